@@ -1,0 +1,258 @@
+/*
+ * quiver.h - the public API of the Quiver host runtime.
+ *
+ * An application creates a runtime, registers functions (one implementation
+ * per device class) and buffers (its own memory, borrowed), and submits calls
+ * of functions on buffers. Calls run asynchronously; their dependencies come
+ * from the order of submission and each argument's access mode, so a program
+ * reads like sequential code. Every executed call is recorded in a measured
+ * execution graph that can be written out as .qvg.json, Graphviz DOT or a
+ * Chrome trace.
+ *
+ * Conventions: functions return 0 or a negative QV_E* code (qv_strerror
+ * names it, qv_last_error gives detail); output parameters come last; strings
+ * passed in are copied; registered memory stays the caller's.
+ */
+#ifndef QUIVER_H
+#define QUIVER_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(QV_BUILDING_LIBRARY) && defined(__GNUC__)
+#define QV_API __attribute__((visibility("default")))
+#else
+#define QV_API
+#endif
+
+#define QV_VERSION_MAJOR 0
+#define QV_VERSION_MINOR 1
+#define QV_VERSION_PATCH 0
+
+/* ---- errors ------------------------------------------------------------ */
+
+/* Error codes: negative. Where a POSIX errno says the same thing the code is
+ * its negation, so system errors pass through unchanged. */
+#define QV_ERRNO_MAP(X)                                                        \
+    X(EINVAL, -EINVAL, "invalid argument")                                     \
+    X(ENOMEM, -ENOMEM, "out of memory")                                        \
+    X(ENOENT, -ENOENT, "no such entry")                                        \
+    X(EBUSY, -EBUSY, "resource busy")                                          \
+    X(ENODEV, -ENODEV, "no device can run this task")                          \
+    X(ESHUTDOWN, -ESHUTDOWN, "runtime is shut down")                           \
+    X(ETIMEDOUT, -ETIMEDOUT, "timed out")                                      \
+    X(EDEADLK, -EDEADLK, "would deadlock")                                     \
+    X(EIO, -EIO, "i/o error")                                                  \
+    X(ENOTSUP, -ENOTSUP, "not supported")                                      \
+    X(E2BIG, -E2BIG, "too many arguments")                                     \
+    X(EEXIST, -EEXIST, "already exists")                                       \
+    X(EFORMAT, -4000, "malformed input")                                       \
+    X(EMISMATCH, -4001, "arguments do not match the function's signature")
+
+enum {
+#define QV__ERR_ENUM(name, val, msg) QV_##name = (val),
+    QV_ERRNO_MAP(QV__ERR_ENUM)
+#undef QV__ERR_ENUM
+};
+
+/* Returns a static description of err (0, a QV_E* code or -errno). */
+QV_API const char *qv_strerror(int err);
+
+/* ---- types ------------------------------------------------------------- */
+
+typedef struct qv_runtime qv_runtime;
+typedef struct qv_func qv_func;
+typedef struct qv_buf qv_buf;
+
+/* Device classes, as in the graph and platform formats. */
+typedef enum qv_class {
+    QV_CLASS_CPU = 0,
+    QV_CLASS_GPU = 1,
+    QV_CLASS_FPGA = 2,
+    QV_CLASS_REMOTE = 3,
+    QV_CLASS_COUNT
+} qv_class;
+
+/* Returns "cpu", "gpu", "fpga" or "remote"; NULL for anything else. */
+QV_API const char *qv_class_name(qv_class c);
+
+/* Access modes of buffer arguments. */
+typedef enum qv_mode { QV_R = 1, QV_W = 2, QV_RW = 3 } qv_mode;
+
+/* Most arguments one function may take. */
+#define QV_MAX_ARGS 16
+
+/* One argument in a function's signature. */
+typedef struct qv_arg_desc {
+    const char *name;  /* for messages and exported graphs; may be NULL */
+    int         is_buf; /* 1: a buffer with `mode`; 0: a scalar of `size` */
+    qv_mode     mode;  /* buffers only */
+    size_t      size;  /* scalars only: bytes, passed by value */
+} qv_arg_desc;
+
+#define QV_ARG_BUF(nm, md) ((qv_arg_desc){ (nm), 1, (md), 0 })
+#define QV_ARG_SCALAR(nm, type) ((qv_arg_desc){ (nm), 0, QV_R, sizeof(type) })
+
+/* One argument of a submitted call: a buffer, or a pointer to a scalar value
+ * that is copied at submission. */
+typedef struct qv_arg {
+    qv_buf     *buf;
+    const void *val;
+    size_t      size; /* bytes of *val */
+} qv_arg;
+
+#define QV_BUF(b) ((qv_arg){ (b), NULL, 0 })
+#define QV_VAL(v) ((qv_arg){ NULL, &(v), sizeof(v) })
+
+/* What a CPU implementation receives. ptr[i] is the data of buffer argument i
+ * or a pointer to the copy of scalar argument i; size[i] its bytes. The
+ * pointers are valid for the duration of the call only. */
+typedef struct qv_call {
+    void *const  *ptr;
+    const size_t *size;
+    unsigned      nargs;
+    unsigned      worker; /* index of the worker running the call */
+} qv_call;
+
+typedef void (*qv_cpu_fn)(const qv_call *call);
+
+/* ---- runtime ----------------------------------------------------------- */
+
+/* Options for qv_runtime_create. Initialise with qv_options_init, then set
+ * what differs; fields are only ever appended. */
+typedef struct qv_options {
+    int         ncpu;          /* CPU workers; 0 = one per core */
+    int         pin;           /* pin workers to cores with hwloc (1) */
+    int         record;        /* record the execution graph (1) */
+    unsigned    spin_us;       /* idle spin before a worker parks (µs) */
+    const char *config;        /* runtime policy YAML; NULL = defaults */
+    const char *perfmodel_dir; /* NULL = $XDG_CACHE_HOME/quiver; "" = none */
+} qv_options;
+
+QV_API void qv_options_init(qv_options *opts);
+
+/* Creates a runtime and starts its workers. opts may be NULL for defaults.
+ * On error *out is NULL and nothing is left running. */
+QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out);
+
+/* Waits for all submitted work and stops the workers; later submissions fail
+ * with QV_ESHUTDOWN. Buffers stay registered until unregistered or the
+ * runtime is destroyed. Idempotent. */
+QV_API int qv_runtime_shutdown(qv_runtime *rt);
+
+/* Shuts down, saves the performance models and frees the runtime with every
+ * function and buffer still registered. NULL is fine. */
+QV_API void qv_runtime_destroy(qv_runtime *rt);
+
+/* The detail of the last error on the calling thread, or "" if none. The
+ * string stays valid until the next failing call on this thread. */
+QV_API const char *qv_last_error(void);
+
+/* Number of CPU workers. */
+QV_API unsigned qv_runtime_ncpu(const qv_runtime *rt);
+
+/* ---- functions --------------------------------------------------------- */
+
+/* Registers a function called `name` with `nargs` arguments. The name and
+ * the descriptors are copied. Returns QV_EEXIST if the name is taken. The
+ * function lives until the runtime is destroyed. */
+QV_API int qv_func_create(qv_runtime *rt, const char *name,
+                          const qv_arg_desc *args, size_t nargs,
+                          qv_func **out);
+
+/* Looks a registered function up by name; QV_ENOENT if there is none. */
+QV_API int qv_func_find(qv_runtime *rt, const char *name, qv_func **out);
+
+/* Sets the CPU implementation. Must not race with submissions of f. */
+QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn);
+
+QV_API const char *qv_func_name(const qv_func *f);
+
+/* ---- buffers ----------------------------------------------------------- */
+
+/* Registers n bytes at ptr. The memory stays the caller's and must stay
+ * valid until qv_buf_unregister returns. n may be 0 (ptr may then be NULL),
+ * which makes a pure dependency token. */
+QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n,
+                           qv_buf **out);
+
+/* Waits until every submitted task that uses buf is done, then forgets buf.
+ * Returns QV_EDEADLK when called from a task. */
+QV_API int qv_buf_unregister(qv_buf *buf);
+
+/* Forgets buf if no submitted task still uses it; QV_EBUSY otherwise. */
+QV_API int qv_buf_try_unregister(qv_buf *buf);
+
+/* Waits until every task submitted so far that uses buf is done. Returns
+ * QV_EDEADLK when called from a task while buf is still in use. */
+QV_API int qv_buf_wait(qv_buf *buf);
+
+QV_API void  *qv_buf_data(const qv_buf *buf);
+QV_API size_t qv_buf_size(const qv_buf *buf);
+
+/* ---- tasks ------------------------------------------------------------- */
+
+/* Submits one call of f. args follow f's signature: a buffer where it
+ * declares a buffer, a value of the declared size where it declares a
+ * scalar. Returns at once; the call runs when its dependencies are done.
+ * Returns QV_ENODEV if no device has an implementation of f. Safe from any
+ * thread, tasks included. */
+QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args,
+                     size_t nargs);
+
+/* Waits until every submitted task is done. QV_EDEADLK from a task. */
+QV_API int qv_wait_all(qv_runtime *rt);
+
+/* ---- the execution graph ----------------------------------------------- */
+
+/* Summary of the recorded graph, with the critical path on measured times. */
+typedef struct qv_graph_info {
+    uint64_t nodes;
+    uint64_t edges;
+    double   total_us;          /* sum of task times */
+    double   span_us;           /* first start to last end */
+    double   critical_path_us;  /* longest dependency chain, by task time */
+    uint64_t critical_path_len; /* tasks on it */
+    uint64_t bottleneck[4];     /* node ids dominating the path, longest first */
+    unsigned nbottlenecks;
+} qv_graph_info;
+
+/* Fills info for everything recorded so far. Waits for submitted work. */
+QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info);
+
+/* Writes the recorded graph in the quiver-graph JSON format (.qvg.json),
+ * with each node's measured cost on its class and model estimates for the
+ * other classes that have an implementation. Waits for submitted work. */
+QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path);
+
+/* Writes the recorded graph as Graphviz DOT, the critical path in red. */
+QV_API int qv_graph_write_dot(qv_runtime *rt, const char *path);
+
+/* Writes a Chrome trace-event JSON timeline, one track per worker. */
+QV_API int qv_trace_write(qv_runtime *rt, const char *path);
+
+/* Forgets the recorded graph (the models keep what they learned). */
+QV_API int qv_graph_reset(qv_runtime *rt);
+
+/* ---- performance models ------------------------------------------------ */
+
+/* Estimated time (µs) of f on class c for calls touching `bytes` bytes of
+ * buffers. QV_ENOENT when nothing was measured for that size yet. */
+QV_API int qv_perfmodel_estimate(const qv_func *f, qv_class c, size_t bytes,
+                                 double *us);
+
+/* Writes the models to the per-host file now (also done at destroy). */
+QV_API int qv_perfmodel_save(qv_runtime *rt);
+
+/* Path of the per-host model file, or "" when persistence is off. */
+QV_API const char *qv_perfmodel_path(const qv_runtime *rt);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* QUIVER_H */

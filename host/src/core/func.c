@@ -1,0 +1,133 @@
+/*
+ * func.c - registered functions: a name, an argument signature and one
+ * implementation per device class (StarPU's codelet, with named lookup).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "trace/perfmodel.h"
+
+QV_API int qv_func_create(qv_runtime *rt, const char *name,
+                          const qv_arg_desc *args, size_t nargs, qv_func **out)
+{
+    if (out)
+        *out = NULL;
+    if (!rt || !name || !out || (nargs && !args))
+        return qv__fail(QV_EINVAL, "qv_func_create: NULL argument");
+    if (!*name)
+        return qv__fail(QV_EINVAL, "qv_func_create: empty name");
+    if (nargs > QV_MAX_ARGS)
+        return qv__fail(QV_E2BIG, "function '%s' declares %zu arguments; at most %d",
+                        name, nargs, QV_MAX_ARGS);
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].is_buf && (args[i].mode < QV_R || args[i].mode > QV_RW))
+            return qv__fail(QV_EINVAL, "function '%s': argument %zu has access mode %d;"
+                            " expected QV_R, QV_W or QV_RW", name, i, (int)args[i].mode);
+        if (!args[i].is_buf && (args[i].size == 0 || args[i].size > 4096))
+            return qv__fail(QV_EINVAL, "function '%s': scalar argument %zu has size %zu;"
+                            " expected 1 to 4096 bytes", name, i, args[i].size);
+    }
+
+    qv_func *f = calloc(1, sizeof *f);
+    if (!f || !(f->name = strdup(name))) {
+        free(f);
+        return qv__fail(QV_ENOMEM, "qv_func_create: out of memory");
+    }
+    f->rt = rt;
+    f->nargs = (unsigned)nargs;
+    for (size_t i = 0; i < nargs; i++) {
+        f->args[i] = args[i];
+        if (args[i].name) {
+            f->argnames[i] = strdup(args[i].name);
+            if (!f->argnames[i])
+                goto nomem;
+        }
+        f->args[i].name = f->argnames[i];
+        if (!args[i].is_buf)
+            f->scalar_bytes += (args[i].size + 15) & ~(size_t)15;
+    }
+
+    pthread_mutex_lock(&rt->reg_mu);
+    for (size_t i = 0; i < rt->nfuncs; i++) {
+        if (!strcmp(rt->funcs[i]->name, name)) {
+            pthread_mutex_unlock(&rt->reg_mu);
+            qv__func_free(f);
+            return qv__fail(QV_EEXIST, "a function named '%s' is already registered", name);
+        }
+    }
+    if (rt->nfuncs == rt->funcs_cap) {
+        size_t cap = rt->funcs_cap ? rt->funcs_cap * 2 : 16;
+        qv_func **nf = realloc(rt->funcs, cap * sizeof *nf);
+        if (!nf) {
+            pthread_mutex_unlock(&rt->reg_mu);
+            qv__func_free(f);
+            return qv__fail(QV_ENOMEM, "qv_func_create: out of memory");
+        }
+        rt->funcs = nf;
+        rt->funcs_cap = cap;
+    }
+    f->id = (unsigned)rt->nfuncs;
+    rt->funcs[rt->nfuncs++] = f;
+    qv__perf_adopt(rt, f);
+    pthread_mutex_unlock(&rt->reg_mu);
+    *out = f;
+    return 0;
+
+nomem:
+    qv__func_free(f);
+    return qv__fail(QV_ENOMEM, "qv_func_create: out of memory");
+}
+
+void qv__func_free(qv_func *f)
+{
+    if (!f)
+        return;
+    for (unsigned c = 0; c < QV_CLASS_COUNT; c++)
+        qv__perf_free(f->perf[c]);
+    for (unsigned i = 0; i < QV_MAX_ARGS; i++)
+        free(f->argnames[i]);
+    free(f->name);
+    free(f);
+}
+
+QV_API int qv_func_find(qv_runtime *rt, const char *name, qv_func **out)
+{
+    if (out)
+        *out = NULL;
+    if (!rt || !name || !out)
+        return qv__fail(QV_EINVAL, "qv_func_find: NULL argument");
+    int rc = qv__fail(QV_ENOENT, "no function named '%s' is registered", name);
+    pthread_mutex_lock(&rt->reg_mu);
+    for (size_t i = 0; i < rt->nfuncs; i++) {
+        if (!strcmp(rt->funcs[i]->name, name)) {
+            *out = rt->funcs[i];
+            rc = 0;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    return rc;
+}
+
+QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
+{
+    if (!f)
+        return qv__fail(QV_EINVAL, "qv_func_set_cpu: NULL function");
+    f->cpu = fn;
+    return 0;
+}
+
+QV_API const char *qv_func_name(const qv_func *f)
+{
+    return f ? f->name : NULL;
+}
+
+void qv__funcs_destroy(qv_runtime *rt)
+{
+    for (size_t i = 0; i < rt->nfuncs; i++)
+        qv__func_free(rt->funcs[i]);
+    free(rt->funcs);
+    rt->funcs = NULL;
+    rt->nfuncs = rt->funcs_cap = 0;
+}

@@ -1,0 +1,218 @@
+/*
+ * internal.h - the runtime's internal types, shared by the files of
+ * host/src/core, host/src/trace and host/src/devices. Nothing here is API.
+ *
+ * Locking, in one place:
+ *  - rt->submit_mu serialises submissions: buffer dependency state, task
+ *    ids, the recorder's append side and the task free list are only touched
+ *    under it.
+ *  - task->lock guards task->done and task->succ, the only task state that a
+ *    worker and a submitter both write.
+ *  - rt->q_mu guards the ready queue; rt->park_mu with park_cv parks idle
+ *    workers; rt->wait_mu with wait_cv parks threads in qv_wait_all and
+ *    qv_buf_wait.
+ *  - rt->reg_mu guards the lists of functions and buffers.
+ */
+#ifndef QV_CORE_INTERNAL_H
+#define QV_CORE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "quiver.h"
+
+typedef struct qv__task qv__task;
+typedef struct qv__perf qv__perf;
+typedef struct qv__recorder qv__recorder;
+typedef struct qv__worker qv__worker;
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static inline uint64_t qv__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void qv__cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+/* A lock held for a few instructions; yields when the holder was preempted,
+ * which happens when workers outnumber cores. */
+typedef struct qv__spin {
+    atomic_flag f;
+} qv__spin;
+#define QV__SPIN_INIT { ATOMIC_FLAG_INIT }
+void qv__spin_lock_slow(qv__spin *s);
+static inline void qv__spin_lock(qv__spin *s)
+{
+    if (atomic_flag_test_and_set_explicit(&s->f, memory_order_acquire))
+        qv__spin_lock_slow(s);
+}
+static inline void qv__spin_unlock(qv__spin *s)
+{
+    atomic_flag_clear_explicit(&s->f, memory_order_release);
+}
+
+/* Records err with a printf-style detail for qv_last_error; returns err. */
+int qv__fail(int err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Logging: level 0 error, 1 warning, 2 info, 3 debug. QV_LOG in the
+ * environment sets the threshold (default 1). */
+void qv__log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- functions and buffers --------------------------------------------- */
+
+struct qv_func {
+    qv_runtime *rt;
+    char       *name;
+    unsigned    id;           /* index in rt->funcs */
+    unsigned    nargs;
+    qv_arg_desc args[QV_MAX_ARGS]; /* names point into argnames */
+    char       *argnames[QV_MAX_ARGS];
+    size_t      scalar_bytes; /* sum of scalar sizes, each 16-aligned */
+    qv_cpu_fn   cpu;
+    qv__perf   *perf[QV_CLASS_COUNT];
+};
+
+/* A reader still tracked by a buffer: the task while it may be running, its
+ * node id for the recorded graph always. */
+typedef struct qv__reader {
+    qv__task *task; /* NULL once pruned */
+    uint64_t  id;
+} qv__reader;
+
+struct qv_buf {
+    qv_runtime *rt;
+    void       *ptr;
+    size_t      size;
+    /* Dependency state, under rt->submit_mu. */
+    qv__task   *last_writer; /* holds a reference; NULL if none live */
+    uint64_t    last_writer_id; /* node id + 1; 0 = never written */
+    qv__reader *readers;     /* readers since the last writer */
+    size_t      nreaders, readers_cap;
+    /* Submitted tasks using this buffer that are not done yet. */
+    atomic_size_t users;
+    qv_buf *prev, *next;     /* rt->bufs, under rt->reg_mu */
+};
+
+/* ---- tasks ------------------------------------------------------------- */
+
+#define QV__TASK_SCALAR_INLINE 128
+
+struct qv__task {
+    qv__task   *next;     /* ready queue or free list */
+    atomic_int  refs;     /* execution + buffer states holding it */
+    atomic_int  pending;  /* unfinished predecessors + 1 until submitted */
+    qv__spin    lock;     /* guards done and succ */
+    atomic_bool done;
+    unsigned    nsucc, succ_cap;
+    qv__task  **succ;
+    qv__task   *succ_inline[4];
+    qv_func    *func;
+    uint64_t    id;       /* node id, runtime-wide submission order */
+    void       *node;     /* recorder slot, or NULL when not recording */
+    unsigned    nargs;
+    unsigned    nbufs;    /* distinct buffers, first in ubuf */
+    qv_buf     *ubuf[QV_MAX_ARGS];
+    size_t      bytes;    /* bytes of distinct buffers, for the models */
+    void       *ptr[QV_MAX_ARGS];
+    size_t      size[QV_MAX_ARGS];
+    void       *scalar_heap;
+    _Alignas(16) unsigned char scalars[QV__TASK_SCALAR_INLINE];
+};
+
+void qv__task_release(qv_runtime *rt, qv__task *t);
+
+/* Runs t on worker w and completes it; returns one successor made ready by
+ * it for w to run next (the rest are queued), or NULL. */
+qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t);
+
+/* ---- scheduler --------------------------------------------------------- */
+
+struct qv__worker {
+    qv_runtime *rt;
+    unsigned    idx;
+    pthread_t   thread;
+    bool        pinned;
+    uint64_t    tasks;    /* executed, written by the worker only */
+    uint64_t    busy_ns;
+};
+
+void qv__sched_push(qv_runtime *rt, qv__task *t);
+int  qv__sched_start(qv_runtime *rt);
+void qv__sched_stop(qv_runtime *rt);
+
+/* The worker the calling thread is, or NULL outside the runtime's workers. */
+qv__worker *qv__current_worker(void);
+
+/* Wakes threads blocked in qv_wait_all / qv_buf_wait if there are any. */
+void qv__wake_waiters(qv_runtime *rt);
+
+/* ---- the runtime ------------------------------------------------------- */
+
+struct qv_runtime {
+    qv_options opts;
+    char      *perfmodel_dir;
+    char      *perfmodel_path;
+
+    pthread_mutex_t submit_mu;
+    uint64_t        next_id;
+    qv__task       *free_local;  /* under submit_mu */
+    _Atomic(qv__task *) free_shared; /* pushed by workers */
+    void          **chunks;      /* task allocations, freed at destroy */
+    size_t          nchunks, chunks_cap;
+    bool            shut;        /* under submit_mu */
+
+    /* Ready queue. */
+    pthread_mutex_t q_mu;
+    qv__task       *q_head, *q_tail;
+    atomic_size_t   qlen;
+
+    /* Parking of idle workers. */
+    pthread_mutex_t park_mu;
+    pthread_cond_t  park_cv;
+    atomic_uint     nparked;
+    atomic_bool     stop;
+
+    /* Waiting for completion. */
+    pthread_mutex_t wait_mu;
+    pthread_cond_t  wait_cv;
+    atomic_uint     nwaiters;
+    atomic_size_t   inflight;
+
+    qv__worker *workers;
+    unsigned    nworkers;
+    struct qv_device *cpu; /* the CPU backend's device */
+    unsigned    ncores;
+
+    pthread_mutex_t reg_mu;
+    qv_func       **funcs;
+    size_t          nfuncs, funcs_cap;
+    qv_buf         *bufs;
+
+    qv__recorder *rec;     /* NULL when not recording */
+    void         *loaded_models; /* models read from disk, by function name */
+};
+
+/* Registry helpers (func.c, buf.c) used at destroy. */
+void qv__func_free(qv_func *f);
+void qv__funcs_destroy(qv_runtime *rt);
+void qv__bufs_destroy(qv_runtime *rt);
+
+/* Waits for inflight == 0 (or the buffer's users == 0 when buf != NULL). */
+int qv__wait(qv_runtime *rt, qv_buf *buf);
+
+#endif

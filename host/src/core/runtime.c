@@ -1,0 +1,175 @@
+/*
+ * runtime.c - the runtime's life cycle: options, create, shutdown, destroy.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "devices/device.h"
+#include "trace/perfmodel.h"
+#include "trace/recorder.h"
+
+QV_API void qv_options_init(qv_options *opts)
+{
+    if (!opts)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->ncpu = 0;
+    opts->pin = 1;
+    opts->record = 1;
+    opts->spin_us = 50;
+}
+
+static int runtime_init_sync(qv_runtime *rt)
+{
+    if (pthread_mutex_init(&rt->submit_mu, NULL) || pthread_mutex_init(&rt->q_mu, NULL) ||
+        pthread_mutex_init(&rt->park_mu, NULL) || pthread_cond_init(&rt->park_cv, NULL) ||
+        pthread_mutex_init(&rt->wait_mu, NULL) || pthread_cond_init(&rt->wait_cv, NULL) ||
+        pthread_mutex_init(&rt->reg_mu, NULL))
+        return QV_ENOMEM;
+    atomic_init(&rt->free_shared, NULL);
+    atomic_init(&rt->qlen, 0);
+    atomic_init(&rt->nparked, 0);
+    atomic_init(&rt->stop, false);
+    atomic_init(&rt->nwaiters, 0);
+    atomic_init(&rt->inflight, 0);
+    return 0;
+}
+
+static int open_cpu(qv_runtime *rt)
+{
+    const struct qv_device_ops *ops = &qv__cpu_ops;
+    rt->cpu = calloc(1, ops->dev_size);
+    if (!rt->cpu)
+        return QV_ENOMEM;
+    rt->cpu->ops = ops;
+    rt->cpu->rt = rt;
+    rt->cpu->cls = ops->cls;
+    int rc = ops->open(rt->cpu, 0, NULL);
+    if (rc) {
+        free(rt->cpu);
+        rt->cpu = NULL;
+        return rc;
+    }
+    ops->query(rt->cpu, QV_QUERY_UNITS, &rt->ncores, sizeof rt->ncores);
+    return 0;
+}
+
+QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
+{
+    if (!out)
+        return qv__fail(QV_EINVAL, "qv_runtime_create: NULL output");
+    *out = NULL;
+    qv_runtime *rt = calloc(1, sizeof *rt);
+    if (!rt)
+        return qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
+    if (opts)
+        rt->opts = *opts;
+    else
+        qv_options_init(&rt->opts);
+    if (rt->opts.ncpu < 0 || rt->opts.ncpu > 4096) {
+        int ncpu = rt->opts.ncpu;
+        free(rt);
+        return qv__fail(QV_EINVAL, "qv_options.ncpu is %d; expected 0 (one per core) "
+                        "to 4096", ncpu);
+    }
+    /* Strings in the options are the caller's; keep none of them. */
+    rt->opts.config = NULL;
+    rt->opts.perfmodel_dir = NULL;
+
+    int rc = runtime_init_sync(rt);
+    if (rc) {
+        free(rt);
+        return qv__fail(rc, "qv_runtime_create: cannot create locks");
+    }
+    if (opts && opts->config) {
+        rc = qv__fail(QV_ENOTSUP, "qv_options.config: runtime policy files are not "
+                      "read by this build");
+        goto fail;
+    }
+    if ((rc = open_cpu(rt)) != 0) {
+        qv__fail(rc, "cannot open the CPU backend: %s", qv_strerror(rc));
+        goto fail;
+    }
+    rt->opts.perfmodel_dir = opts ? opts->perfmodel_dir : NULL;
+    rc = qv__perf_open(rt);
+    rt->opts.perfmodel_dir = NULL;
+    if (rc) {
+        qv__fail(rc, "cannot set up performance models: %s", qv_strerror(rc));
+        goto fail;
+    }
+    if (rt->opts.record && !(rt->rec = qv__rec_create())) {
+        rc = qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
+        goto fail;
+    }
+    rt->nworkers = rt->opts.ncpu ? (unsigned)rt->opts.ncpu : rt->ncores;
+    if ((rc = qv__sched_start(rt)) != 0) {
+        qv__fail(rc, "cannot start %u workers: %s", rt->nworkers, qv_strerror(rc));
+        goto fail;
+    }
+    *out = rt;
+    return 0;
+
+fail:
+    qv__perf_close(rt);
+    qv__rec_destroy(rt->rec);
+    if (rt->cpu) {
+        rt->cpu->ops->close(rt->cpu);
+        free(rt->cpu);
+    }
+    free(rt->workers);
+    free(rt);
+    return rc;
+}
+
+QV_API int qv_runtime_shutdown(qv_runtime *rt)
+{
+    if (!rt)
+        return qv__fail(QV_EINVAL, "qv_runtime_shutdown: NULL runtime");
+    if (qv__current_worker())
+        return qv__fail(QV_EDEADLK, "qv_runtime_shutdown called from a task");
+    pthread_mutex_lock(&rt->submit_mu);
+    bool was = rt->shut;
+    rt->shut = true;
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (was)
+        return 0;
+    qv__wait(rt, NULL);
+    qv__sched_stop(rt);
+    return 0;
+}
+
+QV_API void qv_runtime_destroy(qv_runtime *rt)
+{
+    if (!rt)
+        return;
+    qv_runtime_shutdown(rt);
+    int rc = qv__perf_write(rt);
+    if (rc)
+        qv__log(1, "performance models not saved: %s", qv_last_error());
+    qv__bufs_destroy(rt);
+    qv__funcs_destroy(rt);
+    qv__perf_close(rt);
+    qv__rec_destroy(rt->rec);
+    for (size_t i = 0; i < rt->nchunks; i++)
+        free(rt->chunks[i]);
+    free(rt->chunks);
+    if (rt->cpu) {
+        rt->cpu->ops->close(rt->cpu);
+        free(rt->cpu);
+    }
+    free(rt->workers);
+    pthread_mutex_destroy(&rt->submit_mu);
+    pthread_mutex_destroy(&rt->q_mu);
+    pthread_mutex_destroy(&rt->park_mu);
+    pthread_cond_destroy(&rt->park_cv);
+    pthread_mutex_destroy(&rt->wait_mu);
+    pthread_cond_destroy(&rt->wait_cv);
+    pthread_mutex_destroy(&rt->reg_mu);
+    free(rt);
+}
+
+QV_API unsigned qv_runtime_ncpu(const qv_runtime *rt)
+{
+    return rt ? rt->nworkers : 0;
+}

@@ -1,0 +1,330 @@
+/*
+ * task.c - submission, implicit dependencies and completion.
+ *
+ * Dependencies follow the sequential-consistency rule of StarPU's implicit
+ * data dependencies: a task that reads a buffer waits for its last writer; a
+ * task that writes it waits for the last writer and every reader since.
+ * All of this state is touched under rt->submit_mu only; the one thing a
+ * worker shares with a submitter is a predecessor's successor list, guarded
+ * by the predecessor's spin lock together with its done flag.
+ *
+ * Tasks are reference counted (one reference for execution, one per buffer
+ * state naming them) and recycled through a free list: workers push freed
+ * tasks onto a lock-free stack; the submitter takes the whole stack at once,
+ * which is free of the ABA problem.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "devices/device.h"
+#include "trace/perfmodel.h"
+#include "trace/recorder.h"
+
+#define TASKS_PER_CHUNK 256
+
+/* Takes a task from the free lists, allocating a chunk when both are empty.
+ * Under submit_mu. */
+static qv__task *task_alloc(qv_runtime *rt)
+{
+    qv__task *t = rt->free_local;
+    if (!t) {
+        t = atomic_exchange_explicit(&rt->free_shared, NULL, memory_order_acquire);
+        if (!t) {
+            if (rt->nchunks == rt->chunks_cap) {
+                size_t cap = rt->chunks_cap ? rt->chunks_cap * 2 : 16;
+                void **nc = realloc(rt->chunks, cap * sizeof *nc);
+                if (!nc)
+                    return NULL;
+                rt->chunks = nc;
+                rt->chunks_cap = cap;
+            }
+            qv__task *chunk = aligned_alloc(64, sizeof(qv__task) * TASKS_PER_CHUNK);
+            if (!chunk)
+                return NULL;
+            rt->chunks[rt->nchunks++] = chunk;
+            for (size_t i = 0; i < TASKS_PER_CHUNK; i++)
+                chunk[i].next = i + 1 < TASKS_PER_CHUNK ? &chunk[i + 1] : NULL;
+            t = chunk;
+        }
+    }
+    rt->free_local = t->next;
+    return t;
+}
+
+void qv__task_release(qv_runtime *rt, qv__task *t)
+{
+    if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (t->succ != t->succ_inline)
+        free(t->succ);
+    free(t->scalar_heap);
+    qv__task *head = atomic_load_explicit(&rt->free_shared, memory_order_relaxed);
+    do {
+        t->next = head;
+    } while (!atomic_compare_exchange_weak_explicit(&rt->free_shared, &head, t,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+/* Makes t wait for p unless p is already done. */
+static int add_succ(qv__task *p, qv__task *t)
+{
+    int rc = 0;
+    qv__spin_lock(&p->lock);
+    if (!atomic_load_explicit(&p->done, memory_order_relaxed)) {
+        if (p->nsucc == p->succ_cap) {
+            unsigned cap = p->succ_cap * 2;
+            qv__task **ns;
+            if (p->succ == p->succ_inline) {
+                ns = malloc(cap * sizeof *ns);
+                if (ns)
+                    memcpy(ns, p->succ, p->nsucc * sizeof *ns);
+            } else {
+                ns = realloc(p->succ, cap * sizeof *ns);
+            }
+            if (!ns) {
+                rc = QV_ENOMEM;
+                goto out;
+            }
+            p->succ = ns;
+            p->succ_cap = cap;
+        }
+        p->succ[p->nsucc++] = t;
+        atomic_fetch_add_explicit(&t->pending, 1, memory_order_relaxed);
+    }
+out:
+    qv__spin_unlock(&p->lock);
+    return rc;
+}
+
+/* Drops readers that are done, keeping their ids for the graph when
+ * recording; grows the array when that frees too little. */
+static int readers_reserve(qv_runtime *rt, qv_buf *b)
+{
+    if (b->nreaders < b->readers_cap)
+        return 0;
+    size_t kept = 0;
+    for (size_t i = 0; i < b->nreaders; i++) {
+        qv__reader r = b->readers[i];
+        if (r.task && atomic_load_explicit(&r.task->done, memory_order_acquire)) {
+            qv__task_release(rt, r.task);
+            r.task = NULL;
+        }
+        if (r.task || rt->rec)
+            b->readers[kept++] = r;
+    }
+    b->nreaders = kept;
+    if (kept < b->readers_cap * 3 / 4)
+        return 0;
+    size_t cap = b->readers_cap ? b->readers_cap * 2 : 8;
+    qv__reader *nr = realloc(b->readers, cap * sizeof *nr);
+    if (!nr)
+        return QV_ENOMEM;
+    b->readers = nr;
+    b->readers_cap = cap;
+    return 0;
+}
+
+/* The dependency edge pred -> t through buffer b. */
+static int depend(qv_runtime *rt, qv__task *t, qv__task *pred, uint64_t pred_id,
+                  size_t bytes)
+{
+    if (rt->rec && qv__rec_edge(rt->rec, pred_id, t->id, bytes) != 0)
+        return QV_ENOMEM;
+    return pred ? add_succ(pred, t) : 0;
+}
+
+/* Applies the access of t to b with mode m (the union over t's arguments). */
+static int access_buf(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
+{
+    int rc;
+    if (b->last_writer_id) {
+        /* Read after write carries the buffer; write after write only orders. */
+        rc = depend(rt, t, b->last_writer, b->last_writer_id - 1,
+                    (m & QV_R) ? b->size : 0);
+        if (rc)
+            return rc;
+    }
+    if (m & QV_W) {
+        for (size_t i = 0; i < b->nreaders; i++) {
+            qv__reader *r = &b->readers[i];
+            if ((rc = depend(rt, t, r->task, r->id, 0)) != 0)
+                return rc;
+        }
+        for (size_t i = 0; i < b->nreaders; i++)
+            if (b->readers[i].task)
+                qv__task_release(rt, b->readers[i].task);
+        b->nreaders = 0;
+        if (b->last_writer)
+            qv__task_release(rt, b->last_writer);
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+        b->last_writer = t;
+        b->last_writer_id = t->id + 1;
+    } else {
+        if ((rc = readers_reserve(rt, b)) != 0)
+            return rc;
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+        b->readers[b->nreaders++] = (qv__reader){ t, t->id };
+    }
+    return 0;
+}
+
+/* Checks args against f's signature; on success fills the task's argument
+ * arrays and distinct-buffer list. */
+static int bind_args(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs,
+                     qv__task *t, unsigned *modes)
+{
+    t->scalar_heap = NULL;
+    if (nargs != f->nargs)
+        return qv__fail(QV_EMISMATCH, "function '%s' takes %u arguments; %zu given",
+                        f->name, f->nargs, nargs);
+    unsigned char *sc = t->scalars;
+    if (f->scalar_bytes > QV__TASK_SCALAR_INLINE) {
+        sc = t->scalar_heap = aligned_alloc(16, f->scalar_bytes);
+        if (!sc)
+            return qv__fail(QV_ENOMEM, "qv_submit: out of memory");
+    }
+    t->nbufs = 0;
+    t->bytes = 0;
+    for (unsigned i = 0; i < f->nargs; i++) {
+        const qv_arg_desc *d = &f->args[i];
+        if (d->is_buf) {
+            qv_buf *b = args[i].buf;
+            if (!b)
+                return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a buffer",
+                                f->name, i);
+            if (b->rt != rt)
+                return qv__fail(QV_EINVAL, "function '%s': argument %u is a buffer of "
+                                "another runtime", f->name, i);
+            t->ptr[i] = b->ptr;
+            t->size[i] = b->size;
+            unsigned j = 0;
+            while (j < t->nbufs && t->ubuf[j] != b)
+                j++;
+            if (j == t->nbufs) {
+                t->ubuf[t->nbufs++] = b;
+                modes[j] = 0;
+                t->bytes += b->size;
+            }
+            modes[j] |= d->mode;
+        } else {
+            if (args[i].buf || !args[i].val || args[i].size != d->size)
+                return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a "
+                                "scalar of %zu bytes", f->name, i, d->size);
+            memcpy(sc, args[i].val, d->size);
+            t->ptr[i] = sc;
+            t->size[i] = d->size;
+            sc += (d->size + 15) & ~(size_t)15;
+        }
+    }
+    t->nargs = f->nargs;
+    return 0;
+}
+
+QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs)
+{
+    if (!rt || !f || (nargs && !args))
+        return qv__fail(QV_EINVAL, "qv_submit: NULL argument");
+    if (f->rt != rt)
+        return qv__fail(QV_ENOENT, "qv_submit: function '%s' is not registered with "
+                        "this runtime", f->name);
+    if (!f->cpu)
+        return qv__fail(QV_ENODEV, "no device has an implementation of '%s'", f->name);
+
+    unsigned modes[QV_MAX_ARGS];
+    pthread_mutex_lock(&rt->submit_mu);
+    if (rt->shut) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_ESHUTDOWN, "qv_submit after qv_runtime_shutdown");
+    }
+    qv__task *t = task_alloc(rt);
+    if (!t) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_ENOMEM, "qv_submit: out of memory");
+    }
+    int rc = bind_args(rt, f, args, nargs, t, modes);
+    if (rc) {
+        free(t->scalar_heap);
+        t->next = rt->free_local;
+        rt->free_local = t;
+        pthread_mutex_unlock(&rt->submit_mu);
+        return rc;
+    }
+    t->func = f;
+    t->id = rt->next_id++;
+    atomic_init(&t->refs, 1);
+    atomic_init(&t->pending, 1);
+    atomic_flag_clear(&t->lock.f);
+    atomic_init(&t->done, false);
+    t->nsucc = 0;
+    t->succ_cap = 4;
+    t->succ = t->succ_inline;
+    t->node = NULL;
+    if (rt->rec) {
+        size_t rd = 0, wr = 0;
+        for (unsigned j = 0; j < t->nbufs; j++) {
+            if (modes[j] & QV_R)
+                rd += t->ubuf[j]->size;
+            if (modes[j] & QV_W)
+                wr += t->ubuf[j]->size;
+        }
+        t->node = qv__rec_node(rt->rec, t->id, f->id, rd, wr, t->bytes);
+    }
+    atomic_fetch_add_explicit(&rt->inflight, 1, memory_order_relaxed);
+    for (unsigned j = 0; j < t->nbufs; j++) {
+        atomic_fetch_add_explicit(&t->ubuf[j]->users, 1, memory_order_relaxed);
+        if (!rc)
+            rc = access_buf(rt, t, t->ubuf[j], modes[j]);
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (rc) {
+        /* Out of memory midway: the task is in the graph already, so it
+         * still runs, in order; only the caller learns of the shortage. */
+        qv__fail(rc, "qv_submit: out of memory while tracking dependencies");
+    }
+    if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+        qv__sched_push(rt, t);
+    return rc;
+}
+
+qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
+{
+    qv_func *f = t->func;
+    qv_call call = { t->ptr, t->size, t->nargs, w->idx };
+    qv_launch l = { f, f->cpu, &call };
+    uint64_t t0 = qv__now_ns();
+    rt->cpu->ops->launch(rt->cpu, &l, NULL);
+    uint64_t t1 = qv__now_ns();
+    w->tasks++;
+    w->busy_ns += t1 - t0;
+    if (t->node)
+        qv__rec_done(t->node, t0, t1, w->idx, QV_CLASS_CPU);
+    qv__perf_add(f, QV_CLASS_CPU, t->bytes, (double)(t1 - t0) / 1000.0);
+
+    qv__spin_lock(&t->lock);
+    atomic_store_explicit(&t->done, true, memory_order_release);
+    qv__spin_unlock(&t->lock);
+
+    /* No submitter appends to succ once done is set, so it is ours now. */
+    qv__task *next = NULL;
+    for (unsigned i = 0; i < t->nsucc; i++) {
+        qv__task *s = t->succ[i];
+        if (atomic_fetch_sub_explicit(&s->pending, 1, memory_order_acq_rel) == 1) {
+            if (!next)
+                next = s;
+            else
+                qv__sched_push(rt, s);
+        }
+    }
+    bool wake = false;
+    for (unsigned j = 0; j < t->nbufs; j++)
+        if (atomic_fetch_sub_explicit(&t->ubuf[j]->users, 1, memory_order_seq_cst) == 1)
+            wake = true;
+    if (atomic_fetch_sub_explicit(&rt->inflight, 1, memory_order_seq_cst) == 1)
+        wake = true;
+    qv__task_release(rt, t);
+    if (wake)
+        qv__wake_waiters(rt);
+    return next;
+}

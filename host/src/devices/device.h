@@ -1,0 +1,77 @@
+/*
+ * device.h - the backend interface: one struct of operations per kind of
+ * device (cpu, opencl, xrt, emu, remote), one file per backend.
+ *
+ * A backend's device struct starts with `qv_device` (its base) and is
+ * dev_size bytes long; the core allocates it zeroed and calls open. A NULL
+ * operation means the core default (for alloc/free/write/read: host memory,
+ * nothing to copy). The struct only grows at the end; abi says how far.
+ */
+#ifndef QV_DEVICES_DEVICE_H
+#define QV_DEVICES_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "quiver.h"
+
+#define QV_DEVICE_ABI 1
+
+typedef struct qv_device qv_device;
+typedef struct qv_devmem qv_devmem;
+typedef struct qv_event qv_event;
+
+/* One call to run: the function and its bound arguments. */
+typedef struct qv_launch {
+    const qv_func *func;
+    qv_cpu_fn      cpu;  /* the CPU implementation, for the cpu backend */
+    const qv_call *call;
+} qv_launch;
+
+/* What query can ask. */
+enum {
+    QV_QUERY_UNITS = 1,  /* unsigned: units that run tasks at once */
+    QV_QUERY_NAME,       /* char[]: a human-readable name */
+    QV_QUERY_MEMORY,     /* uint64_t: bytes of device memory */
+};
+
+struct qv_device {
+    const struct qv_device_ops *ops;
+    qv_runtime *rt;
+    qv_class    cls;
+    unsigned    idx;    /* among devices of this backend */
+};
+
+struct qv_device_ops {
+    unsigned    abi;      /* QV_DEVICE_ABI */
+    const char *name;     /* "cpu", "opencl", "xrt", "emu", "remote" */
+    qv_class    cls;
+    size_t      dev_size; /* bytes of the backend's device struct */
+    /* Counts devices of this kind (for a board description b, or all). */
+    int  (*probe)(const void *b, unsigned *count);
+    /* Opens device idx into d (zeroed, base filled in). Any thread. */
+    int  (*open)(qv_device *d, unsigned idx, const void *b);
+    /* Releases everything open acquired; no call on d is in flight. */
+    void (*close)(qv_device *d);
+    int  (*alloc)(qv_device *d, size_t n, unsigned bank, qv_devmem **out);
+    void (*free)(qv_device *d, qv_devmem *m);
+    int  (*write)(qv_device *d, qv_devmem *dst, size_t off, const void *src,
+                  size_t n, qv_event **ev);
+    int  (*read)(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n,
+                 qv_event **ev);
+    /* Starts l; with ev NULL it returns when the call is done. Called by
+     * the worker that drives d only. */
+    int  (*launch)(qv_device *d, const qv_launch *l, qv_event **ev);
+    int  (*wait)(qv_device *d, qv_event *ev, int64_t timeout_ns);
+    /* Answers `what` into out (size bytes). Any thread. */
+    int  (*query)(qv_device *d, int what, void *out, size_t size);
+};
+
+extern const struct qv_device_ops qv__cpu_ops;
+
+/* CPU backend extras for the worker pool: pins the calling thread to the
+ * core of worker idx; false when the system refuses (containers, cgroups
+ * without the core), which is not an error. */
+int qv__cpu_bind_self(qv_device *d, unsigned idx);
+
+#endif

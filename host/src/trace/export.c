@@ -1,0 +1,182 @@
+/*
+ * export.c - writes the recorded graph out: the quiver-graph JSON of
+ * DESIGN.md (.qvg.json), Graphviz DOT with the critical path in red, and a
+ * Chrome trace-event timeline (one track per worker, flow arrows for the
+ * dependencies that carry data between workers) that opens in Perfetto.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "trace/graph.h"
+#include "trace/perfmodel.h"
+
+static FILE *open_out(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        qv__fail(-errno, "cannot write %s: %s", path, strerror(errno));
+    return f;
+}
+
+static int close_out(FILE *f, const char *path)
+{
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad)
+        return qv__fail(QV_EIO, "error writing %s", path);
+    return 0;
+}
+
+static int view(qv_runtime *rt, const char *path, qv__gview *g, FILE **f)
+{
+    if (!rt || !path)
+        return qv__fail(QV_EINVAL, "graph export: NULL argument");
+    int rc = qv__gview_build(rt, g);
+    if (rc)
+        return rc;
+    if (!(*f = open_out(path))) {
+        qv__gview_free(g);
+        return -errno ? -errno : QV_EIO;
+    }
+    return 0;
+}
+
+QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path)
+{
+    qv__gview g;
+    FILE *f;
+    int rc = view(rt, path, &g, &f);
+    if (rc)
+        return rc;
+    fputs("{\"format\": \"quiver-graph\", \"version\": 1, \"name\": ", f);
+    qv__json_string(f, name ? name : "quiver");
+    fprintf(f, ",\n \"span_us\": %.3f, \"critical_path_us\": %.3f,\n \"nodes\": [",
+            g.n ? (g.t1_ns - g.t0_ns) / 1e3 : 0.0, g.cp_us);
+    for (uint64_t i = 0; i < g.n; i++) {
+        const qv__node *nd = qv__gview_node(&g, i);
+        qv_func *fn = nd->func < rt->nfuncs ? rt->funcs[nd->func] : NULL;
+        fprintf(f, "%s\n  {\"id\": %llu, \"function\": ", i ? "," : "",
+                (unsigned long long)i);
+        qv__json_string(f, qv__gview_func(&g, i));
+        /* Measured on the class it ran on; the model's estimate elsewhere
+         * when the function has an implementation there. */
+        fprintf(f, ", \"cost_us\": {\"%s\": %.3f", qv_class_name((qv_class)nd->cls),
+                g.dur_us[i]);
+        for (unsigned c = 0; fn && c < QV_CLASS_COUNT; c++) {
+            double est;
+            if (c != nd->cls && qv__perf_get(fn->perf[c], nd->memory, &est, NULL, NULL) == 0)
+                fprintf(f, ", \"%s\": %.3f", qv_class_name((qv_class)c), est);
+        }
+        fprintf(f, "}, \"bytes_in\": %llu, \"bytes_out\": %llu, \"memory\": %llu, "
+                   "\"device\": \"%s\", \"worker\": %u, \"start_us\": %.3f, "
+                   "\"critical\": %s}",
+                (unsigned long long)nd->bytes_in, (unsigned long long)nd->bytes_out,
+                (unsigned long long)nd->memory, qv_class_name((qv_class)nd->cls),
+                (unsigned)nd->worker,
+                nd->start_ns >= g.t0_ns ? (nd->start_ns - g.t0_ns) / 1e3 : 0.0,
+                g.on_cp[i] ? "true" : "false");
+    }
+    fputs("\n ],\n \"edges\": [", f);
+    for (uint64_t i = 0; i < g.m; i++)
+        fprintf(f, "%s\n  {\"src\": %llu, \"dst\": %llu, \"bytes\": %llu}", i ? "," : "",
+                (unsigned long long)g.e[i].src, (unsigned long long)g.e[i].dst,
+                (unsigned long long)g.e[i].bytes);
+    fputs("\n ]}\n", f);
+    qv__gview_free(&g);
+    return close_out(f, path);
+}
+
+static void dot_label(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+}
+
+QV_API int qv_graph_write_dot(qv_runtime *rt, const char *path)
+{
+    qv__gview g;
+    FILE *f;
+    int rc = view(rt, path, &g, &f);
+    if (rc)
+        return rc;
+    fprintf(f, "digraph quiver {\n  rankdir=TB;\n  node [shape=box, fontsize=10];\n"
+               "  label=\"critical path %.1f us over %llu tasks (red)\";\n",
+            g.cp_us, (unsigned long long)g.cp_len);
+    for (uint64_t i = 0; i < g.n; i++) {
+        fprintf(f, "  n%llu [label=\"", (unsigned long long)i);
+        dot_label(f, qv__gview_func(&g, i));
+        fprintf(f, " #%llu\\n%.1f us\"%s];\n", (unsigned long long)i, g.dur_us[i],
+                g.on_cp[i] ? ", color=red, penwidth=2, fontcolor=red" : "");
+    }
+    for (uint64_t i = 0; i < g.m; i++) {
+        const qv__edge *e = &g.e[i];
+        bool cp = g.on_cp[e->src] && g.on_cp[e->dst] && g.pred[e->dst] == (int64_t)e->src;
+        fprintf(f, "  n%llu -> n%llu [", (unsigned long long)e->src,
+                (unsigned long long)e->dst);
+        if (e->bytes)
+            fprintf(f, "label=\"%llu B\"", (unsigned long long)e->bytes);
+        else
+            fputs("style=dashed", f);
+        fputs(cp ? ", color=red, penwidth=2];\n" : "];\n", f);
+    }
+    fputs("}\n", f);
+    qv__gview_free(&g);
+    return close_out(f, path);
+}
+
+QV_API int qv_trace_write(qv_runtime *rt, const char *path)
+{
+    qv__gview g;
+    FILE *f;
+    int rc = view(rt, path, &g, &f);
+    if (rc)
+        return rc;
+    unsigned nw = 0;
+    for (uint64_t i = 0; i < g.n; i++)
+        if (qv__gview_node(&g, i)->worker + 1u > nw)
+            nw = qv__gview_node(&g, i)->worker + 1u;
+    fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n", f);
+    fputs("  {\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", "
+          "\"args\": {\"name\": \"quiver\"}}", f);
+    for (unsigned w = 0; w < nw; w++)
+        fprintf(f, ",\n  {\"ph\": \"M\", \"pid\": 1, \"tid\": %u, \"name\": "
+                   "\"thread_name\", \"args\": {\"name\": \"cpu worker %u\"}}", w, w);
+    for (uint64_t i = 0; i < g.n; i++) {
+        const qv__node *nd = qv__gview_node(&g, i);
+        qv_func *fn = nd->func < rt->nfuncs ? rt->funcs[nd->func] : NULL;
+        double pred_us = -1;
+        if (fn)
+            qv__perf_get(fn->perf[nd->cls], nd->memory, &pred_us, NULL, NULL);
+        fputs(",\n  {\"ph\": \"X\", \"pid\": 1, \"name\": ", f);
+        qv__json_string(f, qv__gview_func(&g, i));
+        fprintf(f, ", \"cat\": \"%s\", \"tid\": %u, \"ts\": %.3f, \"dur\": %.3f, "
+                   "\"args\": {\"id\": %llu, \"measured_us\": %.3f, \"model_us\": %.3f, "
+                   "\"bytes_in\": %llu, \"bytes_out\": %llu, \"critical\": %s}}",
+                qv_class_name((qv_class)nd->cls), (unsigned)nd->worker,
+                nd->start_ns >= g.t0_ns ? (nd->start_ns - g.t0_ns) / 1e3 : 0.0,
+                g.dur_us[i], (unsigned long long)i, g.dur_us[i], pred_us,
+                (unsigned long long)nd->bytes_in, (unsigned long long)nd->bytes_out,
+                g.on_cp[i] ? "true" : "false");
+    }
+    /* Flow arrows for data that crosses from one worker to another. */
+    for (uint64_t i = 0; i < g.m; i++) {
+        const qv__edge *e = &g.e[i];
+        const qv__node *s = qv__gview_node(&g, e->src), *d = qv__gview_node(&g, e->dst);
+        if (!e->bytes || s->worker == d->worker)
+            continue;
+        fprintf(f, ",\n  {\"ph\": \"s\", \"pid\": 1, \"tid\": %u, \"id\": %llu, "
+                   "\"name\": \"data\", \"cat\": \"flow\", \"ts\": %.3f}",
+                (unsigned)s->worker, (unsigned long long)i,
+                (s->end_ns - g.t0_ns) / 1e3 - 0.001);
+        fprintf(f, ",\n  {\"ph\": \"f\", \"bp\": \"e\", \"pid\": 1, \"tid\": %u, "
+                   "\"id\": %llu, \"name\": \"data\", \"cat\": \"flow\", \"ts\": %.3f, "
+                   "\"args\": {\"bytes\": %llu}}",
+                (unsigned)d->worker, (unsigned long long)i,
+                (d->start_ns - g.t0_ns) / 1e3, (unsigned long long)e->bytes);
+    }
+    fputs("\n]}\n", f);
+    qv__gview_free(&g);
+    return close_out(f, path);
+}

@@ -1,0 +1,572 @@
+/*
+ * perfmodel.c - robust per-size performance models and their per-host file.
+ *
+ * File format (text, one record a line, written whole then renamed so a
+ * crash never leaves half a file):
+ *     quiver-perfmodel 1
+ *     host <hostname>
+ *     m <function> <class> <bucket> <samples-ever> <k> <t1> ... <tk>
+ *     end <number of m lines>
+ * Function names are percent-encoded outside printable ASCII, '%' included.
+ * Times are µs. A file that is not exactly this is ignored with a warning
+ * and rebuilt from new measurements; it never stops the runtime.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "trace/perfmodel.h"
+
+unsigned qv__perf_bucket_of(size_t bytes)
+{
+    unsigned b = 0;
+    while (bytes) {
+        b++;
+        bytes >>= 1;
+    }
+    return b < QV__PERF_BUCKETS ? b : QV__PERF_BUCKETS - 1;
+}
+
+qv__perf *qv__perf_create(void)
+{
+    qv__perf *p = calloc(1, sizeof *p);
+    if (p)
+        atomic_flag_clear(&p->lock.f);
+    return p;
+}
+
+void qv__perf_free(qv__perf *p)
+{
+    if (!p)
+        return;
+    for (unsigned i = 0; i < QV__PERF_BUCKETS; i++)
+        free(p->b[i]);
+    free(p);
+}
+
+static void bucket_push(qv__perf_bucket *b, float us)
+{
+    b->win[b->pos] = us;
+    b->pos = (b->pos + 1) % QV__PERF_WINDOW;
+    if (b->len < QV__PERF_WINDOW)
+        b->len++;
+    b->n++;
+    b->dirty = 1;
+}
+
+void qv__perf_add(qv_func *f, qv_class c, size_t bytes, double us)
+{
+    qv__perf *p = f->perf[c];
+    if (!p || !(us >= 0) || !isfinite(us))
+        return;
+    unsigned k = qv__perf_bucket_of(bytes);
+    qv__spin_lock(&p->lock);
+    if (!p->b[k])
+        p->b[k] = calloc(1, sizeof *p->b[k]);
+    if (p->b[k])
+        bucket_push(p->b[k], (float)us);
+    qv__spin_unlock(&p->lock);
+}
+
+static void sort_floats(float *v, unsigned n)
+{
+    for (unsigned i = 1; i < n; i++) {
+        float x = v[i];
+        unsigned j = i;
+        while (j > 0 && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+static double median_sorted(const float *v, unsigned n)
+{
+    return n % 2 ? v[n / 2] : 0.5 * ((double)v[n / 2 - 1] + v[n / 2]);
+}
+
+static void bucket_refresh(qv__perf_bucket *b)
+{
+    float v[QV__PERF_WINDOW];
+    memcpy(v, b->win, b->len * sizeof *v);
+    sort_floats(v, b->len);
+    double med = median_sorted(v, b->len);
+    for (unsigned i = 0; i < b->len; i++)
+        v[i] = (float)fabs(v[i] - med);
+    sort_floats(v, b->len);
+    b->median = med;
+    b->mad = median_sorted(v, b->len);
+    b->dirty = 0;
+}
+
+int qv__perf_get(qv__perf *p, size_t bytes, double *median, double *mad, uint64_t *n)
+{
+    if (!p)
+        return -1;
+    unsigned k = qv__perf_bucket_of(bytes);
+    int rc = -1;
+    qv__spin_lock(&p->lock);
+    qv__perf_bucket *b = p->b[k];
+    if (b && b->len) {
+        if (b->dirty)
+            bucket_refresh(b);
+        if (median)
+            *median = b->median;
+        if (mad)
+            *mad = b->mad;
+        if (n)
+            *n = b->n;
+        rc = 0;
+    }
+    qv__spin_unlock(&p->lock);
+    return rc;
+}
+
+QV_API int qv_perfmodel_estimate(const qv_func *f, qv_class c, size_t bytes, double *us)
+{
+    if (!f || !us || (unsigned)c >= QV_CLASS_COUNT)
+        return qv__fail(QV_EINVAL, "qv_perfmodel_estimate: bad argument");
+    if (qv__perf_get(f->perf[c], bytes, us, NULL, NULL) != 0)
+        return qv__fail(QV_ENOENT, "no measurement of '%s' on %s for %zu bytes yet",
+                        f->name, qv_class_name(c), bytes);
+    return 0;
+}
+
+/* ---- the file ---------------------------------------------------------- */
+
+void qv__perf_file_clear(qv__perf_file *pf)
+{
+    for (size_t i = 0; i < pf->n; i++)
+        free(pf->e[i].func);
+    free(pf->e);
+    pf->e = NULL;
+    pf->n = pf->cap = 0;
+}
+
+static int perr(char *err, size_t errlen, unsigned line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int perr(char *err, size_t errlen, unsigned line, const char *fmt, ...)
+{
+    int k = snprintf(err, errlen, "line %u: ", line);
+    va_list ap;
+    va_start(ap, fmt);
+    if (k >= 0 && (size_t)k < errlen)
+        vsnprintf(err + k, errlen - (size_t)k, fmt, ap);
+    va_end(ap);
+    return QV_EFORMAT;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes a percent-encoded token in place; -1 if malformed. */
+static int unescape(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (*p == '%') {
+            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            *o++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return 0;
+}
+
+static int parse_u64(const char *s, uint64_t *out)
+{
+    if (!*s || *s == '-' || *s == '+')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_entry(char **tok, unsigned ntok, qv__perf_entry *e)
+{
+    uint64_t v;
+    if (ntok < 6 || unescape(tok[1]) || !*tok[1])
+        return -1;
+    e->cls = QV_CLASS_COUNT;
+    for (unsigned c = 0; c < QV_CLASS_COUNT; c++)
+        if (!strcmp(tok[2], qv_class_name((qv_class)c)))
+            e->cls = c;
+    if (e->cls == QV_CLASS_COUNT)
+        return -1;
+    if (parse_u64(tok[3], &v) || v >= QV__PERF_BUCKETS)
+        return -1;
+    e->bucket = (unsigned)v;
+    if (parse_u64(tok[4], &e->n))
+        return -1;
+    if (parse_u64(tok[5], &v) || v > QV__PERF_WINDOW || v > e->n || v + 6 != ntok)
+        return -1;
+    e->len = (unsigned)v;
+    for (unsigned i = 0; i < e->len; i++) {
+        char *end;
+        errno = 0;
+        double d = strtod(tok[6 + i], &end);
+        if (errno || *end || !isfinite(d) || d < 0 || d > 1e12)
+            return -1;
+        e->win[i] = (float)d;
+    }
+    return 0;
+}
+
+int qv__perf_parse(const char *data, size_t len, const char *host,
+                   qv__perf_file *out, char *err, size_t errlen)
+{
+    enum { MAXTOK = 6 + QV__PERF_WINDOW + 1 };
+    memset(out, 0, sizeof *out);
+    char line[4096];
+    size_t pos = 0;
+    unsigned lineno = 0, nm = 0;
+    int seen_end = 0, rc = 0;
+    while (pos < len && !rc) {
+        size_t l = 0;
+        while (pos < len && data[pos] != '\n') {
+            if (l + 1 >= sizeof line) {
+                rc = perr(err, errlen, lineno + 1, "longer than %zu bytes", sizeof line);
+                break;
+            }
+            if (data[pos] == 0) {
+                rc = perr(err, errlen, lineno + 1, "NUL byte");
+                break;
+            }
+            line[l++] = data[pos++];
+        }
+        if (rc)
+            break;
+        if (pos >= len) {
+            rc = perr(err, errlen, lineno + 1, "no newline: the file is truncated");
+            break;
+        }
+        pos++;
+        line[l] = 0;
+        lineno++;
+        char *tok[MAXTOK];
+        unsigned ntok = 0;
+        char *save = NULL;
+        for (char *t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
+            if (ntok == MAXTOK) {
+                ntok++;
+                break;
+            }
+            tok[ntok++] = t;
+        }
+        if (seen_end) {
+            rc = perr(err, errlen, lineno, "text after the end line");
+        } else if (lineno == 1) {
+            if (ntok != 2 || strcmp(tok[0], "quiver-perfmodel") || strcmp(tok[1], "1"))
+                rc = perr(err, errlen, 1, "not a quiver performance-model file (version 1)");
+        } else if (lineno == 2) {
+            if (ntok != 2 || strcmp(tok[0], "host"))
+                rc = perr(err, errlen, 2, "expected 'host NAME'");
+            else if (host && strcmp(tok[1], host))
+                rc = perr(err, errlen, 2, "models of host '%s', not of this host '%s'",
+                          tok[1], host);
+        } else if (ntok >= 1 && ntok <= MAXTOK && !strcmp(tok[0], "m")) {
+            qv__perf_entry e;
+            memset(&e, 0, sizeof e);
+            if (parse_entry(tok, ntok, &e)) {
+                rc = perr(err, errlen, lineno, "malformed model record");
+                break;
+            }
+            if (out->n == out->cap) {
+                size_t cap = out->cap ? out->cap * 2 : 16;
+                qv__perf_entry *ne = realloc(out->e, cap * sizeof *ne);
+                if (!ne) {
+                    rc = QV_ENOMEM;
+                    snprintf(err, errlen, "out of memory");
+                    break;
+                }
+                out->e = ne;
+                out->cap = cap;
+            }
+            e.func = strdup(tok[1]);
+            if (!e.func) {
+                rc = QV_ENOMEM;
+                snprintf(err, errlen, "out of memory");
+                break;
+            }
+            out->e[out->n++] = e;
+            nm++;
+        } else if (ntok == 2 && !strcmp(tok[0], "end")) {
+            uint64_t cnt;
+            if (parse_u64(tok[1], &cnt) || cnt != nm)
+                rc = perr(err, errlen, lineno, "end line counts a different number of "
+                          "records: the file is damaged");
+            seen_end = 1;
+        } else {
+            rc = perr(err, errlen, lineno, "unknown record");
+        }
+    }
+    if (!rc && !seen_end)
+        rc = perr(err, errlen, lineno, "no end line: the file is truncated");
+    if (rc)
+        qv__perf_file_clear(out);
+    return rc;
+}
+
+/* ---- runtime glue ------------------------------------------------------ */
+
+static int mkdir_p(const char *path)
+{
+    char tmp[4096];
+    size_t n = strlen(path);
+    if (n == 0 || n >= sizeof tmp)
+        return -1;
+    memcpy(tmp, path, n + 1);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void host_name(char *buf, size_t n)
+{
+    if (gethostname(buf, n) != 0 || !buf[0])
+        snprintf(buf, n, "unknown");
+    buf[n - 1] = 0;
+    for (char *p = buf; *p; p++)
+        if (*p == '/' || *p == ' ' || (unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e)
+            *p = '_';
+}
+
+int qv__perf_open(qv_runtime *rt)
+{
+    const char *dir = rt->opts.perfmodel_dir;
+    char def[4096];
+    if (dir && !*dir)
+        return 0; /* persistence off */
+    if (!dir) {
+        const char *xdg = getenv("XDG_CACHE_HOME");
+        const char *home = getenv("HOME");
+        if (xdg && *xdg)
+            snprintf(def, sizeof def, "%s/quiver", xdg);
+        else if (home && *home)
+            snprintf(def, sizeof def, "%s/.cache/quiver", home);
+        else
+            return 0;
+        dir = def;
+    }
+    char host[256];
+    host_name(host, sizeof host);
+    size_t plen = strlen(dir) + strlen(host) + 32;
+    rt->perfmodel_dir = strdup(dir);
+    rt->perfmodel_path = malloc(plen);
+    if (!rt->perfmodel_dir || !rt->perfmodel_path)
+        return QV_ENOMEM;
+    snprintf(rt->perfmodel_path, plen, "%s/perfmodel-%s.txt", dir, host);
+
+    FILE *f = fopen(rt->perfmodel_path, "rb");
+    if (!f)
+        return 0; /* first run on this host */
+    size_t cap = 1 << 16, len = 0, got;
+    char *data = malloc(cap);
+    while (data && (got = fread(data + len, 1, cap - len, f)) > 0) {
+        len += got;
+        if (len == cap) {
+            if (cap >= (64u << 20)) {
+                len = cap + 1; /* absurdly large: treat as damaged */
+                break;
+            }
+            char *nd = realloc(data, cap * 2);
+            if (!nd) {
+                free(data);
+                data = NULL;
+                break;
+            }
+            data = nd;
+            cap *= 2;
+        }
+    }
+    fclose(f);
+    if (!data)
+        return QV_ENOMEM;
+    qv__perf_file *pf = calloc(1, sizeof *pf);
+    if (!pf) {
+        free(data);
+        return QV_ENOMEM;
+    }
+    char err[256];
+    int rc;
+    if (len > cap) {
+        snprintf(err, sizeof err, "larger than 64 MiB");
+        rc = QV_EFORMAT;
+    } else {
+        rc = qv__perf_parse(data, len, host, pf, err, sizeof err);
+    }
+    free(data);
+    if (rc) {
+        qv__log(1, "performance models %s: %s; ignoring the file, it will be rebuilt",
+                rt->perfmodel_path, err);
+        free(pf);
+        return 0;
+    }
+    rt->loaded_models = pf;
+    return 0;
+}
+
+void qv__perf_adopt(qv_runtime *rt, qv_func *f)
+{
+    for (unsigned c = 0; c < QV_CLASS_COUNT; c++)
+        if (!f->perf[c])
+            f->perf[c] = qv__perf_create();
+    qv__perf_file *pf = rt->loaded_models;
+    if (!pf)
+        return;
+    for (size_t i = 0; i < pf->n; i++) {
+        qv__perf_entry *e = &pf->e[i];
+        qv__perf *p = f->perf[e->cls];
+        if (!p || strcmp(e->func, f->name) || p->b[e->bucket])
+            continue;
+        qv__perf_bucket *b = calloc(1, sizeof *b);
+        if (!b)
+            continue;
+        for (unsigned k = 0; k < e->len; k++)
+            bucket_push(b, e->win[k]);
+        b->n = e->n;
+        p->b[e->bucket] = b;
+    }
+}
+
+static void write_name(FILE *f, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p <= 0x20 || *p >= 0x7f || *p == '%')
+            fprintf(f, "%%%02X", *p);
+        else
+            fputc(*p, f);
+    }
+}
+
+static void write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
+                         uint64_t n, const float *win, unsigned len, unsigned pos)
+{
+    fputs("m ", f);
+    write_name(f, func);
+    fprintf(f, " %s %u %llu %u", qv_class_name((qv_class)cls), k,
+            (unsigned long long)n, len);
+    /* Oldest first, so that reloading keeps the window's order. */
+    unsigned start = len < QV__PERF_WINDOW ? 0 : pos;
+    for (unsigned i = 0; i < len; i++)
+        fprintf(f, " %.9g", (double)win[(start + i) % QV__PERF_WINDOW]);
+    fputc('\n', f);
+}
+
+int qv__perf_write(qv_runtime *rt)
+{
+    if (!rt->perfmodel_path)
+        return 0;
+    if (mkdir_p(rt->perfmodel_dir) != 0)
+        return qv__fail(-errno, "cannot create %s: %s", rt->perfmodel_dir, strerror(errno));
+    size_t tlen = strlen(rt->perfmodel_path) + 16;
+    char *tmp = malloc(tlen);
+    if (!tmp)
+        return QV_ENOMEM;
+    snprintf(tmp, tlen, "%s.%ld", rt->perfmodel_path, (long)getpid());
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        int e = errno;
+        qv__fail(-e, "cannot write %s: %s", tmp, strerror(e));
+        free(tmp);
+        return -e;
+    }
+    char host[256];
+    host_name(host, sizeof host);
+    fprintf(f, "quiver-perfmodel 1\nhost %s\n", host);
+    unsigned count = 0;
+    pthread_mutex_lock(&rt->reg_mu);
+    for (size_t i = 0; i < rt->nfuncs; i++) {
+        qv_func *fn = rt->funcs[i];
+        for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
+            qv__perf *p = fn->perf[c];
+            if (!p)
+                continue;
+            qv__spin_lock(&p->lock);
+            for (unsigned k = 0; k < QV__PERF_BUCKETS; k++) {
+                qv__perf_bucket *b = p->b[k];
+                if (b && b->len) {
+                    write_bucket(f, fn->name, c, k, b->n, b->win, b->len, b->pos);
+                    count++;
+                }
+            }
+            qv__spin_unlock(&p->lock);
+        }
+    }
+    /* Keep what was loaded for functions this run never registered. */
+    qv__perf_file *pf = rt->loaded_models;
+    for (size_t i = 0; pf && i < pf->n; i++) {
+        bool registered = false;
+        for (size_t j = 0; j < rt->nfuncs && !registered; j++)
+            registered = !strcmp(rt->funcs[j]->name, pf->e[i].func);
+        if (!registered) {
+            qv__perf_entry *e = &pf->e[i];
+            write_bucket(f, e->func, e->cls, e->bucket, e->n, e->win, e->len, 0);
+            count++;
+        }
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    fprintf(f, "end %u\n", count);
+    int bad = ferror(f);
+    if (fclose(f) != 0 || bad || rename(tmp, rt->perfmodel_path) != 0) {
+        int e = errno ? errno : EIO;
+        unlink(tmp);
+        free(tmp);
+        return qv__fail(-e, "cannot write %s: %s", rt->perfmodel_path, strerror(e));
+    }
+    free(tmp);
+    return 0;
+}
+
+void qv__perf_close(qv_runtime *rt)
+{
+    if (rt->loaded_models) {
+        qv__perf_file_clear(rt->loaded_models);
+        free(rt->loaded_models);
+        rt->loaded_models = NULL;
+    }
+    free(rt->perfmodel_dir);
+    free(rt->perfmodel_path);
+    rt->perfmodel_dir = rt->perfmodel_path = NULL;
+}
+
+QV_API int qv_perfmodel_save(qv_runtime *rt)
+{
+    if (!rt)
+        return qv__fail(QV_EINVAL, "qv_perfmodel_save: NULL runtime");
+    return qv__perf_write(rt);
+}
+
+QV_API const char *qv_perfmodel_path(const qv_runtime *rt)
+{
+    return rt && rt->perfmodel_path ? rt->perfmodel_path : "";
+}

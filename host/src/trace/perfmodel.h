@@ -1,0 +1,73 @@
+/*
+ * perfmodel.h - performance models per (function, device class, size
+ * bucket), robust to outliers, persisted per host.
+ *
+ * A bucket keeps the last QV__PERF_WINDOW measured times; its estimate is
+ * their median and its spread their median absolute deviation, so a few
+ * spikes (a page fault, a preempted worker: 100x the usual time) move
+ * neither. Sizes are bucketed by powers of two of the bytes a call touches.
+ */
+#ifndef QV_TRACE_PERFMODEL_H
+#define QV_TRACE_PERFMODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/internal.h"
+
+#define QV__PERF_BUCKETS 49 /* bucket b holds sizes in [2^(b-1), 2^b) */
+#define QV__PERF_WINDOW  32
+
+typedef struct qv__perf_bucket {
+    uint64_t n;                      /* samples ever added */
+    unsigned len, pos;               /* window fill, next slot */
+    float    win[QV__PERF_WINDOW];   /* µs */
+    int      dirty;
+    double   median, mad;            /* µs, valid when !dirty */
+} qv__perf_bucket;
+
+struct qv__perf {
+    qv__spin         lock;
+    qv__perf_bucket *b[QV__PERF_BUCKETS];
+};
+
+unsigned qv__perf_bucket_of(size_t bytes);
+
+qv__perf *qv__perf_create(void);
+void      qv__perf_free(qv__perf *p);
+/* Adds one measurement (µs). Thread-safe; drops it when out of memory. */
+void      qv__perf_add(qv_func *f, qv_class c, size_t bytes, double us);
+/* Median and MAD of the bucket of `bytes`; -1 when it holds no sample. */
+int       qv__perf_get(qv__perf *p, size_t bytes, double *median, double *mad,
+                       uint64_t *n);
+
+/* A model entry as stored in the per-host file. */
+typedef struct qv__perf_entry {
+    char    *func;
+    unsigned cls, bucket;
+    uint64_t n;
+    unsigned len;
+    float    win[QV__PERF_WINDOW];
+} qv__perf_entry;
+
+typedef struct qv__perf_file {
+    qv__perf_entry *e;
+    size_t          n, cap;
+} qv__perf_file;
+
+/* Parses a model file held in memory. Fails (with a message naming the line
+ * in err) on anything malformed, foreign (another host) or truncated; out is
+ * then empty. */
+int  qv__perf_parse(const char *data, size_t len, const char *host,
+                    qv__perf_file *out, char *err, size_t errlen);
+void qv__perf_file_clear(qv__perf_file *pf);
+
+/* Runtime glue: set the path, load it (warning and starting afresh when it
+ * is unusable), give a newly registered function what was loaded for its
+ * name, and write everything back. */
+int  qv__perf_open(qv_runtime *rt);
+void qv__perf_adopt(qv_runtime *rt, qv_func *f);
+int  qv__perf_write(qv_runtime *rt);
+void qv__perf_close(qv_runtime *rt);
+
+#endif

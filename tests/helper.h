@@ -1,0 +1,70 @@
+/*
+ * helper.h - small helpers shared by the tests: cmocka includes in the
+ * order cmocka wants, a scratch directory per test program, and runtime
+ * options that keep tests away from the user's model cache.
+ */
+#ifndef QV_TESTS_HELPER_H
+#define QV_TESTS_HELPER_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+/* Exit status that ctest reports as skipped. */
+#define QV_TEST_SKIP 77
+
+/* A fresh directory under $TMPDIR for this test program; removed by
+ * qv_test_scratch_remove. */
+static inline const char *qv_test_scratch(void)
+{
+    static char dir[256];
+    if (!dir[0]) {
+        const char *tmp = getenv("TMPDIR");
+        snprintf(dir, sizeof dir, "%s/qvtest.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            perror("mkdtemp");
+            exit(1);
+        }
+    }
+    return dir;
+}
+
+static inline void qv_test_scratch_remove(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", qv_test_scratch());
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", qv_test_scratch());
+}
+
+/* Reads a whole file into a NUL-terminated string (caller frees). */
+static inline char *qv_test_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *s = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (s && fread(s, 1, (size_t)n, f) != (size_t)n) {
+        free(s);
+        s = NULL;
+    }
+    fclose(f);
+    if (s) {
+        s[n] = 0;
+        if (len)
+            *len = (size_t)n;
+    }
+    return s;
+}
+
+#endif

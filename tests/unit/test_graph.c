@@ -1,0 +1,206 @@
+/*
+ * test_graph.c - the recorded execution graph: nodes, edges with the bytes
+ * they carry, the critical path and bottlenecks on measured times, and the
+ * three exports (.qvg.json, DOT, Chrome trace).
+ */
+#include "helper.h"
+#include "quiver.h"
+
+static void cpu_sleep(const qv_call *c)
+{
+    usleep(*(const unsigned *)c->ptr[c->nargs - 1]);
+}
+
+static size_t count(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+static qv_runtime *rt;
+static qv_func *f1, *f2, *f3;
+static double xa[64], xb[32], xc[16], xd[8];
+static qv_buf *a, *b, *c, *d;
+
+/* The diamond  A(20ms) -> B(5ms) -> D(5ms),  A -> C(30ms) -> D. */
+static int diamond(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.perfmodel_dir = "";
+    if (qv_runtime_create(&o, &rt))
+        return -1;
+    qv_arg_desc w1[] = { QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("us", unsigned) };
+    qv_arg_desc rw[] = { QV_ARG_BUF("in", QV_R), QV_ARG_BUF("out", QV_W),
+                         QV_ARG_SCALAR("us", unsigned) };
+    qv_arg_desc rrw[] = { QV_ARG_BUF("x", QV_R), QV_ARG_BUF("y", QV_R),
+                          QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("us", unsigned) };
+    qv_func_create(rt, "produce", w1, 2, &f1);
+    qv_func_create(rt, "stage", rw, 3, &f2);
+    qv_func_create(rt, "join", rrw, 4, &f3);
+    qv_func_set_cpu(f1, cpu_sleep);
+    qv_func_set_cpu(f2, cpu_sleep);
+    qv_func_set_cpu(f3, cpu_sleep);
+    qv_buf_register(rt, xa, sizeof xa, &a);
+    qv_buf_register(rt, xb, sizeof xb, &b);
+    qv_buf_register(rt, xc, sizeof xc, &c);
+    qv_buf_register(rt, xd, sizeof xd, &d);
+    unsigned t20 = 20000, t5 = 5000, t30 = 30000;
+    qv_arg A[] = { QV_BUF(a), QV_VAL(t20) };
+    qv_arg B[] = { QV_BUF(a), QV_BUF(b), QV_VAL(t5) };
+    qv_arg C[] = { QV_BUF(a), QV_BUF(c), QV_VAL(t30) };
+    qv_arg D[] = { QV_BUF(b), QV_BUF(c), QV_BUF(d), QV_VAL(t5) };
+    if (qv_submit(rt, f1, A, 2) || qv_submit(rt, f2, B, 3) || qv_submit(rt, f2, C, 3) ||
+        qv_submit(rt, f3, D, 4))
+        return -1;
+    return qv_wait_all(rt);
+}
+
+static int done(void **state)
+{
+    (void)state;
+    qv_runtime_destroy(rt);
+    return 0;
+}
+
+static void critical_path(void **state)
+{
+    (void)state;
+    qv_graph_info gi;
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(gi.nodes, 4);
+    assert_int_equal(gi.edges, 4);
+    assert_int_equal(gi.critical_path_len, 3); /* A, C, D */
+    assert_true(gi.critical_path_us >= 55000);
+    assert_true(gi.span_us >= gi.critical_path_us * 0.99);
+    assert_true(gi.total_us >= 60000);
+    /* C and A dominate; B and D each take under a tenth of the path. */
+    assert_int_equal(gi.nbottlenecks, 2);
+    assert_int_equal(gi.bottleneck[0], 2);
+    assert_int_equal(gi.bottleneck[1], 0);
+}
+
+static void qvg_export(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/diamond.qvg.json", qv_test_scratch());
+    assert_int_equal(qv_graph_write(rt, "diamond", path), 0);
+    char *s = qv_test_slurp(path, NULL);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "\"format\": \"quiver-graph\", \"version\": 1, "
+                              "\"name\": \"diamond\""));
+    assert_int_equal(count(s, "\"function\": "), 4);
+    assert_int_equal(count(s, "\"function\": \"stage\""), 2);
+    assert_int_equal(count(s, "\"src\": "), 4);
+    /* Each edge carries the buffer it hands over. */
+    assert_non_null(strstr(s, "{\"src\": 0, \"dst\": 1, \"bytes\": 512}"));
+    assert_non_null(strstr(s, "{\"src\": 0, \"dst\": 2, \"bytes\": 512}"));
+    assert_non_null(strstr(s, "{\"src\": 1, \"dst\": 3, \"bytes\": 256}"));
+    assert_non_null(strstr(s, "{\"src\": 2, \"dst\": 3, \"bytes\": 128}"));
+    assert_non_null(strstr(s, "\"bytes_in\": 384, \"bytes_out\": 64, \"memory\": 448"));
+    assert_int_equal(count(s, "\"cost_us\": {\"cpu\": "), 4);
+    assert_int_equal(count(s, "\"critical\": true"), 3);
+    free(s);
+}
+
+static void dot_export(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/diamond.dot", qv_test_scratch());
+    assert_int_equal(qv_graph_write_dot(rt, path), 0);
+    char *s = qv_test_slurp(path, NULL);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "digraph quiver {"));
+    assert_int_equal(count(s, " -> "), 4);
+    /* Nodes A, C, D and the edges A->C, C->D in red. */
+    assert_int_equal(count(s, "penwidth=2"), 5);
+    assert_non_null(strstr(s, "n0 -> n2 [label=\"512 B\", color=red"));
+    assert_non_null(strstr(s, "n0 -> n1 [label=\"512 B\"];"));
+    free(s);
+}
+
+static void chrome_export(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/diamond.trace.json", qv_test_scratch());
+    assert_int_equal(qv_trace_write(rt, path), 0);
+    char *s = qv_test_slurp(path, NULL);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "\"traceEvents\": ["));
+    assert_int_equal(count(s, "\"ph\": \"X\""), 4);
+    assert_int_equal(count(s, "\"thread_name\""), count(s, "cpu worker "));
+    assert_true(count(s, "\"thread_name\"") >= 1);
+    /* Flows come in start/finish pairs. */
+    assert_int_equal(count(s, "\"ph\": \"s\""), count(s, "\"ph\": \"f\""));
+    free(s);
+}
+
+static void anti_dependencies(void **state)
+{
+    (void)state;
+    /* A reader then a writer of the same buffer: ordered, no data carried. */
+    qv_graph_reset(rt);
+    unsigned t = 100;
+    qv_arg R[] = { QV_BUF(a), QV_BUF(b), QV_VAL(t) };
+    qv_arg W[] = { QV_BUF(a), QV_VAL(t) };
+    assert_int_equal(qv_submit(rt, f2, R, 3), 0);
+    assert_int_equal(qv_submit(rt, f1, W, 2), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/war.qvg.json", qv_test_scratch());
+    assert_int_equal(qv_graph_write(rt, "war", path), 0);
+    char *s = qv_test_slurp(path, NULL);
+    assert_non_null(s);
+    assert_int_equal(count(s, "\"function\": "), 2);
+    assert_non_null(strstr(s, "{\"src\": 0, \"dst\": 1, \"bytes\": 0}"));
+    assert_int_equal(count(s, "\"src\": "), 1);
+    free(s);
+    /* After a reset nothing is left. */
+    assert_int_equal(qv_graph_reset(rt), 0);
+    qv_graph_info gi;
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(gi.nodes, 0);
+    assert_int_equal(gi.edges, 0);
+    assert_int_equal(gi.critical_path_len, 0);
+}
+
+static void not_recording(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.record = 0;
+    o.perfmodel_dir = "";
+    qv_runtime *r;
+    assert_int_equal(qv_runtime_create(&o, &r), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/none.qvg.json", qv_test_scratch());
+    assert_int_equal(qv_graph_write(r, "none", path), QV_ENOENT);
+    assert_non_null(strstr(qv_last_error(), "record"));
+    qv_runtime_destroy(r);
+    /* Unwritable path. */
+    assert_int_equal(qv_graph_write(rt, "x", "/nonexistent/dir/x.json"), -ENOENT);
+    assert_non_null(strstr(qv_last_error(), "/nonexistent/dir/x.json"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(critical_path),
+        cmocka_unit_test(qvg_export),
+        cmocka_unit_test(dot_export),
+        cmocka_unit_test(chrome_export),
+        cmocka_unit_test(anti_dependencies),
+        cmocka_unit_test(not_recording),
+    };
+    int rc = cmocka_run_group_tests(tests, diamond, done);
+    qv_test_scratch_remove();
+    return rc;
+}

@@ -1,0 +1,256 @@
+/*
+ * test_misuse.c - wrong calls get a clear error code and message, never a
+ * crash: NULL arguments, unknown functions, arguments that do not match the
+ * signature, busy buffers, waits from inside tasks, submit after shutdown.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "helper.h"
+#include "quiver.h"
+
+static qv_runtime *rt;
+
+static int setup(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.perfmodel_dir = "";
+    return qv_runtime_create(&o, &rt);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    qv_runtime_destroy(rt);
+    rt = NULL;
+    return 0;
+}
+
+static void cpu_nop(const qv_call *c)
+{
+    (void)c;
+}
+
+static void null_arguments(void **state)
+{
+    (void)state;
+    qv_func *f = (qv_func *)1;
+    qv_buf *b = (qv_buf *)1;
+    assert_int_equal(qv_runtime_create(NULL, NULL), QV_EINVAL);
+    assert_int_equal(qv_func_create(NULL, "f", NULL, 0, &f), QV_EINVAL);
+    assert_null(f);
+    assert_int_equal(qv_func_create(rt, NULL, NULL, 0, &f), QV_EINVAL);
+    assert_int_equal(qv_func_create(rt, "", NULL, 0, &f), QV_EINVAL);
+    assert_int_equal(qv_func_create(rt, "f", NULL, 1, &f), QV_EINVAL);
+    assert_int_equal(qv_func_set_cpu(NULL, cpu_nop), QV_EINVAL);
+    assert_int_equal(qv_buf_register(rt, NULL, 16, &b), QV_EINVAL);
+    assert_null(b);
+    assert_int_equal(qv_buf_register(NULL, &b, 1, &b), QV_EINVAL);
+    assert_int_equal(qv_buf_unregister(NULL), QV_EINVAL);
+    assert_int_equal(qv_buf_try_unregister(NULL), QV_EINVAL);
+    assert_int_equal(qv_buf_wait(NULL), QV_EINVAL);
+    assert_int_equal(qv_submit(NULL, NULL, NULL, 0), QV_EINVAL);
+    assert_int_equal(qv_submit(rt, NULL, NULL, 0), QV_EINVAL);
+    assert_int_equal(qv_wait_all(NULL), QV_EINVAL);
+    assert_int_equal(qv_graph_write(rt, "x", NULL), QV_EINVAL);
+    assert_int_equal(qv_runtime_shutdown(NULL), QV_EINVAL);
+    qv_runtime_destroy(NULL); /* fine */
+    /* A zero-length buffer is a dependency token; NULL is fine then. */
+    assert_int_equal(qv_buf_register(rt, NULL, 0, &b), 0);
+    assert_int_equal(qv_buf_unregister(b), 0);
+}
+
+static void bad_options(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = -3;
+    qv_runtime *r = (qv_runtime *)1;
+    assert_int_equal(qv_runtime_create(&o, &r), QV_EINVAL);
+    assert_null(r);
+    assert_non_null(strstr(qv_last_error(), "ncpu"));
+}
+
+static void unknown_function(void **state)
+{
+    (void)state;
+    qv_func *f = NULL;
+    assert_int_equal(qv_func_find(rt, "nosuch", &f), QV_ENOENT);
+    assert_null(f);
+    assert_non_null(strstr(qv_last_error(), "nosuch"));
+    assert_string_equal(qv_strerror(QV_ENOENT), "no such entry");
+
+    /* A function of another runtime is unknown to this one. */
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    qv_runtime *other;
+    assert_int_equal(qv_runtime_create(&o, &other), 0);
+    qv_func *g;
+    assert_int_equal(qv_func_create(other, "g", NULL, 0, &g), 0);
+    qv_func_set_cpu(g, cpu_nop);
+    assert_int_equal(qv_submit(rt, g, NULL, 0), QV_ENOENT);
+    assert_non_null(strstr(qv_last_error(), "'g'"));
+
+    /* And a buffer of another runtime is refused. */
+    int x;
+    qv_buf *ob;
+    assert_int_equal(qv_buf_register(other, &x, sizeof x, &ob), 0);
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_R) };
+    qv_func *h;
+    assert_int_equal(qv_func_create(rt, "h", d, 1, &h), 0);
+    qv_func_set_cpu(h, cpu_nop);
+    qv_arg a[] = { QV_BUF(ob) };
+    assert_int_equal(qv_submit(rt, h, a, 1), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "another runtime"));
+    qv_runtime_destroy(other);
+}
+
+static void bad_signatures(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_arg_desc many[QV_MAX_ARGS + 1];
+    for (int i = 0; i <= QV_MAX_ARGS; i++)
+        many[i] = QV_ARG_BUF("x", QV_R);
+    assert_int_equal(qv_func_create(rt, "many", many, QV_MAX_ARGS + 1, &f), QV_E2BIG);
+    qv_arg_desc badmode[] = { QV_ARG_BUF("x", (qv_mode)7) };
+    assert_int_equal(qv_func_create(rt, "badmode", badmode, 1, &f), QV_EINVAL);
+    qv_arg_desc zero[] = { { "z", 0, QV_R, 0 } };
+    assert_int_equal(qv_func_create(rt, "zero", zero, 1, &f), QV_EINVAL);
+    assert_int_equal(qv_func_create(rt, "dup", NULL, 0, &f), 0);
+    assert_int_equal(qv_func_create(rt, "dup", NULL, 0, &f), QV_EEXIST);
+    assert_non_null(strstr(qv_last_error(), "dup"));
+}
+
+static void mismatched_arguments(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW), QV_ARG_SCALAR("n", int) };
+    assert_int_equal(qv_func_create(rt, "f", d, 2, &f), 0);
+    int data[4] = { 0 };
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, data, sizeof data, &b), 0);
+    int n = 3;
+    long wrong = 3;
+    qv_arg none[] = { QV_BUF(b) };
+    qv_arg swapped[] = { QV_VAL(n), QV_BUF(b) };
+    qv_arg badsize[] = { QV_BUF(b), QV_VAL(wrong) };
+    qv_arg good[] = { QV_BUF(b), QV_VAL(n) };
+    /* No implementation yet: nothing can run it. */
+    assert_int_equal(qv_submit(rt, f, good, 2), QV_ENODEV);
+    assert_non_null(strstr(qv_last_error(), "'f'"));
+    qv_func_set_cpu(f, cpu_nop);
+    assert_int_equal(qv_submit(rt, f, none, 1), QV_EMISMATCH);
+    assert_int_equal(qv_submit(rt, f, swapped, 2), QV_EMISMATCH);
+    assert_int_equal(qv_submit(rt, f, badsize, 2), QV_EMISMATCH);
+    assert_non_null(strstr(qv_last_error(), "scalar of 4 bytes"));
+    assert_int_equal(qv_submit(rt, f, good, 2), 0);
+    assert_int_equal(qv_buf_unregister(b), 0);
+}
+
+/* A task that holds until released, to keep a buffer busy. */
+static atomic_int gate;
+static void cpu_hold(const qv_call *c)
+{
+    (void)c;
+    while (!atomic_load(&gate))
+        usleep(100);
+}
+
+static void busy_buffer(void **state)
+{
+    (void)state;
+    qv_func *hold;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "hold", d, 1, &hold), 0);
+    qv_func_set_cpu(hold, cpu_hold);
+    int x = 0;
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, &x, sizeof x, &b), 0);
+    atomic_store(&gate, 0);
+    qv_arg a[] = { QV_BUF(b) };
+    assert_int_equal(qv_submit(rt, hold, a, 1), 0);
+    assert_int_equal(qv_buf_try_unregister(b), QV_EBUSY);
+    assert_non_null(strstr(qv_last_error(), "1 submitted task"));
+    atomic_store(&gate, 1);
+    /* The blocking form waits for the user, then succeeds. */
+    assert_int_equal(qv_buf_unregister(b), 0);
+}
+
+/* Waiting from inside a task would wait on itself. */
+static qv_buf *self_buf;
+static atomic_int inner_rc[3];
+static void cpu_waiter(const qv_call *c)
+{
+    (void)c;
+    atomic_store(&inner_rc[0], qv_wait_all(rt));
+    atomic_store(&inner_rc[1], qv_buf_wait(self_buf));
+    atomic_store(&inner_rc[2], qv_buf_unregister(self_buf));
+}
+
+static void wait_inside_task(void **state)
+{
+    (void)state;
+    qv_func *w;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_R) };
+    assert_int_equal(qv_func_create(rt, "waiter", d, 1, &w), 0);
+    qv_func_set_cpu(w, cpu_waiter);
+    int x = 0;
+    assert_int_equal(qv_buf_register(rt, &x, sizeof x, &self_buf), 0);
+    qv_arg a[] = { QV_BUF(self_buf) };
+    assert_int_equal(qv_submit(rt, w, a, 1), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(atomic_load(&inner_rc[i]), QV_EDEADLK);
+    assert_int_equal(qv_buf_unregister(self_buf), 0);
+}
+
+static void submit_after_shutdown(void **state)
+{
+    (void)state;
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "late", NULL, 0, &f), 0);
+    qv_func_set_cpu(f, cpu_nop);
+    assert_int_equal(qv_submit(rt, f, NULL, 0), 0);
+    assert_int_equal(qv_runtime_shutdown(rt), 0);
+    assert_int_equal(qv_runtime_shutdown(rt), 0); /* idempotent */
+    assert_int_equal(qv_submit(rt, f, NULL, 0), QV_ESHUTDOWN);
+    assert_non_null(strstr(qv_last_error(), "shutdown"));
+    assert_int_equal(qv_wait_all(rt), 0);
+}
+
+static void error_names(void **state)
+{
+    (void)state;
+    assert_string_equal(qv_strerror(0), "success");
+    assert_string_equal(qv_strerror(QV_EFORMAT), "malformed input");
+    assert_string_equal(qv_strerror(QV_ENODEV), "no device can run this task");
+    assert_string_equal(qv_strerror(-EACCES), strerror(EACCES));
+    assert_string_equal(qv_strerror(-99999), "unknown error");
+    assert_string_equal(qv_strerror(12345), "unknown error");
+    assert_string_equal(qv_class_name(QV_CLASS_FPGA), "fpga");
+    assert_null(qv_class_name((qv_class)42));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(null_arguments, setup, teardown),
+        cmocka_unit_test(bad_options),
+        cmocka_unit_test_setup_teardown(unknown_function, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_signatures, setup, teardown),
+        cmocka_unit_test_setup_teardown(mismatched_arguments, setup, teardown),
+        cmocka_unit_test_setup_teardown(busy_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(wait_inside_task, setup, teardown),
+        cmocka_unit_test_setup_teardown(submit_after_shutdown, setup, teardown),
+        cmocka_unit_test(error_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

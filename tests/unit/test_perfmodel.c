@@ -1,0 +1,211 @@
+/*
+ * test_perfmodel.c - performance models: robust to spikes, bucketed by
+ * size, persisted per host, and a damaged or foreign file is ignored with a
+ * warning and rebuilt, never trusted and never fatal.
+ */
+#include <sys/stat.h>
+
+#include "helper.h"
+#include "quiver.h"
+#include "trace/perfmodel.h"
+
+static qv_runtime *make_rt(const char *dir)
+{
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = dir;
+    qv_runtime *rt = NULL;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    return rt;
+}
+
+static void buckets(void **state)
+{
+    (void)state;
+    assert_int_equal(qv__perf_bucket_of(0), 0);
+    assert_int_equal(qv__perf_bucket_of(1), 1);
+    assert_int_equal(qv__perf_bucket_of(4095), 12);
+    assert_int_equal(qv__perf_bucket_of(4096), 13);
+    assert_int_equal(qv__perf_bucket_of(SIZE_MAX), QV__PERF_BUCKETS - 1);
+}
+
+static void spikes_do_not_move_the_estimate(void **state)
+{
+    (void)state;
+    qv_runtime *rt = make_rt("");
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "gemm", NULL, 0, &f), 0);
+    double est;
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 4096, &est), QV_ENOENT);
+    for (int i = 0; i < 40; i++)
+        qv__perf_add(f, QV_CLASS_CPU, 4096, 190.0 + (i % 5));
+    /* Three 100x spikes, as seen on real GPUs (starpu#50). */
+    qv__perf_add(f, QV_CLASS_CPU, 4096, 19000.0);
+    qv__perf_add(f, QV_CLASS_CPU, 4096, 25000.0);
+    qv__perf_add(f, QV_CLASS_CPU, 4096, 70000.0);
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 4096, &est), 0);
+    assert_true(est >= 190.0 && est <= 194.0);
+    double med, mad;
+    uint64_t n;
+    assert_int_equal(qv__perf_get(f->perf[QV_CLASS_CPU], 4096, &med, &mad, &n), 0);
+    assert_true(mad <= 2.0);
+    assert_int_equal(n, 43);
+    /* Another size is another bucket; another class knows nothing yet. */
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 1 << 20, &est), QV_ENOENT);
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_GPU, 4096, &est), QV_ENOENT);
+    /* Garbage measurements are dropped. */
+    qv__perf_add(f, QV_CLASS_GPU, 4096, -1.0);
+    qv__perf_add(f, QV_CLASS_GPU, 4096, 0.0 / 0.0);
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_GPU, 4096, &est), QV_ENOENT);
+    /* A lasting change does move it, once it is the majority. */
+    for (int i = 0; i < 20; i++)
+        qv__perf_add(f, QV_CLASS_CPU, 4096, 400.0);
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 4096, &est), 0);
+    assert_true(est == 400.0);
+    qv_runtime_destroy(rt);
+}
+
+static void persisted_per_host(void **state)
+{
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/models", qv_test_scratch());
+    qv_runtime *rt = make_rt(dir);
+    assert_non_null(strstr(qv_perfmodel_path(rt), "/models/perfmodel-"));
+    qv_func *f, *g;
+    assert_int_equal(qv_func_create(rt, "fir filter%", NULL, 0, &f), 0);
+    assert_int_equal(qv_func_create(rt, "fft", NULL, 0, &g), 0);
+    for (int i = 0; i < 10; i++) {
+        qv__perf_add(f, QV_CLASS_CPU, 1000, 50.0);
+        qv__perf_add(g, QV_CLASS_FPGA, 1 << 16, 12.5);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s", qv_perfmodel_path(rt));
+    qv_runtime_destroy(rt);
+
+    /* A second run that only registers fft keeps the fir model on disk. */
+    rt = make_rt(dir);
+    assert_int_equal(qv_func_create(rt, "fft", NULL, 0, &g), 0);
+    double est;
+    assert_int_equal(qv_perfmodel_estimate(g, QV_CLASS_FPGA, 1 << 16, &est), 0);
+    assert_true(est == 12.5);
+    qv_runtime_destroy(rt);
+
+    rt = make_rt(dir);
+    assert_int_equal(qv_func_create(rt, "fir filter%", NULL, 0, &f), 0);
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 1000, &est), 0);
+    assert_true(est == 50.0);
+    qv_runtime_destroy(rt);
+    char *s = qv_test_slurp(path, NULL);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "m fir%20filter%25 cpu 10 10 10 50 50"));
+    free(s);
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A damaged or foreign file: the runtime starts, ignores it, rebuilds it. */
+static void damaged_files_are_rebuilt(void **state)
+{
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/damaged", qv_test_scratch());
+    qv_runtime *rt = make_rt(dir);
+    char path[512];
+    snprintf(path, sizeof path, "%s", qv_perfmodel_path(rt));
+    qv_runtime_destroy(rt);
+    const char *bad[] = {
+        "\x7f" "ELF\x02\x01\x01 binary garbage\n",
+        "quiver-perfmodel 1\nhost someone-else\nm f cpu 1 1 1 5\nend 1\n",
+        "quiver-perfmodel 1\n", /* truncated */
+        "quiver-perfmodel 2\nhost x\nend 0\n",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        write_file(path, bad[i]);
+        rt = make_rt(dir);
+        qv_func *f;
+        assert_int_equal(qv_func_create(rt, "f", NULL, 0, &f), 0);
+        double est;
+        assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 1, &est), QV_ENOENT);
+        qv__perf_add(f, QV_CLASS_CPU, 1, 7.0);
+        qv_runtime_destroy(rt);
+        char *s = qv_test_slurp(path, NULL);
+        assert_non_null(s);
+        assert_non_null(strstr(s, "quiver-perfmodel 1\nhost "));
+        assert_non_null(strstr(s, "m f cpu 1 1 1 7\nend 1\n"));
+        free(s);
+    }
+}
+
+static void parse_errors(void **state)
+{
+    (void)state;
+    struct {
+        const char *text, *err;
+    } cases[] = {
+        { "quiver-perfmodel 1\nhost h\nend 0\n", NULL },
+        { "quiver-perfmodel 1\nhost h\nm f cpu 3 4 2 1.5 2\nend 1\n", NULL },
+        { "quiver-perfmodel 1\nhost h\nm f dsp 3 4 2 1.5 2\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nm f cpu 99 4 2 1.5 2\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nm f cpu 3 1 2 1.5 2\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nm f cpu 3 4 2 -1 2\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nm f cpu 3 4 2 nan 2\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nm f cpu 3 4 3 1 2\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nm f%zz cpu 3 4 1 1\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nm f%00 cpu 3 4 1 1\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nm f cpu 3 -4 1 1\nend 1\n", "line 3: malformed" },
+        { "quiver-perfmodel 1\nhost h\nend 2\n", "line 3: end line counts" },
+        { "quiver-perfmodel 1\nhost h\nend 0\nmore\n", "line 4: text after" },
+        { "quiver-perfmodel 1\nhost h\nwhat\nend 0\n", "line 3: unknown record" },
+        { "quiver-perfmodel 1\nhost other\nend 0\n", "line 2: models of host 'other'" },
+        { "quiver-perfmodel 1\nhost h\nend 0", "line 3: no newline" },
+        { "quiver-perfmodel 1\nhost h\n", "no end line" },
+        { "", "no end line" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        qv__perf_file pf;
+        char err[256] = "";
+        int rc = qv__perf_parse(cases[i].text, strlen(cases[i].text), "h", &pf, err,
+                                sizeof err);
+        if (!cases[i].err) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, QV_EFORMAT);
+            if (!strstr(err, cases[i].err))
+                fail_msg("case %zu: '%s' does not contain '%s'", i, err, cases[i].err);
+            assert_int_equal(pf.n, 0);
+        }
+        qv__perf_file_clear(&pf);
+    }
+    /* A long line and an embedded NUL. */
+    char big[6000];
+    memset(big, 'x', sizeof big);
+    qv__perf_file pf;
+    char err[256];
+    assert_int_equal(qv__perf_parse(big, sizeof big, "h", &pf, err, sizeof err), QV_EFORMAT);
+    assert_non_null(strstr(err, "longer than"));
+    assert_int_equal(qv__perf_parse("quiver\0x\n", 9, "h", &pf, err, sizeof err), QV_EFORMAT);
+    assert_non_null(strstr(err, "NUL"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(buckets),
+        cmocka_unit_test(spikes_do_not_move_the_estimate),
+        cmocka_unit_test(persisted_per_host),
+        cmocka_unit_test(damaged_files_are_rebuilt),
+        cmocka_unit_test(parse_errors),
+    };
+    setenv("QV_LOG", "0", 1); /* the damaged files warn; keep the log quiet */
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove();
+    return rc;
+}
