@@ -222,6 +222,20 @@ typedef struct qv_graph_info {
     unsigned nbottlenecks;
 } qv_graph_info;
 
+/* One recorded task. */
+typedef struct qv_node_info {
+    const char *function; /* the function's name, valid while rt lives */
+    qv_class    cls;      /* where it ran */
+    unsigned    worker;
+    double      start_us; /* since the runtime was created */
+    double      end_us;
+    uint64_t    bytes_in, bytes_out;
+} qv_node_info;
+
+/* Describes node `id` (as in qv_graph_info.bottleneck). Waits for submitted
+ * work. QV_ENOENT if no such node is recorded. */
+QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out);
+
 /* Fills info for everything recorded so far. Waits for submitted work. */
 QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info);
 

@@ -64,6 +64,10 @@ static inline void qv__spin_unlock(qv__spin *s)
     atomic_flag_clear_explicit(&s->f, memory_order_release);
 }
 
+/* Allocates n bytes for a large array filled front to back, in huge pages
+ * where the system offers them (mem.c). Free with free(). */
+void *qv__bigalloc(size_t n);
+
 /* Records err with a printf-style detail for qv_last_error; returns err. */
 int qv__fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -165,6 +169,7 @@ void qv__wake_waiters(qv_runtime *rt);
 
 struct qv_runtime {
     qv_options opts;
+    uint64_t   created_ns;
     char      *perfmodel_dir;
     char      *perfmodel_path;
 

@@ -63,6 +63,7 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
     qv_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
+    rt->created_ns = qv__now_ns();
     if (opts)
         rt->opts = *opts;
     else

@@ -21,7 +21,8 @@
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
 
-#define TASKS_PER_CHUNK 256
+/* About 2 MiB of tasks per chunk: one huge page (see qv__bigalloc). */
+#define TASKS_PER_CHUNK ((2u << 20) / sizeof(qv__task))
 
 /* Takes a task from the free lists, allocating a chunk when both are empty.
  * Under submit_mu. */
@@ -39,7 +40,7 @@ static qv__task *task_alloc(qv_runtime *rt)
                 rt->chunks = nc;
                 rt->chunks_cap = cap;
             }
-            qv__task *chunk = aligned_alloc(64, sizeof(qv__task) * TASKS_PER_CHUNK);
+            qv__task *chunk = qv__bigalloc(sizeof(qv__task) * TASKS_PER_CHUNK);
             if (!chunk)
                 return NULL;
             rt->chunks[rt->nchunks++] = chunk;

@@ -157,6 +157,29 @@ QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info)
     return 0;
 }
 
+QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
+{
+    if (!rt || !out)
+        return qv__fail(QV_EINVAL, "qv_graph_node: NULL argument");
+    if (!rt->rec)
+        return qv__fail(QV_ENOENT, "this runtime does not record its graph");
+    qv_wait_all(rt);
+    const qv__recorder *r = rt->rec;
+    if (id < r->base || id - r->base >= r->nnodes)
+        return qv__fail(QV_ENOENT, "no node %llu in the recorded graph",
+                        (unsigned long long)id);
+    const qv__node *n = qv__rec_node_at(r, id - r->base);
+    uint64_t t0 = rt->created_ns;
+    out->function = n->func < rt->nfuncs ? rt->funcs[n->func]->name : "?";
+    out->cls = (qv_class)n->cls;
+    out->worker = n->worker;
+    out->start_us = (n->start_ns - t0) / 1e3;
+    out->end_us = (n->end_ns - t0) / 1e3;
+    out->bytes_in = n->bytes_in;
+    out->bytes_out = n->bytes_out;
+    return 0;
+}
+
 QV_API int qv_graph_reset(qv_runtime *rt)
 {
     if (!rt)

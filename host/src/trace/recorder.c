@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 
+#include "core/internal.h"
 #include "trace/recorder.h"
 
 qv__recorder *qv__rec_create(void)
@@ -44,7 +45,7 @@ static void *chunk_slot(void ***chunks, size_t *len, size_t *cap, uint64_t count
             *chunks = nc;
             *cap = ncap;
         }
-        void *c = malloc(size * QV__REC_CHUNK);
+        void *c = qv__bigalloc(size * QV__REC_CHUNK);
         if (!c)
             return NULL;
         (*chunks)[(*len)++] = c;

@@ -32,7 +32,9 @@ typedef struct qv__edge {
     uint64_t bytes;
 } qv__edge;
 
-#define QV__REC_CHUNK 4096
+/* Items per chunk: 32768 nodes or edges fill about 1.5 / 0.75 MiB, one huge
+ * page each (see qv__bigalloc). */
+#define QV__REC_CHUNK 32768
 
 struct qv__recorder {
     uint64_t   base;     /* id of the first node kept */
