@@ -3,6 +3,8 @@
  * they carry, the critical path and bottlenecks on measured times, and the
  * three exports (.qvg.json, DOT, Chrome trace).
  */
+#include <time.h>
+
 #include "helper.h"
 #include "quiver.h"
 
@@ -24,7 +26,7 @@ static qv_func *f1, *f2, *f3;
 static double xa[64], xb[32], xc[16], xd[8];
 static qv_buf *a, *b, *c, *d;
 
-/* The diamond  A(20ms) -> B(5ms) -> D(5ms),  A -> C(30ms) -> D. */
+/* The diamond  A(20ms) -> B(2ms) -> D(2ms),  A -> C(40ms) -> D. */
 static int diamond(void **state)
 {
     (void)state;
@@ -49,11 +51,11 @@ static int diamond(void **state)
     qv_buf_register(rt, xb, sizeof xb, &b);
     qv_buf_register(rt, xc, sizeof xc, &c);
     qv_buf_register(rt, xd, sizeof xd, &d);
-    unsigned t20 = 20000, t5 = 5000, t30 = 30000;
+    unsigned t20 = 20000, t2 = 2000, t40 = 40000;
     qv_arg A[] = { QV_BUF(a), QV_VAL(t20) };
-    qv_arg B[] = { QV_BUF(a), QV_BUF(b), QV_VAL(t5) };
-    qv_arg C[] = { QV_BUF(a), QV_BUF(c), QV_VAL(t30) };
-    qv_arg D[] = { QV_BUF(b), QV_BUF(c), QV_BUF(d), QV_VAL(t5) };
+    qv_arg B[] = { QV_BUF(a), QV_BUF(b), QV_VAL(t2) };
+    qv_arg C[] = { QV_BUF(a), QV_BUF(c), QV_VAL(t40) };
+    qv_arg D[] = { QV_BUF(b), QV_BUF(c), QV_BUF(d), QV_VAL(t2) };
     if (qv_submit(rt, f1, A, 2) || qv_submit(rt, f2, B, 3) || qv_submit(rt, f2, C, 3) ||
         qv_submit(rt, f3, D, 4))
         return -1;
@@ -75,9 +77,9 @@ static void critical_path(void **state)
     assert_int_equal(gi.nodes, 4);
     assert_int_equal(gi.edges, 4);
     assert_int_equal(gi.critical_path_len, 3); /* A, C, D */
-    assert_true(gi.critical_path_us >= 55000);
+    assert_true(gi.critical_path_us >= 62000);
     assert_true(gi.span_us >= gi.critical_path_us * 0.99);
-    assert_true(gi.total_us >= 60000);
+    assert_true(gi.total_us >= 64000);
     /* C and A dominate; B and D each take under a tenth of the path. */
     assert_int_equal(gi.nbottlenecks, 2);
     assert_int_equal(gi.bottleneck[0], 2);
@@ -170,6 +172,36 @@ static void anti_dependencies(void **state)
     assert_int_equal(gi.critical_path_len, 0);
 }
 
+static void cpu_spin(const qv_call *call)
+{
+    (void)call;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+    while ((t1.tv_sec - t0.tv_sec) * 1000000000L + (t1.tv_nsec - t0.tv_nsec) < 1000);
+}
+
+/* A chain is its own critical path, whatever the timing. */
+static void chain_is_critical(void **state)
+{
+    (void)state;
+    assert_int_equal(qv_graph_reset(rt), 0);
+    qv_func *spin;
+    qv_arg_desc d1[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "spin", d1, 1, &spin), 0);
+    qv_func_set_cpu(spin, cpu_spin);
+    for (int i = 0; i < 1000; i++)
+        assert_int_equal(qv_submit(rt, spin, (qv_arg[]){ QV_BUF(d) }, 1), 0);
+    qv_graph_info gi;
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(gi.nodes, 1000);
+    assert_int_equal(gi.edges, 999);
+    assert_int_equal(gi.critical_path_len, 1000);
+    assert_true(gi.critical_path_us >= 1000.0);
+    assert_true(gi.critical_path_us <= gi.total_us + 1e-6);
+}
+
 static void not_recording(void **state)
 {
     (void)state;
@@ -198,6 +230,7 @@ int main(void)
         cmocka_unit_test(dot_export),
         cmocka_unit_test(chrome_export),
         cmocka_unit_test(anti_dependencies),
+        cmocka_unit_test(chain_is_critical),
         cmocka_unit_test(not_recording),
     };
     int rc = cmocka_run_group_tests(tests, diamond, done);
