@@ -140,8 +140,9 @@ static int depend(qv_runtime *rt, qv__task *t, qv__task *pred, uint64_t pred_id,
 static int access_buf(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
 {
     int rc;
-    if (b->last_writer_id) {
-        /* Read after write carries the buffer; write after write only orders. */
+    /* Read after write carries the buffer. A pure write after write only
+     * orders, and when readers came in between it is implied by them. */
+    if (b->last_writer_id && ((m & QV_R) || b->nreaders == 0)) {
         rc = depend(rt, t, b->last_writer, b->last_writer_id - 1,
                     (m & QV_R) ? b->size : 0);
         if (rc)
