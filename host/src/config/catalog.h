@@ -1,0 +1,108 @@
+/*
+ * catalog.h - the kernel catalog (config/kernels.yaml): precompiled FPGA
+ * kernels, which function (or fused chain of functions) each implements, the
+ * xclbin built for each board, its argument map and its performance model.
+ *
+ * Schema (docs/config/catalog.md has every key with its default):
+ *   boards: [../boards, ../boards/emu]   board files or directories of them;
+ *                                        builds name boards found there
+ *   functions: [vadd, scale]             optional: the functions the
+ *                                        application registers; when given,
+ *                                        `implements` must name them
+ *   kernels:                             required (may be empty: [])
+ *     - name: vadd                       unique
+ *       implements: vadd | [scale, vadd] one function, or a fused chain
+ *       connect: [{from: scale.out, to: vadd.a}]   fused chains only
+ *       args:
+ *         - {name: a, dir: in | out | inout, type: float, size: n}
+ *         - {name: n, dir: scalar, type: uint32}
+ *       builds: [{board: alveo-u250, xclbin: ../bitstreams/u250/vadd.xclbin},
+ *                {platform: xilinx_u280_gen3x16_xdma_1_202211_1, xclbin: ...}]
+ *       perf: {clock_mhz: 300, ii: 1, latency_cycles: 40, trip_count: n}
+ *          or {table: [{bytes: 4096, us: 3.5}, ...]}
+ *       resources: {lut: 1800, ff: 2900, dsp: 0, bram: 4, uram: 0}
+ * Sizes are expressions over the kernel's scalar arguments: integers, names,
+ * + - * / and parentheses; `size` counts elements of `type`.
+ */
+#ifndef QV_CONFIG_CATALOG_H
+#define QV_CONFIG_CATALOG_H
+
+#include <stdint.h>
+
+#include "config/board.h"
+
+typedef enum qv__kdir {
+    QV__KDIR_IN,
+    QV__KDIR_OUT,
+    QV__KDIR_INOUT,
+    QV__KDIR_SCALAR
+} qv__kdir;
+
+typedef struct qv__karg {
+    char *name;
+    qv__kdir dir;
+    int type;      /* index into qv__ktype_names */
+    unsigned elem; /* bytes per element */
+    char *size;    /* buffers: an expression; NULL for scalars */
+} qv__karg;
+
+typedef struct qv__kconn {
+    char *from, *to; /* "function.arg" */
+} qv__kconn;
+
+typedef struct qv__kbuild {
+    /* The board it was built for; for a build by platform, the first real
+     * board of that platform (every such board gets the same xclbin).
+     * Owned by the catalog. */
+    const qv__board *board;
+    const char *platform; /* the vendor platform (owned by the board) */
+    int by_platform;      /* 1: named by `platform`, not by `board` */
+    char *xclbin;         /* resolved path */
+} qv__kbuild;
+
+typedef struct qv__kpoint {
+    uint64_t bytes;
+    double us;
+} qv__kpoint;
+
+typedef struct qv__kernel {
+    char *name;
+    char **funcs; /* one, or the fused chain in order */
+    size_t nfuncs;
+    qv__kconn *conn;
+    size_t nconn;
+    qv__karg *args;
+    size_t nargs;
+    qv__kbuild *builds;
+    size_t nbuilds;
+    /* perf: a cycle model, or (ntable > 0) a table of measured times */
+    double clock_mhz; /* 0 = the board's clock */
+    uint64_t ii, latency_cycles;
+    char *trip_count;
+    qv__kpoint *table;
+    size_t ntable;
+    uint64_t lut, ff, dsp, bram, uram;
+} qv__kernel;
+
+typedef struct qv__catalog {
+    char *path;
+    qv__board **boards;
+    size_t nboards;
+    char **functions;
+    size_t nfunctions;
+    qv__kernel *kernels;
+    size_t nkernels;
+} qv__catalog;
+
+extern const char *const qv__ktype_names[];
+
+int qv__catalog_load(const char *path, qv__catalog **out, qv_diag *diag);
+int qv__catalog_from_doc(const qv__ydoc *doc, qv__catalog **out, qv_diag *diag);
+void qv__catalog_free(qv__catalog *c);
+
+/* Evaluates a size expression with the named scalar values. Returns 0, or
+ * QV_EINVAL for an unknown name, a division by zero or an overflow. */
+int qv__expr_eval(const char *expr, const char *const *names, const uint64_t *values,
+                  size_t n, uint64_t *out);
+
+#endif

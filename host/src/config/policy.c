@@ -1,0 +1,307 @@
+/*
+ * policy.c - the runtime policy loader (schema in policy.h and
+ * docs/config/policy.md).
+ */
+#include "config/policy.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/board.h"
+#include "config/yaml_doc.h"
+
+static const char *const sched_names[] = {"eager", "heft", NULL};
+static const char *const level_names[] = {"error", "warn",  "info",
+                                          "debug", "trace", NULL};
+static const char *const class_names[] = {"cpu", "gpu", "fpga", "remote", NULL};
+
+const char *const qv__policy_top_keys[] = {"scheduler", "hot_threshold", "devices",
+                                           "replan",    "discovery",     "log",
+                                           "perfmodel", "trace",         NULL};
+
+static const qv__ykey top_keys[] = {
+    {"scheduler", 0, NULL}, {"hot_threshold", 0, NULL}, {"devices", 0, NULL},
+    {"replan", 0, NULL},    {"discovery", 0, NULL},     {"log", 0, NULL},
+    {"perfmodel", 0, NULL}, {"trace", 0, NULL},         {NULL, 0, NULL},
+};
+static const qv__ykey replan_keys[] = {
+    {"drift", 0, NULL},
+    {"min_interval_ms", 0, NULL},
+    {NULL, 0, NULL},
+};
+static const qv__ykey discovery_keys[] = {
+    {"rescan_interval_ms", 0, NULL},
+    {"hwloc", 0, NULL},
+    {"opencl", 0, NULL},
+    {"xrt", 0, NULL},
+    {"boards", 0, NULL},
+    {NULL, 0, NULL},
+};
+static const qv__ykey log_keys[] = {
+    {"level", 0, NULL},
+    {"file", 0, NULL},
+    {NULL, 0, NULL},
+};
+static const qv__ykey perfmodel_keys[] = {
+    {"dir", 0, NULL},
+    {"min_samples", 0, NULL},
+    {NULL, 0, NULL},
+};
+static const qv__ykey trace_keys[] = {
+    {"path", 0, NULL},
+    {NULL, 0, NULL},
+};
+
+void qv__policy_pool_options(const qv__policy *p, qv_pool_options *o)
+{
+    qv_pool_options_init(o);
+    o->hwloc = p->discover_hwloc;
+    o->opencl = p->discover_opencl;
+    o->xrt = p->discover_xrt;
+    o->rescan_ms = p->rescan_interval_ms;
+    o->boards = (const char *const *)p->boards;
+    o->nboards = p->nboards;
+}
+
+const char *qv__sched_name(qv__sched s)
+{
+    return (unsigned)s < 2 ? sched_names[s] : "?";
+}
+
+const char *qv__loglevel_name(qv__loglevel l)
+{
+    return (unsigned)l < 5 ? level_names[l] : "?";
+}
+
+void qv__policy_defaults(qv__policy *p)
+{
+    memset(p, 0, sizeof *p);
+    p->scheduler = QV__SCHED_HEFT;
+    p->hot_threshold = 3;
+    p->devices = (1u << QV_CLASS_COUNT) - 1;
+    p->replan_drift = 0.25;
+    p->replan_min_interval_ms = 1000;
+    p->rescan_interval_ms = 5000;
+    p->discover_hwloc = 1;
+    p->discover_opencl = 1;
+    p->discover_xrt = 1;
+    p->log_level = QV__LOG_WARN;
+    p->perfmodel_min_samples = 3;
+}
+
+void qv__policy_fini(qv__policy *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->nboards; i++)
+        free(p->boards[i]);
+    free(p->boards);
+    free(p->log_file);
+    free(p->perfmodel_dir);
+    free(p->trace_path);
+    qv__policy_defaults(p);
+}
+
+static int get_uint(const qv__ydoc *doc, const qv__ynode *map, const char *key,
+                    const char *what, int64_t lo, int64_t hi, unsigned *out,
+                    qv_diag *diag)
+{
+    const qv__ynode *n = qv__ymap_get(map, key);
+    int64_t v;
+    if (!n)
+        return 0;
+    int rc = qv__yget_int(doc, n, what, lo, hi, &v, diag);
+    if (!rc)
+        *out = (unsigned)v;
+    return rc;
+}
+
+static int get_flag(const qv__ydoc *doc, const qv__ynode *map, const char *key,
+                    const char *what, int *out, qv_diag *diag)
+{
+    const qv__ynode *n = qv__ymap_get(map, key);
+    return n ? qv__yget_bool(doc, n, what, out, diag) : 0;
+}
+
+/* A path that need not exist yet (a log file, a model directory): a
+ * non-empty string, resolved against the file. */
+static int get_outpath(const qv__ydoc *doc, const qv__ynode *map, const char *key,
+                       const char *what, char **out, qv_diag *diag)
+{
+    const qv__ynode *n = qv__ymap_get(map, key);
+    const char *s;
+    if (!n)
+        return 0;
+    int rc = qv__yget_str(doc, n, what, &s, diag);
+    if (rc)
+        return rc;
+    if (!*s)
+        return qv__yerr(doc, n, diag, "%s: expected a path, got an empty string", what);
+    const char *home = getenv("HOME");
+    if (s[0] == '~' && s[1] == '/' && home && *home) {
+        /* "~/x" as a shell would read it: users write cache paths so. */
+        size_t a = strlen(home), b = strlen(s + 1);
+        if (!(*out = malloc(a + b + 1)))
+            return QV_ENOMEM;
+        memcpy(*out, home, a);
+        memcpy(*out + a, s + 1, b + 1);
+        return 0;
+    }
+    *out = qv__path_resolve(doc->dir, s);
+    return *out ? 0 : QV_ENOMEM;
+}
+
+static int load_devices(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
+                        qv_diag *diag)
+{
+    if (n->kind != QV__Y_SEQ || n->n == 0)
+        return qv__yerr(doc, n, diag,
+                        "devices: expected a non-empty list of device "
+                        "classes such as [cpu, gpu, fpga, remote], got %s",
+                        qv__ydesc(n));
+    p->devices = 0;
+    for (size_t i = 0; i < n->n; i++) {
+        int c;
+        int rc = qv__yget_enum(doc, n->items[i], "devices", class_names, &c, diag);
+        if (rc)
+            return rc;
+        if (p->devices & (1u << c))
+            return qv__yerr(doc, n->items[i], diag, "devices: '%s' is listed twice",
+                            class_names[c]);
+        p->devices |= 1u << c;
+    }
+    if (!(p->devices & (1u << QV_CLASS_CPU)))
+        return qv__yerr(doc, n, diag,
+                        "devices: expected a list that includes cpu (the "
+                        "runtime falls back to the CPU when a device fails)");
+    return 0;
+}
+
+static int load_boards(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
+                       qv_diag *diag)
+{
+    if (n->kind != QV__Y_SEQ)
+        return qv__yerr(doc, n, diag,
+                        "discovery.boards: expected a list of board files, "
+                        "got %s",
+                        qv__ydesc(n));
+    p->boards = calloc(n->n ? n->n : 1, sizeof *p->boards);
+    if (!p->boards)
+        return QV_ENOMEM;
+    for (size_t i = 0; i < n->n; i++) {
+        char *path;
+        int rc = qv__yget_path(doc, n->items[i], "discovery.boards", 0, &path, diag);
+        if (rc)
+            return rc;
+        for (size_t j = 0; j < p->nboards; j++)
+            if (!strcmp(p->boards[j], path)) {
+                free(path);
+                return qv__yerr(doc, n->items[i], diag,
+                                "discovery.boards: '%s' is listed twice",
+                                n->items[i]->str);
+            }
+        p->boards[p->nboards++] = path;
+        /* Nothing starts half-configured: the boards must load now. */
+        qv__board *b;
+        qv_diag sub;
+        rc = qv__board_load(path, &b, &sub);
+        if (rc == QV_ENOMEM)
+            return rc;
+        if (rc) {
+            char where[1200];
+            qv_diag_format(&sub, where, sizeof where);
+            return qv__yerr(doc, n->items[i], diag,
+                            "discovery.boards: '%s' is not a valid board: %s",
+                            n->items[i]->str, where);
+        }
+        qv__board_free(b);
+    }
+    return 0;
+}
+
+int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
+{
+    qv__policy_defaults(p);
+    const qv__ynode *root = doc->root, *n, *sec;
+    if (!root || qv__yis_null(root))
+        return 0; /* an empty file is the default policy */
+    int rc = qv__ymap_check(doc, root, "the runtime policy", top_keys, diag);
+    int v = 0;
+    if (!rc && (n = qv__ymap_get(root, "scheduler"))) {
+        rc = qv__yget_enum(doc, n, "scheduler", sched_names, &v, diag);
+        p->scheduler = (qv__sched)v;
+    }
+    if (!rc)
+        rc = get_uint(doc, root, "hot_threshold", "hot_threshold", 1, 1000000,
+                      &p->hot_threshold, diag);
+    if (!rc && (n = qv__ymap_get(root, "devices")))
+        rc = load_devices(doc, n, p, diag);
+    if (!rc && (sec = qv__ymap_get(root, "replan"))) {
+        rc = qv__ymap_check(doc, sec, "replan", replan_keys, diag);
+        if (!rc && (n = qv__ymap_get(sec, "drift")))
+            rc = qv__yget_double(doc, n, "replan.drift", 0.01, 100, &p->replan_drift,
+                                 diag);
+        if (!rc)
+            rc = get_uint(doc, sec, "min_interval_ms", "replan.min_interval_ms", 0,
+                          86400000, &p->replan_min_interval_ms, diag);
+    }
+    if (!rc && (sec = qv__ymap_get(root, "discovery"))) {
+        rc = qv__ymap_check(doc, sec, "discovery", discovery_keys, diag);
+        if (!rc)
+            rc = get_uint(doc, sec, "rescan_interval_ms", "discovery.rescan_interval_ms",
+                          0, 86400000, &p->rescan_interval_ms, diag);
+        if (!rc && p->rescan_interval_ms && p->rescan_interval_ms < 100)
+            rc = qv__yerr(doc, qv__ymap_get(sec, "rescan_interval_ms"), diag,
+                          "discovery.rescan_interval_ms: %u is out of range; "
+                          "expected 0 (no rescan) or 100 to 86400000",
+                          p->rescan_interval_ms);
+        if (!rc)
+            rc = get_flag(doc, sec, "hwloc", "discovery.hwloc", &p->discover_hwloc, diag);
+        if (!rc)
+            rc = get_flag(doc, sec, "opencl", "discovery.opencl", &p->discover_opencl,
+                          diag);
+        if (!rc)
+            rc = get_flag(doc, sec, "xrt", "discovery.xrt", &p->discover_xrt, diag);
+        if (!rc && (n = qv__ymap_get(sec, "boards")))
+            rc = load_boards(doc, n, p, diag);
+    }
+    if (!rc && (sec = qv__ymap_get(root, "log"))) {
+        rc = qv__ymap_check(doc, sec, "log", log_keys, diag);
+        if (!rc && (n = qv__ymap_get(sec, "level"))) {
+            rc = qv__yget_enum(doc, n, "log.level", level_names, &v, diag);
+            p->log_level = (qv__loglevel)v;
+        }
+        if (!rc)
+            rc = get_outpath(doc, sec, "file", "log.file", &p->log_file, diag);
+    }
+    if (!rc && (sec = qv__ymap_get(root, "perfmodel"))) {
+        rc = qv__ymap_check(doc, sec, "perfmodel", perfmodel_keys, diag);
+        if (!rc)
+            rc = get_outpath(doc, sec, "dir", "perfmodel.dir", &p->perfmodel_dir, diag);
+        if (!rc)
+            rc = get_uint(doc, sec, "min_samples", "perfmodel.min_samples", 1, 1000000,
+                          &p->perfmodel_min_samples, diag);
+    }
+    if (!rc && (sec = qv__ymap_get(root, "trace"))) {
+        rc = qv__ymap_check(doc, sec, "trace", trace_keys, diag);
+        if (!rc)
+            rc = get_outpath(doc, sec, "path", "trace.path", &p->trace_path, diag);
+    }
+    if (rc)
+        qv__policy_fini(p);
+    return rc;
+}
+
+int qv__policy_load(const char *path, qv__policy *out, qv_diag *diag)
+{
+    qv__policy_defaults(out);
+    qv__ydoc *doc;
+    int rc = qv__ydoc_load(path, &doc, diag);
+    if (rc)
+        return rc;
+    rc = qv__policy_from_doc(doc, out, diag);
+    qv__ydoc_free(doc);
+    return rc;
+}

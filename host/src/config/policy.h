@@ -1,0 +1,82 @@
+/*
+ * policy.h - the runtime policy (config/quiver.yaml): how the runtime
+ * schedules, when it compiles and re-plans, how it discovers resources and
+ * where it logs and keeps its models. Every key is optional; a missing key
+ * keeps its default, so an empty file is the default policy.
+ *
+ * Schema (docs/config/policy.md has every key with its default):
+ *   scheduler: heft              eager | heft
+ *   hot_threshold: 3             1..1000000
+ *   devices: [cpu, gpu, fpga, remote]
+ *   replan:    {drift: 0.25, min_interval_ms: 1000}
+ *   discovery: {rescan_interval_ms: 5000, hwloc: true, opencl: true,
+ *               xrt: true, boards: [../boards/emu/u250-emu.yaml]}
+ *   log:       {level: warn, file: PATH}
+ *   perfmodel: {dir: PATH, min_samples: 3}
+ *   trace:     {path: PATH}
+ */
+#ifndef QV_CONFIG_POLICY_H
+#define QV_CONFIG_POLICY_H
+
+#include <stddef.h>
+
+#include "quiver/config.h"
+
+typedef enum qv__sched { QV__SCHED_EAGER, QV__SCHED_HEFT } qv__sched;
+
+typedef enum qv__loglevel {
+    QV__LOG_ERROR,
+    QV__LOG_WARN,
+    QV__LOG_INFO,
+    QV__LOG_DEBUG,
+    QV__LOG_TRACE
+} qv__loglevel;
+
+typedef struct qv__policy {
+    qv__sched scheduler;             /* heft: earliest finish by the models */
+    unsigned hot_threshold;          /* 3: region entries before compiling */
+    unsigned devices;                /* all: bit (1 << qv_class) per class */
+    double replan_drift;             /* 0.25: |measured/predicted - 1| */
+    unsigned replan_min_interval_ms; /* 1000: between two re-plans */
+    unsigned rescan_interval_ms;     /* 5000; 0 = no periodic rescan */
+    int discover_hwloc;              /* 1 */
+    int discover_opencl;             /* 1 */
+    int discover_xrt;                /* 1 */
+    char **boards;                   /* board files, resolved; owned */
+    size_t nboards;
+    qv__loglevel log_level;         /* warn */
+    char *log_file;                 /* NULL = stderr; owned */
+    char *perfmodel_dir;            /* NULL = qv_options' default; owned */
+    unsigned perfmodel_min_samples; /* 3: before a model is trusted */
+    char *trace_path;               /* NULL = no trace at exit; owned */
+} qv__policy;
+
+/* Fills p with the defaults above; nothing to free until a load. */
+void qv__policy_defaults(qv__policy *p);
+
+/* Loads the policy at path over the defaults. On success *out holds the
+ * result (release it with qv__policy_fini); on error *out holds the defaults,
+ * owns nothing, and diag (may be NULL) says why. Relative paths in the file
+ * resolve against the file's directory. */
+int qv__policy_load(const char *path, qv__policy *out, qv_diag *diag);
+
+/* Frees what a loaded policy owns and resets it to the defaults. */
+void qv__policy_fini(qv__policy *p);
+
+/* Fills o (after qv_pool_options_init) with the policy's discovery
+ * settings. o->boards points into p: keep p alive until qv_pool_create has
+ * returned (the pool copies what it needs). */
+void qv__policy_pool_options(const qv__policy *p, qv_pool_options *o);
+
+/* Names for messages and `quiver check`. */
+const char *qv__sched_name(qv__sched s);
+const char *qv__loglevel_name(qv__loglevel l);
+
+/* The keys a policy file may have at its top level, NULL-terminated (for
+ * recognising a file's kind). */
+extern const char *const qv__policy_top_keys[];
+
+struct qv__ydoc;
+int qv__policy_from_doc(const struct qv__ydoc *doc, qv__policy *out, qv_diag *diag);
+
+#endif

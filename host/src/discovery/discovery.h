@@ -1,0 +1,46 @@
+/*
+ * discovery.h - the discovery backends behind the resource pool (pool.c).
+ *
+ * Each backend appends what it finds now to a qv__scan and fills its
+ * qv_backend_report, saying why when it finds nothing. Backends run without
+ * the pool's lock, one scan at a time, and must never abort the process:
+ * XRT in particular is only ever reached through dlopen (xrt.c).
+ */
+#ifndef QV_DISCOVERY_H
+#define QV_DISCOVERY_H
+
+#include <stddef.h>
+
+#include "config/board.h"
+#include "quiver/config.h"
+
+typedef struct qv__found {
+    qv_resource r;
+    char key[256]; /* stable identity across scans */
+} qv__found;
+
+typedef struct qv__scan {
+    qv__found *v;
+    size_t n, cap;
+    unsigned pci_xilinx; /* Xilinx/AMD FPGA cards hwloc saw on PCI */
+    unsigned pci_gpu;    /* display or processing-accelerator devices */
+    int pci_known;       /* hwloc enumerated PCI devices */
+} qv__scan;
+
+/* Appends a copy of f; QV_ENOMEM on failure. */
+int qv__scan_add(qv__scan *s, const qv__found *f);
+void qv__scan_fini(qv__scan *s);
+
+/* Backends. Each returns 0 or QV_ENOMEM; "found nothing" is not an error. */
+int qv__disc_hwloc(qv__scan *s, qv_backend_report *rep);
+int qv__disc_opencl(qv__scan *s, qv_backend_report *rep);
+int qv__disc_xrt(qv__scan *s, qv_backend_report *rep);
+/* Loads the board files again; those that no longer load are left out and
+ * the report says so. */
+int qv__disc_boards(qv__scan *s, char *const *paths, size_t n, qv_backend_report *rep);
+
+/* Free bytes of NUMA node `node` (or of the machine when node < 0), from
+ * /sys and /proc; 0 when unknown. */
+unsigned long long qv__mem_free(int node);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * hwloc.c - CPU resources from hwloc: one resource per NUMA node (its cores
+ * and local memory), with load and free memory read at each scan; and a
+ * count of the accelerator cards on PCI, so that the other backends can say
+ * why they found nothing ("a Xilinx card is on the bus but XRT sees none").
+ */
+#include <hwloc.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "discovery/discovery.h"
+
+#define PCI_VENDOR_XILINX 0x10ee
+
+int qv__scan_add(qv__scan *s, const qv__found *f)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        qv__found *v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return QV_ENOMEM;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = *f;
+    return 0;
+}
+
+void qv__scan_fini(qv__scan *s)
+{
+    free(s->v);
+    memset(s, 0, sizeof *s);
+}
+
+static unsigned long long meminfo_kb(const char *path, const char *field)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    size_t flen = strlen(field);
+    while (fgets(line, sizeof line, f)) {
+        /* /proc/meminfo: "MemFree: N kB"; per node: "Node 0 MemFree: N kB" */
+        char *p = strstr(line, field);
+        if (p && p[flen] == ':') {
+            kb = strtoull(p + flen + 1, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+unsigned long long qv__mem_free(int node)
+{
+    if (node >= 0) {
+        char path[96];
+        snprintf(path, sizeof path, "/sys/devices/system/node/node%d/meminfo", node);
+        unsigned long long kb = meminfo_kb(path, "MemFree");
+        if (kb)
+            return kb * 1024;
+    }
+    return meminfo_kb("/proc/meminfo", "MemAvailable") * 1024;
+}
+
+static double load_fraction(unsigned pus)
+{
+    FILE *f = fopen("/proc/loadavg", "r");
+    double load = 0;
+    if (!f)
+        return 0;
+    if (fscanf(f, "%lf", &load) != 1)
+        load = 0;
+    fclose(f);
+    double busy = pus ? load / pus : 0;
+    return busy < 0 ? 0 : busy > 1 ? 1 : busy;
+}
+
+static void count_pci(hwloc_topology_t topo, qv__scan *s)
+{
+    /* A card exposes several functions (Alveo: management and user); count
+     * each bus:device once. */
+    unsigned last_bus = ~0u, last_dev = ~0u;
+    for (hwloc_obj_t o = hwloc_get_next_pcidev(topo, NULL); o;
+         o = hwloc_get_next_pcidev(topo, o)) {
+        const struct hwloc_pcidev_attr_s *a = &o->attr->pcidev;
+        if (a->bus == last_bus && a->dev == last_dev)
+            continue;
+        unsigned cls = a->class_id >> 8; /* base class */
+        if (a->vendor_id == PCI_VENDOR_XILINX) {
+            s->pci_xilinx++;
+        } else if (cls == 0x03 || cls == 0x12) {
+            s->pci_gpu++;
+        } else {
+            continue;
+        }
+        last_bus = a->bus;
+        last_dev = a->dev;
+    }
+    s->pci_known = 1;
+}
+
+/* hwloc loads its plugins (and with them libxml2, ICU, X11...) when the
+ * first topology is created and unloads them when the last is destroyed.
+ * One topology held for the life of the process keeps them loaded, so that
+ * a rescan every few seconds does not dlopen and dlclose a dozen libraries
+ * (some of which do not free what they allocate when unloaded). */
+static pthread_once_t keeper_once = PTHREAD_ONCE_INIT;
+static hwloc_topology_t keeper;
+
+static void keep_plugins(void)
+{
+    if (hwloc_topology_init(&keeper) < 0)
+        keeper = NULL;
+}
+
+int qv__disc_hwloc(qv__scan *s, qv_backend_report *rep)
+{
+    pthread_once(&keeper_once, keep_plugins);
+    snprintf(rep->name, sizeof rep->name, "hwloc");
+    rep->count = 0;
+    hwloc_topology_t topo;
+    if (hwloc_topology_init(&topo) < 0) {
+        snprintf(rep->why, sizeof rep->why, "hwloc_topology_init failed");
+        return 0;
+    }
+    hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
+    /* PCI is all we want from I/O discovery. hwloc's OpenCL, CUDA and GL
+     * plugins would load vendor libraries behind our back at every scan
+     * (and XRT's OpenCL ICD aborts without XILINX_XRT); opencl.c and xrt.c
+     * do that part, with their guards. */
+    static const char *const skip[] = {"opencl", "cuda",      "nvml",
+                                       "rsmi",   "levelzero", "gl"};
+    for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+        hwloc_topology_set_components(topo, HWLOC_TOPOLOGY_COMPONENTS_FLAG_BLACKLIST,
+                                      skip[i]);
+    if (hwloc_topology_load(topo) < 0) {
+        hwloc_topology_destroy(topo);
+        snprintf(rep->why, sizeof rep->why, "hwloc_topology_load failed");
+        return 0;
+    }
+    count_pci(topo, s);
+    hwloc_obj_t root = hwloc_get_root_obj(topo);
+    const char *model = hwloc_obj_get_info_by_name(root, "CPUModel");
+    hwloc_obj_t pkg = hwloc_get_obj_by_type(topo, HWLOC_OBJ_PACKAGE, 0);
+    if (!model && pkg)
+        model = hwloc_obj_get_info_by_name(pkg, "CPUModel");
+    unsigned pus = (unsigned)hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
+    double busy = load_fraction(pus);
+    int nnuma = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_NUMANODE);
+    int rc = 0;
+    unsigned cores_total = 0;
+    for (int i = 0; i < nnuma && !rc; i++) {
+        hwloc_obj_t numa = hwloc_get_obj_by_type(topo, HWLOC_OBJ_NUMANODE, (unsigned)i);
+        int cores =
+            hwloc_get_nbobjs_inside_cpuset_by_type(topo, numa->cpuset, HWLOC_OBJ_CORE);
+        if (cores <= 0)
+            continue; /* memory-only node (CXL, HBM in flat mode) */
+        qv__found f;
+        memset(&f, 0, sizeof f);
+        snprintf(f.key, sizeof f.key, "hwloc:numa%u", numa->os_index);
+        qv_resource *r = &f.r;
+        r->type = QV_CLASS_CPU;
+        snprintf(r->name, sizeof r->name, "numa%u", numa->os_index);
+        snprintf(r->backend, sizeof r->backend, "hwloc");
+        snprintf(r->detail, sizeof r->detail, "%s", model ? model : "CPU");
+        for (size_t n = strlen(r->detail); n && r->detail[n - 1] == ' ';)
+            r->detail[--n] = 0; /* CPUID pads the model name */
+        r->units = (unsigned)cores;
+        r->memory = numa->attr->numanode.local_memory;
+        r->free_memory = qv__mem_free(nnuma > 1 ? (int)numa->os_index : -1);
+        /* In a container hwloc reports the cgroup's limit while /proc
+         * shows the host's memory: free cannot exceed the total. */
+        if (!r->memory || r->free_memory > r->memory)
+            r->free_memory = r->memory ? r->memory : r->free_memory;
+        if (!r->memory)
+            r->memory = r->free_memory;
+        r->max_alloc = r->free_memory;
+        r->busy = busy;
+        cores_total += (unsigned)cores;
+        rc = qv__scan_add(s, &f);
+        if (!rc)
+            rep->count++;
+    }
+    if (rep->count)
+        snprintf(rep->why, sizeof rep->why,
+                 "%u NUMA node%s, %u cores, %u PUs; PCI: %u Xilinx, %u GPU "
+                 "or accelerator",
+                 rep->count, rep->count == 1 ? "" : "s", cores_total, pus, s->pci_xilinx,
+                 s->pci_gpu);
+    else
+        snprintf(rep->why, sizeof rep->why, "hwloc found no NUMA node with cores");
+    hwloc_topology_destroy(topo);
+    return rc;
+}

@@ -1,0 +1,173 @@
+/*
+ * cmd_devices.c - `quiver devices`: runs discovery once and prints what it
+ * found, and for each backend that found nothing, why (no ICD, no XRT, no
+ * card), as a table or, with --json, for scripts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "config/policy.h"
+#include "quiver.h"
+#include "quiver/config.h"
+
+static void devices_usage(FILE *out)
+{
+    fprintf(out, "usage: quiver devices [--json] [--config POLICY.yaml] "
+                 "[--board BOARD.yaml]...\n\n"
+                 "Lists the resources discovery finds (hwloc, OpenCL, XRT and\n"
+                 "the board files of the policy or of --board), and why a backend\n"
+                 "found none.\n");
+}
+
+static void json_str(const char *s)
+{
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
+    }
+    putchar('"');
+}
+
+static const char *human(uint64_t bytes, char *buf, size_t size)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+    double v = (double)bytes;
+    int u = 0;
+    while (v >= 1024 && u < 4) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(buf, size, u ? "%.1f %s" : "%.0f %s", v, unit[u]);
+    return buf;
+}
+
+static void print_json(qv_pool *pool)
+{
+    qv_resource r;
+    qv_backend_report b;
+    printf("{\"resources\": [");
+    for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++) {
+        printf("%s\n  {\"id\": %u, \"type\": \"%s\", \"backend\": ", i ? "," : "", r.id,
+               qv_class_name(r.type));
+        json_str(r.backend);
+        printf(", \"name\": ");
+        json_str(r.name);
+        printf(", \"detail\": ");
+        json_str(r.detail);
+        printf(", \"units\": %u, \"memory\": %llu, \"free_memory\": %llu, "
+               "\"max_alloc\": %llu, \"busy\": %.3f, \"cost_per_hour\": %g, "
+               "\"link_bandwidth_gbs\": %g, \"link_latency_us\": %g, "
+               "\"emulated\": %s}",
+               r.units, (unsigned long long)r.memory, (unsigned long long)r.free_memory,
+               (unsigned long long)r.max_alloc, r.busy, r.cost_per_hour,
+               r.link_bandwidth_gbs, r.link_latency_us, r.emulated ? "true" : "false");
+    }
+    printf("],\n \"backends\": [");
+    for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++) {
+        printf("%s\n  {\"name\": ", i ? "," : "");
+        json_str(b.name);
+        printf(", \"count\": %u, \"why\": ", b.count);
+        json_str(b.why);
+        printf("}");
+    }
+    printf("]}\n");
+}
+
+static void print_table(qv_pool *pool)
+{
+    qv_resource r;
+    qv_backend_report b;
+    char m1[32], m2[32];
+    printf("%-3s %-6s %-7s %-28s %5s %10s %10s %5s %7s  %s\n", "ID", "TYPE", "BACKEND",
+           "NAME", "UNITS", "MEMORY", "FREE", "BUSY", "COST/h", "DETAIL");
+    for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++)
+        printf("%-3u %-6s %-7s %-28.28s %5u %10s %10s %4.0f%% %7.2f  %s\n", r.id,
+               qv_class_name(r.type), r.backend, r.name, r.units,
+               human(r.memory, m1, sizeof m1), human(r.free_memory, m2, sizeof m2),
+               r.busy * 100, r.cost_per_hour, r.detail);
+    printf("\n");
+    for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++)
+        printf("%-7s %2u found: %s\n", b.name, b.count, b.why);
+}
+
+int qv_cmd_devices(int argc, char **argv)
+{
+    int json = 0;
+    const char *config = NULL;
+    const char **boards = calloc((size_t)argc + 1, sizeof *boards);
+    size_t nboards = 0;
+    if (!boards)
+        return 1;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            devices_usage(stdout);
+            free(boards);
+            return 0;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = 1;
+        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+            config = argv[++i];
+        } else if (!strcmp(argv[i], "--board") && i + 1 < argc) {
+            boards[nboards++] = argv[++i];
+        } else {
+            fprintf(stderr, "quiver devices: unknown argument '%s'\n", argv[i]);
+            devices_usage(stderr);
+            free(boards);
+            return 2;
+        }
+    }
+    qv__policy pol;
+    qv_diag diag;
+    char line[2200];
+    qv__policy_defaults(&pol);
+    if (config && qv__policy_load(config, &pol, &diag)) {
+        qv_diag_format(&diag, line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+        free(boards);
+        return 1;
+    }
+    const char **all = calloc(nboards + pol.nboards + 1, sizeof *all);
+    if (!all) {
+        qv__policy_fini(&pol);
+        free(boards);
+        return 1;
+    }
+    size_t nall = 0;
+    for (size_t i = 0; i < pol.nboards; i++)
+        all[nall++] = pol.boards[i];
+    for (size_t i = 0; i < nboards; i++)
+        all[nall++] = boards[i];
+    qv_pool_options o;
+    qv__policy_pool_options(&pol, &o);
+    o.rescan_ms = 0; /* one scan is all a listing needs */
+    o.boards = all;
+    o.nboards = nall;
+    qv_pool *pool;
+    int rc = qv_pool_create(&o, &pool, &diag);
+    free(all);
+    free(boards);
+    qv__policy_fini(&pol);
+    if (rc) {
+        if (rc == QV_EFORMAT || rc == QV_ENOENT) {
+            qv_diag_format(&diag, line, sizeof line);
+            fprintf(stderr, "%s\n", line);
+        } else {
+            fprintf(stderr, "quiver devices: %s\n", qv_strerror(rc));
+        }
+        return 1;
+    }
+    if (json)
+        print_json(pool);
+    else
+        print_table(pool);
+    qv_pool_destroy(pool);
+    return 0;
+}
