@@ -89,12 +89,14 @@ test)
     install_check
     echo "== tests under address+undefined sanitizers"
     build build-asan -DQV_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug -DQV_BUILD_BENCH=OFF
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest_in build-asan
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" ctest_in build-asan
     ;;
 sanitize)
     install_deps
     build build-asan -DQV_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug -DQV_BUILD_BENCH=OFF
-    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest_in build-asan
+    ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" ctest_in build-asan
     build build-tsan -DQV_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DQV_BUILD_BENCH=OFF
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest_in build-tsan
     ;;

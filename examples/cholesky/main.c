@@ -18,6 +18,7 @@
 
 #include "quiver.h"
 #include "tile_kernels.h"
+#include "tile_kernels_cl.h"
 
 static int nb = 128;
 static atomic_int not_spd; /* 1-based column of a failed potrf, or 0 */
@@ -39,6 +40,22 @@ static void cpu_syrk(const qv_call *c)
 static void cpu_gemm(const qv_call *c)
 {
     tile_gemm(c->ptr[0], c->ptr[1], c->ptr[2], nb);
+}
+
+/* OpenCL work sizes: a work-item per row (trsm) or per element. */
+static unsigned range_rows(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)c;
+    (void)l;
+    g[0] = (size_t)nb;
+    return 1;
+}
+static unsigned range_tile(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)c;
+    (void)l;
+    g[0] = g[1] = (size_t)nb;
+    return 2;
 }
 
 #define CHECK(x)                                                               \
@@ -111,6 +128,14 @@ int main(int argc, char **argv)
     CHECK(qv_func_set_cpu(trsm, cpu_trsm));
     CHECK(qv_func_set_cpu(syrk, cpu_syrk));
     CHECK(qv_func_set_cpu(gemm, cpu_gemm));
+    char cl_opts[32];
+    snprintf(cl_opts, sizeof cl_opts, "-DNB=%d", nb);
+    CHECK(qv_func_set_opencl(trsm, &(qv_opencl_impl){ tile_kernels_cl, "trsm", cl_opts,
+                                                      range_rows }));
+    CHECK(qv_func_set_opencl(syrk, &(qv_opencl_impl){ tile_kernels_cl, "syrk", cl_opts,
+                                                      range_tile }));
+    CHECK(qv_func_set_opencl(gemm, &(qv_opencl_impl){ tile_kernels_cl, "gemm", cl_opts,
+                                                      range_tile }));
 
     /* Lower tiles only, each its own column-major array and buffer. */
     double **tile = calloc((size_t)nt * nt, sizeof *tile);
@@ -172,16 +197,27 @@ int main(int argc, char **argv)
            ok ? "OK" : "FAILED");
     printf("time: %.1f ms; task time %.1f ms in all, parallelism %.2f\n", wall,
            gi.total_us / 1e3, gi.span_us > 0 ? gi.total_us / gi.span_us : 0.0);
+    for (unsigned d = 0; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        CHECK(qv_device_get(rt, d, &di));
+        printf("device %u: %-40.40s %-4s %4llu tasks", d, di.name, qv_class_name(di.cls),
+               (unsigned long long)di.tasks);
+        if (d)
+            printf(", %.1f MB in, %.1f MB out%s", di.bytes_to / 1e6, di.bytes_from / 1e6,
+                   di.healthy ? "" : ", out of service");
+        printf("\n");
+    }
     printf("critical path: %llu tasks, %.1f ms measured (%.0f%% of the run)\n",
            (unsigned long long)gi.critical_path_len, gi.critical_path_us / 1e3,
            gi.span_us > 0 ? 100.0 * gi.critical_path_us / gi.span_us : 0.0);
     for (unsigned i = 0; i < gi.nbottlenecks; i++) {
         qv_node_info ni;
         CHECK(qv_graph_node(rt, gi.bottleneck[i], &ni));
-        printf("  bottleneck: %s #%llu, %.2f ms (%.0f%% of the path) on cpu worker %u\n",
+        printf("  bottleneck: %s #%llu, %.2f ms (%.0f%% of the path) on the %s\n",
                ni.function, (unsigned long long)gi.bottleneck[i],
                (ni.end_us - ni.start_us) / 1e3,
-               100.0 * (ni.end_us - ni.start_us) / gi.critical_path_us, ni.worker);
+               100.0 * (ni.end_us - ni.start_us) / gi.critical_path_us,
+               qv_class_name(ni.cls));
     }
     if (!gi.nbottlenecks)
         printf("  no single task takes a tenth of the path: it is a chain of small steps\n");

@@ -132,6 +132,7 @@ typedef struct qv_options {
     unsigned    spin_us;       /* idle spin before a worker parks (µs) */
     const char *config;        /* runtime policy YAML; NULL = defaults */
     const char *perfmodel_dir; /* NULL = $XDG_CACHE_HOME/quiver; "" = none */
+    int         opencl;        /* use OpenCL devices as the gpu class (1) */
 } qv_options;
 
 QV_API void qv_options_init(qv_options *opts);
@@ -156,6 +157,23 @@ QV_API const char *qv_last_error(void);
 /* Number of CPU workers. */
 QV_API unsigned qv_runtime_ncpu(const qv_runtime *rt);
 
+/* The devices the runtime drives: index 0 is the host CPU (all its
+ * workers), then accelerators in the order found. */
+typedef struct qv_device_info {
+    char     name[128];
+    qv_class cls;
+    char     backend[16];   /* "cpu", "opencl", ... */
+    unsigned units;         /* tasks it runs at once */
+    int      healthy;       /* 0 once a device-level fault took it out */
+    uint64_t tasks;         /* tasks run to completion */
+    uint64_t failed;        /* tasks that failed here and ran elsewhere */
+    uint64_t bytes_to;      /* host -> device */
+    uint64_t bytes_from;    /* device -> host */
+} qv_device_info;
+
+QV_API unsigned qv_device_count(const qv_runtime *rt);
+QV_API int      qv_device_get(const qv_runtime *rt, unsigned idx, qv_device_info *out);
+
 /* ---- functions --------------------------------------------------------- */
 
 /* Registers a function called `name` with `nargs` arguments. The name and
@@ -170,6 +188,27 @@ QV_API int qv_func_find(qv_runtime *rt, const char *name, qv_func **out);
 
 /* Sets the CPU implementation. Must not race with submissions of f. */
 QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn);
+
+/* An OpenCL implementation: the kernel `kernel` of OpenCL C `source`,
+ * built once per device (and cached on disk by source, options and
+ * device). Its arguments are the function's, in order: buffers as global
+ * pointers, scalars by value. `range` gives a call's work size: it fills
+ * global[0..dims-1] (and local, or 0s to let the driver choose) from the
+ * call's sizes and scalars, and returns dims (1 to 3). */
+typedef struct qv_opencl_impl {
+    const char *source;
+    const char *kernel;
+    const char *options; /* build options; may be NULL */
+    unsigned (*range)(const qv_call *call, size_t global[3], size_t local[3]);
+} qv_opencl_impl;
+
+/* Sets the OpenCL implementation (strings are copied). Must not race with
+ * submissions of f. */
+QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl);
+
+/* Restricts f to the device classes in mask (bits 1 << qv_class); 0 lifts
+ * the restriction. Like StarPU's `where`. */
+QV_API int qv_func_set_where(qv_func *f, unsigned mask);
 
 QV_API const char *qv_func_name(const qv_func *f);
 
@@ -269,4 +308,7 @@ QV_API const char *qv_perfmodel_path(const qv_runtime *rt);
 #ifdef __cplusplus
 }
 #endif
+
+#include "quiver/config.h" /* configuration files and resource discovery */
+
 #endif /* QUIVER_H */

@@ -137,7 +137,7 @@ static void chrome_export(void **state)
     assert_non_null(s);
     assert_non_null(strstr(s, "\"traceEvents\": ["));
     assert_int_equal(count(s, "\"ph\": \"X\""), 4);
-    assert_int_equal(count(s, "\"thread_name\""), count(s, "cpu worker "));
+    assert_int_equal(count(s, "\"thread_name\""), count(s, "\"cpu worker "));
     assert_true(count(s, "\"thread_name\"") >= 1);
     /* Flows come in start/finish pairs. */
     assert_int_equal(count(s, "\"ph\": \"s\""), count(s, "\"ph\": \"f\""));

@@ -20,6 +20,8 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
     b->ptr = ptr;
     b->size = n;
     atomic_init(&b->users, 0);
+    atomic_init(&b->valid, 1u); /* the host holds it */
+    pthread_mutex_init(&b->coh_mu, NULL);
     pthread_mutex_lock(&rt->reg_mu);
     b->next = rt->bufs;
     if (rt->bufs)
@@ -35,6 +37,10 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
 static void buf_free(qv_buf *b)
 {
     qv_runtime *rt = b->rt;
+    if (qv__coh_flush(rt, b) != 0)
+        qv__log(0, "buffer %p: the only valid copy was on a device that failed; "
+                "the host keeps its older data", b->ptr);
+    pthread_mutex_destroy(&b->coh_mu);
     pthread_mutex_lock(&rt->submit_mu);
     if (b->last_writer)
         qv__task_release(rt, b->last_writer);

@@ -45,14 +45,20 @@ int qv__fail(int err, const char *fmt, ...)
     return err;
 }
 
+static atomic_int log_level = -1;
+
+void qv__log_set_level(int l)
+{
+    atomic_store_explicit(&log_level, l, memory_order_relaxed);
+}
+
 static int log_threshold(void)
 {
-    static atomic_int level = -1;
-    int l = atomic_load_explicit(&level, memory_order_relaxed);
+    int l = atomic_load_explicit(&log_level, memory_order_relaxed);
     if (l < 0) {
         const char *e = getenv("QV_LOG");
         l = e && *e ? atoi(e) : 1;
-        atomic_store_explicit(&level, l, memory_order_relaxed);
+        atomic_store_explicit(&log_level, l, memory_order_relaxed);
     }
     return l;
 }

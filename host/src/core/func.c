@@ -8,6 +8,8 @@
 #include "core/internal.h"
 #include "trace/perfmodel.h"
 
+static void ocl_clear(qv_opencl_impl *o);
+
 QV_API int qv_func_create(qv_runtime *rt, const char *name,
                           const qv_arg_desc *args, size_t nargs, qv_func **out)
 {
@@ -87,6 +89,7 @@ void qv__func_free(qv_func *f)
         qv__perf_free(f->perf[c]);
     for (unsigned i = 0; i < QV_MAX_ARGS; i++)
         free(f->argnames[i]);
+    ocl_clear(&f->ocl);
     free(f->name);
     free(f);
 }
@@ -115,6 +118,53 @@ QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
     if (!f)
         return qv__fail(QV_EINVAL, "qv_func_set_cpu: NULL function");
     f->cpu = fn;
+    if (fn)
+        f->impls |= 1u << QV_CLASS_CPU;
+    else
+        f->impls &= ~(1u << QV_CLASS_CPU);
+    return 0;
+}
+
+static void ocl_clear(qv_opencl_impl *o)
+{
+    free((char *)o->source);
+    free((char *)o->kernel);
+    free((char *)o->options);
+    memset(o, 0, sizeof *o);
+}
+
+QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
+{
+    if (!f)
+        return qv__fail(QV_EINVAL, "qv_func_set_opencl: NULL function");
+    if (!impl) {
+        ocl_clear(&f->ocl);
+        f->impls &= ~(1u << QV_CLASS_GPU);
+        return 0;
+    }
+    if (!impl->source || !impl->kernel || !*impl->kernel || !impl->range)
+        return qv__fail(QV_EINVAL, "qv_func_set_opencl('%s'): source, kernel and range "
+                        "are required", f->name);
+    qv_opencl_impl o = { strdup(impl->source), strdup(impl->kernel),
+                         impl->options ? strdup(impl->options) : NULL, impl->range };
+    if (!o.source || !o.kernel || (impl->options && !o.options)) {
+        ocl_clear(&o);
+        return qv__fail(QV_ENOMEM, "qv_func_set_opencl: out of memory");
+    }
+    ocl_clear(&f->ocl);
+    f->ocl = o;
+    f->impls |= 1u << QV_CLASS_GPU;
+    return 0;
+}
+
+QV_API int qv_func_set_where(qv_func *f, unsigned mask)
+{
+    if (!f)
+        return qv__fail(QV_EINVAL, "qv_func_set_where: NULL function");
+    if (mask & ~((1u << QV_CLASS_COUNT) - 1))
+        return qv__fail(QV_EINVAL, "qv_func_set_where('%s'): mask 0x%x names no device "
+                        "class", f->name, mask);
+    f->where = mask;
     return 0;
 }
 

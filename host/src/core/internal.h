@@ -25,6 +25,10 @@
 #include "quiver.h"
 
 typedef struct qv__task qv__task;
+typedef struct qv__devq qv__devq;
+
+/* Devices: index 0 is the host CPU, then accelerators. */
+#define QV__MAX_DEVICES 16
 typedef struct qv__perf qv__perf;
 typedef struct qv__recorder qv__recorder;
 typedef struct qv__worker qv__worker;
@@ -76,6 +80,7 @@ int qv__fail(int err, const char *fmt, ...)
  * environment sets the threshold (default 1). */
 void qv__log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+void qv__log_set_level(int level);
 
 /* ---- functions and buffers --------------------------------------------- */
 
@@ -88,8 +93,19 @@ struct qv_func {
     char       *argnames[QV_MAX_ARGS];
     size_t      scalar_bytes; /* sum of scalar sizes, each 16-aligned */
     qv_cpu_fn   cpu;
+    qv_opencl_impl ocl;       /* strings owned; source NULL when unset */
+    unsigned    where;        /* class mask; 0 = anywhere it can run */
+    unsigned    impls;        /* classes with an implementation (mask) */
+    atomic_uint tries[QV_CLASS_COUNT]; /* calibration tries sent out */
     qv__perf   *perf[QV_CLASS_COUNT];
 };
+
+/* Whether f may run on class c. */
+static inline bool qv__func_can(const qv_func *f, qv_class c)
+{
+    unsigned bit = 1u << c;
+    return (f->impls & bit) && (!f->where || (f->where & bit));
+}
 
 /* A reader still tracked by a buffer: the task while it may be running, its
  * node id for the recorded graph always. */
@@ -110,6 +126,11 @@ struct qv_buf {
     /* Submitted tasks using this buffer that are not done yet. */
     atomic_size_t users;
     qv_buf *prev, *next;     /* rt->bufs, under rt->reg_mu */
+    /* Where valid copies live: bit 0 the host, bit i device i. Written
+     * under coh_mu; read without it only for placement estimates. */
+    pthread_mutex_t     coh_mu;
+    atomic_uint         valid;
+    struct qv_devmem  **mem; /* [QV__MAX_DEVICES]; NULL until a device copy */
 };
 
 /* ---- tasks ------------------------------------------------------------- */
@@ -126,6 +147,8 @@ struct qv__task {
     qv__task  **succ;
     qv__task   *succ_inline[4];
     qv_func    *func;
+    unsigned    dev;      /* device chosen by placement */
+    unsigned    modes[QV_MAX_ARGS]; /* access mode of each ubuf */
     uint64_t    id;       /* node id, runtime-wide submission order */
     void       *node;     /* recorder slot, or NULL when not recording */
     unsigned    nargs;
@@ -140,22 +163,33 @@ struct qv__task {
 
 void qv__task_release(qv_runtime *rt, qv__task *t);
 
-/* Runs t on worker w and completes it; returns one successor made ready by
- * it for w to run next (the rest are queued), or NULL. */
+/* Runs t on CPU worker w and completes it; returns one successor made
+ * ready by it that belongs on the CPU, for w to run next, or NULL. */
 qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t);
+
+/* Completes t, which ran on device dev (worker index `worker`) from t0 to
+ * t1 (ns). Releases its successors; when next is not NULL, one that belongs
+ * on the CPU is returned there instead of queued. */
+void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worker,
+                       uint64_t t0, uint64_t t1, qv__task **next);
 
 /* ---- scheduler --------------------------------------------------------- */
 
 struct qv__worker {
-    qv_runtime *rt;
+    _Alignas(64) qv_runtime *rt; /* a cache line each: no false sharing */
     unsigned    idx;
     pthread_t   thread;
     bool        pinned;
-    uint64_t    tasks;    /* executed, written by the worker only */
-    uint64_t    busy_ns;
+    _Atomic uint64_t tasks;   /* executed; written by the worker only */
+    _Atomic uint64_t busy_ns;
 };
 
+/* Places a ready task (placement.c) and queues it on its device. */
 void qv__sched_push(qv_runtime *rt, qv__task *t);
+/* Queues t on the CPU workers. */
+void qv__cpu_push(qv_runtime *rt, qv__task *t);
+/* Picks the device for a ready task: earliest predicted finish. */
+unsigned qv__place(qv_runtime *rt, qv__task *t);
 int  qv__sched_start(qv_runtime *rt);
 void qv__sched_stop(qv_runtime *rt);
 
@@ -170,6 +204,7 @@ void qv__wake_waiters(qv_runtime *rt);
 struct qv_runtime {
     qv_options opts;
     uint64_t   created_ns;
+    void      *policy;   /* qv__policy, from opts.config or the defaults */
     char      *perfmodel_dir;
     char      *perfmodel_path;
 
@@ -203,6 +238,13 @@ struct qv_runtime {
     struct qv_device *cpu; /* the CPU backend's device */
     unsigned    ncores;
 
+    /* Accelerators, each driven by its own thread (devq.c); device i of
+     * the runtime is accel[i - 1]. */
+    qv__devq   *accel[QV__MAX_DEVICES - 1];
+    unsigned    naccel;
+    unsigned    accel_classes; /* mask of classes some accelerator has */
+    _Atomic uint64_t lost;     /* tasks no device could run any more */
+
     pthread_mutex_t reg_mu;
     qv_func       **funcs;
     size_t          nfuncs, funcs_cap;
@@ -219,5 +261,35 @@ void qv__bufs_destroy(qv_runtime *rt);
 
 /* Waits for inflight == 0 (or the buffer's users == 0 when buf != NULL). */
 int qv__wait(qv_runtime *rt, qv_buf *buf);
+
+/* ---- coherence (coherence.c) ------------------------------------------- */
+
+/* Makes buf valid on device dev for access mode m (copying it there when m
+ * reads, allocating when it only writes). 0 or an error (the buffer's
+ * valid copies are unchanged then). */
+int  qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);
+/* After a task on dev wrote b: dev holds the only valid copy. */
+void qv__coh_written(qv_buf *b, unsigned dev);
+/* Brings the data home and frees every device copy (unregister). */
+int  qv__coh_flush(qv_runtime *rt, qv_buf *b);
+/* The device memory of b on dev (NULL for the host or a 0-byte buffer). */
+struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev);
+/* The device object of runtime device index dev (0: the CPU). */
+struct qv_device *qv__device(qv_runtime *rt, unsigned dev);
+
+/* ---- accelerators (devq.c) --------------------------------------------- */
+
+int  qv__devq_open_all(qv_runtime *rt);
+void qv__devq_stop_all(qv_runtime *rt);
+void qv__devq_close_all(qv_runtime *rt);
+void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t);
+/* Placement inputs for device dev (>= 1). */
+bool     qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f);
+uint64_t qv__devq_ready_ns(qv_runtime *rt, unsigned dev, uint64_t now);
+void     qv__devq_add_backlog(qv_runtime *rt, unsigned dev, uint64_t now, uint64_t ns);
+double   qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes);
+/* Counts bytes copied to / from device dev (>= 1), for qv_device_get. */
+void     qv__devq_count_bytes(qv_runtime *rt, unsigned dev, uint64_t to, uint64_t from);
+qv_class qv__devq_class(qv_runtime *rt, unsigned dev);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
 #include "trace/perfmodel.h"
@@ -18,6 +19,7 @@ QV_API void qv_options_init(qv_options *opts)
     opts->pin = 1;
     opts->record = 1;
     opts->spin_us = 50;
+    opts->opencl = 1;
 }
 
 static int runtime_init_sync(qv_runtime *rt)
@@ -55,6 +57,43 @@ static int open_cpu(qv_runtime *rt)
     return 0;
 }
 
+static qv__policy *policy(qv_runtime *rt)
+{
+    return rt->policy;
+}
+
+static void free_policy(qv_runtime *rt)
+{
+    if (rt->policy) {
+        qv__policy_fini(rt->policy);
+        free(rt->policy);
+        rt->policy = NULL;
+    }
+}
+
+/* Reads the runtime policy (defaults without a file) and applies what the
+ * runtime uses of it now: devices, logging, model directory, trace. */
+static int apply_policy(qv_runtime *rt, const char *path)
+{
+    qv__policy *p = calloc(1, sizeof *p);
+    if (!p)
+        return qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
+    qv__policy_defaults(p);
+    rt->policy = p;
+    if (!path)
+        return 0;
+    qv_diag d;
+    int rc = qv__policy_load(path, p, &d);
+    if (rc) {
+        char msg[2200];
+        qv_diag_format(&d, msg, sizeof msg);
+        return qv__fail(rc, "%s", msg);
+    }
+    if (!getenv("QV_LOG"))
+        qv__log_set_level((int)p->log_level > 3 ? 3 : (int)p->log_level);
+    return 0;
+}
+
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
 {
     if (!out)
@@ -83,16 +122,15 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
         free(rt);
         return qv__fail(rc, "qv_runtime_create: cannot create locks");
     }
-    if (opts && opts->config) {
-        rc = qv__fail(QV_ENOTSUP, "qv_options.config: runtime policy files are not "
-                      "read by this build");
+    if ((rc = apply_policy(rt, opts ? opts->config : NULL)) != 0)
         goto fail;
-    }
     if ((rc = open_cpu(rt)) != 0) {
         qv__fail(rc, "cannot open the CPU backend: %s", qv_strerror(rc));
         goto fail;
     }
-    rt->opts.perfmodel_dir = opts ? opts->perfmodel_dir : NULL;
+    /* The model directory: the options, then the policy, then the default. */
+    rt->opts.perfmodel_dir = opts && opts->perfmodel_dir ? opts->perfmodel_dir
+                                                         : policy(rt)->perfmodel_dir;
     rc = qv__perf_open(rt);
     rt->opts.perfmodel_dir = NULL;
     if (rc) {
@@ -101,6 +139,12 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
     }
     if (rt->opts.record && !(rt->rec = qv__rec_create())) {
         rc = qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
+        goto fail;
+    }
+    if (!(policy(rt)->devices & (1u << QV_CLASS_GPU)) || !policy(rt)->discover_opencl)
+        rt->opts.opencl = 0;
+    if ((rc = qv__devq_open_all(rt)) != 0) {
+        qv__fail(rc, "cannot start the device threads: %s", qv_strerror(rc));
         goto fail;
     }
     rt->nworkers = rt->opts.ncpu ? (unsigned)rt->opts.ncpu : rt->ncores;
@@ -112,6 +156,9 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
     return 0;
 
 fail:
+    qv__devq_stop_all(rt);
+    qv__devq_close_all(rt);
+    free_policy(rt);
     qv__perf_close(rt);
     qv__rec_destroy(rt->rec);
     if (rt->cpu) {
@@ -137,6 +184,7 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt)
         return 0;
     qv__wait(rt, NULL);
     qv__sched_stop(rt);
+    qv__devq_stop_all(rt);
     return 0;
 }
 
@@ -148,10 +196,15 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     int rc = qv__perf_write(rt);
     if (rc)
         qv__log(1, "performance models not saved: %s", qv_last_error());
+    const char *trace = policy(rt)->trace_path;
+    if (trace && rt->rec && qv_trace_write(rt, trace) != 0)
+        qv__log(1, "trace not written: %s", qv_last_error());
     qv__bufs_destroy(rt);
     qv__funcs_destroy(rt);
     qv__perf_close(rt);
     qv__rec_destroy(rt->rec);
+    qv__devq_close_all(rt);
+    free_policy(rt);
     for (size_t i = 0; i < rt->nchunks; i++)
         free(rt->chunks[i]);
     free(rt->chunks);

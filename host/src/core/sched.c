@@ -16,6 +16,7 @@
  * with nwaiters against inflight / buffer users.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/internal.h"
 #include "devices/device.h"
@@ -28,6 +29,15 @@ qv__worker *qv__current_worker(void)
 }
 
 void qv__sched_push(qv_runtime *rt, qv__task *t)
+{
+    unsigned d = qv__place(rt, t);
+    if (d)
+        qv__devq_push(rt, d, t);
+    else
+        qv__cpu_push(rt, t);
+}
+
+void qv__cpu_push(qv_runtime *rt, qv__task *t)
 {
     t->next = NULL;
     pthread_mutex_lock(&rt->q_mu);
@@ -114,9 +124,11 @@ static void *worker_main(void *arg)
 
 int qv__sched_start(qv_runtime *rt)
 {
-    rt->workers = calloc(rt->nworkers, sizeof *rt->workers);
+    /* Aligned: each worker's counters sit on a cache line of their own. */
+    rt->workers = aligned_alloc(64, rt->nworkers * sizeof *rt->workers);
     if (!rt->workers)
         return QV_ENOMEM;
+    memset(rt->workers, 0, rt->nworkers * sizeof *rt->workers);
     for (unsigned i = 0; i < rt->nworkers; i++) {
         qv__worker *w = &rt->workers[i];
         w->rt = rt;
@@ -139,7 +151,6 @@ void qv__sched_stop(qv_runtime *rt)
     pthread_mutex_unlock(&rt->park_mu);
     for (unsigned i = 0; i < rt->nworkers; i++)
         pthread_join(rt->workers[i].thread, NULL);
-    rt->nworkers = 0;
 }
 
 void qv__wake_waiters(qv_runtime *rt)

@@ -175,7 +175,7 @@ static int access_buf(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
 /* Checks args against f's signature; on success fills the task's argument
  * arrays and distinct-buffer list. */
 static int bind_args(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs,
-                     qv__task *t, unsigned *modes)
+                     qv__task *t)
 {
     t->scalar_heap = NULL;
     if (nargs != f->nargs)
@@ -206,10 +206,10 @@ static int bind_args(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
                 j++;
             if (j == t->nbufs) {
                 t->ubuf[t->nbufs++] = b;
-                modes[j] = 0;
+                t->modes[j] = 0;
                 t->bytes += b->size;
             }
-            modes[j] |= d->mode;
+            t->modes[j] |= d->mode;
         } else {
             if (args[i].buf || !args[i].val || args[i].size != d->size)
                 return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a "
@@ -231,10 +231,10 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     if (f->rt != rt)
         return qv__fail(QV_ENOENT, "qv_submit: function '%s' is not registered with "
                         "this runtime", f->name);
-    if (!f->cpu)
-        return qv__fail(QV_ENODEV, "no device has an implementation of '%s'", f->name);
+    if (!qv__func_can(f, QV_CLASS_CPU) && !(f->impls & rt->accel_classes &
+                                             (f->where ? f->where : ~0u)))
+        return qv__fail(QV_ENODEV, "no device of this runtime can run '%s'", f->name);
 
-    unsigned modes[QV_MAX_ARGS];
     pthread_mutex_lock(&rt->submit_mu);
     if (rt->shut) {
         pthread_mutex_unlock(&rt->submit_mu);
@@ -245,7 +245,7 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_ENOMEM, "qv_submit: out of memory");
     }
-    int rc = bind_args(rt, f, args, nargs, t, modes);
+    int rc = bind_args(rt, f, args, nargs, t);
     if (rc) {
         free(t->scalar_heap);
         t->next = rt->free_local;
@@ -266,9 +266,9 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     if (rt->rec) {
         size_t rd = 0, wr = 0;
         for (unsigned j = 0; j < t->nbufs; j++) {
-            if (modes[j] & QV_R)
+            if (t->modes[j] & QV_R)
                 rd += t->ubuf[j]->size;
-            if (modes[j] & QV_W)
+            if (t->modes[j] & QV_W)
                 wr += t->ubuf[j]->size;
         }
         t->node = qv__rec_node(rt->rec, t->id, f->id, rd, wr, t->bytes);
@@ -277,7 +277,7 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     for (unsigned j = 0; j < t->nbufs; j++) {
         atomic_fetch_add_explicit(&t->ubuf[j]->users, 1, memory_order_relaxed);
         if (!rc)
-            rc = access_buf(rt, t, t->ubuf[j], modes[j]);
+            rc = access_buf(rt, t, t->ubuf[j], t->modes[j]);
     }
     pthread_mutex_unlock(&rt->submit_mu);
     if (rc) {
@@ -293,31 +293,71 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
 qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
 {
     qv_func *f = t->func;
+    bool coherent = rt->naccel > 0;
+    if (!f->cpu) {
+        /* Placed here because every device that could run it failed. */
+        atomic_fetch_add(&rt->lost, 1);
+        qv__log(0, "task %llu of '%s' did not run: no device left that can run it",
+                (unsigned long long)t->id, f->name);
+        qv__task *next = NULL;
+        qv__task_complete(rt, t, 0, w->idx, 0, 0, &next);
+        return next;
+    }
+    if (coherent) {
+        for (unsigned j = 0; j < t->nbufs; j++) {
+            int rc = qv__coh_acquire(rt, t->ubuf[j], 0, t->modes[j]);
+            if (rc)
+                qv__log(0, "task %llu of '%s': cannot bring its input home (%s); it runs "
+                        "on the last host copy", (unsigned long long)t->id, f->name,
+                        qv_strerror(rc));
+        }
+    }
     qv_call call = { t->ptr, t->size, t->nargs, w->idx };
-    qv_launch l = { f, f->cpu, &call };
+    qv_launch l = { f, f->cpu, &call, NULL };
     uint64_t t0 = qv__now_ns();
     rt->cpu->ops->launch(rt->cpu, &l, NULL);
     uint64_t t1 = qv__now_ns();
-    w->tasks++;
-    w->busy_ns += t1 - t0;
+    /* Single writer: a plain load and store, no locked instruction. */
+    atomic_store_explicit(&w->tasks, atomic_load_explicit(&w->tasks, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    atomic_store_explicit(&w->busy_ns,
+                          atomic_load_explicit(&w->busy_ns, memory_order_relaxed) + (t1 - t0),
+                          memory_order_relaxed);
+    if (coherent)
+        for (unsigned j = 0; j < t->nbufs; j++)
+            if (t->modes[j] & QV_W)
+                qv__coh_written(t->ubuf[j], 0);
+    qv__task *next = NULL;
+    qv__task_complete(rt, t, 0, w->idx, t0, t1, &next);
+    return next;
+}
+
+void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worker,
+                       uint64_t t0, uint64_t t1, qv__task **next)
+{
+    qv_func *f = t->func;
+    qv_class cls = dev ? qv__devq_class(rt, dev) : QV_CLASS_CPU;
     if (t->node)
-        qv__rec_done(t->node, t0, t1, w->idx, QV_CLASS_CPU);
-    qv__perf_add(f, QV_CLASS_CPU, t->bytes, (double)(t1 - t0) / 1000.0);
+        qv__rec_done(t->node, t0, t1, worker, cls);
+    if (t1 > t0)
+        qv__perf_add(f, cls, t->bytes, (double)(t1 - t0) / 1000.0);
 
     qv__spin_lock(&t->lock);
     atomic_store_explicit(&t->done, true, memory_order_release);
     qv__spin_unlock(&t->lock);
 
     /* No submitter appends to succ once done is set, so it is ours now. */
-    qv__task *next = NULL;
     for (unsigned i = 0; i < t->nsucc; i++) {
         qv__task *s = t->succ[i];
-        if (atomic_fetch_sub_explicit(&s->pending, 1, memory_order_acq_rel) == 1) {
-            if (!next)
-                next = s;
-            else
-                qv__sched_push(rt, s);
-        }
+        if (atomic_fetch_sub_explicit(&s->pending, 1, memory_order_acq_rel) != 1)
+            continue;
+        unsigned d = qv__place(rt, s);
+        if (d)
+            qv__devq_push(rt, d, s);
+        else if (next && !*next)
+            *next = s;
+        else
+            qv__cpu_push(rt, s);
     }
     bool wake = false;
     for (unsigned j = 0; j < t->nbufs; j++)
@@ -328,5 +368,4 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     qv__task_release(rt, t);
     if (wake)
         qv__wake_waiters(rt);
-    return next;
 }

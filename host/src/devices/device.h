@@ -25,8 +25,17 @@ typedef struct qv_event qv_event;
 typedef struct qv_launch {
     const qv_func *func;
     qv_cpu_fn      cpu;  /* the CPU implementation, for the cpu backend */
-    const qv_call *call;
+    const qv_call *call; /* host view: sizes, scalars, host pointers */
+    qv_devmem *const *mem; /* per argument: device memory of a buffer
+                            * (NULL for scalars and 0-byte buffers) */
 } qv_launch;
+
+/* What a failing operation means for the runtime, by its error code:
+ *   QV_ENOTSUP, QV_EFORMAT  this function cannot run on this device (a
+ *                           build error): never try the pair again;
+ *   QV_ENOMEM               no room now: run this task elsewhere;
+ *   anything else           the device is faulty: stop using it.
+ * In every case the task is re-run on another device, the CPU at last. */
 
 /* What query can ask. */
 enum {
@@ -40,6 +49,7 @@ struct qv_device {
     qv_runtime *rt;
     qv_class    cls;
     unsigned    idx;    /* among devices of this backend */
+    unsigned    id;     /* index among the runtime's devices */
 };
 
 struct qv_device_ops {
@@ -65,9 +75,21 @@ struct qv_device_ops {
     int  (*wait)(qv_device *d, qv_event *ev, int64_t timeout_ns);
     /* Answers `what` into out (size bytes). Any thread. */
     int  (*query)(qv_device *d, int what, void *out, size_t size);
+    /* Gets f ready to launch on d (builds or loads its program), so that
+     * the one-time cost stays out of the task's measured time. May be
+     * NULL. Errors as launch's. Called by d's driver thread only. */
+    int  (*prepare)(qv_device *d, const qv_func *f);
 };
 
 extern const struct qv_device_ops qv__cpu_ops;
+extern const struct qv_device_ops qv__opencl_ops;
+
+/* Fault injection for tests (as SQLite's): after `after` more calls of op
+ * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */
+enum { QV_FAULT_ALLOC = 1, QV_FAULT_WRITE, QV_FAULT_READ, QV_FAULT_LAUNCH };
+void qv__fault_set(const char *backend, int op, unsigned after, int err);
+/* Called by backends at the top of an op: 0, or the error to fail with. */
+int  qv__fault_hit(const char *backend, int op);
 
 /* CPU backend extras for the worker pool: pins the calling thread to the
  * core of worker idx; false when the system refuses (containers, cgroups

@@ -43,4 +43,8 @@ int qv__disc_boards(qv__scan *s, char *const *paths, size_t n, qv_backend_report
  * /sys and /proc; 0 when unknown. */
 unsigned long long qv__mem_free(int node);
 
+/* 1 when calling the OpenCL ICD loader would abort the process (XRT's ICD
+ * registered, XILINX_XRT unset), with the reason in why. */
+int qv__opencl_unsafe(char *why, size_t size);
+
 #endif

@@ -56,6 +56,20 @@ static int xilinx_icd(char *which, size_t size)
     return 0;
 }
 
+int qv__opencl_unsafe(char *why, size_t size)
+{
+    char icd[1024];
+    const char *xrt = getenv("XILINX_XRT");
+    if ((!xrt || !*xrt) && xilinx_icd(icd, sizeof icd)) {
+        snprintf(why, size,
+                 "skipped: %.150s registers XRT's OpenCL, which aborts the "
+                 "process without XILINX_XRT; set XILINX_XRT",
+                 icd);
+        return 1;
+    }
+    return 0;
+}
+
 static void info_str(cl_device_id d, cl_device_info what, char *buf, size_t size)
 {
     if (clGetDeviceInfo(d, what, size, buf, NULL) != CL_SUCCESS)
@@ -76,15 +90,8 @@ int qv__disc_opencl(qv__scan *s, qv_backend_report *rep)
 {
     snprintf(rep->name, sizeof rep->name, "opencl");
     rep->count = 0;
-    char icd[1024];
-    const char *xrt = getenv("XILINX_XRT");
-    if ((!xrt || !*xrt) && xilinx_icd(icd, sizeof icd)) {
-        snprintf(rep->why, sizeof rep->why,
-                 "skipped: %.150s registers XRT's OpenCL, which aborts the "
-                 "process without XILINX_XRT; set XILINX_XRT",
-                 icd);
+    if (qv__opencl_unsafe(rep->why, sizeof rep->why))
         return 0;
-    }
     cl_uint np = 0;
     cl_int err = clGetPlatformIDs(0, NULL, &np);
     if (err == CL_PLATFORM_NOT_FOUND_KHR || (err == CL_SUCCESS && np == 0)) {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "devices/device.h"
 #include "trace/graph.h"
 #include "trace/perfmodel.h"
 
@@ -140,9 +141,23 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
     fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n", f);
     fputs("  {\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", "
           "\"args\": {\"name\": \"quiver\"}}", f);
-    for (unsigned w = 0; w < nw; w++)
+    for (unsigned w = 0; w < nw; w++) {
+        /* Tracks past the CPU workers are the accelerators' drivers. */
+        char name[160];
+        unsigned dev = w >= rt->nworkers ? w - rt->nworkers + 1 : 0;
+        if (dev && dev <= rt->naccel) {
+            struct qv_device *d = qv__device(rt, dev);
+            char dn[128] = "";
+            d->ops->query(d, QV_QUERY_NAME, dn, sizeof dn);
+            snprintf(name, sizeof name, "%s", dn);
+        } else {
+            snprintf(name, sizeof name, "cpu worker %u", w);
+        }
         fprintf(f, ",\n  {\"ph\": \"M\", \"pid\": 1, \"tid\": %u, \"name\": "
-                   "\"thread_name\", \"args\": {\"name\": \"cpu worker %u\"}}", w, w);
+                   "\"thread_name\", \"args\": {\"name\": ", w);
+        qv__json_string(f, name);
+        fputs("}}", f);
+    }
     for (uint64_t i = 0; i < g.n; i++) {
         const qv__node *nd = qv__gview_node(&g, i);
         qv_func *fn = nd->func < rt->nfuncs ? rt->funcs[nd->func] : NULL;

@@ -1,0 +1,111 @@
+/*
+ * coherence.c - where the valid copies of a buffer live, and the copies
+ * that make one valid where a task needs it.
+ *
+ * A buffer is valid on a set of locations (bit 0 the host, bit i device i).
+ * A task reading it on device d needs a valid copy there: from the host, or
+ * from another device through the host (devices do not talk to each other
+ * directly here, as in the cost model). A task writing it leaves the only
+ * valid copy where it ran. Copies are made by the thread that runs the task,
+ * under the buffer's coh_mu, so two readers on two devices never race.
+ * Dependencies already keep a writer apart from every other user.
+ */
+#include <stdlib.h>
+
+#include "core/internal.h"
+#include "devices/device.h"
+
+struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev)
+{
+    return dev && b->mem ? b->mem[dev] : NULL;
+}
+
+static int ensure_alloc(qv_runtime *rt, qv_buf *b, unsigned dev)
+{
+    if (!b->mem) {
+        b->mem = calloc(QV__MAX_DEVICES, sizeof *b->mem);
+        if (!b->mem)
+            return QV_ENOMEM;
+    }
+    if (b->mem[dev])
+        return 0;
+    struct qv_device *d = qv__device(rt, dev);
+    return d->ops->alloc(d, b->size, 0, &b->mem[dev]);
+}
+
+/* Copies device `from`'s valid copy to the host. Under coh_mu. */
+static int to_host(qv_runtime *rt, qv_buf *b, unsigned from)
+{
+    struct qv_device *d = qv__device(rt, from);
+    int rc = d->ops->read(d, b->ptr, b->mem[from], 0, b->size, NULL);
+    if (rc)
+        return rc;
+    qv__devq_count_bytes(rt, from, 0, b->size);
+    atomic_fetch_or(&b->valid, 1u);
+    return 0;
+}
+
+static unsigned lowest_bit(unsigned v)
+{
+    return (unsigned)__builtin_ctz(v);
+}
+
+int qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
+{
+    if (b->size == 0)
+        return 0;
+    unsigned bit = 1u << dev;
+    pthread_mutex_lock(&b->coh_mu);
+    unsigned valid = atomic_load(&b->valid);
+    int rc = 0;
+    if ((m & QV_R) && !(valid & bit)) {
+        if (!(valid & 1u))
+            rc = to_host(rt, b, lowest_bit(valid));
+        if (!rc && dev != 0) {
+            rc = ensure_alloc(rt, b, dev);
+            if (!rc) {
+                struct qv_device *d = qv__device(rt, dev);
+                rc = d->ops->write(d, b->mem[dev], 0, b->ptr, b->size, NULL);
+                if (!rc) {
+                    qv__devq_count_bytes(rt, dev, b->size, 0);
+                    atomic_fetch_or(&b->valid, bit);
+                }
+            }
+        }
+    } else if (dev != 0) {
+        rc = ensure_alloc(rt, b, dev);
+    }
+    pthread_mutex_unlock(&b->coh_mu);
+    return rc;
+}
+
+void qv__coh_written(qv_buf *b, unsigned dev)
+{
+    if (b->size == 0)
+        return;
+    pthread_mutex_lock(&b->coh_mu);
+    atomic_store(&b->valid, 1u << dev);
+    pthread_mutex_unlock(&b->coh_mu);
+}
+
+int qv__coh_flush(qv_runtime *rt, qv_buf *b)
+{
+    int rc = 0;
+    pthread_mutex_lock(&b->coh_mu);
+    unsigned valid = atomic_load(&b->valid);
+    if (b->size && !(valid & 1u))
+        rc = to_host(rt, b, lowest_bit(valid));
+    if (b->mem) {
+        for (unsigned d = 1; d < QV__MAX_DEVICES; d++) {
+            if (b->mem[d]) {
+                struct qv_device *dv = qv__device(rt, d);
+                dv->ops->free(dv, b->mem[d]);
+            }
+        }
+        free(b->mem);
+        b->mem = NULL;
+    }
+    atomic_store(&b->valid, 1u);
+    pthread_mutex_unlock(&b->coh_mu);
+    return rc;
+}

@@ -1,0 +1,93 @@
+/*
+ * placement.c - eager placement of ready tasks: each goes to the device
+ * with the earliest predicted finish (when the device frees up, plus the
+ * copies its inputs need there, plus the model's time), as StarPU's dmda.
+ *
+ * A (function, device class) pair that the models know too little about
+ * (fewer samples than the policy's perfmodel.min_samples) is tried until
+ * that many tries are out, so the models learn without flooding a slow
+ * device. The policy's `eager` scheduler ignores the models and takes the
+ * device that frees up first. Functions no accelerator can run take a fast
+ * path that costs one test.
+ */
+#include "config/policy.h"
+#include "core/internal.h"
+#include "trace/perfmodel.h"
+
+/* Predicted copy time (µs) of t's inputs to device dev. */
+static double copies_us(qv_runtime *rt, const qv__task *t, unsigned dev)
+{
+    double us = 0;
+    for (unsigned j = 0; j < t->nbufs; j++) {
+        qv_buf *b = t->ubuf[j];
+        unsigned valid = atomic_load_explicit(&b->valid, memory_order_relaxed);
+        if (!(t->modes[j] & QV_R) || (valid & (1u << dev)) || !b->size)
+            continue;
+        if (!(valid & 1u)) /* through the host from the device holding it */
+            us += qv__devq_transfer_us(rt, (unsigned)__builtin_ctz(valid), b->size);
+        if (dev)
+            us += qv__devq_transfer_us(rt, dev, b->size);
+    }
+    return us;
+}
+
+unsigned qv__place(qv_runtime *rt, qv__task *t)
+{
+    qv_func *f = t->func;
+    unsigned where = f->where ? f->where : ~0u;
+    if (!(f->impls & where & rt->accel_classes))
+        return 0;
+
+    const qv__policy *pol = rt->policy;
+    bool eager = pol->scheduler == QV__SCHED_EAGER;
+    unsigned min_samples = pol->perfmodel_min_samples ? pol->perfmodel_min_samples : 1;
+    uint64_t now = qv__now_ns();
+    unsigned best = 0;
+    double best_finish = 0;
+    bool have = false;
+    /* Accelerators first, so that their first tries come early. */
+    for (unsigned i = 1; i <= rt->naccel + 1; i++) {
+        unsigned d = i <= rt->naccel ? i : 0;
+        qv_class c = qv__devq_class(rt, d);
+        if (d ? !qv__devq_usable(rt, d, f) : !qv__func_can(f, QV_CLASS_CPU))
+            continue;
+        double est = 0;
+        uint64_t n = 0;
+        if (!eager && (qv__perf_get(f->perf[c], t->bytes, &est, NULL, &n) != 0 ||
+                       n < min_samples)) {
+            if (atomic_fetch_add(&f->tries[c], 1) < min_samples) {
+                best = d;
+                have = true;
+                break;
+            }
+            /* Tries are out already: use what is known, else guess it like
+             * the CPU. */
+            if (n == 0 && qv__perf_get(f->perf[QV_CLASS_CPU], t->bytes, &est, NULL,
+                                       NULL) != 0)
+                est = 0;
+        }
+        double ready_us;
+        if (d == 0) {
+            size_t queued = atomic_load_explicit(&rt->qlen, memory_order_relaxed);
+            ready_us = (double)queued / (rt->nworkers ? rt->nworkers : 1) * est;
+        } else {
+            ready_us = (double)(qv__devq_ready_ns(rt, d, now) - now) / 1e3;
+        }
+        double finish = ready_us + copies_us(rt, t, d) + est;
+        if (!have || finish < best_finish) {
+            best = d;
+            best_finish = finish;
+            have = true;
+        }
+    }
+    if (!have)
+        return 0; /* nothing usable: the CPU path reports it */
+    if (best) {
+        double est = 0;
+        if (!eager)
+            qv__perf_get(f->perf[qv__devq_class(rt, best)], t->bytes, &est, NULL, NULL);
+        qv__devq_add_backlog(rt, best, now,
+                             (uint64_t)((copies_us(rt, t, best) + est) * 1e3));
+    }
+    return best;
+}

@@ -1,0 +1,483 @@
+/*
+ * opencl.c - the OpenCL backend (the gpu class): any OpenCL 1.2 device the
+ * ICD loader lists. Tested on PoCL, which runs OpenCL on the CPU.
+ *
+ * Each device gets its own context and in-order queue. A function's program
+ * is built once per device and kept; built binaries are also cached on disk
+ * under $XDG_CACHE_HOME/quiver/opencl, keyed by a hash of the source, the
+ * build options and the device and driver versions, so a later run skips
+ * the compiler (PoCL takes about a second per program cold). A build error
+ * is reported with its build log, and the runtime runs the function on the
+ * CPU from then on (QV_ENOTSUP, see device.h).
+ *
+ * Locking: a device is driven by one thread (its driver, devq.c), so the
+ * per-device program table needs no lock; alloc/free/read/write may come
+ * from any thread (coherence copies), and OpenCL calls are thread-safe
+ * except clSetKernelArg, which only the driver thread calls.
+ */
+#define CL_TARGET_OPENCL_VERSION 120
+#include <CL/cl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "devices/device.h"
+#include "discovery/discovery.h"
+
+typedef struct ocl_prog {
+    cl_program prog;
+    cl_kernel  kern;
+    int        state; /* 0 not built, 1 ready, -1 failed */
+} ocl_prog;
+
+typedef struct ocl_device {
+    qv_device        base;
+    cl_device_id     id;
+    cl_context       ctx;
+    cl_command_queue q;
+    char             name[128];
+    char             version[256]; /* device + driver versions, for the cache key */
+    uint64_t         mem;
+    ocl_prog        *progs;       /* by function id */
+    size_t           nprogs;
+} ocl_device;
+
+struct qv_devmem {
+    cl_mem mem;
+};
+
+/* Error codes of OpenCL calls, for messages. */
+static const char *cl_err(cl_int e)
+{
+    switch (e) {
+    case CL_DEVICE_NOT_FOUND: return "CL_DEVICE_NOT_FOUND";
+    case CL_DEVICE_NOT_AVAILABLE: return "CL_DEVICE_NOT_AVAILABLE";
+    case CL_MEM_OBJECT_ALLOCATION_FAILURE: return "CL_MEM_OBJECT_ALLOCATION_FAILURE";
+    case CL_OUT_OF_RESOURCES: return "CL_OUT_OF_RESOURCES";
+    case CL_OUT_OF_HOST_MEMORY: return "CL_OUT_OF_HOST_MEMORY";
+    case CL_BUILD_PROGRAM_FAILURE: return "CL_BUILD_PROGRAM_FAILURE";
+    case CL_INVALID_VALUE: return "CL_INVALID_VALUE";
+    case CL_INVALID_KERNEL_NAME: return "CL_INVALID_KERNEL_NAME";
+    case CL_INVALID_ARG_SIZE: return "CL_INVALID_ARG_SIZE";
+    case CL_INVALID_ARG_VALUE: return "CL_INVALID_ARG_VALUE";
+    case CL_INVALID_KERNEL_ARGS: return "CL_INVALID_KERNEL_ARGS";
+    case CL_INVALID_WORK_GROUP_SIZE: return "CL_INVALID_WORK_GROUP_SIZE";
+    case CL_INVALID_BUFFER_SIZE: return "CL_INVALID_BUFFER_SIZE";
+    case CL_INVALID_BINARY: return "CL_INVALID_BINARY";
+    case -1001: return "no OpenCL platform (CL_PLATFORM_NOT_FOUND_KHR)";
+    default: return "OpenCL error";
+    }
+}
+
+/* Lists every device of every platform, in a stable order. */
+static cl_uint list_devices(cl_device_id *out, cl_uint max)
+{
+    cl_platform_id plats[16];
+    cl_uint np = 0, n = 0;
+    if (clGetPlatformIDs(16, plats, &np) != CL_SUCCESS)
+        return 0;
+    for (cl_uint p = 0; p < np && p < 16; p++) {
+        cl_uint nd = 0;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, max - n, out + n, &nd) != CL_SUCCESS)
+            continue;
+        /* FPGAs behind OpenCL (Xilinx's ICD) belong to the XRT backend. */
+        cl_uint kept = 0;
+        for (cl_uint i = 0; i < nd; i++) {
+            cl_device_type type = 0;
+            clGetDeviceInfo(out[n + i], CL_DEVICE_TYPE, sizeof type, &type, NULL);
+            if (!(type & CL_DEVICE_TYPE_ACCELERATOR))
+                out[n + kept++] = out[n + i];
+        }
+        n += kept;
+    }
+    return n;
+}
+
+static int ocl_probe(const void *b, unsigned *count)
+{
+    (void)b;
+    *count = 0;
+    /* Xilinx's ICD aborts the process when XRT is not set up (see
+     * research/xrt-feasibility.md); discovery knows how to tell. */
+    char why[256];
+    if (qv__opencl_unsafe(why, sizeof why)) {
+        qv__log(2, "OpenCL %s", why);
+        return 0;
+    }
+    cl_device_id ids[64];
+    *count = list_devices(ids, 64);
+    return 0;
+}
+
+static int ocl_open(qv_device *d, unsigned idx, const void *b)
+{
+    (void)b;
+    ocl_device *o = (ocl_device *)d;
+    cl_device_id ids[64];
+    cl_uint n = list_devices(ids, 64);
+    if (idx >= n)
+        return QV_ENOENT;
+    o->id = ids[idx];
+    cl_int err;
+    o->ctx = clCreateContext(NULL, 1, &o->id, NULL, NULL, &err);
+    if (!o->ctx)
+        return qv__fail(QV_ENODEV, "clCreateContext: %s", cl_err(err));
+    o->q = clCreateCommandQueue(o->ctx, o->id, 0, &err);
+    if (!o->q) {
+        clReleaseContext(o->ctx);
+        return qv__fail(QV_ENODEV, "clCreateCommandQueue: %s", cl_err(err));
+    }
+    char dev[96] = "", drv[64] = "", ver[64] = "";
+    clGetDeviceInfo(o->id, CL_DEVICE_NAME, sizeof dev, dev, NULL);
+    clGetDeviceInfo(o->id, CL_DRIVER_VERSION, sizeof drv, drv, NULL);
+    clGetDeviceInfo(o->id, CL_DEVICE_VERSION, sizeof ver, ver, NULL);
+    cl_ulong mem = 0;
+    clGetDeviceInfo(o->id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
+    o->mem = mem;
+    snprintf(o->name, sizeof o->name, "OpenCL %s", dev);
+    snprintf(o->version, sizeof o->version, "%s|%s|%s", dev, ver, drv);
+    return 0;
+}
+
+static void ocl_close(qv_device *d)
+{
+    ocl_device *o = (ocl_device *)d;
+    for (size_t i = 0; i < o->nprogs; i++) {
+        if (o->progs[i].kern)
+            clReleaseKernel(o->progs[i].kern);
+        if (o->progs[i].prog)
+            clReleaseProgram(o->progs[i].prog);
+    }
+    free(o->progs);
+    if (o->q) {
+        clFinish(o->q);
+        clReleaseCommandQueue(o->q);
+    }
+    if (o->ctx)
+        clReleaseContext(o->ctx);
+}
+
+static int ocl_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
+{
+    (void)bank;
+    ocl_device *o = (ocl_device *)d;
+    int inj = qv__fault_hit("opencl", QV_FAULT_ALLOC);
+    if (inj)
+        return qv__fail(inj, "injected allocation failure");
+    qv_devmem *m = malloc(sizeof *m);
+    if (!m)
+        return QV_ENOMEM;
+    cl_int err;
+    m->mem = clCreateBuffer(o->ctx, CL_MEM_READ_WRITE, n, NULL, &err);
+    if (!m->mem) {
+        free(m);
+        return qv__fail(err == CL_INVALID_BUFFER_SIZE ||
+                                err == CL_MEM_OBJECT_ALLOCATION_FAILURE ||
+                                err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY
+                            ? QV_ENOMEM
+                            : QV_EIO,
+                        "clCreateBuffer(%zu bytes) on %s: %s", n, o->name, cl_err(err));
+    }
+    *out = m;
+    return 0;
+}
+
+static void ocl_free(qv_device *d, qv_devmem *m)
+{
+    (void)d;
+    if (m) {
+        clReleaseMemObject(m->mem);
+        free(m);
+    }
+}
+
+static int ocl_write(qv_device *d, qv_devmem *dst, size_t off, const void *src, size_t n,
+                     qv_event **ev)
+{
+    ocl_device *o = (ocl_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("opencl", QV_FAULT_WRITE);
+    if (inj)
+        return qv__fail(inj, "injected write failure");
+    cl_int err = clEnqueueWriteBuffer(o->q, dst->mem, CL_TRUE, off, n, src, 0, NULL, NULL);
+    return err == CL_SUCCESS ? 0
+                             : qv__fail(QV_EIO, "write to %s: %s", o->name, cl_err(err));
+}
+
+static int ocl_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n,
+                    qv_event **ev)
+{
+    ocl_device *o = (ocl_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("opencl", QV_FAULT_READ);
+    if (inj)
+        return qv__fail(inj, "injected read failure");
+    cl_int err = clEnqueueReadBuffer(o->q, src->mem, CL_TRUE, off, n, dst, 0, NULL, NULL);
+    return err == CL_SUCCESS ? 0
+                             : qv__fail(QV_EIO, "read from %s: %s", o->name, cl_err(err));
+}
+
+/* FNV-1a, 64 bits: the disk cache key. */
+static uint64_t fnv(uint64_t h, const char *s)
+{
+    for (; s && *s; s++)
+        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    return (h ^ 0xff) * 0x100000001b3ull; /* separator between fields */
+}
+
+static int cache_path(const ocl_device *o, const qv_func *f, char *out, size_t n)
+{
+    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    char dir[4096];
+    if (xdg && *xdg)
+        snprintf(dir, sizeof dir, "%s/quiver/opencl", xdg);
+    else if (home && *home)
+        snprintf(dir, sizeof dir, "%s/.cache/quiver/opencl", home);
+    else
+        return -1;
+    uint64_t h = 0xcbf29ce484222325ull;
+    h = fnv(h, f->ocl.source);
+    h = fnv(h, f->ocl.options);
+    h = fnv(h, o->version);
+    int k = snprintf(out, n, "%s/%016llx.bin", dir, (unsigned long long)h);
+    return k > 0 && (size_t)k < n ? 0 : -1;
+}
+
+static void save_binary(const ocl_device *o, cl_program p, const char *path)
+{
+    size_t size = 0;
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS ||
+        size == 0)
+        return;
+    unsigned char *bin = malloc(size);
+    if (!bin)
+        return;
+    unsigned char *bins[1] = { bin };
+    if (clGetProgramInfo(p, CL_PROGRAM_BINARIES, sizeof bins, bins, NULL) == CL_SUCCESS) {
+        /* mkdir -p of the cache directory, then write and rename. */
+        char dir[4200];
+        snprintf(dir, sizeof dir, "%s", path);
+        for (char *s = dir + 1; *s; s++)
+            if (*s == '/') {
+                *s = 0;
+                mkdir(dir, 0755);
+                *s = '/';
+            }
+        char tmp[4300];
+        snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
+        FILE *f = fopen(tmp, "wb");
+        if (f) {
+            int ok = fwrite(bin, 1, size, f) == size;
+            ok &= fclose(f) == 0;
+            if (!ok || rename(tmp, path) != 0)
+                unlink(tmp);
+        }
+    }
+    (void)o;
+    free(bin);
+}
+
+/* Builds f's program on o: from the disk cache when it holds one that
+ * builds, else from source (and then fills the cache). */
+static int build(ocl_device *o, const qv_func *f, ocl_prog *pp)
+{
+    cl_int err;
+    char path[4200];
+    bool cached = cache_path(o, f, path, sizeof path) == 0;
+    cl_program p = NULL;
+    if (cached) {
+        FILE *fp = fopen(path, "rb");
+        if (fp) {
+            fseek(fp, 0, SEEK_END);
+            long sz = ftell(fp);
+            fseek(fp, 0, SEEK_SET);
+            unsigned char *bin = sz > 0 && sz < (256l << 20) ? malloc((size_t)sz) : NULL;
+            if (bin && fread(bin, 1, (size_t)sz, fp) == (size_t)sz) {
+                const unsigned char *bins[1] = { bin };
+                size_t len = (size_t)sz;
+                cl_int st;
+                p = clCreateProgramWithBinary(o->ctx, 1, &o->id, &len, bins, &st, &err);
+                if (p && clBuildProgram(p, 1, &o->id, f->ocl.options, NULL, NULL) != CL_SUCCESS) {
+                    clReleaseProgram(p); /* stale or foreign binary: rebuild */
+                    p = NULL;
+                }
+            }
+            free(bin);
+            fclose(fp);
+        }
+    }
+    if (!p) {
+        const char *src = f->ocl.source;
+        p = clCreateProgramWithSource(o->ctx, 1, &src, NULL, &err);
+        if (!p)
+            return qv__fail(QV_EIO, "clCreateProgramWithSource: %s", cl_err(err));
+        err = clBuildProgram(p, 1, &o->id, f->ocl.options, NULL, NULL);
+        if (err != CL_SUCCESS) {
+            char log[4096] = "";
+            clGetProgramBuildInfo(p, o->id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+            clReleaseProgram(p);
+            qv__log(1, "OpenCL build of '%s' failed on %s:\n%s", f->name, o->name, log);
+            return qv__fail(QV_ENOTSUP, "OpenCL build of '%s' failed on %s: %s", f->name,
+                            o->name, log);
+        }
+        if (cached)
+            save_binary(o, p, path);
+    }
+    cl_kernel k = clCreateKernel(p, f->ocl.kernel, &err);
+    if (!k) {
+        clReleaseProgram(p);
+        return qv__fail(QV_ENOTSUP, "OpenCL program of '%s' has no kernel '%s': %s",
+                        f->name, f->ocl.kernel, cl_err(err));
+    }
+    pp->prog = p;
+    pp->kern = k;
+    return 0;
+}
+
+/* The program slot of f on o, built on first use. */
+static int program(ocl_device *o, const qv_func *f, ocl_prog **out)
+{
+    if (!f->ocl.source)
+        return qv__fail(QV_ENOTSUP, "'%s' has no OpenCL implementation", f->name);
+    if (f->id >= o->nprogs) {
+        size_t n = f->id + 16;
+        ocl_prog *np = realloc(o->progs, n * sizeof *np);
+        if (!np)
+            return QV_ENOMEM;
+        memset(np + o->nprogs, 0, (n - o->nprogs) * sizeof *np);
+        o->progs = np;
+        o->nprogs = n;
+    }
+    ocl_prog *pp = &o->progs[f->id];
+    if (pp->state < 0)
+        return qv__fail(QV_ENOTSUP, "'%s' did not build on %s", f->name, o->name);
+    if (pp->state == 0) {
+        int rc = build(o, f, pp);
+        pp->state = rc ? -1 : 1;
+        if (rc)
+            return rc;
+    }
+    *out = pp;
+    return 0;
+}
+
+static int ocl_prepare(qv_device *d, const qv_func *f)
+{
+    ocl_prog *pp;
+    return program((ocl_device *)d, f, &pp);
+}
+
+static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
+{
+    ocl_device *o = (ocl_device *)d;
+    const qv_func *f = l->func;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("opencl", QV_FAULT_LAUNCH);
+    if (inj)
+        return qv__fail(inj, "injected launch failure");
+    ocl_prog *pp;
+    int rc = program(o, f, &pp);
+    if (rc)
+        return rc;
+    const qv_call *c = l->call;
+    for (unsigned i = 0; i < c->nargs; i++) {
+        cl_int err;
+        if (f->args[i].is_buf) {
+            cl_mem m = l->mem[i] ? l->mem[i]->mem : NULL;
+            err = clSetKernelArg(pp->kern, i, sizeof m, &m);
+        } else {
+            err = clSetKernelArg(pp->kern, i, c->size[i], c->ptr[i]);
+        }
+        if (err != CL_SUCCESS)
+            return qv__fail(QV_ENOTSUP, "'%s': argument %u does not fit kernel '%s': %s",
+                            f->name, i, f->ocl.kernel, cl_err(err));
+    }
+    size_t global[3] = { 0 }, local[3] = { 0 };
+    unsigned dims = f->ocl.range(c, global, local);
+    if (dims < 1 || dims > 3)
+        return qv__fail(QV_EINVAL, "'%s': the range function returned %u dimensions",
+                        f->name, dims);
+    if (!global[0] || (dims > 1 && !global[1]) || (dims > 2 && !global[2]))
+        return 0; /* nothing to do */
+    cl_event e;
+    cl_int err = clEnqueueNDRangeKernel(o->q, pp->kern, dims, NULL, global,
+                                        local[0] ? local : NULL, 0, NULL, &e);
+    if (err != CL_SUCCESS)
+        return qv__fail(err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE
+                            ? QV_ENOMEM
+                            : err == CL_INVALID_WORK_GROUP_SIZE ? QV_ENOTSUP : QV_EIO,
+                        "launching '%s' on %s: %s", f->name, o->name, cl_err(err));
+    if (ev)
+        *ev = (qv_event *)e;
+    else {
+        err = clWaitForEvents(1, &e);
+        clReleaseEvent(e);
+        if (err != CL_SUCCESS)
+            return qv__fail(QV_EIO, "'%s' on %s: %s", f->name, o->name, cl_err(err));
+    }
+    return 0;
+}
+
+static int ocl_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
+{
+    ocl_device *o = (ocl_device *)d;
+    (void)timeout_ns; /* OpenCL 1.2 has no timed wait */
+    cl_event e = (cl_event)ev;
+    cl_int err = clWaitForEvents(1, &e);
+    cl_int status = CL_COMPLETE;
+    clGetEventInfo(e, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    clReleaseEvent(e);
+    if (err != CL_SUCCESS || status < 0)
+        return qv__fail(QV_EIO, "kernel on %s failed: %s", o->name,
+                        cl_err(status < 0 ? status : err));
+    return 0;
+}
+
+static int ocl_query(qv_device *d, int what, void *out, size_t size)
+{
+    ocl_device *o = (ocl_device *)d;
+    switch (what) {
+    case QV_QUERY_UNITS:
+        if (size < sizeof(unsigned))
+            return QV_EINVAL;
+        *(unsigned *)out = 1;
+        return 0;
+    case QV_QUERY_NAME:
+        if (!size)
+            return QV_EINVAL;
+        snprintf(out, size, "%s", o->name);
+        return 0;
+    case QV_QUERY_MEMORY:
+        if (size < sizeof(uint64_t))
+            return QV_EINVAL;
+        *(uint64_t *)out = o->mem;
+        return 0;
+    default:
+        return QV_ENOTSUP;
+    }
+}
+
+const struct qv_device_ops qv__opencl_ops = {
+    .abi = QV_DEVICE_ABI,
+    .name = "opencl",
+    .cls = QV_CLASS_GPU,
+    .dev_size = sizeof(ocl_device),
+    .probe = ocl_probe,
+    .open = ocl_open,
+    .close = ocl_close,
+    .alloc = ocl_alloc,
+    .free = ocl_free,
+    .write = ocl_write,
+    .read = ocl_read,
+    .launch = ocl_launch,
+    .wait = ocl_wait,
+    .query = ocl_query,
+    .prepare = ocl_prepare,
+};
