@@ -1,0 +1,145 @@
+/*
+ * fir_fft_mag: mag = |FFT(FIR(x, h))|, the fir -> fft -> magnitude chain fused
+ * into one Vitis HLS kernel written in C.
+ *
+ * Fusing keeps the two intermediate signals on chip: the FIR loop (the same
+ * register shift-line and unrolled sum as the fir kernel, II=1) writes each
+ * output straight into the FFT buffer at its bit-reversed address with a zero
+ * imaginary part, which also saves the FFT's own load pass; the log2(n) FFT
+ * stages run between ping-pong buffers as in the fft kernel (II=1 per
+ * butterfly); the last loop takes the magnitude while it burst-writes the
+ * result. Three host transfers and two kernel launches of the unfused chain
+ * disappear. Every arithmetic step is the one of qv_hls_fir_ref,
+ * qv_hls_fft_ref and qv_hls_mag_ref, in the same order, so the result equals
+ * the chain's.
+ */
+
+/* Not clang-formatted: it would rewrite the HLS pragmas ("port=a" becomes
+ * "port = a", long ones get split with backslashes) and Vitis wants them as
+ * written. Lines are kept to the house style by hand. */
+/* clang-format off */
+#include "fir_fft_mag.h"
+
+#include <math.h>
+
+static unsigned int ffm_bitrev(unsigned int v, unsigned int bits)
+{
+#pragma HLS INLINE
+    unsigned int r = 0;
+    for (unsigned int b = 0; b < FFM_MAX_LOG2; b++) {
+#pragma HLS UNROLL
+        if (b < bits)
+            r |= ((v >> b) & 1u) << (bits - 1 - b);
+    }
+    return r;
+}
+
+static void ffm_stage(const float sr[FFM_MAX_N], const float si[FFM_MAX_N],
+                      float dr[FFM_MAX_N], float di[FFM_MAX_N],
+                      const float twr[FFM_MAX_N / 2], const float twi[FFM_MAX_N / 2],
+                      unsigned int n, unsigned int log2n, unsigned int s)
+{
+    unsigned int h = 1u << s;
+    for (unsigned int j = 0; j < n / 2; j++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=2048
+#pragma HLS DEPENDENCE variable=dr type=inter false
+#pragma HLS DEPENDENCE variable=di type=inter false
+        unsigned int p = j & (h - 1);
+        unsigned int a = ((j >> s) << (s + 1)) | p;
+        unsigned int b = a + h;
+        unsigned int k = p << (log2n - 1 - s);
+        float wr = twr[k], wi = twi[k];
+        float tr = wr * sr[b] - wi * si[b];
+        float ti = wr * si[b] + wi * sr[b];
+        float ar = sr[a], ai = si[a];
+        dr[a] = ar + tr;
+        di[a] = ai + ti;
+        dr[b] = ar - tr;
+        di[b] = ai - ti;
+    }
+}
+
+void fir_fft_mag(const float *x, const float *h, float *mag, unsigned int n,
+                 unsigned int taps)
+{
+#pragma HLS INTERFACE m_axi port=x bundle=gmem0 offset=slave depth=4096 max_read_burst_length=256
+#pragma HLS INTERFACE m_axi port=h bundle=gmem1 offset=slave depth=128
+#pragma HLS INTERFACE m_axi port=mag bundle=gmem2 offset=slave depth=4096 max_write_burst_length=256
+#pragma HLS INTERFACE s_axilite port=x
+#pragma HLS INTERFACE s_axilite port=h
+#pragma HLS INTERFACE s_axilite port=mag
+#pragma HLS INTERFACE s_axilite port=n
+#pragma HLS INTERFACE s_axilite port=taps
+#pragma HLS INTERFACE s_axilite port=return
+
+    float coef[FFM_MAX_TAPS];
+    float shift[FFM_MAX_TAPS];
+#pragma HLS ARRAY_PARTITION variable=coef complete dim=1
+#pragma HLS ARRAY_PARTITION variable=shift complete dim=1
+    float re0[FFM_MAX_N], im0[FFM_MAX_N], re1[FFM_MAX_N], im1[FFM_MAX_N];
+    float twr[FFM_MAX_N / 2], twi[FFM_MAX_N / 2];
+#pragma HLS BIND_STORAGE variable=re0 type=ram_t2p impl=bram
+#pragma HLS BIND_STORAGE variable=im0 type=ram_t2p impl=bram
+#pragma HLS BIND_STORAGE variable=re1 type=ram_t2p impl=bram
+#pragma HLS BIND_STORAGE variable=im1 type=ram_t2p impl=bram
+
+    if (n == 0 || n > FFM_MAX_N || (n & (n - 1)) != 0 || taps > FFM_MAX_TAPS)
+        return;
+    unsigned int log2n = 0;
+    for (unsigned int b = 0; b < FFM_MAX_LOG2; b++) {
+#pragma HLS UNROLL
+        if ((1u << b) < n)
+            log2n = b + 1;
+    }
+
+    for (unsigned int k = 0; k < FFM_MAX_TAPS; k++) {
+#pragma HLS PIPELINE II=1
+        coef[k] = k < taps ? h[k] : 0.0f;
+        shift[k] = 0.0f;
+    }
+
+    /* FIR, written in bit-reversed order: the FFT's input permutation for free. */
+    for (unsigned int i = 0; i < n; i++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=4096
+        for (unsigned int k = FFM_MAX_TAPS - 1; k > 0; k--) {
+#pragma HLS UNROLL
+            shift[k] = shift[k - 1];
+        }
+        shift[0] = x[i];
+        float acc = 0.0f;
+        for (unsigned int k = 0; k < FFM_MAX_TAPS; k++) {
+#pragma HLS UNROLL
+            acc += coef[k] * shift[k];
+        }
+        unsigned int j = ffm_bitrev(i, log2n);
+        re0[j] = acc;
+        im0[j] = 0.0f;
+    }
+
+    for (unsigned int k = 0; k < n / 2; k++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=2048
+        double ang = 6.283185307179586 * (double)k / (double)n;
+        twr[k] = (float)cos(ang);
+        twi[k] = -(float)sin(ang);
+    }
+
+    for (unsigned int s = 0; s < log2n; s++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=12
+        if ((s & 1u) == 0)
+            ffm_stage(re0, im0, re1, im1, twr, twi, n, log2n, s);
+        else
+            ffm_stage(re1, im1, re0, im0, twr, twi, n, log2n, s);
+    }
+
+    unsigned int odd = log2n & 1u;
+    for (unsigned int i = 0; i < n; i++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=4096
+        float r = odd ? re1[i] : re0[i];
+        float m = odd ? im1[i] : im0[i];
+        mag[i] = sqrtf(r * r + m * m);
+    }
+}
