@@ -1,0 +1,240 @@
+/*
+ * qvpart.h - the offline planner of Quiver: task graphs (qv_dag), platforms
+ * (qv_plat), plans (qv_plan), the schedulers that make plans (Quiver's
+ * METIS-based planner, HEFT, PEFT, METIS-only), the lower bounds and the
+ * simulator that replays and checks a plan under the cost model of DESIGN.md.
+ *
+ * The library has no dependency on the runtime. Functions return 0 or a
+ * negative errno-style code (-EINVAL bad input, -ENOMEM, -ENOENT...); where
+ * the input is a file, a qv_pdiag (may be NULL) says what was wrong and where.
+ * Graph and platform structs are plain data so that schedulers and tools can
+ * walk them without accessor calls; treat them as read-only after loading.
+ * Nothing here keeps global state: every function is safe to call from any
+ * thread on objects that thread owns.
+ */
+#ifndef QVPART_H
+#define QVPART_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QV_DAG_MAX_CLASSES 8  /* device classes one graph may name */
+#define QV_CLASS_NAME_MAX  16 /* bytes, with the terminating NUL */
+#define QV_DAG_MAX_NODES   (1u << 24)
+#define QV_DAG_MAX_EDGES   (1u << 26)
+
+/* Where a bad input is: file, 1-based line and column (0 if unknown). */
+typedef struct qv_pdiag {
+    char file[256];
+    int line, col;
+    char msg[512];
+} qv_pdiag;
+
+/* ---- graphs ------------------------------------------------------------ */
+
+/*
+ * An ExecutionGraph. Nodes are 0..n-1 in file order (ids[] keeps the ids of
+ * the file); cost[i * nclass + k] is node i's time on class k in µs, or
+ * INFINITY where the node has no implementation for that class. Edges are
+ * stored as given and also in CSR form (succ_*, pred_*) after
+ * qv_dag_finalize(); topo[] is a topological order.
+ */
+typedef struct qv_dag {
+    char *name;
+    uint32_t n, m;
+    uint32_t nclass;
+    char class_name[QV_DAG_MAX_CLASSES][QV_CLASS_NAME_MAX];
+    int64_t *ids;
+    uint32_t *func; /* index into func_name */
+    char **func_name;
+    uint32_t nfunc;
+    double *cost;                            /* µs, n * nclass */
+    uint64_t *bytes_in, *bytes_out, *memory; /* bytes */
+    uint32_t *esrc, *edst;
+    uint64_t *ebytes; /* bytes per edge */
+    /* filled by qv_dag_finalize */
+    uint32_t *succ_off, *succ_edge; /* succ_edge[succ_off[i]..] = edge ids */
+    uint32_t *pred_off, *pred_edge;
+    uint32_t *topo;
+    /* growth capacity, internal */
+    uint32_t ncap, mcap, fcap;
+} qv_dag;
+
+/* An empty graph named `name` (copied); free with qv_dag_destroy. */
+int qv_dag_create(const char *name, qv_dag **out);
+void qv_dag_destroy(qv_dag *g); /* NULL is fine */
+/* The index of class `name`, added if new; -EINVAL when there are too many. */
+int qv_dag_class(qv_dag *g, const char *name);
+/* Appends a node with all classes absent; *out gets its index. */
+int qv_dag_add_node(qv_dag *g, int64_t id, const char *function, uint32_t *out);
+int qv_dag_add_edge(qv_dag *g, uint32_t src, uint32_t dst, uint64_t bytes);
+/* Builds the CSR arrays and the topological order; -EINVAL and a diag naming
+ * a node on the cycle if the edges do not form a DAG, or on a self loop. */
+int qv_dag_finalize(qv_dag *g, qv_pdiag *diag);
+
+/* Reads a .qvg.json graph (DESIGN.md "Files") from a file or a buffer, with
+ * line/column or node-id errors. The result is finalized. */
+int qv_dag_load(const char *path, qv_dag **out, qv_pdiag *diag);
+int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
+                 qv_pdiag *diag);
+int qv_dag_write(const qv_dag *g, FILE *f);
+
+/* Imports a WfFormat JSON (1.x) or Pegasus DAX 2.1 XML workflow, chosen by
+ * content. CPU cost = recorded runtime; edge bytes = files the parent writes
+ * and the child reads; accelerator costs by the rule of qv_import_opts. */
+typedef struct qv_import_opts {
+    /* Each class other than cpu gets cost = cpu / factor for the functions
+     * the rule gives it, where factor is drawn log-uniformly from
+     * [lo, hi] by a hash of the function name, and a function has that
+     * class with probability `share` (also by hash). Zero opts = the
+     * defaults of docs/partition.md: gpu [0.5, 16] share 1, fpga [0.5, 8]
+     * share 0.5. */
+    struct {
+        char name[QV_CLASS_NAME_MAX];
+        double lo, hi, share;
+    } accel[4];
+    unsigned naccel;
+} qv_import_opts;
+int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
+                  qv_pdiag *diag);
+
+/* Generators. Costs in µs for classes cpu, gpu (and fpga where said). */
+typedef enum qv_gen_kind {
+    QV_GEN_CHOLESKY,
+    QV_GEN_LU,
+    QV_GEN_QR,
+    QV_GEN_FFT,
+    QV_GEN_RANDOM
+} qv_gen_kind;
+typedef struct qv_gen_opts {
+    qv_gen_kind kind;
+    unsigned nt;                     /* tiles per side (cholesky, lu, qr) */
+    unsigned points;                 /* FFT points, a power of two */
+    unsigned n;                      /* random: number of tasks */
+    double fat, density, regularity; /* random, DAGGEN meaning, in [0,1] */
+    unsigned jump;                   /* random: max levels an edge may skip (>= 1) */
+    double ccr;                      /* random and FFT: communication/computation ratio */
+    double heterogeneity;            /* random and FFT: beta of Topcuoglu, in [0, 2) */
+    uint64_t seed;
+} qv_gen_opts;
+/* Defaults for kind (nt 10, points 64, n 100, fat .5, density .5,
+ * regularity .5, jump 2, ccr 1, heterogeneity 1, seed 1). */
+void qv_gen_defaults(qv_gen_kind kind, qv_gen_opts *o);
+int qv_dag_generate(const qv_gen_opts *o, qv_dag **out);
+
+/* ---- platforms --------------------------------------------------------- */
+
+typedef struct qv_plat_res {
+    char name[64];
+    char cls[QV_CLASS_NAME_MAX];
+    uint32_t units;
+    double speed;         /* relative, default 1 */
+    double bandwidth_gbs; /* link to host memory, GB/s (10^9 B/s) */
+    double latency_us;    /* link latency, µs */
+    double cost_per_hour; /* money, default 0 */
+    int host_memory;      /* cpu: shares host memory, no link used */
+    uint32_t first_unit;  /* index of its first unit in the platform */
+} qv_plat_res;
+
+typedef struct qv_plat {
+    char name[64];
+    uint32_t nres, nunits;
+    qv_plat_res *res;
+    uint32_t *unit_res; /* unit -> resource */
+    /* transfer cost between memories of resources a and b:
+     * lat[a*nres+b] + bytes * inv_bw[a*nres+b] (µs) */
+    double *lat, *inv_bw;
+} qv_plat;
+
+/* Reads a platform file (docs/partition.md, "Files"; a board a resource
+ * names is read relative to the file) with file:line:col errors. The result
+ * is the caller's, freed with qv_plat_destroy. */
+int qv_plat_load(const char *path, qv_plat **out, qv_pdiag *diag);
+int qv_plat_parse(const char *text, size_t len, const char *fname, qv_plat **out,
+                  qv_pdiag *diag);
+void qv_plat_destroy(qv_plat *p); /* NULL is fine */
+/* Builds a platform from resources (copied); fills lat/inv_bw. */
+int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nres,
+                   qv_plat **out);
+
+/* µs to move `bytes` from resource a's memory to resource b's. */
+static inline double qv_plat_comm(const qv_plat *p, uint32_t a, uint32_t b,
+                                  uint64_t bytes)
+{
+    size_t i = (size_t)a * p->nres + b;
+    return p->lat[i] + (double)bytes * p->inv_bw[i];
+}
+
+/* ---- plans ------------------------------------------------------------- */
+
+typedef enum qv_algo {
+    QV_ALGO_QUIVER,
+    QV_ALGO_HEFT,
+    QV_ALGO_PEFT,
+    QV_ALGO_METIS
+} qv_algo;
+/* "quiver", "heft", "peft", "metis" (static strings), and back: -EINVAL for
+ * an unknown name. */
+const char *qv_algo_name(qv_algo a);
+int qv_algo_parse(const char *s, qv_algo *out);
+
+typedef struct qv_plan {
+    qv_algo algo;
+    const char *variant; /* static string: the candidate the quiver planner
+                          * kept (heft, peft, ranks, metis, refined) */
+    uint32_t n;
+    uint32_t *unit;      /* node -> platform unit */
+    double *start, *end; /* µs */
+    double makespan;     /* µs */
+    double lower_bound;  /* µs, max(LB_cp, LB_area) */
+    double plan_time_us; /* wall-clock time of the algorithm alone */
+    uint32_t nparts;     /* parts of the partition used; 0: no partition
+                          * (HEFT, PEFT, or a list-scheduled quiver plan) */
+    uint64_t bytes_cut;  /* bytes on edges between different memories */
+} qv_plan;
+
+/* Plans g on p with algorithm a. The plan is simulated and checked before it
+ * is returned; -EINVAL (diag says why) when some node can run on no unit. */
+int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
+                 qv_pdiag *diag);
+void qv_plan_destroy(qv_plan *pl); /* NULL is fine */
+/* Writes the plan as the JSON "Plan" of DESIGN.md (unit numbered within its
+ * resource), or as Graphviz (one cluster per resource, transfers labelled).
+ * 0 or -EIO. */
+int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);
+int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);
+
+/* ---- bounds and metrics ------------------------------------------------ */
+
+typedef struct qv_bounds {
+    double lb_cp;    /* longest path, fastest unit each, free transfers */
+    double lb_area;  /* fractional split of the work over classes */
+    double seq_best; /* best single-unit sequential time, INFINITY if no
+                      * unit can run every node */
+} qv_bounds;
+/* lb_cp is also the SLR divisor (Σ of minimum costs on CP_MIN, Topcuoglu
+ * 2002); lb_area is a valid bound (weak LP duality) that equals the LP
+ * optimum with up to two classes. */
+int qv_bounds_compute(const qv_dag *g, const qv_plat *p, qv_bounds *out);
+
+/* ---- simulator --------------------------------------------------------- */
+
+/* Replays an assignment (node -> unit) and an order of all nodes (a
+ * topological order that also gives each unit's queue order) under the cost
+ * model, filling start/end (n each, µs) and returning the makespan in *ms. */
+int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
+                  const uint32_t *order, double *start, double *end, double *ms);
+/* Checks a plan: every node once on a unit of a class it has a cost for,
+ * with its duration, no overlap on a unit, inputs arrived before it starts,
+ * makespan = last end. 0 or -EINVAL with the first violation in diag. */
+int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_pdiag *diag);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,296 @@
+/*
+ * graph_json.c - reads and writes the .qvg.json graph format of DESIGN.md.
+ * Readers accept extra keys and ignore them; everything the format defines
+ * is checked (types, ranges, unique ids, edges between known nodes, no
+ * cycle), and an error names the file and the line:column or the node id.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "part.h"
+
+#define MAX_EXACT   9007199254740992.0 /* 2^53: integers exact in a double */
+#define MAX_COST_US 1e15               /* 31 years: anything above is absurd */
+
+typedef struct idx_pair {
+    int64_t id;
+    uint32_t idx;
+} idx_pair;
+
+static int cmp_pair(const void *a, const void *b)
+{
+    const idx_pair *x = a, *y = b;
+    return (x->id > y->id) - (x->id < y->id);
+}
+
+__attribute__((format(printf, 4, 5))) static int
+bad(qv_pdiag *d, const char *f, const qv__jval *v, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    qv__part_diag(d, f, v ? v->line : 0, v ? v->col : 0, "%s", msg);
+    return -EINVAL;
+}
+
+/* An integer in [lo, hi] as a double without fraction. */
+static int get_int(const qv__jval *o, const char *key, int required, double lo, double hi,
+                   double *out, const char *f, qv_pdiag *d)
+{
+    const qv__jval *v = qv__part_json_get(o, key);
+    if (!v) {
+        if (required) {
+            qv__part_diag(d, f, o->line, o->col, "missing \"%s\"", key);
+            return -EINVAL;
+        }
+        *out = 0;
+        return 0;
+    }
+    if (v->type != QV__JNUM || v->u.num != floor(v->u.num) || v->u.num < lo ||
+        v->u.num > hi) {
+        qv__part_diag(d, f, v->line, v->col, "\"%s\" must be an integer in [%.0f, %.0f]",
+                      key, lo, hi);
+        return -EINVAL;
+    }
+    *out = v->u.num;
+    return 0;
+}
+
+int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
+                 qv_pdiag *diag)
+{
+    const char *f = fname ? fname : "<graph>";
+    qv__jval *root;
+    *out = NULL;
+    int rc = qv__part_json_parse(text, len, f, &root, diag);
+    if (rc)
+        return rc;
+    qv_dag *g = NULL;
+    idx_pair *map = NULL;
+    rc = -EINVAL;
+    if (root->type != QV__JOBJ) {
+        bad(diag, f, root, "the graph must be a JSON %s", "object");
+        goto done;
+    }
+    const qv__jval *fmt = qv__part_json_get(root, "format");
+    if (!fmt || fmt->type != QV__JSTR || strcmp(fmt->u.str.s, "quiver-graph")) {
+        bad(diag, f, fmt ? fmt : root, "%s", "\"format\" must be \"quiver-graph\"");
+        goto done;
+    }
+    double ver;
+    if ((rc = get_int(root, "version", 1, 1, 1e9, &ver, f, diag)))
+        goto done;
+    rc = -EINVAL;
+    if (ver != 1) {
+        bad(diag, f, qv__part_json_get(root, "version"),
+            "unsupported version (this reader knows %s)", "1");
+        goto done;
+    }
+    const qv__jval *name = qv__part_json_get(root, "name");
+    if (name && name->type != QV__JSTR) {
+        bad(diag, f, name, "\"name\" must be a %s", "string");
+        goto done;
+    }
+    const qv__jval *nodes = qv__part_json_get(root, "nodes");
+    const qv__jval *edges = qv__part_json_get(root, "edges");
+    if (!nodes || nodes->type != QV__JARR) {
+        bad(diag, f, nodes ? nodes : root, "\"nodes\" must be an %s", "array");
+        goto done;
+    }
+    if (!edges || edges->type != QV__JARR) {
+        bad(diag, f, edges ? edges : root, "\"edges\" must be an %s", "array");
+        goto done;
+    }
+    if (nodes->u.arr.n > QV_DAG_MAX_NODES || edges->u.arr.n > QV_DAG_MAX_EDGES) {
+        bad(diag, f, nodes, "%s", "too many nodes or edges");
+        goto done;
+    }
+    if ((rc = qv_dag_create(name ? name->u.str.s : "graph", &g)))
+        goto done;
+    rc = -EINVAL;
+    for (size_t i = 0; i < nodes->u.arr.n; i++) {
+        const qv__jval *nd = nodes->u.arr.v[i];
+        rc = -EINVAL;
+        if (nd->type != QV__JOBJ) {
+            bad(diag, f, nd, "a node must be an %s", "object");
+            goto done;
+        }
+        double id;
+        if ((rc = get_int(nd, "id", 1, -MAX_EXACT, MAX_EXACT, &id, f, diag)))
+            goto done;
+        rc = -EINVAL;
+        const qv__jval *fn = qv__part_json_get(nd, "function");
+        if (!fn || fn->type != QV__JSTR || !fn->u.str.len) {
+            qv__part_diag(diag, f, (fn ? fn : nd)->line, (fn ? fn : nd)->col,
+                          "node %.0f: \"function\" must be a non-empty string", id);
+            goto done;
+        }
+        const qv__jval *cost = qv__part_json_get(nd, "cost_us");
+        if (!cost || cost->type != QV__JOBJ || !cost->u.obj.n) {
+            qv__part_diag(diag, f, (cost ? cost : nd)->line, (cost ? cost : nd)->col,
+                          "node %.0f: \"cost_us\" must be an object with at least "
+                          "one device class",
+                          id);
+            goto done;
+        }
+        uint32_t ni;
+        if ((rc = qv_dag_add_node(g, (int64_t)id, fn->u.str.s, &ni)))
+            goto done;
+        rc = -EINVAL;
+        for (size_t k = 0; k < cost->u.obj.n; k++) {
+            const qv__jmem *mm = &cost->u.obj.m[k];
+            const qv__jval *cv = mm->val;
+            int cls = qv_dag_class(g, mm->key);
+            if (cls < 0) {
+                qv__part_diag(diag, f, cv->line, cv->col,
+                              "node %.0f: device class \"%.32s\" is not a name of 1 "
+                              "to %d characters [A-Za-z0-9_.-], or one class too "
+                              "many (at most %d)",
+                              id, mm->key, QV_CLASS_NAME_MAX - 1, QV_DAG_MAX_CLASSES);
+                goto done;
+            }
+            if (cv->type != QV__JNUM || !(cv->u.num >= 0) || cv->u.num > MAX_COST_US) {
+                qv__part_diag(diag, f, cv->line, cv->col,
+                              "node %.0f: cost_us.%s must be a number in [0, 1e15]", id,
+                              mm->key);
+                goto done;
+            }
+            g->cost[(size_t)ni * g->nclass + (uint32_t)cls] = cv->u.num;
+        }
+        double b;
+        static const char *bkeys[] = {"bytes_in", "bytes_out", "memory"};
+        uint64_t *bdst[] = {g->bytes_in, g->bytes_out, g->memory};
+        for (int k = 0; k < 3; k++) {
+            if ((rc = get_int(nd, bkeys[k], 0, 0, MAX_EXACT, &b, f, diag)))
+                goto done;
+            bdst[k][ni] = (uint64_t)b;
+        }
+    }
+    /* Unique ids: sort (id, index) pairs; edges then find nodes by bsearch. */
+    rc = -ENOMEM;
+    map = malloc((g->n + 1) * sizeof *map);
+    if (!map)
+        goto done;
+    for (uint32_t i = 0; i < g->n; i++)
+        map[i] = (idx_pair){g->ids[i], i};
+    qsort(map, g->n, sizeof *map, cmp_pair);
+    rc = -EINVAL;
+    for (uint32_t i = 1; i < g->n; i++)
+        if (map[i].id == map[i - 1].id) {
+            const qv__jval *nd =
+                nodes->u.arr.v[map[i].idx > map[i - 1].idx ? map[i].idx : map[i - 1].idx];
+            qv__part_diag(diag, f, nd->line, nd->col, "duplicate node id %" PRId64,
+                          map[i].id);
+            goto done;
+        }
+    for (size_t e = 0; e < edges->u.arr.n; e++) {
+        const qv__jval *ed = edges->u.arr.v[e];
+        rc = -EINVAL;
+        if (ed->type != QV__JOBJ) {
+            bad(diag, f, ed, "an edge must be an %s", "object");
+            goto done;
+        }
+        double s, d, b;
+        if ((rc = get_int(ed, "src", 1, -MAX_EXACT, MAX_EXACT, &s, f, diag)) ||
+            (rc = get_int(ed, "dst", 1, -MAX_EXACT, MAX_EXACT, &d, f, diag)) ||
+            (rc = get_int(ed, "bytes", 0, 0, MAX_EXACT, &b, f, diag)))
+            goto done;
+        rc = -EINVAL;
+        idx_pair ks = {(int64_t)s, 0}, kd = {(int64_t)d, 0};
+        idx_pair *ps = bsearch(&ks, map, g->n, sizeof *map, cmp_pair);
+        idx_pair *pd = bsearch(&kd, map, g->n, sizeof *map, cmp_pair);
+        if (!ps || !pd) {
+            qv__part_diag(diag, f, ed->line, ed->col,
+                          "edge names node %.0f, which is not in \"nodes\"", ps ? d : s);
+            goto done;
+        }
+        if (ps->idx == pd->idx) {
+            qv__part_diag(diag, f, ed->line, ed->col, "edge from node %.0f to itself", s);
+            goto done;
+        }
+        if ((rc = qv_dag_add_edge(g, ps->idx, pd->idx, (uint64_t)b)))
+            goto done;
+    }
+    if ((rc = qv_dag_finalize(g, diag))) {
+        if (diag)
+            snprintf(diag->file, sizeof diag->file, "%s", f);
+        goto done;
+    }
+    *out = g;
+    g = NULL;
+    rc = 0;
+done:
+    free(map);
+    qv_dag_destroy(g);
+    qv__part_json_free(root);
+    return rc;
+}
+
+int qv_dag_load(const char *path, qv_dag **out, qv_pdiag *diag)
+{
+    char *text;
+    size_t len;
+    int rc = qv__part_read_file(path, QV__JSON_MAX_INPUT, &text, &len, diag);
+    if (rc)
+        return rc;
+    rc = qv_dag_parse(text, len, path, out, diag);
+    free(text);
+    return rc;
+}
+
+static void put_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20)
+            fprintf(f, "\\u%04x", c);
+        else
+            fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+int qv_dag_write(const qv_dag *g, FILE *f)
+{
+    fprintf(f, "{\"format\": \"quiver-graph\", \"version\": 1, \"name\": ");
+    put_json_string(f, g->name);
+    fprintf(f, ",\n \"nodes\": [");
+    for (uint32_t i = 0; i < g->n; i++) {
+        fprintf(f, "%s\n  {\"id\": %" PRId64 ", \"function\": ", i ? "," : "", g->ids[i]);
+        put_json_string(f, g->func_name[g->func[i]]);
+        fprintf(f, ", \"cost_us\": {");
+        int first = 1;
+        for (uint32_t k = 0; k < g->nclass; k++) {
+            double c = g->cost[(size_t)i * g->nclass + k];
+            if (isinf(c))
+                continue;
+            fprintf(f, "%s", first ? "" : ", ");
+            put_json_string(f, g->class_name[k]);
+            fprintf(f, ": %.17g", c);
+            first = 0;
+        }
+        fprintf(f,
+                "}, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
+                ", \"memory\": %" PRIu64 "}",
+                g->bytes_in[i], g->bytes_out[i], g->memory[i]);
+    }
+    fprintf(f, "],\n \"edges\": [");
+    for (uint32_t e = 0; e < g->m; e++)
+        fprintf(f,
+                "%s\n  {\"src\": %" PRId64 ", \"dst\": %" PRId64 ", \"bytes\": %" PRIu64
+                "}",
+                e ? "," : "", g->ids[g->esrc[e]], g->ids[g->edst[e]], g->ebytes[e]);
+    fprintf(f, "]}\n");
+    return ferror(f) ? -EIO : 0;
+}

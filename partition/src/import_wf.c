@@ -1,0 +1,192 @@
+/*
+ * import_wf.c - WfFormat 1.5 JSON (WfCommons): tasks and files from
+ * workflow.specification, runtimes from workflow.execution. CPU cost is the
+ * recorded runtime; an edge carries the bytes of the files the parent writes
+ * and the child reads. The function of a task is its "category" when given,
+ * else its name without the Pegasus "_ID..." suffix.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "import.h"
+#include "json.h"
+#include "part.h"
+#include "strmap.h"
+
+static const qv__jval *need(const qv__jval *o, const char *key, qv__jtype t,
+                            const char *f, qv_pdiag *d)
+{
+    const qv__jval *v = qv__part_json_get(o, key);
+    if (!v || v->type != t) {
+        qv__part_diag(d, f, (v ? v : o)->line, (v ? v : o)->col, "\"%s\" must be a %s",
+                      key, qv__part_json_type_name(t));
+        return NULL;
+    }
+    return v;
+}
+
+int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag **out,
+                             qv_pdiag *d)
+{
+    qv__jval *root;
+    int rc = qv__part_json_parse(text, len, f, &root, d);
+    if (rc)
+        return rc;
+    qv_dag *g = NULL;
+    qv__strmap files = {0}, tasks = {0}, runs = {0}, ins = {0};
+    const qv__jval *wf, *spec, *ex, *tl, *fl, *xl;
+    rc = -EINVAL;
+    if (!(wf = need(root, "workflow", QV__JOBJ, f, d)) ||
+        !(spec = need(wf, "specification", QV__JOBJ, f, d)) ||
+        !(ex = need(wf, "execution", QV__JOBJ, f, d)) ||
+        !(tl = need(spec, "tasks", QV__JARR, f, d)) ||
+        !(fl = need(spec, "files", QV__JARR, f, d)) ||
+        !(xl = need(ex, "tasks", QV__JARR, f, d)))
+        goto out;
+    if (qv__part_strmap_init(&files, fl->u.arr.n) ||
+        qv__part_strmap_init(&tasks, tl->u.arr.n) ||
+        qv__part_strmap_init(&runs, xl->u.arr.n)) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < fl->u.arr.n; i++) {
+        const qv__jval *fe = fl->u.arr.v[i], *id, *sz;
+        if (!(id = need(fe, "id", QV__JSTR, f, d)) ||
+            !(sz = need(fe, "sizeInBytes", QV__JNUM, f, d)))
+            goto out;
+        if (!(sz->u.num >= 0 && sz->u.num < 1e18)) {
+            qv__part_diag(d, f, sz->line, sz->col, "file size out of range");
+            goto out;
+        }
+        if (qv__part_strmap_put(&files, id->u.str.s, (uint64_t)sz->u.num) < 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < xl->u.arr.n; i++) {
+        const qv__jval *id = need(xl->u.arr.v[i], "id", QV__JSTR, f, d);
+        if (!id)
+            goto out;
+        if (qv__part_strmap_put(&runs, id->u.str.s, i) < 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
+    const qv__jval *nm = qv__part_json_get(root, "name");
+    if ((rc = qv_dag_create(nm && nm->type == QV__JSTR ? nm->u.str.s : "workflow", &g)))
+        goto out;
+    int cpu = qv_dag_class(g, "cpu");
+    rc = -EINVAL;
+    for (size_t i = 0; i < tl->u.arr.n; i++) {
+        const qv__jval *t = tl->u.arr.v[i], *id, *name;
+        if (!(id = need(t, "id", QV__JSTR, f, d)) ||
+            !(name = need(t, "name", QV__JSTR, f, d)))
+            goto out;
+        char func[128];
+        const qv__jval *cat = qv__part_json_get(t, "category");
+        if (cat && cat->type == QV__JSTR && cat->u.str.len) {
+            snprintf(func, sizeof func, "%s", cat->u.str.s);
+        } else {
+            snprintf(func, sizeof func, "%s", name->u.str.s);
+            char *cut = strstr(func, "_ID");
+            if (cut && cut != func)
+                *cut = 0;
+        }
+        uint64_t *ri = qv__part_strmap_get(&runs, id->u.str.s);
+        const qv__jval *rt =
+            ri ? qv__part_json_get(xl->u.arr.v[*ri], "runtimeInSeconds") : NULL;
+        if (!rt || rt->type != QV__JNUM || !(rt->u.num >= 0) || rt->u.num > 1e9) {
+            qv__part_diag(d, f, t->line, t->col,
+                          "task \"%.64s\" has no valid runtimeInSeconds in "
+                          "workflow.execution.tasks",
+                          id->u.str.s);
+            goto out;
+        }
+        uint32_t ni;
+        if ((rc = qv_dag_add_node(g, (int64_t)i, func, &ni)))
+            goto out;
+        rc = -EINVAL;
+        g->cost[(size_t)ni * g->nclass + (uint32_t)cpu] = rt->u.num * 1e6;
+        if (qv__part_strmap_put(&tasks, id->u.str.s, ni) == 0) {
+            qv__part_diag(d, f, id->line, id->col, "duplicate task id \"%.64s\"",
+                          id->u.str.s);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < tl->u.arr.n; i++) {
+        const qv__jval *t = tl->u.arr.v[i];
+        const qv__jval *par = qv__part_json_get(t, "parents");
+        const qv__jval *inf = qv__part_json_get(t, "inputFiles");
+        const qv__jval *outf = qv__part_json_get(t, "outputFiles");
+        if ((par && par->type != QV__JARR) || (inf && inf->type != QV__JARR) ||
+            (outf && outf->type != QV__JARR)) {
+            qv__part_diag(d, f, t->line, t->col,
+                          "parents, inputFiles and outputFiles must be arrays");
+            goto out;
+        }
+        size_t nin = inf ? inf->u.arr.n : 0;
+        if ((rc = qv__part_strmap_init(&ins, nin)))
+            goto out;
+        rc = -EINVAL;
+        for (size_t j = 0; j < nin; j++) {
+            const qv__jval *fn = inf->u.arr.v[j];
+            uint64_t *sz =
+                fn->type == QV__JSTR ? qv__part_strmap_get(&files, fn->u.str.s) : NULL;
+            if (!sz) {
+                qv__part_diag(d, f, fn->line, fn->col, "unknown input file");
+                goto out;
+            }
+            if (qv__part_strmap_put(&ins, fn->u.str.s, *sz) > 0)
+                g->bytes_in[i] += *sz;
+        }
+        for (size_t j = 0; outf && j < outf->u.arr.n; j++) {
+            const qv__jval *fn = outf->u.arr.v[j];
+            uint64_t *sz =
+                fn->type == QV__JSTR ? qv__part_strmap_get(&files, fn->u.str.s) : NULL;
+            if (!sz) {
+                qv__part_diag(d, f, fn->line, fn->col, "unknown output file");
+                goto out;
+            }
+            g->bytes_out[i] += *sz;
+        }
+        g->memory[i] = g->bytes_in[i] + g->bytes_out[i];
+        for (size_t j = 0; par && j < par->u.arr.n; j++) {
+            const qv__jval *pn = par->u.arr.v[j];
+            uint64_t *pi =
+                pn->type == QV__JSTR ? qv__part_strmap_get(&tasks, pn->u.str.s) : NULL;
+            if (!pi) {
+                qv__part_diag(d, f, pn->line, pn->col, "unknown parent task");
+                goto out;
+            }
+            const qv__jval *pout = qv__part_json_get(tl->u.arr.v[*pi], "outputFiles");
+            uint64_t bytes = 0;
+            for (size_t k = 0; pout && pout->type == QV__JARR && k < pout->u.arr.n; k++) {
+                const qv__jval *fn = pout->u.arr.v[k];
+                uint64_t *sz =
+                    fn->type == QV__JSTR ? qv__part_strmap_get(&ins, fn->u.str.s) : NULL;
+                if (sz)
+                    bytes += *sz;
+            }
+            if ((uint32_t)*pi == (uint32_t)i) {
+                qv__part_diag(d, f, pn->line, pn->col, "task is its own parent");
+                goto out;
+            }
+            if ((rc = qv_dag_add_edge(g, (uint32_t)*pi, (uint32_t)i, bytes)))
+                goto out;
+            rc = -EINVAL;
+        }
+        qv__part_strmap_fini(&ins);
+    }
+    *out = g;
+    g = NULL;
+    rc = 0;
+out:
+    qv__part_strmap_fini(&ins);
+    qv__part_strmap_fini(&files);
+    qv__part_strmap_fini(&tasks);
+    qv__part_strmap_fini(&runs);
+    qv_dag_destroy(g);
+    qv__part_json_free(root);
+    return rc;
+}

@@ -1,0 +1,648 @@
+/*
+ * json.c - a strict recursive-descent JSON reader. Strict means RFC 8259 and
+ * nothing more: no comments, no trailing commas, no NaN, no leading zeros,
+ * no raw control characters in strings, no duplicate-key leniency needed by
+ * our formats (duplicates are an error, so a file cannot say two things).
+ * Depth is bounded (QV__JSON_MAX_DEPTH) so the recursion cannot overflow.
+ */
+#include "json.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct jp {
+    const char *s, *end, *fname;
+    int line;
+    const char *line_start;
+    qv_pdiag *diag;
+    int err;
+} jp;
+
+void qv__part_diag(qv_pdiag *diag, const char *file, int line, int col, const char *fmt,
+                   ...)
+{
+    if (!diag)
+        return;
+    snprintf(diag->file, sizeof diag->file, "%s", file ? file : "<input>");
+    diag->line = line;
+    diag->col = col;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(diag->msg, sizeof diag->msg, fmt, ap);
+    va_end(ap);
+}
+
+static int col_of(const jp *p)
+{
+    return (int)(p->s - p->line_start) + 1;
+}
+
+__attribute__((format(printf, 2, 3))) static void fail(jp *p, const char *fmt, ...)
+{
+    if (p->err)
+        return;
+    p->err = -EINVAL;
+    if (!p->diag)
+        return;
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    qv__part_diag(p->diag, p->fname, p->line, col_of(p), "%s", msg);
+}
+
+static void skip_ws(jp *p)
+{
+    while (p->s < p->end) {
+        char c = *p->s;
+        if (c == '\n') {
+            p->line++;
+            p->s++;
+            p->line_start = p->s;
+        } else if (c == ' ' || c == '\t' || c == '\r') {
+            p->s++;
+        } else {
+            break;
+        }
+    }
+}
+
+static qv__jval *new_val(jp *p, qv__jtype t)
+{
+    qv__jval *v = calloc(1, sizeof *v);
+    if (!v) {
+        if (!p->err) {
+            p->err = -ENOMEM;
+            qv__part_diag(p->diag, p->fname, p->line, col_of(p), "out of memory");
+        }
+        return NULL;
+    }
+    v->type = t;
+    v->line = p->line;
+    v->col = col_of(p);
+    return v;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static int read_hex4(jp *p, unsigned *out)
+{
+    if (p->end - p->s < 4) {
+        fail(p, "truncated \\u escape");
+        return -1;
+    }
+    unsigned v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p->s[i]);
+        if (h < 0) {
+            fail(p, "bad hex digit in \\u escape");
+            return -1;
+        }
+        v = v * 16 + (unsigned)h;
+    }
+    p->s += 4;
+    *out = v;
+    return 0;
+}
+
+static size_t put_utf8(char *o, unsigned cp)
+{
+    if (cp < 0x80) {
+        o[0] = (char)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        o[0] = (char)(0xC0 | (cp >> 6));
+        o[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        o[0] = (char)(0xE0 | (cp >> 12));
+        o[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        o[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
+    }
+    o[0] = (char)(0xF0 | (cp >> 18));
+    o[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    o[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    o[3] = (char)(0x80 | (cp & 0x3F));
+    return 4;
+}
+
+/* p->s at the opening quote. The decoded string is never longer than the
+ * encoded one, so one allocation of the encoded length suffices. */
+static char *parse_string(jp *p, size_t *len_out)
+{
+    p->s++;
+    const char *q = p->s;
+    while (q < p->end && *q != '"') {
+        if (*q == '\\')
+            q++;
+        q++;
+    }
+    if (q >= p->end) {
+        fail(p, "unterminated string");
+        return NULL;
+    }
+    char *out = malloc((size_t)(q - p->s) + 1);
+    if (!out) {
+        fail(p, "out of memory");
+        return NULL;
+    }
+    size_t n = 0;
+    while (*p->s != '"') {
+        unsigned char c = (unsigned char)*p->s;
+        if (c < 0x20) {
+            fail(p, "control character in string");
+            free(out);
+            return NULL;
+        }
+        if (c != '\\') {
+            out[n++] = (char)c;
+            p->s++;
+            continue;
+        }
+        p->s++;
+        char e = *p->s++;
+        switch (e) {
+        case '"':
+            out[n++] = '"';
+            break;
+        case '\\':
+            out[n++] = '\\';
+            break;
+        case '/':
+            out[n++] = '/';
+            break;
+        case 'b':
+            out[n++] = '\b';
+            break;
+        case 'f':
+            out[n++] = '\f';
+            break;
+        case 'n':
+            out[n++] = '\n';
+            break;
+        case 'r':
+            out[n++] = '\r';
+            break;
+        case 't':
+            out[n++] = '\t';
+            break;
+        case 'u': {
+            unsigned cp;
+            if (read_hex4(p, &cp)) {
+                free(out);
+                return NULL;
+            }
+            if (cp >= 0xD800 && cp < 0xDC00) {
+                unsigned lo;
+                if (p->end - p->s < 6 || p->s[0] != '\\' || p->s[1] != 'u') {
+                    fail(p, "unpaired surrogate in \\u escape");
+                    free(out);
+                    return NULL;
+                }
+                p->s += 2;
+                if (read_hex4(p, &lo)) {
+                    free(out);
+                    return NULL;
+                }
+                if (lo < 0xDC00 || lo > 0xDFFF) {
+                    fail(p, "unpaired surrogate in \\u escape");
+                    free(out);
+                    return NULL;
+                }
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+            } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                fail(p, "unpaired surrogate in \\u escape");
+                free(out);
+                return NULL;
+            }
+            /* \u0000 would cut the C string short: refuse it. */
+            if (cp == 0) {
+                fail(p, "\\u0000 is not allowed in strings");
+                free(out);
+                return NULL;
+            }
+            n += put_utf8(out + n, cp);
+            break;
+        }
+        default:
+            p->s--;
+            fail(p, "bad escape '\\%c'", e);
+            free(out);
+            return NULL;
+        }
+    }
+    p->s++;
+    out[n] = 0;
+    *len_out = n;
+    return out;
+}
+
+static int parse_number(jp *p, double *out)
+{
+    const char *b = p->s, *q = p->s;
+    if (q < p->end && *q == '-')
+        q++;
+    if (q >= p->end || *q < '0' || *q > '9') {
+        fail(p, "bad number");
+        return -1;
+    }
+    if (*q == '0') {
+        q++;
+        if (q < p->end && *q >= '0' && *q <= '9') {
+            fail(p, "leading zero in number");
+            return -1;
+        }
+    } else {
+        while (q < p->end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < p->end && *q == '.') {
+        q++;
+        if (q >= p->end || *q < '0' || *q > '9') {
+            fail(p, "digit expected after '.'");
+            return -1;
+        }
+        while (q < p->end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    if (q < p->end && (*q == 'e' || *q == 'E')) {
+        q++;
+        if (q < p->end && (*q == '+' || *q == '-'))
+            q++;
+        if (q >= p->end || *q < '0' || *q > '9') {
+            fail(p, "digit expected in exponent");
+            return -1;
+        }
+        while (q < p->end && *q >= '0' && *q <= '9')
+            q++;
+    }
+    /* strtod needs a terminated string; numbers are short. */
+    char buf[64];
+    size_t n = (size_t)(q - b);
+    if (n >= sizeof buf) {
+        fail(p, "number too long");
+        return -1;
+    }
+    memcpy(buf, b, n);
+    buf[n] = 0;
+    *out = strtod(buf, NULL);
+    p->s = q;
+    return 0;
+}
+
+static int lit(jp *p, const char *w)
+{
+    size_t n = strlen(w);
+    if ((size_t)(p->end - p->s) < n || memcmp(p->s, w, n)) {
+        fail(p, "unexpected character '%c'", *p->s);
+        return -1;
+    }
+    p->s += n;
+    return 0;
+}
+
+static qv__jval *parse_value(jp *p, int depth);
+
+static int grow(void **arr, size_t *cap, size_t need, size_t elem)
+{
+    if (need <= *cap)
+        return 0;
+    size_t nc = *cap ? *cap * 2 : 4;
+    while (nc < need)
+        nc *= 2;
+    void *na = realloc(*arr, nc * elem);
+    if (!na)
+        return -1;
+    *arr = na;
+    *cap = nc;
+    return 0;
+}
+
+static qv__jval *parse_array(jp *p, int depth)
+{
+    qv__jval *v = new_val(p, QV__JARR);
+    if (!v)
+        return NULL;
+    p->s++;
+    skip_ws(p);
+    size_t cap = 0;
+    if (p->s < p->end && *p->s == ']') {
+        p->s++;
+        return v;
+    }
+    for (;;) {
+        skip_ws(p);
+        qv__jval *item = parse_value(p, depth + 1);
+        if (!item)
+            goto bad;
+        if (grow((void **)&v->u.arr.v, &cap, v->u.arr.n + 1, sizeof item)) {
+            qv__part_json_free(item);
+            fail(p, "out of memory");
+            goto bad;
+        }
+        v->u.arr.v[v->u.arr.n++] = item;
+        skip_ws(p);
+        if (p->s >= p->end) {
+            fail(p, "unterminated array");
+            goto bad;
+        }
+        if (*p->s == ',') {
+            p->s++;
+            continue;
+        }
+        if (*p->s == ']') {
+            p->s++;
+            return v;
+        }
+        fail(p, "',' or ']' expected");
+        goto bad;
+    }
+bad:
+    qv__part_json_free(v);
+    return NULL;
+}
+
+static qv__jval *parse_object(jp *p, int depth)
+{
+    qv__jval *v = new_val(p, QV__JOBJ);
+    if (!v)
+        return NULL;
+    p->s++;
+    skip_ws(p);
+    size_t cap = 0;
+    if (p->s < p->end && *p->s == '}') {
+        p->s++;
+        return v;
+    }
+    for (;;) {
+        skip_ws(p);
+        if (p->s >= p->end || *p->s != '"') {
+            fail(p, "string key expected");
+            goto bad;
+        }
+        int kl = p->line, kc = col_of(p);
+        size_t klen;
+        char *key = parse_string(p, &klen);
+        if (!key)
+            goto bad;
+        if (v->u.obj.n >= QV__JSON_MAX_MEMBERS) {
+            free(key);
+            fail(p, "more than %d members in one object", QV__JSON_MAX_MEMBERS);
+            goto bad;
+        }
+        for (size_t i = 0; i < v->u.obj.n; i++)
+            if (!strcmp(v->u.obj.m[i].key, key)) {
+                free(key);
+                if (!p->err) {
+                    p->err = -EINVAL;
+                    qv__part_diag(p->diag, p->fname, kl, kc, "duplicate key \"%s\"",
+                                  v->u.obj.m[i].key);
+                }
+                goto bad;
+            }
+        skip_ws(p);
+        if (p->s >= p->end || *p->s != ':') {
+            free(key);
+            fail(p, "':' expected after key");
+            goto bad;
+        }
+        p->s++;
+        skip_ws(p);
+        qv__jval *item = parse_value(p, depth + 1);
+        if (!item) {
+            free(key);
+            goto bad;
+        }
+        if (grow((void **)&v->u.obj.m, &cap, v->u.obj.n + 1, sizeof(qv__jmem))) {
+            free(key);
+            qv__part_json_free(item);
+            fail(p, "out of memory");
+            goto bad;
+        }
+        v->u.obj.m[v->u.obj.n].key = key;
+        v->u.obj.m[v->u.obj.n++].val = item;
+        skip_ws(p);
+        if (p->s >= p->end) {
+            fail(p, "unterminated object");
+            goto bad;
+        }
+        if (*p->s == ',') {
+            p->s++;
+            continue;
+        }
+        if (*p->s == '}') {
+            p->s++;
+            return v;
+        }
+        fail(p, "',' or '}' expected");
+        goto bad;
+    }
+bad:
+    qv__part_json_free(v);
+    return NULL;
+}
+
+static qv__jval *parse_value(jp *p, int depth)
+{
+    if (depth > QV__JSON_MAX_DEPTH) {
+        fail(p, "nesting deeper than %d", QV__JSON_MAX_DEPTH);
+        return NULL;
+    }
+    skip_ws(p);
+    if (p->s >= p->end) {
+        fail(p, "value expected, found end of input");
+        return NULL;
+    }
+    qv__jval *v;
+    switch (*p->s) {
+    case '{':
+        return parse_object(p, depth);
+    case '[':
+        return parse_array(p, depth);
+    case '"':
+        v = new_val(p, QV__JSTR);
+        if (v && !(v->u.str.s = parse_string(p, &v->u.str.len))) {
+            free(v);
+            return NULL;
+        }
+        return v;
+    case 't':
+    case 'f':
+        v = new_val(p, QV__JBOOL);
+        if (!v)
+            return NULL;
+        v->u.b = *p->s == 't';
+        if (lit(p, v->u.b ? "true" : "false")) {
+            free(v);
+            return NULL;
+        }
+        return v;
+    case 'n':
+        v = new_val(p, QV__JNULL);
+        if (v && lit(p, "null")) {
+            free(v);
+            return NULL;
+        }
+        return v;
+    default:
+        if (*p->s != '-' && (*p->s < '0' || *p->s > '9')) {
+            if ((unsigned char)*p->s >= 0x20 && (unsigned char)*p->s < 0x7f)
+                fail(p, "value expected, found '%c'", *p->s);
+            else
+                fail(p, "value expected, found byte 0x%02x", (unsigned char)*p->s);
+            return NULL;
+        }
+        v = new_val(p, QV__JNUM);
+        if (v && parse_number(p, &v->u.num)) {
+            free(v);
+            return NULL;
+        }
+        return v;
+    }
+}
+
+int qv__part_json_parse(const char *text, size_t len, const char *fname, qv__jval **out,
+                        qv_pdiag *diag)
+{
+    jp p = {text, text + len, fname, 1, text, diag, 0};
+    *out = NULL;
+    if (len > QV__JSON_MAX_INPUT) {
+        qv__part_diag(diag, fname, 0, 0, "input of %zu bytes exceeds the %zu limit", len,
+                      QV__JSON_MAX_INPUT);
+        return -EFBIG;
+    }
+    if (memchr(text, 0, len)) {
+        const char *z = memchr(text, 0, len);
+        p.s = z;
+        /* find line of the NUL for the message */
+        p.s = text;
+        while (p.s < z) {
+            if (*p.s == '\n') {
+                p.line++;
+                p.line_start = p.s + 1;
+            }
+            p.s++;
+        }
+        fail(&p, "NUL byte in input");
+        return p.err;
+    }
+    qv__jval *v = parse_value(&p, 0);
+    if (!v)
+        return p.err ? p.err : -EINVAL;
+    skip_ws(&p);
+    if (p.s < p.end) {
+        fail(&p, "trailing characters after the JSON value");
+        qv__part_json_free(v);
+        return p.err;
+    }
+    *out = v;
+    return 0;
+}
+
+void qv__part_json_free(qv__jval *v)
+{
+    if (!v)
+        return;
+    switch (v->type) {
+    case QV__JSTR:
+        free(v->u.str.s);
+        break;
+    case QV__JARR:
+        for (size_t i = 0; i < v->u.arr.n; i++)
+            qv__part_json_free(v->u.arr.v[i]);
+        free(v->u.arr.v);
+        break;
+    case QV__JOBJ:
+        for (size_t i = 0; i < v->u.obj.n; i++) {
+            free(v->u.obj.m[i].key);
+            qv__part_json_free(v->u.obj.m[i].val);
+        }
+        free(v->u.obj.m);
+        break;
+    default:
+        break;
+    }
+    free(v);
+}
+
+const qv__jval *qv__part_json_get(const qv__jval *o, const char *key)
+{
+    if (!o || o->type != QV__JOBJ)
+        return NULL;
+    for (size_t i = 0; i < o->u.obj.n; i++)
+        if (!strcmp(o->u.obj.m[i].key, key))
+            return o->u.obj.m[i].val;
+    return NULL;
+}
+
+const char *qv__part_json_type_name(qv__jtype t)
+{
+    static const char *names[] = {"null",   "boolean", "number",
+                                  "string", "array",   "object"};
+    return names[t];
+}
+
+int qv__part_read_file(const char *path, size_t max, char **out, size_t *len,
+                       qv_pdiag *diag)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        qv__part_diag(diag, path, 0, 0, "cannot open: %s", strerror(e));
+        return -e;
+    }
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t got = fread(buf + n, 1, cap - n, f);
+        n += got;
+        if (n < cap)
+            break;
+        if (cap >= max) {
+            free(buf);
+            fclose(f);
+            qv__part_diag(diag, path, 0, 0, "file larger than %zu bytes", max);
+            return -EFBIG;
+        }
+        cap *= 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) {
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        buf = nb;
+    }
+    int rerr = ferror(f);
+    fclose(f);
+    if (!buf) {
+        qv__part_diag(diag, path, 0, 0, "out of memory");
+        return -ENOMEM;
+    }
+    if (rerr) {
+        free(buf);
+        qv__part_diag(diag, path, 0, 0, "read error");
+        return -EIO;
+    }
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return 0;
+}

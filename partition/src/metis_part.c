@@ -1,0 +1,294 @@
+/*
+ * metis_part.c - k-way partitioning of a task graph with METIS, and the
+ * repair that makes the graph of parts acyclic.
+ *
+ * METIS sees the DAG as an undirected graph: vertex weight = mean compute
+ * time, edge weight = bytes (parallel edges merged), both scaled to fit
+ * idx_t. METIS minimizes the cut under a balance constraint, but it knows
+ * nothing of direction, so two parts may feed each other. Such parts cannot
+ * be dispatched as units. The repair orders parts by the mean topological
+ * position of their nodes and then, in topological order, moves a node whose
+ * part comes before a predecessor's part into that (latest) predecessor's
+ * part. Afterwards every edge goes from a part to itself or to a later part,
+ * so the quotient graph is acyclic; nodes only move into a neighbour's part,
+ * which keeps most of METIS's cut.
+ */
+#include <errno.h>
+#include <metis.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "part.h"
+
+/* Undirected CSR with merged parallel edges; weights as METIS wants them. */
+static int build_csr(const qv__ctx *c, idx_t **xadj_o, idx_t **adj_o, idx_t **vw_o,
+                     idx_t **ew_o)
+{
+    const qv_dag *g = c->g;
+    uint32_t n = g->n;
+    idx_t *xadj = malloc(((size_t)n + 1) * sizeof *xadj);
+    idx_t *adj = malloc(((size_t)2 * g->m + 1) * sizeof *adj);
+    idx_t *ew = malloc(((size_t)2 * g->m + 1) * sizeof *ew);
+    idx_t *vw = malloc(((size_t)n + 1) * sizeof *vw);
+    int64_t *slot = malloc(((size_t)n + 1) * sizeof *slot);
+    if (!xadj || !adj || !ew || !vw || !slot) {
+        free(xadj);
+        free(adj);
+        free(ew);
+        free(vw);
+        free(slot);
+        return -ENOMEM;
+    }
+    double wsum = 0, bmax = 0;
+    for (uint32_t i = 0; i < n; i++)
+        wsum += c->wavg[i];
+    for (uint32_t e = 0; e < g->m; e++)
+        if ((double)g->ebytes[e] > bmax)
+            bmax = (double)g->ebytes[e];
+    /* Σ vertex weights must fit idx_t; so must a node's summed edge weights. */
+    double vscale = wsum > 0 ? (double)(1 << 28) / wsum : 1;
+    if (vscale > 1e6)
+        vscale = 1e6;
+    double escale = bmax > 0 ? (double)(1 << 20) / bmax : 1;
+    for (uint32_t i = 0; i < n; i++) {
+        double v = c->wavg[i] * vscale;
+        vw[i] = v < 1 ? 1 : (idx_t)v;
+        slot[i] = -1;
+    }
+    idx_t k = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        xadj[i] = k;
+        idx_t row = k;
+        for (int dir = 0; dir < 2; dir++) {
+            const uint32_t *off = dir ? g->pred_off : g->succ_off;
+            const uint32_t *lst = dir ? g->pred_edge : g->succ_edge;
+            for (uint32_t j = off[i]; j < off[i + 1]; j++) {
+                uint32_t e = lst[j];
+                uint32_t nb = dir ? g->esrc[e] : g->edst[e];
+                double wv = (double)g->ebytes[e] * escale;
+                idx_t w = wv < 1 ? 1 : (idx_t)wv;
+                if (slot[nb] >= row) {
+                    ew[slot[nb]] += w;
+                } else {
+                    slot[nb] = k;
+                    adj[k] = (idx_t)nb;
+                    ew[k++] = w;
+                }
+            }
+        }
+    }
+    xadj[n] = k;
+    free(slot);
+    *xadj_o = xadj;
+    *adj_o = adj;
+    *vw_o = vw;
+    *ew_o = ew;
+    return 0;
+}
+
+typedef struct prank {
+    double key;
+    uint32_t p;
+} prank;
+static int cmp_prank(const void *a, const void *b)
+{
+    const prank *x = a, *y = b;
+    if (x->key != y->key)
+        return x->key < y->key ? -1 : 1;
+    return (x->p > y->p) - (x->p < y->p);
+}
+
+int qv__part_repair_acyclic(const qv_dag *g, uint32_t k, uint32_t *part)
+{
+    prank *pr = calloc(k, sizeof *pr);
+    uint32_t *cnt = calloc(k, sizeof *cnt), *pos = malloc(k * sizeof *pos);
+    if (!pr || !cnt || !pos) {
+        free(pr);
+        free(cnt);
+        free(pos);
+        return -ENOMEM;
+    }
+    for (uint32_t t = 0; t < g->n; t++) {
+        pr[part[g->topo[t]]].key += t;
+        cnt[part[g->topo[t]]]++;
+    }
+    for (uint32_t q = 0; q < k; q++) {
+        pr[q].key = cnt[q] ? pr[q].key / cnt[q] : 0;
+        pr[q].p = q;
+    }
+    qsort(pr, k, sizeof *pr, cmp_prank);
+    for (uint32_t r = 0; r < k; r++)
+        pos[pr[r].p] = r;
+    /* Work in ranks, then renumber parts by rank (part id = dispatch order). */
+    for (uint32_t t = 0; t < g->n; t++) {
+        uint32_t i = g->topo[t], best = pos[part[i]];
+        for (uint32_t j = g->pred_off[i]; j < g->pred_off[i + 1]; j++) {
+            uint32_t s = g->esrc[g->pred_edge[j]];
+            if (part[s] > best) /* preds already hold ranks */
+                best = part[s];
+        }
+        part[i] = best;
+    }
+    free(pr);
+    free(cnt);
+    free(pos);
+    return 0;
+}
+
+/* METIS k-way on a CSR graph (weights may be changed: clamped). */
+static int kway(idx_t nv, idx_t *xadj, idx_t *adj, idx_t *vw, idx_t *ew, uint32_t k,
+                const double *tpw, uint32_t *part)
+{
+    if (k <= 1 || (uint32_t)nv < 2 * k) {
+        for (idx_t i = 0; i < nv; i++)
+            part[i] = 0;
+        return 0;
+    }
+    idx_t ncon = 1, nparts = (idx_t)k, objval;
+    idx_t *mp = malloc(((size_t)nv + 1) * sizeof *mp);
+    real_t *tp = malloc(k * sizeof *tp);
+    idx_t opts[METIS_NOPTIONS];
+    METIS_SetDefaultOptions(opts);
+    opts[METIS_OPTION_SEED] = 1; /* plans must be reproducible */
+    opts[METIS_OPTION_UFACTOR] = 50;
+    int rc = 0;
+    if (!mp || !tp) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    /* METIS cannot aim at an empty part: give each part at least a tenth
+     * of an equal share, then renormalize. */
+    double tsum = 0;
+    for (uint32_t q = 0; q < k; q++) {
+        double t = tpw ? tpw[q] : 1.0 / k;
+        if (t < 0.1 / k)
+            t = 0.1 / k;
+        tp[q] = (real_t)t;
+        tsum += t;
+    }
+    for (uint32_t q = 0; q < k; q++)
+        tp[q] = (real_t)(tp[q] / tsum);
+    /* A node heavier than half the smallest part's target makes METIS's
+     * initial bisections leave a side empty (it then complains on stdout
+     * and balances badly). Such a node fills a part by itself anyway, so
+     * its weight is clamped; the schedulers use the true costs. */
+    double tmin = 1;
+    for (uint32_t q = 0; q < k; q++)
+        if (tp[q] < tmin)
+            tmin = tp[q];
+    /* clamping lowers the total, so repeat until no weight changes */
+    for (int pass = 0, changed = 1; changed && pass < 32; pass++) {
+        double vtot = 0;
+        for (uint32_t i = 0; i < (uint32_t)nv; i++)
+            vtot += (double)vw[i];
+        idx_t vcap = (idx_t)(vtot * tmin / 2);
+        changed = 0;
+        for (uint32_t i = 0; i < (uint32_t)nv; i++)
+            if (vw[i] > vcap && vcap >= 1) {
+                vw[i] = vcap;
+                changed = 1;
+            }
+    }
+    int mr = METIS_PartGraphKway(&nv, &ncon, xadj, adj, vw, NULL, ew, &nparts, tp, NULL,
+                                 opts, &objval, mp);
+    if (mr != METIS_OK) {
+        rc = mr == METIS_ERROR_MEMORY ? -ENOMEM : -EINVAL;
+        goto out;
+    }
+    for (idx_t i = 0; i < nv; i++)
+        part[i] = (uint32_t)mp[i];
+out:
+    free(mp);
+    free(tp);
+    return rc;
+}
+
+static uint64_t cut_bytes(const qv_dag *g, const uint32_t *part)
+{
+    uint64_t cb = 0;
+    for (uint32_t e = 0; e < g->m; e++)
+        if (part[g->esrc[e]] != part[g->edst[e]])
+            cb += g->ebytes[e];
+    return cb;
+}
+
+int qv__part_metis_partition(const qv__ctx *c, uint32_t k, const double *tpw, int repair,
+                             uint32_t *part, uint64_t *cut)
+{
+    const qv_dag *g = c->g;
+    idx_t *xadj, *adj, *vw, *ew;
+    int rc = build_csr(c, &xadj, &adj, &vw, &ew);
+    if (rc)
+        return rc;
+    rc = kway((idx_t)g->n, xadj, adj, vw, ew, k, tpw, part);
+    if (!rc && repair)
+        rc = qv__part_repair_acyclic(g, k, part);
+    *cut = cut_bytes(g, part);
+    free(xadj);
+    free(adj);
+    free(vw);
+    free(ew);
+    return rc;
+}
+
+int qv__part_metis_coarsen(const qv__ctx *c, const uint32_t *fine, uint32_t kf,
+                           uint32_t k, const double *tpw, uint32_t *part, uint64_t *cut)
+{
+    const qv_dag *g = c->g;
+    double *wq = calloc(kf, sizeof *wq);
+    double *bq = calloc((size_t)kf * kf, sizeof *bq);
+    idx_t *xadj = malloc(((size_t)kf + 1) * sizeof *xadj);
+    idx_t *adj = malloc(((size_t)kf * kf + 1) * sizeof *adj);
+    idx_t *ew = malloc(((size_t)kf * kf + 1) * sizeof *ew);
+    idx_t *vw = malloc(((size_t)kf + 1) * sizeof *vw);
+    uint32_t *map = malloc(((size_t)kf + 1) * sizeof *map);
+    int rc = -ENOMEM;
+    if (!wq || !bq || !xadj || !adj || !ew || !vw || !map)
+        goto out;
+    double wsum = 0, bmax = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        wq[fine[i]] += c->wavg[i];
+        wsum += c->wavg[i];
+    }
+    for (uint32_t e = 0; e < g->m; e++) {
+        uint32_t a = fine[g->esrc[e]], b = fine[g->edst[e]];
+        if (a == b)
+            continue;
+        bq[(size_t)a * kf + b] += (double)g->ebytes[e];
+        bq[(size_t)b * kf + a] += (double)g->ebytes[e];
+    }
+    for (size_t i = 0; i < (size_t)kf * kf; i++)
+        if (bq[i] > bmax)
+            bmax = bq[i];
+    double vscale = wsum > 0 ? (double)(1 << 28) / wsum : 1;
+    double escale = bmax > 0 ? (double)(1 << 20) / bmax : 1;
+    idx_t nz = 0;
+    for (uint32_t a = 0; a < kf; a++) {
+        double v = wq[a] * vscale;
+        vw[a] = v < 1 ? 1 : (idx_t)v;
+        xadj[a] = nz;
+        for (uint32_t b = 0; b < kf; b++)
+            if (b != a && bq[(size_t)a * kf + b] > 0) {
+                double w = bq[(size_t)a * kf + b] * escale;
+                adj[nz] = (idx_t)b;
+                ew[nz++] = w < 1 ? 1 : (idx_t)w;
+            }
+    }
+    xadj[kf] = nz;
+    if ((rc = kway((idx_t)kf, xadj, adj, vw, ew, k, tpw, map)))
+        goto out;
+    for (uint32_t i = 0; i < g->n; i++)
+        part[i] = map[fine[i]];
+    if ((rc = qv__part_repair_acyclic(g, k, part)))
+        goto out;
+    *cut = cut_bytes(g, part);
+out:
+    free(wq);
+    free(bq);
+    free(xadj);
+    free(adj);
+    free(ew);
+    free(vw);
+    free(map);
+    return rc;
+}

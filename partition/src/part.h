@@ -1,0 +1,104 @@
+/*
+ * part.h - internals shared by the planner's files: the scheduling context
+ * (a graph bound to a platform: which resource runs which class, execution
+ * times per resource, mean costs for ranking), the per-unit timelines used by
+ * insertion-based list scheduling, and the entry points of each algorithm.
+ */
+#ifndef QVPART_PART_H
+#define QVPART_PART_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "qvpart.h"
+
+typedef struct qv__ctx {
+    const qv_dag *g;
+    const qv_plat *p;
+    int *res_class;     /* resource -> graph class index, -1 if none */
+    double *w;          /* n * nres: µs on one unit of resource r, or INF */
+    double *wavg;       /* n: mean over the units able to run the node */
+    double mean_lat;    /* mean transfer latency over distinct unit pairs */
+    double mean_inv_bw; /* mean µs per byte over distinct unit pairs */
+} qv__ctx;
+
+/* Binds g to p; -EINVAL with a diag naming a node that no unit can run. */
+int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_pdiag *diag);
+void qv__part_ctx_fini(qv__ctx *c);
+
+static inline double qv__w(const qv__ctx *c, uint32_t i, uint32_t r)
+{
+    return c->w[(size_t)i * c->p->nres + r];
+}
+static inline double qv__mean_comm(const qv__ctx *c, uint64_t bytes)
+{
+    return bytes ? c->mean_lat + (double)bytes * c->mean_inv_bw : 0.0;
+}
+
+/* Upward ranks with mean costs (Topcuoglu 2002, eq. 6). rank: n doubles. */
+void qv__part_rank_upward(const qv__ctx *c, double *rank);
+
+/* A topological order that takes, among ready nodes, the highest prio first
+ * (ties: lower index). order: n entries. */
+int qv__part_priority_order(const qv_dag *g, const double *prio, uint32_t *order);
+
+/* Per-unit busy intervals, sorted by start, for insertion scheduling. */
+typedef struct qv__slot {
+    double s, e;
+} qv__slot;
+typedef struct qv__timeline {
+    qv__slot *v;
+    uint32_t n, cap;
+    double maxgap; /* longest idle gap before the last slot (from time 0) */
+} qv__timeline;
+
+/* Earliest start >= ready of a gap of length dur on t (insertion policy);
+ * *pos gets where the slot would go. */
+double qv__part_tl_find(const qv__timeline *t, double ready, double dur, uint32_t *pos);
+int qv__part_tl_insert(qv__timeline *t, uint32_t pos, double s, double e);
+
+/* Data-ready time of node i on resource r given placed predecessors. */
+double qv__part_ready(const qv__ctx *c, uint32_t i, uint32_t r, const uint32_t *unit,
+                      const double *end);
+
+/*
+ * List scheduling with insertion: nodes in `order` (a topological order),
+ * each placed on the unit giving its earliest finish time among the allowed
+ * units. allowed_res: NULL (any resource) or per node a resource index the
+ * node must stay on (UINT32_MAX = any). oct: NULL, or n * nres optimistic
+ * costs added to the finish time when choosing (PEFT).
+ */
+int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
+                           const uint32_t *allowed_res, const double *oct, uint32_t *unit,
+                           double *start, double *end);
+
+int qv__part_heft(const qv__ctx *c, uint32_t *unit, double *start, double *end);
+int qv__part_peft(const qv__ctx *c, uint32_t *unit, double *start, double *end);
+
+/* METIS k-way partition; part[n] in 0..k-1. tpw: k target weights summing
+ * to 1 (NULL: equal). With repair, parts are renumbered in dispatch order
+ * and the graph of parts is acyclic (metis_part.c). *cut gets the bytes on
+ * edges between parts. */
+int qv__part_metis_partition(const qv__ctx *c, uint32_t k, const double *tpw, int repair,
+                             uint32_t *part, uint64_t *cut);
+/* Makes the graph of parts acyclic and numbers parts in dispatch order. */
+int qv__part_repair_acyclic(const qv_dag *g, uint32_t k, uint32_t *part);
+/* A k-part partition derived from a finer kf-part one (fine[n]) by METIS
+ * on the graph of fine parts, then repaired like qv__part_metis_partition: one
+ * METIS run on the whole graph serves every k. */
+int qv__part_metis_coarsen(const qv__ctx *c, const uint32_t *fine, uint32_t kf,
+                           uint32_t k, const double *tpw, uint32_t *part, uint64_t *cut);
+/* Places parts on resources and schedules; see place.c. */
+int qv__part_place_parts(const qv__ctx *c, const uint32_t *part, uint32_t k, int refine,
+                         uint32_t *unit, double *start, double *end);
+int qv__part_metis_only(const qv__ctx *c, uint32_t *unit, double *start, double *end,
+                        uint32_t *nparts);
+int qv__part_quiver(const qv__ctx *c, uint32_t *unit, double *start, double *end,
+                    uint32_t *nparts, const char **variant);
+
+double qv__part_now_us(void);
+uint64_t qv__part_rng(uint64_t *s);    /* splitmix64 */
+double qv__part_rng_unit(uint64_t *s); /* [0, 1) */
+uint64_t qv__part_hash_str(const char *s);
+
+#endif

@@ -1,0 +1,166 @@
+/*
+ * plan.c - qv_plan_make, the one entry point to every algorithm: binds the
+ * graph to the platform, times the algorithm alone (plan_time_us), then
+ * fills the bounds and the cut and runs the simulator's validity check, so
+ * that no invalid plan ever leaves the library.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "part.h"
+
+static const char *const algo_names[] = {"quiver", "heft", "peft", "metis"};
+
+const char *qv_algo_name(qv_algo a)
+{
+    return (unsigned)a < 4 ? algo_names[a] : "?";
+}
+
+int qv_algo_parse(const char *s, qv_algo *out)
+{
+    for (unsigned a = 0; a < 4; a++)
+        if (!strcmp(s, algo_names[a])) {
+            *out = (qv_algo)a;
+            return 0;
+        }
+    return -EINVAL;
+}
+
+void qv_plan_destroy(qv_plan *pl)
+{
+    if (!pl)
+        return;
+    free(pl->unit);
+    free(pl->start);
+    free(pl->end);
+    free(pl);
+}
+
+int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
+                 qv_pdiag *diag)
+{
+    *out = NULL;
+    if (!g->topo) {
+        qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
+        return -EINVAL;
+    }
+    qv__ctx c;
+    int rc = qv__part_ctx_init(&c, g, p, diag);
+    if (rc)
+        return rc;
+    qv_plan *pl = calloc(1, sizeof *pl);
+    if (!pl) {
+        qv__part_ctx_fini(&c);
+        return -ENOMEM;
+    }
+    pl->algo = a;
+    pl->variant = qv_algo_name(a);
+    pl->n = g->n;
+    pl->unit = malloc(((size_t)g->n + 1) * sizeof *pl->unit);
+    pl->start = malloc(((size_t)g->n + 1) * sizeof *pl->start);
+    pl->end = malloc(((size_t)g->n + 1) * sizeof *pl->end);
+    if (!pl->unit || !pl->start || !pl->end) {
+        rc = -ENOMEM;
+        goto fail;
+    }
+    double t0 = qv__part_now_us();
+    switch (a) {
+    case QV_ALGO_HEFT:
+        rc = qv__part_heft(&c, pl->unit, pl->start, pl->end);
+        break;
+    case QV_ALGO_PEFT:
+        rc = qv__part_peft(&c, pl->unit, pl->start, pl->end);
+        break;
+    case QV_ALGO_METIS:
+        rc = qv__part_metis_only(&c, pl->unit, pl->start, pl->end, &pl->nparts);
+        break;
+    case QV_ALGO_QUIVER:
+        rc = qv__part_quiver(&c, pl->unit, pl->start, pl->end, &pl->nparts, &pl->variant);
+        break;
+    default:
+        rc = -EINVAL;
+    }
+    pl->plan_time_us = qv__part_now_us() - t0;
+    if (rc) {
+        qv__part_diag(diag, g->name, 0, 0, "%s failed (%d)", qv_algo_name(a), rc);
+        goto fail;
+    }
+    for (uint32_t i = 0; i < g->n; i++)
+        if (pl->end[i] > pl->makespan)
+            pl->makespan = pl->end[i];
+    for (uint32_t e = 0; e < g->m; e++) {
+        uint32_t ra = p->unit_res[pl->unit[g->esrc[e]]];
+        uint32_t rb = p->unit_res[pl->unit[g->edst[e]]];
+        if (p->inv_bw[(size_t)ra * p->nres + rb] > 0)
+            pl->bytes_cut += g->ebytes[e];
+    }
+    qv_bounds b;
+    if ((rc = qv_bounds_compute(g, p, &b)))
+        goto fail;
+    pl->lower_bound = b.lb_cp > b.lb_area ? b.lb_cp : b.lb_area;
+    if ((rc = qv_sim_validate(g, p, pl, diag)))
+        goto fail;
+    qv__part_ctx_fini(&c);
+    *out = pl;
+    return 0;
+fail:
+    qv__part_ctx_fini(&c);
+    qv_plan_destroy(pl);
+    return rc;
+}
+
+static void unit_name(const qv_plat *p, uint32_t u, uint32_t *r, uint32_t *k)
+{
+    *r = p->unit_res[u];
+    *k = u - p->res[*r].first_unit;
+}
+
+int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
+{
+    fprintf(f,
+            "{\"algorithm\": \"%s\", \"makespan_us\": %.17g, "
+            "\"lower_bound_us\": %.17g, \"plan_time_us\": %.17g,\n"
+            " \"tasks\": [",
+            qv_algo_name(pl->algo), pl->makespan, pl->lower_bound, pl->plan_time_us);
+    for (uint32_t i = 0; i < pl->n; i++) {
+        uint32_t r, k;
+        unit_name(p, pl->unit[i], &r, &k);
+        fprintf(f,
+                "%s\n  {\"id\": %lld, \"resource\": \"%s\", \"unit\": %u, "
+                "\"start_us\": %.17g, \"end_us\": %.17g}",
+                i ? "," : "", (long long)g->ids[i], p->res[r].name, k, pl->start[i],
+                pl->end[i]);
+    }
+    fprintf(f, "]}\n");
+    return ferror(f) ? -EIO : 0;
+}
+
+int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
+{
+    /* One cluster per resource; edges that cross memories are drawn bold
+     * with their transfer time. */
+    fprintf(f, "digraph \"%s\" {\n  rankdir=TB;\n  node [shape=box];\n", g->name);
+    for (uint32_t r = 0; r < p->nres; r++) {
+        fprintf(f, "  subgraph cluster_%u {\n    label=\"%s (%s)\";\n", r, p->res[r].name,
+                p->res[r].cls);
+        for (uint32_t i = 0; i < g->n; i++)
+            if (p->unit_res[pl->unit[i]] == r)
+                fprintf(f, "    n%u [label=\"%lld %s\\n%.1f-%.1f us\"];\n", i,
+                        (long long)g->ids[i], g->func_name[g->func[i]], pl->start[i],
+                        pl->end[i]);
+        fprintf(f, "  }\n");
+    }
+    for (uint32_t e = 0; e < g->m; e++) {
+        uint32_t s = g->esrc[e], d = g->edst[e];
+        uint32_t ra = p->unit_res[pl->unit[s]], rb = p->unit_res[pl->unit[d]];
+        double t = qv_plat_comm(p, ra, rb, g->ebytes[e]);
+        if (t > 0)
+            fprintf(f, "  n%u -> n%u [style=bold, label=\"%.1f us\"];\n", s, d, t);
+        else
+            fprintf(f, "  n%u -> n%u;\n", s, d);
+    }
+    fprintf(f, "}\n");
+    return ferror(f) ? -EIO : 0;
+}

@@ -1,0 +1,197 @@
+/*
+ * sim.c - the discrete-event replay of a plan under the cost model, and the
+ * validity check that every plan passes before it leaves qv_plan_make. The
+ * replay is what the runtime uses for predictions: given where each task
+ * runs and each unit's queue order, tasks start as soon as their unit is
+ * free and all inputs have arrived (links without contention).
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "part.h"
+
+static int res_class(const qv_dag *g, const qv_plat *p, uint32_t r)
+{
+    for (uint32_t k = 0; k < g->nclass; k++)
+        if (!strcmp(g->class_name[k], p->res[r].cls))
+            return (int)k;
+    return -1;
+}
+
+static double exec_time(const qv_dag *g, const qv_plat *p, const int *rc, uint32_t i,
+                        uint32_t u)
+{
+    uint32_t r = p->unit_res[u];
+    if (rc[r] < 0)
+        return INFINITY;
+    return g->cost[(size_t)i * g->nclass + (uint32_t)rc[r]] / p->res[r].speed;
+}
+
+int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
+                  const uint32_t *order, double *start, double *end, double *ms)
+{
+    int *rc = malloc(p->nres * sizeof *rc);
+    double *avail = calloc(p->nunits, sizeof *avail);
+    uint8_t *done = calloc((size_t)g->n + 1, 1);
+    int err = 0;
+    if (!rc || !avail || !done) {
+        err = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t r = 0; r < p->nres; r++)
+        rc[r] = res_class(g, p, r);
+    double mk = 0;
+    for (uint32_t k = 0; k < g->n; k++) {
+        uint32_t i = order[k];
+        if (i >= g->n || done[i] || unit[i] >= p->nunits) {
+            err = -EINVAL;
+            goto out;
+        }
+        double w = exec_time(g, p, rc, i, unit[i]);
+        if (isinf(w)) {
+            err = -EINVAL;
+            goto out;
+        }
+        uint32_t r = p->unit_res[unit[i]];
+        double t = avail[unit[i]];
+        for (uint32_t j = g->pred_off[i]; j < g->pred_off[i + 1]; j++) {
+            uint32_t e = g->pred_edge[j], s = g->esrc[e];
+            if (!done[s]) { /* order is not topological */
+                err = -EINVAL;
+                goto out;
+            }
+            double a = end[s] + qv_plat_comm(p, p->unit_res[unit[s]], r, g->ebytes[e]);
+            if (a > t)
+                t = a;
+        }
+        start[i] = t;
+        end[i] = t + w;
+        avail[unit[i]] = end[i];
+        done[i] = 1;
+        if (end[i] > mk)
+            mk = end[i];
+    }
+    *ms = mk;
+out:
+    free(rc);
+    free(avail);
+    free(done);
+    return err;
+}
+
+/* Relative tolerance: plans are sums of doubles computed in another order. */
+static double tol(double x)
+{
+    return 1e-9 * (fabs(x) > 1 ? fabs(x) : 1) + 1e-9;
+}
+
+typedef struct sl {
+    double s, e;
+    uint32_t i;
+} sl;
+/* By start, then end: a zero-length task at the instant another starts
+ * sits before it, which is no overlap. */
+static int cmp_sl(const void *a, const void *b)
+{
+    const sl *x = a, *y = b;
+    if (x->s != y->s)
+        return x->s < y->s ? -1 : 1;
+    if (x->e != y->e)
+        return x->e < y->e ? -1 : 1;
+    return (x->i > y->i) - (x->i < y->i);
+}
+
+int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_pdiag *diag)
+{
+    if (pl->n != g->n) {
+        qv__part_diag(diag, g->name, 0, 0, "plan has %u tasks, graph %u nodes", pl->n,
+                      g->n);
+        return -EINVAL;
+    }
+    int *rc = malloc(p->nres * sizeof *rc);
+    sl *v = malloc(((size_t)g->n + 1) * sizeof *v);
+    uint32_t *cnt = calloc((size_t)p->nunits + 1, sizeof *cnt);
+    int err = -EINVAL;
+    if (!rc || !v || !cnt) {
+        err = -ENOMEM;
+        goto out;
+    }
+    for (uint32_t r = 0; r < p->nres; r++)
+        rc[r] = res_class(g, p, r);
+    double mk = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        long long id = (long long)g->ids[i];
+        if (pl->unit[i] >= p->nunits) {
+            qv__part_diag(diag, g->name, 0, 0, "node %lld: no such unit %u", id,
+                          pl->unit[i]);
+            goto out;
+        }
+        double w = exec_time(g, p, rc, i, pl->unit[i]);
+        const qv_plat_res *res = &p->res[p->unit_res[pl->unit[i]]];
+        if (isinf(w)) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "node %lld placed on %s (class %s), for which it has no "
+                          "cost",
+                          id, res->name, res->cls);
+            goto out;
+        }
+        if (!(pl->start[i] >= 0) ||
+            fabs(pl->end[i] - pl->start[i] - w) > tol(pl->end[i])) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "node %lld: runs %.6g us from %.6g, but takes %.6g us on "
+                          "%s",
+                          id, pl->end[i] - pl->start[i], pl->start[i], w, res->name);
+            goto out;
+        }
+        if (pl->end[i] > mk)
+            mk = pl->end[i];
+        cnt[pl->unit[i] + 1]++;
+    }
+    if (fabs(mk - pl->makespan) > tol(mk)) {
+        qv__part_diag(diag, g->name, 0, 0, "makespan %.6g us, last task ends at %.6g",
+                      pl->makespan, mk);
+        goto out;
+    }
+    for (uint32_t e = 0; e < g->m; e++) {
+        uint32_t s = g->esrc[e], d = g->edst[e];
+        double arrive = pl->end[s] + qv_plat_comm(p, p->unit_res[pl->unit[s]],
+                                                  p->unit_res[pl->unit[d]], g->ebytes[e]);
+        if (pl->start[d] + tol(arrive) < arrive) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "node %lld starts at %.6g us, before its input from node "
+                          "%lld arrives at %.6g us",
+                          (long long)g->ids[d], pl->start[d], (long long)g->ids[s],
+                          arrive);
+            goto out;
+        }
+    }
+    /* Bucket the tasks by unit, sort each unit by start, check overlaps. */
+    for (uint32_t u = 0; u < p->nunits; u++)
+        cnt[u + 1] += cnt[u];
+    for (uint32_t i = 0; i < g->n; i++)
+        v[cnt[pl->unit[i]]++] = (sl){pl->start[i], pl->end[i], i};
+    for (uint32_t u = p->nunits; u > 0; u--)
+        cnt[u] = cnt[u - 1];
+    cnt[0] = 0;
+    for (uint32_t u = 0; u < p->nunits; u++) {
+        sl *b = v + cnt[u];
+        uint32_t k = cnt[u + 1] - cnt[u];
+        qsort(b, k, sizeof *b, cmp_sl);
+        for (uint32_t j = 1; j < k; j++)
+            if (b[j].s + tol(b[j - 1].e) < b[j - 1].e) {
+                qv__part_diag(
+                    diag, g->name, 0, 0, "nodes %lld and %lld overlap on unit %u",
+                    (long long)g->ids[b[j - 1].i], (long long)g->ids[b[j].i], u);
+                goto out;
+            }
+    }
+    err = 0;
+out:
+    free(rc);
+    free(v);
+    free(cnt);
+    return err;
+}

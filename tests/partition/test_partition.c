@@ -1,0 +1,568 @@
+/*
+ * test_partition.c - libqvpart's planners and readers: every algorithm's
+ * plans pass the simulator's check on many random graphs and platforms;
+ * the simulator rejects broken plans; malformed graph and platform files
+ * get errors that say what and where; generators make the documented
+ * shapes; the lower bounds hold and are exact on a small two-class case.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "qvpart.h"
+
+static qv_plat *load_platform(const char *name)
+{
+    const char *src = getenv("QV_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/partition/platforms/%s", src ? src : ".", name);
+    qv_plat *p = NULL;
+    qv_pdiag d = {0};
+    int rc = qv_plat_load(path, &p, &d);
+    if (rc)
+        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+    assert_int_equal(rc, 0);
+    return p;
+}
+
+/* Two faster GPUs in one resource (one memory) and an FPGA with a slow
+ * link and a price: exercises units, speeds and block-style YAML. */
+static qv_plat *odd_platform(void)
+{
+    static const char *y = "platform: odd\n"
+                           "resources:\n"
+                           "  - {name: big, class: cpu, units: 3}\n"
+                           "  - {name: gpus, class: gpu, units: 2, speed: 1.5,\n"
+                           "     link: {bandwidth_gbs: 2, latency_us: 5}}\n"
+                           "  - name: fpga0\n"
+                           "    class: fpga\n"
+                           "    link: {bandwidth_gbs: 1, latency_us: 50}\n"
+                           "    cost_per_hour: 4\n";
+    qv_plat *p;
+    qv_pdiag d = {0};
+    assert_int_equal(qv_plat_parse(y, strlen(y), "odd.yaml", &p, &d), 0);
+    assert_int_equal(p->nunits, 6);
+    return p;
+}
+
+static void test_valid_on_random(void **state)
+{
+    (void)state;
+    qv_plat *plats[3] = {load_platform("ws16-gpu.yaml"),
+                         load_platform("ws8-gpu-2fpga.yaml"), odd_platform()};
+    static const unsigned sizes[] = {1, 20, 150};
+    static const double ccrs[] = {0.1, 1, 10};
+    int plans = 0;
+    for (int pi = 0; pi < 3; pi++)
+        for (int si = 0; si < 3; si++)
+            for (int ci = 0; ci < 3; ci++)
+                for (uint64_t seed = 1; seed <= 4; seed++) {
+                    qv_gen_opts o;
+                    qv_gen_defaults(QV_GEN_RANDOM, &o);
+                    o.n = sizes[si];
+                    o.ccr = ccrs[ci];
+                    o.seed = seed;
+                    o.fat = 0.2 + 0.2 * (double)seed;
+                    o.jump = (unsigned)seed;
+                    qv_dag *g;
+                    assert_int_equal(qv_dag_generate(&o, &g), 0);
+                    qv_bounds b;
+                    assert_int_equal(qv_bounds_compute(g, plats[pi], &b), 0);
+                    double ms[4];
+                    for (int a = 0; a < 4; a++) {
+                        qv_plan *pl;
+                        qv_pdiag d = {0};
+                        int rc = qv_plan_make(g, plats[pi], (qv_algo)a, &pl, &d);
+                        if (rc)
+                            fprintf(stderr, "%s: %s\n", qv_algo_name((qv_algo)a), d.msg);
+                        assert_int_equal(rc, 0);
+                        assert_int_equal(qv_sim_validate(g, plats[pi], pl, &d), 0);
+                        assert_true(pl->makespan >= b.lb_cp * (1 - 1e-9));
+                        assert_true(pl->makespan >= b.lb_area * (1 - 1e-9));
+                        ms[a] = pl->makespan;
+                        qv_plan_destroy(pl);
+                        plans++;
+                    }
+                    /* Quiver keeps the best plan, HEFT's and PEFT's included */
+                    assert_true(ms[QV_ALGO_QUIVER] <= ms[QV_ALGO_HEFT] * (1 + 1e-12));
+                    assert_true(ms[QV_ALGO_QUIVER] <= ms[QV_ALGO_PEFT] * (1 + 1e-12));
+                    qv_dag_destroy(g);
+                }
+    assert_int_equal(plans, 3 * 3 * 3 * 4 * 4);
+    for (int pi = 0; pi < 3; pi++)
+        qv_plat_destroy(plats[pi]);
+}
+
+static void test_valid_on_tiled(void **state)
+{
+    (void)state;
+    qv_plat *p = load_platform("ws8-gpu-2fpga.yaml");
+    for (int k = QV_GEN_CHOLESKY; k <= QV_GEN_FFT; k++) {
+        qv_gen_opts o;
+        qv_gen_defaults((qv_gen_kind)k, &o);
+        o.nt = 6;
+        o.points = 16;
+        qv_dag *g;
+        assert_int_equal(qv_dag_generate(&o, &g), 0);
+        for (int a = 0; a < 4; a++) {
+            qv_plan *pl;
+            assert_int_equal(qv_plan_make(g, p, (qv_algo)a, &pl, NULL), 0);
+            qv_plan_destroy(pl);
+        }
+        qv_dag_destroy(g);
+    }
+    qv_plat_destroy(p);
+}
+
+/* Nodes that run only on the CPU or only on the GPU, interleaved along
+ * chains: METIS parts mix them, so some parts have no resource that runs all
+ * their nodes, and later parts take inputs from them (found by
+ * clang-analyzer: such a part was read as a resource index). Every
+ * algorithm must still plan validly. */
+static void test_disjoint_classes(void **state)
+{
+    (void)state;
+    qv_dag *g;
+    assert_int_equal(qv_dag_create("disjoint", &g), 0);
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    uint64_t seed = 5;
+    for (uint32_t i = 0; i < 400; i++) {
+        uint32_t id;
+        assert_int_equal(qv_dag_add_node(g, i, i % 3 ? "a" : "b", &id), 0);
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        /* first half: one class each, so its parts have no common
+         * resource; second half: both, so its parts do and take inputs
+         * from the first half's */
+        double w = 10 + (double)((seed >> 40) % 90);
+        if (i < 200) {
+            int k = (seed >> 33) % 2 ? cpu : gpu;
+            g->cost[id * g->nclass + (uint32_t)k] = w;
+        } else {
+            g->cost[id * g->nclass + (uint32_t)cpu] = w;
+            g->cost[id * g->nclass + (uint32_t)gpu] = w / 4;
+        }
+        if (i >= 8)
+            assert_int_equal(qv_dag_add_edge(g, i - 8, i, 1000000), 0);
+        if (i >= 13 && i % 5 == 0)
+            assert_int_equal(qv_dag_add_edge(g, i - 13, i, 500000), 0);
+    }
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_plat *plats[2] = {load_platform("ws16-gpu.yaml"),
+                         load_platform("ws8-gpu-2fpga.yaml")};
+    for (int pi = 0; pi < 2; pi++)
+        for (int a = 0; a < 4; a++) {
+            qv_plan *pl;
+            qv_pdiag d = {0};
+            int rc = qv_plan_make(g, plats[pi], (qv_algo)a, &pl, &d);
+            if (rc)
+                fprintf(stderr, "%s: %s\n", qv_algo_name((qv_algo)a), d.msg);
+            assert_int_equal(rc, 0);
+            qv_plan_destroy(pl);
+        }
+    qv_plat_destroy(plats[0]);
+    qv_plat_destroy(plats[1]);
+    qv_dag_destroy(g);
+}
+
+/* PEFT's lookahead, by hand: a -> b, two processors with their own memory
+ * and a transfer of 5 between them. w(a) = (10, 6), w(b) = (10, 20).
+ * OCT(a,P1) = min(10, 20 + 5) = 10, OCT(a,P2) = min(10 + 5, 20) = 15.
+ * PEFT puts a on P1 (10 + 10 < 6 + 15) and b after it: makespan 20.
+ * HEFT puts a on P2 (EFT 6 < 10), then b on P1 at 6 + 5: makespan 21. */
+static void test_peft_lookahead(void **state)
+{
+    (void)state;
+    qv_dag *g;
+    assert_int_equal(qv_dag_create("peft", &g), 0);
+    int c1 = qv_dag_class(g, "p1"), c2 = qv_dag_class(g, "p2");
+    uint32_t a, b;
+    assert_int_equal(qv_dag_add_node(g, 0, "a", &a), 0);
+    assert_int_equal(qv_dag_add_node(g, 1, "b", &b), 0);
+    g->cost[a * g->nclass + (uint32_t)c1] = 10;
+    g->cost[a * g->nclass + (uint32_t)c2] = 6;
+    g->cost[b * g->nclass + (uint32_t)c1] = 10;
+    g->cost[b * g->nclass + (uint32_t)c2] = 20;
+    /* two 1 GB/s links in turn: 2500 bytes cost 2 * 2.5 = 5 µs */
+    assert_int_equal(qv_dag_add_edge(g, a, b, 2500), 0);
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_plat_res r[2] = {
+        {.name = "P1", .cls = "p1", .units = 1, .speed = 1, .bandwidth_gbs = 1},
+        {.name = "P2", .cls = "p2", .units = 1, .speed = 1, .bandwidth_gbs = 1},
+    };
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("two", r, 2, &p), 0);
+    qv_plan *pl;
+    assert_int_equal(qv_plan_make(g, p, QV_ALGO_PEFT, &pl, NULL), 0);
+    assert_true(fabs(pl->makespan - 20) < 1e-9);
+    assert_int_equal(pl->unit[a], 0);
+    assert_int_equal(pl->unit[b], 0);
+    qv_plan_destroy(pl);
+    assert_int_equal(qv_plan_make(g, p, QV_ALGO_HEFT, &pl, NULL), 0);
+    assert_true(fabs(pl->makespan - 21) < 1e-9);
+    assert_int_equal(pl->unit[a], 1);
+    assert_int_equal(pl->unit[b], 0);
+    qv_plan_destroy(pl);
+    qv_plat_destroy(p);
+    qv_dag_destroy(g);
+}
+
+static void test_sim_rejects(void **state)
+{
+    (void)state;
+    qv_plat *p = load_platform("ws16-gpu.yaml");
+    qv_gen_opts o;
+    qv_gen_defaults(QV_GEN_CHOLESKY, &o);
+    o.nt = 4;
+    qv_dag *g;
+    assert_int_equal(qv_dag_generate(&o, &g), 0);
+    qv_plan *pl;
+    qv_pdiag d = {0};
+    assert_int_equal(qv_plan_make(g, p, QV_ALGO_HEFT, &pl, &d), 0);
+    /* a successor moved before its predecessor's end (TRSM before POTRF;
+     * not the last task, so the makespan stays right) */
+    uint32_t last = g->topo[1];
+    double s = pl->start[last], e = pl->end[last];
+    pl->start[last] = 0;
+    pl->end[last] = e - s;
+    assert_int_not_equal(qv_sim_validate(g, p, pl, &d), 0);
+    assert_non_null(strstr(d.msg, "before its input"));
+    pl->start[last] = s;
+    pl->end[last] = e;
+    /* a duration that is not the cost */
+    pl->end[0] += 1;
+    assert_int_not_equal(qv_sim_validate(g, p, pl, &d), 0);
+    pl->end[0] -= 1;
+    /* two tasks on one unit at once: all on unit 0, same times */
+    uint32_t u1 = pl->unit[1];
+    double s1 = pl->start[1], e1 = pl->end[1];
+    pl->unit[1] = pl->unit[0];
+    pl->start[1] = pl->start[0];
+    pl->end[1] = pl->start[0] + (e1 - s1);
+    assert_int_not_equal(qv_sim_validate(g, p, pl, &d), 0);
+    pl->unit[1] = u1;
+    pl->start[1] = s1;
+    pl->end[1] = e1;
+    assert_int_equal(qv_sim_validate(g, p, pl, &d), 0);
+    /* replay of the plan in start order gives no later times */
+    uint32_t *order = malloc(g->n * sizeof *order);
+    double *st = malloc(g->n * sizeof *st), *en = malloc(g->n * sizeof *en), ms;
+    for (uint32_t i = 0; i < g->n; i++)
+        order[i] = g->topo[i];
+    assert_int_equal(qv_sim_replay(g, p, pl->unit, order, st, en, &ms), 0);
+    assert_true(ms > 0);
+    free(order);
+    free(st);
+    free(en);
+    qv_plan_destroy(pl);
+    qv_dag_destroy(g);
+    qv_plat_destroy(p);
+}
+
+typedef struct bad {
+    const char *text, *msg;
+    int line;
+} bad;
+
+static void test_bad_graphs(void **state)
+{
+    (void)state;
+    static const bad cases[] = {
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},\n"
+         " {\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": [{\"src\": 1, \"dst\": 2}, {\"src\": 2, \"dst\": 1}]}",
+         "cycle", 0},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},\n"
+         " {\"id\": 1, \"function\": \"g\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": []}",
+         "duplicate node id 1", 3},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"function\": \"f\", \"cost_us\": {\"cpu\": 1}}], \"edges\": []}",
+         "missing \"id\"", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 7, \"function\": \"f\"}], \"edges\": []}",
+         "node 7: \"cost_us\"", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 7, \"function\": \"f\", \"cost_us\": {\"cpu\": -3}}],\n"
+         " \"edges\": []}",
+         "cost_us.cpu", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 7, \"function\": \"f\", \"cost_us\": {\"cpu\": 1e300}}],\n"
+         " \"edges\": []}",
+         "cost_us.cpu", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},\n"
+         " {\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": [{\"src\": 1, \"dst\": 2, \"bytes\": 1e40}]}",
+         "\"bytes\" must be an integer", 4},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": [{\"src\": 1, \"dst\": 9}]}",
+         "node 9", 3},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},],\n"
+         " \"edges\": []}",
+         "value expected", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 2, \"nodes\": [],"
+         " \"edges\": []}",
+         "unsupported version", 1},
+        {"{\"format\": \"other\", \"nodes\": [], \"edges\": []}", "format", 1},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [],"
+         " \"edges\": []} x",
+         "trailing", 1},
+        {"{\"a\": 1, \"a\": 2}", "duplicate key", 1},
+        /* found by fuzzing: a bad entry after a good one was accepted */
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},\n"
+         " [2]], \"edges\": []}",
+         "a node must be an object", 3},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},\n"
+         " {\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": [{\"src\": 1, \"dst\": 2}, 5]}",
+         "an edge must be an object", 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        qv_dag *g = NULL;
+        qv_pdiag d = {0};
+        int rc = qv_dag_parse(cases[i].text, strlen(cases[i].text), "t.json", &g, &d);
+        if (rc == 0 || !strstr(d.msg, cases[i].msg) ||
+            (cases[i].line && d.line != cases[i].line))
+            fprintf(stderr, "case %zu: rc %d, %s:%d:%d: %s\n", i, rc, d.file, d.line,
+                    d.col, d.msg);
+        assert_int_not_equal(rc, 0);
+        assert_null(g);
+        assert_non_null(strstr(d.msg, cases[i].msg));
+        assert_string_equal(d.file, "t.json");
+        if (cases[i].line)
+            assert_int_equal(d.line, cases[i].line);
+    }
+    /* nesting past the depth limit fails cleanly, without recursion blowup */
+    size_t n = 100000;
+    char *deep = malloc(n);
+    memset(deep, '[', n);
+    qv_dag *g = NULL;
+    qv_pdiag d = {0};
+    assert_int_not_equal(qv_dag_parse(deep, n, "deep.json", &g, &d), 0);
+    assert_non_null(strstr(d.msg, "nesting"));
+    free(deep);
+}
+
+static void test_graph_roundtrip(void **state)
+{
+    (void)state;
+    qv_gen_opts o;
+    qv_gen_defaults(QV_GEN_QR, &o);
+    o.nt = 5;
+    qv_dag *g, *h;
+    assert_int_equal(qv_dag_generate(&o, &g), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(qv_dag_write(g, f), 0);
+    fclose(f);
+    qv_pdiag d = {0};
+    assert_int_equal(qv_dag_parse(buf, len, "rt.json", &h, &d), 0);
+    assert_int_equal(h->n, g->n);
+    assert_int_equal(h->m, g->m);
+    for (uint32_t i = 0; i < g->n; i++)
+        for (uint32_t k = 0; k < g->nclass; k++) {
+            double a = g->cost[i * g->nclass + k];
+            int hk = qv_dag_class(h, g->class_name[k]);
+            if (isinf(a))
+                continue;
+            assert_true(hk >= 0);
+            assert_true(a == h->cost[i * h->nclass + (uint32_t)hk]);
+        }
+    free(buf);
+    qv_dag_destroy(g);
+    qv_dag_destroy(h);
+}
+
+static void test_bad_platforms(void **state)
+{
+    (void)state;
+    static const bad cases[] = {
+        {"platform: x\nresources:\n  - {name: a, class: cpu, unit: 4}\n",
+         "unknown key 'unit'", 3},
+        {"platform: x\nresources:\n  - {name: g, class: gpu}\n", "needs link", 3},
+        {"platform: x\nresources:\n  - {name: a, class: cpu, units: 0}\n",
+         "units must be", 3},
+        {"platform: x\nresources:\n  - {name: a, class: cpu}\n"
+         "  - {name: a, class: cpu}\n",
+         "duplicate resource", 4},
+        {"platform: x\nresources:\n  - {name: g, class: gpu,\n"
+         "     link: {bandwidth_gbs: -1}}\n",
+         "link.bandwidth_gbs", 4},
+        {"platform: x\nresources: [\n", "YAML", 0},
+        {"platform: x\nresources:\n  - {name: a, class: cpu,\n"
+         "     link: {bandwidth_gbs: 1, latency_us: 1}}\n",
+         "shares host memory", 4},
+        {"platform: x\nresources:\n  - {name: a, class: tpu}\n", "class 'tpu'", 3},
+        {"platform: x\nresources:\n  - {name: g, class: gpu,\n"
+         "     link: {bandwidth_gbs: 1}}\n",
+         "link needs latency_us", 4},
+        {"platform: x\nresources:\n  - {name: f, class: fpga, board: "
+         "no-such-board.yaml}\n",
+         "cannot be read", 3},
+        {"resources:\n  - {name: a, class: cpu}\n", "missing 'platform'", 1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        qv_plat *p = NULL;
+        qv_pdiag d = {0};
+        int rc = qv_plat_parse(cases[i].text, strlen(cases[i].text), "p.yaml", &p, &d);
+        if (rc == 0 || !strstr(d.msg, cases[i].msg) ||
+            (cases[i].line && d.line != cases[i].line))
+            fprintf(stderr, "case %zu: rc %d, %s:%d:%d: %s\n", i, rc, d.file, d.line,
+                    d.col, d.msg);
+        assert_int_not_equal(rc, 0);
+        assert_null(p);
+        assert_non_null(strstr(d.msg, cases[i].msg));
+        if (cases[i].line)
+            assert_int_equal(d.line, cases[i].line);
+    }
+}
+
+/* The example platform of the configuration work reads the same: the U250
+ * takes its link and price from its board file. */
+static void test_repo_platform(void **state)
+{
+    (void)state;
+    const char *src = getenv("QV_SOURCE_DIR");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/boards/platforms/workstation.yaml", src ? src : ".");
+    FILE *f = fopen(path, "r");
+    if (!f)
+        skip();
+    fclose(f);
+    qv_plat *p;
+    qv_pdiag d = {0};
+    int rc = qv_plat_load(path, &p, &d);
+    if (rc)
+        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(p->nres, 3);
+    assert_string_equal(p->res[2].cls, "fpga");
+    assert_true(p->res[2].bandwidth_gbs > 0);
+    assert_true(p->res[2].cost_per_hour > 0);
+    qv_plat_destroy(p);
+}
+
+static void test_generators(void **state)
+{
+    (void)state;
+    for (unsigned nt = 1; nt <= 12; nt += 5) {
+        qv_gen_opts o;
+        qv_gen_defaults(QV_GEN_CHOLESKY, &o);
+        o.nt = nt;
+        qv_dag *g;
+        assert_int_equal(qv_dag_generate(&o, &g), 0);
+        assert_int_equal(g->n, nt * (nt + 1) * (nt + 2) / 6);
+        qv_dag_destroy(g);
+        o.kind = QV_GEN_LU;
+        assert_int_equal(qv_dag_generate(&o, &g), 0);
+        unsigned lu = 0;
+        for (unsigned k = 0; k < nt; k++)
+            lu += 1 + 2 * (nt - 1 - k) + (nt - 1 - k) * (nt - 1 - k);
+        assert_int_equal(g->n, lu);
+        qv_dag_destroy(g);
+    }
+    qv_gen_opts o;
+    qv_gen_defaults(QV_GEN_FFT, &o);
+    o.points = 16;
+    qv_dag *g;
+    assert_int_equal(qv_dag_generate(&o, &g), 0);
+    assert_int_equal(g->n, 2 * 16 - 1 + 16 * 4);
+    qv_dag_destroy(g);
+    o.points = 12;
+    assert_int_not_equal(qv_dag_generate(&o, &g), 0);
+    qv_gen_defaults(QV_GEN_RANDOM, &o);
+    o.n = 777;
+    assert_int_equal(qv_dag_generate(&o, &g), 0);
+    assert_int_equal(g->n, 777);
+    qv_dag_destroy(g);
+    /* Cholesky's critical path is 9nt - 10 in b³/3 units: with every
+     * kernel's cost set to its weight, LB_cp on one cpu class is that. */
+    qv_gen_defaults(QV_GEN_CHOLESKY, &o);
+    o.nt = 7;
+    assert_int_equal(qv_dag_generate(&o, &g), 0);
+    static const char *f[] = {"potrf", "trsm", "syrk", "gemm"};
+    static const double w[] = {1, 3, 3, 6};
+    for (uint32_t i = 0; i < g->n; i++)
+        for (int k = 0; k < 4; k++)
+            if (!strcmp(g->func_name[g->func[i]], f[k])) {
+                g->cost[i * g->nclass + 0] = w[k];
+                g->cost[i * g->nclass + 1] = INFINITY;
+                g->cost[i * g->nclass + 2] = INFINITY;
+            }
+    qv_plat_res r = {
+        .name = "c", .cls = "cpu", .units = 1000, .speed = 1, .host_memory = 1};
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("many", &r, 1, &p), 0);
+    qv_bounds b;
+    assert_int_equal(qv_bounds_compute(g, p, &b), 0);
+    assert_true(fabs(b.lb_cp - (9 * 7 - 10)) < 1e-9);
+    assert_true(fabs(b.lb_area - 7 * 7 * 7 / 1000.0) < 1e-9);
+    qv_plat_destroy(p);
+    qv_dag_destroy(g);
+}
+
+static void test_area_bound(void **state)
+{
+    (void)state;
+    /* a: cpu 10, gpu 1; b: cpu 10, gpu 5; one unit each. The LP puts a on
+     * the GPU and splits b 0.4 cpu / 0.6 gpu: T = 4. */
+    qv_dag *g;
+    assert_int_equal(qv_dag_create("two", &g), 0);
+    int c = qv_dag_class(g, "cpu"), gp = qv_dag_class(g, "gpu");
+    uint32_t a, b;
+    assert_int_equal(qv_dag_add_node(g, 0, "a", &a), 0);
+    assert_int_equal(qv_dag_add_node(g, 1, "b", &b), 0);
+    g->cost[a * g->nclass + (uint32_t)c] = 10;
+    g->cost[a * g->nclass + (uint32_t)gp] = 1;
+    g->cost[b * g->nclass + (uint32_t)c] = 10;
+    g->cost[b * g->nclass + (uint32_t)gp] = 5;
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_plat_res r[2] = {
+        {.name = "c", .cls = "cpu", .units = 1, .speed = 1, .host_memory = 1},
+        {.name = "g", .cls = "gpu", .units = 1, .speed = 1, .bandwidth_gbs = 1},
+    };
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("p", r, 2, &p), 0);
+    qv_bounds bd;
+    assert_int_equal(qv_bounds_compute(g, p, &bd), 0);
+    assert_true(fabs(bd.lb_area - 4) < 1e-6);
+    assert_true(fabs(bd.lb_cp - 5) < 1e-12);
+    assert_true(fabs(bd.seq_best - 6) < 1e-12);
+    /* a node no unit can run is an error naming it */
+    uint32_t z;
+    assert_int_equal(qv_dag_add_node(g, 42, "z", &z), 0);
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_plan *pl;
+    qv_pdiag d = {0};
+    assert_int_not_equal(qv_plan_make(g, p, QV_ALGO_HEFT, &pl, &d), 0);
+    assert_non_null(strstr(d.msg, "node 42"));
+    qv_plat_destroy(p);
+    qv_dag_destroy(g);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_on_random),  cmocka_unit_test(test_valid_on_tiled),
+        cmocka_unit_test(test_disjoint_classes), cmocka_unit_test(test_peft_lookahead),
+        cmocka_unit_test(test_sim_rejects),      cmocka_unit_test(test_bad_graphs),
+        cmocka_unit_test(test_graph_roundtrip),  cmocka_unit_test(test_bad_platforms),
+        cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
+        cmocka_unit_test(test_area_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
