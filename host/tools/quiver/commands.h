@@ -18,5 +18,6 @@ int qv_cmd_plan(int argc, char **argv);
 int qv_cmd_graph(int argc, char **argv);
 int qv_cmd_check(int argc, char **argv);
 int qv_cmd_devices(int argc, char **argv);
+int qv_cmd_xclbin(int argc, char **argv);
 
 #endif

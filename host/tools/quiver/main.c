@@ -14,6 +14,7 @@ static const qv_command commands[] = {
     { "graph", "generate or import task graphs", qv_cmd_graph },
     { "check", "validate configuration files", qv_cmd_check },
     { "devices", "list the resources found", qv_cmd_devices },
+    { "xclbin", "inspect or build .xclbin kernel containers", qv_cmd_xclbin },
 };
 
 static void usage(FILE *out)
