@@ -169,6 +169,7 @@ typedef struct qv_device_info {
     uint64_t failed;        /* tasks that failed here and ran elsewhere */
     uint64_t bytes_to;      /* host -> device */
     uint64_t bytes_from;    /* device -> host */
+    double   board_us;      /* emulated boards: the modelled busy time */
 } qv_device_info;
 
 QV_API unsigned qv_device_count(const qv_runtime *rt);
@@ -205,6 +206,12 @@ typedef struct qv_opencl_impl {
 /* Sets the OpenCL implementation (strings are copied). Must not race with
  * submissions of f. */
 QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl);
+
+/* Sets the FPGA implementation: the kernel called `kernel` in the catalog
+ * the runtime policy names (`catalog:`). Its arguments must match f's, in
+ * order. Runs on the boards that kernel has a build for (real cards
+ * through XRT, emulated boards natively). The name is copied. */
+QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
 
 /* Restricts f to the device classes in mask (bits 1 << qv_class); 0 lifts
  * the restriction. Like StarPU's `where`. */

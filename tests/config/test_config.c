@@ -301,7 +301,8 @@ static void test_policy(void **state)
     assert_int_equal(def.hot_threshold, 3);
     assert_true(def.replan_drift == 0.25);
     assert_int_equal(def.rescan_interval_ms, 5000);
-    /* The shipped file claims to show the defaults: it must. */
+    /* The shipped file shows the defaults, except that it adds the embedded
+     * default platform's emulated board and the kernel catalog. */
     assert_int_equal(qv__policy_load(path_of("config/quiver.yaml"), &p, &diag), 0);
     assert_int_equal(p.scheduler, def.scheduler);
     assert_int_equal(p.hot_threshold, def.hot_threshold);
@@ -309,7 +310,10 @@ static void test_policy(void **state)
     assert_true(p.replan_drift == def.replan_drift);
     assert_int_equal(p.replan_min_interval_ms, def.replan_min_interval_ms);
     assert_int_equal(p.rescan_interval_ms, def.rescan_interval_ms);
-    assert_int_equal(p.nboards, 0);
+    assert_int_equal(p.nboards, 1);
+    assert_non_null(strstr(p.boards[0], "boards/emu/u250-emu.yaml"));
+    assert_non_null(p.catalog);
+    assert_non_null(strstr(p.catalog, "config/kernels.yaml"));
     assert_int_equal(p.log_level, def.log_level);
     assert_null(p.log_file);
     assert_null(p.perfmodel_dir);

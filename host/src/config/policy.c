@@ -19,12 +19,14 @@ static const char *const class_names[] = {"cpu", "gpu", "fpga", "remote", NULL};
 
 const char *const qv__policy_top_keys[] = {"scheduler", "hot_threshold", "devices",
                                            "replan",    "discovery",     "log",
-                                           "perfmodel", "trace",         NULL};
+                                           "perfmodel", "trace",         "catalog",
+                                           NULL};
 
 static const qv__ykey top_keys[] = {
     {"scheduler", 0, NULL}, {"hot_threshold", 0, NULL}, {"devices", 0, NULL},
     {"replan", 0, NULL},    {"discovery", 0, NULL},     {"log", 0, NULL},
-    {"perfmodel", 0, NULL}, {"trace", 0, NULL},         {NULL, 0, NULL},
+    {"perfmodel", 0, NULL}, {"trace", 0, NULL},         {"catalog", 0, NULL},
+    {NULL, 0, NULL},
 };
 static const qv__ykey replan_keys[] = {
     {"drift", 0, NULL},
@@ -101,6 +103,7 @@ void qv__policy_fini(qv__policy *p)
     free(p->log_file);
     free(p->perfmodel_dir);
     free(p->trace_path);
+    free(p->catalog);
     qv__policy_defaults(p);
 }
 
@@ -238,6 +241,8 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
                       &p->hot_threshold, diag);
     if (!rc && (n = qv__ymap_get(root, "devices")))
         rc = load_devices(doc, n, p, diag);
+    if (!rc && (n = qv__ymap_get(root, "catalog")))
+        rc = qv__yget_path(doc, n, "catalog", 0, &p->catalog, diag);
     if (!rc && (sec = qv__ymap_get(root, "replan"))) {
         rc = qv__ymap_check(doc, sec, "replan", replan_keys, diag);
         if (!rc && (n = qv__ymap_get(sec, "drift")))

@@ -14,6 +14,7 @@
  *   log:       {level: warn, file: PATH}
  *   perfmodel: {dir: PATH, min_samples: 3}
  *   trace:     {path: PATH}
+ *   catalog:   ../config/kernels.yaml    the kernel catalog (FPGA kernels)
  */
 #ifndef QV_CONFIG_POLICY_H
 #define QV_CONFIG_POLICY_H
@@ -49,6 +50,7 @@ typedef struct qv__policy {
     char *perfmodel_dir;            /* NULL = qv_options' default; owned */
     unsigned perfmodel_min_samples; /* 3: before a model is trusted */
     char *trace_path;               /* NULL = no trace at exit; owned */
+    char *catalog;                  /* kernel catalog file, or NULL; owned */
 } qv__policy;
 
 /* Fills p with the defaults above; nothing to free until a load. */

@@ -10,9 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/board.h"
+#include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
 #include "trace/perfmodel.h"
+#include "trace/recorder.h"
 
 struct qv__devq {
     struct qv_device *dev;
@@ -192,9 +195,14 @@ static void *driver_main(void *arg)
     qv__task *t;
     while ((t = pop(q)) != NULL) {
         uint64_t t0 = 0, t1 = 0;
+        double b0 = 0, b1 = 0;
+        bool board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b0, sizeof b0) == 0;
         int rc = run_here(q, t, &t0, &t1);
         if (rc == 0) {
             atomic_fetch_add(&q->tasks, 1);
+            if (board && t->node &&
+                q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b1, sizeof b1) == 0)
+                ((qv__node *)t->node)->board_us = (float)(b1 - b0);
             qv__task_complete(rt, t, q->dev->id, rt->nworkers + q->dev->id - 1, t0, t1,
                               NULL);
         } else {
@@ -225,7 +233,8 @@ static void *driver_main(void *arg)
     return NULL;
 }
 
-static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, unsigned idx)
+static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, unsigned idx,
+                    const void *board)
 {
     if (rt->naccel + 1 >= QV__MAX_DEVICES)
         return QV_E2BIG;
@@ -241,7 +250,7 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, unsigned id
     d->cls = ops->cls;
     d->idx = idx;
     d->id = rt->naccel + 1;
-    int rc = ops->open(d, idx, NULL);
+    int rc = ops->open(d, idx, board);
     if (rc) {
         free(q);
         free(d);
@@ -267,11 +276,23 @@ int qv__devq_open_all(qv_runtime *rt)
         unsigned n = 0;
         if (qv__opencl_ops.probe(NULL, &n) == 0) {
             for (unsigned i = 0; i < n; i++) {
-                int rc = open_one(rt, &qv__opencl_ops, i);
+                int rc = open_one(rt, &qv__opencl_ops, i, NULL);
                 if (rc)
                     qv__log(2, "OpenCL device %u not used: %s", i, qv_strerror(rc));
             }
         }
+    }
+    /* Emulated boards the policy lists: one device each. */
+    const qv__policy *pol = rt->policy;
+    for (size_t i = 0; i < rt->nboards; i++) {
+        unsigned n = 0;
+        if (!(pol->devices & (1u << QV_CLASS_FPGA)) ||
+            qv__emu_ops.probe(rt->boards[i], &n) != 0 || n == 0)
+            continue;
+        int rc = open_one(rt, &qv__emu_ops, 0, rt->boards[i]);
+        if (rc)
+            return qv__fail(rc, "emulated board %s: %s",
+                            ((const qv__board *)rt->boards[i])->name, qv_last_error());
     }
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
@@ -341,5 +362,7 @@ QV_API int qv_device_get(const qv_runtime *rt, unsigned idx, qv_device_info *out
     out->failed = atomic_load(&q->failed);
     out->bytes_to = atomic_load(&q->bytes_to);
     out->bytes_from = atomic_load(&q->bytes_from);
+    if (d->ops->query(d, QV_QUERY_BOARD_US, &out->board_us, sizeof out->board_us) != 0)
+        out->board_us = 0;
     return 0;
 }

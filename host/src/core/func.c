@@ -90,6 +90,7 @@ void qv__func_free(qv_func *f)
     for (unsigned i = 0; i < QV_MAX_ARGS; i++)
         free(f->argnames[i]);
     ocl_clear(&f->ocl);
+    free(f->fpga_kernel);
     free(f->name);
     free(f);
 }
@@ -154,6 +155,22 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
     ocl_clear(&f->ocl);
     f->ocl = o;
     f->impls |= 1u << QV_CLASS_GPU;
+    return 0;
+}
+
+QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
+{
+    if (!f)
+        return qv__fail(QV_EINVAL, "qv_func_set_fpga: NULL function");
+    char *k = NULL;
+    if (kernel && !(k = strdup(kernel)))
+        return qv__fail(QV_ENOMEM, "qv_func_set_fpga: out of memory");
+    free(f->fpga_kernel);
+    f->fpga_kernel = k;
+    if (k)
+        f->impls |= 1u << QV_CLASS_FPGA;
+    else
+        f->impls &= ~(1u << QV_CLASS_FPGA);
     return 0;
 }
 

@@ -94,6 +94,7 @@ struct qv_func {
     size_t      scalar_bytes; /* sum of scalar sizes, each 16-aligned */
     qv_cpu_fn   cpu;
     qv_opencl_impl ocl;       /* strings owned; source NULL when unset */
+    char       *fpga_kernel;  /* catalog kernel name, owned; or NULL */
     unsigned    where;        /* class mask; 0 = anywhere it can run */
     unsigned    impls;        /* classes with an implementation (mask) */
     atomic_uint tries[QV_CLASS_COUNT]; /* calibration tries sent out */
@@ -205,6 +206,9 @@ struct qv_runtime {
     qv_options opts;
     uint64_t   created_ns;
     void      *policy;   /* qv__policy, from opts.config or the defaults */
+    void      *catalog;  /* qv__catalog from the policy, or NULL */
+    void     **boards;   /* qv__board of the policy's board files */
+    size_t     nboards;
     char      *perfmodel_dir;
     char      *perfmodel_path;
 
@@ -261,6 +265,9 @@ void qv__bufs_destroy(qv_runtime *rt);
 
 /* Waits for inflight == 0 (or the buffer's users == 0 when buf != NULL). */
 int qv__wait(qv_runtime *rt, qv_buf *buf);
+
+/* The kernel catalog the policy names (a const qv__catalog *), or NULL. */
+const void *qv__runtime_catalog(const qv_runtime *rt);
 
 /* ---- coherence (coherence.c) ------------------------------------------- */
 

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/board.h"
+#include "config/catalog.h"
 #include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
@@ -64,6 +66,13 @@ static qv__policy *policy(qv_runtime *rt)
 
 static void free_policy(qv_runtime *rt)
 {
+    qv__catalog_free(rt->catalog);
+    rt->catalog = NULL;
+    for (size_t i = 0; i < rt->nboards; i++)
+        qv__board_free(rt->boards[i]);
+    free(rt->boards);
+    rt->boards = NULL;
+    rt->nboards = 0;
     if (rt->policy) {
         qv__policy_fini(rt->policy);
         free(rt->policy);
@@ -91,7 +100,36 @@ static int apply_policy(qv_runtime *rt, const char *path)
     }
     if (!getenv("QV_LOG"))
         qv__log_set_level((int)p->log_level > 3 ? 3 : (int)p->log_level);
+    /* Nothing starts half-configured: the catalog and every board load now. */
+    if (p->catalog) {
+        qv__catalog *c;
+        if ((rc = qv__catalog_load(p->catalog, &c, &d)) != 0) {
+            char msg[2200];
+            qv_diag_format(&d, msg, sizeof msg);
+            return qv__fail(rc, "%s", msg);
+        }
+        rt->catalog = c;
+    }
+    if (p->nboards) {
+        rt->boards = calloc(p->nboards, sizeof *rt->boards);
+        if (!rt->boards)
+            return qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
+        for (size_t i = 0; i < p->nboards; i++) {
+            qv__board *b;
+            if ((rc = qv__board_load(p->boards[i], &b, &d)) != 0) {
+                char msg[2200];
+                qv_diag_format(&d, msg, sizeof msg);
+                return qv__fail(rc, "%s", msg);
+            }
+            rt->boards[rt->nboards++] = b;
+        }
+    }
     return 0;
+}
+
+const void *qv__runtime_catalog(const qv_runtime *rt)
+{
+    return rt->catalog;
 }
 
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)

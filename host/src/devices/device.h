@@ -42,6 +42,7 @@ enum {
     QV_QUERY_UNITS = 1,  /* unsigned: units that run tasks at once */
     QV_QUERY_NAME,       /* char[]: a human-readable name */
     QV_QUERY_MEMORY,     /* uint64_t: bytes of device memory */
+    QV_QUERY_BOARD_US,   /* double: an emulated board's modelled busy time */
 };
 
 struct qv_device {
@@ -83,6 +84,7 @@ struct qv_device_ops {
 
 extern const struct qv_device_ops qv__cpu_ops;
 extern const struct qv_device_ops qv__opencl_ops;
+extern const struct qv_device_ops qv__emu_ops;
 
 /* Fault injection for tests (as SQLite's): after `after` more calls of op
  * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */

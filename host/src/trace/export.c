@@ -69,12 +69,15 @@ QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path)
         }
         fprintf(f, "}, \"bytes_in\": %llu, \"bytes_out\": %llu, \"memory\": %llu, "
                    "\"device\": \"%s\", \"worker\": %u, \"start_us\": %.3f, "
-                   "\"critical\": %s}",
+                   "\"critical\": %s",
                 (unsigned long long)nd->bytes_in, (unsigned long long)nd->bytes_out,
                 (unsigned long long)nd->memory, qv_class_name((qv_class)nd->cls),
                 (unsigned)nd->worker,
                 nd->start_ns >= g.t0_ns ? (nd->start_ns - g.t0_ns) / 1e3 : 0.0,
                 g.on_cp[i] ? "true" : "false");
+        if (nd->board_us > 0)
+            fprintf(f, ", \"board_us\": %.3f", (double)nd->board_us);
+        fputc('}', f);
     }
     fputs("\n ],\n \"edges\": [", f);
     for (uint64_t i = 0; i < g.m; i++)
@@ -168,12 +171,16 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
         qv__json_string(f, qv__gview_func(&g, i));
         fprintf(f, ", \"cat\": \"%s\", \"tid\": %u, \"ts\": %.3f, \"dur\": %.3f, "
                    "\"args\": {\"id\": %llu, \"measured_us\": %.3f, \"model_us\": %.3f, "
-                   "\"bytes_in\": %llu, \"bytes_out\": %llu, \"critical\": %s}}",
+                   "\"bytes_in\": %llu, \"bytes_out\": %llu, \"critical\": %s",
                 qv_class_name((qv_class)nd->cls), (unsigned)nd->worker,
                 nd->start_ns >= g.t0_ns ? (nd->start_ns - g.t0_ns) / 1e3 : 0.0,
                 g.dur_us[i], (unsigned long long)i, g.dur_us[i], pred_us,
                 (unsigned long long)nd->bytes_in, (unsigned long long)nd->bytes_out,
                 g.on_cp[i] ? "true" : "false");
+        /* An emulated board's own time next to the wall time. */
+        if (nd->board_us > 0)
+            fprintf(f, ", \"board_us\": %.3f", (double)nd->board_us);
+        fputs("}}", f);
     }
     /* Flow arrows for data that crosses from one worker to another. */
     for (uint64_t i = 0; i < g.m; i++) {

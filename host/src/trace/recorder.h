@@ -25,6 +25,7 @@ typedef struct qv__node {
     uint16_t worker;
     uint8_t  cls;              /* qv_class it ran on */
     uint8_t  pad;
+    float    board_us;         /* emulated boards: modelled time, else 0 */
 } qv__node;
 
 typedef struct qv__edge {

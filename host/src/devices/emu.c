@@ -1,0 +1,504 @@
+/*
+ * emu.c - an emulated FPGA board: what Vitis sw_emu does, without Vitis.
+ *
+ * The board is a board file with `emulation: true`. A function's FPGA
+ * implementation is a kernel of the catalog; the kernel's build for this
+ * board is an xclbin in sw_emu mode whose BITSTREAM section holds the
+ * kernel's HLS C source compiled for the host, with a trampoline
+ * `void <kernel>__emu(const uint64_t *args)` taking the arguments by id
+ * (device addresses for buffers, values for scalars). We validate the file
+ * with our reader, load the library from memory (memfd), and run launches
+ * on a compute-unit thread of our own, so that launch, wait and timeouts
+ * behave as on a card. Device memory is host memory, bounded by the board's.
+ *
+ * Alongside the wall time, a virtual clock models the board: a copy takes
+ * latency + bytes / link bandwidth, a run (latency_cycles + ii * (trips - 1))
+ * cycles at the kernel's clock, as a pipelined HLS loop: the pipeline's depth
+ * once, then one initiation interval per further trip. The runtime records
+ * both clocks in the trace.
+ *
+ * Locking: mu guards the memory count, the CU's job slot and the clock;
+ * the kernel table is only touched by the device's driver thread.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/catalog.h"
+#include "core/internal.h"
+#include "devices/device.h"
+#include "xclbin/xclbin.h"
+
+typedef void (*emu_entry)(const uint64_t *args);
+
+typedef struct emu_kernel {
+    int              state;   /* 0 not loaded, 1 ready, -1 failed */
+    const qv__kernel *cat;    /* catalog entry */
+    void            *lib;
+    emu_entry        entry;
+    int              fd;      /* memfd holding the library */
+} emu_kernel;
+
+typedef struct emu_device {
+    qv_device        base;
+    const qv__board *board;
+    const qv__catalog *catalog;
+    char             name[160];
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;
+    uint64_t         mem_used;
+    double           board_us;    /* the virtual clock */
+    /* The compute unit: one job at a time. */
+    pthread_t        cu;
+    bool             cu_started, stop;
+    emu_entry        job;         /* NULL: idle */
+    uint64_t         job_args[QV_MAX_ARGS];
+    bool             job_done;
+    emu_kernel      *k;           /* by function id */
+    size_t           nk;
+} emu_device;
+
+struct qv_devmem {
+    void  *p;
+    size_t n;
+};
+
+/* The event of a launch: the device itself (one run at a time). */
+#define EMU_EVENT(d) ((qv_event *)(d))
+
+static void *cu_main(void *arg)
+{
+    emu_device *e = arg;
+    pthread_mutex_lock(&e->mu);
+    for (;;) {
+        while (!e->job && !e->stop)
+            pthread_cond_wait(&e->cv, &e->mu);
+        if (e->stop)
+            break;
+        emu_entry fn = e->job;
+        uint64_t args[QV_MAX_ARGS];
+        memcpy(args, e->job_args, sizeof args);
+        pthread_mutex_unlock(&e->mu);
+        fn(args);
+        pthread_mutex_lock(&e->mu);
+        e->job = NULL;
+        e->job_done = true;
+        pthread_cond_broadcast(&e->cv);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+static int emu_probe(const void *b, unsigned *count)
+{
+    const qv__board *board = b;
+    *count = board && board->kind == QV_CLASS_FPGA && board->emulation ? 1 : 0;
+    return 0;
+}
+
+static int emu_open(qv_device *d, unsigned idx, const void *b)
+{
+    emu_device *e = (emu_device *)d;
+    const qv__board *board = b;
+    if (idx != 0 || !board || !board->emulation)
+        return QV_ENOENT;
+    e->board = board;
+    e->catalog = qv__runtime_catalog(d->rt);
+    snprintf(e->name, sizeof e->name, "emulated %s", board->name);
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->cv, NULL);
+    if (pthread_create(&e->cu, NULL, cu_main, e) != 0) {
+        pthread_mutex_destroy(&e->mu);
+        pthread_cond_destroy(&e->cv);
+        return QV_ENOMEM;
+    }
+    e->cu_started = true;
+    return 0;
+}
+
+static void emu_close(qv_device *d)
+{
+    emu_device *e = (emu_device *)d;
+    if (e->cu_started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = true;
+        pthread_cond_broadcast(&e->cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->cu, NULL);
+        pthread_mutex_destroy(&e->mu);
+        pthread_cond_destroy(&e->cv);
+    }
+    for (size_t i = 0; i < e->nk; i++) {
+        if (e->k[i].lib)
+            dlclose(e->k[i].lib);
+        if (e->k[i].fd > 0)
+            close(e->k[i].fd);
+    }
+    free(e->k);
+}
+
+/* Advances the board's clock by a copy of n bytes over its link. */
+static void clock_copy(emu_device *e, size_t n)
+{
+    double bw = e->board->bandwidth_gbs > 0 ? e->board->bandwidth_gbs : 12.0;
+    pthread_mutex_lock(&e->mu);
+    e->board_us += e->board->latency_us + (double)n / (bw * 1e3);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static int emu_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
+{
+    (void)bank;
+    emu_device *e = (emu_device *)d;
+    int inj = qv__fault_hit("emu", QV_FAULT_ALLOC);
+    if (inj)
+        return qv__fail(inj, "injected allocation failure");
+    pthread_mutex_lock(&e->mu);
+    bool fits = !e->board->memory || e->mem_used + n <= e->board->memory;
+    if (fits)
+        e->mem_used += n;
+    pthread_mutex_unlock(&e->mu);
+    if (!fits)
+        return qv__fail(QV_ENOMEM, "%s: %zu bytes do not fit in its %llu bytes of memory",
+                        e->name, n, (unsigned long long)e->board->memory);
+    qv_devmem *m = malloc(sizeof *m);
+    void *p = n ? malloc(n) : NULL;
+    if (!m || (n && !p)) {
+        free(m);
+        free(p);
+        pthread_mutex_lock(&e->mu);
+        e->mem_used -= n;
+        pthread_mutex_unlock(&e->mu);
+        return QV_ENOMEM;
+    }
+    m->p = p;
+    m->n = n;
+    *out = m;
+    return 0;
+}
+
+static void emu_free(qv_device *d, qv_devmem *m)
+{
+    emu_device *e = (emu_device *)d;
+    if (!m)
+        return;
+    pthread_mutex_lock(&e->mu);
+    e->mem_used -= m->n;
+    pthread_mutex_unlock(&e->mu);
+    free(m->p);
+    free(m);
+}
+
+static int emu_write(qv_device *d, qv_devmem *dst, size_t off, const void *src, size_t n,
+                     qv_event **ev)
+{
+    emu_device *e = (emu_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("emu", QV_FAULT_WRITE);
+    if (inj)
+        return qv__fail(inj, "injected write failure");
+    if (off > dst->n || n > dst->n - off)
+        return qv__fail(QV_EINVAL, "%s: write of %zu bytes at %zu past a %zu-byte buffer",
+                        e->name, n, off, dst->n);
+    memcpy((char *)dst->p + off, src, n);
+    clock_copy(e, n);
+    return 0;
+}
+
+static int emu_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n,
+                    qv_event **ev)
+{
+    emu_device *e = (emu_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("emu", QV_FAULT_READ);
+    if (inj)
+        return qv__fail(inj, "injected read failure");
+    if (off > src->n || n > src->n - off)
+        return qv__fail(QV_EINVAL, "%s: read of %zu bytes at %zu past a %zu-byte buffer",
+                        e->name, n, off, src->n);
+    memcpy(dst, (char *)src->p + off, n);
+    clock_copy(e, n);
+    return 0;
+}
+
+/* The catalog's build of kernel k for this board: by board name, else by
+ * the board's platform. */
+static const char *build_for(const emu_device *e, const qv__kernel *k)
+{
+    for (size_t i = 0; i < k->nbuilds; i++)
+        if (k->builds[i].board && !k->builds[i].by_platform &&
+            !strcmp(k->builds[i].board->name, e->board->name))
+            return k->builds[i].xclbin;
+    for (size_t i = 0; i < k->nbuilds; i++)
+        if (k->builds[i].platform && e->board->platform &&
+            !strcmp(k->builds[i].platform, e->board->platform))
+            return k->builds[i].xclbin;
+    return NULL;
+}
+
+/* Loads the kernel library of f's catalog kernel on e. */
+static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
+{
+    if (!e->catalog)
+        return qv__fail(QV_ENOTSUP, "'%s' names FPGA kernel '%s' but the runtime has no "
+                        "catalog (policy key `catalog`)", f->name, f->fpga_kernel);
+    const qv__kernel *k = NULL;
+    for (size_t i = 0; i < e->catalog->nkernels && !k; i++)
+        if (!strcmp(e->catalog->kernels[i].name, f->fpga_kernel))
+            k = &e->catalog->kernels[i];
+    if (!k)
+        return qv__fail(QV_ENOTSUP, "no kernel '%s' in the catalog %s", f->fpga_kernel,
+                        e->catalog->path);
+    if (k->nargs != f->nargs)
+        return qv__fail(QV_ENOTSUP, "kernel '%s' takes %zu arguments, function '%s' %u",
+                        k->name, k->nargs, f->name, f->nargs);
+    for (unsigned i = 0; i < f->nargs; i++)
+        if ((k->args[i].dir == QV__KDIR_SCALAR) == (f->args[i].is_buf != 0))
+            return qv__fail(QV_ENOTSUP, "kernel '%s' argument %u ('%s') is %s, but '%s' "
+                            "passes a %s", k->name, i, k->args[i].name,
+                            k->args[i].dir == QV__KDIR_SCALAR ? "a scalar" : "a buffer",
+                            f->name, f->args[i].is_buf ? "buffer" : "scalar");
+    const char *path = build_for(e, k);
+    if (!path)
+        return qv__fail(QV_ENOTSUP, "kernel '%s' has no build for board %s", k->name,
+                        e->board->name);
+    uint8_t *data;
+    size_t size;
+    int rc = qv__xclbin_read_file(path, (size_t)1 << 30, &data, &size);
+    if (rc)
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, qv_strerror(rc));
+    qv__xclbin *x;
+    qv__xclbin_error xe;
+    rc = qv__xclbin_parse(data, size, &x, &xe);
+    if (rc) {
+        free(data);
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
+    }
+    if (x->mode != QV__XCLBIN_SW_EMU || !x->has_bitstream || !x->bitstream_size ||
+        !qv__xclbin_kernel_find(x, k->name)) {
+        qv__xclbin_destroy(x);
+        free(data);
+        return qv__fail(QV_ENOTSUP, "%s is not an emulation build of kernel '%s'", path,
+                        k->name);
+    }
+    /* The library lives in the BITSTREAM section: load it from memory. */
+    int fd = memfd_create(k->name, MFD_CLOEXEC);
+    bool ok = fd >= 0 &&
+              write(fd, x->bitstream, x->bitstream_size) == (ssize_t)x->bitstream_size;
+    qv__xclbin_destroy(x);
+    free(data);
+    if (!ok) {
+        if (fd >= 0)
+            close(fd);
+        return qv__fail(QV_EIO, "cannot stage the kernel library of '%s': %s", k->name,
+                        strerror(errno));
+    }
+    char lpath[64], sym[256];
+    snprintf(lpath, sizeof lpath, "/proc/self/fd/%d", fd);
+    void *lib = dlopen(lpath, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        close(fd);
+        return qv__fail(QV_ENOTSUP, "%s: the kernel library does not load: %s", path,
+                        dlerror());
+    }
+    snprintf(sym, sizeof sym, "%s__emu", k->name);
+    emu_entry entry;
+    *(void **)&entry = dlsym(lib, sym);
+    if (!entry) {
+        dlclose(lib);
+        close(fd);
+        return qv__fail(QV_ENOTSUP, "%s: the kernel library has no %s", path, sym);
+    }
+    ek->cat = k;
+    ek->lib = lib;
+    ek->entry = entry;
+    ek->fd = fd;
+    return 0;
+}
+
+static int kernel_of(emu_device *e, const qv_func *f, emu_kernel **out)
+{
+    if (!f->fpga_kernel)
+        return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
+    if (f->id >= e->nk) {
+        size_t n = f->id + 16;
+        emu_kernel *nk = realloc(e->k, n * sizeof *nk);
+        if (!nk)
+            return QV_ENOMEM;
+        memset(nk + e->nk, 0, (n - e->nk) * sizeof *nk);
+        e->k = nk;
+        e->nk = n;
+    }
+    emu_kernel *ek = &e->k[f->id];
+    if (ek->state < 0)
+        return qv__fail(QV_ENOTSUP, "kernel of '%s' failed to load on %s", f->name, e->name);
+    if (ek->state == 0) {
+        int rc = load(e, f, ek);
+        ek->state = rc ? -1 : 1;
+        if (rc)
+            return rc;
+    }
+    *out = ek;
+    return 0;
+}
+
+static int emu_prepare(qv_device *d, const qv_func *f)
+{
+    emu_kernel *ek;
+    return kernel_of((emu_device *)d, f, &ek);
+}
+
+/* Modelled run time (µs) of ek for call c: (latency + ii * (trips - 1))
+ * cycles, or the catalog's table of measured times. */
+static double model_us(const emu_device *e, const emu_kernel *ek, const qv_call *c)
+{
+    const qv__kernel *k = ek->cat;
+    double mhz = k->clock_mhz > 0 ? k->clock_mhz
+                                  : e->board->clock_mhz > 0 ? e->board->clock_mhz : 300.0;
+    const char *names[QV_MAX_ARGS];
+    uint64_t vals[QV_MAX_ARGS];
+    size_t n = 0;
+    for (unsigned i = 0; i < c->nargs && i < k->nargs; i++) {
+        if (k->args[i].dir != QV__KDIR_SCALAR)
+            continue;
+        uint64_t v = 0;
+        memcpy(&v, c->ptr[i], c->size[i] < sizeof v ? c->size[i] : sizeof v);
+        names[n] = k->args[i].name;
+        vals[n++] = v;
+    }
+    if (k->ntable) {
+        uint64_t bytes = 0;
+        for (unsigned i = 0; i < c->nargs; i++)
+            if (k->args[i].dir != QV__KDIR_SCALAR)
+                bytes += c->size[i];
+        /* The table's nearest size at or above, else its largest, scaled. */
+        for (size_t i = 0; i < k->ntable; i++)
+            if (k->table[i].bytes >= bytes)
+                return k->table[i].us;
+        const qv__kpoint *last = &k->table[k->ntable - 1];
+        return last->bytes ? last->us * (double)bytes / (double)last->bytes : last->us;
+    }
+    uint64_t trips = 1;
+    if (k->trip_count && qv__expr_eval(k->trip_count, names, vals, n, &trips) != 0)
+        trips = 1;
+    double more = trips > 0 ? (double)(trips - 1) : 0.0;
+    return ((double)k->latency_cycles + (double)k->ii * more) / mhz;
+}
+
+static int emu_launch(qv_device *d, const qv_launch *l, qv_event **ev)
+{
+    emu_device *e = (emu_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("emu", QV_FAULT_LAUNCH);
+    if (inj)
+        return qv__fail(inj, "injected launch failure");
+    emu_kernel *ek;
+    int rc = kernel_of(e, l->func, &ek);
+    if (rc)
+        return rc;
+    const qv_call *c = l->call;
+    uint64_t args[QV_MAX_ARGS] = { 0 };
+    for (unsigned i = 0; i < c->nargs; i++) {
+        if (l->func->args[i].is_buf)
+            args[i] = l->mem[i] ? (uint64_t)(uintptr_t)l->mem[i]->p : 0;
+        else
+            memcpy(&args[i], c->ptr[i], c->size[i] < 8 ? c->size[i] : 8);
+    }
+    double run_us = model_us(e, ek, c);
+    pthread_mutex_lock(&e->mu);
+    while (e->job) /* the driver waits for each run, so this is idle */
+        pthread_cond_wait(&e->cv, &e->mu);
+    memcpy(e->job_args, args, sizeof args);
+    e->job_done = false;
+    e->job = ek->entry;
+    e->board_us += run_us;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mu);
+    if (ev) {
+        *ev = EMU_EVENT(e);
+        return 0;
+    }
+    return d->ops->wait(d, EMU_EVENT(e), -1);
+}
+
+static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
+{
+    emu_device *e = (emu_device *)d;
+    (void)ev;
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    if (timeout_ns >= 0) {
+        until.tv_sec += timeout_ns / 1000000000;
+        until.tv_nsec += timeout_ns % 1000000000;
+        if (until.tv_nsec >= 1000000000) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&e->mu);
+    while (!e->job_done && rc == 0)
+        rc = timeout_ns < 0 ? pthread_cond_wait(&e->cv, &e->mu)
+                            : pthread_cond_timedwait(&e->cv, &e->mu, &until);
+    bool done = e->job_done;
+    pthread_mutex_unlock(&e->mu);
+    return done ? 0 : qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", e->name,
+                               (long long)timeout_ns);
+}
+
+static int emu_query(qv_device *d, int what, void *out, size_t size)
+{
+    emu_device *e = (emu_device *)d;
+    switch (what) {
+    case QV_QUERY_UNITS:
+        if (size < sizeof(unsigned))
+            return QV_EINVAL;
+        *(unsigned *)out = 1;
+        return 0;
+    case QV_QUERY_NAME:
+        if (!size)
+            return QV_EINVAL;
+        snprintf(out, size, "%s", e->name);
+        return 0;
+    case QV_QUERY_MEMORY:
+        if (size < sizeof(uint64_t))
+            return QV_EINVAL;
+        *(uint64_t *)out = e->board->memory;
+        return 0;
+    case QV_QUERY_BOARD_US:
+        if (size < sizeof(double))
+            return QV_EINVAL;
+        pthread_mutex_lock(&e->mu);
+        *(double *)out = e->board_us;
+        pthread_mutex_unlock(&e->mu);
+        return 0;
+    default:
+        return QV_ENOTSUP;
+    }
+}
+
+const struct qv_device_ops qv__emu_ops = {
+    .abi = QV_DEVICE_ABI,
+    .name = "emu",
+    .cls = QV_CLASS_FPGA,
+    .dev_size = sizeof(emu_device),
+    .probe = emu_probe,
+    .open = emu_open,
+    .close = emu_close,
+    .alloc = emu_alloc,
+    .free = emu_free,
+    .write = emu_write,
+    .read = emu_read,
+    .launch = emu_launch,
+    .wait = emu_wait,
+    .query = emu_query,
+    .prepare = emu_prepare,
+};
