@@ -76,7 +76,11 @@ case "${1:-}" in
 demo)
     install_deps
     build build
-    echo "== demo"
+    echo "== demo 1: a signal chain on the CPU, OpenCL (PoCL) and an emulated Alveo U250"
+    XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/signal/signal" \
+        --config "$ROOT/config/quiver.yaml" --out "$ROOT/build/demo"
+    echo
+    echo "== demo 2: a tiled Cholesky factorisation on the CPU and OpenCL"
     XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/cholesky/cholesky" \
         --out "$ROOT/build/demo"
     ;;
