@@ -1,16 +1,20 @@
 /*
  * main.c - bench_devices: what one launch costs and how fast data moves on
- * each device the runtime drives, through the public API, with memcpy as
- * the physical limit of host-side copies, in one run.
+ * each device the runtime drives (CPU, OpenCL, emulated FPGA board, and an
+ * XRT card through XRT's noop shim), through the public API, with memcpy as
+ * the limit of host-side copies, in one run.
  *
- *   bench_devices [--mib N] [--launches N] [--smoke]
+ *   bench_devices [--config FILE] [--xrt-config FILE] [--mib N]
+ *                 [--launches N] [--smoke]
  *
- * launch: a chain of empty tasks on a 0-byte token, restricted to one
- * device; us per task = wall / tasks (submission, placement, dispatch,
- * launch, completion). to/from: a task on the device that reads and writes
- * an N MiB buffer last written on the host (the copy in), then a CPU task
- * on it (the copy out), each timed alone minus the launch cost; the best of
- * three rounds, so that allocation stays out of it.
+ * launch: a chain of vadd calls on 1-element buffers that stay on the
+ * device, restricted to one device; us per call = wall / calls (submission,
+ * placement, dispatch, launch, completion). to device: the runtime's own
+ * measurement of its copies (qv_device_info.link_gbs) while vadd runs on N
+ * MiB inputs last written on the host. from device: a CPU task reading the
+ * N MiB result the device wrote (the copy home), minus a launch. Best of
+ * three rounds. XRT's noop shim runs no kernel: its row measures XRT's
+ * launch path and buffer-object copies only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +22,7 @@
 #include <time.h>
 
 #include "quiver.h"
+#include "vadd/vadd_ref.h"
 
 static double now(void)
 {
@@ -26,24 +31,24 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void nop(const qv_call *c)
+static void cpu_vadd(const qv_call *c)
 {
-    (void)c;
+    qv_hls_vadd_ref(c->ptr[0], c->ptr[1], c->ptr[2], *(const unsigned *)c->ptr[3]);
 }
-
-static const char *cl_src = "__kernel void nop(__global uchar *token) {}\n"
-                            "__kernel void touch(__global uchar *x) { if (get_global_id(0) == 0) x[0] ^= 1; }\n";
-static unsigned one(const qv_call *c, size_t g[3], size_t l[3])
+static void cpu_read(const qv_call *c)
 {
-    (void)c;
+    (void)c; /* only makes the runtime bring the buffer home */
+}
+static unsigned range_n(const qv_call *c, size_t g[3], size_t l[3])
+{
     (void)l;
-    g[0] = 1;
+    g[0] = *(const unsigned *)c->ptr[3];
     return 1;
 }
-static void touch(const qv_call *c)
-{
-    ((unsigned char *)c->ptr[0])[0] ^= 1;
-}
+static const char *vadd_cl =
+    "__kernel void vadd(__global const float *a, __global const float *b,\n"
+    "                   __global float *out, const uint n)\n"
+    "{ size_t i = get_global_id(0); if (i < n) out[i] = a[i] + b[i]; }\n";
 
 #define CHECK(x)                                                               \
     do {                                                                       \
@@ -54,106 +59,145 @@ static void touch(const qv_call *c)
         }                                                                      \
     } while (0)
 
-int main(int argc, char **argv)
-{
-    size_t mib = 64;
-    int launches = 2000;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--mib") && i + 1 < argc)
-            mib = (size_t)atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--launches") && i + 1 < argc)
-            launches = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--smoke")) {
-            mib = 1;
-            launches = 20;
-        } else {
-            fprintf(stderr, "usage: bench_devices [--mib N] [--launches N] [--smoke]\n");
-            return 2;
-        }
-    }
-    size_t bytes = mib << 20;
-    unsigned char *a = malloc(bytes), *b = malloc(bytes);
-    if (!a || !b)
-        return 1;
-    memset(a, 1, bytes);
-    memset(b, 2, bytes);
-    /* The limit: one host memcpy of the same size (after a warm-up). */
-    double t, memcpy_gbs = 0;
-    for (int round = 0; round < 4; round++) {
-        t = now();
-        memcpy(b, a, bytes);
-        double gbs = bytes / (now() - t) / 1e9;
-        memcpy_gbs = round && gbs > memcpy_gbs ? gbs : round ? memcpy_gbs : 0;
-    }
+static size_t mib = 64;
+static int launches = 2000;
+static float *A, *B, *C;
+static double memcpy_gbs;
 
+/* Measures every accelerator of a runtime made with config (CPU too when
+ * with_cpu). */
+static void measure(const char *config, int with_cpu)
+{
     qv_options o;
     qv_options_init(&o);
     o.ncpu = 2;
     o.perfmodel_dir = "";
     o.record = 0;
+    o.config = config;
     qv_runtime *rt;
     CHECK(qv_runtime_create(&o, &rt));
-    qv_arg_desc dtok[] = { QV_ARG_BUF("token", QV_RW) };
-    qv_arg_desc dbuf[] = { QV_ARG_BUF("x", QV_RW) };
-    qv_func *fnop, *ftouch, *fhost;
-    CHECK(qv_func_create(rt, "nop", dtok, 1, &fnop));
-    CHECK(qv_func_set_cpu(fnop, nop));
-    CHECK(qv_func_set_opencl(fnop, &(qv_opencl_impl){ cl_src, "nop", NULL, one }));
-    CHECK(qv_func_create(rt, "touch", dbuf, 1, &ftouch));
-    CHECK(qv_func_set_cpu(ftouch, touch));
-    CHECK(qv_func_set_opencl(ftouch, &(qv_opencl_impl){ cl_src, "touch", NULL, one }));
-    CHECK(qv_func_create(rt, "touch_host", dbuf, 1, &fhost));
-    CHECK(qv_func_set_cpu(fhost, touch));
-
-    printf("bench_devices: %d chained empty launches; %zu MiB copies; memcpy %.2f GB/s\n\n",
-           launches, mib, memcpy_gbs);
-    printf("| device | class | us per launch | to device GB/s | from device GB/s | "
-           "to / memcpy | from / memcpy |\n|---|---|---|---|---|---|---|\n");
-    qv_buf *tok;
-    CHECK(qv_buf_register(rt, NULL, 0, &tok));
-    for (unsigned d = 0; d < qv_device_count(rt); d++) {
+    qv_arg_desc dv[] = { QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
+                         QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", unsigned) };
+    qv_arg_desc dr[] = { QV_ARG_BUF("x", QV_R) };
+    qv_func *fv, *fr;
+    CHECK(qv_func_create(rt, "vadd", dv, 4, &fv));
+    CHECK(qv_func_set_cpu(fv, cpu_vadd));
+    CHECK(qv_func_set_opencl(fv, &(qv_opencl_impl){ vadd_cl, "vadd", NULL, range_n }));
+    CHECK(qv_func_set_fpga(fv, "vadd"));
+    CHECK(qv_func_create(rt, "read", dr, 1, &fr));
+    CHECK(qv_func_set_cpu(fr, cpu_read));
+    float s1[3] = { 1, 2, 0 };
+    qv_buf *t[3];
+    for (int i = 0; i < 3; i++)
+        CHECK(qv_buf_register(rt, &s1[i], sizeof s1[i], &t[i]));
+    for (unsigned d = with_cpu ? 0 : 1; d < qv_device_count(rt); d++) {
         qv_device_info di;
         CHECK(qv_device_get(rt, d, &di));
-        unsigned where = 1u << di.cls;
-        CHECK(qv_func_set_where(fnop, where));
-        CHECK(qv_func_set_where(ftouch, where));
-        /* Warm-up: builds programs, fills models. */
-        for (int i = 0; i < 5; i++)
-            CHECK(qv_submit(rt, fnop, (qv_arg[]){ QV_BUF(tok) }, 1));
+        CHECK(qv_func_set_where(fv, 1u << di.cls));
+        unsigned one = 1;
+        qv_arg small[] = { QV_BUF(t[0]), QV_BUF(t[1]), QV_BUF(t[2]), QV_VAL(one) };
+        for (int i = 0; i < 5; i++) /* warm-up: builds, loads, models */
+            CHECK(qv_submit(rt, fv, small, 4));
         CHECK(qv_wait_all(rt));
-        t = now();
+        double t0 = now();
         for (int i = 0; i < launches; i++)
-            CHECK(qv_submit(rt, fnop, (qv_arg[]){ QV_BUF(tok) }, 1));
+            CHECK(qv_submit(rt, fv, small, 4));
         CHECK(qv_wait_all(rt));
-        double launch_us = (now() - t) / launches * 1e6;
-        printf("| %u %.32s | %s | %.2f |", d, di.name, qv_class_name(di.cls), launch_us);
+        double launch_us = (now() - t0) / launches * 1e6;
+        printf("| %u %.30s | %s | %s | %.2f |", d, di.name, di.backend,
+               qv_class_name(di.cls), launch_us);
         if (d == 0) {
             printf(" host memory | host memory | - | - |\n");
             continue;
         }
-        qv_buf *bx;
-        CHECK(qv_buf_register(rt, a, bytes, &bx));
-        double in_s = 1e9, out_s = 1e9;
+        size_t bytes = mib << 20;
+        unsigned n = (unsigned)(bytes / sizeof(float));
+        qv_buf *ba, *bb, *bc;
+        CHECK(qv_buf_register(rt, A, bytes, &ba));
+        CHECK(qv_buf_register(rt, B, bytes, &bb));
+        CHECK(qv_buf_register(rt, C, bytes, &bc));
+        qv_arg big[] = { QV_BUF(ba), QV_BUF(bb), QV_BUF(bc), QV_VAL(n) };
+        double from_s = 1e9;
         for (int round = 0; round < 3; round++) {
-            t = now();
-            CHECK(qv_submit(rt, ftouch, (qv_arg[]){ QV_BUF(bx) }, 1));
-            CHECK(qv_buf_wait(bx));
-            double s_in = now() - t - launch_us / 1e6;
-            t = now();
-            CHECK(qv_submit(rt, fhost, (qv_arg[]){ QV_BUF(bx) }, 1));
-            CHECK(qv_buf_wait(bx));
-            double s_out = now() - t - launch_us / 1e6;
-            in_s = s_in < in_s ? s_in : in_s;
-            out_s = s_out < out_s ? s_out : out_s;
+            /* The host writes the inputs, so the device needs new copies. */
+            CHECK(qv_buf_unregister(ba));
+            CHECK(qv_buf_unregister(bb));
+            CHECK(qv_buf_register(rt, A, bytes, &ba));
+            CHECK(qv_buf_register(rt, B, bytes, &bb));
+            big[0] = QV_BUF(ba);
+            big[1] = QV_BUF(bb);
+            CHECK(qv_submit(rt, fv, big, 4));
+            CHECK(qv_buf_wait(bc));
+            t0 = now();
+            CHECK(qv_submit(rt, fr, (qv_arg[]){ QV_BUF(bc) }, 1));
+            CHECK(qv_buf_wait(bc));
+            double s = now() - t0 - launch_us / 1e6;
+            from_s = s < from_s ? s : from_s;
         }
-        CHECK(qv_buf_unregister(bx));
-        double to = bytes / in_s / 1e9, from = bytes / out_s / 1e9;
-        printf(" %.2f | %.2f | %.2f | %.2f |\n", to, from, to / memcpy_gbs,
+        CHECK(qv_device_get(rt, d, &di));
+        double from = (double)bytes / from_s / 1e9;
+        printf(" %.2f | %.2f | %.2f | %.2f |\n", di.link_gbs, from, di.link_gbs / memcpy_gbs,
                from / memcpy_gbs);
+        CHECK(qv_buf_unregister(ba));
+        CHECK(qv_buf_unregister(bb));
+        CHECK(qv_buf_unregister(bc));
     }
-    qv_buf_unregister(tok);
+    for (int i = 0; i < 3; i++)
+        qv_buf_unregister(t[i]);
     qv_runtime_destroy(rt);
-    free(a);
-    free(b);
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = QV_CONFIG, *xrt_config = QV_XRT_CONFIG;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--mib") && i + 1 < argc)
+            mib = (size_t)atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--launches") && i + 1 < argc)
+            launches = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--config") && i + 1 < argc)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--xrt-config") && i + 1 < argc)
+            xrt_config = argv[++i];
+        else if (!strcmp(argv[i], "--smoke")) {
+            mib = 1;
+            launches = 20;
+        } else {
+            fprintf(stderr, "usage: bench_devices [--config FILE] [--xrt-config FILE] "
+                            "[--mib N] [--launches N] [--smoke]\n");
+            return 2;
+        }
+    }
+    size_t bytes = mib << 20;
+    A = malloc(bytes);
+    B = malloc(bytes);
+    C = malloc(bytes);
+    if (!A || !B || !C || mib < 1)
+        return 1;
+    for (size_t i = 0; i < bytes / sizeof(float); i++) {
+        A[i] = (float)(i % 1000);
+        B[i] = 1.0f;
+    }
+    for (int round = 0; round < 4; round++) { /* the limit: best of 3 after a warm-up */
+        double t = now();
+        memcpy(C, A, bytes);
+        double gbs = bytes / (now() - t) / 1e9;
+        if (round && gbs > memcpy_gbs)
+            memcpy_gbs = gbs;
+    }
+    printf("bench_devices: %d chained launches of vadd on 1 element; %zu MiB copies; "
+           "memcpy %.2f GB/s\n\n", launches, mib, memcpy_gbs);
+    printf("| device | backend | class | us per launch | to device GB/s | from device GB/s | "
+           "to / memcpy | from / memcpy |\n|---|---|---|---|---|---|---|---|\n");
+    measure(config, 1);
+    if (xrt_config && *xrt_config) {
+        /* A second runtime with a card through XRT's noop shim: nothing else
+         * in this process has loaded XRT, so the shim can still be chosen. */
+        setenv("QV_XRT_SHIM", "noop", 1);
+        measure(xrt_config, 0);
+    }
+    free(A);
+    free(B);
+    free(C);
     return 0;
 }

@@ -170,6 +170,8 @@ typedef struct qv_device_info {
     uint64_t bytes_to;      /* host -> device */
     uint64_t bytes_from;    /* device -> host */
     double   board_us;      /* emulated boards: the modelled busy time */
+    double   link_gbs;      /* measured copy bandwidth to the device, GB/s
+                             * (an average of recent copies); 0 if none */
 } qv_device_info;
 
 QV_API unsigned qv_device_count(const qv_runtime *rt);

@@ -33,6 +33,7 @@ struct qv__devq {
     pthread_mutex_t   broken_mu;
     /* Link estimate: EWMA of measured transfers. */
     _Atomic uint64_t  bw_bps;    /* bytes per second */
+    atomic_bool       bw_measured;
     _Atomic uint64_t  tasks, failed, bytes_to, bytes_from;
     char              name[128];
 };
@@ -146,7 +147,8 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1)
         /* Learn the link: an exponential average of what copies achieve. */
         uint64_t bps = (uint64_t)((double)moved / ((double)(c1 - c0) / 1e9));
         uint64_t old = atomic_load(&q->bw_bps);
-        atomic_store(&q->bw_bps, (old * 3 + bps) / 4);
+        atomic_store(&q->bw_bps,
+                     atomic_exchange(&q->bw_measured, true) ? (old * 3 + bps) / 4 : bps);
     }
     qv_devmem *mem[QV_MAX_ARGS] = { 0 };
     for (unsigned i = 0; i < t->nargs; i++)
@@ -294,6 +296,23 @@ int qv__devq_open_all(qv_runtime *rt)
             return qv__fail(rc, "emulated board %s: %s",
                             ((const qv__board *)rt->boards[i])->name, qv_last_error());
     }
+    /* Cards through XRT: the n-th real FPGA board of the policy is the n-th
+     * XRT device. Without such a board nothing says which xclbin a card
+     * takes, so no card is used. */
+    unsigned ncards = 0;
+    for (size_t i = 0; i < rt->nboards && pol->discover_xrt &&
+                       (pol->devices & (1u << QV_CLASS_FPGA));
+         i++) {
+        const qv__board *b = rt->boards[i];
+        unsigned n = 0;
+        if (qv__xrt_ops.probe(b, &n) != 0 || n <= ncards)
+            continue;
+        int rc = open_one(rt, &qv__xrt_ops, ncards, b);
+        if (rc)
+            qv__log(1, "board %s: XRT device %u not used: %s", b->name, ncards,
+                    qv_last_error());
+        ncards++;
+    }
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
         if (pthread_create(&q->thread, NULL, driver_main, q) != 0)
@@ -364,5 +383,7 @@ QV_API int qv_device_get(const qv_runtime *rt, unsigned idx, qv_device_info *out
     out->bytes_from = atomic_load(&q->bytes_from);
     if (d->ops->query(d, QV_QUERY_BOARD_US, &out->board_us, sizeof out->board_us) != 0)
         out->board_us = 0;
+    if (atomic_load(&q->bw_measured))
+        out->link_gbs = (double)atomic_load(&q->bw_bps) / 1e9;
     return 0;
 }

@@ -85,6 +85,7 @@ struct qv_device_ops {
 extern const struct qv_device_ops qv__cpu_ops;
 extern const struct qv_device_ops qv__opencl_ops;
 extern const struct qv_device_ops qv__emu_ops;
+extern const struct qv_device_ops qv__xrt_ops;
 
 /* Fault injection for tests (as SQLite's): after `after` more calls of op
  * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */

@@ -1,0 +1,380 @@
+/*
+ * xrt.c - the XRT backend (the fpga class): Alveo and Versal cards through
+ * XRT's native C API, loaded at run time (devices/xrt_lib.c).
+ *
+ * Each card is paired with a board file of the policy (the n-th real FPGA
+ * board with the n-th XRT device); a function's FPGA kernel is a catalog
+ * kernel, and its build for that board (by board name, else by platform) is
+ * the xclbin to load. Every xclbin passes our own reader before XRT sees it
+ * (XRT segfaults on a 0-byte file and trusts truncated ones). A device holds
+ * one xclbin at a time; it is loaded once and kept, and loading another
+ * one (a kernel from another file) is the costly exception. Buffers are
+ * buffer objects in the kernel's memory bank; runs are started and then
+ * waited for with a timeout. Every handle is closed in close(): a handle
+ * left open crashes XRT at process exit.
+ *
+ * With QV_XRT_SHIM=noop (tests only) runs complete without executing: the
+ * code path is exercised, results are not computed.
+ *
+ * Locking: one driver thread per device calls launch, wait and prepare;
+ * alloc, free, read and write may come from any thread: XRT's buffer calls
+ * are thread-safe.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/board.h"
+#include "config/catalog.h"
+#include "core/internal.h"
+#include "devices/device.h"
+#include "devices/xrt_lib.h"
+#include "xclbin/xclbin.h"
+
+typedef struct xrt_kernel {
+    int   state;    /* 0 not opened, 1 ready, -1 failed */
+    void *k;        /* xrtKernelHandle */
+    char  path[1024];
+} xrt_kernel;
+
+typedef struct xrt_device {
+    qv_device          base;
+    const qv__xrt_api *x;
+    void              *dev;       /* xrtDeviceHandle */
+    const qv__board   *board;
+    const qv__catalog *catalog;
+    char               name[160];
+    char               loaded[1024]; /* the xclbin on the card, "" if none */
+    uint8_t            uuid[16];
+    xrt_kernel        *k;         /* by function id */
+    size_t             nk;
+} xrt_device;
+
+struct qv_devmem {
+    void  *bo;
+    size_t n;
+};
+
+static int xrt_probe(const void *b, unsigned *count)
+{
+    const qv__board *board = b;
+    *count = 0;
+    if (board && (board->kind != QV_CLASS_FPGA || board->emulation))
+        return 0;
+    const qv__xrt_api *x = qv__xrt_api_get(NULL, 0);
+    if (x && x->dev_open)
+        *count = x->probe();
+    return 0;
+}
+
+static int xrt_open(qv_device *d, unsigned idx, const void *b)
+{
+    xrt_device *e = (xrt_device *)d;
+    char why[200] = "";
+    e->x = qv__xrt_api_get(why, sizeof why);
+    if (!e->x || !e->x->dev_open)
+        return qv__fail(QV_ENODEV, "XRT is not usable: %s", why);
+    e->dev = e->x->dev_open(idx);
+    if (!e->dev)
+        return qv__fail(QV_ENODEV, "XRT cannot open device %u", idx);
+    e->board = b;
+    e->catalog = qv__runtime_catalog(d->rt);
+    snprintf(e->name, sizeof e->name, "XRT %u: %s%s", idx,
+             e->board ? e->board->name : "FPGA", e->x->noop ? " (noop shim)" : "");
+    return 0;
+}
+
+static void xrt_close(qv_device *d)
+{
+    xrt_device *e = (xrt_device *)d;
+    for (size_t i = 0; i < e->nk; i++)
+        if (e->k[i].k)
+            e->x->kernel_close(e->k[i].k);
+    free(e->k);
+    if (e->dev)
+        e->x->dev_close(e->dev);
+}
+
+static int xrt_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
+{
+    xrt_device *e = (xrt_device *)d;
+    int inj = qv__fault_hit("xrt", QV_FAULT_ALLOC);
+    if (inj)
+        return qv__fail(inj, "injected allocation failure");
+    qv_devmem *m = malloc(sizeof *m);
+    if (!m)
+        return QV_ENOMEM;
+    /* Every argument of our builds is wired to bank 0 unless told
+     * otherwise (quiver xclbin build --sp); a kernel's own group is
+     * checked at launch. */
+    m->bo = e->x->bo_alloc(e->dev, n, 0, bank);
+    m->n = n;
+    if (!m->bo) {
+        free(m);
+        return qv__fail(QV_ENOMEM, "%s: xrtBOAlloc(%zu bytes) failed", e->name, n);
+    }
+    *out = m;
+    return 0;
+}
+
+static void xrt_free(qv_device *d, qv_devmem *m)
+{
+    xrt_device *e = (xrt_device *)d;
+    if (m) {
+        e->x->bo_free(m->bo);
+        free(m);
+    }
+}
+
+static int xrt_write(qv_device *d, qv_devmem *dst, size_t off, const void *src, size_t n,
+                     qv_event **ev)
+{
+    xrt_device *e = (xrt_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("xrt", QV_FAULT_WRITE);
+    if (inj)
+        return qv__fail(inj, "injected write failure");
+    if (e->x->bo_write(dst->bo, src, n, off) != 0 ||
+        e->x->bo_sync(dst->bo, QV__XRT_SYNC_TO_DEVICE, n, off) != 0)
+        return qv__fail(QV_EIO, "%s: copy of %zu bytes to the card failed", e->name, n);
+    return 0;
+}
+
+static int xrt_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n,
+                    qv_event **ev)
+{
+    xrt_device *e = (xrt_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("xrt", QV_FAULT_READ);
+    if (inj)
+        return qv__fail(inj, "injected read failure");
+    if (e->x->bo_sync(src->bo, QV__XRT_SYNC_FROM_DEVICE, n, off) != 0 ||
+        e->x->bo_read(src->bo, dst, n, off) != 0)
+        return qv__fail(QV_EIO, "%s: copy of %zu bytes from the card failed", e->name, n);
+    return 0;
+}
+
+static const char *build_for(const xrt_device *e, const qv__kernel *k)
+{
+    for (size_t i = 0; i < k->nbuilds; i++)
+        if (e->board && k->builds[i].board && !k->builds[i].by_platform &&
+            !strcmp(k->builds[i].board->name, e->board->name))
+            return k->builds[i].xclbin;
+    for (size_t i = 0; i < k->nbuilds; i++)
+        if (e->board && e->board->platform && k->builds[i].platform &&
+            !strcmp(k->builds[i].platform, e->board->platform))
+            return k->builds[i].xclbin;
+    return NULL;
+}
+
+/* Loads path on the card (after our reader accepted it) unless it is there. */
+static int load_xclbin(xrt_device *e, const char *path, const char *kernel)
+{
+    if (!strcmp(e->loaded, path))
+        return 0;
+    uint8_t *data;
+    size_t size;
+    int rc = qv__xclbin_read_file(path, (size_t)1 << 31, &data, &size);
+    if (rc)
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, qv_strerror(rc));
+    qv__xclbin *xb;
+    qv__xclbin_error xe;
+    if (qv__xclbin_parse(data, size, &xb, &xe) != 0) {
+        free(data);
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
+    }
+    bool emu = xb->mode == QV__XCLBIN_SW_EMU || xb->mode == QV__XCLBIN_HW_EMU;
+    bool has = qv__xclbin_kernel_find(xb, kernel) != NULL;
+    uint8_t uuid[16];
+    memcpy(uuid, xb->uuid, sizeof uuid);
+    qv__xclbin_destroy(xb);
+    /* Vitis emulation builds make XRT exit the process or hang without
+     * Vitis (research note, section 4): they run on emulated boards. */
+    if ((emu && !e->x->noop) || !has) {
+        free(data);
+        return qv__fail(QV_ENOTSUP, "%s %s", path,
+                        has ? "is an emulation build: it runs on emulated boards"
+                            : "does not hold that kernel");
+    }
+    /* Kernels of the file loaded before are gone with it. */
+    for (size_t i = 0; i < e->nk; i++) {
+        if (e->k[i].k)
+            e->x->kernel_close(e->k[i].k);
+        e->k[i].k = NULL;
+        e->k[i].state = 0;
+    }
+    e->loaded[0] = 0;
+    rc = e->x->load_xclbin(e->dev, data);
+    free(data);
+    if (rc != 0)
+        return qv__fail(QV_EIO, "%s: XRT refused to load %s", e->name, path);
+    snprintf(e->loaded, sizeof e->loaded, "%s", path);
+    memcpy(e->uuid, uuid, sizeof uuid);
+    return 0;
+}
+
+static int kernel_of(xrt_device *e, const qv_func *f, xrt_kernel **out)
+{
+    if (!f->fpga_kernel)
+        return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
+    if (!e->catalog)
+        return qv__fail(QV_ENOTSUP, "'%s' names FPGA kernel '%s' but the runtime has no "
+                        "catalog (policy key `catalog`)", f->name, f->fpga_kernel);
+    if (f->id >= e->nk) {
+        size_t n = f->id + 16;
+        xrt_kernel *nk = realloc(e->k, n * sizeof *nk);
+        if (!nk)
+            return QV_ENOMEM;
+        memset(nk + e->nk, 0, (n - e->nk) * sizeof *nk);
+        e->k = nk;
+        e->nk = n;
+    }
+    xrt_kernel *xk = &e->k[f->id];
+    if (xk->state < 0)
+        return qv__fail(QV_ENOTSUP, "kernel of '%s' failed on %s", f->name, e->name);
+    const qv__kernel *ck = NULL;
+    for (size_t i = 0; i < e->catalog->nkernels && !ck; i++)
+        if (!strcmp(e->catalog->kernels[i].name, f->fpga_kernel))
+            ck = &e->catalog->kernels[i];
+    const char *path = ck ? build_for(e, ck) : NULL;
+    int rc = 0;
+    if (!ck)
+        rc = qv__fail(QV_ENOTSUP, "no kernel '%s' in the catalog", f->fpga_kernel);
+    else if (ck->nargs != f->nargs)
+        rc = qv__fail(QV_ENOTSUP, "kernel '%s' takes %zu arguments, '%s' %u", ck->name,
+                      ck->nargs, f->name, f->nargs);
+    else if (!path)
+        rc = qv__fail(QV_ENOTSUP, "kernel '%s' has no build for %s", ck->name, e->name);
+    else
+        rc = load_xclbin(e, path, ck->name);
+    if (!rc && !xk->k) {
+        xk->k = e->x->kernel_open(e->dev, e->uuid, ck->name);
+        if (!xk->k)
+            rc = qv__fail(QV_ENOTSUP, "%s: XRT has no kernel '%s' in %s", e->name,
+                          ck->name, path);
+    }
+    if (rc) {
+        xk->state = -1;
+        return rc;
+    }
+    xk->state = 1;
+    *out = xk;
+    return 0;
+}
+
+static int xrt_prepare(qv_device *d, const qv_func *f)
+{
+    xrt_kernel *xk;
+    return kernel_of((xrt_device *)d, f, &xk);
+}
+
+static int xrt_launch(qv_device *d, const qv_launch *l, qv_event **ev)
+{
+    xrt_device *e = (xrt_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("xrt", QV_FAULT_LAUNCH);
+    if (inj)
+        return qv__fail(inj, "injected launch failure");
+    xrt_kernel *xk;
+    int rc = kernel_of(e, l->func, &xk);
+    if (rc)
+        return rc;
+    void *run = e->x->run_open(xk->k);
+    if (!run)
+        return qv__fail(QV_EIO, "%s: xrtRunOpen failed", e->name);
+    const qv_call *c = l->call;
+    for (unsigned i = 0; i < c->nargs && !rc; i++) {
+        /* Scalars through varargs: XRT reads as many bytes as the
+         * argument's register holds; 4-byte values travel as unsigned int
+         * (promoted), 8-byte ones as uint64_t. */
+        if (l->func->args[i].is_buf) {
+            if (!l->mem[i])
+                rc = qv__fail(QV_EINVAL, "%s: argument %u has no device buffer", e->name, i);
+            else
+                rc = e->x->run_set_arg(run, (int)i, l->mem[i]->bo);
+        } else if (c->size[i] <= 4) {
+            unsigned v = 0;
+            memcpy(&v, c->ptr[i], c->size[i]);
+            rc = e->x->run_set_arg(run, (int)i, v);
+        } else if (c->size[i] == 8) {
+            uint64_t v;
+            memcpy(&v, c->ptr[i], 8);
+            rc = e->x->run_set_arg(run, (int)i, v);
+        } else {
+            rc = qv__fail(QV_ENOTSUP, "%s: scalar argument %u of %zu bytes", e->name, i,
+                          c->size[i]);
+        }
+        if (rc > 0)
+            rc = qv__fail(QV_ENOTSUP, "%s: XRT refused argument %u", e->name, i);
+    }
+    if (!rc && e->x->run_start(run) != 0)
+        rc = qv__fail(QV_EIO, "%s: xrtRunStart failed", e->name);
+    if (rc) {
+        e->x->run_close(run);
+        return rc;
+    }
+    if (ev) {
+        *ev = (qv_event *)run;
+        return 0;
+    }
+    return d->ops->wait(d, (qv_event *)run, -1);
+}
+
+static int xrt_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
+{
+    xrt_device *e = (xrt_device *)d;
+    unsigned ms = timeout_ns < 0 ? 0 : (unsigned)((timeout_ns + 999999) / 1000000);
+    int state = e->x->run_wait_for(ev, ms);
+    e->x->run_close(ev);
+    if (state == QV__ERT_COMPLETED)
+        return 0;
+    if (state == QV__ERT_TIMEOUT)
+        return qv__fail(QV_ETIMEDOUT, "%s: run did not finish within %u ms", e->name, ms);
+    return qv__fail(QV_EIO, "%s: run ended in state %d", e->name, state);
+}
+
+static int xrt_query(qv_device *d, int what, void *out, size_t size)
+{
+    xrt_device *e = (xrt_device *)d;
+    switch (what) {
+    case QV_QUERY_UNITS:
+        if (size < sizeof(unsigned))
+            return QV_EINVAL;
+        *(unsigned *)out = 1;
+        return 0;
+    case QV_QUERY_NAME:
+        if (!size)
+            return QV_EINVAL;
+        snprintf(out, size, "%s", e->name);
+        return 0;
+    case QV_QUERY_MEMORY:
+        if (size < sizeof(uint64_t))
+            return QV_EINVAL;
+        *(uint64_t *)out = e->board ? e->board->memory : 0;
+        return 0;
+    default:
+        return QV_ENOTSUP;
+    }
+}
+
+const struct qv_device_ops qv__xrt_ops = {
+    .abi = QV_DEVICE_ABI,
+    .name = "xrt",
+    .cls = QV_CLASS_FPGA,
+    .dev_size = sizeof(xrt_device),
+    .probe = xrt_probe,
+    .open = xrt_open,
+    .close = xrt_close,
+    .alloc = xrt_alloc,
+    .free = xrt_free,
+    .write = xrt_write,
+    .read = xrt_read,
+    .launch = xrt_launch,
+    .wait = xrt_wait,
+    .query = xrt_query,
+    .prepare = xrt_prepare,
+};

@@ -1,0 +1,87 @@
+/*
+ * xrt_lib.c - loads XRT once per process (see xrt_lib.h for the rules).
+ */
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/xrt_lib.h"
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static qv__xrt_api api;
+static int loaded;
+static char error[200];
+
+/* POSIX dlsym returns object pointers; converting them to function pointers
+ * through memcpy is the portable spelling. */
+#define SYM(lib, field, name)                                                  \
+    do {                                                                       \
+        void *p_ = dlsym((lib), (name));                                       \
+        if (!p_) {                                                             \
+            snprintf(error, sizeof error, "%s lacks %s", api.shim, (name));    \
+            ok = 0;                                                            \
+        } else                                                                 \
+            memcpy(&api.field, &p_, sizeof p_);                                \
+    } while (0)
+
+static void load(void)
+{
+    static const char *const shims[] = { "libxrt_core.so.2", "libxrt_noop.so.2",
+                                         "libxrt_hwemu.so.2", "libxrt_swemu.so.2" };
+    void *shim = NULL;
+    for (size_t i = 0; i < 4 && !shim; i++)
+        if ((shim = dlopen(shims[i], RTLD_NOW | RTLD_NOLOAD)))
+            snprintf(api.shim, sizeof api.shim, "%s", shims[i]);
+    if (!shim) {
+        const char *mode = getenv("QV_XRT_SHIM");
+        snprintf(api.shim, sizeof api.shim, "%s",
+                 mode && !strcmp(mode, "noop") ? "libxrt_noop.so.2" : "libxrt_core.so.2");
+        /* RTLD_GLOBAL: XRT's own libraries resolve the shim's symbols. */
+        shim = dlopen(api.shim, RTLD_NOW | RTLD_GLOBAL);
+    }
+    if (!shim) {
+        const char *e = dlerror();
+        snprintf(error, sizeof error, "%.190s", e ? e : api.shim);
+        return;
+    }
+    api.noop = !strcmp(api.shim, "libxrt_noop.so.2");
+    int ok = 1;
+    SYM(shim, probe, "xclProbe");
+    SYM(shim, hal_open, "xclOpen");
+    SYM(shim, hal_info, "xclGetDeviceInfo2");
+    SYM(shim, hal_close, "xclClose");
+    if (!ok)
+        return; /* unusable; stays loaded */
+    loaded = 1;
+    void *core = dlopen("libxrt_coreutil.so.2", RTLD_NOW | RTLD_GLOBAL);
+    if (!core)
+        return; /* discovery still works; the backend reports it */
+    SYM(core, dev_open, "xrtDeviceOpen");
+    SYM(core, dev_close, "xrtDeviceClose");
+    SYM(core, load_xclbin, "xrtDeviceLoadXclbin");
+    SYM(core, kernel_open, "xrtPLKernelOpen");
+    SYM(core, kernel_close, "xrtKernelClose");
+    SYM(core, arg_group, "xrtKernelArgGroupId");
+    SYM(core, bo_alloc, "xrtBOAlloc");
+    SYM(core, bo_free, "xrtBOFree");
+    SYM(core, bo_write, "xrtBOWrite");
+    SYM(core, bo_read, "xrtBORead");
+    SYM(core, bo_sync, "xrtBOSync");
+    SYM(core, run_open, "xrtRunOpen");
+    SYM(core, run_set_arg, "xrtRunSetArg");
+    SYM(core, run_start, "xrtRunStart");
+    SYM(core, run_wait_for, "xrtRunWaitFor");
+    SYM(core, run_close, "xrtRunClose");
+    if (!ok)
+        api.dev_open = NULL;
+}
+
+const qv__xrt_api *qv__xrt_api_get(char *why, size_t size)
+{
+    pthread_once(&once, load);
+    if (!loaded && why)
+        snprintf(why, size, "%s", error);
+    return loaded ? &api : NULL;
+}
