@@ -69,27 +69,9 @@ static int cpu_launch(qv_device *d, const qv_launch *l, qv_event **ev)
 static int cpu_query(qv_device *d, int what, void *out, size_t size)
 {
     cpu_device *c = (cpu_device *)d;
-    switch (what) {
-    case QV_QUERY_UNITS:
-        if (size < sizeof(unsigned))
-            return QV_EINVAL;
-        *(unsigned *)out = c->ncores;
-        return 0;
-    case QV_QUERY_NAME:
-        if (!size)
-            return QV_EINVAL;
-        snprintf(out, size, "%s", c->name);
-        return 0;
-    case QV_QUERY_MEMORY: {
-        if (size < sizeof(uint64_t))
-            return QV_EINVAL;
-        hwloc_obj_t root = c->topo ? hwloc_get_root_obj(c->topo) : NULL;
-        *(uint64_t *)out = root ? root->total_memory : 0;
-        return 0;
-    }
-    default:
-        return QV_ENOTSUP;
-    }
+    hwloc_obj_t root = c->topo ? hwloc_get_root_obj(c->topo) : NULL;
+    return qv__dev_query_basic(what, out, size, c->ncores, c->name,
+                               root ? root->total_memory : 0);
 }
 
 int qv__cpu_bind_self(qv_device *d, unsigned idx)

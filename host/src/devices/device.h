@@ -87,6 +87,21 @@ extern const struct qv_device_ops qv__opencl_ops;
 extern const struct qv_device_ops qv__emu_ops;
 extern const struct qv_device_ops qv__xrt_ops;
 
+/* Shared by backends (common.c). */
+/* Grows a zero-filled table of *n elem-byte entries so that index need
+ * fits: the table (moved, perhaps), or NULL when out of memory (the old
+ * one is then untouched). */
+void *qv__dev_table_grow(void *table, size_t *n, size_t need, size_t elem);
+/* Answers QV_QUERY_UNITS, _NAME and _MEMORY; QV_ENOTSUP for the rest. */
+int qv__dev_query_basic(int what, void *out, size_t size, unsigned units,
+                        const char *name, uint64_t memory);
+/* f's FPGA kernel in the catalog (a const qv__catalog *), its arguments
+ * checked against f's, and the xclbin of its build for board (a const
+ * qv__board *). QV_ENOTSUP with the reason otherwise. */
+struct qv__kernel;
+int qv__fpga_kernel_for(const void *catalog, const qv_func *f, const void *board,
+                        const struct qv__kernel **kernel, const char **xclbin);
+
 /* Fault injection for tests (as SQLite's): after `after` more calls of op
  * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */
 enum { QV_FAULT_ALLOC = 1, QV_FAULT_WRITE, QV_FAULT_READ, QV_FAULT_LAUNCH };

@@ -228,50 +228,17 @@ static int emu_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t 
     return 0;
 }
 
-/* The catalog's build of kernel k for this board: by board name, else by
- * the board's platform. */
-static const char *build_for(const emu_device *e, const qv__kernel *k)
-{
-    for (size_t i = 0; i < k->nbuilds; i++)
-        if (k->builds[i].board && !k->builds[i].by_platform &&
-            !strcmp(k->builds[i].board->name, e->board->name))
-            return k->builds[i].xclbin;
-    for (size_t i = 0; i < k->nbuilds; i++)
-        if (k->builds[i].platform && e->board->platform &&
-            !strcmp(k->builds[i].platform, e->board->platform))
-            return k->builds[i].xclbin;
-    return NULL;
-}
-
 /* Loads the kernel library of f's catalog kernel on e. */
 static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
 {
-    if (!e->catalog)
-        return qv__fail(QV_ENOTSUP, "'%s' names FPGA kernel '%s' but the runtime has no "
-                        "catalog (policy key `catalog`)", f->name, f->fpga_kernel);
-    const qv__kernel *k = NULL;
-    for (size_t i = 0; i < e->catalog->nkernels && !k; i++)
-        if (!strcmp(e->catalog->kernels[i].name, f->fpga_kernel))
-            k = &e->catalog->kernels[i];
-    if (!k)
-        return qv__fail(QV_ENOTSUP, "no kernel '%s' in the catalog %s", f->fpga_kernel,
-                        e->catalog->path);
-    if (k->nargs != f->nargs)
-        return qv__fail(QV_ENOTSUP, "kernel '%s' takes %zu arguments, function '%s' %u",
-                        k->name, k->nargs, f->name, f->nargs);
-    for (unsigned i = 0; i < f->nargs; i++)
-        if ((k->args[i].dir == QV__KDIR_SCALAR) == (f->args[i].is_buf != 0))
-            return qv__fail(QV_ENOTSUP, "kernel '%s' argument %u ('%s') is %s, but '%s' "
-                            "passes a %s", k->name, i, k->args[i].name,
-                            k->args[i].dir == QV__KDIR_SCALAR ? "a scalar" : "a buffer",
-                            f->name, f->args[i].is_buf ? "buffer" : "scalar");
-    const char *path = build_for(e, k);
-    if (!path)
-        return qv__fail(QV_ENOTSUP, "kernel '%s' has no build for board %s", k->name,
-                        e->board->name);
+    const qv__kernel *k;
+    const char *path;
+    int rc = qv__fpga_kernel_for(e->catalog, f, e->board, &k, &path);
+    if (rc)
+        return rc;
     uint8_t *data;
     size_t size;
-    int rc = qv__xclbin_read_file(path, (size_t)1 << 30, &data, &size);
+    rc = qv__xclbin_read_file(path, (size_t)1 << 30, &data, &size);
     if (rc)
         return qv__fail(QV_ENOTSUP, "%s: %s", path, qv_strerror(rc));
     qv__xclbin *x;
@@ -327,15 +294,10 @@ static int kernel_of(emu_device *e, const qv_func *f, emu_kernel **out)
 {
     if (!f->fpga_kernel)
         return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
-    if (f->id >= e->nk) {
-        size_t n = f->id + 16;
-        emu_kernel *nk = realloc(e->k, n * sizeof *nk);
-        if (!nk)
-            return QV_ENOMEM;
-        memset(nk + e->nk, 0, (n - e->nk) * sizeof *nk);
-        e->k = nk;
-        e->nk = n;
-    }
+    void *grown = qv__dev_table_grow(e->k, &e->nk, f->id, sizeof *e->k);
+    if (!grown)
+        return QV_ENOMEM;
+    e->k = grown;
     emu_kernel *ek = &e->k[f->id];
     if (ek->state < 0)
         return qv__fail(QV_ENOTSUP, "kernel of '%s' failed to load on %s", f->name, e->name);
@@ -457,32 +419,14 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
 static int emu_query(qv_device *d, int what, void *out, size_t size)
 {
     emu_device *e = (emu_device *)d;
-    switch (what) {
-    case QV_QUERY_UNITS:
-        if (size < sizeof(unsigned))
-            return QV_EINVAL;
-        *(unsigned *)out = 1;
-        return 0;
-    case QV_QUERY_NAME:
-        if (!size)
-            return QV_EINVAL;
-        snprintf(out, size, "%s", e->name);
-        return 0;
-    case QV_QUERY_MEMORY:
-        if (size < sizeof(uint64_t))
-            return QV_EINVAL;
-        *(uint64_t *)out = e->board->memory;
-        return 0;
-    case QV_QUERY_BOARD_US:
-        if (size < sizeof(double))
-            return QV_EINVAL;
-        pthread_mutex_lock(&e->mu);
-        *(double *)out = e->board_us;
-        pthread_mutex_unlock(&e->mu);
-        return 0;
-    default:
-        return QV_ENOTSUP;
-    }
+    if (what != QV_QUERY_BOARD_US)
+        return qv__dev_query_basic(what, out, size, 1, e->name, e->board->memory);
+    if (size < sizeof(double))
+        return QV_EINVAL;
+    pthread_mutex_lock(&e->mu);
+    *(double *)out = e->board_us;
+    pthread_mutex_unlock(&e->mu);
+    return 0;
 }
 
 const struct qv_device_ops qv__emu_ops = {

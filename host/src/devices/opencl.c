@@ -345,15 +345,10 @@ static int program(ocl_device *o, const qv_func *f, ocl_prog **out)
 {
     if (!f->ocl.source)
         return qv__fail(QV_ENOTSUP, "'%s' has no OpenCL implementation", f->name);
-    if (f->id >= o->nprogs) {
-        size_t n = f->id + 16;
-        ocl_prog *np = realloc(o->progs, n * sizeof *np);
-        if (!np)
-            return QV_ENOMEM;
-        memset(np + o->nprogs, 0, (n - o->nprogs) * sizeof *np);
-        o->progs = np;
-        o->nprogs = n;
-    }
+    void *grown = qv__dev_table_grow(o->progs, &o->nprogs, f->id, sizeof *o->progs);
+    if (!grown)
+        return QV_ENOMEM;
+    o->progs = grown;
     ocl_prog *pp = &o->progs[f->id];
     if (pp->state < 0)
         return qv__fail(QV_ENOTSUP, "'%s' did not build on %s", f->name, o->name);
@@ -443,25 +438,7 @@ static int ocl_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
 static int ocl_query(qv_device *d, int what, void *out, size_t size)
 {
     ocl_device *o = (ocl_device *)d;
-    switch (what) {
-    case QV_QUERY_UNITS:
-        if (size < sizeof(unsigned))
-            return QV_EINVAL;
-        *(unsigned *)out = 1;
-        return 0;
-    case QV_QUERY_NAME:
-        if (!size)
-            return QV_EINVAL;
-        snprintf(out, size, "%s", o->name);
-        return 0;
-    case QV_QUERY_MEMORY:
-        if (size < sizeof(uint64_t))
-            return QV_EINVAL;
-        *(uint64_t *)out = o->mem;
-        return 0;
-    default:
-        return QV_ENOTSUP;
-    }
+    return qv__dev_query_basic(what, out, size, 1, o->name, o->mem);
 }
 
 const struct qv_device_ops qv__opencl_ops = {

@@ -157,19 +157,6 @@ static int xrt_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t 
     return 0;
 }
 
-static const char *build_for(const xrt_device *e, const qv__kernel *k)
-{
-    for (size_t i = 0; i < k->nbuilds; i++)
-        if (e->board && k->builds[i].board && !k->builds[i].by_platform &&
-            !strcmp(k->builds[i].board->name, e->board->name))
-            return k->builds[i].xclbin;
-    for (size_t i = 0; i < k->nbuilds; i++)
-        if (e->board && e->board->platform && k->builds[i].platform &&
-            !strcmp(k->builds[i].platform, e->board->platform))
-            return k->builds[i].xclbin;
-    return NULL;
-}
-
 /* Loads path on the card (after our reader accepted it) unless it is there. */
 static int load_xclbin(xrt_device *e, const char *path, const char *kernel)
 {
@@ -218,37 +205,17 @@ static int load_xclbin(xrt_device *e, const char *path, const char *kernel)
 
 static int kernel_of(xrt_device *e, const qv_func *f, xrt_kernel **out)
 {
-    if (!f->fpga_kernel)
-        return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
-    if (!e->catalog)
-        return qv__fail(QV_ENOTSUP, "'%s' names FPGA kernel '%s' but the runtime has no "
-                        "catalog (policy key `catalog`)", f->name, f->fpga_kernel);
-    if (f->id >= e->nk) {
-        size_t n = f->id + 16;
-        xrt_kernel *nk = realloc(e->k, n * sizeof *nk);
-        if (!nk)
-            return QV_ENOMEM;
-        memset(nk + e->nk, 0, (n - e->nk) * sizeof *nk);
-        e->k = nk;
-        e->nk = n;
-    }
+    void *grown = qv__dev_table_grow(e->k, &e->nk, f->id, sizeof *e->k);
+    if (!grown)
+        return QV_ENOMEM;
+    e->k = grown;
     xrt_kernel *xk = &e->k[f->id];
     if (xk->state < 0)
         return qv__fail(QV_ENOTSUP, "kernel of '%s' failed on %s", f->name, e->name);
-    const qv__kernel *ck = NULL;
-    for (size_t i = 0; i < e->catalog->nkernels && !ck; i++)
-        if (!strcmp(e->catalog->kernels[i].name, f->fpga_kernel))
-            ck = &e->catalog->kernels[i];
-    const char *path = ck ? build_for(e, ck) : NULL;
-    int rc = 0;
-    if (!ck)
-        rc = qv__fail(QV_ENOTSUP, "no kernel '%s' in the catalog", f->fpga_kernel);
-    else if (ck->nargs != f->nargs)
-        rc = qv__fail(QV_ENOTSUP, "kernel '%s' takes %zu arguments, '%s' %u", ck->name,
-                      ck->nargs, f->name, f->nargs);
-    else if (!path)
-        rc = qv__fail(QV_ENOTSUP, "kernel '%s' has no build for %s", ck->name, e->name);
-    else
+    const qv__kernel *ck;
+    const char *path;
+    int rc = qv__fpga_kernel_for(e->catalog, f, e->board, &ck, &path);
+    if (!rc)
         rc = load_xclbin(e, path, ck->name);
     if (!rc && !xk->k) {
         xk->k = e->x->kernel_open(e->dev, e->uuid, ck->name);
@@ -340,25 +307,7 @@ static int xrt_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
 static int xrt_query(qv_device *d, int what, void *out, size_t size)
 {
     xrt_device *e = (xrt_device *)d;
-    switch (what) {
-    case QV_QUERY_UNITS:
-        if (size < sizeof(unsigned))
-            return QV_EINVAL;
-        *(unsigned *)out = 1;
-        return 0;
-    case QV_QUERY_NAME:
-        if (!size)
-            return QV_EINVAL;
-        snprintf(out, size, "%s", e->name);
-        return 0;
-    case QV_QUERY_MEMORY:
-        if (size < sizeof(uint64_t))
-            return QV_EINVAL;
-        *(uint64_t *)out = e->board ? e->board->memory : 0;
-        return 0;
-    default:
-        return QV_ENOTSUP;
-    }
+    return qv__dev_query_basic(what, out, size, 1, e->name, e->board ? e->board->memory : 0);
 }
 
 const struct qv_device_ops qv__xrt_ops = {
