@@ -121,6 +121,22 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
     pthread_mutex_unlock(&q->mu);
 }
 
+/* How long a run may take before the device is judged hung: far beyond
+ * what the model predicts, and never under 30 s (a first run, a slow
+ * card). A run past it fails with QV_ETIMEDOUT and the task runs on the
+ * CPU; the device is taken out of service. */
+static int64_t wait_limit_ns(const qv__task *t)
+{
+    double est = 0;
+    for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
+        double e;
+        if (qv__perf_get(t->func->perf[c], t->bytes, &e, NULL, NULL) == 0 && e > est)
+            est = e;
+    }
+    double ns = 100.0 * est * 1e3;
+    return (int64_t)(ns > 30e9 ? ns : 30e9);
+}
+
 /* Runs t on q's device; 0, or the error of the operation that failed. */
 static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1)
 {
@@ -165,7 +181,7 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1)
     *t0 = qv__now_ns();
     int rc = q->dev->ops->launch(q->dev, &l, &ev);
     if (!rc && ev)
-        rc = q->dev->ops->wait(q->dev, ev, -1);
+        rc = q->dev->ops->wait(q->dev, ev, wait_limit_ns(t));
     *t1 = qv__now_ns();
     if (rc)
         return rc;

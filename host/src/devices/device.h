@@ -104,7 +104,7 @@ int qv__fpga_kernel_for(const void *catalog, const qv_func *f, const void *board
 
 /* Fault injection for tests (as SQLite's): after `after` more calls of op
  * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */
-enum { QV_FAULT_ALLOC = 1, QV_FAULT_WRITE, QV_FAULT_READ, QV_FAULT_LAUNCH };
+enum { QV_FAULT_ALLOC = 1, QV_FAULT_WRITE, QV_FAULT_READ, QV_FAULT_LAUNCH, QV_FAULT_WAIT };
 void qv__fault_set(const char *backend, int op, unsigned after, int err);
 /* Called by backends at the top of an op: 0, or the error to fail with. */
 int  qv__fault_hit(const char *backend, int op);

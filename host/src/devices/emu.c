@@ -188,6 +188,9 @@ static void emu_free(qv_device *d, qv_devmem *m)
     if (!m)
         return;
     pthread_mutex_lock(&e->mu);
+    /* A run that outlived its deadline may still use this memory. */
+    while (e->job)
+        pthread_cond_wait(&e->cv, &e->mu);
     e->mem_used -= m->n;
     pthread_mutex_unlock(&e->mu);
     free(m->p);
@@ -395,6 +398,9 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
 {
     emu_device *e = (emu_device *)d;
     (void)ev;
+    int inj = qv__fault_hit("emu", QV_FAULT_WAIT);
+    if (inj)
+        timeout_ns = 0; /* as if the run outlived its deadline */
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
     if (timeout_ns >= 0) {
@@ -410,7 +416,7 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
     while (!e->job_done && rc == 0)
         rc = timeout_ns < 0 ? pthread_cond_wait(&e->cv, &e->mu)
                             : pthread_cond_timedwait(&e->cv, &e->mu, &until);
-    bool done = e->job_done;
+    bool done = e->job_done && !inj;
     pthread_mutex_unlock(&e->mu);
     return done ? 0 : qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", e->name,
                                (long long)timeout_ns);

@@ -296,6 +296,8 @@ static int xrt_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
     xrt_device *e = (xrt_device *)d;
     unsigned ms = timeout_ns < 0 ? 0 : (unsigned)((timeout_ns + 999999) / 1000000);
     int state = e->x->run_wait_for(ev, ms);
+    if (qv__fault_hit("xrt", QV_FAULT_WAIT))
+        state = QV__ERT_TIMEOUT;
     e->x->run_close(ev);
     if (state == QV__ERT_COMPLETED)
         return 0;
