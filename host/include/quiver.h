@@ -236,7 +236,9 @@ QV_API int qv_buf_unregister(qv_buf *buf);
 /* Forgets buf if no submitted task still uses it; QV_EBUSY otherwise. */
 QV_API int qv_buf_try_unregister(qv_buf *buf);
 
-/* Waits until every task submitted so far that uses buf is done. Returns
+/* Waits until every task submitted so far that uses buf is done, then
+ * makes the host copy current (copying it back from a device if a task
+ * there wrote it last), so the caller may read the memory. Returns
  * QV_EDEADLK when called from a task while buf is still in use. */
 QV_API int qv_buf_wait(qv_buf *buf);
 
@@ -253,7 +255,9 @@ QV_API size_t qv_buf_size(const qv_buf *buf);
 QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args,
                      size_t nargs);
 
-/* Waits until every submitted task is done. QV_EDEADLK from a task. */
+/* Waits until every submitted task is done. QV_EDEADLK from a task. Data
+ * written on a device may stay there: qv_buf_wait or qv_buf_unregister
+ * brings a buffer home before the host reads it. */
 QV_API int qv_wait_all(qv_runtime *rt);
 
 /* ---- the execution graph ----------------------------------------------- */

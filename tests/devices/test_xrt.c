@@ -236,6 +236,13 @@ int main(void)
 {
     if (!getenv("QV_SOURCE_DIR"))
         return QV_TEST_SKIP;
+#if defined(__SANITIZE_ADDRESS__)
+    /* XRT 2.13 itself calls aligned_alloc(4096, 2048), which the C standard
+     * allows glibc to accept and AddressSanitizer rejects: XRT's defect,
+     * not ours. The plain build runs this test. */
+    printf("XRT 2.13 is not ASan-clean (aligned_alloc size): skipped here\n");
+    return QV_TEST_SKIP;
+#endif
     char path[4096];
     snprintf(path, sizeof path, "/usr/lib/x86_64-linux-gnu/libxrt_noop.so.2");
     if (access(path, R_OK) != 0 && access("/opt/xilinx/xrt/lib/libxrt_noop.so.2", R_OK)) {

@@ -99,7 +99,12 @@ QV_API int qv_buf_wait(qv_buf *buf)
         return qv__fail(QV_EINVAL, "qv_buf_wait: NULL buffer");
     if (qv__current_worker() && atomic_load(&buf->users) > 0)
         return qv__fail(QV_EDEADLK, "qv_buf_wait called from a task: it would wait on itself");
-    return qv__wait(buf->rt, buf);
+    int rc = qv__wait(buf->rt, buf);
+    if (rc)
+        return rc;
+    /* The caller is about to use the data: make the host copy current. A
+     * device copy stays valid, so the next task there needs no copy. */
+    return buf->rt->naccel ? qv__coh_acquire(buf->rt, buf, 0, QV_R) : 0;
 }
 
 QV_API void *qv_buf_data(const qv_buf *buf)
