@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "trace/graph.h"
 #include "config/policy.h"
 #include "quiver.h"
 #include "quiver/config.h"
@@ -21,20 +22,6 @@ static void devices_usage(FILE *out)
                  "found none.\n");
 }
 
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
 
 static const char *human(uint64_t bytes, char *buf, size_t size)
 {
@@ -57,11 +44,11 @@ static void print_json(qv_pool *pool)
     for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++) {
         printf("%s\n  {\"id\": %u, \"type\": \"%s\", \"backend\": ", i ? "," : "", r.id,
                qv_class_name(r.type));
-        json_str(r.backend);
+        qv__json_string(stdout, r.backend);
         printf(", \"name\": ");
-        json_str(r.name);
+        qv__json_string(stdout, r.name);
         printf(", \"detail\": ");
-        json_str(r.detail);
+        qv__json_string(stdout, r.detail);
         printf(", \"units\": %u, \"memory\": %llu, \"free_memory\": %llu, "
                "\"max_alloc\": %llu, \"busy\": %.3f, \"cost_per_hour\": %g, "
                "\"link_bandwidth_gbs\": %g, \"link_latency_us\": %g, "
@@ -73,9 +60,9 @@ static void print_json(qv_pool *pool)
     printf("],\n \"backends\": [");
     for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++) {
         printf("%s\n  {\"name\": ", i ? "," : "");
-        json_str(b.name);
+        qv__json_string(stdout, b.name);
         printf(", \"count\": %u, \"why\": ", b.count);
-        json_str(b.why);
+        qv__json_string(stdout, b.why);
         printf("}");
     }
     printf("]}\n");
