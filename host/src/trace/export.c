@@ -64,7 +64,8 @@ QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path)
                 g.dur_us[i]);
         for (unsigned c = 0; fn && c < QV_CLASS_COUNT; c++) {
             double est;
-            if (c != nd->cls && qv__perf_get(fn->perf[c], nd->memory, &est, NULL, NULL) == 0)
+            if (c != nd->cls && qv__func_can(fn, (qv_class)c) &&
+                qv__perf_get(fn->perf[c], nd->memory, &est, NULL, NULL) == 0)
                 fprintf(f, ", \"%s\": %.3f", qv_class_name((qv_class)c), est);
         }
         fprintf(f, "}, \"bytes_in\": %llu, \"bytes_out\": %llu, \"memory\": %llu, "
