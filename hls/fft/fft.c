@@ -16,47 +16,9 @@
  * written. Lines are kept to the house style by hand. */
 /* clang-format off */
 #include "fft.h"
+#include "../common/fft_core.h"
 
 #include <math.h>
-
-static unsigned int fft_bitrev(unsigned int v, unsigned int bits)
-{
-#pragma HLS INLINE
-    unsigned int r = 0;
-    for (unsigned int b = 0; b < FFT_MAX_LOG2; b++) {
-#pragma HLS UNROLL
-        if (b < bits)
-            r |= ((v >> b) & 1u) << (bits - 1 - b);
-    }
-    return r;
-}
-
-/* One stage: butterflies of span 2^(s+1) from (sr, si) into (dr, di). */
-static void fft_stage(const float sr[FFT_MAX_N], const float si[FFT_MAX_N],
-                      float dr[FFT_MAX_N], float di[FFT_MAX_N],
-                      const float twr[FFT_MAX_N / 2], const float twi[FFT_MAX_N / 2],
-                      unsigned int n, unsigned int log2n, unsigned int s)
-{
-    unsigned int h = 1u << s;
-    for (unsigned int j = 0; j < n / 2; j++) {
-#pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=2048
-#pragma HLS DEPENDENCE variable=dr type=inter false
-#pragma HLS DEPENDENCE variable=di type=inter false
-        unsigned int p = j & (h - 1);
-        unsigned int a = ((j >> s) << (s + 1)) | p;
-        unsigned int b = a + h;
-        unsigned int k = p << (log2n - 1 - s);
-        float wr = twr[k], wi = twi[k];
-        float tr = wr * sr[b] - wi * si[b];
-        float ti = wr * si[b] + wi * sr[b];
-        float ar = sr[a], ai = si[a];
-        dr[a] = ar + tr;
-        di[a] = ai + ti;
-        dr[b] = ar - tr;
-        di[b] = ai - ti;
-    }
-}
 
 void fft(const float *in_re, const float *in_im, float *out_re, float *out_im,
          unsigned int n)
@@ -91,7 +53,7 @@ void fft(const float *in_re, const float *in_im, float *out_re, float *out_im,
     for (unsigned int i = 0; i < n; i++) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=4096
-        unsigned int j = fft_bitrev(i, log2n);
+        unsigned int j = qv_hls_fft_bitrev(i, log2n);
         re0[j] = in_re[i];
         im0[j] = in_im[i];
     }
@@ -108,9 +70,9 @@ void fft(const float *in_re, const float *in_im, float *out_re, float *out_im,
     for (unsigned int s = 0; s < log2n; s++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=12
         if ((s & 1u) == 0)
-            fft_stage(re0, im0, re1, im1, twr, twi, n, log2n, s);
+            qv_hls_fft_stage(re0, im0, re1, im1, twr, twi, n, log2n, s);
         else
-            fft_stage(re1, im1, re0, im0, twr, twi, n, log2n, s);
+            qv_hls_fft_stage(re1, im1, re0, im0, twr, twi, n, log2n, s);
     }
 
     /* After an odd number of stages the result is in buffer 1. */

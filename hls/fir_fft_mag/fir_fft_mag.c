@@ -19,46 +19,9 @@
  * written. Lines are kept to the house style by hand. */
 /* clang-format off */
 #include "fir_fft_mag.h"
+#include "../common/fft_core.h"
 
 #include <math.h>
-
-static unsigned int ffm_bitrev(unsigned int v, unsigned int bits)
-{
-#pragma HLS INLINE
-    unsigned int r = 0;
-    for (unsigned int b = 0; b < FFM_MAX_LOG2; b++) {
-#pragma HLS UNROLL
-        if (b < bits)
-            r |= ((v >> b) & 1u) << (bits - 1 - b);
-    }
-    return r;
-}
-
-static void ffm_stage(const float sr[FFM_MAX_N], const float si[FFM_MAX_N],
-                      float dr[FFM_MAX_N], float di[FFM_MAX_N],
-                      const float twr[FFM_MAX_N / 2], const float twi[FFM_MAX_N / 2],
-                      unsigned int n, unsigned int log2n, unsigned int s)
-{
-    unsigned int h = 1u << s;
-    for (unsigned int j = 0; j < n / 2; j++) {
-#pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=2048
-#pragma HLS DEPENDENCE variable=dr type=inter false
-#pragma HLS DEPENDENCE variable=di type=inter false
-        unsigned int p = j & (h - 1);
-        unsigned int a = ((j >> s) << (s + 1)) | p;
-        unsigned int b = a + h;
-        unsigned int k = p << (log2n - 1 - s);
-        float wr = twr[k], wi = twi[k];
-        float tr = wr * sr[b] - wi * si[b];
-        float ti = wr * si[b] + wi * sr[b];
-        float ar = sr[a], ai = si[a];
-        dr[a] = ar + tr;
-        di[a] = ai + ti;
-        dr[b] = ar - tr;
-        di[b] = ai - ti;
-    }
-}
 
 void fir_fft_mag(const float *x, const float *h, float *mag, unsigned int n,
                  unsigned int taps)
@@ -113,7 +76,7 @@ void fir_fft_mag(const float *x, const float *h, float *mag, unsigned int n,
 #pragma HLS UNROLL
             acc += coef[k] * shift[k];
         }
-        unsigned int j = ffm_bitrev(i, log2n);
+        unsigned int j = qv_hls_fft_bitrev(i, log2n);
         re0[j] = acc;
         im0[j] = 0.0f;
     }
@@ -129,9 +92,9 @@ void fir_fft_mag(const float *x, const float *h, float *mag, unsigned int n,
     for (unsigned int s = 0; s < log2n; s++) {
 #pragma HLS LOOP_TRIPCOUNT min=1 max=12
         if ((s & 1u) == 0)
-            ffm_stage(re0, im0, re1, im1, twr, twi, n, log2n, s);
+            qv_hls_fft_stage(re0, im0, re1, im1, twr, twi, n, log2n, s);
         else
-            ffm_stage(re1, im1, re0, im0, twr, twi, n, log2n, s);
+            qv_hls_fft_stage(re1, im1, re0, im0, twr, twi, n, log2n, s);
     }
 
     unsigned int odd = log2n & 1u;
