@@ -77,13 +77,12 @@ static void info_str(cl_device_id d, cl_device_info what, char *buf, size_t size
     buf[size - 1] = 0;
 }
 
+/* The class the runtime uses the device as: the OpenCL backend is the gpu
+ * class whatever the device type (PoCL's CPU device is the test GPU);
+ * FPGAs behind OpenCL belong to the XRT backend's class. */
 static qv_class class_of(cl_device_type t)
 {
-    if (t & CL_DEVICE_TYPE_GPU)
-        return QV_CLASS_GPU;
-    if (t & CL_DEVICE_TYPE_ACCELERATOR)
-        return QV_CLASS_FPGA;
-    return QV_CLASS_CPU;
+    return t & CL_DEVICE_TYPE_ACCELERATOR ? QV_CLASS_FPGA : QV_CLASS_GPU;
 }
 
 int qv__disc_opencl(qv__scan *s, qv_backend_report *rep)
