@@ -139,6 +139,11 @@ typedef struct qv_plat_res {
     double cost_per_hour; /* money, default 0 */
     int host_memory;      /* cpu: shares host memory, no link used */
     uint32_t first_unit;  /* index of its first unit in the platform */
+    /* From the resource's `board` file ("" and 0 without one): which builds
+     * of a kernel catalog the resource can load (qv_catalog_holds). */
+    char board_name[64];
+    char board_platform[128];
+    int board_emulation;
 } qv_plat_res;
 
 typedef struct qv_plat {
@@ -170,6 +175,69 @@ static inline double qv_plat_comm(const qv_plat *p, uint32_t a, uint32_t b,
     return p->lat[i] + (double)bytes * p->inv_bw[i];
 }
 
+/* ---- kernel catalogs ----------------------------------------------------- */
+
+/*
+ * The part of the runtime's kernel catalog (config/kernels.yaml) that the
+ * planner uses, as plain data filled by the caller (quiver plan fills it from
+ * the runtime's loader): each kernel's name, the function it implements or
+ * the fused chain of functions in data-flow order, the boards and vendor
+ * platforms it was built for, and optionally its measured times by bytes.
+ * With a catalog, an fpga-class resource runs a node only if it holds a
+ * single-function kernel for the node's function, and a chain of nodes may
+ * run as one task of a fused kernel (docs/partition.md, "Kernel catalog").
+ */
+#define QV_CAT_NAME_MAX 64 /* bytes, with the terminating NUL */
+
+typedef struct qv_cat_build {
+    char board[64];     /* a board name, or "" */
+    char platform[128]; /* a vendor platform (real boards only), or "" */
+} qv_cat_build;
+
+typedef struct qv_cat_point {
+    uint64_t bytes; /* bytes of the call's buffer arguments */
+    double us;      /* measured time, µs */
+} qv_cat_point;
+
+typedef struct qv_cat_kernel {
+    char name[QV_CAT_NAME_MAX];
+    char **funcs; /* nfuncs names: one function or a fused chain, in order */
+    uint32_t nfuncs;
+    qv_cat_build *builds;
+    uint32_t nbuilds;
+    qv_cat_point *table; /* ntable points, bytes strictly increasing */
+    uint32_t ntable;
+} qv_cat_kernel;
+
+typedef struct qv_catalog {
+    qv_cat_kernel *kernels;
+    uint32_t nkernels, kcap;
+} qv_catalog;
+
+/* An empty catalog; free with qv_catalog_destroy. */
+int qv_catalog_create(qv_catalog **out);
+void qv_catalog_destroy(qv_catalog *c); /* NULL is fine */
+/* Appends a kernel implementing funcs[0..nfuncs-1] (names copied; nfuncs 1
+ * to 64); *out (may be NULL) gets its index. -EINVAL for an empty or too
+ * long name, or a name already in the catalog. */
+int qv_catalog_add_kernel(qv_catalog *c, const char *name, const char *const *funcs,
+                          uint32_t nfuncs, uint32_t *out);
+/* Adds a build of kernel k for a board or a vendor platform (either may be
+ * NULL or "", not both). */
+int qv_catalog_add_build(qv_catalog *c, uint32_t k, const char *board,
+                         const char *platform);
+/* Adds a measured point to kernel k's table; bytes must exceed the last
+ * point's and us be positive. */
+int qv_catalog_add_point(qv_catalog *c, uint32_t k, uint64_t bytes, double us);
+/* 1 when resource r (class fpga) can load kernel k: a build names its board,
+ * or its board's vendor platform and the board is not emulated; else 0. */
+int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r);
+/* µs of one call of kernel k on `bytes` by its table: linear between the two
+ * points around bytes, the first point's time below the first, and above the
+ * last the line through the last two points (never falling; proportional to
+ * bytes with one point). NAN when k has no table. */
+double qv_catalog_table_us(const qv_catalog *c, uint32_t k, uint64_t bytes);
+
 /* ---- plans ------------------------------------------------------------- */
 
 typedef enum qv_algo {
@@ -196,12 +264,23 @@ typedef struct qv_plan {
     uint32_t nparts;     /* parts of the partition used; 0: no partition
                           * (HEFT, PEFT, or a list-scheduled quiver plan) */
     uint64_t bytes_cut;  /* bytes on edges between different memories */
+    /* Fused chains (qv_plan_make_cat), NULL when none: fused[i] is the
+     * index in `catalog` of the fused kernel whose one task runs node i, or
+     * UINT32_MAX. The catalog is borrowed: it must outlive the plan. */
+    uint32_t *fused;
+    const qv_catalog *catalog;
 } qv_plan;
 
 /* Plans g on p with algorithm a. The plan is simulated and checked before it
  * is returned; -EINVAL (diag says why) when some node can run on no unit. */
 int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
                  qv_pdiag *diag);
+/* qv_plan_make with a kernel catalog (NULL: exactly qv_plan_make): fpga
+ * resources run only the functions whose kernels they hold, and chains that
+ * a fused kernel implements run as one task where that is cheaper
+ * (docs/partition.md, "Kernel catalog"). cat must outlive the plan. */
+int qv_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat, qv_algo a,
+                     qv_plan **out, qv_pdiag *diag);
 void qv_plan_destroy(qv_plan *pl); /* NULL is fine */
 /* Writes the plan as the JSON "Plan" of DESIGN.md (unit numbered within its
  * resource), or as Graphviz (one cluster per resource, transfers labelled).
@@ -221,6 +300,11 @@ typedef struct qv_bounds {
  * 2002); lb_area is a valid bound (weak LP duality) that equals the LP
  * optimum with up to two classes. */
 int qv_bounds_compute(const qv_dag *g, const qv_plat *p, qv_bounds *out);
+/* The bounds of the problem qv_plan_make_cat solves under cat (NULL: the
+ * same as qv_bounds_compute): catalog placement rules, fused chains as the
+ * planner fuses them. */
+int qv_bounds_compute_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                          qv_bounds *out);
 
 /* ---- simulator --------------------------------------------------------- */
 
@@ -233,6 +317,13 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
  * with its duration, no overlap on a unit, inputs arrived before it starts,
  * makespan = last end. 0 or -EINVAL with the first violation in diag. */
 int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_pdiag *diag);
+/* The same check under a catalog (NULL: qv_sim_validate): fpga nodes only
+ * on resources holding their kernel, and the nodes of each fused chain
+ * (pl->fused) a path the kernel implements, all on one unit with one start
+ * and end, taking the kernel's time there; any other shared slot is an
+ * overlap. qv_sim_validate rejects a plan with fused chains. */
+int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                        const qv_plan *pl, qv_pdiag *diag);
 
 #ifdef __cplusplus
 }

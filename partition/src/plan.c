@@ -35,6 +35,7 @@ void qv_plan_destroy(qv_plan *pl)
     free(pl->unit);
     free(pl->start);
     free(pl->end);
+    free(pl->fused);
     free(pl);
 }
 
@@ -129,9 +130,12 @@ int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FIL
         unit_name(p, pl->unit[i], &r, &k);
         fprintf(f,
                 "%s\n  {\"id\": %lld, \"resource\": \"%s\", \"unit\": %u, "
-                "\"start_us\": %.17g, \"end_us\": %.17g}",
+                "\"start_us\": %.17g, \"end_us\": %.17g",
                 i ? "," : "", (long long)g->ids[i], p->res[r].name, k, pl->start[i],
                 pl->end[i]);
+        if (pl->fused && pl->catalog && pl->fused[i] < pl->catalog->nkernels)
+            fprintf(f, ", \"fused\": \"%s\"", pl->catalog->kernels[pl->fused[i]].name);
+        fputc('}', f);
     }
     fprintf(f, "]}\n");
     return ferror(f) ? -EIO : 0;

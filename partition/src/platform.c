@@ -181,7 +181,8 @@ static int read_link(yr *y, yaml_node_t *m, int strict, qv_plat_res *r)
 
 /* A board file belongs to the runtime's configuration (docs/config/
  * board.md); the planner reads only what a platform takes from it: kind
- * (must be the resource's class), link and cost_per_hour. */
+ * (must be the resource's class), link, cost_per_hour, and name, platform
+ * and emulation, which say which builds of a kernel catalog it loads. */
 static int read_board(yr *y, yaml_node_t *at, const char *board, int need_link,
                       int need_cost, qv_plat_res *r)
 {
@@ -239,6 +240,19 @@ static int read_board(yr *y, yaml_node_t *at, const char *board, int need_link,
             rc = read_link(&by, v, 0, r);
         } else if (!strcmp(ks, "cost_per_hour") && need_cost) {
             rc = get_num(&by, v, "cost_per_hour", 0, 1e9, &r->cost_per_hour);
+        } else if (!strcmp(ks, "name")) {
+            rc = get_str(&by, v, "name", r->board_name, sizeof r->board_name);
+        } else if (!strcmp(ks, "platform")) {
+            rc = get_str(&by, v, "platform", r->board_platform, sizeof r->board_platform);
+        } else if (!strcmp(ks, "emulation")) {
+            const char *e = scalar(v);
+            if (e && (!strcmp(e, "true") || !strcmp(e, "True") || !strcmp(e, "TRUE")))
+                r->board_emulation = 1;
+            else if (e &&
+                     (!strcmp(e, "false") || !strcmp(e, "False") || !strcmp(e, "FALSE")))
+                r->board_emulation = 0;
+            else
+                rc = yerr(&by, v, "emulation must be true or false");
         }
     }
     if (!rc && !found)

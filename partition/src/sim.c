@@ -111,6 +111,14 @@ int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_pdi
                       g->n);
         return -EINVAL;
     }
+    for (uint32_t i = 0; pl->fused && i < g->n; i++)
+        if (pl->fused[i] != UINT32_MAX) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "node %lld runs in a fused kernel: the plan needs its "
+                          "catalog (qv_sim_validate_cat)",
+                          (long long)g->ids[i]);
+            return -EINVAL;
+        }
     int *rc = malloc(p->nres * sizeof *rc);
     sl *v = malloc(((size_t)g->n + 1) * sizeof *v);
     uint32_t *cnt = calloc((size_t)p->nunits + 1, sizeof *cnt);

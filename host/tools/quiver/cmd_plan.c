@@ -1,7 +1,9 @@
 /*
  * cmd_plan.c - `quiver plan`: load a graph and a platform, plan with one
  * algorithm, print a summary or the plan JSON of DESIGN.md, optionally a
- * Graphviz view. The planner lives in partition/ (qvpart.h).
+ * Graphviz view. The planner lives in partition/ (qvpart.h); with
+ * --catalog, the runtime's catalog loader reads config/kernels.yaml and this
+ * file hands the planner the part it uses (a qv_catalog).
  */
 #include <errno.h>
 #include <math.h>
@@ -9,6 +11,8 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config/catalog.h"
+#include "quiver/config.h"
 #include "qvpart.h"
 
 static void plan_usage(FILE *f)
@@ -16,8 +20,12 @@ static void plan_usage(FILE *f)
     fprintf(f, "usage: quiver plan --graph G.qvg.json --platform P.yaml\n"
                "                   [--algo quiver|heft|peft|metis] [--json] "
                "[--dot FILE]\n"
+               "                   [--catalog kernels.yaml]\n"
                "Plans the graph on the platform under the cost model of "
                "DESIGN.md.\n"
+               "With --catalog, FPGAs run only the functions whose kernels they "
+               "hold,\nand fused kernels replace the chains they implement "
+               "where cheaper.\n"
                "Prints makespan, lower bound and their ratio, bytes cut, parts "
                "and\nplanning time; --json prints the plan itself.\n");
 }
@@ -32,9 +40,49 @@ static void print_diag(const char *what, int rc, const qv_pdiag *d)
         fprintf(stderr, "quiver plan: %s: %s\n", what, strerror(-rc));
 }
 
+/* The planner's view of the runtime's catalog: names, functions, the
+ * boards and platforms built for, and measured tables. */
+static int catalog_load(const char *path, qv_catalog **out)
+{
+    qv__catalog *rc_cat = NULL;
+    qv_diag d;
+    memset(&d, 0, sizeof d);
+    *out = NULL;
+    if (qv__catalog_load(path, &rc_cat, &d)) {
+        char buf[2200];
+        qv_diag_format(&d, buf, sizeof buf);
+        fprintf(stderr, "quiver plan: %s\n", buf);
+        return 1;
+    }
+    qv_catalog *c = NULL;
+    int rc = qv_catalog_create(&c);
+    for (size_t k = 0; k < rc_cat->nkernels && !rc; k++) {
+        const qv__kernel *kn = &rc_cat->kernels[k];
+        uint32_t idx;
+        rc = qv_catalog_add_kernel(c, kn->name, (const char *const *)kn->funcs,
+                                   (uint32_t)kn->nfuncs, &idx);
+        for (size_t b = 0; b < kn->nbuilds && !rc; b++) {
+            const qv__kbuild *bd = &kn->builds[b];
+            rc = bd->by_platform ? qv_catalog_add_build(c, idx, NULL, bd->platform)
+                                 : qv_catalog_add_build(c, idx, bd->board->name, NULL);
+        }
+        for (size_t t = 0; t < kn->ntable && !rc; t++)
+            rc = qv_catalog_add_point(c, idx, kn->table[t].bytes, kn->table[t].us);
+    }
+    qv__catalog_free(rc_cat);
+    if (rc) {
+        fprintf(stderr, "quiver plan: %s: cannot use the catalog: %s\n", path,
+                strerror(-rc));
+        qv_catalog_destroy(c);
+        return 1;
+    }
+    *out = c;
+    return 0;
+}
+
 int qv_cmd_plan(int argc, char **argv)
 {
-    const char *gpath = NULL, *ppath = NULL, *dot = NULL;
+    const char *gpath = NULL, *ppath = NULL, *dot = NULL, *cpath = NULL;
     qv_algo algo = QV_ALGO_QUIVER;
     int json = 0;
     for (int i = 1; i < argc; i++) {
@@ -48,6 +96,8 @@ int qv_cmd_plan(int argc, char **argv)
             gpath = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--platform")) {
             ppath = argv[++i];
+        } else if (i + 1 < argc && !strcmp(a, "--catalog")) {
+            cpath = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--dot")) {
             dot = argv[++i];
         } else if (i + 1 < argc && !strcmp(a, "--algo")) {
@@ -72,6 +122,7 @@ int qv_cmd_plan(int argc, char **argv)
     qv_dag *g = NULL;
     qv_plat *p = NULL;
     qv_plan *pl = NULL;
+    qv_catalog *cat = NULL;
     int ret = 1, rc;
     if ((rc = qv_dag_load(gpath, &g, &d))) {
         print_diag(gpath, rc, &d);
@@ -81,7 +132,9 @@ int qv_cmd_plan(int argc, char **argv)
         print_diag(ppath, rc, &d);
         goto out;
     }
-    if ((rc = qv_plan_make(g, p, algo, &pl, &d))) {
+    if (cpath && catalog_load(cpath, &cat))
+        goto out;
+    if ((rc = qv_plan_make_cat(g, p, cat, algo, &pl, &d))) {
         print_diag(gpath, rc, &d);
         goto out;
     }
@@ -102,7 +155,7 @@ int qv_cmd_plan(int argc, char **argv)
         qv_plan_write_json(g, p, pl, stdout);
     } else {
         qv_bounds b;
-        if ((rc = qv_bounds_compute(g, p, &b))) {
+        if ((rc = qv_bounds_compute_cat(g, p, cat, &b))) {
             print_diag(gpath, rc, &d);
             goto out;
         }
@@ -124,11 +177,18 @@ int qv_cmd_plan(int argc, char **argv)
             printf("parts       %u\n", pl->nparts);
         else
             printf("parts       - (list scheduling, no partition)\n");
+        if (pl->fused) {
+            uint32_t nf = 0;
+            for (uint32_t i = 0; i < g->n; i++)
+                nf += pl->fused[i] != UINT32_MAX;
+            printf("fused       %u nodes run in fused catalog kernels\n", nf);
+        }
         printf("plan time   %.3f ms\n", pl->plan_time_us / 1000);
     }
     ret = 0;
 out:
     qv_plan_destroy(pl);
+    qv_catalog_destroy(cat);
     qv_plat_destroy(p);
     qv_dag_destroy(g);
     return ret;

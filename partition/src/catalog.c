@@ -1,0 +1,736 @@
+/*
+ * catalog.c - kernel catalogs in the planner: the plain-data catalog that
+ * `quiver plan --catalog` fills from the runtime's loader, and planning and
+ * validation under it. A catalog changes the problem, not the schedulers:
+ * the graph and the platform are rewritten so that (a) each group of fpga
+ * resources holding the same kernels gets a class of its own ("fpga.0",
+ * ...) on which a node costs its fpga time only if the group holds a kernel
+ * for its function, and (b) each fused chain is contracted into one node
+ * that costs the fused kernel's time on the groups holding it. Every
+ * algorithm, the bounds and the simulator run unchanged on the rewritten
+ * problem; the plan is then mapped back node by node.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "part.h"
+
+#define NONE      UINT32_MAX
+#define MAX_CHAIN 64
+
+/* ---- the catalog ---------------------------------------------------------- */
+
+int qv_catalog_create(qv_catalog **out)
+{
+    *out = calloc(1, sizeof **out);
+    return *out ? 0 : -ENOMEM;
+}
+
+static void kernel_fini(qv_cat_kernel *k)
+{
+    for (uint32_t f = 0; f < k->nfuncs; f++)
+        free(k->funcs[f]);
+    free(k->funcs);
+    free(k->builds);
+    free(k->table);
+}
+
+void qv_catalog_destroy(qv_catalog *c)
+{
+    if (!c)
+        return;
+    for (uint32_t k = 0; k < c->nkernels; k++)
+        kernel_fini(&c->kernels[k]);
+    free(c->kernels);
+    free(c);
+}
+
+int qv_catalog_add_kernel(qv_catalog *c, const char *name, const char *const *funcs,
+                          uint32_t nfuncs, uint32_t *out)
+{
+    if (!name || !*name || strlen(name) >= QV_CAT_NAME_MAX || !nfuncs ||
+        nfuncs > MAX_CHAIN)
+        return -EINVAL;
+    for (uint32_t f = 0; f < nfuncs; f++)
+        if (!funcs[f] || !*funcs[f])
+            return -EINVAL;
+    /* Names go into plan JSON unescaped: identifiers only. */
+    for (const char *s = name; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'))
+            return -EINVAL;
+    for (uint32_t k = 0; k < c->nkernels; k++)
+        if (!strcmp(c->kernels[k].name, name))
+            return -EINVAL;
+    if (c->nkernels == c->kcap) {
+        uint32_t cap = c->kcap ? c->kcap * 2 : 8;
+        qv_cat_kernel *v = realloc(c->kernels, cap * sizeof *v);
+        if (!v)
+            return -ENOMEM;
+        c->kernels = v;
+        c->kcap = cap;
+    }
+    qv_cat_kernel *k = &c->kernels[c->nkernels];
+    memset(k, 0, sizeof *k);
+    strcpy(k->name, name);
+    if (!(k->funcs = calloc(nfuncs, sizeof *k->funcs)))
+        return -ENOMEM;
+    for (; k->nfuncs < nfuncs; k->nfuncs++)
+        if (!(k->funcs[k->nfuncs] = strdup(funcs[k->nfuncs]))) {
+            kernel_fini(k);
+            return -ENOMEM;
+        }
+    if (out)
+        *out = c->nkernels;
+    c->nkernels++;
+    return 0;
+}
+
+int qv_catalog_add_build(qv_catalog *c, uint32_t k, const char *board,
+                         const char *platform)
+{
+    board = board ? board : "";
+    platform = platform ? platform : "";
+    if (k >= c->nkernels || (!*board && !*platform) ||
+        strlen(board) >= sizeof c->kernels[k].builds->board ||
+        strlen(platform) >= sizeof c->kernels[k].builds->platform)
+        return -EINVAL;
+    qv_cat_kernel *kn = &c->kernels[k];
+    qv_cat_build *v = realloc(kn->builds, (kn->nbuilds + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    kn->builds = v;
+    strcpy(v[kn->nbuilds].board, board);
+    strcpy(v[kn->nbuilds].platform, platform);
+    kn->nbuilds++;
+    return 0;
+}
+
+int qv_catalog_add_point(qv_catalog *c, uint32_t k, uint64_t bytes, double us)
+{
+    if (k >= c->nkernels || !(us > 0) || isinf(us))
+        return -EINVAL;
+    qv_cat_kernel *kn = &c->kernels[k];
+    if (kn->ntable && bytes <= kn->table[kn->ntable - 1].bytes)
+        return -EINVAL;
+    qv_cat_point *v = realloc(kn->table, (kn->ntable + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    kn->table = v;
+    v[kn->ntable++] = (qv_cat_point){bytes, us};
+    return 0;
+}
+
+int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r)
+{
+    if (k >= c->nkernels || strcmp(r->cls, "fpga"))
+        return 0;
+    const qv_cat_kernel *kn = &c->kernels[k];
+    for (uint32_t b = 0; b < kn->nbuilds; b++) {
+        const qv_cat_build *bd = &kn->builds[b];
+        if (bd->board[0] && !strcmp(bd->board, r->board_name))
+            return 1;
+        if (bd->platform[0] && !r->board_emulation &&
+            !strcmp(bd->platform, r->board_platform))
+            return 1;
+    }
+    return 0;
+}
+
+double qv_catalog_table_us(const qv_catalog *c, uint32_t k, uint64_t bytes)
+{
+    if (k >= c->nkernels || !c->kernels[k].ntable)
+        return NAN;
+    const qv_cat_point *t = c->kernels[k].table;
+    uint32_t n = c->kernels[k].ntable;
+    if (bytes <= t[0].bytes)
+        return t[0].us;
+    if (n == 1)
+        return t[0].us * (double)bytes / (double)t[0].bytes;
+    uint32_t j = 1;
+    while (j < n - 1 && t[j].bytes < bytes)
+        j++;
+    double slope = (t[j].us - t[j - 1].us) / (double)(t[j].bytes - t[j - 1].bytes);
+    if (bytes > t[j].bytes && slope < 0)
+        slope = 0; /* above the last point: never falling */
+    return t[j - 1].us + slope * (double)(bytes - t[j - 1].bytes);
+}
+
+/* ---- a catalog bound to a graph and a platform ----------------------------- */
+
+typedef struct catx {
+    const qv_dag *g;
+    const qv_plat *p;
+    const qv_catalog *cat;
+    int fpga;          /* g's class "fpga", -1 if none */
+    int *res_class;    /* resource -> g's class, -1 (fpga resources: unused) */
+    uint32_t ngrp;     /* groups of fpga resources holding the same kernels */
+    uint32_t *res_grp; /* resource -> group, NONE if not fpga */
+    uint8_t *held;     /* ngrp * nkernels */
+    uint8_t *func_ok;  /* ngrp * g->nfunc: holds a kernel for that function */
+    uint32_t *kfunc;   /* per kernel, its functions as g's indices (NONE) */
+    uint32_t *kfunc_off;
+} catx;
+
+static void catx_fini(catx *x)
+{
+    free(x->res_class);
+    free(x->res_grp);
+    free(x->held);
+    free(x->func_ok);
+    free(x->kfunc);
+    free(x->kfunc_off);
+}
+
+static uint32_t func_index(const qv_dag *g, const char *name)
+{
+    for (uint32_t f = 0; f < g->nfunc; f++)
+        if (!strcmp(g->func_name[f], name))
+            return f;
+    return NONE;
+}
+
+static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalog *cat)
+{
+    memset(x, 0, sizeof *x);
+    x->g = g;
+    x->p = p;
+    x->cat = cat;
+    uint32_t nk = cat->nkernels, total = 0;
+    for (uint32_t k = 0; k < nk; k++)
+        total += cat->kernels[k].nfuncs;
+    x->res_class = malloc(p->nres * sizeof *x->res_class);
+    x->res_grp = malloc(p->nres * sizeof *x->res_grp);
+    x->held = calloc((size_t)p->nres * nk + 1, 1);
+    x->func_ok = calloc((size_t)p->nres * g->nfunc + 1, 1);
+    x->kfunc = malloc(((size_t)total + 1) * sizeof *x->kfunc);
+    x->kfunc_off = malloc(((size_t)nk + 1) * sizeof *x->kfunc_off);
+    if (!x->res_class || !x->res_grp || !x->held || !x->func_ok || !x->kfunc ||
+        !x->kfunc_off) {
+        catx_fini(x);
+        return -ENOMEM;
+    }
+    x->fpga = -1;
+    for (uint32_t k = 0; k < g->nclass; k++)
+        if (!strcmp(g->class_name[k], "fpga"))
+            x->fpga = (int)k;
+    x->kfunc_off[0] = 0;
+    for (uint32_t k = 0; k < nk; k++) {
+        const qv_cat_kernel *kn = &cat->kernels[k];
+        for (uint32_t f = 0; f < kn->nfuncs; f++)
+            x->kfunc[x->kfunc_off[k] + f] = func_index(g, kn->funcs[f]);
+        x->kfunc_off[k + 1] = x->kfunc_off[k] + kn->nfuncs;
+    }
+    for (uint32_t r = 0; r < p->nres; r++) {
+        x->res_class[r] = -1;
+        for (uint32_t k = 0; k < g->nclass; k++)
+            if (!strcmp(g->class_name[k], p->res[r].cls))
+                x->res_class[r] = (int)k;
+        x->res_grp[r] = NONE;
+        if (strcmp(p->res[r].cls, "fpga"))
+            continue;
+        uint8_t *h = x->held + (size_t)x->ngrp * nk;
+        for (uint32_t k = 0; k < nk; k++)
+            h[k] = (uint8_t)qv_catalog_holds(cat, k, &p->res[r]);
+        uint32_t q = 0;
+        while (q < x->ngrp && (nk && memcmp(x->held + (size_t)q * nk, h, nk)))
+            q++;
+        x->res_grp[r] = q;
+        if (q == x->ngrp) {
+            for (uint32_t k = 0; k < nk; k++) {
+                uint32_t f = x->kfunc[x->kfunc_off[k]];
+                if (h[k] && cat->kernels[k].nfuncs == 1 && f != NONE)
+                    x->func_ok[(size_t)q * g->nfunc + f] = 1;
+            }
+            x->ngrp++;
+        }
+    }
+    return 0;
+}
+
+static int grp_holds(const catx *x, uint32_t q, uint32_t k)
+{
+    return x->held[(size_t)q * x->cat->nkernels + k];
+}
+
+/* µs of node i alone on one unit of resource r under the catalog. */
+static double node_time(const catx *x, uint32_t i, uint32_t r)
+{
+    const qv_dag *g = x->g;
+    uint32_t q = x->res_grp[r];
+    int k = x->res_class[r];
+    if (q != NONE && (x->fpga < 0 || !x->func_ok[(size_t)q * g->nfunc + g->func[i]]))
+        return INFINITY;
+    if (k < 0)
+        return INFINITY;
+    return g->cost[(size_t)i * g->nclass + (uint32_t)k] / x->p->res[r].speed;
+}
+
+/* A fused chain: kernel, nodes in order, and the kernel's time at speed 1. */
+typedef struct chain {
+    uint32_t kernel, head, tail, len;
+    double cost;
+} chain;
+
+/* The fused kernel's time for nodes[0..len-1] at speed 1: its table at the
+ * chain's input bytes (bytes_in of the head, else the bytes of its input
+ * edges), else the slowest node's fpga time (the stages run as a
+ * pipeline); INFINITY when neither applies. */
+static double chain_cost(const catx *x, uint32_t k, const uint32_t *nodes, uint32_t len)
+{
+    const qv_dag *g = x->g;
+    if (x->cat->kernels[k].ntable) {
+        uint32_t h = nodes[0];
+        uint64_t b = g->bytes_in[h];
+        for (uint32_t j = g->pred_off[h]; !g->bytes_in[h] && j < g->pred_off[h + 1]; j++)
+            b += g->ebytes[g->pred_edge[j]];
+        return qv_catalog_table_us(x->cat, k, b);
+    }
+    if (x->fpga < 0)
+        return INFINITY;
+    double w = 0;
+    for (uint32_t j = 0; j < len; j++) {
+        double c = g->cost[(size_t)nodes[j] * g->nclass + (uint32_t)x->fpga];
+        w = c > w ? c : w;
+    }
+    return w;
+}
+
+/* Walks the path from node i that kernel k implements: each node before
+ * the last has exactly one outgoing edge, to the next node; nodes must be
+ * free (group NONE) and, with `want`, marked with k in want[]. Fills nodes
+ * and returns 1 on a match. */
+static int match_chain(const catx *x, uint32_t k, uint32_t i, const uint32_t *group,
+                       const uint32_t *want, uint32_t *nodes)
+{
+    const qv_dag *g = x->g;
+    const qv_cat_kernel *kn = &x->cat->kernels[k];
+    const uint32_t *kf = x->kfunc + x->kfunc_off[k];
+    if (kn->nfuncs < 2)
+        return 0;
+    for (uint32_t j = 0; j < kn->nfuncs; j++) {
+        if (j) {
+            uint32_t prev = nodes[j - 1];
+            if (g->succ_off[prev + 1] - g->succ_off[prev] != 1)
+                return 0;
+            i = g->edst[g->succ_edge[g->succ_off[prev]]];
+        }
+        if (group[i] != NONE || g->func[i] != kf[j] || (want && want[i] != k))
+            return 0;
+        nodes[j] = i;
+    }
+    return 1;
+}
+
+/* Fastest time of the fused kernel on a resource holding it. */
+static double fused_time(const catx *x, uint32_t k, double cost)
+{
+    double best = INFINITY;
+    for (uint32_t r = 0; r < x->p->nres; r++)
+        if (x->res_grp[r] != NONE && grp_holds(x, x->res_grp[r], k) &&
+            cost / x->p->res[r].speed < best)
+            best = cost / x->p->res[r].speed;
+    return best;
+}
+
+static int add_chain(chain **v, uint32_t *nc, uint32_t *group, const uint32_t *nodes,
+                     uint32_t len, uint32_t k, double cost)
+{
+    chain *w = *v;
+    if (!(*nc & (*nc - 1))) { /* 0, 1, 2, 4...: capacity doubles */
+        if (!(w = realloc(*v, (*nc < 4 ? 8 : 2 * (size_t)*nc) * sizeof *w)))
+            return -ENOMEM;
+        *v = w;
+    }
+    w[*nc] = (chain){k, nodes[0], nodes[len - 1], len, cost};
+    for (uint32_t j = 0; j < len; j++)
+        group[nodes[j]] = *nc;
+    (*nc)++;
+    return 0;
+}
+
+/* The chains to fuse: in topological order of their first node, the fused
+ * kernel saving the most over the sum of its nodes' fastest times, when it
+ * saves anything. group[i] gets node i's chain or NONE. */
+static int find_chains(const catx *x, uint32_t *group, chain **out, uint32_t *nout)
+{
+    const qv_dag *g = x->g;
+    uint32_t nodes[MAX_CHAIN], best[MAX_CHAIN];
+    for (uint32_t i = 0; i < g->n; i++)
+        group[i] = NONE;
+    for (uint32_t t = 0; t < g->n; t++) {
+        uint32_t i = g->topo[t], bk = NONE, blen = 0;
+        double bsave = 0, bcost = 0;
+        for (uint32_t k = 0; k < x->cat->nkernels; k++) {
+            if (!match_chain(x, k, i, group, NULL, nodes))
+                continue;
+            uint32_t len = x->cat->kernels[k].nfuncs;
+            double cost = chain_cost(x, k, nodes, len);
+            double fused = fused_time(x, k, cost);
+            if (isinf(fused))
+                continue;
+            double unfused = 0;
+            for (uint32_t j = 0; j < len; j++) {
+                double m = INFINITY;
+                for (uint32_t r = 0; r < x->p->nres; r++) {
+                    double w = node_time(x, nodes[j], r);
+                    m = w < m ? w : m;
+                }
+                unfused += m;
+            }
+            if (unfused - fused > bsave) {
+                bsave = unfused - fused;
+                bk = k;
+                bcost = cost;
+                blen = len;
+                memcpy(best, nodes, len * sizeof *nodes);
+            }
+        }
+        int rc;
+        if (bk != NONE && (rc = add_chain(out, nout, group, best, blen, bk, bcost)))
+            return rc;
+    }
+    return 0;
+}
+
+/* The chains a plan says it fused (pl->fused), checked to be paths that
+ * their kernels implement. */
+static int plan_chains(const catx *x, const qv_plan *pl, uint32_t *group, chain **out,
+                       uint32_t *nout, qv_pdiag *diag)
+{
+    const qv_dag *g = x->g;
+    uint32_t nodes[MAX_CHAIN];
+    for (uint32_t i = 0; i < g->n; i++)
+        group[i] = NONE;
+    for (uint32_t t = 0; pl->fused && t < g->n; t++) {
+        uint32_t i = g->topo[t], k = pl->fused[i];
+        if (k == NONE || group[i] != NONE)
+            continue;
+        if (k >= x->cat->nkernels || !match_chain(x, k, i, group, pl->fused, nodes)) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "node %lld does not start a chain that fused kernel "
+                          "'%s' implements",
+                          (long long)g->ids[i],
+                          k < x->cat->nkernels ? x->cat->kernels[k].name : "?");
+            return -EINVAL;
+        }
+        uint32_t len = x->cat->kernels[k].nfuncs;
+        int rc = add_chain(out, nout, group, nodes, len, k, chain_cost(x, k, nodes, len));
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- the rewritten problem ------------------------------------------------ */
+
+typedef struct rw {
+    qv_dag *g;
+    qv_plat *p;
+    uint32_t *map; /* original node -> rewritten node */
+} rw;
+
+static void rw_fini(rw *w)
+{
+    qv_dag_destroy(w->g);
+    qv_plat_destroy(w->p);
+    free(w->map);
+}
+
+static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32_t nch,
+                   rw *w, qv_pdiag *diag)
+{
+    const qv_dag *g = x->g;
+    const qv_plat *p = x->p;
+    memset(w, 0, sizeof *w);
+    qv_plat_res *res = malloc(p->nres * sizeof *res);
+    uint32_t *cnode = malloc(((size_t)nch + 1) * sizeof *cnode);
+    int newcls[QV_DAG_MAX_CLASSES], gcls[QV_DAG_MAX_CLASSES];
+    int rc = -ENOMEM;
+    w->map = malloc(((size_t)g->n + 1) * sizeof *w->map);
+    if (!res || !cnode || !w->map || (rc = qv_dag_create(g->name, &w->g)))
+        goto out;
+    memcpy(res, p->res, p->nres * sizeof *res);
+    for (uint32_t r = 0; r < p->nres; r++)
+        if (x->res_grp[r] != NONE)
+            snprintf(res[r].cls, sizeof res[r].cls, "fpga.%u", x->res_grp[r]);
+    if ((rc = qv_plat_create(p->name, res, p->nres, &w->p)))
+        goto out;
+    /* The graph's classes but fpga, then one per group; a group's class
+     * must be new (a graph could already name a class fpga.0). */
+    for (uint32_t k = 0; k < g->nclass && rc >= 0; k++)
+        if ((int)k != x->fpga)
+            rc = newcls[k] = qv_dag_class(w->g, g->class_name[k]);
+    uint32_t kept = w->g->nclass;
+    if (x->ngrp > QV_DAG_MAX_CLASSES)
+        rc = -EINVAL;
+    for (uint32_t q = 0; q < x->ngrp && rc >= 0; q++) {
+        char name[QV_CLASS_NAME_MAX];
+        snprintf(name, sizeof name, "fpga.%u", q);
+        if ((rc = gcls[q] = qv_dag_class(w->g, name)) >= 0 && (uint32_t)rc < kept)
+            rc = -EINVAL;
+    }
+    rc = rc < 0 ? rc : 0;
+    if (rc) {
+        qv__part_diag(diag, g->name, 0, 0,
+                      "with a kernel catalog, the graph's classes and one class per "
+                      "group of FPGAs holding the same kernels (%u) exceed %d classes "
+                      "or clash with a class named fpga.N",
+                      x->ngrp, QV_DAG_MAX_CLASSES);
+        goto out;
+    }
+    for (uint32_t c = 0; c < nch; c++)
+        cnode[c] = NONE;
+    qv_dag *h = w->g;
+    for (uint32_t i = 0; i < g->n && !rc; i++) {
+        uint32_t c = group[i], v;
+        if (c != NONE && cnode[c] != NONE) {
+            w->map[i] = cnode[c];
+            if (g->memory[i] > h->memory[cnode[c]])
+                h->memory[cnode[c]] = g->memory[i];
+            if (i == ch[c].tail)
+                h->bytes_out[cnode[c]] = g->bytes_out[i];
+            continue;
+        }
+        if (c == NONE) {
+            if ((rc = qv_dag_add_node(h, g->ids[i], g->func_name[g->func[i]], &v)))
+                break;
+            for (uint32_t k = 0; k < g->nclass; k++)
+                if ((int)k != x->fpga)
+                    h->cost[(size_t)v * h->nclass + (uint32_t)newcls[k]] =
+                        g->cost[(size_t)i * g->nclass + k];
+            for (uint32_t q = 0; q < x->ngrp && x->fpga >= 0; q++)
+                if (x->func_ok[(size_t)q * g->nfunc + g->func[i]])
+                    h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] =
+                        g->cost[(size_t)i * g->nclass + (uint32_t)x->fpga];
+            h->bytes_in[v] = g->bytes_in[i];
+            h->bytes_out[v] = g->bytes_out[i];
+        } else {
+            uint32_t hd = ch[c].head;
+            if ((rc = qv_dag_add_node(h, g->ids[hd], x->cat->kernels[ch[c].kernel].name,
+                                      &v)))
+                break;
+            for (uint32_t q = 0; q < x->ngrp; q++)
+                if (grp_holds(x, q, ch[c].kernel))
+                    h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] = ch[c].cost;
+            h->bytes_in[v] = g->bytes_in[hd];
+            h->bytes_out[v] = g->bytes_out[ch[c].tail];
+            cnode[c] = v;
+        }
+        h->memory[v] = g->memory[i];
+        w->map[i] = v;
+    }
+    for (uint32_t e = 0; e < g->m && !rc; e++) {
+        uint32_t s = w->map[g->esrc[e]], d = w->map[g->edst[e]];
+        if (s != d)
+            rc = qv_dag_add_edge(h, s, d, g->ebytes[e]);
+    }
+    if (!rc)
+        rc = qv_dag_finalize(h, diag);
+out:
+    free(res);
+    free(cnode);
+    if (rc)
+        rw_fini(w);
+    return rc;
+}
+
+/* ---- planning and validation ------------------------------------------------ */
+
+/* Binds the catalog, finds the chains (planning) or takes them from a plan
+ * (validation), and rewrites the problem. On success the caller frees x, w
+ * and *fused (node -> fused kernel or NONE; NULL when no chain). */
+static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                   const qv_plan *from, catx *x, rw *w, uint32_t **fused, qv_pdiag *diag)
+{
+    uint32_t *group = malloc(((size_t)g->n + 1) * sizeof *group);
+    chain *ch = NULL;
+    uint32_t nch = 0;
+    *fused = NULL;
+    int rc = group ? catx_init(x, g, p, cat) : -ENOMEM;
+    if (rc) {
+        free(group);
+        return rc;
+    }
+    rc = from ? plan_chains(x, from, group, &ch, &nch, diag)
+              : find_chains(x, group, &ch, &nch);
+    if (!rc)
+        rc = rewrite(x, group, ch, nch, w, diag);
+    if (!rc && nch) {
+        /* group becomes the node -> kernel map */
+        for (uint32_t i = 0; i < g->n; i++)
+            group[i] = group[i] == NONE ? NONE : ch[group[i]].kernel;
+        *fused = group;
+        group = NULL;
+    }
+    free(group);
+    free(ch);
+    if (rc)
+        catx_fini(x);
+    return rc;
+}
+
+int qv_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat, qv_algo a,
+                     qv_plan **out, qv_pdiag *diag)
+{
+    if (!cat)
+        return qv_plan_make(g, p, a, out, diag);
+    *out = NULL;
+    if (!g->topo) {
+        qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
+        return -EINVAL;
+    }
+    double t0 = qv__part_now_us();
+    catx x;
+    rw w;
+    uint32_t *fused;
+    int rc = prepare(g, p, cat, NULL, &x, &w, &fused, diag);
+    if (rc)
+        return rc;
+    double t_rw = qv__part_now_us() - t0;
+    qv_plan *sub = NULL, *pl = NULL;
+    if ((rc = qv_plan_make(w.g, w.p, a, &sub, diag)))
+        goto out;
+    rc = -ENOMEM;
+    if (!(pl = calloc(1, sizeof *pl)))
+        goto out;
+    *pl = *sub;
+    pl->n = g->n;
+    pl->unit = malloc(((size_t)g->n + 1) * sizeof *pl->unit);
+    pl->start = malloc(((size_t)g->n + 1) * sizeof *pl->start);
+    pl->end = malloc(((size_t)g->n + 1) * sizeof *pl->end);
+    pl->fused = fused;
+    pl->catalog = cat;
+    fused = NULL;
+    if (!pl->unit || !pl->start || !pl->end)
+        goto out;
+    for (uint32_t i = 0; i < g->n; i++) {
+        uint32_t v = w.map[i];
+        pl->unit[i] = sub->unit[v];
+        pl->start[i] = sub->start[v];
+        pl->end[i] = sub->end[v];
+    }
+    pl->plan_time_us += t_rw;
+    rc = 0;
+out:
+    free(fused);
+    rw_fini(&w);
+    catx_fini(&x);
+    qv_plan_destroy(sub);
+    if (!rc)
+        rc = qv_sim_validate_cat(g, p, cat, pl, diag);
+    if (rc) {
+        qv_plan_destroy(pl);
+        return rc;
+    }
+    *out = pl;
+    return 0;
+}
+
+int qv_bounds_compute_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                          qv_bounds *out)
+{
+    if (!cat)
+        return qv_bounds_compute(g, p, out);
+    if (!g->topo)
+        return -EINVAL;
+    catx x;
+    rw w;
+    uint32_t *fused;
+    int rc = prepare(g, p, cat, NULL, &x, &w, &fused, NULL);
+    if (rc)
+        return rc;
+    rc = qv_bounds_compute(w.g, w.p, out);
+    free(fused);
+    rw_fini(&w);
+    catx_fini(&x);
+    return rc;
+}
+
+int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                        const qv_plan *pl, qv_pdiag *diag)
+{
+    if (!cat)
+        return qv_sim_validate(g, p, pl, diag);
+    if (pl->n != g->n) {
+        qv__part_diag(diag, g->name, 0, 0, "plan has %u tasks, graph %u nodes", pl->n,
+                      g->n);
+        return -EINVAL;
+    }
+    if (!g->topo) {
+        qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
+        return -EINVAL;
+    }
+    for (uint32_t i = 0; i < g->n; i++)
+        if (pl->unit[i] >= p->nunits) {
+            qv__part_diag(diag, g->name, 0, 0, "node %lld: no such unit %u",
+                          (long long)g->ids[i], pl->unit[i]);
+            return -EINVAL;
+        }
+    catx x;
+    rw w;
+    uint32_t *fused;
+    int rc = prepare(g, p, cat, pl, &x, &w, &fused, diag);
+    if (rc)
+        return rc;
+    qv_plan sub = {0};
+    sub.n = w.g->n;
+    sub.makespan = pl->makespan;
+    sub.unit = malloc(((size_t)sub.n + 1) * sizeof *sub.unit);
+    sub.start = malloc(((size_t)sub.n + 1) * sizeof *sub.start);
+    sub.end = malloc(((size_t)sub.n + 1) * sizeof *sub.end);
+    uint8_t *set = calloc((size_t)sub.n + 1, 1);
+    rc = -ENOMEM;
+    if (!sub.unit || !sub.start || !sub.end || !set)
+        goto out;
+    rc = -EINVAL;
+    for (uint32_t i = 0; i < g->n; i++) {
+        uint32_t v = w.map[i], r = p->unit_res[pl->unit[i]];
+        long long id = (long long)g->ids[i];
+        if (fused && fused[i] != NONE) {
+            if (!qv_catalog_holds(cat, fused[i], &p->res[r])) {
+                qv__part_diag(diag, g->name, 0, 0,
+                              "node %lld runs in fused kernel '%s' on %s, which "
+                              "holds no build of it",
+                              id, cat->kernels[fused[i]].name, p->res[r].name);
+                goto out;
+            }
+        } else if (x.res_grp[r] != NONE &&
+                   !x.func_ok[(size_t)x.res_grp[r] * g->nfunc + g->func[i]]) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "node %lld placed on %s, which holds no catalog kernel "
+                          "for function '%s'",
+                          id, p->res[r].name, g->func_name[g->func[i]]);
+            goto out;
+        }
+        /* The nodes of a fused chain map to one rewritten node: the
+         * first sets its task, the others must repeat it exactly. */
+        if (!set[v]) {
+            set[v] = 1;
+            sub.unit[v] = pl->unit[i];
+            sub.start[v] = pl->start[i];
+            sub.end[v] = pl->end[i];
+        } else if (sub.unit[v] != pl->unit[i] || sub.start[v] != pl->start[i] ||
+                   sub.end[v] != pl->end[i]) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "node %lld does not share the one task of its fused "
+                          "chain ('%s')",
+                          id, cat->kernels[fused[i]].name);
+            goto out;
+        }
+    }
+    rc = qv_sim_validate(w.g, w.p, &sub, diag);
+out:
+    free(set);
+    free(sub.unit);
+    free(sub.start);
+    free(sub.end);
+    free(fused);
+    rw_fini(&w);
+    catx_fini(&x);
+    return rc;
+}
