@@ -129,7 +129,8 @@ typedef struct qv_options {
     int         ncpu;          /* CPU workers; 0 = one per core */
     int         pin;           /* pin workers to cores with hwloc (1) */
     int         record;        /* record the execution graph (1) */
-    unsigned    spin_us;       /* idle spin before a worker parks (µs) */
+    unsigned    spin_us;       /* idle spin before a worker parks (µs);
+                                * QV_SPIN_US in the environment wins */
     const char *config;        /* runtime policy YAML; NULL = defaults */
     const char *perfmodel_dir; /* NULL = $XDG_CACHE_HOME/quiver; "" = none */
     int         opencl;        /* use OpenCL devices as the gpu class (1) */

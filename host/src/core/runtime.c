@@ -145,6 +145,9 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
         rt->opts = *opts;
     else
         qv_options_init(&rt->opts);
+    const char *spin = getenv("QV_SPIN_US");
+    if (spin && *spin)
+        rt->opts.spin_us = (unsigned)strtoul(spin, NULL, 10);
     if (rt->opts.ncpu < 0 || rt->opts.ncpu > 4096) {
         int ncpu = rt->opts.ncpu;
         free(rt);
