@@ -9,6 +9,8 @@
 #ifndef QV_HLS_FFT_CORE_H
 #define QV_HLS_FFT_CORE_H
 
+#include <math.h>
+
 #define QV_HLS_FFT_MAX_LOG2 12u
 #define QV_HLS_FFT_MAX_N    (1u << QV_HLS_FFT_MAX_LOG2)
 
@@ -49,6 +51,40 @@ static void qv_hls_fft_stage(const float sr[QV_HLS_FFT_MAX_N], const float si[QV
         dr[b] = ar - tr;
         di[b] = ai - ti;
     }
+}
+
+
+/* The twiddle factors of an n-point transform: e^(-2 pi i k / n), k < n/2. */
+static void qv_hls_fft_twiddles(float twr[QV_HLS_FFT_MAX_N / 2],
+                                float twi[QV_HLS_FFT_MAX_N / 2], unsigned int n)
+{
+    for (unsigned int k = 0; k < n / 2; k++) {
+#pragma HLS PIPELINE II=1
+#pragma HLS LOOP_TRIPCOUNT min=1 max=2048
+        double ang = 6.283185307179586 * (double)k / (double)n;
+        twr[k] = (float)cos(ang);
+        twi[k] = -(float)sin(ang);
+    }
+}
+
+/* All log2n stages over the bit-reversed input in (re0, im0). Even stages
+ * go 0 -> 1, odd ones 1 -> 0: two call sites keep the buffers' roles
+ * static, so the tool sees no read/write overlap. Returns 1 when the
+ * result is in (re1, im1) (an odd number of stages), else 0. */
+static unsigned int qv_hls_fft_stages(float re0[QV_HLS_FFT_MAX_N], float im0[QV_HLS_FFT_MAX_N],
+                                      float re1[QV_HLS_FFT_MAX_N], float im1[QV_HLS_FFT_MAX_N],
+                                      const float twr[QV_HLS_FFT_MAX_N / 2],
+                                      const float twi[QV_HLS_FFT_MAX_N / 2],
+                                      unsigned int n, unsigned int log2n)
+{
+    for (unsigned int s = 0; s < log2n; s++) {
+#pragma HLS LOOP_TRIPCOUNT min=1 max=12
+        if ((s & 1u) == 0)
+            qv_hls_fft_stage(re0, im0, re1, im1, twr, twi, n, log2n, s);
+        else
+            qv_hls_fft_stage(re1, im1, re0, im0, twr, twi, n, log2n, s);
+    }
+    return log2n & 1u;
 }
 
 #endif

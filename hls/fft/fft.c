@@ -57,26 +57,9 @@ void fft(const float *in_re, const float *in_im, float *out_re, float *out_im,
         re0[j] = in_re[i];
         im0[j] = in_im[i];
     }
-    for (unsigned int k = 0; k < n / 2; k++) {
-#pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=2048
-        double ang = 6.283185307179586 * (double)k / (double)n;
-        twr[k] = (float)cos(ang);
-        twi[k] = -(float)sin(ang);
-    }
+    qv_hls_fft_twiddles(twr, twi, n);
 
-    /* Even stages go 0 -> 1, odd ones 1 -> 0: two call sites keep the
-     * buffers' roles static, so the tool sees no read/write overlap. */
-    for (unsigned int s = 0; s < log2n; s++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=12
-        if ((s & 1u) == 0)
-            qv_hls_fft_stage(re0, im0, re1, im1, twr, twi, n, log2n, s);
-        else
-            qv_hls_fft_stage(re1, im1, re0, im0, twr, twi, n, log2n, s);
-    }
-
-    /* After an odd number of stages the result is in buffer 1. */
-    unsigned int odd = log2n & 1u;
+    unsigned int odd = qv_hls_fft_stages(re0, im0, re1, im1, twr, twi, n, log2n);
     for (unsigned int i = 0; i < n; i++) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=4096

@@ -81,23 +81,9 @@ void fir_fft_mag(const float *x, const float *h, float *mag, unsigned int n,
         im0[j] = 0.0f;
     }
 
-    for (unsigned int k = 0; k < n / 2; k++) {
-#pragma HLS PIPELINE II=1
-#pragma HLS LOOP_TRIPCOUNT min=1 max=2048
-        double ang = 6.283185307179586 * (double)k / (double)n;
-        twr[k] = (float)cos(ang);
-        twi[k] = -(float)sin(ang);
-    }
+    qv_hls_fft_twiddles(twr, twi, n);
 
-    for (unsigned int s = 0; s < log2n; s++) {
-#pragma HLS LOOP_TRIPCOUNT min=1 max=12
-        if ((s & 1u) == 0)
-            qv_hls_fft_stage(re0, im0, re1, im1, twr, twi, n, log2n, s);
-        else
-            qv_hls_fft_stage(re1, im1, re0, im0, twr, twi, n, log2n, s);
-    }
-
-    unsigned int odd = log2n & 1u;
+    unsigned int odd = qv_hls_fft_stages(re0, im0, re1, im1, twr, twi, n, log2n);
     for (unsigned int i = 0; i < n; i++) {
 #pragma HLS PIPELINE II=1
 #pragma HLS LOOP_TRIPCOUNT min=1 max=4096
