@@ -3,12 +3,12 @@
  * repair that makes the graph of parts acyclic.
  *
  * METIS sees the DAG as an undirected graph: vertex weight = mean compute
- * time, edge weight = bytes (parallel edges merged), both scaled to fit
- * idx_t. METIS minimizes the cut under a balance constraint, but it knows
- * nothing of direction, so two parts may feed each other. Such parts cannot
- * be dispatched as units. The repair orders parts by the mean topological
- * position of their nodes and then, in topological order, moves a node whose
- * part comes before a predecessor's part into that (latest) predecessor's
+ * time, edge weight = bytes (parallel edges merged), both scaled so that
+ * their sums fit idx_t (see WEIGHT_BUDGET). METIS minimizes the cut under
+ * a balance constraint, but it knows nothing of direction, so two parts may
+ * feed each other. Such parts cannot be dispatched as units. The repair orders parts by
+ * the mean topological position of their nodes and then, in topological order, moves a
+ * node whose part comes before a predecessor's part into that (latest) predecessor's
  * part. Afterwards every edge goes from a part to itself or to a later part,
  * so the quotient graph is acyclic; nodes only move into a neighbour's part,
  * which keeps most of METIS's cut.
@@ -19,6 +19,34 @@
 #include <string.h>
 
 #include "part.h"
+
+/*
+ * Scales that make weights integers METIS can add up. METIS sums vertex
+ * weights and edge weights over whole graphs in idx_t (32 bits here), also
+ * while coarsening, where merged edges carry the sum of their parts; the
+ * totals must fit with room to spare. Σ vertex weights is scaled to at most
+ * WEIGHT_BUDGET and Σ edge weights over the CSR (each edge twice) too;
+ * rounding every weight up to at least 1 adds at most n (< 2^24) and
+ * 2m (< 2^27), so both totals stay below 2^28. Scaling to the sum, not the
+ * largest weight, is what a dense graph needs: a complete DAG of 500 nodes
+ * has 124 750 edges, which at 2^20 each overflowed.
+ */
+#define WEIGHT_BUDGET ((double)(1 << 26))
+
+static double vertex_scale(double wsum)
+{
+    double s = wsum > 0 ? WEIGHT_BUDGET / wsum : 1;
+    return s > 1e6 ? 1e6 : s;
+}
+
+/* bsum: Σ of the weights over the CSR; bmax: the largest single weight. */
+static double edge_scale(double bsum, double bmax)
+{
+    double s = bmax > 0 ? (double)(1 << 20) / bmax : 1;
+    if (bsum > 0 && WEIGHT_BUDGET / bsum < s)
+        s = WEIGHT_BUDGET / bsum;
+    return s;
+}
 
 /* Undirected CSR with merged parallel edges; weights as METIS wants them. */
 static int build_csr(const qv__ctx *c, idx_t **xadj_o, idx_t **adj_o, idx_t **vw_o,
@@ -39,17 +67,15 @@ static int build_csr(const qv__ctx *c, idx_t **xadj_o, idx_t **adj_o, idx_t **vw
         free(slot);
         return -ENOMEM;
     }
-    double wsum = 0, bmax = 0;
+    double wsum = 0, bsum = 0, bmax = 0;
     for (uint32_t i = 0; i < n; i++)
         wsum += c->wavg[i];
-    for (uint32_t e = 0; e < g->m; e++)
+    for (uint32_t e = 0; e < g->m; e++) {
+        bsum += 2.0 * (double)g->ebytes[e]; /* each edge is in two rows */
         if ((double)g->ebytes[e] > bmax)
             bmax = (double)g->ebytes[e];
-    /* Σ vertex weights must fit idx_t; so must a node's summed edge weights. */
-    double vscale = wsum > 0 ? (double)(1 << 28) / wsum : 1;
-    if (vscale > 1e6)
-        vscale = 1e6;
-    double escale = bmax > 0 ? (double)(1 << 20) / bmax : 1;
+    }
+    double vscale = vertex_scale(wsum), escale = edge_scale(bsum, bmax);
     for (uint32_t i = 0; i < n; i++) {
         double v = c->wavg[i] * vscale;
         vw[i] = v < 1 ? 1 : (idx_t)v;
@@ -245,7 +271,7 @@ int qv__part_metis_coarsen(const qv__ctx *c, const uint32_t *fine, uint32_t kf,
     int rc = -ENOMEM;
     if (!wq || !bq || !xadj || !adj || !ew || !vw || !map)
         goto out;
-    double wsum = 0, bmax = 0;
+    double wsum = 0, bsum = 0, bmax = 0;
     for (uint32_t i = 0; i < g->n; i++) {
         wq[fine[i]] += c->wavg[i];
         wsum += c->wavg[i];
@@ -257,11 +283,12 @@ int qv__part_metis_coarsen(const qv__ctx *c, const uint32_t *fine, uint32_t kf,
         bq[(size_t)a * kf + b] += (double)g->ebytes[e];
         bq[(size_t)b * kf + a] += (double)g->ebytes[e];
     }
-    for (size_t i = 0; i < (size_t)kf * kf; i++)
+    for (size_t i = 0; i < (size_t)kf * kf; i++) {
+        bsum += bq[i]; /* bq is symmetric: each pair twice, like the CSR */
         if (bq[i] > bmax)
             bmax = bq[i];
-    double vscale = wsum > 0 ? (double)(1 << 28) / wsum : 1;
-    double escale = bmax > 0 ? (double)(1 << 20) / bmax : 1;
+    }
+    double vscale = vertex_scale(wsum), escale = edge_scale(bsum, bmax);
     idx_t nz = 0;
     for (uint32_t a = 0; a < kf; a++) {
         double v = wq[a] * vscale;

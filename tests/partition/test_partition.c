@@ -121,6 +121,96 @@ static void test_valid_on_tiled(void **state)
     qv_plat_destroy(p);
 }
 
+/* Graph shapes that stress the planner's extremes, with costs on cpu and
+ * gpu and `bytes` on every edge: a complete DAG (every i -> j, i < j), a
+ * star (0 -> every other), a fan-in (every other -> n-1), a chain, and
+ * layers of `w` nodes where each node feeds the next layer's nodes at
+ * offsets 0, 1 and 3. */
+typedef enum shape { COMPLETE, STAR, FANIN, CHAIN, LAYERED } shape;
+static const char *const shape_names[] = {"complete", "star", "fan-in", "chain",
+                                          "layered"};
+
+static qv_dag *shape_graph(shape sh, uint32_t n, uint64_t bytes)
+{
+    qv_dag *g;
+    assert_int_equal(qv_dag_create(shape_names[sh], &g), 0);
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t ni;
+        assert_int_equal(qv_dag_add_node(g, i, i % 3 ? "f" : "h", &ni), 0);
+        g->cost[(size_t)ni * g->nclass + (uint32_t)cpu] = 100 + i % 7;
+        g->cost[(size_t)ni * g->nclass + (uint32_t)gpu] = 40 + i % 5;
+    }
+    uint32_t w = 64;
+    for (uint32_t i = 0; i < n; i++) {
+        if (sh == COMPLETE)
+            for (uint32_t j = i + 1; j < n; j++)
+                assert_int_equal(qv_dag_add_edge(g, i, j, bytes), 0);
+        if (sh == STAR && i)
+            assert_int_equal(qv_dag_add_edge(g, 0, i, bytes), 0);
+        if (sh == FANIN && i + 1 < n)
+            assert_int_equal(qv_dag_add_edge(g, i, n - 1, bytes), 0);
+        if (sh == CHAIN && i + 1 < n)
+            assert_int_equal(qv_dag_add_edge(g, i, i + 1, bytes), 0);
+        if (sh == LAYERED && i / w + 1 < (n + w - 1) / w) {
+            uint32_t next = (i / w + 1) * w;
+            static const uint32_t off[] = {0, 1, 3};
+            for (int k = 0; k < 3; k++) {
+                uint32_t j = next + (i % w + off[k]) % w;
+                if (j < n)
+                    assert_int_equal(qv_dag_add_edge(g, i, j, bytes), 0);
+            }
+        }
+    }
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    return g;
+}
+
+static void plan_all(const qv_dag *g, const qv_plat *p)
+{
+    for (int a = 0; a < 4; a++) {
+        qv_plan *pl;
+        qv_pdiag d = {0};
+        int rc = qv_plan_make(g, p, (qv_algo)a, &pl, &d);
+        if (rc)
+            fprintf(stderr, "%s, %u nodes, %s: %s\n", g->name, g->n,
+                    qv_algo_name((qv_algo)a), d.msg);
+        assert_int_equal(rc, 0);
+        assert_int_equal(qv_sim_validate(g, p, pl, &d), 0);
+        qv_plan_destroy(pl);
+    }
+}
+
+/* Dense graphs overflowed METIS's 32-bit weight sums (complete DAGs of 350
+ * and more nodes crashed in CreateCoarseGraphNoMask): every algorithm must
+ * plan complete DAGs, stars and chains of several sizes, with small and
+ * huge edge sizes. */
+static void test_dense_star_chain(void **state)
+{
+    (void)state;
+    qv_plat *plats[2] = {load_platform("ws16-gpu.yaml"),
+                         load_platform("ws8-gpu-2fpga.yaml")};
+    static const struct {
+        shape sh;
+        uint32_t n;
+    } cases[] = {{COMPLETE, 2}, {COMPLETE, 40}, {COMPLETE, 350}, {COMPLETE, 500},
+                 {STAR, 2},     {STAR, 300},    {STAR, 3000},    {CHAIN, 1},
+                 {CHAIN, 300},  {CHAIN, 3000},  {FANIN, 3000},   {LAYERED, 3000}};
+    static const uint64_t bytes[] = {1, 1000000, (uint64_t)1 << 53};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (int b = 0; b < 3; b++) {
+            /* the largest complete DAG once: it is the slow one */
+            if (cases[c].sh == COMPLETE && cases[c].n == 500 && b != 1)
+                continue;
+            qv_dag *g = shape_graph(cases[c].sh, cases[c].n, bytes[b]);
+            for (int pi = 0; pi < 2; pi++)
+                plan_all(g, plats[pi]);
+            qv_dag_destroy(g);
+        }
+    for (int pi = 0; pi < 2; pi++)
+        qv_plat_destroy(plats[pi]);
+}
+
 /* Nodes that run only on the CPU or only on the GPU, interleaved along
  * chains: METIS parts mix them, so some parts have no resource that runs all
  * their nodes, and later parts take inputs from them (found by
@@ -562,7 +652,7 @@ int main(void)
         cmocka_unit_test(test_sim_rejects),      cmocka_unit_test(test_bad_graphs),
         cmocka_unit_test(test_graph_roundtrip),  cmocka_unit_test(test_bad_platforms),
         cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
-        cmocka_unit_test(test_area_bound),
+        cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
