@@ -10,6 +10,10 @@
  * Prints Markdown. Usage: bench_plan [--quick] [--dagsets DIR]
  * [--platforms DIR]; --quick skips the 100 000-node timing. Planning
  * times are wall-clock medians, since the machine may be shared.
+ * bench_plan --shapes [--n N] prints only the planning time of every
+ * algorithm on graphs of N nodes (default 100 000) of extreme shapes (a
+ * star, a fan-in, a fork-join, a chain, layers and a random DAG), on both
+ * platforms.
  */
 #include <dirent.h>
 #include <math.h>
@@ -189,22 +193,131 @@ static void timing(const qv_plat *p, unsigned n, int reps)
     qv_dag_destroy(g);
 }
 
+/* The shapes of --shapes, all with costs on cpu and gpu (cpu 100-106 µs,
+ * gpu 40-44) and 1 MB on every edge. */
+typedef enum shape { STAR, FANIN, FORKJOIN, CHAIN, LAYERED, RANDOM, NSHAPES } shape;
+static const char *const shape_names[NSHAPES] = {
+    "star (0 -> all)", "fan-in (all -> n-1)",        "fork-join (0 -> all -> n-1)",
+    "chain",           "layers of 64, 3 edges each", "random DAG (CCR 1)"};
+
+static qv_dag *shape_graph(shape sh, uint32_t n)
+{
+    qv_dag *g;
+    if (sh == RANDOM) {
+        qv_gen_opts o;
+        qv_gen_defaults(QV_GEN_RANDOM, &o);
+        o.n = n;
+        o.ccr = 1;
+        return qv_dag_generate(&o, &g) ? NULL : g;
+    }
+    if (qv_dag_create(shape_names[sh], &g))
+        return NULL;
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    int rc = 0;
+    const uint64_t mb = 1000000;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        uint32_t ni;
+        rc = qv_dag_add_node(g, i, i % 3 ? "f" : "h", &ni);
+        if (!rc) {
+            g->cost[(size_t)ni * g->nclass + (uint32_t)cpu] = 100 + i % 7;
+            g->cost[(size_t)ni * g->nclass + (uint32_t)gpu] = 40 + i % 5;
+        }
+    }
+    const uint32_t w = 64;
+    for (uint32_t i = 0; i < n && !rc; i++) {
+        if ((sh == STAR || sh == FORKJOIN) && i && i + 1 < n)
+            rc = qv_dag_add_edge(g, 0, i, mb);
+        if (sh == STAR && i && i + 1 == n)
+            rc = qv_dag_add_edge(g, 0, i, mb);
+        if ((sh == FANIN || (sh == FORKJOIN && i)) && i + 1 < n && !rc)
+            rc = qv_dag_add_edge(g, i, n - 1, mb);
+        if (sh == CHAIN && i + 1 < n)
+            rc = qv_dag_add_edge(g, i, i + 1, mb);
+        if (sh == LAYERED && i / w + 1 < (n + w - 1) / w) {
+            static const uint32_t off[] = {0, 1, 3};
+            for (int k = 0; k < 3 && !rc; k++) {
+                uint32_t j = (i / w + 1) * w + (i % w + off[k]) % w;
+                if (j < n)
+                    rc = qv_dag_add_edge(g, i, j, mb);
+            }
+        }
+    }
+    if (rc || qv_dag_finalize(g, NULL)) {
+        qv_dag_destroy(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* --shapes: median of 3 planning times per algorithm and shape. */
+static int shapes(const qv_plat *p, uint32_t n)
+{
+    printf("### Planning time (ms, median of 3 runs) by graph shape, %u nodes, on %s\n\n",
+           n, p->name);
+    printf("| shape | nodes | edges | quiver (kept) | HEFT | PEFT | METIS-only |\n");
+    printf("|---|---|---|---|---|---|---|\n");
+    for (int sh = 0; sh < NSHAPES; sh++) {
+        qv_dag *g = shape_graph((shape)sh, n);
+        if (!g) {
+            fprintf(stderr, "bench_plan: cannot build the %s graph\n", shape_names[sh]);
+            return 1;
+        }
+        printf("| %s | %u | %u |", shape_names[sh], g->n, g->m);
+        for (int k = 0; k < NALGO; k++) {
+            double t[3];
+            const char *variant = "";
+            for (int r = 0; r < 3; r++) {
+                qv_plan *pl;
+                qv_pdiag d = {0};
+                if (qv_plan_make(g, p, (qv_algo)k, &pl, &d)) {
+                    fprintf(stderr, "bench_plan: %s with %s: %s\n", shape_names[sh],
+                            qv_algo_name((qv_algo)k), d.msg);
+                    qv_dag_destroy(g);
+                    return 1;
+                }
+                t[r] = pl->plan_time_us / 1000;
+                variant = pl->variant;
+                qv_plan_destroy(pl);
+            }
+            qsort(t, 3, sizeof *t, cmp_dbl);
+            if (k == QV_ALGO_QUIVER)
+                printf(" %.1f (%s) |", t[1], variant);
+            else
+                printf(" %.1f |", t[1]);
+        }
+        printf("\n");
+        fflush(stdout);
+        qv_dag_destroy(g);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *dagsets = QV_DAGSETS_DIR, *pdir = QV_PLATFORM_DIR;
-    int quick = 0;
+    int quick = 0, only_shapes = 0;
+    uint32_t shape_n = 100000;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--quick"))
             quick = 1;
+        else if (!strcmp(argv[i], "--shapes"))
+            only_shapes = 1;
+        else if (!strcmp(argv[i], "--n") && i + 1 < argc)
+            shape_n = (uint32_t)strtoul(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--dagsets") && i + 1 < argc)
             dagsets = argv[++i];
         else if (!strcmp(argv[i], "--platforms") && i + 1 < argc)
             pdir = argv[++i];
         else {
             fprintf(stderr, "usage: bench_plan [--quick] [--dagsets DIR] "
-                            "[--platforms DIR]\n");
+                            "[--platforms DIR]\n"
+                            "       bench_plan --shapes [--n NODES] [--platforms DIR]\n");
             return 2;
         }
+    }
+    if (shape_n < 3 || shape_n > QV_DAG_MAX_NODES) {
+        fprintf(stderr, "bench_plan: --n wants 3 to %u nodes\n", QV_DAG_MAX_NODES);
+        return 2;
     }
     static const char *pnames[] = {"ws16-gpu.yaml", "ws8-gpu-2fpga.yaml"};
     qv_plat *plats[2];
@@ -216,6 +329,16 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench_plan: %s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
             return 1;
         }
+    }
+    if (only_shapes) {
+        int rc = shapes(plats[0], shape_n);
+        if (!rc) {
+            printf("\n");
+            rc = shapes(plats[1], shape_n);
+        }
+        for (int i = 0; i < 2; i++)
+            qv_plat_destroy(plats[i]);
+        return rc;
     }
     printf("### Makespan / lower bound (mean; lower is better, 1.0 is the "
            "bound)\n\n");

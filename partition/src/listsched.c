@@ -168,64 +168,162 @@ int qv__part_priority_order(const qv_dag *g, const double *prio, uint32_t *order
     return 0;
 }
 
-double qv__part_tl_find(const qv__timeline *t, double ready, double dur, uint32_t *pos)
+/* ---- timelines: a treap of slots (part.h) ---- */
+
+/* The gap before x's slot, as the subtree maxima count it: the first slot's
+ * gap (idle from time 0, often the longest, e.g. every unit waiting for a
+ * star's hub) is left out of them and tried on its own by
+ * qv__part_tl_find, so that it does not draw every search to the left. */
+static double tl_gap(const qv__timeline *t, uint32_t x)
 {
-    /* No gap can hold the task: it goes after the last slot. This keeps
-     * insertion cheap on long, tightly packed timelines. */
-    if (t->n && (t->maxgap < dur || t->v[t->n - 1].e <= ready)) {
-        *pos = t->n;
-        return ready > t->v[t->n - 1].e ? ready : t->v[t->n - 1].e;
+    return x == t->first ? -INFINITY : t->v[x].s - t->v[x].pe;
+}
+
+static void tl_pull(const qv__timeline *t, uint32_t x)
+{
+    qv__tlnode *v = t->v, *n = &v[x];
+    double m = tl_gap(t, x);
+    if (n->l && v[n->l].maxgap > m)
+        m = v[n->l].maxgap;
+    if (n->r && v[n->r].maxgap > m)
+        m = v[n->r].maxgap;
+    n->maxgap = m;
+    n->size = 1 + v[n->l].size + v[n->r].size;
+}
+
+/* Splits x into the first k slots (*a) and the rest (*b). */
+static void tl_split(const qv__timeline *t, uint32_t x, uint32_t k, uint32_t *a,
+                     uint32_t *b)
+{
+    qv__tlnode *v = t->v;
+    if (!x) {
+        *a = *b = 0;
+        return;
     }
-    /* Slots do not overlap, so their ends are sorted too: skip every slot
-     * that ends by `ready`, then take the first gap that is long enough. */
-    uint32_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) / 2;
-        if (t->v[mid].e <= ready)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (v[v[x].l].size >= k) {
+        tl_split(t, v[x].l, k, a, &v[x].l);
+        *b = x;
+    } else {
+        tl_split(t, v[x].r, k - v[v[x].l].size - 1, &v[x].r, b);
+        *a = x;
     }
-    double s = ready;
-    for (uint32_t j = lo; j < t->n; j++) {
-        if (s + dur <= t->v[j].s) {
-            *pos = j;
-            return s;
+    tl_pull(t, x);
+}
+
+/* All slots of a, then all of b. */
+static uint32_t tl_merge(const qv__timeline *t, uint32_t a, uint32_t b)
+{
+    qv__tlnode *v = t->v;
+    if (!a || !b)
+        return a ? a : b;
+    if (v[a].prio > v[b].prio) {
+        v[a].r = tl_merge(t, v[a].r, b);
+        tl_pull(t, a);
+        return a;
+    }
+    v[b].l = tl_merge(t, a, v[b].l);
+    tl_pull(t, b);
+    return b;
+}
+
+/* Sets the first slot's pe (the gap before it changed); returns the old. */
+static double tl_set_first_pe(const qv__timeline *t, uint32_t x, double pe)
+{
+    qv__tlnode *v = t->v;
+    double old;
+    if (v[x].l) {
+        old = tl_set_first_pe(t, v[x].l, pe);
+    } else {
+        old = v[x].pe;
+        v[x].pe = pe;
+    }
+    tl_pull(t, x);
+    return old;
+}
+
+/*
+ * The first slot j, in order, before which a task of length dur that is
+ * ready at `ready` fits: s_j >= ready + dur, e_j > ready and a gap
+ * s_j - pe_j >= dur. The first two hold from some rank on (starts and ends
+ * both increase with rank), so the walk goes right of the slots before
+ * that rank and prunes subtrees whose largest gap is too short. *rank gets
+ * j's rank; 0 when no slot fits.
+ */
+static uint32_t tl_first_fit(qv__timeline *t, uint32_t x, uint32_t base, double ready,
+                             double dur, uint32_t *rank)
+{
+    const qv__tlnode *v = t->v;
+    while (x && v[x].maxgap >= dur) {
+        t->visits++;
+        uint32_t left = v[v[x].l].size;
+        if (v[x].s < ready + dur || v[x].e <= ready) {
+            base += left + 1;
+            x = v[x].r;
+            continue;
         }
-        if (t->v[j].e > s)
-            s = t->v[j].e;
+        uint32_t j = tl_first_fit(t, v[x].l, base, ready, dur, rank);
+        if (j)
+            return j;
+        if (tl_gap(t, x) >= dur) {
+            *rank = base + left;
+            return x;
+        }
+        base += left + 1;
+        x = v[x].r;
     }
+    return 0;
+}
+
+double qv__part_tl_find(qv__timeline *t, double ready, double dur, uint32_t *pos)
+{
     *pos = t->n;
-    return s;
+    if (!t->n || t->last_e <= ready) /* idle from `ready` on */
+        return ready > t->last_e ? ready : t->last_e;
+    const qv__tlnode *f = &t->v[t->first]; /* idle from 0 until f->s */
+    if (f->s >= ready + dur && f->e > ready) {
+        *pos = 0;
+        return ready;
+    }
+    uint32_t rank;
+    uint32_t j = tl_first_fit(t, t->root, 0, ready, dur, &rank);
+    if (j) {
+        *pos = rank;
+        return ready > t->v[j].pe ? ready : t->v[j].pe;
+    }
+    return ready > t->last_e ? ready : t->last_e;
 }
 
 int qv__part_tl_insert(qv__timeline *t, uint32_t pos, double s, double e)
 {
-    if (t->n == t->cap) {
+    if (t->n + 1 >= t->cap) {
         uint32_t nc = t->cap ? t->cap * 2 : 16;
-        qv__slot *nv = realloc(t->v, nc * sizeof *nv);
+        qv__tlnode *nv = realloc(t->v, nc * sizeof *nv);
         if (!nv)
             return -ENOMEM;
+        if (!t->cap)
+            memset(&nv[0], 0, sizeof nv[0]);
         t->v = nv;
         t->cap = nc;
     }
-    double before = pos ? t->v[pos - 1].e : 0;
-    int split_max = pos < t->n && t->v[pos].s - before >= t->maxgap;
-    memmove(t->v + pos + 1, t->v + pos, (t->n - pos) * sizeof *t->v);
-    t->v[pos] = (qv__slot){s, e};
-    t->n++;
-    if (pos == t->n - 1) {
-        if (s - before > t->maxgap)
-            t->maxgap = s - before;
-    } else if (split_max) {
-        /* the longest gap was cut in two: find the new longest */
-        double m = t->v[0].s;
-        for (uint32_t j = 1; j < t->n; j++)
-            if (t->v[j].s - t->v[j - 1].e > m)
-                m = t->v[j].s - t->v[j - 1].e;
-        t->maxgap = m;
-    }
+    uint32_t x = ++t->n; /* node ids 1..n; 0 is the empty tree */
+    uint32_t a, b;
+    tl_split(t, t->root, pos, &a, &b);
+    t->v[x] = (qv__tlnode){s, e, 0, 0, 0, 0, 1, (uint32_t)qv__part_rng(&t->rng)};
+    if (pos == 0)
+        t->first = x; /* before b's first slot gets its gap back */
+    /* the new slot takes over the gap before b's first slot, up to s */
+    t->v[x].pe = b ? tl_set_first_pe(t, b, e) : t->last_e;
+    if (!b)
+        t->last_e = e;
+    tl_pull(t, x);
+    t->root = tl_merge(t, tl_merge(t, a, x), b);
     return 0;
+}
+
+void qv__part_tl_fini(qv__timeline *t)
+{
+    free(t->v);
+    memset(t, 0, sizeof *t);
 }
 
 double qv__part_ready(const qv__ctx *c, uint32_t i, uint32_t r, const uint32_t *unit,
@@ -291,7 +389,7 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
         rc = qv__part_tl_insert(&tl[best_u], best_pos, best_s, best_eft);
     }
     for (uint32_t u = 0; u < p->nunits; u++)
-        free(tl[u].v);
+        qv__part_tl_fini(&tl[u]);
     free(tl);
     return rc;
 }

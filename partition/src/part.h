@@ -42,20 +42,36 @@ void qv__part_rank_upward(const qv__ctx *c, double *rank);
  * (ties: lower index). order: n entries. */
 int qv__part_priority_order(const qv_dag *g, const double *prio, uint32_t *order);
 
-/* Per-unit busy intervals, sorted by start, for insertion scheduling. */
-typedef struct qv__slot {
-    double s, e;
-} qv__slot;
+/*
+ * Per-unit busy intervals for insertion scheduling: a treap in slot order
+ * (implicit keys: a slot's position is its rank), each node keeping the
+ * idle gap before its slot and the largest gap in its subtree, so that the
+ * first gap that fits is found in O(log n) and a slot is inserted in
+ * O(log n) however the tasks fall (a star's leaves all wait for the hub
+ * behind one long gap that a scan would walk past every time).
+ */
+typedef struct qv__tlnode {
+    double s, e;   /* µs, the busy interval */
+    double pe;     /* µs, end of the slot before (0 for the first) */
+    double maxgap; /* µs, largest s - pe in the subtree */
+    uint32_t l, r, size, prio;
+} qv__tlnode;
 typedef struct qv__timeline {
-    qv__slot *v;
-    uint32_t n, cap;
-    double maxgap; /* longest idle gap before the last slot (from time 0) */
+    qv__tlnode *v; /* node pool; v[0] is the empty tree */
+    uint32_t n, cap, root;
+    uint32_t first;  /* node of the first slot */
+    double last_e;   /* µs, end of the last slot, 0 when empty */
+    uint64_t rng;    /* treap priorities */
+    uint64_t visits; /* nodes qv__part_tl_find looked at (tests count them) */
 } qv__timeline;
 
-/* Earliest start >= ready of a gap of length dur on t (insertion policy);
- * *pos gets where the slot would go. */
-double qv__part_tl_find(const qv__timeline *t, double ready, double dur, uint32_t *pos);
+/* Earliest start >= ready of a gap of length dur on t (insertion policy:
+ * the first gap that fits, else after the last slot); *pos gets where the
+ * slot would go (its rank). A zero timeline is an empty one. */
+double qv__part_tl_find(qv__timeline *t, double ready, double dur, uint32_t *pos);
+/* Inserts [s, e] at rank pos (from qv__part_tl_find). 0 or -ENOMEM. */
 int qv__part_tl_insert(qv__timeline *t, uint32_t pos, double s, double e);
+void qv__part_tl_fini(qv__timeline *t);
 
 /* Data-ready time of node i on resource r given placed predecessors. */
 double qv__part_ready(const qv__ctx *c, uint32_t i, uint32_t r, const uint32_t *unit,
