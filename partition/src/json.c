@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qv_file.h"
+
 typedef struct jp {
     const char *s, *end, *fname;
     int line;
@@ -602,47 +604,11 @@ const char *qv__part_json_type_name(qv__jtype t)
 int qv__part_read_file(const char *path, size_t max, char **out, size_t *len,
                        qv_pdiag *diag)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        qv__part_diag(diag, path, 0, 0, "cannot open: %s", strerror(e));
-        return -e;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (n < cap)
-            break;
-        if (cap >= max) {
-            free(buf);
-            fclose(f);
-            qv__part_diag(diag, path, 0, 0, "file larger than %zu bytes", max);
-            return -EFBIG;
-        }
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb) {
-            free(buf);
-            buf = NULL;
-            break;
-        }
-        buf = nb;
-    }
-    int rerr = ferror(f);
-    fclose(f);
-    if (!buf) {
-        qv__part_diag(diag, path, 0, 0, "out of memory");
-        return -ENOMEM;
-    }
-    if (rerr) {
-        free(buf);
-        qv__part_diag(diag, path, 0, 0, "read error");
-        return -EIO;
-    }
-    buf[n] = 0;
-    *out = buf;
-    *len = n;
-    return 0;
+    /* Never blocks on a FIFO, refuses what is not a regular file, and checks
+     * the size before reading (common/qv_file.h). */
+    char why[QV__FILE_WHY];
+    int rc = qv__file_load(path, max, out, len, why);
+    if (rc)
+        qv__part_diag(diag, path, 0, 0, "%s", why);
+    return rc;
 }

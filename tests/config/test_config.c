@@ -14,12 +14,20 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <errno.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/board.h"
 #include "config/catalog.h"
 #include "config/platform.h"
 #include "config/policy.h"
 #include "config/yaml_doc.h"
+#include "helper.h"
+#include "qv_escape.h"
+#include "qv_file.h"
+#include "quiver.h"
 #include "quiver/config.h"
 
 static char src[1024];
@@ -433,6 +441,294 @@ static void test_yaml_layer(void **state)
     assert_null(qv__did_you_mean("colour", cands));
 }
 
+
+/* Every value of the scalars, however absurd, evaluates or fails cleanly:
+ * never a division by zero or a wrap-around. */
+static void test_expressions_run_time(void **state)
+{
+    (void)state;
+    const char *names[] = {"n", "m"};
+    uint64_t v;
+    const uint64_t zero[] = {0, 0}, big[] = {UINT64_MAX, UINT64_MAX},
+                   mixed[] = {UINT64_MAX, 1};
+    assert_int_equal(qv__expr_eval("n / m", names, zero, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval("n / (m - 1)", names, mixed, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval("n * m", names, big, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval("n + m", names, big, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval("n + 1", names, big, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval("m - n", names, mixed, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval("n - 1 - 1", names, zero, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval("n / m", names, mixed, 2, &v), 0);
+    assert_int_equal(v, UINT64_MAX);
+    assert_int_equal(qv__expr_eval("n * 0 / m", names, mixed, 2, &v), 0);
+    assert_int_equal(v, 0);
+    assert_int_equal(qv__expr_eval("n", names, NULL, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval(NULL, names, zero, 2, &v), QV_EINVAL);
+    assert_int_equal(qv__expr_eval("", names, zero, 2, &v), QV_EINVAL);
+}
+
+/* Loads a catalog whose vadd kernel has the given size expression and
+ * scalar type; returns the loader's code, with the message in diag. */
+static int load_catalog_expr(const char *size, const char *type, qv_diag *diag)
+{
+    char text[8192];
+    snprintf(text, sizeof text,
+             "boards: [%s/boards/emu]\n"
+             "kernels:\n"
+             "  - name: vadd\n"
+             "    implements: vadd\n"
+             "    args: [{name: a, dir: in, type: float, size: '%s'},\n"
+             "           {name: n, dir: scalar, type: %s},\n"
+             "           {name: m, dir: scalar, type: %s}]\n"
+             "    builds: [{board: alveo-u250-emu, xclbin: %s}]\n"
+             "    perf: {ii: 1, latency_cycles: 40, trip_count: n}\n",
+             src, size, type, type, path_of("tests/config/good/catalog.yaml"));
+    qv__ydoc *doc;
+    int rc = qv__ydoc_load_mem("mem.yaml", text, strlen(text), &doc, diag);
+    if (rc)
+        return rc;
+    qv__catalog *c;
+    rc = qv__catalog_from_doc(doc, &c, diag);
+    qv__catalog_free(c);
+    qv__ydoc_free(doc);
+    return rc;
+}
+
+/* At load, an expression that divides by zero or goes negative for some
+ * values of its scalars (1 or more, up to the type's largest) is refused. */
+static void test_expressions_load_time(void **state)
+{
+    (void)state;
+    static const char *const good[] = {
+        "n", "n + m - 1", "n - 1", "(n + 1023) / 1024", "n * m", "n / m",
+        "2*n + 80*((n + 1023)/1024)", "n * (m - 1)", "0", NULL,
+    };
+    static const char *const bad[] = {
+        "n / 0", "n / (m - 1)", "n - m", "n - 2", "1 - n", "n / (n / 1024)",
+        "99999999999 * 99999999999", "n - (m + 1)", NULL,
+    };
+    qv_diag diag;
+    for (size_t i = 0; good[i]; i++) {
+        int rc = load_catalog_expr(good[i], "uint32", &diag);
+        if (rc)
+            fprintf(stderr, "%s: %s\n", good[i], diag.message);
+        assert_int_equal(rc, 0);
+    }
+    for (size_t i = 0; bad[i]; i++) {
+        int rc = load_catalog_expr(bad[i], "uint32", &diag);
+        if (rc != QV_EFORMAT)
+            fprintf(stderr, "accepted: %s\n", bad[i]);
+        assert_int_equal(rc, QV_EFORMAT);
+        assert_int_equal(diag.line, 5);
+        assert_non_null(strstr(diag.message, "args.size: "));
+    }
+    /* The type bounds the range: 300 - n cannot go negative for a uint8. */
+    assert_int_equal(load_catalog_expr("300 - n", "uint8", &diag), 0);
+    assert_int_equal(load_catalog_expr("300 - n", "uint16", &diag), QV_EFORMAT);
+}
+
+/* No reader blocks on a FIFO: the file is refused at once as "not a regular
+ * file". The alarm turns a regression (a hang) into a failure. */
+static void test_fifo_inputs(void **state)
+{
+    (void)state;
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/config.yaml", qv_test_scratch());
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(20);
+    qv_diag diag;
+    memset(&diag, 0, sizeof diag);
+    assert_int_equal(qv_config_check(fifo, NULL, &diag), QV_EINVAL);
+    assert_string_equal(diag.message, "not a regular file");
+    char line[2200];
+    qv_diag_format(&diag, line, sizeof line);
+    char want[600];
+    snprintf(want, sizeof want, "%s: error: not a regular file", fifo);
+    assert_string_equal(line, want);
+    qv__policy p;
+    assert_int_equal(qv__policy_load(fifo, &p, &diag), QV_EINVAL);
+    qv__board *b;
+    assert_int_equal(qv__board_load(fifo, &b, &diag), QV_EINVAL);
+    /* The shared helper refuses other special files too, and checks the
+     * size before reading. */
+    char *data, why[QV__FILE_WHY];
+    size_t len;
+    assert_int_equal(qv__file_load("/dev/null", 1 << 20, &data, &len, why), -EINVAL);
+    assert_string_equal(why, "not a regular file");
+    assert_int_equal(qv__file_load(qv_test_scratch(), 1 << 20, &data, &len, why),
+                     -EISDIR);
+    assert_int_equal(qv__file_load(path_of("boards/u250.yaml"), 16, &data, &len, why),
+                     -EFBIG);
+    assert_null(data);
+    assert_int_equal(qv__file_load(path_of("boards/u250.yaml"), 1 << 20, &data, &len, why),
+                     0);
+    assert_int_equal(data[len], 0);
+    free(data);
+
+    /* A policy that names a FIFO as a board or a catalog. */
+    char pol[512], text[1200];
+    snprintf(pol, sizeof pol, "%s/policy.yaml", qv_test_scratch());
+    FILE *f = fopen(pol, "w");
+    assert_non_null(f);
+    fprintf(f, "catalog: config.yaml\n");
+    fclose(f);
+    assert_int_equal(qv__policy_load(pol, &p, &diag), QV_EFORMAT);
+
+    /* The performance-model file of the runtime. */
+    char host[256];
+    if (gethostname(host, sizeof host) != 0 || !host[0])
+        snprintf(host, sizeof host, "unknown");
+    host[sizeof host - 1] = 0;
+    for (char *c = host; *c; c++)
+        if (*c == '/' || *c == ' ' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+            *c = '_';
+    snprintf(text, sizeof text, "%s/models", qv_test_scratch());
+    assert_int_equal(mkdir(text, 0700), 0);
+    char model[1500];
+    snprintf(model, sizeof model, "%s/perfmodel-%s.txt", text, host);
+    assert_int_equal(mkfifo(model, 0600), 0);
+    qv_options o;
+    qv_options_init(&o);
+    o.perfmodel_dir = text;
+    o.ncpu = 1;
+    o.opencl = 0;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_runtime_destroy(rt);
+    alarm(0);
+    unlink(model);
+    unlink(fifo);
+}
+
+/* The same board under two spellings, or through a link, is one board. */
+static void test_board_identity(void **state)
+{
+    (void)state;
+    char link[512], pol[512];
+    snprintf(link, sizeof link, "%s/u50-link.yaml", qv_test_scratch());
+    assert_int_equal(symlink(path_of("boards/emu/u50-emu.yaml"), link), 0);
+    snprintf(pol, sizeof pol, "%s/policy-link.yaml", qv_test_scratch());
+    FILE *f = fopen(pol, "w");
+    assert_non_null(f);
+    fprintf(f, "discovery:\n  boards: [%s, u50-link.yaml]\n",
+            path_of("boards/emu/u50-emu.yaml"));
+    fclose(f);
+    qv__policy p;
+    qv_diag diag;
+    assert_int_equal(qv__policy_load(pol, &p, &diag), QV_EFORMAT);
+    assert_int_equal(diag.line, 2);
+    assert_non_null(strstr(diag.message, "'u50-link.yaml' is the same file as"));
+    assert_int_equal(qv_config_check(pol, NULL, &diag), QV_EFORMAT);
+
+    /* Discovery (quiver devices --board) compares by identity too. */
+    char dotted[2100];
+    snprintf(dotted, sizeof dotted, "%s/boards/emu/./u50-emu.yaml", src);
+    const char *boards[] = {path_of("boards/emu/u50-emu.yaml"), dotted};
+    qv_pool_options o;
+    qv_pool_options_init(&o);
+    o.hwloc = o.opencl = o.xrt = 0;
+    o.rescan_ms = 0;
+    o.boards = boards;
+    o.nboards = 2;
+    qv_pool *pool;
+    assert_int_equal(qv_pool_create(&o, &pool, &diag), QV_EEXIST);
+    assert_non_null(strstr(diag.message, "board file listed twice"));
+    boards[1] = link;
+    assert_int_equal(qv_pool_create(&o, &pool, &diag), QV_EEXIST);
+    o.nboards = 1;
+    assert_int_equal(qv_pool_create(&o, &pool, &diag), 0);
+    qv_resource r;
+    size_t n = 0;
+    while (qv_pool_get(pool, n, &r) == 0)
+        n++;
+    assert_int_equal(n, 1);
+    qv_pool_destroy(pool);
+    unlink(link);
+}
+
+/* What a policy names loads as the runtime loads it: the policy keeps the
+ * loaded catalog, and a catalog the runtime would refuse fails the policy. */
+static void test_policy_loads_catalog(void **state)
+{
+    (void)state;
+    qv__policy p;
+    qv_diag diag;
+    assert_int_equal(qv__policy_load(path_of("config/quiver.yaml"), &p, &diag), 0);
+    assert_non_null(p.cat);
+    assert_true(p.cat->nkernels > 0);
+    qv__policy_fini(&p);
+    assert_null(p.cat);
+    assert_int_equal(
+        qv__policy_load(path_of("tests/config/bad/policy-catalog-board.yaml"), &p, &diag),
+        QV_EFORMAT);
+    assert_null(p.cat);
+    /* The runtime refuses it with the same message. */
+    qv_options o;
+    qv_options_init(&o);
+    o.config = path_of("tests/config/bad/policy-catalog-empty.yaml");
+    o.perfmodel_dir = "";
+    o.ncpu = 1;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), QV_EFORMAT);
+    assert_non_null(strstr(qv_last_error(), "empty file; expected a kernel catalog"));
+}
+
+/* Strings from files are escaped wherever they are printed. */
+static void test_escape(void **state)
+{
+    (void)state;
+    char buf[128];
+    assert_string_equal(qv__escape("plain text", buf, sizeof buf), "plain text");
+    assert_string_equal(qv__escape("a\033[2Jb\n\t\r\x7f", buf, sizeof buf),
+                        "a\\x1B[2Jb\\n\\t\\r\\x7F");
+    assert_string_equal(qv__escape("caf\xc3\xa9", buf, sizeof buf), "caf\xc3\xa9");
+    assert_string_equal(qv__escape("\xc2\x9b" "31m", buf, sizeof buf), "\\u009B31m");
+    assert_string_equal(qv__escape("x\xe2\x80\xaey", buf, sizeof buf), "x\\u202Ey");
+    assert_string_equal(qv__escape("\xff\xc3", buf, sizeof buf), "\\xFF\\xC3");
+    assert_string_equal(qv__escape("\xed\xa0\x80", buf, sizeof buf), "\\xED\\xA0\\x80");
+    assert_string_equal(qv__escape(NULL, buf, sizeof buf), "");
+    /* Truncation keeps whole escapes. */
+    assert_string_equal(qv__escape("ab\033", buf, 6), "ab");
+    assert_int_equal(qv__escape_needed("ok"), 0);
+    assert_int_equal(qv__escape_needed("\033"), 1);
+    /* A value with control characters quoted in an error comes out escaped. */
+    qv__ydoc *doc;
+    qv_diag diag;
+    const char *text = "name: \"a\\e[31mb\"\nkind: fpga\nmemory: []\n";
+    assert_int_equal(load_str(text, &doc, &diag), 0);
+    qv__board *b;
+    assert_int_equal(qv__board_from_doc(doc, &b, &diag), QV_EFORMAT);
+    assert_null(strchr(diag.message, '\033'));
+    assert_non_null(strstr(diag.message, "a\\x1B[31mb"));
+    qv__ydoc_free(doc);
+}
+
+/* Bad UTF-8 and control characters are reported at line and column, in
+ * UTF-8 and in UTF-16 files. */
+static void test_reader_positions(void **state)
+{
+    (void)state;
+    qv__ydoc *doc;
+    qv_diag diag;
+    static const char utf8[] = "a: 1\r\nb: \xc3\xa9\xc3\xa9\xff\n";
+    assert_int_equal(qv__ydoc_load_mem("m.yaml", utf8, sizeof utf8 - 1, &doc, &diag),
+                     QV_EFORMAT);
+    assert_int_equal(diag.line, 2);
+    assert_int_equal(diag.column, 6);
+    static const char bom[] = "\xef\xbb\xbf" "a:\xff";
+    assert_int_equal(qv__ydoc_load_mem("m.yaml", bom, sizeof bom - 1, &doc, &diag),
+                     QV_EFORMAT);
+    assert_int_equal(diag.line, 1);
+    assert_int_equal(diag.column, 3);
+    /* UTF-16LE: "a: 1\nb: \x07" */
+    static const char u16[] = "\xff\xfe" "a\0:\0 \0" "1\0\n\0b\0:\0 \0\x07\0";
+    assert_int_equal(qv__ydoc_load_mem("m.yaml", u16, sizeof u16 - 1, &doc, &diag),
+                     QV_EFORMAT);
+    assert_int_equal(diag.line, 2);
+    assert_int_equal(diag.column, 4);
+    assert_non_null(strstr(diag.message, "control characters"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +737,15 @@ int main(void)
         cmocka_unit_test(test_good_catalog),   cmocka_unit_test(test_expressions),
         cmocka_unit_test(test_policy),         cmocka_unit_test(test_platform),
         cmocka_unit_test(test_yaml_layer),
+        cmocka_unit_test(test_expressions_run_time),
+        cmocka_unit_test(test_expressions_load_time),
+        cmocka_unit_test(test_fifo_inputs),
+        cmocka_unit_test(test_board_identity),
+        cmocka_unit_test(test_policy_loads_catalog),
+        cmocka_unit_test(test_escape),
+        cmocka_unit_test(test_reader_positions),
     };
-    return cmocka_run_group_tests(tests, setup, NULL);
+    int rc = cmocka_run_group_tests(tests, setup, NULL);
+    qv_test_scratch_remove();
+    return rc;
 }

@@ -8,11 +8,16 @@
  * is not only tested against its own writer.
  */
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "helper.h"
 
 #include "quiver.h"
 #include "xclbin/layout.h"
+#include "xclbin/meta.h"
 #include "xclbin/xclbin.h"
 #include "xclbin/xml.h"
 
@@ -1221,6 +1226,89 @@ static void test_corpus(void **state)
     assert_true(bad >= 10);
 }
 
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A FIFO (or any non-regular file) is refused at once, never waited on; an
+ * xclbin's header is checked before the rest of the file is read: a 3 GB
+ * file that is not an xclbin is refused without reading 3 GB. */
+static void test_special_and_huge_files(void **state)
+{
+    (void)state;
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/fifo.xclbin", qv_test_scratch());
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    alarm(20); /* a regression hangs: make it fail instead */
+    uint8_t *d;
+    size_t n;
+    qv__xclbin_error err;
+    assert_int_equal(qv__xclbin_read_file(fifo, 1 << 20, &d, &n), QV_EINVAL);
+    assert_int_equal(qv__xclbin_load_file(fifo, 1 << 20, &d, &n, &err), QV_EINVAL);
+    assert_string_equal(err.msg, "not a regular file");
+    assert_int_equal(qv__xclbin_load_file("/dev/zero", 1 << 20, &d, &n, &err), QV_EINVAL);
+    alarm(0);
+    unlink(fifo);
+
+    /* 3 GB, sparse, of zeros: not an xclbin. */
+    char big[512];
+    snprintf(big, sizeof big, "%s/big.xclbin", qv_test_scratch());
+    int fd = open(big, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    if (ftruncate(fd, 3ll << 30) != 0) {
+        close(fd);
+        unlink(big);
+        skip(); /* no room for even a sparse file */
+    }
+    close(fd);
+    double t0 = now_s();
+    assert_int_equal(qv__xclbin_load_file(big, 4ull << 30, &d, &n, &err), QV_EFORMAT);
+    assert_null(d);
+    assert_string_equal(err.msg, "offset 0x0: bad magic: not an xclbin2 file");
+    /* A valid header whose length is not the file's size: refused too. */
+    size_t vn;
+    uint8_t *v = vadd_file(&vn);
+    fd = open(big, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, v, vn), (ssize_t)vn);
+    close(fd);
+    free(v);
+    assert_int_equal(qv__xclbin_load_file(big, 4ull << 30, &d, &n, &err), QV_EFORMAT);
+    assert_non_null(strstr(err.msg, "does not match the file size 3221225472"));
+    /* Neither read the 3 GB (reading them takes seconds). */
+    assert_true(now_s() - t0 < 1.0);
+    /* Over the cap: refused before reading. */
+    assert_int_equal(qv__xclbin_load_file(big, 1 << 20, &d, &n, &err), QV_E2BIG);
+    unlink(big);
+
+    /* A good file loads whole. */
+    v = vadd_file(&vn);
+    snprintf(big, sizeof big, "%s/good.xclbin", qv_test_scratch());
+    FILE *f = fopen(big, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(v, 1, vn, f), vn);
+    fclose(f);
+    assert_int_equal(qv__xclbin_load_file(big, 1 << 20, &d, &n, &err), 0);
+    assert_int_equal(n, vn);
+    assert_memory_equal(d, v, vn);
+    free(d);
+    free(v);
+    unlink(big);
+}
+
+/* Names from the file are escaped in error messages. */
+static void test_error_escaping(void **state)
+{
+    (void)state;
+    qv__xclbin_error err;
+    assert_int_equal(qv__xclbin_fail(&err, 16, "kernel '%s'", "a\033[2Jb"), QV_EFORMAT);
+    assert_string_equal(err.msg, "offset 0x10: kernel 'a\\x1B[2Jb'");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1239,6 +1327,8 @@ int main(void)
         cmocka_unit_test(test_truncations_and_flips),
         cmocka_unit_test(test_names_and_file),
         cmocka_unit_test(test_corpus),
+        cmocka_unit_test(test_special_and_huge_files),
+        cmocka_unit_test(test_error_escaping),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

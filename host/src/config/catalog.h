@@ -22,7 +22,10 @@
  *          or {table: [{bytes: 4096, us: 3.5}, ...]}
  *       resources: {lut: 1800, ff: 2900, dsp: 0, bram: 4, uram: 0}
  * Sizes are expressions over the kernel's scalar arguments: integers, names,
- * + - * / and parentheses; `size` counts elements of `type`.
+ * + - * / and parentheses; `size` counts elements of `type`. The loader
+ * refuses an expression that could divide by zero or go negative for some
+ * values of 1 or more of its scalars (up to each type's largest value):
+ * `n / (m - 1)` and `n - m` are refused, `n + taps - 1` is fine.
  */
 #ifndef QV_CONFIG_CATALOG_H
 #define QV_CONFIG_CATALOG_H
@@ -100,8 +103,10 @@ int qv__catalog_load(const char *path, qv__catalog **out, qv_diag *diag);
 int qv__catalog_from_doc(const qv__ydoc *doc, qv__catalog **out, qv_diag *diag);
 void qv__catalog_free(qv__catalog *c);
 
-/* Evaluates a size expression with the named scalar values. Returns 0, or
- * QV_EINVAL for an unknown name, a division by zero or an overflow. */
+/* Evaluates a size expression with the named scalar values (any values:
+ * the load-time check assumed 1 or more). Returns 0, or QV_EINVAL for an
+ * unknown name, a division by zero, an overflow or a negative result; never
+ * crashes, whatever the values. */
 int qv__expr_eval(const char *expr, const char *const *names, const uint64_t *values,
                   size_t n, uint64_t *out);
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "config/board.h"
+#include "config/catalog.h"
 #include "config/yaml_doc.h"
 
 static const char *const sched_names[] = {"eager", "heft", NULL};
@@ -20,13 +21,13 @@ static const char *const class_names[] = {"cpu", "gpu", "fpga", "remote", NULL};
 const char *const qv__policy_top_keys[] = {"scheduler", "hot_threshold", "devices",
                                            "replan",    "discovery",     "log",
                                            "perfmodel", "trace",         "catalog",
-                                           NULL};
+                                           "max_inflight", NULL};
 
 static const qv__ykey top_keys[] = {
     {"scheduler", 0, NULL}, {"hot_threshold", 0, NULL}, {"devices", 0, NULL},
     {"replan", 0, NULL},    {"discovery", 0, NULL},     {"log", 0, NULL},
     {"perfmodel", 0, NULL}, {"trace", 0, NULL},         {"catalog", 0, NULL},
-    {NULL, 0, NULL},
+    {"max_inflight", 0, NULL}, {NULL, 0, NULL},
 };
 static const qv__ykey replan_keys[] = {
     {"drift", 0, NULL},
@@ -91,6 +92,7 @@ void qv__policy_defaults(qv__policy *p)
     p->discover_xrt = 1;
     p->log_level = QV__LOG_WARN;
     p->perfmodel_min_samples = 3;
+    p->max_inflight = 65536;
 }
 
 void qv__policy_fini(qv__policy *p)
@@ -104,6 +106,7 @@ void qv__policy_fini(qv__policy *p)
     free(p->perfmodel_dir);
     free(p->trace_path);
     free(p->catalog);
+    qv__catalog_free(p->cat);
     qv__policy_defaults(p);
 }
 
@@ -198,12 +201,20 @@ static int load_boards(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
         int rc = qv__yget_path(doc, n->items[i], "discovery.boards", 0, &path, diag);
         if (rc)
             return rc;
+        /* The same file under two spellings (x, ./x, a link) is one board:
+         * files are compared by identity, not by name. */
         for (size_t j = 0; j < p->nboards; j++)
-            if (!strcmp(p->boards[j], path)) {
+            if (qv__same_file(p->boards[j], path)) {
                 free(path);
+                if (!strcmp(n->items[j]->str, n->items[i]->str))
+                    return qv__yerr(doc, n->items[i], diag,
+                                    "discovery.boards: '%s' is listed twice",
+                                    n->items[i]->str);
                 return qv__yerr(doc, n->items[i], diag,
-                                "discovery.boards: '%s' is listed twice",
-                                n->items[i]->str);
+                                "discovery.boards: '%s' is the same file as '%s' "
+                                "(line %u, column %u); list each board once",
+                                n->items[i]->str, n->items[j]->str, n->items[j]->line,
+                                n->items[j]->col);
             }
         p->boards[p->nboards++] = path;
         /* Nothing starts half-configured: the boards must load now. */
@@ -224,6 +235,24 @@ static int load_boards(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
     return 0;
 }
 
+/* The catalog loads now, as the runtime uses it (the runtime takes p->cat),
+ * so that `quiver check` on a policy refuses what the runtime would. */
+static int load_catalog(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
+                        qv_diag *diag)
+{
+    qv_diag sub;
+    int rc = qv__catalog_load(p->catalog, &p->cat, &sub);
+    if (rc == QV_ENOMEM)
+        return rc;
+    if (rc) {
+        char where[1200];
+        qv_diag_format(&sub, where, sizeof where);
+        return qv__yerr(doc, n, diag, "catalog: '%s' is not a valid kernel catalog: %s",
+                        n->str, where);
+    }
+    return 0;
+}
+
 int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
 {
     qv__policy_defaults(p);
@@ -239,10 +268,16 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
     if (!rc)
         rc = get_uint(doc, root, "hot_threshold", "hot_threshold", 1, 1000000,
                       &p->hot_threshold, diag);
+    if (!rc)
+        rc = get_uint(doc, root, "max_inflight", "max_inflight", 16, 1u << 24,
+                      &p->max_inflight, diag);
     if (!rc && (n = qv__ymap_get(root, "devices")))
         rc = load_devices(doc, n, p, diag);
-    if (!rc && (n = qv__ymap_get(root, "catalog")))
+    if (!rc && (n = qv__ymap_get(root, "catalog"))) {
         rc = qv__yget_path(doc, n, "catalog", 0, &p->catalog, diag);
+        if (!rc)
+            rc = load_catalog(doc, n, p, diag);
+    }
     if (!rc && (sec = qv__ymap_get(root, "replan"))) {
         rc = qv__ymap_check(doc, sec, "replan", replan_keys, diag);
         if (!rc && (n = qv__ymap_get(sec, "drift")))

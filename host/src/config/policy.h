@@ -15,6 +15,8 @@
  *   perfmodel: {dir: PATH, min_samples: 3}
  *   trace:     {path: PATH}
  *   catalog:   ../config/kernels.yaml    the kernel catalog (FPGA kernels)
+ *   max_inflight: 65536          16..16777216 tasks submitted and not done
+ *                                before qv_submit blocks
  */
 #ifndef QV_CONFIG_POLICY_H
 #define QV_CONFIG_POLICY_H
@@ -51,15 +53,21 @@ typedef struct qv__policy {
     unsigned perfmodel_min_samples; /* 3: before a model is trusted */
     char *trace_path;               /* NULL = no trace at exit; owned */
     char *catalog;                  /* kernel catalog file, or NULL; owned */
+    unsigned max_inflight;          /* 65536: tasks in flight before
+                                       qv_submit blocks (backpressure) */
+    struct qv__catalog *cat;        /* that catalog, loaded; owned (the
+                                       runtime takes it: set it to NULL) */
 } qv__policy;
 
 /* Fills p with the defaults above; nothing to free until a load. */
 void qv__policy_defaults(qv__policy *p);
 
-/* Loads the policy at path over the defaults. On success *out holds the
- * result (release it with qv__policy_fini); on error *out holds the defaults,
- * owns nothing, and diag (may be NULL) says why. Relative paths in the file
- * resolve against the file's directory. */
+/* Loads the policy at path over the defaults, and what it names as the
+ * runtime uses it: every board file must load, and the catalog is loaded
+ * into out->cat, so that `quiver check` and the runtime give one verdict.
+ * On success *out holds the result (release it with qv__policy_fini); on
+ * error *out holds the defaults, owns nothing, and diag (may be NULL) says
+ * why. Relative paths in the file resolve against the file's directory. */
 int qv__policy_load(const char *path, qv__policy *out, qv_diag *diag);
 
 /* Frees what a loaded policy owns and resets it to the defaults. */

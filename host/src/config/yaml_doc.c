@@ -15,6 +15,9 @@
 #include <sys/stat.h>
 #include <yaml.h>
 
+#include "qv_escape.h"
+#include "qv_file.h"
+
 /* Config maps have a few dozen keys; the bound keeps the duplicate-key check
  * (quadratic) and the anchor lookup (linear) cheap on hostile input. */
 #define MAX_MAP_KEYS 1024
@@ -32,22 +35,35 @@ typedef struct builder {
     char *stack_anchor[QV__YAML_MAX_DEPTH];
     qv__ynode *pending[QV__YAML_MAX_DEPTH]; /* maps: key awaiting a value */
     size_t depth;
+    const unsigned char *data; /* the input, for positions of reader errors */
+    size_t size;
     anchor anchors[MAX_ANCHORS];
     size_t nanchors;
     int ndocs;
 } builder;
+
+/* Fills diag. The file name and the message (which quotes values from the
+ * file) are escaped, so that no error can carry control characters to a
+ * terminal (common/qv_escape.h). */
+static void diag_fill(qv_diag *diag, const char *file, unsigned line, unsigned col,
+                      const char *fmt, va_list ap)
+{
+    char raw[sizeof diag->message];
+    qv__escape(file ? file : "", diag->file, sizeof diag->file);
+    diag->line = line;
+    diag->column = col;
+    vsnprintf(raw, sizeof raw, fmt, ap);
+    qv__escape(raw, diag->message, sizeof diag->message);
+}
 
 int qv__diag_set(qv_diag *diag, const char *file, unsigned line, unsigned col, int err,
                  const char *fmt, ...)
 {
     if (!diag)
         return err;
-    snprintf(diag->file, sizeof diag->file, "%s", file ? file : "");
-    diag->line = line;
-    diag->column = col;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(diag->message, sizeof diag->message, fmt, ap);
+    diag_fill(diag, file, line, col, fmt, ap);
     va_end(ap);
     return err;
 }
@@ -56,12 +72,9 @@ int qv__yerr(const qv__ydoc *doc, const qv__ynode *n, qv_diag *diag, const char 
 {
     if (!diag)
         return QV_EFORMAT;
-    snprintf(diag->file, sizeof diag->file, "%s", doc ? doc->path : "");
-    diag->line = n ? n->line : 0;
-    diag->column = n ? n->col : 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(diag->message, sizeof diag->message, fmt, ap);
+    diag_fill(diag, doc ? doc->path : "", n ? n->line : 0, n ? n->col : 0, fmt, ap);
     va_end(ap);
     return QV_EFORMAT;
 }
@@ -73,12 +86,10 @@ static int errat(builder *b, const yaml_mark_t *m, const char *fmt, ...)
 {
     if (!b->diag)
         return QV_EFORMAT;
-    snprintf(b->diag->file, sizeof b->diag->file, "%s", b->doc->path);
-    b->diag->line = (unsigned)m->line + 1;
-    b->diag->column = (unsigned)m->column + 1;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(b->diag->message, sizeof b->diag->message, fmt, ap);
+    diag_fill(b->diag, b->doc->path, (unsigned)m->line + 1, (unsigned)m->column + 1, fmt,
+              ap);
     va_end(ap);
     return QV_EFORMAT;
 }
@@ -234,16 +245,80 @@ static const yaml_char_t *explicit_tag(const yaml_event_t *ev)
     }
 }
 
+/* Line and column (1-based, counted as libyaml counts its marks: in
+ * characters, with \r\n, \r, \n, U+0085, U+2028 and U+2029 as line breaks)
+ * of byte offset off of the input. libyaml gives a byte offset and no mark
+ * for errors of its reader (bad UTF-8, control characters); every other
+ * error has a line and column, so these get one too. */
+static void reader_position(const unsigned char *d, size_t size, size_t off,
+                            unsigned *line, unsigned *col)
+{
+    size_t i = 0, unit = 1;
+    int be = 0;
+    if (off > size)
+        off = size;
+    if (size >= 3 && d[0] == 0xef && d[1] == 0xbb && d[2] == 0xbf) {
+        i = 3; /* the BOM is not text */
+    } else if (size >= 2 &&
+               ((d[0] == 0xfe && d[1] == 0xff) || (d[0] == 0xff && d[1] == 0xfe))) {
+        i = 2;
+        unit = 2;
+        be = d[0] == 0xfe;
+    }
+    unsigned l = 1, c = 1;
+    while (i < off) {
+        unsigned long cp;
+        size_t n;
+        if (unit == 2) {
+            if (i + 1 >= size)
+                break;
+            cp = be ? (unsigned long)d[i] << 8 | d[i + 1]
+                    : (unsigned long)d[i + 1] << 8 | d[i];
+            n = 2;
+            if (cp >= 0xdc00 && cp <= 0xdfff) { /* second half of a pair */
+                i += n;
+                continue;
+            }
+        } else {
+            n = qv__utf8_seq(d + i, &cp);
+            if (!n) {
+                n = 1;
+                cp = 0xfffd;
+            }
+        }
+        int crlf = cp == '\r' && i + n < size &&
+                   (unit == 1 ? d[i + 1] == '\n'
+                              : i + 3 < size && (be ? d[i + 2] == 0 && d[i + 3] == '\n'
+                                                    : d[i + 3] == 0 && d[i + 2] == '\n'));
+        if (cp == '\n' || (cp == '\r' && !crlf) || cp == 0x85 || cp == 0x2028 ||
+            cp == 0x2029) {
+            l++;
+            c = 1;
+        } else if (cp != '\r') {
+            c++;
+        }
+        i += n;
+    }
+    *line = l;
+    *col = c;
+}
+
 static int parse_error(builder *b, const yaml_parser_t *ps)
 {
     const char *what = ps->problem ? ps->problem : "syntax error";
     if (ps->error == YAML_MEMORY_ERROR)
         return qv__diag_set(b->diag, b->doc->path, 0, 0, QV_ENOMEM, "out of memory");
-    if (ps->error == YAML_READER_ERROR)
-        return qv__diag_set(b->diag, b->doc->path, 0, 0, QV_EFORMAT,
-                            "invalid YAML: %s at byte %zu (expected UTF-8 "
-                            "text)",
-                            what, ps->problem_offset);
+    if (ps->error == YAML_READER_ERROR) {
+        unsigned line, col;
+        reader_position(b->data, b->size, ps->problem_offset, &line, &col);
+        char val[24] = "";
+        if (ps->problem_value >= 0)
+            snprintf(val, sizeof val, " (0x%02X)", (unsigned)ps->problem_value);
+        return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT,
+                            "invalid YAML: %s%s; expected UTF-8 text without "
+                            "control characters",
+                            what, val);
+    }
     unsigned line = (unsigned)ps->problem_mark.line + 1;
     unsigned col = (unsigned)ps->problem_mark.column + 1;
     if (ps->context)
@@ -362,6 +437,8 @@ int qv__ydoc_load_mem(const char *path, const void *data, size_t size, qv__ydoc 
     }
     b->doc = doc;
     b->diag = diag;
+    b->data = data;
+    b->size = size;
     yaml_parser_set_input_string(&ps, (const unsigned char *)data, size);
     int rc = 0;
     for (;;) {
@@ -392,47 +469,21 @@ int qv__ydoc_load_mem(const char *path, const void *data, size_t size, qv__ydoc 
 int qv__ydoc_load(const char *path, qv__ydoc **out, qv_diag *diag)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        int e = errno;
-        return qv__diag_set(diag, path, 0, 0, e == ENOENT ? QV_ENOENT : -e,
-                            "cannot open: %s", strerror(e));
-    }
-    struct stat st;
-    if (fstat(fileno(f), &st) == 0 && S_ISDIR(st.st_mode)) {
-        fclose(f);
+    char *buf, why[QV__FILE_WHY];
+    size_t n;
+    /* One byte over the cap is enough to report "too large". */
+    int rc = qv__file_load(path, QV__YAML_MAX_BYTES, &buf, &n, why);
+    if (rc == -EFBIG)
+        return qv__diag_set(diag, path, 0, 0, QV_EFORMAT,
+                            "file is larger than %u bytes; expected a "
+                            "configuration file",
+                            QV__YAML_MAX_BYTES);
+    if (rc == -EISDIR)
         return qv__diag_set(diag, path, 0, 0, QV_EINVAL,
                             "is a directory; expected a YAML file");
-    }
-    size_t cap = 8192, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            if (cap > QV__YAML_MAX_BYTES)
-                break; /* enough to report "too large" */
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        if (got == 0)
-            break;
-        n += got;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf)
-        return qv__diag_set(diag, path, 0, 0, QV_ENOMEM, "out of memory");
-    if (err) {
-        free(buf);
-        return qv__diag_set(diag, path, 0, 0, QV_EIO, "read error");
-    }
-    int rc = qv__ydoc_load_mem(path, buf, n, out, diag);
+    if (rc)
+        return qv__diag_set(diag, path, 0, 0, rc, "%s", why);
+    rc = qv__ydoc_load_mem(path, buf, n, out, diag);
     free(buf);
     return rc;
 }
@@ -750,6 +801,13 @@ char *qv__path_resolve(const char *base_dir, const char *p)
     r[a] = '/';
     memcpy(r + a + 1, p, b + 1);
     return r;
+}
+
+int qv__same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
 }
 
 int qv__yget_path(const qv__ydoc *doc, const qv__ynode *n, const char *what, int dir,

@@ -106,6 +106,9 @@ int qv__yget_path(const qv__ydoc *doc, const qv__ynode *n, const char *what, int
                   char **out, qv_diag *diag);
 /* The same resolution without the existence check. */
 char *qv__path_resolve(const char *base_dir, const char *p);
+/* 1 when paths a and b name the same file (device and inode, so that "x",
+ * "./x" and a link to x are one file), else 0 (also when either is absent). */
+int qv__same_file(const char *a, const char *b);
 
 /* The closest of candidates (NULL-terminated) to word, or NULL when none is
  * close enough to suggest. */

@@ -223,10 +223,15 @@ QV_API int qv_pool_create(const qv_pool_options *opts, qv_pool **out, qv_diag *d
         qv__board *b = NULL;
         rc = opts->boards[i] ? qv__board_load(opts->boards[i], &b, diag) : QV_EINVAL;
         qv__board_free(b);
+        /* By identity: "x", "./x" and a link to x are one board. */
         for (size_t j = 0; !rc && j < p->nboards; j++)
-            if (!strcmp(p->boards[j], opts->boards[i]))
-                rc = qv__diag_set(diag, opts->boards[i], 0, 0, QV_EEXIST,
-                                  "board file listed twice");
+            if (qv__same_file(p->boards[j], opts->boards[i]))
+                rc = !strcmp(p->boards[j], opts->boards[i])
+                         ? qv__diag_set(diag, opts->boards[i], 0, 0, QV_EEXIST,
+                                        "board file listed twice")
+                         : qv__diag_set(diag, opts->boards[i], 0, 0, QV_EEXIST,
+                                        "board file listed twice (as '%s' too)",
+                                        p->boards[j]);
         if (!rc && !(p->boards[i] = strdup(opts->boards[i])))
             rc = QV_ENOMEM;
         if (!rc)

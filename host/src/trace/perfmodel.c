@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "trace/perfmodel.h"
+#include "qv_file.h"
 
 unsigned qv__perf_bucket_of(size_t bytes)
 {
@@ -386,44 +387,27 @@ int qv__perf_open(qv_runtime *rt)
         return QV_ENOMEM;
     snprintf(rt->perfmodel_path, plen, "%s/perfmodel-%s.txt", dir, host);
 
-    FILE *f = fopen(rt->perfmodel_path, "rb");
-    if (!f)
+    /* Never blocks (a FIFO at the path is refused), and a file over 64 MiB
+     * is refused before it is read (common/qv_file.h). */
+    char *data, why[QV__FILE_WHY];
+    size_t len;
+    int rc = qv__file_load(rt->perfmodel_path, 64u << 20, &data, &len, why);
+    if (rc == -ENOENT)
         return 0; /* first run on this host */
-    size_t cap = 1 << 16, len = 0, got;
-    char *data = malloc(cap);
-    while (data && (got = fread(data + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            if (cap >= (64u << 20)) {
-                len = cap + 1; /* absurdly large: treat as damaged */
-                break;
-            }
-            char *nd = realloc(data, cap * 2);
-            if (!nd) {
-                free(data);
-                data = NULL;
-                break;
-            }
-            data = nd;
-            cap *= 2;
-        }
-    }
-    fclose(f);
-    if (!data)
+    if (rc == -ENOMEM)
         return QV_ENOMEM;
+    if (rc) {
+        qv__log(1, "performance models %s: %s; ignoring the file, it will be rebuilt",
+                rt->perfmodel_path, why);
+        return 0;
+    }
     qv__perf_file *pf = calloc(1, sizeof *pf);
     if (!pf) {
         free(data);
         return QV_ENOMEM;
     }
     char err[256];
-    int rc;
-    if (len > cap) {
-        snprintf(err, sizeof err, "larger than 64 MiB");
-        rc = QV_EFORMAT;
-    } else {
-        rc = qv__perf_parse(data, len, host, pf, err, sizeof err);
-    }
+    rc = qv__perf_parse(data, len, host, pf, err, sizeof err);
     free(data);
     if (rc) {
         qv__log(1, "performance models %s: %s; ignoring the file, it will be rebuilt",

@@ -189,10 +189,23 @@ void qv__xclbin_destroy(qv__xclbin *x);
 
 /*
  * Reads a whole file into a new malloc'ed buffer: *data (the caller frees
- * it), *size. Files over max_size bytes are refused with QV_E2BIG. Returns 0,
- * -errno, QV_ENOMEM.
+ * it), *size. Files over max_size bytes are refused with QV_E2BIG, and
+ * what is not a regular file (a FIFO, a device) with QV_EINVAL (-EISDIR for
+ * a directory), without blocking. Returns 0, -errno, QV_ENOMEM.
  */
 int qv__xclbin_read_file(const char *path, size_t max_size, uint8_t **data, size_t *size);
+
+/*
+ * Reads an xclbin file as qv__xclbin_read_file does (a FIFO, a device or a
+ * directory is refused without blocking, the size is checked before any
+ * read), but reads the header first: a file whose magic is not xclbin2's or
+ * whose header length is not its size is refused (QV_EFORMAT, err says why)
+ * before the rest of it is read. Other failures: -errno, QV_E2BIG,
+ * QV_ENOMEM, with err->msg saying why. Parse the result with
+ * qv__xclbin_parse.
+ */
+int qv__xclbin_load_file(const char *path, size_t max_size, uint8_t **data, size_t *size,
+                         qv__xclbin_error *err);
 
 /* Names, for messages and `quiver xclbin info`: static strings; NULL for
  * values this code does not know. */

@@ -15,6 +15,7 @@
 #include "quiver.h"
 #include "xclbin/meta.h"
 #include "xclbin/xml.h"
+#include "qv_escape.h"
 
 int qv__xclbin_fail(qv__xclbin_error *err, uint64_t offset, const char *fmt, ...)
 {
@@ -22,11 +23,14 @@ int qv__xclbin_fail(qv__xclbin_error *err, uint64_t offset, const char *fmt, ...
         err->offset = offset;
         int n = snprintf(err->msg, sizeof err->msg,
                          "offset 0x%llx: ", (unsigned long long)offset);
+        /* Names in the message come from the file: escaped for printing. */
+        char raw[sizeof err->msg];
         va_list ap;
         va_start(ap, fmt);
-        if (n > 0 && (size_t)n < sizeof err->msg)
-            vsnprintf(err->msg + n, sizeof err->msg - (size_t)n, fmt, ap);
+        vsnprintf(raw, sizeof raw, fmt, ap);
         va_end(ap);
+        if (n > 0 && (size_t)n < sizeof err->msg)
+            qv__escape(raw, err->msg + n, sizeof err->msg - (size_t)n);
     }
     return QV_EFORMAT;
 }

@@ -20,6 +20,7 @@
 #include "xclbin/layout.h"
 #include "xclbin/meta.h"
 #include "xclbin/xclbin.h"
+#include "qv_file.h"
 
 static const char *const section_names[] = {"BITSTREAM",
                                             "CLEARING_BITSTREAM",
@@ -380,20 +381,32 @@ out:
     return rc;
 }
 
-static int parse(qv__xclbin *x, const uint8_t *d, size_t size, qv__xclbin_error *err)
+/* The first checks, on the first QV__AXLF_SIZE bytes at d of a file of size
+ * bytes: shared by parse and by qv__xclbin_load_file, which makes them before
+ * it reads the rest of the file. */
+static int check_head(const uint8_t *d, uint64_t size, qv__xclbin_error *err)
 {
     if (size < QV__AXLF_SIZE)
         return qv__xclbin_fail(err, 0,
-                               "file of %zu bytes is shorter than an xclbin header (%u)",
-                               size, QV__AXLF_SIZE);
+                               "file of %llu bytes is shorter than an xclbin header (%u)",
+                               (unsigned long long)size, QV__AXLF_SIZE);
     if (memcmp(d + QV__AXLF_OFF_MAGIC, QV__AXLF_MAGIC, 8))
         return qv__xclbin_fail(err, 0, "bad magic: not an xclbin2 file");
+    uint64_t length = qv__le64(d + QV__AXLF_OFF_HEADER + QV__HDR_OFF_LENGTH);
+    if (length != size)
+        return qv__xclbin_fail(err, QV__AXLF_OFF_HEADER + QV__HDR_OFF_LENGTH,
+                               "header length %llu does not match the file size %llu",
+                               (unsigned long long)length, (unsigned long long)size);
+    return 0;
+}
+
+static int parse(qv__xclbin *x, const uint8_t *d, size_t size, qv__xclbin_error *err)
+{
+    int hrc = check_head(d, size, err);
+    if (hrc)
+        return hrc;
     const uint8_t *h = d + QV__AXLF_OFF_HEADER;
     x->length = qv__le64(h + QV__HDR_OFF_LENGTH);
-    if (x->length != size)
-        return qv__xclbin_fail(err, QV__AXLF_OFF_HEADER + QV__HDR_OFF_LENGTH,
-                               "header length %llu does not match the file size %zu",
-                               (unsigned long long)x->length, size);
     x->timestamp = qv__le64(h + QV__HDR_OFF_TIMESTAMP);
     x->version_patch = qv__le16(h + QV__HDR_OFF_VERSION_PATCH);
     x->version_major = h[QV__HDR_OFF_VERSION_MAJOR];
@@ -522,44 +535,60 @@ int qv__xclbin_read_file(const char *path, size_t max_size, uint8_t **data, size
 {
     *data = NULL;
     *size = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = -errno;
-        close(fd);
-        return e;
+    char *buf;
+    size_t n;
+    int rc = qv__file_load(path, max_size, &buf, &n, NULL);
+    if (rc)
+        return rc == -EFBIG ? QV_E2BIG : rc;
+    *data = (uint8_t *)buf;
+    *size = n;
+    return 0;
+}
+
+int qv__xclbin_load_file(const char *path, size_t max_size, uint8_t **data, size_t *size,
+                         qv__xclbin_error *err)
+{
+    *data = NULL;
+    *size = 0;
+    if (err) {
+        err->offset = 0;
+        err->msg[0] = '\0';
     }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return S_ISDIR(st.st_mode) ? -EISDIR : QV_EINVAL;
+    char why[QV__FILE_WHY];
+    int fd;
+    uint64_t fsize;
+    int rc = qv__file_open(path, max_size, &fd, &fsize, why);
+    if (rc) {
+        if (err)
+            snprintf(err->msg, sizeof err->msg, "%s", why);
+        return rc == -EFBIG ? QV_E2BIG : rc;
     }
-    if ((uint64_t)st.st_size > max_size) {
+    /* The header first: a file that is not an xclbin, or whose header does
+     * not give its size, is refused before the rest of it is read. */
+    uint8_t head[QV__AXLF_SIZE];
+    size_t nhead = fsize < sizeof head ? (size_t)fsize : sizeof head;
+    rc = qv__file_read(fd, head, nhead, why);
+    if (!rc && (rc = check_head(head, fsize, err)) != 0) {
         close(fd);
-        return QV_E2BIG;
+        return rc;
     }
-    size_t n = (size_t)st.st_size;
-    uint8_t *buf = malloc(n ? n : 1);
-    if (!buf) {
-        close(fd);
-        return QV_ENOMEM;
+    uint8_t *buf = rc ? NULL : malloc((size_t)fsize);
+    if (!rc && !buf) {
+        snprintf(why, sizeof why, "out of memory");
+        rc = QV_ENOMEM;
     }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            int e = r < 0 ? -errno : QV_EIO; /* shrank while read */
-            free(buf);
-            close(fd);
-            return e;
-        }
-        got += (size_t)r;
+    if (!rc) {
+        memcpy(buf, head, nhead);
+        rc = qv__file_read(fd, buf + nhead, (size_t)fsize - nhead, why);
     }
     close(fd);
+    if (rc) {
+        free(buf);
+        if (err)
+            snprintf(err->msg, sizeof err->msg, "%s", why);
+        return rc;
+    }
     *data = buf;
-    *size = n;
+    *size = (size_t)fsize;
     return 0;
 }

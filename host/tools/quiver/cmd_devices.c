@@ -12,6 +12,7 @@
 #include "config/policy.h"
 #include "quiver.h"
 #include "quiver/config.h"
+#include "qv_escape.h"
 
 static void devices_usage(FILE *out)
 {
@@ -73,16 +74,22 @@ static void print_table(qv_pool *pool)
     qv_resource r;
     qv_backend_report b;
     char m1[32], m2[32];
+    /* Names and details come from board files, drivers and cards: escaped,
+     * so that none can drive the terminal. */
+    char e1[4 * sizeof r.backend], e2[4 * sizeof r.name], e3[4 * sizeof r.detail];
+    char e4[4 * sizeof b.why];
     printf("%-3s %-6s %-7s %-28s %5s %10s %10s %5s %7s  %s\n", "ID", "TYPE", "BACKEND",
            "NAME", "UNITS", "MEMORY", "FREE", "BUSY", "COST/h", "DETAIL");
     for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++)
         printf("%-3u %-6s %-7s %-28.28s %5u %10s %10s %4.0f%% %7.2f  %s\n", r.id,
-               qv_class_name(r.type), r.backend, r.name, r.units,
+               qv_class_name(r.type), qv__escape(r.backend, e1, sizeof e1),
+               qv__escape(r.name, e2, sizeof e2), r.units,
                human(r.memory, m1, sizeof m1), human(r.free_memory, m2, sizeof m2),
-               r.busy * 100, r.cost_per_hour, r.detail);
+               r.busy * 100, r.cost_per_hour, qv__escape(r.detail, e3, sizeof e3));
     printf("\n");
     for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++)
-        printf("%-7s %2u found: %s\n", b.name, b.count, b.why);
+        printf("%-7s %2u found: %s\n", qv__escape(b.name, e1, sizeof e1), b.count,
+               qv__escape(b.why, e4, sizeof e4));
 }
 
 int qv_cmd_devices(int argc, char **argv)
@@ -114,6 +121,7 @@ int qv_cmd_devices(int argc, char **argv)
     qv__policy pol;
     qv_diag diag;
     char line[2200];
+    memset(&diag, 0, sizeof diag);
     qv__policy_defaults(&pol);
     if (config && qv__policy_load(config, &pol, &diag)) {
         qv_diag_format(&diag, line, sizeof line);
@@ -143,7 +151,7 @@ int qv_cmd_devices(int argc, char **argv)
     free(boards);
     qv__policy_fini(&pol);
     if (rc) {
-        if (rc == QV_EFORMAT || rc == QV_ENOENT) {
+        if (diag.file[0] || diag.message[0]) {
             qv_diag_format(&diag, line, sizeof line);
             fprintf(stderr, "%s\n", line);
         } else {

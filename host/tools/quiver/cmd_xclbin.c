@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "quiver.h"
 #include "xclbin/xclbin.h"
+#include "qv_escape.h"
 
 #define MAX_FILE (4ull << 30) /* bytes: larger files are refused */
 
@@ -116,49 +117,60 @@ static const char *bank_tag(const qv__xclbin *x, uint32_t b)
     return b == QV__XCLBIN_NONE ? "-" : x->banks[b].tag;
 }
 
+/* A string from the file, escaped for the terminal (common/qv_escape.h);
+ * eight rotating buffers, enough for one printf. */
+static const char *esc(const char *s)
+{
+    static char buf[8][1024];
+    static unsigned k;
+    k = (k + 1) % 8;
+    return qv__escape(s, buf[k], sizeof buf[k]);
+}
+
 static void print_text(const char *path, const qv__xclbin *x)
 {
     char ub[37], hb[32], kb[24];
-    printf("file:      %s (%llu bytes)\n", path, (unsigned long long)x->length);
+    printf("file:      %s (%llu bytes)\n", esc(path), (unsigned long long)x->length);
     printf("mode:      %s\n", qv__xclbin_mode_name(x->mode));
-    printf("platform:  %s\n", x->platform);
+    printf("platform:  %s\n", esc(x->platform));
     printf("uuid:      %s\n", uuid_str(x->uuid, ub));
-    printf("project:   %s\n", x->project);
+    printf("project:   %s\n", esc(x->project));
     printf("version:   %u.%u.%u\n", x->version_major, x->version_minor, x->version_patch);
     printf("sections:  %zu\n", x->nsections);
     for (size_t i = 0; i < x->nsections; i++) {
         const qv__xclbin_section *s = &x->sections[i];
         printf("  %-22s %-16s offset 0x%-8llx size %llu\n",
-               kind_name(s->kind, kb, sizeof kb), s->name, (unsigned long long)s->offset,
+               kind_name(s->kind, kb, sizeof kb), esc(s->name), (unsigned long long)s->offset,
                (unsigned long long)s->size);
     }
     printf("memory banks: %zu\n", x->nbanks);
     for (size_t i = 0; i < x->nbanks; i++) {
         const qv__xclbin_bank *b = &x->banks[i];
-        printf("  [%zu] %-10s %-9s %10s at 0x%llx%s\n", i, b->tag,
+        printf("  [%zu] %-10s %-9s %10s at 0x%llx%s\n", i, esc(b->tag),
                qv__xclbin_mem_name(b->type), human(b->size, hb, sizeof hb),
                (unsigned long long)b->base, b->used ? "" : " (unused)");
     }
     printf("kernels:   %zu\n", x->nkernels);
     for (size_t i = 0; i < x->nkernels; i++) {
         const qv__xclbin_kernel *k = &x->kernels[i];
-        printf("  %s (control range 0x%llx)\n", k->name,
+        printf("  %s (control range 0x%llx)\n", esc(k->name),
                (unsigned long long)k->address_range);
         for (size_t a = 0; a < k->nargs; a++) {
             const qv__xclbin_arg *g = &k->args[a];
             static const char *const q[] = {"scalar", "global", "constant", "local",
                                             "stream"};
             printf("    arg %u %-12s %-16s %-8s offset 0x%llx size %llu port %s\n", g->id,
-                   g->name, g->type, q[g->addrq], (unsigned long long)g->offset,
-                   (unsigned long long)g->size, *g->port ? g->port : "-");
+                   esc(g->name), esc(g->type), q[g->addrq], (unsigned long long)g->offset,
+                   (unsigned long long)g->size, *g->port ? esc(g->port) : "-");
         }
         for (size_t c = 0; c < k->ncus; c++) {
             const qv__xclbin_cu *cu = &k->cus[c];
-            printf("    cu %s:%s base 0x%llx %s", k->name, cu->name,
+            printf("    cu %s:%s base 0x%llx %s", esc(k->name), esc(cu->name),
                    (unsigned long long)cu->base, control_name(cu->control));
             for (size_t a = 0; a < k->nargs; a++)
                 if (cu->arg_bank[a] != QV__XCLBIN_NONE)
-                    printf(" %s->%s", k->args[a].name, bank_tag(x, cu->arg_bank[a]));
+                    printf(" %s->%s", esc(k->args[a].name),
+                           esc(bank_tag(x, cu->arg_bank[a])));
             printf("\n");
         }
     }
@@ -268,14 +280,13 @@ static int cmd_info(int argc, char **argv)
     }
     uint8_t *data;
     size_t size;
-    int rc = qv__xclbin_read_file(path, MAX_FILE, &data, &size);
+    qv__xclbin_error err;
+    int rc = qv__xclbin_load_file(path, MAX_FILE, &data, &size, &err);
     if (rc) {
-        fprintf(stderr, "%s: error: %s\n", path,
-                rc == QV_E2BIG ? "file larger than 4 GiB" : qv_strerror(rc));
+        fprintf(stderr, "%s: error: %s\n", path, err.msg[0] ? err.msg : qv_strerror(rc));
         return 1;
     }
     qv__xclbin *x;
-    qv__xclbin_error err;
     rc = qv__xclbin_parse(data, size, &x, &err);
     if (rc) {
         fprintf(stderr, "%s: error: %s\n", path, err.msg[0] ? err.msg : qv_strerror(rc));
@@ -722,7 +733,11 @@ static int build_run(build *b, int argc, char **argv)
         int rc =
             qv__xclbin_read_file(bitstream, MAX_FILE, &b->bitstream, &b->bitstream_size);
         if (rc) {
-            fprintf(stderr, "%s: error: %s\n", bitstream, qv_strerror(rc));
+            fprintf(stderr, "%s: error: %s\n", bitstream,
+                    rc == QV_E2BIG  ? "file larger than 4 GiB"
+                    : rc == -EISDIR ? "is a directory"
+                    : rc == QV_EINVAL ? "not a regular file"
+                                      : qv_strerror(rc));
             return 1;
         }
         spec.bitstream = b->bitstream;

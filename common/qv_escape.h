@@ -1,0 +1,119 @@
+/*
+ * qv__escape.h - makes a string from a file safe to print on a terminal:
+ * control characters are escaped, so that a board's vendor, an xclbin's
+ * platform or a name in a bad configuration file cannot move the cursor,
+ * recolour the terminal or hide text. Header-only, shared by libquiver, the
+ * quiver tool and libqvpart.
+ *
+ * Escaped: \n \r \t as such; other C0 controls and DEL as \xNN; C1 controls
+ * (U+0080..U+009F), bidirectional overrides and isolates (U+200E, U+200F,
+ * U+202A..U+202E, U+2066..U+2069) and the line and paragraph separators
+ * (U+2028, U+2029) as \uNNNN; bytes that are not valid UTF-8 as \xNN.
+ * Everything else, including other UTF-8 text, is copied unchanged.
+ */
+#ifndef QV_COMMON_ESCAPE_H
+#define QV_COMMON_ESCAPE_H
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Length of the valid UTF-8 sequence at s (1..4) with its code point in
+ * *cp, or 0 when the bytes at s are not valid UTF-8. */
+static inline size_t qv__utf8_seq(const unsigned char *s, unsigned long *cp)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned long v, min;
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    if (c >= 0xc2 && c <= 0xdf) {
+        n = 2;
+        v = c & 0x1fu;
+        min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        v = c & 0x0fu;
+        min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        v = c & 0x07u;
+        min = 0x10000;
+    } else {
+        return 0;
+    }
+    for (size_t i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0; /* also stops at the terminating NUL */
+        v = (v << 6) | (s[i] & 0x3fu);
+    }
+    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+        return 0;
+    *cp = v;
+    return n;
+}
+
+static inline int qv__escape_cp(unsigned long cp)
+{
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+           (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
+           cp == 0x2028 || cp == 0x2029;
+}
+
+/* Writes s, escaped, to buf (size bytes, size > 0), always NUL-terminated;
+ * what does not fit is cut at a whole character or escape. Returns buf, so
+ * that a call can be a printf argument. s NULL reads as "". */
+static inline char *qv__escape(const char *s, char *buf, size_t size)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    size_t o = 0;
+    while (*p) {
+        char tmp[8];
+        size_t tn, adv;
+        unsigned long cp = 0;
+        size_t n = qv__utf8_seq(p, &cp);
+        if (n == 0) {
+            tn = (size_t)snprintf(tmp, sizeof tmp, "\\x%02X", *p);
+            adv = 1;
+        } else if (cp == '\n' || cp == '\r' || cp == '\t') {
+            tmp[0] = '\\';
+            tmp[1] = cp == '\n' ? 'n' : cp == '\r' ? 'r' : 't';
+            tn = 2;
+            adv = 1;
+        } else if (cp < 0x20 || cp == 0x7f) {
+            tn = (size_t)snprintf(tmp, sizeof tmp, "\\x%02X", (unsigned)cp);
+            adv = 1;
+        } else if (qv__escape_cp(cp)) {
+            tn = (size_t)snprintf(tmp, sizeof tmp, "\\u%04lX", cp);
+            adv = n;
+        } else {
+            memcpy(tmp, p, n);
+            tn = adv = n;
+        }
+        if (o + tn >= size)
+            break;
+        memcpy(buf + o, tmp, tn);
+        o += tn;
+        p += adv;
+    }
+    buf[o] = 0;
+    return buf;
+}
+
+/* Whether s holds anything qv__escape would change. */
+static inline int qv__escape_needed(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        unsigned long cp = 0;
+        size_t n = qv__utf8_seq(p, &cp);
+        if (!n || cp < 0x20 || cp == 0x7f || qv__escape_cp(cp))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+#endif
