@@ -94,6 +94,76 @@ void qv_plat_destroy(qv_plat *p)
 
 /* ---- the YAML reader ---- */
 
+/*
+ * Parses text into doc, refusing nesting deeper than MAX_DEPTH with the
+ * file:line:col of the first collection too deep. libyaml's scanner does
+ * work proportional to the flow nesting depth for every token (it walks its
+ * stack of possible simple keys), so a file of 64k '[' took 12 s and one of
+ * 1 MB minutes. A first pass over events stops at the first collection too
+ * deep, having scanned at most about a thousand tokens past it (libyaml
+ * looks that far ahead for a key); only input known to be shallow is then
+ * loaded as a document. 0, or -EINVAL / -ENOMEM with diag filled.
+ */
+#define MAX_DEPTH 64
+
+static int yaml_error(const yaml_parser_t *ps, const char *file, qv_pdiag *diag)
+{
+    if (ps->error == YAML_MEMORY_ERROR)
+        return -ENOMEM;
+    qv__part_diag(diag, file, (int)ps->problem_mark.line + 1,
+                  (int)ps->problem_mark.column + 1, "YAML: %s",
+                  ps->problem ? ps->problem : "syntax error");
+    return -EINVAL;
+}
+
+static int load_doc(const char *text, size_t len, const char *file, yaml_document_t *doc,
+                    qv_pdiag *diag)
+{
+    yaml_parser_t ps;
+    yaml_event_t ev;
+    int rc = 0, depth = 0;
+    if (!yaml_parser_initialize(&ps))
+        return -ENOMEM;
+    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+    for (int end = 0; !end && !rc;) {
+        if (!yaml_parser_parse(&ps, &ev)) {
+            rc = yaml_error(&ps, file, diag);
+            break;
+        }
+        switch (ev.type) {
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > MAX_DEPTH) {
+                qv__part_diag(diag, file, (int)ev.start_mark.line + 1,
+                              (int)ev.start_mark.column + 1,
+                              "nesting deeper than %d levels", MAX_DEPTH);
+                rc = -EINVAL;
+            }
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_STREAM_END_EVENT:
+            end = 1;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&ps);
+    if (rc)
+        return rc;
+    if (!yaml_parser_initialize(&ps))
+        return -ENOMEM;
+    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&ps, doc))
+        rc = yaml_error(&ps, file, diag);
+    yaml_parser_delete(&ps);
+    return rc;
+}
+
 typedef struct yr {
     yaml_document_t *doc;
     const char *file;
@@ -200,21 +270,11 @@ static int read_board(yr *y, yaml_node_t *at, const char *board, int need_link,
     if (qv__part_read_file(path, MAX_PLATFORM_BYTES, &text, &len, &scratch))
         return yerr(y, at, "board file '%.128s' cannot be read: %.200s", board,
                     scratch.msg);
-    yaml_parser_t ps;
     yaml_document_t doc;
-    int rc = 0, found = !need_link;
-    if (!yaml_parser_initialize(&ps)) {
+    int rc = load_doc(text, len, path, &doc, y->diag), found = !need_link;
+    if (rc) {
         free(text);
-        return -ENOMEM;
-    }
-    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&ps, &doc)) {
-        qv__part_diag(y->diag, path, (int)ps.problem_mark.line + 1,
-                      (int)ps.problem_mark.column + 1, "YAML: %s",
-                      ps.problem ? ps.problem : "syntax error");
-        yaml_parser_delete(&ps);
-        free(text);
-        return -EINVAL;
+        return rc;
     }
     yr by = {&doc, path, y->diag};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
@@ -262,7 +322,6 @@ static int read_board(yr *y, yaml_node_t *at, const char *board, int need_link,
                   r->name, board);
 out:
     yaml_document_delete(&doc);
-    yaml_parser_delete(&ps);
     free(text);
     return rc;
 }
@@ -357,23 +416,14 @@ int qv_plat_parse(const char *text, size_t len, const char *fname, qv_plat **out
                       MAX_PLATFORM_BYTES);
         return -EFBIG;
     }
-    yaml_parser_t ps;
     yaml_document_t doc;
-    if (!yaml_parser_initialize(&ps))
-        return -ENOMEM;
-    yaml_parser_set_input_string(&ps, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&ps, &doc)) {
-        qv__part_diag(diag, f, (int)ps.problem_mark.line + 1,
-                      (int)ps.problem_mark.column + 1, "YAML: %s",
-                      ps.problem ? ps.problem : "syntax error");
-        yaml_parser_delete(&ps);
-        return -EINVAL;
-    }
+    int rc = load_doc(text, len, f, &doc, diag);
+    if (rc)
+        return rc;
     yr y = {&doc, f, diag};
     qv_plat_res res[MAX_RESOURCES];
     uint32_t nres = 0;
     char name[64] = "";
-    int rc = 0;
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     yaml_node_t *resources = NULL;
     if (!root || root->type != YAML_MAPPING_NODE) {
@@ -429,7 +479,6 @@ int qv_plat_parse(const char *text, size_t len, const char *fname, qv_plat **out
     rc = qv_plat_create(name, res, nres, out);
 done:
     yaml_document_delete(&doc);
-    yaml_parser_delete(&ps);
     return rc;
 }
 

@@ -5,6 +5,7 @@
  * get errors that say what and where; generators make the documented
  * shapes; the lower bounds hold and are exact on a small two-class case.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -523,6 +524,53 @@ static void test_bad_platforms(void **state)
 
 /* The example platform of the configuration work reads the same: the U250
  * takes its link and price from its board file. */
+/* libyaml's scanner costs time proportional to the flow depth per token: a
+ * platform file of 64k '[' took 12 s and one of 1 MB minutes. The reader
+ * refuses nesting past 64 levels where it starts, having looked at little
+ * more than that: 1 MB of '[' (under the size limit), then block nesting,
+ * then exactly one level too deep, each with its line and column. */
+static void test_deep_platform(void **state)
+{
+    (void)state;
+    size_t n = ((size_t)1 << 20) - 64;
+    char *t = malloc(n + 1);
+    assert_non_null(t);
+    int k = snprintf(t, n + 1, "platform: x\nresources: ");
+    memset(t + k, '[', n - (size_t)k);
+    t[n] = 0;
+    qv_plat *p = NULL;
+    qv_pdiag d = {0};
+    assert_int_equal(qv_plat_parse(t, n, "deep.yaml", &p, &d), -EINVAL);
+    assert_null(p);
+    assert_string_equal(d.msg, "nesting deeper than 64 levels");
+    assert_int_equal(d.line, 2);
+    assert_int_equal(d.col, 12 + 63); /* the root mapping is level 1 */
+    /* block style: "- " one more space in on each line */
+    size_t o = (size_t)snprintf(t, n + 1, "platform: x\nresources:\n");
+    for (int i = 0; i < 1000 && o + 1200 < n; i++) {
+        memset(t + o, ' ', (size_t)i + 2);
+        o += (size_t)i + 2;
+        memcpy(t + o, "-\n", 2);
+        o += 2;
+    }
+    memset(&d, 0, sizeof d);
+    assert_int_equal(qv_plat_parse(t, o, "block.yaml", &p, &d), -EINVAL);
+    assert_string_equal(d.msg, "nesting deeper than 64 levels");
+    assert_int_equal(d.line, 3 + 63);
+    /* 64 levels are read (and the resource then refused), 65 are not */
+    for (int depth = 64; depth <= 65; depth++) {
+        o = (size_t)snprintf(t, n + 1, "platform: x\nresources: ");
+        memset(t + o, '[', (size_t)depth - 1);
+        memset(t + o + (size_t)depth - 1, ']', (size_t)depth - 1);
+        o += 2 * ((size_t)depth - 1);
+        memset(&d, 0, sizeof d);
+        assert_int_equal(qv_plat_parse(t, o, "edge.yaml", &p, &d), -EINVAL);
+        assert_non_null(strstr(d.msg, depth == 64 ? "a resource must be a mapping"
+                                                  : "nesting deeper than 64 levels"));
+    }
+    free(t);
+}
+
 static void test_repo_platform(void **state)
 {
     (void)state;
@@ -653,6 +701,7 @@ int main(void)
         cmocka_unit_test(test_graph_roundtrip),  cmocka_unit_test(test_bad_platforms),
         cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
         cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
+        cmocka_unit_test(test_deep_platform),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
