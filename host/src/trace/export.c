@@ -53,31 +53,31 @@ QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path)
     fprintf(f, ",\n \"span_us\": %.3f, \"critical_path_us\": %.3f,\n \"nodes\": [",
             g.n ? (g.t1_ns - g.t0_ns) / 1e3 : 0.0, g.cp_us);
     for (uint64_t i = 0; i < g.n; i++) {
-        const qv__node *nd = qv__gview_node(&g, i);
-        qv_func *fn = nd->func < rt->nfuncs ? rt->funcs[nd->func] : NULL;
+        const qv__node nd = qv__gview_node(&g, i);
+        qv_func *fn = qv__gview_fn(&g, i);
         fprintf(f, "%s\n  {\"id\": %llu, \"function\": ", i ? "," : "",
                 (unsigned long long)i);
         qv__json_string(f, qv__gview_func(&g, i));
         /* Measured on the class it ran on; the model's estimate elsewhere
          * when the function has an implementation there. */
-        fprintf(f, ", \"cost_us\": {\"%s\": %.3f", qv_class_name((qv_class)nd->cls),
+        fprintf(f, ", \"cost_us\": {\"%s\": %.3f", qv_class_name((qv_class)nd.cls),
                 g.dur_us[i]);
         for (unsigned c = 0; fn && c < QV_CLASS_COUNT; c++) {
             double est;
-            if (c != nd->cls && qv__func_can(fn, (qv_class)c) &&
-                qv__perf_get(fn->perf[c], nd->memory, &est, NULL, NULL) == 0)
+            if (c != nd.cls && qv__func_can(fn, (qv_class)c) &&
+                qv__perf_get(fn->perf[c], nd.memory, &est, NULL, NULL) == 0)
                 fprintf(f, ", \"%s\": %.3f", qv_class_name((qv_class)c), est);
         }
         fprintf(f, "}, \"bytes_in\": %llu, \"bytes_out\": %llu, \"memory\": %llu, "
                    "\"device\": \"%s\", \"worker\": %u, \"start_us\": %.3f, "
                    "\"critical\": %s",
-                (unsigned long long)nd->bytes_in, (unsigned long long)nd->bytes_out,
-                (unsigned long long)nd->memory, qv_class_name((qv_class)nd->cls),
-                (unsigned)nd->worker,
-                nd->start_ns >= g.t0_ns ? (nd->start_ns - g.t0_ns) / 1e3 : 0.0,
+                (unsigned long long)nd.bytes_in, (unsigned long long)nd.bytes_out,
+                (unsigned long long)nd.memory, qv_class_name((qv_class)nd.cls),
+                (unsigned)nd.worker,
+                nd.start_ns >= g.t0_ns ? (nd.start_ns - g.t0_ns) / 1e3 : 0.0,
                 g.on_cp[i] ? "true" : "false");
-        if (nd->board_us > 0)
-            fprintf(f, ", \"board_us\": %.3f", (double)nd->board_us);
+        if (nd.board_us > 0)
+            fprintf(f, ", \"board_us\": %.3f", (double)nd.board_us);
         fputc('}', f);
     }
     fputs("\n ],\n \"edges\": [", f);
@@ -140,8 +140,8 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
         return rc;
     unsigned nw = 0;
     for (uint64_t i = 0; i < g.n; i++)
-        if (qv__gview_node(&g, i)->worker + 1u > nw)
-            nw = qv__gview_node(&g, i)->worker + 1u;
+        if (qv__gview_node(&g, i).worker + 1u > nw)
+            nw = qv__gview_node(&g, i).worker + 1u;
     fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n", f);
     fputs("  {\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", "
           "\"args\": {\"name\": \"quiver\"}}", f);
@@ -163,41 +163,42 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
         fputs("}}", f);
     }
     for (uint64_t i = 0; i < g.n; i++) {
-        const qv__node *nd = qv__gview_node(&g, i);
-        qv_func *fn = nd->func < rt->nfuncs ? rt->funcs[nd->func] : NULL;
+        const qv__node nd = qv__gview_node(&g, i);
+        qv_func *fn = qv__gview_fn(&g, i);
         double pred_us = -1;
         if (fn)
-            qv__perf_get(fn->perf[nd->cls], nd->memory, &pred_us, NULL, NULL);
+            qv__perf_get(fn->perf[nd.cls], nd.memory, &pred_us, NULL, NULL);
         fputs(",\n  {\"ph\": \"X\", \"pid\": 1, \"name\": ", f);
         qv__json_string(f, qv__gview_func(&g, i));
         fprintf(f, ", \"cat\": \"%s\", \"tid\": %u, \"ts\": %.3f, \"dur\": %.3f, "
                    "\"args\": {\"id\": %llu, \"measured_us\": %.3f, \"model_us\": %.3f, "
                    "\"bytes_in\": %llu, \"bytes_out\": %llu, \"critical\": %s",
-                qv_class_name((qv_class)nd->cls), (unsigned)nd->worker,
-                nd->start_ns >= g.t0_ns ? (nd->start_ns - g.t0_ns) / 1e3 : 0.0,
+                qv_class_name((qv_class)nd.cls), (unsigned)nd.worker,
+                nd.start_ns >= g.t0_ns ? (nd.start_ns - g.t0_ns) / 1e3 : 0.0,
                 g.dur_us[i], (unsigned long long)i, g.dur_us[i], pred_us,
-                (unsigned long long)nd->bytes_in, (unsigned long long)nd->bytes_out,
+                (unsigned long long)nd.bytes_in, (unsigned long long)nd.bytes_out,
                 g.on_cp[i] ? "true" : "false");
         /* An emulated board's own time next to the wall time. */
-        if (nd->board_us > 0)
-            fprintf(f, ", \"board_us\": %.3f", (double)nd->board_us);
+        if (nd.board_us > 0)
+            fprintf(f, ", \"board_us\": %.3f", (double)nd.board_us);
         fputs("}}", f);
     }
     /* Flow arrows for data that crosses from one worker to another. */
     for (uint64_t i = 0; i < g.m; i++) {
         const qv__edge *e = &g.e[i];
-        const qv__node *s = qv__gview_node(&g, e->src), *d = qv__gview_node(&g, e->dst);
-        if (!e->bytes || s->worker == d->worker)
+        const qv__node s = qv__gview_node(&g, e->src), d = qv__gview_node(&g, e->dst);
+        /* Nodes that have not run (read from inside a task) have no times. */
+        if (!e->bytes || s.worker == d.worker || !s.end_ns || !d.start_ns)
             continue;
         fprintf(f, ",\n  {\"ph\": \"s\", \"pid\": 1, \"tid\": %u, \"id\": %llu, "
                    "\"name\": \"data\", \"cat\": \"flow\", \"ts\": %.3f}",
-                (unsigned)s->worker, (unsigned long long)i,
-                (s->end_ns - g.t0_ns) / 1e3 - 0.001);
+                (unsigned)s.worker, (unsigned long long)i,
+                (s.end_ns - g.t0_ns) / 1e3 - 0.001);
         fprintf(f, ",\n  {\"ph\": \"f\", \"bp\": \"e\", \"pid\": 1, \"tid\": %u, "
                    "\"id\": %llu, \"name\": \"data\", \"cat\": \"flow\", \"ts\": %.3f, "
                    "\"args\": {\"bytes\": %llu}}",
-                (unsigned)d->worker, (unsigned long long)i,
-                (d->start_ns - g.t0_ns) / 1e3, (unsigned long long)e->bytes);
+                (unsigned)d.worker, (unsigned long long)i,
+                (d.start_ns - g.t0_ns) / 1e3, (unsigned long long)e->bytes);
     }
     fputs("\n]}\n", f);
     qv__gview_free(&g);

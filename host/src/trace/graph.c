@@ -11,15 +11,32 @@
 
 #include "trace/graph.h"
 
-const qv__node *qv__gview_node(const qv__gview *g, uint64_t i)
+qv__node qv__gview_node(const qv__gview *g, uint64_t i)
 {
-    return qv__rec_node_at(g->rec, i);
+    qv__node *s = qv__chunks_at(g->nodes, i, sizeof *s);
+    qv__node n = { .bytes_in = s->bytes_in, .bytes_out = s->bytes_out,
+                   .memory = s->memory, .func = s->func };
+    if (atomic_load_explicit(&s->done, memory_order_acquire)) {
+        n.start_ns = s->start_ns;
+        n.end_ns = s->end_ns;
+        n.worker = s->worker;
+        n.cls = s->cls;
+        n.board_us = s->board_us;
+        atomic_init(&n.done, 1);
+    }
+    return n;
+}
+
+qv_func *qv__gview_fn(const qv__gview *g, uint64_t i)
+{
+    uint32_t f = ((const qv__node *)qv__chunks_at(g->nodes, i, sizeof(qv__node)))->func;
+    return f < g->nfuncs ? g->funcs[f] : NULL;
 }
 
 const char *qv__gview_func(const qv__gview *g, uint64_t i)
 {
-    uint32_t f = qv__gview_node(g, i)->func;
-    return f < g->rt->nfuncs ? g->rt->funcs[f]->name : "?";
+    qv_func *f = qv__gview_fn(g, i);
+    return f ? f->name : "?";
 }
 
 static int cmp_edge(const void *a, const void *b)
@@ -32,12 +49,58 @@ static int cmp_edge(const void *a, const void *b)
 
 void qv__gview_free(qv__gview *g)
 {
+    free(g->nodes);
+    free(g->funcs);
     free(g->e);
     free(g->dur_us);
     free(g->dist_us);
     free(g->pred);
     free(g->on_cp);
+    if (g->rec)
+        pthread_rwlock_unlock(&g->rec->read_mu);
     memset(g, 0, sizeof *g);
+}
+
+/* Copies the counts and chunk pointers under submit_mu and the function
+ * table under reg_mu: the arrays behind them may be reallocated by a
+ * submission or a qv_func_create meanwhile; the chunks and the functions
+ * themselves stay put. Then copies the edges, which no one writes again. */
+static int snapshot(qv_runtime *rt, qv__gview *g)
+{
+    qv__recorder *r = g->rec;
+    uint64_t ne;
+    void **ec;
+    pthread_mutex_lock(&rt->submit_mu);
+    g->base = r->base;
+    g->n = r->nodes.n;
+    ne = r->edges.n;
+    g->nodes = qv__chunks_snapshot(&r->nodes, g->n);
+    ec = qv__chunks_snapshot(&r->edges, ne);
+    pthread_mutex_unlock(&rt->submit_mu);
+    pthread_mutex_lock(&rt->reg_mu);
+    g->nfuncs = rt->nfuncs;
+    g->funcs = malloc((g->nfuncs ? g->nfuncs : 1) * sizeof *g->funcs);
+    if (g->funcs && g->nfuncs)
+        memcpy(g->funcs, rt->funcs, g->nfuncs * sizeof *g->funcs);
+    pthread_mutex_unlock(&rt->reg_mu);
+    g->e = malloc((ne ? ne : 1) * sizeof *g->e);
+    if (!g->nodes || !ec || !g->funcs || !g->e) {
+        free(ec);
+        return QV_ENOMEM;
+    }
+    /* Relative ids; edges are already grouped by destination (see
+     * recorder.h), so sorting is cheap, and merging duplicates sums bytes. */
+    for (uint64_t i = 0; i < ne; i++) {
+        qv__edge e = *(const qv__edge *)qv__chunks_at(ec, i, sizeof e);
+        if (e.src < g->base || e.dst < g->base || e.src >= e.dst ||
+            e.dst - g->base >= g->n)
+            continue;
+        e.src -= g->base;
+        e.dst -= g->base;
+        g->e[g->m++] = e;
+    }
+    free(ec);
+    return 0;
 }
 
 int qv__gview_build(qv_runtime *rt, qv__gview *g)
@@ -46,33 +109,25 @@ int qv__gview_build(qv_runtime *rt, qv__gview *g)
     if (!rt->rec)
         return qv__fail(QV_ENOENT, "this runtime does not record its graph "
                         "(qv_options.record is 0)");
-    qv_wait_all(rt);
-    const qv__recorder *r = rt->rec;
     g->rt = rt;
-    g->rec = r;
-    g->n = r->nnodes;
+    g->rec = rt->rec;
+    pthread_rwlock_rdlock(&g->rec->read_mu);
+    int rc = snapshot(rt, g);
     uint64_t n = g->n;
-    g->e = malloc((r->nedges ? r->nedges : 1) * sizeof *g->e);
-    g->dur_us = calloc(n ? n : 1, sizeof *g->dur_us);
-    g->dist_us = calloc(n ? n : 1, sizeof *g->dist_us);
-    g->pred = malloc((n ? n : 1) * sizeof *g->pred);
-    g->on_cp = calloc(n ? n : 1, 1);
-    if (!g->e || !g->dur_us || !g->dist_us || !g->pred || !g->on_cp) {
+    if (!rc) {
+        g->dur_us = calloc(n ? n : 1, sizeof *g->dur_us);
+        g->dist_us = calloc(n ? n : 1, sizeof *g->dist_us);
+        g->pred = malloc((n ? n : 1) * sizeof *g->pred);
+        g->on_cp = calloc(n ? n : 1, 1);
+    }
+    if (rc || !g->dur_us || !g->dist_us || !g->pred || !g->on_cp) {
         qv__gview_free(g);
         return qv__fail(QV_ENOMEM, "out of memory analysing the graph");
     }
+    /* The tasks recorded so far, not those submitted while we wait. */
+    if (!qv__current_worker())
+        qv__rec_wait_nodes(g->nodes, n);
 
-    /* Relative ids; edges are already grouped by destination (see
-     * recorder.h), so sorting is cheap, and merging duplicates sums bytes. */
-    for (uint64_t i = 0; i < r->nedges; i++) {
-        qv__edge e = *qv__rec_edge_at(r, i);
-        if (e.src < r->base || e.dst < r->base || e.src >= e.dst ||
-            e.dst - r->base >= n)
-            continue;
-        e.src -= r->base;
-        e.dst -= r->base;
-        g->e[g->m++] = e;
-    }
     qsort(g->e, g->m, sizeof *g->e, cmp_edge);
     uint64_t m = 0;
     for (uint64_t i = 0; i < g->m; i++) {
@@ -85,12 +140,12 @@ int qv__gview_build(qv_runtime *rt, qv__gview *g)
 
     g->t0_ns = UINT64_MAX;
     for (uint64_t i = 0; i < n; i++) {
-        const qv__node *nd = qv__gview_node(g, i);
-        g->dur_us[i] = nd->end_ns > nd->start_ns ? (nd->end_ns - nd->start_ns) / 1e3 : 0;
-        if (nd->start_ns && nd->start_ns < g->t0_ns)
-            g->t0_ns = nd->start_ns;
-        if (nd->end_ns > g->t1_ns)
-            g->t1_ns = nd->end_ns;
+        qv__node nd = qv__gview_node(g, i);
+        g->dur_us[i] = nd.end_ns > nd.start_ns ? (nd.end_ns - nd.start_ns) / 1e3 : 0;
+        if (nd.start_ns && nd.start_ns < g->t0_ns)
+            g->t0_ns = nd.start_ns;
+        if (nd.end_ns > g->t1_ns)
+            g->t1_ns = nd.end_ns;
         g->pred[i] = -1;
     }
     if (g->t0_ns == UINT64_MAX)
@@ -145,13 +200,13 @@ QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info)
                 continue;
             bool taken = false;
             for (unsigned j = 0; j < b; j++)
-                taken |= info->bottleneck[j] == g.rec->base + i;
+                taken |= info->bottleneck[j] == g.base + i;
             if (!taken && (best < 0 || g.dur_us[i] > g.dur_us[best]))
                 best = (int64_t)i;
         }
         if (best < 0)
             break;
-        info->bottleneck[info->nbottlenecks++] = g.rec->base + (uint64_t)best;
+        info->bottleneck[info->nbottlenecks++] = g.base + (uint64_t)best;
     }
     qv__gview_free(&g);
     return 0;
@@ -163,34 +218,78 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
         return qv__fail(QV_EINVAL, "qv_graph_node: NULL argument");
     if (!rt->rec)
         return qv__fail(QV_ENOENT, "this runtime does not record its graph");
-    qv_wait_all(rt);
-    const qv__recorder *r = rt->rec;
-    if (id < r->base || id - r->base >= r->nnodes)
+    /* The view of one node: its chunk, found under submit_mu, stays put
+     * while read_mu holds resets off. */
+    qv__recorder *r = rt->rec;
+    qv__gview g = { .rt = rt };
+    pthread_rwlock_rdlock(&r->read_mu);
+    pthread_mutex_lock(&rt->submit_mu);
+    bool have = id >= r->base && id - r->base < r->nodes.n;
+    void *chunk = have ? r->nodes.c[(id - r->base) / QV__REC_CHUNK] : NULL;
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (!have) {
+        pthread_rwlock_unlock(&r->read_mu);
         return qv__fail(QV_ENOENT, "no node %llu in the recorded graph",
                         (unsigned long long)id);
-    const qv__node *n = qv__rec_node_at(r, id - r->base);
+    }
+    uint64_t i = (id - r->base) % QV__REC_CHUNK;
+    g.nodes = &chunk;
+    if (!qv__current_worker())
+        qv__rec_wait_nodes(g.nodes, i + 1);
+    pthread_mutex_lock(&rt->reg_mu);
+    g.funcs = rt->funcs;
+    g.nfuncs = rt->nfuncs;
+    qv__node n = qv__gview_node(&g, i);
+    out->function = qv__gview_func(&g, i);
+    pthread_mutex_unlock(&rt->reg_mu);
+    pthread_rwlock_unlock(&r->read_mu);
     uint64_t t0 = rt->created_ns;
-    out->function = n->func < rt->nfuncs ? rt->funcs[n->func]->name : "?";
-    out->cls = (qv_class)n->cls;
-    out->worker = n->worker;
-    out->start_us = (n->start_ns - t0) / 1e3;
-    out->end_us = (n->end_ns - t0) / 1e3;
-    out->bytes_in = n->bytes_in;
-    out->bytes_out = n->bytes_out;
+    out->cls = (qv_class)n.cls;
+    out->worker = n.worker;
+    out->start_us = n.start_ns > t0 ? (n.start_ns - t0) / 1e3 : 0;
+    out->end_us = n.end_ns > t0 ? (n.end_ns - t0) / 1e3 : 0;
+    out->bytes_in = n.bytes_in;
+    out->bytes_out = n.bytes_out;
     return 0;
 }
 
+/* The recorded nodes' memory is written by the workers that complete them
+ * and read by readers (recorder.h). A reset detaches it; a reset called
+ * outside the tasks then takes every detached array while no reader holds
+ * one (read_mu exclusive, briefly) and frees each once its nodes are done,
+ * waiting for the tasks submitted before it, not for those submitted
+ * since, and holding no lock meanwhile. From inside a task it only
+ * detaches: a later reset or qv_runtime_destroy frees. */
 QV_API int qv_graph_reset(qv_runtime *rt)
 {
     if (!rt)
         return qv__fail(QV_EINVAL, "qv_graph_reset: NULL runtime");
-    if (!rt->rec)
+    qv__recorder *r = rt->rec;
+    if (!r)
         return 0;
-    qv_wait_all(rt);
+    bool worker = qv__current_worker() != NULL;
+    if (!worker)
+        pthread_rwlock_wrlock(&r->read_mu);
     pthread_mutex_lock(&rt->submit_mu);
-    qv__rec_reset(rt->rec, rt->next_id);
+    int rc = qv__rec_forget(r, rt->next_id);
+    qv__chunks *old = NULL;
+    size_t nold = 0;
+    if (!worker) {
+        old = r->retired;
+        nold = r->nretired;
+        r->retired = NULL;
+        r->nretired = 0;
+    }
     pthread_mutex_unlock(&rt->submit_mu);
-    return 0;
+    if (worker)
+        return rc ? qv__fail(QV_ENOMEM, "qv_graph_reset: out of memory") : 0;
+    pthread_rwlock_unlock(&r->read_mu);
+    for (size_t i = 0; i < nold; i++) {
+        qv__rec_wait_nodes(old[i].c, old[i].n);
+        qv__chunks_free(&old[i]);
+    }
+    free(old);
+    return rc ? qv__fail(QV_ENOMEM, "qv_graph_reset: out of memory") : 0;
 }
 
 void qv__json_string(FILE *f, const char *s)

@@ -13,9 +13,13 @@
 
 typedef struct qv__gview {
     qv_runtime     *rt;
-    const qv__recorder *rec;
-    uint64_t        n;       /* nodes; node i has id rec->base + i */
+    qv__recorder   *rec;     /* non-NULL while the view holds rec->read_mu */
+    uint64_t        base;    /* id of node 0 of the view */
+    uint64_t        n;       /* nodes; node i has id base + i */
     uint64_t        m;       /* merged edges */
+    void          **nodes;   /* the recorder's node chunks, as of the build */
+    qv_func       **funcs;   /* rt->funcs as of the build */
+    size_t          nfuncs;
     qv__edge       *e;       /* sorted by (dst, src); ids relative to base */
     double         *dur_us;  /* measured time of each node */
     double         *dist_us; /* longest path ending at each node */
@@ -27,12 +31,20 @@ typedef struct qv__gview {
     uint64_t        cp_len;
 } qv__gview;
 
-/* Waits for the runtime's work and builds the view. QV_ENOENT when the
- * runtime does not record. */
+/* Builds the view of the nodes recorded when it is called, once the tasks
+ * of those nodes are done (not waiting from inside a task, where nodes that
+ * have not run show zero times): later submissions are not waited for, so
+ * a thread that keeps submitting cannot hold a reader up for ever. Holds
+ * the recorder's read_mu until qv__gview_free, so a reset waits for the
+ * view. QV_ENOENT when the runtime does not record. */
 int  qv__gview_build(qv_runtime *rt, qv__gview *g);
 void qv__gview_free(qv__gview *g);
 
-const qv__node *qv__gview_node(const qv__gview *g, uint64_t i);
+/* Node i of the view, copied: its times, worker, class and board time are
+ * zero unless it is done (no copy races with the worker finishing it). */
+qv__node        qv__gview_node(const qv__gview *g, uint64_t i);
+/* The function of node i, or NULL when unknown. */
+qv_func        *qv__gview_fn(const qv__gview *g, uint64_t i);
 const char     *qv__gview_func(const qv__gview *g, uint64_t i);
 
 /* Writes s as a JSON string, quotes included. */

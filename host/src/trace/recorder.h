@@ -2,15 +2,37 @@
  * recorder.h - the measured execution graph of a runtime: one node per
  * submitted task, one edge per dependency with the bytes it carries.
  *
- * Nodes and edges are appended under rt->submit_mu into chunked arrays whose
- * chunks never move, so a worker can fill in a node's times through the
- * pointer it was given at submission without any lock. Node ids are the
- * runtime's submission order; edges arrive sorted by destination because a
- * task's edges are appended when it is submitted.
+ * Who touches what:
+ *  - Submitters append nodes, edges and reader ids under rt->submit_mu, into
+ *    chunked arrays whose chunks never move. A node's static fields are
+ *    written then; nothing else writes them again.
+ *  - The worker that completes a task fills in its node's times through the
+ *    pointer it was given at submission, without any lock, and sets the
+ *    node's done flag last (release).
+ *  - Readers (graph.c) hold r->read_mu shared for their whole run. They take
+ *    submit_mu only to copy the counts and the chunk pointers (the arrays of
+ *    chunk pointers move when they grow), then read chunks that no submitter
+ *    writes again, and a node's times only after its done flag (acquire).
+ *  - qv_graph_reset detaches the node chunks under submit_mu (new tasks get
+ *    new chunks) and frees them once no reader holds read_mu and every
+ *    detached node is done, so neither a reader nor a worker ever touches
+ *    freed memory. It waits for those nodes holding no lock, and a reader
+ *    or reset called from inside a task never waits for nodes (its own may
+ *    be among them); such a reset leaves the detached chunks on r->retired.
+ * The submit path is unchanged by all this: it never takes read_mu.
+ *
+ * Node ids are the runtime's submission order; edges arrive grouped by
+ * destination because a task's edges are appended when it is submitted.
+ *
+ * Memory per task is a node (56 bytes), its edges (24 bytes each) and, for
+ * each buffer it only reads, one reader-log entry (16 bytes) kept for the
+ * write-after-read edges of the buffer's next writer; reset frees all three.
  */
 #ifndef QV_TRACE_RECORDER_H
 #define QV_TRACE_RECORDER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,7 +46,7 @@ typedef struct qv__node {
     uint32_t func;             /* index in rt->funcs */
     uint16_t worker;
     uint8_t  cls;              /* qv_class it ran on */
-    uint8_t  pad;
+    atomic_uchar done;         /* set last by the completing worker */
     float    board_us;         /* emulated boards: modelled time, else 0 */
 } qv__node;
 
@@ -33,28 +55,74 @@ typedef struct qv__edge {
     uint64_t bytes;
 } qv__edge;
 
-/* Items per chunk: 32768 nodes or edges fill about 1.5 / 0.75 MiB, one huge
+/* One read of a buffer since its last writer: a list per buffer through
+ * the reader log, newest first. */
+typedef struct qv__rlink {
+    uint64_t id;   /* the reader's node id */
+    uint64_t prev; /* log position + 1 of the buffer's previous reader; 0 none */
+} qv__rlink;
+
+/* Items per chunk: 32768 nodes or edges fill about 1.75 / 0.75 MiB, one huge
  * page each (see qv__bigalloc). */
 #define QV__REC_CHUNK 32768
 
+/* A chunked array: chunks of QV__REC_CHUNK items that never move. */
+typedef struct qv__chunks {
+    void   **c;
+    size_t   len, cap;  /* chunks */
+    uint64_t n;         /* items */
+} qv__chunks;
+
 struct qv__recorder {
-    uint64_t   base;     /* id of the first node kept */
-    uint64_t   nnodes;
-    void     **nchunks;  /* of QV__REC_CHUNK qv__node */
-    size_t     nchunks_len, nchunks_cap;
-    uint64_t   nedges;
-    void     **echunks;  /* of QV__REC_CHUNK qv__edge */
-    size_t     echunks_len, echunks_cap;
+    pthread_rwlock_t read_mu; /* readers shared, reset's detach exclusive */
+    uint64_t   base;     /* id of the first node kept; under submit_mu */
+    qv__chunks nodes;    /* qv__node; appended under submit_mu */
+    qv__chunks edges;    /* qv__edge; appended under submit_mu */
+    qv__chunks rlog;     /* qv__rlink; under submit_mu only */
+    uint64_t   rlog_base; /* log position of rlog's first entry */
+    /* Node arrays a reset from inside a task could not free yet (readers
+     * may hold them, their tasks may still run); under submit_mu. */
+    qv__chunks *retired;
+    size_t      nretired;
 };
 
 qv__recorder *qv__rec_create(void);
+/* Frees everything; every task must be done (the runtime is stopped). */
 void          qv__rec_destroy(qv__recorder *r);
-/* Forgets every node and edge; the next node gets id `base`. */
-void          qv__rec_reset(qv__recorder *r, uint64_t base);
-/* Appends the node for task id (== base + nnodes); NULL when out of memory. */
+/* Appends the node for task id (== base + nodes.n); NULL when out of
+ * memory. Under submit_mu. */
 qv__node     *qv__rec_node(qv__recorder *r, uint64_t id, uint32_t func,
                            uint64_t bytes_in, uint64_t bytes_out, uint64_t memory);
+/* Appends the edge src -> dst unless src was forgotten by a reset. Under
+ * submit_mu; 0 or -1 when out of memory. */
 int           qv__rec_edge(qv__recorder *r, uint64_t src, uint64_t dst, uint64_t bytes);
+
+/* Forgets the graph: the next node gets id `base`. Edges and the reader
+ * log are freed at once; the node arrays go to r->retired, to be freed
+ * once no reader holds them and their nodes are done. Under submit_mu. 0 or
+ * -1 when out of memory (nothing is forgotten then). */
+int  qv__rec_forget(qv__recorder *r, uint64_t base);
+/* Waits until the first n nodes of chunk array c are done. Never from a
+ * thread that runs tasks: the node of its own task may be among them. */
+void qv__rec_wait_nodes(void *const *c, uint64_t n);
+/* Frees a chunk array and its chunks. */
+void qv__chunks_free(qv__chunks *a);
+/* Copies the first n items' chunk pointers of a (so that a reader need not
+ * hold submit_mu while a submitter grows a's pointer array); NULL when out
+ * of memory. Under submit_mu. */
+void **qv__chunks_snapshot(const qv__chunks *a, uint64_t n);
+
+/* The readers of one buffer since its last writer. *head is the buffer's
+ * list (0 when empty; a list from before a reset reads as empty). Under
+ * submit_mu. */
+int  qv__rec_read(qv__recorder *r, uint64_t *head, uint64_t id);
+static inline int qv__rec_has_readers(const qv__recorder *r, uint64_t head)
+{
+    return head > r->rlog_base;
+}
+/* Appends the write-after-read edges from every reader on the list to dst
+ * and empties it. 0 or -1 when out of memory. */
+int  qv__rec_war(qv__recorder *r, uint64_t *head, uint64_t dst);
 
 static inline void qv__rec_done(void *node, uint64_t t0, uint64_t t1,
                                 unsigned worker, unsigned cls)
@@ -64,16 +132,12 @@ static inline void qv__rec_done(void *node, uint64_t t0, uint64_t t1,
     n->end_ns = t1;
     n->worker = (uint16_t)worker;
     n->cls = (uint8_t)cls;
+    atomic_store_explicit(&n->done, 1, memory_order_release);
 }
 
-static inline qv__node *qv__rec_node_at(const qv__recorder *r, uint64_t i)
+static inline void *qv__chunks_at(void *const *c, uint64_t i, size_t size)
 {
-    return &((qv__node *)r->nchunks[i / QV__REC_CHUNK])[i % QV__REC_CHUNK];
-}
-
-static inline qv__edge *qv__rec_edge_at(const qv__recorder *r, uint64_t i)
-{
-    return &((qv__edge *)r->echunks[i / QV__REC_CHUNK])[i % QV__REC_CHUNK];
+    return (char *)c[i / QV__REC_CHUNK] + (i % QV__REC_CHUNK) * size;
 }
 
 #endif
