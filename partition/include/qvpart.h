@@ -83,10 +83,19 @@ int qv_dag_load(const char *path, qv_dag **out, qv_pdiag *diag);
 int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
                  qv_pdiag *diag);
 int qv_dag_write(const qv_dag *g, FILE *f);
+/* 0 when the finalized graph g meets every rule of the .qvg.json reader,
+ * so that qv_dag_write writes a file qv_dag_load accepts: non-empty function
+ * names, ids within +-2^53 and unique, costs in [0, 1e15] µs with at least
+ * one class per node, byte counts up to 2^53. Else -EINVAL and a diag that
+ * names the node or edge (file: the graph's name). */
+int qv_dag_check(const qv_dag *g, qv_pdiag *diag);
 
 /* Imports a WfFormat JSON (1.x) or Pegasus DAX 2.1 XML workflow, chosen by
  * content. CPU cost = recorded runtime; edge bytes = files the parent writes
- * and the child reads; accelerator costs by the rule of qv_import_opts. */
+ * and the child reads; accelerator costs by the rule of qv_import_opts.
+ * Repeated ids (tasks, jobs, files, a task's parents) and repeated XML
+ * attributes are errors, and the result passes qv_dag_check: an imported
+ * graph is one `quiver plan` reads. */
 typedef struct qv_import_opts {
     /* Each class other than cpu gets cost = cpu / factor for the functions
      * the rule gives it, where factor is drawn log-uniformly from

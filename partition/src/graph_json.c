@@ -3,6 +3,9 @@
  * Readers accept extra keys and ignore them; everything the format defines
  * is checked (types, ranges, unique ids, edges between known nodes, no
  * cycle), and an error names the file and the line:column or the node id.
+ * qv_dag_check applies the same rules to a graph in memory, so that what
+ * qv_dag_write writes (an import, a generated graph) is what this reader
+ * accepts.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -15,8 +18,9 @@
 #include "json.h"
 #include "part.h"
 
-#define MAX_EXACT   9007199254740992.0 /* 2^53: integers exact in a double */
-#define MAX_COST_US 1e15               /* 31 years: anything above is absurd */
+#define MAX_EXACT   QV__DAG_MAX_EXACT
+#define MAX_COST_US QV__DAG_MAX_COST_US
+#define EXACT_INT   ((int64_t)1 << 53) /* MAX_EXACT, compared as an integer */
 
 typedef struct idx_pair {
     int64_t id;
@@ -231,6 +235,84 @@ done:
     free(map);
     qv_dag_destroy(g);
     qv__part_json_free(root);
+    return rc;
+}
+
+int qv_dag_check(const qv_dag *g, qv_pdiag *diag)
+{
+    const char *f = g->name;
+    if (!g->topo) {
+        qv__part_diag(diag, f, 0, 0, "graph is not finalized");
+        return -EINVAL;
+    }
+    if (g->n > QV_DAG_MAX_NODES || g->m > QV_DAG_MAX_EDGES) {
+        qv__part_diag(diag, f, 0, 0, "too many nodes or edges");
+        return -EINVAL;
+    }
+    for (uint32_t i = 0; i < g->n; i++) {
+        long long id = (long long)g->ids[i];
+        const char *fn = g->func_name[g->func[i]];
+        if (g->ids[i] < -EXACT_INT || g->ids[i] > EXACT_INT) {
+            qv__part_diag(diag, f, 0, 0, "node %lld: the id is not within +-2^53", id);
+            return -EINVAL;
+        }
+        if (!fn[0]) {
+            qv__part_diag(diag, f, 0, 0, "node %lld: the function name is empty", id);
+            return -EINVAL;
+        }
+        int classes = 0;
+        for (uint32_t k = 0; k < g->nclass; k++) {
+            double c = g->cost[(size_t)i * g->nclass + k];
+            if (c == INFINITY)
+                continue;
+            if (!(c >= 0) || c > MAX_COST_US) {
+                qv__part_diag(diag, f, 0, 0,
+                              "node %lld (%.64s): cost_us.%s %g is not a number in "
+                              "[0, 1e15]",
+                              id, fn, g->class_name[k], c);
+                return -EINVAL;
+            }
+            classes++;
+        }
+        if (!classes) {
+            qv__part_diag(diag, f, 0, 0, "node %lld (%.64s): no device class has a cost",
+                          id, fn);
+            return -EINVAL;
+        }
+        static const char *bkeys[] = {"bytes_in", "bytes_out", "memory"};
+        const uint64_t b[] = {g->bytes_in[i], g->bytes_out[i], g->memory[i]};
+        for (int k = 0; k < 3; k++)
+            if (b[k] > (uint64_t)EXACT_INT) {
+                qv__part_diag(diag, f, 0, 0,
+                              "node %lld (%.64s): %s %" PRIu64 " is over 2^53, the "
+                              "largest integer the graph format holds",
+                              id, fn, bkeys[k], b[k]);
+                return -EINVAL;
+            }
+    }
+    for (uint32_t e = 0; e < g->m; e++)
+        if (g->ebytes[e] > (uint64_t)EXACT_INT) {
+            qv__part_diag(diag, f, 0, 0,
+                          "edge from node %lld to node %lld: bytes %" PRIu64 " is over "
+                          "2^53, the largest integer the graph format holds",
+                          (long long)g->ids[g->esrc[e]], (long long)g->ids[g->edst[e]],
+                          g->ebytes[e]);
+            return -EINVAL;
+        }
+    /* edges within the graph, no self loop, no cycle: qv_dag_finalize */
+    idx_pair *map = malloc(((size_t)g->n + 1) * sizeof *map);
+    if (!map)
+        return -ENOMEM;
+    for (uint32_t i = 0; i < g->n; i++)
+        map[i] = (idx_pair){g->ids[i], i};
+    qsort(map, g->n, sizeof *map, cmp_pair);
+    int rc = 0;
+    for (uint32_t i = 1; i < g->n && !rc; i++)
+        if (map[i].id == map[i - 1].id) {
+            qv__part_diag(diag, f, 0, 0, "duplicate node id %" PRId64, map[i].id);
+            rc = -EINVAL;
+        }
+    free(map);
     return rc;
 }
 

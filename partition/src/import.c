@@ -81,7 +81,8 @@ int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
     free(text);
     if (!rc && (rc = qv__part_import_accel(g, opts)))
         qv__part_diag(diag, path, 0, 0, "bad accelerator rule");
-    if (!rc && (rc = qv_dag_finalize(g, diag)) && diag)
+    /* what the reader of .qvg.json would refuse is refused here */
+    if (!rc && ((rc = qv_dag_finalize(g, diag)) || (rc = qv_dag_check(g, diag))) && diag)
         snprintf(diag->file, sizeof diag->file, "%s", path);
     if (rc) {
         qv_dag_destroy(g);

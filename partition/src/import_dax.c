@@ -3,7 +3,9 @@
  * <uses file link=input|output size>, and <child ref><parent ref/></child>.
  * CPU cost is the job's runtime (seconds); an edge carries the bytes of the
  * files the parent outputs and the child inputs; the function is the job's
- * name (its transformation).
+ * name (its transformation). Repeated job ids, parents of one child and
+ * attributes are errors, and so is what the graph format cannot hold (an
+ * empty name, byte counts past 2^53).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -48,14 +50,18 @@ static int files_of(const qv__xel *j, const char *link, qv__strmap *set, int fil
         if (strcmp(ln, link))
             continue;
         double sz;
-        int rc = num_attr(u, "size", 1e18, &sz, f, d);
+        int rc = num_attr(u, "size", QV__DAG_MAX_EXACT, &sz, f, d);
         if (rc)
             return rc;
-        if (fill) {
-            if ((rc = qv__part_strmap_put(set, fn, (uint64_t)sz)) < 0)
-                return rc;
-            *sum += (uint64_t)sz;
-        } else if (!set || qv__part_strmap_get(set, fn)) {
+        if (fill && (rc = qv__part_strmap_put(set, fn, (uint64_t)sz)) < 0)
+            return rc;
+        if (fill || !set || qv__part_strmap_get(set, fn)) {
+            if ((uint64_t)sz > ((uint64_t)1 << 53) - *sum) { /* *sum <= 2^53 */
+                qv__part_diag(d, f, j->line, j->col,
+                              "the %s files of <job> add up to more than 2^53 bytes",
+                              link);
+                return -EINVAL;
+            }
             *sum += (uint64_t)sz;
         }
     }
@@ -70,7 +76,7 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
     if (rc)
         return rc;
     qv_dag *g = NULL;
-    qv__strmap jobs = {0}, ins = {0};
+    qv__strmap jobs = {0}, ins = {0}, pars = {0};
     const qv__xel **jel = NULL;
     rc = -EINVAL;
     if (strcmp(root->name, "adag")) {
@@ -92,8 +98,9 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
             continue;
         const char *id = qv__part_xml_attr(j, "id"), *fn = qv__part_xml_attr(j, "name");
         double rt;
-        if (!id || !fn) {
-            qv__part_diag(d, f, j->line, j->col, "<job> needs id and name");
+        if (!id || !fn || !*fn) {
+            qv__part_diag(d, f, j->line, j->col,
+                          "<job> needs an id and a non-empty name (its function)");
             goto out;
         }
         if ((rc = num_attr(j, "runtime", 1e9, &rt, f, d)))
@@ -117,6 +124,11 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
         g->bytes_out[ni] = s;
         g->memory[ni] = g->bytes_in[ni] + g->bytes_out[ni];
         rc = -EINVAL;
+        if (g->memory[ni] > (uint64_t)1 << 53) {
+            qv__part_diag(d, f, j->line, j->col,
+                          "the files of <job> add up to more than 2^53 bytes");
+            goto out;
+        }
     }
     for (size_t k = 0; k < root->nkid; k++) {
         const qv__xel *c = root->kid[k];
@@ -130,6 +142,7 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
         }
         uint64_t s;
         if ((rc = qv__part_strmap_init(&ins, 8)) ||
+            (rc = qv__part_strmap_init(&pars, 8)) ||
             (rc = files_of(jel[*ci], "input", &ins, 1, &s, f, d)))
             goto out;
         rc = -EINVAL;
@@ -144,12 +157,21 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
                               "<parent> names no known job, or the child itself");
                 goto out;
             }
+            int put = qv__part_strmap_put(&pars, pr, 0);
+            if (put <= 0) {
+                if (put == 0)
+                    qv__part_diag(d, f, pe->line, pe->col,
+                                  "<parent ref=\"%.64s\"> is listed twice", pr);
+                rc = put < 0 ? put : -EINVAL;
+                goto out;
+            }
             if ((rc = files_of(jel[*pi], "output", &ins, 0, &s, f, d)) ||
                 (rc = qv_dag_add_edge(g, (uint32_t)*pi, (uint32_t)*ci, s)))
                 goto out;
             rc = -EINVAL;
         }
         qv__part_strmap_fini(&ins);
+        qv__part_strmap_fini(&pars);
     }
     *out = g;
     g = NULL;
@@ -157,6 +179,7 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
 out:
     qv__part_strmap_fini(&jobs);
     qv__part_strmap_fini(&ins);
+    qv__part_strmap_fini(&pars);
     free(jel);
     qv_dag_destroy(g);
     qv__part_xml_free(root);

@@ -3,7 +3,9 @@
  * workflow.specification, runtimes from workflow.execution. CPU cost is the
  * recorded runtime; an edge carries the bytes of the files the parent writes
  * and the child reads. The function of a task is its "category" when given,
- * else its name without the Pegasus "_ID..." suffix.
+ * else its name without the Pegasus "_ID..." suffix. Repeated task, file
+ * and parent ids are errors, and so is what the graph format cannot hold
+ * (an empty function name, byte counts past 2^53).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -26,6 +28,21 @@ static const qv__jval *need(const qv__jval *o, const char *key, qv__jtype t,
     return v;
 }
 
+/* *acc += add, refused past 2^53 (what the graph format holds) with the
+ * task's line and column. */
+static int add_bytes(uint64_t *acc, uint64_t add, const char *what, const qv__jval *t,
+                     const char *f, qv_pdiag *d)
+{
+    const uint64_t max = (uint64_t)1 << 53; /* *acc <= max on entry */
+    if (add > max - *acc) {
+        qv__part_diag(d, f, t->line, t->col,
+                      "the task's %s files add up to more than 2^53 bytes", what);
+        return -EINVAL;
+    }
+    *acc += add;
+    return 0;
+}
+
 int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag **out,
                              qv_pdiag *d)
 {
@@ -34,7 +51,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
     if (rc)
         return rc;
     qv_dag *g = NULL;
-    qv__strmap files = {0}, tasks = {0}, runs = {0}, ins = {0};
+    qv__strmap files = {0}, tasks = {0}, runs = {0}, ins = {0}, pars = {0};
     const qv__jval *wf, *spec, *ex, *tl, *fl, *xl;
     rc = -EINVAL;
     if (!(wf = need(root, "workflow", QV__JOBJ, f, d)) ||
@@ -55,12 +72,18 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
         if (!(id = need(fe, "id", QV__JSTR, f, d)) ||
             !(sz = need(fe, "sizeInBytes", QV__JNUM, f, d)))
             goto out;
-        if (!(sz->u.num >= 0 && sz->u.num < 1e18)) {
-            qv__part_diag(d, f, sz->line, sz->col, "file size out of range");
+        if (!(sz->u.num >= 0 && sz->u.num <= QV__DAG_MAX_EXACT)) {
+            qv__part_diag(d, f, sz->line, sz->col, "file size must be in [0, 2^53]");
             goto out;
         }
-        if (qv__part_strmap_put(&files, id->u.str.s, (uint64_t)sz->u.num) < 0) {
+        int put = qv__part_strmap_put(&files, id->u.str.s, (uint64_t)sz->u.num);
+        if (put < 0) {
             rc = -ENOMEM;
+            goto out;
+        }
+        if (put == 0) {
+            qv__part_diag(d, f, id->line, id->col, "duplicate file id \"%.64s\"",
+                          id->u.str.s);
             goto out;
         }
     }
@@ -68,8 +91,15 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
         const qv__jval *id = need(xl->u.arr.v[i], "id", QV__JSTR, f, d);
         if (!id)
             goto out;
-        if (qv__part_strmap_put(&runs, id->u.str.s, i) < 0) {
+        int put = qv__part_strmap_put(&runs, id->u.str.s, i);
+        if (put < 0) {
             rc = -ENOMEM;
+            goto out;
+        }
+        if (put == 0) {
+            qv__part_diag(d, f, id->line, id->col,
+                          "duplicate task id \"%.64s\" in workflow.execution.tasks",
+                          id->u.str.s);
             goto out;
         }
     }
@@ -92,6 +122,13 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
             char *cut = strstr(func, "_ID");
             if (cut && cut != func)
                 *cut = 0;
+        }
+        if (!func[0]) {
+            qv__part_diag(d, f, t->line, t->col,
+                          "task \"%.64s\" has an empty name and no category: a graph "
+                          "node needs a function name",
+                          id->u.str.s);
+            goto out;
         }
         uint64_t *ri = qv__part_strmap_get(&runs, id->u.str.s);
         const qv__jval *rt =
@@ -137,8 +174,9 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
                 qv__part_diag(d, f, fn->line, fn->col, "unknown input file");
                 goto out;
             }
-            if (qv__part_strmap_put(&ins, fn->u.str.s, *sz) > 0)
-                g->bytes_in[i] += *sz;
+            if (qv__part_strmap_put(&ins, fn->u.str.s, *sz) > 0 &&
+                add_bytes(&g->bytes_in[i], *sz, "input", t, f, d))
+                goto out;
         }
         for (size_t j = 0; outf && j < outf->u.arr.n; j++) {
             const qv__jval *fn = outf->u.arr.v[j];
@@ -148,15 +186,29 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
                 qv__part_diag(d, f, fn->line, fn->col, "unknown output file");
                 goto out;
             }
-            g->bytes_out[i] += *sz;
+            if (add_bytes(&g->bytes_out[i], *sz, "output", t, f, d))
+                goto out;
         }
-        g->memory[i] = g->bytes_in[i] + g->bytes_out[i];
+        g->memory[i] = g->bytes_in[i];
+        if (add_bytes(&g->memory[i], g->bytes_out[i], "input and output", t, f, d))
+            goto out;
+        if ((rc = qv__part_strmap_init(&pars, par ? par->u.arr.n : 0)))
+            goto out;
+        rc = -EINVAL;
         for (size_t j = 0; par && j < par->u.arr.n; j++) {
             const qv__jval *pn = par->u.arr.v[j];
             uint64_t *pi =
                 pn->type == QV__JSTR ? qv__part_strmap_get(&tasks, pn->u.str.s) : NULL;
             if (!pi) {
                 qv__part_diag(d, f, pn->line, pn->col, "unknown parent task");
+                goto out;
+            }
+            int put = qv__part_strmap_put(&pars, pn->u.str.s, 0);
+            if (put <= 0) {
+                if (put == 0)
+                    qv__part_diag(d, f, pn->line, pn->col,
+                                  "parent \"%.64s\" is listed twice", pn->u.str.s);
+                rc = put < 0 ? put : -EINVAL;
                 goto out;
             }
             const qv__jval *pout = qv__part_json_get(tl->u.arr.v[*pi], "outputFiles");
@@ -177,12 +229,14 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
             rc = -EINVAL;
         }
         qv__part_strmap_fini(&ins);
+        qv__part_strmap_fini(&pars);
     }
     *out = g;
     g = NULL;
     rc = 0;
 out:
     qv__part_strmap_fini(&ins);
+    qv__part_strmap_fini(&pars);
     qv__part_strmap_fini(&files);
     qv__part_strmap_fini(&tasks);
     qv__part_strmap_fini(&runs);

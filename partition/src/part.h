@@ -12,6 +12,11 @@
 
 #include "qvpart.h"
 
+/* Limits of the .qvg.json format, which the reader (graph_json.c) and
+ * qv_dag_check share. */
+#define QV__DAG_MAX_EXACT   9007199254740992.0 /* 2^53: integers exact in a double */
+#define QV__DAG_MAX_COST_US 1e15 /* µs, 31 years: anything above is absurd */
+
 typedef struct qv__ctx {
     const qv_dag *g;
     const qv_plat *p;

@@ -230,9 +230,23 @@ static qv__xel *parse_el(xp *p, int depth)
             adv(p, 1);
             break;
         }
+        int aline = p->line, acol = (int)(p->s - p->ls) + 1;
         char *an = read_name(p);
         if (!an)
             goto bad;
+        /* A repeated attribute is not well-formed XML, and which value a
+         * reader would take is anyone's guess: refuse it. */
+        const char *why = e->nattr >= QV__XML_MAX_ATTRS ? "too many attributes" : NULL;
+        for (size_t i = 0; !why && i < e->nattr; i++)
+            if (!strcmp(e->attr[2 * i], an))
+                why = "duplicate attribute";
+        if (why) {
+            p->err = -EINVAL;
+            qv__part_diag(p->diag, p->fname, aline, acol, "%s '%.64s' in <%.64s>", why,
+                          an, e->name);
+            free(an);
+            goto bad;
+        }
         skip_ws(p);
         if (p->s >= p->end || *p->s != '=') {
             free(an);

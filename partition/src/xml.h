@@ -2,7 +2,7 @@
  * xml.h - a minimal XML reader for DAX files: elements and attributes only
  * (text, comments, processing instructions and DOCTYPE are skipped), with
  * the five predefined entities and character references. Bounded depth and
- * input size; errors carry line:column.
+ * input size; a repeated attribute is an error; errors carry line:column.
  */
 #ifndef QVPART_XML_H
 #define QVPART_XML_H
@@ -12,6 +12,9 @@
 #include "qvpart.h"
 
 #define QV__XML_MAX_DEPTH 64
+/* Attributes of one element; a repeated name is an error. The bound keeps
+ * the check for repeats linear in the input. */
+#define QV__XML_MAX_ATTRS 256
 
 typedef struct qv__xel qv__xel;
 struct qv__xel {

@@ -3,8 +3,13 @@
  * sets of shared/dagsets (argv[1]); skipped (77) when they are absent.
  * Checks task counts against the files, that edges carry the bytes of the
  * shared files, that the accelerator rule is deterministic, and that every
- * imported graph plans validly.
+ * imported graph plans validly. Without the sets, the tests of small files
+ * written here still run: what the graph reader refuses (empty names, byte
+ * counts past 2^53, costs past 1e15 µs) and repeated ids and attributes are
+ * import errors with file and line, and what import returns, written,
+ * reads back.
  */
+#include <errno.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -104,18 +110,229 @@ static void test_rule_and_plans(void **state)
     qv_dag_destroy(b);
 }
 
+/* Writes text to a temporary file and imports it; *d gets the error. */
+static int import_text(const char *text, const char *ext, const qv_import_opts *o,
+                       qv_dag **g, qv_pdiag *d)
+{
+    char path[256];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/qv_import_XXXXXX%s", tmp ? tmp : "/tmp", ext);
+    int fd = mkstemps(path, (int)strlen(ext));
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+    memset(d, 0, sizeof *d);
+    *g = NULL;
+    int rc = qv_dag_import(path, o, g, d);
+    unlink(path);
+    return rc;
+}
+
+/* A graph that import returns must read back: written, then parsed. */
+static void roundtrip(const qv_dag *g)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(qv_dag_write(g, f), 0);
+    assert_int_equal(fclose(f), 0);
+    qv_dag *h = NULL;
+    qv_pdiag d = {0};
+    int rc = qv_dag_parse(buf, len, "written.qvg.json", &h, &d);
+    if (rc)
+        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+    assert_int_equal(rc, 0);
+    assert_int_equal(h->n, g->n);
+    assert_int_equal(h->m, g->m);
+    qv_dag_destroy(h);
+    free(buf);
+}
+
+#define DAX_HEAD "<?xml version=\"1.0\"?>\n<adag name=\"t\">\n"
+#define WF_HEAD                                                                          \
+    "{\"name\": \"t\", \"workflow\": {\"specification\": {\"files\": [%s],\n"            \
+    "\"tasks\": [%s]},\n\"execution\": {\"tasks\": [%s]}}}\n"
+
+static void test_import_validates(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *ext, *text, *msg;
+        int line; /* 0: the error names a node, not a line */
+    } bad[] = {
+        /* DAX: an empty job name was written as "function": "" */
+        {".xml", DAX_HEAD "<job id=\"a\" name=\"\" runtime=\"1\"/>\n</adag>\n",
+         "non-empty name", 3},
+        /* a size past 2^53, then sizes that add up past it */
+        {".xml",
+         DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\">\n"
+                  "<uses file=\"x\" link=\"input\" size=\"1e16\"/></job>\n</adag>\n",
+         "size, a number in [0, 9.0072e+15]", 4},
+        {".xml",
+         DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\">\n"
+                  "<uses file=\"x\" link=\"output\" size=\"5e15\"/>\n"
+                  "<uses file=\"y\" link=\"output\" size=\"5e15\"/></job>\n</adag>\n",
+         "output files of <job> add up to more than 2^53 bytes", 3},
+        {".xml",
+         DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\">\n"
+                  "<uses file=\"x\" link=\"input\" size=\"5e15\"/>\n"
+                  "<uses file=\"y\" link=\"output\" size=\"5e15\"/></job>\n</adag>\n",
+         "files of <job> add up to more than 2^53 bytes", 3},
+        /* repeated attributes, ids, parents */
+        {".xml",
+         DAX_HEAD "<job id=\"a\" name=\"f\"\n     id=\"b\" runtime=\"1\"/>\n</adag>\n",
+         "duplicate attribute 'id' in <job>", 4},
+        {".xml",
+         DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\"/>\n"
+                  "<job id=\"a\" name=\"g\" runtime=\"1\"/>\n</adag>\n",
+         "duplicate job id \"a\"", 4},
+        {".xml",
+         DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\"/>\n"
+                  "<job id=\"b\" name=\"g\" runtime=\"1\"/>\n"
+                  "<child ref=\"b\"><parent ref=\"a\"/>\n<parent ref=\"a\"/></child>\n"
+                  "</adag>\n",
+         "<parent ref=\"a\"> is listed twice", 6},
+        /* WfFormat: empty name without category, repeated ids and parents */
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [],\n"
+         "\"tasks\": [{\"id\": \"a\", \"name\": \"\"}]},\n"
+         "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1}]}}}\n",
+         "task \"a\" has an empty name and no category", 2},
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [\n"
+         "{\"id\": \"x\", \"sizeInBytes\": 1},\n{\"id\": \"x\", \"sizeInBytes\": 2}],\n"
+         "\"tasks\": []},\n\"execution\": {\"tasks\": []}}}\n",
+         "duplicate file id \"x\"", 3},
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [],\n"
+         "\"tasks\": [{\"id\": \"a\", \"name\": \"f\"}]},\n"
+         "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1},\n"
+         "{\"id\": \"a\", \"runtimeInSeconds\": 2}]}}}\n",
+         "duplicate task id \"a\" in workflow.execution.tasks", 4},
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [],\n"
+         "\"tasks\": [{\"id\": \"a\", \"name\": \"f\"},\n"
+         "{\"id\": \"b\", \"name\": \"f\", \"parents\": [\"a\", \"a\"]}]},\n"
+         "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1},\n"
+         "{\"id\": \"b\", \"runtimeInSeconds\": 1}]}}}\n",
+         "parent \"a\" is listed twice", 3},
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [\n"
+         "{\"id\": \"x\", \"sizeInBytes\": 5e15}, {\"id\": \"y\", \"sizeInBytes\": "
+         "5e15}],\n"
+         "\"tasks\": [{\"id\": \"a\", \"name\": \"f\", \"inputFiles\": [\"x\", "
+         "\"y\"]}]},\n"
+         "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1}]}}}\n",
+         "input files add up to more than 2^53 bytes", 3},
+        /* 1e9 s on the CPU is 1e15 µs; the GPU at half that speed is past
+         * what the format holds (a node-level error: the rule made it) */
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [],\n"
+         "\"tasks\": [{\"id\": \"a\", \"name\": \"f\"}]},\n"
+         "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1e9}]}}}\n",
+         "node 0 (f): cost_us.gpu 2e+15 is not a number in [0, 1e15]", 0},
+    };
+    qv_import_opts half = {.naccel = 1};
+    strcpy(half.accel[0].name, "gpu");
+    half.accel[0].lo = half.accel[0].hi = 0.5;
+    half.accel[0].share = 1;
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        qv_dag *g;
+        qv_pdiag d;
+        int rc = import_text(bad[i].text, bad[i].ext, &half, &g, &d);
+        if (rc == 0 || !strstr(d.msg, bad[i].msg) || d.line != bad[i].line)
+            fprintf(stderr, "case %zu: rc %d, %s:%d:%d: %s\n", i, rc, d.file, d.line,
+                    d.col, d.msg);
+        assert_int_not_equal(rc, 0);
+        assert_null(g);
+        assert_non_null(strstr(d.msg, bad[i].msg));
+        assert_non_null(strstr(d.file, "qv_import_"));
+        assert_int_equal(d.line, bad[i].line);
+    }
+    /* the largest that fits is taken, and reads back once written */
+    static const char *good[] = {
+        DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\">\n"
+                 "<uses file=\"x\" link=\"output\" size=\"4503599627370496\"/></job>\n"
+                 "<job id=\"b\" name=\"g\" runtime=\"2\">\n"
+                 "<uses file=\"x\" link=\"input\" size=\"4503599627370496\"/></job>\n"
+                 "<child ref=\"b\"><parent ref=\"a\"/></child>\n</adag>\n",
+        "{\"workflow\": {\"specification\": {\"files\": [\n"
+        "{\"id\": \"x\", \"sizeInBytes\": 9007199254740992}],\n"
+        "\"tasks\": [{\"id\": \"a\", \"name\": \"f_ID1\", \"outputFiles\": [\"x\"]},\n"
+        "{\"id\": \"b\", \"name\": \"\", \"category\": \"g\", \"parents\": [\"a\"],\n"
+        " \"inputFiles\": [\"x\"]}]},\n"
+        "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 5e8},\n"
+        "{\"id\": \"b\", \"runtimeInSeconds\": 1}]}}}\n",
+    };
+    for (int i = 0; i < 2; i++) {
+        qv_dag *g;
+        qv_pdiag d;
+        int rc = import_text(good[i], i ? ".json" : ".xml", &half, &g, &d);
+        if (rc)
+            fprintf(stderr, "good %d: %s:%d:%d: %s\n", i, d.file, d.line, d.col, d.msg);
+        assert_int_equal(rc, 0);
+        assert_int_equal(g->n, 2);
+        assert_int_equal(g->m, 1);
+        assert_int_equal(qv_dag_check(g, &d), 0);
+        roundtrip(g);
+        qv_dag_destroy(g);
+    }
+}
+
+/* qv_dag_check refuses what the reader refuses, naming the node. */
+static void test_dag_check(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 6; k++) {
+        qv_dag *g;
+        assert_int_equal(qv_dag_create("g", &g), 0);
+        int cpu = qv_dag_class(g, "cpu");
+        uint32_t a, b;
+        assert_int_equal(qv_dag_add_node(g, 7, k == 0 ? "" : "f", &a), 0);
+        assert_int_equal(qv_dag_add_node(g, k == 1 ? 7 : 8, "f", &b), 0);
+        g->cost[a * g->nclass + (uint32_t)cpu] = k == 2 ? 2e15 : 1;
+        if (k != 3)
+            g->cost[b * g->nclass + (uint32_t)cpu] = 1;
+        g->bytes_in[a] = k == 4 ? ((uint64_t)1 << 53) + 1 : 0;
+        assert_int_equal(qv_dag_add_edge(g, a, b, k == 5 ? UINT64_MAX : 1), 0);
+        assert_int_equal(qv_dag_finalize(g, NULL), 0);
+        static const char *msg[] = {
+            "node 7: the function name is empty",
+            "duplicate node id 7",
+            "node 7 (f): cost_us.cpu 2e+15 is not a number in [0, 1e15]",
+            "node 8 (f): no device class has a cost",
+            "node 7 (f): bytes_in 9007199254740993 is over 2^53",
+            "edge from node 7 to node 8: bytes 18446744073709551615 is over 2^53",
+        };
+        qv_pdiag d = {0};
+        assert_int_equal(qv_dag_check(g, &d), -EINVAL);
+        if (!strstr(d.msg, msg[k]))
+            fprintf(stderr, "case %d: %s\n", k, d.msg);
+        assert_non_null(strstr(d.msg, msg[k]));
+        qv_dag_destroy(g);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct stat st;
     dir = argc > 1 ? argv[1] : "../shared/dagsets";
+    const struct CMUnitTest own[] = {
+        cmocka_unit_test(test_import_validates),
+        cmocka_unit_test(test_dag_check),
+    };
+    int rc = cmocka_run_group_tests_name("import rules", own, NULL, NULL);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "no dagsets at %s: skipped\n", dir);
-        return 77;
+        fprintf(stderr, "no dagsets at %s: their tests skipped\n", dir);
+        return rc;
     }
-    const struct CMUnitTest tests[] = {
+    const struct CMUnitTest sets[] = {
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_heft_dax),
         cmocka_unit_test(test_rule_and_plans),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return rc | cmocka_run_group_tests_name("public workflow sets", sets, NULL, NULL);
 }

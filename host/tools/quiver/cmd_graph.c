@@ -40,8 +40,15 @@ static int num(const char *opt, const char *s, double lo, double hi, double *out
     return 0;
 }
 
+/* Writes g as .qvg.json, after checking it by the rules of the graph reader
+ * (qv_dag_check), so that `quiver plan` reads every file written here. */
 static int write_out(const qv_dag *g, const char *path)
 {
+    qv_pdiag d = {0};
+    if (qv_dag_check(g, &d)) {
+        fprintf(stderr, "quiver graph: %s: %s\n", d.file, d.msg);
+        return 1;
+    }
     FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
     if (!f) {
         fprintf(stderr, "quiver graph: cannot write %s: %s\n", path, strerror(errno));
