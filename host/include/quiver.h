@@ -211,9 +211,14 @@ typedef struct qv_opencl_impl {
 QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl);
 
 /* Sets the FPGA implementation: the kernel called `kernel` in the catalog
- * the runtime policy names (`catalog:`). Its arguments must match f's, in
- * order. Runs on the boards that kernel has a build for (real cards
- * through XRT, emulated boards natively). The name is copied. */
+ * the runtime policy names (`catalog:`). Runs on the boards that kernel has
+ * a build for (real cards through XRT, emulated boards natively). The name
+ * is copied; NULL removes the FPGA implementation. QV_ENOENT when the
+ * catalog has no such kernel (or the runtime has no catalog); QV_EMISMATCH
+ * when its arguments differ from f's in number, kind (buffer or scalar),
+ * scalar size or access mode (in = QV_R, out = QV_W, inout = QV_RW), with
+ * qv_last_error naming the argument. Calls whose buffers are smaller than
+ * the kernel's `size:` expressions compute never reach a board. */
 QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
 
 /* Restricts f to the device classes in mask (bits 1 << qv_class); 0 lifts
@@ -226,21 +231,50 @@ QV_API const char *qv_func_name(const qv_func *f);
 
 /* Registers n bytes at ptr. The memory stays the caller's and must stay
  * valid until qv_buf_unregister returns. n may be 0 (ptr may then be NULL),
- * which makes a pure dependency token. */
+ * which makes a pure dependency token. QV_EEXIST when the range overlaps a
+ * registered buffer (their tasks would race through shared memory). */
 QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n,
                            qv_buf **out);
 
-/* Waits until every submitted task that uses buf is done, then forgets buf.
- * Returns QV_EDEADLK when called from a task. */
+/* Waits until every submitted task that uses buf is done, copies the data
+ * home from the device that holds the only valid copy, then forgets buf.
+ * The buffer is forgotten even when this returns an error: a negative code
+ * (QV_ENODEV, ...) says that a task that should have written buf ran
+ * nowhere, so the memory holds older data (qv_last_error names the task).
+ * QV_EDEADLK when called from a task while tasks still use buf; QV_EBUSY
+ * while the host holds buf (qv_buf_acquire); QV_EINVAL for a handle that
+ * was unregistered already (detected for recent handles). */
 QV_API int qv_buf_unregister(qv_buf *buf);
 
 /* Forgets buf if no submitted task still uses it; QV_EBUSY otherwise. */
 QV_API int qv_buf_try_unregister(qv_buf *buf);
 
-/* Waits until every task submitted so far that uses buf is done, then
- * makes the host copy current (copying it back from a device if a task
- * there wrote it last), so the caller may read the memory. Returns
- * QV_EDEADLK when called from a task while buf is still in use. */
+/* Gives the calling thread access to buf's memory, as StarPU's
+ * starpu_data_acquire. Waits for the tasks submitted so far that conflict
+ * with `mode` (QV_R: the last writer; QV_W, QV_RW: every earlier user),
+ * brings the host copy up to date (QV_R, QV_RW), and for QV_W and QV_RW
+ * makes the host copy the only valid one (device copies are dropped, so
+ * tasks that follow see what the host wrote). With QV_W the memory's
+ * contents are undefined: write all of it, or use QV_RW. Tasks submitted
+ * while the host holds buf wait for qv_buf_release.
+ * Errors (buf is then not held): QV_EDEADLK from inside a task; QV_EBUSY
+ * when buf is already acquired; QV_EINVAL for a bad mode or handle; a
+ * negative code such as QV_ENODEV when a task that should have written buf
+ * ran nowhere (qv_last_error names it; reported once). */
+QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
+
+/* Ends the host's access that qv_buf_acquire began; the tasks waiting for
+ * buf may run. QV_EINVAL when buf is not acquired. Do not wait for tasks
+ * that use a buffer you hold (qv_wait_all returns QV_EDEADLK then). */
+QV_API int qv_buf_release(qv_buf *buf);
+
+/* A read-only acquire released at once: waits for the last task submitted
+ * so far that writes buf and brings the host copy up to date, so that the
+ * caller may READ the memory. Writing it needs qv_buf_acquire(QV_W or
+ * QV_RW): otherwise a device copy may stay valid and the tasks that follow
+ * would not see the host's writes. Returns at once (0) while the host holds
+ * buf. Error codes as qv_buf_acquire; from a task, QV_EDEADLK while tasks
+ * still use buf. */
 QV_API int qv_buf_wait(qv_buf *buf);
 
 QV_API void  *qv_buf_data(const qv_buf *buf);
@@ -251,14 +285,24 @@ QV_API size_t qv_buf_size(const qv_buf *buf);
 /* Submits one call of f. args follow f's signature: a buffer where it
  * declares a buffer, a value of the declared size where it declares a
  * scalar. Returns at once; the call runs when its dependencies are done.
- * Returns QV_ENODEV if no device has an implementation of f. Safe from any
+ * Returns QV_ENODEV if no device has an implementation of f, QV_EMISMATCH
+ * when the arguments do not match f (or the call does not fit f's FPGA
+ * kernel, per the catalog's sizes, and nothing else can run f). Blocks
+ * while the policy's `max_inflight` tasks are in flight (backpressure;
+ * never from a task, nor while the host holds a buffer). Safe from any
  * thread, tasks included. */
 QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args,
                      size_t nargs);
 
-/* Waits until every submitted task is done. QV_EDEADLK from a task. Data
- * written on a device may stay there: qv_buf_wait or qv_buf_unregister
- * brings a buffer home before the host reads it. */
+/* Waits until every task submitted before the call (by any thread) is
+ * done; tasks that others submit meanwhile are not waited for. Returns a
+ * negative code when one of them ran nowhere (every device that could run
+ * it failed, or none was left: QV_ENODEV, ...), with qv_last_error naming
+ * the function and the cause; each such failure is reported once.
+ * QV_EDEADLK from a task, or when a buffer the host holds has tasks
+ * waiting for its release. Data written on a device may stay there:
+ * qv_buf_wait or qv_buf_acquire brings a buffer home before the host
+ * reads it. */
 QV_API int qv_wait_all(qv_runtime *rt);
 
 /* ---- the execution graph ----------------------------------------------- */

@@ -1,7 +1,8 @@
 /*
  * test_misuse.c - wrong calls get a clear error code and message, never a
  * crash: NULL arguments, unknown functions, arguments that do not match the
- * signature, busy buffers, waits from inside tasks, submit after shutdown.
+ * signature, busy buffers, waits from inside tasks, submit after shutdown,
+ * stale handles, a destroyed runtime, overlapping buffers.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -239,6 +240,92 @@ static void error_names(void **state)
     assert_null(qv_class_name((qv_class)42));
 }
 
+/* A handle used after it was unregistered gets QV_EINVAL, not a
+ * use-after-free (detected for recent handles). */
+static void stale_buffer_handles(void **state)
+{
+    (void)state;
+    float v[4];
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, v, sizeof v, &b), 0);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    assert_int_equal(qv_buf_unregister(b), QV_EINVAL);
+    assert_int_equal(qv_buf_try_unregister(b), QV_EINVAL);
+    assert_int_equal(qv_buf_wait(b), QV_EINVAL);
+    assert_int_equal(qv_buf_acquire(b, QV_R), QV_EINVAL);
+    assert_null(qv_buf_data(b));
+    qv_func *f;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "f", d, 1, &f), 0);
+    qv_func_set_cpu(f, cpu_nop);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(b) }, 1), QV_EINVAL);
+}
+
+/* Calls on a destroyed runtime and on its handles get QV_EINVAL. */
+static void destroyed_runtime(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    qv_runtime *r;
+    assert_int_equal(qv_runtime_create(&o, &r), 0);
+    float v[4];
+    qv_buf *b;
+    qv_func *f;
+    assert_int_equal(qv_buf_register(r, v, sizeof v, &b), 0);
+    assert_int_equal(qv_func_create(r, "f", NULL, 0, &f), 0);
+    qv_func_set_cpu(f, cpu_nop);
+    qv_runtime_destroy(r);
+    assert_int_equal(qv_submit(r, f, NULL, 0), QV_EINVAL);
+    assert_int_equal(qv_wait_all(r), QV_EINVAL);
+    assert_int_equal(qv_buf_register(r, v, sizeof v, &b), QV_EINVAL);
+    assert_int_equal(qv_buf_unregister(b), QV_EINVAL);
+    assert_int_equal(qv_buf_wait(b), QV_EINVAL);
+    assert_int_equal(qv_func_set_cpu(f, cpu_nop), QV_EINVAL);
+    assert_int_equal(qv_func_create(r, "g", NULL, 0, &f), QV_EINVAL);
+    assert_int_equal(qv_runtime_shutdown(r), QV_EINVAL);
+    qv_runtime_destroy(r); /* twice: nothing happens */
+}
+
+/* Two buffers over the same bytes would let their tasks race: refused. */
+static void overlapping_buffers(void **state)
+{
+    (void)state;
+    static char mem[4096];
+    qv_buf *a, *b, *c, *z1, *z2;
+    assert_int_equal(qv_buf_register(rt, mem + 100, 100, &a), 0);
+    assert_int_equal(qv_buf_register(rt, mem + 150, 10, &b), QV_EEXIST);
+    assert_non_null(strstr(qv_last_error(), "overlap"));
+    assert_int_equal(qv_buf_register(rt, mem + 50, 51, &b), QV_EEXIST);
+    assert_int_equal(qv_buf_register(rt, mem + 199, 1, &b), QV_EEXIST);
+    assert_int_equal(qv_buf_register(rt, mem, 4096, &b), QV_EEXIST);
+    assert_int_equal(qv_buf_register(rt, mem + 100, 100, &b), QV_EEXIST);
+    /* Adjacent is fine; so are dependency tokens. */
+    assert_int_equal(qv_buf_register(rt, mem + 200, 100, &b), 0);
+    assert_int_equal(qv_buf_register(rt, mem, 100, &c), 0);
+    assert_int_equal(qv_buf_register(rt, NULL, 0, &z1), 0);
+    assert_int_equal(qv_buf_register(rt, NULL, 0, &z2), 0);
+    /* Unregistered memory may be registered again. */
+    assert_int_equal(qv_buf_unregister(a), 0);
+    assert_int_equal(qv_buf_register(rt, mem + 120, 20, &a), 0);
+    assert_int_equal(qv_buf_unregister(a), 0);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    assert_int_equal(qv_buf_unregister(c), 0);
+    qv_buf_unregister(z1);
+    qv_buf_unregister(z2);
+    /* Many buffers: the check stays cheap (a tree, not a list). */
+    enum { M = 20000 };
+    static qv_buf *many[M];
+    static char big[M * 8];
+    for (int i = 0; i < M; i++)
+        assert_int_equal(qv_buf_register(rt, big + 8 * i, 8, &many[i]), 0);
+    assert_int_equal(qv_buf_register(rt, big + 8 * 777 + 4, 8, &a), QV_EEXIST);
+    for (int i = 0; i < M; i++)
+        assert_int_equal(qv_buf_unregister(many[i]), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -251,6 +338,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(wait_inside_task, setup, teardown),
         cmocka_unit_test_setup_teardown(submit_after_shutdown, setup, teardown),
         cmocka_unit_test(error_names),
+        cmocka_unit_test_setup_teardown(stale_buffer_handles, setup, teardown),
+        cmocka_unit_test(destroyed_runtime),
+        cmocka_unit_test_setup_teardown(overlapping_buffers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

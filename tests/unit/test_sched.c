@@ -1,7 +1,11 @@
 /*
  * test_sched.c - the worker pool: worker counts, pinning on and off, no
- * spinning at all, and idle workers that park instead of burning cores.
+ * spinning at all, idle workers that park instead of burning cores,
+ * qv_wait_all beside a thread that keeps submitting, and backpressure.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <sys/resource.h>
 
 #include "helper.h"
@@ -114,12 +118,121 @@ static void idle_workers_park(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* qv_wait_all waits for what was submitted before it, not until the
+ * runtime is idle: it returns while another thread keeps submitting. */
+static atomic_bool keep_going;
+static qv_runtime *busy_rt;
+static qv_func *busy_f;
+static void cpu_spin(const qv_call *c)
+{
+    (void)c;
+    for (volatile int i = 0; i < 2000; i++)
+        ;
+}
+static void *submitter(void *arg)
+{
+    (void)arg;
+    while (atomic_load(&keep_going))
+        if (qv_submit(busy_rt, busy_f, NULL, 0) != 0)
+            return (void *)1;
+    return NULL;
+}
+
+static void wait_all_with_a_busy_submitter(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.perfmodel_dir = "";
+    o.record = 0;
+    assert_int_equal(qv_runtime_create(&o, &busy_rt), 0);
+    assert_int_equal(qv_func_create(busy_rt, "spin", NULL, 0, &busy_f), 0);
+    qv_func_set_cpu(busy_f, cpu_spin);
+    uint64_t counter = 0;
+    qv_buf *b;
+    qv_func *inc;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(busy_rt, "inc", d, 1, &inc), 0);
+    qv_func_set_cpu(inc, cpu_inc);
+    assert_int_equal(qv_buf_register(busy_rt, &counter, sizeof counter, &b), 0);
+    atomic_store(&keep_going, true);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, submitter, NULL), 0);
+    /* Each wait must cover the increment submitted before it, and return
+     * although the other thread never stops submitting. */
+    for (int i = 1; i <= 200; i++) {
+        assert_int_equal(qv_submit(busy_rt, inc, (qv_arg[]){ QV_BUF(b) }, 1), 0);
+        assert_int_equal(qv_wait_all(busy_rt), 0);
+        assert_int_equal(qv_buf_wait(b), 0);
+        assert_int_equal(counter, (uint64_t)i);
+    }
+    atomic_store(&keep_going, false);
+    void *ret;
+    pthread_join(th, &ret);
+    assert_null(ret);
+    qv_buf_unregister(b);
+    qv_runtime_destroy(busy_rt);
+}
+
+/* Backpressure: with max_inflight 16, never more than 16 tasks are
+ * submitted and not done; the submitter blocks instead of queueing. */
+static atomic_uint done_count;
+static void cpu_slow_done(const qv_call *c)
+{
+    (void)c;
+    usleep(200);
+    atomic_fetch_add(&done_count, 1);
+}
+
+static void submission_has_backpressure(void **state)
+{
+    (void)state;
+    char pol[512];
+    snprintf(pol, sizeof pol, "%s/bp.yaml", qv_test_scratch());
+    FILE *fp = fopen(pol, "w");
+    assert_non_null(fp);
+    fputs("max_inflight: 16\ndevices: [cpu]\n", fp);
+    fclose(fp);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.perfmodel_dir = "";
+    o.config = pol;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "slow", NULL, 0, &f), 0);
+    qv_func_set_cpu(f, cpu_slow_done);
+    atomic_store(&done_count, 0);
+    unsigned most = 0;
+    for (unsigned i = 1; i <= 400; i++) {
+        assert_int_equal(qv_submit(rt, f, NULL, 0), 0);
+        unsigned ahead = i - atomic_load(&done_count);
+        if (ahead > most)
+            most = ahead;
+    }
+    assert_true(most <= 16);
+    assert_true(most >= 8); /* it did queue some: the limit was reached */
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(atomic_load(&done_count), 400);
+    qv_runtime_destroy(rt);
+    /* Out of range in the policy: refused at load. */
+    fp = fopen(pol, "w");
+    fputs("max_inflight: 0\n", fp);
+    fclose(fp);
+    assert_int_equal(qv_runtime_create(&o, &rt), QV_EFORMAT);
+    assert_non_null(strstr(qv_last_error(), "max_inflight"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(worker_counts),
         cmocka_unit_test(pinning_and_spinning),
         cmocka_unit_test(idle_workers_park),
+        cmocka_unit_test(wait_all_with_a_busy_submitter),
+        cmocka_unit_test(submission_has_backpressure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,27 +2,73 @@
  * buf.c - registered buffers. The memory is the caller's; the runtime keeps
  * each buffer's dependency state (last writer, readers since) and a count of
  * submitted tasks still using it, which unregistering waits for.
+ *
+ * Two buffers may not overlap: their tasks would race through memory that
+ * the dependency rules see as two things. Registered ranges sit in a
+ * balanced tree (tsearch) so that the check stays logarithmic.
+ *
+ * An unregistered handle is not freed at once: its struct stays on a short
+ * list with its magic cleared, so that a second qv_buf_unregister or a
+ * qv_buf_wait on it is refused with QV_EINVAL rather than touching freed
+ * memory. Only the oldest of that list is freed (and a handle kept beyond
+ * it may then dangle: a cheap check, not a guarantee).
  */
+#include <search.h>
 #include <stdlib.h>
 
 #include "core/internal.h"
+
+/* Unregistered handles kept for the misuse check. */
+#define DEAD_KEPT 256
+
+static int range_cmp(const void *a, const void *b)
+{
+    const struct { uintptr_t lo, hi; } *x = a, *y = b;
+    if (x->hi <= y->lo)
+        return -1;
+    if (y->hi <= x->lo)
+        return 1;
+    return 0; /* overlapping: the same as far as the tree goes */
+}
 
 QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
 {
     if (out)
         *out = NULL;
-    if (!rt || !out || (!ptr && n))
-        return qv__fail(QV_EINVAL, "qv_buf_register: NULL argument");
+    if (!qv__rt_ok(rt) || !out || (!ptr && n))
+        return qv__fail(QV_EINVAL, "qv_buf_register: %s",
+                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
+    if (n && (uintptr_t)ptr + n < (uintptr_t)ptr)
+        return qv__fail(QV_EINVAL, "qv_buf_register: %zu bytes at %p wrap around the "
+                        "address space", n, ptr);
     qv_buf *b = calloc(1, sizeof *b);
     if (!b)
         return qv__fail(QV_ENOMEM, "qv_buf_register: out of memory");
+    b->magic = QV__BUF_MAGIC;
     b->rt = rt;
     b->ptr = ptr;
     b->size = n;
+    b->range.lo = (uintptr_t)ptr;
+    b->range.hi = (uintptr_t)ptr + n;
     atomic_init(&b->users, 0);
     atomic_init(&b->valid, 1u); /* the host holds it */
+    atomic_init(&b->err, 0);
     pthread_mutex_init(&b->coh_mu, NULL);
     pthread_mutex_lock(&rt->reg_mu);
+    if (n) {
+        void **node = tsearch(&b->range, &rt->buf_tree, range_cmp);
+        if (!node || *node != (void *)&b->range) {
+            pthread_mutex_unlock(&rt->reg_mu);
+            pthread_mutex_destroy(&b->coh_mu);
+            free(b);
+            if (!node)
+                return qv__fail(QV_ENOMEM, "qv_buf_register: out of memory");
+            const qv_buf *o = (const qv_buf *)((const char *)*node - offsetof(qv_buf, range));
+            return qv__fail(QV_EEXIST, "qv_buf_register: %zu bytes at %p overlap the "
+                            "registered buffer of %zu bytes at %p; a buffer may not "
+                            "share memory with another", n, ptr, o->size, o->ptr);
+        }
+    }
     b->next = rt->bufs;
     if (rt->bufs)
         rt->bufs->prev = b;
@@ -32,97 +78,148 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
     return 0;
 }
 
-/* Drops the buffer's references to tasks and frees it. The caller made sure
- * no task uses it. */
-static void buf_free(qv_buf *b)
+/* Drops the buffer's references to tasks and its device copies. The caller
+ * made sure no task uses it. Returns the error of a copy home that failed. */
+static int buf_retire(qv_buf *b)
 {
     qv_runtime *rt = b->rt;
-    if (qv__coh_flush(rt, b) != 0)
+    int rc = qv__coh_flush(rt, b);
+    if (rc)
         qv__log(0, "buffer %p: the only valid copy was on a device that failed; "
                 "the host keeps its older data", b->ptr);
-    pthread_mutex_destroy(&b->coh_mu);
     pthread_mutex_lock(&rt->submit_mu);
     if (b->last_writer)
         qv__task_release(rt, b->last_writer);
+    b->last_writer = NULL;
     for (size_t i = 0; i < b->nreaders; i++)
         if (b->readers[i].task)
             qv__task_release(rt, b->readers[i].task);
+    b->nreaders = 0;
     pthread_mutex_unlock(&rt->submit_mu);
     free(b->readers);
-    free(b);
+    b->readers = NULL;
+    free(b->err_msg);
+    b->err_msg = NULL;
+    pthread_mutex_destroy(&b->coh_mu);
+    return rc;
 }
 
+/* Takes b out of the registry and keeps its struct on the dead list. */
 static void buf_unlink(qv_buf *b)
 {
     qv_runtime *rt = b->rt;
+    qv_buf *old = NULL;
     pthread_mutex_lock(&rt->reg_mu);
+    b->magic = 0;
+    if (b->size)
+        tdelete(&b->range, &rt->buf_tree, range_cmp);
     if (b->prev)
         b->prev->next = b->next;
     else
         rt->bufs = b->next;
     if (b->next)
         b->next->prev = b->prev;
+    b->prev = NULL;
+    b->next = NULL;
+    if (rt->dead_tail)
+        rt->dead_tail->next = b;
+    else
+        rt->dead_head = b;
+    rt->dead_tail = b;
+    if (++rt->ndead > DEAD_KEPT) {
+        old = rt->dead_head;
+        rt->dead_head = old->next;
+        rt->ndead--;
+    }
     pthread_mutex_unlock(&rt->reg_mu);
+    free(old);
+}
+
+/* Refuses buffers the host holds: the wait would never end. */
+static int check_held(qv_buf *buf, const char *who)
+{
+    pthread_mutex_lock(&buf->rt->submit_mu);
+    bool held = buf->held != 0;
+    pthread_mutex_unlock(&buf->rt->submit_mu);
+    if (held)
+        return qv__fail(QV_EBUSY, "%s: buffer %p is acquired by the host; call "
+                        "qv_buf_release first", who, buf->ptr);
+    return 0;
 }
 
 QV_API int qv_buf_unregister(qv_buf *buf)
 {
-    if (!buf)
-        return qv__fail(QV_EINVAL, "qv_buf_unregister: NULL buffer");
+    if (!qv__buf_ok(buf))
+        return qv__fail(QV_EINVAL, "qv_buf_unregister: %s buffer",
+                        buf ? "unregistered (or destroyed)" : "NULL");
     if (qv__current_worker() && atomic_load(&buf->users) > 0)
         return qv__fail(QV_EDEADLK, "qv_buf_unregister called from a task while "
                         "tasks still use the buffer: it would wait on itself");
-    int rc = qv__wait(buf->rt, buf);
+    int rc = check_held(buf, "qv_buf_unregister");
     if (rc)
         return rc;
+    qv__wait(buf->rt, buf);
+    /* Gone either way; a task that should have written it and ran nowhere
+     * is still reported. */
+    rc = qv__buf_take_error(buf);
+    int frc = buf_retire(buf);
     buf_unlink(buf);
-    buf_free(buf);
-    return 0;
+    return rc ? rc : frc ? qv__fail(frc, "qv_buf_unregister: the device holding the only "
+                                         "valid copy failed; the host keeps older data")
+                         : 0;
 }
 
 QV_API int qv_buf_try_unregister(qv_buf *buf)
 {
-    if (!buf)
-        return qv__fail(QV_EINVAL, "qv_buf_try_unregister: NULL buffer");
+    if (!qv__buf_ok(buf))
+        return qv__fail(QV_EINVAL, "qv_buf_try_unregister: %s buffer",
+                        buf ? "unregistered (or destroyed)" : "NULL");
+    int rc = check_held(buf, "qv_buf_try_unregister");
+    if (rc)
+        return rc;
     size_t users = atomic_load(&buf->users);
     if (users > 0)
         return qv__fail(QV_EBUSY, "buffer %p is still used by %zu submitted task%s",
                         buf->ptr, users, users == 1 ? "" : "s");
+    rc = qv__buf_take_error(buf);
+    int frc = buf_retire(buf);
     buf_unlink(buf);
-    buf_free(buf);
-    return 0;
-}
-
-QV_API int qv_buf_wait(qv_buf *buf)
-{
-    if (!buf)
-        return qv__fail(QV_EINVAL, "qv_buf_wait: NULL buffer");
-    if (qv__current_worker() && atomic_load(&buf->users) > 0)
-        return qv__fail(QV_EDEADLK, "qv_buf_wait called from a task: it would wait on itself");
-    int rc = qv__wait(buf->rt, buf);
-    if (rc)
-        return rc;
-    /* The caller is about to use the data: make the host copy current. A
-     * device copy stays valid, so the next task there needs no copy. */
-    return buf->rt->naccel ? qv__coh_acquire(buf->rt, buf, 0, QV_R) : 0;
+    return rc ? rc : frc;
 }
 
 QV_API void *qv_buf_data(const qv_buf *buf)
 {
-    return buf ? buf->ptr : NULL;
+    return qv__buf_ok(buf) ? buf->ptr : NULL;
 }
 
 QV_API size_t qv_buf_size(const qv_buf *buf)
 {
-    return buf ? buf->size : 0;
+    return qv__buf_ok(buf) ? buf->size : 0;
+}
+
+static void tree_nofree(void *p)
+{
+    (void)p; /* the nodes' keys live inside the buffers */
 }
 
 void qv__bufs_destroy(qv_runtime *rt)
 {
     while (rt->bufs) {
         qv_buf *b = rt->bufs;
-        rt->bufs = b->next;
-        b->prev = b->next = NULL;
-        buf_free(b);
+        buf_retire(b);
+        buf_unlink(b);
     }
+    tdestroy(rt->buf_tree, tree_nofree);
+    rt->buf_tree = NULL;
+}
+
+void qv__bufs_free(qv_runtime *rt)
+{
+    while (rt->dead_head) {
+        qv_buf *b = rt->dead_head;
+        rt->dead_head = b->next;
+        free(b);
+    }
+    rt->dead_tail = NULL;
+    rt->ndead = 0;
 }

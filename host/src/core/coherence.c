@@ -40,6 +40,8 @@ static int to_host(qv_runtime *rt, qv_buf *b, unsigned from)
     int rc = d->ops->read(d, b->ptr, b->mem[from], 0, b->size, NULL);
     if (rc)
         return rc;
+    qv__log(3, "copy of buffer %p (%zu bytes) from device %u to the host", b->ptr, b->size,
+            from);
     qv__devq_count_bytes(rt, from, 0, b->size);
     atomic_fetch_or(&b->valid, 1u);
     return 0;
@@ -67,6 +69,8 @@ int qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
                 struct qv_device *d = qv__device(rt, dev);
                 rc = d->ops->write(d, b->mem[dev], 0, b->ptr, b->size, NULL);
                 if (!rc) {
+                    qv__log(3, "copy of buffer %p (%zu bytes) from the host to device %u",
+                            b->ptr, b->size, dev);
                     qv__devq_count_bytes(rt, dev, b->size, 0);
                     atomic_fetch_or(&b->valid, bit);
                 }

@@ -225,22 +225,27 @@ static void *driver_main(void *arg)
                               NULL);
         } else {
             atomic_fetch_add(&q->failed, 1);
-            if (rc == QV_ENOTSUP || rc == QV_EFORMAT) {
+            free(t->why);
+            t->why = strdup(qv_last_error()); /* the backends name the device */
+            t->skip |= 1u << q->dev->id;
+            /* Say what happens next, truthfully: without a CPU
+             * implementation there may be no other device. */
+            const char *then = t->func->cpu ? "runs elsewhere"
+                                            : "runs elsewhere if another device can run it";
+            if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {
                 mark_broken(q, t->func);
-                qv__log(1, "%s cannot run '%s' (%s); it runs on the CPU from now on",
-                        q->name, t->func->name, qv_strerror(rc));
+                qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
+                        t->func->name, qv_last_error(), then);
             } else if (rc != QV_ENOMEM) {
                 atomic_store(&q->healthy, false);
-                qv__log(1, "%s failed (%s: %s); it is taken out of service", q->name,
-                        qv_strerror(rc), qv_last_error());
+                qv__log(1, "%s failed (%s: %s); it is taken out of service and '%s' %s",
+                        q->name, qv_strerror(rc), qv_last_error(), t->func->name, then);
             } else {
-                qv__log(2, "%s: no memory for '%s'; running it on the CPU", q->name,
-                        t->func->name);
+                qv__log(2, "%s: no memory for '%s'; it %s", q->name, t->func->name, then);
             }
             /* The buffers still hold their last valid copies: a failed
-             * task marked nothing written. */
-            t->dev = 0;
-            qv__cpu_push(rt, t);
+             * task marked nothing written. Placed again, away from here. */
+            qv__sched_push(rt, t);
         }
         /* Idle now: the device is free from this moment on. */
         pthread_mutex_lock(&q->mu);
@@ -285,6 +290,8 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, unsigned id
         snprintf(q->name, sizeof q->name, "%s %u", ops->name, idx);
     rt->accel[rt->naccel++] = q;
     rt->accel_classes |= 1u << d->cls;
+    qv__log(2, "device %u: %s (%s, backend %s)", d->id, q->name, qv_class_name(d->cls),
+            ops->name);
     return 0;
 }
 

@@ -15,8 +15,10 @@ QV_API int qv_func_create(qv_runtime *rt, const char *name,
 {
     if (out)
         *out = NULL;
-    if (!rt || !name || !out || (nargs && !args))
-        return qv__fail(QV_EINVAL, "qv_func_create: NULL argument");
+    if (!qv__rt_ok(rt) || !name || !out || (nargs && !args))
+        return qv__fail(QV_EINVAL, "qv_func_create: %s", rt && !qv__rt_ok(rt)
+                                                             ? "the runtime was destroyed"
+                                                             : "NULL argument");
     if (!*name)
         return qv__fail(QV_EINVAL, "qv_func_create: empty name");
     if (nargs > QV_MAX_ARGS)
@@ -99,8 +101,8 @@ QV_API int qv_func_find(qv_runtime *rt, const char *name, qv_func **out)
 {
     if (out)
         *out = NULL;
-    if (!rt || !name || !out)
-        return qv__fail(QV_EINVAL, "qv_func_find: NULL argument");
+    if (!qv__rt_ok(rt) || !name || !out)
+        return qv__fail(QV_EINVAL, "qv_func_find: NULL or destroyed runtime, or NULL argument");
     int rc = qv__fail(QV_ENOENT, "no function named '%s' is registered", name);
     pthread_mutex_lock(&rt->reg_mu);
     for (size_t i = 0; i < rt->nfuncs; i++) {
@@ -116,8 +118,8 @@ QV_API int qv_func_find(qv_runtime *rt, const char *name, qv_func **out)
 
 QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
 {
-    if (!f)
-        return qv__fail(QV_EINVAL, "qv_func_set_cpu: NULL function");
+    if (!f || !qv__rt_ok(f->rt))
+        return qv__fail(QV_EINVAL, "qv_func_set_cpu: %s function", f ? "destroyed" : "NULL");
     f->cpu = fn;
     if (fn)
         f->impls |= 1u << QV_CLASS_CPU;
@@ -136,8 +138,8 @@ static void ocl_clear(qv_opencl_impl *o)
 
 QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
 {
-    if (!f)
-        return qv__fail(QV_EINVAL, "qv_func_set_opencl: NULL function");
+    if (!f || !qv__rt_ok(f->rt))
+        return qv__fail(QV_EINVAL, "qv_func_set_opencl: %s function", f ? "destroyed" : "NULL");
     if (!impl) {
         ocl_clear(&f->ocl);
         f->impls &= ~(1u << QV_CLASS_GPU);
@@ -160,13 +162,20 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
 
 QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
 {
-    if (!f)
-        return qv__fail(QV_EINVAL, "qv_func_set_fpga: NULL function");
+    if (!f || !qv__rt_ok(f->rt))
+        return qv__fail(QV_EINVAL, "qv_func_set_fpga: %s function", f ? "destroyed" : "NULL");
+    const struct qv__kernel *entry = NULL;
+    if (kernel) {
+        int rc = qv__fpga_bind(f, kernel, &entry);
+        if (rc)
+            return rc;
+    }
     char *k = NULL;
     if (kernel && !(k = strdup(kernel)))
         return qv__fail(QV_ENOMEM, "qv_func_set_fpga: out of memory");
     free(f->fpga_kernel);
     f->fpga_kernel = k;
+    f->kernel = entry;
     if (k)
         f->impls |= 1u << QV_CLASS_FPGA;
     else
@@ -176,8 +185,8 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
 
 QV_API int qv_func_set_where(qv_func *f, unsigned mask)
 {
-    if (!f)
-        return qv__fail(QV_EINVAL, "qv_func_set_where: NULL function");
+    if (!f || !qv__rt_ok(f->rt))
+        return qv__fail(QV_EINVAL, "qv_func_set_where: %s function", f ? "destroyed" : "NULL");
     if (mask & ~((1u << QV_CLASS_COUNT) - 1))
         return qv__fail(QV_EINVAL, "qv_func_set_where('%s'): mask 0x%x names no device "
                         "class", f->name, mask);

@@ -11,7 +11,15 @@
  *  - rt->q_mu guards the ready queue; rt->park_mu with park_cv parks idle
  *    workers; rt->wait_mu with wait_cv parks threads in qv_wait_all and
  *    qv_buf_wait.
- *  - rt->reg_mu guards the lists of functions and buffers.
+ *  - rt->reg_mu guards the lists of functions and buffers, the tree of
+ *    registered ranges and the list of unregistered handles. Order:
+ *    submit_mu before reg_mu.
+ *  - buf->coh_mu guards where the buffer's valid copies are, its device
+ *    memory and its failure detail (err_msg).
+ *  - rt->fail_mu guards the tasks that ran nowhere, until a wait reports
+ *    them.
+ *  - The host's holds (buf->host, buf->held) are under submit_mu, like the
+ *    rest of the dependency state.
  */
 #ifndef QV_CORE_INTERNAL_H
 #define QV_CORE_INTERNAL_H
@@ -32,6 +40,8 @@ typedef struct qv__devq qv__devq;
 typedef struct qv__perf qv__perf;
 typedef struct qv__recorder qv__recorder;
 typedef struct qv__worker qv__worker;
+struct qv__catalog;
+struct qv__kernel;
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -76,11 +86,21 @@ void *qv__bigalloc(size_t n);
 int qv__fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Logging: level 0 error, 1 warning, 2 info, 3 debug. QV_LOG in the
- * environment sets the threshold (default 1). */
+/* Logging: level 0 error, 1 warning, 2 info, 3 debug, 4 trace. QV_LOG in
+ * the environment sets the threshold (a name as in the policy's log.level,
+ * or 0 to 4; default warn) and wins over the policy. */
 void qv__log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void qv__log_set_level(int level);
+int  qv__log_threshold(void);
+/* A level's name ("error", "warn" or "warning", "info", "debug", "trace")
+ * or number, as a level; -1 when s is neither. */
+int  qv__log_level_parse(const char *s);
+/* Whether QV_LOG sets the level (then the policy's log.level does not). */
+bool qv__log_env(void);
+/* Sends the log to the file at path (appending) until qv__log_close. */
+int  qv__log_open(const char *path);
+void qv__log_close(void);
 
 /* ---- functions and buffers --------------------------------------------- */
 
@@ -95,9 +115,12 @@ struct qv_func {
     qv_cpu_fn   cpu;
     qv_opencl_impl ocl;       /* strings owned; source NULL when unset */
     char       *fpga_kernel;  /* catalog kernel name, owned; or NULL */
+    const struct qv__kernel *kernel; /* its catalog entry (bind.c) */
     unsigned    where;        /* class mask; 0 = anywhere it can run */
     unsigned    impls;        /* classes with an implementation (mask) */
     atomic_uint tries[QV_CLASS_COUNT]; /* calibration tries sent out */
+    atomic_uint placed;       /* devices it went to (bit i: device i), for
+                               * the log's first-time messages */
     qv__perf   *perf[QV_CLASS_COUNT];
 };
 
@@ -108,14 +131,17 @@ static inline bool qv__func_can(const qv_func *f, qv_class c)
     return (f->impls & bit) && (!f->where || (f->where & bit));
 }
 
-/* A reader still tracked by a buffer: the task while it may be running, its
- * node id for the recorded graph always. */
+/* A reader since the last writer that a buffer still tracks: it may not be
+ * done yet (done ones are pruned; the recorded graph keeps their ids in
+ * its reader log, see qv_buf.rec_readers). */
 typedef struct qv__reader {
-    qv__task *task; /* NULL once pruned */
-    uint64_t  id;
+    qv__task *task; /* holds a reference */
 } qv__reader;
 
+#define QV__BUF_MAGIC 0x71766266u /* "qvbf" while registered */
+
 struct qv_buf {
+    uint32_t    magic;       /* QV__BUF_MAGIC while registered, else 0 */
     qv_runtime *rt;
     void       *ptr;
     size_t      size;
@@ -124,19 +150,39 @@ struct qv_buf {
     uint64_t    last_writer_id; /* node id + 1; 0 = never written */
     qv__reader *readers;     /* readers since the last writer */
     size_t      nreaders, readers_cap;
+    /* The recorded graph's readers since the last writer, for its
+     * write-after-read edges: a list in the recorder's reader log
+     * (qv__rec_read in trace/recorder.h), so that reset frees it; 0 when
+     * empty. Under rt->submit_mu. */
+    uint64_t    rec_readers;
     /* Submitted tasks using this buffer that are not done yet. */
     atomic_size_t users;
-    qv_buf *prev, *next;     /* rt->bufs, under rt->reg_mu */
+    qv_buf *prev, *next;     /* rt->bufs (or the dead list), under reg_mu */
+    struct { uintptr_t lo, hi; } range; /* [ptr, ptr + size): rt->buf_tree */
     /* Where valid copies live: bit 0 the host, bit i device i. Written
      * under coh_mu; read without it only for placement estimates. */
     pthread_mutex_t     coh_mu;
     atomic_uint         valid;
     struct qv_devmem  **mem; /* [QV__MAX_DEVICES]; NULL until a device copy */
+    /* Host access (acquire.c), under rt->submit_mu: the host task standing
+     * for the caller's qv_buf_acquire, and its mode; 0 when not held. */
+    qv__task   *host;
+    unsigned    held;
+    /* A task that should have written this buffer ran nowhere: the error
+     * and its detail, reported once by the next wait (under coh_mu). */
+    atomic_int  err;
+    char       *err_msg;
 };
 
 /* ---- tasks ------------------------------------------------------------- */
 
 #define QV__TASK_SCALAR_INLINE 128
+
+/* Node id of tasks that are not in the recorded graph (host acquisitions). */
+#define QV__NO_NODE UINT64_MAX
+
+/* Ring of submission epochs, for qv_wait_all (sched.c). */
+#define QV__EPOCHS 64
 
 struct qv__task {
     qv__task   *next;     /* ready queue or free list */
@@ -147,8 +193,12 @@ struct qv__task {
     unsigned    nsucc, succ_cap;
     qv__task  **succ;
     qv__task   *succ_inline[4];
-    qv_func    *func;
+    qv_func    *func;     /* NULL: the host's qv_buf_acquire (acquire.c) */
     unsigned    dev;      /* device chosen by placement */
+    unsigned    skip;     /* devices (bit i: device i) that must not run it:
+                           * they failed it, or it does not fit their kernel */
+    uint64_t    epoch;    /* submission epoch (qv_wait_all) */
+    char       *why;      /* the last device's failure, owned; or NULL */
     unsigned    modes[QV_MAX_ARGS]; /* access mode of each ubuf */
     uint64_t    id;       /* node id, runtime-wide submission order */
     void       *node;     /* recorder slot, or NULL when not recording */
@@ -163,6 +213,21 @@ struct qv__task {
 };
 
 void qv__task_release(qv_runtime *rt, qv__task *t);
+
+/* A task from the pool with its successor list, references and flags set
+ * up for submission (refs 1, pending 1). Under submit_mu. */
+qv__task *qv__task_new(qv_runtime *rt);
+/* Adds t's access to b with mode m to b's dependency state. Under
+ * submit_mu. */
+int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m);
+/* Marks t done and makes its successors ready (placing them); returns
+ * whether waiters must be woken. Host tasks (func NULL) are done this way
+ * by qv_buf_release. */
+bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next);
+/* t ran nowhere: records err (the cause is t->why or qv_last_error's detail
+ * when why is NULL) for the waits that must report it, and completes t. */
+void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker,
+                   qv__task **next);
 
 /* Runs t on CPU worker w and completes it; returns one successor made
  * ready by it that belongs on the CPU, for w to run next, or NULL. */
@@ -206,7 +271,7 @@ struct qv_runtime {
     qv_options opts;
     uint64_t   created_ns;
     void      *policy;   /* qv__policy, from opts.config or the defaults */
-    void      *catalog;  /* qv__catalog from the policy, or NULL */
+    struct qv__catalog *catalog; /* from the policy, or NULL */
     void     **boards;   /* qv__board of the policy's board files */
     size_t     nboards;
     char      *perfmodel_dir;
@@ -236,6 +301,23 @@ struct qv_runtime {
     pthread_cond_t  wait_cv;
     atomic_uint     nwaiters;
     atomic_size_t   inflight;
+    /* qv_wait_all waits for the tasks submitted before it (sched.c):
+     * submissions carry the current epoch, and a wait starts a new one.
+     * live[e % QV__EPOCHS] counts the unfinished tasks of epoch e. */
+    _Atomic uint64_t epoch;      /* advanced under submit_mu */
+    atomic_size_t   live[QV__EPOCHS];
+    /* Backpressure: past max_inflight tasks in flight, qv_submit outside
+     * the workers blocks until they drop to three quarters of it. */
+    size_t          max_inflight;
+    size_t          low_water;   /* max_inflight * 3 / 4 */
+    atomic_uint     nheld;       /* buffers the host holds (acquire.c) */
+    /* Tasks that ran nowhere, per epoch, until a qv_wait_all reports them
+     * (under fail_mu). */
+    pthread_mutex_t fail_mu;
+    unsigned        nfail[QV__EPOCHS];
+    uint64_t        fail_epoch[QV__EPOCHS]; /* the first failure's epoch */
+    int             fail_err[QV__EPOCHS];
+    char            fail_msg[QV__EPOCHS][512];
 
     qv__worker *workers;
     unsigned    nworkers;
@@ -253,18 +335,59 @@ struct qv_runtime {
     qv_func       **funcs;
     size_t          nfuncs, funcs_cap;
     qv_buf         *bufs;
+    void           *buf_tree;  /* registered ranges (tsearch), for overlaps */
+    qv_buf         *dead_head, *dead_tail; /* unregistered handles, kept a
+                                            * while so misuse is caught */
+    size_t          ndead;
+    unsigned        magic;     /* QV__RT_MAGIC until destroyed */
+    bool            log_file;  /* this runtime opened log.file */
 
     qv__recorder *rec;     /* NULL when not recording */
     void         *loaded_models; /* models read from disk, by function name */
 };
 
+#define QV__RT_MAGIC 0x71767274u /* "qvrt" */
+
+/* Whether rt is a live runtime (a cheap check against misuse of a
+ * destroyed one, whose shell is kept for a while; see runtime.c). */
+static inline bool qv__rt_ok(const qv_runtime *rt)
+{
+    return rt && rt->magic == QV__RT_MAGIC;
+}
+static inline bool qv__buf_ok(const qv_buf *b)
+{
+    return b && b->magic == QV__BUF_MAGIC && qv__rt_ok(b->rt);
+}
+
 /* Registry helpers (func.c, buf.c) used at destroy. */
 void qv__func_free(qv_func *f);
 void qv__funcs_destroy(qv_runtime *rt);
-void qv__bufs_destroy(qv_runtime *rt);
+void qv__bufs_destroy(qv_runtime *rt);  /* unregisters every buffer */
+void qv__bufs_free(qv_runtime *rt);     /* frees the unregistered handles */
 
 /* Waits for inflight == 0 (or the buffer's users == 0 when buf != NULL). */
 int qv__wait(qv_runtime *rt, qv_buf *buf);
+/* Blocks the calling submitter while max_inflight tasks are in flight. */
+void qv__backpressure(qv_runtime *rt);
+/* Waits, spinning briefly then parking on wait_cv, until done(arg). */
+void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg);
+/* Reports (and forgets) the first failure recorded for buf; 0 if none. */
+int qv__buf_take_error(qv_buf *buf);
+/* QV_EDEADLK when a buffer the host holds has tasks waiting for its
+ * release (a wait for them would never end); else 0. Under submit_mu. */
+int qv__held_deadlock(qv_runtime *rt);
+/* Releases every buffer the host still holds, with a warning (shutdown). */
+void qv__release_all(qv_runtime *rt);
+
+/* ---- FPGA kernels of the catalog (bind.c) ------------------------------ */
+
+/* Checks f's signature against catalog kernel `kernel`: QV_ENOENT when the
+ * catalog has no such kernel (or there is no catalog), QV_EMISMATCH naming
+ * the first argument that differs. *out is the entry on success. */
+int  qv__fpga_bind(const qv_func *f, const char *kernel, const struct qv__kernel **out);
+/* Whether call t of f stays within the buffers' sizes as the kernel's size
+ * expressions compute them; when not, why says which argument. */
+bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n);
 
 /* The kernel catalog the policy names (a const qv__catalog *), or NULL. */
 const void *qv__runtime_catalog(const qv_runtime *rt);

@@ -12,6 +12,7 @@
  */
 #include "config/policy.h"
 #include "core/internal.h"
+#include "devices/device.h"
 #include "trace/perfmodel.h"
 
 /* Predicted copy time (µs) of t's inputs to device dev. */
@@ -31,12 +32,43 @@ static double copies_us(qv_runtime *rt, const qv__task *t, unsigned dev)
     return us;
 }
 
+/* Says where a task went and why: at info the first time a function goes
+ * to a device, at debug every time. */
+static void log_choice(qv_runtime *rt, const qv__task *t, unsigned dev, bool calibrating,
+                       double finish_us)
+{
+    qv_func *f = t->func;
+    unsigned bit = 1u << dev;
+    bool first = !(atomic_fetch_or(&f->placed, bit) & bit);
+    int level = first ? 2 : 3;
+    if (level > qv__log_threshold())
+        return;
+    char name[128] = "the CPU";
+    if (dev) {
+        struct qv_device *d = qv__device(rt, dev);
+        d->ops->query(d, QV_QUERY_NAME, name, sizeof name);
+    }
+    if (!(f->impls & rt->accel_classes & (f->where ? f->where : ~0u)))
+        qv__log(level, "task %llu of '%s' -> the CPU: no other device can run it",
+                (unsigned long long)t->id, f->name);
+    else if (calibrating)
+        qv__log(level, "task %llu of '%s' -> %s: its model there has too few samples yet "
+                "(calibration)", (unsigned long long)t->id, f->name, name);
+    else
+        qv__log(level, "task %llu of '%s' -> %s: earliest predicted finish, %.1f us from now",
+                (unsigned long long)t->id, f->name, name, finish_us);
+}
+
 unsigned qv__place(qv_runtime *rt, qv__task *t)
 {
     qv_func *f = t->func;
     unsigned where = f->where ? f->where : ~0u;
-    if (!(f->impls & where & rt->accel_classes))
+    if (!(f->impls & where & rt->accel_classes)) {
+        if (!(atomic_load_explicit(&f->placed, memory_order_relaxed) & 1u) &&
+            qv__log_threshold() >= 2)
+            log_choice(rt, t, 0, false, 0);
         return 0;
+    }
 
     const qv__policy *pol = rt->policy;
     bool eager = pol->scheduler == QV__SCHED_EAGER;
@@ -44,12 +76,13 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     uint64_t now = qv__now_ns();
     unsigned best = 0;
     double best_finish = 0;
-    bool have = false;
+    bool have = false, calibrating = false;
     /* Accelerators first, so that their first tries come early. */
     for (unsigned i = 1; i <= rt->naccel + 1; i++) {
         unsigned d = i <= rt->naccel ? i : 0;
         qv_class c = qv__devq_class(rt, d);
-        if (d ? !qv__devq_usable(rt, d, f) : !qv__func_can(f, QV_CLASS_CPU))
+        if (d ? (t->skip & (1u << d)) || !qv__devq_usable(rt, d, f)
+              : !qv__func_can(f, QV_CLASS_CPU))
             continue;
         double est = 0;
         uint64_t n = 0;
@@ -58,6 +91,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
             if (atomic_fetch_add(&f->tries[c], 1) < min_samples) {
                 best = d;
                 have = true;
+                calibrating = true;
                 break;
             }
             /* Tries are out already: use what is known, else guess it like
@@ -82,6 +116,8 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     }
     if (!have)
         return 0; /* nothing usable: the CPU path reports it */
+    if (qv__log_threshold() >= 2)
+        log_choice(rt, t, best, calibrating, best_finish);
     if (best) {
         double est = 0;
         if (!eager)

@@ -29,7 +29,7 @@ static int runtime_init_sync(qv_runtime *rt)
     if (pthread_mutex_init(&rt->submit_mu, NULL) || pthread_mutex_init(&rt->q_mu, NULL) ||
         pthread_mutex_init(&rt->park_mu, NULL) || pthread_cond_init(&rt->park_cv, NULL) ||
         pthread_mutex_init(&rt->wait_mu, NULL) || pthread_cond_init(&rt->wait_cv, NULL) ||
-        pthread_mutex_init(&rt->reg_mu, NULL))
+        pthread_mutex_init(&rt->reg_mu, NULL) || pthread_mutex_init(&rt->fail_mu, NULL))
         return QV_ENOMEM;
     atomic_init(&rt->free_shared, NULL);
     atomic_init(&rt->qlen, 0);
@@ -37,6 +37,10 @@ static int runtime_init_sync(qv_runtime *rt)
     atomic_init(&rt->stop, false);
     atomic_init(&rt->nwaiters, 0);
     atomic_init(&rt->inflight, 0);
+    atomic_init(&rt->epoch, 0);
+    for (unsigned i = 0; i < QV__EPOCHS; i++)
+        atomic_init(&rt->live[i], 0);
+    atomic_init(&rt->nheld, 0);
     return 0;
 }
 
@@ -98,8 +102,16 @@ static int apply_policy(qv_runtime *rt, const char *path)
         qv_diag_format(&d, msg, sizeof msg);
         return qv__fail(rc, "%s", msg);
     }
-    if (!getenv("QV_LOG"))
-        qv__log_set_level((int)p->log_level > 3 ? 3 : (int)p->log_level);
+    if (!qv__log_env())
+        qv__log_set_level((int)p->log_level);
+    if (p->log_file) {
+        if ((rc = qv__log_open(p->log_file)) != 0)
+            return rc;
+        rt->log_file = true;
+    }
+    qv__log(2, "runtime policy %s: scheduler %s, log level %s%s%s", path,
+            qv__sched_name(p->scheduler), qv__loglevel_name(p->log_level),
+            p->log_file ? ", log file " : "", p->log_file ? p->log_file : "");
     /* Nothing starts half-configured: the catalog and every board load now. */
     if (p->catalog) {
         qv__catalog *c;
@@ -193,10 +205,15 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
         qv__fail(rc, "cannot start %u workers: %s", rt->nworkers, qv_strerror(rc));
         goto fail;
     }
+    rt->max_inflight = policy(rt)->max_inflight;
+    rt->low_water = rt->max_inflight / 4 * 3;
+    rt->magic = QV__RT_MAGIC;
     *out = rt;
     return 0;
 
 fail:
+    if (rt->log_file)
+        qv__log_close();
     qv__devq_stop_all(rt);
     qv__devq_close_all(rt);
     free_policy(rt);
@@ -213,8 +230,9 @@ fail:
 
 QV_API int qv_runtime_shutdown(qv_runtime *rt)
 {
-    if (!rt)
-        return qv__fail(QV_EINVAL, "qv_runtime_shutdown: NULL runtime");
+    if (!qv__rt_ok(rt))
+        return qv__fail(QV_EINVAL, "qv_runtime_shutdown: %s runtime",
+                        rt ? "destroyed" : "NULL");
     if (qv__current_worker())
         return qv__fail(QV_EDEADLK, "qv_runtime_shutdown called from a task");
     pthread_mutex_lock(&rt->submit_mu);
@@ -223,15 +241,45 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt)
     pthread_mutex_unlock(&rt->submit_mu);
     if (was)
         return 0;
+    qv__release_all(rt); /* else the tasks waiting for them never end */
     qv__wait(rt, NULL);
     qv__sched_stop(rt);
     qv__devq_stop_all(rt);
     return 0;
 }
 
-QV_API void qv_runtime_destroy(qv_runtime *rt)
+/* Destroyed runtimes keep their shell (the struct, its functions and the
+ * structs of its buffers, all marked dead) for a while, so that a call on a
+ * destroyed runtime or one of its handles is refused with QV_EINVAL instead
+ * of reading freed memory. The oldest shells are freed past GRAVE_KEPT, and
+ * the rest when the process exits. */
+#define GRAVE_KEPT 16
+static pthread_mutex_t grave_mu = PTHREAD_MUTEX_INITIALIZER;
+static qv_runtime *grave[GRAVE_KEPT];
+static unsigned grave_next;
+
+static void shell_free(qv_runtime *rt)
 {
     if (!rt)
+        return;
+    qv__funcs_destroy(rt);
+    qv__bufs_free(rt);
+    free(rt);
+}
+
+__attribute__((destructor)) static void grave_clear(void)
+{
+    pthread_mutex_lock(&grave_mu);
+    for (unsigned i = 0; i < GRAVE_KEPT; i++) {
+        shell_free(grave[i]);
+        grave[i] = NULL;
+    }
+    pthread_mutex_unlock(&grave_mu);
+}
+
+QV_API void qv_runtime_destroy(qv_runtime *rt)
+{
+    if (!qv__rt_ok(rt))
         return;
     qv_runtime_shutdown(rt);
     int rc = qv__perf_write(rt);
@@ -240,20 +288,24 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     const char *trace = policy(rt)->trace_path;
     if (trace && rt->rec && qv_trace_write(rt, trace) != 0)
         qv__log(1, "trace not written: %s", qv_last_error());
+    rt->magic = 0;
     qv__bufs_destroy(rt);
-    qv__funcs_destroy(rt);
     qv__perf_close(rt);
     qv__rec_destroy(rt->rec);
+    rt->rec = NULL;
     qv__devq_close_all(rt);
     free_policy(rt);
     for (size_t i = 0; i < rt->nchunks; i++)
         free(rt->chunks[i]);
     free(rt->chunks);
+    rt->chunks = NULL;
     if (rt->cpu) {
         rt->cpu->ops->close(rt->cpu);
         free(rt->cpu);
+        rt->cpu = NULL;
     }
     free(rt->workers);
+    rt->workers = NULL;
     pthread_mutex_destroy(&rt->submit_mu);
     pthread_mutex_destroy(&rt->q_mu);
     pthread_mutex_destroy(&rt->park_mu);
@@ -261,10 +313,18 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     pthread_mutex_destroy(&rt->wait_mu);
     pthread_cond_destroy(&rt->wait_cv);
     pthread_mutex_destroy(&rt->reg_mu);
-    free(rt);
+    pthread_mutex_destroy(&rt->fail_mu);
+    if (rt->log_file)
+        qv__log_close();
+    pthread_mutex_lock(&grave_mu);
+    qv_runtime *old = grave[grave_next];
+    grave[grave_next] = rt;
+    grave_next = (grave_next + 1) % GRAVE_KEPT;
+    pthread_mutex_unlock(&grave_mu);
+    shell_free(old);
 }
 
 QV_API unsigned qv_runtime_ncpu(const qv_runtime *rt)
 {
-    return rt ? rt->nworkers : 0;
+    return qv__rt_ok(rt) ? rt->nworkers : 0;
 }

@@ -15,6 +15,7 @@
  * one of them sees the other. Waiters in qv__wait follow the same pattern
  * with nwaiters against inflight / buffer users.
  */
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,16 +163,10 @@ void qv__wake_waiters(qv_runtime *rt)
     pthread_mutex_unlock(&rt->wait_mu);
 }
 
-static bool wait_done(qv_runtime *rt, qv_buf *buf)
-{
-    return buf ? atomic_load_explicit(&buf->users, memory_order_seq_cst) == 0
-               : atomic_load_explicit(&rt->inflight, memory_order_seq_cst) == 0;
-}
-
-int qv__wait(qv_runtime *rt, qv_buf *buf)
+void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg)
 {
     uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
-    for (unsigned i = 1; !wait_done(rt, buf); i++) {
+    for (unsigned i = 1; !done(rt, arg); i++) {
         if (i % 256 == 0) {
             if (qv__now_ns() >= deadline)
                 break;
@@ -180,22 +175,106 @@ int qv__wait(qv_runtime *rt, qv_buf *buf)
             qv__cpu_relax();
         }
     }
-    if (wait_done(rt, buf))
-        return 0;
+    if (done(rt, arg))
+        return;
     atomic_fetch_add_explicit(&rt->nwaiters, 1, memory_order_seq_cst);
     pthread_mutex_lock(&rt->wait_mu);
-    while (!wait_done(rt, buf))
+    while (!done(rt, arg))
         pthread_cond_wait(&rt->wait_cv, &rt->wait_mu);
     pthread_mutex_unlock(&rt->wait_mu);
     atomic_fetch_sub_explicit(&rt->nwaiters, 1, memory_order_relaxed);
+}
+
+static bool users_done(qv_runtime *rt, void *arg)
+{
+    qv_buf *buf = arg;
+    return buf ? atomic_load_explicit(&buf->users, memory_order_seq_cst) == 0
+               : atomic_load_explicit(&rt->inflight, memory_order_seq_cst) == 0;
+}
+
+int qv__wait(qv_runtime *rt, qv_buf *buf)
+{
+    qv__wait_until(rt, users_done, buf);
     return 0;
+}
+
+static bool below_low_water(qv_runtime *rt, void *arg)
+{
+    (void)arg;
+    return atomic_load_explicit(&rt->inflight, memory_order_seq_cst) <= rt->low_water;
+}
+
+void qv__backpressure(qv_runtime *rt)
+{
+    /* A task that submits must never wait for the tasks it holds back, nor
+     * a thread while the host holds a buffer: the tasks in flight may be
+     * waiting for that thread's qv_buf_release. */
+    if (atomic_load_explicit(&rt->inflight, memory_order_relaxed) < rt->max_inflight ||
+        qv__current_worker() || atomic_load_explicit(&rt->nheld, memory_order_relaxed))
+        return;
+    qv__wait_until(rt, below_low_water, NULL);
+}
+
+/* Whether every task of the epochs up to *(uint64_t *)arg is done. Epochs
+ * only advance onto an empty slot, so the live ones always lie in the last
+ * QV__EPOCHS and each slot counts one of them. */
+static bool epochs_done(qv_runtime *rt, void *arg)
+{
+    uint64_t upto = *(const uint64_t *)arg;
+    uint64_t cur = atomic_load_explicit(&rt->epoch, memory_order_seq_cst);
+    uint64_t lo = cur >= QV__EPOCHS ? cur - QV__EPOCHS + 1 : 0;
+    for (uint64_t e = lo; e <= upto; e++)
+        if (atomic_load_explicit(&rt->live[e % QV__EPOCHS], memory_order_seq_cst))
+            return false;
+    return true;
+}
+
+/* The first failure among the epochs up to `upto`, forgotten once told. */
+static int take_failures(qv_runtime *rt, uint64_t upto)
+{
+    int err = 0;
+    unsigned n = 0;
+    uint64_t first = UINT64_MAX;
+    char msg[512] = "";
+    pthread_mutex_lock(&rt->fail_mu);
+    for (unsigned s = 0; s < QV__EPOCHS; s++) {
+        if (!rt->nfail[s] || rt->fail_epoch[s] > upto)
+            continue;
+        n += rt->nfail[s];
+        if (rt->fail_epoch[s] < first) {
+            first = rt->fail_epoch[s];
+            err = rt->fail_err[s];
+            memcpy(msg, rt->fail_msg[s], sizeof msg);
+        }
+        rt->nfail[s] = 0;
+    }
+    pthread_mutex_unlock(&rt->fail_mu);
+    if (!n)
+        return 0;
+    if (n == 1)
+        return qv__fail(err, "%s", msg);
+    return qv__fail(err, "%u tasks did not run; the first: %s", n, msg);
 }
 
 QV_API int qv_wait_all(qv_runtime *rt)
 {
-    if (!rt)
-        return qv__fail(QV_EINVAL, "qv_wait_all: NULL runtime");
+    if (!qv__rt_ok(rt))
+        return qv__fail(QV_EINVAL, "qv_wait_all: %s runtime", rt ? "destroyed" : "NULL");
     if (qv__current_worker() && atomic_load(&rt->inflight) > 0)
         return qv__fail(QV_EDEADLK, "qv_wait_all called from a task: it would wait on itself");
-    return qv__wait(rt, NULL);
+    /* Close the current epoch, so that what others submit from now on is
+     * not waited for. When the ring is full (QV__EPOCHS waits, each with
+     * tasks still running) the epoch stays open and this wait also covers
+     * later tasks: slower, never wrong. */
+    pthread_mutex_lock(&rt->submit_mu);
+    uint64_t upto = atomic_load_explicit(&rt->epoch, memory_order_relaxed);
+    if (atomic_load(&rt->live[upto % QV__EPOCHS]) &&
+        !atomic_load(&rt->live[(upto + 1) % QV__EPOCHS]))
+        atomic_store(&rt->epoch, upto + 1);
+    int rc = atomic_load(&rt->nheld) ? qv__held_deadlock(rt) : 0;
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (rc)
+        return rc;
+    qv__wait_until(rt, epochs_done, &upto);
+    return take_failures(rt, upto);
 }

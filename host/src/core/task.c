@@ -13,6 +13,7 @@
  * tasks onto a lock-free stack; the submitter takes the whole stack at once,
  * which is free of the ABA problem.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,9 @@
 #include "devices/device.h"
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
+
+/* The epoch + 1 of the task the calling worker runs; 0 outside tasks. */
+static _Thread_local uint64_t tls_epoch;
 
 /* About 2 MiB of tasks per chunk: one huge page (see qv__bigalloc). */
 #define TASKS_PER_CHUNK ((2u << 20) / sizeof(qv__task))
@@ -53,6 +57,26 @@ static qv__task *task_alloc(qv_runtime *rt)
     return t;
 }
 
+qv__task *qv__task_new(qv_runtime *rt)
+{
+    qv__task *t = task_alloc(rt);
+    if (!t)
+        return NULL;
+    atomic_init(&t->refs, 1);
+    atomic_init(&t->pending, 1);
+    atomic_flag_clear(&t->lock.f);
+    atomic_init(&t->done, false);
+    t->nsucc = 0;
+    t->succ_cap = 4;
+    t->succ = t->succ_inline;
+    t->node = NULL;
+    t->scalar_heap = NULL;
+    t->skip = 0;
+    t->why = NULL;
+    t->dev = 0;
+    return t;
+}
+
 void qv__task_release(qv_runtime *rt, qv__task *t)
 {
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
@@ -60,6 +84,7 @@ void qv__task_release(qv_runtime *rt, qv__task *t)
     if (t->succ != t->succ_inline)
         free(t->succ);
     free(t->scalar_heap);
+    free(t->why);
     qv__task *head = atomic_load_explicit(&rt->free_shared, memory_order_relaxed);
     do {
         t->next = head;
@@ -99,21 +124,20 @@ out:
     return rc;
 }
 
-/* Drops readers that are done, keeping their ids for the graph when
- * recording; grows the array when that frees too little. */
+/* Drops readers that are done (the recorder keeps their ids for the graph:
+ * keeping them here, unbounded, also kept their tasks in the pool until
+ * the array next filled up); grows the array when that frees too little. */
 static int readers_reserve(qv_runtime *rt, qv_buf *b)
 {
     if (b->nreaders < b->readers_cap)
         return 0;
     size_t kept = 0;
     for (size_t i = 0; i < b->nreaders; i++) {
-        qv__reader r = b->readers[i];
-        if (r.task && atomic_load_explicit(&r.task->done, memory_order_acquire)) {
-            qv__task_release(rt, r.task);
-            r.task = NULL;
-        }
-        if (r.task || rt->rec)
-            b->readers[kept++] = r;
+        qv__task *r = b->readers[i].task;
+        if (atomic_load_explicit(&r->done, memory_order_acquire))
+            qv__task_release(rt, r);
+        else
+            b->readers[kept++] = b->readers[i];
     }
     b->nreaders = kept;
     if (kept < b->readers_cap * 3 / 4)
@@ -131,7 +155,9 @@ static int readers_reserve(qv_runtime *rt, qv_buf *b)
 static int depend(qv_runtime *rt, qv__task *t, qv__task *pred, uint64_t pred_id,
                   size_t bytes)
 {
-    if (rt->rec && qv__rec_edge(rt->rec, pred_id, t->id, bytes) != 0)
+    /* Host acquisitions order tasks but are not nodes of the graph. */
+    if (rt->rec && pred_id != QV__NO_NODE && t->id != QV__NO_NODE &&
+        qv__rec_edge(rt->rec, pred_id, t->id, bytes) != 0)
         return QV_ENOMEM;
     return pred ? add_succ(pred, t) : 0;
 }
@@ -142,18 +168,25 @@ static int access_buf(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
     int rc;
     /* Read after write carries the buffer. A pure write after write only
      * orders, and when readers came in between it is implied by them. */
-    if (b->last_writer_id && ((m & QV_R) || b->nreaders == 0)) {
+    if ((b->last_writer_id || b->last_writer) && ((m & QV_R) || b->nreaders == 0)) {
         rc = depend(rt, t, b->last_writer, b->last_writer_id - 1,
                     (m & QV_R) ? b->size : 0);
         if (rc)
             return rc;
     }
     if (m & QV_W) {
-        for (size_t i = 0; i < b->nreaders; i++) {
-            qv__reader *r = &b->readers[i];
-            if ((rc = depend(rt, t, r->task, r->id, 0)) != 0)
-                return rc;
+        /* Write after read: edges in the graph from every reader since the
+         * last writer (a host acquisition ends the list without any), waits
+         * on those that may still run. */
+        if (rt->rec) {
+            if (t->id == QV__NO_NODE)
+                b->rec_readers = 0;
+            else if (qv__rec_war(rt->rec, &b->rec_readers, t->id) != 0)
+                return QV_ENOMEM;
         }
+        for (size_t i = 0; i < b->nreaders; i++)
+            if ((rc = add_succ(b->readers[i].task, t)) != 0)
+                return rc;
         for (size_t i = 0; i < b->nreaders; i++)
             if (b->readers[i].task)
                 qv__task_release(rt, b->readers[i].task);
@@ -162,14 +195,22 @@ static int access_buf(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
             qv__task_release(rt, b->last_writer);
         atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
         b->last_writer = t;
-        b->last_writer_id = t->id + 1;
+        b->last_writer_id = t->id == QV__NO_NODE ? 0 : t->id + 1;
     } else {
         if ((rc = readers_reserve(rt, b)) != 0)
             return rc;
         atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-        b->readers[b->nreaders++] = (qv__reader){ t, t->id };
+        b->readers[b->nreaders++] = (qv__reader){ t };
+        if (rt->rec && t->id != QV__NO_NODE &&
+            qv__rec_read(rt->rec, &b->rec_readers, t->id) != 0)
+            return QV_ENOMEM;
     }
     return 0;
+}
+
+int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
+{
+    return access_buf(rt, t, b, m);
 }
 
 /* Checks args against f's signature; on success fills the task's argument
@@ -196,9 +237,10 @@ static int bind_args(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
             if (!b)
                 return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a buffer",
                                 f->name, i);
-            if (b->rt != rt)
-                return qv__fail(QV_EINVAL, "function '%s': argument %u is a buffer of "
-                                "another runtime", f->name, i);
+            if (b->rt != rt || b->magic != QV__BUF_MAGIC)
+                return qv__fail(QV_EINVAL, "function '%s': argument %u is %s", f->name, i,
+                                b->magic != QV__BUF_MAGIC ? "an unregistered buffer"
+                                                          : "a buffer of another runtime");
             t->ptr[i] = b->ptr;
             t->size[i] = b->size;
             unsigned j = 0;
@@ -224,28 +266,53 @@ static int bind_args(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     return 0;
 }
 
+/* Keeps t off the FPGAs when the call does not fit f's kernel there.
+ * QV_EMISMATCH when no other device can run it. */
+static int fpga_check(qv_runtime *rt, qv_func *f, qv__task *t)
+{
+    char why[256];
+    if (!f->kernel || !qv__func_can(f, QV_CLASS_FPGA) || qv__fpga_fits(f, t, why, sizeof why))
+        return 0;
+    unsigned where = f->where ? f->where : ~0u;
+    unsigned others = f->impls & where & ~(1u << QV_CLASS_FPGA) &
+                      (rt->accel_classes | (1u << QV_CLASS_CPU));
+    if (!others && !f->cpu)
+        return qv__fail(QV_EMISMATCH, "'%s' cannot run on an FPGA: %s; and no other "
+                        "device can run it", f->name, why);
+    for (unsigned d = 1; d <= rt->naccel; d++)
+        if (qv__devq_class(rt, d) == QV_CLASS_FPGA)
+            t->skip |= 1u << d;
+    qv__log(3, "a call of '%s' stays off the FPGAs: %s", f->name, why);
+    return 0;
+}
+
 QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs)
 {
-    if (!rt || !f || (nargs && !args))
-        return qv__fail(QV_EINVAL, "qv_submit: NULL argument");
+    if (!qv__rt_ok(rt) || !f || (nargs && !args))
+        return qv__fail(QV_EINVAL, "qv_submit: %s", rt && !qv__rt_ok(rt)
+                                                        ? "the runtime was destroyed"
+                                                        : "NULL argument");
     if (f->rt != rt)
         return qv__fail(QV_ENOENT, "qv_submit: function '%s' is not registered with "
                         "this runtime", f->name);
     if (!qv__func_can(f, QV_CLASS_CPU) && !(f->impls & rt->accel_classes &
                                              (f->where ? f->where : ~0u)))
         return qv__fail(QV_ENODEV, "no device of this runtime can run '%s'", f->name);
+    qv__backpressure(rt);
 
     pthread_mutex_lock(&rt->submit_mu);
     if (rt->shut) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_ESHUTDOWN, "qv_submit after qv_runtime_shutdown");
     }
-    qv__task *t = task_alloc(rt);
+    qv__task *t = qv__task_new(rt);
     if (!t) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_ENOMEM, "qv_submit: out of memory");
     }
     int rc = bind_args(rt, f, args, nargs, t);
+    if (!rc)
+        rc = fpga_check(rt, f, t);
     if (rc) {
         free(t->scalar_heap);
         t->next = rt->free_local;
@@ -255,14 +322,9 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     }
     t->func = f;
     t->id = rt->next_id++;
-    atomic_init(&t->refs, 1);
-    atomic_init(&t->pending, 1);
-    atomic_flag_clear(&t->lock.f);
-    atomic_init(&t->done, false);
-    t->nsucc = 0;
-    t->succ_cap = 4;
-    t->succ = t->succ_inline;
-    t->node = NULL;
+    /* A task submitted by a task belongs to its parent's epoch: a wait for
+     * the parent waits for what the parent started. */
+    t->epoch = tls_epoch ? tls_epoch - 1 : atomic_load_explicit(&rt->epoch, memory_order_relaxed);
     if (rt->rec) {
         size_t rd = 0, wr = 0;
         for (unsigned j = 0; j < t->nbufs; j++) {
@@ -274,6 +336,7 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         t->node = qv__rec_node(rt->rec, t->id, f->id, rd, wr, t->bytes);
     }
     atomic_fetch_add_explicit(&rt->inflight, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&rt->live[t->epoch % QV__EPOCHS], 1, memory_order_relaxed);
     for (unsigned j = 0; j < t->nbufs; j++) {
         atomic_fetch_add_explicit(&t->ubuf[j]->users, 1, memory_order_relaxed);
         if (!rc)
@@ -296,27 +359,34 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     bool coherent = rt->naccel > 0;
     if (!f->cpu) {
         /* Placed here because every device that could run it failed. */
-        atomic_fetch_add(&rt->lost, 1);
-        qv__log(0, "task %llu of '%s' did not run: no device left that can run it",
-                (unsigned long long)t->id, f->name);
         qv__task *next = NULL;
-        qv__task_complete(rt, t, 0, w->idx, 0, 0, &next);
+        qv__task_fail(rt, t, QV_ENODEV, w->idx, &next);
         return next;
     }
     if (coherent) {
         for (unsigned j = 0; j < t->nbufs; j++) {
             int rc = qv__coh_acquire(rt, t->ubuf[j], 0, t->modes[j]);
-            if (rc)
-                qv__log(0, "task %llu of '%s': cannot bring its input home (%s); it runs "
-                        "on the last host copy", (unsigned long long)t->id, f->name,
-                        qv_strerror(rc));
+            if (rc) {
+                /* Running on the stale host copy would lose the device's
+                 * data without a word: the task fails instead. */
+                char why[300];
+                snprintf(why, sizeof why, "its input cannot be brought home: %s",
+                         qv_last_error());
+                free(t->why);
+                t->why = strdup(why);
+                qv__task *next = NULL;
+                qv__task_fail(rt, t, rc, w->idx, &next);
+                return next;
+            }
         }
     }
     qv_call call = { t->ptr, t->size, t->nargs, w->idx };
     qv_launch l = { f, f->cpu, &call, NULL };
+    tls_epoch = t->epoch + 1;
     uint64_t t0 = qv__now_ns();
     rt->cpu->ops->launch(rt->cpu, &l, NULL);
     uint64_t t1 = qv__now_ns();
+    tls_epoch = 0;
     /* Single writer: a plain load and store, no locked instruction. */
     atomic_store_explicit(&w->tasks, atomic_load_explicit(&w->tasks, memory_order_relaxed) + 1,
                           memory_order_relaxed);
@@ -341,16 +411,69 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
         qv__rec_done(t->node, t0, t1, worker, cls);
     if (t1 > t0)
         qv__perf_add(f, cls, t->bytes, (double)(t1 - t0) / 1000.0);
+    if (qv__log_threshold() >= 4)
+        qv__log(4, "task %llu of '%s' done on device %u (%s) in %.1f us",
+                (unsigned long long)t->id, f->name, dev, qv_class_name(cls),
+                (double)(t1 - t0) / 1000.0);
+    if (qv__task_finish(rt, t, next))
+        qv__wake_waiters(rt);
+}
 
+void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker, qv__task **next)
+{
+    qv_func *f = t->func;
+    char msg[512];
+    snprintf(msg, sizeof msg, "task %llu of '%s' did not run: %s",
+             (unsigned long long)t->id, f->name,
+             t->why ? t->why : f->cpu ? qv_last_error()
+                                      : "no device that can run it is left (it has no "
+                                        "CPU implementation)");
+    atomic_fetch_add(&rt->lost, 1);
+    qv__log(0, "%s", msg);
+    unsigned s = (unsigned)(t->epoch % QV__EPOCHS);
+    pthread_mutex_lock(&rt->fail_mu);
+    if (!rt->nfail[s]++ || t->epoch < rt->fail_epoch[s]) {
+        rt->fail_epoch[s] = t->epoch;
+        rt->fail_err[s] = err;
+        memcpy(rt->fail_msg[s], msg, sizeof msg);
+    }
+    pthread_mutex_unlock(&rt->fail_mu);
+    /* What it should have written keeps its old data: the waits on those
+     * buffers say so. */
+    for (unsigned j = 0; j < t->nbufs; j++) {
+        qv_buf *b = t->ubuf[j];
+        if (!(t->modes[j] & QV_W))
+            continue;
+        pthread_mutex_lock(&b->coh_mu);
+        if (!atomic_load(&b->err)) {
+            free(b->err_msg);
+            b->err_msg = strdup(msg);
+            atomic_store(&b->err, err);
+        }
+        pthread_mutex_unlock(&b->coh_mu);
+    }
+    if (t->node)
+        qv__rec_done(t->node, 0, 0, worker, QV_CLASS_CPU);
+    if (qv__task_finish(rt, t, next))
+        qv__wake_waiters(rt);
+}
+
+bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next)
+{
     qv__spin_lock(&t->lock);
     atomic_store_explicit(&t->done, true, memory_order_release);
     qv__spin_unlock(&t->lock);
 
+    bool wake = false;
     /* No submitter appends to succ once done is set, so it is ours now. */
     for (unsigned i = 0; i < t->nsucc; i++) {
         qv__task *s = t->succ[i];
         if (atomic_fetch_sub_explicit(&s->pending, 1, memory_order_acq_rel) != 1)
             continue;
+        if (!s->func) { /* a host acquisition: its caller may go on */
+            wake = true;
+            continue;
+        }
         unsigned d = qv__place(rt, s);
         if (d)
             qv__devq_push(rt, d, s);
@@ -359,13 +482,17 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
         else
             qv__cpu_push(rt, s);
     }
-    bool wake = false;
-    for (unsigned j = 0; j < t->nbufs; j++)
-        if (atomic_fetch_sub_explicit(&t->ubuf[j]->users, 1, memory_order_seq_cst) == 1)
+    if (t->func) {
+        for (unsigned j = 0; j < t->nbufs; j++)
+            if (atomic_fetch_sub_explicit(&t->ubuf[j]->users, 1, memory_order_seq_cst) == 1)
+                wake = true;
+        if (atomic_fetch_sub_explicit(&rt->live[t->epoch % QV__EPOCHS], 1,
+                                      memory_order_seq_cst) == 1)
             wake = true;
-    if (atomic_fetch_sub_explicit(&rt->inflight, 1, memory_order_seq_cst) == 1)
-        wake = true;
+        size_t before = atomic_fetch_sub_explicit(&rt->inflight, 1, memory_order_seq_cst);
+        if (before == 1 || before == rt->low_water + 1)
+            wake = true;
+    }
     qv__task_release(rt, t);
-    if (wake)
-        qv__wake_waiters(rt);
+    return wake;
 }

@@ -290,6 +290,7 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
     ek->lib = lib;
     ek->entry = entry;
     ek->fd = fd;
+    qv__log(2, "%s: kernel '%s' of '%s' loaded from %s", e->name, k->name, f->name, path);
     return 0;
 }
 

@@ -283,6 +283,33 @@ static void save_binary(const ocl_device *o, cl_program p, const char *path)
     free(bin);
 }
 
+/* The first line of a build log that reports an error (the one a person
+ * needs), else the log's first line; trimmed in place. */
+static const char *first_error(char *log)
+{
+    char *line = log, *pick = NULL;
+    while (*line && !pick) {
+        char *end = strchr(line, '\n');
+        if (strstr(line, "error") && (!end || strstr(line, "error") < end))
+            pick = line;
+        if (!end)
+            break;
+        line = end + 1;
+    }
+    if (!pick)
+        pick = log;
+    pick[strcspn(pick, "\n")] = 0;
+    /* The compiler names a temporary file: the line and column in the
+     * kernel's source are what tells the user something. */
+    char *cl = strstr(pick, ".cl:");
+    if (cl) {
+        cl += 4;
+        memmove(pick, "line ", 5);
+        memmove(pick + 5, cl, strlen(cl) + 1);
+    }
+    return *pick ? pick : "(no build log)";
+}
+
 /* Builds f's program on o: from the disk cache when it holds one that
  * builds, else from source (and then fills the cache). */
 static int build(ocl_device *o, const qv_func *f, ocl_prog *pp)
@@ -322,9 +349,9 @@ static int build(ocl_device *o, const qv_func *f, ocl_prog *pp)
             char log[4096] = "";
             clGetProgramBuildInfo(p, o->id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
             clReleaseProgram(p);
-            qv__log(1, "OpenCL build of '%s' failed on %s:\n%s", f->name, o->name, log);
-            return qv__fail(QV_ENOTSUP, "OpenCL build of '%s' failed on %s: %s", f->name,
-                            o->name, log);
+            qv__log(2, "OpenCL build log of '%s' on %s:\n%s", f->name, o->name, log);
+            return qv__fail(QV_ENOTSUP, "OpenCL build of kernel '%s' of '%s' failed on %s: %s",
+                            f->ocl.kernel, f->name, o->name, first_error(log));
         }
         if (cached)
             save_binary(o, p, path);
@@ -334,6 +361,14 @@ static int build(ocl_device *o, const qv_func *f, ocl_prog *pp)
         clReleaseProgram(p);
         return qv__fail(QV_ENOTSUP, "OpenCL program of '%s' has no kernel '%s': %s",
                         f->name, f->ocl.kernel, cl_err(err));
+    }
+    cl_uint nargs = 0;
+    err = clGetKernelInfo(k, CL_KERNEL_NUM_ARGS, sizeof nargs, &nargs, NULL);
+    if (err == CL_SUCCESS && nargs != f->nargs) {
+        clReleaseKernel(k);
+        clReleaseProgram(p);
+        return qv__fail(QV_EMISMATCH, "OpenCL kernel '%s' takes %u arguments, function '%s' "
+                        "%u", f->ocl.kernel, nargs, f->name, f->nargs);
     }
     pp->prog = p;
     pp->kern = k;

@@ -222,6 +222,9 @@ static int kernel_of(xrt_device *e, const qv_func *f, xrt_kernel **out)
         if (!xk->k)
             rc = qv__fail(QV_ENOTSUP, "%s: XRT has no kernel '%s' in %s", e->name,
                           ck->name, path);
+        else
+            qv__log(2, "%s: kernel '%s' of '%s' opened from %s", e->name, ck->name, f->name,
+                    path);
     }
     if (rc) {
         xk->state = -1;

@@ -1,0 +1,217 @@
+/*
+ * acquire.c - the host's access to registered memory: qv_buf_acquire and
+ * qv_buf_release (StarPU's starpu_data_acquire / _release), and qv_buf_wait,
+ * a read-only acquire that is released at once.
+ *
+ * An acquisition is a task of the host: it enters the buffer's dependency
+ * state like a submitted task with the same mode, so it waits for exactly
+ * the tasks it conflicts with (a read for the last writer, a write for the
+ * readers since as well), and the tasks submitted while the host holds the
+ * buffer wait for it in turn, until qv_buf_release completes it. It is never
+ * queued on a device and never recorded in the graph.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+static bool host_ready(qv_runtime *rt, void *arg)
+{
+    (void)rt;
+    const qv__task *t = arg;
+    return atomic_load_explicit(&t->pending, memory_order_seq_cst) == 0;
+}
+
+/* Enters a host task for buf with mode m and waits until its conflicts are
+ * done. *out is the task, which the caller completes with qv__task_finish. */
+static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, qv__task **out)
+{
+    pthread_mutex_lock(&rt->submit_mu);
+    if (hold && buf->held) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_EBUSY, "qv_buf_acquire: buffer %p is already acquired; "
+                        "release it first", buf->ptr);
+    }
+    qv__task *t = qv__task_new(rt);
+    if (!t) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_ENOMEM, "qv_buf_acquire: out of memory");
+    }
+    t->func = NULL;
+    t->id = QV__NO_NODE;
+    t->epoch = 0;
+    t->nargs = 0;
+    t->nbufs = 1;
+    t->ubuf[0] = buf;
+    t->modes[0] = m;
+    t->bytes = 0;
+    int rc = qv__task_access(rt, t, buf, m);
+    if (hold) {
+        buf->held = m;
+        buf->host = t;
+        atomic_fetch_add(&rt->nheld, 1);
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (rc) /* as in qv_submit: the order is kept as far as memory allowed */
+        qv__log(0, "qv_buf_acquire: out of memory while tracking dependencies");
+    if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) != 1)
+        qv__wait_until(rt, host_ready, t);
+    *out = t;
+    return 0;
+}
+
+static void host_leave(qv_runtime *rt, qv__task *t)
+{
+    if (qv__task_finish(rt, t, NULL))
+        qv__wake_waiters(rt);
+}
+
+/* Makes the host copy current for m: fetched when m reads, and the only
+ * valid one when m writes (device copies are stale from now on). */
+static int host_coherent(qv_runtime *rt, qv_buf *buf, unsigned m)
+{
+    if (!rt->naccel || !buf->size)
+        return 0;
+    if (m & QV_R) {
+        int rc = qv__coh_acquire(rt, buf, 0, QV_R);
+        if (rc)
+            return qv__fail(rc, "buffer %p: the host copy cannot be brought up to date: %s",
+                            buf->ptr, qv_last_error());
+    }
+    if (m & QV_W)
+        qv__coh_written(buf, 0);
+    return 0;
+}
+
+int qv__buf_take_error(qv_buf *b)
+{
+    if (!atomic_load(&b->err))
+        return 0;
+    pthread_mutex_lock(&b->coh_mu);
+    int err = atomic_exchange(&b->err, 0);
+    char *msg = b->err_msg;
+    b->err_msg = NULL;
+    pthread_mutex_unlock(&b->coh_mu);
+    if (err)
+        qv__fail(err, "buffer %p holds stale data: %s", b->ptr, msg ? msg : "a task failed");
+    free(msg);
+    return err;
+}
+
+QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode)
+{
+    if (!qv__buf_ok(buf))
+        return qv__fail(QV_EINVAL, "qv_buf_acquire: %s buffer",
+                        buf ? "unregistered (or destroyed)" : "NULL");
+    if (mode < QV_R || mode > QV_RW)
+        return qv__fail(QV_EINVAL, "qv_buf_acquire: mode %d; expected QV_R, QV_W or QV_RW",
+                        (int)mode);
+    if (qv__current_worker())
+        return qv__fail(QV_EDEADLK, "qv_buf_acquire called from a task: it could wait "
+                        "on itself (tasks receive their buffers as arguments)");
+    qv_runtime *rt = buf->rt;
+    qv__task *t;
+    int rc = host_enter(rt, buf, mode, true, &t);
+    if (rc)
+        return rc;
+    rc = qv__buf_take_error(buf);
+    if (!rc)
+        rc = host_coherent(rt, buf, mode);
+    if (rc) {
+        /* A failed acquire holds nothing: the caller has no release to do. */
+        int keep = rc;
+        char msg[512];
+        strncpy(msg, qv_last_error(), sizeof msg - 1);
+        msg[sizeof msg - 1] = 0;
+        qv_buf_release(buf);
+        return qv__fail(keep, "%s", msg);
+    }
+    return 0;
+}
+
+QV_API int qv_buf_release(qv_buf *buf)
+{
+    if (!qv__buf_ok(buf))
+        return qv__fail(QV_EINVAL, "qv_buf_release: %s buffer",
+                        buf ? "unregistered (or destroyed)" : "NULL");
+    qv_runtime *rt = buf->rt;
+    pthread_mutex_lock(&rt->submit_mu);
+    qv__task *t = buf->host;
+    if (t) {
+        buf->host = NULL;
+        buf->held = 0;
+        atomic_fetch_sub(&rt->nheld, 1);
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (!t)
+        return qv__fail(QV_EINVAL, "qv_buf_release: buffer %p is not acquired", buf->ptr);
+    host_leave(rt, t);
+    return 0;
+}
+
+QV_API int qv_buf_wait(qv_buf *buf)
+{
+    if (!qv__buf_ok(buf))
+        return qv__fail(QV_EINVAL, "qv_buf_wait: %s buffer",
+                        buf ? "unregistered (or destroyed)" : "NULL");
+    qv_runtime *rt = buf->rt;
+    if (qv__current_worker()) {
+        /* A task must not block its worker on the graph: it may only look
+         * at a buffer nothing uses any more. */
+        if (atomic_load(&buf->users) > 0)
+            return qv__fail(QV_EDEADLK, "qv_buf_wait called from a task: it would wait "
+                            "on itself");
+        return host_coherent(rt, buf, QV_R);
+    }
+    pthread_mutex_lock(&rt->submit_mu);
+    unsigned held = buf->held;
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (held) /* the host holds it: its copy is the current one */
+        return 0;
+    qv__task *t;
+    int rc = host_enter(rt, buf, QV_R, false, &t);
+    if (rc)
+        return rc;
+    rc = qv__buf_take_error(buf);
+    int crc = host_coherent(rt, buf, QV_R);
+    host_leave(rt, t);
+    return rc ? rc : crc;
+}
+
+int qv__held_deadlock(qv_runtime *rt)
+{
+    int rc = 0;
+    pthread_mutex_lock(&rt->reg_mu);
+    for (qv_buf *b = rt->bufs; b && !rc; b = b->next) {
+        if (!b->host)
+            continue;
+        qv__spin_lock(&b->host->lock);
+        unsigned n = b->host->nsucc;
+        qv__spin_unlock(&b->host->lock);
+        if (n)
+            rc = qv__fail(QV_EDEADLK, "the wait would never end: buffer %p is acquired by "
+                          "the host and %u submitted task%s wait%s for its qv_buf_release",
+                          b->ptr, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    return rc;
+}
+
+/* Releases what the host still holds (shutdown: nothing else would). */
+void qv__release_all(qv_runtime *rt)
+{
+    for (;;) {
+        qv_buf *held = NULL;
+        pthread_mutex_lock(&rt->submit_mu);
+        pthread_mutex_lock(&rt->reg_mu);
+        for (qv_buf *b = rt->bufs; b && !held; b = b->next)
+            if (b->host)
+                held = b;
+        pthread_mutex_unlock(&rt->reg_mu);
+        pthread_mutex_unlock(&rt->submit_mu);
+        if (!held)
+            return;
+        qv__log(1, "buffer %p was still acquired at shutdown; it is released", held->ptr);
+        qv_buf_release(held);
+    }
+}

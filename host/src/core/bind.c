@@ -1,0 +1,150 @@
+/*
+ * bind.c - a function's FPGA kernel checked against the kernel catalog.
+ *
+ * qv_func_set_fpga binds a function to a catalog kernel only when the two
+ * agree argument by argument (kind, scalar size, access mode), so that a
+ * wrong binding is an error at the call that made it, not a crash inside a
+ * board. At submission, a call whose buffers are smaller than the kernel's
+ * `size:` expressions say (for the call's scalar values) is kept off the
+ * boards: the kernel would read or write past them.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "config/catalog.h"
+#include "core/internal.h"
+
+static const char *mode_name(unsigned m)
+{
+    return m == QV_R ? "QV_R" : m == QV_W ? "QV_W" : "QV_RW";
+}
+
+static const char *kdir_name(qv__kdir d)
+{
+    static const char *const n[] = { "in", "out", "inout", "scalar" };
+    return n[d];
+}
+
+static unsigned kdir_mode(qv__kdir d)
+{
+    return d == QV__KDIR_IN ? QV_R : d == QV__KDIR_OUT ? QV_W : QV_RW;
+}
+
+static const char *arg_name(const qv_func *f, unsigned i)
+{
+    return f->args[i].name ? f->args[i].name : "(unnamed)";
+}
+
+int qv__fpga_bind(const qv_func *f, const char *kernel, const qv__kernel **out)
+{
+    const qv__catalog *cat = f->rt->catalog;
+    *out = NULL;
+    if (!cat)
+        return qv__fail(QV_ENOENT, "qv_func_set_fpga('%s', '%s'): the runtime has no "
+                        "kernel catalog (policy key `catalog`)", f->name, kernel);
+    const qv__kernel *k = NULL;
+    for (size_t i = 0; i < cat->nkernels && !k; i++)
+        if (!strcmp(cat->kernels[i].name, kernel))
+            k = &cat->kernels[i];
+    if (!k)
+        return qv__fail(QV_ENOENT, "qv_func_set_fpga('%s'): no kernel '%s' in the "
+                        "catalog %s", f->name, kernel, cat->path);
+    if (k->nargs != f->nargs)
+        return qv__fail(QV_EMISMATCH, "qv_func_set_fpga('%s'): kernel '%s' takes %zu "
+                        "arguments, the function %u", f->name, k->name, k->nargs,
+                        f->nargs);
+    for (unsigned i = 0; i < f->nargs; i++) {
+        const qv__karg *ka = &k->args[i];
+        const qv_arg_desc *d = &f->args[i];
+        bool kscalar = ka->dir == QV__KDIR_SCALAR;
+        if (kscalar != !d->is_buf)
+            return qv__fail(QV_EMISMATCH, "qv_func_set_fpga('%s'): argument %u ('%s') "
+                            "is a %s, but kernel '%s' takes a %s there ('%s')", f->name, i,
+                            arg_name(f, i), d->is_buf ? "buffer" : "scalar", k->name,
+                            kscalar ? "scalar" : "buffer", ka->name);
+        if (kscalar && d->size != ka->elem)
+            return qv__fail(QV_EMISMATCH, "qv_func_set_fpga('%s'): scalar argument %u "
+                            "('%s') has %zu bytes, kernel '%s' takes a %s ('%s', %u "
+                            "bytes)", f->name, i, arg_name(f, i), d->size, k->name,
+                            qv__ktype_names[ka->type], ka->name, ka->elem);
+        if (!kscalar && d->mode != kdir_mode(ka->dir))
+            return qv__fail(QV_EMISMATCH, "qv_func_set_fpga('%s'): buffer argument %u "
+                            "('%s') is %s, but kernel '%s' declares '%s' as %s (%s)",
+                            f->name, i, arg_name(f, i), mode_name(d->mode), k->name,
+                            ka->name, kdir_name(ka->dir), mode_name(kdir_mode(ka->dir)));
+    }
+    *out = k;
+    return 0;
+}
+
+/* The value of scalar argument i of t as the kernel's type reads it; false
+ * for a negative value of a signed type (no size is negative). */
+static bool scalar_value(const qv__task *t, unsigned i, const qv__karg *ka, uint64_t *v)
+{
+    const unsigned char *p = t->ptr[i];
+    switch (ka->elem) {
+    case 1: {
+        int8_t s;
+        memcpy(&s, p, 1);
+        *v = (uint8_t)s;
+        return strncmp(qv__ktype_names[ka->type], "int", 3) || s >= 0;
+    }
+    case 2: {
+        int16_t s;
+        memcpy(&s, p, 2);
+        *v = (uint16_t)s;
+        return strncmp(qv__ktype_names[ka->type], "int", 3) || s >= 0;
+    }
+    case 4: {
+        int32_t s;
+        memcpy(&s, p, 4);
+        *v = (uint32_t)s;
+        return strncmp(qv__ktype_names[ka->type], "int", 3) || s >= 0;
+    }
+    default: {
+        int64_t s;
+        memcpy(&s, p, 8);
+        *v = (uint64_t)s;
+        return strncmp(qv__ktype_names[ka->type], "int", 3) || s >= 0;
+    }
+    }
+}
+
+bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n)
+{
+    const qv__kernel *k = f->kernel;
+    if (!k)
+        return true;
+    const char *names[QV_MAX_ARGS];
+    uint64_t vals[QV_MAX_ARGS];
+    size_t ns = 0;
+    for (unsigned i = 0; i < f->nargs; i++) {
+        const qv__karg *ka = &k->args[i];
+        if (ka->dir != QV__KDIR_SCALAR)
+            continue;
+        if (!scalar_value(t, i, ka, &vals[ns])) {
+            snprintf(why, n, "scalar '%s' of kernel '%s' is negative", ka->name, k->name);
+            return false;
+        }
+        names[ns++] = ka->name;
+    }
+    for (unsigned i = 0; i < f->nargs; i++) {
+        const qv__karg *ka = &k->args[i];
+        if (ka->dir == QV__KDIR_SCALAR || !ka->size)
+            continue;
+        uint64_t elems;
+        if (qv__expr_eval(ka->size, names, vals, ns, &elems) != 0) {
+            snprintf(why, n, "the size of '%s' (%s) of kernel '%s' cannot be computed "
+                     "for this call (a division by zero or an overflow)", ka->name,
+                     ka->size, k->name);
+            return false;
+        }
+        if (elems > UINT64_MAX / ka->elem || t->size[i] < elems * ka->elem) {
+            snprintf(why, n, "argument %u ('%s') has %zu bytes; kernel '%s' reaches "
+                     "%s = %llu elements of %u bytes", i, arg_name(f, i), t->size[i],
+                     k->name, ka->size, (unsigned long long)elems, ka->elem);
+            return false;
+        }
+    }
+    return true;
+}

@@ -1,0 +1,369 @@
+/*
+ * test_failures.c - what the caller sees when work fails (core/task.c,
+ * core/devq.c, core/bind.c, devices/opencl.c): a task that ran nowhere makes
+ * the waits return a negative code naming the function and the cause; the
+ * log says why a device refused a function and never promises a CPU that is
+ * not there; FPGA bindings are checked against the catalog at
+ * qv_func_set_fpga and calls that do not fit the kernel's sizes never reach
+ * a board; an OpenCL kernel of the wrong arity is refused.
+ *
+ * Runs on the embedded default platform (config/quiver.yaml): CPU, PoCL and
+ * the emulated U250. Parts that need an absent class are skipped.
+ */
+#include "helper.h"
+
+#include <fcntl.h>
+
+#include "devices/device.h"
+#include "quiver.h"
+
+enum { N = 64 };
+
+static void cpu_vadd(const qv_call *c)
+{
+    const float *a = c->ptr[0], *b = c->ptr[1];
+    float *o = c->ptr[2];
+    uint32_t n = *(const uint32_t *)c->ptr[3];
+    for (uint32_t i = 0; i < n; i++)
+        o[i] = a[i] + b[i];
+}
+
+static unsigned range_vadd(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)l;
+    g[0] = *(const uint32_t *)c->ptr[3];
+    return 1;
+}
+
+static const qv_arg_desc vadd_sig[] = { { "a", 1, QV_R, 0 }, { "b", 1, QV_R, 0 },
+                                        { "out", 1, QV_W, 0 },
+                                        { "n", 0, QV_R, sizeof(uint32_t) } };
+
+static qv_runtime *open_default(unsigned *classes)
+{
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "%s/config/quiver.yaml", getenv("QV_SOURCE_DIR"));
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.config = cfg;
+    o.perfmodel_dir = "";
+    qv_runtime *rt;
+    if (qv_runtime_create(&o, &rt)) {
+        fail_msg("runtime: %s", qv_last_error());
+        return NULL;
+    }
+    *classes = 0;
+    for (unsigned d = 0; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        qv_device_get(rt, d, &di);
+        *classes |= 1u << di.cls;
+    }
+    return rt;
+}
+
+/* Runs what stderr receives during fn into a buffer (for log checks). */
+static char captured[8192];
+static void capture_begin(int *saved, char *path, size_t n)
+{
+    snprintf(path, n, "%s/stderr.XXXXXX", qv_test_scratch());
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    fflush(stderr);
+    *saved = dup(2);
+    dup2(fd, 2);
+    close(fd);
+}
+static void capture_end(int saved, const char *path)
+{
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    char *s = qv_test_slurp(path, NULL);
+    snprintf(captured, sizeof captured, "%s", s ? s : "");
+    free(s);
+    unlink(path);
+}
+
+/* The emulated board fails the only implementation of a function: the
+ * task ran nowhere, and every wait that covers it says so, once. */
+static void task_that_ran_nowhere_is_reported(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_default(&have);
+    if (!(have & (1u << QV_CLASS_FPGA))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_fpga_only", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    static float a[N], b[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = 1;
+        b[i] = 2;
+        out[i] = -7;
+    }
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = N;
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    int saved;
+    char path[512];
+    capture_begin(&saved, path, sizeof path);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) }, 4), 0);
+    int rc = qv_wait_all(rt);
+    capture_end(saved, path);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(rc < 0);
+    assert_non_null(strstr(qv_last_error(), "vadd_fpga_only"));
+    assert_non_null(strstr(qv_last_error(), "injected launch failure"));
+    assert_null(strstr(captured, "runs on the CPU"));
+    assert_int_equal(qv_wait_all(rt), 0); /* reported once */
+    /* The output buffer's waits say it too: it kept its old data. */
+    rc = qv_buf_wait(bo);
+    assert_true(rc < 0);
+    assert_non_null(strstr(qv_last_error(), "vadd_fpga_only"));
+    assert_true(out[0] == -7.0f);
+    assert_int_equal(qv_buf_wait(bo), 0);
+    assert_int_equal(qv_buf_wait(ba), 0); /* only read: nothing lost there */
+
+    /* The board is out of service now: a further call runs nowhere, and
+     * unregistering its output reports that. */
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) }, 4), 0);
+    rc = qv_buf_unregister(bo);
+    assert_true(rc < 0);
+    assert_non_null(strstr(qv_last_error(), "vadd_fpga_only"));
+    assert_true(qv_wait_all(rt) < 0); /* the runtime-wide report too */
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_runtime_destroy(rt);
+}
+
+/* A kernel that does not build: the caller learns the compiler's first
+ * error, and the log never promises the CPU to a function without one. */
+static void build_error_keeps_its_cause(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_default(&have);
+    if (!(have & (1u << QV_CLASS_GPU))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_broken", vadd_sig, 4, &f), 0);
+    const char *src = "__kernel void vadd(__global const float *a, __global const float *b,\n"
+                      "  __global float *out, uint n) { out[get_global_id(0)] = a[0] + undeclared; }\n";
+    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){ src, "vadd", NULL, range_vadd }), 0);
+    static float a[N], b[N], out[N];
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = N;
+    int saved;
+    char path[512];
+    capture_begin(&saved, path, sizeof path);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) }, 4), 0);
+    int rc = qv_wait_all(rt);
+    capture_end(saved, path);
+    assert_true(rc < 0);
+    const char *e = qv_last_error();
+    assert_non_null(strstr(e, "vadd_broken"));
+    if (!strstr(e, "undeclared"))
+        fail_msg("error: %s\nlog: %s", e, captured);
+    assert_null(strstr(captured, "runs on the CPU"));
+    assert_non_null(strstr(captured, "undeclared"));
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_buf_unregister(bo);
+    qv_runtime_destroy(rt);
+}
+
+/* An OpenCL kernel with more arguments than the function: refused at its
+ * build with QV_EMISMATCH, and the call runs on the CPU. */
+static void opencl_arity_is_checked(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_default(&have);
+    if (!(have & (1u << QV_CLASS_GPU))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_arity", vadd_sig, 4, &f), 0);
+    const char *src = "__kernel void vadd(__global const float *a, __global const float *b,\n"
+                      "  __global float *out, uint n, uint extra) {\n"
+                      "  size_t i = get_global_id(0); out[i] = a[i] + b[i] + extra; }\n";
+    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){ src, "vadd", NULL, range_vadd }), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_vadd), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU), 0);
+    static float a[N], b[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 1;
+    }
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = N;
+    int saved;
+    char path[512];
+    capture_begin(&saved, path, sizeof path);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    capture_end(saved, path);
+    assert_non_null(strstr(captured, "takes 5 arguments"));
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == (float)i + 1.0f);
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_runtime_destroy(rt);
+}
+
+/* qv_func_set_fpga against the catalog's entry for vadd
+ * (a: in, b: in, out: out, n: uint32). */
+static void fpga_binding_is_checked(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_default(&have);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "good", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_fpga(f, "no_such_kernel"), QV_ENOENT);
+    assert_non_null(strstr(qv_last_error(), "no_such_kernel"));
+
+    assert_int_equal(qv_func_create(rt, "three", vadd_sig, 3, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), QV_EMISMATCH);
+    assert_non_null(strstr(qv_last_error(), "4 arguments"));
+
+    qv_arg_desc kind[] = { QV_ARG_BUF("a", QV_R), QV_ARG_SCALAR("bee", float),
+                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t) };
+    assert_int_equal(qv_func_create(rt, "kind", kind, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), QV_EMISMATCH);
+    assert_non_null(strstr(qv_last_error(), "'bee'"));
+
+    qv_arg_desc size[] = { QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
+                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("count", uint64_t) };
+    assert_int_equal(qv_func_create(rt, "size", size, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), QV_EMISMATCH);
+    assert_non_null(strstr(qv_last_error(), "'count'"));
+
+    qv_arg_desc mode[] = { QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
+                           QV_ARG_BUF("result", QV_RW), QV_ARG_SCALAR("n", uint32_t) };
+    assert_int_equal(qv_func_create(rt, "mode", mode, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), QV_EMISMATCH);
+    assert_non_null(strstr(qv_last_error(), "'result'"));
+    qv_runtime_destroy(rt);
+
+    /* Without a catalog there is no kernel to bind. */
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    o.opencl = 0;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    assert_int_equal(qv_func_create(rt, "lonely", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), QV_ENOENT);
+    qv_runtime_destroy(rt);
+}
+
+/* A CPU vadd that never reads past its buffers, whatever n says. */
+static void cpu_vadd_clamped(const qv_call *c)
+{
+    const float *a = c->ptr[0], *b = c->ptr[1];
+    float *o = c->ptr[2];
+    uint32_t n = *(const uint32_t *)c->ptr[3];
+    if (n > c->size[2] / sizeof(float))
+        n = (uint32_t)(c->size[2] / sizeof(float));
+    for (uint32_t i = 0; i < n; i++)
+        o[i] = a[i] + b[i];
+}
+
+/* A call whose buffers are smaller than the kernel's sizes (n elements of
+ * each) must never reach the board: it crashed the process inside the
+ * emulated kernel. With a CPU implementation it runs there; without one,
+ * qv_submit refuses it. */
+static void short_buffers_stay_off_the_board(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_default(&have);
+    if (!(have & (1u << QV_CLASS_FPGA))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    unsigned board = 0;
+    for (unsigned d = 1; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        qv_device_get(rt, d, &di);
+        if (di.cls == QV_CLASS_FPGA)
+            board = d;
+    }
+    qv_func *f, *g;
+    assert_int_equal(qv_func_create(rt, "vadd_board", vadd_sig, 4, &g), 0);
+    assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
+    assert_int_equal(qv_func_create(rt, "vadd_both", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_vadd_clamped), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    static float a[N], b[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = 1;
+        b[i] = 2;
+        out[i] = 0;
+    }
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    qv_device_info before, after;
+    assert_int_equal(qv_device_get(rt, board, &before), 0);
+    uint32_t over = N + 1, n = N;
+    qv_arg too_long[] = { QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(over) };
+    /* Only the board could run it: refused, naming the argument. */
+    assert_int_equal(qv_submit(rt, g, too_long, 4), QV_EMISMATCH);
+    assert_non_null(strstr(qv_last_error(), "argument 0 ('a')"));
+    assert_non_null(strstr(qv_last_error(), "vadd_board"));
+    /* With a CPU implementation it runs there, never on the board. */
+    for (int r = 0; r < 10; r++)
+        assert_int_equal(qv_submit(rt, f, too_long, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_device_get(rt, board, &after), 0);
+    assert_int_equal(after.tasks, before.tasks);
+    assert_int_equal(after.failed, before.failed);
+    assert_int_equal(qv_buf_wait(bo), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == 3.0f);
+    /* A call that fits goes to the board as before. */
+    assert_int_equal(qv_submit(rt, g, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_device_get(rt, board, &after), 0);
+    assert_int_equal(after.tasks, before.tasks + 1);
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_buf_unregister(bo);
+    qv_runtime_destroy(rt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(task_that_ran_nowhere_is_reported),
+        cmocka_unit_test(build_error_keeps_its_cause),
+        cmocka_unit_test(opencl_arity_is_checked),
+        cmocka_unit_test(fpga_binding_is_checked),
+        cmocka_unit_test(short_buffers_stay_off_the_board),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove();
+    return rc;
+}
