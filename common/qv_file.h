@@ -30,7 +30,7 @@
  * max is the largest size accepted. why (QV__FILE_WHY bytes, may be NULL)
  * gets the reason on failure. */
 static inline int qv__file_open(const char *path, uint64_t max, int *fd, uint64_t *size,
-                               char *why)
+                                char *why)
 {
     char scratch[QV__FILE_WHY];
     if (!why)
@@ -101,7 +101,7 @@ static inline int qv__file_read(int fd, void *buf, size_t n, char *why)
  * *out (the caller frees it) of *len bytes, followed by a NUL that *len does
  * not count, so that text parsers may treat it as a string. */
 static inline int qv__file_load(const char *path, uint64_t max, char **out, size_t *len,
-                               char *why)
+                                char *why)
 {
     char scratch[QV__FILE_WHY];
     if (!why)

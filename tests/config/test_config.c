@@ -25,10 +25,10 @@
 #include "config/policy.h"
 #include "config/yaml_doc.h"
 #include "helper.h"
-#include "qv_escape.h"
-#include "qv_file.h"
 #include "quiver.h"
 #include "quiver/config.h"
+#include "qv_escape.h"
+#include "qv_file.h"
 
 static char src[1024];
 
@@ -441,7 +441,6 @@ static void test_yaml_layer(void **state)
     assert_null(qv__did_you_mean("colour", cands));
 }
 
-
 /* Every value of the scalars, however absurd, evaluates or fails cleanly:
  * never a division by zero or a wrap-around. */
 static void test_expressions_run_time(void **state)
@@ -500,12 +499,27 @@ static void test_expressions_load_time(void **state)
 {
     (void)state;
     static const char *const good[] = {
-        "n", "n + m - 1", "n - 1", "(n + 1023) / 1024", "n * m", "n / m",
-        "2*n + 80*((n + 1023)/1024)", "n * (m - 1)", "0", NULL,
+        "n",
+        "n + m - 1",
+        "n - 1",
+        "(n + 1023) / 1024",
+        "n * m",
+        "n / m",
+        "2*n + 80*((n + 1023)/1024)",
+        "n * (m - 1)",
+        "0",
+        NULL,
     };
     static const char *const bad[] = {
-        "n / 0", "n / (m - 1)", "n - m", "n - 2", "1 - n", "n / (n / 1024)",
-        "99999999999 * 99999999999", "n - (m + 1)", NULL,
+        "n / 0",
+        "n / (m - 1)",
+        "n - m",
+        "n - 2",
+        "1 - n",
+        "n / (n / 1024)",
+        "99999999999 * 99999999999",
+        "n - (m + 1)",
+        NULL,
     };
     qv_diag diag;
     for (size_t i = 0; good[i]; i++) {
@@ -560,8 +574,8 @@ static void test_fifo_inputs(void **state)
     assert_int_equal(qv__file_load(path_of("boards/u250.yaml"), 16, &data, &len, why),
                      -EFBIG);
     assert_null(data);
-    assert_int_equal(qv__file_load(path_of("boards/u250.yaml"), 1 << 20, &data, &len, why),
-                     0);
+    assert_int_equal(
+        qv__file_load(path_of("boards/u250.yaml"), 1 << 20, &data, &len, why), 0);
     assert_int_equal(data[len], 0);
     free(data);
 
@@ -580,7 +594,8 @@ static void test_fifo_inputs(void **state)
         snprintf(host, sizeof host, "unknown");
     host[sizeof host - 1] = 0;
     for (char *c = host; *c; c++)
-        if (*c == '/' || *c == ' ' || (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+        if (*c == '/' || *c == ' ' || (unsigned char)*c < 0x21 ||
+            (unsigned char)*c > 0x7e)
             *c = '_';
     snprintf(text, sizeof text, "%s/models", qv_test_scratch());
     assert_int_equal(mkdir(text, 0700), 0);
@@ -682,7 +697,10 @@ static void test_escape(void **state)
     assert_string_equal(qv__escape("a\033[2Jb\n\t\r\x7f", buf, sizeof buf),
                         "a\\x1B[2Jb\\n\\t\\r\\x7F");
     assert_string_equal(qv__escape("caf\xc3\xa9", buf, sizeof buf), "caf\xc3\xa9");
-    assert_string_equal(qv__escape("\xc2\x9b" "31m", buf, sizeof buf), "\\u009B31m");
+    assert_string_equal(qv__escape("\xc2\x9b"
+                                   "31m",
+                                   buf, sizeof buf),
+                        "\\u009B31m");
     assert_string_equal(qv__escape("x\xe2\x80\xaey", buf, sizeof buf), "x\\u202Ey");
     assert_string_equal(qv__escape("\xff\xc3", buf, sizeof buf), "\\xFF\\xC3");
     assert_string_equal(qv__escape("\xed\xa0\x80", buf, sizeof buf), "\\xED\\xA0\\x80");
@@ -715,13 +733,16 @@ static void test_reader_positions(void **state)
                      QV_EFORMAT);
     assert_int_equal(diag.line, 2);
     assert_int_equal(diag.column, 6);
-    static const char bom[] = "\xef\xbb\xbf" "a:\xff";
+    static const char bom[] = "\xef\xbb\xbf"
+                              "a:\xff";
     assert_int_equal(qv__ydoc_load_mem("m.yaml", bom, sizeof bom - 1, &doc, &diag),
                      QV_EFORMAT);
     assert_int_equal(diag.line, 1);
     assert_int_equal(diag.column, 3);
     /* UTF-16LE: "a: 1\nb: \x07" */
-    static const char u16[] = "\xff\xfe" "a\0:\0 \0" "1\0\n\0b\0:\0 \0\x07\0";
+    static const char u16[] = "\xff\xfe"
+                              "a\0:\0 \0"
+                              "1\0\n\0b\0:\0 \0\x07\0";
     assert_int_equal(qv__ydoc_load_mem("m.yaml", u16, sizeof u16 - 1, &doc, &diag),
                      QV_EFORMAT);
     assert_int_equal(diag.line, 2);
@@ -732,10 +753,14 @@ static void test_reader_positions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_bad_files),      cmocka_unit_test(test_shipped_files),
-        cmocka_unit_test(test_emulated_twins), cmocka_unit_test(test_board_figures),
-        cmocka_unit_test(test_good_catalog),   cmocka_unit_test(test_expressions),
-        cmocka_unit_test(test_policy),         cmocka_unit_test(test_platform),
+        cmocka_unit_test(test_bad_files),
+        cmocka_unit_test(test_shipped_files),
+        cmocka_unit_test(test_emulated_twins),
+        cmocka_unit_test(test_board_figures),
+        cmocka_unit_test(test_good_catalog),
+        cmocka_unit_test(test_expressions),
+        cmocka_unit_test(test_policy),
+        cmocka_unit_test(test_platform),
         cmocka_unit_test(test_yaml_layer),
         cmocka_unit_test(test_expressions_run_time),
         cmocka_unit_test(test_expressions_load_time),

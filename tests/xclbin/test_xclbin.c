@@ -1226,7 +1226,6 @@ static void test_corpus(void **state)
     assert_true(bad >= 10);
 }
 
-
 static double now_s(void)
 {
     struct timespec ts;

@@ -197,8 +197,9 @@ static int ex_term(expr *e, span *v)
             v->hi = sat_mul(v->hi, r.hi);
         } else {
             if (!r.lo)
-                return ex_fail(e, at, e->values || !r.hi ? "division by zero"
-                                                         : "division by a value that can be 0");
+                return ex_fail(e, at,
+                               e->values || !r.hi ? "division by zero"
+                                                  : "division by a value that can be 0");
             v->lo /= r.hi;
             v->hi /= r.lo;
         }
@@ -226,8 +227,9 @@ static int ex_sum(expr *e, span *v)
             v->hi = sat_add(v->hi, r.hi);
         } else {
             if (r.hi > v->lo)
-                return ex_fail(e, at, e->values || r.lo > v->hi ? "negative size"
-                                                                : "a size that can go negative");
+                return ex_fail(e, at,
+                               e->values || r.lo > v->hi ? "negative size"
+                                                         : "a size that can go negative");
             v->lo -= r.hi;
             v->hi -= r.lo;
         }
@@ -260,7 +262,7 @@ int qv__expr_eval(const char *s, const char *const *names, const uint64_t *value
 static uint64_t type_max(int t)
 {
     static const uint64_t max[] = {
-        INT8_MAX,  UINT8_MAX, INT16_MAX, UINT16_MAX, INT32_MAX, UINT32_MAX,
+        INT8_MAX,  UINT8_MAX,  INT16_MAX,  UINT16_MAX, INT32_MAX,  UINT32_MAX,
         INT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
     };
     return t >= 0 && (size_t)t < sizeof max / sizeof max[0] ? max[t] : UINT64_MAX;

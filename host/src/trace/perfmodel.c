@@ -20,8 +20,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "trace/perfmodel.h"
 #include "qv_file.h"
+#include "trace/perfmodel.h"
 
 unsigned qv__perf_bucket_of(size_t bytes)
 {

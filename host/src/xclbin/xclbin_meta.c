@@ -13,9 +13,9 @@
 #include <string.h>
 
 #include "quiver.h"
+#include "qv_escape.h"
 #include "xclbin/meta.h"
 #include "xclbin/xml.h"
-#include "qv_escape.h"
 
 int qv__xclbin_fail(qv__xclbin_error *err, uint64_t offset, const char *fmt, ...)
 {

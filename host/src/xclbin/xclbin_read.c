@@ -17,10 +17,10 @@
 #include <unistd.h>
 
 #include "quiver.h"
+#include "qv_file.h"
 #include "xclbin/layout.h"
 #include "xclbin/meta.h"
 #include "xclbin/xclbin.h"
-#include "qv_file.h"
 
 static const char *const section_names[] = {"BITSTREAM",
                                             "CLEARING_BITSTREAM",

@@ -8,11 +8,11 @@
 #include <string.h>
 
 #include "commands.h"
-#include "trace/graph.h"
 #include "config/policy.h"
 #include "quiver.h"
 #include "quiver/config.h"
 #include "qv_escape.h"
+#include "trace/graph.h"
 
 static void devices_usage(FILE *out)
 {
@@ -83,9 +83,9 @@ static void print_table(qv_pool *pool)
     for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++)
         printf("%-3u %-6s %-7s %-28.28s %5u %10s %10s %4.0f%% %7.2f  %s\n", r.id,
                qv_class_name(r.type), qv__escape(r.backend, e1, sizeof e1),
-               qv__escape(r.name, e2, sizeof e2), r.units,
-               human(r.memory, m1, sizeof m1), human(r.free_memory, m2, sizeof m2),
-               r.busy * 100, r.cost_per_hour, qv__escape(r.detail, e3, sizeof e3));
+               qv__escape(r.name, e2, sizeof e2), r.units, human(r.memory, m1, sizeof m1),
+               human(r.free_memory, m2, sizeof m2), r.busy * 100, r.cost_per_hour,
+               qv__escape(r.detail, e3, sizeof e3));
     printf("\n");
     for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++)
         printf("%-7s %2u found: %s\n", qv__escape(b.name, e1, sizeof e1), b.count,
