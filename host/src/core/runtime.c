@@ -112,16 +112,10 @@ static int apply_policy(qv_runtime *rt, const char *path)
     qv__log(2, "runtime policy %s: scheduler %s, log level %s%s%s", path,
             qv__sched_name(p->scheduler), qv__loglevel_name(p->log_level),
             p->log_file ? ", log file " : "", p->log_file ? p->log_file : "");
-    /* Nothing starts half-configured: the catalog and every board load now. */
-    if (p->catalog) {
-        qv__catalog *c;
-        if ((rc = qv__catalog_load(p->catalog, &c, &d)) != 0) {
-            char msg[2200];
-            qv_diag_format(&d, msg, sizeof msg);
-            return qv__fail(rc, "%s", msg);
-        }
-        rt->catalog = c;
-    }
+    /* Nothing starts half-configured: the policy loaded its catalog (as
+     * `quiver check` does, by the same code); every board loads now. */
+    rt->catalog = p->cat;
+    p->cat = NULL;
     if (p->nboards) {
         rt->boards = calloc(p->nboards, sizeof *rt->boards);
         if (!rt->boards)
