@@ -63,6 +63,7 @@ typedef struct qv_dag {
     uint32_t *topo;
     /* growth capacity, internal */
     uint32_t ncap, mcap, fcap;
+    struct qv__strmap *fmap; /* internal: function name -> index */
 } qv_dag;
 
 /* An empty graph named `name` (copied); free with qv_dag_destroy. */

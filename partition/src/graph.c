@@ -1,7 +1,8 @@
 /*
  * graph.c - the qv_dag type: building it node by node, interning function
- * names and device classes, and finalizing it into CSR adjacency with a
- * topological order (Kahn's algorithm, which also finds cycles).
+ * names (through a hash map) and device classes, and finalizing it into CSR
+ * adjacency with a topological order (Kahn's algorithm, which also finds
+ * cycles).
  */
 #include <errno.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 
 #include "json.h"
 #include "part.h"
+#include "strmap.h"
 
 int qv_dag_create(const char *name, qv_dag **out)
 {
@@ -46,6 +48,9 @@ void qv_dag_destroy(qv_dag *g)
     for (uint32_t i = 0; i < g->nfunc; i++)
         free(g->func_name[i]);
     free(g->func_name);
+    if (g->fmap)
+        qv__part_strmap_fini(g->fmap);
+    free(g->fmap);
     free(g->cost);
     free(g->bytes_in);
     free(g->bytes_out);
@@ -88,14 +93,24 @@ int qv_dag_class(qv_dag *g, const char *name)
     return (int)(nc - 1);
 }
 
+/* The index of function f in func_name, added if new. A hash map from the
+ * names (which it borrows) keeps this O(1): a scan made a graph of 100 000
+ * distinct functions take 24 s to read. */
 static int intern_func(qv_dag *g, const char *f, uint32_t *out)
 {
-    /* Graphs have few distinct functions; scan from the most recent. */
-    for (uint32_t i = g->nfunc; i-- > 0;)
-        if (!strcmp(g->func_name[i], f)) {
-            *out = i;
-            return 0;
+    if (!g->fmap) {
+        g->fmap = calloc(1, sizeof *g->fmap);
+        if (!g->fmap || qv__part_strmap_init(g->fmap, 64)) {
+            free(g->fmap);
+            g->fmap = NULL;
+            return -ENOMEM;
         }
+    }
+    const uint64_t *k = qv__part_strmap_get(g->fmap, f);
+    if (k) {
+        *out = (uint32_t)*k;
+        return 0;
+    }
     if (g->nfunc == g->fcap) {
         uint32_t nc = g->fcap ? g->fcap * 2 : 8;
         char **nf = realloc(g->func_name, nc * sizeof *nf);
@@ -106,6 +121,10 @@ static int intern_func(qv_dag *g, const char *f, uint32_t *out)
     }
     if (!(g->func_name[g->nfunc] = strdup(f)))
         return -ENOMEM;
+    if (qv__part_strmap_put(g->fmap, g->func_name[g->nfunc], g->nfunc) < 0) {
+        free(g->func_name[g->nfunc]);
+        return -ENOMEM;
+    }
     *out = g->nfunc++;
     return 0;
 }
