@@ -307,6 +307,13 @@ QV_API int qv_wait_all(qv_runtime *rt);
 
 /* ---- the execution graph ----------------------------------------------- */
 
+/* The functions below may be called from any thread while others submit.
+ * They see the tasks submitted before the call and wait for those to finish,
+ * not for later ones, so a thread that keeps submitting cannot hold them up.
+ * They do not wait from inside a task, nor while tasks wait for a buffer
+ * the host holds (where qv_wait_all returns QV_EDEADLK); tasks that have not
+ * run then appear with zero times (start_us, end_us and cost 0). */
+
 /* Summary of the recorded graph, with the critical path on measured times. */
 typedef struct qv_graph_info {
     uint64_t nodes;
@@ -329,16 +336,16 @@ typedef struct qv_node_info {
     uint64_t    bytes_in, bytes_out;
 } qv_node_info;
 
-/* Describes node `id` (as in qv_graph_info.bottleneck). Waits for submitted
- * work. QV_ENOENT if no such node is recorded. */
+/* Describes node `id` (as in qv_graph_info.bottleneck), once its task is
+ * done. QV_ENOENT if no such node is recorded. */
 QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out);
 
-/* Fills info for everything recorded so far. Waits for submitted work. */
+/* Fills info for everything recorded so far, once it has run. */
 QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info);
 
 /* Writes the recorded graph in the quiver-graph JSON format (.qvg.json),
  * with each node's measured cost on its class and model estimates for the
- * other classes that have an implementation. Waits for submitted work. */
+ * other classes that have an implementation, once it has run. */
 QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path);
 
 /* Writes the recorded graph as Graphviz DOT, the critical path in red. */
@@ -347,7 +354,10 @@ QV_API int qv_graph_write_dot(qv_runtime *rt, const char *path);
 /* Writes a Chrome trace-event JSON timeline, one track per worker. */
 QV_API int qv_trace_write(qv_runtime *rt, const char *path);
 
-/* Forgets the recorded graph (the models keep what they learned). */
+/* Forgets the recorded graph (the models keep what they learned). The next
+ * task submitted is the first node of the new graph; edges to the tasks
+ * forgotten are not recorded. The memory is freed once the tasks submitted
+ * before the call are done (waiting for them, as above). */
 QV_API int qv_graph_reset(qv_runtime *rt);
 
 /* ---- performance models ------------------------------------------------ */

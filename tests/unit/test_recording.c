@@ -188,6 +188,49 @@ static void readers_while_submitting(void **state)
     qv_runtime_destroy(r.rt);
 }
 
+/* A task waits for a buffer the calling thread holds: the readers and reset
+ * must not wait for its node (that would never end), as qv_wait_all does
+ * not (it returns QV_EDEADLK). They show it without times. */
+static void readers_while_host_holds(void **state)
+{
+    (void)state;
+    static double x[8];
+    qv_runtime *rt = make_runtime();
+    qv_func *poke;
+    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
+    qv_func_set_cpu(poke, nothing);
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    qv_arg a[] = { QV_BUF(b) };
+    assert_int_equal(qv_submit(rt, poke, a, 1), 0);
+    assert_int_equal(qv_buf_acquire(b, QV_RW), 0);
+    assert_int_equal(qv_submit(rt, poke, a, 1), 0); /* waits for the release */
+    assert_int_equal(qv_wait_all(rt), QV_EDEADLK);
+
+    qv_graph_info gi;
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(gi.nodes, 2);
+    qv_node_info ni;
+    assert_int_equal(qv_graph_node(rt, 1, &ni), 0);
+    assert_true(ni.end_us == 0); /* not run */
+    char path[300];
+    snprintf(path, sizeof path, "%s/held.qvg.json", qv_test_scratch());
+    assert_int_equal(qv_graph_write(rt, "held", path), 0);
+    assert_int_equal(qv_graph_reset(rt), 0);
+
+    assert_int_equal(qv_buf_release(b), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_submit(rt, poke, a, 1), 0);
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(gi.nodes, 1);
+    assert_int_equal(qv_graph_node(rt, 2, &ni), 0);
+    assert_true(ni.end_us > 0);
+    assert_int_equal(qv_graph_reset(rt), 0);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(rt);
+}
+
 /* ---- memory per recorded task (defect 3) ------------------------------ */
 
 /* Read-only tasks: each costs its node and little more, and reset gives all
@@ -278,6 +321,7 @@ int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(readers_while_submitting),
+        cmocka_unit_test(readers_while_host_holds),
         cmocka_unit_test(read_only_tasks_are_bounded),
     };
     if (argc > 1) /* a test name (or glob) to run only that */

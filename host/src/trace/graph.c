@@ -61,6 +61,19 @@ void qv__gview_free(qv__gview *g)
     memset(g, 0, sizeof *g);
 }
 
+/* Whether a reader or a reset may wait for the nodes recorded so far: not
+ * from inside a task (its own node may be among them), nor while tasks
+ * wait for a buffer the host holds (where qv_wait_all returns QV_EDEADLK:
+ * the holder may be the caller; qv_last_error then says which). Tasks
+ * submitted later cannot wait for an acquisition made later, so the answer
+ * holds for the nodes below the snapshot. Under submit_mu. */
+static bool may_wait(qv_runtime *rt)
+{
+    if (qv__current_worker())
+        return false;
+    return !atomic_load(&rt->nheld) || qv__held_deadlock(rt) == 0;
+}
+
 /* Copies the counts and chunk pointers under submit_mu and the function
  * table under reg_mu: the arrays behind them may be reallocated by a
  * submission or a qv_func_create meanwhile; the chunks and the functions
@@ -76,6 +89,7 @@ static int snapshot(qv_runtime *rt, qv__gview *g)
     ne = r->edges.n;
     g->nodes = qv__chunks_snapshot(&r->nodes, g->n);
     ec = qv__chunks_snapshot(&r->edges, ne);
+    g->wait = may_wait(rt);
     pthread_mutex_unlock(&rt->submit_mu);
     pthread_mutex_lock(&rt->reg_mu);
     g->nfuncs = rt->nfuncs;
@@ -125,8 +139,8 @@ int qv__gview_build(qv_runtime *rt, qv__gview *g)
         return qv__fail(QV_ENOMEM, "out of memory analysing the graph");
     }
     /* The tasks recorded so far, not those submitted while we wait. */
-    if (!qv__current_worker())
-        qv__rec_wait_nodes(g->nodes, n);
+    if (g->wait)
+        qv__rec_wait_nodes(g->nodes, 0, n);
 
     qsort(g->e, g->m, sizeof *g->e, cmp_edge);
     uint64_t m = 0;
@@ -226,6 +240,7 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
     pthread_mutex_lock(&rt->submit_mu);
     bool have = id >= r->base && id - r->base < r->nodes.n;
     void *chunk = have ? r->nodes.c[(id - r->base) / QV__REC_CHUNK] : NULL;
+    bool wait = have && may_wait(rt);
     pthread_mutex_unlock(&rt->submit_mu);
     if (!have) {
         pthread_rwlock_unlock(&r->read_mu);
@@ -234,8 +249,8 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
     }
     uint64_t i = (id - r->base) % QV__REC_CHUNK;
     g.nodes = &chunk;
-    if (!qv__current_worker())
-        qv__rec_wait_nodes(g.nodes, i + 1);
+    if (wait)
+        qv__rec_wait_nodes(g.nodes, i, i + 1);
     pthread_mutex_lock(&rt->reg_mu);
     g.funcs = rt->funcs;
     g.nfuncs = rt->nfuncs;
@@ -254,12 +269,12 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
 }
 
 /* The recorded nodes' memory is written by the workers that complete them
- * and read by readers (recorder.h). A reset detaches it; a reset called
- * outside the tasks then takes every detached array while no reader holds
- * one (read_mu exclusive, briefly) and frees each once its nodes are done,
- * waiting for the tasks submitted before it, not for those submitted
- * since, and holding no lock meanwhile. From inside a task it only
- * detaches: a later reset or qv_runtime_destroy frees. */
+ * and read by readers (recorder.h). A reset detaches it; a reset that may
+ * wait (see may_wait) then takes every detached array while no reader
+ * holds one (read_mu exclusive, briefly) and frees each once its nodes are
+ * done, waiting for the tasks submitted before it, not for those submitted
+ * since, and holding no lock meanwhile. Otherwise it only detaches: a
+ * later reset or qv_runtime_destroy frees. */
 QV_API int qv_graph_reset(qv_runtime *rt)
 {
     if (!rt)
@@ -267,25 +282,26 @@ QV_API int qv_graph_reset(qv_runtime *rt)
     qv__recorder *r = rt->rec;
     if (!r)
         return 0;
+    /* Not from a task: a reader may be waiting for this very task. */
     bool worker = qv__current_worker() != NULL;
     if (!worker)
         pthread_rwlock_wrlock(&r->read_mu);
     pthread_mutex_lock(&rt->submit_mu);
     int rc = qv__rec_forget(r, rt->next_id);
+    bool wait = !worker && may_wait(rt);
     qv__chunks *old = NULL;
     size_t nold = 0;
-    if (!worker) {
+    if (wait) {
         old = r->retired;
         nold = r->nretired;
         r->retired = NULL;
         r->nretired = 0;
     }
     pthread_mutex_unlock(&rt->submit_mu);
-    if (worker)
-        return rc ? qv__fail(QV_ENOMEM, "qv_graph_reset: out of memory") : 0;
-    pthread_rwlock_unlock(&r->read_mu);
+    if (!worker)
+        pthread_rwlock_unlock(&r->read_mu);
     for (size_t i = 0; i < nold; i++) {
-        qv__rec_wait_nodes(old[i].c, old[i].n);
+        qv__rec_wait_nodes(old[i].c, 0, old[i].n);
         qv__chunks_free(&old[i]);
     }
     free(old);

@@ -20,6 +20,7 @@ typedef struct qv__gview {
     void          **nodes;   /* the recorder's node chunks, as of the build */
     qv_func       **funcs;   /* rt->funcs as of the build */
     size_t          nfuncs;
+    bool            wait;    /* the build waited for the nodes' tasks */
     qv__edge       *e;       /* sorted by (dst, src); ids relative to base */
     double         *dur_us;  /* measured time of each node */
     double         *dist_us; /* longest path ending at each node */
@@ -32,11 +33,12 @@ typedef struct qv__gview {
 } qv__gview;
 
 /* Builds the view of the nodes recorded when it is called, once the tasks
- * of those nodes are done (not waiting from inside a task, where nodes that
- * have not run show zero times): later submissions are not waited for, so
- * a thread that keeps submitting cannot hold a reader up for ever. Holds
- * the recorder's read_mu until qv__gview_free, so a reset waits for the
- * view. QV_ENOENT when the runtime does not record. */
+ * of those nodes are done: later submissions are not waited for, so a
+ * thread that keeps submitting cannot hold a reader up for ever. It does
+ * not wait from inside a task, nor while tasks wait for a buffer the host
+ * holds (qv_wait_all's QV_EDEADLK); nodes that have not run show zero
+ * times then. Holds the recorder's read_mu until qv__gview_free, so a
+ * reset waits for the view. QV_ENOENT when the runtime does not record. */
 int  qv__gview_build(qv_runtime *rt, qv__gview *g);
 void qv__gview_free(qv__gview *g);
 

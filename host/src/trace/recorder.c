@@ -80,10 +80,10 @@ int qv__rec_forget(qv__recorder *r, uint64_t base)
 
 /* Polls: a node is done by whichever worker ran it, which signals no one;
  * waits here are rare (graph exports and resets) and short. */
-void qv__rec_wait_nodes(void *const *c, uint64_t n)
+void qv__rec_wait_nodes(void *const *c, uint64_t from, uint64_t to)
 {
     unsigned k = 0;
-    for (uint64_t i = 0; i < n;) {
+    for (uint64_t i = from; i < to;) {
         qv__node *nd = qv__chunks_at(c, i, sizeof *nd);
         if (atomic_load_explicit(&nd->done, memory_order_acquire)) {
             i++;

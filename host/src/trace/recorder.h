@@ -17,8 +17,9 @@
  *    new chunks) and frees them once no reader holds read_mu and every
  *    detached node is done, so neither a reader nor a worker ever touches
  *    freed memory. It waits for those nodes holding no lock, and a reader
- *    or reset called from inside a task never waits for nodes (its own may
- *    be among them); such a reset leaves the detached chunks on r->retired.
+ *    or reset never waits for nodes from inside a task (its own may be
+ *    among them) nor while tasks wait for a buffer the host holds; such a
+ *    reset leaves the detached chunks on r->retired.
  * The submit path is unchanged by all this: it never takes read_mu.
  *
  * Node ids are the runtime's submission order; edges arrive grouped by
@@ -102,9 +103,9 @@ int           qv__rec_edge(qv__recorder *r, uint64_t src, uint64_t dst, uint64_t
  * once no reader holds them and their nodes are done. Under submit_mu. 0 or
  * -1 when out of memory (nothing is forgotten then). */
 int  qv__rec_forget(qv__recorder *r, uint64_t base);
-/* Waits until the first n nodes of chunk array c are done. Never from a
+/* Waits until nodes [from, to) of chunk array c are done. Never from a
  * thread that runs tasks: the node of its own task may be among them. */
-void qv__rec_wait_nodes(void *const *c, uint64_t n);
+void qv__rec_wait_nodes(void *const *c, uint64_t from, uint64_t to);
 /* Frees a chunk array and its chunks. */
 void qv__chunks_free(qv__chunks *a);
 /* Copies the first n items' chunk pointers of a (so that a reader need not
