@@ -6,6 +6,7 @@
  * schedulers of place.c all run.
  */
 #include <errno.h>
+#include <float.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -243,17 +244,21 @@ static double tl_set_first_pe(const qv__timeline *t, uint32_t x, double pe)
 
 /*
  * The first slot j, in order, before which a task of length dur that is
- * ready at `ready` fits: s_j >= ready + dur, e_j > ready and a gap
- * s_j - pe_j >= dur. The first two hold from some rank on (starts and ends
+ * ready at `ready` fits: e_j > ready and max(ready, pe_j) + dur <= s_j,
+ * the test of a scan over the slots, computed the same way so that plans
+ * do not change with the data structure. The test implies s_j >= ready +
+ * dur; both that and e_j > ready hold from some rank on (starts and ends
  * both increase with rank), so the walk goes right of the slots before
- * that rank and prunes subtrees whose largest gap is too short. *rank gets
- * j's rank; 0 when no slot fits.
+ * that rank. Subtrees whose largest gap is too short are pruned; gaps are
+ * differences, rounded, so the pruning allows `slack` (a few ulps of the
+ * latest time) and only the exact test accepts a slot. *rank gets j's
+ * rank; 0 when no slot fits.
  */
 static uint32_t tl_first_fit(qv__timeline *t, uint32_t x, uint32_t base, double ready,
-                             double dur, uint32_t *rank)
+                             double dur, double slack, uint32_t *rank)
 {
     const qv__tlnode *v = t->v;
-    while (x && v[x].maxgap >= dur) {
+    while (x && v[x].maxgap >= dur - slack) {
         t->visits++;
         uint32_t left = v[v[x].l].size;
         if (v[x].s < ready + dur || v[x].e <= ready) {
@@ -261,10 +266,10 @@ static uint32_t tl_first_fit(qv__timeline *t, uint32_t x, uint32_t base, double 
             x = v[x].r;
             continue;
         }
-        uint32_t j = tl_first_fit(t, v[x].l, base, ready, dur, rank);
+        uint32_t j = tl_first_fit(t, v[x].l, base, ready, dur, slack, rank);
         if (j)
             return j;
-        if (tl_gap(t, x) >= dur) {
+        if (x != t->first && (ready > v[x].pe ? ready : v[x].pe) + dur <= v[x].s) {
             *rank = base + left;
             return x;
         }
@@ -280,12 +285,17 @@ double qv__part_tl_find(qv__timeline *t, double ready, double dur, uint32_t *pos
     if (!t->n || t->last_e <= ready) /* idle from `ready` on */
         return ready > t->last_e ? ready : t->last_e;
     const qv__tlnode *f = &t->v[t->first]; /* idle from 0 until f->s */
+    /* No gap is long enough, by the gaps' rounded lengths: after the last
+     * slot, as the scan this replaces decided it (plans stay the same). */
+    if ((f->s > t->v[t->root].maxgap ? f->s : t->v[t->root].maxgap) < dur)
+        return ready > t->last_e ? ready : t->last_e;
     if (f->s >= ready + dur && f->e > ready) {
         *pos = 0;
         return ready;
     }
+    double top = t->last_e > ready + dur ? t->last_e : ready + dur;
     uint32_t rank;
-    uint32_t j = tl_first_fit(t, t->root, 0, ready, dur, &rank);
+    uint32_t j = tl_first_fit(t, t->root, 0, ready, dur, 4 * DBL_EPSILON * top, &rank);
     if (j) {
         *pos = rank;
         return ready > t->v[j].pe ? ready : t->v[j].pe;

@@ -125,12 +125,21 @@ static void test_others_valid(void **state)
     qv_dag_destroy(g);
 }
 
-/* The insertion policy as a plain scan over slots sorted by start: the
- * reference the timeline must agree with. */
+/* The insertion policy as a plain scan over slots sorted by start, the way
+ * listsched.c did it before the timeline was a tree: the reference the
+ * timeline must agree with. When no gap is long enough by the difference
+ * of its ends, the task goes after the last slot. */
 static double ref_find(const double *s, const double *e, uint32_t n, double ready,
                        double dur, uint32_t *pos)
 {
-    double t = ready;
+    double t = ready, maxgap = n ? s[0] : 0;
+    for (uint32_t j = 1; j < n; j++)
+        if (s[j] - e[j - 1] > maxgap)
+            maxgap = s[j] - e[j - 1];
+    if (n && maxgap < dur) {
+        *pos = n;
+        return ready > e[n - 1] ? ready : e[n - 1];
+    }
     for (uint32_t j = 0; j < n; j++) {
         if (e[j] <= ready)
             continue;
@@ -145,20 +154,22 @@ static double ref_find(const double *s, const double *e, uint32_t n, double read
     return t;
 }
 
-/* Random tasks (lengths 0-9 µs, some zero, ready times spread so that gaps
- * open and fill) placed by the timeline and by the scan: same start, same
+/* Random tasks (lengths 0-9.9 µs, some zero, ready times spread so that
+ * gaps open and fill; tenths, which binary fractions round, so that a task
+ * may fit a gap exactly by the scan's sum but not by the difference of the
+ * gap's ends) placed by the timeline and by the scan: same start, same
  * position, every time. */
 static void test_timeline_matches_scan(void **state)
 {
     (void)state;
-    enum { N = 3000 };
+    enum { N = 6000 };
     static double s[N], e[N];
     uint32_t n = 0;
     qv__timeline t = {0};
     uint64_t rng = 7;
     for (uint32_t k = 0; k < N; k++) {
-        double ready = (double)(qv__part_rng(&rng) % 4000);
-        double dur = (double)(qv__part_rng(&rng) % 10);
+        double ready = (double)(qv__part_rng(&rng) % 40000) * 0.1 + 1e5;
+        double dur = (double)(qv__part_rng(&rng) % 100) * 0.1;
         uint32_t p1, p2;
         double a = qv__part_tl_find(&t, ready, dur, &p1);
         double b = ref_find(s, e, n, ready, dur, &p2);
