@@ -27,11 +27,12 @@
  * totals must fit with room to spare. Σ vertex weights is scaled to at most
  * WEIGHT_BUDGET and Σ edge weights over the CSR (each edge twice) too;
  * rounding every weight up to at least 1 adds at most n (< 2^24) and
- * 2m (< 2^27), so both totals stay below 2^28. Scaling to the sum, not the
- * largest weight, is what a dense graph needs: a complete DAG of 500 nodes
- * has 124 750 edges, which at 2^20 each overflowed.
+ * 2m (< 2^27), so both totals stay below 2^29, a quarter of idx_t's range.
+ * Scaling to the sum, not only to the largest weight, is what a dense graph
+ * needs: a complete DAG of 500 nodes has 124 750 edges, which at 2^20 each
+ * overflowed. Graphs whose sums fit keep the scales they always had.
  */
-#define WEIGHT_BUDGET ((double)(1 << 26))
+#define WEIGHT_BUDGET ((double)(1 << 28))
 
 static double vertex_scale(double wsum)
 {
