@@ -50,7 +50,11 @@ typedef struct qv__ydoc {
 } qv__ydoc;
 
 /* Parses path (or, with data non-NULL, size bytes at data, reported as path)
- * into *out. On error *out is NULL and diag says why. */
+ * into *out. On error *out is NULL and diag says why: every error has a
+ * line and column (bad UTF-8 too) except those of the file itself. path
+ * must be a regular file of at most QV__YAML_MAX_BYTES: a FIFO, a device or
+ * a directory is refused without blocking, and the size is checked before
+ * any byte is read. Messages are escaped for printing (common/qv_escape.h). */
 int qv__ydoc_load(const char *path, qv__ydoc **out, qv_diag *diag);
 int qv__ydoc_load_mem(const char *path, const void *data, size_t size, qv__ydoc **out,
                       qv_diag *diag);
