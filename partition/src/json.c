@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "qv_escape.h"
 #include "qv_file.h"
 
 typedef struct jp {
@@ -32,10 +33,14 @@ void qv__part_diag(qv_pdiag *diag, const char *file, int line, int col, const ch
     snprintf(diag->file, sizeof diag->file, "%s", file ? file : "<input>");
     diag->line = line;
     diag->col = col;
+    /* Messages quote names from the input: printed escaped, so that a
+     * graph file cannot send control sequences to the user's terminal. */
+    char raw[sizeof diag->msg];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(diag->msg, sizeof diag->msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    qv__escape(raw, diag->msg, sizeof diag->msg);
 }
 
 static int col_of(const jp *p)

@@ -422,6 +422,12 @@ static void test_bad_graphs(void **state)
          " {\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
          " \"edges\": [{\"src\": 1, \"dst\": 2}, 5]}",
          "an edge must be an object", 4},
+        /* names from the file are quoted escaped: no raw ESC reaches a
+         * terminal through an error message */
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"c\\u001bpu\": 1}}],\n"
+         " \"edges\": []}",
+         "\"c\\x1Bpu\"", 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qv_dag *g = NULL;

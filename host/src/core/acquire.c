@@ -101,8 +101,7 @@ int qv__buf_take_error(qv_buf *b)
 QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode)
 {
     if (!qv__buf_ok(buf))
-        return qv__fail(QV_EINVAL, "qv_buf_acquire: %s buffer",
-                        buf ? "unregistered (or destroyed)" : "NULL");
+        return qv__buf_bad(buf, "qv_buf_acquire");
     if (mode < QV_R || mode > QV_RW)
         return qv__fail(QV_EINVAL, "qv_buf_acquire: mode %d; expected QV_R, QV_W or QV_RW",
                         (int)mode);
@@ -132,8 +131,7 @@ QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode)
 QV_API int qv_buf_release(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
-        return qv__fail(QV_EINVAL, "qv_buf_release: %s buffer",
-                        buf ? "unregistered (or destroyed)" : "NULL");
+        return qv__buf_bad(buf, "qv_buf_release");
     qv_runtime *rt = buf->rt;
     pthread_mutex_lock(&rt->submit_mu);
     qv__task *t = buf->host;
@@ -152,8 +150,7 @@ QV_API int qv_buf_release(qv_buf *buf)
 QV_API int qv_buf_wait(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
-        return qv__fail(QV_EINVAL, "qv_buf_wait: %s buffer",
-                        buf ? "unregistered (or destroyed)" : "NULL");
+        return qv__buf_bad(buf, "qv_buf_wait");
     qv_runtime *rt = buf->rt;
     if (qv__current_worker()) {
         /* A task must not block its worker on the graph: it may only look

@@ -135,6 +135,12 @@ static void buf_unlink(qv_buf *b)
     free(old);
 }
 
+int qv__buf_bad(const qv_buf *b, const char *who)
+{
+    return qv__fail(QV_EINVAL, "%s: %s buffer", who,
+                    b ? "an unregistered (or destroyed runtime's)" : "NULL");
+}
+
 /* Refuses buffers the host holds: the wait would never end. */
 static int check_held(qv_buf *buf, const char *who)
 {
@@ -150,8 +156,7 @@ static int check_held(qv_buf *buf, const char *who)
 QV_API int qv_buf_unregister(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
-        return qv__fail(QV_EINVAL, "qv_buf_unregister: %s buffer",
-                        buf ? "unregistered (or destroyed)" : "NULL");
+        return qv__buf_bad(buf, "qv_buf_unregister");
     if (qv__current_worker() && atomic_load(&buf->users) > 0)
         return qv__fail(QV_EDEADLK, "qv_buf_unregister called from a task while "
                         "tasks still use the buffer: it would wait on itself");
@@ -172,8 +177,7 @@ QV_API int qv_buf_unregister(qv_buf *buf)
 QV_API int qv_buf_try_unregister(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
-        return qv__fail(QV_EINVAL, "qv_buf_try_unregister: %s buffer",
-                        buf ? "unregistered (or destroyed)" : "NULL");
+        return qv__buf_bad(buf, "qv_buf_try_unregister");
     int rc = check_held(buf, "qv_buf_try_unregister");
     if (rc)
         return rc;

@@ -359,6 +359,9 @@ static inline bool qv__buf_ok(const qv_buf *b)
     return b && b->magic == QV__BUF_MAGIC && qv__rt_ok(b->rt);
 }
 
+/* QV_EINVAL for a handle that fails qv__buf_ok, with who in the message. */
+int qv__buf_bad(const qv_buf *b, const char *who);
+
 /* Registry helpers (func.c, buf.c) used at destroy. */
 void qv__func_free(qv_func *f);
 void qv__funcs_destroy(qv_runtime *rt);

@@ -241,11 +241,13 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
         return rc;
     uint8_t *data;
     size_t size;
-    rc = qv__xclbin_read_file(path, (size_t)1 << 30, &data, &size);
-    if (rc)
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, qv_strerror(rc));
-    qv__xclbin *x;
     qv__xclbin_error xe;
+    /* The magic and the header's length are checked before the rest is
+     * read: a wrong file costs nothing, however large. */
+    rc = qv__xclbin_load_file(path, (size_t)1 << 30, &data, &size, &xe);
+    if (rc)
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, rc == QV_EFORMAT ? xe.msg : qv_strerror(rc));
+    qv__xclbin *x;
     rc = qv__xclbin_parse(data, size, &x, &xe);
     if (rc) {
         free(data);

@@ -164,11 +164,13 @@ static int load_xclbin(xrt_device *e, const char *path, const char *kernel)
         return 0;
     uint8_t *data;
     size_t size;
-    int rc = qv__xclbin_read_file(path, (size_t)1 << 31, &data, &size);
-    if (rc)
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, qv_strerror(rc));
-    qv__xclbin *xb;
     qv__xclbin_error xe;
+    /* The magic and the header's length are checked before the rest is
+     * read: a wrong file costs nothing, however large. */
+    int rc = qv__xclbin_load_file(path, (size_t)1 << 31, &data, &size, &xe);
+    if (rc)
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, rc == QV_EFORMAT ? xe.msg : qv_strerror(rc));
+    qv__xclbin *xb;
     if (qv__xclbin_parse(data, size, &xb, &xe) != 0) {
         free(data);
         return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
