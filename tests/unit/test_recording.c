@@ -78,20 +78,32 @@ static qv_runtime *make_runtime(void)
 
 struct race {
     qv_runtime *rt;
-    qv_func    *rd, *rw;
+    qv_func    *rd, *rw, *rs;
     qv_buf     *b[4];
     atomic_bool stop;
     atomic_ulong submitted;
 };
 
-/* Small tasks, reads and read-writes over four buffers, until told to stop
- * or a bounded count is reached. */
+static qv_runtime *race_rt;
+
+/* A task that forgets the graph, from inside the runtime. */
+static void reset_inside(const qv_call *c)
+{
+    (void)c;
+    if (qv_graph_reset(race_rt) != 0)
+        abort();
+}
+
+/* Small tasks, reads and read-writes over four buffers, and now and then a
+ * task that resets the graph, until told to stop or a bounded count is
+ * reached. */
 static void *submitter(void *arg)
 {
     struct race *r = arg;
     for (unsigned long i = 0; i < 2000000 && !atomic_load(&r->stop); i++) {
         qv_buf *b = r->b[i % 4];
-        int rc = qv_submit(r->rt, i % 3 ? r->rd : r->rw, (qv_arg[]){ QV_BUF(b) }, 1);
+        qv_func *f = i % 4096 == 4095 ? r->rs : i % 3 ? r->rd : r->rw;
+        int rc = qv_submit(r->rt, f, (qv_arg[]){ QV_BUF(b) }, 1);
         if (rc)
             return (void *)(intptr_t)rc;
         atomic_fetch_add(&r->submitted, 1);
@@ -146,8 +158,11 @@ static void readers_while_submitting(void **state)
     qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
     assert_int_equal(qv_func_create(r.rt, "peek", dr, 1, &r.rd), 0);
     assert_int_equal(qv_func_create(r.rt, "poke", drw, 1, &r.rw), 0);
+    assert_int_equal(qv_func_create(r.rt, "forget", dr, 1, &r.rs), 0);
     qv_func_set_cpu(r.rd, nothing);
     qv_func_set_cpu(r.rw, nothing);
+    qv_func_set_cpu(r.rs, reset_inside);
+    race_rt = r.rt;
     for (int i = 0; i < 4; i++)
         assert_int_equal(qv_buf_register(r.rt, x[i], sizeof x[i], &r.b[i]), 0);
 

@@ -240,6 +240,7 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
     pthread_mutex_lock(&rt->submit_mu);
     bool have = id >= r->base && id - r->base < r->nodes.n;
     void *chunk = have ? r->nodes.c[(id - r->base) / QV__REC_CHUNK] : NULL;
+    uint64_t i = have ? (id - r->base) % QV__REC_CHUNK : 0;
     bool wait = have && may_wait(rt);
     pthread_mutex_unlock(&rt->submit_mu);
     if (!have) {
@@ -247,7 +248,6 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
         return qv__fail(QV_ENOENT, "no node %llu in the recorded graph",
                         (unsigned long long)id);
     }
-    uint64_t i = (id - r->base) % QV__REC_CHUNK;
     g.nodes = &chunk;
     if (wait)
         qv__rec_wait_nodes(g.nodes, i, i + 1);
@@ -289,7 +289,7 @@ QV_API int qv_graph_reset(qv_runtime *rt)
     pthread_mutex_lock(&rt->submit_mu);
     int rc = qv__rec_forget(r, rt->next_id);
     bool wait = !worker && may_wait(rt);
-    qv__chunks *old = NULL;
+    struct qv__rec_old *old = NULL;
     size_t nold = 0;
     if (wait) {
         old = r->retired;
@@ -301,8 +301,9 @@ QV_API int qv_graph_reset(qv_runtime *rt)
     if (!worker)
         pthread_rwlock_unlock(&r->read_mu);
     for (size_t i = 0; i < nold; i++) {
-        qv__rec_wait_nodes(old[i].c, 0, old[i].n);
-        qv__chunks_free(&old[i]);
+        qv__rec_wait_nodes(old[i].nodes.c, 0, old[i].nodes.n);
+        qv__chunks_free(&old[i].nodes);
+        qv__chunks_free(&old[i].edges);
     }
     free(old);
     return rc ? qv__fail(QV_ENOMEM, "qv_graph_reset: out of memory") : 0;

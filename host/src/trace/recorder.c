@@ -56,8 +56,10 @@ void qv__rec_destroy(qv__recorder *r)
     qv__chunks_free(&r->nodes);
     qv__chunks_free(&r->edges);
     qv__chunks_free(&r->rlog);
-    for (size_t i = 0; i < r->nretired; i++)
-        qv__chunks_free(&r->retired[i]);
+    for (size_t i = 0; i < r->nretired; i++) {
+        qv__chunks_free(&r->retired[i].nodes);
+        qv__chunks_free(&r->retired[i].edges);
+    }
     free(r->retired);
     pthread_rwlock_destroy(&r->read_mu);
     free(r);
@@ -65,14 +67,13 @@ void qv__rec_destroy(qv__recorder *r)
 
 int qv__rec_forget(qv__recorder *r, uint64_t base)
 {
-    qv__chunks *ret = realloc(r->retired, (r->nretired + 1) * sizeof *ret);
+    struct qv__rec_old *ret = realloc(r->retired, (r->nretired + 1) * sizeof *ret);
     if (!ret)
         return -1;
     r->retired = ret;
-    r->retired[r->nretired++] = r->nodes;
-    r->nodes = (qv__chunks){ 0 };
+    r->retired[r->nretired++] = (struct qv__rec_old){ r->nodes, r->edges };
+    r->nodes = r->edges = (qv__chunks){ 0 };
     r->base = base;
-    qv__chunks_free(&r->edges);
     r->rlog_base += r->rlog.n;
     qv__chunks_free(&r->rlog);
     return 0;

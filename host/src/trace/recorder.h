@@ -19,7 +19,8 @@
  *    freed memory. It waits for those nodes holding no lock, and a reader
  *    or reset never waits for nodes from inside a task (its own may be
  *    among them) nor while tasks wait for a buffer the host holds; such a
- *    reset leaves the detached chunks on r->retired.
+ *    reset leaves the detached chunks on r->retired. Edges are retired
+ *    with their nodes: a reader copies them outside submit_mu.
  * The submit path is unchanged by all this: it never takes read_mu.
  *
  * Node ids are the runtime's submission order; edges arrive grouped by
@@ -81,10 +82,12 @@ struct qv__recorder {
     qv__chunks edges;    /* qv__edge; appended under submit_mu */
     qv__chunks rlog;     /* qv__rlink; under submit_mu only */
     uint64_t   rlog_base; /* log position of rlog's first entry */
-    /* Node arrays a reset from inside a task could not free yet (readers
-     * may hold them, their tasks may still run); under submit_mu. */
-    qv__chunks *retired;
-    size_t      nretired;
+    /* Forgotten graphs a reset could not free yet (readers may hold them,
+     * their tasks may still run); under submit_mu. */
+    struct qv__rec_old {
+        qv__chunks nodes, edges;
+    } *retired;
+    size_t nretired;
 };
 
 qv__recorder *qv__rec_create(void);
@@ -98,10 +101,10 @@ qv__node     *qv__rec_node(qv__recorder *r, uint64_t id, uint32_t func,
  * submit_mu; 0 or -1 when out of memory. */
 int           qv__rec_edge(qv__recorder *r, uint64_t src, uint64_t dst, uint64_t bytes);
 
-/* Forgets the graph: the next node gets id `base`. Edges and the reader
- * log are freed at once; the node arrays go to r->retired, to be freed
- * once no reader holds them and their nodes are done. Under submit_mu. 0 or
- * -1 when out of memory (nothing is forgotten then). */
+/* Forgets the graph: the next node gets id `base`. The reader log is freed
+ * at once (only submitters use it); the nodes and edges go to r->retired,
+ * to be freed once no reader holds them and the nodes are done. Under
+ * submit_mu. 0 or -1 when out of memory (nothing is forgotten then). */
 int  qv__rec_forget(qv__recorder *r, uint64_t base);
 /* Waits until nodes [from, to) of chunk array c are done. Never from a
  * thread that runs tasks: the node of its own task may be among them. */
