@@ -13,14 +13,14 @@
  *    submit_mu only to copy the counts and the chunk pointers (the arrays of
  *    chunk pointers move when they grow), then read chunks that no submitter
  *    writes again, and a node's times only after its done flag (acquire).
- *  - qv_graph_reset detaches the node chunks under submit_mu (new tasks get
- *    new chunks) and frees them once no reader holds read_mu and every
- *    detached node is done, so neither a reader nor a worker ever touches
- *    freed memory. It waits for those nodes holding no lock, and a reader
- *    or reset never waits for nodes from inside a task (its own may be
- *    among them) nor while tasks wait for a buffer the host holds; such a
- *    reset leaves the detached chunks on r->retired. Edges are retired
- *    with their nodes: a reader copies them outside submit_mu.
+ *  - qv_graph_reset detaches the node and edge chunks under submit_mu (new
+ *    tasks get new chunks) and frees them once no reader holds read_mu and
+ *    every detached node is done, so neither a reader nor a worker ever
+ *    touches freed memory. It waits for those nodes holding no lock. A
+ *    reader or reset never waits for nodes from inside a task (its own may
+ *    be among them) nor while tasks wait for a buffer the host holds; such
+ *    a reset leaves the detached chunks on r->retired for a later reset or
+ *    qv__rec_destroy.
  * The submit path is unchanged by all this: it never takes read_mu.
  *
  * Node ids are the runtime's submission order; edges arrive grouped by
