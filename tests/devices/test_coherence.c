@@ -14,6 +14,7 @@
 
 
 #include "quiver.h"
+#include "platform.h"
 
 enum { NBUF = 6, N = 256, STEPS = 60, SEEDS = 24 };
 
@@ -29,15 +30,6 @@ static const char *acc_cl =
     "    if (i < n) x[i] = x[i] + y[i];\n"
     "}\n";
 
-static void cpu_vadd(const qv_call *c)
-{
-    const float *a = c->ptr[0], *b = c->ptr[1];
-    float *o = c->ptr[2];
-    uint32_t n = *(const uint32_t *)c->ptr[3];
-    for (uint32_t i = 0; i < n; i++)
-        o[i] = a[i] + b[i];
-}
-
 static void cpu_acc(const qv_call *c)
 {
     float *x = c->ptr[0];
@@ -45,13 +37,6 @@ static void cpu_acc(const qv_call *c)
     uint32_t n = *(const uint32_t *)c->ptr[2];
     for (uint32_t i = 0; i < n; i++)
         x[i] = x[i] + y[i];
-}
-
-static unsigned range_vadd(const qv_call *c, size_t g[3], size_t l[3])
-{
-    (void)l;
-    g[0] = *(const uint32_t *)c->ptr[3];
-    return 1;
 }
 
 static unsigned range_acc(const qv_call *c, size_t g[3], size_t l[3])
@@ -68,24 +53,8 @@ static qv_func *vadd[3], *acc[2]; /* forced: cpu, gpu, fpga / cpu, gpu */
 static int setup(void **state)
 {
     (void)state;
-    char cfg[1024];
-    snprintf(cfg, sizeof cfg, "%s/config/quiver.yaml", getenv("QV_SOURCE_DIR"));
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 2;
-    o.config = cfg;
-    o.perfmodel_dir = "";
-    if (qv_runtime_create(&o, &rt)) {
-        fprintf(stderr, "runtime: %s\n", qv_last_error());
+    if (!(rt = qv_test_default_runtime(&have)))
         return -1;
-    }
-    for (unsigned d = 0; d < qv_device_count(rt); d++) {
-        qv_device_info di;
-        qv_device_get(rt, d, &di);
-        have |= 1u << di.cls;
-    }
-    qv_arg_desc dv[] = { QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
-                         QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t) };
     qv_arg_desc da[] = { QV_ARG_BUF("x", QV_RW), QV_ARG_BUF("y", QV_R),
                          QV_ARG_SCALAR("n", uint32_t) };
     static const qv_class cls[3] = { QV_CLASS_CPU, QV_CLASS_GPU, QV_CLASS_FPGA };
@@ -93,8 +62,9 @@ static int setup(void **state)
         char name[32];
         snprintf(name, sizeof name, "vadd_%s", qv_class_name(cls[i]));
         qv_class c = (have & (1u << cls[i])) ? cls[i] : QV_CLASS_CPU;
-        if (qv_func_create(rt, name, dv, 4, &vadd[i]) || qv_func_set_cpu(vadd[i], cpu_vadd) ||
-            qv_func_set_opencl(vadd[i], &(qv_opencl_impl){ vadd_cl, "vadd", NULL, range_vadd }) ||
+        if (qv_func_create(rt, name, qv_test_vadd_sig, 4, &vadd[i]) ||
+            qv_func_set_cpu(vadd[i], qv_test_cpu_vadd) ||
+            qv_func_set_opencl(vadd[i], &(qv_opencl_impl){ vadd_cl, "vadd", NULL, qv_test_range_vadd }) ||
             qv_func_set_fpga(vadd[i], "vadd") || qv_func_set_where(vadd[i], 1u << c)) {
             fprintf(stderr, "%s: %s\n", name, qv_last_error());
             return -1;

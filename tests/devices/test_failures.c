@@ -16,50 +16,24 @@
 
 #include "devices/device.h"
 #include "quiver.h"
+#include "platform.h"
 
 enum { N = 64 };
 
-static void cpu_vadd(const qv_call *c)
+/* The N-float arrays of a vadd call, registered on rt. */
+static void register3(qv_runtime *rt, float *a, float *b, float *out, qv_buf **ba,
+                      qv_buf **bb, qv_buf **bo)
 {
-    const float *a = c->ptr[0], *b = c->ptr[1];
-    float *o = c->ptr[2];
-    uint32_t n = *(const uint32_t *)c->ptr[3];
-    for (uint32_t i = 0; i < n; i++)
-        o[i] = a[i] + b[i];
+    assert_int_equal(qv_buf_register(rt, a, N * sizeof *a, ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, N * sizeof *b, bb), 0);
+    assert_int_equal(qv_buf_register(rt, out, N * sizeof *out, bo), 0);
 }
 
-static unsigned range_vadd(const qv_call *c, size_t g[3], size_t l[3])
+static void unregister3(qv_buf *ba, qv_buf *bb, qv_buf *bo)
 {
-    (void)l;
-    g[0] = *(const uint32_t *)c->ptr[3];
-    return 1;
-}
-
-static const qv_arg_desc vadd_sig[] = { { "a", 1, QV_R, 0 }, { "b", 1, QV_R, 0 },
-                                        { "out", 1, QV_W, 0 },
-                                        { "n", 0, QV_R, sizeof(uint32_t) } };
-
-static qv_runtime *open_default(unsigned *classes)
-{
-    char cfg[1024];
-    snprintf(cfg, sizeof cfg, "%s/config/quiver.yaml", getenv("QV_SOURCE_DIR"));
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 2;
-    o.config = cfg;
-    o.perfmodel_dir = "";
-    qv_runtime *rt;
-    if (qv_runtime_create(&o, &rt)) {
-        fail_msg("runtime: %s", qv_last_error());
-        return NULL;
-    }
-    *classes = 0;
-    for (unsigned d = 0; d < qv_device_count(rt); d++) {
-        qv_device_info di;
-        qv_device_get(rt, d, &di);
-        *classes |= 1u << di.cls;
-    }
-    return rt;
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_buf_unregister(bo);
 }
 
 /* Runs what stderr receives during fn into a buffer (for log checks). */
@@ -91,13 +65,14 @@ static void task_that_ran_nowhere_is_reported(void **state)
 {
     (void)state;
     unsigned have;
-    qv_runtime *rt = open_default(&have);
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
     if (!(have & (1u << QV_CLASS_FPGA))) {
         qv_runtime_destroy(rt);
         skip();
     }
     qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd_fpga_only", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_create(rt, "vadd_fpga_only", qv_test_vadd_sig, 4, &f), 0);
     assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
     static float a[N], b[N], out[N];
     for (int i = 0; i < N; i++) {
@@ -106,9 +81,7 @@ static void task_that_ran_nowhere_is_reported(void **state)
         out[i] = -7;
     }
     qv_buf *ba, *bb, *bo;
-    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
-    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
-    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    register3(rt, a, b, out, &ba, &bb, &bo);
     uint32_t n = N;
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
     int saved;
@@ -149,21 +122,20 @@ static void build_error_keeps_its_cause(void **state)
 {
     (void)state;
     unsigned have;
-    qv_runtime *rt = open_default(&have);
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
     if (!(have & (1u << QV_CLASS_GPU))) {
         qv_runtime_destroy(rt);
         skip();
     }
     qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd_broken", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_create(rt, "vadd_broken", qv_test_vadd_sig, 4, &f), 0);
     const char *src = "__kernel void vadd(__global const float *a, __global const float *b,\n"
                       "  __global float *out, uint n) { out[get_global_id(0)] = a[0] + undeclared; }\n";
-    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){ src, "vadd", NULL, range_vadd }), 0);
+    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){ src, "vadd", NULL, qv_test_range_vadd }), 0);
     static float a[N], b[N], out[N];
     qv_buf *ba, *bb, *bo;
-    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
-    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
-    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    register3(rt, a, b, out, &ba, &bb, &bo);
     uint32_t n = N;
     int saved;
     char path[512];
@@ -178,9 +150,7 @@ static void build_error_keeps_its_cause(void **state)
         fail_msg("error: %s\nlog: %s", e, captured);
     assert_null(strstr(captured, "runs on the CPU"));
     assert_non_null(strstr(captured, "undeclared"));
-    qv_buf_unregister(ba);
-    qv_buf_unregister(bb);
-    qv_buf_unregister(bo);
+    unregister3(ba, bb, bo);
     qv_runtime_destroy(rt);
 }
 
@@ -190,18 +160,19 @@ static void opencl_arity_is_checked(void **state)
 {
     (void)state;
     unsigned have;
-    qv_runtime *rt = open_default(&have);
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
     if (!(have & (1u << QV_CLASS_GPU))) {
         qv_runtime_destroy(rt);
         skip();
     }
     qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd_arity", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_create(rt, "vadd_arity", qv_test_vadd_sig, 4, &f), 0);
     const char *src = "__kernel void vadd(__global const float *a, __global const float *b,\n"
                       "  __global float *out, uint n, uint extra) {\n"
                       "  size_t i = get_global_id(0); out[i] = a[i] + b[i] + extra; }\n";
-    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){ src, "vadd", NULL, range_vadd }), 0);
-    assert_int_equal(qv_func_set_cpu(f, cpu_vadd), 0);
+    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){ src, "vadd", NULL, qv_test_range_vadd }), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
     assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU), 0);
     static float a[N], b[N], out[N];
     for (int i = 0; i < N; i++) {
@@ -209,9 +180,7 @@ static void opencl_arity_is_checked(void **state)
         b[i] = 1;
     }
     qv_buf *ba, *bb, *bo;
-    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
-    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
-    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    register3(rt, a, b, out, &ba, &bb, &bo);
     uint32_t n = N;
     int saved;
     char path[512];
@@ -234,14 +203,15 @@ static void fpga_binding_is_checked(void **state)
 {
     (void)state;
     unsigned have;
-    qv_runtime *rt = open_default(&have);
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
     qv_func *f;
-    assert_int_equal(qv_func_create(rt, "good", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_create(rt, "good", qv_test_vadd_sig, 4, &f), 0);
     assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
     assert_int_equal(qv_func_set_fpga(f, "no_such_kernel"), QV_ENOENT);
     assert_non_null(strstr(qv_last_error(), "no_such_kernel"));
 
-    assert_int_equal(qv_func_create(rt, "three", vadd_sig, 3, &f), 0);
+    assert_int_equal(qv_func_create(rt, "three", qv_test_vadd_sig, 3, &f), 0);
     assert_int_equal(qv_func_set_fpga(f, "vadd"), QV_EMISMATCH);
     assert_non_null(strstr(qv_last_error(), "4 arguments"));
 
@@ -271,7 +241,7 @@ static void fpga_binding_is_checked(void **state)
     o.perfmodel_dir = "";
     o.opencl = 0;
     assert_int_equal(qv_runtime_create(&o, &rt), 0);
-    assert_int_equal(qv_func_create(rt, "lonely", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_create(rt, "lonely", qv_test_vadd_sig, 4, &f), 0);
     assert_int_equal(qv_func_set_fpga(f, "vadd"), QV_ENOENT);
     qv_runtime_destroy(rt);
 }
@@ -296,7 +266,8 @@ static void short_buffers_stay_off_the_board(void **state)
 {
     (void)state;
     unsigned have;
-    qv_runtime *rt = open_default(&have);
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
     if (!(have & (1u << QV_CLASS_FPGA))) {
         qv_runtime_destroy(rt);
         skip();
@@ -309,9 +280,9 @@ static void short_buffers_stay_off_the_board(void **state)
             board = d;
     }
     qv_func *f, *g;
-    assert_int_equal(qv_func_create(rt, "vadd_board", vadd_sig, 4, &g), 0);
+    assert_int_equal(qv_func_create(rt, "vadd_board", qv_test_vadd_sig, 4, &g), 0);
     assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
-    assert_int_equal(qv_func_create(rt, "vadd_both", vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_create(rt, "vadd_both", qv_test_vadd_sig, 4, &f), 0);
     assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
     assert_int_equal(qv_func_set_cpu(f, cpu_vadd_clamped), 0);
     assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
@@ -322,9 +293,7 @@ static void short_buffers_stay_off_the_board(void **state)
         out[i] = 0;
     }
     qv_buf *ba, *bb, *bo;
-    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
-    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
-    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    register3(rt, a, b, out, &ba, &bb, &bo);
     qv_device_info before, after;
     assert_int_equal(qv_device_get(rt, board, &before), 0);
     uint32_t over = N + 1, n = N;
@@ -348,9 +317,7 @@ static void short_buffers_stay_off_the_board(void **state)
     assert_int_equal(qv_wait_all(rt), 0);
     assert_int_equal(qv_device_get(rt, board, &after), 0);
     assert_int_equal(after.tasks, before.tasks + 1);
-    qv_buf_unregister(ba);
-    qv_buf_unregister(bb);
-    qv_buf_unregister(bo);
+    unregister3(ba, bb, bo);
     qv_runtime_destroy(rt);
 }
 

@@ -21,6 +21,7 @@
 #include "histogram/histogram_ref.h"
 #include "mmult/mmult_ref.h"
 #include "quiver.h"
+#include "platform.h"
 #include "vadd/vadd_ref.h"
 
 #define MAXB 6 /* buffers per kernel at most */
@@ -123,22 +124,8 @@ static char *slurp_src(const char *k)
 static int setup(void **state)
 {
     (void)state;
-    char cfg[1024];
-    snprintf(cfg, sizeof cfg, "%s/config/quiver.yaml", getenv("QV_SOURCE_DIR"));
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 2;
-    o.config = cfg;
-    o.perfmodel_dir = "";
-    if (qv_runtime_create(&o, &rt)) {
-        fprintf(stderr, "runtime: %s\n", qv_last_error());
+    if (!(rt = qv_test_default_runtime(&have)))
         return -1;
-    }
-    for (unsigned d = 0; d < qv_device_count(rt); d++) {
-        qv_device_info di;
-        qv_device_get(rt, d, &di);
-        have |= 1u << di.cls;
-    }
     for (unsigned i = 0; i < NK; i++) {
         qv_arg_desc d[MAXB + 3];
         unsigned n = 0;

@@ -116,16 +116,9 @@ QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode)
     rc = qv__buf_take_error(buf);
     if (!rc)
         rc = host_coherent(rt, buf, mode);
-    if (rc) {
-        /* A failed acquire holds nothing: the caller has no release to do. */
-        int keep = rc;
-        char msg[512];
-        strncpy(msg, qv_last_error(), sizeof msg - 1);
-        msg[sizeof msg - 1] = 0;
-        qv_buf_release(buf);
-        return qv__fail(keep, "%s", msg);
-    }
-    return 0;
+    if (rc) /* a failed acquire holds nothing: no release for the caller */
+        qv_buf_release(buf); /* succeeds: leaves the error's detail alone */
+    return rc;
 }
 
 QV_API int qv_buf_release(qv_buf *buf)

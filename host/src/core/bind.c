@@ -81,33 +81,11 @@ int qv__fpga_bind(const qv_func *f, const char *kernel, const qv__kernel **out)
  * for a negative value of a signed type (no size is negative). */
 static bool scalar_value(const qv__task *t, unsigned i, const qv__karg *ka, uint64_t *v)
 {
-    const unsigned char *p = t->ptr[i];
-    switch (ka->elem) {
-    case 1: {
-        int8_t s;
-        memcpy(&s, p, 1);
-        *v = (uint8_t)s;
-        return strncmp(qv__ktype_names[ka->type], "int", 3) || s >= 0;
-    }
-    case 2: {
-        int16_t s;
-        memcpy(&s, p, 2);
-        *v = (uint16_t)s;
-        return strncmp(qv__ktype_names[ka->type], "int", 3) || s >= 0;
-    }
-    case 4: {
-        int32_t s;
-        memcpy(&s, p, 4);
-        *v = (uint32_t)s;
-        return strncmp(qv__ktype_names[ka->type], "int", 3) || s >= 0;
-    }
-    default: {
-        int64_t s;
-        memcpy(&s, p, 8);
-        *v = (uint64_t)s;
-        return strncmp(qv__ktype_names[ka->type], "int", 3) || s >= 0;
-    }
-    }
+    uint64_t u = 0;
+    memcpy(&u, t->ptr[i], ka->elem); /* little-endian: the low bytes */
+    *v = u;
+    bool is_signed = !strncmp(qv__ktype_names[ka->type], "int", 3);
+    return !is_signed || !((u >> (8 * ka->elem - 1)) & 1);
 }
 
 bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n)

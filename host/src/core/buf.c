@@ -92,8 +92,7 @@ static int buf_retire(qv_buf *b)
         qv__task_release(rt, b->last_writer);
     b->last_writer = NULL;
     for (size_t i = 0; i < b->nreaders; i++)
-        if (b->readers[i].task)
-            qv__task_release(rt, b->readers[i].task);
+        qv__task_release(rt, b->readers[i]);
     b->nreaders = 0;
     pthread_mutex_unlock(&rt->submit_mu);
     free(b->readers);

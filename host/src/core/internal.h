@@ -131,13 +131,6 @@ static inline bool qv__func_can(const qv_func *f, qv_class c)
     return (f->impls & bit) && (!f->where || (f->where & bit));
 }
 
-/* A reader since the last writer that a buffer still tracks: it may not be
- * done yet (done ones are pruned; the recorded graph keeps their ids in
- * its reader log, see qv_buf.rec_readers). */
-typedef struct qv__reader {
-    qv__task *task; /* holds a reference */
-} qv__reader;
-
 #define QV__BUF_MAGIC 0x71766266u /* "qvbf" while registered */
 
 struct qv_buf {
@@ -148,7 +141,9 @@ struct qv_buf {
     /* Dependency state, under rt->submit_mu. */
     qv__task   *last_writer; /* holds a reference; NULL if none live */
     uint64_t    last_writer_id; /* node id + 1; 0 = never written */
-    qv__reader *readers;     /* readers since the last writer */
+    qv__task  **readers;     /* readers since the last writer that may
+                              * not be done yet, each holding a reference
+                              * (the graph keeps all in rec_readers) */
     size_t      nreaders, readers_cap;
     /* The recorded graph's readers since the last writer, for its
      * write-after-read edges: a list in the recorder's reader log
@@ -391,9 +386,6 @@ int  qv__fpga_bind(const qv_func *f, const char *kernel, const struct qv__kernel
 /* Whether call t of f stays within the buffers' sizes as the kernel's size
  * expressions compute them; when not, why says which argument. */
 bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n);
-
-/* The kernel catalog the policy names (a const qv__catalog *), or NULL. */
-const void *qv__runtime_catalog(const qv_runtime *rt);
 
 /* ---- coherence (coherence.c) ------------------------------------------- */
 

@@ -32,9 +32,12 @@ static double copies_us(qv_runtime *rt, const qv__task *t, unsigned dev)
     return us;
 }
 
+/* Why placement chose a device, for the log. */
+typedef enum { ONLY_CPU, CALIBRATING, EARLIEST } choice;
+
 /* Says where a task went and why: at info the first time a function goes
  * to a device, at debug every time. */
-static void log_choice(qv_runtime *rt, const qv__task *t, unsigned dev, bool calibrating,
+static void log_choice(qv_runtime *rt, const qv__task *t, unsigned dev, choice why,
                        double finish_us)
 {
     qv_func *f = t->func;
@@ -48,15 +51,16 @@ static void log_choice(qv_runtime *rt, const qv__task *t, unsigned dev, bool cal
         struct qv_device *d = qv__device(rt, dev);
         d->ops->query(d, QV_QUERY_NAME, name, sizeof name);
     }
-    if (!(f->impls & rt->accel_classes & (f->where ? f->where : ~0u)))
-        qv__log(level, "task %llu of '%s' -> the CPU: no other device can run it",
-                (unsigned long long)t->id, f->name);
-    else if (calibrating)
+    unsigned long long id = (unsigned long long)t->id;
+    if (why == ONLY_CPU)
+        qv__log(level, "task %llu of '%s' -> the CPU: no other device can run it", id,
+                f->name);
+    else if (why == CALIBRATING)
         qv__log(level, "task %llu of '%s' -> %s: its model there has too few samples yet "
-                "(calibration)", (unsigned long long)t->id, f->name, name);
+                "(calibration)", id, f->name, name);
     else
         qv__log(level, "task %llu of '%s' -> %s: earliest predicted finish, %.1f us from now",
-                (unsigned long long)t->id, f->name, name, finish_us);
+                id, f->name, name, finish_us);
 }
 
 unsigned qv__place(qv_runtime *rt, qv__task *t)
@@ -66,7 +70,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     if (!(f->impls & where & rt->accel_classes)) {
         if (!(atomic_load_explicit(&f->placed, memory_order_relaxed) & 1u) &&
             qv__log_threshold() >= 2)
-            log_choice(rt, t, 0, false, 0);
+            log_choice(rt, t, 0, ONLY_CPU, 0);
         return 0;
     }
 
@@ -117,7 +121,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     if (!have)
         return 0; /* nothing usable: the CPU path reports it */
     if (qv__log_threshold() >= 2)
-        log_choice(rt, t, best, calibrating, best_finish);
+        log_choice(rt, t, best, calibrating ? CALIBRATING : EARLIEST, best_finish);
     if (best) {
         double est = 0;
         if (!eager)

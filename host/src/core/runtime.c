@@ -133,11 +133,6 @@ static int apply_policy(qv_runtime *rt, const char *path)
     return 0;
 }
 
-const void *qv__runtime_catalog(const qv_runtime *rt)
-{
-    return rt->catalog;
-}
-
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
 {
     if (!out)

@@ -133,17 +133,17 @@ static int readers_reserve(qv_runtime *rt, qv_buf *b)
         return 0;
     size_t kept = 0;
     for (size_t i = 0; i < b->nreaders; i++) {
-        qv__task *r = b->readers[i].task;
+        qv__task *r = b->readers[i];
         if (atomic_load_explicit(&r->done, memory_order_acquire))
             qv__task_release(rt, r);
         else
-            b->readers[kept++] = b->readers[i];
+            b->readers[kept++] = r;
     }
     b->nreaders = kept;
     if (kept < b->readers_cap * 3 / 4)
         return 0;
     size_t cap = b->readers_cap ? b->readers_cap * 2 : 8;
-    qv__reader *nr = realloc(b->readers, cap * sizeof *nr);
+    qv__task **nr = realloc(b->readers, cap * sizeof *nr);
     if (!nr)
         return QV_ENOMEM;
     b->readers = nr;
@@ -163,7 +163,7 @@ static int depend(qv_runtime *rt, qv__task *t, qv__task *pred, uint64_t pred_id,
 }
 
 /* Applies the access of t to b with mode m (the union over t's arguments). */
-static int access_buf(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
+int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
 {
     int rc;
     /* Read after write carries the buffer. A pure write after write only
@@ -185,11 +185,10 @@ static int access_buf(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
                 return QV_ENOMEM;
         }
         for (size_t i = 0; i < b->nreaders; i++)
-            if ((rc = add_succ(b->readers[i].task, t)) != 0)
+            if ((rc = add_succ(b->readers[i], t)) != 0)
                 return rc;
         for (size_t i = 0; i < b->nreaders; i++)
-            if (b->readers[i].task)
-                qv__task_release(rt, b->readers[i].task);
+            qv__task_release(rt, b->readers[i]);
         b->nreaders = 0;
         if (b->last_writer)
             qv__task_release(rt, b->last_writer);
@@ -200,17 +199,12 @@ static int access_buf(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
         if ((rc = readers_reserve(rt, b)) != 0)
             return rc;
         atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-        b->readers[b->nreaders++] = (qv__reader){ t };
+        b->readers[b->nreaders++] = t;
         if (rt->rec && t->id != QV__NO_NODE &&
             qv__rec_read(rt->rec, &b->rec_readers, t->id) != 0)
             return QV_ENOMEM;
     }
     return 0;
-}
-
-int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
-{
-    return access_buf(rt, t, b, m);
 }
 
 /* Checks args against f's signature; on success fills the task's argument
@@ -340,7 +334,7 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     for (unsigned j = 0; j < t->nbufs; j++) {
         atomic_fetch_add_explicit(&t->ubuf[j]->users, 1, memory_order_relaxed);
         if (!rc)
-            rc = access_buf(rt, t, t->ubuf[j], t->modes[j]);
+            rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
     pthread_mutex_unlock(&rt->submit_mu);
     if (rc) {

@@ -61,32 +61,13 @@ static const char *build_for(const qv__kernel *k, const qv__board *b)
     return NULL;
 }
 
-int qv__fpga_kernel_for(const void *catalog, const qv_func *f, const void *board,
-                        const qv__kernel **kernel, const char **xclbin)
+int qv__fpga_kernel_for(const qv_func *f, const void *board, const qv__kernel **kernel,
+                        const char **xclbin)
 {
-    const qv__catalog *cat = catalog;
     const qv__board *b = board;
-    if (!f->fpga_kernel)
-        return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
-    if (!cat)
-        return qv__fail(QV_ENOTSUP, "'%s' names FPGA kernel '%s' but the runtime has no "
-                        "catalog (policy key `catalog`)", f->name, f->fpga_kernel);
-    const qv__kernel *k = NULL;
-    for (size_t i = 0; i < cat->nkernels && !k; i++)
-        if (!strcmp(cat->kernels[i].name, f->fpga_kernel))
-            k = &cat->kernels[i];
+    const qv__kernel *k = f->kernel; /* checked against f by qv_func_set_fpga */
     if (!k)
-        return qv__fail(QV_ENOTSUP, "no kernel '%s' in the catalog %s", f->fpga_kernel,
-                        cat->path);
-    if (k->nargs != f->nargs)
-        return qv__fail(QV_ENOTSUP, "kernel '%s' takes %zu arguments, function '%s' %u",
-                        k->name, k->nargs, f->name, f->nargs);
-    for (unsigned i = 0; i < f->nargs; i++)
-        if ((k->args[i].dir == QV__KDIR_SCALAR) == (f->args[i].is_buf != 0))
-            return qv__fail(QV_ENOTSUP, "kernel '%s' argument %u ('%s') is %s, but '%s' "
-                            "passes a %s", k->name, i, k->args[i].name,
-                            k->args[i].dir == QV__KDIR_SCALAR ? "a scalar" : "a buffer",
-                            f->name, f->args[i].is_buf ? "buffer" : "scalar");
+        return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
     const char *path = build_for(k, b);
     if (!path)
         return qv__fail(QV_ENOTSUP, "kernel '%s' has no build for board %s", k->name,

@@ -95,11 +95,11 @@ void *qv__dev_table_grow(void *table, size_t *n, size_t need, size_t elem);
 /* Answers QV_QUERY_UNITS, _NAME and _MEMORY; QV_ENOTSUP for the rest. */
 int qv__dev_query_basic(int what, void *out, size_t size, unsigned units,
                         const char *name, uint64_t memory);
-/* f's FPGA kernel in the catalog (a const qv__catalog *), its arguments
- * checked against f's, and the xclbin of its build for board (a const
- * qv__board *). QV_ENOTSUP with the reason otherwise. */
+/* f's FPGA kernel (the catalog entry qv_func_set_fpga bound and checked)
+ * and the xclbin of its build for board (a const qv__board *). QV_ENOTSUP
+ * with the reason otherwise. */
 struct qv__kernel;
-int qv__fpga_kernel_for(const void *catalog, const qv_func *f, const void *board,
+int qv__fpga_kernel_for(const qv_func *f, const void *board,
                         const struct qv__kernel **kernel, const char **xclbin);
 
 /* Fault injection for tests (as SQLite's): after `after` more calls of op

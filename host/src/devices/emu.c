@@ -47,7 +47,6 @@ typedef struct emu_kernel {
 typedef struct emu_device {
     qv_device        base;
     const qv__board *board;
-    const qv__catalog *catalog;
     char             name[160];
     pthread_mutex_t  mu;
     pthread_cond_t   cv;
@@ -108,7 +107,6 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
     if (idx != 0 || !board || !board->emulation)
         return QV_ENOENT;
     e->board = board;
-    e->catalog = qv__runtime_catalog(d->rt);
     snprintf(e->name, sizeof e->name, "emulated %s", board->name);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
@@ -236,7 +234,7 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
 {
     const qv__kernel *k;
     const char *path;
-    int rc = qv__fpga_kernel_for(e->catalog, f, e->board, &k, &path);
+    int rc = qv__fpga_kernel_for(f, e->board, &k, &path);
     if (rc)
         return rc;
     uint8_t *data;

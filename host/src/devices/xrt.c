@@ -43,7 +43,6 @@ typedef struct xrt_device {
     const qv__xrt_api *x;
     void              *dev;       /* xrtDeviceHandle */
     const qv__board   *board;
-    const qv__catalog *catalog;
     char               name[160];
     char               loaded[1024]; /* the xclbin on the card, "" if none */
     uint8_t            uuid[16];
@@ -79,7 +78,6 @@ static int xrt_open(qv_device *d, unsigned idx, const void *b)
     if (!e->dev)
         return qv__fail(QV_ENODEV, "XRT cannot open device %u", idx);
     e->board = b;
-    e->catalog = qv__runtime_catalog(d->rt);
     snprintf(e->name, sizeof e->name, "XRT %u: %s%s", idx,
              e->board ? e->board->name : "FPGA", e->x->noop ? " (noop shim)" : "");
     return 0;
@@ -216,7 +214,7 @@ static int kernel_of(xrt_device *e, const qv_func *f, xrt_kernel **out)
         return qv__fail(QV_ENOTSUP, "kernel of '%s' failed on %s", f->name, e->name);
     const qv__kernel *ck;
     const char *path;
-    int rc = qv__fpga_kernel_for(e->catalog, f, e->board, &ck, &path);
+    int rc = qv__fpga_kernel_for(f, e->board, &ck, &path);
     if (!rc)
         rc = load_xclbin(e, path, ck->name);
     if (!rc && !xk->k) {

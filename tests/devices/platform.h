@@ -1,0 +1,60 @@
+/*
+ * platform.h - what the device tests share: a runtime on the embedded
+ * default platform (config/quiver.yaml: CPU, PoCL, the emulated U250) with
+ * the device classes it found, and the vadd function of the catalog
+ * (a: in, b: in, out: out, n: uint32) in C, for the CPU and for OpenCL.
+ * Include after helper.h and quiver.h.
+ */
+#ifndef QV_TESTS_DEVICES_PLATFORM_H
+#define QV_TESTS_DEVICES_PLATFORM_H
+
+/* A runtime on config/quiver.yaml with 2 CPU workers and no model cache;
+ * *classes gets a bit (1 << qv_class) per class present. NULL (with the
+ * reason on stderr) when it cannot be created. */
+static inline qv_runtime *qv_test_default_runtime(unsigned *classes)
+{
+    *classes = 0;
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "%s/config/quiver.yaml", getenv("QV_SOURCE_DIR"));
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.config = cfg;
+    o.perfmodel_dir = "";
+    qv_runtime *rt;
+    if (qv_runtime_create(&o, &rt)) {
+        fprintf(stderr, "runtime: %s\n", qv_last_error());
+        return NULL;
+    }
+    for (unsigned d = 0; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        qv_device_get(rt, d, &di);
+        *classes |= 1u << di.cls;
+    }
+    return rt;
+}
+
+/* vadd's signature, as the catalog's kernel declares it. */
+static const qv_arg_desc qv_test_vadd_sig[] = { { "a", 1, QV_R, 0 },
+                                                { "b", 1, QV_R, 0 },
+                                                { "out", 1, QV_W, 0 },
+                                                { "n", 0, QV_R, sizeof(uint32_t) } };
+
+static inline void qv_test_cpu_vadd(const qv_call *c)
+{
+    const float *a = c->ptr[0], *b = c->ptr[1];
+    float *o = c->ptr[2];
+    uint32_t n = *(const uint32_t *)c->ptr[3];
+    for (uint32_t i = 0; i < n; i++)
+        o[i] = a[i] + b[i];
+}
+
+/* The OpenCL work size of a vadd call: n work items. */
+static inline unsigned qv_test_range_vadd(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)l;
+    g[0] = *(const uint32_t *)c->ptr[3];
+    return 1;
+}
+
+#endif
