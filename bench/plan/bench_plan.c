@@ -40,11 +40,11 @@ static int plan_one(const qv_dag *g, const qv_plat *p, acc *a)
     double ms[NALGO], lb = 0;
     for (int k = 0; k < NALGO; k++) {
         qv_plan *pl;
-        qv_pdiag d = {0};
+        qv_diag d = {0};
         int rc = qv_plan_make(g, p, (qv_algo)k, &pl, &d);
         if (rc) {
             fprintf(stderr, "bench_plan: %s on %s with %s: %s\n", g->name, p->name,
-                    qv_algo_name((qv_algo)k), d.msg);
+                    qv_algo_name((qv_algo)k), d.message);
             return rc;
         }
         ms[k] = pl->makespan;
@@ -131,11 +131,11 @@ static int workflows(const char *dir, const qv_plat *p)
             char f[1200];
             snprintf(f, sizeof f, "%s/%s", path, names[i]);
             qv_dag *g;
-            qv_pdiag dg = {0};
+            qv_diag dg = {0};
             acc a = {0};
             if (qv_dag_import(f, NULL, &g, &dg)) {
-                fprintf(stderr, "bench_plan: %s:%d:%d: %s\n", dg.file, dg.line, dg.col,
-                        dg.msg);
+                fprintf(stderr, "bench_plan: %s:%u:%u: %s\n", dg.file, dg.line, dg.column,
+                        dg.message);
             } else {
                 char fam[160];
                 snprintf(fam, sizeof fam, "%s (%u)", names[i], g->n);
@@ -172,9 +172,9 @@ static void timing(const qv_plat *p, unsigned n, int reps)
         const char *variant = "";
         for (int r = 0; r < reps && r < 16; r++) {
             qv_plan *pl;
-            qv_pdiag d = {0};
+            qv_diag d = {0};
             if (qv_plan_make(g, p, (qv_algo)k, &pl, &d)) {
-                fprintf(stderr, "bench_plan: %s\n", d.msg);
+                fprintf(stderr, "bench_plan: %s\n", d.message);
                 qv_dag_destroy(g);
                 return;
             }
@@ -268,10 +268,10 @@ static int shapes(const qv_plat *p, uint32_t n)
             const char *variant = "";
             for (int r = 0; r < 3; r++) {
                 qv_plan *pl;
-                qv_pdiag d = {0};
+                qv_diag d = {0};
                 if (qv_plan_make(g, p, (qv_algo)k, &pl, &d)) {
                     fprintf(stderr, "bench_plan: %s with %s: %s\n", shape_names[sh],
-                            qv_algo_name((qv_algo)k), d.msg);
+                            qv_algo_name((qv_algo)k), d.message);
                     qv_dag_destroy(g);
                     return 1;
                 }
@@ -323,10 +323,10 @@ int main(int argc, char **argv)
     qv_plat *plats[2];
     for (int i = 0; i < 2; i++) {
         char path[1024];
-        qv_pdiag d = {0};
+        qv_diag d = {0};
         snprintf(path, sizeof path, "%s/%s", pdir, pnames[i]);
         if (qv_plat_load(path, &plats[i], &d)) {
-            fprintf(stderr, "bench_plan: %s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+            fprintf(stderr, "bench_plan: %s:%u:%u: %s\n", d.file, d.line, d.column, d.message);
             return 1;
         }
     }

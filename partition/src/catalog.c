@@ -400,7 +400,7 @@ static int find_chains(const catx *x, uint32_t *group, chain **out, uint32_t *no
 /* The chains a plan says it fused (pl->fused), checked to be paths that
  * their kernels implement. */
 static int plan_chains(const catx *x, const qv_plan *pl, uint32_t *group, chain **out,
-                       uint32_t *nout, qv_pdiag *diag)
+                       uint32_t *nout, qv_diag *diag)
 {
     const qv_dag *g = x->g;
     uint32_t nodes[MAX_CHAIN];
@@ -442,7 +442,7 @@ static void rw_fini(rw *w)
 }
 
 static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32_t nch,
-                   rw *w, qv_pdiag *diag)
+                   rw *w, qv_diag *diag)
 {
     const qv_dag *g = x->g;
     const qv_plat *p = x->p;
@@ -545,7 +545,7 @@ out:
  * (validation), and rewrites the problem. On success the caller frees x, w
  * and *fused (node -> fused kernel or NONE; NULL when no chain). */
 static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                   const qv_plan *from, catx *x, rw *w, uint32_t **fused, qv_pdiag *diag)
+                   const qv_plan *from, catx *x, rw *w, uint32_t **fused, qv_diag *diag)
 {
     uint32_t *group = malloc(((size_t)g->n + 1) * sizeof *group);
     chain *ch = NULL;
@@ -575,7 +575,7 @@ static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
 }
 
 int qv_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat, qv_algo a,
-                     qv_plan **out, qv_pdiag *diag)
+                     qv_plan **out, qv_diag *diag)
 {
     if (!cat)
         return qv_plan_make(g, p, a, out, diag);
@@ -652,7 +652,7 @@ int qv_bounds_compute_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *c
 }
 
 int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                        const qv_plan *pl, qv_pdiag *diag)
+                        const qv_plan *pl, qv_diag *diag)
 {
     if (!cat)
         return qv_sim_validate(g, p, pl, diag);

@@ -188,7 +188,7 @@ int qv_dag_add_edge(qv_dag *g, uint32_t src, uint32_t dst, uint64_t bytes)
     return 0;
 }
 
-int qv_dag_finalize(qv_dag *g, qv_pdiag *diag)
+int qv_dag_finalize(qv_dag *g, qv_diag *diag)
 {
     free_csr(g);
     uint32_t n = g->n, m = g->m;

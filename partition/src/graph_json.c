@@ -34,7 +34,7 @@ static int cmp_pair(const void *a, const void *b)
 }
 
 __attribute__((format(printf, 4, 5))) static int
-bad(qv_pdiag *d, const char *f, const qv__jval *v, const char *fmt, ...)
+bad(qv_diag *d, const char *f, const qv__jval *v, const char *fmt, ...)
 {
     char msg[400];
     va_list ap;
@@ -47,7 +47,7 @@ bad(qv_pdiag *d, const char *f, const qv__jval *v, const char *fmt, ...)
 
 /* An integer in [lo, hi] as a double without fraction. */
 static int get_int(const qv__jval *o, const char *key, int required, double lo, double hi,
-                   double *out, const char *f, qv_pdiag *d)
+                   double *out, const char *f, qv_diag *d)
 {
     const qv__jval *v = qv__part_json_get(o, key);
     if (!v) {
@@ -69,7 +69,7 @@ static int get_int(const qv__jval *o, const char *key, int required, double lo, 
 }
 
 int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
-                 qv_pdiag *diag)
+                 qv_diag *diag)
 {
     const char *f = fname ? fname : "<graph>";
     qv__jval *root;
@@ -238,7 +238,7 @@ done:
     return rc;
 }
 
-int qv_dag_check(const qv_dag *g, qv_pdiag *diag)
+int qv_dag_check(const qv_dag *g, qv_diag *diag)
 {
     const char *f = g->name;
     if (!g->topo) {
@@ -316,7 +316,7 @@ int qv_dag_check(const qv_dag *g, qv_pdiag *diag)
     return rc;
 }
 
-int qv_dag_load(const char *path, qv_dag **out, qv_pdiag *diag)
+int qv_dag_load(const char *path, qv_dag **out, qv_diag *diag)
 {
     char *text;
     size_t len;

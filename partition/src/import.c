@@ -58,7 +58,7 @@ int qv__part_import_accel(qv_dag *g, const qv_import_opts *opts)
 }
 
 int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
-                  qv_pdiag *diag)
+                  qv_diag *diag)
 {
     char *text;
     size_t len;

@@ -9,9 +9,9 @@
 #include "qvpart.h"
 
 int qv__part_import_wfformat(const char *text, size_t len, const char *fname,
-                             qv_dag **out, qv_pdiag *diag);
+                             qv_dag **out, qv_diag *diag);
 int qv__part_import_dax(const char *text, size_t len, const char *fname, qv_dag **out,
-                        qv_pdiag *diag);
+                        qv_diag *diag);
 /* Adds accelerator classes by the rule of qv_import_opts. */
 int qv__part_import_accel(qv_dag *g, const qv_import_opts *opts);
 

@@ -18,7 +18,7 @@
 #include "xml.h"
 
 static int num_attr(const qv__xel *e, const char *a, double hi, double *out,
-                    const char *f, qv_pdiag *d)
+                    const char *f, qv_diag *d)
 {
     const char *v = qv__part_xml_attr(e, a);
     char *end;
@@ -35,7 +35,7 @@ static int num_attr(const qv__xel *e, const char *a, double hi, double *out,
 /* Sum of sizes of files with link=`link` of job j that are in set (or all
  * when set is NULL); fills set when fill. */
 static int files_of(const qv__xel *j, const char *link, qv__strmap *set, int fill,
-                    uint64_t *sum, const char *f, qv_pdiag *d)
+                    uint64_t *sum, const char *f, qv_diag *d)
 {
     *sum = 0;
     for (size_t k = 0; k < j->nkid; k++) {
@@ -69,7 +69,7 @@ static int files_of(const qv__xel *j, const char *link, qv__strmap *set, int fil
 }
 
 int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **out,
-                        qv_pdiag *d)
+                        qv_diag *d)
 {
     qv__xel *root;
     int rc = qv__part_xml_parse(text, len, f, &root, d);

@@ -17,7 +17,7 @@
 #include "strmap.h"
 
 static const qv__jval *need(const qv__jval *o, const char *key, qv__jtype t,
-                            const char *f, qv_pdiag *d)
+                            const char *f, qv_diag *d)
 {
     const qv__jval *v = qv__part_json_get(o, key);
     if (!v || v->type != t) {
@@ -31,7 +31,7 @@ static const qv__jval *need(const qv__jval *o, const char *key, qv__jtype t,
 /* *acc += add, refused past 2^53 (what the graph format holds) with the
  * task's line and column. */
 static int add_bytes(uint64_t *acc, uint64_t add, const char *what, const qv__jval *t,
-                     const char *f, qv_pdiag *d)
+                     const char *f, qv_diag *d)
 {
     const uint64_t max = (uint64_t)1 << 53; /* *acc <= max on entry */
     if (add > max - *acc) {
@@ -44,7 +44,7 @@ static int add_bytes(uint64_t *acc, uint64_t add, const char *what, const qv__jv
 }
 
 int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag **out,
-                             qv_pdiag *d)
+                             qv_diag *d)
 {
     qv__jval *root;
     int rc = qv__part_json_parse(text, len, f, &root, d);

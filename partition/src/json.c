@@ -21,26 +21,26 @@ typedef struct jp {
     const char *s, *end, *fname;
     int line;
     const char *line_start;
-    qv_pdiag *diag;
+    qv_diag *diag;
     int err;
 } jp;
 
-void qv__part_diag(qv_pdiag *diag, const char *file, int line, int col, const char *fmt,
+void qv__part_diag(qv_diag *diag, const char *file, int line, int col, const char *fmt,
                    ...)
 {
     if (!diag)
         return;
     snprintf(diag->file, sizeof diag->file, "%s", file ? file : "<input>");
-    diag->line = line;
-    diag->col = col;
+    diag->line = line > 0 ? (unsigned)line : 0;
+    diag->column = col > 0 ? (unsigned)col : 0;
     /* Messages quote names from the input: printed escaped, so that a
      * graph file cannot send control sequences to the user's terminal. */
-    char raw[sizeof diag->msg];
+    char raw[sizeof diag->message];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
-    qv__escape(raw, diag->msg, sizeof diag->msg);
+    qv__escape(raw, diag->message, sizeof diag->message);
 }
 
 static int col_of(const jp *p)
@@ -526,7 +526,7 @@ static qv__jval *parse_value(jp *p, int depth)
 }
 
 int qv__part_json_parse(const char *text, size_t len, const char *fname, qv__jval **out,
-                        qv_pdiag *diag)
+                        qv_diag *diag)
 {
     jp p = {text, text + len, fname, 1, text, diag, 0};
     *out = NULL;
@@ -607,7 +607,7 @@ const char *qv__part_json_type_name(qv__jtype t)
 }
 
 int qv__part_read_file(const char *path, size_t max, char **out, size_t *len,
-                       qv_pdiag *diag)
+                       qv_diag *diag)
 {
     /* Never blocks on a FIFO, refuses what is not a regular file, and checks
      * the size before reading (common/qv_file.h). */

@@ -56,7 +56,7 @@ struct qv__jval {
 /* Parses text[0..len) into *out (free with qv__part_json_free); on error returns
  * -EINVAL with line:col and a message in diag. */
 int qv__part_json_parse(const char *text, size_t len, const char *fname, qv__jval **out,
-                        qv_pdiag *diag);
+                        qv_diag *diag);
 void qv__part_json_free(qv__jval *v);
 /* The member `key` of object o, or NULL (also when o is not an object). */
 const qv__jval *qv__part_json_get(const qv__jval *o, const char *key);
@@ -64,9 +64,9 @@ const char *qv__part_json_type_name(qv__jtype t);
 
 /* Reads a whole file (at most max bytes) into a NUL-terminated buffer. */
 int qv__part_read_file(const char *path, size_t max, char **out, size_t *len,
-                       qv_pdiag *diag);
+                       qv_diag *diag);
 /* Fills diag (if not NULL) with file, line, col and a formatted message. */
-void qv__part_diag(qv_pdiag *diag, const char *file, int line, int col, const char *fmt,
+void qv__part_diag(qv_diag *diag, const char *file, int line, int col, const char *fmt,
                    ...) __attribute__((format(printf, 5, 6)));
 
 #endif

@@ -13,7 +13,7 @@
 #include "json.h"
 #include "part.h"
 
-int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_pdiag *diag)
+int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *diag)
 {
     memset(c, 0, sizeof *c);
     c->g = g;

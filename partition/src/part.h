@@ -28,7 +28,7 @@ typedef struct qv__ctx {
 } qv__ctx;
 
 /* Binds g to p; -EINVAL with a diag naming a node that no unit can run. */
-int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_pdiag *diag);
+int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *diag);
 void qv__part_ctx_fini(qv__ctx *c);
 
 static inline double qv__w(const qv__ctx *c, uint32_t i, uint32_t r)

@@ -40,7 +40,7 @@ void qv_plan_destroy(qv_plan *pl)
 }
 
 int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
-                 qv_pdiag *diag)
+                 qv_diag *diag)
 {
     *out = NULL;
     if (!g->topo) {

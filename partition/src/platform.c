@@ -106,7 +106,7 @@ void qv_plat_destroy(qv_plat *p)
  */
 #define MAX_DEPTH 64
 
-static int yaml_error(const yaml_parser_t *ps, const char *file, qv_pdiag *diag)
+static int yaml_error(const yaml_parser_t *ps, const char *file, qv_diag *diag)
 {
     if (ps->error == YAML_MEMORY_ERROR)
         return -ENOMEM;
@@ -117,7 +117,7 @@ static int yaml_error(const yaml_parser_t *ps, const char *file, qv_pdiag *diag)
 }
 
 static int load_doc(const char *text, size_t len, const char *file, yaml_document_t *doc,
-                    qv_pdiag *diag)
+                    qv_diag *diag)
 {
     yaml_parser_t ps;
     yaml_event_t ev;
@@ -167,7 +167,7 @@ static int load_doc(const char *text, size_t len, const char *file, yaml_documen
 typedef struct yr {
     yaml_document_t *doc;
     const char *file;
-    qv_pdiag *diag;
+    qv_diag *diag;
 } yr;
 
 __attribute__((format(printf, 3, 4))) static int yerr(yr *y, const yaml_node_t *n,
@@ -266,10 +266,10 @@ static int read_board(yr *y, yaml_node_t *at, const char *board, int need_link,
     }
     char *text;
     size_t len;
-    qv_pdiag scratch;
+    qv_diag scratch;
     if (qv__part_read_file(path, MAX_PLATFORM_BYTES, &text, &len, &scratch))
         return yerr(y, at, "board file '%.128s' cannot be read: %.200s", board,
-                    scratch.msg);
+                    scratch.message);
     yaml_document_t doc;
     int rc = load_doc(text, len, path, &doc, y->diag), found = !need_link;
     if (rc) {
@@ -407,7 +407,7 @@ static int read_resource(yr *y, yaml_node_t *m, qv_plat_res *r)
 }
 
 int qv_plat_parse(const char *text, size_t len, const char *fname, qv_plat **out,
-                  qv_pdiag *diag)
+                  qv_diag *diag)
 {
     const char *f = fname ? fname : "<platform>";
     *out = NULL;
@@ -482,7 +482,7 @@ done:
     return rc;
 }
 
-int qv_plat_load(const char *path, qv_plat **out, qv_pdiag *diag)
+int qv_plat_load(const char *path, qv_plat **out, qv_diag *diag)
 {
     char *text;
     size_t len;

@@ -104,7 +104,7 @@ static int cmp_sl(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
-int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_pdiag *diag)
+int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_diag *diag)
 {
     if (pl->n != g->n) {
         qv__part_diag(diag, g->name, 0, 0, "plan has %u tasks, graph %u nodes", pl->n,

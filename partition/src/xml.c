@@ -15,7 +15,7 @@
 typedef struct xp {
     const char *s, *end, *fname, *ls;
     int line, err;
-    qv_pdiag *diag;
+    qv_diag *diag;
 } xp;
 
 __attribute__((format(printf, 2, 3))) static void fail(xp *p, const char *fmt, ...)
@@ -312,7 +312,7 @@ bad:
 }
 
 int qv__part_xml_parse(const char *text, size_t len, const char *fname, qv__xel **out,
-                       qv_pdiag *diag)
+                       qv_diag *diag)
 {
     xp p = {text, text + len, fname, text, 1, 0, diag};
     *out = NULL;

@@ -27,7 +27,7 @@ struct qv__xel {
 };
 
 int qv__part_xml_parse(const char *text, size_t len, const char *fname, qv__xel **out,
-                       qv_pdiag *diag);
+                       qv_diag *diag);
 void qv__part_xml_free(qv__xel *e);
 const char *qv__part_xml_attr(const qv__xel *e, const char *name);
 

@@ -17,10 +17,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     qv_dag *g = NULL;
-    qv_pdiag d;
+    qv_diag d;
     memset(&d, 0, sizeof d);
     if (qv_dag_parse((const char *)data, size, "fuzz", &g, &d)) {
-        if (!d.msg[0])
+        if (!d.message[0])
             abort(); /* every error must say what is wrong */
         return 0;
     }
@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                  * has a node this platform cannot run: nothing else. */
                 if (!qv_plan_make(g, p, (qv_algo)a, &pl, &d))
                     qv_plan_destroy(pl);
-                else if (!strstr(d.msg, "has a cost for no device class"))
+                else if (!strstr(d.message, "has a cost for no device class"))
                     abort();
             }
             qv_plat_destroy(p);

@@ -95,10 +95,10 @@ static uint32_t add_kernel(qv_catalog *c, const char *name, const char *f0,
 static qv_plan *plan(const qv_dag *g, const qv_plat *p, const qv_catalog *c, qv_algo a)
 {
     qv_plan *pl = NULL;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     int rc = qv_plan_make_cat(g, p, c, a, &pl, &d);
     if (rc)
-        fprintf(stderr, "%s: %s\n", qv_algo_name(a), d.msg);
+        fprintf(stderr, "%s: %s\n", qv_algo_name(a), d.message);
     assert_int_equal(rc, 0);
     assert_int_equal(qv_sim_validate_cat(g, p, c, pl, &d), 0);
     return pl;
@@ -171,12 +171,12 @@ static void test_kernel_placement(void **state)
         assert_string_equal(res_name(p, pl, vadd), "cores");
         assert_null(pl->fused);
         /* the simulator holds the catalog's rule: fir on fpgaA is refused */
-        qv_pdiag d = {0};
+        qv_diag d = {0};
         pl->unit[fir] = p->res[1].first_unit;
         pl->end[fir] = pl->start[fir] + 5;
         assert_int_equal(qv_sim_validate(g, p, pl, &d), 0);
         assert_int_equal(qv_sim_validate_cat(g, p, c, pl, &d), -EINVAL);
-        assert_non_null(strstr(d.msg, "holds no catalog kernel for function 'fir'"));
+        assert_non_null(strstr(d.message, "holds no catalog kernel for function 'fir'"));
         qv_plan_destroy(pl);
     }
     qv_catalog_destroy(c);
@@ -286,22 +286,22 @@ static void test_fused_when_cheaper(void **state)
             const char *js = plan_json(t.g, p, pl);
             assert_int_equal(count(js, "\"fused\": \"fir_fft_mag\""), 3);
             assert_int_equal(count(js, "\"id\": "), 5);
-            qv_pdiag d = {0};
+            qv_diag d = {0};
             /* without the catalog the shared slot is not accepted */
             assert_int_equal(qv_sim_validate(t.g, p, pl, &d), -EINVAL);
-            assert_non_null(strstr(d.msg, "fused kernel"));
+            assert_non_null(strstr(d.message, "fused kernel"));
             /* a node of the chain that leaves the shared task is refused */
             pl->start[t.mag] += 1;
             pl->end[t.mag] += 1;
             assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), -EINVAL);
-            assert_non_null(strstr(d.msg, "does not share"));
+            assert_non_null(strstr(d.message, "does not share"));
             pl->start[t.mag] -= 1;
             pl->end[t.mag] -= 1;
             assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), 0);
             /* a chain cut short is not what the kernel implements */
             pl->fused[t.mag] = UINT32_MAX;
             assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), -EINVAL);
-            assert_non_null(strstr(d.msg, "does not start a chain"));
+            assert_non_null(strstr(d.message, "does not start a chain"));
             qv_plan_destroy(pl);
         }
         qv_catalog_destroy(c);
@@ -330,7 +330,7 @@ static void test_not_fused(void **state)
             }
             assert_true(pl->start[t.fft] >= pl->end[t.fir]);
             assert_null(strstr(plan_json(t.g, p, pl), "fused"));
-            qv_pdiag d = {0};
+            qv_diag d = {0};
             pl->unit[t.fft] = pl->unit[t.fir];
             pl->start[t.fft] = pl->start[t.fir];
             pl->end[t.fft] = pl->end[t.fir];
@@ -348,7 +348,7 @@ static void test_not_fused(void **state)
                 pl->start[t.mag] = pl->start[t.fir];
                 pl->end[t.mag] = pl->end[t.fir];
                 assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), -EINVAL);
-                assert_non_null(strstr(d.msg, "does not start a chain"));
+                assert_non_null(strstr(d.message, "does not start a chain"));
             }
             qv_plan_destroy(pl);
         }
@@ -381,10 +381,10 @@ static void test_too_many_groups(void **state)
     node(g, 1, "fir", 100, 10);
     assert_int_equal(qv_dag_finalize(g, NULL), 0);
     qv_plan *pl = NULL;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     assert_int_equal(qv_plan_make_cat(g, p, c, QV_ALGO_HEFT, &pl, &d), -EINVAL);
     assert_null(pl);
-    assert_non_null(strstr(d.msg, "exceed 8 classes"));
+    assert_non_null(strstr(d.message, "exceed 8 classes"));
     /* seven FPGAs and the cores: eight classes, which fit */
     qv_plat *p7 = NULL;
     assert_int_equal(qv_plat_create("eight", r, 8, &p7), 0);

@@ -62,7 +62,7 @@ static void test_heft_80(void **state)
     qv_plat *p;
     build(&g, &p);
     qv_plan *pl;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     assert_int_equal(qv_plan_make(g, p, QV_ALGO_HEFT, &pl, &d), 0);
     assert_true(fabs(pl->makespan - 80.0) < 1e-9);
     /* the paper's schedule: n1 on P3 at 0-9, exit n10 on P2 at 73-80 */
@@ -113,7 +113,7 @@ static void test_others_valid(void **state)
     assert_true(fabs(b.lb_cp - 41) < 1e-9);
     for (int a = 0; a < 4; a++) {
         qv_plan *pl;
-        qv_pdiag d = {0};
+        qv_diag d = {0};
         assert_int_equal(qv_plan_make(g, p, (qv_algo)a, &pl, &d), 0);
         assert_true(pl->makespan >= b.lb_cp - 1e-9);
         assert_true(pl->makespan >= b.lb_area - 1e-9);

@@ -32,10 +32,10 @@ static qv_dag *import(const char *rel)
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, rel);
     qv_dag *g = NULL;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     int rc = qv_dag_import(path, NULL, &g, &d);
     if (rc)
-        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+        fprintf(stderr, "%s:%u:%u: %s\n", d.file, d.line, d.column, d.message);
     assert_int_equal(rc, 0);
     return g;
 }
@@ -112,7 +112,7 @@ static void test_rule_and_plans(void **state)
 
 /* Writes text to a temporary file and imports it; *d gets the error. */
 static int import_text(const char *text, const char *ext, const qv_import_opts *o,
-                       qv_dag **g, qv_pdiag *d)
+                       qv_dag **g, qv_diag *d)
 {
     char path[256];
     const char *tmp = getenv("TMPDIR");
@@ -140,10 +140,10 @@ static void roundtrip(const qv_dag *g)
     assert_int_equal(qv_dag_write(g, f), 0);
     assert_int_equal(fclose(f), 0);
     qv_dag *h = NULL;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     int rc = qv_dag_parse(buf, len, "written.qvg.json", &h, &d);
     if (rc)
-        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+        fprintf(stderr, "%s:%u:%u: %s\n", d.file, d.line, d.column, d.message);
     assert_int_equal(rc, 0);
     assert_int_equal(h->n, g->n);
     assert_int_equal(h->m, g->m);
@@ -241,16 +241,16 @@ static void test_import_validates(void **state)
     half.accel[0].share = 1;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         qv_dag *g;
-        qv_pdiag d;
+        qv_diag d;
         int rc = import_text(bad[i].text, bad[i].ext, &half, &g, &d);
-        if (rc == 0 || !strstr(d.msg, bad[i].msg) || d.line != bad[i].line)
-            fprintf(stderr, "case %zu: rc %d, %s:%d:%d: %s\n", i, rc, d.file, d.line,
-                    d.col, d.msg);
+        if (rc == 0 || !strstr(d.message, bad[i].msg) || d.line != (unsigned)bad[i].line)
+            fprintf(stderr, "case %zu: rc %d, %s:%u:%u: %s\n", i, rc, d.file, d.line,
+                    d.column, d.message);
         assert_int_not_equal(rc, 0);
         assert_null(g);
-        assert_non_null(strstr(d.msg, bad[i].msg));
+        assert_non_null(strstr(d.message, bad[i].msg));
         assert_non_null(strstr(d.file, "qv_import_"));
-        assert_int_equal(d.line, bad[i].line);
+        assert_int_equal(d.line, (unsigned)bad[i].line);
     }
     /* the largest that fits is taken, and reads back once written */
     static const char *good[] = {
@@ -269,10 +269,10 @@ static void test_import_validates(void **state)
     };
     for (int i = 0; i < 2; i++) {
         qv_dag *g;
-        qv_pdiag d;
+        qv_diag d;
         int rc = import_text(good[i], i ? ".json" : ".xml", &half, &g, &d);
         if (rc)
-            fprintf(stderr, "good %d: %s:%d:%d: %s\n", i, d.file, d.line, d.col, d.msg);
+            fprintf(stderr, "good %d: %s:%u:%u: %s\n", i, d.file, d.line, d.column, d.message);
         assert_int_equal(rc, 0);
         assert_int_equal(g->n, 2);
         assert_int_equal(g->m, 1);
@@ -307,11 +307,11 @@ static void test_dag_check(void **state)
             "node 7 (f): bytes_in 9007199254740993 is over 2^53",
             "edge from node 7 to node 8: bytes 18446744073709551615 is over 2^53",
         };
-        qv_pdiag d = {0};
+        qv_diag d = {0};
         assert_int_equal(qv_dag_check(g, &d), -EINVAL);
-        if (!strstr(d.msg, msg[k]))
-            fprintf(stderr, "case %d: %s\n", k, d.msg);
-        assert_non_null(strstr(d.msg, msg[k]));
+        if (!strstr(d.message, msg[k]))
+            fprintf(stderr, "case %d: %s\n", k, d.message);
+        assert_non_null(strstr(d.message, msg[k]));
         qv_dag_destroy(g);
     }
 }

@@ -25,10 +25,10 @@ static qv_plat *load_platform(const char *name)
     char path[1024];
     snprintf(path, sizeof path, "%s/partition/platforms/%s", src ? src : ".", name);
     qv_plat *p = NULL;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     int rc = qv_plat_load(path, &p, &d);
     if (rc)
-        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.column, d.message);
     assert_int_equal(rc, 0);
     return p;
 }
@@ -47,7 +47,7 @@ static qv_plat *odd_platform(void)
                            "    link: {bandwidth_gbs: 1, latency_us: 50}\n"
                            "    cost_per_hour: 4\n";
     qv_plat *p;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     assert_int_equal(qv_plat_parse(y, strlen(y), "odd.yaml", &p, &d), 0);
     assert_int_equal(p->nunits, 6);
     return p;
@@ -79,10 +79,10 @@ static void test_valid_on_random(void **state)
                     double ms[4];
                     for (int a = 0; a < 4; a++) {
                         qv_plan *pl;
-                        qv_pdiag d = {0};
+                        qv_diag d = {0};
                         int rc = qv_plan_make(g, plats[pi], (qv_algo)a, &pl, &d);
                         if (rc)
-                            fprintf(stderr, "%s: %s\n", qv_algo_name((qv_algo)a), d.msg);
+                            fprintf(stderr, "%s: %s\n", qv_algo_name((qv_algo)a), d.message);
                         assert_int_equal(rc, 0);
                         assert_int_equal(qv_sim_validate(g, plats[pi], pl, &d), 0);
                         assert_true(pl->makespan >= b.lb_cp * (1 - 1e-9));
@@ -171,11 +171,11 @@ static void plan_all(const qv_dag *g, const qv_plat *p)
 {
     for (int a = 0; a < 4; a++) {
         qv_plan *pl;
-        qv_pdiag d = {0};
+        qv_diag d = {0};
         int rc = qv_plan_make(g, p, (qv_algo)a, &pl, &d);
         if (rc)
             fprintf(stderr, "%s, %u nodes, %s: %s\n", g->name, g->n,
-                    qv_algo_name((qv_algo)a), d.msg);
+                    qv_algo_name((qv_algo)a), d.message);
         assert_int_equal(rc, 0);
         assert_int_equal(qv_sim_validate(g, p, pl, &d), 0);
         qv_plan_destroy(pl);
@@ -252,10 +252,10 @@ static void test_disjoint_classes(void **state)
     for (int pi = 0; pi < 2; pi++)
         for (int a = 0; a < 4; a++) {
             qv_plan *pl;
-            qv_pdiag d = {0};
+            qv_diag d = {0};
             int rc = qv_plan_make(g, plats[pi], (qv_algo)a, &pl, &d);
             if (rc)
-                fprintf(stderr, "%s: %s\n", qv_algo_name((qv_algo)a), d.msg);
+                fprintf(stderr, "%s: %s\n", qv_algo_name((qv_algo)a), d.message);
             assert_int_equal(rc, 0);
             qv_plan_destroy(pl);
         }
@@ -316,7 +316,7 @@ static void test_sim_rejects(void **state)
     qv_dag *g;
     assert_int_equal(qv_dag_generate(&o, &g), 0);
     qv_plan *pl;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     assert_int_equal(qv_plan_make(g, p, QV_ALGO_HEFT, &pl, &d), 0);
     /* a successor moved before its predecessor's end (TRSM before POTRF;
      * not the last task, so the makespan stays right) */
@@ -325,7 +325,7 @@ static void test_sim_rejects(void **state)
     pl->start[last] = 0;
     pl->end[last] = e - s;
     assert_int_not_equal(qv_sim_validate(g, p, pl, &d), 0);
-    assert_non_null(strstr(d.msg, "before its input"));
+    assert_non_null(strstr(d.message, "before its input"));
     pl->start[last] = s;
     pl->end[last] = e;
     /* a duration that is not the cost */
@@ -431,15 +431,15 @@ static void test_bad_graphs(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qv_dag *g = NULL;
-        qv_pdiag d = {0};
+        qv_diag d = {0};
         int rc = qv_dag_parse(cases[i].text, strlen(cases[i].text), "t.json", &g, &d);
-        if (rc == 0 || !strstr(d.msg, cases[i].msg) ||
-            (cases[i].line && d.line != cases[i].line))
-            fprintf(stderr, "case %zu: rc %d, %s:%d:%d: %s\n", i, rc, d.file, d.line,
-                    d.col, d.msg);
+        if (rc == 0 || !strstr(d.message, cases[i].msg) ||
+            (cases[i].line && d.line != (unsigned)cases[i].line))
+            fprintf(stderr, "case %zu: rc %d, %s:%u:%u: %s\n", i, rc, d.file, d.line,
+                    d.column, d.message);
         assert_int_not_equal(rc, 0);
         assert_null(g);
-        assert_non_null(strstr(d.msg, cases[i].msg));
+        assert_non_null(strstr(d.message, cases[i].msg));
         assert_string_equal(d.file, "t.json");
         if (cases[i].line)
             assert_int_equal(d.line, cases[i].line);
@@ -449,9 +449,9 @@ static void test_bad_graphs(void **state)
     char *deep = malloc(n);
     memset(deep, '[', n);
     qv_dag *g = NULL;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     assert_int_not_equal(qv_dag_parse(deep, n, "deep.json", &g, &d), 0);
-    assert_non_null(strstr(d.msg, "nesting"));
+    assert_non_null(strstr(d.message, "nesting"));
     free(deep);
 }
 
@@ -468,7 +468,7 @@ static void test_graph_roundtrip(void **state)
     FILE *f = open_memstream(&buf, &len);
     assert_int_equal(qv_dag_write(g, f), 0);
     fclose(f);
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     assert_int_equal(qv_dag_parse(buf, len, "rt.json", &h, &d), 0);
     assert_int_equal(h->n, g->n);
     assert_int_equal(h->m, g->m);
@@ -516,15 +516,15 @@ static void test_bad_platforms(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qv_plat *p = NULL;
-        qv_pdiag d = {0};
+        qv_diag d = {0};
         int rc = qv_plat_parse(cases[i].text, strlen(cases[i].text), "p.yaml", &p, &d);
-        if (rc == 0 || !strstr(d.msg, cases[i].msg) ||
-            (cases[i].line && d.line != cases[i].line))
-            fprintf(stderr, "case %zu: rc %d, %s:%d:%d: %s\n", i, rc, d.file, d.line,
-                    d.col, d.msg);
+        if (rc == 0 || !strstr(d.message, cases[i].msg) ||
+            (cases[i].line && d.line != (unsigned)cases[i].line))
+            fprintf(stderr, "case %zu: rc %d, %s:%u:%u: %s\n", i, rc, d.file, d.line,
+                    d.column, d.message);
         assert_int_not_equal(rc, 0);
         assert_null(p);
-        assert_non_null(strstr(d.msg, cases[i].msg));
+        assert_non_null(strstr(d.message, cases[i].msg));
         if (cases[i].line)
             assert_int_equal(d.line, cases[i].line);
     }
@@ -547,12 +547,12 @@ static void test_deep_platform(void **state)
     memset(t + k, '[', n - (size_t)k);
     t[n] = 0;
     qv_plat *p = NULL;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     assert_int_equal(qv_plat_parse(t, n, "deep.yaml", &p, &d), -EINVAL);
     assert_null(p);
-    assert_string_equal(d.msg, "nesting deeper than 64 levels");
+    assert_string_equal(d.message, "nesting deeper than 64 levels");
     assert_int_equal(d.line, 2);
-    assert_int_equal(d.col, 12 + 63); /* the root mapping is level 1 */
+    assert_int_equal(d.column, 12 + 63); /* the root mapping is level 1 */
     /* block style: "- " one more space in on each line */
     size_t o = (size_t)snprintf(t, n + 1, "platform: x\nresources:\n");
     for (int i = 0; i < 1000 && o + 1200 < n; i++) {
@@ -563,7 +563,7 @@ static void test_deep_platform(void **state)
     }
     memset(&d, 0, sizeof d);
     assert_int_equal(qv_plat_parse(t, o, "block.yaml", &p, &d), -EINVAL);
-    assert_string_equal(d.msg, "nesting deeper than 64 levels");
+    assert_string_equal(d.message, "nesting deeper than 64 levels");
     assert_int_equal(d.line, 3 + 63);
     /* 64 levels are read (and the resource then refused), 65 are not */
     for (int depth = 64; depth <= 65; depth++) {
@@ -573,7 +573,7 @@ static void test_deep_platform(void **state)
         o += 2 * ((size_t)depth - 1);
         memset(&d, 0, sizeof d);
         assert_int_equal(qv_plat_parse(t, o, "edge.yaml", &p, &d), -EINVAL);
-        assert_non_null(strstr(d.msg, depth == 64 ? "a resource must be a mapping"
+        assert_non_null(strstr(d.message, depth == 64 ? "a resource must be a mapping"
                                                   : "nesting deeper than 64 levels"));
     }
     free(t);
@@ -613,10 +613,10 @@ static void test_repo_platform(void **state)
         skip();
     fclose(f);
     qv_plat *p;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     int rc = qv_plat_load(path, &p, &d);
     if (rc)
-        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+        fprintf(stderr, "%s:%d:%d: %s\n", d.file, d.line, d.column, d.message);
     assert_int_equal(rc, 0);
     assert_int_equal(p->nres, 3);
     assert_string_equal(p->res[2].cls, "fpga");
@@ -716,9 +716,9 @@ static void test_area_bound(void **state)
     assert_int_equal(qv_dag_add_node(g, 42, "z", &z), 0);
     assert_int_equal(qv_dag_finalize(g, NULL), 0);
     qv_plan *pl;
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     assert_int_not_equal(qv_plan_make(g, p, QV_ALGO_HEFT, &pl, &d), 0);
-    assert_non_null(strstr(d.msg, "node 42"));
+    assert_non_null(strstr(d.message, "node 42"));
     qv_plat_destroy(p);
     qv_dag_destroy(g);
 }

@@ -44,9 +44,9 @@ static int num(const char *opt, const char *s, double lo, double hi, double *out
  * (qv_dag_check), so that `quiver plan` reads every file written here. */
 static int write_out(const qv_dag *g, const char *path)
 {
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     if (qv_dag_check(g, &d)) {
-        fprintf(stderr, "quiver graph: %s: %s\n", d.file, d.msg);
+        fprintf(stderr, "quiver graph: %s: %s\n", d.file, d.message);
         return 1;
     }
     FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
@@ -190,15 +190,15 @@ static int cmd_import(int argc, char **argv)
         graph_usage(stderr);
         return 2;
     }
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     qv_dag *g;
     int rc = qv_dag_import(in, &o, &g, &d);
     if (rc) {
         if (d.line)
-            fprintf(stderr, "quiver graph: %s:%d:%d: %s\n", d.file, d.line, d.col, d.msg);
+            fprintf(stderr, "quiver graph: %s:%u:%u: %s\n", d.file, d.line, d.column, d.message);
         else
             fprintf(stderr, "quiver graph: %s: %s\n", d.file[0] ? d.file : in,
-                    d.msg[0] ? d.msg : strerror(-rc));
+                    d.message[0] ? d.message : strerror(-rc));
         return 1;
     }
     int ret = write_out(g, outp);

@@ -30,12 +30,12 @@ static void plan_usage(FILE *f)
                "and\nplanning time; --json prints the plan itself.\n");
 }
 
-static void print_diag(const char *what, int rc, const qv_pdiag *d)
+static void print_diag(const char *what, int rc, const qv_diag *d)
 {
-    if (d->msg[0] && d->line)
-        fprintf(stderr, "quiver plan: %s:%d:%d: %s\n", d->file, d->line, d->col, d->msg);
-    else if (d->msg[0])
-        fprintf(stderr, "quiver plan: %s: %s\n", d->file, d->msg);
+    if (d->message[0] && d->line)
+        fprintf(stderr, "quiver plan: %s:%u:%u: %s\n", d->file, d->line, d->column, d->message);
+    else if (d->message[0])
+        fprintf(stderr, "quiver plan: %s: %s\n", d->file, d->message);
     else
         fprintf(stderr, "quiver plan: %s: %s\n", what, strerror(-rc));
 }
@@ -118,7 +118,7 @@ int qv_cmd_plan(int argc, char **argv)
         plan_usage(stderr);
         return 2;
     }
-    qv_pdiag d = {0};
+    qv_diag d = {0};
     qv_dag *g = NULL;
     qv_plat *p = NULL;
     qv_plan *pl = NULL;

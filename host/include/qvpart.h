@@ -6,7 +6,7 @@
  *
  * The library has no dependency on the runtime. Functions return 0 or a
  * negative errno-style code (-EINVAL bad input, -ENOMEM, -ENOENT...); where
- * the input is a file, a qv_pdiag (may be NULL) says what was wrong and where.
+ * the input is a file, a qv_diag (may be NULL) says what was wrong and where.
  * Graph and platform structs are plain data so that schedulers and tools can
  * walk them without accessor calls; treat them as read-only after loading.
  * Nothing here keeps global state: every function is safe to call from any
@@ -19,6 +19,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "quiver.h"
+#include "quiver/config.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,12 +31,6 @@ extern "C" {
 #define QV_DAG_MAX_NODES   (1u << 24)
 #define QV_DAG_MAX_EDGES   (1u << 26)
 
-/* Where a bad input is: file, 1-based line and column (0 if unknown). */
-typedef struct qv_pdiag {
-    char file[256];
-    int line, col;
-    char msg[512];
-} qv_pdiag;
 
 /* ---- graphs ------------------------------------------------------------ */
 
@@ -67,29 +64,29 @@ typedef struct qv_dag {
 } qv_dag;
 
 /* An empty graph named `name` (copied); free with qv_dag_destroy. */
-int qv_dag_create(const char *name, qv_dag **out);
-void qv_dag_destroy(qv_dag *g); /* NULL is fine */
+QV_API int qv_dag_create(const char *name, qv_dag **out);
+QV_API void qv_dag_destroy(qv_dag *g); /* NULL is fine */
 /* The index of class `name`, added if new; -EINVAL when there are too many. */
-int qv_dag_class(qv_dag *g, const char *name);
+QV_API int qv_dag_class(qv_dag *g, const char *name);
 /* Appends a node with all classes absent; *out gets its index. */
-int qv_dag_add_node(qv_dag *g, int64_t id, const char *function, uint32_t *out);
-int qv_dag_add_edge(qv_dag *g, uint32_t src, uint32_t dst, uint64_t bytes);
+QV_API int qv_dag_add_node(qv_dag *g, int64_t id, const char *function, uint32_t *out);
+QV_API int qv_dag_add_edge(qv_dag *g, uint32_t src, uint32_t dst, uint64_t bytes);
 /* Builds the CSR arrays and the topological order; -EINVAL and a diag naming
  * a node on the cycle if the edges do not form a DAG, or on a self loop. */
-int qv_dag_finalize(qv_dag *g, qv_pdiag *diag);
+QV_API int qv_dag_finalize(qv_dag *g, qv_diag *diag);
 
 /* Reads a .qvg.json graph (DESIGN.md "Files") from a file or a buffer, with
  * line/column or node-id errors. The result is finalized. */
-int qv_dag_load(const char *path, qv_dag **out, qv_pdiag *diag);
-int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
-                 qv_pdiag *diag);
-int qv_dag_write(const qv_dag *g, FILE *f);
+QV_API int qv_dag_load(const char *path, qv_dag **out, qv_diag *diag);
+QV_API int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
+                 qv_diag *diag);
+QV_API int qv_dag_write(const qv_dag *g, FILE *f);
 /* 0 when the finalized graph g meets every rule of the .qvg.json reader,
  * so that qv_dag_write writes a file qv_dag_load accepts: non-empty function
  * names, ids within +-2^53 and unique, costs in [0, 1e15] µs with at least
  * one class per node, byte counts up to 2^53. Else -EINVAL and a diag that
  * names the node or edge (file: the graph's name). */
-int qv_dag_check(const qv_dag *g, qv_pdiag *diag);
+QV_API int qv_dag_check(const qv_dag *g, qv_diag *diag);
 
 /* Imports a WfFormat JSON (1.x) or Pegasus DAX 2.1 XML workflow, chosen by
  * content. CPU cost = recorded runtime; edge bytes = files the parent writes
@@ -110,8 +107,8 @@ typedef struct qv_import_opts {
     } accel[4];
     unsigned naccel;
 } qv_import_opts;
-int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
-                  qv_pdiag *diag);
+QV_API int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
+                  qv_diag *diag);
 
 /* Generators. Costs in µs for classes cpu, gpu (and fpga where said). */
 typedef enum qv_gen_kind {
@@ -134,8 +131,8 @@ typedef struct qv_gen_opts {
 } qv_gen_opts;
 /* Defaults for kind (nt 10, points 64, n 100, fat .5, density .5,
  * regularity .5, jump 2, ccr 1, heterogeneity 1, seed 1). */
-void qv_gen_defaults(qv_gen_kind kind, qv_gen_opts *o);
-int qv_dag_generate(const qv_gen_opts *o, qv_dag **out);
+QV_API void qv_gen_defaults(qv_gen_kind kind, qv_gen_opts *o);
+QV_API int qv_dag_generate(const qv_gen_opts *o, qv_dag **out);
 
 /* ---- platforms --------------------------------------------------------- */
 
@@ -169,12 +166,12 @@ typedef struct qv_plat {
 /* Reads a platform file (docs/partition.md, "Files"; a board a resource
  * names is read relative to the file) with file:line:col errors. The result
  * is the caller's, freed with qv_plat_destroy. */
-int qv_plat_load(const char *path, qv_plat **out, qv_pdiag *diag);
-int qv_plat_parse(const char *text, size_t len, const char *fname, qv_plat **out,
-                  qv_pdiag *diag);
-void qv_plat_destroy(qv_plat *p); /* NULL is fine */
+QV_API int qv_plat_load(const char *path, qv_plat **out, qv_diag *diag);
+QV_API int qv_plat_parse(const char *text, size_t len, const char *fname, qv_plat **out,
+                  qv_diag *diag);
+QV_API void qv_plat_destroy(qv_plat *p); /* NULL is fine */
 /* Builds a platform from resources (copied); fills lat/inv_bw. */
-int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nres,
+QV_API int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nres,
                    qv_plat **out);
 
 /* µs to move `bytes` from resource a's memory to resource b's. */
@@ -225,28 +222,28 @@ typedef struct qv_catalog {
 } qv_catalog;
 
 /* An empty catalog; free with qv_catalog_destroy. */
-int qv_catalog_create(qv_catalog **out);
-void qv_catalog_destroy(qv_catalog *c); /* NULL is fine */
+QV_API int qv_catalog_create(qv_catalog **out);
+QV_API void qv_catalog_destroy(qv_catalog *c); /* NULL is fine */
 /* Appends a kernel implementing funcs[0..nfuncs-1] (names copied; nfuncs 1
  * to 64); *out (may be NULL) gets its index. -EINVAL for an empty or too
  * long name, or a name already in the catalog. */
-int qv_catalog_add_kernel(qv_catalog *c, const char *name, const char *const *funcs,
+QV_API int qv_catalog_add_kernel(qv_catalog *c, const char *name, const char *const *funcs,
                           uint32_t nfuncs, uint32_t *out);
 /* Adds a build of kernel k for a board or a vendor platform (either may be
  * NULL or "", not both). */
-int qv_catalog_add_build(qv_catalog *c, uint32_t k, const char *board,
+QV_API int qv_catalog_add_build(qv_catalog *c, uint32_t k, const char *board,
                          const char *platform);
 /* Adds a measured point to kernel k's table; bytes must exceed the last
  * point's and us be positive. */
-int qv_catalog_add_point(qv_catalog *c, uint32_t k, uint64_t bytes, double us);
+QV_API int qv_catalog_add_point(qv_catalog *c, uint32_t k, uint64_t bytes, double us);
 /* 1 when resource r (class fpga) can load kernel k: a build names its board,
  * or its board's vendor platform and the board is not emulated; else 0. */
-int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r);
+QV_API int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r);
 /* µs of one call of kernel k on `bytes` by its table: linear between the two
  * points around bytes, the first point's time below the first, and above the
  * last the line through the last two points (never falling; proportional to
  * bytes with one point). NAN when k has no table. */
-double qv_catalog_table_us(const qv_catalog *c, uint32_t k, uint64_t bytes);
+QV_API double qv_catalog_table_us(const qv_catalog *c, uint32_t k, uint64_t bytes);
 
 /* ---- plans ------------------------------------------------------------- */
 
@@ -258,8 +255,8 @@ typedef enum qv_algo {
 } qv_algo;
 /* "quiver", "heft", "peft", "metis" (static strings), and back: -EINVAL for
  * an unknown name. */
-const char *qv_algo_name(qv_algo a);
-int qv_algo_parse(const char *s, qv_algo *out);
+QV_API const char *qv_algo_name(qv_algo a);
+QV_API int qv_algo_parse(const char *s, qv_algo *out);
 
 typedef struct qv_plan {
     qv_algo algo;
@@ -283,20 +280,20 @@ typedef struct qv_plan {
 
 /* Plans g on p with algorithm a. The plan is simulated and checked before it
  * is returned; -EINVAL (diag says why) when some node can run on no unit. */
-int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
-                 qv_pdiag *diag);
+QV_API int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
+                 qv_diag *diag);
 /* qv_plan_make with a kernel catalog (NULL: exactly qv_plan_make): fpga
  * resources run only the functions whose kernels they hold, and chains that
  * a fused kernel implements run as one task where that is cheaper
  * (docs/partition.md, "Kernel catalog"). cat must outlive the plan. */
-int qv_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat, qv_algo a,
-                     qv_plan **out, qv_pdiag *diag);
-void qv_plan_destroy(qv_plan *pl); /* NULL is fine */
+QV_API int qv_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat, qv_algo a,
+                     qv_plan **out, qv_diag *diag);
+QV_API void qv_plan_destroy(qv_plan *pl); /* NULL is fine */
 /* Writes the plan as the JSON "Plan" of DESIGN.md (unit numbered within its
  * resource), or as Graphviz (one cluster per resource, transfers labelled).
  * 0 or -EIO. */
-int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);
-int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);
+QV_API int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);
+QV_API int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);
 
 /* ---- bounds and metrics ------------------------------------------------ */
 
@@ -309,11 +306,11 @@ typedef struct qv_bounds {
 /* lb_cp is also the SLR divisor (Σ of minimum costs on CP_MIN, Topcuoglu
  * 2002); lb_area is a valid bound (weak LP duality) that equals the LP
  * optimum with up to two classes. */
-int qv_bounds_compute(const qv_dag *g, const qv_plat *p, qv_bounds *out);
+QV_API int qv_bounds_compute(const qv_dag *g, const qv_plat *p, qv_bounds *out);
 /* The bounds of the problem qv_plan_make_cat solves under cat (NULL: the
  * same as qv_bounds_compute): catalog placement rules, fused chains as the
  * planner fuses them. */
-int qv_bounds_compute_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+QV_API int qv_bounds_compute_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
                           qv_bounds *out);
 
 /* ---- simulator --------------------------------------------------------- */
@@ -321,19 +318,19 @@ int qv_bounds_compute_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *c
 /* Replays an assignment (node -> unit) and an order of all nodes (a
  * topological order that also gives each unit's queue order) under the cost
  * model, filling start/end (n each, µs) and returning the makespan in *ms. */
-int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
+QV_API int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
                   const uint32_t *order, double *start, double *end, double *ms);
 /* Checks a plan: every node once on a unit of a class it has a cost for,
  * with its duration, no overlap on a unit, inputs arrived before it starts,
  * makespan = last end. 0 or -EINVAL with the first violation in diag. */
-int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_pdiag *diag);
+QV_API int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_diag *diag);
 /* The same check under a catalog (NULL: qv_sim_validate): fpga nodes only
  * on resources holding their kernel, and the nodes of each fused chain
  * (pl->fused) a path the kernel implements, all on one unit with one start
  * and end, taking the kernel's time there; any other shared slot is an
  * overlap. qv_sim_validate rejects a plan with fused chains. */
-int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                        const qv_plan *pl, qv_pdiag *diag);
+QV_API int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                        const qv_plan *pl, qv_diag *diag);
 
 #ifdef __cplusplus
 }
