@@ -1,14 +1,14 @@
 /*
- * catalog.c - kernel catalogs in the planner: the plain-data catalog that
- * `quiver plan --catalog` fills from the runtime's loader, and planning and
- * validation under it. A catalog changes the problem, not the schedulers:
- * the graph and the platform are rewritten so that (a) each group of fpga
- * resources holding the same kernels gets a class of its own ("fpga.0",
- * ...) on which a node costs its fpga time only if the group holds a kernel
- * for its function, and (b) each fused chain is contracted into one node
- * that costs the fused kernel's time on the groups holding it. Every
- * algorithm, the bounds and the simulator run unchanged on the rewritten
- * problem; the plan is then mapped back node by node.
+ * fuse.c - the planner's catalog rewriting, its one job: planning and
+ * validation under a kernel catalog (the runtime's, loaded by
+ * host/src/config/catalog.c). A catalog changes the problem, not the
+ * schedulers: the graph and the platform are rewritten so that (a) each
+ * group of fpga resources holding the same kernels gets a class of its own
+ * ("fpga.0", ...) on which a node costs its fpga time only if the group
+ * holds a kernel for its function, and (b) each fused chain is contracted
+ * into one node that costs the fused kernel's time on the groups holding
+ * it. Every algorithm, the bounds and the simulator run unchanged on the
+ * rewritten problem; the plan is then mapped back node by node.
  */
 #include <errno.h>
 #include <math.h>
