@@ -15,7 +15,7 @@ ROOT=$PWD
 JOBS=${JOBS:-$(nproc)}
 
 PACKAGES=(cmake make gcc pkg-config libc6-dev
-          libhwloc-dev libmetis-dev libzmq3-dev libyaml-dev libcmocka-dev
+          libhwloc-dev libmetis-dev libzmq3-dev libyaml-dev libexpat1-dev libcmocka-dev
           ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
           libxrt-dev libxrt1 libstarpu-dev)
 
