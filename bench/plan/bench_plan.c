@@ -23,6 +23,16 @@
 
 #include "qvpart.h"
 
+/* qv_plan_make with algorithm a and no catalog. */
+static int plan_algo(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
+                     qv_diag *d)
+{
+    qv_plan_opts o;
+    qv_plan_opts_init(&o);
+    o.algo = a;
+    return qv_plan_make(g, p, &o, out, d);
+}
+
 #define NALGO 4
 
 typedef struct acc {
@@ -41,7 +51,7 @@ static int plan_one(const qv_dag *g, const qv_plat *p, acc *a)
     for (int k = 0; k < NALGO; k++) {
         qv_plan *pl;
         qv_diag d = {0};
-        int rc = qv_plan_make(g, p, (qv_algo)k, &pl, &d);
+        int rc = plan_algo(g, p, (qv_algo)k, &pl, &d);
         if (rc) {
             fprintf(stderr, "bench_plan: %s on %s with %s: %s\n", g->name, p->name,
                     qv_algo_name((qv_algo)k), d.message);
@@ -173,7 +183,7 @@ static void timing(const qv_plat *p, unsigned n, int reps)
         for (int r = 0; r < reps && r < 16; r++) {
             qv_plan *pl;
             qv_diag d = {0};
-            if (qv_plan_make(g, p, (qv_algo)k, &pl, &d)) {
+            if (plan_algo(g, p, (qv_algo)k, &pl, &d)) {
                 fprintf(stderr, "bench_plan: %s\n", d.message);
                 qv_dag_destroy(g);
                 return;
@@ -269,7 +279,7 @@ static int shapes(const qv_plat *p, uint32_t n)
             for (int r = 0; r < 3; r++) {
                 qv_plan *pl;
                 qv_diag d = {0};
-                if (qv_plan_make(g, p, (qv_algo)k, &pl, &d)) {
+                if (plan_algo(g, p, (qv_algo)k, &pl, &d)) {
                     fprintf(stderr, "bench_plan: %s with %s: %s\n", shape_names[sh],
                             qv_algo_name((qv_algo)k), d.message);
                     qv_dag_destroy(g);

@@ -11,7 +11,6 @@
  * exact-enough line searches between pairs of classes; with two classes
  * one search along the only direction reaches the LP optimum.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,7 +95,15 @@ static double lb_area(const area *a)
     return best;
 }
 
-int qv_bounds_compute(const qv_dag *g, const qv_plat *p, qv_bounds *out)
+int qv_bounds_compute(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                      qv_bounds *out)
+{
+    if (!g->topo)
+        return QV_EINVAL;
+    return cat ? qv__part_bounds_cat(g, p, cat, out) : qv__part_bounds(g, p, out);
+}
+
+int qv__part_bounds(const qv_dag *g, const qv_plat *p, qv_bounds *out)
 {
     qv__ctx c;
     int rc = qv__part_ctx_init(&c, g, p, NULL);
@@ -108,7 +115,7 @@ int qv_bounds_compute(const qv_dag *g, const qv_plat *p, qv_bounds *out)
     int cls_of[QV_DAG_MAX_CLASSES]; /* area class -> graph class */
     double *ac = NULL;
     if (!fin) {
-        rc = -ENOMEM;
+        rc = QV_ENOMEM;
         goto out;
     }
     /* LB_cp */
@@ -152,7 +159,7 @@ int qv_bounds_compute(const qv_dag *g, const qv_plat *p, qv_bounds *out)
     }
     ac = malloc(((size_t)g->n * a.K + 1) * sizeof *ac);
     if (!ac) {
-        rc = -ENOMEM;
+        rc = QV_ENOMEM;
         goto out;
     }
     for (uint32_t i = 0; i < g->n; i++)

@@ -19,7 +19,6 @@
  * [w_i (1 - beta/2), w_i (1 + beta/2)]; edges carry bytes that take
  * ccr * w_dag on a 12 GB/s link.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -129,14 +128,14 @@ static int gen_tiled(const qv_gen_opts *o, qv_dag *g)
 {
     uint32_t nt = o->nt;
     if (nt < 1 || nt > 200)
-        return -EINVAL;
+        return QV_EINVAL;
     tiles t = {g,
                nt,
                calloc((size_t)nt * nt, sizeof(uint32_t)),
                o->kind == QV_GEN_LU ? 7372800u : 3686400u,
                {0, 0, 0}};
     if (!t.last)
-        return -ENOMEM;
+        return QV_ENOMEM;
     t.cls[0] = qv_dag_class(g, "cpu");
     t.cls[1] = qv_dag_class(g, "gpu");
     t.cls[2] = qv_dag_class(g, "fpga");
@@ -220,7 +219,7 @@ static int gen_fft(const qv_gen_opts *o, qv_dag *g)
 {
     uint32_t P = o->points;
     if (P < 2 || P > (1u << 16) || (P & (P - 1)))
-        return -EINVAL;
+        return QV_EINVAL;
     uint64_t s = o->seed;
     uint32_t lg = 0;
     while ((1u << lg) < P)
@@ -266,12 +265,12 @@ static int gen_random(const qv_gen_opts *o, qv_dag *g)
         !(o->regularity >= 0 && o->regularity <= 1) || o->jump < 1 ||
         !(o->ccr >= 0 && o->ccr <= 1e6) ||
         !(o->heterogeneity >= 0 && o->heterogeneity < 2))
-        return -EINVAL;
+        return QV_EINVAL;
     uint64_t s = o->seed;
     double width = exp(o->fat * log((double)n));
     uint32_t *lvl_start = malloc(((size_t)n + 2) * sizeof *lvl_start);
     if (!lvl_start)
-        return -ENOMEM;
+        return QV_ENOMEM;
     uint32_t nl = 0, made = 0;
     int rc = 0;
     while (made < n && !rc) {
@@ -324,7 +323,7 @@ int qv_dag_generate(const qv_gen_opts *o, qv_dag **out)
     char name[96];
     *out = NULL;
     if ((unsigned)o->kind > QV_GEN_RANDOM)
-        return -EINVAL;
+        return QV_EINVAL;
     switch (o->kind) {
     case QV_GEN_FFT:
         snprintf(name, sizeof name, "fft-p%u-ccr%g", o->points, o->ccr);

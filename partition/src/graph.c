@@ -4,7 +4,6 @@
  * adjacency with a topological order (Kahn's algorithm, which also finds
  * cycles).
  */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,15 +13,30 @@
 #include "part.h"
 #include "strmap.h"
 
+/* Every qv_dag is the first member of one of these, made by qv_dag_create:
+ * the growth state stays out of the public struct. */
+typedef struct dag_priv {
+    qv_dag pub;
+    uint32_t ncap, mcap, fcap; /* allocated nodes, edges, function names */
+    qv__strmap fmap;           /* function name -> index, once fmap_ready */
+    int fmap_ready;
+} dag_priv;
+
+static dag_priv *priv(qv_dag *g)
+{
+    return (dag_priv *)g;
+}
+
 int qv_dag_create(const char *name, qv_dag **out)
 {
-    qv_dag *g = calloc(1, sizeof *g);
-    if (!g)
-        return -ENOMEM;
+    dag_priv *d = calloc(1, sizeof *d);
+    if (!d)
+        return QV_ENOMEM;
+    qv_dag *g = &d->pub;
     g->name = strdup(name ? name : "graph");
     if (!g->name) {
-        free(g);
-        return -ENOMEM;
+        free(d);
+        return QV_ENOMEM;
     }
     *out = g;
     return 0;
@@ -48,9 +62,8 @@ void qv_dag_destroy(qv_dag *g)
     for (uint32_t i = 0; i < g->nfunc; i++)
         free(g->func_name[i]);
     free(g->func_name);
-    if (g->fmap)
-        qv__part_strmap_fini(g->fmap);
-    free(g->fmap);
+    if (priv(g)->fmap_ready)
+        qv__part_strmap_fini(&priv(g)->fmap);
     free(g->cost);
     free(g->bytes_in);
     free(g->bytes_out);
@@ -58,8 +71,9 @@ void qv_dag_destroy(qv_dag *g)
     free(g->esrc);
     free(g->edst);
     free(g->ebytes);
+    free(g->run);
     free_csr(g);
-    free(g);
+    free(priv(g));
 }
 
 int qv_dag_class(qv_dag *g, const char *name)
@@ -68,18 +82,18 @@ int qv_dag_class(qv_dag *g, const char *name)
         if (!strcmp(g->class_name[k], name))
             return (int)k;
     if (g->nclass >= QV_DAG_MAX_CLASSES || strlen(name) >= QV_CLASS_NAME_MAX || !*name)
-        return -EINVAL;
+        return QV_EINVAL;
     /* Class names are identifiers (cpu, gpu, fpga, remote, ...). */
     for (const char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
               (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' || *c == '.'))
-            return -EINVAL;
+            return QV_EINVAL;
     /* Costs are stored n * nclass: widen the table by one column. */
     uint32_t nc = g->nclass + 1;
-    if (g->ncap) {
-        double *c = malloc((size_t)g->ncap * nc * sizeof *c);
+    if (priv(g)->ncap) {
+        double *c = malloc((size_t)priv(g)->ncap * nc * sizeof *c);
         if (!c)
-            return -ENOMEM;
+            return QV_ENOMEM;
         for (uint32_t i = 0; i < g->n; i++) {
             for (uint32_t k = 0; k < g->nclass; k++)
                 c[(size_t)i * nc + k] = g->cost[(size_t)i * g->nclass + k];
@@ -98,32 +112,30 @@ int qv_dag_class(qv_dag *g, const char *name)
  * distinct functions take 24 s to read. */
 static int intern_func(qv_dag *g, const char *f, uint32_t *out)
 {
-    if (!g->fmap) {
-        g->fmap = calloc(1, sizeof *g->fmap);
-        if (!g->fmap || qv__part_strmap_init(g->fmap, 64)) {
-            free(g->fmap);
-            g->fmap = NULL;
-            return -ENOMEM;
-        }
+    dag_priv *d = priv(g);
+    if (!d->fmap_ready) {
+        if (qv__part_strmap_init(&d->fmap, 64))
+            return QV_ENOMEM;
+        d->fmap_ready = 1;
     }
-    const uint64_t *k = qv__part_strmap_get(g->fmap, f);
+    const uint64_t *k = qv__part_strmap_get(&d->fmap, f);
     if (k) {
         *out = (uint32_t)*k;
         return 0;
     }
-    if (g->nfunc == g->fcap) {
-        uint32_t nc = g->fcap ? g->fcap * 2 : 8;
+    if (g->nfunc == d->fcap) {
+        uint32_t nc = d->fcap ? d->fcap * 2 : 8;
         char **nf = realloc(g->func_name, nc * sizeof *nf);
         if (!nf)
-            return -ENOMEM;
+            return QV_ENOMEM;
         g->func_name = nf;
-        g->fcap = nc;
+        d->fcap = nc;
     }
     if (!(g->func_name[g->nfunc] = strdup(f)))
-        return -ENOMEM;
-    if (qv__part_strmap_put(g->fmap, g->func_name[g->nfunc], g->nfunc) < 0) {
+        return QV_ENOMEM;
+    if (qv__part_strmap_put(&d->fmap, g->func_name[g->nfunc], g->nfunc) < 0) {
         free(g->func_name[g->nfunc]);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     *out = g->nfunc++;
     return 0;
@@ -133,16 +145,17 @@ static int intern_func(qv_dag *g, const char *f, uint32_t *out)
     do {                                                                                 \
         void *np_ = realloc((ptr), (size_t)(cap) * sizeof *(ptr));                       \
         if (!np_)                                                                        \
-            return -ENOMEM;                                                              \
+            return QV_ENOMEM;                                                              \
         (ptr) = np_;                                                                     \
     } while (0)
 
 int qv_dag_add_node(qv_dag *g, int64_t id, const char *function, uint32_t *out)
 {
     if (g->n >= QV_DAG_MAX_NODES)
-        return -E2BIG;
-    if (g->n == g->ncap) {
-        uint32_t nc = g->ncap ? g->ncap * 2 : 64;
+        return QV_E2BIG;
+    dag_priv *d = priv(g);
+    if (g->n == d->ncap) {
+        uint32_t nc = d->ncap ? d->ncap * 2 : 64;
         uint32_t ncl = g->nclass ? g->nclass : 1;
         GROW(g->ids, nc);
         GROW(g->func, nc);
@@ -150,7 +163,7 @@ int qv_dag_add_node(qv_dag *g, int64_t id, const char *function, uint32_t *out)
         GROW(g->bytes_out, nc);
         GROW(g->memory, nc);
         GROW(g->cost, (size_t)nc * ncl);
-        g->ncap = nc;
+        d->ncap = nc;
     }
     uint32_t i = g->n;
     int rc = intern_func(g, function ? function : "task", &g->func[i]);
@@ -170,15 +183,16 @@ int qv_dag_add_node(qv_dag *g, int64_t id, const char *function, uint32_t *out)
 int qv_dag_add_edge(qv_dag *g, uint32_t src, uint32_t dst, uint64_t bytes)
 {
     if (src >= g->n || dst >= g->n)
-        return -EINVAL;
+        return QV_EINVAL;
     if (g->m >= QV_DAG_MAX_EDGES)
-        return -E2BIG;
-    if (g->m == g->mcap) {
-        uint32_t nc = g->mcap ? g->mcap * 2 : 64;
+        return QV_E2BIG;
+    dag_priv *d = priv(g);
+    if (g->m == d->mcap) {
+        uint32_t nc = d->mcap ? d->mcap * 2 : 64;
         GROW(g->esrc, nc);
         GROW(g->edst, nc);
         GROW(g->ebytes, nc);
-        g->mcap = nc;
+        d->mcap = nc;
     }
     g->esrc[g->m] = src;
     g->edst[g->m] = dst;
@@ -202,7 +216,7 @@ int qv_dag_finalize(qv_dag *g, qv_diag *diag)
         !fill) {
         free(fill);
         free_csr(g);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     for (uint32_t e = 0; e < m; e++) {
         if (g->esrc[e] == g->edst[e]) {
@@ -210,7 +224,7 @@ int qv_dag_finalize(qv_dag *g, qv_diag *diag)
                           (long long)g->ids[g->esrc[e]]);
             free(fill);
             free_csr(g);
-            return -EINVAL;
+            return QV_EINVAL;
         }
         g->succ_off[g->esrc[e] + 1]++;
         g->pred_off[g->edst[e] + 1]++;
@@ -261,7 +275,7 @@ int qv_dag_finalize(qv_dag *g, qv_diag *diag)
                       (long long)g->ids[bad]);
         free(fill);
         free_csr(g);
-        return -EINVAL;
+        return QV_EINVAL;
     }
     free(fill);
     return 0;

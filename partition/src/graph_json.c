@@ -4,10 +4,12 @@
  * is checked (types, ranges, unique ids, edges between known nodes, no
  * cycle), and an error names the file and the line:column or the node id.
  * qv_dag_check applies the same rules to a graph in memory, so that what
- * qv_dag_write writes (an import, a generated graph) is what this reader
- * accepts.
+ * qv_dag_write writes (an import, a generated graph, the runtime's recorded
+ * graph) is what this reader accepts. This is the one writer of the format:
+ * the runtime converts its recorded graph into a qv_dag
+ * (host/src/trace/to_dag.c), whose optional run keys (qv_dag_run, the
+ * graph's span_us and critical_path_us) are read back like the rest.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
@@ -42,7 +44,7 @@ bad(qv_diag *d, const char *f, const qv__jval *v, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     qv__part_diag(d, f, v ? v->line : 0, v ? v->col : 0, "%s", msg);
-    return -EINVAL;
+    return QV_EFORMAT;
 }
 
 /* An integer in [lo, hi] as a double without fraction. */
@@ -53,7 +55,7 @@ static int get_int(const qv__jval *o, const char *key, int required, double lo, 
     if (!v) {
         if (required) {
             qv__part_diag(d, f, o->line, o->col, "missing \"%s\"", key);
-            return -EINVAL;
+            return QV_EFORMAT;
         }
         *out = 0;
         return 0;
@@ -62,9 +64,77 @@ static int get_int(const qv__jval *o, const char *key, int required, double lo, 
         v->u.num > hi) {
         qv__part_diag(d, f, v->line, v->col, "\"%s\" must be an integer in [%.0f, %.0f]",
                       key, lo, hi);
-        return -EINVAL;
+        return QV_EFORMAT;
     }
     *out = v->u.num;
+    return 0;
+}
+
+/* An optional number in [0, 1e15] (times in µs); *out is kept when absent. */
+static int get_time(const qv__jval *o, const char *key, double *out, const char *f,
+                    qv_diag *d)
+{
+    const qv__jval *v = qv__part_json_get(o, key);
+    if (!v)
+        return 0;
+    if (v->type != QV__JNUM || !(v->u.num >= 0) || v->u.num > MAX_COST_US) {
+        qv__part_diag(d, f, v->line, v->col, "\"%s\" must be a number in [0, 1e15]", key);
+        return QV_EFORMAT;
+    }
+    *out = v->u.num;
+    return 0;
+}
+
+/* The run keys of node ni of a recorded graph (device, worker, start_us,
+ * critical, board_us), all optional. g->run (nnodes entries) is made at the
+ * first node that has one; device names one of the node's cost classes. */
+static int read_run(qv_dag *g, uint32_t ni, const qv__jval *nd, size_t nnodes, double id,
+                    const char *f, qv_diag *d)
+{
+    static const char *const keys[] = {"device", "worker", "start_us", "critical",
+                                       "board_us"};
+    int any = 0;
+    for (int k = 0; k < 5; k++)
+        any |= qv__part_json_get(nd, keys[k]) != NULL;
+    if (!any)
+        return 0;
+    if (!g->run) {
+        if (!(g->run = calloc(nnodes + 1, sizeof *g->run)))
+            return QV_ENOMEM;
+        for (size_t i = 0; i <= nnodes; i++)
+            g->run[i].device = -1;
+    }
+    qv_dag_run *r = &g->run[ni];
+    const qv__jval *v = qv__part_json_get(nd, "device");
+    if (v) {
+        for (uint32_t k = 0; v->type == QV__JSTR && k < g->nclass; k++)
+            if (!strcmp(g->class_name[k], v->u.str.s) &&
+                !isinf(g->cost[(size_t)ni * g->nclass + k]))
+                r->device = (int32_t)k;
+        if (r->device < 0) {
+            qv__part_diag(d, f, v->line, v->col,
+                          "node %.0f: \"device\" must name a class of its \"cost_us\"",
+                          id);
+            return QV_EFORMAT;
+        }
+    }
+    double w = 0;
+    int rc = get_int(nd, "worker", 0, 0, 4294967295.0, &w, f, d);
+    if (!rc)
+        rc = get_time(nd, "start_us", &r->start_us, f, d);
+    if (!rc)
+        rc = get_time(nd, "board_us", &r->board_us, f, d);
+    if (rc)
+        return rc;
+    r->worker = (uint32_t)w;
+    if ((v = qv__part_json_get(nd, "critical"))) {
+        if (v->type != QV__JBOOL) {
+            qv__part_diag(d, f, v->line, v->col,
+                          "node %.0f: \"critical\" must be true or false", id);
+            return QV_EFORMAT;
+        }
+        r->critical = v->u.b != 0;
+    }
     return 0;
 }
 
@@ -76,10 +146,10 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
     *out = NULL;
     int rc = qv__part_json_parse(text, len, f, &root, diag);
     if (rc)
-        return rc;
+        return rc == QV_EINVAL ? QV_EFORMAT : rc; /* a syntax error */
     qv_dag *g = NULL;
     idx_pair *map = NULL;
-    rc = -EINVAL;
+    rc = QV_EFORMAT;
     if (root->type != QV__JOBJ) {
         bad(diag, f, root, "the graph must be a JSON %s", "object");
         goto done;
@@ -92,7 +162,7 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
     double ver;
     if ((rc = get_int(root, "version", 1, 1, 1e9, &ver, f, diag)))
         goto done;
-    rc = -EINVAL;
+    rc = QV_EFORMAT;
     if (ver != 1) {
         bad(diag, f, qv__part_json_get(root, "version"),
             "unsupported version (this reader knows %s)", "1");
@@ -119,10 +189,13 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
     }
     if ((rc = qv_dag_create(name ? name->u.str.s : "graph", &g)))
         goto done;
-    rc = -EINVAL;
+    if ((rc = get_time(root, "span_us", &g->span_us, f, diag)) ||
+        (rc = get_time(root, "critical_path_us", &g->critical_path_us, f, diag)))
+        goto done;
+    rc = QV_EFORMAT;
     for (size_t i = 0; i < nodes->u.arr.n; i++) {
         const qv__jval *nd = nodes->u.arr.v[i];
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         if (nd->type != QV__JOBJ) {
             bad(diag, f, nd, "a node must be an %s", "object");
             goto done;
@@ -130,7 +203,7 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
         double id;
         if ((rc = get_int(nd, "id", 1, -MAX_EXACT, MAX_EXACT, &id, f, diag)))
             goto done;
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         const qv__jval *fn = qv__part_json_get(nd, "function");
         if (!fn || fn->type != QV__JSTR || !fn->u.str.len) {
             qv__part_diag(diag, f, (fn ? fn : nd)->line, (fn ? fn : nd)->col,
@@ -148,7 +221,7 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
         uint32_t ni;
         if ((rc = qv_dag_add_node(g, (int64_t)id, fn->u.str.s, &ni)))
             goto done;
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         for (size_t k = 0; k < cost->u.obj.n; k++) {
             const qv__jmem *mm = &cost->u.obj.m[k];
             const qv__jval *cv = mm->val;
@@ -177,16 +250,18 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
                 goto done;
             bdst[k][ni] = (uint64_t)b;
         }
+        if ((rc = read_run(g, ni, nd, nodes->u.arr.n, id, f, diag)))
+            goto done;
     }
     /* Unique ids: sort (id, index) pairs; edges then find nodes by bsearch. */
-    rc = -ENOMEM;
+    rc = QV_ENOMEM;
     map = malloc((g->n + 1) * sizeof *map);
     if (!map)
         goto done;
     for (uint32_t i = 0; i < g->n; i++)
         map[i] = (idx_pair){g->ids[i], i};
     qsort(map, g->n, sizeof *map, cmp_pair);
-    rc = -EINVAL;
+    rc = QV_EFORMAT;
     for (uint32_t i = 1; i < g->n; i++)
         if (map[i].id == map[i - 1].id) {
             const qv__jval *nd =
@@ -197,7 +272,7 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
         }
     for (size_t e = 0; e < edges->u.arr.n; e++) {
         const qv__jval *ed = edges->u.arr.v[e];
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         if (ed->type != QV__JOBJ) {
             bad(diag, f, ed, "an edge must be an %s", "object");
             goto done;
@@ -207,7 +282,7 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
             (rc = get_int(ed, "dst", 1, -MAX_EXACT, MAX_EXACT, &d, f, diag)) ||
             (rc = get_int(ed, "bytes", 0, 0, MAX_EXACT, &b, f, diag)))
             goto done;
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         idx_pair ks = {(int64_t)s, 0}, kd = {(int64_t)d, 0};
         idx_pair *ps = bsearch(&ks, map, g->n, sizeof *map, cmp_pair);
         idx_pair *pd = bsearch(&kd, map, g->n, sizeof *map, cmp_pair);
@@ -226,6 +301,8 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
     if ((rc = qv_dag_finalize(g, diag))) {
         if (diag)
             snprintf(diag->file, sizeof diag->file, "%s", f);
+        if (rc == QV_EINVAL) /* a cycle */
+            rc = QV_EFORMAT;
         goto done;
     }
     *out = g;
@@ -243,22 +320,22 @@ int qv_dag_check(const qv_dag *g, qv_diag *diag)
     const char *f = g->name;
     if (!g->topo) {
         qv__part_diag(diag, f, 0, 0, "graph is not finalized");
-        return -EINVAL;
+        return QV_EINVAL;
     }
     if (g->n > QV_DAG_MAX_NODES || g->m > QV_DAG_MAX_EDGES) {
         qv__part_diag(diag, f, 0, 0, "too many nodes or edges");
-        return -EINVAL;
+        return QV_EINVAL;
     }
     for (uint32_t i = 0; i < g->n; i++) {
         long long id = (long long)g->ids[i];
         const char *fn = g->func_name[g->func[i]];
         if (g->ids[i] < -EXACT_INT || g->ids[i] > EXACT_INT) {
             qv__part_diag(diag, f, 0, 0, "node %lld: the id is not within +-2^53", id);
-            return -EINVAL;
+            return QV_EINVAL;
         }
         if (!fn[0]) {
             qv__part_diag(diag, f, 0, 0, "node %lld: the function name is empty", id);
-            return -EINVAL;
+            return QV_EINVAL;
         }
         int classes = 0;
         for (uint32_t k = 0; k < g->nclass; k++) {
@@ -270,14 +347,14 @@ int qv_dag_check(const qv_dag *g, qv_diag *diag)
                               "node %lld (%.64s): cost_us.%s %g is not a number in "
                               "[0, 1e15]",
                               id, fn, g->class_name[k], c);
-                return -EINVAL;
+                return QV_EINVAL;
             }
             classes++;
         }
         if (!classes) {
             qv__part_diag(diag, f, 0, 0, "node %lld (%.64s): no device class has a cost",
                           id, fn);
-            return -EINVAL;
+            return QV_EINVAL;
         }
         static const char *bkeys[] = {"bytes_in", "bytes_out", "memory"};
         const uint64_t b[] = {g->bytes_in[i], g->bytes_out[i], g->memory[i]};
@@ -287,8 +364,32 @@ int qv_dag_check(const qv_dag *g, qv_diag *diag)
                               "node %lld (%.64s): %s %" PRIu64 " is over 2^53, the "
                               "largest integer the graph format holds",
                               id, fn, bkeys[k], b[k]);
-                return -EINVAL;
+                return QV_EINVAL;
             }
+        const qv_dag_run *r = g->run ? &g->run[i] : NULL;
+        if (r && (r->device < -1 || r->device >= (int32_t)g->nclass ||
+                  (r->device >= 0 && isinf(g->cost[(size_t)i * g->nclass +
+                                                   (uint32_t)r->device])))) {
+            qv__part_diag(diag, f, 0, 0,
+                          "node %lld (%.64s): the device it ran on is not a class of "
+                          "its cost_us",
+                          id, fn);
+            return QV_EINVAL;
+        }
+        if (r && (!(r->start_us >= 0 && r->start_us <= MAX_COST_US) ||
+                  !(r->board_us >= 0 && r->board_us <= MAX_COST_US))) {
+            qv__part_diag(diag, f, 0, 0,
+                          "node %lld (%.64s): start_us or board_us is not a number in "
+                          "[0, 1e15]",
+                          id, fn);
+            return QV_EINVAL;
+        }
+    }
+    if (!(g->span_us >= 0 && g->span_us <= MAX_COST_US) ||
+        !(g->critical_path_us >= 0 && g->critical_path_us <= MAX_COST_US)) {
+        qv__part_diag(diag, f, 0, 0,
+                      "span_us or critical_path_us is not a number in [0, 1e15]");
+        return QV_EINVAL;
     }
     for (uint32_t e = 0; e < g->m; e++)
         if (g->ebytes[e] > (uint64_t)EXACT_INT) {
@@ -297,12 +398,12 @@ int qv_dag_check(const qv_dag *g, qv_diag *diag)
                           "2^53, the largest integer the graph format holds",
                           (long long)g->ids[g->esrc[e]], (long long)g->ids[g->edst[e]],
                           g->ebytes[e]);
-            return -EINVAL;
+            return QV_EINVAL;
         }
     /* edges within the graph, no self loop, no cycle: qv_dag_finalize */
     idx_pair *map = malloc(((size_t)g->n + 1) * sizeof *map);
     if (!map)
-        return -ENOMEM;
+        return QV_ENOMEM;
     for (uint32_t i = 0; i < g->n; i++)
         map[i] = (idx_pair){g->ids[i], i};
     qsort(map, g->n, sizeof *map, cmp_pair);
@@ -310,7 +411,7 @@ int qv_dag_check(const qv_dag *g, qv_diag *diag)
     for (uint32_t i = 1; i < g->n && !rc; i++)
         if (map[i].id == map[i - 1].id) {
             qv__part_diag(diag, f, 0, 0, "duplicate node id %" PRId64, map[i].id);
-            rc = -EINVAL;
+            rc = QV_EINVAL;
         }
     free(map);
     return rc;
@@ -347,6 +448,9 @@ int qv_dag_write(const qv_dag *g, FILE *f)
 {
     fprintf(f, "{\"format\": \"quiver-graph\", \"version\": 1, \"name\": ");
     put_json_string(f, g->name);
+    if (g->run || g->span_us > 0 || g->critical_path_us > 0)
+        fprintf(f, ",\n \"span_us\": %.17g, \"critical_path_us\": %.17g", g->span_us,
+                g->critical_path_us);
     fprintf(f, ",\n \"nodes\": [");
     for (uint32_t i = 0; i < g->n; i++) {
         fprintf(f, "%s\n  {\"id\": %" PRId64 ", \"function\": ", i ? "," : "", g->ids[i]);
@@ -364,8 +468,19 @@ int qv_dag_write(const qv_dag *g, FILE *f)
         }
         fprintf(f,
                 "}, \"bytes_in\": %" PRIu64 ", \"bytes_out\": %" PRIu64
-                ", \"memory\": %" PRIu64 "}",
+                ", \"memory\": %" PRIu64,
                 g->bytes_in[i], g->bytes_out[i], g->memory[i]);
+        const qv_dag_run *r = g->run ? &g->run[i] : NULL;
+        if (r && r->device >= 0 && (uint32_t)r->device < g->nclass) {
+            fprintf(f, ", \"device\": ");
+            put_json_string(f, g->class_name[r->device]);
+        }
+        if (r)
+            fprintf(f, ", \"worker\": %" PRIu32 ", \"start_us\": %.17g, \"critical\": %s",
+                    r->worker, r->start_us, r->critical ? "true" : "false");
+        if (r && r->board_us > 0)
+            fprintf(f, ", \"board_us\": %.17g", r->board_us);
+        fputc('}', f);
     }
     fprintf(f, "],\n \"edges\": [");
     for (uint32_t e = 0; e < g->m; e++)
@@ -374,5 +489,5 @@ int qv_dag_write(const qv_dag *g, FILE *f)
                 "}",
                 e ? "," : "", g->ids[g->esrc[e]], g->ids[g->edst[e]], g->ebytes[e]);
     fprintf(f, "]}\n");
-    return ferror(f) ? -EIO : 0;
+    return ferror(f) ? QV_EIO : 0;
 }

@@ -7,7 +7,6 @@
  * ranks strictly decrease along edges, and stays topological when zero
  * costs make them tie.
  */
-#include <errno.h>
 #include <stdlib.h>
 
 #include "part.h"
@@ -17,7 +16,7 @@ int qv__part_heft(const qv__ctx *c, uint32_t *unit, double *start, double *end)
     uint32_t n = c->g->n;
     double *rank = malloc(((size_t)n + 1) * sizeof *rank);
     uint32_t *order = malloc(((size_t)n + 1) * sizeof *order);
-    int rc = -ENOMEM;
+    int rc = QV_ENOMEM;
     if (rank && order) {
         qv__part_rank_upward(c, rank);
         rc = qv__part_priority_order(c->g, rank, order);

@@ -7,7 +7,6 @@
  *   factor = lo * (hi/lo)^u1, the class present when u2 < share,
  * with u1, u2 in [0,1) from a hash of "function/class".
  */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,7 +38,7 @@ int qv__part_import_accel(qv_dag *g, const qv_import_opts *opts)
         const char *cn = opts->accel[a].name;
         double lo = opts->accel[a].lo, hi = opts->accel[a].hi;
         if (!(lo > 0) || !(hi >= lo) || !strcmp(cn, "cpu"))
-            return -EINVAL;
+            return QV_EINVAL;
         int k = qv_dag_class(g, cn);
         if (k < 0)
             return k;
@@ -76,14 +75,20 @@ int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
         rc = qv__part_import_dax(text, len, path, &g, diag);
     else {
         qv__part_diag(diag, path, 1, 1, "neither WfFormat JSON nor DAX XML");
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
     }
     free(text);
+    if (rc == QV_EINVAL) /* a syntax error of the JSON or XML layer */
+        rc = QV_EFORMAT;
     if (!rc && (rc = qv__part_import_accel(g, opts)))
         qv__part_diag(diag, path, 0, 0, "bad accelerator rule");
     /* what the reader of .qvg.json would refuse is refused here */
-    if (!rc && ((rc = qv_dag_finalize(g, diag)) || (rc = qv_dag_check(g, diag))) && diag)
-        snprintf(diag->file, sizeof diag->file, "%s", path);
+    if (!rc && ((rc = qv_dag_finalize(g, diag)) || (rc = qv_dag_check(g, diag)))) {
+        if (diag)
+            snprintf(diag->file, sizeof diag->file, "%s", path);
+        if (rc == QV_EINVAL) /* a cycle, or a value the graph format refuses */
+            rc = QV_EFORMAT;
+    }
     if (rc) {
         qv_dag_destroy(g);
         return rc;

@@ -5,28 +5,40 @@
  * files the parent outputs and the child inputs; the function is the job's
  * name (its transformation). Repeated job ids, parents of one child and
  * attributes are errors, and so is what the graph format cannot hold (an
- * empty name, byte counts past 2^53).
+ * empty name, byte counts past 2^53). The XML is read by formats/xml.h
+ * (expat: no DOCTYPE or entities, depth and size bounded).
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "import.h"
 #include "json.h"
 #include "part.h"
+#include "formats/xml.h"
 #include "strmap.h"
-#include "xml.h"
 
-static int num_attr(const qv__xel *e, const char *a, double hi, double *out,
+/* A DAX of a 100 000-job workflow has about a million elements; the input
+ * is bounded by qv_dag_import's file size. */
+static const qv__xml_limits dax_limits = {.max_bytes = SIZE_MAX,
+                                          .max_elements = (size_t)1 << 22};
+
+/* Whether e is the element `name`, whatever its namespace prefix. */
+static int is(const qv__xml_node *e, const char *name)
+{
+    const char *colon = strchr(e->name, ':');
+    return !strcmp(colon ? colon + 1 : e->name, name);
+}
+
+static int num_attr(const qv__xml_node *e, const char *a, double hi, double *out,
                     const char *f, qv_diag *d)
 {
-    const char *v = qv__part_xml_attr(e, a);
+    const char *v = qv__xml_attr(e, a);
     char *end;
     double x = v ? strtod(v, &end) : 0;
     if (!v || !*v || *end || !(x >= 0) || x > hi) {
-        qv__part_diag(d, f, e->line, e->col,
+        qv__part_diag(d, f, e->line, e->column,
                       "<%.64s> needs attribute %s, a number in [0, %g]", e->name, a, hi);
-        return -EINVAL;
+        return QV_EFORMAT;
     }
     *out = x;
     return 0;
@@ -34,18 +46,17 @@ static int num_attr(const qv__xel *e, const char *a, double hi, double *out,
 
 /* Sum of sizes of files with link=`link` of job j that are in set (or all
  * when set is NULL); fills set when fill. */
-static int files_of(const qv__xel *j, const char *link, qv__strmap *set, int fill,
+static int files_of(const qv__xml_node *j, const char *link, qv__strmap *set, int fill,
                     uint64_t *sum, const char *f, qv_diag *d)
 {
     *sum = 0;
-    for (size_t k = 0; k < j->nkid; k++) {
-        const qv__xel *u = j->kid[k];
-        if (strcmp(u->name, "uses"))
+    for (const qv__xml_node *u = j->child; u; u = u->next) {
+        if (!is(u, "uses"))
             continue;
-        const char *ln = qv__part_xml_attr(u, "link"), *fn = qv__part_xml_attr(u, "file");
+        const char *ln = qv__xml_attr(u, "link"), *fn = qv__xml_attr(u, "file");
         if (!ln || !fn) {
-            qv__part_diag(d, f, u->line, u->col, "<uses> needs file and link");
-            return -EINVAL;
+            qv__part_diag(d, f, u->line, u->column, "<uses> needs file and link");
+            return QV_EFORMAT;
         }
         if (strcmp(ln, link))
             continue;
@@ -57,10 +68,10 @@ static int files_of(const qv__xel *j, const char *link, qv__strmap *set, int fil
             return rc;
         if (fill || !set || qv__part_strmap_get(set, fn)) {
             if ((uint64_t)sz > ((uint64_t)1 << 53) - *sum) { /* *sum <= 2^53 */
-                qv__part_diag(d, f, j->line, j->col,
+                qv__part_diag(d, f, j->line, j->column,
                               "the %s files of <job> add up to more than 2^53 bytes",
                               link);
-                return -EINVAL;
+                return QV_EFORMAT;
             }
             *sum += (uint64_t)sz;
         }
@@ -71,35 +82,40 @@ static int files_of(const qv__xel *j, const char *link, qv__strmap *set, int fil
 int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **out,
                         qv_diag *d)
 {
-    qv__xel *root;
-    int rc = qv__part_xml_parse(text, len, f, &root, d);
-    if (rc)
+    qv__xml_node *root;
+    qv__xml_error xe;
+    int rc = qv__xml_parse(text, len, &dax_limits, &root, &xe);
+    if (rc) {
+        qv__part_diag(d, f, (int)xe.line, (int)xe.column, "%s", xe.msg);
         return rc;
+    }
     qv_dag *g = NULL;
     qv__strmap jobs = {0}, ins = {0}, pars = {0};
-    const qv__xel **jel = NULL;
-    rc = -EINVAL;
-    if (strcmp(root->name, "adag")) {
-        qv__part_diag(d, f, root->line, root->col, "root element must be <adag>");
+    const qv__xml_node **jel = NULL;
+    rc = QV_EFORMAT;
+    if (!is(root, "adag")) {
+        qv__part_diag(d, f, root->line, root->column, "root element must be <adag>");
         goto out;
     }
-    const char *nm = qv__part_xml_attr(root, "name");
-    jel = calloc(root->nkid + 1, sizeof *jel);
-    if ((rc = qv__part_strmap_init(&jobs, root->nkid)) || !jel ||
+    const char *nm = qv__xml_attr(root, "name");
+    size_t nkid = 0;
+    for (const qv__xml_node *k = root->child; k; k = k->next)
+        nkid++;
+    jel = calloc(nkid + 1, sizeof *jel);
+    if ((rc = qv__part_strmap_init(&jobs, nkid)) || !jel ||
         (rc = qv_dag_create(nm ? nm : "dax", &g))) {
-        rc = rc ? rc : -ENOMEM;
+        rc = rc ? rc : QV_ENOMEM;
         goto out;
     }
     int cpu = qv_dag_class(g, "cpu");
-    rc = -EINVAL;
-    for (size_t k = 0; k < root->nkid; k++) {
-        const qv__xel *j = root->kid[k];
-        if (strcmp(j->name, "job"))
+    rc = QV_EFORMAT;
+    for (const qv__xml_node *j = root->child; j; j = j->next) {
+        if (!is(j, "job"))
             continue;
-        const char *id = qv__part_xml_attr(j, "id"), *fn = qv__part_xml_attr(j, "name");
+        const char *id = qv__xml_attr(j, "id"), *fn = qv__xml_attr(j, "name");
         double rt;
         if (!id || !fn || !*fn) {
-            qv__part_diag(d, f, j->line, j->col,
+            qv__part_diag(d, f, j->line, j->column,
                           "<job> needs an id and a non-empty name (its function)");
             goto out;
         }
@@ -108,11 +124,11 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
         uint32_t ni;
         if ((rc = qv_dag_add_node(g, g->n, fn, &ni)))
             goto out;
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         g->cost[(size_t)ni * g->nclass + (uint32_t)cpu] = rt * 1e6;
         jel[ni] = j;
         if (qv__part_strmap_put(&jobs, id, ni) == 0) {
-            qv__part_diag(d, f, j->line, j->col, "duplicate job id \"%.64s\"", id);
+            qv__part_diag(d, f, j->line, j->column, "duplicate job id \"%.64s\"", id);
             goto out;
         }
         uint64_t s;
@@ -123,21 +139,20 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
             goto out;
         g->bytes_out[ni] = s;
         g->memory[ni] = g->bytes_in[ni] + g->bytes_out[ni];
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         if (g->memory[ni] > (uint64_t)1 << 53) {
-            qv__part_diag(d, f, j->line, j->col,
+            qv__part_diag(d, f, j->line, j->column,
                           "the files of <job> add up to more than 2^53 bytes");
             goto out;
         }
     }
-    for (size_t k = 0; k < root->nkid; k++) {
-        const qv__xel *c = root->kid[k];
-        if (strcmp(c->name, "child"))
+    for (const qv__xml_node *c = root->child; c; c = c->next) {
+        if (!is(c, "child"))
             continue;
-        const char *ref = qv__part_xml_attr(c, "ref");
+        const char *ref = qv__xml_attr(c, "ref");
         uint64_t *ci = ref ? qv__part_strmap_get(&jobs, ref) : NULL;
         if (!ci) {
-            qv__part_diag(d, f, c->line, c->col, "<child> names no known job");
+            qv__part_diag(d, f, c->line, c->column, "<child> names no known job");
             goto out;
         }
         uint64_t s;
@@ -145,30 +160,29 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
             (rc = qv__part_strmap_init(&pars, 8)) ||
             (rc = files_of(jel[*ci], "input", &ins, 1, &s, f, d)))
             goto out;
-        rc = -EINVAL;
-        for (size_t q = 0; q < c->nkid; q++) {
-            const qv__xel *pe = c->kid[q];
-            if (strcmp(pe->name, "parent"))
+        rc = QV_EFORMAT;
+        for (const qv__xml_node *pe = c->child; pe; pe = pe->next) {
+            if (!is(pe, "parent"))
                 continue;
-            const char *pr = qv__part_xml_attr(pe, "ref");
+            const char *pr = qv__xml_attr(pe, "ref");
             uint64_t *pi = pr ? qv__part_strmap_get(&jobs, pr) : NULL;
             if (!pi || *pi == *ci) {
-                qv__part_diag(d, f, pe->line, pe->col,
+                qv__part_diag(d, f, pe->line, pe->column,
                               "<parent> names no known job, or the child itself");
                 goto out;
             }
             int put = qv__part_strmap_put(&pars, pr, 0);
             if (put <= 0) {
                 if (put == 0)
-                    qv__part_diag(d, f, pe->line, pe->col,
+                    qv__part_diag(d, f, pe->line, pe->column,
                                   "<parent ref=\"%.64s\"> is listed twice", pr);
-                rc = put < 0 ? put : -EINVAL;
+                rc = put < 0 ? put : QV_EFORMAT;
                 goto out;
             }
             if ((rc = files_of(jel[*pi], "output", &ins, 0, &s, f, d)) ||
                 (rc = qv_dag_add_edge(g, (uint32_t)*pi, (uint32_t)*ci, s)))
                 goto out;
-            rc = -EINVAL;
+            rc = QV_EFORMAT;
         }
         qv__part_strmap_fini(&ins);
         qv__part_strmap_fini(&pars);
@@ -182,6 +196,6 @@ out:
     qv__part_strmap_fini(&pars);
     free(jel);
     qv_dag_destroy(g);
-    qv__part_xml_free(root);
+    qv__xml_free(root);
     return rc;
 }

@@ -7,7 +7,6 @@
  * and parent ids are errors, and so is what the graph format cannot hold
  * (an empty function name, byte counts past 2^53).
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +36,7 @@ static int add_bytes(uint64_t *acc, uint64_t add, const char *what, const qv__jv
     if (add > max - *acc) {
         qv__part_diag(d, f, t->line, t->col,
                       "the task's %s files add up to more than 2^53 bytes", what);
-        return -EINVAL;
+        return QV_EFORMAT;
     }
     *acc += add;
     return 0;
@@ -53,7 +52,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
     qv_dag *g = NULL;
     qv__strmap files = {0}, tasks = {0}, runs = {0}, ins = {0}, pars = {0};
     const qv__jval *wf, *spec, *ex, *tl, *fl, *xl;
-    rc = -EINVAL;
+    rc = QV_EFORMAT;
     if (!(wf = need(root, "workflow", QV__JOBJ, f, d)) ||
         !(spec = need(wf, "specification", QV__JOBJ, f, d)) ||
         !(ex = need(wf, "execution", QV__JOBJ, f, d)) ||
@@ -64,7 +63,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
     if (qv__part_strmap_init(&files, fl->u.arr.n) ||
         qv__part_strmap_init(&tasks, tl->u.arr.n) ||
         qv__part_strmap_init(&runs, xl->u.arr.n)) {
-        rc = -ENOMEM;
+        rc = QV_ENOMEM;
         goto out;
     }
     for (size_t i = 0; i < fl->u.arr.n; i++) {
@@ -78,7 +77,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
         }
         int put = qv__part_strmap_put(&files, id->u.str.s, (uint64_t)sz->u.num);
         if (put < 0) {
-            rc = -ENOMEM;
+            rc = QV_ENOMEM;
             goto out;
         }
         if (put == 0) {
@@ -93,7 +92,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
             goto out;
         int put = qv__part_strmap_put(&runs, id->u.str.s, i);
         if (put < 0) {
-            rc = -ENOMEM;
+            rc = QV_ENOMEM;
             goto out;
         }
         if (put == 0) {
@@ -107,7 +106,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
     if ((rc = qv_dag_create(nm && nm->type == QV__JSTR ? nm->u.str.s : "workflow", &g)))
         goto out;
     int cpu = qv_dag_class(g, "cpu");
-    rc = -EINVAL;
+    rc = QV_EFORMAT;
     for (size_t i = 0; i < tl->u.arr.n; i++) {
         const qv__jval *t = tl->u.arr.v[i], *id, *name;
         if (!(id = need(t, "id", QV__JSTR, f, d)) ||
@@ -143,7 +142,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
         uint32_t ni;
         if ((rc = qv_dag_add_node(g, (int64_t)i, func, &ni)))
             goto out;
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         g->cost[(size_t)ni * g->nclass + (uint32_t)cpu] = rt->u.num * 1e6;
         if (qv__part_strmap_put(&tasks, id->u.str.s, ni) == 0) {
             qv__part_diag(d, f, id->line, id->col, "duplicate task id \"%.64s\"",
@@ -165,7 +164,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
         size_t nin = inf ? inf->u.arr.n : 0;
         if ((rc = qv__part_strmap_init(&ins, nin)))
             goto out;
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         for (size_t j = 0; j < nin; j++) {
             const qv__jval *fn = inf->u.arr.v[j];
             uint64_t *sz =
@@ -194,7 +193,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
             goto out;
         if ((rc = qv__part_strmap_init(&pars, par ? par->u.arr.n : 0)))
             goto out;
-        rc = -EINVAL;
+        rc = QV_EFORMAT;
         for (size_t j = 0; par && j < par->u.arr.n; j++) {
             const qv__jval *pn = par->u.arr.v[j];
             uint64_t *pi =
@@ -208,7 +207,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
                 if (put == 0)
                     qv__part_diag(d, f, pn->line, pn->col,
                                   "parent \"%.64s\" is listed twice", pn->u.str.s);
-                rc = put < 0 ? put : -EINVAL;
+                rc = put < 0 ? put : QV_EFORMAT;
                 goto out;
             }
             const qv__jval *pout = qv__part_json_get(tl->u.arr.v[*pi], "outputFiles");
@@ -226,7 +225,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
             }
             if ((rc = qv_dag_add_edge(g, (uint32_t)*pi, (uint32_t)i, bytes)))
                 goto out;
-            rc = -EINVAL;
+            rc = QV_EFORMAT;
         }
         qv__part_strmap_fini(&ins);
         qv__part_strmap_fini(&pars);

@@ -5,7 +5,6 @@
  * earliest-finish-time placement loop that HEFT, PEFT and the part-aware
  * schedulers of place.c all run.
  */
-#include <errno.h>
 #include <float.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +22,7 @@ int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *di
     c->wavg = malloc(((size_t)g->n + 1) * sizeof *c->wavg);
     if (!c->res_class || !c->w || !c->wavg) {
         qv__part_ctx_fini(c);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     for (uint32_t r = 0; r < p->nres; r++) {
         c->res_class[r] = -1;
@@ -50,7 +49,7 @@ int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *di
                           "platform '%s'",
                           (long long)g->ids[i], g->func_name[g->func[i]], p->name);
             qv__part_ctx_fini(c);
-            return -EINVAL;
+            return QV_EINVAL;
         }
         c->wavg[i] = sum / cnt;
     }
@@ -147,7 +146,7 @@ int qv__part_priority_order(const qv_dag *g, const double *prio, uint32_t *order
     if (!left || !h.v) {
         free(left);
         free(h.v);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     for (uint32_t i = 0; i < g->n; i++) {
         left[i] = g->pred_off[i + 1] - g->pred_off[i];
@@ -309,7 +308,7 @@ int qv__part_tl_insert(qv__timeline *t, uint32_t pos, double s, double e)
         uint32_t nc = t->cap ? t->cap * 2 : 16;
         qv__tlnode *nv = realloc(t->v, nc * sizeof *nv);
         if (!nv)
-            return -ENOMEM;
+            return QV_ENOMEM;
         if (!t->cap)
             memset(&nv[0], 0, sizeof nv[0]);
         t->v = nv;
@@ -359,7 +358,7 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
     const qv_plat *p = c->p;
     qv__timeline *tl = calloc(p->nunits, sizeof *tl);
     if (!tl)
-        return -ENOMEM;
+        return QV_ENOMEM;
     int rc = 0;
     for (uint32_t k = 0; k < g->n && !rc; k++) {
         uint32_t i = order[k];
@@ -390,7 +389,7 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
             }
         }
         if (best_u == UINT32_MAX) {
-            rc = -EINVAL;
+            rc = QV_EINVAL;
             break;
         }
         unit[i] = best_u;

@@ -13,7 +13,6 @@
  * so the quotient graph is acyclic; nodes only move into a neighbour's part,
  * which keeps most of METIS's cut.
  */
-#include <errno.h>
 #include <metis.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +65,7 @@ static int build_csr(const qv__ctx *c, idx_t **xadj_o, idx_t **adj_o, idx_t **vw
         free(ew);
         free(vw);
         free(slot);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     double wsum = 0, bsum = 0, bmax = 0;
     for (uint32_t i = 0; i < n; i++)
@@ -133,7 +132,7 @@ int qv__part_repair_acyclic(const qv_dag *g, uint32_t k, uint32_t *part)
         free(pr);
         free(cnt);
         free(pos);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     for (uint32_t t = 0; t < g->n; t++) {
         pr[part[g->topo[t]]].key += t;
@@ -180,7 +179,7 @@ static int kway(idx_t nv, idx_t *xadj, idx_t *adj, idx_t *vw, idx_t *ew, uint32_
     opts[METIS_OPTION_UFACTOR] = 50;
     int rc = 0;
     if (!mp || !tp) {
-        rc = -ENOMEM;
+        rc = QV_ENOMEM;
         goto out;
     }
     /* METIS cannot aim at an empty part: give each part at least a tenth
@@ -219,7 +218,7 @@ static int kway(idx_t nv, idx_t *xadj, idx_t *adj, idx_t *vw, idx_t *ew, uint32_
     int mr = METIS_PartGraphKway(&nv, &ncon, xadj, adj, vw, NULL, ew, &nparts, tp, NULL,
                                  opts, &objval, mp);
     if (mr != METIS_OK) {
-        rc = mr == METIS_ERROR_MEMORY ? -ENOMEM : -EINVAL;
+        rc = mr == METIS_ERROR_MEMORY ? QV_ENOMEM : QV_EINVAL;
         goto out;
     }
     for (idx_t i = 0; i < nv; i++)
@@ -269,7 +268,7 @@ int qv__part_metis_coarsen(const qv__ctx *c, const uint32_t *fine, uint32_t kf,
     idx_t *ew = malloc(((size_t)kf * kf + 1) * sizeof *ew);
     idx_t *vw = malloc(((size_t)kf + 1) * sizeof *vw);
     uint32_t *map = malloc(((size_t)kf + 1) * sizeof *map);
-    int rc = -ENOMEM;
+    int rc = QV_ENOMEM;
     if (!wq || !bq || !xadj || !adj || !ew || !vw || !map)
         goto out;
     double wsum = 0, bsum = 0, bmax = 0;

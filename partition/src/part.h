@@ -27,7 +27,7 @@ typedef struct qv__ctx {
     double mean_inv_bw; /* mean µs per byte over distinct unit pairs */
 } qv__ctx;
 
-/* Binds g to p; -EINVAL with a diag naming a node that no unit can run. */
+/* Binds g to p; QV_EINVAL with a diag naming a node that no unit can run. */
 int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *diag);
 void qv__part_ctx_fini(qv__ctx *c);
 
@@ -74,7 +74,7 @@ typedef struct qv__timeline {
  * the first gap that fits, else after the last slot); *pos gets where the
  * slot would go (its rank). A zero timeline is an empty one. */
 double qv__part_tl_find(qv__timeline *t, double ready, double dur, uint32_t *pos);
-/* Inserts [s, e] at rank pos (from qv__part_tl_find). 0 or -ENOMEM. */
+/* Inserts [s, e] at rank pos (from qv__part_tl_find). 0 or QV_ENOMEM. */
 int qv__part_tl_insert(qv__timeline *t, uint32_t pos, double s, double e);
 void qv__part_tl_fini(qv__timeline *t);
 
@@ -116,6 +116,21 @@ int qv__part_metis_only(const qv__ctx *c, uint32_t *unit, double *start, double 
                         uint32_t *nparts);
 int qv__part_quiver(const qv__ctx *c, uint32_t *unit, double *start, double *end,
                     uint32_t *nparts, const char **variant);
+
+/* The planning entry points without a catalog (plan.c, bounds.c, sim.c) and
+ * with one (fuse.c; cat NULL: the former). The public qv_plan_make,
+ * qv_bounds_compute and qv_sim_validate choose between them. */
+int qv__part_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
+                       qv_diag *diag);
+int qv__part_bounds(const qv_dag *g, const qv_plat *p, qv_bounds *out);
+int qv__part_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
+                          qv_diag *diag);
+int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                           qv_algo a, qv_plan **out, qv_diag *diag);
+int qv__part_bounds_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                        qv_bounds *out);
+int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                              const qv_plan *pl, qv_diag *diag);
 
 double qv__part_now_us(void);
 uint64_t qv__part_rng(uint64_t *s);    /* splitmix64 */

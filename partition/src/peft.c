@@ -10,7 +10,6 @@
  * per resource: for p' on p's resource but another unit the c̄ term applies,
  * which the min over resources below covers since c̄ >= 0.
  */
-#include <errno.h>
 #include <stdlib.h>
 
 #include "part.h"
@@ -23,7 +22,7 @@ int qv__part_peft(const qv__ctx *c, uint32_t *unit, double *start, double *end)
     double *oct = calloc((size_t)n * R + 1, sizeof *oct);
     double *rank = malloc(((size_t)n + 1) * sizeof *rank);
     uint32_t *order = malloc(((size_t)n + 1) * sizeof *order);
-    int rc = -ENOMEM;
+    int rc = QV_ENOMEM;
     if (!oct || !rank || !order)
         goto out;
     for (uint32_t t = n; t-- > 0;) {

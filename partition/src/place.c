@@ -8,7 +8,6 @@
  * part's resource. An optional refinement moves one part at a time to
  * another resource and keeps the move when the simulated makespan drops.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +34,7 @@ static int find_best_resource(const qv__ctx *c, const uint32_t *part, uint32_t k
     double *avail = calloc(R, sizeof *avail);
     uint32_t *in_off = calloc((size_t)k + 1, sizeof *in_off);
     uint32_t *in_e = malloc(((size_t)g->m + 1) * sizeof *in_e);
-    int rc = -ENOMEM;
+    int rc = QV_ENOMEM;
     if (!work || !fin || !avail || !in_off || !in_e)
         goto out;
     /* parts are placed in order; one not placed yet reads as "none" */
@@ -126,7 +125,7 @@ int qv__part_place_parts(const qv__ctx *c, const uint32_t *part, uint32_t k, int
     uint32_t *u2 = malloc(((size_t)n + 1) * sizeof *u2);
     double *s2 = malloc(((size_t)n + 1) * sizeof *s2);
     double *e2 = malloc(((size_t)n + 1) * sizeof *e2);
-    int rc = -ENOMEM;
+    int rc = QV_ENOMEM;
     if (!part_res || !allowed || !order || !rank || !u2 || !s2 || !e2)
         goto out;
     if ((rc = find_best_resource(c, part, k, part_res)))
@@ -205,7 +204,7 @@ int qv__part_metis_only(const qv__ctx *c, uint32_t *unit, double *start, double 
     uint32_t *order = malloc(((size_t)g->n + 1) * sizeof *order);
     double *rank = malloc(((size_t)g->n + 1) * sizeof *rank);
     uint64_t cut;
-    int rc = -ENOMEM;
+    int rc = QV_ENOMEM;
     if (!cap || !use || !part || !allowed || !order || !rank)
         goto out;
     capacities(c, cap);

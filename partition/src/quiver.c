@@ -18,7 +18,6 @@
  *     start order, which can only move tasks earlier.
  * Planning time is the sum of all of these (measured by qv_plan_make).
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,7 +133,7 @@ int qv__part_quiver(const qv__ctx *c, uint32_t *unit, double *start, double *end
     double *rank = malloc(((size_t)n + 1) * sizeof *rank);
     by_start *bs = malloc(((size_t)n + 1) * sizeof *bs);
     double *tpw = malloc(((size_t)8 * R + 1) * sizeof *tpw);
-    int rc = -ENOMEM;
+    int rc = QV_ENOMEM;
     if (!u || !s || !e || !part || !fine || !order || !allowed || !rank || !bs || !tpw)
         goto out;
     *nparts = 0;

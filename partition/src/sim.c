@@ -5,7 +5,6 @@
  * runs and each unit's queue order, tasks start as soon as their unit is
  * free and all inputs have arrived (links without contention).
  */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +37,7 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
     uint8_t *done = calloc((size_t)g->n + 1, 1);
     int err = 0;
     if (!rc || !avail || !done) {
-        err = -ENOMEM;
+        err = QV_ENOMEM;
         goto out;
     }
     for (uint32_t r = 0; r < p->nres; r++)
@@ -47,12 +46,12 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
     for (uint32_t k = 0; k < g->n; k++) {
         uint32_t i = order[k];
         if (i >= g->n || done[i] || unit[i] >= p->nunits) {
-            err = -EINVAL;
+            err = QV_EINVAL;
             goto out;
         }
         double w = exec_time(g, p, rc, i, unit[i]);
         if (isinf(w)) {
-            err = -EINVAL;
+            err = QV_EINVAL;
             goto out;
         }
         uint32_t r = p->unit_res[unit[i]];
@@ -60,7 +59,7 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
         for (uint32_t j = g->pred_off[i]; j < g->pred_off[i + 1]; j++) {
             uint32_t e = g->pred_edge[j], s = g->esrc[e];
             if (!done[s]) { /* order is not topological */
-                err = -EINVAL;
+                err = QV_EINVAL;
                 goto out;
             }
             double a = end[s] + qv_plat_comm(p, p->unit_res[unit[s]], r, g->ebytes[e]);
@@ -104,27 +103,35 @@ static int cmp_sl(const void *a, const void *b)
     return (x->i > y->i) - (x->i < y->i);
 }
 
-int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_diag *diag)
+int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                    const qv_plan *pl, qv_diag *diag)
+{
+    return cat ? qv__part_sim_validate_cat(g, p, cat, pl, diag)
+               : qv__part_sim_validate(g, p, pl, diag);
+}
+
+int qv__part_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
+                          qv_diag *diag)
 {
     if (pl->n != g->n) {
         qv__part_diag(diag, g->name, 0, 0, "plan has %u tasks, graph %u nodes", pl->n,
                       g->n);
-        return -EINVAL;
+        return QV_EINVAL;
     }
     for (uint32_t i = 0; pl->fused && i < g->n; i++)
         if (pl->fused[i] != UINT32_MAX) {
             qv__part_diag(diag, g->name, 0, 0,
                           "node %lld runs in a fused kernel: the plan needs its "
-                          "catalog (qv_sim_validate_cat)",
+                          "catalog",
                           (long long)g->ids[i]);
-            return -EINVAL;
+            return QV_EINVAL;
         }
     int *rc = malloc(p->nres * sizeof *rc);
     sl *v = malloc(((size_t)g->n + 1) * sizeof *v);
     uint32_t *cnt = calloc((size_t)p->nunits + 1, sizeof *cnt);
-    int err = -EINVAL;
+    int err = QV_EINVAL;
     if (!rc || !v || !cnt) {
-        err = -ENOMEM;
+        err = QV_ENOMEM;
         goto out;
     }
     for (uint32_t r = 0; r < p->nres; r++)

@@ -3,7 +3,6 @@
  */
 #include "strmap.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +19,7 @@ int qv__part_strmap_init(qv__strmap *m, size_t expect)
     m->n = 0;
     if (!m->key || !m->val) {
         qv__part_strmap_fini(m);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     return 0;
 }
@@ -45,7 +44,7 @@ int qv__part_strmap_put(qv__strmap *m, const char *key, uint64_t val)
     if (2 * (m->n + 1) > m->cap) {
         qv__strmap big;
         if (qv__part_strmap_init(&big, m->cap))
-            return -ENOMEM;
+            return QV_ENOMEM;
         for (size_t i = 0; i < m->cap; i++)
             if (m->key[i]) {
                 size_t j = slot(&big, m->key[i]);
