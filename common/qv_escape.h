@@ -10,6 +10,7 @@
  * U+202A..U+202E, U+2066..U+2069) and the line and paragraph separators
  * (U+2028, U+2029) as \uNNNN; bytes that are not valid UTF-8 as \xNN.
  * Everything else, including other UTF-8 text, is copied unchanged.
+ * qv__json_fputs writes such a string as JSON, escaped the same way.
  */
 #ifndef QV_COMMON_ESCAPE_H
 #define QV_COMMON_ESCAPE_H
@@ -114,6 +115,39 @@ static inline int qv__escape_needed(const char *s)
         p += n;
     }
     return 0;
+}
+
+/* Writes s (NULL reads as "") to f as a JSON string, quotes included: '"',
+ * '\\' and the controls below 0x20 escaped as JSON requires, and, as
+ * qv__escape does for text, DEL, C1 controls, bidirectional controls and
+ * line separators as \uNNNN, so that the output is safe on a terminal too.
+ * A byte that is not valid UTF-8 is written as the code point of its value
+ * (\u00NN, as if Latin-1), so the output is always valid UTF-8 and JSON. */
+static inline void qv__json_fputs(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    fputc('"', f);
+    while (*p) {
+        unsigned long cp = 0;
+        size_t n = qv__utf8_seq(p, &cp);
+        if (n == 0) {
+            fprintf(f, "\\u%04X", *p);
+            p++;
+            continue;
+        }
+        if (cp == '"' || cp == '\\')
+            fprintf(f, "\\%c", (int)cp);
+        else if (cp == '\n')
+            fputs("\\n", f);
+        else if (cp == '\t')
+            fputs("\\t", f);
+        else if (cp < 0x20 || cp == 0x7f || qv__escape_cp(cp))
+            fprintf(f, "\\u%04lX", cp);
+        else
+            fwrite(p, 1, n, f);
+        p += n;
+    }
+    fputc('"', f);
 }
 
 #endif

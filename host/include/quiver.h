@@ -30,9 +30,22 @@ extern "C" {
 #define QV_API
 #endif
 
+/* The version of this header, the same as the project's in CMake (a test
+ * checks). qv_version() answers for the library a program runs with, which
+ * may be newer than the header it was compiled with. */
 #define QV_VERSION_MAJOR 0
 #define QV_VERSION_MINOR 1
 #define QV_VERSION_PATCH 0
+/* One number that orders versions: 10000 * major + 100 * minor + patch. */
+#define QV_VERSION_NUMBER                                                      \
+    (QV_VERSION_MAJOR * 10000 + QV_VERSION_MINOR * 100 + QV_VERSION_PATCH)
+
+/* Returns the library's version as "MAJOR.MINOR.PATCH", a static string.
+ * Any thread, any time, before any runtime exists. */
+QV_API const char *qv_version(void);
+
+/* Returns the library's version as QV_VERSION_NUMBER computes it. */
+QV_API unsigned qv_version_number(void);
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -124,8 +137,13 @@ typedef void (*qv_cpu_fn)(const qv_call *call);
 /* ---- runtime ----------------------------------------------------------- */
 
 /* Options for qv_runtime_create. Initialise with qv_options_init, then set
- * what differs; fields are only ever appended. */
+ * what differs. Fields are only ever appended, and `size` says how many the
+ * caller knows: a program built against an older header passes the smaller
+ * struct it has, the library reads only the fields that size covers and
+ * gives the others their defaults. */
 typedef struct qv_options {
+    size_t      size;          /* sizeof(qv_options) of the caller's header;
+                                * set by qv_options_init, do not change */
     int         ncpu;          /* CPU workers; 0 = one per core */
     int         pin;           /* pin workers to cores with hwloc (1) */
     int         record;        /* record the execution graph (1) */
@@ -136,10 +154,28 @@ typedef struct qv_options {
     int         opencl;        /* use OpenCL devices as the gpu class (1) */
 } qv_options;
 
-QV_API void qv_options_init(qv_options *opts);
+/* Fills opts with the defaults and sets opts->size. Inline, so that it
+ * writes the struct of the caller's header and never more: a newer library
+ * gives the fields it added their defaults itself. */
+static inline void qv_options_init(qv_options *opts)
+{
+    qv_options o = {0};
+    if (!opts)
+        return;
+    o.size = sizeof o;
+    o.ncpu = 0;
+    o.pin = 1;
+    o.record = 1;
+    o.spin_us = 50;
+    o.opencl = 1;
+    *opts = o;
+}
 
 /* Creates a runtime and starts its workers. opts may be NULL for defaults.
- * On error *out is NULL and nothing is left running. */
+ * QV_EINVAL when opts->size is not the size of any version of qv_options
+ * (the options were not set up with qv_options_init, or come from a newer
+ * header than the library). On error *out is NULL and nothing is left
+ * running. */
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out);
 
 /* Waits for all submitted work and stops the workers; later submissions fail

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,17 +146,6 @@ void qv__log(int level, const char *fmt, ...)
     fprintf(log_fp ? log_fp : stderr, "quiver: %s: %s\n",
             names[level < 0 ? 0 : level > 4 ? 4 : level], line);
     pthread_mutex_unlock(&log_mu);
-}
-
-void qv__spin_lock_slow(qv__spin *s)
-{
-    unsigned i = 0;
-    while (atomic_flag_test_and_set_explicit(&s->f, memory_order_acquire)) {
-        if (++i % 64 == 0)
-            sched_yield();
-        else
-            qv__cpu_relax();
-    }
 }
 
 QV_API const char *qv_class_name(qv_class c)

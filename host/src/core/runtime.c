@@ -12,16 +12,28 @@
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
 
-QV_API void qv_options_init(qv_options *opts)
+/* Reads the caller's options into out: the fields its size covers, the
+ * defaults for the others. The first qv_options ended with `opencl`; a size
+ * below that (not set up by qv_options_init) or above this library's struct
+ * (a newer header) is refused. A field appended later is copied only when
+ * in->size covers it: offsetof(qv_options, f) + sizeof in->f <= in->size. */
+static int options_read(const qv_options *in, qv_options *out)
 {
-    if (!opts)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->ncpu = 0;
-    opts->pin = 1;
-    opts->record = 1;
-    opts->spin_us = 50;
-    opts->opencl = 1;
+    const size_t first = offsetof(qv_options, opencl) + sizeof in->opencl;
+    qv_options_init(out);
+    if (!in)
+        return 0;
+    if (in->size < first)
+        return qv__fail(QV_EINVAL, "qv_options.size is %zu; set up the options with "
+                        "qv_options_init", in->size);
+    if (in->size > sizeof *in)
+        return qv__fail(QV_EINVAL, "qv_options.size is %zu, larger than this library's "
+                        "qv_options (%zu bytes): the program was built against a "
+                        "newer quiver.h than libquiver %s", in->size, sizeof *in,
+                        qv_version());
+    memcpy(out, in, first);
+    out->size = sizeof *out;
+    return 0;
 }
 
 static int runtime_init_sync(qv_runtime *rt)
@@ -138,14 +150,14 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
     if (!out)
         return qv__fail(QV_EINVAL, "qv_runtime_create: NULL output");
     *out = NULL;
+    qv_options o;
+    if (options_read(opts, &o))
+        return QV_EINVAL;
     qv_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
     rt->created_ns = qv__now_ns();
-    if (opts)
-        rt->opts = *opts;
-    else
-        qv_options_init(&rt->opts);
+    rt->opts = o;
     const char *spin = getenv("QV_SPIN_US");
     if (spin && *spin)
         rt->opts.spin_us = (unsigned)strtoul(spin, NULL, 10);

@@ -1,8 +1,9 @@
 /*
- * cmd_check.c - `quiver check FILE...`: validates board, catalog, policy and
- * platform files (each recognised by its content), printing one
- * `file:line:col: error: ...` line per bad file, as compilers do, so editors
- * can jump to it.
+ * cmd_check.c - `quiver check [-q] [--json] FILE...`: validates board,
+ * catalog, policy and platform files (each recognised by its content),
+ * printing one `file:line:col: error: ...` line per bad file, as compilers
+ * do, so editors can jump to it; with --json, one verdict per file for
+ * scripts.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,54 +11,109 @@
 #include "commands.h"
 #include "quiver.h"
 #include "quiver/config.h"
+#include "qv_escape.h"
+
+#define PROG "quiver check"
 
 static void check_usage(FILE *out)
 {
-    fprintf(out, "usage: quiver check [-q] FILE...\n\n"
+    fprintf(out, "usage: quiver check [-q] [--json] FILE...\n\n"
                  "Validates Quiver YAML files: boards, the kernel catalog, the\n"
                  "runtime policy and platforms, each recognised by its content.\n"
                  "Prints FILE:LINE:COL: error: ... for each bad file and exits 1\n"
                  "if any is bad.\n\n"
-                 "  -q  print nothing for good files\n");
+                 "  -q, --quiet  print nothing for good files\n"
+                 "  --json       print a JSON array on standard output, one object\n"
+                 "               per FILE: {\"path\", \"kind\", \"ok\", \"file\", \"line\",\n"
+                 "               \"column\", \"message\"}; file, line and column say\n"
+                 "               where the error is (another file when FILE names\n"
+                 "               it), null when there is none\n"
+                 "  -h, --help   print this help\n\n"
+                 "Standard input ('-') is not read: a file names others relative to\n"
+                 "its own directory.\n");
+}
+
+static void print_json(int first, const char *path, qv_config_kind kind, int rc,
+                       const qv_diag *d)
+{
+    printf("%s\n  {\"path\": ", first ? "" : ",");
+    qv__json_fputs(stdout, path);
+    printf(", \"kind\": \"%s\", \"ok\": %s, \"file\": ", qv_config_kind_name(kind),
+           rc ? "false" : "true");
+    if (rc)
+        qv__json_fputs(stdout, d->file[0] ? d->file : path);
+    else
+        qv__json_fputs(stdout, path);
+    if (rc && d->line)
+        printf(", \"line\": %u, \"column\": %u", d->line, d->column);
+    else
+        printf(", \"line\": null, \"column\": null");
+    printf(", \"message\": ");
+    if (rc)
+        qv__json_fputs(stdout, d->message[0] ? d->message : qv_strerror(rc));
+    else
+        printf("null");
+    printf("}");
 }
 
 int qv_cmd_check(int argc, char **argv)
 {
-    int quiet = 0, nfiles = 0, bad = 0, opts = 1;
-    for (int i = 1; i < argc; i++) {
-        if (opts && (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help"))) {
+    static const struct option longopts[] = {
+        { "quiet", no_argument, NULL, 'q' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int quiet = 0, json = 0, bad = 0, c;
+    while ((c = qv_cli_getopt(argc, argv, PROG, "qh", longopts)) != -1) {
+        switch (c) {
+        case 'q':
+            quiet = 1;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
             check_usage(stdout);
             return 0;
+        default:
+            return QV_CLI_USAGE;
         }
-        if (opts && !strcmp(argv[i], "-q")) {
-            quiet = 1;
-            continue;
+    }
+    if (optind == argc) {
+        check_usage(stderr);
+        return QV_CLI_USAGE;
+    }
+    for (int i = optind; i < argc; i++)
+        if (!strcmp(argv[i], "-")) {
+            fprintf(stderr, PROG ": standard input ('-') cannot be checked; give "
+                            "the file's path\n");
+            return QV_CLI_USAGE;
         }
-        if (opts && !strcmp(argv[i], "--")) {
-            opts = 0;
-            continue;
-        }
-        if (opts && argv[i][0] == '-' && argv[i][1]) {
-            fprintf(stderr, "quiver check: unknown option '%s'\n", argv[i]);
-            check_usage(stderr);
-            return 2;
-        }
-        nfiles++;
+    int shown = 0;
+    if (json)
+        printf("[");
+    for (int i = optind; i < argc; i++) {
         qv_config_kind kind;
         qv_diag diag;
+        memset(&diag, 0, sizeof diag);
         int rc = qv_config_check(argv[i], &kind, &diag);
-        if (rc) {
+        bad += rc != 0;
+        if (json) {
+            if (!rc && quiet)
+                continue;
+            print_json(!shown++, argv[i], kind, rc, &diag);
+        } else if (rc) {
             char line[2200];
             qv_diag_format(&diag, line, sizeof line);
             fprintf(stderr, "%s\n", line);
-            bad++;
         } else if (!quiet) {
-            printf("%s: ok (%s)\n", argv[i], qv_config_kind_name(kind));
+            char e[4096];
+            printf("%s: ok (%s)\n", qv__escape(argv[i], e, sizeof e),
+                   qv_config_kind_name(kind));
         }
     }
-    if (!nfiles) {
-        check_usage(stderr);
-        return 2;
-    }
+    if (json)
+        printf("%s]\n", shown ? "\n" : "");
     return bad ? 1 : 0;
 }

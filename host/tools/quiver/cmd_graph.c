@@ -11,6 +11,8 @@
 #include "commands.h"
 #include "qvpart.h"
 
+#define PROG "quiver graph"
+
 static void graph_usage(FILE *f)
 {
     fprintf(f, "usage: quiver graph gen KIND [OPTIONS] -o FILE\n"
@@ -24,7 +26,21 @@ static void graph_usage(FILE *f)
                "WORKFLOW: WfFormat JSON or Pegasus DAX; --accel replaces the default\n"
                "accelerator rule (gpu:0.5:16:1 and fpga:0.5:8:0.5, "
                "docs/partition.md).\n"
-               "FILE '-' is standard output.\n");
+               "-o FILE, --output=FILE: '-' is standard output. Options and "
+               "operands\ncome in any order; --opt=V and --opt V are the same.\n");
+}
+
+/* A diagnostic of the graph library, formatted as every other (file:line:col:
+ * error: message); name stands in for a diag without a file. */
+static void print_diag(const char *name, int rc, qv_diag *d)
+{
+    char line[2200];
+    if (!d->file[0])
+        snprintf(d->file, sizeof d->file, "%s", name);
+    if (!d->message[0])
+        snprintf(d->message, sizeof d->message, "%s", qv_strerror(rc));
+    qv_diag_format(d, line, sizeof line);
+    fprintf(stderr, PROG ": %s\n", line);
 }
 
 static int num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -32,8 +48,8 @@ static int num(const char *opt, const char *s, double lo, double hi, double *out
     char *end;
     double v = strtod(s, &end);
     if (!*s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "quiver graph: %s wants a number in [%g, %g], not '%s'\n", opt,
-                lo, hi, s);
+        fprintf(stderr, PROG ": --%s wants a number in [%g, %g], not '%s'\n", opt, lo, hi,
+                s);
         return -1;
     }
     *out = v;
@@ -44,105 +60,115 @@ static int num(const char *opt, const char *s, double lo, double hi, double *out
  * (qv_dag_check), so that `quiver plan` reads every file written here. */
 static int write_out(const qv_dag *g, const char *path)
 {
-    qv_diag d = {0};
-    if (qv_dag_check(g, &d)) {
-        fprintf(stderr, "quiver graph: %s: %s\n", d.file, d.message);
-        return 1;
-    }
-    FILE *f = strcmp(path, "-") ? fopen(path, "w") : stdout;
-    if (!f) {
-        fprintf(stderr, "quiver graph: cannot write %s: %s\n", path, strerror(errno));
-        return 1;
-    }
-    int rc = qv_dag_write(g, f);
-    if (f != stdout && fclose(f))
-        rc = -EIO;
+    qv_diag d;
+    memset(&d, 0, sizeof d);
+    int rc = qv_dag_check(g, &d);
     if (rc) {
-        fprintf(stderr, "quiver graph: error writing %s\n", path);
+        print_diag(g->name ? g->name : "graph", rc, &d);
+        return 1;
+    }
+    FILE *f = qv_cli_out_open(PROG, path, "w");
+    if (!f)
+        return 1;
+    rc = qv_dag_write(g, f);
+    if (qv_cli_out_close(PROG, f, path))
+        return 1;
+    if (rc) {
+        fprintf(stderr, PROG ": error writing %s\n", path);
         return 1;
     }
     return 0;
 }
 
+/* Long options of `gen` whose value is a number: name, range, where. */
+enum { G_NT = 256, G_POINTS, G_N, G_FAT, G_DENSITY, G_REGULARITY, G_JUMP, G_CCR, G_HET,
+       G_SEED };
+
 static int cmd_gen(int argc, char **argv)
 {
     static const char *kinds[] = {"cholesky", "lu", "qr", "fft", "random"};
-    if (argc < 2) {
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"nt", required_argument, NULL, G_NT},
+        {"points", required_argument, NULL, G_POINTS},
+        {"n", required_argument, NULL, G_N},
+        {"fat", required_argument, NULL, G_FAT},
+        {"density", required_argument, NULL, G_DENSITY},
+        {"regularity", required_argument, NULL, G_REGULARITY},
+        {"jump", required_argument, NULL, G_JUMP},
+        {"ccr", required_argument, NULL, G_CCR},
+        {"heterogeneity", required_argument, NULL, G_HET},
+        {"seed", required_argument, NULL, G_SEED},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    /* The options are read before the kind is known: keep them, apply after. */
+    double val[G_SEED - G_NT + 1];
+    int set[G_SEED - G_NT + 1] = {0};
+    static const double lo[] = {1, 2, 1, 0, 0, 0, 1, 0, 0, 0};
+    static const double hi[] = {200, 65536, 8000000, 1, 1, 1, 1000, 1e6, 1.999, 9e15};
+    const char *outp = NULL;
+    int c;
+    while ((c = qv_cli_getopt(argc, argv, PROG " gen", "o:h", longopts)) != -1) {
+        if (c == 'h') {
+            graph_usage(stdout);
+            return 0;
+        }
+        if (c == 'o') {
+            outp = optarg;
+            continue;
+        }
+        if (c < G_NT || c > G_SEED)
+            return QV_CLI_USAGE;
+        int k = c - G_NT;
+        if (num(longopts[k + 1].name, optarg, lo[k], hi[k], &val[k]))
+            return QV_CLI_USAGE;
+        set[k] = 1;
+    }
+    if (optind != argc - 1 || !outp) {
+        if (optind < argc - 1)
+            fprintf(stderr, PROG " gen: one KIND, not '%s' and '%s'\n", argv[optind],
+                    argv[optind + 1]);
         graph_usage(stderr);
-        return 2;
+        return QV_CLI_USAGE;
     }
     int kind = -1;
     for (int k = 0; k < 5; k++)
-        if (!strcmp(argv[1], kinds[k]))
+        if (!strcmp(argv[optind], kinds[k]))
             kind = k;
     if (kind < 0) {
-        fprintf(stderr, "quiver graph: unknown generator '%s'\n", argv[1]);
-        return 2;
+        fprintf(stderr, PROG ": unknown generator '%s' (cholesky, lu, qr, fft, random)\n",
+                argv[optind]);
+        return QV_CLI_USAGE;
     }
     qv_gen_opts o;
     qv_gen_defaults((qv_gen_kind)kind, &o);
-    const char *outp = NULL;
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        double v;
-        if (i + 1 >= argc) {
-            fprintf(stderr, "quiver graph: '%s' needs a value\n", a);
-            return 2;
-        }
-        const char *val = argv[++i];
-        if (!strcmp(a, "-o")) {
-            outp = val;
-        } else if (!strcmp(a, "--nt")) {
-            if (num(a, val, 1, 200, &v))
-                return 2;
-            o.nt = (unsigned)v;
-        } else if (!strcmp(a, "--points")) {
-            if (num(a, val, 2, 65536, &v))
-                return 2;
-            o.points = (unsigned)v;
-        } else if (!strcmp(a, "--n")) {
-            if (num(a, val, 1, 8000000, &v))
-                return 2;
-            o.n = (unsigned)v;
-        } else if (!strcmp(a, "--fat")) {
-            if (num(a, val, 0, 1, &o.fat))
-                return 2;
-        } else if (!strcmp(a, "--density")) {
-            if (num(a, val, 0, 1, &o.density))
-                return 2;
-        } else if (!strcmp(a, "--regularity")) {
-            if (num(a, val, 0, 1, &o.regularity))
-                return 2;
-        } else if (!strcmp(a, "--jump")) {
-            if (num(a, val, 1, 1000, &v))
-                return 2;
-            o.jump = (unsigned)v;
-        } else if (!strcmp(a, "--ccr")) {
-            if (num(a, val, 0, 1e6, &o.ccr))
-                return 2;
-        } else if (!strcmp(a, "--heterogeneity")) {
-            if (num(a, val, 0, 1.999, &o.heterogeneity))
-                return 2;
-        } else if (!strcmp(a, "--seed")) {
-            if (num(a, val, 0, 9e15, &v))
-                return 2;
-            o.seed = (uint64_t)v;
-        } else {
-            fprintf(stderr, "quiver graph: unknown option '%s'\n", a);
-            return 2;
-        }
-    }
-    if (!outp) {
-        graph_usage(stderr);
-        return 2;
-    }
+    if (set[G_NT - G_NT])
+        o.nt = (unsigned)val[G_NT - G_NT];
+    if (set[G_POINTS - G_NT])
+        o.points = (unsigned)val[G_POINTS - G_NT];
+    if (set[G_N - G_NT])
+        o.n = (unsigned)val[G_N - G_NT];
+    if (set[G_FAT - G_NT])
+        o.fat = val[G_FAT - G_NT];
+    if (set[G_DENSITY - G_NT])
+        o.density = val[G_DENSITY - G_NT];
+    if (set[G_REGULARITY - G_NT])
+        o.regularity = val[G_REGULARITY - G_NT];
+    if (set[G_JUMP - G_NT])
+        o.jump = (unsigned)val[G_JUMP - G_NT];
+    if (set[G_CCR - G_NT])
+        o.ccr = val[G_CCR - G_NT];
+    if (set[G_HET - G_NT])
+        o.heterogeneity = val[G_HET - G_NT];
+    if (set[G_SEED - G_NT])
+        o.seed = (uint64_t)val[G_SEED - G_NT];
     qv_dag *g;
     int rc = qv_dag_generate(&o, &g);
     if (rc) {
         fprintf(stderr,
-                "quiver graph: cannot generate %s: %s (FFT points must "
-                "be a power of two)\n",
-                kinds[kind], strerror(-rc));
+                PROG ": cannot generate %s: %s (FFT points must be a power of two)\n",
+                kinds[kind], qv_strerror(rc));
         return 1;
     }
     int ret = write_out(g, outp);
@@ -150,55 +176,68 @@ static int cmd_gen(int argc, char **argv)
     return ret;
 }
 
+/* One --accel CLASS:LO:HI:SHARE into o. */
+static int parse_accel(const char *s, qv_import_opts *o)
+{
+    char name[QV_CLASS_NAME_MAX];
+    double alo, ahi, share;
+    int used = 0;
+    if (o->naccel == 4 ||
+        sscanf(s, "%15[a-z0-9_]:%lf:%lf:%lf%n", name, &alo, &ahi, &share, &used) != 4 ||
+        s[used] || !(alo > 0) || !(ahi >= alo) || !(share >= 0 && share <= 1)) {
+        fprintf(stderr,
+                PROG ": --accel wants CLASS:LO:HI:SHARE with 0 < LO <= HI, "
+                     "0 <= SHARE <= 1 (at most 4), not '%s'\n",
+                s);
+        return -1;
+    }
+    strcpy(o->accel[o->naccel].name, name);
+    o->accel[o->naccel].lo = alo;
+    o->accel[o->naccel].hi = ahi;
+    o->accel[o->naccel].share = share;
+    o->naccel++;
+    return 0;
+}
+
 static int cmd_import(int argc, char **argv)
 {
-    const char *in = NULL, *outp = NULL;
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"accel", required_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *outp = NULL;
     qv_import_opts o;
     memset(&o, 0, sizeof o);
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-o") && i + 1 < argc) {
-            outp = argv[++i];
-        } else if (!strcmp(argv[i], "--accel") && i + 1 < argc) {
-            const char *s = argv[++i];
-            char name[QV_CLASS_NAME_MAX];
-            double lo, hi, share;
-            int used = 0;
-            if (o.naccel == 4 ||
-                sscanf(s, "%15[a-z0-9_]:%lf:%lf:%lf%n", name, &lo, &hi, &share, &used) !=
-                    4 ||
-                s[used] || !(lo > 0) || !(hi >= lo) || !(share >= 0 && share <= 1)) {
-                fprintf(stderr,
-                        "quiver graph: --accel wants CLASS:LO:HI:SHARE "
-                        "with 0 < LO <= HI, 0 <= SHARE <= 1 (at most "
-                        "4), not '%s'\n",
-                        s);
-                return 2;
-            }
-            strcpy(o.accel[o.naccel].name, name);
-            o.accel[o.naccel].lo = lo;
-            o.accel[o.naccel].hi = hi;
-            o.accel[o.naccel].share = share;
-            o.naccel++;
-        } else if (!in && argv[i][0] != '-') {
-            in = argv[i];
+    int c;
+    while ((c = qv_cli_getopt(argc, argv, PROG " import", "o:h", longopts)) != -1) {
+        if (c == 'h') {
+            graph_usage(stdout);
+            return 0;
+        } else if (c == 'o') {
+            outp = optarg;
+        } else if (c == 'a') {
+            if (parse_accel(optarg, &o))
+                return QV_CLI_USAGE;
         } else {
-            fprintf(stderr, "quiver graph: unexpected argument '%s'\n", argv[i]);
-            return 2;
+            return QV_CLI_USAGE;
         }
     }
-    if (!in || !outp) {
+    if (optind != argc - 1 || !outp) {
+        if (optind < argc - 1)
+            fprintf(stderr, PROG " import: one WORKFLOW, not '%s' and '%s'\n",
+                    argv[optind], argv[optind + 1]);
         graph_usage(stderr);
-        return 2;
+        return QV_CLI_USAGE;
     }
-    qv_diag d = {0};
+    const char *in = argv[optind];
+    qv_diag d;
+    memset(&d, 0, sizeof d);
     qv_dag *g;
     int rc = qv_dag_import(in, &o, &g, &d);
     if (rc) {
-        if (d.line)
-            fprintf(stderr, "quiver graph: %s:%u:%u: %s\n", d.file, d.line, d.column, d.message);
-        else
-            fprintf(stderr, "quiver graph: %s: %s\n", d.file[0] ? d.file : in,
-                    d.message[0] ? d.message : strerror(-rc));
+        print_diag(in, rc, &d);
         return 1;
     }
     int ret = write_out(g, outp);
@@ -210,12 +249,12 @@ int qv_cmd_graph(int argc, char **argv)
 {
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         graph_usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+        return argc < 2 ? QV_CLI_USAGE : 0;
     }
     if (!strcmp(argv[1], "gen"))
         return cmd_gen(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import"))
         return cmd_import(argc - 1, argv + 1);
-    fprintf(stderr, "quiver graph: unknown subcommand '%s' (gen, import)\n", argv[1]);
-    return 2;
+    fprintf(stderr, PROG ": unknown subcommand '%s' (gen, import)\n", argv[1]);
+    return QV_CLI_USAGE;
 }

@@ -1,11 +1,24 @@
 /*
- * commands.h - the subcommands of the quiver tool. Each lives in its own
- * file as `int qv_cmd_<name>(int argc, char **argv)`, where argv[0] is the
+ * commands.h - the subcommands of the quiver tool and the conventions they
+ * share. Each subcommand lives in its own file as
+ * `int qv_cmd_<name>(int argc, char **argv)`, where argv[0] is the
  * subcommand's name; it returns the process exit status (0 ok, 1 the input
  * was wrong, 2 usage).
+ *
+ * Conventions (docs/cli.md), kept by the helpers of cli.c:
+ * - GNU long options through qv_cli_getopt: `--graph=G` and `--graph G`,
+ *   options and operands in any order, `--` ends the options, `--help` on
+ *   every subcommand; an unknown option or a missing value prints one line
+ *   and a hint, and the subcommand exits 2;
+ * - `-` as a path that is written means standard output (qv_cli_out_open);
+ * - strings from files are escaped before they are printed (qv_escape.h:
+ *   qv__escape for text, qv__json_fputs for JSON).
  */
 #ifndef QV_TOOLS_COMMANDS_H
 #define QV_TOOLS_COMMANDS_H
+
+#include <getopt.h>
+#include <stdio.h>
 
 typedef struct qv_command {
     const char *name;
@@ -19,5 +32,28 @@ int qv_cmd_graph(int argc, char **argv);
 int qv_cmd_check(int argc, char **argv);
 int qv_cmd_devices(int argc, char **argv);
 int qv_cmd_xclbin(int argc, char **argv);
+
+/* Exit status of a usage error (unknown option, missing value or operand). */
+#define QV_CLI_USAGE 2
+
+/* getopt_long for subcommand prog ("quiver plan"): returns the next option
+ * as getopt_long does, -1 after the last one (the operands are then
+ * argv[optind..argc-1], permuted to the end), or '?' after printing the
+ * error, as "prog: unrecognized option '--x'" and a hint to run
+ * `prog --help`; the caller then returns QV_CLI_USAGE. The first call with
+ * a new argv starts over (optind = 0) and sets argv[0] to prog for the
+ * messages. A long option is also accepted abbreviated when that is
+ * unambiguous, as GNU tools do. */
+int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
+                  const struct option *longopts);
+
+/* Opens path for writing ("w" or "wb"); "-" is standard output. NULL after
+ * printing "prog: cannot write PATH: reason". */
+FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode);
+
+/* Closes what qv_cli_out_open opened (standard output is flushed, not
+ * closed). Returns 0, or 1 after printing "prog: error writing PATH" when
+ * any write or the close failed. */
+int qv_cli_out_close(const char *prog, FILE *f, const char *path);
 
 #endif

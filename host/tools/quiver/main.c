@@ -1,6 +1,7 @@
 /*
  * main.c - the quiver command-line tool: a table of subcommands, each in its
- * own file (commands.h).
+ * own file (commands.h), and the options of the tool itself (--help,
+ * --version).
  */
 #include <stdio.h>
 #include <string.h>
@@ -19,31 +20,56 @@ static const qv_command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: quiver COMMAND [ARGS...]\n\ncommands:\n");
+    fprintf(out, "usage: quiver [--help] [--version] COMMAND [ARGS...]\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\n'quiver COMMAND --help' describes a command.\n");
+    fprintf(out, "\n'quiver COMMAND --help' describes a command; docs/cli.md all of "
+                 "them.\n");
 }
 
+/* `quiver version` and `quiver --version`: the library's version, which is
+ * the tool's (one build). */
 int qv_cmd_version(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    printf("quiver %d.%d.%d\n", QV_VERSION_MAJOR, QV_VERSION_MINOR,
-           QV_VERSION_PATCH);
+    static const struct option longopts[] = {
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    while ((c = qv_cli_getopt(argc, argv, "quiver version", "h", longopts)) != -1) {
+        if (c != 'h')
+            return QV_CLI_USAGE;
+        printf("usage: quiver version\n\nPrints the version of quiver and "
+               "libquiver.\n");
+        return 0;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "quiver version: unexpected argument '%s'\n", argv[optind]);
+        return QV_CLI_USAGE;
+    }
+    printf("quiver %s\n", qv_version());
     return 0;
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return QV_CLI_USAGE;
     }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))
+        return qv_cmd_version(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "quiver: unknown command '%s'\n", argv[1]);
+    if (argv[1][0] == '-')
+        fprintf(stderr, "quiver: unknown option '%s'\n", argv[1]);
+    else
+        fprintf(stderr, "quiver: unknown command '%s'\n", argv[1]);
     usage(stderr);
-    return 2;
+    return QV_CLI_USAGE;
 }
