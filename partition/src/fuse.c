@@ -16,149 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "config/catalog.h"
+#include "json.h" /* qv__part_diag */
 #include "part.h"
 
 #define NONE      UINT32_MAX
-#define MAX_CHAIN 64
-
-/* ---- the catalog ---------------------------------------------------------- */
-
-int qv_catalog_create(qv_catalog **out)
-{
-    *out = calloc(1, sizeof **out);
-    return *out ? 0 : -ENOMEM;
-}
-
-static void kernel_fini(qv_cat_kernel *k)
-{
-    for (uint32_t f = 0; f < k->nfuncs; f++)
-        free(k->funcs[f]);
-    free(k->funcs);
-    free(k->builds);
-    free(k->table);
-}
-
-void qv_catalog_destroy(qv_catalog *c)
-{
-    if (!c)
-        return;
-    for (uint32_t k = 0; k < c->nkernels; k++)
-        kernel_fini(&c->kernels[k]);
-    free(c->kernels);
-    free(c);
-}
-
-int qv_catalog_add_kernel(qv_catalog *c, const char *name, const char *const *funcs,
-                          uint32_t nfuncs, uint32_t *out)
-{
-    if (!name || !*name || strlen(name) >= QV_CAT_NAME_MAX || !nfuncs ||
-        nfuncs > MAX_CHAIN)
-        return -EINVAL;
-    for (uint32_t f = 0; f < nfuncs; f++)
-        if (!funcs[f] || !*funcs[f])
-            return -EINVAL;
-    /* Names go into plan JSON unescaped: identifiers only. */
-    for (const char *s = name; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '_' || *s == '-' || *s == '.'))
-            return -EINVAL;
-    for (uint32_t k = 0; k < c->nkernels; k++)
-        if (!strcmp(c->kernels[k].name, name))
-            return -EINVAL;
-    if (c->nkernels == c->kcap) {
-        uint32_t cap = c->kcap ? c->kcap * 2 : 8;
-        qv_cat_kernel *v = realloc(c->kernels, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        c->kernels = v;
-        c->kcap = cap;
-    }
-    qv_cat_kernel *k = &c->kernels[c->nkernels];
-    memset(k, 0, sizeof *k);
-    strcpy(k->name, name);
-    if (!(k->funcs = calloc(nfuncs, sizeof *k->funcs)))
-        return -ENOMEM;
-    for (; k->nfuncs < nfuncs; k->nfuncs++)
-        if (!(k->funcs[k->nfuncs] = strdup(funcs[k->nfuncs]))) {
-            kernel_fini(k);
-            return -ENOMEM;
-        }
-    if (out)
-        *out = c->nkernels;
-    c->nkernels++;
-    return 0;
-}
-
-int qv_catalog_add_build(qv_catalog *c, uint32_t k, const char *board,
-                         const char *platform)
-{
-    board = board ? board : "";
-    platform = platform ? platform : "";
-    if (k >= c->nkernels || (!*board && !*platform) ||
-        strlen(board) >= sizeof c->kernels[k].builds->board ||
-        strlen(platform) >= sizeof c->kernels[k].builds->platform)
-        return -EINVAL;
-    qv_cat_kernel *kn = &c->kernels[k];
-    qv_cat_build *v = realloc(kn->builds, (kn->nbuilds + 1) * sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    kn->builds = v;
-    strcpy(v[kn->nbuilds].board, board);
-    strcpy(v[kn->nbuilds].platform, platform);
-    kn->nbuilds++;
-    return 0;
-}
-
-int qv_catalog_add_point(qv_catalog *c, uint32_t k, uint64_t bytes, double us)
-{
-    if (k >= c->nkernels || !(us > 0) || isinf(us))
-        return -EINVAL;
-    qv_cat_kernel *kn = &c->kernels[k];
-    if (kn->ntable && bytes <= kn->table[kn->ntable - 1].bytes)
-        return -EINVAL;
-    qv_cat_point *v = realloc(kn->table, (kn->ntable + 1) * sizeof *v);
-    if (!v)
-        return -ENOMEM;
-    kn->table = v;
-    v[kn->ntable++] = (qv_cat_point){bytes, us};
-    return 0;
-}
-
-int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r)
-{
-    if (k >= c->nkernels || strcmp(r->cls, "fpga"))
-        return 0;
-    const qv_cat_kernel *kn = &c->kernels[k];
-    for (uint32_t b = 0; b < kn->nbuilds; b++) {
-        const qv_cat_build *bd = &kn->builds[b];
-        if (bd->board[0] && !strcmp(bd->board, r->board_name))
-            return 1;
-        if (bd->platform[0] && !r->board_emulation &&
-            !strcmp(bd->platform, r->board_platform))
-            return 1;
-    }
-    return 0;
-}
-
-double qv_catalog_table_us(const qv_catalog *c, uint32_t k, uint64_t bytes)
-{
-    if (k >= c->nkernels || !c->kernels[k].ntable)
-        return NAN;
-    const qv_cat_point *t = c->kernels[k].table;
-    uint32_t n = c->kernels[k].ntable;
-    if (bytes <= t[0].bytes)
-        return t[0].us;
-    if (n == 1)
-        return t[0].us * (double)bytes / (double)t[0].bytes;
-    uint32_t j = 1;
-    while (j < n - 1 && t[j].bytes < bytes)
-        j++;
-    double slope = (t[j].us - t[j - 1].us) / (double)(t[j].bytes - t[j - 1].bytes);
-    if (bytes > t[j].bytes && slope < 0)
-        slope = 0; /* above the last point: never falling */
-    return t[j - 1].us + slope * (double)(bytes - t[j - 1].bytes);
-}
+#define MAX_CHAIN 64 /* the loader allows at most 64 functions per chain */
 
 /* ---- a catalog bound to a graph and a platform ----------------------------- */
 
@@ -220,7 +83,7 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
             x->fpga = (int)k;
     x->kfunc_off[0] = 0;
     for (uint32_t k = 0; k < nk; k++) {
-        const qv_cat_kernel *kn = &cat->kernels[k];
+        const qv__kernel *kn = &cat->kernels[k];
         for (uint32_t f = 0; f < kn->nfuncs; f++)
             x->kfunc[x->kfunc_off[k] + f] = func_index(g, kn->funcs[f]);
         x->kfunc_off[k + 1] = x->kfunc_off[k] + kn->nfuncs;
@@ -308,7 +171,7 @@ static int match_chain(const catx *x, uint32_t k, uint32_t i, const uint32_t *gr
                        const uint32_t *want, uint32_t *nodes)
 {
     const qv_dag *g = x->g;
-    const qv_cat_kernel *kn = &x->cat->kernels[k];
+    const qv__kernel *kn = &x->cat->kernels[k];
     const uint32_t *kf = x->kfunc + x->kfunc_off[k];
     if (kn->nfuncs < 2)
         return 0;

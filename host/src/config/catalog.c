@@ -5,11 +5,14 @@
 #include "config/catalog.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "qvpart.h"
 
 const char *const qv__ktype_names[] = {"int8",  "uint8",  "int16",  "uint16",
                                        "int32", "uint32", "int64",  "uint64",
@@ -990,4 +993,76 @@ int qv__catalog_load(const char *path, qv__catalog **out, qv_diag *diag)
     rc = qv__catalog_from_doc(doc, out, diag);
     qv__ydoc_free(doc);
     return rc;
+}
+
+const qv__kbuild *qv__kernel_build(const qv__kernel *k, const char *board,
+                                   const char *platform, int emulation)
+{
+    for (size_t i = 0; board && i < k->nbuilds; i++)
+        if (!k->builds[i].by_platform && !strcmp(k->builds[i].board->name, board))
+            return &k->builds[i];
+    for (size_t i = 0; platform && !emulation && i < k->nbuilds; i++)
+        if (k->builds[i].by_platform && !strcmp(k->builds[i].platform, platform))
+            return &k->builds[i];
+    return NULL;
+}
+
+double qv__kernel_table_us(const qv__kernel *k, uint64_t bytes)
+{
+    if (!k->ntable)
+        return NAN;
+    const qv__kpoint *t = k->table;
+    size_t n = k->ntable;
+    if (bytes <= t[0].bytes)
+        return t[0].us;
+    if (n == 1)
+        return t[0].us * (double)bytes / (double)t[0].bytes;
+    size_t j = 1;
+    while (j < n - 1 && t[j].bytes < bytes)
+        j++;
+    double slope = (t[j].us - t[j - 1].us) / (double)(t[j].bytes - t[j - 1].bytes);
+    if (bytes > t[j].bytes && slope < 0)
+        slope = 0; /* above the last point: never falling */
+    return t[j - 1].us + slope * (double)(bytes - t[j - 1].bytes);
+}
+
+/* ---- the public handle (qvpart.h): this type, as the planner sees it ----- */
+
+int qv_catalog_load(const char *path, qv_catalog **out, qv_diag *diag)
+{
+    qv_diag local;
+    if (out)
+        *out = NULL;
+    if (!path || !out)
+        return QV_EINVAL;
+    return qv__catalog_load(path, out, diag ? diag : &local);
+}
+
+void qv_catalog_destroy(qv_catalog *c)
+{
+    qv__catalog_free(c);
+}
+
+uint32_t qv_catalog_kernel_count(const qv_catalog *c)
+{
+    return c ? (uint32_t)c->nkernels : 0;
+}
+
+const char *qv_catalog_kernel_name(const qv_catalog *c, uint32_t k)
+{
+    return c && k < c->nkernels ? c->kernels[k].name : NULL;
+}
+
+int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r)
+{
+    if (!c || k >= c->nkernels || strcmp(r->cls, "fpga"))
+        return 0;
+    return qv__kernel_build(&c->kernels[k], r->board_name,
+                            r->board_platform[0] ? r->board_platform : NULL,
+                            r->board_emulation) != NULL;
+}
+
+double qv_catalog_table_us(const qv_catalog *c, uint32_t k, uint64_t bytes)
+{
+    return c && k < c->nkernels ? qv__kernel_table_us(&c->kernels[k], bytes) : NAN;
 }

@@ -99,9 +99,24 @@ typedef struct qv__catalog {
 
 extern const char *const qv__ktype_names[];
 
+/* The one loader, for the runtime (the policy's `catalog`), qv_config_check
+ * and the planner (qv_catalog_load in qvpart.h, which is this type). */
 int qv__catalog_load(const char *path, qv__catalog **out, qv_diag *diag);
 int qv__catalog_from_doc(const qv__ydoc *doc, qv__catalog **out, qv_diag *diag);
 void qv__catalog_free(qv__catalog *c);
+
+/* The build of kernel k that a board loads, or NULL: a build named by the
+ * board's name, else, for a real (not emulated) board, one named by its
+ * vendor platform (platform may be NULL). The one rule of "an FPGA runs a
+ * kernel only if the catalog has a build of it for that board or its
+ * platform": the devices take the xclbin from it, and placement and the
+ * planner (qv_catalog_holds) decide with it. */
+const qv__kbuild *qv__kernel_build(const qv__kernel *k, const char *board,
+                                   const char *platform, int emulation);
+
+/* µs of one call of k on `bytes` by its table (qv_catalog_table_us in
+ * qvpart.h says how it interpolates); NAN when k has no table. */
+double qv__kernel_table_us(const qv__kernel *k, uint64_t bytes);
 
 /* Evaluates a size expression with the named scalar values (any values:
  * the load-time check assumed 1 or more). Returns 0, or QV_EINVAL for an

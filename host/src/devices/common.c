@@ -48,19 +48,6 @@ int qv__dev_query_basic(int what, void *out, size_t size, unsigned units,
     }
 }
 
-/* The build of k for board b: by the board's name, else by its platform. */
-static const char *build_for(const qv__kernel *k, const qv__board *b)
-{
-    for (size_t i = 0; b && i < k->nbuilds; i++)
-        if (k->builds[i].board && !k->builds[i].by_platform &&
-            !strcmp(k->builds[i].board->name, b->name))
-            return k->builds[i].xclbin;
-    for (size_t i = 0; b && b->platform && i < k->nbuilds; i++)
-        if (k->builds[i].platform && !strcmp(k->builds[i].platform, b->platform))
-            return k->builds[i].xclbin;
-    return NULL;
-}
-
 int qv__fpga_kernel_for(const qv_func *f, const void *board, const qv__kernel **kernel,
                         const char **xclbin)
 {
@@ -68,11 +55,11 @@ int qv__fpga_kernel_for(const qv_func *f, const void *board, const qv__kernel **
     const qv__kernel *k = f->kernel; /* checked against f by qv_func_set_fpga */
     if (!k)
         return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
-    const char *path = build_for(k, b);
-    if (!path)
+    const qv__kbuild *build = b ? qv__kernel_build(k, b->name, b->platform, b->emulation) : NULL;
+    if (!build)
         return qv__fail(QV_ENOTSUP, "kernel '%s' has no build for board %s", k->name,
                         b ? b->name : "(none)");
     *kernel = k;
-    *xclbin = path;
+    *xclbin = build->xclbin;
     return 0;
 }

@@ -2,8 +2,8 @@
  * cmd_plan.c - `quiver plan`: load a graph and a platform, plan with one
  * algorithm, print a summary or the plan JSON of DESIGN.md, optionally a
  * Graphviz view. The planner lives in partition/ (qvpart.h); with
- * --catalog, the runtime's catalog loader reads config/kernels.yaml and this
- * file hands the planner the part it uses (a qv_catalog).
+ * --catalog, qv_catalog_load reads config/kernels.yaml with the runtime's
+ * catalog loader.
  */
 #include <errno.h>
 #include <math.h>
@@ -11,7 +11,6 @@
 #include <string.h>
 
 #include "commands.h"
-#include "config/catalog.h"
 #include "quiver/config.h"
 #include "qvpart.h"
 
@@ -38,46 +37,6 @@ static void print_diag(const char *what, int rc, const qv_diag *d)
         fprintf(stderr, "quiver plan: %s: %s\n", d->file, d->message);
     else
         fprintf(stderr, "quiver plan: %s: %s\n", what, strerror(-rc));
-}
-
-/* The planner's view of the runtime's catalog: names, functions, the
- * boards and platforms built for, and measured tables. */
-static int catalog_load(const char *path, qv_catalog **out)
-{
-    qv__catalog *rc_cat = NULL;
-    qv_diag d;
-    memset(&d, 0, sizeof d);
-    *out = NULL;
-    if (qv__catalog_load(path, &rc_cat, &d)) {
-        char buf[2200];
-        qv_diag_format(&d, buf, sizeof buf);
-        fprintf(stderr, "quiver plan: %s\n", buf);
-        return 1;
-    }
-    qv_catalog *c = NULL;
-    int rc = qv_catalog_create(&c);
-    for (size_t k = 0; k < rc_cat->nkernels && !rc; k++) {
-        const qv__kernel *kn = &rc_cat->kernels[k];
-        uint32_t idx;
-        rc = qv_catalog_add_kernel(c, kn->name, (const char *const *)kn->funcs,
-                                   (uint32_t)kn->nfuncs, &idx);
-        for (size_t b = 0; b < kn->nbuilds && !rc; b++) {
-            const qv__kbuild *bd = &kn->builds[b];
-            rc = bd->by_platform ? qv_catalog_add_build(c, idx, NULL, bd->platform)
-                                 : qv_catalog_add_build(c, idx, bd->board->name, NULL);
-        }
-        for (size_t t = 0; t < kn->ntable && !rc; t++)
-            rc = qv_catalog_add_point(c, idx, kn->table[t].bytes, kn->table[t].us);
-    }
-    qv__catalog_free(rc_cat);
-    if (rc) {
-        fprintf(stderr, "quiver plan: %s: cannot use the catalog: %s\n", path,
-                strerror(-rc));
-        qv_catalog_destroy(c);
-        return 1;
-    }
-    *out = c;
-    return 0;
 }
 
 int qv_cmd_plan(int argc, char **argv)
@@ -132,8 +91,12 @@ int qv_cmd_plan(int argc, char **argv)
         print_diag(ppath, rc, &d);
         goto out;
     }
-    if (cpath && catalog_load(cpath, &cat))
+    if (cpath && qv_catalog_load(cpath, &cat, &d)) {
+        char buf[2200]; /* as quiver check and the runtime say it */
+        qv_diag_format(&d, buf, sizeof buf);
+        fprintf(stderr, "quiver plan: %s\n", buf);
         goto out;
+    }
     if ((rc = qv_plan_make_cat(g, p, cat, algo, &pl, &d))) {
         print_diag(gpath, rc, &d);
         goto out;
