@@ -16,8 +16,8 @@
 
 static void devices_usage(FILE *out)
 {
-    fprintf(out, "usage: quiver devices [--json] [--config POLICY.yaml] "
-                 "[--board BOARD.yaml]...\n\n"
+    fprintf(out, "usage: quiver devices [--json] [--config=POLICY.yaml] "
+                 "[--board=BOARD.yaml]...\n\n"
                  "Lists the resources discovery finds (hwloc, OpenCL, XRT and\n"
                  "the board files of the policy or of --board), and why a backend\n"
                  "found none.\n");
@@ -100,23 +100,33 @@ int qv_cmd_devices(int argc, char **argv)
     size_t nboards = 0;
     if (!boards)
         return 1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
-            devices_usage(stdout);
-            free(boards);
-            return 0;
-        } else if (!strcmp(argv[i], "--json")) {
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'},
+        {"config", required_argument, NULL, 'c'},
+        {"board", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = qv_cli_getopt(argc, argv, "quiver devices", "h", longopts)) != -1) {
+        if (c == 'j') {
             json = 1;
-        } else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-            config = argv[++i];
-        } else if (!strcmp(argv[i], "--board") && i + 1 < argc) {
-            boards[nboards++] = argv[++i];
+        } else if (c == 'c') {
+            config = optarg;
+        } else if (c == 'b') {
+            boards[nboards++] = optarg;
         } else {
-            fprintf(stderr, "quiver devices: unknown argument '%s'\n", argv[i]);
-            devices_usage(stderr);
+            if (c == 'h')
+                devices_usage(stdout);
             free(boards);
-            return 2;
+            return c == 'h' ? 0 : QV_CLI_USAGE;
         }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "quiver devices: unexpected argument '%s'\n", argv[optind]);
+        devices_usage(stderr);
+        free(boards);
+        return QV_CLI_USAGE;
     }
     qv__policy pol;
     qv_diag diag;
