@@ -4,9 +4,11 @@
  * METIS-based planner, HEFT, PEFT, METIS-only), the lower bounds and the
  * simulator that replays and checks a plan under the cost model of DESIGN.md.
  *
- * The library has no dependency on the runtime. Functions return 0 or a
- * negative errno-style code (-EINVAL bad input, -ENOMEM, -ENOENT...); where
- * the input is a file, a qv_diag (may be NULL) says what was wrong and where.
+ * Functions return 0 or a negative QV_E* code of quiver.h (qv_strerror
+ * names it): QV_EINVAL for a bad argument or a problem with no solution,
+ * QV_EFORMAT for a malformed input file, QV_ENOMEM, QV_EIO, -errno when a
+ * file cannot be read. Where the input is a file, a qv_diag (may be NULL)
+ * says what was wrong and where (file:line:column).
  * Graph and platform structs are plain data so that schedulers and tools can
  * walk them without accessor calls; treat them as read-only after loading.
  * Nothing here keeps global state: every function is safe to call from any
@@ -34,6 +36,17 @@ extern "C" {
 
 /* ---- graphs ------------------------------------------------------------ */
 
+/* One node of a recorded graph as the runtime ran it (the node keys
+ * device, worker, start_us, critical and board_us of .qvg.json). */
+typedef struct qv_dag_run {
+    int32_t device;  /* class index it ran on (its cost there is the measured
+                      * time), or -1 when unknown */
+    uint32_t worker; /* the runtime's CPU worker or device driver thread */
+    double start_us; /* µs after the graph's first start */
+    double board_us; /* an emulated board's modelled time, µs; 0: none */
+    int critical;    /* 1 when on the measured critical path */
+} qv_dag_run;
+
 /*
  * An ExecutionGraph. Nodes are 0..n-1 in file order (ids[] keeps the ids of
  * the file); cost[i * nclass + k] is node i's time on class k in µs, or
@@ -54,37 +67,48 @@ typedef struct qv_dag {
     uint64_t *bytes_in, *bytes_out, *memory; /* bytes */
     uint32_t *esrc, *edst;
     uint64_t *ebytes; /* bytes per edge */
+    /* How a run went, for a graph the runtime recorded (qv_graph_write)
+     * and read back: NULL and 0 otherwise. run has n entries, set once the
+     * last node is added; qv_dag_destroy frees it. */
+    struct qv_dag_run *run;
+    double span_us;          /* first start to last end, µs */
+    double critical_path_us; /* longest path on measured times, µs */
     /* filled by qv_dag_finalize */
     uint32_t *succ_off, *succ_edge; /* succ_edge[succ_off[i]..] = edge ids */
     uint32_t *pred_off, *pred_edge;
     uint32_t *topo;
-    /* growth capacity, internal */
-    uint32_t ncap, mcap, fcap;
-    struct qv__strmap *fmap; /* internal: function name -> index */
 } qv_dag;
 
-/* An empty graph named `name` (copied); free with qv_dag_destroy. */
+/* An empty graph named `name` (copied); free with qv_dag_destroy. Graphs
+ * come only from the library (this, qv_dag_load, qv_dag_import,
+ * qv_dag_generate): it keeps private growth state behind the struct. */
 QV_API int qv_dag_create(const char *name, qv_dag **out);
 QV_API void qv_dag_destroy(qv_dag *g); /* NULL is fine */
-/* The index of class `name`, added if new; -EINVAL when there are too many. */
+/* The index of class `name`, added if new; QV_EINVAL for a name that is not
+ * an identifier or one class too many. */
 QV_API int qv_dag_class(qv_dag *g, const char *name);
-/* Appends a node with all classes absent; *out gets its index. */
+/* Appends a node with all classes absent; *out (may be NULL) gets its
+ * index. QV_E2BIG past QV_DAG_MAX_NODES. */
 QV_API int qv_dag_add_node(qv_dag *g, int64_t id, const char *function, uint32_t *out);
+/* QV_EINVAL for a node that does not exist, QV_E2BIG past QV_DAG_MAX_EDGES. */
 QV_API int qv_dag_add_edge(qv_dag *g, uint32_t src, uint32_t dst, uint64_t bytes);
-/* Builds the CSR arrays and the topological order; -EINVAL and a diag naming
+/* Builds the CSR arrays and the topological order; QV_EINVAL and a diag naming
  * a node on the cycle if the edges do not form a DAG, or on a self loop. */
 QV_API int qv_dag_finalize(qv_dag *g, qv_diag *diag);
 
-/* Reads a .qvg.json graph (DESIGN.md "Files") from a file or a buffer, with
- * line/column or node-id errors. The result is finalized. */
+/* Reads a .qvg.json graph (DESIGN.md "Files") from a file or a buffer. The
+ * result is finalized and the caller's (qv_dag_destroy). QV_EFORMAT for a
+ * malformed graph (a cycle included), with line/column or node-id in diag;
+ * -errno when the file cannot be read. */
 QV_API int qv_dag_load(const char *path, qv_dag **out, qv_diag *diag);
 QV_API int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
                  qv_diag *diag);
+/* Writes g as .qvg.json; 0 or QV_EIO. */
 QV_API int qv_dag_write(const qv_dag *g, FILE *f);
 /* 0 when the finalized graph g meets every rule of the .qvg.json reader,
  * so that qv_dag_write writes a file qv_dag_load accepts: non-empty function
  * names, ids within +-2^53 and unique, costs in [0, 1e15] µs with at least
- * one class per node, byte counts up to 2^53. Else -EINVAL and a diag that
+ * one class per node, byte counts up to 2^53. Else QV_EINVAL and a diag that
  * names the node or edge (file: the graph's name). */
 QV_API int qv_dag_check(const qv_dag *g, qv_diag *diag);
 
@@ -93,7 +117,8 @@ QV_API int qv_dag_check(const qv_dag *g, qv_diag *diag);
  * and the child reads; accelerator costs by the rule of qv_import_opts.
  * Repeated ids (tasks, jobs, files, a task's parents) and repeated XML
  * attributes are errors, and the result passes qv_dag_check: an imported
- * graph is one `quiver plan` reads. */
+ * graph is one `quiver plan` reads. QV_EFORMAT (diag: file:line:column)
+ * for a malformed workflow, QV_EINVAL for a bad accelerator rule. */
 typedef struct qv_import_opts {
     /* Each class other than cpu gets cost = cpu / factor for the functions
      * the rule gives it, where factor is drawn log-uniformly from
@@ -132,6 +157,7 @@ typedef struct qv_gen_opts {
 /* Defaults for kind (nt 10, points 64, n 100, fat .5, density .5,
  * regularity .5, jump 2, ccr 1, heterogeneity 1, seed 1). */
 QV_API void qv_gen_defaults(qv_gen_kind kind, qv_gen_opts *o);
+/* QV_EINVAL for options out of range. */
 QV_API int qv_dag_generate(const qv_gen_opts *o, qv_dag **out);
 
 /* ---- platforms --------------------------------------------------------- */
@@ -228,8 +254,8 @@ typedef enum qv_algo {
     QV_ALGO_PEFT,
     QV_ALGO_METIS
 } qv_algo;
-/* "quiver", "heft", "peft", "metis" (static strings), and back: -EINVAL for
- * an unknown name. */
+/* "quiver", "heft", "peft", "metis" (static strings), and back: QV_EINVAL
+ * for an unknown name. */
 QV_API const char *qv_algo_name(qv_algo a);
 QV_API int qv_algo_parse(const char *s, qv_algo *out);
 
@@ -246,27 +272,40 @@ typedef struct qv_plan {
     uint32_t nparts;     /* parts of the partition used; 0: no partition
                           * (HEFT, PEFT, or a list-scheduled quiver plan) */
     uint64_t bytes_cut;  /* bytes on edges between different memories */
-    /* Fused chains (qv_plan_make_cat), NULL when none: fused[i] is the
+    /* Fused chains (planning with a catalog), NULL when none: fused[i] is the
      * index in `catalog` of the fused kernel whose one task runs node i, or
      * UINT32_MAX. The catalog is borrowed: it must outlive the plan. */
     uint32_t *fused;
     const qv_catalog *catalog;
 } qv_plan;
 
-/* Plans g on p with algorithm a. The plan is simulated and checked before it
- * is returned; -EINVAL (diag says why) when some node can run on no unit. */
-QV_API int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
-                 qv_diag *diag);
-/* qv_plan_make with a kernel catalog (NULL: exactly qv_plan_make): fpga
- * resources run only the functions whose kernels they hold, and chains that
- * a fused kernel implements run as one task where that is cheaper
- * (docs/partition.md, "Kernel catalog"). cat must outlive the plan. */
-QV_API int qv_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat, qv_algo a,
-                     qv_plan **out, qv_diag *diag);
+/*
+ * How to plan. Fields are only appended: `size` (set by qv_plan_opts_init)
+ * tells the library which fields the caller knows, and the others keep
+ * their defaults.
+ */
+typedef struct qv_plan_opts {
+    size_t size;               /* sizeof(qv_plan_opts) when the caller built */
+    qv_algo algo;              /* default QV_ALGO_QUIVER */
+    const qv_catalog *catalog; /* default NULL: no kernel catalog; borrowed,
+                                * it must outlive the plan */
+} qv_plan_opts;
+/* Fills o with the defaults and its size. */
+QV_API void qv_plan_opts_init(qv_plan_opts *o);
+
+/* Plans g (finalized) on p; opts NULL means the defaults. With a catalog,
+ * fpga resources run only the functions whose kernels they hold, and chains
+ * that a fused kernel implements run as one task where that is cheaper
+ * (docs/partition.md, "Kernel catalog"). The plan is simulated and checked
+ * before it is returned, and is the caller's (qv_plan_destroy). QV_EINVAL
+ * (diag says why) when some node can run on no unit, for an unfinalized
+ * graph or bad opts; QV_ENOMEM. */
+QV_API int qv_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *opts,
+                        qv_plan **out, qv_diag *diag);
 QV_API void qv_plan_destroy(qv_plan *pl); /* NULL is fine */
 /* Writes the plan as the JSON "Plan" of DESIGN.md (unit numbered within its
  * resource), or as Graphviz (one cluster per resource, transfers labelled).
- * 0 or -EIO. */
+ * 0 or QV_EIO. */
 QV_API int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);
 QV_API int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);
 
@@ -278,15 +317,14 @@ typedef struct qv_bounds {
     double seq_best; /* best single-unit sequential time, INFINITY if no
                       * unit can run every node */
 } qv_bounds;
-/* lb_cp is also the SLR divisor (Σ of minimum costs on CP_MIN, Topcuoglu
- * 2002); lb_area is a valid bound (weak LP duality) that equals the LP
- * optimum with up to two classes. */
-QV_API int qv_bounds_compute(const qv_dag *g, const qv_plat *p, qv_bounds *out);
-/* The bounds of the problem qv_plan_make_cat solves under cat (NULL: the
- * same as qv_bounds_compute): catalog placement rules, fused chains as the
- * planner fuses them. */
-QV_API int qv_bounds_compute_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                          qv_bounds *out);
+/* The bounds of the problem qv_plan_make solves with catalog cat (NULL:
+ * none; with one, its placement rules and fused chains as the planner fuses
+ * them). lb_cp is also the SLR divisor (Σ of minimum costs on CP_MIN,
+ * Topcuoglu 2002); lb_area is a valid bound (weak LP duality) that equals
+ * the LP optimum with up to two classes. QV_EINVAL for an unfinalized graph
+ * or a node no unit can run; QV_ENOMEM. */
+QV_API int qv_bounds_compute(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                             qv_bounds *out);
 
 /* ---- simulator --------------------------------------------------------- */
 
@@ -297,15 +335,14 @@ QV_API int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit
                   const uint32_t *order, double *start, double *end, double *ms);
 /* Checks a plan: every node once on a unit of a class it has a cost for,
  * with its duration, no overlap on a unit, inputs arrived before it starts,
- * makespan = last end. 0 or -EINVAL with the first violation in diag. */
-QV_API int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl, qv_diag *diag);
-/* The same check under a catalog (NULL: qv_sim_validate): fpga nodes only
- * on resources holding their kernel, and the nodes of each fused chain
+ * makespan = last end. With a catalog cat (NULL: none), also fpga nodes
+ * only on resources holding their kernel, and the nodes of each fused chain
  * (pl->fused) a path the kernel implements, all on one unit with one start
  * and end, taking the kernel's time there; any other shared slot is an
- * overlap. qv_sim_validate rejects a plan with fused chains. */
-QV_API int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                        const qv_plan *pl, qv_diag *diag);
+ * overlap, and without a catalog a plan with fused chains is refused.
+ * 0 or QV_EINVAL with the first violation in diag; QV_ENOMEM. */
+QV_API int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                           const qv_plan *pl, qv_diag *diag);
 
 #ifdef __cplusplus
 }

@@ -4,7 +4,7 @@
  * fills the bounds and the cut and runs the simulator's validity check, so
  * that no invalid plan ever leaves the library.
  */
-#include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +25,7 @@ int qv_algo_parse(const char *s, qv_algo *out)
             *out = (qv_algo)a;
             return 0;
         }
-    return -EINVAL;
+    return QV_EINVAL;
 }
 
 void qv_plan_destroy(qv_plan *pl)
@@ -39,13 +39,46 @@ void qv_plan_destroy(qv_plan *pl)
     free(pl);
 }
 
-int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
-                 qv_diag *diag)
+void qv_plan_opts_init(qv_plan_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+    o->algo = QV_ALGO_QUIVER;
+}
+
+int qv_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *opts,
+                 qv_plan **out, qv_diag *diag)
+{
+    /* A caller built against an older, shorter qv_plan_opts leaves the
+     * fields it does not know at their defaults. */
+    qv_plan_opts o;
+    qv_plan_opts_init(&o);
+    *out = NULL;
+    if (opts) {
+        if (opts->size < offsetof(qv_plan_opts, algo) + sizeof o.algo) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "qv_plan_opts.size %zu: call qv_plan_opts_init first",
+                          opts->size);
+            return QV_EINVAL;
+        }
+        memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);
+        o.size = sizeof o;
+    }
+    if ((unsigned)o.algo > QV_ALGO_METIS) {
+        qv__part_diag(diag, g->name, 0, 0, "unknown algorithm %d", (int)o.algo);
+        return QV_EINVAL;
+    }
+    return o.catalog ? qv__part_plan_make_cat(g, p, o.catalog, o.algo, out, diag)
+                     : qv__part_plan_make(g, p, o.algo, out, diag);
+}
+
+int qv__part_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
+                       qv_diag *diag)
 {
     *out = NULL;
     if (!g->topo) {
         qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
-        return -EINVAL;
+        return QV_EINVAL;
     }
     qv__ctx c;
     int rc = qv__part_ctx_init(&c, g, p, diag);
@@ -54,7 +87,7 @@ int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
     qv_plan *pl = calloc(1, sizeof *pl);
     if (!pl) {
         qv__part_ctx_fini(&c);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     pl->algo = a;
     pl->variant = qv_algo_name(a);
@@ -63,7 +96,7 @@ int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
     pl->start = malloc(((size_t)g->n + 1) * sizeof *pl->start);
     pl->end = malloc(((size_t)g->n + 1) * sizeof *pl->end);
     if (!pl->unit || !pl->start || !pl->end) {
-        rc = -ENOMEM;
+        rc = QV_ENOMEM;
         goto fail;
     }
     double t0 = qv__part_now_us();
@@ -81,7 +114,7 @@ int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
         rc = qv__part_quiver(&c, pl->unit, pl->start, pl->end, &pl->nparts, &pl->variant);
         break;
     default:
-        rc = -EINVAL;
+        rc = QV_EINVAL;
     }
     pl->plan_time_us = qv__part_now_us() - t0;
     if (rc) {
@@ -98,10 +131,10 @@ int qv_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
             pl->bytes_cut += g->ebytes[e];
     }
     qv_bounds b;
-    if ((rc = qv_bounds_compute(g, p, &b)))
+    if ((rc = qv__part_bounds(g, p, &b)))
         goto fail;
     pl->lower_bound = b.lb_cp > b.lb_area ? b.lb_cp : b.lb_area;
-    if ((rc = qv_sim_validate(g, p, pl, diag)))
+    if ((rc = qv__part_sim_validate(g, p, pl, diag)))
         goto fail;
     qv__part_ctx_fini(&c);
     *out = pl;
@@ -138,7 +171,7 @@ int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FIL
         fputc('}', f);
     }
     fprintf(f, "]}\n");
-    return ferror(f) ? -EIO : 0;
+    return ferror(f) ? QV_EIO : 0;
 }
 
 int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
@@ -166,5 +199,5 @@ int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE
             fprintf(f, "  n%u -> n%u;\n", s, d);
     }
     fprintf(f, "}\n");
-    return ferror(f) ? -EIO : 0;
+    return ferror(f) ? QV_EIO : 0;
 }
