@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/xml.h"
 #include "import.h"
 #include "json.h"
 #include "part.h"
-#include "formats/xml.h"
 #include "strmap.h"
 
 /* A DAX of a 100 000-job workflow has about a million elements; the input

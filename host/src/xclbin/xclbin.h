@@ -15,7 +15,7 @@
  * bitstream, or for sw_emu the kernel library compiled for the host.
  *
  * Sections decoded: MEM_TOPOLOGY, IP_LAYOUT, CONNECTIVITY, EMBEDDED_METADATA
- * (a strict XML subset, see xml.h) and BITSTREAM (a span). Others are listed
+ * (XML, read by formats/xml.h) and BITSTREAM (a span). Others are listed
  * in sections[] and otherwise ignored. Nothing here keeps global state; every
  * function may be called from any thread.
  */

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "formats/xml.h"
 #include "quiver.h"
 #include "qv_escape.h"
 #include "xclbin/meta.h"
-#include "xclbin/xml.h"
 
 int qv__xclbin_fail(qv__xclbin_error *err, uint64_t offset, const char *fmt, ...)
 {
@@ -83,6 +83,9 @@ void qv__xclbin_kernel_fini(qv__xclbin_kernel *k)
     memset(k, 0, sizeof *k);
 }
 
+/* Bytes of a name quoted in the context of a message. */
+#define NAME_SHOWN 128
+
 typedef struct ctx {
     qv__xclbin_error *err;
     uint64_t base;    /* file offset of the XML */
@@ -95,7 +98,7 @@ typedef struct ctx {
 static int need(ctx *c, const qv__xml_node *n, const char *attr, const char *what,
                 const char **out)
 {
-    *out = qv__xml_attr_get(n, attr);
+    *out = qv__xml_attr(n, attr);
     if (*out)
         return 0;
     qv__xclbin_fail(c->err, c->base + n->offset,
@@ -157,8 +160,8 @@ static int decode_args(ctx *c, const qv__xml_node *kn, qv__xclbin_kernel *k)
         uint64_t offset, size, host_size, addrq, idv;
         if ((rc = need(c, a, "name", "of a kernel", &name)))
             break;
-        char what[QV__XML_MAX_NAME + 8];
-        snprintf(what, sizeof what, "'%.*s'", QV__XML_MAX_NAME, name);
+        char what[NAME_SHOWN + 8];
+        snprintf(what, sizeof what, "'%.*s'", NAME_SHOWN, name);
         if ((rc = need(c, a, "id", what, &id)) ||
             (rc = need_u64(c, a, "offset", what, &offset)) ||
             (rc = need_u64(c, a, "size", what, &size)) ||
@@ -199,8 +202,8 @@ static int decode_args(ctx *c, const qv__xml_node *kn, qv__xclbin_kernel *k)
         arg->size = size;
         arg->host_size = host_size;
         if (!(arg->name = strdup(name)) ||
-            !(arg->type = dup_or_empty(qv__xml_attr_get(a, "type"))) ||
-            !(arg->port = dup_or_empty(qv__xml_attr_get(a, "port"))))
+            !(arg->type = dup_or_empty(qv__xml_attr(a, "type"))) ||
+            !(arg->port = dup_or_empty(qv__xml_attr(a, "port"))))
             rc = QV_ENOMEM;
     }
     if (rc)
@@ -267,7 +270,7 @@ static int decode_instances(ctx *c, const qv__xml_node *kn, qv__xclbin_kernel *k
     /* The control protocol of the XML's CUs (IP_LAYOUT's, when present,
      * replace these); v++ writes it on the kernel. */
     uint32_t control = QV__AP_CTRL_HS;
-    const char *proto = qv__xml_attr_get(kn, "hwControlProtocol");
+    const char *proto = qv__xml_attr(kn, "hwControlProtocol");
     if (proto && !strcmp(proto, "ap_ctrl_chain"))
         control = QV__AP_CTRL_CHAIN;
     else if (proto && !strcmp(proto, "ap_ctrl_none"))
@@ -300,10 +303,37 @@ static int decode_instances(ctx *c, const qv__xml_node *kn, qv__xclbin_kernel *k
         for (size_t a = 0; a < k->nargs; a++)
             cu->arg_bank[a] = QV__XCLBIN_NONE;
         const qv__xml_node *remap = qv__xml_child(i, "addrRemap");
-        char what[QV__XML_MAX_NAME + 32];
-        snprintf(what, sizeof what, "of instance '%.*s'", QV__XML_MAX_NAME, name);
+        char what[NAME_SHOWN + 32];
+        snprintf(what, sizeof what, "of instance '%.*s'", NAME_SHOWN, name);
         if (remap && (rc = need_u64(c, remap, "base", what, &cu->base)))
             return rc;
+    }
+    return 0;
+}
+
+/* The metadata is ASCII, as v++ writes it: every string taken from it is
+ * then safe to print and to put in JSON byte by byte. */
+static int check_ascii(ctx *c, const qv__xml_node *root)
+{
+    const qv__xml_node *n = root;
+    while (n) {
+        for (size_t i = 0; i < 2 * n->nattrs; i++)
+            for (const char *s = n->attr[i]; *s; s++)
+                if ((unsigned char)*s >= 0x80) {
+                    qv__xclbin_fail(c->err, c->base + n->offset,
+                                    "EMBEDDED_METADATA:%u:%u: attribute '%.*s' of <%.*s> "
+                                    "is not ASCII",
+                                    n->line, n->column, NAME_SHOWN,
+                                    n->attr[i & ~(size_t)1], NAME_SHOWN, n->name);
+                    return QV_EFORMAT;
+                }
+        if (n->child) {
+            n = n->child;
+            continue;
+        }
+        while (n && !n->next)
+            n = n->parent;
+        n = n ? n->next : NULL;
     }
     return 0;
 }
@@ -312,14 +342,26 @@ int qv__xclbin_meta_decode(qv__xclbin *x, const char *xml, size_t len,
                            uint64_t sec_offset, qv__xclbin_error *err)
 {
     ctx c = {.err = err, .base = sec_offset};
+    /* Bounds on memory and time whatever the section holds. */
+    static const qv__xml_limits lim = {.max_bytes = (size_t)16 << 20,
+                                       .max_depth = 32,
+                                       .max_elements = 100000,
+                                       .max_attrs = 64};
+    /* NUL padding after the XML is the container's, not the document's. */
+    while (len && xml[len - 1] == '\0')
+        len--;
     qv__xml_node *root = NULL;
-    size_t eoff = 0;
-    char msg[160];
-    int rc = qv__xml_parse(xml, len, &root, &eoff, msg, sizeof msg);
+    qv__xml_error xe;
+    int rc = qv__xml_parse(xml, len, &lim, &root, &xe);
+    if (rc == QV_EFORMAT && xe.line)
+        return qv__xclbin_fail(err, sec_offset + xe.offset, "EMBEDDED_METADATA:%u:%u: %s",
+                               xe.line, xe.column, xe.msg);
     if (rc == QV_EFORMAT)
-        return qv__xclbin_fail(err, sec_offset + eoff, "EMBEDDED_METADATA: %s", msg);
+        return qv__xclbin_fail(err, sec_offset, "EMBEDDED_METADATA: %s", xe.msg);
     if (rc)
         return rc;
+    if ((rc = check_ascii(&c, root)))
+        goto out;
     const qv__xml_node *core = NULL;
     if (!strcmp(root->name, "project")) {
         const qv__xml_node *pl = qv__xml_child(root, "platform");
@@ -332,7 +374,7 @@ int qv__xclbin_meta_decode(qv__xclbin *x, const char *xml, size_t len,
             "EMBEDDED_METADATA: no <project><platform><device><core> element");
         goto out;
     }
-    if (!(x->project = dup_or_empty(qv__xml_attr_get(root, "name")))) {
+    if (!(x->project = dup_or_empty(qv__xml_attr(root, "name")))) {
         rc = QV_ENOMEM;
         goto out;
     }
