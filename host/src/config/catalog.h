@@ -21,11 +21,12 @@
  *       perf: {clock_mhz: 300, ii: 1, latency_cycles: 40, trip_count: n}
  *          or {table: [{bytes: 4096, us: 3.5}, ...]}
  *       resources: {lut: 1800, ff: 2900, dsp: 0, bram: 4, uram: 0}
- * Sizes are expressions over the kernel's scalar arguments: integers, names,
- * + - * / and parentheses; `size` counts elements of `type`. The loader
- * refuses an expression that could divide by zero or go negative for some
- * values of 1 or more of its scalars (up to each type's largest value):
- * `n / (m - 1)` and `n - m` are refused, `n + taps - 1` is fine.
+ * Sizes are expressions over the kernel's scalar arguments (catalog_expr.h):
+ * integers, names, + - * / and parentheses; `size` counts elements of
+ * `type`. The loader refuses an expression that could divide by zero or go
+ * negative for some values of 1 or more of its scalars (up to each type's
+ * largest value): `n / (m - 1)` and `n - m` are refused, `n + taps - 1` is
+ * fine.
  */
 #ifndef QV_CONFIG_CATALOG_H
 #define QV_CONFIG_CATALOG_H
@@ -33,6 +34,7 @@
 #include <stdint.h>
 
 #include "config/board.h"
+#include "config/catalog_expr.h" /* sizes and trip counts */
 
 typedef enum qv__kdir {
     QV__KDIR_IN,
@@ -117,12 +119,5 @@ const qv__kbuild *qv__kernel_build(const qv__kernel *k, const char *board,
 /* µs of one call of k on `bytes` by its table (qv_catalog_table_us in
  * qvpart.h says how it interpolates); NAN when k has no table. */
 double qv__kernel_table_us(const qv__kernel *k, uint64_t bytes);
-
-/* Evaluates a size expression with the named scalar values (any values:
- * the load-time check assumed 1 or more). Returns 0, or QV_EINVAL for an
- * unknown name, a division by zero, an overflow or a negative result; never
- * crashes, whatever the values. */
-int qv__expr_eval(const char *expr, const char *const *names, const uint64_t *values,
-                  size_t n, uint64_t *out);
 
 #endif
