@@ -1,0 +1,380 @@
+/*
+ * cmd_xclbin_build.c - `quiver xclbin build`: writes an xclbin that XRT
+ * accepts from kernel signatures (--kernel, cmd_xclbin_sig.c), memory banks
+ * (--bank), the connectivity of compute units to banks (--sp) and an
+ * optional payload (--bitstream: a bitstream, or for sw_emu the kernel
+ * library built for the host). `-o -` writes to standard output.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_xclbin.h"
+#include "quiver.h"
+
+#define PROG "quiver xclbin build"
+
+/* Everything build allocates, freed in one place. */
+typedef struct build {
+    qv_xsig sig;
+    uint32_t *banks[QV__XCLBIN_MAX_KERNELS]; /* per kernel: CU x arg -> bank */
+    qv__xclbin_bank_spec bank[QV__XCLBIN_MAX_BANKS];
+    char *bank_strs[QV__XCLBIN_MAX_BANKS];
+    size_t nbanks;
+    const char *sps[256];
+    size_t nsps;
+    uint8_t *bitstream;
+    size_t bitstream_size;
+} build;
+
+static void build_fini(build *b)
+{
+    for (size_t i = 0; i < b->sig.nkernels; i++)
+        free(b->banks[i]);
+    qv_xsig_fini(&b->sig);
+    for (size_t i = 0; i < b->nbanks; i++)
+        free(b->bank_strs[i]);
+    free(b->bitstream);
+}
+
+/* A decimal number of seconds, whole. */
+static int parse_seconds(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || *end || errno || *s == '-' || *s == '+' || *s == ' ')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_size(const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s || errno || *s == '-')
+        return -1;
+    unsigned shift = 0;
+    switch (*end) {
+    case '\0':
+        break;
+    case 'K':
+    case 'k':
+        shift = 10;
+        end++;
+        break;
+    case 'M':
+    case 'm':
+        shift = 20;
+        end++;
+        break;
+    case 'G':
+    case 'g':
+        shift = 30;
+        end++;
+        break;
+    case 'T':
+    case 't':
+        shift = 40;
+        end++;
+        break;
+    default:
+        return -1;
+    }
+    if (*end == 'B' || *end == 'i')
+        end += (*end == 'i' && end[1] == 'B') ? 2 : 1;
+    if (*end || v > (UINT64_MAX >> shift))
+        return -1;
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
+static int parse_bank(build *b, const char *arg)
+{
+    if (b->nbanks == QV__XCLBIN_MAX_BANKS) {
+        fprintf(stderr, PROG ": more than %u banks\n",
+                QV__XCLBIN_MAX_BANKS);
+        return 2;
+    }
+    char *s = strdup(arg);
+    if (!s)
+        return 1;
+    b->bank_strs[b->nbanks] = s;
+    qv__xclbin_bank_spec *bk = &b->bank[b->nbanks++];
+    char *size = strchr(s, ':');
+    char *tag = size ? strchr(size + 1, ':') : NULL;
+    if (size)
+        *size++ = '\0';
+    if (tag)
+        *tag++ = '\0';
+    int type = qv__xclbin_mem_parse(s);
+    if (!size || type < 0 || type == QV__XMEM_STREAMING ||
+        type == QV__XMEM_STREAMING_CONNECTION || parse_size(size, &bk->size)) {
+        fprintf(stderr,
+                PROG ": --bank '%s': expected TYPE:SIZE[:TAG], e.g. "
+                "DDR4:16G or HBM:256M:HBM[0]\n",
+                arg);
+        return 2;
+    }
+    bk->type = (uint8_t)type;
+    bk->tag = tag;
+    return 0;
+}
+
+/* Applies one --sp CU.ARG:BANK. */
+static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
+{
+    const char *dot = strchr(sp, '.'), *colon = strrchr(sp, ':');
+    if (!dot || !colon || colon < dot) {
+        fprintf(stderr, PROG ": --sp '%s': expected CU.ARG:BANK\n", sp);
+        return 2;
+    }
+    for (size_t ki = 0; ki < b->sig.nkernels; ki++) {
+        qv__xclbin_kernel_spec *k = &b->sig.kernels[ki];
+        size_t kl = strlen(k->name);
+        if ((size_t)(dot - sp) <= kl + 1 || strncmp(sp, k->name, kl) || sp[kl] != '_')
+            continue;
+        char *end;
+        unsigned long cu = strtoul(sp + kl + 1, &end, 10);
+        if (end != dot || cu < 1 || cu > k->ncus)
+            continue;
+        for (size_t a = 0; a < k->nargs; a++) {
+            size_t al = strlen(k->args[a].name);
+            if ((size_t)(colon - dot - 1) != al || strncmp(dot + 1, k->args[a].name, al))
+                continue;
+            if (!k->args[a].global) {
+                fprintf(stderr, PROG ": --sp '%s': '%s' is a scalar\n", sp,
+                        k->args[a].name);
+                return 2;
+            }
+            const char *bank = colon + 1;
+            char *end2;
+            unsigned long idx = strtoul(bank, &end2, 10);
+            for (size_t i = 0; i < spec->nbanks; i++) {
+                char tag[16];
+                qv__xclbin_bank_tag(spec, i, tag);
+                if (!strcmp(tag, bank) || (end2 != bank && !*end2 && idx == i)) {
+                    b->banks[ki][(cu - 1) * k->nargs + a] = (uint32_t)i;
+                    return 0;
+                }
+            }
+            fprintf(stderr,
+                    PROG ": --sp '%s': no bank '%s' (give a --bank "
+                    "TAG or an index)\n",
+                    sp, bank);
+            return 2;
+        }
+    }
+    fprintf(stderr, PROG ": --sp '%s': no such compute unit and argument\n",
+            sp);
+    return 2;
+}
+
+
+/* Writes the file through a temporary and a rename, so that a reader never
+ * sees half of it; "-" writes standard output. */
+static int write_file(const char *path, const uint8_t *d, size_t n)
+{
+    if (!strcmp(path, "-")) {
+        if (fwrite(d, 1, n, stdout) != n || fflush(stdout) != 0)
+            return QV_EIO;
+        return 0;
+    }
+    size_t len = strlen(path) + 8;
+    char *tmp = malloc(len);
+    if (!tmp)
+        return QV_ENOMEM;
+    snprintf(tmp, len, "%s.tmp", path);
+    FILE *f = fopen(tmp, "wb");
+    int rc = 0;
+    if (!f)
+        rc = -errno;
+    else {
+        if (fwrite(d, 1, n, f) != n)
+            rc = QV_EIO;
+        if (fclose(f) != 0 && !rc)
+            rc = -errno;
+        if (!rc && rename(tmp, path) != 0)
+            rc = -errno;
+        if (rc)
+            remove(tmp);
+    }
+    free(tmp);
+    return rc;
+}
+
+enum { B_PLATFORM = 256, B_PROJECT, B_BITSTREAM, B_MODE, B_TIMESTAMP, B_KERNEL, B_CUS,
+       B_BANK, B_SP };
+
+static int build_run(build *b, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"platform", required_argument, NULL, B_PLATFORM},
+        {"project", required_argument, NULL, B_PROJECT},
+        {"bitstream", required_argument, NULL, B_BITSTREAM},
+        {"mode", required_argument, NULL, B_MODE},
+        {"timestamp", required_argument, NULL, B_TIMESTAMP},
+        {"kernel", required_argument, NULL, B_KERNEL},
+        {"cus", required_argument, NULL, B_CUS},
+        {"bank", required_argument, NULL, B_BANK},
+        {"sp", required_argument, NULL, B_SP},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *out = NULL, *platform = NULL, *project = NULL, *bitstream = NULL;
+    uint16_t mode = QV__XCLBIN_FLAT;
+    uint64_t timestamp = 0;
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (sde && parse_seconds(sde, &timestamp))
+        timestamp = 0;
+    int c;
+    /* In order: --cus applies to the --kernel before it. */
+    while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
+        const char *v = optarg;
+        int rc = 0;
+        switch (c) {
+        case 'h':
+            qv_xclbin_usage(stdout);
+            return 0;
+        case 'o':
+            out = v;
+            break;
+        case B_PLATFORM:
+            platform = v;
+            break;
+        case B_PROJECT:
+            project = v;
+            break;
+        case B_BITSTREAM:
+            bitstream = v;
+            break;
+        case B_MODE:
+            if (!strcmp(v, "hw")) {
+                mode = QV__XCLBIN_FLAT;
+            } else if (!strcmp(v, "sw_emu")) {
+                mode = QV__XCLBIN_SW_EMU;
+            } else if (!strcmp(v, "hw_emu")) {
+                mode = QV__XCLBIN_HW_EMU;
+            } else {
+                fprintf(stderr, PROG ": --mode '%s': expected hw, sw_emu or hw_emu\n", v);
+                return QV_CLI_USAGE;
+            }
+            break;
+        case B_TIMESTAMP:
+            if (parse_seconds(v, &timestamp)) {
+                fprintf(stderr, PROG ": --timestamp '%s': expected seconds\n", v);
+                return QV_CLI_USAGE;
+            }
+            break;
+        case B_KERNEL:
+            rc = qv_xsig_parse(&b->sig, PROG, v);
+            break;
+        case B_CUS: {
+            char *end;
+            unsigned long n = strtoul(v, &end, 10);
+            if (!b->sig.nkernels || *end || end == v || n < 1 || n > QV__XCLBIN_MAX_CUS) {
+                fprintf(stderr, PROG ": --cus '%s': expected 1..%u after a --kernel\n", v,
+                        QV__XCLBIN_MAX_CUS);
+                return QV_CLI_USAGE;
+            }
+            b->sig.kernels[b->sig.nkernels - 1].ncus = (unsigned)n;
+            break;
+        }
+        case B_BANK:
+            rc = parse_bank(b, v);
+            break;
+        case B_SP:
+            if (b->nsps == sizeof b->sps / sizeof b->sps[0]) {
+                fprintf(stderr, PROG ": too many --sp\n");
+                return QV_CLI_USAGE;
+            }
+            b->sps[b->nsps++] = v;
+            break;
+        default:
+            return QV_CLI_USAGE;
+        }
+        if (rc)
+            return rc;
+    }
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
+        return QV_CLI_USAGE;
+    }
+    if (!out || !platform || !b->sig.nkernels) {
+        fprintf(stderr, PROG ": -o, --platform and --kernel are required\n");
+        return QV_CLI_USAGE;
+    }
+    if (!b->nbanks) {
+        b->bank[0] = (qv__xclbin_bank_spec){.type = QV__XMEM_DDR4, .size = 16ull << 30};
+        b->nbanks = 1;
+    }
+    qv__xclbin_spec spec = {.platform = platform,
+                            .project = project,
+                            .mode = mode,
+                            .timestamp = timestamp,
+                            .banks = b->bank,
+                            .nbanks = b->nbanks,
+                            .auto_base = true,
+                            .kernels = b->sig.kernels,
+                            .nkernels = b->sig.nkernels};
+    for (size_t ki = 0; ki < b->sig.nkernels && b->nsps; ki++) {
+        qv__xclbin_kernel_spec *k = &b->sig.kernels[ki];
+        if (!k->nargs)
+            continue;
+        if (!(b->banks[ki] = calloc((size_t)k->ncus * k->nargs, sizeof *b->banks[ki])))
+            return 1;
+        for (unsigned cu = 0; cu < k->ncus; cu++)
+            for (size_t a = 0; a < k->nargs; a++)
+                b->banks[ki][cu * k->nargs + a] = (uint32_t)(cu % b->nbanks);
+        k->banks = b->banks[ki];
+    }
+    for (size_t i = 0; i < b->nsps; i++) {
+        int rc = apply_sp(b, b->sps[i], &spec);
+        if (rc)
+            return rc;
+    }
+    if (bitstream) {
+        int rc =
+            qv__xclbin_read_file(bitstream, QV_XCLBIN_MAX_FILE, &b->bitstream, &b->bitstream_size);
+        if (rc) {
+            fprintf(stderr, "%s: error: %s\n", bitstream,
+                    rc == QV_E2BIG  ? "file larger than 4 GiB"
+                    : rc == -EISDIR ? "is a directory"
+                    : rc == QV_EINVAL ? "not a regular file"
+                                      : qv_strerror(rc));
+            return 1;
+        }
+        spec.bitstream = b->bitstream;
+        spec.bitstream_size = b->bitstream_size;
+    }
+    uint8_t *file;
+    size_t size;
+    char msg[256];
+    int rc = qv__xclbin_write(&spec, &file, &size, msg, sizeof msg);
+    if (rc) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        return rc == QV_EINVAL ? 2 : 1;
+    }
+    rc = write_file(out, file, size);
+    free(file);
+    if (rc) {
+        fprintf(stderr, "%s: error: %s\n", out, qv_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int qv_cmd_xclbin_build(int argc, char **argv)
+{
+    build *b = calloc(1, sizeof *b);
+    if (!b)
+        return 1;
+    int rc = build_run(b, argc, argv);
+    build_fini(b);
+    free(b);
+    return rc;
+}

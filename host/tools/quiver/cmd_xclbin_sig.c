@@ -1,0 +1,143 @@
+/*
+ * cmd_xclbin_sig.c - kernel signatures on the command line of `quiver xclbin
+ * build` and `quiver xclbin entry`: "NAME(ARG:TYPE, ...)", where a TYPE
+ * ending in '*' is a global pointer and any other a scalar of known size or
+ * NAME:TYPE@BYTES.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_xclbin.h"
+
+void qv_xsig_fini(qv_xsig *b)
+{
+    for (size_t i = 0; i < b->nkernels; i++) {
+        free(b->args[i]);
+        free(b->sigs[i]);
+    }
+}
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t')
+        s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+        s[--n] = '\0';
+    return s;
+}
+
+/* Byte sizes of the scalar types the signature syntax knows. */
+static int scalar_size(const char *type)
+{
+    static const struct {
+        const char *t;
+        int size;
+    } tab[] = {{"char", 1},          {"signed char", 1},
+               {"unsigned char", 1}, {"bool", 1},
+               {"int8_t", 1},        {"uint8_t", 1},
+               {"short", 2},         {"unsigned short", 2},
+               {"int16_t", 2},       {"uint16_t", 2},
+               {"int", 4},           {"unsigned", 4},
+               {"unsigned int", 4},  {"int32_t", 4},
+               {"uint32_t", 4},      {"float", 4},
+               {"long", 8},          {"unsigned long", 8},
+               {"long long", 8},     {"unsigned long long", 8},
+               {"int64_t", 8},       {"uint64_t", 8},
+               {"size_t", 8},        {"double", 8}};
+    if (!strncmp(type, "const ", 6))
+        type += 6;
+    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
+        if (!strcmp(type, tab[i].t))
+            return tab[i].size;
+    return -1;
+}
+
+int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
+{
+    if (b->nkernels == QV__XCLBIN_MAX_KERNELS) {
+        fprintf(stderr, "%s: more than %u kernels\n", prog,
+                QV__XCLBIN_MAX_KERNELS);
+        return 2;
+    }
+    size_t ki = b->nkernels;
+    char *s = strdup(sig);
+    if (!s)
+        return 1;
+    b->sigs[ki] = s;
+    b->nkernels++;
+    qv__xclbin_kernel_spec *k = &b->kernels[ki];
+    k->ncus = 1;
+    char *open = strchr(s, '('), *close = strrchr(s, ')');
+    if (!open || !close || close < open || trim(close + 1)[0]) {
+        fprintf(stderr,
+                "%s: --kernel '%s': expected NAME(ARG:TYPE, ...)\n", prog,
+                sig);
+        return 2;
+    }
+    *open = '\0';
+    *close = '\0';
+    k->name = trim(s);
+    char *list = trim(open + 1);
+    size_t n = *list ? 1 : 0;
+    for (char *p = list; *p; p++)
+        n += *p == ',';
+    if (n > QV__XCLBIN_MAX_ARGS) {
+        fprintf(stderr, "%s: --kernel '%s': more than %u arguments\n", prog,
+                sig, QV__XCLBIN_MAX_ARGS);
+        return 2;
+    }
+    if (n && !(b->args[ki] = calloc(n, sizeof *b->args[ki])))
+        return 1;
+    k->args = b->args[ki];
+    char *save = NULL;
+    for (char *tok = n ? strtok_r(list, ",", &save) : NULL; tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        qv__xclbin_arg_spec *a = &b->args[ki][k->nargs++];
+        char *colon = strchr(tok, ':');
+        if (!colon) {
+            fprintf(stderr,
+                    "%s: --kernel '%s': argument '%s' lacks ':TYPE'\n", prog,
+                    sig, trim(tok));
+            return 2;
+        }
+        *colon = '\0';
+        a->name = trim(tok);
+        char *type = trim(colon + 1), *at = strrchr(type, '@');
+        if (at) {
+            *at = '\0';
+            char *end;
+            unsigned long v = strtoul(at + 1, &end, 10);
+            if (*end || end == at + 1 || v > 64 || v == 0) {
+                fprintf(stderr,
+                        "%s: --kernel '%s': size '@%s' of '%s' must "
+                        "be 1..64 bytes\n", prog,
+                        sig, at + 1, a->name);
+                return 2;
+            }
+            a->size = (uint32_t)v;
+            type = trim(type);
+        }
+        a->type = type;
+        size_t tl = strlen(type);
+        a->global = tl && type[tl - 1] == '*';
+        if (a->global)
+            a->size = 8;
+        else if (!at) {
+            int size = scalar_size(type);
+            if (size < 0) {
+                fprintf(stderr,
+                        "%s: --kernel '%s': unknown scalar type '%s' "
+                        "of '%s'; write %s:%s@BYTES\n", prog,
+                        sig, type, a->name, a->name, type);
+                return 2;
+            }
+            a->size = (uint32_t)size;
+        }
+    }
+    if (k->nargs != n) {
+        fprintf(stderr, "%s: --kernel '%s': empty argument\n", prog, sig);
+        return 2;
+    }
+    return 0;
+}
