@@ -205,6 +205,14 @@ static void test_import_validates(void **state)
                   "<child ref=\"b\"><parent ref=\"a\"/>\n<parent ref=\"a\"/></child>\n"
                   "</adag>\n",
          "<parent ref=\"a\"> is listed twice", 6},
+        /* the XML reader's refusals, at their line (tests/unit/test_xml.c) */
+        {".xml",
+         "<?xml version=\"1.0\"?>\n<!DOCTYPE adag [<!ENTITY e \"x\">]>\n<adag/>\n",
+         "a DOCTYPE declaration is not accepted", 2},
+        {".xml", DAX_HEAD "<job id=\"a\" name=\"f\xff\" runtime=\"1\"/>\n</adag>\n",
+         "invalid UTF-8 (byte 0xff)", 3},
+        {".xml", DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\">\n</adag>\n",
+         "mismatched tag: </job> expected", 4},
         /* WfFormat: empty name without category, repeated ids and parents */
         {".json",
          "{\"workflow\": {\"specification\": {\"files\": [],\n"

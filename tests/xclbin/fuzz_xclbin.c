@@ -11,7 +11,7 @@
  * only EMBEDDED_METADATA section: a mutation that inserts or deletes bytes
  * in a whole file only breaks the length check, so this is what lets the
  * fuzzer grow and shrink XML (the corpus's *.xml seeds) and reach the
- * metadata decoder and xml.c in depth.
+ * metadata decoder and the XML reader (formats/xml.c) in depth.
  */
 #include <stdint.h>
 #include <stdlib.h>
