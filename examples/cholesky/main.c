@@ -5,7 +5,7 @@
  * prints the result check, the measured critical path and where it wrote
  * the graph (.qvg.json), its DOT drawing and the Perfetto timeline.
  *
- *   cholesky [--nt TILES] [--nb TILE_SIZE] [--ncpu N] [--out DIR]
+ *   quiver-cholesky [--nt TILES] [--nb TILE_SIZE] [--ncpu N] [--out DIR]
  */
 #include <errno.h>
 #include <math.h>
@@ -96,7 +96,7 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
         else {
-            fprintf(stderr, "usage: cholesky [--nt TILES] [--nb TILE_SIZE] [--ncpu N] "
+            fprintf(stderr, "usage: quiver-cholesky [--nt TILES] [--nb TILE_SIZE] [--ncpu N] "
                             "[--out DIR]\n");
             return 2;
         }

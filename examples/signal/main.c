@@ -2,13 +2,19 @@
  * main.c - Quiver's signal-processing demo: frames of a noisy signal go
  * through FIR filter -> FFT -> magnitude, frame by frame, written as plain
  * sequential code. Each stage has a CPU implementation (the plain C
- * references of hls/), an OpenCL one (hls/<k>/<k>.cl, PoCL in CI) and, for
+ * references of hls/), an OpenCL one (hls/<k>/<k>.cl, built into this
+ * program; PoCL in CI) and, for
  * fir and fft, an FPGA kernel from the catalog that runs on an emulated
  * Alveo U250 (the HLS C source compiled for the host, timed by the board's
  * cycle model). Quiver places every call by its models; this program checks
  * the result against a sequential run and prints which device ran what.
  *
- *   signal [--frames N] [--n SAMPLES] [--config quiver.yaml] [--hls DIR] [--out DIR]
+ *   quiver-signal [--frames N] [--n SAMPLES] [--config quiver.yaml] [--hls DIR]
+ *                 [--out DIR]
+ *
+ * Without --config it reads what any program does: $QV_CONFIG, else the
+ * default policy installed with libquiver (CPU, OpenCL, an emulated U250).
+ * --hls DIR reads the OpenCL sources from DIR/<k>/<k>.cl instead.
  */
 #include <errno.h>
 #include <math.h>
@@ -22,6 +28,7 @@
 #include "fir/fir_ref.h"
 #include "fir_fft_mag/fir_fft_mag_ref.h"
 #include "quiver.h"
+#include "signal_cl.h"
 
 #define TAPS 31
 
@@ -106,7 +113,7 @@ int main(int argc, char **argv)
 {
     int frames = 64;
     uint32_t n = 1024;
-    const char *config = QV_CONFIG, *hls = QV_HLS_DIR, *out = "quiver-signal";
+    const char *config = NULL, *hls = NULL, *out = "quiver-signal";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--frames") && i + 1 < argc)
             frames = atoi(argv[++i]);
@@ -119,8 +126,8 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
         else {
-            fprintf(stderr, "usage: signal [--frames N] [--n SAMPLES] [--config quiver.yaml] "
-                            "[--hls DIR] [--out DIR]\n");
+            fprintf(stderr, "usage: quiver-signal [--frames N] [--n SAMPLES] "
+                            "[--config quiver.yaml] [--hls DIR] [--out DIR]\n");
             return 2;
         }
     }
@@ -150,17 +157,22 @@ int main(int argc, char **argv)
     CHECK(qv_func_set_cpu(fir, cpu_fir));
     CHECK(qv_func_set_cpu(fft, cpu_fft));
     CHECK(qv_func_set_cpu(mag, cpu_mag));
-    char path[1024];
-    snprintf(path, sizeof path, "%s/fir/fir.cl", hls);
-    char *fir_cl = slurp(path);
-    snprintf(path, sizeof path, "%s/fft/fft.cl", hls);
-    char *fft_cl = slurp(path);
+    char path[1024], *fir_cl = NULL, *fft_cl = NULL;
+    if (hls) {
+        snprintf(path, sizeof path, "%s/fir/fir.cl", hls);
+        fir_cl = slurp(path);
+        snprintf(path, sizeof path, "%s/fft/fft.cl", hls);
+        fft_cl = slurp(path);
+    } else {
+        fir_cl = strdup(fir_cl_src);
+        fft_cl = strdup(fft_cl_src);
+    }
     if (fir_cl && fft_cl) {
         CHECK(qv_func_set_opencl(fir, &(qv_opencl_impl){ fir_cl, "fir", NULL, range_fir }));
         CHECK(qv_func_set_opencl(fft, &(qv_opencl_impl){ fft_cl, "fft", NULL, range_fft }));
     } else {
         fprintf(stderr, "signal: no OpenCL sources under %s: fir and fft run without "
-                        "OpenCL\n", hls);
+                        "OpenCL\n", hls ? hls : "(built in)");
     }
     CHECK(qv_func_set_opencl(mag, &(qv_opencl_impl){ mag_cl, "mag", NULL, range_mag }));
     /* FPGA kernels of the catalog the policy names (config/kernels.yaml). */

@@ -41,6 +41,18 @@ static const char *path_of(const char *rel)
     return buf[k];
 }
 
+/* The shipped policy and catalog where the build lays them out, next to the
+ * boards and xclbins they name: <build>/share/quiver. */
+static const char *data_of(const char *name)
+{
+    static char buf[2][2048];
+    static int k;
+    const char *b = getenv("QV_BINARY_DIR");
+    k = (k + 1) % 2;
+    snprintf(buf[k], sizeof buf[k], "%s/share/quiver/%s", b ? b : ".", name);
+    return buf[k];
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -159,9 +171,9 @@ static void test_shipped_files(void **state)
     check_dir("boards/platforms", QV_CONFIG_PLATFORM, 1);
     qv_config_kind kind;
     qv_diag diag;
-    assert_int_equal(qv_config_check(path_of("config/quiver.yaml"), &kind, &diag), 0);
+    assert_int_equal(qv_config_check(data_of("quiver.yaml"), &kind, &diag), 0);
     assert_int_equal(kind, QV_CONFIG_POLICY);
-    assert_int_equal(qv_config_check(path_of("config/kernels.yaml"), &kind, &diag), 0);
+    assert_int_equal(qv_config_check(data_of("kernels.yaml"), &kind, &diag), 0);
     assert_int_equal(kind, QV_CONFIG_CATALOG);
 }
 
@@ -311,7 +323,7 @@ static void test_policy(void **state)
     assert_int_equal(def.rescan_interval_ms, 5000);
     /* The shipped file shows the defaults, except that it adds the embedded
      * default platform's emulated board and the kernel catalog. */
-    assert_int_equal(qv__policy_load(path_of("config/quiver.yaml"), &p, &diag), 0);
+    assert_int_equal(qv__policy_load(data_of("quiver.yaml"), &p, &diag), 0);
     assert_int_equal(p.scheduler, def.scheduler);
     assert_int_equal(p.hot_threshold, def.hot_threshold);
     assert_int_equal(p.devices, def.devices);
@@ -321,7 +333,7 @@ static void test_policy(void **state)
     assert_int_equal(p.nboards, 1);
     assert_non_null(strstr(p.boards[0], "boards/emu/u250-emu.yaml"));
     assert_non_null(p.catalog);
-    assert_non_null(strstr(p.catalog, "config/kernels.yaml"));
+    assert_non_null(strstr(p.catalog, "share/quiver/kernels.yaml"));
     assert_int_equal(p.log_level, def.log_level);
     assert_null(p.log_file);
     assert_null(p.perfmodel_dir);
@@ -668,7 +680,7 @@ static void test_policy_loads_catalog(void **state)
     (void)state;
     qv__policy p;
     qv_diag diag;
-    assert_int_equal(qv__policy_load(path_of("config/quiver.yaml"), &p, &diag), 0);
+    assert_int_equal(qv__policy_load(data_of("quiver.yaml"), &p, &diag), 0);
     assert_non_null(p.cat);
     assert_true(p.cat->nkernels > 0);
     qv__policy_fini(&p);

@@ -15,7 +15,7 @@ static inline qv_runtime *qv_test_default_runtime(unsigned *classes)
 {
     *classes = 0;
     char cfg[1024];
-    snprintf(cfg, sizeof cfg, "%s/config/quiver.yaml", getenv("QV_SOURCE_DIR"));
+    snprintf(cfg, sizeof cfg, "%s/share/quiver/quiver.yaml", getenv("QV_BINARY_DIR"));
     qv_options o;
     qv_options_init(&o);
     o.ncpu = 2;

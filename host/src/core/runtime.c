@@ -6,6 +6,7 @@
 
 #include "config/board.h"
 #include "config/catalog.h"
+#include "config/default_path.h"
 #include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
@@ -176,7 +177,7 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
         free(rt);
         return qv__fail(rc, "qv_runtime_create: cannot create locks");
     }
-    if ((rc = apply_policy(rt, opts ? opts->config : NULL)) != 0)
+    if ((rc = apply_policy(rt, qv__config_path(opts ? opts->config : NULL))) != 0)
         goto fail;
     if ((rc = open_cpu(rt)) != 0) {
         qv__fail(rc, "cannot open the CPU backend: %s", qv_strerror(rc));

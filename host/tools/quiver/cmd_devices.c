@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config/default_path.h"
 #include "config/policy.h"
 #include "quiver.h"
 #include "quiver/config.h"
@@ -133,7 +134,8 @@ int qv_cmd_devices(int argc, char **argv)
     char line[2200];
     memset(&diag, 0, sizeof diag);
     qv__policy_defaults(&pol);
-    if (config && qv__policy_load(config, &pol, &diag)) {
+    /* As the runtime: --config, else $QV_CONFIG, else the installed default. */
+    if ((config = qv__config_path(config)) && qv__policy_load(config, &pol, &diag)) {
         qv_diag_format(&diag, line, sizeof line);
         fprintf(stderr, "%s\n", line);
         free(boards);
