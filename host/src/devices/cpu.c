@@ -99,7 +99,6 @@ int qv__cpu_bind_self(qv_device *d, unsigned idx)
 }
 
 const struct qv_device_ops qv__cpu_ops = {
-    .abi = QV_DEVICE_ABI,
     .name = "cpu",
     .cls = QV_CLASS_CPU,
     .dev_size = sizeof(cpu_device),

@@ -5,7 +5,13 @@
  * A backend's device struct starts with `qv_device` (its base) and is
  * dev_size bytes long; the core allocates it zeroed and calls open. A NULL
  * operation means the core default (for alloc/free/write/read: host memory,
- * nothing to copy). The struct only grows at the end; abi says how far.
+ * nothing to copy).
+ *
+ * The ops struct has no ABI version field: every backend is compiled into
+ * libquiver with this header, so none can disagree with the core about its
+ * layout, and nothing loads backends built apart. A loader of out-of-tree
+ * backends would add a version as the struct's first field and refuse a
+ * backend whose version it does not know.
  */
 #ifndef QV_DEVICES_DEVICE_H
 #define QV_DEVICES_DEVICE_H
@@ -14,8 +20,6 @@
 #include <stdint.h>
 
 #include "quiver.h"
-
-#define QV_DEVICE_ABI 1
 
 typedef struct qv_device qv_device;
 typedef struct qv_devmem qv_devmem;
@@ -54,7 +58,6 @@ struct qv_device {
 };
 
 struct qv_device_ops {
-    unsigned    abi;      /* QV_DEVICE_ABI */
     const char *name;     /* "cpu", "opencl", "xrt", "emu", "remote" */
     qv_class    cls;
     size_t      dev_size; /* bytes of the backend's device struct */

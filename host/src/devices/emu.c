@@ -437,7 +437,6 @@ static int emu_query(qv_device *d, int what, void *out, size_t size)
 }
 
 const struct qv_device_ops qv__emu_ops = {
-    .abi = QV_DEVICE_ABI,
     .name = "emu",
     .cls = QV_CLASS_FPGA,
     .dev_size = sizeof(emu_device),

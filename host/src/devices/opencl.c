@@ -477,7 +477,6 @@ static int ocl_query(qv_device *d, int what, void *out, size_t size)
 }
 
 const struct qv_device_ops qv__opencl_ops = {
-    .abi = QV_DEVICE_ABI,
     .name = "opencl",
     .cls = QV_CLASS_GPU,
     .dev_size = sizeof(ocl_device),

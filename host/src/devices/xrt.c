@@ -316,7 +316,6 @@ static int xrt_query(qv_device *d, int what, void *out, size_t size)
 }
 
 const struct qv_device_ops qv__xrt_ops = {
-    .abi = QV_DEVICE_ABI,
     .name = "xrt",
     .cls = QV_CLASS_FPGA,
     .dev_size = sizeof(xrt_device),
