@@ -124,6 +124,15 @@ static void test_doctype_and_entities(void **state)
             QV_EFORMAT, 1, 1, "DOCTYPE");
     refused("<!DOCTYPE a SYSTEM \"http://example.com/a.dtd\"><a/>", NULL, QV_EFORMAT, 1,
             1, "DOCTYPE");
+    /* The position is where "<!DOCTYPE" starts, whatever expat had read
+     * when it reported it: across lines (\n, \r\n), after a BOM. */
+    refused("\xef\xbb\xbf<!-- c -->\n  <!DOCTYPE a\n SYSTEM \"x.dtd\"\n>\n<a/>", NULL,
+            QV_EFORMAT, 2, 3, "DOCTYPE");
+    refused("\xef\xbb\xbf<!DOCTYPE a [\n]><a/>", NULL, QV_EFORMAT, 1, 1, "DOCTYPE");
+    refused("<?xml version='1.0'?>\r\n<!--\xc3\xa9--><!DOCTYPE a\r\n[]>\r\n<a/>", NULL,
+            QV_EFORMAT, 2, 9, "DOCTYPE");
+    refused("<?xml version='1.0'?>\r\n<!DOCTYPE a\r\n[]>\r\n<a/>", NULL, QV_EFORMAT, 2, 1,
+            "DOCTYPE");
     /* Without a DTD, only the predefined entities exist. */
     refused("<a>\n  &e;</a>", NULL, QV_EFORMAT, 2, 3, "undefined entity");
     refused("<a x='&e;'/>", NULL, QV_EFORMAT, 1, 1, "undefined entity");
