@@ -12,6 +12,7 @@
 #include "config/board.h"
 #include "config/catalog.h"
 #include "config/yaml_doc.h"
+#include "core/internal.h"
 
 static const char *const sched_names[] = {"eager", "heft", NULL};
 static const char *const level_names[] = {"error", "warn",  "info",
@@ -108,6 +109,28 @@ void qv__policy_fini(qv__policy *p)
     free(p->catalog);
     qv__catalog_free(p->cat);
     qv__policy_defaults(p);
+}
+
+/* Keys that are parsed, checked and kept but read by nothing until the
+ * run-time loop exists (docs/config/policy.md): a warning, not an error, so
+ * that existing files still load. */
+static void inert(const qv__ydoc *doc, const qv__ynode *map, const char *key,
+                  const char *name, const char *why, qv__policy *p)
+{
+    for (size_t i = 0; i < map->n && p->nwarn < 3; i++)
+        if (!strcmp(map->items[2 * i]->str, key)) {
+            const qv__ynode *k = map->items[2 * i];
+            snprintf(p->warn[p->nwarn++], sizeof p->warn[0],
+                     "%.120s:%u:%u: %s has no effect yet: %s", doc->path, k->line, k->col,
+                     name, why);
+            return;
+        }
+}
+
+void qv__policy_warn(const qv__policy *p)
+{
+    for (unsigned i = 0; i < p->nwarn; i++)
+        qv__log(1, "%s", p->warn[i]);
 }
 
 static int get_uint(const qv__ydoc *doc, const qv__ynode *map, const char *key,
@@ -269,6 +292,9 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         rc = get_uint(doc, root, "hot_threshold", "hot_threshold", 1, 1000000,
                       &p->hot_threshold, diag);
     if (!rc)
+        inert(doc, root, "hot_threshold", "hot_threshold",
+              "no region is compiled into a plan until the run-time loop exists", p);
+    if (!rc)
         rc = get_uint(doc, root, "max_inflight", "max_inflight", 16, 1u << 24,
                       &p->max_inflight, diag);
     if (!rc && (n = qv__ymap_get(root, "devices")))
@@ -286,6 +312,11 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         if (!rc)
             rc = get_uint(doc, sec, "min_interval_ms", "replan.min_interval_ms", 0,
                           86400000, &p->replan_min_interval_ms, diag);
+        if (!rc) {
+            const char *why = "nothing re-plans until the run-time loop exists";
+            inert(doc, sec, "drift", "replan.drift", why, p);
+            inert(doc, sec, "min_interval_ms", "replan.min_interval_ms", why, p);
+        }
     }
     if (!rc && (sec = qv__ymap_get(root, "discovery"))) {
         rc = qv__ymap_check(doc, sec, "discovery", discovery_keys, diag);

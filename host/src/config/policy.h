@@ -6,9 +6,9 @@
  *
  * Schema (docs/config/policy.md has every key with its default):
  *   scheduler: heft              eager | heft
- *   hot_threshold: 3             1..1000000
+ *   hot_threshold: 3             1..1000000 (no effect yet: a warning)
  *   devices: [cpu, gpu, fpga, remote]
- *   replan:    {drift: 0.25, min_interval_ms: 1000}
+ *   replan:    {drift: 0.25, min_interval_ms: 1000}   (no effect yet)
  *   discovery: {rescan_interval_ms: 5000, hwloc: true, opencl: true,
  *               xrt: true, boards: [../boards/emu/u250-emu.yaml]}
  *   log:       {level: warn, file: PATH}
@@ -57,6 +57,11 @@ typedef struct qv__policy {
                                        qv_submit blocks (backpressure) */
     struct qv__catalog *cat;        /* that catalog, loaded; owned (the
                                        runtime takes it: set it to NULL) */
+    /* Keys the file sets that nothing reads yet (hot_threshold, replan.*:
+     * the run-time loop will): "file:line:col: KEY has no effect yet...",
+     * for qv__policy_warn. */
+    char warn[3][320];
+    unsigned nwarn;
 } qv__policy;
 
 /* Fills p with the defaults above; nothing to free until a load. */
@@ -69,6 +74,10 @@ void qv__policy_defaults(qv__policy *p);
  * error *out holds the defaults, owns nothing, and diag (may be NULL) says
  * why. Relative paths in the file resolve against the file's directory. */
 int qv__policy_load(const char *path, qv__policy *out, qv_diag *diag);
+
+/* Logs p's warnings (keys that have no effect yet) at warn level: the
+ * runtime once its log is open, `quiver check` after a check. */
+void qv__policy_warn(const qv__policy *p);
 
 /* Frees what a loaded policy owns and resets it to the defaults. */
 void qv__policy_fini(qv__policy *p);

@@ -5,6 +5,15 @@
  * operation fails the task is re-run on the CPU (through the CPU queue) and
  * the failure is remembered: per (function, device) for a build error, for
  * the whole device for a device fault.
+ *
+ * The devices are those of the discovery pool (discovery/pool.c), in its
+ * order and by its names, so that `quiver devices` and qv_device_get list
+ * the same machine; the pool's rescans reach the runtime as events, and a
+ * device that disappears takes no new task (its queued ones are placed
+ * again, as after a fault). An FPGA runs a function only when the catalog
+ * has a build of its kernel for the board, as the planner decides; an
+ * emulated board's runs are costed by the board's model, and copies by the
+ * link of the board file until copies are measured.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +23,7 @@
 #include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
+#include "discovery/discovery.h"
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
 
@@ -28,15 +38,26 @@ struct qv__devq {
     bool              stop;
     atomic_bool       healthy;
     _Atomic uint64_t  ready_ns;  /* predicted time its queue drains */
-    unsigned char    *broken;    /* per function id: cannot run here */
-    size_t            nbroken;
-    pthread_mutex_t   broken_mu;
-    /* Link estimate: EWMA of measured transfers. */
+    unsigned char    *fit;       /* per function id: FIT_* bits */
+    size_t            nfit;
+    pthread_mutex_t   fit_mu;
+    /* Link estimate: the board file's (or discovery's) link until copies
+     * are measured, then an EWMA of measured transfers. */
     _Atomic uint64_t  bw_bps;    /* bytes per second */
     atomic_bool       bw_measured;
+    double            latency_us; /* per transfer */
+    bool              emulated;  /* the board model's link is the truth */
     _Atomic uint64_t  tasks, failed, bytes_to, bytes_from;
-    char              name[128];
+    const qv__board  *board;     /* FPGA boards: the board file, else NULL */
+    _Atomic unsigned  res_id;    /* its resource in rt->pool */
+    atomic_bool       gone;      /* disappeared at a rescan */
+    char              name[128]; /* discovery's name */
+    char              backend[16]; /* discovery's backend */
 };
+
+/* What q knows of a function (q->fit): it failed to build or load here;
+ * whether the catalog has a build of its kernel for q's board. */
+enum { FIT_BROKEN = 1, FIT_CHECKED = 2, FIT_NO_BUILD = 4 };
 
 struct qv_device *qv__device(qv_runtime *rt, unsigned dev)
 {
@@ -55,33 +76,61 @@ void qv__devq_count_bytes(qv_runtime *rt, unsigned dev, uint64_t to, uint64_t fr
     atomic_fetch_add_explicit(&q->bytes_from, from, memory_order_relaxed);
 }
 
+/* Sets bits of q->fit[f->id]; under fit_mu. Dropped when out of memory
+ * (then asked again). */
+static void fit_set(qv__devq *q, const qv_func *f, unsigned bits)
+{
+    if (f->id >= q->nfit) {
+        size_t n = f->id + 16;
+        unsigned char *nb = realloc(q->fit, n);
+        if (!nb)
+            return;
+        memset(nb + q->nfit, 0, n - q->nfit);
+        q->fit = nb;
+        q->nfit = n;
+    }
+    q->fit[f->id] |= (unsigned char)bits;
+}
+
+/* Whether the catalog has a build of f's kernel for q's board (by the
+ * board's name or its platform): the one rule of the runtime and the
+ * planner (qv_catalog_holds). Leaves qv_last_error as it was. */
+static bool has_build(const qv__devq *q, const qv_func *f)
+{
+    char saved[512];
+    snprintf(saved, sizeof saved, "%s", qv_last_error());
+    const struct qv__kernel *k;
+    const char *xclbin;
+    bool ok = qv__fpga_kernel_for(f, q->board, &k, &xclbin) == 0;
+    qv__fail(0, "%s", saved);
+    return ok;
+}
+
 bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)
 {
     qv__devq *q = rt->accel[dev - 1];
     if (!atomic_load_explicit(&q->healthy, memory_order_relaxed) ||
+        atomic_load_explicit(&q->gone, memory_order_relaxed) ||
         !qv__func_can(f, q->dev->cls))
         return false;
-    pthread_mutex_lock(&q->broken_mu);
-    bool broken = f->id < q->nbroken && q->broken[f->id];
-    pthread_mutex_unlock(&q->broken_mu);
-    return !broken;
+    pthread_mutex_lock(&q->fit_mu);
+    unsigned fit = f->id < q->nfit ? q->fit[f->id] : 0;
+    if (q->board && !(fit & FIT_CHECKED)) {
+        fit |= FIT_CHECKED | (has_build(q, f) ? 0u : FIT_NO_BUILD);
+        fit_set(q, f, fit);
+        if (fit & FIT_NO_BUILD)
+            qv__log(2, "%s takes no task of '%s': the catalog has no build of its "
+                    "kernel for board %s", q->name, f->name, q->board->name);
+    }
+    pthread_mutex_unlock(&q->fit_mu);
+    return !(fit & (FIT_BROKEN | FIT_NO_BUILD));
 }
 
 static void mark_broken(qv__devq *q, const qv_func *f)
 {
-    pthread_mutex_lock(&q->broken_mu);
-    if (f->id >= q->nbroken) {
-        size_t n = f->id + 16;
-        unsigned char *nb = realloc(q->broken, n);
-        if (nb) {
-            memset(nb + q->nbroken, 0, n - q->nbroken);
-            q->broken = nb;
-            q->nbroken = n;
-        }
-    }
-    if (f->id < q->nbroken)
-        q->broken[f->id] = 1;
-    pthread_mutex_unlock(&q->broken_mu);
+    pthread_mutex_lock(&q->fit_mu);
+    fit_set(q, f, FIT_BROKEN);
+    pthread_mutex_unlock(&q->fit_mu);
 }
 
 uint64_t qv__devq_ready_ns(qv_runtime *rt, unsigned dev, uint64_t now)
@@ -104,7 +153,7 @@ double qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes)
 {
     qv__devq *q = rt->accel[dev - 1];
     double bps = (double)atomic_load_explicit(&q->bw_bps, memory_order_relaxed);
-    return 10.0 + (double)bytes / bps * 1e6; /* 10 µs per transfer, then bandwidth */
+    return q->latency_us + (double)bytes / bps * 1e6;
 }
 
 void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
@@ -138,7 +187,8 @@ static int64_t wait_limit_ns(const qv__task *t)
 }
 
 /* Runs t on q's device; 0, or the error of the operation that failed. */
-static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1)
+static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
+                    double *model_us)
 {
     qv_runtime *rt = q->rt;
     unsigned id = q->dev->id;
@@ -159,7 +209,7 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1)
             moved += b->size;
     }
     uint64_t c1 = qv__now_ns();
-    if (moved > 4096 && c1 > c0) {
+    if (moved > 4096 && c1 > c0 && !q->emulated) {
         /* Learn the link: an exponential average of what copies achieve. */
         uint64_t bps = (uint64_t)((double)moved / ((double)(c1 - c0) / 1e9));
         uint64_t old = atomic_load(&q->bw_bps);
@@ -178,6 +228,10 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1)
     qv_call call = { t->ptr, t->size, t->nargs, 0 };
     qv_launch l = { t->func, NULL, &call, mem };
     qv_event *ev = NULL;
+    /* An emulated board's clock, around the run alone (copies are costed
+     * apart, as for every device). */
+    double b0 = 0, b1 = 0;
+    bool board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b0, sizeof b0) == 0;
     *t0 = qv__now_ns();
     int rc = q->dev->ops->launch(q->dev, &l, &ev);
     if (!rc && ev)
@@ -185,6 +239,8 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1)
     *t1 = qv__now_ns();
     if (rc)
         return rc;
+    if (board && q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b1, sizeof b1) == 0)
+        *model_us = b1 > b0 ? b1 - b0 : 0;
     for (unsigned j = 0; j < t->nbufs; j++)
         if (t->modes[j] & QV_W)
             qv__coh_written(t->ubuf[j], id);
@@ -212,15 +268,20 @@ static void *driver_main(void *arg)
     qv_runtime *rt = q->rt;
     qv__task *t;
     while ((t = pop(q)) != NULL) {
+        if (atomic_load(&q->gone)) {
+            /* Disappeared while it waited here: placed again, elsewhere. */
+            t->skip |= 1u << q->dev->id;
+            qv__sched_push(rt, t);
+            continue;
+        }
         uint64_t t0 = 0, t1 = 0;
-        double b0 = 0, b1 = 0;
-        bool board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b0, sizeof b0) == 0;
-        int rc = run_here(q, t, &t0, &t1);
+        double model_us = -1;
+        int rc = run_here(q, t, &t0, &t1, &model_us);
         if (rc == 0) {
             atomic_fetch_add(&q->tasks, 1);
-            if (board && t->node &&
-                q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b1, sizeof b1) == 0)
-                ((qv__node *)t->node)->board_us = (float)(b1 - b0);
+            if (model_us >= 0 && t->node)
+                ((qv__node *)t->node)->board_us = (float)model_us;
+            t->model_us = model_us;
             qv__task_complete(rt, t, q->dev->id, rt->nworkers + q->dev->id - 1, t0, t1,
                               NULL);
         } else {
@@ -256,11 +317,13 @@ static void *driver_main(void *arg)
     return NULL;
 }
 
-static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, unsigned idx,
-                    const void *board)
+/* Opens the device of pool entry f with backend ops; board is its board
+ * file (FPGA boards) and arg what ops->open takes. */
+static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__found *f,
+                    const qv__board *board, const void *arg)
 {
     if (rt->naccel + 1 >= QV__MAX_DEVICES)
-        return QV_E2BIG;
+        return qv__fail(QV_E2BIG, "more than %d devices", QV__MAX_DEVICES);
     qv__devq *q = calloc(1, sizeof *q);
     struct qv_device *d = calloc(1, ops->dev_size);
     if (!q || !d) {
@@ -271,9 +334,9 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, unsigned id
     d->ops = ops;
     d->rt = rt;
     d->cls = ops->cls;
-    d->idx = idx;
+    d->idx = f->index;
     d->id = rt->naccel + 1;
-    int rc = ops->open(d, idx, board);
+    int rc = ops->open(d, f->index, arg);
     if (rc) {
         free(q);
         free(d);
@@ -281,72 +344,213 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, unsigned id
     }
     q->dev = d;
     q->rt = rt;
+    q->board = board;
+    q->emulated = f->r.emulated;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
-    pthread_mutex_init(&q->broken_mu, NULL);
+    pthread_mutex_init(&q->fit_mu, NULL);
     atomic_init(&q->healthy, true);
-    atomic_init(&q->bw_bps, (uint64_t)4e9); /* until measured: 4 GB/s */
-    if (ops->query(d, QV_QUERY_NAME, q->name, sizeof q->name) != 0)
-        snprintf(q->name, sizeof q->name, "%s %u", ops->name, idx);
+    atomic_init(&q->gone, false);
+    atomic_init(&q->res_id, f->r.id);
+    /* Until measured: the link the board file (or discovery) gives. */
+    double gbs = f->r.link_bandwidth_gbs > 0 ? f->r.link_bandwidth_gbs : 4.0;
+    atomic_init(&q->bw_bps, (uint64_t)(gbs * 1e9));
+    q->latency_us = f->r.link_latency_us > 0 ? f->r.link_latency_us : 10.0;
+    snprintf(q->name, sizeof q->name, "%s", f->r.name);
+    snprintf(q->backend, sizeof q->backend, "%s", f->r.backend);
     rt->accel[rt->naccel++] = q;
     rt->accel_classes |= 1u << d->cls;
-    qv__log(2, "device %u: %s (%s, backend %s)", d->id, q->name, qv_class_name(d->cls),
-            ops->name);
+    char detail[128] = "";
+    ops->query(d, QV_QUERY_NAME, detail, sizeof detail);
+    qv__log(2, "device %u: %s (%s, backend %s: %s)", d->id, q->name, qv_class_name(d->cls),
+            ops->name, detail);
     return 0;
+}
+
+/* The policy's board file that pool entry f (backend "emu") comes from. */
+static const qv__board *board_of(qv_runtime *rt, const qv__found *f)
+{
+    const char *path = f->key + strlen("board:");
+    for (size_t i = 0; i < rt->nboards && i < rt->policy->nboards; i++)
+        if (!strcmp(rt->policy->boards[i], path))
+            return rt->boards[i];
+    return NULL;
+}
+
+/* The board file of XRT card n: the n-th real FPGA board the policy lists
+ * (it says which builds of the catalog the card takes); NULL if none. */
+static const qv__board *card_board(qv_runtime *rt, unsigned n)
+{
+    for (size_t i = 0; i < rt->nboards; i++) {
+        const qv__board *b = rt->boards[i];
+        if (b->kind == QV_CLASS_FPGA && !b->emulation && n-- == 0)
+            return b;
+    }
+    return NULL;
+}
+
+/* Opens the device of pool entry f if the runtime can use it. */
+static int open_found(qv_runtime *rt, const qv__found *f)
+{
+    const qv__policy *pol = rt->policy;
+    const qv_resource *r = &f->r;
+    if (!(pol->devices & (1u << r->type))) {
+        qv__log(2, "%s (%s) not used: the policy's devices leave out %s", r->name,
+                r->backend, qv_class_name(r->type));
+        return 0;
+    }
+    int rc = 0;
+    if (!strcmp(r->backend, "hwloc")) {
+        /* The CPU device is all of the machine's cores: its name lists
+         * the resources discovery reports for them. */
+        size_t len = strlen(rt->cpu_name);
+        snprintf(rt->cpu_name + len, sizeof rt->cpu_name - len, "%s%s", len ? "+" : "",
+                 r->name);
+        return 0;
+    } else if (!strcmp(r->backend, "opencl")) {
+        if (r->type != QV_CLASS_GPU || !rt->opts.opencl) {
+            qv__log(2, "%s (opencl) not used: an FPGA behind OpenCL is XRT's", r->name);
+            return 0;
+        }
+        rc = open_one(rt, &qv__opencl_ops, f, NULL, f);
+    } else if (!strcmp(r->backend, "emu")) {
+        const qv__board *b = board_of(rt, f);
+        if (!b)
+            return 0; /* a board file that appeared after the policy loaded */
+        if ((rc = open_one(rt, &qv__emu_ops, f, b, b)) != 0)
+            return qv__fail(rc, "emulated board %s: %s", r->name, qv_last_error());
+    } else if (!strcmp(r->backend, "xrt")) {
+        const qv__board *b = card_board(rt, f->index);
+        if (!b) {
+            qv__log(2, "%s (%s) not used: no board file of the policy describes it, so "
+                    "nothing says which builds of the catalog it takes",
+                    r->name, r->detail);
+            return 0;
+        }
+        rc = open_one(rt, &qv__xrt_ops, f, b, b);
+    } else {
+        qv__log(2, "%s (%s) not used: the runtime has no %s backend", r->name, r->backend,
+                r->backend);
+        return 0;
+    }
+    if (rc)
+        qv__log(1, "%s (%s) not used: %s", r->name, r->backend, qv_last_error());
+    return 0;
+}
+
+/* Events of the pool's rescans: counted, kept for the run-time loop, and
+ * acted on: a device that disappears takes no new task; one that comes
+ * back (an emulated board's file restored) takes tasks again. Runs on the
+ * pool's rescan thread (or in qv__devq_rescan), with no pool lock held. */
+static void pool_event(void *arg, qv_pool_event ev, const qv_resource *r)
+{
+    qv_runtime *rt = arg;
+    bool up = ev == QV_POOL_APPEARED;
+    unsigned dev = 0;
+    for (unsigned i = 0; i < rt->naccel && !dev; i++) {
+        qv__devq *q = rt->accel[i];
+        if (up ? atomic_load(&q->gone) && !strcmp(q->name, r->name) &&
+                     !strcmp(q->backend, r->backend)
+               : atomic_load(&q->res_id) == r->id) {
+            dev = i + 1;
+            atomic_store(&q->res_id, r->id);
+            atomic_store(&q->gone, !up);
+        }
+    }
+    pthread_mutex_lock(&rt->ev_mu);
+    if (up)
+        rt->appeared++;
+    else
+        rt->disappeared++;
+    if (rt->nevents == QV__DEV_EVENTS) { /* the oldest goes */
+        memmove(rt->events, rt->events + 1, sizeof rt->events - sizeof rt->events[0]);
+        rt->nevents--;
+    }
+    qv__dev_event *e = &rt->events[rt->nevents++];
+    e->appeared = up;
+    e->dev = dev;
+    snprintf(e->name, sizeof e->name, "%s", r->name);
+    pthread_mutex_unlock(&rt->ev_mu);
+    if (up)
+        qv__log(2, "device %s (%s, %s) appeared%s", r->name, qv_class_name(r->type),
+                r->backend, dev ? ": it takes tasks again" : "; this runtime does not use it");
+    else
+        qv__log(2, "device %s (%s, %s) disappeared%s", r->name, qv_class_name(r->type),
+                r->backend,
+                dev ? ": it takes no new task, and those queued there are placed again" : "");
+    if (dev && !up) {
+        /* Wake its driver so that its queue drains elsewhere now. */
+        qv__devq *q = rt->accel[dev - 1];
+        pthread_mutex_lock(&q->mu);
+        pthread_cond_broadcast(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+int qv__devq_rescan(qv_runtime *rt)
+{
+    return rt->pool ? qv_pool_rescan(rt->pool) : QV_ENODEV;
+}
+
+size_t qv__devq_events(qv_runtime *rt, qv__dev_event *out, size_t max, uint64_t *appeared,
+                       uint64_t *disappeared)
+{
+    pthread_mutex_lock(&rt->ev_mu);
+    size_t n = rt->nevents < max ? rt->nevents : max;
+    memcpy(out, rt->events, n * sizeof *out);
+    memmove(rt->events, rt->events + n, (rt->nevents - n) * sizeof *out);
+    rt->nevents -= (unsigned)n;
+    if (appeared)
+        *appeared = rt->appeared;
+    if (disappeared)
+        *disappeared = rt->disappeared;
+    pthread_mutex_unlock(&rt->ev_mu);
+    return n;
 }
 
 int qv__devq_open_all(qv_runtime *rt)
 {
-    if (rt->opts.opencl) {
-        unsigned n = 0;
-        if (qv__opencl_ops.probe(NULL, &n) == 0) {
-            for (unsigned i = 0; i < n; i++) {
-                int rc = open_one(rt, &qv__opencl_ops, i, NULL);
-                if (rc)
-                    qv__log(2, "OpenCL device %u not used: %s", i, qv_strerror(rc));
-            }
-        }
+    /* One scan of the machine: the devices opened below are its entries,
+     * in its order, and its rescans (started once the callback is set)
+     * report what appears and disappears. */
+    qv_pool_options o;
+    qv__policy_pool_options(rt->policy, &o);
+    o.opencl = o.opencl && rt->opts.opencl;
+    o.xrt = o.xrt && (rt->policy->devices & (1u << QV_CLASS_FPGA));
+    o.rescan_ms = 0;
+    qv_diag d;
+    memset(&d, 0, sizeof d);
+    int rc = qv_pool_create(&o, &rt->pool, &d);
+    if (rc) {
+        char msg[2200];
+        if (d.file[0] || d.message[0])
+            qv_diag_format(&d, msg, sizeof msg);
+        else
+            snprintf(msg, sizeof msg, "%s", qv_strerror(rc));
+        return qv__fail(rc, "discovery: %s", msg);
     }
-    /* Emulated boards the policy lists: one device each. */
-    const qv__policy *pol = rt->policy;
-    for (size_t i = 0; i < rt->nboards; i++) {
-        unsigned n = 0;
-        if (!(pol->devices & (1u << QV_CLASS_FPGA)) ||
-            qv__emu_ops.probe(rt->boards[i], &n) != 0 || n == 0)
-            continue;
-        int rc = open_one(rt, &qv__emu_ops, 0, rt->boards[i]);
-        if (rc)
-            return qv__fail(rc, "emulated board %s: %s",
-                            ((const qv__board *)rt->boards[i])->name, qv_last_error());
-    }
-    /* Cards through XRT: the n-th real FPGA board of the policy is the n-th
-     * XRT device. Without such a board nothing says which xclbin a card
-     * takes, so no card is used. */
-    unsigned ncards = 0;
-    for (size_t i = 0; i < rt->nboards && pol->discover_xrt &&
-                       (pol->devices & (1u << QV_CLASS_FPGA));
-         i++) {
-        const qv__board *b = rt->boards[i];
-        unsigned n = 0;
-        if (qv__xrt_ops.probe(b, &n) != 0 || n <= ncards)
-            continue;
-        int rc = open_one(rt, &qv__xrt_ops, ncards, b);
-        if (rc)
-            qv__log(1, "board %s: XRT device %u not used: %s", b->name, ncards,
-                    qv_last_error());
-        ncards++;
-    }
+    qv__found f;
+    for (size_t i = 0; qv__pool_entry(rt->pool, i, &f) == 0; i++)
+        if ((rc = open_found(rt, &f)) != 0)
+            return rc;
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
         if (pthread_create(&q->thread, NULL, driver_main, q) != 0)
-            return QV_ENOMEM;
+            return qv__fail(QV_ENOMEM, "cannot start the thread of %s", q->name);
         q->started = true;
     }
+    qv_pool_set_callback(rt->pool, pool_event, rt);
+    if (rt->policy->rescan_interval_ms &&
+        (rc = qv__pool_set_rescan(rt->pool, rt->policy->rescan_interval_ms)) != 0)
+        return qv__fail(rc, "cannot start the rescan of the devices");
     return 0;
 }
 
 void qv__devq_stop_all(qv_runtime *rt)
 {
+    /* No rescan, and so no event, from here on. */
+    qv_pool_destroy(rt->pool);
+    rt->pool = NULL;
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
         pthread_mutex_lock(&q->mu);
@@ -365,10 +569,10 @@ void qv__devq_close_all(qv_runtime *rt)
         qv__devq *q = rt->accel[i];
         q->dev->ops->close(q->dev);
         free(q->dev);
-        free(q->broken);
+        free(q->fit);
         pthread_mutex_destroy(&q->mu);
         pthread_cond_destroy(&q->cv);
-        pthread_mutex_destroy(&q->broken_mu);
+        pthread_mutex_destroy(&q->fit_mu);
         free(q);
     }
     rt->naccel = 0;
@@ -387,7 +591,13 @@ QV_API int qv_device_get(const qv_runtime *rt, unsigned idx, qv_device_info *out
         return qv__fail(QV_ENOENT, "no device %u (the runtime has %u)", idx, 1 + rt->naccel);
     memset(out, 0, sizeof *out);
     struct qv_device *d = idx ? rt->accel[idx - 1]->dev : rt->cpu;
-    d->ops->query(d, QV_QUERY_NAME, out->name, sizeof out->name);
+    /* Discovery's names, as `quiver devices` prints them. */
+    if (idx)
+        snprintf(out->name, sizeof out->name, "%s", rt->accel[idx - 1]->name);
+    else if (rt->cpu_name[0])
+        snprintf(out->name, sizeof out->name, "%s", rt->cpu_name);
+    else
+        snprintf(out->name, sizeof out->name, "cpu");
     out->cls = d->cls;
     snprintf(out->backend, sizeof out->backend, "%s", d->ops->name);
     if (idx == 0) {
@@ -399,7 +609,7 @@ QV_API int qv_device_get(const qv_runtime *rt, unsigned idx, qv_device_info *out
     }
     qv__devq *q = rt->accel[idx - 1];
     out->units = 1;
-    out->healthy = atomic_load(&q->healthy);
+    out->healthy = atomic_load(&q->healthy) && !atomic_load(&q->gone);
     out->tasks = atomic_load(&q->tasks);
     out->failed = atomic_load(&q->failed);
     out->bytes_to = atomic_load(&q->bytes_to);

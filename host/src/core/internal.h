@@ -18,6 +18,7 @@
  *    memory and its failure detail (err_msg).
  *  - rt->fail_mu guards the tasks that ran nowhere, until a wait reports
  *    them.
+ *  - rt->ev_mu guards the device events of the pool's rescans.
  *  - The host's holds (buf->host, buf->held) are under submit_mu, like the
  *    rest of the dependency state.
  */
@@ -37,11 +38,23 @@ typedef struct qv__devq qv__devq;
 
 /* Devices: index 0 is the host CPU, then accelerators. */
 #define QV__MAX_DEVICES 16
+
+/* A device that appeared or disappeared at a rescan of the pool. */
+#define QV__DEV_EVENTS 32
+typedef struct qv__dev_event {
+    bool     appeared; /* else disappeared */
+    unsigned dev;      /* the runtime's device, or 0 when it opened none */
+    char     name[128]; /* as discovery (and qv_device_get) names it */
+} qv__dev_event;
 typedef struct qv__perf qv__perf;
 typedef struct qv__recorder qv__recorder;
 typedef struct qv__worker qv__worker;
 struct qv__catalog;
 struct qv__kernel;
+struct qv__policy;
+struct qv__board;
+struct qv__perf_file;
+struct qv_pool;
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -194,6 +207,9 @@ struct qv__task {
                            * they failed it, or it does not fit their kernel */
     uint64_t    epoch;    /* submission epoch (qv_wait_all) */
     char       *why;      /* the last device's failure, owned; or NULL */
+    double      model_us; /* an emulated board's modelled run time (µs),
+                           * which the models learn instead of the host's
+                           * wall time; < 0 for other devices */
     unsigned    modes[QV_MAX_ARGS]; /* access mode of each ubuf */
     uint64_t    id;       /* node id, runtime-wide submission order */
     void       *node;     /* recorder slot, or NULL when not recording */
@@ -265,10 +281,21 @@ void qv__wake_waiters(qv_runtime *rt);
 struct qv_runtime {
     qv_options opts;
     uint64_t   created_ns;
-    void      *policy;   /* qv__policy, from opts.config or the defaults */
+    struct qv__policy  *policy;  /* from opts.config or the defaults */
     struct qv__catalog *catalog; /* from the policy, or NULL */
-    void     **boards;   /* qv__board of the policy's board files */
+    struct qv__board  **boards;  /* the policy's board files, loaded */
     size_t     nboards;
+    /* The one list of devices (discovery/pool.c): the devices are opened
+     * from it, and its rescans report devices that appear or disappear
+     * (devq.c, qv__devq_pool_event). */
+    struct qv_pool *pool;
+    char       cpu_name[128]; /* device 0's name, as discovery names it */
+    /* Devices that appeared or disappeared at a rescan (under ev_mu): the
+     * totals, and the latest events for the run-time loop to take. */
+    pthread_mutex_t ev_mu;
+    qv__dev_event   events[QV__DEV_EVENTS];
+    unsigned        nevents;
+    uint64_t        appeared, disappeared;
     char      *perfmodel_dir;
     char      *perfmodel_path;
 
@@ -338,7 +365,7 @@ struct qv_runtime {
     bool            log_file;  /* this runtime opened log.file */
 
     qv__recorder *rec;     /* NULL when not recording */
-    void         *loaded_models; /* models read from disk, by function name */
+    struct qv__perf_file *loaded_models; /* models read from disk */
 };
 
 #define QV__RT_MAGIC 0x71767274u /* "qvrt" */
@@ -408,6 +435,14 @@ int  qv__devq_open_all(qv_runtime *rt);
 void qv__devq_stop_all(qv_runtime *rt);
 void qv__devq_close_all(qv_runtime *rt);
 void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t);
+/* Rescans the runtime's pool now, as its rescan thread does: devices that
+ * appeared or disappeared become events (the internal hook of the tests;
+ * the run-time loop will call it). QV_ENODEV without a pool. */
+int  qv__devq_rescan(qv_runtime *rt);
+/* Moves up to max events not taken yet into out, oldest first; returns how
+ * many. appeared / disappeared (may be NULL) get the totals so far. */
+size_t qv__devq_events(qv_runtime *rt, qv__dev_event *out, size_t max,
+                       uint64_t *appeared, uint64_t *disappeared);
 /* Placement inputs for device dev (>= 1). */
 bool     qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f);
 uint64_t qv__devq_ready_ns(qv_runtime *rt, unsigned dev, uint64_t now);

@@ -42,7 +42,8 @@ static int runtime_init_sync(qv_runtime *rt)
     if (pthread_mutex_init(&rt->submit_mu, NULL) || pthread_mutex_init(&rt->q_mu, NULL) ||
         pthread_mutex_init(&rt->park_mu, NULL) || pthread_cond_init(&rt->park_cv, NULL) ||
         pthread_mutex_init(&rt->wait_mu, NULL) || pthread_cond_init(&rt->wait_cv, NULL) ||
-        pthread_mutex_init(&rt->reg_mu, NULL) || pthread_mutex_init(&rt->fail_mu, NULL))
+        pthread_mutex_init(&rt->reg_mu, NULL) || pthread_mutex_init(&rt->fail_mu, NULL) ||
+        pthread_mutex_init(&rt->ev_mu, NULL))
         return QV_ENOMEM;
     atomic_init(&rt->free_shared, NULL);
     atomic_init(&rt->qlen, 0);
@@ -125,6 +126,7 @@ static int apply_policy(qv_runtime *rt, const char *path)
     qv__log(2, "runtime policy %s: scheduler %s, log level %s%s%s", path,
             qv__sched_name(p->scheduler), qv__loglevel_name(p->log_level),
             p->log_file ? ", log file " : "", p->log_file ? p->log_file : "");
+    qv__policy_warn(p);
     /* Nothing starts half-configured: the policy loaded its catalog (as
      * `quiver check` does, by the same code); every board loads now. */
     rt->catalog = p->cat;
@@ -316,6 +318,7 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     pthread_cond_destroy(&rt->wait_cv);
     pthread_mutex_destroy(&rt->reg_mu);
     pthread_mutex_destroy(&rt->fail_mu);
+    pthread_mutex_destroy(&rt->ev_mu);
     if (rt->log_file)
         qv__log_close();
     pthread_mutex_lock(&grave_mu);

@@ -73,55 +73,17 @@ static const char *cl_err(cl_int e)
     }
 }
 
-/* Lists every device of every platform, in a stable order. */
-static cl_uint list_devices(cl_device_id *out, cl_uint max)
-{
-    cl_platform_id plats[16];
-    cl_uint np = 0, n = 0;
-    if (clGetPlatformIDs(16, plats, &np) != CL_SUCCESS)
-        return 0;
-    for (cl_uint p = 0; p < np && p < 16; p++) {
-        cl_uint nd = 0;
-        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, max - n, out + n, &nd) != CL_SUCCESS)
-            continue;
-        /* FPGAs behind OpenCL (Xilinx's ICD) belong to the XRT backend. */
-        cl_uint kept = 0;
-        for (cl_uint i = 0; i < nd; i++) {
-            cl_device_type type = 0;
-            clGetDeviceInfo(out[n + i], CL_DEVICE_TYPE, sizeof type, &type, NULL);
-            if (!(type & CL_DEVICE_TYPE_ACCELERATOR))
-                out[n + kept++] = out[n + i];
-        }
-        n += kept;
-    }
-    return n;
-}
-
-static int ocl_probe(const void *b, unsigned *count)
-{
-    (void)b;
-    *count = 0;
-    /* Xilinx's ICD aborts the process when XRT is not set up (see
-     * research/xrt-feasibility.md); discovery knows how to tell. */
-    char why[256];
-    if (qv__opencl_unsafe(why, sizeof why)) {
-        qv__log(2, "OpenCL %s", why);
-        return 0;
-    }
-    cl_device_id ids[64];
-    *count = list_devices(ids, 64);
-    return 0;
-}
-
+/* Opens the device that discovery found: b is its entry in the pool (a
+ * qv__found), so that OpenCL platforms are listed in one place
+ * (discovery/opencl.c, which also keeps away from ICDs that would abort). */
 static int ocl_open(qv_device *d, unsigned idx, const void *b)
 {
-    (void)b;
+    (void)idx;
     ocl_device *o = (ocl_device *)d;
-    cl_device_id ids[64];
-    cl_uint n = list_devices(ids, 64);
-    if (idx >= n)
+    const qv__found *found = b;
+    if (!found || !found->cl_dev)
         return QV_ENOENT;
-    o->id = ids[idx];
+    o->id = found->cl_dev;
     cl_int err;
     o->ctx = clCreateContext(NULL, 1, &o->id, NULL, NULL, &err);
     if (!o->ctx)
@@ -480,7 +442,6 @@ const struct qv_device_ops qv__opencl_ops = {
     .name = "opencl",
     .cls = QV_CLASS_GPU,
     .dev_size = sizeof(ocl_device),
-    .probe = ocl_probe,
     .open = ocl_open,
     .close = ocl_close,
     .alloc = ocl_alloc,

@@ -14,9 +14,13 @@
 #include "config/board.h"
 #include "quiver/config.h"
 
+struct _cl_device_id;
+
 typedef struct qv__found {
     qv_resource r;
-    char key[256]; /* stable identity across scans */
+    char key[256];               /* stable identity across scans */
+    unsigned index;              /* the backend's own number (XRT: card) */
+    struct _cl_device_id *cl_dev; /* OpenCL: the device, for the runtime */
 } qv__found;
 
 typedef struct qv__scan {
@@ -38,6 +42,13 @@ int qv__disc_xrt(qv__scan *s, qv_backend_report *rep);
 /* Loads the board files again; those that no longer load are left out and
  * the report says so. */
 int qv__disc_boards(qv__scan *s, char *const *paths, size_t n, qv_backend_report *rep);
+
+/* The runtime's view of the pool (core/devq.c): entry number index with
+ * what the backend needs to open it; QV_ENOENT past the end. */
+int qv__pool_entry(qv_pool *pool, size_t index, qv__found *out);
+/* Starts (or re-times) the periodic rescan at ms > 0, so that a caller can
+ * set its callback after the first scan and before any rescan. */
+int qv__pool_set_rescan(qv_pool *pool, unsigned ms);
 
 /* Free bytes of NUMA node `node` (or of the machine when node < 0), from
  * /sys and /proc; 0 when unknown. */

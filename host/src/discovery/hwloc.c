@@ -164,7 +164,12 @@ int qv__disc_hwloc(qv__scan *s, qv_backend_report *rep)
         snprintf(f.key, sizeof f.key, "hwloc:numa%u", numa->os_index);
         qv_resource *r = &f.r;
         r->type = QV_CLASS_CPU;
-        snprintf(r->name, sizeof r->name, "numa%u", numa->os_index);
+        /* One node: the machine's CPU, as the runtime names its CPU
+         * device; several: the runtime's CPU device is all of them. */
+        if (nnuma > 1)
+            snprintf(r->name, sizeof r->name, "numa%u", numa->os_index);
+        else
+            snprintf(r->name, sizeof r->name, "cpu");
         snprintf(r->backend, sizeof r->backend, "hwloc");
         snprintf(r->detail, sizeof r->detail, "%s", model ? model : "CPU");
         for (size_t n = strlen(r->detail); n && r->detail[n - 1] == ' ';)

@@ -143,6 +143,8 @@ int qv__disc_opencl(qv__scan *s, qv_backend_report *rep)
             clGetDeviceInfo(devs[i], CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof maxalloc,
                             &maxalloc, NULL);
             snprintf(f.key, sizeof f.key, "opencl:%s:%u:%.100s", pname, i, r->name);
+            f.index = i;
+            f.cl_dev = devs[i];
             r->type = class_of(type);
             snprintf(r->backend, sizeof r->backend, "opencl");
             snprintf(r->detail, sizeof r->detail, "%s (%s)", pname, vendor);

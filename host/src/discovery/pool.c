@@ -298,6 +298,38 @@ QV_API int qv_pool_find(qv_pool *p, unsigned id, qv_resource *out)
     return rc;
 }
 
+int qv__pool_entry(qv_pool *p, size_t index, qv__found *out)
+{
+    if (!p || !out)
+        return QV_EINVAL;
+    int rc = QV_ENOENT;
+    pthread_mutex_lock(&p->mu);
+    if (index < p->nres) {
+        *out = p->res[index];
+        out->r.allocated = (int)p->allocated[index];
+        rc = 0;
+    }
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+int qv__pool_set_rescan(qv_pool *p, unsigned ms)
+{
+    if (!p || !ms)
+        return QV_EINVAL;
+    pthread_mutex_lock(&p->mu);
+    p->opts.rescan_ms = ms;
+    int started = p->has_thread;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+    if (started)
+        return 0;
+    if (pthread_create(&p->thread, NULL, rescan_main, p))
+        return QV_ENOMEM;
+    p->has_thread = 1;
+    return 0;
+}
+
 QV_API int qv_pool_backend(qv_pool *p, size_t index, qv_backend_report *out)
 {
     if (!p || !out)

@@ -44,6 +44,7 @@ int qv__disc_xrt(qv__scan *s, qv_backend_report *rep)
         memset(&f, 0, sizeof f);
         qv_resource *r = &f.r;
         snprintf(f.key, sizeof f.key, "xrt:%u", i);
+        f.index = i;
         r->type = QV_CLASS_FPGA;
         snprintf(r->name, sizeof r->name, "xrt%u", i);
         snprintf(r->backend, sizeof r->backend, "xrt");

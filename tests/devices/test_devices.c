@@ -1,0 +1,322 @@
+/*
+ * test_devices.c - the runtime's one list of devices (core/devq.c on
+ * discovery/pool.c): qv_device_get names the devices as `quiver devices`
+ * does, in the pool's order; a rescan that finds a board gone or back
+ * reaches the runtime as an event, and a gone board takes no task; the
+ * policy's discovery.rescan_interval_ms drives the rescans; an FPGA board
+ * whose catalog has no build of a kernel gets no task of it; an emulated
+ * board's runs are learnt at the board model's time, not the host's.
+ *
+ * Links the static library: it reads the runtime's pool and models.
+ */
+#include "helper.h"
+
+#include <math.h>
+
+#include "config/policy.h"
+#include "core/internal.h"
+#include "discovery/discovery.h"
+#include "quiver.h"
+#include "quiver/config.h"
+#include "trace/perfmodel.h"
+#include "platform.h"
+
+enum { N = 4096 };
+
+static float a[N], b[N], out[N];
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A runtime on a policy written to dir/name: the CPU and the emulated
+ * boards listed, a catalog whose vadd has one build, for board `built_for`
+ * (a stand-in xclbin: the board is never meant to load it). */
+static qv_runtime *board_runtime(const char *name, const char *board_file,
+                                 const char *built_for, unsigned rescan_ms)
+{
+    const char *dir = qv_test_scratch(), *src = getenv("QV_SOURCE_DIR");
+    char path[1024], text[4096];
+    snprintf(path, sizeof path, "%s/stand-in.xclbin", dir);
+    write_text(path, "not an xclbin\n");
+    snprintf(path, sizeof path, "%s/%s-kernels.yaml", dir, name);
+    snprintf(text, sizeof text,
+             "boards: [%s/boards/emu]\n"
+             "kernels:\n"
+             "  - name: vadd\n    implements: vadd\n    args:\n"
+             "      - {name: a, dir: in, type: float, size: n}\n"
+             "      - {name: b, dir: in, type: float, size: n}\n"
+             "      - {name: out, dir: out, type: float, size: n}\n"
+             "      - {name: n, dir: scalar, type: uint32}\n"
+             "    builds: [{board: %s, xclbin: stand-in.xclbin}]\n"
+             "    perf: {ii: 1, latency_cycles: 70, trip_count: n}\n",
+             src, built_for);
+    write_text(path, text);
+    snprintf(path, sizeof path, "%s/%s.yaml", dir, name);
+    snprintf(text, sizeof text,
+             "devices: [cpu, fpga]\ncatalog: %s-kernels.yaml\n"
+             "discovery: {rescan_interval_ms: %u, opencl: false, xrt: false, "
+             "boards: [%s]}\n",
+             name, rescan_ms, board_file);
+    write_text(path, text);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.config = path;
+    o.perfmodel_dir = "";
+    qv_runtime *rt = NULL;
+    if (qv_runtime_create(&o, &rt))
+        fail_msg("runtime: %s", qv_last_error());
+    return rt;
+}
+
+static qv_func *vadd_func(qv_runtime *rt, bool cpu)
+{
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    if (cpu)
+        assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    return f;
+}
+
+static void submit_vadd(qv_runtime *rt, qv_func *f, unsigned times)
+{
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = N;
+    for (unsigned i = 0; i < times; i++)
+        assert_int_equal(qv_submit(rt, f,
+                                   (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
+                                               QV_VAL(n) },
+                                   4),
+                         0);
+    qv_wait_all(rt);
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_buf_unregister(bo);
+}
+
+/* The device of rt named name; fails the test when there is none. */
+static unsigned device_named(qv_runtime *rt, const char *name, qv_device_info *di)
+{
+    for (unsigned d = 0; d < qv_device_count(rt); d++) {
+        assert_int_equal(qv_device_get(rt, d, di), 0);
+        if (!strcmp(di->name, name))
+            return d;
+    }
+    fail_msg("no device named %s", name);
+    return 0;
+}
+
+/* qv_device_get and `quiver devices` (a pool made from the same policy, as
+ * cmd_devices.c makes it) name the same devices the same way and in the
+ * same order: the CPU first, named by its hwloc resources, then every
+ * accelerator the runtime opened. */
+static void names_agree_with_discovery(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
+    qv_pool_options o;
+    qv__policy_pool_options(rt->policy, &o);
+    o.rescan_ms = 0;
+    qv_pool *pool;
+    assert_int_equal(qv_pool_create(&o, &pool, NULL), 0);
+    char cpu[256] = "";
+    unsigned dev = 1;
+    qv_resource r;
+    for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++) {
+        if (!strcmp(r.backend, "hwloc")) {
+            size_t len = strlen(cpu);
+            snprintf(cpu + len, sizeof cpu - len, "%s%s", len ? "+" : "", r.name);
+            continue;
+        }
+        if (!strcmp(r.backend, "opencl") && r.type != QV_CLASS_GPU)
+            continue; /* an FPGA behind OpenCL is XRT's */
+        if (!strcmp(r.backend, "xrt") || !strcmp(r.backend, "remote"))
+            continue; /* no card here; no remote backend */
+        qv_device_info di;
+        assert_int_equal(qv_device_get(rt, dev, &di), 0);
+        assert_string_equal(di.name, r.name);
+        assert_int_equal(di.cls, r.type);
+        dev++;
+    }
+    assert_int_equal(dev, qv_device_count(rt));
+    qv_device_info di;
+    assert_int_equal(qv_device_get(rt, 0, &di), 0);
+    assert_string_equal(di.name, cpu[0] ? cpu : "cpu");
+    /* The embedded default has the emulated U250 under its board name. */
+    if (have & (1u << QV_CLASS_FPGA))
+        device_named(rt, "alveo-u250-emu", &di);
+    qv_pool_destroy(pool);
+    qv_runtime_destroy(rt);
+}
+
+/* A rescan that finds the board file gone reports it to the runtime: an
+ * event, the device out of service and given no task; the file back, the
+ * board is back. */
+static void rescan_events_reach_the_runtime(void **state)
+{
+    (void)state;
+    const char *dir = qv_test_scratch(), *src = getenv("QV_SOURCE_DIR");
+    char board[1024], moved[1024], from[1024];
+    snprintf(from, sizeof from, "%s/boards/emu/u250-emu.yaml", src);
+    snprintf(board, sizeof board, "%s/u250-copy.yaml", dir);
+    snprintf(moved, sizeof moved, "%s/u250-copy.yaml.away", dir);
+    char *text = qv_test_slurp(from, NULL);
+    assert_non_null(text);
+    write_text(board, text);
+    free(text);
+    qv_runtime *rt = board_runtime("events", board, "alveo-u250-emu", 0);
+    qv_device_info di;
+    unsigned dev = device_named(rt, "alveo-u250-emu", &di);
+    assert_true(dev > 0);
+    assert_true(di.healthy);
+    qv__dev_event ev[4];
+    uint64_t up = 9, down = 9;
+    assert_int_equal(qv__devq_events(rt, ev, 4, &up, &down), 0);
+    assert_int_equal(up + down, 0);
+
+    /* A rescan with nothing changed: no event. */
+    assert_int_equal(qv__devq_rescan(rt), 0);
+    assert_int_equal(qv__devq_events(rt, ev, 4, &up, &down), 0);
+
+    assert_int_equal(rename(board, moved), 0);
+    assert_int_equal(qv__devq_rescan(rt), 0);
+    assert_int_equal(qv__devq_events(rt, ev, 4, &up, &down), 1);
+    assert_false(ev[0].appeared);
+    assert_int_equal(ev[0].dev, dev);
+    assert_string_equal(ev[0].name, "alveo-u250-emu");
+    assert_int_equal(down, 1);
+    assert_int_equal(qv_device_get(rt, dev, &di), 0);
+    assert_false(di.healthy);
+    /* Gone: its tasks run on the CPU, none is even tried on the board. */
+    qv_func *f = vadd_func(rt, true);
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 1;
+    }
+    submit_vadd(rt, f, 5);
+    assert_true(out[N - 1] == (float)N);
+    assert_int_equal(qv_device_get(rt, dev, &di), 0);
+    assert_int_equal(di.tasks + di.failed, 0);
+
+    assert_int_equal(rename(moved, board), 0);
+    assert_int_equal(qv__devq_rescan(rt), 0);
+    assert_int_equal(qv__devq_events(rt, ev, 4, &up, &down), 1);
+    assert_true(ev[0].appeared);
+    assert_int_equal(ev[0].dev, dev);
+    assert_int_equal(up, 1);
+    assert_int_equal(qv_device_get(rt, dev, &di), 0);
+    assert_true(di.healthy);
+    /* Back in service: the board is tried again (and fails to load the
+     * stand-in xclbin, so the CPU runs the task). */
+    submit_vadd(rt, f, 1);
+    assert_int_equal(qv_device_get(rt, dev, &di), 0);
+    assert_true(di.tasks + di.failed > 0);
+    qv_runtime_destroy(rt);
+}
+
+/* discovery.rescan_interval_ms: the runtime's pool rescans by itself. */
+static void rescan_interval_drives_the_rescans(void **state)
+{
+    (void)state;
+    const char *dir = qv_test_scratch(), *src = getenv("QV_SOURCE_DIR");
+    char board[1024], from[1024];
+    snprintf(from, sizeof from, "%s/boards/emu/u50-emu.yaml", src);
+    snprintf(board, sizeof board, "%s/u50-copy.yaml", dir);
+    char *text = qv_test_slurp(from, NULL);
+    assert_non_null(text);
+    write_text(board, text);
+    free(text);
+    qv_runtime *rt = board_runtime("periodic", board, "alveo-u50-emu", 100);
+    assert_int_equal(unlink(board), 0);
+    qv__dev_event ev[4];
+    uint64_t down = 0;
+    for (int i = 0; i < 300 && !down; i++) {
+        qv__devq_events(rt, ev, 4, NULL, &down);
+        usleep(10000);
+    }
+    assert_int_equal(down, 1);
+    qv_runtime_destroy(rt);
+}
+
+/* The planner gives a board no task of a kernel it has no build for; nor
+ * does the runtime. Here vadd is built for the U50 only: the U250 never
+ * sees it, while the U50 (the control) is tried. */
+static void no_build_no_task(void **state)
+{
+    (void)state;
+    const char *src = getenv("QV_SOURCE_DIR");
+    char u250[1024], u50[1024];
+    snprintf(u250, sizeof u250, "%s/boards/emu/u250-emu.yaml", src);
+    snprintf(u50, sizeof u50, "%s/boards/emu/u50-emu.yaml", src);
+    const char *boards[2] = { u250, u50 };
+    const char *names[2] = { "alveo-u250-emu", "alveo-u50-emu" };
+    for (int k = 0; k < 2; k++) {
+        qv_runtime *rt = board_runtime(k ? "with" : "without", boards[k], "alveo-u50-emu", 0);
+        qv_func *f = vadd_func(rt, true);
+        submit_vadd(rt, f, 20);
+        qv_device_info di;
+        device_named(rt, names[k], &di);
+        if (k == 0)
+            assert_int_equal(di.tasks + di.failed, 0);
+        else
+            assert_true(di.tasks + di.failed > 0);
+        qv_runtime_destroy(rt);
+    }
+}
+
+/* The models learn an emulated board's runs at the board model's time:
+ * vadd's (latency + ii * (trips - 1)) cycles at 300 MHz, with trips
+ * 2n + 80 * ceil(n / 1024) (config/kernels.yaml), not the host's time. */
+static void emulated_runs_cost_the_modelled_time(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
+    if (!(have & (1u << QV_CLASS_FPGA))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_func *f = vadd_func(rt, false);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    qv_device_info d0, d1;
+    unsigned dev = device_named(rt, "alveo-u250-emu", &d0);
+    submit_vadd(rt, f, 5);
+    assert_int_equal(qv_device_get(rt, dev, &d1), 0);
+    assert_int_equal(d1.tasks, 5);
+    double trips = 2.0 * N + 80.0 * ((N + 1023) / 1024);
+    double model = (70.0 + (trips - 1)) / 300.0; /* µs */
+    double med = 0;
+    uint64_t n = 0;
+    assert_int_equal(qv__perf_get(f->perf[QV_CLASS_FPGA], 3 * sizeof a, &med, NULL, &n), 0);
+    assert_int_equal(n, 5);
+    assert_true(fabs(med - model) < 0.01);
+    /* The board's clock counts the runs (and the copies). */
+    assert_true(d1.board_us - d0.board_us >= 5 * model);
+    qv_runtime_destroy(rt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(names_agree_with_discovery),
+        cmocka_unit_test(rescan_events_reach_the_runtime),
+        cmocka_unit_test(rescan_interval_drives_the_rescans),
+        cmocka_unit_test(no_build_no_task),
+        cmocka_unit_test(emulated_runs_cost_the_modelled_time),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove();
+    return rc;
+}
