@@ -10,6 +10,7 @@
 
 #include "json.h"
 #include "part.h"
+#include "qv_escape.h"
 
 static const char *const algo_names[] = {"quiver", "heft", "peft", "metis"};
 
@@ -161,32 +162,52 @@ int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FIL
     for (uint32_t i = 0; i < pl->n; i++) {
         uint32_t r, k;
         unit_name(p, pl->unit[i], &r, &k);
-        fprintf(f,
-                "%s\n  {\"id\": %lld, \"resource\": \"%s\", \"unit\": %u, "
-                "\"start_us\": %.17g, \"end_us\": %.17g",
-                i ? "," : "", (long long)g->ids[i], p->res[r].name, k, pl->start[i],
-                pl->end[i]);
-        if (pl->fused && qv_catalog_kernel_name(pl->catalog, pl->fused[i]))
-            fprintf(f, ", \"fused\": \"%s\"", qv_catalog_kernel_name(pl->catalog, pl->fused[i]));
+        fprintf(f, "%s\n  {\"id\": %lld, \"resource\": ", i ? "," : "",
+                (long long)g->ids[i]);
+        qv__json_fputs(f, p->res[r].name); /* names from files, escaped */
+        fprintf(f, ", \"unit\": %u, \"start_us\": %.17g, \"end_us\": %.17g", k,
+                pl->start[i], pl->end[i]);
+        const char *kn = pl->fused ? qv_catalog_kernel_name(pl->catalog, pl->fused[i]) : NULL;
+        if (kn) {
+            fputs(", \"fused\": ", f);
+            qv__json_fputs(f, kn);
+        }
         fputc('}', f);
     }
     fprintf(f, "]}\n");
     return ferror(f) ? QV_EIO : 0;
 }
 
+/* s inside a DOT string: quotes and backslashes escaped, controls (which
+ * DOT would print raw) as '?'. */
+static void dot_str(FILE *f, const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
+        if (*c == '"' || *c == '\\')
+            fputc('\\', f);
+        fputc(*c < 0x20 || *c == 0x7f ? '?' : *c, f);
+    }
+}
+
 int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
 {
     /* One cluster per resource; edges that cross memories are drawn bold
      * with their transfer time. */
-    fprintf(f, "digraph \"%s\" {\n  rankdir=TB;\n  node [shape=box];\n", g->name);
+    fputs("digraph \"", f);
+    dot_str(f, g->name);
+    fputs("\" {\n  rankdir=TB;\n  node [shape=box];\n", f);
     for (uint32_t r = 0; r < p->nres; r++) {
-        fprintf(f, "  subgraph cluster_%u {\n    label=\"%s (%s)\";\n", r, p->res[r].name,
-                p->res[r].cls);
+        fprintf(f, "  subgraph cluster_%u {\n    label=\"", r);
+        dot_str(f, p->res[r].name);
+        fputs(" (", f);
+        dot_str(f, p->res[r].cls);
+        fputs(")\";\n", f);
         for (uint32_t i = 0; i < g->n; i++)
-            if (p->unit_res[pl->unit[i]] == r)
-                fprintf(f, "    n%u [label=\"%lld %s\\n%.1f-%.1f us\"];\n", i,
-                        (long long)g->ids[i], g->func_name[g->func[i]], pl->start[i],
-                        pl->end[i]);
+            if (p->unit_res[pl->unit[i]] == r) {
+                fprintf(f, "    n%u [label=\"%lld ", i, (long long)g->ids[i]);
+                dot_str(f, g->func_name[g->func[i]]);
+                fprintf(f, "\\n%.1f-%.1f us\"];\n", pl->start[i], pl->end[i]);
+            }
         fprintf(f, "  }\n");
     }
     for (uint32_t e = 0; e < g->m; e++) {

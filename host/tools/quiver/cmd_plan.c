@@ -1,81 +1,346 @@
 /*
  * cmd_plan.c - `quiver plan`: load a graph and a platform, plan with one
- * algorithm, print a summary or the plan JSON of DESIGN.md, optionally a
- * Graphviz view. The planner lives in partition/ (qvpart.h); with
- * --catalog, qv_catalog_load reads config/kernels.yaml with the runtime's
- * catalog loader.
+ * algorithm, print a summary and a table per resource (tasks, busy time,
+ * utilisation, money) in human units, or the plan JSON of DESIGN.md, and
+ * optionally a Graphviz view. The planner lives in partition/ (qvpart.h);
+ * with --catalog, qv_catalog_load reads config/kernels.yaml with the
+ * runtime's catalog loader. Planning that takes over a second says so on
+ * stderr.
  */
-#include <errno.h>
+#include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "quiver/config.h"
+#include "qv_escape.h"
 #include "qvpart.h"
+
+#define PROG "quiver plan"
 
 static void plan_usage(FILE *f)
 {
-    fprintf(f, "usage: quiver plan --graph G.qvg.json --platform P.yaml\n"
-               "                   [--algo quiver|heft|peft|metis] [--json] "
-               "[--dot FILE]\n"
-               "                   [--catalog kernels.yaml]\n"
-               "Plans the graph on the platform under the cost model of "
-               "DESIGN.md.\n"
-               "With --catalog, FPGAs run only the functions whose kernels they "
-               "hold,\nand fused kernels replace the chains they implement "
-               "where cheaper.\n"
-               "Prints makespan, lower bound and their ratio, bytes cut, parts "
-               "and\nplanning time; --json prints the plan itself.\n");
+    fprintf(f, "usage: quiver plan --graph G.qvg.json --platform P.yaml [OPTIONS]\n"
+               "Plans the graph on the platform under the cost model of DESIGN.md and\n"
+               "prints makespan, lower bound and their ratio, bytes cut, parts, planning\n"
+               "time and a table per resource: tasks, busy time, utilisation (busy time\n"
+               "over units x makespan) and money (cost_per_hour over the makespan).\n"
+               "  --graph=G           the task graph (.qvg.json)\n"
+               "  --platform=P        the platform (YAML)\n"
+               "  --algo=A            quiver (default), heft, peft or metis\n"
+               "  --catalog=K         a kernel catalog: FPGAs run only the functions whose\n"
+               "                      kernels they hold, and fused kernels replace the\n"
+               "                      chains they implement where cheaper\n"
+               "  --json[=FILE]       the plan as JSON, on standard output without FILE\n"
+               "                      or with '-' (`--json -` works too)\n"
+               "  --dot=FILE          the plan as Graphviz; '-' is standard output\n"
+               "  -h, --help          this text\n"
+               "The summary goes to standard output unless the JSON or the DOT does.\n");
 }
 
-static void print_diag(const char *what, int rc, const qv_diag *d)
+static void print_diag(const char *name, int rc, qv_diag *d)
 {
-    if (d->message[0] && d->line)
-        fprintf(stderr, "quiver plan: %s:%u:%u: %s\n", d->file, d->line, d->column, d->message);
-    else if (d->message[0])
-        fprintf(stderr, "quiver plan: %s: %s\n", d->file, d->message);
+    char line[2200];
+    if (!d->file[0])
+        snprintf(d->file, sizeof d->file, "%s", name);
+    if (!d->message[0])
+        snprintf(d->message, sizeof d->message, "%s", qv_strerror(rc));
+    qv_diag_format(d, line, sizeof line);
+    fprintf(stderr, PROG ": %s\n", line);
+}
+
+/* ---- human units ----------------------------------------------------------- */
+
+/* µs as "850.0 µs", "12.35 ms", "3.20 s"; minutes and hours past 100 s. */
+static const char *fmt_time(double us, char *buf, size_t n)
+{
+    if (!isfinite(us))
+        snprintf(buf, n, "-");
+    else if (us < 1e3)
+        snprintf(buf, n, "%.1f µs", us);
+    else if (us < 1e6)
+        snprintf(buf, n, "%.2f ms", us / 1e3);
+    else if (us < 1e8)
+        snprintf(buf, n, "%.2f s", us / 1e6);
+    else if (us < 36e8)
+        snprintf(buf, n, "%.1f min", us / 6e7);
     else
-        fprintf(stderr, "quiver plan: %s: %s\n", what, strerror(-rc));
+        snprintf(buf, n, "%.1f h", us / 36e8);
+    return buf;
+}
+
+/* Money with two decimals, or two significant digits below a cent. */
+static const char *fmt_money(double m, char *buf, size_t n)
+{
+    if (m == 0)
+        snprintf(buf, n, "$0");
+    else if (m >= 0.01)
+        snprintf(buf, n, "$%.2f", m);
+    else
+        snprintf(buf, n, "$%.2g", m);
+    return buf;
+}
+
+/* Prints s in a column `width` characters wide (UTF-8: continuation bytes
+ * take no column), right-aligned or left-aligned. */
+static void put_col(const char *s, int width, int left)
+{
+    int cols = 0;
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        cols += (*c & 0xC0) != 0x80;
+    if (left)
+        fputs(s, stdout);
+    for (int i = cols; i < width; i++)
+        putchar(' ');
+    if (!left)
+        fputs(s, stdout);
+}
+
+/* ---- the per-resource table ------------------------------------------------- */
+
+typedef struct res_use {
+    uint32_t tasks;
+    double busy; /* µs, over all units */
+} res_use;
+
+/* 1 when node i is not the first node of its fused chain: the chain runs as
+ * one task, counted once (its nodes share unit, start and end). */
+static int fused_follower(const qv_dag *g, const qv_plan *pl, uint32_t i)
+{
+    if (!pl->fused || pl->fused[i] == UINT32_MAX)
+        return 0;
+    for (uint32_t j = g->pred_off[i]; j < g->pred_off[i + 1]; j++) {
+        uint32_t s = g->esrc[g->pred_edge[j]];
+        if (pl->fused[s] == pl->fused[i] && pl->unit[s] == pl->unit[i] &&
+            pl->start[s] == pl->start[i] && pl->end[s] == pl->end[i])
+            return 1;
+    }
+    return 0;
+}
+
+static int print_table(const qv_dag *g, const qv_plat *p, const qv_plan *pl)
+{
+    res_use *u = calloc((size_t)p->nres + 1, sizeof *u);
+    if (!u)
+        return 1;
+    for (uint32_t i = 0; i < g->n; i++) {
+        if (fused_follower(g, pl, i))
+            continue;
+        res_use *r = &u[p->unit_res[pl->unit[i]]];
+        r->tasks++;
+        r->busy += pl->end[i] - pl->start[i];
+    }
+    static const char *const head[] = {"resource", "class", "units", "tasks",
+                                       "busy",     "util",  "money"};
+    static const int width[] = {16, 6, 6, 7, 11, 7, 10};
+    for (int k = 0; k < 7; k++) {
+        put_col(head[k], width[k], k < 2);
+        putchar(k < 6 ? ' ' : '\n');
+    }
+    double money_all = 0, busy_all = 0;
+    uint32_t tasks_all = 0;
+    for (uint32_t r = 0; r < p->nres + 1; r++) {
+        const int total = r == p->nres;
+        char c[7][80];
+        double busy = total ? busy_all : u[r].busy;
+        uint32_t units = total ? p->nunits : p->res[r].units;
+        double money = total ? money_all : p->res[r].cost_per_hour * pl->makespan / 36e8;
+        if (total) {
+            snprintf(c[0], sizeof c[0], "total");
+            c[1][0] = 0;
+        } else {
+            qv__escape(p->res[r].name, c[0], sizeof c[0]);
+            qv__escape(p->res[r].cls, c[1], sizeof c[1]);
+        }
+        snprintf(c[2], sizeof c[2], "%u", units);
+        snprintf(c[3], sizeof c[3], "%u", total ? tasks_all : u[r].tasks);
+        fmt_time(busy, c[4], sizeof c[4]);
+        if (pl->makespan > 0 && units)
+            snprintf(c[5], sizeof c[5], "%.1f%%", 100 * busy / (units * pl->makespan));
+        else
+            snprintf(c[5], sizeof c[5], "-");
+        fmt_money(money, c[6], sizeof c[6]);
+        for (int k = 0; k < 7; k++) {
+            put_col(c[k], width[k], k < 2);
+            putchar(k < 6 ? ' ' : '\n');
+        }
+        if (!total) {
+            money_all += money;
+            busy_all += u[r].busy;
+            tasks_all += u[r].tasks;
+        }
+    }
+    free(u);
+    return 0;
+}
+
+static int print_summary(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
+                         const qv_bounds *b)
+{
+    char t1[80], t2[80], t3[80], e1[400], e2[400];
+    printf("graph       %s: %u nodes, %u edges\n", qv__escape(g->name, e1, sizeof e1),
+           g->n, g->m);
+    printf("platform    %s: %u resources, %u units\n", qv__escape(p->name, e2, sizeof e2),
+           p->nres, p->nunits);
+    printf("algorithm   %s%s%s\n", qv_algo_name(pl->algo),
+           pl->algo == QV_ALGO_QUIVER ? ", kept " : "",
+           pl->algo == QV_ALGO_QUIVER ? pl->variant : "");
+    printf("makespan    %s\n", fmt_time(pl->makespan, t1, sizeof t1));
+    printf("lower bound %s (critical path %s, area %s); ratio %.3f\n",
+           fmt_time(pl->lower_bound, t1, sizeof t1), fmt_time(b->lb_cp, t2, sizeof t2),
+           fmt_time(b->lb_area, t3, sizeof t3),
+           pl->lower_bound > 0 ? pl->makespan / pl->lower_bound : 1.0);
+    printf("SLR         %.3f; speedup %.2f over the best single unit\n",
+           b->lb_cp > 0 ? pl->makespan / b->lb_cp : 1.0,
+           pl->makespan > 0 && !isinf(b->seq_best) ? b->seq_best / pl->makespan : 0.0);
+    printf("bytes cut   %llu\n", (unsigned long long)pl->bytes_cut);
+    if (pl->nparts)
+        printf("parts       %u\n", pl->nparts);
+    else
+        printf("parts       - (list scheduling, no partition)\n");
+    if (pl->fused) {
+        uint32_t nf = 0;
+        for (uint32_t i = 0; i < g->n; i++)
+            nf += pl->fused[i] != UINT32_MAX;
+        printf("fused       %u nodes run in fused catalog kernels\n", nf);
+    }
+    printf("plan time   %s\n\n", fmt_time(pl->plan_time_us, t1, sizeof t1));
+    return print_table(g, p, pl);
+}
+
+/* ---- progress ------------------------------------------------------------------ */
+
+static double now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+/* "planning N tasks with A..." goes to stderr from a SIGALRM handler once
+ * planning has taken a second, so that fast runs (and tests) print nothing;
+ * progress_end then says how long it took. */
+static char progress_msg[128];
+static size_t progress_len;
+static volatile sig_atomic_t progress_shown;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    progress_shown = 1;
+    ssize_t w = write(STDERR_FILENO, progress_msg, progress_len); /* best effort */
+    (void)w;
+}
+
+static void progress_begin(const qv_dag *g, qv_algo a, struct sigaction *old)
+{
+    snprintf(progress_msg, sizeof progress_msg, PROG ": planning %u tasks with %s...\n",
+             g->n, qv_algo_name(a));
+    progress_len = strlen(progress_msg);
+    progress_shown = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGALRM, &sa, old);
+    alarm(1);
+}
+
+static void progress_end(const struct sigaction *old, double t0_us)
+{
+    alarm(0);
+    sigaction(SIGALRM, old, NULL);
+    if (progress_shown) {
+        char t[80];
+        fprintf(stderr, PROG ": done in %s\n", fmt_time(now_us() - t0_us, t, sizeof t));
+    }
+}
+
+/* ---- the command ------------------------------------------------------------- */
+
+/* Writes what `write` makes to path ("-": standard output). 0 or 1. */
+static int write_to(const char *path, const qv_dag *g, const qv_plat *p, const qv_plan *pl,
+                    int (*write)(const qv_dag *, const qv_plat *, const qv_plan *, FILE *))
+{
+    FILE *f = qv_cli_out_open(PROG, path, "w");
+    if (!f)
+        return 1;
+    int bad = write(g, p, pl, f) != 0;
+    return qv_cli_out_close(PROG, f, path) || bad;
 }
 
 int qv_cmd_plan(int argc, char **argv)
 {
-    const char *gpath = NULL, *ppath = NULL, *dot = NULL, *cpath = NULL;
+    static const struct option longopts[] = {
+        {"graph", required_argument, NULL, 'g'},
+        {"platform", required_argument, NULL, 'p'},
+        {"algo", required_argument, NULL, 'a'},
+        {"catalog", required_argument, NULL, 'c'},
+        {"json", optional_argument, NULL, 'j'},
+        {"dot", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *gpath = NULL, *ppath = NULL, *dot = NULL, *cpath = NULL, *json = NULL;
     qv_algo algo = QV_ALGO_QUIVER;
-    int json = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    int c;
+    while ((c = qv_cli_getopt(argc, argv, PROG, "h", longopts)) != -1) {
+        switch (c) {
+        case 'h':
             plan_usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--json")) {
-            json = 1;
-        } else if (i + 1 < argc && !strcmp(a, "--graph")) {
-            gpath = argv[++i];
-        } else if (i + 1 < argc && !strcmp(a, "--platform")) {
-            ppath = argv[++i];
-        } else if (i + 1 < argc && !strcmp(a, "--catalog")) {
-            cpath = argv[++i];
-        } else if (i + 1 < argc && !strcmp(a, "--dot")) {
-            dot = argv[++i];
-        } else if (i + 1 < argc && !strcmp(a, "--algo")) {
-            if (qv_algo_parse(argv[++i], &algo)) {
-                fprintf(stderr,
-                        "quiver plan: unknown algorithm '%s' "
-                        "(quiver, heft, peft, metis)\n",
-                        argv[i]);
-                return 2;
+        case 'g':
+            gpath = optarg;
+            break;
+        case 'p':
+            ppath = optarg;
+            break;
+        case 'c':
+            cpath = optarg;
+            break;
+        case 'd':
+            dot = optarg;
+            break;
+        case 'j':
+            /* `--json=FILE`, `--json FILE` (plan takes no operand, so a
+             * word after --json is its path; '-' included), or `--json`. */
+            if (optarg)
+                json = optarg;
+            else if (optind < argc && (!strcmp(argv[optind], "-") || argv[optind][0] != '-'))
+                json = argv[optind++];
+            else
+                json = "-";
+            break;
+        case 'a':
+            if (qv_algo_parse(optarg, &algo)) {
+                fprintf(stderr, PROG ": unknown algorithm '%s' (quiver, heft, peft, metis)\n",
+                        optarg);
+                return QV_CLI_USAGE;
             }
-        } else {
-            fprintf(stderr, "quiver plan: unexpected argument '%s'\n", a);
-            plan_usage(stderr);
-            return 2;
+            break;
+        default:
+            return QV_CLI_USAGE;
         }
     }
+    if (optind < argc) {
+        fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n",
+                argv[optind]);
+        return QV_CLI_USAGE;
+    }
     if (!gpath || !ppath) {
+        fprintf(stderr, PROG ": --graph and --platform are required\n");
         plan_usage(stderr);
-        return 2;
+        return QV_CLI_USAGE;
+    }
+    if (json && dot && !strcmp(json, "-") && !strcmp(dot, "-")) {
+        fprintf(stderr, PROG ": the JSON and the DOT cannot both go to standard output\n");
+        return QV_CLI_USAGE;
     }
     qv_diag d = {0};
     qv_dag *g = NULL;
@@ -97,57 +362,29 @@ int qv_cmd_plan(int argc, char **argv)
         fprintf(stderr, "quiver plan: %s\n", buf);
         goto out;
     }
-    if ((rc = qv_plan_make_cat(g, p, cat, algo, &pl, &d))) {
+    qv_plan_opts po;
+    qv_plan_opts_init(&po);
+    po.algo = algo;
+    po.catalog = cat;
+    struct sigaction old_alarm;
+    double t0 = now_us();
+    progress_begin(g, algo, &old_alarm);
+    qv_bounds b;
+    rc = qv_plan_make(g, p, &po, &pl, &d);
+    if (!rc)
+        rc = qv_bounds_compute(g, p, cat, &b);
+    progress_end(&old_alarm, t0);
+    if (rc) {
         print_diag(gpath, rc, &d);
         goto out;
     }
-    if (dot) {
-        FILE *f = fopen(dot, "w");
-        if (!f || qv_plan_write_dot(g, p, pl, f)) {
-            fprintf(stderr, "quiver plan: cannot write %s\n", dot);
-            if (f)
-                fclose(f);
-            goto out;
-        }
-        if (fclose(f)) {
-            fprintf(stderr, "quiver plan: cannot write %s\n", dot);
-            goto out;
-        }
-    }
-    if (json) {
-        qv_plan_write_json(g, p, pl, stdout);
-    } else {
-        qv_bounds b;
-        if ((rc = qv_bounds_compute_cat(g, p, cat, &b))) {
-            print_diag(gpath, rc, &d);
-            goto out;
-        }
-        printf("graph       %s: %u nodes, %u edges\n", g->name, g->n, g->m);
-        printf("platform    %s: %u resources, %u units\n", p->name, p->nres, p->nunits);
-        printf("algorithm   %s%s%s\n", qv_algo_name(pl->algo),
-               algo == QV_ALGO_QUIVER ? ", kept " : "",
-               algo == QV_ALGO_QUIVER ? pl->variant : "");
-        printf("makespan    %.1f us\n", pl->makespan);
-        printf("lower bound %.1f us (critical path %.1f, area %.1f); "
-               "ratio %.3f\n",
-               pl->lower_bound, b.lb_cp, b.lb_area,
-               pl->lower_bound > 0 ? pl->makespan / pl->lower_bound : 1.0);
-        printf("SLR         %.3f; speedup %.2f over the best single unit\n",
-               b.lb_cp > 0 ? pl->makespan / b.lb_cp : 1.0,
-               pl->makespan > 0 && !isinf(b.seq_best) ? b.seq_best / pl->makespan : 0.0);
-        printf("bytes cut   %llu\n", (unsigned long long)pl->bytes_cut);
-        if (pl->nparts)
-            printf("parts       %u\n", pl->nparts);
-        else
-            printf("parts       - (list scheduling, no partition)\n");
-        if (pl->fused) {
-            uint32_t nf = 0;
-            for (uint32_t i = 0; i < g->n; i++)
-                nf += pl->fused[i] != UINT32_MAX;
-            printf("fused       %u nodes run in fused catalog kernels\n", nf);
-        }
-        printf("plan time   %.3f ms\n", pl->plan_time_us / 1000);
-    }
+    if (dot && write_to(dot, g, p, pl, qv_plan_write_dot))
+        goto out;
+    if (json && write_to(json, g, p, pl, qv_plan_write_json))
+        goto out;
+    int to_stdout = (json && !strcmp(json, "-")) || (dot && !strcmp(dot, "-"));
+    if (!to_stdout && print_summary(g, p, pl, &b))
+        goto out;
     ret = 0;
 out:
     qv_plan_destroy(pl);
