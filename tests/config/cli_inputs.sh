@@ -1,16 +1,28 @@
 #!/bin/sh
-# cli_inputs.sh QUIVER SOURCE_DIR CASE - the quiver tool on hostile input
-# files, one CASE per ctest:
+# cli_inputs.sh QUIVER SOURCE_DIR CASE [JSON_VALID] - the quiver tool on
+# hostile input files and its conventions (docs/cli.md), one CASE per ctest:
 #   fifo        a FIFO given as any input file is refused at once ("not a
 #               regular file", exit 1); every command runs under a timeout,
 #               so that a regression fails instead of hanging
 #   same-board  one board file under two spellings is one board
 #   escape      strings from files (a board's platform, an xclbin's
 #               platform) are printed with control characters escaped
+#   version     `quiver --version` and `quiver version` print the project
+#               version of CMakeLists.txt
+#   long-options  --opt=V and --opt V, options before, between and after
+#               operands, and `--` give the same result
+#   usage       every subcommand answers --help (exit 0) and refuses an
+#               unknown option or a missing value with a message (exit 2)
+#   stdout      `-` as an output path is standard output, and no file
+#               named `-` appears
+#   check-json  `quiver check --json` is valid JSON (JSON_VALID, the
+#               library's strict reader) with one verdict per file, names
+#               escaped
 set -u
 Q=$1
 SRC=$2
 CASE=$3
+JV=${4:-}
 D=$(mktemp -d "${TMPDIR:-/tmp}/qvcli.XXXXXX") || exit 1
 trap 'rm -rf "$D"' EXIT
 ESC=$(printf '\033')
@@ -85,6 +97,103 @@ escape)
     timeout 20 "$Q" check "$SRC/tests/config/bad/catalog-board-escape.yaml" >"$D/out" 2>&1
     grep -q "$ESC" "$D/out" && fail "check: an escape character reached the output"
     grep -qF "unknown board 'alveo\\x1B[2Ju250\\n'" "$D/out" || fail "check: name not escaped"
+    ;;
+version)
+    want=$(sed -n 's/^project(quiver VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
+    [ -n "$want" ] || fail "no project version in CMakeLists.txt"
+    out=$("$Q" --version) || fail "--version: exit $?"
+    [ "$out" = "quiver $want" ] || fail "--version printed '$out', expected 'quiver $want'"
+    out=$("$Q" version) || fail "version: exit $?"
+    [ "$out" = "quiver $want" ] || fail "version printed '$out'"
+    ;;
+long-options)
+    # The same graph whatever the spelling and order.
+    "$Q" graph gen qr --nt 3 -o - >"$D/a" || fail "gen qr --nt 3 -o -"
+    for args in "--nt=3 -o - qr" "-o - qr --nt=3" "--output=- --nt 3 qr" \
+        "--nt=3 --output - -- qr"; do
+        # shellcheck disable=SC2086
+        "$Q" graph gen $args >"$D/b" 2>"$D/err" || fail "gen $args: exit $?"
+        cmp -s "$D/a" "$D/b" || fail "gen $args: another graph"
+    done
+    "$Q" graph import "$SRC/tests/fuzz/dax/corpus/good-five-jobs.xml" -o - >"$D/a" 2>&1 ||
+        fail "graph import WORKFLOW -o -: exit $?"
+    grep -q '"format": "quiver-graph"' "$D/a" || fail "graph import: no graph"
+    "$Q" graph import --output=- "$SRC/tests/fuzz/dax/corpus/good-five-jobs.xml" >"$D/b" 2>&1
+    cmp -s "$D/a" "$D/b" || fail "import: -o after and --output= before differ"
+    # check: an option after the files still counts.
+    B="$SRC/boards/emu/u50-emu.yaml"
+    out=$("$Q" check "$B" -q) || fail "check FILE -q: exit $?"
+    [ -z "$out" ] || fail "check FILE -q printed '$out'"
+    out=$("$Q" check --quiet -- "$B") || fail "check --quiet -- FILE: exit $?"
+    [ -z "$out" ] || fail "check --quiet -- FILE printed '$out'"
+    "$Q" devices --board="$B" --json >"$D/a" 2>&1 || fail "devices --board=B --json"
+    "$Q" devices --json --board "$B" >"$D/b" 2>&1 || fail "devices --json --board B"
+    grep -q '"backend": "emu"' "$D/a" || fail "devices --board=B: no emulated board"
+    # The free memory of the host moves between runs: compare the boards.
+    [ "$(grep -c emu "$D/a")" = "$(grep -c emu "$D/b")" ] ||
+        fail "devices: --board=B and --board B differ"
+    ;;
+usage)
+    for cmd in version check devices "graph gen" "graph import" "xclbin info" \
+        "xclbin build" "xclbin entry" plan; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" $cmd --help >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 0 ] || fail "$cmd --help: exit $rc"
+        grep -q "usage: quiver" "$D/out" || fail "$cmd --help: no usage"
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" $cmd --no-such-option x >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "$cmd --no-such-option: exit $rc, expected 2"
+        grep -q "no-such-option" "$D/out" || fail "$cmd: the unknown option is not named"
+    done
+    for cmd in "graph gen qr --nt" "graph import x --accel" "xclbin build --kernel" \
+        "xclbin entry --kernel" "devices --board" "plan --graph"; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" $cmd >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "$cmd (no value): exit $rc, expected 2"
+    done
+    timeout 20 "$Q" --no-such-option >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "quiver --no-such-option: exit status not 2"
+    grep -q "unknown option '--no-such-option'" "$D/out" || fail "quiver --no-such-option: message"
+    ;;
+stdout)
+    cd "$D" || exit 1
+    "$Q" graph gen lu --nt 2 -o - >"$D/g.json" || fail "graph gen -o -"
+    grep -q '"format": "quiver-graph"' "$D/g.json" || fail "graph gen -o -: no graph on stdout"
+    "$Q" xclbin build -o - --platform p --kernel 'k(a:int*, n:int)' >"$D/x.xclbin" ||
+        fail "xclbin build -o -"
+    "$Q" xclbin info - <"$D/x.xclbin" >"$D/out" || fail "xclbin info - (stdin)"
+    grep -q "platform:  p" "$D/out" || fail "xclbin info -: not the built file"
+    "$Q" xclbin entry --kernel 'k(a:int*, n:int)' -o - >"$D/out" || fail "xclbin entry -o -"
+    grep -q "void k__emu(const uint64_t \*args)" "$D/out" || fail "xclbin entry -o -: no entry"
+    "$Q" plan --graph "$D/g.json" --platform "$SRC/boards/platforms/workstation.yaml" \
+        --dot - >"$D/out" || fail "plan --dot -"
+    grep -q "digraph" "$D/out" || fail "plan --dot -: no graph on stdout"
+    [ -e "$D/-" ] && fail "a file named '-' was written"
+    ;;
+check-json)
+    [ -n "$JV" ] || { echo "check-json needs JSON_VALID" >&2; exit 2; }
+    printf 'kind: fpga\nplatfrom: x\n' >"$D/bad.yaml"
+    # A file name with a quote, a backslash and an escape character.
+    N=$(printf '%s/a"b\\c\033d.yaml' "$D")
+    cp "$SRC/boards/emu/u50-emu.yaml" "$N"
+    timeout 20 "$Q" check --json "$SRC/boards/emu/u50-emu.yaml" "$D/bad.yaml" "$N" \
+        >"$D/out.json" 2>"$D/err"
+    rc=$?
+    [ $rc -eq 1 ] || fail "check --json with a bad file: exit $rc, expected 1"
+    [ -s "$D/err" ] && fail "check --json wrote to stderr: $(cat "$D/err")"
+    "$JV" "$D/out.json" || fail "check --json: not valid JSON"
+    [ "$(grep -c '"path": ' "$D/out.json")" -eq 3 ] || fail "check --json: not 3 verdicts"
+    grep -q '"kind": "board", "ok": true, "file": "[^"]*u50-emu.yaml", "line": null, "column": null, "message": null}' \
+        "$D/out.json" || fail "check --json: no ok verdict for u50-emu.yaml"
+    grep -qF '"kind": "board", "ok": false, "file": "'"$D"'/bad.yaml", "line": 2, "column": 1, "message": "unknown key '"'platfrom'"' in board; did you mean '"'platform'"'?"}' \
+        "$D/out.json" || fail "check --json: no verdict with line and column for bad.yaml"
+    grep -qF 'a\"b\\c\u001Bd.yaml' "$D/out.json" || fail "check --json: name not escaped"
+    grep -q "$ESC" "$D/out.json" && fail "check --json: an escape character in the output"
+    timeout 20 "$Q" check --json -q "$SRC/boards/emu/u50-emu.yaml" >"$D/out.json"
+    [ "$(cat "$D/out.json")" = "[]" ] || fail "check --json -q of a good file is not []"
     ;;
 *)
     echo "unknown case $CASE" >&2
