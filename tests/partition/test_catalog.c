@@ -4,7 +4,7 @@
  * the message qv_config_check gives, at the same line:col), the runtime's
  * devices and the planner agree on which board holds which kernel of the
  * shipped config/kernels.yaml, and planning under a catalog
- * (qv_plan_make_cat): an FPGA runs a function only if it holds a kernel for
+ * (qv_plan_make with a catalog): an FPGA runs a function only if it holds a kernel for
  * it, which moves nodes off the faster FPGA that lacks the kernel; a chain
  * fir -> fft -> mag runs as one task of a fused kernel when that is cheaper,
  * and not when it is dearer or when an intermediate result has a second
@@ -228,11 +228,15 @@ static qv_plan *plan(const qv_dag *g, const qv_plat *p, const qv_catalog *c, qv_
 {
     qv_plan *pl = NULL;
     qv_diag d = {0};
-    int rc = qv_plan_make_cat(g, p, c, a, &pl, &d);
+    qv_plan_opts o;
+    qv_plan_opts_init(&o);
+    o.algo = a;
+    o.catalog = c;
+    int rc = qv_plan_make(g, p, &o, &pl, &d);
     if (rc)
         fprintf(stderr, "%s: %s\n", qv_algo_name(a), d.message);
     assert_int_equal(rc, 0);
-    assert_int_equal(qv_sim_validate_cat(g, p, c, pl, &d), 0);
+    assert_int_equal(qv_sim_validate(g, p, c, pl, &d), 0);
     return pl;
 }
 
@@ -310,8 +314,8 @@ static void test_kernel_placement(void **state)
         qv_diag d = {0};
         pl->unit[fir] = p->res[1].first_unit;
         pl->end[fir] = pl->start[fir] + 5;
-        assert_int_equal(qv_sim_validate(g, p, pl, &d), 0);
-        assert_int_equal(qv_sim_validate_cat(g, p, c, pl, &d), -EINVAL);
+        assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), 0);
+        assert_int_equal(qv_sim_validate(g, p, c, pl, &d), -EINVAL);
         assert_non_null(strstr(d.message, "holds no catalog kernel for function 'fir'"));
         qv_plan_destroy(pl);
     }
@@ -423,19 +427,19 @@ static void test_fused_when_cheaper(void **state)
             assert_int_equal(count(js, "\"id\": "), 5);
             qv_diag d = {0};
             /* without the catalog the shared slot is not accepted */
-            assert_int_equal(qv_sim_validate(t.g, p, pl, &d), -EINVAL);
+            assert_int_equal(qv_sim_validate(t.g, p, NULL, pl, &d), -EINVAL);
             assert_non_null(strstr(d.message, "fused kernel"));
             /* a node of the chain that leaves the shared task is refused */
             pl->start[t.mag] += 1;
             pl->end[t.mag] += 1;
-            assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), -EINVAL);
+            assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), -EINVAL);
             assert_non_null(strstr(d.message, "does not share"));
             pl->start[t.mag] -= 1;
             pl->end[t.mag] -= 1;
-            assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), 0);
+            assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), 0);
             /* a chain cut short is not what the kernel implements */
             pl->fused[t.mag] = UINT32_MAX;
-            assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), -EINVAL);
+            assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), -EINVAL);
             assert_non_null(strstr(d.message, "does not start a chain"));
             qv_plan_destroy(pl);
         }
@@ -469,7 +473,7 @@ static void test_not_fused(void **state)
             pl->unit[t.fft] = pl->unit[t.fir];
             pl->start[t.fft] = pl->start[t.fir];
             pl->end[t.fft] = pl->end[t.fir];
-            assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), -EINVAL);
+            assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), -EINVAL);
             /* and claiming the fusion the planner refused, with a second
              * reader of fft, is refused too */
             if (v == 1) {
@@ -482,7 +486,7 @@ static void test_not_fused(void **state)
                 pl->unit[t.mag] = pl->unit[t.fir];
                 pl->start[t.mag] = pl->start[t.fir];
                 pl->end[t.mag] = pl->end[t.fir];
-                assert_int_equal(qv_sim_validate_cat(t.g, p, c, pl, &d), -EINVAL);
+                assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), -EINVAL);
                 assert_non_null(strstr(d.message, "does not start a chain"));
             }
             qv_plan_destroy(pl);
@@ -518,7 +522,7 @@ static void test_too_many_groups(void **state)
     assert_int_equal(qv_dag_finalize(g, NULL), 0);
     qv_plan *pl = NULL;
     qv_diag d = {0};
-    assert_int_equal(qv_plan_make_cat(g, p, c, QV_ALGO_HEFT, &pl, &d), -EINVAL);
+    assert_int_equal(qv_plan_make(g, p, &(qv_plan_opts){sizeof(qv_plan_opts), QV_ALGO_HEFT, c}, &pl, &d), -EINVAL);
     assert_null(pl);
     assert_non_null(strstr(d.message, "exceed 8 classes"));
     /* seven FPGAs and the cores: eight classes, which fit */
@@ -603,6 +607,120 @@ static void test_random_valid(void **state)
     qv_plat_destroy(p);
 }
 
+/* ---- one loader, one rule ---------------------------------------------------- */
+
+/* The directory of the source tree (ctest sets QV_SOURCE_DIR). */
+static const char *source_dir(void)
+{
+    const char *s = getenv("QV_SOURCE_DIR");
+    return s && *s ? s : ".";
+}
+
+/* Every bad catalog of tests/config/bad gives the same code and the same
+ * formatted message, line and column through qv_catalog_load (the planner,
+ * quiver plan --catalog) as through qv_config_check (quiver check, and the
+ * runtime, which loads its policy's catalog by the same loader); the good
+ * one loads through both. */
+static void test_same_verdict(void **state)
+{
+    (void)state;
+    char dir[600], path[900];
+    snprintf(dir, sizeof dir, "%s/tests/config/bad", source_dir());
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    unsigned n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "catalog-", 8))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        qv_diag d1 = {0}, d2 = {0};
+        qv_config_kind kind;
+        qv_catalog *c = NULL;
+        int r1 = qv_config_check(path, &kind, &d1);
+        int r2 = qv_catalog_load(path, &c, &d2);
+        char m1[2200], m2[2200];
+        qv_diag_format(&d1, m1, sizeof m1);
+        qv_diag_format(&d2, m2, sizeof m2);
+        if (kind != QV_CONFIG_CATALOG || !r1 || r1 != r2 || strcmp(m1, m2) || c)
+            fail_msg("%s: check %d '%s', load %d '%s'", e->d_name, r1, m1, r2, m2);
+        assert_true(d2.line > 0);
+        n++;
+    }
+    closedir(d);
+    assert_true(n >= 10);
+    snprintf(path, sizeof path, "%s/tests/config/good/catalog.yaml", source_dir());
+    qv_catalog *c = NULL;
+    qv_diag dg = {0};
+    assert_int_equal(qv_config_check(path, NULL, &dg), 0);
+    assert_int_equal(qv_catalog_load(path, &c, &dg), 0);
+    assert_true(qv_catalog_kernel_count(c) > 0);
+    qv_catalog_destroy(c);
+}
+
+/* The shipped catalog: the one in <build>/share/quiver when the build made
+ * it, else config/kernels.yaml. */
+static qv_catalog *shipped(void)
+{
+    char path[700];
+    const char *b = getenv("QV_BINARY_DIR");
+    snprintf(path, sizeof path, "%s/share/quiver/kernels.yaml", b ? b : ".");
+    if (access(path, R_OK))
+        snprintf(path, sizeof path, "%s/config/kernels.yaml", source_dir());
+    qv_catalog *c = NULL;
+    qv_diag d = {0};
+    if (qv_catalog_load(path, &c, &d))
+        fail_msg("%s:%u:%u: %s", d.file, d.line, d.column, d.message);
+    return c;
+}
+
+/* For every board file the shipped catalog names (boards/ and boards/emu)
+ * and every kernel, the planner (qv_catalog_holds on the resource its
+ * platform reader makes of the board file) and the runtime (the build its
+ * devices load, qv__kernel_build on the board as the runtime reads it)
+ * agree; the emulated U250 holds every kernel, no other board any. */
+static void test_runtime_and_planner_agree(void **state)
+{
+    (void)state;
+    qv_catalog *c = shipped();
+    const qv__catalog *rc = c; /* the same object, as the runtime sees it */
+    assert_true(rc->nboards >= 6);
+    assert_true(qv_catalog_kernel_count(c) >= 5);
+    unsigned fpgas = 0;
+    for (size_t i = 0; i < rc->nboards; i++) {
+        const qv__board *b = rc->boards[i];
+        if (b->kind != QV_CLASS_FPGA)
+            continue;
+        fpgas++;
+        char text[1200];
+        snprintf(text, sizeof text,
+                 "platform: one\nresources:\n  - {name: cores, class: cpu, units: 1}\n"
+                 "  - {name: f, class: fpga, units: 1, board: %s}\n",
+                 b->path);
+        write_file("plat.yaml", text);
+        char path[300];
+        snprintf(path, sizeof path, "%s/plat.yaml", tmpdir);
+        qv_plat *p = NULL;
+        qv_diag d = {0};
+        if (qv_plat_load(path, &p, &d))
+            fail_msg("%s: %s:%u:%u: %s", b->path, d.file, d.line, d.column, d.message);
+        unlink(path);
+        const qv_plat_res *r = &p->res[1];
+        assert_string_equal(r->board_name, b->name);
+        for (uint32_t k = 0; k < qv_catalog_kernel_count(c); k++) {
+            int runtime = qv__kernel_build(&rc->kernels[k], b->name, b->platform,
+                                           b->emulation) != NULL;
+            int planner = qv_catalog_holds(c, k, r);
+            if (runtime != planner || runtime != !strcmp(b->name, "alveo-u250-emu"))
+                fail_msg("board %s, kernel %s: runtime %d, planner %d", b->name,
+                         qv_catalog_kernel_name(c, k), runtime, planner);
+        }
+        qv_plat_destroy(p);
+    }
+    assert_true(fpgas >= 6);
+    qv_catalog_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +730,8 @@ int main(void)
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_too_many_groups),
         cmocka_unit_test(test_random_valid),
+        cmocka_unit_test(test_same_verdict),
+        cmocka_unit_test(test_runtime_and_planner_agree),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
