@@ -316,6 +316,78 @@ static void test_peft_lookahead(void **state)
     qv_dag_destroy(g);
 }
 
+/* qv_plan_opts: NULL is the defaults (quiver, no catalog); a size from an
+ * older, shorter struct keeps the fields past it at their defaults; a size
+ * that does not reach algo, or an unknown algorithm, is QV_EINVAL. The
+ * codes of the other entry points: QV_EINVAL for an unfinalized graph,
+ * QV_EFORMAT for a file that is not a graph. */
+static void test_plan_opts(void **state)
+{
+    (void)state;
+    qv_plat *p = load_platform("ws16-gpu.yaml");
+    qv_gen_opts go;
+    qv_gen_defaults(QV_GEN_LU, &go);
+    go.nt = 3;
+    qv_dag *g;
+    assert_int_equal(qv_dag_generate(&go, &g), 0);
+    qv_plan *pl = NULL;
+    qv_diag d = {0};
+    assert_int_equal(qv_plan_make(g, p, NULL, &pl, &d), 0);
+    assert_int_equal(pl->algo, QV_ALGO_QUIVER);
+    assert_null(pl->fused);
+    qv_plan_destroy(pl);
+
+    qv_plan_opts o;
+    memset(&o, 0x5a, sizeof o); /* init sets every field */
+    qv_plan_opts_init(&o);
+    assert_int_equal(o.size, sizeof o);
+    assert_int_equal(o.algo, QV_ALGO_QUIVER);
+    assert_null(o.catalog);
+    /* an older caller that knew only size and algo: the garbage after
+     * them is never read as a catalog */
+    memset(&o, 0x5a, sizeof o);
+    o.size = offsetof(qv_plan_opts, algo) + sizeof o.algo;
+    o.algo = QV_ALGO_PEFT;
+    assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), 0);
+    assert_int_equal(pl->algo, QV_ALGO_PEFT);
+    assert_null(pl->fused);
+    qv_plan_destroy(pl);
+    o.size = sizeof o.size;
+    assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), QV_EINVAL);
+    assert_null(pl);
+    assert_non_null(strstr(d.message, "qv_plan_opts_init"));
+    qv_plan_opts_init(&o);
+    o.algo = (qv_algo)7;
+    assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), QV_EINVAL);
+    assert_null(pl);
+    qv_algo a;
+    assert_int_equal(qv_algo_parse("hef", &a), QV_EINVAL);
+
+    /* a graph being built is not planned or bounded */
+    qv_dag *h;
+    assert_int_equal(qv_dag_create("unfinished", &h), 0);
+    assert_int_equal(qv_dag_add_node(h, 1, "f", NULL), 0);
+    assert_int_equal(qv_dag_add_edge(h, 0, 5, 1), QV_EINVAL);
+    qv_bounds b;
+    assert_int_equal(qv_bounds_compute(h, p, NULL, &b), QV_EINVAL);
+    assert_int_equal(qv_plan_make(h, p, NULL, &pl, &d), QV_EINVAL);
+    /* a cycle: QV_EINVAL in memory, QV_EFORMAT from a file */
+    assert_int_equal(qv_dag_add_node(h, 2, "f", NULL), 0);
+    assert_int_equal(qv_dag_add_edge(h, 0, 1, 1), 0);
+    assert_int_equal(qv_dag_add_edge(h, 1, 0, 1), 0);
+    assert_int_equal(qv_dag_finalize(h, &d), QV_EINVAL);
+    qv_dag_destroy(h);
+    static const char cyc[] = "{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": ["
+                              "{\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},"
+                              "{\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],"
+                              "\"edges\": [{\"src\": 1, \"dst\": 2}, {\"src\": 2, \"dst\": 1}]}";
+    assert_int_equal(qv_dag_parse(cyc, sizeof cyc - 1, "cyc.json", &h, &d), QV_EFORMAT);
+    assert_null(h);
+    assert_non_null(strstr(d.message, "cycle"));
+    qv_dag_destroy(g);
+    qv_plat_destroy(p);
+}
+
 static void test_sim_rejects(void **state)
 {
     (void)state;
@@ -438,6 +510,26 @@ static void test_bad_graphs(void **state)
          " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"c\\u001bpu\": 1}}],\n"
          " \"edges\": []}",
          "\"c\\x1Bpu\"", 2},
+        /* the run keys of a recorded graph */
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1},\n"
+         "  \"device\": \"gpu\"}], \"edges\": []}",
+         "node 1: \"device\" must name a class of its \"cost_us\"", 3},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}, \"worker\": -1}],\n"
+         " \"edges\": []}",
+         "\"worker\" must be an integer in [0, 4294967295]", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1},\n"
+         "  \"critical\": 1}], \"edges\": []}",
+         "node 1: \"critical\" must be true or false", 3},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1},\n"
+         "  \"board_us\": \"5\"}], \"edges\": []}",
+         "\"board_us\" must be a number in [0, 1e15]", 3},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"span_us\": -1,\n"
+         " \"nodes\": [], \"edges\": []}",
+         "\"span_us\" must be a number in [0, 1e15]", 1},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qv_dag *g = NULL;
@@ -496,48 +588,91 @@ static void test_graph_roundtrip(void **state)
     qv_dag_destroy(h);
 }
 
+/* Platform files go through the runtime's reader (host/src/config/
+ * platform.c): each bad file gets QV_EFORMAT and exactly the message and
+ * line:col that `quiver check` gives (tests/config's test_one_reader
+ * compares the two readers on every bad platform file). The last three are
+ * where the planner's own reader used to disagree: a quoted integer, too
+ * many units in all, and the column of a duplicate name. */
 static void test_bad_platforms(void **state)
 {
     (void)state;
-    static const bad cases[] = {
-        {"platform: x\nresources:\n  - {name: a, class: cpu, unit: 4}\n",
-         "unknown key 'unit'", 3},
-        {"platform: x\nresources:\n  - {name: g, class: gpu}\n", "needs link", 3},
-        {"platform: x\nresources:\n  - {name: a, class: cpu, units: 0}\n",
-         "units must be", 3},
-        {"platform: x\nresources:\n  - {name: a, class: cpu}\n"
-         "  - {name: a, class: cpu}\n",
-         "duplicate resource", 4},
+    static const struct {
+        const char *text;
+        unsigned line, col;
+        const char *msg;
+    } cases[] = {
+        {"platform: x\nresources:\n  - {name: a, class: cpu, unit: 4}\n", 3, 27,
+         "unknown key 'unit' in a resource; did you mean 'units'?"},
+        {"platform: x\nresources:\n  - {name: g, class: gpu}\n", 3, 5,
+         "resource 'g' (class gpu) needs a link to host memory: expected 'link: "
+         "{bandwidth_gbs: 12.0, latency_us: 10}' or a board that has one"},
+        {"platform: x\nresources:\n  - {name: a, class: cpu, units: 0}\n", 3, 34,
+         "units: 0 is out of range; expected an integer from 1 to 4096"},
         {"platform: x\nresources:\n  - {name: g, class: gpu,\n"
-         "     link: {bandwidth_gbs: -1}}\n",
-         "link.bandwidth_gbs", 4},
-        {"platform: x\nresources: [\n", "YAML", 0},
+         "     link: {bandwidth_gbs: -1, latency_us: 1}}\n",
+         4, 28, "link.bandwidth_gbs: -1 is out of range; expected a number from 0.001 to 10000"},
+        {"platform: x\nresources: [\n", 3, 1,
+         "invalid YAML: did not find expected node content while parsing a flow node at "
+         "line 3, column 1"},
         {"platform: x\nresources:\n  - {name: a, class: cpu,\n"
          "     link: {bandwidth_gbs: 1, latency_us: 1}}\n",
-         "shares host memory", 4},
-        {"platform: x\nresources:\n  - {name: a, class: tpu}\n", "class 'tpu'", 3},
+         4, 6, "link: a cpu resource shares host memory and has no link; remove it"},
+        {"platform: x\nresources:\n  - {name: a, class: tpu}\n", 3, 22,
+         "class: unknown value 'tpu'; did you mean 'cpu'? (expected cpu | gpu | fpga | "
+         "remote)"},
         {"platform: x\nresources:\n  - {name: g, class: gpu,\n"
          "     link: {bandwidth_gbs: 1}}\n",
-         "link needs latency_us", 4},
+         4, 12, "link is missing required key 'latency_us' (expected 'latency_us: 10')"},
         {"platform: x\nresources:\n  - {name: f, class: fpga, board: "
          "no-such-board.yaml}\n",
-         "cannot be read", 3},
-        {"resources:\n  - {name: a, class: cpu}\n", "missing 'platform'", 1},
+         3, 35,
+         "board: 'no-such-board.yaml' does not exist (resolved to './no-such-board.yaml', "
+         "relative to the file that names it)"},
+        {"resources:\n  - {name: a, class: cpu}\n", 1, 1,
+         "a platform is missing required key 'platform' (expected 'platform: NAME')"},
+        {"platform: x\nresources:\n  - {name: a, class: cpu, units: \"4\"}\n", 3, 34,
+         "units: expected an integer, got '4'"},
+        {"platform: x\nresources:\n  - {name: a, class: cpu, units: 4096}\n"
+         "  - {name: b, class: gpu, units: 1, link: {bandwidth_gbs: 1, latency_us: 1}}\n",
+         4, 34, "units: the resources so far have 4097 units in all; expected at most 4096 "
+                "in one platform"},
+        {"platform: x\nresources:\n  - {name: a, class: cpu}\n"
+         "  - {name: a, class: cpu}\n",
+         4, 12, "duplicate resource name 'a'"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qv_plat *p = NULL;
         qv_diag d = {0};
         int rc = qv_plat_parse(cases[i].text, strlen(cases[i].text), "p.yaml", &p, &d);
-        if (rc == 0 || !strstr(d.message, cases[i].msg) ||
-            (cases[i].line && d.line != (unsigned)cases[i].line))
+        if (rc != QV_EFORMAT || strcmp(d.message, cases[i].msg) ||
+            d.line != cases[i].line || d.column != cases[i].col)
             fprintf(stderr, "case %zu: rc %d, %s:%u:%u: %s\n", i, rc, d.file, d.line,
                     d.column, d.message);
-        assert_int_not_equal(rc, 0);
+        assert_int_equal(rc, QV_EFORMAT);
         assert_null(p);
-        assert_non_null(strstr(d.message, cases[i].msg));
-        if (cases[i].line)
-            assert_int_equal(d.line, cases[i].line);
+        assert_string_equal(d.file, "p.yaml");
+        assert_string_equal(d.message, cases[i].msg);
+        assert_int_equal(d.line, cases[i].line);
+        assert_int_equal(d.column, cases[i].col);
     }
+    /* The limit is on all units together: 4096 in two resources is fine. */
+    static const char ok[] = "platform: x\nresources:\n  - {name: a, class: cpu, units: 4000}\n"
+                             "  - {name: b, class: gpu, units: 96,\n"
+                             "     link: {bandwidth_gbs: 1, latency_us: 1}}\n";
+    qv_plat *p = NULL;
+    assert_int_equal(qv_plat_parse(ok, strlen(ok), "ok.yaml", &p, NULL), 0);
+    assert_int_equal(p->nunits, 4096);
+    assert_int_equal(p->res[1].first_unit, 4000);
+    qv_plat_destroy(p);
+    /* Programs that build a platform in code meet the same limits. */
+    qv_plat_res r[2] = {
+        {.name = "a", .cls = "cpu", .units = 4096, .speed = 1, .host_memory = 1},
+        {.name = "b", .cls = "cpu", .units = 1, .speed = 1, .host_memory = 1},
+    };
+    assert_int_equal(qv_plat_create("x", r, 2, &p), QV_EINVAL);
+    assert_int_equal(qv_plat_create("x", r, 1, &p), 0);
+    qv_plat_destroy(p);
 }
 
 /* The example platform of the configuration work reads the same: the U250
@@ -558,7 +693,7 @@ static void test_deep_platform(void **state)
     t[n] = 0;
     qv_plat *p = NULL;
     qv_diag d = {0};
-    assert_int_equal(qv_plat_parse(t, n, "deep.yaml", &p, &d), -EINVAL);
+    assert_int_equal(qv_plat_parse(t, n, "deep.yaml", &p, &d), QV_EFORMAT);
     assert_null(p);
     assert_string_equal(d.message, "nesting deeper than 64 levels");
     assert_int_equal(d.line, 2);
@@ -572,7 +707,7 @@ static void test_deep_platform(void **state)
         o += 2;
     }
     memset(&d, 0, sizeof d);
-    assert_int_equal(qv_plat_parse(t, o, "block.yaml", &p, &d), -EINVAL);
+    assert_int_equal(qv_plat_parse(t, o, "block.yaml", &p, &d), QV_EFORMAT);
     assert_string_equal(d.message, "nesting deeper than 64 levels");
     assert_int_equal(d.line, 3 + 63);
     /* 64 levels are read (and the resource then refused), 65 are not */
@@ -582,9 +717,10 @@ static void test_deep_platform(void **state)
         memset(t + o + (size_t)depth - 1, ']', (size_t)depth - 1);
         o += 2 * ((size_t)depth - 1);
         memset(&d, 0, sizeof d);
-        assert_int_equal(qv_plat_parse(t, o, "edge.yaml", &p, &d), -EINVAL);
-        assert_non_null(strstr(d.message, depth == 64 ? "a resource must be a mapping"
-                                                  : "nesting deeper than 64 levels"));
+        assert_int_equal(qv_plat_parse(t, o, "edge.yaml", &p, &d), QV_EFORMAT);
+        assert_string_equal(d.message, depth == 64
+                                           ? "expected a resource as a mapping, got a sequence"
+                                           : "nesting deeper than 64 levels");
     }
     free(t);
 }
@@ -739,6 +875,7 @@ int main(void)
         cmocka_unit_test(test_valid_on_random),  cmocka_unit_test(test_valid_on_tiled),
         cmocka_unit_test(test_disjoint_classes), cmocka_unit_test(test_peft_lookahead),
         cmocka_unit_test(test_sim_rejects),      cmocka_unit_test(test_bad_graphs),
+        cmocka_unit_test(test_plan_opts),
         cmocka_unit_test(test_graph_roundtrip),  cmocka_unit_test(test_bad_platforms),
         cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
         cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
