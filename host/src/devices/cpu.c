@@ -1,6 +1,8 @@
 /*
  * cpu.c - the CPU backend: host memory, calls run on the worker's own
  * thread, one worker per core, pinned with hwloc where the system lets us.
+ * The topology is discovery's (discovery/hwloc.c): the machine is
+ * enumerated once.
  */
 #include <hwloc.h>
 #include <stdio.h>
@@ -8,6 +10,7 @@
 
 #include "core/internal.h"
 #include "devices/device.h"
+#include "discovery/discovery.h"
 
 typedef struct cpu_device {
     qv_device        base;
@@ -29,11 +32,8 @@ static int cpu_open(qv_device *d, unsigned idx, const void *b)
     cpu_device *c = (cpu_device *)d;
     if (idx != 0)
         return QV_ENOENT;
-    if (hwloc_topology_init(&c->topo) != 0)
-        return QV_ENOMEM;
-    if (hwloc_topology_load(c->topo) != 0) {
-        hwloc_topology_destroy(c->topo);
-        c->topo = NULL;
+    c->topo = qv__hwloc_topology(); /* shared, read-only: not ours to free */
+    if (!c->topo) {
         c->ncores = 1;
         snprintf(c->name, sizeof c->name, "host CPU (topology unknown)");
         return 0;
@@ -52,9 +52,7 @@ static int cpu_open(qv_device *d, unsigned idx, const void *b)
 static void cpu_close(qv_device *d)
 {
     cpu_device *c = (cpu_device *)d;
-    if (c->topo)
-        hwloc_topology_destroy(c->topo);
-    c->topo = NULL;
+    c->topo = NULL; /* discovery's */
 }
 
 static int cpu_launch(qv_device *d, const qv_launch *l, qv_event **ev)

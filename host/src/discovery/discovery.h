@@ -50,6 +50,12 @@ int qv__pool_entry(qv_pool *pool, size_t index, qv__found *out);
  * set its callback after the first scan and before any rescan. */
 int qv__pool_set_rescan(qv_pool *pool, unsigned ms);
 
+/* The machine's hwloc topology (a hwloc_topology_t), loaded once for the
+ * process with its PCI devices; read-only, for any thread. NULL when hwloc
+ * cannot load it. Discovery and the CPU backend share it. */
+struct hwloc_topology;
+struct hwloc_topology *qv__hwloc_topology(void);
+
 /* Free bytes of NUMA node `node` (or of the machine when node < 0), from
  * /sys and /proc; 0 when unknown. */
 unsigned long long qv__mem_free(int node);

@@ -103,35 +103,25 @@ static void count_pci(hwloc_topology_t topo, qv__scan *s)
     s->pci_known = 1;
 }
 
-/* hwloc loads its plugins (and with them libxml2, ICU, X11...) when the
- * first topology is created and unloads them when the last is destroyed.
- * One topology held for the life of the process keeps them loaded, so that
- * a rescan every few seconds does not dlopen and dlclose a dozen libraries
- * (some of which do not free what they allocate when unloaded). */
-static pthread_once_t keeper_once = PTHREAD_ONCE_INIT;
-static hwloc_topology_t keeper;
+/* The machine's topology, loaded once for the process: NUMA nodes, cores
+ * and PCI devices do not change while it runs (load and free memory, which
+ * do, are read from /proc at each scan). Discovery reads it and the CPU
+ * backend pins its workers with it, so hwloc enumerates the machine once.
+ * Holding it also keeps hwloc's plugins (libxml2, ICU, X11...) loaded,
+ * instead of a dlopen and dlclose of a dozen libraries at every rescan. */
+static pthread_once_t topo_once = PTHREAD_ONCE_INIT;
+static hwloc_topology_t shared_topo;
 
-static void keep_plugins(void)
+static void load_topology(void)
 {
-    if (hwloc_topology_init(&keeper) < 0)
-        keeper = NULL;
-}
-
-int qv__disc_hwloc(qv__scan *s, qv_backend_report *rep)
-{
-    pthread_once(&keeper_once, keep_plugins);
-    snprintf(rep->name, sizeof rep->name, "hwloc");
-    rep->count = 0;
     hwloc_topology_t topo;
-    if (hwloc_topology_init(&topo) < 0) {
-        snprintf(rep->why, sizeof rep->why, "hwloc_topology_init failed");
-        return 0;
-    }
+    if (hwloc_topology_init(&topo) < 0)
+        return;
     hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_IMPORTANT);
     /* PCI is all we want from I/O discovery. hwloc's OpenCL, CUDA and GL
-     * plugins would load vendor libraries behind our back at every scan
-     * (and XRT's OpenCL ICD aborts without XILINX_XRT); opencl.c and xrt.c
-     * do that part, with their guards. */
+     * plugins would load vendor libraries behind our back (and XRT's
+     * OpenCL ICD aborts without XILINX_XRT); opencl.c and xrt.c do that
+     * part, with their guards. */
     static const char *const skip[] = {"opencl", "cuda",      "nvml",
                                        "rsmi",   "levelzero", "gl"};
     for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
@@ -139,7 +129,24 @@ int qv__disc_hwloc(qv__scan *s, qv_backend_report *rep)
                                       skip[i]);
     if (hwloc_topology_load(topo) < 0) {
         hwloc_topology_destroy(topo);
-        snprintf(rep->why, sizeof rep->why, "hwloc_topology_load failed");
+        return;
+    }
+    shared_topo = topo;
+}
+
+struct hwloc_topology *qv__hwloc_topology(void)
+{
+    pthread_once(&topo_once, load_topology);
+    return shared_topo;
+}
+
+int qv__disc_hwloc(qv__scan *s, qv_backend_report *rep)
+{
+    snprintf(rep->name, sizeof rep->name, "hwloc");
+    rep->count = 0;
+    hwloc_topology_t topo = qv__hwloc_topology();
+    if (!topo) {
+        snprintf(rep->why, sizeof rep->why, "hwloc cannot load the topology");
         return 0;
     }
     count_pci(topo, s);
@@ -198,6 +205,5 @@ int qv__disc_hwloc(qv__scan *s, qv_backend_report *rep)
                  s->pci_gpu);
     else
         snprintf(rep->why, sizeof rep->why, "hwloc found no NUMA node with cores");
-    hwloc_topology_destroy(topo);
     return rc;
 }
