@@ -344,12 +344,7 @@ static double model_us(const emu_device *e, const emu_kernel *ek, const qv_call 
         for (unsigned i = 0; i < c->nargs; i++)
             if (k->args[i].dir != QV__KDIR_SCALAR)
                 bytes += c->size[i];
-        /* The table's nearest size at or above, else its largest, scaled. */
-        for (size_t i = 0; i < k->ntable; i++)
-            if (k->table[i].bytes >= bytes)
-                return k->table[i].us;
-        const qv__kpoint *last = &k->table[k->ntable - 1];
-        return last->bytes ? last->us * (double)bytes / (double)last->bytes : last->us;
+        return qv__kernel_table_us(k, bytes); /* the planner's reading too */
     }
     uint64_t trips = 1;
     if (k->trip_count && qv__expr_eval(k->trip_count, names, vals, n, &trips) != 0)
