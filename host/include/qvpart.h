@@ -189,14 +189,20 @@ typedef struct qv_plat {
     double *lat, *inv_bw;
 } qv_plat;
 
-/* Reads a platform file (docs/partition.md, "Files"; a board a resource
- * names is read relative to the file) with file:line:col errors. The result
- * is the caller's, freed with qv_plat_destroy. */
+/* Reads a platform file (docs/config/platform.md; a board a resource names
+ * is read relative to the file) with the runtime's one reader of the format,
+ * so that the verdict and the file:line:col message are those of
+ * qv_config_check. 0, QV_EFORMAT (diag says what and where), QV_ENOENT or
+ * -errno (unreadable), QV_ENOMEM; diag may be NULL. The result is the
+ * caller's, freed with qv_plat_destroy. */
 QV_API int qv_plat_load(const char *path, qv_plat **out, qv_diag *diag);
 QV_API int qv_plat_parse(const char *text, size_t len, const char *fname, qv_plat **out,
                   qv_diag *diag);
 QV_API void qv_plat_destroy(qv_plat *p); /* NULL is fine */
-/* Builds a platform from resources (copied); fills lat/inv_bw. */
+/* Builds a platform from resources (copied); fills lat/inv_bw. QV_EINVAL
+ * past the limits of a platform file (1 to 64 resources, 1 to 4096 units in
+ * all) or for a resource without speed, or without a link unless it shares
+ * host memory. */
 QV_API int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nres,
                    qv_plat **out);
 

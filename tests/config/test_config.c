@@ -29,6 +29,7 @@
 #include "quiver/config.h"
 #include "qv_escape.h"
 #include "qv_file.h"
+#include "qvpart.h"
 
 static char src[1024];
 
@@ -390,6 +391,83 @@ static void test_platform(void **state)
     assert_true(p->res[2].cost_per_hour == 1.65);
     assert_true(p->res[2].latency_us == 10);
     qv__platform_free(p);
+}
+
+/* One reader of platform files: the planner's qv_plat_load gives every bad
+ * platform file the verdict, message and line:col that qv_config_check
+ * (and so the runtime) gives, which test_bad_files pins. The table names
+ * the disagreements of the planner's former reader: a quoted integer
+ * (units-string), 2 x 4096 units (units-total) and the column of a
+ * duplicate name (dup). A good file converts field by field. */
+static void test_one_reader(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "units-string", "units-total", "dup",       "units",       "class",
+        "cpu-link",     "nolink",      "board-missing", "unknown-key",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char rel[256];
+        snprintf(rel, sizeof rel, "tests/config/bad/platform-%s.yaml", bad[i]);
+        const char *path = path_of(rel);
+        qv_diag a, b;
+        memset(&a, 0, sizeof a);
+        memset(&b, 0, sizeof b);
+        qv_config_kind kind;
+        qv_plat *p = NULL;
+        int ra = qv_config_check(path, &kind, &a);
+        int rb = qv_plat_load(path, &p, &b);
+        if (ra != rb || strcmp(a.message, b.message) || a.line != b.line ||
+            a.column != b.column)
+            fprintf(stderr, "%s:\n  check: %d %u:%u: %s\n  plan:  %d %u:%u: %s\n", rel, ra,
+                    a.line, a.column, a.message, rb, b.line, b.column, b.message);
+        assert_int_equal(kind, QV_CONFIG_PLATFORM);
+        assert_int_equal(ra, QV_EFORMAT);
+        assert_int_equal(rb, QV_EFORMAT);
+        assert_null(p);
+        assert_true(a.line > 0 && a.message[0]);
+        assert_string_equal(a.file, b.file);
+        assert_int_equal(a.line, b.line);
+        assert_int_equal(a.column, b.column);
+        assert_string_equal(a.message, b.message);
+    }
+    /* A file that cannot be read: the same error too. */
+    qv_diag a, b;
+    qv_plat *p = NULL;
+    const char *none = path_of("tests/config/bad/no-such-platform.yaml");
+    int ra = qv_config_check(none, NULL, &a);
+    assert_int_equal(qv_plat_load(none, &p, &b), ra);
+    assert_true(ra < 0);
+    assert_string_equal(a.message, b.message);
+    /* The shipped platform: the planner sees what the runtime reads. */
+    const char *ws = path_of("boards/platforms/workstation.yaml");
+    qv__platform *cp;
+    assert_int_equal(qv__platform_load(ws, &cp, &a), 0);
+    assert_int_equal(qv_plat_load(ws, &p, &b), 0);
+    assert_string_equal(p->name, cp->name);
+    assert_int_equal(p->nres, cp->nres);
+    uint32_t units = 0;
+    for (uint32_t r = 0; r < p->nres; r++) {
+        const qv__pres *c = &cp->res[r];
+        assert_string_equal(p->res[r].name, c->name);
+        assert_string_equal(p->res[r].cls, qv_class_name(c->cls));
+        assert_int_equal(p->res[r].units, c->units);
+        assert_int_equal(p->res[r].first_unit, units);
+        units += c->units;
+        assert_true(p->res[r].speed == c->speed);
+        assert_true(p->res[r].bandwidth_gbs == c->bandwidth_gbs);
+        assert_true(p->res[r].latency_us == c->latency_us);
+        assert_true(p->res[r].cost_per_hour == c->cost_per_hour);
+        assert_int_equal(p->res[r].host_memory, c->cls == QV_CLASS_CPU);
+        assert_string_equal(p->res[r].board_name, c->board ? c->board->name : "");
+        assert_string_equal(p->res[r].board_platform,
+                            c->board && c->board->platform ? c->board->platform : "");
+        assert_int_equal(p->res[r].board_emulation, c->board ? c->board->emulation : 0);
+    }
+    assert_int_equal(p->nunits, units);
+    assert_string_equal(p->res[2].board_name, "alveo-u250");
+    qv__platform_free(cp);
+    qv_plat_destroy(p);
 }
 
 static int load_str(const char *text, qv__ydoc **doc, qv_diag *diag)
@@ -773,6 +851,7 @@ int main(void)
         cmocka_unit_test(test_expressions),
         cmocka_unit_test(test_policy),
         cmocka_unit_test(test_platform),
+        cmocka_unit_test(test_one_reader),
         cmocka_unit_test(test_yaml_layer),
         cmocka_unit_test(test_expressions_run_time),
         cmocka_unit_test(test_expressions_load_time),

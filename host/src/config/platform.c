@@ -1,6 +1,7 @@
 /*
  * platform.c - the platform file loader (schema in platform.h and
- * docs/config/platform.md).
+ * docs/config/platform.md): the one reader of platform files, used by the
+ * runtime, `quiver check` and, through plat_from_config.c, the planner.
  */
 #include "config/platform.h"
 
@@ -47,7 +48,7 @@ static int load_resource(const qv__ydoc *doc, const qv__ynode *m, qv__platform *
                          qv_diag *diag)
 {
     qv__pres *r = &p->res[p->nres];
-    const qv__ynode *n;
+    const qv__ynode *n = NULL;
     const char *s;
     int c = 0;
     int64_t units = 1;
@@ -70,8 +71,16 @@ static int load_resource(const qv__ydoc *doc, const qv__ynode *m, qv__platform *
     rc = qv__yget_enum(doc, qv__ymap_get(m, "class"), "class", class_names, &c, diag);
     r->cls = (qv_class)c;
     if (!rc && (n = qv__ymap_get(m, "units")))
-        rc = qv__yget_int(doc, n, "units", 1, 4096, &units, diag);
+        rc = qv__yget_int(doc, n, "units", 1, QV__PLATFORM_MAX_UNITS, &units, diag);
     r->units = (unsigned)units;
+    unsigned total = 0;
+    for (size_t i = 0; i < p->nres; i++)
+        total += p->res[i].units; /* this one included */
+    if (!rc && total > QV__PLATFORM_MAX_UNITS)
+        rc = qv__yerr(doc, n ? n : m, diag,
+                      "units: the resources so far have %u units in all; expected "
+                      "at most %d in one platform",
+                      total, QV__PLATFORM_MAX_UNITS);
     if (!rc && (n = qv__ymap_get(m, "speed")))
         rc = qv__yget_double(doc, n, "speed", 1e-6, 1e6, &r->speed, diag);
     if (!rc && (n = qv__ymap_get(m, "board"))) {
@@ -96,6 +105,13 @@ static int load_resource(const qv__ydoc *doc, const qv__ynode *m, qv__platform *
                           "for class %s",
                           n->str, article[r->board->kind], article[r->cls],
                           class_names[r->cls]);
+        /* The planner matches these against the catalog's builds. */
+        if (!rc && (strlen(r->board->name) > 63 ||
+                    (r->board->platform && strlen(r->board->platform) > 127)))
+            rc = qv__yerr(doc, n, diag,
+                          "board: '%s' has a name longer than 63 or a platform "
+                          "longer than 127 characters",
+                          n->str);
         if (!rc) {
             r->cost_per_hour = r->board->cost_per_hour;
             r->bandwidth_gbs = r->board->bandwidth_gbs;
