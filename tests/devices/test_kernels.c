@@ -21,6 +21,7 @@
 #include "histogram/histogram_ref.h"
 #include "mmult/mmult_ref.h"
 #include "quiver.h"
+#include "qvpart.h"
 #include "platform.h"
 #include "vadd/vadd_ref.h"
 
@@ -292,6 +293,18 @@ static void board_time_in_graph(void **state)
     assert_non_null(strstr(s, "\"device\": \"fpga\""));
     assert_non_null(strstr(s, "\"board_us\": "));
     free(s);
+    /* The planner's reader gets the board's time back, on the fpga node. */
+    qv_dag *g = NULL;
+    assert_int_equal(qv_dag_load(path, &g, NULL), 0);
+    assert_non_null(g->run);
+    int on_board = 0;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->run[i].board_us > 0) {
+            assert_string_equal(g->class_name[g->run[i].device], "fpga");
+            on_board++;
+        }
+    assert_true(on_board > 0);
+    qv_dag_destroy(g);
 }
 
 /* Faults of the emulated board (no memory; a run that does not finish in

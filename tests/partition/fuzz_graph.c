@@ -43,6 +43,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         qv_dag *h = NULL;
         if (qv_dag_parse(buf, len, "fuzz-rt", &h, &d) || h->n != g->n || h->m != g->m)
             abort();
+        /* the run keys of a recorded graph come back as they were read */
+        if (!h->run != !g->run || h->span_us != g->span_us ||
+            h->critical_path_us != g->critical_path_us)
+            abort();
+        for (uint32_t i = 0; g->run && i < g->n; i++)
+            if (h->run[i].worker != g->run[i].worker ||
+                h->run[i].critical != g->run[i].critical ||
+                h->run[i].start_us != g->run[i].start_us ||
+                h->run[i].board_us != g->run[i].board_us ||
+                (h->run[i].device < 0) != (g->run[i].device < 0) ||
+                (g->run[i].device >= 0 && strcmp(h->class_name[h->run[i].device],
+                                                 g->class_name[g->run[i].device])))
+                abort();
         qv_dag_destroy(h);
         free(buf);
     }

@@ -1,12 +1,15 @@
 /*
  * test_graph.c - the recorded execution graph: nodes, edges with the bytes
  * they carry, the critical path and bottlenecks on measured times, and the
- * three exports (.qvg.json, DOT, Chrome trace).
+ * three exports (.qvg.json, DOT, Chrome trace); the .qvg.json file reads
+ * back with the planner's reader as the graph the runtime recorded.
  */
+#include <math.h>
 #include <time.h>
 
 #include "helper.h"
 #include "quiver.h"
+#include "qvpart.h"
 
 static void cpu_sleep(const qv_call *c)
 {
@@ -108,6 +111,102 @@ static void qvg_export(void **state)
     assert_int_equal(count(s, "\"cost_us\": {\"cpu\": "), 4);
     assert_int_equal(count(s, "\"critical\": true"), 3);
     free(s);
+}
+
+/* The graph the runtime writes is the one it recorded, as the planner reads
+ * it: every node with its function, bytes, measured time on the class it
+ * ran on, worker, start and critical flag; every edge with its bytes; the
+ * span and critical path; and writing it again reads back the same. */
+static void qvg_reads_back(void **state)
+{
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/diamond-back.qvg.json", qv_test_scratch());
+    assert_int_equal(qv_graph_write(rt, "diamond", path), 0);
+    qv_dag *g = NULL;
+    qv_diag dg;
+    memset(&dg, 0, sizeof dg);
+    int rc = qv_dag_load(path, &g, &dg);
+    if (rc)
+        fprintf(stderr, "%s:%u:%u: %s\n", dg.file, dg.line, dg.column, dg.message);
+    assert_int_equal(rc, 0);
+    assert_int_equal(qv_dag_check(g, &dg), 0);
+    assert_string_equal(g->name, "diamond");
+    qv_graph_info gi;
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(g->n, gi.nodes);
+    assert_int_equal(g->m, gi.edges);
+    assert_true(fabs(g->span_us - gi.span_us) < 1e-3);
+    assert_true(fabs(g->critical_path_us - gi.critical_path_us) < 1e-3);
+    assert_non_null(g->run);
+    int cpu = -1;
+    for (uint32_t k = 0; k < g->nclass; k++)
+        if (!strcmp(g->class_name[k], "cpu"))
+            cpu = (int)k;
+    assert_true(cpu >= 0);
+    static const uint64_t in[] = {0, 512, 512, 384}, out[] = {512, 256, 128, 64};
+    double t0 = INFINITY;
+    int critical = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        qv_node_info ni;
+        assert_int_equal(qv_graph_node(rt, i, &ni), 0);
+        assert_int_equal(g->ids[i], (int64_t)i);
+        assert_string_equal(g->func_name[g->func[i]], ni.function);
+        assert_int_equal(g->bytes_in[i], ni.bytes_in);
+        assert_int_equal(g->bytes_out[i], ni.bytes_out);
+        assert_int_equal(g->bytes_in[i], in[i]);
+        assert_int_equal(g->bytes_out[i], out[i]);
+        assert_int_equal(g->memory[i], in[i] + out[i]);
+        /* the measured time on the class it ran on */
+        assert_int_equal(g->run[i].device, cpu);
+        double us = g->cost[(size_t)i * g->nclass + (uint32_t)cpu];
+        assert_true(fabs(us - (ni.end_us - ni.start_us)) < 1e-2);
+        assert_int_equal(g->run[i].worker, ni.worker);
+        if (ni.start_us < t0)
+            t0 = ni.start_us;
+        critical += g->run[i].critical;
+    }
+    for (uint32_t i = 0; i < g->n; i++) {
+        qv_node_info ni;
+        assert_int_equal(qv_graph_node(rt, i, &ni), 0);
+        assert_true(fabs(g->run[i].start_us - (ni.start_us - t0)) < 1e-2);
+    }
+    assert_int_equal(critical, 3); /* A, C, D */
+    assert_int_equal(g->run[1].critical, 0);
+    static const uint32_t es[] = {0, 0, 1, 2}, ed[] = {1, 2, 3, 3};
+    static const uint64_t eb[] = {512, 512, 256, 128};
+    for (uint32_t e = 0; e < g->m; e++) {
+        int found = 0;
+        for (int k = 0; k < 4; k++)
+            found += g->esrc[e] == es[k] && g->edst[e] == ed[k] && g->ebytes[e] == eb[k];
+        assert_int_equal(found, 1);
+    }
+    /* Written again by the same writer, it reads back the same. */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(qv_dag_write(g, f), 0);
+    fclose(f);
+    qv_dag *h = NULL;
+    assert_int_equal(qv_dag_parse(buf, len, "again", &h, &dg), 0);
+    assert_int_equal(h->n, g->n);
+    assert_int_equal(h->m, g->m);
+    assert_true(h->span_us == g->span_us);
+    assert_true(h->critical_path_us == g->critical_path_us);
+    for (uint32_t i = 0; i < g->n; i++) {
+        assert_int_equal(h->run[i].device, g->run[i].device);
+        assert_int_equal(h->run[i].worker, g->run[i].worker);
+        assert_int_equal(h->run[i].critical, g->run[i].critical);
+        assert_true(h->run[i].start_us == g->run[i].start_us);
+        assert_true(h->run[i].board_us == g->run[i].board_us);
+        for (uint32_t k = 0; k < g->nclass; k++)
+            assert_true(h->cost[(size_t)i * h->nclass + k] ==
+                        g->cost[(size_t)i * g->nclass + k]);
+    }
+    free(buf);
+    qv_dag_destroy(h);
+    qv_dag_destroy(g);
 }
 
 static void dot_export(void **state)
@@ -227,6 +326,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(critical_path),
         cmocka_unit_test(qvg_export),
+        cmocka_unit_test(qvg_reads_back),
         cmocka_unit_test(dot_export),
         cmocka_unit_test(chrome_export),
         cmocka_unit_test(anti_dependencies),

@@ -1,8 +1,10 @@
 /*
  * export.c - writes the recorded graph out: the quiver-graph JSON of
- * DESIGN.md (.qvg.json), Graphviz DOT with the critical path in red, and a
- * Chrome trace-event timeline (one track per worker, flow arrows for the
- * dependencies that carry data between workers) that opens in Perfetto.
+ * DESIGN.md (.qvg.json) through the planner's one writer of the format
+ * (qv_dag_write, on the graph qv__graph_to_dag converts), Graphviz DOT with
+ * the critical path in red, and a Chrome trace-event timeline (one track per
+ * worker, flow arrows for the dependencies that carry data between workers)
+ * that opens in Perfetto.
  */
 #include <errno.h>
 #include <string.h>
@@ -10,13 +12,15 @@
 #include "devices/device.h"
 #include "trace/graph.h"
 #include "trace/perfmodel.h"
+#include "trace/to_dag.h"
 
-static FILE *open_out(const char *path)
+/* *f open for writing at path, or -errno with qv_last_error naming path. */
+static int open_out(const char *path, FILE **f)
 {
-    FILE *f = fopen(path, "w");
-    if (!f)
-        qv__fail(-errno, "cannot write %s: %s", path, strerror(errno));
-    return f;
+    if ((*f = fopen(path, "w")))
+        return 0;
+    int e = errno ? errno : EIO;
+    return qv__fail(-e, "cannot write %s: %s", path, strerror(e));
 }
 
 static int close_out(FILE *f, const char *path)
@@ -34,59 +38,26 @@ static int view(qv_runtime *rt, const char *path, qv__gview *g, FILE **f)
     int rc = qv__gview_build(rt, g);
     if (rc)
         return rc;
-    if (!(*f = open_out(path))) {
+    if ((rc = open_out(path, f)))
         qv__gview_free(g);
-        return -errno ? -errno : QV_EIO;
-    }
-    return 0;
+    return rc;
 }
 
 QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path)
 {
-    qv__gview g;
+    if (!rt || !path)
+        return qv__fail(QV_EINVAL, "graph export: NULL argument");
+    qv_dag *g;
     FILE *f;
-    int rc = view(rt, path, &g, &f);
+    int rc = qv__graph_to_dag(rt, name, &g);
     if (rc)
         return rc;
-    fputs("{\"format\": \"quiver-graph\", \"version\": 1, \"name\": ", f);
-    qv__json_string(f, name ? name : "quiver");
-    fprintf(f, ",\n \"span_us\": %.3f, \"critical_path_us\": %.3f,\n \"nodes\": [",
-            g.n ? (g.t1_ns - g.t0_ns) / 1e3 : 0.0, g.cp_us);
-    for (uint64_t i = 0; i < g.n; i++) {
-        const qv__node nd = qv__gview_node(&g, i);
-        qv_func *fn = qv__gview_fn(&g, i);
-        fprintf(f, "%s\n  {\"id\": %llu, \"function\": ", i ? "," : "",
-                (unsigned long long)i);
-        qv__json_string(f, qv__gview_func(&g, i));
-        /* Measured on the class it ran on; the model's estimate elsewhere
-         * when the function has an implementation there. */
-        fprintf(f, ", \"cost_us\": {\"%s\": %.3f", qv_class_name((qv_class)nd.cls),
-                g.dur_us[i]);
-        for (unsigned c = 0; fn && c < QV_CLASS_COUNT; c++) {
-            double est;
-            if (c != nd.cls && qv__func_can(fn, (qv_class)c) &&
-                qv__perf_get(fn->perf[c], nd.memory, &est, NULL, NULL) == 0)
-                fprintf(f, ", \"%s\": %.3f", qv_class_name((qv_class)c), est);
-        }
-        fprintf(f, "}, \"bytes_in\": %llu, \"bytes_out\": %llu, \"memory\": %llu, "
-                   "\"device\": \"%s\", \"worker\": %u, \"start_us\": %.3f, "
-                   "\"critical\": %s",
-                (unsigned long long)nd.bytes_in, (unsigned long long)nd.bytes_out,
-                (unsigned long long)nd.memory, qv_class_name((qv_class)nd.cls),
-                (unsigned)nd.worker,
-                nd.start_ns >= g.t0_ns ? (nd.start_ns - g.t0_ns) / 1e3 : 0.0,
-                g.on_cp[i] ? "true" : "false");
-        if (nd.board_us > 0)
-            fprintf(f, ", \"board_us\": %.3f", (double)nd.board_us);
-        fputc('}', f);
+    if ((rc = open_out(path, &f))) {
+        qv_dag_destroy(g);
+        return rc;
     }
-    fputs("\n ],\n \"edges\": [", f);
-    for (uint64_t i = 0; i < g.m; i++)
-        fprintf(f, "%s\n  {\"src\": %llu, \"dst\": %llu, \"bytes\": %llu}", i ? "," : "",
-                (unsigned long long)g.e[i].src, (unsigned long long)g.e[i].dst,
-                (unsigned long long)g.e[i].bytes);
-    fputs("\n ]}\n", f);
-    qv__gview_free(&g);
+    qv_dag_write(g, f); /* a write error shows in close_out */
+    qv_dag_destroy(g);
     return close_out(f, path);
 }
 

@@ -1,0 +1,92 @@
+/*
+ * to_dag.c - converts the recorded graph into a qv_dag: qv_graph_write
+ * writes it with the one .qvg.json writer (qv_dag_write), and a planner can
+ * plan the live graph with it.
+ */
+#include "trace/to_dag.h"
+
+#include <stdlib.h>
+
+#include "trace/graph.h"
+#include "trace/perfmodel.h"
+
+static int fill(const qv__gview *v, qv_dag *g)
+{
+    int cls[QV_CLASS_COUNT];
+    for (unsigned c = 0; c < QV_CLASS_COUNT; c++)
+        cls[c] = -1;
+    if (v->n > QV_DAG_MAX_NODES || v->m > QV_DAG_MAX_EDGES)
+        return qv__fail(QV_E2BIG,
+                        "graph export: %llu nodes and %llu edges; a graph holds at most "
+                        "%u and %u",
+                        (unsigned long long)v->n, (unsigned long long)v->m,
+                        QV_DAG_MAX_NODES, QV_DAG_MAX_EDGES);
+    /* Classes in the order met, as the reader numbers them. */
+    for (uint64_t i = 0; i < v->n; i++) {
+        const qv__node nd = qv__gview_node(v, i);
+        qv_func *fn = qv__gview_fn(v, i);
+        uint32_t ni;
+        int rc = qv_dag_add_node(g, (int64_t)i, qv__gview_func(v, i), &ni);
+        if (rc)
+            return qv__fail(rc, "graph export: %s", qv_strerror(rc));
+        for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
+            double us;
+            if (c == nd.cls)
+                us = v->dur_us[i];
+            else if (!fn || !qv__func_can(fn, (qv_class)c) ||
+                     qv__perf_get(fn->perf[c], nd.memory, &us, NULL, NULL) != 0)
+                continue;
+            if (cls[c] < 0 && (cls[c] = qv_dag_class(g, qv_class_name((qv_class)c))) < 0)
+                return qv__fail(cls[c], "graph export: %s", qv_strerror(cls[c]));
+            g->cost[(size_t)ni * g->nclass + (uint32_t)cls[c]] = us;
+        }
+        g->bytes_in[ni] = nd.bytes_in;
+        g->bytes_out[ni] = nd.bytes_out;
+        g->memory[ni] = nd.memory;
+    }
+    for (uint64_t e = 0; e < v->m; e++) {
+        int rc = qv_dag_add_edge(g, (uint32_t)v->e[e].src, (uint32_t)v->e[e].dst,
+                                 v->e[e].bytes);
+        if (rc)
+            return qv__fail(rc, "graph export: %s", qv_strerror(rc));
+    }
+    if (!(g->run = calloc((size_t)v->n + 1, sizeof *g->run)))
+        return qv__fail(QV_ENOMEM, "graph export: out of memory");
+    for (uint64_t i = 0; i < v->n; i++) {
+        const qv__node nd = qv__gview_node(v, i);
+        qv_dag_run *r = &g->run[i];
+        r->device = cls[nd.cls];
+        r->worker = nd.worker;
+        r->start_us = nd.start_ns >= v->t0_ns ? (double)(nd.start_ns - v->t0_ns) / 1e3 : 0;
+        r->board_us = nd.board_us > 0 ? (double)nd.board_us : 0;
+        r->critical = v->on_cp[i] != 0;
+    }
+    g->span_us = v->n ? (double)(v->t1_ns - v->t0_ns) / 1e3 : 0;
+    g->critical_path_us = v->cp_us;
+    qv_diag d;
+    d.message[0] = 0;
+    int rc = qv_dag_finalize(g, &d);
+    return rc ? qv__fail(rc, "graph export: %s", d.message[0] ? d.message : qv_strerror(rc))
+              : 0;
+}
+
+int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out)
+{
+    *out = NULL;
+    qv__gview v;
+    int rc = qv__gview_build(rt, &v);
+    if (rc)
+        return rc;
+    qv_dag *g;
+    if ((rc = qv_dag_create(name ? name : "quiver", &g))) {
+        qv__gview_free(&v);
+        return qv__fail(rc, "graph export: out of memory");
+    }
+    rc = fill(&v, g);
+    qv__gview_free(&v);
+    if (rc)
+        qv_dag_destroy(g);
+    else
+        *out = g;
+    return rc;
+}

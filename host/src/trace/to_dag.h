@@ -1,0 +1,23 @@
+/*
+ * to_dag.h - the recorded execution graph as the planner's graph type.
+ */
+#ifndef QV_TRACE_TO_DAG_H
+#define QV_TRACE_TO_DAG_H
+
+#include "core/internal.h"
+#include "qvpart.h"
+
+/*
+ * The nodes recorded so far (waited for as qv__gview_build waits) as a
+ * finalized qv_dag named `name` (NULL: "quiver"): ids 0..n-1 in recording
+ * order; cost_us the measured time on the class a node ran on and the perf
+ * model's estimate on every other class its function has an implementation
+ * for; bytes, memory and the merged edges as recorded; g->run and the
+ * graph's span and critical path as measured. *out is the caller's
+ * (qv_dag_destroy). 0, QV_ENOENT when the runtime does not record, QV_E2BIG
+ * past the qv_dag limits or QV_ENOMEM, with qv_last_error set. Any thread
+ * that may call qv_graph_write may call it.
+ */
+int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out);
+
+#endif
