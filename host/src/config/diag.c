@@ -1,15 +1,11 @@
 /*
- * diag.c - formatting diagnostics, and `quiver check`'s entry point: load a
- * file as whichever of the four kinds its content says it is.
+ * diag.c - formatting diagnostics: the one "file:line:col: error: message"
+ * form of every reader's errors (the YAML layer, yaml_doc.c, fills them;
+ * the planner's readers too), for the tools and for programs.
  */
 #include <stdio.h>
-#include <string.h>
 
-#include "config/board.h"
-#include "config/catalog.h"
-#include "config/platform.h"
-#include "config/policy.h"
-#include "config/yaml_doc.h"
+#include "quiver/config.h"
 
 QV_API int qv_diag_format(const qv_diag *d, char *buf, size_t size)
 {
@@ -19,110 +15,4 @@ QV_API int qv_diag_format(const qv_diag *d, char *buf, size_t size)
         return snprintf(buf, size, "%s:%u:%u: error: %s", d->file, d->line, d->column,
                         d->message);
     return snprintf(buf, size, "%s: error: %s", d->file, d->message);
-}
-
-QV_API const char *qv_config_kind_name(qv_config_kind kind)
-{
-    switch (kind) {
-    case QV_CONFIG_BOARD:
-        return "board";
-    case QV_CONFIG_CATALOG:
-        return "catalog";
-    case QV_CONFIG_POLICY:
-        return "policy";
-    case QV_CONFIG_PLATFORM:
-        return "platform";
-    default:
-        return "unknown";
-    }
-}
-
-/* The distinguishing key of each kind; a policy has only policy keys. The
- * check is on keys, not on the file name, so a board can live anywhere. */
-static qv_config_kind recognise(const qv__ynode *root)
-{
-    if (!root || root->kind != QV__Y_MAP)
-        return QV_CONFIG_UNKNOWN;
-    if (qv__ymap_get(root, "resources"))
-        return QV_CONFIG_PLATFORM;
-    if (qv__ymap_get(root, "kernels"))
-        return QV_CONFIG_CATALOG;
-    if (qv__ymap_get(root, "kind"))
-        return QV_CONFIG_BOARD;
-    for (size_t i = 0; i < root->n; i++)
-        for (size_t j = 0; qv__policy_top_keys[j]; j++)
-            if (!strcmp(root->items[2 * i]->str, qv__policy_top_keys[j]))
-                return QV_CONFIG_POLICY;
-    /* No distinguishing key: a misspelt one still tells the kind, so that
-     * the loader can answer with "did you mean". */
-    static const char *const marks[] = {"resources", "kernels", "kind", NULL};
-    static const qv_config_kind kinds[] = {QV_CONFIG_PLATFORM, QV_CONFIG_CATALOG,
-                                           QV_CONFIG_BOARD};
-    for (size_t i = 0; i < root->n; i++) {
-        const char *key = root->items[2 * i]->str;
-        const char *m = qv__did_you_mean(key, marks);
-        for (size_t j = 0; m && j < 3; j++)
-            if (m == marks[j])
-                return kinds[j];
-        if (qv__did_you_mean(key, qv__policy_top_keys))
-            return QV_CONFIG_POLICY;
-    }
-    if (qv__ymap_get(root, "memory") || qv__ymap_get(root, "fabric"))
-        return QV_CONFIG_BOARD;
-    return QV_CONFIG_UNKNOWN;
-}
-
-QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag)
-{
-    if (kind)
-        *kind = QV_CONFIG_UNKNOWN;
-    if (!path)
-        return qv__diag_set(diag, "", 0, 0, QV_EINVAL, "no file given");
-    qv__ydoc *doc;
-    int rc = qv__ydoc_load(path, &doc, diag);
-    if (rc)
-        return rc;
-    qv_config_kind k = recognise(doc->root);
-    if (kind)
-        *kind = k;
-    switch (k) {
-    case QV_CONFIG_BOARD: {
-        qv__board *b;
-        rc = qv__board_from_doc(doc, &b, diag);
-        qv__board_free(b);
-        break;
-    }
-    case QV_CONFIG_CATALOG: {
-        qv__catalog *c;
-        rc = qv__catalog_from_doc(doc, &c, diag);
-        qv__catalog_free(c);
-        break;
-    }
-    case QV_CONFIG_PLATFORM: {
-        qv__platform *p;
-        rc = qv__platform_from_doc(doc, &p, diag);
-        qv__platform_free(p);
-        break;
-    }
-    case QV_CONFIG_POLICY: {
-        qv__policy p;
-        rc = qv__policy_from_doc(doc, &p, diag);
-        if (!rc)
-            qv__policy_warn(&p); /* keys that have no effect yet */
-        qv__policy_fini(&p);
-        break;
-    }
-    default:
-        rc = qv__yerr(doc, doc->root && !qv__yis_null(doc->root) ? doc->root : NULL, diag,
-                      "cannot tell what kind of file this is; expected a "
-                      "board (with 'kind'), a kernel catalog ('kernels'), a "
-                      "platform ('resources') or a runtime policy "
-                      "('scheduler', 'hot_threshold', 'replan', 'discovery', "
-                      "'log', ...)");
-        break;
-    }
-    if (rc == QV_ENOMEM)
-        qv__diag_set(diag, path, 0, 0, rc, "out of memory");
-    qv__ydoc_free(doc);
-    return rc;
 }
