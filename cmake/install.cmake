@@ -5,6 +5,7 @@
 #   <datadir>/quiver/quiver.yaml      the default policy (config/quiver.yaml)
 #   <datadir>/quiver/kernels.yaml     the kernel catalog (config/kernels.yaml)
 #   <datadir>/quiver/boards/          the board and platform files (boards/)
+#   <datadir>/quiver/platforms/       platforms for `quiver plan` (partition/platforms/)
 #   <datadir>/quiver/bitstreams/emu/  the emulated boards' xclbins (hls/)
 #
 # Relative paths inside these files resolve against the file that names
@@ -20,6 +21,11 @@ file(GLOB_RECURSE QV_DATA_BOARDS CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR
 foreach(f ${QV_DATA_BOARDS})
   configure_file(${PROJECT_SOURCE_DIR}/${f} ${QV_DATA_BUILD_DIR}/${f} COPYONLY)
 endforeach()
+file(GLOB QV_DATA_PLATFORMS CONFIGURE_DEPENDS RELATIVE ${PROJECT_SOURCE_DIR}/partition
+     ${PROJECT_SOURCE_DIR}/partition/platforms/*.yaml)
+foreach(f ${QV_DATA_PLATFORMS})
+  configure_file(${PROJECT_SOURCE_DIR}/partition/${f} ${QV_DATA_BUILD_DIR}/${f} COPYONLY)
+endforeach()
 foreach(f quiver.yaml kernels.yaml)
   configure_file(${PROJECT_SOURCE_DIR}/config/${f} ${QV_DATA_BUILD_DIR}/${f} COPYONLY)
 endforeach()
@@ -28,6 +34,8 @@ install(FILES ${PROJECT_SOURCE_DIR}/config/quiver.yaml ${PROJECT_SOURCE_DIR}/con
         DESTINATION ${QV_DATA_INSTALL_DIR})
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/boards/ DESTINATION ${QV_DATA_INSTALL_DIR}/boards
         FILES_MATCHING PATTERN "*.yaml")
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/partition/platforms/
+        DESTINATION ${QV_DATA_INSTALL_DIR}/platforms FILES_MATCHING PATTERN "*.yaml")
 
 # The runtime finds the default policy relative to the library (or to the
 # program that linked the static library), else in the build tree it was

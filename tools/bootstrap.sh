@@ -6,6 +6,8 @@
 #                                     the install check, and the suite again under
 #                                     address+undefined sanitizers
 #   bash tools/bootstrap.sh sanitize  the suite under address+undefined, then thread
+#   bash tools/bootstrap.sh install-check [DIR]  only the install check, of build/
+#                                     or DIR (already built)
 #
 # Build trees: build/ (release), build-asan/, build-tsan/. JOBS sets the
 # parallelism (default: number of cores).
@@ -54,43 +56,103 @@ ctest_in() {
         ctest --test-dir "$ROOT/$dir" --output-on-failure --timeout 300 -j "$JOBS" "$@"
 }
 
-# An application outside this tree links the installed library both ways.
+# install_check [BUILD_DIR]: what a user gets from `cmake --install`. Installs
+# to a temporary prefix; builds examples/link-installed against it both ways
+# (find_package(quiver) and pkg-config quiver) and runs it with no
+# configuration (QV_CONFIG unset): it must see the CPU, the OpenCL device and
+# the emulated U250 of the installed default policy and run the catalog's
+# vadd on the board. Then copies the prefix elsewhere and, with the source
+# and build trees hidden where the system allows (unshare), runs the copy's
+# quiver-signal and `quiver devices`: they find libquiver by RUNPATH and
+# share/quiver relative to themselves.
 install_check() {
-    local prefix=$ROOT/build/_install
-    echo "== install check: find_package(quiver) and pkg-config quiver"
-    rm -rf "$prefix" "$ROOT/build/link-installed"
-    cmake --install "$ROOT/build" --prefix "$prefix" >/dev/null
-    cmake -S "$ROOT/examples/link-installed" -B "$ROOT/build/link-installed" \
+    local build=$ROOT/${1:-build}
+    local tmp
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/quiver-install.XXXXXX")
+    tmp=$(cd "$tmp" && pwd -P)
+    local prefix=$tmp/prefix
+    echo "== install check: cmake --install to $prefix"
+    cmake --install "$build" --prefix "$prefix" >/dev/null
+    test -f "$prefix/share/quiver/quiver.yaml"
+    ls "$prefix"/share/quiver/bitstreams/emu/*/vadd.xclbin >/dev/null
+    echo "== install check: find_package(quiver) and pkg-config quiver, no configuration"
+    cmake -S "$ROOT/examples/link-installed" -B "$tmp/link" \
         -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="-Wall -Werror" >/dev/null
-    cmake --build "$ROOT/build/link-installed" >/dev/null
-    LD_LIBRARY_PATH="$prefix/lib" "$ROOT/build/link-installed/hello_quiver"
-    local pc
-    pc=$(PKG_CONFIG_PATH="$prefix/lib/pkgconfig" pkg-config --cflags --libs quiver)
-    # shellcheck disable=SC2086
-    cc -std=c11 -Wall -Werror "$ROOT/examples/link-installed/main.c" $pc \
-        -o "$ROOT/build/link-installed/hello_quiver_pc"
-    LD_LIBRARY_PATH="$prefix/lib" "$ROOT/build/link-installed/hello_quiver_pc"
+    cmake --build "$tmp/link" >/dev/null
+    local libdir
+    libdir=$(dirname "$(find "$prefix" -name 'libquiver.so' | head -n 1)")
+    (
+        unset QV_CONFIG
+        cd "$tmp"
+        XDG_CACHE_HOME="$tmp/cache" LD_LIBRARY_PATH="$libdir" \
+            "$tmp/link/hello_quiver" --default-platform
+        local pc
+        pc=$(PKG_CONFIG_PATH="$libdir/pkgconfig" pkg-config --cflags --libs quiver)
+        # shellcheck disable=SC2086
+        cc -std=c11 -Wall -Werror "$ROOT/examples/link-installed/main.c" $pc \
+            -o "$tmp/link/hello_quiver_pc"
+        XDG_CACHE_HOME="$tmp/cache" LD_LIBRARY_PATH="$libdir" "$tmp/link/hello_quiver_pc"
+    )
+    echo "== install check: a copy of the prefix, without LD_LIBRARY_PATH or QV_CONFIG"
+    cp -a "$prefix" "$tmp/moved"
+    local run=(env -u QV_CONFIG -u LD_LIBRARY_PATH XDG_CACHE_HOME="$tmp/cache" QV_LOG=info)
+    local hide=()
+    if unshare -r -m true 2>/dev/null; then
+        hide=(unshare -r -m sh -c 'mount -t tmpfs none "$0" && exec "$@"' "$ROOT")
+        echo "   (source and build trees hidden under a tmpfs)"
+    fi
+    (
+        cd "$tmp"
+        "${hide[@]}" "${run[@]}" "$tmp/moved/bin/quiver-signal" --frames 8 --out "$tmp/out" \
+            2>"$tmp/signal.log"
+        # The policy it read is the copy's own.
+        grep -q "runtime policy $tmp/moved/" "$tmp/signal.log" ||
+            { cat "$tmp/signal.log"; echo "install check: the copy did not read its own policy" >&2; exit 1; }
+        "${hide[@]}" "${run[@]}" "$tmp/moved/bin/quiver" devices | tee "$tmp/devices.txt"
+        grep -q "alveo-u250-emu" "$tmp/devices.txt"
+        "${hide[@]}" "${run[@]}" "$tmp/moved/bin/quiver" plan --graph "$tmp/out/signal.qvg.json" \
+            --platform "$tmp/moved/share/quiver/platforms/ws8-gpu-2fpga.yaml" >/dev/null
+    )
+    rm -rf "$tmp"
+}
+
+# The build must not write into the source tree: what git sees (untracked
+# and ignored files outside build*/) before and after.
+source_snapshot() {
+    if git -C "$ROOT" rev-parse --git-dir >/dev/null 2>&1; then
+        git -C "$ROOT" status --porcelain --ignored --untracked-files=all |
+            grep -v -E '^(\?\?|!!) (build[^/]*|_install[^/]*)/' || true
+    fi
 }
 
 case "${1:-}" in
 demo)
     install_deps
     build build
+    # No --config: the programs read the build tree's default policy
+    # (build/share/quiver/quiver.yaml), as installed ones read their own.
     echo "== demo 1: a signal chain on the CPU, OpenCL (PoCL) and an emulated Alveo U250"
-    XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/signal/signal" \
-        --config "$ROOT/config/quiver.yaml" --out "$ROOT/build/demo"
+    XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/signal/quiver-signal" \
+        --out "$ROOT/build/demo"
     echo
     echo "== demo 2: a tiled Cholesky factorisation on the CPU and OpenCL"
-    XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/cholesky/cholesky" \
+    XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/cholesky/quiver-cholesky" \
         --out "$ROOT/build/demo"
     ;;
 test)
     install_deps
+    before=$(source_snapshot)
     echo "== build (warnings are errors)"
     build build
     echo "== tests"
     ctest_in build
-    install_check
+    install_check build
+    after=$(source_snapshot)
+    if [ "$before" != "$after" ]; then
+        echo "bootstrap: the build or the tests wrote into the source tree:" >&2
+        diff <(echo "$before") <(echo "$after") >&2 || true
+        exit 1
+    fi
     echo "== tests under address+undefined sanitizers"
     build build-asan -DQV_SANITIZE=address -DCMAKE_BUILD_TYPE=Debug -DQV_BUILD_BENCH=OFF
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
@@ -104,8 +166,11 @@ sanitize)
     build build-tsan -DQV_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DQV_BUILD_BENCH=OFF
     TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest_in build-tsan
     ;;
+install-check)
+    install_check "${2:-build}"
+    ;;
 *)
-    sed -n '2,12p' "$0"
+    sed -n '2,14p' "$0"
     exit 2
     ;;
 esac

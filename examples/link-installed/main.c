@@ -2,8 +2,15 @@
  * main.c - the smallest Quiver program: scale a vector in four tasks and
  * add it to another, then check the result. Built against an installed
  * Quiver (find_package or pkg-config) to prove the install works.
+ *
+ * With --default-platform it also checks what a program gets with no
+ * configuration at all (qv_options.config NULL, QV_CONFIG unset): the
+ * installed default policy, so the CPU, an OpenCL device and the emulated
+ * U250, and the catalog's vadd kernel run on that board.
  */
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <quiver.h>
 
@@ -23,8 +30,81 @@ static void add(const qv_call *c)
         y[i] += x[i];
 }
 
-int main(void)
+static void vadd(const qv_call *c)
 {
+    const float *a = c->ptr[0], *b = c->ptr[1];
+    float *out = c->ptr[2];
+    uint32_t n = *(const uint32_t *)c->ptr[3];
+    for (uint32_t i = 0; i < n; i++)
+        out[i] = a[i] + b[i];
+}
+
+/* The devices of the default platform, and vadd on the emulated board. */
+static int default_platform(qv_runtime *rt)
+{
+    unsigned seen = 0, fpga = 0;
+    for (unsigned i = 0; i < qv_device_count(rt); i++) {
+        qv_device_info d;
+        if (qv_device_get(rt, i, &d))
+            return 1;
+        printf("hello_quiver: device %u: %s (%s)\n", i, d.name, d.backend);
+        seen |= 1u << d.cls;
+        if (d.cls == QV_CLASS_FPGA)
+            fpga = i;
+    }
+    const unsigned want = 1u << QV_CLASS_CPU | 1u << QV_CLASS_GPU | 1u << QV_CLASS_FPGA;
+    if ((seen & want) != want) {
+        fprintf(stderr, "hello_quiver: the default platform lacks %s%s%s\n",
+                seen & 1u << QV_CLASS_CPU ? "" : "the CPU ",
+                seen & 1u << QV_CLASS_GPU ? "" : "an OpenCL device ",
+                seen & 1u << QV_CLASS_FPGA ? "" : "the emulated board");
+        return 1;
+    }
+    enum { N = 1000 };
+    static float a[N], b[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 2.0f * (float)i;
+    }
+    uint32_t n = N;
+    qv_arg_desc dv[] = { QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
+                         QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t) };
+    qv_func *f;
+    qv_buf *ba, *bb, *bo;
+    if (qv_func_create(rt, "vadd", dv, 4, &f) || qv_func_set_cpu(f, vadd) ||
+        qv_func_set_fpga(f, "vadd") || qv_func_set_where(f, 1u << QV_CLASS_FPGA) ||
+        qv_buf_register(rt, a, sizeof a, &ba) || qv_buf_register(rt, b, sizeof b, &bb) ||
+        qv_buf_register(rt, out, sizeof out, &bo) ||
+        qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) }, 4) ||
+        qv_wait_all(rt)) {
+        fprintf(stderr, "hello_quiver: vadd on the board: %s\n", qv_last_error());
+        return 1;
+    }
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_buf_unregister(bo);
+    qv_device_info d;
+    if (qv_device_get(rt, fpga, &d) || d.tasks != 1) {
+        fprintf(stderr, "hello_quiver: vadd did not run on the emulated board\n");
+        return 1;
+    }
+    for (int i = 0; i < N; i++)
+        if (out[i] != 3.0f * (float)i) {
+            fprintf(stderr, "hello_quiver: vadd: wrong result at %d: %g\n", i, out[i]);
+            return 1;
+        }
+    printf("hello_quiver: vadd ran on %s, board time %.1f us (modelled)\n", d.name,
+           d.board_us);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    int platform = argc > 1 && !strcmp(argv[1], "--default-platform");
+    if (argc > 1 && !platform) {
+        fprintf(stderr, "usage: hello_quiver [--default-platform]\n");
+        return 2;
+    }
     enum { N = 4096 };
     static float x[N], y[N];
     for (int i = 0; i < N; i++) {
@@ -56,6 +136,10 @@ int main(void)
     qv_submit(rt, fa, (qv_arg[]){ QV_BUF(bx), QV_BUF(by) }, 2);
     qv_buf_unregister(bx);
     qv_buf_unregister(by);
+    if (platform && default_platform(rt)) {
+        qv_runtime_destroy(rt);
+        return 1;
+    }
     qv_runtime_destroy(rt);
     for (int i = 0; i < N; i++)
         if (y[i] != 1.0f + (float)i / 16.0f) {

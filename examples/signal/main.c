@@ -292,7 +292,7 @@ int main(int argc, char **argv)
     CHECK(qv_trace_write(rt, pt));
     printf("wrote: %s (graph), %s (timeline: open in https://ui.perfetto.dev)\n", pg, pt);
     printf("plan it for another machine: quiver plan --graph %s --platform "
-           "partition/platforms/ws8-gpu-2fpga.yaml\n", pg);
+           "<prefix>/share/quiver/platforms/ws8-gpu-2fpga.yaml\n", pg);
 
     for (int f = 0; f < frames; f++) {
         qv_buf_unregister(bx[f]);
