@@ -1,10 +1,19 @@
 /*
  * test_policy.c - qv_options.config: the runtime reads its policy file, a
  * wrong one stops creation with the file, line and column, and what it
- * sets (devices, model directory, trace at exit) takes effect.
+ * sets (devices, model directory, trace at exit) takes effect. Every key
+ * does something or says it does not (config/policy.c): the keys the
+ * run-time loop will read (hot_threshold, replan.*) load with a warning
+ * naming the key and its place; the set of top-level keys is pinned, so
+ * that a new key comes with its reader. (discovery.rescan_interval_ms
+ * driving the rescans: tests/devices/test_devices.c.)
  */
 #include "helper.h"
+
+#include "config/policy.h"
+#include "core/internal.h"
 #include "quiver.h"
+#include "quiver/config.h"
 
 static void bad_policy_is_refused(void **state)
 {
@@ -62,6 +71,123 @@ static void policy_takes_effect(void **state)
     free(s);
 }
 
+static const char *write_policy(const char *name, const char *text)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/%s", qv_test_scratch(), name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return path;
+}
+
+static void inert_keys_warn(void **state)
+{
+    (void)state;
+    qv__policy p;
+    const char *path = write_policy("inert.yaml", "hot_threshold: 5\n"
+                                                  "replan:\n"
+                                                  "  drift: 0.1\n"
+                                                  "  min_interval_ms: 250\n");
+    assert_int_equal(qv__policy_load(path, &p, NULL), 0);
+    assert_int_equal(p.nwarn, 3);
+    char where[1200];
+    snprintf(where, sizeof where, "%s:1:1: hot_threshold has no effect yet", path);
+    assert_non_null(strstr(p.warn[0], where));
+    snprintf(where, sizeof where, "%s:3:3: replan.drift has no effect yet", path);
+    assert_non_null(strstr(p.warn[1], where));
+    snprintf(where, sizeof where, "%s:4:3: replan.min_interval_ms has no effect yet", path);
+    assert_non_null(strstr(p.warn[2], where));
+    /* Still loaded and checked, for the loop to come. */
+    assert_int_equal(p.hot_threshold, 5);
+    assert_true(p.replan_drift == 0.1);
+    qv__policy_fini(&p);
+
+    path = write_policy("active.yaml", "scheduler: eager\nmax_inflight: 100\n");
+    assert_int_equal(qv__policy_load(path, &p, NULL), 0);
+    assert_int_equal(p.nwarn, 0);
+    qv__policy_fini(&p);
+}
+
+/* A runtime on a policy that sets every key away from its default: the
+ * warnings go to log.file (which works), the limits and device choices are
+ * the policy's. */
+static void keys_reach_the_runtime(void **state)
+{
+    (void)state;
+    const char *dir = qv_test_scratch();
+    char text[4096], log[1024], models[1024];
+    snprintf(log, sizeof log, "%s/quiver.log", dir);
+    snprintf(models, sizeof models, "%s/models", dir);
+    snprintf(text, sizeof text,
+             "scheduler: eager\n"
+             "hot_threshold: 7\n"
+             "devices: [cpu, fpga]\n"
+             "replan: {drift: 0.5, min_interval_ms: 10}\n"
+             "discovery: {rescan_interval_ms: 0, hwloc: true, opencl: false, xrt: false}\n"
+             "log: {level: warn, file: %s}\n"
+             "perfmodel: {dir: %s, min_samples: 2}\n"
+             "max_inflight: 32\n",
+             log, models);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.config = write_policy("every.yaml", text);
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    assert_int_equal(rt->max_inflight, 32);
+    assert_int_equal(rt->policy->scheduler, QV__SCHED_EAGER);
+    assert_int_equal(rt->policy->perfmodel_min_samples, 2);
+    /* devices leaves out gpu and discovery.opencl is off: no OpenCL
+     * device, and the pool never listed OpenCL. */
+    for (unsigned d = 0; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+        assert_int_not_equal(di.cls, QV_CLASS_GPU);
+    }
+    qv_backend_report rep;
+    for (size_t i = 0; qv_pool_backend(rt->pool, i, &rep) == 0; i++)
+        assert_string_not_equal(rep.name, "opencl");
+    qv_runtime_destroy(rt);
+
+    char *s = qv_test_slurp(log, NULL);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "hot_threshold has no effect yet"));
+    assert_non_null(strstr(s, "replan.drift has no effect yet"));
+    assert_non_null(strstr(s, "replan.min_interval_ms has no effect yet"));
+    free(s);
+}
+
+/* The policy's top-level keys, each with what reads it. A key added to the
+ * loader without a reader fails here first. */
+static void every_top_key_is_known(void **state)
+{
+    (void)state;
+    static const char *const read[] = {
+        "scheduler",     /* placement.c: eager or heft */
+        "hot_threshold", /* no effect yet: a warning */
+        "devices",       /* devq.c, runtime.c: classes opened */
+        "replan",        /* no effect yet: a warning */
+        "discovery",     /* devq.c: the pool's backends, boards, rescans */
+        "log",           /* runtime.c: level and file */
+        "perfmodel",     /* runtime.c (dir), placement.c (min_samples) */
+        "trace",         /* runtime.c: the trace written at destroy */
+        "catalog",       /* runtime.c: the FPGA kernels */
+        "max_inflight",  /* sched.c: backpressure */
+        NULL,
+    };
+    size_t n = 0;
+    for (; qv__policy_top_keys[n]; n++) {
+        size_t j = 0;
+        while (read[j] && strcmp(read[j], qv__policy_top_keys[n]))
+            j++;
+        if (!read[j])
+            fail_msg("policy key '%s' has no reader listed here", qv__policy_top_keys[n]);
+    }
+    assert_int_equal(n, sizeof read / sizeof read[0] - 1);
+}
+
 int main(void)
 {
     if (!getenv("QV_SOURCE_DIR"))
@@ -69,6 +195,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_policy_is_refused),
         cmocka_unit_test(policy_takes_effect),
+        cmocka_unit_test(inert_keys_warn),
+        cmocka_unit_test(keys_reach_the_runtime),
+        cmocka_unit_test(every_top_key_is_known),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();
