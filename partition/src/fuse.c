@@ -10,7 +10,6 @@
  * it. Every algorithm, the bounds and the simulator run unchanged on the
  * rewritten problem; the plan is then mapped back node by node.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -75,7 +74,7 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
     if (!x->res_class || !x->res_grp || !x->held || !x->func_ok || !x->kfunc ||
         !x->kfunc_off) {
         catx_fini(x);
-        return -ENOMEM;
+        return QV_ENOMEM;
     }
     x->fpga = -1;
     for (uint32_t k = 0; k < g->nclass; k++)
@@ -206,7 +205,7 @@ static int add_chain(chain **v, uint32_t *nc, uint32_t *group, const uint32_t *n
     chain *w = *v;
     if (!(*nc & (*nc - 1))) { /* 0, 1, 2, 4...: capacity doubles */
         if (!(w = realloc(*v, (*nc < 4 ? 8 : 2 * (size_t)*nc) * sizeof *w)))
-            return -ENOMEM;
+            return QV_ENOMEM;
         *v = w;
     }
     w[*nc] = (chain){k, nodes[0], nodes[len - 1], len, cost};
@@ -279,7 +278,7 @@ static int plan_chains(const catx *x, const qv_plan *pl, uint32_t *group, chain 
                           "'%s' implements",
                           (long long)g->ids[i],
                           k < x->cat->nkernels ? x->cat->kernels[k].name : "?");
-            return -EINVAL;
+            return QV_EINVAL;
         }
         uint32_t len = x->cat->kernels[k].nfuncs;
         int rc = add_chain(out, nout, group, nodes, len, k, chain_cost(x, k, nodes, len));
@@ -313,7 +312,7 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
     qv_plat_res *res = malloc(p->nres * sizeof *res);
     uint32_t *cnode = malloc(((size_t)nch + 1) * sizeof *cnode);
     int newcls[QV_DAG_MAX_CLASSES], gcls[QV_DAG_MAX_CLASSES];
-    int rc = -ENOMEM;
+    int rc = QV_ENOMEM;
     w->map = malloc(((size_t)g->n + 1) * sizeof *w->map);
     if (!res || !cnode || !w->map || (rc = qv_dag_create(g->name, &w->g)))
         goto out;
@@ -330,12 +329,12 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
             rc = newcls[k] = qv_dag_class(w->g, g->class_name[k]);
     uint32_t kept = w->g->nclass;
     if (x->ngrp > QV_DAG_MAX_CLASSES)
-        rc = -EINVAL;
+        rc = QV_EINVAL;
     for (uint32_t q = 0; q < x->ngrp && rc >= 0; q++) {
         char name[QV_CLASS_NAME_MAX];
         snprintf(name, sizeof name, "fpga.%u", q);
         if ((rc = gcls[q] = qv_dag_class(w->g, name)) >= 0 && (uint32_t)rc < kept)
-            rc = -EINVAL;
+            rc = QV_EINVAL;
     }
     rc = rc < 0 ? rc : 0;
     if (rc) {
@@ -414,7 +413,7 @@ static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
     chain *ch = NULL;
     uint32_t nch = 0;
     *fused = NULL;
-    int rc = group ? catx_init(x, g, p, cat) : -ENOMEM;
+    int rc = group ? catx_init(x, g, p, cat) : QV_ENOMEM;
     if (rc) {
         free(group);
         return rc;
@@ -437,15 +436,15 @@ static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
     return rc;
 }
 
-int qv_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat, qv_algo a,
-                     qv_plan **out, qv_diag *diag)
+int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                           qv_algo a, qv_plan **out, qv_diag *diag)
 {
     if (!cat)
-        return qv_plan_make(g, p, a, out, diag);
+        return qv__part_plan_make(g, p, a, out, diag);
     *out = NULL;
     if (!g->topo) {
         qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
-        return -EINVAL;
+        return QV_EINVAL;
     }
     double t0 = qv__part_now_us();
     catx x;
@@ -456,9 +455,9 @@ int qv_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat, q
         return rc;
     double t_rw = qv__part_now_us() - t0;
     qv_plan *sub = NULL, *pl = NULL;
-    if ((rc = qv_plan_make(w.g, w.p, a, &sub, diag)))
+    if ((rc = qv__part_plan_make(w.g, w.p, a, &sub, diag)))
         goto out;
-    rc = -ENOMEM;
+    rc = QV_ENOMEM;
     if (!(pl = calloc(1, sizeof *pl)))
         goto out;
     *pl = *sub;
@@ -485,7 +484,7 @@ out:
     catx_fini(&x);
     qv_plan_destroy(sub);
     if (!rc)
-        rc = qv_sim_validate_cat(g, p, cat, pl, diag);
+        rc = qv__part_sim_validate_cat(g, p, cat, pl, diag);
     if (rc) {
         qv_plan_destroy(pl);
         return rc;
@@ -494,45 +493,45 @@ out:
     return 0;
 }
 
-int qv_bounds_compute_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                          qv_bounds *out)
+int qv__part_bounds_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                        qv_bounds *out)
 {
     if (!cat)
-        return qv_bounds_compute(g, p, out);
+        return qv__part_bounds(g, p, out);
     if (!g->topo)
-        return -EINVAL;
+        return QV_EINVAL;
     catx x;
     rw w;
     uint32_t *fused;
     int rc = prepare(g, p, cat, NULL, &x, &w, &fused, NULL);
     if (rc)
         return rc;
-    rc = qv_bounds_compute(w.g, w.p, out);
+    rc = qv__part_bounds(w.g, w.p, out);
     free(fused);
     rw_fini(&w);
     catx_fini(&x);
     return rc;
 }
 
-int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                        const qv_plan *pl, qv_diag *diag)
+int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
+                              const qv_plan *pl, qv_diag *diag)
 {
     if (!cat)
-        return qv_sim_validate(g, p, pl, diag);
+        return qv__part_sim_validate(g, p, pl, diag);
     if (pl->n != g->n) {
         qv__part_diag(diag, g->name, 0, 0, "plan has %u tasks, graph %u nodes", pl->n,
                       g->n);
-        return -EINVAL;
+        return QV_EINVAL;
     }
     if (!g->topo) {
         qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
-        return -EINVAL;
+        return QV_EINVAL;
     }
     for (uint32_t i = 0; i < g->n; i++)
         if (pl->unit[i] >= p->nunits) {
             qv__part_diag(diag, g->name, 0, 0, "node %lld: no such unit %u",
                           (long long)g->ids[i], pl->unit[i]);
-            return -EINVAL;
+            return QV_EINVAL;
         }
     catx x;
     rw w;
@@ -547,10 +546,10 @@ int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat
     sub.start = malloc(((size_t)sub.n + 1) * sizeof *sub.start);
     sub.end = malloc(((size_t)sub.n + 1) * sizeof *sub.end);
     uint8_t *set = calloc((size_t)sub.n + 1, 1);
-    rc = -ENOMEM;
+    rc = QV_ENOMEM;
     if (!sub.unit || !sub.start || !sub.end || !set)
         goto out;
-    rc = -EINVAL;
+    rc = QV_EINVAL;
     for (uint32_t i = 0; i < g->n; i++) {
         uint32_t v = w.map[i], r = p->unit_res[pl->unit[i]];
         long long id = (long long)g->ids[i];
@@ -586,7 +585,7 @@ int qv_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat
             goto out;
         }
     }
-    rc = qv_sim_validate(w.g, w.p, &sub, diag);
+    rc = qv__part_sim_validate(w.g, w.p, &sub, diag);
 out:
     free(set);
     free(sub.unit);
