@@ -20,6 +20,7 @@
 #include <string.h>
 
 #include "config/board.h"
+#include "config/catalog.h"
 #include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
@@ -92,18 +93,13 @@ static void fit_set(qv__devq *q, const qv_func *f, unsigned bits)
     q->fit[f->id] |= (unsigned char)bits;
 }
 
-/* Whether the catalog has a build of f's kernel for q's board (by the
- * board's name or its platform): the one rule of the runtime and the
- * planner (qv_catalog_holds). Leaves qv_last_error as it was. */
+/* Whether the catalog has a build of f's kernel for q's board: the one rule
+ * (qv__kernel_build) the devices load by and the planner decides with
+ * (qv_catalog_holds). */
 static bool has_build(const qv__devq *q, const qv_func *f)
 {
-    char saved[512];
-    snprintf(saved, sizeof saved, "%s", qv_last_error());
-    const struct qv__kernel *k;
-    const char *xclbin;
-    bool ok = qv__fpga_kernel_for(f, q->board, &k, &xclbin) == 0;
-    qv__fail(0, "%s", saved);
-    return ok;
+    const qv__board *b = q->board;
+    return f->kernel && qv__kernel_build(f->kernel, b->name, b->platform, b->emulation);
 }
 
 bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)
