@@ -381,7 +381,9 @@ QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info);
 
 /* Writes the recorded graph in the quiver-graph JSON format (.qvg.json),
  * with each node's measured cost on its class and model estimates for the
- * other classes that have an implementation, once it has run. */
+ * other classes that have an implementation, once it has run, and how it
+ * ran (class, worker, start, critical path, board time): the planner's
+ * qv_dag_load (qvpart.h) reads all of it back. name NULL: "quiver". */
 QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path);
 
 /* Writes the recorded graph as Graphviz DOT, the critical path in red. */
