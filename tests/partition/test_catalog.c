@@ -619,8 +619,8 @@ static const char *source_dir(void)
 /* Every bad catalog of tests/config/bad gives the same code and the same
  * formatted message, line and column through qv_catalog_load (the planner,
  * quiver plan --catalog) as through qv_config_check (quiver check, and the
- * runtime, which loads its policy's catalog by the same loader); the good
- * one loads through both. */
+ * runtime, which loads its policy's catalog by the same loader and quotes
+ * that message whole); the good one loads through both. */
 static void test_same_verdict(void **state)
 {
     (void)state;
@@ -645,6 +645,18 @@ static void test_same_verdict(void **state)
         if (kind != QV_CONFIG_CATALOG || !r1 || r1 != r2 || strcmp(m1, m2) || c)
             fail_msg("%s: check %d '%s', load %d '%s'", e->d_name, r1, m1, r2, m2);
         assert_true(d2.line > 0);
+        /* the runtime's path: a policy naming the catalog quotes it whole */
+        char policy[1200], ppath[300], m3[4600];
+        snprintf(policy, sizeof policy, "catalog: %s\n", path);
+        write_file("policy.yaml", policy);
+        snprintf(ppath, sizeof ppath, "%s/policy.yaml", tmpdir);
+        qv_diag d3 = {0};
+        assert_int_equal(qv_config_check(ppath, &kind, &d3), r1);
+        assert_int_equal(kind, QV_CONFIG_POLICY);
+        qv_diag_format(&d3, m3, sizeof m3);
+        if (!strstr(m3, m1))
+            fail_msg("%s: policy says '%s'", e->d_name, m3);
+        unlink(ppath);
         n++;
     }
     closedir(d);
