@@ -149,7 +149,9 @@ typedef struct qv_options {
     int         record;        /* record the execution graph (1) */
     unsigned    spin_us;       /* idle spin before a worker parks (µs);
                                 * QV_SPIN_US in the environment wins */
-    const char *config;        /* runtime policy YAML; NULL = defaults */
+    const char *config;        /* runtime policy YAML; NULL = $QV_CONFIG, else
+                                * share/quiver/quiver.yaml of this install
+                                * (docs/install.md); QV_CONFIG="" = none */
     const char *perfmodel_dir; /* NULL = $XDG_CACHE_HOME/quiver; "" = none */
     int         opencl;        /* use OpenCL devices as the gpu class (1) */
 } qv_options;
