@@ -11,7 +11,9 @@
  * Discovery fills a pool of resources (ResourceNodes) from hwloc, OpenCL, XRT
  * (loaded at run time, never linked) and the board files the configuration
  * lists, refreshes it periodically and lets a caller request, hold and
- * release one resource at a time.
+ * release one resource at a time. The runtime opens its devices from such a
+ * pool (built from its policy), so qv_device_get and `quiver devices` name
+ * the same devices the same way (docs/devices.md, "One list of devices").
  */
 #ifndef QUIVER_CONFIG_H
 #define QUIVER_CONFIG_H
@@ -71,7 +73,9 @@ QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag
 typedef struct qv_resource {
     unsigned id;               /* stable for as long as the resource is present */
     qv_class type;             /* cpu, gpu, fpga, remote */
-    char name[128];            /* "numa0", "pthread-skylake", "alveo-u250-emu" */
+    char name[128];            /* "cpu" (or "numa0"...), "pthread-skylake",
+                                * "xrt0", "alveo-u250-emu": the name
+                                * qv_device_get gives the runtime's device */
     char backend[16];          /* "hwloc", "opencl", "xrt", "emu", "remote" */
     char detail[256];          /* vendor platform, OpenCL platform, endpoint */
     unsigned units;            /* cores, compute units, or 1 */
