@@ -59,9 +59,13 @@ int qv__config_default_find(const char *object, char *out, size_t size)
         if (try_dir(object, dlen, QV_DATA_FROM_LIBDIR, out, size) ||
             try_dir(object, dlen, QV_DATA_FROM_BINDIR, out, size))
             return 0;
-        size_t blen = strlen(QV_BUILD_TREE);
-        if (blen && !strncmp(object, QV_BUILD_TREE, blen) && object[blen] == '/' &&
-            try_dir(QV_BUILD_TREE, blen, "share/quiver", out, size))
+        /* `object` has its links resolved: so must the build tree. */
+        char real[PATH_MAX];
+        const char *tree = *QV_BUILD_TREE && realpath(QV_BUILD_TREE, real) ? real
+                                                                          : QV_BUILD_TREE;
+        size_t blen = strlen(tree);
+        if (blen && !strncmp(object, tree, blen) && object[blen] == '/' &&
+            try_dir(tree, blen, "share/quiver", out, size))
             return 0;
     }
     if (try_dir(QV_DATA_INSTALLED, strlen(QV_DATA_INSTALLED), "", out, size))
