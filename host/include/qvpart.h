@@ -336,7 +336,9 @@ QV_API int qv_bounds_compute(const qv_dag *g, const qv_plat *p, const qv_catalog
 
 /* Replays an assignment (node -> unit) and an order of all nodes (a
  * topological order that also gives each unit's queue order) under the cost
- * model, filling start/end (n each, µs) and returning the makespan in *ms. */
+ * model, filling start/end (n each, µs) and returning the makespan in *ms.
+ * QV_EINVAL for an unfinalized graph, an order that is not topological or a
+ * node on a unit that cannot run it; QV_ENOMEM. */
 QV_API int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
                   const uint32_t *order, double *start, double *end, double *ms);
 /* Checks a plan: every node once on a unit of a class it has a cost for,

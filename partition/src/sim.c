@@ -32,6 +32,8 @@ static double exec_time(const qv_dag *g, const qv_plat *p, const int *rc, uint32
 int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
                   const uint32_t *order, double *start, double *end, double *ms)
 {
+    if (!g->topo)
+        return QV_EINVAL;
     int *rc = malloc(p->nres * sizeof *rc);
     double *avail = calloc(p->nunits, sizeof *avail);
     uint8_t *done = calloc((size_t)g->n + 1, 1);
@@ -106,6 +108,10 @@ static int cmp_sl(const void *a, const void *b)
 int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
                     const qv_plan *pl, qv_diag *diag)
 {
+    if (!g->topo) {
+        qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
+        return QV_EINVAL;
+    }
     return cat ? qv__part_sim_validate_cat(g, p, cat, pl, diag)
                : qv__part_sim_validate(g, p, pl, diag);
 }

@@ -371,6 +371,11 @@ static void test_plan_opts(void **state)
     qv_bounds b;
     assert_int_equal(qv_bounds_compute(h, p, NULL, &b), QV_EINVAL);
     assert_int_equal(qv_plan_make(h, p, NULL, &pl, &d), QV_EINVAL);
+    uint32_t unit0[1] = {0}, order0[1] = {0};
+    double s0[1], e0[1], ms;
+    assert_int_equal(qv_sim_replay(h, p, unit0, order0, s0, e0, &ms), QV_EINVAL);
+    qv_plan fake = {.n = 1, .unit = unit0, .start = s0, .end = e0};
+    assert_int_equal(qv_sim_validate(h, p, NULL, &fake, &d), QV_EINVAL);
     /* a cycle: QV_EINVAL in memory, QV_EFORMAT from a file */
     assert_int_equal(qv_dag_add_node(h, 2, "f", NULL), 0);
     assert_int_equal(qv_dag_add_edge(h, 0, 1, 1), 0);
@@ -516,9 +521,10 @@ static void test_bad_graphs(void **state)
          "  \"device\": \"gpu\"}], \"edges\": []}",
          "node 1: \"device\" must name a class of its \"cost_us\"", 3},
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
-         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}, \"worker\": -1}],\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1},\n"
+         "  \"worker\": -1}],\n"
          " \"edges\": []}",
-         "\"worker\" must be an integer in [0, 4294967295]", 2},
+         "\"worker\" must be an integer in [0, 4294967295]", 3},
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
          " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1},\n"
          "  \"critical\": 1}], \"edges\": []}",
