@@ -2,7 +2,8 @@
  * graph.c - the qv_dag type: building it node by node, interning function
  * names (through a hash map) and device classes, and finalizing it into CSR
  * adjacency with a topological order (Kahn's algorithm, which also finds
- * cycles).
+ * cycles). The growth state (capacities, the name map) lives in a private
+ * struct around the public qv_dag, which shows callers only data.
  */
 #include <math.h>
 #include <stdlib.h>
