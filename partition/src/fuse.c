@@ -20,7 +20,7 @@
 #include "part.h"
 
 #define NONE      UINT32_MAX
-#define MAX_CHAIN 64 /* the loader allows at most 64 functions per chain */
+#define MAX_CHAIN QV__KERNEL_MAX_FUNCS /* functions of a fused chain */
 
 /* ---- a catalog bound to a graph and a platform ----------------------------- */
 

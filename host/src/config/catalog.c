@@ -348,11 +348,11 @@ static int load_implements(const qv__ydoc *doc, const qv__ynode *n, const qv__ca
                            qv__kernel *k, qv_diag *diag)
 {
     size_t cnt = n->kind == QV__Y_SEQ ? n->n : 1;
-    if (n->kind == QV__Y_MAP || cnt == 0 || cnt > 64)
+    if (n->kind == QV__Y_MAP || cnt == 0 || cnt > QV__KERNEL_MAX_FUNCS)
         return qv__yerr(doc, n, diag,
                         "implements: expected a function name or a list of "
-                        "1 to 64 function names, got %s",
-                        qv__ydesc(n));
+                        "1 to %d function names, got %s",
+                        QV__KERNEL_MAX_FUNCS, qv__ydesc(n));
     k->funcs = calloc(cnt, sizeof *k->funcs);
     if (!k->funcs)
         return QV_ENOMEM;

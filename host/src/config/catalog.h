@@ -70,6 +70,9 @@ typedef struct qv__kpoint {
     double us;
 } qv__kpoint;
 
+/* The most functions a fused chain may have (`implements: [...]`). */
+#define QV__KERNEL_MAX_FUNCS 64
+
 typedef struct qv__kernel {
     char *name;
     char **funcs; /* one, or the fused chain in order */
