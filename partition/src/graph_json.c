@@ -368,8 +368,8 @@ int qv_dag_check(const qv_dag *g, qv_diag *diag)
             }
         const qv_dag_run *r = g->run ? &g->run[i] : NULL;
         if (r && (r->device < -1 || r->device >= (int32_t)g->nclass ||
-                  (r->device >= 0 && isinf(g->cost[(size_t)i * g->nclass +
-                                                   (uint32_t)r->device])))) {
+                  (r->device >= 0 &&
+                   isinf(g->cost[(size_t)i * g->nclass + (uint32_t)r->device])))) {
             qv__part_diag(diag, f, 0, 0,
                           "node %lld (%.64s): the device it ran on is not a class of "
                           "its cost_us",

@@ -403,7 +403,7 @@ static void test_one_reader(void **state)
 {
     (void)state;
     static const char *const bad[] = {
-        "units-string", "units-total", "dup",       "units",       "class",
+        "units-string", "units-total", "dup",           "units",       "class",
         "cpu-link",     "nolink",      "board-missing", "unknown-key",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -419,8 +419,8 @@ static void test_one_reader(void **state)
         int rb = qv_plat_load(path, &p, &b);
         if (ra != rb || strcmp(a.message, b.message) || a.line != b.line ||
             a.column != b.column)
-            fprintf(stderr, "%s:\n  check: %d %u:%u: %s\n  plan:  %d %u:%u: %s\n", rel, ra,
-                    a.line, a.column, a.message, rb, b.line, b.column, b.message);
+            fprintf(stderr, "%s:\n  check: %d %u:%u: %s\n  plan:  %d %u:%u: %s\n", rel,
+                    ra, a.line, a.column, a.message, rb, b.line, b.column, b.message);
         assert_int_equal(kind, QV_CONFIG_PLATFORM);
         assert_int_equal(ra, QV_EFORMAT);
         assert_int_equal(rb, QV_EFORMAT);

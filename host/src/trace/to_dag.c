@@ -57,7 +57,8 @@ static int fill(const qv__gview *v, qv_dag *g)
         qv_dag_run *r = &g->run[i];
         r->device = cls[nd.cls];
         r->worker = nd.worker;
-        r->start_us = nd.start_ns >= v->t0_ns ? (double)(nd.start_ns - v->t0_ns) / 1e3 : 0;
+        r->start_us =
+            nd.start_ns >= v->t0_ns ? (double)(nd.start_ns - v->t0_ns) / 1e3 : 0;
         r->board_us = nd.board_us > 0 ? (double)nd.board_us : 0;
         r->critical = v->on_cp[i] != 0;
     }
@@ -66,7 +67,8 @@ static int fill(const qv__gview *v, qv_dag *g)
     qv_diag d;
     d.message[0] = 0;
     int rc = qv_dag_finalize(g, &d);
-    return rc ? qv__fail(rc, "graph export: %s", d.message[0] ? d.message : qv_strerror(rc))
+    return rc ? qv__fail(rc, "graph export: %s",
+                         d.message[0] ? d.message : qv_strerror(rc))
               : 0;
 }
 
