@@ -18,10 +18,10 @@
 #include "config/policy.h"
 #include "core/internal.h"
 #include "discovery/discovery.h"
+#include "platform.h"
 #include "quiver.h"
 #include "quiver/config.h"
 #include "trace/perfmodel.h"
-#include "platform.h"
 
 enum { N = 4096 };
 
@@ -94,11 +94,10 @@ static void submit_vadd(qv_runtime *rt, qv_func *f, unsigned times)
     assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
     uint32_t n = N;
     for (unsigned i = 0; i < times; i++)
-        assert_int_equal(qv_submit(rt, f,
-                                   (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
-                                               QV_VAL(n) },
-                                   4),
-                         0);
+        assert_int_equal(
+            qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)},
+                      4),
+            0);
     qv_wait_all(rt);
     qv_buf_unregister(ba);
     qv_buf_unregister(bb);
@@ -261,10 +260,11 @@ static void no_build_no_task(void **state)
     char u250[1024], u50[1024];
     snprintf(u250, sizeof u250, "%s/boards/emu/u250-emu.yaml", src);
     snprintf(u50, sizeof u50, "%s/boards/emu/u50-emu.yaml", src);
-    const char *boards[2] = { u250, u50 };
-    const char *names[2] = { "alveo-u250-emu", "alveo-u50-emu" };
+    const char *boards[2] = {u250, u50};
+    const char *names[2] = {"alveo-u250-emu", "alveo-u50-emu"};
     for (int k = 0; k < 2; k++) {
-        qv_runtime *rt = board_runtime(k ? "with" : "without", boards[k], "alveo-u50-emu", 0);
+        qv_runtime *rt =
+            board_runtime(k ? "with" : "without", boards[k], "alveo-u50-emu", 0);
         qv_func *f = vadd_func(rt, true);
         submit_vadd(rt, f, 20);
         qv_device_info di;
@@ -280,7 +280,8 @@ static void no_build_no_task(void **state)
         assert_int_equal(qv__board_load(boards[k], &bf, NULL), 0);
         double bytes = 12e6;
         double want = bf->latency_us + bytes / (bf->bandwidth_gbs * 1e9) * 1e6;
-        assert_true(fabs(qv__devq_transfer_us(rt, dev, (size_t)bytes) - want) < 1e-3 * want);
+        assert_true(fabs(qv__devq_transfer_us(rt, dev, (size_t)bytes) - want) <
+                    1e-3 * want);
         qv__board_free(bf);
         qv_runtime_destroy(rt);
     }
@@ -310,7 +311,8 @@ static void emulated_runs_cost_the_modelled_time(void **state)
     double model = (70.0 + (trips - 1)) / 300.0; /* µs */
     double med = 0;
     uint64_t n = 0;
-    assert_int_equal(qv__perf_get(f->perf[QV_CLASS_FPGA], 3 * sizeof a, &med, NULL, &n), 0);
+    assert_int_equal(qv__perf_get(f->perf[QV_CLASS_FPGA], 3 * sizeof a, &med, NULL, &n),
+                     0);
     assert_int_equal(n, 5);
     assert_true(fabs(med - model) < 0.01);
     /* The board's clock counts the runs (and the copies). */
