@@ -866,7 +866,7 @@ const char *qv_catalog_kernel_name(const qv_catalog *c, uint32_t k)
 
 int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r)
 {
-    if (!c || k >= c->nkernels || strcmp(r->cls, "fpga"))
+    if (!c || !r || k >= c->nkernels || strcmp(r->cls, "fpga"))
         return 0;
     return qv__kernel_build(&c->kernels[k], r->board_name,
                             r->board_platform[0] ? r->board_platform : NULL,
