@@ -83,10 +83,33 @@ static void critical_path(void **state)
     assert_true(gi.critical_path_us >= 62000);
     assert_true(gi.span_us >= gi.critical_path_us * 0.99);
     assert_true(gi.total_us >= 64000);
-    /* C and A dominate; B and D each take under a tenth of the path. */
-    assert_int_equal(gi.nbottlenecks, 2);
-    assert_int_equal(gi.bottleneck[0], 2);
-    assert_int_equal(gi.bottleneck[1], 0);
+    /* Bottlenecks: the tasks on the path that take at least a tenth of it,
+     * longest first. Asleep, C and A (40 and 20 ms) dominate and B and D
+     * (2 ms) do not; on a loaded machine sleeps overrun, so the expected
+     * list comes from the measured times. */
+    double us[4];
+    for (uint64_t i = 0; i < 4; i++) {
+        qv_node_info ni;
+        assert_int_equal(qv_graph_node(rt, i, &ni), 0);
+        us[i] = ni.end_us - ni.start_us;
+    }
+    uint64_t path[3] = {0, us[2] >= us[1] ? 2 : 1, 3}, want[3];
+    assert_true(fabs(gi.critical_path_us - (us[0] + us[path[1]] + us[3])) < 1);
+    unsigned nwant = 0;
+    for (int k = 0; k < 3; k++)
+        if (us[path[k]] >= 0.1 * gi.critical_path_us)
+            want[nwant++] = path[k];
+    for (unsigned x = 0; x < nwant; x++) /* longest first */
+        for (unsigned y = x + 1; y < nwant; y++)
+            if (us[want[y]] > us[want[x]]) {
+                uint64_t t = want[x];
+                want[x] = want[y];
+                want[y] = t;
+            }
+    assert_true(nwant >= 1);
+    assert_int_equal(gi.nbottlenecks, nwant);
+    for (unsigned x = 0; x < nwant; x++)
+        assert_int_equal(gi.bottleneck[x], want[x]);
 }
 
 static void qvg_export(void **state)
@@ -171,8 +194,9 @@ static void qvg_reads_back(void **state)
         assert_int_equal(qv_graph_node(rt, i, &ni), 0);
         assert_true(fabs(g->run[i].start_us - (ni.start_us - t0)) < 1e-2);
     }
-    assert_int_equal(critical, 3); /* A, C, D */
-    assert_int_equal(g->run[1].critical, 0);
+    assert_int_equal(critical, 3); /* A, D and the longer of B and C */
+    assert_true(g->run[0].critical && g->run[3].critical);
+    assert_int_equal(g->run[1].critical + g->run[2].critical, 1);
     static const uint32_t es[] = {0, 0, 1, 2}, ed[] = {1, 2, 3, 3};
     static const uint64_t eb[] = {512, 512, 256, 128};
     for (uint32_t e = 0; e < g->m; e++) {
