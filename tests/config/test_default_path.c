@@ -101,9 +101,11 @@ static void installed_tree_relative_to_library(void **state)
 
     /* Relative or missing names find nothing relative to them. */
     rc = qv__config_default_find("libquiver.so", out, sizeof out);
-    assert_true(rc == QV_ENOENT || !strcmp(out, QV_TEST_FULL_DATADIR "/quiver/quiver.yaml"));
+    assert_true(rc == QV_ENOENT ||
+                !strcmp(out, QV_TEST_FULL_DATADIR "/quiver/quiver.yaml"));
     rc = qv__config_default_find(NULL, out, sizeof out);
-    assert_true(rc == QV_ENOENT || !strcmp(out, QV_TEST_FULL_DATADIR "/quiver/quiver.yaml"));
+    assert_true(rc == QV_ENOENT ||
+                !strcmp(out, QV_TEST_FULL_DATADIR "/quiver/quiver.yaml"));
 }
 
 /* A program anywhere in the build tree reads the build tree's copy. */
@@ -163,8 +165,8 @@ static void runtime_reads_the_default(void **state)
     assert_int_equal(count_class(rt, QV_CLASS_FPGA, name, sizeof name), 1);
     assert_non_null(strstr(name, "u250"));
     qv_func *f;
-    qv_arg_desc d[] = { QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
-                        QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t) };
+    qv_arg_desc d[] = {QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
+                       QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
     assert_int_equal(qv_func_create(rt, "vadd", d, 4, &f), 0);
     assert_int_equal(qv_func_set_fpga(f, "vadd"), 0); /* the catalog is there */
     qv_runtime_destroy(rt);

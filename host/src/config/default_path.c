@@ -40,8 +40,8 @@ static int is_file(const char *path)
 /* out = dir + "/" + rel + "/quiver.yaml" if that is a file. */
 static int try_dir(const char *dir, size_t dlen, const char *rel, char *out, size_t size)
 {
-    int n = snprintf(out, size, "%.*s%s%s/quiver.yaml", (int)dlen, dir, *rel ? "/" : "",
-                     rel);
+    int n =
+        snprintf(out, size, "%.*s%s%s/quiver.yaml", (int)dlen, dir, *rel ? "/" : "", rel);
     if (n > 0 && (size_t)n < size && is_file(out))
         return 1;
     if (size)
@@ -61,8 +61,8 @@ int qv__config_default_find(const char *object, char *out, size_t size)
             return 0;
         /* `object` has its links resolved: so must the build tree. */
         char real[PATH_MAX];
-        const char *tree = *QV_BUILD_TREE && realpath(QV_BUILD_TREE, real) ? real
-                                                                          : QV_BUILD_TREE;
+        const char *tree =
+            *QV_BUILD_TREE && realpath(QV_BUILD_TREE, real) ? real : QV_BUILD_TREE;
         size_t blen = strlen(tree);
         if (blen && !strncmp(object, tree, blen) && object[blen] == '/' &&
             try_dir(tree, blen, "share/quiver", out, size))
