@@ -206,6 +206,17 @@ QV_API void qv_plat_destroy(qv_plat *p); /* NULL is fine */
 QV_API int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nres,
                    qv_plat **out);
 
+/* The machine as the runtime sees it: one resource per device that
+ * qv_runtime_create opens from the pool (quiver/config.h), in its order and
+ * named as qv_device_get names them: first the CPU (every hwloc resource
+ * together, "numa0+numa1", one unit per core), then each accelerator as one
+ * unit (the runtime runs one task at a time on each) with the pool's cost
+ * per hour and link (latency, bandwidth), an FPGA board with its name,
+ * vendor platform and emulation for qv_catalog_holds. OpenCL devices that
+ * are not GPUs and remote boards are left out, as the runtime leaves them.
+ * name may be NULL ("this machine"). */
+QV_API int qv_plat_from_pool(qv_pool *pool, const char *name, qv_plat **out);
+
 /* µs to move `bytes` from resource a's memory to resource b's. */
 static inline double qv_plat_comm(const qv_plat *p, uint32_t a, uint32_t b,
                                   uint64_t bytes)

@@ -21,6 +21,7 @@
 #include "platform.h"
 #include "quiver.h"
 #include "quiver/config.h"
+#include "qvpart.h"
 #include "trace/perfmodel.h"
 
 enum { N = 4096 };
@@ -157,6 +158,66 @@ static void names_agree_with_discovery(void **state)
     /* The embedded default has the emulated U250 under its board name. */
     if (have & (1u << QV_CLASS_FPGA))
         device_named(rt, "alveo-u250-emu", &di);
+    qv_pool_destroy(pool);
+    qv_runtime_destroy(rt);
+}
+
+/* The planner's view of this machine (qv_plat_from_pool, `quiver plan`
+ * without a platform) has exactly the runtime's devices: the same names,
+ * classes and order, the CPU with a unit per core, each accelerator one
+ * unit with its board file's link and cost; the emulated board holds the
+ * catalog's vadd by the catalog's one rule. */
+static void planner_sees_the_runtimes_devices(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
+    qv_pool_options o;
+    qv__policy_pool_options(rt->policy, &o);
+    o.rescan_ms = 0;
+    qv_pool *pool;
+    assert_int_equal(qv_pool_create(&o, &pool, NULL), 0);
+    qv_plat *p;
+    assert_int_equal(qv_plat_from_pool(pool, NULL, &p), 0);
+    assert_int_equal(p->nres, qv_device_count(rt));
+    for (unsigned i = 0; i < p->nres; i++) {
+        qv_device_info di;
+        assert_int_equal(qv_device_get(rt, i, &di), 0);
+        assert_string_equal(p->res[i].name, di.name);
+        assert_string_equal(p->res[i].cls, qv_class_name(di.cls));
+        if (di.cls == QV_CLASS_CPU) {
+            assert_true(p->res[i].host_memory);
+            assert_int_equal(p->res[i].units, qv_runtime_ncpu(rt));
+            continue;
+        }
+        assert_int_equal(p->res[i].units, 1);
+        assert_true(p->res[i].bandwidth_gbs > 0);
+    }
+    if (have & (1u << QV_CLASS_FPGA)) {
+        unsigned k = 0;
+        while (k < p->nres && strcmp(p->res[k].name, "alveo-u250-emu"))
+            k++;
+        assert_true(k < p->nres);
+        assert_true(p->res[k].board_emulation);
+        assert_string_equal(p->res[k].board_name, "alveo-u250-emu");
+        /* The board file's link and price, as the runtime's placement uses. */
+        qv__board *brd = NULL;
+        for (size_t j = 0; j < rt->nboards; j++)
+            if (!strcmp(rt->boards[j]->name, "alveo-u250-emu"))
+                brd = rt->boards[j];
+        assert_non_null(brd);
+        assert_true(p->res[k].bandwidth_gbs == brd->bandwidth_gbs);
+        assert_true(p->res[k].latency_us == brd->latency_us);
+        assert_true(p->res[k].cost_per_hour == brd->cost_per_hour);
+        const qv_catalog *cat = rt->catalog;
+        int held = 0;
+        for (uint32_t j = 0; j < qv_catalog_kernel_count(cat); j++)
+            if (!strcmp(qv_catalog_kernel_name(cat, j), "vadd"))
+                held = qv_catalog_holds(cat, j, &p->res[k]);
+        assert_true(held);
+    }
+    qv_plat_destroy(p);
     qv_pool_destroy(pool);
     qv_runtime_destroy(rt);
 }
@@ -324,6 +385,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(names_agree_with_discovery),
+        cmocka_unit_test(planner_sees_the_runtimes_devices),
         cmocka_unit_test(rescan_events_reach_the_runtime),
         cmocka_unit_test(rescan_interval_drives_the_rescans),
         cmocka_unit_test(no_build_no_task),

@@ -8,8 +8,6 @@
 #include <string.h>
 
 #include "commands.h"
-#include "config/default_path.h"
-#include "config/policy.h"
 #include "quiver.h"
 #include "quiver/config.h"
 #include "qv_escape.h"
@@ -129,48 +127,12 @@ int qv_cmd_devices(int argc, char **argv)
         free(boards);
         return QV_CLI_USAGE;
     }
-    qv__policy pol;
-    qv_diag diag;
-    char line[2200];
-    memset(&diag, 0, sizeof diag);
-    qv__policy_defaults(&pol);
-    /* As the runtime: --config, else $QV_CONFIG, else the installed default. */
-    if ((config = qv__config_path(config)) && qv__policy_load(config, &pol, &diag)) {
-        qv_diag_format(&diag, line, sizeof line);
-        fprintf(stderr, "%s\n", line);
-        free(boards);
-        return 1;
-    }
-    const char **all = calloc(nboards + pol.nboards + 1, sizeof *all);
-    if (!all) {
-        qv__policy_fini(&pol);
-        free(boards);
-        return 1;
-    }
-    size_t nall = 0;
-    for (size_t i = 0; i < pol.nboards; i++)
-        all[nall++] = pol.boards[i];
-    for (size_t i = 0; i < nboards; i++)
-        all[nall++] = boards[i];
-    qv_pool_options o;
-    qv__policy_pool_options(&pol, &o);
-    o.rescan_ms = 0; /* one scan is all a listing needs */
-    o.boards = all;
-    o.nboards = nall;
     qv_pool *pool;
-    int rc = qv_pool_create(&o, &pool, &diag);
-    free(all);
+    int rc = qv_cli_machine("quiver devices", config, (const char *const *)boards, nboards,
+                            &pool, NULL);
     free(boards);
-    qv__policy_fini(&pol);
-    if (rc) {
-        if (diag.file[0] || diag.message[0]) {
-            qv_diag_format(&diag, line, sizeof line);
-            fprintf(stderr, "%s\n", line);
-        } else {
-            fprintf(stderr, "quiver devices: %s\n", qv_strerror(rc));
-        }
+    if (rc)
         return 1;
-    }
     if (json)
         print_json(pool);
     else

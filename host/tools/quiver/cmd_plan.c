@@ -25,13 +25,17 @@
 
 static void plan_usage(FILE *f)
 {
-    fprintf(f, "usage: quiver plan --graph G.qvg.json --platform P.yaml [OPTIONS]\n"
-               "Plans the graph on the platform under the cost model of DESIGN.md and\n"
+    fprintf(f, "usage: quiver plan --graph G.qvg.json [--platform P.yaml] [OPTIONS]\n"
+               "Plans the graph on the platform under the cost model of docs/model.md and\n"
                "prints makespan, lower bound and their ratio, bytes cut, parts, planning\n"
                "time and a table per resource: tasks, busy time, utilisation (busy time\n"
                "over units x makespan) and money (cost_per_hour over the makespan).\n"
                "  --graph=G           the task graph (.qvg.json)\n"
-               "  --platform=P        the platform (YAML)\n"
+               "  --platform=P        the platform (YAML); without it, this machine as\n"
+               "                      the runtime opens it: the devices `quiver devices`\n"
+               "                      lists, and the policy's catalog unless --catalog\n"
+               "  --config=POLICY     the runtime policy for that (default: $QV_CONFIG,\n"
+               "                      else the installed default policy)\n"
                "  --algo=A            quiver (default), heft, peft or metis\n"
                "  --catalog=K         a kernel catalog: FPGAs run only the functions whose\n"
                "                      kernels they hold, and fused kernels replace the\n"
@@ -137,7 +141,18 @@ static int print_table(const qv_dag *g, const qv_plat *p, const qv_plan *pl)
     }
     static const char *const head[] = {"resource", "class", "units", "tasks",
                                        "busy",     "util",  "money"};
-    static const int width[] = {16, 6, 6, 7, 11, 7, 10};
+    /* The name column fits the longest name (device names from discovery
+     * run long), up to 48 columns; longer names are cut. */
+    int width[] = {16, 6, 6, 7, 11, 7, 10};
+    for (uint32_t r = 0; r < p->nres; r++) {
+        char e[256];
+        int cols = 0;
+        for (const unsigned char *c = (const unsigned char *)qv__escape(p->res[r].name, e, 49);
+             *c; c++)
+            cols += (*c & 0xC0) != 0x80;
+        if (cols > width[0])
+            width[0] = cols;
+    }
     for (int k = 0; k < 7; k++) {
         put_col(head[k], width[k], k < 2);
         putchar(k < 6 ? ' ' : '\n');
@@ -154,7 +169,7 @@ static int print_table(const qv_dag *g, const qv_plat *p, const qv_plan *pl)
             snprintf(c[0], sizeof c[0], "total");
             c[1][0] = 0;
         } else {
-            qv__escape(p->res[r].name, c[0], sizeof c[0]);
+            qv__escape(p->res[r].name, c[0], 49);
             qv__escape(p->res[r].cls, c[1], sizeof c[1]);
         }
         snprintf(c[2], sizeof c[2], "%u", units);
@@ -195,9 +210,12 @@ static int print_summary(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
            fmt_time(pl->lower_bound, t1, sizeof t1), fmt_time(b->lb_cp, t2, sizeof t2),
            fmt_time(b->lb_area, t3, sizeof t3),
            pl->lower_bound > 0 ? pl->makespan / pl->lower_bound : 1.0);
-    printf("SLR         %.3f; speedup %.2f over the best single unit\n",
-           b->lb_cp > 0 ? pl->makespan / b->lb_cp : 1.0,
-           pl->makespan > 0 && !isinf(b->seq_best) ? b->seq_best / pl->makespan : 0.0);
+    if (pl->makespan > 0 && !isinf(b->seq_best))
+        printf("SLR         %.3f; speedup %.2f over the best single unit\n",
+               b->lb_cp > 0 ? pl->makespan / b->lb_cp : 1.0, b->seq_best / pl->makespan);
+    else
+        printf("SLR         %.3f; no single unit can run every task\n",
+               b->lb_cp > 0 ? pl->makespan / b->lb_cp : 1.0);
     printf("bytes cut   %llu\n", (unsigned long long)pl->bytes_cut);
     if (pl->nparts)
         printf("parts       %u\n", pl->nparts);
@@ -280,6 +298,7 @@ int qv_cmd_plan(int argc, char **argv)
     static const struct option longopts[] = {
         {"graph", required_argument, NULL, 'g'},
         {"platform", required_argument, NULL, 'p'},
+        {"config", required_argument, NULL, 'C'},
         {"algo", required_argument, NULL, 'a'},
         {"catalog", required_argument, NULL, 'c'},
         {"json", optional_argument, NULL, 'j'},
@@ -288,6 +307,7 @@ int qv_cmd_plan(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *gpath = NULL, *ppath = NULL, *dot = NULL, *cpath = NULL, *json = NULL;
+    const char *config = NULL;
     qv_algo algo = QV_ALGO_QUIVER;
     int c;
     while ((c = qv_cli_getopt(argc, argv, PROG, "h", longopts)) != -1) {
@@ -303,6 +323,9 @@ int qv_cmd_plan(int argc, char **argv)
             break;
         case 'c':
             cpath = optarg;
+            break;
+        case 'C':
+            config = optarg;
             break;
         case 'd':
             dot = optarg;
@@ -333,8 +356,8 @@ int qv_cmd_plan(int argc, char **argv)
                 argv[optind]);
         return QV_CLI_USAGE;
     }
-    if (!gpath || !ppath) {
-        fprintf(stderr, PROG ": --graph and --platform are required\n");
+    if (!gpath) {
+        fprintf(stderr, PROG ": --graph is required\n");
         plan_usage(stderr);
         return QV_CLI_USAGE;
     }
@@ -352,9 +375,22 @@ int qv_cmd_plan(int argc, char **argv)
         print_diag(gpath, rc, &d);
         goto out;
     }
-    if ((rc = qv_plat_load(ppath, &p, &d))) {
+    if (ppath && (rc = qv_plat_load(ppath, &p, &d))) {
         print_diag(ppath, rc, &d);
         goto out;
+    }
+    if (!ppath) {
+        /* This machine: the runtime's devices, and its catalog by default,
+         * so that the plan places what the runtime would run. */
+        qv_pool *pool;
+        if (qv_cli_machine(PROG, config, NULL, 0, &pool, cpath ? NULL : &cat))
+            goto out;
+        rc = qv_plat_from_pool(pool, "this machine", &p);
+        qv_pool_destroy(pool);
+        if (rc) {
+            fprintf(stderr, PROG ": cannot plan on this machine: %s\n", qv_strerror(rc));
+            goto out;
+        }
     }
     if (cpath && qv_catalog_load(cpath, &cat, &d)) {
         char buf[2200]; /* as quiver check and the runtime say it */

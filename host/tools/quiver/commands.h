@@ -18,6 +18,7 @@
 #define QV_TOOLS_COMMANDS_H
 
 #include <getopt.h>
+#include <stddef.h>
 #include <stdio.h>
 
 typedef struct qv_command {
@@ -55,5 +56,15 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode);
  * closed). Returns 0, or 1 after printing "prog: error writing PATH" when
  * any write or the close failed. */
 int qv_cli_out_close(const char *prog, FILE *f, const char *path);
+
+/* The machine as qv_runtime_create would open it: the policy at config
+ * (NULL: $QV_CONFIG, else the installed default), its board files and
+ * `boards`, scanned once into *pool; *cat (cat may be NULL) gets the
+ * policy's kernel catalog or NULL, the caller's to free. 0, or 1 after
+ * printing why (file:line:col for a bad file). machine.c. */
+struct qv_pool;
+struct qv__catalog;
+int qv_cli_machine(const char *prog, const char *config, const char *const *boards,
+                   size_t nboards, struct qv_pool **pool, struct qv__catalog **cat);
 
 #endif

@@ -1,0 +1,72 @@
+/*
+ * machine.c - the machine as a program linked against Quiver would see it,
+ * for the subcommands that list it (`quiver devices`) or plan on it
+ * (`quiver plan` without --platform): the policy the runtime would read,
+ * its boards and its catalog, and one scan of the discovery pool.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "config/default_path.h"
+#include "config/policy.h"
+#include "quiver/config.h"
+
+static void print_diag(const char *prog, int rc, const qv_diag *d)
+{
+    char line[2200];
+    if (d->file[0] || d->message[0]) {
+        qv_diag_format(d, line, sizeof line);
+        fprintf(stderr, "%s\n", line);
+    } else {
+        fprintf(stderr, "%s: %s\n", prog, qv_strerror(rc));
+    }
+}
+
+int qv_cli_machine(const char *prog, const char *config, const char *const *boards,
+                   size_t nboards, qv_pool **pool, struct qv__catalog **cat)
+{
+    *pool = NULL;
+    if (cat)
+        *cat = NULL;
+    qv__policy pol;
+    qv_diag diag;
+    memset(&diag, 0, sizeof diag);
+    qv__policy_defaults(&pol);
+    /* As the runtime: --config, else $QV_CONFIG, else the installed default. */
+    int rc;
+    if ((config = qv__config_path(config)) && (rc = qv__policy_load(config, &pol, &diag))) {
+        print_diag(prog, rc, &diag);
+        return 1;
+    }
+    const char **all = calloc(nboards + pol.nboards + 1, sizeof *all);
+    if (!all) {
+        qv__policy_fini(&pol);
+        fprintf(stderr, "%s: out of memory\n", prog);
+        return 1;
+    }
+    size_t nall = 0;
+    for (size_t i = 0; i < pol.nboards; i++)
+        all[nall++] = pol.boards[i];
+    for (size_t i = 0; i < nboards; i++)
+        all[nall++] = boards[i];
+    qv_pool_options o;
+    qv__policy_pool_options(&pol, &o);
+    o.rescan_ms = 0; /* one scan is all a listing or a plan needs */
+    o.boards = all;
+    o.nboards = nall;
+    rc = qv_pool_create(&o, pool, &diag);
+    free(all);
+    if (rc) {
+        print_diag(prog, rc, &diag);
+        qv__policy_fini(&pol);
+        return 1;
+    }
+    if (cat) {
+        *cat = pol.cat; /* the policy's catalog, as the runtime takes it */
+        pol.cat = NULL;
+    }
+    qv__policy_fini(&pol);
+    return 0;
+}
