@@ -34,7 +34,8 @@ int run_quiver(const bench_cfg *c, bench_out *o)
     opts.ncpu = c->ncpu;
     opts.record = c->record;
     opts.perfmodel_dir = "";
-    opts.opencl = 0; /* CPU workers only, as StarPU here (STARPU_NOPENCL=0) */
+    opts.opencl = 0;   /* CPU workers only, as StarPU here (STARPU_NOPENCL=0) */
+    opts.config = "";  /* and no policy file: no emulated board either */
     qv_runtime *rt;
     CHECK(qv_runtime_create(&opts, &rt));
 

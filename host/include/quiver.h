@@ -151,7 +151,8 @@ typedef struct qv_options {
                                 * QV_SPIN_US in the environment wins */
     const char *config;        /* runtime policy YAML; NULL = $QV_CONFIG, else
                                 * share/quiver/quiver.yaml of this install
-                                * (docs/install.md); QV_CONFIG="" = none */
+                                * (docs/install.md); "" (or QV_CONFIG="") =
+                                * none: the CPU and OpenCL, no boards */
     const char *perfmodel_dir; /* NULL = $XDG_CACHE_HOME/quiver; "" = none */
     int         opencl;        /* use OpenCL devices as the gpu class (1) */
 } qv_options;

@@ -2,7 +2,7 @@
  * qvpart.h - the offline planner of Quiver: task graphs (qv_dag), platforms
  * (qv_plat), plans (qv_plan), the schedulers that make plans (Quiver's
  * METIS-based planner, HEFT, PEFT, METIS-only), the lower bounds and the
- * simulator that replays and checks a plan under the cost model of DESIGN.md.
+ * simulator that replays and checks a plan under the cost model of docs/model.md.
  *
  * Functions return 0 or a negative QV_E* code of quiver.h (qv_strerror
  * names it): QV_EINVAL for a bad argument or a problem with no solution,
@@ -96,7 +96,7 @@ QV_API int qv_dag_add_edge(qv_dag *g, uint32_t src, uint32_t dst, uint64_t bytes
  * a node on the cycle if the edges do not form a DAG, or on a self loop. */
 QV_API int qv_dag_finalize(qv_dag *g, qv_diag *diag);
 
-/* Reads a .qvg.json graph (DESIGN.md "Files") from a file or a buffer. The
+/* Reads a .qvg.json graph (docs/formats.md, docs/partition.md) from a file or a buffer. The
  * result is finalized and the caller's (qv_dag_destroy). QV_EFORMAT for a
  * malformed graph (a cycle included), with line/column or node-id in diag;
  * -errno when the file cannot be read. */
@@ -320,7 +320,7 @@ QV_API void qv_plan_opts_init(qv_plan_opts *o);
 QV_API int qv_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *opts,
                         qv_plan **out, qv_diag *diag);
 QV_API void qv_plan_destroy(qv_plan *pl); /* NULL is fine */
-/* Writes the plan as the JSON "Plan" of DESIGN.md (unit numbered within its
+/* Writes the plan as the plan JSON of docs/formats.md (unit numbered within its
  * resource), or as Graphviz (one cluster per resource, transfers labelled).
  * 0 or QV_EIO. */
 QV_API int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f);

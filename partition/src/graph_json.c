@@ -1,5 +1,5 @@
 /*
- * graph_json.c - reads and writes the .qvg.json graph format of DESIGN.md.
+ * graph_json.c - reads and writes the .qvg.json graph format (docs/partition.md, docs/formats.md).
  * Readers accept extra keys and ignore them; everything the format defines
  * is checked (types, ranges, unique ids, edges between known nodes, no
  * cycle), and an error names the file and the line:column or the node id.

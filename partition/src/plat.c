@@ -1,6 +1,6 @@
 /*
  * plat.c - the planner's platform (qv_plat): resources laid out as units,
- * and the transfer-cost tables of the cost model (DESIGN.md, "The cost
+ * and the transfer-cost tables of the cost model (docs/model.md, "The cost
  * model"). Programs build one in code with qv_plat_create; platform files
  * are read by the runtime's reader and converted (plat_from_config.c).
  */

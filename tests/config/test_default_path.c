@@ -54,6 +54,10 @@ static void given_then_environment(void **state)
     setenv("QV_CONFIG", "", 1);
     assert_null(qv__config_path(NULL));
     assert_string_equal(qv__config_path("mine.yaml"), "mine.yaml");
+    /* qv_options.config = "" is no file whatever the environment says. */
+    setenv("QV_CONFIG", "/nonexistent/q.yaml", 1);
+    assert_null(qv__config_path(""));
+    setenv("QV_CONFIG", "", 1);
 }
 
 /* A prefix laid out as `cmake --install` lays it out: the library finds

@@ -96,7 +96,7 @@ static void find_default(void)
 const char *qv__config_path(const char *given)
 {
     if (given)
-        return given;
+        return *given ? given : NULL; /* "" = no file, as QV_CONFIG="" */
     const char *env = getenv("QV_CONFIG");
     if (env)
         return *env ? env : NULL;

@@ -2,7 +2,7 @@
  * default_path.h - which runtime policy a program reads when it names none.
  *
  * qv_runtime_create (and `quiver devices`) read, in this order:
- *   1. qv_options.config, when not NULL;
+ *   1. qv_options.config, when not NULL ("" for no file at all, as for 2.);
  *   2. $QV_CONFIG, when set: a path, or "" for no file at all (the built-in
  *      defaults: the CPU and OpenCL, no boards, no catalog);
  *   3. the default policy that ships with this library, "the embedded

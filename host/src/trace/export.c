@@ -1,6 +1,6 @@
 /*
  * export.c - writes the recorded graph out: the quiver-graph JSON of
- * DESIGN.md (.qvg.json) through the planner's one writer of the format
+ * docs/partition.md (.qvg.json) through the planner's one writer of the format
  * (qv_dag_write, on the graph qv__graph_to_dag converts), Graphviz DOT with
  * the critical path in red, and a Chrome trace-event timeline (one track per
  * worker, flow arrows for the dependencies that carry data between workers)

@@ -1,7 +1,7 @@
 /*
  * cmd_plan.c - `quiver plan`: load a graph and a platform, plan with one
  * algorithm, print a summary and a table per resource (tasks, busy time,
- * utilisation, money) in human units, or the plan JSON of DESIGN.md, and
+ * utilisation, money) in human units, or the plan JSON (docs/formats.md), and
  * optionally a Graphviz view. The planner lives in partition/ (qvpart.h);
  * with --catalog, qv_catalog_load reads config/kernels.yaml with the
  * runtime's catalog loader. Planning that takes over a second says so on
