@@ -1,6 +1,7 @@
 /*
  * fuzz_dax.c - fuzz target for the XML reader (host/src/formats/xml.h) and
- * the Pegasus DAX importer on it (qv_dag_import). Any input must give an
+ * the Pegasus DAX importer on it (qv_dag_import, which also takes the
+ * WfFormat JSON inputs of the corpus: it picks by content). Any input must give an
  * error with a message and a position inside the input, or a tree whose
  * invariants hold under tight limits (checked here, so that a reader bug is
  * a crash, not a silent pass); a graph the importer returns must pass
