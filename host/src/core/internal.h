@@ -285,17 +285,6 @@ struct qv_runtime {
     struct qv__catalog *catalog; /* from the policy, or NULL */
     struct qv__board  **boards;  /* the policy's board files, loaded */
     size_t     nboards;
-    /* The one list of devices (discovery/pool.c): the devices are opened
-     * from it, and its rescans report devices that appear or disappear
-     * (devq.c, qv__devq_pool_event). */
-    struct qv_pool *pool;
-    char       cpu_name[128]; /* device 0's name, as discovery names it */
-    /* Devices that appeared or disappeared at a rescan (under ev_mu): the
-     * totals, and the latest events for the run-time loop to take. */
-    pthread_mutex_t ev_mu;
-    qv__dev_event   events[QV__DEV_EVENTS];
-    unsigned        nevents;
-    uint64_t        appeared, disappeared;
     char      *perfmodel_dir;
     char      *perfmodel_path;
 
@@ -366,6 +355,22 @@ struct qv_runtime {
 
     qv__recorder *rec;     /* NULL when not recording */
     struct qv__perf_file *loaded_models; /* models read from disk */
+
+    /* Cold from here on: kept after the fields every task touches, so that
+     * their cache-line layout does not move when these grow (4 KiB of
+     * events ahead of them cost the Cholesky shape of bench_overhead a
+     * third more per task). */
+    /* The one list of devices (discovery/pool.c): the devices are opened
+     * from it, and its rescans report devices that appear or disappear
+     * (devq.c, qv__devq_pool_event). */
+    struct qv_pool *pool;
+    char       cpu_name[128]; /* device 0's name, as discovery names it */
+    /* Devices that appeared or disappeared at a rescan (under ev_mu): the
+     * totals, and the latest events for the run-time loop to take. */
+    pthread_mutex_t ev_mu;
+    qv__dev_event   events[QV__DEV_EVENTS];
+    unsigned        nevents;
+    uint64_t        appeared, disappeared;
 };
 
 #define QV__RT_MAGIC 0x71767274u /* "qvrt" */
