@@ -117,6 +117,18 @@ static unsigned device_named(qv_runtime *rt, const char *name, qv_device_info *d
     return 0;
 }
 
+/* A pool of the runtime's own policy, scanned once, as `quiver devices` and
+ * `quiver plan` make it (host/tools/quiver/machine.c). */
+static qv_pool *pool_like(const qv_runtime *rt)
+{
+    qv_pool_options o;
+    qv__policy_pool_options(rt->policy, &o);
+    o.rescan_ms = 0;
+    qv_pool *pool = NULL;
+    assert_int_equal(qv_pool_create(&o, &pool, NULL), 0);
+    return pool;
+}
+
 /* qv_device_get and `quiver devices` (a pool made from the same policy, as
  * cmd_devices.c makes it) name the same devices the same way and in the
  * same order: the CPU first, named by its hwloc resources, then every
@@ -127,11 +139,7 @@ static void names_agree_with_discovery(void **state)
     unsigned have;
     qv_runtime *rt = qv_test_default_runtime(&have);
     assert_non_null(rt);
-    qv_pool_options o;
-    qv__policy_pool_options(rt->policy, &o);
-    o.rescan_ms = 0;
-    qv_pool *pool;
-    assert_int_equal(qv_pool_create(&o, &pool, NULL), 0);
+    qv_pool *pool = pool_like(rt);
     char cpu[256] = "";
     unsigned dev = 1;
     qv_resource r;
@@ -173,11 +181,7 @@ static void planner_sees_the_runtimes_devices(void **state)
     unsigned have;
     qv_runtime *rt = qv_test_default_runtime(&have);
     assert_non_null(rt);
-    qv_pool_options o;
-    qv__policy_pool_options(rt->policy, &o);
-    o.rescan_ms = 0;
-    qv_pool *pool;
-    assert_int_equal(qv_pool_create(&o, &pool, NULL), 0);
+    qv_pool *pool = pool_like(rt);
     qv_plat *p;
     assert_int_equal(qv_plat_from_pool(pool, NULL, &p), 0);
     assert_int_equal(p->nres, qv_device_count(rt));

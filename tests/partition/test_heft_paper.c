@@ -18,20 +18,12 @@
 
 #include <cmocka.h>
 
+#include "plan_algo.h"
 #include "qvpart.h"
 /* internals: the rank function, to compare with the paper's Table, and the
  * timelines */
 #include "../../partition/src/part.h"
 
-/* qv_plan_make with algorithm a and no catalog. */
-static int plan_algo(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
-                     qv_diag *d)
-{
-    qv_plan_opts o;
-    qv_plan_opts_init(&o);
-    o.algo = a;
-    return qv_plan_make(g, p, &o, out, d);
-}
 
 static const double W[10][3] = {
     {14, 16, 9}, {13, 19, 18}, {11, 13, 19}, {13, 8, 17},  {12, 13, 10},

@@ -17,17 +17,9 @@
 
 #include <cmocka.h>
 
+#include "plan_algo.h"
 #include "qvpart.h"
 
-/* qv_plan_make with algorithm a and no catalog. */
-static int plan_algo(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
-                     qv_diag *d)
-{
-    qv_plan_opts o;
-    qv_plan_opts_init(&o);
-    o.algo = a;
-    return qv_plan_make(g, p, &o, out, d);
-}
 
 static qv_plat *load_platform(const char *name)
 {

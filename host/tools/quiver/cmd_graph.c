@@ -30,18 +30,6 @@ static void graph_usage(FILE *f)
                "operands\ncome in any order; --opt=V and --opt V are the same.\n");
 }
 
-/* A diagnostic of the graph library, formatted as every other (file:line:col:
- * error: message); name stands in for a diag without a file. */
-static void print_diag(const char *name, int rc, qv_diag *d)
-{
-    char line[2200];
-    if (!d->file[0])
-        snprintf(d->file, sizeof d->file, "%s", name);
-    if (!d->message[0])
-        snprintf(d->message, sizeof d->message, "%s", qv_strerror(rc));
-    qv_diag_format(d, line, sizeof line);
-    fprintf(stderr, PROG ": %s\n", line);
-}
 
 static int num(const char *opt, const char *s, double lo, double hi, double *out)
 {
@@ -64,7 +52,7 @@ static int write_out(const qv_dag *g, const char *path)
     memset(&d, 0, sizeof d);
     int rc = qv_dag_check(g, &d);
     if (rc) {
-        print_diag(g->name ? g->name : "graph", rc, &d);
+        qv_cli_diag(PROG, g->name ? g->name : "graph", rc, &d);
         return 1;
     }
     FILE *f = qv_cli_out_open(PROG, path, "w");
@@ -237,7 +225,7 @@ static int cmd_import(int argc, char **argv)
     qv_dag *g;
     int rc = qv_dag_import(in, &o, &g, &d);
     if (rc) {
-        print_diag(in, rc, &d);
+        qv_cli_diag(PROG, in, rc, &d);
         return 1;
     }
     int ret = write_out(g, outp);

@@ -47,16 +47,6 @@ static void plan_usage(FILE *f)
                "The summary goes to standard output unless the JSON or the DOT does.\n");
 }
 
-static void print_diag(const char *name, int rc, qv_diag *d)
-{
-    char line[2200];
-    if (!d->file[0])
-        snprintf(d->file, sizeof d->file, "%s", name);
-    if (!d->message[0])
-        snprintf(d->message, sizeof d->message, "%s", qv_strerror(rc));
-    qv_diag_format(d, line, sizeof line);
-    fprintf(stderr, PROG ": %s\n", line);
-}
 
 /* ---- human units ----------------------------------------------------------- */
 
@@ -372,11 +362,11 @@ int qv_cmd_plan(int argc, char **argv)
     qv_catalog *cat = NULL;
     int ret = 1, rc;
     if ((rc = qv_dag_load(gpath, &g, &d))) {
-        print_diag(gpath, rc, &d);
+        qv_cli_diag(PROG, gpath, rc, &d);
         goto out;
     }
     if (ppath && (rc = qv_plat_load(ppath, &p, &d))) {
-        print_diag(ppath, rc, &d);
+        qv_cli_diag(PROG, ppath, rc, &d);
         goto out;
     }
     if (!ppath) {
@@ -411,7 +401,7 @@ int qv_cmd_plan(int argc, char **argv)
         rc = qv_bounds_compute(g, p, cat, &b);
     progress_end(&old_alarm, t0);
     if (rc) {
-        print_diag(gpath, rc, &d);
+        qv_cli_diag(PROG, gpath, rc, &d);
         goto out;
     }
     if (dot && write_to(dot, g, p, pl, qv_plan_write_dot))

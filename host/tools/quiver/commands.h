@@ -57,6 +57,12 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode);
  * any write or the close failed. */
 int qv_cli_out_close(const char *prog, FILE *f, const char *path);
 
+/* Prints a reader's diagnostic as every subcommand does, "prog:
+ * file:line:col: error: message"; name stands in for a diag without a file
+ * and qv_strerror(rc) for one without a message. */
+struct qv_diag;
+void qv_cli_diag(const char *prog, const char *name, int rc, struct qv_diag *d);
+
 /* The machine as qv_runtime_create would open it: the policy at config
  * (NULL: $QV_CONFIG, else the installed default), its board files and
  * `boards`, scanned once into *pool; *cat (cat may be NULL) gets the

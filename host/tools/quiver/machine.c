@@ -13,17 +13,6 @@
 #include "config/policy.h"
 #include "quiver/config.h"
 
-static void print_diag(const char *prog, int rc, const qv_diag *d)
-{
-    char line[2200];
-    if (d->file[0] || d->message[0]) {
-        qv_diag_format(d, line, sizeof line);
-        fprintf(stderr, "%s\n", line);
-    } else {
-        fprintf(stderr, "%s: %s\n", prog, qv_strerror(rc));
-    }
-}
-
 int qv_cli_machine(const char *prog, const char *config, const char *const *boards,
                    size_t nboards, qv_pool **pool, struct qv__catalog **cat)
 {
@@ -37,7 +26,7 @@ int qv_cli_machine(const char *prog, const char *config, const char *const *boar
     /* As the runtime: --config, else $QV_CONFIG, else the installed default. */
     int rc;
     if ((config = qv__config_path(config)) && (rc = qv__policy_load(config, &pol, &diag))) {
-        print_diag(prog, rc, &diag);
+        qv_cli_diag(prog, config, rc, &diag);
         return 1;
     }
     const char **all = calloc(nboards + pol.nboards + 1, sizeof *all);
@@ -59,7 +48,7 @@ int qv_cli_machine(const char *prog, const char *config, const char *const *boar
     rc = qv_pool_create(&o, pool, &diag);
     free(all);
     if (rc) {
-        print_diag(prog, rc, &diag);
+        qv_cli_diag(prog, config, rc, &diag);
         qv__policy_fini(&pol);
         return 1;
     }
