@@ -6,15 +6,20 @@
 #               so that a regression fails instead of hanging
 #   same-board  one board file under two spellings is one board
 #   escape      strings from files (a board's platform, an xclbin's
-#               platform) are printed with control characters escaped
+#               platform) are printed with control characters escaped, in
+#               tables and in `devices --json` (DEL, C1 and bidi controls
+#               too); the devices table prints a long name whole
 #   version     `quiver --version` and `quiver version` print the project
 #               version of CMakeLists.txt
 #   long-options  --opt=V and --opt V, options before, between and after
-#               operands, and `--` give the same result
+#               operands, and `--` give the same result, POSIXLY_CORRECT
+#               set or not
 #   usage       every subcommand answers --help (exit 0) and refuses an
-#               unknown option or a missing value with a message (exit 2)
+#               unknown option, a missing value or an empty one (`--graph=`)
+#               with a message (exit 2); --config= is "no policy file"
 #   stdout      `-` as an output path is standard output, and no file
-#               named `-` appears
+#               named `-` appears; an output that is a symbolic link or a
+#               FIFO is written through, not replaced by a regular file
 #   check-json  `quiver check --json` is valid JSON (JSON_VALID, the
 #               library's strict reader) with one verdict per file, names
 #               escaped
@@ -97,6 +102,24 @@ escape)
     timeout 20 "$Q" check "$SRC/tests/config/bad/catalog-board-escape.yaml" >"$D/out" 2>&1
     grep -q "$ESC" "$D/out" && fail "check: an escape character reached the output"
     grep -qF "unknown board 'alveo\\x1B[2Ju250\\n'" "$D/out" || fail "check: name not escaped"
+    # devices --json escapes as the table does: DEL, a C1 control (U+0085)
+    # and a bidi override (U+202E) in a board's platform.
+    [ -n "$JV" ] || { echo "escape needs JSON_VALID" >&2; exit 2; }
+    sed 's/^platform:.*/platform: "a\\x7Fb\\x85c\\u202Ed\\e[2Je"/' \
+        "$SRC/boards/emu/u50-emu.yaml" >"$D/ctl.yaml"
+    QV_CONFIG= timeout 20 "$Q" devices --json --board "$D/ctl.yaml" >"$D/out.json" 2>"$D/err" ||
+        fail "devices --json --board ctl.yaml failed: $(cat "$D/err")"
+    "$JV" "$D/out.json" || fail "devices --json: not valid JSON"
+    grep -qF '"detail": "a\u007Fb\u0085c\u202Ed\u001B[2Je"' "$D/out.json" ||
+        fail "devices --json: DEL, C1 or bidi control not escaped"
+    grep alveo-u50-emu "$D/out.json" | LC_ALL=C grep -q "$(printf '[\177\302\342\033]')" &&
+        fail "devices --json: a control character reached the output"
+    # The table prints a name whole, as qv_device_get gives it.
+    long=alveo-u50-emu-named-long-enough-for-two-columns
+    sed "s/^name:.*/name: $long/" "$SRC/boards/emu/u50-emu.yaml" >"$D/long.yaml"
+    QV_CONFIG= timeout 20 "$Q" devices --board "$D/long.yaml" >"$D/out" 2>&1 ||
+        fail "devices --board long.yaml failed"
+    grep -q " $long  *1 " "$D/out" || fail "devices: the long name is cut: $(cat "$D/out")"
     ;;
 version)
     want=$(sed -n 's/^project(quiver VERSION \([0-9.]*\).*/\1/p' "$SRC/CMakeLists.txt")
@@ -109,6 +132,7 @@ version)
 long-options)
     # The same graph whatever the spelling and order.
     "$Q" graph gen qr --nt 3 -o - >"$D/a" || fail "gen qr --nt 3 -o -"
+    cp "$D/a" "$D/qr"
     for args in "--nt=3 -o - qr" "-o - qr --nt=3" "--output=- --nt 3 qr" \
         "--nt=3 --output - -- qr"; do
         # shellcheck disable=SC2086
@@ -126,6 +150,19 @@ long-options)
     [ -z "$out" ] || fail "check FILE -q printed '$out'"
     out=$("$Q" check --quiet -- "$B") || fail "check --quiet -- FILE: exit $?"
     [ -z "$out" ] || fail "check --quiet -- FILE printed '$out'"
+    # POSIXLY_CORRECT does not stop the options at the first operand.
+    out=$(POSIXLY_CORRECT=1 "$Q" check "$B" -q) || fail "POSIXLY_CORRECT: check FILE -q: exit $?"
+    [ -z "$out" ] || fail "POSIXLY_CORRECT: check FILE -q printed '$out'"
+    POSIXLY_CORRECT=1 "$Q" graph gen qr --nt 3 -o - >"$D/b" 2>"$D/err" ||
+        fail "POSIXLY_CORRECT: gen qr --nt 3 -o -: $(cat "$D/err")"
+    cmp -s "$D/qr" "$D/b" || fail "POSIXLY_CORRECT: gen qr --nt 3 -o -: another graph"
+    POSIXLY_CORRECT=1 "$Q" graph gen --nt 3 qr -o - -- >"$D/b" 2>"$D/err" ||
+        fail "POSIXLY_CORRECT: gen --nt 3 qr -o - --: $(cat "$D/err")"
+    cmp -s "$D/qr" "$D/b" || fail "POSIXLY_CORRECT: gen --nt 3 qr -o - --: another graph"
+    # Operands before and after `--` keep their order.
+    out=$("$Q" check "$B" -q -- -x.yaml 2>&1)
+    [ "$out" = "-x.yaml: error: cannot open: No such file or directory" ] ||
+        fail "check B -q -- -x.yaml: '$out'"
     "$Q" devices --board="$B" --json >"$D/a" 2>&1 || fail "devices --board=B --json"
     "$Q" devices --json --board "$B" >"$D/b" 2>&1 || fail "devices --json --board B"
     grep -q '"backend": "emu"' "$D/a" || fail "devices --board=B: no emulated board"
@@ -154,6 +191,27 @@ usage)
         rc=$?
         [ $rc -eq 2 ] || fail "$cmd (no value): exit $rc, expected 2"
     done
+    # An empty value names no file: a usage error naming the option.
+    G=$SRC/tests/fuzz/graph/fft8.json
+    P=$SRC/boards/platforms/workstation.yaml
+    for args in "--graph=" "--graph=$G --platform=" "--graph=$G --platform=$P --json=" \
+        "--graph=$G --platform=$P --dot=" "--graph=$G --platform=$P --catalog="; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" plan $args >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "plan $args: exit $rc, expected 2"
+        grep -q "needs a value, not ''" "$D/out" || fail "plan $args: $(cat "$D/out")"
+    done
+    timeout 20 "$Q" graph gen qr -o '' >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "graph gen qr -o '': exit status not 2"
+    grep -q "option '-o' needs a value" "$D/out" || fail "graph gen -o '': $(cat "$D/out")"
+    timeout 20 "$Q" devices --board= >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "devices --board=: exit status not 2"
+    # --config= is no policy file, as QV_CONFIG="".
+    timeout 20 "$Q" devices --config= >"$D/out" 2>&1 || fail "devices --config=: $(cat "$D/out")"
+    # A header name that would break the #include it goes into.
+    timeout 20 "$Q" xclbin entry --kernel 'k(a:int*)' --header 'a"b.h' -o - >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "xclbin entry --header 'a\"b.h': exit status not 2"
     timeout 20 "$Q" --no-such-option >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "quiver --no-such-option: exit status not 2"
     grep -q "unknown option '--no-such-option'" "$D/out" || fail "quiver --no-such-option: message"
@@ -172,6 +230,19 @@ stdout)
         --dot - >"$D/out" || fail "plan --dot -"
     grep -q "digraph" "$D/out" || fail "plan --dot -: no graph on stdout"
     [ -e "$D/-" ] && fail "a file named '-' was written"
+    # An output that is a symbolic link or a FIFO is written through.
+    ln -s x.xclbin "$D/link.xclbin"
+    "$Q" xclbin build -o "$D/link.xclbin" --platform q --kernel 'k(a:int*)' ||
+        fail "xclbin build -o LINK"
+    [ -L "$D/link.xclbin" ] || fail "xclbin build -o LINK replaced the link"
+    "$Q" xclbin info "$D/x.xclbin" | grep -q "platform:  q" || fail "xclbin build -o LINK: target not written"
+    mkfifo "$D/p" || exit 1
+    timeout 20 cat "$D/p" >"$D/from-fifo" &
+    timeout 20 "$Q" xclbin build -o "$D/p" --platform q --kernel 'k(a:int*)' ||
+        fail "xclbin build -o FIFO"
+    wait
+    [ -p "$D/p" ] || fail "xclbin build -o FIFO replaced the FIFO"
+    cmp -s "$D/x.xclbin" "$D/from-fifo" || fail "xclbin build -o FIFO: not the file"
     ;;
 check-json)
     [ -n "$JV" ] || { echo "check-json needs JSON_VALID" >&2; exit 2; }

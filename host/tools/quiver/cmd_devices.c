@@ -11,7 +11,6 @@
 #include "quiver.h"
 #include "quiver/config.h"
 #include "qv_escape.h"
-#include "trace/graph.h"
 
 static void devices_usage(FILE *out)
 {
@@ -44,11 +43,11 @@ static void print_json(qv_pool *pool)
     for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++) {
         printf("%s\n  {\"id\": %u, \"type\": \"%s\", \"backend\": ", i ? "," : "", r.id,
                qv_class_name(r.type));
-        qv__json_string(stdout, r.backend);
+        qv__json_fputs(stdout, r.backend);
         printf(", \"name\": ");
-        qv__json_string(stdout, r.name);
+        qv__json_fputs(stdout, r.name);
         printf(", \"detail\": ");
-        qv__json_string(stdout, r.detail);
+        qv__json_fputs(stdout, r.detail);
         printf(", \"units\": %u, \"memory\": %llu, \"free_memory\": %llu, "
                "\"max_alloc\": %llu, \"busy\": %.3f, \"cost_per_hour\": %g, "
                "\"link_bandwidth_gbs\": %g, \"link_latency_us\": %g, "
@@ -60,9 +59,9 @@ static void print_json(qv_pool *pool)
     printf("],\n \"backends\": [");
     for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++) {
         printf("%s\n  {\"name\": ", i ? "," : "");
-        qv__json_string(stdout, b.name);
+        qv__json_fputs(stdout, b.name);
         printf(", \"count\": %u, \"why\": ", b.count);
-        qv__json_string(stdout, b.why);
+        qv__json_fputs(stdout, b.why);
         printf("}");
     }
     printf("]}\n");
@@ -74,21 +73,35 @@ static void print_table(qv_pool *pool)
     qv_backend_report b;
     char m1[32], m2[32];
     /* Names and details come from board files, drivers and cards: escaped,
-     * so that none can drive the terminal. */
+     * so that none can drive the terminal (4 bytes out per byte in at
+     * most). A name is printed whole, as qv_device_get gives it: the column
+     * fits the longest. */
     char e1[4 * sizeof r.backend], e2[4 * sizeof r.name], e3[4 * sizeof r.detail];
     char e4[4 * sizeof b.why];
-    printf("%-3s %-6s %-7s %-28s %5s %10s %10s %5s %7s  %s\n", "ID", "TYPE", "BACKEND",
-           "NAME", "UNITS", "MEMORY", "FREE", "BUSY", "COST/h", "DETAIL");
-    for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++)
-        printf("%-3u %-6s %-7s %-28.28s %5u %10s %10s %4.0f%% %7.2f  %s\n", r.id,
-               qv_class_name(r.type), qv__escape(r.backend, e1, sizeof e1),
-               qv__escape(r.name, e2, sizeof e2), r.units, human(r.memory, m1, sizeof m1),
-               human(r.free_memory, m2, sizeof m2), r.busy * 100, r.cost_per_hour,
-               qv__escape(r.detail, e3, sizeof e3));
+    int wname = 4;
+    for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++) {
+        int cols = qv_cli_cols(qv__escape(r.name, e2, sizeof e2));
+        if (cols > wname)
+            wname = cols;
+    }
+    printf("%-3s %-6s %-7s ", "ID", "TYPE", "BACKEND");
+    qv_cli_put_col("NAME", wname, 1);
+    printf(" %5s %10s %10s %5s %7s  %s\n", "UNITS", "MEMORY", "FREE", "BUSY", "COST/h",
+           "DETAIL");
+    for (size_t i = 0; qv_pool_get(pool, i, &r) == 0; i++) {
+        printf("%-3u %-6s ", r.id, qv_class_name(r.type));
+        qv_cli_put_col(qv__escape(r.backend, e1, sizeof e1), 7, 1);
+        putchar(' ');
+        qv_cli_put_col(qv__escape(r.name, e2, sizeof e2), wname, 1);
+        printf(" %5u %10s %10s %4.0f%% %7.2f  %s\n", r.units,
+               human(r.memory, m1, sizeof m1), human(r.free_memory, m2, sizeof m2),
+               r.busy * 100, r.cost_per_hour, qv__escape(r.detail, e3, sizeof e3));
+    }
     printf("\n");
-    for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++)
-        printf("%-7s %2u found: %s\n", qv__escape(b.name, e1, sizeof e1), b.count,
-               qv__escape(b.why, e4, sizeof e4));
+    for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++) {
+        qv_cli_put_col(qv__escape(b.name, e1, sizeof e1), 7, 1);
+        printf(" %2u found: %s\n", b.count, qv__escape(b.why, e4, sizeof e4));
+    }
 }
 
 int qv_cmd_devices(int argc, char **argv)

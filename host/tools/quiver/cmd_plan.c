@@ -80,21 +80,6 @@ static const char *fmt_money(double m, char *buf, size_t n)
     return buf;
 }
 
-/* Prints s in a column `width` characters wide (UTF-8: continuation bytes
- * take no column), right-aligned or left-aligned. */
-static void put_col(const char *s, int width, int left)
-{
-    int cols = 0;
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
-        cols += (*c & 0xC0) != 0x80;
-    if (left)
-        fputs(s, stdout);
-    for (int i = cols; i < width; i++)
-        putchar(' ');
-    if (!left)
-        fputs(s, stdout);
-}
-
 /* ---- the per-resource table ------------------------------------------------- */
 
 typedef struct res_use {
@@ -136,15 +121,12 @@ static int print_table(const qv_dag *g, const qv_plat *p, const qv_plan *pl)
     int width[] = {16, 6, 6, 7, 11, 7, 10};
     for (uint32_t r = 0; r < p->nres; r++) {
         char e[256];
-        int cols = 0;
-        for (const unsigned char *c = (const unsigned char *)qv__escape(p->res[r].name, e, 49);
-             *c; c++)
-            cols += (*c & 0xC0) != 0x80;
+        int cols = qv_cli_cols(qv__escape(p->res[r].name, e, 49));
         if (cols > width[0])
             width[0] = cols;
     }
     for (int k = 0; k < 7; k++) {
-        put_col(head[k], width[k], k < 2);
+        qv_cli_put_col(head[k], width[k], k < 2);
         putchar(k < 6 ? ' ' : '\n');
     }
     double money_all = 0, busy_all = 0;
@@ -171,7 +153,7 @@ static int print_table(const qv_dag *g, const qv_plat *p, const qv_plan *pl)
             snprintf(c[5], sizeof c[5], "-");
         fmt_money(money, c[6], sizeof c[6]);
         for (int k = 0; k < 7; k++) {
-            put_col(c[k], width[k], k < 2);
+            qv_cli_put_col(c[k], width[k], k < 2);
             putchar(k < 6 ? ' ' : '\n');
         }
         if (!total) {

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cmd_xclbin.h"
 #include "quiver.h"
@@ -175,13 +176,22 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
 
 
 /* Writes the file through a temporary and a rename, so that a reader never
- * sees half of it; "-" writes standard output. */
+ * sees half of it; "-" writes standard output. A path that exists and is
+ * not a regular file (a FIFO, a device such as /dev/null, a symbolic link,
+ * /dev/fd/N of a shell's process substitution) is written through, as a
+ * shell redirection would: renaming over it would replace the FIFO, the
+ * device or the link itself with a regular file. */
 static int write_file(const char *path, const uint8_t *d, size_t n)
 {
-    if (!strcmp(path, "-")) {
-        if (fwrite(d, 1, n, stdout) != n || fflush(stdout) != 0)
-            return QV_EIO;
-        return 0;
+    struct stat st;
+    if (!strcmp(path, "-") || (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
+        FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
+        if (!f)
+            return -errno;
+        int rc = fwrite(d, 1, n, f) != n ? QV_EIO : 0;
+        if ((f == stdout ? fflush(f) : fclose(f)) != 0 && !rc)
+            rc = QV_EIO;
+        return rc;
     }
     size_t len = strlen(path) + 8;
     char *tmp = malloc(len);

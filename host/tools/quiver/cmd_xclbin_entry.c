@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cmd_xclbin.h"
+#include "qv_escape.h"
 
 #define PROG "quiver xclbin entry"
 
@@ -46,6 +47,17 @@ int qv_cmd_xclbin_entry(int argc, char **argv)
                         "[--header FILE.h] -o OUT.c\n");
         return QV_CLI_USAGE;
     }
+    /* The name goes between the quotes of an #include: a quote, a backslash
+     * or a control character would end it or the line. */
+    for (const char *h = header; h && *h; h++)
+        if (*h == '"' || *h == '\\' || (unsigned char)*h < 0x20 || *h == 0x7f) {
+            char e[1024];
+            fprintf(stderr,
+                    PROG ": --header '%s': a quote, a backslash or a control "
+                         "character cannot be in an #include \"...\"\n",
+                    qv__escape(header, e, sizeof e));
+            return QV_CLI_USAGE;
+        }
     qv_xsig *b = calloc(1, sizeof *b);
     if (!b)
         return 1;

@@ -39,14 +39,25 @@ int qv_cmd_xclbin(int argc, char **argv);
 
 /* getopt_long for subcommand prog ("quiver plan"): returns the next option
  * as getopt_long does, -1 after the last one (the operands are then
- * argv[optind..argc-1], permuted to the end), or '?' after printing the
- * error, as "prog: unrecognized option '--x'" and a hint to run
- * `prog --help`; the caller then returns QV_CLI_USAGE. The first call with
- * a new argv starts over (optind = 0) and sets argv[0] to prog for the
- * messages. A long option is also accepted abbreviated when that is
- * unambiguous, as GNU tools do. */
+ * argv[optind..argc-1], in their order, moved to the end), or '?' after
+ * printing the error, as "prog: unrecognized option '--x'" and a hint to
+ * run `prog --help`; the caller then returns QV_CLI_USAGE. Options and
+ * operands mix in any order, POSIXLY_CORRECT or not; `--` ends the
+ * options. An empty value (`--graph=`, `-o ''`) is a usage error too,
+ * except for --config ("" is no policy file, as QV_CONFIG=""). The first
+ * call with a new argv starts over (optind = 0) and sets argv[0] to prog
+ * for the messages. A long option is also accepted abbreviated when that
+ * is unambiguous, as GNU tools do. */
 int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
                   const struct option *longopts);
+
+/* Columns s takes on a terminal: one per character (UTF-8 continuation
+ * bytes take none); s is text qv__escape wrote. */
+int qv_cli_cols(const char *s);
+
+/* Prints s to standard output in a column `width` columns wide,
+ * left-aligned (left != 0) or right-aligned; a longer s is not cut. */
+void qv_cli_put_col(const char *s, int width, int left);
 
 /* Opens path for writing ("w" or "wb"); "-" is standard output. NULL after
  * printing "prog: cannot write PATH: reason". */
