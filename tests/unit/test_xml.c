@@ -185,6 +185,8 @@ static void test_limits(void **state)
     free(wide);
 }
 
+#define LETTERS "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijklm"
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -206,6 +208,16 @@ static void test_malformed(void **state)
             8, "duplicate attribute 'id' in <job>");
     refused("<a x='1' x='2'/>", NULL, QV_EFORMAT, 1, 10,
             "duplicate attribute 'x' in <a>");
+    /* A name longer than a message shows is cut at a character: 63 ASCII
+     * bytes and a 2-byte character make 65, and the message ends with the
+     * 63 letters, not with half of the character. */
+    char text[256], msg[128];
+    snprintf(text, sizeof text, "<a>\n<%.63s\xc3\xa9></a>", LETTERS);
+    snprintf(msg, sizeof msg, "mismatched tag: </%.63s> expected", LETTERS);
+    refused(text, NULL, QV_EFORMAT, 2, 69, msg);
+    snprintf(text, sizeof text, "<%.63s\xc3\xa9 x='1' x='2'/>", LETTERS);
+    snprintf(msg, sizeof msg, "duplicate attribute 'x' in <%.63s>", LETTERS);
+    refused(text, NULL, QV_EFORMAT, 1, 73, msg);
     /* err may be NULL. */
     qv__xml_node *root = (qv__xml_node *)1;
     assert_int_equal(qv__xml_parse("<a>", 3, NULL, &root, NULL), QV_EFORMAT);

@@ -42,6 +42,19 @@ set_msg(qv__xml_error *err, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The bytes of s[0..len) to print as %.*s in a message: at most 64, and
+ * not a part of a UTF-8 character (expat's names are UTF-8), so that a
+ * long name is cut at a character. */
+static int cut64(const char *s, size_t len)
+{
+    if (len <= 64)
+        return (int)len;
+    size_t n = 64;
+    while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+        n--; /* s[n] continues the character cut: leave all of it out */
+    return (int)n;
+}
+
 /* Records expat's current position (the start of the event being handled,
  * or where an error was found) in r->err. */
 static void set_pos(reader *r)
@@ -125,7 +138,8 @@ static void XMLCALL on_start(void *ud, const XML_Char *name, const XML_Char **at
     }
     if (na > r->lim.max_attrs) {
         stop(r, QV_EFORMAT);
-        set_msg(r->err, "more than %u attributes in <%.64s>", r->lim.max_attrs, name);
+        set_msg(r->err, "more than %u attributes in <%.*s>", r->lim.max_attrs,
+                cut64(name, strlen(name)), name);
         return;
     }
     size_t ptrs = (2 * na + 1) * sizeof(char *);
@@ -213,19 +227,21 @@ static void explain(reader *r, enum XML_Error code)
         while (nb < at && name_byte(t[nb]))
             nb++;
         set_msg(r->err, "duplicate attribute '%.*s' in <%.*s>",
-                (int)(e - at > 64 ? 64 : e - at), (const char *)t + at,
-                (int)(nb - b > 64 ? 64 : nb - b), (const char *)t + b);
+                cut64((const char *)t + at, e - at), (const char *)t + at,
+                cut64((const char *)t + b, nb - b), (const char *)t + b);
         return;
     }
     case XML_ERROR_TAG_MISMATCH:
         if (r->cur) {
-            set_msg(r->err, "mismatched tag: </%.64s> expected", r->cur->name);
+            set_msg(r->err, "mismatched tag: </%.*s> expected",
+                    cut64(r->cur->name, strlen(r->cur->name)), r->cur->name);
             return;
         }
         break;
     case XML_ERROR_NO_ELEMENTS:
         if (r->cur)
-            set_msg(r->err, "the document ends inside <%.64s>", r->cur->name);
+            set_msg(r->err, "the document ends inside <%.*s>",
+                    cut64(r->cur->name, strlen(r->cur->name)), r->cur->name);
         else
             set_msg(r->err, "no root element");
         return;
