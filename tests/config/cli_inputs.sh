@@ -19,7 +19,8 @@
 #               with a message (exit 2); --config= is "no policy file"
 #   stdout      `-` as an output path is standard output, and no file
 #               named `-` appears; an output that is a symbolic link or a
-#               FIFO is written through, not replaced by a regular file
+#               FIFO is written through, not replaced by a regular file;
+#               a standard output that cannot be written is exit status 1
 #   check-json  `quiver check --json` is valid JSON (JSON_VALID, the
 #               library's strict reader) with one verdict per file, names
 #               escaped
@@ -243,6 +244,17 @@ stdout)
     wait
     [ -p "$D/p" ] || fail "xclbin build -o FIFO replaced the FIFO"
     cmp -s "$D/x.xclbin" "$D/from-fifo" || fail "xclbin build -o FIFO: not the file"
+    # Standard output that cannot be written is exit status 1, with a message.
+    if [ -w /dev/full ]; then
+        for cmd in "--version" "check --json $SRC/boards/emu/u50-emu.yaml" "devices --json" \
+            "xclbin info $D/x.xclbin"; do
+            # shellcheck disable=SC2086
+            timeout 20 "$Q" $cmd >/dev/full 2>"$D/err"
+            rc=$?
+            [ $rc -eq 1 ] || fail "$cmd >/dev/full: exit $rc, expected 1"
+            grep -q "error writing standard output" "$D/err" || fail "$cmd >/dev/full: no message"
+        done
+    fi
     ;;
 check-json)
     [ -n "$JV" ] || { echo "check-json needs JSON_VALID" >&2; exit 2; }

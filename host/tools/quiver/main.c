@@ -51,7 +51,20 @@ int qv_cmd_version(int argc, char **argv)
     return 0;
 }
 
-int main(int argc, char **argv)
+/* The exit status of a run that returned rc: 1 when standard output could
+ * not be written (a full disk, a closed pipe's EIO) and nothing said so, so
+ * that `quiver check --json *.yaml > out.json` on a full disk does not
+ * pass with half an array. */
+static int finish(int rc)
+{
+    if ((fflush(stdout) != 0 || ferror(stdout)) && rc == 0) {
+        fprintf(stderr, "quiver: error writing standard output\n");
+        return 1;
+    }
+    return rc;
+}
+
+static int run(int argc, char **argv)
 {
     if (argc < 2) {
         usage(stderr);
@@ -72,4 +85,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "quiver: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return QV_CLI_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    return finish(run(argc, argv));
 }
