@@ -344,6 +344,61 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args,
  * reads it. */
 QV_API int qv_wait_all(qv_runtime *rt);
 
+/* ---- regions (the run-time loop, docs/runtime.md "Regions") ------------ */
+
+/* Opens region `name` (copied; 1 to 127 bytes, not starting with
+ * "implicit:") on the calling thread: the tasks this thread submits until
+ * qv_region_end are one entry of the region. Regions do not nest:
+ * QV_EBUSY when this thread has a region open. QV_EINVAL for a NULL or
+ * destroyed runtime or a bad name. Submissions since this thread's last
+ * qv_wait_all that an explicit region cuts off count as no implicit entry. */
+QV_API int qv_region_begin(qv_runtime *rt, const char *name);
+
+/* Closes the calling thread's open region: the entry is counted, and when
+ * its signature has been seen `hot_threshold` entries in a row (the policy)
+ * it is compiled into a plan in the background. Never waits for the tasks.
+ * QV_EINVAL when this thread has no region open on rt. */
+QV_API int qv_region_end(qv_runtime *rt);
+
+/* What a region has done. Fields are only appended: set `size` to
+ * sizeof(qv_region_info) before the call. Times are of the last entry;
+ * in this version entries are recorded and compiled, not replayed. */
+typedef struct qv_region_info {
+    size_t   size;          /* sizeof(qv_region_info) of the caller's header */
+    char     name[128];     /* as given, or "implicit:<16 hex digits>" */
+    int      implicit;      /* 1: the work between two qv_wait_all */
+    uint64_t entries;       /* entries ended (qv_region_end, qv_wait_all) */
+    uint64_t recorded;      /* entries run eagerly and recorded */
+    uint64_t replayed;      /* entries run from a plan: always 0 (replay is
+                             * not built yet) */
+    uint64_t compiles;      /* plans compiled in the background */
+    uint64_t replans;       /* re-plans: 0 (not built yet) */
+    uint64_t guard_misses;  /* replays that stopped matching: 0 (not built) */
+    uint64_t signature;     /* of the last entry (docs/runtime.md) */
+    uint64_t signatures;    /* signatures seen in turn: an entry whose
+                             * signature differs from the one before counts
+                             * a new one */
+    uint64_t sig_entries;   /* entries in a row with the last signature;
+                             * a new signature starts it again at 1 */
+    uint64_t tasks;         /* tasks of the last entry */
+    double   predicted_us;  /* µs: the current plan's makespan; 0 before */
+    double   measured_us;   /* µs: the last entry whose tasks are all done,
+                             * first task start to last task end; 0 before
+                             * (or when the runtime does not record) */
+    unsigned parts;         /* parts of the current plan's partition; 0 for
+                             * a list-scheduled plan or none */
+    char     last_replan_reason[128]; /* why it was last (re)compiled, e.g.
+                                       * "hot: 3 entries"; "" before */
+    char     last_error[256]; /* why the last compile failed; "" if none */
+} qv_region_info;
+
+/* Fills *out for region `name` (explicit, or an implicit one by its
+ * "implicit:..." name); NULL: the calling thread's most recent region,
+ * explicit or implicit. QV_ENOENT when there is none such; QV_EINVAL for
+ * a NULL or destroyed runtime, NULL out, or an out->size that is not the
+ * size of any version of qv_region_info. Any thread may call it. */
+QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out);
+
 /* ---- the execution graph ----------------------------------------------- */
 
 /* The functions below may be called from any thread while others submit.

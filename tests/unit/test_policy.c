@@ -3,8 +3,9 @@
  * wrong one stops creation with the file, line and column, and what it
  * sets (devices, model directory, trace at exit) takes effect. Every key
  * does something or says it does not (config/policy.c): the keys the
- * run-time loop will read (hot_threshold, replan.*) load with a warning
- * naming the key and its place; the set of top-level keys is pinned, so
+ * run-time loop's re-planning will read (replan.*) load with a warning
+ * naming the key and its place, hot_threshold and implicit_regions
+ * (regions, region.c) without; the set of top-level keys is pinned, so
  * that a new key comes with its reader. (discovery.rescan_interval_ms
  * driving the rescans: tests/devices/test_devices.c.)
  */
@@ -91,23 +92,30 @@ static void inert_keys_warn(void **state)
                                                   "  drift: 0.1\n"
                                                   "  min_interval_ms: 250\n");
     assert_int_equal(qv__policy_load(path, &p, NULL), 0);
-    assert_int_equal(p.nwarn, 3);
+    /* hot_threshold has an effect now (regions compile): no warning. */
+    assert_int_equal(p.nwarn, 2);
     char where[1200];
-    snprintf(where, sizeof where, "%s:1:1: hot_threshold has no effect yet", path);
-    assert_non_null(strstr(p.warn[0], where));
     snprintf(where, sizeof where, "%s:3:3: replan.drift has no effect yet", path);
-    assert_non_null(strstr(p.warn[1], where));
+    assert_non_null(strstr(p.warn[0], where));
     snprintf(where, sizeof where, "%s:4:3: replan.min_interval_ms has no effect yet", path);
-    assert_non_null(strstr(p.warn[2], where));
+    assert_non_null(strstr(p.warn[1], where));
     /* Still loaded and checked, for the loop to come. */
     assert_int_equal(p.hot_threshold, 5);
     assert_true(p.replan_drift == 0.1);
     qv__policy_fini(&p);
 
-    path = write_policy("active.yaml", "scheduler: eager\nmax_inflight: 100\n");
+    path = write_policy("active.yaml", "scheduler: eager\nmax_inflight: 100\n"
+                                       "hot_threshold: 2\nimplicit_regions: false\n");
     assert_int_equal(qv__policy_load(path, &p, NULL), 0);
     assert_int_equal(p.nwarn, 0);
+    assert_int_equal(p.hot_threshold, 2);
+    assert_int_equal(p.implicit_regions, 0);
     qv__policy_fini(&p);
+    assert_int_equal(p.implicit_regions, 1); /* the default */
+    qv_diag d;
+    path = write_policy("bad-implicit.yaml", "implicit_regions: 3\n");
+    assert_int_equal(qv__policy_load(path, &p, &d), QV_EFORMAT);
+    assert_non_null(strstr(d.message, "implicit_regions"));
 }
 
 /* A runtime on a policy that sets every key away from its default: the
@@ -153,7 +161,7 @@ static void keys_reach_the_runtime(void **state)
 
     char *s = qv_test_slurp(log, NULL);
     assert_non_null(s);
-    assert_non_null(strstr(s, "hot_threshold has no effect yet"));
+    assert_null(strstr(s, "hot_threshold has no effect yet"));
     assert_non_null(strstr(s, "replan.drift has no effect yet"));
     assert_non_null(strstr(s, "replan.min_interval_ms has no effect yet"));
     free(s);
@@ -166,7 +174,7 @@ static void every_top_key_is_known(void **state)
     (void)state;
     static const char *const read[] = {
         "scheduler",     /* placement.c: eager or heft */
-        "hot_threshold", /* no effect yet: a warning */
+        "hot_threshold", /* region.c: entries before a region compiles */
         "devices",       /* devq.c, runtime.c: classes opened */
         "replan",        /* no effect yet: a warning */
         "discovery",     /* devq.c: the pool's backends, boards, rescans */
@@ -175,6 +183,7 @@ static void every_top_key_is_known(void **state)
         "trace",         /* runtime.c: the trace written at destroy */
         "catalog",       /* runtime.c: the FPGA kernels */
         "max_inflight",  /* sched.c: backpressure */
+        "implicit_regions", /* region.c: regions between qv_wait_all */
         NULL,
     };
     size_t n = 0;

@@ -22,13 +22,13 @@ static const char *const class_names[] = {"cpu", "gpu", "fpga", "remote", NULL};
 const char *const qv__policy_top_keys[] = {"scheduler", "hot_threshold", "devices",
                                            "replan",    "discovery",     "log",
                                            "perfmodel", "trace",         "catalog",
-                                           "max_inflight", NULL};
+                                           "max_inflight", "implicit_regions", NULL};
 
 static const qv__ykey top_keys[] = {
     {"scheduler", 0, NULL}, {"hot_threshold", 0, NULL}, {"devices", 0, NULL},
     {"replan", 0, NULL},    {"discovery", 0, NULL},     {"log", 0, NULL},
     {"perfmodel", 0, NULL}, {"trace", 0, NULL},         {"catalog", 0, NULL},
-    {"max_inflight", 0, NULL}, {NULL, 0, NULL},
+    {"max_inflight", 0, NULL}, {"implicit_regions", 0, NULL}, {NULL, 0, NULL},
 };
 static const qv__ykey replan_keys[] = {
     {"drift", 0, NULL},
@@ -84,6 +84,7 @@ void qv__policy_defaults(qv__policy *p)
     memset(p, 0, sizeof *p);
     p->scheduler = QV__SCHED_HEFT;
     p->hot_threshold = 3;
+    p->implicit_regions = 1;
     p->devices = (1u << QV_CLASS_COUNT) - 1;
     p->replan_drift = 0.25;
     p->replan_min_interval_ms = 1000;
@@ -292,8 +293,8 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         rc = get_uint(doc, root, "hot_threshold", "hot_threshold", 1, 1000000,
                       &p->hot_threshold, diag);
     if (!rc)
-        inert(doc, root, "hot_threshold", "hot_threshold",
-              "no region is compiled into a plan until the run-time loop exists", p);
+        rc = get_flag(doc, root, "implicit_regions", "implicit_regions",
+                      &p->implicit_regions, diag);
     if (!rc)
         rc = get_uint(doc, root, "max_inflight", "max_inflight", 16, 1u << 24,
                       &p->max_inflight, diag);

@@ -6,7 +6,8 @@
  *
  * Schema (docs/config/policy.md has every key with its default):
  *   scheduler: heft              eager | heft
- *   hot_threshold: 3             1..1000000 (no effect yet: a warning)
+ *   hot_threshold: 3             1..1000000 entries before a region compiles
+ *   implicit_regions: true       the work between two qv_wait_all is a region
  *   devices: [cpu, gpu, fpga, remote]
  *   replan:    {drift: 0.25, min_interval_ms: 1000}   (no effect yet)
  *   discovery: {rescan_interval_ms: 5000, hwloc: true, opencl: true,
@@ -38,6 +39,7 @@ typedef enum qv__loglevel {
 typedef struct qv__policy {
     qv__sched scheduler;             /* heft: earliest finish by the models */
     unsigned hot_threshold;          /* 3: region entries before compiling */
+    int implicit_regions;            /* 1: work between qv_wait_all calls */
     unsigned devices;                /* all: bit (1 << qv_class) per class */
     double replan_drift;             /* 0.25: |measured/predicted - 1| */
     unsigned replan_min_interval_ms; /* 1000: between two re-plans */
@@ -57,8 +59,8 @@ typedef struct qv__policy {
                                        qv_submit blocks (backpressure) */
     struct qv__catalog *cat;        /* that catalog, loaded; owned (the
                                        runtime takes it: set it to NULL) */
-    /* Keys the file sets that nothing reads yet (hot_threshold, replan.*:
-     * the run-time loop will): "file:line:col: KEY has no effect yet...",
+    /* Keys the file sets that nothing reads yet (replan.*: the run-time
+     * loop's re-planning will): "file:line:col: KEY has no effect yet...",
      * for qv__policy_warn. */
     char warn[3][320];
     unsigned nwarn;

@@ -371,6 +371,8 @@ struct qv_runtime {
     qv__dev_event   events[QV__DEV_EVENTS];
     unsigned        nevents;
     uint64_t        appeared, disappeared;
+    /* Regions and their background compiler (region.c); its own lock. */
+    struct qv__loop *loop;
 };
 
 #define QV__RT_MAGIC 0x71767274u /* "qvrt" */
@@ -408,6 +410,22 @@ int qv__buf_take_error(qv_buf *buf);
 int qv__held_deadlock(qv_runtime *rt);
 /* Releases every buffer the host still holds, with a warning (shutdown). */
 void qv__release_all(qv_runtime *rt);
+
+/* ---- regions (region.c) ------------------------------------------------ */
+
+/* Sets up rt's regions (at create); QV_ENOMEM. */
+int  qv__region_init(qv_runtime *rt);
+/* Stops and joins the background compiler (at shutdown, once the tasks are
+ * done); queued compiles are dropped. Idempotent. */
+void qv__region_stop(qv_runtime *rt);
+/* Frees the regions and their plans (at destroy, after qv__region_stop). */
+void qv__region_free(qv_runtime *rt);
+/* Adds the submission of f with args (node id `id`) to the calling
+ * thread's current entry: O(args), thread-local, no lock, no allocation.
+ * Not for submissions from inside tasks. */
+void qv__region_note(qv_runtime *rt, const qv_func *f, const qv_arg *args, uint64_t id);
+/* The calling thread's qv_wait_all returned: ends its implicit entry. */
+void qv__region_waited(qv_runtime *rt);
 
 /* ---- FPGA kernels of the catalog (bind.c) ------------------------------ */
 

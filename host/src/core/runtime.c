@@ -181,6 +181,10 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
     }
     if ((rc = apply_policy(rt, qv__config_path(opts ? opts->config : NULL))) != 0)
         goto fail;
+    if ((rc = qv__region_init(rt)) != 0) {
+        qv__fail(rc, "qv_runtime_create: out of memory");
+        goto fail;
+    }
     if ((rc = open_cpu(rt)) != 0) {
         qv__fail(rc, "cannot open the CPU backend: %s", qv_strerror(rc));
         goto fail;
@@ -220,6 +224,7 @@ fail:
         qv__log_close();
     qv__devq_stop_all(rt);
     qv__devq_close_all(rt);
+    qv__region_free(rt);
     free_policy(rt);
     qv__perf_close(rt);
     qv__rec_destroy(rt->rec);
@@ -247,6 +252,8 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt)
         return 0;
     qv__release_all(rt); /* else the tasks waiting for them never end */
     qv__wait(rt, NULL);
+    /* A compile may wait for its entry's tasks: before the workers stop. */
+    qv__region_stop(rt);
     qv__sched_stop(rt);
     qv__devq_stop_all(rt);
     return 0;
@@ -298,6 +305,7 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     qv__rec_destroy(rt->rec);
     rt->rec = NULL;
     qv__devq_close_all(rt);
+    qv__region_free(rt);
     free_policy(rt);
     for (size_t i = 0; i < rt->nchunks; i++)
         free(rt->chunks[i]);

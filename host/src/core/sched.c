@@ -276,5 +276,6 @@ QV_API int qv_wait_all(qv_runtime *rt)
     if (rc)
         return rc;
     qv__wait_until(rt, epochs_done, &upto);
+    qv__region_waited(rt);
     return take_failures(rt, upto);
 }

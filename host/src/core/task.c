@@ -337,7 +337,11 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
+    uint64_t id = t->id;
     pthread_mutex_unlock(&rt->submit_mu);
+    /* The region's signature; t cannot run before pending drops below. */
+    if (!tls_epoch)
+        qv__region_note(rt, f, args, id);
     if (rc) {
         /* Out of memory midway: the task is in the graph already, so it
          * still runs, in order; only the caller learns of the shortage. */

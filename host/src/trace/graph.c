@@ -13,7 +13,7 @@
 
 qv__node qv__gview_node(const qv__gview *g, uint64_t i)
 {
-    qv__node *s = qv__chunks_at(g->nodes, i, sizeof *s);
+    qv__node *s = qv__chunks_at(g->nodes, g->off + i, sizeof *s);
     qv__node n = { .bytes_in = s->bytes_in, .bytes_out = s->bytes_out,
                    .memory = s->memory, .func = s->func };
     if (atomic_load_explicit(&s->done, memory_order_acquire)) {
@@ -29,7 +29,8 @@ qv__node qv__gview_node(const qv__gview *g, uint64_t i)
 
 qv_func *qv__gview_fn(const qv__gview *g, uint64_t i)
 {
-    uint32_t f = ((const qv__node *)qv__chunks_at(g->nodes, i, sizeof(qv__node)))->func;
+    uint32_t f =
+        ((const qv__node *)qv__chunks_at(g->nodes, g->off + i, sizeof(qv__node)))->func;
     return f < g->nfuncs ? g->funcs[f] : NULL;
 }
 
@@ -77,34 +78,59 @@ static bool may_wait(qv_runtime *rt)
 /* Copies the counts and chunk pointers under submit_mu and the function
  * table under reg_mu: the arrays behind them may be reallocated by a
  * submission or a qv_func_create meanwhile; the chunks and the functions
- * themselves stay put. Then copies the edges, which no one writes again. */
-static int snapshot(qv_runtime *rt, qv__gview *g)
+ * themselves stay put. Then copies the edges into [lo, hi), which no one
+ * writes again: they were appended in order of their destination (a
+ * task's edges at its submission), so a binary search finds the first. */
+static int snapshot(qv_runtime *rt, qv__gview *g, uint64_t lo, uint64_t hi)
 {
     qv__recorder *r = g->rec;
-    uint64_t ne;
+    uint64_t ne, rn;
     void **ec;
     pthread_mutex_lock(&rt->submit_mu);
     g->base = r->base;
-    g->n = r->nodes.n;
+    rn = r->nodes.n;
     ne = r->edges.n;
-    g->nodes = qv__chunks_snapshot(&r->nodes, g->n);
+    g->nodes = qv__chunks_snapshot(&r->nodes, rn);
     ec = qv__chunks_snapshot(&r->edges, ne);
     g->wait = may_wait(rt);
     pthread_mutex_unlock(&rt->submit_mu);
+    if (lo < g->base)
+        lo = g->base;
+    if (hi > g->base + rn)
+        hi = g->base + rn;
+    if (hi < lo)
+        hi = lo;
+    g->off = lo - g->base;
+    g->base = lo;
+    g->n = hi - lo;
     pthread_mutex_lock(&rt->reg_mu);
     g->nfuncs = rt->nfuncs;
     g->funcs = malloc((g->nfuncs ? g->nfuncs : 1) * sizeof *g->funcs);
     if (g->funcs && g->nfuncs)
         memcpy(g->funcs, rt->funcs, g->nfuncs * sizeof *g->funcs);
     pthread_mutex_unlock(&rt->reg_mu);
-    g->e = malloc((ne ? ne : 1) * sizeof *g->e);
+    uint64_t e0 = 0, e1 = ne;
+    if (ec) {
+        while (e0 < e1) {
+            uint64_t mid = e0 + (e1 - e0) / 2;
+            if (((const qv__edge *)qv__chunks_at(ec, mid, sizeof(qv__edge)))->dst < lo)
+                e0 = mid + 1;
+            else
+                e1 = mid;
+        }
+        e1 = e0;
+        while (e1 < ne &&
+               ((const qv__edge *)qv__chunks_at(ec, e1, sizeof(qv__edge)))->dst < hi)
+            e1++;
+    }
+    g->e = malloc((e1 > e0 ? e1 - e0 : 1) * sizeof *g->e);
     if (!g->nodes || !ec || !g->funcs || !g->e) {
         free(ec);
         return QV_ENOMEM;
     }
     /* Relative ids; edges are already grouped by destination (see
      * recorder.h), so sorting is cheap, and merging duplicates sums bytes. */
-    for (uint64_t i = 0; i < ne; i++) {
+    for (uint64_t i = e0; i < e1; i++) {
         qv__edge e = *(const qv__edge *)qv__chunks_at(ec, i, sizeof e);
         if (e.src < g->base || e.dst < g->base || e.src >= e.dst ||
             e.dst - g->base >= g->n)
@@ -119,6 +145,40 @@ static int snapshot(qv_runtime *rt, qv__gview *g)
 
 int qv__gview_build(qv_runtime *rt, qv__gview *g)
 {
+    return qv__gview_build_range(rt, 0, UINT64_MAX, g);
+}
+
+int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint64_t *t1)
+{
+    qv__recorder *r = rt->rec;
+    *t0 = UINT64_MAX;
+    *t1 = 0;
+    if (!r)
+        return QV_ENOENT;
+    pthread_rwlock_rdlock(&r->read_mu);
+    pthread_mutex_lock(&rt->submit_mu);
+    uint64_t base = r->base, n = r->nodes.n;
+    void **c = lo >= base && hi <= base + n ? qv__chunks_snapshot(&r->nodes, n) : NULL;
+    pthread_mutex_unlock(&rt->submit_mu);
+    int all = c != NULL && hi > lo;
+    for (uint64_t i = lo; all && i < hi; i++) {
+        const qv__node *s = qv__chunks_at(c, i - base, sizeof *s);
+        if (!atomic_load_explicit(&s->done, memory_order_acquire)) {
+            all = 0;
+            break;
+        }
+        if (s->start_ns && s->start_ns < *t0)
+            *t0 = s->start_ns;
+        if (s->end_ns > *t1)
+            *t1 = s->end_ns;
+    }
+    pthread_rwlock_unlock(&r->read_mu);
+    free(c);
+    return all;
+}
+
+int qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *g)
+{
     memset(g, 0, sizeof *g);
     if (!rt->rec)
         return qv__fail(QV_ENOENT, "this runtime does not record its graph "
@@ -126,7 +186,7 @@ int qv__gview_build(qv_runtime *rt, qv__gview *g)
     g->rt = rt;
     g->rec = rt->rec;
     pthread_rwlock_rdlock(&g->rec->read_mu);
-    int rc = snapshot(rt, g);
+    int rc = snapshot(rt, g, lo, hi);
     uint64_t n = g->n;
     if (!rc) {
         g->dur_us = calloc(n ? n : 1, sizeof *g->dur_us);
@@ -140,7 +200,7 @@ int qv__gview_build(qv_runtime *rt, qv__gview *g)
     }
     /* The tasks recorded so far, not those submitted while we wait. */
     if (g->wait)
-        qv__rec_wait_nodes(g->nodes, 0, n);
+        qv__rec_wait_nodes(g->nodes, g->off, g->off + n);
 
     qsort(g->e, g->m, sizeof *g->e, cmp_edge);
     uint64_t m = 0;

@@ -16,6 +16,7 @@ typedef struct qv__gview {
     qv__recorder   *rec;     /* non-NULL while the view holds rec->read_mu */
     uint64_t        base;    /* id of node 0 of the view */
     uint64_t        n;       /* nodes; node i has id base + i */
+    uint64_t        off;     /* node i is item off + i of `nodes` */
     uint64_t        m;       /* merged edges */
     void          **nodes;   /* the recorder's node chunks, as of the build */
     qv_func       **funcs;   /* rt->funcs as of the build */
@@ -40,6 +41,16 @@ typedef struct qv__gview {
  * times then. Holds the recorder's read_mu until qv__gview_free, so a
  * reset waits for the view. QV_ENOENT when the runtime does not record. */
 int  qv__gview_build(qv_runtime *rt, qv__gview *g);
+/* The same for the nodes with ids in [lo, hi) only (clipped to what is
+ * recorded), and the edges between them: edges from earlier nodes are left
+ * out. Costs O(hi - lo) plus the edges' chunk pointers, not the whole
+ * graph (a region's entry, run-time loop). */
+int  qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *g);
+/* Of the recorded nodes with ids in [lo, hi): the earliest start and the
+ * latest end (ns), without waiting. 1 when every one of them is done and
+ * recorded, 0 when one is not (or was forgotten by a reset), QV_ENOENT
+ * when the runtime does not record. */
+int  qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint64_t *t1);
 void qv__gview_free(qv__gview *g);
 
 /* Node i of the view, copied: its times, worker, class and board time are

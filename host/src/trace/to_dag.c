@@ -74,9 +74,15 @@ static int fill(const qv__gview *v, qv_dag *g)
 
 int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out)
 {
+    return qv__graph_range_to_dag(rt, name, 0, UINT64_MAX, out);
+}
+
+int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
+                           qv_dag **out)
+{
     *out = NULL;
     qv__gview v;
-    int rc = qv__gview_build(rt, &v);
+    int rc = qv__gview_build_range(rt, lo, hi, &v);
     if (rc)
         return rc;
     qv_dag *g;

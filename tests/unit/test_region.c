@@ -1,0 +1,523 @@
+/*
+ * test_region.c - regions, the first step of the run-time loop: explicit
+ * regions counted per entry, their misuse (nesting, end without begin, bad
+ * names, bad qv_region_info sizes), implicit regions between qv_wait_all
+ * calls, signatures (a change of buffer sizes starts the count again), the
+ * background compile of a hot region once (predicted and measured times),
+ * no compile without recording, threads with regions of their own, and a
+ * runtime destroyed while a compile runs.
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "helper.h"
+#include "quiver.h"
+
+#define N 4096
+
+static void cpu_scale(const qv_call *c)
+{
+    double *x = c->ptr[0];
+    size_t n = c->size[0] / sizeof *x;
+    double k = *(const double *)c->ptr[1];
+    for (size_t i = 0; i < n; i++)
+        x[i] = x[i] * k + 1.0;
+}
+
+static void cpu_add(const qv_call *c)
+{
+    const double *a = c->ptr[0], *b = c->ptr[1];
+    double *y = c->ptr[2];
+    size_t n = c->size[2] / sizeof *y;
+    for (size_t i = 0; i < n && i < c->size[0] / sizeof *a; i++)
+        y[i] = a[i] + b[i];
+}
+
+typedef struct fixture {
+    qv_runtime *rt;
+    qv_func *scale, *add;
+} fixture;
+
+/* A runtime on the CPU alone, with the policy text given (NULL: none). */
+static void fx_open(fixture *fx, const char *policy, int record)
+{
+    static int seq;
+    char path[512];
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.pin = 0;
+    o.opencl = 0;
+    o.record = record;
+    o.perfmodel_dir = "";
+    char text[1024];
+    snprintf(text, sizeof text,
+             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false}\n%s",
+             policy ? policy : "");
+    snprintf(path, sizeof path, "%s/policy%d.yaml", qv_test_scratch(), seq++);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    o.config = path;
+    assert_int_equal(qv_runtime_create(&o, &fx->rt), 0);
+    qv_arg_desc ds[] = {QV_ARG_BUF("x", QV_RW), QV_ARG_SCALAR("k", double)};
+    qv_arg_desc da[] = {QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
+                        QV_ARG_BUF("y", QV_W)};
+    assert_int_equal(qv_func_create(fx->rt, "scale", ds, 2, &fx->scale), 0);
+    assert_int_equal(qv_func_create(fx->rt, "add", da, 3, &fx->add), 0);
+    qv_func_set_cpu(fx->scale, cpu_scale);
+    qv_func_set_cpu(fx->add, cpu_add);
+}
+
+/* One loop body: scale a, scale b, c = a + b (three tasks). */
+static void body(fixture *fx, qv_buf *a, qv_buf *b, qv_buf *c)
+{
+    double k = 0.5;
+    qv_arg s1[] = {QV_BUF(a), QV_VAL(k)};
+    qv_arg s2[] = {QV_BUF(b), QV_VAL(k)};
+    qv_arg ad[] = {QV_BUF(a), QV_BUF(b), QV_BUF(c)};
+    assert_int_equal(qv_submit(fx->rt, fx->scale, s1, 2), 0);
+    assert_int_equal(qv_submit(fx->rt, fx->scale, s2, 2), 0);
+    assert_int_equal(qv_submit(fx->rt, fx->add, ad, 3), 0);
+}
+
+typedef struct bufs {
+    double *mem[3];
+    qv_buf *b[3];
+} bufs;
+
+static void bufs_open(fixture *fx, bufs *bs, size_t n)
+{
+    for (int i = 0; i < 3; i++) {
+        bs->mem[i] = calloc(n, sizeof(double));
+        assert_non_null(bs->mem[i]);
+        assert_int_equal(
+            qv_buf_register(fx->rt, bs->mem[i], n * sizeof(double), &bs->b[i]), 0);
+    }
+}
+
+static void bufs_close(bufs *bs)
+{
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(qv_buf_unregister(bs->b[i]), 0);
+        free(bs->mem[i]);
+    }
+}
+
+static qv_region_info info_of(qv_runtime *rt, const char *name)
+{
+    qv_region_info ri;
+    memset(&ri, 0xa5, sizeof ri);
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(rt, name, &ri), 0);
+    return ri;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Polls until region name has `compiles` compiles (at most 10 s). */
+static qv_region_info wait_compiles(qv_runtime *rt, const char *name, uint64_t compiles)
+{
+    double t0 = now_s();
+    qv_region_info ri = info_of(rt, name);
+    while (ri.compiles < compiles && !ri.last_error[0] && now_s() - t0 < 10) {
+        usleep(2000);
+        ri = info_of(rt, name);
+    }
+    return ri;
+}
+
+static void explicit_regions_count_entries(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 1000\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, N);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        /* A wait inside an explicit region does not cut it. */
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+    }
+    qv_region_info ri = info_of(fx.rt, NULL);
+    assert_string_equal(ri.name, "step");
+    assert_int_equal(ri.size, sizeof ri);
+    assert_int_equal(ri.implicit, 0);
+    assert_int_equal(ri.entries, 4);
+    assert_int_equal(ri.recorded, 4);
+    assert_int_equal(ri.replayed, 0);
+    assert_int_equal(ri.replans, 0);
+    assert_int_equal(ri.guard_misses, 0);
+    assert_int_equal(ri.compiles, 0);
+    assert_int_equal(ri.tasks, 6);
+    assert_int_equal(ri.signatures, 1);
+    assert_int_equal(ri.sig_entries, 4);
+    assert_string_equal(ri.last_replan_reason, "");
+    qv_region_info by_name = info_of(fx.rt, "step");
+    assert_int_equal(by_name.entries, 4);
+    assert_true(by_name.signature == ri.signature);
+    /* No implicit region came of the waits inside it. */
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    ri = info_of(fx.rt, NULL);
+    assert_string_equal(ri.name, "step");
+    /* An empty entry counts too. */
+    assert_int_equal(qv_region_begin(fx.rt, "empty"), 0);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    ri = info_of(fx.rt, NULL);
+    assert_string_equal(ri.name, "empty");
+    assert_int_equal(ri.entries, 1);
+    assert_int_equal(ri.tasks, 0);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
+static void misuse(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, NULL, 1);
+    qv_region_info ri;
+    ri.size = sizeof ri;
+    /* Nothing yet. */
+    assert_int_equal(qv_region_get(fx.rt, NULL, &ri), QV_ENOENT);
+    assert_int_equal(qv_region_get(fx.rt, "nope", &ri), QV_ENOENT);
+    assert_int_equal(qv_region_end(fx.rt), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "no region is open"));
+    /* Nesting. */
+    assert_int_equal(qv_region_begin(fx.rt, "outer"), 0);
+    assert_int_equal(qv_region_begin(fx.rt, "inner"), QV_EBUSY);
+    assert_non_null(strstr(qv_last_error(), "do not nest"));
+    assert_non_null(strstr(qv_last_error(), "'outer'"));
+    assert_int_equal(qv_region_begin(fx.rt, "outer"), QV_EBUSY);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    assert_int_equal(qv_region_end(fx.rt), QV_EINVAL);
+    /* Names. */
+    assert_int_equal(qv_region_begin(fx.rt, NULL), QV_EINVAL);
+    assert_int_equal(qv_region_begin(fx.rt, ""), QV_EINVAL);
+    assert_int_equal(qv_region_begin(fx.rt, "implicit:0123"), QV_EINVAL);
+    char longname[200];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = 0;
+    assert_int_equal(qv_region_begin(fx.rt, longname), QV_EINVAL);
+    /* NULL runtime, NULL out, sizes. */
+    assert_int_equal(qv_region_begin(NULL, "x"), QV_EINVAL);
+    assert_int_equal(qv_region_end(NULL), QV_EINVAL);
+    assert_int_equal(qv_region_get(NULL, NULL, &ri), QV_EINVAL);
+    assert_int_equal(qv_region_get(fx.rt, "outer", NULL), QV_EINVAL);
+    ri.size = 0;
+    assert_int_equal(qv_region_get(fx.rt, "outer", &ri), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "qv_region_info.size"));
+    ri.size = sizeof ri - 1;
+    assert_int_equal(qv_region_get(fx.rt, "outer", &ri), QV_EINVAL);
+    ri.size = sizeof ri + 8;
+    assert_int_equal(qv_region_get(fx.rt, "outer", &ri), QV_EINVAL);
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(fx.rt, "outer", &ri), 0);
+    assert_int_equal(ri.entries, 1);
+    /* A region left open at destroy is no leak; a destroyed runtime is
+     * refused. */
+    assert_int_equal(qv_region_begin(fx.rt, "left-open"), 0);
+    qv_runtime *dead = fx.rt;
+    qv_runtime_destroy(fx.rt);
+    assert_int_equal(qv_region_begin(dead, "x"), QV_EINVAL);
+    assert_int_equal(qv_region_end(dead), QV_EINVAL);
+    assert_int_equal(qv_region_get(dead, NULL, &ri), QV_EINVAL);
+    /* A new runtime starts this thread over. */
+    fx_open(&fx, NULL, 1);
+    assert_int_equal(qv_region_get(fx.rt, NULL, &ri), QV_ENOENT);
+    assert_int_equal(qv_region_end(fx.rt), QV_EINVAL);
+    qv_runtime_destroy(fx.rt);
+}
+
+static void implicit_regions(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 1000\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, N);
+    for (int i = 0; i < 3; i++) {
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+    }
+    /* A wait with nothing submitted ends no entry. */
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    qv_region_info ri = info_of(fx.rt, NULL);
+    assert_int_equal(ri.implicit, 1);
+    assert_int_equal(strncmp(ri.name, "implicit:", 9), 0);
+    assert_int_equal(strlen(ri.name), 9 + 16);
+    assert_int_equal(ri.entries, 3);
+    assert_int_equal(ri.tasks, 3);
+    assert_int_equal(ri.sig_entries, 3);
+    assert_int_equal(ri.replayed, 0);
+    char name[128];
+    snprintf(name, sizeof name, "%s", ri.name);
+    qv_region_info by_name = info_of(fx.rt, name);
+    assert_int_equal(by_name.entries, 3);
+    assert_true(by_name.measured_us > 0);
+
+    /* Other buffers in the same roles: the same signature. */
+    bufs other;
+    bufs_open(&fx, &other, N);
+    body(&fx, other.b[0], other.b[1], other.b[2]);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    ri = info_of(fx.rt, NULL);
+    assert_string_equal(ri.name, name);
+    assert_int_equal(ri.entries, 4);
+    /* The same buffer twice where there were two: another signature, so
+     * another implicit region. */
+    body(&fx, other.b[0], other.b[0], other.b[2]);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    ri = info_of(fx.rt, NULL);
+    assert_string_not_equal(ri.name, name);
+    assert_int_equal(ri.entries, 1);
+
+    /* An explicit region takes the work while it is open. */
+    body(&fx, bs.b[0], bs.b[1], bs.b[2]); /* cut off: no implicit entry */
+    assert_int_equal(qv_region_begin(fx.rt, "explicit"), 0);
+    body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    ri = info_of(fx.rt, NULL);
+    assert_string_equal(ri.name, "explicit");
+    assert_int_equal(ri.tasks, 3);
+    assert_int_equal(info_of(fx.rt, name).entries, 4);
+    /* After it, implicit entries again. */
+    body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    ri = info_of(fx.rt, NULL);
+    assert_string_equal(ri.name, name);
+    assert_int_equal(ri.entries, 5);
+    bufs_close(&other);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+
+    /* implicit_regions: false */
+    fx_open(&fx, "implicit_regions: false\n", 1);
+    bufs_open(&fx, &bs, N);
+    body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    qv_region_info none;
+    none.size = sizeof none;
+    assert_int_equal(qv_region_get(fx.rt, NULL, &none), QV_ENOENT);
+    assert_int_equal(qv_region_get(fx.rt, name, &none), QV_ENOENT);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
+static void hot_region_compiles_once(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 3\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, N);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(qv_region_begin(fx.rt, "loop"), 0);
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        body(&fx, bs.b[2], bs.b[1], bs.b[0]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+    }
+    qv_region_info ri = wait_compiles(fx.rt, "loop", 1);
+    assert_string_equal(ri.last_error, "");
+    assert_int_equal(ri.compiles, 1);
+    /* Entries 4 and 5 have the signature compiled already: no second. */
+    usleep(50000);
+    ri = info_of(fx.rt, NULL);
+    assert_string_equal(ri.name, "loop");
+    assert_int_equal(ri.compiles, 1);
+    assert_int_equal(ri.entries, 5);
+    assert_int_equal(ri.recorded, 5);
+    assert_int_equal(ri.replayed, 0);
+    assert_int_equal(ri.tasks, 6);
+    assert_true(ri.predicted_us > 0);
+    assert_true(ri.measured_us > 0);
+    assert_true(ri.parts <= 6);
+    assert_non_null(strstr(ri.last_replan_reason, "hot: 3 entries"));
+
+    /* Other sizes: a new signature, counted from 1 again; compiled once
+     * it is hot in turn. */
+    bufs big;
+    bufs_open(&fx, &big, 2 * N);
+    uint64_t sig = ri.signature;
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(qv_region_begin(fx.rt, "loop"), 0);
+        body(&fx, big.b[0], big.b[1], big.b[2]);
+        body(&fx, big.b[2], big.b[1], big.b[0]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        ri = info_of(fx.rt, "loop");
+        assert_int_equal(ri.sig_entries, (uint64_t)i + 1);
+        assert_int_equal(ri.signatures, 2);
+        assert_true(ri.signature != sig);
+    }
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    ri = info_of(fx.rt, "loop");
+    assert_int_equal(ri.entries, 7);
+    assert_int_equal(ri.compiles, 1);
+    assert_int_equal(qv_region_begin(fx.rt, "loop"), 0);
+    body(&fx, big.b[0], big.b[1], big.b[2]);
+    body(&fx, big.b[2], big.b[1], big.b[0]);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    ri = wait_compiles(fx.rt, "loop", 2);
+    assert_string_equal(ri.last_error, "");
+    assert_int_equal(ri.compiles, 2);
+    assert_int_equal(ri.sig_entries, 3);
+    bufs_close(&big);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
+static void hot_implicit_region_compiles(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, N);
+    for (int i = 0; i < 3; i++) {
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+    }
+    qv_region_info ri = info_of(fx.rt, NULL);
+    ri = wait_compiles(fx.rt, ri.name, 1);
+    assert_string_equal(ri.last_error, "");
+    assert_int_equal(ri.compiles, 1);
+    assert_true(ri.predicted_us > 0);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
+static void no_compile_without_recording(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\n", 0);
+    bufs bs;
+    bufs_open(&fx, &bs, N);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(qv_region_begin(fx.rt, "norec"), 0);
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+    }
+    usleep(50000);
+    qv_region_info ri = info_of(fx.rt, "norec");
+    assert_int_equal(ri.entries, 5);
+    assert_int_equal(ri.compiles, 0);
+    assert_true(ri.predicted_us == 0);
+    assert_true(ri.measured_us == 0);
+    assert_non_null(strstr(ri.last_error, "record"));
+    ri = info_of(fx.rt, NULL); /* the implicit one */
+    assert_int_equal(ri.implicit, 1);
+    assert_int_equal(ri.entries, 5);
+    assert_int_equal(ri.compiles, 0);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
+typedef struct thread_arg {
+    fixture *fx;
+    int idx;
+    int fails;
+} thread_arg;
+
+static void *thread_main(void *p)
+{
+    thread_arg *ta = p;
+    fixture *fx = ta->fx;
+    char name[32];
+    snprintf(name, sizeof name, "thread%d", ta->idx);
+    bufs bs;
+    bufs_open(fx, &bs, N);
+    for (int i = 0; i < 6; i++) {
+        if (qv_region_begin(fx->rt, name) != 0)
+            ta->fails++;
+        body(fx, bs.b[0], bs.b[1], bs.b[2]);
+        if (qv_region_end(fx->rt) != 0)
+            ta->fails++;
+    }
+    assert_int_equal(qv_wait_all(fx->rt), 0);
+    qv_region_info ri = info_of(fx->rt, NULL);
+    if (strcmp(ri.name, name) || ri.entries != 6 || ri.tasks != 3)
+        ta->fails++;
+    bufs_close(&bs);
+    return NULL;
+}
+
+static void threads_have_their_own_regions(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\n", 1);
+    pthread_t th[3];
+    thread_arg ta[3];
+    for (int i = 0; i < 3; i++) {
+        ta[i] = (thread_arg){&fx, i, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, thread_main, &ta[i]), 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(ta[i].fails, 0);
+    }
+    /* This thread has no region of its own. */
+    qv_region_info ri;
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(fx.rt, NULL, &ri), QV_ENOENT);
+    assert_int_equal(qv_region_get(fx.rt, "thread1", &ri), 0);
+    assert_int_equal(ri.entries, 6);
+    qv_runtime_destroy(fx.rt);
+}
+
+/* Destroyed right after a large region became hot: the compile either
+ * finishes or is dropped; no hang, and (under ASan) no leak. */
+static void destroy_while_compiling(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 3; round++) {
+        fixture fx;
+        fx_open(&fx, "hot_threshold: 1\n", 1);
+        bufs bs;
+        bufs_open(&fx, &bs, 64);
+        assert_int_equal(qv_region_begin(fx.rt, "big"), 0);
+        for (int i = 0; i < 700; i++)
+            body(&fx, bs.b[i % 3], bs.b[(i + 1) % 3], bs.b[(i + 2) % 3]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        /* Round 0: likely still queued; later rounds: likely compiling
+         * (the tasks are done, the planner runs for some ms). */
+        if (round > 0) {
+            assert_int_equal(qv_wait_all(fx.rt), 0);
+            usleep(round == 1 ? 1000 : 5000);
+        }
+        bufs_close(&bs);
+        qv_runtime_destroy(fx.rt);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(explicit_regions_count_entries),
+        cmocka_unit_test(misuse),
+        cmocka_unit_test(implicit_regions),
+        cmocka_unit_test(hot_region_compiles_once),
+        cmocka_unit_test(hot_implicit_region_compiles),
+        cmocka_unit_test(no_compile_without_recording),
+        cmocka_unit_test(threads_have_their_own_regions),
+        cmocka_unit_test(destroy_while_compiling),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove();
+    return rc;
+}
