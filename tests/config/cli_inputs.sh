@@ -275,6 +275,17 @@ check-json)
         "$D/out.json" || fail "check --json: no verdict with line and column for bad.yaml"
     grep -qF 'a\"b\\c\u001Bd.yaml' "$D/out.json" || fail "check --json: name not escaped"
     grep -q "$ESC" "$D/out.json" && fail "check --json: an escape character in the output"
+    # A bad file whose name needs escaping: "file" is the argument, as "path".
+    printf 'kind: fpga\nplatfrom: x\n' >"$N.bad"
+    timeout 20 "$Q" check --json "$N.bad" "$N.none" >"$D/out.json" 2>"$D/err"
+    "$JV" "$D/out.json" || fail "check --json of bad escaped names: not valid JSON"
+    [ "$(grep -c '"path": "\([^"]\|\\"\)*", "kind": "[a-z]*", "ok": false, "file": "\([^"]\|\\"\)*"' "$D/out.json")" -eq 2 ] ||
+        fail "check --json: no 2 bad verdicts: $(cat "$D/out.json")"
+    sed -n 's/.*"path": \(".*"\), "kind".*"file": \(".*"\), "line".*/\1 \2/p' "$D/out.json" |
+        while read -r a b; do
+            [ "$a" = "$b" ] || echo "path $a, file $b"
+        done >"$D/differ"
+    [ -s "$D/differ" ] && fail "check --json: file is not path: $(cat "$D/differ")"
     timeout 20 "$Q" check --json -q "$SRC/boards/emu/u50-emu.yaml" >"$D/out.json"
     [ "$(cat "$D/out.json")" = "[]" ] || fail "check --json -q of a good file is not []"
     ;;
