@@ -19,7 +19,8 @@
 #               with a message (exit 2); --config= is "no policy file"
 #   stdout      `-` as an output path is standard output, and no file
 #               named `-` appears; an output that is a symbolic link or a
-#               FIFO is written through, not replaced by a regular file;
+#               FIFO is written through, not replaced by a regular file,
+#               and xclbin build's temporary is never a planted link;
 #               a standard output that cannot be written is exit status 1
 #   check-json  `quiver check --json` is valid JSON (JSON_VALID, the
 #               library's strict reader) with one verdict per file, names
@@ -244,6 +245,14 @@ stdout)
     wait
     [ -p "$D/p" ] || fail "xclbin build -o FIFO replaced the FIFO"
     cmp -s "$D/x.xclbin" "$D/from-fifo" || fail "xclbin build -o FIFO: not the file"
+    # The temporary beside the output is never followed: a link planted
+    # under its name does not lead the write to another file.
+    echo keep >"$D/victim"
+    ln -s victim "$D/y.xclbin.tmp"
+    "$Q" xclbin build -o "$D/y.xclbin" --platform q --kernel 'k(a:int*)' ||
+        fail "xclbin build -o y.xclbin with a planted y.xclbin.tmp"
+    [ "$(cat "$D/victim")" = keep ] || fail "xclbin build wrote through a planted link"
+    cmp -s "$D/x.xclbin" "$D/y.xclbin" || fail "xclbin build -o y.xclbin: not the file"
     # Standard output that cannot be written is exit status 1, with a message.
     if [ -w /dev/full ]; then
         for cmd in "--version" "check --json $SRC/boards/emu/u50-emu.yaml" "devices --json" \

@@ -6,10 +6,12 @@
  * library built for the host). `-o -` writes to standard output.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "cmd_xclbin.h"
 #include "quiver.h"
@@ -198,7 +200,14 @@ static int write_file(const char *path, const uint8_t *d, size_t n)
     if (!tmp)
         return QV_ENOMEM;
     snprintf(tmp, len, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
+    /* In a shared directory someone else may have made that name first, as
+     * a link to a file of the user's: a stale one goes, and the temporary
+     * is created anew, never followed (O_EXCL, O_NOFOLLOW). */
+    (void)unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !f)
+        close(fd);
     int rc = 0;
     if (!f)
         rc = -errno;
