@@ -6,8 +6,9 @@
  * quiver tool and libqvpart.
  *
  * Escaped: \n \r \t as such; other C0 controls and DEL as \xNN; C1 controls
- * (U+0080..U+009F), bidirectional overrides and isolates (U+200E, U+200F,
- * U+202A..U+202E, U+2066..U+2069) and the line and paragraph separators
+ * (U+0080..U+009F), bidirectional marks, overrides and isolates (U+061C,
+ * U+200E, U+200F, U+202A..U+202E, U+2066..U+2069: every bidi control
+ * Unicode lists) and the line and paragraph separators
  * (U+2028, U+2029) as \uNNNN; bytes that are not valid UTF-8 as \xNN.
  * Everything else, including other UTF-8 text, is copied unchanged.
  * qv__json_fputs writes such a string as JSON, escaped the same way.
@@ -58,7 +59,7 @@ static inline size_t qv__utf8_seq(const unsigned char *s, unsigned long *cp)
 
 static inline int qv__escape_cp(unsigned long cp)
 {
-    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x200e || cp == 0x200f ||
+    return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||
            (cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069) ||
            cp == 0x2028 || cp == 0x2029;
 }

@@ -104,17 +104,17 @@ escape)
     timeout 20 "$Q" check "$SRC/tests/config/bad/catalog-board-escape.yaml" >"$D/out" 2>&1
     grep -q "$ESC" "$D/out" && fail "check: an escape character reached the output"
     grep -qF "unknown board 'alveo\\x1B[2Ju250\\n'" "$D/out" || fail "check: name not escaped"
-    # devices --json escapes as the table does: DEL, a C1 control (U+0085)
-    # and a bidi override (U+202E) in a board's platform.
+    # devices --json escapes as the table does: DEL, a C1 control (U+0085),
+    # a bidi override (U+202E) and mark (U+061C) in a board's platform.
     [ -n "$JV" ] || { echo "escape needs JSON_VALID" >&2; exit 2; }
-    sed 's/^platform:.*/platform: "a\\x7Fb\\x85c\\u202Ed\\e[2Je"/' \
+    sed 's/^platform:.*/platform: "a\\x7Fb\\x85c\\u202Ed\\e[2Je\\u061Cf"/' \
         "$SRC/boards/emu/u50-emu.yaml" >"$D/ctl.yaml"
     QV_CONFIG= timeout 20 "$Q" devices --json --board "$D/ctl.yaml" >"$D/out.json" 2>"$D/err" ||
         fail "devices --json --board ctl.yaml failed: $(cat "$D/err")"
     "$JV" "$D/out.json" || fail "devices --json: not valid JSON"
-    grep -qF '"detail": "a\u007Fb\u0085c\u202Ed\u001B[2Je"' "$D/out.json" ||
+    grep -qF '"detail": "a\u007Fb\u0085c\u202Ed\u001B[2Je\u061Cf"' "$D/out.json" ||
         fail "devices --json: DEL, C1 or bidi control not escaped"
-    grep alveo-u50-emu "$D/out.json" | LC_ALL=C grep -q "$(printf '[\177\302\342\033]')" &&
+    grep alveo-u50-emu "$D/out.json" | LC_ALL=C grep -q "$(printf '[\177\302\342\033\330]')" &&
         fail "devices --json: a control character reached the output"
     # The table prints a name whole, as qv_device_get gives it.
     long=alveo-u50-emu-named-long-enough-for-two-columns

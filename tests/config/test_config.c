@@ -792,6 +792,19 @@ static void test_escape(void **state)
                                    buf, sizeof buf),
                         "\\u009B31m");
     assert_string_equal(qv__escape("x\xe2\x80\xaey", buf, sizeof buf), "x\\u202Ey");
+    /* ALM (U+061C), the Arabic letter mark, is a bidi control as RLM is. */
+    assert_string_equal(qv__escape("x\xd8\x9cy", buf, sizeof buf), "x\\u061Cy");
+    /* JSON: the same characters, as \uNNNN; a byte that is not UTF-8 as the
+     * code point of its value, so that the output stays valid UTF-8. */
+    char *js = NULL;
+    size_t jn = 0;
+    FILE *jf = open_memstream(&js, &jn);
+    assert_non_null(jf);
+    qv__json_fputs(jf, "a\"\\\x7f\xc2\x85\xd8\x9c\xe2\x80\xae\xff\x1b\xc3\xa9");
+    fclose(jf);
+    assert_string_equal(
+        js, "\"a\\\"\\\\\\u007F\\u0085\\u061C\\u202E\\u00FF\\u001B\xc3\xa9\"");
+    free(js);
     assert_string_equal(qv__escape("\xff\xc3", buf, sizeof buf), "\\xFF\\xC3");
     assert_string_equal(qv__escape("\xed\xa0\x80", buf, sizeof buf), "\\xED\\xA0\\x80");
     assert_string_equal(qv__escape(NULL, buf, sizeof buf), "");
