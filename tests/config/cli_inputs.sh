@@ -1,8 +1,9 @@
 #!/bin/sh
 # cli_inputs.sh QUIVER SOURCE_DIR CASE [JSON_VALID] - the quiver tool on
 # hostile input files and its conventions (docs/cli.md), one CASE per ctest:
-#   fifo        a FIFO given as any input file is refused at once ("not a
-#               regular file", exit 1); every command runs under a timeout,
+#   fifo        a FIFO given as any input file, or as $QV_CONFIG, is refused
+#               at once ("not a regular file", exit 1; the message names
+#               $QV_CONFIG); every command runs under a timeout,
 #               so that a regression fails instead of hanging
 #   same-board  one board file under two spellings is one board
 #   escape      strings from files (a board's platform, an xclbin's
@@ -65,6 +66,14 @@ fifo)
         --graph "$SRC/tests/fuzz/graph/fft8.json" --platform "$D/f"
     expect_refused "devices --board" "$Q" devices --board "$D/f"
     expect_refused "xclbin info" "$Q" xclbin info "$D/f"
+    # $QV_CONFIG naming the FIFO: refused, and the message says where the
+    # policy's path came from.
+    for cmd in devices "plan --graph $SRC/tests/fuzz/graph/fft8.json"; do
+        # shellcheck disable=SC2086
+        expect_refused "QV_CONFIG=FIFO $cmd" env QV_CONFIG="$D/f" "$Q" $cmd
+        grep -q 'not a regular file (policy from \$QV_CONFIG)' "$D/out" ||
+            fail "QV_CONFIG=FIFO $cmd: the message does not name \$QV_CONFIG: $(cat "$D/out")"
+    done
     # A policy naming the FIFO as its catalog.
     echo "catalog: f" >"$D/policy.yaml"
     timeout 20 "$Q" check "$D/policy.yaml" >"$D/out" 2>&1

@@ -25,7 +25,20 @@ int qv_cli_machine(const char *prog, const char *config, const char *const *boar
     qv__policy_defaults(&pol);
     /* As the runtime: --config, else $QV_CONFIG, else the installed default. */
     int rc;
-    if ((config = qv__config_path(config)) && (rc = qv__policy_load(config, &pol, &diag))) {
+    /* A policy the user did not name on the command line is said to come
+     * from where it came, so that a stale $QV_CONFIG is found at once. */
+    const char *from = config                ? NULL
+                       : getenv("QV_CONFIG") ? "$QV_CONFIG"
+                                             : "the installed default policy";
+    if ((config = qv__config_path(config)) &&
+        (rc = qv__policy_load(config, &pol, &diag))) {
+        if (from) {
+            if (!diag.message[0])
+                snprintf(diag.message, sizeof diag.message, "%s", qv_strerror(rc));
+            size_t n = strlen(diag.message);
+            snprintf(diag.message + n, sizeof diag.message - n, " (policy from %s)",
+                     from);
+        }
         qv_cli_diag(prog, config, rc, &diag);
         return 1;
     }
