@@ -163,7 +163,7 @@ QV_API int qv_dag_generate(const qv_gen_opts *o, qv_dag **out);
 /* ---- platforms --------------------------------------------------------- */
 
 typedef struct qv_plat_res {
-    char name[64];
+    char name[128];       /* as a platform file or discovery names it */
     char cls[QV_CLASS_NAME_MAX];
     uint32_t units;
     double speed;         /* relative, default 1 */
@@ -174,7 +174,7 @@ typedef struct qv_plat_res {
     uint32_t first_unit;  /* index of its first unit in the platform */
     /* From the resource's `board` file ("" and 0 without one): which builds
      * of a kernel catalog the resource can load (qv_catalog_holds). */
-    char board_name[64];
+    char board_name[128];     /* a board file's name: 1 to 127 bytes */
     char board_platform[128];
     int board_emulation;
 } qv_plat_res;

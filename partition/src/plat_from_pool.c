@@ -17,7 +17,7 @@
 static void from_resource(const qv_resource *r, uint32_t units_max, qv_plat_res *out)
 {
     memset(out, 0, sizeof *out);
-    snprintf(out->name, sizeof out->name, "%.63s", r->name);
+    snprintf(out->name, sizeof out->name, "%.127s", r->name);
     snprintf(out->cls, sizeof out->cls, "%s", qv_class_name(r->type));
     out->speed = 1.0;
     out->cost_per_hour = r->cost_per_hour;
@@ -36,7 +36,7 @@ static void from_resource(const qv_resource *r, uint32_t units_max, qv_plat_res 
     if (r->type == QV_CLASS_FPGA && (!strcmp(r->backend, "emu") || !strcmp(r->backend, "xrt"))) {
         /* The catalog's build rule (qv_catalog_holds) by the board's name,
          * its vendor platform and whether it is emulated. */
-        snprintf(out->board_name, sizeof out->board_name, "%.63s", r->name);
+        snprintf(out->board_name, sizeof out->board_name, "%.127s", r->name);
         snprintf(out->board_platform, sizeof out->board_platform, "%.127s", r->detail);
         out->board_emulation = r->emulated;
     }

@@ -134,6 +134,15 @@ static int setup(void **state)
                  n, plat, twin ? "true" : "false");
         write_file(file, text);
     }
+    /* A board whose name takes 100 of the 127 bytes a board name may have. */
+    char longname[101];
+    memset(longname, 'l', 100);
+    longname[100] = 0;
+    snprintf(text, sizeof text,
+             "name: %s\nkind: fpga\nplatform: p_long\nemulation: false\nclock_mhz: 300\n"
+             "memory: [{type: DDR4, size: 1 GiB}]\nlink: {bandwidth_gbs: 10, latency_us: 1}\n",
+             longname);
+    write_file("boards/long.yaml", text);
     write_file("k.xclbin", "placeholder");
     return 0;
 }
@@ -155,8 +164,8 @@ static int teardown(void **state)
         closedir(d);
     }
     rmdir(path);
-    static const char *const files[] = {"k.xclbin", "cat.yaml"};
-    for (size_t i = 0; i < 2; i++) {
+    static const char *const files[] = {"k.xclbin", "cat.yaml", "plat.yaml"};
+    for (size_t i = 0; i < 3; i++) {
         snprintf(path, sizeof path, "%s/%s", tmpdir, files[i]);
         unlink(path);
     }
@@ -691,6 +700,34 @@ static qv_catalog *shipped(void)
  * platform reader makes of the board file) and the runtime (the build its
  * devices load, qv__kernel_build on the board as the runtime reads it)
  * agree; the emulated U250 holds every kernel, no other board any. */
+/* A board name is matched whole, up to the 127 bytes the board reader
+ * allows: a platform resource on a board with a 100-byte name holds the
+ * kernel built for that name (it was cut at 63 bytes and held nothing). */
+static void test_long_board_name(void **state)
+{
+    (void)state;
+    char longname[101], k[2048] = "", build[160];
+    memset(longname, 'l', 100);
+    longname[100] = 0;
+    snprintf(build, sizeof build, "board: %s", longname);
+    kernel(k, sizeof k, "kf", "f", build, NULL);
+    qv_catalog *c = load(k);
+    write_file("plat.yaml", "platform: long\nresources:\n"
+                            "  - {name: cpu, class: cpu, units: 1}\n"
+                            "  - {name: fpga0, class: fpga, board: boards/long.yaml}\n");
+    char path[300];
+    snprintf(path, sizeof path, "%s/plat.yaml", tmpdir);
+    qv_plat *p = NULL;
+    qv_diag d = {0};
+    int rc = qv_plat_load(path, &p, &d);
+    if (rc)
+        fail_msg("%s:%u:%u: %s", d.file, d.line, d.column, d.message);
+    assert_string_equal(p->res[1].board_name, longname);
+    assert_int_equal(qv_catalog_holds(c, 0, &p->res[1]), 1);
+    qv_plat_destroy(p);
+    qv_catalog_destroy(c);
+}
+
 static void test_runtime_and_planner_agree(void **state)
 {
     (void)state;
@@ -744,6 +781,7 @@ int main(void)
         cmocka_unit_test(test_random_valid),
         cmocka_unit_test(test_same_verdict),
         cmocka_unit_test(test_runtime_and_planner_agree),
+        cmocka_unit_test(test_long_board_name),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -105,12 +105,13 @@ static int load_resource(const qv__ydoc *doc, const qv__ynode *m, qv__platform *
                           "for class %s",
                           n->str, article[r->board->kind], article[r->cls],
                           class_names[r->cls]);
-        /* The planner matches these against the catalog's builds. */
-        if (!rc && (strlen(r->board->name) > 63 ||
+        /* The planner matches these against the catalog's builds, whole:
+         * the board reader allows 127 bytes for both. */
+        if (!rc && (strlen(r->board->name) > 127 ||
                     (r->board->platform && strlen(r->board->platform) > 127)))
             rc = qv__yerr(doc, n, diag,
-                          "board: '%s' has a name longer than 63 or a platform "
-                          "longer than 127 characters",
+                          "board: '%s' has a name or a platform longer than 127 "
+                          "characters",
                           n->str);
         if (!rc) {
             r->cost_per_hour = r->board->cost_per_hour;
