@@ -225,12 +225,16 @@ int main(int argc, char **argv)
         CHECK(qv_buf_register(rt, re[f], fb, &bre[f]));
         CHECK(qv_buf_register(rt, im[f], fb, &bim[f]));
         CHECK(qv_buf_register(rt, m[f], fb, &bm[f]));
+        /* Each frame is one entry of the region "frame": the runtime learns
+         * its signature and, once it is hot, compiles it into a plan. */
+        CHECK(qv_region_begin(rt, "frame"));
         CHECK(qv_submit(rt, fir, (qv_arg[]){ QV_BUF(bx[f]), QV_BUF(bh), QV_BUF(by[f]),
                                              QV_VAL(n), QV_VAL(taps) }, 5));
         CHECK(qv_submit(rt, fft, (qv_arg[]){ QV_BUF(by[f]), QV_BUF(bz), QV_BUF(bre[f]),
                                              QV_BUF(bim[f]), QV_VAL(n) }, 5));
         CHECK(qv_submit(rt, mag, (qv_arg[]){ QV_BUF(bre[f]), QV_BUF(bim[f]), QV_BUF(bm[f]),
                                              QV_VAL(n) }, 4));
+        CHECK(qv_region_end(rt));
     }
     for (int f = 0; f < frames; f++) /* brings every result home */
         CHECK(qv_buf_unregister(bm[f]));
@@ -281,6 +285,27 @@ int main(int argc, char **argv)
             printf(", %llu failed and re-ran elsewhere", (unsigned long long)di.failed);
         printf("\n");
     }
+    /* The region: entries, compiles (in the background, on idle CPU time:
+     * give it a moment), the plan's prediction and the last entry's time. */
+    qv_region_info ri;
+    memset(&ri, 0, sizeof ri);
+    ri.size = sizeof ri;
+    CHECK(qv_region_get(rt, "frame", &ri));
+    for (int i = 0; i < 200 && !ri.compiles && !ri.last_error[0] && ri.sig_entries >= 3; i++) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+        CHECK(qv_region_get(rt, "frame", &ri));
+    }
+    printf("region %s: %llu entries, %llu run eagerly, %llu replayed (replay is not built "
+           "yet), %llu compiled", ri.name, (unsigned long long)ri.entries,
+           (unsigned long long)ri.recorded, (unsigned long long)ri.replayed,
+           (unsigned long long)ri.compiles);
+    if (ri.compiles)
+        printf(" (%s): predicted %.1f us, measured %.1f us for the last entry", ri.last_replan_reason,
+               ri.predicted_us, ri.measured_us);
+    else if (ri.last_error[0])
+        printf(" (%s)", ri.last_error);
+    printf("\n");
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "signal: cannot create %s: %s\n", out, strerror(errno));
         return 1;
