@@ -34,6 +34,21 @@ static inline qv_runtime *qv_test_default_runtime(unsigned *classes)
     return rt;
 }
 
+/* The default runtime for a test that needs device class cls: fails the
+ * test when no runtime is made, skips it (after destroying the runtime)
+ * when the platform has no device of that class. */
+static inline qv_runtime *qv_test_runtime_with(qv_class cls)
+{
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
+    if (!(have & (1u << cls))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    return rt;
+}
+
 /* vadd's signature, as the catalog's kernel declares it. */
 static const qv_arg_desc qv_test_vadd_sig[] = { { "a", 1, QV_R, 0 },
                                                 { "b", 1, QV_R, 0 },

@@ -358,13 +358,7 @@ static void no_build_no_task(void **state)
 static void emulated_runs_cost_the_modelled_time(void **state)
 {
     (void)state;
-    unsigned have;
-    qv_runtime *rt = qv_test_default_runtime(&have);
-    assert_non_null(rt);
-    if (!(have & (1u << QV_CLASS_FPGA))) {
-        qv_runtime_destroy(rt);
-        skip();
-    }
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
     qv_func *f = vadd_func(rt, false);
     assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
     qv_device_info d0, d1;

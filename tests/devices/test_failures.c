@@ -64,13 +64,7 @@ static void capture_end(int saved, const char *path)
 static void task_that_ran_nowhere_is_reported(void **state)
 {
     (void)state;
-    unsigned have;
-    qv_runtime *rt = qv_test_default_runtime(&have);
-    assert_non_null(rt);
-    if (!(have & (1u << QV_CLASS_FPGA))) {
-        qv_runtime_destroy(rt);
-        skip();
-    }
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
     qv_func *f;
     assert_int_equal(qv_func_create(rt, "vadd_fpga_only", qv_test_vadd_sig, 4, &f), 0);
     assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
@@ -121,13 +115,7 @@ static void task_that_ran_nowhere_is_reported(void **state)
 static void build_error_keeps_its_cause(void **state)
 {
     (void)state;
-    unsigned have;
-    qv_runtime *rt = qv_test_default_runtime(&have);
-    assert_non_null(rt);
-    if (!(have & (1u << QV_CLASS_GPU))) {
-        qv_runtime_destroy(rt);
-        skip();
-    }
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_GPU);
     qv_func *f;
     assert_int_equal(qv_func_create(rt, "vadd_broken", qv_test_vadd_sig, 4, &f), 0);
     const char *src = "__kernel void vadd(__global const float *a, __global const float *b,\n"
@@ -159,13 +147,7 @@ static void build_error_keeps_its_cause(void **state)
 static void opencl_arity_is_checked(void **state)
 {
     (void)state;
-    unsigned have;
-    qv_runtime *rt = qv_test_default_runtime(&have);
-    assert_non_null(rt);
-    if (!(have & (1u << QV_CLASS_GPU))) {
-        qv_runtime_destroy(rt);
-        skip();
-    }
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_GPU);
     qv_func *f;
     assert_int_equal(qv_func_create(rt, "vadd_arity", qv_test_vadd_sig, 4, &f), 0);
     const char *src = "__kernel void vadd(__global const float *a, __global const float *b,\n"
@@ -265,13 +247,7 @@ static void cpu_vadd_clamped(const qv_call *c)
 static void short_buffers_stay_off_the_board(void **state)
 {
     (void)state;
-    unsigned have;
-    qv_runtime *rt = qv_test_default_runtime(&have);
-    assert_non_null(rt);
-    if (!(have & (1u << QV_CLASS_FPGA))) {
-        qv_runtime_destroy(rt);
-        skip();
-    }
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
     unsigned board = 0;
     for (unsigned d = 1; d < qv_device_count(rt); d++) {
         qv_device_info di;
