@@ -9,6 +9,7 @@
  */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <time.h>
 
 #include "helper.h"
@@ -340,11 +341,23 @@ static void hot_region_compiles_once(void **state)
     assert_string_equal(ri.name, "loop");
     assert_int_equal(ri.compiles, 1);
     assert_int_equal(ri.entries, 5);
-    assert_int_equal(ri.recorded, 5);
-    assert_int_equal(ri.replayed, 0);
+    /* Entries after the compile landed replay its plan. */
+    assert_true(ri.recorded >= 3);
+    assert_int_equal(ri.recorded + ri.replayed, 5);
+    assert_int_equal(ri.guard_misses, 0);
     assert_int_equal(ri.tasks, 6);
-    assert_true(ri.predicted_us > 0);
     assert_true(ri.measured_us > 0);
+    /* The next entry replays, with a prediction. */
+    assert_int_equal(qv_region_begin(fx.rt, "loop"), 0);
+    body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+    body(&fx, bs.b[2], bs.b[1], bs.b[0]);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    ri = info_of(fx.rt, NULL);
+    assert_int_equal(ri.entries, 6);
+    assert_int_equal(ri.replayed, 6 - ri.recorded);
+    assert_true(ri.replayed >= 1);
+    assert_true(ri.predicted_us > 0);
     assert_true(ri.parts <= 6);
     assert_non_null(strstr(ri.last_replan_reason, "hot: 3 entries"));
 
@@ -365,8 +378,10 @@ static void hot_region_compiles_once(void **state)
     }
     assert_int_equal(qv_wait_all(fx.rt), 0);
     ri = info_of(fx.rt, "loop");
-    assert_int_equal(ri.entries, 7);
+    assert_int_equal(ri.entries, 8);
     assert_int_equal(ri.compiles, 1);
+    /* Replay of the old plan stopped at the first task of each. */
+    assert_int_equal(ri.guard_misses, 2);
     assert_int_equal(qv_region_begin(fx.rt, "loop"), 0);
     body(&fx, big.b[0], big.b[1], big.b[2]);
     body(&fx, big.b[2], big.b[1], big.b[0]);
@@ -375,6 +390,7 @@ static void hot_region_compiles_once(void **state)
     assert_string_equal(ri.last_error, "");
     assert_int_equal(ri.compiles, 2);
     assert_int_equal(ri.sig_entries, 3);
+    assert_int_equal(ri.guard_misses, 3);
     bufs_close(&big);
     bufs_close(&bs);
     qv_runtime_destroy(fx.rt);
@@ -395,6 +411,12 @@ static void hot_implicit_region_compiles(void **state)
     ri = wait_compiles(fx.rt, ri.name, 1);
     assert_string_equal(ri.last_error, "");
     assert_int_equal(ri.compiles, 1);
+    body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    ri = info_of(fx.rt, NULL);
+    assert_int_equal(ri.entries, 4);
+    assert_true(ri.replayed >= 1);
+    assert_int_equal(ri.recorded + ri.replayed, 4);
     assert_true(ri.predicted_us > 0);
     bufs_close(&bs);
     qv_runtime_destroy(fx.rt);
@@ -507,6 +529,259 @@ static void destroy_while_compiling(void **state)
     }
 }
 
+/* ---- replay ------------------------------------------------------------ */
+
+/* A program of scale and add calls on NB buffers, run through the runtime
+ * and, as the reference, in plain C in submission order. */
+#define NB 6
+#define NE 64 /* doubles per buffer */
+typedef struct op {
+    int add;      /* 0: scale(x), 1: add(a, b -> y) */
+    int x, a, b;  /* buffer indices: scale x; add a + b -> x */
+    double k;
+} op;
+
+static void prog_random(op *ops, int n, unsigned *seed)
+{
+    for (int i = 0; i < n; i++) {
+        op *o = &ops[i];
+        o->add = rand_r(seed) % 3 == 0;
+        o->x = rand_r(seed) % NB;
+        do {
+            o->a = rand_r(seed) % NB;
+        } while (o->add && o->a == o->x);
+        do {
+            o->b = rand_r(seed) % NB;
+        } while (o->add && o->b == o->x);
+        o->k = 0.5 + (rand_r(seed) % 5) * 0.125;
+    }
+}
+
+static void prog_submit(fixture *fx, qv_buf **b, const op *ops, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const op *o = &ops[i];
+        if (o->add) {
+            qv_arg ad[] = {QV_BUF(b[o->a]), QV_BUF(b[o->b]), QV_BUF(b[o->x])};
+            assert_int_equal(qv_submit(fx->rt, fx->add, ad, 3), 0);
+        } else {
+            qv_arg sc[] = {QV_BUF(b[o->x]), QV_VAL(o->k)};
+            assert_int_equal(qv_submit(fx->rt, fx->scale, sc, 2), 0);
+        }
+    }
+}
+
+static void prog_reference(double ref[NB][NE], const op *ops, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const op *o = &ops[i];
+        for (int e = 0; e < NE; e++)
+            ref[o->x][e] = o->add ? ref[o->a][e] + ref[o->b][e] : ref[o->x][e] * o->k + 1.0;
+    }
+}
+
+typedef struct prog_bufs {
+    double mem[NB][NE];
+    qv_buf *b[NB];
+} prog_bufs;
+
+static void pb_open(fixture *fx, prog_bufs *pb, double ref[NB][NE])
+{
+    for (int i = 0; i < NB; i++) {
+        for (int e = 0; e < NE; e++)
+            pb->mem[i][e] = ref[i][e] = i + e * 0.01;
+        assert_int_equal(qv_buf_register(fx->rt, pb->mem[i], sizeof pb->mem[i], &pb->b[i]), 0);
+    }
+}
+
+static void pb_check(prog_bufs *pb, double ref[NB][NE])
+{
+    for (int i = 0; i < NB; i++) {
+        assert_int_equal(qv_buf_wait(pb->b[i]), 0);
+        for (int e = 0; e < NE; e++)
+            if (pb->mem[i][e] != ref[i][e])
+                fail_msg("buffer %d element %d: %g, sequentially %g", i, e, pb->mem[i][e],
+                         ref[i][e]);
+    }
+}
+
+static void pb_close(prog_bufs *pb)
+{
+    for (int i = 0; i < NB; i++)
+        assert_int_equal(qv_buf_unregister(pb->b[i]), 0);
+}
+
+/* Random programs, each run as a region until it replays, sometimes
+ * changed in the middle of an entry (a guard miss): the buffers equal a
+ * sequential run after every entry. */
+static void replay_equals_sequential(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\n", 1);
+    static prog_bufs pb;
+    static double ref[NB][NE];
+    pb_open(&fx, &pb, ref);
+    uint64_t replayed = 0, misses = 0;
+    for (unsigned seed = 1; seed <= 12; seed++) {
+        unsigned rs = seed;
+        int n = 4 + (int)(rand_r(&rs) % 40);
+        op ops[64], alt[64];
+        prog_random(ops, n, &rs);
+        char name[32];
+        snprintf(name, sizeof name, "prog%u", seed);
+        double t0 = now_s();
+        qv_region_info ri;
+        int entries = 0;
+        uint64_t want_miss = 0;
+        /* The compile runs on idle CPU time: a few entries, or many. */
+        for (; entries < 8 || now_s() - t0 < 30; entries++) {
+            const op *run = ops;
+            if (entries % 5 == 4) { /* changed from a random task on */
+                memcpy(alt, ops, sizeof alt);
+                int from = (int)(rand_r(&rs) % (unsigned)n);
+                prog_random(alt + from, n - from, &rs);
+                run = alt;
+                want_miss++;
+            }
+            assert_int_equal(qv_region_begin(fx.rt, name), 0);
+            prog_submit(&fx, pb.b, run, n);
+            assert_int_equal(qv_region_end(fx.rt), 0);
+            prog_reference(ref, run, n);
+            assert_int_equal(qv_wait_all(fx.rt), 0);
+            pb_check(&pb, ref);
+            ri = info_of(fx.rt, name);
+            if (entries >= 8 && ri.replayed >= 3)
+                break;
+        }
+        assert_string_equal(ri.last_error, "");
+        assert_int_equal(ri.entries, (uint64_t)entries + 1);
+        assert_int_equal(ri.recorded + ri.replayed, ri.entries);
+        assert_true(ri.replayed >= 3);
+        /* Each changed entry may be a miss (when a plan was out), never
+         * more; a changed tail that happens to equal the plan is no miss. */
+        assert_true(ri.guard_misses <= want_miss);
+        replayed += ri.replayed;
+        misses += ri.guard_misses;
+    }
+    assert_true(replayed >= 36);
+    assert_true(misses > 0);
+    pb_close(&pb);
+    qv_runtime_destroy(fx.rt);
+}
+
+/* A replayed entry that stops matching in the middle: one guard miss,
+ * the entry counts as recorded, and nothing is lost. */
+static void guard_miss_mid_entry(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\n", 1);
+    static prog_bufs pb;
+    static double ref[NB][NE];
+    pb_open(&fx, &pb, ref);
+    op ops[8] = {{0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0},
+                 {0, 2, 0, 0, 0.75}, {1, 3, 2, 0, 0}, {0, 3, 0, 0, 0.5}};
+    qv_region_info ri;
+    double t0 = now_s();
+    do {
+        assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
+        prog_submit(&fx, pb.b, ops, 6);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        prog_reference(ref, ops, 6);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        ri = info_of(fx.rt, "step");
+    } while (ri.replayed < 1 && now_s() - t0 < 60);
+    assert_int_equal(ri.replayed, 1);
+    assert_int_equal(ri.guard_misses, 0);
+    uint64_t recorded = ri.recorded;
+    /* Task 4 reads buffer 1 where the plan's read buffer 0. */
+    op changed[6];
+    memcpy(changed, ops, sizeof changed);
+    changed[4].b = 1;
+    assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
+    prog_submit(&fx, pb.b, changed, 6);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    prog_reference(ref, changed, 6);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    pb_check(&pb, ref);
+    ri = info_of(fx.rt, "step");
+    assert_int_equal(ri.guard_misses, 1);
+    assert_int_equal(ri.recorded, recorded + 1);
+    assert_int_equal(ri.replayed, 1);
+    /* Shorter than the plan: a miss when the entry ends. */
+    assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
+    prog_submit(&fx, pb.b, ops, 4);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    prog_reference(ref, ops, 4);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    pb_check(&pb, ref);
+    ri = info_of(fx.rt, "step");
+    assert_int_equal(ri.guard_misses, 2);
+    /* Longer than the plan: a miss at the first extra task. */
+    assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
+    prog_submit(&fx, pb.b, ops, 6);
+    prog_submit(&fx, pb.b, ops, 2);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    prog_reference(ref, ops, 6);
+    prog_reference(ref, ops, 2);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    pb_check(&pb, ref);
+    ri = info_of(fx.rt, "step");
+    assert_int_equal(ri.guard_misses, 3);
+    /* The plan still replays the program it was made for. */
+    assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
+    prog_submit(&fx, pb.b, ops, 6);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    prog_reference(ref, ops, 6);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    pb_check(&pb, ref);
+    ri = info_of(fx.rt, "step");
+    assert_int_equal(ri.replayed, 2);
+    assert_int_equal(ri.guard_misses, 3);
+    pb_close(&pb);
+    qv_runtime_destroy(fx.rt);
+}
+
+/* An unmodified program alternating two phases between waits: both
+ * implicit regions replay, with no guard miss once both are planned. */
+static void alternating_implicit_regions_replay(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\n", 1);
+    static prog_bufs pb;
+    static double ref[NB][NE];
+    pb_open(&fx, &pb, ref);
+    op p1[3] = {{0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0}};
+    op p2[2] = {{1, 4, 2, 3, 0}, {0, 4, 0, 0, 0.25}};
+    char n1[128] = "", n2[128] = "";
+    qv_region_info r1, r2;
+    double t0 = now_s();
+    for (int i = 0;; i++) {
+        prog_submit(&fx, pb.b, p1, 3);
+        prog_reference(ref, p1, 3);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        r1 = info_of(fx.rt, NULL);
+        snprintf(n1, sizeof n1, "%s", r1.name);
+        prog_submit(&fx, pb.b, p2, 2);
+        prog_reference(ref, p2, 2);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        r2 = info_of(fx.rt, NULL);
+        snprintf(n2, sizeof n2, "%s", r2.name);
+        if ((r1.replayed >= 3 && r2.replayed >= 3) || now_s() - t0 > 60)
+            break;
+    }
+    pb_check(&pb, ref);
+    assert_string_not_equal(n1, n2);
+    assert_true(r1.replayed >= 3);
+    assert_true(r2.replayed >= 3);
+    /* Misses only while one of them had a plan and the other not. */
+    assert_true(r1.guard_misses + r2.guard_misses <= 2);
+    pb_close(&pb);
+    qv_runtime_destroy(fx.rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -518,6 +793,9 @@ int main(void)
         cmocka_unit_test(no_compile_without_recording),
         cmocka_unit_test(threads_have_their_own_regions),
         cmocka_unit_test(destroy_while_compiling),
+        cmocka_unit_test(replay_equals_sequential),
+        cmocka_unit_test(guard_miss_mid_entry),
+        cmocka_unit_test(alternating_implicit_regions_replay),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

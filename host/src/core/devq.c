@@ -25,6 +25,7 @@
 #include "core/internal.h"
 #include "devices/device.h"
 #include "discovery/discovery.h"
+#include "qvpart.h"
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
 
@@ -54,6 +55,7 @@ struct qv__devq {
     atomic_bool       gone;      /* disappeared at a rescan */
     char              name[128]; /* discovery's name */
     char              backend[16]; /* discovery's backend */
+    double            cost_per_hour; /* discovery's (the board file's) */
 };
 
 /* What q knows of a function (q->fit): it failed to build or load here;
@@ -68,6 +70,37 @@ struct qv_device *qv__device(qv_runtime *rt, unsigned dev)
 qv_class qv__devq_class(qv_runtime *rt, unsigned dev)
 {
     return dev == 0 ? QV_CLASS_CPU : rt->accel[dev - 1]->dev->cls;
+}
+
+const char *qv__devq_name(qv_runtime *rt, unsigned dev)
+{
+    if (dev == 0)
+        return rt->cpu_name[0] ? rt->cpu_name : "cpu";
+    return dev <= rt->naccel ? rt->accel[dev - 1]->name : "?";
+}
+
+bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, qv_plat_res *out)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    if (!atomic_load(&q->healthy) || atomic_load(&q->gone))
+        return false;
+    memset(out, 0, sizeof *out);
+    snprintf(out->name, sizeof out->name, "%s", q->name);
+    snprintf(out->cls, sizeof out->cls, "%s", qv_class_name(q->dev->cls));
+    out->units = 1; /* one driver thread runs one task at a time */
+    out->speed = 1.0;
+    out->cost_per_hour = q->cost_per_hour;
+    double bps = (double)atomic_load_explicit(&q->bw_bps, memory_order_relaxed);
+    out->bandwidth_gbs = bps > 0 ? bps / 1e9 : 4.0;
+    out->latency_us = q->latency_us;
+    if (q->board) {
+        /* The catalog's build rule (qv_catalog_holds) by the board. */
+        snprintf(out->board_name, sizeof out->board_name, "%s", q->board->name);
+        snprintf(out->board_platform, sizeof out->board_platform, "%s",
+                 q->board->platform ? q->board->platform : "");
+        out->board_emulation = q->board->emulation;
+    }
+    return true;
 }
 
 void qv__devq_count_bytes(qv_runtime *rt, unsigned dev, uint64_t to, uint64_t from)
@@ -294,9 +327,13 @@ static void *driver_main(void *arg)
                 qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
                         t->func->name, qv_last_error(), then);
             } else if (rc != QV_ENOMEM) {
+                char why[300];
+                snprintf(why, sizeof why, "%s failed (%s: %s)", q->name, qv_strerror(rc),
+                         qv_last_error());
                 atomic_store(&q->healthy, false);
-                qv__log(1, "%s failed (%s: %s); it is taken out of service and '%s' %s",
-                        q->name, qv_strerror(rc), qv_last_error(), t->func->name, then);
+                qv__log(1, "%s; it is taken out of service and '%s' %s", why,
+                        t->func->name, then);
+                qv__region_devices_changed(rt, why); /* plans are made without it */
             } else {
                 qv__log(2, "%s: no memory for '%s'; it %s", q->name, t->func->name, then);
             }
@@ -354,6 +391,7 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__f
     q->latency_us = f->r.link_latency_us > 0 ? f->r.link_latency_us : 10.0;
     snprintf(q->name, sizeof q->name, "%s", f->r.name);
     snprintf(q->backend, sizeof q->backend, "%s", f->r.backend);
+    q->cost_per_hour = f->r.cost_per_hour;
     rt->accel[rt->naccel++] = q;
     rt->accel_classes |= 1u << d->cls;
     char detail[128] = "";
@@ -474,6 +512,11 @@ static void pool_event(void *arg, qv_pool_event ev, const qv_resource *r)
         qv__log(2, "device %s (%s, %s) disappeared%s", r->name, qv_class_name(r->type),
                 r->backend,
                 dev ? ": it takes no new task, and those queued there are placed again" : "");
+    if (dev) {
+        char why[200];
+        snprintf(why, sizeof why, "%s %s", r->name, up ? "appeared" : "disappeared");
+        qv__region_devices_changed(rt, why);
+    }
     if (dev && !up) {
         /* Wake its driver so that its queue drains elsewhere now. */
         qv__devq *q = rt->accel[dev - 1];

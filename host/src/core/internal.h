@@ -210,6 +210,7 @@ struct qv__task {
     double      model_us; /* an emulated board's modelled run time (µs),
                            * which the models learn instead of the host's
                            * wall time; < 0 for other devices */
+    unsigned    planned;  /* device + 1 a replayed plan chose; 0: none */
     unsigned    modes[QV_MAX_ARGS]; /* access mode of each ubuf */
     uint64_t    id;       /* node id, runtime-wide submission order */
     void       *node;     /* recorder slot, or NULL when not recording */
@@ -373,6 +374,8 @@ struct qv_runtime {
     uint64_t        appeared, disappeared;
     /* Regions and their background compiler (region.c); its own lock. */
     struct qv__loop *loop;
+    /* Marks for the trace, e.g. each re-plan (trace/marks.c); own lock. */
+    struct qv__marks *marks;
 };
 
 #define QV__RT_MAGIC 0x71767274u /* "qvrt" */
@@ -420,10 +423,14 @@ int  qv__region_init(qv_runtime *rt);
 void qv__region_stop(qv_runtime *rt);
 /* Frees the regions and their plans (at destroy, after qv__region_stop). */
 void qv__region_free(qv_runtime *rt);
-/* Adds the submission of f with args (node id `id`) to the calling
- * thread's current entry: O(args), thread-local, no lock, no allocation.
- * Not for submissions from inside tasks. */
-void qv__region_note(qv_runtime *rt, const qv_func *f, const qv_arg *args, uint64_t id);
+/* Adds the submission of task t (its function and node id set) with args
+ * to the calling thread's current entry: O(args), thread-local, no lock
+ * but at an entry's first task. When the entry replays a plan and t
+ * matches it, sets t->planned. Not for submissions from inside tasks. */
+void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args);
+/* A device appeared, disappeared or failed (why says which): every plan
+ * is re-made at its region's next entry. */
+void qv__region_devices_changed(qv_runtime *rt, const char *why);
 /* The calling thread's qv_wait_all returned: ends its implicit entry. */
 void qv__region_waited(qv_runtime *rt);
 
@@ -474,5 +481,12 @@ double   qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes);
 /* Counts bytes copied to / from device dev (>= 1), for qv_device_get. */
 void     qv__devq_count_bytes(qv_runtime *rt, unsigned dev, uint64_t to, uint64_t from);
 qv_class qv__devq_class(qv_runtime *rt, unsigned dev);
+/* Device dev's name as discovery gives it (0: the CPU's). */
+const char *qv__devq_name(qv_runtime *rt, unsigned dev);
+/* Fills the planner's resource for accelerator dev (>= 1) as the runtime
+ * sees it now: name, class, the link as measured, cost, board; false when
+ * it takes no tasks (failed, gone). */
+struct qv_plat_res;
+bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, struct qv_plat_res *out);
 
 #endif

@@ -10,6 +10,8 @@
  * device that frees up first. Functions no accelerator can run take a fast
  * path that costs one test.
  */
+#include <limits.h>
+
 #include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
@@ -63,9 +65,29 @@ static void log_choice(qv_runtime *rt, const qv__task *t, unsigned dev, choice w
                 id, f->name, name, finish_us);
 }
 
+/* The device a replayed plan chose for t, when it can still run t there;
+ * else UINT_MAX (then t is placed as any other). */
+static unsigned planned(qv_runtime *rt, qv__task *t)
+{
+    unsigned d = t->planned - 1;
+    t->planned = 0;
+    if (d == 0 ? t->func->cpu != NULL
+               : d <= rt->naccel && !(t->skip & (1u << d)) && qv__devq_usable(rt, d, t->func))
+        return d;
+    qv__log(3, "task %llu of '%s': its planned device %u cannot run it now; placed eagerly",
+            (unsigned long long)t->id, t->func->name, d);
+    return UINT_MAX;
+}
+
 unsigned qv__place(qv_runtime *rt, qv__task *t)
 {
     qv_func *f = t->func;
+    if (t->planned) {
+        /* Replay: the plan decided, with the whole entry in view. */
+        unsigned d = planned(rt, t);
+        if (d != UINT_MAX)
+            return d;
+    }
     unsigned where = f->where ? f->where : ~0u;
     if (!(f->impls & where & rt->accel_classes)) {
         if (!(atomic_load_explicit(&f->placed, memory_order_relaxed) & 1u) &&

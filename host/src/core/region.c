@@ -1,76 +1,45 @@
 /*
- * region.c - regions, the first step of the run-time loop (docs/runtime.md,
+ * region.c - regions, the submit side of the run-time loop (docs/runtime.md,
  * "Regions"): the tasks a thread submits between qv_region_begin and
  * qv_region_end, or between two of its qv_wait_all calls (implicit
  * regions), are one entry of a region. Each entry gets a signature; once a
- * region's signature has been seen hot_threshold entries in a row, one
- * background thread per runtime builds the planner's graph of that entry
- * (to_dag.c), the platform of the runtime's devices (qv_plat_from_pool)
- * and plans it with the quiver algorithm. The plan is kept for the replay
- * that comes next; nothing replays it yet.
+ * region's signature has been seen hot_threshold entries in a row, the
+ * background thread (loop.c) compiles it into a plan. Later entries replay
+ * the plan: while each submission matches the plan's next one (the guard),
+ * the task goes to the device the plan chose, with no placement decision.
+ * The first submission that does not match ends the replay of that entry
+ * (a guard miss): it and the rest run eagerly, as any task does, so nothing
+ * is lost.
  *
  * The signature is built on the submit path, so it is cheap: a thread-local
- * hash, a few multiplications per argument, no lock and no allocation. A
- * buffer enters it by the index of its first appearance in the entry (a
- * small thread-local table, reset per entry by a generation number), with
- * its size and the argument's access mode; a function by its registration
- * index (which fixes its scalar sizes; scalar values are left out).
+ * hash, a few multiplications per argument, no lock and no allocation
+ * (except when the thread's table of prefix signatures grows). A buffer
+ * enters it by the index of its first appearance in the entry (a small
+ * thread-local table, reset per entry by a generation number), with its
+ * size and the argument's access mode; a function by its registration
+ * index (which fixes its scalar sizes; scalar values are left out). The
+ * signature after each task is kept (the prefix signatures): the plan's
+ * guard compares them one by one.
  *
- * Locking: loop->mu guards the list of regions, every region's fields and
- * the compile queue; the compiler takes submit_mu, reg_mu and the
- * recorder's read_mu (through to_dag.c) without holding loop->mu.
+ * Which plan an entry replays is known at its first task: an explicit
+ * region's own; for implicit ones, the region that followed the thread's
+ * last implicit region the last time (so a program alternating two phases
+ * replays both), else that region again.
  */
 #include <inttypes.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/policy.h"
-#include "core/internal.h"
-#include "qvpart.h"
+#include "core/region.h"
 #include "trace/graph.h"
-#include "trace/to_dag.h"
 
 #define SIG_SLOTS    256 /* buffers told apart per entry (a power of two) */
 #define SIG_PROBES   4
 #define MAX_IMPLICIT 1024 /* implicit regions kept per runtime */
+#define MAX_ENTRY    (1u << 20) /* tasks of an entry that can be planned */
 #define IMPLICIT     "implicit:"
-
-typedef struct qv__region qv__region;
-struct qv__region {
-    qv__region *next;
-    char name[128];
-    bool implicit;
-    uint64_t entries, recorded, compiles, signatures, sig_entries;
-    uint64_t sig;         /* the last entry's */
-    uint64_t tasks;       /* of the last entry */
-    uint64_t lo, hi;      /* node ids of the last entry: [lo, hi) */
-    uint64_t measured_lo; /* lo + 1 of the entry measured_us is of */
-    double predicted_us, measured_us;
-    unsigned parts;
-    char reason[128], error[256];
-    /* Compiling: the entry queued (under loop->mu). */
-    bool queued, tried;
-    uint64_t tried_sig; /* the signature a compile was started for */
-    uint64_t job_lo, job_hi, job_n;
-    qv__region *qnext;
-    /* The current plan, for the replay to come. */
-    qv_dag *dag;
-    qv_plat *plat;
-    qv_plan *plan;
-};
-
-struct qv__loop {
-    uint64_t serial; /* tells this runtime from one at its address */
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    qv__region *list;
-    unsigned nimplicit;
-    qv__region *qhead, *qtail;
-    bool started, stop;
-    pthread_t thread;
-};
 
 /* The calling thread's entry. It follows one runtime at a time: a thread
  * that turns to another runtime drops its open region and entry on the
@@ -82,6 +51,18 @@ typedef struct tls_state {
     uint32_t gen, nslots;
     qv__region *open; /* the explicit region open, or NULL */
     qv__region *last; /* the most recent region an entry ended in */
+    /* Prefix signatures of the entry; pref_ok false when the entry
+     * outgrew them (it is then not compiled). */
+    uint64_t *pref;
+    size_t pcap;
+    bool pref_ok;
+    /* The replay of the entry: the plan and its region, or NULL; missed
+     * when a submission did not match. pred_us: the calibrated prediction
+     * of the entry's time, as of its start. */
+    qv__rplan *rp;
+    qv__region *rr;
+    bool missed;
+    double pred_us;
     struct sig_buf {
         const qv_buf *b;
         uint32_t gen, slot;
@@ -90,6 +71,22 @@ typedef struct tls_state {
 
 static _Thread_local tls_state tls;
 static _Atomic uint64_t serials;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static pthread_key_t pref_key;
+static bool key_ok;
+
+/* Frees a thread's prefix signatures when it exits. */
+static void pref_free(void *p)
+{
+    free(p);
+    tls.pref = NULL;
+    tls.pcap = 0;
+}
+
+static void key_init(void)
+{
+    key_ok = pthread_key_create(&pref_key, pref_free) == 0;
+}
 
 static inline uint64_t mix(uint64_t h, uint64_t x)
 {
@@ -97,8 +94,17 @@ static inline uint64_t mix(uint64_t h, uint64_t x)
     return h ^ (h >> 29);
 }
 
+static void drop_replay(tls_state *s)
+{
+    if (s->rp)
+        qv__rplan_release(s->rp);
+    s->rp = NULL;
+    s->rr = NULL;
+}
+
 static void rebind(tls_state *s, const qv_runtime *rt)
 {
+    drop_replay(s); /* a plan holds no pointer into its runtime */
     s->rt = rt;
     s->serial = rt->loop->serial;
     s->ntasks = 0;
@@ -134,21 +140,82 @@ static inline uint32_t buf_slot(tls_state *s, const qv_buf *b)
     return UINT32_MAX;
 }
 
-void qv__region_note(qv_runtime *rt, const qv_func *f, const qv_arg *args, uint64_t id)
+/* Keeps prefix signature k; false past MAX_ENTRY or out of memory. */
+static bool pref_grow(tls_state *s, uint64_t k)
+{
+    if (k >= MAX_ENTRY)
+        return false;
+    pthread_once(&key_once, key_init);
+    if (!key_ok)
+        return false;
+    size_t cap = s->pcap ? s->pcap * 2 : 1024;
+    uint64_t *p = realloc(s->pref, cap * sizeof *p);
+    if (!p)
+        return false;
+    s->pref = p;
+    s->pcap = cap;
+    pthread_setspecific(pref_key, p);
+    return true;
+}
+
+/* The region the entry starting now is expected to be; under loop->mu. */
+static qv__region *expected(const qv_runtime *rt, const tls_state *s)
+{
+    if (s->open)
+        return s->open;
+    if (!rt->policy->implicit_regions || !s->last || !s->last->implicit)
+        return NULL;
+    return s->last->follow ? s->last->follow : s->last;
+}
+
+/* An entry starts: takes the plan it is to replay, if there is one. */
+static void entry_start(qv_runtime *rt, tls_state *s)
+{
+    drop_replay(s);
+    s->missed = false;
+    s->pref_ok = true;
+    struct qv__loop *l = rt->loop;
+    pthread_mutex_lock(&l->mu);
+    qv__region *r = expected(rt, s);
+    if (r && r->plan) {
+        s->rp = r->plan;
+        atomic_fetch_add_explicit(&s->rp->refs, 1, memory_order_relaxed);
+        s->rr = r;
+        s->pred_us = r->plan->makespan * (r->cal > 0 ? r->cal : 1.0);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* A submission did not match the plan: the rest of the entry is eager. */
+static void guard_miss(qv_runtime *rt, tls_state *s, const char *why)
+{
+    struct qv__loop *l = rt->loop;
+    pthread_mutex_lock(&l->mu);
+    s->rr->guard_misses++;
+    pthread_mutex_unlock(&l->mu);
+    qv__log(3, "region %s: guard miss at task %" PRIu64 " of the entry (%s); the rest "
+            "of the entry runs eagerly", s->rr->name, s->ntasks, why);
+    s->missed = true;
+    drop_replay(s);
+}
+
+void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
 {
     tls_state *s = &tls;
+    const qv_func *f = t->func;
     if (s->rt != rt)
         rebind(s, rt);
     if (!s->ntasks++) {
-        s->lo = id;
+        s->lo = t->id;
         s->sig = 0x51654E7A11u;
         s->nslots = 0;
         if (!++s->gen) { /* wrapped: no stale entry may match */
             memset(s->tab, 0, sizeof s->tab);
             s->gen = 1;
         }
+        entry_start(rt, s);
     }
-    s->hi = id + 1;
+    s->hi = t->id + 1;
     uint64_t h = mix(s->sig, ((uint64_t)f->id << 8) | f->nargs);
     uint64_t scalars = 0;
     for (unsigned i = 0; i < f->nargs; i++) {
@@ -161,7 +228,22 @@ void qv__region_note(qv_runtime *rt, const qv_func *f, const qv_arg *args, uint6
             scalars = scalars * 31 + d->size;
         }
     }
-    s->sig = scalars ? mix(h, scalars) : h;
+    h = scalars ? mix(h, scalars) : h;
+    s->sig = h;
+    uint64_t k = s->ntasks - 1;
+    if (s->pref_ok) {
+        if (k < s->pcap || pref_grow(s, k))
+            s->pref[k] = h;
+        else
+            s->pref_ok = false;
+    }
+    if (s->rp) {
+        if (k < s->rp->n && s->rp->pref[k] == h)
+            t->planned = s->rp->dev[k] + 1u;
+        else
+            guard_miss(rt, s, k < s->rp->n ? "another call than the plan's"
+                                            : "more tasks than the plan's");
+    }
 }
 
 /* ---- regions ----------------------------------------------------------- */
@@ -186,50 +268,67 @@ static qv__region *find_named(struct qv__loop *l, const char *name)
     return NULL;
 }
 
-static void *compiler(void *arg);
-
-/* Queues r's last entry for the compiler when it is hot. Under loop->mu. */
-static void maybe_compile(qv_runtime *rt, qv__region *r)
+/* Queues a compile of the thread's entry in r, for `reason`. Under
+ * loop->mu. */
+static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint64_t sig,
+                         bool replan, const char *reason)
 {
-    struct qv__loop *l = rt->loop;
-    if (r->sig_entries < rt->policy->hot_threshold || r->queued || l->stop ||
-        (r->tried && r->tried_sig == r->sig) || !r->tasks)
+    if (r->want_compile || rt->loop->stop)
         return;
-    r->tried = true;
-    r->tried_sig = r->sig;
     if (!rt->rec) {
         snprintf(r->error, sizeof r->error,
                  "not compiled: the runtime does not record (qv_options.record is 0)");
         return;
     }
-    if (r->hi - r->lo != r->tasks) {
+    if (!s->pref_ok) {
+        snprintf(r->error, sizeof r->error,
+                 "not compiled: an entry of more than %u tasks", MAX_ENTRY);
+        return;
+    }
+    if (s->hi - s->lo != s->ntasks) {
         /* Other threads' tasks came in between: the entry is not one range
          * of the graph. The next entry may be. */
-        r->tried = false;
         qv__log(3, "region %s: entry interleaved with other threads' tasks, not compiled",
                 r->name);
         return;
     }
-    if (!l->started) {
-        if (pthread_create(&l->thread, NULL, compiler, rt) != 0) {
-            snprintf(r->error, sizeof r->error, "no thread for the compiler");
-            return;
-        }
-        l->started = true;
+    uint64_t *pref = malloc(s->ntasks * sizeof *pref);
+    if (!pref) {
+        snprintf(r->error, sizeof r->error, "not compiled: out of memory");
+        return;
     }
-    r->job_lo = r->lo;
-    r->job_hi = r->hi;
-    r->job_n = r->tasks;
-    snprintf(r->reason, sizeof r->reason, "hot: %" PRIu64 " entries with one signature",
-             r->sig_entries);
-    r->queued = true;
-    r->qnext = NULL;
-    if (l->qtail)
-        l->qtail->qnext = r;
-    else
-        l->qhead = r;
-    l->qtail = r;
-    pthread_cond_signal(&l->cv);
+    memcpy(pref, s->pref, s->ntasks * sizeof *pref);
+    free(r->job_pref);
+    r->job_pref = pref;
+    r->job_lo = s->lo;
+    r->job_hi = s->hi;
+    r->job_n = (uint32_t)s->ntasks;
+    r->job_sig = sig;
+    r->want_replan = replan;
+    snprintf(r->job_reason, sizeof r->job_reason, "%.127s", reason);
+    r->want_compile = true;
+    if (!qv__loop_queue(rt, r))
+        r->want_compile = false;
+}
+
+/* Queues the measuring of the replayed entry [lo, hi) of r. Under
+ * loop->mu. One at a time per region: while one waits, later entries go
+ * unmeasured rather than pile up behind a busy machine. */
+static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t lo,
+                         uint64_t hi)
+{
+    if (r->want_measure || rt->loop->stop || !rt->rec)
+        return;
+    atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
+    r->meas_plan = p;
+    r->meas_lo = lo;
+    r->meas_hi = hi;
+    r->want_measure = true;
+    if (!qv__loop_queue(rt, r)) {
+        r->want_measure = false;
+        r->meas_plan = NULL;
+        qv__rplan_release(p);
+    }
 }
 
 /* Ends the calling thread's entry in r (explicit), or in the implicit
@@ -239,8 +338,14 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     struct qv__loop *l = rt->loop;
     uint64_t n = s->ntasks;
     uint64_t sig = n ? mix(s->sig, n) : 0;
-    s->ntasks = 0;
+    bool replayed = s->rp && !s->missed && n == s->rp->n;
     pthread_mutex_lock(&l->mu);
+    if (s->rp && !replayed && !s->missed) {
+        s->rr->guard_misses++; /* it ended before the plan did */
+        qv__log(3, "region %s: guard miss: the entry ended after %" PRIu64
+                " of the plan's %u tasks", s->rr->name, n, s->rp->n);
+    }
+    qv__region *prev = s->last;
     if (!r) {
         if (s->last && s->last->implicit && s->last->sig == sig) {
             r = s->last;
@@ -254,9 +359,13 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
                 l->nimplicit++;
             if (!r) {
                 pthread_mutex_unlock(&l->mu);
+                s->ntasks = 0;
+                drop_replay(s);
                 return;
             }
         }
+        if (prev && prev->implicit)
+            prev->follow = r;
     }
     if (!r->entries++ || r->sig != sig) {
         r->sig = sig;
@@ -265,13 +374,38 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     } else {
         r->sig_entries++;
     }
-    r->recorded++;
+    if (replayed && s->rr == r) {
+        r->replayed++;
+        r->predicted_us = s->pred_us;
+        if (s->hi - s->lo == n)
+            want_measure(rt, r, s->rp, s->lo, s->hi);
+    } else {
+        r->recorded++;
+        r->predicted_us = r->plan ? r->plan->makespan * (r->cal > 0 ? r->cal : 1.0) : 0;
+    }
     r->tasks = n;
     r->lo = n ? s->lo : 0;
     r->hi = n ? s->hi : 0;
     s->last = r;
-    maybe_compile(rt, r);
+    if (n) {
+        uint64_t gen = atomic_load(&l->dev_gen);
+        if (r->plan && r->plan->sig == sig && r->plan->dev_gen != gen) {
+            char why[200];
+            snprintf(why, sizeof why, "devices changed: %s", l->dev_why);
+            want_compile(rt, r, s, sig, true, why);
+        } else if (r->sig_entries >= rt->policy->hot_threshold &&
+                   (!r->plan || r->plan->sig != sig) && !(r->tried && r->tried_sig == sig)) {
+            char why[128];
+            snprintf(why, sizeof why, "hot: %" PRIu64 " entries with one signature",
+                     r->sig_entries);
+            r->tried = true;
+            r->tried_sig = sig;
+            want_compile(rt, r, s, sig, r->plan != NULL, why);
+        }
+    }
     pthread_mutex_unlock(&l->mu);
+    s->ntasks = 0;
+    drop_replay(s);
 }
 
 void qv__region_waited(qv_runtime *rt)
@@ -287,9 +421,21 @@ void qv__region_waited(qv_runtime *rt)
         return;
     if (!rt->policy->implicit_regions) {
         s->ntasks = 0;
+        drop_replay(s);
         return;
     }
     entry_end(rt, s, NULL);
+}
+
+void qv__region_devices_changed(qv_runtime *rt, const char *why)
+{
+    struct qv__loop *l = rt->loop;
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    snprintf(l->dev_why, sizeof l->dev_why, "%s", why);
+    atomic_fetch_add(&l->dev_gen, 1);
+    pthread_mutex_unlock(&l->mu);
 }
 
 QV_API int qv_region_begin(qv_runtime *rt, const char *name)
@@ -320,6 +466,7 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
         return qv__fail(QV_ENOMEM, "qv_region_begin: out of memory");
     s->open = r;
     s->ntasks = 0; /* work since the last wait is no implicit entry */
+    drop_replay(s);
     return 0;
 }
 
@@ -385,119 +532,22 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
     info.implicit = r->implicit;
     info.entries = r->entries;
     info.recorded = r->recorded;
+    info.replayed = r->replayed;
     info.compiles = r->compiles;
+    info.replans = r->replans;
+    info.guard_misses = r->guard_misses;
     info.signature = r->sig;
     info.signatures = r->signatures;
     info.sig_entries = r->sig_entries;
     info.tasks = r->tasks;
     info.predicted_us = r->predicted_us;
     info.measured_us = r->measured_us;
-    info.parts = r->parts;
+    info.parts = r->plan ? r->plan->parts : 0;
     snprintf(info.last_replan_reason, sizeof info.last_replan_reason, "%s", r->reason);
     snprintf(info.last_error, sizeof info.last_error, "%s", r->error);
     pthread_mutex_unlock(&l->mu);
     memcpy(out, &info, sizeof info);
     return 0;
-}
-
-/* ---- the background compiler ------------------------------------------- */
-
-/* Plans nodes [lo, hi) on the runtime's devices. 0, or an error with why. */
-static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, qv_dag **g,
-                   qv_plat **p, qv_plan **pl, char *why, size_t n)
-{
-    int rc = qv__graph_range_to_dag(rt, name, lo, hi, g);
-    if (rc) {
-        snprintf(why, n, "graph: %.200s", qv_last_error());
-        return rc;
-    }
-    if ((*g)->n != hi - lo) {
-        snprintf(why, n, "the entry's graph was reset before it compiled");
-        return QV_ENOENT;
-    }
-    if (!rt->pool) {
-        snprintf(why, n, "the runtime has no device pool");
-        return QV_ENODEV;
-    }
-    if ((rc = qv_plat_from_pool(rt->pool, "runtime", p)) != 0) {
-        snprintf(why, n, "platform: %s", qv_strerror(rc));
-        return rc;
-    }
-    qv_plan_opts o;
-    qv_plan_opts_init(&o);
-    o.algo = QV_ALGO_QUIVER;
-    o.catalog = rt->catalog;
-    qv_diag d;
-    memset(&d, 0, sizeof d);
-    if ((rc = qv_plan_make(*g, *p, &o, pl, &d)) != 0)
-        snprintf(why, n, "plan: %.200s", d.message[0] ? d.message : qv_strerror(rc));
-    return rc;
-}
-
-static void *compiler(void *arg)
-{
-    qv_runtime *rt = arg;
-    struct qv__loop *l = rt->loop;
-    /* The application never waits for the planner, and never shares a core
-     * with it while it has work of its own: the compiler runs on idle CPU
-     * time only (Linux SCHED_IDLE; where refused, at normal priority). On
-     * 2 cores, a compile at normal priority cost bench_overhead's Cholesky
-     * shape 10-35 % per task while replay does not exist to pay it back. */
-    struct sched_param sp;
-    memset(&sp, 0, sizeof sp);
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-    pthread_mutex_lock(&l->mu);
-    for (;;) {
-        while (!l->stop && !l->qhead)
-            pthread_cond_wait(&l->cv, &l->mu);
-        if (l->stop)
-            break;
-        qv__region *r = l->qhead;
-        if (!(l->qhead = r->qnext))
-            l->qtail = NULL;
-        char name[128], why[256] = "";
-        snprintf(name, sizeof name, "%s", r->name);
-        uint64_t lo = r->job_lo, hi = r->job_hi, ntasks = r->job_n;
-        pthread_mutex_unlock(&l->mu);
-
-        qv_dag *g = NULL;
-        qv_plat *p = NULL;
-        qv_plan *pl = NULL;
-        int rc = compile(rt, name, lo, hi, &g, &p, &pl, why, sizeof why);
-        if (rc) {
-            qv__log(1, "region %s: not compiled: %s", name, why);
-            qv_plan_destroy(pl);
-            qv_plat_destroy(p);
-            qv_dag_destroy(g);
-            pl = NULL;
-            p = NULL;
-            g = NULL;
-        } else {
-            qv__log(2,
-                    "region %s: compiled %" PRIu64
-                    " tasks into %u parts, predicted %.1f us",
-                    name, ntasks, pl->nparts, pl->makespan);
-        }
-
-        pthread_mutex_lock(&l->mu);
-        r->queued = false;
-        if (rc) {
-            snprintf(r->error, sizeof r->error, "%s", why);
-        } else {
-            qv_plan_destroy(r->plan);
-            qv_plat_destroy(r->plat);
-            qv_dag_destroy(r->dag);
-            r->plan = pl;
-            r->plat = p;
-            r->dag = g;
-            r->compiles++;
-            r->parts = pl->nparts;
-            r->predicted_us = pl->makespan;
-            r->error[0] = 0;
-        }
-    }
-    pthread_mutex_unlock(&l->mu);
-    return NULL;
 }
 
 int qv__region_init(qv_runtime *rt)
@@ -519,35 +569,22 @@ int qv__region_init(qv_runtime *rt)
     return 0;
 }
 
-void qv__region_stop(qv_runtime *rt)
-{
-    struct qv__loop *l = rt->loop;
-    if (!l)
-        return;
-    pthread_mutex_lock(&l->mu);
-    l->stop = true;
-    for (qv__region *r = l->qhead; r; r = r->qnext)
-        r->queued = false;
-    l->qhead = l->qtail = NULL;
-    bool join = l->started;
-    l->started = false;
-    pthread_cond_broadcast(&l->cv);
-    pthread_mutex_unlock(&l->mu);
-    if (join)
-        pthread_join(l->thread, NULL);
-}
-
 void qv__region_free(qv_runtime *rt)
 {
     struct qv__loop *l = rt->loop;
     if (!l)
         return;
     qv__region_stop(rt);
+    /* The calling thread's replay may hold a plan of this runtime. */
+    if (tls.rt == rt)
+        drop_replay(&tls);
     for (qv__region *r = l->list, *next; r; r = next) {
         next = r->next;
-        qv_plan_destroy(r->plan);
-        qv_plat_destroy(r->plat);
-        qv_dag_destroy(r->dag);
+        if (r->plan)
+            qv__rplan_release(r->plan);
+        if (r->meas_plan)
+            qv__rplan_release(r->meas_plan);
+        free(r->job_pref);
         free(r);
     }
     pthread_mutex_destroy(&l->mu);

@@ -75,6 +75,7 @@ qv__task *qv__task_new(qv_runtime *rt)
     t->why = NULL;
     t->dev = 0;
     t->model_us = -1;
+    t->planned = 0;
     return t;
 }
 
@@ -337,11 +338,11 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
-    uint64_t id = t->id;
     pthread_mutex_unlock(&rt->submit_mu);
-    /* The region's signature; t cannot run before pending drops below. */
+    /* The region's signature and replay; t cannot run (nor be freed)
+     * before pending drops below. */
     if (!tls_epoch)
-        qv__region_note(rt, f, args, id);
+        qv__region_note(rt, t, args);
     if (rc) {
         /* Out of memory midway: the task is in the graph already, so it
          * still runs, in order; only the caller learns of the shortage. */

@@ -31,8 +31,8 @@ static int fill(const qv__gview *v, qv_dag *g)
             return qv__fail(rc, "graph export: %s", qv_strerror(rc));
         for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
             double us;
-            if (c == nd.cls)
-                us = v->dur_us[i];
+            if (c == nd.cls) /* an emulated board's run: what the board took */
+                us = nd.board_us > 0 ? (double)nd.board_us : v->dur_us[i];
             else if (!fn || !qv__func_can(fn, (qv_class)c) ||
                      qv__perf_get(fn->perf[c], nd.memory, &us, NULL, NULL) != 0)
                 continue;

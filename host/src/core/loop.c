@@ -1,0 +1,372 @@
+/*
+ * loop.c - the background side of the run-time loop (docs/runtime.md,
+ * "Regions"): one thread per runtime compiles hot regions into plans,
+ * measures each replayed entry against its plan, and re-plans when what it
+ * measures drifts from what was predicted or when a device appears,
+ * disappears or fails.
+ *
+ * Compiling: the planner's graph of one entry (to_dag.c: the measured
+ * costs of the class each task ran on, the models' for the others, the
+ * emulated boards' modelled times, the bytes of each edge), the platform
+ * of the devices the runtime has in service now with their measured links,
+ * and the quiver algorithm (METIS candidates and list scheduling, the
+ * catalog's kernels). The plan becomes a qv__rplan: per task a device.
+ *
+ * Measuring: per device, the measured time of the entry's tasks against
+ * the plan's prediction, as a ratio calibrated on the first entries (a
+ * plan predicts from one recorded entry, and devices have steady offsets
+ * that are no news). When a device's ratio moves past policy replan.drift
+ * from its calibration for DRIFT_ENTRIES entries in a row, the region is
+ * re-planned from the last entry, whose measured times carry the change;
+ * no more often than replan.min_interval_ms. The entry's span over the
+ * plan's makespan calibrates the prediction that qv_region_info reports.
+ *
+ * The thread runs on idle CPU time only (Linux SCHED_IDLE): the
+ * application never waits for it, and never shares a core with it while
+ * it has work of its own.
+ */
+#include <inttypes.h>
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/policy.h"
+#include "core/region.h"
+#include "qvpart.h"
+#include "trace/graph.h"
+#include "trace/to_dag.h"
+
+#define DRIFT_ENTRIES 2     /* entries in a row past the drift */
+#define MIN_DEVICE_US 20.0  /* a device's predicted time in an entry below
+                             * which its ratio is noise */
+#define CAL_WEIGHT    0.25  /* weight of a new entry in the calibration */
+
+void qv__rplan_release(qv__rplan *p)
+{
+    if (!p || atomic_fetch_sub_explicit(&p->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free(p->pref);
+    free(p->dev);
+    free(p->pred_us);
+    free(p);
+}
+
+static void *loop_main(void *arg);
+
+bool qv__loop_queue(qv_runtime *rt, qv__region *r)
+{
+    struct qv__loop *l = rt->loop;
+    if (r->queued)
+        return true;
+    if (!l->started) {
+        if (pthread_create(&l->thread, NULL, loop_main, rt) != 0) {
+            snprintf(r->error, sizeof r->error, "no thread for the compiler");
+            return false;
+        }
+        l->started = true;
+    }
+    r->queued = true;
+    r->qnext = NULL;
+    if (l->qtail)
+        l->qtail->qnext = r;
+    else
+        l->qhead = r;
+    l->qtail = r;
+    pthread_cond_signal(&l->cv);
+    return true;
+}
+
+/* ---- compiling --------------------------------------------------------- */
+
+/* The platform of the devices in service now; dev_of[resource] is the
+ * runtime's device. */
+static int live_plat(qv_runtime *rt, qv_plat **out, unsigned *dev_of)
+{
+    qv_plat_res res[QV__MAX_DEVICES];
+    memset(res, 0, sizeof res);
+    uint32_t n = 0;
+    qv_plat_res *cpu = &res[n];
+    snprintf(cpu->name, sizeof cpu->name, "%s", rt->cpu_name[0] ? rt->cpu_name : "cpu");
+    snprintf(cpu->cls, sizeof cpu->cls, "%s", qv_class_name(QV_CLASS_CPU));
+    cpu->units = rt->nworkers ? rt->nworkers : 1;
+    cpu->speed = 1.0;
+    cpu->host_memory = 1;
+    dev_of[n++] = 0;
+    for (unsigned d = 1; d <= rt->naccel; d++)
+        if (qv__devq_plat_res(rt, d, &res[n]))
+            dev_of[n++] = d;
+    return qv_plat_create("runtime", res, n, out);
+}
+
+/* Plans nodes [lo, hi) (n tasks) on the devices in service into *out.
+ * 0, or an error with why. */
+static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, uint32_t n,
+                   qv__rplan **out, char *why, size_t wn)
+{
+    qv_dag *g = NULL;
+    qv_plat *p = NULL;
+    qv_plan *pl = NULL;
+    qv__rplan *rp = NULL;
+    unsigned dev_of[QV__MAX_DEVICES];
+    uint64_t gen = atomic_load(&rt->loop->dev_gen);
+    int rc = qv__graph_range_to_dag(rt, name, lo, hi, &g);
+    if (rc) {
+        snprintf(why, wn, "graph: %.200s", qv_last_error());
+        goto out;
+    }
+    if (g->n != n) {
+        snprintf(why, wn, "the entry's graph was reset before it compiled");
+        rc = QV_ENOENT;
+        goto out;
+    }
+    if ((rc = live_plat(rt, &p, dev_of)) != 0) {
+        snprintf(why, wn, "platform: %s", qv_strerror(rc));
+        goto out;
+    }
+    qv_plan_opts o;
+    qv_plan_opts_init(&o);
+    o.algo = QV_ALGO_QUIVER;
+    o.catalog = rt->catalog;
+    qv_diag d;
+    memset(&d, 0, sizeof d);
+    if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
+        snprintf(why, wn, "plan: %.200s", d.message[0] ? d.message : qv_strerror(rc));
+        goto out;
+    }
+    rp = calloc(1, sizeof *rp);
+    if (!rp || !(rp->dev = malloc(n)) || !(rp->pred_us = malloc(n * sizeof *rp->pred_us))) {
+        snprintf(why, wn, "out of memory");
+        rc = QV_ENOMEM;
+        goto out;
+    }
+    atomic_init(&rp->refs, 1);
+    rp->n = n;
+    rp->makespan = pl->makespan;
+    rp->parts = pl->nparts;
+    rp->dev_gen = gen;
+    unsigned used = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        unsigned dev = dev_of[p->unit_res[pl->unit[i]]];
+        rp->dev[i] = (uint8_t)dev;
+        rp->pred_us[i] = (float)(pl->end[i] - pl->start[i]);
+        used |= 1u << dev;
+    }
+    rp->ndev = (unsigned)__builtin_popcount(used);
+out:
+    if (rc && rp) {
+        qv__rplan_release(rp);
+        rp = NULL;
+    }
+    *out = rp;
+    qv_plan_destroy(pl);
+    qv_plat_destroy(p);
+    qv_dag_destroy(g);
+    return rc;
+}
+
+/* ---- measuring --------------------------------------------------------- */
+
+typedef struct measure {
+    double span_us;
+    double pred[QV__MAX_DEVICES], meas[QV__MAX_DEVICES];
+} measure;
+
+/* Measures the replayed entry [lo, hi) of plan p, once its tasks are done.
+ * False when it cannot be told (not all of it recorded, a reset). */
+static bool measure_entry(qv_runtime *rt, const qv__rplan *p, uint64_t lo, uint64_t hi,
+                          measure *m)
+{
+    qv__gview v;
+    if (qv__gview_build_range(rt, lo, hi, &v) != 0)
+        return false;
+    bool ok = v.n == p->n;
+    memset(m, 0, sizeof *m);
+    for (uint64_t i = 0; ok && i < v.n; i++) {
+        qv__node nd = qv__gview_node(&v, i);
+        if (!nd.end_ns) {
+            ok = false;
+            break;
+        }
+        unsigned dev = nd.worker < rt->nworkers ? 0 : nd.worker - rt->nworkers + 1;
+        if (dev != p->dev[i])
+            continue; /* moved by a fault: no reading of the plan */
+        m->pred[dev] += p->pred_us[i];
+        m->meas[dev] += nd.board_us > 0 ? (double)nd.board_us : v.dur_us[i];
+    }
+    m->span_us = v.n ? (double)(v.t1_ns - v.t0_ns) / 1e3 : 0;
+    qv__gview_free(&v);
+    return ok;
+}
+
+/* Takes measure m of r's plan p into its calibration; true (with why) when
+ * the region is to be re-planned. Under loop->mu. */
+static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
+                  char *why, size_t wn)
+{
+    if (r->plan != p)
+        return false; /* re-planned meanwhile */
+    if (p->makespan > 0 && m->span_us > 0) {
+        double q = m->span_us / p->makespan;
+        r->cal = r->cal > 0 ? (1 - CAL_WEIGHT) * r->cal + CAL_WEIGHT * q : q;
+    }
+    double drift = rt->policy->replan_drift;
+    unsigned worst = QV__MAX_DEVICES;
+    double worst_off = 0, worst_ratio = 0;
+    for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
+        if (m->pred[d] < MIN_DEVICE_US || m->meas[d] <= 0)
+            continue;
+        double ratio = m->meas[d] / m->pred[d];
+        if (r->base[d] <= 0) {
+            r->base[d] = ratio;
+            continue;
+        }
+        double off = fabs(ratio / r->base[d] - 1);
+        if (off > worst_off) {
+            worst_off = off;
+            worst = d;
+            worst_ratio = ratio / r->base[d];
+        }
+    }
+    if (worst_off <= drift) {
+        r->drift_entries = 0;
+        for (unsigned d = 0; d < QV__MAX_DEVICES; d++)
+            if (m->pred[d] >= MIN_DEVICE_US && m->meas[d] > 0 && r->base[d] > 0)
+                r->base[d] = (1 - CAL_WEIGHT) * r->base[d] +
+                             CAL_WEIGHT * (m->meas[d] / m->pred[d]);
+        return false;
+    }
+    if (++r->drift_entries < DRIFT_ENTRIES)
+        return false;
+    uint64_t now = qv__now_ns();
+    if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
+        return false; /* asked again by the next entry that drifts */
+    snprintf(why, wn, "drift: %s ran at %.2fx its calibrated time for %u entries",
+             qv__devq_name(rt, worst), worst_ratio, r->drift_entries);
+    return true;
+}
+
+/* ---- the thread -------------------------------------------------------- */
+
+static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
+                    const char *reason)
+{
+    if (r->plan)
+        qv__rplan_release(r->plan);
+    r->plan = p;
+    r->compiles++;
+    if (replan)
+        r->replans++;
+    r->compiled_ns = qv__now_ns();
+    r->cal = 0;
+    memset(r->base, 0, sizeof r->base);
+    r->drift_entries = 0;
+    r->error[0] = 0;
+    snprintf(r->reason, sizeof r->reason, "%s", reason);
+    (void)rt;
+}
+
+static void *loop_main(void *arg)
+{
+    qv_runtime *rt = arg;
+    struct qv__loop *l = rt->loop;
+    /* On 2 cores, a compile at normal priority cost bench_overhead's
+     * Cholesky shape 10-35 % per task; where SCHED_IDLE is refused it runs
+     * at normal priority. */
+    struct sched_param sp;
+    memset(&sp, 0, sizeof sp);
+    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    pthread_mutex_lock(&l->mu);
+    for (;;) {
+        while (!l->stop && !l->qhead)
+            pthread_cond_wait(&l->cv, &l->mu);
+        if (l->stop)
+            break;
+        qv__region *r = l->qhead;
+        if (!(l->qhead = r->qnext))
+            l->qtail = NULL;
+        r->queued = false;
+        char name[128];
+        snprintf(name, sizeof name, "%s", r->name);
+
+        if (r->want_measure) {
+            qv__rplan *p = r->meas_plan;
+            uint64_t lo = r->meas_lo, hi = r->meas_hi;
+            r->meas_plan = NULL;
+            r->want_measure = false;
+            pthread_mutex_unlock(&l->mu);
+            measure m;
+            bool ok = measure_entry(rt, p, lo, hi, &m);
+            pthread_mutex_lock(&l->mu);
+            char why[128];
+            if (ok && !r->want_compile && !l->stop && judge(rt, r, p, &m, why, sizeof why)) {
+                uint64_t *pref = malloc(p->n * sizeof *pref);
+                if (pref) {
+                    memcpy(pref, p->pref, p->n * sizeof *pref);
+                    free(r->job_pref);
+                    r->job_pref = pref;
+                    r->job_lo = lo;
+                    r->job_hi = hi;
+                    r->job_n = p->n;
+                    r->job_sig = p->sig;
+                    r->want_replan = true;
+                    snprintf(r->job_reason, sizeof r->job_reason, "%.127s", why);
+                    r->want_compile = true;
+                }
+            }
+            qv__rplan_release(p);
+        }
+        if (!r->want_compile || l->stop)
+            continue;
+        uint64_t lo = r->job_lo, hi = r->job_hi, sig = r->job_sig;
+        uint32_t n = r->job_n;
+        uint64_t *pref = r->job_pref;
+        bool replan = r->want_replan;
+        char reason[128];
+        snprintf(reason, sizeof reason, "%s", r->job_reason);
+        r->job_pref = NULL;
+        pthread_mutex_unlock(&l->mu);
+
+        char why[256] = "";
+        qv__rplan *p = NULL;
+        int rc = compile(rt, name, lo, hi, n, &p, why, sizeof why);
+        if (rc) {
+            qv__log(1, "region %s: not %s: %s", name, replan ? "re-planned" : "compiled",
+                    why);
+            free(pref);
+        } else {
+            p->pref = pref;
+            p->sig = sig;
+            qv__log(2, "region %s: %s %u tasks onto %u device%s (%u parts), predicted "
+                    "%.1f us: %s", name, replan ? "re-planned" : "compiled", n, p->ndev,
+                    p->ndev == 1 ? "" : "s", p->parts, p->makespan, reason);
+        }
+        pthread_mutex_lock(&l->mu);
+        r->want_compile = false;
+        if (rc)
+            snprintf(r->error, sizeof r->error, "%s", why);
+        else
+            publish(rt, r, p, replan, reason);
+    }
+    pthread_mutex_unlock(&l->mu);
+    return NULL;
+}
+
+void qv__region_stop(qv_runtime *rt)
+{
+    struct qv__loop *l = rt->loop;
+    if (!l)
+        return;
+    pthread_mutex_lock(&l->mu);
+    l->stop = true;
+    for (qv__region *r = l->qhead; r; r = r->qnext)
+        r->queued = false;
+    l->qhead = l->qtail = NULL;
+    bool join = l->started;
+    l->started = false;
+    pthread_cond_broadcast(&l->cv);
+    pthread_mutex_unlock(&l->mu);
+    if (join)
+        pthread_join(l->thread, NULL);
+}

@@ -1,0 +1,94 @@
+/*
+ * region.h - what the two halves of the run-time loop share: region.c (the
+ * submit side: signatures, entries, the guard of a replay) and loop.c (the
+ * background side: compiling a plan, measuring replayed entries against it,
+ * re-planning). Nothing here is API.
+ *
+ * Locking: loop->mu guards the list of regions, every region's fields and
+ * the job queue. A plan (qv__rplan) is immutable once published and
+ * reference counted, so a thread replaying it holds no lock; the region
+ * holds one reference to its current plan.
+ */
+#ifndef QV_CORE_REGION_H
+#define QV_CORE_REGION_H
+
+#include "core/internal.h"
+
+/* A compiled plan as the replay reads it: per task of the entry, in
+ * submission order, the signature of the entry up to and including that
+ * task (the guard), the runtime device the plan chose and the time it
+ * predicted there. */
+typedef struct qv__rplan {
+    atomic_uint refs;
+    uint32_t n;
+    uint64_t sig;       /* the entry's signature */
+    uint64_t *pref;     /* [n] prefix signatures */
+    uint8_t *dev;       /* [n] runtime device (0 the CPU) */
+    float *pred_us;     /* [n] predicted run time on that device */
+    double makespan;    /* µs, the planner's */
+    unsigned parts;
+    unsigned ndev;      /* devices the plan uses tasks on */
+    uint64_t dev_gen;   /* loop->dev_gen it was planned with */
+} qv__rplan;
+
+void qv__rplan_release(qv__rplan *p);
+
+typedef struct qv__region qv__region;
+struct qv__region {
+    qv__region *next;
+    char name[128];
+    bool implicit;
+    uint64_t entries, recorded, replayed, compiles, replans, guard_misses;
+    uint64_t signatures, sig_entries;
+    uint64_t sig;         /* the last entry's */
+    uint64_t tasks;       /* of the last entry */
+    uint64_t lo, hi;      /* node ids of the last entry: [lo, hi) */
+    uint64_t measured_lo; /* lo + 1 of the entry measured_us is of */
+    double predicted_us, measured_us;
+    char reason[128], error[256];
+    qv__region *follow;   /* implicit: the region that came next last time */
+    qv__rplan *plan;      /* the current plan, or NULL */
+    /* Calibration of the current plan (loop.c): the measured span of an
+     * entry over the plan's makespan, and per device the measured over the
+     * predicted task time, as moving averages; 0 until measured. */
+    double cal;
+    double base[QV__MAX_DEVICES];
+    unsigned drift_entries; /* replayed entries in a row past the drift */
+    uint64_t compiled_ns;   /* when the current plan was made */
+    /* Whether a compile of the signature tried_sig was started. */
+    bool tried;
+    uint64_t tried_sig;
+    /* Jobs for the background thread; the region is queued once. */
+    bool queued;
+    bool want_compile, want_replan;
+    uint64_t job_lo, job_hi;
+    uint32_t job_n;
+    uint64_t job_sig;
+    uint64_t *job_pref;     /* owned */
+    char job_reason[128];
+    bool want_measure;
+    uint64_t meas_lo, meas_hi;
+    qv__rplan *meas_plan;   /* a reference */
+    qv__region *qnext;
+};
+
+struct qv__loop {
+    uint64_t serial; /* tells this runtime from one at its address */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    qv__region *list;
+    unsigned nimplicit;
+    qv__region *qhead, *qtail;
+    bool started, stop;
+    pthread_t thread;
+    /* Bumped when a device appears, disappears or fails: plans made
+     * before are re-made. dev_why (under mu) says what happened last. */
+    _Atomic uint64_t dev_gen;
+    char dev_why[160];
+};
+
+/* Queues r for the background thread (starting it the first time); under
+ * loop->mu. False when no thread could be started (r->error says so). */
+bool qv__loop_queue(qv_runtime *rt, qv__region *r);
+
+#endif
