@@ -294,6 +294,9 @@ typedef struct qv_plan {
      * UINT32_MAX. The catalog is borrowed: it must outlive the plan. */
     uint32_t *fused;
     const qv_catalog *catalog;
+    /* 1 when qv_plan_opts.deadline_us was set and the plan does not meet
+     * it: no candidate did, so the planner kept the fastest. */
+    int deadline_missed;
 } qv_plan;
 
 /*
@@ -306,6 +309,17 @@ typedef struct qv_plan_opts {
     qv_algo algo;              /* default QV_ALGO_QUIVER */
     const qv_catalog *catalog; /* default NULL: no kernel catalog; borrowed,
                                 * it must outlive the plan */
+    /* The objective (docs/partition.md, "Objective"): 0, the default, is
+     * time alone (the shortest makespan); 1 is money alone (qv_plan_money,
+     * the shortest makespan among plans of equal money); between, the plan
+     * minimising (1-w) makespan/best + w money/most over the candidates.
+     * With w > 0 the candidates include plans that leave out the most
+     * expensive resources. In [0, 1]. */
+    double cost_weight;
+    /* µs; 0 (the default): none. With cost_weight > 0 only the candidates
+     * that finish within it are weighed; when none does, the fastest is
+     * kept and qv_plan.deadline_missed says so. >= 0. */
+    double deadline_us;
 } qv_plan_opts;
 /* Fills o with the defaults and its size. */
 QV_API void qv_plan_opts_init(qv_plan_opts *o);
@@ -320,6 +334,12 @@ QV_API void qv_plan_opts_init(qv_plan_opts *o);
 QV_API int qv_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *opts,
                         qv_plan **out, qv_diag *diag);
 QV_API void qv_plan_destroy(qv_plan *pl); /* NULL is fine */
+/* What a plan costs: each resource that runs at least one task bills its
+ * cost_per_hour for the plan's whole makespan, so the money is the sum over
+ * the resources used of cost_per_hour * makespan_us / 3.6e9. per_res (may
+ * be NULL) gets each resource's share (p->nres entries, 0 for those unused).
+ * p must be the platform the plan was made on. */
+QV_API double qv_plan_money(const qv_plan *pl, const qv_plat *p, double *per_res);
 /* Writes the plan as the plan JSON of docs/formats.md (unit numbered within its
  * resource), or as Graphviz (one cluster per resource, transfers labelled).
  * 0 or QV_EIO. */

@@ -437,10 +437,10 @@ static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
 }
 
 int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                           qv_algo a, qv_plan **out, qv_diag *diag)
+                           const qv_plan_opts *o, qv_plan **out, qv_diag *diag)
 {
     if (!cat)
-        return qv__part_plan_make(g, p, a, out, diag);
+        return qv__part_plan_make(g, p, o, out, diag);
     *out = NULL;
     if (!g->topo) {
         qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
@@ -455,7 +455,7 @@ int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *
         return rc;
     double t_rw = qv__part_now_us() - t0;
     qv_plan *sub = NULL, *pl = NULL;
-    if ((rc = qv__part_plan_make(w.g, w.p, a, &sub, diag)))
+    if ((rc = qv__part_plan_make(w.g, w.p, o, &sub, diag)))
         goto out;
     rc = QV_ENOMEM;
     if (!(pl = calloc(1, sizeof *pl)))

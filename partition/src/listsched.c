@@ -14,9 +14,16 @@
 
 int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *diag)
 {
+    return qv__part_ctx_init_keep(c, g, p, NULL, diag);
+}
+
+int qv__part_ctx_init_keep(qv__ctx *c, const qv_dag *g, const qv_plat *p,
+                           const uint8_t *keep, qv_diag *diag)
+{
     memset(c, 0, sizeof *c);
     c->g = g;
     c->p = p;
+    c->keep = keep;
     c->res_class = malloc(p->nres * sizeof *c->res_class);
     c->w = malloc(((size_t)g->n * p->nres + 1) * sizeof *c->w);
     c->wavg = malloc(((size_t)g->n + 1) * sizeof *c->wavg);
@@ -34,7 +41,7 @@ int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *di
         double sum = 0, cnt = 0;
         for (uint32_t r = 0; r < p->nres; r++) {
             double w = INFINITY;
-            if (c->res_class[r] >= 0)
+            if (c->res_class[r] >= 0 && (!keep || keep[r]))
                 w = g->cost[(size_t)i * g->nclass + (uint32_t)c->res_class[r]] /
                     p->res[r].speed;
             c->w[(size_t)i * p->nres + r] = w;
@@ -56,9 +63,17 @@ int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *di
     /* Mean transfer cost over ordered pairs of distinct units (HEFT's c̄):
      * two units of one resource share its memory, so their pair costs 0. */
     double U = p->nunits, sl = 0, sb = 0;
+    if (keep) {
+        U = 0;
+        for (uint32_t r = 0; r < p->nres; r++)
+            U += keep[r] ? p->res[r].units : 0;
+    }
+    c->nunits = (uint32_t)U;
     if (U > 1) {
         for (uint32_t a = 0; a < p->nres; a++)
             for (uint32_t b = 0; b < p->nres; b++) {
+                if (keep && (!keep[a] || !keep[b]))
+                    continue;
                 double ua = p->res[a].units, ub = p->res[b].units;
                 double pairs = a == b ? ua * (ua - 1) : ua * ub;
                 sl += pairs * p->lat[(size_t)a * p->nres + b];

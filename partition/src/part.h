@@ -25,10 +25,17 @@ typedef struct qv__ctx {
     double *wavg;       /* n: mean over the units able to run the node */
     double mean_lat;    /* mean transfer latency over distinct unit pairs */
     double mean_inv_bw; /* mean µs per byte over distinct unit pairs */
+    const uint8_t *keep; /* NULL, or the resources it may use (borrowed) */
+    uint32_t nunits;     /* units of those resources */
 } qv__ctx;
 
 /* Binds g to p; QV_EINVAL with a diag naming a node that no unit can run. */
 int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *diag);
+/* The same on the resources r with keep[r] != 0 only (keep NULL: all, which
+ * is qv__part_ctx_init): the others run nothing (w = INFINITY) and leave
+ * the means, as if the platform did not have them. */
+int qv__part_ctx_init_keep(qv__ctx *c, const qv_dag *g, const qv_plat *p,
+                           const uint8_t *keep, qv_diag *diag);
 void qv__part_ctx_fini(qv__ctx *c);
 
 static inline double qv__w(const qv__ctx *c, uint32_t i, uint32_t r)
@@ -117,16 +124,45 @@ int qv__part_metis_only(const qv__ctx *c, uint32_t *unit, double *start, double 
 int qv__part_quiver(const qv__ctx *c, uint32_t *unit, double *start, double *end,
                     uint32_t *nparts, const char **variant);
 
+/*
+ * The objective (objective.c, docs/partition.md "Objective"). A qv__pick
+ * keeps candidate plans and chooses one by cost_weight and deadline_us of
+ * qv_plan_opts; qv__part_objective drives the algorithms for it.
+ */
+typedef struct qv__pick qv__pick;
+/* Offers a candidate: unit/start/end of every node (copied when no
+ * candidate kept is as fast and as cheap), variant a static name. 0 or
+ * QV_ENOMEM. */
+int qv__pick_offer(qv__pick *k, const uint32_t *unit, const double *start,
+                   const double *end, const char *variant, uint32_t nparts);
+/* Quiver's candidates (quiver.c) on c: each also goes to k when k is not
+ * NULL; the fastest, before compaction, is left in unit/start/end. */
+int qv__part_quiver_cands(const qv__ctx *c, qv__pick *k, uint32_t *unit, double *start,
+                          double *end, uint32_t *nparts, const char **variant);
+/* Replays the plan with each unit's tasks in start order, keeping the
+ * result when it is no later (quiver.c): tasks only move earlier. */
+int qv__part_compact(const qv__ctx *c, const uint32_t *unit, double *start, double *end);
+/* Algorithm a on c (the whole platform) under cost_weight w > 0 and
+ * deadline_us (0: none): its candidates on the platform and on the
+ * platform without its most expensive resources, one more left out each
+ * time while every node can still run; the chosen plan in unit/start/end. */
+int qv__part_objective(const qv__ctx *c, qv_algo a, double w, double deadline_us,
+                       uint32_t *unit, double *start, double *end, uint32_t *nparts,
+                       const char **variant);
+/* Money of a placement of n nodes with this makespan (qv_plan_money). */
+double qv__part_money(const qv_plat *p, uint32_t n, const uint32_t *unit, double makespan,
+                      double *per_res);
+
 /* The planning entry points without a catalog (plan.c, bounds.c, sim.c) and
  * with one (fuse.c; cat NULL: the former). The public qv_plan_make,
  * qv_bounds_compute and qv_sim_validate choose between them. */
-int qv__part_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
-                       qv_diag *diag);
+int qv__part_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *o,
+                       qv_plan **out, qv_diag *diag);
 int qv__part_bounds(const qv_dag *g, const qv_plat *p, qv_bounds *out);
 int qv__part_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
                           qv_diag *diag);
 int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                           qv_algo a, qv_plan **out, qv_diag *diag);
+                           const qv_plan_opts *o, qv_plan **out, qv_diag *diag);
 int qv__part_bounds_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
                         qv_bounds *out);
 int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,

@@ -48,8 +48,9 @@ int qv__part_peft(const qv__ctx *c, uint32_t *unit, double *start, double *end)
         }
         double sum = 0;
         for (uint32_t r = 0; r < R; r++)
-            sum += oi[r] * p->res[r].units;
-        rank[i] = sum / p->nunits;
+            if (!c->keep || c->keep[r])
+                sum += oi[r] * p->res[r].units;
+        rank[i] = sum / c->nunits;
     }
     rc = qv__part_priority_order(g, rank, order);
     if (!rc)

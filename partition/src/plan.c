@@ -2,7 +2,8 @@
  * plan.c - qv_plan_make, the one entry point to every algorithm: binds the
  * graph to the platform, times the algorithm alone (plan_time_us), then
  * fills the bounds and the cut and runs the simulator's validity check, so
- * that no invalid plan ever leaves the library.
+ * that no invalid plan ever leaves the library. A cost objective goes
+ * through objective.c; qv_plan_money is here.
  */
 #include <stddef.h>
 #include <stdlib.h>
@@ -69,13 +70,26 @@ int qv_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *opts,
         qv__part_diag(diag, g->name, 0, 0, "unknown algorithm %d", (int)o.algo);
         return QV_EINVAL;
     }
-    return o.catalog ? qv__part_plan_make_cat(g, p, o.catalog, o.algo, out, diag)
-                     : qv__part_plan_make(g, p, o.algo, out, diag);
+    if (!(o.cost_weight >= 0 && o.cost_weight <= 1)) {
+        qv__part_diag(diag, g->name, 0, 0,
+                      "qv_plan_opts.cost_weight %g: expected 0 (time) to 1 (money)",
+                      o.cost_weight);
+        return QV_EINVAL;
+    }
+    if (!(o.deadline_us >= 0 && o.deadline_us < INFINITY)) {
+        qv__part_diag(diag, g->name, 0, 0,
+                      "qv_plan_opts.deadline_us %g: expected 0 (none) or a time in µs",
+                      o.deadline_us);
+        return QV_EINVAL;
+    }
+    return o.catalog ? qv__part_plan_make_cat(g, p, o.catalog, &o, out, diag)
+                     : qv__part_plan_make(g, p, &o, out, diag);
 }
 
-int qv__part_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **out,
-                       qv_diag *diag)
+int qv__part_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *o,
+                       qv_plan **out, qv_diag *diag)
 {
+    qv_algo a = o->algo;
     *out = NULL;
     if (!g->topo) {
         qv__part_diag(diag, g->name, 0, 0, "graph is not finalized");
@@ -101,7 +115,10 @@ int qv__part_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **o
         goto fail;
     }
     double t0 = qv__part_now_us();
-    switch (a) {
+    if (o->cost_weight > 0) {
+        rc = qv__part_objective(&c, a, o->cost_weight, o->deadline_us, pl->unit, pl->start,
+                                pl->end, &pl->nparts, &pl->variant);
+    } else switch (a) {
     case QV_ALGO_HEFT:
         rc = qv__part_heft(&c, pl->unit, pl->start, pl->end);
         break;
@@ -125,6 +142,7 @@ int qv__part_plan_make(const qv_dag *g, const qv_plat *p, qv_algo a, qv_plan **o
     for (uint32_t i = 0; i < g->n; i++)
         if (pl->end[i] > pl->makespan)
             pl->makespan = pl->end[i];
+    pl->deadline_missed = o->deadline_us > 0 && pl->makespan > o->deadline_us;
     for (uint32_t e = 0; e < g->m; e++) {
         uint32_t ra = p->unit_res[pl->unit[g->esrc[e]]];
         uint32_t rb = p->unit_res[pl->unit[g->edst[e]]];
@@ -144,6 +162,38 @@ fail:
     qv__part_ctx_fini(&c);
     qv_plan_destroy(pl);
     return rc;
+}
+
+double qv__part_money(const qv_plat *p, uint32_t n, const uint32_t *unit, double makespan,
+                      double *per_res)
+{
+    double total = 0;
+    if (per_res)
+        for (uint32_t r = 0; r < p->nres; r++)
+            per_res[r] = 0;
+    /* which resources run a node: one pass per 64 resources (a platform
+     * file has at most 64) */
+    for (uint32_t base = 0; base < p->nres; base += 64) {
+        uint64_t used = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t r = p->unit_res[unit[i]];
+            if (r >= base && r - base < 64)
+                used |= (uint64_t)1 << (r - base);
+        }
+        for (uint32_t r = base; r < p->nres && r - base < 64; r++)
+            if (used >> (r - base) & 1) {
+                double m = p->res[r].cost_per_hour * makespan / 3.6e9;
+                total += m;
+                if (per_res)
+                    per_res[r] = m;
+            }
+    }
+    return total;
+}
+
+double qv_plan_money(const qv_plan *pl, const qv_plat *p, double *per_res)
+{
+    return qv__part_money(p, pl->n, pl->unit, pl->makespan, per_res);
 }
 
 static void unit_name(const qv_plat *p, uint32_t u, uint32_t *r, uint32_t *k)

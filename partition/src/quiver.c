@@ -17,6 +17,9 @@
  *   - finally a compaction: replaying the plan with each unit's tasks in
  *     start order, which can only move tasks earlier.
  * Planning time is the sum of all of these (measured by qv_plan_make).
+ * With a cost objective (qv_plan_opts.cost_weight > 0) every candidate also
+ * goes to objective.c, which runs this on smaller sets of resources too and
+ * chooses by time and money.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -116,8 +119,29 @@ static int cmp_start(const void *a, const void *b)
     return (x->topo_pos > y->topo_pos) - (x->topo_pos < y->topo_pos);
 }
 
+/* Offers the candidate in (u,s,e) to best (by makespan) and to k, the
+ * objective's candidates, when there is one. 1 when best took it, 0, or
+ * QV_ENOMEM (k's copy). */
+static int offer2(uint32_t n, cand *best, qv__pick *k, const uint32_t *u, const double *s,
+                  const double *e, const char *variant, uint32_t nparts)
+{
+    if (k) {
+        int rc = qv__pick_offer(k, u, s, e, variant, nparts);
+        if (rc)
+            return rc;
+    }
+    return offer(n, best, u, s, e);
+}
+
 int qv__part_quiver(const qv__ctx *c, uint32_t *unit, double *start, double *end,
                     uint32_t *nparts, const char **variant)
+{
+    int rc = qv__part_quiver_cands(c, NULL, unit, start, end, nparts, variant);
+    return rc ? rc : qv__part_compact(c, unit, start, end);
+}
+
+int qv__part_quiver_cands(const qv__ctx *c, qv__pick *k_obj, uint32_t *unit, double *start,
+                          double *end, uint32_t *nparts, const char **variant)
 {
     const qv_dag *g = c->g;
     const qv_plat *p = c->p;
@@ -131,27 +155,28 @@ int qv__part_quiver(const qv__ctx *c, uint32_t *unit, double *start, double *end
     uint32_t *order = malloc(((size_t)n + 1) * sizeof *order);
     uint32_t *allowed = malloc(((size_t)n + 1) * sizeof *allowed);
     double *rank = malloc(((size_t)n + 1) * sizeof *rank);
-    by_start *bs = malloc(((size_t)n + 1) * sizeof *bs);
     double *tpw = malloc(((size_t)8 * R + 1) * sizeof *tpw);
     int rc = QV_ENOMEM;
-    if (!u || !s || !e || !part || !fine || !order || !allowed || !rank || !bs || !tpw)
+    if (!u || !s || !e || !part || !fine || !order || !allowed || !rank || !tpw)
         goto out;
     *nparts = 0;
-    if ((rc = qv__part_heft(c, u, s, e)))
+    if ((rc = qv__part_heft(c, u, s, e)) ||
+        (rc = offer2(n, &best, k_obj, u, s, e, "heft", 0)) < 0)
         goto out;
-    offer(n, &best, u, s, e);
     *variant = "heft";
-    if ((rc = qv__part_peft(c, u, s, e)))
+    if ((rc = qv__part_peft(c, u, s, e)) ||
+        (rc = offer2(n, &best, k_obj, u, s, e, "peft", 0)) < 0)
         goto out;
-    if (offer(n, &best, u, s, e))
+    if (rc)
         *variant = "peft";
 
     for (int mode = 0; mode < 2; mode++) {
         rank_variant(c, mode, rank);
         if ((rc = qv__part_priority_order(g, rank, order)) ||
-            (rc = qv__part_list_schedule(c, order, NULL, NULL, u, s, e)))
+            (rc = qv__part_list_schedule(c, order, NULL, NULL, u, s, e)) ||
+            (rc = offer2(n, &best, k_obj, u, s, e, "ranks", 0)) < 0)
             goto out;
-        if (offer(n, &best, u, s, e))
+        if (rc)
             *variant = "ranks";
     }
 
@@ -198,9 +223,10 @@ int qv__part_quiver(const qv__ctx *c, uint32_t *unit, double *start, double *end
         } else {
             rc = qv__part_metis_coarsen(c, fine, kmax, k, tw, part, &cut);
         }
-        if (rc || (rc = qv__part_place_parts(c, part, k, refine, u, s, e)))
+        if (rc || (rc = qv__part_place_parts(c, part, k, refine, u, s, e)) ||
+            (rc = offer2(n, &best, k_obj, u, s, e, "metis", k)) < 0)
             goto out;
-        if (offer(n, &best, u, s, e)) {
+        if (rc) {
             *variant = "metis";
             *nparts = k;
         }
@@ -211,37 +237,23 @@ int qv__part_quiver(const qv__ctx *c, uint32_t *unit, double *start, double *end
         rank_placed(c, best.unit, rank);
         if ((rc = qv__part_priority_order(g, rank, order)))
             goto out;
-        if ((rc = qv__part_list_schedule(c, order, NULL, NULL, u, s, e)))
+        if ((rc = qv__part_list_schedule(c, order, NULL, NULL, u, s, e)) ||
+            (rc = offer2(n, &best, k_obj, u, s, e, "refined", 0)) < 0)
             goto out;
-        int better = offer(n, &best, u, s, e);
+        int better = rc;
         if (better)
             *nparts = 0; /* placed node by node: no partition any more */
         for (uint32_t i = 0; i < n; i++)
             allowed[i] = p->unit_res[best.unit[i]];
-        if ((rc = qv__part_list_schedule(c, order, allowed, NULL, u, s, e)))
+        if ((rc = qv__part_list_schedule(c, order, allowed, NULL, u, s, e)) ||
+            (rc = offer2(n, &best, k_obj, u, s, e, "refined", 0)) < 0)
             goto out;
-        better |= offer(n, &best, u, s, e);
+        better |= rc;
         if (!better)
             break;
         *variant = "refined";
     }
 
-    /* compaction */
-    for (uint32_t t = 0; t < n; t++) {
-        uint32_t i = g->topo[t];
-        bs[i] = (by_start){best.start[i], t, i};
-    }
-    qsort(bs, n, sizeof *bs, cmp_start);
-    for (uint32_t k = 0; k < n; k++)
-        order[k] = bs[k].i;
-    double ms;
-    if ((rc = qv_sim_replay(g, p, best.unit, order, s, e, &ms)))
-        goto out;
-    if (ms <= best.ms) {
-        memcpy(best.start, s, n * sizeof *s);
-        memcpy(best.end, e, n * sizeof *e);
-        best.ms = ms;
-    }
     rc = 0;
 out:
     free(u);
@@ -252,7 +264,39 @@ out:
     free(order);
     free(allowed);
     free(rank);
-    free(bs);
     free(tpw);
+    return rc;
+}
+
+int qv__part_compact(const qv__ctx *c, const uint32_t *unit, double *start, double *end)
+{
+    const qv_dag *g = c->g;
+    uint32_t n = g->n;
+    by_start *bs = malloc(((size_t)n + 1) * sizeof *bs);
+    uint32_t *order = malloc(((size_t)n + 1) * sizeof *order);
+    double *s = malloc(((size_t)n + 1) * sizeof *s);
+    double *e = malloc(((size_t)n + 1) * sizeof *e);
+    int rc = QV_ENOMEM;
+    if (!bs || !order || !s || !e)
+        goto out;
+    for (uint32_t t = 0; t < n; t++) {
+        uint32_t i = g->topo[t];
+        bs[i] = (by_start){start[i], t, i};
+    }
+    qsort(bs, n, sizeof *bs, cmp_start);
+    for (uint32_t k = 0; k < n; k++)
+        order[k] = bs[k].i;
+    double ms;
+    if ((rc = qv_sim_replay(g, c->p, unit, order, s, e, &ms)))
+        goto out;
+    if (ms <= makespan(n, end)) {
+        memcpy(start, s, n * sizeof *s);
+        memcpy(end, e, n * sizeof *e);
+    }
+out:
+    free(bs);
+    free(order);
+    free(s);
+    free(e);
     return rc;
 }

@@ -531,7 +531,7 @@ static void test_too_many_groups(void **state)
     assert_int_equal(qv_dag_finalize(g, NULL), 0);
     qv_plan *pl = NULL;
     qv_diag d = {0};
-    assert_int_equal(qv_plan_make(g, p, &(qv_plan_opts){sizeof(qv_plan_opts), QV_ALGO_HEFT, c}, &pl, &d), -EINVAL);
+    assert_int_equal(qv_plan_make(g, p, &(qv_plan_opts){.size = sizeof(qv_plan_opts), .algo = QV_ALGO_HEFT, .catalog = c}, &pl, &d), -EINVAL);
     assert_null(pl);
     assert_non_null(strstr(d.message, "exceed 8 classes"));
     /* seven FPGAs and the cores: eight classes, which fit */

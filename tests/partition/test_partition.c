@@ -335,6 +335,7 @@ static void test_plan_opts(void **state)
     assert_int_equal(o.size, sizeof o);
     assert_int_equal(o.algo, QV_ALGO_QUIVER);
     assert_null(o.catalog);
+    assert_true(o.cost_weight == 0 && o.deadline_us == 0); /* time, no deadline */
     /* an older caller that knew only size and algo: the garbage after
      * them is never read as a catalog */
     memset(&o, 0x5a, sizeof o);
@@ -352,6 +353,36 @@ static void test_plan_opts(void **state)
     o.algo = (qv_algo)7;
     assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), QV_EINVAL);
     assert_null(pl);
+    /* a weight outside [0, 1] or NaN, a negative or infinite deadline */
+    static const double bad_w[] = {-0.1, 1.5, NAN};
+    for (int k = 0; k < 3; k++) {
+        qv_plan_opts_init(&o);
+        o.cost_weight = bad_w[k];
+        assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), QV_EINVAL);
+        assert_null(pl);
+        assert_non_null(strstr(d.message, "cost_weight"));
+    }
+    static const double bad_dl[] = {-1, INFINITY, NAN};
+    for (int k = 0; k < 3; k++) {
+        qv_plan_opts_init(&o);
+        o.deadline_us = bad_dl[k];
+        assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), QV_EINVAL);
+        assert_non_null(strstr(d.message, "deadline_us"));
+    }
+    /* a caller built before the objective (size up to the catalog): its
+     * garbage after it is never read as a weight or deadline */
+    memset(&o, 0x7f, sizeof o);
+    o.size = offsetof(qv_plan_opts, catalog) + sizeof o.catalog;
+    o.algo = QV_ALGO_HEFT;
+    o.catalog = NULL;
+    assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), 0);
+    assert_int_equal(pl->deadline_missed, 0);
+    qv_plan *h0 = pl;
+    assert_int_equal(plan_algo(g, p, QV_ALGO_HEFT, &pl, &d), 0);
+    assert_memory_equal(pl->unit, h0->unit, g->n * sizeof *pl->unit);
+    assert_true(pl->makespan == h0->makespan);
+    qv_plan_destroy(pl);
+    qv_plan_destroy(h0);
     qv_algo a;
     assert_int_equal(qv_algo_parse("hef", &a), QV_EINVAL);
 
@@ -382,6 +413,196 @@ static void test_plan_opts(void **state)
     assert_null(h);
     assert_non_null(strstr(d.message, "cycle"));
     qv_dag_destroy(g);
+    qv_plat_destroy(p);
+}
+
+/* ---- the objective: time, money, a weight, a deadline ---- */
+
+/* A cheap slow CPU ($1 an hour) and a fast dear GPU ($100 an hour). */
+static qv_plat *priced_platform(void)
+{
+    static const char *y = "platform: priced\n"
+                           "resources:\n"
+                           "  - {name: cheap, class: cpu, units: 1, cost_per_hour: 1}\n"
+                           "  - {name: fast, class: gpu, units: 1, cost_per_hour: 100,\n"
+                           "     link: {bandwidth_gbs: 10, latency_us: 1}}\n";
+    qv_plat *p;
+    qv_diag d = {0};
+    assert_int_equal(qv_plat_parse(y, strlen(y), "priced.yaml", &p, &d), 0);
+    return p;
+}
+
+/* A chain of 10 tasks, 100 µs each on the CPU, 10 µs on the GPU. */
+static qv_dag *chain10(void)
+{
+    qv_dag *g;
+    assert_int_equal(qv_dag_create("chain10", &g), 0);
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    for (uint32_t i = 0; i < 10; i++) {
+        uint32_t id;
+        assert_int_equal(qv_dag_add_node(g, i, "f", &id), 0);
+        g->cost[(size_t)id * g->nclass + (uint32_t)cpu] = 100;
+        g->cost[(size_t)id * g->nclass + (uint32_t)gpu] = 10;
+        if (i)
+            assert_int_equal(qv_dag_add_edge(g, i - 1, i, 1000), 0);
+    }
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    return g;
+}
+
+static qv_plan *plan_obj(const qv_dag *g, const qv_plat *p, qv_algo a, double w,
+                         double deadline_us)
+{
+    qv_plan_opts o;
+    qv_plan_opts_init(&o);
+    o.algo = a;
+    o.cost_weight = w;
+    o.deadline_us = deadline_us;
+    qv_plan *pl = NULL;
+    qv_diag d = {0};
+    int rc = qv_plan_make(g, p, &o, &pl, &d);
+    if (rc)
+        fprintf(stderr, "%s w %g deadline %g: %s\n", qv_algo_name(a), w, deadline_us,
+                d.message);
+    assert_int_equal(rc, 0);
+    assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), 0);
+    return pl;
+}
+
+/* Nodes of pl on resource r. */
+static uint32_t on_res(const qv_plat *p, const qv_plan *pl, uint32_t r)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < pl->n; i++)
+        k += p->unit_res[pl->unit[i]] == r;
+    return k;
+}
+
+/* Time takes the fast resource, cost the cheap one; under a deadline the
+ * cheap one only when it meets it, and when nothing meets it the fastest,
+ * said so. Every algorithm. */
+static void test_objective_cheap_or_fast(void **state)
+{
+    (void)state;
+    qv_plat *p = priced_platform();
+    qv_dag *g = chain10();
+    for (int a = 0; a < 4; a++) {
+        qv_plan *t = plan_obj(g, p, (qv_algo)a, 0, 0);
+        assert_int_equal(on_res(p, t, 1), 10); /* all on the GPU */
+        assert_true(t->makespan == 100);
+        assert_int_equal(t->deadline_missed, 0);
+        double per[2];
+        double m = qv_plan_money(t, p, per);
+        assert_true(fabs(m - 100 * 100 / 3.6e9) < 1e-18);
+        assert_true(per[0] == 0 && per[1] == m); /* the CPU ran nothing */
+
+        qv_plan *c = plan_obj(g, p, (qv_algo)a, 1, 0);
+        assert_int_equal(on_res(p, c, 0), 10); /* all on the CPU */
+        assert_true(c->makespan == 1000);
+        assert_true(fabs(qv_plan_money(c, p, NULL) - 1000 / 3.6e9) < 1e-18);
+
+        /* the cheap plan takes 1000 µs: within 1000 it is chosen, within
+         * 500 the GPU must run some of it */
+        qv_plan *d1 = plan_obj(g, p, (qv_algo)a, 1, 1000);
+        assert_int_equal(on_res(p, d1, 0), 10);
+        assert_int_equal(d1->deadline_missed, 0);
+        qv_plan *d2 = plan_obj(g, p, (qv_algo)a, 1, 500);
+        assert_true(d2->makespan <= 500);
+        assert_true(on_res(p, d2, 1) > 0);
+        assert_int_equal(d2->deadline_missed, 0);
+        /* nothing finishes in 50 µs: the fastest, and the plan says so */
+        qv_plan *d3 = plan_obj(g, p, (qv_algo)a, 1, 50);
+        assert_true(d3->makespan == t->makespan);
+        assert_int_equal(d3->deadline_missed, 1);
+        /* time ignores the deadline but says whether the plan meets it */
+        qv_plan *d4 = plan_obj(g, p, (qv_algo)a, 0, 50);
+        assert_true(d4->makespan == t->makespan);
+        assert_int_equal(d4->deadline_missed, 1);
+        qv_plan *ps[] = {t, c, d1, d2, d3, d4};
+        for (size_t k = 0; k < sizeof ps / sizeof *ps; k++)
+            qv_plan_destroy(ps[k]);
+    }
+    qv_dag_destroy(g);
+    qv_plat_destroy(p);
+}
+
+/* As the weight goes from time towards money the money never rises and the
+ * makespan never falls (the candidates are the same for every w > 0); at
+ * w = 1 the plan costs no more than the fastest one. */
+static void test_objective_monotone(void **state)
+{
+    (void)state;
+    static const char *y = "platform: three\n"
+                           "resources:\n"
+                           "  - {name: cores, class: cpu, units: 4, cost_per_hour: 0.5}\n"
+                           "  - {name: gpu0, class: gpu, units: 1, speed: 2, cost_per_hour: 3,\n"
+                           "     link: {bandwidth_gbs: 8, latency_us: 10}}\n"
+                           "  - {name: gpu1, class: gpu, units: 1, speed: 4, cost_per_hour: 9,\n"
+                           "     link: {bandwidth_gbs: 16, latency_us: 5}}\n";
+    qv_plat *p;
+    qv_diag d = {0};
+    assert_int_equal(qv_plat_parse(y, strlen(y), "three.yaml", &p, &d), 0);
+    for (uint64_t seed = 1; seed <= 3; seed++) {
+        qv_gen_opts go;
+        qv_gen_defaults(QV_GEN_RANDOM, &go);
+        go.n = 80;
+        go.seed = seed;
+        go.ccr = 0.5 * (double)seed;
+        qv_dag *g;
+        assert_int_equal(qv_dag_generate(&go, &g), 0);
+        for (int a = 0; a < 4; a += 3) { /* quiver and metis: the two kinds */
+            qv_plan *fast = plan_obj(g, p, (qv_algo)a, 0, 0);
+            double fast_money = qv_plan_money(fast, p, NULL);
+            double last_money = INFINITY, last_ms = 0;
+            for (int k = 1; k <= 10; k++) {
+                qv_plan *pl = plan_obj(g, p, (qv_algo)a, k / 10.0, 0);
+                double m = qv_plan_money(pl, p, NULL);
+                if (m > last_money || pl->makespan < last_ms)
+                    fail_msg("seed %llu %s w %.1f: money %.17g after %.17g, makespan "
+                             "%.17g after %.17g",
+                             (unsigned long long)seed, qv_algo_name((qv_algo)a), k / 10.0,
+                             m, last_money, pl->makespan, last_ms);
+                last_money = m;
+                last_ms = pl->makespan;
+                qv_plan_destroy(pl);
+            }
+            assert_true(last_money <= fast_money);
+            qv_plan_destroy(fast);
+        }
+        qv_dag_destroy(g);
+    }
+    qv_plat_destroy(p);
+}
+
+/* cost_weight 0 (the default) plans as before the objective existed: these
+ * makespans are those of the planner before it (commit d2db438), to the
+ * last bit. */
+static void test_objective_time_unchanged(void **state)
+{
+    (void)state;
+    static const double before[3][4] = {
+        {1765.1637521327789, 2673.0808465732098, 1835.1515714054131, 2550.6377313355824},
+        {2075.7575515358863, 2535.2387596415883, 4834.5012565399866, 3271.030531958917},
+        {1643.5813027212644, 2030.1902226502657, 1737.1478212123632, 3639.336294709879},
+    };
+    qv_plat *p = load_platform("ws8-gpu-2fpga.yaml");
+    for (unsigned s = 1; s <= 3; s++) {
+        qv_gen_opts go;
+        qv_gen_defaults(QV_GEN_RANDOM, &go);
+        go.n = 120;
+        go.ccr = s;
+        go.seed = s;
+        qv_dag *g;
+        assert_int_equal(qv_dag_generate(&go, &g), 0);
+        for (int a = 0; a < 4; a++) {
+            qv_plan *pl = plan_obj(g, p, (qv_algo)a, 0, 0);
+            if (pl->makespan != before[s - 1][a])
+                fail_msg("seed %u %s: makespan %.17g, before %.17g", s,
+                         qv_algo_name((qv_algo)a), pl->makespan, before[s - 1][a]);
+            qv_plan_destroy(pl);
+        }
+        qv_dag_destroy(g);
+    }
     qv_plat_destroy(p);
 }
 
@@ -874,6 +1095,9 @@ int main(void)
         cmocka_unit_test(test_disjoint_classes), cmocka_unit_test(test_peft_lookahead),
         cmocka_unit_test(test_sim_rejects),      cmocka_unit_test(test_bad_graphs),
         cmocka_unit_test(test_plan_opts),
+        cmocka_unit_test(test_objective_cheap_or_fast),
+        cmocka_unit_test(test_objective_monotone),
+        cmocka_unit_test(test_objective_time_unchanged),
         cmocka_unit_test(test_graph_roundtrip),  cmocka_unit_test(test_bad_platforms),
         cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
         cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),

@@ -29,7 +29,8 @@ static void plan_usage(FILE *f)
                "Plans the graph on the platform under the cost model of docs/model.md and\n"
                "prints makespan, lower bound and their ratio, bytes cut, parts, planning\n"
                "time and a table per resource: tasks, busy time, utilisation (busy time\n"
-               "over units x makespan) and money (cost_per_hour over the makespan).\n"
+               "over units x makespan) and money (cost_per_hour over the makespan, for\n"
+               "each resource that runs a task).\n"
                "  --graph=G           the task graph (.qvg.json)\n"
                "  --platform=P        the platform (YAML); without it, this machine as\n"
                "                      the runtime opens it: the devices `quiver devices`\n"
@@ -40,6 +41,11 @@ static void plan_usage(FILE *f)
                "  --catalog=K         a kernel catalog: FPGAs run only the functions whose\n"
                "                      kernels they hold, and fused kernels replace the\n"
                "                      chains they implement where cheaper\n"
+               "  --objective=O       time (default: the shortest makespan), cost (the\n"
+               "                      least money), or a weight W from 0 (time) to 1\n"
+               "                      (cost) between them\n"
+               "  --deadline=US       with a cost objective, only plans that finish\n"
+               "                      within US µs (else the fastest, said so)\n"
                "  --json[=FILE]       the plan as JSON, on standard output without FILE\n"
                "                      or with '-' (`--json -` works too)\n"
                "  --dot=FILE          the plan as Graphviz; '-' is standard output\n"
@@ -129,14 +135,19 @@ static int print_table(const qv_dag *g, const qv_plat *p, const qv_plan *pl)
         qv_cli_put_col(head[k], width[k], k < 2);
         putchar(k < 6 ? ' ' : '\n');
     }
-    double money_all = 0, busy_all = 0;
+    double *money_res = calloc((size_t)p->nres + 1, sizeof *money_res);
+    if (!money_res) {
+        free(u);
+        return 1;
+    }
+    double money_all = qv_plan_money(pl, p, money_res), busy_all = 0;
     uint32_t tasks_all = 0;
     for (uint32_t r = 0; r < p->nres + 1; r++) {
         const int total = r == p->nres;
         char c[7][80];
         double busy = total ? busy_all : u[r].busy;
         uint32_t units = total ? p->nunits : p->res[r].units;
-        double money = total ? money_all : p->res[r].cost_per_hour * pl->makespan / 36e8;
+        double money = total ? money_all : money_res[r];
         if (total) {
             snprintf(c[0], sizeof c[0], "total");
             c[1][0] = 0;
@@ -157,17 +168,17 @@ static int print_table(const qv_dag *g, const qv_plat *p, const qv_plan *pl)
             putchar(k < 6 ? ' ' : '\n');
         }
         if (!total) {
-            money_all += money;
             busy_all += u[r].busy;
             tasks_all += u[r].tasks;
         }
     }
     free(u);
+    free(money_res);
     return 0;
 }
 
 static int print_summary(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
-                         const qv_bounds *b)
+                         const qv_bounds *b, const qv_plan_opts *po)
 {
     char t1[80], t2[80], t3[80], e1[400], e2[400];
     printf("graph       %s: %u nodes, %u edges\n", qv__escape(g->name, e1, sizeof e1),
@@ -177,7 +188,17 @@ static int print_summary(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
     printf("algorithm   %s%s%s\n", qv_algo_name(pl->algo),
            pl->algo == QV_ALGO_QUIVER ? ", kept " : "",
            pl->algo == QV_ALGO_QUIVER ? pl->variant : "");
-    printf("makespan    %s\n", fmt_time(pl->makespan, t1, sizeof t1));
+    if (po->cost_weight == 0)
+        printf("objective   time");
+    else if (po->cost_weight == 1)
+        printf("objective   cost");
+    else
+        printf("objective   %g x time + %g x money", 1 - po->cost_weight, po->cost_weight);
+    if (po->deadline_us > 0)
+        printf(", deadline %s: %s", fmt_time(po->deadline_us, t1, sizeof t1),
+               pl->deadline_missed ? "missed (no plan meets it; the fastest kept)" : "met");
+    printf("\nmakespan    %s\n", fmt_time(pl->makespan, t1, sizeof t1));
+    printf("money       %s per run\n", fmt_money(qv_plan_money(pl, p, NULL), t1, sizeof t1));
     printf("lower bound %s (critical path %s, area %s); ratio %.3f\n",
            fmt_time(pl->lower_bound, t1, sizeof t1), fmt_time(b->lb_cp, t2, sizeof t2),
            fmt_time(b->lb_area, t3, sizeof t3),
@@ -254,6 +275,31 @@ static void progress_end(const struct sigaction *old, double t0_us)
 
 /* ---- the command ------------------------------------------------------------- */
 
+/* A whole finite number (strtod's syntax, no hex, inf or nan). 0 or -1. */
+static int parse_number(const char *s, double *out)
+{
+    char *end;
+    if (!*s || strpbrk(s, "xXiInN"))
+        return -1;
+    double v = strtod(s, &end);
+    if (*end || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* --objective: time (0), cost (1) or a weight in [0, 1]. 0 or -1. */
+static int parse_objective(const char *s, double *w)
+{
+    if (!strcmp(s, "time"))
+        *w = 0;
+    else if (!strcmp(s, "cost"))
+        *w = 1;
+    else if (parse_number(s, w) || *w < 0 || *w > 1)
+        return -1;
+    return 0;
+}
+
 /* Writes what `write` makes to path ("-": standard output). 0 or 1. */
 static int write_to(const char *path, const qv_dag *g, const qv_plat *p, const qv_plan *pl,
                     int (*write)(const qv_dag *, const qv_plat *, const qv_plan *, FILE *))
@@ -273,6 +319,8 @@ int qv_cmd_plan(int argc, char **argv)
         {"config", required_argument, NULL, 'C'},
         {"algo", required_argument, NULL, 'a'},
         {"catalog", required_argument, NULL, 'c'},
+        {"objective", required_argument, NULL, 'o'},
+        {"deadline", required_argument, NULL, 'D'},
         {"json", optional_argument, NULL, 'j'},
         {"dot", required_argument, NULL, 'd'},
         {"help", no_argument, NULL, 'h'},
@@ -281,6 +329,7 @@ int qv_cmd_plan(int argc, char **argv)
     const char *gpath = NULL, *ppath = NULL, *dot = NULL, *cpath = NULL, *json = NULL;
     const char *config = NULL;
     qv_algo algo = QV_ALGO_QUIVER;
+    double weight = 0, deadline = 0;
     int c;
     while ((c = qv_cli_getopt(argc, argv, PROG, "h", longopts)) != -1) {
         switch (c) {
@@ -311,6 +360,23 @@ int qv_cmd_plan(int argc, char **argv)
                 json = argv[optind++];
             else
                 json = "-";
+            break;
+        case 'o':
+            if (parse_objective(optarg, &weight)) {
+                fprintf(stderr,
+                        PROG ": --objective '%s': expected time, cost or a weight "
+                             "from 0 (time) to 1 (cost)\n",
+                        optarg);
+                return QV_CLI_USAGE;
+            }
+            break;
+        case 'D':
+            if (parse_number(optarg, &deadline) || deadline < 0) {
+                fprintf(stderr,
+                        PROG ": --deadline '%s': expected a time in µs (0: none)\n",
+                        optarg);
+                return QV_CLI_USAGE;
+            }
             break;
         case 'a':
             if (qv_algo_parse(optarg, &algo)) {
@@ -374,6 +440,8 @@ int qv_cmd_plan(int argc, char **argv)
     qv_plan_opts_init(&po);
     po.algo = algo;
     po.catalog = cat;
+    po.cost_weight = weight;
+    po.deadline_us = deadline;
     struct sigaction old_alarm;
     double t0 = now_us();
     progress_begin(g, algo, &old_alarm);
@@ -391,7 +459,7 @@ int qv_cmd_plan(int argc, char **argv)
     if (json && write_to(json, g, p, pl, qv_plan_write_json))
         goto out;
     int to_stdout = (json && !strcmp(json, "-")) || (dot && !strcmp(dot, "-"));
-    if (!to_stdout && print_summary(g, p, pl, &b))
+    if (!to_stdout && print_summary(g, p, pl, &b, &po))
         goto out;
     ret = 0;
 out:
