@@ -154,6 +154,16 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
         used |= 1u << dev;
     }
     rp->ndev = (unsigned)__builtin_popcount(used);
+    if (qv__log_threshold() >= 4)
+        for (uint32_t i = 0; i < n; i++) {
+            char costs[256] = "";
+            size_t len = 0;
+            for (uint32_t c = 0; c < g->nclass && len < sizeof costs - 40; c++)
+                len += (size_t)snprintf(costs + len, sizeof costs - len, " %s %.1f",
+                                        g->class_name[c], g->cost[(size_t)i * g->nclass + c]);
+            qv__log(4, "region %s: task %u -> %s (%.1f us; costs:%s)", name, i,
+                    qv__devq_name(rt, rp->dev[i]), (double)rp->pred_us[i], costs);
+        }
 out:
     if (rc && rp) {
         qv__rplan_release(rp);

@@ -8,9 +8,22 @@
 #include <stdlib.h>
 
 #include "trace/graph.h"
+#include "config/catalog.h"
 #include "trace/perfmodel.h"
 
-static int fill(const qv__gview *v, qv_dag *g)
+/* Node i's function as the planner is to know it: for planning (by_kernel),
+ * a function bound to a catalog kernel is the function that kernel
+ * implements, so that the planner finds the kernel and the fused chains
+ * that contain it whatever the application named it; else its name. */
+static const char *func_name(const qv__gview *v, uint64_t i, bool by_kernel)
+{
+    qv_func *fn = by_kernel ? qv__gview_fn(v, i) : NULL;
+    if (fn && fn->kernel && fn->kernel->nfuncs == 1)
+        return fn->kernel->funcs[0];
+    return qv__gview_func(v, i);
+}
+
+static int fill(const qv__gview *v, qv_dag *g, bool by_kernel)
 {
     int cls[QV_CLASS_COUNT];
     for (unsigned c = 0; c < QV_CLASS_COUNT; c++)
@@ -26,7 +39,7 @@ static int fill(const qv__gview *v, qv_dag *g)
         const qv__node nd = qv__gview_node(v, i);
         qv_func *fn = qv__gview_fn(v, i);
         uint32_t ni;
-        int rc = qv_dag_add_node(g, (int64_t)i, qv__gview_func(v, i), &ni);
+        int rc = qv_dag_add_node(g, (int64_t)i, func_name(v, i, by_kernel), &ni);
         if (rc)
             return qv__fail(rc, "graph export: %s", qv_strerror(rc));
         for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
@@ -72,13 +85,8 @@ static int fill(const qv__gview *v, qv_dag *g)
               : 0;
 }
 
-int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out)
-{
-    return qv__graph_range_to_dag(rt, name, 0, UINT64_MAX, out);
-}
-
-int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                           qv_dag **out)
+static int convert(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
+                   bool by_kernel, qv_dag **out)
 {
     *out = NULL;
     qv__gview v;
@@ -90,11 +98,22 @@ int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64
         qv__gview_free(&v);
         return qv__fail(rc, "graph export: out of memory");
     }
-    rc = fill(&v, g);
+    rc = fill(&v, g, by_kernel);
     qv__gview_free(&v);
     if (rc)
         qv_dag_destroy(g);
     else
         *out = g;
     return rc;
+}
+
+int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out)
+{
+    return convert(rt, name, 0, UINT64_MAX, false, out);
+}
+
+int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
+                           qv_dag **out)
+{
+    return convert(rt, name, lo, hi, true, out);
 }

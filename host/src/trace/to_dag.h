@@ -20,9 +20,11 @@
  */
 int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out);
 
-/* The same for the recorded nodes with ids in [lo, hi) (a region's entry):
- * node i of the graph is id lo + i; edges from nodes before lo are left
- * out, and the span is that of these nodes. */
+/* The same for the recorded nodes with ids in [lo, hi) (a region's entry),
+ * for the planner: node i of the graph is id lo + i; edges from nodes
+ * before lo are left out, and the span is that of these nodes; a function
+ * bound to a catalog kernel is named as the function the kernel implements
+ * (the catalog's name for it, which the planner matches kernels by). */
 int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
                            qv_dag **out);
 
