@@ -339,6 +339,8 @@ static void test_policy(void **state)
     assert_null(p.log_file);
     assert_null(p.perfmodel_dir);
     assert_int_equal(p.perfmodel_min_samples, def.perfmodel_min_samples);
+    assert_true(p.objective == 0 && def.objective == 0); /* time */
+    assert_true(p.deadline_ms == 0 && def.deadline_ms == 0);
     qv__policy_fini(&p);
 
     assert_int_equal(qv__policy_load(path_of("tests/config/good/policy.yaml"), &p, &diag),
@@ -358,6 +360,8 @@ static void test_policy(void **state)
     assert_non_null(strstr(p.perfmodel_dir, "tests/config/good/models"));
     assert_int_equal(p.perfmodel_min_samples, 5);
     assert_non_null(strstr(p.trace_path, "trace.json"));
+    assert_true(p.objective == 0.25);
+    assert_true(p.deadline_ms == 40);
     qv__policy_fini(&p);
     assert_null(p.boards);
 

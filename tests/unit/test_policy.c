@@ -118,6 +118,58 @@ static void inert_keys_warn(void **state)
     assert_non_null(strstr(d.message, "implicit_regions"));
 }
 
+/* objective: time, cost or a weight; deadline_ms: a time; neither warns
+ * (the region compiler plans with them). */
+static void objective_keys(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        double w, deadline;
+    } good[] = {
+        {"objective: time\n", 0, 0},
+        {"objective: cost\ndeadline_ms: 2.5\n", 1, 2.5},
+        {"objective: 0.3\n", 0.3, 0},
+        {"objective: 1\ndeadline_ms: 0\n", 1, 0},
+        {"objective: \"cost\"\n", 1, 0},
+        {"deadline_ms: 86400000\n", 0, 86400000},
+    };
+    qv__policy p;
+    qv_diag d;
+    for (size_t k = 0; k < sizeof good / sizeof *good; k++) {
+        const char *path = write_policy("objective.yaml", good[k].text);
+        assert_int_equal(qv__policy_load(path, &p, &d), 0);
+        assert_true(p.objective == good[k].w);
+        assert_true(p.deadline_ms == good[k].deadline);
+        assert_int_equal(p.nwarn, 0);
+        qv__policy_fini(&p);
+        assert_true(p.objective == 0 && p.deadline_ms == 0);
+    }
+    static const struct {
+        const char *text, *message;
+    } bad[] = {
+        {"objective: -0.5\n", "1:12: error: objective: -0.5 is out of range; expected time, "
+                              "cost, or a weight from 0 (time) to 1 (cost)"},
+        {"objective: \"0.5\"\n", "1:12: error: objective: unknown value '0.5'; expected"},
+        {"objective: money\n", "1:12: error: objective: unknown value 'money'; expected"},
+        {"objective: cots\n", "did you mean 'cost'?"},
+        {"objective: {w: 1}\n", "1:12: error: objective: expected time, cost, or a weight "
+                                "from 0 (time) to 1 (cost), got a mapping"},
+        {"deadline_ms: 1e9\n", "1:14: error: deadline_ms: 1e+09 is out of range"},
+        {"deadline_ms: soon\n", "1:14: error: deadline_ms: expected a number, got 'soon'"},
+        {"deadline_ms: .nan\n", "1:14: error: deadline_ms: expected a number"},
+    };
+    for (size_t k = 0; k < sizeof bad / sizeof *bad; k++) {
+        const char *path = write_policy("objective-bad.yaml", bad[k].text);
+        assert_int_equal(qv__policy_load(path, &p, &d), QV_EFORMAT);
+        char msg[2048];
+        qv_diag_format(&d, msg, sizeof msg);
+        if (!strstr(msg, bad[k].message))
+            fail_msg("%s: got '%s', expected '%s'", bad[k].text, msg, bad[k].message);
+        assert_true(p.objective == 0); /* the defaults */
+    }
+}
+
 /* A runtime on a policy that sets every key away from its default: the
  * warnings go to log.file (which works), the limits and device choices are
  * the policy's. */
@@ -184,6 +236,8 @@ static void every_top_key_is_known(void **state)
         "catalog",       /* runtime.c: the FPGA kernels */
         "max_inflight",  /* sched.c: backpressure */
         "implicit_regions", /* region.c: regions between qv_wait_all */
+        "objective",     /* loop.c: the plan's qv_plan_opts.cost_weight */
+        "deadline_ms",   /* loop.c: the plan's qv_plan_opts.deadline_us */
         NULL,
     };
     size_t n = 0;
@@ -206,6 +260,7 @@ int main(void)
         cmocka_unit_test(policy_takes_effect),
         cmocka_unit_test(inert_keys_warn),
         cmocka_unit_test(keys_reach_the_runtime),
+        cmocka_unit_test(objective_keys),
         cmocka_unit_test(every_top_key_is_known),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -22,13 +22,15 @@ static const char *const class_names[] = {"cpu", "gpu", "fpga", "remote", NULL};
 const char *const qv__policy_top_keys[] = {"scheduler", "hot_threshold", "devices",
                                            "replan",    "discovery",     "log",
                                            "perfmodel", "trace",         "catalog",
-                                           "max_inflight", "implicit_regions", NULL};
+                                           "max_inflight", "implicit_regions",
+                                           "objective", "deadline_ms", NULL};
 
 static const qv__ykey top_keys[] = {
     {"scheduler", 0, NULL}, {"hot_threshold", 0, NULL}, {"devices", 0, NULL},
     {"replan", 0, NULL},    {"discovery", 0, NULL},     {"log", 0, NULL},
     {"perfmodel", 0, NULL}, {"trace", 0, NULL},         {"catalog", 0, NULL},
-    {"max_inflight", 0, NULL}, {"implicit_regions", 0, NULL}, {NULL, 0, NULL},
+    {"max_inflight", 0, NULL}, {"implicit_regions", 0, NULL}, {"objective", 0, NULL},
+    {"deadline_ms", 0, NULL},  {NULL, 0, NULL},
 };
 static const qv__ykey replan_keys[] = {
     {"drift", 0, NULL},
@@ -183,6 +185,37 @@ static int get_outpath(const qv__ydoc *doc, const qv__ynode *map, const char *ke
     return *out ? 0 : QV_ENOMEM;
 }
 
+/* objective: time (0), cost (1), or a weight between them. */
+static int load_objective(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
+                          qv_diag *diag)
+{
+    static const char *const names[] = {"time", "cost", NULL};
+    static const char *const form = "time, cost, or a weight from 0 (time) to 1 (cost)";
+    if (n->kind != QV__Y_SCALAR)
+        return qv__yerr(doc, n, diag, "objective: expected %s, got %s", form, qv__ydesc(n));
+    double v;
+    qv_diag num;
+    if (!qv__yget_double(doc, n, "objective", -1e300, 1e300, &v, &num)) {
+        if (!(v >= 0 && v <= 1))
+            return qv__yerr(doc, n, diag, "objective: %g is out of range; expected %s", v,
+                            form);
+        p->objective = v;
+        return 0;
+    }
+    for (int k = 0; names[k]; k++)
+        if (!strcmp(n->str, names[k])) {
+            p->objective = k;
+            return 0;
+        }
+    const char *dym = qv__did_you_mean(n->str, names);
+    if (dym)
+        return qv__yerr(doc, n, diag,
+                        "objective: unknown value '%s'; did you mean '%s'? (expected %s)",
+                        n->str, dym, form);
+    return qv__yerr(doc, n, diag, "objective: unknown value '%s'; expected %s", n->str,
+                    form);
+}
+
 static int load_devices(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
                         qv_diag *diag)
 {
@@ -300,6 +333,15 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
                       &p->max_inflight, diag);
     if (!rc && (n = qv__ymap_get(root, "devices")))
         rc = load_devices(doc, n, p, diag);
+    if (!rc && (n = qv__ymap_get(root, "objective")))
+        rc = load_objective(doc, n, p, diag);
+    if (!rc && (n = qv__ymap_get(root, "deadline_ms")))
+        rc = qv__yget_double(doc, n, "deadline_ms", -1e300, 1e300, &p->deadline_ms, diag);
+    if (!rc && !(p->deadline_ms >= 0 && p->deadline_ms <= 86400000))
+        rc = qv__yerr(doc, qv__ymap_get(root, "deadline_ms"), diag,
+                      "deadline_ms: %g is out of range; expected 0 (none) to 86400000 "
+                      "(a day)",
+                      p->deadline_ms);
     if (!rc && (n = qv__ymap_get(root, "catalog"))) {
         rc = qv__yget_path(doc, n, "catalog", 0, &p->catalog, diag);
         if (!rc)

@@ -18,6 +18,9 @@
  *   catalog:   ../config/kernels.yaml    the kernel catalog (FPGA kernels)
  *   max_inflight: 65536          16..16777216 tasks submitted and not done
  *                                before qv_submit blocks
+ *   objective: time              time | cost | a weight from 0 to 1: what a
+ *                                region's plan minimises
+ *   deadline_ms: 0               0..86400000; 0 = none: a cost plan's limit
  */
 #ifndef QV_CONFIG_POLICY_H
 #define QV_CONFIG_POLICY_H
@@ -64,6 +67,10 @@ typedef struct qv__policy {
      * for qv__policy_warn. */
     char warn[3][320];
     unsigned nwarn;
+    /* What a region's plan optimises (the region compiler passes them to
+     * qv_plan_opts): */
+    double objective;   /* 0: time; 1: cost; between: cost_weight */
+    double deadline_ms; /* ms, 0 = none: deadline_us / 1000 */
 } qv__policy;
 
 /* Fills p with the defaults above; nothing to free until a load. */
