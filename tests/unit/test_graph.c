@@ -2,14 +2,21 @@
  * test_graph.c - the recorded execution graph: nodes, edges with the bytes
  * they carry, the critical path and bottlenecks on measured times, and the
  * three exports (.qvg.json, DOT, Chrome trace); the .qvg.json file reads
- * back with the planner's reader as the graph the runtime recorded.
+ * back with the planner's reader as the graph the runtime recorded; the
+ * trace's marks (qv__trace_mark) as instants in the Chrome trace.
+ *
+ * Links the static library: the marks are internal.
  */
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <time.h>
 
+#include "../../partition/src/json.h"
 #include "helper.h"
 #include "quiver.h"
 #include "qvpart.h"
+#include "trace/marks.h"
 
 static void cpu_sleep(const qv_call *c)
 {
@@ -335,6 +342,7 @@ static void not_recording(void **state)
     o.perfmodel_dir = "";
     qv_runtime *r;
     assert_int_equal(qv_runtime_create(&o, &r), 0);
+    qv__trace_mark(r, "kept", "nowhere"); /* nothing to keep it for */
     char path[300];
     snprintf(path, sizeof path, "%s/none.qvg.json", qv_test_scratch());
     assert_int_equal(qv_graph_write(r, "none", path), QV_ENOENT);
@@ -343,6 +351,232 @@ static void not_recording(void **state)
     /* Unwritable path. */
     assert_int_equal(qv_graph_write(rt, "x", "/nonexistent/dir/x.json"), -ENOENT);
     assert_non_null(strstr(qv_last_error(), "/nonexistent/dir/x.json"));
+}
+
+/* ---- marks (trace/marks.c): instants in the Chrome trace --------------- */
+
+/* The trace at path, read back by the library's strict JSON reader (so
+ * every escape must be valid JSON); *text gets the raw file. */
+static qv__jval *read_trace(const char *path, char **text)
+{
+    size_t len = 0;
+    char *s = qv_test_slurp(path, &len);
+    assert_non_null(s);
+    qv__jval *v = NULL;
+    qv_diag dg = { 0 };
+    if (qv__part_json_parse(s, len, path, &v, &dg) != 0)
+        fail_msg("%s:%u:%u: %s", path, dg.line, dg.column, dg.message);
+    if (text)
+        *text = s;
+    else
+        free(s);
+    return v;
+}
+
+static const char *jstr(const qv__jval *o, const char *key)
+{
+    const qv__jval *v = qv__part_json_get(o, key);
+    assert_non_null(v);
+    assert_int_equal(v->type, QV__JSTR);
+    return v->u.str.s;
+}
+
+static double jnum(const qv__jval *o, const char *key)
+{
+    const qv__jval *v = qv__part_json_get(o, key);
+    assert_non_null(v);
+    assert_int_equal(v->type, QV__JNUM);
+    return v->u.num;
+}
+
+/* The trace's events of phase ph, in the file's order; returns how many
+ * (up to max). */
+static size_t events(const qv__jval *root, const char *ph, const qv__jval **out, size_t max)
+{
+    const qv__jval *ev = qv__part_json_get(root, "traceEvents");
+    assert_non_null(ev);
+    assert_int_equal(ev->type, QV__JARR);
+    size_t n = 0;
+    for (size_t i = 0; i < ev->u.arr.n; i++)
+        if (!strcmp(jstr(ev->u.arr.v[i], "ph"), ph)) {
+            if (n < max)
+                out[n] = ev->u.arr.v[i];
+            n++;
+        }
+    return n;
+}
+
+static size_t write_marks(const char *file, qv__jval **root, const qv__jval **out,
+                          size_t max)
+{
+    char path[300];
+    snprintf(path, sizeof path, "%s/%s", qv_test_scratch(), file);
+    assert_int_equal(qv_trace_write(rt, path), 0);
+    *root = read_trace(path, NULL);
+    return events(*root, "i", out, max);
+}
+
+/* Each mark is a global instant with its name and detail (escaped: quotes,
+ * backslashes, controls, bidi overrides), on the tasks' time line: a mark
+ * made after a task ended lies after it. */
+static void marks_in_trace(void **state)
+{
+    (void)state;
+    assert_int_equal(qv_graph_reset(rt), 0);
+    unsigned t = 1000;
+    assert_int_equal(qv_submit(rt, f1, (qv_arg[]){ QV_BUF(a), QV_VAL(t) }, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    const char *detail = "drift 12% on \"fir\\fft\"\n\tcaf\xc3\xa9 \x1b[2J \xe2\x80\xae end";
+    qv__trace_mark(rt, "replan", detail);
+    qv__trace_mark(rt, "device \"u250\" lost", NULL);
+    qv__trace_mark(rt, NULL, "no name: not kept");
+    qv__trace_mark(NULL, "no runtime", "ignored");
+
+    char path[300], *text;
+    snprintf(path, sizeof path, "%s/marks.trace.json", qv_test_scratch());
+    assert_int_equal(qv_trace_write(rt, path), 0);
+    qv__jval *root = read_trace(path, &text);
+    assert_int_equal(count(text, "\"ph\": \"i\", \"s\": \"g\""), 2);
+    /* Escaped in the file: no raw control or bidi override reaches it. */
+    assert_null(strchr(text, '\x1b'));
+    assert_null(strstr(text, "\xe2\x80\xae"));
+    assert_non_null(strstr(text, "\"detail\": \"drift 12% on \\\"fir\\\\fft\\\"\\n\\t"
+                                 "caf\xc3\xa9 \\u001B[2J \\u202E end\""));
+    free(text);
+    const qv__jval *mk[4], *task[2];
+    assert_int_equal(events(root, "i", mk, 4), 2);
+    assert_int_equal(events(root, "X", task, 2), 1);
+    assert_string_equal(jstr(mk[0], "name"), "replan");
+    assert_string_equal(jstr(mk[0], "s"), "g");
+    assert_string_equal(jstr(qv__part_json_get(mk[0], "args"), "detail"), detail);
+    assert_string_equal(jstr(mk[1], "name"), "device \"u250\" lost");
+    assert_string_equal(jstr(qv__part_json_get(mk[1], "args"), "detail"), "");
+    double end = jnum(task[0], "ts") + jnum(task[0], "dur");
+    assert_true(jnum(task[0], "ts") >= 0);
+    assert_true(jnum(mk[0], "ts") >= end - 0.002);
+    assert_true(jnum(mk[1], "ts") >= jnum(mk[0], "ts"));
+    qv__part_json_free(root);
+}
+
+/* qv_graph_reset forgets the marks with the graph. */
+static void marks_reset(void **state)
+{
+    (void)state;
+    assert_int_equal(qv_graph_reset(rt), 0);
+    qv__trace_mark(rt, "before", "the reset");
+    assert_int_equal(qv_graph_reset(rt), 0);
+    qv__jval *root;
+    const qv__jval *mk[2];
+    assert_int_equal(write_marks("reset.trace.json", &root, mk, 2), 0);
+    qv__part_json_free(root);
+    qv__trace_mark(rt, "after", "the reset");
+    assert_int_equal(write_marks("reset2.trace.json", &root, mk, 2), 1);
+    assert_string_equal(jstr(mk[0], "name"), "after");
+    /* Nothing was dropped: the trace says so only when marks were. */
+    assert_null(qv__part_json_get(root, "otherData"));
+    qv__part_json_free(root);
+}
+
+/* The last QV__MARKS_MAX marks are kept, oldest first; the trace counts
+ * the dropped ones. Long names and details are cut at a whole character. */
+static void marks_bounded(void **state)
+{
+    (void)state;
+    assert_int_equal(qv_graph_reset(rt), 0);
+    enum { EXTRA = 10 };
+    for (int i = 0; i < QV__MARKS_MAX + EXTRA; i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i);
+        qv__trace_mark(rt, "m", num);
+    }
+    static const qv__jval *mk[QV__MARKS_MAX + EXTRA];
+    qv__jval *root;
+    assert_int_equal(write_marks("bounded.trace.json", &root, mk, QV__MARKS_MAX + EXTRA),
+                     QV__MARKS_MAX);
+    for (int i = 0; i < QV__MARKS_MAX; i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i + EXTRA);
+        assert_string_equal(jstr(qv__part_json_get(mk[i], "args"), "detail"), num);
+    }
+    assert_string_equal(jstr(qv__part_json_get(root, "otherData"), "marks_dropped"), "10");
+    qv__part_json_free(root);
+
+    /* 200 two-byte characters, 3000 bytes of detail: cut to 126 and 1023. */
+    assert_int_equal(qv_graph_reset(rt), 0);
+    char name[401], detail[3001];
+    for (int i = 0; i < 200; i++)
+        memcpy(name + 2 * i, "\xc3\xa9", 2);
+    name[400] = 0;
+    memset(detail, 'x', 3000);
+    detail[3000] = 0;
+    qv__trace_mark(rt, name, detail);
+    assert_int_equal(write_marks("long.trace.json", &root, mk, 2), 1);
+    assert_int_equal(strlen(jstr(mk[0], "name")), 126);
+    assert_int_equal(strncmp(jstr(mk[0], "name"), name, 126), 0);
+    assert_int_equal(strlen(jstr(qv__part_json_get(mk[0], "args"), "detail")),
+                     QV__MARK_DETAIL_MAX);
+    qv__part_json_free(root);
+}
+
+enum { MARKERS = 4, MARKS_EACH = 1000 }; /* 4000 marks: all kept */
+static atomic_int markers_done;
+
+static void *marker(void *arg)
+{
+    int id = (int)(intptr_t)arg;
+    char name[16];
+    snprintf(name, sizeof name, "t%d", id);
+    for (int i = 0; i < MARKS_EACH; i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i);
+        qv__trace_mark(rt, name, num);
+    }
+    atomic_fetch_add(&markers_done, 1);
+    return NULL;
+}
+
+/* Threads mark while the trace is written and the graph reset: every trace
+ * is valid JSON with at most QV__MARKS_MAX marks (a TSan build checks the
+ * locking), and with no reset each thread's marks all arrive, in order. */
+static void marks_while_writing(void **state)
+{
+    (void)state;
+    assert_int_equal(qv_graph_reset(rt), 0);
+    pthread_t th[MARKERS];
+    atomic_store(&markers_done, 0);
+    for (int i = 0; i < MARKERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, marker, (void *)(intptr_t)i), 0);
+    static const qv__jval *mk[QV__MARKS_MAX];
+    for (int w = 0; w < 50 && atomic_load(&markers_done) < MARKERS; w++) {
+        qv__jval *root;
+        assert_true(write_marks("busy.trace.json", &root, mk, QV__MARKS_MAX) <=
+                    QV__MARKS_MAX);
+        qv__part_json_free(root);
+        if (w % 8 == 7)
+            assert_int_equal(qv_graph_reset(rt), 0);
+    }
+    for (int i = 0; i < MARKERS; i++)
+        pthread_join(th[i], NULL);
+
+    assert_int_equal(qv_graph_reset(rt), 0);
+    for (int i = 0; i < MARKERS; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, marker, (void *)(intptr_t)i), 0);
+    for (int i = 0; i < MARKERS; i++)
+        pthread_join(th[i], NULL);
+    qv__jval *root;
+    assert_int_equal(write_marks("all.trace.json", &root, mk, QV__MARKS_MAX),
+                     MARKERS * MARKS_EACH);
+    int next[MARKERS] = { 0 };
+    double ts = 0;
+    for (int i = 0; i < MARKERS * MARKS_EACH; i++) {
+        int id = atoi(jstr(mk[i], "name") + 1);
+        assert_true(id >= 0 && id < MARKERS);
+        assert_int_equal(atoi(jstr(qv__part_json_get(mk[i], "args"), "detail")), next[id]);
+        next[id]++;
+        assert_true(jnum(mk[i], "ts") >= ts); /* oldest first */
+        ts = jnum(mk[i], "ts");
+    }
+    qv__part_json_free(root);
 }
 
 int main(void)
@@ -356,6 +590,10 @@ int main(void)
         cmocka_unit_test(anti_dependencies),
         cmocka_unit_test(chain_is_critical),
         cmocka_unit_test(not_recording),
+        cmocka_unit_test(marks_in_trace),
+        cmocka_unit_test(marks_reset),
+        cmocka_unit_test(marks_bounded),
+        cmocka_unit_test(marks_while_writing),
     };
     int rc = cmocka_run_group_tests(tests, diamond, done);
     qv_test_scratch_remove();

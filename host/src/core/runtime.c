@@ -10,6 +10,7 @@
 #include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
+#include "trace/marks.h"
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
 
@@ -198,7 +199,7 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
         qv__fail(rc, "cannot set up performance models: %s", qv_strerror(rc));
         goto fail;
     }
-    if (rt->opts.record && !(rt->rec = qv__rec_create())) {
+    if (rt->opts.record && (!(rt->rec = qv__rec_create()) || qv__marks_init(rt))) {
         rc = qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
         goto fail;
     }
@@ -228,6 +229,7 @@ fail:
     free_policy(rt);
     qv__perf_close(rt);
     qv__rec_destroy(rt->rec);
+    qv__marks_free(rt);
     if (rt->cpu) {
         rt->cpu->ops->close(rt->cpu);
         free(rt->cpu);
@@ -304,6 +306,7 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     qv__perf_close(rt);
     qv__rec_destroy(rt->rec);
     rt->rec = NULL;
+    qv__marks_free(rt);
     qv__devq_close_all(rt);
     qv__region_free(rt);
     free_policy(rt);

@@ -3,14 +3,17 @@
  * docs/partition.md (.qvg.json) through the planner's one writer of the format
  * (qv_dag_write, on the graph qv__graph_to_dag converts), Graphviz DOT with
  * the critical path in red, and a Chrome trace-event timeline (one track per
- * worker, flow arrows for the dependencies that carry data between workers)
- * that opens in Perfetto.
+ * worker, flow arrows for the dependencies that carry data between workers,
+ * the trace's marks as global instants) that opens in Perfetto.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "devices/device.h"
+#include "qv_escape.h"
 #include "trace/graph.h"
+#include "trace/marks.h"
 #include "trace/perfmodel.h"
 #include "trace/to_dag.h"
 
@@ -109,11 +112,31 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
     int rc = view(rt, path, &g, &f);
     if (rc)
         return rc;
+    qv__mark *mk;
+    size_t nmk;
+    uint64_t dropped;
+    if ((rc = qv__marks_copy(rt, &mk, &nmk, &dropped)) != 0) {
+        fclose(f);
+        qv__gview_free(&g);
+        return qv__fail(rc, "qv_trace_write: out of memory");
+    }
+    /* One time base for tasks and marks: the earliest of the tasks' starts
+     * and the marks, so that no event has a negative time. */
+    uint64_t t0 = g.t1_ns ? g.t0_ns : UINT64_MAX;
+    for (size_t i = 0; i < nmk; i++)
+        if (mk[i].ns < t0)
+            t0 = mk[i].ns;
+    if (t0 == UINT64_MAX)
+        t0 = g.t0_ns;
     unsigned nw = 0;
     for (uint64_t i = 0; i < g.n; i++)
         if (qv__gview_node(&g, i).worker + 1u > nw)
             nw = qv__gview_node(&g, i).worker + 1u;
-    fputs("{\"displayTimeUnit\": \"ns\", \"traceEvents\": [\n", f);
+    fputs("{\"displayTimeUnit\": \"ns\", ", f);
+    if (dropped) /* the marks kept are the last QV__MARKS_MAX */
+        fprintf(f, "\"otherData\": {\"marks_dropped\": \"%llu\"}, ",
+                (unsigned long long)dropped);
+    fputs("\"traceEvents\": [\n", f);
     fputs("  {\"ph\": \"M\", \"pid\": 1, \"name\": \"process_name\", "
           "\"args\": {\"name\": \"quiver\"}}", f);
     for (unsigned w = 0; w < nw; w++) {
@@ -145,7 +168,7 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
                    "\"args\": {\"id\": %llu, \"measured_us\": %.3f, \"model_us\": %.3f, "
                    "\"bytes_in\": %llu, \"bytes_out\": %llu, \"critical\": %s",
                 qv_class_name((qv_class)nd.cls), (unsigned)nd.worker,
-                nd.start_ns >= g.t0_ns ? (nd.start_ns - g.t0_ns) / 1e3 : 0.0,
+                nd.start_ns >= t0 ? (nd.start_ns - t0) / 1e3 : 0.0,
                 g.dur_us[i], (unsigned long long)i, g.dur_us[i], pred_us,
                 (unsigned long long)nd.bytes_in, (unsigned long long)nd.bytes_out,
                 g.on_cp[i] ? "true" : "false");
@@ -164,13 +187,23 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
         fprintf(f, ",\n  {\"ph\": \"s\", \"pid\": 1, \"tid\": %u, \"id\": %llu, "
                    "\"name\": \"data\", \"cat\": \"flow\", \"ts\": %.3f}",
                 (unsigned)s.worker, (unsigned long long)i,
-                (s.end_ns - g.t0_ns) / 1e3 - 0.001);
+                (s.end_ns - t0) / 1e3 - 0.001);
         fprintf(f, ",\n  {\"ph\": \"f\", \"bp\": \"e\", \"pid\": 1, \"tid\": %u, "
                    "\"id\": %llu, \"name\": \"data\", \"cat\": \"flow\", \"ts\": %.3f, "
                    "\"args\": {\"bytes\": %llu}}",
                 (unsigned)d.worker, (unsigned long long)i,
-                (d.start_ns - g.t0_ns) / 1e3, (unsigned long long)e->bytes);
+                (d.start_ns - t0) / 1e3, (unsigned long long)e->bytes);
     }
+    /* Marks (a re-plan and its reason): instants across every track. */
+    for (size_t i = 0; i < nmk; i++) {
+        fputs(",\n  {\"ph\": \"i\", \"s\": \"g\", \"pid\": 1, \"tid\": 0, \"name\": ", f);
+        qv__json_fputs(f, mk[i].name);
+        fprintf(f, ", \"cat\": \"mark\", \"ts\": %.3f, \"args\": {\"detail\": ",
+                (mk[i].ns - t0) / 1e3);
+        qv__json_fputs(f, mk[i].detail);
+        fputs("}}", f);
+    }
+    free(mk);
     fputs("\n]}\n", f);
     qv__gview_free(&g);
     return close_out(f, path);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "trace/graph.h"
+#include "trace/marks.h"
 
 qv__node qv__gview_node(const qv__gview *g, uint64_t i)
 {
@@ -339,6 +340,7 @@ QV_API int qv_graph_reset(qv_runtime *rt)
 {
     if (!rt)
         return qv__fail(QV_EINVAL, "qv_graph_reset: NULL runtime");
+    qv__marks_clear(rt);
     qv__recorder *r = rt->rec;
     if (!r)
         return 0;
