@@ -1,0 +1,232 @@
+/*
+ * adapt.c - bench_loop --adapt: 200 entries of the signal chain's region
+ * on the CPU and the emulated board; before entry 50 the board is made 4x
+ * slower (qv__emu_set_slowdown: its modelled time, which the runtime
+ * learns). Reported: after how many entries `replans` grows, and the
+ * entries after the re-plan against a static run that is slow from its
+ * first entry (its plan made for the new conditions), over the same
+ * entries. The emulated board's slowdown is modelled, not slept: wall time
+ * shows where the work went; the board's modelled time per entry and the
+ * plan's prediction show what the slowdown costs.
+ *
+ * Entries come 1 ms apart, as frames of a stream would, which leaves the
+ * background compiler (SCHED_IDLE) idle time on a small machine.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loop.h"
+
+#ifdef QV_LOOP_ADAPT
+#include "devices/device.h"
+
+typedef struct adapt_cfg {
+    const char  *policy;
+    loop_app_cfg app;
+    int          entries;  /* in all */
+    int          slow_at;  /* entry before which the board slows; 0: from the start */
+    double       factor;
+    int          window;   /* first entry of the statistics; -1: after the re-plan */
+    const char  *tmpdir, *calib_policy;
+    int          calib;    /* eager entries that calibrate the models first */
+} adapt_cfg;
+
+typedef struct adapt_out {
+    int    replaying_at_slow; /* the region replayed before the slowdown */
+    int    replan_entry;      /* first entry >= slow_at after which replans grew; -1 */
+    int    window, window_n;  /* the entries of the statistics */
+    double replans, compiles, replayed_window;
+    double wall_ms, board_us, fpga, measured_us, predicted_us; /* window means */
+    double pre_wall_ms, pre_board_us, pre_fpga, pre_predicted_us; /* before the slowdown */
+    int    ok;
+    char   reason[128];
+    char   device[128];
+    char   models[512];   /* at the end of the run */
+} adapt_out;
+
+typedef struct entry_rec {
+    double wall_ms, board_us, fpga, measured_us, predicted_us, replans, replayed;
+} entry_rec;
+
+static void pause_ms(int ms)
+{
+    struct timespec ts = { 0, ms * 1000L * 1000L };
+    nanosleep(&ts, NULL);
+}
+
+static int run_adapt(const void *arg, void *out_, size_t size)
+{
+    const adapt_cfg *c = arg;
+    adapt_out *o = out_;
+    (void)size;
+    char dir[1024] = "";
+    if (c->calib && loop_calibrate(c->tmpdir, c->calib_policy, 0, &c->app, c->calib, dir))
+        return -1;
+    qv_options opts;
+    qv_options_init(&opts);
+    opts.config = c->policy; /* the CPU and the emulated board */
+    opts.opencl = 0;
+    opts.perfmodel_dir = dir;
+    qv_runtime *rt;
+    LOOP_CHECK(qv_runtime_create(&opts, &rt));
+    for (unsigned d = 0; d < qv_device_count(rt) && !o->device[0]; d++) {
+        qv_device_info di;
+        if (qv_device_get(rt, d, &di) == 0 && di.cls == QV_CLASS_FPGA)
+            snprintf(o->device, sizeof o->device, "%s", di.name);
+    }
+    if (!o->device[0]) {
+        fprintf(stderr, "bench_loop: --adapt: the policy gives no emulated board\n");
+        return -1;
+    }
+    loop_app *app;
+    LOOP_CHECK(loop_app_create(rt, &c->app, &app));
+    entry_rec *rec = calloc((size_t)c->entries, sizeof *rec);
+    if (!rec)
+        return QV_ENOMEM;
+    const char *name = c->app.region;
+    double replans_before = 0;
+    o->replan_entry = -1;
+    for (int e = 0; e < c->entries; e++) {
+        if (e == c->slow_at) {
+            qv_region_info ri;
+            if (loop_region(rt, name, &ri) == 0) {
+                o->replaying_at_slow = ri.replayed > 0;
+                replans_before = (double)ri.replans;
+            }
+            LOOP_CHECK(qv__emu_set_slowdown(rt, o->device, c->factor));
+        }
+        double k0[3], k1[3], b0 = loop_board_us(rt, k0), t0 = bench_now();
+        LOOP_CHECK(loop_app_entry(app));
+        rec[e].wall_ms = (bench_now() - t0) * 1e3;
+        double b1 = loop_board_us(rt, k1), n = k1[0] - k0[0] + k1[1] - k0[1] + k1[2] - k0[2];
+        rec[e].board_us = b1 - b0;
+        rec[e].fpga = n > 0 ? (k1[2] - k0[2]) / n : 0;
+        qv_region_info ri;
+        LOOP_CHECK(loop_region(rt, name, &ri));
+        rec[e].measured_us = ri.measured_us;
+        rec[e].predicted_us = ri.predicted_us;
+        rec[e].replans = (double)ri.replans;
+        rec[e].replayed = (double)ri.replayed;
+        if (e >= c->slow_at && o->replan_entry < 0 && c->slow_at > 0 &&
+            (double)ri.replans > replans_before)
+            o->replan_entry = e;
+        if (e + 1 == c->entries) {
+            o->replans = (double)ri.replans;
+            o->compiles = (double)ri.compiles;
+            snprintf(o->reason, sizeof o->reason, "%s", ri.last_replan_reason);
+            if (ri.last_error[0])
+                fprintf(stderr, "bench_loop: %s: %s\n", name, ri.last_error);
+        }
+        if (!ri.compiles)
+            loop_let_compile(rt, name, 2.0);
+        pause_ms(1);
+    }
+    o->ok = loop_app_check(app) == 0;
+    loop_app_models(app, o->models, sizeof o->models);
+    /* Statistics: the entries after the re-plan (or the window given). */
+    int w = c->window;
+    if (w < 0)
+        w = o->replan_entry >= 0 ? o->replan_entry + 1 : c->slow_at + (c->entries - c->slow_at) / 2;
+    if (w >= c->entries)
+        w = c->entries - 1;
+    o->window = w;
+    o->window_n = c->entries - w;
+    for (int e = w; e < c->entries; e++) {
+        o->wall_ms += rec[e].wall_ms / o->window_n;
+        o->board_us += rec[e].board_us / o->window_n;
+        o->fpga += rec[e].fpga / o->window_n;
+        o->measured_us += rec[e].measured_us / o->window_n;
+    }
+    o->predicted_us = rec[c->entries - 1].predicted_us;
+    o->replayed_window = rec[c->entries - 1].replayed - (w > 0 ? rec[w - 1].replayed : 0);
+    int p0 = c->slow_at > 10 ? c->slow_at - 10 : 0, np = c->slow_at - p0;
+    for (int e = p0; e < c->slow_at; e++) {
+        o->pre_wall_ms += rec[e].wall_ms / np;
+        o->pre_board_us += rec[e].board_us / np;
+        o->pre_fpga += rec[e].fpga / np;
+    }
+    if (c->slow_at > 0)
+        o->pre_predicted_us = rec[c->slow_at - 1].predicted_us;
+    free(rec);
+    loop_app_destroy(app);
+    qv_runtime_destroy(rt);
+    if (dir[0])
+        loop_rmdir(dir);
+    return 0;
+}
+
+int loop_adapt(const loop_args *a)
+{
+    /* Re-plans no more often than every 100 ms (the default 1 s is longer
+     * than this whole run). */
+    const char *replan = "replan:\n  min_interval_ms: 100\n";
+    const char *policy = loop_default_policy(a, 3, 1, 1, replan);
+    const char *eager = loop_default_policy(a, 6, 0, 1, replan);
+    if (!policy || !eager) {
+        fprintf(stderr, "bench_loop: cannot write a policy under %s\n", a->tmpdir);
+        return 1;
+    }
+    int s = a->smoke;
+    adapt_cfg c = { policy,
+                    { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0 },
+                    s ? 12 : 200, s ? 6 : 50, 4.0, -1, a->tmpdir, eager, s ? 4 : 20 };
+    adapt_out ad, st;
+    printf("## --adapt: signal chain (%d frames x %u per entry) on CPU + emulated board, "
+           "%d entries, board %.0fx slower before entry %d\n\n", c.app.frames, c.app.n,
+           c.entries, c.factor, c.slow_at);
+    if (loop_child(run_adapt, &c, &ad, sizeof ad)) {
+        fprintf(stderr, "bench_loop: --adapt failed\n");
+        return 1;
+    }
+    adapt_cfg cs = c;
+    cs.slow_at = 0;
+    cs.window = ad.window;
+    if (loop_child(run_adapt, &cs, &st, sizeof st)) {
+        fprintf(stderr, "bench_loop: --adapt (static, slow from the start) failed\n");
+        return 1;
+    }
+    printf("board: %s; replaying before the slowdown: %s\n", ad.device,
+           ad.replaying_at_slow ? "yes" : "NO");
+    if (ad.replan_entry >= 0)
+        printf("re-plan: replans grew after entry %d, the %d%s entry run on the slow board; "
+               "reason: %s\n", ad.replan_entry, ad.replan_entry - c.slow_at + 1,
+               ad.replan_entry - c.slow_at + 1 == 1 ? "st" : "th", ad.reason);
+    else
+        printf("re-plan: NONE in %d entries after the slowdown (replans %.0f, compiles %.0f)\n",
+               c.entries - c.slow_at, ad.replans, ad.compiles);
+    printf("\n| run | entries | ms/entry (wall) | board us/entry (modelled) | tasks on "
+           "the board | measured us/entry | predicted us | replayed |\n"
+           "|---|---|---|---|---|---|---|---|\n");
+    printf("| adaptive, before the slowdown | %d-%d | %.3f | %.1f | %.0f%% | - | %.1f | - |\n",
+           c.slow_at > 10 ? c.slow_at - 10 : 0, c.slow_at - 1, ad.pre_wall_ms,
+           ad.pre_board_us, 100 * ad.pre_fpga, ad.pre_predicted_us);
+    const adapt_out *r[2] = { &ad, &st };
+    const char *lab[2] = { ad.replan_entry >= 0 ? "adaptive, after the re-plan"
+                                                : "adaptive, after the slowdown",
+                           "static, slow from entry 0" };
+    for (int k = 0; k < 2; k++)
+        printf("| %s | %d-%d | %.3f | %.1f | %.0f%% | %.1f | %.1f | %.0f/%d |\n", lab[k],
+               r[k]->window, c.entries - 1, r[k]->wall_ms, r[k]->board_us, 100 * r[k]->fpga,
+               r[k]->measured_us, r[k]->predicted_us, r[k]->replayed_window, r[k]->window_n);
+    if (st.measured_us > 0 && ad.measured_us > 0)
+        printf("\nadaptive / static: measured %.2f, wall %.2f, board %.2f\n",
+               ad.measured_us / st.measured_us, ad.wall_ms / st.wall_ms,
+               st.board_us > 0 ? ad.board_us / st.board_us : 0.0);
+    printf("models at the end (adaptive): %s\nmodels at the end (static): %s\n", ad.models,
+           st.models);
+    printf("result: %s\n\n", ad.ok && st.ok ? "OK" : "WRONG");
+    return !(ad.ok && st.ok);
+}
+
+#else
+
+int loop_adapt(const loop_args *a)
+{
+    (void)a;
+    printf("## --adapt: not built (this libquiver has no qv__emu_set_slowdown)\n\n");
+    return 0;
+}
+
+#endif
