@@ -6,7 +6,8 @@
  * policy's discovery.rescan_interval_ms drives the rescans; an FPGA board
  * whose catalog has no build of a kernel gets no task of it; copies are
  * costed by the board file's link; an emulated board's runs are learnt at
- * the board model's time, not the host's.
+ * the board model's time, not the host's, and a slowdown set on the board
+ * (qv__emu_set_slowdown) multiplies that time.
  *
  * Links the static library: it reads the runtime's pool and models.
  */
@@ -17,11 +18,13 @@
 #include "config/board.h"
 #include "config/policy.h"
 #include "core/internal.h"
+#include "devices/device.h"
 #include "discovery/discovery.h"
 #include "platform.h"
 #include "quiver.h"
 #include "quiver/config.h"
 #include "qvpart.h"
+#include "trace/graph.h"
 #include "trace/perfmodel.h"
 
 enum { N = 4096 };
@@ -379,6 +382,58 @@ static void emulated_runs_cost_the_modelled_time(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* qv__emu_set_slowdown (the adaptation tests' knob): after a slowdown of
+ * 4 the runtime records 4 times the modelled time for the same call (the
+ * recorded node's board_us, which the models learn), and the board's clock
+ * advances by as much more; 1 restores the model. A name that is no
+ * emulated board of the runtime, and a factor that is not a finite number
+ * above 0, are refused. */
+static void slowdown_scales_the_modelled_time(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = vadd_func(rt, false);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    qv_device_info d[4], cpu;
+    unsigned dev = device_named(rt, "alveo-u250-emu", &d[0]);
+    assert_int_equal(qv_device_get(rt, 0, &cpu), 0);
+    assert_int_equal(qv_graph_reset(rt), 0);
+    const double factor[3] = { 1, 4, 1 };
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(qv__emu_set_slowdown(rt, "alveo-u250-emu", factor[k]), 0);
+        submit_vadd(rt, f, 3);
+        assert_int_equal(qv_device_get(rt, dev, &d[k + 1]), 0);
+    }
+    assert_int_equal(d[3].tasks - d[0].tasks, 9);
+    double trips = 2.0 * N + 80.0 * ((N + 1023) / 1024);
+    double model = (70.0 + (trips - 1)) / 300.0; /* µs, as above */
+    qv__gview g;
+    assert_int_equal(qv__gview_build(rt, &g), 0);
+    assert_int_equal(g.n, 9);
+    for (uint64_t i = 0; i < g.n; i++) {
+        double want = model * factor[i / 3];
+        assert_true(fabs(qv__gview_node(&g, i).board_us - want) < 1e-4 * want);
+    }
+    qv__gview_free(&g);
+    /* The same copies in each batch: the clock differs by the runs alone. */
+    double batch[3];
+    for (int k = 0; k < 3; k++)
+        batch[k] = d[k + 1].board_us - d[k].board_us;
+    assert_true(fabs(batch[1] - batch[0] - 3 * 3 * model) < 1e-6 * batch[1]);
+    assert_true(fabs(batch[2] - batch[0]) < 1e-6 * batch[1]);
+
+    assert_int_equal(qv__emu_set_slowdown(rt, "alveo-u250", 2), QV_ENOENT);
+    assert_non_null(strstr(qv_last_error(), "alveo-u250"));
+    assert_int_equal(qv__emu_set_slowdown(rt, cpu.name, 2), QV_ENOENT);
+    assert_int_equal(qv__emu_set_slowdown(rt, NULL, 2), QV_EINVAL);
+    const double bad[] = { 0, -1, NAN, INFINITY, -INFINITY };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+        assert_int_equal(qv__emu_set_slowdown(rt, "alveo-u250-emu", bad[i]), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "finite"));
+    qv_runtime_destroy(rt);
+    assert_int_equal(qv__emu_set_slowdown(rt, "alveo-u250-emu", 2), QV_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -388,6 +443,7 @@ int main(void)
         cmocka_unit_test(rescan_interval_drives_the_rescans),
         cmocka_unit_test(no_build_no_task),
         cmocka_unit_test(emulated_runs_cost_the_modelled_time),
+        cmocka_unit_test(slowdown_scales_the_modelled_time),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

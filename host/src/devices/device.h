@@ -117,4 +117,13 @@ int  qv__fault_hit(const char *backend, int op);
  * without the core), which is not an error. */
 int qv__cpu_bind_self(qv_device *d, unsigned idx);
 
+/* Emulated boards, for tests and benchmarks of adaptation: later runs on
+ * the emulated board that rt names `device` (as qv_device_get names it)
+ * are modelled `factor` times as long, in the board's clock and so in the
+ * time the runtime learns (1: as the model says). Any thread, while tasks
+ * run; a run already started keeps its time. QV_ENOENT when rt has no
+ * emulated board of that name, QV_EINVAL for a factor that is not a
+ * finite number > 0. */
+int qv__emu_set_slowdown(qv_runtime *rt, const char *device, double factor);
+
 #endif

@@ -15,13 +15,16 @@
  * latency + bytes / link bandwidth, a run (latency_cycles + ii * (trips - 1))
  * cycles at the kernel's clock, as a pipelined HLS loop: the pipeline's depth
  * once, then one initiation interval per further trip. The runtime records
- * both clocks in the trace.
+ * both clocks in the trace. A test or benchmark can make the board slower
+ * (qv__emu_set_slowdown): later runs advance the clock by the model's time
+ * times the factor, as a board that degrades while a program runs.
  *
- * Locking: mu guards the memory count, the CU's job slot and the clock;
- * the kernel table is only touched by the device's driver thread.
+ * Locking: mu guards the memory count, the CU's job slot, the clock and the
+ * slowdown; the kernel table is only touched by the device's driver thread.
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +55,7 @@ typedef struct emu_device {
     pthread_cond_t   cv;
     uint64_t         mem_used;
     double           board_us;    /* the virtual clock */
+    double           slowdown;    /* factor on the modelled runs; 1 normal */
     /* The compute unit: one job at a time. */
     pthread_t        cu;
     bool             cu_started, stop;
@@ -107,6 +111,7 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
     if (idx != 0 || !board || !board->emulation)
         return QV_ENOENT;
     e->board = board;
+    e->slowdown = 1;
     snprintf(e->name, sizeof e->name, "emulated %s", board->name);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->cv, NULL);
@@ -380,7 +385,7 @@ static int emu_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     memcpy(e->job_args, args, sizeof args);
     e->job_done = false;
     e->job = ek->entry;
-    e->board_us += run_us;
+    e->board_us += run_us * e->slowdown;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
     if (ev) {
@@ -429,6 +434,32 @@ static int emu_query(qv_device *d, int what, void *out, size_t size)
     *(double *)out = e->board_us;
     pthread_mutex_unlock(&e->mu);
     return 0;
+}
+
+int qv__emu_set_slowdown(qv_runtime *rt, const char *device, double factor)
+{
+    if (!qv__rt_ok(rt) || !device)
+        return qv__fail(QV_EINVAL, "qv__emu_set_slowdown: %s",
+                        device ? "NULL or destroyed runtime" : "NULL device name");
+    if (!(factor > 0) || !isfinite(factor))
+        return qv__fail(QV_EINVAL, "slowdown of %s is %g; expected a finite factor > 0",
+                        device, factor);
+    /* The runtime's names (discovery's), as qv_device_get gives them. */
+    for (unsigned i = 1; i < qv_device_count(rt); i++) {
+        qv_device_info di;
+        qv_device *d = qv__device(rt, i);
+        if (d->ops != &qv__emu_ops || qv_device_get(rt, i, &di) != 0 ||
+            strcmp(di.name, device) != 0)
+            continue;
+        emu_device *e = (emu_device *)d;
+        pthread_mutex_lock(&e->mu);
+        e->slowdown = factor;
+        pthread_mutex_unlock(&e->mu);
+        qv__log(2, "%s: its runs are modelled %g times as long from now on", di.name,
+                factor);
+        return 0;
+    }
+    return qv__fail(QV_ENOENT, "no emulated board named '%s' in this runtime", device);
 }
 
 const struct qv_device_ops qv__emu_ops = {
