@@ -111,12 +111,14 @@ static double now_ms(void)
 
 int main(int argc, char **argv)
 {
-    int frames = 64;
+    int frames = 64, batch = 4;
     uint32_t n = 1024;
     const char *config = NULL, *hls = NULL, *out = "quiver-signal";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--frames") && i + 1 < argc)
             frames = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc)
+            batch = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--n") && i + 1 < argc)
             n = (uint32_t)atoi(argv[++i]);
         else if (!strcmp(argv[i], "--config") && i + 1 < argc)
@@ -126,13 +128,14 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
         else {
-            fprintf(stderr, "usage: quiver-signal [--frames N] [--n SAMPLES] "
+            fprintf(stderr, "usage: quiver-signal [--frames N] [--batch FRAMES] [--n SAMPLES] "
                             "[--config quiver.yaml] [--hls DIR] [--out DIR]\n");
             return 2;
         }
     }
-    if (frames < 1 || frames > 4096 || n < 2 || n > 4096 || (n & (n - 1))) {
-        fprintf(stderr, "signal: --frames must be 1..4096 and --n a power of two up to 4096\n");
+    if (frames < 1 || frames > 4096 || batch < 1 || n < 2 || n > 4096 || (n & (n - 1))) {
+        fprintf(stderr, "signal: --frames must be 1..4096, --batch at least 1 and --n a "
+                        "power of two up to 4096\n");
         return 2;
     }
 
@@ -226,7 +229,8 @@ int main(int argc, char **argv)
         CHECK(qv_buf_register(rt, im[f], fb, &bim[f]));
         CHECK(qv_buf_register(rt, m[f], fb, &bm[f]));
         /* Each frame is one entry of the region "frame": the runtime learns
-         * its signature and, once it is hot, compiles it into a plan. */
+         * its signature, once it is hot compiles it into a plan in the
+         * background, and replays the plan for the frames after that. */
         CHECK(qv_region_begin(rt, "frame"));
         CHECK(qv_submit(rt, fir, (qv_arg[]){ QV_BUF(bx[f]), QV_BUF(bh), QV_BUF(by[f]),
                                              QV_VAL(n), QV_VAL(taps) }, 5));
@@ -235,6 +239,10 @@ int main(int argc, char **argv)
         CHECK(qv_submit(rt, mag, (qv_arg[]){ QV_BUF(bre[f]), QV_BUF(bim[f]), QV_BUF(bm[f]),
                                              QV_VAL(n) }, 4));
         CHECK(qv_region_end(rt));
+        /* A stream keeps `batch` frames in flight, as a bound on latency
+         * and memory would have it. */
+        if ((f + 1) % batch == 0)
+            CHECK(qv_wait_all(rt));
     }
     for (int f = 0; f < frames; f++) /* brings every result home */
         CHECK(qv_buf_unregister(bm[f]));
@@ -285,27 +293,23 @@ int main(int argc, char **argv)
             printf(", %llu failed and re-ran elsewhere", (unsigned long long)di.failed);
         printf("\n");
     }
-    /* The region: entries, compiles (in the background, on idle CPU time:
-     * give it a moment), the plan's prediction and the last entry's time. */
+    /* The region: its entries, how many replayed a plan, the plans made
+     * (the first when it became hot, then re-plans) and the last entry's
+     * predicted against its measured time. */
     qv_region_info ri;
     memset(&ri, 0, sizeof ri);
     ri.size = sizeof ri;
     CHECK(qv_region_get(rt, "frame", &ri));
-    for (int i = 0; i < 200 && !ri.compiles && !ri.last_error[0] && ri.sig_entries >= 3; i++) {
-        struct timespec ts = { 0, 10 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-        CHECK(qv_region_get(rt, "frame", &ri));
-    }
-    printf("region %s: %llu entries, %llu run eagerly, %llu replayed (replay is not built "
-           "yet), %llu compiled", ri.name, (unsigned long long)ri.entries,
+    printf("region %s: %llu entries, %llu run eagerly, %llu replayed, %llu compiled, "
+           "%llu re-planned, %llu guard misses\n", ri.name, (unsigned long long)ri.entries,
            (unsigned long long)ri.recorded, (unsigned long long)ri.replayed,
-           (unsigned long long)ri.compiles);
+           (unsigned long long)ri.compiles, (unsigned long long)ri.replans,
+           (unsigned long long)ri.guard_misses);
     if (ri.compiles)
-        printf(" (%s): predicted %.1f us, measured %.1f us for the last entry", ri.last_replan_reason,
-               ri.predicted_us, ri.measured_us);
+        printf("  plan: %s; last entry predicted %.1f us, measured %.1f us\n",
+               ri.last_replan_reason, ri.predicted_us, ri.measured_us);
     else if (ri.last_error[0])
-        printf(" (%s)", ri.last_error);
-    printf("\n");
+        printf("  not compiled: %s\n", ri.last_error);
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {
         fprintf(stderr, "signal: cannot create %s: %s\n", out, strerror(errno));
         return 1;

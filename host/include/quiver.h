@@ -356,24 +356,33 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name);
 
 /* Closes the calling thread's open region: the entry is counted, and when
  * its signature has been seen `hot_threshold` entries in a row (the policy)
- * it is compiled into a plan in the background. Never waits for the tasks.
- * QV_EINVAL when this thread has no region open on rt. */
+ * it is compiled into a plan in the background; later entries replay the
+ * plan while their submissions match it (docs/runtime.md, "Regions").
+ * Never waits for the tasks. QV_EINVAL when this thread has no region open
+ * on rt. */
 QV_API int qv_region_end(qv_runtime *rt);
 
 /* What a region has done. Fields are only appended: set `size` to
- * sizeof(qv_region_info) before the call. Times are of the last entry;
- * in this version entries are recorded and compiled, not replayed. */
+ * sizeof(qv_region_info) before the call. Times are of the last entry.
+ * entries = recorded + replayed. */
 typedef struct qv_region_info {
     size_t   size;          /* sizeof(qv_region_info) of the caller's header */
     char     name[128];     /* as given, or "implicit:<16 hex digits>" */
     int      implicit;      /* 1: the work between two qv_wait_all */
     uint64_t entries;       /* entries ended (qv_region_end, qv_wait_all) */
     uint64_t recorded;      /* entries run eagerly and recorded */
-    uint64_t replayed;      /* entries run from a plan: always 0 (replay is
-                             * not built yet) */
-    uint64_t compiles;      /* plans compiled in the background */
-    uint64_t replans;       /* re-plans: 0 (not built yet) */
-    uint64_t guard_misses;  /* replays that stopped matching: 0 (not built) */
+    uint64_t replayed;      /* entries run from a plan, every task on the
+                             * device the plan chose */
+    uint64_t compiles;      /* plans made in the background, re-plans
+                             * included */
+    uint64_t replans;       /* plans made again: drift of the measured from
+                             * the predicted time, a device that appeared,
+                             * disappeared or failed, or a new signature
+                             * once the region had a plan */
+    uint64_t guard_misses;  /* entries whose replay stopped: a submission
+                             * that did not match the plan, or an entry
+                             * shorter than the plan (the rest of the entry
+                             * ran eagerly) */
     uint64_t signature;     /* of the last entry (docs/runtime.md) */
     uint64_t signatures;    /* signatures seen in turn: an entry whose
                              * signature differs from the one before counts
@@ -381,14 +390,18 @@ typedef struct qv_region_info {
     uint64_t sig_entries;   /* entries in a row with the last signature;
                              * a new signature starts it again at 1 */
     uint64_t tasks;         /* tasks of the last entry */
-    double   predicted_us;  /* µs: the current plan's makespan; 0 before */
+    double   predicted_us;  /* µs: what the plan predicted for the last
+                             * entry (its makespan, calibrated by the
+                             * entries measured so far); 0 before a plan */
     double   measured_us;   /* µs: the last entry whose tasks are all done,
                              * first task start to last task end; 0 before
                              * (or when the runtime does not record) */
     unsigned parts;         /* parts of the current plan's partition; 0 for
                              * a list-scheduled plan or none */
     char     last_replan_reason[128]; /* why it was last (re)compiled, e.g.
-                                       * "hot: 3 entries"; "" before */
+                                       * "hot: 3 entries with one
+                                       * signature", "drift: ...", "devices
+                                       * changed: ..."; "" before */
     char     last_error[256]; /* why the last compile failed; "" if none */
 } qv_region_info;
 

@@ -2,11 +2,10 @@
  * test_policy.c - qv_options.config: the runtime reads its policy file, a
  * wrong one stops creation with the file, line and column, and what it
  * sets (devices, model directory, trace at exit) takes effect. Every key
- * does something or says it does not (config/policy.c): the keys the
- * run-time loop's re-planning will read (replan.*) load with a warning
- * naming the key and its place, hot_threshold and implicit_regions
- * (regions, region.c) without; the set of top-level keys is pinned, so
- * that a new key comes with its reader. (discovery.rescan_interval_ms
+ * does something (config/policy.c) and loads without a warning: the
+ * run-time loop's keys (hot_threshold, implicit_regions, replan.*) are
+ * read by core/region.c and core/loop.c; the set of top-level keys is
+ * pinned, so that a new key comes with its reader. (discovery.rescan_interval_ms
  * driving the rescans: tests/devices/test_devices.c.)
  */
 #include "helper.h"
@@ -83,31 +82,23 @@ static const char *write_policy(const char *name, const char *text)
     return path;
 }
 
-static void inert_keys_warn(void **state)
+static void loop_keys_load(void **state)
 {
     (void)state;
     qv__policy p;
-    const char *path = write_policy("inert.yaml", "hot_threshold: 5\n"
-                                                  "replan:\n"
-                                                  "  drift: 0.1\n"
-                                                  "  min_interval_ms: 250\n");
+    const char *path = write_policy("loop.yaml", "hot_threshold: 5\n"
+                                                 "replan:\n"
+                                                 "  drift: 0.1\n"
+                                                 "  min_interval_ms: 250\n");
     assert_int_equal(qv__policy_load(path, &p, NULL), 0);
-    /* hot_threshold has an effect now (regions compile): no warning. */
-    assert_int_equal(p.nwarn, 2);
-    char where[1200];
-    snprintf(where, sizeof where, "%s:3:3: replan.drift has no effect yet", path);
-    assert_non_null(strstr(p.warn[0], where));
-    snprintf(where, sizeof where, "%s:4:3: replan.min_interval_ms has no effect yet", path);
-    assert_non_null(strstr(p.warn[1], where));
-    /* Still loaded and checked, for the loop to come. */
     assert_int_equal(p.hot_threshold, 5);
     assert_true(p.replan_drift == 0.1);
+    assert_int_equal(p.replan_min_interval_ms, 250);
     qv__policy_fini(&p);
 
     path = write_policy("active.yaml", "scheduler: eager\nmax_inflight: 100\n"
                                        "hot_threshold: 2\nimplicit_regions: false\n");
     assert_int_equal(qv__policy_load(path, &p, NULL), 0);
-    assert_int_equal(p.nwarn, 0);
     assert_int_equal(p.hot_threshold, 2);
     assert_int_equal(p.implicit_regions, 0);
     qv__policy_fini(&p);
@@ -141,7 +132,6 @@ static void objective_keys(void **state)
         assert_int_equal(qv__policy_load(path, &p, &d), 0);
         assert_true(p.objective == good[k].w);
         assert_true(p.deadline_ms == good[k].deadline);
-        assert_int_equal(p.nwarn, 0);
         qv__policy_fini(&p);
         assert_true(p.objective == 0 && p.deadline_ms == 0);
     }
@@ -171,8 +161,8 @@ static void objective_keys(void **state)
 }
 
 /* A runtime on a policy that sets every key away from its default: the
- * warnings go to log.file (which works), the limits and device choices are
- * the policy's. */
+ * log goes to log.file (which works) with no warning about any key, the
+ * limits and device choices are the policy's. */
 static void keys_reach_the_runtime(void **state)
 {
     (void)state;
@@ -213,9 +203,7 @@ static void keys_reach_the_runtime(void **state)
 
     char *s = qv_test_slurp(log, NULL);
     assert_non_null(s);
-    assert_null(strstr(s, "hot_threshold has no effect yet"));
-    assert_non_null(strstr(s, "replan.drift has no effect yet"));
-    assert_non_null(strstr(s, "replan.min_interval_ms has no effect yet"));
+    assert_null(strstr(s, "no effect yet")); /* every key is read */
     free(s);
 }
 
@@ -228,7 +216,7 @@ static void every_top_key_is_known(void **state)
         "scheduler",     /* placement.c: eager or heft */
         "hot_threshold", /* region.c: entries before a region compiles */
         "devices",       /* devq.c, runtime.c: classes opened */
-        "replan",        /* no effect yet: a warning */
+        "replan",        /* loop.c: drift and interval of re-plans */
         "discovery",     /* devq.c: the pool's backends, boards, rescans */
         "log",           /* runtime.c: level and file */
         "perfmodel",     /* runtime.c (dir), placement.c (min_samples) */
@@ -258,7 +246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(bad_policy_is_refused),
         cmocka_unit_test(policy_takes_effect),
-        cmocka_unit_test(inert_keys_warn),
+        cmocka_unit_test(loop_keys_load),
         cmocka_unit_test(keys_reach_the_runtime),
         cmocka_unit_test(objective_keys),
         cmocka_unit_test(every_top_key_is_known),

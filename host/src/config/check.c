@@ -97,8 +97,6 @@ QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag
     case QV_CONFIG_POLICY: {
         qv__policy p;
         rc = qv__policy_from_doc(doc, &p, diag);
-        if (!rc)
-            qv__policy_warn(&p); /* keys that have no effect yet */
         qv__policy_fini(&p);
         break;
     }

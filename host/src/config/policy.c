@@ -114,28 +114,6 @@ void qv__policy_fini(qv__policy *p)
     qv__policy_defaults(p);
 }
 
-/* Keys that are parsed, checked and kept but read by nothing until the
- * run-time loop exists (docs/config/policy.md): a warning, not an error, so
- * that existing files still load. */
-static void inert(const qv__ydoc *doc, const qv__ynode *map, const char *key,
-                  const char *name, const char *why, qv__policy *p)
-{
-    for (size_t i = 0; i < map->n && p->nwarn < 3; i++)
-        if (!strcmp(map->items[2 * i]->str, key)) {
-            const qv__ynode *k = map->items[2 * i];
-            snprintf(p->warn[p->nwarn++], sizeof p->warn[0],
-                     "%.120s:%u:%u: %s has no effect yet: %s", doc->path, k->line, k->col,
-                     name, why);
-            return;
-        }
-}
-
-void qv__policy_warn(const qv__policy *p)
-{
-    for (unsigned i = 0; i < p->nwarn; i++)
-        qv__log(1, "%s", p->warn[i]);
-}
-
 static int get_uint(const qv__ydoc *doc, const qv__ynode *map, const char *key,
                     const char *what, int64_t lo, int64_t hi, unsigned *out,
                     qv_diag *diag)
@@ -355,11 +333,6 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         if (!rc)
             rc = get_uint(doc, sec, "min_interval_ms", "replan.min_interval_ms", 0,
                           86400000, &p->replan_min_interval_ms, diag);
-        if (!rc) {
-            const char *why = "nothing re-plans until the run-time loop exists";
-            inert(doc, sec, "drift", "replan.drift", why, p);
-            inert(doc, sec, "min_interval_ms", "replan.min_interval_ms", why, p);
-        }
     }
     if (!rc && (sec = qv__ymap_get(root, "discovery"))) {
         rc = qv__ymap_check(doc, sec, "discovery", discovery_keys, diag);

@@ -9,7 +9,9 @@
  *   hot_threshold: 3             1..1000000 entries before a region compiles
  *   implicit_regions: true       the work between two qv_wait_all is a region
  *   devices: [cpu, gpu, fpga, remote]
- *   replan:    {drift: 0.25, min_interval_ms: 1000}   (no effect yet)
+ *   replan:    {drift: 0.25, min_interval_ms: 1000}   a region re-plans
+ *              when a device's measured time drifts past drift, at most
+ *              once per min_interval_ms (core/loop.c)
  *   discovery: {rescan_interval_ms: 5000, hwloc: true, opencl: true,
  *               xrt: true, boards: [../boards/emu/u250-emu.yaml]}
  *   log:       {level: warn, file: PATH}
@@ -62,11 +64,6 @@ typedef struct qv__policy {
                                        qv_submit blocks (backpressure) */
     struct qv__catalog *cat;        /* that catalog, loaded; owned (the
                                        runtime takes it: set it to NULL) */
-    /* Keys the file sets that nothing reads yet (replan.*: the run-time
-     * loop's re-planning will): "file:line:col: KEY has no effect yet...",
-     * for qv__policy_warn. */
-    char warn[3][320];
-    unsigned nwarn;
     /* What a region's plan optimises (the region compiler passes them to
      * qv_plan_opts): */
     double objective;   /* 0: time; 1: cost; between: cost_weight */
@@ -83,10 +80,6 @@ void qv__policy_defaults(qv__policy *p);
  * error *out holds the defaults, owns nothing, and diag (may be NULL) says
  * why. Relative paths in the file resolve against the file's directory. */
 int qv__policy_load(const char *path, qv__policy *out, qv_diag *diag);
-
-/* Logs p's warnings (keys that have no effect yet) at warn level: the
- * runtime once its log is open, `quiver check` after a check. */
-void qv__policy_warn(const qv__policy *p);
 
 /* Frees what a loaded policy owns and resets it to the defaults. */
 void qv__policy_fini(qv__policy *p);

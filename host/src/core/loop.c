@@ -21,21 +21,23 @@
  * no more often than replan.min_interval_ms. The entry's span over the
  * plan's makespan calibrates the prediction that qv_region_info reports.
  *
- * The thread runs on idle CPU time only (Linux SCHED_IDLE): the
- * application never waits for it, and never shares a core with it while
- * it has work of its own.
+ * The thread runs at nice 10: the application never waits for it, and it
+ * takes a small share of a core from busy workers, never a whole one.
  */
 #include <inttypes.h>
 #include <math.h>
-#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "config/policy.h"
 #include "core/region.h"
 #include "qvpart.h"
 #include "trace/graph.h"
+#include "trace/marks.h"
 #include "trace/to_dag.h"
 
 #define DRIFT_ENTRIES 2     /* entries in a row past the drift */
@@ -129,6 +131,8 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
     qv_plan_opts_init(&o);
     o.algo = QV_ALGO_QUIVER;
     o.catalog = rt->catalog;
+    o.cost_weight = rt->policy->objective; /* the policy's `objective` */
+    o.deadline_us = rt->policy->deadline_ms * 1e3;
     qv_diag d;
     memset(&d, 0, sizeof d);
     if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
@@ -281,12 +285,13 @@ static void *loop_main(void *arg)
 {
     qv_runtime *rt = arg;
     struct qv__loop *l = rt->loop;
-    /* On 2 cores, a compile at normal priority cost bench_overhead's
-     * Cholesky shape 10-35 % per task; where SCHED_IDLE is refused it runs
-     * at normal priority. */
-    struct sched_param sp;
-    memset(&sp, 0, sizeof sp);
-    pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+    /* A low share of the CPU, not none: at normal priority a compile cost
+     * bench_overhead's Cholesky shape 10-35 % per task on 2 cores, and on
+     * idle time only (SCHED_IDLE) a program that keeps every core busy
+     * starved the loop for hundreds of entries, so a board that slowed
+     * was noticed late. At nice 10 it gets about a tenth of a core against
+     * busy threads. */
+    setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     pthread_mutex_lock(&l->mu);
     for (;;) {
         while (!l->stop && !l->qhead)
@@ -351,6 +356,11 @@ static void *loop_main(void *arg)
             qv__log(2, "region %s: %s %u tasks onto %u device%s (%u parts), predicted "
                     "%.1f us: %s", name, replan ? "re-planned" : "compiled", n, p->ndev,
                     p->ndev == 1 ? "" : "s", p->parts, p->makespan, reason);
+        }
+        if (!rc && replan) { /* each re-plan on the trace's time line */
+            char detail[300];
+            snprintf(detail, sizeof detail, "region %s: %s", name, reason);
+            qv__trace_mark(rt, "re-plan", detail);
         }
         pthread_mutex_lock(&l->mu);
         r->want_compile = false;

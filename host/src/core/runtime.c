@@ -127,7 +127,6 @@ static int apply_policy(qv_runtime *rt, const char *path)
     qv__log(2, "runtime policy %s: scheduler %s, log level %s%s%s", path,
             qv__sched_name(p->scheduler), qv__loglevel_name(p->log_level),
             p->log_file ? ", log file " : "", p->log_file ? p->log_file : "");
-    qv__policy_warn(p);
     /* Nothing starts half-configured: the policy loaded its catalog (as
      * `quiver check` does, by the same code); every board loads now. */
     rt->catalog = p->cat;

@@ -1,0 +1,358 @@
+/*
+ * test_replay.c - the run-time loop on devices (core/region.c, core/loop.c):
+ * random programs replayed on CPU + PoCL + the emulated board equal a
+ * sequential run; a board that fails in the middle of a replay has its task
+ * run elsewhere and its region re-planned without it; a board made slower
+ * is measured, and its region re-planned off it.
+ *
+ * Runs on the embedded default platform's devices (its board file and
+ * catalog, with a policy of its own for the loop's settings). Parts that
+ * need an absent class are skipped.
+ */
+#include "helper.h"
+
+#include <time.h>
+
+#include "devices/device.h"
+#include "quiver.h"
+#include "platform.h"
+
+enum { N = 4096, NB = 6 };
+
+static const char *vadd_cl =
+    "__kernel void vadd(__global const float *a, __global const float *b,\n"
+    "                   __global float *out, uint n) {\n"
+    "    size_t i = get_global_id(0);\n"
+    "    if (i < n) out[i] = a[i] + b[i];\n"
+    "}\n";
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* vadd on the CPU, taking cpu_us longer than it needs: a CPU that loses to
+ * the board, so that plans put work there. */
+static double cpu_us;
+static void slow_cpu_vadd(const qv_call *c)
+{
+    double t0 = now_s();
+    qv_test_cpu_vadd(c);
+    while ((now_s() - t0) * 1e6 < cpu_us)
+        ;
+}
+
+/* A runtime on the default platform's devices with the loop's policy. */
+static qv_runtime *open_rt(const char *extra, unsigned *have)
+{
+    static int seq;
+    const char *bin = getenv("QV_BINARY_DIR");
+    char path[512], text[2048];
+    snprintf(text, sizeof text,
+             "catalog: %s/share/quiver/kernels.yaml\n"
+             "discovery: {rescan_interval_ms: 0, xrt: false,\n"
+             "            boards: [%s/share/quiver/boards/emu/u250-emu.yaml]}\n"
+             "hot_threshold: 2\n%s",
+             bin, bin, extra);
+    snprintf(path, sizeof path, "%s/replay%d.yaml", qv_test_scratch(), seq++);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.pin = 0;
+    o.config = path;
+    o.perfmodel_dir = "";
+    qv_runtime *rt;
+    if (qv_runtime_create(&o, &rt)) {
+        fprintf(stderr, "runtime: %s\n", qv_last_error());
+        fail();
+    }
+    *have = 0;
+    for (unsigned d = 0; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        qv_device_get(rt, d, &di);
+        *have |= 1u << di.cls;
+    }
+    return rt;
+}
+
+/* The device of class cls: its index, name and tasks so far. */
+static unsigned device_of(qv_runtime *rt, qv_class cls, qv_device_info *out)
+{
+    for (unsigned d = 0; d < qv_device_count(rt); d++) {
+        if (qv_device_get(rt, d, out) == 0 && out->cls == cls)
+            return d;
+    }
+    fail_msg("no %s device", qv_class_name(cls));
+    return 0;
+}
+
+static qv_region_info info_of(qv_runtime *rt, const char *name)
+{
+    qv_region_info ri;
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(rt, name, &ri), 0);
+    return ri;
+}
+
+typedef struct prog {
+    int n;
+    int a[40], b[40], o[40];
+} prog;
+
+typedef struct arrays {
+    float mem[NB][N];
+    float ref[NB][N];
+    qv_buf *b[NB];
+} arrays;
+
+static void arrays_open(qv_runtime *rt, arrays *A)
+{
+    for (int i = 0; i < NB; i++) {
+        for (int e = 0; e < N; e++)
+            A->mem[i][e] = A->ref[i][e] = (float)((i * 7 + e) % 13);
+        assert_int_equal(qv_buf_register(rt, A->mem[i], sizeof A->mem[i], &A->b[i]), 0);
+    }
+}
+
+static void arrays_check(arrays *A)
+{
+    for (int i = 0; i < NB; i++) {
+        assert_int_equal(qv_buf_wait(A->b[i]), 0);
+        if (memcmp(A->mem[i], A->ref[i], sizeof A->mem[i]))
+            fail_msg("buffer %d differs from the sequential run", i);
+    }
+}
+
+static void arrays_close(arrays *A)
+{
+    for (int i = 0; i < NB; i++)
+        assert_int_equal(qv_buf_unregister(A->b[i]), 0);
+}
+
+/* Submits p as one entry of region name and runs it sequentially too.
+ * Sums of floats are the same IEEE operation on every device, so results
+ * compare bit for bit (values that grow past 2^24 round, and past FLT_MAX
+ * become inf, the same way everywhere). */
+static void run_entry(qv_runtime *rt, qv_func *f, arrays *A, const prog *p, const char *name)
+{
+    uint32_t n = N;
+    assert_int_equal(qv_region_begin(rt, name), 0);
+    for (int i = 0; i < p->n; i++) {
+        qv_arg args[] = {QV_BUF(A->b[p->a[i]]), QV_BUF(A->b[p->b[i]]), QV_BUF(A->b[p->o[i]]),
+                         QV_VAL(n)};
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        for (int e = 0; e < N; e++) {
+            float v = A->ref[p->a[i]][e] + A->ref[p->b[i]][e];
+            A->ref[p->o[i]][e] = v;
+        }
+    }
+    assert_int_equal(qv_region_end(rt), 0);
+}
+
+static void prog_random(prog *p, int n, unsigned *seed)
+{
+    p->n = n;
+    for (int i = 0; i < n; i++) {
+        p->o[i] = (int)(rand_r(seed) % NB);
+        do
+            p->a[i] = (int)(rand_r(seed) % NB);
+        while (p->a[i] == p->o[i]);
+        do
+            p->b[i] = (int)(rand_r(seed) % NB);
+        while (p->b[i] == p->o[i]);
+    }
+}
+
+/* Random programs on every device class there is: replayed entries equal
+ * the sequential run. */
+static void replay_on_devices_equals_sequential(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_rt("", &have);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    if (have & (1u << QV_CLASS_GPU))
+        assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){vadd_cl, "vadd", NULL,
+                                                                  qv_test_range_vadd}),
+                         0);
+    if (have & (1u << QV_CLASS_FPGA))
+        assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    static arrays A;
+    arrays_open(rt, &A);
+    uint64_t replayed = 0;
+    for (unsigned seed = 1; seed <= 6; seed++) {
+        unsigned rs = seed * 7919;
+        prog p;
+        prog_random(&p, 3 + (int)(rand_r(&rs) % 10), &rs);
+        char name[32];
+        snprintf(name, sizeof name, "dev%u", seed);
+        qv_region_info ri;
+        double t0 = now_s();
+        do {
+            run_entry(rt, f, &A, &p, name);
+            assert_int_equal(qv_wait_all(rt), 0);
+            arrays_check(&A);
+            ri = info_of(rt, name);
+        } while (ri.replayed < 3 && now_s() - t0 < 60);
+        assert_string_equal(ri.last_error, "");
+        assert_true(ri.replayed >= 3);
+        assert_int_equal(ri.guard_misses, 0);
+        replayed += ri.replayed;
+    }
+    assert_true(replayed >= 18);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
+/* A chain the plan puts on the board (its CPU implementation is slow). */
+static qv_runtime *board_setup(const char *extra, qv_func **f, qv_device_info *board,
+                               unsigned *bdev)
+{
+    unsigned have;
+    qv_runtime *rt = open_rt(extra, &have);
+    if (!(have & (1u << QV_CLASS_FPGA))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    *bdev = device_of(rt, QV_CLASS_FPGA, board);
+    assert_int_equal(qv_func_create(rt, "vadd_slow_cpu", qv_test_vadd_sig, 4, f), 0);
+    assert_int_equal(qv_func_set_cpu(*f, slow_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(*f, "vadd"), 0);
+    return rt;
+}
+
+static uint64_t tasks_on(qv_runtime *rt, unsigned dev)
+{
+    qv_device_info di;
+    assert_int_equal(qv_device_get(rt, dev, &di), 0);
+    return di.tasks;
+}
+
+/* Enters region "chain" until it has replayed `replayed` entries. */
+static qv_region_info replay_until(qv_runtime *rt, qv_func *f, arrays *A, const prog *p,
+                                   uint64_t replayed)
+{
+    qv_region_info ri;
+    double t0 = now_s();
+    do {
+        run_entry(rt, f, A, p, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        ri = info_of(rt, "chain");
+    } while (ri.replayed < replayed && now_s() - t0 < 60);
+    assert_true(ri.replayed >= replayed);
+    return ri;
+}
+
+static const prog chain = {4, {0, 3, 4, 5}, {1, 2, 2, 1}, {3, 4, 5, 0}};
+
+/* The board fails during a replay: that task runs on the CPU, nothing is
+ * lost, and the region is re-planned without the board. */
+static void board_failing_mid_replay(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 300;
+    qv_runtime *rt = board_setup("", &f, &board, &bdev);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    arrays_check(&A);
+    assert_int_equal(ri.replans, 0);
+    uint64_t on_board = tasks_on(rt, bdev);
+    assert_true(on_board > 0);
+    /* Its second launch from now fails: the middle of an entry. */
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 1, QV_EIO);
+    run_entry(rt, f, &A, &chain, "chain");
+    assert_int_equal(qv_wait_all(rt), 0); /* it ran elsewhere: no error */
+    qv__fault_set(NULL, 0, 0, 0);
+    arrays_check(&A);
+    /* The next entry asks for the re-plan; entries after it replay it. */
+    double t0 = now_s();
+    do {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        ri = info_of(rt, "chain");
+    } while (ri.replans < 1 && now_s() - t0 < 60);
+    assert_int_equal(ri.replans, 1);
+    assert_non_null(strstr(ri.last_replan_reason, "failed"));
+    assert_non_null(strstr(ri.last_replan_reason, board.name));
+    uint64_t replayed = ri.replayed;
+    on_board = tasks_on(rt, bdev);
+    ri = replay_until(rt, f, &A, &chain, replayed + 2);
+    arrays_check(&A);
+    assert_int_equal(tasks_on(rt, bdev), on_board);
+    assert_string_equal(ri.last_error, "");
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
+/* The board becomes 40x slower: replayed entries measure it, and the
+ * region is re-planned with its work moved to the CPU. */
+static void slow_board_is_replanned(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 100;
+    qv_runtime *rt =
+        board_setup("replan: {drift: 0.5, min_interval_ms: 0}\n", &f, &board, &bdev);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 3);
+    assert_int_equal(ri.replans, 0);
+    uint64_t before = tasks_on(rt, bdev);
+    ri = replay_until(rt, f, &A, &chain, ri.replayed + 2);
+    assert_true(tasks_on(rt, bdev) > before); /* the plan uses the board */
+    assert_int_equal(qv__emu_set_slowdown(rt, board.name, 40), 0);
+    double t0 = now_s();
+    uint64_t entries = ri.entries;
+    do {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        ri = info_of(rt, "chain");
+    } while (ri.replans < 1 && now_s() - t0 < 60);
+    assert_int_equal(ri.replans, 1);
+    assert_non_null(strstr(ri.last_replan_reason, "drift"));
+    assert_non_null(strstr(ri.last_replan_reason, board.name));
+    print_message("re-planned %llu entries after the slowdown: %s\n",
+                  (unsigned long long)(ri.entries - entries), ri.last_replan_reason);
+    /* The re-plan is marked on the trace's time line. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/replan.trace.json", qv_test_scratch());
+    assert_int_equal(qv_trace_write(rt, path), 0);
+    char *trace = qv_test_slurp(path, NULL);
+    assert_non_null(trace);
+    assert_non_null(strstr(trace, "\"re-plan\""));
+    assert_non_null(strstr(trace, "region chain: drift: "));
+    free(trace);
+    ri = replay_until(rt, f, &A, &chain, ri.replayed + 1);
+    before = tasks_on(rt, bdev);
+    ri = replay_until(rt, f, &A, &chain, ri.replayed + 3);
+    assert_int_equal(tasks_on(rt, bdev), before); /* moved off the board */
+    arrays_check(&A);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(replay_on_devices_equals_sequential),
+        cmocka_unit_test(board_failing_mid_replay),
+        cmocka_unit_test(slow_board_is_replanned),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove();
+    return rc;
+}
