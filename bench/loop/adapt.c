@@ -172,52 +172,73 @@ int loop_adapt(const loop_args *a)
     adapt_cfg c = { policy,
                     { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0 },
                     s ? 12 : 200, s ? 6 : 50, 4.0, -1, a->tmpdir, eager, s ? 4 : 20 };
-    adapt_out ad, st;
     printf("## --adapt: signal chain (%d frames x %u per entry) on CPU + emulated board, "
-           "%d entries, board %.0fx slower before entry %d\n\n", c.app.frames, c.app.n,
-           c.entries, c.factor, c.slow_at);
-    if (loop_child(run_adapt, &c, &ad, sizeof ad)) {
-        fprintf(stderr, "bench_loop: --adapt failed\n");
-        return 1;
-    }
-    adapt_cfg cs = c;
-    cs.slow_at = 0;
-    cs.window = ad.window;
-    if (loop_child(run_adapt, &cs, &st, sizeof st)) {
-        fprintf(stderr, "bench_loop: --adapt (static, slow from the start) failed\n");
-        return 1;
-    }
-    printf("board: %s; replaying before the slowdown: %s\n", ad.device,
-           ad.replaying_at_slow ? "yes" : "NO");
-    if (ad.replan_entry >= 0)
-        printf("re-plan: replans grew after entry %d, the %d%s entry run on the slow board; "
-               "reason: %s\n", ad.replan_entry, ad.replan_entry - c.slow_at + 1,
-               ad.replan_entry - c.slow_at + 1 == 1 ? "st" : "th", ad.reason);
-    else
-        printf("re-plan: NONE in %d entries after the slowdown (replans %.0f, compiles %.0f)\n",
-               c.entries - c.slow_at, ad.replans, ad.compiles);
-    printf("\n| run | entries | ms/entry (wall) | board us/entry (modelled) | tasks on "
+           "%d entries, board %.0fx slower before entry %d; %d run%s of each\n\n",
+           c.app.frames, c.app.n, c.entries, c.factor, c.slow_at, a->runs,
+           a->runs > 1 ? "s" : "");
+    char lines[100][512];
+    int failed = 0;
+    printf("| run | entries | ms/entry (wall) | board us/entry (modelled) | tasks on "
            "the board | measured us/entry | predicted us | replayed |\n"
            "|---|---|---|---|---|---|---|---|\n");
-    printf("| adaptive, before the slowdown | %d-%d | %.3f | %.1f | %.0f%% | - | %.1f | - |\n",
-           c.slow_at > 10 ? c.slow_at - 10 : 0, c.slow_at - 1, ad.pre_wall_ms,
-           ad.pre_board_us, 100 * ad.pre_fpga, ad.pre_predicted_us);
-    const adapt_out *r[2] = { &ad, &st };
-    const char *lab[2] = { ad.replan_entry >= 0 ? "adaptive, after the re-plan"
-                                                : "adaptive, after the slowdown",
-                           "static, slow from entry 0" };
-    for (int k = 0; k < 2; k++)
-        printf("| %s | %d-%d | %.3f | %.1f | %.0f%% | %.1f | %.1f | %.0f/%d |\n", lab[k],
-               r[k]->window, c.entries - 1, r[k]->wall_ms, r[k]->board_us, 100 * r[k]->fpga,
-               r[k]->measured_us, r[k]->predicted_us, r[k]->replayed_window, r[k]->window_n);
-    if (st.measured_us > 0 && ad.measured_us > 0)
-        printf("\nadaptive / static: measured %.2f, wall %.2f, board %.2f\n",
-               ad.measured_us / st.measured_us, ad.wall_ms / st.wall_ms,
-               st.board_us > 0 ? ad.board_us / st.board_us : 0.0);
-    printf("models at the end (adaptive): %s\nmodels at the end (static): %s\n", ad.models,
-           st.models);
-    printf("result: %s\n\n", ad.ok && st.ok ? "OK" : "WRONG");
-    return !(ad.ok && st.ok);
+    for (int r = 0; r < a->runs; r++) {
+        adapt_out ad, st;
+        lines[r][0] = 0;
+        if (loop_child(run_adapt, &c, &ad, sizeof ad)) {
+            fprintf(stderr, "bench_loop: --adapt failed\n");
+            failed = 1;
+            continue;
+        }
+        adapt_cfg cs = c;
+        cs.slow_at = 0;
+        cs.window = ad.window;
+        if (loop_child(run_adapt, &cs, &st, sizeof st)) {
+            fprintf(stderr, "bench_loop: --adapt (static, slow from the start) failed\n");
+            failed = 1;
+            continue;
+        }
+        int k = ad.replan_entry - c.slow_at + 1;
+        if (ad.replan_entry >= 0)
+            snprintf(lines[r], sizeof lines[r], "run %d: replaying before the slowdown: %s; "
+                     "replans grew after entry %d, the %d%s run on the slow board (%s); "
+                     "adaptive / static after it: measured %.2f, wall %.2f",
+                     r + 1, ad.replaying_at_slow ? "yes" : "NO", ad.replan_entry, k,
+                     k == 1 ? "st" : k == 2 ? "nd" : k == 3 ? "rd" : "th", ad.reason,
+                     st.measured_us > 0 ? ad.measured_us / st.measured_us : 0.0,
+                     st.wall_ms > 0 ? ad.wall_ms / st.wall_ms : 0.0);
+        else
+            snprintf(lines[r], sizeof lines[r], "run %d: replaying before the slowdown: %s; "
+                     "NO re-plan in the %d entries after the slowdown (replans %.0f, "
+                     "compiles %.0f)", r + 1, ad.replaying_at_slow ? "yes" : "NO",
+                     c.entries - c.slow_at, ad.replans, ad.compiles);
+        printf("| %d: adaptive, before the slowdown | %d-%d | %.3f | %.1f | %.0f%% | - | %.1f "
+               "| - |\n", r + 1, c.slow_at > 10 ? c.slow_at - 10 : 0, c.slow_at - 1,
+               ad.pre_wall_ms, ad.pre_board_us, 100 * ad.pre_fpga, ad.pre_predicted_us);
+        const adapt_out *o[2] = { &ad, &st };
+        const char *lab[2] = { ad.replan_entry >= 0 ? "adaptive, after the re-plan"
+                                                    : "adaptive, after the slowdown",
+                               "static, slow from entry 0" };
+        for (int q = 0; q < 2; q++)
+            printf("| %d: %s | %d-%d | %.3f | %.1f | %.0f%% | %.1f | %.1f | %.0f/%d |\n", r + 1,
+                   lab[q], o[q]->window, c.entries - 1, o[q]->wall_ms, o[q]->board_us,
+                   100 * o[q]->fpga, o[q]->measured_us, o[q]->predicted_us,
+                   o[q]->replayed_window, o[q]->window_n);
+        if (r + 1 == a->runs)
+            snprintf(lines[r] + strlen(lines[r]), sizeof lines[r] - strlen(lines[r]),
+                     "\n  board %s; models at the end, adaptive: %s\n  static: %s",
+                     ad.device, ad.models, st.models);
+        if (!ad.ok || !st.ok) {
+            printf("result of run %d: WRONG\n", r + 1);
+            failed = 1;
+        }
+        fflush(stdout);
+    }
+    printf("\n");
+    for (int r = 0; r < a->runs; r++)
+        if (lines[r][0])
+            printf("- %s\n", lines[r]);
+    printf("\n");
+    return failed;
 }
 
 #else

@@ -36,6 +36,10 @@ typedef int (*loop_fn)(const void *arg, void *out, size_t size);
  * -1 when the child failed (its messages went to stderr). */
 int loop_child(loop_fn fn, const void *arg, void *out, size_t size);
 
+/* Set by a child's fn: leave with _exit, without atexit handlers (and so
+ * without a sanitizer's leak check of a third-party library). */
+extern int loop_quick_exit;
+
 /* Writes `text` to tmpdir/name and returns the path (static storage per
  * name slot: slot 0..7), or NULL. */
 const char *loop_policy(const loop_args *a, int slot, const char *name, const char *text);

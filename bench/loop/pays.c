@@ -136,7 +136,7 @@ int loop_pays(const loop_args *a)
         for (int r = 0; r < a->runs; r++)
             for (int p = 0; p < 2; p++) {
                 pay_cfg c = { apps[i].app, apps[i].label, p ? planned : eager, p,
-                              s ? 5 : 10, s ? 12 : 100, s ? 3 : 40, s ? 3.0 : 60.0,
+                              s ? 5 : 10, s ? 12 : 100, s ? 3 : 100, s ? 3.0 : 60.0,
                               a->tmpdir, eager, s ? 4 : 20 };
                 if (!p)
                     c.app.region = NULL;

@@ -112,7 +112,7 @@ int loop_predict(const loop_args *a)
            "mean abs error | median abs error | bias | worst | re-plans | result |\n"
            "|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < 2; i++) {
-        pred_cfg c = { policy, apps[i].app, s ? 3 : 60, s ? 12 : 100, s ? 3.0 : 60.0,
+        pred_cfg c = { policy, apps[i].app, s ? 3 : 200, s ? 12 : 100, s ? 3.0 : 60.0,
                        a->tmpdir, eager, s ? 4 : 20 };
         pred_out o;
         if (loop_child(run_predict, &c, &o, sizeof o)) {
