@@ -17,10 +17,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "loop.h"
-
-#ifdef QV_LOOP_ADAPT
 #include "devices/device.h"
+#include "loop.h"
 
 typedef struct adapt_cfg {
     const char  *policy;
@@ -240,14 +238,3 @@ int loop_adapt(const loop_args *a)
     printf("\n");
     return failed;
 }
-
-#else
-
-int loop_adapt(const loop_args *a)
-{
-    (void)a;
-    printf("## --adapt: not built (this libquiver has no qv__emu_set_slowdown)\n\n");
-    return 0;
-}
-
-#endif
