@@ -222,7 +222,7 @@ int loop_overhead(const loop_args *a)
         return 1;
     }
     int runs = a->runs, failed = 0, have_starpu = loop_starpu_built();
-    printf("## --overhead: us per task, empty bodies, 2 CPU workers, median of %d "
+    printf("### --overhead: us per task, empty bodies, 2 CPU workers, median of %d "
            "process%s per cell\n\n", runs, runs > 1 ? "es" : "");
     printf("| shape | tasks/entry | timed entries | quiver eager | quiver replayed | "
            "starpu eager | starpu lws | starpu dmda | replayed / best starpu | "

@@ -123,7 +123,7 @@ int loop_pays(const loop_args *a)
     int napps = (int)(sizeof apps / sizeof apps[0]), failed = 0, notes = 0;
     char note[3][2][640];
     memset(note, 0, sizeof note);
-    printf("## --pays: end to end per entry on the default platform (CPU + OpenCL + "
+    printf("### --pays: end to end per entry on the default platform (CPU + OpenCL + "
            "emulated U250), eager (heft, no regions) vs planned (regions, replayed); "
            "median of %d process%s\n\n", a->runs, a->runs > 1 ? "es" : "");
     printf("| application | run | ms/entry (median of runs) [min-max] | board us/entry "

@@ -106,7 +106,7 @@ int loop_predict(const loop_args *a)
         { s ? "cholesky 3 x 16" : "cholesky 6x6 tiles of 64",
           { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1 } },
     };
-    printf("## --predict: the plan's predicted_us against each entry's measured_us, "
+    printf("### --predict: the plan's predicted_us against each entry's measured_us, "
            "replayed entries, default platform\n\n");
     printf("| region | entries | replayed | predicted us (mean) | measured us (mean) | "
            "mean abs error | median abs error | bias | worst | re-plans | result |\n"
