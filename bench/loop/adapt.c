@@ -36,6 +36,7 @@ typedef struct adapt_out {
     int    replan_entry;      /* first entry >= slow_at after which replans grew; -1 */
     int    window, window_n;  /* the entries of the statistics */
     double replans, compiles, replayed_window;
+    double replans_before;    /* re-plans before the slowdown */
     double wall_ms, board_us, fpga, measured_us, predicted_us; /* window means */
     double pre_wall_ms, pre_board_us, pre_fpga, pre_predicted_us; /* before the slowdown */
     int    ok;
@@ -92,6 +93,7 @@ static int run_adapt(const void *arg, void *out_, size_t size)
             if (loop_region(rt, name, &ri) == 0) {
                 o->replaying_at_slow = ri.replayed > 0;
                 replans_before = (double)ri.replans;
+                o->replans_before = replans_before;
             }
             LOOP_CHECK(qv__emu_set_slowdown(rt, o->device, c->factor));
         }
@@ -108,12 +110,13 @@ static int run_adapt(const void *arg, void *out_, size_t size)
         rec[e].replans = (double)ri.replans;
         rec[e].replayed = (double)ri.replayed;
         if (e >= c->slow_at && o->replan_entry < 0 && c->slow_at > 0 &&
-            (double)ri.replans > replans_before)
+            (double)ri.replans > replans_before) {
             o->replan_entry = e;
+            snprintf(o->reason, sizeof o->reason, "%s", ri.last_replan_reason);
+        }
         if (e + 1 == c->entries) {
             o->replans = (double)ri.replans;
             o->compiles = (double)ri.compiles;
-            snprintf(o->reason, sizeof o->reason, "%s", ri.last_replan_reason);
             if (ri.last_error[0])
                 fprintf(stderr, "bench_loop: %s: %s\n", name, ri.last_error);
         }
@@ -155,30 +158,15 @@ static int run_adapt(const void *arg, void *out_, size_t size)
     return 0;
 }
 
-int loop_adapt(const loop_args *a)
+/* The runs of one workload: a table and a line per run. */
+static int adapt_runs(const loop_args *a, const adapt_cfg *cp, const char *label)
 {
-    /* Re-plans no more often than every 100 ms (the default 1 s is longer
-     * than this whole run). */
-    const char *replan = "replan:\n  min_interval_ms: 100\n";
-    const char *policy = loop_default_policy(a, 3, 1, 1, replan);
-    const char *eager = loop_default_policy(a, 6, 0, 1, replan);
-    if (!policy || !eager) {
-        fprintf(stderr, "bench_loop: cannot write a policy under %s\n", a->tmpdir);
-        return 1;
-    }
-    int s = a->smoke;
-    adapt_cfg c = { policy,
-                    { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0 },
-                    s ? 12 : 200, s ? 6 : 50, 4.0, -1, a->tmpdir, eager, s ? 4 : 20 };
-    printf("### --adapt: signal chain (%d frames x %u per entry) on CPU + emulated board, "
-           "%d entries, board %.0fx slower before entry %d; %d run%s of each\n\n",
-           c.app.frames, c.app.n, c.entries, c.factor, c.slow_at, a->runs,
-           a->runs > 1 ? "s" : "");
+    adapt_cfg c = *cp;
     char lines[100][512];
     int failed = 0;
-    printf("| run | entries | ms/entry (wall) | board us/entry (modelled) | tasks on "
+    printf("%s:\n\n| run | entries | ms/entry (wall) | board us/entry (modelled) | tasks on "
            "the board | measured us/entry | predicted us | replayed |\n"
-           "|---|---|---|---|---|---|---|---|\n");
+           "|---|---|---|---|---|---|---|---|\n", label);
     for (int r = 0; r < a->runs; r++) {
         adapt_out ad, st;
         lines[r][0] = 0;
@@ -197,17 +185,20 @@ int loop_adapt(const loop_args *a)
         }
         int k = ad.replan_entry - c.slow_at + 1;
         if (ad.replan_entry >= 0)
-            snprintf(lines[r], sizeof lines[r], "run %d: replaying before the slowdown: %s; "
-                     "replans grew after entry %d, the %d%s run on the slow board (%s); "
-                     "adaptive / static after it: measured %.2f, wall %.2f",
-                     r + 1, ad.replaying_at_slow ? "yes" : "NO", ad.replan_entry, k,
+            snprintf(lines[r], sizeof lines[r], "run %d: replaying before the slowdown: %s "
+                     "(re-plans before it: %.0f); replans grew after entry %d, the %d%s run "
+                     "on the slow board (%s); re-plans in all %.0f; adaptive / static "
+                     "after it: measured %.2f, wall %.2f",
+                     r + 1, ad.replaying_at_slow ? "yes" : "NO", ad.replans_before,
+                     ad.replan_entry, k,
                      k == 1 ? "st" : k == 2 ? "nd" : k == 3 ? "rd" : "th", ad.reason,
-                     st.measured_us > 0 ? ad.measured_us / st.measured_us : 0.0,
+                     ad.replans, st.measured_us > 0 ? ad.measured_us / st.measured_us : 0.0,
                      st.wall_ms > 0 ? ad.wall_ms / st.wall_ms : 0.0);
         else
-            snprintf(lines[r], sizeof lines[r], "run %d: replaying before the slowdown: %s; "
-                     "NO re-plan in the %d entries after the slowdown (replans %.0f, "
-                     "compiles %.0f)", r + 1, ad.replaying_at_slow ? "yes" : "NO",
+            snprintf(lines[r], sizeof lines[r], "run %d: replaying before the slowdown: %s "
+                     "(re-plans before it: %.0f); NO re-plan in the %d entries after it "
+                     "(replans %.0f, compiles %.0f)", r + 1,
+                     ad.replaying_at_slow ? "yes" : "NO", ad.replans_before,
                      c.entries - c.slow_at, ad.replans, ad.compiles);
         printf("| %d: adaptive, before the slowdown | %d-%d | %.3f | %.1f | %.0f%% | - | %.1f "
                "| - |\n", r + 1, c.slow_at > 10 ? c.slow_at - 10 : 0, c.slow_at - 1,
@@ -236,5 +227,32 @@ int loop_adapt(const loop_args *a)
         if (lines[r][0])
             printf("- %s\n", lines[r]);
     printf("\n");
+    return failed;
+}
+
+int loop_adapt(const loop_args *a)
+{
+    /* Re-plans no more often than every 20 ms (the default 1 s is longer
+     * than this whole run; an entry takes 1-3 ms here). */
+    const char *replan = "replan:\n  min_interval_ms: 20\n";
+    const char *policy = loop_default_policy(a, 3, 1, 1, replan);
+    const char *eager = loop_default_policy(a, 6, 0, 1, replan);
+    if (!policy || !eager) {
+        fprintf(stderr, "bench_loop: cannot write a policy under %s\n", a->tmpdir);
+        return 1;
+    }
+    int s = a->smoke;
+    adapt_cfg c = { policy,
+                    { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0, 0 },
+                    s ? 12 : 200, s ? 6 : 50, 4.0, -1, a->tmpdir, eager, s ? 4 : 20 };
+    printf("### --adapt: signal chain (%d frames x %u per entry) on CPU + emulated board, "
+           "%d entries, board %.0fx slower before entry %d; %d run%s of each\n\n",
+           c.app.frames, c.app.n, c.entries, c.factor, c.slow_at, a->runs,
+           a->runs > 1 ? "s" : "");
+    int failed = adapt_runs(a, &c, "As the demo (the catalog's fused fir_fft_mag implements "
+                                   "the chain)");
+    c.app.nofuse = 1;
+    failed |= adapt_runs(a, &c, "Unfused (mag registered as 'magnitude': no plan maps "
+                                "the chain onto fir_fft_mag)");
     return failed;
 }

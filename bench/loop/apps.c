@@ -90,7 +90,7 @@ static int signal_create(loop_app *a)
                             QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t) };
     LOOP_CHECK(qv_func_create(rt, "fir", d_fir, 5, &a->fir));
     LOOP_CHECK(qv_func_create(rt, "fft", d_fft, 5, &a->fft));
-    LOOP_CHECK(qv_func_create(rt, "mag", d_mag, 4, &a->mag));
+    LOOP_CHECK(qv_func_create(rt, a->cfg.nofuse ? "magnitude" : "mag", d_mag, 4, &a->mag));
     LOOP_CHECK(qv_func_set_cpu(a->fir, cpu_fir));
     LOOP_CHECK(qv_func_set_cpu(a->fft, cpu_fft));
     LOOP_CHECK(qv_func_set_cpu(a->mag, cpu_mag));

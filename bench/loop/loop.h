@@ -122,6 +122,8 @@ typedef struct loop_app_cfg {
     unsigned      n;      /* signal: samples per frame (power of two) */
     int           nt, nb; /* chol: tiles per side, tile size */
     int           opencl; /* register the OpenCL implementations */
+    int           nofuse; /* signal: name mag "magnitude", so that no plan
+                           * maps the chain onto the fused fir_fft_mag */
 } loop_app_cfg;
 
 /* Registers the functions and buffers of the application on rt. */

@@ -114,14 +114,16 @@ int loop_pays(const loop_args *a)
         loop_app_cfg app;
     } apps[] = {
         { s ? "signal 2 x 256" : "signal 8 frames x 1024",
-          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1 } },
+          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 0 } },
         { s ? "signal 1 x 1024" : "signal 4 frames x 4096",
-          { APP_SIGNAL, "frames", s ? 1 : 4, s ? 1024 : 4096, 0, 0, 1 } },
+          { APP_SIGNAL, "frames", s ? 1 : 4, s ? 1024 : 4096, 0, 0, 1, 0 } },
+        { s ? "signal 2 x 256, unfused" : "signal 8 frames x 1024, unfused",
+          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 1 } },
         { s ? "cholesky 3 x 16" : "cholesky 6x6 tiles of 64",
-          { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1 } },
+          { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1, 0 } },
     };
     int napps = (int)(sizeof apps / sizeof apps[0]), failed = 0, notes = 0;
-    char note[3][2][640];
+    char note[8][2][640];
     memset(note, 0, sizeof note);
     printf("### --pays: end to end per entry on the default platform (CPU + OpenCL + "
            "emulated U250), eager (heft, no regions) vs planned (regions, replayed); "
