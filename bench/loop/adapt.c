@@ -162,8 +162,9 @@ static int run_adapt(const void *arg, void *out_, size_t size)
 static int adapt_runs(const loop_args *a, const adapt_cfg *cp, const char *label)
 {
     adapt_cfg c = *cp;
-    char lines[100][512];
-    int failed = 0;
+    char lines[100][512], after[512] = "";
+    double meas[100], board[100], wall[100];
+    int failed = 0, n = 0;
     printf("%s:\n\n| run | entries | ms/entry (wall) | board us/entry (modelled) | tasks on "
            "the board | measured us/entry | predicted us | replayed |\n"
            "|---|---|---|---|---|---|---|---|\n", label);
@@ -220,8 +221,19 @@ static int adapt_runs(const loop_args *a, const adapt_cfg *cp, const char *label
             printf("result of run %d: WRONG\n", r + 1);
             failed = 1;
         }
+        snprintf(after + strlen(after), sizeof after - strlen(after), "%s%d", n ? ", " : "",
+                 ad.replan_entry >= 0 ? k : -1);
+        meas[n] = st.measured_us > 0 ? ad.measured_us / st.measured_us : 0;
+        board[n] = st.board_us > 0 ? ad.board_us / st.board_us : 0;
+        wall[n] = st.wall_ms > 0 ? ad.wall_ms / st.wall_ms : 0;
+        n++;
         fflush(stdout);
     }
+    if (n)
+        printf("\nThe re-plan came after the slow board's entry no. %s (-1: none); adaptive / "
+               "static after it, median of the runs: measured %.2f, wall %.2f, board "
+               "(modelled) %.2f\n", after, loop_median(meas, n), loop_median(wall, n),
+               loop_median(board, n));
     printf("\n");
     for (int r = 0; r < a->runs; r++)
         if (lines[r][0])
