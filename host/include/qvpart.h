@@ -320,6 +320,11 @@ typedef struct qv_plan_opts {
      * that finish within it are weighed; when none does, the fastest is
      * kept and qv_plan.deadline_missed says so. >= 0. */
     double deadline_us;
+    /* 0 (the default): with a catalog, chains that a fused kernel
+     * implements may run as one task. 1: every node runs as itself; the
+     * catalog still says which kernels each FPGA holds (the runtime plans
+     * so, as it does not launch fused kernels yet). */
+    int no_fuse;
 } qv_plan_opts;
 /* Fills o with the defaults and its size. */
 QV_API void qv_plan_opts_init(qv_plan_opts *o);

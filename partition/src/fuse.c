@@ -11,6 +11,7 @@
  * rewritten problem; the plan is then mapped back node by node.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -407,7 +408,8 @@ out:
  * (validation), and rewrites the problem. On success the caller frees x, w
  * and *fused (node -> fused kernel or NONE; NULL when no chain). */
 static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                   const qv_plan *from, catx *x, rw *w, uint32_t **fused, qv_diag *diag)
+                   const qv_plan *from, bool no_fuse, catx *x, rw *w, uint32_t **fused,
+                   qv_diag *diag)
 {
     uint32_t *group = malloc(((size_t)g->n + 1) * sizeof *group);
     chain *ch = NULL;
@@ -418,8 +420,13 @@ static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
         free(group);
         return rc;
     }
-    rc = from ? plan_chains(x, from, group, &ch, &nch, diag)
-              : find_chains(x, group, &ch, &nch);
+    if (from)
+        rc = plan_chains(x, from, group, &ch, &nch, diag);
+    else if (no_fuse) /* no chain: every node its own group */
+        for (uint32_t i = 0; i < g->n; i++)
+            group[i] = NONE;
+    else
+        rc = find_chains(x, group, &ch, &nch);
     if (!rc)
         rc = rewrite(x, group, ch, nch, w, diag);
     if (!rc && nch) {
@@ -450,7 +457,7 @@ int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, NULL, &x, &w, &fused, diag);
+    int rc = prepare(g, p, cat, NULL, o && o->no_fuse, &x, &w, &fused, diag);
     if (rc)
         return rc;
     double t_rw = qv__part_now_us() - t0;
@@ -503,7 +510,7 @@ int qv__part_bounds_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, NULL, &x, &w, &fused, NULL);
+    int rc = prepare(g, p, cat, NULL, false, &x, &w, &fused, NULL);
     if (rc)
         return rc;
     rc = qv__part_bounds(w.g, w.p, out);
@@ -536,7 +543,7 @@ int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalo
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, pl, &x, &w, &fused, diag);
+    int rc = prepare(g, p, cat, pl, false, &x, &w, &fused, diag);
     if (rc)
         return rc;
     qv_plan sub = {0};

@@ -451,6 +451,18 @@ static void test_fused_when_cheaper(void **state)
             assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), -EINVAL);
             assert_non_null(strstr(d.message, "does not start a chain"));
             qv_plan_destroy(pl);
+            /* no_fuse: the same catalog, every node its own task; the
+             * chain's functions still run only where a kernel is held */
+            qv_plan_opts o;
+            qv_plan_opts_init(&o);
+            o.algo = algos[a];
+            o.catalog = c;
+            o.no_fuse = 1;
+            assert_int_equal(qv_plan_make(t.g, p, &o, &pl, &d), 0);
+            assert_null(pl->fused);
+            assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), 0);
+            assert_true(pl->makespan > 5 + (v ? 40 : 50) + 5 + 2 * 1.4096);
+            qv_plan_destroy(pl);
         }
         qv_catalog_destroy(c);
     }

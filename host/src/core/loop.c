@@ -16,9 +16,11 @@
  * the plan's prediction, as a ratio calibrated on the first entries (a
  * plan predicts from one recorded entry, and devices have steady offsets
  * that are no news). When a device's ratio moves past policy replan.drift
- * from its calibration for DRIFT_ENTRIES entries in a row, the region is
- * re-planned from the last entry, whose measured times carry the change;
- * no more often than replan.min_interval_ms. The entry's span over the
+ * from its calibration, and past 3 times that device's own noise (the
+ * average deviation of its earlier entries: a loaded machine's CPU moves
+ * by 30 % from one entry to the next), for DRIFT_ENTRIES entries in a row,
+ * the region is re-planned from the last entry, whose measured times
+ * carry the change; no more often than replan.min_interval_ms. The entry's span over the
  * plan's makespan calibrates the prediction that qv_region_info reports.
  *
  * The thread runs at nice 10: the application never waits for it, and it
@@ -44,6 +46,8 @@
 #define MIN_DEVICE_US 20.0  /* a device's predicted time in an entry below
                              * which its ratio is noise */
 #define CAL_WEIGHT    0.25  /* weight of a new entry in the calibration */
+#define NOISE_TIMES   3.0   /* a drift stands out of a device's noise by */
+#define CAL_ENTRIES   3     /* entries that only calibrate, after a plan */
 
 void qv__rplan_release(qv__rplan *p)
 {
@@ -133,6 +137,10 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
     o.catalog = rt->catalog;
     o.cost_weight = rt->policy->objective; /* the policy's `objective` */
     o.deadline_us = rt->policy->deadline_ms * 1e3;
+    /* The runtime does not launch fused kernels yet: a plan that counted
+     * on one would predict what does not happen (and place its chain
+     * worse than eager placement does). */
+    o.no_fuse = 1;
     qv_diag d;
     memset(&d, 0, sizeof d);
     if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
@@ -225,6 +233,21 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         double q = m->span_us / p->makespan;
         r->cal = r->cal > 0 ? (1 - CAL_WEIGHT) * r->cal + CAL_WEIGHT * q : q;
     }
+    if (++r->measured <= CAL_ENTRIES) { /* calibrating: base and noise */
+        for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
+            if (m->pred[d] < MIN_DEVICE_US || m->meas[d] <= 0)
+                continue;
+            double ratio = m->meas[d] / m->pred[d];
+            if (r->base[d] <= 0) {
+                r->base[d] = ratio;
+                continue;
+            }
+            r->spread[d] = (1 - CAL_WEIGHT) * r->spread[d] +
+                           CAL_WEIGHT * fabs(ratio / r->base[d] - 1);
+            r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
+        }
+        return false;
+    }
     double drift = rt->policy->replan_drift;
     unsigned worst = QV__MAX_DEVICES;
     double worst_off = 0, worst_ratio = 0;
@@ -237,6 +260,8 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
             continue;
         }
         double off = fabs(ratio / r->base[d] - 1);
+        if (off <= NOISE_TIMES * r->spread[d])
+            continue; /* within this device's own noise */
         if (off > worst_off) {
             worst_off = off;
             worst = d;
@@ -245,10 +270,14 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     }
     if (worst_off <= drift) {
         r->drift_entries = 0;
-        for (unsigned d = 0; d < QV__MAX_DEVICES; d++)
-            if (m->pred[d] >= MIN_DEVICE_US && m->meas[d] > 0 && r->base[d] > 0)
-                r->base[d] = (1 - CAL_WEIGHT) * r->base[d] +
-                             CAL_WEIGHT * (m->meas[d] / m->pred[d]);
+        for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
+            if (m->pred[d] < MIN_DEVICE_US || m->meas[d] <= 0 || r->base[d] <= 0)
+                continue;
+            double ratio = m->meas[d] / m->pred[d];
+            double off = fabs(ratio / r->base[d] - 1);
+            r->spread[d] = (1 - CAL_WEIGHT) * r->spread[d] + CAL_WEIGHT * off;
+            r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
+        }
         return false;
     }
     if (++r->drift_entries < DRIFT_ENTRIES)
@@ -275,6 +304,8 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     r->compiled_ns = qv__now_ns();
     r->cal = 0;
     memset(r->base, 0, sizeof r->base);
+    memset(r->spread, 0, sizeof r->spread);
+    r->measured = 0;
     r->drift_entries = 0;
     r->error[0] = 0;
     snprintf(r->reason, sizeof r->reason, "%s", reason);

@@ -53,6 +53,10 @@ struct qv__region {
      * predicted task time, as moving averages; 0 until measured. */
     double cal;
     double base[QV__MAX_DEVICES];
+    /* Per device, the moving average of |ratio / base - 1| of the entries
+     * that did not drift: the device's own noise. */
+    double spread[QV__MAX_DEVICES];
+    unsigned measured;      /* replayed entries measured since the plan */
     unsigned drift_entries; /* replayed entries in a row past the drift */
     uint64_t compiled_ns;   /* when the current plan was made */
     /* Whether a compile of the signature tried_sig was started. */
