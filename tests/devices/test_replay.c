@@ -13,6 +13,7 @@
 
 #include <time.h>
 
+#include "core/internal.h"
 #include "devices/device.h"
 #include "quiver.h"
 #include "platform.h"
@@ -312,14 +313,25 @@ static void slow_board_is_replanned(void **state)
     qv_region_info ri = replay_until(rt, f, &A, &chain, 3);
     assert_int_equal(ri.replans, 0);
     uint64_t before = tasks_on(rt, bdev);
-    ri = replay_until(rt, f, &A, &chain, ri.replayed + 2);
+    /* Entries spaced out, so that the loop measures each of them (it
+     * measures one at a time, in the background) and has calibrated the
+     * plan before the board changes, however slow this build is. */
+    struct timespec gap = {0, 20 * 1000 * 1000};
+    for (int i = 0; i < 6; i++) {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        nanosleep(&gap, NULL);
+    }
+    ri = info_of(rt, "chain");
     assert_true(tasks_on(rt, bdev) > before); /* the plan uses the board */
+    assert_int_equal(ri.replans, 0);
     assert_int_equal(qv__emu_set_slowdown(rt, board.name, 40), 0);
     double t0 = now_s();
     uint64_t entries = ri.entries;
     do {
         run_entry(rt, f, &A, &chain, "chain");
         assert_int_equal(qv_wait_all(rt), 0);
+        nanosleep(&gap, NULL);
         ri = info_of(rt, "chain");
     } while (ri.replans < 1 && now_s() - t0 < 60);
     assert_int_equal(ri.replans, 1);
@@ -345,12 +357,80 @@ static void slow_board_is_replanned(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* out[i] = a[i] + 1, on the CPU only, slowly: the board's task after it
+ * must wait, and its other input is copied to the board meanwhile. */
+static void cpu_inc(const qv_call *c)
+{
+    const float *a = c->ptr[0];
+    float *o = c->ptr[1];
+    uint32_t n = *(const uint32_t *)c->ptr[2];
+    double t0 = now_s();
+    for (uint32_t i = 0; i < n; i++)
+        o[i] = a[i] + 1;
+    while ((now_s() - t0) * 1e6 < 300)
+        ;
+}
+
+/* CPU stage -> board stage: a replayed board task that waits for the CPU
+ * has its other input prefetched; the results are those of a sequential
+ * run. */
+static void inputs_prefetched_while_waiting(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 2000; /* the board wins vadd by far */
+    qv_runtime *rt = board_setup("", &f, &board, &bdev);
+    qv_func *inc;
+    qv_arg_desc di[] = {QV_ARG_BUF("a", QV_R), QV_ARG_BUF("out", QV_W),
+                        QV_ARG_SCALAR("n", uint32_t)};
+    assert_int_equal(qv_func_create(rt, "inc", di, 3, &inc), 0);
+    assert_int_equal(qv_func_set_cpu(inc, cpu_inc), 0);
+    static arrays A;
+    arrays_open(rt, &A);
+    uint32_t n = N;
+    qv_region_info ri;
+    double t0 = now_s();
+    do {
+        assert_int_equal(qv_region_begin(rt, "stages"), 0);
+        /* b1 = b0 + 1 (CPU); b3 = b1 + b2 (board); b4 = b3 + b2 (board) */
+        qv_arg ia[] = {QV_BUF(A.b[0]), QV_BUF(A.b[1]), QV_VAL(n)};
+        assert_int_equal(qv_submit(rt, inc, ia, 3), 0);
+        qv_arg va[] = {QV_BUF(A.b[1]), QV_BUF(A.b[2]), QV_BUF(A.b[3]), QV_VAL(n)};
+        assert_int_equal(qv_submit(rt, f, va, 4), 0);
+        qv_arg vb[] = {QV_BUF(A.b[3]), QV_BUF(A.b[2]), QV_BUF(A.b[4]), QV_VAL(n)};
+        assert_int_equal(qv_submit(rt, f, vb, 4), 0);
+        assert_int_equal(qv_region_end(rt), 0);
+        for (int e = 0; e < N; e++) {
+            A.ref[1][e] = A.ref[0][e] + 1;
+            A.ref[3][e] = A.ref[1][e] + A.ref[2][e];
+            A.ref[4][e] = A.ref[3][e] + A.ref[2][e];
+        }
+        /* The host writes b2 between entries: every entry's prefetch must
+         * copy it again, and never an old copy be used. */
+        assert_int_equal(qv_buf_acquire(A.b[2], QV_RW), 0);
+        for (int e = 0; e < N; e++)
+            A.mem[2][e] = A.ref[2][e] = A.ref[2][e] + 1;
+        assert_int_equal(qv_buf_release(A.b[2]), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        arrays_check(&A);
+        ri = info_of(rt, "stages");
+    } while ((ri.replayed < 5 || !qv__devq_prefetched(rt, bdev)) && now_s() - t0 < 60);
+    assert_true(ri.replayed >= 5);
+    assert_true(qv__devq_prefetched(rt, bdev) > 0);
+    assert_int_equal(ri.guard_misses, 0);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_on_devices_equals_sequential),
         cmocka_unit_test(board_failing_mid_replay),
         cmocka_unit_test(slow_board_is_replanned),
+        cmocka_unit_test(inputs_prefetched_while_waiting),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -128,6 +128,7 @@ QV_API int qv_buf_release(qv_buf *buf)
     qv_runtime *rt = buf->rt;
     pthread_mutex_lock(&rt->submit_mu);
     qv__task *t = buf->host;
+    unsigned held = buf->held;
     if (t) {
         buf->host = NULL;
         buf->held = 0;
@@ -136,6 +137,10 @@ QV_API int qv_buf_release(qv_buf *buf)
     pthread_mutex_unlock(&rt->submit_mu);
     if (!t)
         return qv__fail(QV_EINVAL, "qv_buf_release: buffer %p is not acquired", buf->ptr);
+    /* What the host wrote is the only valid copy: a device copy made while
+     * it held the buffer (a replay's prefetch) may hold its writes half. */
+    if ((held & QV_W) && rt->naccel && buf->size)
+        qv__coh_written(buf, 0);
     host_leave(rt, t);
     return 0;
 }

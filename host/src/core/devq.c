@@ -29,6 +29,14 @@
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
 
+/* A copy to make ahead of a replayed task's run (qv__devq_prefetch): the
+ * task and the buffer each hold a reference until it is done. */
+typedef struct qv__pf {
+    struct qv__pf *next;
+    qv__task *t;
+    qv_buf *b;
+} qv__pf;
+
 struct qv__devq {
     struct qv_device *dev;
     qv_runtime       *rt;
@@ -56,6 +64,8 @@ struct qv__devq {
     char              name[128]; /* discovery's name */
     char              backend[16]; /* discovery's backend */
     double            cost_per_hour; /* discovery's (the board file's) */
+    qv__pf           *pf_head, *pf_tail; /* prefetches, under mu */
+    _Atomic uint64_t  prefetched; /* copies made ahead */
 };
 
 /* What q knows of a function (q->fit): it failed to build or load here;
@@ -276,16 +286,96 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
     return 0;
 }
 
+void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    if (!atomic_load(&q->healthy) || atomic_load(&q->gone))
+        return;
+    for (unsigned j = 0; j < t->nbufs; j++) {
+        qv_buf *b = t->ubuf[j];
+        if (!(which & (1u << j)) || !b->size ||
+            (atomic_load_explicit(&b->valid, memory_order_relaxed) & (1u << dev)))
+            continue;
+        qv__pf *p = malloc(sizeof *p);
+        if (!p)
+            return; /* only an optimisation: the task copies what it needs */
+        p->next = NULL;
+        p->t = t;
+        p->b = b;
+        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->users, 1, memory_order_relaxed);
+        pthread_mutex_lock(&q->mu);
+        if (q->pf_tail)
+            q->pf_tail->next = p;
+        else
+            q->pf_head = p;
+        q->pf_tail = p;
+        pthread_cond_signal(&q->cv);
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+/* Drops p's references (the buffer's waiters may go on). */
+static void pf_free(qv_runtime *rt, qv__pf *p)
+{
+    if (atomic_fetch_sub_explicit(&p->b->users, 1, memory_order_seq_cst) == 1)
+        qv__wake_waiters(rt);
+    qv__task_release(rt, p->t);
+    free(p);
+}
+
+/* Makes p's copy, unless its task ran already (the copy is then of no use,
+ * and a later writer may be at work on the buffer). Before that, nothing
+ * writes the buffer: its writers before the task were done when the task
+ * was submitted (qv_submit picks those inputs), later ones wait for the
+ * task, which reads it, and so does a host that acquires it to write.
+ * Errors are left to the task's own copy. */
+static void pf_run(qv__devq *q, qv__pf *p)
+{
+    if (!atomic_load(&p->t->done) && atomic_load(&q->healthy) && !atomic_load(&q->gone) &&
+        qv__coh_acquire(q->rt, p->b, q->dev->id, QV_R) == 0)
+        atomic_fetch_add(&q->prefetched, 1);
+    pf_free(q->rt, p);
+}
+
+uint64_t qv__devq_prefetched(qv_runtime *rt, unsigned dev)
+{
+    return atomic_load(&rt->accel[dev - 1]->prefetched);
+}
+
+/* The next task for q's driver, or NULL when it stops. Queued tasks come
+ * first; prefetches use the time the driver would wait. */
 static qv__task *pop(qv__devq *q)
 {
+    qv__task *t = NULL;
     pthread_mutex_lock(&q->mu);
-    while (!q->head && !q->stop)
+    for (;;) {
+        if ((t = q->head) != NULL) {
+            q->head = t->next;
+            if (!q->head)
+                q->tail = NULL;
+            break;
+        }
+        qv__pf *p = q->pf_head;
+        if (q->stop) { /* what was not copied is dropped */
+            q->pf_head = q->pf_tail = NULL;
+            pthread_mutex_unlock(&q->mu);
+            while (p) {
+                qv__pf *next = p->next;
+                pf_free(q->rt, p);
+                p = next;
+            }
+            return NULL;
+        }
+        if (p) {
+            if (!(q->pf_head = p->next))
+                q->pf_tail = NULL;
+            pthread_mutex_unlock(&q->mu);
+            pf_run(q, p);
+            pthread_mutex_lock(&q->mu);
+            continue;
+        }
         pthread_cond_wait(&q->cv, &q->mu);
-    qv__task *t = q->head;
-    if (t) {
-        q->head = t->next;
-        if (!q->head)
-            q->tail = NULL;
     }
     pthread_mutex_unlock(&q->mu);
     return t;

@@ -465,6 +465,12 @@ int  qv__devq_open_all(qv_runtime *rt);
 void qv__devq_stop_all(qv_runtime *rt);
 void qv__devq_close_all(qv_runtime *rt);
 void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t);
+/* Replay: copies t's inputs (t->ubuf[j] for bit j of `which`: inputs whose
+ * writers before t are done) that are not valid on device dev (>= 1) there
+ * ahead of t's run, while dev's driver has nothing else to do. */
+void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which);
+/* Copies device dev (>= 1) made ahead so far. */
+uint64_t qv__devq_prefetched(qv_runtime *rt, unsigned dev);
 /* Rescans the runtime's pool now, as its rescan thread does: devices that
  * appeared or disappeared become events (the internal hook of the tests;
  * the run-time loop will call it). QV_ENODEV without a pool. */

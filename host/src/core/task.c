@@ -333,7 +333,13 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     }
     atomic_fetch_add_explicit(&rt->inflight, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&rt->live[t->epoch % QV__EPOCHS], 1, memory_order_relaxed);
+    unsigned settled = 0; /* inputs no writer before t is still to write */
     for (unsigned j = 0; j < t->nbufs; j++) {
+        qv_buf *b = t->ubuf[j];
+        if ((t->modes[j] & QV_R) && !b->host &&
+            (!b->last_writer || atomic_load_explicit(&b->last_writer->done,
+                                                      memory_order_acquire)))
+            settled |= 1u << j;
         atomic_fetch_add_explicit(&t->ubuf[j]->users, 1, memory_order_relaxed);
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
@@ -343,6 +349,11 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
      * before pending drops below. */
     if (!tls_epoch)
         qv__region_note(rt, t, args);
+    /* A replayed task planned on an accelerator that must wait for its
+     * predecessors: its other inputs go there meanwhile. */
+    if (t->planned > 1 && settled &&
+        atomic_load_explicit(&t->pending, memory_order_acquire) > 1)
+        qv__devq_prefetch(rt, t->planned - 1, t, settled);
     if (rc) {
         /* Out of memory midway: the task is in the graph already, so it
          * still runs, in order; only the caller learns of the shortage. */
