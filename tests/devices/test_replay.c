@@ -424,6 +424,48 @@ static void inputs_prefetched_while_waiting(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A scalar that the kernel's sizes name (vadd's n) enters the signature:
+ * another n is another program, whose first call misses the plan's guard;
+ * the same n replays. */
+static void kernel_size_scalars_enter_the_signature(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_rt("", &have);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    if (have & (1u << QV_CLASS_FPGA))
+        assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri;
+    double t0 = now_s();
+    for (int round = 0; round < 2; round++) {
+        uint32_t n = round ? N / 2 : N;
+        uint64_t misses = round ? ri.guard_misses : 0;
+        for (int e = 0;; e++) {
+            assert_int_equal(qv_region_begin(rt, "sized"), 0);
+            qv_arg a[] = {QV_BUF(A.b[0]), QV_BUF(A.b[1]), QV_BUF(A.b[2]), QV_VAL(n)};
+            assert_int_equal(qv_submit(rt, f, a, 4), 0);
+            assert_int_equal(qv_region_end(rt), 0);
+            for (uint32_t i = 0; i < n; i++)
+                A.ref[2][i] = A.ref[0][i] + A.ref[1][i];
+            assert_int_equal(qv_wait_all(rt), 0);
+            arrays_check(&A);
+            ri = info_of(rt, "sized");
+            if (round && e == 0) /* the new n: the old plan's guard missed */
+                assert_int_equal(ri.guard_misses, misses + 1);
+            if (ri.replayed >= (uint64_t)(round ? 4 : 2) || now_s() - t0 > 60)
+                break;
+        }
+        assert_true(ri.replayed >= (uint64_t)(round ? 4 : 2));
+    }
+    assert_int_equal(ri.signatures, 2);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +473,7 @@ int main(void)
         cmocka_unit_test(board_failing_mid_replay),
         cmocka_unit_test(slow_board_is_replanned),
         cmocka_unit_test(inputs_prefetched_while_waiting),
+        cmocka_unit_test(kernel_size_scalars_enter_the_signature),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -8,6 +8,7 @@
  * `size:` expressions say (for the call's scalar values) is kept off the
  * boards: the kernel would read or write past them.
  */
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -125,4 +126,39 @@ bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n)
         }
     }
     return true;
+}
+
+/* Whether expression e names identifier `name` (a whole token). */
+static bool names(const char *e, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = e; p && *p;) {
+        if (isalpha((unsigned char)*p) || *p == '_') {
+            const char *q = p;
+            while (isalnum((unsigned char)*q) || *q == '_')
+                q++;
+            if ((size_t)(q - p) == n && !strncmp(p, name, n))
+                return true;
+            p = q;
+        } else {
+            p++;
+        }
+    }
+    return false;
+}
+
+unsigned qv__fpga_sig_scalars(const qv__kernel *k)
+{
+    unsigned mask = 0;
+    for (size_t i = 0; i < k->nargs && i < QV_MAX_ARGS; i++) {
+        const qv__karg *a = &k->args[i];
+        if (a->dir != QV__KDIR_SCALAR)
+            continue;
+        bool used = k->trip_count && names(k->trip_count, a->name);
+        for (size_t j = 0; j < k->nargs && !used; j++)
+            used = k->args[j].size && names(k->args[j].size, a->name);
+        if (used)
+            mask |= 1u << i;
+    }
+    return mask;
 }

@@ -176,6 +176,7 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
     free(f->fpga_kernel);
     f->fpga_kernel = k;
     f->kernel = entry;
+    f->sig_scalars = entry ? qv__fpga_sig_scalars(entry) : 0;
     if (k)
         f->impls |= 1u << QV_CLASS_FPGA;
     else

@@ -134,6 +134,9 @@ struct qv_func {
     atomic_uint tries[QV_CLASS_COUNT]; /* calibration tries sent out */
     atomic_uint placed;       /* devices it went to (bit i: device i), for
                                * the log's first-time messages */
+    unsigned    sig_scalars;  /* scalar arguments (bit i: argument i) whose
+                               * values enter a region's signature: those
+                               * its catalog kernel's sizes name (bind.c) */
     qv__perf   *perf[QV_CLASS_COUNT];
 };
 
@@ -440,6 +443,9 @@ void qv__region_waited(qv_runtime *rt);
  * catalog has no such kernel (or there is no catalog), QV_EMISMATCH naming
  * the first argument that differs. *out is the entry on success. */
 int  qv__fpga_bind(const qv_func *f, const char *kernel, const struct qv__kernel **out);
+/* The scalar arguments (bit i: argument i) that kernel's size expressions
+ * or trip count name. */
+unsigned qv__fpga_sig_scalars(const struct qv__kernel *k);
 /* Whether call t of f stays within the buffers' sizes as the kernel's size
  * expressions compute them; when not, why says which argument. */
 bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n);

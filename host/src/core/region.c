@@ -17,7 +17,9 @@
  * enters it by the index of its first appearance in the entry (a small
  * thread-local table, reset per entry by a generation number), with its
  * size and the argument's access mode; a function by its registration
- * index (which fixes its scalar sizes; scalar values are left out). The
+ * index (which fixes its scalar sizes; scalar values are left out, but for
+ * those its catalog kernel's size expressions or trip count name: they
+ * decide whether a call fits the kernel, and what it costs there). The
  * signature after each task is kept (the prefix signatures): the plan's
  * guard compares them one by one.
  *
@@ -226,6 +228,11 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
             h = mix(h, b->size);
         } else {
             scalars = scalars * 31 + d->size;
+            if (f->sig_scalars & (1u << i)) { /* sizes the FPGA kernel */
+                uint64_t v = 0;
+                memcpy(&v, args[i].val, d->size < sizeof v ? d->size : sizeof v);
+                h = mix(h, v);
+            }
         }
     }
     h = scalars ? mix(h, scalars) : h;
