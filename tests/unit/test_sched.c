@@ -1,12 +1,15 @@
 /*
  * test_sched.c - the worker pool: worker counts, pinning on and off, no
  * spinning at all, idle workers that park instead of burning cores,
- * qv_wait_all beside a thread that keeps submitting, and backpressure.
+ * qv_wait_all beside a thread that keeps submitting, backpressure, and
+ * the workers' own queues of replayed tasks (no task lost, none run
+ * twice, no wake-up lost, a full queue spilling to the shared one).
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include "helper.h"
 #include "quiver.h"
@@ -225,6 +228,163 @@ static void submission_has_backpressure(void **state)
     assert_non_null(strstr(qv_last_error(), "max_inflight"));
 }
 
+/* ---- replayed tasks on the workers' own queues ------------------------- */
+
+#define RQ_TILES 16
+#define RQ_TASKS 600
+
+/* mix: c = c * 31 + a + 7 * b + 1 (a, b read; c read and written). */
+static void cpu_mix(const qv_call *c)
+{
+    const uint64_t *a = c->ptr[0], *b = c->ptr[1];
+    uint64_t *y = c->ptr[2];
+    *y = *y * 31 + *a + 7 * *b + 1;
+}
+
+static atomic_uint rq_count;
+static atomic_bool rq_gate;
+/* Waits for the gate, so that the submitter runs far ahead of the
+ * workers and their queues fill up. */
+static void cpu_gated(const qv_call *c)
+{
+    (void)c;
+    while (!atomic_load(&rq_gate))
+        usleep(100);
+    atomic_fetch_add(&rq_count, 1);
+}
+
+static double rq_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static qv_runtime *rq_open(unsigned ncpu, unsigned spin_us, const char *name)
+{
+    char pol[512];
+    snprintf(pol, sizeof pol, "%s/%s.yaml", qv_test_scratch(), name);
+    FILE *fp = fopen(pol, "w");
+    assert_non_null(fp);
+    fputs("hot_threshold: 2\nimplicit_regions: false\ndevices: [cpu]\n"
+          "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false}\n", fp);
+    fclose(fp);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = (int)ncpu;
+    o.spin_us = spin_us;
+    o.pin = 0;
+    o.opencl = 0;
+    o.perfmodel_dir = "";
+    o.config = pol;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    return rt;
+}
+
+/* Random dependent programs replayed entry after entry, each result
+ * checked against a sequential run: a task lost, run twice or run out of
+ * order changes the tiles, a lost wake-up hangs the wait. spin_us 0 parks
+ * the workers at every gap, so each entry wakes them. */
+static void replay_random(unsigned ncpu, unsigned spin_us)
+{
+    qv_runtime *rt = rq_open(ncpu, spin_us, "rq-random");
+    qv_func *mix;
+    qv_arg_desc d[] = { QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
+                        QV_ARG_BUF("c", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "mix", d, 3, &mix), 0);
+    qv_func_set_cpu(mix, cpu_mix);
+    uint64_t tile[RQ_TILES], want[RQ_TILES];
+    qv_buf *h[RQ_TILES];
+    for (int i = 0; i < RQ_TILES; i++) {
+        tile[i] = want[i] = (uint64_t)i;
+        assert_int_equal(qv_buf_register(rt, &tile[i], sizeof tile[i], &h[i]), 0);
+    }
+    static int prog[RQ_TASKS][3];
+    unsigned seed = 12345;
+    for (int k = 0; k < RQ_TASKS; k++) {
+        for (int j = 0; j < 3; j++) {
+            int b, dup;
+            do {
+                seed = seed * 1103515245u + 12345u;
+                b = (int)((seed >> 16) % RQ_TILES);
+                dup = 0;
+                for (int i = 0; i < j; i++)
+                    dup |= prog[k][i] == b;
+            } while (dup);
+            prog[k][j] = b;
+        }
+    }
+    qv_region_info ri = { .size = sizeof ri };
+    double t0 = rq_now();
+    int entries = 0;
+    do {
+        assert_int_equal(qv_region_begin(rt, "random"), 0);
+        for (int k = 0; k < RQ_TASKS; k++) {
+            qv_arg a[] = { QV_BUF(h[prog[k][0]]), QV_BUF(h[prog[k][1]]),
+                           QV_BUF(h[prog[k][2]]) };
+            assert_int_equal(qv_submit(rt, mix, a, 3), 0);
+            uint64_t *y = &want[prog[k][2]];
+            *y = *y * 31 + want[prog[k][0]] + 7 * want[prog[k][1]] + 1;
+        }
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        for (int i = 0; i < RQ_TILES; i++) {
+            assert_int_equal(qv_buf_acquire(h[i], QV_R), 0);
+            assert_int_equal(tile[i], want[i]);
+            assert_int_equal(qv_buf_release(h[i]), 0);
+        }
+        entries++;
+        assert_int_equal(qv_region_get(rt, "random", &ri), 0);
+        if (!ri.replayed)
+            usleep(2000); /* time for the background compile */
+    } while ((entries < 12 || ri.replayed < 8) && rq_now() - t0 < 60);
+    assert_true(ri.replayed >= 8);
+    assert_int_equal(ri.guard_misses, 0);
+    for (int i = 0; i < RQ_TILES; i++)
+        assert_int_equal(qv_buf_unregister(h[i]), 0);
+    qv_runtime_destroy(rt);
+}
+
+/* Independent tasks held at a gate until all are submitted: more than the
+ * workers' queues hold, so the rest goes to the shared queue; each must
+ * run once. */
+static void replay_overflow(void)
+{
+    enum { N = 9000 };
+    qv_runtime *rt = rq_open(2, 0, "rq-overflow");
+    qv_func *g;
+    assert_int_equal(qv_func_create(rt, "gated", NULL, 0, &g), 0);
+    qv_func_set_cpu(g, cpu_gated);
+    qv_region_info ri = { .size = sizeof ri };
+    double t0 = rq_now();
+    do {
+        atomic_store(&rq_count, 0);
+        atomic_store(&rq_gate, false);
+        assert_int_equal(qv_region_begin(rt, "overflow"), 0);
+        for (int k = 0; k < N; k++)
+            assert_int_equal(qv_submit(rt, g, NULL, 0), 0);
+        assert_int_equal(qv_region_end(rt), 0);
+        atomic_store(&rq_gate, true);
+        assert_int_equal(qv_wait_all(rt), 0);
+        assert_int_equal(atomic_load(&rq_count), N);
+        assert_int_equal(qv_region_get(rt, "overflow", &ri), 0);
+        if (!ri.replayed)
+            usleep(20000);
+    } while (ri.replayed < 3 && rq_now() - t0 < 60);
+    assert_true(ri.replayed >= 3);
+    assert_int_equal(ri.guard_misses, 0);
+    qv_runtime_destroy(rt);
+}
+
+static void replayed_queues_lose_nothing(void **state)
+{
+    (void)state;
+    replay_random(2, 0);   /* every gap parks the workers */
+    replay_random(3, 50);  /* more workers than cores: stealing */
+    replay_overflow();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -233,6 +393,7 @@ int main(void)
         cmocka_unit_test(idle_workers_park),
         cmocka_unit_test(wait_all_with_a_busy_submitter),
         cmocka_unit_test(submission_has_backpressure),
+        cmocka_unit_test(replayed_queues_lose_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,8 +8,9 @@
  *    under it.
  *  - task->lock guards task->done and task->succ, the only task state that a
  *    worker and a submitter both write.
- *  - rt->q_mu guards the ready queue; rt->park_mu with park_cv parks idle
- *    workers; rt->wait_mu with wait_cv parks threads in qv_wait_all and
+ *  - rt->q_mu guards the shared ready queue (each worker's own queue is
+ *    lock-free, sched.c); rt->park_mu with park_cv parks idle workers;
+ *    rt->wait_mu with wait_cv parks threads in qv_wait_all and
  *    qv_buf_wait.
  *  - rt->reg_mu guards the lists of functions and buffers, the tree of
  *    registered ranges and the list of unregistered handles. Order:
@@ -214,6 +215,7 @@ struct qv__task {
                            * which the models learn instead of the host's
                            * wall time; < 0 for other devices */
     unsigned    planned;  /* device + 1 a replayed plan chose; 0: none */
+    uint16_t    worker;   /* CPU worker + 1 it chose (sched.c); 0: none */
     unsigned    modes[QV_MAX_ARGS]; /* access mode of each ubuf */
     uint64_t    id;       /* node id, runtime-wide submission order */
     void       *node;     /* recorder slot, or NULL when not recording */
@@ -263,12 +265,23 @@ struct qv__worker {
     bool        pinned;
     _Atomic uint64_t tasks;   /* executed; written by the worker only */
     _Atomic uint64_t busy_ns;
+    /* The worker's own ready queue (sched.c): the CPU tasks a replayed
+     * plan gave it, pushed by any thread, popped by the worker first and
+     * stolen by idle ones. A bounded ring of QV__RQ_CAP cells, in the
+     * workers' allocation; the positions on lines of their own. */
+    struct qv__rcell *rq;
+    unsigned    npop;         /* tasks taken, for the shared queue's turn */
+    _Alignas(64) atomic_size_t rq_tail; /* next push */
+    _Alignas(64) atomic_size_t rq_head; /* next pop */
 };
 
 /* Places a ready task (placement.c) and queues it on its device. */
 void qv__sched_push(qv_runtime *rt, qv__task *t);
-/* Queues t on the CPU workers. */
+/* Queues t on the CPU workers: on the own queue of the worker a replayed
+ * plan chose (t->worker), else on the shared one. */
 void qv__cpu_push(qv_runtime *rt, qv__task *t);
+/* Tasks queued on the CPU workers now (a snapshot, for placement). */
+size_t qv__cpu_queued(qv_runtime *rt);
 /* Picks the device for a ready task: earliest predicted finish. */
 unsigned qv__place(qv_runtime *rt, qv__task *t);
 int  qv__sched_start(qv_runtime *rt);

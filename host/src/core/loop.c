@@ -55,6 +55,7 @@ void qv__rplan_release(qv__rplan *p)
         return;
     free(p->pref);
     free(p->dev);
+    free(p->worker);
     free(p->pred_us);
     free(p);
 }
@@ -148,7 +149,8 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
         goto out;
     }
     rp = calloc(1, sizeof *rp);
-    if (!rp || !(rp->dev = malloc(n)) || !(rp->pred_us = malloc(n * sizeof *rp->pred_us))) {
+    if (!rp || !(rp->dev = malloc(n)) || !(rp->pred_us = malloc(n * sizeof *rp->pred_us)) ||
+        !(rp->worker = malloc(n * sizeof *rp->worker))) {
         snprintf(why, wn, "out of memory");
         rc = QV_ENOMEM;
         goto out;
@@ -160,8 +162,13 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
     rp->dev_gen = gen;
     unsigned used = 0;
     for (uint32_t i = 0; i < n; i++) {
-        unsigned dev = dev_of[p->unit_res[pl->unit[i]]];
+        uint32_t unit = pl->unit[i], res = p->unit_res[unit];
+        unsigned dev = dev_of[res];
         rp->dev[i] = (uint8_t)dev;
+        /* The CPU has a unit per worker: the plan's worker, a hint to the
+         * scheduler's queues (sched.c). */
+        uint32_t w = unit - p->res[res].first_unit;
+        rp->worker[i] = (uint16_t)(!dev && w < rt->nworkers && w < UINT16_MAX ? w + 1 : 0);
         rp->pred_us[i] = (float)(pl->end[i] - pl->start[i]);
         used |= 1u << dev;
     }

@@ -128,7 +128,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
         }
         double ready_us;
         if (d == 0) {
-            size_t queued = atomic_load_explicit(&rt->qlen, memory_order_relaxed);
+            size_t queued = qv__cpu_queued(rt);
             ready_us = (double)queued / (rt->nworkers ? rt->nworkers : 1) * est;
         } else {
             ready_us = (double)(qv__devq_ready_ns(rt, d, now) - now) / 1e3;

@@ -245,11 +245,13 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
             s->pref_ok = false;
     }
     if (s->rp) {
-        if (k < s->rp->n && s->rp->pref[k] == h)
+        if (k < s->rp->n && s->rp->pref[k] == h) {
             t->planned = s->rp->dev[k] + 1u;
-        else
+            t->worker = s->rp->worker[k];
+        } else {
             guard_miss(rt, s, k < s->rp->n ? "another call than the plan's"
                                             : "more tasks than the plan's");
+        }
     }
 }
 

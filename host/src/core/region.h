@@ -24,6 +24,7 @@ typedef struct qv__rplan {
     uint64_t sig;       /* the entry's signature */
     uint64_t *pref;     /* [n] prefix signatures */
     uint8_t *dev;       /* [n] runtime device (0 the CPU) */
+    uint16_t *worker;   /* [n] CPU worker + 1 of the tasks on the CPU; else 0 */
     float *pred_us;     /* [n] predicted run time on that device */
     double makespan;    /* µs, the planner's */
     unsigned parts;

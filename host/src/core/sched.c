@@ -1,7 +1,7 @@
 /*
- * sched.c - the CPU worker pool: a FIFO ready queue, workers that spin
- * briefly when work is likely and then park, and the waits of qv_wait_all
- * and qv_buf_wait.
+ * sched.c - the CPU worker pool: ready queues, workers that spin briefly
+ * when work is likely and then park, and the waits of qv_wait_all and
+ * qv_buf_wait.
  *
  * Why spin then park: on the machines we target a blocking wake-up costs
  * about 30 µs while a spinning hand-off costs well under 1 µs, but workers
@@ -9,11 +9,25 @@
  * opts.spin_us after its last task, yielding now and then so an
  * oversubscribed submitter still runs, then sleeps on a condition variable.
  *
- * No lost wake-ups: a parking worker increments nparked and then checks the
- * queue under park_mu; a pusher increments qlen and then reads nparked,
- * signalling under park_mu. Both are sequentially consistent, so at least
- * one of them sees the other. Waiters in qv__wait follow the same pattern
- * with nwaiters against inflight / buffer users.
+ * Two kinds of ready queue. Eager tasks go to one shared FIFO under q_mu.
+ * A replayed plan names the worker of each CPU task (t->worker): those go
+ * to that worker's own queue, a bounded lock-free ring (Vyukov's MPMC
+ * queue: one CAS per push or pop), so that the submitter and each worker
+ * meet on that worker's ring only instead of all three on one mutex. A
+ * worker takes from its own ring, then the shared queue (first, one time
+ * in 32, so a stream of replayed tasks cannot hold eager ones back), then
+ * steals from the other rings: the plan's choice of worker is a hint, and
+ * no task waits behind a busy worker while another is idle. A full ring
+ * sends the task to the shared queue.
+ *
+ * No lost wake-ups: a parking worker increments nparked and then checks
+ * every queue under park_mu; a pusher increments qlen (shared queue) or
+ * moves the ring's tail, both sequentially consistent read-modify-writes,
+ * and then reads nparked, signalling under park_mu. Both sides are
+ * sequentially consistent, so at least one of them sees the other. A ring
+ * counts as non-empty from its tail's move on, before the cell is filled:
+ * the parking worker then spins instead of sleeping. Waiters in qv__wait
+ * follow the same pattern with nwaiters against inflight / buffer users.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -38,8 +52,100 @@ void qv__sched_push(qv_runtime *rt, qv__task *t)
         qv__cpu_push(rt, t);
 }
 
+/* ---- each worker's ring ------------------------------------------------ */
+
+/* Cells per worker: a replayed entry's CPU tasks per worker that fit
+ * before the submitter falls back to the shared queue. A power of two. */
+#define QV__RQ_CAP 4096u
+
+/* A cell holds a task when seq == its position + 1, and is free for the
+ * push at position p when seq == p. */
+struct qv__rcell {
+    atomic_size_t seq;
+    qv__task     *t;
+};
+
+/* Pushes t on w's ring; false when the ring is full. Any thread. */
+static bool ring_push(qv__worker *w, qv__task *t)
+{
+    size_t pos = atomic_load_explicit(&w->rq_tail, memory_order_relaxed);
+    for (;;) {
+        struct qv__rcell *c = &w->rq[pos & (QV__RQ_CAP - 1)];
+        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        intptr_t dif = (intptr_t)(seq - pos);
+        if (dif == 0) {
+            /* seq_cst: the parking protocol (see the top of the file). */
+            if (atomic_compare_exchange_weak_explicit(&w->rq_tail, &pos, pos + 1,
+                                                      memory_order_seq_cst,
+                                                      memory_order_relaxed)) {
+                c->t = t;
+                atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
+                return true;
+            }
+        } else if (dif < 0) {
+            return false;
+        } else {
+            pos = atomic_load_explicit(&w->rq_tail, memory_order_relaxed);
+        }
+    }
+}
+
+/* Takes the oldest task of w's ring, or NULL when it is empty (or its
+ * oldest cell is still being filled). Any thread. */
+static qv__task *ring_pop(qv__worker *w)
+{
+    size_t pos = atomic_load_explicit(&w->rq_head, memory_order_relaxed);
+    for (;;) {
+        struct qv__rcell *c = &w->rq[pos & (QV__RQ_CAP - 1)];
+        size_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
+        intptr_t dif = (intptr_t)(seq - (pos + 1));
+        if (dif == 0) {
+            if (atomic_compare_exchange_weak_explicit(&w->rq_head, &pos, pos + 1,
+                                                      memory_order_relaxed,
+                                                      memory_order_relaxed)) {
+                qv__task *t = c->t;
+                atomic_store_explicit(&c->seq, pos + QV__RQ_CAP, memory_order_release);
+                return t;
+            }
+        } else if (dif < 0) {
+            return NULL;
+        } else {
+            pos = atomic_load_explicit(&w->rq_head, memory_order_relaxed);
+        }
+    }
+}
+
+/* Tasks on w's ring, counting those whose cells are still being filled.
+ * The head is read after the tail: when it passed the tail read, the
+ * tasks pushed up to then are all taken and the ring counts as empty. */
+static size_t ring_len(qv__worker *w)
+{
+    size_t tail = atomic_load_explicit(&w->rq_tail, memory_order_seq_cst);
+    size_t head = atomic_load_explicit(&w->rq_head, memory_order_seq_cst);
+    return tail - head <= QV__RQ_CAP ? tail - head : 0;
+}
+
+/* ---- the queues together ----------------------------------------------- */
+
+static void wake_one(qv_runtime *rt)
+{
+    if (atomic_load_explicit(&rt->nparked, memory_order_seq_cst) > 0) {
+        pthread_mutex_lock(&rt->park_mu);
+        pthread_cond_signal(&rt->park_cv);
+        pthread_mutex_unlock(&rt->park_mu);
+    }
+}
+
 void qv__cpu_push(qv_runtime *rt, qv__task *t)
 {
+    unsigned w = t->worker;
+    if (w) {
+        t->worker = 0;
+        if (w <= rt->nworkers && ring_push(&rt->workers[w - 1], t)) {
+            wake_one(rt);
+            return;
+        }
+    }
     t->next = NULL;
     pthread_mutex_lock(&rt->q_mu);
     if (rt->q_tail)
@@ -49,14 +155,29 @@ void qv__cpu_push(qv_runtime *rt, qv__task *t)
     rt->q_tail = t;
     atomic_fetch_add_explicit(&rt->qlen, 1, memory_order_seq_cst);
     pthread_mutex_unlock(&rt->q_mu);
-    if (atomic_load_explicit(&rt->nparked, memory_order_seq_cst) > 0) {
-        pthread_mutex_lock(&rt->park_mu);
-        pthread_cond_signal(&rt->park_cv);
-        pthread_mutex_unlock(&rt->park_mu);
-    }
+    wake_one(rt);
 }
 
-static qv__task *pop(qv_runtime *rt)
+size_t qv__cpu_queued(qv_runtime *rt)
+{
+    size_t n = atomic_load_explicit(&rt->qlen, memory_order_relaxed);
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        n += ring_len(&rt->workers[i]);
+    return n;
+}
+
+/* Whether every queue is empty; under park_mu, after nparked grew. */
+static bool all_empty(qv_runtime *rt)
+{
+    if (atomic_load_explicit(&rt->qlen, memory_order_seq_cst))
+        return false;
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (ring_len(&rt->workers[i]))
+            return false;
+    return true;
+}
+
+static qv__task *pop_shared(qv_runtime *rt)
 {
     if (atomic_load_explicit(&rt->qlen, memory_order_relaxed) == 0)
         return NULL;
@@ -72,12 +193,30 @@ static qv__task *pop(qv_runtime *rt)
     return t;
 }
 
+/* A task for worker w: its own ring's, the shared queue's, or one stolen
+ * from another worker's ring; NULL when all are empty. */
+static qv__task *pop(qv_runtime *rt, qv__worker *w)
+{
+    qv__task *t;
+    if (++w->npop % 32 == 0 && (t = pop_shared(rt)) != NULL)
+        return t;
+    if ((t = ring_pop(w)) != NULL || (t = pop_shared(rt)) != NULL)
+        return t;
+    for (unsigned i = 1; i < rt->nworkers; i++) {
+        unsigned v = w->idx + i < rt->nworkers ? w->idx + i : w->idx + i - rt->nworkers;
+        if ((t = ring_pop(&rt->workers[v])) != NULL)
+            return t;
+    }
+    w->npop--; /* nothing taken */
+    return NULL;
+}
+
 /* Spins for spin_us, then parks; returns a task, or NULL when stopping. */
-static qv__task *idle(qv_runtime *rt)
+static qv__task *idle(qv_runtime *rt, qv__worker *w)
 {
     uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
     for (unsigned i = 1;; i++) {
-        qv__task *t = pop(rt);
+        qv__task *t = pop(rt, w);
         if (t)
             return t;
         if (atomic_load_explicit(&rt->stop, memory_order_acquire))
@@ -92,12 +231,11 @@ static qv__task *idle(qv_runtime *rt)
     }
     atomic_fetch_add_explicit(&rt->nparked, 1, memory_order_seq_cst);
     pthread_mutex_lock(&rt->park_mu);
-    while (atomic_load_explicit(&rt->qlen, memory_order_seq_cst) == 0 &&
-           !atomic_load_explicit(&rt->stop, memory_order_acquire))
+    while (all_empty(rt) && !atomic_load_explicit(&rt->stop, memory_order_acquire))
         pthread_cond_wait(&rt->park_cv, &rt->park_mu);
     pthread_mutex_unlock(&rt->park_mu);
     atomic_fetch_sub_explicit(&rt->nparked, 1, memory_order_relaxed);
-    return pop(rt);
+    return pop(rt, w);
 }
 
 static void *worker_main(void *arg)
@@ -110,9 +248,9 @@ static void *worker_main(void *arg)
     qv__task *t = NULL;
     for (;;) {
         if (!t)
-            t = pop(rt);
+            t = pop(rt, w);
         if (!t)
-            t = idle(rt);
+            t = idle(rt, w);
         if (!t) {
             if (atomic_load_explicit(&rt->stop, memory_order_acquire))
                 break;
@@ -125,15 +263,30 @@ static void *worker_main(void *arg)
 
 int qv__sched_start(qv_runtime *rt)
 {
-    /* Aligned: each worker's counters sit on a cache line of their own. */
-    rt->workers = aligned_alloc(64, rt->nworkers * sizeof *rt->workers);
+    /* Aligned: each worker's counters sit on a cache line of their own.
+     * The rings follow the workers in the same allocation, which the
+     * runtime frees. */
+    size_t wbytes = rt->nworkers * sizeof *rt->workers;
+    size_t rbytes = (size_t)rt->nworkers * QV__RQ_CAP * sizeof(struct qv__rcell);
+    rt->workers = aligned_alloc(64, wbytes + rbytes);
     if (!rt->workers)
         return QV_ENOMEM;
-    memset(rt->workers, 0, rt->nworkers * sizeof *rt->workers);
+    memset(rt->workers, 0, wbytes);
+    struct qv__rcell *cells = (struct qv__rcell *)((char *)rt->workers + wbytes);
     for (unsigned i = 0; i < rt->nworkers; i++) {
         qv__worker *w = &rt->workers[i];
         w->rt = rt;
         w->idx = i;
+        w->rq = cells + (size_t)i * QV__RQ_CAP;
+        for (size_t k = 0; k < QV__RQ_CAP; k++) {
+            atomic_init(&w->rq[k].seq, k);
+            w->rq[k].t = NULL;
+        }
+        atomic_init(&w->rq_tail, 0);
+        atomic_init(&w->rq_head, 0);
+    }
+    for (unsigned i = 0; i < rt->nworkers; i++) {
+        qv__worker *w = &rt->workers[i];
         int e = pthread_create(&w->thread, NULL, worker_main, w);
         if (e) {
             rt->nworkers = i; /* stop what started */
