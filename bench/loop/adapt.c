@@ -37,6 +37,7 @@ typedef struct adapt_out {
     int    window, window_n;  /* the entries of the statistics */
     double replans, compiles, replayed_window;
     double replans_before;    /* re-plans before the slowdown */
+    int    last_pre_replan;   /* entry after which the last of those came; -1 */
     double wall_ms, board_us, fpga, measured_us, predicted_us; /* window means */
     double pre_wall_ms, pre_board_us, pre_fpga, pre_predicted_us; /* before the slowdown */
     int    ok;
@@ -85,8 +86,9 @@ static int run_adapt(const void *arg, void *out_, size_t size)
     if (!rec)
         return QV_ENOMEM;
     const char *name = c->app.region;
-    double replans_before = 0;
+    double replans_before = 0, seen = 0;
     o->replan_entry = -1;
+    o->last_pre_replan = -1;
     for (int e = 0; e < c->entries; e++) {
         if (e == c->slow_at) {
             qv_region_info ri;
@@ -109,6 +111,9 @@ static int run_adapt(const void *arg, void *out_, size_t size)
         rec[e].predicted_us = ri.predicted_us;
         rec[e].replans = (double)ri.replans;
         rec[e].replayed = (double)ri.replayed;
+        if (e < c->slow_at && (double)ri.replans > seen)
+            o->last_pre_replan = e;
+        seen = (double)ri.replans;
         if (e >= c->slow_at && o->replan_entry < 0 && c->slow_at > 0 &&
             (double)ri.replans > replans_before) {
             o->replan_entry = e;
@@ -185,12 +190,15 @@ static int adapt_runs(const loop_args *a, const adapt_cfg *cp, const char *label
             continue;
         }
         int k = ad.replan_entry - c.slow_at + 1;
+        char pre[48] = "";
+        if (ad.last_pre_replan >= 0)
+            snprintf(pre, sizeof pre, ", the last after entry %d", ad.last_pre_replan);
         if (ad.replan_entry >= 0)
             snprintf(lines[r], sizeof lines[r], "run %d: replaying before the slowdown: %s "
-                     "(re-plans before it: %.0f); replans grew after entry %d, the %d%s run "
-                     "on the slow board (%s); re-plans in all %.0f; adaptive / static "
+                     "(re-plans before it: %.0f%s); replans grew after entry %d, the %d%s "
+                     "run on the slow board (%s); re-plans in all %.0f; adaptive / static "
                      "after it: measured %.2f, wall %.2f",
-                     r + 1, ad.replaying_at_slow ? "yes" : "NO", ad.replans_before,
+                     r + 1, ad.replaying_at_slow ? "yes" : "NO", ad.replans_before, pre,
                      ad.replan_entry, k,
                      k == 1 ? "st" : k == 2 ? "nd" : k == 3 ? "rd" : "th", ad.reason,
                      ad.replans, st.measured_us > 0 ? ad.measured_us / st.measured_us : 0.0,
