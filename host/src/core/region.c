@@ -203,10 +203,10 @@ static void guard_miss(qv_runtime *rt, tls_state *s, const char *why)
 
 void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
 {
-    tls_state *s = &tls;
+    /* tls_for: a new runtime at a destroyed one's address must not take
+     * up the entry (and the plan's region) the thread had there. */
+    tls_state *s = tls_for(rt);
     const qv_func *f = t->func;
-    if (s->rt != rt)
-        rebind(s, rt);
     if (!s->ntasks++) {
         s->lo = t->id;
         s->sig = 0x51654E7A11u;
