@@ -272,6 +272,8 @@ struct qv__worker {
     struct qv__rcell *rq;
     unsigned    npop;         /* tasks taken, for the shared queue's turn */
     _Alignas(64) atomic_size_t rq_tail; /* next push */
+    atomic_bool spinning;     /* idle and not parked: it sees its ring
+                               * without a wake-up (on the pushers' line) */
     _Alignas(64) atomic_size_t rq_head; /* next pop */
 };
 

@@ -13,12 +13,15 @@
  * A replayed plan names the worker of each CPU task (t->worker): those go
  * to that worker's own queue, a bounded lock-free ring (Vyukov's MPMC
  * queue: one CAS per push or pop), so that the submitter and each worker
- * meet on that worker's ring only instead of all three on one mutex. A
- * worker takes from its own ring, then the shared queue (first, one time
- * in 32, so a stream of replayed tasks cannot hold eager ones back), then
- * steals from the other rings: the plan's choice of worker is a hint, and
- * no task waits behind a busy worker while another is idle. A full ring
- * sends the task to the shared queue.
+ * meet on that worker's ring only instead of all three on one mutex. The
+ * plan's worker is a hint, and no task waits behind a busy worker while
+ * another is idle: when the plan's worker is not spinning (it runs a
+ * task) the task goes to a nearby worker that spins, if any (a chain the
+ * plan keeps on one worker thus overlaps one task's completion with the
+ * next one's run, as the shared queue did); a worker takes from its own
+ * ring, then the shared queue (first, one time in 32, so a stream of
+ * replayed tasks cannot hold eager ones back), then steals from the other
+ * rings. A full ring sends the task to the shared queue.
  *
  * No lost wake-ups: a parking worker increments nparked and then checks
  * every queue under park_mu; a pusher increments qlen (shared queue) or
@@ -26,8 +29,12 @@
  * and then reads nparked, signalling under park_mu. Both sides are
  * sequentially consistent, so at least one of them sees the other. A ring
  * counts as non-empty from its tail's move on, before the cell is filled:
- * the parking worker then spins instead of sleeping. Waiters in qv__wait
- * follow the same pattern with nwaiters against inflight / buffer users.
+ * the parking worker then spins instead of sleeping. A pusher to a ring
+ * whose owner spins (w->spinning, read after the push) wakes no one: the
+ * owner clears the flag before it parks (and then sees the push) or before
+ * it runs a task it took, and then wakes a parked worker itself when its
+ * ring still holds tasks. Waiters in qv__wait follow the same pattern
+ * with nwaiters against inflight / buffer users.
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -141,8 +148,25 @@ void qv__cpu_push(qv_runtime *rt, qv__task *t)
     unsigned w = t->worker;
     if (w) {
         t->worker = 0;
-        if (w <= rt->nworkers && ring_push(&rt->workers[w - 1], t)) {
-            wake_one(rt);
+        qv__worker *o = w <= rt->nworkers ? &rt->workers[w - 1] : NULL;
+        if (o && !atomic_load_explicit(&o->spinning, memory_order_relaxed)) {
+            /* The plan's worker is busy: a nearby one that spins starts
+             * the task now (a chain the plan keeps on one worker then
+             * overlaps one task's completion with the next one's run). */
+            unsigned n = rt->nworkers < 4 ? rt->nworkers : 4;
+            for (unsigned i = 1; i < n; i++) {
+                qv__worker *v = &rt->workers[(w - 1 + i) % rt->nworkers];
+                if (atomic_load_explicit(&v->spinning, memory_order_relaxed)) {
+                    o = v;
+                    break;
+                }
+            }
+        }
+        if (o && ring_push(o, t)) {
+            /* A spinning owner takes it without a wake-up, or passes the
+             * wake-up on when it takes another task first (unspin). */
+            if (!atomic_load_explicit(&o->spinning, memory_order_seq_cst))
+                wake_one(rt);
             return;
         }
     }
@@ -211,16 +235,31 @@ static qv__task *pop(qv_runtime *rt, qv__worker *w)
     return NULL;
 }
 
+/* w stops spinning. A pusher that saw it spinning did not wake anyone:
+ * when w's ring still holds tasks, a parked worker is woken for them, so
+ * that none waits behind the task w runs now. */
+static void unspin(qv_runtime *rt, qv__worker *w)
+{
+    atomic_store_explicit(&w->spinning, false, memory_order_seq_cst);
+    if (ring_len(w) && atomic_load_explicit(&rt->nparked, memory_order_seq_cst) > 0)
+        wake_one(rt);
+}
+
 /* Spins for spin_us, then parks; returns a task, or NULL when stopping. */
 static qv__task *idle(qv_runtime *rt, qv__worker *w)
 {
     uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
+    atomic_store_explicit(&w->spinning, true, memory_order_seq_cst);
     for (unsigned i = 1;; i++) {
         qv__task *t = pop(rt, w);
-        if (t)
+        if (t) {
+            unspin(rt, w);
             return t;
-        if (atomic_load_explicit(&rt->stop, memory_order_acquire))
+        }
+        if (atomic_load_explicit(&rt->stop, memory_order_acquire)) {
+            atomic_store_explicit(&w->spinning, false, memory_order_relaxed);
             return NULL;
+        }
         if (i % 256 == 0) {
             if (qv__now_ns() >= deadline)
                 break;
@@ -229,6 +268,7 @@ static qv__task *idle(qv_runtime *rt, qv__worker *w)
             qv__cpu_relax();
         }
     }
+    atomic_store_explicit(&w->spinning, false, memory_order_seq_cst);
     atomic_fetch_add_explicit(&rt->nparked, 1, memory_order_seq_cst);
     pthread_mutex_lock(&rt->park_mu);
     while (all_empty(rt) && !atomic_load_explicit(&rt->stop, memory_order_acquire))
@@ -283,6 +323,7 @@ int qv__sched_start(qv_runtime *rt)
             w->rq[k].t = NULL;
         }
         atomic_init(&w->rq_tail, 0);
+        atomic_init(&w->spinning, false);
         atomic_init(&w->rq_head, 0);
     }
     for (unsigned i = 0; i < rt->nworkers; i++) {
