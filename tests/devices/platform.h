@@ -64,6 +64,16 @@ static inline void qv_test_cpu_vadd(const qv_call *c)
         o[i] = a[i] + b[i];
 }
 
+/* vadd in OpenCL C, for qv_opencl_impl.source (kernel "vadd"). */
+static inline const char *qv_test_vadd_cl(void)
+{
+    return "__kernel void vadd(__global const float *a, __global const float *b,\n"
+           "                   __global float *out, uint n) {\n"
+           "    size_t i = get_global_id(0);\n"
+           "    if (i < n) out[i] = a[i] + b[i];\n"
+           "}\n";
+}
+
 /* The OpenCL work size of a vadd call: n work items. */
 static inline unsigned qv_test_range_vadd(const qv_call *c, size_t g[3], size_t l[3])
 {

@@ -18,12 +18,6 @@
 
 enum { NBUF = 6, N = 256, STEPS = 60, SEEDS = 24 };
 
-static const char *vadd_cl =
-    "__kernel void vadd(__global const float *a, __global const float *b,\n"
-    "                   __global float *out, uint n) {\n"
-    "    size_t i = get_global_id(0);\n"
-    "    if (i < n) out[i] = a[i] + b[i];\n"
-    "}\n";
 static const char *acc_cl =
     "__kernel void acc(__global float *x, __global const float *y, uint n) {\n"
     "    size_t i = get_global_id(0);\n"
@@ -64,7 +58,7 @@ static int setup(void **state)
         qv_class c = (have & (1u << cls[i])) ? cls[i] : QV_CLASS_CPU;
         if (qv_func_create(rt, name, qv_test_vadd_sig, 4, &vadd[i]) ||
             qv_func_set_cpu(vadd[i], qv_test_cpu_vadd) ||
-            qv_func_set_opencl(vadd[i], &(qv_opencl_impl){ vadd_cl, "vadd", NULL, qv_test_range_vadd }) ||
+            qv_func_set_opencl(vadd[i], &(qv_opencl_impl){ qv_test_vadd_cl(), "vadd", NULL, qv_test_range_vadd }) ||
             qv_func_set_fpga(vadd[i], "vadd") || qv_func_set_where(vadd[i], 1u << c)) {
             fprintf(stderr, "%s: %s\n", name, qv_last_error());
             return -1;

@@ -20,13 +20,6 @@
 
 enum { N = 4096, NB = 6 };
 
-static const char *vadd_cl =
-    "__kernel void vadd(__global const float *a, __global const float *b,\n"
-    "                   __global float *out, uint n) {\n"
-    "    size_t i = get_global_id(0);\n"
-    "    if (i < n) out[i] = a[i] + b[i];\n"
-    "}\n";
-
 static double now_s(void)
 {
     struct timespec ts;
@@ -80,6 +73,22 @@ static qv_runtime *open_rt(const char *extra, unsigned *have)
         *have |= 1u << di.cls;
     }
     return rt;
+}
+
+/* vadd with the CPU's implementation and those of the classes in have
+ * (a bit per qv_class) there are: OpenCL, the catalog's FPGA kernel. */
+static qv_func *vadd_on(qv_runtime *rt, unsigned have)
+{
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    if (have & (1u << QV_CLASS_GPU))
+        assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){qv_test_vadd_cl(), "vadd",
+                                                                  NULL, qv_test_range_vadd}),
+                         0);
+    if (have & (1u << QV_CLASS_FPGA))
+        assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    return f;
 }
 
 /* The device of class cls: its index, name and tasks so far. */
@@ -177,15 +186,7 @@ static void replay_on_devices_equals_sequential(void **state)
     (void)state;
     unsigned have;
     qv_runtime *rt = open_rt("", &have);
-    qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
-    if (have & (1u << QV_CLASS_GPU))
-        assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){vadd_cl, "vadd", NULL,
-                                                                  qv_test_range_vadd}),
-                         0);
-    if (have & (1u << QV_CLASS_FPGA))
-        assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    qv_func *f = vadd_on(rt, have);
     static arrays A;
     arrays_open(rt, &A);
     uint64_t replayed = 0;
@@ -432,11 +433,7 @@ static void kernel_size_scalars_enter_the_signature(void **state)
     (void)state;
     unsigned have;
     qv_runtime *rt = open_rt("", &have);
-    qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
-    if (have & (1u << QV_CLASS_FPGA))
-        assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    qv_func *f = vadd_on(rt, have & ~(1u << QV_CLASS_GPU));
     static arrays A;
     arrays_open(rt, &A);
     qv_region_info ri;

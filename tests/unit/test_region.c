@@ -670,6 +670,24 @@ static void replay_equals_sequential(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* One entry of region "step": ops[0, n) then more[0, m) (NULL: none),
+ * checked against the sequential run; the region's info after it. */
+static qv_region_info step(fixture *fx, prog_bufs *pb, double ref[NB][NE], const op *ops,
+                           int n, const op *more, int m)
+{
+    assert_int_equal(qv_region_begin(fx->rt, "step"), 0);
+    prog_submit(fx, pb->b, ops, n);
+    if (more)
+        prog_submit(fx, pb->b, more, m);
+    assert_int_equal(qv_region_end(fx->rt), 0);
+    prog_reference(ref, ops, n);
+    if (more)
+        prog_reference(ref, more, m);
+    assert_int_equal(qv_wait_all(fx->rt), 0);
+    pb_check(pb, ref);
+    return info_of(fx->rt, "step");
+}
+
 /* A replayed entry that stops matching in the middle: one guard miss,
  * the entry counts as recorded, and nothing is lost. */
 static void guard_miss_mid_entry(void **state)
@@ -684,14 +702,9 @@ static void guard_miss_mid_entry(void **state)
                  {0, 2, 0, 0, 0.75}, {1, 3, 2, 0, 0}, {0, 3, 0, 0, 0.5}};
     qv_region_info ri;
     double t0 = now_s();
-    do {
-        assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
-        prog_submit(&fx, pb.b, ops, 6);
-        assert_int_equal(qv_region_end(fx.rt), 0);
-        prog_reference(ref, ops, 6);
-        assert_int_equal(qv_wait_all(fx.rt), 0);
-        ri = info_of(fx.rt, "step");
-    } while (ri.replayed < 1 && now_s() - t0 < 60);
+    do
+        ri = step(&fx, &pb, ref, ops, 6, NULL, 0);
+    while (ri.replayed < 1 && now_s() - t0 < 60);
     assert_int_equal(ri.replayed, 1);
     assert_int_equal(ri.guard_misses, 0);
     uint64_t recorded = ri.recorded;
@@ -699,44 +712,18 @@ static void guard_miss_mid_entry(void **state)
     op changed[6];
     memcpy(changed, ops, sizeof changed);
     changed[4].b = 1;
-    assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
-    prog_submit(&fx, pb.b, changed, 6);
-    assert_int_equal(qv_region_end(fx.rt), 0);
-    prog_reference(ref, changed, 6);
-    assert_int_equal(qv_wait_all(fx.rt), 0);
-    pb_check(&pb, ref);
-    ri = info_of(fx.rt, "step");
+    ri = step(&fx, &pb, ref, changed, 6, NULL, 0);
     assert_int_equal(ri.guard_misses, 1);
     assert_int_equal(ri.recorded, recorded + 1);
     assert_int_equal(ri.replayed, 1);
     /* Shorter than the plan: a miss when the entry ends. */
-    assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
-    prog_submit(&fx, pb.b, ops, 4);
-    assert_int_equal(qv_region_end(fx.rt), 0);
-    prog_reference(ref, ops, 4);
-    assert_int_equal(qv_wait_all(fx.rt), 0);
-    pb_check(&pb, ref);
-    ri = info_of(fx.rt, "step");
+    ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
     assert_int_equal(ri.guard_misses, 2);
     /* Longer than the plan: a miss at the first extra task. */
-    assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
-    prog_submit(&fx, pb.b, ops, 6);
-    prog_submit(&fx, pb.b, ops, 2);
-    assert_int_equal(qv_region_end(fx.rt), 0);
-    prog_reference(ref, ops, 6);
-    prog_reference(ref, ops, 2);
-    assert_int_equal(qv_wait_all(fx.rt), 0);
-    pb_check(&pb, ref);
-    ri = info_of(fx.rt, "step");
+    ri = step(&fx, &pb, ref, ops, 6, ops, 2);
     assert_int_equal(ri.guard_misses, 3);
     /* The plan still replays the program it was made for. */
-    assert_int_equal(qv_region_begin(fx.rt, "step"), 0);
-    prog_submit(&fx, pb.b, ops, 6);
-    assert_int_equal(qv_region_end(fx.rt), 0);
-    prog_reference(ref, ops, 6);
-    assert_int_equal(qv_wait_all(fx.rt), 0);
-    pb_check(&pb, ref);
-    ri = info_of(fx.rt, "step");
+    ri = step(&fx, &pb, ref, ops, 6, NULL, 0);
     assert_int_equal(ri.replayed, 2);
     assert_int_equal(ri.guard_misses, 3);
     pb_close(&pb);

@@ -229,6 +229,31 @@ static bool measure_entry(qv_runtime *rt, const qv__rplan *p, uint64_t lo, uint6
     return ok;
 }
 
+/* Device d's measured over predicted time in m, or 0 when m says too
+ * little of d to judge it. */
+static double ratio_of(const measure *m, unsigned d)
+{
+    return m->pred[d] >= MIN_DEVICE_US && m->meas[d] > 0 ? m->meas[d] / m->pred[d] : 0;
+}
+
+/* Folds m into r's calibration of each device it measured: the first
+ * ratio is the base, later ones move it and the noise. */
+static void calibrate(qv__region *r, const measure *m)
+{
+    for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
+        double ratio = ratio_of(m, d);
+        if (ratio <= 0)
+            continue;
+        if (r->base[d] <= 0) {
+            r->base[d] = ratio;
+            continue;
+        }
+        r->spread[d] = (1 - CAL_WEIGHT) * r->spread[d] +
+                       CAL_WEIGHT * fabs(ratio / r->base[d] - 1);
+        r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
+    }
+}
+
 /* Takes measure m of r's plan p into its calibration; true (with why) when
  * the region is to be re-planned. Under loop->mu. */
 static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
@@ -241,50 +266,25 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         r->cal = r->cal > 0 ? (1 - CAL_WEIGHT) * r->cal + CAL_WEIGHT * q : q;
     }
     if (++r->measured <= CAL_ENTRIES) { /* calibrating: base and noise */
-        for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
-            if (m->pred[d] < MIN_DEVICE_US || m->meas[d] <= 0)
-                continue;
-            double ratio = m->meas[d] / m->pred[d];
-            if (r->base[d] <= 0) {
-                r->base[d] = ratio;
-                continue;
-            }
-            r->spread[d] = (1 - CAL_WEIGHT) * r->spread[d] +
-                           CAL_WEIGHT * fabs(ratio / r->base[d] - 1);
-            r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
-        }
+        calibrate(r, m);
         return false;
     }
-    double drift = rt->policy->replan_drift;
+    /* The device furthest from its calibration, beyond its own noise. */
     unsigned worst = QV__MAX_DEVICES;
-    double worst_off = 0, worst_ratio = 0;
+    double worst_off = 0;
     for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
-        if (m->pred[d] < MIN_DEVICE_US || m->meas[d] <= 0)
-            continue;
-        double ratio = m->meas[d] / m->pred[d];
-        if (r->base[d] <= 0) {
-            r->base[d] = ratio;
-            continue;
-        }
+        double ratio = ratio_of(m, d);
+        if (ratio <= 0 || r->base[d] <= 0)
+            continue; /* a device new to this plan's entries gets its base below */
         double off = fabs(ratio / r->base[d] - 1);
-        if (off <= NOISE_TIMES * r->spread[d])
-            continue; /* within this device's own noise */
-        if (off > worst_off) {
+        if (off > NOISE_TIMES * r->spread[d] && off > worst_off) {
             worst_off = off;
             worst = d;
-            worst_ratio = ratio / r->base[d];
         }
     }
-    if (worst_off <= drift) {
+    if (worst_off <= rt->policy->replan_drift) {
         r->drift_entries = 0;
-        for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
-            if (m->pred[d] < MIN_DEVICE_US || m->meas[d] <= 0 || r->base[d] <= 0)
-                continue;
-            double ratio = m->meas[d] / m->pred[d];
-            double off = fabs(ratio / r->base[d] - 1);
-            r->spread[d] = (1 - CAL_WEIGHT) * r->spread[d] + CAL_WEIGHT * off;
-            r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
-        }
+        calibrate(r, m);
         return false;
     }
     if (++r->drift_entries < DRIFT_ENTRIES)
@@ -293,7 +293,8 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
         return false; /* asked again by the next entry that drifts */
     snprintf(why, wn, "drift: %s ran at %.2fx its calibrated time for %u entries",
-             qv__devq_name(rt, worst), worst_ratio, r->drift_entries);
+             qv__devq_name(rt, worst), ratio_of(m, worst) / r->base[worst],
+             r->drift_entries);
     return true;
 }
 
