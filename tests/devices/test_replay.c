@@ -463,6 +463,35 @@ static void kernel_size_scalars_enter_the_signature(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* The policy's objective reaches the plans: the board (1.65 an hour in its
+ * file) does the chain 10x faster than the CPU, so a time plan puts it
+ * there; a cost plan leaves the board, whose money buys nothing the free
+ * CPU cannot do, out. */
+static void objective_cost_leaves_the_board_out(void **state)
+{
+    (void)state;
+    for (int cost = 0; cost < 2; cost++) {
+        qv_func *f;
+        qv_device_info board;
+        unsigned bdev;
+        cpu_us = 300;
+        qv_runtime *rt = board_setup(cost ? "objective: cost\n" : "objective: time\n", &f,
+                                     &board, &bdev);
+        static arrays A;
+        arrays_open(rt, &A);
+        qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+        uint64_t before = tasks_on(rt, bdev);
+        ri = replay_until(rt, f, &A, &chain, ri.replayed + 3);
+        arrays_check(&A);
+        if (cost)
+            assert_int_equal(tasks_on(rt, bdev), before);
+        else
+            assert_true(tasks_on(rt, bdev) >= before + 3 * 4);
+        arrays_close(&A);
+        qv_runtime_destroy(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -471,6 +500,7 @@ int main(void)
         cmocka_unit_test(slow_board_is_replanned),
         cmocka_unit_test(inputs_prefetched_while_waiting),
         cmocka_unit_test(kernel_size_scalars_enter_the_signature),
+        cmocka_unit_test(objective_cost_leaves_the_board_out),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();
