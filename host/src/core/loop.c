@@ -107,10 +107,30 @@ static int live_plat(qv_runtime *rt, qv_plat **out, unsigned *dev_of)
     return qv_plat_create("runtime", res, n, out);
 }
 
-/* Plans nodes [lo, hi) (n tasks) on the devices in service into *out.
- * 0, or an error with why. */
+/* A device of class cls runs x times as long as its calibration said: the
+ * nodes that ran elsewhere in the entry have their cost there from the
+ * models, which have not learnt that yet, so they are scaled by x too (the
+ * nodes that ran there carry it in their measured time). */
+static void scale_class(qv_dag *g, int cls, double x)
+{
+    if (cls < 0 || !g->run || x <= 0 || !isfinite(x))
+        return;
+    int k = -1;
+    for (uint32_t c = 0; c < g->nclass && k < 0; c++)
+        if (!strcmp(g->class_name[c], qv_class_name((qv_class)cls)))
+            k = (int)c;
+    if (k < 0)
+        return;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (g->run[i].device != k)
+            g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
+}
+
+/* Plans nodes [lo, hi) (n tasks) on the devices in service into *out,
+ * with the costs on class drift_cls scaled by drift_x (scale_class; -1:
+ * none). 0, or an error with why. */
 static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, uint32_t n,
-                   qv__rplan **out, char *why, size_t wn)
+                   int drift_cls, double drift_x, qv__rplan **out, char *why, size_t wn)
 {
     qv_dag *g = NULL;
     qv_plat *p = NULL;
@@ -128,6 +148,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
         rc = QV_ENOENT;
         goto out;
     }
+    scale_class(g, drift_cls, drift_x);
     if ((rc = live_plat(rt, &p, dev_of)) != 0) {
         snprintf(why, wn, "platform: %s", qv_strerror(rc));
         goto out;
@@ -257,7 +278,7 @@ static void calibrate(qv__region *r, const measure *m)
 /* Takes measure m of r's plan p into its calibration; true (with why) when
  * the region is to be re-planned. Under loop->mu. */
 static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
-                  char *why, size_t wn)
+                  char *why, size_t wn, int *cls, double *x)
 {
     if (r->plan != p)
         return false; /* re-planned meanwhile */
@@ -292,9 +313,10 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     uint64_t now = qv__now_ns();
     if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
         return false; /* asked again by the next entry that drifts */
+    *cls = (int)qv__devq_class(rt, worst);
+    *x = ratio_of(m, worst) / r->base[worst];
     snprintf(why, wn, "drift: %s ran at %.2fx its calibrated time for %u entries",
-             qv__devq_name(rt, worst), ratio_of(m, worst) / r->base[worst],
-             r->drift_entries);
+             qv__devq_name(rt, worst), *x, r->drift_entries);
     return true;
 }
 
@@ -354,7 +376,10 @@ static void *loop_main(void *arg)
             bool ok = measure_entry(rt, p, lo, hi, &m);
             pthread_mutex_lock(&l->mu);
             char why[128];
-            if (ok && !r->want_compile && !l->stop && judge(rt, r, p, &m, why, sizeof why)) {
+            int cls = -1;
+            double x = 1;
+            if (ok && !r->want_compile && !l->stop &&
+                judge(rt, r, p, &m, why, sizeof why, &cls, &x)) {
                 uint64_t *pref = malloc(p->n * sizeof *pref);
                 if (pref) {
                     memcpy(pref, p->pref, p->n * sizeof *pref);
@@ -365,6 +390,8 @@ static void *loop_main(void *arg)
                     r->job_n = p->n;
                     r->job_sig = p->sig;
                     r->want_replan = true;
+                    r->job_drift_cls = cls;
+                    r->job_drift_x = x;
                     snprintf(r->job_reason, sizeof r->job_reason, "%.127s", why);
                     r->want_compile = true;
                 }
@@ -377,6 +404,8 @@ static void *loop_main(void *arg)
         uint32_t n = r->job_n;
         uint64_t *pref = r->job_pref;
         bool replan = r->want_replan;
+        int drift_cls = r->job_drift_cls;
+        double drift_x = r->job_drift_x;
         char reason[128];
         snprintf(reason, sizeof reason, "%s", r->job_reason);
         r->job_pref = NULL;
@@ -384,7 +413,7 @@ static void *loop_main(void *arg)
 
         char why[256] = "";
         qv__rplan *p = NULL;
-        int rc = compile(rt, name, lo, hi, n, &p, why, sizeof why);
+        int rc = compile(rt, name, lo, hi, n, drift_cls, drift_x, &p, why, sizeof why);
         if (rc) {
             qv__log(1, "region %s: not %s: %s", name, replan ? "re-planned" : "compiled",
                     why);

@@ -314,6 +314,7 @@ static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
     r->job_n = (uint32_t)s->ntasks;
     r->job_sig = sig;
     r->want_replan = replan;
+    r->job_drift_cls = -1;
     snprintf(r->job_reason, sizeof r->job_reason, "%.127s", reason);
     r->want_compile = true;
     if (!qv__loop_queue(rt, r))

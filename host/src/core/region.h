@@ -71,6 +71,10 @@ struct qv__region {
     uint64_t job_sig;
     uint64_t *job_pref;     /* owned */
     char job_reason[128];
+    /* A drift re-plan: the class of the device that drifted (-1: none)
+     * and by how much, for the costs on it that the entry did not measure. */
+    int job_drift_cls;
+    double job_drift_x;
     bool want_measure;
     uint64_t meas_lo, meas_hi;
     qv__rplan *meas_plan;   /* a reference */
