@@ -13,9 +13,9 @@
  * catalog's kernels). The plan becomes a qv__rplan: per task a device.
  *
  * Measuring: per device, the measured time of the entry's tasks against
- * the plan's prediction, as a ratio calibrated on the first entries (a
- * plan predicts from one recorded entry, and devices have steady offsets
- * that are no news). When a device's ratio moves past policy replan.drift
+ * the plan's prediction, as a ratio calibrated on the first entries of the
+ * region's first plan (a plan predicts from one recorded entry, and devices
+ * have steady offsets that are no news), kept across re-plans. When a device's ratio moves past policy replan.drift
  * from its calibration, and past 3 times that device's own noise (the
  * average deviation of its earlier entries: a loaded machine's CPU moves
  * by 30 % from one entry to the next), for DRIFT_ENTRIES entries in a row,
@@ -333,10 +333,20 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
         r->replans++;
     r->compiled_ns = qv__now_ns();
     r->cal = 0;
-    memset(r->base, 0, sizeof r->base);
-    memset(r->spread, 0, sizeof r->spread);
-    r->measured = 0;
     r->drift_entries = 0;
+    /* A device's calibration (its measured over predicted time, and its
+     * noise) outlives a re-plan: the new plan predicts from measured times
+     * as the old one did. Starting it over made the entries after a
+     * re-plan on noise calibrate a board that slowed just then as normal,
+     * and its slowdown went unseen (bench/loop --adapt). Devices the old
+     * plan left idle calibrate on the new plan's first entries. */
+    if (!replan) {
+        memset(r->base, 0, sizeof r->base);
+        memset(r->spread, 0, sizeof r->spread);
+        r->measured = 0;
+    } else {
+        r->measured = CAL_ENTRIES;
+    }
     r->error[0] = 0;
     snprintf(r->reason, sizeof r->reason, "%s", reason);
     (void)rt;
