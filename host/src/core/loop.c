@@ -223,31 +223,43 @@ typedef struct measure {
     double pred[QV__MAX_DEVICES], meas[QV__MAX_DEVICES];
 } measure;
 
-/* Measures the replayed entry [lo, hi) of plan p, once its tasks are done.
- * False when it cannot be told (not all of it recorded, a reset). */
+typedef struct measuring {
+    qv_runtime *rt;
+    const qv__rplan *p;
+    measure *m;
+    uint64_t t0, t1;
+} measuring;
+
+static void measure_node(void *arg, uint64_t i, const qv__node *nd)
+{
+    measuring *x = arg;
+    qv_runtime *rt = x->rt;
+    if (nd->start_ns && nd->start_ns < x->t0)
+        x->t0 = nd->start_ns;
+    if (nd->end_ns > x->t1)
+        x->t1 = nd->end_ns;
+    unsigned dev = nd->worker < rt->nworkers ? 0 : nd->worker - rt->nworkers + 1;
+    if (i >= x->p->n || dev != x->p->dev[i])
+        return; /* moved by a fault: no reading of the plan */
+    x->m->pred[dev] += x->p->pred_us[i];
+    x->m->meas[dev] += nd->board_us > 0 ? (double)nd->board_us
+                                        : nd->end_ns > nd->start_ns
+                                              ? (double)(nd->end_ns - nd->start_ns) / 1e3
+                                              : 0;
+}
+
+/* Measures the replayed entry [lo, hi) of plan p, once its tasks are done
+ * (node times only: cheap beside the entry). False when it cannot be told
+ * (not all of it recorded, a reset). */
 static bool measure_entry(qv_runtime *rt, const qv__rplan *p, uint64_t lo, uint64_t hi,
                           measure *m)
 {
-    qv__gview v;
-    if (qv__gview_build_range(rt, lo, hi, &v) != 0)
-        return false;
-    bool ok = v.n == p->n;
     memset(m, 0, sizeof *m);
-    for (uint64_t i = 0; ok && i < v.n; i++) {
-        qv__node nd = qv__gview_node(&v, i);
-        if (!nd.end_ns) {
-            ok = false;
-            break;
-        }
-        unsigned dev = nd.worker < rt->nworkers ? 0 : nd.worker - rt->nworkers + 1;
-        if (dev != p->dev[i])
-            continue; /* moved by a fault: no reading of the plan */
-        m->pred[dev] += p->pred_us[i];
-        m->meas[dev] += nd.board_us > 0 ? (double)nd.board_us : v.dur_us[i];
-    }
-    m->span_us = v.n ? (double)(v.t1_ns - v.t0_ns) / 1e3 : 0;
-    qv__gview_free(&v);
-    return ok;
+    measuring x = {rt, p, m, UINT64_MAX, 0};
+    if (hi - lo != p->n || qv__gview_each(rt, lo, hi, measure_node, &x) != 1)
+        return false;
+    m->span_us = x.t1 > x.t0 ? (double)(x.t1 - x.t0) / 1e3 : 0;
+    return true;
 }
 
 /* Device d's measured over predicted time in m, or 0 when m says too

@@ -178,6 +178,34 @@ int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint6
     return all;
 }
 
+int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
+                   void (*fn)(void *arg, uint64_t i, const qv__node *nd), void *arg)
+{
+    qv__recorder *r = rt->rec;
+    if (!r)
+        return QV_ENOENT;
+    pthread_rwlock_rdlock(&r->read_mu);
+    pthread_mutex_lock(&rt->submit_mu);
+    uint64_t base = r->base, n = r->nodes.n;
+    void **c = lo >= base && hi <= base + n && hi > lo ? qv__chunks_snapshot(&r->nodes, n)
+                                                      : NULL;
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (c) {
+        qv__rec_wait_nodes(c, lo - base, hi - base);
+        for (uint64_t i = lo; i < hi; i++) {
+            const qv__node *s = qv__chunks_at(c, i - base, sizeof *s);
+            qv__node nd = { .start_ns = s->start_ns, .end_ns = s->end_ns,
+                            .bytes_in = s->bytes_in, .bytes_out = s->bytes_out,
+                            .memory = s->memory, .func = s->func, .worker = s->worker,
+                            .cls = s->cls, .board_us = s->board_us };
+            fn(arg, i - lo, &nd);
+        }
+    }
+    pthread_rwlock_unlock(&r->read_mu);
+    free(c);
+    return c != NULL;
+}
+
 int qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *g)
 {
     memset(g, 0, sizeof *g);

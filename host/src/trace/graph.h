@@ -51,6 +51,13 @@ int  qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *
  * recorded, 0 when one is not (or was forgotten by a reset), QV_ENOENT
  * when the runtime does not record. */
 int  qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint64_t *t1);
+/* Waits until the recorded nodes with ids in [lo, hi) are done, then calls
+ * fn(arg, i, node) for each, i counted from lo: no edges, no analysis (the
+ * run-time loop's measuring of an entry). 1 when all of [lo, hi) is
+ * recorded, 0 when it is not (or a reset forgot it), QV_ENOENT when the
+ * runtime does not record. Never from a thread that runs tasks. */
+int  qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
+                    void (*fn)(void *arg, uint64_t i, const qv__node *nd), void *arg);
 void qv__gview_free(qv__gview *g);
 
 /* Node i of the view, copied: its times, worker, class and board time are
