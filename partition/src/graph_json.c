@@ -19,6 +19,7 @@
 
 #include "json.h"
 #include "part.h"
+#include "qv_escape.h"
 
 #define MAX_EXACT   QV__DAG_MAX_EXACT
 #define MAX_COST_US QV__DAG_MAX_COST_US
@@ -429,32 +430,17 @@ int qv_dag_load(const char *path, qv_dag **out, qv_diag *diag)
     return rc;
 }
 
-static void put_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 int qv_dag_write(const qv_dag *g, FILE *f)
 {
     fprintf(f, "{\"format\": \"quiver-graph\", \"version\": 1, \"name\": ");
-    put_json_string(f, g->name);
+    qv__json_fputs(f, g->name);
     if (g->run || g->span_us > 0 || g->critical_path_us > 0)
         fprintf(f, ",\n \"span_us\": %.17g, \"critical_path_us\": %.17g", g->span_us,
                 g->critical_path_us);
     fprintf(f, ",\n \"nodes\": [");
     for (uint32_t i = 0; i < g->n; i++) {
         fprintf(f, "%s\n  {\"id\": %" PRId64 ", \"function\": ", i ? "," : "", g->ids[i]);
-        put_json_string(f, g->func_name[g->func[i]]);
+        qv__json_fputs(f, g->func_name[g->func[i]]);
         fprintf(f, ", \"cost_us\": {");
         int first = 1;
         for (uint32_t k = 0; k < g->nclass; k++) {
@@ -462,7 +448,7 @@ int qv_dag_write(const qv_dag *g, FILE *f)
             if (isinf(c))
                 continue;
             fprintf(f, "%s", first ? "" : ", ");
-            put_json_string(f, g->class_name[k]);
+            qv__json_fputs(f, g->class_name[k]);
             fprintf(f, ": %.17g", c);
             first = 0;
         }
@@ -473,7 +459,7 @@ int qv_dag_write(const qv_dag *g, FILE *f)
         const qv_dag_run *r = g->run ? &g->run[i] : NULL;
         if (r && r->device >= 0 && (uint32_t)r->device < g->nclass) {
             fprintf(f, ", \"device\": ");
-            put_json_string(f, g->class_name[r->device]);
+            qv__json_fputs(f, g->class_name[r->device]);
         }
         if (r)
             fprintf(f, ", \"worker\": %" PRIu32 ", \"start_us\": %.17g, \"critical\": %s",

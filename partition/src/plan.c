@@ -230,12 +230,25 @@ int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FIL
 
 /* s inside a DOT string: quotes and backslashes escaped, controls (which
  * DOT would print raw) as '?'. */
+/* s inside a DOT string: quotes and backslashes escaped; controls (C0,
+ * DEL, C1), bidirectional and line-separator characters and bytes that
+ * are not UTF-8 drawn as '?', so a name from a file cannot reorder or hide
+ * the text of a drawing (the characters qv__escape escapes). */
 static void dot_str(FILE *f, const char *s)
 {
-    for (const unsigned char *c = (const unsigned char *)s; *c; c++) {
-        if (*c == '"' || *c == '\\')
+    const unsigned char *c = (const unsigned char *)s;
+    while (*c) {
+        unsigned long cp = 0;
+        size_t n = qv__utf8_seq(c, &cp);
+        if (!n || cp < 0x20 || cp == 0x7f || qv__escape_cp(cp)) {
+            fputc('?', f);
+            c += n ? n : 1;
+            continue;
+        }
+        if (cp == '"' || cp == '\\')
             fputc('\\', f);
-        fputc(*c < 0x20 || *c == 0x7f ? '?' : *c, f);
+        fwrite(c, 1, n, f);
+        c += n;
     }
 }
 

@@ -807,6 +807,70 @@ static void test_graph_roundtrip(void **state)
     qv_dag_destroy(h);
 }
 
+/* Names with controls, DEL, C1, bidirectional overrides and bytes that are
+ * not UTF-8 (a graph's name and functions come from files and programs):
+ * the .qvg.json written is valid JSON that reads back to the same names
+ * (the invalid byte as the Latin-1 character of its value), and a DOT
+ * drawing of a plan shows none of them. */
+static void test_hostile_names(void **state)
+{
+    (void)state;
+    static const char *const fn[] = {"bidi\xe2\x80\xae" "evil", "c1\xc2\x85" "next", "del\x7f",
+                                     "tab\tquote\"back\\", "bad\xff"};
+    static const char *const back[] = {"bidi\xe2\x80\xae" "evil", "c1\xc2\x85" "next", "del\x7f",
+                                       "tab\tquote\"back\\", "bad\xc3\xbf"};
+    qv_dag *g, *h;
+    assert_int_equal(qv_dag_create("g\xe2\x80\xae" "1", &g), 0);
+    for (uint32_t i = 0; i < 5; i++) {
+        uint32_t ni;
+        assert_int_equal(qv_dag_add_node(g, i, fn[i], &ni), 0);
+        int k = qv_dag_class(g, "cpu");
+        assert_true(k >= 0);
+        g->cost[(size_t)ni * g->nclass + (uint32_t)k] = 10;
+    }
+    qv_diag d = {0};
+    assert_int_equal(qv_dag_finalize(g, &d), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(qv_dag_write(g, f), 0);
+    fclose(f);
+    for (size_t i = 0; i < len; i++) /* escaped, every one of them */
+        assert_true(((unsigned char)buf[i] >= 0x20 && (unsigned char)buf[i] < 0x7f) ||
+                    buf[i] == '\n');
+    assert_int_equal(qv_dag_parse(buf, len, "hostile.json", &h, &d), 0);
+    assert_string_equal(h->name, "g\xe2\x80\xae" "1");
+    for (uint32_t i = 0; i < 5; i++)
+        assert_string_equal(h->func_name[h->func[i]], back[i]);
+    free(buf);
+
+    qv_plat_res r[1];
+    memset(r, 0, sizeof r);
+    snprintf(r[0].name, sizeof r[0].name, "cpu\xc2\x9b" "2J");
+    snprintf(r[0].cls, sizeof r[0].cls, "cpu");
+    r[0].units = 1;
+    r[0].speed = 1;
+    r[0].host_memory = 1;
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("one", r, 1, &p), 0);
+    qv_plan *pl;
+    assert_int_equal(qv_plan_make(g, p, NULL, &pl, &d), 0);
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    assert_int_equal(qv_plan_write_dot(g, p, pl, f), 0);
+    fclose(f);
+    for (size_t i = 0; i < len; i++)
+        assert_true(((unsigned char)buf[i] >= 0x20 && (unsigned char)buf[i] < 0x7f) ||
+                    buf[i] == '\n');
+    assert_non_null(strstr(buf, "bidi?evil"));
+    assert_non_null(strstr(buf, "tab?quote\\\"back\\\\"));
+    free(buf);
+    qv_plan_destroy(pl);
+    qv_plat_destroy(p);
+    qv_dag_destroy(h);
+    qv_dag_destroy(g);
+}
+
 /* Platform files go through the runtime's reader (host/src/config/
  * platform.c): each bad file gets QV_EFORMAT and exactly the message and
  * line:col that `quiver check` gives (tests/config's test_one_reader
@@ -1098,7 +1162,7 @@ int main(void)
         cmocka_unit_test(test_objective_cheap_or_fast),
         cmocka_unit_test(test_objective_monotone),
         cmocka_unit_test(test_objective_time_unchanged),
-        cmocka_unit_test(test_graph_roundtrip),  cmocka_unit_test(test_bad_platforms),
+        cmocka_unit_test(test_graph_roundtrip),  cmocka_unit_test(test_hostile_names),  cmocka_unit_test(test_bad_platforms),
         cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
         cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
         cmocka_unit_test(test_deep_platform),    cmocka_unit_test(test_many_functions),

@@ -153,7 +153,7 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
         }
         fprintf(f, ",\n  {\"ph\": \"M\", \"pid\": 1, \"tid\": %u, \"name\": "
                    "\"thread_name\", \"args\": {\"name\": ", w);
-        qv__json_string(f, name);
+        qv__json_fputs(f, name);
         fputs("}}", f);
     }
     for (uint64_t i = 0; i < g.n; i++) {
@@ -163,7 +163,7 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
         if (fn)
             qv__perf_get(fn->perf[nd.cls], nd.memory, &pred_us, NULL, NULL);
         fputs(",\n  {\"ph\": \"X\", \"pid\": 1, \"name\": ", f);
-        qv__json_string(f, qv__gview_func(&g, i));
+        qv__json_fputs(f, qv__gview_func(&g, i));
         fprintf(f, ", \"cat\": \"%s\", \"tid\": %u, \"ts\": %.3f, \"dur\": %.3f, "
                    "\"args\": {\"id\": %llu, \"measured_us\": %.3f, \"model_us\": %.3f, "
                    "\"bytes_in\": %llu, \"bytes_out\": %llu, \"critical\": %s",

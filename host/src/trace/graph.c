@@ -399,16 +399,3 @@ QV_API int qv_graph_reset(qv_runtime *rt)
     return rc ? qv__fail(QV_ENOMEM, "qv_graph_reset: out of memory") : 0;
 }
 
-void qv__json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            fprintf(f, "\\%c", *p);
-        else if (*p < 0x20)
-            fprintf(f, "\\u%04x", *p);
-        else
-            fputc(*p, f);
-    }
-    fputc('"', f);
-}

@@ -67,7 +67,5 @@ qv__node        qv__gview_node(const qv__gview *g, uint64_t i);
 qv_func        *qv__gview_fn(const qv__gview *g, uint64_t i);
 const char     *qv__gview_func(const qv__gview *g, uint64_t i);
 
-/* Writes s as a JSON string, quotes included. */
-void qv__json_string(FILE *f, const char *s);
 
 #endif
