@@ -62,6 +62,27 @@ void qv__rplan_release(qv__rplan *p)
 
 static void *loop_main(void *arg);
 
+bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, const uint64_t *pref, uint32_t n,
+                  uint64_t sig, bool replan, int cls, double x, const char *reason)
+{
+    uint64_t *copy = malloc((n ? n : 1) * sizeof *copy);
+    if (!copy)
+        return false;
+    memcpy(copy, pref, n * sizeof *copy);
+    free(r->job_pref);
+    r->job_pref = copy;
+    r->job_lo = lo;
+    r->job_hi = hi;
+    r->job_n = n;
+    r->job_sig = sig;
+    r->want_replan = replan;
+    r->job_drift_cls = cls;
+    r->job_drift_x = x;
+    snprintf(r->job_reason, sizeof r->job_reason, "%.127s", reason);
+    r->want_compile = true;
+    return true;
+}
+
 bool qv__loop_queue(qv_runtime *rt, qv__region *r)
 {
     struct qv__loop *l = rt->loop;
@@ -401,23 +422,8 @@ static void *loop_main(void *arg)
             int cls = -1;
             double x = 1;
             if (ok && !r->want_compile && !l->stop &&
-                judge(rt, r, p, &m, why, sizeof why, &cls, &x)) {
-                uint64_t *pref = malloc(p->n * sizeof *pref);
-                if (pref) {
-                    memcpy(pref, p->pref, p->n * sizeof *pref);
-                    free(r->job_pref);
-                    r->job_pref = pref;
-                    r->job_lo = lo;
-                    r->job_hi = hi;
-                    r->job_n = p->n;
-                    r->job_sig = p->sig;
-                    r->want_replan = true;
-                    r->job_drift_cls = cls;
-                    r->job_drift_x = x;
-                    snprintf(r->job_reason, sizeof r->job_reason, "%.127s", why);
-                    r->want_compile = true;
-                }
-            }
+                judge(rt, r, p, &m, why, sizeof why, &cls, &x))
+                qv__loop_job(r, lo, hi, p->pref, p->n, p->sig, true, cls, x, why);
             qv__rplan_release(p);
         }
         if (!r->want_compile || l->stop)

@@ -183,7 +183,7 @@ static void entry_start(qv_runtime *rt, tls_state *s)
         s->rp = r->plan;
         atomic_fetch_add_explicit(&s->rp->refs, 1, memory_order_relaxed);
         s->rr = r;
-        s->pred_us = r->plan->makespan * (r->cal > 0 ? r->cal : 1.0);
+        s->pred_us = qv__region_predict(r);
     }
     pthread_mutex_unlock(&l->mu);
 }
@@ -301,22 +301,11 @@ static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
                 r->name);
         return;
     }
-    uint64_t *pref = malloc(s->ntasks * sizeof *pref);
-    if (!pref) {
+    if (!qv__loop_job(r, s->lo, s->hi, s->pref, (uint32_t)s->ntasks, sig, replan, -1, 1,
+                      reason)) {
         snprintf(r->error, sizeof r->error, "not compiled: out of memory");
         return;
     }
-    memcpy(pref, s->pref, s->ntasks * sizeof *pref);
-    free(r->job_pref);
-    r->job_pref = pref;
-    r->job_lo = s->lo;
-    r->job_hi = s->hi;
-    r->job_n = (uint32_t)s->ntasks;
-    r->job_sig = sig;
-    r->want_replan = replan;
-    r->job_drift_cls = -1;
-    snprintf(r->job_reason, sizeof r->job_reason, "%.127s", reason);
-    r->want_compile = true;
     if (!qv__loop_queue(rt, r))
         r->want_compile = false;
 }
@@ -391,7 +380,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
             want_measure(rt, r, s->rp, s->lo, s->hi);
     } else {
         r->recorded++;
-        r->predicted_us = r->plan ? r->plan->makespan * (r->cal > 0 ? r->cal : 1.0) : 0;
+        r->predicted_us = qv__region_predict(r);
     }
     r->tasks = n;
     r->lo = n ? s->lo : 0;

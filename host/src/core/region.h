@@ -96,6 +96,20 @@ struct qv__loop {
     char dev_why[160];
 };
 
+/* Sets r's compile job: nodes [lo, hi), their n prefix signatures (copied)
+ * and the entry's signature; a drift re-plan names the drifted class and
+ * its factor (cls -1: none). Under loop->mu. False when out of memory (the
+ * job is then unchanged). */
+bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, const uint64_t *pref, uint32_t n,
+                  uint64_t sig, bool replan, int cls, double x, const char *reason);
+
+/* What r's current plan predicts for an entry: its makespan calibrated by
+ * the entries measured so far; 0 without a plan. Under loop->mu. */
+static inline double qv__region_predict(const qv__region *r)
+{
+    return r->plan ? r->plan->makespan * (r->cal > 0 ? r->cal : 1.0) : 0;
+}
+
 /* Queues r for the background thread (starting it the first time); under
  * loop->mu. False when no thread could be started (r->error says so). */
 bool qv__loop_queue(qv_runtime *rt, qv__region *r);
