@@ -13,9 +13,10 @@
  *   KEYS/authorized/NAME.pub             each client the daemon accepts
  *
  * Errors: functions return 0 or a negative QV_E* code / -errno, and write
- * a one-line reason to err (errlen bytes, may be NULL) without the file's
- * name, so that the caller can say where: "quiverd: keys/server.key: ..."
- * or a board file's file:line:col.
+ * a one-line reason to err (errlen bytes, may be NULL). qv__auth_key_read
+ * leaves the file's name out, so that its caller can say where (a board
+ * file's file:line:col, "quiverd: keys/server.key: ..."); the functions
+ * that handle several files name the one at fault ("KEYS/server.key: ...").
  */
 #ifndef QV_REMOTE_AUTH_H
 #define QV_REMOTE_AUTH_H
