@@ -243,6 +243,35 @@ static void test_board_figures(void **state)
     qv__board_free(b);
 }
 
+/* A remote board whose keys are files: the daemon's public key as read,
+ * this host's public key derived from its secret key. */
+static void test_remote_keys(void **state)
+{
+    (void)state;
+    qv__board *b = load_board("tests/config/good/boards/remote-keys.yaml");
+    char *spub = qv_test_slurp(path_of("tests/config/good/keys/server.pub"), NULL);
+    char *cpub = qv_test_slurp(path_of("tests/config/good/keys/client.pub"), NULL);
+    char *csec = qv_test_slurp(path_of("tests/config/good/keys/client.key"), NULL);
+    assert_non_null(spub);
+    assert_non_null(cpub);
+    assert_non_null(csec);
+    spub[40] = cpub[40] = csec[40] = 0;
+    assert_string_equal(b->server_key, spub);
+    assert_string_equal(b->client_secret_key, csec);
+    assert_string_equal(b->client_public_key, cpub);
+    assert_non_null(strstr(b->client_key_file, "good/boards/../keys/client.key"));
+    qv__board_free(b);
+    free(spub);
+    free(cpub);
+    free(csec);
+    /* The key given inline: no client key. */
+    b = load_board("boards/remote-u250.yaml");
+    assert_string_equal(b->server_key, "rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7");
+    assert_null(b->client_key_file);
+    assert_string_equal(b->client_secret_key, "");
+    qv__board_free(b);
+}
+
 static void test_good_catalog(void **state)
 {
     (void)state;
@@ -864,6 +893,7 @@ int main(void)
         cmocka_unit_test(test_shipped_files),
         cmocka_unit_test(test_emulated_twins),
         cmocka_unit_test(test_board_figures),
+        cmocka_unit_test(test_remote_keys),
         cmocka_unit_test(test_good_catalog),
         cmocka_unit_test(test_expressions),
         cmocka_unit_test(test_policy),

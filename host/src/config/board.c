@@ -57,6 +57,8 @@ static const qv__ykey fabric_keys[] = {
 static const qv__ykey remote_keys[] = {
     {"endpoint", 1, "endpoint: tcp://host:5555"},
     {"server_key", 0, NULL},
+    {"server_key_file", 0, NULL},
+    {"client_key_file", 0, NULL},
     {"board", 0, NULL},
     {NULL, 0, NULL},
 };
@@ -72,6 +74,8 @@ void qv__board_free(qv__board *b)
     free(b->banks);
     free(b->endpoint);
     free(b->server_key);
+    free(b->client_key_file);
+    explicit_bzero(b->client_secret_key, sizeof b->client_secret_key);
     qv__board_free(b->served);
     free(b);
 }
@@ -96,19 +100,6 @@ static int dup_str(const qv__ydoc *doc, const qv__ynode *n, const char *what, ch
         return rc;
     *out = strdup(s);
     return *out ? 0 : QV_ENOMEM;
-}
-
-/* ZeroMQ CURVE keys in Z85 are 40 characters of its alphabet. */
-static int valid_z85_key(const char *s)
-{
-    static const char alpha[] = "0123456789abcdefghijklmnopqrstuvwxyz"
-                                "ABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#";
-    if (strlen(s) != 40)
-        return 0;
-    for (; *s; s++)
-        if (!strchr(alpha, *s))
-            return 0;
-    return 1;
 }
 
 static int load_banks(const qv__ydoc *doc, const qv__ynode *mem, qv__board *b,
@@ -206,6 +197,39 @@ static int load_fabric(const qv__ydoc *doc, const qv__ynode *f, qv__board *b,
 static int board_from_doc(const qv__ydoc *doc, int nesting, qv__board **out,
                           qv_diag *diag);
 
+/* Reads the key file that node n names (relative to the board file) into
+ * key (41 bytes) and, when path is not NULL, its resolved path into *path.
+ * A secret key is asked for by client_key_file, a public one by
+ * server_key_file; a name ending in the other kind's suffix (keygen's
+ * ".key" and ".pub") is refused, as the host must never hold the daemon's
+ * secret. */
+static int load_key_file(const qv__ydoc *doc, const qv__ynode *n, const char *what,
+                         int secret, char *key, char **path, qv_diag *diag)
+{
+    const char *s;
+    char *p = NULL, why[256];
+    int rc = qv__yget_path(doc, n, what, 0, &p, diag);
+    if (!rc)
+        rc = qv__yget_str(doc, n, what, &s, diag);
+    size_t len = rc ? 0 : strlen(s);
+    if (!rc && len >= 4 && !strcmp(s + len - 4, secret ? ".pub" : ".key"))
+        rc = qv__yerr(doc, n, diag,
+                      secret ? "%s: '%s' looks like a public key; expected this "
+                               "host's secret key (client.key), from which its "
+                               "public key is derived"
+                             : "%s: '%s' looks like a secret key; expected the "
+                               "daemon's public key (server.pub): a host never "
+                               "needs the daemon's secret key",
+                      what, s);
+    if (!rc && qv__auth_key_read(p, key, why, sizeof why))
+        rc = qv__yerr(doc, n, diag, "%s: '%s': %s", what, s, why);
+    if (!rc && path)
+        *path = p;
+    else
+        free(p);
+    return rc;
+}
+
 static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, int nesting,
                        qv_diag *diag)
 {
@@ -232,11 +256,35 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
     const qv__ynode *k = qv__ymap_get(r, "server_key");
     if (!rc && k) {
         rc = dup_str(doc, k, "remote.server_key", &b->server_key, diag);
-        if (!rc && !valid_z85_key(b->server_key))
+        if (!rc && !qv__auth_key_valid(b->server_key))
             rc = qv__yerr(doc, k, diag,
                           "remote.server_key: expected a CURVE public key "
                           "in Z85 (40 characters), got '%s'",
                           b->server_key);
+    }
+    const qv__ynode *kf = qv__ymap_get(r, "server_key_file");
+    if (!rc && k && kf)
+        rc = qv__yerr(doc, qv__ymap_key(r, "server_key_file"), diag,
+                      "remote: expected the daemon's public key once, as "
+                      "server_key or as server_key_file, not both");
+    if (!rc && kf) {
+        char key[QV__KEY_Z85 + 1];
+        rc = load_key_file(doc, kf, "remote.server_key_file", 0, key, NULL, diag);
+        if (!rc && !(b->server_key = strdup(key)))
+            rc = QV_ENOMEM;
+    }
+    const qv__ynode *cf = qv__ymap_get(r, "client_key_file");
+    if (!rc && cf && !b->server_key)
+        rc = qv__yerr(doc, qv__ymap_key(r, "client_key_file"), diag,
+                      "remote.client_key_file: a client key needs the daemon's "
+                      "public key too (server_key or server_key_file)");
+    if (!rc && cf) {
+        char why[256];
+        rc = load_key_file(doc, cf, "remote.client_key_file", 1, b->client_secret_key,
+                           &b->client_key_file, diag);
+        if (!rc && qv__auth_key_public(b->client_secret_key, b->client_public_key, why,
+                                       sizeof why))
+            rc = qv__yerr(doc, cf, diag, "remote.client_key_file: %s", why);
     }
     const qv__ynode *sb = qv__ymap_get(r, "board");
     if (!rc && sb) {

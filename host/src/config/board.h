@@ -14,8 +14,13 @@
  *   link: {pcie_gen: 3, pcie_lanes: 16, bandwidth_gbs: 12.0, latency_us: 10}
  *   fabric: {lut: .., ff: .., dsp: .., bram: .., uram: .., aie: ..}
  *   cost_per_hour: 0.0
- *   remote: {endpoint: tcp://host:5555, server_key: <40 Z85 chars>,
- *            board: served-board.yaml}   required for kind remote only
+ *   remote:                              required for kind remote only
+ *     endpoint: tcp://host:5555          or ipc://PATH
+ *     server_key: <40 Z85 chars>         the daemon's public key, or
+ *     server_key_file: keys/server.pub   the same read from a key file
+ *     client_key_file: keys/client.key   this host's SECRET key (its public
+ *                                        key is derived from it)
+ *     board: served-board.yaml
  */
 #ifndef QV_CONFIG_BOARD_H
 #define QV_CONFIG_BOARD_H
@@ -23,6 +28,7 @@
 #include <stdint.h>
 
 #include "config/yaml_doc.h"
+#include "remote/auth.h"
 
 typedef enum qv__memtype {
     QV__MEM_DDR3,
@@ -67,7 +73,12 @@ typedef struct qv__board {
     double cost_per_hour;
     /* remote boards */
     char *endpoint;
-    char *server_key;
+    char *server_key;      /* Z85, from server_key or server_key_file; NULL: none */
+    char *client_key_file; /* resolved path; NULL when not given */
+    /* From client_key_file: "" when not given. The secret is wiped by
+     * qv__board_free; the backend passes both to qv__auth_client. */
+    char client_public_key[QV__KEY_Z85 + 1];
+    char client_secret_key[QV__KEY_Z85 + 1];
     struct qv__board *served; /* the board the daemon serves, or NULL */
 } qv__board;
 

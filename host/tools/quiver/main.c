@@ -16,6 +16,7 @@ static const qv_command commands[] = {
     { "check", "validate configuration files", qv_cmd_check },
     { "devices", "list the resources found", qv_cmd_devices },
     { "xclbin", "inspect or build .xclbin kernel containers", qv_cmd_xclbin },
+    { "keygen", "write CURVE keys for remote boards", qv_cmd_keygen },
 };
 
 static void usage(FILE *out)

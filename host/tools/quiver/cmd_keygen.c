@@ -1,0 +1,70 @@
+/*
+ * cmd_keygen.c - `quiver keygen DIR`: writes the CURVE key pairs of a
+ * remote board, one for the daemon and one for a host, and authorizes the
+ * host's key (qv__auth_keygen in host/src/remote/auth.c; docs/remote.md
+ * says where each file goes).
+ */
+#include <stdio.h>
+
+#include "commands.h"
+#include "remote/auth.h"
+
+#define PROG "quiver keygen"
+
+static void keygen_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: quiver keygen DIR\n\n"
+            "Writes two new CURVE key pairs for remote boards (Z85 text):\n"
+            "  DIR/server.key, DIR/server.pub   the daemon's pair\n"
+            "  DIR/client.key, DIR/client.pub   a host's pair\n"
+            "  DIR/authorized/client.pub        the host's key, which\n"
+            "                                   `quiverd --keys DIR` accepts\n"
+            "DIR is created (mode 0700) if missing; secret keys (.key) are\n"
+            "created mode 0600. An existing key file, or a link in its place,\n"
+            "is never overwritten: keygen then writes nothing and exits 1.\n\n"
+            "A board file on the host names the daemon's public key and the\n"
+            "host's secret key:\n"
+            "  remote: {endpoint: tcp://HOST:PORT, server_key_file: server.pub,\n"
+            "           client_key_file: client.key}\n"
+            "More hosts: run keygen into another directory and copy its\n"
+            "client.pub into the daemon's authorized/ as NAME.pub.\n\n"
+            "  -h, --help   print this help\n");
+}
+
+int qv_cmd_keygen(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+    while ((c = qv_cli_getopt(argc, argv, PROG, "h", longopts)) != -1) {
+        if (c == 'h') {
+            keygen_usage(stdout);
+            return 0;
+        }
+        return QV_CLI_USAGE;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "%s: missing operand DIR\nTry '%s --help'.\n", PROG, PROG);
+        return QV_CLI_USAGE;
+    }
+    if (optind + 1 < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", PROG,
+                argv[optind + 1], PROG);
+        return QV_CLI_USAGE;
+    }
+    const char *dir = argv[optind];
+    char err[4200];
+    if (qv__auth_keygen(dir, err, sizeof err)) {
+        fprintf(stderr, "%s: %s\n", PROG, err);
+        return 1;
+    }
+    printf("%s/server.key, %s/server.pub: the daemon's keys (quiverd --keys %s)\n"
+           "%s/client.key, %s/client.pub: a host's keys (client_key_file: "
+           "client.key)\n"
+           "%s/authorized/client.pub: the host's key, accepted by the daemon\n",
+           dir, dir, dir, dir, dir, dir);
+    return 0;
+}
