@@ -540,14 +540,6 @@ int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth
         rc = fail(err, errlen, QV_ENOMEM, "out of memory");
     if (!rc)
         rc = clients_load(a->authorized, &a->keys, err, errlen);
-    int one = 1;
-    if (!rc && (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
-                zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret, sizeof secret) ||
-                zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, QV__AUTH_DOMAIN,
-                               strlen(QV__AUTH_DOMAIN))))
-        rc = fail(err, errlen, -errno, "cannot make the socket a CURVE server: %s",
-                  zmq_strerror(errno));
-    explicit_bzero(secret, sizeof secret);
     if (!rc && !(a->rep = zmq_socket(zctx, ZMQ_REP)))
         rc = fail(err, errlen, -errno, "zmq_socket: %s", zmq_strerror(errno));
     if (!rc && zmq_bind(a->rep, ZAP_ENDPOINT))
@@ -562,6 +554,15 @@ int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth
                 !(a->ctl_peer = zmq_socket(zctx, ZMQ_PAIR)) || zmq_bind(a->ctl, ctl) ||
                 zmq_connect(a->ctl_peer, ctl)))
         rc = fail(err, errlen, -errno, "%s: %s", ctl, zmq_strerror(errno));
+    /* The socket last, so that a failed start leaves it as it was. */
+    int one = 1;
+    if (!rc && (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &one, sizeof one) ||
+                zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, secret, sizeof secret) ||
+                zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, QV__AUTH_DOMAIN,
+                               strlen(QV__AUTH_DOMAIN))))
+        rc = fail(err, errlen, -errno, "cannot make the socket a CURVE server: %s",
+                  zmq_strerror(errno));
+    explicit_bzero(secret, sizeof secret);
     if (!rc) {
         int e = pthread_create(&a->thread, NULL, zap_thread, a);
         if (e)
