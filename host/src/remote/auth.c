@@ -137,6 +137,14 @@ static int bad_key(const char *s, size_t len, char *err, size_t errlen)
     return 0;
 }
 
+static int too_long(unsigned long long size, char *err, size_t errlen)
+{
+    return fail(err, errlen, QV_EFORMAT,
+                "expected one key of 40 Z85 characters and an optional newline, "
+                "the file has %llu bytes",
+                size);
+}
+
 int qv__auth_key_read(const char *path, char *key, char *err, size_t errlen)
 {
     key[0] = 0;
@@ -164,10 +172,7 @@ int qv__auth_key_read(const char *path, char *key, char *err, size_t errlen)
     }
     if (st.st_size > QV__KEY_Z85 + 1) {
         close(fd);
-        return fail(err, errlen, QV_EFORMAT,
-                    "expected one key of 40 Z85 characters and an optional "
-                    "newline, the file has %lld bytes",
-                    (long long)st.st_size);
+        return too_long((unsigned long long)st.st_size, err, errlen);
     }
     char buf[QV__KEY_Z85 + 2];
     char why[QV__FILE_WHY];
@@ -176,9 +181,17 @@ int qv__auth_key_read(const char *path, char *key, char *err, size_t errlen)
     close(fd);
     if (rc)
         return fail(err, errlen, rc, "%s", why);
+    return qv__auth_key_parse(buf, len, key, err, errlen);
+}
+
+int qv__auth_key_parse(const char *buf, size_t len, char *key, char *err, size_t errlen)
+{
+    key[0] = 0;
+    if (len > QV__KEY_Z85 + 1)
+        return too_long(len, err, errlen);
     if (len && buf[len - 1] == '\n')
         len--;
-    rc = bad_key(buf, len, err, errlen);
+    int rc = bad_key(buf, len, err, errlen);
     if (rc)
         return rc;
     memcpy(key, buf, QV__KEY_Z85);

@@ -42,6 +42,11 @@ int qv__auth_key_valid(const char *s);
  * told from the file; the caller knows which it asked for. Any thread. */
 int qv__auth_key_read(const char *path, char *key, char *err, size_t errlen);
 
+/* The key-file format on a buffer (len bytes, not NUL-terminated): what
+ * qv__auth_key_read does after reading the file. 0 with the key in key (41
+ * bytes), or QV_EFORMAT and the reason in err. */
+int qv__auth_key_parse(const char *buf, size_t len, char *key, char *err, size_t errlen);
+
 /* The public key (41 bytes out) of the Z85 secret key secret. */
 int qv__auth_key_public(const char *secret, char *pub, char *err, size_t errlen);
 
