@@ -226,6 +226,7 @@ static void every_top_key_is_known(void **state)
         "implicit_regions", /* region.c: regions between qv_wait_all */
         "objective",     /* loop.c: the plan's qv_plan_opts.cost_weight */
         "deadline_ms",   /* loop.c: the plan's qv_plan_opts.deadline_us */
+        "remote",        /* devices/remote.c: heartbeat and timeout */
         NULL,
     };
     size_t n = 0;

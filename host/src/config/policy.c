@@ -23,14 +23,14 @@ const char *const qv__policy_top_keys[] = {"scheduler", "hot_threshold", "device
                                            "replan",    "discovery",     "log",
                                            "perfmodel", "trace",         "catalog",
                                            "max_inflight", "implicit_regions",
-                                           "objective", "deadline_ms", NULL};
+                                           "objective", "deadline_ms", "remote", NULL};
 
 static const qv__ykey top_keys[] = {
     {"scheduler", 0, NULL}, {"hot_threshold", 0, NULL}, {"devices", 0, NULL},
     {"replan", 0, NULL},    {"discovery", 0, NULL},     {"log", 0, NULL},
     {"perfmodel", 0, NULL}, {"trace", 0, NULL},         {"catalog", 0, NULL},
     {"max_inflight", 0, NULL}, {"implicit_regions", 0, NULL}, {"objective", 0, NULL},
-    {"deadline_ms", 0, NULL},  {NULL, 0, NULL},
+    {"deadline_ms", 0, NULL},  {"remote", 0, NULL}, {NULL, 0, NULL},
 };
 static const qv__ykey replan_keys[] = {
     {"drift", 0, NULL},
@@ -57,6 +57,11 @@ static const qv__ykey perfmodel_keys[] = {
 };
 static const qv__ykey trace_keys[] = {
     {"path", 0, NULL},
+    {NULL, 0, NULL},
+};
+static const qv__ykey remote_keys[] = {
+    {"heartbeat_ms", 0, NULL},
+    {"timeout_ms", 0, NULL},
     {NULL, 0, NULL},
 };
 
@@ -97,6 +102,8 @@ void qv__policy_defaults(qv__policy *p)
     p->log_level = QV__LOG_WARN;
     p->perfmodel_min_samples = 3;
     p->max_inflight = 65536;
+    p->remote_heartbeat_ms = 250;
+    p->remote_timeout_ms = 1000;
 }
 
 void qv__policy_fini(qv__policy *p)
@@ -375,6 +382,20 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         rc = qv__ymap_check(doc, sec, "trace", trace_keys, diag);
         if (!rc)
             rc = get_outpath(doc, sec, "path", "trace.path", &p->trace_path, diag);
+    }
+    if (!rc && (sec = qv__ymap_get(root, "remote"))) {
+        rc = qv__ymap_check(doc, sec, "remote", remote_keys, diag);
+        if (!rc)
+            rc = get_uint(doc, sec, "heartbeat_ms", "remote.heartbeat_ms", 10, 60000,
+                          &p->remote_heartbeat_ms, diag);
+        if (!rc)
+            rc = get_uint(doc, sec, "timeout_ms", "remote.timeout_ms", 50, 3600000,
+                          &p->remote_timeout_ms, diag);
+        if (!rc && p->remote_timeout_ms < 2 * p->remote_heartbeat_ms)
+            rc = qv__yerr(doc, sec, diag,
+                          "remote: timeout_ms (%u) must be at least twice heartbeat_ms "
+                          "(%u), else a late heartbeat fails the board",
+                          p->remote_timeout_ms, p->remote_heartbeat_ms);
     }
     if (rc)
         qv__policy_fini(p);

@@ -23,6 +23,9 @@
  *   objective: time              time | cost | a weight from 0 to 1: what a
  *                                region's plan minimises
  *   deadline_ms: 0               0..86400000; 0 = none: a cost plan's limit
+ *   remote:    {heartbeat_ms: 250, timeout_ms: 1000}   a remote board with
+ *              requests outstanding is sent a heartbeat every heartbeat_ms
+ *              and fails when nothing comes back for timeout_ms
  */
 #ifndef QV_CONFIG_POLICY_H
 #define QV_CONFIG_POLICY_H
@@ -68,6 +71,9 @@ typedef struct qv__policy {
      * qv_plan_opts): */
     double objective;   /* 0: time; 1: cost; between: cost_weight */
     double deadline_ms; /* ms, 0 = none: deadline_us / 1000 */
+    /* Remote boards (devices/remote.c): */
+    unsigned remote_heartbeat_ms; /* 250: a heartbeat while requests wait */
+    unsigned remote_timeout_ms;   /* 1000: no reply for this long: failed */
 } qv__policy;
 
 /* Fills p with the defaults above; nothing to free until a load. */

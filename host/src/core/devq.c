@@ -387,8 +387,10 @@ static void *driver_main(void *arg)
     qv_runtime *rt = q->rt;
     qv__task *t;
     while ((t = pop(q)) != NULL) {
-        if (atomic_load(&q->gone)) {
-            /* Disappeared while it waited here: placed again, elsewhere. */
+        if (atomic_load(&q->gone) || !atomic_load(&q->healthy)) {
+            /* Disappeared or failed while it waited here: placed again,
+             * elsewhere (a failed device's queue drains without a try
+             * each, and without a warning each). */
             t->skip |= 1u << q->dev->id;
             qv__sched_push(rt, t);
             continue;
@@ -543,6 +545,15 @@ static int open_found(qv_runtime *rt, const qv__found *f)
             return 0; /* a board file that appeared after the policy loaded */
         if ((rc = open_one(rt, &qv__emu_ops, f, b, b)) != 0)
             return qv__fail(rc, "emulated board %s: %s", r->name, qv_last_error());
+    } else if (!strcmp(r->backend, "remote")) {
+        /* The served board says which builds of the catalog it takes. */
+        const qv__board *b = board_of(rt, f);
+        if (!b)
+            return 0;
+        if ((rc = open_one(rt, &qv__remote_ops, f, b->served, b)) != 0)
+            qv__log(1, "remote board %s (%s) not used: %s", r->name, r->detail,
+                    qv_last_error());
+        return 0;
     } else if (!strcmp(r->backend, "xrt")) {
         const qv__board *b = card_board(rt, f->index);
         if (!b) {
@@ -614,6 +625,17 @@ static void pool_event(void *arg, qv_pool_event ev, const qv_resource *r)
         pthread_cond_broadcast(&q->cv);
         pthread_mutex_unlock(&q->mu);
     }
+}
+
+void qv__devq_restored(qv_runtime *rt, unsigned dev)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    if (atomic_exchange(&q->healthy, true))
+        return;
+    char why[200];
+    snprintf(why, sizeof why, "%s is back in service", q->name);
+    qv__log(2, "%s: it takes tasks again", why);
+    qv__region_devices_changed(rt, why);
 }
 
 int qv__devq_rescan(qv_runtime *rt)

@@ -177,10 +177,12 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
     f->fpga_kernel = k;
     f->kernel = entry;
     f->sig_scalars = entry ? qv__fpga_sig_scalars(entry) : 0;
+    /* A remote board runs the kernels of the FPGA board it serves. */
+    unsigned fpga = 1u << QV_CLASS_FPGA | 1u << QV_CLASS_REMOTE;
     if (k)
-        f->impls |= 1u << QV_CLASS_FPGA;
+        f->impls |= fpga;
     else
-        f->impls &= ~(1u << QV_CLASS_FPGA);
+        f->impls &= ~fpga;
     return 0;
 }
 

@@ -515,5 +515,10 @@ const char *qv__devq_name(qv_runtime *rt, unsigned dev);
  * it takes no tasks (failed, gone). */
 struct qv_plat_res;
 bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, struct qv_plat_res *out);
+/* Device dev (>= 1), taken out of service after a fault, works again (a
+ * remote board's daemon answers again): it takes tasks again and plans are
+ * re-made. The backend calls it from its own thread, holding no lock of
+ * its own that query takes. No effect on a device in service. */
+void qv__devq_restored(qv_runtime *rt, unsigned dev);
 
 #endif

@@ -271,13 +271,13 @@ static int fpga_check(qv_runtime *rt, qv_func *f, qv__task *t)
     if (!f->kernel || !qv__func_can(f, QV_CLASS_FPGA) || qv__fpga_fits(f, t, why, sizeof why))
         return 0;
     unsigned where = f->where ? f->where : ~0u;
-    unsigned others = f->impls & where & ~(1u << QV_CLASS_FPGA) &
+    unsigned others = f->impls & where & ~(1u << QV_CLASS_FPGA | 1u << QV_CLASS_REMOTE) &
                       (rt->accel_classes | (1u << QV_CLASS_CPU));
     if (!others && !f->cpu)
         return qv__fail(QV_EMISMATCH, "'%s' cannot run on an FPGA: %s; and no other "
                         "device can run it", f->name, why);
     for (unsigned d = 1; d <= rt->naccel; d++)
-        if (qv__devq_class(rt, d) == QV_CLASS_FPGA)
+        if (qv__devq_class(rt, d) == QV_CLASS_FPGA || qv__devq_class(rt, d) == QV_CLASS_REMOTE)
             t->skip |= 1u << d;
     qv__log(3, "a call of '%s' stays off the FPGAs: %s", f->name, why);
     return 0;

@@ -89,6 +89,7 @@ extern const struct qv_device_ops qv__cpu_ops;
 extern const struct qv_device_ops qv__opencl_ops;
 extern const struct qv_device_ops qv__emu_ops;
 extern const struct qv_device_ops qv__xrt_ops;
+extern const struct qv_device_ops qv__remote_ops;
 
 /* Shared by backends (common.c). */
 /* Grows a zero-filled table of *n elem-byte entries so that index need
@@ -104,6 +105,11 @@ int qv__dev_query_basic(int what, void *out, size_t size, unsigned units,
 struct qv__kernel;
 int qv__fpga_kernel_for(const qv_func *f, const void *board,
                         const struct qv__kernel **kernel, const char **xclbin);
+
+/* `quiver devices`: says hello to the daemon of remote board `board` (a
+ * const qv__board *) and waits up to timeout_ms: 0 with what it serves in
+ * info, else an error with the reason in info (remote.c). */
+int qv__remote_probe(const void *board, unsigned timeout_ms, char *info, size_t infolen);
 
 /* Fault injection for tests (as SQLite's): after `after` more calls of op
  * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */

@@ -1,13 +1,17 @@
 /*
  * cmd_devices.c - `quiver devices`: runs discovery once and prints what it
  * found, and for each backend that found nothing, why (no ICD, no XRT, no
- * card), as a table or, with --json, for scripts.
+ * card), as a table or, with --json, for scripts. A remote board is probed:
+ * its daemon is sent a hello, and the listing says whether it answered.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "config/board.h"
+#include "devices/device.h"
+#include "discovery/discovery.h"
 #include "quiver.h"
 #include "quiver/config.h"
 #include "qv_escape.h"
@@ -15,10 +19,33 @@
 static void devices_usage(FILE *out)
 {
     fprintf(out, "usage: quiver devices [--json] [--config=POLICY.yaml] "
-                 "[--board=BOARD.yaml]...\n\n"
+                 "[--board=BOARD.yaml]... [--probe-ms=MS]\n\n"
                  "Lists the resources discovery finds (hwloc, OpenCL, XRT and\n"
                  "the board files of the policy or of --board), and why a backend\n"
-                 "found none.\n");
+                 "found none. The daemon of each remote board is sent a hello and\n"
+                 "has --probe-ms (default 1000; 0: no probe) to answer: the board\n"
+                 "is listed as reachable (with what it serves) or unreachable (why).\n");
+}
+
+/* Whether remote pool entry i answers: 1 reachable, 0 not, -1 not probed
+ * (not remote, or ms 0); what it serves or why not in info. */
+static int probe_remote(qv_pool *pool, size_t i, unsigned ms, char *info, size_t n)
+{
+    qv__found f;
+    if (!ms || qv__pool_entry(pool, i, &f) != 0 || strcmp(f.r.backend, "remote") ||
+        strncmp(f.key, "board:", 6))
+        return -1;
+    qv__board *b;
+    qv_diag d;
+    if (qv__board_load(f.key + 6, &b, &d) != 0) {
+        snprintf(info, n, "unreachable: its board file no longer loads: %.300s", d.message);
+        return 0;
+    }
+    char why[300];
+    int rc = qv__remote_probe(b, ms, why, sizeof why);
+    qv__board_free(b);
+    snprintf(info, n, "%s%s", rc ? "unreachable: " : "", why);
+    return rc == 0;
 }
 
 
@@ -35,7 +62,7 @@ static const char *human(uint64_t bytes, char *buf, size_t size)
     return buf;
 }
 
-static void print_json(qv_pool *pool)
+static void print_json(qv_pool *pool, unsigned probe_ms)
 {
     qv_resource r;
     qv_backend_report b;
@@ -51,10 +78,17 @@ static void print_json(qv_pool *pool)
         printf(", \"units\": %u, \"memory\": %llu, \"free_memory\": %llu, "
                "\"max_alloc\": %llu, \"busy\": %.3f, \"cost_per_hour\": %g, "
                "\"link_bandwidth_gbs\": %g, \"link_latency_us\": %g, "
-               "\"emulated\": %s}",
+               "\"emulated\": %s",
                r.units, (unsigned long long)r.memory, (unsigned long long)r.free_memory,
                (unsigned long long)r.max_alloc, r.busy, r.cost_per_hour,
                r.link_bandwidth_gbs, r.link_latency_us, r.emulated ? "true" : "false");
+        char info[400];
+        int up = probe_remote(pool, i, probe_ms, info, sizeof info);
+        if (up >= 0) {
+            printf(", \"reachable\": %s, \"probe\": ", up ? "true" : "false");
+            qv__json_fputs(stdout, info);
+        }
+        printf("}");
     }
     printf("],\n \"backends\": [");
     for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++) {
@@ -67,7 +101,7 @@ static void print_json(qv_pool *pool)
     printf("]}\n");
 }
 
-static void print_table(qv_pool *pool)
+static void print_table(qv_pool *pool, unsigned probe_ms)
 {
     qv_resource r;
     qv_backend_report b;
@@ -93,9 +127,13 @@ static void print_table(qv_pool *pool)
         qv_cli_put_col(qv__escape(r.backend, e1, sizeof e1), 7, 1);
         putchar(' ');
         qv_cli_put_col(qv__escape(r.name, e2, sizeof e2), wname, 1);
-        printf(" %5u %10s %10s %4.0f%% %7.2f  %s\n", r.units,
+        printf(" %5u %10s %10s %4.0f%% %7.2f  %s", r.units,
                human(r.memory, m1, sizeof m1), human(r.free_memory, m2, sizeof m2),
                r.busy * 100, r.cost_per_hour, qv__escape(r.detail, e3, sizeof e3));
+        char info[400], e5[4 * sizeof info];
+        if (probe_remote(pool, i, probe_ms, info, sizeof info) >= 0)
+            printf(" (%s)", qv__escape(info, e5, sizeof e5));
+        putchar('\n');
     }
     printf("\n");
     for (size_t i = 0; qv_pool_backend(pool, i, &b) == 0; i++) {
@@ -107,6 +145,7 @@ static void print_table(qv_pool *pool)
 int qv_cmd_devices(int argc, char **argv)
 {
     int json = 0;
+    unsigned probe_ms = 1000;
     const char *config = NULL;
     const char **boards = calloc((size_t)argc + 1, sizeof *boards);
     size_t nboards = 0;
@@ -116,6 +155,7 @@ int qv_cmd_devices(int argc, char **argv)
         {"json", no_argument, NULL, 'j'},
         {"config", required_argument, NULL, 'c'},
         {"board", required_argument, NULL, 'b'},
+        {"probe-ms", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -127,6 +167,16 @@ int qv_cmd_devices(int argc, char **argv)
             config = optarg;
         } else if (c == 'b') {
             boards[nboards++] = optarg;
+        } else if (c == 'p') {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v > 600000 || optarg[0] == '-') {
+                fprintf(stderr, "quiver devices: --probe-ms: expected milliseconds from 0 "
+                                "to 600000, not '%s'\n", optarg);
+                free(boards);
+                return QV_CLI_USAGE;
+            }
+            probe_ms = (unsigned)v;
         } else {
             if (c == 'h')
                 devices_usage(stdout);
@@ -147,9 +197,9 @@ int qv_cmd_devices(int argc, char **argv)
     if (rc)
         return 1;
     if (json)
-        print_json(pool);
+        print_json(pool, probe_ms);
     else
-        print_table(pool);
+        print_table(pool, probe_ms);
     qv_pool_destroy(pool);
     return 0;
 }

@@ -1,0 +1,582 @@
+/*
+ * remote.c - a board on another host, served by quiverd over ZeroMQ
+ * (docs/remote.md): a device of class remote that runs the catalog kernels
+ * of the board the daemon serves, as the emulator (emu.c) runs those of a
+ * local one.
+ *
+ * Every operation is a request on the board's link (remote_link.c): alloc
+ * and free are ALLOC and FREE, write and read are WRITE and READ, launch is
+ * a RUN of one task. Nothing waits for a reply it does not need: a copy to
+ * the board (write) returns once queued, its bytes sent from the host
+ * buffer without a copy; launch queues the RUN and returns its event, and
+ * wait waits for the RUN's reply and for the replies of every copy queued
+ * before it.
+ *
+ * A RUN brings the buffers it writes home in the same breath: READs queued
+ * right behind it (the daemon orders them after the run), copied into the
+ * host buffers only when the run and all its READs succeeded. So when a
+ * task on a remote board is done, the host memory of its outputs holds
+ * what the board holds (the device copy is "mirrored"), and a read of a
+ * mirrored copy into that memory costs nothing. That is what makes a daemon
+ * that dies harmless: every copy the runtime believes valid on the board is
+ * also in host memory, so the tasks that failed re-run elsewhere from it,
+ * and once the daemon is back a device copy it no longer has is allocated
+ * and written again from its mirror.
+ *
+ * Locking: the link's mu guards each device copy's id, generation and
+ * mirror, and the board clock; the function table is only touched by the
+ * device's driver thread (prepare, launch).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/board.h"
+#include "config/policy.h"
+#include "core/internal.h"
+#include "devices/device.h"
+#include "devices/remote_link.h"
+
+typedef struct rfunc {
+    int   state; /* 0 not checked, 1 the daemon runs it, -1 it does not */
+    char *func;  /* the name a RUN task gives */
+} rfunc;
+
+typedef struct remote_device {
+    qv_device        base;
+    const qv__board *board;  /* the remote board file */
+    const qv__board *served; /* the board the daemon serves, or NULL */
+    bool             emulated;
+    char             name[300];
+    qv__rlink        link;
+    bool             open;
+    double           board_us; /* the served emulated board's clock (µs) */
+    rfunc           *fn;       /* by function id */
+    size_t           nfn;
+} remote_device;
+
+struct qv_devmem {
+    uint64_t    id;     /* the daemon's buffer id */
+    size_t      n;      /* bytes */
+    unsigned    gen;    /* the link generation id belongs to */
+    const void *mirror; /* host memory equal to this copy, or NULL */
+};
+
+static int remote_probe(const void *b, unsigned *count)
+{
+    const qv__board *board = b;
+    *count = board && board->kind == QV_CLASS_REMOTE ? 1 : 0;
+    return 0;
+}
+
+/* The link's callback: the daemon answers again. */
+static void restored(void *arg)
+{
+    remote_device *r = arg;
+    qv__devq_restored(r->base.rt, r->base.id);
+}
+
+static void conf_of(const qv__board *b, const qv__policy *pol, qv__rlink_conf *c)
+{
+    memset(c, 0, sizeof *c);
+    c->name = b->name;
+    c->endpoint = b->endpoint;
+    c->server_key = b->server_key;
+    c->client_pub = b->client_public_key[0] ? b->client_public_key : NULL;
+    c->client_sec = b->client_secret_key[0] ? b->client_secret_key : NULL;
+    c->heartbeat_ms = pol ? pol->remote_heartbeat_ms : 250;
+    c->timeout_ms = pol ? pol->remote_timeout_ms : 1000;
+}
+
+static int remote_open(qv_device *d, unsigned idx, const void *b)
+{
+    remote_device *r = (remote_device *)d;
+    const qv__board *board = b;
+    if (idx != 0 || !board || board->kind != QV_CLASS_REMOTE || !board->endpoint)
+        return QV_ENOENT;
+    r->board = board;
+    r->served = board->served;
+    r->emulated = r->served && r->served->emulation;
+    snprintf(r->name, sizeof r->name, "%s at %s", r->served ? r->served->name : board->name,
+             board->endpoint);
+    qv__rlink_conf c;
+    conf_of(board, d->rt ? d->rt->policy : NULL, &c);
+    c.restored = restored;
+    c.arg = r;
+    char err[300];
+    int rc = qv__rlink_open(&r->link, &c, err, sizeof err);
+    if (rc)
+        return qv__fail(rc == QV_ENOMEM ? rc : QV_ENODEV, "remote board %s: %s", board->name,
+                        err);
+    r->open = true;
+    qv__log(2, "remote board %s: the daemon at %s serves %s (%zu kernels)%s", board->name,
+            board->endpoint, r->link.hello.boards, r->link.hello.nkernels,
+            board->server_key ? ", over CURVE" : "");
+    return 0;
+}
+
+static void remote_close(qv_device *d)
+{
+    remote_device *r = (remote_device *)d;
+    if (r->open)
+        qv__rlink_close(&r->link);
+    r->open = false;
+    for (size_t i = 0; i < r->nfn; i++)
+        free(r->fn[i].func);
+    free(r->fn);
+}
+
+/* Fails with rq's reason (rq not posted: the caller's), freeing rq. */
+static int fail_rq(qv__rreq *rq, int rc)
+{
+    int e = qv__fail(rc, "%s", rq->why);
+    qv__rreq_free(rq);
+    return e;
+}
+
+/* Whether rc means the board is faulty (devices/device.h). */
+static bool is_fault(int rc)
+{
+    return rc && rc != QV_ENOTSUP && rc != QV_ENOMEM && rc != QV_EFORMAT && rc != QV_EMISMATCH;
+}
+
+/* Waits for rq, then (all well) copies the bytes it brought home: a READ's
+ * into its destination, a RUN's outputs into their host buffers (whose
+ * device copies are then mirrored). Frees rq. */
+static int finish(remote_device *r, qv__rreq *rq, int64_t timeout_ns)
+{
+    char why[300] = "";
+    int rc = qv__rlink_wait(&r->link, rq, timeout_ns, why, sizeof why);
+    if (!rc) {
+        if (rq->type == QV_WIRE_READ && rq->n)
+            memcpy(rq->dst, zmq_msg_data(&rq->data), rq->n);
+        for (qv__rreq *k = rq->kids; k; k = k->sib)
+            if (k->n)
+                memcpy(k->dst, zmq_msg_data(&k->data), k->n);
+        pthread_mutex_lock(&r->link.mu);
+        for (qv__rreq *k = rq->kids; k; k = k->sib)
+            if (k->gen == k->mem->gen)
+                k->mem->mirror = k->dst;
+        if (rq->type == QV_WIRE_RUN)
+            r->board_us += rq->time_us;
+        pthread_mutex_unlock(&r->link.mu);
+    } else if (is_fault(rc)) {
+        /* Whatever it was, start again: the runtime takes the board out
+         * of service now, and the reconnection brings it back. */
+        qv__rlink_reset(&r->link, why);
+    }
+    qv__rreq_free(rq);
+    return rc ? qv__fail(rc, "%s", why) : 0;
+}
+
+/* ALLOCs n bytes on the daemon into m (its id and generation). */
+static int alloc_on_daemon(remote_device *r, qv_devmem *m)
+{
+    qv__rreq *rq = qv__rreq_new(QV_WIRE_ALLOC);
+    if (!rq)
+        return QV_ENOMEM;
+    qv_wire_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = QV_WIRE_ALLOC;
+    msg.u.alloc.size = m->n ? m->n : 1;
+    msg.u.alloc.bank = QV_WIRE_ANY_BANK;
+    int rc = qv__rlink_post(&r->link, rq, &msg);
+    if (rc)
+        return fail_rq(rq, rc);
+    char why[300] = "";
+    rc = qv__rlink_wait(&r->link, rq, -1, why, sizeof why);
+    if (!rc) {
+        pthread_mutex_lock(&r->link.mu);
+        m->id = rq->buf;
+        m->gen = rq->gen;
+        pthread_mutex_unlock(&r->link.mu);
+    } else if (is_fault(rc)) {
+        qv__rlink_reset(&r->link, why);
+    }
+    qv__rreq_free(rq);
+    return rc ? qv__fail(rc, "%s", why) : 0;
+}
+
+/* Queues a WRITE of n bytes of src at off into m; detached when ev is
+ * NULL (then wait reports a failure as a fault at the next wait). */
+static int post_write(remote_device *r, qv_devmem *m, size_t off, const void *src, size_t n,
+                      qv__rreq **ev)
+{
+    qv__rreq *rq = qv__rreq_new(QV_WIRE_WRITE);
+    if (!rq)
+        return QV_ENOMEM;
+    rq->mem = m;
+    rq->detached = !ev;
+    qv_wire_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = QV_WIRE_WRITE;
+    pthread_mutex_lock(&r->link.mu);
+    msg.u.write.buf = m->id;
+    pthread_mutex_unlock(&r->link.mu);
+    msg.u.write.offset = off;
+    msg.data.data = src;
+    msg.data.size = n;
+    int rc = qv__rlink_post(&r->link, rq, &msg);
+    if (rc)
+        return fail_rq(rq, rc);
+    pthread_mutex_lock(&r->link.mu);
+    m->mirror = off == 0 && n == m->n ? src : NULL;
+    pthread_mutex_unlock(&r->link.mu);
+    if (ev)
+        *ev = rq;
+    return 0;
+}
+
+/* Makes m a copy the current daemon has: one allocated before the link
+ * went down is allocated again and, when host memory mirrors it, written
+ * again from there. Driver thread (only it re-allocates). */
+static int ensure_current(remote_device *r, qv_devmem *m)
+{
+    pthread_mutex_lock(&r->link.mu);
+    bool stale = m->gen != r->link.gen;
+    const void *mirror = m->mirror;
+    pthread_mutex_unlock(&r->link.mu);
+    if (!stale)
+        return 0;
+    int rc = alloc_on_daemon(r, m);
+    if (rc)
+        return rc;
+    if (!mirror) {
+        /* Its bytes were only on the daemon that went away. Cannot happen
+         * for what the runtime copies (whole buffers): said, not hidden. */
+        return qv__fail(QV_EIO, "remote board %s: a device copy of %zu bytes was lost "
+                        "with the daemon", r->board->name, m->n);
+    }
+    qv__log(3, "remote board %s: a copy of %zu bytes written again from the host",
+            r->board->name, m->n);
+    return post_write(r, m, 0, mirror, m->n, NULL);
+}
+
+static int remote_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
+{
+    (void)bank;
+    remote_device *r = (remote_device *)d;
+    int inj = qv__fault_hit("remote", QV_FAULT_ALLOC);
+    if (inj)
+        return qv__fail(inj, "injected allocation failure");
+    qv_devmem *m = calloc(1, sizeof *m);
+    if (!m)
+        return QV_ENOMEM;
+    m->n = n;
+    int rc = alloc_on_daemon(r, m);
+    if (rc) {
+        free(m);
+        return rc;
+    }
+    *out = m;
+    return 0;
+}
+
+static void remote_free(qv_device *d, qv_devmem *m)
+{
+    remote_device *r = (remote_device *)d;
+    if (!m)
+        return;
+    /* The host may free the buffer once this returns: no WRITE may still
+     * be sending from it. */
+    qv__rlink_quiesce(&r->link, m);
+    pthread_mutex_lock(&r->link.mu);
+    bool current = m->gen == r->link.gen && r->link.up;
+    pthread_mutex_unlock(&r->link.mu);
+    qv__rreq *rq = current ? qv__rreq_new(QV_WIRE_FREE) : NULL;
+    if (rq) {
+        rq->detached = true;
+        qv_wire_msg msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = QV_WIRE_FREE;
+        msg.u.free.buf = m->id;
+        if (qv__rlink_post(&r->link, rq, &msg) != 0)
+            qv__rreq_free(rq); /* down: the daemon's copy went with it */
+    }
+    free(m);
+}
+
+static int remote_write(qv_device *d, qv_devmem *dst, size_t off, const void *src, size_t n,
+                        qv_event **ev)
+{
+    remote_device *r = (remote_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("remote", QV_FAULT_WRITE);
+    if (inj)
+        return qv__fail(inj, "injected write failure");
+    if (off > dst->n || n > dst->n - off)
+        return qv__fail(QV_EINVAL, "%s: write of %zu bytes at %zu past a %zu-byte buffer",
+                        r->name, n, off, dst->n);
+    if (!n)
+        return 0;
+    int rc = ensure_current(r, dst);
+    if (rc)
+        return rc;
+    return post_write(r, dst, off, src, n, (qv__rreq **)ev);
+}
+
+static int remote_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n,
+                       qv_event **ev)
+{
+    remote_device *r = (remote_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("remote", QV_FAULT_READ);
+    if (inj)
+        return qv__fail(inj, "injected read failure");
+    if (off > src->n || n > src->n - off)
+        return qv__fail(QV_EINVAL, "%s: read of %zu bytes at %zu past a %zu-byte buffer",
+                        r->name, n, off, src->n);
+    pthread_mutex_lock(&r->link.mu);
+    bool mirrored = off == 0 && n == src->n && src->mirror == dst;
+    bool stale = src->gen != r->link.gen;
+    uint64_t id = src->id;
+    pthread_mutex_unlock(&r->link.mu);
+    if (mirrored || !n)
+        return 0; /* dst holds these bytes already (the file's top) */
+    if (stale)
+        return qv__fail(QV_EIO, "remote board %s: a device copy of %zu bytes was lost "
+                        "with the daemon", r->board->name, src->n);
+    qv__rreq *rq = qv__rreq_new(QV_WIRE_READ);
+    if (!rq)
+        return QV_ENOMEM;
+    rq->dst = dst;
+    rq->n = n;
+    rq->mem = src;
+    qv_wire_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = QV_WIRE_READ;
+    msg.u.read.buf = id;
+    msg.u.read.offset = off;
+    msg.u.read.length = n;
+    int rc = qv__rlink_post(&r->link, rq, &msg);
+    if (rc)
+        return fail_rq(rq, rc);
+    if (ev) {
+        *ev = (qv_event *)rq;
+        return 0;
+    }
+    return finish(r, rq, -1);
+}
+
+/* What the daemon calls f, when it runs f's kernel. Driver thread. */
+static int func_of(remote_device *r, const qv_func *f, rfunc **out)
+{
+    if (!f->fpga_kernel)
+        return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
+    void *grown = qv__dev_table_grow(r->fn, &r->nfn, f->id, sizeof *r->fn);
+    if (!grown)
+        return QV_ENOMEM;
+    r->fn = grown;
+    rfunc *rf = &r->fn[f->id];
+    if (rf->state < 0)
+        return qv__fail(QV_ENOTSUP, "the daemon of remote board %s does not run kernel '%s'",
+                        r->board->name, f->fpga_kernel);
+    if (rf->state > 0) {
+        *out = rf;
+        return 0;
+    }
+    pthread_mutex_lock(&r->link.mu);
+    const qv__rhello *h = &r->link.hello;
+    for (size_t i = 0; i < h->nkernels && !rf->func; i++)
+        if (!strcmp(h->kernel[i], f->fpga_kernel) && !(rf->func = strdup(h->func[i]))) {
+            pthread_mutex_unlock(&r->link.mu);
+            return QV_ENOMEM;
+        }
+    bool load = h->caps & QV_WIRE_CAP_LOAD;
+    char boards[sizeof h->boards];
+    snprintf(boards, sizeof boards, "%s", h->boards);
+    pthread_mutex_unlock(&r->link.mu);
+    if (!rf->func) {
+        rf->state = -1;
+        return qv__fail(QV_ENOTSUP, "the daemon of remote board %s serves no kernel '%s' "
+                        "(its boards: %s)", r->board->name, f->fpga_kernel, boards);
+    }
+    if (load) {
+        /* The one-time load stays out of the first run's time. */
+        qv__rreq *rq = qv__rreq_new(QV_WIRE_LOAD);
+        if (!rq)
+            return QV_ENOMEM;
+        qv_wire_msg msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = QV_WIRE_LOAD;
+        msg.u.load.kernel = f->fpga_kernel;
+        int rc = qv__rlink_post(&r->link, rq, &msg);
+        if (rc)
+            return fail_rq(rq, rc);
+        if ((rc = finish(r, rq, -1)) != 0) {
+            if (rc == QV_ENOTSUP)
+                rf->state = -1;
+            return rc;
+        }
+    }
+    rf->state = 1;
+    *out = rf;
+    return 0;
+}
+
+static int remote_prepare(qv_device *d, const qv_func *f)
+{
+    rfunc *rf;
+    return func_of((remote_device *)d, f, &rf);
+}
+
+static int remote_launch(qv_device *d, const qv_launch *l, qv_event **ev)
+{
+    remote_device *r = (remote_device *)d;
+    if (ev)
+        *ev = NULL;
+    int inj = qv__fault_hit("remote", QV_FAULT_LAUNCH);
+    if (inj)
+        return qv__fail(inj, "injected launch failure");
+    rfunc *rf;
+    int rc = func_of(r, l->func, &rf);
+    if (rc)
+        return rc;
+    const qv_call *c = l->call;
+    qv_wire_arg wa[QV_MAX_ARGS];
+    memset(wa, 0, sizeof wa);
+    for (unsigned i = 0; i < c->nargs; i++) {
+        const qv_arg_desc *a = &l->func->args[i];
+        if (!a->is_buf) {
+            if (!c->size[i] || c->size[i] > QV_WIRE_MAX_SCALAR)
+                return qv__fail(QV_ENOTSUP, "'%s': a scalar of %zu bytes does not go over "
+                                "the wire (1 to %d)", l->func->name, c->size[i],
+                                QV_WIRE_MAX_SCALAR);
+            wa[i].kind = QV_WIRE_ARG_VAL;
+            wa[i].size = (uint16_t)c->size[i];
+            wa[i].val = c->ptr[i];
+            continue;
+        }
+        qv_devmem *m = l->mem[i];
+        if (!m)
+            return qv__fail(QV_ENOTSUP, "'%s': argument %u is an empty buffer, which a "
+                            "remote board has no copy of", l->func->name, i);
+        if ((rc = ensure_current(r, m)) != 0)
+            return rc;
+        wa[i].kind = QV_WIRE_ARG_BUF;
+        wa[i].mode = (uint8_t)a->mode;
+        pthread_mutex_lock(&r->link.mu);
+        wa[i].buf = m->id;
+        pthread_mutex_unlock(&r->link.mu);
+    }
+    qv_wire_task task = { rf->func, (uint8_t)c->nargs, wa };
+    qv__rreq *run = qv__rreq_new(QV_WIRE_RUN);
+    if (!run)
+        return QV_ENOMEM;
+    qv_wire_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = QV_WIRE_RUN;
+    msg.u.run.ntasks = 1;
+    msg.u.run.tasks = &task;
+    if ((rc = qv__rlink_post(&r->link, run, &msg)) != 0)
+        return fail_rq(run, rc);
+    /* Its outputs come home right behind it. */
+    qv__rreq **tail = &run->kids;
+    for (unsigned i = 0; i < c->nargs; i++) {
+        if (!wa[i].kind || !(wa[i].mode & QV_W))
+            continue;
+        qv__rreq *k = qv__rreq_new(QV_WIRE_READ);
+        if (!k) {
+            rc = QV_ENOMEM;
+            break;
+        }
+        k->dst = c->ptr[i];
+        k->n = l->mem[i]->n;
+        k->mem = l->mem[i];
+        memset(&msg, 0, sizeof msg);
+        msg.type = QV_WIRE_READ;
+        msg.u.read.buf = wa[i].buf;
+        msg.u.read.length = k->n;
+        *tail = k;
+        tail = &k->sib;
+        if ((rc = qv__rlink_post(&r->link, k, &msg)) != 0) {
+            k->done = true; /* never sent: the wait needs no reply */
+            k->err = rc;
+            break;
+        }
+    }
+    if (rc) {
+        /* The run is out; wait for it so that the link lets go of it. */
+        finish(r, run, -1);
+        return qv__fail(rc == QV_ENOMEM ? rc : QV_EIO, "remote board %s: cannot queue the "
+                        "copies home of '%s'", r->board->name, l->func->name);
+    }
+    if (ev) {
+        *ev = (qv_event *)run;
+        return 0;
+    }
+    return finish(r, run, -1);
+}
+
+static int remote_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
+{
+    remote_device *r = (remote_device *)d;
+    int inj = qv__fault_hit("remote", QV_FAULT_WAIT);
+    if (inj)
+        timeout_ns = 0; /* as if the run outlived its deadline */
+    if (!ev)
+        return 0;
+    return finish(r, (qv__rreq *)ev, timeout_ns);
+}
+
+static int remote_query(qv_device *d, int what, void *out, size_t size)
+{
+    remote_device *r = (remote_device *)d;
+    if (what == QV_QUERY_BOARD_US) {
+        /* Only an emulated board's clock is a model worth learning. */
+        if (!r->emulated)
+            return QV_ENOTSUP;
+        if (size < sizeof(double))
+            return QV_EINVAL;
+        pthread_mutex_lock(&r->link.mu);
+        *(double *)out = r->board_us;
+        pthread_mutex_unlock(&r->link.mu);
+        return 0;
+    }
+    uint64_t mem = r->served ? r->served->memory : r->board->memory;
+    if (!mem && r->open) {
+        pthread_mutex_lock(&r->link.mu);
+        mem = r->link.hello.memory;
+        pthread_mutex_unlock(&r->link.mu);
+    }
+    return qv__dev_query_basic(what, out, size, 1, r->name, mem);
+}
+
+int qv__remote_probe(const void *board, unsigned timeout_ms, char *info, size_t infolen)
+{
+    const qv__board *b = board;
+    if (!b || b->kind != QV_CLASS_REMOTE || !b->endpoint) {
+        snprintf(info, infolen, "not a remote board");
+        return QV_EINVAL;
+    }
+    qv__rlink_conf c;
+    conf_of(b, NULL, &c);
+    c.timeout_ms = timeout_ms;
+    qv__rhello h;
+    int rc = qv__rlink_probe(&c, &h, info, infolen);
+    if (rc)
+        return rc;
+    snprintf(info, infolen, "reachable: serves %s (%zu kernels)%s", h.boards, h.nkernels,
+             h.caps & QV_WIRE_CAP_CURVE ? ", CURVE" : "");
+    qv__rhello_fini(&h);
+    return 0;
+}
+
+const struct qv_device_ops qv__remote_ops = {
+    .name = "remote",
+    .cls = QV_CLASS_REMOTE,
+    .dev_size = sizeof(remote_device),
+    .probe = remote_probe,
+    .open = remote_open,
+    .close = remote_close,
+    .alloc = remote_alloc,
+    .free = remote_free,
+    .write = remote_write,
+    .read = remote_read,
+    .launch = remote_launch,
+    .wait = remote_wait,
+    .query = remote_query,
+    .prepare = remote_prepare,
+};

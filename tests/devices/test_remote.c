@@ -1,0 +1,363 @@
+/*
+ * test_remote.c - the remote backend (devices/remote.c, remote_link.c)
+ * against a real quiverd, started here as a child process serving the
+ * emulated U250 on an ipc:// endpoint in plain mode: vadd on the remote
+ * board equals the CPU's; many tasks in a row; the daemon killed with
+ * SIGKILL in the middle of a run: the heartbeats notice within the policy's
+ * timeout, the tasks re-run on the CPU from the host's copies with identical
+ * results, and once the daemon is started again the board returns to
+ * service and takes tasks; `quiver devices` says whether a remote board is
+ * reachable. Skipped (77) when quiverd was not built.
+ *
+ * Links the static library: it probes the daemon as `quiver devices` does.
+ */
+#include "helper.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "config/board.h"
+#include "devices/device.h"
+#include "platform.h"
+#include "quiver.h"
+
+#ifndef QV_QUIVERD
+#define QV_QUIVERD ""
+#endif
+
+enum { N = 16384, NBUF = 160 };
+
+static char endpoint[512], board_file[512], policy_file[512], share[512];
+static pid_t daemon_pid = -1;
+
+static float a[N], b[N], outs[NBUF][N];
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* Whether the daemon answers a hello within ms. */
+static bool reachable(unsigned ms)
+{
+    qv__board *bd;
+    qv_diag d;
+    if (qv__board_load(board_file, &bd, &d) != 0)
+        fail_msg("%s: %s", board_file, d.message);
+    char info[300];
+    int rc = qv__remote_probe(bd, ms, info, sizeof info);
+    qv__board_free(bd);
+    return rc == 0;
+}
+
+/* Starts quiverd on the endpoint and waits until it answers. */
+static void daemon_start(void)
+{
+    char boardarg[600], catarg[600], log[600];
+    snprintf(boardarg, sizeof boardarg, "%s/boards/emu/u250-emu.yaml", share);
+    snprintf(catarg, sizeof catarg, "%s/kernels.yaml", share);
+    snprintf(log, sizeof log, "%s/quiverd.log", qv_test_scratch());
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            dup2(fd, 2);
+        }
+        execl(QV_QUIVERD, "quiverd", "--board", boardarg, "--catalog", catarg, "--listen",
+              endpoint, "--allow-plain", (char *)NULL);
+        _exit(127);
+    }
+    daemon_pid = pid;
+    uint64_t until = now_ms() + 20000;
+    while (!reachable(200)) {
+        int st;
+        if (waitpid(pid, &st, WNOHANG) == pid) {
+            daemon_pid = -1;
+            char *text = qv_test_slurp(log, NULL);
+            fail_msg("quiverd exited (status %d): %s", st, text ? text : "");
+        }
+        if (now_ms() > until)
+            fail_msg("quiverd does not answer at %s", endpoint);
+    }
+}
+
+static void daemon_kill(int sig)
+{
+    if (daemon_pid <= 0)
+        return;
+    kill(daemon_pid, sig);
+    waitpid(daemon_pid, NULL, 0);
+    daemon_pid = -1;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        return 0;
+    const char *dir = qv_test_scratch();
+    snprintf(share, sizeof share, "%s/share/quiver", getenv("QV_BINARY_DIR"));
+    snprintf(endpoint, sizeof endpoint, "ipc://%s/quiverd.sock", dir);
+    snprintf(board_file, sizeof board_file, "%s/remote-emu.yaml", dir);
+    snprintf(policy_file, sizeof policy_file, "%s/policy.yaml", dir);
+    char text[4096];
+    snprintf(text, sizeof text,
+             "name: remote-emu\nkind: remote\n"
+             "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
+             "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
+             "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
+             endpoint, share);
+    write_text(board_file, text);
+    snprintf(text, sizeof text,
+             "devices: [cpu, remote]\ncatalog: %s/kernels.yaml\n"
+             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
+             "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
+             share, board_file);
+    write_text(policy_file, text);
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = (float)i * 0.5f;
+        b[i] = 1.0f / (float)(i + 1);
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    daemon_kill(SIGTERM);
+    qv_test_scratch_remove();
+    return 0;
+}
+
+static qv_runtime *remote_runtime(void)
+{
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.config = policy_file;
+    o.perfmodel_dir = "";
+    qv_runtime *rt = NULL;
+    if (qv_runtime_create(&o, &rt))
+        fail_msg("runtime: %s", qv_last_error());
+    return rt;
+}
+
+/* The remote device of rt (its index), with its info. */
+static unsigned remote_dev(qv_runtime *rt, qv_device_info *di)
+{
+    for (unsigned d = 1; d < qv_device_count(rt); d++) {
+        assert_int_equal(qv_device_get(rt, d, di), 0);
+        if (di->cls == QV_CLASS_REMOTE)
+            return d;
+    }
+    fail_msg("the runtime opened no remote board");
+    return 0;
+}
+
+/* vadd with a CPU fallback, sent to the remote board when it can run. */
+static qv_func *vadd_func(qv_runtime *rt)
+{
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_REMOTE), 0);
+    return f;
+}
+
+/* Submits `tasks` vadds into outs[0..tasks) (cleared first), then waits. */
+static void run_vadds(qv_runtime *rt, qv_func *f, unsigned tasks, void (*midway)(void))
+{
+    qv_buf *ba, *bb, *bo[NBUF];
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    uint32_t n = N;
+    for (unsigned i = 0; i < tasks; i++) {
+        memset(outs[i], 0, sizeof outs[i]);
+        assert_int_equal(qv_buf_register(rt, outs[i], sizeof outs[i], &bo[i]), 0);
+        assert_int_equal(qv_submit(rt, f,
+                                   (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo[i]),
+                                               QV_VAL(n) },
+                                   4),
+                         0);
+    }
+    if (midway)
+        midway();
+    assert_int_equal(qv_wait_all(rt), 0);
+    for (unsigned i = 0; i < tasks; i++)
+        assert_int_equal(qv_buf_unregister(bo[i]), 0);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+}
+
+static void check_outs(unsigned tasks)
+{
+    for (unsigned t = 0; t < tasks; t++)
+        for (unsigned i = 0; i < N; i++)
+            if (outs[t][i] != a[i] + b[i])
+                fail_msg("task %u: out[%u] = %g, expected %g", t, i, (double)outs[t][i],
+                         (double)(a[i] + b[i]));
+}
+
+/* One vadd on the board: the CPU's result, the board's modelled clock. */
+static void vadd_equals_cpu(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_start();
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    assert_string_equal(di.name, "remote-emu");
+    assert_string_equal(di.backend, "remote");
+    assert_true(di.healthy);
+    qv_func *f = vadd_func(rt);
+    run_vadds(rt, f, 1, NULL);
+    check_outs(1);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, 1);
+    assert_int_equal(di.failed, 0);
+    assert_true(di.board_us > 0); /* the served emulated board's model */
+    qv_runtime_destroy(rt);
+}
+
+/* Many tasks, one after another on the board, each with its own output:
+ * all equal the CPU's, none failed. */
+static void many_tasks(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f = vadd_func(rt);
+    run_vadds(rt, f, NBUF, NULL);
+    check_outs(NBUF);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, NBUF);
+    assert_int_equal(di.failed, 0);
+    qv_runtime_destroy(rt);
+}
+
+static qv_runtime *kill_rt;
+static unsigned kill_dev;
+
+/* Waits until the board has run a few tasks, then kills the daemon. */
+static void kill_midway(void)
+{
+    qv_device_info di;
+    uint64_t until = now_ms() + 20000;
+    do {
+        assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
+    } while (di.tasks < 3 && now_ms() < until);
+    assert_true(di.tasks >= 3);
+    assert_true(di.tasks < NBUF); /* the run is not over */
+    daemon_kill(SIGKILL);
+}
+
+/* The daemon killed mid-run: the board is failed within the timeout, its
+ * tasks run on the CPU with the same results; the daemon restarted: the
+ * board is back in service and runs tasks again. */
+static void daemon_killed_and_back(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    kill_rt = remote_runtime();
+    qv_device_info di;
+    kill_dev = remote_dev(kill_rt, &di);
+    qv_func *f = vadd_func(kill_rt);
+    /* Slow the board down enough that the kill lands mid-run: many tasks
+     * of which each makes a round trip with 2 x 64 KiB each way. */
+    uint64_t t0 = now_ms();
+    run_vadds(kill_rt, f, NBUF, kill_midway);
+    uint64_t took = now_ms() - t0;
+    check_outs(NBUF);
+    assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
+    assert_false(di.healthy);
+    assert_true(di.failed >= 1);
+    assert_true(di.tasks < NBUF);
+    /* Bounded: the 400 ms timeout, not the 30 s run limit. */
+    assert_true(took < 10000);
+
+    /* Back: the device returns to service by itself. */
+    daemon_start();
+    uint64_t until = now_ms() + 15000;
+    do {
+        assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
+        if (!di.healthy)
+            usleep(20000);
+    } while (!di.healthy && now_ms() < until);
+    assert_true(di.healthy);
+    uint64_t before = di.tasks;
+    run_vadds(kill_rt, f, 8, NULL);
+    check_outs(8);
+    assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
+    assert_true(di.tasks >= before + 8);
+    qv_runtime_destroy(kill_rt);
+}
+
+/* A board whose daemon does not answer is not opened; `quiver devices`
+ * says it is unreachable, and reachable once the daemon runs. */
+static void devices_probe(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_kill(SIGTERM);
+    assert_false(reachable(200));
+    qv_runtime *rt = remote_runtime();
+    assert_int_equal(qv_device_count(rt), 1); /* the CPU alone */
+    qv_runtime_destroy(rt);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s/host/quiver' devices --config='%s' --json --probe-ms=300",
+             getenv("QV_BINARY_DIR"), policy_file);
+    for (int up = 0; up < 2; up++) {
+        if (up)
+            daemon_start();
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        char out[8192];
+        size_t n = fread(out, 1, sizeof out - 1, p);
+        out[n] = 0;
+        assert_int_equal(pclose(p), 0);
+        const char *want = up ? "\"reachable\": true" : "\"reachable\": false";
+        if (!strstr(out, want))
+            fail_msg("quiver devices did not say %s:\n%s", want, out);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(vadd_equals_cpu),
+        cmocka_unit_test(many_tasks),
+        cmocka_unit_test(daemon_killed_and_back),
+        cmocka_unit_test(devices_probe),
+    };
+    signal(SIGPIPE, SIG_IGN);
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
