@@ -96,10 +96,12 @@ static void keep_data(void *data, void *hint)
     (void)hint;
 }
 
-/* Sends e's frames on sock; 0 or -errno. */
+/* Sends e's frames on sock; 0 or -errno (-EAGAIN: the connection is
+ * gone, and the socket does not reconnect). */
 static int send_enc(void *sock, qv_wire_enc *e)
 {
-    if (zmq_send(sock, e->head, QV_WIRE_HEADER_SIZE, ZMQ_SNDMORE) != QV_WIRE_HEADER_SIZE)
+    if (zmq_send(sock, e->head, QV_WIRE_HEADER_SIZE, ZMQ_SNDMORE | ZMQ_DONTWAIT) !=
+        QV_WIRE_HEADER_SIZE)
         return -errno;
     zmq_msg_t f;
     if (e->body && e->body_size) {
@@ -109,7 +111,7 @@ static int send_enc(void *sock, qv_wire_enc *e)
     } else {
         zmq_msg_init(&f);
     }
-    if (zmq_msg_send(&f, sock, e->has_data ? ZMQ_SNDMORE : 0) < 0) {
+    if (zmq_msg_send(&f, sock, (e->has_data ? ZMQ_SNDMORE : 0) | ZMQ_DONTWAIT) < 0) {
         int err = errno;
         zmq_msg_close(&f);
         return -err;
@@ -122,7 +124,7 @@ static int send_enc(void *sock, qv_wire_enc *e)
     } else {
         zmq_msg_init(&f);
     }
-    if (zmq_msg_send(&f, sock, 0) < 0) {
+    if (zmq_msg_send(&f, sock, ZMQ_DONTWAIT) < 0) {
         int err = errno;
         zmq_msg_close(&f);
         return -err;
@@ -238,9 +240,14 @@ static int dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp, qv__r
         return QV_ENOMEM;
     }
     /* Linger 0: a socket closed after a fault drops what it had not sent.
-     * No high-water mark: the runtime bounds what is in flight. */
-    int zero = 0;
+     * No high-water mark: the runtime bounds what is in flight. No
+     * reconnection: a socket talks to the one daemon that answered its
+     * hello, so that no request meant for a daemon that died reaches the
+     * one started in its place (with other buffers under the same ids);
+     * the link reconnects with a new socket and a new hello instead. */
+    int zero = 0, never = -1;
     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &never, sizeof never);
     zmq_setsockopt(sock, ZMQ_SNDHWM, &zero, sizeof zero);
     zmq_setsockopt(sock, ZMQ_RCVHWM, &zero, sizeof zero);
     if (l->server_key[0]) {
@@ -485,7 +492,8 @@ static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t
     return ok;
 }
 
-static void send_heartbeat(qv__rlink *l)
+/* 0, or -EAGAIN when the connection is gone. */
+static int send_heartbeat(qv__rlink *l)
 {
     qv_wire_msg m;
     memset(&m, 0, sizeof m);
@@ -494,11 +502,13 @@ static void send_heartbeat(qv__rlink *l)
     m.id = l->next_id++;
     pthread_mutex_unlock(&l->mu);
     qv_wire_enc e;
+    int rc = 0;
     if (qv__wire_encode(&m, &e) == 0) {
-        if (send_enc(l->sock, &e) != 0)
-            qv__log(3, "%s: heartbeat not sent: %s", l->name, zmq_strerror(errno));
+        if ((rc = send_enc(l->sock, &e)) != 0)
+            qv__log(3, "%s: heartbeat not sent: %s", l->name, zmq_strerror(-rc));
         qv__wire_enc_fini(&e);
     }
+    return rc == -EAGAIN ? rc : 0;
 }
 
 /* Waits (I/O thread, link down) until ns from now or a wake. */
@@ -614,7 +624,8 @@ static void *io_main(void *arg)
         }
         free(encs);
         if (src) {
-            snprintf(why, sizeof why, "cannot send: %s", zmq_strerror(-src));
+            snprintf(why, sizeof why, "%s", src == -EAGAIN ? "the daemon closed the connection"
+                                                           : zmq_strerror(-src));
             link_down(l, why);
             continue;
         }
@@ -666,7 +677,10 @@ static void *io_main(void *arg)
                 continue;
             }
             if (now >= next_hb) {
-                send_heartbeat(l);
+                if (send_heartbeat(l) != 0) {
+                    link_down(l, "the daemon closed the connection");
+                    continue;
+                }
                 next_hb = now + l->hb_ms * ms;
             }
         }
@@ -833,10 +847,11 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why, si
     bool late = false;
     pthread_mutex_lock(&l->mu);
     while (!all_done(rq) || older_detached(l, rq->id)) {
-        if (timeout_ns >= 0 && !late &&
-            pthread_cond_timedwait(&l->cv, &l->mu, &until) == ETIMEDOUT &&
-            !all_done(rq)) {
-            /* The request still belongs to the link: reset it, which
+        if (timeout_ns < 0 || late) {
+            pthread_cond_wait(&l->cv, &l->mu);
+        } else if (pthread_cond_timedwait(&l->cv, &l->mu, &until) == ETIMEDOUT &&
+                   (!all_done(rq) || older_detached(l, rq->id))) {
+            /* The requests still belong to the link: reset it, which
              * fails every outstanding request at once. */
             late = true;
             l->reset = true;
@@ -845,8 +860,6 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why, si
             pthread_mutex_unlock(&l->mu);
             wake(l);
             pthread_mutex_lock(&l->mu);
-        } else if (timeout_ns < 0 || late) {
-            pthread_cond_wait(&l->cv, &l->mu);
         }
     }
     int rc = rq->err;
