@@ -56,7 +56,8 @@ struct qv__devq {
     _Atomic uint64_t  bw_bps;    /* bytes per second */
     atomic_bool       bw_measured;
     double            latency_us; /* per transfer */
-    bool              emulated;  /* the board model's link is the truth */
+    bool              emulated;  /* the board file's link is the truth
+                                  * (an emulated board, a remote one) */
     _Atomic uint64_t  tasks, failed, bytes_to, bytes_from;
     const qv__board  *board;     /* FPGA boards: the board file, else NULL */
     _Atomic unsigned  res_id;    /* its resource in rt->pool */
@@ -470,7 +471,9 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__f
     q->dev = d;
     q->rt = rt;
     q->board = board;
-    q->emulated = f->r.emulated;
+    /* A remote board's copies are queued, not timed (they overlap its
+     * runs): its board file's link, the network, stays the estimate. */
+    q->emulated = f->r.emulated || ops == &qv__remote_ops;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     pthread_mutex_init(&q->fit_mu, NULL);

@@ -87,7 +87,7 @@ typedef struct qv__rlink {
     uint64_t next_id;
     qv__rhello hello;     /* the current daemon's */
     qv__rreq *sq, *sq_tail; /* to send */
-    qv__rreq *pending;    /* sent, not answered */
+    qv__rreq *pending, *pending_tail; /* sent, not answered, oldest first */
     bool      reset;      /* a device op saw a fault: reconnect */
     bool      stop;
     char      down_why[240]; /* why it is down */
@@ -132,6 +132,33 @@ void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem);
 /* A device operation met a fault (a wait limit, a reply that makes no
  * sense): drop the connection and reconnect. */
 void qv__rlink_reset(qv__rlink *l, const char *why);
+
+/* ---- frames on a socket (remote_conn.c) --------------------------------- */
+
+#define QV__RCONN_MAX_PARTS 3 /* frames of a reply: header, body, data */
+#define QV__RCONN_HELLO_ID  1 /* the request id of a dial's HELLO */
+
+/* Sends e's frames on sock without blocking: the body is handed to ZeroMQ
+ * (e->body becomes NULL), the data frame is sent from the caller's memory.
+ * 0 or -errno (-EAGAIN: the connection is gone; sockets never reconnect). */
+int  qv__rconn_send(void *sock, qv_wire_enc *e);
+/* Receives one whole message, if one is waiting, into parts
+ * (QV__RCONN_MAX_PARTS, initialised here; *n frames, more than the maximum
+ * when there were too many). 1 when none is waiting, 0 when one came, or
+ * -errno. */
+int  qv__rconn_recv(void *sock, zmq_msg_t *parts, size_t *n);
+void qv__rconn_close_parts(zmq_msg_t *parts, size_t n);
+/* Decodes parts into m (qv__wire_decode); 0 or an error, the reason in err. */
+int  qv__rconn_decode(zmq_msg_t *parts, size_t n, qv_wire_msg *m, char *err, size_t errlen);
+/* Connects a DEALER of a new context to l's endpoint (with l's keys) and
+ * says HELLO: 0 with the socket, its context and the daemon's description
+ * in h; else an error, the reason in err and nothing left open. Waits at
+ * most l->timeout_ms; returns -ECANCELED early when wakefd (>= 0) is
+ * signalled. */
+int  qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctx, void **sock, qv__rhello *h,
+                    char *err, size_t errlen);
+/* Closes sock and destroys ctx (each may be NULL); both become NULL. */
+void qv__rconn_teardown(void **ctx, void **sock);
 
 /* `quiver devices`: says HELLO to the daemon of conf and waits for the
  * reply (conf->timeout_ms); 0 with *out filled (free with
