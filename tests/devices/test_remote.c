@@ -73,9 +73,10 @@ static bool reachable(unsigned ms)
 
 /* Starts quiverd on ep (plain, or CURVE with the keys of directory keys)
  * and waits until the daemon of board file `file` answers. */
-static pid_t spawn(const char *ep, const char *keys, const char *file)
+static pid_t spawn(const char *ep, const char *keys, const char *file, unsigned delay_us)
 {
-    char boardarg[600], catarg[600], log[600];
+    char boardarg[600], catarg[600], log[600], delay[32];
+    snprintf(delay, sizeof delay, "%u", delay_us);
     snprintf(boardarg, sizeof boardarg, "%s/boards/emu/u250-emu.yaml", share);
     snprintf(catarg, sizeof catarg, "%s/kernels.yaml", share);
     snprintf(log, sizeof log, "%s/quiverd.log", qv_test_scratch());
@@ -92,7 +93,7 @@ static pid_t spawn(const char *ep, const char *keys, const char *file)
                   "--listen", ep, "--keys", keys, (char *)NULL);
         else
             execl(QV_QUIVERD, "quiverd", "--board", boardarg, "--catalog", catarg,
-                  "--listen", ep, "--allow-plain", (char *)NULL);
+                  "--listen", ep, "--allow-plain", "--delay-us", delay, (char *)NULL);
         _exit(127);
     }
     uint64_t until = now_ms() + 20000;
@@ -120,7 +121,7 @@ static pid_t spawn(const char *ep, const char *keys, const char *file)
 /* Starts the plain daemon of board_file. */
 static void daemon_start(void)
 {
-    daemon_pid = spawn(endpoint, NULL, board_file);
+    daemon_pid = spawn(endpoint, NULL, board_file, 0);
 }
 
 static void daemon_kill(int sig)
@@ -409,6 +410,63 @@ static void daemon_restarted_while_idle(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* Latency hidden: with every reply of the daemon held back by 50 ms, a
+ * task whose two inputs changed since its last run (two copies, the run,
+ * its output's copy home: four requests) takes about one delay, not four,
+ * as the host does not wait for one reply before sending the next
+ * request. */
+static void pipelining_hides_latency(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_kill(SIGTERM);
+    enum { DELAY_US = 50000, RUNS = 4 };
+    daemon_pid = spawn(endpoint, NULL, board_file, DELAY_US);
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f = vadd_func(rt);
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, outs[0], sizeof outs[0], &bo), 0);
+    uint32_t n = N;
+    qv_arg args[] = { QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) };
+    assert_int_equal(qv_submit(rt, f, args, 4), 0); /* allocates on the daemon */
+    assert_int_equal(qv_wait_all(rt), 0);
+    uint64_t best = UINT64_MAX;
+    for (int r = 0; r < RUNS; r++) {
+        /* The host writes both inputs: the board's copies are stale. */
+        assert_int_equal(qv_buf_acquire(ba, QV_RW), 0);
+        a[0] += 1.0f;
+        assert_int_equal(qv_buf_release(ba), 0);
+        assert_int_equal(qv_buf_acquire(bb, QV_RW), 0);
+        b[0] += 1.0f;
+        assert_int_equal(qv_buf_release(bb), 0);
+        uint64_t t0 = now_ms();
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        uint64_t took = now_ms() - t0;
+        best = took < best ? took : best;
+    }
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    check_outs(1);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, 1 + RUNS);
+    assert_int_equal(di.failed, 0);
+    /* One delay is 50 ms; four in a row would be 200. */
+    if (best >= 2 * DELAY_US / 1000)
+        fail_msg("a task with 4 requests took %llu ms at best; the daemon delays each reply "
+                 "by %d ms", (unsigned long long)best, DELAY_US / 1000);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
+    a[0] = 0.0f;
+    b[0] = 1.0f;
+}
+
 /* A board whose daemon does not answer is not opened; `quiver devices`
  * says it is unreachable, and reachable once the daemon runs. */
 static void devices_probe(void **state)
@@ -471,7 +529,7 @@ static void curve_keys(void **state)
     write_text(bad, text);
     char keys[600];
     snprintf(keys, sizeof keys, "%s/keys", dir);
-    pid_t pid = spawn(ep, keys, good);
+    pid_t pid = spawn(ep, keys, good, 0);
     if (pid < 0)
         skip();
     assert_false(reachable_at(bad, 300));
@@ -513,6 +571,7 @@ int main(void)
         cmocka_unit_test(many_tasks),
         cmocka_unit_test(daemon_killed_and_back),
         cmocka_unit_test(daemon_restarted_while_idle),
+        cmocka_unit_test(pipelining_hides_latency),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(curve_keys),
     };
