@@ -1,0 +1,432 @@
+/*
+ * main.c - quiverd, the daemon that serves FPGA boards to remote hosts over
+ * the wire protocol (host/src/remote/wire.h, docs/formats.md "Wire
+ * protocol"): its options, its log, and the libquiver runtime it drives
+ * through the public API: a policy written for it names the --board files
+ * and the --catalog, and each catalog kernel with a build for a served
+ * board becomes one function restricted to the FPGA class.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "config/catalog.h"
+#include "quiver.h"
+#include "quiver/config.h"
+#include "quiverd.h"
+
+volatile int qd_stop;
+
+static FILE *log_file;
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int qd_log_open(const char *path)
+{
+    if (!path)
+        return 0;
+    log_file = fopen(path, "a");
+    if (!log_file) {
+        fprintf(stderr, "quiverd: --log %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    setvbuf(log_file, NULL, _IOLBF, 0);
+    return 0;
+}
+
+void qd_log(const char *fmt, ...)
+{
+    FILE *out = log_file ? log_file : stderr;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    char when[32];
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&log_mu);
+    fprintf(out, "%s.%03ldZ quiverd: ", when, ts.tv_nsec / 1000000);
+    vfprintf(out, fmt, ap);
+    fputc('\n', out);
+    pthread_mutex_unlock(&log_mu);
+    va_end(ap);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: quiverd --board FILE [--board FILE...] --catalog FILE --listen ENDPOINT\n"
+        "               [--keys DIR | --allow-plain] [--log FILE] [--delay-us N]\n"
+        "\n"
+        "Serves the FPGA boards of the board files (emulated, XRT) with the kernels\n"
+        "of the catalog to Quiver hosts over ZeroMQ (docs/remote.md).\n"
+        "\n"
+        "  --board FILE     a board file to serve (up to %d)\n"
+        "  --catalog FILE   the kernel catalog; its kernels with a build for a served\n"
+        "                   board are served\n"
+        "  --listen EP      the endpoint to bind: tcp://ADDRESS:PORT or ipc://PATH\n"
+        "  --keys DIR       CURVE keys from `quiver keygen DIR`: the daemon's\n"
+        "                   DIR/server.key, and the clients it accepts,\n"
+        "                   DIR/authorized/*.pub (re-read on SIGHUP)\n"
+        "  --allow-plain    serve without authentication or encryption; only on\n"
+        "                   tcp://127.0.0.1, tcp://localhost or ipc:// endpoints\n"
+        "  --log FILE       append the log to FILE instead of stderr\n"
+        "  --delay-us N     delay every reply by N microseconds (tests: network\n"
+        "                   latency)\n"
+        "  --help           this text\n"
+        "\n"
+        "SIGTERM or SIGINT: stop reading requests, finish the runs in flight, send\n"
+        "their replies, exit 0.\n",
+        QD_MAX_BOARDS);
+}
+
+/* Plain mode is for endpoints no other machine reaches. */
+static int loopback_endpoint(const char *ep)
+{
+    if (strncmp(ep, "ipc://", 6) == 0)
+        return 1;
+    static const char *const hosts[] = { "tcp://127.0.0.1:", "tcp://localhost:" };
+    for (size_t i = 0; i < 2; i++)
+        if (strncmp(ep, hosts[i], strlen(hosts[i])) == 0)
+            return 1;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, qd_options *o)
+{
+    static const struct option longopts[] = {
+        { "board", required_argument, NULL, 'b' },
+        { "catalog", required_argument, NULL, 'c' },
+        { "listen", required_argument, NULL, 'l' },
+        { "keys", required_argument, NULL, 'k' },
+        { "allow-plain", no_argument, NULL, 'p' },
+        { "log", required_argument, NULL, 'L' },
+        { "delay-us", required_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    int c;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'b':
+            if (o->nboards == QD_MAX_BOARDS) {
+                fprintf(stderr, "quiverd: more than %d --board options\n", QD_MAX_BOARDS);
+                return 2;
+            }
+            o->boards[o->nboards++] = optarg;
+            break;
+        case 'c': o->catalog = optarg; break;
+        case 'l': o->listen = optarg; break;
+        case 'k': o->keys = optarg; break;
+        case 'p': o->allow_plain = 1; break;
+        case 'L': o->log = optarg; break;
+        case 'd': {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || v > 10000000 || optarg[0] == '-') {
+                fprintf(stderr, "quiverd: --delay-us %s: expected microseconds, "
+                                "0 to 10000000\n", optarg);
+                return 2;
+            }
+            o->delay_us = (unsigned)v;
+            break;
+        }
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            if (optopt)
+                fprintf(stderr, "quiverd: option --%s needs a value\n",
+                        argv[optind - 1] + 2);
+            else
+                fprintf(stderr, "quiverd: unknown option %s\n", argv[optind - 1]);
+            fprintf(stderr, "Try 'quiverd --help'.\n");
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "quiverd: unexpected argument '%s'\nTry 'quiverd --help'.\n",
+                argv[optind]);
+        return 2;
+    }
+    const char *missing = !o->nboards ? "--board FILE" : !o->catalog ? "--catalog FILE"
+                        : !o->listen ? "--listen ENDPOINT" : NULL;
+    if (missing) {
+        fprintf(stderr, "quiverd: %s is required\nTry 'quiverd --help'.\n", missing);
+        return 2;
+    }
+    if (o->keys && o->allow_plain) {
+        fprintf(stderr, "quiverd: --keys and --allow-plain exclude each other\n");
+        return 2;
+    }
+    if (!o->keys && !o->allow_plain) {
+        fprintf(stderr, "quiverd: --keys DIR is required (or --allow-plain on a "
+                        "loopback or ipc:// endpoint)\n");
+        return 2;
+    }
+    if (o->allow_plain && !loopback_endpoint(o->listen)) {
+        fprintf(stderr, "quiverd: --allow-plain: %s is not a loopback endpoint; plain "
+                        "mode serves only tcp://127.0.0.1:PORT, tcp://localhost:PORT or "
+                        "ipc://PATH (use --keys DIR for others)\n", o->listen);
+        return 2;
+    }
+    if (strncmp(o->listen, "tcp://", 6) != 0 && strncmp(o->listen, "ipc://", 6) != 0) {
+        fprintf(stderr, "quiverd: --listen %s: expected tcp://ADDRESS:PORT or ipc://PATH\n",
+                o->listen);
+        return 2;
+    }
+    return 0;
+}
+
+/* Writes a YAML double-quoted string. */
+static void yaml_quoted(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fputc('\\', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+/* The runtime: a policy naming the catalog and the boards, on the CPU (the
+ * daemon's own copy tasks) and the FPGA class. */
+static int make_runtime(qd_daemon *d)
+{
+    const qd_options *o = d->opt;
+    char policy[] = "/tmp/quiverd-policy.XXXXXX";
+    int fd = mkstemp(policy);
+    if (fd < 0) {
+        qd_log("cannot write the runtime policy: %s", strerror(errno));
+        return -1;
+    }
+    FILE *f = fdopen(fd, "w");
+    if (!f) {
+        close(fd);
+        unlink(policy);
+        return -1;
+    }
+    int real = 0;
+    for (unsigned i = 0; i < d->nboards; i++)
+        real |= !d->boards[i]->emulation;
+    char path[PATH_MAX];
+    fprintf(f, "# quiverd's runtime\ncatalog: ");
+    yaml_quoted(f, realpath(o->catalog, path) ? path : o->catalog);
+    fprintf(f, "\nscheduler: eager\nimplicit_regions: false\ndevices: [cpu, fpga]\n"
+               "discovery:\n  rescan_interval_ms: 0\n  hwloc: true\n  opencl: false\n"
+               "  xrt: %s\n  boards:\n", real ? "true" : "false");
+    for (unsigned i = 0; i < d->nboards; i++) {
+        if (!d->boards[i]->emulation)
+            continue; /* real cards: found by XRT */
+        fprintf(f, "    - ");
+        yaml_quoted(f, realpath(o->boards[i], path) ? path : o->boards[i]);
+        fputc('\n', f);
+    }
+    fclose(f);
+    qv_options opts;
+    qv_options_init(&opts);
+    opts.ncpu = o->ncpu ? o->ncpu : 2;
+    opts.pin = 0;
+    opts.record = 1; /* a run's reply takes each task's time from its node */
+    opts.config = policy;
+    opts.perfmodel_dir = "";
+    opts.opencl = 0;
+    int rc = qv_runtime_create(&opts, &d->rt);
+    unlink(policy);
+    if (rc) {
+        qd_log("cannot start the runtime: %s: %s", qv_strerror(rc), qv_last_error());
+        return -1;
+    }
+    unsigned fpgas = 0;
+    for (unsigned i = 0; i < qv_device_count(d->rt); i++) {
+        qv_device_info di;
+        if (qv_device_get(d->rt, i, &di) == 0 && di.cls == QV_CLASS_FPGA) {
+            qd_log("device %u: %s (%s), %u units", i, di.name, di.backend, di.units);
+            fpgas++;
+        }
+    }
+    if (!fpgas) {
+        qd_log("no FPGA board could be opened (of %u board files)", d->nboards);
+        return -1;
+    }
+    return 0;
+}
+
+static qv_mode kdir_mode(qv__kdir dir)
+{
+    return dir == QV__KDIR_IN ? QV_R : dir == QV__KDIR_OUT ? QV_W : QV_RW;
+}
+
+/* One function per kernel with a build for a served board, and HELLO's
+ * description of each board. */
+static int make_funcs(qd_daemon *d, const qv__catalog *cat)
+{
+    d->funcs = calloc(cat->nkernels ? cat->nkernels : 1, sizeof *d->funcs);
+    d->wkernels = calloc((cat->nkernels ? cat->nkernels : 1) * d->nboards,
+                         sizeof *d->wkernels);
+    if (!d->funcs || !d->wkernels)
+        return -1;
+    for (size_t k = 0; k < cat->nkernels; k++) {
+        const qv__kernel *kn = &cat->kernels[k];
+        int built = 0;
+        for (unsigned b = 0; b < d->nboards; b++)
+            built |= qv__kernel_build(kn, d->boards[b]->name, d->boards[b]->platform,
+                                      d->boards[b]->emulation) != NULL;
+        if (!built)
+            continue;
+        if (kn->nfuncs != 1 || kn->nargs > QV_MAX_ARGS) {
+            qd_log("kernel %s: not served (a fused chain or too many arguments)",
+                   kn->name);
+            continue;
+        }
+        qd_func *sf = &d->funcs[d->nfuncs];
+        sf->name = kn->funcs[0];
+        sf->kernel = kn->name;
+        sf->nargs = (unsigned)kn->nargs;
+        for (size_t a = 0; a < kn->nargs; a++) {
+            const qv__karg *ka = &kn->args[a];
+            sf->args[a] = ka->dir == QV__KDIR_SCALAR
+                ? (qv_arg_desc){ ka->name, 0, QV_R, ka->elem }
+                : (qv_arg_desc){ ka->name, 1, kdir_mode(ka->dir), 0 };
+        }
+        if (qd_func_find(d, sf->name)) {
+            qd_log("kernel %s: function %s is served already", kn->name, sf->name);
+            continue;
+        }
+        int rc = qv_func_create(d->rt, sf->name, sf->args, sf->nargs, &sf->f);
+        if (!rc)
+            rc = qv_func_set_fpga(sf->f, kn->name);
+        if (!rc)
+            rc = qv_func_set_where(sf->f, 1u << QV_CLASS_FPGA);
+        if (rc) {
+            qd_log("kernel %s: %s: %s", kn->name, qv_strerror(rc), qv_last_error());
+            continue;
+        }
+        qd_log("serving kernel %s as function %s", kn->name, sf->name);
+        d->nfuncs++;
+    }
+    if (!d->nfuncs) {
+        qd_log("the catalog %s has no kernel built for the served boards", cat->path);
+        return -1;
+    }
+    /* HELLO: each board with the served kernels it has a build of. */
+    qv_wire_kernel *wk = d->wkernels;
+    for (unsigned b = 0; b < d->nboards; b++) {
+        const qv__board *bd = d->boards[b];
+        qv_wire_board *w = &d->wboards[b];
+        unsigned banks = 0;
+        for (size_t i = 0; i < bd->nbanks; i++)
+            banks += bd->banks[i].count;
+        *w = (qv_wire_board){ .name = bd->name, .cls = QV_CLASS_FPGA,
+                              .memory = bd->memory, .banks = (uint16_t)banks,
+                              .link_gbs = bd->bandwidth_gbs,
+                              .link_latency_us = bd->latency_us, .units = 1,
+                              .kernels = wk };
+        for (unsigned i = 0; i < qv_device_count(d->rt); i++) {
+            qv_device_info di;
+            if (qv_device_get(d->rt, i, &di) == 0 && di.cls == QV_CLASS_FPGA &&
+                strstr(di.name, bd->name))
+                w->units = di.units;
+        }
+        for (unsigned i = 0; i < d->nfuncs; i++) {
+            const qd_func *sf = &d->funcs[i];
+            const qv__kernel *kn = NULL;
+            for (size_t k = 0; k < cat->nkernels && !kn; k++)
+                if (strcmp(cat->kernels[k].name, sf->kernel) == 0)
+                    kn = &cat->kernels[k];
+            if (!kn || !qv__kernel_build(kn, bd->name, bd->platform, bd->emulation))
+                continue;
+            *wk = (qv_wire_kernel){ .kernel = sf->kernel, .func = sf->name,
+                                    .nargs = (uint8_t)sf->nargs };
+            for (unsigned a = 0; a < sf->nargs; a++)
+                wk->args[a] = (qv_wire_arg_info){
+                    (uint8_t)sf->args[a].is_buf, (uint8_t)sf->args[a].mode,
+                    sf->args[a].is_buf ? 0 : (uint32_t)sf->args[a].size };
+            wk++;
+            w->nkernels++;
+        }
+    }
+    return 0;
+}
+
+const qd_func *qd_func_find(const qd_daemon *d, const char *name)
+{
+    for (unsigned i = 0; i < d->nfuncs; i++)
+        if (strcmp(d->funcs[i].name, name) == 0)
+            return &d->funcs[i];
+    return NULL;
+}
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    qd_stop = 1;
+}
+
+int main(int argc, char **argv)
+{
+    qd_options o = {0};
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    if (qd_log_open(o.log))
+        return 1;
+    qd_daemon d = { .opt = &o };
+    qv__wire_limits_default(&d.limits);
+    if (getrandom(&d.instance, sizeof d.instance, 0) != sizeof d.instance)
+        d.instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+    int status = 1;
+    qv__catalog *cat = NULL;
+    for (unsigned i = 0; i < o.nboards; i++) {
+        qv_diag diag;
+        if (qv__board_load(o.boards[i], &d.boards[i], &diag)) {
+            char msg[2200];
+            qv_diag_format(&diag, msg, sizeof msg);
+            qd_log("%s", msg);
+            goto out;
+        }
+        d.nboards++;
+        if (d.boards[i]->kind != QV_CLASS_FPGA) {
+            qd_log("%s: board %s is of kind %s; quiverd serves FPGA boards", o.boards[i],
+                   d.boards[i]->name, qv_class_name(d.boards[i]->kind));
+            goto out;
+        }
+    }
+    qv_diag diag;
+    if (qv__catalog_load(o.catalog, &cat, &diag)) {
+        char msg[2200];
+        qv_diag_format(&diag, msg, sizeof msg);
+        qd_log("%s", msg);
+        goto out;
+    }
+    if (make_runtime(&d) || make_funcs(&d, cat))
+        goto out;
+    struct sigaction sa = { .sa_handler = on_signal };
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    status = qd_serve(&d);
+out:
+    qv_runtime_destroy(d.rt);
+    qv__catalog_free(cat);
+    for (unsigned i = 0; i < d.nboards; i++)
+        qv__board_free(d.boards[i]);
+    free(d.funcs);
+    free(d.wkernels);
+    if (log_file)
+        fclose(log_file);
+    return status;
+}

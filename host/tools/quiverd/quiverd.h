@@ -1,0 +1,73 @@
+/*
+ * quiverd.h - what the daemon's files share: its options, the boards and
+ * kernels it serves (one libquiver runtime whose platform holds the boards
+ * of --board, one function per catalog kernel restricted to the FPGA
+ * class), its log, and the serve loop (serve.c) that answers the wire
+ * protocol (host/src/remote/wire.h) on a ROUTER socket.
+ */
+#ifndef QV_QUIVERD_H
+#define QV_QUIVERD_H
+
+#include <stdint.h>
+
+#include "config/board.h"
+#include "quiver.h"
+#include "remote/wire.h"
+
+#define QD_MAX_BOARDS 16
+
+typedef struct qd_options {
+    const char *boards[QD_MAX_BOARDS];
+    unsigned    nboards;
+    const char *catalog;
+    const char *listen;
+    const char *keys;       /* NULL: plain */
+    int         allow_plain;
+    const char *log;        /* NULL: stderr */
+    unsigned    delay_us;   /* added to every reply (tests) */
+    int         ncpu;       /* workers of the runtime; 0: 2 */
+} qd_options;
+
+/* One served function: the catalog kernel and the signature it was made
+ * with. */
+typedef struct qd_func {
+    qv_func        *f;
+    const char     *name;   /* the function's name, RUN tasks use it */
+    const char     *kernel; /* catalog name */
+    unsigned        nargs;
+    qv_arg_desc     args[QV_MAX_ARGS];
+} qd_func;
+
+typedef struct qd_daemon {
+    const qd_options *opt;
+    qv_runtime      *rt;
+    qv__board       *boards[QD_MAX_BOARDS];
+    unsigned         nboards;
+    qd_func         *funcs;
+    unsigned         nfuncs;
+    /* HELLO's reply, built once: boards, their kernels. */
+    qv_wire_board    wboards[QD_MAX_BOARDS];
+    qv_wire_kernel  *wkernels;
+    uint64_t         instance;
+    qv_wire_limits   limits;
+    int              curve;
+} qd_daemon;
+
+/* Log line "quiverd: ..." with a timestamp, to --log or stderr. Any
+ * thread. */
+void qd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Opens the log (NULL: stderr). */
+int qd_log_open(const char *path);
+
+/* The served function called name, or NULL. */
+const qd_func *qd_func_find(const qd_daemon *d, const char *name);
+
+/* Binds opt->listen and serves until SIGTERM/SIGINT; returns the exit
+ * status (0 after a clean stop). */
+int qd_serve(qd_daemon *d);
+
+/* Set by the signal handler; the serve loop stops accepting once set. */
+extern volatile int qd_stop;
+
+#endif

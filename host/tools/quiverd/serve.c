@@ -1,0 +1,1031 @@
+/*
+ * serve.c - quiverd's serve loop: one thread owns the ROUTER socket, reads
+ * requests, decodes them with the wire codec and answers what it can at
+ * once (hello, heartbeat, stats, alloc, free, errors). What must wait for
+ * tasks goes through the runtime, so that libquiver orders it by buffer
+ * access as it orders any submission: a WRITE and a READ are CPU tasks of
+ * the daemon's own (quiverd.write*, quiverd.read) that copy between the
+ * message and the buffer; a RUN is qv_submit of each task. Replies of
+ * those come back through a completion queue that wakes the loop (a pipe):
+ * the copy tasks push their reply themselves; a RUN is handed to a waiter
+ * thread that waits for each of its tasks' nodes (qv_graph_node, which
+ * also gives the task's time) and pushes the reply. So the socket thread
+ * never waits for a task, and heartbeats are answered while runs are in
+ * flight.
+ *
+ * Threads and locks: the socket thread owns the socket, the buffer table,
+ * the clients, the counters and the outbox; cq_mu guards the completion
+ * queue; job_mu the waiters' job queue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <zmq.h>
+
+#include "quiverd.h"
+
+#define QD_WAITERS   4
+#define QD_MAX_PARTS 5  /* routing id, header, body, data, one too many */
+#define QD_GRAPH_RESET_NODES (1u << 20)
+
+/* A daemon-side buffer. */
+typedef struct qd_buf {
+    uint64_t           id;
+    void              *mem;
+    size_t             size; /* bytes */
+    qv_buf            *buf;
+    struct qd_client  *owner;
+    struct qd_buf     *next; /* hash chain */
+} qd_buf;
+
+/* A peer by routing id, while it holds buffers. */
+typedef struct qd_client {
+    uint8_t           rid[256];
+    size_t            rlen;
+    uint64_t          bytes; /* allocated */
+    uint32_t          nbufs;
+    struct qd_client *next;
+} qd_client;
+
+/* A reply waiting to be sent. */
+typedef struct qd_reply {
+    uint8_t          rid[256];
+    size_t           rlen;
+    qv_wire_enc      enc;
+    zmq_msg_t        data; /* READ replies */
+    int              has_data;
+    uint64_t         due_ns;
+    struct qd_reply *next;
+} qd_reply;
+
+/* Work for a waiter thread. */
+typedef struct qd_job {
+    int             kind; /* JOB_RUN, JOB_FREE */
+    qd_reply       *reply; /* route and id; the waiter encodes into it */
+    uint64_t        id;
+    uint32_t        ntasks, nsub;
+    uint64_t        first_node;
+    int32_t        *status;
+    qd_buf         *buf; /* JOB_FREE */
+    struct qd_job  *next;
+} qd_job;
+
+enum { JOB_RUN, JOB_FREE };
+
+/* A copy task's job (quiverd.write*, quiverd.read). */
+typedef struct qd_copy {
+    qd_reply *reply;
+    uint64_t  id;
+    size_t    offset, length;
+    zmq_msg_t data; /* WRITE: the bytes */
+} qd_copy;
+
+typedef struct qd_state {
+    qd_daemon      *d;
+    void           *ctx, *sock;
+    int             pipe_r, pipe_w;
+    /* socket thread */
+    qd_buf        **table;
+    size_t          tcap, tn;
+    qd_client      *clients;
+    uint64_t        next_buf;
+    uint64_t        next_node, nodes_since_reset;
+    qd_reply       *out_head, *out_tail;
+    uint64_t        c_requests, c_runs, c_tasks, c_bytes_in, c_bytes_out, c_errors,
+                    c_bytes_alloc;
+    qv_func        *f_write_w, *f_write_rw, *f_read;
+    /* completions */
+    pthread_mutex_t cq_mu;
+    qd_reply       *cq_head, *cq_tail;
+    atomic_uint     pending; /* requests whose reply a task or waiter owes */
+    atomic_uint     runs;    /* runs in flight */
+    /* waiters */
+    pthread_mutex_t job_mu;
+    pthread_cond_t  job_cv;
+    qd_job         *job_head, *job_tail;
+    int             job_quit;
+    pthread_t       waiters[QD_WAITERS];
+    unsigned        nwaiters;
+} qd_state;
+
+static qd_state S;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- replies ------------------------------------------------------------- */
+
+static qd_reply *reply_new(const uint8_t *rid, size_t rlen)
+{
+    qd_reply *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    memcpy(r->rid, rid, rlen);
+    r->rlen = rlen;
+    return r;
+}
+
+static void reply_free(qd_reply *r)
+{
+    if (!r)
+        return;
+    qv__wire_enc_fini(&r->enc);
+    if (r->has_data)
+        zmq_msg_close(&r->data);
+    free(r);
+}
+
+/* From a task or waiter: queue r for the socket thread and wake it. */
+static void complete(qd_reply *r)
+{
+    pthread_mutex_lock(&S.cq_mu);
+    if (S.cq_tail)
+        S.cq_tail->next = r;
+    else
+        S.cq_head = r;
+    S.cq_tail = r;
+    pthread_mutex_unlock(&S.cq_mu);
+    atomic_fetch_sub(&S.pending, 1);
+    char b = 1;
+    if (write(S.pipe_w, &b, 1) < 0 && errno != EAGAIN)
+        qd_log("wake-up pipe: %s", strerror(errno));
+}
+
+/* Socket thread: queue r to be sent after --delay-us. */
+static void outbox_put(qd_reply *r)
+{
+    r->due_ns = now_ns() + (uint64_t)S.d->opt->delay_us * 1000u;
+    r->next = NULL;
+    if (S.out_tail)
+        S.out_tail->next = r;
+    else
+        S.out_head = r;
+    S.out_tail = r;
+}
+
+static void free_body(void *data, void *hint)
+{
+    (void)hint;
+    free(data);
+}
+
+/* Sends r whole or not at all (a peer that is gone, a full queue). */
+static void send_reply(qd_reply *r)
+{
+    int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    if (zmq_send(S.sock, r->rid, r->rlen, more) < 0) {
+        if (errno != EHOSTUNREACH)
+            qd_log("reply %s to a peer dropped: %s",
+                   qv__wire_type_name(r->enc.head[6] | (unsigned)r->enc.head[7] << 8),
+                   zmq_strerror(errno));
+        return;
+    }
+    zmq_send(S.sock, r->enc.head, QV_WIRE_HEADER_SIZE, more);
+    int last = r->has_data ? more : ZMQ_DONTWAIT;
+    if (r->enc.body_size <= 256) {
+        zmq_send(S.sock, r->enc.body ? (const void *)r->enc.body : "", r->enc.body_size,
+                 last);
+    } else {
+        zmq_msg_t m;
+        if (zmq_msg_init_data(&m, r->enc.body, r->enc.body_size, free_body, NULL) == 0) {
+            r->enc.body = NULL; /* zmq frees it */
+            if (zmq_msg_send(&m, S.sock, last) < 0)
+                zmq_msg_close(&m);
+        }
+    }
+    if (r->has_data) {
+        if (zmq_msg_send(&r->data, S.sock, ZMQ_DONTWAIT) >= 0)
+            r->has_data = 0; /* zmq owns it now */
+    }
+}
+
+static void outbox_flush(void)
+{
+    uint64_t now = now_ns();
+    while (S.out_head && S.out_head->due_ns <= now) {
+        qd_reply *r = S.out_head;
+        S.out_head = r->next;
+        if (!S.out_head)
+            S.out_tail = NULL;
+        send_reply(r);
+        reply_free(r);
+    }
+}
+
+/* Socket thread: an ERROR reply. */
+static void reply_error(const uint8_t *rid, size_t rlen, uint64_t id, int code,
+                        const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void reply_error(const uint8_t *rid, size_t rlen, uint64_t id, int code,
+                        const char *fmt, ...)
+{
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    S.c_errors++;
+    qd_reply *r = reply_new(rid, rlen);
+    if (!r || qv__wire_encode_error(id, code, &r->enc, "%s", text)) {
+        reply_free(r);
+        return;
+    }
+    outbox_put(r);
+}
+
+/* Socket thread: a reply with msg's body. */
+static void reply_msg(const uint8_t *rid, size_t rlen, const qv_wire_msg *m)
+{
+    qd_reply *r = reply_new(rid, rlen);
+    if (!r || qv__wire_encode(m, &r->enc)) {
+        reply_free(r);
+        reply_error(rid, rlen, m->id, QV_ENOMEM, "cannot encode the reply");
+        return;
+    }
+    outbox_put(r);
+}
+
+/* ---- buffers and clients ------------------------------------------------ */
+
+static size_t slot(uint64_t id, size_t cap)
+{
+    return (size_t)((id * 0x9e3779b97f4a7c15u) >> 17) & (cap - 1);
+}
+
+static qd_buf *buf_find(uint64_t id)
+{
+    if (!S.tcap)
+        return NULL;
+    for (qd_buf *b = S.table[slot(id, S.tcap)]; b; b = b->next)
+        if (b->id == id)
+            return b;
+    return NULL;
+}
+
+static int buf_insert(qd_buf *nb)
+{
+    if (S.tn + 1 > S.tcap) {
+        size_t cap = S.tcap ? S.tcap * 2 : 64;
+        qd_buf **t = calloc(cap, sizeof *t);
+        if (!t)
+            return -1;
+        for (size_t i = 0; i < S.tcap; i++) {
+            for (qd_buf *b = S.table[i], *nx; b; b = nx) {
+                nx = b->next;
+                b->next = t[slot(b->id, cap)];
+                t[slot(b->id, cap)] = b;
+            }
+        }
+        free(S.table);
+        S.table = t;
+        S.tcap = cap;
+    }
+    size_t s = slot(nb->id, S.tcap);
+    nb->next = S.table[s];
+    S.table[s] = nb;
+    S.tn++;
+    return 0;
+}
+
+static void buf_remove(qd_buf *rb)
+{
+    for (qd_buf **p = &S.table[slot(rb->id, S.tcap)]; *p; p = &(*p)->next) {
+        if (*p == rb) {
+            *p = rb->next;
+            S.tn--;
+            return;
+        }
+    }
+}
+
+static qd_client *client_find(const uint8_t *rid, size_t rlen, int create)
+{
+    for (qd_client *c = S.clients; c; c = c->next)
+        if (c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0)
+            return c;
+    if (!create)
+        return NULL;
+    qd_client *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    memcpy(c->rid, rid, rlen);
+    c->rlen = rlen;
+    c->next = S.clients;
+    S.clients = c;
+    return c;
+}
+
+static void client_drop_if_empty(qd_client *c)
+{
+    if (c->nbufs)
+        return;
+    for (qd_client **p = &S.clients; *p; p = &(*p)->next) {
+        if (*p == c) {
+            *p = c->next;
+            free(c);
+            return;
+        }
+    }
+}
+
+/* The buffer id names for this peer, or NULL. */
+static qd_buf *buf_of(const uint8_t *rid, size_t rlen, uint64_t id)
+{
+    qd_buf *b = buf_find(id);
+    if (!b || b->owner->rlen != rlen || memcmp(b->owner->rid, rid, rlen) != 0)
+        return NULL;
+    return b;
+}
+
+/* ---- the daemon's copy tasks --------------------------------------------- */
+
+static void cpu_write(const qv_call *c)
+{
+    qd_copy *j = *(qd_copy *const *)c->ptr[1];
+    memcpy((char *)c->ptr[0] + j->offset, zmq_msg_data(&j->data), j->length);
+    zmq_msg_close(&j->data);
+    qv_wire_msg m = { .type = QV_WIRE_WRITE | QV_WIRE_REPLY, .id = j->id };
+    qd_reply *r = j->reply;
+    if (qv__wire_encode(&m, &r->enc))
+        qv__wire_encode_error(j->id, QV_ENOMEM, &r->enc, "cannot encode the reply");
+    free(j);
+    complete(r);
+}
+
+static void cpu_read(const qv_call *c)
+{
+    qd_copy *j = *(qd_copy *const *)c->ptr[1];
+    qd_reply *r = j->reply;
+    if (zmq_msg_init_size(&r->data, j->length) == 0) {
+        memcpy(zmq_msg_data(&r->data), (const char *)c->ptr[0] + j->offset, j->length);
+        r->has_data = 1;
+        qv_wire_msg m = { .type = QV_WIRE_READ | QV_WIRE_REPLY, .id = j->id };
+        m.data = (qv_wire_frame){ zmq_msg_data(&r->data), j->length };
+        if (qv__wire_encode(&m, &r->enc) == 0) {
+            free(j);
+            complete(r);
+            return;
+        }
+        zmq_msg_close(&r->data);
+        r->has_data = 0;
+    }
+    qv__wire_encode_error(j->id, QV_ENOMEM, &r->enc, "out of memory for %zu bytes",
+                          j->length);
+    free(j);
+    complete(r);
+}
+
+static int make_copy_funcs(qv_runtime *rt)
+{
+    const qv_arg_desc w[] = { QV_ARG_BUF("buf", QV_W), QV_ARG_SCALAR("job", void *) };
+    const qv_arg_desc rw[] = { QV_ARG_BUF("buf", QV_RW), QV_ARG_SCALAR("job", void *) };
+    const qv_arg_desc rd[] = { QV_ARG_BUF("buf", QV_R), QV_ARG_SCALAR("job", void *) };
+    int rc = qv_func_create(rt, "quiverd.write", w, 2, &S.f_write_w);
+    if (!rc)
+        rc = qv_func_create(rt, "quiverd.write_part", rw, 2, &S.f_write_rw);
+    if (!rc)
+        rc = qv_func_create(rt, "quiverd.read", rd, 2, &S.f_read);
+    if (!rc)
+        rc = qv_func_set_cpu(S.f_write_w, cpu_write);
+    if (!rc)
+        rc = qv_func_set_cpu(S.f_write_rw, cpu_write);
+    if (!rc)
+        rc = qv_func_set_cpu(S.f_read, cpu_read);
+    unsigned cpu = 1u << QV_CLASS_CPU;
+    if (!rc)
+        rc = qv_func_set_where(S.f_write_w, cpu);
+    if (!rc)
+        rc = qv_func_set_where(S.f_write_rw, cpu);
+    if (!rc)
+        rc = qv_func_set_where(S.f_read, cpu);
+    return rc;
+}
+
+/* Submits one task; its node is the next one. */
+static int submit(qv_func *f, const qv_arg *args, size_t nargs)
+{
+    int rc = qv_submit(S.d->rt, f, args, nargs);
+    if (rc == 0) {
+        S.next_node++;
+        S.nodes_since_reset++;
+    }
+    return rc;
+}
+
+/* ---- waiters -------------------------------------------------------------- */
+
+static void job_put(qd_job *j)
+{
+    pthread_mutex_lock(&S.job_mu);
+    j->next = NULL;
+    if (S.job_tail)
+        S.job_tail->next = j;
+    else
+        S.job_head = j;
+    S.job_tail = j;
+    pthread_cond_signal(&S.job_cv);
+    pthread_mutex_unlock(&S.job_mu);
+}
+
+static void run_finish(qd_job *j)
+{
+    qd_reply *r = j->reply;
+    qv_wire_task_result *res = calloc(j->ntasks, sizeof *res);
+    int32_t status = 0;
+    for (uint32_t i = 0; res && i < j->ntasks; i++) {
+        res[i].status = j->status[i];
+        res[i].board = QV_WIRE_NO_BOARD;
+        if (i < j->nsub) {
+            qv_node_info ni;
+            int rc = qv_graph_node(S.d->rt, j->first_node + i, &ni);
+            if (rc == 0) {
+                res[i].time_us = ni.end_us - ni.start_us;
+                if (ni.cls == QV_CLASS_FPGA && S.d->nboards == 1)
+                    res[i].board = 0;
+            }
+        }
+        if (res[i].status && !status)
+            status = res[i].status;
+    }
+    qv_wire_msg m = { .type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = j->id };
+    m.u.run_reply.status = status;
+    m.u.run_reply.ntasks = j->ntasks;
+    m.u.run_reply.results = res;
+    if (!res || qv__wire_encode(&m, &r->enc))
+        qv__wire_encode_error(j->id, QV_ENOMEM, &r->enc, "out of memory for the reply");
+    free(res);
+    atomic_fetch_sub(&S.runs, 1);
+    complete(r);
+}
+
+static void *waiter_main(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        pthread_mutex_lock(&S.job_mu);
+        while (!S.job_head && !S.job_quit)
+            pthread_cond_wait(&S.job_cv, &S.job_mu);
+        qd_job *j = S.job_head;
+        if (j) {
+            S.job_head = j->next;
+            if (!S.job_head)
+                S.job_tail = NULL;
+        }
+        pthread_mutex_unlock(&S.job_mu);
+        if (!j)
+            return NULL;
+        if (j->kind == JOB_RUN) {
+            run_finish(j);
+        } else {
+            int rc = qv_buf_unregister(j->buf->buf);
+            if (rc)
+                qd_log("buffer %" PRIu64 ": %s", j->buf->id, qv_last_error());
+            free(j->buf->mem);
+            free(j->buf);
+        }
+        free(j->status);
+        free(j);
+    }
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+typedef struct qd_req {
+    const uint8_t *rid;
+    size_t         rlen;
+    qv_wire_msg    m;
+    zmq_msg_t     *parts;
+} qd_req;
+
+static void on_hello(qd_req *q)
+{
+    qd_daemon *d = S.d;
+    qv_wire_msg m = { .type = QV_WIRE_HELLO | QV_WIRE_REPLY, .id = q->m.id };
+    qv_wire_hello_reply *h = &m.u.hello_reply;
+    h->version = QV_WIRE_VERSION;
+    h->instance = d->instance;
+    h->heartbeat_ms = 250;
+    h->caps = d->curve ? QV_WIRE_CAP_CURVE : 0;
+    h->limits = d->limits;
+    h->nboards = (uint16_t)d->nboards;
+    h->boards = d->wboards;
+    qd_log("hello from '%s'", q->m.u.hello.client);
+    reply_msg(q->rid, q->rlen, &m);
+}
+
+static void on_stats(qd_req *q)
+{
+    qv_wire_counter c[] = {
+        { "requests", S.c_requests }, { "runs", S.c_runs },
+        { "tasks", S.c_tasks },       { "bytes_in", S.c_bytes_in },
+        { "bytes_out", S.c_bytes_out }, { "errors", S.c_errors },
+        { "buffers", S.tn },          { "bytes_alloc", S.c_bytes_alloc },
+    };
+    qv_wire_msg m = { .type = QV_WIRE_STATS | QV_WIRE_REPLY, .id = q->m.id };
+    m.u.stats_reply.n = sizeof c / sizeof c[0];
+    m.u.stats_reply.counters = c;
+    reply_msg(q->rid, q->rlen, &m);
+}
+
+static void on_alloc(qd_req *q)
+{
+    const qv_wire_limits *lim = &S.d->limits;
+    uint64_t size = q->m.u.alloc.size;
+    qd_client *c = client_find(q->rid, q->rlen, 0);
+    uint64_t have = c ? c->bytes : 0;
+    uint32_t nb = c ? c->nbufs : 0;
+    if (size > lim->max_bytes - have || nb >= lim->max_bufs || size > SIZE_MAX) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_E2BIG,
+                    "alloc of %" PRIu64 " bytes: this client holds %" PRIu32
+                    " buffers of %" PRIu64 " bytes, the limits are %" PRIu32
+                    " buffers and %" PRIu64 " bytes", size, nb, have, lim->max_bufs,
+                    lim->max_bytes);
+        return;
+    }
+    qd_buf *b = calloc(1, sizeof *b);
+    void *mem = calloc(1, (size_t)size); /* zeroed: no other client's bytes */
+    c = client_find(q->rid, q->rlen, 1);
+    int rc = (b && mem && c) ? qv_buf_register(S.d->rt, mem, (size_t)size, &b->buf)
+                             : QV_ENOMEM;
+    if (b)
+        b->id = ++S.next_buf;
+    if (rc || buf_insert(b)) {
+        if (!rc)
+            qv_buf_unregister(b->buf);
+        free(b);
+        free(mem);
+        if (c)
+            client_drop_if_empty(c);
+        reply_error(q->rid, q->rlen, q->m.id, rc ? rc : QV_ENOMEM,
+                    "alloc of %" PRIu64 " bytes: %s", size,
+                    rc ? qv_strerror(rc) : "out of memory");
+        return;
+    }
+    b->mem = mem;
+    b->size = (size_t)size;
+    b->owner = c;
+    c->bytes += size;
+    c->nbufs++;
+    S.c_bytes_alloc += size;
+    qv_wire_msg m = { .type = QV_WIRE_ALLOC | QV_WIRE_REPLY, .id = q->m.id };
+    m.u.alloc_reply.buf = b->id;
+    reply_msg(q->rid, q->rlen, &m);
+}
+
+static void on_free(qd_req *q)
+{
+    qd_buf *b = buf_of(q->rid, q->rlen, q->m.u.free.buf);
+    if (!b) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT, "free: no buffer %" PRIu64,
+                    q->m.u.free.buf);
+        return;
+    }
+    buf_remove(b);
+    b->owner->bytes -= b->size;
+    b->owner->nbufs--;
+    S.c_bytes_alloc -= b->size;
+    client_drop_if_empty(b->owner);
+    b->owner = NULL;
+    qd_job *j = calloc(1, sizeof *j);
+    if (j) {
+        j->kind = JOB_FREE;
+        j->buf = b;
+        job_put(j);
+    } else {
+        qv_buf_unregister(b->buf); /* waits: out of memory anyway */
+        free(b->mem);
+        free(b);
+    }
+    qv_wire_msg m = { .type = QV_WIRE_FREE | QV_WIRE_REPLY, .id = q->m.id };
+    reply_msg(q->rid, q->rlen, &m);
+}
+
+/* Checks that [off, off + len) lies in b. */
+static int in_range(const qd_buf *b, uint64_t off, uint64_t len)
+{
+    return off <= b->size && len <= b->size - off;
+}
+
+/* WRITE and READ: a copy task ordered after the tasks before it. */
+static void on_copy(qd_req *q, int is_write)
+{
+    uint64_t bid = is_write ? q->m.u.write.buf : q->m.u.read.buf;
+    uint64_t off = is_write ? q->m.u.write.offset : q->m.u.read.offset;
+    uint64_t len = is_write ? q->m.data.size : q->m.u.read.length;
+    const char *what = is_write ? "write" : "read";
+    qd_buf *b = buf_of(q->rid, q->rlen, bid);
+    if (!b) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT, "%s: no buffer %" PRIu64, what,
+                    bid);
+        return;
+    }
+    if (!in_range(b, off, len)) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_EINVAL,
+                    "%s of %" PRIu64 " bytes at offset %" PRIu64
+                    " past the end of buffer %" PRIu64 " (%zu bytes)",
+                    what, len, off, bid, b->size);
+        return;
+    }
+    qd_copy *j = calloc(1, sizeof *j);
+    qd_reply *r = reply_new(q->rid, q->rlen);
+    if (!j || !r) {
+        free(j);
+        reply_free(r);
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOMEM, "%s: out of memory", what);
+        return;
+    }
+    j->reply = r;
+    j->id = q->m.id;
+    j->offset = (size_t)off;
+    j->length = (size_t)len;
+    qv_func *f = S.f_read;
+    if (is_write) {
+        zmq_msg_init(&j->data);
+        zmq_msg_move(&j->data, &q->parts[3]); /* used in place, no copy */
+        f = (off == 0 && len == b->size) ? S.f_write_w : S.f_write_rw;
+    }
+    qv_arg args[2] = { QV_BUF(b->buf), QV_VAL(j) };
+    atomic_fetch_add(&S.pending, 1);
+    int rc = submit(f, args, 2);
+    if (rc) {
+        atomic_fetch_sub(&S.pending, 1);
+        if (is_write)
+            zmq_msg_close(&j->data);
+        free(j);
+        reply_free(r);
+        reply_error(q->rid, q->rlen, q->m.id, rc, "%s: %s", what, qv_last_error());
+        return;
+    }
+    if (is_write)
+        S.c_bytes_in += len;
+    else
+        S.c_bytes_out += len;
+}
+
+static void on_load(qd_req *q)
+{
+    if (!qd_func_find(S.d, q->m.u.load.kernel)) {
+        int known = 0;
+        for (unsigned i = 0; i < S.d->nfuncs; i++)
+            known |= strcmp(S.d->funcs[i].kernel, q->m.u.load.kernel) == 0;
+        if (!known) {
+            reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT,
+                        "load: no kernel or function %s is served here",
+                        q->m.u.load.kernel);
+            return;
+        }
+    }
+    qv_wire_msg m = { .type = QV_WIRE_LOAD | QV_WIRE_REPLY, .id = q->m.id };
+    reply_msg(q->rid, q->rlen, &m);
+}
+
+static void on_run(qd_req *q)
+{
+    uint32_t nt = q->m.u.run.ntasks;
+    /* Everything is checked before anything is submitted. */
+    for (uint32_t t = 0; t < nt; t++) {
+        const qv_wire_task *tk = &q->m.u.run.tasks[t];
+        const qd_func *sf = qd_func_find(S.d, tk->func);
+        if (!sf) {
+            reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT,
+                        "run: task %" PRIu32 ": no function %s is served here", t,
+                        tk->func);
+            return;
+        }
+        if (tk->nargs != sf->nargs) {
+            reply_error(q->rid, q->rlen, q->m.id, QV_EMISMATCH,
+                        "run: task %" PRIu32 ": %s takes %u arguments, not %u", t,
+                        sf->name, sf->nargs, (unsigned)tk->nargs);
+            return;
+        }
+        for (unsigned a = 0; a < tk->nargs; a++) {
+            const qv_wire_arg *wa = &tk->args[a];
+            const qv_arg_desc *ad = &sf->args[a];
+            if (ad->is_buf != (wa->kind == QV_WIRE_ARG_BUF) ||
+                (ad->is_buf && (int)wa->mode != (int)ad->mode) ||
+                (!ad->is_buf && wa->size != ad->size)) {
+                reply_error(q->rid, q->rlen, q->m.id, QV_EMISMATCH,
+                            "run: task %" PRIu32 ": argument %u (%s) of %s is %s", t, a,
+                            ad->name ? ad->name : "?", sf->name,
+                            ad->is_buf ? (ad->mode == QV_R ? "an input buffer"
+                                          : ad->mode == QV_W ? "an output buffer"
+                                                             : "an in-out buffer")
+                                       : "a scalar of another size");
+                return;
+            }
+            if (wa->kind == QV_WIRE_ARG_BUF && !buf_of(q->rid, q->rlen, wa->buf)) {
+                reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT,
+                            "run: task %" PRIu32 ": argument %u: no buffer %" PRIu64, t,
+                            a, wa->buf);
+                return;
+            }
+        }
+    }
+    qd_job *j = calloc(1, sizeof *j);
+    int32_t *status = calloc(nt, sizeof *status);
+    qd_reply *r = reply_new(q->rid, q->rlen);
+    if (!j || !status || !r) {
+        free(j);
+        free(status);
+        reply_free(r);
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOMEM, "run: out of memory");
+        return;
+    }
+    j->kind = JOB_RUN;
+    j->reply = r;
+    j->id = q->m.id;
+    j->ntasks = nt;
+    j->status = status;
+    j->first_node = S.next_node;
+    int failed = 0;
+    for (uint32_t t = 0; t < nt; t++) {
+        const qv_wire_task *tk = &q->m.u.run.tasks[t];
+        if (failed) {
+            status[t] = failed; /* not submitted: it may need what failed */
+            continue;
+        }
+        const qd_func *sf = qd_func_find(S.d, tk->func);
+        qv_arg args[QV_MAX_ARGS];
+        for (unsigned a = 0; a < tk->nargs; a++) {
+            const qv_wire_arg *wa = &tk->args[a];
+            args[a] = wa->kind == QV_WIRE_ARG_BUF
+                ? (qv_arg){ buf_of(q->rid, q->rlen, wa->buf)->buf, NULL, 0 }
+                : (qv_arg){ NULL, wa->val, wa->size };
+        }
+        int rc = submit(sf->f, args, tk->nargs);
+        if (rc) {
+            qd_log("run %" PRIu64 ": task %" PRIu32 " (%s): %s", q->m.id, t, sf->name,
+                   qv_last_error());
+            status[t] = rc;
+            failed = rc;
+            continue;
+        }
+        j->nsub++;
+    }
+    S.c_runs++;
+    S.c_tasks += j->nsub;
+    atomic_fetch_add(&S.pending, 1);
+    atomic_fetch_add(&S.runs, 1);
+    job_put(j);
+}
+
+static void handle(qd_req *q, const qv_wire_frame *frames, size_t nframes, size_t total)
+{
+    char err[256];
+    S.c_requests++;
+    if (total > QD_MAX_PARTS) {
+        qv_wire_msg m;
+        qv__wire_decode(frames, 1, &S.d->limits, &m, NULL, 0);
+        reply_error(q->rid, q->rlen, m.id, QV_EFORMAT,
+                    "%zu frames, no message has more than 3", total - 1);
+        return;
+    }
+    int rc = qv__wire_decode(frames, nframes, &S.d->limits, &q->m, err, sizeof err);
+    if (rc) {
+        reply_error(q->rid, q->rlen, q->m.id, rc, "%s", err);
+        return;
+    }
+    if (q->m.type & QV_WIRE_REPLY) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOTSUP, "a %s reply is not a request",
+                    qv__wire_type_name(q->m.type));
+        qv__wire_msg_fini(&q->m);
+        return;
+    }
+    switch (q->m.type) {
+    case QV_WIRE_HELLO: on_hello(q); break;
+    case QV_WIRE_HEARTBEAT: {
+        qv_wire_msg m = { .type = QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, .id = q->m.id };
+        m.u.heartbeat_reply.instance = S.d->instance;
+        m.u.heartbeat_reply.runs = atomic_load(&S.runs);
+        reply_msg(q->rid, q->rlen, &m);
+        break;
+    }
+    case QV_WIRE_STATS: on_stats(q); break;
+    case QV_WIRE_LOAD: on_load(q); break;
+    case QV_WIRE_ALLOC: on_alloc(q); break;
+    case QV_WIRE_FREE: on_free(q); break;
+    case QV_WIRE_WRITE: on_copy(q, 1); break;
+    case QV_WIRE_READ: on_copy(q, 0); break;
+    case QV_WIRE_RUN: on_run(q); break;
+    default:
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOTSUP, "unexpected %s",
+                    qv__wire_type_name(q->m.type));
+    }
+    qv__wire_msg_fini(&q->m);
+}
+
+/* Reads one whole message (its routing id first) and handles it. Returns 0,
+ * or -1 when nothing was there. */
+static int receive_one(void)
+{
+    zmq_msg_t parts[QD_MAX_PARTS];
+    size_t n = 0, total = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t tmp;
+        zmq_msg_init(&tmp);
+        if (zmq_msg_recv(&tmp, S.sock, total ? 0 : ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&tmp);
+            if (total == 0)
+                return -1;
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        more = zmq_msg_more(&tmp);
+        if (n < QD_MAX_PARTS) {
+            zmq_msg_init(&parts[n]);
+            zmq_msg_move(&parts[n], &tmp);
+            n++;
+        }
+        zmq_msg_close(&tmp);
+        total++;
+    }
+    if (n >= 1) {
+        qv_wire_frame frames[QD_MAX_PARTS];
+        for (size_t i = 1; i < n; i++)
+            frames[i - 1] = (qv_wire_frame){ zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]) };
+        qd_req q = { .rid = zmq_msg_data(&parts[0]), .rlen = zmq_msg_size(&parts[0]),
+                     .parts = parts };
+        if (q.rlen <= 255)
+            handle(&q, frames, n - 1, total);
+    }
+    for (size_t i = 0; i < n; i++)
+        zmq_msg_close(&parts[i]);
+    return 0;
+}
+
+/* Moves what tasks and waiters finished to the outbox. */
+static void take_completions(void)
+{
+    char drain[256];
+    while (read(S.pipe_r, drain, sizeof drain) > 0) {
+    }
+    pthread_mutex_lock(&S.cq_mu);
+    qd_reply *r = S.cq_head;
+    S.cq_head = S.cq_tail = NULL;
+    pthread_mutex_unlock(&S.cq_mu);
+    while (r) {
+        qd_reply *nx = r->next;
+        outbox_put(r);
+        r = nx;
+    }
+}
+
+static int open_socket(qd_daemon *d)
+{
+    S.ctx = zmq_ctx_new();
+    S.sock = S.ctx ? zmq_socket(S.ctx, ZMQ_ROUTER) : NULL;
+    if (!S.sock) {
+        qd_log("cannot make a ZeroMQ socket: %s", zmq_strerror(errno));
+        return -1;
+    }
+    int one = 1, hwm = 100000, linger = 1000;
+    zmq_setsockopt(S.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
+    zmq_setsockopt(S.sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(S.sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(S.sock, ZMQ_LINGER, &linger, sizeof linger);
+    int64_t maxmsg = (int64_t)d->limits.max_data + 4096;
+    zmq_setsockopt(S.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
+    if (d->opt->keys) {
+        qd_log("--keys %s: CURVE is not built into this quiverd yet; use "
+               "--allow-plain on a loopback endpoint", d->opt->keys);
+        return -1;
+    }
+    if (zmq_bind(S.sock, d->opt->listen) != 0) {
+        qd_log("cannot listen on %s: %s", d->opt->listen, zmq_strerror(errno));
+        return -1;
+    }
+    qd_log("listening on %s (%s), %u functions on %u boards, instance %016" PRIx64,
+           d->opt->listen, d->curve ? "CURVE" : "plain, loopback only", d->nfuncs,
+           d->nboards, d->instance);
+    return 0;
+}
+
+int qd_serve(qd_daemon *d)
+{
+    int status = 1;
+    S.d = d;
+    S.pipe_r = S.pipe_w = -1;
+    pthread_mutex_init(&S.cq_mu, NULL);
+    pthread_mutex_init(&S.job_mu, NULL);
+    pthread_cond_init(&S.job_cv, NULL);
+    int fds[2];
+    if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) {
+        qd_log("pipe: %s", strerror(errno));
+        goto out;
+    }
+    S.pipe_r = fds[0];
+    S.pipe_w = fds[1];
+    if (make_copy_funcs(d->rt)) {
+        qd_log("cannot register the copy functions: %s", qv_last_error());
+        goto out;
+    }
+    for (; S.nwaiters < QD_WAITERS; S.nwaiters++)
+        if (pthread_create(&S.waiters[S.nwaiters], NULL, waiter_main, NULL))
+            break;
+    if (!S.nwaiters || open_socket(d))
+        goto out;
+    int stopping = 0;
+    uint64_t deadline = 0;
+    for (;;) {
+        if (qd_stop && !stopping) {
+            stopping = 1;
+            deadline = now_ns() + 30ull * 1000000000u;
+            qd_log("stopping: finishing %u requests in flight",
+                   atomic_load(&S.pending));
+        }
+        take_completions();
+        outbox_flush();
+        if (stopping && atomic_load(&S.pending) == 0 && !S.out_head)
+            break;
+        if (stopping && now_ns() > deadline) {
+            qd_log("stopping: %u requests still in flight after 30 s; exiting",
+                   atomic_load(&S.pending));
+            break;
+        }
+        if (!stopping && S.nodes_since_reset > QD_GRAPH_RESET_NODES &&
+            atomic_load(&S.pending) == 0) {
+            qv_graph_reset(d->rt); /* nothing in flight: returns at once */
+            S.nodes_since_reset = 0;
+        }
+        long timeout = stopping ? 20 : 1000;
+        if (S.out_head) {
+            uint64_t now = now_ns();
+            uint64_t wait = S.out_head->due_ns > now ? S.out_head->due_ns - now : 0;
+            if ((long)(wait / 1000000u) < timeout)
+                timeout = (long)(wait / 1000000u);
+        }
+        zmq_pollitem_t items[2] = { { S.sock, 0, stopping ? 0 : ZMQ_POLLIN, 0 },
+                                    { NULL, S.pipe_r, ZMQ_POLLIN, 0 } };
+        int rc = zmq_poll(items, 2, timeout);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            qd_log("poll: %s", zmq_strerror(errno));
+            break;
+        }
+        if (items[0].revents & ZMQ_POLLIN) {
+            for (int i = 0; i < 256 && !qd_stop; i++) {
+                if (receive_one())
+                    break;
+                take_completions();
+                outbox_flush();
+            }
+        }
+    }
+    status = 0;
+out:
+    pthread_mutex_lock(&S.job_mu);
+    S.job_quit = 1;
+    pthread_cond_broadcast(&S.job_cv);
+    pthread_mutex_unlock(&S.job_mu);
+    for (unsigned i = 0; i < S.nwaiters; i++)
+        pthread_join(S.waiters[i], NULL);
+    if (status == 0)
+        qv_wait_all(d->rt);
+    take_completions();
+    while (S.out_head) {
+        qd_reply *r = S.out_head;
+        S.out_head = r->next;
+        reply_free(r);
+    }
+    for (size_t i = 0; i < S.tcap; i++) {
+        for (qd_buf *b = S.table[i], *nx; b; b = nx) {
+            nx = b->next;
+            qv_buf_unregister(b->buf);
+            free(b->mem);
+            free(b);
+        }
+    }
+    free(S.table);
+    while (S.clients) {
+        qd_client *c = S.clients;
+        S.clients = c->next;
+        free(c);
+    }
+    if (S.sock)
+        zmq_close(S.sock);
+    if (S.ctx)
+        zmq_ctx_term(S.ctx);
+    if (S.pipe_r >= 0)
+        close(S.pipe_r);
+    if (S.pipe_w >= 0)
+        close(S.pipe_w);
+    if (status == 0)
+        qd_log("stopped");
+    return status;
+}

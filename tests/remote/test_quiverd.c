@@ -1,0 +1,617 @@
+/*
+ * test_quiverd.c - quiverd on an ipc:// endpoint, serving the emulated U250
+ * of the build tree's share/quiver, driven by a raw DEALER client that
+ * speaks the wire protocol with the codec: hello; vadd pipelined (alloc,
+ * write, run, read sent without waiting) with the result checked;
+ * malformed and wrong requests answered with errors while the daemon keeps
+ * serving; heartbeats answered during runs; SIGTERM finishing a run in
+ * flight with its reply and exit 0; the option errors and --help.
+ * argv[1] is the quiverd binary.
+ */
+#include "helper.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include <zmq.h>
+
+#include "quiver.h"
+#include "remote/wire.h"
+
+static const char *quiverd_bin;
+static pid_t live_pid; /* killed by the teardown when a test fails */
+static const char *live_log;
+
+typedef struct daemon_proc {
+    pid_t pid;
+    char  ep[300];
+    char  log[300];
+    void *ctx, *sock;
+} daemon_proc;
+
+/* A reply: its parts stay alive with the decoded message. */
+typedef struct reply {
+    zmq_msg_t   parts[4];
+    size_t      n;
+    qv_wire_msg m;
+    int         rc;
+} reply;
+
+static void reply_fini(reply *r)
+{
+    qv__wire_msg_fini(&r->m);
+    for (size_t i = 0; i < r->n; i++)
+        zmq_msg_close(&r->parts[i]);
+    r->n = 0;
+}
+
+static void send_frames(void *sock, const qv_wire_frame *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        assert_true(zmq_send(sock, f[i].data, f[i].size, i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
+}
+
+static void send_msg(void *sock, const qv_wire_msg *m)
+{
+    qv_wire_enc e;
+    assert_int_equal(qv__wire_encode(m, &e), 0);
+    qv_wire_frame f[3] = { { e.head, QV_WIRE_HEADER_SIZE }, { e.body, e.body_size }, e.data };
+    send_frames(sock, f, e.has_data ? 3 : 2);
+    qv__wire_enc_fini(&e);
+}
+
+/* Receives one reply within 10 s and decodes it (r->rc). */
+static void recv_reply(void *sock, reply *r)
+{
+    memset(r, 0, sizeof *r);
+    zmq_pollitem_t it = { sock, 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll(&it, 1, 10000) != 1) {
+        char *text = live_log ? qv_test_slurp(live_log, NULL) : NULL;
+        fprintf(stderr, "no reply within 10 s; quiverd's log:\n%s", text ? text : "");
+        free(text);
+        fail();
+    }
+    int more = 1;
+    while (more) {
+        zmq_msg_t m;
+        zmq_msg_init(&m);
+        assert_true(zmq_msg_recv(&m, sock, 0) >= 0);
+        more = zmq_msg_more(&m);
+        if (r->n < 4) {
+            zmq_msg_init(&r->parts[r->n]);
+            zmq_msg_move(&r->parts[r->n++], &m);
+        }
+        zmq_msg_close(&m);
+    }
+    qv_wire_frame f[4];
+    for (size_t i = 0; i < r->n; i++)
+        f[i] = (qv_wire_frame){ zmq_msg_data(&r->parts[i]), zmq_msg_size(&r->parts[i]) };
+    char err[256];
+    r->rc = qv__wire_decode(f, r->n, NULL, &r->m, err, sizeof err);
+    if (r->rc)
+        fprintf(stderr, "reply: %s\n", err);
+}
+
+/* A request and its reply, which must be of `want` type (a reply type). */
+static void call(daemon_proc *d, const qv_wire_msg *m, unsigned want, reply *r)
+{
+    send_msg(d->sock, m);
+    recv_reply(d->sock, r);
+    assert_int_equal(r->rc, 0);
+    assert_true(r->m.id == m->id);
+    if (r->m.type != want && r->m.type == (QV_WIRE_ERROR | QV_WIRE_REPLY))
+        fprintf(stderr, "error %d: %s\n", r->m.u.error.code, r->m.u.error.message);
+    assert_int_equal(r->m.type, want);
+}
+
+/* Expects an ERROR reply to request id with code and a message containing
+ * text. */
+static void expect_error(daemon_proc *d, uint64_t id, int code, const char *text)
+{
+    reply r;
+    recv_reply(d->sock, &r);
+    assert_int_equal(r.rc, 0);
+    if (r.m.type != (QV_WIRE_ERROR | QV_WIRE_REPLY) || !strstr(r.m.u.error.message, text))
+        fprintf(stderr, "got type 0x%x: %s (want '%s')\n", r.m.type,
+                r.m.type == (QV_WIRE_ERROR | QV_WIRE_REPLY) ? r.m.u.error.message : "",
+                text);
+    assert_int_equal(r.m.type, QV_WIRE_ERROR | QV_WIRE_REPLY);
+    assert_true(r.m.id == id);
+    assert_int_equal(r.m.u.error.code, code);
+    assert_non_null(strstr(r.m.u.error.message, text));
+    reply_fini(&r);
+}
+
+static void print_log(const daemon_proc *d)
+{
+    char *text = qv_test_slurp(d->log, NULL);
+    if (text)
+        fprintf(stderr, "--- quiverd log ---\n%s--- end ---\n", text);
+    free(text);
+}
+
+static void daemon_start(daemon_proc *d, unsigned delay_us)
+{
+    static unsigned seq;
+    const char *bin = getenv("QV_BINARY_DIR");
+    char board[1024], catalog[1024], delay[32];
+    snprintf(board, sizeof board, "%s/share/quiver/boards/emu/u250-emu.yaml", bin);
+    snprintf(catalog, sizeof catalog, "%s/share/quiver/kernels.yaml", bin);
+    snprintf(delay, sizeof delay, "%u", delay_us);
+    snprintf(d->ep, sizeof d->ep, "ipc://%s/qd%u.sock", qv_test_scratch(), seq);
+    snprintf(d->log, sizeof d->log, "%s/qd%u.log", qv_test_scratch(), seq++);
+    d->pid = fork();
+    assert_true(d->pid >= 0);
+    live_pid = d->pid;
+    live_log = d->log;
+    if (d->pid == 0) {
+        execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog, "--listen",
+              d->ep, "--allow-plain", "--log", d->log, "--delay-us", delay, (char *)NULL);
+        _exit(127);
+    }
+    d->ctx = zmq_ctx_new();
+    d->sock = zmq_socket(d->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(d->sock, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(d->sock, d->ep), 0);
+    /* The first HELLO waits until the daemon listens. */
+    qv_wire_msg m = { .type = QV_WIRE_HELLO, .id = 1 };
+    m.u.hello.client = "test_quiverd";
+    send_msg(d->sock, &m);
+    zmq_pollitem_t it = { d->sock, 0, ZMQ_POLLIN, 0 };
+    if (zmq_poll(&it, 1, 20000) != 1) {
+        print_log(d);
+        fail_msg("quiverd did not answer within 20 s");
+    }
+}
+
+/* SIGTERM; the daemon must exit 0 within 10 s. */
+static void daemon_stop(daemon_proc *d)
+{
+    zmq_close(d->sock);
+    zmq_ctx_term(d->ctx);
+    kill(d->pid, SIGTERM);
+    int st = 0;
+    for (int i = 0; i < 1000; i++) {
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid)
+            break;
+        usleep(10000);
+        if (i == 999) {
+            kill(d->pid, SIGKILL);
+            waitpid(d->pid, &st, 0);
+            print_log(d);
+            fail_msg("quiverd did not stop within 10 s of SIGTERM");
+        }
+    }
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        print_log(d);
+    live_pid = 0;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    if (live_pid > 0) {
+        kill(live_pid, SIGKILL);
+        waitpid(live_pid, NULL, 0);
+        live_pid = 0;
+    }
+    return 0;
+}
+
+static void test_hello(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r); /* the start's HELLO */
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.m.type, QV_WIRE_HELLO | QV_WIRE_REPLY);
+    const qv_wire_hello_reply *h = &r.m.u.hello_reply;
+    assert_int_equal(h->version, QV_WIRE_VERSION);
+    assert_true(h->instance != 0);
+    assert_int_equal(h->nboards, 1);
+    assert_string_equal(h->boards[0].name, "alveo-u250-emu");
+    assert_int_equal(h->boards[0].cls, QV_CLASS_FPGA);
+    assert_true(h->boards[0].memory > 0);
+    assert_true(h->boards[0].link_gbs > 0);
+    int vadd = 0;
+    for (unsigned k = 0; k < h->boards[0].nkernels; k++) {
+        const qv_wire_kernel *kn = &h->boards[0].kernels[k];
+        if (strcmp(kn->func, "vadd") == 0) {
+            vadd = 1;
+            assert_int_equal(kn->nargs, 4);
+            assert_int_equal(kn->args[2].is_buf, 1);
+            assert_int_equal(kn->args[2].mode, QV_W);
+            assert_int_equal(kn->args[3].is_buf, 0);
+            assert_int_equal(kn->args[3].size, 4);
+        }
+    }
+    assert_true(vadd);
+    uint64_t instance = h->instance;
+    reply_fini(&r);
+
+    qv_wire_msg m = { .type = QV_WIRE_HEARTBEAT, .id = 2 };
+    call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);
+    assert_true(r.m.u.heartbeat_reply.instance == instance);
+    reply_fini(&r);
+    m = (qv_wire_msg){ .type = QV_WIRE_LOAD, .id = 3 };
+    m.u.load.kernel = "vadd";
+    call(&d, &m, QV_WIRE_LOAD | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    m.u.load.kernel = "nope";
+    send_msg(d.sock, &m);
+    expect_error(&d, 3, QV_ENOENT, "no kernel or function nope");
+    daemon_stop(&d);
+}
+
+static uint64_t alloc_buf(daemon_proc *d, uint64_t id, uint64_t size)
+{
+    qv_wire_msg m = { .type = QV_WIRE_ALLOC, .id = id };
+    m.u.alloc.size = size;
+    m.u.alloc.bank = QV_WIRE_ANY_BANK;
+    reply r;
+    call(d, &m, QV_WIRE_ALLOC | QV_WIRE_REPLY, &r);
+    uint64_t b = r.m.u.alloc_reply.buf;
+    reply_fini(&r);
+    assert_true(b != 0);
+    return b;
+}
+
+/* Sends WRITE, RUN vadd, READ for one round without waiting; returns the
+ * request ids base.. base+3 in order. */
+static void send_vadd_round(daemon_proc *d, uint64_t base, const uint64_t bufs[3],
+                            const float *a, const float *b, uint32_t n)
+{
+    qv_wire_msg m = { .type = QV_WIRE_WRITE, .id = base };
+    m.u.write.buf = bufs[0];
+    m.data = (qv_wire_frame){ a, n * sizeof(float) };
+    send_msg(d->sock, &m);
+    m.id = base + 1;
+    m.u.write.buf = bufs[1];
+    m.data = (qv_wire_frame){ b, n * sizeof(float) };
+    send_msg(d->sock, &m);
+    qv_wire_arg args[4] = {
+        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[0] },
+        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[1] },
+        { .kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = bufs[2] },
+        { .kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n },
+    };
+    qv_wire_task t = { "vadd", 4, args };
+    m = (qv_wire_msg){ .type = QV_WIRE_RUN, .id = base + 2 };
+    m.u.run.ntasks = 1;
+    m.u.run.tasks = &t;
+    send_msg(d->sock, &m);
+    m = (qv_wire_msg){ .type = QV_WIRE_READ, .id = base + 3 };
+    m.u.read.buf = bufs[2];
+    m.u.read.offset = 0;
+    m.u.read.length = n * sizeof(float);
+    send_msg(d->sock, &m);
+}
+
+/* Collects the 4 replies of each of `rounds` rounds sent at base, base +
+ * 100, ... (in any order: a round's WRITE may be answered before the round
+ * before it is), checks them and the sums; a[r] is round r's first input. */
+static void check_vadd_rounds(daemon_proc *d, uint64_t base, unsigned rounds,
+                              const float *const *a, const float *b, uint32_t n)
+{
+    int seen[4][4] = { { 0 } };
+    for (unsigned i = 0; i < 4 * rounds; i++) {
+        reply r;
+        recv_reply(d->sock, &r);
+        assert_int_equal(r.rc, 0);
+        if (r.m.type == (QV_WIRE_ERROR | QV_WIRE_REPLY)) {
+            fprintf(stderr, "error %d: %s\n", r.m.u.error.code, r.m.u.error.message);
+            print_log(d);
+        }
+        unsigned round = (unsigned)((r.m.id - base) / 100), k = (unsigned)((r.m.id - base) % 100);
+        if (r.m.id < base || round >= rounds || k >= 4)
+            fprintf(stderr, "reply %" PRIu64 " (type 0x%x) in rounds from %" PRIu64 "\n",
+                    r.m.id, r.m.type, base);
+        assert_true(r.m.id >= base && round < rounds && k < 4);
+        seen[round][k]++;
+        static const unsigned types[4] = { QV_WIRE_WRITE, QV_WIRE_WRITE, QV_WIRE_RUN,
+                                           QV_WIRE_READ };
+        assert_int_equal(r.m.type, types[k] | QV_WIRE_REPLY);
+        if (k == 2) {
+            assert_int_equal(r.m.u.run_reply.status, 0);
+            assert_int_equal(r.m.u.run_reply.ntasks, 1);
+            assert_int_equal(r.m.u.run_reply.results[0].status, 0);
+            assert_true(r.m.u.run_reply.results[0].time_us > 0);
+            assert_int_equal(r.m.u.run_reply.results[0].board, 0);
+        } else if (k == 3) {
+            assert_int_equal(r.m.data.size, n * sizeof(float));
+            const float *o = r.m.data.data;
+            for (uint32_t j = 0; j < n; j++)
+                assert_true(o[j] == a[round][j] + b[j]);
+        }
+        reply_fini(&r);
+    }
+    for (unsigned i = 0; i < rounds; i++)
+        for (int k = 0; k < 4; k++)
+            assert_int_equal(seen[i][k], 1);
+}
+
+static void test_vadd_pipelined(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    enum { N = 4096 };
+    static float a[N], b[N], a2[N];
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = (float)(3 * i) + 0.5f;
+        a2[i] = -(float)i * 2;
+    }
+    uint64_t bufs[3];
+    for (int i = 0; i < 3; i++)
+        bufs[i] = alloc_buf(&d, 10 + (uint64_t)i, N * sizeof(float));
+    /* Two rounds on the same buffers, all sent before any reply is read:
+     * the second WRITE of a must wait for the first run's read of it. */
+    const float *one[1] = { a }, *two[2] = { a2, a };
+    send_vadd_round(&d, 100, bufs, a, b, N);
+    check_vadd_rounds(&d, 100, 1, one, b, N);
+    send_vadd_round(&d, 200, bufs, a2, b, N);
+    send_vadd_round(&d, 300, bufs, a, b, N);
+    check_vadd_rounds(&d, 200, 2, two, b, N);
+
+    /* A partial write and read. */
+    qv_wire_msg m = { .type = QV_WIRE_WRITE, .id = 400 };
+    m.u.write.buf = bufs[0];
+    m.u.write.offset = 8;
+    m.data = (qv_wire_frame){ "abcd", 4 };
+    call(&d, &m, QV_WIRE_WRITE | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    m = (qv_wire_msg){ .type = QV_WIRE_READ, .id = 401 };
+    m.u.read.buf = bufs[0];
+    m.u.read.offset = 4;
+    m.u.read.length = 12;
+    call(&d, &m, QV_WIRE_READ | QV_WIRE_REPLY, &r);
+    assert_int_equal(r.m.data.size, 12);
+    assert_memory_equal((const char *)r.m.data.data + 4, "abcd", 4);
+    assert_memory_equal(r.m.data.data, &a[1], 4);
+    reply_fini(&r);
+
+    m = (qv_wire_msg){ .type = QV_WIRE_STATS, .id = 402 };
+    call(&d, &m, QV_WIRE_STATS | QV_WIRE_REPLY, &r);
+    int found = 0;
+    for (unsigned i = 0; i < r.m.u.stats_reply.n; i++) {
+        if (strcmp(r.m.u.stats_reply.counters[i].name, "runs") == 0) {
+            assert_int_equal(r.m.u.stats_reply.counters[i].value, 3);
+            found++;
+        }
+        if (strcmp(r.m.u.stats_reply.counters[i].name, "buffers") == 0) {
+            assert_int_equal(r.m.u.stats_reply.counters[i].value, 3);
+            found++;
+        }
+    }
+    assert_int_equal(found, 2);
+    reply_fini(&r);
+
+    for (int i = 0; i < 3; i++) {
+        m = (qv_wire_msg){ .type = QV_WIRE_FREE, .id = 500 + (uint64_t)i };
+        m.u.free.buf = bufs[i];
+        call(&d, &m, QV_WIRE_FREE | QV_WIRE_REPLY, &r);
+        reply_fini(&r);
+    }
+    send_msg(d.sock, &m);
+    expect_error(&d, 502, QV_ENOENT, "free: no buffer");
+    daemon_stop(&d);
+}
+
+static void test_malformed(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    /* Garbage. */
+    qv_wire_frame g[2] = { { "garbage", 7 }, { "", 0 } };
+    send_frames(d.sock, g, 2);
+    expect_error(&d, 0, QV_EFORMAT, "frame 0 (header): 7 bytes");
+    /* A good header with a short body. */
+    uint8_t head[QV_WIRE_HEADER_SIZE];
+    qv_wire_header h = { .version = QV_WIRE_VERSION, .type = QV_WIRE_FREE, .id = 7,
+                         .body_size = 3 };
+    qv__wire_header_put(&h, head);
+    qv_wire_frame f[6] = { { head, sizeof head }, { "abc", 3 } };
+    send_frames(d.sock, f, 2);
+    expect_error(&d, 7, QV_EFORMAT, "buf: needs 8 bytes, 3 left");
+    /* Too many frames. */
+    for (int i = 2; i < 6; i++)
+        f[i] = (qv_wire_frame){ "x", 1 };
+    send_frames(d.sock, f, 6);
+    expect_error(&d, 7, QV_EFORMAT, "6 frames, no message has more than 3");
+    /* A reply sent as a request; another version. */
+    h.type = QV_WIRE_FREE | QV_WIRE_REPLY;
+    h.body_size = 0;
+    h.id = 8;
+    qv__wire_header_put(&h, head);
+    f[1] = (qv_wire_frame){ "", 0 };
+    send_frames(d.sock, f, 2);
+    expect_error(&d, 8, QV_ENOTSUP, "a free reply is not a request");
+    h.version = 9;
+    qv__wire_header_put(&h, head);
+    send_frames(d.sock, f, 2);
+    expect_error(&d, 8, QV_ENOTSUP, "protocol version 9");
+    /* Wrong requests. */
+    qv_wire_msg m = { .type = QV_WIRE_ALLOC, .id = 9 };
+    m.u.alloc.size = (uint64_t)1 << 40;
+    send_msg(d.sock, &m);
+    expect_error(&d, 9, QV_E2BIG, "the limits are");
+    uint64_t buf = alloc_buf(&d, 10, 64);
+    m = (qv_wire_msg){ .type = QV_WIRE_WRITE, .id = 11 };
+    m.u.write.buf = buf;
+    m.u.write.offset = 60;
+    m.data = (qv_wire_frame){ "12345678", 8 };
+    send_msg(d.sock, &m);
+    expect_error(&d, 11, QV_EINVAL, "past the end of buffer");
+    m.u.write.buf = buf + 100;
+    send_msg(d.sock, &m);
+    expect_error(&d, 11, QV_ENOENT, "write: no buffer");
+    uint32_t n = 16;
+    qv_wire_arg args[4] = {
+        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = buf },
+        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = buf },
+        { .kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = buf + 1 },
+        { .kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n },
+    };
+    qv_wire_task t = { "nothere", 4, args };
+    m = (qv_wire_msg){ .type = QV_WIRE_RUN, .id = 12 };
+    m.u.run.ntasks = 1;
+    m.u.run.tasks = &t;
+    send_msg(d.sock, &m);
+    expect_error(&d, 12, QV_ENOENT, "no function nothere is served here");
+    t.func = "vadd";
+    send_msg(d.sock, &m);
+    expect_error(&d, 12, QV_ENOENT, "argument 2: no buffer");
+    args[2].buf = buf;
+    args[2].mode = QV_R;
+    send_msg(d.sock, &m);
+    expect_error(&d, 12, QV_EMISMATCH, "argument 2 (out) of vadd is an output buffer");
+    t.nargs = 3;
+    send_msg(d.sock, &m);
+    expect_error(&d, 12, QV_EMISMATCH, "vadd takes 4 arguments, not 3");
+    /* Still serving. */
+    m = (qv_wire_msg){ .type = QV_WIRE_HEARTBEAT, .id = 13 };
+    call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    daemon_stop(&d);
+}
+
+/* A run in flight when SIGTERM comes still gets its reply; a heartbeat sent
+ * behind a run is answered. With --delay-us every reply is late by it. */
+static void test_sigterm_and_delay(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 20000);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    enum { N = 1 << 16 };
+    static float a[N], b[N];
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 1.0f;
+    }
+    uint64_t bufs[3];
+    for (int i = 0; i < 3; i++)
+        bufs[i] = alloc_buf(&d, 10 + (uint64_t)i, N * sizeof(float));
+    /* Pipelining hides the delay: 8 heartbeats take about one delay. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 8; i++) {
+        qv_wire_msg m = { .type = QV_WIRE_HEARTBEAT, .id = 20 + (uint64_t)i };
+        send_msg(d.sock, &m);
+    }
+    for (int i = 0; i < 8; i++) {
+        recv_reply(d.sock, &r);
+        assert_int_equal(r.m.type, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY);
+        reply_fini(&r);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    assert_true(ms >= 20.0);
+    assert_true(ms < 8 * 20.0);
+
+    /* Once the heartbeat behind the round is answered, the daemon has read
+     * the round; the signal comes while its replies are owed. */
+    send_vadd_round(&d, 100, bufs, a, b, N);
+    qv_wire_msg m = { .type = QV_WIRE_HEARTBEAT, .id = 104 };
+    send_msg(d.sock, &m);
+    int got[5] = {0};
+    for (int i = 0; i < 5; i++) {
+        recv_reply(d.sock, &r);
+        assert_int_equal(r.rc, 0);
+        assert_true(r.m.id >= 100 && r.m.id <= 104);
+        got[r.m.id - 100]++;
+        if (r.m.id == 104)
+            kill(d.pid, SIGTERM);
+        if (r.m.id == 102) {
+            assert_int_equal(r.m.type, QV_WIRE_RUN | QV_WIRE_REPLY);
+            assert_int_equal(r.m.u.run_reply.status, 0);
+        }
+        if (r.m.id == 103) {
+            const float *o = r.m.data.data;
+            assert_true(o[N - 1] == a[N - 1] + 1.0f);
+        }
+        reply_fini(&r);
+    }
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(got[i], 1);
+    daemon_stop(&d);
+}
+
+/* Runs quiverd with args; returns its exit status, its stderr in out. */
+static int run_quiverd(const char *args, char *out, size_t outlen)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", quiverd_bin, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, outlen - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_options(void **state)
+{
+    (void)state;
+    static char out[8192];
+    assert_int_equal(run_quiverd("--help", out, sizeof out), 0);
+    static const char *const opts[] = { "--board", "--catalog", "--listen", "--keys",
+                                        "--allow-plain", "--log", "--delay-us",
+                                        "--help" };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        assert_non_null(strstr(out, opts[i]));
+    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
+                                 "tcp://0.0.0.0:5555 --allow-plain", out, sizeof out), 2);
+    assert_non_null(strstr(out, "tcp://0.0.0.0:5555 is not a loopback endpoint"));
+    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
+                                 "tcp://127.0.0.1:5555", out, sizeof out), 2);
+    assert_non_null(strstr(out, "--keys DIR is required"));
+    assert_int_equal(run_quiverd("--catalog k.yaml --listen ipc:///x --allow-plain", out,
+                                 sizeof out), 2);
+    assert_non_null(strstr(out, "--board FILE is required"));
+    assert_int_equal(run_quiverd("--bogus", out, sizeof out), 2);
+    assert_non_null(strstr(out, "unknown option --bogus"));
+    assert_int_equal(run_quiverd("--delay-us x --board b", out, sizeof out), 2);
+    assert_non_null(strstr(out, "--delay-us x: expected microseconds"));
+    /* A board file that does not exist: file-named error, exit 1. */
+    assert_int_equal(run_quiverd("--board /nonexistent/b.yaml --catalog k.yaml --listen "
+                                 "ipc:///tmp/qv-none --allow-plain", out, sizeof out), 1);
+    assert_non_null(strstr(out, "/nonexistent/b.yaml"));
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: test_quiverd QUIVERD\n");
+        return 2;
+    }
+    quiverd_bin = argv[1];
+    signal(SIGPIPE, SIG_IGN);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_options, teardown),
+        cmocka_unit_test_teardown(test_hello, teardown),
+        cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
+        cmocka_unit_test_teardown(test_malformed, teardown),
+        cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove();
+    return rc;
+}
