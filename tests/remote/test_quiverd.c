@@ -18,6 +18,7 @@
 #include <zmq.h>
 
 #include "quiver.h"
+#include "remote/auth.h"
 #include "remote/wire.h"
 
 static const char *quiverd_bin;
@@ -132,7 +133,21 @@ static void print_log(const daemon_proc *d)
     free(text);
 }
 
+/* Starts quiverd (plain, or with --keys keys and a client socket with the
+ * key pair client_pub / client_sec) and sends a HELLO (id 1); returns once
+ * the reply is there to read, or fails. */
+static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *keys,
+                              const char *server_pub, const char *client_pub,
+                              const char *client_sec);
+
 static void daemon_start(daemon_proc *d, unsigned delay_us)
+{
+    daemon_start_keys(d, delay_us, NULL, NULL, NULL, NULL);
+}
+
+static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *keys,
+                              const char *server_pub, const char *client_pub,
+                              const char *client_sec)
 {
     static unsigned seq;
     const char *bin = getenv("QV_BINARY_DIR");
@@ -147,14 +162,24 @@ static void daemon_start(daemon_proc *d, unsigned delay_us)
     live_pid = d->pid;
     live_log = d->log;
     if (d->pid == 0) {
-        execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog, "--listen",
-              d->ep, "--allow-plain", "--log", d->log, "--delay-us", delay, (char *)NULL);
+        if (keys)
+            execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog,
+                  "--listen", d->ep, "--keys", keys, "--log", d->log, (char *)NULL);
+        else
+            execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog,
+                  "--listen", d->ep, "--allow-plain", "--log", d->log, "--delay-us",
+                  delay, (char *)NULL);
         _exit(127);
     }
     d->ctx = zmq_ctx_new();
     d->sock = zmq_socket(d->ctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(d->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (server_pub) {
+        char err[256];
+        if (qv__auth_client(d->sock, server_pub, client_pub, client_sec, err, sizeof err))
+            fail_msg("client keys: %s", err);
+    }
     assert_int_equal(zmq_connect(d->sock, d->ep), 0);
     /* The first HELLO waits until the daemon listens. */
     qv_wire_msg m = { .type = QV_WIRE_HELLO, .id = 1 };
@@ -554,6 +579,59 @@ static void test_sigterm_and_delay(void **state)
     daemon_stop(&d);
 }
 
+static void read_key(const char *dir, const char *name, char key[QV__KEY_Z85 + 1])
+{
+    char path[600], err[256];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (qv__auth_key_read(path, key, err, sizeof err))
+        fail_msg("%s: %s", path, err);
+}
+
+/* --keys: a client whose key is in authorized/ is served over CURVE (and
+ * HELLO says so); one with another key gets no answer. */
+static void test_curve(void **state)
+{
+    (void)state;
+    if (!qv__auth_has_curve())
+        skip();
+    char keys[600];
+    snprintf(keys, sizeof keys, "%s/keys", qv_test_scratch());
+    char err[256];
+    if (qv__auth_keygen(keys, err, sizeof err))
+        fail_msg("keygen: %s", err);
+    char spub[QV__KEY_Z85 + 1], cpub[QV__KEY_Z85 + 1], csec[QV__KEY_Z85 + 1];
+    read_key(keys, "server.pub", spub);
+    read_key(keys, "client.pub", cpub);
+    read_key(keys, "client.key", csec);
+    daemon_proc d;
+    daemon_start_keys(&d, 0, keys, spub, cpub, csec);
+    reply r;
+    recv_reply(d.sock, &r);
+    assert_int_equal(r.m.type, QV_WIRE_HELLO | QV_WIRE_REPLY);
+    assert_true(r.m.u.hello_reply.caps & QV_WIRE_CAP_CURVE);
+    reply_fini(&r);
+    /* A stranger: a key pair of its own. */
+    char opub[QV__KEY_Z85 + 1], osec[QV__KEY_Z85 + 1];
+    assert_int_equal(zmq_curve_keypair(opub, osec), 0);
+    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(qv__auth_client(sock, spub, opub, osec, err, sizeof err), 0);
+    assert_int_equal(zmq_connect(sock, d.ep), 0);
+    qv_wire_msg m = { .type = QV_WIRE_HELLO, .id = 5 };
+    m.u.hello.client = "stranger";
+    send_msg(sock, &m);
+    zmq_pollitem_t it = { sock, 0, ZMQ_POLLIN, 0 };
+    assert_int_equal(zmq_poll(&it, 1, 1000), 0);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+    /* The known client is still served. */
+    m.id = 6;
+    call(&d, &m, QV_WIRE_HELLO | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    daemon_stop(&d);
+}
+
 /* Runs quiverd with args; returns its exit status, its stderr in out. */
 static int run_quiverd(const char *args, char *out, size_t outlen)
 {
@@ -610,6 +688,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
+        cmocka_unit_test_teardown(test_curve, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -24,7 +24,7 @@
 #include "quiver/config.h"
 #include "quiverd.h"
 
-volatile int qd_stop;
+volatile sig_atomic_t qd_stop, qd_reload;
 
 static FILE *log_file;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -371,8 +371,10 @@ const qd_func *qd_func_find(const qd_daemon *d, const char *name)
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    qd_stop = 1;
+    if (sig == SIGHUP)
+        qd_reload = 1;
+    else
+        qd_stop = 1;
 }
 
 int main(int argc, char **argv)
@@ -417,6 +419,7 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     status = qd_serve(&d);
 out:

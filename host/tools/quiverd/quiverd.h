@@ -8,6 +8,7 @@
 #ifndef QV_QUIVERD_H
 #define QV_QUIVERD_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "config/board.h"
@@ -67,7 +68,9 @@ const qd_func *qd_func_find(const qd_daemon *d, const char *name);
  * status (0 after a clean stop). */
 int qd_serve(qd_daemon *d);
 
-/* Set by the signal handler; the serve loop stops accepting once set. */
-extern volatile int qd_stop;
+/* Set by the signal handlers: qd_stop (SIGTERM, SIGINT) makes the serve
+ * loop stop reading requests, qd_reload (SIGHUP) re-read the authorized
+ * client keys. */
+extern volatile sig_atomic_t qd_stop, qd_reload;
 
 #endif

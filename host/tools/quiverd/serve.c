@@ -32,6 +32,7 @@
 #include <zmq.h>
 
 #include "quiverd.h"
+#include "remote/auth.h"
 
 #define QD_WAITERS   4
 #define QD_MAX_PARTS 5  /* routing id, header, body, data, one too many */
@@ -103,6 +104,7 @@ typedef struct qd_state {
     uint64_t        c_requests, c_runs, c_tasks, c_bytes_in, c_bytes_out, c_errors,
                     c_bytes_alloc;
     qv_func        *f_write_w, *f_write_rw, *f_read;
+    qv__auth       *auth; /* --keys: the ZAP handler */
     /* completions */
     pthread_mutex_t cq_mu;
     qd_reply       *cq_head, *cq_tail;
@@ -901,9 +903,19 @@ static int open_socket(qd_daemon *d)
     int64_t maxmsg = (int64_t)d->limits.max_data + 4096;
     zmq_setsockopt(S.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (d->opt->keys) {
-        qd_log("--keys %s: CURVE is not built into this quiverd yet; use "
-               "--allow-plain on a loopback endpoint", d->opt->keys);
-        return -1;
+        char err[512];
+        if (!qv__auth_has_curve()) {
+            qd_log("--keys %s: this libzmq has no CURVE support", d->opt->keys);
+            return -1;
+        }
+        if (qv__auth_server_start(S.ctx, S.sock, d->opt->keys, &S.auth, err,
+                                  sizeof err)) {
+            qd_log("--keys %s: %s", d->opt->keys, err);
+            return -1;
+        }
+        d->curve = 1;
+        qd_log("CURVE: %zu authorized client keys in %s/authorized", qv__auth_clients(S.auth),
+               d->opt->keys);
     }
     if (zmq_bind(S.sock, d->opt->listen) != 0) {
         qd_log("cannot listen on %s: %s", d->opt->listen, zmq_strerror(errno));
@@ -947,6 +959,14 @@ int qd_serve(qd_daemon *d)
             deadline = now_ns() + 30ull * 1000000000u;
             qd_log("stopping: finishing %u requests in flight",
                    atomic_load(&S.pending));
+        }
+        if (qd_reload) {
+            qd_reload = 0;
+            char err[512];
+            if (S.auth && qv__auth_reload(S.auth, err, sizeof err))
+                qd_log("SIGHUP: %s/authorized: %s; the old keys stay", d->opt->keys, err);
+            else if (S.auth)
+                qd_log("SIGHUP: %zu authorized client keys", qv__auth_clients(S.auth));
         }
         take_completions();
         outbox_flush();
@@ -1019,6 +1039,7 @@ out:
     }
     if (S.sock)
         zmq_close(S.sock);
+    qv__auth_stop(S.auth); /* before the context ends */
     if (S.ctx)
         zmq_ctx_term(S.ctx);
     if (S.pipe_r >= 0)
