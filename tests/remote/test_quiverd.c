@@ -186,9 +186,17 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
     m.u.hello.client = "test_quiverd";
     send_msg(d->sock, &m);
     zmq_pollitem_t it = { d->sock, 0, ZMQ_POLLIN, 0 };
-    if (zmq_poll(&it, 1, 20000) != 1) {
-        print_log(d);
-        fail_msg("quiverd did not answer within 20 s");
+    for (int i = 0; zmq_poll(&it, 1, 100) != 1; i++) {
+        int st;
+        if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
+            live_pid = 0;
+            print_log(d);
+            fail_msg("quiverd exited with status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+        }
+        if (i == 200) {
+            print_log(d);
+            fail_msg("quiverd did not answer within 20 s");
+        }
     }
 }
 
