@@ -516,6 +516,20 @@ static void test_malformed(void **state)
     t.nargs = 3;
     send_msg(d.sock, &m);
     expect_error(&d, 12, QV_EMISMATCH, "vadd takes 4 arguments, not 3");
+    /* A task that cannot run (its buffers are smaller than vadd's n floats)
+     * fails in the run's reply; the task after it is not run. */
+    t.nargs = 4;
+    args[2].mode = QV_W;
+    n = 1000;
+    qv_wire_task two[2] = { t, t };
+    m.u.run.ntasks = 2;
+    m.u.run.tasks = two;
+    call(&d, &m, QV_WIRE_RUN | QV_WIRE_REPLY, &r);
+    assert_true(r.m.u.run_reply.status < 0);
+    assert_int_equal(r.m.u.run_reply.ntasks, 2);
+    assert_int_equal(r.m.u.run_reply.results[0].status, r.m.u.run_reply.status);
+    assert_int_equal(r.m.u.run_reply.results[1].status, r.m.u.run_reply.status);
+    reply_fini(&r);
     /* Still serving. */
     m = (qv_wire_msg){ .type = QV_WIRE_HEARTBEAT, .id = 13 };
     call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);

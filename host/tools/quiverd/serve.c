@@ -46,6 +46,7 @@ typedef struct qd_buf {
     qv_buf            *buf;
     struct qd_client  *owner;
     struct qd_buf     *next; /* hash chain */
+    atomic_uint        refs; /* the table's, and one per run that writes it */
 } qd_buf;
 
 /* A peer by routing id, while it holds buffers. */
@@ -76,6 +77,9 @@ typedef struct qd_job {
     uint32_t        ntasks, nsub;
     uint64_t        first_node;
     int32_t        *status;
+    qd_buf        **wbufs; /* JOB_RUN: the buffers its tasks write */
+    uint32_t       *wtask; /* the task that writes wbufs[i] */
+    uint32_t        nw;
     qd_buf         *buf; /* JOB_FREE */
     struct qd_job  *next;
 } qd_job;
@@ -352,6 +356,18 @@ static qd_buf *buf_of(const uint8_t *rid, size_t rlen, uint64_t id)
     return b;
 }
 
+/* Drops a reference to b; the last one forgets the buffer (waiting for the
+ * tasks that still use it) and frees it. Any thread but a task's. */
+static void buf_unref(qd_buf *b)
+{
+    if (atomic_fetch_sub(&b->refs, 1) != 1)
+        return;
+    if (qv_buf_unregister(b->buf))
+        qd_log("buffer %" PRIu64 ": %s", b->id, qv_last_error());
+    free(b->mem);
+    free(b);
+}
+
 /* ---- the daemon's copy tasks --------------------------------------------- */
 
 static void cpu_write(const qv_call *c)
@@ -459,9 +475,20 @@ static void run_finish(qd_job *j)
                     res[i].board = 0;
             }
         }
-        if (res[i].status && !status)
-            status = res[i].status;
     }
+    /* A task that ran nowhere (its board failed and nothing else can run
+     * it) shows as an error when its outputs are brought up to date. */
+    for (uint32_t w = 0; w < j->nw; w++) {
+        int rc = qv_buf_wait(j->wbufs[w]->buf);
+        if (rc && res && !res[j->wtask[w]].status) {
+            res[j->wtask[w]].status = rc;
+            qd_log("run %" PRIu64 ": task %" PRIu32 ": %s", j->id, j->wtask[w],
+                   qv_last_error());
+        }
+        buf_unref(j->wbufs[w]);
+    }
+    for (uint32_t i = 0; res && i < j->ntasks && !status; i++)
+        status = res[i].status;
     qv_wire_msg m = { .type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = j->id };
     m.u.run_reply.status = status;
     m.u.run_reply.ntasks = j->ntasks;
@@ -492,13 +519,11 @@ static void *waiter_main(void *arg)
         if (j->kind == JOB_RUN) {
             run_finish(j);
         } else {
-            int rc = qv_buf_unregister(j->buf->buf);
-            if (rc)
-                qd_log("buffer %" PRIu64 ": %s", j->buf->id, qv_last_error());
-            free(j->buf->mem);
-            free(j->buf);
+            buf_unref(j->buf);
         }
         free(j->status);
+        free(j->wbufs);
+        free(j->wtask);
         free(j);
     }
 }
@@ -579,6 +604,7 @@ static void on_alloc(qd_req *q)
     b->mem = mem;
     b->size = (size_t)size;
     b->owner = c;
+    atomic_init(&b->refs, 1);
     c->bytes += size;
     c->nbufs++;
     S.c_bytes_alloc += size;
@@ -601,15 +627,16 @@ static void on_free(qd_req *q)
     S.c_bytes_alloc -= b->size;
     client_drop_if_empty(b->owner);
     b->owner = NULL;
-    qd_job *j = calloc(1, sizeof *j);
-    if (j) {
-        j->kind = JOB_FREE;
-        j->buf = b;
-        job_put(j);
-    } else {
-        qv_buf_unregister(b->buf); /* waits: out of memory anyway */
-        free(b->mem);
-        free(b);
+    if (atomic_fetch_sub(&b->refs, 1) == 1) {
+        atomic_store(&b->refs, 1); /* the job's */
+        qd_job *j = calloc(1, sizeof *j);
+        if (j) {
+            j->kind = JOB_FREE;
+            j->buf = b;
+            job_put(j);
+        } else {
+            buf_unref(b); /* waits here: out of memory anyway */
+        }
     }
     qv_wire_msg m = { .type = QV_WIRE_FREE | QV_WIRE_REPLY, .id = q->m.id };
     reply_msg(q->rid, q->rlen, &m);
@@ -736,10 +763,21 @@ static void on_run(qd_req *q)
             }
         }
     }
+    size_t nbufargs = 0;
+    for (uint32_t t = 0; t < nt; t++)
+        nbufargs += q->m.u.run.tasks[t].nargs;
     qd_job *j = calloc(1, sizeof *j);
     int32_t *status = calloc(nt, sizeof *status);
     qd_reply *r = reply_new(q->rid, q->rlen);
-    if (!j || !status || !r) {
+    if (j) {
+        j->wbufs = calloc(nbufargs ? nbufargs : 1, sizeof *j->wbufs);
+        j->wtask = calloc(nbufargs ? nbufargs : 1, sizeof *j->wtask);
+    }
+    if (!j || !status || !r || !j->wbufs || !j->wtask) {
+        if (j) {
+            free(j->wbufs);
+            free(j->wtask);
+        }
         free(j);
         free(status);
         reply_free(r);
@@ -776,6 +814,14 @@ static void on_run(qd_req *q)
             continue;
         }
         j->nsub++;
+        for (unsigned a = 0; a < tk->nargs; a++) {
+            if (tk->args[a].kind != QV_WIRE_ARG_BUF || !(tk->args[a].mode & QV_W))
+                continue;
+            qd_buf *b = buf_of(q->rid, q->rlen, tk->args[a].buf);
+            atomic_fetch_add(&b->refs, 1);
+            j->wtask[j->nw] = t;
+            j->wbufs[j->nw++] = b;
+        }
     }
     S.c_runs++;
     S.c_tasks += j->nsub;
