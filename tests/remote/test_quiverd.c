@@ -27,17 +27,17 @@ static const char *live_log;
 
 typedef struct daemon_proc {
     pid_t pid;
-    char  ep[300];
-    char  log[300];
+    char ep[300];
+    char log[300];
     void *ctx, *sock;
 } daemon_proc;
 
 /* A reply: its parts stay alive with the decoded message. */
 typedef struct reply {
-    zmq_msg_t   parts[4];
-    size_t      n;
+    zmq_msg_t parts[4];
+    size_t n;
     qv_wire_msg m;
-    int         rc;
+    int rc;
 } reply;
 
 static void reply_fini(reply *r)
@@ -51,14 +51,15 @@ static void reply_fini(reply *r)
 static void send_frames(void *sock, const qv_wire_frame *f, size_t n)
 {
     for (size_t i = 0; i < n; i++)
-        assert_true(zmq_send(sock, f[i].data, f[i].size, i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
+        assert_true(zmq_send(sock, f[i].data, f[i].size, i + 1 < n ? ZMQ_SNDMORE : 0) >=
+                    0);
 }
 
 static void send_msg(void *sock, const qv_wire_msg *m)
 {
     qv_wire_enc e;
     assert_int_equal(qv__wire_encode(m, &e), 0);
-    qv_wire_frame f[3] = { { e.head, QV_WIRE_HEADER_SIZE }, { e.body, e.body_size }, e.data };
+    qv_wire_frame f[3] = {{e.head, QV_WIRE_HEADER_SIZE}, {e.body, e.body_size}, e.data};
     send_frames(sock, f, e.has_data ? 3 : 2);
     qv__wire_enc_fini(&e);
 }
@@ -67,7 +68,7 @@ static void send_msg(void *sock, const qv_wire_msg *m)
 static void recv_reply(void *sock, reply *r)
 {
     memset(r, 0, sizeof *r);
-    zmq_pollitem_t it = { sock, 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
     if (zmq_poll(&it, 1, 10000) != 1) {
         char *text = live_log ? qv_test_slurp(live_log, NULL) : NULL;
         fprintf(stderr, "no reply within 10 s; quiverd's log:\n%s", text ? text : "");
@@ -88,7 +89,7 @@ static void recv_reply(void *sock, reply *r)
     }
     qv_wire_frame f[4];
     for (size_t i = 0; i < r->n; i++)
-        f[i] = (qv_wire_frame){ zmq_msg_data(&r->parts[i]), zmq_msg_size(&r->parts[i]) };
+        f[i] = (qv_wire_frame){zmq_msg_data(&r->parts[i]), zmq_msg_size(&r->parts[i])};
     char err[256];
     r->rc = qv__wire_decode(f, r->n, NULL, &r->m, err, sizeof err);
     if (r->rc)
@@ -182,16 +183,17 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
     }
     assert_int_equal(zmq_connect(d->sock, d->ep), 0);
     /* The first HELLO waits until the daemon listens. */
-    qv_wire_msg m = { .type = QV_WIRE_HELLO, .id = 1 };
+    qv_wire_msg m = {.type = QV_WIRE_HELLO, .id = 1};
     m.u.hello.client = "test_quiverd";
     send_msg(d->sock, &m);
-    zmq_pollitem_t it = { d->sock, 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t it = {d->sock, 0, ZMQ_POLLIN, 0};
     for (int i = 0; zmq_poll(&it, 1, 100) != 1; i++) {
         int st;
         if (waitpid(d->pid, &st, WNOHANG) == d->pid) {
             live_pid = 0;
             print_log(d);
-            fail_msg("quiverd exited with status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+            fail_msg("quiverd exited with status %d",
+                     WIFEXITED(st) ? WEXITSTATUS(st) : -1);
         }
         if (i == 200) {
             print_log(d);
@@ -269,11 +271,11 @@ static void test_hello(void **state)
     uint64_t instance = h->instance;
     reply_fini(&r);
 
-    qv_wire_msg m = { .type = QV_WIRE_HEARTBEAT, .id = 2 };
+    qv_wire_msg m = {.type = QV_WIRE_HEARTBEAT, .id = 2};
     call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);
     assert_true(r.m.u.heartbeat_reply.instance == instance);
     reply_fini(&r);
-    m = (qv_wire_msg){ .type = QV_WIRE_LOAD, .id = 3 };
+    m = (qv_wire_msg){.type = QV_WIRE_LOAD, .id = 3};
     m.u.load.kernel = "vadd";
     call(&d, &m, QV_WIRE_LOAD | QV_WIRE_REPLY, &r);
     reply_fini(&r);
@@ -285,7 +287,7 @@ static void test_hello(void **state)
 
 static uint64_t alloc_buf(daemon_proc *d, uint64_t id, uint64_t size)
 {
-    qv_wire_msg m = { .type = QV_WIRE_ALLOC, .id = id };
+    qv_wire_msg m = {.type = QV_WIRE_ALLOC, .id = id};
     m.u.alloc.size = size;
     m.u.alloc.bank = QV_WIRE_ANY_BANK;
     reply r;
@@ -301,26 +303,26 @@ static uint64_t alloc_buf(daemon_proc *d, uint64_t id, uint64_t size)
 static void send_vadd_round(daemon_proc *d, uint64_t base, const uint64_t bufs[3],
                             const float *a, const float *b, uint32_t n)
 {
-    qv_wire_msg m = { .type = QV_WIRE_WRITE, .id = base };
+    qv_wire_msg m = {.type = QV_WIRE_WRITE, .id = base};
     m.u.write.buf = bufs[0];
-    m.data = (qv_wire_frame){ a, n * sizeof(float) };
+    m.data = (qv_wire_frame){a, n * sizeof(float)};
     send_msg(d->sock, &m);
     m.id = base + 1;
     m.u.write.buf = bufs[1];
-    m.data = (qv_wire_frame){ b, n * sizeof(float) };
+    m.data = (qv_wire_frame){b, n * sizeof(float)};
     send_msg(d->sock, &m);
     qv_wire_arg args[4] = {
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[0] },
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[1] },
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = bufs[2] },
-        { .kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n },
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[0]},
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[1]},
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = bufs[2]},
+        {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n},
     };
-    qv_wire_task t = { "vadd", 4, args };
-    m = (qv_wire_msg){ .type = QV_WIRE_RUN, .id = base + 2 };
+    qv_wire_task t = {"vadd", 4, args};
+    m = (qv_wire_msg){.type = QV_WIRE_RUN, .id = base + 2};
     m.u.run.ntasks = 1;
     m.u.run.tasks = &t;
     send_msg(d->sock, &m);
-    m = (qv_wire_msg){ .type = QV_WIRE_READ, .id = base + 3 };
+    m = (qv_wire_msg){.type = QV_WIRE_READ, .id = base + 3};
     m.u.read.buf = bufs[2];
     m.u.read.offset = 0;
     m.u.read.length = n * sizeof(float);
@@ -333,7 +335,7 @@ static void send_vadd_round(daemon_proc *d, uint64_t base, const uint64_t bufs[3
 static void check_vadd_rounds(daemon_proc *d, uint64_t base, unsigned rounds,
                               const float *const *a, const float *b, uint32_t n)
 {
-    int seen[4][4] = { { 0 } };
+    int seen[4][4] = {{0}};
     for (unsigned i = 0; i < 4 * rounds; i++) {
         reply r;
         recv_reply(d->sock, &r);
@@ -342,14 +344,15 @@ static void check_vadd_rounds(daemon_proc *d, uint64_t base, unsigned rounds,
             fprintf(stderr, "error %d: %s\n", r.m.u.error.code, r.m.u.error.message);
             print_log(d);
         }
-        unsigned round = (unsigned)((r.m.id - base) / 100), k = (unsigned)((r.m.id - base) % 100);
+        unsigned round = (unsigned)((r.m.id - base) / 100),
+                 k = (unsigned)((r.m.id - base) % 100);
         if (r.m.id < base || round >= rounds || k >= 4)
             fprintf(stderr, "reply %" PRIu64 " (type 0x%x) in rounds from %" PRIu64 "\n",
                     r.m.id, r.m.type, base);
         assert_true(r.m.id >= base && round < rounds && k < 4);
         seen[round][k]++;
-        static const unsigned types[4] = { QV_WIRE_WRITE, QV_WIRE_WRITE, QV_WIRE_RUN,
-                                           QV_WIRE_READ };
+        static const unsigned types[4] = {QV_WIRE_WRITE, QV_WIRE_WRITE, QV_WIRE_RUN,
+                                          QV_WIRE_READ};
         assert_int_equal(r.m.type, types[k] | QV_WIRE_REPLY);
         if (k == 2) {
             assert_int_equal(r.m.u.run_reply.status, 0);
@@ -390,7 +393,7 @@ static void test_vadd_pipelined(void **state)
         bufs[i] = alloc_buf(&d, 10 + (uint64_t)i, N * sizeof(float));
     /* Two rounds on the same buffers, all sent before any reply is read:
      * the second WRITE of a must wait for the first run's read of it. */
-    const float *one[1] = { a }, *two[2] = { a2, a };
+    const float *one[1] = {a}, *two[2] = {a2, a};
     send_vadd_round(&d, 100, bufs, a, b, N);
     check_vadd_rounds(&d, 100, 1, one, b, N);
     send_vadd_round(&d, 200, bufs, a2, b, N);
@@ -398,13 +401,13 @@ static void test_vadd_pipelined(void **state)
     check_vadd_rounds(&d, 200, 2, two, b, N);
 
     /* A partial write and read. */
-    qv_wire_msg m = { .type = QV_WIRE_WRITE, .id = 400 };
+    qv_wire_msg m = {.type = QV_WIRE_WRITE, .id = 400};
     m.u.write.buf = bufs[0];
     m.u.write.offset = 8;
-    m.data = (qv_wire_frame){ "abcd", 4 };
+    m.data = (qv_wire_frame){"abcd", 4};
     call(&d, &m, QV_WIRE_WRITE | QV_WIRE_REPLY, &r);
     reply_fini(&r);
-    m = (qv_wire_msg){ .type = QV_WIRE_READ, .id = 401 };
+    m = (qv_wire_msg){.type = QV_WIRE_READ, .id = 401};
     m.u.read.buf = bufs[0];
     m.u.read.offset = 4;
     m.u.read.length = 12;
@@ -414,7 +417,7 @@ static void test_vadd_pipelined(void **state)
     assert_memory_equal(r.m.data.data, &a[1], 4);
     reply_fini(&r);
 
-    m = (qv_wire_msg){ .type = QV_WIRE_STATS, .id = 402 };
+    m = (qv_wire_msg){.type = QV_WIRE_STATS, .id = 402};
     call(&d, &m, QV_WIRE_STATS | QV_WIRE_REPLY, &r);
     int found = 0;
     for (unsigned i = 0; i < r.m.u.stats_reply.n; i++) {
@@ -431,7 +434,7 @@ static void test_vadd_pipelined(void **state)
     reply_fini(&r);
 
     for (int i = 0; i < 3; i++) {
-        m = (qv_wire_msg){ .type = QV_WIRE_FREE, .id = 500 + (uint64_t)i };
+        m = (qv_wire_msg){.type = QV_WIRE_FREE, .id = 500 + (uint64_t)i};
         m.u.free.buf = bufs[i];
         call(&d, &m, QV_WIRE_FREE | QV_WIRE_REPLY, &r);
         reply_fini(&r);
@@ -450,20 +453,20 @@ static void test_malformed(void **state)
     recv_reply(d.sock, &r);
     reply_fini(&r);
     /* Garbage. */
-    qv_wire_frame g[2] = { { "garbage", 7 }, { "", 0 } };
+    qv_wire_frame g[2] = {{"garbage", 7}, {"", 0}};
     send_frames(d.sock, g, 2);
     expect_error(&d, 0, QV_EFORMAT, "frame 0 (header): 7 bytes");
     /* A good header with a short body. */
     uint8_t head[QV_WIRE_HEADER_SIZE];
-    qv_wire_header h = { .version = QV_WIRE_VERSION, .type = QV_WIRE_FREE, .id = 7,
-                         .body_size = 3 };
+    qv_wire_header h = {
+        .version = QV_WIRE_VERSION, .type = QV_WIRE_FREE, .id = 7, .body_size = 3};
     qv__wire_header_put(&h, head);
-    qv_wire_frame f[6] = { { head, sizeof head }, { "abc", 3 } };
+    qv_wire_frame f[6] = {{head, sizeof head}, {"abc", 3}};
     send_frames(d.sock, f, 2);
     expect_error(&d, 7, QV_EFORMAT, "buf: needs 8 bytes, 3 left");
     /* Too many frames. */
     for (int i = 2; i < 6; i++)
-        f[i] = (qv_wire_frame){ "x", 1 };
+        f[i] = (qv_wire_frame){"x", 1};
     send_frames(d.sock, f, 6);
     expect_error(&d, 7, QV_EFORMAT, "6 frames, no message has more than 3");
     /* A reply sent as a request; another version. */
@@ -471,7 +474,7 @@ static void test_malformed(void **state)
     h.body_size = 0;
     h.id = 8;
     qv__wire_header_put(&h, head);
-    f[1] = (qv_wire_frame){ "", 0 };
+    f[1] = (qv_wire_frame){"", 0};
     send_frames(d.sock, f, 2);
     expect_error(&d, 8, QV_ENOTSUP, "a free reply is not a request");
     h.version = 9;
@@ -479,15 +482,15 @@ static void test_malformed(void **state)
     send_frames(d.sock, f, 2);
     expect_error(&d, 8, QV_ENOTSUP, "protocol version 9");
     /* Wrong requests. */
-    qv_wire_msg m = { .type = QV_WIRE_ALLOC, .id = 9 };
+    qv_wire_msg m = {.type = QV_WIRE_ALLOC, .id = 9};
     m.u.alloc.size = (uint64_t)1 << 40;
     send_msg(d.sock, &m);
     expect_error(&d, 9, QV_E2BIG, "the limits are");
     uint64_t buf = alloc_buf(&d, 10, 64);
-    m = (qv_wire_msg){ .type = QV_WIRE_WRITE, .id = 11 };
+    m = (qv_wire_msg){.type = QV_WIRE_WRITE, .id = 11};
     m.u.write.buf = buf;
     m.u.write.offset = 60;
-    m.data = (qv_wire_frame){ "12345678", 8 };
+    m.data = (qv_wire_frame){"12345678", 8};
     send_msg(d.sock, &m);
     expect_error(&d, 11, QV_EINVAL, "past the end of buffer");
     m.u.write.buf = buf + 100;
@@ -495,13 +498,13 @@ static void test_malformed(void **state)
     expect_error(&d, 11, QV_ENOENT, "write: no buffer");
     uint32_t n = 16;
     qv_wire_arg args[4] = {
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = buf },
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = buf },
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = buf + 1 },
-        { .kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n },
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = buf},
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = buf},
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = buf + 1},
+        {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n},
     };
-    qv_wire_task t = { "nothere", 4, args };
-    m = (qv_wire_msg){ .type = QV_WIRE_RUN, .id = 12 };
+    qv_wire_task t = {"nothere", 4, args};
+    m = (qv_wire_msg){.type = QV_WIRE_RUN, .id = 12};
     m.u.run.ntasks = 1;
     m.u.run.tasks = &t;
     send_msg(d.sock, &m);
@@ -521,7 +524,7 @@ static void test_malformed(void **state)
     t.nargs = 4;
     args[2].mode = QV_W;
     n = 1000;
-    qv_wire_task two[2] = { t, t };
+    qv_wire_task two[2] = {t, t};
     m.u.run.ntasks = 2;
     m.u.run.tasks = two;
     call(&d, &m, QV_WIRE_RUN | QV_WIRE_REPLY, &r);
@@ -531,7 +534,7 @@ static void test_malformed(void **state)
     assert_int_equal(r.m.u.run_reply.results[1].status, r.m.u.run_reply.status);
     reply_fini(&r);
     /* Still serving. */
-    m = (qv_wire_msg){ .type = QV_WIRE_HEARTBEAT, .id = 13 };
+    m = (qv_wire_msg){.type = QV_WIRE_HEARTBEAT, .id = 13};
     call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);
     reply_fini(&r);
     daemon_stop(&d);
@@ -560,7 +563,7 @@ static void test_sigterm_and_delay(void **state)
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     for (int i = 0; i < 8; i++) {
-        qv_wire_msg m = { .type = QV_WIRE_HEARTBEAT, .id = 20 + (uint64_t)i };
+        qv_wire_msg m = {.type = QV_WIRE_HEARTBEAT, .id = 20 + (uint64_t)i};
         send_msg(d.sock, &m);
     }
     for (int i = 0; i < 8; i++) {
@@ -569,14 +572,15 @@ static void test_sigterm_and_delay(void **state)
         reply_fini(&r);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    double ms =
+        (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     assert_true(ms >= 20.0);
     assert_true(ms < 8 * 20.0);
 
     /* Once the heartbeat behind the round is answered, the daemon has read
      * the round; the signal comes while its replies are owed. */
     send_vadd_round(&d, 100, bufs, a, b, N);
-    qv_wire_msg m = { .type = QV_WIRE_HEARTBEAT, .id = 104 };
+    qv_wire_msg m = {.type = QV_WIRE_HEARTBEAT, .id = 104};
     send_msg(d.sock, &m);
     int got[5] = {0};
     for (int i = 0; i < 5; i++) {
@@ -640,10 +644,10 @@ static void test_curve(void **state)
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     assert_int_equal(qv__auth_client(sock, spub, opub, osec, err, sizeof err), 0);
     assert_int_equal(zmq_connect(sock, d.ep), 0);
-    qv_wire_msg m = { .type = QV_WIRE_HELLO, .id = 5 };
+    qv_wire_msg m = {.type = QV_WIRE_HELLO, .id = 5};
     m.u.hello.client = "stranger";
     send_msg(sock, &m);
-    zmq_pollitem_t it = { sock, 0, ZMQ_POLLIN, 0 };
+    zmq_pollitem_t it = {sock, 0, ZMQ_POLLIN, 0};
     assert_int_equal(zmq_poll(&it, 1, 1000), 0);
     zmq_close(sock);
     zmq_ctx_term(ctx);
@@ -672,19 +676,24 @@ static void test_options(void **state)
     (void)state;
     static char out[8192];
     assert_int_equal(run_quiverd("--help", out, sizeof out), 0);
-    static const char *const opts[] = { "--board", "--catalog", "--listen", "--keys",
-                                        "--allow-plain", "--log", "--delay-us",
-                                        "--help" };
+    static const char *const opts[] = {"--board",    "--catalog",     "--listen",
+                                       "--keys",     "--allow-plain", "--log",
+                                       "--delay-us", "--help"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_non_null(strstr(out, opts[i]));
     assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
-                                 "tcp://0.0.0.0:5555 --allow-plain", out, sizeof out), 2);
+                                 "tcp://0.0.0.0:5555 --allow-plain",
+                                 out, sizeof out),
+                     2);
     assert_non_null(strstr(out, "tcp://0.0.0.0:5555 is not a loopback endpoint"));
     assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
-                                 "tcp://127.0.0.1:5555", out, sizeof out), 2);
+                                 "tcp://127.0.0.1:5555",
+                                 out, sizeof out),
+                     2);
     assert_non_null(strstr(out, "--keys DIR is required"));
-    assert_int_equal(run_quiverd("--catalog k.yaml --listen ipc:///x --allow-plain", out,
-                                 sizeof out), 2);
+    assert_int_equal(
+        run_quiverd("--catalog k.yaml --listen ipc:///x --allow-plain", out, sizeof out),
+        2);
     assert_non_null(strstr(out, "--board FILE is required"));
     assert_int_equal(run_quiverd("--bogus", out, sizeof out), 2);
     assert_non_null(strstr(out, "unknown option --bogus"));
@@ -692,7 +701,9 @@ static void test_options(void **state)
     assert_non_null(strstr(out, "--delay-us x: expected microseconds"));
     /* A board file that does not exist: file-named error, exit 1. */
     assert_int_equal(run_quiverd("--board /nonexistent/b.yaml --catalog k.yaml --listen "
-                                 "ipc:///tmp/qv-none --allow-plain", out, sizeof out), 1);
+                                 "ipc:///tmp/qv-none --allow-plain",
+                                 out, sizeof out),
+                     1);
     assert_non_null(strstr(out, "/nonexistent/b.yaml"));
 }
 

@@ -13,8 +13,8 @@
 /* The frames of an encoding. */
 static size_t frames_of(const qv_wire_enc *e, qv_wire_frame f[3])
 {
-    f[0] = (qv_wire_frame){ e->head, QV_WIRE_HEADER_SIZE };
-    f[1] = (qv_wire_frame){ e->body, e->body_size };
+    f[0] = (qv_wire_frame){e->head, QV_WIRE_HEADER_SIZE};
+    f[1] = (qv_wire_frame){e->body, e->body_size};
     if (e->has_data) {
         f[2] = e->data;
         return 3;
@@ -39,8 +39,8 @@ static void round_trip(const qv_wire_msg *m, qv_wire_enc *enc, qv_wire_msg *out)
 }
 
 /* Decodes frames expecting rc and a reason containing msg. */
-static void refused(const qv_wire_frame *f, size_t n, const qv_wire_limits *lim,
-                    int rc, const char *msg)
+static void refused(const qv_wire_frame *f, size_t n, const qv_wire_limits *lim, int rc,
+                    const char *msg)
 {
     qv_wire_msg m;
     char err[256];
@@ -56,16 +56,15 @@ static void refused(const qv_wire_frame *f, size_t n, const qv_wire_limits *lim,
 static void test_header_bytes(void **state)
 {
     (void)state;
-    qv_wire_msg m = { .type = QV_WIRE_FREE, .id = 0x0102030405060708u };
+    qv_wire_msg m = {.type = QV_WIRE_FREE, .id = 0x0102030405060708u};
     m.u.free.buf = 0xabcdef;
     qv_wire_enc e;
     assert_int_equal(qv__wire_encode(&m, &e), 0);
     static const uint8_t want[QV_WIRE_HEADER_SIZE] = {
         'Q', 'V', 'W', 'P', 1, 0, 7, 0, 8, 7, 6, 5, 4, 3, 2, 1,
-        8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
-    };
+        8,   0,   0,   0,   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     assert_memory_equal(e.head, want, sizeof want);
-    static const uint8_t body[8] = { 0xef, 0xcd, 0xab, 0, 0, 0, 0, 0 };
+    static const uint8_t body[8] = {0xef, 0xcd, 0xab, 0, 0, 0, 0, 0};
     assert_int_equal(e.body_size, 8);
     assert_memory_equal(e.body, body, 8);
     assert_false(e.has_data);
@@ -79,20 +78,20 @@ static void test_simple_round_trips(void **state)
     qv_wire_enc e;
     qv_wire_msg d;
 
-    qv_wire_msg m = { .type = QV_WIRE_HELLO, .id = 1 };
+    qv_wire_msg m = {.type = QV_WIRE_HELLO, .id = 1};
     m.u.hello.client = "test client";
     round_trip(&m, &e, &d);
     assert_string_equal(d.u.hello.client, "test client");
     qv__wire_msg_fini(&d);
     qv__wire_enc_fini(&e);
 
-    m = (qv_wire_msg){ .type = QV_WIRE_LOAD, .id = 2 };
+    m = (qv_wire_msg){.type = QV_WIRE_LOAD, .id = 2};
     m.u.load.kernel = "vadd";
     round_trip(&m, &e, &d);
     assert_string_equal(d.u.load.kernel, "vadd");
     qv__wire_enc_fini(&e);
 
-    m = (qv_wire_msg){ .type = QV_WIRE_ALLOC, .id = 3 };
+    m = (qv_wire_msg){.type = QV_WIRE_ALLOC, .id = 3};
     m.u.alloc.size = (uint64_t)5 << 33;
     m.u.alloc.bank = QV_WIRE_ANY_BANK;
     round_trip(&m, &e, &d);
@@ -100,17 +99,17 @@ static void test_simple_round_trips(void **state)
     assert_int_equal(d.u.alloc.bank, QV_WIRE_ANY_BANK);
     qv__wire_enc_fini(&e);
 
-    m = (qv_wire_msg){ .type = QV_WIRE_ALLOC | QV_WIRE_REPLY, .id = 3 };
+    m = (qv_wire_msg){.type = QV_WIRE_ALLOC | QV_WIRE_REPLY, .id = 3};
     m.u.alloc_reply.buf = 42;
     round_trip(&m, &e, &d);
     assert_int_equal(d.u.alloc_reply.buf, 42);
     qv__wire_enc_fini(&e);
 
     static const char bytes[] = "0123456789";
-    m = (qv_wire_msg){ .type = QV_WIRE_WRITE, .id = 4 };
+    m = (qv_wire_msg){.type = QV_WIRE_WRITE, .id = 4};
     m.u.write.buf = 42;
     m.u.write.offset = 16;
-    m.data = (qv_wire_frame){ bytes, 10 };
+    m.data = (qv_wire_frame){bytes, 10};
     round_trip(&m, &e, &d);
     assert_int_equal(d.u.write.buf, 42);
     assert_int_equal(d.u.write.offset, 16);
@@ -118,7 +117,7 @@ static void test_simple_round_trips(void **state)
     assert_ptr_equal(d.data.data, bytes); /* in place, not copied */
     qv__wire_enc_fini(&e);
 
-    m = (qv_wire_msg){ .type = QV_WIRE_READ, .id = 5 };
+    m = (qv_wire_msg){.type = QV_WIRE_READ, .id = 5};
     m.u.read.buf = 42;
     m.u.read.offset = 1;
     m.u.read.length = 9;
@@ -128,20 +127,20 @@ static void test_simple_round_trips(void **state)
     assert_int_equal(d.u.read.length, 9);
     qv__wire_enc_fini(&e);
 
-    m = (qv_wire_msg){ .type = QV_WIRE_READ | QV_WIRE_REPLY, .id = 5 };
-    m.data = (qv_wire_frame){ bytes + 1, 9 };
+    m = (qv_wire_msg){.type = QV_WIRE_READ | QV_WIRE_REPLY, .id = 5};
+    m.data = (qv_wire_frame){bytes + 1, 9};
     round_trip(&m, &e, &d);
     assert_int_equal(d.data.size, 9);
     assert_memory_equal(d.data.data, "123456789", 9);
     qv__wire_enc_fini(&e);
 
     /* An empty data frame is still a frame. */
-    m.data = (qv_wire_frame){ NULL, 0 };
+    m.data = (qv_wire_frame){NULL, 0};
     round_trip(&m, &e, &d);
     assert_int_equal(d.data.size, 0);
     qv__wire_enc_fini(&e);
 
-    m = (qv_wire_msg){ .type = QV_WIRE_FREE, .id = 6 };
+    m = (qv_wire_msg){.type = QV_WIRE_FREE, .id = 6};
     m.u.free.buf = 42;
     round_trip(&m, &e, &d);
     assert_int_equal(d.u.free.buf, 42);
@@ -149,16 +148,15 @@ static void test_simple_round_trips(void **state)
 
     static const unsigned empty[] = {
         QV_WIRE_HEARTBEAT, QV_WIRE_STATS, QV_WIRE_LOAD | QV_WIRE_REPLY,
-        QV_WIRE_WRITE | QV_WIRE_REPLY, QV_WIRE_FREE | QV_WIRE_REPLY
-    };
+        QV_WIRE_WRITE | QV_WIRE_REPLY, QV_WIRE_FREE | QV_WIRE_REPLY};
     for (size_t i = 0; i < sizeof empty / sizeof empty[0]; i++) {
-        m = (qv_wire_msg){ .type = (uint16_t)empty[i], .id = 100 + i };
+        m = (qv_wire_msg){.type = (uint16_t)empty[i], .id = 100 + i};
         round_trip(&m, &e, &d);
         assert_int_equal(e.body_size, 0);
         qv__wire_enc_fini(&e);
     }
 
-    m = (qv_wire_msg){ .type = QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, .id = 7 };
+    m = (qv_wire_msg){.type = QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, .id = 7};
     m.u.heartbeat_reply.instance = 0xfeedfacecafebeefu;
     m.u.heartbeat_reply.runs = 3;
     round_trip(&m, &e, &d);
@@ -166,8 +164,8 @@ static void test_simple_round_trips(void **state)
     assert_int_equal(d.u.heartbeat_reply.runs, 3);
     qv__wire_enc_fini(&e);
 
-    qv_wire_counter c[2] = { { "requests", 10 }, { "bytes_in", 1u << 31 } };
-    m = (qv_wire_msg){ .type = QV_WIRE_STATS | QV_WIRE_REPLY, .id = 8 };
+    qv_wire_counter c[2] = {{"requests", 10}, {"bytes_in", 1u << 31}};
+    m = (qv_wire_msg){.type = QV_WIRE_STATS | QV_WIRE_REPLY, .id = 8};
     m.u.stats_reply.n = 2;
     m.u.stats_reply.counters = c;
     round_trip(&m, &e, &d);
@@ -193,20 +191,17 @@ static void test_run_round_trip(void **state)
     int n = 1000;
     double scale = 2.5;
     qv_wire_arg a0[4] = {
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = 1 },
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = 2 },
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = 3 },
-        { .kind = QV_WIRE_ARG_VAL, .size = sizeof n, .val = (const uint8_t *)&n },
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = 1},
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = 2},
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = 3},
+        {.kind = QV_WIRE_ARG_VAL, .size = sizeof n, .val = (const uint8_t *)&n},
     };
     qv_wire_arg a1[2] = {
-        { .kind = QV_WIRE_ARG_BUF, .mode = QV_RW, .buf = 3 },
-        { .kind = QV_WIRE_ARG_VAL, .size = sizeof scale,
-          .val = (const uint8_t *)&scale },
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_RW, .buf = 3},
+        {.kind = QV_WIRE_ARG_VAL, .size = sizeof scale, .val = (const uint8_t *)&scale},
     };
-    qv_wire_task t[3] = {
-        { "vadd", 4, a0 }, { "vscale", 2, a1 }, { "barrier", 0, NULL }
-    };
-    qv_wire_msg m = { .type = QV_WIRE_RUN, .id = 77 };
+    qv_wire_task t[3] = {{"vadd", 4, a0}, {"vscale", 2, a1}, {"barrier", 0, NULL}};
+    qv_wire_msg m = {.type = QV_WIRE_RUN, .id = 77};
     m.u.run.ntasks = 3;
     m.u.run.tasks = t;
     qv_wire_enc e;
@@ -229,8 +224,8 @@ static void test_run_round_trip(void **state)
     qv__wire_msg_fini(&d);
     qv__wire_enc_fini(&e);
 
-    qv_wire_task_result r[2] = { { 0, 12.5, 0 }, { QV_EIO, 0.25, QV_WIRE_NO_BOARD } };
-    m = (qv_wire_msg){ .type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = 77 };
+    qv_wire_task_result r[2] = {{0, 12.5, 0}, {QV_EIO, 0.25, QV_WIRE_NO_BOARD}};
+    m = (qv_wire_msg){.type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = 77};
     m.u.run_reply.status = QV_EIO;
     m.u.run_reply.ntasks = 2;
     m.u.run_reply.results = r;
@@ -248,17 +243,25 @@ static void test_hello_round_trip(void **state)
 {
     (void)state;
     qv_wire_kernel k[2] = {
-        { .kernel = "vadd", .func = "vadd", .nargs = 4,
-          .args = { { 1, QV_R, 0 }, { 1, QV_R, 0 }, { 1, QV_W, 0 }, { 0, QV_R, 4 } } },
-        { .kernel = "fir", .func = "fir_f", .nargs = 0 },
+        {.kernel = "vadd",
+         .func = "vadd",
+         .nargs = 4,
+         .args = {{1, QV_R, 0}, {1, QV_R, 0}, {1, QV_W, 0}, {0, QV_R, 4}}},
+        {.kernel = "fir", .func = "fir_f", .nargs = 0},
     };
     qv_wire_board b[2] = {
-        { .name = "emu-u250", .cls = QV_CLASS_FPGA, .memory = (uint64_t)64 << 30,
-          .banks = 4, .link_gbs = 12.5, .link_latency_us = 2.0, .units = 2,
-          .nkernels = 2, .kernels = k },
-        { .name = "other", .cls = QV_CLASS_FPGA, .nkernels = 0 },
+        {.name = "emu-u250",
+         .cls = QV_CLASS_FPGA,
+         .memory = (uint64_t)64 << 30,
+         .banks = 4,
+         .link_gbs = 12.5,
+         .link_latency_us = 2.0,
+         .units = 2,
+         .nkernels = 2,
+         .kernels = k},
+        {.name = "other", .cls = QV_CLASS_FPGA, .nkernels = 0},
     };
-    qv_wire_msg m = { .type = QV_WIRE_HELLO | QV_WIRE_REPLY, .id = 1 };
+    qv_wire_msg m = {.type = QV_WIRE_HELLO | QV_WIRE_REPLY, .id = 1};
     qv_wire_hello_reply *h = &m.u.hello_reply;
     h->version = QV_WIRE_VERSION;
     h->instance = 0x1234567890abcdefu;
@@ -302,8 +305,11 @@ static void test_hello_round_trip(void **state)
 static void raw(uint8_t head[QV_WIRE_HEADER_SIZE], unsigned type, size_t body,
                 uint64_t data)
 {
-    qv_wire_header h = { .version = QV_WIRE_VERSION, .type = (uint16_t)type,
-                         .id = 99, .body_size = (uint32_t)body, .data_size = data };
+    qv_wire_header h = {.version = QV_WIRE_VERSION,
+                        .type = (uint16_t)type,
+                        .id = 99,
+                        .body_size = (uint32_t)body,
+                        .data_size = data};
     qv__wire_header_put(&h, head);
 }
 
@@ -312,7 +318,7 @@ static void test_header_refused(void **state)
     (void)state;
     uint8_t head[QV_WIRE_HEADER_SIZE];
     uint8_t body[8] = {0};
-    qv_wire_frame f[3] = { { head, sizeof head }, { body, 8 }, { body, 0 } };
+    qv_wire_frame f[3] = {{head, sizeof head}, {body, 8}, {body, 0}};
 
     refused(f, 0, NULL, QV_EFORMAT, "no frames");
     raw(head, QV_WIRE_FREE, 8, 0);
@@ -359,8 +365,8 @@ static void test_header_refused(void **state)
     qv__wire_limits_default(&lim);
     lim.max_data = 3;
     uint8_t wbody[16] = {0};
-    f[1] = (qv_wire_frame){ wbody, 16 };
-    f[2] = (qv_wire_frame){ body, 4 };
+    f[1] = (qv_wire_frame){wbody, 16};
+    f[2] = (qv_wire_frame){body, 4};
     raw(head, QV_WIRE_WRITE, 16, 4);
     refused(f, 3, &lim, QV_E2BIG, "data of 4 bytes, at most 3");
     raw(head, QV_WIRE_WRITE, 16, 5);
@@ -373,7 +379,7 @@ static void body_refused(unsigned type, const void *body, size_t n,
 {
     uint8_t head[QV_WIRE_HEADER_SIZE];
     raw(head, type, n, 0);
-    qv_wire_frame f[2] = { { head, sizeof head }, { body, n } };
+    qv_wire_frame f[2] = {{head, sizeof head}, {body, n}};
     refused(f, 2, lim, rc, msg);
 }
 
@@ -425,31 +431,31 @@ static void test_run_refused(void **state)
     body_refused(QV_WIRE_RUN, "\0\1\0\0", 4, NULL, QV_EFORMAT,
                  "256 tasks need at least 1024 bytes, 0 left");
     /* A task: name, nargs, args. */
-    static const uint8_t t_args[] = { 1, 0, 0, 0, 2, 0, 'f', 0, 17 };
+    static const uint8_t t_args[] = {1, 0, 0, 0, 2, 0, 'f', 0, 17};
     body_refused(QV_WIRE_RUN, t_args, sizeof t_args, NULL, QV_E2BIG,
                  "task 0: 17 arguments, at most 16");
-    static const uint8_t t_empty[] = { 1, 0, 0, 0, 1, 0, 0, 0 };
+    static const uint8_t t_empty[] = {1, 0, 0, 0, 1, 0, 0, 0};
     body_refused(QV_WIRE_RUN, t_empty, sizeof t_empty, NULL, QV_EFORMAT,
                  "task 0: empty function name");
-    static const uint8_t t_kind[] = { 1, 0, 0, 0, 2, 0, 'f', 0, 1, 7 };
+    static const uint8_t t_kind[] = {1, 0, 0, 0, 2, 0, 'f', 0, 1, 7};
     body_refused(QV_WIRE_RUN, t_kind, sizeof t_kind, NULL, QV_EFORMAT,
                  "task 0 arg 0: argument kind 7 (0 value, 1 buffer)");
-    static const uint8_t t_mode[] = { 1, 0, 0, 0, 2, 0, 'f', 0, 1, 1,
-                                      5, 0, 0, 0, 0, 0, 0, 0, 4 };
+    static const uint8_t t_mode[] = {1, 0, 0, 0, 2, 0, 'f', 0, 1, 1,
+                                     5, 0, 0, 0, 0, 0, 0,   0, 4};
     body_refused(QV_WIRE_RUN, t_mode, sizeof t_mode, NULL, QV_EFORMAT,
                  "task 0 arg 0: access mode 4");
-    static const uint8_t t_val0[] = { 1, 0, 0, 0, 2, 0, 'f', 0, 1, 0, 0, 0 };
+    static const uint8_t t_val0[] = {1, 0, 0, 0, 2, 0, 'f', 0, 1, 0, 0, 0};
     body_refused(QV_WIRE_RUN, t_val0, sizeof t_val0, NULL, QV_EFORMAT,
                  "task 0 arg 0: scalar of 0 bytes (1 to 256)");
-    static const uint8_t t_valbig[] = { 1, 0, 0, 0, 2, 0, 'f', 0, 1, 0, 1, 1 };
+    static const uint8_t t_valbig[] = {1, 0, 0, 0, 2, 0, 'f', 0, 1, 0, 1, 1};
     body_refused(QV_WIRE_RUN, t_valbig, sizeof t_valbig, NULL, QV_E2BIG,
                  "scalar of 257 bytes");
-    static const uint8_t t_valcut[] = { 1, 0, 0, 0, 2, 0, 'f', 0, 1, 0, 4, 0, 1, 2 };
+    static const uint8_t t_valcut[] = {1, 0, 0, 0, 2, 0, 'f', 0, 1, 0, 4, 0, 1, 2};
     body_refused(QV_WIRE_RUN, t_valcut, sizeof t_valcut, NULL, QV_EFORMAT,
                  "task 0 arg 0: needs 4 bytes, 2 left");
     /* The second task is cut short: the first pass refuses it, nothing is
      * allocated. */
-    static const uint8_t t_second[] = { 2, 0, 0, 0, 2, 0, 'f', 0, 0, 2, 0, 'g' };
+    static const uint8_t t_second[] = {2, 0, 0, 0, 2, 0, 'f', 0, 0, 2, 0, 'g'};
     body_refused(QV_WIRE_RUN, t_second, sizeof t_second, NULL, QV_EFORMAT,
                  "task 1 function: needs 2 bytes, 1 left");
 }
@@ -458,13 +464,13 @@ static void test_encode_refused(void **state)
 {
     (void)state;
     qv_wire_enc e;
-    qv_wire_msg m = { .type = 0x77 };
+    qv_wire_msg m = {.type = 0x77};
     assert_int_equal(qv__wire_encode(&m, &e), QV_EINVAL);
     assert_null(e.body);
-    m = (qv_wire_msg){ .type = QV_WIRE_RUN };
+    m = (qv_wire_msg){.type = QV_WIRE_RUN};
     assert_int_equal(qv__wire_encode(&m, &e), QV_EINVAL); /* no task */
-    qv_wire_arg a = { .kind = QV_WIRE_ARG_VAL, .size = 0 };
-    qv_wire_task t = { "f", 1, &a };
+    qv_wire_arg a = {.kind = QV_WIRE_ARG_VAL, .size = 0};
+    qv_wire_task t = {"f", 1, &a};
     m.u.run.ntasks = 1;
     m.u.run.tasks = &t;
     assert_int_equal(qv__wire_encode(&m, &e), QV_EINVAL); /* 0-byte scalar */
@@ -474,7 +480,7 @@ static void test_encode_refused(void **state)
     assert_non_null(long_name);
     memset(long_name, 'a', QV_WIRE_MAX_STR);
     long_name[QV_WIRE_MAX_STR] = 0;
-    m = (qv_wire_msg){ .type = QV_WIRE_LOAD };
+    m = (qv_wire_msg){.type = QV_WIRE_LOAD};
     m.u.load.kernel = long_name;
     assert_int_equal(qv__wire_encode(&m, &e), QV_EINVAL);
     long_name[QV_WIRE_MAX_STR - 1] = 0; /* exactly the longest */
@@ -491,10 +497,10 @@ static void test_mutations(void **state)
 {
     (void)state;
     int n = 7;
-    qv_wire_arg a[2] = { { .kind = QV_WIRE_ARG_BUF, .mode = QV_RW, .buf = 1 },
-                         { .kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n } };
-    qv_wire_task t[2] = { { "vadd", 2, a }, { "x", 1, a } };
-    qv_wire_msg m = { .type = QV_WIRE_RUN, .id = 5 };
+    qv_wire_arg a[2] = {{.kind = QV_WIRE_ARG_BUF, .mode = QV_RW, .buf = 1},
+                        {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n}};
+    qv_wire_task t[2] = {{"vadd", 2, a}, {"x", 1, a}};
+    qv_wire_msg m = {.type = QV_WIRE_RUN, .id = 5};
     m.u.run.ntasks = 2;
     m.u.run.tasks = t;
     qv_wire_enc e;
@@ -506,7 +512,7 @@ static void test_mutations(void **state)
         uint8_t head[QV_WIRE_HEADER_SIZE];
         raw(head, QV_WIRE_RUN, cut, 0);
         memcpy(copy, e.body, cut);
-        qv_wire_frame f[2] = { { head, sizeof head }, { copy, cut } };
+        qv_wire_frame f[2] = {{head, sizeof head}, {copy, cut}};
         qv_wire_msg d;
         int rc = qv__wire_decode(f, 2, NULL, &d, NULL, 0);
         ok += rc == 0;
@@ -519,7 +525,7 @@ static void test_mutations(void **state)
             copy[i] = (uint8_t)v;
             uint8_t head[QV_WIRE_HEADER_SIZE];
             raw(head, QV_WIRE_RUN, e.body_size, 0);
-            qv_wire_frame f[2] = { { head, sizeof head }, { copy, e.body_size } };
+            qv_wire_frame f[2] = {{head, sizeof head}, {copy, e.body_size}};
             qv_wire_msg d;
             if (qv__wire_decode(f, 2, NULL, &d, NULL, 0) == 0)
                 assert_true(d.u.run.ntasks >= 1);
@@ -533,14 +539,10 @@ static void test_mutations(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_header_bytes),
-        cmocka_unit_test(test_simple_round_trips),
-        cmocka_unit_test(test_run_round_trip),
-        cmocka_unit_test(test_hello_round_trip),
-        cmocka_unit_test(test_header_refused),
-        cmocka_unit_test(test_body_refused),
-        cmocka_unit_test(test_run_refused),
-        cmocka_unit_test(test_encode_refused),
+        cmocka_unit_test(test_header_bytes),   cmocka_unit_test(test_simple_round_trips),
+        cmocka_unit_test(test_run_round_trip), cmocka_unit_test(test_hello_round_trip),
+        cmocka_unit_test(test_header_refused), cmocka_unit_test(test_body_refused),
+        cmocka_unit_test(test_run_refused),    cmocka_unit_test(test_encode_refused),
         cmocka_unit_test(test_mutations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

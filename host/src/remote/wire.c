@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uint8_t wire_magic[4] = { 'Q', 'V', 'W', 'P' };
+static const uint8_t wire_magic[4] = {'Q', 'V', 'W', 'P'};
 
 void qv__wire_limits_default(qv_wire_limits *lim)
 {
@@ -27,17 +27,28 @@ void qv__wire_limits_default(qv_wire_limits *lim)
 const char *qv__wire_type_name(unsigned type)
 {
     switch (type & ~(unsigned)QV_WIRE_REPLY) {
-    case QV_WIRE_HELLO: return "hello";
-    case QV_WIRE_LOAD: return "load";
-    case QV_WIRE_ALLOC: return "alloc";
-    case QV_WIRE_WRITE: return "write";
-    case QV_WIRE_RUN: return "run";
-    case QV_WIRE_READ: return "read";
-    case QV_WIRE_FREE: return "free";
-    case QV_WIRE_HEARTBEAT: return "heartbeat";
-    case QV_WIRE_STATS: return "stats";
-    case QV_WIRE_ERROR: return "error";
-    default: return "?";
+    case QV_WIRE_HELLO:
+        return "hello";
+    case QV_WIRE_LOAD:
+        return "load";
+    case QV_WIRE_ALLOC:
+        return "alloc";
+    case QV_WIRE_WRITE:
+        return "write";
+    case QV_WIRE_RUN:
+        return "run";
+    case QV_WIRE_READ:
+        return "read";
+    case QV_WIRE_FREE:
+        return "free";
+    case QV_WIRE_HEARTBEAT:
+        return "heartbeat";
+    case QV_WIRE_STATS:
+        return "stats";
+    case QV_WIRE_ERROR:
+        return "error";
+    default:
+        return "?";
     }
 }
 
@@ -75,8 +86,8 @@ static double bits_f64(uint64_t u)
 
 typedef struct writer {
     uint8_t *p;
-    size_t   n, cap;
-    int      err; /* first error: QV_ENOMEM or QV_EINVAL */
+    size_t n, cap;
+    int err; /* first error: QV_ENOMEM or QV_EINVAL */
 } writer;
 
 static uint8_t *w_room(writer *w, size_t n)
@@ -112,12 +123,30 @@ static void w_int(writer *w, uint64_t v, unsigned n)
         put_le(p, v, n);
 }
 
-static void w_u8(writer *w, uint64_t v) { w_int(w, v, 1); }
-static void w_u16(writer *w, uint64_t v) { w_int(w, v, 2); }
-static void w_u32(writer *w, uint64_t v) { w_int(w, v, 4); }
-static void w_u64(writer *w, uint64_t v) { w_int(w, v, 8); }
-static void w_i32(writer *w, int32_t v) { w_int(w, (uint32_t)v, 4); }
-static void w_f64(writer *w, double v) { w_int(w, f64_bits(v), 8); }
+static void w_u8(writer *w, uint64_t v)
+{
+    w_int(w, v, 1);
+}
+static void w_u16(writer *w, uint64_t v)
+{
+    w_int(w, v, 2);
+}
+static void w_u32(writer *w, uint64_t v)
+{
+    w_int(w, v, 4);
+}
+static void w_u64(writer *w, uint64_t v)
+{
+    w_int(w, v, 8);
+}
+static void w_i32(writer *w, int32_t v)
+{
+    w_int(w, (uint32_t)v, 4);
+}
+static void w_f64(writer *w, double v)
+{
+    w_int(w, f64_bits(v), 8);
+}
 
 static void w_bytes(writer *w, const void *src, size_t n)
 {
@@ -235,10 +264,11 @@ static void enc_run(writer *w, const qv_wire_msg *m)
                 }
                 w_u16(w, ar->size);
                 w_bytes(w, ar->val, ar->size);
-            } else { {
-                w_fail(w);
-                return;
-            }
+            } else {
+                {
+                    w_fail(w);
+                    return;
+                }
             }
         }
     }
@@ -381,15 +411,14 @@ void qv__wire_enc_fini(qv_wire_enc *e)
     e->body_size = 0;
 }
 
-int qv__wire_encode_error(uint64_t id, int code, qv_wire_enc *out,
-                          const char *fmt, ...)
+int qv__wire_encode_error(uint64_t id, int code, qv_wire_enc *out, const char *fmt, ...)
 {
     char text[512];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    qv_wire_msg m = { .type = QV_WIRE_ERROR | QV_WIRE_REPLY, .id = id };
+    qv_wire_msg m = {.type = QV_WIRE_ERROR | QV_WIRE_REPLY, .id = id};
     m.u.error.code = code;
     m.u.error.message = text;
     return qv__wire_encode(&m, out);
@@ -399,10 +428,10 @@ int qv__wire_encode_error(uint64_t id, int code, qv_wire_enc *out,
 
 typedef struct reader {
     const uint8_t *p;
-    size_t         n, off;
-    int            err;       /* first error */
-    char          *msg;       /* the reason, errlen bytes */
-    size_t         msglen;
+    size_t n, off;
+    int err;   /* first error */
+    char *msg; /* the reason, errlen bytes */
+    size_t msglen;
 } reader;
 
 static void r_fail(reader *r, int code, const char *fmt, ...)
@@ -429,8 +458,8 @@ static const uint8_t *r_take(reader *r, size_t n, const char *field)
     if (r->err)
         return NULL;
     if (n > r->n - r->off) {
-        r_fail(r, QV_EFORMAT, "%s: needs %zu bytes, %zu left of %zu",
-               field, n, r->n - r->off, r->n);
+        r_fail(r, QV_EFORMAT, "%s: needs %zu bytes, %zu left of %zu", field, n,
+               r->n - r->off, r->n);
         return NULL;
     }
     const uint8_t *p = r->p + r->off;
@@ -444,10 +473,22 @@ static uint64_t r_int(reader *r, unsigned n, const char *field)
     return p ? get_le(p, n) : 0;
 }
 
-static uint8_t r_u8(reader *r, const char *f) { return (uint8_t)r_int(r, 1, f); }
-static uint16_t r_u16(reader *r, const char *f) { return (uint16_t)r_int(r, 2, f); }
-static uint32_t r_u32(reader *r, const char *f) { return (uint32_t)r_int(r, 4, f); }
-static uint64_t r_u64(reader *r, const char *f) { return r_int(r, 8, f); }
+static uint8_t r_u8(reader *r, const char *f)
+{
+    return (uint8_t)r_int(r, 1, f);
+}
+static uint16_t r_u16(reader *r, const char *f)
+{
+    return (uint16_t)r_int(r, 2, f);
+}
+static uint32_t r_u32(reader *r, const char *f)
+{
+    return (uint32_t)r_int(r, 4, f);
+}
+static uint64_t r_u64(reader *r, const char *f)
+{
+    return r_int(r, 8, f);
+}
 static int32_t r_i32(reader *r, const char *f)
 {
     uint32_t u = r_u32(r, f);
@@ -455,7 +496,10 @@ static int32_t r_i32(reader *r, const char *f)
     memcpy(&v, &u, sizeof v);
     return v;
 }
-static double r_f64(reader *r, const char *f) { return bits_f64(r_u64(r, f)); }
+static double r_f64(reader *r, const char *f)
+{
+    return bits_f64(r_u64(r, f));
+}
 
 /* A str; points into the body. Returns "" after an error. */
 static const char *r_str(reader *r, const char *field)
@@ -465,8 +509,8 @@ static const char *r_str(reader *r, const char *field)
         return "";
     if (n == 0 || n > QV_WIRE_MAX_STR) {
         r_fail(r, n ? QV_E2BIG : QV_EFORMAT,
-               "%s: string length %u (1 to %u with its NUL)", field,
-               (unsigned)n, (unsigned)QV_WIRE_MAX_STR);
+               "%s: string length %u (1 to %u with its NUL)", field, (unsigned)n,
+               (unsigned)QV_WIRE_MAX_STR);
         return "";
     }
     const uint8_t *p = r_take(r, n, field);
@@ -489,13 +533,11 @@ static int r_count(reader *r, uint64_t count, uint64_t bound, size_t min_bytes,
     if (r->err)
         return -1;
     if (count > bound) {
-        r_fail(r, QV_E2BIG, "%" PRIu64 " %s, at most %" PRIu64, count, what,
-               bound);
+        r_fail(r, QV_E2BIG, "%" PRIu64 " %s, at most %" PRIu64, count, what, bound);
         return -1;
     }
     if (count * min_bytes > r->n - r->off) {
-        r_fail(r, QV_EFORMAT,
-               "%" PRIu64 " %s need at least %" PRIu64 " bytes, %zu left",
+        r_fail(r, QV_EFORMAT, "%" PRIu64 " %s need at least %" PRIu64 " bytes, %zu left",
                count, what, count * (uint64_t)min_bytes, r->n - r->off);
         return -1;
     }
@@ -505,8 +547,8 @@ static int r_count(reader *r, uint64_t count, uint64_t bound, size_t min_bytes,
 static int check_mode(reader *r, uint8_t mode, const char *field)
 {
     if (mode != QV_R && mode != QV_W && mode != QV_RW) {
-        r_fail(r, QV_EFORMAT, "%s: access mode %u (1 read, 2 write, 3 both)",
-               field, (unsigned)mode);
+        r_fail(r, QV_EFORMAT, "%s: access mode %u (1 read, 2 write, 3 both)", field,
+               (unsigned)mode);
         return -1;
     }
     return 0;
@@ -546,8 +588,8 @@ static void dec_run_pass(reader *r, qv_wire_msg *m, qv_wire_arg *args,
             break;
         if (na > QV_MAX_ARGS) {
             r->off -= 1;
-            r_fail(r, QV_E2BIG, "task %" PRIu32 ": %u arguments, at most %d",
-                   t, (unsigned)na, QV_MAX_ARGS);
+            r_fail(r, QV_E2BIG, "task %" PRIu32 ": %u arguments, at most %d", t,
+                   (unsigned)na, QV_MAX_ARGS);
             break;
         }
         if (m->u.run.tasks) {
@@ -573,15 +615,15 @@ static void dec_run_pass(reader *r, qv_wire_msg *m, qv_wire_arg *args,
                 if (ar.size == 0 || ar.size > QV_WIRE_MAX_SCALAR) {
                     r->off -= 2;
                     r_fail(r, ar.size ? QV_E2BIG : QV_EFORMAT,
-                           "%s: scalar of %u bytes (1 to %d)", what,
-                           (unsigned)ar.size, QV_WIRE_MAX_SCALAR);
+                           "%s: scalar of %u bytes (1 to %d)", what, (unsigned)ar.size,
+                           QV_WIRE_MAX_SCALAR);
                     break;
                 }
                 ar.val = r_take(r, ar.size, what);
             } else {
                 r->off -= 1;
-                r_fail(r, QV_EFORMAT, "%s: argument kind %u (0 value, 1 buffer)",
-                       what, (unsigned)ar.kind);
+                r_fail(r, QV_EFORMAT, "%s: argument kind %u (0 value, 1 buffer)", what,
+                       (unsigned)ar.kind);
                 break;
             }
             if (args && !r->err)
@@ -603,8 +645,7 @@ static void dec_run(reader *r, qv_wire_msg *m, const qv_wire_limits *lim)
     size_t tbytes = (size_t)m->u.run.ntasks * sizeof(qv_wire_task);
     void *block = malloc(tbytes + nargs * sizeof(qv_wire_arg) + 1);
     if (!block) {
-        r_fail(r, QV_ENOMEM, "out of memory for %" PRIu32 " tasks",
-               m->u.run.ntasks);
+        r_fail(r, QV_ENOMEM, "out of memory for %" PRIu32 " tasks", m->u.run.ntasks);
         return;
     }
     m->alloc_ = block;
@@ -797,9 +838,8 @@ static void dec_body(reader *r, qv_wire_msg *m, const qv_wire_limits *lim)
         break; /* empty bodies; the type was checked before */
     }
     if (!r->err && r->off != r->n)
-        r_fail(r, QV_EFORMAT, "%zu bytes after the end of the %s%s body",
-               r->n - r->off, qv__wire_type_name(m->type),
-               (m->type & QV_WIRE_REPLY) ? " reply" : "");
+        r_fail(r, QV_EFORMAT, "%zu bytes after the end of the %s%s body", r->n - r->off,
+               qv__wire_type_name(m->type), (m->type & QV_WIRE_REPLY) ? " reply" : "");
 }
 
 /* ---- decoding of messages -------------------------------------------------- */
@@ -828,8 +868,8 @@ static int set_err(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
-int qv__wire_header_get(const qv_wire_frame *f, qv_wire_header *h,
-                        char *err, size_t errlen)
+int qv__wire_header_get(const qv_wire_frame *f, qv_wire_header *h, char *err,
+                        size_t errlen)
 {
     memset(h, 0, sizeof *h);
     if (!f || (f->size && !f->data))
@@ -852,7 +892,8 @@ int qv__wire_header_get(const qv_wire_frame *f, qv_wire_header *h,
     if (h->version != QV_WIRE_VERSION)
         return set_err(err, errlen, QV_ENOTSUP,
                        "frame 0 (header) offset 4: protocol version %u, this "
-                       "side speaks %d", (unsigned)h->version, QV_WIRE_VERSION);
+                       "side speaks %d",
+                       (unsigned)h->version, QV_WIRE_VERSION);
     if (!known_type(h->type))
         return set_err(err, errlen, QV_ENOTSUP,
                        "frame 0 (header) offset 6: unknown message type 0x%04x",
@@ -860,13 +901,13 @@ int qv__wire_header_get(const qv_wire_frame *f, qv_wire_header *h,
     if (h->flags)
         return set_err(err, errlen, QV_ENOTSUP,
                        "frame 0 (header) offset 20: flags 0x%08x (none are "
-                       "defined)", (unsigned)h->flags);
+                       "defined)",
+                       (unsigned)h->flags);
     return 0;
 }
 
 int qv__wire_decode(const qv_wire_frame *frames, size_t nframes,
-                    const qv_wire_limits *lim, qv_wire_msg *out,
-                    char *err, size_t errlen)
+                    const qv_wire_limits *lim, qv_wire_msg *out, char *err, size_t errlen)
 {
     qv_wire_limits deflim;
     if (!lim) {
@@ -890,15 +931,15 @@ int qv__wire_decode(const qv_wire_frame *frames, size_t nframes,
     int data = has_data_frame(h.type);
     size_t want = data ? 3 : 2;
     if (nframes != want)
-        return set_err(err, errlen, QV_EFORMAT,
-                       "%zu frames, a %s%s has %zu (header, body%s)", nframes,
-                       qv__wire_type_name(h.type),
-                       (h.type & QV_WIRE_REPLY) ? " reply" : "", want,
-                       data ? ", data" : "");
+        return set_err(
+            err, errlen, QV_EFORMAT, "%zu frames, a %s%s has %zu (header, body%s)",
+            nframes, qv__wire_type_name(h.type), (h.type & QV_WIRE_REPLY) ? " reply" : "",
+            want, data ? ", data" : "");
     if (h.body_size > lim->max_body)
         return set_err(err, errlen, QV_E2BIG,
                        "frame 0 (header) offset 16: body of %" PRIu32
-                       " bytes, at most %" PRIu32, h.body_size, lim->max_body);
+                       " bytes, at most %" PRIu32,
+                       h.body_size, lim->max_body);
     if (frames[1].size != h.body_size || (frames[1].size && !frames[1].data))
         return set_err(err, errlen, QV_EFORMAT,
                        "frame 1 (body): %zu bytes, the header says %" PRIu32,
@@ -907,8 +948,8 @@ int qv__wire_decode(const qv_wire_frame *frames, size_t nframes,
         if (h.data_size > lim->max_data)
             return set_err(err, errlen, QV_E2BIG,
                            "frame 0 (header) offset 24: data of %" PRIu64
-                           " bytes, at most %" PRIu64, h.data_size,
-                           lim->max_data);
+                           " bytes, at most %" PRIu64,
+                           h.data_size, lim->max_data);
         if (frames[2].size != h.data_size || (frames[2].size && !frames[2].data))
             return set_err(err, errlen, QV_EFORMAT,
                            "frame 2 (data): %zu bytes, the header says %" PRIu64,
@@ -917,10 +958,10 @@ int qv__wire_decode(const qv_wire_frame *frames, size_t nframes,
     } else if (h.data_size) {
         return set_err(err, errlen, QV_EFORMAT,
                        "frame 0 (header) offset 24: data length %" PRIu64
-                       " on a message without data", h.data_size);
+                       " on a message without data",
+                       h.data_size);
     }
-    reader r = { .p = frames[1].data, .n = frames[1].size, .msg = err,
-                 .msglen = errlen };
+    reader r = {.p = frames[1].data, .n = frames[1].size, .msg = err, .msglen = errlen};
     dec_body(&r, out, lim);
     if (r.err) {
         uint64_t id = out->id;

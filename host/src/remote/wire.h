@@ -88,15 +88,15 @@
 
 #include "quiver.h"
 
-#define QV_WIRE_VERSION     1
-#define QV_WIRE_HEADER_SIZE 32
-#define QV_WIRE_MAX_STR     4096   /* bytes of a str, its NUL included */
-#define QV_WIRE_MAX_SCALAR  256    /* bytes of one scalar argument */
-#define QV_WIRE_MAX_BOARDS  64
-#define QV_WIRE_MAX_KERNELS 4096   /* per board */
+#define QV_WIRE_VERSION      1
+#define QV_WIRE_HEADER_SIZE  32
+#define QV_WIRE_MAX_STR      4096 /* bytes of a str, its NUL included */
+#define QV_WIRE_MAX_SCALAR   256  /* bytes of one scalar argument */
+#define QV_WIRE_MAX_BOARDS   64
+#define QV_WIRE_MAX_KERNELS  4096 /* per board */
 #define QV_WIRE_MAX_COUNTERS 256
-#define QV_WIRE_ANY_BANK    0xffffu
-#define QV_WIRE_NO_BOARD    0xffffu
+#define QV_WIRE_ANY_BANK     0xffffu
+#define QV_WIRE_NO_BOARD     0xffffu
 
 /* Message types. A reply has the request's type | QV_WIRE_REPLY, or
  * QV_WIRE_ERROR | QV_WIRE_REPLY. */
@@ -126,7 +126,7 @@ enum { QV_WIRE_ARG_VAL = 0, QV_WIRE_ARG_BUF = 1 };
 /* One frame: a view of bytes someone else owns. */
 typedef struct qv_wire_frame {
     const void *data;
-    size_t      size; /* bytes */
+    size_t size; /* bytes */
 } qv_wire_frame;
 
 /* Bounds the decoder enforces (a message past them is refused with
@@ -151,89 +151,116 @@ void qv__wire_limits_default(qv_wire_limits *lim);
  * `data`, which qv__wire_encode hands on as the data frame. */
 
 typedef struct qv_wire_arg_info {
-    uint8_t  is_buf;
-    uint8_t  mode;  /* qv_mode, buffers */
-    uint32_t size;  /* scalars: bytes; buffers: 0 */
+    uint8_t is_buf;
+    uint8_t mode;  /* qv_mode, buffers */
+    uint32_t size; /* scalars: bytes; buffers: 0 */
 } qv_wire_arg_info;
 
 typedef struct qv_wire_kernel {
-    const char             *kernel; /* catalog name */
-    const char             *func;   /* the name RUN tasks use */
-    uint8_t                 nargs;  /* <= QV_MAX_ARGS */
-    qv_wire_arg_info        args[QV_MAX_ARGS];
+    const char *kernel; /* catalog name */
+    const char *func;   /* the name RUN tasks use */
+    uint8_t nargs;      /* <= QV_MAX_ARGS */
+    qv_wire_arg_info args[QV_MAX_ARGS];
 } qv_wire_kernel;
 
 typedef struct qv_wire_board {
-    const char     *name;
-    uint8_t         cls;             /* qv_class */
-    uint64_t        memory;          /* bytes */
-    uint16_t        banks;
-    double          link_gbs;        /* GB/s */
-    double          link_latency_us; /* µs */
-    uint32_t        units;
-    uint16_t        nkernels;
+    const char *name;
+    uint8_t cls;     /* qv_class */
+    uint64_t memory; /* bytes */
+    uint16_t banks;
+    double link_gbs;        /* GB/s */
+    double link_latency_us; /* µs */
+    uint32_t units;
+    uint16_t nkernels;
     qv_wire_kernel *kernels;
 } qv_wire_board;
 
 typedef struct qv_wire_hello_reply {
-    uint16_t        version;
-    uint64_t        instance;
-    uint32_t        heartbeat_ms;
-    uint32_t        caps;
-    qv_wire_limits  limits; /* max_body is not sent (decoded as 0) */
-    uint16_t        nboards;
-    qv_wire_board  *boards;
+    uint16_t version;
+    uint64_t instance;
+    uint32_t heartbeat_ms;
+    uint32_t caps;
+    qv_wire_limits limits; /* max_body is not sent (decoded as 0) */
+    uint16_t nboards;
+    qv_wire_board *boards;
 } qv_wire_hello_reply;
 
 typedef struct qv_wire_arg {
-    uint8_t        kind; /* QV_WIRE_ARG_BUF or QV_WIRE_ARG_VAL */
-    uint8_t        mode; /* qv_mode, buffers */
-    uint64_t       buf;  /* buffers: remote id */
-    uint16_t       size; /* values: bytes */
-    const uint8_t *val;  /* values */
+    uint8_t kind;       /* QV_WIRE_ARG_BUF or QV_WIRE_ARG_VAL */
+    uint8_t mode;       /* qv_mode, buffers */
+    uint64_t buf;       /* buffers: remote id */
+    uint16_t size;      /* values: bytes */
+    const uint8_t *val; /* values */
 } qv_wire_arg;
 
 typedef struct qv_wire_task {
-    const char  *func;
-    uint8_t      nargs; /* <= QV_MAX_ARGS */
-    qv_wire_arg *args;  /* nargs of them */
+    const char *func;
+    uint8_t nargs;     /* <= QV_MAX_ARGS */
+    qv_wire_arg *args; /* nargs of them */
 } qv_wire_task;
 
 typedef struct qv_wire_task_result {
-    int32_t  status;  /* 0 or a QV_E* code */
-    double   time_us; /* µs */
-    uint16_t board;   /* index into HELLO's boards, or QV_WIRE_NO_BOARD */
+    int32_t status; /* 0 or a QV_E* code */
+    double time_us; /* µs */
+    uint16_t board; /* index into HELLO's boards, or QV_WIRE_NO_BOARD */
 } qv_wire_task_result;
 
 typedef struct qv_wire_counter {
     const char *name;
-    uint64_t    value;
+    uint64_t value;
 } qv_wire_counter;
 
 /* One message, request or reply. Only the member of `u` that `type` names
  * is meaningful. */
 typedef struct qv_wire_msg {
-    uint16_t type;        /* QV_WIRE_*, | QV_WIRE_REPLY for replies */
-    uint64_t id;          /* request id */
-    qv_wire_frame data;   /* WRITE request, READ reply: the bytes */
+    uint16_t type;      /* QV_WIRE_*, | QV_WIRE_REPLY for replies */
+    uint64_t id;        /* request id */
+    qv_wire_frame data; /* WRITE request, READ reply: the bytes */
     union {
-        struct { const char *client; } hello;
-        qv_wire_hello_reply hello_reply;
-        struct { const char *kernel; } load;
-        struct { uint64_t size; uint16_t bank; } alloc;
-        struct { uint64_t buf; } alloc_reply;
-        struct { uint64_t buf, offset; } write;
-        struct { uint32_t ntasks; qv_wire_task *tasks; } run;
         struct {
-            int32_t              status;
-            uint32_t             ntasks;
+            const char *client;
+        } hello;
+        qv_wire_hello_reply hello_reply;
+        struct {
+            const char *kernel;
+        } load;
+        struct {
+            uint64_t size;
+            uint16_t bank;
+        } alloc;
+        struct {
+            uint64_t buf;
+        } alloc_reply;
+        struct {
+            uint64_t buf, offset;
+        } write;
+        struct {
+            uint32_t ntasks;
+            qv_wire_task *tasks;
+        } run;
+        struct {
+            int32_t status;
+            uint32_t ntasks;
             qv_wire_task_result *results;
         } run_reply;
-        struct { uint64_t buf, offset, length; } read;
-        struct { uint64_t buf; } free;
-        struct { uint64_t instance; uint32_t runs; } heartbeat_reply;
-        struct { uint16_t n; qv_wire_counter *counters; } stats_reply;
-        struct { int32_t code; const char *message; } error;
+        struct {
+            uint64_t buf, offset, length;
+        } read;
+        struct {
+            uint64_t buf;
+        } free;
+        struct {
+            uint64_t instance;
+            uint32_t runs;
+        } heartbeat_reply;
+        struct {
+            uint16_t n;
+            qv_wire_counter *counters;
+        } stats_reply;
+        struct {
+            int32_t code;
+            const char *message;
+        } error;
     } u;
     void *alloc_; /* what qv__wire_decode allocated; qv__wire_msg_fini */
 } qv_wire_msg;
@@ -254,10 +281,10 @@ typedef struct qv_wire_header {
  * NULL) is frame 1; data, when has_data, is frame 2 and borrows the
  * message's bytes. */
 typedef struct qv_wire_enc {
-    uint8_t       head[QV_WIRE_HEADER_SIZE];
-    uint8_t      *body;
-    size_t        body_size; /* bytes */
-    int           has_data;
+    uint8_t head[QV_WIRE_HEADER_SIZE];
+    uint8_t *body;
+    size_t body_size; /* bytes */
+    int has_data;
     qv_wire_frame data;
 } qv_wire_enc;
 
@@ -271,8 +298,7 @@ int qv__wire_encode(const qv_wire_msg *m, qv_wire_enc *out);
 void qv__wire_enc_fini(qv_wire_enc *e);
 
 /* Encodes an ERROR reply to request `id`: code and a printf message. */
-int qv__wire_encode_error(uint64_t id, int code, qv_wire_enc *out,
-                          const char *fmt, ...)
+int qv__wire_encode_error(uint64_t id, int code, qv_wire_enc *out, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* Writes the header h into out (QV_WIRE_HEADER_SIZE bytes). */
@@ -290,13 +316,13 @@ void qv__wire_header_put(const qv_wire_header *h, uint8_t *out);
  * name the request; nothing is left to free. Never reads outside the frames
  * and allocates at most in proportion to the body's size. */
 int qv__wire_decode(const qv_wire_frame *frames, size_t nframes,
-                    const qv_wire_limits *lim, qv_wire_msg *out,
-                    char *err, size_t errlen);
+                    const qv_wire_limits *lim, qv_wire_msg *out, char *err,
+                    size_t errlen);
 
 /* Reads a header from one frame (which must be exactly
  * QV_WIRE_HEADER_SIZE bytes); errors as qv__wire_decode. */
-int qv__wire_header_get(const qv_wire_frame *f, qv_wire_header *h,
-                        char *err, size_t errlen);
+int qv__wire_header_get(const qv_wire_frame *f, qv_wire_header *h, char *err,
+                        size_t errlen);
 
 /* Frees what qv__wire_decode allocated for m. Safe on a zeroed message and
  * twice. */

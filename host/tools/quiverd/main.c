@@ -63,7 +63,8 @@ void qd_log(const char *fmt, ...)
 
 static void usage(FILE *out)
 {
-    fprintf(out,
+    fprintf(
+        out,
         "usage: quiverd --board FILE [--board FILE...] --catalog FILE --listen ENDPOINT\n"
         "               [--keys DIR | --allow-plain] [--log FILE] [--delay-us N]\n"
         "\n"
@@ -94,7 +95,7 @@ static int loopback_endpoint(const char *ep)
 {
     if (strncmp(ep, "ipc://", 6) == 0)
         return 1;
-    static const char *const hosts[] = { "tcp://127.0.0.1:", "tcp://localhost:" };
+    static const char *const hosts[] = {"tcp://127.0.0.1:", "tcp://localhost:"};
     for (size_t i = 0; i < 2; i++)
         if (strncmp(ep, hosts[i], strlen(hosts[i])) == 0)
             return 1;
@@ -104,15 +105,15 @@ static int loopback_endpoint(const char *ep)
 static int parse_args(int argc, char **argv, qd_options *o)
 {
     static const struct option longopts[] = {
-        { "board", required_argument, NULL, 'b' },
-        { "catalog", required_argument, NULL, 'c' },
-        { "listen", required_argument, NULL, 'l' },
-        { "keys", required_argument, NULL, 'k' },
-        { "allow-plain", no_argument, NULL, 'p' },
-        { "log", required_argument, NULL, 'L' },
-        { "delay-us", required_argument, NULL, 'd' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"board", required_argument, NULL, 'b'},
+        {"catalog", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"keys", required_argument, NULL, 'k'},
+        {"allow-plain", no_argument, NULL, 'p'},
+        {"log", required_argument, NULL, 'L'},
+        {"delay-us", required_argument, NULL, 'd'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     int c;
     opterr = 0;
@@ -125,18 +126,30 @@ static int parse_args(int argc, char **argv, qd_options *o)
             }
             o->boards[o->nboards++] = optarg;
             break;
-        case 'c': o->catalog = optarg; break;
-        case 'l': o->listen = optarg; break;
-        case 'k': o->keys = optarg; break;
-        case 'p': o->allow_plain = 1; break;
-        case 'L': o->log = optarg; break;
+        case 'c':
+            o->catalog = optarg;
+            break;
+        case 'l':
+            o->listen = optarg;
+            break;
+        case 'k':
+            o->keys = optarg;
+            break;
+        case 'p':
+            o->allow_plain = 1;
+            break;
+        case 'L':
+            o->log = optarg;
+            break;
         case 'd': {
             char *end;
             errno = 0;
             unsigned long v = strtoul(optarg, &end, 10);
             if (errno || end == optarg || *end || v > 10000000 || optarg[0] == '-') {
-                fprintf(stderr, "quiverd: --delay-us %s: expected microseconds, "
-                                "0 to 10000000\n", optarg);
+                fprintf(stderr,
+                        "quiverd: --delay-us %s: expected microseconds, "
+                        "0 to 10000000\n",
+                        optarg);
                 return 2;
             }
             o->delay_us = (unsigned)v;
@@ -160,8 +173,10 @@ static int parse_args(int argc, char **argv, qd_options *o)
                 argv[optind]);
         return 2;
     }
-    const char *missing = !o->nboards ? "--board FILE" : !o->catalog ? "--catalog FILE"
-                        : !o->listen ? "--listen ENDPOINT" : NULL;
+    const char *missing = !o->nboards   ? "--board FILE"
+                          : !o->catalog ? "--catalog FILE"
+                          : !o->listen  ? "--listen ENDPOINT"
+                                        : NULL;
     if (missing) {
         fprintf(stderr, "quiverd: %s is required\nTry 'quiverd --help'.\n", missing);
         return 2;
@@ -176,13 +191,16 @@ static int parse_args(int argc, char **argv, qd_options *o)
         return 2;
     }
     if (o->allow_plain && !loopback_endpoint(o->listen)) {
-        fprintf(stderr, "quiverd: --allow-plain: %s is not a loopback endpoint; plain "
-                        "mode serves only tcp://127.0.0.1:PORT, tcp://localhost:PORT or "
-                        "ipc://PATH (use --keys DIR for others)\n", o->listen);
+        fprintf(stderr,
+                "quiverd: --allow-plain: %s is not a loopback endpoint; plain "
+                "mode serves only tcp://127.0.0.1:PORT, tcp://localhost:PORT or "
+                "ipc://PATH (use --keys DIR for others)\n",
+                o->listen);
         return 2;
     }
     if (strncmp(o->listen, "tcp://", 6) != 0 && strncmp(o->listen, "ipc://", 6) != 0) {
-        fprintf(stderr, "quiverd: --listen %s: expected tcp://ADDRESS:PORT or ipc://PATH\n",
+        fprintf(stderr,
+                "quiverd: --listen %s: expected tcp://ADDRESS:PORT or ipc://PATH\n",
                 o->listen);
         return 2;
     }
@@ -224,9 +242,11 @@ static int make_runtime(qd_daemon *d)
     char path[PATH_MAX];
     fprintf(f, "# quiverd's runtime\ncatalog: ");
     yaml_quoted(f, realpath(o->catalog, path) ? path : o->catalog);
-    fprintf(f, "\nscheduler: eager\nimplicit_regions: false\ndevices: [cpu, fpga]\n"
-               "discovery:\n  rescan_interval_ms: 0\n  hwloc: true\n  opencl: false\n"
-               "  xrt: %s\n  boards:\n", real ? "true" : "false");
+    fprintf(f,
+            "\nscheduler: eager\nimplicit_regions: false\ndevices: [cpu, fpga]\n"
+            "discovery:\n  rescan_interval_ms: 0\n  hwloc: true\n  opencl: false\n"
+            "  xrt: %s\n  boards:\n",
+            real ? "true" : "false");
     for (unsigned i = 0; i < d->nboards; i++) {
         if (!d->boards[i]->emulation)
             continue; /* real cards: found by XRT */
@@ -274,8 +294,8 @@ static qv_mode kdir_mode(qv__kdir dir)
 static int make_funcs(qd_daemon *d, const qv__catalog *cat)
 {
     d->funcs = calloc(cat->nkernels ? cat->nkernels : 1, sizeof *d->funcs);
-    d->wkernels = calloc((cat->nkernels ? cat->nkernels : 1) * d->nboards,
-                         sizeof *d->wkernels);
+    d->wkernels =
+        calloc((cat->nkernels ? cat->nkernels : 1) * d->nboards, sizeof *d->wkernels);
     if (!d->funcs || !d->wkernels)
         return -1;
     for (size_t k = 0; k < cat->nkernels; k++) {
@@ -298,8 +318,8 @@ static int make_funcs(qd_daemon *d, const qv__catalog *cat)
         for (size_t a = 0; a < kn->nargs; a++) {
             const qv__karg *ka = &kn->args[a];
             sf->args[a] = ka->dir == QV__KDIR_SCALAR
-                ? (qv_arg_desc){ ka->name, 0, QV_R, ka->elem }
-                : (qv_arg_desc){ ka->name, 1, kdir_mode(ka->dir), 0 };
+                              ? (qv_arg_desc){ka->name, 0, QV_R, ka->elem}
+                              : (qv_arg_desc){ka->name, 1, kdir_mode(ka->dir), 0};
         }
         if (qd_func_find(d, sf->name)) {
             qd_log("kernel %s: function %s is served already", kn->name, sf->name);
@@ -329,11 +349,14 @@ static int make_funcs(qd_daemon *d, const qv__catalog *cat)
         unsigned banks = 0;
         for (size_t i = 0; i < bd->nbanks; i++)
             banks += bd->banks[i].count;
-        *w = (qv_wire_board){ .name = bd->name, .cls = QV_CLASS_FPGA,
-                              .memory = bd->memory, .banks = (uint16_t)banks,
-                              .link_gbs = bd->bandwidth_gbs,
-                              .link_latency_us = bd->latency_us, .units = 1,
-                              .kernels = wk };
+        *w = (qv_wire_board){.name = bd->name,
+                             .cls = QV_CLASS_FPGA,
+                             .memory = bd->memory,
+                             .banks = (uint16_t)banks,
+                             .link_gbs = bd->bandwidth_gbs,
+                             .link_latency_us = bd->latency_us,
+                             .units = 1,
+                             .kernels = wk};
         for (unsigned i = 0; i < qv_device_count(d->rt); i++) {
             qv_device_info di;
             if (qv_device_get(d->rt, i, &di) == 0 && di.cls == QV_CLASS_FPGA &&
@@ -348,12 +371,12 @@ static int make_funcs(qd_daemon *d, const qv__catalog *cat)
                     kn = &cat->kernels[k];
             if (!kn || !qv__kernel_build(kn, bd->name, bd->platform, bd->emulation))
                 continue;
-            *wk = (qv_wire_kernel){ .kernel = sf->kernel, .func = sf->name,
-                                    .nargs = (uint8_t)sf->nargs };
+            *wk = (qv_wire_kernel){
+                .kernel = sf->kernel, .func = sf->name, .nargs = (uint8_t)sf->nargs};
             for (unsigned a = 0; a < sf->nargs; a++)
                 wk->args[a] = (qv_wire_arg_info){
                     (uint8_t)sf->args[a].is_buf, (uint8_t)sf->args[a].mode,
-                    sf->args[a].is_buf ? 0 : (uint32_t)sf->args[a].size };
+                    sf->args[a].is_buf ? 0 : (uint32_t)sf->args[a].size};
             wk++;
             w->nkernels++;
         }
@@ -385,7 +408,7 @@ int main(int argc, char **argv)
         return rc == 1 ? 0 : rc;
     if (qd_log_open(o.log))
         return 1;
-    qd_daemon d = { .opt = &o };
+    qd_daemon d = {.opt = &o};
     qv__wire_limits_default(&d.limits);
     if (getrandom(&d.instance, sizeof d.instance, 0) != sizeof d.instance)
         d.instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
@@ -415,7 +438,7 @@ int main(int argc, char **argv)
     }
     if (make_runtime(&d) || make_funcs(&d, cat))
         goto out;
-    struct sigaction sa = { .sa_handler = on_signal };
+    struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);

@@ -19,39 +19,39 @@
 
 typedef struct qd_options {
     const char *boards[QD_MAX_BOARDS];
-    unsigned    nboards;
+    unsigned nboards;
     const char *catalog;
     const char *listen;
-    const char *keys;       /* NULL: plain */
-    int         allow_plain;
-    const char *log;        /* NULL: stderr */
-    unsigned    delay_us;   /* added to every reply (tests) */
-    int         ncpu;       /* workers of the runtime; 0: 2 */
+    const char *keys; /* NULL: plain */
+    int allow_plain;
+    const char *log;   /* NULL: stderr */
+    unsigned delay_us; /* added to every reply (tests) */
+    int ncpu;          /* workers of the runtime; 0: 2 */
 } qd_options;
 
 /* One served function: the catalog kernel and the signature it was made
  * with. */
 typedef struct qd_func {
-    qv_func        *f;
-    const char     *name;   /* the function's name, RUN tasks use it */
-    const char     *kernel; /* catalog name */
-    unsigned        nargs;
-    qv_arg_desc     args[QV_MAX_ARGS];
+    qv_func *f;
+    const char *name;   /* the function's name, RUN tasks use it */
+    const char *kernel; /* catalog name */
+    unsigned nargs;
+    qv_arg_desc args[QV_MAX_ARGS];
 } qd_func;
 
 typedef struct qd_daemon {
     const qd_options *opt;
-    qv_runtime      *rt;
-    qv__board       *boards[QD_MAX_BOARDS];
-    unsigned         nboards;
-    qd_func         *funcs;
-    unsigned         nfuncs;
+    qv_runtime *rt;
+    qv__board *boards[QD_MAX_BOARDS];
+    unsigned nboards;
+    qd_func *funcs;
+    unsigned nfuncs;
     /* HELLO's reply, built once: boards, their kernels. */
-    qv_wire_board    wboards[QD_MAX_BOARDS];
-    qv_wire_kernel  *wkernels;
-    uint64_t         instance;
-    qv_wire_limits   limits;
-    int              curve;
+    qv_wire_board wboards[QD_MAX_BOARDS];
+    qv_wire_kernel *wkernels;
+    uint64_t instance;
+    qv_wire_limits limits;
+    int curve;
 } qd_daemon;
 
 /* Log line "quiverd: ..." with a timestamp, to --log or stderr. Any

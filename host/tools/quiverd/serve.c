@@ -34,54 +34,54 @@
 #include "quiverd.h"
 #include "remote/auth.h"
 
-#define QD_WAITERS   4
-#define QD_MAX_PARTS 5  /* routing id, header, body, data, one too many */
+#define QD_WAITERS           4
+#define QD_MAX_PARTS         5 /* routing id, header, body, data, one too many */
 #define QD_GRAPH_RESET_NODES (1u << 20)
 
 /* A daemon-side buffer. */
 typedef struct qd_buf {
-    uint64_t           id;
-    void              *mem;
-    size_t             size; /* bytes */
-    qv_buf            *buf;
-    struct qd_client  *owner;
-    struct qd_buf     *next; /* hash chain */
-    atomic_uint        refs; /* the table's, and one per run that writes it */
+    uint64_t id;
+    void *mem;
+    size_t size; /* bytes */
+    qv_buf *buf;
+    struct qd_client *owner;
+    struct qd_buf *next; /* hash chain */
+    atomic_uint refs;    /* the table's, and one per run that writes it */
 } qd_buf;
 
 /* A peer by routing id, while it holds buffers. */
 typedef struct qd_client {
-    uint8_t           rid[256];
-    size_t            rlen;
-    uint64_t          bytes; /* allocated */
-    uint32_t          nbufs;
+    uint8_t rid[256];
+    size_t rlen;
+    uint64_t bytes; /* allocated */
+    uint32_t nbufs;
     struct qd_client *next;
 } qd_client;
 
 /* A reply waiting to be sent. */
 typedef struct qd_reply {
-    uint8_t          rid[256];
-    size_t           rlen;
-    qv_wire_enc      enc;
-    zmq_msg_t        data; /* READ replies */
-    int              has_data;
-    uint64_t         due_ns;
+    uint8_t rid[256];
+    size_t rlen;
+    qv_wire_enc enc;
+    zmq_msg_t data; /* READ replies */
+    int has_data;
+    uint64_t due_ns;
     struct qd_reply *next;
 } qd_reply;
 
 /* Work for a waiter thread. */
 typedef struct qd_job {
-    int             kind; /* JOB_RUN, JOB_FREE */
-    qd_reply       *reply; /* route and id; the waiter encodes into it */
-    uint64_t        id;
-    uint32_t        ntasks, nsub;
-    uint64_t        first_node;
-    int32_t        *status;
-    qd_buf        **wbufs; /* JOB_RUN: the buffers its tasks write */
-    uint32_t       *wtask; /* the task that writes wbufs[i] */
-    uint32_t        nw;
-    qd_buf         *buf; /* JOB_FREE */
-    struct qd_job  *next;
+    int kind;        /* JOB_RUN, JOB_FREE */
+    qd_reply *reply; /* route and id; the waiter encodes into it */
+    uint64_t id;
+    uint32_t ntasks, nsub;
+    uint64_t first_node;
+    int32_t *status;
+    qd_buf **wbufs;  /* JOB_RUN: the buffers its tasks write */
+    uint32_t *wtask; /* the task that writes wbufs[i] */
+    uint32_t nw;
+    qd_buf *buf; /* JOB_FREE */
+    struct qd_job *next;
 } qd_job;
 
 enum { JOB_RUN, JOB_FREE };
@@ -89,38 +89,38 @@ enum { JOB_RUN, JOB_FREE };
 /* A copy task's job (quiverd.write*, quiverd.read). */
 typedef struct qd_copy {
     qd_reply *reply;
-    uint64_t  id;
-    size_t    offset, length;
+    uint64_t id;
+    size_t offset, length;
     zmq_msg_t data; /* WRITE: the bytes */
 } qd_copy;
 
 typedef struct qd_state {
-    qd_daemon      *d;
-    void           *ctx, *sock;
-    int             pipe_r, pipe_w;
+    qd_daemon *d;
+    void *ctx, *sock;
+    int pipe_r, pipe_w;
     /* socket thread */
-    qd_buf        **table;
-    size_t          tcap, tn;
-    qd_client      *clients;
-    uint64_t        next_buf;
-    uint64_t        next_node, nodes_since_reset;
-    qd_reply       *out_head, *out_tail;
-    uint64_t        c_requests, c_runs, c_tasks, c_bytes_in, c_bytes_out, c_errors,
-                    c_bytes_alloc;
-    qv_func        *f_write_w, *f_write_rw, *f_read;
-    qv__auth       *auth; /* --keys: the ZAP handler */
+    qd_buf **table;
+    size_t tcap, tn;
+    qd_client *clients;
+    uint64_t next_buf;
+    uint64_t next_node, nodes_since_reset;
+    qd_reply *out_head, *out_tail;
+    uint64_t c_requests, c_runs, c_tasks, c_bytes_in, c_bytes_out, c_errors,
+        c_bytes_alloc;
+    qv_func *f_write_w, *f_write_rw, *f_read;
+    qv__auth *auth; /* --keys: the ZAP handler */
     /* completions */
     pthread_mutex_t cq_mu;
-    qd_reply       *cq_head, *cq_tail;
-    atomic_uint     pending; /* requests whose reply a task or waiter owes */
-    atomic_uint     runs;    /* runs in flight */
+    qd_reply *cq_head, *cq_tail;
+    atomic_uint pending; /* requests whose reply a task or waiter owes */
+    atomic_uint runs;    /* runs in flight */
     /* waiters */
     pthread_mutex_t job_mu;
-    pthread_cond_t  job_cv;
-    qd_job         *job_head, *job_tail;
-    int             job_quit;
-    pthread_t       waiters[QD_WAITERS];
-    unsigned        nwaiters;
+    pthread_cond_t job_cv;
+    qd_job *job_head, *job_tail;
+    int job_quit;
+    pthread_t waiters[QD_WAITERS];
+    unsigned nwaiters;
 } qd_state;
 
 static qd_state S;
@@ -375,7 +375,7 @@ static void cpu_write(const qv_call *c)
     qd_copy *j = *(qd_copy *const *)c->ptr[1];
     memcpy((char *)c->ptr[0] + j->offset, zmq_msg_data(&j->data), j->length);
     zmq_msg_close(&j->data);
-    qv_wire_msg m = { .type = QV_WIRE_WRITE | QV_WIRE_REPLY, .id = j->id };
+    qv_wire_msg m = {.type = QV_WIRE_WRITE | QV_WIRE_REPLY, .id = j->id};
     qd_reply *r = j->reply;
     if (qv__wire_encode(&m, &r->enc))
         qv__wire_encode_error(j->id, QV_ENOMEM, &r->enc, "cannot encode the reply");
@@ -390,8 +390,8 @@ static void cpu_read(const qv_call *c)
     if (zmq_msg_init_size(&r->data, j->length) == 0) {
         memcpy(zmq_msg_data(&r->data), (const char *)c->ptr[0] + j->offset, j->length);
         r->has_data = 1;
-        qv_wire_msg m = { .type = QV_WIRE_READ | QV_WIRE_REPLY, .id = j->id };
-        m.data = (qv_wire_frame){ zmq_msg_data(&r->data), j->length };
+        qv_wire_msg m = {.type = QV_WIRE_READ | QV_WIRE_REPLY, .id = j->id};
+        m.data = (qv_wire_frame){zmq_msg_data(&r->data), j->length};
         if (qv__wire_encode(&m, &r->enc) == 0) {
             free(j);
             complete(r);
@@ -408,9 +408,9 @@ static void cpu_read(const qv_call *c)
 
 static int make_copy_funcs(qv_runtime *rt)
 {
-    const qv_arg_desc w[] = { QV_ARG_BUF("buf", QV_W), QV_ARG_SCALAR("job", void *) };
-    const qv_arg_desc rw[] = { QV_ARG_BUF("buf", QV_RW), QV_ARG_SCALAR("job", void *) };
-    const qv_arg_desc rd[] = { QV_ARG_BUF("buf", QV_R), QV_ARG_SCALAR("job", void *) };
+    const qv_arg_desc w[] = {QV_ARG_BUF("buf", QV_W), QV_ARG_SCALAR("job", void *)};
+    const qv_arg_desc rw[] = {QV_ARG_BUF("buf", QV_RW), QV_ARG_SCALAR("job", void *)};
+    const qv_arg_desc rd[] = {QV_ARG_BUF("buf", QV_R), QV_ARG_SCALAR("job", void *)};
     int rc = qv_func_create(rt, "quiverd.write", w, 2, &S.f_write_w);
     if (!rc)
         rc = qv_func_create(rt, "quiverd.write_part", rw, 2, &S.f_write_rw);
@@ -489,7 +489,7 @@ static void run_finish(qd_job *j)
     }
     for (uint32_t i = 0; res && i < j->ntasks && !status; i++)
         status = res[i].status;
-    qv_wire_msg m = { .type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = j->id };
+    qv_wire_msg m = {.type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = j->id};
     m.u.run_reply.status = status;
     m.u.run_reply.ntasks = j->ntasks;
     m.u.run_reply.results = res;
@@ -532,15 +532,15 @@ static void *waiter_main(void *arg)
 
 typedef struct qd_req {
     const uint8_t *rid;
-    size_t         rlen;
-    qv_wire_msg    m;
-    zmq_msg_t     *parts;
+    size_t rlen;
+    qv_wire_msg m;
+    zmq_msg_t *parts;
 } qd_req;
 
 static void on_hello(qd_req *q)
 {
     qd_daemon *d = S.d;
-    qv_wire_msg m = { .type = QV_WIRE_HELLO | QV_WIRE_REPLY, .id = q->m.id };
+    qv_wire_msg m = {.type = QV_WIRE_HELLO | QV_WIRE_REPLY, .id = q->m.id};
     qv_wire_hello_reply *h = &m.u.hello_reply;
     h->version = QV_WIRE_VERSION;
     h->instance = d->instance;
@@ -556,12 +556,16 @@ static void on_hello(qd_req *q)
 static void on_stats(qd_req *q)
 {
     qv_wire_counter c[] = {
-        { "requests", S.c_requests }, { "runs", S.c_runs },
-        { "tasks", S.c_tasks },       { "bytes_in", S.c_bytes_in },
-        { "bytes_out", S.c_bytes_out }, { "errors", S.c_errors },
-        { "buffers", S.tn },          { "bytes_alloc", S.c_bytes_alloc },
+        {"requests", S.c_requests},
+        {"runs", S.c_runs},
+        {"tasks", S.c_tasks},
+        {"bytes_in", S.c_bytes_in},
+        {"bytes_out", S.c_bytes_out},
+        {"errors", S.c_errors},
+        {"buffers", S.tn},
+        {"bytes_alloc", S.c_bytes_alloc},
     };
-    qv_wire_msg m = { .type = QV_WIRE_STATS | QV_WIRE_REPLY, .id = q->m.id };
+    qv_wire_msg m = {.type = QV_WIRE_STATS | QV_WIRE_REPLY, .id = q->m.id};
     m.u.stats_reply.n = sizeof c / sizeof c[0];
     m.u.stats_reply.counters = c;
     reply_msg(q->rid, q->rlen, &m);
@@ -578,8 +582,8 @@ static void on_alloc(qd_req *q)
         reply_error(q->rid, q->rlen, q->m.id, QV_E2BIG,
                     "alloc of %" PRIu64 " bytes: this client holds %" PRIu32
                     " buffers of %" PRIu64 " bytes, the limits are %" PRIu32
-                    " buffers and %" PRIu64 " bytes", size, nb, have, lim->max_bufs,
-                    lim->max_bytes);
+                    " buffers and %" PRIu64 " bytes",
+                    size, nb, have, lim->max_bufs, lim->max_bytes);
         return;
     }
     qd_buf *b = calloc(1, sizeof *b);
@@ -608,7 +612,7 @@ static void on_alloc(qd_req *q)
     c->bytes += size;
     c->nbufs++;
     S.c_bytes_alloc += size;
-    qv_wire_msg m = { .type = QV_WIRE_ALLOC | QV_WIRE_REPLY, .id = q->m.id };
+    qv_wire_msg m = {.type = QV_WIRE_ALLOC | QV_WIRE_REPLY, .id = q->m.id};
     m.u.alloc_reply.buf = b->id;
     reply_msg(q->rid, q->rlen, &m);
 }
@@ -638,7 +642,7 @@ static void on_free(qd_req *q)
             buf_unref(b); /* waits here: out of memory anyway */
         }
     }
-    qv_wire_msg m = { .type = QV_WIRE_FREE | QV_WIRE_REPLY, .id = q->m.id };
+    qv_wire_msg m = {.type = QV_WIRE_FREE | QV_WIRE_REPLY, .id = q->m.id};
     reply_msg(q->rid, q->rlen, &m);
 }
 
@@ -686,7 +690,7 @@ static void on_copy(qd_req *q, int is_write)
         zmq_msg_move(&j->data, &q->parts[3]); /* used in place, no copy */
         f = (off == 0 && len == b->size) ? S.f_write_w : S.f_write_rw;
     }
-    qv_arg args[2] = { QV_BUF(b->buf), QV_VAL(j) };
+    qv_arg args[2] = {QV_BUF(b->buf), QV_VAL(j)};
     atomic_fetch_add(&S.pending, 1);
     int rc = submit(f, args, 2);
     if (rc) {
@@ -717,7 +721,7 @@ static void on_load(qd_req *q)
             return;
         }
     }
-    qv_wire_msg m = { .type = QV_WIRE_LOAD | QV_WIRE_REPLY, .id = q->m.id };
+    qv_wire_msg m = {.type = QV_WIRE_LOAD | QV_WIRE_REPLY, .id = q->m.id};
     reply_msg(q->rid, q->rlen, &m);
 }
 
@@ -749,7 +753,7 @@ static void on_run(qd_req *q)
                 reply_error(q->rid, q->rlen, q->m.id, QV_EMISMATCH,
                             "run: task %" PRIu32 ": argument %u (%s) of %s is %s", t, a,
                             ad->name ? ad->name : "?", sf->name,
-                            ad->is_buf ? (ad->mode == QV_R ? "an input buffer"
+                            ad->is_buf ? (ad->mode == QV_R   ? "an input buffer"
                                           : ad->mode == QV_W ? "an output buffer"
                                                              : "an in-out buffer")
                                        : "a scalar of another size");
@@ -802,8 +806,8 @@ static void on_run(qd_req *q)
         for (unsigned a = 0; a < tk->nargs; a++) {
             const qv_wire_arg *wa = &tk->args[a];
             args[a] = wa->kind == QV_WIRE_ARG_BUF
-                ? (qv_arg){ buf_of(q->rid, q->rlen, wa->buf)->buf, NULL, 0 }
-                : (qv_arg){ NULL, wa->val, wa->size };
+                          ? (qv_arg){buf_of(q->rid, q->rlen, wa->buf)->buf, NULL, 0}
+                          : (qv_arg){NULL, wa->val, wa->size};
         }
         int rc = submit(sf->f, args, tk->nargs);
         if (rc) {
@@ -853,21 +857,37 @@ static void handle(qd_req *q, const qv_wire_frame *frames, size_t nframes, size_
         return;
     }
     switch (q->m.type) {
-    case QV_WIRE_HELLO: on_hello(q); break;
+    case QV_WIRE_HELLO:
+        on_hello(q);
+        break;
     case QV_WIRE_HEARTBEAT: {
-        qv_wire_msg m = { .type = QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, .id = q->m.id };
+        qv_wire_msg m = {.type = QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, .id = q->m.id};
         m.u.heartbeat_reply.instance = S.d->instance;
         m.u.heartbeat_reply.runs = atomic_load(&S.runs);
         reply_msg(q->rid, q->rlen, &m);
         break;
     }
-    case QV_WIRE_STATS: on_stats(q); break;
-    case QV_WIRE_LOAD: on_load(q); break;
-    case QV_WIRE_ALLOC: on_alloc(q); break;
-    case QV_WIRE_FREE: on_free(q); break;
-    case QV_WIRE_WRITE: on_copy(q, 1); break;
-    case QV_WIRE_READ: on_copy(q, 0); break;
-    case QV_WIRE_RUN: on_run(q); break;
+    case QV_WIRE_STATS:
+        on_stats(q);
+        break;
+    case QV_WIRE_LOAD:
+        on_load(q);
+        break;
+    case QV_WIRE_ALLOC:
+        on_alloc(q);
+        break;
+    case QV_WIRE_FREE:
+        on_free(q);
+        break;
+    case QV_WIRE_WRITE:
+        on_copy(q, 1);
+        break;
+    case QV_WIRE_READ:
+        on_copy(q, 0);
+        break;
+    case QV_WIRE_RUN:
+        on_run(q);
+        break;
     default:
         reply_error(q->rid, q->rlen, q->m.id, QV_ENOTSUP, "unexpected %s",
                     qv__wire_type_name(q->m.type));
@@ -905,9 +925,11 @@ static int receive_one(void)
     if (n >= 1) {
         qv_wire_frame frames[QD_MAX_PARTS];
         for (size_t i = 1; i < n; i++)
-            frames[i - 1] = (qv_wire_frame){ zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i]) };
-        qd_req q = { .rid = zmq_msg_data(&parts[0]), .rlen = zmq_msg_size(&parts[0]),
-                     .parts = parts };
+            frames[i - 1] =
+                (qv_wire_frame){zmq_msg_data(&parts[i]), zmq_msg_size(&parts[i])};
+        qd_req q = {.rid = zmq_msg_data(&parts[0]),
+                    .rlen = zmq_msg_size(&parts[0]),
+                    .parts = parts};
         if (q.rlen <= 255)
             handle(&q, frames, n - 1, total);
     }
@@ -960,8 +982,8 @@ static int open_socket(qd_daemon *d)
             return -1;
         }
         d->curve = 1;
-        qd_log("CURVE: %zu authorized client keys in %s/authorized", qv__auth_clients(S.auth),
-               d->opt->keys);
+        qd_log("CURVE: %zu authorized client keys in %s/authorized",
+               qv__auth_clients(S.auth), d->opt->keys);
     }
     if (zmq_bind(S.sock, d->opt->listen) != 0) {
         qd_log("cannot listen on %s: %s", d->opt->listen, zmq_strerror(errno));
@@ -1003,8 +1025,7 @@ int qd_serve(qd_daemon *d)
         if (qd_stop && !stopping) {
             stopping = 1;
             deadline = now_ns() + 30ull * 1000000000u;
-            qd_log("stopping: finishing %u requests in flight",
-                   atomic_load(&S.pending));
+            qd_log("stopping: finishing %u requests in flight", atomic_load(&S.pending));
         }
         if (qd_reload) {
             qd_reload = 0;
@@ -1035,8 +1056,8 @@ int qd_serve(qd_daemon *d)
             if ((long)(wait / 1000000u) < timeout)
                 timeout = (long)(wait / 1000000u);
         }
-        zmq_pollitem_t items[2] = { { S.sock, 0, stopping ? 0 : ZMQ_POLLIN, 0 },
-                                    { NULL, S.pipe_r, ZMQ_POLLIN, 0 } };
+        zmq_pollitem_t items[2] = {{S.sock, 0, stopping ? 0 : ZMQ_POLLIN, 0},
+                                   {NULL, S.pipe_r, ZMQ_POLLIN, 0}};
         int rc = zmq_poll(items, 2, timeout);
         if (rc < 0) {
             if (errno == EINTR)

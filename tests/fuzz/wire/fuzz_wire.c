@@ -30,7 +30,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!copy)
             break;
         memcpy(copy, data, len);
-        f[n++] = (qv_wire_frame){ copy, len };
+        f[n++] = (qv_wire_frame){copy, len};
         data += len;
         size -= len;
     }
@@ -43,8 +43,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         qv_wire_enc e;
         if (qv__wire_encode(&m, &e) != 0)
             abort(); /* what decodes must encode */
-        qv_wire_frame g[3] = { { e.head, QV_WIRE_HEADER_SIZE }, { e.body, e.body_size },
-                               e.data };
+        qv_wire_frame g[3] = {
+            {e.head, QV_WIRE_HEADER_SIZE}, {e.body, e.body_size}, e.data};
         size_t gn = e.has_data ? 3 : 2;
         if (gn != n || memcmp(g[0].data, f[0].data, QV_WIRE_HEADER_SIZE) != 0 ||
             g[1].size != f[1].size ||
