@@ -1037,8 +1037,14 @@ int qd_serve(qd_daemon *d)
         }
         take_completions();
         outbox_flush();
-        if (stopping && atomic_load(&S.pending) == 0 && !S.out_head)
-            break;
+        if (stopping && atomic_load(&S.pending) == 0) {
+            /* A reply is queued before its pending count drops: once the
+             * count is 0, taking the queue again gets every reply. */
+            take_completions();
+            outbox_flush();
+            if (!S.out_head)
+                break;
+        }
         if (stopping && now_ns() > deadline) {
             qd_log("stopping: %u requests still in flight after 30 s; exiting",
                    atomic_load(&S.pending));
