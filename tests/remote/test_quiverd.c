@@ -444,6 +444,81 @@ static void test_vadd_pipelined(void **state)
     daemon_stop(&d);
 }
 
+/* 32 runs in flight at once, each with its own output, heartbeats among
+ * them: every reply comes, every output is right. */
+static void test_many_runs(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    enum { N = 1024, RUNS = 32 };
+    static float a[N], b[N];
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 0.25f * (float)i;
+    }
+    uint64_t in[2], out[RUNS];
+    in[0] = alloc_buf(&d, 2, N * sizeof(float));
+    in[1] = alloc_buf(&d, 3, N * sizeof(float));
+    for (unsigned i = 0; i < RUNS; i++)
+        out[i] = alloc_buf(&d, 4, N * sizeof(float));
+    qv_wire_msg m = {.type = QV_WIRE_WRITE, .id = 10};
+    m.u.write.buf = in[0];
+    m.data = (qv_wire_frame){a, sizeof a};
+    send_msg(d.sock, &m);
+    m.id = 11;
+    m.u.write.buf = in[1];
+    m.data = (qv_wire_frame){b, sizeof b};
+    send_msg(d.sock, &m);
+    uint32_t n = N;
+    for (unsigned i = 0; i < RUNS; i++) {
+        qv_wire_arg args[4] = {
+            {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = in[0]},
+            {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = in[1]},
+            {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = out[i]},
+            {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n},
+        };
+        qv_wire_task t = {"vadd", 4, args};
+        m = (qv_wire_msg){.type = QV_WIRE_RUN, .id = 100 + i};
+        m.u.run.ntasks = 1;
+        m.u.run.tasks = &t;
+        send_msg(d.sock, &m);
+        m = (qv_wire_msg){.type = QV_WIRE_READ, .id = 200 + i};
+        m.u.read.buf = out[i];
+        m.u.read.length = sizeof a;
+        send_msg(d.sock, &m);
+        m = (qv_wire_msg){.type = QV_WIRE_HEARTBEAT, .id = 300 + i};
+        send_msg(d.sock, &m);
+    }
+    unsigned seen[4] = {0};
+    for (unsigned i = 0; i < 2 + 3 * RUNS; i++) {
+        recv_reply(d.sock, &r);
+        assert_int_equal(r.rc, 0);
+        unsigned kind = (unsigned)(r.m.id / 100);
+        assert_true(kind <= 3);
+        static const unsigned types[4] = {QV_WIRE_WRITE, QV_WIRE_RUN, QV_WIRE_READ,
+                                          QV_WIRE_HEARTBEAT};
+        assert_int_equal(r.m.type, types[kind] | QV_WIRE_REPLY);
+        if (kind == 1)
+            assert_int_equal(r.m.u.run_reply.status, 0);
+        if (kind == 2) {
+            const float *o = r.m.data.data;
+            for (unsigned j = 0; j < N; j++)
+                assert_true(o[j] == a[j] + b[j]);
+        }
+        seen[kind]++;
+        reply_fini(&r);
+    }
+    assert_int_equal(seen[0], 2);
+    assert_int_equal(seen[1], RUNS);
+    assert_int_equal(seen[2], RUNS);
+    assert_int_equal(seen[3], RUNS);
+    daemon_stop(&d);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -719,6 +794,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_options, teardown),
         cmocka_unit_test_teardown(test_hello, teardown),
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
+        cmocka_unit_test_teardown(test_many_runs, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
         cmocka_unit_test_teardown(test_curve, teardown),
