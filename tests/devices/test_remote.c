@@ -151,11 +151,12 @@ static int setup(void **state)
              "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
              endpoint, share);
     write_text(board_file, text);
-    snprintf(text, sizeof text,
-             "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
-             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
-             "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
-             share, board_file);
+    snprintf(
+        text, sizeof text,
+        "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
+        "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
+        "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
+        share, board_file);
     write_text(policy_file, text);
     for (unsigned i = 0; i < N; i++) {
         a[i] = (float)i * 0.5f;
@@ -218,11 +219,10 @@ static void run_vadds(qv_runtime *rt, qv_func *f, unsigned tasks, void (*midway)
     for (unsigned i = 0; i < tasks; i++) {
         memset(outs[i], 0, sizeof outs[i]);
         assert_int_equal(qv_buf_register(rt, outs[i], sizeof outs[i], &bo[i]), 0);
-        assert_int_equal(qv_submit(rt, f,
-                                   (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo[i]),
-                                               QV_VAL(n) },
-                                   4),
-                         0);
+        assert_int_equal(
+            qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo[i]), QV_VAL(n)},
+                      4),
+            0);
     }
     if (midway)
         midway();
@@ -354,11 +354,10 @@ static void vadds_on(qv_runtime *rt, qv_func *f, qv_buf *ba, qv_buf *bb)
     for (unsigned i = 0; i < 4; i++) {
         memset(outs[i], 0, sizeof outs[i]);
         assert_int_equal(qv_buf_register(rt, outs[i], sizeof outs[i], &bo[i]), 0);
-        assert_int_equal(qv_submit(rt, f,
-                                   (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo[i]),
-                                               QV_VAL(n) },
-                                   4),
-                         0);
+        assert_int_equal(
+            qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo[i]), QV_VAL(n)},
+                      4),
+            0);
     }
     assert_int_equal(qv_wait_all(rt), 0);
     for (unsigned i = 0; i < 4; i++)
@@ -432,7 +431,7 @@ static void pipelining_hides_latency(void **state)
     assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
     assert_int_equal(qv_buf_register(rt, outs[0], sizeof outs[0], &bo), 0);
     uint32_t n = N;
-    qv_arg args[] = { QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) };
+    qv_arg args[] = {QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)};
     assert_int_equal(qv_submit(rt, f, args, 4), 0); /* allocates on the daemon */
     assert_int_equal(qv_wait_all(rt), 0);
     uint64_t best = UINT64_MAX;
@@ -457,8 +456,10 @@ static void pipelining_hides_latency(void **state)
     assert_int_equal(di.failed, 0);
     /* One delay is 50 ms; four in a row would be 200. */
     if (best >= 2 * DELAY_US / 1000)
-        fail_msg("a task with 4 requests took %llu ms at best; the daemon delays each reply "
-                 "by %d ms", (unsigned long long)best, DELAY_US / 1000);
+        fail_msg(
+            "a task with 4 requests took %llu ms at best; the daemon delays each reply "
+            "by %d ms",
+            (unsigned long long)best, DELAY_US / 1000);
     assert_int_equal(qv_buf_unregister(ba), 0);
     assert_int_equal(qv_buf_unregister(bb), 0);
     qv_runtime_destroy(rt);
@@ -480,7 +481,8 @@ static void devices_probe(void **state)
     assert_int_equal(qv_device_count(rt), 1); /* the CPU alone */
     qv_runtime_destroy(rt);
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s/host/quiver' devices --config='%s' --json --probe-ms=300",
+    snprintf(cmd, sizeof cmd,
+             "'%s/host/quiver' devices --config='%s' --json --probe-ms=300",
              getenv("QV_BINARY_DIR"), policy_file);
     for (int up = 0; up < 2; up++) {
         if (up)
@@ -499,10 +501,10 @@ static void devices_probe(void **state)
 
 /* A remote board file over CURVE: name, endpoint, share directory, and a
  * client key line or nothing. */
-#define CURVE_BOARD \
-    "name: %s\nkind: remote\nmemory:\n  - {type: DDR4, size: 16 GiB}\n" \
-    "link: {bandwidth_gbs: 2.0, latency_us: 60}\n" \
-    "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n" \
+#define CURVE_BOARD                                                                      \
+    "name: %s\nkind: remote\nmemory:\n  - {type: DDR4, size: 16 GiB}\n"                  \
+    "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"                                       \
+    "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n"                    \
     "  server_key_file: keys/server.pub\n%s"
 
 /* CURVE: a daemon started with --keys serves a board file that names its

@@ -38,27 +38,27 @@
 #include "devices/remote_link.h"
 
 typedef struct rfunc {
-    int   state; /* 0 not checked, 1 the daemon runs it, -1 it does not */
-    char *func;  /* the name a RUN task gives */
+    int state;  /* 0 not checked, 1 the daemon runs it, -1 it does not */
+    char *func; /* the name a RUN task gives */
 } rfunc;
 
 typedef struct remote_device {
-    qv_device        base;
+    qv_device base;
     const qv__board *board;  /* the remote board file */
     const qv__board *served; /* the board the daemon serves, or NULL */
-    bool             emulated;
-    char             name[300];
-    qv__rlink        link;
-    bool             open;
-    double           board_us; /* the served emulated board's clock (µs) */
-    rfunc           *fn;       /* by function id */
-    size_t           nfn;
+    bool emulated;
+    char name[300];
+    qv__rlink link;
+    bool open;
+    double board_us; /* the served emulated board's clock (µs) */
+    rfunc *fn;       /* by function id */
+    size_t nfn;
 } remote_device;
 
 struct qv_devmem {
-    uint64_t    id;     /* the daemon's buffer id */
-    size_t      n;      /* bytes */
-    unsigned    gen;    /* the link generation id belongs to */
+    uint64_t id;        /* the daemon's buffer id */
+    size_t n;           /* bytes */
+    unsigned gen;       /* the link generation id belongs to */
     const void *mirror; /* host memory equal to this copy, or NULL */
 };
 
@@ -97,8 +97,8 @@ static int remote_open(qv_device *d, unsigned idx, const void *b)
     r->board = board;
     r->served = board->served;
     r->emulated = r->served && r->served->emulation;
-    snprintf(r->name, sizeof r->name, "%s at %s", r->served ? r->served->name : board->name,
-             board->endpoint);
+    snprintf(r->name, sizeof r->name, "%s at %s",
+             r->served ? r->served->name : board->name, board->endpoint);
     qv__rlink_conf c;
     conf_of(board, d->rt ? d->rt->policy : NULL, &c);
     c.restored = restored;
@@ -106,8 +106,8 @@ static int remote_open(qv_device *d, unsigned idx, const void *b)
     char err[300];
     int rc = qv__rlink_open(&r->link, &c, err, sizeof err);
     if (rc)
-        return qv__fail(rc == QV_ENOMEM ? rc : QV_ENODEV, "remote board %s: %s", board->name,
-                        err);
+        return qv__fail(rc == QV_ENOMEM ? rc : QV_ENODEV, "remote board %s: %s",
+                        board->name, err);
     r->open = true;
     qv__log(2, "remote board %s: the daemon at %s serves %s (%zu kernels)%s", board->name,
             board->endpoint, r->link.hello.boards, r->link.hello.nkernels,
@@ -137,7 +137,8 @@ static int fail_rq(qv__rreq *rq, int rc)
 /* Whether rc means the board is faulty (devices/device.h). */
 static bool is_fault(int rc)
 {
-    return rc && rc != QV_ENOTSUP && rc != QV_ENOMEM && rc != QV_EFORMAT && rc != QV_EMISMATCH;
+    return rc && rc != QV_ENOTSUP && rc != QV_ENOMEM && rc != QV_EFORMAT &&
+           rc != QV_EMISMATCH;
 }
 
 /* Waits for rq, then (all well) copies the bytes it brought home: a READ's
@@ -199,8 +200,8 @@ static int alloc_on_daemon(remote_device *r, qv_devmem *m)
 
 /* Queues a WRITE of n bytes of src at off into m; detached when ev is
  * NULL (then wait reports a failure as a fault at the next wait). */
-static int post_write(remote_device *r, qv_devmem *m, size_t off, const void *src, size_t n,
-                      qv__rreq **ev)
+static int post_write(remote_device *r, qv_devmem *m, size_t off, const void *src,
+                      size_t n, qv__rreq **ev)
 {
     qv__rreq *rq = qv__rreq_new(QV_WIRE_WRITE);
     if (!rq)
@@ -244,8 +245,10 @@ static int ensure_current(remote_device *r, qv_devmem *m)
     if (!mirror) {
         /* Its bytes were only on the daemon that went away. Cannot happen
          * for what the runtime copies (whole buffers): said, not hidden. */
-        return qv__fail(QV_EIO, "remote board %s: a device copy of %zu bytes was lost "
-                        "with the daemon", r->board->name, m->n);
+        return qv__fail(QV_EIO,
+                        "remote board %s: a device copy of %zu bytes was lost "
+                        "with the daemon",
+                        r->board->name, m->n);
     }
     qv__log(3, "remote board %s: a copy of %zu bytes written again from the host",
             r->board->name, m->n);
@@ -296,8 +299,8 @@ static void remote_free(qv_device *d, qv_devmem *m)
     free(m);
 }
 
-static int remote_write(qv_device *d, qv_devmem *dst, size_t off, const void *src, size_t n,
-                        qv_event **ev)
+static int remote_write(qv_device *d, qv_devmem *dst, size_t off, const void *src,
+                        size_t n, qv_event **ev)
 {
     remote_device *r = (remote_device *)d;
     if (ev)
@@ -336,8 +339,10 @@ static int remote_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size
     if (mirrored || !n)
         return 0; /* dst holds these bytes already (the file's top) */
     if (stale)
-        return qv__fail(QV_EIO, "remote board %s: a device copy of %zu bytes was lost "
-                        "with the daemon", r->board->name, src->n);
+        return qv__fail(QV_EIO,
+                        "remote board %s: a device copy of %zu bytes was lost "
+                        "with the daemon",
+                        r->board->name, src->n);
     qv__rreq *rq = qv__rreq_new(QV_WIRE_READ);
     if (!rq)
         return QV_ENOMEM;
@@ -371,7 +376,8 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
     r->fn = grown;
     rfunc *rf = &r->fn[f->id];
     if (rf->state < 0)
-        return qv__fail(QV_ENOTSUP, "the daemon of remote board %s does not run kernel '%s'",
+        return qv__fail(QV_ENOTSUP,
+                        "the daemon of remote board %s does not run kernel '%s'",
                         r->board->name, f->fpga_kernel);
     if (rf->state > 0) {
         *out = rf;
@@ -390,8 +396,10 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
     pthread_mutex_unlock(&r->link.mu);
     if (!rf->func) {
         rf->state = -1;
-        return qv__fail(QV_ENOTSUP, "the daemon of remote board %s serves no kernel '%s' "
-                        "(its boards: %s)", r->board->name, f->fpga_kernel, boards);
+        return qv__fail(QV_ENOTSUP,
+                        "the daemon of remote board %s serves no kernel '%s' "
+                        "(its boards: %s)",
+                        r->board->name, f->fpga_kernel, boards);
     }
     if (load) {
         /* The one-time load stays out of the first run's time. */
@@ -441,9 +449,10 @@ static int remote_launch(qv_device *d, const qv_launch *l, qv_event **ev)
         const qv_arg_desc *a = &l->func->args[i];
         if (!a->is_buf) {
             if (!c->size[i] || c->size[i] > QV_WIRE_MAX_SCALAR)
-                return qv__fail(QV_ENOTSUP, "'%s': a scalar of %zu bytes does not go over "
-                                "the wire (1 to %d)", l->func->name, c->size[i],
-                                QV_WIRE_MAX_SCALAR);
+                return qv__fail(QV_ENOTSUP,
+                                "'%s': a scalar of %zu bytes does not go over "
+                                "the wire (1 to %d)",
+                                l->func->name, c->size[i], QV_WIRE_MAX_SCALAR);
             wa[i].kind = QV_WIRE_ARG_VAL;
             wa[i].size = (uint16_t)c->size[i];
             wa[i].val = c->ptr[i];
@@ -451,8 +460,10 @@ static int remote_launch(qv_device *d, const qv_launch *l, qv_event **ev)
         }
         qv_devmem *m = l->mem[i];
         if (!m)
-            return qv__fail(QV_ENOTSUP, "'%s': argument %u is an empty buffer, which a "
-                            "remote board has no copy of", l->func->name, i);
+            return qv__fail(QV_ENOTSUP,
+                            "'%s': argument %u is an empty buffer, which a "
+                            "remote board has no copy of",
+                            l->func->name, i);
         if ((rc = ensure_current(r, m)) != 0)
             return rc;
         wa[i].kind = QV_WIRE_ARG_BUF;
@@ -461,7 +472,7 @@ static int remote_launch(qv_device *d, const qv_launch *l, qv_event **ev)
         wa[i].buf = m->id;
         pthread_mutex_unlock(&r->link.mu);
     }
-    qv_wire_task task = { rf->func, (uint8_t)c->nargs, wa };
+    qv_wire_task task = {rf->func, (uint8_t)c->nargs, wa};
     qv__rreq *run = qv__rreq_new(QV_WIRE_RUN);
     if (!run)
         return QV_ENOMEM;
@@ -500,8 +511,10 @@ static int remote_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     if (rc) {
         /* The run is out; wait for it so that the link lets go of it. */
         finish(r, run, -1);
-        return qv__fail(rc == QV_ENOMEM ? rc : QV_EIO, "remote board %s: cannot queue the "
-                        "copies home of '%s'", r->board->name, l->func->name);
+        return qv__fail(rc == QV_ENOMEM ? rc : QV_EIO,
+                        "remote board %s: cannot queue the "
+                        "copies home of '%s'",
+                        r->board->name, l->func->name);
     }
     if (ev) {
         *ev = (qv_event *)run;

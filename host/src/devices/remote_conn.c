@@ -69,7 +69,8 @@ int qv__rconn_send(void *sock, qv_wire_enc *e)
     if (!e->has_data)
         return 0;
     if (e->data.size) {
-        if (zmq_msg_init_data(&f, (void *)e->data.data, e->data.size, keep_data, NULL) != 0)
+        if (zmq_msg_init_data(&f, (void *)e->data.data, e->data.size, keep_data, NULL) !=
+            0)
             return -errno;
     } else {
         zmq_msg_init(&f);
@@ -118,7 +119,8 @@ int qv__rconn_decode(zmq_msg_t *parts, size_t n, qv_wire_msg *m, char *err, size
 {
     memset(m, 0, sizeof *m);
     if (n > QV__RCONN_MAX_PARTS) {
-        snprintf(err, errlen, "a reply of %zu frames (at most %d)", n, QV__RCONN_MAX_PARTS);
+        snprintf(err, errlen, "a reply of %zu frames (at most %d)", n,
+                 QV__RCONN_MAX_PARTS);
         return QV_EFORMAT;
     }
     qv_wire_frame fr[QV__RCONN_MAX_PARTS];
@@ -179,8 +181,8 @@ void qv__rconn_teardown(void **ctx, void **sock)
  * its context and the daemon's description; else an error with the
  * reason in err and nothing left open. Waits at most l->timeout_ms, and
  * returns early (-ECANCELED) when wakefd (>= 0) is signalled. */
-int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp, qv__rhello *h,
-                char *err, size_t errlen)
+int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp,
+                   qv__rhello *h, char *err, size_t errlen)
 {
     void *ctx = zmq_ctx_new(), *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
     int rc = 0;
@@ -207,7 +209,8 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp, qv
             /* No client key configured: an ephemeral pair (a daemon that
              * checks keys refuses it; one that does not still encrypts). */
             if (zmq_curve_keypair(pub, sec) != 0) {
-                snprintf(err, errlen, "no client key (client_key_file) and no CURVE "
+                snprintf(err, errlen,
+                         "no client key (client_key_file) and no CURVE "
                          "in libzmq to make one");
                 qv__rconn_teardown(&ctx, &sock);
                 return QV_ENOTSUP;
@@ -223,7 +226,8 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp, qv
         }
     }
     if (zmq_connect(sock, l->endpoint) != 0) {
-        snprintf(err, errlen, "cannot connect to %s: %s", l->endpoint, zmq_strerror(errno));
+        snprintf(err, errlen, "cannot connect to %s: %s", l->endpoint,
+                 zmq_strerror(errno));
         qv__rconn_teardown(&ctx, &sock);
         return QV_EIO;
     }
@@ -249,7 +253,7 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp, qv
             qv__rconn_teardown(&ctx, &sock);
             return QV_ETIMEDOUT;
         }
-        zmq_pollitem_t it[2] = { { sock, 0, ZMQ_POLLIN, 0 }, { NULL, wakefd, ZMQ_POLLIN, 0 } };
+        zmq_pollitem_t it[2] = {{sock, 0, ZMQ_POLLIN, 0}, {NULL, wakefd, ZMQ_POLLIN, 0}};
         long ms = (long)((until - now) / 1000000u) + 1;
         if (zmq_poll(it, wakefd >= 0 ? 2 : 1, ms) < 0 && errno != EINTR) {
             snprintf(err, errlen, "poll: %s", zmq_strerror(errno));
@@ -278,13 +282,15 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp, qv
             snprintf(err, errlen, "the answer to hello is malformed: %s", why);
         else if (m.type == (QV_WIRE_ERROR | QV_WIRE_REPLY))
             snprintf(err, errlen, "the daemon refused hello: %s (%s)", m.u.error.message,
-                     qv_strerror(m.u.error.code)), rc = QV_ENOTSUP;
+                     qv_strerror(m.u.error.code)),
+                rc = QV_ENOTSUP;
         else if (m.type != (QV_WIRE_HELLO | QV_WIRE_REPLY))
             snprintf(err, errlen, "a %s reply to hello", qv__wire_type_name(m.type)),
                 rc = QV_EFORMAT;
         else if (m.u.hello_reply.version != QV_WIRE_VERSION)
             snprintf(err, errlen, "the daemon speaks protocol version %u, not %u",
-                     m.u.hello_reply.version, QV_WIRE_VERSION), rc = QV_ENOTSUP;
+                     m.u.hello_reply.version, QV_WIRE_VERSION),
+                rc = QV_ENOTSUP;
         else if ((rc = hello_keep(&m.u.hello_reply, h)) != 0)
             snprintf(err, errlen, "out of memory");
         qv__wire_msg_fini(&m);

@@ -68,7 +68,7 @@ void qv__rreq_free(qv__rreq *rq)
 /* Fails every queued and pending request (the link is down); under mu. */
 static void fail_all(qv__rlink *l, const char *why)
 {
-    qv__rreq *lists[2] = { l->sq, l->pending };
+    qv__rreq *lists[2] = {l->sq, l->pending};
     l->sq = l->sq_tail = l->pending = l->pending_tail = NULL;
     for (int i = 0; i < 2; i++) {
         for (qv__rreq *rq = lists[i], *next; rq; rq = next) {
@@ -111,7 +111,8 @@ static int map_code(uint16_t type, int code)
 {
     if (code == QV_ENOMEM || code == QV_E2BIG)
         return QV_ENOMEM;
-    if (code == QV_ENOTSUP || code == QV_EMISMATCH || (type == QV_WIRE_LOAD && code == QV_ENOENT))
+    if (code == QV_ENOTSUP || code == QV_EMISMATCH ||
+        (type == QV_WIRE_LOAD && code == QV_ENOENT))
         return QV_ENOTSUP;
     return QV_EIO;
 }
@@ -138,7 +139,8 @@ static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t
     pthread_mutex_lock(&l->mu);
     if (type == QV_WIRE_HEARTBEAT) {
         if (m.u.heartbeat_reply.instance != l->hello.instance) {
-            snprintf(bad, badlen, "the daemon restarted (instance %016llx, was %016llx): "
+            snprintf(bad, badlen,
+                     "the daemon restarted (instance %016llx, was %016llx): "
                      "what it held is gone",
                      (unsigned long long)m.u.heartbeat_reply.instance,
                      (unsigned long long)l->hello.instance);
@@ -180,8 +182,10 @@ static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t
     } else if (type == QV_WIRE_READ) {
         if (n < 3 || zmq_msg_size(&parts[2]) != rq->n) {
             rq->err = QV_EIO;
-            snprintf(rq->why, sizeof rq->why, "remote board %s: read of %zu bytes answered "
-                     "with %zu", l->name, rq->n, n < 3 ? (size_t)0 : zmq_msg_size(&parts[2]));
+            snprintf(rq->why, sizeof rq->why,
+                     "remote board %s: read of %zu bytes answered "
+                     "with %zu",
+                     l->name, rq->n, n < 3 ? (size_t)0 : zmq_msg_size(&parts[2]));
         } else {
             zmq_msg_init(&rq->data);
             zmq_msg_move(&rq->data, &parts[2]);
@@ -192,8 +196,10 @@ static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t
             rq->time_us += m.u.run_reply.results[i].time_us;
         if (m.u.run_reply.status) {
             rq->err = map_code(QV_WIRE_RUN, m.u.run_reply.status);
-            snprintf(rq->why, sizeof rq->why, "remote board %s: the run failed on the "
-                     "daemon: %s", l->name, qv_strerror(m.u.run_reply.status));
+            snprintf(rq->why, sizeof rq->why,
+                     "remote board %s: the run failed on the "
+                     "daemon: %s",
+                     l->name, qv_strerror(m.u.run_reply.status));
         }
     }
     rq->done = true;
@@ -234,7 +240,7 @@ static int send_heartbeat(qv__rlink *l)
 /* Waits (I/O thread, link down) until ns from now or a wake. */
 static void nap(qv__rlink *l, uint64_t ns)
 {
-    struct pollfd p = { l->wakefd, POLLIN, 0 };
+    struct pollfd p = {l->wakefd, POLLIN, 0};
     if (poll(&p, 1, (int)(ns / 1000000u) + 1) > 0)
         drain_wake(l->wakefd);
 }
@@ -268,13 +274,13 @@ static bool reconnect(qv__rlink *l)
 
 /* The I/O thread's clocks (ns) between turns. */
 typedef struct io_clock {
-    uint64_t last_heard;     /* the last message from the daemon */
-    uint64_t next_hb;        /* the next heartbeat, while requests wait */
-    uint64_t next_try;       /* the next reconnection, while down */
+    uint64_t last_heard; /* the last message from the daemon */
+    uint64_t next_hb;    /* the next heartbeat, while requests wait */
+    uint64_t next_try;   /* the next reconnection, while down */
     uint64_t backoff_ms;
     uint64_t restored_until; /* tell the device again until then */
     uint64_t next_restored;
-    bool     outstanding;    /* requests were waiting at the last turn */
+    bool outstanding; /* requests were waiting at the last turn */
 } io_clock;
 
 #define MS ((uint64_t)1000000)
@@ -288,7 +294,8 @@ static void turn_down(qv__rlink *l, io_clock *c, uint64_t now)
     }
     if (!reconnect(l)) {
         c->next_try = qv__now_ns() + c->backoff_ms * MS;
-        c->backoff_ms = c->backoff_ms * 2 < BACKOFF_MAX_MS ? c->backoff_ms * 2 : BACKOFF_MAX_MS;
+        c->backoff_ms =
+            c->backoff_ms * 2 < BACKOFF_MAX_MS ? c->backoff_ms * 2 : BACKOFF_MAX_MS;
         return;
     }
     c->backoff_ms = BACKOFF_MIN_MS;
@@ -358,7 +365,8 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
     } else if (now < c->restored_until) {
         wait_ms = 250;
     }
-    zmq_pollitem_t it[2] = { { l->sock, 0, ZMQ_POLLIN, 0 }, { NULL, l->wakefd, ZMQ_POLLIN, 0 } };
+    zmq_pollitem_t it[2] = {{l->sock, 0, ZMQ_POLLIN, 0},
+                            {NULL, l->wakefd, ZMQ_POLLIN, 0}};
     if (zmq_poll(it, 2, wait_ms) < 0 && errno != EINTR) {
         snprintf(why, whylen, "poll: %s", zmq_strerror(errno));
         return false;
@@ -413,7 +421,7 @@ static void io_stop(qv__rlink *l)
 static void *io_main(void *arg)
 {
     qv__rlink *l = arg;
-    io_clock c = { .last_heard = qv__now_ns(), .backoff_ms = BACKOFF_MIN_MS };
+    io_clock c = {.last_heard = qv__now_ns(), .backoff_ms = BACKOFF_MIN_MS};
     char why[240];
     for (;;) {
         pthread_mutex_lock(&l->mu);
@@ -434,7 +442,8 @@ static void *io_main(void *arg)
         }
         int rc = send_queued(l, &c, now);
         if (rc) {
-            link_down(l, rc == -EAGAIN ? "the daemon closed the connection" : zmq_strerror(-rc));
+            link_down(l, rc == -EAGAIN ? "the daemon closed the connection"
+                                       : zmq_strerror(-rc));
             continue;
         }
         if (!receive(l, &c, now, why, sizeof why)) {
@@ -469,9 +478,12 @@ static void conf_copy(qv__rlink *l, const qv__rlink_conf *c)
 {
     snprintf(l->name, sizeof l->name, "%s", c->name ? c->name : "?");
     snprintf(l->endpoint, sizeof l->endpoint, "%s", c->endpoint);
-    snprintf(l->server_key, sizeof l->server_key, "%s", c->server_key ? c->server_key : "");
-    snprintf(l->client_pub, sizeof l->client_pub, "%s", c->client_pub ? c->client_pub : "");
-    snprintf(l->client_sec, sizeof l->client_sec, "%s", c->client_sec ? c->client_sec : "");
+    snprintf(l->server_key, sizeof l->server_key, "%s",
+             c->server_key ? c->server_key : "");
+    snprintf(l->client_pub, sizeof l->client_pub, "%s",
+             c->client_pub ? c->client_pub : "");
+    snprintf(l->client_sec, sizeof l->client_sec, "%s",
+             c->client_sec ? c->client_sec : "");
     l->hb_ms = c->heartbeat_ms ? c->heartbeat_ms : 250;
     l->timeout_ms = c->timeout_ms ? c->timeout_ms : 1000;
     l->restored = c->restored;
@@ -532,8 +544,8 @@ int qv__rlink_post(qv__rlink *l, qv__rreq *rq, qv_wire_msg *m)
 {
     pthread_mutex_lock(&l->mu);
     if (!l->up || l->stop) {
-        snprintf(rq->why, sizeof rq->why, "%s", l->stop ? "the device is closing"
-                                                        : l->down_why);
+        snprintf(rq->why, sizeof rq->why, "%s",
+                 l->stop ? "the device is closing" : l->down_why);
         pthread_mutex_unlock(&l->mu);
         return QV_EIO;
     }
@@ -543,8 +555,9 @@ int qv__rlink_post(qv__rlink *l, qv__rreq *rq, qv_wire_msg *m)
     rq->type = m->type;
     int rc = qv__wire_encode(m, &rq->enc);
     if (rc) {
-        snprintf(rq->why, sizeof rq->why, "remote board %s: cannot encode a %s request: %s",
-                 l->name, qv__wire_type_name(m->type), qv_strerror(rc));
+        snprintf(rq->why, sizeof rq->why,
+                 "remote board %s: cannot encode a %s request: %s", l->name,
+                 qv__wire_type_name(m->type), qv_strerror(rc));
         pthread_mutex_unlock(&l->mu);
         return rc;
     }
@@ -563,7 +576,7 @@ int qv__rlink_post(qv__rlink *l, qv__rreq *rq, qv_wire_msg *m)
 /* Whether a detached request older than id is still unanswered; under mu. */
 static bool older_detached(const qv__rlink *l, uint64_t id)
 {
-    const qv__rreq *lists[2] = { l->sq, l->pending };
+    const qv__rreq *lists[2] = {l->sq, l->pending};
     for (int i = 0; i < 2; i++)
         for (const qv__rreq *rq = lists[i]; rq; rq = rq->next)
             if (rq->detached && rq->id < id)
@@ -581,7 +594,8 @@ static bool all_done(const qv__rreq *rq)
     return true;
 }
 
-int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why, size_t whylen)
+int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
+                   size_t whylen)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
@@ -604,8 +618,9 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why, si
              * fails every outstanding request at once. */
             late = true;
             l->reset = true;
-            snprintf(l->down_why, sizeof l->down_why, "a %s still unanswered after %lld ms",
-                     qv__wire_type_name(rq->type), (long long)(timeout_ns / 1000000));
+            snprintf(l->down_why, sizeof l->down_why,
+                     "a %s still unanswered after %lld ms", qv__wire_type_name(rq->type),
+                     (long long)(timeout_ns / 1000000));
             pthread_mutex_unlock(&l->mu);
             wake(l);
             pthread_mutex_lock(&l->mu);
@@ -636,7 +651,7 @@ void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem)
     pthread_mutex_lock(&l->mu);
     for (;;) {
         bool busy = false;
-        const qv__rreq *lists[2] = { l->sq, l->pending };
+        const qv__rreq *lists[2] = {l->sq, l->pending};
         for (int i = 0; i < 2 && !busy; i++)
             for (const qv__rreq *rq = lists[i]; rq && !busy; rq = rq->next)
                 busy = rq->type == QV_WIRE_WRITE && rq->mem == mem;

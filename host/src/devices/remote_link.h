@@ -25,80 +25,80 @@ struct qv_devmem;
 /* One request and, once done, its reply. */
 typedef struct qv__rreq {
     struct qv__rreq *next; /* in the send queue, then the pending list */
-    uint64_t  id;
-    uint16_t  type;        /* QV_WIRE_* */
-    unsigned  gen;         /* the link's generation when it was posted */
-    bool      detached;    /* nobody waits: the link frees it when answered */
-    bool      done;        /* under mu */
-    int       err;         /* when done: 0 or a QV_E* code */
-    char      why[240];    /* when err: what went wrong */
-    qv_wire_enc enc;       /* the request's frames, until sent */
+    uint64_t id;
+    uint16_t type;   /* QV_WIRE_* */
+    unsigned gen;    /* the link's generation when it was posted */
+    bool detached;   /* nobody waits: the link frees it when answered */
+    bool done;       /* under mu */
+    int err;         /* when done: 0 or a QV_E* code */
+    char why[240];   /* when err: what went wrong */
+    qv_wire_enc enc; /* the request's frames, until sent */
     /* Replies. */
-    uint64_t  buf;         /* ALLOC: the remote buffer id */
-    zmq_msg_t data;        /* READ: the bytes (when has_data) */
-    bool      has_data;
-    double    time_us;     /* RUN: the tasks' times, summed (µs) */
+    uint64_t buf;   /* ALLOC: the remote buffer id */
+    zmq_msg_t data; /* READ: the bytes (when has_data) */
+    bool has_data;
+    double time_us; /* RUN: the tasks' times, summed (µs) */
     /* The device's (remote.c). */
     struct qv_devmem *mem; /* WRITE, READ: the device copy */
-    void     *dst;         /* READ: where wait copies the bytes */
-    size_t    n;           /* READ: bytes */
+    void *dst;             /* READ: where wait copies the bytes */
+    size_t n;              /* READ: bytes */
     struct qv__rreq *kids; /* RUN: the READs that bring its outputs home */
     struct qv__rreq *sib;  /* in kids */
 } qv__rreq;
 
 /* Where and how to connect. Strings are copied. */
 typedef struct qv__rlink_conf {
-    const char *name;        /* for messages: the board's name */
-    const char *endpoint;    /* tcp://HOST:PORT or ipc://PATH */
-    const char *server_key;  /* Z85, or NULL: plain */
-    const char *client_pub;  /* Z85 or NULL (derived from client_sec) */
-    const char *client_sec;  /* Z85, or NULL: an ephemeral key pair */
-    unsigned    heartbeat_ms;
-    unsigned    timeout_ms;
+    const char *name;       /* for messages: the board's name */
+    const char *endpoint;   /* tcp://HOST:PORT or ipc://PATH */
+    const char *server_key; /* Z85, or NULL: plain */
+    const char *client_pub; /* Z85 or NULL (derived from client_sec) */
+    const char *client_sec; /* Z85, or NULL: an ephemeral key pair */
+    unsigned heartbeat_ms;
+    unsigned timeout_ms;
     /* Called by the I/O thread, holding no lock, after a reconnection (and
      * for a while after, in case a task's failure crossed it). May be NULL. */
-    void      (*restored)(void *arg);
-    void       *arg;
+    void (*restored)(void *arg);
+    void *arg;
 } qv__rlink_conf;
 
 /* What a HELLO told about the daemon: every kernel of every board it
  * serves, by catalog name, with the function name a RUN task uses. */
 typedef struct qv__rhello {
     uint64_t instance;
-    uint32_t caps;           /* QV_WIRE_CAP_* */
-    uint64_t memory;         /* bytes, the largest board's */
-    size_t   nkernels;
-    char   **kernel, **func; /* nkernels each */
-    char     boards[200];    /* board names, for messages */
+    uint32_t caps;   /* QV_WIRE_CAP_* */
+    uint64_t memory; /* bytes, the largest board's */
+    size_t nkernels;
+    char **kernel, **func; /* nkernels each */
+    char boards[200];      /* board names, for messages */
 } qv__rhello;
 
 void qv__rhello_fini(qv__rhello *h);
 
 typedef struct qv__rlink {
     pthread_mutex_t mu;
-    pthread_cond_t  cv;
+    pthread_cond_t cv;
     char name[128], endpoint[256];
     char server_key[QV__KEY_Z85 + 1], client_pub[QV__KEY_Z85 + 1],
         client_sec[QV__KEY_Z85 + 1];
     unsigned hb_ms, timeout_ms;
-    bool     up;          /* connected and answering */
-    unsigned gen;         /* bumped at every fault: remote ids of older
-                           * generations are gone */
+    bool up;      /* connected and answering */
+    unsigned gen; /* bumped at every fault: remote ids of older
+                   * generations are gone */
     uint64_t next_id;
-    qv__rhello hello;     /* the current daemon's */
-    qv__rreq *sq, *sq_tail; /* to send */
+    qv__rhello hello;                 /* the current daemon's */
+    qv__rreq *sq, *sq_tail;           /* to send */
     qv__rreq *pending, *pending_tail; /* sent, not answered, oldest first */
-    bool      reset;      /* a device op saw a fault: reconnect */
-    bool      stop;
-    char      down_why[240]; /* why it is down */
-    uint64_t  faults, reconnects;
-    int       wakefd;     /* eventfd: wakes the I/O thread */
+    bool reset;                       /* a device op saw a fault: reconnect */
+    bool stop;
+    char down_why[240]; /* why it is down */
+    uint64_t faults, reconnects;
+    int wakefd; /* eventfd: wakes the I/O thread */
     pthread_t thread;
-    bool      started;
-    void    (*restored)(void *arg); /* conf's */
-    void     *arg;
+    bool started;
+    void (*restored)(void *arg); /* conf's */
+    void *arg;
     /* The I/O thread's. */
-    void     *ctx, *sock;
+    void *ctx, *sock;
 } qv__rlink;
 
 /* Connects, says HELLO and waits up to conf->timeout_ms for the reply;
@@ -141,28 +141,30 @@ void qv__rlink_reset(qv__rlink *l, const char *why);
 /* Sends e's frames on sock without blocking: the body is handed to ZeroMQ
  * (e->body becomes NULL), the data frame is sent from the caller's memory.
  * 0 or -errno (-EAGAIN: the connection is gone; sockets never reconnect). */
-int  qv__rconn_send(void *sock, qv_wire_enc *e);
+int qv__rconn_send(void *sock, qv_wire_enc *e);
 /* Receives one whole message, if one is waiting, into parts
  * (QV__RCONN_MAX_PARTS, initialised here; *n frames, more than the maximum
  * when there were too many). 1 when none is waiting, 0 when one came, or
  * -errno. */
-int  qv__rconn_recv(void *sock, zmq_msg_t *parts, size_t *n);
+int qv__rconn_recv(void *sock, zmq_msg_t *parts, size_t *n);
 void qv__rconn_close_parts(zmq_msg_t *parts, size_t n);
 /* Decodes parts into m (qv__wire_decode); 0 or an error, the reason in err. */
-int  qv__rconn_decode(zmq_msg_t *parts, size_t n, qv_wire_msg *m, char *err, size_t errlen);
+int qv__rconn_decode(zmq_msg_t *parts, size_t n, qv_wire_msg *m, char *err,
+                     size_t errlen);
 /* Connects a DEALER of a new context to l's endpoint (with l's keys) and
  * says HELLO: 0 with the socket, its context and the daemon's description
  * in h; else an error, the reason in err and nothing left open. Waits at
  * most l->timeout_ms; returns -ECANCELED early when wakefd (>= 0) is
  * signalled. */
-int  qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctx, void **sock, qv__rhello *h,
-                    char *err, size_t errlen);
+int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctx, void **sock, qv__rhello *h,
+                   char *err, size_t errlen);
 /* Closes sock and destroys ctx (each may be NULL); both become NULL. */
 void qv__rconn_teardown(void **ctx, void **sock);
 
 /* `quiver devices`: says HELLO to the daemon of conf and waits for the
  * reply (conf->timeout_ms); 0 with *out filled (free with
  * qv__rhello_fini), or an error with the reason in err. */
-int qv__rlink_probe(const qv__rlink_conf *conf, qv__rhello *out, char *err, size_t errlen);
+int qv__rlink_probe(const qv__rlink_conf *conf, qv__rhello *out, char *err,
+                    size_t errlen);
 
 #endif
