@@ -403,6 +403,11 @@ typedef struct qv_region_info {
                                        * signature", "drift: ...", "devices
                                        * changed: ..."; "" before */
     char     last_error[256]; /* why the last compile failed; "" if none */
+    /* Appended later: a caller built before passes the smaller size and
+     * gets the fields above. */
+    uint64_t fused;         /* chains of replayed entries run as one launch
+                             * of a fused catalog kernel (docs/runtime.md,
+                             * "Fused kernels") */
 } qv_region_info;
 
 /* Fills *out for region `name` (explicit, or an implicit one by its

@@ -36,6 +36,7 @@ static const qv__ykey kernel_keys[] = {
     {"name", 1, "name: vadd"},
     {"implements", 1, "implements: FUNCTION or [F1, F2]"},
     {"connect", 0, NULL},
+    {"zero", 0, NULL},
     {"args", 1, "args: [{name: a, dir: in, type: float, size: n}]"},
     {"builds", 1, "builds: [{board: BOARD, xclbin: PATH}]"},
     {"perf", 1, "perf: {ii: 1, latency_cycles: 40, trip_count: n}"},
@@ -47,6 +48,7 @@ static const qv__ykey arg_keys[] = {
     {"dir", 1, "dir: in | out | inout | scalar"},
     {"type", 1, "type: float"},
     {"size", 0, NULL},
+    {"of", 0, NULL},
     {NULL, 0, NULL},
 };
 static const qv__ykey conn_keys[] = {
@@ -148,9 +150,15 @@ void qv__catalog_free(qv__catalog *c)
             free(k->conn[j].to);
         }
         free(k->conn);
+        for (size_t j = 0; j < k->nzero; j++)
+            free(k->zero[j]);
+        free(k->zero);
         for (size_t j = 0; j < k->nargs; j++) {
             free(k->args[j].name);
             free(k->args[j].size);
+            for (size_t e = 0; e < k->args[j].nof; e++)
+                free(k->args[j].of[e]);
+            free(k->args[j].of);
         }
         free(k->args);
         for (size_t j = 0; j < k->nbuilds; j++)
@@ -445,6 +453,95 @@ static int load_connect(const qv__ydoc *doc, const qv__ynode *n, qv__kernel *k,
     return 0;
 }
 
+/* A list of "function.arg" of k's chain (or one, with `one`), as `what`
+ * ("zero", "args.of"); only for a fused kernel. */
+static int load_endpoints(const qv__ydoc *doc, const qv__ynode *n, const char *what, int one,
+                          const qv__kernel *k, char ***out, size_t *nout, qv_diag *diag)
+{
+    if (k->nfuncs < 2)
+        return qv__yerr(doc, n, diag,
+                        "%s: only a fused kernel (implements: [F1, F2, ...]) names "
+                        "arguments of its chain", what);
+    int scalar = one && n->kind == QV__Y_SCALAR;
+    if (!scalar && (n->kind != QV__Y_SEQ || n->n == 0 || n->n > QV__KERNEL_MAX_FUNCS))
+        return qv__yerr(doc, n, diag,
+                        "%s: expected %sa list of 1 to %d FUNCTION.ARG, got %s", what,
+                        one ? "FUNCTION.ARG or " : "", QV__KERNEL_MAX_FUNCS, qv__ydesc(n));
+    size_t cnt = scalar ? 1 : n->n;
+    if (!(*out = calloc(cnt, sizeof **out)))
+        return QV_ENOMEM;
+    for (size_t i = 0; i < cnt; i++) {
+        const qv__ynode *e = scalar ? n : n->items[i];
+        size_t pos;
+        int rc = check_endpoint(doc, e, what, k, &(*out)[*nout], &pos, diag);
+        if (rc)
+            return rc;
+        (*nout)++;
+        for (size_t j = 0; j + 1 < *nout; j++)
+            if (!strcmp((*out)[j], (*out)[*nout - 1]))
+                return qv__yerr(doc, e, diag, "%s: '%s' is listed twice", what,
+                                (*out)[j]);
+    }
+    return 0;
+}
+
+/* Whether "function.arg" s is named by k: a connection's input (inside the
+ * kernel), a zero input or an argument's `of` other than argument skip's.
+ * The name of what names it, or NULL. */
+static const char *endpoint_user(const qv__kernel *k, const char *s, size_t skip)
+{
+    for (size_t i = 0; i < k->nconn; i++)
+        if (!strcmp(k->conn[i].to, s))
+            return "connect";
+    for (size_t i = 0; i < k->nzero; i++)
+        if (!strcmp(k->zero[i], s))
+            return "zero";
+    for (size_t i = 0; i < k->nargs; i++)
+        for (size_t j = 0; i != skip && j < k->args[i].nof; j++)
+            if (!strcmp(k->args[i].of[j], s))
+                return k->args[i].name;
+    return NULL;
+}
+
+/* A fused kernel's `of` and `zero`: all of its arguments say what they
+ * are or none does, and no chain argument is two things. */
+static int check_mapping(const qv__ydoc *doc, const qv__ynode *m, qv__kernel *k,
+                         qv_diag *diag)
+{
+    const qv__ynode *args = qv__ymap_get(m, "args");
+    size_t with = 0;
+    for (size_t i = 0; i < k->nargs; i++)
+        with += k->args[i].nof > 0;
+    if (with && with < k->nargs) {
+        for (size_t i = 0; i < k->nargs; i++)
+            if (!k->args[i].nof)
+                return qv__yerr(doc, args->items[i], diag,
+                                "args: '%s' has no 'of', but other arguments of this "
+                                "fused kernel have one (expected 'of: FUNCTION.ARG' "
+                                "on every argument, or on none)",
+                                k->args[i].name);
+    }
+    for (size_t i = 0; i < k->nzero; i++) {
+        const char *u = endpoint_user(k, k->zero[i], SIZE_MAX);
+        if (u && strcmp(u, "zero"))
+            return qv__yerr(doc, qv__ymap_get(m, "zero"), diag,
+                            "zero: '%s' is also named by %s%s", k->zero[i],
+                            strcmp(u, "connect") ? "argument " : "", u);
+    }
+    for (size_t i = 0; i < k->nargs; i++)
+        for (size_t j = 0; j < k->args[i].nof; j++) {
+            const char *u = endpoint_user(k, k->args[i].of[j], i);
+            if (u)
+                return qv__yerr(doc, qv__ymap_get(args->items[i], "of"), diag,
+                                "args.of: '%s' is also named by %s%s",
+                                k->args[i].of[j],
+                                strcmp(u, "connect") && strcmp(u, "zero") ? "argument "
+                                                                          : "", u);
+        }
+    k->mapped = with > 0;
+    return 0;
+}
+
 static int load_args(const qv__ydoc *doc, const qv__ynode *n, qv__kernel *k,
                      qv_diag *diag)
 {
@@ -494,9 +591,11 @@ static int load_args(const qv__ydoc *doc, const qv__ynode *n, qv__kernel *k,
     }
     for (size_t i = 0; i < k->nargs; i++) {
         const qv__ynode *sz = qv__ymap_get(n->items[i], "size");
-        if (!sz)
-            continue;
-        int rc = check_expr(doc, sz, "args.size", k, &k->args[i].size, diag);
+        const qv__ynode *of = qv__ymap_get(n->items[i], "of");
+        int rc = sz ? check_expr(doc, sz, "args.size", k, &k->args[i].size, diag) : 0;
+        if (!rc && of)
+            rc = load_endpoints(doc, of, "args.of", 1, k, &k->args[i].of, &k->args[i].nof,
+                                diag);
         if (rc)
             return rc;
     }
@@ -738,8 +837,12 @@ static int load_kernel(const qv__ydoc *doc, const qv__ynode *m, qv__catalog *c,
     rc = load_implements(doc, qv__ymap_get(m, "implements"), c, k, diag);
     if (!rc && (n = qv__ymap_get(m, "connect")))
         rc = load_connect(doc, n, k, diag);
+    if (!rc && (n = qv__ymap_get(m, "zero")))
+        rc = load_endpoints(doc, n, "zero", 0, k, &k->zero, &k->nzero, diag);
     if (!rc)
         rc = load_args(doc, qv__ymap_get(m, "args"), k, diag);
+    if (!rc)
+        rc = check_mapping(doc, m, k, diag);
     if (!rc && (n = qv__ymap_get(m, "resources")))
         rc = load_resources(doc, n, k, diag);
     if (!rc)

@@ -13,8 +13,12 @@
  *     - name: vadd                       unique
  *       implements: vadd | [scale, vadd] one function, or a fused chain
  *       connect: [{from: scale.out, to: vadd.a}]   fused chains only
+ *       zero: [fft.in_im]     fused chains only: chain inputs the kernel
+ *                             takes as all zero bytes
  *       args:
- *         - {name: a, dir: in | out | inout, type: float, size: n}
+ *         - {name: a, dir: in | out | inout, type: float, size: n,
+ *            of: scale.x | [fir.n, fft.n]}   fused chains only: the chain
+ *                             argument(s) this one is; all or none have it
  *         - {name: n, dir: scalar, type: uint32}
  *       builds: [{board: alveo-u250, xclbin: ../bitstreams/u250/vadd.xclbin},
  *                {platform: xilinx_u280_gen3x16_xdma_1_202211_1, xclbin: ...}]
@@ -49,6 +53,13 @@ typedef struct qv__karg {
     int type;      /* index into qv__ktype_names */
     unsigned elem; /* bytes per element */
     char *size;    /* buffers: an expression; NULL for scalars */
+    /* A fused kernel's argument: the chain's arguments it stands for
+     * ("function.arg", each a function of the chain; several when they
+     * must hold the same value, as fir.n and fft.n). NULL when the
+     * catalog does not say, and then the runtime cannot launch the kernel
+     * in place of the chain (the planner still plans with it). */
+    char **of;
+    size_t nof;
 } qv__karg;
 
 typedef struct qv__kconn {
@@ -79,6 +90,14 @@ typedef struct qv__kernel {
     size_t nfuncs;
     qv__kconn *conn;
     size_t nconn;
+    /* Chain inputs ("function.arg") the fused kernel does not take: it
+     * computes as if they held zero bytes only (fft.in_im of a real
+     * signal). */
+    char **zero;
+    size_t nzero;
+    /* Whether every argument says what it is (`of`): the runtime can run
+     * the kernel in place of its chain (core/fuse.c). */
+    int mapped;
     qv__karg *args;
     size_t nargs;
     qv__kbuild *builds;

@@ -26,6 +26,11 @@ static bool host_ready(qv_runtime *rt, void *arg)
  * done. *out is the task, which the caller completes with qv__task_finish. */
 static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, qv__task **out)
 {
+    /* Calls held back or deferred that the access conflicts with go in
+     * first: this thread's chain, then what the buffer's readers and
+     * writers are owed (defer.c). */
+    qv__region_flush(rt);
+    qv__defer_host(rt, buf, m);
     pthread_mutex_lock(&rt->submit_mu);
     if (hold && buf->held) {
         pthread_mutex_unlock(&rt->submit_mu);
@@ -151,6 +156,7 @@ QV_API int qv_buf_wait(qv_buf *buf)
         return qv__buf_bad(buf, "qv_buf_wait");
     qv_runtime *rt = buf->rt;
     if (qv__current_worker()) {
+        qv__defer_host(rt, buf, QV_R); /* what buf is owed runs first */
         /* A task must not block its worker on the graph: it may only look
          * at a buffer nothing uses any more. */
         if (atomic_load(&buf->users) > 0)

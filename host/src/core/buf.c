@@ -156,6 +156,11 @@ QV_API int qv_buf_unregister(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
         return qv__buf_bad(buf, "qv_buf_unregister");
+    /* Deferred calls on buf (defer.c) run first: the memory is the
+     * caller's again once this returns. */
+    if (!qv__current_worker())
+        qv__region_flush(buf->rt);
+    qv__defer_host(buf->rt, buf, QV_RW);
     if (qv__current_worker() && atomic_load(&buf->users) > 0)
         return qv__fail(QV_EDEADLK, "qv_buf_unregister called from a task while "
                         "tasks still use the buffer: it would wait on itself");
@@ -177,6 +182,9 @@ QV_API int qv_buf_try_unregister(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
         return qv__buf_bad(buf, "qv_buf_try_unregister");
+    if (!qv__current_worker())
+        qv__region_flush(buf->rt);
+    qv__defer_host(buf->rt, buf, QV_RW); /* then it is in use: QV_EBUSY */
     int rc = check_held(buf, "qv_buf_try_unregister");
     if (rc)
         return rc;

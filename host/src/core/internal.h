@@ -138,6 +138,10 @@ struct qv_func {
     unsigned    sig_scalars;  /* scalar arguments (bit i: argument i) whose
                                * values enter a region's signature: those
                                * its catalog kernel's sizes name (bind.c) */
+    /* The runtime's own function for a fused catalog kernel launched in
+     * place of a chain (fuse.c); NULL for the application's. On the CPU
+     * it runs the chain's functions in turn. */
+    const struct qv__fused *fused;
     qv__perf   *perf[QV_CLASS_COUNT];
 };
 
@@ -184,6 +188,10 @@ struct qv_buf {
      * and its detail, reported once by the next wait (under coh_mu). */
     atomic_int  err;
     char       *err_msg;
+    /* Deferred calls (defer.c) that use this buffer, and those of them
+     * that write it; under submit_mu. Any access to the buffer submits
+     * the ones it conflicts with first. */
+    unsigned    lazy, lazy_w;
 };
 
 /* ---- tasks ------------------------------------------------------------- */
@@ -394,6 +402,13 @@ struct qv_runtime {
     struct qv__loop *loop;
     /* Marks for the trace, e.g. each re-plan (trace/marks.c); own lock. */
     struct qv__marks *marks;
+    /* Calls submitted but not entered yet (defer.c), oldest first, under
+     * submit_mu: the head of a fused chain until its tail arrives, and the
+     * calls whose outputs a fused launch left to compute when read. */
+    struct qv__defer *defer_head, *defer_tail;
+    uint64_t defer_seq, ndefer;
+    /* Fused kernels made ready to launch (fuse.c), under reg_mu. */
+    struct qv__fused *fused;
 };
 
 #define QV__RT_MAGIC 0x71767274u /* "qvrt" */
@@ -432,6 +447,79 @@ int qv__held_deadlock(qv_runtime *rt);
 /* Releases every buffer the host still holds, with a warning (shutdown). */
 void qv__release_all(qv_runtime *rt);
 
+/* ---- deferred calls (defer.c) ------------------------------------------ */
+
+/* Submits call (f, args) under submit_mu, as qv_submit does from its lock
+ * on, without the region's bookkeeping: the task, whose pending the
+ * caller drops once it unlocked (qv__defer_start), or NULL with *rc. The
+ * tasks that deferred calls conflicting with it became are linked on
+ * *forced (through next), ahead of it; forced NULL: none are (for a
+ * deferred call, submitted in its turn). planned and worker: a replayed
+ * plan's choice (0: none). settled (may be NULL): its inputs whose
+ * writers are done (bit j: t->ubuf[j]), for prefetching. */
+qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs,
+                            unsigned planned, uint16_t worker, qv__task **forced,
+                            unsigned *settled, int *rc);
+/* Checks argument i of a call of f; 0 or the error qv_submit returns. */
+int qv__arg_check(qv_runtime *rt, const qv_func *f, const qv_arg *args, unsigned i);
+/* Drops the submission hold of each task on the list, in order. */
+void qv__defer_start(qv_runtime *rt, qv__task *list);
+
+typedef struct qv__defer qv__defer;
+/* Keeps call (f, args) back, under submit_mu: its buffers are marked so
+ * that any access to them submits it first. Its sequence number (> 0), or
+ * 0 with *rc when the call is invalid or memory is short. stash: held for
+ * a fused chain of the calling thread (the replay decides its fate). */
+uint64_t qv__defer_call(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs,
+                        unsigned planned, uint16_t worker, bool stash, int *rc);
+/* The deferred call with sequence number seq, or NULL when it was
+ * submitted since. Under submit_mu. */
+qv__defer *qv__defer_find(qv_runtime *rt, uint64_t seq);
+/* Keeps d as a recipe (its outputs computed when read), or drops it (a
+ * fused launch computes them). Under submit_mu. */
+void qv__defer_keep(qv_runtime *rt, qv__defer *d);
+void qv__defer_drop(qv_runtime *rt, qv__defer *d);
+/* d's call, for checking a chain. */
+const qv_arg *qv__defer_args(const qv__defer *d, qv_func **f);
+/* Submits what an access to bufs[0..n-1] with modes[] conflicts with
+ * (and what those conflict with, in order), under submit_mu, linking the
+ * tasks on *forced. 0 or an error of a submission. */
+int qv__defer_force(qv_runtime *rt, qv_buf *const *bufs, const unsigned *modes, unsigned n,
+                    qv__task **forced);
+/* Submits the deferred calls with these sequence numbers (those still
+ * deferred) and what they conflict with; or all with n == SIZE_MAX. */
+int qv__defer_force_seq(qv_runtime *rt, const uint64_t *seq, size_t n, qv__task **forced);
+/* Whether an access to b with mode m must force deferred calls first. */
+static inline bool qv__defer_hit(const qv_buf *b, unsigned m)
+{
+    return b->lazy && ((m & QV_W) || b->lazy_w);
+}
+/* Drops the recipes whose outputs newer deferred calls overwrite before
+ * anything reads them (a program that reuses its intermediate buffers
+ * would otherwise pile them up). Under submit_mu. */
+void qv__defer_prune(qv_runtime *rt);
+/* Frees deferred calls left at destroy (none: shutdown submits them). */
+void qv__defer_free(qv_runtime *rt);
+/* Host access to buf with mode m: forces what it conflicts with and
+ * starts those tasks (takes submit_mu). */
+void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m);
+
+/* ---- fused kernels at run time (fuse.c) ------------------------------- */
+
+struct qv__kernel;
+/* The chain a replay holds: its calls in order, the first n - 1 deferred
+ * (sequence numbers seq) and the last (f, args) arriving now. Submits the
+ * fused catalog kernel k in their place, planned on device dev, when the
+ * calls are wired as k says (connections, equal arguments, zero inputs):
+ * the task, whose pending the caller drops. NULL when they are not
+ * (nothing done: the caller submits the chain as it is). */
+qv__task *qv__fuse_launch(qv_runtime *rt, const struct qv__kernel *k, const uint64_t *seq,
+                          unsigned n, qv_func *f, const qv_arg *args, unsigned dev);
+/* Runs fused function f's chain on the CPU, for call; 0 or QV_ENOMEM. */
+int qv__fuse_run_cpu(const qv_func *f, const qv_call *call);
+/* Frees the fused kernels' state (destroy). */
+void qv__fuse_free(qv_runtime *rt);
+
 /* ---- regions (region.c) ------------------------------------------------ */
 
 /* Sets up rt's regions (at create); QV_ENOMEM. */
@@ -446,6 +534,14 @@ void qv__region_free(qv_runtime *rt);
  * but at an entry's first task. When the entry replays a plan and t
  * matches it, sets t->planned. Not for submissions from inside tasks. */
 void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args);
+/* Before call (f, args) is submitted: when the entry replays a plan that
+ * runs this call within a fused chain, holds it back (or, at the chain's
+ * end, launches the fused kernel) and returns true with *rc as qv_submit's
+ * result. False: submit it as usual. */
+bool qv__region_fuse(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs, int *rc);
+/* The calling thread's held chain (if any) is submitted as it is: before
+ * its host accesses and waits. */
+void qv__region_flush(qv_runtime *rt);
 /* A device appeared, disappeared or failed (why says which): every plan
  * is re-made at its region's next entry. */
 void qv__region_devices_changed(qv_runtime *rt, const char *why);

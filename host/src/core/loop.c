@@ -35,6 +35,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "config/catalog.h"
 #include "config/policy.h"
 #include "core/region.h"
 #include "qvpart.h"
@@ -57,6 +58,9 @@ void qv__rplan_release(qv__rplan *p)
     free(p->dev);
     free(p->worker);
     free(p->pred_us);
+    free(p->chain);
+    free(p->chains);
+    free(p->node_pos);
     free(p);
 }
 
@@ -147,6 +151,62 @@ static void scale_class(qv_dag *g, int cls, double x)
             g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
 }
 
+/* Whether every chain plan pl fuses is tasks i..i+len-1 of the entry, in
+ * the order of the kernel's `implements`, of a kernel whose arguments the
+ * catalog maps (`of`), and short enough to hold back (fuse.c). */
+static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32_t n)
+{
+    const qv__catalog *cat = rt->catalog;
+    for (uint32_t i = 0; i < n;) {
+        uint32_t k = pl->fused[i];
+        if (k == UINT32_MAX) {
+            i++;
+            continue;
+        }
+        const qv__kernel *kn = &cat->kernels[k];
+        if (!kn->mapped || kn->nfuncs > 8 || i + kn->nfuncs > n)
+            return false;
+        for (uint32_t j = 0; j < kn->nfuncs; j++)
+            if (pl->fused[i + j] != k || strcmp(g->func_name[g->func[i + j]], kn->funcs[j]))
+                return false;
+        i += (uint32_t)kn->nfuncs;
+    }
+    return true;
+}
+
+/* Copies pl's fused chains (checked by chains_ok) into rp, with the nodes
+ * a replayed entry makes. */
+static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
+{
+    uint32_t n = rp->n;
+    if (!(rp->node_pos = malloc((n ? n : 1) * sizeof *rp->node_pos)))
+        return QV_ENOMEM;
+    for (uint32_t i = 0; pl->fused && i < n; i++)
+        if (pl->fused[i] != UINT32_MAX) {
+            rp->chain = calloc(n, sizeof *rp->chain);
+            rp->chains = calloc(n, sizeof *rp->chains);
+            if (!rp->chain || !rp->chains)
+                return QV_ENOMEM;
+            break;
+        }
+    for (uint32_t i = 0; i < n;) {
+        uint32_t k = rp->chain ? pl->fused[i] : UINT32_MAX;
+        if (k == UINT32_MAX || rp->nchains >= UINT16_MAX) {
+            rp->node_pos[rp->nnodes++] = i++;
+            continue;
+        }
+        const qv__kernel *kn = &rt->catalog->kernels[k];
+        uint32_t len = (uint32_t)kn->nfuncs;
+        rp->chains[rp->nchains] = (struct qv__rchain){kn, i, len};
+        rp->nchains++;
+        for (uint32_t j = 0; j < len; j++)
+            rp->chain[i + j] = (uint16_t)rp->nchains;
+        rp->node_pos[rp->nnodes++] = i + len - 1; /* the launch */
+        i += len;
+    }
+    return 0;
+}
+
 /* Plans nodes [lo, hi) (n tasks) on the devices in service into *out,
  * with the costs on class drift_cls scaled by drift_x (scale_class; -1:
  * none). 0, or an error with why. */
@@ -180,15 +240,23 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
     o.catalog = rt->catalog;
     o.cost_weight = rt->policy->objective; /* the policy's `objective` */
     o.deadline_us = rt->policy->deadline_ms * 1e3;
-    /* The runtime does not launch fused kernels yet: a plan that counted
-     * on one would predict what does not happen (and place its chain
-     * worse than eager placement does). */
-    o.no_fuse = 1;
     qv_diag d;
     memset(&d, 0, sizeof d);
     if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
         snprintf(why, wn, "plan: %.200s", d.message[0] ? d.message : qv_strerror(rc));
         goto out;
+    }
+    /* A fused chain the runtime cannot launch (its kernel's arguments
+     * unmapped, its tasks not one after another in the entry) would be
+     * predicted but not run: plan again without fusing. */
+    if (pl->fused && !chains_ok(rt, g, pl, n)) {
+        qv_plan_destroy(pl);
+        pl = NULL;
+        o.no_fuse = 1;
+        if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
+            snprintf(why, wn, "plan: %.200s", d.message[0] ? d.message : qv_strerror(rc));
+            goto out;
+        }
     }
     rp = calloc(1, sizeof *rp);
     if (!rp || !(rp->dev = malloc(n)) || !(rp->pred_us = malloc(n * sizeof *rp->pred_us)) ||
@@ -215,6 +283,12 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
         used |= 1u << dev;
     }
     rp->ndev = (unsigned)__builtin_popcount(used);
+    rp->src_lo = lo;
+    rp->src_hi = hi;
+    if ((rc = take_chains(rt, pl, rp)) != 0) {
+        snprintf(why, wn, "out of memory");
+        goto out;
+    }
     if (qv__log_threshold() >= 4)
         for (uint32_t i = 0; i < n; i++) {
             char costs[256] = "";
@@ -260,9 +334,12 @@ static void measure_node(void *arg, uint64_t i, const qv__node *nd)
     if (nd->end_ns > x->t1)
         x->t1 = nd->end_ns;
     unsigned dev = nd->worker < rt->nworkers ? 0 : nd->worker - rt->nworkers + 1;
-    if (i >= x->p->n || dev != x->p->dev[i])
+    if (i >= x->p->nnodes)
+        return;
+    uint32_t k = x->p->node_pos[i];
+    if (dev != x->p->dev[k])
         return; /* moved by a fault: no reading of the plan */
-    x->m->pred[dev] += x->p->pred_us[i];
+    x->m->pred[dev] += x->p->pred_us[k];
     x->m->meas[dev] += nd->board_us > 0 ? (double)nd->board_us
                                         : nd->end_ns > nd->start_ns
                                               ? (double)(nd->end_ns - nd->start_ns) / 1e3
@@ -277,7 +354,7 @@ static bool measure_entry(qv_runtime *rt, const qv__rplan *p, uint64_t lo, uint6
 {
     memset(m, 0, sizeof *m);
     measuring x = {rt, p, m, UINT64_MAX, 0};
-    if (hi - lo != p->n || qv__gview_each(rt, lo, hi, measure_node, &x) != 1)
+    if (hi - lo != p->nnodes || qv__gview_each(rt, lo, hi, measure_node, &x) != 1)
         return false;
     m->span_us = x.t1 > x.t0 ? (double)(x.t1 - x.t0) / 1e3 : 0;
     return true;
@@ -421,9 +498,12 @@ static void *loop_main(void *arg)
             char why[128];
             int cls = -1;
             double x = 1;
+            /* Re-planned from this entry's graph, or, when its chains ran
+             * fused, from the recorded entry the plan came from. */
             if (ok && !r->want_compile && !l->stop &&
                 judge(rt, r, p, &m, why, sizeof why, &cls, &x))
-                qv__loop_job(r, lo, hi, p->pref, p->n, p->sig, true, cls, x, why);
+                qv__loop_job(r, p->nchains ? p->src_lo : lo, p->nchains ? p->src_hi : hi,
+                             p->pref, p->n, p->sig, true, cls, x, why);
             qv__rplan_release(p);
         }
         if (!r->want_compile || l->stop)

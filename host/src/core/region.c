@@ -29,6 +29,7 @@
  * replays both), else that region again.
  */
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +51,9 @@ typedef struct tls_state {
     const qv_runtime *rt;
     uint64_t serial;
     uint64_t sig, ntasks, lo, hi;
+    uint64_t nodes;  /* of the graph: the tasks, a fused chain as one */
+    uint64_t fused;  /* chains launched fused */
+    bool begun;      /* the entry has its first call */
     uint32_t gen, nslots;
     qv__region *open; /* the explicit region open, or NULL */
     qv__region *last; /* the most recent region an entry ended in */
@@ -65,6 +69,9 @@ typedef struct tls_state {
     qv__region *rr;
     bool missed;
     double pred_us;
+    /* The fused chain being held back: its calls so far, deferred. */
+    uint64_t stash[8];
+    unsigned nstash;
     struct sig_buf {
         const qv_buf *b;
         uint32_t gen, slot;
@@ -104,12 +111,22 @@ static void drop_replay(tls_state *s)
     s->rr = NULL;
 }
 
+/* Forgets the entry (its calls are in, or stay deferred, in any case). */
+static void entry_reset(tls_state *s)
+{
+    s->ntasks = 0;
+    s->begun = false;
+    s->nstash = 0;
+    drop_replay(s);
+}
+
 static void rebind(tls_state *s, const qv_runtime *rt)
 {
-    drop_replay(s); /* a plan holds no pointer into its runtime */
+    /* A chain held for the other runtime stays deferred there: its
+     * accesses or its shutdown submit it. */
+    entry_reset(s); /* a plan holds no pointer into its runtime */
     s->rt = rt;
     s->serial = rt->loop->serial;
-    s->ntasks = 0;
     s->open = NULL;
     s->last = NULL;
 }
@@ -201,23 +218,36 @@ static void guard_miss(qv_runtime *rt, tls_state *s, const char *why)
     drop_replay(s);
 }
 
-void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
+/* The entry's first call: a fresh signature, and the plan to replay. */
+static void entry_begin(qv_runtime *rt, tls_state *s)
 {
-    /* tls_for: a new runtime at a destroyed one's address must not take
-     * up the entry (and the plan's region) the thread had there. */
-    tls_state *s = tls_for(rt);
-    const qv_func *f = t->func;
-    if (!s->ntasks++) {
-        s->lo = t->id;
-        s->sig = 0x51654E7A11u;
-        s->nslots = 0;
-        if (!++s->gen) { /* wrapped: no stale entry may match */
-            memset(s->tab, 0, sizeof s->tab);
-            s->gen = 1;
-        }
-        entry_start(rt, s);
+    s->begun = true;
+    s->ntasks = 0;
+    s->nodes = 0;
+    s->fused = 0;
+    s->lo = UINT64_MAX;
+    s->hi = 0;
+    s->sig = 0x51654E7A11u;
+    s->nslots = 0;
+    if (!++s->gen) { /* wrapped: no stale entry may match */
+        memset(s->tab, 0, sizeof s->tab);
+        s->gen = 1;
     }
-    s->hi = t->id + 1;
+    entry_start(rt, s);
+}
+
+/* A node of the graph made by the entry. */
+static inline void note_node(tls_state *s, uint64_t id)
+{
+    if (s->lo == UINT64_MAX)
+        s->lo = id;
+    s->hi = id + 1;
+    s->nodes++;
+}
+
+/* The signature of the entry with call (f, args) added. */
+static uint64_t sig_step(tls_state *s, const qv_func *f, const qv_arg *args)
+{
     uint64_t h = mix(s->sig, ((uint64_t)f->id << 8) | f->nargs);
     uint64_t scalars = 0;
     for (unsigned i = 0; i < f->nargs; i++) {
@@ -235,15 +265,33 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
             }
         }
     }
-    h = scalars ? mix(h, scalars) : h;
+    return scalars ? mix(h, scalars) : h;
+}
+
+/* Takes signature h as the entry's, with its prefix kept. */
+static void sig_take(tls_state *s, uint64_t h)
+{
     s->sig = h;
-    uint64_t k = s->ntasks - 1;
+    uint64_t k = s->ntasks++;
     if (s->pref_ok) {
         if (k < s->pcap || pref_grow(s, k))
             s->pref[k] = h;
         else
             s->pref_ok = false;
     }
+}
+
+void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
+{
+    /* tls_for: a new runtime at a destroyed one's address must not take
+     * up the entry (and the plan's region) the thread had there. */
+    tls_state *s = tls_for(rt);
+    if (!s->begun)
+        entry_begin(rt, s);
+    note_node(s, t->id);
+    uint64_t k = s->ntasks;
+    uint64_t h = sig_step(s, t->func, args);
+    sig_take(s, h);
     if (s->rp) {
         if (k < s->rp->n && s->rp->pref[k] == h) {
             t->planned = s->rp->dev[k] + 1u;
@@ -253,6 +301,74 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
                                             : "more tasks than the plan's");
         }
     }
+}
+
+/* Submits the held chain as it is, noting its nodes in the entry. */
+static void flush(qv_runtime *rt, tls_state *s)
+{
+    qv__task *forced = NULL;
+    pthread_mutex_lock(&rt->submit_mu);
+    qv__defer_force_seq(rt, s->stash, s->nstash, &forced);
+    pthread_mutex_unlock(&rt->submit_mu);
+    s->nstash = 0;
+    for (qv__task *t = forced; t; t = t->next)
+        note_node(s, t->id);
+    qv__defer_start(rt, forced);
+}
+
+void qv__region_flush(qv_runtime *rt)
+{
+    tls_state *s = &tls;
+    if (s->nstash && s->rt == rt && s->serial == rt->loop->serial)
+        flush(rt, s);
+}
+
+bool qv__region_fuse(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs, int *rc)
+{
+    tls_state *s = tls_for(rt);
+    if (!s->begun)
+        entry_begin(rt, s);
+    const qv__rplan *p = s->rp;
+    uint64_t k = s->ntasks;
+    if (!p || !p->nchains || k >= p->n || (!p->chain[k] && !s->nstash))
+        return false; /* the common case: no chain here */
+    bool valid = nargs == f->nargs;
+    for (unsigned i = 0; valid && i < f->nargs; i++)
+        valid = qv__arg_check(rt, f, args, i) == 0;
+    uint64_t h = valid ? sig_step(s, f, args) : 0;
+    const struct qv__rchain *c = p->chain[k] ? &p->chains[p->chain[k] - 1] : NULL;
+    if (!valid || !c || h != p->pref[k] || k - c->first != s->nstash) {
+        if (s->nstash) /* the chain is broken off: it runs as it is */
+            flush(rt, s);
+        return false;
+    }
+    *rc = 0;
+    if (s->nstash + 1 < c->len) { /* hold it until the chain is whole */
+        pthread_mutex_lock(&rt->submit_mu);
+        uint64_t seq = rt->shut ? 0
+                                : qv__defer_call(rt, f, args, nargs, p->dev[k] + 1u,
+                                                 p->worker[k], true, rc);
+        pthread_mutex_unlock(&rt->submit_mu);
+        if (!seq) {
+            flush(rt, s);
+            return false;
+        }
+        s->stash[s->nstash++] = seq;
+        sig_take(s, h);
+        return true;
+    }
+    qv__task *t = qv__fuse_launch(rt, c->k, s->stash, s->nstash + 1, f, args, p->dev[k]);
+    if (!t) { /* not wired as the kernel wants this time */
+        flush(rt, s);
+        return false;
+    }
+    s->nstash = 0;
+    s->fused++;
+    note_node(s, t->id);
+    sig_take(s, h);
+    if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+        qv__sched_push(rt, t);
+    return true;
 }
 
 /* ---- regions ----------------------------------------------------------- */
@@ -294,14 +410,19 @@ static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
                  "not compiled: an entry of more than %u tasks", MAX_ENTRY);
         return;
     }
-    if (s->hi - s->lo != s->ntasks) {
+    uint64_t lo = s->lo, hi = s->hi;
+    if (s->nodes != s->ntasks && r->plan && r->plan->sig == sig && r->plan->nchains) {
+        /* Replayed with fused chains: the graph the plan came from. */
+        lo = r->plan->src_lo;
+        hi = r->plan->src_hi;
+    } else if (hi - lo != s->ntasks || s->nodes != s->ntasks) {
         /* Other threads' tasks came in between: the entry is not one range
          * of the graph. The next entry may be. */
         qv__log(3, "region %s: entry interleaved with other threads' tasks, not compiled",
                 r->name);
         return;
     }
-    if (!qv__loop_job(r, s->lo, s->hi, s->pref, (uint32_t)s->ntasks, sig, replan, -1, 1,
+    if (!qv__loop_job(r, lo, hi, s->pref, (uint32_t)s->ntasks, sig, replan, -1, 1,
                       reason)) {
         snprintf(r->error, sizeof r->error, "not compiled: out of memory");
         return;
@@ -335,6 +456,8 @@ static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t l
 static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
 {
     struct qv__loop *l = rt->loop;
+    if (s->nstash) /* the entry ends inside a chain */
+        flush(rt, s);
     uint64_t n = s->ntasks;
     uint64_t sig = n ? mix(s->sig, n) : 0;
     bool replayed = s->rp && !s->missed && n == s->rp->n;
@@ -358,8 +481,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
                 l->nimplicit++;
             if (!r) {
                 pthread_mutex_unlock(&l->mu);
-                s->ntasks = 0;
-                drop_replay(s);
+                entry_reset(s);
                 return;
             }
         }
@@ -375,16 +497,18 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     }
     if (replayed && s->rr == r) {
         r->replayed++;
+        r->fused += s->fused;
         r->predicted_us = s->pred_us;
-        if (s->hi - s->lo == n)
+        if (s->hi - s->lo == s->nodes)
             want_measure(rt, r, s->rp, s->lo, s->hi);
     } else {
         r->recorded++;
         r->predicted_us = qv__region_predict(r);
     }
     r->tasks = n;
-    r->lo = n ? s->lo : 0;
-    r->hi = n ? s->hi : 0;
+    r->nodes = s->nodes;
+    r->lo = s->nodes ? s->lo : 0;
+    r->hi = s->nodes ? s->hi : 0;
     s->last = r;
     if (n) {
         uint64_t gen = atomic_load(&l->dev_gen);
@@ -403,15 +527,19 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         }
     }
     pthread_mutex_unlock(&l->mu);
-    s->ntasks = 0;
-    drop_replay(s);
+    entry_reset(s);
 }
 
 void qv__region_waited(qv_runtime *rt)
 {
     tls_state *s = &tls;
-    if (s->rt != rt || !s->ntasks)
+    if (s->rt != rt)
         return;
+    if (!s->ntasks) { /* an entry begun without a task: begun again */
+        if (s->serial == rt->loop->serial && !s->open)
+            entry_reset(s);
+        return;
+    }
     if (s->serial != rt->loop->serial) {
         rebind(s, rt);
         return;
@@ -419,8 +547,7 @@ void qv__region_waited(qv_runtime *rt)
     if (s->open) /* an explicit region takes the work while open */
         return;
     if (!rt->policy->implicit_regions) {
-        s->ntasks = 0;
-        drop_replay(s);
+        entry_reset(s);
         return;
     }
     entry_end(rt, s, NULL);
@@ -463,9 +590,10 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
     pthread_mutex_unlock(&l->mu);
     if (!r)
         return qv__fail(QV_ENOMEM, "qv_region_begin: out of memory");
+    if (s->nstash)
+        flush(rt, s);
     s->open = r;
-    s->ntasks = 0; /* work since the last wait is no implicit entry */
-    drop_replay(s);
+    entry_reset(s); /* work since the last wait is no implicit entry */
     return 0;
 }
 
@@ -490,11 +618,14 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
         return qv__fail(QV_EINVAL, "qv_region_get: %s",
                         rt && !qv__rt_ok(rt) ? "the runtime was destroyed"
                                              : "NULL argument");
-    if (out->size != sizeof *out)
+    /* The versions: without `fused`, and today's. */
+    size_t v1 = offsetof(qv_region_info, fused);
+    if (out->size != sizeof *out && out->size != v1)
         return qv__fail(QV_EINVAL,
                         "qv_region_info.size is %zu; set it to "
                         "sizeof(qv_region_info) (%zu)",
                         out->size, sizeof *out);
+    size_t want = out->size;
     struct qv__loop *l = rt->loop;
     qv_region_info info;
     memset(&info, 0, sizeof info);
@@ -514,7 +645,7 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
                         name ? name : "on this thread yet", name ? "'" : "");
     }
     uint64_t lo = r->lo, hi = r->hi;
-    bool measure = r->tasks && r->hi - r->lo == r->tasks && r->measured_lo != lo + 1;
+    bool measure = r->nodes && r->hi - r->lo == r->nodes && r->measured_lo != lo + 1;
     pthread_mutex_unlock(&l->mu);
     /* measured_us of the last entry, once its tasks are all done. */
     uint64_t t0, t1;
@@ -542,10 +673,12 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
     info.predicted_us = r->predicted_us;
     info.measured_us = r->measured_us;
     info.parts = r->plan ? r->plan->parts : 0;
+    info.fused = r->fused;
     snprintf(info.last_replan_reason, sizeof info.last_replan_reason, "%s", r->reason);
     snprintf(info.last_error, sizeof info.last_error, "%s", r->error);
     pthread_mutex_unlock(&l->mu);
-    memcpy(out, &info, sizeof info);
+    info.size = want;
+    memcpy(out, &info, want);
     return 0;
 }
 

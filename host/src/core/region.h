@@ -30,6 +30,22 @@ typedef struct qv__rplan {
     unsigned parts;
     unsigned ndev;      /* devices the plan uses tasks on */
     uint64_t dev_gen;   /* loop->dev_gen it was planned with */
+    /* Fused chains: chain[k] is 1 + the index in chains of the chain task
+     * k belongs to, 0 for none (chain NULL: no chains). A chain is tasks
+     * first..first+len-1 of the entry, run as one launch of kernel k. */
+    uint16_t *chain;
+    struct qv__rchain {
+        const struct qv__kernel *k;
+        uint32_t first, len;
+    } *chains;
+    uint32_t nchains;
+    /* The nodes an entry replayed whole makes, in order: the task of the
+     * plan each is (a chain's fused launch is its last task's). */
+    uint32_t nnodes;
+    uint32_t *node_pos;
+    /* The recorded entry it was compiled from: a re-plan starts from it
+     * when replayed entries are fused (their graph is not the entry's). */
+    uint64_t src_lo, src_hi;
 } qv__rplan;
 
 void qv__rplan_release(qv__rplan *p);
@@ -39,10 +55,12 @@ struct qv__region {
     qv__region *next;
     char name[128];
     bool implicit;
-    uint64_t entries, recorded, replayed, compiles, replans, guard_misses;
+    uint64_t entries, recorded, replayed, compiles, replans, guard_misses, fused;
     uint64_t signatures, sig_entries;
     uint64_t sig;         /* the last entry's */
     uint64_t tasks;       /* of the last entry */
+    uint64_t nodes;       /* of the last entry: its tasks as the graph has
+                           * them (a fused chain is one) */
     uint64_t lo, hi;      /* node ids of the last entry: [lo, hi) */
     uint64_t measured_lo; /* lo + 1 of the entry measured_us is of */
     double predicted_us, measured_us;

@@ -245,10 +245,17 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt)
                         rt ? "destroyed" : "NULL");
     if (qv__current_worker())
         return qv__fail(QV_EDEADLK, "qv_runtime_shutdown called from a task");
+    qv__region_flush(rt);
+    /* What fused launches left to compute when read is computed now: the
+     * program may read its buffers once they are unregistered. */
+    qv__task *forced = NULL;
     pthread_mutex_lock(&rt->submit_mu);
     bool was = rt->shut;
+    if (!was && rt->defer_head)
+        qv__defer_force_seq(rt, NULL, SIZE_MAX, &forced);
     rt->shut = true;
     pthread_mutex_unlock(&rt->submit_mu);
+    qv__defer_start(rt, forced);
     if (was)
         return 0;
     qv__release_all(rt); /* else the tasks waiting for them never end */
@@ -308,6 +315,8 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     qv__marks_free(rt);
     qv__devq_close_all(rt);
     qv__region_free(rt);
+    qv__fuse_free(rt);
+    qv__defer_free(rt);
     free_policy(rt);
     for (size_t i = 0; i < rt->nchunks; i++)
         free(rt->chunks[i]);

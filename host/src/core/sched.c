@@ -456,6 +456,7 @@ QV_API int qv_wait_all(qv_runtime *rt)
         return qv__fail(QV_EINVAL, "qv_wait_all: %s runtime", rt ? "destroyed" : "NULL");
     if (qv__current_worker() && atomic_load(&rt->inflight) > 0)
         return qv__fail(QV_EDEADLK, "qv_wait_all called from a task: it would wait on itself");
+    qv__region_flush(rt); /* this thread's held chain is submitted work */
     /* Close the current epoch, so that what others submit from now on is
      * not waited for. When the ring is full (QV__EPOCHS waits, each with
      * tasks still running) the epoch stays open and this wait also covers

@@ -210,6 +210,25 @@ int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
     return 0;
 }
 
+int qv__arg_check(qv_runtime *rt, const qv_func *f, const qv_arg *args, unsigned i)
+{
+    const qv_arg_desc *d = &f->args[i];
+    if (d->is_buf) {
+        const qv_buf *b = args[i].buf;
+        if (!b)
+            return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a buffer",
+                            f->name, i);
+        if (b->rt != rt || b->magic != QV__BUF_MAGIC)
+            return qv__fail(QV_EINVAL, "function '%s': argument %u is %s", f->name, i,
+                            b->magic != QV__BUF_MAGIC ? "an unregistered buffer"
+                                                      : "a buffer of another runtime");
+    } else if (args[i].buf || !args[i].val || args[i].size != d->size) {
+        return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a "
+                        "scalar of %zu bytes", f->name, i, d->size);
+    }
+    return 0;
+}
+
 /* Checks args against f's signature; on success fills the task's argument
  * arrays and distinct-buffer list. */
 static int bind_args(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs,
@@ -229,15 +248,11 @@ static int bind_args(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     t->bytes = 0;
     for (unsigned i = 0; i < f->nargs; i++) {
         const qv_arg_desc *d = &f->args[i];
+        int rc = qv__arg_check(rt, f, args, i);
+        if (rc)
+            return rc;
         if (d->is_buf) {
             qv_buf *b = args[i].buf;
-            if (!b)
-                return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a buffer",
-                                f->name, i);
-            if (b->rt != rt || b->magic != QV__BUF_MAGIC)
-                return qv__fail(QV_EINVAL, "function '%s': argument %u is %s", f->name, i,
-                                b->magic != QV__BUF_MAGIC ? "an unregistered buffer"
-                                                          : "a buffer of another runtime");
             t->ptr[i] = b->ptr;
             t->size[i] = b->size;
             unsigned j = 0;
@@ -250,9 +265,6 @@ static int bind_args(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
             }
             t->modes[j] |= d->mode;
         } else {
-            if (args[i].buf || !args[i].val || args[i].size != d->size)
-                return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a "
-                                "scalar of %zu bytes", f->name, i, d->size);
             memcpy(sc, args[i].val, d->size);
             t->ptr[i] = sc;
             t->size[i] = d->size;
@@ -283,41 +295,36 @@ static int fpga_check(qv_runtime *rt, qv_func *f, qv__task *t)
     return 0;
 }
 
-QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs)
+qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs,
+                            unsigned planned, uint16_t worker, qv__task **forced,
+                            unsigned *settledp, int *rcp)
 {
-    if (!qv__rt_ok(rt) || !f || (nargs && !args))
-        return qv__fail(QV_EINVAL, "qv_submit: %s", rt && !qv__rt_ok(rt)
-                                                        ? "the runtime was destroyed"
-                                                        : "NULL argument");
-    if (f->rt != rt)
-        return qv__fail(QV_ENOENT, "qv_submit: function '%s' is not registered with "
-                        "this runtime", f->name);
-    if (!qv__func_can(f, QV_CLASS_CPU) && !(f->impls & rt->accel_classes &
-                                             (f->where ? f->where : ~0u)))
-        return qv__fail(QV_ENODEV, "no device of this runtime can run '%s'", f->name);
-    qv__backpressure(rt);
-
-    pthread_mutex_lock(&rt->submit_mu);
-    if (rt->shut) {
-        pthread_mutex_unlock(&rt->submit_mu);
-        return qv__fail(QV_ESHUTDOWN, "qv_submit after qv_runtime_shutdown");
-    }
     qv__task *t = qv__task_new(rt);
     if (!t) {
-        pthread_mutex_unlock(&rt->submit_mu);
-        return qv__fail(QV_ENOMEM, "qv_submit: out of memory");
+        *rcp = qv__fail(QV_ENOMEM, "qv_submit: out of memory");
+        return NULL;
     }
     int rc = bind_args(rt, f, args, nargs, t);
     if (!rc)
         rc = fpga_check(rt, f, t);
+    /* Deferred calls this one conflicts with go first, in their order
+     * (forced NULL: it is a deferred call itself, whose conflicts with
+     * older ones were submitted before it, and newer ones come after). */
+    for (unsigned j = 0; !rc && forced && j < t->nbufs; j++)
+        if (qv__defer_hit(t->ubuf[j], t->modes[j])) {
+            rc = qv__defer_force(rt, t->ubuf, t->modes, t->nbufs, forced);
+            break;
+        }
     if (rc) {
         free(t->scalar_heap);
         t->next = rt->free_local;
         rt->free_local = t;
-        pthread_mutex_unlock(&rt->submit_mu);
-        return rc;
+        *rcp = rc;
+        return NULL;
     }
     t->func = f;
+    t->planned = planned;
+    t->worker = worker;
     t->id = rt->next_id++;
     /* A task submitted by a task belongs to its parent's epoch: a wait for
      * the parent waits for what the parent started. */
@@ -345,7 +352,55 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
+    /* Out of memory midway: the task is in the graph already, so it still
+     * runs, in order; only the caller learns of the shortage. */
+    *rcp = rc ? qv__fail(rc, "qv_submit: out of memory while tracking dependencies") : 0;
+    if (settledp)
+        *settledp = settled;
+    return t;
+}
+
+void qv__defer_start(qv_runtime *rt, qv__task *list)
+{
+    while (list) {
+        qv__task *t = list;
+        list = t->next;
+        t->next = NULL;
+        if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+            qv__sched_push(rt, t);
+    }
+}
+
+QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs)
+{
+    if (!qv__rt_ok(rt) || !f || (nargs && !args))
+        return qv__fail(QV_EINVAL, "qv_submit: %s", rt && !qv__rt_ok(rt)
+                                                        ? "the runtime was destroyed"
+                                                        : "NULL argument");
+    if (f->rt != rt)
+        return qv__fail(QV_ENOENT, "qv_submit: function '%s' is not registered with "
+                        "this runtime", f->name);
+    if (!qv__func_can(f, QV_CLASS_CPU) && !(f->impls & rt->accel_classes &
+                                             (f->where ? f->where : ~0u)))
+        return qv__fail(QV_ENODEV, "no device of this runtime can run '%s'", f->name);
+    /* A replay may hold the call back as part of a fused chain. */
+    int rc;
+    if (!tls_epoch && qv__region_fuse(rt, f, args, nargs, &rc))
+        return rc;
+    qv__backpressure(rt);
+
+    pthread_mutex_lock(&rt->submit_mu);
+    if (rt->shut) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_ESHUTDOWN, "qv_submit after qv_runtime_shutdown");
+    }
+    qv__task *forced = NULL;
+    unsigned settled = 0; /* inputs no writer before t is still to write */
+    qv__task *t = qv__submit_locked(rt, f, args, nargs, 0, 0, &forced, &settled, &rc);
     pthread_mutex_unlock(&rt->submit_mu);
+    qv__defer_start(rt, forced);
+    if (!t)
+        return rc;
     /* The region's signature and replay; t cannot run (nor be freed)
      * before pending drops below. */
     if (!tls_epoch)
@@ -355,11 +410,6 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     if (t->planned > 1 && settled &&
         atomic_load_explicit(&t->pending, memory_order_acquire) > 1)
         qv__devq_prefetch(rt, t->planned - 1, t, settled);
-    if (rc) {
-        /* Out of memory midway: the task is in the graph already, so it
-         * still runs, in order; only the caller learns of the shortage. */
-        qv__fail(rc, "qv_submit: out of memory while tracking dependencies");
-    }
     if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
         qv__sched_push(rt, t);
     return rc;
@@ -396,9 +446,18 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     qv_launch l = { f, f->cpu, &call, NULL };
     tls_epoch = t->epoch + 1;
     uint64_t t0 = qv__now_ns();
-    rt->cpu->ops->launch(rt->cpu, &l, NULL);
+    int frc = 0;
+    if (f->fused) /* a fused kernel on the CPU: its chain, one after another */
+        frc = qv__fuse_run_cpu(f, &call);
+    else
+        rt->cpu->ops->launch(rt->cpu, &l, NULL);
     uint64_t t1 = qv__now_ns();
     tls_epoch = 0;
+    if (frc) {
+        qv__task *next = NULL;
+        qv__task_fail(rt, t, frc, w->idx, &next);
+        return next;
+    }
     /* Single writer: a plain load and store, no locked instruction. */
     atomic_store_explicit(&w->tasks, atomic_load_explicit(&w->tasks, memory_order_relaxed) + 1,
                           memory_order_relaxed);

@@ -1,0 +1,332 @@
+/*
+ * defer.c - calls submitted but not entered into the dependency state yet.
+ *
+ * A replay that runs a chain of calls as one fused kernel (fuse.c) learns
+ * that the chain is whole only at its last call, so it holds the earlier
+ * ones back; once the fused kernel is launched, the calls that computed
+ * only intermediate buffers stay held as recipes: the fused kernel does
+ * not write those buffers, and they are computed when something reads
+ * them. Either way the program's order must hold as if each call had been
+ * submitted when it was made. So a deferred call marks its buffers (lazy,
+ * lazy_w), and any access to a marked buffer (a task's submission, the
+ * host's acquire, wait or unregister, the shutdown) first submits the
+ * deferred calls it conflicts with: those that write a buffer it uses, or
+ * read a buffer it writes, and, in turn, the earlier deferred calls those
+ * conflict with, oldest first. Calls that conflict with nothing stay
+ * deferred; moving them after the access changes nothing any call can see.
+ *
+ * Everything here is under submit_mu. The list is short in a program that
+ * reuses its buffers (each entry forces the last one's recipes); a program
+ * with fresh buffers per entry keeps one or two recipes per entry until it
+ * reads their buffers, unregisters them or shuts down.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+
+struct qv__defer {
+    qv__defer *prev, *next; /* rt->defer_head..tail, oldest first */
+    uint64_t seq;
+    qv_func *f;
+    unsigned nargs, nbufs;
+    unsigned planned;
+    uint16_t worker;
+    bool stash; /* a held chain's, not a recipe */
+    bool need;  /* scratch of force() */
+    qv_arg args[QV_MAX_ARGS];
+    qv_buf *ubuf[QV_MAX_ARGS];
+    unsigned modes[QV_MAX_ARGS];
+    _Alignas(16) unsigned char scalars[]; /* f->scalar_bytes */
+};
+
+static void mark(qv__defer *d, int by)
+{
+    for (unsigned j = 0; j < d->nbufs; j++) {
+        d->ubuf[j]->lazy += (unsigned)by;
+        if (d->modes[j] & QV_W)
+            d->ubuf[j]->lazy_w += (unsigned)by;
+    }
+}
+
+static void unlink_defer(qv_runtime *rt, qv__defer *d)
+{
+    if (d->prev)
+        d->prev->next = d->next;
+    else
+        rt->defer_head = d->next;
+    if (d->next)
+        d->next->prev = d->prev;
+    else
+        rt->defer_tail = d->prev;
+    rt->ndefer--;
+    mark(d, -1);
+}
+
+uint64_t qv__defer_call(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs,
+                        unsigned planned, uint16_t worker, bool stash, int *rc)
+{
+    *rc = 0;
+    if (nargs != f->nargs) {
+        *rc = qv__fail(QV_EMISMATCH, "function '%s' takes %u arguments; %zu given",
+                       f->name, f->nargs, nargs);
+        return 0;
+    }
+    for (unsigned i = 0; i < f->nargs; i++)
+        if ((*rc = qv__arg_check(rt, f, args, i)) != 0)
+            return 0;
+    qv__defer *d = aligned_alloc(16, (sizeof *d + f->scalar_bytes + 15) & ~(size_t)15);
+    if (!d) {
+        *rc = qv__fail(QV_ENOMEM, "qv_submit: out of memory");
+        return 0;
+    }
+    memset(d, 0, sizeof *d);
+    d->seq = ++rt->defer_seq;
+    d->f = f;
+    d->nargs = f->nargs;
+    d->planned = planned;
+    d->worker = worker;
+    d->stash = stash;
+    unsigned char *sc = d->scalars;
+    for (unsigned i = 0; i < f->nargs; i++) {
+        const qv_arg_desc *a = &f->args[i];
+        d->args[i] = args[i];
+        if (!a->is_buf) { /* the caller's value may change once we return */
+            memcpy(sc, args[i].val, a->size);
+            d->args[i].val = sc;
+            sc += (a->size + 15) & ~(size_t)15;
+            continue;
+        }
+        unsigned j = 0;
+        while (j < d->nbufs && d->ubuf[j] != args[i].buf)
+            j++;
+        if (j == d->nbufs)
+            d->ubuf[d->nbufs++] = args[i].buf;
+        d->modes[j] |= a->mode;
+    }
+    d->prev = rt->defer_tail;
+    if (rt->defer_tail)
+        rt->defer_tail->next = d;
+    else
+        rt->defer_head = d;
+    rt->defer_tail = d;
+    rt->ndefer++;
+    mark(d, 1);
+    return d->seq;
+}
+
+qv__defer *qv__defer_find(qv_runtime *rt, uint64_t seq)
+{
+    /* The held chain is at the end, but for the recipes no access forced. */
+    for (qv__defer *d = rt->defer_tail; d && d->seq >= seq; d = d->prev)
+        if (d->seq == seq)
+            return d;
+    return NULL;
+}
+
+void qv__defer_keep(qv_runtime *rt, qv__defer *d)
+{
+    (void)rt;
+    d->stash = false;
+    d->planned = 0; /* when read, wherever it runs best then */
+    d->worker = 0;
+}
+
+void qv__defer_drop(qv_runtime *rt, qv__defer *d)
+{
+    unlink_defer(rt, d);
+    free(d);
+}
+
+const qv_arg *qv__defer_args(const qv__defer *d, qv_func **f)
+{
+    *f = d->f;
+    return d->args;
+}
+
+/* A set of buffers with the access the needed calls make to them. */
+typedef struct access_set {
+    qv_buf **b;
+    unsigned *m;
+    size_t n, cap;
+} access_set;
+
+static int set_add(access_set *s, qv_buf *b, unsigned m)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->b[i] == b) {
+            s->m[i] |= m;
+            return 0;
+        }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        qv_buf **nb = realloc(s->b, cap * sizeof *nb);
+        if (nb)
+            s->b = nb;
+        unsigned *nm = nb ? realloc(s->m, cap * sizeof *nm) : NULL;
+        if (!nm)
+            return QV_ENOMEM;
+        s->m = nm;
+        s->cap = cap;
+    }
+    s->b[s->n] = b;
+    s->m[s->n++] = m;
+    return 0;
+}
+
+/* Whether d conflicts with the accesses in s: one of the two writes a
+ * buffer both use. */
+static bool conflicts(const qv__defer *d, const access_set *s)
+{
+    for (unsigned j = 0; j < d->nbufs; j++)
+        for (size_t i = 0; i < s->n; i++)
+            if (s->b[i] == d->ubuf[j] && ((s->m[i] | d->modes[j]) & QV_W))
+                return true;
+    return false;
+}
+
+/* Submits the deferred calls marked need, oldest first. */
+static int submit_needed(qv_runtime *rt, qv__task **forced)
+{
+    qv__task **tail = forced;
+    while (*tail)
+        tail = &(*tail)->next;
+    int rc = 0;
+    for (;;) {
+        /* Oldest first. The closure holds every older call one conflicts
+         * with, so none is forced from inside this loop. */
+        qv__defer *d = rt->defer_head;
+        while (d && !d->need)
+            d = d->next;
+        if (!d)
+            break;
+        unlink_defer(rt, d);
+        int err;
+        qv__task *t = qv__submit_locked(rt, d->f, d->args, d->nargs, d->planned,
+                                        d->worker, NULL, NULL, &err);
+        if (t) {
+            t->next = NULL; /* it held the free list's link */
+            *tail = t;
+            tail = &t->next;
+        }
+        /* A call that cannot be submitted any more (its buffer was
+         * unregistered behind the runtime's back) would have failed when
+         * made; an out-of-memory task still runs, in order. */
+        if (err && !rc)
+            rc = err;
+        free(d);
+    }
+    return rc;
+}
+
+/* Marks what must be submitted before accesses s (and s grows by what they
+ * use), walking from the newest deferred call to the oldest; seeds: calls
+ * already marked need. */
+static int close_needs(qv_runtime *rt, access_set *s)
+{
+    for (qv__defer *d = rt->defer_tail; d; d = d->prev) {
+        if (!d->need && !conflicts(d, s))
+            continue;
+        d->need = true;
+        for (unsigned j = 0; j < d->nbufs; j++)
+            if (set_add(s, d->ubuf[j], d->modes[j]))
+                return QV_ENOMEM;
+    }
+    return 0;
+}
+
+int qv__defer_force(qv_runtime *rt, qv_buf *const *bufs, const unsigned *modes,
+                    unsigned n, qv__task **forced)
+{
+    access_set s = {0};
+    int rc = 0;
+    for (unsigned j = 0; j < n && !rc; j++)
+        rc = set_add(&s, bufs[j], modes[j]);
+    if (!rc)
+        rc = close_needs(rt, &s);
+    if (rc) /* out of memory for the sets: all of them, which is never wrong */
+        for (qv__defer *d = rt->defer_head; d; d = d->next)
+            d->need = true;
+    free(s.b);
+    free(s.m);
+    int src = submit_needed(rt, forced);
+    return rc ? 0 : src; /* the fallback itself succeeded */
+}
+
+int qv__defer_force_seq(qv_runtime *rt, const uint64_t *seq, size_t n, qv__task **forced)
+{
+    for (qv__defer *d = rt->defer_head; d; d = d->next)
+        if (n == SIZE_MAX)
+            d->need = true;
+        else
+            for (size_t i = 0; i < n && !d->need; i++)
+                d->need = d->seq == seq[i];
+    access_set s = {0};
+    if (n != SIZE_MAX && close_needs(rt, &s))
+        for (qv__defer *d = rt->defer_head; d; d = d->next)
+            d->need = true;
+    free(s.b);
+    free(s.m);
+    return submit_needed(rt, forced);
+}
+
+void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m)
+{
+    qv__task *forced = NULL;
+    pthread_mutex_lock(&rt->submit_mu);
+    if (qv__defer_hit(buf, m))
+        qv__defer_force(rt, &buf, &m, 1, &forced);
+    pthread_mutex_unlock(&rt->submit_mu);
+    qv__defer_start(rt, forced);
+}
+
+static bool set_has(const access_set *s, const qv_buf *b)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->b[i] == b && s->m[i])
+            return true;
+    return false;
+}
+
+void qv__defer_prune(qv_runtime *rt)
+{
+    /* Backwards from the newest call: `dead` holds the buffers a newer
+     * call overwrites (QV_W only) before anything reads them. A recipe
+     * whose every output is such a buffer computes what nobody can see. */
+    access_set dead = {0};
+    for (qv__defer *d = rt->defer_tail, *prev; d; d = prev) {
+        prev = d->prev;
+        bool live = d->stash;
+        for (unsigned j = 0; j < d->nbufs && !live; j++)
+            live = (d->modes[j] & QV_W) &&
+                   ((d->modes[j] & QV_R) || !set_has(&dead, d->ubuf[j]));
+        if (!live) {
+            qv__defer_drop(rt, d);
+            continue;
+        }
+        for (unsigned j = 0; j < d->nbufs; j++) {
+            unsigned m = d->modes[j] == QV_W ? 1u : 0u; /* 1: dead before d */
+            if (set_add(&dead, d->ubuf[j], 0)) {
+                free(dead.b);
+                free(dead.m);
+                return; /* out of memory: prune nothing more, never wrong */
+            }
+            for (size_t i = 0; i < dead.n; i++)
+                if (dead.b[i] == d->ubuf[j])
+                    dead.m[i] = m;
+        }
+    }
+    free(dead.b);
+    free(dead.m);
+}
+
+void qv__defer_free(qv_runtime *rt)
+{
+    while (rt->defer_head) {
+        qv__defer *d = rt->defer_head;
+        rt->defer_head = d->next;
+        free(d);
+    }
+    rt->defer_tail = NULL;
+    rt->ndefer = 0;
+}

@@ -1,0 +1,436 @@
+/*
+ * fuse.c - fused catalog kernels at run time: a chain of calls that a
+ * replayed plan maps onto a fused kernel (fir -> fft -> mag onto
+ * fir_fft_mag) runs as one launch of that kernel.
+ *
+ * The catalog says how the kernel stands for its chain (catalog.h): each
+ * kernel argument is some of the chain's arguments (`of`, several when they
+ * must be equal), `connect` names the buffers that flow inside the kernel
+ * and `zero` the chain inputs it takes as zeros. The replay (region.c)
+ * holds the chain's calls back until the last one arrives; then the calls
+ * are checked against that wiring, the kernel is launched, and the calls
+ * that wrote intermediate buffers (buffers the kernel does not write) stay
+ * deferred (defer.c) as recipes: the program sees those buffers as it
+ * would have, because anything that reads them submits the recipes first.
+ * A call whose outputs the kernel writes itself is dropped.
+ *
+ * The fused kernel is a function of the runtime's ("fused:<kernel>"), bound
+ * to the catalog kernel, with the chain's CPU functions as its CPU
+ * implementation: a board that fails the launch hands it to the CPU, which
+ * runs the chain into temporary buffers (the intermediates are computed
+ * again if they are read: a fault costs time, never data).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/catalog.h"
+#include "core/internal.h"
+
+#define MAXC 8 /* calls of a chain fused at run time */
+
+enum role {
+    ROLE_NONE,
+    ROLE_ARG,  /* the kernel's argument from[][] */
+    ROLE_IN,   /* a connection's input: member from / QV_MAX_ARGS's output */
+    ROLE_ZERO, /* a zero input */
+    ROLE_TMP,  /* an output the kernel does not return */
+};
+
+struct qv__fused {
+    struct qv__fused *next; /* rt->fused */
+    const qv__kernel *k;
+    unsigned n;
+    qv_func *memb[MAXC];
+    qv_func *ff;
+    uint8_t role[MAXC][QV_MAX_ARGS];
+    unsigned from[MAXC][QV_MAX_ARGS];
+    size_t size[MAXC][QV_MAX_ARGS]; /* ROLE_TMP and ROLE_ZERO buffers' bytes */
+    /* per kernel argument, its first source */
+    uint8_t src_j[QV_MAX_ARGS], src_i[QV_MAX_ARGS];
+    bool recipe[MAXC]; /* the call writes an intermediate: kept deferred */
+};
+
+/* Chain member j's argument named by "function.arg" s of k; -1 if none.
+ * By the function's own argument names, else by those of the catalog
+ * kernel it is bound to. */
+static int endpoint(const qv__kernel *k, qv_func *const *memb, const char *s, unsigned *j)
+{
+    const char *dot = strchr(s, '.');
+    size_t flen = (size_t)(dot - s);
+    for (*j = 0; *j < k->nfuncs; (*j)++)
+        if (strlen(k->funcs[*j]) == flen && !memcmp(k->funcs[*j], s, flen))
+            break;
+    if (*j >= k->nfuncs)
+        return -1;
+    const qv_func *f = memb[*j];
+    for (unsigned i = 0; i < f->nargs; i++)
+        if (f->args[i].name && !strcmp(f->args[i].name, dot + 1))
+            return (int)i;
+    if (f->kernel && f->kernel->nfuncs == 1 && f->kernel->nargs == f->nargs)
+        for (unsigned i = 0; i < f->nargs; i++)
+            if (!strcmp(f->kernel->args[i].name, dot + 1))
+                return (int)i;
+    return -1;
+}
+
+static unsigned kdir_mode(qv__kdir d)
+{
+    return d == QV__KDIR_IN ? QV_R : d == QV__KDIR_OUT ? QV_W : QV_RW;
+}
+
+/* Fills the roles of fz's members from k's wiring; false (why) when the
+ * functions do not fit it. */
+static bool resolve(struct qv__fused *fz, char *why, size_t wn)
+{
+    const qv__kernel *k = fz->k;
+    unsigned j, j2;
+    int i, i2;
+    for (size_t a = 0; a < k->nargs; a++) {
+        const qv__karg *ka = &k->args[a];
+        for (size_t e = 0; e < ka->nof; e++) {
+            if ((i = endpoint(k, fz->memb, ka->of[e], &j)) < 0) {
+                snprintf(why, wn, "'%s' names no argument of the function", ka->of[e]);
+                return false;
+            }
+            const qv_arg_desc *d = &fz->memb[j]->args[i];
+            bool ok = ka->dir == QV__KDIR_SCALAR
+                          ? !d->is_buf && d->size == ka->elem
+                          : d->is_buf && d->mode == kdir_mode(ka->dir);
+            if (!ok) {
+                snprintf(why, wn, "'%s' is not what argument '%s' is", ka->of[e],
+                         ka->name);
+                return false;
+            }
+            fz->role[j][i] = ROLE_ARG;
+            fz->from[j][i] = (unsigned)a;
+            if (!e) {
+                fz->src_j[a] = (uint8_t)j;
+                fz->src_i[a] = (uint8_t)i;
+            }
+        }
+    }
+    for (size_t c = 0; c < k->nconn; c++) {
+        if ((i = endpoint(k, fz->memb, k->conn[c].from, &j)) < 0 ||
+            (i2 = endpoint(k, fz->memb, k->conn[c].to, &j2)) < 0 ||
+            !fz->memb[j]->args[i].is_buf || !(fz->memb[j]->args[i].mode & QV_W) ||
+            !fz->memb[j2]->args[i2].is_buf || fz->memb[j2]->args[i2].mode != QV_R) {
+            snprintf(why, wn, "connection %s -> %s is not an output to an input",
+                     k->conn[c].from, k->conn[c].to);
+            return false;
+        }
+        if (fz->role[j][i] == ROLE_NONE)
+            fz->role[j][i] = ROLE_TMP;
+        fz->role[j2][i2] = ROLE_IN;
+        fz->from[j2][i2] = j * QV_MAX_ARGS + (unsigned)i;
+    }
+    for (size_t z = 0; z < k->nzero; z++) {
+        if ((i = endpoint(k, fz->memb, k->zero[z], &j)) < 0 ||
+            !fz->memb[j]->args[i].is_buf || fz->memb[j]->args[i].mode != QV_R) {
+            snprintf(why, wn, "zero input %s is not an input buffer", k->zero[z]);
+            return false;
+        }
+        fz->role[j][i] = ROLE_ZERO;
+    }
+    for (j = 0; j < fz->n; j++) {
+        const qv_func *f = fz->memb[j];
+        for (unsigned a = 0; a < f->nargs; a++) {
+            const qv_arg_desc *d = &f->args[a];
+            if (fz->role[j][a] == ROLE_NONE && d->is_buf && d->mode == QV_W)
+                fz->role[j][a] = ROLE_TMP; /* an output nobody asked for */
+            if (fz->role[j][a] == ROLE_NONE) {
+                snprintf(why, wn, "argument %u of '%s' is none of the kernel's", a,
+                         f->name);
+                return false;
+            }
+            if (fz->role[j][a] == ROLE_TMP)
+                fz->recipe[j] = true;
+        }
+    }
+    return true;
+}
+
+/* The function that launches fz's kernel: its arguments are the kernel's. */
+static int make_func(qv_runtime *rt, struct qv__fused *fz, unsigned idx)
+{
+    const qv__kernel *k = fz->k;
+    qv_arg_desc d[QV_MAX_ARGS];
+    if (k->nargs > QV_MAX_ARGS)
+        return QV_ENOTSUP;
+    for (size_t a = 0; a < k->nargs; a++) {
+        const qv__karg *ka = &k->args[a];
+        d[a] = ka->dir == QV__KDIR_SCALAR
+                   ? (qv_arg_desc){ka->name, 0, QV_R, ka->elem}
+                   : (qv_arg_desc){ka->name, 1, (qv_mode)kdir_mode(ka->dir), 0};
+    }
+    char name[160];
+    snprintf(name, sizeof name, idx ? "fused:%s#%u" : "fused:%s", k->name, idx + 1);
+    int rc = qv_func_create(rt, name, d, k->nargs, &fz->ff);
+    if (!rc)
+        rc = qv_func_set_fpga(fz->ff, k->name);
+    bool cpu = true;
+    for (unsigned j = 0; j < fz->n; j++)
+        cpu &= fz->memb[j]->cpu != NULL;
+    /* The CPU implementation is the chain (qv__task_execute calls
+     * qv__fuse_run_cpu for it); any function stands for "has one". */
+    if (!rc && cpu)
+        rc = qv_func_set_cpu(fz->ff, fz->memb[0]->cpu);
+    if (!rc)
+        fz->ff->fused = fz;
+    return rc;
+}
+
+/* Sizes of the chain's buffers the fused kernel does not see. */
+static void temp_sizes(const struct qv__fused *fz, const qv_arg *const *args,
+                       size_t size[MAXC][QV_MAX_ARGS])
+{
+    for (unsigned j = 0; j < fz->n; j++)
+        for (unsigned i = 0; i < fz->memb[j]->nargs; i++)
+            if (fz->role[j][i] == ROLE_TMP || fz->role[j][i] == ROLE_ZERO)
+                size[j][i] = args[j][i].buf->size;
+}
+
+/* fz for kernel k and the chain's functions and sizes, made on first use;
+ * NULL when the chain cannot be fused (logged once per kind). */
+static struct qv__fused *fused_get(qv_runtime *rt, const qv__kernel *k,
+                                   qv_func *const *memb, unsigned n,
+                                   const qv_arg *const *args)
+{
+    struct qv__fused probe;
+    memset(&probe, 0, sizeof probe);
+    probe.k = k;
+    probe.n = n;
+    memcpy(probe.memb, memb, n * sizeof *memb);
+    char why[200] = "";
+    if (!k->mapped || n != k->nfuncs || n > MAXC) {
+        snprintf(why, sizeof why,
+                 "the catalog does not say which argument is which ('of')");
+    } else if (!resolve(&probe, why, sizeof why)) {
+        /* why says it */
+    } else {
+        why[0] = 0;
+    }
+    size_t size[MAXC][QV_MAX_ARGS];
+    memset(size, 0, sizeof size);
+    if (!why[0])
+        temp_sizes(&probe, args, size);
+    pthread_mutex_lock(&rt->reg_mu);
+    unsigned same_kernel = 0;
+    struct qv__fused *fz = rt->fused;
+    for (; fz; fz = fz->next) {
+        if (fz->k != k)
+            continue;
+        same_kernel++;
+        if (!memcmp(fz->memb, memb, n * sizeof *memb) &&
+            (!fz->ff || !memcmp(fz->size, size, sizeof size)))
+            break;
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    if (fz)
+        return fz->ff ? fz : NULL;
+    /* New: remember it, fusable or not (then with ff NULL). */
+    fz = malloc(sizeof *fz);
+    if (!fz)
+        return NULL;
+    *fz = probe;
+    if (!why[0]) {
+        memcpy(fz->size, size, sizeof size);
+        int rc = make_func(rt, fz, same_kernel);
+        if (rc) {
+            snprintf(why, sizeof why, "%s", qv_last_error());
+            fz->ff = NULL;
+        }
+    }
+    if (why[0])
+        qv__log(2, "fused kernel '%s' is not launched in place of its chain: %s", k->name,
+                why);
+    else
+        qv__log(2, "fused kernel '%s' launches in place of its chain (as '%s')", k->name,
+                fz->ff->name);
+    pthread_mutex_lock(&rt->reg_mu);
+    fz->next = rt->fused;
+    rt->fused = fz;
+    pthread_mutex_unlock(&rt->reg_mu);
+    return fz->ff ? fz : NULL;
+}
+
+static bool same_value(const qv_func *f1, const qv_arg *a1, const qv_func *f2,
+                       const qv_arg *a2, unsigned i1, unsigned i2)
+{
+    if (f1->args[i1].is_buf)
+        return a1[i1].buf == a2[i2].buf;
+    return f1->args[i1].size == f2->args[i2].size &&
+           !memcmp(a1[i1].val, a2[i2].val, f1->args[i1].size);
+}
+
+/* Whether the calls are wired as the kernel says: connected buffers the
+ * same, the arguments a kernel argument stands for equal, and the kernel's
+ * buffers apart from those the kept calls write. */
+static bool wired(const struct qv__fused *fz, const qv_arg *const *args,
+                  const qv_arg *fargs)
+{
+    for (unsigned j = 0; j < fz->n; j++)
+        for (unsigned i = 0; i < fz->memb[j]->nargs; i++) {
+            unsigned fr = fz->from[j][i];
+            if (fz->role[j][i] == ROLE_ARG) {
+                unsigned a = fr;
+                if (!same_value(fz->memb[fz->src_j[a]], args[fz->src_j[a]], fz->memb[j],
+                                args[j], fz->src_i[a], i))
+                    return false;
+            } else if (fz->role[j][i] == ROLE_IN) {
+                if (args[j][i].buf != args[fr / QV_MAX_ARGS][fr % QV_MAX_ARGS].buf)
+                    return false;
+            }
+        }
+    const qv_func *ff = fz->ff;
+    for (unsigned a = 0; a < ff->nargs; a++) {
+        if (!ff->args[a].is_buf)
+            continue;
+        for (unsigned j = 0; j < fz->n; j++)
+            for (unsigned i = 0; i < fz->memb[j]->nargs; i++) {
+                const qv_arg_desc *d = &fz->memb[j]->args[i];
+                if (!d->is_buf || args[j][i].buf != fargs[a].buf)
+                    continue;
+                /* The kernel reads its inputs at the start: no call of the
+                 * chain may write them. A call kept deferred must not touch
+                 * what the kernel writes, nor write what it reads. */
+                if ((ff->args[a].mode & QV_R) && (d->mode & QV_W) &&
+                    !(fz->role[j][i] == ROLE_ARG && fz->from[j][i] == a))
+                    return false;
+                if (fz->recipe[j] && ((ff->args[a].mode | d->mode) & QV_W))
+                    return false;
+            }
+    }
+    return true;
+}
+
+/* Whether buffer b holds zero bytes only, as far as the calls before now
+ * go. Under submit_mu. */
+static bool all_zero(const qv_buf *b)
+{
+    if (b->lazy_w || b->host || !(atomic_load(&b->valid) & 1u) ||
+        (b->last_writer &&
+         !atomic_load_explicit(&b->last_writer->done, memory_order_acquire)))
+        return false;
+    const unsigned char *p = b->ptr;
+    for (size_t i = 0; i < b->size; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *seq,
+                          unsigned n, qv_func *f, const qv_arg *args, unsigned dev)
+{
+    if (n < 2 || n > MAXC)
+        return NULL;
+    qv_func *memb[MAXC];
+    const qv_arg *cargs[MAXC];
+    qv__defer *d[MAXC];
+    memb[n - 1] = f;
+    cargs[n - 1] = args;
+    pthread_mutex_lock(&rt->submit_mu);
+    for (unsigned j = 0; j + 1 < n; j++) {
+        /* Another thread's access may have submitted a held call since. */
+        if (!(d[j] = qv__defer_find(rt, seq[j]))) {
+            pthread_mutex_unlock(&rt->submit_mu);
+            return NULL;
+        }
+        cargs[j] = qv__defer_args(d[j], &memb[j]);
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    /* The held calls stay put while this thread holds them: only an access
+     * of another thread submits them, and then qv__defer_find sees it
+     * below. Their copies of the arguments stay valid until then. */
+    struct qv__fused *fz = fused_get(rt, k, memb, n, cargs);
+    if (!fz)
+        return NULL;
+    qv_arg fargs[QV_MAX_ARGS];
+    for (unsigned a = 0; a < fz->ff->nargs; a++)
+        fargs[a] = cargs[fz->src_j[a]][fz->src_i[a]];
+    pthread_mutex_lock(&rt->submit_mu);
+    bool ok = !rt->shut;
+    for (unsigned j = 0; ok && j + 1 < n; j++)
+        ok = qv__defer_find(rt, seq[j]) == d[j];
+    ok = ok && wired(fz, cargs, fargs);
+    for (unsigned j = 0; ok && j < n; j++)
+        for (unsigned i = 0; ok && i < memb[j]->nargs; i++)
+            if (fz->role[j][i] == ROLE_ZERO)
+                ok = all_zero(cargs[j][i].buf);
+    uint64_t tail = 0;
+    int rc = 0;
+    if (ok && fz->recipe[n - 1]) /* the last call writes an intermediate too */
+        ok = (tail = qv__defer_call(rt, f, args, f->nargs, 0, 0, false, &rc)) != 0;
+    qv__task *t = NULL, *forced = NULL;
+    if (ok) {
+        for (unsigned j = 0; j + 1 < n; j++)
+            if (fz->recipe[j])
+                qv__defer_keep(rt, d[j]);
+            else
+                qv__defer_drop(rt, d[j]);
+        t = qv__submit_locked(rt, fz->ff, fargs, fz->ff->nargs, dev + 1, 0, &forced, NULL,
+                              &rc);
+        qv__defer_prune(rt);
+        if (!t) { /* cannot be: its arguments are the checked calls' */
+            qv__log(0, "fused kernel '%s' could not be submitted: %s", k->name,
+                    qv_last_error());
+            ok = false;
+        }
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    qv__defer_start(rt, forced);
+    return ok ? t : NULL;
+}
+
+int qv__fuse_run_cpu(const qv_func *f, const qv_call *call)
+{
+    const struct qv__fused *fz = f->fused;
+    void *tmp[MAXC][QV_MAX_ARGS];
+    memset(tmp, 0, sizeof tmp);
+    int rc = 0;
+    for (unsigned j = 0; j < fz->n && !rc; j++) {
+        const qv_func *m = fz->memb[j];
+        void *ptr[QV_MAX_ARGS];
+        size_t size[QV_MAX_ARGS];
+        for (unsigned i = 0; i < m->nargs && !rc; i++) {
+            unsigned fr = fz->from[j][i];
+            switch (fz->role[j][i]) {
+            case ROLE_ARG:
+                ptr[i] = call->ptr[fr];
+                size[i] = call->size[fr];
+                break;
+            case ROLE_IN: {
+                unsigned sj = fr / QV_MAX_ARGS, si = fr % QV_MAX_ARGS;
+                bool arg = fz->role[sj][si] == ROLE_ARG;
+                ptr[i] = arg ? call->ptr[fz->from[sj][si]] : tmp[sj][si];
+                size[i] = arg ? call->size[fz->from[sj][si]] : fz->size[sj][si];
+                break;
+            }
+            default: /* a zero input, or an output nobody reads later */
+                size[i] = fz->size[j][i];
+                ptr[i] = tmp[j][i] = calloc(1, size[i] ? size[i] : 1);
+                if (!ptr[i])
+                    rc = QV_ENOMEM;
+            }
+        }
+        if (!rc)
+            m->cpu(&(qv_call){ptr, size, m->nargs, call->worker});
+    }
+    for (unsigned j = 0; j < fz->n; j++)
+        for (unsigned i = 0; i < QV_MAX_ARGS; i++)
+            free(tmp[j][i]);
+    return rc ? qv__fail(rc,
+                         "fused kernel '%s' on the CPU: out of memory for the "
+                         "chain's intermediate buffers",
+                         fz->k->name)
+              : 0;
+}
+
+void qv__fuse_free(qv_runtime *rt)
+{
+    while (rt->fused) {
+        struct qv__fused *fz = rt->fused;
+        rt->fused = fz->next;
+        free(fz);
+    }
+}

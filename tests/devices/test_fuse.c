@@ -1,0 +1,280 @@
+/*
+ * test_fuse.c - fused kernels at run time (core/fuse.c) and the deferred
+ * calls behind them (core/defer.c): a replayed fir -> fft -> mag chain runs
+ * as one launch of the catalog's fir_fft_mag on the emulated board, and
+ * every buffer the program reads equals a sequential run: the output the
+ * kernel writes, and the intermediates it does not (computed when read,
+ * mid-run or at unregister), with fresh buffers per frame and with one set
+ * reused by every frame; a zero input that is not zero keeps the chain
+ * apart; a fused launch that fails on the board runs the chain on the CPU.
+ *
+ * Runs on the embedded default platform; skipped without its board.
+ */
+#include "helper.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "core/internal.h"
+#include "devices/device.h"
+#include "fft/fft_ref.h"
+#include "fir/fir_ref.h"
+#include "fir_fft_mag/fir_fft_mag_ref.h"
+#include "platform.h"
+#include "quiver.h"
+
+enum { SN = 512, TAPS = 32, FR = 6 };
+
+/* The CPU functions, slowed so that the plan puts the chain on the board. */
+static void spin(void)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1e6 + (t.tv_nsec - t0.tv_nsec) / 1e3 < 300);
+}
+static uint32_t u32(const qv_call *c, unsigned i)
+{
+    return *(const uint32_t *)c->ptr[i];
+}
+static void c_fir(const qv_call *c)
+{
+    spin();
+    qv_hls_fir_ref(c->ptr[0], c->ptr[1], c->ptr[2], u32(c, 3), u32(c, 4));
+}
+static void c_fft(const qv_call *c)
+{
+    spin();
+    qv_hls_fft_ref(c->ptr[0], c->ptr[1], c->ptr[2], c->ptr[3], u32(c, 4));
+}
+static void c_mag(const qv_call *c)
+{
+    spin();
+    qv_hls_mag_ref(c->ptr[0], c->ptr[1], c->ptr[2], u32(c, 3));
+}
+
+typedef struct sig {
+    qv_runtime *rt;
+    qv_func *fir, *fft, *mag;
+    float h[TAPS], zero[SN];
+    float x[FR][SN], y[FR][SN], re[FR][SN], im[FR][SN], m[FR][SN];
+    qv_buf *bh, *bz, *bx[FR], *by[FR], *bre[FR], *bim[FR], *bm[FR];
+    int sets; /* buffer sets for y, re, im: FR (one per frame) or 1 */
+} sig;
+
+static void sig_open(sig *S, int sets)
+{
+    unsigned have;
+    memset(S, 0, sizeof *S);
+    S->rt = qv_test_default_runtime(&have);
+    assert_non_null(S->rt);
+    if (!(have & (1u << QV_CLASS_FPGA))) {
+        qv_runtime_destroy(S->rt);
+        skip();
+    }
+    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
+                           QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
+                           QV_ARG_SCALAR("taps", uint32_t)};
+    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
+                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
+                           QV_ARG_SCALAR("n", uint32_t)};
+    qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
+                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
+    assert_int_equal(qv_func_create(S->rt, "fir", d_fir, 5, &S->fir), 0);
+    assert_int_equal(qv_func_create(S->rt, "fft", d_fft, 5, &S->fft), 0);
+    assert_int_equal(qv_func_create(S->rt, "mag", d_mag, 4, &S->mag), 0);
+    assert_int_equal(qv_func_set_cpu(S->fir, c_fir), 0);
+    assert_int_equal(qv_func_set_cpu(S->fft, c_fft), 0);
+    assert_int_equal(qv_func_set_cpu(S->mag, c_mag), 0);
+    assert_int_equal(qv_func_set_fpga(S->fir, "fir"), 0);
+    assert_int_equal(qv_func_set_fpga(S->fft, "fft"), 0);
+    for (int t = 0; t < TAPS; t++)
+        S->h[t] = (float)(t % 5) / 8.0f - 0.2f;
+    unsigned seed = 7;
+    for (int f = 0; f < FR; f++)
+        for (int i = 0; i < SN; i++)
+            S->x[f][i] = (float)(rand_r(&seed) % 1000) / 500.0f - 1.0f;
+    S->sets = sets;
+    assert_int_equal(qv_buf_register(S->rt, S->h, sizeof S->h, &S->bh), 0);
+    assert_int_equal(qv_buf_register(S->rt, S->zero, sizeof S->zero, &S->bz), 0);
+    for (int f = 0; f < FR; f++) {
+        assert_int_equal(qv_buf_register(S->rt, S->x[f], sizeof S->x[f], &S->bx[f]), 0);
+        assert_int_equal(qv_buf_register(S->rt, S->m[f], sizeof S->m[f], &S->bm[f]), 0);
+    }
+    for (int f = 0; f < sets; f++) {
+        assert_int_equal(qv_buf_register(S->rt, S->y[f], sizeof S->y[f], &S->by[f]), 0);
+        assert_int_equal(qv_buf_register(S->rt, S->re[f], sizeof S->re[f], &S->bre[f]),
+                         0);
+        assert_int_equal(qv_buf_register(S->rt, S->im[f], sizeof S->im[f], &S->bim[f]),
+                         0);
+    }
+}
+
+/* Frame f as one entry of region "signal". */
+static void frame(sig *S, int f)
+{
+    uint32_t n = SN, taps = TAPS;
+    int s = f % S->sets;
+    assert_int_equal(qv_region_begin(S->rt, "signal"), 0);
+    qv_arg a1[] = {QV_BUF(S->bx[f]), QV_BUF(S->bh), QV_BUF(S->by[s]), QV_VAL(n),
+                   QV_VAL(taps)};
+    qv_arg a2[] = {QV_BUF(S->by[s]), QV_BUF(S->bz), QV_BUF(S->bre[s]), QV_BUF(S->bim[s]),
+                   QV_VAL(n)};
+    qv_arg a3[] = {QV_BUF(S->bre[s]), QV_BUF(S->bim[s]), QV_BUF(S->bm[f]), QV_VAL(n)};
+    assert_int_equal(qv_submit(S->rt, S->fir, a1, 5), 0);
+    assert_int_equal(qv_submit(S->rt, S->fft, a2, 5), 0);
+    assert_int_equal(qv_submit(S->rt, S->mag, a3, 4), 0);
+    assert_int_equal(qv_region_end(S->rt), 0);
+}
+
+static qv_region_info info(sig *S)
+{
+    qv_region_info ri;
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(S->rt, "signal", &ri), 0);
+    return ri;
+}
+
+/* Rounds of all frames, a wait after each frame, until `fused` launches
+ * (or 20 rounds). */
+static qv_region_info rounds(sig *S, uint64_t fused)
+{
+    qv_region_info ri;
+    int r = 0;
+    do {
+        for (int f = 0; f < FR; f++) {
+            frame(S, f);
+            assert_int_equal(qv_wait_all(S->rt), 0);
+        }
+        ri = info(S);
+    } while (ri.fused < fused && ++r < 20);
+    return ri;
+}
+
+/* Frame f's buffers (s: its set of intermediates) equal the references;
+ * the intermediates only when they are the frame's own. */
+static void check_frame(sig *S, int f, bool inter)
+{
+    static float y[SN], re[SN], im[SN], m[SN];
+    qv_hls_fir_ref(S->x[f], S->h, y, SN, TAPS);
+    qv_hls_fft_ref(y, S->zero, re, im, SN);
+    qv_hls_mag_ref(re, im, m, SN);
+    double scale = 1e-30, worst = 0;
+    for (int i = 0; i < SN; i++)
+        scale = fmax(scale, fabs(m[i]));
+    for (int i = 0; i < SN; i++)
+        worst = fmax(worst, fabs(m[i] - S->m[f][i]) / scale);
+    if (worst > 1e-4)
+        fail_msg("frame %d: mag differs from the sequential run by %g of its peak", f,
+                 worst);
+    if (!inter)
+        return;
+    int s = f % S->sets;
+    for (int i = 0; i < SN; i++)
+        if (fabsf(y[i] - S->y[s][i]) > 1e-4f || fabsf(re[i] - S->re[s][i]) > 1e-3f ||
+            fabsf(im[i] - S->im[s][i]) > 1e-3f)
+            fail_msg("frame %d: intermediate %d differs: y %g/%g re %g/%g im %g/%g", f, i,
+                     y[i], S->y[s][i], re[i], S->re[s][i], im[i], S->im[s][i]);
+}
+
+static void sig_close(sig *S, bool inter)
+{
+    for (int f = 0; f < S->sets; f++) {
+        assert_int_equal(qv_buf_unregister(S->by[f]), 0);
+        assert_int_equal(qv_buf_unregister(S->bre[f]), 0);
+        assert_int_equal(qv_buf_unregister(S->bim[f]), 0);
+    }
+    for (int f = 0; f < FR; f++) {
+        assert_int_equal(qv_buf_unregister(S->bm[f]), 0);
+        assert_int_equal(qv_buf_unregister(S->bx[f]), 0);
+    }
+    assert_int_equal(qv_buf_unregister(S->bh), 0);
+    assert_int_equal(qv_buf_unregister(S->bz), 0);
+    for (int f = 0; f < FR; f++)
+        check_frame(S, f, inter && (S->sets > 1 || f == FR - 1));
+    qv_runtime_destroy(S->rt);
+}
+
+/* Fresh intermediates per frame: they stay uncomputed until read. */
+static void fused_chain_equals_sequential(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    assert_true(ri.replayed > 0);
+    /* Owed: fir and fft of each frame's last entry; the rounds before are
+     * overwritten, unread, and dropped. */
+    assert_true(S.rt->ndefer <= 2 * FR);
+    /* Read in the middle of the run: what frame 2 is owed is computed. */
+    frame(&S, 2);
+    assert_int_equal(qv_buf_wait(S.by[2]), 0);
+    assert_int_equal(qv_buf_wait(S.bim[2]), 0);
+    assert_int_equal(qv_buf_wait(S.bm[2]), 0);
+    check_frame(&S, 2, true);
+    /* And a host write to an input the owed calls read: they go first. */
+    frame(&S, 3);
+    assert_int_equal(qv_buf_acquire(S.bx[3], QV_RW), 0);
+    assert_int_equal(qv_buf_release(S.bx[3]), 0);
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    sig_close(&S, true);
+}
+
+/* One set of intermediates for every frame: each frame's chain writes
+ * what the last one is owed, so those calls run first, in order. */
+static void fused_chain_with_reused_buffers(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, 1);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    assert_true(S.rt->ndefer <= 2); /* the last frame's fir and fft */
+    sig_close(&S, true);
+}
+
+/* fft's imaginary input is not zero: the fused kernel does not compute
+ * that, so the chain runs as it is. */
+static void nonzero_input_keeps_the_chain(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    S.zero[5] = 0.5f; /* registered, so the host copy is what the check sees */
+    qv_region_info ri = rounds(&S, 1);
+    assert_int_equal(ri.fused, 0);
+    assert_true(ri.replayed > 0);
+    sig_close(&S, true);
+}
+
+/* The board fails a fused launch: the chain runs on the CPU instead, and
+ * the wait reports nothing (nothing was lost). */
+static void failed_fused_launch_runs_on_the_cpu(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    qv_region_info ri = rounds(&S, 2);
+    uint64_t fused = ri.fused;
+    assert_true(fused >= 2);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    for (int f = 0; f < FR; f++)
+        frame(&S, f);
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    sig_close(&S, true);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(fused_chain_equals_sequential),
+        cmocka_unit_test(fused_chain_with_reused_buffers),
+        cmocka_unit_test(nonzero_input_keeps_the_chain),
+        cmocka_unit_test(failed_fused_launch_runs_on_the_cpu),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
