@@ -468,6 +468,38 @@ static void pipelining_hides_latency(void **state)
     b[0] = 1.0f;
 }
 
+/* A fault of any kind on the board (here an injected launch failure, not
+ * the link's) takes it out of service, its task runs on the CPU, and the
+ * board comes back by itself: every fault reconnects. */
+static void any_fault_recovers(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f = vadd_func(rt);
+    qv__fault_set("remote", QV_FAULT_LAUNCH, 0, QV_EIO);
+    run_vadds(rt, f, 1, NULL);
+    check_outs(1);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.failed, 1);
+    uint64_t until = now_ms() + 15000;
+    while (!di.healthy && now_ms() < until) {
+        usleep(20000);
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+    }
+    assert_true(di.healthy);
+    run_vadds(rt, f, 2, NULL);
+    check_outs(2);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, 2);
+    qv_runtime_destroy(rt);
+}
+
 /* A board whose daemon does not answer is not opened; `quiver devices`
  * says it is unreachable, and reachable once the daemon runs. */
 static void devices_probe(void **state)
@@ -573,6 +605,7 @@ int main(void)
         cmocka_unit_test(many_tasks),
         cmocka_unit_test(daemon_killed_and_back),
         cmocka_unit_test(daemon_restarted_while_idle),
+        cmocka_unit_test(any_fault_recovers),
         cmocka_unit_test(pipelining_hides_latency),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(curve_keys),

@@ -255,7 +255,7 @@ static int ensure_current(remote_device *r, qv_devmem *m)
     return post_write(r, m, 0, mirror, m->n, NULL);
 }
 
-static int remote_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
+static int alloc_op(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
 {
     (void)bank;
     remote_device *r = (remote_device *)d;
@@ -299,8 +299,8 @@ static void remote_free(qv_device *d, qv_devmem *m)
     free(m);
 }
 
-static int remote_write(qv_device *d, qv_devmem *dst, size_t off, const void *src,
-                        size_t n, qv_event **ev)
+static int write_op(qv_device *d, qv_devmem *dst, size_t off, const void *src, size_t n,
+                    qv_event **ev)
 {
     remote_device *r = (remote_device *)d;
     if (ev)
@@ -319,8 +319,8 @@ static int remote_write(qv_device *d, qv_devmem *dst, size_t off, const void *sr
     return post_write(r, dst, off, src, n, (qv__rreq **)ev);
 }
 
-static int remote_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n,
-                       qv_event **ev)
+static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n,
+                   qv_event **ev)
 {
     remote_device *r = (remote_device *)d;
     if (ev)
@@ -424,13 +424,13 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
     return 0;
 }
 
-static int remote_prepare(qv_device *d, const qv_func *f)
+static int prepare_op(qv_device *d, const qv_func *f)
 {
     rfunc *rf;
     return func_of((remote_device *)d, f, &rf);
 }
 
-static int remote_launch(qv_device *d, const qv_launch *l, qv_event **ev)
+static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
 {
     remote_device *r = (remote_device *)d;
     if (ev)
@@ -523,7 +523,7 @@ static int remote_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     return finish(r, run, -1);
 }
 
-static int remote_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
+static int wait_op(qv_device *d, qv_event *ev, int64_t timeout_ns)
 {
     remote_device *r = (remote_device *)d;
     int inj = qv__fault_hit("remote", QV_FAULT_WAIT);
@@ -555,6 +555,48 @@ static int remote_query(qv_device *d, int what, void *out, size_t size)
         pthread_mutex_unlock(&r->link.mu);
     }
     return qv__dev_query_basic(what, out, size, 1, r->name, mem);
+}
+
+/* Every fault the device reports takes it out of service (devq.c), so
+ * every fault drops the connection too: the reconnection is what brings
+ * the device back (restored), whatever the fault was. */
+static int faulted(qv_device *d, int rc)
+{
+    if (is_fault(rc))
+        qv__rlink_reset(&((remote_device *)d)->link, qv_last_error());
+    return rc;
+}
+
+static int remote_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
+{
+    return faulted(d, alloc_op(d, n, bank, out));
+}
+
+static int remote_write(qv_device *d, qv_devmem *dst, size_t off, const void *src,
+                        size_t n, qv_event **ev)
+{
+    return faulted(d, write_op(d, dst, off, src, n, ev));
+}
+
+static int remote_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n,
+                       qv_event **ev)
+{
+    return faulted(d, read_op(d, dst, src, off, n, ev));
+}
+
+static int remote_prepare(qv_device *d, const qv_func *f)
+{
+    return faulted(d, prepare_op(d, f));
+}
+
+static int remote_launch(qv_device *d, const qv_launch *l, qv_event **ev)
+{
+    return faulted(d, launch_op(d, l, ev));
+}
+
+static int remote_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
+{
+    return faulted(d, wait_op(d, ev, timeout_ns));
 }
 
 int qv__remote_probe(const void *board, unsigned timeout_ms, char *info, size_t infolen)
