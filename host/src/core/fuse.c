@@ -326,25 +326,42 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
         return NULL;
     qv_func *memb[MAXC];
     const qv_arg *cargs[MAXC];
+    qv_arg copy[MAXC - 1][QV_MAX_ARGS];
     qv__defer *d[MAXC];
     memb[n - 1] = f;
     cargs[n - 1] = args;
+    /* The held calls' arguments, copied: an access of another thread may
+     * submit (and free) a held call while this one checks the chain. */
+    unsigned char *sc = NULL;
     pthread_mutex_lock(&rt->submit_mu);
+    size_t need = 1;
     for (unsigned j = 0; j + 1 < n; j++) {
-        /* Another thread's access may have submitted a held call since. */
         if (!(d[j] = qv__defer_find(rt, seq[j]))) {
             pthread_mutex_unlock(&rt->submit_mu);
             return NULL;
         }
-        cargs[j] = qv__defer_args(d[j], &memb[j]);
+        qv__defer_args(d[j], &memb[j]);
+        need += memb[j]->scalar_bytes;
+    }
+    unsigned char *p = sc = malloc(need);
+    for (unsigned j = 0; sc && j + 1 < n; j++) {
+        const qv_arg *src = qv__defer_args(d[j], &memb[j]);
+        for (unsigned i = 0; i < memb[j]->nargs; i++) {
+            copy[j][i] = src[i];
+            if (memb[j]->args[i].is_buf)
+                continue;
+            memcpy(p, src[i].val, src[i].size);
+            copy[j][i].val = p;
+            p += (src[i].size + 15) & ~(size_t)15;
+        }
+        cargs[j] = copy[j];
     }
     pthread_mutex_unlock(&rt->submit_mu);
-    /* The held calls stay put while this thread holds them: only an access
-     * of another thread submits them, and then qv__defer_find sees it
-     * below. Their copies of the arguments stay valid until then. */
-    struct qv__fused *fz = fused_get(rt, k, memb, n, cargs);
-    if (!fz)
+    struct qv__fused *fz = sc ? fused_get(rt, k, memb, n, cargs) : NULL;
+    if (!fz) {
+        free(sc);
         return NULL;
+    }
     qv_arg fargs[QV_MAX_ARGS];
     for (unsigned a = 0; a < fz->ff->nargs; a++)
         fargs[a] = cargs[fz->src_j[a]][fz->src_i[a]];
@@ -363,21 +380,29 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
         ok = (tail = qv__defer_call(rt, f, args, f->nargs, 0, 0, false, &rc)) != 0;
     qv__task *t = NULL, *forced = NULL;
     if (ok) {
-        for (unsigned j = 0; j + 1 < n; j++)
-            if (fz->recipe[j])
-                qv__defer_keep(rt, d[j]);
-            else
-                qv__defer_drop(rt, d[j]);
+        /* The kernel first: should it not go in, the chain is untouched
+         * and the caller submits it as it is. Its buffers are apart from
+         * the held calls' (wired), so it forces none of them. */
         t = qv__submit_locked(rt, fz->ff, fargs, fz->ff->nargs, dev + 1, 0, &forced, NULL,
                               &rc);
-        qv__defer_prune(rt);
-        if (!t) { /* cannot be: its arguments are the checked calls' */
-            qv__log(0, "fused kernel '%s' could not be submitted: %s", k->name,
-                    qv_last_error());
+        qv__defer *td = tail ? qv__defer_find(rt, tail) : NULL;
+        if (!t) {
+            qv__log(1, "fused kernel '%s' not submitted, the chain runs as it is: %s",
+                    k->name, qv_last_error());
+            if (td)
+                qv__defer_drop(rt, td);
             ok = false;
+        } else {
+            for (unsigned j = 0; j + 1 < n; j++)
+                if (fz->recipe[j])
+                    qv__defer_keep(rt, d[j]);
+                else
+                    qv__defer_drop(rt, d[j]);
+            qv__defer_prune(rt);
         }
     }
     pthread_mutex_unlock(&rt->submit_mu);
+    free(sc);
     qv__defer_start(rt, forced);
     return ok ? t : NULL;
 }
