@@ -500,6 +500,51 @@ static void any_fault_recovers(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* Buffers larger than one piece (4 MiB) go to the board and come home in
+ * pieces, in order, each in its place. */
+static void large_buffers_in_pieces(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    enum { BIG = (9 << 20) / 4 + 123 }; /* floats: 9 MiB and a bit, 3 pieces */
+    float *x = malloc(BIG * sizeof *x), *y = malloc(BIG * sizeof *y),
+          *z = malloc(BIG * sizeof *z);
+    assert_true(x && y && z);
+    for (unsigned i = 0; i < BIG; i++) {
+        x[i] = (float)(i % 1000);
+        y[i] = (float)(i / 1000);
+        z[i] = -1.0f;
+    }
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f = vadd_func(rt);
+    qv_buf *bx, *by, *bz;
+    assert_int_equal(qv_buf_register(rt, x, BIG * sizeof *x, &bx), 0);
+    assert_int_equal(qv_buf_register(rt, y, BIG * sizeof *y, &by), 0);
+    assert_int_equal(qv_buf_register(rt, z, BIG * sizeof *z, &bz), 0);
+    uint32_t n = BIG;
+    assert_int_equal(
+        qv_submit(rt, f, (qv_arg[]){QV_BUF(bx), QV_BUF(by), QV_BUF(bz), QV_VAL(n)}, 4),
+        0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_unregister(bz), 0);
+    for (unsigned i = 0; i < BIG; i++)
+        if (z[i] != x[i] + y[i])
+            fail_msg("z[%u] = %g, expected %g", i, (double)z[i], (double)(x[i] + y[i]));
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, 1);
+    assert_int_equal(qv_buf_unregister(bx), 0);
+    assert_int_equal(qv_buf_unregister(by), 0);
+    qv_runtime_destroy(rt);
+    free(x);
+    free(y);
+    free(z);
+}
+
 /* A board whose daemon does not answer is not opened; `quiver devices`
  * says it is unreachable, and reachable once the daemon runs. */
 static void devices_probe(void **state)
@@ -606,6 +651,7 @@ int main(void)
         cmocka_unit_test(daemon_killed_and_back),
         cmocka_unit_test(daemon_restarted_while_idle),
         cmocka_unit_test(any_fault_recovers),
+        cmocka_unit_test(large_buffers_in_pieces),
         cmocka_unit_test(pipelining_hides_latency),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(curve_keys),

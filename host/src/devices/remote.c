@@ -62,6 +62,12 @@ struct qv_devmem {
     const void *mirror; /* host memory equal to this copy, or NULL */
 };
 
+/* Bytes of one WRITE or READ: a large buffer goes in pieces, each answered
+ * on its own, so that the replies show the daemon alive while it moves
+ * (a heartbeat waits behind the bytes queued before it), and no frame
+ * nears the daemon's limit (qv_wire_limits.max_data). */
+#define CHUNK ((size_t)4 << 20)
+
 static int remote_probe(const void *b, unsigned *count)
 {
     const qv__board *board = b;
@@ -155,8 +161,8 @@ static int finish(remote_device *r, qv__rreq *rq, int64_t timeout_ns)
             if (k->n)
                 memcpy(k->dst, zmq_msg_data(&k->data), k->n);
         pthread_mutex_lock(&r->link.mu);
-        for (qv__rreq *k = rq->kids; k; k = k->sib)
-            if (k->gen == k->mem->gen)
+        for (qv__rreq *k = rq->kids; k && rq->type == QV_WIRE_RUN; k = k->sib)
+            if (k->off == 0 && k->gen == k->mem->gen) /* all its pieces came */
                 k->mem->mirror = k->dst;
         if (rq->type == QV_WIRE_RUN)
             r->board_us += rq->time_us;
@@ -203,28 +209,69 @@ static int alloc_on_daemon(remote_device *r, qv_devmem *m)
 static int post_write(remote_device *r, qv_devmem *m, size_t off, const void *src,
                       size_t n, qv__rreq **ev)
 {
-    qv__rreq *rq = qv__rreq_new(QV_WIRE_WRITE);
-    if (!rq)
-        return QV_ENOMEM;
-    rq->mem = m;
-    rq->detached = !ev;
-    qv_wire_msg msg;
-    memset(&msg, 0, sizeof msg);
-    msg.type = QV_WIRE_WRITE;
     pthread_mutex_lock(&r->link.mu);
-    msg.u.write.buf = m->id;
+    uint64_t id = m->id;
     pthread_mutex_unlock(&r->link.mu);
-    msg.u.write.offset = off;
-    msg.data.data = src;
-    msg.data.size = n;
-    int rc = qv__rlink_post(&r->link, rq, &msg);
-    if (rc)
-        return fail_rq(rq, rc);
+    for (size_t done = 0;; done += CHUNK) {
+        size_t len = n - done < CHUNK ? n - done : CHUNK;
+        bool last = done + len >= n;
+        qv__rreq *rq = qv__rreq_new(QV_WIRE_WRITE);
+        if (!rq)
+            return QV_ENOMEM;
+        rq->mem = m;
+        rq->detached = !(ev && last); /* the wait waits for the pieces before */
+        qv_wire_msg msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = QV_WIRE_WRITE;
+        msg.u.write.buf = id;
+        msg.u.write.offset = off + done;
+        msg.data.data = (const char *)src + done;
+        msg.data.size = len;
+        int rc = qv__rlink_post(&r->link, rq, &msg);
+        if (rc)
+            return fail_rq(rq, rc);
+        if (ev && last)
+            *ev = rq;
+        if (last)
+            break;
+    }
     pthread_mutex_lock(&r->link.mu);
     m->mirror = off == 0 && n == m->n ? src : NULL;
     pthread_mutex_unlock(&r->link.mu);
-    if (ev)
-        *ev = rq;
+    return 0;
+}
+
+/* Queues READs of [off, off + n) of m (remote buffer id) into dst, CHUNK
+ * bytes each, appending them to the list whose end is *tail (through sib).
+ * 0, or an error: what was queued is on the list; a READ that could not be
+ * queued is there too, done with its error, so that a wait reports it. */
+static int post_reads(remote_device *r, qv_devmem *m, uint64_t id, size_t off, size_t n,
+                      void *dst, qv__rreq ***tail)
+{
+    for (size_t done = 0; done < n; done += CHUNK) {
+        size_t len = n - done < CHUNK ? n - done : CHUNK;
+        qv__rreq *k = qv__rreq_new(QV_WIRE_READ);
+        if (!k)
+            return QV_ENOMEM;
+        k->dst = (char *)dst + done;
+        k->n = len;
+        k->off = off + done;
+        k->mem = m;
+        qv_wire_msg msg;
+        memset(&msg, 0, sizeof msg);
+        msg.type = QV_WIRE_READ;
+        msg.u.read.buf = id;
+        msg.u.read.offset = off + done;
+        msg.u.read.length = len;
+        **tail = k;
+        *tail = &k->sib;
+        int rc = qv__rlink_post(&r->link, k, &msg);
+        if (rc) {
+            k->done = true; /* never sent: no reply to wait for */
+            k->err = rc;
+            return rc;
+        }
+    }
     return 0;
 }
 
@@ -343,21 +390,16 @@ static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n
                         "remote board %s: a device copy of %zu bytes was lost "
                         "with the daemon",
                         r->board->name, src->n);
-    qv__rreq *rq = qv__rreq_new(QV_WIRE_READ);
+    qv__rreq *rq = NULL, **tail = &rq;
+    int rc = post_reads(r, src, id, off, n, dst, &tail);
     if (!rq)
-        return QV_ENOMEM;
-    rq->dst = dst;
-    rq->n = n;
-    rq->mem = src;
-    qv_wire_msg msg;
-    memset(&msg, 0, sizeof msg);
-    msg.type = QV_WIRE_READ;
-    msg.u.read.buf = id;
-    msg.u.read.offset = off;
-    msg.u.read.length = n;
-    int rc = qv__rlink_post(&r->link, rq, &msg);
-    if (rc)
-        return fail_rq(rq, rc);
+        return qv__fail(rc, "remote board %s: cannot queue a read", r->board->name);
+    rq->kids = rq->sib; /* the first piece waits for the others */
+    rq->sib = NULL;
+    if (rc) {
+        finish(r, rq, -1);
+        return qv__fail(rc, "remote board %s: cannot queue a read", r->board->name);
+    }
     if (ev) {
         *ev = (qv_event *)rq;
         return 0;
@@ -485,29 +527,9 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
         return fail_rq(run, rc);
     /* Its outputs come home right behind it. */
     qv__rreq **tail = &run->kids;
-    for (unsigned i = 0; i < c->nargs; i++) {
-        if (!wa[i].kind || !(wa[i].mode & QV_W))
-            continue;
-        qv__rreq *k = qv__rreq_new(QV_WIRE_READ);
-        if (!k) {
-            rc = QV_ENOMEM;
-            break;
-        }
-        k->dst = c->ptr[i];
-        k->n = l->mem[i]->n;
-        k->mem = l->mem[i];
-        memset(&msg, 0, sizeof msg);
-        msg.type = QV_WIRE_READ;
-        msg.u.read.buf = wa[i].buf;
-        msg.u.read.length = k->n;
-        *tail = k;
-        tail = &k->sib;
-        if ((rc = qv__rlink_post(&r->link, k, &msg)) != 0) {
-            k->done = true; /* never sent: the wait needs no reply */
-            k->err = rc;
-            break;
-        }
-    }
+    for (unsigned i = 0; i < c->nargs && !rc; i++)
+        if (wa[i].kind && (wa[i].mode & QV_W))
+            rc = post_reads(r, l->mem[i], wa[i].buf, 0, l->mem[i]->n, c->ptr[i], &tail);
     if (rc) {
         /* The run is out; wait for it so that the link lets go of it. */
         finish(r, run, -1);

@@ -42,6 +42,7 @@ typedef struct qv__rreq {
     struct qv_devmem *mem; /* WRITE, READ: the device copy */
     void *dst;             /* READ: where wait copies the bytes */
     size_t n;              /* READ: bytes */
+    size_t off;            /* READ: where in the buffer (bytes) */
     struct qv__rreq *kids; /* RUN: the READs that bring its outputs home */
     struct qv__rreq *sib;  /* in kids */
 } qv__rreq;
