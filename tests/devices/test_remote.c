@@ -19,6 +19,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -83,6 +84,8 @@ static pid_t spawn(const char *ep, const char *keys, const char *file, unsigned 
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
+        /* Gone with the test, even when it crashes or times out. */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
         if (fd >= 0) {
             dup2(fd, 1);
