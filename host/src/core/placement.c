@@ -71,8 +71,12 @@ static unsigned planned(qv_runtime *rt, qv__task *t)
 {
     unsigned d = t->planned - 1;
     t->planned = 0;
-    if (d == 0 ? t->func->cpu != NULL
-               : d <= rt->naccel && !(t->skip & (1u << d)) && qv__devq_usable(rt, d, t->func))
+    /* The plan's device, if the function may still run there: a plan made
+     * from measured costs knows nothing of qv_func_set_where. */
+    if (d == 0 ? qv__func_can(t->func, QV_CLASS_CPU)
+               : d <= rt->naccel && !(t->skip & (1u << d)) &&
+                     qv__func_can(t->func, qv__devq_class(rt, d)) &&
+                     qv__devq_usable(rt, d, t->func))
         return d;
     qv__log(3, "task %llu of '%s': its planned device %u cannot run it now; placed eagerly",
             (unsigned long long)t->id, t->func->name, d);
