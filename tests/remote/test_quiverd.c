@@ -25,6 +25,7 @@
 static const char *quiverd_bin;
 static pid_t live_pid; /* killed by the teardown when a test fails */
 static const char *live_log;
+static int use_tcp; /* the next daemon listens on tcp://127.0.0.1:* */
 
 typedef struct daemon_proc {
     pid_t pid;
@@ -165,7 +166,10 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
     snprintf(board, sizeof board, "%s/share/quiver/boards/emu/u250-emu.yaml", bin);
     snprintf(catalog, sizeof catalog, "%s/share/quiver/kernels.yaml", bin);
     snprintf(delay, sizeof delay, "%u", delay_us);
-    snprintf(d->ep, sizeof d->ep, "ipc://%s/qd%u.sock", qv_test_scratch(), seq);
+    if (use_tcp)
+        snprintf(d->ep, sizeof d->ep, "tcp://127.0.0.1:*");
+    else
+        snprintf(d->ep, sizeof d->ep, "ipc://%s/qd%u.sock", qv_test_scratch(), seq);
     snprintf(d->log, sizeof d->log, "%s/qd%u.log", qv_test_scratch(), seq++);
     d->pid = fork();
     assert_true(d->pid >= 0);
@@ -183,6 +187,26 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
                   "--listen", d->ep, "--allow-plain", "--log", d->log, "--delay-us",
                   delay, (char *)NULL);
         _exit(127);
+    }
+    if (use_tcp) {
+        /* The port the daemon picked, from its log. */
+        const char *at = NULL;
+        char *text = NULL;
+        for (int i = 0; i < 200 && !at; i++) {
+            free(text);
+            usleep(100000);
+            text = qv_test_slurp(d->log, NULL);
+            at = text ? strstr(text, "listening on ") : NULL;
+        }
+        if (!at)
+            fail_msg("quiverd did not log its endpoint within 20 s");
+        at += strlen("listening on ");
+        size_t n = strcspn(at, " ");
+        assert_true(n < sizeof d->ep);
+        memcpy(d->ep, at, n);
+        d->ep[n] = 0;
+        free(text);
+        assert_true(strncmp(d->ep, "tcp://127.0.0.1:", 16) == 0 && d->ep[16] != '*');
     }
     d->ctx = zmq_ctx_new();
     d->sock = zmq_socket(d->ctx, ZMQ_DEALER);
@@ -242,6 +266,7 @@ static void daemon_stop(daemon_proc *d)
 static int teardown(void **state)
 {
     (void)state;
+    use_tcp = 0;
     if (live_pid > 0) {
         kill(live_pid, SIGKILL);
         waitpid(live_pid, NULL, 0);
@@ -457,12 +482,15 @@ static void test_vadd_pipelined(void **state)
 }
 
 /* 32 runs in flight at once, each with its own output, heartbeats among
- * them: every reply comes, every output is right. */
+ * them: every reply comes, every output is right. Over TCP on loopback,
+ * on the port the daemon picks. */
 static void test_many_runs(void **state)
 {
     (void)state;
     daemon_proc d;
+    use_tcp = 1;
     daemon_start(&d, 0);
+    use_tcp = 0;
     reply r;
     recv_reply(d.sock, &r);
     reply_fini(&r);
@@ -620,6 +648,35 @@ static void test_malformed(void **state)
     assert_int_equal(r.m.u.run_reply.results[0].status, r.m.u.run_reply.status);
     assert_int_equal(r.m.u.run_reply.results[1].status, r.m.u.run_reply.status);
     reply_fini(&r);
+    /* Mutations of a valid RUN and WRITE, header included: each gets one
+     * reply (its own or an error), whatever the bytes. */
+    qv_wire_msg w = {.type = QV_WIRE_WRITE, .id = 14};
+    w.u.write.buf = buf;
+    w.data = (qv_wire_frame){"12345678", 8};
+    const qv_wire_msg *valid[2] = {&m, &w};
+    srand(11);
+    for (int i = 0; i < 300; i++) {
+        qv_wire_enc e;
+        assert_int_equal(qv__wire_encode(valid[i % 2], &e), 0);
+        uint8_t mut[QV_WIRE_HEADER_SIZE + 256];
+        size_t len = QV_WIRE_HEADER_SIZE + e.body_size;
+        assert_true(len <= sizeof mut);
+        memcpy(mut, e.head, QV_WIRE_HEADER_SIZE);
+        memcpy(mut + QV_WIRE_HEADER_SIZE, e.body, e.body_size);
+        for (int k = 0; k < 1 + i % 3; k++)
+            mut[(size_t)rand() % len] = (uint8_t)rand();
+        /* The id is i: the reply names it, or 0 if the header is gone. */
+        mut[8] = (uint8_t)i;
+        memset(mut + 9, 0, 7);
+        qv_wire_frame mf[3] = {
+            {mut, QV_WIRE_HEADER_SIZE}, {mut + QV_WIRE_HEADER_SIZE, e.body_size}, e.data};
+        send_frames(d.sock, mf, e.has_data ? 3 : 2);
+        qv__wire_enc_fini(&e);
+        recv_reply(d.sock, &r);
+        assert_int_equal(r.rc, 0);
+        assert_true(r.m.id == (uint64_t)(uint8_t)i || r.m.id == 0);
+        reply_fini(&r);
+    }
     /* Still serving. */
     m = (qv_wire_msg){.type = QV_WIRE_HEARTBEAT, .id = 13};
     call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);

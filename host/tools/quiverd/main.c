@@ -75,6 +75,7 @@ static void usage(FILE *out)
         "  --catalog FILE   the kernel catalog; its kernels with a build for a served\n"
         "                   board are served\n"
         "  --listen EP      the endpoint to bind: tcp://ADDRESS:PORT or ipc://PATH\n"
+        "                   (PORT * picks a free port; the log names it)\n"
         "  --keys DIR       CURVE keys from `quiver keygen DIR`: the daemon's\n"
         "                   DIR/server.key, and the clients it accepts,\n"
         "                   DIR/authorized/*.pub (re-read on SIGHUP)\n"

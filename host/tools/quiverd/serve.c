@@ -989,9 +989,14 @@ static int open_socket(qd_daemon *d)
         qd_log("cannot listen on %s: %s", d->opt->listen, zmq_strerror(errno));
         return -1;
     }
-    qd_log("listening on %s (%s), %u functions on %u boards, instance %016" PRIx64,
-           d->opt->listen, d->curve ? "CURVE" : "plain, loopback only", d->nfuncs,
-           d->nboards, d->instance);
+    /* The endpoint bound: tcp://127.0.0.1:* names the port chosen. */
+    char ep[512];
+    size_t eplen = sizeof ep;
+    if (zmq_getsockopt(S.sock, ZMQ_LAST_ENDPOINT, ep, &eplen) != 0)
+        snprintf(ep, sizeof ep, "%s", d->opt->listen);
+    qd_log("listening on %s (%s), %u functions on %u boards, instance %016" PRIx64, ep,
+           d->curve ? "CURVE" : "plain, loopback only", d->nfuncs, d->nboards,
+           d->instance);
     return 0;
 }
 
