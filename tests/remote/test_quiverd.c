@@ -831,6 +831,11 @@ static void test_options(void **state)
                      2);
     assert_non_null(strstr(out, "tcp://0.0.0.0:5555 is not a loopback endpoint"));
     assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
+                                 "tcp://[::2]:5555 --allow-plain",
+                                 out, sizeof out),
+                     2);
+    assert_non_null(strstr(out, "tcp://[::2]:5555 is not a loopback endpoint"));
+    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
                                  "tcp://127.0.0.1:5555",
                                  out, sizeof out),
                      2);

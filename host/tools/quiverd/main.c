@@ -80,7 +80,8 @@ static void usage(FILE *out)
         "                   DIR/server.key, and the clients it accepts,\n"
         "                   DIR/authorized/*.pub (re-read on SIGHUP)\n"
         "  --allow-plain    serve without authentication or encryption; only on\n"
-        "                   tcp://127.0.0.1, tcp://localhost or ipc:// endpoints\n"
+        "                   tcp://127.0.0.1, tcp://localhost, tcp://[::1] or ipc://\n"
+        "                   endpoints\n"
         "  --log FILE       append the log to FILE instead of stderr\n"
         "  --delay-us N     delay every reply by N microseconds (tests: network\n"
         "                   latency)\n"
@@ -96,8 +97,9 @@ static int loopback_endpoint(const char *ep)
 {
     if (strncmp(ep, "ipc://", 6) == 0)
         return 1;
-    static const char *const hosts[] = {"tcp://127.0.0.1:", "tcp://localhost:"};
-    for (size_t i = 0; i < 2; i++)
+    static const char *const hosts[] = {
+        "tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:"};
+    for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++)
         if (strncmp(ep, hosts[i], strlen(hosts[i])) == 0)
             return 1;
     return 0;
@@ -194,8 +196,8 @@ static int parse_args(int argc, char **argv, qd_options *o)
     if (o->allow_plain && !loopback_endpoint(o->listen)) {
         fprintf(stderr,
                 "quiverd: --allow-plain: %s is not a loopback endpoint; plain "
-                "mode serves only tcp://127.0.0.1:PORT, tcp://localhost:PORT or "
-                "ipc://PATH (use --keys DIR for others)\n",
+                "mode serves only tcp://127.0.0.1:PORT, tcp://localhost:PORT, "
+                "tcp://[::1]:PORT or ipc://PATH (use --keys DIR for others)\n",
                 o->listen);
         return 2;
     }

@@ -968,6 +968,8 @@ static int open_socket(qd_daemon *d)
     zmq_setsockopt(S.sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
     zmq_setsockopt(S.sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
     zmq_setsockopt(S.sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (strchr(d->opt->listen, '[')) /* tcp://[::1]:PORT */
+        zmq_setsockopt(S.sock, ZMQ_IPV6, &one, sizeof one);
     int64_t maxmsg = (int64_t)d->limits.max_data + 4096;
     zmq_setsockopt(S.sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (d->opt->keys) {
