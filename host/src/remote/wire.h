@@ -48,9 +48,12 @@
  *               (qv_mode), u32 size (scalars: bytes; buffers: 0)
  * LOAD      str kernel -> (empty). Optional: prepares the kernel (builds or
  *           loads it) so that the first RUN does not pay for it.
- * ALLOC     u64 size (bytes, >= 1), u16 bank (QV_WIRE_ANY_BANK: any)
- *        -> u64 buf (remote buffer id, never 0)
- * WRITE     u64 buf, u64 offset; frame 2: the bytes -> (empty)
+ * ALLOC     u64 size (bytes, >= 1), u16 bank (QV_WIRE_ANY_BANK: any;
+ *           quiverd lets the runtime place every buffer, so any bank)
+ *        -> u64 buf (remote buffer id, never 0; only the connection that
+ *           allocated it may name it). Past the client's limits: QV_E2BIG.
+ * WRITE     u64 buf, u64 offset; frame 2: the bytes -> (empty). A range
+ *           past the buffer's end: QV_EINVAL.
  * RUN       u32 ntasks (1..max_tasks), per task in submission order:
  *             str func, u8 nargs (<= QV_MAX_ARGS), per arg: u8 kind
  *             (QV_WIRE_ARG_BUF: u64 buf, u8 mode (qv_mode);
@@ -58,10 +61,15 @@
  *           Dependencies are implied by the buffer accesses, as for
  *           qv_submit: a task waits for the earlier tasks of this and of
  *           earlier RUNs that write what it reads or read/write what it
- *           writes. Intermediate buffers stay on the daemon.
+ *           writes; WRITEs and READs are ordered with them the same
+ *           way. Intermediate buffers stay on the daemon. Each task must
+ *           match its function's signature in HELLO (arguments, buffer
+ *           modes, scalar sizes), else the whole RUN gets QV_EMISMATCH
+ *           (QV_ENOENT: unknown function or buffer) and nothing runs.
  *        -> i32 status (0 or the first failing task's code), u32 ntasks,
- *           per task: i32 status, f64 time_us (the measured, or for an
- *           emulated board the modelled, time of the task), u16 board
+ *           per task: i32 status (a task after a failed submission is not
+ *           run and carries the same code), f64 time_us (measured, from
+ *           the task's start to its end on the daemon), u16 board
  *           (index in HELLO's list; QV_WIRE_NO_BOARD when unknown)
  *           The reply comes when every task of the run has finished.
  * READ      u64 buf, u64 offset, u64 length -> (empty); frame 2: the bytes
