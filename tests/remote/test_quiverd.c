@@ -559,6 +559,52 @@ static void test_many_runs(void **state)
     daemon_stop(&d);
 }
 
+/* The "buffers" counter of STATS. */
+static uint64_t stat_buffers(daemon_proc *d, uint64_t id)
+{
+    qv_wire_msg m = {.type = QV_WIRE_STATS, .id = id};
+    reply r;
+    call(d, &m, QV_WIRE_STATS | QV_WIRE_REPLY, &r);
+    uint64_t v = UINT64_MAX;
+    for (unsigned i = 0; i < r.m.u.stats_reply.n; i++)
+        if (strcmp(r.m.u.stats_reply.counters[i].name, "buffers") == 0)
+            v = r.m.u.stats_reply.counters[i].value;
+    reply_fini(&r);
+    return v;
+}
+
+/* A peer that disconnects loses its buffers; another peer keeps its own. */
+static void test_peer_gone(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    alloc_buf(&d, 2, 4096);
+    daemon_proc other = d;
+    other.sock = zmq_socket(d.ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(other.sock, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_connect(other.sock, d.ep), 0);
+    alloc_buf(&other, 3, 4096);
+    alloc_buf(&other, 4, 1 << 20);
+    assert_int_equal(stat_buffers(&d, 5), 3);
+    zmq_close(other.sock);
+    uint64_t n = 3;
+    for (int i = 0; i < 300 && n != 1; i++) {
+        usleep(10000);
+        n = stat_buffers(&d, 6);
+    }
+    assert_int_equal(n, 1);
+    char *text = qv_test_slurp(d.log, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "its 2 buffers (1052672 bytes) are freed"));
+    free(text);
+    daemon_stop(&d);
+}
+
 static void test_malformed(void **state)
 {
     (void)state;
@@ -869,6 +915,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_hello, teardown),
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
         cmocka_unit_test_teardown(test_many_runs, teardown),
+        cmocka_unit_test_teardown(test_peer_gone, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
         cmocka_unit_test_teardown(test_curve, teardown),

@@ -55,6 +55,7 @@ typedef struct qd_client {
     size_t rlen;
     uint64_t bytes; /* allocated */
     uint32_t nbufs;
+    int fd; /* of its connection (ZMQ_SRCFD); -1 unknown */
     struct qd_client *next;
 } qd_client;
 
@@ -109,6 +110,7 @@ typedef struct qd_state {
         c_bytes_alloc;
     qv_func *f_write_w, *f_write_rw, *f_read;
     qv__auth *auth; /* --keys: the ZAP handler */
+    void *mon;      /* PAIR: the ROUTER's accepted/disconnected events */
     /* completions */
     pthread_mutex_t cq_mu;
     qd_reply *cq_head, *cq_tail;
@@ -329,6 +331,7 @@ static qd_client *client_find(const uint8_t *rid, size_t rlen, int create)
         return NULL;
     memcpy(c->rid, rid, rlen);
     c->rlen = rlen;
+    c->fd = -1;
     c->next = S.clients;
     S.clients = c;
     return c;
@@ -617,19 +620,14 @@ static void on_alloc(qd_req *q)
     reply_msg(q->rid, q->rlen, &m);
 }
 
-static void on_free(qd_req *q)
+/* Takes b out of the table and its owner's account and drops the table's
+ * reference: a waiter forgets it once the runs that write it are done. */
+static void buf_drop(qd_buf *b)
 {
-    qd_buf *b = buf_of(q->rid, q->rlen, q->m.u.free.buf);
-    if (!b) {
-        reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT, "free: no buffer %" PRIu64,
-                    q->m.u.free.buf);
-        return;
-    }
     buf_remove(b);
     b->owner->bytes -= b->size;
     b->owner->nbufs--;
     S.c_bytes_alloc -= b->size;
-    client_drop_if_empty(b->owner);
     b->owner = NULL;
     if (atomic_fetch_sub(&b->refs, 1) == 1) {
         atomic_store(&b->refs, 1); /* the job's */
@@ -642,6 +640,96 @@ static void on_free(qd_req *q)
             buf_unref(b); /* waits here: out of memory anyway */
         }
     }
+}
+
+/* A peer whose connection is gone: its buffers go (nobody else may name
+ * them) and so does its account. */
+static void client_gone(qd_client *c)
+{
+    uint64_t bytes = c->bytes;
+    uint32_t n = c->nbufs;
+    for (size_t i = 0; i < S.tcap && c->nbufs; i++) {
+        for (qd_buf *b = S.table[i], *nx; b; b = nx) {
+            nx = b->next;
+            if (b->owner == c)
+                buf_drop(b);
+        }
+    }
+    qd_log("a peer's connection is gone: its %" PRIu32 " buffers (%" PRIu64
+           " bytes) are freed",
+           n, bytes);
+    client_drop_if_empty(c);
+}
+
+/* A request from rid came on connection fd: a peer of another routing id
+ * whose connection had that fd is gone (two live connections never share
+ * one), even if its disconnection was not seen yet. */
+static void client_seen(const uint8_t *rid, size_t rlen, int fd)
+{
+    if (fd < 0)
+        return;
+    for (qd_client *c = S.clients, *nx; c; c = nx) {
+        nx = c->next;
+        if (c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0)
+            c->fd = fd;
+        else if (c->fd == fd)
+            client_gone(c);
+    }
+}
+
+/* Reads the monitor's events. A connection's fd that is disconnected and
+ * not accepted again in the same batch is gone with the peers on it; one
+ * accepted again after its disconnection is left to client_seen, as a
+ * request of the new connection may have been read already. */
+static void monitor_drain(void)
+{
+    int gone[64];
+    size_t ngone = 0;
+    for (;;) {
+        zmq_msg_t ev, addr;
+        zmq_msg_init(&ev);
+        if (zmq_msg_recv(&ev, S.mon, ZMQ_DONTWAIT) < 0) {
+            zmq_msg_close(&ev);
+            break;
+        }
+        zmq_msg_init(&addr);
+        if (zmq_msg_more(&ev))
+            zmq_msg_recv(&addr, S.mon, 0);
+        uint16_t event = 0;
+        int32_t fd = -1;
+        if (zmq_msg_size(&ev) >= 6) {
+            memcpy(&event, zmq_msg_data(&ev), 2); /* host order */
+            memcpy(&fd, (const char *)zmq_msg_data(&ev) + 2, 4);
+        }
+        zmq_msg_close(&ev);
+        zmq_msg_close(&addr);
+        size_t i = 0;
+        while (i < ngone && gone[i] != fd)
+            i++;
+        if (event == ZMQ_EVENT_DISCONNECTED && i == ngone && ngone < 64)
+            gone[ngone++] = fd;
+        else if (event == ZMQ_EVENT_ACCEPTED && i < ngone)
+            gone[i] = gone[--ngone];
+    }
+    for (size_t i = 0; i < ngone; i++)
+        for (qd_client *c = S.clients, *nx; c; c = nx) {
+            nx = c->next;
+            if (c->fd == gone[i])
+                client_gone(c);
+        }
+}
+
+static void on_free(qd_req *q)
+{
+    qd_buf *b = buf_of(q->rid, q->rlen, q->m.u.free.buf);
+    if (!b) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT, "free: no buffer %" PRIu64,
+                    q->m.u.free.buf);
+        return;
+    }
+    qd_client *c = b->owner;
+    buf_drop(b);
+    client_drop_if_empty(c);
     qv_wire_msg m = {.type = QV_WIRE_FREE | QV_WIRE_REPLY, .id = q->m.id};
     reply_msg(q->rid, q->rlen, &m);
 }
@@ -930,8 +1018,12 @@ static int receive_one(void)
         qd_req q = {.rid = zmq_msg_data(&parts[0]),
                     .rlen = zmq_msg_size(&parts[0]),
                     .parts = parts};
-        if (q.rlen <= 255)
+        int fd = n >= 2 ? zmq_msg_get(&parts[1], ZMQ_SRCFD) : -1;
+        if (q.rlen <= 255) {
+            client_seen(q.rid, q.rlen, fd);
             handle(&q, frames, n - 1, total);
+            client_seen(q.rid, q.rlen, fd); /* a client ALLOC made */
+        }
     }
     for (size_t i = 0; i < n; i++)
         zmq_msg_close(&parts[i]);
@@ -986,6 +1078,15 @@ static int open_socket(qd_daemon *d)
         d->curve = 1;
         qd_log("CURVE: %zu authorized client keys in %s/authorized",
                qv__auth_clients(S.auth), d->opt->keys);
+    }
+    /* Disconnections free the buffers of the peers that went. */
+    S.mon = zmq_socket(S.ctx, ZMQ_PAIR);
+    if (!S.mon ||
+        zmq_socket_monitor(S.sock, "inproc://quiverd.monitor",
+                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+        zmq_connect(S.mon, "inproc://quiverd.monitor") != 0) {
+        qd_log("cannot monitor the socket: %s", zmq_strerror(errno));
+        return -1;
     }
     if (zmq_bind(S.sock, d->opt->listen) != 0) {
         qd_log("cannot listen on %s: %s", d->opt->listen, zmq_strerror(errno));
@@ -1069,15 +1170,17 @@ int qd_serve(qd_daemon *d)
             if ((long)(wait / 1000000u) < timeout)
                 timeout = (long)(wait / 1000000u);
         }
-        zmq_pollitem_t items[2] = {{S.sock, 0, stopping ? 0 : ZMQ_POLLIN, 0},
-                                   {NULL, S.pipe_r, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, 2, timeout);
+        zmq_pollitem_t items[3] = {{S.sock, 0, stopping ? 0 : ZMQ_POLLIN, 0},
+                                   {NULL, S.pipe_r, ZMQ_POLLIN, 0},
+                                   {S.mon, 0, ZMQ_POLLIN, 0}};
+        int rc = zmq_poll(items, 3, timeout);
         if (rc < 0) {
             if (errno == EINTR)
                 continue;
             qd_log("poll: %s", zmq_strerror(errno));
             break;
         }
+        monitor_drain(); /* before the requests: see monitor_drain */
         if (items[0].revents & ZMQ_POLLIN) {
             for (int i = 0; i < 256 && !qd_stop; i++) {
                 if (receive_one())
@@ -1117,6 +1220,10 @@ out:
         S.clients = c->next;
         free(c);
     }
+    if (S.sock && S.mon)
+        zmq_socket_monitor(S.sock, NULL, 0);
+    if (S.mon)
+        zmq_close(S.mon);
     if (S.sock)
         zmq_close(S.sock);
     qv__auth_stop(S.auth); /* before the context ends */
