@@ -51,7 +51,8 @@
  * ALLOC     u64 size (bytes, >= 1), u16 bank (QV_WIRE_ANY_BANK: any;
  *           quiverd lets the runtime place every buffer, so any bank)
  *        -> u64 buf (remote buffer id, never 0; only the connection that
- *           allocated it may name it). Past the client's limits: QV_E2BIG.
+ *           allocated it may name it, and it goes when that connection
+ *           does). Past the client's limits: QV_E2BIG.
  * WRITE     u64 buf, u64 offset; frame 2: the bytes -> (empty). A range
  *           past the buffer's end: QV_EINVAL.
  * RUN       u32 ntasks (1..max_tasks), per task in submission order:
