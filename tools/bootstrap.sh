@@ -136,7 +136,12 @@ demo)
     XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/signal/quiver-signal" \
         --out "$ROOT/build/demo"
     echo
-    echo "== demo 2: a tiled Cholesky factorisation on the CPU and OpenCL"
+    echo "== demo 2: the signal chain again, with a second emulated U250 served by quiverd on loopback"
+    XDG_CACHE_HOME="$ROOT/build/cache" bash "$ROOT/examples/signal/remote-demo.sh" \
+        "$ROOT/build/examples/signal/quiver-signal" "$ROOT/build/host/tools/quiverd/quiverd" \
+        "$ROOT/build/host/quiver" "$ROOT/build/share/quiver" "$ROOT/build/demo/remote"
+    echo
+    echo "== demo 3: a tiled Cholesky factorisation on the CPU and OpenCL"
     XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/cholesky/quiver-cholesky" \
         --out "$ROOT/build/demo"
     ;;

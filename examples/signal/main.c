@@ -10,11 +10,14 @@
  * the result against a sequential run and prints which device ran what.
  *
  *   quiver-signal [--frames N] [--n SAMPLES] [--config quiver.yaml] [--hls DIR]
- *                 [--out DIR]
+ *                 [--where STAGE=CLASS[,CLASS...]]... [--out DIR]
  *
  * Without --config it reads what any program does: $QV_CONFIG, else the
  * default policy installed with libquiver (CPU, OpenCL, an emulated U250).
  * --hls DIR reads the OpenCL sources from DIR/<k>/<k>.cl instead.
+ * --where fft=remote restricts a stage (fir, fft or mag) to device classes
+ * (cpu, gpu, fpga, remote: qv_func_set_where), as remote-demo.sh does to
+ * send the FFTs to a board served by quiverd.
  */
 #include <errno.h>
 #include <math.h>
@@ -102,6 +105,35 @@ static char *slurp(const char *path)
     return s;
 }
 
+/* "fft=remote,cpu": the stage's index in names (3 stages) and the class
+ * mask, or -1. */
+static int parse_where(const char *arg, const char *const names[3], unsigned *mask)
+{
+    const char *eq = strchr(arg, '=');
+    int stage = -1;
+    for (int i = 0; eq && i < 3; i++)
+        if (strlen(names[i]) == (size_t)(eq - arg) &&
+            !strncmp(arg, names[i], (size_t)(eq - arg)))
+            stage = i;
+    if (stage < 0)
+        return -1;
+    *mask = 0;
+    for (const char *p = eq + 1;;) {
+        size_t len = strcspn(p, ",");
+        int c = QV_CLASS_COUNT;
+        for (int k = 0; k < QV_CLASS_COUNT; k++)
+            if (strlen(qv_class_name((qv_class)k)) == len &&
+                !strncmp(p, qv_class_name((qv_class)k), len))
+                c = k;
+        if (c == QV_CLASS_COUNT)
+            return -1;
+        *mask |= 1u << c;
+        if (!p[len])
+            return stage;
+        p += len + 1;
+    }
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -114,6 +146,8 @@ int main(int argc, char **argv)
     int frames = 64, batch = 4;
     uint32_t n = 1024;
     const char *config = NULL, *hls = NULL, *out = "quiver-signal";
+    static const char *const stage[3] = { "fir", "fft", "mag" };
+    unsigned where[3] = { 0, 0, 0 };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--frames") && i + 1 < argc)
             frames = atoi(argv[++i]);
@@ -127,9 +161,20 @@ int main(int argc, char **argv)
             hls = argv[++i];
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
-        else {
+        else if (!strcmp(argv[i], "--where") && i + 1 < argc) {
+            unsigned mask;
+            int s = parse_where(argv[++i], stage, &mask);
+            if (s < 0) {
+                fprintf(stderr, "signal: --where %s: expected STAGE=CLASS[,CLASS...], STAGE "
+                                "one of fir, fft, mag and CLASS one of cpu, gpu, fpga, "
+                                "remote\n", argv[i]);
+                return 2;
+            }
+            where[s] = mask;
+        } else {
             fprintf(stderr, "usage: quiver-signal [--frames N] [--batch FRAMES] [--n SAMPLES] "
-                            "[--config quiver.yaml] [--hls DIR] [--out DIR]\n");
+                            "[--config quiver.yaml] [--hls DIR] "
+                            "[--where STAGE=CLASS[,CLASS...]]... [--out DIR]\n");
             return 2;
         }
     }
@@ -181,6 +226,18 @@ int main(int argc, char **argv)
     /* FPGA kernels of the catalog the policy names (config/kernels.yaml). */
     CHECK(qv_func_set_fpga(fir, "fir"));
     CHECK(qv_func_set_fpga(fft, "fft"));
+    /* --where: a stage kept to some device classes (a failed device's
+     * tasks still re-run on the CPU). */
+    qv_func *const stages[3] = { fir, fft, mag };
+    for (int s = 0; s < 3; s++)
+        if (where[s]) {
+            CHECK(qv_func_set_where(stages[s], where[s]));
+            printf("%s is placed only on:", stage[s]);
+            for (int k = 0; k < QV_CLASS_COUNT; k++)
+                if (where[s] & 1u << k)
+                    printf(" %s", qv_class_name((qv_class)k));
+            printf("\n");
+        }
 
     /* Frames: a chirp plus noise; one filter for all. */
     size_t fb = n * sizeof(float);
@@ -299,7 +356,7 @@ int main(int argc, char **argv)
     for (unsigned d = 0; d < qv_device_count(rt); d++) {
         qv_device_info di;
         CHECK(qv_device_get(rt, d, &di));
-        printf("device %u: %-40.40s %-4s %4llu tasks", d, di.name, qv_class_name(di.cls),
+        printf("device %u: %-40.40s %-6s %4llu tasks", d, di.name, qv_class_name(di.cls),
                (unsigned long long)di.tasks);
         if (d)
             printf(", %.1f MB in, %.1f MB out", di.bytes_to / 1e6, di.bytes_from / 1e6);
