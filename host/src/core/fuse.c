@@ -362,6 +362,14 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
         free(sc);
         return NULL;
     }
+    /* Each call of the chain must be allowed where the kernel runs
+     * (qv_func_set_where): else the chain runs as it is. */
+    qv_class cls = dev ? qv__devq_class(rt, dev) : QV_CLASS_CPU;
+    for (unsigned j = 0; j < n; j++)
+        if (!(memb[j]->where ? memb[j]->where & (1u << cls) : 1)) {
+            free(sc);
+            return NULL;
+        }
     qv_arg fargs[QV_MAX_ARGS];
     for (unsigned a = 0; a < fz->ff->nargs; a++)
         fargs[a] = cargs[fz->src_j[a]][fz->src_i[a]];
