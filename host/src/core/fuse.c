@@ -340,12 +340,12 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
             pthread_mutex_unlock(&rt->submit_mu);
             return NULL;
         }
-        qv__defer_args(d[j], &memb[j]);
+        cargs[j] = qv__defer_args(d[j], &memb[j]); /* copied below */
         need += memb[j]->scalar_bytes;
     }
     unsigned char *p = sc = malloc(need);
     for (unsigned j = 0; sc && j + 1 < n; j++) {
-        const qv_arg *src = qv__defer_args(d[j], &memb[j]);
+        const qv_arg *src = cargs[j];
         for (unsigned i = 0; i < memb[j]->nargs; i++) {
             copy[j][i] = src[i];
             if (memb[j]->args[i].is_buf)
