@@ -253,8 +253,9 @@ static int adapt_runs(const loop_args *a, const adapt_cfg *cp, const char *label
 int loop_adapt(const loop_args *a)
 {
     /* Re-plans no more often than every 20 ms (the default 1 s is longer
-     * than this whole run; an entry takes 1-3 ms here). */
-    const char *replan = "replan:\n  min_interval_ms: 20\n";
+     * than this whole run; an entry takes 1-3 ms here), and never drops
+     * the plan for eager placement: this measures the re-plan. */
+    const char *replan = "replan:\n  min_interval_ms: 20\n  eager_slack: 0\n";
     const char *policy = loop_default_policy(a, 3, 1, 1, replan);
     const char *eager = loop_default_policy(a, 6, 0, 1, replan);
     if (!policy || !eager) {

@@ -30,6 +30,7 @@ enum { P_MED, P_MEAN, P_BOARD, P_REPLAYED, P_TIMED, P_CPU, P_GPU, P_FPGA, P_OK, 
 typedef struct pay_out {
     double v[P_N];
     char   models[512]; /* the models' estimates at the end of the run */
+    char   reason[160]; /* the region's last_replan_reason at the end */
 } pay_out;
 
 static int run_app(const void *arg, void *out_, size_t size)
@@ -89,6 +90,7 @@ static int run_app(const void *arg, void *out_, size_t size)
     out[P_MEAS] = r1.measured_us;
     out[P_WARM] = warm;
     out[P_REPLANS] = (double)r1.replans;
+    snprintf(po->reason, sizeof po->reason, "%s", r1.last_replan_reason);
     loop_app_models(app, po->models, sizeof po->models);
     if (c->planned && r1.last_error[0])
         fprintf(stderr, "bench_loop: %s: %s\n", c->app.region, r1.last_error);
@@ -133,7 +135,8 @@ int loop_pays(const loop_args *a)
            "eager / planned |\n|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < napps; i++) {
         double v[2][P_N][100];
-        char models[2][512] = { "", "" };
+        char models[2][512] = { "", "" }, reason[160] = "";
+        int went_eager = 0;
         int ok[2] = { 0 };
         for (int r = 0; r < a->runs; r++)
             for (int p = 0; p < 2; p++) {
@@ -152,6 +155,10 @@ int loop_pays(const loop_args *a)
                 for (int k = 0; k < P_N; k++)
                     v[p][k][ok[p]] = po.v[k];
                 memcpy(models[p], po.models, sizeof models[p]);
+                if (p && strstr(po.reason, "runs eagerly")) { /* the plan lost */
+                    went_eager++;
+                    memcpy(reason, po.reason, sizeof reason);
+                }
                 ok[p]++;
             }
         double med[2] = { 0, 0 };
@@ -174,7 +181,10 @@ int loop_pays(const loop_args *a)
                    p ? "planned" : "eager", med[p], lo, hi, loop_median(v[p][P_BOARD], n),
                    100 * loop_median(v[p][P_CPU], n), 100 * loop_median(v[p][P_GPU], n),
                    100 * loop_median(v[p][P_FPGA], n));
-            if (p)
+            if (p && went_eager)
+                printf(" %.0f/%.0f, then eager in %d of %d runs | %.0f |", rep, timed,
+                       went_eager, n, loop_median(v[p][P_COMPILES], n));
+            else if (p)
                 printf(" %.0f/%.0f%s | %.0f |", rep, timed,
                        rep < timed ? " NOT REPLAYED" : "", loop_median(v[p][P_COMPILES], n));
             else
@@ -188,8 +198,10 @@ int loop_pays(const loop_args *a)
         }
         for (int p = 0; p < 2; p++)
             if (ok[p])
-                notes += snprintf(note[i][p], sizeof note[i][p], "%s, %s run: %s",
-                                  apps[i].label, p ? "planned" : "eager", models[p]) > 0;
+                notes += snprintf(note[i][p], sizeof note[i][p], "%s, %s run: %s%s%s",
+                                  apps[i].label, p ? "planned" : "eager", models[p],
+                                  p && reason[0] ? "; the region: " : "",
+                                  p ? reason : "") > 0;
         fflush(stdout);
     }
     printf("\nThe models at the end of the last run of each (us per call):\n");

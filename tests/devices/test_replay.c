@@ -299,7 +299,9 @@ static void board_failing_mid_replay(void **state)
 }
 
 /* The board becomes 40x slower: replayed entries measure it, and the
- * region is re-planned with its work moved to the CPU. */
+ * region is re-planned with its work moved to the CPU. (Never dropped for
+ * eager placement: this plan and eager's are much the same, and on a
+ * loaded machine either can look the faster before the board slows.) */
 static void slow_board_is_replanned(void **state)
 {
     (void)state;
@@ -308,7 +310,7 @@ static void slow_board_is_replanned(void **state)
     unsigned bdev;
     cpu_us = 100;
     qv_runtime *rt =
-        board_setup("replan: {drift: 0.5, min_interval_ms: 0}\n", &f, &board, &bdev);
+        board_setup("replan: {drift: 0.5, min_interval_ms: 0, eager_slack: 0}\n", &f, &board, &bdev);
     static arrays A;
     arrays_open(rt, &A);
     qv_region_info ri = replay_until(rt, f, &A, &chain, 3);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "helper.h"
+#include "core/region.h"
 #include "quiver.h"
 
 #define N 4096
@@ -730,6 +731,55 @@ static void guard_miss_mid_entry(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* A plan whose replayed entries are slower than eager placement was is
+ * dropped: the region runs eagerly from then on, and is not compiled again
+ * for that signature while the devices stay. (The eager times are set by
+ * hand, far below what any entry takes, so that the replays lose whatever
+ * the machine.) */
+static void plan_slower_than_eager_runs_eagerly(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\n", 1);
+    static prog_bufs pb;
+    static double ref[NB][NE];
+    pb_open(&fx, &pb, ref);
+    op ops[4] = {{0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0}, {1, 3, 2, 0, 0}};
+    qv_region_info ri;
+    double t0 = now_s();
+    do
+        ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
+    while (ri.replayed < 1 && now_s() - t0 < 60);
+    assert_int_equal(ri.replayed, 1);
+    struct qv__loop *l = fx.rt->loop;
+    pthread_mutex_lock(&l->mu);
+    qv__region *r = l->list;
+    while (r && strcmp(r->name, "step"))
+        r = r->next;
+    assert_non_null(r);
+    assert_non_null(r->plan);
+    r->eager_sig = r->plan->sig;
+    for (int i = 0; i < QV__SPANS; i++)
+        r->eager_span[i] = 1e-3;
+    r->neager = QV__SPANS;
+    pthread_mutex_unlock(&l->mu);
+    t0 = now_s();
+    do
+        ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
+    while (!strstr(ri.last_replan_reason, "runs eagerly") && now_s() - t0 < 60);
+    assert_non_null(strstr(ri.last_replan_reason, "slower than eager"));
+    assert_non_null(strstr(ri.last_replan_reason, "runs eagerly"));
+    uint64_t replayed = ri.replayed, compiles = ri.compiles, recorded = ri.recorded;
+    for (int i = 0; i < 4; i++)
+        ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
+    assert_int_equal(ri.replayed, replayed);
+    assert_int_equal(ri.recorded, recorded + 4);
+    assert_int_equal(ri.compiles, compiles);
+    assert_int_equal(ri.guard_misses, 0);
+    pb_close(&pb);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* An unmodified program alternating two phases between waits: both
  * implicit regions replay, with no guard miss once both are planned. */
 static void alternating_implicit_regions_replay(void **state)
@@ -782,6 +832,7 @@ int main(void)
         cmocka_unit_test(destroy_while_compiling),
         cmocka_unit_test(replay_equals_sequential),
         cmocka_unit_test(guard_miss_mid_entry),
+        cmocka_unit_test(plan_slower_than_eager_runs_eagerly),
         cmocka_unit_test(alternating_implicit_regions_replay),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

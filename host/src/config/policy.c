@@ -35,6 +35,7 @@ static const qv__ykey top_keys[] = {
 static const qv__ykey replan_keys[] = {
     {"drift", 0, NULL},
     {"min_interval_ms", 0, NULL},
+    {"eager_slack", 0, NULL},
     {NULL, 0, NULL},
 };
 static const qv__ykey discovery_keys[] = {
@@ -95,6 +96,7 @@ void qv__policy_defaults(qv__policy *p)
     p->devices = (1u << QV_CLASS_COUNT) - 1;
     p->replan_drift = 0.25;
     p->replan_min_interval_ms = 1000;
+    p->replan_eager_slack = 1.05;
     p->rescan_interval_ms = 5000;
     p->discover_hwloc = 1;
     p->discover_opencl = 1;
@@ -340,6 +342,15 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         if (!rc)
             rc = get_uint(doc, sec, "min_interval_ms", "replan.min_interval_ms", 0,
                           86400000, &p->replan_min_interval_ms, diag);
+        if (!rc && (n = qv__ymap_get(sec, "eager_slack"))) {
+            rc = qv__yget_double(doc, n, "replan.eager_slack", 0, 10, &p->replan_eager_slack,
+                                 diag);
+            if (!rc && p->replan_eager_slack > 0 && p->replan_eager_slack < 1)
+                rc = qv__yerr(doc, n, diag,
+                              "replan.eager_slack: %g is out of range; expected 0 (never "
+                              "fall back to eager placement) or 1 to 10",
+                              p->replan_eager_slack);
+        }
     }
     if (!rc && (sec = qv__ymap_get(root, "discovery"))) {
         rc = qv__ymap_check(doc, sec, "discovery", discovery_keys, diag);

@@ -23,6 +23,12 @@
  * carry the change; no more often than replan.min_interval_ms. The entry's span over the
  * plan's makespan calibrates the prediction that qv_region_info reports.
  *
+ * Against eager placement: the spans of the region's recorded entries are
+ * measured too, and a plan whose replayed entries are slower than them by
+ * more than replan.eager_slack (medians) loses: a fused plan is re-planned
+ * without fused kernels, an unfused one is dropped and the region runs
+ * eagerly until the devices change (loses()).
+ *
  * The thread runs at nice 10: the application never waits for it, and it
  * takes a small share of a core from busy workers, never a whole one.
  */
@@ -49,6 +55,8 @@
 #define CAL_WEIGHT    0.25  /* weight of a new entry in the calibration */
 #define NOISE_TIMES   3.0   /* a drift stands out of a device's noise by */
 #define CAL_ENTRIES   3     /* entries that only calibrate, after a plan */
+#define MIN_EAGER     3     /* recorded entries measured before a plan
+                             * is held against eager placement */
 
 void qv__rplan_release(qv__rplan *p)
 {
@@ -80,6 +88,7 @@ bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, const uint64_t *pref,
     r->job_n = n;
     r->job_sig = sig;
     r->want_replan = replan;
+    r->job_no_fuse = r->no_fuse;
     r->job_drift_cls = cls;
     r->job_drift_x = x;
     snprintf(r->job_reason, sizeof r->job_reason, "%.127s", reason);
@@ -211,7 +220,8 @@ static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
  * with the costs on class drift_cls scaled by drift_x (scale_class; -1:
  * none). 0, or an error with why. */
 static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, uint32_t n,
-                   int drift_cls, double drift_x, qv__rplan **out, char *why, size_t wn)
+                   int drift_cls, double drift_x, bool no_fuse, qv__rplan **out, char *why,
+                   size_t wn)
 {
     qv_dag *g = NULL;
     qv_plat *p = NULL;
@@ -240,6 +250,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
     o.catalog = rt->catalog;
     o.cost_weight = rt->policy->objective; /* the policy's `objective` */
     o.deadline_us = rt->policy->deadline_ms * 1e3;
+    o.no_fuse = no_fuse; /* a fused plan of this region lost to eager */
     qv_diag d;
     memset(&d, 0, sizeof d);
     if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
@@ -430,6 +441,77 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     return true;
 }
 
+/* ---- against eager placement ------------------------------------------ */
+
+static void span_node(void *arg, uint64_t i, const qv__node *nd)
+{
+    uint64_t *t = arg;
+    (void)i;
+    if (nd->start_ns && nd->start_ns < t[0])
+        t[0] = nd->start_ns;
+    if (nd->end_ns > t[1])
+        t[1] = nd->end_ns;
+}
+
+/* The span of the recorded entry [lo, hi) in µs, once its tasks are done;
+ * 0 when it cannot be told. */
+static double entry_span(qv_runtime *rt, uint64_t lo, uint64_t hi)
+{
+    uint64_t t[2] = {UINT64_MAX, 0};
+    if (qv__gview_each(rt, lo, hi, span_node, t) != 1 || t[1] <= t[0])
+        return 0;
+    return (double)(t[1] - t[0]) / 1e3;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(const double *v, unsigned n)
+{
+    double s[QV__SPANS];
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* Whether plan p, measured m, loses to eager placement: the median of its
+ * last QV__SPANS entries (from its second: the first loads its kernels)
+ * slower than the median of the last
+ * recorded ones by more than replan.eager_slack, and none of them faster
+ * than that (why says by how much).
+ * Only entries that run as the plan predicts count: one that drifts is
+ * judge's, and a re-plan on the updated models comes first. Medians,
+ * because one entry of a loaded machine can be off by any amount. Under
+ * loop->mu, after judge. */
+static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
+                  char *why, size_t wn)
+{
+    double slack = rt->policy->replan_eager_slack;
+    if (slack <= 0 || r->plan != p || r->eager_sig != p->sig || r->measured < 2 ||
+        r->drift_entries || m->span_us <= 0)
+        return false;
+    r->plan_span[r->nplan++ % QV__SPANS] = m->span_us;
+    if (r->nplan < QV__SPANS || r->neager < MIN_EAGER)
+        return false;
+    unsigned ne = r->neager < QV__SPANS ? r->neager : QV__SPANS;
+    double eager = median_of(r->eager_span, ne), planned = median_of(r->plan_span, QV__SPANS);
+    double fastest = r->plan_span[0];
+    for (unsigned i = 1; i < QV__SPANS; i++)
+        fastest = fmin(fastest, r->plan_span[i]);
+    /* Every one of them slower than eager's median, too: a plan as fast
+     * as eager placement, on a machine that adds noise, loses by the
+     * median alone one time in a few but by all of them 1 in 2^QV__SPANS. */
+    if (planned <= slack * eager || fastest <= eager)
+        return false;
+    r->nplan = 0;
+    snprintf(why, wn, "slower than eager: %.0f us an entry against %.0f us (medians)",
+             planned, eager);
+    return true;
+}
+
 /* ---- the thread -------------------------------------------------------- */
 
 static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
@@ -442,6 +524,7 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     if (replan)
         r->replans++;
     r->compiled_ns = qv__now_ns();
+    r->nplan = 0;
     r->cal = 0;
     r->drift_entries = 0;
     /* A device's calibration (its measured over predicted time, and its
@@ -486,6 +569,19 @@ static void *loop_main(void *arg)
         char name[128];
         snprintf(name, sizeof name, "%s", r->name);
 
+        if (r->want_span) { /* a recorded entry: eager placement's time */
+            uint64_t lo = r->span_lo, hi = r->span_hi, sig = r->span_sig;
+            r->want_span = false;
+            pthread_mutex_unlock(&l->mu);
+            double us = entry_span(rt, lo, hi);
+            pthread_mutex_lock(&l->mu);
+            if (r->eager_sig != sig) {
+                r->eager_sig = sig;
+                r->neager = 0;
+            }
+            if (us > 0)
+                r->eager_span[r->neager++ % QV__SPANS] = us;
+        }
         if (r->want_measure) {
             qv__rplan *p = r->meas_plan;
             uint64_t lo = r->meas_lo, hi = r->meas_hi;
@@ -501,9 +597,32 @@ static void *loop_main(void *arg)
             /* Re-planned from this entry's graph, or, when its chains ran
              * fused, from the recorded entry the plan came from. */
             if (ok && !r->want_compile && !l->stop &&
-                judge(rt, r, p, &m, why, sizeof why, &cls, &x))
+                judge(rt, r, p, &m, why, sizeof why, &cls, &x)) {
+                r->neager = 0; /* eager entries ran on the machine as it was */
                 qv__loop_job(r, p->nchains ? p->src_lo : lo, p->nchains ? p->src_hi : hi,
                              p->pref, p->n, p->sig, true, cls, x, why);
+            } else if (ok && !r->want_compile && !l->stop &&
+                       loses(rt, r, p, &m, why, sizeof why)) {
+                if (p->nchains && !r->no_fuse) { /* the fused chains first */
+                    r->no_fuse = true;
+                    strncat(why, "; planned without fused kernels",
+                            sizeof why - strlen(why) - 1);
+                    qv__loop_job(r, p->src_lo, p->src_hi, p->pref, p->n, p->sig, true, -1, 1,
+                                 why);
+                } else { /* eager placement wins: the region runs eagerly */
+                    qv__log(2, "region %s: %s; it runs eagerly", name, why);
+                    snprintf(r->reason, sizeof r->reason, "%.100s; runs eagerly", why);
+                    r->lost = true;
+                    r->lost_gen = atomic_load(&l->dev_gen);
+                    qv__rplan_release(r->plan);
+                    r->plan = NULL;
+                    pthread_mutex_unlock(&l->mu);
+                    char detail[300];
+                    snprintf(detail, sizeof detail, "region %s: %s; runs eagerly", name, why);
+                    qv__trace_mark(rt, "eager", detail);
+                    pthread_mutex_lock(&l->mu);
+                }
+            }
             qv__rplan_release(p);
         }
         if (!r->want_compile || l->stop)
@@ -517,11 +636,12 @@ static void *loop_main(void *arg)
         char reason[128];
         snprintf(reason, sizeof reason, "%s", r->job_reason);
         r->job_pref = NULL;
-        pthread_mutex_unlock(&l->mu);
 
         char why[256] = "";
         qv__rplan *p = NULL;
-        int rc = compile(rt, name, lo, hi, n, drift_cls, drift_x, &p, why, sizeof why);
+        bool no_fuse = r->job_no_fuse;
+        pthread_mutex_unlock(&l->mu);
+        int rc = compile(rt, name, lo, hi, n, drift_cls, drift_x, no_fuse, &p, why, sizeof why);
         if (rc) {
             qv__log(1, "region %s: not %s: %s", name, replan ? "re-planned" : "compiled",
                     why);

@@ -451,6 +451,21 @@ static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t l
     }
 }
 
+/* Queues the measuring of the recorded entry [lo, hi) of r, what eager
+ * placement takes (loop.c weighs plans against it). Under loop->mu; one at
+ * a time per region, as want_measure. */
+static void want_span(qv_runtime *rt, qv__region *r, uint64_t lo, uint64_t hi, uint64_t sig)
+{
+    if (r->want_span || rt->loop->stop || !rt->rec)
+        return;
+    r->span_lo = lo;
+    r->span_hi = hi;
+    r->span_sig = sig;
+    r->want_span = true;
+    if (!qv__loop_queue(rt, r))
+        r->want_span = false;
+}
+
 /* Ends the calling thread's entry in r (explicit), or in the implicit
  * region of its signature when r is NULL. */
 static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
@@ -504,6 +519,8 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     } else {
         r->recorded++;
         r->predicted_us = qv__region_predict(r);
+        if (n && s->nodes == n && s->hi - s->lo == n)
+            want_span(rt, r, s->lo, s->hi, sig);
     }
     r->tasks = n;
     r->nodes = s->nodes;
@@ -512,8 +529,13 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     s->last = r;
     if (n) {
         uint64_t gen = atomic_load(&l->dev_gen);
+        if (r->lost && r->lost_gen != gen) { /* the devices changed: plan again */
+            r->lost = false;
+            r->tried = false;
+        }
         if (r->plan && r->plan->sig == sig && r->plan->dev_gen != gen) {
             char why[200];
+            r->neager = 0; /* eager entries ran on the devices as they were */
             snprintf(why, sizeof why, "devices changed: %s", l->dev_why);
             want_compile(rt, r, s, sig, true, why);
         } else if (r->sig_entries >= rt->policy->hot_threshold &&

@@ -50,6 +50,10 @@ typedef struct qv__rplan {
 
 void qv__rplan_release(qv__rplan *p);
 
+/* Entries weighed, recorded and replayed, when a plan is held against
+ * eager placement (the median of each). */
+#define QV__SPANS 5
+
 typedef struct qv__region qv__region;
 struct qv__region {
     qv__region *next;
@@ -93,6 +97,21 @@ struct qv__region {
      * and by how much, for the costs on it that the entry did not measure. */
     int job_drift_cls;
     double job_drift_x;
+    /* The plan against eager placement (replan.eager_slack): the spans of
+     * the last recorded (eager) entries of signature eager_sig, measured in
+     * the background (want_span), and of the plan's last replayed entries,
+     * each a ring of QV__SPANS; plans made without fused chains from now
+     * on (a fused plan lost to eager); whether the plan lost even so and
+     * the region runs eagerly (its signature stays tried) until the devices
+     * change from lost_gen. */
+    double eager_span[QV__SPANS], plan_span[QV__SPANS];
+    unsigned neager, nplan;
+    uint64_t eager_sig;
+    bool want_span;
+    uint64_t span_lo, span_hi, span_sig;
+    bool no_fuse, job_no_fuse;
+    bool lost;
+    uint64_t lost_gen;
     bool want_measure;
     uint64_t meas_lo, meas_hi;
     qv__rplan *meas_plan;   /* a reference */
