@@ -94,6 +94,12 @@ install_check() {
             -o "$tmp/link/hello_quiver_pc"
         XDG_CACHE_HOME="$tmp/cache" LD_LIBRARY_PATH="$libdir" "$tmp/link/hello_quiver_pc"
     )
+    echo "== install check: quiver_add_emu_kernel() of the package (examples/emu-kernel)"
+    cmake -S "$ROOT/examples/emu-kernel" -B "$tmp/emu" \
+        -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="-Wall -Werror" >/dev/null
+    cmake --build "$tmp/emu" >/dev/null
+    (cd "$tmp" && XDG_CACHE_HOME="$tmp/cache" LD_LIBRARY_PATH="$libdir" \
+        "$tmp/emu/quiver-emu-kernel" "$tmp/emu/saxpy-policy.yaml")
     echo "== install check: a copy of the prefix, without LD_LIBRARY_PATH or QV_CONFIG"
     cp -a "$prefix" "$tmp/moved"
     local run=(env -u QV_CONFIG -u LD_LIBRARY_PATH XDG_CACHE_HOME="$tmp/cache" QV_LOG=info)
