@@ -17,6 +17,7 @@ static const qv_command commands[] = {
     { "devices", "list the resources found", qv_cmd_devices },
     { "xclbin", "inspect or build .xclbin kernel containers", qv_cmd_xclbin },
     { "keygen", "write CURVE keys for remote boards", qv_cmd_keygen },
+    { "profile", "profile a program and predict its offload", qv_cmd_profile },
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,700 @@
+/*
+ * profile.c - libquiver-profile.so, the library `quiver profile` preloads
+ * into a program built with -finstrument-functions. It defines the
+ * compiler's __cyg_profile_func_enter/exit hooks and qv_profile_note
+ * (quiver_profile.h), and writes what it recorded, at exit, as a raw
+ * profile (docs/profile.md, "The raw profile") into the directory named by
+ * $QV_PROFILE_DIR.
+ *
+ * What it records, per thread and without locks: a shadow stack of open
+ * calls (a frame per call, up to QVP_DEPTH deep; deeper calls are counted
+ * in their deepest recorded ancestor), and a table of caller->callee arcs
+ * (calls, inclusive and self ticks, children and descendants) and of
+ * functions (inclusive ticks of outermost activations only, so recursion
+ * is never counted twice). The tables live in the thread's own mmap'ed
+ * memory, reached through initial-exec TLS, and stay after the thread
+ * ends. Addresses are written as module + offset (PIE and shared objects
+ * load anywhere); `quiver profile` names them from the files' symbol
+ * tables.
+ *
+ * Times are rdtsc ticks on x86-64 (CLOCK_MONOTONIC elsewhere), converted
+ * with a rate measured against CLOCK_MONOTONIC. The cost of the hooks is
+ * measured at start (an empty caller and callee through the real hooks)
+ * and written down; the reader subtracts it.
+ *
+ * Robustness: an exit that does not match the top frame (longjmp, an
+ * exception, a signal handler that does not return) closes the frames
+ * above the matching one; an exit with no matching frame is counted and
+ * ignored; a hook entered while the same thread is inside a hook (a signal
+ * handler) is skipped with its exit; a forked child starts its own tables
+ * and file; frames still open at exit are closed then and counted.
+ *
+ * Every function here is no_instrument_function: an instrumented hook
+ * would call itself until the stack overflows.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
+
+#include "quiver_profile.h"
+
+#define NOI __attribute__((no_instrument_function))
+#define API __attribute__((visibility("default"), no_instrument_function))
+
+#define QVP_DEPTH 1024          /* frames per thread */
+#define QVP_ARCS (1u << 15)     /* arcs per thread */
+#define QVP_FNS (1u << 14)      /* functions per thread */
+#define QVP_SLOTS (1u << 16)    /* arc hash slots, a power of two */
+#define QVP_FSLOTS (1u << 15)   /* function hash slots */
+#define QVP_NOTES 256           /* distinct notes per process */
+#define QVP_NOTE_SCALARS 8
+
+typedef struct qvp_fn {
+    uintptr_t addr;
+    uint64_t active; /* open activations */
+    uint64_t outer;  /* completed outermost activations */
+    uint64_t incl;   /* ticks of outermost activations */
+    uint64_t desc;   /* calls under outermost activations */
+} qvp_fn;
+
+typedef struct qvp_arc {
+    uintptr_t callee, caller; /* caller 0: called from uninstrumented code */
+    qvp_fn *fn;
+    uint64_t calls;
+    uint64_t incl;     /* ticks, calls where the callee was not already open */
+    uint64_t self;     /* ticks less the children's spans */
+    uint64_t children; /* direct calls made */
+    uint64_t desc;     /* calls made at any depth */
+} qvp_arc;
+
+typedef struct qvp_frame {
+    qvp_arc *arc;
+    uintptr_t fn;
+    uintptr_t sp; /* the enter hook's frame: below the function's own */
+    uint64_t t0, child, nchild, desc;
+} qvp_frame;
+
+typedef struct qvp_thr {
+    struct qvp_thr *next;
+    unsigned id;
+    int busy;      /* inside a hook (a signal handler re-entering skips) */
+    int alive;     /* 0 in a forked child for the parent's other threads */
+    unsigned depth;
+    uint64_t over; /* calls deeper than QVP_DEPTH now open */
+    uint64_t t_first, t_last, skipped, unpaired, dropped, closed_at_exit;
+    uint32_t narcs, nfns;
+    uint32_t *slots;  /* QVP_SLOTS: arc index + 1, 0 empty */
+    uint32_t *fslots; /* QVP_FSLOTS */
+    qvp_arc *arcs;
+    qvp_fn *fns;
+    qvp_frame stack[QVP_DEPTH];
+} qvp_thr;
+
+typedef struct qvp_note {
+    const char *fn_ptr; /* the caller's pointer, compared first */
+    char *fn;
+    unsigned n;
+    char *names[QVP_NOTE_SCALARS];
+    long long values[QVP_NOTE_SCALARS];
+    uint64_t count;
+} qvp_note;
+
+static __thread qvp_thr *tls_thr __attribute__((tls_model("initial-exec")));
+static _Atomic(qvp_thr *) threads;
+static atomic_uint nthreads;
+static atomic_int stopping;
+static int enabled;
+static char out_dir[PATH_MAX];
+static uint64_t t_start, ns_start;
+static double ns_per_tick;
+static double calib_in, calib_pair; /* ticks */
+static atomic_flag note_lock = ATOMIC_FLAG_INIT;
+static qvp_note notes[QVP_NOTES];
+static unsigned nnotes;
+static uint64_t notes_dropped;
+
+NOI static inline uint64_t ticks(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    return __rdtsc();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+NOI static uint64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+NOI static void *map(size_t n)
+{
+    void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+NOI static qvp_thr *thr_alloc(void)
+{
+    qvp_thr *t = map(sizeof *t);
+    if (!t)
+        return NULL;
+    t->slots = map(QVP_SLOTS * sizeof *t->slots);
+    t->fslots = map(QVP_FSLOTS * sizeof *t->fslots);
+    t->arcs = map(QVP_ARCS * sizeof *t->arcs);
+    t->fns = map(QVP_FNS * sizeof *t->fns);
+    if (!t->slots || !t->fslots || !t->arcs || !t->fns)
+        return NULL; /* the few pages mapped stay: a process short of memory */
+    t->alive = 1;
+    return t;
+}
+
+/* The calling thread's tables, made and listed on its first hook; NULL
+ * when memory ran out. */
+NOI static qvp_thr *thr_get(void)
+{
+    qvp_thr *t = tls_thr;
+    if (t)
+        return t;
+    t = thr_alloc();
+    if (!t)
+        return NULL;
+    t->id = atomic_fetch_add(&nthreads, 1);
+    t->t_first = ticks();
+    qvp_thr *head = atomic_load(&threads);
+    do
+        t->next = head;
+    while (!atomic_compare_exchange_weak(&threads, &head, t));
+    tls_thr = t;
+    return t;
+}
+
+NOI static inline uint32_t hash2(uintptr_t a, uintptr_t b)
+{
+    uint64_t h = ((uint64_t)a * 0x9E3779B97F4A7C15ull) ^ ((uint64_t)b * 0xC2B2AE3D27D4EB4Full);
+    return (uint32_t)(h >> 32);
+}
+
+NOI static qvp_fn *fn_find(qvp_thr *t, uintptr_t addr)
+{
+    uint32_t i = hash2(addr, 0) & (QVP_FSLOTS - 1);
+    for (;;) {
+        uint32_t s = t->fslots[i];
+        if (!s) {
+            if (t->nfns >= QVP_FNS)
+                return NULL;
+            qvp_fn *f = &t->fns[t->nfns++];
+            f->addr = addr;
+            t->fslots[i] = t->nfns;
+            return f;
+        }
+        if (t->fns[s - 1].addr == addr)
+            return &t->fns[s - 1];
+        i = (i + 1) & (QVP_FSLOTS - 1);
+    }
+}
+
+NOI static qvp_arc *arc_find(qvp_thr *t, uintptr_t callee, uintptr_t caller)
+{
+    uint32_t i = hash2(callee, caller) & (QVP_SLOTS - 1);
+    for (;;) {
+        uint32_t s = t->slots[i];
+        if (!s) {
+            if (t->narcs >= QVP_ARCS)
+                return NULL;
+            qvp_fn *f = fn_find(t, callee);
+            if (!f)
+                return NULL;
+            qvp_arc *a = &t->arcs[t->narcs++];
+            a->callee = callee;
+            a->caller = caller;
+            a->fn = f;
+            t->slots[i] = t->narcs;
+            return a;
+        }
+        qvp_arc *a = &t->arcs[s - 1];
+        if (a->callee == callee && a->caller == caller)
+            return a;
+        i = (i + 1) & (QVP_SLOTS - 1);
+    }
+}
+
+/* Closes the top frame of t at time now. */
+NOI static void frame_close(qvp_thr *t, uint64_t now)
+{
+    qvp_frame *f = &t->stack[--t->depth];
+    uint64_t dt = now - f->t0;
+    qvp_arc *a = f->arc;
+    a->calls++;
+    a->self += dt > f->child ? dt - f->child : 0;
+    a->children += f->nchild;
+    a->desc += f->desc;
+    if (a->fn->active-- == 1) {
+        a->fn->incl += dt;
+        a->fn->outer++;
+        a->fn->desc += f->desc;
+        a->incl += dt;
+    }
+    if (t->depth) {
+        qvp_frame *p = &t->stack[t->depth - 1];
+        p->child += dt;
+        p->nchild++;
+        p->desc += 1 + f->desc;
+    } else {
+        t->t_last = now;
+    }
+}
+
+API void __cyg_profile_func_enter(void *fn, void *site);
+API void __cyg_profile_func_exit(void *fn, void *site);
+
+API void __cyg_profile_func_enter(void *fn, void *site)
+{
+    (void)site;
+    qvp_thr *t = tls_thr;
+    if (__builtin_expect(!t, 0)) {
+        if (!enabled || atomic_load_explicit(&stopping, memory_order_relaxed))
+            return;
+        if (!(t = thr_get()))
+            return;
+    }
+    if (t->busy) {
+        t->skipped++;
+        return;
+    }
+    t->busy = 1;
+    /* A call whose stack lies at or above an open frame's: that frame was
+     * left without its exit (longjmp). Within 8 MiB only, as a signal
+     * handler on an alternate stack may lie anywhere. */
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (t->depth && !t->over && t->stack[t->depth - 1].sp <= sp &&
+        sp - t->stack[t->depth - 1].sp < ((uintptr_t)8 << 20)) {
+        uint64_t now = ticks();
+        while (t->depth && t->stack[t->depth - 1].sp <= sp &&
+               sp - t->stack[t->depth - 1].sp < ((uintptr_t)8 << 20)) {
+            frame_close(t, now);
+            t->unpaired++;
+        }
+    }
+    if (t->over || t->depth == QVP_DEPTH) {
+        t->over++;
+        t->busy = 0;
+        return;
+    }
+    uintptr_t caller = t->depth ? t->stack[t->depth - 1].fn : 0;
+    qvp_arc *a = arc_find(t, (uintptr_t)fn, caller);
+    if (!a) {
+        t->dropped++;
+        t->over++; /* counted in the caller, as a call too deep */
+        t->busy = 0;
+        return;
+    }
+    a->fn->active++;
+    qvp_frame *f = &t->stack[t->depth++];
+    f->arc = a;
+    f->fn = (uintptr_t)fn;
+    f->sp = sp;
+    f->child = f->nchild = f->desc = 0;
+    t->busy = 0;
+    f->t0 = ticks();
+}
+
+API void __cyg_profile_func_exit(void *fn, void *site)
+{
+    uint64_t now = ticks();
+    (void)site;
+    qvp_thr *t = tls_thr;
+    if (!t)
+        return;
+    if (t->busy) {
+        t->skipped++;
+        return;
+    }
+    t->busy = 1;
+    if (t->over) {
+        t->over--;
+    } else if (t->depth && t->stack[t->depth - 1].fn == (uintptr_t)fn) {
+        frame_close(t, now);
+    } else {
+        /* longjmp or an exception left frames open: close those above the
+         * matching one, or ignore an exit that matches nothing. */
+        unsigned i = t->depth;
+        while (i && t->stack[i - 1].fn != (uintptr_t)fn)
+            i--;
+        t->unpaired++;
+        if (i) {
+            while (t->depth >= i)
+                frame_close(t, now);
+        }
+    }
+    t->busy = 0;
+}
+
+API void qv_profile_note(const char *fn, unsigned nscalars, const char *const *names,
+                         const long long *values)
+{
+    if (!enabled || !fn || (nscalars && (!names || !values)))
+        return;
+    if (nscalars > QVP_NOTE_SCALARS)
+        nscalars = QVP_NOTE_SCALARS;
+    while (atomic_flag_test_and_set_explicit(&note_lock, memory_order_acquire))
+        ;
+    unsigned i;
+    for (i = 0; i < nnotes; i++) {
+        qvp_note *n = &notes[i];
+        if ((n->fn_ptr != fn && strcmp(n->fn, fn)) || n->n != nscalars)
+            continue;
+        unsigned k;
+        for (k = 0; k < nscalars; k++)
+            if (n->values[k] != values[k] || strcmp(n->names[k], names[k] ? names[k] : ""))
+                break;
+        if (k == nscalars)
+            break;
+    }
+    if (i < nnotes) {
+        notes[i].count++;
+    } else if (nnotes < QVP_NOTES) {
+        qvp_note *n = &notes[nnotes];
+        n->fn_ptr = fn;
+        n->fn = strdup(fn);
+        n->n = nscalars;
+        int ok = n->fn != NULL;
+        for (unsigned k = 0; k < nscalars; k++) {
+            n->names[k] = strdup(names[k] ? names[k] : "");
+            n->values[k] = values[k];
+            ok = ok && n->names[k];
+        }
+        if (ok) {
+            n->count = 1;
+            nnotes++;
+        } else {
+            notes_dropped++;
+        }
+    } else {
+        notes_dropped++;
+    }
+    atomic_flag_clear_explicit(&note_lock, memory_order_release);
+}
+
+/* Two instrumented-looking functions for the calibration: their addresses
+ * only are used. */
+NOI static void calib_parent(void) {}
+NOI static void calib_child(void) {}
+
+/* The child's hooks from a frame below the parent's, as a real callee's. */
+NOI __attribute__((noinline)) static void calib_call(void (*volatile enter)(void *, void *),
+                                                     void (*volatile leave)(void *, void *))
+{
+    enter((void *)(uintptr_t)calib_child, NULL);
+    leave((void *)(uintptr_t)calib_child, NULL);
+    __asm__ volatile("" ::: "memory"); /* not a tail call */
+}
+
+/* Measures the hooks on an empty caller and callee through the exported
+ * hooks (so through the PLT and the TLS pointer, as an instrumented call):
+ * calib_in is the cost inside a call's own span, calib_pair a call's whole
+ * cost as its caller sees it. The least of 7 rounds. */
+NOI static void calibrate(void)
+{
+    void (*volatile enter)(void *, void *) = __cyg_profile_func_enter;
+    void (*volatile leave)(void *, void *) = __cyg_profile_func_exit;
+    qvp_thr *t = thr_alloc();
+    if (!t)
+        return;
+    qvp_thr *saved = tls_thr;
+    tls_thr = t;
+    double best_in = 1e30, best_pair = 1e30;
+    for (int r = 0; r < 7; r++) {
+        const unsigned n = 2000;
+        memset(t->slots, 0, QVP_SLOTS * sizeof *t->slots);
+        memset(t->fslots, 0, QVP_FSLOTS * sizeof *t->fslots);
+        memset(t->arcs, 0, 4 * sizeof *t->arcs);
+        memset(t->fns, 0, 4 * sizeof *t->fns);
+        t->narcs = t->nfns = 0;
+        t->depth = 0;
+        for (unsigned i = 0; i < n; i++) {
+            enter((void *)(uintptr_t)calib_parent, NULL);
+            calib_call(enter, leave);
+            leave((void *)(uintptr_t)calib_parent, NULL);
+        }
+        double in = 0, pair = 0;
+        for (uint32_t i = 0; i < t->narcs; i++) {
+            if (t->arcs[i].callee == (uintptr_t)calib_child)
+                in = (double)t->arcs[i].self / n;
+            else
+                pair = (double)t->arcs[i].self / n;
+        }
+        if (in < best_in)
+            best_in = in;
+        if (pair < best_pair)
+            best_pair = pair;
+    }
+    tls_thr = saved;
+    calib_in = best_in;
+    calib_pair = best_pair;
+    munmap(t->slots, QVP_SLOTS * sizeof *t->slots);
+    munmap(t->fslots, QVP_FSLOTS * sizeof *t->fslots);
+    munmap(t->arcs, QVP_ARCS * sizeof *t->arcs);
+    munmap(t->fns, QVP_FNS * sizeof *t->fns);
+    munmap(t, sizeof *t);
+}
+
+/* The tick rate against CLOCK_MONOTONIC since the start, or over a 2 ms
+ * spin when the run was shorter than 20 ms. */
+NOI static void measure_rate(void)
+{
+    uint64_t n1 = mono_ns(), t1 = ticks();
+    if (n1 - ns_start < 20000000u) {
+        uint64_t n0 = mono_ns(), t0 = ticks();
+        while ((n1 = mono_ns()) - n0 < 2000000u)
+            ;
+        t1 = ticks();
+        ns_per_tick = t1 > t0 ? (double)(n1 - n0) / (double)(t1 - t0) : 1.0;
+        return;
+    }
+    ns_per_tick = t1 > t_start ? (double)(n1 - ns_start) / (double)(t1 - t_start) : 1.0;
+}
+
+/* A forked child: only the forking thread goes on; its tables start empty
+ * and its open frames are entered again now. */
+NOI static void at_fork_child(void)
+{
+    qvp_thr *me = tls_thr;
+    for (qvp_thr *t = atomic_load(&threads); t; t = t->next)
+        if (t != me)
+            t->alive = 0;
+    nnotes = 0;
+    notes_dropped = 0;
+    atomic_flag_clear(&note_lock);
+    t_start = ticks();
+    ns_start = mono_ns();
+    if (!me)
+        return;
+    me->t_first = t_start;
+    me->skipped = me->unpaired = me->dropped = me->closed_at_exit = 0;
+    memset(me->slots, 0, QVP_SLOTS * sizeof *me->slots);
+    memset(me->fslots, 0, QVP_FSLOTS * sizeof *me->fslots);
+    memset(me->arcs, 0, me->narcs * sizeof *me->arcs);
+    memset(me->fns, 0, me->nfns * sizeof *me->fns);
+    me->narcs = me->nfns = 0;
+    unsigned depth = me->depth;
+    me->depth = 0;
+    for (unsigned i = 0; i < depth; i++) {
+        qvp_frame *f = &me->stack[i];
+        qvp_arc *a = arc_find(me, f->fn, i ? me->stack[i - 1].fn : 0);
+        if (!a) { /* cannot happen on empty tables */
+            me->over += depth - i;
+            break;
+        }
+        a->fn->active++;
+        f->arc = a;
+        f->child = f->nchild = f->desc = 0;
+        f->t0 = t_start;
+        me->depth = i + 1;
+    }
+}
+
+typedef struct qvp_mod {
+    uintptr_t base, lo, hi; /* load bias; mapped executable range */
+    char path[PATH_MAX];
+    int used;
+} qvp_mod;
+
+typedef struct qvp_mods {
+    qvp_mod m[256];
+    unsigned n;
+} qvp_mods;
+
+NOI static int mod_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    qvp_mods *ms = data;
+    if (ms->n >= 256)
+        return 0;
+    uintptr_t lo = UINTPTR_MAX, hi = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t a = info->dlpi_addr + ph->p_vaddr;
+        if (a < lo)
+            lo = a;
+        if (a + ph->p_memsz > hi)
+            hi = a + ph->p_memsz;
+    }
+    if (lo >= hi)
+        return 0;
+    qvp_mod *m = &ms->m[ms->n++];
+    m->base = info->dlpi_addr;
+    m->lo = lo;
+    m->hi = hi;
+    m->used = 0;
+    const char *name = info->dlpi_name;
+    if (!name || !*name) {
+        ssize_t k = readlink("/proc/self/exe", m->path, sizeof m->path - 1);
+        m->path[k > 0 ? k : 0] = '\0';
+    } else {
+        snprintf(m->path, sizeof m->path, "%s", name);
+    }
+    return 0;
+}
+
+NOI static int mod_of(qvp_mods *ms, uintptr_t a)
+{
+    for (unsigned i = 0; i < ms->n; i++)
+        if (a >= ms->m[i].lo && a < ms->m[i].hi) {
+            ms->m[i].used = 1;
+            return (int)i;
+        }
+    return -1;
+}
+
+NOI static void put_addr(FILE *f, qvp_mods *ms, uintptr_t a)
+{
+    int m = a ? mod_of(ms, a) : -1;
+    if (!a)
+        fprintf(f, " - 0");
+    else if (m < 0)
+        fprintf(f, " ? %#lx", (unsigned long)a);
+    else
+        fprintf(f, " %d %#lx", m, (unsigned long)(a - ms->m[m].base));
+}
+
+/* Writes a name as an identifier: any other byte becomes '?', and an
+ * empty name "?", so that a line stays space-separated. */
+NOI static void put_ident(FILE *f, const char *s)
+{
+    if (!*s)
+        fputc('?', f);
+    for (; *s; s++) {
+        char c = *s;
+        int ok = c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 (c >= '0' && c <= '9');
+        fputc(ok ? c : '?', f);
+    }
+}
+
+/* Writes the raw profile of this process into out_dir (docs/profile.md,
+ * "The raw profile"); called once, at exit. */
+NOI static void write_profile(void)
+{
+    uint64_t now = ticks();
+    uint64_t wall_ns = mono_ns() - ns_start;
+    measure_rate();
+    static qvp_mods ms;
+    ms.n = 0;
+    dl_iterate_phdr(mod_cb, &ms);
+    /* Close what is still open, deepest first; the thread that exits is
+     * the caller, other threads are stopped by the flag (a hook already
+     * running may race: the figures of a thread still running at exit are
+     * approximate). */
+    for (qvp_thr *t = atomic_load(&threads); t; t = t->next) {
+        if (!t->alive)
+            continue;
+        t->busy = 1;
+        t->closed_at_exit = t->depth;
+        while (t->depth)
+            frame_close(t, now);
+    }
+    for (qvp_thr *t = atomic_load(&threads); t; t = t->next)
+        for (uint32_t i = 0; i < t->narcs && t->alive; i++) {
+            mod_of(&ms, t->arcs[i].callee);
+            if (t->arcs[i].caller)
+                mod_of(&ms, t->arcs[i].caller);
+        }
+    char path[PATH_MAX + 64], tmp[PATH_MAX + 80];
+    snprintf(path, sizeof path, "%s/qvprof.%ld.txt", out_dir, (long)getpid());
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f) {
+        fprintf(stderr, "libquiver-profile: cannot write %s: %s\n", tmp, strerror(errno));
+        return;
+    }
+    fprintf(f, "qvprof 1\n");
+    fprintf(f, "process %ld %ld\n", (long)getpid(), (long)getppid());
+    fprintf(f, "clock %.9g %.6g %.6g\n", ns_per_tick, calib_in * ns_per_tick,
+            calib_pair * ns_per_tick);
+    fprintf(f, "wall %llu\n", (unsigned long long)wall_ns);
+    for (unsigned i = 0; i < ms.n; i++)
+        if (ms.m[i].used)
+            fprintf(f, "module %u %s\n", i, ms.m[i].path);
+    for (qvp_thr *t = atomic_load(&threads); t; t = t->next) {
+        if (!t->alive)
+            continue;
+        uint64_t last = t->t_last > t->t_first ? t->t_last : now;
+        double span = (double)(last - t->t_first) * ns_per_tick;
+        fprintf(f, "thread %u %.0f %llu %llu %llu %llu\n", t->id, span,
+                (unsigned long long)t->closed_at_exit, (unsigned long long)t->unpaired,
+                (unsigned long long)t->skipped, (unsigned long long)t->dropped);
+        for (uint32_t i = 0; i < t->nfns; i++) {
+            const qvp_fn *fn = &t->fns[i];
+            fprintf(f, "fn");
+            put_addr(f, &ms, fn->addr);
+            fprintf(f, " %llu %.0f %llu\n", (unsigned long long)fn->outer,
+                    (double)fn->incl * ns_per_tick, (unsigned long long)fn->desc);
+        }
+        for (uint32_t i = 0; i < t->narcs; i++) {
+            const qvp_arc *a = &t->arcs[i];
+            fprintf(f, "arc");
+            put_addr(f, &ms, a->callee);
+            put_addr(f, &ms, a->caller);
+            fprintf(f, " %llu %.0f %.0f %llu %llu\n", (unsigned long long)a->calls,
+                    (double)a->incl * ns_per_tick, (double)a->self * ns_per_tick,
+                    (unsigned long long)a->children, (unsigned long long)a->desc);
+        }
+    }
+    for (unsigned i = 0; i < nnotes; i++) {
+        const qvp_note *n = &notes[i];
+        fprintf(f, "note %llu ", (unsigned long long)n->count);
+        put_ident(f, n->fn);
+        fprintf(f, " %u", n->n);
+        for (unsigned k = 0; k < n->n; k++) {
+            fputc(' ', f);
+            put_ident(f, n->names[k]);
+            fprintf(f, " %lld", n->values[k]);
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "end %llu\n", (unsigned long long)notes_dropped);
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        fprintf(stderr, "libquiver-profile: cannot write %s: %s\n", path, strerror(errno));
+}
+
+NOI __attribute__((destructor)) static void profile_fini(void)
+{
+    if (!enabled || atomic_exchange(&stopping, 1))
+        return;
+    write_profile();
+}
+
+NOI __attribute__((constructor)) static void profile_init(void)
+{
+    const char *dir = getenv("QV_PROFILE_DIR");
+    if (!dir || !*dir || strlen(dir) >= sizeof out_dir)
+        return;
+    strcpy(out_dir, dir);
+    ns_start = mono_ns();
+    t_start = ticks();
+    enabled = 1;
+    calibrate();
+    pthread_atfork(NULL, NULL, at_fork_child);
+}

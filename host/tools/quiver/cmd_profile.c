@@ -1,0 +1,589 @@
+/*
+ * cmd_profile.c - `quiver profile [options] -- PROGRAM ARGS...`: runs a
+ * program built with -finstrument-functions with libquiver-profile.so
+ * preloaded, waits for it, reads the raw profiles its processes wrote
+ * (profraw.h), names their module + offset addresses from the files'
+ * symbol tables (elfsym.h), subtracts the measured probe cost and hands
+ * one profile of named functions to the report (cmd_profile_report.c).
+ * docs/profile.md, "Profiling", and docs/cli.md describe it.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd_profile.h"
+#include "commands.h"
+#include "profile/elfsym.h"
+#include "profile/profraw.h"
+#include "quiver.h"
+#include "qv_escape.h"
+
+#define PROG "quiver profile"
+
+#ifndef QV_PROFILE_BIN_TO_LIB
+#define QV_PROFILE_BIN_TO_LIB "../lib"
+#endif
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: quiver profile [--json] [--out DIR] [--catalog FILE] [--boards DIR]\n"
+            "                      [--size NAME=VALUE]... [--top N] -- PROGRAM [ARGS...]\n"
+            "\n"
+            "Runs PROGRAM, built with -finstrument-functions, with libquiver-profile.so\n"
+            "preloaded, and reports its hot functions (calls, inclusive and self time,\n"
+            "share of the run, call paths), the catalog kernels that implement them, and\n"
+            "for each board the predicted time of the program with them offloaded.\n"
+            "\n"
+            "  --json            the report as JSON on standard output (the program's\n"
+            "                    standard output goes to standard error)\n"
+            "  --out=DIR         where the raw profiles and the reports go: report.txt,\n"
+            "                    report.json, callgraph.dot, offload.dot (default\n"
+            "                    quiver-profile)\n"
+            "  --catalog=FILE    the kernel catalog (default: the policy's, as the runtime)\n"
+            "  --boards=DIR      predict for the board files in DIR (default: the\n"
+            "                    catalog's boards)\n"
+            "  --size=NAME=VALUE a scalar for sizing kernels (n=4096) where the program\n"
+            "                    noted none (quiver wrap --record); repeatable\n"
+            "  --top=N           functions shown in the text (default 15)\n"
+            "\n"
+            "Exit status: the program's (128 + N when signal N ended it) once the report\n"
+            "is written; 1 when no report could be made; 2 for a usage error.\n");
+}
+
+static char *xstrdup(const char *s)
+{
+    char *d = strdup(s);
+    if (!d) {
+        fprintf(stderr, PROG ": out of memory\n");
+        exit(1);
+    }
+    return d;
+}
+
+static void *xrealloc(void *p, size_t n)
+{
+    void *q = realloc(p, n ? n : 1);
+    if (!q) {
+        fprintf(stderr, PROG ": out of memory\n");
+        exit(1);
+    }
+    return q;
+}
+
+/* libquiver-profile.so next to this program (the build tree), else in the
+ * installation's library directory; 0 or 1 after printing why. */
+static int find_lib(char *out, size_t size)
+{
+    char exe[PATH_MAX];
+    ssize_t k = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (k <= 0) {
+        fprintf(stderr, PROG ": cannot find this program's directory\n");
+        return 1;
+    }
+    exe[k] = 0;
+    char *slash = strrchr(exe, '/');
+    *slash = 0;
+    const char *cand[] = { "", "/" QV_PROFILE_BIN_TO_LIB };
+    for (size_t i = 0; i < 2; i++) {
+        int n = snprintf(out, size, "%.*s%s/libquiver-profile.so", PATH_MAX - 64, exe, cand[i]);
+        if (n > 0 && (size_t)n < size && access(out, R_OK) == 0)
+            return 0;
+    }
+    fprintf(stderr, PROG ": libquiver-profile.so is neither in %s nor in %s/%s\n", exe, exe,
+            QV_PROFILE_BIN_TO_LIB);
+    return 1;
+}
+
+/* Makes dir (one level) or accepts an existing directory, and removes the
+ * raw profiles of an earlier run there. 0 or 1 after printing why. */
+static int prepare_out(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
+        fprintf(stderr, PROG ": cannot create --out %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        fprintf(stderr, PROG ": --out %s: not a directory\n", dir);
+        return 1;
+    }
+    if (access(dir, W_OK | X_OK) != 0) {
+        fprintf(stderr, PROG ": cannot write into --out %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, PROG ": cannot read --out %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (strncmp(e->d_name, "qvprof.", 7))
+            continue;
+        char p[PATH_MAX];
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        unlink(p);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Runs argv with the library preloaded; *pid gets its process id, *status
+ * its exit status (128 + signal). 0, or 1 after printing why it could not
+ * run. */
+static int run_program(char **argv, const char *lib, const char *dir, int json, long *pidout,
+                       int *status, int *signaled)
+{
+    char abs[PATH_MAX];
+    if (!realpath(dir, abs)) {
+        fprintf(stderr, PROG ": --out %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    int pfd[2]; /* the child reports a failed exec through it */
+    if (pipe(pfd) != 0) {
+        fprintf(stderr, PROG ": %s\n", strerror(errno));
+        return 1;
+    }
+    fflush(NULL);
+    struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGINT, &ign, &oint); /* Ctrl-C ends the program, not the report */
+    sigaction(SIGQUIT, &ign, &oquit);
+    pid_t pid = fork();
+    if (pid < 0) {
+        fprintf(stderr, PROG ": cannot fork: %s\n", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        sigaction(SIGINT, &oint, NULL);
+        sigaction(SIGQUIT, &oquit, NULL);
+        close(pfd[0]);
+        fcntl(pfd[1], F_SETFD, FD_CLOEXEC);
+        const char *old = getenv("LD_PRELOAD");
+        size_t n = strlen(lib) + (old ? strlen(old) : 0) + 2;
+        char *pre = malloc(n);
+        if (pre) {
+            snprintf(pre, n, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "");
+            setenv("LD_PRELOAD", pre, 1);
+        }
+        setenv("QV_PROFILE_DIR", abs, 1);
+        if (json)
+            dup2(2, 1);
+        execvp(argv[0], argv);
+        int e = errno;
+        if (write(pfd[1], &e, sizeof e) < 0)
+            _exit(127);
+        _exit(127);
+    }
+    close(pfd[1]);
+    int e = 0;
+    ssize_t got;
+    while ((got = read(pfd[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(pfd[0]);
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    sigaction(SIGINT, &oint, NULL);
+    sigaction(SIGQUIT, &oquit, NULL);
+    if (got == (ssize_t)sizeof e) {
+        char esc[512];
+        fprintf(stderr, PROG ": cannot run %s: %s\n", qv__escape(argv[0], esc, sizeof esc),
+                strerror(e));
+        return 1;
+    }
+    *pidout = (long)pid;
+    *signaled = WIFSIGNALED(st);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    return 0;
+}
+
+/* ---- merging the raw profiles ------------------------------------------ */
+
+typedef struct symcache {
+    char *path;
+    qv__elf_syms *syms; /* NULL: unreadable */
+} symcache;
+
+typedef struct merge {
+    pf_prof *p;
+    symcache *sc;
+    size_t nsc;
+    /* (module index in p->modules, offset) -> function, a linear table:
+     * profiles hold hundreds of functions, not millions */
+    uint32_t *fmod;
+    uint64_t *foff;
+} merge;
+
+static size_t module_index(merge *m, const char *path)
+{
+    pf_prof *p = m->p;
+    for (size_t i = 0; i < p->nmodules; i++)
+        if (!strcmp(p->modules[i], path))
+            return i;
+    p->modules = xrealloc(p->modules, (p->nmodules + 1) * sizeof *p->modules);
+    p->modules[p->nmodules] = xstrdup(path);
+    return p->nmodules++;
+}
+
+static const qv__elf_syms *syms_of(merge *m, const char *path)
+{
+    for (size_t i = 0; i < m->nsc; i++)
+        if (!strcmp(m->sc[i].path, path))
+            return m->sc[i].syms;
+    m->sc = xrealloc(m->sc, (m->nsc + 1) * sizeof *m->sc);
+    symcache *c = &m->sc[m->nsc++];
+    c->path = xstrdup(path);
+    c->syms = NULL;
+    qv_diag d = { 0 };
+    if (qv__elf_syms_load(path, &c->syms, &d)) {
+        char buf[2200];
+        qv_diag_format(&d, buf, sizeof buf);
+        fprintf(stderr, PROG ": warning: cannot name functions of %s\n", buf);
+    } else if (!c->syms->has_symtab) {
+        pf_prof *p = m->p;
+        p->stripped = xrealloc(p->stripped, (p->nstripped + 1) * sizeof *p->stripped);
+        p->stripped[p->nstripped++] = p->modules[module_index(m, path)];
+    }
+    return c->syms;
+}
+
+/* The function at a raw address, added when new. */
+static uint32_t func_of(merge *m, const qv__prof_raw *r, qv__prof_addr a)
+{
+    pf_prof *p = m->p;
+    const char *path = a.module >= 0 ? qv__prof_raw_module(r, a.module) : "?";
+    size_t mi = module_index(m, path);
+    for (size_t i = 0; i < p->nfuncs; i++)
+        if (m->fmod[i] == mi && m->foff[i] == a.off)
+            return (uint32_t)i;
+    p->funcs = xrealloc(p->funcs, (p->nfuncs + 1) * sizeof *p->funcs);
+    m->fmod = xrealloc(m->fmod, (p->nfuncs + 1) * sizeof *m->fmod);
+    m->foff = xrealloc(m->foff, (p->nfuncs + 1) * sizeof *m->foff);
+    pf_func *f = &p->funcs[p->nfuncs];
+    memset(f, 0, sizeof *f);
+    m->fmod[p->nfuncs] = (uint32_t)mi;
+    m->foff[p->nfuncs] = a.off;
+    f->module = p->modules[mi];
+    const qv__elf_syms *s = a.module >= 0 ? syms_of(m, path) : NULL;
+    const qv__elf_sym *y = qv__elf_syms_find(s, a.off);
+    char buf[PATH_MAX + 64];
+    if (y) {
+        f->name = xstrdup(y->name);
+        f->named = 1;
+    } else {
+        const char *base = strrchr(path, '/');
+        snprintf(buf, sizeof buf, "%s+%#llx", base ? base + 1 : path, (unsigned long long)a.off);
+        f->name = xstrdup(buf);
+    }
+    return (uint32_t)p->nfuncs++;
+}
+
+static double pos(double x)
+{
+    return x > 0 ? x : 0;
+}
+
+static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
+{
+    pf_prof *p = m->p;
+    p->processes++;
+    p->threads += (unsigned)r->nthreads;
+    p->wall_ns += (double)r->wall_ns;
+    if (main_proc) {
+        p->main_wall_ns = (double)r->wall_ns;
+        p->probe_in_ns = r->probe_in_ns;
+        p->probe_pair_ns = r->probe_pair_ns;
+    }
+    for (size_t i = 0; i < r->nthreads; i++) {
+        p->open_at_exit += r->threads[i].open_at_exit;
+        p->unpaired += r->threads[i].unpaired;
+        p->skipped += r->threads[i].skipped;
+        p->dropped += r->threads[i].dropped;
+    }
+    p->notes_dropped += r->notes_dropped;
+    double in = r->probe_in_ns, pair = r->probe_pair_ns;
+    for (size_t i = 0; i < r->nfns; i++) {
+        const qv__prof_fn *f = &r->fns[i];
+        uint32_t k = func_of(m, r, f->fn);
+        p->funcs[k].outer += f->outer;
+        p->funcs[k].incl_ns += pos(f->incl_ns - (double)f->outer * in - (double)f->desc * pair);
+    }
+    for (size_t i = 0; i < r->narcs; i++) {
+        const qv__prof_arc *a = &r->arcs[i];
+        uint32_t callee = func_of(m, r, a->callee);
+        uint32_t caller = a->caller.module == QV__PROF_ROOT ? UINT32_MAX
+                                                            : func_of(m, r, a->caller);
+        pf_func *f = &p->funcs[callee];
+        f->calls += a->calls;
+        f->self_ns += pos(a->self_ns - (double)a->calls * in - (double)a->children * pair);
+        size_t j;
+        for (j = 0; j < p->narcs; j++)
+            if (p->arcs[j].caller == caller && p->arcs[j].callee == callee)
+                break;
+        if (j == p->narcs) {
+            p->arcs = xrealloc(p->arcs, (p->narcs + 1) * sizeof *p->arcs);
+            memset(&p->arcs[j], 0, sizeof p->arcs[j]);
+            p->arcs[j].caller = caller;
+            p->arcs[j].callee = callee;
+            p->narcs++;
+        }
+        p->arcs[j].calls += a->calls;
+        p->arcs[j].incl_ns += pos(a->incl_ns - (double)a->calls * in - (double)a->desc * pair);
+    }
+    /* Notes: per function the value set noted most often. */
+    for (size_t i = 0; i < r->nnotes; i++) {
+        const qv__prof_note *nt = &r->notes[i];
+        pf_func *f = NULL;
+        for (size_t k = 0; k < p->nfuncs && !f; k++)
+            if (!strcmp(p->funcs[k].name, nt->fn))
+                f = &p->funcs[k];
+        if (!f) /* a wrapped function that is not instrumented */
+            continue;
+        f->notes.total += nt->count;
+        f->notes.kinds++;
+        if (nt->count <= f->notes.count)
+            continue;
+        for (unsigned k = 0; k < f->notes.n; k++)
+            free(f->notes.names[k]);
+        f->notes.n = nt->n;
+        f->notes.count = nt->count;
+        for (unsigned k = 0; k < nt->n; k++) {
+            f->notes.names[k] = xstrdup(nt->names[k]);
+            f->notes.values[k] = nt->values[k];
+        }
+    }
+}
+
+/* PATH lookup as execvp does, for the message about an uninstrumented
+ * program. */
+static int program_path(const char *prog, char *out, size_t size)
+{
+    if (strchr(prog, '/')) {
+        snprintf(out, size, "%s", prog);
+        return access(out, R_OK) == 0 ? 0 : -1;
+    }
+    const char *path = getenv("PATH");
+    while (path && *path) {
+        const char *c = strchr(path, ':');
+        size_t n = c ? (size_t)(c - path) : strlen(path);
+        snprintf(out, size, "%.*s/%s", (int)n, n ? path : ".", prog);
+        if (access(out, X_OK) == 0)
+            return 0;
+        path = c ? c + 1 : NULL;
+    }
+    return -1;
+}
+
+static int by_incl(const void *a, const void *b)
+{
+    const pf_func *x = a, *y = b;
+    if (x->incl_ns != y->incl_ns)
+        return x->incl_ns > y->incl_ns ? -1 : 1;
+    return strcmp(x->name, y->name);
+}
+
+/* Reads every raw profile of dir into p. 0, or 1 after printing why. */
+static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
+{
+    merge m = { .p = p };
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, PROG ": cannot read %s: %s\n", dir, strerror(errno));
+        return 1;
+    }
+    int ret = 0, have_main = 0;
+    struct dirent *e;
+    char esc[1024];
+    while ((e = readdir(d)) && !ret) {
+        size_t n = strlen(e->d_name);
+        if (strncmp(e->d_name, "qvprof.", 7) || n < 11 || strcmp(e->d_name + n - 4, ".txt"))
+            continue;
+        char path[PATH_MAX];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        qv__prof_raw *r;
+        qv_diag dg = { 0 };
+        int rc = qv__prof_raw_load(path, &r, &dg);
+        if (rc) {
+            qv_cli_diag(PROG, path, rc, &dg);
+            ret = 1;
+            break;
+        }
+        have_main |= r->pid == main_pid;
+        add_raw(&m, r, r->pid == main_pid);
+        qv__prof_raw_free(r);
+    }
+    closedir(d);
+    if (!ret && !have_main) {
+        qv__escape(o->argv[0], esc, sizeof esc);
+        if (o->signaled)
+            fprintf(stderr, PROG ": %s was killed by signal %d before it wrote its profile\n",
+                    esc, o->status - 128);
+        else
+            fprintf(stderr,
+                    PROG ": %s wrote no profile: it did not load libquiver-profile.so (a "
+                         "statically linked program, or one that clears LD_PRELOAD), or "
+                         "it ended without exit (_exit, exec)\n",
+                    esc);
+        ret = 1;
+    }
+    if (!ret && !p->narcs) {
+        char path[PATH_MAX];
+        qv__elf_syms *s = NULL;
+        qv_diag dg = { 0 };
+        int known = program_path(o->argv[0], path, sizeof path) == 0 &&
+                    qv__elf_syms_load(path, &s, &dg) == 0;
+        qv__escape(o->argv[0], esc, sizeof esc);
+        fprintf(stderr,
+                PROG ": %s recorded no calls: it is not built with -finstrument-functions%s; "
+                     "rebuild it with -finstrument-functions (gcc or clang) and profile it "
+                     "again\n",
+                esc, known && !s->cyg_ref ? " (it has no reference to __cyg_profile_func_enter)"
+                                          : "");
+        qv__elf_syms_free(s);
+        ret = 1;
+    }
+    for (size_t i = 0; i < m.nsc; i++) {
+        free(m.sc[i].path);
+        qv__elf_syms_free(m.sc[i].syms);
+    }
+    free(m.sc);
+    free(m.fmod);
+    free(m.foff);
+    if (ret)
+        return ret;
+    for (size_t i = 0; i < p->nfuncs; i++) {
+        pf_func *f = &p->funcs[i];
+        double per = f->outer ? f->incl_ns / (double)f->outer : 0;
+        f->too_short = per < 10 * p->probe_pair_ns;
+    }
+    /* Sort by inclusive time; arcs follow their functions' new places. */
+    uint32_t *rank = xrealloc(NULL, p->nfuncs * sizeof *rank);
+    pf_func *old = xrealloc(NULL, p->nfuncs * sizeof *old);
+    memcpy(old, p->funcs, p->nfuncs * sizeof *old);
+    qsort(p->funcs, p->nfuncs, sizeof *p->funcs, by_incl);
+    for (size_t i = 0; i < p->nfuncs; i++)
+        for (size_t k = 0; k < p->nfuncs; k++)
+            if (old[i].name == p->funcs[k].name) {
+                rank[i] = (uint32_t)k;
+                break;
+            }
+    for (size_t j = 0; j < p->narcs; j++) {
+        p->arcs[j].callee = rank[p->arcs[j].callee];
+        if (p->arcs[j].caller != UINT32_MAX)
+            p->arcs[j].caller = rank[p->arcs[j].caller];
+    }
+    free(rank);
+    free(old);
+    return 0;
+}
+
+static void prof_free(pf_prof *p)
+{
+    for (size_t i = 0; i < p->nfuncs; i++) {
+        free(p->funcs[i].name);
+        for (unsigned k = 0; k < p->funcs[i].notes.n; k++)
+            free(p->funcs[i].notes.names[k]);
+    }
+    for (size_t i = 0; i < p->nmodules; i++)
+        free(p->modules[i]);
+    free(p->funcs);
+    free(p->arcs);
+    free(p->modules);
+    free(p->stripped);
+}
+
+/* NAME=VALUE into s; 0 or -1. */
+static int parse_size(const char *arg, pf_sizes *s)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || eq - arg > 63 || s->n == PF_SCALARS)
+        return -1;
+    for (const char *c = arg; c < eq; c++)
+        if (!(*c == '_' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+              (c > arg && *c >= '0' && *c <= '9')))
+            return -1;
+    char *end;
+    errno = 0;
+    long long v = strtoll(eq + 1, &end, 0);
+    if (errno || end == eq + 1 || *end || v < 1)
+        return -1;
+    s->names[s->n] = strndup(arg, (size_t)(eq - arg));
+    if (!s->names[s->n])
+        return -1;
+    s->values[s->n++] = v;
+    return 0;
+}
+
+int qv_cmd_profile(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "json", no_argument, NULL, 'j' },
+        { "out", required_argument, NULL, 'o' },
+        { "catalog", required_argument, NULL, 'c' },
+        { "boards", required_argument, NULL, 'b' },
+        { "size", required_argument, NULL, 's' },
+        { "top", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    pf_opts o = { .out = "quiver-profile", .top = 15 };
+    int c, ret = QV_CLI_USAGE;
+    while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
+        switch (c) {
+        case 'j': o.json = 1; break;
+        case 'o': o.out = optarg; break;
+        case 'c': o.catalog = optarg; break;
+        case 'b': o.boards = optarg; break;
+        case 's':
+            if (parse_size(optarg, &o.size)) {
+                fprintf(stderr, PROG ": --size %s: expected NAME=VALUE with VALUE >= 1 (n=4096), "
+                                     "at most %d\n", optarg, PF_SCALARS);
+                goto out;
+            }
+            break;
+        case 't': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > 100000) {
+                fprintf(stderr, PROG ": --top %s: expected a number from 1 to 100000\n", optarg);
+                goto out;
+            }
+            o.top = (unsigned)v;
+            break;
+        }
+        case 'h': usage(stdout); ret = 0; goto out;
+        default: goto out;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, PROG ": no program to run; usage: quiver profile [OPTIONS] -- PROGRAM "
+                             "[ARGS...]\n");
+        goto out;
+    }
+    o.argv = argv + optind;
+    char lib[PATH_MAX];
+    ret = 1;
+    if (find_lib(lib, sizeof lib) || prepare_out(o.out))
+        goto out;
+    long pid;
+    if (run_program(o.argv, lib, o.out, o.json, &pid, &o.status, &o.signaled))
+        goto out;
+    pf_prof p = { 0 };
+    if (collect(o.out, pid, &o, &p) == 0 && qv__profile_report(&o, &p) == 0)
+        ret = o.status;
+    prof_free(&p);
+out:
+    for (unsigned k = 0; k < o.size.n; k++)
+        free(o.size.names[k]);
+    return ret;
+}

@@ -1,0 +1,401 @@
+/*
+ * test_profile.c - `quiver profile` end to end: the preload library and the
+ * command on work.c's workloads, checked through report.json (read with the
+ * planner's strict JSON reader): known spins within a tolerance,
+ * recursion and mutual recursion without double-counted time, threads,
+ * fork, longjmp, exit with open frames and its status passed through,
+ * static functions named without -rdynamic in PIE and fixed-address
+ * programs, a stripped program, an uninstrumented one, a bad --out, and
+ * argument sizes from qv_profile_note or --size driving the prediction.
+ */
+#include "helper.h"
+
+#include <math.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include "json.h"
+#include "qv_file.h"
+
+static char outdir[512];
+
+/* Runs `quiver profile --json --out OUTDIR EXTRA -- PROG ARGS` with its
+ * standard output and error in OUTDIR.stdout/.stderr; the exit status. */
+static int profile(const char *extra, const char *prog, const char *args)
+{
+    char cmd[4096];
+    snprintf(outdir, sizeof outdir, "%s/out", QV_OUT);
+    snprintf(cmd, sizeof cmd,
+             "'%s' profile --json --out '%s' --catalog '%s' %s -- '%s' %s > '%s.stdout' "
+             "2> '%s.stderr'",
+             QV_QUIVER, outdir, QV_CATALOG, extra, prog, args, outdir, outdir);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+static char *slurp(const char *path)
+{
+    char *text;
+    size_t len;
+    if (qv__file_load(path, 1 << 26, &text, &len, NULL))
+        return NULL;
+    return text;
+}
+
+static qv__jval *report(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/report.json", outdir);
+    char *text = slurp(path);
+    assert_non_null(text);
+    qv__jval *v = NULL;
+    qv_diag d = { 0 };
+    int rc = qv__part_json_parse(text, strlen(text), path, &v, &d);
+    if (rc)
+        fail_msg("%s:%d:%d: %s", d.file, d.line, d.column, d.message);
+    /* --json printed the same report */
+    snprintf(path, sizeof path, "%s.stdout", outdir);
+    char *out = slurp(path);
+    assert_non_null(out);
+    assert_non_null(strstr(out, text));
+    free(out);
+    free(text);
+    return v;
+}
+
+static const qv__jval *get(const qv__jval *o, const char *key)
+{
+    const qv__jval *v = qv__part_json_get(o, key);
+    if (!v)
+        fail_msg("no key %s", key);
+    return v;
+}
+
+static double num(const qv__jval *o, const char *key)
+{
+    const qv__jval *v = get(o, key);
+    assert_int_equal(v->type, QV__JNUM);
+    return v->u.num;
+}
+
+static const char *str(const qv__jval *o, const char *key)
+{
+    const qv__jval *v = get(o, key);
+    if (v->type == QV__JNULL)
+        return NULL;
+    assert_int_equal(v->type, QV__JSTR);
+    return v->u.str.s;
+}
+
+/* The element of array `key` of o whose "name" is name, or NULL. */
+static const qv__jval *find(const qv__jval *o, const char *key, const char *name)
+{
+    const qv__jval *a = get(o, key);
+    assert_int_equal(a->type, QV__JARR);
+    for (size_t i = 0; i < a->u.arr.n; i++) {
+        const qv__jval *n = qv__part_json_get(a->u.arr.v[i], "name");
+        if (n && n->type == QV__JSTR && !strcmp(n->u.str.s, name))
+            return a->u.arr.v[i];
+    }
+    return NULL;
+}
+
+static const qv__jval *func(const qv__jval *r, const char *name)
+{
+    const qv__jval *f = find(r, "functions", name);
+    if (!f)
+        fail_msg("no function %s in the report", name);
+    return f;
+}
+
+static const qv__jval *arc(const qv__jval *r, const char *caller, const char *callee)
+{
+    const qv__jval *a = get(r, "arcs");
+    for (size_t i = 0; i < a->u.arr.n; i++) {
+        const char *c = str(a->u.arr.v[i], "caller"), *e = str(a->u.arr.v[i], "callee");
+        if (((!c && !caller) || (c && caller && !strcmp(c, caller))) && !strcmp(e, callee))
+            return a->u.arr.v[i];
+    }
+    return NULL;
+}
+
+static void in_range(double v, double lo, double hi, const char *what)
+{
+    if (!(v >= lo && v <= hi))
+        fail_msg("%s = %g, expected within [%g, %g]", what, v, lo, hi);
+}
+
+/* A spin of known time: within -5% / +15% (the probes and a loaded machine
+ * only add time). */
+static void known(const qv__jval *r, const char *fn, double calls, double ms)
+{
+    const qv__jval *f = func(r, fn);
+    assert_int_equal((int)num(f, "calls"), (int)calls);
+    in_range(num(f, "incl_ms"), 0.95 * ms, 1.15 * ms, fn);
+    in_range(num(f, "self_ms"), 0.95 * ms, 1.15 * ms, fn);
+}
+
+static void test_spin(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "spin"), 0);
+    qv__jval *r = report();
+    known(r, "spin_a", 10, 20);
+    known(r, "spin_b", 2, 10);
+    known(r, "hidden", 1, 3); /* static, no -rdynamic: from .symtab */
+    const qv__jval *m = func(r, "main");
+    in_range(num(m, "share"), 0.9, 1.01, "main's share");
+    in_range(num(m, "incl_ms"), 33 * 0.95, num(r, "wall_ms"), "main's time");
+    const qv__jval *a = arc(r, "main", "spin_a");
+    assert_non_null(a);
+    assert_int_equal((int)num(a, "calls"), 10);
+    in_range(num(a, "incl_ms"), 19, 23, "main -> spin_a");
+    assert_non_null(arc(r, NULL, "main"));
+    in_range(num(r, "probe_ns"), 0.5, 1000, "probe cost");
+    assert_int_equal((int)num(r, "exit_status"), 0);
+    char path[600];
+    struct stat st;
+    const char *files[] = { "report.txt", "callgraph.dot", "offload.dot" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", outdir, files[i]);
+        assert_int_equal(stat(path, &st), 0);
+        assert_true(st.st_size > 0);
+    }
+    snprintf(path, sizeof path, "%s/callgraph.dot", outdir);
+    char *dot = slurp(path);
+    assert_non_null(strstr(dot, "digraph callgraph"));
+    assert_non_null(strstr(dot, "spin_a\\n"));
+    free(dot);
+    qv__part_json_free(r);
+}
+
+static void test_recursion(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "rec"), 0);
+    qv__jval *r = report();
+    const qv__jval *fib = func(r, "fib"), *m = func(r, "main");
+    assert_int_equal((int)num(fib, "calls"), 8361); /* fib(18): 2 F(19) - 1 */
+    int ev = (int)num(func(r, "is_even"), "calls"), od = (int)num(func(r, "is_odd"), "calls");
+    assert_int_equal(ev + od, 301);
+    assert_int_equal(ev, 151);
+    /* Inclusive time counts outermost calls only: never above main's. */
+    double mi = num(m, "incl_ms");
+    assert_true(num(fib, "incl_ms") <= mi);
+    assert_true(num(func(r, "is_even"), "incl_ms") <= mi);
+    assert_true(num(func(r, "is_odd"), "incl_ms") <= mi);
+    known(r, "spin_a", 1, 2);
+    const qv__jval *self = arc(r, "fib", "fib"), *mutual = arc(r, "is_odd", "is_even");
+    assert_non_null(self);
+    assert_non_null(mutual);
+    assert_int_equal((int)num(self, "calls"), 8360);
+    assert_int_equal((int)num(mutual, "calls"), 150);
+    qv__part_json_free(r);
+}
+
+static void test_threads(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "threads"), 0);
+    qv__jval *r = report();
+    assert_int_equal((int)num(r, "threads"), 5);
+    known(r, "spin_a", 4, 8);
+    const qv__jval *a = arc(r, NULL, "thread_main");
+    assert_non_null(a);
+    assert_int_equal((int)num(a, "calls"), 4);
+    qv__part_json_free(r);
+}
+
+static void test_fork(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "fork"), 0);
+    qv__jval *r = report();
+    assert_int_equal((int)num(r, "processes"), 2);
+    known(r, "in_child", 1, 3);
+    /* main runs in both; the child's main is counted from the fork on */
+    assert_int_equal((int)num(func(r, "main"), "calls"), 2);
+    qv__part_json_free(r);
+}
+
+static void test_longjmp(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "longjmp"), 0);
+    qv__jval *r = report();
+    assert_int_equal((int)num(func(r, "jumper"), "calls"), 9);
+    assert_true(num(r, "unpaired") >= 9);
+    /* the frames left by longjmp are closed: spin_b is main's callee */
+    assert_non_null(arc(r, "main", "spin_b"));
+    assert_null(arc(r, "jumper", "spin_b"));
+    known(r, "spin_b", 1, 5);
+    in_range(num(func(r, "jumper"), "incl_ms"), 0, 1, "jumper's time");
+    qv__part_json_free(r);
+}
+
+static void test_exit_status(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "exit 7"), 7);
+    qv__jval *r = report();
+    assert_int_equal((int)num(r, "exit_status"), 7);
+    assert_int_equal((int)num(r, "open_at_exit"), 3); /* main, leave_early, level2 */
+    assert_int_equal((int)num(func(r, "level2"), "calls"), 1);
+    assert_non_null(arc(r, "leave_early", "level2"));
+    qv__part_json_free(r);
+    assert_int_equal(profile("", QV_WORK, "exit 0"), 0);
+}
+
+static void test_nopie(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK_NOPIE, "spin"), 0);
+    qv__jval *r = report();
+    known(r, "spin_a", 10, 20);
+    known(r, "hidden", 1, 3);
+    qv__part_json_free(r);
+}
+
+static void test_stripped(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK_STRIPPED, "spin"), 0);
+    qv__jval *r = report();
+    const qv__jval *s = get(r, "stripped");
+    assert_int_equal(s->type, QV__JARR);
+    assert_int_equal(s->u.arr.n, 1);
+    /* no names: module+offset, with false "named" */
+    const qv__jval *f = get(r, "functions");
+    assert_true(f->u.arr.n >= 4);
+    for (size_t i = 0; i < f->u.arr.n; i++) {
+        assert_non_null(strstr(str(f->u.arr.v[i], "name"), "prof_work_stripped+0x"));
+        assert_int_equal(get(f->u.arr.v[i], "named")->u.b, 0);
+    }
+    qv__part_json_free(r);
+    /* the text says so */
+    assert_int_equal(profile("", QV_WORK_STRIPPED, "spin"), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s/report.txt", outdir);
+    char *t = slurp(path);
+    assert_non_null(strstr(t, "is stripped (no .symtab)"));
+    free(t);
+}
+
+static void test_not_instrumented(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK_PLAIN, "spin"), 1);
+    char path[600];
+    snprintf(path, sizeof path, "%s.stderr", outdir);
+    char *e = slurp(path);
+    assert_non_null(strstr(e, "recorded no calls: it is not built with -finstrument-functions "
+                              "(it has no reference to __cyg_profile_func_enter); rebuild it "
+                              "with -finstrument-functions"));
+    free(e);
+}
+
+static void test_bad_out(void **state)
+{
+    (void)state;
+    char cmd[2048], path[600];
+    snprintf(path, sizeof path, "%s/a-file", QV_OUT);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "'%s' profile --out '%s' -- '%s' spin 2> '%s.err'", QV_QUIVER,
+             path, QV_WORK, path);
+    int st = system(cmd);
+    assert_int_equal(WEXITSTATUS(st), 1);
+    snprintf(cmd, sizeof cmd, "%s.err", path);
+    char *e = slurp(cmd);
+    assert_non_null(strstr(e, "not a directory"));
+    free(e);
+    snprintf(cmd, sizeof cmd, "'%s' profile --out /nonexistent/dir/out -- '%s' spin 2> '%s.err'",
+             QV_QUIVER, QV_WORK, path);
+    st = system(cmd);
+    assert_int_equal(WEXITSTATUS(st), 1);
+    snprintf(cmd, sizeof cmd, "%s.err", path);
+    e = slurp(cmd);
+    assert_non_null(strstr(e, "cannot create --out /nonexistent/dir/out: No such file"));
+    free(e);
+    /* usage errors */
+    snprintf(cmd, sizeof cmd, "'%s' profile --json 2>/dev/null", QV_QUIVER);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "'%s' profile --size n -- true 2>/dev/null", QV_QUIVER);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 2);
+}
+
+/* The decision for fir on the emulated U250, whose catalog has fir. */
+static const qv__jval *fir_on_emu(const qv__jval *r)
+{
+    const qv__jval *b = find(r, "boards", "alveo-u250-emu");
+    assert_non_null(b);
+    assert_int_equal(get(b, "model_only")->u.b, 1);
+    const qv__jval *f = find(b, "functions", "fir");
+    assert_non_null(f);
+    return f;
+}
+
+static void test_notes(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "note"), 0);
+    qv__jval *r = report();
+    const qv__jval *fir = func(r, "fir");
+    const qv__jval *k = get(fir, "kernels");
+    assert_int_equal(k->u.arr.n, 1);
+    assert_string_equal(str(k->u.arr.v[0], "implements"), "fir");
+    const qv__jval *s = get(fir, "sizes");
+    assert_string_equal(str(s, "source"), "notes");
+    assert_int_equal((int)num(get(s, "values"), "n"), 4096);
+    assert_int_equal((int)num(get(s, "values"), "taps"), 64);
+    assert_int_equal((int)num(s, "noted_calls"), 5);
+    const qv__jval *d = fir_on_emu(r);
+    assert_int_equal(get(d, "offloaded")->u.b, 1);
+    double cpu = num(d, "cpu_us_per_call"), dev = num(d, "board_us_per_call");
+    in_range(cpu, 1900, 2300, "fir on the CPU, us");
+    assert_true(dev > 0 && dev < 0.8 * cpu);
+    /* Amdahl: the run less 5 calls' saving */
+    const qv__jval *b = find(r, "boards", "alveo-u250-emu");
+    double wall = num(r, "run_ms"), pred = num(b, "predicted_ms");
+    double saved = (num(fir, "incl_ms") * 1000 - 5 * dev) / 1000;
+    in_range(pred, wall - saved - 0.01, wall - saved + 0.01, "predicted ms");
+    /* a board without a build of fir says so */
+    const qv__jval *u = find(find(r, "boards", "alveo-u250"), "functions", "fir");
+    assert_int_equal(get(u, "offloaded")->u.b, 0);
+    assert_non_null(strstr(str(u, "reason"), "no build of kernel fir for alveo-u250"));
+    qv__part_json_free(r);
+}
+
+static void test_sizes(void **state)
+{
+    (void)state;
+    /* no notes, no --size: no prediction for fir, and why */
+    assert_int_equal(profile("", QV_WORK, "fir"), 0);
+    qv__jval *r = report();
+    assert_int_equal(get(func(r, "fir"), "sizes")->type, QV__JNULL);
+    const qv__jval *d = fir_on_emu(r);
+    assert_int_equal(get(d, "offloaded")->u.b, 0);
+    assert_non_null(strstr(str(d, "reason"), "no size: kernel fir needs scalar 'n'"));
+    qv__part_json_free(r);
+    /* --size: the prediction is for that size */
+    assert_int_equal(profile("--size n=4096 --size taps=64", QV_WORK, "fir"), 0);
+    r = report();
+    assert_string_equal(str(get(func(r, "fir"), "sizes"), "source"), "--size");
+    assert_int_equal(get(fir_on_emu(r), "offloaded")->u.b, 1);
+    qv__part_json_free(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_spin),       cmocka_unit_test(test_recursion),
+        cmocka_unit_test(test_threads),    cmocka_unit_test(test_fork),
+        cmocka_unit_test(test_longjmp),    cmocka_unit_test(test_exit_status),
+        cmocka_unit_test(test_nopie),      cmocka_unit_test(test_stripped),
+        cmocka_unit_test(test_not_instrumented), cmocka_unit_test(test_bad_out),
+        cmocka_unit_test(test_notes),      cmocka_unit_test(test_sizes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

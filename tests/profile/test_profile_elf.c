@@ -1,0 +1,108 @@
+/*
+ * test_profile_elf.c - the ELF symbol-table reader
+ * (host/src/profile/elfsym.c): work.c's builds (PIE without -rdynamic,
+ * fixed-address, stripped, not instrumented) and the fuzz corpus's broken
+ * files, each refused with its message.
+ */
+#include "helper.h"
+
+#include <errno.h>
+
+#include "profile/elfsym.h"
+
+static qv__elf_syms *load(const char *path)
+{
+    qv__elf_syms *s = NULL;
+    qv_diag d = { 0 };
+    if (qv__elf_syms_load(path, &s, &d))
+        fail_msg("%s: %s", path, d.message);
+    return s;
+}
+
+static const qv__elf_sym *named(const qv__elf_syms *s, const char *name)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (!strcmp(s->syms[i].name, name))
+            return &s->syms[i];
+    return NULL;
+}
+
+static void test_builds(void **state)
+{
+    (void)state;
+    qv__elf_syms *pie = load(QV_WORK), *fixed = load(QV_WORK_NOPIE);
+    qv__elf_syms *stripped = load(QV_WORK_STRIPPED), *plain = load(QV_WORK_PLAIN);
+    assert_true(pie->pie && pie->has_symtab && pie->cyg_ref);
+    assert_true(!fixed->pie && fixed->has_symtab && fixed->cyg_ref);
+    assert_true(!stripped->has_symtab && stripped->cyg_ref);
+    assert_true(plain->has_symtab && !plain->cyg_ref);
+    /* static functions are in .symtab; find() by start and inside */
+    const qv__elf_sym *h = named(pie, "hidden"), *m = named(fixed, "main");
+    assert_non_null(h);
+    assert_non_null(m);
+    assert_ptr_equal(qv__elf_syms_find(pie, h->addr), h);
+    if (h->size > 1)
+        assert_ptr_equal(qv__elf_syms_find(pie, h->addr + 1), h);
+    assert_true(m->addr >= 0x400000); /* a fixed-address program's */
+    assert_null(named(stripped, "spin_a"));
+    assert_null(qv__elf_syms_find(pie, 0));
+    qv__elf_syms_free(pie);
+    qv__elf_syms_free(fixed);
+    qv__elf_syms_free(stripped);
+    qv__elf_syms_free(plain);
+}
+
+static void bad(const char *file, const char *msg)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fuzz/elf/corpus/%s", getenv("QV_SOURCE_DIR"), file);
+    qv__elf_syms *s = (qv__elf_syms *)1;
+    qv_diag d = { 0 };
+    assert_int_equal(qv__elf_syms_load(path, &s, &d), QV_EFORMAT);
+    assert_null(s);
+    if (!strstr(d.message, msg))
+        fail_msg("%s: got '%s', expected '%s'", file, d.message, msg);
+}
+
+static void test_bad(void **state)
+{
+    (void)state;
+    bad("not-elf.txt", "offset 0: not an ELF file (no \\177ELF magic)");
+    bad("truncated.so", "offset 0x28: section headers at ");
+    bad("shoff-past-end.so", "run past the end of the file");
+    bad("elf32.so", "offset 0x4: a 32-bit ELF file; only 64-bit files are read");
+    bad("big-endian.so", "offset 0x5: a big-endian ELF file");
+    bad("bad-strtab-link.o", "string table (section 0) is not a string table");
+    bad("bad-name.o", "symbol 2's name at 2147483647 is past its string table");
+    bad("symtab-past-end.o", "runs past the end of the file");
+    bad("bad-entsize.o", "symbol table entries of 3 bytes; expected 24");
+    qv__elf_syms *s;
+    qv_diag d = { 0 };
+    assert_int_equal(qv__elf_syms_load("/nonexistent", &s, &d), -ENOENT);
+}
+
+static void test_small(void **state)
+{
+    (void)state;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/tests/fuzz/elf/corpus/tiny.o", getenv("QV_SOURCE_DIR"));
+    qv__elf_syms *o = load(path);
+    assert_non_null(named(o, "h")); /* f is at 0 in .text: not an address */
+    qv__elf_syms_free(o);
+    snprintf(path, sizeof path, "%s/tests/fuzz/elf/corpus/tiny-stripped.so",
+             getenv("QV_SOURCE_DIR"));
+    qv__elf_syms *s = load(path);
+    assert_false(s->has_symtab);
+    assert_non_null(named(s, "h")); /* exported: in .dynsym */
+    qv__elf_syms_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_builds),
+        cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_small),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

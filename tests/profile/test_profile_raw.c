@@ -1,0 +1,127 @@
+/*
+ * test_profile_raw.c - the raw profile reader (host/src/profile/profraw.c):
+ * a good file read back field by field, and each kind of bad file refused
+ * at its file:line:column with what was expected.
+ */
+#include "helper.h"
+
+#include "profile/profraw.h"
+
+static const char good[] =
+    "qvprof 1\n"
+    "process 100 99\n"
+    "clock 0.5 20.25 41\n"
+    "wall 1000000\n"
+    "module 0 /usr/bin/my app\n"
+    "thread 2 900000 1 3 4 5\n"
+    "fn 0 0x1000 1 900000 3\n"
+    "arc 0 0x1000 - 0 1 900000 1000 3 7\n"
+    "arc ? 0xdead 0 0x1000 2 10 10 0 0\n"
+    "note 5 fir 2 n 4096 taps -64\n"
+    "end 1\n";
+
+static void test_good(void **state)
+{
+    (void)state;
+    qv__prof_raw *r;
+    qv_diag d = { 0 };
+    assert_int_equal(qv__prof_raw_parse(good, sizeof good - 1, "g", &r, &d), 0);
+    assert_int_equal(r->pid, 100);
+    assert_int_equal(r->ppid, 99);
+    assert_true(r->ns_per_tick == 0.5 && r->probe_in_ns == 20.25 && r->probe_pair_ns == 41);
+    assert_int_equal(r->wall_ns, 1000000);
+    assert_string_equal(qv__prof_raw_module(r, 0), "/usr/bin/my app");
+    assert_null(qv__prof_raw_module(r, 1));
+    assert_int_equal(r->nthreads, 1);
+    assert_int_equal(r->threads[0].id, 2);
+    assert_int_equal(r->threads[0].open_at_exit, 1);
+    assert_int_equal(r->threads[0].unpaired, 3);
+    assert_int_equal(r->threads[0].skipped, 4);
+    assert_int_equal(r->threads[0].dropped, 5);
+    assert_int_equal(r->nfns, 1);
+    assert_int_equal(r->fns[0].fn.off, 0x1000);
+    assert_int_equal(r->fns[0].desc, 3);
+    assert_int_equal(r->narcs, 2);
+    assert_int_equal(r->arcs[0].caller.module, QV__PROF_ROOT);
+    assert_int_equal(r->arcs[0].desc, 7);
+    assert_int_equal(r->arcs[1].callee.module, QV__PROF_NOMOD);
+    assert_int_equal(r->arcs[1].callee.off, 0xdead);
+    assert_int_equal(r->arcs[1].calls, 2);
+    assert_int_equal(r->nnotes, 1);
+    assert_string_equal(r->notes[0].fn, "fir");
+    assert_int_equal(r->notes[0].count, 5);
+    assert_string_equal(r->notes[0].names[1], "taps");
+    assert_int_equal(r->notes[0].values[1], -64);
+    assert_int_equal(r->notes_dropped, 1);
+    qv__prof_raw_free(r);
+}
+
+static void bad(const char *text, const char *msg)
+{
+    qv__prof_raw *r = (qv__prof_raw *)1;
+    qv_diag d = { 0 };
+    assert_int_equal(qv__prof_raw_parse(text, strlen(text), "p.txt", &r, &d), QV_EFORMAT);
+    assert_null(r);
+    char buf[2200];
+    qv_diag_format(&d, buf, sizeof buf);
+    if (strcmp(buf, msg))
+        fail_msg("got      '%s'\nexpected '%s'", buf, msg);
+}
+
+#define HEAD "qvprof 1\nclock 1 1 1\n"
+
+static void test_bad(void **state)
+{
+    (void)state;
+    bad("", "p.txt:1:1: error: expected an 'end' line: the file is cut short (did the program "
+            "exit before its profile was written?)");
+    bad("gmon\n", "p.txt:1:1: error: expected 'qvprof 1': not a raw profile of libquiver-profile");
+    bad("qvprof 2\n", "p.txt:1:1: error: format version 2; this quiver reads version 1");
+    bad(HEAD "wall x\n", "p.txt:3:6: error: expected the run's wall time in ns (an unsigned "
+                         "integer), got 'x'");
+    bad(HEAD "wall 99999999999999999999\n", "p.txt:3:6: error: the run's wall time in ns out "
+                                            "of range");
+    bad(HEAD "clock 1 -2 3\n", "p.txt:3:9: error: expected the probe's inner cost in ns (a "
+                               "number >= 0), got '-2'");
+    bad(HEAD "fn 0 0x10 1 1 1\n", "p.txt:3:1: error: expected a thread line before the first "
+                                  "fn or arc");
+    bad(HEAD "thread 0 1 0 0 0 0\narc 4 0x10 - 0 1 1 1 0 0\n",
+        "p.txt:4:5: error: module 4 is not declared by a module line before it");
+    bad(HEAD "thread 0 1 0 0 0 0\narc - 0 - 0 1 1 1 0 0\n",
+        "p.txt:4:1: error: a callee cannot be '-' (no caller)");
+    bad(HEAD "thread 0 1 0 0 0\n", "p.txt:3:17: error: expected the dropped calls");
+    bad(HEAD "wall 1 2\n", "p.txt:3:8: error: expected the end of the line, got '2'");
+    bad(HEAD "note 1 f 9\n", "p.txt:3:10: error: 9 scalars; at most 8");
+    bad(HEAD "note 1 f-g 0\n", "p.txt:3:9: error: expected the function's name (an identifier)");
+    bad(HEAD "module 0 /a\nmodule 0 /b\n", "p.txt:4:1: error: module 0 declared twice");
+    bad(HEAD "module 0\n", "p.txt:3:9: error: expected the module's path");
+    bad(HEAD "gprof 1\n", "p.txt:3:1: error: unknown record 'gprof' (expected process, clock, "
+                          "wall, module, thread, fn, arc, note or end)");
+    bad(HEAD "end 0\nwall 1\n", "p.txt:4:1: error: expected nothing after the 'end' line");
+    bad("qvprof 1\nend 0\n", "p.txt: error: no clock line");
+    static const char nul[] = "qvprof 1\nwa\0ll 1\nend 0\n";
+    qv__prof_raw *r;
+    qv_diag d = { 0 };
+    assert_int_equal(qv__prof_raw_parse(nul, sizeof nul - 1, "p.txt", &r, &d), QV_EFORMAT);
+    assert_string_equal(d.message, "a NUL byte: not a text file");
+    assert_int_equal(d.column, 3);
+}
+
+static void test_load(void **state)
+{
+    (void)state;
+    qv__prof_raw *r;
+    qv_diag d = { 0 };
+    assert_int_equal(qv__prof_raw_load("/nonexistent/qvprof.1.txt", &r, &d), -ENOENT);
+    assert_null(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_bad),
+        cmocka_unit_test(test_load),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

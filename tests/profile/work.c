@@ -1,0 +1,140 @@
+/*
+ * work.c - a program for test_profile, built with -finstrument-functions
+ * (and once without): each mode (argv[1]) is a workload whose profile is
+ * known. Times are spins on CLOCK_MONOTONIC in an uninstrumented helper, so
+ * a function's time is what it spins, whatever the machine's load.
+ *
+ *   spin      spin_a: 10 calls of 2 ms; spin_b: 2 calls of 5 ms;
+ *             hidden (static): 1 call of 3 ms
+ *   rec       fib(18) and is_even(300) (mutual recursion), then spin_a once
+ *   threads   4 threads, each spin_a once
+ *   fork      a child process runs in_child (3 ms) and exits
+ *   longjmp   jumper(8) longjmps out of 8 frames, then spin_b once
+ *   exit N    leave_early() calls exit(N) from 3 frames deep
+ *   note      fir: 5 calls of 2 ms, each noted as n=4096 taps=64 through
+ *             a weak qv_profile_note (absent without the library)
+ *   fir       the same without the notes
+ */
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define NOI __attribute__((no_instrument_function))
+#define KEEP __attribute__((noinline))
+
+extern void qv_profile_note(const char *fn, unsigned nscalars, const char *const *names,
+                            const long long *values) __attribute__((weak));
+
+NOI static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+NOI static void spin(double ms)
+{
+    double t = now_ms();
+    while (now_ms() - t < ms)
+        ;
+}
+
+KEEP void spin_a(void);
+KEEP void spin_b(void);
+KEEP void fir(void);
+KEEP unsigned fib(unsigned n);
+KEEP int is_even(unsigned n);
+KEEP int is_odd(unsigned n);
+KEEP void *thread_main(void *arg);
+KEEP void in_child(void);
+KEEP void jumper(int n);
+KEEP void leave_early(int status);
+KEEP void level2(int status);
+
+KEEP void spin_a(void) { spin(2); }
+KEEP void spin_b(void) { spin(5); }
+KEEP static void hidden(void) { spin(3); }
+
+static int quiet; /* mode fir: no notes */
+
+KEEP void fir(void)
+{
+    static const char *const names[] = { "n", "taps" };
+    static const long long values[] = { 4096, 64 };
+    if (qv_profile_note && !quiet)
+        qv_profile_note("fir", 2, names, values);
+    spin(2);
+}
+
+KEEP unsigned fib(unsigned n) { return n < 2 ? n : fib(n - 1) + fib(n - 2); }
+KEEP int is_even(unsigned n) { return n == 0 ? 1 : is_odd(n - 1); }
+KEEP int is_odd(unsigned n) { return n == 0 ? 0 : is_even(n - 1); }
+
+KEEP void *thread_main(void *arg)
+{
+    (void)arg;
+    spin_a();
+    return NULL;
+}
+
+KEEP void in_child(void) { spin(3); }
+
+static jmp_buf jb;
+KEEP void jumper(int n)
+{
+    if (n == 0)
+        longjmp(jb, 1);
+    if (n > 100) /* never: a path that returns, for -Winfinite-recursion */
+        return;
+    jumper(n - 1);
+}
+
+KEEP void level2(int status) { exit(status); }
+KEEP void leave_early(int status) { level2(status); }
+
+int main(int argc, char **argv)
+{
+    const char *mode = argc > 1 ? argv[1] : "spin";
+    if (!strcmp(mode, "spin")) {
+        for (int i = 0; i < 10; i++)
+            spin_a();
+        for (int i = 0; i < 2; i++)
+            spin_b();
+        hidden();
+    } else if (!strcmp(mode, "rec")) {
+        printf("%u %d\n", fib(18), is_even(300));
+        spin_a();
+    } else if (!strcmp(mode, "threads")) {
+        pthread_t t[4];
+        for (int i = 0; i < 4; i++)
+            pthread_create(&t[i], NULL, thread_main, NULL);
+        for (int i = 0; i < 4; i++)
+            pthread_join(t[i], NULL);
+    } else if (!strcmp(mode, "fork")) {
+        pid_t p = fork();
+        if (p == 0) {
+            in_child();
+            exit(0);
+        }
+        waitpid(p, NULL, 0);
+    } else if (!strcmp(mode, "longjmp")) {
+        if (!setjmp(jb))
+            jumper(8);
+        spin_b();
+    } else if (!strcmp(mode, "exit")) {
+        leave_early(argc > 2 ? atoi(argv[2]) : 7);
+    } else if (!strcmp(mode, "note") || !strcmp(mode, "fir")) {
+        quiet = !strcmp(mode, "fir");
+        for (int i = 0; i < 5; i++)
+            fir();
+    } else {
+        fprintf(stderr, "work: unknown mode %s\n", mode);
+        return 2;
+    }
+    return 0;
+}
