@@ -68,14 +68,14 @@ static void test_bad(void **state)
 {
     (void)state;
     bad("not-elf.txt", "offset 0: not an ELF file (no \\177ELF magic)");
-    bad("truncated.so", "offset 0x28: section headers at ");
-    bad("shoff-past-end.so", "run past the end of the file");
-    bad("elf32.so", "offset 0x4: a 32-bit ELF file; only 64-bit files are read");
-    bad("big-endian.so", "offset 0x5: a big-endian ELF file");
-    bad("bad-strtab-link.o", "string table (section 0) is not a string table");
-    bad("bad-name.o", "symbol 2's name at 2147483647 is past its string table");
-    bad("symtab-past-end.o", "runs past the end of the file");
-    bad("bad-entsize.o", "symbol table entries of 3 bytes; expected 24");
+    bad("truncated-so.elf", "offset 0x28: section headers at ");
+    bad("shoff-past-end-so.elf", "run past the end of the file");
+    bad("elf32-so.elf", "offset 0x4: a 32-bit ELF file; only 64-bit files are read");
+    bad("big-endian-so.elf", "offset 0x5: a big-endian ELF file");
+    bad("bad-strtab-link-o.elf", "string table (section 0) is not a string table");
+    bad("bad-name-o.elf", "symbol 2's name at 2147483647 is past its string table");
+    bad("symtab-past-end-o.elf", "runs past the end of the file");
+    bad("bad-entsize-o.elf", "symbol table entries of 3 bytes; expected 24");
     qv__elf_syms *s;
     qv_diag d = { 0 };
     assert_int_equal(qv__elf_syms_load("/nonexistent", &s, &d), -ENOENT);
@@ -85,11 +85,11 @@ static void test_small(void **state)
 {
     (void)state;
     char path[1024];
-    snprintf(path, sizeof path, "%s/tests/fuzz/elf/corpus/tiny.o", getenv("QV_SOURCE_DIR"));
+    snprintf(path, sizeof path, "%s/tests/fuzz/elf/corpus/tiny-o.elf", getenv("QV_SOURCE_DIR"));
     qv__elf_syms *o = load(path);
     assert_non_null(named(o, "h")); /* f is at 0 in .text: not an address */
     qv__elf_syms_free(o);
-    snprintf(path, sizeof path, "%s/tests/fuzz/elf/corpus/tiny-stripped.so",
+    snprintf(path, sizeof path, "%s/tests/fuzz/elf/corpus/tiny-stripped-so.elf",
              getenv("QV_SOURCE_DIR"));
     qv__elf_syms *s = load(path);
     assert_false(s->has_symtab);
