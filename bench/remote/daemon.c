@@ -100,7 +100,7 @@ int br_daemon_start(const br_args *a, char *ep, size_t eplen)
             dup2(fd, 1);
             dup2(fd, 2);
         }
-        execl(QV_QUIVERD, "quiverd", "--board", board, "--catalog", catalog, "--listen",
+        execl(a->quiverd, "quiverd", "--board", board, "--catalog", catalog, "--listen",
               "tcp://127.0.0.1:*", "--allow-plain", "--log", log, (char *)NULL);
         _exit(127);
     }
@@ -110,7 +110,7 @@ int br_daemon_start(const br_args *a, char *ep, size_t eplen)
         int st;
         if (waitpid(pid, &st, WNOHANG) == pid) {
             fprintf(stderr, "bench_remote: quiverd (%s) exited with status %d; see %s\n",
-                    QV_QUIVERD, st, log);
+                    a->quiverd, st, log);
             daemon_pid = -1;
             return -1;
         }

@@ -2,12 +2,14 @@
  * main.c - bench_remote: the remote-board figures of issue 11
  * ("Benchmarks"), each beside its baseline in one run.
  *
- *   bench_remote [--runs N] [--rtt-iters N] [--mib-iters N] [--frames N]
- *                [--share DIR] [--smoke]
+ *   bench_remote [--rtt] [--mib] [--signal] [--runs N] [--rtt-iters N]
+ *                [--mib-iters N] [--frames N] [--share DIR] [--quiverd PATH]
+ *                [--smoke]
  *
- * It starts quiverd (the build's) serving the emulated U250, plain on
+ * It starts quiverd (the build's, or --quiverd PATH) serving the emulated U250, plain on
  * tcp://127.0.0.1, and a raw ZeroMQ echo process on the same transport,
- * then measures in rounds (--runs), every path once per round, in turn:
+ * then measures in rounds (--runs), every path once per round, in turn
+ * (with no mode, all three):
  *
  * 1. Round trip of a 64-byte run: vadd on n = 16 floats (64-byte buffers)
  *    kept to the remote board, qv_submit + qv_wait_all + the result home
@@ -131,7 +133,10 @@ typedef struct vadd_bench {
     double req[P_COUNT], task_us[P_COUNT], first_us;
     double memcpy_us;  /* a memcpy of the buffer's size, median */
     uint64_t remote_tasks, local_tasks;
+    uint64_t chunks; /* turns taken, each placing vadd once per path */
 } vadd_bench;
+
+enum { CHUNK = 100 }; /* round trips per path and turn */
 
 /* One round trip on path p, timed into *us. */
 static int round_trip(int p, void *esock, br_wire *w, br_quiver *q, size_t bytes, float *wo,
@@ -179,44 +184,58 @@ static int vadd_rounds(vadd_bench *vb)
         fprintf(stderr, "bench_remote: the runtime has no remote or no local board\n");
         goto out;
     }
-    double *mc = calloc((size_t)runs, sizeof *mc);
+    /* The paths take turns every CHUNK round trips, so that the load of a
+     * shared machine, which drifts within seconds, weighs on all alike. */
+    double *mc = calloc((size_t)runs, sizeof *mc), *sp[P_COUNT] = {0};
+    for (int p = 0; p < P_COUNT && mc; p++)
+        if (!(sp[p] = calloc((size_t)it, sizeof(double))))
+            goto out_mc;
     if (!mc)
-        goto out;
+        goto out_mc;
     for (int r = 0; r < runs; r++) {
-        for (int p = 0; p < P_COUNT; p++) {
-            if (!(vb->mask & 1u << p))
-                continue;
-            uint64_t req0 = 0, req1 = 0, in;
-            qv_device_info t0, t1;
-            int remote = paths[p].kind == 2 && paths[p].cls == QV_CLASS_REMOTE;
-            if (paths[p].kind == 2 && (br_quiver_place(q, paths[p].cls, 1, NULL) != 0 ||
-                                       br_quiver_device(q, QV_CLASS_REMOTE, &t0) < 0))
-                goto out_mc;
-            if (remote && br_wire_stats(w, &req0, &in) != 0)
-                goto out_mc;
-            for (int i = 0; i < it; i++)
-                if (round_trip(p, esock, w, q, bytes, wo, &samp[i]) != 0)
+        for (int done = 0; done < it; vb->chunks++) {
+            int k = it - done < CHUNK ? it - done : CHUNK;
+            for (int p = 0; p < P_COUNT; p++) {
+                if (!(vb->mask & 1u << p))
+                    continue;
+                uint64_t req0 = 0, req1 = 0, in;
+                qv_device_info t0, t1;
+                int remote = paths[p].kind == 2 && paths[p].cls == QV_CLASS_REMOTE;
+                if (paths[p].kind == 2 && (br_quiver_place(q, paths[p].cls, 1, NULL) != 0 ||
+                                           br_quiver_device(q, QV_CLASS_REMOTE, &t0) < 0))
                     goto out_mc;
-            vb->us[p][r] = br_median(samp, it);
-            if (p == P_WR && memcmp(wo, wa, bytes) != 0) {
-                fprintf(stderr, "bench_remote: the wire's READ differs from its WRITE\n");
-                goto out_mc;
-            }
-            if (remote) {
-                if (br_wire_stats(w, &req1, &in) != 0 ||
-                    br_quiver_device(q, QV_CLASS_REMOTE, &t1) < 0)
+                if (remote && br_wire_stats(w, &req0, &in) != 0)
                     goto out_mc;
-                /* less the STATS request itself */
-                vb->req[p] += (double)(req1 - req0 - 1) / it / runs;
-                vb->task_us[p] += (t1.board_us - t0.board_us) / it / runs;
+                for (int i = 0; i < k; i++)
+                    if (round_trip(p, esock, w, q, bytes, wo, &sp[p][done + i]) != 0)
+                        goto out_mc;
+                if (p == P_WR && memcmp(wo, wa, bytes) != 0) {
+                    fprintf(stderr, "bench_remote: the wire's READ differs from its WRITE\n");
+                    goto out_mc;
+                }
+                if (remote) {
+                    if (br_wire_stats(w, &req1, &in) != 0 ||
+                        br_quiver_device(q, QV_CLASS_REMOTE, &t1) < 0)
+                        goto out_mc;
+                    vb->req[p] += (double)(req1 - req0 - 1); /* less the STATS itself */
+                    vb->task_us[p] += t1.board_us - t0.board_us;
+                }
             }
+            done += k;
         }
+        for (int p = 0; p < P_COUNT; p++)
+            if (vb->mask & 1u << p)
+                vb->us[p][r] = br_median(sp[p], it);
         for (int i = 0; i < it; i++) { /* the copies' yardstick */
             double t0 = br_now();
             memcpy(scratch, qa, bytes);
             samp[i] = (br_now() - t0) * 1e6;
         }
         mc[r] = br_median(samp, it);
+    }
+    for (int p = 0; p < P_COUNT; p++) {
+        vb->req[p] /= (double)it * runs;
+        vb->task_us[p] /= (double)it * runs;
     }
     vb->memcpy_us = br_median(mc, runs);
     br_quiver_device(q, QV_CLASS_REMOTE, &rd1);
@@ -234,6 +253,8 @@ static int vadd_rounds(vadd_bench *vb)
     rc = 0;
 out_mc:
     free(mc);
+    for (int p = 0; p < P_COUNT; p++)
+        free(sp[p]);
 out:
     br_quiver_close(q);
     br_wire_close(w);
@@ -263,11 +284,12 @@ static void free_series(vadd_bench *vb)
         free(vb->us[p]);
 }
 
-/* Tasks the rounds put on each board: a placing task and the timed ones
- * per path and round. */
+/* Tasks the rounds put on each board: the timed ones and a placing task
+ * per path and turn. */
 static int placed_right(const vadd_bench *vb)
 {
-    uint64_t per = (uint64_t)(vb->iters + 1) * (uint64_t)vb->a->runs, remote = 0, local = 0;
+    uint64_t per = (uint64_t)vb->iters * (uint64_t)vb->a->runs + vb->chunks, remote = 0,
+             local = 0;
     for (int p = 0; p < P_COUNT; p++)
         if ((vb->mask & 1u << p) && paths[p].kind == 2)
             *(paths[p].cls == QV_CLASS_REMOTE ? &remote : &local) += per;
@@ -453,9 +475,13 @@ static void loadavg(char *buf, size_t n)
 
 int main(int argc, char **argv)
 {
-    br_args a = {0, 5, 2000, 50, 64, QV_REMOTE_SHARE, NULL};
+    br_args a = {0, 5, 2000, 50, 64, QV_REMOTE_SHARE, NULL, QV_QUIVERD};
+    int modes[3] = {0, 0, 0}, any = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--smoke"))
+        if (!strcmp(argv[i], "--rtt") || !strcmp(argv[i], "--mib") ||
+            !strcmp(argv[i], "--signal"))
+            modes[argv[i][2] == 'r' ? 0 : argv[i][2] == 'm' ? 1 : 2] = any = 1;
+        else if (!strcmp(argv[i], "--smoke"))
             a.smoke = 1;
         else if (!strcmp(argv[i], "--runs") && i + 1 < argc)
             a.runs = atoi(argv[++i]);
@@ -467,9 +493,12 @@ int main(int argc, char **argv)
             a.frames = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--share") && i + 1 < argc)
             a.share = argv[++i];
+        else if (!strcmp(argv[i], "--quiverd") && i + 1 < argc)
+            a.quiverd = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_remote [--runs N] [--rtt-iters N] [--mib-iters N] "
-                            "[--frames N] [--share DIR] [--smoke]\n");
+            fprintf(stderr, "usage: bench_remote [--rtt] [--mib] [--signal] [--runs N] "
+                            "[--rtt-iters N] [--mib-iters N] [--frames N] [--share DIR] "
+                            "[--quiverd PATH] [--smoke]\n");
             return 2;
         }
     }
@@ -508,12 +537,16 @@ int main(int argc, char **argv)
                a.smoke ? " --smoke" : "", ep, echo_ep, load);
         fflush(stdout);
         double t0 = br_now();
-        failed = bench_rtt(&a, echo_ep, ep, policy) != 0;
+        failed = 0;
+        if (!any)
+            modes[0] = modes[1] = modes[2] = 1;
+        if (modes[0])
+            failed = bench_rtt(&a, echo_ep, ep, policy) != 0;
         fflush(stdout);
-        if (!failed)
+        if (!failed && modes[1])
             failed = bench_mib(&a, echo_ep, ep, policy) != 0;
         fflush(stdout);
-        if (!failed)
+        if (!failed && modes[2])
             failed = bench_signal(&a, ep) != 0;
         loadavg(load, sizeof load);
         printf("(%.0f s; load average at the end: %s)\n", br_now() - t0, load);

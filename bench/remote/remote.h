@@ -24,6 +24,7 @@ typedef struct br_args {
     int frames;         /* signal chain: frames per run */
     const char *share;  /* share/quiver of the build */
     const char *tmpdir; /* policy, board and model files; the daemon's log */
+    const char *quiverd; /* the daemon's program */
 } br_args;
 
 double br_now(void); /* seconds, monotonic */
@@ -33,7 +34,7 @@ void br_stats(double *v, int n, double s[3]);
 
 /* ---- daemon.c: the processes and files the measurements use ---------- */
 
-/* Starts quiverd (the build's, QV_QUIVERD) serving the emulated U250 on
+/* Starts quiverd (a->quiverd) serving the emulated U250 on
  * tcp://127.0.0.1 (a port it picks, read from its log), plain, and waits
  * until it answers HELLO. Its endpoint into ep. 0, or -1 with a message on
  * stderr. It dies with this process (PR_SET_PDEATHSIG). */
