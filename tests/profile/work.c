@@ -1,8 +1,10 @@
 /*
  * work.c - a program for test_profile, built with -finstrument-functions
  * (and once without): each mode (argv[1]) is a workload whose profile is
- * known. Times are spins on CLOCK_MONOTONIC in an uninstrumented helper, so
- * a function's time is what it spins, whatever the machine's load.
+ * known. Times are spins on CLOCK_MONOTONIC in an uninstrumented helper;
+ * as a loaded machine may stretch a spin, the caller also times every call
+ * itself and prints the sums ("time FUNCTION MS" lines) for the test to
+ * compare with the report.
  *
  *   spin      spin_a: 10 calls of 2 ms; spin_b: 2 calls of 5 ms;
  *             hidden (static): 1 call of 3 ms
@@ -56,6 +58,24 @@ KEEP void jumper(int n);
 KEEP void leave_early(int status);
 KEEP void level2(int status);
 
+static double acc_a, acc_b, acc_hidden, acc_fir; /* ms, as the callers timed them */
+
+/* Calls fn and adds its time to *acc. */
+#define TIMED(acc, call)                                                                      \
+    do {                                                                                      \
+        double t_ = now_ms();                                                                 \
+        call;                                                                                 \
+        add_ms(acc, now_ms() - t_);                                        \
+    } while (0)
+
+NOI static void add_ms(double *acc, double v)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu);
+    *acc += v;
+    pthread_mutex_unlock(&mu);
+}
+
 KEEP void spin_a(void) { spin(2); }
 KEEP void spin_b(void) { spin(5); }
 KEEP static void hidden(void) { spin(3); }
@@ -78,11 +98,12 @@ KEEP int is_odd(unsigned n) { return n == 0 ? 0 : is_even(n - 1); }
 KEEP void *thread_main(void *arg)
 {
     (void)arg;
-    spin_a();
+    TIMED(&acc_a, spin_a());
     return NULL;
 }
 
 KEEP void in_child(void) { spin(3); }
+static double acc_child;
 
 static jmp_buf jb;
 KEEP void jumper(int n)
@@ -102,13 +123,13 @@ int main(int argc, char **argv)
     const char *mode = argc > 1 ? argv[1] : "spin";
     if (!strcmp(mode, "spin")) {
         for (int i = 0; i < 10; i++)
-            spin_a();
+            TIMED(&acc_a, spin_a());
         for (int i = 0; i < 2; i++)
-            spin_b();
-        hidden();
+            TIMED(&acc_b, spin_b());
+        TIMED(&acc_hidden, hidden());
     } else if (!strcmp(mode, "rec")) {
         printf("%u %d\n", fib(18), is_even(300));
-        spin_a();
+        TIMED(&acc_a, spin_a());
     } else if (!strcmp(mode, "threads")) {
         pthread_t t[4];
         for (int i = 0; i < 4; i++)
@@ -118,23 +139,26 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "fork")) {
         pid_t p = fork();
         if (p == 0) {
-            in_child();
+            TIMED(&acc_child, in_child());
+            printf("time in_child %.4f\n", acc_child);
             exit(0);
         }
         waitpid(p, NULL, 0);
     } else if (!strcmp(mode, "longjmp")) {
         if (!setjmp(jb))
             jumper(8);
-        spin_b();
+        TIMED(&acc_b, spin_b());
     } else if (!strcmp(mode, "exit")) {
         leave_early(argc > 2 ? atoi(argv[2]) : 7);
     } else if (!strcmp(mode, "note") || !strcmp(mode, "fir")) {
         quiet = !strcmp(mode, "fir");
         for (int i = 0; i < 5; i++)
-            fir();
+            TIMED(&acc_fir, fir());
     } else {
         fprintf(stderr, "work: unknown mode %s\n", mode);
         return 2;
     }
+    printf("time spin_a %.4f\ntime spin_b %.4f\ntime hidden %.4f\ntime fir %.4f\n", acc_a,
+           acc_b, acc_hidden, acc_fir);
     return 0;
 }

@@ -85,6 +85,7 @@ typedef struct qvp_arc {
 
 typedef struct qvp_frame {
     qvp_arc *arc;
+    qvp_arc *last;    /* the arc of this call's last callee: a cache */
     uintptr_t fn;
     uintptr_t sp; /* the enter hook's frame: below the function's own */
     uint64_t t0, child, nchild, desc;
@@ -239,7 +240,7 @@ NOI static qvp_arc *arc_find(qvp_thr *t, uintptr_t callee, uintptr_t caller)
 }
 
 /* Closes the top frame of t at time now. */
-NOI static void frame_close(qvp_thr *t, uint64_t now)
+NOI __attribute__((always_inline)) static inline void frame_close(qvp_thr *t, uint64_t now)
 {
     qvp_frame *f = &t->stack[--t->depth];
     uint64_t dt = now - f->t0;
@@ -300,8 +301,10 @@ API void __cyg_profile_func_enter(void *fn, void *site)
         t->busy = 0;
         return;
     }
-    uintptr_t caller = t->depth ? t->stack[t->depth - 1].fn : 0;
-    qvp_arc *a = arc_find(t, (uintptr_t)fn, caller);
+    qvp_frame *up = t->depth ? &t->stack[t->depth - 1] : NULL;
+    qvp_arc *a = up && up->last && up->last->callee == (uintptr_t)fn
+                     ? up->last
+                     : arc_find(t, (uintptr_t)fn, up ? up->fn : 0);
     if (!a) {
         t->dropped++;
         t->over++; /* counted in the caller, as a call too deep */
@@ -309,10 +312,13 @@ API void __cyg_profile_func_enter(void *fn, void *site)
         return;
     }
     a->fn->active++;
+    if (up)
+        up->last = a;
     qvp_frame *f = &t->stack[t->depth++];
     f->arc = a;
     f->fn = (uintptr_t)fn;
     f->sp = sp;
+    f->last = NULL;
     f->child = f->nchild = f->desc = 0;
     t->busy = 0;
     f->t0 = ticks();
@@ -507,6 +513,7 @@ NOI static void at_fork_child(void)
         }
         a->fn->active++;
         f->arc = a;
+        f->last = NULL;
         f->child = f->nchild = f->desc = 0;
         f->t0 = t_start;
         me->depth = i + 1;
