@@ -408,6 +408,9 @@ typedef struct qv_region_info {
     uint64_t fused;         /* chains of replayed entries run as one launch
                              * of a fused catalog kernel (docs/runtime.md,
                              * "Fused kernels") */
+    uint64_t shipped;       /* parts of replayed entries sent whole to a
+                             * remote board, each in one request
+                             * (docs/runtime.md, "Parts on remote boards") */
 } qv_region_info;
 
 /* Fills *out for region `name` (explicit, or an implicit one by its

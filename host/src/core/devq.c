@@ -23,6 +23,7 @@
 #include "config/catalog.h"
 #include "config/policy.h"
 #include "core/internal.h"
+#include "core/part.h"
 #include "devices/device.h"
 #include "discovery/discovery.h"
 #include "qvpart.h"
@@ -143,6 +144,12 @@ static void fit_set(qv__devq *q, const qv_func *f, unsigned bits)
 static bool has_build(const qv__devq *q, const qv_func *f)
 {
     const qv__board *b = q->board;
+    if (f->part) { /* a part: a build of each of its calls' kernels */
+        for (unsigned j = 0; j < f->part->s.n; j++)
+            if (!has_build(q, f->part->s.memb[j]))
+                return false;
+        return true;
+    }
     return f->kernel && qv__kernel_build(f->kernel, b->name, b->platform, b->emulation);
 }
 

@@ -142,6 +142,10 @@ struct qv_func {
      * place of a chain (fuse.c); NULL for the application's. On the CPU
      * it runs the chain's functions in turn. */
     const struct qv__fused *fused;
+    /* The runtime's own function for a part shipped whole to a remote
+     * board (part.c); NULL for the application's. On the CPU it runs the
+     * part's calls in turn. */
+    const struct qv__part *part;
     qv__perf   *perf[QV_CLASS_COUNT];
 };
 
@@ -409,6 +413,8 @@ struct qv_runtime {
     uint64_t defer_seq, ndefer;
     /* Fused kernels made ready to launch (fuse.c), under reg_mu. */
     struct qv__fused *fused;
+    /* Parts shipped whole to remote boards (part.c), under reg_mu. */
+    struct qv__part *parts;
 };
 
 #define QV__RT_MAGIC 0x71767274u /* "qvrt" */
@@ -519,6 +525,18 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const struct qv__kernel *k, const uint
 int qv__fuse_run_cpu(const qv_func *f, const qv_call *call);
 /* Frees the fused kernels' state (destroy). */
 void qv__fuse_free(qv_runtime *rt);
+
+/* ---- parts shipped whole to a remote board (part.c) -------------------- */
+
+/* As qv__fuse_launch, for the calls a plan puts on remote board dev in a
+ * row: submits one task that runs them all there in one request, when
+ * they can run so (part.c says when). */
+qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_func *f,
+                          const qv_arg *args, unsigned dev);
+/* Runs part function f's calls on the CPU, for call; 0 or QV_ENOMEM. */
+int qv__part_run_cpu(const qv_func *f, const qv_call *call);
+/* Frees the parts' state (destroy). */
+void qv__part_free(qv_runtime *rt);
 
 /* ---- regions (region.c) ------------------------------------------------ */
 

@@ -43,6 +43,7 @@
 
 #include "config/catalog.h"
 #include "config/policy.h"
+#include "core/part.h"
 #include "core/region.h"
 #include "qvpart.h"
 #include "trace/graph.h"
@@ -183,15 +184,30 @@ static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32
     return true;
 }
 
-/* Copies pl's fused chains (checked by chains_ok) into rp, with the nodes
- * a replayed entry makes. */
+/* The length of the part that starts at task i of rp: the tasks in a row
+ * from i that the plan puts on one remote board, outside fused chains,
+ * shipped whole (part.c); 0 when fewer than 2. */
+static uint32_t part_len(qv_runtime *rt, const qv_plan *pl, const qv__rplan *rp, uint32_t i)
+{
+    unsigned d = rp->dev[i];
+    if (!d || qv__devq_class(rt, d) != QV_CLASS_REMOTE)
+        return 0;
+    uint32_t len = 0;
+    while (i + len < rp->n && len < QV__PART_MAX && rp->dev[i + len] == d &&
+           !(pl->fused && pl->fused[i + len] != UINT32_MAX))
+        len++;
+    return len >= 2 ? len : 0;
+}
+
+/* Copies pl's fused chains (checked by chains_ok) and its parts on remote
+ * boards into rp, with the nodes a replayed entry makes. */
 static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
 {
     uint32_t n = rp->n;
     if (!(rp->node_pos = malloc((n ? n : 1) * sizeof *rp->node_pos)))
         return QV_ENOMEM;
-    for (uint32_t i = 0; pl->fused && i < n; i++)
-        if (pl->fused[i] != UINT32_MAX) {
+    for (uint32_t i = 0; i < n; i++)
+        if ((pl->fused && pl->fused[i] != UINT32_MAX) || part_len(rt, pl, rp, i)) {
             rp->chain = calloc(n, sizeof *rp->chain);
             rp->chains = calloc(n, sizeof *rp->chains);
             if (!rp->chain || !rp->chains)
@@ -199,7 +215,23 @@ static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
             break;
         }
     for (uint32_t i = 0; i < n;) {
-        uint32_t k = rp->chain ? pl->fused[i] : UINT32_MAX;
+        uint32_t k = rp->chain && pl->fused ? pl->fused[i] : UINT32_MAX;
+        uint32_t plen = rp->chain && k == UINT32_MAX ? part_len(rt, pl, rp, i) : 0;
+        if (plen && rp->nchains < UINT16_MAX) {
+            /* A part: one task, predicted at its calls' sum. */
+            rp->chains[rp->nchains] = (struct qv__rchain){NULL, i, plen};
+            rp->nchains++;
+            for (uint32_t j = 0; j < plen; j++) {
+                rp->chain[i + j] = (uint16_t)rp->nchains;
+                if (j + 1 < plen) {
+                    rp->pred_us[i + plen - 1] += rp->pred_us[i + j];
+                    rp->pred_us[i + j] = 0;
+                }
+            }
+            rp->node_pos[rp->nnodes++] = i + plen - 1;
+            i += plen;
+            continue;
+        }
         if (k == UINT32_MAX || rp->nchains >= UINT16_MAX) {
             rp->node_pos[rp->nnodes++] = i++;
             continue;

@@ -53,6 +53,7 @@ typedef struct tls_state {
     uint64_t sig, ntasks, lo, hi;
     uint64_t nodes;  /* of the graph: the tasks, a fused chain as one */
     uint64_t fused;  /* chains launched fused */
+    uint64_t shipped; /* parts sent whole to a remote board */
     bool begun;      /* the entry has its first call */
     uint32_t gen, nslots;
     qv__region *open; /* the explicit region open, or NULL */
@@ -225,6 +226,7 @@ static void entry_begin(qv_runtime *rt, tls_state *s)
     s->ntasks = 0;
     s->nodes = 0;
     s->fused = 0;
+    s->shipped = 0;
     s->lo = UINT64_MAX;
     s->hi = 0;
     s->sig = 0x51654E7A11u;
@@ -357,13 +359,17 @@ bool qv__region_fuse(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         sig_take(s, h);
         return true;
     }
-    qv__task *t = qv__fuse_launch(rt, c->k, s->stash, s->nstash + 1, f, args, p->dev[k]);
-    if (!t) { /* not wired as the kernel wants this time */
+    qv__task *t = c->k ? qv__fuse_launch(rt, c->k, s->stash, s->nstash + 1, f, args, p->dev[k])
+                       : qv__part_launch(rt, s->stash, s->nstash + 1, f, args, p->dev[k]);
+    if (!t) { /* not wired as the kernel wants, or not a part, this time */
         flush(rt, s);
         return false;
     }
     s->nstash = 0;
-    s->fused++;
+    if (c->k)
+        s->fused++;
+    else
+        s->shipped++;
     note_node(s, t->id);
     sig_take(s, h);
     if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
@@ -513,6 +519,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     if (replayed && s->rr == r) {
         r->replayed++;
         r->fused += s->fused;
+        r->shipped += s->shipped;
         r->predicted_us = s->pred_us;
         if (s->hi - s->lo == s->nodes)
             want_measure(rt, r, s->rp, s->lo, s->hi);
@@ -640,9 +647,9 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
         return qv__fail(QV_EINVAL, "qv_region_get: %s",
                         rt && !qv__rt_ok(rt) ? "the runtime was destroyed"
                                              : "NULL argument");
-    /* The versions: without `fused`, and today's. */
-    size_t v1 = offsetof(qv_region_info, fused);
-    if (out->size != sizeof *out && out->size != v1)
+    /* The versions: without `fused`, without `shipped`, and today's. */
+    size_t v1 = offsetof(qv_region_info, fused), v2 = offsetof(qv_region_info, shipped);
+    if (out->size != sizeof *out && out->size != v1 && out->size != v2)
         return qv__fail(QV_EINVAL,
                         "qv_region_info.size is %zu; set it to "
                         "sizeof(qv_region_info) (%zu)",
@@ -696,6 +703,7 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
     info.measured_us = r->measured_us;
     info.parts = r->plan ? r->plan->parts : 0;
     info.fused = r->fused;
+    info.shipped = r->shipped;
     snprintf(info.last_replan_reason, sizeof info.last_replan_reason, "%s", r->reason);
     snprintf(info.last_error, sizeof info.last_error, "%s", r->error);
     pthread_mutex_unlock(&l->mu);

@@ -30,9 +30,10 @@ typedef struct qv__rplan {
     unsigned parts;
     unsigned ndev;      /* devices the plan uses tasks on */
     uint64_t dev_gen;   /* loop->dev_gen it was planned with */
-    /* Fused chains: chain[k] is 1 + the index in chains of the chain task
-     * k belongs to, 0 for none (chain NULL: no chains). A chain is tasks
-     * first..first+len-1 of the entry, run as one launch of kernel k. */
+    /* Fused chains and parts: chain[k] is 1 + the index in chains of the
+     * chain task k belongs to, 0 for none (chain NULL: no chains). A chain
+     * is tasks first..first+len-1 of the entry, run as one launch of
+     * kernel k, or (k NULL) as one part on a remote board (part.c). */
     uint16_t *chain;
     struct qv__rchain {
         const struct qv__kernel *k;
@@ -59,7 +60,8 @@ struct qv__region {
     qv__region *next;
     char name[128];
     bool implicit;
-    uint64_t entries, recorded, replayed, compiles, replans, guard_misses, fused;
+    uint64_t entries, recorded, replayed, compiles, replans, guard_misses, fused,
+        shipped;
     uint64_t signatures, sig_entries;
     uint64_t sig;         /* the last entry's */
     uint64_t tasks;       /* of the last entry */

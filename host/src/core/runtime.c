@@ -316,6 +316,7 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     qv__devq_close_all(rt);
     qv__region_free(rt);
     qv__fuse_free(rt);
+    qv__part_free(rt);
     qv__defer_free(rt);
     free_policy(rt);
     for (size_t i = 0; i < rt->nchunks; i++)

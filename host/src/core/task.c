@@ -449,6 +449,8 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     int frc = 0;
     if (f->fused) /* a fused kernel on the CPU: its chain, one after another */
         frc = qv__fuse_run_cpu(f, &call);
+    else if (f->part) /* a part on the CPU: its calls, one after another */
+        frc = qv__part_run_cpu(f, &call);
     else
         rt->cpu->ops->launch(rt->cpu, &l, NULL);
     uint64_t t1 = qv__now_ns();

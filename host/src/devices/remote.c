@@ -34,6 +34,7 @@
 #include "config/board.h"
 #include "config/policy.h"
 #include "core/internal.h"
+#include "core/part.h"
 #include "devices/device.h"
 #include "devices/remote_link.h"
 
@@ -41,6 +42,15 @@ typedef struct rfunc {
     int state;  /* 0 not checked, 1 the daemon runs it, -1 it does not */
     char *func; /* the name a RUN task gives */
 } rfunc;
+
+/* The intermediate buffers of a part shape on the daemon (part.c): made
+ * at its first launch, used by every launch after it (the daemon orders
+ * the runs that share them by their accesses). */
+typedef struct rtemps {
+    struct rtemps *next;
+    const struct qv__part *part;
+    qv_devmem *mem[QV__PART_TMPS];
+} rtemps;
 
 typedef struct remote_device {
     qv_device base;
@@ -53,6 +63,7 @@ typedef struct remote_device {
     double board_us; /* the served emulated board's clock (µs) */
     rfunc *fn;       /* by function id */
     size_t nfn;
+    rtemps *temps;   /* driver thread */
 } remote_device;
 
 struct qv_devmem {
@@ -121,9 +132,12 @@ static int remote_open(qv_device *d, unsigned idx, const void *b)
     return 0;
 }
 
+static void temps_free(remote_device *r);
+
 static void remote_close(qv_device *d)
 {
     remote_device *r = (remote_device *)d;
+    temps_free(r);
     if (r->open)
         qv__rlink_close(&r->link);
     r->open = false;
@@ -469,24 +483,115 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
 static int prepare_op(qv_device *d, const qv_func *f)
 {
     rfunc *rf;
+    if (f->part) { /* a part: each of its calls' kernels */
+        int rc = 0;
+        for (unsigned j = 0; j < f->part->s.n && !rc; j++)
+            rc = func_of((remote_device *)d, f->part->s.memb[j], &rf);
+        return rc;
+    }
     return func_of((remote_device *)d, f, &rf);
+}
+
+/* The daemon's buffers for part pt's intermediates, allocated once (and
+ * again after a reconnection: their bytes matter only within a run).
+ * Driver thread. */
+static int temps_of(remote_device *r, const struct qv__part *pt, rtemps **out)
+{
+    rtemps *t = r->temps;
+    while (t && t->part != pt)
+        t = t->next;
+    if (!t) {
+        if (!(t = calloc(1, sizeof *t)))
+            return QV_ENOMEM;
+        t->part = pt;
+        t->next = r->temps;
+        r->temps = t;
+    }
+    for (unsigned k = 0; k < pt->s.ntmp; k++) {
+        qv_devmem *m = t->mem[k];
+        if (!m) {
+            if (!(m = calloc(1, sizeof *m)))
+                return QV_ENOMEM;
+            m->n = pt->s.tmp_size[k];
+            m->gen = r->link.gen - 1; /* not on the daemon yet */
+            t->mem[k] = m;
+        }
+        pthread_mutex_lock(&r->link.mu);
+        bool stale = m->gen != r->link.gen;
+        pthread_mutex_unlock(&r->link.mu);
+        int rc = stale ? alloc_on_daemon(r, m) : 0;
+        if (rc)
+            return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+static void temps_free(remote_device *r)
+{
+    while (r->temps) {
+        rtemps *t = r->temps;
+        r->temps = t->next;
+        for (unsigned k = 0; k < QV__PART_TMPS; k++)
+            if (t->mem[k])
+                remote_free(&r->base, t->mem[k]);
+        free(t);
+    }
+}
+
+/* The RUN tasks of part pt, whose task's arguments are wa: each call's
+ * arguments taken from wa or from the part's intermediates on the daemon,
+ * written into pa. Driver thread. */
+static int part_tasks(remote_device *r, const struct qv__part *pt, const qv_wire_arg *wa,
+                      qv_wire_task *task, qv_wire_arg pa[][QV_MAX_ARGS])
+{
+    const qv__part_shape *s = &pt->s;
+    rtemps *tmp;
+    int rc = temps_of(r, pt, &tmp);
+    if (rc)
+        return rc;
+    for (unsigned j = 0; j < s->n; j++) {
+        const qv_func *m = s->memb[j];
+        rfunc *rf;
+        if ((rc = func_of(r, m, &rf)) != 0)
+            return rc;
+        for (unsigned i = 0; i < m->nargs; i++) {
+            unsigned x = s->idx[j][i];
+            if (s->role[j][i] == QV__PART_ARG) {
+                pa[j][i] = wa[x];
+                if (m->args[i].is_buf)
+                    pa[j][i].mode = (uint8_t)m->args[i].mode;
+                continue;
+            }
+            pa[j][i] = (qv_wire_arg){0};
+            pa[j][i].kind = QV_WIRE_ARG_BUF;
+            pa[j][i].mode = (uint8_t)m->args[i].mode;
+            pthread_mutex_lock(&r->link.mu);
+            pa[j][i].buf = tmp->mem[x]->id;
+            pthread_mutex_unlock(&r->link.mu);
+        }
+        task[j] = (qv_wire_task){rf->func, (uint8_t)m->nargs, pa[j]};
+    }
+    return 0;
 }
 
 static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
 {
     remote_device *r = (remote_device *)d;
+    rfunc *rf0 = NULL;
     if (ev)
         *ev = NULL;
     int inj = qv__fault_hit("remote", QV_FAULT_LAUNCH);
     if (inj)
         return qv__fail(inj, "injected launch failure");
-    rfunc *rf;
-    int rc = func_of(r, l->func, &rf);
-    if (rc)
-        return rc;
     const qv_call *c = l->call;
     qv_wire_arg wa[QV_MAX_ARGS];
     memset(wa, 0, sizeof wa);
+    int rc;
+    if (l->func->part) /* its calls in one RUN, their arguments from these */
+        rc = 0;
+    else if ((rc = func_of(r, l->func, &rf0)) != 0)
+        return rc;
     for (unsigned i = 0; i < c->nargs; i++) {
         const qv_arg_desc *a = &l->func->args[i];
         if (!a->is_buf) {
@@ -514,15 +619,24 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
         wa[i].buf = m->id;
         pthread_mutex_unlock(&r->link.mu);
     }
-    qv_wire_task task = {rf->func, (uint8_t)c->nargs, wa};
+    qv_wire_task task[QV__PART_MAX];
+    qv_wire_arg pa[QV__PART_MAX][QV_MAX_ARGS];
+    unsigned ntasks = 1;
+    if (l->func->part) {
+        if ((rc = part_tasks(r, l->func->part, wa, task, pa)) != 0)
+            return rc;
+        ntasks = l->func->part->s.n;
+    } else {
+        task[0] = (qv_wire_task){rf0->func, (uint8_t)c->nargs, wa};
+    }
     qv__rreq *run = qv__rreq_new(QV_WIRE_RUN);
     if (!run)
         return QV_ENOMEM;
     qv_wire_msg msg;
     memset(&msg, 0, sizeof msg);
     msg.type = QV_WIRE_RUN;
-    msg.u.run.ntasks = 1;
-    msg.u.run.tasks = &task;
+    msg.u.run.ntasks = ntasks;
+    msg.u.run.tasks = task;
     if ((rc = qv__rlink_post(&r->link, run, &msg)) != 0)
         return fail_rq(run, rc);
     /* Its outputs come home right behind it. */

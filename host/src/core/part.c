@@ -1,0 +1,307 @@
+/*
+ * part.c - parts of a replayed plan shipped whole to a remote board.
+ *
+ * When a plan puts consecutive calls of an entry on one remote board (a
+ * part: fir -> fft -> mag of a frame), the replay holds them back as it
+ * holds a fused chain (region.c), and at the last one launches them as one
+ * task of the runtime's ("part:fir+fft+mag"), which the remote backend
+ * sends as one RUN of all the calls: the daemon orders them by their
+ * buffers, and the buffers that flow only between them (intermediates:
+ * written first by a call of the part, before any other call of the part
+ * reads them) stay on the daemon, in buffers the backend keeps per part
+ * shape. Only the part's inputs and its last call's outputs cross the
+ * network.
+ *
+ * The program still sees the intermediates as a sequential run leaves
+ * them: the calls that wrote them stay deferred as recipes (defer.c), as
+ * those of a fused kernel do, computed on the host side when something
+ * reads them. A daemon that dies mid-part loses nothing then: the part's
+ * task re-runs elsewhere (its CPU implementation is its calls, in order,
+ * on temporary intermediates) and the recipes hold the rest.
+ *
+ * A part is launched only when that keeps every call's view: the calls
+ * before the last may write intermediates only (their other buffers are
+ * inputs), and the last call writes no intermediate and no buffer an
+ * earlier call reads. Otherwise the held calls are submitted as they are.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "core/part.h"
+
+/* Where each buffer of the calls comes from, as they are seen. */
+typedef struct seen {
+    const qv_buf *b;
+    int tmp; /* intermediate index, or -1 */
+    int arg; /* the part's argument, or -1 */
+} seen;
+
+static seen *seen_of(seen *v, unsigned n, const qv_buf *b)
+{
+    for (unsigned k = 0; k < n; k++)
+        if (v[k].b == b)
+            return &v[k];
+    return NULL;
+}
+
+/* The shape of calls memb[0..n-1] with arguments args[][]; false (why)
+ * when they cannot run as one part. */
+static bool shape_of(qv__part_shape *s, qv_func *const *memb, unsigned n,
+                     const qv_arg *const *args, char *why, size_t wn)
+{
+    memset(s, 0, sizeof *s);
+    s->n = n;
+    memcpy(s->memb, memb, n * sizeof *memb);
+    seen v[QV__PART_MAX * QV_MAX_ARGS];
+    unsigned nv = 0;
+    for (unsigned j = 0; j < n; j++) {
+        const qv_func *f = memb[j];
+        bool last = j + 1 == n;
+        for (unsigned i = 0; i < f->nargs; i++) {
+            const qv_arg_desc *d = &f->args[i];
+            seen *e = d->is_buf ? seen_of(v, nv, args[j][i].buf) : NULL;
+            if (e && e->tmp >= 0) { /* an intermediate of the part */
+                if (last && (d->mode & QV_W)) {
+                    snprintf(why, wn, "its last call writes an intermediate buffer");
+                    return false;
+                }
+                s->role[j][i] = QV__PART_TMP;
+                s->idx[j][i] = (uint8_t)e->tmp;
+                if (d->mode & QV_W)
+                    s->recipe[j] = true;
+                continue;
+            }
+            if (d->is_buf && !last && d->mode == QV_W && !e) {
+                if (s->ntmp >= QV__PART_TMPS) {
+                    snprintf(why, wn, "more than %d intermediate buffers", QV__PART_TMPS);
+                    return false;
+                }
+                v[nv++] = (seen){args[j][i].buf, (int)s->ntmp, -1};
+                s->tmp_size[s->ntmp] = args[j][i].buf->size;
+                s->role[j][i] = QV__PART_TMP;
+                s->idx[j][i] = (uint8_t)s->ntmp++;
+                s->recipe[j] = true;
+                continue;
+            }
+            if (d->is_buf && (d->mode & QV_W) && (!last || e)) {
+                snprintf(why, wn, "call %u writes a buffer %s", j + 1,
+                         last ? "an earlier call reads" : "it or another call reads");
+                return false;
+            }
+            if (e) { /* read again */
+                s->role[j][i] = QV__PART_ARG;
+                s->idx[j][i] = (uint8_t)e->arg;
+                continue;
+            }
+            if (s->nargs >= QV_MAX_ARGS) {
+                snprintf(why, wn, "more than %d arguments", QV_MAX_ARGS);
+                return false;
+            }
+            unsigned a = s->nargs++;
+            s->src_j[a] = (uint8_t)j;
+            s->src_i[a] = (uint8_t)i;
+            s->mode[a] = d->is_buf ? d->mode : QV_R;
+            s->role[j][i] = QV__PART_ARG;
+            s->idx[j][i] = (uint8_t)a;
+            if (d->is_buf)
+                v[nv++] = (seen){args[j][i].buf, -1, (int)a};
+        }
+    }
+    for (unsigned j = 0; j + 1 < n; j++)
+        if (!s->recipe[j]) {
+            snprintf(why, wn, "call %u writes nothing the part keeps", j + 1);
+            return false;
+        }
+    return true;
+}
+
+/* The function of a part's task: the calls' arguments as shape s has
+ * them, run by the remote boards and, in turn, by the CPU. */
+static int make_func(qv_runtime *rt, struct qv__part *pt, unsigned idx)
+{
+    const qv__part_shape *s = &pt->s;
+    qv_arg_desc d[QV_MAX_ARGS];
+    for (unsigned a = 0; a < s->nargs; a++) {
+        const qv_arg_desc *src = &s->memb[s->src_j[a]]->args[s->src_i[a]];
+        d[a] = (qv_arg_desc){src->name, src->is_buf, (qv_mode)s->mode[a], src->size};
+    }
+    char name[160];
+    size_t len = (size_t)snprintf(name, sizeof name, "part:");
+    for (unsigned j = 0; j < s->n && len < sizeof name; j++)
+        len += (size_t)snprintf(name + len, sizeof name - len, "%s%s", j ? "+" : "",
+                                s->memb[j]->name);
+    if (idx && len < sizeof name)
+        snprintf(name + len, sizeof name - len, "#%u", idx + 1);
+    int rc = qv_func_create(rt, name, d, s->nargs, &pt->pf);
+    if (rc)
+        return rc;
+    bool cpu = true;
+    for (unsigned j = 0; j < s->n; j++)
+        cpu &= s->memb[j]->cpu != NULL;
+    /* On the CPU it is its calls (qv__task_execute calls qv__part_run_cpu);
+     * any function stands for "has one". */
+    if (cpu && (rc = qv_func_set_cpu(pt->pf, s->memb[0]->cpu)) != 0)
+        return rc;
+    pt->pf->impls |= 1u << QV_CLASS_REMOTE;
+    pt->pf->where =
+        cpu ? (1u << QV_CLASS_CPU | 1u << QV_CLASS_REMOTE) : 1u << QV_CLASS_REMOTE;
+    pt->pf->part = pt;
+    return 0;
+}
+
+/* The part of shape s, made on first use; NULL when it cannot be. */
+static struct qv__part *part_get(qv_runtime *rt, const qv__part_shape *s)
+{
+    unsigned same_name = 0;
+    pthread_mutex_lock(&rt->reg_mu);
+    struct qv__part *pt = rt->parts;
+    for (; pt; pt = pt->next) {
+        if (!memcmp(&pt->s, s, sizeof *s))
+            break;
+        same_name +=
+            pt->s.n == s->n && !memcmp(pt->s.memb, s->memb, s->n * sizeof *s->memb);
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    if (pt)
+        return pt->pf ? pt : NULL;
+    if (!(pt = calloc(1, sizeof *pt)))
+        return NULL;
+    pt->s = *s;
+    if (make_func(rt, pt, same_name) != 0) {
+        qv__log(1, "a part of %u calls is not shipped whole: %s", s->n, qv_last_error());
+        pt->pf = NULL;
+    } else {
+        qv__log(2, "remote boards run part '%s' in one request", pt->pf->name);
+    }
+    pthread_mutex_lock(&rt->reg_mu);
+    pt->next = rt->parts;
+    rt->parts = pt;
+    pthread_mutex_unlock(&rt->reg_mu);
+    return pt->pf ? pt : NULL;
+}
+
+qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_func *f,
+                          const qv_arg *args, unsigned dev)
+{
+    if (n < 2 || n > QV__PART_MAX)
+        return NULL;
+    qv_func *memb[QV__PART_MAX];
+    const qv_arg *cargs[QV__PART_MAX];
+    qv_arg copy[QV__PART_MAX - 1][QV_MAX_ARGS];
+    qv__defer *d[QV__PART_MAX];
+    memb[n - 1] = f;
+    cargs[n - 1] = args;
+    /* The held calls' arguments, copied: an access of another thread may
+     * submit (and free) a held call meanwhile. */
+    pthread_mutex_lock(&rt->submit_mu);
+    size_t need = 1;
+    for (unsigned j = 0; j + 1 < n; j++) {
+        if (!(d[j] = qv__defer_find(rt, seq[j]))) {
+            pthread_mutex_unlock(&rt->submit_mu);
+            return NULL;
+        }
+        cargs[j] = qv__defer_args(d[j], &memb[j]);
+        need += memb[j]->scalar_bytes + 16 * memb[j]->nargs;
+    }
+    unsigned char *sc = malloc(need), *p = sc;
+    for (unsigned j = 0; sc && j + 1 < n; j++) {
+        for (unsigned i = 0; i < memb[j]->nargs; i++) {
+            copy[j][i] = cargs[j][i];
+            if (memb[j]->args[i].is_buf)
+                continue;
+            memcpy(p, cargs[j][i].val, cargs[j][i].size);
+            copy[j][i].val = p;
+            p += (cargs[j][i].size + 15) & ~(size_t)15;
+        }
+        cargs[j] = copy[j];
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (!sc)
+        return NULL;
+    qv__part_shape s;
+    char why[160] = "";
+    struct qv__part *pt = NULL;
+    bool where = true;
+    for (unsigned j = 0; j < n; j++) /* each call allowed on the board */
+        where &= !memb[j]->where || (memb[j]->where & (1u << QV_CLASS_REMOTE));
+    if (!where)
+        snprintf(why, sizeof why,
+                 "a call may not run on a remote board (qv_func_set_where)");
+    else if (shape_of(&s, memb, n, cargs, why, sizeof why))
+        pt = part_get(rt, &s);
+    if (!pt) {
+        if (why[0])
+            qv__log(3, "a part of %u calls runs call by call: %s", n, why);
+        free(sc);
+        return NULL;
+    }
+    qv_arg pargs[QV_MAX_ARGS];
+    for (unsigned a = 0; a < s.nargs; a++)
+        pargs[a] = cargs[s.src_j[a]][s.src_i[a]];
+    pthread_mutex_lock(&rt->submit_mu);
+    bool ok = !rt->shut;
+    for (unsigned j = 0; ok && j + 1 < n; j++)
+        ok = qv__defer_find(rt, seq[j]) == d[j];
+    qv__task *t = NULL, *forced = NULL;
+    int rc = 0;
+    if (ok) {
+        /* The part's task first: should it not go in, the calls are
+         * untouched and the caller submits them as they are. Its buffers
+         * are the held calls' inputs, which they only read: it forces
+         * none of them. */
+        t = qv__submit_locked(rt, pt->pf, pargs, s.nargs, dev + 1, 0, &forced, NULL, &rc);
+        if (!t) {
+            qv__log(1, "part '%s' not submitted, its calls run as they are: %s",
+                    pt->pf->name, qv_last_error());
+            ok = false;
+        } else {
+            for (unsigned j = 0; j + 1 < n; j++)
+                qv__defer_keep(rt, d[j]); /* each wrote an intermediate */
+            qv__defer_prune(rt);
+        }
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    free(sc);
+    qv__defer_start(rt, forced);
+    return ok ? t : NULL;
+}
+
+int qv__part_run_cpu(const qv_func *f, const qv_call *call)
+{
+    const qv__part_shape *s = &f->part->s;
+    void *tmp[QV__PART_TMPS] = {0};
+    int rc = 0;
+    for (unsigned k = 0; k < s->ntmp && !rc; k++)
+        if (!(tmp[k] = calloc(1, s->tmp_size[k] ? s->tmp_size[k] : 1)))
+            rc = QV_ENOMEM;
+    for (unsigned j = 0; j < s->n && !rc; j++) {
+        const qv_func *m = s->memb[j];
+        void *ptr[QV_MAX_ARGS];
+        size_t size[QV_MAX_ARGS];
+        for (unsigned i = 0; i < m->nargs; i++) {
+            unsigned x = s->idx[j][i];
+            bool t = s->role[j][i] == QV__PART_TMP;
+            ptr[i] = t ? tmp[x] : call->ptr[x];
+            size[i] = t ? s->tmp_size[x] : call->size[x];
+        }
+        m->cpu(&(qv_call){ptr, size, m->nargs, call->worker});
+    }
+    for (unsigned k = 0; k < s->ntmp; k++)
+        free(tmp[k]);
+    return rc ? qv__fail(rc,
+                         "part '%s' on the CPU: out of memory for its intermediate "
+                         "buffers",
+                         f->name)
+              : 0;
+}
+
+void qv__part_free(qv_runtime *rt)
+{
+    while (rt->parts) {
+        struct qv__part *pt = rt->parts;
+        rt->parts = pt->next;
+        free(pt);
+    }
+}
