@@ -36,6 +36,9 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/boards/ DESTINATION ${QV_DATA_INSTALL_DI
         FILES_MATCHING PATTERN "*.yaml")
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/partition/platforms/
         DESTINATION ${QV_DATA_INSTALL_DIR}/platforms FILES_MATCHING PATTERN "*.yaml")
+# The CMake helper quiver_wrap(), beside quiverConfig.cmake, which includes it.
+install(FILES ${PROJECT_SOURCE_DIR}/cmake/quiver_wrap.cmake
+        DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/quiver)
 # The CMake functions of the package (quiverConfig.cmake includes them).
 install(FILES ${PROJECT_SOURCE_DIR}/cmake/QuiverEmuKernel.cmake
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/quiver)

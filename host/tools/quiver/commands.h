@@ -35,6 +35,7 @@ int qv_cmd_devices(int argc, char **argv);
 int qv_cmd_xclbin(int argc, char **argv);
 int qv_cmd_keygen(int argc, char **argv);
 int qv_cmd_profile(int argc, char **argv);
+int qv_cmd_wrap(int argc, char **argv);
 
 /* Exit status of a usage error (unknown option, missing value or operand). */
 #define QV_CLI_USAGE 2

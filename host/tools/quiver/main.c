@@ -18,6 +18,7 @@ static const qv_command commands[] = {
     { "xclbin", "inspect or build .xclbin kernel containers", qv_cmd_xclbin },
     { "keygen", "write CURVE keys for remote boards", qv_cmd_keygen },
     { "profile", "profile a program and predict its offload", qv_cmd_profile },
+    { "wrap", "write interposers that offload a program's calls", qv_cmd_wrap },
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,473 @@
+/*
+ * wrap.c - what the interposers of `quiver wrap` call (quiver_wrap.h): one
+ * runtime per process, made at the first wrapped call and destroyed at
+ * exit, and each call run synchronously as one Quiver task on the caller's
+ * memory, or handed back to __real_ when that cannot be done exactly.
+ *
+ * The logic lives here, not in the generated file, so that generated code
+ * stays a table and a few lines per function.
+ *
+ * Locks: g_mu guards the list of states and the creation of each state's
+ * qv_func; g_rw is held for reading by every call that uses the runtime
+ * and for writing by the exit handler that destroys it, so that no call
+ * uses a destroyed runtime (calls after it go to __real_). Counters are
+ * atomics.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/catalog_expr.h"
+#include "quiver.h"
+#include "quiver_wrap.h"
+
+/* Default of QUIVER_WRAP_MIN_BYTES: below this, a copy and a launch cost
+ * more than the call (docs/profile.md, "Wrapping"). */
+#define DEFAULT_MIN_BYTES 65536u
+
+struct qv_wrap_state {
+    struct qv_wrap_state *next;
+    qv_wrap_fn *fn;
+    qv_func *f;       /* NULL until made; guarded by g_mu */
+    int broken;       /* 1: f could not be made; guarded by g_mu */
+    char why[256];    /* why f is not made, or its FPGA binding failed */
+    char region[128]; /* "wrap:<name>": each call is one entry */
+    _Atomic uint64_t calls, runtime, disabled, below, unsized, overlap, busy, failed;
+};
+
+static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
+static pthread_once_t g_rt_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
+static struct qv_wrap_state *g_states; /* guarded by g_mu */
+static qv_runtime *g_rt;               /* written under g_rw (write) */
+static int g_enabled = 1, g_stats;
+static uint64_t g_min_bytes = DEFAULT_MIN_BYTES;
+static unsigned g_where;
+static char g_rt_why[256];
+
+static void print_stats(void)
+{
+    pthread_mutex_lock(&g_mu);
+    for (struct qv_wrap_state *s = g_states; s; s = s->next) {
+        uint64_t calls = atomic_load(&s->calls), rt = atomic_load(&s->runtime);
+        fprintf(stderr,
+                "quiver wrap: %s: %llu calls: %llu to the runtime, %llu to __real_%s "
+                "(disabled %llu, below %llu, unsized %llu, overlap %llu, busy %llu, "
+                "failed %llu)\n",
+                s->fn->name, (unsigned long long)calls, (unsigned long long)rt,
+                (unsigned long long)(calls - rt), s->fn->name,
+                (unsigned long long)atomic_load(&s->disabled),
+                (unsigned long long)atomic_load(&s->below),
+                (unsigned long long)atomic_load(&s->unsized),
+                (unsigned long long)atomic_load(&s->overlap),
+                (unsigned long long)atomic_load(&s->busy),
+                (unsigned long long)atomic_load(&s->failed));
+        if (!calls)
+            fprintf(stderr,
+                    "quiver wrap: %s: no call reached the wrapper (calls inside the "
+                    "file that defines %s, and any call under -flto, are not wrapped)\n",
+                    s->fn->name, s->fn->name);
+        if (s->why[0])
+            fprintf(stderr, "quiver wrap: %s: %s\n", s->fn->name, s->why);
+    }
+    pthread_mutex_unlock(&g_mu);
+    if (!g_enabled || !g_rt) {
+        fprintf(stderr, "quiver wrap: no runtime: %s\n", g_rt_why);
+        return;
+    }
+    for (unsigned d = 0; d < qv_device_count(g_rt); d++) {
+        qv_device_info di;
+        if (qv_device_get(g_rt, d, &di) == 0)
+            fprintf(stderr, "quiver wrap: device %u %s (%s, %s): %llu tasks\n", d,
+                    di.name, qv_class_name(di.cls), di.backend,
+                    (unsigned long long)di.tasks);
+    }
+}
+
+/* At exit, once (registered at start-up and again after the runtime is
+ * made): the counters, then the runtime goes (its models are saved);
+ * calls still made by other threads go to __real_. */
+static void at_exit(void)
+{
+    static atomic_int done;
+    if (atomic_exchange(&done, 1))
+        return;
+    pthread_rwlock_wrlock(&g_rw);
+    if (g_stats)
+        print_stats();
+    qv_runtime *rt = g_rt;
+    g_rt = NULL;
+    pthread_rwlock_unlock(&g_rw);
+    qv_runtime_destroy(rt);
+}
+
+/* A forked child has none of the runtime's threads: it calls __real_. */
+static void at_fork_child(void)
+{
+    g_rt = NULL;
+    g_enabled = 0;
+    snprintf(g_rt_why, sizeof g_rt_why, "a forked child calls __real_");
+}
+
+static unsigned parse_where(const char *s)
+{
+    unsigned mask = 0;
+    char buf[128];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t;
+         t = strtok_r(NULL, ", ", &save)) {
+        for (int c = 0; c < QV_CLASS_COUNT; c++)
+            if (!strcmp(t, qv_class_name((qv_class)c)))
+                mask |= 1u << c;
+    }
+    return mask;
+}
+
+static void env_init(void)
+{
+    const char *e = getenv("QUIVER_WRAP");
+    if (e && !strcmp(e, "0")) {
+        g_enabled = 0;
+        snprintf(g_rt_why, sizeof g_rt_why, "QUIVER_WRAP=0");
+    }
+    e = getenv("QUIVER_WRAP_MIN_BYTES");
+    if (e && *e) {
+        char *end;
+        unsigned long long v = strtoull(e, &end, 10);
+        if (!*end)
+            g_min_bytes = v;
+        else
+            fprintf(stderr,
+                    "quiver wrap: QUIVER_WRAP_MIN_BYTES=%s is not a number of "
+                    "bytes; using %u\n",
+                    e, DEFAULT_MIN_BYTES);
+    }
+    e = getenv("QUIVER_WRAP_WHERE");
+    if (e && *e) {
+        g_where = parse_where(e);
+        if (!g_where)
+            fprintf(stderr,
+                    "quiver wrap: QUIVER_WRAP_WHERE=%s names no device class "
+                    "(cpu, gpu, fpga, remote); ignored\n",
+                    e);
+    }
+    e = getenv("QUIVER_WRAP_STATS");
+    g_stats = e && *e && strcmp(e, "0");
+    pthread_atfork(NULL, NULL, at_fork_child);
+    atexit(at_exit);
+}
+
+static void rt_init(void)
+{
+    if (!g_enabled)
+        return;
+    qv_options o;
+    qv_options_init(&o);
+    o.pin = 0; /* the application's threads share the cores */
+    qv_runtime *rt;
+    int rc = qv_runtime_create(&o, &rt);
+    if (rc) {
+        snprintf(g_rt_why, sizeof g_rt_why, "%s: %s", qv_strerror(rc), qv_last_error());
+        if (g_stats)
+            fprintf(stderr, "quiver wrap: no runtime, every call goes to __real_: %s\n",
+                    g_rt_why);
+        return;
+    }
+    pthread_rwlock_wrlock(&g_rw);
+    g_rt = rt;
+    pthread_rwlock_unlock(&g_rw);
+    /* Again, now that the runtime's libraries (the OpenCL driver) have
+     * registered theirs: the runtime goes before they clean up. */
+    atexit(at_exit);
+}
+
+/* The state of fn, made on first use; NULL without memory. */
+static struct qv_wrap_state *state_of(qv_wrap_fn *fn)
+{
+    struct qv_wrap_state *s = __atomic_load_n(&fn->state, __ATOMIC_ACQUIRE);
+    if (s)
+        return s;
+    pthread_once(&g_env_once, env_init);
+    pthread_mutex_lock(&g_mu);
+    s = fn->state;
+    if (!s && (s = calloc(1, sizeof *s))) {
+        s->fn = fn;
+        snprintf(s->region, sizeof s->region, "wrap:%s", fn->name);
+        /* Keep the list in declaration order for the report. */
+        struct qv_wrap_state **p = &g_states;
+        while (*p)
+            p = &(*p)->next;
+        *p = s;
+        __atomic_store_n(&fn->state, s, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&g_mu);
+    return s;
+}
+
+/* Makes s->f on g_rt (g_rw held for reading). 0, or -1 when it cannot be
+ * made (s->why says why). */
+static int func_of(struct qv_wrap_state *s)
+{
+    pthread_mutex_lock(&g_mu);
+    int rc = 0;
+    if (s->broken)
+        rc = -1;
+    else if (!s->f) {
+        const qv_wrap_fn *fn = s->fn;
+        qv_arg_desc d[QV_MAX_ARGS];
+        for (unsigned i = 0; i < fn->nargs; i++) {
+            const qv_wrap_arg *a = &fn->args[i];
+            d[i] =
+                (qv_arg_desc){a->name, a->size != NULL, a->size ? (qv_mode)a->mode : QV_R,
+                              a->size ? 0 : a->elem};
+        }
+        qv_func *f;
+        int e = qv_func_create(g_rt, fn->name, d, fn->nargs, &f);
+        if (!e)
+            e = qv_func_set_cpu(f, fn->cpu);
+        if (!e && fn->cl_source)
+            e = qv_func_set_opencl(
+                f, &(qv_opencl_impl){fn->cl_source, fn->cl_kernel, NULL, fn->cl_range});
+        if (!e && g_where)
+            e = qv_func_set_where(f, g_where);
+        if (e) {
+            snprintf(s->why, sizeof s->why, "cannot register %s with the runtime: %s: %s",
+                     fn->name, qv_strerror(e), qv_last_error());
+            s->broken = 1;
+            rc = -1;
+        } else {
+            if (fn->kernel && (e = qv_func_set_fpga(f, fn->kernel)))
+                snprintf(s->why, sizeof s->why,
+                         "no FPGA implementation: kernel %s: %s: %s", fn->kernel,
+                         qv_strerror(e), qv_last_error());
+            s->f = f;
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+    return rc;
+}
+
+/* Reads scalar argument a at p as an unsigned value for the size
+ * expressions; 0 when it has none (a float, a negative integer). */
+static int scalar_value(const qv_wrap_arg *a, const void *p, uint64_t *out)
+{
+    if (a->kind == QV_WRAP_FLOAT)
+        return 0;
+    int64_t sv = 0;
+    uint64_t uv = 0;
+    switch (a->elem) {
+    case 1:
+        sv = *(const int8_t *)p;
+        uv = *(const uint8_t *)p;
+        break;
+    case 2:
+        sv = *(const int16_t *)p;
+        uv = *(const uint16_t *)p;
+        break;
+    case 4:
+        sv = *(const int32_t *)p;
+        uv = *(const uint32_t *)p;
+        break;
+    case 8:
+        sv = *(const int64_t *)p;
+        uv = *(const uint64_t *)p;
+        break;
+    default:
+        return 0;
+    }
+    if (a->kind == QV_WRAP_SINT) {
+        if (sv < 0)
+            return 0;
+        uv = (uint64_t)sv;
+    }
+    *out = uv;
+    return 1;
+}
+
+static int overlaps(const void *p, size_t n, const void *q, size_t m)
+{
+    uintptr_t a = (uintptr_t)p, b = (uintptr_t)q;
+    return n && m && a < b + m && b < a + n;
+}
+
+/* The call, with g_rw held for reading. 0: done; 1: __real_. */
+static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
+{
+    if (!g_rt) {
+        atomic_fetch_add(&s->disabled, 1);
+        return 1;
+    }
+    const char *names[QV_MAX_ARGS];
+    uint64_t vals[QV_MAX_ARGS];
+    size_t nv = 0;
+    for (unsigned i = 0; i < fn->nargs; i++)
+        if (!fn->args[i].size && scalar_value(&fn->args[i], argv[i], &vals[nv]))
+            names[nv++] = fn->args[i].name;
+    size_t bytes[QV_MAX_ARGS] = {0};
+    uint64_t total = 0;
+    for (unsigned i = 0; i < fn->nargs; i++) {
+        const qv_wrap_arg *a = &fn->args[i];
+        if (!a->size)
+            continue;
+        uint64_t elems;
+        if (qv__expr_eval(a->size, names, vals, nv, &elems) ||
+            (a->elem && elems > SIZE_MAX / a->elem) || (elems && !argv[i])) {
+            atomic_fetch_add(&s->unsized, 1);
+            return 1;
+        }
+        bytes[i] = (size_t)(elems * a->elem);
+        total = total + bytes[i] < total ? UINT64_MAX : total + bytes[i];
+    }
+    if (total < g_min_bytes) {
+        atomic_fetch_add(&s->below, 1);
+        return 1;
+    }
+    /* An output that overlaps another argument: what the function computes
+     * then is defined by its own code (fir(y, h, y, ...) may or may not be
+     * meant in place), so __real_ runs it. Inputs that overlap each other
+     * are fine: the later one is copied (one registration per range). */
+    int copy[QV_MAX_ARGS] = {0};
+    for (unsigned i = 0; i < fn->nargs; i++)
+        for (unsigned j = i + 1; j < fn->nargs; j++) {
+            if (!fn->args[i].size || !fn->args[j].size ||
+                !overlaps(argv[i], bytes[i], argv[j], bytes[j]))
+                continue;
+            if ((fn->args[i].mode | fn->args[j].mode) & QV_W) {
+                atomic_fetch_add(&s->overlap, 1);
+                return 1;
+            }
+            copy[j] = 1;
+        }
+    if (func_of(s)) {
+        atomic_fetch_add(&s->failed, 1);
+        return 1;
+    }
+    qv_buf *b[QV_MAX_ARGS] = {0};
+    void *tmp[QV_MAX_ARGS] = {0};
+    qv_arg args[QV_MAX_ARGS];
+    int rc = 0, busy = 0;
+    for (unsigned i = 0; i < fn->nargs && !rc; i++) {
+        const qv_wrap_arg *a = &fn->args[i];
+        if (!a->size) {
+            args[i] = (qv_arg){NULL, argv[i], a->elem};
+            continue;
+        }
+        void *p = bytes[i] ? argv[i] : NULL;
+        for (int attempt = 0; attempt < 2; attempt++) {
+            if (copy[i] && p && !tmp[i]) {
+                if (!(tmp[i] = malloc(bytes[i]))) {
+                    rc = QV_ENOMEM;
+                    break;
+                }
+                memcpy(tmp[i], argv[i], bytes[i]);
+                p = tmp[i];
+            }
+            rc = qv_buf_register(g_rt, p, bytes[i], &b[i]);
+            if (rc)
+                b[i] = NULL;
+            /* Another thread's call holds this range: an input is copied,
+             * an output goes to __real_ (the threads race in the program
+             * itself then). */
+            if (rc != QV_EEXIST || a->mode != QV_R || copy[i])
+                break;
+            copy[i] = 1;
+        }
+        if (rc == QV_EEXIST)
+            busy = 1;
+        args[i] = QV_BUF(b[i]);
+    }
+    if (!rc) {
+        int open = qv_region_begin(g_rt, s->region) == 0;
+        rc = qv_submit(g_rt, s->f, args, fn->nargs);
+        if (open)
+            qv_region_end(g_rt);
+    }
+    /* Waits for the task and brings the outputs home. */
+    for (unsigned i = 0; i < fn->nargs; i++) {
+        if (b[i]) {
+            int e = qv_buf_unregister(b[i]);
+            if (!rc)
+                rc = e;
+        }
+        free(tmp[i]);
+    }
+    if (rc) {
+        if (busy)
+            atomic_fetch_add(&s->busy, 1);
+        else {
+            atomic_fetch_add(&s->failed, 1);
+            if (g_stats)
+                fprintf(stderr, "quiver wrap: %s: %s: %s; running __real_%s\n", fn->name,
+                        qv_strerror(rc), qv_last_error(), fn->name);
+        }
+        return 1;
+    }
+    atomic_fetch_add(&s->runtime, 1);
+    return 0;
+}
+
+int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
+{
+    if (!fn || fn->abi != QV_WRAP_ABI || fn->nargs > QV_MAX_ARGS || !fn->name || !fn->cpu)
+        return 1;
+    struct qv_wrap_state *s = state_of(fn);
+    if (!s)
+        return 1;
+    atomic_fetch_add(&s->calls, 1);
+    if (!g_enabled) {
+        atomic_fetch_add(&s->disabled, 1);
+        return 1;
+    }
+    pthread_once(&g_rt_once, rt_init);
+    pthread_rwlock_rdlock(&g_rw);
+    int rc = run(s, fn, argv);
+    pthread_rwlock_unlock(&g_rw);
+    return rc;
+}
+
+unsigned qv_wrap_range(const qv_wrap_fn *fn, const qv_call *call, size_t global[3],
+                       size_t local[3])
+{
+    (void)local;
+    global[0] = 1;
+    for (unsigned i = 0; fn && i < fn->nargs && i < call->nargs; i++)
+        if (fn->args[i].size && (fn->args[i].mode & QV_W)) {
+            size_t n = fn->args[i].elem ? call->size[i] / fn->args[i].elem : 0;
+            global[0] = n ? n : 1;
+            break;
+        }
+    return 1;
+}
+
+void qv_wrap_declare(qv_wrap_fn *fn)
+{
+    if (fn && fn->abi == QV_WRAP_ABI && fn->name)
+        (void)state_of(fn);
+}
+
+int qv_wrap_stats_get(const char *name, qv_wrap_stats *out)
+{
+    if (!name || !out)
+        return QV_EINVAL;
+    int rc = QV_ENOENT;
+    pthread_mutex_lock(&g_mu);
+    for (struct qv_wrap_state *s = g_states; s; s = s->next)
+        if (!strcmp(s->fn->name, name)) {
+            *out = (qv_wrap_stats){.calls = atomic_load(&s->calls),
+                                   .runtime = atomic_load(&s->runtime),
+                                   .disabled = atomic_load(&s->disabled),
+                                   .below = atomic_load(&s->below),
+                                   .unsized = atomic_load(&s->unsized),
+                                   .overlap = atomic_load(&s->overlap),
+                                   .busy = atomic_load(&s->busy),
+                                   .failed = atomic_load(&s->failed)};
+            out->real = out->calls - out->runtime;
+            rc = 0;
+            break;
+        }
+    pthread_mutex_unlock(&g_mu);
+    return rc;
+}

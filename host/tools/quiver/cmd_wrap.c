@@ -1,0 +1,382 @@
+/*
+ * cmd_wrap.c - `quiver wrap --catalog FILE --functions f,g -o wrap.c`:
+ * interposers for -Wl,--wrap=f that run each call of f as a Quiver task
+ * (or, with --record, only note its sizes for `quiver profile`), so that
+ * an unchanged C program offloads its hot functions.
+ *
+ * This file reads the options and the catalog, finds the kernel that
+ * implements each function, and derives or checks each function's C
+ * prototype against it (docs/cli.md, "quiver wrap", has the mapping);
+ * cmd_wrap_gen.c writes the code.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd_wrap.h"
+#include "commands.h"
+#include "config/yaml_doc.h"
+
+#define PROG         "quiver wrap"
+#define MAX_FUNCS    64
+#define MAX_HEADERS  16
+#define MAX_CL_BYTES (1u << 20)
+
+static void wrap_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: quiver wrap --catalog FILE --functions F[,G...] [-o OUT] [--record]\n"
+            "                   [--prototype 'void F(...)']... [--header H]...\n"
+            "                   [--opencl F=FILE.cl[:KERNEL]]...\n\n"
+            "Writes interposers for a program linked with -Wl,--wrap=F: each call of F\n"
+            "runs as a Quiver task on the caller's memory, on the CPU (the original\n"
+            "F), an OpenCL device or a board, as the runtime decides, and returns\n"
+            "with the results in place. F's prototype comes from its catalog kernel:\n"
+            "`in` buffers as const pointers to the element type, `out` and `inout`\n"
+            "as pointers, scalars by value, returning void.\n\n"
+            "  --catalog FILE    the kernel catalog (config/kernels.yaml) whose\n"
+            "                    kernels implement the functions\n"
+            "  --functions LIST  the functions to wrap, comma-separated\n"
+            "  -o, --output OUT  the C file to write ('-': standard output, the\n"
+            "                    default)\n"
+            "  --record          record-only interposers for `quiver profile`: note\n"
+            "                    each call's integer scalars with qv_profile_note\n"
+            "                    (a weak reference), then call the original\n"
+            "  --prototype P     the application's prototype of a function, when it\n"
+            "                    differs from the catalog's (other integer types for\n"
+            "                    scalars, non-const inputs, parameter names)\n"
+            "  --header H        #include H in the generated file and check there\n"
+            "                    that it declares each function with the prototype\n"
+            "                    used (a mismatch stops the compilation)\n"
+            "  --opencl F=FILE   an OpenCL C implementation of F: the kernel named F\n"
+            "                    (or KERNEL) of FILE, one work item per element of\n"
+            "                    F's first output\n"
+            "  -h, --help        print this help\n\n"
+            "Run time: QUIVER_WRAP=0 sends every call to the original,\n"
+            "QUIVER_WRAP_MIN_BYTES=N (default 65536) keeps smaller calls there,\n"
+            "QUIVER_WRAP_WHERE=cpu,gpu,fpga limits the devices, QUIVER_WRAP_STATS=1\n"
+            "prints where the calls went.\n");
+}
+
+/* Reads a whole text file; NULL after printing why. */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "%s: cannot read %s\n", PROG, path);
+        return NULL;
+    }
+    char *buf = malloc(MAX_CL_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, MAX_CL_BYTES + 1, f) : 0;
+    int bad = ferror(f) || !buf;
+    fclose(f);
+    if (bad || n > MAX_CL_BYTES || memchr(buf, 0, n)) {
+        fprintf(stderr, "%s: %s: %s\n", PROG, path,
+                bad                ? "cannot read it"
+                : n > MAX_CL_BYTES ? "larger than 1 MiB"
+                                   : "not a text file (NUL byte)");
+        free(buf);
+        return NULL;
+    }
+    buf[n] = 0;
+    return buf;
+}
+
+static int is_ident(const char *s)
+{
+    if (!*s || (*s >= '0' && *s <= '9'))
+        return 0;
+    for (; *s; s++)
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+              (*s >= '0' && *s <= '9') || *s == '_'))
+            return 0;
+    return 1;
+}
+
+/* The kernel that implements f alone, or NULL after printing why. */
+static const qv__kernel *find_kernel(const qv__catalog *c, const char *catalog,
+                                     const char *f)
+{
+    const char *cands[256];
+    size_t nc = 0;
+    int in_chain = 0;
+    for (size_t k = 0; k < c->nkernels; k++) {
+        const qv__kernel *kk = &c->kernels[k];
+        if (kk->nfuncs == 1 && !strcmp(kk->funcs[0], f))
+            return kk;
+        for (size_t j = 0; j < kk->nfuncs; j++) {
+            in_chain |= !strcmp(kk->funcs[j], f);
+            if (kk->nfuncs == 1 && nc + 1 < sizeof cands / sizeof *cands)
+                cands[nc++] = kk->funcs[j];
+        }
+    }
+    cands[nc] = NULL;
+    const char *dym = qv__did_you_mean(f, cands);
+    fprintf(stderr, "%s: %s: no kernel implements '%s'%s%s%s%s\n", PROG, catalog, f,
+            in_chain ? " alone (only fused chains do)" : "",
+            dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "");
+    return NULL;
+}
+
+/* The catalog's prototype of k: in as const T *, out and inout as T *,
+ * scalars as T. */
+static void proto_of(const qv__kernel *k, const char *f, qv_wrap_proto *p)
+{
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", f);
+    p->nparams = (unsigned)k->nargs;
+    for (size_t i = 0; i < k->nargs; i++) {
+        const qv__karg *a = &k->args[i];
+        snprintf(p->p[i].base, sizeof p->p[i].base, "%s",
+                 qv__wrap_ctype(qv__ktype_names[a->type]));
+        p->p[i].ptr = a->dir != QV__KDIR_SCALAR;
+        p->p[i].is_const = a->dir == QV__KDIR_IN;
+        snprintf(p->p[i].name, sizeof p->p[i].name, "%s", a->name);
+    }
+}
+
+/* Checks the application's prototype p of f against kernel k. 0, or 1
+ * after printing what differs. nheaders: a header can vouch for types
+ * this tool does not know. */
+static int proto_check(const qv_wrap_proto *p, const qv__kernel *k, const char *f,
+                       size_t nheaders)
+{
+    if (p->nparams != k->nargs) {
+        fprintf(stderr,
+                "%s: --prototype of %s has %u parameters; its catalog kernel %s "
+                "has %zu arguments\n",
+                PROG, f, p->nparams, k->name, k->nargs);
+        return 1;
+    }
+    for (size_t i = 0; i < k->nargs; i++) {
+        const qv__karg *a = &k->args[i];
+        const qv_wrap_param *q = &p->p[i];
+        const char *kt = qv__ktype_names[a->type];
+        int buf = a->dir != QV__KDIR_SCALAR;
+        const char *what = NULL;
+        if (buf != q->ptr)
+            what = buf ? "a pointer (a buffer argument)" : "a value (a scalar argument)";
+        else if (buf && q->is_const && a->dir != QV__KDIR_IN)
+            what = "a pointer to non-const data (the kernel writes it)";
+        else if (buf) {
+            int m = qv__wrap_type_match(q->base, kt);
+            if (m == 0 || (m < 0 && !nheaders))
+                what = m == 0 ? "a pointer to the kernel's element type"
+                              : "a pointer to a type this tool knows (or give the header "
+                                "that defines it with --header)";
+        } else {
+            int cls = qv__wrap_type_class(q->base);
+            int kint = strcmp(kt, "float") && strcmp(kt, "double") && strcmp(kt, "half");
+            if (kint ? cls != 'i' : qv__wrap_type_match(q->base, kt) != 1)
+                what = kint ? "an integer type" : "the kernel's scalar type";
+        }
+        if (what) {
+            fprintf(stderr,
+                    "%s: --prototype of %s: parameter %zu (%s) is '%s%s%s'; "
+                    "expected %s, as argument %s of catalog kernel %s is %s %s\n",
+                    PROG, f, i + 1, q->name[0] ? q->name : "unnamed",
+                    q->is_const ? "const " : "", q->base, q->ptr ? " *" : "", what,
+                    a->name, k->name,
+                    buf ? (a->dir == QV__KDIR_IN    ? "in"
+                           : a->dir == QV__KDIR_OUT ? "out"
+                                                    : "inout")
+                        : "scalar",
+                    kt);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int qv_cmd_wrap(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"catalog", required_argument, NULL, 'c'},
+        {"functions", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
+        {"record", no_argument, NULL, 'r'},
+        {"defer", no_argument, NULL, 'd'},
+        {"prototype", required_argument, NULL, 'p'},
+        {"header", required_argument, NULL, 'H'},
+        {"opencl", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *catalog = NULL, *functions = NULL, *output = "-";
+    const char *protos[MAX_FUNCS], *headers[MAX_HEADERS], *cls[MAX_FUNCS];
+    size_t nprotos = 0, nheaders = 0, ncls = 0;
+    int record = 0, c;
+    while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
+        switch (c) {
+        case 'c':
+            catalog = optarg;
+            break;
+        case 'f':
+            functions = optarg;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 'r':
+            record = 1;
+            break;
+        case 'd':
+            fprintf(stderr,
+                    "%s: --defer is not available: wrapped calls are synchronous "
+                    "(docs/profile.md, \"Wrapping\")\n",
+                    PROG);
+            return QV_CLI_USAGE;
+        case 'p':
+        case 'H':
+        case 'l': {
+            const char **arr = c == 'p' ? protos : c == 'H' ? headers : cls;
+            size_t *n = c == 'p' ? &nprotos : c == 'H' ? &nheaders : &ncls;
+            size_t max = c == 'H' ? MAX_HEADERS : MAX_FUNCS;
+            if (*n == max) {
+                fprintf(stderr, "%s: at most %zu --%s options\n", PROG, max,
+                        c == 'p'   ? "prototype"
+                        : c == 'H' ? "header"
+                                   : "opencl");
+                return QV_CLI_USAGE;
+            }
+            arr[(*n)++] = optarg;
+            break;
+        }
+        case 'h':
+            wrap_usage(stdout);
+            return 0;
+        default:
+            return QV_CLI_USAGE;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", PROG,
+                argv[optind], PROG);
+        return QV_CLI_USAGE;
+    }
+    if (!catalog || !functions) {
+        fprintf(stderr, "%s: missing --%s\nTry '%s --help'.\n", PROG,
+                catalog ? "functions" : "catalog", PROG);
+        return QV_CLI_USAGE;
+    }
+    if (record && ncls) {
+        fprintf(stderr, "%s: --opencl is for runtime interposers, not --record\n", PROG);
+        return QV_CLI_USAGE;
+    }
+    qv_diag d;
+    memset(&d, 0, sizeof d);
+    qv__catalog *cat = NULL;
+    int rc = qv__catalog_load(catalog, &cat, &d);
+    if (rc) {
+        qv_cli_diag(PROG, catalog, rc, &d);
+        return 1;
+    }
+    static qv_wrap_item items[MAX_FUNCS];
+    char *cl_text[MAX_FUNCS] = {0};
+    size_t n = 0;
+    int status = 1;
+    char list[4096];
+    snprintf(list, sizeof list, "%s", functions);
+    for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
+         f = strtok_r(NULL, ",", &save)) {
+        if (!is_ident(f)) {
+            fprintf(stderr, "%s: --functions: '%s' is not a C identifier\n", PROG, f);
+            goto out;
+        }
+        for (size_t i = 0; i < n; i++)
+            if (!strcmp(items[i].name, f)) {
+                fprintf(stderr, "%s: --functions names '%s' twice\n", PROG, f);
+                goto out;
+            }
+        if (n == MAX_FUNCS) {
+            fprintf(stderr, "%s: at most %d functions\n", PROG, MAX_FUNCS);
+            goto out;
+        }
+        qv_wrap_item *it = &items[n];
+        memset(it, 0, sizeof *it);
+        it->name = f;
+        if (!(it->kernel = find_kernel(cat, catalog, f)))
+            goto out;
+        if (it->kernel->nargs > QV_MAX_ARGS) {
+            fprintf(stderr,
+                    "%s: kernel %s has %zu arguments; a wrapped function takes at "
+                    "most %d\n",
+                    PROG, it->kernel->name, it->kernel->nargs, QV_MAX_ARGS);
+            goto out;
+        }
+        proto_of(it->kernel, f, &it->proto);
+        n++;
+    }
+    if (!n) {
+        fprintf(stderr, "%s: --functions names no function\n", PROG);
+        goto out;
+    }
+    for (size_t i = 0; i < nprotos; i++) {
+        qv_wrap_proto p;
+        if ((rc = qv__wrap_proto_parse(protos[i], "--prototype", &p, &d))) {
+            qv_cli_diag(PROG, "--prototype", rc, &d);
+            fprintf(stderr, "  %s\n  %*s^\n", protos[i], (int)d.column - 1, "");
+            goto out;
+        }
+        size_t j = 0;
+        while (j < n && strcmp(items[j].name, p.name))
+            j++;
+        if (j == n) {
+            fprintf(stderr, "%s: --prototype of '%s', which --functions does not name\n",
+                    PROG, p.name);
+            goto out;
+        }
+        if (proto_check(&p, items[j].kernel, p.name, nheaders))
+            goto out;
+        items[j].proto = p;
+    }
+    for (size_t i = 0; i < ncls; i++) {
+        char spec[4096];
+        snprintf(spec, sizeof spec, "%s", cls[i]);
+        char *eq = strchr(spec, '=');
+        if (!eq || eq == spec || !eq[1]) {
+            fprintf(stderr, "%s: --opencl '%s': expected F=FILE.cl[:KERNEL]\n", PROG,
+                    cls[i]);
+            goto out;
+        }
+        *eq = 0;
+        char *file = eq + 1, *colon = strrchr(file, ':');
+        const char *kname = spec;
+        if (colon && is_ident(colon + 1)) {
+            *colon = 0;
+            kname = colon + 1;
+        }
+        size_t j = 0;
+        while (j < n && strcmp(items[j].name, spec))
+            j++;
+        if (j == n) {
+            fprintf(stderr, "%s: --opencl for '%s', which --functions does not name\n",
+                    PROG, spec);
+            goto out;
+        }
+        if (cl_text[j]) {
+            fprintf(stderr, "%s: --opencl names '%s' twice\n", PROG, spec);
+            goto out;
+        }
+        if (!(cl_text[j] = slurp(file)))
+            goto out;
+        items[j].cl_source = cl_text[j];
+        /* The kernel's name lives in spec: the item keeps a copy. */
+        if (!(items[j].cl_kernel = strdup(kname)))
+            goto out;
+    }
+    FILE *out = qv_cli_out_open(PROG, output, "w");
+    if (!out)
+        goto out;
+    qv__wrap_generate(out, items, n, record, headers, nheaders, catalog);
+    status = qv_cli_out_close(PROG, out, output);
+out:
+    for (size_t i = 0; i < MAX_FUNCS; i++) {
+        free(cl_text[i]);
+        if (cl_text[i])
+            free((char *)items[i].cl_kernel);
+    }
+    qv__catalog_free(cat);
+    return status;
+}

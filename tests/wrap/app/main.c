@@ -1,0 +1,153 @@
+/*
+ * main.c - the wrap test program: plain C, no Quiver include. Computes a
+ * signal from a seed, runs it through fir, vadd and smooth2 (dsp.c), and
+ * writes every result, as raw floats, to OUT. The test (test_wrap.c) runs
+ * it unwrapped and wrapped and compares the files.
+ *
+ * usage: wrap_app OUT MODE
+ *   basic    fir, vadd and smooth2 on 64 Ki samples in heap buffers
+ *   inplace  fir(x, h, x, ...): the output is the input
+ *   overlap  vadd(x, x, y, ...): the same input twice, and vadd(x, x+1, ...)
+ *   stack    fir and vadd on 16 Ki samples in stack buffers
+ *   threads  4 threads, each 8 rounds of fir and vadd on its own buffers,
+ *            all with one shared coefficient array
+ *   small    fir and vadd on 64 samples (below the default threshold)
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dsp.h"
+
+#define TAPS 32
+
+static void signal_fill(float *x, uint32_t n, uint32_t seed)
+{
+    uint32_t s = seed * 2654435761u + 1;
+    for (uint32_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)(s >> 8) / (float)(1u << 24) - 0.5f;
+    }
+}
+
+static void taps_fill(float *h)
+{
+    for (int k = 0; k < TAPS; k++)
+        h[k] = 1.0f / (float)(k + 2);
+}
+
+static FILE *g_out;
+
+static void emit(const float *v, uint32_t n)
+{
+    if (fwrite(v, sizeof *v, n, g_out) != n) {
+        perror("wrap_app: write");
+        exit(1);
+    }
+}
+
+static float g_h[TAPS];
+
+typedef struct job {
+    uint32_t seed, n;
+    float *x, *y, *z;
+} job;
+
+static void *worker(void *arg)
+{
+    job *j = arg;
+    signal_fill(j->x, j->n, j->seed);
+    for (int r = 0; r < 8; r++) {
+        fir(j->x, g_h, j->y, j->n, TAPS);
+        vadd(j->y, j->x, j->z, j->n);
+        memcpy(j->x, j->z, j->n * sizeof(float));
+    }
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 3) {
+        fprintf(stderr,
+                "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small\n");
+        return 2;
+    }
+    if (!(g_out = fopen(argv[1], "wb"))) {
+        perror(argv[1]);
+        return 1;
+    }
+    const char *mode = argv[2];
+    taps_fill(g_h);
+    uint32_t n = 65536;
+    if (!strcmp(mode, "stack")) {
+        enum { N = 16384 };
+        float x[N], y[N], z[N];
+        signal_fill(x, N, 7);
+        fir(x, g_h, y, N, TAPS);
+        vadd(x, y, z, N);
+        emit(y, N);
+        emit(z, N);
+    } else if (!strcmp(mode, "threads")) {
+        enum { T = 4 };
+        job jobs[T];
+        pthread_t th[T];
+        for (int t = 0; t < T; t++) {
+            jobs[t] = (job){(uint32_t)t + 1, n / 4, NULL, NULL, NULL};
+            jobs[t].x = malloc(n / 4 * sizeof(float));
+            jobs[t].y = malloc(n / 4 * sizeof(float));
+            jobs[t].z = malloc(n / 4 * sizeof(float));
+            if (!jobs[t].x || !jobs[t].y || !jobs[t].z)
+                return 1;
+        }
+        for (int t = 0; t < T; t++)
+            if (pthread_create(&th[t], NULL, worker, &jobs[t]))
+                return 1;
+        for (int t = 0; t < T; t++) {
+            pthread_join(th[t], NULL);
+            emit(jobs[t].z, n / 4);
+            free(jobs[t].x);
+            free(jobs[t].y);
+            free(jobs[t].z);
+        }
+    } else {
+        if (!strcmp(mode, "small"))
+            n = 64;
+        else if (strcmp(mode, "basic") && strcmp(mode, "inplace") &&
+                 strcmp(mode, "overlap")) {
+            fprintf(stderr, "wrap_app: unknown mode %s\n", mode);
+            return 2;
+        }
+        float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y),
+              *z = malloc(n * sizeof *z);
+        if (!x || !y || !z)
+            return 1;
+        signal_fill(x, n, 42);
+        if (!strcmp(mode, "inplace")) {
+            fir(x, g_h, x, n, TAPS);
+            emit(x, n);
+        } else if (!strcmp(mode, "overlap")) {
+            vadd(x, x, y, n);
+            vadd(x, x + 1, z, n - 1);
+            emit(y, n);
+            emit(z, n - 1);
+        } else {
+            fir(x, g_h, y, n, TAPS);
+            vadd(y, x, z, n);
+            emit(y, n);
+            emit(z, n);
+            if (!strcmp(mode, "basic")) {
+                smooth2(z, g_h, x, y, n, TAPS);
+                emit(y, n);
+            }
+        }
+        free(x);
+        free(y);
+        free(z);
+    }
+    if (fclose(g_out)) {
+        perror("wrap_app: close");
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,507 @@
+/*
+ * test_wrap.c - `quiver wrap` and its run-time support (quiver_wrap.h).
+ *
+ * The generator: each bad input gets its message (unknown function, bad
+ * or mismatched --prototype, --defer), and the generated files compile
+ * warning-free, or fail to compile when the application's header declares
+ * another prototype. The run: tests/wrap/app built unwrapped
+ * (wrap_app_plain) and wrapped by quiver_wrap() (wrap_app) on the default
+ * platform (CPU, PoCL, the emulated U250), each device class on its own,
+ * gives the unwrapped output within a float tolerance, and
+ * QUIVER_WRAP_STATS=1 says where each call went: in-place calls and
+ * overlapping outputs to __real_, overlapping inputs to the runtime,
+ * stack buffers, concurrent callers sharing an input, calls below the
+ * threshold, no board, no runtime, QUIVER_WRAP=0, the record-only build.
+ */
+#include <fcntl.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "helper.h"
+#include "quiver.h"
+
+/* A scratch directory per test run. */
+static char g_dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "%s/wrap-test-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    return mkdtemp(g_dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Reads a whole file (NUL-terminated); *len its bytes. */
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        if (len)
+            *len = (size_t)n;
+    }
+    return buf;
+}
+
+/* Runs argv (NULL-terminated) with env (NAME=VALUE, or NAME= to unset;
+ * NULL-terminated) added, its output to g_dir/log. Returns its exit
+ * status; *log gets the output (the caller frees). */
+static int run(const char *const *argv, const char *const *env, char **log)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/log", g_dir);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd < 0)
+            _exit(126);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        for (int i = 0; env && env[i]; i++) {
+            char kv[1024];
+            snprintf(kv, sizeof kv, "%s", env[i]);
+            char *eq = strchr(kv, '=');
+            *eq = 0;
+            if (eq[1])
+                setenv(kv, eq + 1, 1);
+            else if (!strcmp(kv, "QV_CONFIG"))
+                setenv(kv, "", 1); /* QV_CONFIG= is "no policy" */
+            else
+                unsetenv(kv);
+        }
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    int st = -1;
+    waitpid(pid, &st, 0);
+    *log = slurp(path, NULL);
+    if (!*log)
+        *log = strdup("");
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+/* The default platform's policy (CPU, PoCL, the emulated U250). */
+static const char *default_config(void)
+{
+    static char cfg[1024];
+    snprintf(cfg, sizeof cfg, "QV_CONFIG=%s/share/quiver/quiver.yaml",
+             getenv("QV_BINARY_DIR"));
+    return cfg;
+}
+
+/* Runs wrap_app_plain and exe in `mode`, exe with env, compares the
+ * outputs within a float tolerance (exactly when exact), and returns
+ * exe's log (QUIVER_WRAP_STATS=1 is always set). */
+static char *compare(const char *exe, const char *mode, int exact, ...)
+{
+    char ref[512], got[512];
+    snprintf(ref, sizeof ref, "%s/ref-%s.bin", g_dir, mode);
+    snprintf(got, sizeof got, "%s/got-%s.bin", g_dir, mode);
+    char *log;
+    const char *pargv[] = {QV_WRAP_APP_PLAIN, ref, mode, NULL};
+    assert_int_equal(run(pargv, NULL, &log), 0);
+    free(log);
+    const char *env[16] = {"QUIVER_WRAP_STATS=1"};
+    int ne = 1;
+    va_list ap;
+    va_start(ap, exact);
+    for (const char *e; ne < 15 && (e = va_arg(ap, const char *));)
+        env[ne++] = e;
+    va_end(ap);
+    env[ne] = NULL;
+    const char *argv[] = {exe, got, mode, NULL};
+    int rc = run(argv, env, &log);
+    if (rc)
+        fprintf(stderr, "%s %s exited %d:\n%s\n", exe, mode, rc, log);
+    assert_int_equal(rc, 0);
+    size_t na, nb;
+    char *a = slurp(ref, &na), *b = slurp(got, &nb);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal(na, nb);
+    const float *fa = (const float *)(void *)a, *fb = (const float *)(void *)b;
+    size_t bad = 0;
+    for (size_t i = 0; i < na / sizeof(float); i++) {
+        float d = fabsf(fa[i] - fb[i]);
+        if (exact ? memcmp(&fa[i], &fb[i], sizeof(float)) != 0
+                  : !(d <= 1e-4f * fmaxf(1.0f, fabsf(fa[i])))) {
+            if (bad++ < 5)
+                fprintf(stderr, "%s %s: value %zu: %.9g, expected %.9g\n", exe, mode, i,
+                        (double)fb[i], (double)fa[i]);
+        }
+    }
+    free(a);
+    free(b);
+    if (bad)
+        fprintf(stderr, "%s", log);
+    assert_int_equal(bad, 0);
+    return log;
+}
+
+/* Asserts that log holds `text` (printing the log when not). */
+static void has(const char *log, const char *text)
+{
+    if (!strstr(log, text))
+        fprintf(stderr, "expected \"%s\" in:\n%s\n", text, log);
+    assert_non_null(strstr(log, text));
+}
+
+/* The tasks the device of class cls ran, by the stats lines; -1 when the
+ * platform has no such device. */
+static long tasks_of(const char *log, const char *cls)
+{
+    char key[64];
+    snprintf(key, sizeof key, "(%s, ", cls);
+    long sum = -1;
+    for (const char *p = log; (p = strstr(p, key)); p++) {
+        const char *colon = strstr(p, "): ");
+        if (!colon)
+            break;
+        sum = (sum < 0 ? 0 : sum) + strtol(colon + 3, NULL, 10);
+    }
+    return sum;
+}
+
+/* ---- the generator ------------------------------------------------------ */
+
+static char *catalog(void)
+{
+    static char path[1024];
+    snprintf(path, sizeof path, "%s/share/quiver/kernels.yaml", getenv("QV_BINARY_DIR"));
+    return path;
+}
+
+/* quiver wrap with args (NULL-terminated); returns its exit status and its
+ * output in *log. */
+static int wrap(char **log, ...)
+{
+    const char *argv[32] = {QV_QUIVER, "wrap", "--catalog", catalog()};
+    int n = 4;
+    va_list ap;
+    va_start(ap, log);
+    for (const char *a; n < 31 && (a = va_arg(ap, const char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return run(argv, NULL, log);
+}
+
+/* Compiles path as the application would (-Werror, pedantic). */
+static int compile(const char *path, char **log)
+{
+    char inc[1024], obj[512];
+    snprintf(inc, sizeof inc, "-I%s/host/include", getenv("QV_SOURCE_DIR"));
+    snprintf(obj, sizeof obj, "%s/out.o", g_dir);
+    const char *argv[] = {QV_CC,
+                          "-std=c11",
+                          "-Wall",
+                          "-Wextra",
+                          "-Wpedantic",
+                          "-Wmissing-prototypes",
+                          "-Wstrict-prototypes",
+                          "-Wshadow",
+                          "-Werror",
+                          inc,
+                          "-c",
+                          path,
+                          "-o",
+                          obj,
+                          NULL};
+    return run(argv, NULL, log);
+}
+
+static void test_gen_errors(void **state)
+{
+    (void)state;
+    char *log;
+    assert_int_equal(wrap(&log, "--functions", "firr", NULL), 1);
+    has(log, "no kernel implements 'firr'; did you mean 'fir'?");
+    free(log);
+    assert_int_equal(wrap(&log, "--functions", "mag", NULL), 1);
+    has(log, "no kernel implements 'mag' alone (only fused chains do)");
+    free(log);
+    assert_int_equal(
+        wrap(&log, "--functions", "fir", "--prototype", "void fir(float **x)", NULL), 1);
+    has(log, "--prototype:1:17: error: expected a parameter name or ','");
+    free(log);
+    assert_int_equal(
+        wrap(&log, "--functions", "fir", "--prototype",
+             "void fir(const double *x, const float *h, float *y, int n, int t)", NULL),
+        1);
+    has(log, "parameter 1 (x) is 'const double *'; expected a pointer to the kernel's "
+             "element type, as argument x of catalog kernel fir is in float");
+    free(log);
+    assert_int_equal(
+        wrap(&log, "--functions", "fir", "--prototype",
+             "void fir(const float *x, const float *h, const float *y, int n, "
+             "int t)",
+             NULL),
+        1);
+    has(log, "parameter 3 (y) is 'const float *'; expected a pointer to non-const data");
+    free(log);
+    assert_int_equal(
+        wrap(&log, "--functions", "fir", "--prototype", "void fir(float *x)", NULL), 1);
+    has(log,
+        "--prototype of fir has 1 parameters; its catalog kernel fir has 5 arguments");
+    free(log);
+    assert_int_equal(wrap(&log, "--functions", "fir", "--defer", NULL), 2);
+    has(log, "--defer is not available");
+    free(log);
+    assert_int_equal(wrap(&log, "--functions", "fir,fir", NULL), 1);
+    has(log, "--functions names 'fir' twice");
+    free(log);
+    assert_int_equal(
+        wrap(&log, "--functions", "fir", "--opencl", "fir=/nonexistent.cl", NULL), 1);
+    has(log, "cannot read /nonexistent.cl");
+    free(log);
+}
+
+static void test_gen_compiles(void **state)
+{
+    (void)state;
+    char out[512], *log;
+    snprintf(out, sizeof out, "%s/wrap.c", g_dir);
+    /* The catalog's prototypes, every kernel that implements one function. */
+    assert_int_equal(
+        wrap(&log, "--functions", "vadd,fir,fft,mmult,conv2d,histogram", "-o", out, NULL),
+        0);
+    free(log);
+    int rc = compile(out, &log);
+    if (rc)
+        fprintf(stderr, "%s\n", log);
+    assert_int_equal(rc, 0);
+    free(log);
+    /* The application's prototype: int scalars, a non-const input. */
+    assert_int_equal(
+        wrap(&log, "--functions", "fir", "-o", out, "--prototype",
+             "void fir(float *x, const float h[], float *y, int n, long taps);", NULL),
+        0);
+    free(log);
+    assert_int_equal(compile(out, &log), 0);
+    free(log);
+    char *src = slurp(out, NULL);
+    has(src, "void __wrap_fir(float *p0, const float *p1, float *p2, int p3, long p4)");
+    has(src, "(int)s3 == p3 && (s3 > 0) == (p3 > 0)");
+    free(src);
+    /* Record-only. */
+    assert_int_equal(wrap(&log, "--functions", "fir,vadd", "--record", "-o", out, NULL),
+                     0);
+    free(log);
+    assert_int_equal(compile(out, &log), 0);
+    free(log);
+    src = slurp(out, NULL);
+    has(src, "static const char *const names[2] = { \"n\", \"taps\" }");
+    has(src, "qv_profile_note(\"fir\", 2, names, values);");
+    free(src);
+}
+
+/* The generated file includes the application's header and stops the
+ * compilation when it declares another prototype. */
+static void test_gen_header_check(void **state)
+{
+    (void)state;
+    char out[512], hdr[512], *log;
+    snprintf(out, sizeof out, "%s/wrap.c", g_dir);
+    snprintf(hdr, sizeof hdr, "%s/app.h", g_dir);
+    FILE *f = fopen(hdr, "w");
+    assert_non_null(f);
+    fputs("void fir(const float *x, const float *h, float *y, int n, int taps);\n", f);
+    fclose(f);
+    assert_int_equal(wrap(&log, "--functions", "fir", "-o", out, "--header", hdr, NULL),
+                     0);
+    free(log);
+    assert_int_not_equal(compile(out, &log), 0);
+    has(log, "fir as the header of the application declares it differs");
+    free(log);
+    /* With the header's prototype, it compiles. */
+    assert_int_equal(
+        wrap(&log, "--functions", "fir", "-o", out, "--header", hdr, "--prototype",
+             "void fir(const float *x, const float *h, float *y, int n, int taps)", NULL),
+        0);
+    free(log);
+    int rc = compile(out, &log);
+    if (rc)
+        fprintf(stderr, "%s\n", log);
+    assert_int_equal(rc, 0);
+    free(log);
+}
+
+/* ---- the wrapped program ------------------------------------------------- */
+
+/* The runtime decides; smooth2's two fir calls inside dsp.c are not
+ * wrapped, so fir shows one call (main's). */
+static void test_run_default(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP, "basic", 0, default_config(),
+                        "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    has(log, "quiver wrap: fir: 1 calls: 1 to the runtime");
+    has(log, "quiver wrap: vadd: 1 calls: 1 to the runtime");
+    free(log);
+}
+
+/* Each device class on its own: the CPU, PoCL, the emulated board. */
+static void test_run_each_class(void **state)
+{
+    (void)state;
+    static const char *const cls[] = {"cpu", "gpu", "fpga"};
+    int ran = 0;
+    for (int c = 0; c < 3; c++) {
+        char where[64];
+        snprintf(where, sizeof where, "QUIVER_WRAP_WHERE=%s", cls[c]);
+        char *log = compare(QV_WRAP_APP, "basic", 0, default_config(),
+                            "QUIVER_WRAP_MIN_BYTES=0", where, NULL);
+        long t = tasks_of(log, cls[c]);
+        if (t < 0) {
+            fprintf(stderr, "no %s device on this platform: not checked\n", cls[c]);
+        } else {
+            if (t < 2 || !strstr(log, "fir: 1 calls: 1 to the runtime") ||
+                !strstr(log, "vadd: 1 calls: 1 to the runtime"))
+                fprintf(stderr, "%s: %ld tasks:\n%s\n", cls[c], t, log);
+            assert_true(t >= 2);
+            has(log, "fir: 1 calls: 1 to the runtime");
+            has(log, "vadd: 1 calls: 1 to the runtime");
+            ran++;
+        }
+        free(log);
+    }
+    assert_true(ran >= 2); /* the CPU and the emulated board at least */
+}
+
+static void test_run_inplace(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP, "inplace", 1, default_config(),
+                        "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    has(log, "fir: 1 calls: 0 to the runtime, 1 to __real_fir (disabled 0, below 0, "
+             "unsized 0, "
+             "overlap 1");
+    free(log);
+}
+
+static void test_run_overlapping_inputs(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP, "overlap", 0, default_config(),
+                        "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    has(log, "vadd: 2 calls: 2 to the runtime");
+    free(log);
+}
+
+static void test_run_stack(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP, "stack", 0, default_config(),
+                        "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    has(log, "fir: 1 calls: 1 to the runtime");
+    has(log, "vadd: 1 calls: 1 to the runtime");
+    free(log);
+}
+
+/* Four threads, one shared coefficient array (registered by one call, copied
+ * by the others). */
+static void test_run_threads(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP, "threads", 0, default_config(),
+                        "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    has(log, "fir: 32 calls: 32 to the runtime");
+    has(log, "vadd: 32 calls: 32 to the runtime");
+    free(log);
+}
+
+/* 64 samples: below the default QUIVER_WRAP_MIN_BYTES. */
+static void test_run_below_threshold(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP, "small", 1, default_config(),
+                        "QUIVER_WRAP_MIN_BYTES=", NULL);
+    has(log, "fir: 1 calls: 0 to the runtime, 1 to __real_fir (disabled 0, below 1");
+    has(log, "vadd: 1 calls: 0 to the runtime, 1 to __real_vadd (disabled 0, below 1");
+    free(log);
+}
+
+/* No policy: the CPU and OpenCL, no board; limited to the FPGA, every call
+ * fails over to __real_ with the right result. */
+static void test_run_no_board(void **state)
+{
+    (void)state;
+    char *log =
+        compare(QV_WRAP_APP, "basic", 0, "QV_CONFIG=", "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    has(log, "fir: 1 calls: 1 to the runtime");
+    assert_true(tasks_of(log, "fpga") < 0);
+    free(log);
+    log = compare(QV_WRAP_APP, "basic", 1, "QV_CONFIG=", "QUIVER_WRAP_MIN_BYTES=0",
+                  "QUIVER_WRAP_WHERE=fpga", NULL);
+    has(log, "fir: 1 calls: 0 to the runtime, 1 to __real_fir");
+    has(log, "failed 1)");
+    free(log);
+}
+
+/* No runtime (a policy that cannot be read), and QUIVER_WRAP=0. */
+static void test_run_no_runtime(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP, "basic", 1, "QV_CONFIG=/nonexistent/quiver.yaml",
+                        "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    has(log, "fir: 1 calls: 0 to the runtime, 1 to __real_fir (disabled 1");
+    has(log, "quiver wrap: no runtime:");
+    free(log);
+    log = compare(QV_WRAP_APP, "basic", 1, "QUIVER_WRAP=0", NULL);
+    has(log, "vadd: 1 calls: 0 to the runtime, 1 to __real_vadd (disabled 1");
+    has(log, "no runtime: QUIVER_WRAP=0");
+    free(log);
+}
+
+/* Record-only interposers run without the profile library. */
+static void test_run_record(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP_RECORD, "basic", 1, NULL);
+    free(log);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gen_errors),
+        cmocka_unit_test(test_gen_compiles),
+        cmocka_unit_test(test_gen_header_check),
+        cmocka_unit_test(test_run_default),
+        cmocka_unit_test(test_run_each_class),
+        cmocka_unit_test(test_run_inplace),
+        cmocka_unit_test(test_run_overlapping_inputs),
+        cmocka_unit_test(test_run_stack),
+        cmocka_unit_test(test_run_threads),
+        cmocka_unit_test(test_run_below_threshold),
+        cmocka_unit_test(test_run_no_board),
+        cmocka_unit_test(test_run_no_runtime),
+        cmocka_unit_test(test_run_record),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
