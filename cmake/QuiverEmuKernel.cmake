@@ -24,15 +24,21 @@
 #                               with SIZE the first buffer's size: a guess,
 #                               give your synthesis report's figures
 #     [RESOURCES "{yaml}"]      the catalog's resources mapping
-#     [INCLUDE_DIRECTORIES dir...] [COMPILE_OPTIONS opt...]
+#     [INCLUDE_DIRECTORIES dir...] [COMPILE_OPTIONS opt...] [LINK_LIBRARIES lib...]
 #     [OUT_CATALOG file]        the catalog (default <binary dir>/NAME.catalog.yaml);
 #                               kernels given the same file share one catalog
+#     [BASE_CATALOG file]       a catalog whose kernels come first in it (the
+#                               package's kernels.yaml): its text, then these
+#                               kernels, with links beside the catalog to
+#                               the directories beside the base, so that
+#                               its relative paths still hold
 #     [OUT_POLICY file])        also a runtime policy: that catalog, and the
 #                               boards of its kernels as discovery.boards
 #
 # Makes the target NAME (built by `all`), which builds the xclbin
 # (<binary dir>/NAME.xclbin) and the checked catalog, and sets in the
-# caller's scope NAME_XCLBIN, NAME_CATALOG and NAME_POLICY (when asked).
+# caller's scope NAME_XCLBIN, NAME_CATALOG, NAME_CATALOG_TARGET (the target
+# that writes and checks the catalog) and NAME_POLICY (when asked).
 # Uses the quiver CLI of the package (quiver::quiver_cli) or of the build
 # tree (quiver_cli), and the boards of QUIVER_DATA_DIR (the package's
 # share/quiver, or <Quiver's build>/share/quiver in its own build).
@@ -101,9 +107,54 @@ function(_qv_emu_board board out_file out_name out_platform)
   set(${out_platform} ${platform} PARENT_SCOPE)
 endfunction()
 
+# _qv_emu_base(base catalog OUT_TEXT): the base catalog's text, to which
+# the kernels' entries are appended; links beside `catalog` to the
+# directories beside `base` (boards/, bitstreams/), for its relative paths
+# (only directories: nothing generated here can write through a link). Its `kernels` must be its last key,
+# a block list indented by two spaces (as the package's kernels.yaml): the
+# appended entries continue that list. `quiver check` then reads the whole.
+function(_qv_emu_base base catalog out)
+  if(NOT EXISTS ${base} OR IS_DIRECTORY ${base})
+    message(FATAL_ERROR "${where}: BASE_CATALOG ${base}: no such file")
+  endif()
+  file(READ ${base} text)
+  set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS ${base})
+  string(FIND "\n${text}" "\nkernels:" at)
+  set(tail "")
+  if(at GREATER -1)
+    string(SUBSTRING "\n${text}" ${at} -1 tail)
+  endif()
+  # The lines after `kernels:` (REGEX REPLACE would apply ^ again after each match).
+  set(rest "")
+  if(tail MATCHES "^(\n[^\n]*)(\n.*)$")
+    set(rest "${CMAKE_MATCH_2}")
+  endif()
+  if(NOT tail MATCHES "^\nkernels:[ \t]*(#[^\n]*)?\n" OR NOT rest MATCHES "\n  - " OR
+     rest MATCHES "\n[A-Za-z_\"'{[]")
+    message(FATAL_ERROR "${where}: BASE_CATALOG ${base}: expected `kernels:` as its last "
+                        "key, a list with its items at two spaces (\"  - name: ...\")")
+  endif()
+  if(NOT text MATCHES "\n$")
+    string(APPEND text "\n")
+  endif()
+  get_filename_component(bdir ${base} DIRECTORY)
+  get_filename_component(cdir ${catalog} DIRECTORY)
+  if(NOT bdir STREQUAL cdir)
+    file(MAKE_DIRECTORY ${cdir})
+    file(GLOB children RELATIVE ${bdir} ${bdir}/*)
+    foreach(c ${children})
+      if(IS_DIRECTORY ${bdir}/${c} AND NOT EXISTS ${cdir}/${c})
+        file(CREATE_LINK ${bdir}/${c} ${cdir}/${c} SYMBOLIC)
+      endif()
+    endforeach()
+  endif()
+  set(${out} "${text}" PARENT_SCOPE)
+endfunction()
+
 function(quiver_add_emu_kernel name)
-  cmake_parse_arguments(K "" "BOARD;TOP;IMPLEMENTS;PERF;RESOURCES;OUT_CATALOG;OUT_POLICY"
-                        "SOURCES;ARGS;INCLUDE_DIRECTORIES;COMPILE_OPTIONS" ${ARGN})
+  cmake_parse_arguments(K ""
+    "BOARD;TOP;IMPLEMENTS;PERF;RESOURCES;OUT_CATALOG;OUT_POLICY;BASE_CATALOG"
+    "SOURCES;ARGS;INCLUDE_DIRECTORIES;COMPILE_OPTIONS;LINK_LIBRARIES" ${ARGN})
   set(where "quiver_add_emu_kernel(${name})")
   if(K_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${where}: unexpected arguments: ${K_UNPARSED_ARGUMENTS}")
@@ -194,6 +245,7 @@ function(quiver_add_emu_kernel name)
     set_source_files_properties(${entry} PROPERTIES COMPILE_DEFINITIONS "${name}=${K_TOP}")
   endif()
   target_include_directories(${lib} PRIVATE ${K_INCLUDE_DIRECTORIES})
+  target_link_libraries(${lib} PRIVATE ${K_LINK_LIBRARIES})
   set_target_properties(${lib} PROPERTIES
     COMPILE_OPTIONS "-O2;-Wno-unknown-pragmas;${K_COMPILE_OPTIONS}"
     LINK_OPTIONS "" C_VISIBILITY_PRESET default
@@ -222,16 +274,36 @@ function(quiver_add_emu_kernel name)
   endif()
   string(APPEND entry_yaml "}")
   get_filename_component(board_dir ${board_file} DIRECTORY)
-  if(NOT TARGET ${ctgt})
+  set(base "")
+  if(K_BASE_CATALOG)
+    get_filename_component(base ${K_BASE_CATALOG} ABSOLUTE)
+  endif()
+  if(TARGET ${ctgt})
+    get_property(had TARGET ${ctgt} PROPERTY QV_EMU_BASE)
+    if(NOT "${had}" STREQUAL "${base}")
+      message(FATAL_ERROR "${where}: the catalog ${catalog} has BASE_CATALOG '${had}', "
+                          "not '${base}'")
+    endif()
+  else()
     add_custom_target(${ctgt} ALL DEPENDS ${catalog}.checked)
-    file(GENERATE OUTPUT ${catalog} CONTENT
-"# Generated by quiver_add_emu_kernel() (QuiverEmuKernel.cmake) in
+    set_property(TARGET ${ctgt} PROPERTY QV_EMU_BASE "${base}")
+    set(head "# Generated by quiver_add_emu_kernel() (QuiverEmuKernel.cmake) in
 # ${CMAKE_CURRENT_SOURCE_DIR}/CMakeLists.txt: edit that, not this file.
-boards: [$<JOIN:$<REMOVE_DUPLICATES:$<TARGET_PROPERTY:${ctgt},QV_EMU_BOARD_DIRS>>,$<COMMA> >]
-kernels:
-$<JOIN:$<TARGET_PROPERTY:${ctgt},QV_EMU_ENTRIES>,
+")
+    set(entries "$<JOIN:$<TARGET_PROPERTY:${ctgt},QV_EMU_ENTRIES>,
 >
 ")
+    if(base)
+      _qv_emu_base(${base} ${catalog} base_text)
+      file(GENERATE OUTPUT ${catalog} CONTENT
+"${head}# ${base} first, then the kernels made there.
+${base_text}${entries}")
+    else()
+      file(GENERATE OUTPUT ${catalog} CONTENT
+"${head}boards: [$<JOIN:$<REMOVE_DUPLICATES:$<TARGET_PROPERTY:${ctgt},QV_EMU_BOARD_DIRS>>,$<COMMA> >]
+kernels:
+${entries}")
+    endif()
     add_custom_command(OUTPUT ${catalog}.checked
       COMMAND ${cli} check -q ${catalog}
       COMMAND ${CMAKE_COMMAND} -E touch ${catalog}.checked
@@ -263,4 +335,5 @@ discovery:
   endif()
   set(${name}_XCLBIN ${xclbin} PARENT_SCOPE)
   set(${name}_CATALOG ${catalog} PARENT_SCOPE)
+  set(${name}_CATALOG_TARGET ${ctgt} PARENT_SCOPE)
 endfunction()
