@@ -145,17 +145,18 @@ static double truth(const char *fn)
     return v;
 }
 
-/* A leaf that spins: calls exact; inclusive and self time within 5% +
- * 0.3 ms of what the program measured around its calls, and at least the
- * spins' nominal time (ms). */
+/* A leaf that spins: calls exact; inclusive and self time at least the
+ * spins' nominal time (ms; a spin never ends early) and at most 5% + 0.3 ms
+ * over what the program measured around its calls (which also holds any
+ * preemption between its clock reads and the hooks, on a loaded machine). */
 static void known(const qv__jval *r, const char *fn, double calls, double ms)
 {
     const qv__jval *f = func(r, fn);
     double t = truth(fn);
     assert_int_equal((int)num(f, "calls"), (int)calls);
     assert_true(t >= ms);
-    in_range(num(f, "incl_ms"), 0.95 * t - 0.3, 1.05 * t + 0.3, fn);
-    in_range(num(f, "self_ms"), 0.95 * t - 0.3, 1.05 * t + 0.3, fn);
+    in_range(num(f, "incl_ms"), 0.99 * ms, 1.05 * t + 0.3, fn);
+    in_range(num(f, "self_ms"), 0.99 * ms, 1.05 * t + 0.3, fn);
 }
 
 static void test_spin(void **state)
@@ -167,8 +168,11 @@ static void test_spin(void **state)
     known(r, "spin_b", 2, 10);
     known(r, "hidden", 1, 3); /* static, no -rdynamic: from .symtab */
     const qv__jval *m = func(r, "main");
-    in_range(num(m, "share"), 0.9, 1.01, "main's share");
-    in_range(num(m, "incl_ms"), 33 * 0.95, num(r, "wall_ms"), "main's time");
+    double run = num(r, "run_ms"), mi = num(m, "incl_ms");
+    in_range(num(m, "share"), mi / run - 1e-4, mi / run + 1e-4, "main's share");
+    in_range(mi, num(func(r, "spin_a"), "incl_ms") + num(func(r, "spin_b"), "incl_ms") +
+                     num(func(r, "hidden"), "incl_ms"),
+             run, "main's time");
     const qv__jval *a = arc(r, "main", "spin_a");
     assert_non_null(a);
     assert_int_equal((int)num(a, "calls"), 10);
@@ -254,6 +258,25 @@ static void test_longjmp(void **state)
     assert_null(arc(r, "jumper", "spin_b"));
     known(r, "spin_b", 1, 5);
     in_range(num(func(r, "jumper"), "incl_ms"), 0, 1, "jumper's time");
+    qv__part_json_free(r);
+}
+
+/* GCC keeps the hooks of an inlined function, called from its caller's
+ * frame: not mistaken for a longjmp out of the caller. */
+static void test_inlined(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "inline"), 0);
+    qv__jval *r = report();
+    assert_int_equal((int)num(r, "unpaired"), 0);
+    const qv__jval *s = func(r, "sum_sq");
+    assert_int_equal((int)num(s, "calls"), 1);
+    assert_true(num(s, "self_ms") >= 2 * 0.99);
+    const qv__jval *q = find(r, "functions", "sq");
+    if (q) { /* named from the inlined copy's address when GCC keeps one */
+        assert_int_equal((int)num(q, "calls"), 100);
+        assert_non_null(arc(r, "sum_sq", "sq"));
+    }
     qv__part_json_free(r);
 }
 
@@ -377,8 +400,7 @@ static void test_notes(void **state)
     const qv__jval *d = fir_on_emu(r);
     assert_int_equal(get(d, "offloaded")->u.b, 1);
     double cpu = num(d, "cpu_us_per_call"), dev = num(d, "board_us_per_call");
-    in_range(cpu, 0.95 * truth("fir") * 200 - 60, 1.05 * truth("fir") * 200 + 60,
-             "fir on the CPU, us per call");
+    in_range(cpu, 0.99 * 2000, 1.05 * truth("fir") * 200 + 60, "fir on the CPU, us per call");
     assert_true(dev > 0 && dev < 0.8 * cpu);
     /* Amdahl: the run less 5 calls' saving */
     const qv__jval *b = find(r, "boards", "alveo-u250-emu");
@@ -416,7 +438,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spin),       cmocka_unit_test(test_recursion),
         cmocka_unit_test(test_threads),    cmocka_unit_test(test_fork),
-        cmocka_unit_test(test_longjmp),    cmocka_unit_test(test_exit_status),
+        cmocka_unit_test(test_longjmp),    cmocka_unit_test(test_inlined),
+        cmocka_unit_test(test_exit_status),
         cmocka_unit_test(test_nopie),      cmocka_unit_test(test_stripped),
         cmocka_unit_test(test_not_instrumented), cmocka_unit_test(test_bad_out),
         cmocka_unit_test(test_notes),      cmocka_unit_test(test_sizes),

@@ -16,6 +16,8 @@
  *   note      fir: 5 calls of 2 ms, each noted as n=4096 taps=64 through
  *             a weak qv_profile_note (absent without the library)
  *   fir       the same without the notes
+ *   inline    sum_sq calls sq 100 times, inlined (GCC keeps the inlined
+ *             copies' hooks, called from sum_sq's own frame), then spins 2 ms
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -53,6 +55,7 @@ KEEP unsigned fib(unsigned n);
 KEEP int is_even(unsigned n);
 KEEP int is_odd(unsigned n);
 KEEP void *thread_main(void *arg);
+KEEP int sum_sq(int n);
 KEEP void in_child(void);
 KEEP void jumper(int n);
 KEEP void leave_early(int status);
@@ -102,6 +105,17 @@ KEEP void *thread_main(void *arg)
     return NULL;
 }
 
+static inline __attribute__((always_inline)) int sq(int x) { return x * x; }
+
+KEEP int sum_sq(int n)
+{
+    int s = 0;
+    for (int i = 0; i < n; i++)
+        s += sq(i);
+    spin(2);
+    return s;
+}
+
 KEEP void in_child(void) { spin(3); }
 static double acc_child;
 
@@ -148,6 +162,8 @@ int main(int argc, char **argv)
         if (!setjmp(jb))
             jumper(8);
         TIMED(&acc_b, spin_b());
+    } else if (!strcmp(mode, "inline")) {
+        printf("%d\n", sum_sq(100));
     } else if (!strcmp(mode, "exit")) {
         leave_early(argc > 2 ? atoi(argv[2]) : 7);
     } else if (!strcmp(mode, "note") || !strcmp(mode, "fir")) {

@@ -87,7 +87,8 @@ typedef struct qvp_frame {
     qvp_arc *arc;
     qvp_arc *last;    /* the arc of this call's last callee: a cache */
     uintptr_t fn;
-    uintptr_t sp; /* the enter hook's frame: below the function's own */
+    uintptr_t sp;   /* the enter hook's frame: below the function's own */
+    uintptr_t site; /* the call site the hook was given */
     uint64_t t0, child, nchild, desc;
 } qvp_frame;
 
@@ -268,9 +269,14 @@ NOI __attribute__((always_inline)) static inline void frame_close(qvp_thr *t, ui
 API void __cyg_profile_func_enter(void *fn, void *site);
 API void __cyg_profile_func_exit(void *fn, void *site);
 
+NOI static inline int gone(const qvp_frame *f, uintptr_t sp, uintptr_t site)
+{
+    return (f->sp < sp || (f->sp == sp && f->site != site)) &&
+           sp - f->sp < ((uintptr_t)8 << 20);
+}
+
 API void __cyg_profile_func_enter(void *fn, void *site)
 {
-    (void)site;
     qvp_thr *t = tls_thr;
     if (__builtin_expect(!t, 0)) {
         if (!enabled || atomic_load_explicit(&stopping, memory_order_relaxed))
@@ -283,15 +289,16 @@ API void __cyg_profile_func_enter(void *fn, void *site)
         return;
     }
     t->busy = 1;
-    /* A call whose stack lies at or above an open frame's: that frame was
-     * left without its exit (longjmp). Within 8 MiB only, as a signal
-     * handler on an alternate stack may lie anywhere. */
+    /* A call whose stack lies above the top frame's, or at the same place
+     * from another call site, finds that frame left without its exit
+     * (longjmp). A callee's hooks run below its caller's, except those of
+     * a function inlined into the top one: the same frame and the same
+     * site. Within 8 MiB only, as a signal handler on an alternate stack
+     * may lie anywhere. */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    if (t->depth && !t->over && t->stack[t->depth - 1].sp <= sp &&
-        sp - t->stack[t->depth - 1].sp < ((uintptr_t)8 << 20)) {
+    if (t->depth && !t->over && gone(&t->stack[t->depth - 1], sp, (uintptr_t)site)) {
         uint64_t now = ticks();
-        while (t->depth && t->stack[t->depth - 1].sp <= sp &&
-               sp - t->stack[t->depth - 1].sp < ((uintptr_t)8 << 20)) {
+        while (t->depth && gone(&t->stack[t->depth - 1], sp, (uintptr_t)site)) {
             frame_close(t, now);
             t->unpaired++;
         }
@@ -318,6 +325,7 @@ API void __cyg_profile_func_enter(void *fn, void *site)
     f->arc = a;
     f->fn = (uintptr_t)fn;
     f->sp = sp;
+    f->site = (uintptr_t)site;
     f->last = NULL;
     f->child = f->nchild = f->desc = 0;
     t->busy = 0;
