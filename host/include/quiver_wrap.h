@@ -76,7 +76,8 @@ typedef struct qv_wrap_fn {
 
 /* Runs one call of fn. argv[i] is, for a buffer, the caller's pointer
  * (const cast away: inputs are only read), and for a scalar a pointer to
- * its value in the catalog's type. Returns 0 when the call ran as a Quiver
+ * its value in the catalog's type; argv NULL counts a call whose scalars
+ * the catalog's types cannot hold (it returns 1). Returns 0 when the call ran as a Quiver
  * task and its outputs are in the caller's memory; 1 when the caller must
  * call __real_<name> itself (the call was not run, or its outputs cannot
  * be trusted: nothing the caller can see was changed then, except outputs

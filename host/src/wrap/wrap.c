@@ -417,6 +417,10 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
     if (!s)
         return 1;
     atomic_fetch_add(&s->calls, 1);
+    if (!argv) { /* a scalar the catalog's type cannot hold */
+        atomic_fetch_add(&s->unsized, 1);
+        return 1;
+    }
     if (!g_enabled) {
         atomic_fetch_add(&s->disabled, 1);
         return 1;

@@ -225,18 +225,23 @@ static void gen_runtime(FILE *out, const qv_wrap_item *it)
         else
             fprintf(out, "(void *)(uintptr_t)p%zu", i);
     }
-    fputs(" };\n    if (", out);
+    fputs(" };\n", out);
     if (checks) {
+        fputs("    int fits = ", out);
+        const char *sep = "";
         for (size_t i = 0; i < k->nargs; i++) {
             const qv__karg *a = &k->args[i];
             if (a->dir != QV__KDIR_SCALAR || !int_scalar(a) ||
                 !strcmp(qv__wrap_ctype(ktype(a)), it->proto.p[i].base))
                 continue;
-            fprintf(out, "(%s)s%zu == p%zu && (s%zu > 0) == (p%zu > 0) &&\n        ",
+            fprintf(out, "%s(%s)s%zu == p%zu && (s%zu > 0) == (p%zu > 0)", sep,
                     it->proto.p[i].base, i, i, i, i);
+            sep = " &&\n               ";
         }
-    }
-    fprintf(out, "qv_wrap_call(&qv_wrap_%s, a) == 0)\n        return;\n    ", n);
+        fprintf(out, ";\n    if (qv_wrap_call(&qv_wrap_%s, fits ? a : NULL) == 0)\n", n);
+    } else
+        fprintf(out, "    if (qv_wrap_call(&qv_wrap_%s, a) == 0)\n", n);
+    fputs("        return;\n    ", out);
     put_real_call(out, it);
     fputs("}\n", out);
 }
