@@ -150,6 +150,10 @@ demo)
     echo "== demo 3: a tiled Cholesky factorisation on the CPU and OpenCL"
     XDG_CACHE_HOME="$ROOT/build/cache" "$ROOT/build/examples/cholesky/quiver-cholesky" \
         --out "$ROOT/build/demo"
+    echo
+    echo "== demo 4: a program written without Quiver, profiled, wrapped and run on the CPU, OpenCL and the emulated U250"
+    XDG_CACHE_HOME="$ROOT/build/cache" bash "$ROOT/examples/offload/offload-demo.sh" \
+        "$ROOT/build/examples/offload" "$ROOT/build/host/quiver" "$ROOT/build/demo/offload"
     ;;
 test)
     install_deps
