@@ -288,6 +288,10 @@ static void test_gen_errors(void **state)
         wrap(&log, "--functions", "fir", "--opencl", "fir=/nonexistent.cl", NULL), 1);
     has(log, "cannot read /nonexistent.cl");
     free(log);
+    assert_int_equal(wrap(&log, "--functions", "fir", "--header", "/nonexistent.h", NULL),
+                     1);
+    has(log, "--header /nonexistent.h: no such file");
+    free(log);
 }
 
 static void test_gen_compiles(void **state)

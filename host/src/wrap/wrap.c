@@ -8,7 +8,8 @@
  * stays a table and a few lines per function.
  *
  * Locks: g_mu guards the list of states and the creation of each state's
- * qv_func; g_rw is held for reading by every call that uses the runtime
+ * qv_func; g_span_mu the ranges the calls in progress have registered;
+ * g_rw is held for reading by every call that uses the runtime
  * and for writing by the exit handler that destroys it, so that no call
  * uses a destroyed runtime (calls after it go to __real_). Counters are
  * atomics.
@@ -47,6 +48,14 @@ static int g_enabled = 1, g_stats;
 static uint64_t g_min_bytes = DEFAULT_MIN_BYTES;
 static unsigned g_where;
 static char g_rt_why[256];
+
+/* A range of the callers' memory that a wrapped call has registered. */
+struct span {
+    uintptr_t lo, hi; /* [lo, hi) */
+    struct span *next;
+};
+static pthread_mutex_t g_span_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct span *g_spans; /* guarded by g_span_mu; on the callers' stacks */
 
 static void print_stats(void)
 {
@@ -345,10 +354,38 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
         atomic_fetch_add(&s->failed, 1);
         return 1;
     }
+    /* Memory other threads' wrapped calls are using now: an input there is
+     * copied, an output there sends the call to __real_ (the threads race
+     * in the program itself then). Claimed before registering, so that two
+     * calls never register the same range. */
+    struct span mine[QV_MAX_ARGS];
+    unsigned nmine = 0;
+    pthread_mutex_lock(&g_span_mu);
+    for (unsigned i = 0; i < fn->nargs; i++) {
+        if (!fn->args[i].size || !bytes[i] || copy[i])
+            continue;
+        for (const struct span *o = g_spans; o; o = o->next)
+            if (overlaps(argv[i], bytes[i], (const void *)o->lo, o->hi - o->lo)) {
+                if (fn->args[i].mode != QV_R) {
+                    pthread_mutex_unlock(&g_span_mu);
+                    atomic_fetch_add(&s->busy, 1);
+                    return 1;
+                }
+                copy[i] = 1;
+                break;
+            }
+    }
+    for (unsigned i = 0; i < fn->nargs; i++)
+        if (fn->args[i].size && bytes[i] && !copy[i]) {
+            mine[nmine] =
+                (struct span){(uintptr_t)argv[i], (uintptr_t)argv[i] + bytes[i], g_spans};
+            g_spans = &mine[nmine++];
+        }
+    pthread_mutex_unlock(&g_span_mu);
     qv_buf *b[QV_MAX_ARGS] = {0};
     void *tmp[QV_MAX_ARGS] = {0};
     qv_arg args[QV_MAX_ARGS];
-    int rc = 0, busy = 0;
+    int rc = 0;
     for (unsigned i = 0; i < fn->nargs && !rc; i++) {
         const qv_wrap_arg *a = &fn->args[i];
         if (!a->size) {
@@ -356,27 +393,16 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
             continue;
         }
         void *p = bytes[i] ? argv[i] : NULL;
-        for (int attempt = 0; attempt < 2; attempt++) {
-            if (copy[i] && p && !tmp[i]) {
-                if (!(tmp[i] = malloc(bytes[i]))) {
-                    rc = QV_ENOMEM;
-                    break;
-                }
-                memcpy(tmp[i], argv[i], bytes[i]);
-                p = tmp[i];
-            }
-            rc = qv_buf_register(g_rt, p, bytes[i], &b[i]);
-            if (rc)
-                b[i] = NULL;
-            /* Another thread's call holds this range: an input is copied,
-             * an output goes to __real_ (the threads race in the program
-             * itself then). */
-            if (rc != QV_EEXIST || a->mode != QV_R || copy[i])
+        if (copy[i] && p) {
+            if (!(tmp[i] = malloc(bytes[i]))) {
+                rc = QV_ENOMEM;
                 break;
-            copy[i] = 1;
+            }
+            memcpy(tmp[i], argv[i], bytes[i]);
+            p = tmp[i];
         }
-        if (rc == QV_EEXIST)
-            busy = 1;
+        if ((rc = qv_buf_register(g_rt, p, bytes[i], &b[i])))
+            b[i] = NULL;
         args[i] = QV_BUF(b[i]);
     }
     if (!rc) {
@@ -394,15 +420,19 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
         }
         free(tmp[i]);
     }
+    pthread_mutex_lock(&g_span_mu);
+    for (unsigned k = 0; k < nmine; k++)
+        for (struct span **q = &g_spans; *q; q = &(*q)->next)
+            if (*q == &mine[k]) {
+                *q = mine[k].next;
+                break;
+            }
+    pthread_mutex_unlock(&g_span_mu);
     if (rc) {
-        if (busy)
-            atomic_fetch_add(&s->busy, 1);
-        else {
-            atomic_fetch_add(&s->failed, 1);
-            if (g_stats)
-                fprintf(stderr, "quiver wrap: %s: %s: %s; running __real_%s\n", fn->name,
-                        qv_strerror(rc), qv_last_error(), fn->name);
-        }
+        atomic_fetch_add(&s->failed, 1);
+        if (g_stats)
+            fprintf(stderr, "quiver wrap: %s: %s: %s; running __real_%s\n", fn->name,
+                    qv_strerror(rc), qv_last_error(), fn->name);
         return 1;
     }
     atomic_fetch_add(&s->runtime, 1);

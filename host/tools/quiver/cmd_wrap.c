@@ -273,7 +273,7 @@ int qv_cmd_wrap(int argc, char **argv)
         return 1;
     }
     static qv_wrap_item items[MAX_FUNCS];
-    char *cl_text[MAX_FUNCS] = {0};
+    char *cl_text[MAX_FUNCS] = {0}, *abs_headers[MAX_HEADERS] = {0};
     size_t n = 0;
     int status = 1;
     char list[4096];
@@ -366,6 +366,14 @@ int qv_cmd_wrap(int argc, char **argv)
         if (!(items[j].cl_kernel = strdup(kname)))
             goto out;
     }
+    /* Included by absolute path: the generated file may lie anywhere. */
+    for (size_t i = 0; i < nheaders; i++) {
+        if (!(abs_headers[i] = realpath(headers[i], NULL))) {
+            fprintf(stderr, "%s: --header %s: no such file\n", PROG, headers[i]);
+            goto out;
+        }
+        headers[i] = abs_headers[i];
+    }
     FILE *out = qv_cli_out_open(PROG, output, "w");
     if (!out)
         goto out;
@@ -377,6 +385,8 @@ out:
         if (cl_text[i])
             free((char *)items[i].cl_kernel);
     }
+    for (size_t i = 0; i < MAX_HEADERS; i++)
+        free(abs_headers[i]);
     qv__catalog_free(cat);
     return status;
 }
