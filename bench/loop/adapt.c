@@ -264,7 +264,7 @@ int loop_adapt(const loop_args *a)
     }
     int s = a->smoke;
     adapt_cfg c = { policy,
-                    { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0, 0 },
+                    { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0, 0, 0 },
                     s ? 12 : 200, s ? 6 : 50, 4.0, -1, a->tmpdir, eager, s ? 4 : 20 };
     printf("### --adapt: signal chain (%d frames x %u per entry) on CPU + emulated board, "
            "%d entries, board %.0fx slower before entry %d; %d run%s of each\n\n",

@@ -104,6 +104,10 @@ static int signal_create(loop_app *a)
     }
     LOOP_CHECK(qv_func_set_fpga(a->fir, "fir"));
     LOOP_CHECK(qv_func_set_fpga(a->fft, "fft"));
+    if (a->cfg.remote) {
+        LOOP_CHECK(qv_func_set_where(a->fir, 1u << QV_CLASS_REMOTE));
+        LOOP_CHECK(qv_func_set_where(a->fft, 1u << QV_CLASS_REMOTE));
+    }
 
     size_t fb = n * sizeof(float);
     a->h = malloc(TAPS * sizeof *a->h);

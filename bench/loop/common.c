@@ -195,7 +195,7 @@ double loop_board_us(qv_runtime *rt, double tasks[3])
             tasks[0] += (double)di.tasks;
         else if (di.cls == QV_CLASS_GPU)
             tasks[1] += (double)di.tasks;
-        else if (di.cls == QV_CLASS_FPGA)
+        else if (di.cls == QV_CLASS_FPGA || di.cls == QV_CLASS_REMOTE)
             tasks[2] += (double)di.tasks;
     }
     return us;

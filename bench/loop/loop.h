@@ -26,6 +26,15 @@ int loop_pays(const loop_args *a);
 int loop_adapt(const loop_args *a);
 int loop_predict(const loop_args *a);
 
+/* ---- remote.c ---------------------------------------------------------- */
+
+/* Starts quiverd serving the emulated U250 with delay_us of latency on
+ * each reply, and writes its board file and a policy of the CPU and that
+ * board (slot as loop_policy's); the policy's path, or NULL when quiverd
+ * was not built or does not answer (said on stderr). */
+const char *loop_remote_start(const loop_args *a, unsigned delay_us, int slot);
+void loop_remote_stop(void);
+
 /* ---- common.c ---------------------------------------------------------- */
 
 /* A measurement run in a child: fills `size` bytes at out (zeroed
@@ -124,6 +133,7 @@ typedef struct loop_app_cfg {
     int           opencl; /* register the OpenCL implementations */
     int           nofuse; /* signal: name mag "magnitude", so that no plan
                            * maps the chain onto the fused fir_fft_mag */
+    int           remote; /* signal: fir and fft on remote boards only */
 } loop_app_cfg;
 
 /* Registers the functions and buffers of the application on rt. */

@@ -111,27 +111,35 @@ int loop_pays(const loop_args *a)
         return 1;
     }
     int s = a->smoke;
+    /* A board served by quiverd, 500 us away each way: fir and fft may run
+     * only there, mag on the host. Eager sends each call on its own and
+     * starts fft when fir's reply is home; the plan ships both as one part
+     * (docs/runtime.md, "Parts on remote boards"). */
+    const char *remote = loop_remote_start(a, 500, 7);
     struct {
         const char  *label;
         loop_app_cfg app;
+        const char  *policy; /* NULL: the default platform's */
     } apps[] = {
         { s ? "signal 2 x 256" : "signal 8 frames x 1024",
-          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 0 } },
+          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 0, 0 }, NULL },
         { s ? "signal 1 x 1024" : "signal 4 frames x 4096",
-          { APP_SIGNAL, "frames", s ? 1 : 4, s ? 1024 : 4096, 0, 0, 1, 0 } },
+          { APP_SIGNAL, "frames", s ? 1 : 4, s ? 1024 : 4096, 0, 0, 1, 0, 0 }, NULL },
         { s ? "signal 2 x 256, unfused" : "signal 8 frames x 1024, unfused",
-          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 1 } },
+          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 1, 0 }, NULL },
         { s ? "cholesky 3 x 16" : "cholesky 6x6 tiles of 64",
-          { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1, 0 } },
+          { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1, 0, 0 }, NULL },
+        { s ? "signal 2 x 256, remote board" : "signal 8 x 1024, fir+fft on a remote board",
+          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0, 1, 1 }, remote },
     };
-    int napps = (int)(sizeof apps / sizeof apps[0]), failed = 0, notes = 0;
+    int napps = (int)(sizeof apps / sizeof apps[0]) - !remote, failed = 0, notes = 0;
     char note[8][2][640];
     memset(note, 0, sizeof note);
     printf("### --pays: end to end per entry on the default platform (CPU + OpenCL + "
            "emulated U250), eager (heft, no regions) vs planned (regions, replayed); "
            "median of %d process%s\n\n", a->runs, a->runs > 1 ? "es" : "");
     printf("| application | run | ms/entry (median of runs) [min-max] | board us/entry "
-           "(modelled) | tasks cpu/gpu/fpga | replayed/timed | compiles | result | "
+           "(modelled) | tasks cpu/gpu/board | replayed/timed | compiles | result | "
            "eager / planned |\n|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < napps; i++) {
         double v[2][P_N][100];
@@ -140,9 +148,11 @@ int loop_pays(const loop_args *a)
         int ok[2] = { 0 };
         for (int r = 0; r < a->runs; r++)
             for (int p = 0; p < 2; p++) {
-                pay_cfg c = { apps[i].app, apps[i].label, p ? planned : eager, p,
+                const char *pe = apps[i].policy ? apps[i].policy : eager;
+                const char *pp = apps[i].policy ? apps[i].policy : planned;
+                pay_cfg c = { apps[i].app, apps[i].label, p ? pp : pe, p,
                               s ? 5 : 10, s ? 12 : 100, s ? 3 : 100, s ? 3.0 : 60.0,
-                              a->tmpdir, eager, s ? 4 : 20 };
+                              a->tmpdir, pe, s ? 4 : 20 };
                 if (!p)
                     c.app.region = NULL;
                 pay_out po;
@@ -204,6 +214,7 @@ int loop_pays(const loop_args *a)
                                   p ? reason : "") > 0;
         fflush(stdout);
     }
+    loop_remote_stop();
     printf("\nThe models at the end of the last run of each (us per call):\n");
     for (int i = 0; notes && i < napps; i++)
         for (int p = 0; p < 2; p++)

@@ -38,6 +38,8 @@ typedef struct qv__pf {
     qv_buf *b;
 } qv__pf;
 
+#define QV__DEVQ_DEPTH 8 /* tasks in flight on a remote board */
+
 struct qv__devq {
     struct qv_device *dev;
     qv_runtime       *rt;
@@ -68,6 +70,15 @@ struct qv__devq {
     double            cost_per_hour; /* discovery's (the board file's) */
     qv__pf           *pf_head, *pf_tail; /* prefetches, under mu */
     _Atomic uint64_t  prefetched; /* copies made ahead */
+    /* Tasks launched and not waited for yet, oldest first (driver thread):
+     * up to depth of them. A remote board takes several, so that its
+     * requests overlap the network's round trips; the others one. */
+    unsigned          depth, nfly;
+    struct flight {
+        qv__task *t;
+        qv_event *ev;
+        uint64_t  t0;
+    } fly[QV__DEVQ_DEPTH];
 };
 
 /* What q knows of a function (q->fit): it failed to build or load here;
@@ -233,9 +244,12 @@ static int64_t wait_limit_ns(const qv__task *t)
     return (int64_t)(ns > 30e9 ? ns : 30e9);
 }
 
-/* Runs t on q's device; 0, or the error of the operation that failed. */
-static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
-                    double *model_us)
+/* Makes t's copies on q's device and launches it: 0 with *ev the event
+ * to wait for (NULL: done), or the error of the operation that failed.
+ * *board: whether the device has a board clock, *b0 its reading after the
+ * copies, right before the launch. */
+static int launch_here(qv__devq *q, qv__task *t, uint64_t *t0, qv_event **ev, bool *board,
+                       double *b0)
 {
     qv_runtime *rt = q->rt;
     unsigned id = q->dev->id;
@@ -274,13 +288,29 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
         }
     qv_call call = { t->ptr, t->size, t->nargs, 0 };
     qv_launch l = { t->func, NULL, &call, mem };
+    *ev = NULL;
+    *board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, b0, sizeof *b0) == 0;
+    *t0 = qv__now_ns();
+    return q->dev->ops->launch(q->dev, &l, ev);
+}
+
+static void written(qv__devq *q, qv__task *t)
+{
+    for (unsigned j = 0; j < t->nbufs; j++)
+        if (t->modes[j] & QV_W)
+            qv__coh_written(t->ubuf[j], q->dev->id);
+}
+
+/* Runs t on q's device; 0, or the error of the operation that failed. */
+static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
+                    double *model_us)
+{
     qv_event *ev = NULL;
     /* An emulated board's clock, around the run alone (copies are costed
      * apart, as for every device). */
     double b0 = 0, b1 = 0;
-    bool board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b0, sizeof b0) == 0;
-    *t0 = qv__now_ns();
-    int rc = q->dev->ops->launch(q->dev, &l, &ev);
+    bool board = false;
+    int rc = launch_here(q, t, t0, &ev, &board, &b0);
     if (!rc && ev)
         rc = q->dev->ops->wait(q->dev, ev, wait_limit_ns(t));
     *t1 = qv__now_ns();
@@ -288,9 +318,29 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
         return rc;
     if (board && q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b1, sizeof b1) == 0)
         *model_us = b1 > b0 ? b1 - b0 : 0;
-    for (unsigned j = 0; j < t->nbufs; j++)
-        if (t->modes[j] & QV_W)
-            qv__coh_written(t->ubuf[j], id);
+    written(q, t);
+    return 0;
+}
+
+/* Waits for the oldest task in flight on q; 0 or the wait's error. Its
+ * board time is the clock's move during this wait: a remote board's clock
+ * moves when a run's reply is taken, and the driver takes them in turn. */
+static int land(qv__devq *q, qv__task **t, uint64_t *t0, uint64_t *t1, double *model_us)
+{
+    struct flight f = q->fly[0];
+    q->nfly--;
+    memmove(q->fly, q->fly + 1, q->nfly * sizeof *q->fly);
+    *t = f.t;
+    *t0 = f.t0;
+    double b0 = 0, b1 = 0;
+    bool board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b0, sizeof b0) == 0;
+    int rc = f.ev ? q->dev->ops->wait(q->dev, f.ev, wait_limit_ns(f.t)) : 0;
+    *t1 = qv__now_ns();
+    if (rc)
+        return rc;
+    if (board && q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b1, sizeof b1) == 0)
+        *model_us = b1 > b0 ? b1 - b0 : 0;
+    written(q, f.t);
     return 0;
 }
 
@@ -351,9 +401,10 @@ uint64_t qv__devq_prefetched(qv_runtime *rt, unsigned dev)
     return atomic_load(&rt->accel[dev - 1]->prefetched);
 }
 
-/* The next task for q's driver, or NULL when it stops. Queued tasks come
- * first; prefetches use the time the driver would wait. */
-static qv__task *pop(qv__devq *q)
+/* The next task for q's driver, or NULL when it stops (or, nowait, when
+ * none is queued). Queued tasks come first; prefetches use the time the
+ * driver would wait. */
+static qv__task *pop(qv__devq *q, bool nowait)
 {
     qv__task *t = NULL;
     pthread_mutex_lock(&q->mu);
@@ -364,6 +415,8 @@ static qv__task *pop(qv__devq *q)
                 q->tail = NULL;
             break;
         }
+        if (nowait && !q->stop)
+            break;
         qv__pf *p = q->pf_head;
         if (q->stop) { /* what was not copied is dropped */
             q->pf_head = q->pf_tail = NULL;
@@ -389,12 +442,73 @@ static qv__task *pop(qv__devq *q)
     return t;
 }
 
+/* What follows t's run on q, rc: completed, or placed again elsewhere. */
+static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, double model_us)
+{
+    qv_runtime *rt = q->rt;
+    if (rc == 0) {
+        atomic_fetch_add(&q->tasks, 1);
+        if (model_us >= 0 && t->node)
+            ((qv__node *)t->node)->board_us = (float)model_us;
+        t->model_us = model_us;
+        qv__task_complete(rt, t, q->dev->id, rt->nworkers + q->dev->id - 1, t0, t1, NULL);
+    } else {
+        atomic_fetch_add(&q->failed, 1);
+        free(t->why);
+        t->why = strdup(qv_last_error()); /* the backends name the device */
+        t->skip |= 1u << q->dev->id;
+        /* Say what happens next, truthfully: without a CPU
+         * implementation there may be no other device. */
+        const char *then = t->func->cpu ? "runs elsewhere"
+                                        : "runs elsewhere if another device can run it";
+        if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {
+            mark_broken(q, t->func);
+            qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
+                    t->func->name, qv_last_error(), then);
+        } else if (rc != QV_ENOMEM && atomic_exchange(&q->healthy, false)) {
+            /* (The other tasks in flight with it fail as well: said once.) */
+            char why[300];
+            snprintf(why, sizeof why, "%s failed (%s: %s)", q->name, qv_strerror(rc),
+                     qv_last_error());
+            qv__log(1, "%s; it is taken out of service and '%s' %s", why, t->func->name,
+                    then);
+            qv__region_devices_changed(rt, why); /* plans are made without it */
+        } else if (rc == QV_ENOMEM) {
+            qv__log(2, "%s: no memory for '%s'; it %s", q->name, t->func->name, then);
+        }
+        /* The buffers still hold their last valid copies: a failed
+         * task marked nothing written. Placed again, away from here. */
+        qv__sched_push(rt, t);
+    }
+    /* Idle now: the device is free from this moment on. */
+    pthread_mutex_lock(&q->mu);
+    if (!q->head && !q->nfly)
+        atomic_store(&q->ready_ns, qv__now_ns());
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Takes the oldest task in flight on q off it. */
+static void land_one(qv__devq *q)
+{
+    qv__task *t;
+    uint64_t t0 = 0, t1 = 0;
+    double model_us = -1;
+    int rc = land(q, &t, &t0, &t1, &model_us);
+    ran(q, t, rc, t0, t1, model_us);
+}
+
 static void *driver_main(void *arg)
 {
     qv__devq *q = arg;
     qv_runtime *rt = q->rt;
     qv__task *t;
-    while ((t = pop(q)) != NULL) {
+    for (;;) {
+        if (!(t = pop(q, q->nfly > 0))) {
+            if (!q->nfly)
+                break;
+            land_one(q); /* nothing new: the oldest in flight */
+            continue;
+        }
         if (atomic_load(&q->gone) || !atomic_load(&q->healthy)) {
             /* Disappeared or failed while it waited here: placed again,
              * elsewhere (a failed device's queue drains without a try
@@ -405,47 +519,24 @@ static void *driver_main(void *arg)
         }
         uint64_t t0 = 0, t1 = 0;
         double model_us = -1;
-        int rc = run_here(q, t, &t0, &t1, &model_us);
-        if (rc == 0) {
-            atomic_fetch_add(&q->tasks, 1);
-            if (model_us >= 0 && t->node)
-                ((qv__node *)t->node)->board_us = (float)model_us;
-            t->model_us = model_us;
-            qv__task_complete(rt, t, q->dev->id, rt->nworkers + q->dev->id - 1, t0, t1,
-                              NULL);
-        } else {
-            atomic_fetch_add(&q->failed, 1);
-            free(t->why);
-            t->why = strdup(qv_last_error()); /* the backends name the device */
-            t->skip |= 1u << q->dev->id;
-            /* Say what happens next, truthfully: without a CPU
-             * implementation there may be no other device. */
-            const char *then = t->func->cpu ? "runs elsewhere"
-                                            : "runs elsewhere if another device can run it";
-            if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {
-                mark_broken(q, t->func);
-                qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
-                        t->func->name, qv_last_error(), then);
-            } else if (rc != QV_ENOMEM) {
-                char why[300];
-                snprintf(why, sizeof why, "%s failed (%s: %s)", q->name, qv_strerror(rc),
-                         qv_last_error());
-                atomic_store(&q->healthy, false);
-                qv__log(1, "%s; it is taken out of service and '%s' %s", why,
-                        t->func->name, then);
-                qv__region_devices_changed(rt, why); /* plans are made without it */
-            } else {
-                qv__log(2, "%s: no memory for '%s'; it %s", q->name, t->func->name, then);
+        if (q->depth > 1) {
+            /* Launched now, waited for when the board has depth of them
+             * or nothing else to start. */
+            qv_event *ev = NULL;
+            double b0;
+            bool board;
+            int rc = launch_here(q, t, &t0, &ev, &board, &b0);
+            if (rc) {
+                ran(q, t, rc, t0, qv__now_ns(), model_us);
+                continue;
             }
-            /* The buffers still hold their last valid copies: a failed
-             * task marked nothing written. Placed again, away from here. */
-            qv__sched_push(rt, t);
+            q->fly[q->nfly++] = (struct flight){t, ev, t0};
+            if (q->nfly >= q->depth)
+                land_one(q);
+            continue;
         }
-        /* Idle now: the device is free from this moment on. */
-        pthread_mutex_lock(&q->mu);
-        if (!q->head)
-            atomic_store(&q->ready_ns, qv__now_ns());
-        pthread_mutex_unlock(&q->mu);
+        int rc = run_here(q, t, &t0, &t1, &model_us);
+        ran(q, t, rc, t0, t1, model_us);
     }
     return NULL;
 }
@@ -481,6 +572,7 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__f
     /* A remote board's copies are queued, not timed (they overlap its
      * runs): its board file's link, the network, stays the estimate. */
     q->emulated = f->r.emulated || ops == &qv__remote_ops;
+    q->depth = ops == &qv__remote_ops ? QV__DEVQ_DEPTH : 1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     pthread_mutex_init(&q->fit_mu, NULL);
