@@ -261,6 +261,25 @@ static void test_longjmp(void **state)
     qv__part_json_free(r);
 }
 
+/* A signal handler that is instrumented, run at any point of the hooks:
+ * each of its runs is recorded, or skipped in pairs (enter and exit) when
+ * it came while the thread was inside a hook; nothing is left unpaired. */
+static void test_signal(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "signal"), 0);
+    qv__jval *r = report();
+    int n = (int)truth("alarms");
+    const qv__jval *h = find(r, "functions", "on_alarm");
+    int calls = h ? (int)num(h, "calls") : 0, skipped = (int)num(r, "reentered");
+    assert_true(n > 0);
+    assert_int_equal(skipped % 2, 0);
+    assert_int_equal(calls + skipped / 2, n);
+    assert_int_equal((int)num(func(r, "tick"), "calls"), 2000000);
+    assert_int_equal((int)num(r, "unpaired"), 0);
+    qv__part_json_free(r);
+}
+
 /* GCC keeps the hooks of an inlined function, called from its caller's
  * frame: not mistaken for a longjmp out of the caller. */
 static void test_inlined(void **state)
@@ -439,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_spin),       cmocka_unit_test(test_recursion),
         cmocka_unit_test(test_threads),    cmocka_unit_test(test_fork),
         cmocka_unit_test(test_longjmp),    cmocka_unit_test(test_inlined),
+        cmocka_unit_test(test_signal),
         cmocka_unit_test(test_exit_status),
         cmocka_unit_test(test_nopie),      cmocka_unit_test(test_stripped),
         cmocka_unit_test(test_not_instrumented), cmocka_unit_test(test_bad_out),

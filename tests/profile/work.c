@@ -16,10 +16,14 @@
  *   note      fir: 5 calls of 2 ms, each noted as n=4096 taps=64 through
  *             a weak qv_profile_note (absent without the library)
  *   fir       the same without the notes
+ *   signal    a SIGALRM every 100 us runs on_alarm (instrumented) while
+ *             main calls tick 2 million times; prints how many ran
  *   inline    sum_sq calls sq 100 times, inlined (GCC keeps the inlined
  *             copies' hooks, called from sum_sq's own frame), then spins 2 ms
  */
 #include <pthread.h>
+#include <signal.h>
+#include <sys/time.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -116,6 +120,12 @@ KEEP int sum_sq(int n)
     return s;
 }
 
+static volatile sig_atomic_t alarms;
+KEEP void on_alarm(int sig);
+KEEP int tick(int x);
+KEEP void on_alarm(int sig) { (void)sig; alarms++; }
+KEEP int tick(int x) { return x + 1; }
+
 KEEP void in_child(void) { spin(3); }
 static double acc_child;
 
@@ -162,6 +172,18 @@ int main(int argc, char **argv)
         if (!setjmp(jb))
             jumper(8);
         TIMED(&acc_b, spin_b());
+    } else if (!strcmp(mode, "signal")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm;
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval it = { { 0, 100 }, { 0, 100 } }, off = { { 0, 0 }, { 0, 0 } };
+        setitimer(ITIMER_REAL, &it, NULL);
+        int x = 0;
+        for (int i = 0; i < 2000000; i++)
+            x = tick(x);
+        setitimer(ITIMER_REAL, &off, NULL);
+        printf("%d\ntime alarms %d\n", x, (int)alarms);
     } else if (!strcmp(mode, "inline")) {
         printf("%d\n", sum_sq(100));
     } else if (!strcmp(mode, "exit")) {
