@@ -179,7 +179,8 @@ sanitize)
     ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
         LSAN_OPTIONS="suppressions=$ROOT/tests/lsan.supp" ctest_in build-asan
     build build-tsan -DQV_SANITIZE=thread -DCMAKE_BUILD_TYPE=Debug -DQV_BUILD_BENCH=OFF
-    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1" ctest_in build-tsan
+    TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$ROOT/tests/tsan.supp" \
+        ctest_in build-tsan
     ;;
 install-check)
     install_check "${2:-build}"
