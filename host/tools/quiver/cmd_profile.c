@@ -465,6 +465,11 @@ static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
         pf_func *f = &p->funcs[i];
         double per = f->outer ? f->incl_ns / (double)f->outer : 0;
         f->too_short = per < 10 * p->probe_pair_ns;
+        /* Every activation lies within an outermost one: self time cannot
+         * exceed inclusive time but for the probe correction's rounding
+         * on calls too short to measure. */
+        if (f->self_ns > f->incl_ns)
+            f->self_ns = f->incl_ns;
     }
     /* Sort by inclusive time; arcs follow their functions' new places. */
     uint32_t *rank = xrealloc(NULL, p->nfuncs * sizeof *rank);
