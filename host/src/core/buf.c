@@ -58,15 +58,20 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
     if (n) {
         void **node = tsearch(&b->range, &rt->buf_tree, range_cmp);
         if (!node || *node != (void *)&b->range) {
+            /* The other buffer as it is now: once unlocked, another thread
+             * may unregister it. */
+            const qv_buf *o =
+                node ? (const qv_buf *)((const char *)*node - offsetof(qv_buf, range)) : NULL;
+            size_t osize = o ? o->size : 0;
+            const void *optr = o ? o->ptr : NULL;
             pthread_mutex_unlock(&rt->reg_mu);
             pthread_mutex_destroy(&b->coh_mu);
             free(b);
             if (!node)
                 return qv__fail(QV_ENOMEM, "qv_buf_register: out of memory");
-            const qv_buf *o = (const qv_buf *)((const char *)*node - offsetof(qv_buf, range));
             return qv__fail(QV_EEXIST, "qv_buf_register: %zu bytes at %p overlap the "
                             "registered buffer of %zu bytes at %p; a buffer may not "
-                            "share memory with another", n, ptr, o->size, o->ptr);
+                            "share memory with another", n, ptr, osize, optr);
         }
     }
     b->next = rt->bufs;
