@@ -65,8 +65,10 @@
 #define QVP_NOTES 256           /* distinct notes per process */
 #define QVP_NOTE_SCALARS 8
 
+struct qvp_arc;
 typedef struct qvp_fn {
     uintptr_t addr;
+    struct qvp_arc *last; /* the arc of its last callee: a cache */
     uint64_t active; /* open activations */
     uint64_t outer;  /* completed outermost activations */
     uint64_t incl;   /* ticks of outermost activations */
@@ -85,7 +87,6 @@ typedef struct qvp_arc {
 
 typedef struct qvp_frame {
     qvp_arc *arc;
-    qvp_arc *last;    /* the arc of this call's last callee: a cache */
     uintptr_t fn;
     uintptr_t sp;   /* the enter hook's frame: below the function's own */
     uintptr_t site; /* the call site the hook was given */
@@ -309,8 +310,9 @@ API void __cyg_profile_func_enter(void *fn, void *site)
         return;
     }
     qvp_frame *up = t->depth ? &t->stack[t->depth - 1] : NULL;
-    qvp_arc *a = up && up->last && up->last->callee == (uintptr_t)fn
-                     ? up->last
+    qvp_fn *ufn = up ? up->arc->fn : NULL;
+    qvp_arc *a = ufn && ufn->last && ufn->last->callee == (uintptr_t)fn
+                     ? ufn->last
                      : arc_find(t, (uintptr_t)fn, up ? up->fn : 0);
     if (!a) {
         t->dropped++;
@@ -319,14 +321,13 @@ API void __cyg_profile_func_enter(void *fn, void *site)
         return;
     }
     a->fn->active++;
-    if (up)
-        up->last = a;
+    if (ufn)
+        ufn->last = a;
     qvp_frame *f = &t->stack[t->depth++];
     f->arc = a;
     f->fn = (uintptr_t)fn;
     f->sp = sp;
     f->site = (uintptr_t)site;
-    f->last = NULL;
     f->child = f->nchild = f->desc = 0;
     t->busy = 0;
     f->t0 = ticks();
@@ -521,7 +522,6 @@ NOI static void at_fork_child(void)
         }
         a->fn->active++;
         f->arc = a;
-        f->last = NULL;
         f->child = f->nchild = f->desc = 0;
         f->t0 = t_start;
         me->depth = i + 1;
