@@ -31,7 +31,7 @@
 struct qv_wrap_state {
     struct qv_wrap_state *next;
     qv_wrap_fn *fn;
-    qv_func *f;       /* NULL until made; guarded by g_mu */
+    qv_func *f;       /* NULL until made (under g_mu), then read without it */
     int broken;       /* 1: f could not be made; guarded by g_mu */
     char why[256];    /* why f is not made, or its FPGA binding failed */
     char region[128]; /* "wrap:<name>": each call is one entry */
@@ -220,6 +220,8 @@ static struct qv_wrap_state *state_of(qv_wrap_fn *fn)
  * made (s->why says why). */
 static int func_of(struct qv_wrap_state *s)
 {
+    if (__atomic_load_n(&s->f, __ATOMIC_ACQUIRE))
+        return 0;
     pthread_mutex_lock(&g_mu);
     int rc = 0;
     if (s->broken)
@@ -252,7 +254,7 @@ static int func_of(struct qv_wrap_state *s)
                 snprintf(s->why, sizeof s->why,
                          "no FPGA implementation: kernel %s: %s: %s", fn->kernel,
                          qv_strerror(e), qv_last_error());
-            s->f = f;
+            __atomic_store_n(&s->f, f, __ATOMIC_RELEASE);
         }
     }
     pthread_mutex_unlock(&g_mu);
