@@ -222,6 +222,7 @@ typedef struct merge {
      * profiles hold hundreds of functions, not millions */
     uint32_t *fmod;
     uint64_t *foff;
+    double probe_in, probe_pair; /* of the last profile read */
 } merge;
 
 static size_t module_index(merge *m, const char *path)
@@ -296,9 +297,13 @@ static double pos(double x)
 static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
 {
     pf_prof *p = m->p;
-    p->processes++;
-    p->threads += (unsigned)r->nthreads;
-    p->wall_ns += (double)r->wall_ns;
+    /* A process that ran no instrumented code (a shell between quiver and
+     * the program) adds nothing, not even its time. */
+    if (r->narcs) {
+        p->processes++;
+        p->threads += (unsigned)r->nthreads;
+        p->wall_ns += (double)r->wall_ns;
+    }
     if (main_proc) {
         p->main_wall_ns = (double)r->wall_ns;
         p->probe_in_ns = r->probe_in_ns;
@@ -312,6 +317,8 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
     }
     p->notes_dropped += r->notes_dropped;
     double in = r->probe_in_ns, pair = r->probe_pair_ns;
+    m->probe_in = in;
+    m->probe_pair = pair;
     for (size_t i = 0; i < r->nfns; i++) {
         const qv__prof_fn *f = &r->fns[i];
         uint32_t k = func_of(m, r, f->fn);
@@ -423,7 +430,17 @@ static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
         qv__prof_raw_free(r);
     }
     closedir(d);
-    if (!ret && !have_main) {
+    if (!ret && !have_main && p->narcs) {
+        /* A shell or launcher that ends with _exit: its children's profiles
+         * are the program's. */
+        qv__escape(o->argv[0], esc, sizeof esc);
+        fprintf(stderr, PROG ": note: %s wrote no profile of its own (it ended with _exit or "
+                             "exec, or was not instrumented); the report covers the processes "
+                             "it started\n", esc);
+        p->main_wall_ns = p->wall_ns;
+        p->probe_in_ns = m.probe_in;
+        p->probe_pair_ns = m.probe_pair;
+    } else if (!ret && !have_main) {
         qv__escape(o->argv[0], esc, sizeof esc);
         if (o->signaled)
             fprintf(stderr, PROG ": %s was killed by signal %d before it wrote its profile\n",
