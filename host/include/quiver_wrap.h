@@ -109,6 +109,8 @@ typedef struct qv_wrap_stats {
     uint64_t busy;     /* an output overlaps memory another thread's
                         * wrapped call is using */
     uint64_t failed;   /* the runtime refused or failed the call */
+    uint64_t nested;   /* made from inside a Quiver task (a wrapped
+                        * function's __real_ calling another) */
 } qv_wrap_stats;
 
 /* Fills *out for the wrapped function called `name` (as qv_wrap_fn.name).

@@ -472,7 +472,7 @@ static void test_run_no_board(void **state)
     log = compare(QV_WRAP_APP, "basic", 1, "QV_CONFIG=", "QUIVER_WRAP_MIN_BYTES=0",
                   "QUIVER_WRAP_WHERE=fpga", NULL);
     has(log, "fir: 1 calls: 0 to the runtime, 1 to __real_fir");
-    has(log, "failed 1)");
+    has(log, "failed 1, nested 0)");
     free(log);
 }
 
@@ -517,6 +517,25 @@ static const qv_wrap_arg div_args[] = {
 static qv_wrap_fn div_fn = {
     QV_WRAP_ABI, "wrap_test_div", NULL, div_args, 3, cpu_div, NULL, NULL, NULL, NULL};
 
+/* div_fn's CPU implementation calls nest_fn: from inside a task, the
+ * nested call goes to __real_. */
+static int g_nested_rc = -1;
+static qv_wrap_fn nest_fn;
+
+static void cpu_outer(const qv_call *c)
+{
+    uint32_t n = 1, m = 1;
+    float y[1];
+    void *argv[3] = {y, &n, &m};
+    g_nested_rc = qv_wrap_call(&nest_fn, argv);
+    cpu_div(c);
+}
+
+static qv_wrap_fn nest_fn = {
+    QV_WRAP_ABI, "wrap_test_nested", NULL, div_args, 3, cpu_div, NULL, NULL, NULL, NULL};
+static qv_wrap_fn outer_fn = {
+    QV_WRAP_ABI, "wrap_test_outer", NULL, div_args, 3, cpu_outer, NULL, NULL, NULL, NULL};
+
 /* Calls whose sizes cannot be had go to __real_ (1) and count as unsized;
  * a call of 64 KiB runs in the runtime and fills the caller's memory. */
 static void test_lib_unsized(void **state)
@@ -547,6 +566,16 @@ static void test_lib_unsized(void **state)
     assert_int_equal(st.runtime, 1);
     assert_int_equal(st.real, 4);
     assert_int_equal(st.unsized, 4);
+    /* A wrapped call made by a task goes to __real_. */
+    y = calloc(n, sizeof *y);
+    assert_non_null(y);
+    argv[0] = y;
+    assert_int_equal(qv_wrap_call(&outer_fn, argv), 0);
+    assert_int_equal(g_nested_rc, 1);
+    assert_true(y[1] == 1.0f);
+    assert_int_equal(qv_wrap_stats_get("wrap_test_nested", &st), 0);
+    assert_int_equal(st.calls, 1);
+    assert_int_equal(st.nested, 1);
     free(y);
     size_t size[3] = {400, 4, 4}, g[3] = {0}, l[3] = {0};
     void *ptr[3] = {NULL, NULL, NULL};

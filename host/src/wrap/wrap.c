@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "config/catalog_expr.h"
+#include "core/internal.h" /* qv__current_worker */
 #include "quiver.h"
 #include "quiver_wrap.h"
 
@@ -35,7 +36,8 @@ struct qv_wrap_state {
     int broken;       /* 1: f could not be made; guarded by g_mu */
     char why[256];    /* why f is not made, or its FPGA binding failed */
     char region[128]; /* "wrap:<name>": each call is one entry */
-    _Atomic uint64_t calls, runtime, disabled, below, unsized, overlap, busy, failed;
+    _Atomic uint64_t calls, runtime, disabled, below, unsized, overlap, busy, failed,
+        nested;
 };
 
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
@@ -65,7 +67,7 @@ static void print_stats(void)
         fprintf(stderr,
                 "quiver wrap: %s: %llu calls: %llu to the runtime, %llu to __real_%s "
                 "(disabled %llu, below %llu, unsized %llu, overlap %llu, busy %llu, "
-                "failed %llu)\n",
+                "failed %llu, nested %llu)\n",
                 s->fn->name, (unsigned long long)calls, (unsigned long long)rt,
                 (unsigned long long)(calls - rt), s->fn->name,
                 (unsigned long long)atomic_load(&s->disabled),
@@ -73,7 +75,8 @@ static void print_stats(void)
                 (unsigned long long)atomic_load(&s->unsized),
                 (unsigned long long)atomic_load(&s->overlap),
                 (unsigned long long)atomic_load(&s->busy),
-                (unsigned long long)atomic_load(&s->failed));
+                (unsigned long long)atomic_load(&s->failed),
+                (unsigned long long)atomic_load(&s->nested));
         if (!calls)
             fprintf(stderr,
                     "quiver wrap: %s: no call reached the wrapper (calls inside the "
@@ -457,6 +460,12 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
         atomic_fetch_add(&s->disabled, 1);
         return 1;
     }
+    /* From inside a task (a wrapped function's __real_ calling another):
+     * waiting there for a task of its own could deadlock the workers. */
+    if (qv__current_worker()) {
+        atomic_fetch_add(&s->nested, 1);
+        return 1;
+    }
     pthread_once(&g_rt_once, rt_init);
     pthread_rwlock_rdlock(&g_rw);
     int rc = run(s, fn, argv);
@@ -499,7 +508,8 @@ int qv_wrap_stats_get(const char *name, qv_wrap_stats *out)
                                    .unsized = atomic_load(&s->unsized),
                                    .overlap = atomic_load(&s->overlap),
                                    .busy = atomic_load(&s->busy),
-                                   .failed = atomic_load(&s->failed)};
+                                   .failed = atomic_load(&s->failed),
+                                   .nested = atomic_load(&s->nested)};
             out->real = out->calls - out->runtime;
             rc = 0;
             break;
