@@ -407,6 +407,25 @@ static void test_bad_out(void **state)
     e = slurp(cmd);
     assert_non_null(strstr(e, "cannot create --out /nonexistent/dir/out: No such file"));
     free(e);
+    /* a missing boards directory, before the program runs (it would
+     * write the file named after --out's) */
+    snprintf(cmd, sizeof cmd, "'%s' profile --out '%s' --boards /nonexistent -- touch '%s.ran' "
+             "2> '%s.err'", QV_QUIVER, QV_OUT, path, path);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+    snprintf(cmd, sizeof cmd, "%s.ran", path);
+    assert_int_equal(access(cmd, F_OK), -1);
+    snprintf(cmd, sizeof cmd, "%s.err", path);
+    e = slurp(cmd);
+    assert_non_null(strstr(e, "quiver profile: --boards /nonexistent: No such file or directory"));
+    free(e);
+    /* a program that cannot be run */
+    snprintf(cmd, sizeof cmd, "'%s' profile --out '%s' -- /nonexistent/prog 2> '%s.err'",
+             QV_QUIVER, QV_OUT, path);
+    assert_int_equal(WEXITSTATUS(system(cmd)), 1);
+    snprintf(cmd, sizeof cmd, "%s.err", path);
+    e = slurp(cmd);
+    assert_non_null(strstr(e, "quiver profile: cannot run /nonexistent/prog: No such file"));
+    free(e);
     /* usage errors */
     snprintf(cmd, sizeof cmd, "'%s' profile --json 2>/dev/null", QV_QUIVER);
     assert_int_equal(WEXITSTATUS(system(cmd)), 2);

@@ -25,6 +25,7 @@
 #include "profile/profraw.h"
 #include "quiver.h"
 #include "qv_escape.h"
+#include "qvpart.h"
 
 #define PROG "quiver profile"
 
@@ -546,6 +547,32 @@ static int parse_size(const char *arg, pf_sizes *s)
     return 0;
 }
 
+/* The catalog and the boards directory, checked before the program runs
+ * (a long run is not wasted on a typo); the report reads them again. 0, or
+ * 1 after printing why. */
+static int check_inputs(const pf_opts *o)
+{
+    if (o->boards) {
+        DIR *d = opendir(o->boards);
+        if (!d) {
+            fprintf(stderr, PROG ": --boards %s: %s\n", o->boards, strerror(errno));
+            return 1;
+        }
+        closedir(d);
+    }
+    if (o->catalog) {
+        qv_catalog *c;
+        qv_diag d = { 0 };
+        int rc = qv_catalog_load(o->catalog, &c, &d);
+        if (rc) {
+            qv_cli_diag(PROG, o->catalog, rc, &d);
+            return 1;
+        }
+        qv_catalog_destroy(c);
+    }
+    return 0;
+}
+
 int qv_cmd_profile(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -595,7 +622,7 @@ int qv_cmd_profile(int argc, char **argv)
     o.argv = argv + optind;
     char lib[PATH_MAX];
     ret = 1;
-    if (find_lib(lib, sizeof lib) || prepare_out(o.out))
+    if (find_lib(lib, sizeof lib) || check_inputs(&o) || prepare_out(o.out))
         goto out;
     long pid;
     if (run_program(o.argv, lib, o.out, o.json, &pid, &o.status, &o.signaled))

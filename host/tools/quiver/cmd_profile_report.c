@@ -316,8 +316,13 @@ static int load_boards(rep *r)
         fprintf(stderr, PROG ": --boards %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    struct dirent *e;
-    while ((e = readdir(d))) {
+    /* in name order, so that the report's order does not depend on the
+     * directory's */
+    struct dirent **ents;
+    int ne = scandir(dir, &ents, NULL, alphasort);
+    closedir(d);
+    for (int i = 0; i < ne; i++) {
+        const struct dirent *e = ents[i];
         size_t n = strlen(e->d_name);
         if (n < 6 || strcmp(e->d_name + n - 5, ".yaml"))
             continue;
@@ -332,13 +337,14 @@ static int load_boards(rep *r)
         qv__board **g = realloc(r->own, (r->nown + 1) * sizeof *g);
         if (!g) {
             qv__board_free(b);
-            closedir(d);
-            return 1;
+            break;
         }
         r->own = g;
         r->own[r->nown++] = b;
     }
-    closedir(d);
+    for (int i = 0; i < ne; i++)
+        free(ents[i]);
+    free(ents);
     return 0;
 }
 
