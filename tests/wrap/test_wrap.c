@@ -567,6 +567,7 @@ static void test_lib_unsized(void **state)
     assert_int_equal(st.real, 4);
     assert_int_equal(st.unsized, 4);
     /* A wrapped call made by a task goes to __real_. */
+    free(y);
     y = calloc(n, sizeof *y);
     assert_non_null(y);
     argv[0] = y;
