@@ -104,7 +104,8 @@ typedef struct qv_wrap_stats {
     uint64_t below;    /* fewer bytes than QUIVER_WRAP_MIN_BYTES */
     uint64_t unsized;  /* a size expression could not be evaluated (a
                         * division by zero, an overflow, a negative
-                        * scalar) or a NULL buffer */
+                        * scalar), an integer scalar of 0, or a NULL
+                        * buffer */
     uint64_t overlap;  /* an output overlaps another argument */
     uint64_t busy;     /* an output overlaps memory another thread's
                         * wrapped call is using */

@@ -318,8 +318,15 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
     uint64_t vals[QV_MAX_ARGS];
     size_t nv = 0;
     for (unsigned i = 0; i < fn->nargs; i++)
-        if (!fn->args[i].size && scalar_value(&fn->args[i], argv[i], &vals[nv]))
+        if (!fn->args[i].size && scalar_value(&fn->args[i], argv[i], &vals[nv])) {
+            /* The catalog holds its kernels to scalars of 1 or more: a 0
+             * (n = 0, an empty call) stays with the original. */
+            if (!vals[nv]) {
+                atomic_fetch_add(&s->unsized, 1);
+                return 1;
+            }
             names[nv++] = fn->args[i].name;
+        }
     size_t bytes[QV_MAX_ARGS] = {0};
     uint64_t total = 0;
     for (unsigned i = 0; i < fn->nargs; i++) {
