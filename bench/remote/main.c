@@ -407,6 +407,7 @@ static int bench_signal(const br_args *a, const char *ep)
         snprintf(models[c], sizeof models[c], "%s/models-%d", a->tmpdir, c);
     double *wall[4];
     br_signal_out last[3];
+    uint64_t remote_all[3] = {0, 0, 0}; /* remote-board tasks, all rounds */
     int rc = 0;
     for (int c = 0; c < 4; c++)
         if (!(wall[c] = calloc((size_t)a->runs, sizeof(double))))
@@ -422,6 +423,9 @@ static int bench_signal(const br_args *a, const char *ep)
                 rc = -1;
             }
             wall[c][r] = last[c].wall_ms;
+            for (unsigned d = 0; d < last[c].ndev; d++)
+                if (last[c].cls[d] == QV_CLASS_REMOTE)
+                    remote_all[c] += last[c].tasks[d];
         }
     }
     if (!rc) {
@@ -444,7 +448,10 @@ static int bench_signal(const br_args *a, const char *ep)
             printf(" | %llu / %llu | %.1e OK |\n", (unsigned long long)last[c].replayed,
                    (unsigned long long)last[c].fused, last[c].worst);
         }
-        printf("\n");
+        printf("\nTasks on the remote board over all %d rounds (%d tasks each): placed by the "
+               "scheduler %llu, fft kept there %llu.\n\n",
+               a->runs, 3 * a->frames, (unsigned long long)remote_all[1],
+               (unsigned long long)remote_all[2]);
         /* Where fft is kept to the remote board, that board runs every FFT. */
         uint64_t remote = 0;
         for (unsigned d = 0; d < last[2].ndev; d++)
