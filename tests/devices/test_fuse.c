@@ -223,6 +223,46 @@ static void fused_chain_equals_sequential(void **state)
     sig_close(&S, true);
 }
 
+/* The host writes the next input of a frame whose fir is owed: the owed
+ * call does not run then (the program would wait for it); it reads a
+ * snapshot of the input as it was, whenever it runs. */
+static void host_write_snapshots_the_input(void **state)
+{
+    (void)state;
+    static sig S;
+    static float old[SN], y[SN];
+    sig_open(&S, FR);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    frame(&S, 3);
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    ri = info(&S);
+    uint64_t owed = S.rt->ndefer;
+    assert_true(owed >= 1);
+    memcpy(old, S.x[3], sizeof old);
+    assert_int_equal(qv_buf_acquire(S.bx[3], QV_W), 0);
+    for (int i = 0; i < SN; i++)
+        S.x[3][i] = -3.0f * S.x[3][i] + 1.0f;
+    assert_int_equal(qv_buf_release(S.bx[3]), 0);
+    assert_int_equal(S.rt->ndefer, owed); /* nothing ran for the write */
+    assert_non_null(S.rt->snaps);
+    /* y of frame 3, read now, is the fir of the input it was made from. */
+    assert_int_equal(qv_buf_wait(S.by[3]), 0);
+    qv_hls_fir_ref(old, S.h, y, SN, TAPS);
+    for (int i = 0; i < SN; i++)
+        if (fabsf(y[i] - S.y[3][i]) > 1e-4f)
+            fail_msg("y[%d] = %g, the fir of the old input gives %g", i, S.y[3][i], y[i]);
+    /* Once nothing holds it, the snapshot goes. */
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    assert_int_equal(qv_buf_wait(S.bim[3]), 0);
+    qv__defer_sweep(S.rt, false);
+    assert_null(S.rt->snaps);
+    assert_int_equal(qv_buf_acquire(S.bx[3], QV_W), 0);
+    memcpy(S.x[3], old, sizeof old);
+    assert_int_equal(qv_buf_release(S.bx[3]), 0);
+    sig_close(&S, true);
+}
+
 /* One set of intermediates for every frame: each frame's chain writes
  * what the last one is owed, so those calls run first, in order. */
 static void fused_chain_with_reused_buffers(void **state)
@@ -273,6 +313,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fused_chain_equals_sequential),
         cmocka_unit_test(fused_chain_with_reused_buffers),
+        cmocka_unit_test(host_write_snapshots_the_input),
         cmocka_unit_test(nonzero_input_keeps_the_chain),
         cmocka_unit_test(failed_fused_launch_runs_on_the_cpu),
     };

@@ -15,15 +15,32 @@
  * conflict with, oldest first. Calls that conflict with nothing stay
  * deferred; moving them after the access changes nothing any call can see.
  *
+ * A recipe that only reads a buffer need not run when the buffer is about
+ * to be written (the host writing the next frame's input): it is given a
+ * snapshot of the buffer as it is, which it reads instead, whenever it
+ * runs. A snapshot is a buffer of the runtime's own; it goes once no
+ * recipe holds it and no task uses it (qv__defer_sweep).
+ *
  * Everything here is under submit_mu. The list is short in a program that
- * reuses its buffers (each entry forces the last one's recipes); a program
- * with fresh buffers per entry keeps one or two recipes per entry until it
- * reads their buffers, unregisters them or shuts down.
+ * reuses its buffers (a newer recipe overwriting the same outputs prunes
+ * the older one); a program with fresh buffers per entry keeps one or two
+ * recipes per entry until it reads their buffers, unregisters them or
+ * shuts down.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/internal.h"
+
+/* Buffers up to this size are snapshotted for the recipes that read them;
+ * larger ones make the recipes run first, as any conflict. */
+#define SNAP_MAX ((size_t)64 << 20)
+
+struct qv__snap {
+    struct qv__snap *next; /* rt->snaps */
+    unsigned refs;         /* deferred calls that read it */
+    qv_buf b;              /* the buffer the calls name */
+};
 
 struct qv__defer {
     qv__defer *prev, *next; /* rt->defer_head..tail, oldest first */
@@ -51,6 +68,11 @@ static void mark(qv__defer *d, int by)
 
 static void unlink_defer(qv_runtime *rt, qv__defer *d)
 {
+    for (unsigned j = 0; j < d->nbufs; j++) {
+        struct qv__snap *s = d->ubuf[j]->snap;
+        if (s && !--s->refs)
+            atomic_store_explicit(&rt->snap_idle, true, memory_order_relaxed);
+    }
     if (d->prev)
         d->prev->next = d->next;
     else
@@ -235,9 +257,103 @@ static int close_needs(qv_runtime *rt, access_set *s)
     return 0;
 }
 
+/* A snapshot of b's bytes as they are now, or NULL (no memory). */
+static struct qv__snap *snap_new(qv_runtime *rt, const qv_buf *b)
+{
+    struct qv__snap *s = calloc(1, sizeof *s);
+    void *data = s ? malloc(b->size) : NULL;
+    if (!data) {
+        free(s);
+        return NULL;
+    }
+    memcpy(data, b->ptr, b->size);
+    s->b.magic = QV__BUF_MAGIC;
+    s->b.rt = rt;
+    s->b.ptr = data;
+    s->b.size = b->size;
+    s->b.range.lo = (uintptr_t)data;
+    s->b.range.hi = (uintptr_t)data + b->size;
+    atomic_init(&s->b.users, 0);
+    atomic_init(&s->b.valid, 1u);
+    atomic_init(&s->b.err, 0);
+    pthread_mutex_init(&s->b.coh_mu, NULL);
+    s->b.snap = s;
+    s->next = rt->snaps;
+    rt->snaps = s;
+    return s;
+}
+
+/* Gives the recipes that only read b, which an access is about to write, a
+ * snapshot of b to read instead, so that they need not run first. Only
+ * when the host memory of b holds its bytes now: no deferred call writes
+ * it, no task is writing it, the host does not hold it. */
+static void snap_readers(qv_runtime *rt, qv_buf *b)
+{
+    if (!b->lazy || b->lazy_w || b->host || b->snap || !b->size || b->size > SNAP_MAX ||
+        !(atomic_load(&b->valid) & 1u) ||
+        (b->last_writer &&
+         !atomic_load_explicit(&b->last_writer->done, memory_order_acquire)))
+        return;
+    struct qv__snap *s = NULL;
+    for (qv__defer *d = rt->defer_head; d; d = d->next) {
+        unsigned j = 0;
+        while (j < d->nbufs && d->ubuf[j] != b)
+            j++;
+        if (d->stash || j == d->nbufs || d->modes[j] != QV_R)
+            continue;
+        if (!s && !(s = snap_new(rt, b)))
+            return; /* then they run first, as ever */
+        for (unsigned i = 0; i < d->nargs; i++)
+            if (d->f->args[i].is_buf && d->args[i].buf == b)
+                d->args[i].buf = &s->b;
+        d->ubuf[j] = &s->b;
+        b->lazy--;
+        s->b.lazy++;
+        s->refs++;
+    }
+}
+
+void qv__defer_sweep(qv_runtime *rt, bool all)
+{
+    struct qv__snap *gone = NULL;
+    pthread_mutex_lock(&rt->submit_mu);
+    atomic_store_explicit(&rt->snap_idle, false, memory_order_relaxed);
+    for (struct qv__snap **p = &rt->snaps; *p;) {
+        struct qv__snap *s = *p;
+        if (!all && (s->refs || atomic_load(&s->b.users))) {
+            if (!s->refs) /* a task still reads it: later */
+                atomic_store_explicit(&rt->snap_idle, true, memory_order_relaxed);
+            p = &s->next;
+            continue;
+        }
+        *p = s->next;
+        if (s->b.last_writer)
+            qv__task_release(rt, s->b.last_writer);
+        for (size_t i = 0; i < s->b.nreaders; i++)
+            qv__task_release(rt, s->b.readers[i]);
+        s->b.magic = 0;
+        s->next = gone;
+        gone = s;
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    while (gone) { /* its device copies go as an unregistered buffer's */
+        struct qv__snap *s = gone;
+        gone = s->next;
+        qv__coh_flush(rt, &s->b);
+        pthread_mutex_destroy(&s->b.coh_mu);
+        free(s->b.readers);
+        free(s->b.err_msg);
+        free(s->b.ptr);
+        free(s);
+    }
+}
+
 int qv__defer_force(qv_runtime *rt, qv_buf *const *bufs, const unsigned *modes,
                     unsigned n, qv__task **forced)
 {
+    for (unsigned j = 0; j < n; j++)
+        if (modes[j] & QV_W)
+            snap_readers(rt, bufs[j]);
     access_set s = {0};
     int rc = 0;
     for (unsigned j = 0; j < n && !rc; j++)
@@ -275,7 +391,7 @@ void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m)
     qv__task *forced = NULL;
     pthread_mutex_lock(&rt->submit_mu);
     if (qv__defer_hit(buf, m))
-        qv__defer_force(rt, &buf, &m, 1, &forced);
+        qv__defer_force(rt, &buf, &m, 1, &forced); /* or snapshots it */
     pthread_mutex_unlock(&rt->submit_mu);
     qv__defer_start(rt, forced);
 }

@@ -196,6 +196,9 @@ struct qv_buf {
      * that write it; under submit_mu. Any access to the buffer submits
      * the ones it conflicts with first. */
     unsigned    lazy, lazy_w;
+    /* A snapshot the runtime took of another buffer for deferred calls
+     * that read it (defer.c); NULL for the application's buffers. */
+    struct qv__snap *snap;
 };
 
 /* ---- tasks ------------------------------------------------------------- */
@@ -411,6 +414,10 @@ struct qv_runtime {
      * calls whose outputs a fused launch left to compute when read. */
     struct qv__defer *defer_head, *defer_tail;
     uint64_t defer_seq, ndefer;
+    /* Snapshots of buffers that deferred calls read (defer.c), under
+     * submit_mu; snap_idle: one of them may be free to go. */
+    struct qv__snap *snaps;
+    atomic_bool snap_idle;
     /* Fused kernels made ready to launch (fuse.c), under reg_mu. */
     struct qv__fused *fused;
     /* Parts shipped whole to remote boards (part.c), under reg_mu. */
@@ -506,6 +513,10 @@ static inline bool qv__defer_hit(const qv_buf *b, unsigned m)
 void qv__defer_prune(qv_runtime *rt);
 /* Frees deferred calls left at destroy (none: shutdown submits them). */
 void qv__defer_free(qv_runtime *rt);
+/* Frees the snapshots that no deferred call and no task uses any more;
+ * all of them with all true (destroy, before the devices close). Not
+ * under submit_mu. */
+void qv__defer_sweep(qv_runtime *rt, bool all);
 /* Host access to buf with mode m: forces what it conflicts with and
  * starts those tasks (takes submit_mu). */
 void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m);

@@ -56,6 +56,7 @@ static int runtime_init_sync(qv_runtime *rt)
     for (unsigned i = 0; i < QV__EPOCHS; i++)
         atomic_init(&rt->live[i], 0);
     atomic_init(&rt->nheld, 0);
+    atomic_init(&rt->snap_idle, false);
     return 0;
 }
 
@@ -309,6 +310,7 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
         qv__log(1, "trace not written: %s", qv_last_error());
     rt->magic = 0;
     qv__bufs_destroy(rt);
+    qv__defer_sweep(rt, true);
     qv__perf_close(rt);
     qv__rec_destroy(rt->rec);
     rt->rec = NULL;

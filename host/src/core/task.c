@@ -369,6 +369,8 @@ void qv__defer_start(qv_runtime *rt, qv__task *list)
         if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
             qv__sched_push(rt, t);
     }
+    if (atomic_load_explicit(&rt->snap_idle, memory_order_relaxed))
+        qv__defer_sweep(rt, false);
 }
 
 QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs)
