@@ -43,6 +43,7 @@
 # tree (quiver_cli), and the boards of QUIVER_DATA_DIR (the package's
 # share/quiver, or <Quiver's build>/share/quiver in its own build).
 
+set(_QV_EMU_SCRIPT "${CMAKE_CURRENT_LIST_FILE}")
 if(NOT QUIVER_DATA_DIR AND DEFINED quiver_BINARY_DIR)
   set(QUIVER_DATA_DIR ${quiver_BINARY_DIR}/share/quiver)
 endif()
@@ -108,9 +109,9 @@ function(_qv_emu_board board out_file out_name out_platform)
 endfunction()
 
 # _qv_emu_base(base catalog OUT_TEXT): the base catalog's text, to which
-# the kernels' entries are appended; links beside `catalog` to the
-# directories beside `base` (boards/, bitstreams/), for its relative paths
-# (only directories: nothing generated here can write through a link). Its `kernels` must be its last key,
+# the kernels' entries are appended. The links its relative paths need are
+# made at build time, before the check (the script mode at the end of this
+# file): a build tree's bitstreams/ exists only once built. Its `kernels` must be its last key,
 # a block list indented by two spaces (as the package's kernels.yaml): the
 # appended entries continue that list. `quiver check` then reads the whole.
 function(_qv_emu_base base catalog out)
@@ -136,17 +137,6 @@ function(_qv_emu_base base catalog out)
   endif()
   if(NOT text MATCHES "\n$")
     string(APPEND text "\n")
-  endif()
-  get_filename_component(bdir ${base} DIRECTORY)
-  get_filename_component(cdir ${catalog} DIRECTORY)
-  if(NOT bdir STREQUAL cdir)
-    file(MAKE_DIRECTORY ${cdir})
-    file(GLOB children RELATIVE ${bdir} ${bdir}/*)
-    foreach(c ${children})
-      if(IS_DIRECTORY ${bdir}/${c} AND NOT EXISTS ${cdir}/${c})
-        file(CREATE_LINK ${bdir}/${c} ${cdir}/${c} SYMBOLIC)
-      endif()
-    endforeach()
   endif()
   set(${out} "${text}" PARENT_SCOPE)
 endfunction()
@@ -304,7 +294,15 @@ ${base_text}${entries}")
 kernels:
 ${entries}")
     endif()
+    set(link "")
+    get_filename_component(bdir "${base}" DIRECTORY)
+    get_filename_component(cdir ${catalog} DIRECTORY)
+    if(base AND NOT bdir STREQUAL cdir)
+      set(link COMMAND ${CMAKE_COMMAND} -DQV_EMU_LINK_FROM=${bdir} -DQV_EMU_LINK_TO=${cdir}
+               -P ${_QV_EMU_SCRIPT})
+    endif()
     add_custom_command(OUTPUT ${catalog}.checked
+      ${link}
       COMMAND ${cli} check -q ${catalog}
       COMMAND ${CMAKE_COMMAND} -E touch ${catalog}.checked
       DEPENDS ${catalog} "$<TARGET_PROPERTY:${ctgt},QV_EMU_XCLBINS>" ${cli_dep}
@@ -337,3 +335,20 @@ discovery:
   set(${name}_CATALOG ${catalog} PARENT_SCOPE)
   set(${name}_CATALOG_TARGET ${ctgt} PARENT_SCOPE)
 endfunction()
+
+# ---- script mode: the links of a BASE_CATALOG (cmake -P) -----------------
+# cmake -DQV_EMU_LINK_FROM=dir -DQV_EMU_LINK_TO=dir -P QuiverEmuKernel.cmake
+# links each directory of FROM into TO (boards/, bitstreams/...), where TO
+# has nothing of that name, so that the base catalog's relative paths hold
+# for the catalog written in TO. Only directories: nothing this file writes
+# can go through a link into the base's directory.
+if(CMAKE_SCRIPT_MODE_FILE AND QV_EMU_LINK_FROM AND QV_EMU_LINK_TO)
+  file(MAKE_DIRECTORY ${QV_EMU_LINK_TO})
+  file(GLOB children RELATIVE ${QV_EMU_LINK_FROM} ${QV_EMU_LINK_FROM}/*)
+  foreach(c ${children})
+    if(IS_DIRECTORY ${QV_EMU_LINK_FROM}/${c} AND NOT EXISTS ${QV_EMU_LINK_TO}/${c} AND
+       NOT IS_SYMLINK ${QV_EMU_LINK_TO}/${c})
+      file(CREATE_LINK ${QV_EMU_LINK_FROM}/${c} ${QV_EMU_LINK_TO}/${c} SYMBOLIC)
+    endif()
+  endforeach()
+endif()
