@@ -59,6 +59,13 @@ sed -n '/^On alveo-u250-emu /,/^$/p' "$out/profile/report.txt"
 echo "   (the whole report: $out/profile/report.txt; the call graph: callgraph.dot, offload.dot)"
 "$bin/offload-compare" "$out/plain.txt" "$out/instrumented.txt" >/dev/null ||
     { echo "offload-demo: the instrumented program's output differs" >&2; exit 1; }
+# The cost of the instrumentation: the profiled run's wall time (the
+# report's first line) and its loop's, against the plain run's.
+inst_ms=$(sed -n 's/^  exit status [0-9]*[^,]*, \([0-9.]*\) ms,.*/\1/p' "$out/profile/report.txt")
+awk -v p="$plain_us" -v i="$inst_ms" -v lp="$(took "$out/plain.log")" \
+    -v li="$(took "$out/profile.log")" 'BEGIN {
+    printf "   instrumented: the whole program %.1f ms against %.1f ms plain (%.2fx), its loop %.1f ms against %.1f ms (%.2fx)\n",
+           i, p / 1000, (p > 0 ? i * 1000 / p : 0), li, lp, (lp > 0 ? li / lp : 0) }'
 
 echo
 echo "-- step 2, wrap: interposers for fir, fft and mag (linked with -Wl,--wrap=fir,--wrap=fft,--wrap=mag)"
