@@ -44,13 +44,13 @@ function(_quiver_wrap_lto_flags target out)
 endfunction()
 
 function(quiver_wrap target)
-  cmake_parse_arguments(W "RECORD" "CATALOG" "FUNCTIONS;PROTOTYPES;HEADERS;OPENCL" ${ARGN})
+  cmake_parse_arguments(W "RECORD;DEFER" "CATALOG" "FUNCTIONS;PROTOTYPES;HEADERS;OPENCL"
+                        ${ARGN})
+  if(W_DEFER)
+    message(FATAL_ERROR "quiver_wrap(${target}): DEFER is not available: wrapped calls "
+                        "are synchronous (docs/profile.md, \"Wrapping\")")
+  endif()
   if(W_UNPARSED_ARGUMENTS)
-    list(FIND W_UNPARSED_ARGUMENTS DEFER defer)
-    if(defer GREATER -1)
-      message(FATAL_ERROR "quiver_wrap(${target}): DEFER is not available: wrapped calls "
-                          "are synchronous (docs/profile.md, \"Wrapping\")")
-    endif()
     message(FATAL_ERROR "quiver_wrap(${target}): unexpected arguments "
                         "'${W_UNPARSED_ARGUMENTS}'; expected FUNCTIONS, CATALOG, RECORD, "
                         "PROTOTYPES, HEADERS or OPENCL")
