@@ -45,8 +45,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "quiver-emu-kernel: %s: %s\n", qv_strerror(rc), qv_last_error());
         return 1;
     }
-    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_R), QV_ARG_BUF("y", QV_RW),
-                        QV_ARG_SCALAR("a", float), QV_ARG_SCALAR("n", uint32_t) };
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("y", QV_RW),
+                       QV_ARG_SCALAR("a", float), QV_ARG_SCALAR("n", uint32_t)};
     qv_func *f;
     qv_buf *bx, *by;
     float a = 0.5f;
@@ -59,7 +59,8 @@ int main(int argc, char **argv)
         return 1;
     }
     for (int r = 0; r < RUNS; r++)
-        if (qv_submit(rt, f, (qv_arg[]){ QV_BUF(bx), QV_BUF(by), QV_VAL(a), QV_VAL(n) }, 4)) {
+        if (qv_submit(rt, f, (qv_arg[]){QV_BUF(bx), QV_BUF(by), QV_VAL(a), QV_VAL(n)},
+                      4)) {
             fprintf(stderr, "quiver-emu-kernel: submit: %s\n", qv_last_error());
             qv_runtime_destroy(rt);
             return 1;
@@ -67,7 +68,7 @@ int main(int argc, char **argv)
     int bad = qv_wait_all(rt) != 0;
     qv_buf_unregister(bx);
     qv_buf_unregister(by);
-    qv_device_info board = { .name = "(none)" };
+    qv_device_info board = {.name = "(none)"};
     for (unsigned i = 0; i < qv_device_count(rt); i++) {
         qv_device_info di;
         if (qv_device_get(rt, i, &di) == 0 && di.cls == QV_CLASS_FPGA) {
@@ -89,11 +90,12 @@ int main(int argc, char **argv)
         }
     }
     if (board.tasks != RUNS) {
-        fprintf(stderr, "quiver-emu-kernel: the board %s ran %llu of %d tasks\n", board.name,
-                (unsigned long long)board.tasks, RUNS);
+        fprintf(stderr, "quiver-emu-kernel: the board %s ran %llu of %d tasks\n",
+                board.name, (unsigned long long)board.tasks, RUNS);
         return 1;
     }
-    printf("quiver-emu-kernel: OK: saxpy ran on %s %llu times, board time %.1f us (modelled)\n",
+    printf("quiver-emu-kernel: OK: saxpy ran on %s %llu times, board time %.1f us "
+           "(modelled)\n",
            board.name, (unsigned long long)board.tasks, board.board_us);
     return 0;
 }

@@ -36,7 +36,8 @@ static int load(const char *path, double **out, size_t *len)
         errno = 0;
         double d = strtod(line, &end);
         if (end == line || !isfinite(d) || (*end != '\n' && *end != '\0')) {
-            fprintf(stderr, "offload-compare: %s:%u:%td: expected one finite number a line\n",
+            fprintf(stderr,
+                    "offload-compare: %s:%u:%td: expected one finite number a line\n",
                     path, lineno, (end == line ? line : end) - line + 1);
             rc = -1;
             break;
@@ -74,7 +75,8 @@ int main(int argc, char **argv)
         char *end;
         tol = strtod(argv[2], &end);
         if (*end || !(tol >= 0) || !isfinite(tol)) {
-            fprintf(stderr, "offload-compare: --tol '%s': expected a number >= 0\n", argv[2]);
+            fprintf(stderr, "offload-compare: --tol '%s': expected a number >= 0\n",
+                    argv[2]);
             return 2;
         }
         i = 3;
@@ -92,8 +94,8 @@ int main(int argc, char **argv)
     }
     int rc = 0;
     if (na != nb || na == 0) {
-        printf("offload-compare: %s has %zu values, %s %zu: DIFFER\n", argv[i], na, argv[i + 1],
-               nb);
+        printf("offload-compare: %s has %zu values, %s %zu: DIFFER\n", argv[i], na,
+               argv[i + 1], nb);
         rc = 1;
     } else {
         double peak = 0, worst = 0;
@@ -106,12 +108,14 @@ int main(int argc, char **argv)
                 at = k;
             }
         if (worst > tol * peak) {
-            printf("offload-compare: line %zu: %.9g against %.9g (peak %.9g, tolerance %g): "
-                   "DIFFER\n",
-                   at + 1, a[at], b[at], peak, tol);
+            printf(
+                "offload-compare: line %zu: %.9g against %.9g (peak %.9g, tolerance %g): "
+                "DIFFER\n",
+                at + 1, a[at], b[at], peak, tol);
             rc = 1;
         } else {
-            printf("offload-compare: %zu values, largest difference %.3g (%.3g of the peak): "
+            printf("offload-compare: %zu values, largest difference %.3g (%.3g of the "
+                   "peak): "
                    "identical within %g of the peak: OK\n",
                    na, worst, peak > 0 ? worst / peak : 0.0, tol);
         }

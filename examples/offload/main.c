@@ -22,21 +22,22 @@
 
 #include "dsp.h"
 
-#define MAX_N 4096u   /* the catalog's fft takes up to 4096 points */
-#define MAX_TAPS 128u /* and its fir up to 128 taps */
+#define MAX_N    4096u /* the catalog's fft takes up to 4096 points */
+#define MAX_TAPS 128u  /* and its fir up to 128 taps */
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: offload [--in FILE | --seed S] [--n N] [--frames F] [--taps T] "
-               "--out FILE\n\n"
-               "Filters, transforms and takes the magnitudes of a signal in frames\n"
-               "of N samples (a power of two, 2 to %u; default 1024), with a\n"
-               "low-pass FIR of T taps (1 to %u; default 64), and writes the\n"
-               "magnitudes to FILE, one per line.\n"
-               "  --in FILE   the signal: numbers separated by white space; its\n"
-               "              last frame is padded with zeros\n"
-               "  --seed S    a signal made from S instead (default 1): tones in\n"
-               "              noise, F frames (default 64)\n",
+    fprintf(f,
+            "usage: offload [--in FILE | --seed S] [--n N] [--frames F] [--taps T] "
+            "--out FILE\n\n"
+            "Filters, transforms and takes the magnitudes of a signal in frames\n"
+            "of N samples (a power of two, 2 to %u; default 1024), with a\n"
+            "low-pass FIR of T taps (1 to %u; default 64), and writes the\n"
+            "magnitudes to FILE, one per line.\n"
+            "  --in FILE   the signal: numbers separated by white space; its\n"
+            "              last frame is padded with zeros\n"
+            "  --seed S    a signal made from S instead (default 1): tones in\n"
+            "              noise, F frames (default 64)\n",
             MAX_N, MAX_TAPS);
 }
 
@@ -48,8 +49,8 @@ static int parse_uint(const char *opt, const char *s, unsigned long lo, unsigned
     errno = 0;
     unsigned long v = strtoul(s, &end, 10);
     if (!*s || *s == '-' || *end || errno || v < lo || v > hi) {
-        fprintf(stderr, "offload: %s '%s': expected a whole number from %lu to %lu\n", opt,
-                s, lo, hi);
+        fprintf(stderr, "offload: %s '%s': expected a whole number from %lu to %lu\n",
+                opt, s, lo, hi);
         return -1;
     }
     *out = v;
@@ -90,8 +91,9 @@ static int read_signal(const char *path, float **out, size_t *len)
         lineno++;
         size_t l = strlen(line);
         if (l == sizeof line - 1 && line[l - 1] != '\n' && !feof(f)) {
-            fprintf(stderr, "offload: %s:%u:%zu: line too long (at most %zu characters)\n",
-                    path, lineno, l, sizeof line - 2);
+            fprintf(stderr,
+                    "offload: %s:%u:%zu: line too long (at most %zu characters)\n", path,
+                    lineno, l, sizeof line - 2);
             rc = -1;
             break;
         }
@@ -112,8 +114,9 @@ static int read_signal(const char *path, float **out, size_t *len)
                 break;
             }
             if (n == cap) {
-                float *bigger = cap > SIZE_MAX / 2 / sizeof *x ? NULL
-                                                               : realloc(x, 2 * cap * sizeof *x);
+                float *bigger = cap > SIZE_MAX / 2 / sizeof *x
+                                    ? NULL
+                                    : realloc(x, 2 * cap * sizeof *x);
                 if (!bigger) {
                     rc = -1;
                     fprintf(stderr, "offload: %s: out of memory\n", path);
@@ -131,7 +134,8 @@ static int read_signal(const char *path, float **out, size_t *len)
         rc = -1;
     }
     if (rc == 0 && n == 0) {
-        fprintf(stderr, "offload: %s:%u:1: expected at least one sample\n", path, lineno + 1);
+        fprintf(stderr, "offload: %s:%u:1: expected at least one sample\n", path,
+                lineno + 1);
         rc = -1;
     }
     fclose(f);
@@ -150,8 +154,10 @@ static void make_filter(float *h, unsigned taps)
 {
     double mid = (taps - 1) / 2.0, sum = 0;
     for (unsigned k = 0; k < taps; k++) {
-        double t = k - mid, w = taps > 1 ? 0.54 - 0.46 * cos(6.283185307179586 * k / (taps - 1)) : 1;
-        double s = t == 0 ? 0.2 : sin(0.2 * 3.141592653589793 * t) / (3.141592653589793 * t);
+        double t = k - mid,
+               w = taps > 1 ? 0.54 - 0.46 * cos(6.283185307179586 * k / (taps - 1)) : 1;
+        double s =
+            t == 0 ? 0.2 : sin(0.2 * 3.141592653589793 * t) / (3.141592653589793 * t);
         h[k] = (float)(s * w);
         sum += s * w;
     }
@@ -200,7 +206,7 @@ int main(int argc, char **argv)
     }
     if (!out || (in && (seed_given || frames_given)) || (n & (n - 1))) {
         fprintf(stderr, "offload: %s\n",
-                !out ? "--out is required"
+                !out            ? "--out is required"
                 : (n & (n - 1)) ? "--n must be a power of two"
                                 : "--in takes neither --seed nor --frames");
         usage(stderr);
@@ -245,7 +251,8 @@ int main(int argc, char **argv)
         mag(re, im, spec + f * n, (unsigned)n);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    double ms =
+        (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 
     FILE *o = fopen(out, "w");
     if (!o) {
