@@ -1,23 +1,26 @@
 /*
  * compare.c - offload-compare: whether two outputs of the offload example
- * (one number a line) agree: the same count, and every pair within TOL
- * times the largest magnitude of the first file (the spectrum's peak),
- * since a board or a GPU may round sums in another order than the CPU.
+ * (numbers separated by white space, one a line) agree: the same count, and every pair
+ * within TOL times the largest magnitude of the first file (the spectrum's peak), since a
+ * board or a GPU may round sums in another order than the CPU.
  *
  *   offload-compare [--tol TOL] EXPECTED ACTUAL     (TOL default 1e-4)
  *
  * Prints "identical within TOL of the peak: OK" (exit 0), or where they
  * differ and "DIFFER" (exit 1); 2 for bad arguments or an unreadable file,
- * whose message names the file, line and column.
+ * whose message names the file, line and column (numbers.c reads them).
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* The numbers of `path`, one a line, into *out (malloc'ed); 0 on success. */
+#include "numbers.h"
+
+/* The numbers of `path` into *out (malloc'ed); 0 on success. */
 static int load(const char *path, double **out, size_t *len)
 {
     FILE *f = fopen(path, "r");
@@ -25,46 +28,9 @@ static int load(const char *path, double **out, size_t *len)
         fprintf(stderr, "offload-compare: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    size_t n = 0, cap = 1024;
-    double *v = malloc(cap * sizeof *v);
-    char line[256];
-    unsigned lineno = 0;
-    int rc = v ? 0 : -1;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        char *end;
-        errno = 0;
-        double d = strtod(line, &end);
-        if (end == line || !isfinite(d) || (*end != '\n' && *end != '\0')) {
-            fprintf(stderr,
-                    "offload-compare: %s:%u:%td: expected one finite number a line\n",
-                    path, lineno, (end == line ? line : end) - line + 1);
-            rc = -1;
-            break;
-        }
-        if (n == cap) {
-            double *bigger = realloc(v, 2 * cap * sizeof *v);
-            if (!bigger) {
-                rc = -1;
-                break;
-            }
-            v = bigger;
-            cap *= 2;
-        }
-        v[n++] = d;
-    }
-    if (rc == 0 && ferror(f)) {
-        fprintf(stderr, "offload-compare: %s: read error\n", path);
-        rc = -1;
-    }
+    int rc = read_numbers(f, path, DBL_MAX, out, len);
     fclose(f);
-    if (rc) {
-        free(v);
-        return -1;
-    }
-    *out = v;
-    *len = n;
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -108,10 +74,10 @@ int main(int argc, char **argv)
                 at = k;
             }
         if (worst > tol * peak) {
-            printf(
-                "offload-compare: line %zu: %.9g against %.9g (peak %.9g, tolerance %g): "
-                "DIFFER\n",
-                at + 1, a[at], b[at], peak, tol);
+            printf("offload-compare: value %zu: %.9g against %.9g (peak %.9g, tolerance "
+                   "%g): "
+                   "DIFFER\n",
+                   at + 1, a[at], b[at], peak, tol);
             rc = 1;
         } else {
             printf("offload-compare: %zu values, largest difference %.3g (%.3g of the "

@@ -6,12 +6,14 @@
  * It reads a signal (a text file of samples) or makes one from a seed,
  * cuts it into frames of n samples, and for each frame low-pass filters it
  * (fir), transforms it (fft) and takes the spectrum's magnitudes (mag),
- * the functions of dsp.c; it writes the magnitudes, one per line.
+ * the functions of dsp.c; it writes the magnitudes, one per line. Its text
+ * files are read by numbers.c.
  *
  *   offload [--in FILE | --seed S] [--n N] [--frames F] [--taps T] --out FILE
  */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
+#include <float.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -21,6 +23,7 @@
 #include <time.h>
 
 #include "dsp.h"
+#include "numbers.h"
 
 #define MAX_N    4096u /* the catalog's fft takes up to 4096 points */
 #define MAX_TAPS 128u  /* and its fir up to 128 taps */
@@ -73,8 +76,8 @@ static void make_signal(float *x, size_t len, unsigned long seed)
     }
 }
 
-/* Reads the samples of `path` into *out (malloc'ed), *len of them. Errors
- * name the file, line and column. */
+/* Reads the samples of `path` into *out (malloc'ed), *len of them (at least
+ * one). Errors name the file, line and column (numbers.h). */
 static int read_signal(const char *path, float **out, size_t *len)
 {
     FILE *f = fopen(path, "r");
@@ -82,67 +85,24 @@ static int read_signal(const char *path, float **out, size_t *len)
         fprintf(stderr, "offload: %s: %s\n", path, strerror(errno));
         return -1;
     }
-    size_t n = 0, cap = 4096;
-    float *x = malloc(cap * sizeof *x);
-    char line[4096];
-    unsigned lineno = 0;
-    int rc = x ? 0 : -1;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
-        lineno++;
-        size_t l = strlen(line);
-        if (l == sizeof line - 1 && line[l - 1] != '\n' && !feof(f)) {
-            fprintf(stderr,
-                    "offload: %s:%u:%zu: line too long (at most %zu characters)\n", path,
-                    lineno, l, sizeof line - 2);
-            rc = -1;
-            break;
-        }
-        char *p = line;
-        for (;;) {
-            while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
-                p++;
-            if (!*p)
-                break;
-            char *end;
-            errno = 0;
-            float v = strtof(p, &end);
-            if (end == p || !isfinite(v) ||
-                (*end && *end != ' ' && *end != '\t' && *end != '\r' && *end != '\n')) {
-                fprintf(stderr, "offload: %s:%u:%td: expected a finite number\n", path,
-                        lineno, p - line + 1);
-                rc = -1;
-                break;
-            }
-            if (n == cap) {
-                float *bigger = cap > SIZE_MAX / 2 / sizeof *x
-                                    ? NULL
-                                    : realloc(x, 2 * cap * sizeof *x);
-                if (!bigger) {
-                    rc = -1;
-                    fprintf(stderr, "offload: %s: out of memory\n", path);
-                    break;
-                }
-                x = bigger;
-                cap *= 2;
-            }
-            x[n++] = v;
-            p = end;
-        }
-    }
-    if (rc == 0 && ferror(f)) {
-        fprintf(stderr, "offload: %s: read error\n", path);
-        rc = -1;
-    }
-    if (rc == 0 && n == 0) {
-        fprintf(stderr, "offload: %s:%u:1: expected at least one sample\n", path,
-                lineno + 1);
-        rc = -1;
-    }
+    double *v;
+    size_t n;
+    int rc = read_numbers(f, path, FLT_MAX, &v, &n);
     fclose(f);
-    if (rc) {
-        free(x);
+    if (rc)
+        return -1;
+    float *x = n ? malloc(n * sizeof *x) : NULL;
+    if (!x) {
+        fprintf(stderr,
+                n ? "offload: %s: out of memory\n"
+                  : "offload: %s: expected at least one sample\n",
+                path);
+        free(v);
         return -1;
     }
+    for (size_t i = 0; i < n; i++)
+        x[i] = (float)v[i];
+    free(v);
     *out = x;
     *len = n;
     return 0;
