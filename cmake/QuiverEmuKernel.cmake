@@ -35,10 +35,11 @@
 #     [OUT_POLICY file])        also a runtime policy: that catalog, and the
 #                               boards of its kernels as discovery.boards
 #
-# Makes the target NAME (built by `all`), which builds the xclbin
-# (<binary dir>/NAME.xclbin) and the checked catalog, and sets in the
-# caller's scope NAME_XCLBIN, NAME_CATALOG, NAME_CATALOG_TARGET (the target
-# that writes and checks the catalog) and NAME_POLICY (when asked).
+# Makes the target NAME, which builds the xclbin (<binary dir>/NAME.xclbin),
+# and one target per catalog that checks it once its kernels are built
+# (both in `all`); sets in the caller's scope NAME_XCLBIN, NAME_CATALOG,
+# NAME_CATALOG_TARGET (that catalog's target: what reads the catalog at
+# build time depends on it) and NAME_POLICY (when asked).
 # Uses the quiver CLI of the package (quiver::quiver_cli) or of the build
 # tree (quiver_cli), and the boards of QUIVER_DATA_DIR (the package's
 # share/quiver, or <Quiver's build>/share/quiver in its own build).
