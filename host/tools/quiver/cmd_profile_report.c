@@ -38,6 +38,7 @@
 
 typedef struct dec {
     int offload;
+    int nobuild; /* the board has no build of its kernel */
     char reason[320];
     double cpu_us, dev_us; /* per call; dev_us NAN when not computed */
 } dec;
@@ -261,6 +262,7 @@ static void decide(rep *r, brd *x, size_t i)
         if (qv__kernel_build(ks[k], x->b->name, x->b->platform, x->b->emulation))
             break;
     if (k == nk) {
+        d->nobuild = 1;
         snprintf(why, nwhy, "the catalog has no build of kernel %s for %s", ks[0]->name,
                  x->b->name);
         return;
@@ -531,24 +533,53 @@ static void text(const rep *r, FILE *f)
         }
     }
 
-    /* Per board, the functions with a kernel; the others once. */
-    for (size_t j = 0; j < r->nboards; j++) {
+    /* Per board, the functions with a kernel; the boards with no build of
+     * any of their kernels in one line; the functions without one once. */
+    int with_kernel = 0, nobuild = 0;
+    for (size_t i = 0; i < r->nhot && i < o->top; i++) {
+        const qv__kernel *ks[8];
+        with_kernel += kernels_of(r, p->funcs[i].name, ks, 8) > 0;
+    }
+    for (size_t j = 0; j < r->nboards && with_kernel; j++) {
         const brd *x = &r->boards[j];
         if (x->skip[0])
             continue;
+        int all_nobuild = 1;
+        for (size_t i = 0; i < r->nhot && i < o->top; i++) {
+            const qv__kernel *ks[8];
+            if (kernels_of(r, p->funcs[i].name, ks, 8) && !x->d[i].nobuild)
+                all_nobuild = 0;
+        }
+        if (all_nobuild) {
+            nobuild++;
+            continue;
+        }
         fprintf(f, "\nOn %s (%s%s):\n", esc(x->b->name, b1, sizeof b1), qv_class_name(x->b->kind),
                 x->b->emulation ? ", emulated: model only" : "");
-        unsigned shown = 0;
         for (size_t i = 0; i < r->nhot && i < o->top; i++) {
             const qv__kernel *ks[8];
             if (!kernels_of(r, p->funcs[i].name, ks, 8))
                 continue;
-            shown++;
             fprintf(f, "  %-24s %s%s\n", esc(p->funcs[i].name, b1, sizeof b1),
                     x->d[i].offload ? "" : "not offloaded: ", x->d[i].reason);
         }
-        if (!shown)
-            fprintf(f, "  (no function above has a catalog kernel)\n");
+    }
+    if (nobuild) {
+        fprintf(f, "\nNot offloaded on these boards, the catalog has no build of the functions' "
+                   "kernels for them:\n ");
+        int k = 0;
+        for (size_t j = 0; j < r->nboards; j++) {
+            const brd *x = &r->boards[j];
+            int all_nobuild = !x->skip[0];
+            for (size_t i = 0; i < r->nhot && i < o->top && all_nobuild; i++) {
+                const qv__kernel *ks[8];
+                if (kernels_of(r, p->funcs[i].name, ks, 8) && !x->d[i].nobuild)
+                    all_nobuild = 0;
+            }
+            if (all_nobuild)
+                fprintf(f, "%s %s", k++ ? "," : "", esc(x->b->name, b1, sizeof b1));
+        }
+        fprintf(f, "\n");
     }
     int other = 0;
     for (size_t i = 0; i < r->nhot && i < o->top; i++) {
