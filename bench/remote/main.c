@@ -60,30 +60,54 @@ static void rmdir_tree(const char *dir)
     rmdir(dir);
 }
 
-static void print_row(const char *path, const char *what, double *v, int runs,
-                      double base)
+/* min, median, max of v[0..n) without reordering v. */
+static void stats_of(const double *v, int n, double s[3])
 {
-    double s[3];
-    br_stats(v, runs, s);
-    printf("| %s | %s | %.1f [%.1f-%.1f] |", path, what, s[1], s[0], s[2]);
-    if (base > 0)
-        printf(" %+.1f |\n", s[1] - base);
-    else
-        printf(" - |\n");
+    double *c = malloc((size_t)n * sizeof *c);
+    if (!c) {
+        s[0] = s[1] = s[2] = 0;
+        return;
+    }
+    memcpy(c, v, (size_t)n * sizeof *c);
+    br_stats(c, n, s);
+    free(c);
 }
 
-static void print_mbs_row(const char *path, double *us, int runs, double base_mbs)
+/* A path's round trips (µs, one median per round) and, beside raw (NULL:
+ * none), its difference from raw ZeroMQ round by round: the load of the
+ * shared machine moves both within a run. */
+static void print_row(const char *path, const char *what, const double *v, int runs,
+                      const double *raw)
 {
-    double s[3];
-    br_stats(us, runs, s);
-    double bytes = 2.0 * MIB_N * sizeof(float);
-    double mbs = bytes / s[1]; /* bytes per µs = MB/s */
-    printf("| %s | %.0f [%.0f-%.0f] | %.0f [%.0f-%.0f] |", path, s[1], s[0], s[2], mbs,
-           bytes / s[2], bytes / s[0]);
-    if (base_mbs > 0)
-        printf(" %.2f |\n", mbs / base_mbs);
-    else
+    double s[3], d[100];
+    stats_of(v, runs, s);
+    printf("| %s | %s | %.1f [%.1f-%.1f] |", path, what, s[1], s[0], s[2]);
+    if (!raw) {
+        printf(" - |\n");
+        return;
+    }
+    for (int r = 0; r < runs; r++)
+        d[r] = v[r] - raw[r];
+    stats_of(d, runs, s);
+    printf(" %+.1f [%+.1f to %+.1f] |\n", s[1], s[0], s[2]);
+}
+
+/* As print_row for 1 MiB: MB/s, and the throughput over raw ZeroMQ's,
+ * round by round. */
+static void print_mbs_row(const char *path, const double *us, int runs, const double *raw)
+{
+    double s[3], q[100], bytes = 2.0 * MIB_N * sizeof(float);
+    stats_of(us, runs, s);
+    printf("| %s | %.0f [%.0f-%.0f] | %.0f [%.0f-%.0f] |", path, s[1], s[0], s[2],
+           bytes / s[1], bytes / s[2], bytes / s[0]); /* bytes per µs = MB/s */
+    if (!raw) {
         printf(" 1 |\n");
+        return;
+    }
+    for (int r = 0; r < runs; r++)
+        q[r] = raw[r] / us[r];
+    stats_of(q, runs, s);
+    printf(" %.2f [%.2f-%.2f] |\n", s[1], s[0], s[2]);
 }
 
 static int vadd_ok(const float *a, const float *b, const float *out, uint32_t n,
@@ -259,6 +283,7 @@ out:
     br_quiver_close(q);
     br_wire_close(w);
     br_dealer_close(ectx, esock);
+    br_raw_release();
     free(qa);
     free(qb);
     free(qo);
@@ -312,32 +337,33 @@ static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep, cons
     if (!rc)
         rc = placed_right(&vb);
     if (!rc) {
-        double base = br_median(vb.us[P_RAW], a->runs);
+        const double *raw = vb.us[P_RAW];
         printf("### 1. Round trip of a 64-byte run (vadd, n = 16 floats), %d per path and "
                "round, %d rounds\n\n",
                a->rtt_iters, a->runs);
-        printf("| path | what crosses the socket per round trip | us median [min-max] | "
-               "minus raw ZeroMQ |\n|---|---|---|---|\n");
+        printf("| path | what crosses the socket per round trip | us median [min-max] of the "
+               "rounds | minus raw ZeroMQ in the same round, median [min to max] |\n"
+               "|---|---|---|---|\n");
         print_row("raw ZeroMQ DEALER/ROUTER ping-pong, echo process", "one 64-byte message",
-                  vb.us[P_RAW], a->runs, 0);
+                  raw, a->runs, NULL);
         print_row("quiverd by hand: HEARTBEAT (answered by its socket thread)",
-                  "one request, one reply", vb.us[P_HB], a->runs, base);
+                  "one request, one reply", vb.us[P_HB], a->runs, raw);
         print_row("quiverd by hand: WRITE a + READ a (two copy tasks, no run)",
-                  "WRITE 64 B + READ 64 B, pipelined", vb.us[P_WR], a->runs, base);
+                  "WRITE 64 B + READ 64 B, pipelined", vb.us[P_WR], a->runs, raw);
         print_row("quiverd by hand: RUN vadd + READ out", "RUN + READ 64 B, pipelined",
-                  vb.us[P_RUN], a->runs, base);
+                  vb.us[P_RUN], a->runs, raw);
         print_row("quiverd by hand: WRITE a + RUN + READ out",
-                  "WRITE 64 B + RUN + READ 64 B, pipelined", vb.us[P_WRUN], a->runs, base);
+                  "WRITE 64 B + RUN + READ 64 B, pipelined", vb.us[P_WRUN], a->runs, raw);
         char what[160];
         snprintf(what, sizeof what, "%.2f requests per task (RUN + READ)", vb.req[P_Q]);
         print_row("libquiver: qv_submit + qv_wait_all, remote board", what, vb.us[P_Q],
-                  a->runs, base);
+                  a->runs, raw);
         snprintf(what, sizeof what, "%.2f requests per task (WRITE + RUN + READ)",
                  vb.req[P_QW]);
         print_row("libquiver: the host rewrote a first (qv_buf_acquire), remote board", what,
-                  vb.us[P_QW], a->runs, base);
+                  vb.us[P_QW], a->runs, raw);
         print_row("libquiver: the same on the local emulated board", "nothing (no network)",
-                  vb.us[P_LOCAL], a->runs, 0);
+                  vb.us[P_LOCAL], a->runs, NULL);
         printf("\nlibquiver's first task on the remote board (3 ALLOCs, LOAD, 2 WRITEs, "
                "RUN, READ): %.0f us. The task on the daemon (its node's start to end, "
                "qv_device_info.board_us): %.1f us.\n",
@@ -362,26 +388,27 @@ static int bench_mib(const br_args *a, const char *echo_ep, const char *ep, cons
     if (!rc)
         rc = placed_right(&vb);
     if (!rc) {
-        double s[3], bytes = 2.0 * MIB_N * sizeof(float);
-        br_stats(vb.us[P_RAW], a->runs, s);
-        double base = bytes / s[1];
+        double bytes = 2.0 * MIB_N * sizeof(float);
+        const double *raw = vb.us[P_RAW];
         printf("### 2. 1 MiB to the daemon and back (vadd, n = 262144 floats, a rewritten "
                "by the host before each task, b left on the board), %d per path and round, "
                "%d rounds\n\n",
                a->mib_iters, a->runs);
-        printf("| path | us per round trip median [min-max] | MB/s (2 MiB per round trip) "
-               "median [min-max] | / raw ZeroMQ |\n|---|---|---|---|\n");
-        print_mbs_row("raw ZeroMQ, 1 MiB zero-copy to the echo process and back",
-                      vb.us[P_RAW], a->runs, 0);
+        printf("| path | us per round trip, median [min-max] of the rounds | MB/s (2 MiB per "
+               "round trip) | MB/s over raw ZeroMQ's in the same round, median [min-max] "
+               "|\n|---|---|---|---|\n");
+        print_mbs_row("raw ZeroMQ, 1 MiB zero-copy to the echo process and back", raw,
+                      a->runs, NULL);
         print_mbs_row("quiverd by hand: WRITE 1 MiB + READ it back (no run)", vb.us[P_WR],
-                      a->runs, base);
+                      a->runs, raw);
         print_mbs_row("quiverd by hand: WRITE a 1 MiB + RUN + READ out 1 MiB", vb.us[P_WRUN],
-                      a->runs, base);
+                      a->runs, raw);
         print_mbs_row("libquiver: qv_buf_acquire/release a, qv_submit, qv_wait_all, "
                       "remote board",
-                      vb.us[P_QW], a->runs, base);
+                      vb.us[P_QW], a->runs, raw);
         print_mbs_row("libquiver: the same on the local emulated board (no network)",
-                      vb.us[P_LOCAL], a->runs, base);
+                      vb.us[P_LOCAL], a->runs, raw);
+        double base = bytes / br_median(vb.us[P_RAW], a->runs);
         double q = br_median(vb.us[P_QW], a->runs);
         printf("\nThe task on the daemon (the time its runtime recorded, start to end, "
                "qv_device_info.board_us): %.0f us per task; libquiver less that: %.0f MB/s, %.2f "

@@ -64,9 +64,11 @@ void *br_dealer(const char *ep, void **ctx);
 void br_dealer_close(void *ctx, void *sock);
 
 /* iters round trips of a size-byte message (sent zero-copy from one
- * buffer, received into ZeroMQ's message) to the echo at sock: µs of each
- * into us[0..iters). 0 or -1. */
+ * buffer kept across calls, received into ZeroMQ's message) to the echo
+ * at sock: µs of each into us[0..iters). 0 or -1. */
 int br_raw_pingpong(void *sock, size_t size, int iters, double *us);
+/* Frees the buffer br_raw_pingpong keeps. */
+void br_raw_release(void);
 
 /* ---- wire.c: quiverd's protocol from a bare DEALER -------------------- */
 
