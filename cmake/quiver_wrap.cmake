@@ -4,7 +4,7 @@
 #
 #   quiver_wrap(<target> FUNCTIONS f [g ...] [CATALOG file] [RECORD]
 #               [PROTOTYPES "void f(...)" ...] [HEADERS h ...]
-#               [OPENCL f=file.cl[:kernel] ...])
+#               [OPENCL f=file.cl[:kernel][@group] ...])
 #
 # generates <target>_quiver_wrap.c with `quiver wrap` at build time, adds it
 # to the target, links it with -Wl,--wrap=f,... and libquiver (not with
@@ -108,15 +108,20 @@ function(quiver_wrap target)
       set(fn "${CMAKE_MATCH_1}")
       set(file "${CMAKE_MATCH_2}")
       set(kern "")
+      set(group "")
+      if(file MATCHES "^(.+)@group$")
+        set(file "${CMAKE_MATCH_1}")
+        set(group "@group")
+      endif()
       if(file MATCHES "^(.+):([A-Za-z_][A-Za-z0-9_]*)$")
         set(file "${CMAKE_MATCH_1}")
         set(kern ":${CMAKE_MATCH_2}")
       endif()
       get_filename_component(file "${file}" ABSOLUTE)
-      list(APPEND args --opencl "${fn}=${file}${kern}")
+      list(APPEND args --opencl "${fn}=${file}${kern}${group}")
       list(APPEND deps "${file}")
     else()
-      message(FATAL_ERROR "quiver_wrap(${target}): OPENCL '${c}': expected F=FILE.cl[:KERNEL]")
+      message(FATAL_ERROR "quiver_wrap(${target}): OPENCL '${c}': expected F=FILE.cl[:KERNEL][@group]")
     endif()
   endforeach()
   add_custom_command(OUTPUT "${out}" COMMAND ${tool} ${args} DEPENDS ${deps}

@@ -321,6 +321,16 @@ static void test_gen_compiles(void **state)
     has(src, "void __wrap_fir(float *p0, const float *p1, float *p2, int p3, long p4)");
     has(src, "int fits = (int)s3 == p3 && (s3 > 0) == (p3 > 0)");
     free(src);
+    /* An OpenCL kernel that needs one work-group (@group): its range says so. */
+    char cl[1024];
+    snprintf(cl, sizeof cl, "fft=%s/hls/fft/fft.cl@group", getenv("QV_SOURCE_DIR"));
+    assert_int_equal(wrap(&log, "--functions", "fft", "--opencl", cl, "-o", out, NULL), 0);
+    free(log);
+    assert_int_equal(compile(out, &log), 0);
+    free(log);
+    src = slurp(out, NULL);
+    has(src, "l[0] = g[0];");
+    free(src);
     /* Record-only. */
     assert_int_equal(wrap(&log, "--functions", "fir,vadd", "--record", "-o", out, NULL),
                      0);

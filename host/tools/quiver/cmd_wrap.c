@@ -28,7 +28,7 @@ static void wrap_usage(FILE *out)
     fprintf(out,
             "usage: quiver wrap --catalog FILE --functions F[,G...] [-o OUT] [--record]\n"
             "                   [--prototype 'void F(...)']... [--header H]...\n"
-            "                   [--opencl F=FILE.cl[:KERNEL]]...\n\n"
+            "                   [--opencl F=FILE.cl[:KERNEL][@group]]...\n\n"
             "Writes interposers for a program linked with -Wl,--wrap=F: each call of F\n"
             "runs as a Quiver task on the caller's memory, on the CPU (the original\n"
             "F), an OpenCL device or a board, as the runtime decides, and returns\n"
@@ -51,7 +51,9 @@ static void wrap_usage(FILE *out)
             "                    used (a mismatch stops the compilation)\n"
             "  --opencl F=FILE   an OpenCL C implementation of F: the kernel named F\n"
             "                    (or KERNEL) of FILE, one work item per element of\n"
-            "                    F's first output\n"
+            "                    F's first output; with @group at the end, all of\n"
+            "                    them in one work-group (a kernel that synchronises\n"
+            "                    its work-items, such as an FFT)\n"
             "  -h, --help        print this help\n\n"
             "Run time: QUIVER_WRAP=0 sends every call to the original,\n"
             "QUIVER_WRAP_MIN_BYTES=N (default 65536) keeps smaller calls there,\n"
@@ -341,7 +343,11 @@ int qv_cmd_wrap(int argc, char **argv)
             goto out;
         }
         *eq = 0;
-        char *file = eq + 1, *colon = strrchr(file, ':');
+        char *file = eq + 1, *at = strrchr(file, '@');
+        bool group = at && !strcmp(at, "@group");
+        if (group)
+            *at = 0;
+        char *colon = strrchr(file, ':');
         const char *kname = spec;
         if (colon && is_ident(colon + 1)) {
             *colon = 0;
@@ -362,6 +368,7 @@ int qv_cmd_wrap(int argc, char **argv)
         if (!(cl_text[j] = slurp(file)))
             goto out;
         items[j].cl_source = cl_text[j];
+        items[j].cl_group = group;
         /* The kernel's name lives in spec: the item keeps a copy. */
         if (!(items[j].cl_kernel = strdup(kname)))
             goto out;

@@ -7,6 +7,7 @@
 #ifndef QV_TOOLS_CMD_WRAP_H
 #define QV_TOOLS_CMD_WRAP_H
 
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "config/catalog.h"
@@ -63,6 +64,7 @@ typedef struct qv_wrap_item {
     qv_wrap_proto proto;      /* the application's prototype */
     const char *cl_source;    /* OpenCL C, or NULL */
     const char *cl_kernel;
+    bool cl_group;            /* launched as one work-group (@group) */
 } qv_wrap_item;
 
 /* Writes the interposers of items[0..n-1] to out: runtime wrappers, or

@@ -185,11 +185,17 @@ static void gen_runtime(FILE *out, const qv_wrap_item *it)
                     (unsigned char)it->cl_source[i]);
         fputs("\n};\n", out);
         fprintf(out, "\nstatic qv_wrap_fn qv_wrap_%s;\n", n);
-        fprintf(
-            out,
-            "\nstatic unsigned qv_wrap_%s_range(const qv_call *c, size_t g[3], size_t "
-            "l[3])\n{\n    return qv_wrap_range(&qv_wrap_%s, c, g, l);\n}\n",
-            n, n);
+        if (it->cl_group) /* one work-group of them all */
+            fprintf(out,
+                    "\nstatic unsigned qv_wrap_%s_range(const qv_call *c, size_t g[3], "
+                    "size_t l[3])\n{\n    unsigned dims = qv_wrap_range(&qv_wrap_%s, c, g, "
+                    "l);\n    l[0] = g[0];\n    return dims;\n}\n",
+                    n, n);
+        else
+            fprintf(out,
+                    "\nstatic unsigned qv_wrap_%s_range(const qv_call *c, size_t g[3], "
+                    "size_t l[3])\n{\n    return qv_wrap_range(&qv_wrap_%s, c, g, l);\n}\n",
+                    n, n);
     }
     fprintf(out, "\nstatic qv_wrap_fn qv_wrap_%s = {\n    QV_WRAP_ABI, ", n);
     put_str(out, n);
