@@ -147,10 +147,14 @@ static double chain_cost(const catx *x, uint32_t k, const uint32_t *nodes, uint3
 {
     const qv_dag *g = x->g;
     if (x->cat->kernels[k].ntable) {
-        uint32_t h = nodes[0];
+        /* A table is by the bytes the kernel moves: what the chain reads
+         * from outside (the head's inputs) and what it leaves (the tail's
+         * outputs), as a launch of it on a board counts them. */
+        uint32_t h = nodes[0], t = nodes[len - 1];
         uint64_t b = g->bytes_in[h];
         for (uint32_t j = g->pred_off[h]; !g->bytes_in[h] && j < g->pred_off[h + 1]; j++)
             b += g->ebytes[g->pred_edge[j]];
+        b += g->bytes_out[t];
         return qv_catalog_table_us(x->cat, k, b);
     }
     if (x->fpga < 0)

@@ -385,6 +385,32 @@ static qv_catalog *chain_catalog(double us, uint32_t *fused)
     return load(k);
 }
 
+/* A fused kernel's table is read at the bytes it moves, as a board's launch
+ * counts them: the chain's inputs (the head's) and its outputs (the
+ * tail's), 4096 + 4096 bytes here; not at the head's alone. */
+static void test_fused_table_by_bytes_moved(void **state)
+{
+    (void)state;
+    qv_plat *p = one_fpga();
+    chain_graph t = chain(0);
+    t.g->bytes_out[t.mag] = 4096;
+    char k[8192] = "";
+    kernel(k, sizeof k, "fir", "fir", "board: board-b", NULL);
+    kernel(k, sizeof k, "fft", "fft", "board: board-b", NULL);
+    kernel(k, sizeof k, "mag", "mag", "board: board-b", NULL);
+    kernel(k, sizeof k, "fir_fft_mag", "[fir, fft, mag]", "board: board-b",
+           "{bytes: 4096, us: 50}, {bytes: 8192, us: 100}");
+    qv_catalog *c = load(k);
+    qv_plan *pl = plan(t.g, p, c, QV_ALGO_QUIVER);
+    assert_non_null(pl->fused);
+    assert_int_equal(pl->fused[t.fir], 3);
+    assert_near(pl->end[t.fir] - pl->start[t.fir], 100, 1e-9);
+    qv_plan_destroy(pl);
+    qv_catalog_destroy(c);
+    qv_dag_destroy(t.g);
+    qv_plat_destroy(p);
+}
+
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
@@ -788,6 +814,7 @@ int main(void)
         cmocka_unit_test(test_catalog_api),
         cmocka_unit_test(test_kernel_placement),
         cmocka_unit_test(test_fused_when_cheaper),
+        cmocka_unit_test(test_fused_table_by_bytes_moved),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_too_many_groups),
         cmocka_unit_test(test_random_valid),
