@@ -115,7 +115,8 @@ int br_daemon_start(const br_args *a, char *ep, size_t eplen)
             return -1;
         }
         if (br_now() > until) {
-            fprintf(stderr, "bench_remote: quiverd logged no endpoint in 30 s (%s)\n", log);
+            fprintf(stderr, "bench_remote: quiverd logged no endpoint in 30 s (%s)\n",
+                    log);
             br_daemon_stop();
             return -1;
         }
@@ -198,7 +199,8 @@ pid_t br_echo_start(char *ep, size_t eplen)
     close(fd[1]);
     char buf[256];
     ssize_t got = 0, r;
-    while (got < (ssize_t)sizeof buf && (r = read(fd[0], buf + got, sizeof buf - (size_t)got)) > 0)
+    while (got < (ssize_t)sizeof buf &&
+           (r = read(fd[0], buf + got, sizeof buf - (size_t)got)) > 0)
         got += r;
     close(fd[0]);
     if (got != (ssize_t)sizeof buf || !buf[0] || strlen(buf) >= eplen) {
@@ -241,14 +243,15 @@ int br_policy(const br_args *a, const char *ep, const char *name, const char *de
     char board[1024], text[4096];
     snprintf(board, sizeof board, "%s/remote-emu.yaml", a->tmpdir);
     if (remote) {
-        snprintf(text, sizeof text,
-                 "# Written by bench_remote: the emulated U250 that quiverd serves "
-                 "on loopback.\n"
-                 "name: remote-u250-emu\nkind: remote\n"
-                 "memory:\n  - {type: DDR4, size: 16 GiB, count: 4, bandwidth_gbs: 19.25}\n"
-                 "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
-                 "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
-                 ep, a->share);
+        snprintf(
+            text, sizeof text,
+            "# Written by bench_remote: the emulated U250 that quiverd serves "
+            "on loopback.\n"
+            "name: remote-u250-emu\nkind: remote\n"
+            "memory:\n  - {type: DDR4, size: 16 GiB, count: 4, bandwidth_gbs: 19.25}\n"
+            "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
+            "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
+            ep, a->share);
         if (write_file(board, text) != 0)
             return -1;
     }

@@ -155,7 +155,7 @@ typedef struct vadd_bench {
     unsigned mask; /* 1 << P_* */
     double *us[P_COUNT];
     double req[P_COUNT], task_us[P_COUNT], first_us;
-    double memcpy_us;  /* a memcpy of the buffer's size, median */
+    double memcpy_us; /* a memcpy of the buffer's size, median */
     uint64_t remote_tasks, local_tasks;
     uint64_t chunks; /* turns taken, each placing vadd once per path */
 } vadd_bench;
@@ -163,8 +163,8 @@ typedef struct vadd_bench {
 enum { CHUNK = 100 }; /* round trips per path and turn */
 
 /* One round trip on path p, timed into *us. */
-static int round_trip(int p, void *esock, br_wire *w, br_quiver *q, size_t bytes, float *wo,
-                      double *us)
+static int round_trip(int p, void *esock, br_wire *w, br_quiver *q, size_t bytes,
+                      float *wo, double *us)
 {
     if (paths[p].kind == 0)
         return br_raw_pingpong(esock, bytes, 1, us);
@@ -225,8 +225,9 @@ static int vadd_rounds(vadd_bench *vb)
                 uint64_t req0 = 0, req1 = 0, in;
                 qv_device_info t0, t1;
                 int remote = paths[p].kind == 2 && paths[p].cls == QV_CLASS_REMOTE;
-                if (paths[p].kind == 2 && (br_quiver_place(q, paths[p].cls, 1, NULL) != 0 ||
-                                           br_quiver_device(q, QV_CLASS_REMOTE, &t0) < 0))
+                if (paths[p].kind == 2 &&
+                    (br_quiver_place(q, paths[p].cls, 1, NULL) != 0 ||
+                     br_quiver_device(q, QV_CLASS_REMOTE, &t0) < 0))
                     goto out_mc;
                 if (remote && br_wire_stats(w, &req0, &in) != 0)
                     goto out_mc;
@@ -234,7 +235,8 @@ static int vadd_rounds(vadd_bench *vb)
                     if (round_trip(p, esock, w, q, bytes, wo, &sp[p][done + i]) != 0)
                         goto out_mc;
                 if (p == P_WR && memcmp(wo, wa, bytes) != 0) {
-                    fprintf(stderr, "bench_remote: the wire's READ differs from its WRITE\n");
+                    fprintf(stderr,
+                            "bench_remote: the wire's READ differs from its WRITE\n");
                     goto out_mc;
                 }
                 if (remote) {
@@ -320,17 +322,24 @@ static int placed_right(const vadd_bench *vb)
             *(paths[p].cls == QV_CLASS_REMOTE ? &remote : &local) += per;
     if (vb->remote_tasks == remote && vb->local_tasks == local)
         return 0;
-    fprintf(stderr, "bench_remote: %llu tasks on the remote board and %llu on the local one, "
-                    "not %llu and %llu\n",
+    fprintf(stderr,
+            "bench_remote: %llu tasks on the remote board and %llu on the local one, "
+            "not %llu and %llu\n",
             (unsigned long long)vb->remote_tasks, (unsigned long long)vb->local_tasks,
             (unsigned long long)remote, (unsigned long long)local);
     return -1;
 }
 
-static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep, const char *policy)
+static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep,
+                     const char *policy)
 {
-    vadd_bench vb = {.a = a, .echo_ep = echo_ep, .ep = ep, .policy = policy, .n = RTT_N,
-                     .iters = a->rtt_iters, .mask = (1u << P_COUNT) - 1};
+    vadd_bench vb = {.a = a,
+                     .echo_ep = echo_ep,
+                     .ep = ep,
+                     .policy = policy,
+                     .n = RTT_N,
+                     .iters = a->rtt_iters,
+                     .mask = (1u << P_COUNT) - 1};
     int rc = alloc_series(&vb, a->runs);
     if (!rc)
         rc = vadd_rounds(&vb);
@@ -338,14 +347,16 @@ static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep, cons
         rc = placed_right(&vb);
     if (!rc) {
         const double *raw = vb.us[P_RAW];
-        printf("### 1. Round trip of a 64-byte run (vadd, n = 16 floats), %d per path and "
-               "round, %d rounds\n\n",
-               a->rtt_iters, a->runs);
-        printf("| path | what crosses the socket per round trip | us median [min-max] of the "
+        printf(
+            "### 1. Round trip of a 64-byte run (vadd, n = 16 floats), %d per path and "
+            "round, %d rounds\n\n",
+            a->rtt_iters, a->runs);
+        printf("| path | what crosses the socket per round trip | us median [min-max] of "
+               "the "
                "rounds | minus raw ZeroMQ in the same round, median [min to max] |\n"
                "|---|---|---|---|\n");
-        print_row("raw ZeroMQ DEALER/ROUTER ping-pong, echo process", "one 64-byte message",
-                  raw, a->runs, NULL);
+        print_row("raw ZeroMQ DEALER/ROUTER ping-pong, echo process",
+                  "one 64-byte message", raw, a->runs, NULL);
         print_row("quiverd by hand: HEARTBEAT (answered by its socket thread)",
                   "one request, one reply", vb.us[P_HB], a->runs, raw);
         print_row("quiverd by hand: WRITE a + READ a (two copy tasks, no run)",
@@ -360,25 +371,31 @@ static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep, cons
                   a->runs, raw);
         snprintf(what, sizeof what, "%.2f requests per task (WRITE + RUN + READ)",
                  vb.req[P_QW]);
-        print_row("libquiver: the host rewrote a first (qv_buf_acquire), remote board", what,
-                  vb.us[P_QW], a->runs, raw);
-        print_row("libquiver: the same on the local emulated board", "nothing (no network)",
-                  vb.us[P_LOCAL], a->runs, NULL);
+        print_row("libquiver: the host rewrote a first (qv_buf_acquire), remote board",
+                  what, vb.us[P_QW], a->runs, raw);
+        print_row("libquiver: the same on the local emulated board",
+                  "nothing (no network)", vb.us[P_LOCAL], a->runs, NULL);
         printf("\nlibquiver's first task on the remote board (3 ALLOCs, LOAD, 2 WRITEs, "
                "RUN, READ): %.0f us. The task on the daemon (its node's start to end, "
                "qv_device_info.board_us): %.1f us.\n",
                vb.first_us, vb.task_us[P_Q]);
-        printf("tasks: %llu on the remote board, %llu on the local board, as placed, none "
-               "failed\n\n",
-               (unsigned long long)vb.remote_tasks, (unsigned long long)vb.local_tasks);
+        printf(
+            "tasks: %llu on the remote board, %llu on the local board, as placed, none "
+            "failed\n\n",
+            (unsigned long long)vb.remote_tasks, (unsigned long long)vb.local_tasks);
     }
     free_series(&vb);
     return rc;
 }
 
-static int bench_mib(const br_args *a, const char *echo_ep, const char *ep, const char *policy)
+static int bench_mib(const br_args *a, const char *echo_ep, const char *ep,
+                     const char *policy)
 {
-    vadd_bench vb = {.a = a, .echo_ep = echo_ep, .ep = ep, .policy = policy, .n = MIB_N,
+    vadd_bench vb = {.a = a,
+                     .echo_ep = echo_ep,
+                     .ep = ep,
+                     .policy = policy,
+                     .n = MIB_N,
                      .iters = a->mib_iters,
                      .mask = 1u << P_RAW | 1u << P_WR | 1u << P_WRUN | 1u << P_QW |
                              1u << P_LOCAL};
@@ -390,19 +407,21 @@ static int bench_mib(const br_args *a, const char *echo_ep, const char *ep, cons
     if (!rc) {
         double bytes = 2.0 * MIB_N * sizeof(float);
         const double *raw = vb.us[P_RAW];
-        printf("### 2. 1 MiB to the daemon and back (vadd, n = 262144 floats, a rewritten "
-               "by the host before each task, b left on the board), %d per path and round, "
-               "%d rounds\n\n",
-               a->mib_iters, a->runs);
-        printf("| path | us per round trip, median [min-max] of the rounds | MB/s (2 MiB per "
+        printf(
+            "### 2. 1 MiB to the daemon and back (vadd, n = 262144 floats, a rewritten "
+            "by the host before each task, b left on the board), %d per path and round, "
+            "%d rounds\n\n",
+            a->mib_iters, a->runs);
+        printf("| path | us per round trip, median [min-max] of the rounds | MB/s (2 MiB "
+               "per "
                "round trip) | MB/s over raw ZeroMQ's in the same round, median [min-max] "
                "|\n|---|---|---|---|\n");
         print_mbs_row("raw ZeroMQ, 1 MiB zero-copy to the echo process and back", raw,
                       a->runs, NULL);
         print_mbs_row("quiverd by hand: WRITE 1 MiB + READ it back (no run)", vb.us[P_WR],
                       a->runs, raw);
-        print_mbs_row("quiverd by hand: WRITE a 1 MiB + RUN + READ out 1 MiB", vb.us[P_WRUN],
-                      a->runs, raw);
+        print_mbs_row("quiverd by hand: WRITE a 1 MiB + RUN + READ out 1 MiB",
+                      vb.us[P_WRUN], a->runs, raw);
         print_mbs_row("libquiver: qv_buf_acquire/release a, qv_submit, qv_wait_all, "
                       "remote board",
                       vb.us[P_QW], a->runs, raw);
@@ -411,8 +430,10 @@ static int bench_mib(const br_args *a, const char *echo_ep, const char *ep, cons
         double base = bytes / br_median(vb.us[P_RAW], a->runs);
         double q = br_median(vb.us[P_QW], a->runs);
         printf("\nThe task on the daemon (the time its runtime recorded, start to end, "
-               "qv_device_info.board_us): %.0f us per task; libquiver less that: %.0f MB/s, %.2f "
-               "of raw ZeroMQ. A memcpy of 1 MiB here: %.0f us. Requests per task: %.2f.\n\n",
+               "qv_device_info.board_us): %.0f us per task; libquiver less that: %.0f "
+               "MB/s, %.2f "
+               "of raw ZeroMQ. A memcpy of 1 MiB here: %.0f us. Requests per task: "
+               "%.2f.\n\n",
                vb.task_us[P_QW], bytes / (q - vb.task_us[P_QW]),
                bytes / (q - vb.task_us[P_QW]) / base, vb.memcpy_us, vb.req[P_QW]);
     }
@@ -422,12 +443,15 @@ static int bench_mib(const br_args *a, const char *echo_ep, const char *ep, cons
 
 static int bench_signal(const br_args *a, const char *ep)
 {
-    static const char *cfg[3] = {"local emulated board only", "local + remote board, placed by "
-                                 "the scheduler", "local + remote board, fft kept to the remote "
+    static const char *cfg[3] = {"local emulated board only",
+                                 "local + remote board, placed by "
+                                 "the scheduler",
+                                 "local + remote board, fft kept to the remote "
                                  "board"};
     char pol[3][1024], models[3][1024];
     if (br_policy(a, ep, "signal-local", "[cpu, fpga]", 1, 0, pol[0], sizeof pol[0]) ||
-        br_policy(a, ep, "signal-both", "[cpu, fpga, remote]", 1, 1, pol[1], sizeof pol[1]))
+        br_policy(a, ep, "signal-both", "[cpu, fpga, remote]", 1, 1, pol[1],
+                  sizeof pol[1]))
         return -1;
     snprintf(pol[2], sizeof pol[2], "%s", pol[1]);
     for (int c = 0; c < 3; c++)
@@ -445,8 +469,10 @@ static int bench_signal(const br_args *a, const char *ep)
             unsigned where = c == 2 ? 1u << QV_CLASS_REMOTE : 0;
             rc = br_signal_run(pol[c], models[c], a->frames, where, &last[c]);
             if (!rc && !last[c].ok) {
-                fprintf(stderr, "bench_remote: signal chain (%s): results differ from the "
-                                "sequential run by %.1e\n", cfg[c], last[c].worst);
+                fprintf(stderr,
+                        "bench_remote: signal chain (%s): results differ from the "
+                        "sequential run by %.1e\n",
+                        cfg[c], last[c].worst);
                 rc = -1;
             }
             wall[c][r] = last[c].wall_ms;
@@ -456,14 +482,17 @@ static int bench_signal(const br_args *a, const char *ep)
         }
     }
     if (!rc) {
-        printf("### 3. The signal chain (fir -> fft -> mag), %d frames of 1024 samples, "
-               "%d rounds; models kept across rounds (the first round starts without)\n\n",
-               a->frames, a->runs);
-        printf("| configuration | wall ms median [min-max] | tasks per device (last round) "
-               "| replayed / fused entries | check |\n|---|---|---|---|---|\n");
+        printf(
+            "### 3. The signal chain (fir -> fft -> mag), %d frames of 1024 samples, "
+            "%d rounds; models kept across rounds (the first round starts without)\n\n",
+            a->frames, a->runs);
+        printf(
+            "| configuration | wall ms median [min-max] | tasks per device (last round) "
+            "| replayed / fused entries | check |\n|---|---|---|---|---|\n");
         double s[3];
         br_stats(wall[3], a->runs, s);
-        printf("| sequential C, the references, no runtime | %.1f [%.1f-%.1f] | - | - | - |\n",
+        printf("| sequential C, the references, no runtime | %.1f [%.1f-%.1f] | - | - | "
+               "- |\n",
                s[1], s[0], s[2]);
         for (int c = 0; c < 3; c++) {
             br_stats(wall[c], a->runs, s);
@@ -475,7 +504,8 @@ static int bench_signal(const br_args *a, const char *ep)
             printf(" | %llu / %llu | %.1e OK |\n", (unsigned long long)last[c].replayed,
                    (unsigned long long)last[c].fused, last[c].worst);
         }
-        printf("\nTasks on the remote board over all %d rounds (%d tasks each): placed by the "
+        printf("\nTasks on the remote board over all %d rounds (%d tasks each): placed "
+               "by the "
                "scheduler %llu, fft kept there %llu.\n\n",
                a->runs, 3 * a->frames, (unsigned long long)remote_all[1],
                (unsigned long long)remote_all[2]);
@@ -485,7 +515,8 @@ static int bench_signal(const br_args *a, const char *ep)
             if (last[2].cls[d] == QV_CLASS_REMOTE)
                 remote += last[2].tasks[d];
         if (remote < (uint64_t)a->frames) {
-            fprintf(stderr, "bench_remote: the remote board ran %llu tasks, not the %d FFTs\n",
+            fprintf(stderr,
+                    "bench_remote: the remote board ran %llu tasks, not the %d FFTs\n",
                     (unsigned long long)remote, a->frames);
             rc = -1;
         }
@@ -542,8 +573,8 @@ int main(int argc, char **argv)
         a.mib_iters = 3;
         a.frames = 8;
     }
-    if (a.runs < 1 || a.runs > 100 || a.rtt_iters < 1 || a.mib_iters < 1 || a.frames < 1 ||
-        a.frames > 4096) {
+    if (a.runs < 1 || a.runs > 100 || a.rtt_iters < 1 || a.mib_iters < 1 ||
+        a.frames < 1 || a.frames > 4096) {
         fprintf(stderr, "bench_remote: --runs must be 1..100, --frames 1..4096, the "
                         "iterations at least 1\n");
         return 2;
@@ -565,8 +596,10 @@ int main(int argc, char **argv)
     }
     loadavg(load, sizeof load);
     if (br_daemon_start(&a, ep, sizeof ep) == 0 &&
-        br_policy(&a, ep, "vadd", "[cpu, fpga, remote]", 1, 1, policy, sizeof policy) == 0) {
-        printf("bench_remote%s: quiverd at %s (emulated U250, plain), raw ZeroMQ echo at %s; "
+        br_policy(&a, ep, "vadd", "[cpu, fpga, remote]", 1, 1, policy, sizeof policy) ==
+            0) {
+        printf("bench_remote%s: quiverd at %s (emulated U250, plain), raw ZeroMQ echo at "
+               "%s; "
                "load average at start: %s\n\n",
                a.smoke ? " --smoke" : "", ep, echo_ep, load);
         fflush(stdout);

@@ -37,8 +37,8 @@ br_quiver *br_quiver_open(const char *policy, uint32_t n, float *a, float *b, fl
     o.config = policy;
     o.perfmodel_dir = "";
     o.opencl = 0;
-    qv_arg_desc d[] = {QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R), QV_ARG_BUF("out", QV_W),
-                       QV_ARG_SCALAR("n", uint32_t)};
+    qv_arg_desc d[] = {QV_ARG_BUF("a", QV_R), QV_ARG_BUF("b", QV_R),
+                       QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
     size_t bytes = (size_t)n * sizeof(float);
     int rc = qv_runtime_create(&o, &q->rt);
     if (!rc)

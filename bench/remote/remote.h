@@ -17,13 +17,13 @@
 
 /* What one invocation measures, and where its files go. */
 typedef struct br_args {
-    int smoke;          /* tiny sizes, one run, results checked only */
-    int runs;           /* rounds; each measures every path once */
-    int rtt_iters;      /* round trips per path and round */
-    int mib_iters;      /* 1 MiB round trips per path and round */
-    int frames;         /* signal chain: frames per run */
-    const char *share;  /* share/quiver of the build */
-    const char *tmpdir; /* policy, board and model files; the daemon's log */
+    int smoke;           /* tiny sizes, one run, results checked only */
+    int runs;            /* rounds; each measures every path once */
+    int rtt_iters;       /* round trips per path and round */
+    int mib_iters;       /* 1 MiB round trips per path and round */
+    int frames;          /* signal chain: frames per run */
+    const char *share;   /* share/quiver of the build */
+    const char *tmpdir;  /* policy, board and model files; the daemon's log */
     const char *quiverd; /* the daemon's program */
 } br_args;
 
@@ -118,16 +118,15 @@ void br_quiver_close(br_quiver *q);
  * 1024 samples, regions per frame, 4 frames in flight) on policy `policy`;
  * fft_where: a class mask for fft (0: anywhere). Prints nothing. */
 typedef struct br_signal_out {
-    double wall_ms;      /* first submission to the last result home */
-    double worst;        /* largest difference from the sequential run */
-    int ok;              /* worst < 1e-4 and the spectral peaks agree */
+    double wall_ms; /* first submission to the last result home */
+    double worst;   /* largest difference from the sequential run */
+    int ok;         /* worst < 1e-4 and the spectral peaks agree */
     unsigned ndev;
-    char name[6][128];   /* devices */
     qv_class cls[6];
     uint64_t tasks[6];
     uint64_t failed[6];
-    uint64_t replayed;   /* entries of region "frame" that replayed a plan */
-    uint64_t fused;      /* chains run as one fused kernel */
+    uint64_t replayed; /* entries of region "frame" that replayed a plan */
+    uint64_t fused;    /* chains run as one fused kernel */
 } br_signal_out;
 
 int br_signal_run(const char *policy, const char *models, int frames, unsigned fft_where,
@@ -135,14 +134,14 @@ int br_signal_run(const char *policy, const char *models, int frames, unsigned f
 /* The same chain run sequentially with the references, no runtime: ms. */
 double br_signal_seq_ms(int frames);
 
-#define BR_CHECK(x)                                                            \
-    do {                                                                       \
-        int rc_ = (x);                                                         \
-        if (rc_) {                                                             \
-            fprintf(stderr, "bench_remote: %s:%d: %s: %s (%s)\n", __FILE__,    \
-                    __LINE__, #x, qv_strerror(rc_), qv_last_error());          \
-            return -1;                                                         \
-        }                                                                      \
+#define BR_CHECK(x)                                                                      \
+    do {                                                                                 \
+        int rc_ = (x);                                                                   \
+        if (rc_) {                                                                       \
+            fprintf(stderr, "bench_remote: %s:%d: %s: %s (%s)\n", __FILE__, __LINE__,    \
+                    #x, qv_strerror(rc_), qv_last_error());                              \
+            return -1;                                                                   \
+        }                                                                                \
     } while (0)
 
 #endif

@@ -26,7 +26,8 @@ static void cpu_fir(const qv_call *c)
 }
 static void cpu_fft(const qv_call *c)
 {
-    qv_hls_fft_ref(c->ptr[0], c->ptr[1], c->ptr[2], c->ptr[3], *(const uint32_t *)c->ptr[4]);
+    qv_hls_fft_ref(c->ptr[0], c->ptr[1], c->ptr[2], c->ptr[3],
+                   *(const uint32_t *)c->ptr[4]);
 }
 static void cpu_mag(const qv_call *c)
 {
@@ -50,10 +51,11 @@ static int frames_init(frames *fr, int n)
     if (!fr->x || !fr->y || !fr->re || !fr->im || !fr->m)
         return -1;
     for (int t = 0; t < TAPS; t++) /* the demo's windowed-sinc low-pass */
-        fr->h[t] = (t == TAPS / 2 ? 0.25f
-                                  : (float)(sin(0.25 * M_PI * (t - TAPS / 2)) /
-                                            (M_PI * (t - TAPS / 2)))) *
-                   (float)(0.54 - 0.46 * cos(2 * M_PI * t / (TAPS - 1)));
+        fr->h[t] =
+            (t == TAPS / 2
+                 ? 0.25f
+                 : (float)(sin(0.25 * M_PI * (t - TAPS / 2)) / (M_PI * (t - TAPS / 2)))) *
+            (float)(0.54 - 0.46 * cos(2 * M_PI * t / (TAPS - 1)));
     unsigned seed = 12345;
     for (int f = 0; f < n; f++)
         for (uint32_t i = 0; i < NSAMP; i++) {
@@ -98,8 +100,9 @@ static double check(const frames *fr, int n, int *peaks_ok)
         for (uint32_t i = 0; i < NSAMP; i++) {
             worst = fmax(worst, fabs(rm[i] - fr->m[f][i]) / (scale > 0 ? scale : 1));
             worst = fmax(worst, fabs(ry[i] - fr->y[f][i]));
-            worst = fmax(worst, fmax(fabs(rre[i] - fr->re[f][i]), fabs(rim[i] - fr->im[f][i])) /
-                                    (sre > 0 ? sre : 1));
+            worst = fmax(worst,
+                         fmax(fabs(rre[i] - fr->re[f][i]), fabs(rim[i] - fr->im[f][i])) /
+                             (sre > 0 ? sre : 1));
         }
         *peaks_ok &= p1 == p2;
     }
@@ -143,12 +146,17 @@ static int chain(qv_runtime *rt, frames *fr, int n, unsigned fft_where, double *
         BR_CHECK(qv_buf_register(rt, fr->im[f], fb, &bf[3]));
         BR_CHECK(qv_buf_register(rt, fr->m[f], fb, &bf[4]));
         BR_CHECK(qv_region_begin(rt, "frame"));
-        BR_CHECK(qv_submit(rt, fir, (qv_arg[]){QV_BUF(bf[0]), QV_BUF(bh), QV_BUF(bf[1]),
-                                               QV_VAL(ns), QV_VAL(taps)}, 5));
-        BR_CHECK(qv_submit(rt, fft, (qv_arg[]){QV_BUF(bf[1]), QV_BUF(bz), QV_BUF(bf[2]),
-                                               QV_BUF(bf[3]), QV_VAL(ns)}, 5));
-        BR_CHECK(qv_submit(rt, mag, (qv_arg[]){QV_BUF(bf[2]), QV_BUF(bf[3]), QV_BUF(bf[4]),
-                                               QV_VAL(ns)}, 4));
+        BR_CHECK(qv_submit(rt, fir,
+                           (qv_arg[]){QV_BUF(bf[0]), QV_BUF(bh), QV_BUF(bf[1]),
+                                      QV_VAL(ns), QV_VAL(taps)},
+                           5));
+        BR_CHECK(qv_submit(rt, fft,
+                           (qv_arg[]){QV_BUF(bf[1]), QV_BUF(bz), QV_BUF(bf[2]),
+                                      QV_BUF(bf[3]), QV_VAL(ns)},
+                           5));
+        BR_CHECK(qv_submit(
+            rt, mag, (qv_arg[]){QV_BUF(bf[2]), QV_BUF(bf[3]), QV_BUF(bf[4]), QV_VAL(ns)},
+            4));
         BR_CHECK(qv_region_end(rt));
         if ((f + 1) % BATCH == 0)
             BR_CHECK(qv_wait_all(rt));
@@ -196,7 +204,6 @@ int br_signal_run(const char *policy, const char *models, int n, unsigned fft_wh
             qv_device_info di;
             if (qv_device_get(rt, d, &di) != 0)
                 continue;
-            snprintf(o->name[d], sizeof o->name[d], "%s", di.name);
             o->cls[d] = di.cls;
             o->tasks[d] = di.tasks;
             o->failed[d] = di.failed;
