@@ -166,6 +166,42 @@ const qv_arg *qv__defer_args(const qv__defer *d, qv_func **f)
     return d->args;
 }
 
+unsigned char *qv__defer_copy(qv_runtime *rt, const uint64_t *seq, unsigned n, qv__defer **d,
+                              qv_func **f, const qv_arg **args, qv_arg (*copy)[QV_MAX_ARGS])
+{
+    pthread_mutex_lock(&rt->submit_mu);
+    size_t need = 1;
+    for (unsigned j = 0; j < n; j++) {
+        if (!(d[j] = qv__defer_find(rt, seq[j]))) {
+            pthread_mutex_unlock(&rt->submit_mu);
+            return NULL;
+        }
+        need += d[j]->f->scalar_bytes;
+    }
+    unsigned char *sc = malloc(need), *p = sc;
+    for (unsigned j = 0; sc && j < n; j++) {
+        f[j] = d[j]->f;
+        for (unsigned i = 0; i < f[j]->nargs; i++) {
+            copy[j][i] = d[j]->args[i];
+            if (f[j]->args[i].is_buf)
+                continue;
+            memcpy(p, d[j]->args[i].val, d[j]->args[i].size);
+            copy[j][i].val = p;
+            p += (d[j]->args[i].size + 15) & ~(size_t)15;
+        }
+        args[j] = copy[j];
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    return sc;
+}
+
+bool qv__defer_host_current(const qv_buf *b)
+{
+    return !b->lazy_w && !b->host && (atomic_load(&b->valid) & 1u) &&
+           (!b->last_writer ||
+            atomic_load_explicit(&b->last_writer->done, memory_order_acquire));
+}
+
 /* A set of buffers with the access the needed calls make to them. */
 typedef struct access_set {
     qv_buf **b;
@@ -289,10 +325,7 @@ static struct qv__snap *snap_new(qv_runtime *rt, const qv_buf *b)
  * it, no task is writing it, the host does not hold it. */
 static void snap_readers(qv_runtime *rt, qv_buf *b)
 {
-    if (!b->lazy || b->lazy_w || b->host || b->snap || !b->size || b->size > SNAP_MAX ||
-        !(atomic_load(&b->valid) & 1u) ||
-        (b->last_writer &&
-         !atomic_load_explicit(&b->last_writer->done, memory_order_acquire)))
+    if (!b->lazy || b->snap || !b->size || b->size > SNAP_MAX || !qv__defer_host_current(b))
         return;
     struct qv__snap *s = NULL;
     for (qv__defer *d = rt->defer_head; d; d = d->next) {

@@ -308,9 +308,7 @@ static bool wired(const struct qv__fused *fz, const qv_arg *const *args,
  * go. Under submit_mu. */
 static bool all_zero(const qv_buf *b)
 {
-    if (b->lazy_w || b->host || !(atomic_load(&b->valid) & 1u) ||
-        (b->last_writer &&
-         !atomic_load_explicit(&b->last_writer->done, memory_order_acquire)))
+    if (!qv__defer_host_current(b))
         return false;
     const unsigned char *p = b->ptr;
     for (size_t i = 0; i < b->size; i++)
@@ -330,33 +328,7 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
     qv__defer *d[MAXC];
     memb[n - 1] = f;
     cargs[n - 1] = args;
-    /* The held calls' arguments, copied: an access of another thread may
-     * submit (and free) a held call while this one checks the chain. */
-    unsigned char *sc = NULL;
-    pthread_mutex_lock(&rt->submit_mu);
-    size_t need = 1;
-    for (unsigned j = 0; j + 1 < n; j++) {
-        if (!(d[j] = qv__defer_find(rt, seq[j]))) {
-            pthread_mutex_unlock(&rt->submit_mu);
-            return NULL;
-        }
-        cargs[j] = qv__defer_args(d[j], &memb[j]); /* copied below */
-        need += memb[j]->scalar_bytes;
-    }
-    unsigned char *p = sc = malloc(need);
-    for (unsigned j = 0; sc && j + 1 < n; j++) {
-        const qv_arg *src = cargs[j];
-        for (unsigned i = 0; i < memb[j]->nargs; i++) {
-            copy[j][i] = src[i];
-            if (memb[j]->args[i].is_buf)
-                continue;
-            memcpy(p, src[i].val, src[i].size);
-            copy[j][i].val = p;
-            p += (src[i].size + 15) & ~(size_t)15;
-        }
-        cargs[j] = copy[j];
-    }
-    pthread_mutex_unlock(&rt->submit_mu);
+    unsigned char *sc = qv__defer_copy(rt, seq, n - 1, d, memb, cargs, copy);
     struct qv__fused *fz = sc ? fused_get(rt, k, memb, n, cargs) : NULL;
     if (!fz) {
         free(sc);

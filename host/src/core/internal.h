@@ -494,6 +494,17 @@ void qv__defer_keep(qv_runtime *rt, qv__defer *d);
 void qv__defer_drop(qv_runtime *rt, qv__defer *d);
 /* d's call, for checking a chain. */
 const qv_arg *qv__defer_args(const qv__defer *d, qv_func **f);
+/* The deferred calls seq[0..n-1] (d[j]), their functions (f[j]) and their
+ * arguments copied into copy[j] (args[j] = copy[j]): an access of another
+ * thread may submit and free a held call while a chain is checked. The
+ * block that holds the copied scalars (the caller frees it), or NULL when
+ * a call is deferred no more or memory is short. Takes submit_mu. */
+unsigned char *qv__defer_copy(qv_runtime *rt, const uint64_t *seq, unsigned n, qv__defer **d,
+                              qv_func **f, const qv_arg **args, qv_arg (*copy)[QV_MAX_ARGS]);
+/* Whether the host memory of b holds its bytes now, as far as the calls
+ * made so far go: no deferred call writes it, no task is writing it, the
+ * host does not hold it, the host copy is valid. Under submit_mu. */
+bool qv__defer_host_current(const qv_buf *b);
 /* Submits what an access to bufs[0..n-1] with modes[] conflicts with
  * (and what those conflict with, in order), under submit_mu, linking the
  * tasks on *forced. 0 or an error of a submission. */

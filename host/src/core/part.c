@@ -193,31 +193,7 @@ qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_fu
     qv__defer *d[QV__PART_MAX];
     memb[n - 1] = f;
     cargs[n - 1] = args;
-    /* The held calls' arguments, copied: an access of another thread may
-     * submit (and free) a held call meanwhile. */
-    pthread_mutex_lock(&rt->submit_mu);
-    size_t need = 1;
-    for (unsigned j = 0; j + 1 < n; j++) {
-        if (!(d[j] = qv__defer_find(rt, seq[j]))) {
-            pthread_mutex_unlock(&rt->submit_mu);
-            return NULL;
-        }
-        cargs[j] = qv__defer_args(d[j], &memb[j]);
-        need += memb[j]->scalar_bytes + 16 * memb[j]->nargs;
-    }
-    unsigned char *sc = malloc(need), *p = sc;
-    for (unsigned j = 0; sc && j + 1 < n; j++) {
-        for (unsigned i = 0; i < memb[j]->nargs; i++) {
-            copy[j][i] = cargs[j][i];
-            if (memb[j]->args[i].is_buf)
-                continue;
-            memcpy(p, cargs[j][i].val, cargs[j][i].size);
-            copy[j][i].val = p;
-            p += (cargs[j][i].size + 15) & ~(size_t)15;
-        }
-        cargs[j] = copy[j];
-    }
-    pthread_mutex_unlock(&rt->submit_mu);
+    unsigned char *sc = qv__defer_copy(rt, seq, n - 1, d, memb, cargs, copy);
     if (!sc)
         return NULL;
     qv__part_shape s;
