@@ -90,7 +90,9 @@ static int run_predict(const void *arg, void *out_, size_t size)
 
 int loop_predict(const loop_args *a)
 {
-    const char *policy = loop_default_policy(a, 4, 1, 0, NULL);
+    /* Plans kept (replan.eager_slack: 0): this measures their predictions,
+     * and one that loses to eager placement would be dropped. */
+    const char *policy = loop_default_policy(a, 4, 1, 0, "replan: {eager_slack: 0}\n");
     const char *eager = loop_default_policy(a, 5, 0, 0, NULL);
     if (!policy || !eager) {
         fprintf(stderr, "bench_loop: cannot write a policy under %s\n", a->tmpdir);
