@@ -23,8 +23,9 @@
  * carry the change; no more often than replan.min_interval_ms. The entry's span over the
  * plan's makespan calibrates the prediction that qv_region_info reports.
  *
- * Against eager placement: the spans of the region's recorded entries are
- * measured too, and a plan whose replayed entries are slower than them by
+ * Against eager placement: the recorded entries' times (from an entry's
+ * first call to its last task's end: what the program waits, submission
+ * included, which a replay saves) are measured too, and a plan whose replayed entries are slower than them by
  * more than replan.eager_slack (medians) loses: a fused plan is re-planned
  * without fused kernels, an unfused one is dropped and the region runs
  * eagerly until the devices change (loses()).
@@ -357,7 +358,8 @@ out:
 /* ---- measuring --------------------------------------------------------- */
 
 typedef struct measure {
-    double span_us;
+    double span_us; /* first task's start to last task's end */
+    double wall_us; /* the entry's first call to its last task's end */
     double pred[QV__MAX_DEVICES], meas[QV__MAX_DEVICES];
 } measure;
 
@@ -393,13 +395,14 @@ static void measure_node(void *arg, uint64_t i, const qv__node *nd)
  * (node times only: cheap beside the entry). False when it cannot be told
  * (not all of it recorded, a reset). */
 static bool measure_entry(qv_runtime *rt, const qv__rplan *p, uint64_t lo, uint64_t hi,
-                          measure *m)
+                          uint64_t begin_ns, measure *m)
 {
     memset(m, 0, sizeof *m);
     measuring x = {rt, p, m, UINT64_MAX, 0};
     if (hi - lo != p->nnodes || qv__gview_each(rt, lo, hi, measure_node, &x) != 1)
         return false;
     m->span_us = x.t1 > x.t0 ? (double)(x.t1 - x.t0) / 1e3 : 0;
+    m->wall_us = x.t1 > begin_ns ? (double)(x.t1 - begin_ns) / 1e3 : 0;
     return true;
 }
 
@@ -485,14 +488,15 @@ static void span_node(void *arg, uint64_t i, const qv__node *nd)
         t[1] = nd->end_ns;
 }
 
-/* The span of the recorded entry [lo, hi) in µs, once its tasks are done;
- * 0 when it cannot be told. */
-static double entry_span(qv_runtime *rt, uint64_t lo, uint64_t hi)
+/* The time of the recorded entry [lo, hi) in µs, from its first call
+ * (begin_ns) to its last task's end, once its tasks are done; 0 when it
+ * cannot be told. */
+static double entry_wall(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t begin_ns)
 {
     uint64_t t[2] = {UINT64_MAX, 0};
-    if (qv__gview_each(rt, lo, hi, span_node, t) != 1 || t[1] <= t[0])
+    if (qv__gview_each(rt, lo, hi, span_node, t) != 1 || t[1] <= begin_ns)
         return 0;
-    return (double)(t[1] - t[0]) / 1e3;
+    return (double)(t[1] - begin_ns) / 1e3;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -523,9 +527,9 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
 {
     double slack = rt->policy->replan_eager_slack;
     if (slack <= 0 || r->plan != p || r->eager_sig != p->sig || r->measured < 2 ||
-        r->drift_entries || m->span_us <= 0)
+        r->drift_entries || m->wall_us <= 0)
         return false;
-    r->plan_span[r->nplan++ % QV__SPANS] = m->span_us;
+    r->plan_span[r->nplan++ % QV__SPANS] = m->wall_us;
     if (r->nplan < QV__SPANS || r->neager < MIN_EAGER)
         return false;
     unsigned ne = r->neager < QV__SPANS ? r->neager : QV__SPANS;
@@ -603,9 +607,10 @@ static void *loop_main(void *arg)
 
         if (r->want_span) { /* a recorded entry: eager placement's time */
             uint64_t lo = r->span_lo, hi = r->span_hi, sig = r->span_sig;
+            uint64_t begin = r->span_begin;
             r->want_span = false;
             pthread_mutex_unlock(&l->mu);
-            double us = entry_span(rt, lo, hi);
+            double us = entry_wall(rt, lo, hi, begin);
             pthread_mutex_lock(&l->mu);
             if (r->eager_sig != sig) {
                 r->eager_sig = sig;
@@ -616,12 +621,12 @@ static void *loop_main(void *arg)
         }
         if (r->want_measure) {
             qv__rplan *p = r->meas_plan;
-            uint64_t lo = r->meas_lo, hi = r->meas_hi;
+            uint64_t lo = r->meas_lo, hi = r->meas_hi, begin = r->meas_begin;
             r->meas_plan = NULL;
             r->want_measure = false;
             pthread_mutex_unlock(&l->mu);
             measure m;
-            bool ok = measure_entry(rt, p, lo, hi, &m);
+            bool ok = measure_entry(rt, p, lo, hi, begin, &m);
             pthread_mutex_lock(&l->mu);
             char why[128];
             int cls = -1;

@@ -54,6 +54,7 @@ typedef struct tls_state {
     uint64_t nodes;  /* of the graph: the tasks, a fused chain as one */
     uint64_t fused;  /* chains launched fused */
     uint64_t shipped; /* parts sent whole to a remote board */
+    uint64_t begin_ns; /* the entry's first call */
     bool begun;      /* the entry has its first call */
     uint32_t gen, nslots;
     qv__region *open; /* the explicit region open, or NULL */
@@ -227,6 +228,7 @@ static void entry_begin(qv_runtime *rt, tls_state *s)
     s->nodes = 0;
     s->fused = 0;
     s->shipped = 0;
+    s->begin_ns = qv__now_ns();
     s->lo = UINT64_MAX;
     s->hi = 0;
     s->sig = 0x51654E7A11u;
@@ -441,7 +443,7 @@ static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
  * loop->mu. One at a time per region: while one waits, later entries go
  * unmeasured rather than pile up behind a busy machine. */
 static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t lo,
-                         uint64_t hi)
+                         uint64_t hi, uint64_t begin_ns)
 {
     if (r->want_measure || rt->loop->stop || !rt->rec)
         return;
@@ -449,6 +451,7 @@ static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t l
     r->meas_plan = p;
     r->meas_lo = lo;
     r->meas_hi = hi;
+    r->meas_begin = begin_ns;
     r->want_measure = true;
     if (!qv__loop_queue(rt, r)) {
         r->want_measure = false;
@@ -460,13 +463,18 @@ static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t l
 /* Queues the measuring of the recorded entry [lo, hi) of r, what eager
  * placement takes (loop.c weighs plans against it). Under loop->mu; one at
  * a time per region, as want_measure. */
-static void want_span(qv_runtime *rt, qv__region *r, uint64_t lo, uint64_t hi, uint64_t sig)
+static void want_span(qv_runtime *rt, qv__region *r, uint64_t lo, uint64_t hi, uint64_t sig,
+                      uint64_t begin_ns)
 {
-    if (r->want_span || rt->loop->stop || !rt->rec)
+    /* QV__SPANS of a signature are enough: the loop's thread waits for an
+     * entry's tasks to measure it, which costs the workers CPU time. */
+    if (r->want_span || rt->loop->stop || !rt->rec ||
+        (r->eager_sig == sig && r->neager >= QV__SPANS))
         return;
     r->span_lo = lo;
     r->span_hi = hi;
     r->span_sig = sig;
+    r->span_begin = begin_ns;
     r->want_span = true;
     if (!qv__loop_queue(rt, r))
         r->want_span = false;
@@ -522,12 +530,12 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         r->shipped += s->shipped;
         r->predicted_us = s->pred_us;
         if (s->hi - s->lo == s->nodes)
-            want_measure(rt, r, s->rp, s->lo, s->hi);
+            want_measure(rt, r, s->rp, s->lo, s->hi, s->begin_ns);
     } else {
         r->recorded++;
         r->predicted_us = qv__region_predict(r);
         if (n && s->nodes == n && s->hi - s->lo == n)
-            want_span(rt, r, s->lo, s->hi, sig);
+            want_span(rt, r, s->lo, s->hi, sig, s->begin_ns);
     }
     r->tasks = n;
     r->nodes = s->nodes;

@@ -99,7 +99,7 @@ struct qv__region {
      * and by how much, for the costs on it that the entry did not measure. */
     int job_drift_cls;
     double job_drift_x;
-    /* The plan against eager placement (replan.eager_slack): the spans of
+    /* The plan against eager placement (replan.eager_slack): the times of
      * the last recorded (eager) entries of signature eager_sig, measured in
      * the background (want_span), and of the plan's last replayed entries,
      * each a ring of QV__SPANS; plans made without fused chains from now
@@ -110,12 +110,12 @@ struct qv__region {
     unsigned neager, nplan;
     uint64_t eager_sig;
     bool want_span;
-    uint64_t span_lo, span_hi, span_sig;
+    uint64_t span_lo, span_hi, span_sig, span_begin;
     bool no_fuse, job_no_fuse;
     bool lost;
     uint64_t lost_gen;
     bool want_measure;
-    uint64_t meas_lo, meas_hi;
+    uint64_t meas_lo, meas_hi, meas_begin;
     qv__rplan *meas_plan;   /* a reference */
     qv__region *qnext;
 };
