@@ -134,6 +134,7 @@ typedef struct loop_app_cfg {
     int           nofuse; /* signal: name mag "magnitude", so that no plan
                            * maps the chain onto the fused fir_fft_mag */
     int           remote; /* signal: fir and fft on remote boards only */
+    int           cpu_only; /* signal: every stage on the CPU only */
 } loop_app_cfg;
 
 /* Registers the functions and buffers of the application on rt. */

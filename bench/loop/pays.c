@@ -122,15 +122,15 @@ int loop_pays(const loop_args *a)
         const char  *policy; /* NULL: the default platform's */
     } apps[] = {
         { s ? "signal 2 x 256" : "signal 8 frames x 1024",
-          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 0, 0 }, NULL },
+          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 0, 0, 0 }, NULL },
         { s ? "signal 1 x 1024" : "signal 4 frames x 4096",
-          { APP_SIGNAL, "frames", s ? 1 : 4, s ? 1024 : 4096, 0, 0, 1, 0, 0 }, NULL },
+          { APP_SIGNAL, "frames", s ? 1 : 4, s ? 1024 : 4096, 0, 0, 1, 0, 0, 0 }, NULL },
         { s ? "signal 2 x 256, unfused" : "signal 8 frames x 1024, unfused",
-          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 1, 0 }, NULL },
+          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 1, 1, 0, 0 }, NULL },
         { s ? "cholesky 3 x 16" : "cholesky 6x6 tiles of 64",
-          { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1, 0, 0 }, NULL },
+          { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1, 0, 0, 0 }, NULL },
         { s ? "signal 2 x 256, remote board" : "signal 8 x 1024, fir+fft on a remote board",
-          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0, 1, 1 }, remote },
+          { APP_SIGNAL, "frames", s ? 2 : 8, s ? 256 : 1024, 0, 0, 0, 1, 1, 0 }, remote },
     };
     int napps = (int)(sizeof apps / sizeof apps[0]) - !remote, failed = 0, notes = 0;
     char note[8][2][640];

@@ -104,9 +104,9 @@ int loop_predict(const loop_args *a)
         loop_app_cfg app;
     } apps[] = {
         { s ? "signal frame of 256" : "quiver-signal: a frame of 1024",
-          { APP_SIGNAL, "frame", 1, s ? 256 : 1024, 0, 0, 1, 0, 0 } },
+          { APP_SIGNAL, "frame", 1, s ? 256 : 1024, 0, 0, 1, 0, 0, 0 } },
         { s ? "cholesky 3 x 16" : "cholesky 6x6 tiles of 64",
-          { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1, 0, 0 } },
+          { APP_CHOL, "cholesky", 0, 0, s ? 3 : 6, s ? 16 : 64, 1, 0, 0, 0 } },
     };
     printf("### --predict: the plan's predicted_us against each entry's measured_us, "
            "replayed entries, default platform\n\n");

@@ -297,6 +297,9 @@ typedef struct qv_plan {
     /* 1 when qv_plan_opts.deadline_us was set and the plan does not meet
      * it: no candidate did, so the planner kept the fastest. */
     int deadline_missed;
+    /* The factor the fused kernels' table times were multiplied by
+     * (qv_plan_opts.fused_scale; 1 for none). */
+    double fused_scale;
 } qv_plan;
 
 /*
@@ -325,6 +328,10 @@ typedef struct qv_plan_opts {
      * catalog still says which kernels each FPGA holds (the runtime plans
      * so, as it does not launch fused kernels yet). */
     int no_fuse;
+    /* Multiplies the time a fused kernel's `perf.table` gives (0, the
+     * default, or 1: as the catalog says): a runtime that measured its
+     * boards slower than their tables plans with what it measured. >= 0. */
+    double fused_scale;
 } qv_plan_opts;
 /* Fills o with the defaults and its size. */
 QV_API void qv_plan_opts_init(qv_plan_opts *o);

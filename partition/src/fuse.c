@@ -37,6 +37,7 @@ typedef struct catx {
     uint8_t *func_ok;  /* ngrp * g->nfunc: holds a kernel for that function */
     uint32_t *kfunc;   /* per kernel, its functions as g's indices (NONE) */
     uint32_t *kfunc_off;
+    double fused_scale; /* multiplies a table's time (qv_plan_opts) */
 } catx;
 
 static void catx_fini(catx *x)
@@ -155,7 +156,7 @@ static double chain_cost(const catx *x, uint32_t k, const uint32_t *nodes, uint3
         for (uint32_t j = g->pred_off[h]; !g->bytes_in[h] && j < g->pred_off[h + 1]; j++)
             b += g->ebytes[g->pred_edge[j]];
         b += g->bytes_out[t];
-        return qv_catalog_table_us(x->cat, k, b);
+        return qv_catalog_table_us(x->cat, k, b) * x->fused_scale;
     }
     if (x->fpga < 0)
         return INFINITY;
@@ -412,8 +413,8 @@ out:
  * (validation), and rewrites the problem. On success the caller frees x, w
  * and *fused (node -> fused kernel or NONE; NULL when no chain). */
 static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                   const qv_plan *from, bool no_fuse, catx *x, rw *w, uint32_t **fused,
-                   qv_diag *diag)
+                   const qv_plan *from, bool no_fuse, double scale, catx *x, rw *w,
+                   uint32_t **fused, qv_diag *diag)
 {
     uint32_t *group = malloc(((size_t)g->n + 1) * sizeof *group);
     chain *ch = NULL;
@@ -424,6 +425,7 @@ static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
         free(group);
         return rc;
     }
+    x->fused_scale = scale > 0 ? scale : 1;
     if (from)
         rc = plan_chains(x, from, group, &ch, &nch, diag);
     else if (no_fuse) /* no chain: every node its own group */
@@ -461,7 +463,8 @@ int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, NULL, o && o->no_fuse, &x, &w, &fused, diag);
+    double scale = o && o->fused_scale > 0 ? o->fused_scale : 1;
+    int rc = prepare(g, p, cat, NULL, o && o->no_fuse, scale, &x, &w, &fused, diag);
     if (rc)
         return rc;
     double t_rw = qv__part_now_us() - t0;
@@ -478,6 +481,7 @@ int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *
     pl->end = malloc(((size_t)g->n + 1) * sizeof *pl->end);
     pl->fused = fused;
     pl->catalog = cat;
+    pl->fused_scale = scale;
     fused = NULL;
     if (!pl->unit || !pl->start || !pl->end)
         goto out;
@@ -514,7 +518,7 @@ int qv__part_bounds_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, NULL, false, &x, &w, &fused, NULL);
+    int rc = prepare(g, p, cat, NULL, false, 1, &x, &w, &fused, NULL);
     if (rc)
         return rc;
     rc = qv__part_bounds(w.g, w.p, out);
@@ -547,7 +551,7 @@ int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalo
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, pl, false, &x, &w, &fused, diag);
+    int rc = prepare(g, p, cat, pl, false, pl->fused_scale, &x, &w, &fused, diag);
     if (rc)
         return rc;
     qv_plan sub = {0};

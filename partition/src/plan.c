@@ -76,6 +76,12 @@ int qv_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *opts,
                       o.cost_weight);
         return QV_EINVAL;
     }
+    if (!(o.fused_scale >= 0 && o.fused_scale < INFINITY)) {
+        qv__part_diag(diag, g->name, 0, 0,
+                      "qv_plan_opts.fused_scale %g: expected 0 (none) or a factor above 0",
+                      o.fused_scale);
+        return QV_EINVAL;
+    }
     if (!(o.deadline_us >= 0 && o.deadline_us < INFINITY)) {
         qv__part_diag(diag, g->name, 0, 0,
                       "qv_plan_opts.deadline_us %g: expected 0 (none) or a time in µs",

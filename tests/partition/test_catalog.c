@@ -411,6 +411,41 @@ static void test_fused_table_by_bytes_moved(void **state)
     qv_plat_destroy(p);
 }
 
+/* qv_plan_opts.fused_scale: the table's 50 us times 3 is more than the
+ * chain's 3 x 40 us unfused, so nothing is fused; times 2 (100 us) still
+ * fuses, timed at 100 us, and the plan validates with its scale. */
+static void test_fused_scale(void **state)
+{
+    (void)state;
+    qv_plat *p = one_fpga();
+    chain_graph t = chain(0);
+    uint32_t k;
+    qv_catalog *c = chain_catalog(50, &k);
+    qv_plan_opts o;
+    qv_plan_opts_init(&o);
+    o.catalog = c;
+    qv_plan *pl = NULL;
+    o.fused_scale = 3;
+    assert_int_equal(qv_plan_make(t.g, p, &o, &pl, NULL), 0);
+    assert_null(pl->fused);
+    qv_plan_destroy(pl);
+    o.fused_scale = 2;
+    assert_int_equal(qv_plan_make(t.g, p, &o, &pl, NULL), 0);
+    assert_non_null(pl->fused);
+    assert_int_equal(pl->fused[t.fir], k);
+    assert_near(pl->end[t.fir] - pl->start[t.fir], 100, 1e-9);
+    assert_near(pl->fused_scale, 2, 0);
+    qv_diag d = {0};
+    assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), 0);
+    qv_plan_destroy(pl);
+    o.fused_scale = -1;
+    assert_int_equal(qv_plan_make(t.g, p, &o, &pl, &d), QV_EINVAL);
+    assert_non_null(strstr(d.message, "fused_scale"));
+    qv_catalog_destroy(c);
+    qv_dag_destroy(t.g);
+    qv_plat_destroy(p);
+}
+
 static int count(const char *hay, const char *needle)
 {
     int n = 0;
@@ -815,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_kernel_placement),
         cmocka_unit_test(test_fused_when_cheaper),
         cmocka_unit_test(test_fused_table_by_bytes_moved),
+        cmocka_unit_test(test_fused_scale),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_too_many_groups),
         cmocka_unit_test(test_random_valid),

@@ -93,6 +93,9 @@ bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, const uint64_t *pref,
     r->job_no_fuse = r->no_fuse;
     r->job_drift_cls = cls;
     r->job_drift_x = x;
+    if ((cls == QV_CLASS_FPGA || cls == QV_CLASS_REMOTE) && x > 0 && isfinite(x))
+        r->fuse_scale = (r->fuse_scale > 0 ? r->fuse_scale : 1) * x;
+    r->job_fuse_scale = r->fuse_scale;
     snprintf(r->job_reason, sizeof r->job_reason, "%.127s", reason);
     r->want_compile = true;
     return true;
@@ -253,8 +256,8 @@ static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
  * with the costs on class drift_cls scaled by drift_x (scale_class; -1:
  * none). 0, or an error with why. */
 static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, uint32_t n,
-                   int drift_cls, double drift_x, bool no_fuse, qv__rplan **out, char *why,
-                   size_t wn)
+                   int drift_cls, double drift_x, bool no_fuse, double fuse_scale,
+                   qv__rplan **out, char *why, size_t wn)
 {
     qv_dag *g = NULL;
     qv_plat *p = NULL;
@@ -284,6 +287,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
     o.cost_weight = rt->policy->objective; /* the policy's `objective` */
     o.deadline_us = rt->policy->deadline_ms * 1e3;
     o.no_fuse = no_fuse; /* a fused plan of this region lost to eager */
+    o.fused_scale = fuse_scale; /* fused kernels as the boards ran them */
     qv_diag d;
     memset(&d, 0, sizeof d);
     if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
@@ -677,8 +681,10 @@ static void *loop_main(void *arg)
         char why[256] = "";
         qv__rplan *p = NULL;
         bool no_fuse = r->job_no_fuse;
+        double fuse_scale = r->job_fuse_scale;
         pthread_mutex_unlock(&l->mu);
-        int rc = compile(rt, name, lo, hi, n, drift_cls, drift_x, no_fuse, &p, why, sizeof why);
+        int rc = compile(rt, name, lo, hi, n, drift_cls, drift_x, no_fuse, fuse_scale, &p, why,
+                         sizeof why);
         if (rc) {
             qv__log(1, "region %s: not %s: %s", name, replan ? "re-planned" : "compiled",
                     why);

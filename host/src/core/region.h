@@ -99,6 +99,10 @@ struct qv__region {
      * and by how much, for the costs on it that the entry did not measure. */
     int job_drift_cls;
     double job_drift_x;
+    /* What the boards' fused kernels measured against their tables: the
+     * product of the drifts of board classes so far (0: none yet), which
+     * every later plan of the region times them with. */
+    double fuse_scale, job_fuse_scale;
     /* The plan against eager placement (replan.eager_slack): the times of
      * the last recorded (eager) entries of signature eager_sig, measured in
      * the background (want_span), and of the plan's last replayed entries,
