@@ -646,6 +646,69 @@ static void curve_keys(void **state)
     waitpid(pid, NULL, 0);
 }
 
+/* The daemon killed mid-run, with outputs that stay registered: once it is
+ * back, the next rounds on the same buffers run on the board and nothing
+ * fails (an output whose run went with the daemon has no bytes worth
+ * keeping there: it is allocated again, not reported lost). */
+static void same_buffers_after_restart(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    kill_rt = remote_runtime();
+    qv_device_info di;
+    kill_dev = remote_dev(kill_rt, &di);
+    qv_func *f = vadd_func(kill_rt);
+    qv_buf *ba, *bb, *bo[NBUF];
+    assert_int_equal(qv_buf_register(kill_rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(kill_rt, b, sizeof b, &bb), 0);
+    for (unsigned i = 0; i < NBUF; i++)
+        assert_int_equal(qv_buf_register(kill_rt, outs[i], sizeof outs[i], &bo[i]), 0);
+    uint32_t n = N;
+    for (int round = 0; round < 3; round++) {
+        if (round) { /* back in service first */
+            uint64_t until = now_ms() + 15000;
+            do {
+                assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
+                if (!di.healthy)
+                    usleep(20000);
+            } while (!di.healthy && now_ms() < until);
+            assert_true(di.healthy);
+        }
+        assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
+        uint64_t tasks = di.tasks, failed = di.failed;
+        for (unsigned i = 0; i < NBUF; i++) {
+            memset(outs[i], 0, sizeof outs[i]);
+            assert_int_equal(qv_submit(kill_rt, f,
+                                       (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo[i]),
+                                                  QV_VAL(n)},
+                                       4),
+                             0);
+        }
+        if (!round) {
+            kill_midway();
+            assert_int_equal(qv_wait_all(kill_rt), 0);
+            daemon_start();
+        } else {
+            assert_int_equal(qv_wait_all(kill_rt), 0);
+            assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
+            assert_int_equal(di.failed, failed);
+            assert_int_equal(di.tasks, tasks + NBUF);
+            assert_true(di.healthy);
+        }
+        for (unsigned i = 0; i < NBUF; i++)
+            assert_int_equal(qv_buf_wait(bo[i]), 0);
+        check_outs(NBUF);
+    }
+    for (unsigned i = 0; i < NBUF; i++)
+        assert_int_equal(qv_buf_unregister(bo[i]), 0);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(kill_rt);
+}
+
 /* One entry of region "chain": t1 = a + b, t2 = t1 + b, out = t2 + b, all
  * on the remote board; the region's info after it. */
 static qv_region_info chain_entry(qv_runtime *rt, qv_func *f, qv_buf *const *bv)
@@ -749,6 +812,7 @@ int main(void)
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(curve_keys),
         cmocka_unit_test(parts_ship_whole),
+        cmocka_unit_test(same_buffers_after_restart),
     };
     signal(SIGPIPE, SIG_IGN);
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -291,8 +291,11 @@ static int post_reads(remote_device *r, qv_devmem *m, uint64_t id, size_t off, s
 
 /* Makes m a copy the current daemon has: one allocated before the link
  * went down is allocated again and, when host memory mirrors it, written
- * again from there. Driver thread (only it re-allocates). */
-static int ensure_current(remote_device *r, qv_devmem *m)
+ * again from there. keep: its bytes are needed (read by a run, or only
+ * partly overwritten); else they are about to be overwritten whole, and a
+ * copy whose bytes went with the daemon is allocated again as it is.
+ * Driver thread (only it re-allocates). */
+static int ensure_current(remote_device *r, qv_devmem *m, bool keep)
 {
     pthread_mutex_lock(&r->link.mu);
     bool stale = m->gen != r->link.gen;
@@ -303,9 +306,17 @@ static int ensure_current(remote_device *r, qv_devmem *m)
     int rc = alloc_on_daemon(r, m);
     if (rc)
         return rc;
+    if (!mirror && !keep) {
+        /* An output whose last run was lost with the daemon: its bytes
+         * never counted (the runtime holds the buffer's valid copy
+         * elsewhere), and they are written next. */
+        qv__log(3, "remote board %s: a copy of %zu bytes allocated again, to be "
+                "overwritten", r->board->name, m->n);
+        return 0;
+    }
     if (!mirror) {
-        /* Its bytes were only on the daemon that went away. Cannot happen
-         * for what the runtime copies (whole buffers): said, not hidden. */
+        /* Its bytes were only on the daemon that went away: said, not
+         * hidden (the runtime believed this copy valid). */
         return qv__fail(QV_EIO,
                         "remote board %s: a device copy of %zu bytes was lost "
                         "with the daemon",
@@ -374,7 +385,7 @@ static int write_op(qv_device *d, qv_devmem *dst, size_t off, const void *src, s
                         r->name, n, off, dst->n);
     if (!n)
         return 0;
-    int rc = ensure_current(r, dst);
+    int rc = ensure_current(r, dst, off != 0 || n != dst->n);
     if (rc)
         return rc;
     return post_write(r, dst, off, src, n, (qv__rreq **)ev);
@@ -611,7 +622,7 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
                             "'%s': argument %u is an empty buffer, which a "
                             "remote board has no copy of",
                             l->func->name, i);
-        if ((rc = ensure_current(r, m)) != 0)
+        if ((rc = ensure_current(r, m, (a->mode & QV_R) != 0)) != 0)
             return rc;
         wa[i].kind = QV_WIRE_ARG_BUF;
         wa[i].mode = (uint8_t)a->mode;
