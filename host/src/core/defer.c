@@ -32,9 +32,13 @@
 
 #include "core/internal.h"
 
-/* Buffers up to this size are snapshotted for the recipes that read them;
- * larger ones make the recipes run first, as any conflict. */
-#define SNAP_MAX ((size_t)64 << 20)
+/* Buffers up to SNAP_MAX are snapshotted for the recipes that read them,
+ * while the runtime's snapshots hold at most SNAP_BUDGET bytes in all; past
+ * either, the recipes run first, as for any conflict. (A program that
+ * keeps fresh intermediates per frame and never reads them would
+ * otherwise pin a copy of each frame's input.) */
+#define SNAP_MAX    ((size_t)64 << 20)
+#define SNAP_BUDGET ((size_t)256 << 20)
 
 struct qv__snap {
     struct qv__snap *next; /* rt->snaps */
@@ -316,6 +320,7 @@ static struct qv__snap *snap_new(qv_runtime *rt, const qv_buf *b)
     s->b.snap = s;
     s->next = rt->snaps;
     rt->snaps = s;
+    rt->snap_bytes += b->size;
     return s;
 }
 
@@ -325,7 +330,8 @@ static struct qv__snap *snap_new(qv_runtime *rt, const qv_buf *b)
  * it, no task is writing it, the host does not hold it. */
 static void snap_readers(qv_runtime *rt, qv_buf *b)
 {
-    if (!b->lazy || b->snap || !b->size || b->size > SNAP_MAX || !qv__defer_host_current(b))
+    if (!b->lazy || b->snap || !b->size || b->size > SNAP_MAX ||
+        rt->snap_bytes + b->size > SNAP_BUDGET || !qv__defer_host_current(b))
         return;
     struct qv__snap *s = NULL;
     for (qv__defer *d = rt->defer_head; d; d = d->next) {
@@ -360,6 +366,7 @@ void qv__defer_sweep(qv_runtime *rt, bool all)
             continue;
         }
         *p = s->next;
+        rt->snap_bytes -= s->b.size;
         if (s->b.last_writer)
             qv__task_release(rt, s->b.last_writer);
         for (size_t i = 0; i < s->b.nreaders; i++)

@@ -417,6 +417,7 @@ struct qv_runtime {
     /* Snapshots of buffers that deferred calls read (defer.c), under
      * submit_mu; snap_idle: one of them may be free to go. */
     struct qv__snap *snaps;
+    size_t snap_bytes;
     atomic_bool snap_idle;
     /* Fused kernels made ready to launch (fuse.c), under reg_mu. */
     struct qv__fused *fused;
