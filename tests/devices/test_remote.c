@@ -201,6 +201,19 @@ static unsigned remote_dev(qv_runtime *rt, qv_device_info *di)
     return 0;
 }
 
+/* Waits (15 s at most) until device d of rt is in service again, and
+ * asserts it is; *di is its info then. */
+static void wait_healthy(qv_runtime *rt, unsigned d, qv_device_info *di)
+{
+    uint64_t until = now_ms() + 15000;
+    do {
+        assert_int_equal(qv_device_get(rt, d, di), 0);
+        if (!di->healthy)
+            usleep(20000);
+    } while (!di->healthy && now_ms() < until);
+    assert_true(di->healthy);
+}
+
 /* vadd with a CPU fallback, sent to the remote board when it can run. */
 static qv_func *vadd_func(qv_runtime *rt)
 {
@@ -334,13 +347,7 @@ static void daemon_killed_and_back(void **state)
 
     /* Back: the device returns to service by itself. */
     daemon_start();
-    uint64_t until = now_ms() + 15000;
-    do {
-        assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
-        if (!di.healthy)
-            usleep(20000);
-    } while (!di.healthy && now_ms() < until);
-    assert_true(di.healthy);
+    wait_healthy(kill_rt, kill_dev, &di);
     uint64_t before = di.tasks;
     run_vadds(kill_rt, f, 8, NULL);
     check_outs(8);
@@ -394,13 +401,7 @@ static void daemon_restarted_while_idle(void **state)
             daemon_start();
         }
     }
-    uint64_t until = now_ms() + 15000;
-    do {
-        assert_int_equal(qv_device_get(rt, d, &di), 0);
-        if (!di.healthy)
-            usleep(20000);
-    } while (!di.healthy && now_ms() < until);
-    assert_true(di.healthy);
+    wait_healthy(rt, d, &di);
     /* Back: a and b, valid on the board before the restart, are written
      * to the new daemon again from the host's copies. */
     uint64_t before = di.tasks;
@@ -490,12 +491,7 @@ static void any_fault_recovers(void **state)
     check_outs(1);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
     assert_int_equal(di.failed, 1);
-    uint64_t until = now_ms() + 15000;
-    while (!di.healthy && now_ms() < until) {
-        usleep(20000);
-        assert_int_equal(qv_device_get(rt, d, &di), 0);
-    }
-    assert_true(di.healthy);
+    wait_healthy(rt, d, &di);
     run_vadds(rt, f, 2, NULL);
     check_outs(2);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
@@ -668,15 +664,8 @@ static void same_buffers_after_restart(void **state)
         assert_int_equal(qv_buf_register(kill_rt, outs[i], sizeof outs[i], &bo[i]), 0);
     uint32_t n = N;
     for (int round = 0; round < 3; round++) {
-        if (round) { /* back in service first */
-            uint64_t until = now_ms() + 15000;
-            do {
-                assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
-                if (!di.healthy)
-                    usleep(20000);
-            } while (!di.healthy && now_ms() < until);
-            assert_true(di.healthy);
-        }
+        if (round) /* back in service first */
+            wait_healthy(kill_rt, kill_dev, &di);
         assert_int_equal(qv_device_get(kill_rt, kill_dev, &di), 0);
         uint64_t tasks = di.tasks, failed = di.failed;
         for (unsigned i = 0; i < NBUF; i++) {
