@@ -2,13 +2,14 @@
 # "Wrapping"), exported by the package (find_package(quiver)) and used in
 # Quiver's own build tree:
 #
-#   quiver_wrap(<target> FUNCTIONS f [g ...] [CATALOG file] [RECORD]
+#   quiver_wrap(<target> FUNCTIONS f [g ...] [CATALOG file] [RECORD | DEFER]
 #               [PROTOTYPES "void f(...)" ...] [HEADERS h ...]
 #               [OPENCL f=file.cl[:kernel][@group] ...])
 #
 # generates <target>_quiver_wrap.c with `quiver wrap` at build time, adds it
 # to the target, links it with -Wl,--wrap=f,... and libquiver (not with
-# RECORD: record-only interposers need no library), and proves at link time
+# RECORD: record-only interposers need no library; DEFER: calls return
+# before their tasks run, `quiver wrap --defer`), and proves at link time
 # that each wrapper can fire: before the link, nm and objdump look at the
 # target's objects; no object calling f across files is an error (the
 # wrapper would catch nothing), calls of f inside the file that defines it
@@ -46,14 +47,14 @@ endfunction()
 function(quiver_wrap target)
   cmake_parse_arguments(W "RECORD;DEFER" "CATALOG" "FUNCTIONS;PROTOTYPES;HEADERS;OPENCL"
                         ${ARGN})
-  if(W_DEFER)
-    message(FATAL_ERROR "quiver_wrap(${target}): DEFER is not available: wrapped calls "
-                        "are synchronous (docs/profile.md, \"Wrapping\")")
+  if(W_DEFER AND W_RECORD)
+    message(FATAL_ERROR "quiver_wrap(${target}): DEFER is for runtime interposers, "
+                        "not RECORD ones")
   endif()
   if(W_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "quiver_wrap(${target}): unexpected arguments "
                         "'${W_UNPARSED_ARGUMENTS}'; expected FUNCTIONS, CATALOG, RECORD, "
-                        "PROTOTYPES, HEADERS or OPENCL")
+                        "DEFER, PROTOTYPES, HEADERS or OPENCL")
   endif()
   if(NOT TARGET ${target})
     message(FATAL_ERROR "quiver_wrap(${target}): no such target")
@@ -94,6 +95,9 @@ function(quiver_wrap target)
   set(deps "${W_CATALOG}" ${tool_dep})
   if(W_RECORD)
     list(APPEND args --record)
+  endif()
+  if(W_DEFER)
+    list(APPEND args --defer)
   endif()
   foreach(p ${W_PROTOTYPES})
     list(APPEND args --prototype "${p}")

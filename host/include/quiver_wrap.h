@@ -22,6 +22,8 @@
  *   QUIVER_WRAP_WHERE=L      the device classes the wrapped functions may
  *                            run on, a comma list of cpu, gpu, fpga, remote
  *                            (qv_func_set_where); default: all
+ *   QUIVER_WRAP_DEFER=0      functions generated with --defer run
+ *                            synchronously too
  *   QUIVER_WRAP_STATS=1      print at exit, per function, how many calls
  *                            went to the runtime and how many to __real_
  *                            (and why), and the tasks each device ran
@@ -37,8 +39,13 @@
 extern "C" {
 #endif
 
-/* The version of qv_wrap_fn a generated file was written for. */
-#define QV_WRAP_ABI 1
+/* The version of qv_wrap_fn a generated file was written for: 2 added
+ * `flags` (files written for 1 are still run, synchronously). */
+#define QV_WRAP_ABI 2
+
+/* qv_wrap_fn.flags */
+#define QV_WRAP_DEFER 1u /* return before the task has run (`quiver wrap
+                          * --defer`; docs/profile.md, "Deferred calls") */
 
 /* Kinds of scalar values (how qv_wrap_call reads one). */
 enum { QV_WRAP_UINT = 0, QV_WRAP_SINT = 1, QV_WRAP_FLOAT = 2 };
@@ -72,6 +79,7 @@ typedef struct qv_wrap_fn {
     const char *cl_kernel; /* its kernel's name */
     unsigned (*cl_range)(const qv_call *call, size_t global[3], size_t local[3]);
     struct qv_wrap_state *state; /* NULL; set by the library */
+    unsigned flags;              /* QV_WRAP_DEFER, or 0 */
 } qv_wrap_fn;
 
 /* Runs one call of fn. argv[i] is, for a buffer, the caller's pointer
@@ -81,7 +89,11 @@ typedef struct qv_wrap_fn {
  * task and its outputs are in the caller's memory; 1 when the caller must
  * call __real_<name> itself (the call was not run, or its outputs cannot
  * be trusted: nothing the caller can see was changed then, except outputs
- * that __real_ overwrites). Thread-safe; blocks until the task is done. */
+ * that __real_ overwrites). Thread-safe; blocks until the task is done,
+ * except for a function with QV_WRAP_DEFER: then it returns 0 once the
+ * task is submitted, and the outputs' memory stops whoever touches it
+ * first (any thread, or the kernel in a system call) until the results
+ * are in place. */
 QV_API int qv_wrap_call(qv_wrap_fn *fn, void *const *argv);
 
 /* Makes fn known before its first call, so that QUIVER_WRAP_STATS reports
@@ -112,6 +124,14 @@ typedef struct qv_wrap_stats {
     uint64_t failed;   /* the runtime refused or failed the call */
     uint64_t nested;   /* made from inside a Quiver task (a wrapped
                         * function's __real_ calling another) */
+    /* Appended with QV_WRAP_ABI 2: */
+    uint64_t deferred; /* of `runtime`: returned before the task ran */
+    uint64_t touches;  /* deferred outputs that something touched before
+                        * their task was done, or right after (each such
+                        * touch waited for the results to land) */
+    uint64_t lost;     /* deferred calls whose task ran nowhere: their
+                        * outputs kept what they held before the call (also
+                        * printed on stderr when it is found) */
 } qv_wrap_stats;
 
 /* Fills *out for the wrapped function called `name` (as qv_wrap_fn.name).

@@ -2,7 +2,7 @@
  * test_wrap.c - `quiver wrap` and its run-time support (quiver_wrap.h).
  *
  * The generator: each bad input gets its message (unknown function, bad
- * or mismatched --prototype, --defer), and the generated files compile
+ * or mismatched --prototype, --defer with --record), and the generated files compile
  * warning-free, or fail to compile when the application's header declares
  * another prototype. The run: tests/wrap/app built unwrapped
  * (wrap_app_plain) and wrapped by quiver_wrap() (wrap_app) on the default
@@ -278,8 +278,8 @@ static void test_gen_errors(void **state)
     has(log,
         "--prototype of fir has 1 parameters; its catalog kernel fir has 5 arguments");
     free(log);
-    assert_int_equal(wrap(&log, "--functions", "fir", "--defer", NULL), 2);
-    has(log, "--defer is not available");
+    assert_int_equal(wrap(&log, "--functions", "fir", "--defer", "--record", NULL), 2);
+    has(log, "--defer is for runtime interposers, not --record");
     free(log);
     assert_int_equal(wrap(&log, "--functions", "fir,fir", NULL), 1);
     has(log, "--functions names 'fir' twice");
@@ -525,7 +525,7 @@ static const qv_wrap_arg div_args[] = {
     {"m", 0, 4, QV_WRAP_SINT, NULL},
 };
 static qv_wrap_fn div_fn = {
-    QV_WRAP_ABI, "wrap_test_div", NULL, div_args, 3, cpu_div, NULL, NULL, NULL, NULL};
+    QV_WRAP_ABI, "wrap_test_div", NULL, div_args, 3, cpu_div, NULL, NULL, NULL, NULL, 0};
 
 /* div_fn's CPU implementation calls nest_fn: from inside a task, the
  * nested call goes to __real_. */
@@ -542,9 +542,9 @@ static void cpu_outer(const qv_call *c)
 }
 
 static qv_wrap_fn nest_fn = {
-    QV_WRAP_ABI, "wrap_test_nested", NULL, div_args, 3, cpu_div, NULL, NULL, NULL, NULL};
+    QV_WRAP_ABI, "wrap_test_nested", NULL, div_args, 3, cpu_div, NULL, NULL, NULL, NULL, 0};
 static qv_wrap_fn outer_fn = {
-    QV_WRAP_ABI, "wrap_test_outer", NULL, div_args, 3, cpu_outer, NULL, NULL, NULL, NULL};
+    QV_WRAP_ABI, "wrap_test_outer", NULL, div_args, 3, cpu_outer, NULL, NULL, NULL, NULL, 0};
 
 /* Calls whose sizes cannot be had go to __real_ (1) and count as unsized;
  * a call of 64 KiB runs in the runtime and fills the caller's memory. */
@@ -599,6 +599,70 @@ static void test_lib_unsized(void **state)
     assert_int_equal(g[0], 100);
 }
 
+/* ---- deferred calls (quiver_wrap(... DEFER)) ---------------------------- */
+
+/* Every mode of the program, built with deferred interposers, gives the
+ * unwrapped output: results read by the program's own loads, by the
+ * kernel (fwrite), by a forked child, never read, in memory mapped over;
+ * and the calls did return before their tasks ran where they could (the
+ * counts: outputs in chunks malloc mapped on their own, or page-aligned),
+ * ran synchronously where they could not (on the stack, or sharing pages
+ * with other allocations: adjacent, and threads' 64 KiB buffers), and
+ * went to __real_ where the synchronous build sends them. */
+static void test_run_deferred(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *mode, *fir, *vadd;
+    } want[] = {
+        {"chain", "fir: 3 deferred", "vadd: 1 deferred"},
+        {"frames", "fir: 16 deferred", "vadd: 16 deferred"},
+        {"basic", "fir: 1 deferred", "vadd: 1 deferred"},
+        {"adjacent", "fir: 0 deferred", "fir: 1 calls: 1 to the runtime"},
+        {"unmap", "fir: 1 deferred", "vadd: 1 deferred"},
+        {"fork", "fir: 1 deferred", "vadd: 0 deferred"},
+        {"threads", "fir: 0 deferred", "fir: 32 calls: 32 to the runtime"},
+        {"stack", "fir: 0 deferred", "vadd: 0 deferred"},
+        {"inplace", "fir: 0 deferred", "vadd: 0 deferred"},
+        {"overlap", "vadd: 2 deferred", "vadd: 2 calls: 2 to the runtime"},
+        {"small", "fir: 0 deferred", "fir: 1 calls: 0 to the runtime"},
+    };
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        /* inplace: __real_ in both, bit for bit (its values overflow) */
+        int exact = !strcmp(want[i].mode, "inplace");
+        char *log = compare(QV_WRAP_APP_DEFER, want[i].mode, exact, default_config(), NULL);
+        has(log, want[i].fir);
+        has(log, want[i].vadd);
+        if (!strcmp(want[i].mode, "stack"))
+            has(log, "fir: 1 calls: 1 to the runtime");
+        if (!strcmp(want[i].mode, "frames")) {
+            /* Each frame's two calls are one entry of a region, which the
+             * runtime plans and replays. */
+            has(log, "region wrap:deferred: 16 entries");
+            const char *r = strstr(log, " recorded, ");
+            assert_non_null(r);
+            assert_true(strtol(r + 11, NULL, 10) >= 1);
+        }
+        free(log);
+    }
+    /* On each device class, and switched off. */
+    static const char *const cls[] = {"cpu", "gpu", "fpga"};
+    for (int c = 0; c < 3; c++) {
+        char where[64];
+        snprintf(where, sizeof where, "QUIVER_WRAP_WHERE=%s", cls[c]);
+        char *log = compare(QV_WRAP_APP_DEFER, "chain", 0, default_config(), where, NULL);
+        if (tasks_of(log, cls[c]) > 0)
+            has(log, "fir: 3 deferred");
+        free(log);
+    }
+    char *log = compare(QV_WRAP_APP_DEFER, "chain", 0, default_config(),
+                        "QUIVER_WRAP_DEFER=0", NULL);
+    has(log, "fir: 3 calls: 3 to the runtime");
+    has(log, "fir: 0 deferred");
+    has(log, "calls are synchronous: QUIVER_WRAP_DEFER=0");
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -616,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_run_no_runtime),
         cmocka_unit_test(test_run_record),
         cmocka_unit_test(test_lib_unsized),
+        cmocka_unit_test(test_run_deferred),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

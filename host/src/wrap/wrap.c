@@ -24,6 +24,7 @@
 #include "core/internal.h" /* qv__current_worker */
 #include "quiver.h"
 #include "quiver_wrap.h"
+#include "wrap/pending.h"
 
 /* Default of QUIVER_WRAP_MIN_BYTES: below this, a copy and a launch cost
  * more than the call (docs/profile.md, "Wrapping"). */
@@ -37,7 +38,8 @@ struct qv_wrap_state {
     char why[256];    /* why f is not made, or its FPGA binding failed */
     char region[128]; /* "wrap:<name>": each call is one entry */
     _Atomic uint64_t calls, runtime, disabled, below, unsized, overlap, busy, failed,
-        nested;
+        nested, deferred;
+    qv__pend_counters pend;
 };
 
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
@@ -46,7 +48,7 @@ static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
 static struct qv_wrap_state *g_states; /* guarded by g_mu */
 static qv_runtime *g_rt;               /* written under g_rw (write) */
-static int g_enabled = 1, g_stats;
+static int g_enabled = 1, g_stats, g_defer = 1;
 static uint64_t g_min_bytes = DEFAULT_MIN_BYTES;
 static unsigned g_where;
 static char g_rt_why[256];
@@ -77,6 +79,18 @@ static void print_stats(void)
                 (unsigned long long)atomic_load(&s->busy),
                 (unsigned long long)atomic_load(&s->failed),
                 (unsigned long long)atomic_load(&s->nested));
+        if (s->fn->abi >= 2 && (s->fn->flags & QV_WRAP_DEFER)) {
+            const char *why = "QUIVER_WRAP_DEFER=0";
+            if (g_defer)
+                (void)qv__pend_available(&why);
+            fprintf(stderr,
+                    "quiver wrap: %s: %llu deferred (%llu outputs touched before or "
+                    "after their task, %llu tasks ran nowhere)%s%s\n",
+                    s->fn->name, (unsigned long long)atomic_load(&s->deferred),
+                    (unsigned long long)atomic_load(&s->pend.touches),
+                    (unsigned long long)atomic_load(&s->pend.lost),
+                    why ? "; calls are synchronous: " : "", why ? why : "");
+        }
         if (!calls)
             fprintf(stderr,
                     "quiver wrap: %s: no call reached the wrapper (calls inside the "
@@ -90,6 +104,17 @@ static void print_stats(void)
         fprintf(stderr, "quiver wrap: no runtime: %s\n", g_rt_why);
         return;
     }
+    /* The runs of deferred calls between two touches: one region. */
+    qv_region_info ri = {.size = sizeof ri};
+    if (qv_region_get(g_rt, "wrap:deferred", &ri) == 0)
+        fprintf(stderr,
+                "quiver wrap: region wrap:deferred: %llu entries, %llu recorded, %llu "
+                "replayed, %llu compiles, %llu replans, %llu guard misses; last entry "
+                "%llu tasks, %.0f us predicted, %.0f us measured\n",
+                (unsigned long long)ri.entries, (unsigned long long)ri.recorded,
+                (unsigned long long)ri.replayed, (unsigned long long)ri.compiles,
+                (unsigned long long)ri.replans, (unsigned long long)ri.guard_misses,
+                (unsigned long long)ri.tasks, ri.predicted_us, ri.measured_us);
     for (unsigned d = 0; d < qv_device_count(g_rt); d++) {
         qv_device_info di;
         if (qv_device_get(g_rt, d, &di) == 0)
@@ -107,6 +132,9 @@ static void at_exit(void)
     static atomic_int done;
     if (atomic_exchange(&done, 1))
         return;
+    /* Deferred outputs land, and their private buffers go, while the
+     * runtime is still there. */
+    qv__pend_settle_all(1);
     pthread_rwlock_wrlock(&g_rw);
     if (g_stats)
         print_stats();
@@ -166,6 +194,8 @@ static void env_init(void)
                     "(cpu, gpu, fpga, remote); ignored\n",
                     e);
     }
+    e = getenv("QUIVER_WRAP_DEFER");
+    g_defer = !(e && !strcmp(e, "0"));
     e = getenv("QUIVER_WRAP_STATS");
     g_stats = e && *e && strcmp(e, "0");
     pthread_atfork(NULL, NULL, at_fork_child);
@@ -366,6 +396,28 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
         atomic_fetch_add(&s->failed, 1);
         return 1;
     }
+    if (fn->abi >= 2 && (fn->flags & QV_WRAP_DEFER) && g_defer) {
+        switch (qv__pend_call(g_rt, s->f, fn, argv, bytes, "wrap:deferred", &s->pend)) {
+        case QV__PEND_DONE:
+            atomic_fetch_add(&s->deferred, 1);
+            atomic_fetch_add(&s->runtime, 1);
+            return 0;
+        case QV__PEND_FAIL:
+            atomic_fetch_add(&s->failed, 1);
+            if (g_stats)
+                fprintf(stderr, "quiver wrap: %s: %s; running __real_%s\n", fn->name,
+                        qv_last_error(), fn->name);
+            return 1;
+        default: /* deferral cannot be used here: synchronous */
+            break;
+        }
+    }
+    /* Deferred outputs this call reads or writes land first; deferred
+     * calls before a synchronous one end their region. */
+    qv__pend_region_close();
+    for (unsigned i = 0; i < fn->nargs; i++)
+        if (fn->args[i].size && bytes[i])
+            qv__pend_settle(argv[i], bytes[i]);
     /* Memory other threads' wrapped calls are using now: an input there is
      * copied, an output there sends the call to __real_ (the threads race
      * in the program itself then). Claimed before registering, so that two
@@ -453,7 +505,8 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
 
 int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
 {
-    if (!fn || fn->abi != QV_WRAP_ABI || fn->nargs > QV_MAX_ARGS || !fn->name || !fn->cpu)
+    if (!fn || (fn->abi != 1 && fn->abi != QV_WRAP_ABI) || fn->nargs > QV_MAX_ARGS ||
+        !fn->name || !fn->cpu)
         return 1;
     struct qv_wrap_state *s = state_of(fn);
     if (!s)
@@ -496,7 +549,7 @@ unsigned qv_wrap_range(const qv_wrap_fn *fn, const qv_call *call, size_t global[
 
 void qv_wrap_declare(qv_wrap_fn *fn)
 {
-    if (fn && fn->abi == QV_WRAP_ABI && fn->name)
+    if (fn && (fn->abi == 1 || fn->abi == QV_WRAP_ABI) && fn->name)
         (void)state_of(fn);
 }
 
@@ -516,7 +569,10 @@ int qv_wrap_stats_get(const char *name, qv_wrap_stats *out)
                                    .overlap = atomic_load(&s->overlap),
                                    .busy = atomic_load(&s->busy),
                                    .failed = atomic_load(&s->failed),
-                                   .nested = atomic_load(&s->nested)};
+                                   .nested = atomic_load(&s->nested),
+                                   .deferred = atomic_load(&s->deferred),
+                                   .touches = atomic_load(&s->pend.touches),
+                                   .lost = atomic_load(&s->pend.lost)};
             out->real = out->calls - out->runtime;
             rc = 0;
             break;

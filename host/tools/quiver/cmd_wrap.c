@@ -26,7 +26,8 @@
 static void wrap_usage(FILE *out)
 {
     fprintf(out,
-            "usage: quiver wrap --catalog FILE --functions F[,G...] [-o OUT] [--record]\n"
+            "usage: quiver wrap --catalog FILE --functions F[,G...] [-o OUT]\n"
+            "                   [--record | --defer]\n"
             "                   [--prototype 'void F(...)']... [--header H]...\n"
             "                   [--opencl F=FILE.cl[:KERNEL][@group]]...\n\n"
             "Writes interposers for a program linked with -Wl,--wrap=F: each call of F\n"
@@ -43,6 +44,13 @@ static void wrap_usage(FILE *out)
             "  --record          record-only interposers for `quiver profile`: note\n"
             "                    each call's integer scalars with qv_profile_note\n"
             "                    (a weak reference), then call the original\n"
+            "  --defer           return from each call once its task is submitted; the\n"
+            "                    outputs' memory stops whoever touches it first\n"
+            "                    until the results are there, and later calls read\n"
+            "                    them on the device, so a run of calls is planned\n"
+            "                    as one region (needs userfaultfd: root, or\n"
+            "                    vm.unprivileged_userfaultfd=1; synchronous\n"
+            "                    otherwise)\n"
             "  --prototype P     the application's prototype of a function, when it\n"
             "                    differs from the catalog's (other integer types for\n"
             "                    scalars, non-const inputs, parameter names)\n"
@@ -58,7 +66,8 @@ static void wrap_usage(FILE *out)
             "Run time: QUIVER_WRAP=0 sends every call to the original,\n"
             "QUIVER_WRAP_MIN_BYTES=N (default 65536) keeps smaller calls there,\n"
             "QUIVER_WRAP_WHERE=cpu,gpu,fpga limits the devices, QUIVER_WRAP_STATS=1\n"
-            "prints where the calls went.\n");
+            "prints where the calls went, QUIVER_WRAP_DEFER=0 makes --defer calls\n"
+            "synchronous.\n");
 }
 
 /* Reads a whole text file; NULL after printing why. */
@@ -208,7 +217,7 @@ int qv_cmd_wrap(int argc, char **argv)
     const char *catalog = NULL, *functions = NULL, *output = "-";
     const char *protos[MAX_FUNCS], *headers[MAX_HEADERS], *cls[MAX_FUNCS];
     size_t nprotos = 0, nheaders = 0, ncls = 0;
-    int record = 0, c;
+    int record = 0, defer = 0, c;
     while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
         switch (c) {
         case 'c':
@@ -224,11 +233,8 @@ int qv_cmd_wrap(int argc, char **argv)
             record = 1;
             break;
         case 'd':
-            fprintf(stderr,
-                    "%s: --defer is not available: wrapped calls are synchronous "
-                    "(docs/profile.md, \"Wrapping\")\n",
-                    PROG);
-            return QV_CLI_USAGE;
+            defer = 1;
+            break;
         case 'p':
         case 'H':
         case 'l': {
@@ -260,6 +266,10 @@ int qv_cmd_wrap(int argc, char **argv)
     if (!catalog || !functions) {
         fprintf(stderr, "%s: missing --%s\nTry '%s --help'.\n", PROG,
                 catalog ? "functions" : "catalog", PROG);
+        return QV_CLI_USAGE;
+    }
+    if (record && defer) {
+        fprintf(stderr, "%s: --defer is for runtime interposers, not --record\n", PROG);
         return QV_CLI_USAGE;
     }
     if (record && ncls) {
@@ -384,7 +394,7 @@ int qv_cmd_wrap(int argc, char **argv)
     FILE *out = qv_cli_out_open(PROG, output, "w");
     if (!out)
         goto out;
-    qv__wrap_generate(out, items, n, record, headers, nheaders, catalog);
+    qv__wrap_generate(out, items, n, record, defer, headers, nheaders, catalog);
     status = qv_cli_out_close(PROG, out, output);
 out:
     for (size_t i = 0; i < MAX_FUNCS; i++) {

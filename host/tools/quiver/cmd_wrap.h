@@ -67,11 +67,12 @@ typedef struct qv_wrap_item {
     bool cl_group;            /* launched as one work-group (@group) */
 } qv_wrap_item;
 
-/* Writes the interposers of items[0..n-1] to out: runtime wrappers, or
- * record-only ones (record != 0) that call qv_profile_note. headers are
+/* Writes the interposers of items[0..n-1] to out: runtime wrappers
+ * (deferred ones with defer != 0), or record-only ones (record != 0) that
+ * call qv_profile_note. headers are
  * #included and each function's prototype checked against them. catalog
  * names the catalog in the file's comment. */
 void qv__wrap_generate(FILE *out, const qv_wrap_item *items, size_t n, int record,
-                       const char *const *headers, size_t nheaders, const char *catalog);
+                       int defer, const char *const *headers, size_t nheaders, const char *catalog);
 
 #endif

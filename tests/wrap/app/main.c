@@ -12,11 +12,27 @@
  *   threads  4 threads, each 8 rounds of fir and vadd on its own buffers,
  *            all with one shared coefficient array; the rounds' mean
  *   small    fir and vadd on 64 samples (below the default threshold)
+ * and, for the deferred build (wrap_app_defer), where results land late:
+ *   chain    fir, vadd, fir with each output the next input, the input
+ *            changed after the calls, results read by write(2) (fwrite of a
+ *            large block), by a loop, and one never read
+ *   adjacent two outputs sharing a page inside one allocation
+ *   unmap    an mmap'd output mapped over before anyone read it, and the
+ *            new memory (same range) used as an input
+ *   fork     a child process reads an output the parent has not read
+ *   frames   16 frames of fir, then vadd on its output, then the result
+ *            read: a run of deferred calls the runtime plans as a region
  */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* MAP_ANONYMOUS, when built without Quiver's flags */
+#endif
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "dsp.h"
 
@@ -69,11 +85,95 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* The modes of the deferred build; 0, or 1 after printing why not. */
+static int deferred_mode(const char *mode, uint32_t n)
+{
+    size_t bytes = n * sizeof(float);
+    float *x = malloc(bytes), *y = malloc(bytes), *z = malloc(bytes), *w = malloc(bytes),
+          *u = malloc(bytes);
+    if (!x || !y || !z || !w || !u)
+        return 1;
+    signal_fill(x, n, 5);
+    if (!strcmp(mode, "chain")) {
+        fir(x, g_h, y, n, TAPS);
+        vadd(y, x, z, n);
+        signal_fill(x, n, 6); /* after the calls: they saw the old x */
+        fir(z, g_h, w, n, TAPS);
+        fir(x, g_h, u, n, TAPS); /* never read */
+        emit(w, n);              /* fwrite: the kernel reads w */
+        float sum = 0;
+        for (uint32_t i = 0; i < n; i++)
+            sum += y[i] + z[i]; /* this thread reads y and z */
+        emit(&sum, 1);
+        emit(x, n);
+        return 0; /* u lands at exit */
+    }
+    if (!strcmp(mode, "adjacent")) {
+        /* y and z 4 bytes off a page boundary, back to back. */
+        float *blk = malloc(2 * bytes + 64);
+        if (!blk)
+            return 1;
+        float *a = blk + 1, *b = blk + 1 + (n - 5);
+        fir(x, g_h, a, n - 5, TAPS);
+        vadd(x, x, b, n - 5);
+        emit(a, n - 5);
+        emit(b, n - 5);
+        free(blk);
+    } else if (!strcmp(mode, "unmap")) {
+        float *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return 1;
+        fir(x, g_h, p, n, TAPS);
+        /* Fresh memory mapped over p (its result never read): the same
+         * range, other data. */
+        float *q = mmap(p, bytes, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+        if (q != p)
+            return 1;
+        signal_fill(q, n, 9);
+        vadd(q, x, z, n); /* q's own data, whatever p was */
+        emit(z, n);
+        munmap(q, bytes);
+    } else if (!strcmp(mode, "frames")) {
+        for (uint32_t f = 0; f < 16; f++) {
+            signal_fill(x, n, 100 + f);
+            fir(x, g_h, y, n, TAPS);
+            vadd(y, x, z, n);
+            emit(z, n);
+        }
+    } else if (!strcmp(mode, "fork")) {
+        fir(x, g_h, y, n, TAPS);
+        fflush(g_out);
+        pid_t pid = fork();
+        if (pid < 0)
+            return 1;
+        if (pid == 0) {
+            emit(y, n);
+            fflush(g_out);
+            _exit(0);
+        }
+        int st;
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+            return 1;
+        emit(y, n);
+    } else {
+        fprintf(stderr, "wrap_app: unknown mode %s\n", mode);
+        return 2;
+    }
+    free(x);
+    free(y);
+    free(z);
+    free(w);
+    free(u);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr,
-                "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small\n");
+                "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small|chain|"
+                "adjacent|unmap|fork|frames\n");
         return 2;
     }
     if (!(g_out = fopen(argv[1], "wb"))) {
@@ -120,8 +220,10 @@ int main(int argc, char **argv)
             n = 64;
         else if (strcmp(mode, "basic") && strcmp(mode, "inplace") &&
                  strcmp(mode, "overlap")) {
-            fprintf(stderr, "wrap_app: unknown mode %s\n", mode);
-            return 2;
+            int rc = deferred_mode(mode, n);
+            if (rc || fclose(g_out))
+                return rc ? rc : 1;
+            return 0;
         }
         float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y),
               *z = malloc(n * sizeof *z);

@@ -1,0 +1,746 @@
+/*
+ * pending.c - deferred wrapped calls (`quiver wrap --defer`) on a
+ * userfaultfd.
+ *
+ * A deferred call copies its inputs into private buffers, submits its task
+ * on private buffers and returns at once. Each output range of the
+ * caller's memory is then pending: its pages are emptied (MADV_DONTNEED)
+ * after being registered with the userfaultfd in MISSING mode, so the
+ * first access to them, from any thread or from the kernel itself (a
+ * write(2) from that memory), stops until the handler thread has waited
+ * for the task and filled the pages with the result (UFFDIO_COPY). Until
+ * then a later call that reads exactly that output uses the private buffer
+ * (no copy, no wait), and one that writes it again writes the same private
+ * buffer: a run of calls becomes a run of tasks the run-time loop plans.
+ *
+ * The private buffer of an output mirrors its whole page span, at the same
+ * offset in the page, and is filled from the caller's pages first: the
+ * bytes of the first and last pages that are not the output's come back
+ * with it in one UFFDIO_COPY. Outputs of different calls never share a
+ * page (the older one lands first); one call's outputs side by side land
+ * together. Only outputs whose first and last pages hold nothing that
+ * another thread may touch are deferred (safe_span: page-aligned ends, or
+ * a chunk malloc mapped on its own); the others run synchronously. An
+ * input that shares a page with a pending output makes it land, so the
+ * thread that sets a call up never touches a pending page.
+ *
+ * Threads: one thread at a time defers (the owner); a call from another
+ * thread lands every pending output first. Locks: g_mu guards all the
+ * state here and is held while an output lands (which waits for its task)
+ * and while the handler reads a message (so an unmapped range is
+ * forgotten before any later call looks at the state). Nobody touches the
+ * caller's memory while holding g_mu: a fault there would need the handler,
+ * which needs g_mu. A page touched while its output is being set up
+ * (unarmed) is left to the setting-up thread, which lands it once the task
+ * is submitted.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/userfaultfd.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "wrap/pending.h"
+
+/* Private copies kept for reuse once their buffers are unregistered. */
+#define POOL_MAX (64u << 20)
+
+/* A page-aligned private allocation. */
+struct mirror {
+    void *mem;
+    size_t len;
+};
+
+/* A pending output: bytes [lo, hi) of the caller's memory, pages [plo, phi)
+ * empty and registered until it lands. */
+struct entry {
+    struct entry *next;
+    uintptr_t lo, hi, plo, phi;
+    struct mirror m; /* [plo, phi) as it was, then the result */
+    qv_buf *buf;     /* m.mem + (lo - plo), hi - lo bytes */
+    int armed;       /* 0 while a call that writes it is being set up */
+    int waiting;     /* touched while unarmed: the setting-up call lands it */
+    int landed;      /* out of g_entries; freed by the last unref */
+    unsigned refs;   /* calls being set up that use buf */
+    qv__pend_counters *c; /* its writer's */
+};
+
+/* A private buffer no pending output holds: unregistered (and its memory
+ * pooled) once no task uses it. */
+struct retired {
+    struct retired *next;
+    qv_buf *buf;
+    struct mirror m;
+};
+
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+static const char *g_why = "not tried";
+static int g_ok, g_uffd = -1, g_wake[2] = {-1, -1};
+static size_t g_page;
+static pthread_t g_handler;
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_armed = PTHREAD_COND_INITIALIZER;
+/* Guarded by g_mu: */
+static struct entry *g_entries;
+static struct retired *g_retired;
+static struct mirror g_pool[64];
+static unsigned g_npool;
+static size_t g_pool_bytes;
+static pthread_t g_owner;
+static int g_has_owner;
+static atomic_int g_stopped;
+/* Lands so far: a run of deferred calls between two of them is a region. */
+static atomic_ulong g_epoch;
+
+/* The calling thread's open region of deferred calls. */
+static _Thread_local struct {
+    qv_runtime *rt;
+    unsigned long epoch;
+} t_region;
+
+static uintptr_t page_down(uintptr_t a) { return a & ~(uintptr_t)(g_page - 1); }
+static uintptr_t page_up(uintptr_t a) { return page_down(a + g_page - 1); }
+
+/* ---- private memory ---------------------------------------------------- */
+
+static int mirror_get(size_t len, struct mirror *out)
+{
+    for (unsigned i = 0; i < g_npool; i++)
+        if (g_pool[i].len >= len && g_pool[i].len <= 2 * len) {
+            *out = g_pool[i];
+            g_pool_bytes -= out->len;
+            g_pool[i] = g_pool[--g_npool];
+            return 0;
+        }
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return -1;
+    *out = (struct mirror){p, len};
+    return 0;
+}
+
+static void mirror_put(struct mirror m)
+{
+    if (!m.mem)
+        return;
+    if (g_npool < sizeof g_pool / sizeof g_pool[0] && g_pool_bytes + m.len <= POOL_MAX &&
+        !g_stopped) {
+        g_pool[g_npool++] = m;
+        g_pool_bytes += m.len;
+    } else
+        munmap(m.mem, m.len);
+}
+
+/* Hands buf (and its memory) to the sweep; g_mu held. */
+static void retire(qv_buf *buf, struct mirror m)
+{
+    struct retired *r = malloc(sizeof *r);
+    if (!r) { /* keep the memory valid: waiting is always correct */
+        if (buf)
+            (void)qv_buf_unregister(buf);
+        mirror_put(m);
+        return;
+    }
+    *r = (struct retired){g_retired, buf, m};
+    g_retired = r;
+}
+
+/* Frees what no task uses any more; with `all`, waits for the rest.
+ * g_mu held. */
+static void sweep(int all)
+{
+    for (struct retired **p = &g_retired; *p;) {
+        struct retired *r = *p;
+        if (r->buf) {
+            if (all)
+                (void)qv_buf_unregister(r->buf); /* waits */
+            else if (qv_buf_try_unregister(r->buf)) {
+                p = &r->next;
+                continue;
+            }
+        }
+        *p = r->next;
+        mirror_put(r->m);
+        free(r);
+    }
+}
+
+/* ---- landing ----------------------------------------------------------- */
+
+/* Fills e's empty pages from m.mem, page by page past pages that are
+ * there already (filled by an output of its group) or gone (unmapped). */
+static void fill(const struct entry *e)
+{
+    size_t len = e->phi - e->plo, off = 0;
+    while (off < len) {
+        struct uffdio_copy c = {.dst = e->plo + off,
+                                .src = (uintptr_t)e->m.mem + off,
+                                .len = len - off,
+                                .mode = 0};
+        if (ioctl(g_uffd, UFFDIO_COPY, &c) == 0)
+            break;
+        if (c.copy > 0) {
+            off += (size_t)c.copy;
+            continue;
+        }
+        if (errno == EAGAIN)
+            continue; /* the mapping is changing: again */
+        off += g_page;
+    }
+}
+
+static void unlink_entry(struct entry *e)
+{
+    for (struct entry **p = &g_entries; *p; p = &(*p)->next)
+        if (*p == e) {
+            *p = e->next;
+            return;
+        }
+}
+
+/* Drops a reference a call being set up held on e; the last one frees an
+ * entry that landed meanwhile. g_mu held. */
+static void unref(struct entry *e)
+{
+    if (--e->refs == 0 && e->landed) {
+        retire(e->buf, e->m);
+        free(e);
+    }
+}
+
+/* The most outputs that share pages: one call's (pending outputs of
+ * different calls never share a page). */
+#define GROUP_MAX (2 * QV_MAX_ARGS)
+
+/* Lands e with every pending output that shares a page with it (one
+ * call's outputs side by side in memory): waits for their tasks, gives
+ * each mirror the others' bytes on the pages they share, fills the pages
+ * and forgets them (or leaves them to the calls that still hold them).
+ * Returns 1, landing nothing, when one of them is being set up (unarmed):
+ * marked waiting, the call setting it up lands them. g_mu held. */
+static int land(struct entry *e)
+{
+    struct entry *g[GROUP_MAX];
+    unsigned n = 0;
+    g[n++] = e;
+    for (unsigned k = 0; k < n; k++)
+        for (struct entry *o = g_entries; o && n < GROUP_MAX; o = o->next) {
+            int in = 0;
+            for (unsigned j = 0; j < n && !in; j++)
+                in = g[j] == o;
+            if (!in && o->plo < g[k]->phi && g[k]->plo < o->phi)
+                g[n++] = o;
+        }
+    int unarmed = 0;
+    for (unsigned k = 0; k < n; k++)
+        if (!g[k]->armed)
+            unarmed = g[k]->waiting = 1;
+    if (unarmed)
+        return 1;
+    int rc[GROUP_MAX];
+    for (unsigned k = 0; k < n; k++) {
+        rc[k] = qv_buf_acquire(g[k]->buf, QV_R);
+        if (rc[k] < 0) {
+            /* The task ran nowhere: the mirror still holds what the pages
+             * held before the call, which is what lands. */
+            if (g[k]->c)
+                atomic_fetch_add(&g[k]->c->lost, 1);
+            fprintf(stderr,
+                    "quiver wrap: a deferred call's task ran nowhere (%s: %s); its "
+                    "output keeps its earlier contents\n",
+                    qv_strerror(rc[k]), qv_last_error());
+        }
+    }
+    /* Each mirror gets its neighbours' bytes on shared pages, so that
+     * whichever fills a shared page first fills it whole. */
+    for (unsigned k = 0; k < n; k++)
+        for (unsigned j = 0; j < n; j++) {
+            uintptr_t lo = g[j]->lo > g[k]->plo ? g[j]->lo : g[k]->plo;
+            uintptr_t hi = g[j]->hi < g[k]->phi ? g[j]->hi : g[k]->phi;
+            if (j != k && lo < hi)
+                memcpy((char *)g[k]->m.mem + (lo - g[k]->plo),
+                       (char *)g[j]->m.mem + (lo - g[j]->plo), hi - lo);
+        }
+    for (unsigned k = 0; k < n; k++)
+        fill(g[k]);
+    for (unsigned k = 0; k < n; k++) {
+        struct entry *x = g[k];
+        struct uffdio_range r = {x->plo, x->phi - x->plo};
+        (void)ioctl(g_uffd, UFFDIO_WAKE, &r);
+        (void)ioctl(g_uffd, UFFDIO_UNREGISTER, &r);
+        if (rc[k] == 0)
+            (void)qv_buf_release(x->buf);
+        unlink_entry(x);
+        x->landed = 1;
+        if (!x->refs) {
+            retire(x->buf, x->m);
+            free(x);
+        }
+    }
+    atomic_fetch_add(&g_epoch, 1);
+    return 0;
+}
+
+/* Lands every pending output whose pages meet [plo, phi), waiting for
+ * those being set up by another thread. g_mu held. */
+static void land_pages(uintptr_t plo, uintptr_t phi)
+{
+    for (;;) {
+        struct entry *e = g_entries;
+        while (e && !(e->plo < phi && plo < e->phi))
+            e = e->next;
+        if (!e)
+            return;
+        if (land(e))
+            pthread_cond_wait(&g_armed, &g_mu);
+    }
+}
+
+/* ---- the handler thread ------------------------------------------------ */
+
+static void on_fault(uintptr_t addr)
+{
+    uintptr_t pg = page_down(addr);
+    for (struct entry *e = g_entries; e; e = e->next)
+        if (e->plo <= pg && pg < e->phi) {
+            if (e->c)
+                atomic_fetch_add(&e->c->touches, 1);
+            (void)land(e); /* or left to the call setting it up */
+            return;
+        }
+    /* No pending output holds the page (it landed meanwhile): wake the
+     * thread, which faults again only if the page is still empty, and then
+     * gets zeros rather than hanging. */
+    struct uffdio_zeropage z = {.range = {pg, g_page}, .mode = 0};
+    if (ioctl(g_uffd, UFFDIO_ZEROPAGE, &z) && errno != EEXIST) {
+        struct uffdio_range r = {pg, g_page};
+        (void)ioctl(g_uffd, UFFDIO_WAKE, &r);
+    }
+}
+
+/* [lo, hi) was unmapped: its pending outputs are gone with it; what is
+ * still mapped of them lands. */
+static void on_unmap(uintptr_t lo, uintptr_t hi)
+{
+    for (struct entry *e = g_entries; e;) {
+        struct entry *next = e->next;
+        if (e->plo < hi && lo < e->phi && !land(e))
+            next = g_entries; /* its group left the list */
+        e = next;
+    }
+}
+
+static void *handler(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct pollfd p[2] = {{g_uffd, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents)
+            break;
+        pthread_mutex_lock(&g_mu);
+        struct uffd_msg m;
+        ssize_t n = read(g_uffd, &m, sizeof m);
+        if (n == (ssize_t)sizeof m) {
+            if (m.event == UFFD_EVENT_PAGEFAULT)
+                on_fault((uintptr_t)m.arg.pagefault.address);
+            else if (m.event == UFFD_EVENT_UNMAP)
+                on_unmap((uintptr_t)m.arg.remove.start, (uintptr_t)m.arg.remove.end);
+        }
+        pthread_mutex_unlock(&g_mu);
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            break;
+    }
+    return NULL;
+}
+
+/* A fork copies no pending page: land them all first. */
+static void before_fork(void) { (void)qv__pend_settle_all(0); }
+
+static void init(void)
+{
+    g_page = (size_t)sysconf(_SC_PAGESIZE);
+    int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        g_why = errno == EPERM ? "userfaultfd is not permitted here (run as root, or "
+                                 "set vm.unprivileged_userfaultfd=1)"
+                               : "this kernel has no userfaultfd";
+        return;
+    }
+    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_EVENT_UNMAP};
+    if (ioctl(fd, UFFDIO_API, &api) || !(api.features & UFFD_FEATURE_EVENT_UNMAP)) {
+        g_why = "this kernel's userfaultfd does not report unmapped memory";
+        close(fd);
+        return;
+    }
+    if (pipe2(g_wake, O_CLOEXEC)) {
+        g_why = "no pipe for the userfaultfd thread";
+        close(fd);
+        return;
+    }
+    g_uffd = fd;
+    /* The application's signals go to its own threads. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int rc = pthread_create(&g_handler, NULL, handler, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (rc) {
+        g_why = "no thread for the userfaultfd";
+        close(fd);
+        close(g_wake[0]);
+        close(g_wake[1]);
+        g_uffd = -1;
+        return;
+    }
+    pthread_atfork(before_fork, NULL, NULL);
+    g_ok = 1;
+    g_why = NULL;
+}
+
+int qv__pend_available(const char **why)
+{
+    pthread_once(&g_once, init);
+    if (why)
+        *why = g_why;
+    return g_ok;
+}
+
+/* ---- deferring a call -------------------------------------------------- */
+
+/* 1 when [lo, hi) is on the calling thread's stack: emptying those pages
+ * would take the frames of this very call with them. */
+static int on_my_stack(uintptr_t lo, uintptr_t hi)
+{
+    static _Thread_local uintptr_t s_lo, s_hi;
+    if (!s_hi) {
+        pthread_attr_t a;
+        void *addr;
+        size_t size;
+        if (pthread_getattr_np(pthread_self(), &a))
+            return 1;
+        if (!pthread_attr_getstack(&a, &addr, &size)) {
+            s_lo = (uintptr_t)addr;
+            s_hi = s_lo + size;
+        }
+        pthread_attr_destroy(&a);
+        if (!s_hi)
+            return 1;
+    }
+    return lo < s_hi && s_lo < hi;
+}
+
+/* 1 when the bytes of [lo, hi)'s first and last pages that are not the
+ * output's are touched by nobody but the program's own free or realloc of
+ * it: the ends are page-aligned, or [lo, hi) starts a chunk that glibc's
+ * malloc mapped on its own (its 16-byte header at the start of the page,
+ * IS_MMAPPED set, nothing after it to the end of the mapping). Anything
+ * else on those pages (another allocation, the allocator's headers of its
+ * neighbours, the runtime's own objects) may be touched by a thread that
+ * holds a lock the landing needs: such a touch would wait for the landing,
+ * and the landing for it. g_mu held; the pages are not pending. */
+static int safe_span(uintptr_t lo, uintptr_t hi)
+{
+    if (lo == page_down(lo) && hi == page_up(hi))
+        return 1;
+    if (lo - page_down(lo) != 2 * sizeof(size_t))
+        return 0;
+    size_t size = ((const size_t *)lo)[-1];
+    if (!(size & 2)) /* IS_MMAPPED */
+        return 0;
+    size &= ~(size_t)7;
+    uintptr_t chunk = lo - 2 * sizeof(size_t);
+    return size % g_page == 0 && chunk + size >= page_up(hi);
+}
+
+/* Closes the calling thread's region of deferred calls if something
+ * landed since it opened (`force`: in any case). */
+static void region_step(qv_runtime *rt, const char *name, int force)
+{
+    unsigned long now = atomic_load(&g_epoch);
+    if (t_region.rt && (force || t_region.rt != rt || t_region.epoch != now)) {
+        (void)qv_region_end(t_region.rt);
+        t_region.rt = NULL;
+    }
+    if (name && !t_region.rt && qv_region_begin(rt, name) == 0) {
+        t_region.rt = rt;
+        t_region.epoch = now;
+    }
+}
+
+/* The pending output that is exactly [lo, hi), armed, or NULL. g_mu
+ * held; waits while another thread sets it up. */
+static struct entry *find(uintptr_t lo, uintptr_t hi)
+{
+    for (;;) {
+        struct entry *e = g_entries;
+        while (e && !(e->lo == lo && e->hi == hi))
+            e = e->next;
+        if (!e || e->armed)
+            return e;
+        pthread_cond_wait(&g_armed, &g_mu);
+    }
+}
+
+/* What one buffer argument becomes. */
+struct slot {
+    struct entry *e;  /* the pending output it reads or writes, or NULL */
+    int fresh;        /* e made by this call */
+    struct mirror m;  /* an input's private copy */
+    qv_buf *buf;
+};
+
+/* Undoes a call that was not submitted, g_mu held: the outputs it reused
+ * are armed again, its new outputs whose pages were emptied land their
+ * mirrors (what the pages held), the others are forgotten, its inputs
+ * retired. */
+static void undo(struct slot *s, unsigned n, const int *emptied)
+{
+    /* Pages are emptied only once every new output is copied and
+     * registered: then they all land (present pages are skipped). */
+    int any = 0;
+    for (unsigned i = 0; i < n; i++)
+        any |= emptied[i];
+    for (unsigned i = 0; i < n; i++)
+        if (s[i].e && !s[i].e->landed && (!s[i].fresh || any))
+            s[i].e->armed = 1;
+    for (unsigned i = 0; i < n; i++) {
+        struct entry *e = s[i].e;
+        if (e && !e->landed && ((s[i].fresh && any) || (!s[i].fresh && e->waiting)))
+            (void)land(e);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct entry *e = s[i].e;
+        if (!e) {
+            if (s[i].buf || s[i].m.mem)
+                retire(s[i].buf, s[i].m);
+        } else if (!s[i].fresh || any) {
+            unref(e);
+        } else { /* pages never emptied: registered at most */
+            if (e->buf) {
+                struct uffdio_range r = {e->plo, e->phi - e->plo};
+                (void)ioctl(g_uffd, UFFDIO_UNREGISTER, &r);
+            }
+            unlink_entry(e);
+            retire(e->buf, e->m);
+            free(e);
+        }
+    }
+    pthread_cond_broadcast(&g_armed);
+}
+
+int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const *argv,
+                  const size_t *bytes, const char *region, qv__pend_counters *c)
+{
+    if (!qv__pend_available(NULL))
+        return QV__PEND_SYNC;
+    unsigned n = fn->nargs;
+    struct slot s[QV_MAX_ARGS];
+    int emptied[QV_MAX_ARGS] = {0};
+    memset(s, 0, sizeof s);
+
+    /* 1. Which arguments are pending outputs; what must land first. */
+    pthread_mutex_lock(&g_mu);
+    sweep(0);
+    if (atomic_load(&g_stopped)) {
+        pthread_mutex_unlock(&g_mu);
+        return QV__PEND_SYNC;
+    }
+    if (g_entries && g_has_owner && !pthread_equal(g_owner, pthread_self()))
+        land_pages(0, UINTPTR_MAX);
+    g_owner = pthread_self();
+    g_has_owner = 1;
+    /* Whatever shares a page with an argument that is not exactly a
+     * pending output lands, so that neither copying an input nor emptying
+     * an output's pages meets a pending page. */
+    for (unsigned i = 0; i < n; i++) {
+        if (!fn->args[i].size || !bytes[i])
+            continue;
+        uintptr_t lo = (uintptr_t)argv[i], hi = lo + bytes[i];
+        if (fn->args[i].mode != QV_R && on_my_stack(page_down(lo), page_up(hi))) {
+            pthread_mutex_unlock(&g_mu);
+            return QV__PEND_SYNC;
+        }
+        if (find(lo, hi))
+            continue;
+        land_pages(page_down(lo), page_up(hi));
+        if (fn->args[i].mode != QV_R && !safe_span(lo, hi)) {
+            pthread_mutex_unlock(&g_mu);
+            return QV__PEND_SYNC;
+        }
+    }
+    for (unsigned i = 0; i < n; i++) {
+        const qv_wrap_arg *a = &fn->args[i];
+        if (!a->size || !bytes[i])
+            continue;
+        uintptr_t lo = (uintptr_t)argv[i], hi = lo + bytes[i];
+        struct entry *e = find(lo, hi);
+        if (e) {
+            /* This exact output: read its private buffer, or write it
+             * again (its earlier result can no longer be seen). */
+            e->refs++;
+            if (a->mode != QV_R)
+                e->armed = 0;
+            s[i].e = e;
+            s[i].buf = e->buf;
+            continue;
+        }
+        if (a->mode == QV_R)
+            continue;
+        if (!(e = calloc(1, sizeof *e)) || mirror_get(page_up(hi) - page_down(lo), &e->m)) {
+            free(e);
+            undo(s, i, emptied);
+            pthread_mutex_unlock(&g_mu);
+            return QV__PEND_FAIL;
+        }
+        e->next = g_entries;
+        e->lo = lo;
+        e->hi = hi;
+        e->plo = page_down(lo);
+        e->phi = page_up(hi);
+        e->refs = 1;
+        e->c = c;
+        g_entries = e;
+        s[i].e = e;
+        s[i].fresh = 1;
+    }
+    pthread_mutex_unlock(&g_mu);
+
+    /* 2. Private copies, outside g_mu: no page read here is pending. */
+    int rc = 0;
+    for (unsigned i = 0; i < n && !rc; i++) {
+        const qv_wrap_arg *a = &fn->args[i];
+        if (!a->size || !bytes[i] || (s[i].e && !s[i].fresh))
+            continue;
+        if (!s[i].e) { /* an input */
+            pthread_mutex_lock(&g_mu);
+            int bad = mirror_get(bytes[i], &s[i].m);
+            pthread_mutex_unlock(&g_mu);
+            if (bad) {
+                rc = QV_ENOMEM;
+                break;
+            }
+            memcpy(s[i].m.mem, argv[i], bytes[i]);
+            rc = qv_buf_register(rt, s[i].m.mem, bytes[i], &s[i].buf);
+            if (rc)
+                s[i].buf = NULL;
+            continue;
+        }
+        struct entry *e = s[i].e;
+        memcpy(e->m.mem, (void *)e->plo, e->phi - e->plo);
+        rc = qv_buf_register(rt, (char *)e->m.mem + (e->lo - e->plo), e->hi - e->lo, &e->buf);
+        if (rc) {
+            e->buf = NULL;
+            break;
+        }
+        s[i].buf = e->buf;
+        struct uffdio_register reg = {.range = {e->plo, e->phi - e->plo},
+                                      .mode = UFFDIO_REGISTER_MODE_MISSING};
+        if (ioctl(g_uffd, UFFDIO_REGISTER, &reg)) {
+            rc = 1; /* not anonymous memory (a file mapping, .data): sync */
+            break;
+        }
+    }
+    /* Empty the outputs' pages only once every one could be registered. */
+    for (unsigned i = 0; i < n && !rc; i++)
+        if (s[i].fresh) {
+            struct entry *e = s[i].e;
+            if (madvise((void *)e->plo, e->phi - e->plo, MADV_DONTNEED))
+                rc = 1;
+            else
+                emptied[i] = 1;
+        }
+
+    /* 3. The task. */
+    if (!rc) {
+        region_step(rt, region, 0);
+        qv_arg args[QV_MAX_ARGS];
+        for (unsigned i = 0; i < n; i++)
+            args[i] = fn->args[i].size ? QV_BUF(s[i].buf) : (qv_arg){NULL, argv[i], fn->args[i].elem};
+        rc = qv_submit(rt, f, args, n);
+        if (rc)
+            rc = -1;
+    }
+
+    /* 4. Armed: touches land from now on; those made meanwhile land now. */
+    pthread_mutex_lock(&g_mu);
+    if (rc) {
+        undo(s, n, emptied);
+        pthread_mutex_unlock(&g_mu);
+        return rc == 1 ? QV__PEND_SYNC : QV__PEND_FAIL;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        struct entry *e = s[i].e;
+        if (!e) {
+            if (s[i].buf || s[i].m.mem)
+                retire(s[i].buf, s[i].m);
+        } else if (!e->landed)
+            e->armed = 1;
+    }
+    pthread_cond_broadcast(&g_armed);
+    for (unsigned i = 0; i < n; i++) {
+        struct entry *e = s[i].e;
+        if (!e)
+            continue;
+        if (!e->landed && e->waiting)
+            (void)land(e);
+        unref(e);
+    }
+    pthread_mutex_unlock(&g_mu);
+    return QV__PEND_DONE;
+}
+
+void qv__pend_settle(const void *p, size_t n)
+{
+    if (!g_ok || !n)
+        return;
+    uintptr_t lo = (uintptr_t)p;
+    pthread_mutex_lock(&g_mu);
+    if (g_entries)
+        land_pages(page_down(lo), page_up(lo + n));
+    pthread_mutex_unlock(&g_mu);
+}
+
+void qv__pend_settle_all(int stop)
+{
+    if (!g_ok)
+        return;
+    pthread_mutex_lock(&g_mu);
+    land_pages(0, UINTPTR_MAX);
+    int join = 0;
+    if (stop && !g_stopped) {
+        atomic_store(&g_stopped, 1);
+        sweep(1);
+        for (; g_npool; g_npool--)
+            munmap(g_pool[g_npool - 1].mem, g_pool[g_npool - 1].len);
+        g_pool_bytes = 0;
+        join = 1;
+    }
+    pthread_mutex_unlock(&g_mu);
+    if (t_region.rt && stop)
+        region_step(t_region.rt, NULL, 1);
+    if (join) {
+        (void)!write(g_wake[1], "x", 1);
+        pthread_join(g_handler, NULL);
+    }
+}
+
+void qv__pend_region_close(void)
+{
+    if (t_region.rt)
+        region_step(t_region.rt, NULL, 1);
+}
