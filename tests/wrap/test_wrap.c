@@ -631,6 +631,15 @@ static void test_run_deferred(void **state)
         /* inplace: __real_ in both, bit for bit (its values overflow) */
         int exact = !strcmp(want[i].mode, "inplace");
         char *log = compare(QV_WRAP_APP_DEFER, want[i].mode, exact, default_config(), NULL);
+#ifdef QV_SANITIZED
+        /* These modes' outputs come from malloc, which under a sanitizer
+         * is not glibc's: deferred or not by its layout. */
+        if (!strcmp(want[i].mode, "chain") || !strcmp(want[i].mode, "basic") ||
+            !strcmp(want[i].mode, "overlap") || !strcmp(want[i].mode, "threads")) {
+            free(log);
+            continue;
+        }
+#endif
         has(log, want[i].fir);
         has(log, want[i].vadd);
         if (!strcmp(want[i].mode, "stack"))
@@ -650,14 +659,14 @@ static void test_run_deferred(void **state)
     for (int c = 0; c < 3; c++) {
         char where[64];
         snprintf(where, sizeof where, "QUIVER_WRAP_WHERE=%s", cls[c]);
-        char *log = compare(QV_WRAP_APP_DEFER, "chain", 0, default_config(), where, NULL);
+        char *log = compare(QV_WRAP_APP_DEFER, "frames", 0, default_config(), where, NULL);
         if (tasks_of(log, cls[c]) > 0)
-            has(log, "fir: 3 deferred");
+            has(log, "fir: 16 deferred");
         free(log);
     }
-    char *log = compare(QV_WRAP_APP_DEFER, "chain", 0, default_config(),
+    char *log = compare(QV_WRAP_APP_DEFER, "frames", 0, default_config(),
                         "QUIVER_WRAP_DEFER=0", NULL);
-    has(log, "fir: 3 calls: 3 to the runtime");
+    has(log, "fir: 16 calls: 16 to the runtime");
     has(log, "fir: 0 deferred");
     has(log, "calls are synchronous: QUIVER_WRAP_DEFER=0");
     free(log);

@@ -444,19 +444,49 @@ static int on_my_stack(uintptr_t lo, uintptr_t hi)
     return lo < s_hi && s_lo < hi;
 }
 
+/* 1 when [plo, phi) lies in an anonymous private mapping of its own: not
+ * the brk heap, not a stack, not a heap of another malloc arena (glibc
+ * aligns those to 64 MiB), nothing named. Read from /proc/self/maps. */
+static int own_mapping(uintptr_t plo, uintptr_t phi)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    if (!f)
+        return 0;
+    char line[512];
+    int ok = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi, off;
+        char perms[8], dev[16], path[256] = "";
+        unsigned long inode;
+        if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %255s", &lo, &hi, perms, &off, dev,
+                   &inode, path) < 6)
+            continue;
+        if (plo < lo || plo >= hi)
+            continue;
+        ok = phi <= hi && !inode && !path[0] && perms[3] == 'p' && lo % (64ul << 20) != 0;
+        break;
+    }
+    fclose(f);
+    return ok;
+}
+
 /* 1 when the bytes of [lo, hi)'s first and last pages that are not the
  * output's are touched by nobody but the program's own free or realloc of
- * it: the ends are page-aligned, or [lo, hi) starts a chunk that glibc's
- * malloc mapped on its own (its 16-byte header at the start of the page,
- * IS_MMAPPED set, nothing after it to the end of the mapping). Anything
- * else on those pages (another allocation, the allocator's headers of its
- * neighbours, the runtime's own objects) may be touched by a thread that
- * holds a lock the landing needs: such a touch would wait for the landing,
- * and the landing for it. g_mu held; the pages are not pending. */
+ * it, and freeing it cannot hand its pages to someone else while they are
+ * empty: [lo, hi) starts a chunk that glibc's malloc mapped on its own
+ * (its 16-byte header at the start of the page, IS_MMAPPED set, nothing
+ * after it to the end of the mapping; free reads that header first, so
+ * the output lands before the chunk goes), or whole pages of an anonymous
+ * mapping that is not a malloc heap. Anything else on those pages
+ * (another allocation, the allocator's headers of its neighbours or the
+ * free lists it writes into a freed block, the runtime's own objects) may
+ * be touched by a thread that holds a lock the landing needs: such a touch
+ * would wait for the landing, and the landing for it. g_mu held; the
+ * pages are not pending. */
 static int safe_span(uintptr_t lo, uintptr_t hi)
 {
     if (lo == page_down(lo) && hi == page_up(hi))
-        return 1;
+        return own_mapping(lo, hi);
     if (lo - page_down(lo) != 2 * sizeof(size_t))
         return 0;
     size_t size = ((const size_t *)lo)[-1];
