@@ -6,13 +6,18 @@
  * kernel writes, and the intermediates it does not (computed when read,
  * mid-run or at unregister), with fresh buffers per frame and with one set
  * reused by every frame; a zero input that is not zero keeps the chain
- * apart; a fused launch that fails on the board runs the chain on the CPU.
+ * apart; a fused launch that fails on the board runs the chain on the CPU;
+ * a second thread that acquires the chain's buffers while the chain is
+ * replayed neither hangs it nor changes what it computes.
  *
  * Runs on the embedded default platform; skipped without its board.
  */
 #include "helper.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 
@@ -308,6 +313,110 @@ static void failed_fused_launch_runs_on_the_cpu(void **state)
     sig_close(&S, true);
 }
 
+/* A second thread loops over the host's accesses to the chain's buffers,
+ * the input rewritten and the intermediates and the output read, while the
+ * main thread replays the fused chain on the same buffers, frame after
+ * frame (found by adversarial testing: it hung about one run in six). The
+ * thread that completed the last task an acquisition waited for read the
+ * acquisition's task after letting its caller go on: by then the caller
+ * could have released it and the pool handed it to a new task, which that
+ * thread then started as if it were ready. qv__fault_pause widens that
+ * window and makes the read of a released task fault; QV_SPIN_US keeps the
+ * host spinning in its waits, so that it goes on inside the window. A
+ * watchdog fails the test when neither thread makes progress for 30 s. */
+enum { RACE_FRAMES = 40, RACE_PAUSE_US = 5000 };
+
+typedef struct race {
+    sig *S;
+    atomic_bool stop, done;
+    atomic_uint main_steps, host_steps;
+    int err; /* the host thread's first failure, or 0 */
+} race;
+
+static void *race_host(void *arg)
+{
+    race *R = arg;
+    sig *S = R->S;
+    int f = FR - 1;
+    qv_buf *rd[] = {S->by[0], S->bre[0], S->bm[f]};
+    while (!atomic_load(&R->stop) && !R->err) {
+        if ((R->err = qv_buf_acquire(S->bx[f], QV_W)) != 0)
+            break;
+        for (int i = 0; i < SN; i++) /* the same bytes again */
+            ((volatile float *)S->x[f])[i] = S->x[f][i];
+        R->err = qv_buf_release(S->bx[f]);
+        for (unsigned j = 0; j < 3 && !R->err; j++)
+            if (!(R->err = qv_buf_acquire(rd[j], QV_R)))
+                R->err = qv_buf_release(rd[j]);
+        atomic_fetch_add(&R->host_steps, 1);
+    }
+    return NULL;
+}
+
+static void *race_watchdog(void *arg)
+{
+    race *R = arg;
+    unsigned last_m = ~0u, last_h = ~0u, idle = 0;
+    /* Sleeps counted, not a deadline: a jump of the clock costs one. */
+    while (!atomic_load(&R->done)) {
+        nanosleep(&(struct timespec){0, 100 * 1000 * 1000}, NULL);
+        unsigned m = atomic_load(&R->main_steps), h = atomic_load(&R->host_steps);
+        idle = m == last_m && h == last_h ? idle + 1 : 0;
+        last_m = m;
+        last_h = h;
+        if (idle == 300) {
+            fprintf(stderr,
+                    "host_thread_races_the_replay: no progress for 30 s (main "
+                    "thread at frame %u, host thread at step %u): hung\n",
+                    m, h);
+            abort();
+        }
+    }
+    return NULL;
+}
+
+static void host_thread_races_the_replay(void **state)
+{
+    (void)state;
+    static sig S;
+    static race R;
+    const char *spin = getenv("QV_SPIN_US");
+    char *was = spin ? strdup(spin) : NULL;
+    setenv("QV_SPIN_US", "200000", 1); /* read when the runtime is made */
+    sig_open(&S, 1);
+    if (was)
+        setenv("QV_SPIN_US", was, 1);
+    else
+        unsetenv("QV_SPIN_US");
+    free(was);
+    qv_region_info ri = rounds(&S, FR);
+    assert_true(ri.fused >= FR);
+    memset(&R, 0, sizeof R);
+    R.S = &S;
+    qv__fault_pause_set(RACE_PAUSE_US);
+    pthread_t host, dog;
+    assert_int_equal(pthread_create(&dog, NULL, race_watchdog, &R), 0);
+    assert_int_equal(pthread_create(&host, NULL, race_host, &R), 0);
+    int rc = 0;
+    for (int k = 0; k < RACE_FRAMES && !rc; k++) {
+        frame(&S, FR - 1);
+        /* The host thread may hold the input that the frame's kernel
+         * waits for: the wait says so (QV_EDEADLK) rather than wait; it is
+         * released soon, so wait again. */
+        while ((rc = qv_wait_all(S.rt)) == QV_EDEADLK)
+            sched_yield();
+        atomic_fetch_add(&R.main_steps, 1);
+    }
+    atomic_store(&R.stop, true);
+    pthread_join(host, NULL);
+    atomic_store(&R.done, true);
+    pthread_join(dog, NULL);
+    qv__fault_pause_set(0);
+    assert_int_equal(rc, 0);
+    assert_int_equal(R.err, 0);
+    sig_close(&S, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -316,6 +425,7 @@ int main(void)
         cmocka_unit_test(host_write_snapshots_the_input),
         cmocka_unit_test(nonzero_input_keeps_the_chain),
         cmocka_unit_test(failed_fused_launch_runs_on_the_cpu),
+        cmocka_unit_test(host_thread_races_the_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

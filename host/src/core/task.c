@@ -80,10 +80,16 @@ qv__task *qv__task_new(qv_runtime *rt)
     return t;
 }
 
+/* A released task's func while qv__fault_pause is armed (tests): following
+ * it faults, so that a read of a task after its release cannot pass. */
+#define QV__TASK_FREED ((qv_func *)(uintptr_t)0x51)
+
 void qv__task_release(qv_runtime *rt, qv__task *t)
 {
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
         return;
+    if (qv__fault_pausing())
+        t->func = QV__TASK_FREED;
     if (t->succ != t->succ_inline)
         free(t->succ);
     free(t->scalar_heap);
@@ -545,9 +551,19 @@ bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next)
     /* No submitter appends to succ once done is set, so it is ours now. */
     for (unsigned i = 0; i < t->nsucc; i++) {
         qv__task *s = t->succ[i];
+        /* Whether s is a host acquisition, read while our edge still holds
+         * it back: once pending reaches 0 its caller (spinning in
+         * qv__wait_until) may go on, release it and drop the last buffer
+         * state naming it, and the pool may hand it to a new task before
+         * we look again. Read after, a reused task looked like a ready
+         * one: it was placed and run before its predecessors were done
+         * (and again once they were), which broke the counts the waits
+         * go by: qv_wait_all hung (found by adversarial testing). */
+        bool host = !s->func;
         if (atomic_fetch_sub_explicit(&s->pending, 1, memory_order_acq_rel) != 1)
             continue;
-        if (!s->func) { /* a host acquisition: its caller may go on */
+        if (host) { /* its caller may go on; s is not ours to read */
+            qv__fault_pause();
             wake = true;
             continue;
         }

@@ -16,6 +16,7 @@
 #ifndef QV_DEVICES_DEVICE_H
 #define QV_DEVICES_DEVICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -117,6 +118,15 @@ enum { QV_FAULT_ALLOC = 1, QV_FAULT_WRITE, QV_FAULT_READ, QV_FAULT_LAUNCH, QV_FA
 void qv__fault_set(const char *backend, int op, unsigned after, int err);
 /* Called by backends at the top of an op: 0, or the error to fail with. */
 int  qv__fault_hit(const char *backend, int op);
+/* A pause of us microseconds (0: none) in the thread that completes the
+ * last task a host acquisition waits for, right after it lets the host go
+ * (qv__task_finish): the window in which the host's caller may go on and
+ * release the acquisition, and its task be reused. While armed, a task
+ * released to the pool gets a func that no code may follow
+ * (qv__task_release), so that a read of it fails at once. */
+void qv__fault_pause_set(unsigned us);
+bool qv__fault_pausing(void);
+void qv__fault_pause(void);
 
 /* CPU backend extras for the worker pool: pins the calling thread to the
  * core of worker idx; false when the system refuses (containers, cgroups

@@ -2,11 +2,13 @@
  * fault.c - fault injection for tests: make the n-th call of one backend
  * operation fail, to prove that every fault ends with the task done
  * elsewhere and the right result. One armed fault at a time; free when
- * none is armed (a relaxed load).
+ * none is armed (a relaxed load). And a pause that widens one race window
+ * of the core (qv__fault_pause), for the tests that must lose that race.
  */
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/internal.h"
 #include "devices/device.h"
@@ -38,4 +40,23 @@ int qv__fault_hit(const char *backend, int op)
         return 0;
     atomic_store(&armed, 0);
     return f_err;
+}
+
+static atomic_uint pause_us;
+
+void qv__fault_pause_set(unsigned us)
+{
+    atomic_store(&pause_us, us);
+}
+
+bool qv__fault_pausing(void)
+{
+    return atomic_load_explicit(&pause_us, memory_order_relaxed) != 0;
+}
+
+void qv__fault_pause(void)
+{
+    unsigned us = atomic_load_explicit(&pause_us, memory_order_relaxed);
+    if (us)
+        nanosleep(&(struct timespec){us / 1000000, (long)(us % 1000000) * 1000}, NULL);
 }
