@@ -30,8 +30,16 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, qv__ta
      * first: this thread's chain, then what the buffer's readers and
      * writers are owed (defer.c). */
     qv__region_flush(rt);
-    qv__defer_host(rt, buf, m);
-    pthread_mutex_lock(&rt->submit_mu);
+    /* Again while another thread's flush made a recipe on buf between the
+     * forcing and submit_mu taken here: the host task must follow every
+     * call made before it, recipes included, under one hold of the lock. */
+    for (;;) {
+        qv__defer_host(rt, buf, m);
+        pthread_mutex_lock(&rt->submit_mu);
+        if (!qv__defer_hit(buf, m))
+            break;
+        pthread_mutex_unlock(&rt->submit_mu);
+    }
     if (hold && buf->held) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_EBUSY, "qv_buf_acquire: buffer %p is already acquired; "
