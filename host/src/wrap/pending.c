@@ -70,6 +70,7 @@ struct entry {
     qv_buf *buf;     /* m.mem + (lo - plo), hi - lo bytes */
     int armed;       /* 0 while a call that writes it is being set up */
     int waiting;     /* touched while unarmed: the setting-up call lands it */
+    int landing;     /* its group waits for its tasks, g_mu released */
     int landed;      /* out of g_entries; freed by the last unref */
     unsigned refs;   /* calls being set up that use buf */
     qv__pend_counters *c; /* its writer's */
@@ -181,21 +182,29 @@ static void sweep(int all)
  * there already (filled by an output of its group) or gone (unmapped). */
 static void fill(const struct entry *e)
 {
-    size_t len = e->phi - e->plo, off = 0;
+    size_t len = e->phi - e->plo, off = 0, step = len;
     while (off < len) {
         struct uffdio_copy c = {.dst = e->plo + off,
                                 .src = (uintptr_t)e->m.mem + off,
-                                .len = len - off,
+                                .len = step < len - off ? step : len - off,
                                 .mode = 0};
-        if (ioctl(g_uffd, UFFDIO_COPY, &c) == 0)
-            break;
+        if (ioctl(g_uffd, UFFDIO_COPY, &c) == 0) {
+            off += c.len;
+            continue;
+        }
         if (c.copy > 0) {
             off += (size_t)c.copy;
             continue;
         }
         if (errno == EAGAIN)
             continue; /* the mapping is changing: again */
-        off += g_page;
+        /* A page there already, or a hole (the program unmapped part of
+         * the output) somewhere in the range: one page at a time from
+         * here on, past the pages that fail. */
+        if (step > g_page)
+            step = g_page;
+        else
+            off += g_page;
     }
 }
 
@@ -226,8 +235,9 @@ static void unref(struct entry *e)
  * call's outputs side by side in memory): waits for their tasks, gives
  * each mirror the others' bytes on the pages they share, fills the pages
  * and forgets them (or leaves them to the calls that still hold them).
- * Returns 1, landing nothing, when one of them is being set up (unarmed):
- * marked waiting, the call setting it up lands them. g_mu held. */
+ * Returns 1, landing nothing, when one of them is being set up (unarmed:
+ * marked waiting, the call setting it up lands them) or is landing in
+ * another thread. g_mu held, released while the tasks are waited for. */
 static int land(struct entry *e)
 {
     struct entry *g[GROUP_MAX];
@@ -245,8 +255,15 @@ static int land(struct entry *e)
     for (unsigned k = 0; k < n; k++)
         if (!g[k]->armed)
             unarmed = g[k]->waiting = 1;
+        else if (g[k]->landing)
+            return 1;
     if (unarmed)
         return 1;
+    /* The tasks are waited for without g_mu: a task may itself touch
+     * another pending output, which another thread lands meanwhile. */
+    for (unsigned k = 0; k < n; k++)
+        g[k]->landing = 1;
+    pthread_mutex_unlock(&g_mu);
     int rc[GROUP_MAX];
     for (unsigned k = 0; k < n; k++) {
         rc[k] = qv_buf_acquire(g[k]->buf, QV_R);
@@ -256,11 +273,12 @@ static int land(struct entry *e)
             if (g[k]->c)
                 atomic_fetch_add(&g[k]->c->lost, 1);
             fprintf(stderr,
-                    "quiver wrap: a deferred call's task ran nowhere (%s: %s); its "
-                    "output keeps its earlier contents\n",
-                    qv_strerror(rc[k]), qv_last_error());
+                    "quiver wrap: a deferred call's task ran nowhere (%s); its output "
+                    "at %p keeps its earlier contents\n",
+                    qv_strerror(rc[k]), (void *)g[k]->lo);
         }
     }
+    pthread_mutex_lock(&g_mu);
     /* Each mirror gets its neighbours' bytes on shared pages, so that
      * whichever fills a shared page first fills it whole. */
     for (unsigned k = 0; k < n; k++)
@@ -281,6 +299,7 @@ static int land(struct entry *e)
         if (rc[k] == 0)
             (void)qv_buf_release(x->buf);
         unlink_entry(x);
+        x->landing = 0;
         x->landed = 1;
         if (!x->refs) {
             retire(x->buf, x->m);
@@ -288,6 +307,7 @@ static int land(struct entry *e)
         }
     }
     atomic_fetch_add(&g_epoch, 1);
+    pthread_cond_broadcast(&g_armed);
     return 0;
 }
 
@@ -308,6 +328,41 @@ static void land_pages(uintptr_t plo, uintptr_t phi)
 
 /* ---- the handler thread ------------------------------------------------ */
 
+/* Lands the output holding page pg, in a thread of its own: the handler
+ * thread never waits for a task (a task that touches another pending
+ * output needs it). */
+static void *lander(void *arg)
+{
+    uintptr_t pg = (uintptr_t)arg;
+    pthread_mutex_lock(&g_mu);
+    for (struct entry *e = g_entries; e; e = e->next)
+        if (e->plo <= pg && pg < e->phi) {
+            (void)land(e); /* or left to the call setting it up, or landing */
+            break;
+        }
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
+static void land_later(uintptr_t pg)
+{
+    pthread_t t;
+    pthread_attr_t a;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited by the lander */
+    int ok = !pthread_attr_init(&a) &&
+             !pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) &&
+             !pthread_create(&t, &a, lander, (void *)pg);
+    pthread_attr_destroy(&a);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!ok) { /* no thread: here, then */
+        pthread_mutex_unlock(&g_mu);
+        (void)lander((void *)pg);
+        pthread_mutex_lock(&g_mu);
+    }
+}
+
 static void on_fault(uintptr_t addr)
 {
     uintptr_t pg = page_down(addr);
@@ -315,7 +370,10 @@ static void on_fault(uintptr_t addr)
         if (e->plo <= pg && pg < e->phi) {
             if (e->c)
                 atomic_fetch_add(&e->c->touches, 1);
-            (void)land(e); /* or left to the call setting it up */
+            if (e->armed && !e->landing)
+                land_later(pg);
+            else if (!e->armed)
+                e->waiting = 1; /* the call setting it up lands it */
             return;
         }
     /* No pending output holds the page (it landed meanwhile): wake the
@@ -332,10 +390,45 @@ static void on_fault(uintptr_t addr)
  * still mapped of them lands. */
 static void on_unmap(uintptr_t lo, uintptr_t hi)
 {
+    for (struct entry *e = g_entries; e; e = e->next)
+        if (e->plo < hi && lo < e->phi) {
+            if (e->armed && !e->landing)
+                land_later(e->plo);
+            else if (!e->armed)
+                e->waiting = 1;
+        }
+}
+
+/* [from, from + len) moved to `to` (mremap), its pages still empty and
+ * registered there. An output that moved whole moves with it; one that
+ * moved in part lands: at its old place what stayed, at the new one what
+ * moved. */
+static void on_remap(uintptr_t from, uintptr_t to, size_t len)
+{
     for (struct entry *e = g_entries; e;) {
         struct entry *next = e->next;
-        if (e->plo < hi && lo < e->phi && !land(e))
-            next = g_entries; /* its group left the list */
+        if (e->plo >= from && e->phi <= from + len) {
+            uintptr_t d = to - from; /* modulo 2^64: either direction */
+            e->lo += d, e->hi += d, e->plo += d, e->phi += d;
+        } else if (e->plo < from + len && from < e->phi && e->armed) {
+            uintptr_t lo = e->plo > from ? e->plo : from;
+            uintptr_t hi = e->phi < from + len ? e->phi : from + len;
+            struct mirror m = e->m;
+            uintptr_t plo = e->plo;
+            if (qv_buf_acquire(e->buf, QV_R) == 0) /* the result home */
+                (void)qv_buf_release(e->buf);
+            for (uintptr_t a = lo; a < hi; a += g_page) {
+                struct uffdio_copy c = {.dst = to + (a - from),
+                                        .src = (uintptr_t)m.mem + (a - plo),
+                                        .len = g_page,
+                                        .mode = 0};
+                (void)ioctl(g_uffd, UFFDIO_COPY, &c);
+            }
+            struct uffdio_range r = {to + (lo - from), hi - lo};
+            (void)ioctl(g_uffd, UFFDIO_UNREGISTER, &r);
+            if (!land(e))
+                next = g_entries;
+        }
         e = next;
     }
 }
@@ -360,6 +453,9 @@ static void *handler(void *arg)
                 on_fault((uintptr_t)m.arg.pagefault.address);
             else if (m.event == UFFD_EVENT_UNMAP)
                 on_unmap((uintptr_t)m.arg.remove.start, (uintptr_t)m.arg.remove.end);
+            else if (m.event == UFFD_EVENT_REMAP)
+                on_remap((uintptr_t)m.arg.remap.from, (uintptr_t)m.arg.remap.to,
+                         (size_t)m.arg.remap.len);
         }
         pthread_mutex_unlock(&g_mu);
         if (n < 0 && errno != EAGAIN && errno != EINTR)
@@ -368,8 +464,25 @@ static void *handler(void *arg)
     return NULL;
 }
 
-/* A fork copies no pending page: land them all first. */
-static void before_fork(void) { (void)qv__pend_settle_all(0); }
+/* A fork copies no pending page: everything lands first, and g_mu is held
+ * across the fork so that no call makes another pending meanwhile. The
+ * child has no handler thread: it never defers and never waits for one. */
+static int g_child;
+
+static void before_fork(void)
+{
+    pthread_mutex_lock(&g_mu);
+    land_pages(0, UINTPTR_MAX);
+}
+
+static void after_fork_parent(void) { pthread_mutex_unlock(&g_mu); }
+
+static void after_fork_child(void)
+{
+    g_child = 1;
+    atomic_store(&g_stopped, 1);
+    pthread_mutex_unlock(&g_mu);
+}
 
 static void init(void)
 {
@@ -381,9 +494,10 @@ static void init(void)
                                : "this kernel has no userfaultfd";
         return;
     }
-    struct uffdio_api api = {.api = UFFD_API, .features = UFFD_FEATURE_EVENT_UNMAP};
-    if (ioctl(fd, UFFDIO_API, &api) || !(api.features & UFFD_FEATURE_EVENT_UNMAP)) {
-        g_why = "this kernel's userfaultfd does not report unmapped memory";
+    unsigned long long need = UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP;
+    struct uffdio_api api = {.api = UFFD_API, .features = need};
+    if (ioctl(fd, UFFDIO_API, &api) || (api.features & need) != need) {
+        g_why = "this kernel's userfaultfd does not report unmapped or moved memory";
         close(fd);
         return;
     }
@@ -407,7 +521,7 @@ static void init(void)
         g_uffd = -1;
         return;
     }
-    pthread_atfork(before_fork, NULL, NULL);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     g_ok = 1;
     g_why = NULL;
 }
@@ -421,6 +535,29 @@ int qv__pend_available(const char **why)
 }
 
 /* ---- deferring a call -------------------------------------------------- */
+
+/* g_mu for an application thread: its asynchronous signals wait until it
+ * unlocks. A handler that touched a pending output while this thread holds
+ * g_mu (landing one, which may wait for a task) would wait for the handler
+ * thread, which waits for g_mu. */
+static void app_lock(sigset_t *old)
+{
+    sigset_t all;
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGTRAP);
+    pthread_sigmask(SIG_BLOCK, &all, old);
+    pthread_mutex_lock(&g_mu);
+}
+
+static void app_unlock(const sigset_t *old)
+{
+    pthread_mutex_unlock(&g_mu);
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+}
 
 /* 1 when [lo, hi) is on the calling thread's stack: emptying those pages
  * would take the frames of this very call with them. */
@@ -520,7 +657,7 @@ static struct entry *find(uintptr_t lo, uintptr_t hi)
         struct entry *e = g_entries;
         while (e && !(e->lo == lo && e->hi == hi))
             e = e->next;
-        if (!e || e->armed)
+        if (!e || (e->armed && !e->landing))
             return e;
         pthread_cond_wait(&g_armed, &g_mu);
     }
@@ -582,12 +719,13 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
     struct slot s[QV_MAX_ARGS];
     int emptied[QV_MAX_ARGS] = {0};
     memset(s, 0, sizeof s);
+    sigset_t sigs;
 
     /* 1. Which arguments are pending outputs; what must land first. */
-    pthread_mutex_lock(&g_mu);
+    app_lock(&sigs);
     sweep(0);
     if (atomic_load(&g_stopped)) {
-        pthread_mutex_unlock(&g_mu);
+        app_unlock(&sigs);
         return QV__PEND_SYNC;
     }
     if (g_entries && g_has_owner && !pthread_equal(g_owner, pthread_self()))
@@ -602,14 +740,14 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
             continue;
         uintptr_t lo = (uintptr_t)argv[i], hi = lo + bytes[i];
         if (fn->args[i].mode != QV_R && on_my_stack(page_down(lo), page_up(hi))) {
-            pthread_mutex_unlock(&g_mu);
+            app_unlock(&sigs);
             return QV__PEND_SYNC;
         }
         if (find(lo, hi))
             continue;
         land_pages(page_down(lo), page_up(hi));
         if (fn->args[i].mode != QV_R && !safe_span(lo, hi)) {
-            pthread_mutex_unlock(&g_mu);
+            app_unlock(&sigs);
             return QV__PEND_SYNC;
         }
     }
@@ -634,7 +772,7 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
         if (!(e = calloc(1, sizeof *e)) || mirror_get(page_up(hi) - page_down(lo), &e->m)) {
             free(e);
             undo(s, i, emptied);
-            pthread_mutex_unlock(&g_mu);
+            app_unlock(&sigs);
             return QV__PEND_FAIL;
         }
         e->next = g_entries;
@@ -648,7 +786,7 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
         s[i].e = e;
         s[i].fresh = 1;
     }
-    pthread_mutex_unlock(&g_mu);
+    app_unlock(&sigs);
 
     /* 2. Private copies, outside g_mu: no page read here is pending. */
     int rc = 0;
@@ -657,9 +795,9 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
         if (!a->size || !bytes[i] || (s[i].e && !s[i].fresh))
             continue;
         if (!s[i].e) { /* an input */
-            pthread_mutex_lock(&g_mu);
+            app_lock(&sigs);
             int bad = mirror_get(bytes[i], &s[i].m);
-            pthread_mutex_unlock(&g_mu);
+            app_unlock(&sigs);
             if (bad) {
                 rc = QV_ENOMEM;
                 break;
@@ -707,10 +845,10 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
     }
 
     /* 4. Armed: touches land from now on; those made meanwhile land now. */
-    pthread_mutex_lock(&g_mu);
+    app_lock(&sigs);
     if (rc) {
         undo(s, n, emptied);
-        pthread_mutex_unlock(&g_mu);
+        app_unlock(&sigs);
         return rc == 1 ? QV__PEND_SYNC : QV__PEND_FAIL;
     }
     for (unsigned i = 0; i < n; i++) {
@@ -730,26 +868,28 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
             (void)land(e);
         unref(e);
     }
-    pthread_mutex_unlock(&g_mu);
+    app_unlock(&sigs);
     return QV__PEND_DONE;
 }
 
 void qv__pend_settle(const void *p, size_t n)
 {
-    if (!g_ok || !n)
+    if (!g_ok || g_child || !n)
         return;
     uintptr_t lo = (uintptr_t)p;
-    pthread_mutex_lock(&g_mu);
+    sigset_t sigs;
+    app_lock(&sigs);
     if (g_entries)
         land_pages(page_down(lo), page_up(lo + n));
-    pthread_mutex_unlock(&g_mu);
+    app_unlock(&sigs);
 }
 
 void qv__pend_settle_all(int stop)
 {
-    if (!g_ok)
+    if (!g_ok || g_child)
         return;
-    pthread_mutex_lock(&g_mu);
+    sigset_t sigs;
+    app_lock(&sigs);
     land_pages(0, UINTPTR_MAX);
     int join = 0;
     if (stop && !g_stopped) {
@@ -760,7 +900,7 @@ void qv__pend_settle_all(int stop)
         g_pool_bytes = 0;
         join = 1;
     }
-    pthread_mutex_unlock(&g_mu);
+    app_unlock(&sigs);
     if (t_region.rt && stop)
         region_step(t_region.rt, NULL, 1);
     if (join) {

@@ -396,7 +396,11 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
         atomic_fetch_add(&s->failed, 1);
         return 1;
     }
-    if (fn->abi >= 2 && (fn->flags & QV_WRAP_DEFER) && g_defer) {
+    /* Deferred only where the CPU may run the task: a task that ran
+     * nowhere else still runs there (__real_), while a deferred call can
+     * no longer fall back to __real_ itself. */
+    if (fn->abi >= 2 && (fn->flags & QV_WRAP_DEFER) && g_defer &&
+        (!g_where || (g_where & (1u << QV_CLASS_CPU)))) {
         switch (qv__pend_call(g_rt, s->f, fn, argv, bytes, "wrap:deferred", &s->pend)) {
         case QV__PEND_DONE:
             atomic_fetch_add(&s->deferred, 1);

@@ -159,10 +159,10 @@ static int deferred_mode(const char *mode, uint32_t n)
         pid_t pid = fork();
         if (pid < 0)
             return 1;
-        if (pid == 0) {
+        if (pid == 0) { /* exit, not _exit: the library's exit handler runs */
             emit(y, n);
-            fflush(g_out);
-            _exit(0);
+            fclose(g_out);
+            exit(0);
         }
         int st;
         if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
