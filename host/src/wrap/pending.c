@@ -71,6 +71,8 @@ struct entry {
     int armed;       /* 0 while a call that writes it is being set up */
     int waiting;     /* touched while unarmed: the setting-up call lands it */
     int landing;     /* its group waits for its tasks, g_mu released */
+    int stale;       /* (part of) its memory was unmapped: no later call
+                      * may take it for the output at that address */
     int landed;      /* out of g_entries; freed by the last unref */
     unsigned refs;   /* calls being set up that use buf */
     qv__pend_counters *c; /* its writer's */
@@ -392,6 +394,7 @@ static void on_unmap(uintptr_t lo, uintptr_t hi)
 {
     for (struct entry *e = g_entries; e; e = e->next)
         if (e->plo < hi && lo < e->phi) {
+            e->stale = 1; /* before any later call looks: g_mu is held */
             if (e->armed && !e->landing)
                 land_later(e->plo);
             else if (!e->armed)
@@ -649,13 +652,15 @@ static void region_step(qv_runtime *rt, const char *name, int force)
     }
 }
 
-/* The pending output that is exactly [lo, hi), armed, or NULL. g_mu
- * held; waits while another thread sets it up. */
+/* The pending output that is exactly [lo, hi), armed, or NULL (an output
+ * whose memory was unmapped is not: the range is other memory now, and
+ * the caller lands the old one as any output sharing its pages). g_mu
+ * held; waits while another thread sets it up or lands it. */
 static struct entry *find(uintptr_t lo, uintptr_t hi)
 {
     for (;;) {
         struct entry *e = g_entries;
-        while (e && !(e->lo == lo && e->hi == hi))
+        while (e && !(e->lo == lo && e->hi == hi && !e->stale))
             e = e->next;
         if (!e || (e->armed && !e->landing))
             return e;
