@@ -114,7 +114,13 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
     e->slowdown = 1;
     snprintf(e->name, sizeof e->name, "emulated %s", board->name);
     pthread_mutex_init(&e->mu, NULL);
-    pthread_cond_init(&e->cv, NULL);
+    /* Deadlines on the monotonic clock: a jump of the wall clock must not
+     * time a run out (or stretch it). */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&e->cv, &ca);
+    pthread_condattr_destroy(&ca);
     if (pthread_create(&e->cu, NULL, cu_main, e) != 0) {
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
@@ -403,7 +409,7 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
     if (inj)
         timeout_ns = 0; /* as if the run outlived its deadline */
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     if (timeout_ns >= 0) {
         until.tv_sec += timeout_ns / 1000000000;
         until.tv_nsec += timeout_ns % 1000000000;
