@@ -102,6 +102,9 @@ static size_t g_pool_bytes;
 static pthread_t g_owner;
 static int g_has_owner;
 static atomic_int g_stopped;
+/* Entries in g_entries (changed under g_mu): a synchronous call checks it
+ * before paying for the lock and the signal mask. */
+static atomic_uint g_npending;
 /* Lands so far: a run of deferred calls between two of them is a region. */
 static atomic_ulong g_epoch;
 
@@ -215,6 +218,7 @@ static void unlink_entry(struct entry *e)
     for (struct entry **p = &g_entries; *p; p = &(*p)->next)
         if (*p == e) {
             *p = e->next;
+            atomic_fetch_sub(&g_npending, 1);
             return;
         }
 }
@@ -788,6 +792,7 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
         e->refs = 1;
         e->c = c;
         g_entries = e;
+        atomic_fetch_add(&g_npending, 1);
         s[i].e = e;
         s[i].fresh = 1;
     }
@@ -879,7 +884,7 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
 
 void qv__pend_settle(const void *p, size_t n)
 {
-    if (!g_ok || g_child || !n)
+    if (!g_ok || g_child || !n || !atomic_load(&g_npending))
         return;
     uintptr_t lo = (uintptr_t)p;
     sigset_t sigs;
