@@ -8,6 +8,7 @@
  * output on the caller's stack runs synchronously. The program runs
  * (tests/wrap/app, test_wrap.c) cover the rest.
  */
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -268,6 +269,165 @@ static void task_reads_a_pending_table(void **state)
     alarm(0);
 }
 
+/* Half of a pending output moved elsewhere (mremap), then half of that
+ * moved again, all before its task ran: each part lands where it is. */
+static void moved_parts_land_where_they_went(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 0);
+    size_t bytes = N * sizeof(float), half = bytes / 2, quarter = bytes / 4;
+    float *x = fresh(1), *y = fresh(0);
+    char *far = mmap(NULL, 2 * bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(far != MAP_FAILED);
+    assert_int_equal(scale(x, y, N), 0);
+    if (!stats().deferred) {
+        atomic_store(&g_gate, 1);
+        skip();
+    }
+    char *a = mremap((char *)y + half, half, half, MREMAP_MAYMOVE | MREMAP_FIXED, far);
+    assert_true(a == far);
+    char *b = mremap(a + quarter, quarter, quarter, MREMAP_MAYMOVE | MREMAP_FIXED, far + bytes);
+    assert_true(b == far + bytes);
+    atomic_store(&g_gate, 1);
+    const float *pa = (const float *)a, *pb = (const float *)b;
+    for (uint32_t i = 0; i < N / 2; i += 256)
+        assert_true(y[i] == 2.0f * (1.0f + (float)i) + 1.0f);
+    for (uint32_t i = 0; i < N / 4; i += 256) {
+        assert_true(pa[i] == 2.0f * (1.0f + (float)(i + N / 2)) + 1.0f);
+        assert_true(pb[i] == 2.0f * (1.0f + (float)(i + 3 * N / 4)) + 1.0f);
+    }
+    munmap(x, bytes);
+    munmap(y, half);
+    munmap(far, 2 * bytes);
+    alarm(0);
+}
+
+/* While an output lands page by page (its first page unmapped, so one
+ * copy per page), the program unmaps another pending output: the kernel
+ * refuses copies until the unmap is read, which the landing must let
+ * happen instead of retrying with the lock held (that hung). */
+#define BIG (16u << 20) /* floats: 64 MiB */
+
+struct unmapper {
+    const char *watch; /* a page of the landing output */
+    void *victim;
+    size_t len;
+};
+
+static void *unmap_when_landing(void *arg)
+{
+    struct unmapper *u = arg;
+    atomic_store(&g_gate, 1);
+    unsigned char v;
+    for (int i = 0; i < 20000; i++) { /* until its pages come back */
+        if (mincore((void *)u->watch, 1, &v) == 0 && (v & 1))
+            break;
+        usleep(100);
+    }
+    munmap(u->victim, u->len);
+    return NULL;
+}
+
+static void unmap_while_another_lands(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 0);
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), bytes = (size_t)BIG * sizeof(float);
+    float *x = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    float *y = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(x != MAP_FAILED && y != MAP_FAILED);
+    for (uint32_t i = 0; i < BIG; i++)
+        x[i] = (float)(i % 1000);
+    float *x2 = fresh(0), *z = fresh(0);
+    assert_int_equal(scale(x, y, BIG), 0);
+    assert_int_equal(scale(x2, z, N), 0);
+    if (!stats().deferred) {
+        atomic_store(&g_gate, 1);
+        skip();
+    }
+    assert_int_equal(munmap(y, pg), 0); /* y lands page by page, in a lander */
+    struct unmapper u = {(const char *)y + bytes / 2, z, N * sizeof(float)};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, unmap_when_landing, &u), 0);
+    pthread_join(t, NULL);
+    for (uint32_t i = (uint32_t)(pg / sizeof(float)); i < BIG; i += 4099)
+        assert_true(y[i] == 2.0f * (float)(i % 1000) + 1.0f);
+    munmap(x, bytes);
+    munmap((char *)y + pg, bytes - pg);
+    munmap(x2, N * sizeof(float));
+    alarm(0);
+}
+
+#ifndef QV_SANITIZED
+/* glibc's malloc owns these pages (the sanitizers bring their own). */
+
+/* An output inside a heap block whose first 16 bytes merely look like the
+ * header of a chunk malloc mapped on its own: the pages hold other heap
+ * data, so the call runs synchronously. */
+static void heap_array_like_a_chunk_is_synchronous(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 1);
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    assert_int_equal(mallopt(M_MMAP_THRESHOLD, 32 << 20), 1);
+    char *blk = malloc(4 * N * sizeof(float));
+    assert_non_null(blk);
+    uintptr_t start = ((uintptr_t)blk + 2 * pg) & ~(uintptr_t)(pg - 1);
+    size_t *hdr = (size_t *)start;
+    hdr[0] = 0;
+    hdr[1] = (N * sizeof(float) + 2 * pg) | 2; /* IS_MMAPPED */
+    float *y = (float *)(start + 2 * sizeof(size_t));
+    float *x = fresh(3);
+    uint64_t deferred = stats().deferred;
+    assert_int_equal(scale(x, y, N), 0);
+    assert_int_equal(stats().deferred, deferred);
+    assert_true(y[7] == 2.0f * 10.0f + 1.0f);
+    free(blk);
+    munmap(x, N * sizeof(float));
+    assert_int_equal(mallopt(M_MMAP_THRESHOLD, 128 << 10), 1);
+    alarm(0);
+}
+
+/* Whole pages inside a heap of another malloc arena (a thread's), its
+ * mapping split by madvise: still a malloc heap, so synchronous. */
+static void *alloc_in_thread(void *arg)
+{
+    *(void **)arg = malloc(4 * N * sizeof(float));
+    return NULL;
+}
+
+static void arena_heap_pages_are_synchronous(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 1);
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    assert_int_equal(mallopt(M_MMAP_THRESHOLD, 32 << 20), 1);
+    void *blk = NULL;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, alloc_in_thread, &blk), 0);
+    pthread_join(t, NULL);
+    assert_non_null(blk);
+    uintptr_t start = ((uintptr_t)blk + pg) & ~(uintptr_t)(pg - 1);
+    float *y = (float *)start;
+    /* The heap's mapping splits around these pages. */
+    assert_int_equal(madvise(y, N * sizeof(float), MADV_DONTFORK), 0);
+    float *x = fresh(4);
+    uint64_t deferred = stats().deferred;
+    assert_int_equal(scale(x, y, N), 0);
+    assert_int_equal(stats().deferred, deferred);
+    assert_true(y[7] == 2.0f * 11.0f + 1.0f);
+    assert_int_equal(madvise(y, N * sizeof(float), MADV_DOFORK), 0);
+    free(blk);
+    munmap(x, N * sizeof(float));
+    assert_int_equal(mallopt(M_MMAP_THRESHOLD, 128 << 10), 1);
+    alarm(0);
+}
+#endif
+
 int main(void)
 {
     /* CPU only, every size, no policy file: the runtime's defaults. */
@@ -279,6 +439,12 @@ int main(void)
         cmocka_unit_test(stack_output_is_synchronous),
         cmocka_unit_test(unmapped_and_moved_outputs_keep_the_rest),
         cmocka_unit_test(task_reads_a_pending_table),
+        cmocka_unit_test(moved_parts_land_where_they_went),
+        cmocka_unit_test(unmap_while_another_lands),
+#ifndef QV_SANITIZED
+        cmocka_unit_test(heap_array_like_a_chunk_is_synchronous),
+        cmocka_unit_test(arena_heap_pages_are_synchronous),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

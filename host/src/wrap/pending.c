@@ -48,6 +48,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "wrap/pending.h"
@@ -61,18 +62,31 @@ struct mirror {
     size_t len;
 };
 
+/* A part of a pending output that mremap moved away from it: its pages
+ * [dst, dst + len) hold bytes [off, off + len) of the mirror. */
+struct seg {
+    uintptr_t dst;
+    size_t off, len;
+};
+
 /* A pending output: bytes [lo, hi) of the caller's memory, pages [plo, phi)
  * empty and registered until it lands. */
 struct entry {
     struct entry *next;
+    unsigned long long id; /* names it to a lander thread */
     uintptr_t lo, hi, plo, phi;
     struct mirror m; /* [plo, phi) as it was, then the result */
     qv_buf *buf;     /* m.mem + (lo - plo), hi - lo bytes */
+    struct seg *segs; /* parts moved elsewhere (mremap of a part) */
+    unsigned nsegs;
     int armed;       /* 0 while a call that writes it is being set up */
     int waiting;     /* touched while unarmed: the setting-up call lands it */
     int landing;     /* its group waits for its tasks, g_mu released */
-    int stale;       /* (part of) its memory was unmapped: no later call
-                      * may take it for the output at that address */
+    int queued;      /* a lander thread is on its way */
+    int retry;       /* no lander thread could be made: the handler tries
+                      * again */
+    int stale;       /* (part of) its memory was unmapped or moved: no later
+                      * call may take it for the output at that address */
     int landed;      /* out of g_entries; freed by the last unref */
     unsigned refs;   /* calls being set up that use buf */
     qv__pend_counters *c; /* its writer's */
@@ -93,6 +107,8 @@ static size_t g_page;
 static pthread_t g_handler;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_armed = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t g_read;     /* the handler read a message */
+static unsigned long g_handled;   /* messages it read; g_mu */
 /* Guarded by g_mu: */
 static struct entry *g_entries;
 static struct retired *g_retired;
@@ -102,6 +118,8 @@ static size_t g_pool_bytes;
 static pthread_t g_owner;
 static int g_has_owner;
 static atomic_int g_stopped;
+static unsigned long long g_next_id;
+static int g_retry; /* an entry waits for a lander thread */
 /* Entries in g_entries (changed under g_mu): a synchronous call checks it
  * before paying for the lock and the signal mask. */
 static atomic_uint g_npending;
@@ -183,14 +201,39 @@ static void sweep(int all)
 
 /* ---- landing ----------------------------------------------------------- */
 
-/* Fills e's empty pages from m.mem, page by page past pages that are
- * there already (filled by an output of its group) or gone (unmapped). */
-static void fill(const struct entry *e)
+static int overlaps(uintptr_t alo, uintptr_t ahi, uintptr_t blo, uintptr_t bhi)
 {
-    size_t len = e->phi - e->plo, off = 0, step = len;
+    return alo < bhi && blo < ahi;
+}
+
+/* 1 when e's pages, where it is or where parts of it moved, meet [lo, hi). */
+static int meets(const struct entry *e, uintptr_t lo, uintptr_t hi)
+{
+    if (overlaps(e->plo, e->phi, lo, hi))
+        return 1;
+    for (unsigned i = 0; i < e->nsegs; i++)
+        if (overlaps(e->segs[i].dst, e->segs[i].dst + e->segs[i].len, lo, hi))
+            return 1;
+    return 0;
+}
+
+static void entry_free(struct entry *e)
+{
+    free(e->segs);
+    free(e);
+}
+
+/* Fills the empty pages of [dst, dst + len) from src, page by page past
+ * pages that are there already (filled by an output of its group) or gone
+ * (unmapped). Returns -1 when the kernel says the mapping is changing
+ * (EAGAIN: an unmap or a move waits for the handler thread, which needs
+ * g_mu): the caller lets go of g_mu and tries again. */
+static int fill_range(uintptr_t dst, uintptr_t src, size_t len)
+{
+    size_t off = 0, step = len;
     while (off < len) {
-        struct uffdio_copy c = {.dst = e->plo + off,
-                                .src = (uintptr_t)e->m.mem + off,
+        struct uffdio_copy c = {.dst = dst + off,
+                                .src = src + off,
                                 .len = step < len - off ? step : len - off,
                                 .mode = 0};
         if (ioctl(g_uffd, UFFDIO_COPY, &c) == 0) {
@@ -202,15 +245,50 @@ static void fill(const struct entry *e)
             continue;
         }
         if (errno == EAGAIN)
-            continue; /* the mapping is changing: again */
-        /* A page there already, or a hole (the program unmapped part of
-         * the output) somewhere in the range: one page at a time from
-         * here on, past the pages that fail. */
+            return -1;
+        /* A page there already, or a hole somewhere in the range: one
+         * page at a time from here on, past the pages that fail. */
         if (step > g_page)
             step = g_page;
         else
             off += g_page;
     }
+    return 0;
+}
+
+static int fill(const struct entry *e)
+{
+    if (fill_range(e->plo, (uintptr_t)e->m.mem, e->phi - e->plo))
+        return -1;
+    for (unsigned i = 0; i < e->nsegs; i++)
+        if (fill_range(e->segs[i].dst, (uintptr_t)e->m.mem + e->segs[i].off, e->segs[i].len))
+            return -1;
+    return 0;
+}
+
+/* Lets go of g_mu until the handler thread has read a message (or a
+ * millisecond passed): a mutex is not fair, and merely yielding it lets
+ * this thread take it back before the handler wakes. g_mu held. */
+static void wait_handler(void)
+{
+    unsigned long seen = g_handled;
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_nsec += 1000000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    while (g_handled == seen && pthread_cond_timedwait(&g_read, &g_mu, &t) != ETIMEDOUT)
+        ;
+}
+
+/* Wakes whoever waits on [lo, hi) and forgets the range. */
+static void release_range(uintptr_t lo, size_t len)
+{
+    struct uffdio_range r = {lo, len};
+    (void)ioctl(g_uffd, UFFDIO_WAKE, &r);
+    (void)ioctl(g_uffd, UFFDIO_UNREGISTER, &r);
 }
 
 static void unlink_entry(struct entry *e)
@@ -229,7 +307,7 @@ static void unref(struct entry *e)
 {
     if (--e->refs == 0 && e->landed) {
         retire(e->buf, e->m);
-        free(e);
+        entry_free(e);
     }
 }
 
@@ -243,7 +321,9 @@ static void unref(struct entry *e)
  * and forgets them (or leaves them to the calls that still hold them).
  * Returns 1, landing nothing, when one of them is being set up (unarmed:
  * marked waiting, the call setting it up lands them) or is landing in
- * another thread. g_mu held, released while the tasks are waited for. */
+ * another thread. g_mu held, released while the tasks are waited for and
+ * while the kernel says the mapping is changing. Never called by the
+ * handler thread: it waits for tasks and for the handler. */
 static int land(struct entry *e)
 {
     struct entry *g[GROUP_MAX];
@@ -254,7 +334,7 @@ static int land(struct entry *e)
             int in = 0;
             for (unsigned j = 0; j < n && !in; j++)
                 in = g[j] == o;
-            if (!in && o->plo < g[k]->phi && g[k]->plo < o->phi)
+            if (!in && overlaps(o->plo, o->phi, g[k]->plo, g[k]->phi))
                 g[n++] = o;
         }
     int unarmed = 0;
@@ -266,7 +346,9 @@ static int land(struct entry *e)
     if (unarmed)
         return 1;
     /* The tasks are waited for without g_mu: a task may itself touch
-     * another pending output, which another thread lands meanwhile. */
+     * another pending output, which another thread lands meanwhile. The
+     * handler thread may move or unmap the group's pages meanwhile (it
+     * updates the entries; `landing` keeps them alive). */
     for (unsigned k = 0; k < n; k++)
         g[k]->landing = 1;
     pthread_mutex_unlock(&g_mu);
@@ -296,12 +378,13 @@ static int land(struct entry *e)
                        (char *)g[j]->m.mem + (lo - g[j]->plo), hi - lo);
         }
     for (unsigned k = 0; k < n; k++)
-        fill(g[k]);
+        while (fill(g[k]))
+            wait_handler();
     for (unsigned k = 0; k < n; k++) {
         struct entry *x = g[k];
-        struct uffdio_range r = {x->plo, x->phi - x->plo};
-        (void)ioctl(g_uffd, UFFDIO_WAKE, &r);
-        (void)ioctl(g_uffd, UFFDIO_UNREGISTER, &r);
+        release_range(x->plo, x->phi - x->plo);
+        for (unsigned i = 0; i < x->nsegs; i++)
+            release_range(x->segs[i].dst, x->segs[i].len);
         if (rc[k] == 0)
             (void)qv_buf_release(x->buf);
         unlink_entry(x);
@@ -309,7 +392,7 @@ static int land(struct entry *e)
         x->landed = 1;
         if (!x->refs) {
             retire(x->buf, x->m);
-            free(x);
+            entry_free(x);
         }
     }
     atomic_fetch_add(&g_epoch, 1);
@@ -318,12 +401,12 @@ static int land(struct entry *e)
 }
 
 /* Lands every pending output whose pages meet [plo, phi), waiting for
- * those being set up by another thread. g_mu held. */
+ * those being set up or landed by another thread. g_mu held. */
 static void land_pages(uintptr_t plo, uintptr_t phi)
 {
     for (;;) {
         struct entry *e = g_entries;
-        while (e && !(e->plo < phi && plo < e->phi))
+        while (e && !meets(e, plo, phi))
             e = e->next;
         if (!e)
             return;
@@ -334,52 +417,79 @@ static void land_pages(uintptr_t plo, uintptr_t phi)
 
 /* ---- the handler thread ------------------------------------------------ */
 
-/* Lands the output holding page pg, in a thread of its own: the handler
- * thread never waits for a task (a task that touches another pending
- * output needs it). */
+static struct entry *by_id(unsigned long long id)
+{
+    struct entry *e = g_entries;
+    while (e && e->id != id)
+        e = e->next;
+    return e;
+}
+
+/* Lands one output in a thread of its own: the handler thread never waits
+ * for a task (a task that touches another pending output needs it) nor
+ * for a changing mapping (which needs it too). */
 static void *lander(void *arg)
 {
-    uintptr_t pg = (uintptr_t)arg;
+    unsigned long long id = (unsigned long long)(uintptr_t)arg;
     pthread_mutex_lock(&g_mu);
-    for (struct entry *e = g_entries; e; e = e->next)
-        if (e->plo <= pg && pg < e->phi) {
-            (void)land(e); /* or left to the call setting it up, or landing */
-            break;
-        }
+    struct entry *e;
+    /* Landed here, or by the call setting it up, or by another thread. */
+    while ((e = by_id(id)) && land(e))
+        pthread_cond_wait(&g_armed, &g_mu);
+    if (e)
+        e->queued = 0;
     pthread_mutex_unlock(&g_mu);
     return NULL;
 }
 
-static void land_later(uintptr_t pg)
+/* Sees that e lands soon: one lander thread per entry; when none can be
+ * made, the handler tries again shortly. Handler thread, g_mu held. */
+static void queue_land(struct entry *e)
 {
+    if (e->queued || !e->armed || e->landing)
+        return;
     pthread_t t;
     pthread_attr_t a;
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited by the lander */
-    int ok = !pthread_attr_init(&a) &&
-             !pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) &&
-             !pthread_create(&t, &a, lander, (void *)pg);
+    int ok = !pthread_attr_init(&a);
+    ok = ok && !pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) &&
+         !pthread_create(&t, &a, lander, (void *)(uintptr_t)e->id);
     pthread_attr_destroy(&a);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (!ok) { /* no thread: here, then */
-        pthread_mutex_unlock(&g_mu);
-        (void)lander((void *)pg);
-        pthread_mutex_lock(&g_mu);
-    }
+    e->queued = ok;
+    e->retry = !ok;
+    g_retry |= !ok;
+}
+
+/* Entries whose lander thread could not be made: again. */
+static void retry_landers(void)
+{
+    g_retry = 0;
+    for (struct entry *e = g_entries; e; e = e->next)
+        if (e->retry)
+            queue_land(e);
+}
+
+/* A touch lands the output; one while it is set up is left to the call
+ * setting it up. */
+static void touched(struct entry *e)
+{
+    if (e->armed)
+        queue_land(e);
+    else
+        e->waiting = 1;
 }
 
 static void on_fault(uintptr_t addr)
 {
     uintptr_t pg = page_down(addr);
     for (struct entry *e = g_entries; e; e = e->next)
-        if (e->plo <= pg && pg < e->phi) {
+        if (meets(e, pg, pg + g_page)) {
             if (e->c)
                 atomic_fetch_add(&e->c->touches, 1);
-            if (e->armed && !e->landing)
-                land_later(pg);
-            else if (!e->armed)
-                e->waiting = 1; /* the call setting it up lands it */
+            touched(e);
             return;
         }
     /* No pending output holds the page (it landed meanwhile): wake the
@@ -392,51 +502,67 @@ static void on_fault(uintptr_t addr)
     }
 }
 
-/* [lo, hi) was unmapped: its pending outputs are gone with it; what is
- * still mapped of them lands. */
+/* [lo, hi) was unmapped: the pending outputs there are gone with it; what
+ * is still mapped of them lands. */
 static void on_unmap(uintptr_t lo, uintptr_t hi)
 {
     for (struct entry *e = g_entries; e; e = e->next)
-        if (e->plo < hi && lo < e->phi) {
+        if (meets(e, lo, hi)) {
             e->stale = 1; /* before any later call looks: g_mu is held */
-            if (e->armed && !e->landing)
-                land_later(e->plo);
-            else if (!e->armed)
-                e->waiting = 1;
+            touched(e);
         }
+}
+
+/* Records that [dst, dst + len), holding the mirror's bytes from `off`,
+ * moved in part or whole: the part in [from, from + n) is at `to` now. */
+static int move_part(struct entry *e, uintptr_t dst, size_t off, size_t len, uintptr_t from,
+                     uintptr_t to, size_t n)
+{
+    uintptr_t lo = dst > from ? dst : from;
+    uintptr_t hi = dst + len < from + n ? dst + len : from + n;
+    struct seg *s = realloc(e->segs, (e->nsegs + 1) * sizeof *s);
+    if (!s)
+        return -1;
+    e->segs = s;
+    s[e->nsegs++] = (struct seg){to + (lo - from), off + (lo - dst), hi - lo};
+    return 0;
 }
 
 /* [from, from + len) moved to `to` (mremap), its pages still empty and
  * registered there. An output that moved whole moves with it; one that
- * moved in part lands: at its old place what stayed, at the new one what
- * moved. */
+ * moved in part lands in a lander thread: what stayed where it was, what
+ * moved where it went (the moved parts are recorded on the entry). */
 static void on_remap(uintptr_t from, uintptr_t to, size_t len)
 {
-    for (struct entry *e = g_entries; e;) {
-        struct entry *next = e->next;
-        if (e->plo >= from && e->phi <= from + len) {
-            uintptr_t d = to - from; /* modulo 2^64: either direction */
-            e->lo += d, e->hi += d, e->plo += d, e->phi += d;
-        } else if (e->plo < from + len && from < e->phi && e->armed) {
-            uintptr_t lo = e->plo > from ? e->plo : from;
-            uintptr_t hi = e->phi < from + len ? e->phi : from + len;
-            struct mirror m = e->m;
-            uintptr_t plo = e->plo;
-            if (qv_buf_acquire(e->buf, QV_R) == 0) /* the result home */
-                (void)qv_buf_release(e->buf);
-            for (uintptr_t a = lo; a < hi; a += g_page) {
-                struct uffdio_copy c = {.dst = to + (a - from),
-                                        .src = (uintptr_t)m.mem + (a - plo),
-                                        .len = g_page,
-                                        .mode = 0};
-                (void)ioctl(g_uffd, UFFDIO_COPY, &c);
-            }
-            struct uffdio_range r = {to + (lo - from), hi - lo};
-            (void)ioctl(g_uffd, UFFDIO_UNREGISTER, &r);
-            if (!land(e))
-                next = g_entries;
+    for (struct entry *e = g_entries; e; e = e->next) {
+        if (!meets(e, from, from + len))
+            continue;
+        int lost = 0;
+        /* Parts moved before: whole ones follow, split ones split. */
+        for (unsigned i = 0, n = e->nsegs; i < n; i++) {
+            struct seg *s = &e->segs[i];
+            if (s->dst >= from && s->dst + s->len <= from + len)
+                s->dst += to - from; /* modulo 2^64: either direction */
+            else if (overlaps(s->dst, s->dst + s->len, from, from + len))
+                lost |= move_part(e, s->dst, s->off, s->len, from, to, len);
         }
-        e = next;
+        if (e->plo >= from && e->phi <= from + len) {
+            uintptr_t d = to - from;
+            e->lo += d, e->hi += d, e->plo += d, e->phi += d;
+            continue;
+        }
+        if (overlaps(e->plo, e->phi, from, from + len)) {
+            lost |= move_part(e, e->plo, 0, e->phi - e->plo, from, to, len);
+            e->stale = 1;
+            touched(e);
+        }
+        if (lost) {
+            if (e->c)
+                atomic_fetch_add(&e->c->lost, 1);
+            fprintf(stderr, "quiver wrap: out of memory tracking a moved deferred output at "
+                            "%p; its moved part reads as zeros\n",
+                    (void *)e->lo);
+        }
     }
 }
 
@@ -445,7 +571,7 @@ static void *handler(void *arg)
     (void)arg;
     for (;;) {
         struct pollfd p[2] = {{g_uffd, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+        if (poll(p, 2, g_retry ? 10 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             break;
@@ -454,8 +580,11 @@ static void *handler(void *arg)
             break;
         pthread_mutex_lock(&g_mu);
         struct uffd_msg m;
-        ssize_t n = read(g_uffd, &m, sizeof m);
+        ssize_t n = p[0].revents ? read(g_uffd, &m, sizeof m) : -1;
+        int err = n < 0 ? errno : 0;
         if (n == (ssize_t)sizeof m) {
+            g_handled++;
+            pthread_cond_broadcast(&g_read);
             if (m.event == UFFD_EVENT_PAGEFAULT)
                 on_fault((uintptr_t)m.arg.pagefault.address);
             else if (m.event == UFFD_EVENT_UNMAP)
@@ -464,36 +593,57 @@ static void *handler(void *arg)
                 on_remap((uintptr_t)m.arg.remap.from, (uintptr_t)m.arg.remap.to,
                          (size_t)m.arg.remap.len);
         }
+        if (g_retry)
+            retry_landers();
         pthread_mutex_unlock(&g_mu);
-        if (n < 0 && errno != EAGAIN && errno != EINTR)
+        if (n < 0 && p[0].revents && err != EAGAIN && err != EINTR)
             break;
     }
     return NULL;
 }
 
 /* A fork copies no pending page: everything lands first, and g_mu is held
- * across the fork so that no call makes another pending meanwhile. The
- * child has no handler thread: it never defers and never waits for one. */
+ * across the fork so that no call makes another pending meanwhile (signals
+ * wait too, as in app_lock). The child has no handler thread: it never
+ * defers and never waits for one. */
 static int g_child;
+static sigset_t g_fork_mask;
+
+static void block_signals(sigset_t *old);
 
 static void before_fork(void)
 {
+    sigset_t old;
+    block_signals(&old);
     pthread_mutex_lock(&g_mu);
+    g_fork_mask = old;
     land_pages(0, UINTPTR_MAX);
 }
 
-static void after_fork_parent(void) { pthread_mutex_unlock(&g_mu); }
+static void after_fork_parent(void)
+{
+    sigset_t old = g_fork_mask;
+    pthread_mutex_unlock(&g_mu);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
 
 static void after_fork_child(void)
 {
     g_child = 1;
     atomic_store(&g_stopped, 1);
+    sigset_t old = g_fork_mask;
     pthread_mutex_unlock(&g_mu);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
 static void init(void)
 {
     g_page = (size_t)sysconf(_SC_PAGESIZE);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_read, &ca);
+    pthread_condattr_destroy(&ca);
     int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         g_why = errno == EPERM ? "userfaultfd is not permitted here (run as root, or "
@@ -545,9 +695,11 @@ int qv__pend_available(const char **why)
 
 /* g_mu for an application thread: its asynchronous signals wait until it
  * unlocks. A handler that touched a pending output while this thread holds
- * g_mu (landing one, which may wait for a task) would wait for the handler
- * thread, which waits for g_mu. */
-static void app_lock(sigset_t *old)
+ * g_mu would wait for the handler thread, which waits for g_mu; one that
+ * touched an output this thread is landing (g_mu let go while its task
+ * runs) would wait for this very thread. So signals stay blocked for the
+ * whole landing, task included: they are late, never lost. */
+static void block_signals(sigset_t *old)
 {
     sigset_t all;
     sigfillset(&all);
@@ -557,6 +709,11 @@ static void app_lock(sigset_t *old)
     sigdelset(&all, SIGILL);
     sigdelset(&all, SIGTRAP);
     pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+static void app_lock(sigset_t *old)
+{
+    block_signals(old);
     pthread_mutex_lock(&g_mu);
 }
 
@@ -588,16 +745,38 @@ static int on_my_stack(uintptr_t lo, uintptr_t hi)
     return lo < s_hi && s_lo < hi;
 }
 
-/* 1 when [plo, phi) lies in an anonymous private mapping of its own: not
- * the brk heap, not a stack, not a heap of another malloc arena (glibc
- * aligns those to 64 MiB), nothing named. Read from /proc/self/maps. */
-static int own_mapping(uintptr_t plo, uintptr_t phi)
+/* glibc's malloc arenas other than the main one live in heaps of this
+ * size, aligned to it. */
+#define ARENA_HEAP (64ul << 20)
+
+/* 1 when the memory at `h` (64 MiB-aligned, mapped) starts what looks
+ * like the header glibc writes at the start of an arena's heap: its
+ * arena, the heap before it, then its size and the size made writable,
+ * both within the heap. g_mu held. */
+static int looks_like_arena_heap(uintptr_t h)
+{
+    for (const struct entry *e = g_entries; e; e = e->next)
+        if (meets(e, h, h + g_page))
+            return 1; /* pending: not to be read here, so not to be trusted */
+    const size_t *w = (const size_t *)h;
+    return w[0] && w[2] && w[2] <= ARENA_HEAP && w[3] >= w[2] && w[3] <= ARENA_HEAP &&
+           w[2] % g_page == 0 && w[3] % g_page == 0;
+}
+
+/* The mapping holding address `a` (/proc/self/maps): its bounds, and
+ * whether it is anonymous, private and unnamed and not possibly a heap of
+ * a malloc arena (a run of mappings without gaps from the 64 MiB boundary
+ * below `a` that starts with an arena heap's header: a heap's mapping
+ * splits when part of it is mprotect'ed or advised). Returns 0 when no
+ * mapping holds `a`. g_mu held. */
+static int mapping_of(uintptr_t a, uintptr_t *vlo, uintptr_t *vhi, int *own)
 {
     FILE *f = fopen("/proc/self/maps", "re");
     if (!f)
         return 0;
     char line[512];
-    int ok = 0;
+    int found = 0;
+    uintptr_t run = 1, prev_hi = 0; /* start of the current run; 1: none */
     while (fgets(line, sizeof line, f)) {
         unsigned long lo, hi, off;
         char perms[8], dev[16], path[256] = "";
@@ -605,40 +784,56 @@ static int own_mapping(uintptr_t plo, uintptr_t phi)
         if (sscanf(line, "%lx-%lx %7s %lx %15s %lu %255s", &lo, &hi, perms, &off, dev,
                    &inode, path) < 6)
             continue;
-        if (plo < lo || plo >= hi)
+        if (lo != prev_hi || lo % ARENA_HEAP == 0)
+            run = lo;
+        prev_hi = hi;
+        if (a < lo || a >= hi)
             continue;
-        ok = phi <= hi && !inode && !path[0] && perms[3] == 'p' && lo % (64ul << 20) != 0;
+        *vlo = lo;
+        *vhi = hi;
+        *own = !inode && !path[0] && perms[3] == 'p';
+        found = 1;
         break;
     }
     fclose(f);
-    return ok;
+    if (found && *own && run == (a & ~(ARENA_HEAP - 1)))
+        *own = !looks_like_arena_heap(run);
+    return found;
 }
 
 /* 1 when the bytes of [lo, hi)'s first and last pages that are not the
  * output's are touched by nobody but the program's own free or realloc of
  * it, and freeing it cannot hand its pages to someone else while they are
- * empty: [lo, hi) starts a chunk that glibc's malloc mapped on its own
- * (its 16-byte header at the start of the page, IS_MMAPPED set, nothing
- * after it to the end of the mapping; free reads that header first, so
- * the output lands before the chunk goes), or whole pages of an anonymous
- * mapping that is not a malloc heap. Anything else on those pages
- * (another allocation, the allocator's headers of its neighbours or the
- * free lists it writes into a freed block, the runtime's own objects) may
- * be touched by a thread that holds a lock the landing needs: such a touch
- * would wait for the landing, and the landing for it. g_mu held; the
- * pages are not pending. */
+ * empty: either whole pages of an anonymous private mapping that is not a
+ * malloc heap, or a chunk that glibc's malloc mapped on its own, the
+ * output running to its last page: its 16-byte header at the start of the
+ * first page (free reads it first, so the output lands before the chunk
+ * goes), IS_MMAPPED set, in an anonymous mapping that is not a malloc
+ * heap (/proc/self/maps; the kernel may have merged it with its
+ * neighbours): an array that merely looks like a header is then in memory
+ * no allocator writes either. Anything else on those pages (another
+ * allocation, the allocator's headers of its neighbours or the free lists
+ * it writes into a freed block, the runtime's own objects) may be touched
+ * by a thread that holds a lock the landing needs: such a touch would wait
+ * for the landing, and the landing for it. g_mu held; the pages are not
+ * pending. */
 static int safe_span(uintptr_t lo, uintptr_t hi)
 {
+    uintptr_t vlo, vhi;
+    int own;
     if (lo == page_down(lo) && hi == page_up(hi))
-        return own_mapping(lo, hi);
+        return mapping_of(lo, &vlo, &vhi, &own) && own && hi <= vhi;
     if (lo - page_down(lo) != 2 * sizeof(size_t))
         return 0;
-    size_t size = ((const size_t *)lo)[-1];
+    size_t size = ((const size_t *)lo)[-1], pad = ((const size_t *)lo)[-2];
     if (!(size & 2)) /* IS_MMAPPED */
         return 0;
     size &= ~(size_t)7;
     uintptr_t chunk = lo - 2 * sizeof(size_t);
-    return size % g_page == 0 && chunk + size >= page_up(hi);
+    if (size % g_page || pad % g_page || chunk + size != page_up(hi) || pad > chunk)
+        return 0;
+    return mapping_of(lo, &vlo, &vhi, &own) && own && vlo <= chunk - pad &&
+           vhi >= chunk + size;
 }
 
 /* Closes the calling thread's region of deferred calls if something
@@ -708,12 +903,13 @@ static void undo(struct slot *s, unsigned n, const int *emptied)
             unref(e);
         } else { /* pages never emptied: registered at most */
             if (e->buf) {
-                struct uffdio_range r = {e->plo, e->phi - e->plo};
-                (void)ioctl(g_uffd, UFFDIO_UNREGISTER, &r);
+                release_range(e->plo, e->phi - e->plo);
+                for (unsigned k = 0; k < e->nsegs; k++)
+                    release_range(e->segs[k].dst, e->segs[k].len);
             }
             unlink_entry(e);
             retire(e->buf, e->m);
-            free(e);
+            entry_free(e);
         }
     }
     pthread_cond_broadcast(&g_armed);
@@ -722,7 +918,9 @@ static void undo(struct slot *s, unsigned n, const int *emptied)
 int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const *argv,
                   const size_t *bytes, const char *region, qv__pend_counters *c)
 {
-    if (!qv__pend_available(NULL))
+    /* A forked child, or after exit began: the runtime's threads (and
+     * maybe locks they held) are not there any more. */
+    if (!qv__pend_available(NULL) || g_child || atomic_load(&g_stopped))
         return QV__PEND_SYNC;
     unsigned n = fn->nargs;
     struct slot s[QV_MAX_ARGS];
@@ -785,6 +983,7 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
             return QV__PEND_FAIL;
         }
         e->next = g_entries;
+        e->id = ++g_next_id;
         e->lo = lo;
         e->hi = hi;
         e->plo = page_down(lo);
@@ -916,6 +1115,11 @@ void qv__pend_settle_all(int stop)
     if (join) {
         (void)!write(g_wake[1], "x", 1);
         pthread_join(g_handler, NULL);
+        /* Nothing is registered any more; were anything left, closing
+         * the descriptor would let its pages read as zeros rather than
+         * block forever. */
+        close(g_uffd);
+        g_uffd = -1;
     }
 }
 
