@@ -432,12 +432,13 @@ static void *lander(void *arg)
 {
     unsigned long long id = (unsigned long long)(uintptr_t)arg;
     pthread_mutex_lock(&g_mu);
-    struct entry *e;
-    /* Landed here, or by the call setting it up, or by another thread. */
-    while ((e = by_id(id)) && land(e))
+    /* Landed here, or by the call setting it up, or by another thread:
+     * once it is out of the list, it may be gone. */
+    for (struct entry *e; (e = by_id(id));) {
+        if (!land(e))
+            break;
         pthread_cond_wait(&g_armed, &g_mu);
-    if (e)
-        e->queued = 0;
+    }
     pthread_mutex_unlock(&g_mu);
     return NULL;
 }
