@@ -48,6 +48,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -759,7 +760,13 @@ static int looks_like_arena_heap(uintptr_t h)
     for (const struct entry *e = g_entries; e; e = e->next)
         if (meets(e, h, h + g_page))
             return 1; /* pending: not to be read here, so not to be trusted */
-    const size_t *w = (const size_t *)h;
+    /* Read through the kernel: the memory may be another thread's, being
+     * written right now (a program's buffer that merely starts on the
+     * boundary). */
+    size_t w[4];
+    struct iovec to = {w, sizeof w}, from = {(void *)h, sizeof w};
+    if (process_vm_readv(getpid(), &to, 1, &from, 1, 0) != (ssize_t)sizeof w)
+        return 1;
     return w[0] && w[2] && w[2] <= ARENA_HEAP && w[3] >= w[2] && w[3] <= ARENA_HEAP &&
            w[2] % g_page == 0 && w[3] % g_page == 0;
 }
