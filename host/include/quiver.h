@@ -304,7 +304,8 @@ QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
 
 /* Ends the host's access that qv_buf_acquire began; the tasks waiting for
  * buf may run. QV_EINVAL when buf is not acquired. Do not wait for tasks
- * that use a buffer you hold (qv_wait_all returns QV_EDEADLK then). */
+ * that use a buffer you hold (qv_wait_all returns QV_EDEADLK then); a wait
+ * in another thread waits for this release. */
 QV_API int qv_buf_release(qv_buf *buf);
 
 /* A read-only acquire released at once: waits for the last task submitted
@@ -338,8 +339,9 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args,
  * negative code when one of them ran nowhere (every device that could run
  * it failed, or none was left: QV_ENODEV, ...), with qv_last_error naming
  * the function and the cause; each such failure is reported once.
- * QV_EDEADLK from a task, or when a buffer the host holds has tasks
- * waiting for its release. Data written on a device may stay there:
+ * QV_EDEADLK from a task, or when a buffer the calling thread holds has
+ * tasks waiting for its release (a buffer another thread holds is waited
+ * for: its qv_buf_release lets them run). Data written on a device may stay there:
  * qv_buf_wait or qv_buf_acquire brings a buffer home before the host
  * reads it. */
 QV_API int qv_wait_all(qv_runtime *rt);

@@ -10,6 +10,10 @@
  * Runs on the embedded default platform (config/quiver.yaml). Classes that
  * are absent here (no OpenCL platform) are replaced by the CPU.
  */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
 #include "helper.h"
 
 
@@ -265,6 +269,59 @@ static void tasks_wait_for_release(void **state)
 /* Misuse gets its documented code, never a hang. */
 static qv_buf *g_buf;
 static int g_rc;
+/* Another thread holds x, and a task waits for it: this thread's
+ * qv_wait_all waits for that release (a hold is like a mutex another
+ * thread holds), while the holder's own qv_wait_all would never end and
+ * says so. */
+struct holder {
+    qv_buf *bx;
+    atomic_int step; /* 1: holding; 2: its own wait returned; 3: release */
+    int own_wait;
+};
+
+static void *hold_then_release(void *arg)
+{
+    struct holder *h = arg;
+    assert_int_equal(qv_buf_acquire(h->bx, QV_RW), 0);
+    atomic_store(&h->step, 1);
+    while (atomic_load(&h->step) < 2) /* until the task waits for x */
+        usleep(1000);
+    h->own_wait = qv_wait_all(rt);
+    usleep(50 * 1000); /* the other thread is in qv_wait_all by now */
+    ((float *)qv_buf_data(h->bx))[0] = 5.0f;
+    atomic_store(&h->step, 3);
+    assert_int_equal(qv_buf_release(h->bx), 0);
+    return NULL;
+}
+
+static void wait_all_waits_for_another_threads_release(void **state)
+{
+    (void)state;
+    static float x[N], y[N];
+    for (int i = 0; i < N; i++)
+        x[i] = y[i] = 1.0f;
+    qv_buf *bx, *by;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &bx), 0);
+    assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
+    struct holder h = {bx, 0, 1};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, hold_then_release, &h), 0);
+    while (atomic_load(&h.step) < 1)
+        usleep(1000);
+    uint32_t n = N;
+    qv_arg a[] = { QV_BUF(bx), QV_BUF(by), QV_VAL(n) };
+    assert_int_equal(qv_submit(rt, acc[0], a, 3), 0); /* x += y: waits for x */
+    atomic_store(&h.step, 2);
+    assert_int_equal(qv_wait_all(rt), 0); /* returns once x is released */
+    assert_int_equal(atomic_load(&h.step), 3);
+    pthread_join(t, NULL);
+    assert_int_equal(h.own_wait, QV_EDEADLK);
+    assert_int_equal(qv_buf_wait(bx), 0);
+    assert_true(x[0] == 6.0f && x[1] == 2.0f);
+    assert_int_equal(qv_buf_unregister(bx), 0);
+    assert_int_equal(qv_buf_unregister(by), 0);
+}
+
 static void cpu_acquire_inside(const qv_call *c)
 {
     (void)c;
@@ -331,6 +388,7 @@ int main(void)
         cmocka_unit_test(random_programs_across_devices),
         cmocka_unit_test(host_write_reaches_the_device),
         cmocka_unit_test(tasks_wait_for_release),
+        cmocka_unit_test(wait_all_waits_for_another_threads_release),
         cmocka_unit_test(misuse),
         cmocka_unit_test(held_at_shutdown),
     };

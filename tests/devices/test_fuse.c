@@ -401,10 +401,8 @@ static void host_thread_races_the_replay(void **state)
     for (int k = 0; k < RACE_FRAMES && !rc; k++) {
         frame(&S, FR - 1);
         /* The host thread may hold the input that the frame's kernel
-         * waits for: the wait says so (QV_EDEADLK) rather than wait; it is
-         * released soon, so wait again. */
-        while ((rc = qv_wait_all(S.rt)) == QV_EDEADLK)
-            sched_yield();
+         * waits for: the wait lasts until it releases it. */
+        rc = qv_wait_all(S.rt);
         atomic_fetch_add(&R.main_steps, 1);
     }
     atomic_store(&R.stop, true);

@@ -61,6 +61,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, qv__ta
     int rc = qv__task_access(rt, t, buf, m);
     if (hold) {
         buf->held = m;
+        buf->holder = pthread_self();
         buf->host = t;
         atomic_fetch_add(&rt->nheld, 1);
     }
@@ -191,15 +192,17 @@ int qv__held_deadlock(qv_runtime *rt)
 {
     int rc = 0;
     pthread_mutex_lock(&rt->reg_mu);
+    /* Only the caller's own holds: another thread's release ends the
+     * wait (as another thread's mutex unlock would). */
     for (qv_buf *b = rt->bufs; b && !rc; b = b->next) {
-        if (!b->host)
+        if (!b->host || !pthread_equal(b->holder, pthread_self()))
             continue;
         qv__spin_lock(&b->host->lock);
         unsigned n = b->host->nsucc;
         qv__spin_unlock(&b->host->lock);
         if (n)
             rc = qv__fail(QV_EDEADLK, "the wait would never end: buffer %p is acquired by "
-                          "the host and %u submitted task%s wait%s for its qv_buf_release",
+                          "this thread and %u submitted task%s wait%s for its qv_buf_release",
                           b->ptr, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
     }
     pthread_mutex_unlock(&rt->reg_mu);

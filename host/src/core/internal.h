@@ -188,6 +188,7 @@ struct qv_buf {
      * for the caller's qv_buf_acquire, and its mode; 0 when not held. */
     qv__task   *host;
     unsigned    held;
+    pthread_t   holder; /* the thread that acquired it (while held) */
     /* A task that should have written this buffer ran nowhere: the error
      * and its detail, reported once by the next wait (under coh_mu). */
     atomic_int  err;
