@@ -3,13 +3,22 @@
  * sees it: one resource per device of a discovery pool, with the pool's
  * names, costs and links, so that `quiver plan` without a platform file
  * plans for the devices `quiver devices` lists and qv_runtime_create opens.
+ * A remote board counts when its daemon answers, as the runtime opens it
+ * only then.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/board.h"
 #include "config/platform.h"
+#include "devices/device.h"
+#include "discovery/discovery.h"
 #include "part.h"
+
+/* How long a remote board's daemon has to answer (the runtime's own hello
+ * waits as long). */
+#define PROBE_MS 1000
 
 /* One resource from one pool entry. The runtime runs one task at a time on
  * an accelerator (one driver thread each) and one per CPU worker, so a
@@ -42,13 +51,32 @@ static void from_resource(const qv_resource *r, uint32_t units_max, qv_plat_res 
     }
 }
 
-/* 1 when the runtime opens a device for r (core/devq.c): an OpenCL device
- * that is not a GPU is left to XRT, and remote boards have no backend yet. */
-static int runtime_opens(const qv_resource *r)
+/* 1 when remote pool entry i's daemon answers hello. */
+static int remote_answers(qv_pool *pool, size_t i)
+{
+    qv__found f;
+    if (qv__pool_entry(pool, i, &f) != 0 || strncmp(f.key, "board:", 6))
+        return 0;
+    qv__board *b;
+    qv_diag d;
+    if (qv__board_load(f.key + 6, &b, &d) != 0)
+        return 0;
+    char why[300];
+    int rc = qv__remote_probe(b, PROBE_MS, why, sizeof why);
+    qv__board_free(b);
+    return rc == 0;
+}
+
+/* 1 when the runtime opens a device for pool entry i (core/devq.c): an
+ * OpenCL device that is not a GPU is left to XRT, and a remote board is
+ * opened when its daemon answers. */
+static int runtime_opens(qv_pool *pool, size_t i, const qv_resource *r)
 {
     if (!strcmp(r->backend, "opencl"))
         return r->type == QV_CLASS_GPU;
-    return strcmp(r->backend, "remote") != 0;
+    if (!strcmp(r->backend, "remote"))
+        return remote_answers(pool, i);
+    return 1;
 }
 
 int qv_plat_from_pool(qv_pool *pool, const char *name, qv_plat **out)
@@ -68,7 +96,7 @@ int qv_plat_from_pool(qv_pool *pool, const char *name, qv_plat **out)
     uint32_t nres = 1, accels = 0, cores = 0;
     qv_resource r;
     for (size_t i = 0; i < n && qv_pool_get(pool, i, &r) == 0; i++) {
-        if (!runtime_opens(&r))
+        if (!runtime_opens(pool, i, &r))
             continue;
         if (r.type != QV_CLASS_CPU) {
             if (nres < QV__PLATFORM_MAX_RESOURCES && accels < QV__PLATFORM_MAX_UNITS - 1)

@@ -24,9 +24,12 @@
 #include <time.h>
 
 #include "config/board.h"
+#include "config/policy.h"
+#include "core/internal.h"
 #include "devices/device.h"
 #include "platform.h"
 #include "quiver.h"
+#include "qvpart.h"
 
 #ifndef QV_QUIVERD
 #define QV_QUIVERD ""
@@ -575,6 +578,45 @@ static void devices_probe(void **state)
     }
 }
 
+/* `quiver plan` without a platform (qv_plat_from_pool) sees the remote
+ * board as the runtime does: there, with its class and its file's link,
+ * while its daemon answers; left out while it does not. */
+static void planner_sees_the_remote_board(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    for (int up = 1; up >= 0; up--) {
+        daemon_kill(SIGTERM);
+        if (up)
+            daemon_start();
+        qv_runtime *rt = remote_runtime();
+        qv_pool_options o;
+        qv__policy_pool_options(rt->policy, &o);
+        o.rescan_ms = 0;
+        qv_pool *pool = NULL;
+        assert_int_equal(qv_pool_create(&o, &pool, NULL), 0);
+        qv_plat *p;
+        assert_int_equal(qv_plat_from_pool(pool, NULL, &p), 0);
+        assert_int_equal(p->nres, qv_device_count(rt));
+        assert_int_equal(p->nres, up ? 2 : 1);
+        for (unsigned i = 0; i < p->nres; i++) {
+            qv_device_info di;
+            assert_int_equal(qv_device_get(rt, i, &di), 0);
+            assert_string_equal(p->res[i].name, di.name);
+            assert_string_equal(p->res[i].cls, qv_class_name(di.cls));
+        }
+        if (up) {
+            assert_string_equal(p->res[1].cls, "remote");
+            assert_true(p->res[1].bandwidth_gbs == 2.0 && p->res[1].latency_us == 60.0);
+            assert_int_equal(p->res[1].units, 1);
+        }
+        qv_plat_destroy(p);
+        qv_pool_destroy(pool);
+        qv_runtime_destroy(rt);
+    }
+}
+
 /* A remote board file over CURVE: name, endpoint, share directory, and a
  * client key line or nothing. */
 #define CURVE_BOARD                                                                      \
@@ -799,6 +841,7 @@ int main(void)
         cmocka_unit_test(large_buffers_in_pieces),
         cmocka_unit_test(pipelining_hides_latency),
         cmocka_unit_test(devices_probe),
+        cmocka_unit_test(planner_sees_the_remote_board),
         cmocka_unit_test(curve_keys),
         cmocka_unit_test(parts_ship_whole),
         cmocka_unit_test(same_buffers_after_restart),
