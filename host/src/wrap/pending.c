@@ -47,6 +47,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -465,15 +466,6 @@ static void queue_land(struct entry *e)
     g_retry |= !ok;
 }
 
-/* Entries whose lander thread could not be made: again. */
-static void retry_landers(void)
-{
-    g_retry = 0;
-    for (struct entry *e = g_entries; e; e = e->next)
-        if (e->retry)
-            queue_land(e);
-}
-
 /* A touch lands the output; one while it is set up is left to the call
  * setting it up. */
 static void touched(struct entry *e)
@@ -482,6 +474,18 @@ static void touched(struct entry *e)
         queue_land(e);
     else
         e->waiting = 1;
+}
+
+/* Entries whose lander thread could not be made: again (or left to the
+ * call now setting one up, or to the thread now landing it). */
+static void retry_landers(void)
+{
+    g_retry = 0;
+    for (struct entry *e = g_entries; e; e = e->next)
+        if (e->retry) {
+            e->retry = 0;
+            touched(e);
+        }
 }
 
 static void on_fault(uintptr_t addr)
@@ -826,6 +830,29 @@ struct pend_vma_query {
 #define PEND_COVERING_OR_NEXT 0x10
 
 static int g_maps_fd = -2; /* -2: not tried; -1: no query here */
+static dev_t g_maps_dev;    /* what g_maps_fd is: the program may close it */
+static ino_t g_maps_ino;    /* and get its number for a file of its own */
+
+/* g_maps_fd, open on this process's maps file: opened again (never
+ * closed) when the program closed the descriptor behind our back. */
+static int maps_fd(void)
+{
+    struct stat st;
+    if (g_maps_fd >= 0 &&
+        (fstat(g_maps_fd, &st) || st.st_dev != g_maps_dev || st.st_ino != g_maps_ino))
+        g_maps_fd = -2;
+    if (g_maps_fd == -2) {
+        g_maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        if (g_maps_fd >= 0 && !fstat(g_maps_fd, &st)) {
+            g_maps_dev = st.st_dev;
+            g_maps_ino = st.st_ino;
+        } else if (g_maps_fd >= 0) {
+            close(g_maps_fd);
+            g_maps_fd = -1;
+        }
+    }
+    return g_maps_fd;
+}
 
 /* The mapping that holds `a` (or, with PEND_COVERING_OR_NEXT, the next one
  * after it): 1, 0 when there is none, -1 when the kernel cannot say. */
@@ -881,16 +908,15 @@ static int mapping_of_query(uintptr_t a, uintptr_t *vlo, uintptr_t *vhi, int *ow
 
 static int mapping_of(uintptr_t a, uintptr_t *vlo, uintptr_t *vhi, int *own)
 {
-    if (g_maps_fd == -2)
-        g_maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
-    if (g_maps_fd >= 0) {
+    if (maps_fd() >= 0) {
         int r = mapping_of_query(a, vlo, vhi, own);
         if (r >= 0)
             return r;
-        if (errno == ENOTTY || errno == EINVAL) { /* an older kernel */
-            close(g_maps_fd);
+        /* An older kernel: the text from now on. The descriptor stays
+         * open: another thread may have closed it and got its number for
+         * a file of its own since it was checked. */
+        if (errno == ENOTTY || errno == EINVAL)
             g_maps_fd = -1;
-        }
     }
     return mapping_of_text(a, vlo, vhi, own);
 }
