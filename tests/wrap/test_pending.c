@@ -360,6 +360,119 @@ static void unmap_while_another_lands(void **state)
     alarm(0);
 }
 
+/* A pending output unmapped (its lander waits for the task), then another
+ * moved whole onto the same addresses: the first one's landing must not
+ * fill what is now the second one's memory. */
+static void moved_onto_an_unmapped_output(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 0);
+    size_t bytes = N * sizeof(float);
+    float *x = fresh(1), *x2 = fresh(1000), *a = fresh(0), *b = fresh(0);
+    assert_int_equal(scale(x, a, N), 0);
+    assert_int_equal(scale(x2, b, N), 0);
+    if (!stats().deferred) {
+        atomic_store(&g_gate, 1);
+        skip();
+    }
+    assert_int_equal(munmap(b, bytes), 0);
+    usleep(20 * 1000); /* b's lander now waits for its task */
+    float *m = mremap(a, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED, b);
+    assert_true(m == b);
+    atomic_store(&g_gate, 1);
+    for (uint32_t i = 0; i < N; i += 1024)
+        assert_true(m[i] == 2.0f * (1.0f + (float)i) + 1.0f); /* a's, not b's */
+    munmap(x, bytes);
+    munmap(x2, bytes);
+    munmap(m, bytes);
+    alarm(0);
+}
+
+/* A pending output grown in place by mremap: the new tail is registered
+ * with the userfaultfd but pending nothing. A later call writing that
+ * tail must neither wait for itself nor find stale pages. */
+static void output_in_memory_grown_by_mremap(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 1);
+    size_t bytes = N * sizeof(float);
+    float *x = fresh(1), *x2 = fresh(50);
+    char *a = mmap(NULL, 2 * bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(a != MAP_FAILED);
+    memset(a, 0, 2 * bytes);
+    assert_int_equal(scale(x, (float *)a, N), 0);
+    if (!stats().deferred)
+        skip();
+    assert_int_equal(munmap(a + bytes, bytes), 0);
+    assert_true(mremap(a, bytes, 2 * bytes, 0) == a); /* in place */
+    assert_true(((float *)a)[7] == 2.0f * 8.0f + 1.0f); /* lands */
+    float *tail = (float *)(a + bytes);
+    assert_int_equal(scale(x2, tail, N), 0);
+    for (uint32_t i = 0; i < N; i += 1024)
+        assert_true(tail[i] == 2.0f * (50.0f + (float)i) + 1.0f);
+    munmap(x, bytes);
+    munmap(x2, bytes);
+    munmap(a, 2 * bytes);
+    alarm(0);
+}
+
+/* A signal handler of the calling thread reads an output while the thread
+ * keeps deferring calls that write it (a progress monitor): a signal in
+ * the middle of a call, while that output's pages are empty and wait for
+ * this very call, would never return; the call holds them until it is
+ * done. */
+static float *volatile g_watched;
+static volatile float g_seen;
+static atomic_ulong g_handled_sigs;
+static pthread_t g_caller;
+static atomic_int g_stop_kill;
+
+static void read_watched(int sig)
+{
+    (void)sig;
+    g_seen = g_watched[100];
+    atomic_fetch_add(&g_handled_sigs, 1);
+}
+
+static void *keep_signalling(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&g_stop_kill)) {
+        pthread_kill(g_caller, SIGUSR1);
+        usleep(200);
+    }
+    return NULL;
+}
+
+static void signal_handler_reads_an_output(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 1);
+    float *x = fresh(1), *y = fresh(0);
+    g_watched = y;
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = read_watched;
+    sa.sa_flags = SA_RESTART;
+    assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
+    g_caller = pthread_self();
+    atomic_store(&g_stop_kill, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, keep_signalling, NULL), 0);
+    for (unsigned i = 0; i < 300; i++)
+        assert_int_equal(scale(x, y, N), 0);
+    atomic_store(&g_stop_kill, 1);
+    pthread_join(t, NULL);
+    sigaction(SIGUSR1, &old, NULL);
+    assert_true(y[3] == 9.0f);
+    assert_true(atomic_load(&g_handled_sigs) > 0);
+    munmap(x, N * sizeof(float));
+    munmap(y, N * sizeof(float));
+    alarm(0);
+}
+
 #ifndef QV_SANITIZED
 /* glibc's malloc owns these pages (the sanitizers bring their own). */
 
@@ -441,6 +554,9 @@ int main(void)
         cmocka_unit_test(task_reads_a_pending_table),
         cmocka_unit_test(moved_parts_land_where_they_went),
         cmocka_unit_test(unmap_while_another_lands),
+        cmocka_unit_test(moved_onto_an_unmapped_output),
+        cmocka_unit_test(output_in_memory_grown_by_mremap),
+        cmocka_unit_test(signal_handler_reads_an_output),
 #ifndef QV_SANITIZED
         cmocka_unit_test(heap_array_like_a_chunk_is_synchronous),
         cmocka_unit_test(arena_heap_pages_are_synchronous),

@@ -29,6 +29,7 @@
 #include "qvpart.h"
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
+#include "core/thread.h"
 
 /* A copy to make ahead of a replayed task's run (qv__devq_prefetch): the
  * task and the buffer each hold a reference until it is done. */
@@ -788,7 +789,7 @@ int qv__devq_open_all(qv_runtime *rt)
             return rc;
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
-        if (pthread_create(&q->thread, NULL, driver_main, q) != 0)
+        if (qv__thread_start(&q->thread, NULL, driver_main, q) != 0)
             return qv__fail(QV_ENOMEM, "cannot start the thread of %s", q->name);
         q->started = true;
     }

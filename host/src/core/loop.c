@@ -50,6 +50,7 @@
 #include "trace/graph.h"
 #include "trace/marks.h"
 #include "trace/to_dag.h"
+#include "core/thread.h"
 
 #define DRIFT_ENTRIES 2     /* entries in a row past the drift */
 #define MIN_DEVICE_US 20.0  /* a device's predicted time in an entry below
@@ -107,7 +108,7 @@ bool qv__loop_queue(qv_runtime *rt, qv__region *r)
     if (r->queued)
         return true;
     if (!l->started) {
-        if (pthread_create(&l->thread, NULL, loop_main, rt) != 0) {
+        if (qv__thread_start(&l->thread, NULL, loop_main, rt) != 0) {
             snprintf(r->error, sizeof r->error, "no thread for the compiler");
             return false;
         }

@@ -13,6 +13,7 @@
 #include "trace/marks.h"
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
+#include "core/thread.h"
 
 /* Reads the caller's options into out: the fields its size covers, the
  * defaults for the others. The first qv_options ended with `opencl`; a size
@@ -149,7 +150,20 @@ static int apply_policy(qv_runtime *rt, const char *path)
     return 0;
 }
 
+static int runtime_create(const qv_options *opts, qv_runtime **out);
+
+/* The threads that libraries start for us meanwhile (PoCL's, XRT's) keep
+ * the application's asynchronous signals blocked, as ours do (thread.h). */
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
+{
+    sigset_t old;
+    qv__signals_block(&old);
+    int rc = runtime_create(opts, out);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static int runtime_create(const qv_options *opts, qv_runtime **out)
 {
     if (!out)
         return qv__fail(QV_EINVAL, "qv_runtime_create: NULL output");

@@ -42,6 +42,7 @@
 
 #include "core/internal.h"
 #include "devices/device.h"
+#include "core/thread.h"
 
 static _Thread_local qv__worker *tls_worker;
 
@@ -328,7 +329,7 @@ int qv__sched_start(qv_runtime *rt)
     }
     for (unsigned i = 0; i < rt->nworkers; i++) {
         qv__worker *w = &rt->workers[i];
-        int e = pthread_create(&w->thread, NULL, worker_main, w);
+        int e = qv__thread_start(&w->thread, NULL, worker_main, w);
         if (e) {
             rt->nworkers = i; /* stop what started */
             qv__sched_stop(rt);

@@ -36,6 +36,7 @@
 #include "core/internal.h"
 #include "devices/device.h"
 #include "xclbin/xclbin.h"
+#include "core/thread.h"
 
 typedef void (*emu_entry)(const uint64_t *args);
 
@@ -121,7 +122,7 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&e->cv, &ca);
     pthread_condattr_destroy(&ca);
-    if (pthread_create(&e->cu, NULL, cu_main, e) != 0) {
+    if (qv__thread_start(&e->cu, NULL, cu_main, e) != 0) {
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
         return QV_ENOMEM;

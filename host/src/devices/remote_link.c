@@ -27,6 +27,7 @@
 
 #include "core/internal.h"
 #include "devices/remote_link.h"
+#include "core/thread.h"
 
 enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 5000 };
 
@@ -516,7 +517,7 @@ int qv__rlink_open(qv__rlink *l, const qv__rlink_conf *conf, char *err, size_t e
     pthread_condattr_destroy(&ca);
     l->up = true;
     l->next_id = QV__RCONN_HELLO_ID + 1;
-    if (pthread_create(&l->thread, NULL, io_main, l) != 0) {
+    if (qv__thread_start(&l->thread, NULL, io_main, l) != 0) {
         snprintf(err, errlen, "cannot start its I/O thread");
         qv__rconn_teardown(&l->ctx, &l->sock);
         qv__rhello_fini(&l->hello);

@@ -16,6 +16,7 @@
 #include "config/board.h"
 #include "config/yaml_doc.h"
 #include "discovery/discovery.h"
+#include "core/thread.h"
 
 #define NBACKENDS 4
 
@@ -243,7 +244,7 @@ QV_API int qv_pool_create(const qv_pool_options *opts, qv_pool **out, qv_diag *d
         rc = scan(p, &ev, &nev);
     free(ev); /* no callback can be set yet */
     if (!rc && p->opts.rescan_ms) {
-        if (pthread_create(&p->thread, NULL, rescan_main, p))
+        if (qv__thread_start(&p->thread, NULL, rescan_main, p))
             rc = QV_ENOMEM;
         else
             p->has_thread = 1;
@@ -324,7 +325,7 @@ int qv__pool_set_rescan(qv_pool *p, unsigned ms)
     pthread_mutex_unlock(&p->mu);
     if (started)
         return 0;
-    if (pthread_create(&p->thread, NULL, rescan_main, p))
+    if (qv__thread_start(&p->thread, NULL, rescan_main, p))
         return QV_ENOMEM;
     p->has_thread = 1;
     return 0;

@@ -27,6 +27,7 @@
 
 #include "qv_file.h"
 #include "quiver.h"
+#include "core/thread.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define MAX_CLIENTS 65536 /* keys in authorized/: a bound, not a quota */
@@ -577,7 +578,7 @@ int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth
                   zmq_strerror(errno));
     explicit_bzero(secret, sizeof secret);
     if (!rc) {
-        int e = pthread_create(&a->thread, NULL, zap_thread, a);
+        int e = qv__thread_start(&a->thread, NULL, zap_thread, a);
         if (e)
             rc = fail(err, errlen, -e, "cannot start the ZAP handler: %s", strerror(e));
     }

@@ -53,6 +53,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/thread.h"
 #include "wrap/pending.h"
 
 /* Private copies kept for reuse once their buffers are unregistered. */
@@ -64,8 +65,8 @@ struct mirror {
     size_t len;
 };
 
-/* A part of a pending output that mremap moved away from it: its pages
- * [dst, dst + len) hold bytes [off, off + len) of the mirror. */
+/* A piece of a pending output where it is now: its pages [dst, dst + len)
+ * get bytes [off, off + len) of the mirror when it lands. */
 struct seg {
     uintptr_t dst;
     size_t off, len;
@@ -79,7 +80,9 @@ struct entry {
     uintptr_t lo, hi, plo, phi;
     struct mirror m; /* [plo, phi) as it was, then the result */
     qv_buf *buf;     /* m.mem + (lo - plo), hi - lo bytes */
-    struct seg *segs; /* parts moved elsewhere (mremap of a part) */
+    struct seg *segs; /* its pages, all that the program still has of them:
+                       * [plo, phi), less what it unmapped, with what it
+                       * moved (mremap) where it went */
     unsigned nsegs;
     int armed;       /* 0 while a call that writes it is being set up */
     int waiting;     /* touched while unarmed: the setting-up call lands it */
@@ -208,11 +211,9 @@ static int overlaps(uintptr_t alo, uintptr_t ahi, uintptr_t blo, uintptr_t bhi)
     return alo < bhi && blo < ahi;
 }
 
-/* 1 when e's pages, where it is or where parts of it moved, meet [lo, hi). */
+/* 1 when e's pages, wherever they are now, meet [lo, hi). */
 static int meets(const struct entry *e, uintptr_t lo, uintptr_t hi)
 {
-    if (overlaps(e->plo, e->phi, lo, hi))
-        return 1;
     for (unsigned i = 0; i < e->nsegs; i++)
         if (overlaps(e->segs[i].dst, e->segs[i].dst + e->segs[i].len, lo, hi))
             return 1;
@@ -260,8 +261,6 @@ static int fill_range(uintptr_t dst, uintptr_t src, size_t len)
 
 static int fill(const struct entry *e)
 {
-    if (fill_range(e->plo, (uintptr_t)e->m.mem, e->phi - e->plo))
-        return -1;
     for (unsigned i = 0; i < e->nsegs; i++)
         if (fill_range(e->segs[i].dst, (uintptr_t)e->m.mem + e->segs[i].off, e->segs[i].len))
             return -1;
@@ -384,7 +383,6 @@ static int land(struct entry *e)
             wait_handler();
     for (unsigned k = 0; k < n; k++) {
         struct entry *x = g[k];
-        release_range(x->plo, x->phi - x->plo);
         for (unsigned i = 0; i < x->nsegs; i++)
             release_range(x->segs[i].dst, x->segs[i].len);
         if (rc[k] == 0)
@@ -508,67 +506,100 @@ static void on_fault(uintptr_t addr)
     }
 }
 
+/* Takes [lo, hi) out of e's pieces (unmapped, or moved away): the pages
+ * there are no longer e's, whatever comes to be mapped there. A piece cut
+ * in two needs one more slot; without memory the far part is dropped
+ * (its bytes are lost, and said so). */
+static void cut(struct entry *e, uintptr_t lo, uintptr_t hi)
+{
+    for (unsigned i = 0; i < e->nsegs;) {
+        struct seg *s = &e->segs[i];
+        uintptr_t end = s->dst + s->len;
+        if (!overlaps(s->dst, end, lo, hi)) {
+            i++;
+            continue;
+        }
+        struct seg left = {s->dst, s->off, lo > s->dst ? lo - s->dst : 0};
+        struct seg right = {hi, s->off + (hi - s->dst), hi < end ? end - hi : 0};
+        if (left.len && right.len) {
+            struct seg *m = realloc(e->segs, (e->nsegs + 1) * sizeof *m);
+            if (!m) {
+                e->segs[i++] = left;
+                if (e->c)
+                    atomic_fetch_add(&e->c->lost, 1);
+                fprintf(stderr, "quiver wrap: out of memory tracking a deferred output at "
+                                "%p; part of it reads as zeros\n", (void *)e->lo);
+                continue;
+            }
+            e->segs = m;
+            e->segs[i] = left;
+            e->segs[e->nsegs++] = right;
+            i++;
+        } else if (left.len || right.len) {
+            e->segs[i++] = left.len ? left : right;
+        } else {
+            e->segs[i] = e->segs[--e->nsegs];
+        }
+    }
+}
+
 /* [lo, hi) was unmapped: the pending outputs there are gone with it; what
  * is still mapped of them lands. */
 static void on_unmap(uintptr_t lo, uintptr_t hi)
 {
     for (struct entry *e = g_entries; e; e = e->next)
         if (meets(e, lo, hi)) {
+            cut(e, lo, hi);
             e->stale = 1; /* before any later call looks: g_mu is held */
             touched(e);
         }
 }
 
-/* Records that [dst, dst + len), holding the mirror's bytes from `off`,
- * moved in part or whole: the part in [from, from + n) is at `to` now. */
-static int move_part(struct entry *e, uintptr_t dst, size_t off, size_t len, uintptr_t from,
-                     uintptr_t to, size_t n)
-{
-    uintptr_t lo = dst > from ? dst : from;
-    uintptr_t hi = dst + len < from + n ? dst + len : from + n;
-    struct seg *s = realloc(e->segs, (e->nsegs + 1) * sizeof *s);
-    if (!s)
-        return -1;
-    e->segs = s;
-    s[e->nsegs++] = (struct seg){to + (lo - from), off + (lo - dst), hi - lo};
-    return 0;
-}
-
 /* [from, from + len) moved to `to` (mremap), its pages still empty and
  * registered there. An output that moved whole moves with it; one that
- * moved in part lands in a lander thread: what stayed where it was, what
- * moved where it went (the moved parts are recorded on the entry). */
+ * moved in part lands in a lander thread, each piece where it is now. */
 static void on_remap(uintptr_t from, uintptr_t to, size_t len)
 {
+    uintptr_t d = to - from; /* modulo 2^64: either direction */
     for (struct entry *e = g_entries; e; e = e->next) {
         if (!meets(e, from, from + len))
             continue;
-        int lost = 0;
-        /* Parts moved before: whole ones follow, split ones split. */
-        for (unsigned i = 0, n = e->nsegs; i < n; i++) {
-            struct seg *s = &e->segs[i];
-            if (s->dst >= from && s->dst + s->len <= from + len)
-                s->dst += to - from; /* modulo 2^64: either direction */
-            else if (overlaps(s->dst, s->dst + s->len, from, from + len))
-                lost |= move_part(e, s->dst, s->off, s->len, from, to, len);
-        }
-        if (e->plo >= from && e->phi <= from + len) {
-            uintptr_t d = to - from;
+        if (!e->stale && e->nsegs == 1 && e->segs[0].dst == e->plo &&
+            e->segs[0].len == e->phi - e->plo && e->plo >= from && e->phi <= from + len) {
             e->lo += d, e->hi += d, e->plo += d, e->phi += d;
+            e->segs[0].dst += d;
             continue;
         }
-        if (overlaps(e->plo, e->phi, from, from + len)) {
-            lost |= move_part(e, e->plo, 0, e->phi - e->plo, from, to, len);
-            e->stale = 1;
-            touched(e);
+        /* The moved parts of its pieces, where they went. */
+        unsigned n = e->nsegs, moved = 0;
+        int lost = 0;
+        struct seg add[16];
+        for (unsigned i = 0; i < n; i++) {
+            struct seg *s = &e->segs[i];
+            uintptr_t lo = s->dst > from ? s->dst : from;
+            uintptr_t hi = s->dst + s->len < from + len ? s->dst + s->len : from + len;
+            if (lo >= hi)
+                continue;
+            if (moved < sizeof add / sizeof add[0])
+                add[moved++] = (struct seg){lo + d, s->off + (lo - s->dst), hi - lo};
+            else
+                lost = 1;
         }
-        if (lost) {
+        cut(e, from, from + len);
+        struct seg *m = realloc(e->segs, (e->nsegs + moved) * sizeof *m);
+        if (m) {
+            e->segs = m;
+            for (unsigned i = 0; i < moved; i++)
+                e->segs[e->nsegs++] = add[i];
+        }
+        if (!m || lost) {
             if (e->c)
                 atomic_fetch_add(&e->c->lost, 1);
-            fprintf(stderr, "quiver wrap: out of memory tracking a moved deferred output at "
-                            "%p; its moved part reads as zeros\n",
-                    (void *)e->lo);
+            fprintf(stderr, "quiver wrap: cannot track a deferred output at %p moved in "
+                            "pieces; what moved may read as zeros\n", (void *)e->lo);
         }
+        e->stale = 1;
+        touched(e);
     }
 }
 
@@ -705,17 +736,7 @@ int qv__pend_available(const char **why)
  * touched an output this thread is landing (g_mu let go while its task
  * runs) would wait for this very thread. So signals stay blocked for the
  * whole landing, task included: they are late, never lost. */
-static void block_signals(sigset_t *old)
-{
-    sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGTRAP);
-    pthread_sigmask(SIG_BLOCK, &all, old);
-}
+static void block_signals(sigset_t *old) { qv__signals_block(old); }
 
 static void app_lock(sigset_t *old)
 {
@@ -767,6 +788,10 @@ static int looks_like_arena_heap(uintptr_t h)
     for (const struct entry *e = g_entries; e; e = e->next)
         if (meets(e, h, h + g_page))
             return 0;
+    /* Nothing pending there, but the page may be empty and still
+     * registered (a mapping grown or left behind by mremap): reading it
+     * would wait for the handler, which waits for g_mu. Forgotten first. */
+    release_range(h, g_page);
     /* Read through the kernel: the memory may be another thread's, being
      * written right now (a program's buffer that merely starts on the
      * boundary). */
@@ -1023,7 +1048,6 @@ static void undo(struct slot *s, unsigned n, const int *emptied)
             unref(e);
         } else { /* pages never emptied: registered at most */
             if (e->buf) {
-                release_range(e->plo, e->phi - e->plo);
                 for (unsigned k = 0; k < e->nsegs; k++)
                     release_range(e->segs[k].dst, e->segs[k].len);
             }
@@ -1035,6 +1059,9 @@ static void undo(struct slot *s, unsigned n, const int *emptied)
     pthread_cond_broadcast(&g_armed);
 }
 
+static int pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const *argv,
+                     const size_t *bytes, const char *region, qv__pend_counters *c);
+
 int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const *argv,
                   const size_t *bytes, const char *region, qv__pend_counters *c)
 {
@@ -1042,6 +1069,19 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
      * maybe locks they held) are not there any more. */
     if (!qv__pend_available(NULL) || g_child || atomic_load(&g_stopped))
         return QV__PEND_SYNC;
+    /* The thread's signals wait for the whole call: while it is set up,
+     * its outputs' pages are empty and wait for this very call, so a
+     * handler touching one would wait for the thread it interrupted. */
+    sigset_t old;
+    block_signals(&old);
+    int rc = pend_call(rt, f, fn, argv, bytes, region, c);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+static int pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const *argv,
+                     const size_t *bytes, const char *region, qv__pend_counters *c)
+{
     unsigned n = fn->nargs;
     struct slot s[QV_MAX_ARGS];
     int emptied[QV_MAX_ARGS] = {0};
@@ -1108,6 +1148,15 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
         e->hi = hi;
         e->plo = page_down(lo);
         e->phi = page_up(hi);
+        if (!(e->segs = malloc(sizeof *e->segs))) {
+            mirror_put(e->m);
+            free(e);
+            undo(s, i, emptied);
+            app_unlock(&sigs);
+            return QV__PEND_FAIL;
+        }
+        e->segs[0] = (struct seg){e->plo, 0, e->phi - e->plo};
+        e->nsegs = 1;
         e->refs = 1;
         e->c = c;
         g_entries = e;
@@ -1138,6 +1187,10 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
             continue;
         }
         struct entry *e = s[i].e;
+        /* Pages left registered by an mremap (grown in place, or the old
+         * place of MREMAP_DONTUNMAP) hold nothing pending: forgotten
+         * first, so that reading them here cannot wait for this call. */
+        release_range(e->plo, e->phi - e->plo);
         memcpy(e->m.mem, (void *)e->plo, e->phi - e->plo);
         rc = qv_buf_register(rt, (char *)e->m.mem + (e->lo - e->plo), e->hi - e->lo, &e->buf);
         if (rc) {

@@ -1,0 +1,24 @@
+/*
+ * thread.h - the runtime's own threads (workers, device drivers, the
+ * compiler, discovery, remote links) start with the application's
+ * asynchronous signals blocked: a process-directed signal then runs its
+ * handler on one of the application's threads, never on one the runtime
+ * needs to finish a task (a handler that waits for a task, directly or by
+ * touching a deferred output, would wait for itself).
+ */
+#ifndef QV_CORE_THREAD_H
+#define QV_CORE_THREAD_H
+
+#include <pthread.h>
+#include <signal.h>
+
+/* Blocks every signal but the synchronous ones (SIGSEGV, SIGBUS, SIGFPE,
+ * SIGILL, SIGTRAP) in the calling thread; *old gets the mask before. */
+void qv__signals_block(sigset_t *old);
+
+/* pthread_create with every signal but the synchronous ones (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGTRAP) blocked in the new thread; attr may be
+ * NULL. Returns pthread_create's result. */
+int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+
+#endif
