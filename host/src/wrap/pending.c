@@ -401,12 +401,14 @@ static int land(struct entry *e)
 }
 
 /* Lands every pending output whose pages meet [plo, phi), waiting for
- * those being set up or landed by another thread. g_mu held. */
+ * those being set up or landed by another thread; [0, UINTPTR_MAX): every
+ * one, those whose memory is all gone included. g_mu held. */
 static void land_pages(uintptr_t plo, uintptr_t phi)
 {
+    int all = plo == 0 && phi == UINTPTR_MAX;
     for (;;) {
         struct entry *e = g_entries;
-        while (e && !meets(e, plo, phi))
+        while (e && !all && !meets(e, plo, phi))
             e = e->next;
         if (!e)
             return;
