@@ -500,9 +500,10 @@ static void on_fault(uintptr_t addr)
         }
     /* No pending output holds the page (it landed meanwhile): wake the
      * thread, which faults again only if the page is still empty, and then
-     * gets zeros rather than hanging. */
+     * gets zeros rather than hanging. A page that is there already
+     * (EEXIST) wakes nobody by itself: wake it too. */
     struct uffdio_zeropage z = {.range = {pg, g_page}, .mode = 0};
-    if (ioctl(g_uffd, UFFDIO_ZEROPAGE, &z) && errno != EEXIST) {
+    if (ioctl(g_uffd, UFFDIO_ZEROPAGE, &z)) {
         struct uffdio_range r = {pg, g_page};
         (void)ioctl(g_uffd, UFFDIO_WAKE, &r);
     }
