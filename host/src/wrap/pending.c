@@ -821,6 +821,11 @@ static int mapping_of_text(uintptr_t a, uintptr_t *vlo, uintptr_t *vhi, int *own
     int found = 0;
     uintptr_t run = 1, prev_hi = 0; /* start of the current run; 1: none */
     while (fgets(line, sizeof line, f)) {
+        if (!strchr(line, '\n')) { /* a long path: the rest is not a line */
+            int ch;
+            while ((ch = getc(f)) != EOF && ch != '\n')
+                ;
+        }
         unsigned long lo, hi, off;
         char perms[8], dev[16], path[256] = "";
         unsigned long inode;
