@@ -10,10 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config/board.h"
 #include "config/platform.h"
 #include "devices/device.h"
-#include "discovery/discovery.h"
 #include "part.h"
 
 /* How long a remote board's daemon has to answer (the runtime's own hello
@@ -51,22 +49,6 @@ static void from_resource(const qv_resource *r, uint32_t units_max, qv_plat_res 
     }
 }
 
-/* 1 when remote pool entry i's daemon answers hello. */
-static int remote_answers(qv_pool *pool, size_t i)
-{
-    qv__found f;
-    if (qv__pool_entry(pool, i, &f) != 0 || strncmp(f.key, "board:", 6))
-        return 0;
-    qv__board *b;
-    qv_diag d;
-    if (qv__board_load(f.key + 6, &b, &d) != 0)
-        return 0;
-    char why[300];
-    int rc = qv__remote_probe(b, PROBE_MS, why, sizeof why);
-    qv__board_free(b);
-    return rc == 0;
-}
-
 /* 1 when the runtime opens a device for pool entry i (core/devq.c): an
  * OpenCL device that is not a GPU is left to XRT, and a remote board is
  * opened when its daemon answers. */
@@ -74,8 +56,9 @@ static int runtime_opens(qv_pool *pool, size_t i, const qv_resource *r)
 {
     if (!strcmp(r->backend, "opencl"))
         return r->type == QV_CLASS_GPU;
+    char why[400];
     if (!strcmp(r->backend, "remote"))
-        return remote_answers(pool, i);
+        return qv__remote_probe_entry(pool, i, PROBE_MS, why, sizeof why) == 1;
     return 1;
 }
 

@@ -11,6 +11,8 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
+#include <time.h>
 
 /* Blocks every signal but the synchronous ones (SIGSEGV, SIGBUS, SIGFPE,
  * SIGILL, SIGTRAP) in the calling thread; *old gets the mask before. */
@@ -20,5 +22,12 @@ void qv__signals_block(sigset_t *old);
  * SIGBUS, SIGFPE, SIGILL, SIGTRAP) blocked in the new thread; attr may be
  * NULL. Returns pthread_create's result. */
 int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
+
+/* A condition variable whose timed waits run on the monotonic clock: a
+ * jump of the wall clock must not time a wait out, nor stretch it. */
+void qv__cond_init_monotonic(pthread_cond_t *cv);
+
+/* The monotonic time ns nanoseconds from now, for those waits. */
+struct timespec qv__deadline_in(int64_t ns);
 
 #endif

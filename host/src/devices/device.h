@@ -112,6 +112,13 @@ int qv__fpga_kernel_for(const qv_func *f, const void *board,
  * info, else an error with the reason in info (remote.c). */
 int qv__remote_probe(const void *board, unsigned timeout_ms, char *info, size_t infolen);
 
+/* `quiver devices` and `quiver plan`: the same for entry `index` of a
+ * discovery pool, through its board file (read again): 1 reachable, 0 not
+ * (info says why), -1 when the entry is not a remote board's. */
+struct qv_pool;
+int qv__remote_probe_entry(struct qv_pool *pool, size_t index, unsigned timeout_ms, char *info,
+                           size_t infolen);
+
 /* Fault injection for tests (as SQLite's): after `after` more calls of op
  * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */
 enum { QV_FAULT_ALLOC = 1, QV_FAULT_WRITE, QV_FAULT_READ, QV_FAULT_LAUNCH, QV_FAULT_WAIT };

@@ -117,11 +117,7 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
     pthread_mutex_init(&e->mu, NULL);
     /* Deadlines on the monotonic clock: a jump of the wall clock must not
      * time a run out (or stretch it). */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&e->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    qv__cond_init_monotonic(&e->cv);
     if (qv__thread_start(&e->cu, NULL, cu_main, e) != 0) {
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
@@ -409,16 +405,7 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
     int inj = qv__fault_hit("emu", QV_FAULT_WAIT);
     if (inj)
         timeout_ns = 0; /* as if the run outlived its deadline */
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    if (timeout_ns >= 0) {
-        until.tv_sec += timeout_ns / 1000000000;
-        until.tv_nsec += timeout_ns % 1000000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-    }
+    struct timespec until = qv__deadline_in(timeout_ns >= 0 ? timeout_ns : 0);
     int rc = 0;
     pthread_mutex_lock(&e->mu);
     while (!e->job_done && rc == 0)

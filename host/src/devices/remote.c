@@ -37,6 +37,7 @@
 #include "core/part.h"
 #include "devices/device.h"
 #include "devices/remote_link.h"
+#include "discovery/discovery.h"
 
 typedef struct rfunc {
     int state;  /* 0 not checked, 1 the daemon runs it, -1 it does not */
@@ -764,6 +765,27 @@ int qv__remote_probe(const void *board, unsigned timeout_ms, char *info, size_t 
              h.caps & QV_WIRE_CAP_CURVE ? ", CURVE" : "");
     qv__rhello_fini(&h);
     return 0;
+}
+
+int qv__remote_probe_entry(struct qv_pool *pool, size_t index, unsigned timeout_ms, char *info,
+                           size_t infolen)
+{
+    qv__found f;
+    if (qv__pool_entry(pool, index, &f) != 0 || strcmp(f.r.backend, "remote") ||
+        strncmp(f.key, "board:", 6))
+        return -1;
+    qv__board *b;
+    qv_diag d;
+    if (qv__board_load(f.key + 6, &b, &d) != 0) {
+        snprintf(info, infolen, "unreachable: its board file no longer loads: %.300s",
+                 d.message);
+        return 0;
+    }
+    char why[300];
+    int rc = qv__remote_probe(b, timeout_ms, why, sizeof why);
+    qv__board_free(b);
+    snprintf(info, infolen, "%s%s", rc ? "unreachable: " : "", why);
+    return rc == 0;
 }
 
 const struct qv_device_ops qv__remote_ops = {

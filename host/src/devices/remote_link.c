@@ -510,11 +510,7 @@ int qv__rlink_open(qv__rlink *l, const qv__rlink_conf *conf, char *err, size_t e
     pthread_mutex_init(&l->mu, NULL);
     /* Deadlines on the monotonic clock: a jump of the wall clock must not
      * time a run out (or stretch it). */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&l->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    qv__cond_init_monotonic(&l->cv);
     l->up = true;
     l->next_id = QV__RCONN_HELLO_ID + 1;
     if (qv__thread_start(&l->thread, NULL, io_main, l) != 0) {
@@ -604,16 +600,7 @@ static bool all_done(const qv__rreq *rq)
 int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
                    size_t whylen)
 {
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    if (timeout_ns >= 0) {
-        until.tv_sec += timeout_ns / 1000000000;
-        until.tv_nsec += timeout_ns % 1000000000;
-        if (until.tv_nsec >= 1000000000) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000;
-        }
-    }
+    struct timespec until = qv__deadline_in(timeout_ns >= 0 ? timeout_ns : 0);
     bool late = false;
     pthread_mutex_lock(&l->mu);
     while (!all_done(rq) || older_detached(l, rq->id)) {

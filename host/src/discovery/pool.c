@@ -149,14 +149,7 @@ static void *rescan_main(void *arg)
     qv_pool *p = arg;
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
-        struct timespec t;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        t.tv_sec += p->opts.rescan_ms / 1000;
-        t.tv_nsec += (long)(p->opts.rescan_ms % 1000) * 1000000L;
-        if (t.tv_nsec >= 1000000000L) {
-            t.tv_sec++;
-            t.tv_nsec -= 1000000000L;
-        }
+        struct timespec t = qv__deadline_in((int64_t)p->opts.rescan_ms * 1000000);
         int w = 0;
         while (!p->stop && w != ETIMEDOUT)
             w = pthread_cond_timedwait(&p->cv, &p->mu, &t);
@@ -206,11 +199,7 @@ QV_API int qv_pool_create(const qv_pool_options *opts, qv_pool **out, qv_diag *d
     else
         qv_pool_options_init(&p->opts);
     p->opts.boards = NULL; /* not kept: the caller's memory */
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&p->cv, &ca);
-    pthread_condattr_destroy(&ca);
+    qv__cond_init_monotonic(&p->cv);
     pthread_mutex_init(&p->mu, NULL);
     pthread_mutex_init(&p->scan_mu, NULL);
     int rc = 0;

@@ -273,13 +273,7 @@ static int fill(const struct entry *e)
 static void wait_handler(void)
 {
     unsigned long seen = g_handled;
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    t.tv_nsec += 1000000;
-    if (t.tv_nsec >= 1000000000) {
-        t.tv_sec++;
-        t.tv_nsec -= 1000000000;
-    }
+    struct timespec t = qv__deadline_in(1000000);
     while (g_handled == seen && pthread_cond_timedwait(&g_read, &g_mu, &t) != ETIMEDOUT)
         ;
 }
@@ -453,14 +447,12 @@ static void queue_land(struct entry *e)
         return;
     pthread_t t;
     pthread_attr_t a;
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* inherited by the lander */
     int ok = !pthread_attr_init(&a);
-    ok = ok && !pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) &&
-         !pthread_create(&t, &a, lander, (void *)(uintptr_t)e->id);
-    pthread_attr_destroy(&a);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (ok) {
+        ok = !pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) &&
+             !qv__thread_start(&t, &a, lander, (void *)(uintptr_t)e->id);
+        pthread_attr_destroy(&a);
+    }
     e->queued = ok;
     e->retry = !ok;
     g_retry |= !ok;
@@ -649,12 +641,10 @@ static void *handler(void *arg)
 static int g_child;
 static sigset_t g_fork_mask;
 
-static void block_signals(sigset_t *old);
-
 static void before_fork(void)
 {
     sigset_t old;
-    block_signals(&old);
+    qv__signals_block(&old);
     pthread_mutex_lock(&g_mu);
     g_fork_mask = old;
     land_pages(0, UINTPTR_MAX);
@@ -679,11 +669,7 @@ static void after_fork_child(void)
 static void init(void)
 {
     g_page = (size_t)sysconf(_SC_PAGESIZE);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g_read, &ca);
-    pthread_condattr_destroy(&ca);
+    qv__cond_init_monotonic(&g_read);
     int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         g_why = errno == EPERM ? "userfaultfd is not permitted here (run as root, or "
@@ -704,13 +690,7 @@ static void init(void)
         return;
     }
     g_uffd = fd;
-    /* The application's signals go to its own threads. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int rc = pthread_create(&g_handler, NULL, handler, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (rc) {
+    if (qv__thread_start(&g_handler, NULL, handler, NULL)) {
         g_why = "no thread for the userfaultfd";
         close(fd);
         close(g_wake[0]);
@@ -739,11 +719,9 @@ int qv__pend_available(const char **why)
  * touched an output this thread is landing (g_mu let go while its task
  * runs) would wait for this very thread. So signals stay blocked for the
  * whole landing, task included: they are late, never lost. */
-static void block_signals(sigset_t *old) { qv__signals_block(old); }
-
 static void app_lock(sigset_t *old)
 {
-    block_signals(old);
+    qv__signals_block(old);
     pthread_mutex_lock(&g_mu);
 }
 
@@ -1081,7 +1059,7 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
      * its outputs' pages are empty and wait for this very call, so a
      * handler touching one would wait for the thread it interrupted. */
     sigset_t old;
-    block_signals(&old);
+    qv__signals_block(&old);
     int rc = pend_call(rt, f, fn, argv, bytes, region, c);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;

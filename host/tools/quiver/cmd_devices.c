@@ -9,9 +9,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "config/board.h"
 #include "devices/device.h"
-#include "discovery/discovery.h"
 #include "quiver.h"
 #include "quiver/config.h"
 #include "qv_escape.h"
@@ -31,21 +29,7 @@ static void devices_usage(FILE *out)
  * (not remote, or ms 0); what it serves or why not in info. */
 static int probe_remote(qv_pool *pool, size_t i, unsigned ms, char *info, size_t n)
 {
-    qv__found f;
-    if (!ms || qv__pool_entry(pool, i, &f) != 0 || strcmp(f.r.backend, "remote") ||
-        strncmp(f.key, "board:", 6))
-        return -1;
-    qv__board *b;
-    qv_diag d;
-    if (qv__board_load(f.key + 6, &b, &d) != 0) {
-        snprintf(info, n, "unreachable: its board file no longer loads: %.300s", d.message);
-        return 0;
-    }
-    char why[300];
-    int rc = qv__remote_probe(b, ms, why, sizeof why);
-    qv__board_free(b);
-    snprintf(info, n, "%s%s", rc ? "unreachable: " : "", why);
-    return rc == 0;
+    return ms ? qv__remote_probe_entry(pool, i, ms, info, n) : -1;
 }
 
 
