@@ -155,7 +155,16 @@ typedef struct qv_options {
                                 * none: the CPU and OpenCL, no boards */
     const char *perfmodel_dir; /* NULL = $XDG_CACHE_HOME/quiver; "" = none */
     int         opencl;        /* use OpenCL devices as the gpu class (1) */
+    uint64_t    record_window; /* the recorded graph keeps the last this many
+                                * tasks at least (rounded up to 32768), and
+                                * forgets older ones, so that a long run's
+                                * memory stays bounded (about 90 bytes a task:
+                                * 1 << 20 is ~100 MB); 0 = keep every task
+                                * until qv_graph_reset */
 } qv_options;
+
+/* qv_options.record_window's default: about a million tasks. */
+#define QV_RECORD_WINDOW_DEFAULT ((uint64_t)1 << 20)
 
 /* Fills opts with the defaults and sets opts->size. Inline, so that it
  * writes the struct of the caller's header and never more: a newer library
@@ -171,6 +180,7 @@ static inline void qv_options_init(qv_options *opts)
     o.record = 1;
     o.spin_us = 50;
     o.opencl = 1;
+    o.record_window = QV_RECORD_WINDOW_DEFAULT;
     *opts = o;
 }
 

@@ -45,6 +45,7 @@ static void options_init_sets_size(void **state)
     assert_int_equal(o.ncpu, 0);
     assert_int_equal(o.pin, 1);
     assert_int_equal(o.record, 1);
+    assert_true(o.record_window == QV_RECORD_WINDOW_DEFAULT);
     assert_null(o.config);
     assert_null(o.perfmodel_dir);
     qv_options_init(NULL); /* no crash */

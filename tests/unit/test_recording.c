@@ -1,7 +1,8 @@
 /*
  * test_recording.c - the recorded graph under load: its readers and
  * qv_graph_reset while other threads submit (issue 8, defect 2), and the
- * memory recording holds per task and gives back at reset (defect 3).
+ * memory recording holds per task and gives back at reset (defect 3), and
+ * the window that bounds a long run's graph.
  */
 #include <errno.h>
 #include <malloc.h>
@@ -61,10 +62,11 @@ static void nap(const qv_call *c)
     usleep(100000);
 }
 
-static qv_runtime *make_runtime(void)
+static qv_runtime *make_runtime_window(uint64_t window)
 {
     qv_options o;
     qv_options_init(&o);
+    o.record_window = window;
     o.ncpu = 2;
     o.perfmodel_dir = "";
     o.opencl = 0;
@@ -72,6 +74,11 @@ static qv_runtime *make_runtime(void)
     qv_runtime *rt = NULL;
     assert_int_equal(qv_runtime_create(&o, &rt), 0);
     return rt;
+}
+
+static qv_runtime *make_runtime(void)
+{
+    return make_runtime_window(QV_RECORD_WINDOW_DEFAULT);
 }
 
 /* ---- readers and reset against submission (defect 2) ------------------ */
@@ -149,11 +156,13 @@ static void *reader(void *arg)
     return NULL;
 }
 
-static void readers_while_submitting(void **state)
+/* sliding: a window of one chunk and no resets, so that the graph slides
+ * under the readers all the time (recorder.h: chunks slid out are freed
+ * only when no reader holds them). */
+static void readers_race(int sliding)
 {
-    (void)state;
     static double x[4][8];
-    struct race r = { .rt = make_runtime() };
+    struct race r = { .rt = sliding ? make_runtime_window(1) : make_runtime() };
     qv_arg_desc dr[] = { QV_ARG_BUF("x", QV_R) };
     qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
     assert_int_equal(qv_func_create(r.rt, "peek", dr, 1, &r.rd), 0);
@@ -161,12 +170,12 @@ static void readers_while_submitting(void **state)
     assert_int_equal(qv_func_create(r.rt, "forget", dr, 1, &r.rs), 0);
     qv_func_set_cpu(r.rd, nothing);
     qv_func_set_cpu(r.rw, nothing);
-    qv_func_set_cpu(r.rs, reset_inside);
+    qv_func_set_cpu(r.rs, sliding ? nothing : reset_inside);
     race_rt = r.rt;
     for (int i = 0; i < 4; i++)
         assert_int_equal(qv_buf_register(r.rt, x[i], sizeof x[i], &r.b[i]), 0);
 
-    struct reader_arg ra[2] = { { .r = &r, .resets = 1 }, { .r = &r, .resets = 0 } };
+    struct reader_arg ra[2] = { { .r = &r, .resets = !sliding }, { .r = &r, .resets = 0 } };
     snprintf(ra[0].path, sizeof ra[0].path, "%s/r0.json", qv_test_scratch());
     snprintf(ra[1].path, sizeof ra[1].path, "%s/r1.json", qv_test_scratch());
     pthread_t ts, tr[2];
@@ -186,8 +195,9 @@ static void readers_while_submitting(void **state)
     /* Each reader got through its rounds (or its 3 s) while the submitter
      * kept going: none of them waited for an idle runtime. */
     assert_true(ra[0].rounds > 0 && ra[1].rounds > 0);
-    print_message("%lu tasks submitted; %u reset rounds, %u write rounds\n",
-                  (unsigned long)atomic_load(&r.submitted), ra[0].rounds, ra[1].rounds);
+    print_message("%lu tasks submitted; %u %s rounds, %u write rounds\n",
+                  (unsigned long)atomic_load(&r.submitted), ra[0].rounds,
+                  ra[0].resets ? "reset" : "write", ra[1].rounds);
 
     /* Once quiet, the graph is whole: every task since the last reset. */
     assert_int_equal(qv_wait_all(r.rt), 0);
@@ -201,6 +211,18 @@ static void readers_while_submitting(void **state)
     for (int i = 0; i < 4; i++)
         assert_int_equal(qv_buf_unregister(r.b[i]), 0);
     qv_runtime_destroy(r.rt);
+}
+
+static void readers_while_submitting(void **state)
+{
+    (void)state;
+    readers_race(0);
+}
+
+static void readers_while_the_window_slides(void **state)
+{
+    (void)state;
+    readers_race(1);
 }
 
 /* A task waits for a buffer the calling thread holds: the readers and reset
@@ -332,12 +354,112 @@ static void read_only_tasks_are_bounded(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* ---- the window of a long run ----------------------------------------- */
+
+static atomic_int hold_on;
+
+/* Runs until the test lets go of it. */
+static void hold_until_told(const qv_call *c)
+{
+    (void)c;
+    while (atomic_load(&hold_on))
+        usleep(1000);
+}
+
+/* A long run keeps the graph of its last tasks only: memory stays flat
+ * once the window is full, the oldest nodes are gone (QV_ENOENT) and the
+ * newest are there, with their edges; a task that outlives the slide of
+ * its node's chunk still writes its times into it (ASan's use-after-free
+ * if the chunk were freed), and the exports and a reset still work. */
+static void a_long_run_keeps_its_window(void **state)
+{
+    (void)state;
+    enum { BATCH = 1000, WINDOW = 32768 };
+    static double x[8], y[8];
+    qv_runtime *rt = make_runtime_window(WINDOW);
+    qv_func *peek, *poke, *hold;
+    qv_arg_desc dr[] = { QV_ARG_BUF("x", QV_R) };
+    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "peek", dr, 1, &peek), 0);
+    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
+    assert_int_equal(qv_func_create(rt, "hold", drw, 1, &hold), 0);
+    qv_func_set_cpu(peek, nothing);
+    qv_func_set_cpu(poke, nothing);
+    qv_func_set_cpu(hold, hold_until_told);
+    qv_buf *b, *w;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    assert_int_equal(qv_buf_register(rt, y, sizeof y, &w), 0);
+    qv_arg a[] = { QV_BUF(b) }, wa[] = { QV_BUF(w) };
+
+    /* Node 0 runs on its own buffer until all the others are done: its
+     * chunk slides out of the window long before it ends. */
+    atomic_store(&hold_on, 1);
+    assert_int_equal(qv_submit(rt, hold, wa, 1), 0);
+    size_t m1 = 0;
+    const int n = 12 * WINDOW;
+    for (int i = 1; i <= n; i++) {
+        /* Two reads and a write on b: reader-log entries and edges both. */
+        assert_int_equal(qv_submit(rt, i % 3 ? peek : poke, a, 1), 0);
+        if (i % BATCH == 0) /* not qv_wait_all: node 0 is still running */
+            assert_int_equal(qv_buf_wait(b), 0);
+        if (i == 4 * WINDOW)
+            m1 = heap_bytes(); /* the window is full and has slid */
+    }
+    assert_int_equal(qv_buf_wait(b), 0);
+    size_t m2 = heap_bytes();
+    qv_node_info ni;
+    assert_int_equal(qv_graph_node(rt, 0, &ni), QV_ENOENT);
+    usleep(500000); /* node 0 runs 0.5 s at least */
+    atomic_store(&hold_on, 0); /* it ends, in a chunk slid out */
+    assert_int_equal(qv_wait_all(rt), 0);
+    print_message("%d tasks through a window of %d: %+lld bytes over the last %d\n", n + 1,
+                  WINDOW, (long long)m2 - (long long)m1, n - 4 * WINDOW);
+    /* Without the window: 8 x 32768 more nodes, edges and log entries,
+     * about 20 MB. With it, nothing grows but what a chunk in flight or a
+     * part-filled one holds. */
+    assert_true(m2 < m1 + 4 * 1024 * 1024);
+
+    qv_graph_info gi;
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_true(gi.nodes >= WINDOW && gi.nodes <= 2 * WINDOW);
+    assert_true(gi.edges > gi.nodes / 2 && gi.edges < 2 * gi.nodes); /* 5 per 3 tasks */
+    assert_int_equal(qv_graph_node(rt, (uint64_t)n - gi.nodes, &ni), QV_ENOENT);
+    assert_int_equal(qv_graph_node(rt, (uint64_t)n - gi.nodes + 1, &ni), 0);
+    assert_int_equal(qv_graph_node(rt, (uint64_t)n, &ni), 0);
+    assert_string_equal(ni.function, n % 3 ? "peek" : "poke");
+    assert_true(ni.end_us > 0);
+    /* Node 0's times went to its own chunk, not into a node of the window
+     * (a chunk reused while a task still held it): no empty task there
+     * took the 0.5 s that node 0 did. */
+    for (uint64_t id = (uint64_t)n - gi.nodes + 1; id <= (uint64_t)n; id++) {
+        assert_int_equal(qv_graph_node(rt, id, &ni), 0);
+        assert_true(ni.end_us - ni.start_us < 250000);
+    }
+    char path[300];
+    snprintf(path, sizeof path, "%s/window.qvg.json", qv_test_scratch());
+    assert_int_equal(qv_graph_write(rt, "window", path), 0);
+    snprintf(path, sizeof path, "%s/window.trace.json", qv_test_scratch());
+    assert_int_equal(qv_trace_write(rt, path), 0);
+
+    assert_int_equal(qv_graph_reset(rt), 0);
+    assert_int_equal(qv_submit(rt, peek, a, 1), 0);
+    assert_int_equal(qv_submit(rt, poke, a, 1), 0);
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(gi.nodes, 2);
+    assert_int_equal(gi.edges, 1);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    assert_int_equal(qv_buf_unregister(w), 0);
+    qv_runtime_destroy(rt);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(readers_while_submitting),
         cmocka_unit_test(readers_while_host_holds),
         cmocka_unit_test(read_only_tasks_are_bounded),
+        cmocka_unit_test(readers_while_the_window_slides),
+        cmocka_unit_test(a_long_run_keeps_its_window),
     };
     if (argc > 1) /* a test name (or glob) to run only that */
         cmocka_set_test_filter(argv[1]);

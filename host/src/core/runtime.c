@@ -36,6 +36,8 @@ static int options_read(const qv_options *in, qv_options *out)
                         qv_version());
     memcpy(out, in, first);
     out->size = sizeof *out;
+    if (in->size >= offsetof(qv_options, record_window) + sizeof in->record_window)
+        out->record_window = in->record_window;
     return 0;
 }
 
@@ -213,7 +215,7 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
         qv__fail(rc, "cannot set up performance models: %s", qv_strerror(rc));
         goto fail;
     }
-    if (rt->opts.record && (!(rt->rec = qv__rec_create()) || qv__marks_init(rt))) {
+    if (rt->opts.record && (!(rt->rec = qv__rec_create(rt->opts.record_window)) || qv__marks_init(rt))) {
         rc = qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
         goto fail;
     }

@@ -8,6 +8,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "trace/graph.h"
 #include "trace/marks.h"
@@ -178,32 +179,54 @@ int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint6
     return all;
 }
 
+/* Waits without holding read_mu between looks: the run-time loop's thread
+ * waits here for each entry while it runs, and a reader that held read_mu
+ * all that time would keep the chunks slid out of the window from ever
+ * being freed (recorder.h). It only sleeps, backing off: a waiter that
+ * spun or yielded took a fifth of the samples of a replayed chain of empty
+ * tasks on 2 cores from the threads that run it. */
 int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
                    void (*fn)(void *arg, uint64_t i, const qv__node *nd), void *arg)
 {
     qv__recorder *r = rt->rec;
     if (!r)
         return QV_ENOENT;
-    pthread_rwlock_rdlock(&r->read_mu);
-    pthread_mutex_lock(&rt->submit_mu);
-    uint64_t base = r->base, n = r->nodes.n;
-    void **c = lo >= base && hi <= base + n && hi > lo ? qv__chunks_snapshot(&r->nodes, n)
-                                                      : NULL;
-    pthread_mutex_unlock(&rt->submit_mu);
-    if (c) {
-        qv__rec_wait_nodes(c, lo - base, hi - base);
-        for (uint64_t i = lo; i < hi; i++) {
-            const qv__node *s = qv__chunks_at(c, i - base, sizeof *s);
-            qv__node nd = { .start_ns = s->start_ns, .end_ns = s->end_ns,
-                            .bytes_in = s->bytes_in, .bytes_out = s->bytes_out,
-                            .memory = s->memory, .func = s->func, .worker = s->worker,
-                            .cls = s->cls, .board_us = s->board_us };
-            fn(arg, i - lo, &nd);
+    uint64_t next = lo; /* nodes below it are done */
+    long sleep_ns = 20000;
+    for (;;) {
+        pthread_rwlock_rdlock(&r->read_mu);
+        pthread_mutex_lock(&rt->submit_mu);
+        uint64_t base = r->base, n = r->nodes.n;
+        void **c = lo >= base && hi <= base + n && hi > lo
+                       ? qv__chunks_snapshot(&r->nodes, n)
+                       : NULL;
+        pthread_mutex_unlock(&rt->submit_mu);
+        if (!c) {
+            pthread_rwlock_unlock(&r->read_mu);
+            return 0;
         }
+        while (next < hi &&
+               atomic_load_explicit(&((qv__node *)qv__chunks_at(c, next - base,
+                                                                sizeof(qv__node)))->done,
+                                    memory_order_acquire))
+            next++;
+        if (next == hi) {
+            for (uint64_t i = lo; i < hi; i++) {
+                const qv__node *s = qv__chunks_at(c, i - base, sizeof *s);
+                qv__node nd = { .start_ns = s->start_ns, .end_ns = s->end_ns,
+                                .bytes_in = s->bytes_in, .bytes_out = s->bytes_out,
+                                .memory = s->memory, .func = s->func, .worker = s->worker,
+                                .cls = s->cls, .board_us = s->board_us };
+                fn(arg, i - lo, &nd);
+            }
+        }
+        pthread_rwlock_unlock(&r->read_mu);
+        free(c);
+        if (next == hi)
+            return 1;
+        nanosleep(&(struct timespec){ 0, sleep_ns }, NULL);
+        sleep_ns = sleep_ns * 2 > 500000 ? 500000 : sleep_ns * 2;
     }
-    pthread_rwlock_unlock(&r->read_mu);
-    free(c);
-    return c != NULL;
 }
 
 int qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *g)
@@ -378,6 +401,8 @@ QV_API int qv_graph_reset(qv_runtime *rt)
         pthread_rwlock_wrlock(&r->read_mu);
     pthread_mutex_lock(&rt->submit_mu);
     int rc = qv__rec_forget(r, rt->next_id);
+    if (!worker)
+        qv__rec_reclaim(r, true);
     bool wait = !worker && may_wait(rt);
     struct qv__rec_old *old = NULL;
     size_t nold = 0;

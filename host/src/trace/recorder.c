@@ -10,11 +10,14 @@
 #include "core/internal.h"
 #include "trace/recorder.h"
 
-qv__recorder *qv__rec_create(void)
+qv__recorder *qv__rec_create(uint64_t window)
 {
     qv__recorder *r = calloc(1, sizeof(qv__recorder));
     if (!r)
         return NULL;
+    if (window > UINT64_MAX - QV__REC_CHUNK)
+        window = 0;
+    r->window = (window + QV__REC_CHUNK - 1) / QV__REC_CHUNK * QV__REC_CHUNK;
     /* Readers first (glibc's default, made explicit): a task that reads the
      * graph while another thread's reader waits for that task, and a reset
      * waits for that reader, must not queue behind the reset. */
@@ -61,6 +64,11 @@ void qv__rec_destroy(qv__recorder *r)
         qv__chunks_free(&r->retired[i].edges);
     }
     free(r->retired);
+    for (size_t i = 0; i < r->nslid; i++)
+        free(r->slid_c[i].c);
+    free(r->slid_c);
+    for (int k = 0; k < 3; k++)
+        free(r->spare[k]);
     pthread_rwlock_destroy(&r->read_mu);
     free(r);
 }
@@ -99,8 +107,19 @@ void qv__rec_wait_nodes(void *const *c, uint64_t from, uint64_t to)
     }
 }
 
-/* Makes room for one more item of `size` bytes; its address, or NULL. */
-static void *chunk_slot(qv__chunks *a, size_t size)
+/* A chunk no one touches any more: kept for reuse when none of its kind
+ * is, else freed. */
+static void recycle(qv__recorder *r, void *c, int kind)
+{
+    if (!r->spare[kind])
+        r->spare[kind] = c;
+    else
+        free(c);
+}
+
+/* Makes room for one more item of `size` bytes in a, whose chunks are of
+ * `kind`; its address, or NULL. */
+static void *chunk_slot(qv__recorder *r, qv__chunks *a, size_t size, int kind)
 {
     if (a->n % QV__REC_CHUNK == 0) {
         if (a->len == a->cap) {
@@ -111,12 +130,88 @@ static void *chunk_slot(qv__chunks *a, size_t size)
             a->c = nc;
             a->cap = ncap;
         }
-        void *c = qv__bigalloc(size * QV__REC_CHUNK);
-        if (!c)
+        void *c = r->spare[kind];
+        r->spare[kind] = NULL;
+        if (!c && !(c = qv__bigalloc(size * QV__REC_CHUNK)))
             return NULL;
         a->c[a->len++] = c;
     }
     return qv__chunks_at(a->c, a->n, size);
+}
+
+/* Takes a's first chunk (full) out of it. */
+static void *drop_first(qv__chunks *a)
+{
+    void *c = a->c[0];
+    memmove(a->c, a->c + 1, (a->len - 1) * sizeof *a->c);
+    a->len--;
+    a->n -= QV__REC_CHUNK;
+    return c;
+}
+
+/* Keeps chunk c of `kind` until no one can touch it; -1 when out of memory
+ * (then it stays in the graph: the window grows rather than lose track). */
+static int keep_slid(qv__recorder *r, void *c, int kind)
+{
+    if (r->nslid == r->capslid) {
+        size_t ncap = r->capslid ? r->capslid * 2 : 8;
+        struct qv__rec_slid *n = realloc(r->slid_c, ncap * sizeof *n);
+        if (!n)
+            return -1;
+        r->slid_c = n;
+        r->capslid = ncap;
+    }
+    r->slid_c[r->nslid++] = (struct qv__rec_slid){ c, 0, (uint8_t)kind };
+    return 0;
+}
+
+void qv__rec_reclaim(qv__recorder *r, bool have_read_mu)
+{
+    if (!r->nslid || (!have_read_mu && pthread_rwlock_trywrlock(&r->read_mu)))
+        return;
+    size_t k = 0;
+    for (size_t i = 0; i < r->nslid; i++) {
+        struct qv__rec_slid s = r->slid_c[i];
+        if (s.kind == QV__REC_NODES) {
+            const qv__node *nd = s.c;
+            while (s.checked < QV__REC_CHUNK &&
+                   atomic_load_explicit(&nd[s.checked].done, memory_order_acquire))
+                s.checked++;
+            if (s.checked < QV__REC_CHUNK) { /* a task still runs */
+                r->slid_c[k++] = s;
+                continue;
+            }
+        }
+        recycle(r, s.c, s.kind);
+    }
+    r->nslid = k;
+    if (!have_read_mu)
+        pthread_rwlock_unlock(&r->read_mu);
+}
+
+/* The window is full: the oldest chunk of nodes slides out, the base
+ * moves past it, and with it go the chunks of edges and of the reader log
+ * whose last item ends before the new base (items are in submission order,
+ * so they are a prefix). Readers see the new base at their next snapshot;
+ * edges from before it are skipped by them and by qv__rec_edge, and reader
+ * lists that reach below rlog_base end there. */
+static void slide(qv__recorder *r)
+{
+    if (keep_slid(r, r->nodes.c[0], QV__REC_NODES))
+        return;
+    drop_first(&r->nodes);
+    r->base += QV__REC_CHUNK;
+    r->slid += QV__REC_CHUNK;
+    while (r->edges.len > 1 &&
+           ((const qv__edge *)r->edges.c[0])[QV__REC_CHUNK - 1].dst < r->base &&
+           !keep_slid(r, r->edges.c[0], QV__REC_EDGES))
+        drop_first(&r->edges);
+    while (r->rlog.len > 1 &&
+           ((const qv__rlink *)r->rlog.c[0])[QV__REC_CHUNK - 1].id < r->base) {
+        recycle(r, drop_first(&r->rlog), QV__REC_RLOG); /* only submitters read it */
+        r->rlog_base += QV__REC_CHUNK;
+    }
+    qv__rec_reclaim(r, false);
 }
 
 qv__node *qv__rec_node(qv__recorder *r, uint64_t id, uint32_t func,
@@ -124,7 +219,9 @@ qv__node *qv__rec_node(qv__recorder *r, uint64_t id, uint32_t func,
 {
     if (id != r->base + r->nodes.n)
         return NULL;
-    qv__node *n = chunk_slot(&r->nodes, sizeof *n);
+    if (r->window && r->nodes.n >= r->window + QV__REC_CHUNK)
+        slide(r);
+    qv__node *n = chunk_slot(r, &r->nodes, sizeof *n, QV__REC_NODES);
     if (!n)
         return NULL;
     *n = (qv__node){ .bytes_in = bytes_in, .bytes_out = bytes_out,
@@ -140,7 +237,7 @@ int qv__rec_edge(qv__recorder *r, uint64_t src, uint64_t dst, uint64_t bytes)
     /* An edge from before the last reset has no node to leave from. */
     if (src < r->base)
         return 0;
-    qv__edge *e = chunk_slot(&r->edges, sizeof *e);
+    qv__edge *e = chunk_slot(r, &r->edges, sizeof *e, QV__REC_EDGES);
     if (!e)
         return -1;
     *e = (qv__edge){ src, dst, bytes };
@@ -160,7 +257,7 @@ int qv__rec_edge(qv__recorder *r, uint64_t src, uint64_t dst, uint64_t bytes)
  * which a reset makes stale (below rlog_base) without visiting buffers. */
 int qv__rec_read(qv__recorder *r, uint64_t *head, uint64_t id)
 {
-    qv__rlink *l = chunk_slot(&r->rlog, sizeof *l);
+    qv__rlink *l = chunk_slot(r, &r->rlog, sizeof *l, QV__REC_RLOG);
     if (!l)
         return -1;
     *l = (qv__rlink){ id, qv__rec_has_readers(r, *head) ? *head : 0 };

@@ -23,6 +23,13 @@
  *    qv__rec_destroy.
  * The submit path is unchanged by all this: it never takes read_mu.
  *
+ * A window (qv_options.record_window) bounds the graph of a long run: when
+ * it is full, the oldest chunk of nodes slides out (the base moves past
+ * it), with the edges and reader-log entries that end before the new base.
+ * Submitters do that under submit_mu; the chunks slid out are freed (or
+ * kept as the next chunk) once no reader holds read_mu (a try-lock: a
+ * submitter never waits for a reader) and every node in them is done.
+ *
  * Node ids are the runtime's submission order; edges arrive grouped by
  * destination because a task's edges are appended when it is submitted.
  *
@@ -35,6 +42,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -88,9 +96,26 @@ struct qv__recorder {
         qv__chunks nodes, edges;
     } *retired;
     size_t nretired;
+    /* Nodes kept at least (a multiple of QV__REC_CHUNK); 0 keeps all. */
+    uint64_t window;
+    uint64_t slid;      /* nodes slid out of the window so far */
+    /* Chunks slid out and not freed yet (readers may hold them, nodes may
+     * be running), and one chunk of each kind (nodes, edges, reader log)
+     * kept for reuse: a long run then recycles its memory instead of
+     * asking the kernel for zeroed pages. Under submit_mu. */
+    struct qv__rec_slid {
+        void    *c;
+        uint32_t checked; /* nodes: how many are known to be done */
+        uint8_t  kind;    /* QV__REC_NODES or QV__REC_EDGES */
+    } *slid_c;
+    size_t nslid, capslid;
+    void  *spare[3];
 };
 
-qv__recorder *qv__rec_create(void);
+enum { QV__REC_NODES, QV__REC_EDGES, QV__REC_RLOG };
+
+/* window: the nodes kept at least, rounded up to whole chunks; 0 all. */
+qv__recorder *qv__rec_create(uint64_t window);
 /* Frees everything; every task must be done (the runtime is stopped). */
 void          qv__rec_destroy(qv__recorder *r);
 /* Appends the node for task id (== base + nodes.n); NULL when out of
@@ -106,6 +131,11 @@ int           qv__rec_edge(qv__recorder *r, uint64_t src, uint64_t dst, uint64_t
  * to be freed once no reader holds them and the nodes are done. Under
  * submit_mu. 0 or -1 when out of memory (nothing is forgotten then). */
 int  qv__rec_forget(qv__recorder *r, uint64_t base);
+/* Frees the chunks slid out of the window that no one can touch any more:
+ * those of done nodes, when no reader holds read_mu. have_read_mu: the
+ * caller holds it exclusively; else it is tried, never waited for. Under
+ * submit_mu. */
+void qv__rec_reclaim(qv__recorder *r, bool have_read_mu);
 /* Waits until nodes [from, to) of chunk array c are done. Never from a
  * thread that runs tasks: the node of its own task may be among them. */
 void qv__rec_wait_nodes(void *const *c, uint64_t from, uint64_t to);
