@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -473,6 +474,75 @@ static void signal_handler_reads_an_output(void **state)
     alarm(0);
 }
 
+/* The same with a process-wide timer: its signal goes to any thread that
+ * does not block it, here mostly a second application thread that sleeps
+ * (the caller blocks signals during its deferred calls, the runtime's
+ * threads always), whose handler then waits on the output's pages while
+ * the caller keeps rewriting them. Every value read is the output before
+ * the first call or after one, never an empty page's. */
+static atomic_ulong g_on_other, g_bad_reads;
+static atomic_int g_stop_sleeper;
+
+static void read_watched_anywhere(int sig)
+{
+    (void)sig;
+    float v = g_watched[100];
+    if (v != 100.0f && v != 2.0f * 101.0f + 1.0f)
+        atomic_fetch_add(&g_bad_reads, 1);
+    if (!pthread_equal(pthread_self(), g_caller))
+        atomic_fetch_add(&g_on_other, 1);
+    atomic_fetch_add(&g_handled_sigs, 1);
+}
+
+static void *sleeper(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&g_stop_sleeper)) {
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    return NULL;
+}
+
+static void timer_signal_on_another_thread_reads_an_output(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 1);
+    float *x = fresh(1), *y = fresh(0);
+    g_watched = y;
+    g_caller = pthread_self();
+    atomic_store(&g_handled_sigs, 0);
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = read_watched_anywhere;
+    sa.sa_flags = SA_RESTART;
+    assert_int_equal(sigaction(SIGUSR2, &sa, &old), 0);
+    atomic_store(&g_stop_sleeper, 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, sleeper, NULL), 0);
+    struct sigevent ev = {.sigev_notify = SIGEV_SIGNAL, .sigev_signo = SIGUSR2};
+    timer_t tm;
+    assert_int_equal(timer_create(CLOCK_MONOTONIC, &ev, &tm), 0);
+    struct itimerspec every = {{0, 200000}, {0, 200000}}, off = {{0, 0}, {0, 0}};
+    assert_int_equal(timer_settime(tm, 0, &every, NULL), 0);
+    for (unsigned i = 0; i < 5000; i++)
+        assert_int_equal(scale(x, y, N), 0);
+    assert_int_equal(timer_settime(tm, 0, &off, NULL), 0);
+    assert_int_equal(timer_delete(tm), 0);
+    atomic_store(&g_stop_sleeper, 1);
+    pthread_join(t, NULL);
+    sigaction(SIGUSR2, &old, NULL);
+    print_message("%lu signals, %lu on the other thread\n",
+                  (unsigned long)atomic_load(&g_handled_sigs),
+                  (unsigned long)atomic_load(&g_on_other));
+    assert_true(y[3] == 9.0f);
+    assert_true(atomic_load(&g_handled_sigs) > 0);
+    assert_int_equal(atomic_load(&g_bad_reads), 0);
+    munmap(x, N * sizeof(float));
+    munmap(y, N * sizeof(float));
+    alarm(0);
+}
+
 #ifndef QV_SANITIZED
 /* glibc's malloc owns these pages (the sanitizers bring their own). */
 
@@ -557,6 +627,7 @@ int main(void)
         cmocka_unit_test(moved_onto_an_unmapped_output),
         cmocka_unit_test(output_in_memory_grown_by_mremap),
         cmocka_unit_test(signal_handler_reads_an_output),
+        cmocka_unit_test(timer_signal_on_another_thread_reads_an_output),
 #ifndef QV_SANITIZED
         cmocka_unit_test(heap_array_like_a_chunk_is_synchronous),
         cmocka_unit_test(arena_heap_pages_are_synchronous),
