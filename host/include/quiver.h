@@ -158,7 +158,8 @@ typedef struct qv_options {
     uint64_t    record_window; /* the recorded graph keeps the last this many
                                 * tasks at least (rounded up to 32768), and
                                 * forgets older ones, so that a long run's
-                                * memory stays bounded (about 90 bytes a task:
+                                * memory stays bounded (about 90 bytes a task
+                                * with one edge, 24 more per further edge:
                                 * 1 << 20 is ~100 MB); 0 = keep every task
                                 * until qv_graph_reset */
 } qv_options;

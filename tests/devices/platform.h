@@ -10,8 +10,10 @@
 
 /* A runtime on config/quiver.yaml with 2 CPU workers and no model cache;
  * *classes gets a bit (1 << qv_class) per class present. NULL (with the
- * reason on stderr) when it cannot be created. */
-static inline qv_runtime *qv_test_default_runtime(unsigned *classes)
+ * reason on stderr) when it cannot be created. _window: with that
+ * qv_options.record_window. */
+static inline qv_runtime *qv_test_default_runtime_window(unsigned *classes,
+                                                         uint64_t record_window)
 {
     *classes = 0;
     char cfg[1024];
@@ -21,6 +23,7 @@ static inline qv_runtime *qv_test_default_runtime(unsigned *classes)
     o.ncpu = 2;
     o.config = cfg;
     o.perfmodel_dir = "";
+    o.record_window = record_window;
     qv_runtime *rt;
     if (qv_runtime_create(&o, &rt)) {
         fprintf(stderr, "runtime: %s\n", qv_last_error());
@@ -32,6 +35,11 @@ static inline qv_runtime *qv_test_default_runtime(unsigned *classes)
         *classes |= 1u << di.cls;
     }
     return rt;
+}
+
+static inline qv_runtime *qv_test_default_runtime(unsigned *classes)
+{
+    return qv_test_default_runtime_window(classes, QV_RECORD_WINDOW_DEFAULT);
 }
 
 /* The default runtime for a test that needs device class cls: fails the

@@ -69,11 +69,11 @@ typedef struct sig {
     int sets; /* buffer sets for y, re, im: FR (one per frame) or 1 */
 } sig;
 
-static void sig_open(sig *S, int sets)
+static void sig_open_window(sig *S, int sets, uint64_t window)
 {
     unsigned have;
     memset(S, 0, sizeof *S);
-    S->rt = qv_test_default_runtime(&have);
+    S->rt = qv_test_default_runtime_window(&have, window);
     assert_non_null(S->rt);
     if (!(have & (1u << QV_CLASS_FPGA))) {
         qv_runtime_destroy(S->rt);
@@ -115,6 +115,11 @@ static void sig_open(sig *S, int sets)
         assert_int_equal(qv_buf_register(S->rt, S->im[f], sizeof S->im[f], &S->bim[f]),
                          0);
     }
+}
+
+static void sig_open(sig *S, int sets)
+{
+    sig_open_window(S, sets, QV_RECORD_WINDOW_DEFAULT);
 }
 
 /* Frame f as one entry of region "signal". */
@@ -313,6 +318,52 @@ static void failed_fused_launch_runs_on_the_cpu(void **state)
     sig_close(&S, true);
 }
 
+static void nothing(const qv_call *c)
+{
+    (void)c;
+}
+
+/* The recorder's window forgets the entry a fused plan was compiled from
+ * long before the plan is re-made (its replayed entries record fewer nodes
+ * than tasks, so a re-plan cannot start from them): the board fails after
+ * three windows of other tasks, and the re-plan without it starts from the
+ * plan's own copy of that entry, with the CPU's cost of fir, which never
+ * ran there, guessed from the board's. */
+static void fused_replan_after_the_window_moved(void **state)
+{
+    (void)state;
+    enum { WINDOW = 32768 };
+    static sig S;
+    sig_open_window(&S, FR, WINDOW);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    uint64_t replans = ri.replans;
+    qv_func *nop;
+    assert_int_equal(qv_func_create(S.rt, "nop", NULL, 0, &nop), 0);
+    assert_int_equal(qv_func_set_cpu(nop, nothing), 0);
+    for (int i = 0; i < 3 * WINDOW; i++)
+        assert_int_equal(qv_submit(S.rt, nop, NULL, 0), 0);
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    qv_node_info ni;
+    assert_int_equal(qv_graph_node(S.rt, 0, &ni), QV_ENOENT); /* forgotten */
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    for (int f = 0; f < FR; f++)
+        frame(&S, f);
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    for (int r = 0; r < 40 && info(&S).replans == replans; r++)
+        for (int f = 0; f < FR; f++) {
+            frame(&S, f);
+            assert_int_equal(qv_wait_all(S.rt), 0);
+        }
+    ri = info(&S);
+    print_message("re-plans %llu (%s)\n", (unsigned long long)ri.replans,
+                  ri.last_error[0] ? ri.last_error : ri.last_replan_reason);
+    assert_string_equal(ri.last_error, "");
+    assert_true(ri.replans > replans);
+    sig_close(&S, true);
+}
+
 /* A second thread loops over the host's accesses to the chain's buffers,
  * the input rewritten and the intermediates and the output read, while the
  * main thread replays the fused chain on the same buffers, frame after
@@ -423,6 +474,7 @@ int main(void)
         cmocka_unit_test(host_write_snapshots_the_input),
         cmocka_unit_test(nonzero_input_keeps_the_chain),
         cmocka_unit_test(failed_fused_launch_runs_on_the_cpu),
+        cmocka_unit_test(fused_replan_after_the_window_moved),
         cmocka_unit_test(host_thread_races_the_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

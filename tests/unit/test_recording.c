@@ -452,6 +452,28 @@ static void a_long_run_keeps_its_window(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A window too large to add a chunk to keeps everything (it wrapped
+ * around to a window of none and crashed the first submission). */
+static void a_huge_window_keeps_everything(void **state)
+{
+    (void)state;
+    static double x[8];
+    qv_runtime *rt = make_runtime_window(UINT64_MAX - 32768);
+    qv_func *poke;
+    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
+    qv_func_set_cpu(poke, nothing);
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(qv_submit(rt, poke, (qv_arg[]){ QV_BUF(b) }, 1), 0);
+    qv_graph_info gi;
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(gi.nodes, 10);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(rt);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -460,6 +482,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(read_only_tasks_are_bounded),
         cmocka_unit_test(readers_while_the_window_slides),
         cmocka_unit_test(a_long_run_keeps_its_window),
+        cmocka_unit_test(a_huge_window_keeps_everything),
     };
     if (argc > 1) /* a test name (or glob) to run only that */
         cmocka_set_test_filter(argv[1]);

@@ -72,13 +72,15 @@ void qv__rplan_release(qv__rplan *p)
     free(p->chain);
     free(p->chains);
     free(p->node_pos);
+    qv__frozen_free(&p->src);
     free(p);
 }
 
 static void *loop_main(void *arg);
 
-bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, const uint64_t *pref, uint32_t n,
-                  uint64_t sig, bool replan, int cls, double x, const char *reason)
+bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, qv__rplan *from,
+                  const uint64_t *pref, uint32_t n, uint64_t sig, bool replan, int cls,
+                  double x, const char *reason)
 {
     uint64_t *copy = malloc((n ? n : 1) * sizeof *copy);
     if (!copy)
@@ -88,6 +90,10 @@ bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, const uint64_t *pref,
     r->job_pref = copy;
     r->job_lo = lo;
     r->job_hi = hi;
+    if (from)
+        atomic_fetch_add_explicit(&from->refs, 1, memory_order_relaxed);
+    qv__rplan_release(r->job_from);
+    r->job_from = from;
     r->job_n = n;
     r->job_sig = sig;
     r->want_replan = replan;
@@ -256,17 +262,21 @@ static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
 /* Plans nodes [lo, hi) (n tasks) on the devices in service into *out,
  * with the costs on class drift_cls scaled by drift_x (scale_class; -1:
  * none). 0, or an error with why. */
-static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, uint32_t n,
-                   int drift_cls, double drift_x, bool no_fuse, double fuse_scale,
-                   qv__rplan **out, char *why, size_t wn)
+static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
+                   const qv__frozen *from, uint32_t n, int drift_cls, double drift_x,
+                   bool no_fuse, double fuse_scale, qv__rplan **out, char *why, size_t wn)
 {
     qv_dag *g = NULL;
     qv_plat *p = NULL;
     qv_plan *pl = NULL;
     qv__rplan *rp = NULL;
+    qv__frozen src = {0};
     unsigned dev_of[QV__MAX_DEVICES];
     uint64_t gen = atomic_load(&rt->loop->dev_gen);
-    int rc = qv__graph_range_to_dag(rt, name, lo, hi, &g);
+    int rc = from ? qv__graph_frozen_to_dag(rt, name, from, &g)
+                  : qv__graph_range_to_dag(rt, name, lo, hi, &src, &g);
+    if (!rc && from && (rc = qv__frozen_dup(from, &src)) != 0)
+        qv__fail(rc, "out of memory");
     if (rc) {
         snprintf(why, wn, "graph: %.200s", qv_last_error());
         goto out;
@@ -332,8 +342,8 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi, u
         used |= 1u << dev;
     }
     rp->ndev = (unsigned)__builtin_popcount(used);
-    rp->src_lo = lo;
-    rp->src_hi = hi;
+    rp->src = src;
+    memset(&src, 0, sizeof src);
     if ((rc = take_chains(rt, pl, rp)) != 0) {
         snprintf(why, wn, "out of memory");
         goto out;
@@ -354,6 +364,7 @@ out:
         rp = NULL;
     }
     *out = rp;
+    qv__frozen_free(&src);
     qv_plan_destroy(pl);
     qv_plat_destroy(p);
     qv_dag_destroy(g);
@@ -641,16 +652,15 @@ static void *loop_main(void *arg)
             if (ok && !r->want_compile && !l->stop &&
                 judge(rt, r, p, &m, why, sizeof why, &cls, &x)) {
                 r->neager = 0; /* eager entries ran on the machine as it was */
-                qv__loop_job(r, p->nchains ? p->src_lo : lo, p->nchains ? p->src_hi : hi,
-                             p->pref, p->n, p->sig, true, cls, x, why);
+                qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig, true,
+                             cls, x, why);
             } else if (ok && !r->want_compile && !l->stop &&
                        loses(rt, r, p, &m, why, sizeof why)) {
                 if (p->nchains && !r->no_fuse) { /* the fused chains first */
                     r->no_fuse = true;
                     strncat(why, "; planned without fused kernels",
                             sizeof why - strlen(why) - 1);
-                    qv__loop_job(r, p->src_lo, p->src_hi, p->pref, p->n, p->sig, true, -1, 1,
-                                 why);
+                    qv__loop_job(r, lo, hi, p, p->pref, p->n, p->sig, true, -1, 1, why);
                 } else { /* eager placement wins: the region runs eagerly */
                     qv__log(2, "region %s: %s; it runs eagerly", name, why);
                     snprintf(r->reason, sizeof r->reason, "%.100s; runs eagerly", why);
@@ -670,6 +680,8 @@ static void *loop_main(void *arg)
         if (!r->want_compile || l->stop)
             continue;
         uint64_t lo = r->job_lo, hi = r->job_hi, sig = r->job_sig;
+        qv__rplan *from = r->job_from;
+        r->job_from = NULL;
         uint32_t n = r->job_n;
         uint64_t *pref = r->job_pref;
         bool replan = r->want_replan;
@@ -684,8 +696,9 @@ static void *loop_main(void *arg)
         bool no_fuse = r->job_no_fuse;
         double fuse_scale = r->job_fuse_scale;
         pthread_mutex_unlock(&l->mu);
-        int rc = compile(rt, name, lo, hi, n, drift_cls, drift_x, no_fuse, fuse_scale, &p, why,
-                         sizeof why);
+        int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, n, drift_cls, drift_x,
+                         no_fuse, fuse_scale, &p, why, sizeof why);
+        qv__rplan_release(from);
         if (rc) {
             qv__log(1, "region %s: not %s: %s", name, replan ? "re-planned" : "compiled",
                     why);

@@ -419,10 +419,10 @@ static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
         return;
     }
     uint64_t lo = s->lo, hi = s->hi;
+    qv__rplan *from = NULL;
     if (s->nodes != s->ntasks && r->plan && r->plan->sig == sig && r->plan->nchains) {
         /* Replayed with fused chains: the graph the plan came from. */
-        lo = r->plan->src_lo;
-        hi = r->plan->src_hi;
+        from = r->plan;
     } else if (hi - lo != s->ntasks || s->nodes != s->ntasks) {
         /* Other threads' tasks came in between: the entry is not one range
          * of the graph. The next entry may be. */
@@ -430,7 +430,7 @@ static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
                 r->name);
         return;
     }
-    if (!qv__loop_job(r, lo, hi, s->pref, (uint32_t)s->ntasks, sig, replan, -1, 1,
+    if (!qv__loop_job(r, lo, hi, from, s->pref, (uint32_t)s->ntasks, sig, replan, -1, 1,
                       reason)) {
         snprintf(r->error, sizeof r->error, "not compiled: out of memory");
         return;
@@ -754,6 +754,7 @@ void qv__region_free(qv_runtime *rt)
             qv__rplan_release(r->plan);
         if (r->meas_plan)
             qv__rplan_release(r->meas_plan);
+        qv__rplan_release(r->job_from);
         free(r->job_pref);
         free(r);
     }

@@ -13,6 +13,7 @@
 #define QV_CORE_REGION_H
 
 #include "core/internal.h"
+#include "trace/graph.h"
 
 /* A compiled plan as the replay reads it: per task of the entry, in
  * submission order, the signature of the entry up to and including that
@@ -44,9 +45,10 @@ typedef struct qv__rplan {
      * plan each is (a chain's fused launch is its last task's). */
     uint32_t nnodes;
     uint32_t *node_pos;
-    /* The recorded entry it was compiled from: a re-plan starts from it
-     * when replayed entries are fused (their graph is not the entry's). */
-    uint64_t src_lo, src_hi;
+    /* The recorded entry it was compiled from, kept (the recorder's window
+     * may forget it): a re-plan starts from it when replayed entries are
+     * fused (their graph is not the entry's). */
+    qv__frozen src;
 } qv__rplan;
 
 void qv__rplan_release(qv__rplan *p);
@@ -91,6 +93,8 @@ struct qv__region {
     bool queued;
     bool want_compile, want_replan;
     uint64_t job_lo, job_hi;
+    qv__rplan *job_from;    /* a reference, or NULL: compile from its src,
+                             * not from [job_lo, job_hi) */
     uint32_t job_n;
     uint64_t job_sig;
     uint64_t *job_pref;     /* owned */
@@ -139,12 +143,14 @@ struct qv__loop {
     char dev_why[160];
 };
 
-/* Sets r's compile job: nodes [lo, hi), their n prefix signatures (copied)
+/* Sets r's compile job: nodes [lo, hi), or (from not NULL) the recorded
+ * entry plan `from` was compiled from; their n prefix signatures (copied)
  * and the entry's signature; a drift re-plan names the drifted class and
  * its factor (cls -1: none). Under loop->mu. False when out of memory (the
  * job is then unchanged). */
-bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, const uint64_t *pref, uint32_t n,
-                  uint64_t sig, bool replan, int cls, double x, const char *reason);
+bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, qv__rplan *from,
+                  const uint64_t *pref, uint32_t n, uint64_t sig, bool replan, int cls,
+                  double x, const char *reason);
 
 /* What r's current plan predicts for an entry: its makespan calibrated by
  * the entries measured so far; 0 without a plan. Under loop->mu. */

@@ -64,6 +64,9 @@ void qv__gview_free(qv__gview *g)
     memset(g, 0, sizeof *g);
 }
 
+static int funcs_snapshot(qv_runtime *rt, qv__gview *g);
+static int analyse(qv__gview *g, int rc);
+
 /* Whether a reader or a reset may wait for the nodes recorded so far: not
  * from inside a task (its own node may be among them), nor while tasks
  * wait for a buffer the host holds (where qv_wait_all returns QV_EDEADLK:
@@ -105,12 +108,7 @@ static int snapshot(qv_runtime *rt, qv__gview *g, uint64_t lo, uint64_t hi)
     g->off = lo - g->base;
     g->base = lo;
     g->n = hi - lo;
-    pthread_mutex_lock(&rt->reg_mu);
-    g->nfuncs = rt->nfuncs;
-    g->funcs = malloc((g->nfuncs ? g->nfuncs : 1) * sizeof *g->funcs);
-    if (g->funcs && g->nfuncs)
-        memcpy(g->funcs, rt->funcs, g->nfuncs * sizeof *g->funcs);
-    pthread_mutex_unlock(&rt->reg_mu);
+    funcs_snapshot(rt, g);
     uint64_t e0 = 0, e1 = ne;
     if (ec) {
         while (e0 < e1) {
@@ -239,6 +237,87 @@ int qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *g
     g->rec = rt->rec;
     pthread_rwlock_rdlock(&g->rec->read_mu);
     int rc = snapshot(rt, g, lo, hi);
+    /* The tasks recorded so far, not those submitted while we wait. */
+    if (!rc && g->wait)
+        qv__rec_wait_nodes(g->nodes, g->off, g->off + g->n);
+    return analyse(g, rc);
+}
+
+/* Copies the function table (rt->funcs may be reallocated meanwhile). */
+static int funcs_snapshot(qv_runtime *rt, qv__gview *g)
+{
+    pthread_mutex_lock(&rt->reg_mu);
+    g->nfuncs = rt->nfuncs;
+    g->funcs = malloc((g->nfuncs ? g->nfuncs : 1) * sizeof *g->funcs);
+    if (g->funcs && g->nfuncs)
+        memcpy(g->funcs, rt->funcs, g->nfuncs * sizeof *g->funcs);
+    pthread_mutex_unlock(&rt->reg_mu);
+    return g->funcs ? 0 : QV_ENOMEM;
+}
+
+int qv__gview_build_frozen(qv_runtime *rt, const qv__frozen *f, qv__gview *g)
+{
+    memset(g, 0, sizeof *g);
+    g->rt = rt;
+    g->n = f->n;
+    g->m = f->m;
+    /* The chunk pointers into the one array the nodes are in. */
+    size_t nc = (size_t)((f->n + QV__REC_CHUNK - 1) / QV__REC_CHUNK);
+    g->nodes = malloc((nc ? nc : 1) * sizeof *g->nodes);
+    g->e = malloc((f->m ? f->m : 1) * sizeof *g->e);
+    int rc = g->nodes && g->e ? funcs_snapshot(rt, g) : QV_ENOMEM;
+    if (!rc) {
+        for (size_t k = 0; k < nc; k++)
+            g->nodes[k] = f->nodes + k * QV__REC_CHUNK;
+        memcpy(g->e, f->e, f->m * sizeof *g->e);
+    }
+    return analyse(g, rc);
+}
+
+int qv__gview_freeze(const qv__gview *g, qv__frozen *f)
+{
+    memset(f, 0, sizeof *f);
+    f->nodes = malloc((g->n ? g->n : 1) * sizeof *f->nodes);
+    f->e = malloc((g->m ? g->m : 1) * sizeof *f->e);
+    if (!f->nodes || !f->e) {
+        qv__frozen_free(f);
+        return QV_ENOMEM;
+    }
+    for (uint64_t i = 0; i < g->n; i++)
+        f->nodes[i] = qv__gview_node(g, i);
+    memcpy(f->e, g->e, g->m * sizeof *f->e);
+    f->n = g->n;
+    f->m = g->m;
+    return 0;
+}
+
+int qv__frozen_dup(const qv__frozen *from, qv__frozen *to)
+{
+    memset(to, 0, sizeof *to);
+    to->nodes = malloc((from->n ? from->n : 1) * sizeof *to->nodes);
+    to->e = malloc((from->m ? from->m : 1) * sizeof *to->e);
+    if (!to->nodes || !to->e) {
+        qv__frozen_free(to);
+        return QV_ENOMEM;
+    }
+    memcpy(to->nodes, from->nodes, from->n * sizeof *to->nodes);
+    memcpy(to->e, from->e, from->m * sizeof *to->e);
+    to->n = from->n;
+    to->m = from->m;
+    return 0;
+}
+
+void qv__frozen_free(qv__frozen *f)
+{
+    free(f->nodes);
+    free(f->e);
+    memset(f, 0, sizeof *f);
+}
+
+/* The analysis of a view whose nodes and edges are in place (rc: how
+ * getting them went): durations, merged edges, the critical path. */
+static int analyse(qv__gview *g, int rc)
+{
     uint64_t n = g->n;
     if (!rc) {
         g->dur_us = calloc(n ? n : 1, sizeof *g->dur_us);
@@ -250,9 +329,6 @@ int qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *g
         qv__gview_free(g);
         return qv__fail(QV_ENOMEM, "out of memory analysing the graph");
     }
-    /* The tasks recorded so far, not those submitted while we wait. */
-    if (g->wait)
-        qv__rec_wait_nodes(g->nodes, g->off, g->off + n);
 
     qsort(g->e, g->m, sizeof *g->e, cmp_edge);
     uint64_t m = 0;

@@ -60,6 +60,23 @@ int  qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
                     void (*fn)(void *arg, uint64_t i, const qv__node *nd), void *arg);
 void qv__gview_free(qv__gview *g);
 
+/* A recorded range kept apart from the recorder: the run-time loop's plan
+ * keeps the entry it was compiled from, which the window (recorder.h) may
+ * forget while the plan lives. Nodes copied (done ones with their times),
+ * edges merged, ids relative to the range. */
+typedef struct qv__frozen {
+    qv__node *nodes;
+    qv__edge *e;
+    uint64_t  n, m;
+} qv__frozen;
+/* Copies view g into *f (empty first); 0 or QV_ENOMEM. */
+int  qv__gview_freeze(const qv__gview *g, qv__frozen *f);
+int  qv__frozen_dup(const qv__frozen *from, qv__frozen *to);
+void qv__frozen_free(qv__frozen *f);
+/* A view of f, as qv__gview_build_range gives of the range it was taken
+ * from (no lock held; f must outlive the view). 0 or QV_ENOMEM. */
+int  qv__gview_build_frozen(qv_runtime *rt, const qv__frozen *f, qv__gview *g);
+
 /* Node i of the view, copied: its times, worker, class and board time are
  * zero unless it is done (no copy races with the worker finishing it). */
 qv__node        qv__gview_node(const qv__gview *g, uint64_t i);

@@ -15,8 +15,8 @@ qv__recorder *qv__rec_create(uint64_t window)
     qv__recorder *r = calloc(1, sizeof(qv__recorder));
     if (!r)
         return NULL;
-    if (window > UINT64_MAX - QV__REC_CHUNK)
-        window = 0;
+    if (window > UINT64_MAX / 4)
+        window = 0; /* no run records that many: keep all (and no overflow) */
     r->window = (window + QV__REC_CHUNK - 1) / QV__REC_CHUNK * QV__REC_CHUNK;
     /* Readers first (glibc's default, made explicit): a task that reads the
      * graph while another thread's reader waits for that task, and a reset
@@ -201,7 +201,6 @@ static void slide(qv__recorder *r)
         return;
     drop_first(&r->nodes);
     r->base += QV__REC_CHUNK;
-    r->slid += QV__REC_CHUNK;
     while (r->edges.len > 1 &&
            ((const qv__edge *)r->edges.c[0])[QV__REC_CHUNK - 1].dst < r->base &&
            !keep_slid(r, r->edges.c[0], QV__REC_EDGES))

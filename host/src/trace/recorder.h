@@ -98,7 +98,6 @@ struct qv__recorder {
     size_t nretired;
     /* Nodes kept at least (a multiple of QV__REC_CHUNK); 0 keeps all. */
     uint64_t window;
-    uint64_t slid;      /* nodes slid out of the window so far */
     /* Chunks slid out and not freed yet (readers may hold them, nodes may
      * be running), and one chunk of each kind (nodes, edges, reader log)
      * kept for reuse: a long run then recycles its memory instead of

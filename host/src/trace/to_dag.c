@@ -42,13 +42,30 @@ static int fill(const qv__gview *v, qv_dag *g, bool by_kernel)
         int rc = qv_dag_add_node(g, (int64_t)i, func_name(v, i, by_kernel), &ni);
         if (rc)
             return qv__fail(rc, "graph export: %s", qv_strerror(rc));
+        /* What it took where it ran (an emulated board's run: what the
+         * board took). */
+        double own = nd.board_us > 0 ? (double)nd.board_us : v->dur_us[i];
         for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
-            double us;
-            if (c == nd.cls) /* an emulated board's run: what the board took */
-                us = nd.board_us > 0 ? (double)nd.board_us : v->dur_us[i];
-            else if (!fn || !qv__func_can(fn, (qv_class)c) ||
-                     qv__perf_get(fn->perf[c], nd.memory, &us, NULL, NULL) != 0)
-                continue;
+            double us = own;
+            if (c != nd.cls) {
+                if (!fn || !qv__func_can(fn, (qv_class)c))
+                    continue;
+                if (qv__perf_get(fn->perf[c], nd.memory, &us, NULL, NULL) != 0) {
+                    /* For planning, the CPU, when the function runs there
+                     * but has no model at this size yet, gets the time the
+                     * node took where it ran: a guess that the next
+                     * entries' measurements correct. Without it, a region
+                     * whose chains ran on a board that then failed could
+                     * not be planned again (no cost on the classes left).
+                     * Only the CPU: a guess for a device that may be many
+                     * times slower (PoCL) would draw work onto it, and the
+                     * plan's first entries there would calibrate that as
+                     * normal. Exports show only what was measured. */
+                    if (!by_kernel || c != QV_CLASS_CPU || !(own > 0))
+                        continue;
+                    us = own;
+                }
+            }
             if (cls[c] < 0 && (cls[c] = qv_dag_class(g, qv_class_name((qv_class)c))) < 0)
                 return qv__fail(cls[c], "graph export: %s", qv_strerror(cls[c]));
             g->cost[(size_t)ni * g->nclass + (uint32_t)cls[c]] = us;
@@ -85,35 +102,56 @@ static int fill(const qv__gview *v, qv_dag *g, bool by_kernel)
               : 0;
 }
 
-static int convert(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                   bool by_kernel, qv_dag **out)
+/* The dag of view v (freed here); *keep, when asked, the view frozen. */
+static int convert(qv__gview *v, const char *name, bool by_kernel, qv__frozen *keep,
+                   qv_dag **out)
 {
-    *out = NULL;
-    qv__gview v;
-    int rc = qv__gview_build_range(rt, lo, hi, &v);
-    if (rc)
-        return rc;
     qv_dag *g;
-    if ((rc = qv_dag_create(name ? name : "quiver", &g))) {
-        qv__gview_free(&v);
+    int rc = keep ? qv__gview_freeze(v, keep) : 0;
+    if (rc) {
+        qv__gview_free(v);
         return qv__fail(rc, "graph export: out of memory");
     }
-    rc = fill(&v, g, by_kernel);
-    qv__gview_free(&v);
-    if (rc)
+    if ((rc = qv_dag_create(name ? name : "quiver", &g))) {
+        qv__gview_free(v);
+        if (keep)
+            qv__frozen_free(keep);
+        return qv__fail(rc, "graph export: out of memory");
+    }
+    rc = fill(v, g, by_kernel);
+    qv__gview_free(v);
+    if (rc) {
         qv_dag_destroy(g);
-    else
+        if (keep)
+            qv__frozen_free(keep);
+    } else {
         *out = g;
+    }
     return rc;
 }
 
 int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out)
 {
-    return convert(rt, name, 0, UINT64_MAX, false, out);
+    *out = NULL;
+    qv__gview v;
+    int rc = qv__gview_build_range(rt, 0, UINT64_MAX, &v);
+    return rc ? rc : convert(&v, name, false, NULL, out);
 }
 
 int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                           qv_dag **out)
+                           qv__frozen *keep, qv_dag **out)
 {
-    return convert(rt, name, lo, hi, true, out);
+    *out = NULL;
+    qv__gview v;
+    int rc = qv__gview_build_range(rt, lo, hi, &v);
+    return rc ? rc : convert(&v, name, true, keep, out);
+}
+
+int qv__graph_frozen_to_dag(qv_runtime *rt, const char *name, const qv__frozen *f,
+                            qv_dag **out)
+{
+    *out = NULL;
+    qv__gview v;
+    int rc = qv__gview_build_frozen(rt, f, &v);
+    return rc ? rc : convert(&v, name, true, NULL, out);
 }

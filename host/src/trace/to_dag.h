@@ -6,6 +6,7 @@
 
 #include "core/internal.h"
 #include "qvpart.h"
+#include "trace/graph.h"
 
 /*
  * The nodes recorded so far (waited for as qv__gview_build waits) as a
@@ -26,6 +27,10 @@ int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out);
  * bound to a catalog kernel is named as the function the kernel implements
  * (the catalog's name for it, which the planner matches kernels by). */
 int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                           qv_dag **out);
+                           qv__frozen *keep, qv_dag **out);
+/* keep: NULL, or where the range is kept as it was read (the plan's source,
+ * for re-plans after the window forgot it). The same from a kept range. */
+int qv__graph_frozen_to_dag(qv_runtime *rt, const char *name, const qv__frozen *f,
+                            qv_dag **out);
 
 #endif
