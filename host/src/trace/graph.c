@@ -274,36 +274,37 @@ int qv__gview_build_frozen(qv_runtime *rt, const qv__frozen *f, qv__gview *g)
     return analyse(g, rc);
 }
 
-int qv__gview_freeze(const qv__gview *g, qv__frozen *f)
+/* Room for n nodes and m edges in f; 0 or QV_ENOMEM (f empty then). */
+static int frozen_alloc(qv__frozen *f, uint64_t n, uint64_t m)
 {
     memset(f, 0, sizeof *f);
-    f->nodes = malloc((g->n ? g->n : 1) * sizeof *f->nodes);
-    f->e = malloc((g->m ? g->m : 1) * sizeof *f->e);
+    f->nodes = malloc((n ? n : 1) * sizeof *f->nodes);
+    f->e = malloc((m ? m : 1) * sizeof *f->e);
     if (!f->nodes || !f->e) {
         qv__frozen_free(f);
         return QV_ENOMEM;
     }
+    f->n = n;
+    f->m = m;
+    return 0;
+}
+
+int qv__gview_freeze(const qv__gview *g, qv__frozen *f)
+{
+    if (frozen_alloc(f, g->n, g->m))
+        return QV_ENOMEM;
     for (uint64_t i = 0; i < g->n; i++)
         f->nodes[i] = qv__gview_node(g, i);
     memcpy(f->e, g->e, g->m * sizeof *f->e);
-    f->n = g->n;
-    f->m = g->m;
     return 0;
 }
 
 int qv__frozen_dup(const qv__frozen *from, qv__frozen *to)
 {
-    memset(to, 0, sizeof *to);
-    to->nodes = malloc((from->n ? from->n : 1) * sizeof *to->nodes);
-    to->e = malloc((from->m ? from->m : 1) * sizeof *to->e);
-    if (!to->nodes || !to->e) {
-        qv__frozen_free(to);
+    if (frozen_alloc(to, from->n, from->m))
         return QV_ENOMEM;
-    }
     memcpy(to->nodes, from->nodes, from->n * sizeof *to->nodes);
     memcpy(to->e, from->e, from->m * sizeof *to->e);
-    to->n = from->n;
-    to->m = from->m;
     return 0;
 }
 
