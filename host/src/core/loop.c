@@ -717,10 +717,24 @@ static void *loop_main(void *arg)
         }
         pthread_mutex_lock(&l->mu);
         r->want_compile = false;
-        if (rc)
+        if (rc) {
             snprintf(r->error, sizeof r->error, "%s", why);
-        else
+            uint64_t gen = atomic_load(&l->dev_gen);
+            if (replan && r->plan && r->plan->dev_gen != gen) {
+                /* A plan for devices that changed, not re-made: every
+                 * entry would ask again (and fail again, and say so).
+                 * The region runs eagerly instead, which places its tasks
+                 * on the devices there are, until the devices change. */
+                qv__log(2, "region %s: runs eagerly until the devices change", name);
+                snprintf(r->reason, sizeof r->reason, "%.80s; runs eagerly", reason);
+                r->lost = true;
+                r->lost_gen = gen;
+                qv__rplan_release(r->plan);
+                r->plan = NULL;
+            }
+        } else {
             publish(rt, r, p, replan, reason);
+        }
     }
     pthread_mutex_unlock(&l->mu);
     return NULL;
