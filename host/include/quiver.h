@@ -363,7 +363,9 @@ QV_API int qv_wait_all(qv_runtime *rt);
  * "implicit:") on the calling thread: the tasks this thread submits until
  * qv_region_end are one entry of the region. Regions do not nest:
  * QV_EBUSY when this thread has a region open. QV_EINVAL for a NULL or
- * destroyed runtime or a bad name. Submissions since this thread's last
+ * destroyed runtime or a bad name. QV_E2BIG for a new name past the 4096
+ * a runtime keeps (name regions by the code they run, not by iteration).
+ * Submissions since this thread's last
  * qv_wait_all that an explicit region cuts off count as no implicit entry. */
 QV_API int qv_region_begin(qv_runtime *rt, const char *name);
 

@@ -286,6 +286,19 @@ static void destroyed_runtime(void **state)
     assert_int_equal(qv_func_set_cpu(f, cpu_nop), QV_EINVAL);
     assert_int_equal(qv_func_create(r, "g", NULL, 0, &f), QV_EINVAL);
     assert_int_equal(qv_runtime_shutdown(r), QV_EINVAL);
+    /* The graph and the models, too (adversarial finding: reset and save
+     * returned 0, the exports QV_ENOENT). */
+    qv_graph_info gi;
+    qv_node_info ni;
+    assert_int_equal(qv_graph_reset(r), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "destroyed"));
+    assert_int_equal(qv_graph_info_get(r, &gi), QV_EINVAL);
+    assert_int_equal(qv_graph_node(r, 0, &ni), QV_EINVAL);
+    assert_int_equal(qv_graph_write(r, "g", "/dev/null"), QV_EINVAL);
+    assert_int_equal(qv_graph_write_dot(r, "/dev/null"), QV_EINVAL);
+    assert_int_equal(qv_trace_write(r, "/dev/null"), QV_EINVAL);
+    assert_int_equal(qv_perfmodel_save(r), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "destroyed"));
     qv_runtime_destroy(r); /* twice: nothing happens */
 }
 

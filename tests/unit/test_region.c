@@ -397,6 +397,191 @@ static void hot_region_compiles_once(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* One entry of region `name`: the two bodies on bs. */
+static void entry(fixture *fx, const char *name, bufs *bs)
+{
+    assert_int_equal(qv_region_begin(fx->rt, name), 0);
+    body(fx, bs->b[0], bs->b[1], bs->b[2]);
+    body(fx, bs->b[2], bs->b[1], bs->b[0]);
+    assert_int_equal(qv_region_end(fx->rt), 0);
+    assert_int_equal(qv_wait_all(fx->rt), 0);
+}
+
+/* Entries of `name` until one replays (at most 60 s). */
+static qv_region_info entries_until_replayed(fixture *fx, const char *name, bufs *bs)
+{
+    double t0 = now_s();
+    qv_region_info ri;
+    do {
+        entry(fx, name, bs);
+        usleep(2000);
+        ri = info_of(fx->rt, name);
+    } while (!ri.replayed && now_s() - t0 < 60);
+    return ri;
+}
+
+struct intruder {
+    qv_runtime *rt;
+    qv_func *f;
+    qv_buf *b;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int turn; /* 1: submit now; 2: done */
+};
+
+static void *intrude(void *p)
+{
+    struct intruder *in = p;
+    pthread_mutex_lock(&in->mu);
+    while (in->turn != 1)
+        pthread_cond_wait(&in->cv, &in->mu);
+    double k = 1.0;
+    qv_arg a[] = {QV_BUF(in->b), QV_VAL(k)};
+    if (qv_submit(in->rt, in->f, a, 2) != 0)
+        abort();
+    in->turn = 2;
+    pthread_cond_broadcast(&in->cv);
+    pthread_mutex_unlock(&in->mu);
+    return NULL;
+}
+
+/* The entry that makes a region hot cannot be compiled (another thread's
+ * task came in the middle of it, or a reset forgot its graph): the next
+ * entries are, rather than none ever again (adversarial finding: the
+ * signature counted as tried). */
+static void hot_entry_not_compiled_leaves_it_to_the_next(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        fixture fx;
+        fx_open(&fx, "hot_threshold: 3\nimplicit_regions: false\n", 1);
+        bufs bs;
+        bufs_open(&fx, &bs, N);
+        struct intruder in = {fx.rt, fx.scale, NULL, PTHREAD_MUTEX_INITIALIZER,
+                              PTHREAD_COND_INITIALIZER, 0};
+        static double other[64];
+        assert_int_equal(qv_buf_register(fx.rt, other, sizeof other, &in.b), 0);
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, intrude, &in), 0);
+        for (int e = 0; e < 3; e++) {
+            assert_int_equal(qv_region_begin(fx.rt, "hot"), 0);
+            body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+            if (mode == 0 && e == 2) { /* the other thread's task, in between */
+                pthread_mutex_lock(&in.mu);
+                in.turn = 1;
+                pthread_cond_broadcast(&in.cv);
+                while (in.turn != 2)
+                    pthread_cond_wait(&in.cv, &in.mu);
+                pthread_mutex_unlock(&in.mu);
+            }
+            body(&fx, bs.b[2], bs.b[1], bs.b[0]);
+            assert_int_equal(qv_region_end(fx.rt), 0);
+            if (mode == 1 && e == 2)
+                assert_int_equal(qv_graph_reset(fx.rt), 0);
+            assert_int_equal(qv_wait_all(fx.rt), 0);
+        }
+        if (mode == 1) { /* let the other thread go */
+            pthread_mutex_lock(&in.mu);
+            in.turn = 1;
+            pthread_cond_broadcast(&in.cv);
+            pthread_mutex_unlock(&in.mu);
+        }
+        pthread_join(t, NULL);
+        qv_region_info ri = entries_until_replayed(&fx, "hot", &bs);
+        assert_true(ri.compiles >= 1);
+        assert_true(ri.replayed >= 1);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        assert_int_equal(qv_buf_unregister(in.b), 0);
+        bufs_close(&bs);
+        qv_runtime_destroy(fx.rt);
+    }
+}
+
+/* A new signature while the previous one's compile is still running: it
+ * is compiled in turn, once that one is done. */
+static void new_signature_while_compiling(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 3\nimplicit_regions: false\n", 1);
+    bufs a, b;
+    bufs_open(&fx, &a, 64);
+    bufs_open(&fx, &b, N);
+    /* Long entries (3000 tasks): their compile takes a while. */
+    for (int e = 0; e < 3; e++) {
+        assert_int_equal(qv_region_begin(fx.rt, "sw"), 0);
+        for (int k = 0; k < 1000; k++)
+            body(&fx, a.b[0], a.b[1], a.b[2]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+    }
+    /* At once, before a's compile can have landed (it may have: then this
+     * is the ordinary case, which must pass too). */
+    for (int e = 0; e < 3; e++)
+        entry(&fx, "sw", &b);
+    qv_region_info ri = entries_until_replayed(&fx, "sw", &b);
+    assert_true(ri.compiles >= 1);
+    uint64_t replayed = ri.replayed;
+    entry(&fx, "sw", &b);
+    ri = info_of(fx.rt, "sw");
+    assert_int_equal(ri.replayed, replayed + 1); /* b's plan, not a's */
+    bufs_close(&a);
+    bufs_close(&b);
+    qv_runtime_destroy(fx.rt);
+}
+
+/* A name per iteration: past the 4096 names a runtime keeps, a clear
+ * error (each name is looked up at every entry), and the names it has
+ * still work. */
+static void too_many_region_names(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, NULL, 1);
+    char name[32];
+    for (int i = 0; i < 4096; i++) {
+        snprintf(name, sizeof name, "iter-%d", i);
+        assert_int_equal(qv_region_begin(fx.rt, name), 0);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+    }
+    assert_int_equal(qv_region_begin(fx.rt, "iter-4096"), QV_E2BIG);
+    assert_non_null(strstr(qv_last_error(), "4096 region names"));
+    assert_int_equal(qv_region_end(fx.rt), QV_EINVAL); /* none open */
+    assert_int_equal(qv_region_begin(fx.rt, "iter-7"), 0);
+    assert_int_equal(qv_region_end(fx.rt), 0);
+    assert_int_equal(info_of(fx.rt, "iter-7").entries, 2);
+    qv_runtime_destroy(fx.rt);
+}
+
+/* A thread ends in the middle of a replayed entry: the plan it was
+ * replaying is let go (LeakSanitizer's finding in the sanitizer builds). */
+static void *half_an_entry(void *p)
+{
+    fixture *fx = ((void **)p)[0];
+    bufs *bs = ((void **)p)[1];
+    assert_int_equal(qv_region_begin(fx->rt, "half"), 0);
+    body(fx, bs->b[0], bs->b[1], bs->b[2]);
+    return NULL; /* no qv_region_end */
+}
+
+static void thread_ends_in_a_replayed_entry(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 3\nimplicit_regions: false\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, N);
+    qv_region_info ri = entries_until_replayed(&fx, "half", &bs);
+    assert_true(ri.replayed >= 1);
+    void *arg[2] = {&fx, &bs};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, half_an_entry, arg), 0);
+    pthread_join(t, NULL);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
 static void hot_implicit_region_compiles(void **state)
 {
     (void)state;
@@ -834,6 +1019,10 @@ int main(void)
         cmocka_unit_test(guard_miss_mid_entry),
         cmocka_unit_test(plan_slower_than_eager_runs_eagerly),
         cmocka_unit_test(alternating_implicit_regions_replay),
+        cmocka_unit_test(hot_entry_not_compiled_leaves_it_to_the_next),
+        cmocka_unit_test(new_signature_while_compiling),
+        cmocka_unit_test(thread_ends_in_a_replayed_entry),
+        cmocka_unit_test(too_many_region_names),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -282,7 +282,8 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
         goto out;
     }
     if (g->n != n) {
-        snprintf(why, wn, "the entry's graph was reset before it compiled");
+        snprintf(why, wn, "the entry's graph was reset, or left the recorded window "
+                          "(qv_options.record_window), before it compiled");
         rc = QV_ENOENT;
         goto out;
     }
@@ -576,6 +577,8 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     if (replan)
         r->replans++;
     r->compiled_ns = qv__now_ns();
+    r->fails = 0;
+    r->next_try = 0;
     r->nplan = 0;
     r->cal = 0;
     r->drift_entries = 0;
@@ -719,6 +722,12 @@ static void *loop_main(void *arg)
         r->want_compile = false;
         if (rc) {
             snprintf(r->error, sizeof r->error, "%s", why);
+            if (r->tried && r->tried_sig == sig) { /* tried again, later */
+                r->tried = false;
+                unsigned k = r->fails < 10 ? r->fails : 10;
+                r->fails++;
+                r->next_try = r->sig_entries + ((uint64_t)rt->policy->hot_threshold << k);
+            }
             uint64_t gen = atomic_load(&l->dev_gen);
             if (replan && r->plan && r->plan->dev_gen != gen) {
                 /* A plan for devices that changed, not re-made: every

@@ -41,6 +41,10 @@
 #define SIG_SLOTS    256 /* buffers told apart per entry (a power of two) */
 #define SIG_PROBES   4
 #define MAX_IMPLICIT 1024 /* implicit regions kept per runtime */
+/* Explicit region names kept per runtime: each is looked up by name at
+ * every entry (a list), so a program that names a region per iteration
+ * ("iter-%d") gets an error, not a slower runtime at every entry. */
+#define MAX_EXPLICIT 4096
 #define MAX_ENTRY    (1u << 20) /* tasks of an entry that can be planned */
 #define IMPLICIT     "implicit:"
 
@@ -82,21 +86,35 @@ typedef struct tls_state {
 
 static _Thread_local tls_state tls;
 static _Atomic uint64_t serials;
-static pthread_once_t key_once = PTHREAD_ONCE_INIT;
-static pthread_key_t pref_key;
+static pthread_key_t exit_key;
 static bool key_ok;
 
-/* Frees a thread's prefix signatures when it exits. */
-static void pref_free(void *p)
+static void drop_replay(tls_state *s);
+
+/* A thread exits: frees its prefix signatures and lets go of the plan its
+ * unfinished entry was replaying (the key's value is &tls: set once a
+ * thread has either). */
+static void thread_gone(void *p)
 {
-    free(p);
-    tls.pref = NULL;
-    tls.pcap = 0;
+    tls_state *s = p;
+    free(s->pref);
+    s->pref = NULL;
+    s->pcap = 0;
+    drop_replay(s);
 }
 
 static void key_init(void)
 {
-    key_ok = pthread_key_create(&pref_key, pref_free) == 0;
+    key_ok = pthread_key_create(&exit_key, thread_gone) == 0;
+}
+
+/* Has thread_gone run when this thread exits; false when it cannot. */
+static bool at_thread_exit(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, key_init);
+    return key_ok && (pthread_getspecific(exit_key) ||
+                      pthread_setspecific(exit_key, &tls) == 0);
 }
 
 static inline uint64_t mix(uint64_t h, uint64_t x)
@@ -164,10 +182,7 @@ static inline uint32_t buf_slot(tls_state *s, const qv_buf *b)
 /* Keeps prefix signature k; false past MAX_ENTRY or out of memory. */
 static bool pref_grow(tls_state *s, uint64_t k)
 {
-    if (k >= MAX_ENTRY)
-        return false;
-    pthread_once(&key_once, key_init);
-    if (!key_ok)
+    if (k >= MAX_ENTRY || !at_thread_exit())
         return false;
     size_t cap = s->pcap ? s->pcap * 2 : 1024;
     uint64_t *p = realloc(s->pref, cap * sizeof *p);
@@ -175,7 +190,6 @@ static bool pref_grow(tls_state *s, uint64_t k)
         return false;
     s->pref = p;
     s->pcap = cap;
-    pthread_setspecific(pref_key, p);
     return true;
 }
 
@@ -198,7 +212,7 @@ static void entry_start(qv_runtime *rt, tls_state *s)
     struct qv__loop *l = rt->loop;
     pthread_mutex_lock(&l->mu);
     qv__region *r = expected(rt, s);
-    if (r && r->plan) {
+    if (r && r->plan && at_thread_exit()) {
         s->rp = r->plan;
         atomic_fetch_add_explicit(&s->rp->refs, 1, memory_order_relaxed);
         s->rr = r;
@@ -403,20 +417,20 @@ static qv__region *find_named(struct qv__loop *l, const char *name)
 
 /* Queues a compile of the thread's entry in r, for `reason`. Under
  * loop->mu. */
-static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint64_t sig,
+static bool want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint64_t sig,
                          bool replan, const char *reason)
 {
     if (r->want_compile || rt->loop->stop)
-        return;
+        return false;
     if (!rt->rec) {
         snprintf(r->error, sizeof r->error,
                  "not compiled: the runtime does not record (qv_options.record is 0)");
-        return;
+        return false;
     }
     if (!s->pref_ok) {
         snprintf(r->error, sizeof r->error,
                  "not compiled: an entry of more than %u tasks", MAX_ENTRY);
-        return;
+        return false;
     }
     uint64_t lo = s->lo, hi = s->hi;
     qv__rplan *from = NULL;
@@ -428,15 +442,18 @@ static void want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
          * of the graph. The next entry may be. */
         qv__log(3, "region %s: entry interleaved with other threads' tasks, not compiled",
                 r->name);
-        return;
+        return false;
     }
     if (!qv__loop_job(r, lo, hi, from, s->pref, (uint32_t)s->ntasks, sig, replan, -1, 1,
                       reason)) {
         snprintf(r->error, sizeof r->error, "not compiled: out of memory");
-        return;
+        return false;
     }
-    if (!qv__loop_queue(rt, r))
+    if (!qv__loop_queue(rt, r)) {
         r->want_compile = false;
+        return false;
+    }
+    return true;
 }
 
 /* Queues the measuring of the replayed entry [lo, hi) of r. Under
@@ -521,6 +538,8 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         r->sig = sig;
         r->signatures++;
         r->sig_entries = 1;
+        r->fails = 0;
+        r->next_try = 0;
     } else {
         r->sig_entries++;
     }
@@ -554,13 +573,19 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
             snprintf(why, sizeof why, "devices changed: %s", l->dev_why);
             want_compile(rt, r, s, sig, true, why);
         } else if (r->sig_entries >= rt->policy->hot_threshold &&
-                   (!r->plan || r->plan->sig != sig) && !(r->tried && r->tried_sig == sig)) {
+                   r->sig_entries >= r->next_try && (!r->plan || r->plan->sig != sig) &&
+                   !(r->tried && r->tried_sig == sig)) {
             char why[128];
             snprintf(why, sizeof why, "hot: %" PRIu64 " entries with one signature",
                      r->sig_entries);
-            r->tried = true;
-            r->tried_sig = sig;
-            want_compile(rt, r, s, sig, r->plan != NULL, why);
+            /* Tried once a compile is on its way: an entry that could not
+             * ask for one (interleaved with other threads' tasks, or a
+             * compile of another signature still running) leaves it to
+             * the next entry. */
+            if (want_compile(rt, r, s, sig, r->plan != NULL, why)) {
+                r->tried = true;
+                r->tried_sig = sig;
+            }
         }
     }
     pthread_mutex_unlock(&l->mu);
@@ -622,9 +647,16 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
     struct qv__loop *l = rt->loop;
     pthread_mutex_lock(&l->mu);
     qv__region *r = find_named(l, name);
-    if (!r)
-        r = region_new(rt, name, false);
+    bool full = !r && l->nexplicit >= MAX_EXPLICIT;
+    if (!r && !full && (r = region_new(rt, name, false)) != NULL)
+        l->nexplicit++;
     pthread_mutex_unlock(&l->mu);
+    if (full)
+        return qv__fail(QV_E2BIG,
+                        "qv_region_begin('%s'): this runtime has %d region names "
+                        "already, the most it keeps (name regions by the code they "
+                        "run, not by iteration)",
+                        name, MAX_EXPLICIT);
     if (!r)
         return qv__fail(QV_ENOMEM, "qv_region_begin: out of memory");
     if (s->nstash)

@@ -89,6 +89,11 @@ struct qv__region {
     /* Whether a compile of the signature tried_sig was started. */
     bool tried;
     uint64_t tried_sig;
+    /* Compiles of the current signature that failed in a row, and the
+     * sig_entries before the next try: each failure doubles the wait (a
+     * failure may pass, as a reset of the graph does, or not). */
+    unsigned fails;
+    uint64_t next_try;
     /* Jobs for the background thread; the region is queued once. */
     bool queued;
     bool want_compile, want_replan;
@@ -133,7 +138,7 @@ struct qv__loop {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     qv__region *list;
-    unsigned nimplicit;
+    unsigned nimplicit, nexplicit;
     qv__region *qhead, *qtail;
     bool started, stop;
     pthread_t thread;

@@ -36,8 +36,9 @@ static int close_out(FILE *f, const char *path)
 
 static int view(qv_runtime *rt, const char *path, qv__gview *g, FILE **f)
 {
-    if (!rt || !path)
-        return qv__fail(QV_EINVAL, "graph export: NULL argument");
+    if (!qv__rt_ok(rt) || !path)
+        return qv__fail(QV_EINVAL, "graph export: %s",
+                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
     int rc = qv__gview_build(rt, g);
     if (rc)
         return rc;
@@ -48,8 +49,9 @@ static int view(qv_runtime *rt, const char *path, qv__gview *g, FILE **f)
 
 QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path)
 {
-    if (!rt || !path)
-        return qv__fail(QV_EINVAL, "graph export: NULL argument");
+    if (!qv__rt_ok(rt) || !path)
+        return qv__fail(QV_EINVAL, "graph export: %s",
+                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
     qv_dag *g;
     FILE *f;
     int rc = qv__graph_to_dag(rt, name, &g);

@@ -380,8 +380,9 @@ static int analyse(qv__gview *g, int rc)
 
 QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info)
 {
-    if (!rt || !info)
-        return qv__fail(QV_EINVAL, "qv_graph_info_get: NULL argument");
+    if (!qv__rt_ok(rt) || !info)
+        return qv__fail(QV_EINVAL, "qv_graph_info_get: %s",
+                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
     memset(info, 0, sizeof *info);
     qv__gview g;
     int rc = qv__gview_build(rt, &g);
@@ -417,8 +418,9 @@ QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info)
 
 QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
 {
-    if (!rt || !out)
-        return qv__fail(QV_EINVAL, "qv_graph_node: NULL argument");
+    if (!qv__rt_ok(rt) || !out)
+        return qv__fail(QV_EINVAL, "qv_graph_node: %s",
+                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
     if (!rt->rec)
         return qv__fail(QV_ENOENT, "this runtime does not record its graph");
     /* The view of one node: its chunk, found under submit_mu, stays put
@@ -466,8 +468,8 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
  * later reset or qv_runtime_destroy frees. */
 QV_API int qv_graph_reset(qv_runtime *rt)
 {
-    if (!rt)
-        return qv__fail(QV_EINVAL, "qv_graph_reset: NULL runtime");
+    if (!qv__rt_ok(rt))
+        return qv__fail(QV_EINVAL, "qv_graph_reset: %s runtime", rt ? "destroyed" : "NULL");
     qv__marks_clear(rt);
     qv__recorder *r = rt->rec;
     if (!r)

@@ -545,8 +545,8 @@ void qv__perf_close(qv_runtime *rt)
 
 QV_API int qv_perfmodel_save(qv_runtime *rt)
 {
-    if (!rt)
-        return qv__fail(QV_EINVAL, "qv_perfmodel_save: NULL runtime");
+    if (!qv__rt_ok(rt))
+        return qv__fail(QV_EINVAL, "qv_perfmodel_save: %s runtime", rt ? "destroyed" : "NULL");
     return qv__perf_write(rt);
 }
 
