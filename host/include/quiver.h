@@ -365,8 +365,9 @@ QV_API int qv_wait_all(qv_runtime *rt);
  * QV_EBUSY when this thread has a region open. QV_EINVAL for a NULL or
  * destroyed runtime or a bad name. QV_E2BIG for a new name past the 4096
  * a runtime keeps (name regions by the code they run, not by iteration).
- * Submissions since this thread's last
- * qv_wait_all that an explicit region cuts off count as no implicit entry. */
+ * QV_ESHUTDOWN after qv_runtime_shutdown. Submissions since this thread's
+ * last qv_wait_all that an explicit region cuts off count as no implicit
+ * entry. */
 QV_API int qv_region_begin(qv_runtime *rt, const char *name);
 
 /* Closes the calling thread's open region: the entry is counted, and when

@@ -550,6 +550,8 @@ static void too_many_region_names(void **state)
     assert_int_equal(qv_region_begin(fx.rt, "iter-7"), 0);
     assert_int_equal(qv_region_end(fx.rt), 0);
     assert_int_equal(info_of(fx.rt, "iter-7").entries, 2);
+    assert_int_equal(qv_runtime_shutdown(fx.rt), 0);
+    assert_int_equal(qv_region_begin(fx.rt, "iter-7"), QV_ESHUTDOWN);
     qv_runtime_destroy(fx.rt);
 }
 

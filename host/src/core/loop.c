@@ -273,8 +273,14 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     qv__frozen src = {0};
     unsigned dev_of[QV__MAX_DEVICES];
     uint64_t gen = atomic_load(&rt->loop->dev_gen);
-    int rc = from ? qv__graph_frozen_to_dag(rt, name, from, &g)
-                  : qv__graph_range_to_dag(rt, name, lo, hi, &src, &g);
+    unsigned live = 1u << QV_CLASS_CPU;
+    for (unsigned d = 1; d <= rt->naccel; d++) {
+        qv_plat_res res;
+        if (qv__devq_plat_res(rt, d, &res))
+            live |= 1u << qv__devq_class(rt, d);
+    }
+    int rc = from ? qv__graph_frozen_to_dag(rt, name, from, live, &g)
+                  : qv__graph_range_to_dag(rt, name, lo, hi, live, &src, &g);
     if (!rc && from && (rc = qv__frozen_dup(from, &src)) != 0)
         qv__fail(rc, "out of memory");
     if (rc) {
@@ -349,6 +355,8 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
         snprintf(why, wn, "out of memory");
         goto out;
     }
+    if (!rp->nchains) /* its replayed entries are its source's shape */
+        qv__frozen_free(&rp->src);
     if (qv__log_threshold() >= 4)
         for (uint32_t i = 0; i < n; i++) {
             char costs[256] = "";
@@ -722,13 +730,18 @@ static void *loop_main(void *arg)
         r->want_compile = false;
         if (rc) {
             snprintf(r->error, sizeof r->error, "%s", why);
-            if (r->tried && r->tried_sig == sig) { /* tried again, later */
+            uint64_t gen = atomic_load(&l->dev_gen);
+            /* The first compile of the region's current signature: tried
+             * again later (re-plans of a plan are not: a drift asks again
+             * by itself, changed devices make the region eager below). */
+            if (r->tried && r->tried_sig == sig && r->sig == sig &&
+                !(r->plan && r->plan->sig == sig)) {
                 r->tried = false;
                 unsigned k = r->fails < 10 ? r->fails : 10;
                 r->fails++;
+                r->fail_gen = gen;
                 r->next_try = r->sig_entries + ((uint64_t)rt->policy->hot_threshold << k);
             }
-            uint64_t gen = atomic_load(&l->dev_gen);
             if (replan && r->plan && r->plan->dev_gen != gen) {
                 /* A plan for devices that changed, not re-made: every
                  * entry would ask again (and fail again, and say so).

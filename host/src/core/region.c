@@ -567,6 +567,10 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
             r->lost = false;
             r->tried = false;
         }
+        if (r->fails && r->fail_gen != gen) { /* and at once */
+            r->fails = 0;
+            r->next_try = 0;
+        }
         if (r->plan && r->plan->sig == sig && r->plan->dev_gen != gen) {
             char why[200];
             r->neager = 0; /* eager entries ran on the devices as they were */
@@ -638,6 +642,11 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
         return qv__fail(QV_EINVAL,
                         "qv_region_begin: a region name has 1 to 127 bytes and "
                         "does not start with '" IMPLICIT "'");
+    pthread_mutex_lock(&rt->submit_mu);
+    bool shut = rt->shut;
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (shut)
+        return qv__fail(QV_ESHUTDOWN, "qv_region_begin after qv_runtime_shutdown");
     tls_state *s = tls_for(rt);
     if (s->open)
         return qv__fail(QV_EBUSY,

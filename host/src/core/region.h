@@ -94,6 +94,8 @@ struct qv__region {
      * failure may pass, as a reset of the graph does, or not). */
     unsigned fails;
     uint64_t next_try;
+    uint64_t fail_gen; /* loop->dev_gen at the last failure: a change of
+                        * the devices ends the back-off */
     /* Jobs for the background thread; the region is queued once. */
     bool queued;
     bool want_compile, want_replan;

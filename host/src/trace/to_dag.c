@@ -23,7 +23,7 @@ static const char *func_name(const qv__gview *v, uint64_t i, bool by_kernel)
     return qv__gview_func(v, i);
 }
 
-static int fill(const qv__gview *v, qv_dag *g, bool by_kernel)
+static int fill(const qv__gview *v, qv_dag *g, bool by_kernel, unsigned live)
 {
     int cls[QV_CLASS_COUNT];
     for (unsigned c = 0; c < QV_CLASS_COUNT; c++)
@@ -43,32 +43,37 @@ static int fill(const qv__gview *v, qv_dag *g, bool by_kernel)
         if (rc)
             return qv__fail(rc, "graph export: %s", qv_strerror(rc));
         /* What it took where it ran (an emulated board's run: what the
-         * board took). */
+         * board took), and the models' estimates elsewhere. */
         double own = nd.board_us > 0 ? (double)nd.board_us : v->dur_us[i];
+        double us[QV_CLASS_COUNT];
+        unsigned have = 0;
         for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
-            double us = own;
-            if (c != nd.cls) {
-                if (!fn || !qv__func_can(fn, (qv_class)c))
-                    continue;
-                if (qv__perf_get(fn->perf[c], nd.memory, &us, NULL, NULL) != 0) {
-                    /* For planning, the CPU, when the function runs there
-                     * but has no model at this size yet, gets the time the
-                     * node took where it ran: a guess that the next
-                     * entries' measurements correct. Without it, a region
-                     * whose chains ran on a board that then failed could
-                     * not be planned again (no cost on the classes left).
-                     * Only the CPU: a guess for a device that may be many
-                     * times slower (PoCL) would draw work onto it, and the
-                     * plan's first entries there would calibrate that as
-                     * normal. Exports show only what was measured. */
-                    if (!by_kernel || c != QV_CLASS_CPU || !(own > 0))
-                        continue;
-                    us = own;
-                }
-            }
+            us[c] = own;
+            if (c == nd.cls ||
+                (fn && qv__func_can(fn, (qv_class)c) &&
+                 qv__perf_get(fn->perf[c], nd.memory, &us[c], NULL, NULL) == 0))
+                have |= 1u << c;
+        }
+        /* For planning on the classes `live` (qv__graph_range_to_dag), a
+         * task with a cost on none of them (it always ran on a board that
+         * has failed since, and the CPU has no model at its size) gets on
+         * the CPU, when it runs there, the time it took where it ran: a
+         * guess the next entries correct; else the region could not be
+         * planned again. Never while a live class has a cost: a guess
+         * could draw work onto a much slower device, and the plan's first
+         * entries there would calibrate that as normal. Exports show only
+         * what was measured. */
+        if (live && !(have & live) && (live & 1u << QV_CLASS_CPU) && own > 0 && fn &&
+            qv__func_can(fn, QV_CLASS_CPU)) {
+            us[QV_CLASS_CPU] = own;
+            have |= 1u << QV_CLASS_CPU;
+        }
+        for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
+            if (!(have & 1u << c))
+                continue;
             if (cls[c] < 0 && (cls[c] = qv_dag_class(g, qv_class_name((qv_class)c))) < 0)
                 return qv__fail(cls[c], "graph export: %s", qv_strerror(cls[c]));
-            g->cost[(size_t)ni * g->nclass + (uint32_t)cls[c]] = us;
+            g->cost[(size_t)ni * g->nclass + (uint32_t)cls[c]] = us[c];
         }
         g->bytes_in[ni] = nd.bytes_in;
         g->bytes_out[ni] = nd.bytes_out;
@@ -103,8 +108,8 @@ static int fill(const qv__gview *v, qv_dag *g, bool by_kernel)
 }
 
 /* The dag of view v (freed here); *keep, when asked, the view frozen. */
-static int convert(qv__gview *v, const char *name, bool by_kernel, qv__frozen *keep,
-                   qv_dag **out)
+static int convert(qv__gview *v, const char *name, bool by_kernel, unsigned live,
+                   qv__frozen *keep, qv_dag **out)
 {
     qv_dag *g;
     int rc = keep ? qv__gview_freeze(v, keep) : 0;
@@ -118,7 +123,7 @@ static int convert(qv__gview *v, const char *name, bool by_kernel, qv__frozen *k
             qv__frozen_free(keep);
         return qv__fail(rc, "graph export: out of memory");
     }
-    rc = fill(v, g, by_kernel);
+    rc = fill(v, g, by_kernel, live);
     qv__gview_free(v);
     if (rc) {
         qv_dag_destroy(g);
@@ -135,23 +140,23 @@ int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out)
     *out = NULL;
     qv__gview v;
     int rc = qv__gview_build_range(rt, 0, UINT64_MAX, &v);
-    return rc ? rc : convert(&v, name, false, NULL, out);
+    return rc ? rc : convert(&v, name, false, 0, NULL, out);
 }
 
 int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                           qv__frozen *keep, qv_dag **out)
+                           unsigned live, qv__frozen *keep, qv_dag **out)
 {
     *out = NULL;
     qv__gview v;
     int rc = qv__gview_build_range(rt, lo, hi, &v);
-    return rc ? rc : convert(&v, name, true, keep, out);
+    return rc ? rc : convert(&v, name, true, live, keep, out);
 }
 
 int qv__graph_frozen_to_dag(qv_runtime *rt, const char *name, const qv__frozen *f,
-                            qv_dag **out)
+                            unsigned live, qv_dag **out)
 {
     *out = NULL;
     qv__gview v;
     int rc = qv__gview_build_frozen(rt, f, &v);
-    return rc ? rc : convert(&v, name, true, NULL, out);
+    return rc ? rc : convert(&v, name, true, live, NULL, out);
 }

@@ -27,10 +27,12 @@ int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out);
  * bound to a catalog kernel is named as the function the kernel implements
  * (the catalog's name for it, which the planner matches kernels by). */
 int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                           qv__frozen *keep, qv_dag **out);
-/* keep: NULL, or where the range is kept as it was read (the plan's source,
- * for re-plans after the window forgot it). The same from a kept range. */
+                           unsigned live, qv__frozen *keep, qv_dag **out);
+/* live: the classes (1 << qv_class) of the devices to plan on; a task with
+ * a cost on none of them gets a guess on the CPU (to_dag.c). keep: NULL,
+ * or where the range is kept as it was read (the plan's source, for
+ * re-plans after the window forgot it). The same from a kept range. */
 int qv__graph_frozen_to_dag(qv_runtime *rt, const char *name, const qv__frozen *f,
-                            qv_dag **out);
+                            unsigned live, qv_dag **out);
 
 #endif
