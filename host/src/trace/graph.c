@@ -180,8 +180,11 @@ int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint6
 /* Waits without holding read_mu between looks: the run-time loop's thread
  * waits here for each entry while it runs, and a reader that held read_mu
  * all that time would keep the chunks slid out of the window from ever
- * being freed (recorder.h). It only sleeps, backing off: a waiter that
- * spun or yielded took a fifth of the samples of a replayed chain of empty
+ * being freed (recorder.h). Nor does it take submit_mu at each look (the
+ * thread runs at nice 10: preempted holding it, it held up the program's
+ * submissions); it takes a new snapshot only when chunks left the graph
+ * meanwhile (r->moves). It only sleeps, backing off: a waiter that spun
+ * or yielded took a fifth of the samples of a replayed chain of empty
  * tasks on 2 cores from the threads that run it. */
 int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
                    void (*fn)(void *arg, uint64_t i, const qv__node *nd), void *arg)
@@ -190,18 +193,24 @@ int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
     if (!r)
         return QV_ENOENT;
     uint64_t next = lo; /* nodes below it are done */
+    uint64_t base = 0, moves = 0;
+    void **c = NULL;
     long sleep_ns = 20000;
     for (;;) {
         pthread_rwlock_rdlock(&r->read_mu);
-        pthread_mutex_lock(&rt->submit_mu);
-        uint64_t base = r->base, n = r->nodes.n;
-        void **c = lo >= base && hi <= base + n && hi > lo
-                       ? qv__chunks_snapshot(&r->nodes, n)
-                       : NULL;
-        pthread_mutex_unlock(&rt->submit_mu);
-        if (!c) {
-            pthread_rwlock_unlock(&r->read_mu);
-            return 0;
+        if (!c || atomic_load_explicit(&r->moves, memory_order_relaxed) != moves) {
+            free(c);
+            pthread_mutex_lock(&rt->submit_mu);
+            moves = atomic_load_explicit(&r->moves, memory_order_relaxed);
+            base = r->base;
+            uint64_t n = r->nodes.n;
+            c = lo >= base && hi <= base + n && hi > lo ? qv__chunks_snapshot(&r->nodes, n)
+                                                       : NULL;
+            pthread_mutex_unlock(&rt->submit_mu);
+            if (!c) {
+                pthread_rwlock_unlock(&r->read_mu);
+                return 0;
+            }
         }
         while (next < hi &&
                atomic_load_explicit(&((qv__node *)qv__chunks_at(c, next - base,
@@ -219,9 +228,10 @@ int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
             }
         }
         pthread_rwlock_unlock(&r->read_mu);
-        free(c);
-        if (next == hi)
+        if (next == hi) {
+            free(c);
             return 1;
+        }
         nanosleep(&(struct timespec){ 0, sleep_ns }, NULL);
         sleep_ns = sleep_ns * 2 > 500000 ? 500000 : sleep_ns * 2;
     }

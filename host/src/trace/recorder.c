@@ -82,6 +82,7 @@ int qv__rec_forget(qv__recorder *r, uint64_t base)
     r->retired[r->nretired++] = (struct qv__rec_old){ r->nodes, r->edges };
     r->nodes = r->edges = (qv__chunks){ 0 };
     r->base = base;
+    atomic_fetch_add_explicit(&r->moves, 1, memory_order_relaxed);
     r->rlog_base += r->rlog.n;
     qv__chunks_free(&r->rlog);
     return 0;
@@ -201,6 +202,7 @@ static void slide(qv__recorder *r)
         return;
     drop_first(&r->nodes);
     r->base += QV__REC_CHUNK;
+    atomic_fetch_add_explicit(&r->moves, 1, memory_order_relaxed);
     while (r->edges.len > 1 &&
            ((const qv__edge *)r->edges.c[0])[QV__REC_CHUNK - 1].dst < r->base &&
            !keep_slid(r, r->edges.c[0], QV__REC_EDGES))

@@ -98,6 +98,11 @@ struct qv__recorder {
     size_t nretired;
     /* Nodes kept at least (a multiple of QV__REC_CHUNK); 0 keeps all. */
     uint64_t window;
+    /* Bumped (under submit_mu) whenever chunks leave the graph, by a slide
+     * or a reset: a reader that let go of read_mu between two looks at its
+     * snapshot of chunk pointers takes a new one when this moved, without
+     * taking submit_mu at every look. */
+    _Atomic uint64_t moves;
     /* Chunks slid out and not freed yet (readers may hold them, nodes may
      * be running), and one chunk of each kind (nodes, edges, reader log)
      * kept for reuse: a long run then recycles its memory instead of
