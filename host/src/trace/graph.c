@@ -183,9 +183,12 @@ int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint6
  * being freed (recorder.h). Nor does it take submit_mu at each look (the
  * thread runs at nice 10: preempted holding it, it held up the program's
  * submissions); it takes a new snapshot only when chunks left the graph
- * meanwhile (r->moves). It only sleeps, backing off: a waiter that spun
- * or yielded took a fifth of the samples of a replayed chain of empty
- * tasks on 2 cores from the threads that run it. */
+ * meanwhile (r->moves). It only sleeps, backing off to 100 us: a waiter
+ * that spun or yielded took a fifth of the samples of a replayed chain of
+ * empty tasks on 2 cores from the threads that run it, and one that slept
+ * up to 500 us left most entries of the signal demo unmeasured (one
+ * measurement at a time per region), so a plan losing to eager placement
+ * was noticed twice as late (bench_loop --pays). */
 int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
                    void (*fn)(void *arg, uint64_t i, const qv__node *nd), void *arg)
 {
@@ -233,7 +236,7 @@ int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
             return 1;
         }
         nanosleep(&(struct timespec){ 0, sleep_ns }, NULL);
-        sleep_ns = sleep_ns * 2 > 500000 ? 500000 : sleep_ns * 2;
+        sleep_ns = sleep_ns * 2 > 100000 ? 100000 : sleep_ns * 2;
     }
 }
 
