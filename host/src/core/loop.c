@@ -49,6 +49,7 @@
 #include "qvpart.h"
 #include "trace/graph.h"
 #include "trace/marks.h"
+#include "trace/perfmodel.h"
 #include "trace/to_dag.h"
 #include "core/thread.h"
 
@@ -259,12 +260,53 @@ static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
     return 0;
 }
 
+/* Whether the scheduler is still measuring a function of nodes [lo, hi)
+ * on a device that could run it (placement.c: fewer than min_samples runs
+ * at that size, and tries left): a plan made now would know only the
+ * devices measured so far, and its replays would never measure the others
+ * (the offload demo's wrapped calls were all planned onto the PoCL device
+ * their first runs calibrated, 100x slower than the CPU). why names one.
+ * Functions that only one class can run are not asked about. */
+static bool calibrating(qv_runtime *rt, uint64_t lo, uint64_t hi, char *why, size_t wn)
+{
+    const qv__policy *pol = rt->policy;
+    if (pol->scheduler == QV__SCHED_EAGER)
+        return false; /* it measures nothing on purpose */
+    unsigned min = pol->perfmodel_min_samples ? pol->perfmodel_min_samples : 1;
+    qv__gview v;
+    if (qv__gview_build_range(rt, lo, hi, &v))
+        return false;
+    bool busy = false;
+    for (uint64_t i = 0; i < v.n && !busy; i++) {
+        qv_func *f = qv__gview_fn(&v, i);
+        if (!f || !(f->impls & rt->accel_classes))
+            continue;
+        qv__node nd = qv__gview_node(&v, i);
+        for (unsigned d = 0; d <= rt->naccel && !busy; d++) {
+            qv_class c = qv__devq_class(rt, d);
+            if (d ? !qv__devq_usable(rt, d, f) : !qv__func_can(f, QV_CLASS_CPU))
+                continue;
+            double est;
+            uint64_t runs = 0;
+            if ((qv__perf_get(f->perf[c], nd.memory, &est, NULL, &runs) != 0 || runs < min) &&
+                atomic_load(&f->tries[c]) < min) {
+                snprintf(why, wn, "'%s' is still being measured on the %s class", f->name,
+                         qv_class_name(c));
+                busy = true;
+            }
+        }
+    }
+    qv__gview_free(&v);
+    return busy;
+}
+
 /* Plans nodes [lo, hi) (n tasks) on the devices in service into *out,
  * with the costs on class drift_cls scaled by drift_x (scale_class; -1:
  * none). 0, or an error with why. */
 static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                   const qv__frozen *from, uint32_t n, int drift_cls, double drift_x,
-                   bool no_fuse, double fuse_scale, qv__rplan **out, char *why, size_t wn)
+                   const qv__frozen *from, bool first, uint32_t n, int drift_cls,
+                   double drift_x, bool no_fuse, double fuse_scale, qv__rplan **out,
+                   char *why, size_t wn)
 {
     qv_dag *g = NULL;
     qv_plat *p = NULL;
@@ -273,6 +315,8 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     qv__frozen src = {0};
     unsigned dev_of[QV__MAX_DEVICES];
     uint64_t gen = atomic_load(&rt->loop->dev_gen);
+    if (!from && first && calibrating(rt, lo, hi, why, wn))
+        return QV_EBUSY; /* asked again by a later entry */
     unsigned live = 1u << QV_CLASS_CPU;
     for (unsigned d = 1; d <= rt->naccel; d++) {
         qv_plat_res res;
@@ -693,6 +737,8 @@ static void *loop_main(void *arg)
         uint64_t lo = r->job_lo, hi = r->job_hi, sig = r->job_sig;
         qv__rplan *from = r->job_from;
         r->job_from = NULL;
+        /* A signature's first plan (not a re-plan of the one it has). */
+        bool first = !(r->plan && r->plan->sig == sig);
         uint32_t n = r->job_n;
         uint64_t *pref = r->job_pref;
         bool replan = r->want_replan;
@@ -707,10 +753,13 @@ static void *loop_main(void *arg)
         bool no_fuse = r->job_no_fuse;
         double fuse_scale = r->job_fuse_scale;
         pthread_mutex_unlock(&l->mu);
-        int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, n, drift_cls, drift_x,
-                         no_fuse, fuse_scale, &p, why, sizeof why);
+        int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
+                         drift_x, no_fuse, fuse_scale, &p, why, sizeof why);
         qv__rplan_release(from);
-        if (rc) {
+        if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */
+            qv__log(3, "region %s: not compiled yet: %s", name, why);
+            free(pref);
+        } else if (rc) {
             qv__log(1, "region %s: not %s: %s", name, replan ? "re-planned" : "compiled",
                     why);
             free(pref);
@@ -728,7 +777,12 @@ static void *loop_main(void *arg)
         }
         pthread_mutex_lock(&l->mu);
         r->want_compile = false;
-        if (rc) {
+        if (rc == QV_EBUSY) {
+            if (r->tried && r->tried_sig == sig) {
+                r->tried = false;
+                r->next_try = r->sig_entries + 1;
+            }
+        } else if (rc) {
             snprintf(r->error, sizeof r->error, "%s", why);
             uint64_t gen = atomic_load(&l->dev_gen);
             /* The first compile of the region's current signature: tried
