@@ -510,6 +510,59 @@ static void compiled_once_every_device_is_measured(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* vadd of n elements on buffers that may be shorter: as far as they go. */
+static void cpu_vadd_clamped(const qv_call *c)
+{
+    const float *a = c->ptr[0], *b = c->ptr[1];
+    float *o = c->ptr[2];
+    uint32_t n = *(const uint32_t *)c->ptr[3];
+    for (uint32_t i = 0; i < n && i < c->size[2] / sizeof *o; i++)
+        o[i] = a[i] + b[i];
+}
+
+/* Calls that never fit the board's kernel (n past the buffers) never
+ * calibrate the board: the region is compiled all the same after a
+ * bounded wait, not never. */
+static void compiled_even_where_a_board_never_fits(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_rt("", &have);
+    if (!(have & (1u << QV_CLASS_FPGA))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_vadd_clamped), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    static arrays A;
+    arrays_open(rt, &A);
+    uint32_t n = 2 * N;
+    qv_region_info ri;
+    int e = 0;
+    double t0 = now_s();
+    do {
+        assert_int_equal(qv_region_begin(rt, "unfit"), 0);
+        qv_arg a[] = {QV_BUF(A.b[0]), QV_BUF(A.b[1]), QV_BUF(A.b[2]), QV_VAL(n)};
+        assert_int_equal(qv_submit(rt, f, a, 4), 0);
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        for (uint32_t i = 0; i < N; i++)
+            A.ref[2][i] = A.ref[0][i] + A.ref[1][i];
+        ri = info_of(rt, "unfit");
+        e++;
+    } while (ri.replayed < 3 && now_s() - t0 < 60);
+    print_message("%d entries: compiles %llu, replayed %llu, guard misses %llu (%s)\n", e,
+                  (unsigned long long)ri.compiles, (unsigned long long)ri.replayed,
+                  (unsigned long long)ri.guard_misses, ri.last_replan_reason);
+    arrays_check(&A);
+    assert_true(ri.replayed >= 3);
+    assert_string_equal(ri.last_error, "");
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
 /* The policy's objective reaches the plans: the board (1.65 an hour in its
  * file) does the chain 10x faster than the CPU, so a time plan puts it
  * there; a cost plan leaves the board, whose money buys nothing the free
@@ -549,6 +602,7 @@ int main(void)
         cmocka_unit_test(kernel_size_scalars_enter_the_signature),
         cmocka_unit_test(objective_cost_leaves_the_board_out),
         cmocka_unit_test(compiled_once_every_device_is_measured),
+        cmocka_unit_test(compiled_even_where_a_board_never_fits),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -59,6 +59,8 @@
 #define CAL_WEIGHT    0.25  /* weight of a new entry in the calibration */
 #define NOISE_TIMES   3.0   /* a drift stands out of a device's noise by */
 #define CAL_ENTRIES   3     /* entries that only calibrate, after a plan */
+#define CALIB_WAIT    32    /* entries of a signature that its first compile
+                             * waits for the scheduler's calibration, at most */
 #define MIN_EAGER     3     /* recorded entries measured before a plan
                              * is held against eager placement */
 
@@ -737,8 +739,11 @@ static void *loop_main(void *arg)
         uint64_t lo = r->job_lo, hi = r->job_hi, sig = r->job_sig;
         qv__rplan *from = r->job_from;
         r->job_from = NULL;
-        /* A signature's first plan (not a re-plan of the one it has). */
-        bool first = !(r->plan && r->plan->sig == sig);
+        /* A signature's first plan (not a re-plan of the one it has),
+         * while it may still wait for the devices' calibration: past
+         * CALIB_WAIT entries in a row it is made with what is known (a
+         * call that never fits a board's kernel never calibrates it). */
+        bool first = !(r->plan && r->plan->sig == sig) && r->sig_entries < CALIB_WAIT;
         uint32_t n = r->job_n;
         uint64_t *pref = r->job_pref;
         bool replan = r->want_replan;
