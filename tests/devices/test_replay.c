@@ -465,6 +465,29 @@ static void kernel_size_scalars_enter_the_signature(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* Entries of region `name`, one vadd of n elements each (on A's first
+ * three arrays, as far as they go), until 3 replayed or 60 s; *entries
+ * counts them. */
+static qv_region_info vadd_until_replayed(qv_runtime *rt, qv_func *f, arrays *A, uint32_t n,
+                                          const char *name, int *entries)
+{
+    qv_region_info ri;
+    double t0 = now_s();
+    *entries = 0;
+    do {
+        assert_int_equal(qv_region_begin(rt, name), 0);
+        qv_arg a[] = {QV_BUF(A->b[0]), QV_BUF(A->b[1]), QV_BUF(A->b[2]), QV_VAL(n)};
+        assert_int_equal(qv_submit(rt, f, a, 4), 0);
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        for (uint32_t i = 0; i < n && i < N; i++)
+            A->ref[2][i] = A->ref[0][i] + A->ref[1][i];
+        ri = info_of(rt, name);
+        ++*entries;
+    } while (ri.replayed < 3 && now_s() - t0 < 60);
+    return ri;
+}
+
 /* A region is compiled only once the scheduler has measured its calls on
  * every device that can run them: its first entries go wherever the
  * calibration sends them (here all to the one device it tries first), and
@@ -484,20 +507,9 @@ static void compiled_once_every_device_is_measured(void **state)
     qv_func *f = vadd_on(rt, have);
     static arrays A;
     arrays_open(rt, &A);
-    uint32_t n = N;
     size_t bytes = 3 * (size_t)N * sizeof(float);
-    qv_region_info ri;
-    double t0 = now_s();
-    do {
-        assert_int_equal(qv_region_begin(rt, "calib"), 0);
-        qv_arg a[] = {QV_BUF(A.b[0]), QV_BUF(A.b[1]), QV_BUF(A.b[2]), QV_VAL(n)};
-        assert_int_equal(qv_submit(rt, f, a, 4), 0);
-        assert_int_equal(qv_region_end(rt), 0);
-        assert_int_equal(qv_wait_all(rt), 0);
-        for (uint32_t i = 0; i < n; i++)
-            A.ref[2][i] = A.ref[0][i] + A.ref[1][i];
-        ri = info_of(rt, "calib");
-    } while (ri.replayed < 3 && now_s() - t0 < 60);
+    int e;
+    qv_region_info ri = vadd_until_replayed(rt, f, &A, N, "calib", &e);
     arrays_check(&A);
     assert_true(ri.replayed >= 3);
     assert_string_equal(ri.last_error, "");
@@ -538,21 +550,8 @@ static void compiled_even_where_a_board_never_fits(void **state)
     assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
     static arrays A;
     arrays_open(rt, &A);
-    uint32_t n = 2 * N;
-    qv_region_info ri;
-    int e = 0;
-    double t0 = now_s();
-    do {
-        assert_int_equal(qv_region_begin(rt, "unfit"), 0);
-        qv_arg a[] = {QV_BUF(A.b[0]), QV_BUF(A.b[1]), QV_BUF(A.b[2]), QV_VAL(n)};
-        assert_int_equal(qv_submit(rt, f, a, 4), 0);
-        assert_int_equal(qv_region_end(rt), 0);
-        assert_int_equal(qv_wait_all(rt), 0);
-        for (uint32_t i = 0; i < N; i++)
-            A.ref[2][i] = A.ref[0][i] + A.ref[1][i];
-        ri = info_of(rt, "unfit");
-        e++;
-    } while (ri.replayed < 3 && now_s() - t0 < 60);
+    int e;
+    qv_region_info ri = vadd_until_replayed(rt, f, &A, 2 * N, "unfit", &e);
     print_message("%d entries: compiles %llu, replayed %llu, guard misses %llu (%s)\n", e,
                   (unsigned long long)ri.compiles, (unsigned long long)ri.replayed,
                   (unsigned long long)ri.guard_misses, ri.last_replan_reason);
