@@ -262,28 +262,25 @@ static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
     return 0;
 }
 
-/* Whether the scheduler is still measuring a function of nodes [lo, hi)
+/* Whether the scheduler is still measuring a function of view v's nodes
  * on a device that could run it (placement.c: fewer than min_samples runs
  * at that size, and tries left): a plan made now would know only the
  * devices measured so far, and its replays would never measure the others
  * (the offload demo's wrapped calls were all planned onto the PoCL device
  * their first runs calibrated, 100x slower than the CPU). why names one.
  * Functions that only one class can run are not asked about. */
-static bool calibrating(qv_runtime *rt, uint64_t lo, uint64_t hi, char *why, size_t wn)
+static bool calibrating(qv_runtime *rt, const qv__gview *v, char *why, size_t wn)
 {
     const qv__policy *pol = rt->policy;
     if (pol->scheduler == QV__SCHED_EAGER)
         return false; /* it measures nothing on purpose */
     unsigned min = pol->perfmodel_min_samples ? pol->perfmodel_min_samples : 1;
-    qv__gview v;
-    if (qv__gview_build_range(rt, lo, hi, &v))
-        return false;
     bool busy = false;
-    for (uint64_t i = 0; i < v.n && !busy; i++) {
-        qv_func *f = qv__gview_fn(&v, i);
+    for (uint64_t i = 0; i < v->n && !busy; i++) {
+        qv_func *f = qv__gview_fn(v, i);
         if (!f || !(f->impls & rt->accel_classes))
             continue;
-        qv__node nd = qv__gview_node(&v, i);
+        qv__node nd = qv__gview_node(v, i);
         for (unsigned d = 0; d <= rt->naccel && !busy; d++) {
             qv_class c = qv__devq_class(rt, d);
             if (d ? !qv__devq_usable(rt, d, f) : !qv__func_can(f, QV_CLASS_CPU))
@@ -298,7 +295,6 @@ static bool calibrating(qv_runtime *rt, uint64_t lo, uint64_t hi, char *why, siz
             }
         }
     }
-    qv__gview_free(&v);
     return busy;
 }
 
@@ -317,16 +313,26 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     qv__frozen src = {0};
     unsigned dev_of[QV__MAX_DEVICES];
     uint64_t gen = atomic_load(&rt->loop->dev_gen);
-    if (!from && first && calibrating(rt, lo, hi, why, wn))
-        return QV_EBUSY; /* asked again by a later entry */
-    unsigned live = 1u << QV_CLASS_CPU;
-    for (unsigned d = 1; d <= rt->naccel; d++) {
-        qv_plat_res res;
-        if (qv__devq_plat_res(rt, d, &res))
-            live |= 1u << qv__devq_class(rt, d);
+    qv__gview v;
+    int rc = from ? qv__gview_build_frozen(rt, from, &v) : qv__gview_build_range(rt, lo, hi, &v);
+    if (rc) {
+        snprintf(why, wn, "graph: %.200s", qv_last_error());
+        return rc;
     }
-    int rc = from ? qv__graph_frozen_to_dag(rt, name, from, live, &g)
-                  : qv__graph_range_to_dag(rt, name, lo, hi, live, &src, &g);
+    if (!from && first && calibrating(rt, &v, why, wn)) {
+        qv__gview_free(&v);
+        return QV_EBUSY; /* asked again by a later entry */
+    }
+    if ((rc = live_plat(rt, &p, dev_of)) != 0) {
+        qv__gview_free(&v);
+        snprintf(why, wn, "platform: %s", qv_strerror(rc));
+        goto out;
+    }
+    unsigned live = 0; /* the classes of the devices in service */
+    for (uint32_t k = 0; k < p->nres; k++)
+        live |= 1u << qv__devq_class(rt, dev_of[k]);
+    /* The plan keeps its source: this range, or the copy it came from. */
+    rc = qv__gview_plan_dag(&v, name, live, from ? NULL : &src, &g);
     if (!rc && from && (rc = qv__frozen_dup(from, &src)) != 0)
         qv__fail(rc, "out of memory");
     if (rc) {
@@ -340,10 +346,6 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
         goto out;
     }
     scale_class(g, drift_cls, drift_x);
-    if ((rc = live_plat(rt, &p, dev_of)) != 0) {
-        snprintf(why, wn, "platform: %s", qv_strerror(rc));
-        goto out;
-    }
     qv_plan_opts o;
     qv_plan_opts_init(&o);
     o.algo = QV_ALGO_QUIVER;

@@ -54,7 +54,7 @@ static int fill(const qv__gview *v, qv_dag *g, bool by_kernel, unsigned live)
                  qv__perf_get(fn->perf[c], nd.memory, &us[c], NULL, NULL) == 0))
                 have |= 1u << c;
         }
-        /* For planning on the classes `live` (qv__graph_range_to_dag), a
+        /* For planning on the classes `live` (qv__gview_plan_dag), a
          * task with a cost on none of them (it always ran on a board that
          * has failed since, and the CPU has no model at its size) gets on
          * the CPU, when it runs there, the time it took where it ran: a
@@ -143,20 +143,9 @@ int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out)
     return rc ? rc : convert(&v, name, false, 0, NULL, out);
 }
 
-int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                           unsigned live, qv__frozen *keep, qv_dag **out)
+int qv__gview_plan_dag(qv__gview *v, const char *name, unsigned live, qv__frozen *keep,
+                       qv_dag **out)
 {
     *out = NULL;
-    qv__gview v;
-    int rc = qv__gview_build_range(rt, lo, hi, &v);
-    return rc ? rc : convert(&v, name, true, live, keep, out);
-}
-
-int qv__graph_frozen_to_dag(qv_runtime *rt, const char *name, const qv__frozen *f,
-                            unsigned live, qv_dag **out)
-{
-    *out = NULL;
-    qv__gview v;
-    int rc = qv__gview_build_frozen(rt, f, &v);
-    return rc ? rc : convert(&v, name, true, live, NULL, out);
+    return convert(v, name, true, live, keep, out);
 }

@@ -21,18 +21,17 @@
  */
 int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out);
 
-/* The same for the recorded nodes with ids in [lo, hi) (a region's entry),
- * for the planner: node i of the graph is id lo + i; edges from nodes
- * before lo are left out, and the span is that of these nodes; a function
- * bound to a catalog kernel is named as the function the kernel implements
- * (the catalog's name for it, which the planner matches kernels by). */
-int qv__graph_range_to_dag(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
-                           unsigned live, qv__frozen *keep, qv_dag **out);
-/* live: the classes (1 << qv_class) of the devices to plan on; a task with
- * a cost on none of them gets a guess on the CPU (to_dag.c). keep: NULL,
- * or where the range is kept as it was read (the plan's source, for
- * re-plans after the window forgot it). The same from a kept range. */
-int qv__graph_frozen_to_dag(qv_runtime *rt, const char *name, const qv__frozen *f,
-                            unsigned live, qv_dag **out);
+/* The same for view v (freed here: a region's entry, built with
+ * qv__gview_build_range or from a kept copy), for the planner: node i of
+ * the graph is the view's node i; edges from nodes before it are left out,
+ * and the span is that of these nodes; a function bound to a catalog
+ * kernel is named as the function the kernel implements (the catalog's
+ * name for it, which the planner matches kernels by). live: the classes
+ * (1 << qv_class) of the devices to plan on; a task with a cost on none of
+ * them gets a guess on the CPU (to_dag.c). keep: NULL, or where the view
+ * is kept as it was read (the plan's source, for re-plans after the
+ * recorder's window forgot it). */
+int qv__gview_plan_dag(qv__gview *v, const char *name, unsigned live, qv__frozen *keep,
+                       qv_dag **out);
 
 #endif
