@@ -253,9 +253,10 @@ QV_API void qv_catalog_destroy(qv_catalog *c); /* NULL is fine */
  * when k is past the end). */
 QV_API uint32_t qv_catalog_kernel_count(const qv_catalog *c);
 QV_API const char *qv_catalog_kernel_name(const qv_catalog *c, uint32_t k);
-/* 1 when resource r (class fpga) can load kernel k, else 0: a build names
- * its board, or its board's vendor platform and the board is not emulated.
- * The runtime's devices and placement decide by the same rule. */
+/* 1 when resource r (class fpga, or remote with the board its daemon
+ * serves in board_name) can load kernel k, else 0: a build names its board,
+ * or its board's vendor platform and the board is not emulated. The
+ * runtime's devices and placement decide by the same rule. */
 QV_API int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r);
 /* µs of one call of kernel k on `bytes` by its table: linear between the two
  * points around bytes, the first point's time below the first, and above the

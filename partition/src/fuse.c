@@ -3,11 +3,14 @@
  * validation under a kernel catalog (the runtime's, loaded by
  * host/src/config/catalog.c). A catalog changes the problem, not the
  * schedulers: the graph and the platform are rewritten so that (a) each
- * group of fpga resources holding the same kernels gets a class of its own
- * ("fpga.0", ...) on which a node costs its fpga time only if the group
- * holds a kernel for its function, and (b) each fused chain is contracted
- * into one node that costs the fused kernel's time on the groups holding
- * it. Every algorithm, the bounds and the simulator run unchanged on the
+ * group of boards of one class holding the same kernels gets a class of
+ * its own ("fpga.0", "remote.1", ...) on which a node costs its time in
+ * that class only if the group holds a kernel for its function, and (b)
+ * each fused chain is contracted into one node that costs the fused
+ * kernel's time on the groups holding it. The boards are the fpga
+ * resources and the remote ones that name the board they serve (a remote
+ * board runs the catalog's kernels for that board); a remote resource
+ * without a board keeps the graph's remote costs. Every algorithm, the bounds and the simulator run unchanged on the
  * rewritten problem; the plan is then mapped back node by node.
  */
 #include <math.h>
@@ -30,9 +33,11 @@ typedef struct catx {
     const qv_plat *p;
     const qv_catalog *cat;
     int fpga;          /* g's class "fpga", -1 if none */
-    int *res_class;    /* resource -> g's class, -1 (fpga resources: unused) */
-    uint32_t ngrp;     /* groups of fpga resources holding the same kernels */
-    uint32_t *res_grp; /* resource -> group, NONE if not fpga */
+    int remote;        /* g's class "remote", -1 if none */
+    int *res_class;    /* resource -> g's class, -1 if none */
+    uint32_t ngrp;     /* groups of boards of one class holding the same kernels */
+    uint32_t *res_grp; /* resource -> group, NONE if not a board */
+    int *grp_col;      /* group -> g's class its costs come from (-1: none) */
     uint8_t *held;     /* ngrp * nkernels */
     uint8_t *func_ok;  /* ngrp * g->nfunc: holds a kernel for that function */
     uint32_t *kfunc;   /* per kernel, its functions as g's indices (NONE) */
@@ -44,6 +49,7 @@ static void catx_fini(catx *x)
 {
     free(x->res_class);
     free(x->res_grp);
+    free(x->grp_col);
     free(x->held);
     free(x->func_ok);
     free(x->kfunc);
@@ -69,19 +75,23 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
         total += cat->kernels[k].nfuncs;
     x->res_class = malloc(p->nres * sizeof *x->res_class);
     x->res_grp = malloc(p->nres * sizeof *x->res_grp);
+    x->grp_col = malloc((p->nres + 1) * sizeof *x->grp_col);
     x->held = calloc((size_t)p->nres * nk + 1, 1);
     x->func_ok = calloc((size_t)p->nres * g->nfunc + 1, 1);
     x->kfunc = malloc(((size_t)total + 1) * sizeof *x->kfunc);
     x->kfunc_off = malloc(((size_t)nk + 1) * sizeof *x->kfunc_off);
-    if (!x->res_class || !x->res_grp || !x->held || !x->func_ok || !x->kfunc ||
-        !x->kfunc_off) {
+    if (!x->res_class || !x->res_grp || !x->grp_col || !x->held || !x->func_ok ||
+        !x->kfunc || !x->kfunc_off) {
         catx_fini(x);
         return QV_ENOMEM;
     }
-    x->fpga = -1;
-    for (uint32_t k = 0; k < g->nclass; k++)
+    x->fpga = x->remote = -1;
+    for (uint32_t k = 0; k < g->nclass; k++) {
         if (!strcmp(g->class_name[k], "fpga"))
             x->fpga = (int)k;
+        if (!strcmp(g->class_name[k], "remote"))
+            x->remote = (int)k;
+    }
     x->kfunc_off[0] = 0;
     for (uint32_t k = 0; k < nk; k++) {
         const qv__kernel *kn = &cat->kernels[k];
@@ -95,16 +105,20 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
             if (!strcmp(g->class_name[k], p->res[r].cls))
                 x->res_class[r] = (int)k;
         x->res_grp[r] = NONE;
-        if (strcmp(p->res[r].cls, "fpga"))
+        bool remote = !strcmp(p->res[r].cls, "remote") && p->res[r].board_name[0];
+        if (strcmp(p->res[r].cls, "fpga") && !remote)
             continue;
+        int col = remote ? x->remote : x->fpga;
         uint8_t *h = x->held + (size_t)x->ngrp * nk;
         for (uint32_t k = 0; k < nk; k++)
             h[k] = (uint8_t)qv_catalog_holds(cat, k, &p->res[r]);
         uint32_t q = 0;
-        while (q < x->ngrp && (nk && memcmp(x->held + (size_t)q * nk, h, nk)))
+        while (q < x->ngrp &&
+               (x->grp_col[q] != col || (nk && memcmp(x->held + (size_t)q * nk, h, nk))))
             q++;
         x->res_grp[r] = q;
         if (q == x->ngrp) {
+            x->grp_col[q] = col;
             for (uint32_t k = 0; k < nk; k++) {
                 uint32_t f = x->kfunc[x->kfunc_off[k]];
                 if (h[k] && cat->kernels[k].nfuncs == 1 && f != NONE)
@@ -127,24 +141,25 @@ static double node_time(const catx *x, uint32_t i, uint32_t r)
     const qv_dag *g = x->g;
     uint32_t q = x->res_grp[r];
     int k = x->res_class[r];
-    if (q != NONE && (x->fpga < 0 || !x->func_ok[(size_t)q * g->nfunc + g->func[i]]))
+    if (q != NONE && (x->grp_col[q] < 0 || !x->func_ok[(size_t)q * g->nfunc + g->func[i]]))
         return INFINITY;
     if (k < 0)
         return INFINITY;
     return g->cost[(size_t)i * g->nclass + (uint32_t)k] / x->p->res[r].speed;
 }
 
-/* A fused chain: kernel, nodes in order, and the kernel's time at speed 1. */
+/* A fused chain: kernel and nodes in order. */
 typedef struct chain {
     uint32_t kernel, head, tail, len;
-    double cost;
+    uint32_t nodes[MAX_CHAIN];
 } chain;
 
-/* The fused kernel's time for nodes[0..len-1] at speed 1: its table at the
- * chain's input bytes (bytes_in of the head, else the bytes of its input
- * edges), else the slowest node's fpga time (the stages run as a
- * pipeline); INFINITY when neither applies. */
-static double chain_cost(const catx *x, uint32_t k, const uint32_t *nodes, uint32_t len)
+/* The fused kernel's time for nodes[0..len-1] at speed 1 on group q: its
+ * table at the chain's input bytes (bytes_in of the head, else the bytes of
+ * its input edges), else the slowest node's time in q's class (the stages
+ * run as a pipeline); INFINITY when neither applies. */
+static double chain_cost(const catx *x, uint32_t k, const uint32_t *nodes, uint32_t len,
+                         uint32_t q)
 {
     const qv_dag *g = x->g;
     if (x->cat->kernels[k].ntable) {
@@ -158,11 +173,12 @@ static double chain_cost(const catx *x, uint32_t k, const uint32_t *nodes, uint3
         b += g->bytes_out[t];
         return qv_catalog_table_us(x->cat, k, b) * x->fused_scale;
     }
-    if (x->fpga < 0)
+    int col = x->grp_col[q];
+    if (col < 0)
         return INFINITY;
     double w = 0;
     for (uint32_t j = 0; j < len; j++) {
-        double c = g->cost[(size_t)nodes[j] * g->nclass + (uint32_t)x->fpga];
+        double c = g->cost[(size_t)nodes[j] * g->nclass + (uint32_t)col];
         w = c > w ? c : w;
     }
     return w;
@@ -194,19 +210,23 @@ static int match_chain(const catx *x, uint32_t k, uint32_t i, const uint32_t *gr
     return 1;
 }
 
-/* Fastest time of the fused kernel on a resource holding it. */
-static double fused_time(const catx *x, uint32_t k, double cost)
+/* Fastest time of the fused kernel on nodes[0..len-1] on a resource
+ * holding it. */
+static double fused_time(const catx *x, uint32_t k, const uint32_t *nodes, uint32_t len)
 {
     double best = INFINITY;
-    for (uint32_t r = 0; r < x->p->nres; r++)
-        if (x->res_grp[r] != NONE && grp_holds(x, x->res_grp[r], k) &&
-            cost / x->p->res[r].speed < best)
-            best = cost / x->p->res[r].speed;
+    for (uint32_t r = 0; r < x->p->nres; r++) {
+        uint32_t q = x->res_grp[r];
+        if (q == NONE || !grp_holds(x, q, k))
+            continue;
+        double c = chain_cost(x, k, nodes, len, q) / x->p->res[r].speed;
+        best = c < best ? c : best;
+    }
     return best;
 }
 
 static int add_chain(chain **v, uint32_t *nc, uint32_t *group, const uint32_t *nodes,
-                     uint32_t len, uint32_t k, double cost)
+                     uint32_t len, uint32_t k)
 {
     chain *w = *v;
     if (!(*nc & (*nc - 1))) { /* 0, 1, 2, 4...: capacity doubles */
@@ -214,9 +234,11 @@ static int add_chain(chain **v, uint32_t *nc, uint32_t *group, const uint32_t *n
             return QV_ENOMEM;
         *v = w;
     }
-    w[*nc] = (chain){k, nodes[0], nodes[len - 1], len, cost};
-    for (uint32_t j = 0; j < len; j++)
+    w[*nc] = (chain){k, nodes[0], nodes[len - 1], len, {0}};
+    for (uint32_t j = 0; j < len; j++) {
+        w[*nc].nodes[j] = nodes[j];
         group[nodes[j]] = *nc;
+    }
     (*nc)++;
     return 0;
 }
@@ -232,13 +254,12 @@ static int find_chains(const catx *x, uint32_t *group, chain **out, uint32_t *no
         group[i] = NONE;
     for (uint32_t t = 0; t < g->n; t++) {
         uint32_t i = g->topo[t], bk = NONE, blen = 0;
-        double bsave = 0, bcost = 0;
+        double bsave = 0;
         for (uint32_t k = 0; k < x->cat->nkernels; k++) {
             if (!match_chain(x, k, i, group, NULL, nodes))
                 continue;
             uint32_t len = x->cat->kernels[k].nfuncs;
-            double cost = chain_cost(x, k, nodes, len);
-            double fused = fused_time(x, k, cost);
+            double fused = fused_time(x, k, nodes, len);
             if (isinf(fused))
                 continue;
             double unfused = 0;
@@ -253,13 +274,12 @@ static int find_chains(const catx *x, uint32_t *group, chain **out, uint32_t *no
             if (unfused - fused > bsave) {
                 bsave = unfused - fused;
                 bk = k;
-                bcost = cost;
                 blen = len;
                 memcpy(best, nodes, len * sizeof *nodes);
             }
         }
         int rc;
-        if (bk != NONE && (rc = add_chain(out, nout, group, best, blen, bk, bcost)))
+        if (bk != NONE && (rc = add_chain(out, nout, group, best, blen, bk)))
             return rc;
     }
     return 0;
@@ -287,7 +307,7 @@ static int plan_chains(const catx *x, const qv_plan *pl, uint32_t *group, chain 
             return QV_EINVAL;
         }
         uint32_t len = x->cat->kernels[k].nfuncs;
-        int rc = add_chain(out, nout, group, nodes, len, k, chain_cost(x, k, nodes, len));
+        int rc = add_chain(out, nout, group, nodes, len, k);
         if (rc)
             return rc;
     }
@@ -301,6 +321,13 @@ typedef struct rw {
     qv_plat *p;
     uint32_t *map; /* original node -> rewritten node */
 } rw;
+
+/* Group q's class name; more groups than classes fail the rewrite. */
+static void grp_class(const catx *x, uint32_t q, char name[QV_CLASS_NAME_MAX])
+{
+    bool remote = x->remote >= 0 && x->grp_col[q] == x->remote;
+    snprintf(name, QV_CLASS_NAME_MAX, "%s.%u", remote ? "remote" : "fpga", q % 100000u);
+}
 
 static void rw_fini(rw *w)
 {
@@ -325,11 +352,12 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
     memcpy(res, p->res, p->nres * sizeof *res);
     for (uint32_t r = 0; r < p->nres; r++)
         if (x->res_grp[r] != NONE)
-            snprintf(res[r].cls, sizeof res[r].cls, "fpga.%u", x->res_grp[r]);
+            grp_class(x, x->res_grp[r], res[r].cls);
     if ((rc = qv_plat_create(p->name, res, p->nres, &w->p)))
         goto out;
-    /* The graph's classes but fpga, then one per group; a group's class
-     * must be new (a graph could already name a class fpga.0). */
+    /* The graph's classes but fpga (remote stays, for remote resources
+     * that name no board), then one per group; a group's class must be new
+     * (a graph could already name a class fpga.0). */
     for (uint32_t k = 0; k < g->nclass && rc >= 0; k++)
         if ((int)k != x->fpga)
             rc = newcls[k] = qv_dag_class(w->g, g->class_name[k]);
@@ -338,7 +366,7 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
         rc = QV_EINVAL;
     for (uint32_t q = 0; q < x->ngrp && rc >= 0; q++) {
         char name[QV_CLASS_NAME_MAX];
-        snprintf(name, sizeof name, "fpga.%u", q);
+        grp_class(x, q, name);
         if ((rc = gcls[q] = qv_dag_class(w->g, name)) >= 0 && (uint32_t)rc < kept)
             rc = QV_EINVAL;
     }
@@ -346,8 +374,8 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
     if (rc) {
         qv__part_diag(diag, g->name, 0, 0,
                       "with a kernel catalog, the graph's classes and one class per "
-                      "group of FPGAs holding the same kernels (%u) exceed %d classes "
-                      "or clash with a class named fpga.N",
+                      "group of boards holding the same kernels (%u) exceed %d classes "
+                      "or clash with a class named fpga.N or remote.N",
                       x->ngrp, QV_DAG_MAX_CLASSES);
         goto out;
     }
@@ -371,10 +399,10 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
                 if ((int)k != x->fpga)
                     h->cost[(size_t)v * h->nclass + (uint32_t)newcls[k]] =
                         g->cost[(size_t)i * g->nclass + k];
-            for (uint32_t q = 0; q < x->ngrp && x->fpga >= 0; q++)
-                if (x->func_ok[(size_t)q * g->nfunc + g->func[i]])
+            for (uint32_t q = 0; q < x->ngrp; q++)
+                if (x->grp_col[q] >= 0 && x->func_ok[(size_t)q * g->nfunc + g->func[i]])
                     h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] =
-                        g->cost[(size_t)i * g->nclass + (uint32_t)x->fpga];
+                        g->cost[(size_t)i * g->nclass + (uint32_t)x->grp_col[q]];
             h->bytes_in[v] = g->bytes_in[i];
             h->bytes_out[v] = g->bytes_out[i];
         } else {
@@ -384,7 +412,8 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
                 break;
             for (uint32_t q = 0; q < x->ngrp; q++)
                 if (grp_holds(x, q, ch[c].kernel))
-                    h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] = ch[c].cost;
+                    h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] =
+                        chain_cost(x, ch[c].kernel, ch[c].nodes, ch[c].len, q);
             h->bytes_in[v] = g->bytes_in[hd];
             h->bytes_out[v] = g->bytes_out[ch[c].tail];
             cnode[c] = v;

@@ -31,11 +31,16 @@ static int convert(const qv__platform *cp, qv_plat **out, qv_diag *diag)
         r->latency_us = s->latency_us;
         r->cost_per_hour = s->cost_per_hour;
         r->host_memory = s->cls == QV_CLASS_CPU;
-        if (s->board) {
-            snprintf(r->board_name, sizeof r->board_name, "%s", s->board->name);
+        /* A remote board's kernels are those of the board its daemon
+         * serves; one whose file names none keeps the graph's costs. */
+        const qv__board *b = s->board;
+        if (b && b->kind == QV_CLASS_REMOTE)
+            b = b->served;
+        if (b) {
+            snprintf(r->board_name, sizeof r->board_name, "%s", b->name);
             snprintf(r->board_platform, sizeof r->board_platform, "%s",
-                     s->board->platform ? s->board->platform : "");
-            r->board_emulation = s->board->emulation;
+                     b->platform ? b->platform : "");
+            r->board_emulation = b->emulation;
         }
     }
     int rc = qv_plat_create(cp->name, res, (uint32_t)cp->nres, out);

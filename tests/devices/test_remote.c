@@ -8,7 +8,9 @@
  * results, and once the daemon is started again the board returns to
  * service and takes tasks; `quiver devices` says whether a remote board is
  * reachable; over CURVE, an authorized client key works and a board file
- * without one is refused. Skipped when quiverd was not built.
+ * without one is refused; a replayed fir -> fft -> mag chain runs as one
+ * launch of the catalog's fused fir_fft_mag on the remote board. Skipped
+ * when quiverd was not built.
  *
  * Links the static library: it probes the daemon as `quiver devices` does.
  */
@@ -24,6 +26,9 @@
 #include <time.h>
 
 #include "config/board.h"
+#include "fft/fft_ref.h"
+#include "fir/fir_ref.h"
+#include "fir_fft_mag/fir_fft_mag_ref.h"
 #include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
@@ -830,6 +835,166 @@ static void parts_ship_whole(void **state)
     daemon_start();
 }
 
+/* ---- a fused chain on the remote board ----------------------------------- */
+
+enum { SN = 512, TAPS = 32, FR = 4 };
+
+/* The CPU functions, slowed so that the plan puts the chain on the board. */
+static void spin_us(double us)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1e6 + (t.tv_nsec - t0.tv_nsec) / 1e3 < us);
+}
+static uint32_t u32(const qv_call *c, unsigned i)
+{
+    return *(const uint32_t *)c->ptr[i];
+}
+static void c_fir(const qv_call *c)
+{
+    spin_us(3000);
+    qv_hls_fir_ref(c->ptr[0], c->ptr[1], c->ptr[2], u32(c, 3), u32(c, 4));
+}
+static void c_fft(const qv_call *c)
+{
+    spin_us(3000);
+    qv_hls_fft_ref(c->ptr[0], c->ptr[1], c->ptr[2], c->ptr[3], u32(c, 4));
+}
+static void c_mag(const qv_call *c)
+{
+    spin_us(3000);
+    qv_hls_mag_ref(c->ptr[0], c->ptr[1], c->ptr[2], u32(c, 3));
+}
+
+/* The planner groups a remote board by the board its daemon serves, so a
+ * chain that the catalog fuses (fir -> fft -> mag onto fir_fft_mag) is
+ * planned there as one node and replayed as one launch on the daemon; the
+ * output equals the sequential run's, and so do the intermediates the
+ * kernel never writes (computed on the host when read). */
+static void fused_chain_on_the_remote_board(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
+                           QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
+                           QV_ARG_SCALAR("taps", uint32_t)};
+    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
+                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
+                           QV_ARG_SCALAR("n", uint32_t)};
+    qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
+                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
+    qv_func *fir, *fft, *mag;
+    assert_int_equal(qv_func_create(rt, "fir", d_fir, 5, &fir), 0);
+    assert_int_equal(qv_func_create(rt, "fft", d_fft, 5, &fft), 0);
+    assert_int_equal(qv_func_create(rt, "mag", d_mag, 4, &mag), 0);
+    assert_int_equal(qv_func_set_cpu(fir, c_fir), 0);
+    assert_int_equal(qv_func_set_cpu(fft, c_fft), 0);
+    assert_int_equal(qv_func_set_cpu(mag, c_mag), 0);
+    assert_int_equal(qv_func_set_fpga(fir, "fir"), 0);
+    assert_int_equal(qv_func_set_fpga(fft, "fft"), 0);
+    static float h[TAPS], zero[SN], x[FR][SN], y[FR][SN], re[FR][SN], im[FR][SN],
+        m[FR][SN];
+    for (int t = 0; t < TAPS; t++)
+        h[t] = (float)(t % 5) / 8.0f - 0.2f;
+    unsigned seed = 11;
+    for (int f = 0; f < FR; f++)
+        for (int i = 0; i < SN; i++)
+            x[f][i] = (float)(rand_r(&seed) % 1000) / 500.0f - 1.0f;
+    qv_buf *bh, *bz, *bx[FR], *by[FR], *bre[FR], *bim[FR], *bm[FR];
+    assert_int_equal(qv_buf_register(rt, h, sizeof h, &bh), 0);
+    assert_int_equal(qv_buf_register(rt, zero, sizeof zero, &bz), 0);
+    for (int f = 0; f < FR; f++) {
+        assert_int_equal(qv_buf_register(rt, x[f], sizeof x[f], &bx[f]), 0);
+        assert_int_equal(qv_buf_register(rt, y[f], sizeof y[f], &by[f]), 0);
+        assert_int_equal(qv_buf_register(rt, re[f], sizeof re[f], &bre[f]), 0);
+        assert_int_equal(qv_buf_register(rt, im[f], sizeof im[f], &bim[f]), 0);
+        assert_int_equal(qv_buf_register(rt, m[f], sizeof m[f], &bm[f]), 0);
+    }
+    uint32_t n = SN, taps = TAPS;
+    qv_region_info ri;
+    uint64_t until = now_ms() + 60000;
+    do {
+        for (int f = 0; f < FR; f++) {
+            assert_int_equal(qv_region_begin(rt, "signal"), 0);
+            qv_arg a1[] = {QV_BUF(bx[f]), QV_BUF(bh), QV_BUF(by[f]), QV_VAL(n),
+                           QV_VAL(taps)};
+            qv_arg a2[] = {QV_BUF(by[f]), QV_BUF(bz), QV_BUF(bre[f]), QV_BUF(bim[f]),
+                           QV_VAL(n)};
+            qv_arg a3[] = {QV_BUF(bre[f]), QV_BUF(bim[f]), QV_BUF(bm[f]), QV_VAL(n)};
+            assert_int_equal(qv_submit(rt, fir, a1, 5), 0);
+            assert_int_equal(qv_submit(rt, fft, a2, 5), 0);
+            assert_int_equal(qv_submit(rt, mag, a3, 4), 0);
+            assert_int_equal(qv_region_end(rt), 0);
+            assert_int_equal(qv_wait_all(rt), 0);
+        }
+        ri.size = sizeof ri;
+        assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
+    } while (ri.fused < 2 * FR && now_ms() < until);
+    if (ri.fused < 2 * FR)
+        fail_msg("no fused launch: %llu entries, %llu replayed, %llu fused, plan error '%s'",
+                 (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
+                 (unsigned long long)ri.fused, ri.last_error);
+    /* A fused entry is one task on the remote board, none on the CPU. */
+    qv_device_info cpu;
+    assert_int_equal(qv_device_get(rt, 0, &cpu), 0);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    uint64_t tasks = di.tasks, cpu_tasks = cpu.tasks, fused = ri.fused;
+    for (int f = 0; f < FR; f++) {
+        assert_int_equal(qv_region_begin(rt, "signal"), 0);
+        qv_arg a1[] = {QV_BUF(bx[f]), QV_BUF(bh), QV_BUF(by[f]), QV_VAL(n), QV_VAL(taps)};
+        qv_arg a2[] = {QV_BUF(by[f]), QV_BUF(bz), QV_BUF(bre[f]), QV_BUF(bim[f]),
+                       QV_VAL(n)};
+        qv_arg a3[] = {QV_BUF(bre[f]), QV_BUF(bim[f]), QV_BUF(bm[f]), QV_VAL(n)};
+        assert_int_equal(qv_submit(rt, fir, a1, 5), 0);
+        assert_int_equal(qv_submit(rt, fft, a2, 5), 0);
+        assert_int_equal(qv_submit(rt, mag, a3, 4), 0);
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
+    assert_int_equal(qv_device_get(rt, 0, &cpu), 0);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(ri.fused, fused + FR);
+    assert_int_equal(di.tasks, tasks + FR);
+    assert_int_equal(cpu.tasks, cpu_tasks);
+    /* Every buffer as a sequential run leaves it, intermediates too. */
+    for (int f = 0; f < FR; f++) {
+        qv_buf *rd[] = {by[f], bre[f], bim[f], bm[f]};
+        for (unsigned k = 0; k < 4; k++) {
+            assert_int_equal(qv_buf_acquire(rd[k], QV_R), 0);
+            assert_int_equal(qv_buf_release(rd[k]), 0);
+        }
+        static float wy[SN], wre[SN], wim[SN], wm[SN];
+        qv_hls_fir_ref(x[f], h, wy, SN, TAPS);
+        qv_hls_fft_ref(wy, zero, wre, wim, SN);
+        qv_hls_mag_ref(wre, wim, wm, SN);
+        double peak = 1e-30;
+        for (int i = 0; i < SN; i++)
+            peak = fmax(peak, fabs(wm[i]));
+        for (int i = 0; i < SN; i++)
+            if (fabs(wm[i] - m[f][i]) > 1e-4 * peak || fabsf(wy[i] - y[f][i]) > 1e-4f ||
+                fabsf(wre[i] - re[f][i]) > 1e-3f || fabsf(wim[i] - im[f][i]) > 1e-3f)
+                fail_msg("frame %d [%d]: m %g/%g y %g/%g re %g/%g im %g/%g", f, i, wm[i],
+                         m[f][i], wy[i], y[f][i], wre[i], re[f][i], wim[i], im[f][i]);
+    }
+    for (int f = 0; f < FR; f++) {
+        qv_buf *all[] = {bx[f], by[f], bre[f], bim[f], bm[f]};
+        for (unsigned k = 0; k < 5; k++)
+            assert_int_equal(qv_buf_unregister(all[k]), 0);
+    }
+    assert_int_equal(qv_buf_unregister(bh), 0);
+    assert_int_equal(qv_buf_unregister(bz), 0);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -844,6 +1009,7 @@ int main(void)
         cmocka_unit_test(planner_sees_the_remote_board),
         cmocka_unit_test(curve_keys),
         cmocka_unit_test(parts_ship_whole),
+        cmocka_unit_test(fused_chain_on_the_remote_board),
         cmocka_unit_test(same_buffers_after_restart),
     };
     signal(SIGPIPE, SIG_IGN);

@@ -969,7 +969,8 @@ const char *qv_catalog_kernel_name(const qv_catalog *c, uint32_t k)
 
 int qv_catalog_holds(const qv_catalog *c, uint32_t k, const qv_plat_res *r)
 {
-    if (!c || !r || k >= c->nkernels || strcmp(r->cls, "fpga"))
+    /* A remote board runs the catalog's builds for the board it serves. */
+    if (!c || !r || k >= c->nkernels || (strcmp(r->cls, "fpga") && strcmp(r->cls, "remote")))
         return 0;
     return qv__kernel_build(&c->kernels[k], r->board_name,
                             r->board_platform[0] ? r->board_platform : NULL,

@@ -309,13 +309,14 @@ static int make_funcs(qd_daemon *d, const qv__catalog *cat)
                                       d->boards[b]->emulation) != NULL;
         if (!built)
             continue;
-        if (kn->nfuncs != 1 || kn->nargs > QV_MAX_ARGS) {
-            qd_log("kernel %s: not served (a fused chain or too many arguments)",
-                   kn->name);
+        if (kn->nargs > QV_MAX_ARGS) {
+            qd_log("kernel %s: not served (more than %d arguments)", kn->name, QV_MAX_ARGS);
             continue;
         }
         qd_func *sf = &d->funcs[d->nfuncs];
-        sf->name = kn->funcs[0];
+        /* A fused chain's kernel is a function of its own name: the host
+         * runs it in place of the chain, with the kernel's arguments. */
+        sf->name = kn->nfuncs == 1 ? kn->funcs[0] : kn->name;
         sf->kernel = kn->name;
         sf->nargs = (unsigned)kn->nargs;
         for (size_t a = 0; a < kn->nargs; a++) {
