@@ -8,8 +8,9 @@
  * it, which moves nodes off the faster FPGA that lacks the kernel; a chain
  * fir -> fft -> mag runs as one task of a fused kernel when that is cheaper,
  * and not when it is dearer or when an intermediate result has a second
- * reader; the simulator accepts fused chains and still rejects every other
- * shared slot. Catalogs are YAML files written into a temporary directory
+ * reader; a remote board fuses by the board its daemon serves; the
+ * simulator accepts fused chains and still rejects every other shared
+ * slot. Catalogs are YAML files written into a temporary directory
  * with their board files.
  */
 #include <dirent.h>
@@ -17,6 +18,7 @@
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -531,6 +533,58 @@ static void test_fused_when_cheaper(void **state)
     qv_plat_destroy(p);
 }
 
+/* A remote board is a board by the board its daemon serves: with
+ * board-b named, the chain fuses onto it at the table's 50 us (its remote
+ * costs are 60 us a stage, so the table is cheaper than 3 x 60 and than
+ * the cores' 300); a remote resource that names no served board keeps
+ * its remote costs (60 us a stage there) and fuses nothing. */
+static void test_fused_on_a_remote_board(void **state)
+{
+    (void)state;
+    chain_graph t = chain(0);
+    int rem = qv_dag_class(t.g, "remote");
+    assert_true(rem >= 0);
+    uint32_t stages[3] = {t.fir, t.fft, t.mag};
+    for (unsigned j = 0; j < 3; j++)
+        t.g->cost[(size_t)stages[j] * t.g->nclass + (uint32_t)rem] = 60;
+    uint32_t k;
+    qv_catalog *c = chain_catalog(50, &k);
+    for (int served = 1; served >= 0; served--) {
+        qv_plat_res r[2] = {res_of("cores", "cpu", 1, NULL),
+                            res_of("far", "remote", 1, served ? "board-b" : NULL)};
+        qv_plat *p = NULL;
+        assert_int_equal(qv_plat_create("remote", r, 2, &p), 0);
+        for (unsigned a = 0; a < 4; a++) {
+            qv_plan *pl = plan(t.g, p, c, algos[a]);
+            if (served) {
+                assert_non_null(pl->fused);
+                for (unsigned j = 0; j < 3; j++) {
+                    assert_int_equal(pl->fused[stages[j]], k);
+                    assert_string_equal(res_name(p, pl, stages[j]), "far");
+                }
+                assert_near(pl->end[t.fir] - pl->start[t.fir], 50, 1e-9);
+            } else {
+                assert_null(pl->fused);
+                unsigned far = 0;
+                for (unsigned j = 0; j < 3; j++) {
+                    bool there = !strcmp(res_name(p, pl, stages[j]), "far");
+                    far += there;
+                    assert_near(pl->end[stages[j]] - pl->start[stages[j]], there ? 60 : 100,
+                                1e-9);
+                }
+                if (algos[a] != QV_ALGO_METIS) /* list schedulers take the faster */
+                    assert_int_equal(far, 3);
+            }
+            qv_diag d = {0};
+            assert_int_equal(qv_sim_validate(t.g, p, c, pl, &d), 0);
+            qv_plan_destroy(pl);
+        }
+        qv_plat_destroy(p);
+    }
+    qv_catalog_destroy(c);
+    qv_dag_destroy(t.g);
+}
+
 /* Not fused: a table of 500 us (dearer than 3 x 40), or fft's result also
  * read by another node. Nodes then run one by one, and two of them given
  * one slot are refused. */
@@ -852,6 +906,7 @@ int main(void)
         cmocka_unit_test(test_fused_table_by_bytes_moved),
         cmocka_unit_test(test_fused_scale),
         cmocka_unit_test(test_not_fused),
+        cmocka_unit_test(test_fused_on_a_remote_board),
         cmocka_unit_test(test_too_many_groups),
         cmocka_unit_test(test_random_valid),
         cmocka_unit_test(test_same_verdict),
