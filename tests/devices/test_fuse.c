@@ -8,7 +8,8 @@
  * reused by every frame; a zero input that is not zero keeps the chain
  * apart; a fused launch that fails on the board runs the chain on the CPU;
  * a second thread that acquires the chain's buffers while the chain is
- * replayed neither hangs it nor changes what it computes.
+ * replayed neither hangs it nor changes what it computes; two threads
+ * whose first fused launches meet both go on fusing.
  *
  * Runs on the embedded default platform; skipped without its board.
  */
@@ -189,7 +190,8 @@ static void check_frame(sig *S, int f, bool inter)
                      y[i], S->y[s][i], re[i], S->re[s][i], im[i], S->im[s][i]);
 }
 
-static void sig_close(sig *S, bool inter)
+/* Unregisters everything, then checks frames 0..frames-1 (those run). */
+static void sig_close_frames(sig *S, bool inter, int frames)
 {
     for (int f = 0; f < S->sets; f++) {
         assert_int_equal(qv_buf_unregister(S->by[f]), 0);
@@ -202,9 +204,14 @@ static void sig_close(sig *S, bool inter)
     }
     assert_int_equal(qv_buf_unregister(S->bh), 0);
     assert_int_equal(qv_buf_unregister(S->bz), 0);
-    for (int f = 0; f < FR; f++)
+    for (int f = 0; f < frames; f++)
         check_frame(S, f, inter && (S->sets > 1 || f == FR - 1));
     qv_runtime_destroy(S->rt);
+}
+
+static void sig_close(sig *S, bool inter)
+{
+    sig_close_frames(S, inter, FR);
 }
 
 /* Fresh intermediates per frame: they stay uncomputed until read. */
@@ -466,6 +473,80 @@ static void host_thread_races_the_replay(void **state)
     sig_close(&S, true);
 }
 
+/* Two threads replay the chain, each on its own frame's buffers, their
+ * entries in step, so that their first fused launches meet: both ask for
+ * "fused:fir_fft_mag" at once. One of them failed to register it (the
+ * name was taken), and that failure was remembered as "this chain cannot
+ * be fused" for the rest of the run (about 1 run in 9; adversarial
+ * testing). Three runs, each must go on fusing. */
+typedef struct duo {
+    sig *S;
+    int f, err;
+    pthread_barrier_t *bar;
+} duo;
+
+static void *duo_main(void *arg)
+{
+    duo *D = arg;
+    sig *S = D->S;
+    uint32_t n = SN, taps = TAPS;
+    int f = D->f;
+    for (int e = 0; e < 40; e++) {
+        pthread_barrier_wait(D->bar);
+        qv_arg a1[] = {QV_BUF(S->bx[f]), QV_BUF(S->bh), QV_BUF(S->by[f]), QV_VAL(n),
+                       QV_VAL(taps)};
+        qv_arg a2[] = {QV_BUF(S->by[f]), QV_BUF(S->bz), QV_BUF(S->bre[f]),
+                       QV_BUF(S->bim[f]), QV_VAL(n)};
+        qv_arg a3[] = {QV_BUF(S->bre[f]), QV_BUF(S->bim[f]), QV_BUF(S->bm[f]), QV_VAL(n)};
+        int rc = qv_region_begin(S->rt, "signal");
+        rc = rc ? rc : qv_submit(S->rt, S->fir, a1, 5);
+        rc = rc ? rc : qv_submit(S->rt, S->fft, a2, 5);
+        rc = rc ? rc : qv_submit(S->rt, S->mag, a3, 4);
+        rc = rc ? rc : qv_region_end(S->rt);
+        rc = rc ? rc : qv_buf_wait(S->bm[f]);
+        if (rc && !D->err)
+            D->err = rc;
+        pthread_barrier_wait(D->bar);
+        if (e < 3) /* the main thread lets the region compile */
+            pthread_barrier_wait(D->bar);
+    }
+    return NULL;
+}
+
+static void two_threads_fuse_at_once(void **state)
+{
+    (void)state;
+    for (int run = 0; run < 3; run++) {
+        static sig S;
+        sig_open(&S, FR);
+        pthread_barrier_t bar;
+        pthread_barrier_init(&bar, NULL, 3);
+        duo D[2] = {{&S, 0, 0, &bar}, {&S, 1, 0, &bar}};
+        pthread_t t[2];
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(pthread_create(&t[k], NULL, duo_main, &D[k]), 0);
+        for (int e = 0; e < 40; e++) {
+            pthread_barrier_wait(&bar);
+            pthread_barrier_wait(&bar);
+            if (e < 3) {
+                usleep(300000);
+                pthread_barrier_wait(&bar);
+            }
+        }
+        for (int k = 0; k < 2; k++)
+            pthread_join(t[k], NULL);
+        pthread_barrier_destroy(&bar);
+        assert_int_equal(D[0].err, 0);
+        assert_int_equal(D[1].err, 0);
+        qv_region_info ri = info(&S);
+        if (ri.fused < 40)
+            fail_msg("run %d: %llu of %llu entries fused", run,
+                     (unsigned long long)ri.fused, (unsigned long long)ri.entries);
+        assert_int_equal(qv_wait_all(S.rt), 0);
+        sig_close_frames(&S, true, 2); /* the frames the threads ran */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -476,6 +557,7 @@ int main(void)
         cmocka_unit_test(failed_fused_launch_runs_on_the_cpu),
         cmocka_unit_test(fused_replan_after_the_window_moved),
         cmocka_unit_test(host_thread_races_the_replay),
+        cmocka_unit_test(two_threads_fuse_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

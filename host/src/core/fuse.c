@@ -190,6 +190,33 @@ static void temp_sizes(const struct qv__fused *fz, const qv_arg *const *args,
                 size[j][i] = args[j][i].buf->size;
 }
 
+/* The entry of rt->fused for kernel k, the chain's functions and sizes;
+ * NULL if none. *same_kernel: entries of k. */
+static struct qv__fused *fused_find(qv_runtime *rt, const qv__kernel *k,
+                                    qv_func *const *memb, unsigned n,
+                                    size_t size[MAXC][QV_MAX_ARGS], unsigned *same_kernel)
+{
+    pthread_mutex_lock(&rt->reg_mu);
+    *same_kernel = 0;
+    struct qv__fused *fz = rt->fused;
+    for (; fz; fz = fz->next) {
+        if (fz->k != k)
+            continue;
+        (*same_kernel)++;
+        if (!memcmp(fz->memb, memb, n * sizeof *memb) &&
+            (!fz->ff || !memcmp(fz->size, size, MAXC * sizeof *size)))
+            break;
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    return fz;
+}
+
+/* Makes the entries of rt->fused one at a time: two threads whose first
+ * fused launches of one chain met both made "fused:<kernel>", one failed
+ * (the name was taken) and its entry, remembered as not fusable, turned
+ * fusing off for good (found by adversarial testing). Rare; any runtime. */
+static pthread_mutex_t make_mu = PTHREAD_MUTEX_INITIALIZER;
+
 /* fz for kernel k and the chain's functions and sizes, made on first use;
  * NULL when the chain cannot be fused (logged once per kind). */
 static struct qv__fused *fused_get(qv_runtime *rt, const qv__kernel *k,
@@ -214,24 +241,21 @@ static struct qv__fused *fused_get(qv_runtime *rt, const qv__kernel *k,
     memset(size, 0, sizeof size);
     if (!why[0])
         temp_sizes(&probe, args, size);
-    pthread_mutex_lock(&rt->reg_mu);
-    unsigned same_kernel = 0;
-    struct qv__fused *fz = rt->fused;
-    for (; fz; fz = fz->next) {
-        if (fz->k != k)
-            continue;
-        same_kernel++;
-        if (!memcmp(fz->memb, memb, n * sizeof *memb) &&
-            (!fz->ff || !memcmp(fz->size, size, sizeof size)))
-            break;
-    }
-    pthread_mutex_unlock(&rt->reg_mu);
+    unsigned same_kernel;
+    struct qv__fused *fz = fused_find(rt, k, memb, n, size, &same_kernel);
     if (fz)
         return fz->ff ? fz : NULL;
+    pthread_mutex_lock(&make_mu);
+    if ((fz = fused_find(rt, k, memb, n, size, &same_kernel)) != NULL) {
+        pthread_mutex_unlock(&make_mu);
+        return fz->ff ? fz : NULL;
+    }
     /* New: remember it, fusable or not (then with ff NULL). */
     fz = malloc(sizeof *fz);
-    if (!fz)
+    if (!fz) {
+        pthread_mutex_unlock(&make_mu);
         return NULL;
+    }
     *fz = probe;
     if (!why[0]) {
         memcpy(fz->size, size, sizeof size);
@@ -251,6 +275,7 @@ static struct qv__fused *fused_get(qv_runtime *rt, const qv__kernel *k,
     fz->next = rt->fused;
     rt->fused = fz;
     pthread_mutex_unlock(&rt->reg_mu);
+    pthread_mutex_unlock(&make_mu);
     return fz->ff ? fz : NULL;
 }
 

@@ -623,6 +623,20 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
 
 /* ---- the thread -------------------------------------------------------- */
 
+/* Whether plan b runs every task of a's entry where a does, in the same
+ * chains and parts. */
+static bool same_placement(const qv__rplan *a, const qv__rplan *b)
+{
+    if (!a || !b || a->n != b->n || a->nchains != b->nchains ||
+        memcmp(a->dev, b->dev, a->n * sizeof *a->dev))
+        return false;
+    for (uint32_t c = 0; c < a->nchains; c++)
+        if (a->chains[c].k != b->chains[c].k || a->chains[c].first != b->chains[c].first ||
+            a->chains[c].len != b->chains[c].len)
+            return false;
+    return true;
+}
+
 static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
                     const char *reason)
 {
@@ -763,7 +777,20 @@ static void *loop_main(void *arg)
         int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
                          drift_x, no_fuse, fuse_scale, &p, why, sizeof why);
         qv__rplan_release(from);
-        if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */
+        /* A drift's re-plan that places every task as the plan does: the
+         * drift is the plan's new normal, not news (a noisy device, or one
+         * slower but still the best place). Keeping the plan and
+         * calibrating its devices again stops the same drift from asking
+         * for the same plan at every min_interval_ms. r->plan is only
+         * replaced by this thread, so reading it unlocked is safe. */
+        bool kept = !rc && replan && drift_cls >= 0 && same_placement(r->plan, p);
+        if (kept) {
+            qv__log(2, "region %s: kept its plan: the re-plan for %s placed every task "
+                    "as it does; its devices calibrate again", name, reason);
+            qv__rplan_release(p);
+            free(pref);
+            p = NULL;
+        } else if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */
             qv__log(3, "region %s: not compiled yet: %s", name, why);
             free(pref);
         } else if (rc) {
@@ -777,14 +804,21 @@ static void *loop_main(void *arg)
                     "%.1f us: %s", name, replan ? "re-planned" : "compiled", n, p->ndev,
                     p->ndev == 1 ? "" : "s", p->parts, p->makespan, reason);
         }
-        if (!rc && replan) { /* each re-plan on the trace's time line */
+        if (!rc && replan && !kept) { /* each re-plan on the trace's time line */
             char detail[300];
             snprintf(detail, sizeof detail, "region %s: %s", name, reason);
             qv__trace_mark(rt, "re-plan", detail);
         }
         pthread_mutex_lock(&l->mu);
         r->want_compile = false;
-        if (rc == QV_EBUSY) {
+        if (kept) {
+            r->compiled_ns = qv__now_ns();
+            r->drift_entries = 0;
+            r->nplan = 0;
+            r->measured = 0;
+            memset(r->base, 0, sizeof r->base);
+            memset(r->spread, 0, sizeof r->spread);
+        } else if (rc == QV_EBUSY) {
             if (r->tried && r->tried_sig == sig) {
                 r->tried = false;
                 r->next_try = r->sig_entries + 1;

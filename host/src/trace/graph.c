@@ -472,13 +472,34 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
     return 0;
 }
 
+/* read_mu exclusive for a reset, unless the calling thread holds a buffer
+ * that tasks wait for (may_wait): a reader may be waiting, read_mu held,
+ * for one of those tasks (the run-time loop's compile waits for an
+ * entry's nodes), and the lock would never come. Tried rather than waited
+ * for, as the thread's hold may come to block a task meanwhile. */
+static bool reset_lock(qv_runtime *rt, qv__recorder *r)
+{
+    for (unsigned us = 20;; us = us < 1000 ? us * 2 : us) {
+        if (pthread_rwlock_trywrlock(&r->read_mu) == 0)
+            return true;
+        pthread_mutex_lock(&rt->submit_mu);
+        bool ok = may_wait(rt);
+        pthread_mutex_unlock(&rt->submit_mu);
+        if (!ok)
+            return false;
+        struct timespec ts = {0, (long)us * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 /* The recorded nodes' memory is written by the workers that complete them
  * and read by readers (recorder.h). A reset detaches it; a reset that may
  * wait (see may_wait) then takes every detached array while no reader
  * holds one (read_mu exclusive, briefly) and frees each once its nodes are
  * done, waiting for the tasks submitted before it, not for those submitted
- * since, and holding no lock meanwhile. Otherwise it only detaches: a
- * later reset or qv_runtime_destroy frees. */
+ * since, and holding no lock meanwhile. Otherwise (from a task, or from a
+ * thread holding a buffer that tasks wait for) it only detaches: a later
+ * reset or qv_runtime_destroy frees. */
 QV_API int qv_graph_reset(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
@@ -488,14 +509,11 @@ QV_API int qv_graph_reset(qv_runtime *rt)
     if (!r)
         return 0;
     /* Not from a task: a reader may be waiting for this very task. */
-    bool worker = qv__current_worker() != NULL;
-    if (!worker)
-        pthread_rwlock_wrlock(&r->read_mu);
+    bool locked = !qv__current_worker() && reset_lock(rt, r);
     pthread_mutex_lock(&rt->submit_mu);
     int rc = qv__rec_forget(r, rt->next_id);
-    if (!worker)
-        qv__rec_reclaim(r, true);
-    bool wait = !worker && may_wait(rt);
+    qv__rec_reclaim(r, locked); /* else tried: never waited for */
+    bool wait = locked && may_wait(rt);
     struct qv__rec_old *old = NULL;
     size_t nold = 0;
     if (wait) {
@@ -505,7 +523,7 @@ QV_API int qv_graph_reset(qv_runtime *rt)
         r->nretired = 0;
     }
     pthread_mutex_unlock(&rt->submit_mu);
-    if (!worker)
+    if (locked)
         pthread_rwlock_unlock(&r->read_mu);
     for (size_t i = 0; i < nold; i++) {
         qv__rec_wait_nodes(old[i].nodes.c, 0, old[i].nodes.n);

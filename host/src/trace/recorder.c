@@ -79,7 +79,7 @@ int qv__rec_forget(qv__recorder *r, uint64_t base)
     if (!ret)
         return -1;
     r->retired = ret;
-    r->retired[r->nretired++] = (struct qv__rec_old){ r->nodes, r->edges };
+    r->retired[r->nretired++] = (struct qv__rec_old){ r->nodes, r->edges, 0 };
     r->nodes = r->edges = (qv__chunks){ 0 };
     r->base = base;
     atomic_fetch_add_explicit(&r->moves, 1, memory_order_relaxed);
@@ -168,9 +168,31 @@ static int keep_slid(qv__recorder *r, void *c, int kind)
 
 void qv__rec_reclaim(qv__recorder *r, bool have_read_mu)
 {
-    if (!r->nslid || (!have_read_mu && pthread_rwlock_trywrlock(&r->read_mu)))
+    if ((!r->nslid && !r->nretired) ||
+        (!have_read_mu && pthread_rwlock_trywrlock(&r->read_mu)))
         return;
+    /* Graphs that resets detached without waiting (from a task, or from a
+     * thread holding a buffer tasks wait for), once their tasks are done:
+     * else a program that resets from its tasks would grow without bound.
+     * Each node is looked at until done, once. */
     size_t k = 0;
+    for (size_t i = 0; i < r->nretired; i++) {
+        struct qv__rec_old *o = &r->retired[i];
+        while (o->checked < o->nodes.n) {
+            const qv__node *nd = qv__chunks_at(o->nodes.c, o->checked, sizeof *nd);
+            if (!atomic_load_explicit(&nd->done, memory_order_acquire))
+                break;
+            o->checked++;
+        }
+        if (o->checked < o->nodes.n) {
+            r->retired[k++] = *o;
+            continue;
+        }
+        qv__chunks_free(&o->nodes);
+        qv__chunks_free(&o->edges);
+    }
+    r->nretired = k;
+    k = 0;
     for (size_t i = 0; i < r->nslid; i++) {
         struct qv__rec_slid s = r->slid_c[i];
         if (s.kind == QV__REC_NODES) {

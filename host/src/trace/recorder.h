@@ -94,6 +94,7 @@ struct qv__recorder {
      * their tasks may still run); under submit_mu. */
     struct qv__rec_old {
         qv__chunks nodes, edges;
+        uint64_t checked; /* nodes known to be done (qv__rec_reclaim) */
     } *retired;
     size_t nretired;
     /* Nodes kept at least (a multiple of QV__REC_CHUNK); 0 keeps all. */
