@@ -1022,6 +1022,90 @@ static void plan_slower_than_eager_runs_eagerly(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* A device that drifts while no other placement is better (here the CPU,
+ * the only device, becomes 4x slower): the re-plan places every task as
+ * the plan does, so the plan is kept (no re-plan counted, none every
+ * min_interval_ms after) and the CPU calibrates again at its new speed. */
+static _Atomic unsigned work_us = 300;
+
+static void cpu_work(const qv_call *c)
+{
+    (void)c;
+    double t0 = now_s();
+    while ((now_s() - t0) * 1e6 < atomic_load(&work_us))
+        ;
+}
+
+static qv__region *region_named(qv_runtime *rt, const char *name)
+{
+    qv__region *r = rt->loop->list;
+    while (r && strcmp(r->name, name))
+        r = r->next;
+    return r;
+}
+
+static qv_region_info work_entry(fixture *fx, qv_func *w, qv_buf *b)
+{
+    assert_int_equal(qv_region_begin(fx->rt, "work"), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(qv_submit(fx->rt, w, (qv_arg[]){QV_BUF(b)}, 1), 0);
+    assert_int_equal(qv_region_end(fx->rt), 0);
+    assert_int_equal(qv_wait_all(fx->rt), 0);
+    qv_region_info ri;
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(fx->rt, "work", &ri), 0);
+    return ri;
+}
+
+static void same_placement_keeps_the_plan(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0}\n", 1);
+    qv_func *w;
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
+    assert_int_equal(qv_func_create(fx.rt, "work", d, 1, &w), 0);
+    qv_func_set_cpu(w, cpu_work);
+    static double x[8];
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(fx.rt, x, sizeof x, &b), 0);
+    atomic_store(&work_us, 300);
+    qv_region_info ri;
+    double t0 = now_s();
+    do
+        ri = work_entry(&fx, w, b);
+    while (ri.replayed < 12 && now_s() - t0 < 60);
+    assert_true(ri.replayed >= 12);
+    usleep(100000); /* the last entries measured */
+    pthread_mutex_lock(&fx.rt->loop->mu);
+    double base = region_named(fx.rt, "work")->base[0];
+    pthread_mutex_unlock(&fx.rt->loop->mu);
+    assert_true(base > 0);
+    uint64_t compiles = ri.compiles, replans = ri.replans;
+    atomic_store(&work_us, 1200);
+    double later = base;
+    t0 = now_s();
+    for (int e = 0; e < 200 && later < 2 * base && now_s() - t0 < 60; e++) {
+        ri = work_entry(&fx, w, b);
+        usleep(2000);
+        pthread_mutex_lock(&fx.rt->loop->mu);
+        later = region_named(fx.rt, "work")->base[0];
+        pthread_mutex_unlock(&fx.rt->loop->mu);
+    }
+    /* The drift was seen (the CPU's calibration moved to its new speed,
+     * which entries that drift never fold in) and re-planned in place. */
+    if (later < 2 * base)
+        fail_msg("the CPU's calibration stayed at %.2f (was %.2f): no drift seen", later,
+                 base);
+    for (int e = 0; e < 10; e++)
+        ri = work_entry(&fx, w, b);
+    assert_int_equal(ri.compiles, compiles);
+    assert_int_equal(ri.replans, replans);
+    assert_true(ri.replayed > 12);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* An unmodified program alternating two phases between waits: both
  * implicit regions replay, with no guard miss once both are planned. */
 static void alternating_implicit_regions_replay(void **state)
@@ -1076,6 +1160,7 @@ int main(void)
         cmocka_unit_test(guard_miss_mid_entry),
         cmocka_unit_test(plan_slower_than_eager_runs_eagerly),
         cmocka_unit_test(alternating_implicit_regions_replay),
+        cmocka_unit_test(same_placement_keeps_the_plan),
         cmocka_unit_test(hot_entry_not_compiled_leaves_it_to_the_next),
         cmocka_unit_test(new_signature_while_compiling),
         cmocka_unit_test(thread_ends_in_a_replayed_entry),
