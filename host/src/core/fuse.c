@@ -20,6 +20,7 @@
  * runs the chain into temporary buffers (the intermediates are computed
  * again if they are read: a fault costs time, never data).
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,58 @@ struct qv__fused {
     /* per kernel argument, its first source */
     uint8_t src_j[QV_MAX_ARGS], src_i[QV_MAX_ARGS];
     bool recipe[MAXC]; /* the call writes an intermediate: kept deferred */
+    /* Its launches on FPGA boards: the time they took over the catalog's
+     * table at the bytes they moved, a moving average (a double's bits),
+     * and how many. Written by the devices' driver threads. */
+    _Atomic uint64_t ratio_bits;
+    atomic_uint nratio;
 };
+
+#define FUSE_MIN_RUNS 3 /* launches measured before the ratio counts */
+#define FUSE_WEIGHT   0.25
+
+void qv__fuse_measured(const qv__task *t, double us)
+{
+    struct qv__fused *fz = (struct qv__fused *)t->func->fused;
+    /* The bytes the launch moved, as the table counts them: what it reads
+     * and what it writes. */
+    uint64_t bytes = 0;
+    for (unsigned j = 0; j < t->nbufs; j++)
+        bytes += ((t->modes[j] & QV_R) ? t->ubuf[j]->size : 0) +
+                 ((t->modes[j] & QV_W) ? t->ubuf[j]->size : 0);
+    double table = fz->k->ntable ? qv__kernel_table_us(fz->k, bytes) : 0;
+    if (!(table > 0) || !(us > 0) || !isfinite(us))
+        return;
+    double x = us / table;
+    uint64_t old = atomic_load_explicit(&fz->ratio_bits, memory_order_relaxed), nb;
+    do {
+        double o;
+        memcpy(&o, &old, sizeof o);
+        double v = o > 0 ? (1 - FUSE_WEIGHT) * o + FUSE_WEIGHT * x : x;
+        memcpy(&nb, &v, sizeof nb);
+    } while (!atomic_compare_exchange_weak_explicit(&fz->ratio_bits, &old, nb,
+                                                    memory_order_relaxed,
+                                                    memory_order_relaxed));
+    atomic_fetch_add_explicit(&fz->nratio, 1, memory_order_relaxed);
+}
+
+double qv__fuse_scale(qv_runtime *rt)
+{
+    double sum = 0;
+    unsigned n = 0;
+    pthread_mutex_lock(&rt->reg_mu);
+    for (const struct qv__fused *fz = rt->fused; fz; fz = fz->next) {
+        if (atomic_load_explicit(&fz->nratio, memory_order_relaxed) < FUSE_MIN_RUNS)
+            continue;
+        uint64_t b = atomic_load_explicit(&fz->ratio_bits, memory_order_relaxed);
+        double v;
+        memcpy(&v, &b, sizeof v);
+        sum += v;
+        n++;
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    return n ? sum / n : 0;
+}
 
 /* Chain member j's argument named by "function.arg" s of k; -1 if none.
  * By the function's own argument names, else by those of the catalog

@@ -549,6 +549,13 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const struct qv__kernel *k, const uint
 int qv__fuse_run_cpu(const qv_func *f, const qv_call *call);
 /* Frees the fused kernels' state (destroy). */
 void qv__fuse_free(qv_runtime *rt);
+/* Takes a fused launch's time on an FPGA board (us: what the board took)
+ * into its kernel's measured ratio to the catalog's table. */
+void qv__fuse_measured(const qv__task *t, double us);
+/* The fused kernels' measured time over their tables' on the FPGA boards
+ * (the average over the kernels measured FUSE_MIN_RUNS times or more), or
+ * 0 when none is. */
+double qv__fuse_scale(qv_runtime *rt);
 
 /* ---- parts shipped whole to a remote board (part.c) -------------------- */
 

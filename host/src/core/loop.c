@@ -17,8 +17,9 @@
  * region's first plan (a plan predicts from one recorded entry, and devices
  * have steady offsets that are no news), kept across re-plans. When a device's ratio moves past policy replan.drift
  * from its calibration, and past 3 times that device's own noise (the
- * average deviation of its earlier entries: a loaded machine's CPU moves
- * by 30 % from one entry to the next), for DRIFT_ENTRIES entries in a row,
+ * average deviation of its earlier entries, drifting ones included: a
+ * loaded machine's CPU moves by 30 % from one entry to the next), for
+ * DRIFT_ENTRIES entries in a row,
  * the region is re-planned from the last entry, whose measured times
  * carry the change; no more often than replan.min_interval_ms. The entry's span over the
  * plan's makespan calibrates the prediction that qv_region_info reports.
@@ -63,6 +64,8 @@
                              * waits for the scheduler's calibration, at most */
 #define MIN_EAGER     3     /* recorded entries measured before a plan
                              * is held against eager placement */
+#define FUSE_OFF      0.5   /* fused kernels measured this far from what
+                             * a plan assumed of them re-plan it */
 
 void qv__rplan_release(qv__rplan *p)
 {
@@ -353,7 +356,11 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     o.cost_weight = rt->policy->objective; /* the policy's `objective` */
     o.deadline_us = rt->policy->deadline_ms * 1e3;
     o.no_fuse = no_fuse; /* a fused plan of this region lost to eager */
-    o.fused_scale = fuse_scale; /* fused kernels as the boards ran them */
+    /* Fused kernels as the boards ran them: their launches measured
+     * against the catalog's table, else the drifts of the boards seen by
+     * this region, else the table. */
+    double measured = qv__fuse_scale(rt);
+    o.fused_scale = measured > 0 ? measured : fuse_scale;
     qv_diag d;
     memset(&d, 0, sizeof d);
     if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
@@ -382,6 +389,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     atomic_init(&rp->refs, 1);
     rp->n = n;
     rp->makespan = pl->makespan;
+    rp->fuse_scale = o.fused_scale > 0 ? o.fused_scale : 1; /* the planner's default */
     rp->parts = pl->nparts;
     rp->dev_gen = gen;
     unsigned used = 0;
@@ -487,8 +495,9 @@ static double ratio_of(const measure *m, unsigned d)
 }
 
 /* Folds m into r's calibration of each device it measured: the first
- * ratio is the base, later ones move it and the noise. */
-static void calibrate(qv__region *r, const measure *m)
+ * ratio is the base; later ones move the noise and, with `base`, the base
+ * too. */
+static void calibrate(qv__region *r, const measure *m, bool base)
 {
     for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
         double ratio = ratio_of(m, d);
@@ -500,8 +509,33 @@ static void calibrate(qv__region *r, const measure *m)
         }
         r->spread[d] = (1 - CAL_WEIGHT) * r->spread[d] +
                        CAL_WEIGHT * fabs(ratio / r->base[d] - 1);
-        r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
+        if (base)
+            r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
     }
+}
+
+/* Whether plan p's fused chains were priced far from what their launches
+ * measure (qv__fuse_scale): a board slower than its catalog table from
+ * the start is a steady offset the drifts never see, and the plan kept
+ * fused chains on it that the CPU would run faster (bench/loop --adapt's
+ * static run). Once per such change: the new plan takes the measure. */
+static bool fused_off(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *why,
+                      size_t wn, int *cls, double *x)
+{
+    bool fused = false;
+    for (uint32_t c = 0; c < p->nchains && !fused; c++)
+        fused = p->chains[c].k != NULL;
+    double s = fused ? qv__fuse_scale(rt) : 0;
+    if (!(s > 0) || !(p->fuse_scale > 0) || fabs(s / p->fuse_scale - 1) <= FUSE_OFF)
+        return false;
+    uint64_t now = qv__now_ns();
+    if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
+        return false;
+    *cls = -1;
+    *x = 1;
+    snprintf(why, wn, "fused kernels ran at %.2fx their catalog time (the plan took %.2fx)",
+             s, p->fuse_scale);
+    return true;
 }
 
 /* Takes measure m of r's plan p into its calibration; true (with why) when
@@ -516,7 +550,7 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         r->cal = r->cal > 0 ? (1 - CAL_WEIGHT) * r->cal + CAL_WEIGHT * q : q;
     }
     if (++r->measured <= CAL_ENTRIES) { /* calibrating: base and noise */
-        calibrate(r, m);
+        calibrate(r, m, true);
         return false;
     }
     /* The device furthest from its calibration, beyond its own noise. */
@@ -532,10 +566,17 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
             worst = d;
         }
     }
-    if (worst_off <= rt->policy->replan_drift) {
+    /* Every entry tells the noise, those that drift too: a device whose
+     * time swings (a remote board's round trips, a CPU that an emulated
+     * board's threads share) re-planned at every swing past the drift
+     * when only the calm entries taught it. The base moves with calm
+     * entries only, so a step that lasts stays measured against it; the
+     * noise it adds is taught after this entry is judged. */
+    bool calm = worst_off <= rt->policy->replan_drift;
+    calibrate(r, m, calm);
+    if (calm) {
         r->drift_entries = 0;
-        calibrate(r, m);
-        return false;
+        return fused_off(rt, r, p, why, wn, cls, x);
     }
     if (++r->drift_entries < DRIFT_ENTRIES)
         return false;
@@ -637,15 +678,20 @@ static bool same_placement(const qv__rplan *a, const qv__rplan *b)
     return true;
 }
 
-static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
+/* Makes p r's plan; counted (compiles, replans, the reason) unless it
+ * only updates the predictions of a plan that places every task alike. */
+static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan, bool count,
                     const char *reason)
 {
     if (r->plan)
         qv__rplan_release(r->plan);
     r->plan = p;
-    r->compiles++;
-    if (replan)
-        r->replans++;
+    if (count) {
+        r->compiles++;
+        if (replan)
+            r->replans++;
+        snprintf(r->reason, sizeof r->reason, "%s", reason);
+    }
     r->compiled_ns = qv__now_ns();
     r->fails = 0;
     r->next_try = 0;
@@ -666,7 +712,6 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
         r->measured = CAL_ENTRIES;
     }
     r->error[0] = 0;
-    snprintf(r->reason, sizeof r->reason, "%s", reason);
     (void)rt;
 }
 
@@ -777,19 +822,17 @@ static void *loop_main(void *arg)
         int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
                          drift_x, no_fuse, fuse_scale, &p, why, sizeof why);
         qv__rplan_release(from);
-        /* A drift's re-plan that places every task as the plan does: the
-         * drift is the plan's new normal, not news (a noisy device, or one
-         * slower but still the best place). Keeping the plan and
-         * calibrating its devices again stops the same drift from asking
-         * for the same plan at every min_interval_ms. r->plan is only
-         * replaced by this thread, so reading it unlocked is safe. */
-        bool kept = !rc && replan && drift_cls >= 0 && same_placement(r->plan, p);
-        if (kept) {
-            qv__log(2, "region %s: kept its plan: the re-plan for %s placed every task "
-                    "as it does; its devices calibrate again", name, reason);
-            qv__rplan_release(p);
-            free(pref);
-            p = NULL;
+        /* A drift's re-plan that places every task as the plan does (a
+         * noisy device, or one slower but still the best place) changes
+         * only the predictions: it takes the plan's place quietly, not
+         * counted, logged or marked as a re-plan. r->plan is only replaced
+         * by this thread, so reading it unlocked is safe. */
+        bool same = !rc && replan && drift_cls >= 0 && same_placement(r->plan, p);
+        if (same) {
+            p->pref = pref;
+            p->sig = sig;
+            qv__log(3, "region %s: the re-plan for %s places every task as before; its "
+                    "predictions are updated", name, reason);
         } else if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */
             qv__log(3, "region %s: not compiled yet: %s", name, why);
             free(pref);
@@ -804,20 +847,15 @@ static void *loop_main(void *arg)
                     "%.1f us: %s", name, replan ? "re-planned" : "compiled", n, p->ndev,
                     p->ndev == 1 ? "" : "s", p->parts, p->makespan, reason);
         }
-        if (!rc && replan && !kept) { /* each re-plan on the trace's time line */
+        if (!rc && replan && !same) { /* each re-plan on the trace's time line */
             char detail[300];
             snprintf(detail, sizeof detail, "region %s: %s", name, reason);
             qv__trace_mark(rt, "re-plan", detail);
         }
         pthread_mutex_lock(&l->mu);
         r->want_compile = false;
-        if (kept) {
-            r->compiled_ns = qv__now_ns();
-            r->drift_entries = 0;
-            r->nplan = 0;
-            r->measured = 0;
-            memset(r->base, 0, sizeof r->base);
-            memset(r->spread, 0, sizeof r->spread);
+        if (same) {
+            publish(rt, r, p, true, false, reason);
         } else if (rc == QV_EBUSY) {
             if (r->tried && r->tried_sig == sig) {
                 r->tried = false;
@@ -850,7 +888,7 @@ static void *loop_main(void *arg)
                 r->plan = NULL;
             }
         } else {
-            publish(rt, r, p, replan, reason);
+            publish(rt, r, p, replan, true, reason);
         }
     }
     pthread_mutex_unlock(&l->mu);

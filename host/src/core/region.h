@@ -28,6 +28,7 @@ typedef struct qv__rplan {
     uint16_t *worker;   /* [n] CPU worker + 1 of the tasks on the CPU; else 0 */
     float *pred_us;     /* [n] predicted run time on that device */
     double makespan;    /* µs, the planner's */
+    double fuse_scale;  /* its fused kernels' time over the catalog's table */
     unsigned parts;
     unsigned ndev;      /* devices the plan uses tasks on */
     uint64_t dev_gen;   /* loop->dev_gen it was planned with */

@@ -494,6 +494,8 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
         qv__perf_add(f, cls, t->bytes, t->model_us);
     else if (t1 > t0)
         qv__perf_add(f, cls, t->bytes, (double)(t1 - t0) / 1000.0);
+    if (f->fused && cls == QV_CLASS_FPGA)
+        qv__fuse_measured(t, t->model_us >= 0 ? t->model_us : (double)(t1 - t0) / 1000.0);
     if (qv__log_threshold() >= 4)
         qv__log(4, "task %llu of '%s' done on device %u (%s) in %.1f us",
                 (unsigned long long)t->id, f->name, dev, qv_class_name(cls),
