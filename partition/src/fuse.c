@@ -38,6 +38,8 @@ typedef struct catx {
     uint32_t ngrp;     /* groups of boards of one class holding the same kernels */
     uint32_t *res_grp; /* resource -> group, NONE if not a board */
     int *grp_col;      /* group -> g's class its costs come from (-1: none) */
+    uint8_t *grp_rem;  /* group -> 1 for remote boards */
+    bool remote_kept;  /* a remote resource names no board: class remote stays */
     uint8_t *held;     /* ngrp * nkernels */
     uint8_t *func_ok;  /* ngrp * g->nfunc: holds a kernel for that function */
     uint32_t *kfunc;   /* per kernel, its functions as g's indices (NONE) */
@@ -50,6 +52,7 @@ static void catx_fini(catx *x)
     free(x->res_class);
     free(x->res_grp);
     free(x->grp_col);
+    free(x->grp_rem);
     free(x->held);
     free(x->func_ok);
     free(x->kfunc);
@@ -76,12 +79,13 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
     x->res_class = malloc(p->nres * sizeof *x->res_class);
     x->res_grp = malloc(p->nres * sizeof *x->res_grp);
     x->grp_col = malloc((p->nres + 1) * sizeof *x->grp_col);
+    x->grp_rem = calloc(p->nres + 1, 1);
     x->held = calloc((size_t)p->nres * nk + 1, 1);
     x->func_ok = calloc((size_t)p->nres * g->nfunc + 1, 1);
     x->kfunc = malloc(((size_t)total + 1) * sizeof *x->kfunc);
     x->kfunc_off = malloc(((size_t)nk + 1) * sizeof *x->kfunc_off);
-    if (!x->res_class || !x->res_grp || !x->grp_col || !x->held || !x->func_ok ||
-        !x->kfunc || !x->kfunc_off) {
+    if (!x->res_class || !x->res_grp || !x->grp_col || !x->grp_rem || !x->held ||
+        !x->func_ok || !x->kfunc || !x->kfunc_off) {
         catx_fini(x);
         return QV_ENOMEM;
     }
@@ -106,6 +110,8 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
                 x->res_class[r] = (int)k;
         x->res_grp[r] = NONE;
         bool remote = !strcmp(p->res[r].cls, "remote") && p->res[r].board_name[0];
+        if (!remote && !strcmp(p->res[r].cls, "remote"))
+            x->remote_kept = true;
         if (strcmp(p->res[r].cls, "fpga") && !remote)
             continue;
         int col = remote ? x->remote : x->fpga;
@@ -113,12 +119,13 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
         for (uint32_t k = 0; k < nk; k++)
             h[k] = (uint8_t)qv_catalog_holds(cat, k, &p->res[r]);
         uint32_t q = 0;
-        while (q < x->ngrp &&
-               (x->grp_col[q] != col || (nk && memcmp(x->held + (size_t)q * nk, h, nk))))
+        while (q < x->ngrp && (x->grp_rem[q] != remote || x->grp_col[q] != col ||
+                               (nk && memcmp(x->held + (size_t)q * nk, h, nk))))
             q++;
         x->res_grp[r] = q;
         if (q == x->ngrp) {
             x->grp_col[q] = col;
+            x->grp_rem[q] = remote;
             for (uint32_t k = 0; k < nk; k++) {
                 uint32_t f = x->kfunc[x->kfunc_off[k]];
                 if (h[k] && cat->kernels[k].nfuncs == 1 && f != NONE)
@@ -325,8 +332,16 @@ typedef struct rw {
 /* Group q's class name; more groups than classes fail the rewrite. */
 static void grp_class(const catx *x, uint32_t q, char name[QV_CLASS_NAME_MAX])
 {
-    bool remote = x->remote >= 0 && x->grp_col[q] == x->remote;
-    snprintf(name, QV_CLASS_NAME_MAX, "%s.%u", remote ? "remote" : "fpga", q % 100000u);
+    snprintf(name, QV_CLASS_NAME_MAX, "%s.%u", x->grp_rem[q] ? "remote" : "fpga",
+             q % 100000u);
+}
+
+/* Whether g's class k is left out of the rewritten graph: fpga always
+ * (every fpga resource is in a group), remote when every remote resource
+ * is (a class with no resource would only take one of the 8). */
+static bool col_dropped(const catx *x, uint32_t k)
+{
+    return (int)k == x->fpga || ((int)k == x->remote && !x->remote_kept);
 }
 
 static void rw_fini(rw *w)
@@ -355,11 +370,11 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
             grp_class(x, x->res_grp[r], res[r].cls);
     if ((rc = qv_plat_create(p->name, res, p->nres, &w->p)))
         goto out;
-    /* The graph's classes but fpga (remote stays, for remote resources
-     * that name no board), then one per group; a group's class must be new
-     * (a graph could already name a class fpga.0). */
+    /* The graph's classes but fpga (and remote, unless a remote resource
+     * names no board), then one per group; a group's class must be new (a
+     * graph could already name a class fpga.0). */
     for (uint32_t k = 0; k < g->nclass && rc >= 0; k++)
-        if ((int)k != x->fpga)
+        if (!col_dropped(x, k))
             rc = newcls[k] = qv_dag_class(w->g, g->class_name[k]);
     uint32_t kept = w->g->nclass;
     if (x->ngrp > QV_DAG_MAX_CLASSES)
@@ -396,7 +411,7 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
             if ((rc = qv_dag_add_node(h, g->ids[i], g->func_name[g->func[i]], &v)))
                 break;
             for (uint32_t k = 0; k < g->nclass; k++)
-                if ((int)k != x->fpga)
+                if (!col_dropped(x, k))
                     h->cost[(size_t)v * h->nclass + (uint32_t)newcls[k]] =
                         g->cost[(size_t)i * g->nclass + k];
             for (uint32_t q = 0; q < x->ngrp; q++)

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/board.h"
 #include "config/platform.h"
+#include "discovery/discovery.h"
 #include "devices/device.h"
 #include "part.h"
 
@@ -49,6 +51,25 @@ static void from_resource(const qv_resource *r, uint32_t units_max, qv_plat_res 
     }
 }
 
+/* A remote board holds the catalog's kernels of the board its daemon
+ * serves (its board file's remote.board), as the runtime's device does. */
+static void served_board(qv_pool *pool, size_t i, qv_plat_res *out)
+{
+    qv__found f;
+    qv__board *b;
+    qv_diag d;
+    if (qv__pool_entry(pool, i, &f) != 0 || strncmp(f.key, "board:", 6) ||
+        qv__board_load(f.key + 6, &b, &d) != 0)
+        return;
+    if (b->served) {
+        snprintf(out->board_name, sizeof out->board_name, "%.127s", b->served->name);
+        snprintf(out->board_platform, sizeof out->board_platform, "%.127s",
+                 b->served->platform ? b->served->platform : "");
+        out->board_emulation = b->served->emulation;
+    }
+    qv__board_free(b);
+}
+
 /* 1 when the runtime opens a device for pool entry i (core/devq.c): an
  * OpenCL device that is not a GPU is left to XRT, and a remote board is
  * opened when its daemon answers. */
@@ -82,8 +103,12 @@ int qv_plat_from_pool(qv_pool *pool, const char *name, qv_plat **out)
         if (!runtime_opens(pool, i, &r))
             continue;
         if (r.type != QV_CLASS_CPU) {
-            if (nres < QV__PLATFORM_MAX_RESOURCES && accels < QV__PLATFORM_MAX_UNITS - 1)
-                from_resource(&r, 1, &res[nres++]), accels++;
+            if (nres < QV__PLATFORM_MAX_RESOURCES && accels < QV__PLATFORM_MAX_UNITS - 1) {
+                from_resource(&r, 1, &res[nres]);
+                if (!strcmp(r.backend, "remote"))
+                    served_board(pool, i, &res[nres]);
+                nres++, accels++;
+            }
             continue;
         }
         size_t len = strlen(cpu->name);

@@ -615,6 +615,10 @@ static void planner_sees_the_remote_board(void **state)
             assert_string_equal(p->res[1].cls, "remote");
             assert_true(p->res[1].bandwidth_gbs == 2.0 && p->res[1].latency_us == 60.0);
             assert_int_equal(p->res[1].units, 1);
+            /* It holds the kernels of the board its daemon serves, as the
+             * runtime's device does (qv_catalog_holds). */
+            assert_string_equal(p->res[1].board_name, "alveo-u250-emu");
+            assert_int_equal(p->res[1].board_emulation, 1);
         }
         qv_plat_destroy(p);
         qv_pool_destroy(pool);

@@ -63,16 +63,19 @@ struct qv__fused {
 void qv__fuse_measured(const qv__task *t, double us)
 {
     struct qv__fused *fz = (struct qv__fused *)t->func->fused;
-    /* The bytes the launch moved, as the table counts them: what it reads
-     * and what it writes. */
+    /* The table at the bytes of the launch's buffer arguments, as an
+     * emulated board reads it (emu.c) and the planner prices a chain. */
     uint64_t bytes = 0;
-    for (unsigned j = 0; j < t->nbufs; j++)
-        bytes += ((t->modes[j] & QV_R) ? t->ubuf[j]->size : 0) +
-                 ((t->modes[j] & QV_W) ? t->ubuf[j]->size : 0);
+    for (unsigned i = 0; i < t->nargs && i < t->func->nargs; i++)
+        if (t->func->args[i].is_buf)
+            bytes += t->size[i];
     double table = fz->k->ntable ? qv__kernel_table_us(fz->k, bytes) : 0;
     if (!(table > 0) || !(us > 0) || !isfinite(us))
         return;
     double x = us / table;
+    if (!isfinite(x))
+        return;
+    x = x < 1e-3 ? 1e-3 : x > 1e3 ? 1e3 : x; /* one odd launch moves it, never ruins it */
     uint64_t old = atomic_load_explicit(&fz->ratio_bits, memory_order_relaxed), nb;
     do {
         double o;
@@ -85,13 +88,18 @@ void qv__fuse_measured(const qv__task *t, double us)
     atomic_fetch_add_explicit(&fz->nratio, 1, memory_order_relaxed);
 }
 
-double qv__fuse_scale(qv_runtime *rt)
+double qv__fuse_scale(qv_runtime *rt, const struct qv__kernel *const *ks, unsigned nk)
 {
     double sum = 0;
     unsigned n = 0;
     pthread_mutex_lock(&rt->reg_mu);
     for (const struct qv__fused *fz = rt->fused; fz; fz = fz->next) {
         if (atomic_load_explicit(&fz->nratio, memory_order_relaxed) < FUSE_MIN_RUNS)
+            continue;
+        unsigned j = 0;
+        while (j < nk && ks[j] != fz->k)
+            j++;
+        if (j == nk)
             continue;
         uint64_t b = atomic_load_explicit(&fz->ratio_bits, memory_order_relaxed);
         double v;

@@ -552,10 +552,10 @@ void qv__fuse_free(qv_runtime *rt);
 /* Takes a fused launch's time on an FPGA board (us: what the board took)
  * into its kernel's measured ratio to the catalog's table. */
 void qv__fuse_measured(const qv__task *t, double us);
-/* The fused kernels' measured time over their tables' on the FPGA boards
- * (the average over the kernels measured FUSE_MIN_RUNS times or more), or
+/* Kernels ks[0..nk-1]'s measured time over their tables' on the FPGA
+ * boards (the average over those measured FUSE_MIN_RUNS times or more), or
  * 0 when none is. */
-double qv__fuse_scale(qv_runtime *rt);
+double qv__fuse_scale(qv_runtime *rt, const struct qv__kernel *const *ks, unsigned nk);
 
 /* ---- parts shipped whole to a remote board (part.c) -------------------- */
 

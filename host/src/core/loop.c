@@ -356,10 +356,25 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     o.cost_weight = rt->policy->objective; /* the policy's `objective` */
     o.deadline_us = rt->policy->deadline_ms * 1e3;
     o.no_fuse = no_fuse; /* a fused plan of this region lost to eager */
-    /* Fused kernels as the boards ran them: their launches measured
-     * against the catalog's table, else the drifts of the boards seen by
-     * this region, else the table. */
-    double measured = qv__fuse_scale(rt);
+    /* Fused kernels as the boards ran them: the launches of those that
+     * could fuse this entry (their functions all in it) measured against
+     * the catalog's table, else the drifts of the boards seen by this
+     * region, else the table. */
+    const struct qv__kernel *ks[16];
+    unsigned nk = 0;
+    for (size_t k = 0; rt->catalog && !no_fuse && k < rt->catalog->nkernels && nk < 16; k++) {
+        const struct qv__kernel *kn = &rt->catalog->kernels[k];
+        bool all = kn->nfuncs >= 2;
+        for (size_t j = 0; all && j < kn->nfuncs; j++) {
+            bool in = false;
+            for (uint32_t fi = 0; fi < g->nfunc && !in; fi++)
+                in = !strcmp(g->func_name[fi], kn->funcs[j]);
+            all = in;
+        }
+        if (all)
+            ks[nk++] = kn;
+    }
+    double measured = nk ? qv__fuse_scale(rt, ks, nk) : 0;
     o.fused_scale = measured > 0 ? measured : fuse_scale;
     qv_diag d;
     memset(&d, 0, sizeof d);
@@ -522,11 +537,19 @@ static void calibrate(qv__region *r, const measure *m, bool base)
 static bool fused_off(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *why,
                       size_t wn, int *cls, double *x)
 {
-    bool fused = false;
-    for (uint32_t c = 0; c < p->nchains && !fused; c++)
-        fused = p->chains[c].k != NULL;
-    double s = fused ? qv__fuse_scale(rt) : 0;
-    if (!(s > 0) || !(p->fuse_scale > 0) || fabs(s / p->fuse_scale - 1) <= FUSE_OFF)
+    const struct qv__kernel *ks[16];
+    unsigned nk = 0;
+    for (uint32_t c = 0; c < p->nchains && nk < 16; c++) {
+        const struct qv__kernel *k = p->chains[c].k;
+        unsigned j = 0;
+        while (j < nk && ks[j] != k)
+            j++;
+        if (k && j == nk)
+            ks[nk++] = k;
+    }
+    double s = nk ? qv__fuse_scale(rt, ks, nk) : 0;
+    /* Either way alike: 1.5x slower or faster than the plan took. */
+    if (!(s > 0) || !(p->fuse_scale > 0) || fabs(log(s / p->fuse_scale)) <= log(1 + FUSE_OFF))
         return false;
     uint64_t now = qv__now_ns();
     if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
@@ -553,7 +576,12 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         calibrate(r, m, true);
         return false;
     }
-    /* The device furthest from its calibration, beyond its own noise. */
+    /* The device furthest from its calibration, beyond its own noise: the
+     * noise as it was when a run of drifting entries began, so that the
+     * run's own entries (which teach the noise below) cannot talk a
+     * lasting step out of its re-plan. */
+    if (!r->drift_entries)
+        memcpy(r->spread_run, r->spread, sizeof r->spread_run);
     unsigned worst = QV__MAX_DEVICES;
     double worst_off = 0;
     for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
@@ -561,7 +589,7 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         if (ratio <= 0 || r->base[d] <= 0)
             continue; /* a device new to this plan's entries gets its base below */
         double off = fabs(ratio / r->base[d] - 1);
-        if (off > NOISE_TIMES * r->spread[d] && off > worst_off) {
+        if (off > NOISE_TIMES * r->spread_run[d] && off > worst_off) {
             worst_off = off;
             worst = d;
         }
@@ -570,8 +598,7 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
      * time swings (a remote board's round trips, a CPU that an emulated
      * board's threads share) re-planned at every swing past the drift
      * when only the calm entries taught it. The base moves with calm
-     * entries only, so a step that lasts stays measured against it; the
-     * noise it adds is taught after this entry is judged. */
+     * entries only, so a step that lasts stays measured against it. */
     bool calm = worst_off <= rt->policy->replan_drift;
     calibrate(r, m, calm);
     if (calm) {
