@@ -23,6 +23,7 @@
 #include <time.h>
 
 #include "core/internal.h"
+#include "core/region.h"
 #include "devices/device.h"
 #include "fft/fft_ref.h"
 #include "fir/fir_ref.h"
@@ -588,6 +589,39 @@ static void board_slower_than_its_table_replans(void **state)
     sig_close(&S, true);
 }
 
+/* A stage the program keeps to the host (qv_func_set_where) is not fused
+ * onto a board: the plan is made again without fusing (the planner prices
+ * a fused chain by the kernel, whatever its stages' own places), so the
+ * replays do not try, and fail, to fuse at every entry. */
+static void where_keeps_the_chain_apart(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    assert_int_equal(qv_func_set_where(S.mag, 1u << QV_CLASS_CPU), 0);
+    int plans = 0, fused_plans = 0;
+    for (int round = 0; round < 20 && plans < 8; round++) {
+        for (int f = 0; f < FR; f++) {
+            frame(&S, f);
+            assert_int_equal(qv_wait_all(S.rt), 0);
+            pthread_mutex_lock(&S.rt->loop->mu);
+            const qv__region *r = S.rt->loop->list;
+            while (r && strcmp(r->name, "signal"))
+                r = r->next;
+            if (r && r->plan) {
+                plans++;
+                for (uint32_t c = 0; c < r->plan->nchains; c++)
+                    fused_plans += r->plan->chains[c].k != NULL;
+            }
+            pthread_mutex_unlock(&S.rt->loop->mu);
+        }
+    }
+    assert_true(plans > 0);
+    assert_int_equal(fused_plans, 0);
+    assert_int_equal(info(&S).fused, 0);
+    sig_close(&S, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -600,6 +634,7 @@ int main(void)
         cmocka_unit_test(host_thread_races_the_replay),
         cmocka_unit_test(two_threads_fuse_at_once),
         cmocka_unit_test(board_slower_than_its_table_replans),
+        cmocka_unit_test(where_keeps_the_chain_apart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

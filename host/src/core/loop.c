@@ -180,8 +180,11 @@ static void scale_class(qv_dag *g, int cls, double x)
 
 /* Whether every chain plan pl fuses is tasks i..i+len-1 of the entry, in
  * the order of the kernel's `implements`, of a kernel whose arguments the
- * catalog maps (`of`), and short enough to hold back (fuse.c). */
-static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32_t n)
+ * catalog maps (`of`), short enough to hold back (fuse.c), and on a
+ * device whose class each of its functions may run on (qv_func_set_where:
+ * a stage the program keeps to the host is not fused onto a board). */
+static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32_t n,
+                      const qv_plat *p, const unsigned *dev_of)
 {
     const qv__catalog *cat = rt->catalog;
     for (uint32_t i = 0; i < n;) {
@@ -196,6 +199,12 @@ static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32
         for (uint32_t j = 0; j < kn->nfuncs; j++)
             if (pl->fused[i + j] != k || strcmp(g->func_name[g->func[i + j]], kn->funcs[j]))
                 return false;
+        unsigned bit = 1u << qv__devq_class(rt, dev_of[p->unit_res[pl->unit[i]]]);
+        for (uint32_t j = 0; j < kn->nfuncs; j++) {
+            qv_func *f = NULL;
+            if (qv_func_find(rt, kn->funcs[j], &f) != 0 || (f->where && !(f->where & bit)))
+                return false;
+        }
         i += (uint32_t)kn->nfuncs;
     }
     return true;
@@ -385,7 +394,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     /* A fused chain the runtime cannot launch (its kernel's arguments
      * unmapped, its tasks not one after another in the entry) would be
      * predicted but not run: plan again without fusing. */
-    if (pl->fused && !chains_ok(rt, g, pl, n)) {
+    if (pl->fused && !chains_ok(rt, g, pl, n, p, dev_of)) {
         qv_plan_destroy(pl);
         pl = NULL;
         o.no_fuse = 1;
