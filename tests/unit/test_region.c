@@ -1106,11 +1106,11 @@ static void same_placement_replan_is_quiet(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
-/* A lasting step that stands out of the device's noise re-plans, however
- * much its own entries add to the noise: judged against the noise before
- * the step (teaching the noise from each drifting entry first let a 1.5x
- * step on a device with 10 % noise pass as calm at its second entry, and
- * then become the calibration: no re-plan, ever; code review). */
+/* A lasting step that stands out of the device's noise re-plans: its
+ * entries are judged against the noise from before it (a version that
+ * taught the noise from each drifting entry first let a 1.5x step on a
+ * device with 10 % noise pass as calm at its second entry, and then
+ * become the calibration: no re-plan, ever; code review). */
 static void lasting_step_replans_despite_its_noise(void **state)
 {
     (void)state;

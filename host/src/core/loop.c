@@ -17,9 +17,8 @@
  * region's first plan (a plan predicts from one recorded entry, and devices
  * have steady offsets that are no news), kept across re-plans. When a device's ratio moves past policy replan.drift
  * from its calibration, and past 3 times that device's own noise (the
- * average deviation of its earlier entries, drifting ones included: a
- * loaded machine's CPU moves by 30 % from one entry to the next), for
- * DRIFT_ENTRIES entries in a row,
+ * average deviation of its earlier entries: a loaded machine's CPU moves
+ * by 30 % from one entry to the next), for DRIFT_ENTRIES entries in a row,
  * the region is re-planned from the last entry, whose measured times
  * carry the change; no more often than replan.min_interval_ms. The entry's span over the
  * plan's makespan calibrates the prediction that qv_region_info reports.
@@ -519,9 +518,8 @@ static double ratio_of(const measure *m, unsigned d)
 }
 
 /* Folds m into r's calibration of each device it measured: the first
- * ratio is the base; later ones move the noise and, with `base`, the base
- * too. */
-static void calibrate(qv__region *r, const measure *m, bool base)
+ * ratio is the base, later ones move it and the noise. */
+static void calibrate(qv__region *r, const measure *m)
 {
     for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
         double ratio = ratio_of(m, d);
@@ -533,8 +531,7 @@ static void calibrate(qv__region *r, const measure *m, bool base)
         }
         r->spread[d] = (1 - CAL_WEIGHT) * r->spread[d] +
                        CAL_WEIGHT * fabs(ratio / r->base[d] - 1);
-        if (base)
-            r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
+        r->base[d] = (1 - CAL_WEIGHT) * r->base[d] + CAL_WEIGHT * ratio;
     }
 }
 
@@ -582,15 +579,10 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         r->cal = r->cal > 0 ? (1 - CAL_WEIGHT) * r->cal + CAL_WEIGHT * q : q;
     }
     if (++r->measured <= CAL_ENTRIES) { /* calibrating: base and noise */
-        calibrate(r, m, true);
+        calibrate(r, m);
         return false;
     }
-    /* The device furthest from its calibration, beyond its own noise: the
-     * noise as it was when a run of drifting entries began, so that the
-     * run's own entries (which teach the noise below) cannot talk a
-     * lasting step out of its re-plan. */
-    if (!r->drift_entries)
-        memcpy(r->spread_run, r->spread, sizeof r->spread_run);
+    /* The device furthest from its calibration, beyond its own noise. */
     unsigned worst = QV__MAX_DEVICES;
     double worst_off = 0;
     for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
@@ -598,20 +590,20 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         if (ratio <= 0 || r->base[d] <= 0)
             continue; /* a device new to this plan's entries gets its base below */
         double off = fabs(ratio / r->base[d] - 1);
-        if (off > NOISE_TIMES * r->spread_run[d] && off > worst_off) {
+        if (off > NOISE_TIMES * r->spread[d] && off > worst_off) {
             worst_off = off;
             worst = d;
         }
     }
-    /* Every entry tells the noise, those that drift too: a device whose
-     * time swings (a remote board's round trips, a CPU that an emulated
-     * board's threads share) re-planned at every swing past the drift
-     * when only the calm entries taught it. The base moves with calm
-     * entries only, so a step that lasts stays measured against it. */
-    bool calm = worst_off <= rt->policy->replan_drift;
-    calibrate(r, m, calm);
-    if (calm) {
+    /* Calm entries teach the base and the noise; drifting ones neither,
+     * so that a lasting step stays measured against the noise from
+     * before it. (Teaching the noise from drifting entries too, so that
+     * a swinging device would re-plan less, made the re-plan after
+     * bench/loop --adapt's 4x slowdown come 6 to 12 entries late in 4
+     * runs of 10 instead of 1: not kept.) */
+    if (worst_off <= rt->policy->replan_drift) {
         r->drift_entries = 0;
+        calibrate(r, m);
         return fused_off(rt, r, p, why, wn, cls, x);
     }
     if (++r->drift_entries < DRIFT_ENTRIES)

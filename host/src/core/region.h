@@ -84,7 +84,6 @@ struct qv__region {
     /* Per device, the moving average of |ratio / base - 1| of the entries
      * that did not drift: the device's own noise. */
     double spread[QV__MAX_DEVICES];
-    double spread_run[QV__MAX_DEVICES]; /* spread when the drift run began */
     unsigned measured;      /* replayed entries measured since the plan */
     unsigned drift_entries; /* replayed entries in a row past the drift */
     uint64_t compiled_ns;   /* when the current plan was made */
