@@ -872,6 +872,94 @@ static void c_mag(const qv_call *c)
     qv_hls_mag_ref(c->ptr[0], c->ptr[1], c->ptr[2], u32(c, 3));
 }
 
+/* The chain's functions and buffers: frame f's x, y, re, im and m. */
+typedef struct chainfr {
+    qv_runtime *rt;
+    qv_func *fir, *fft, *mag;
+    float h[TAPS], zero[SN], x[FR][SN], y[FR][SN], re[FR][SN], im[FR][SN], m[FR][SN];
+    qv_buf *bh, *bz, *b[FR][5];
+} chainfr;
+
+static void chain_open(chainfr *C, qv_runtime *rt)
+{
+    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
+                           QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
+                           QV_ARG_SCALAR("taps", uint32_t)};
+    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
+                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
+                           QV_ARG_SCALAR("n", uint32_t)};
+    qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
+                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
+    memset(C, 0, sizeof *C);
+    C->rt = rt;
+    assert_int_equal(qv_func_create(rt, "fir", d_fir, 5, &C->fir), 0);
+    assert_int_equal(qv_func_create(rt, "fft", d_fft, 5, &C->fft), 0);
+    assert_int_equal(qv_func_create(rt, "mag", d_mag, 4, &C->mag), 0);
+    assert_int_equal(qv_func_set_cpu(C->fir, c_fir), 0);
+    assert_int_equal(qv_func_set_cpu(C->fft, c_fft), 0);
+    assert_int_equal(qv_func_set_cpu(C->mag, c_mag), 0);
+    assert_int_equal(qv_func_set_fpga(C->fir, "fir"), 0);
+    assert_int_equal(qv_func_set_fpga(C->fft, "fft"), 0);
+    for (int t = 0; t < TAPS; t++)
+        C->h[t] = (float)(t % 5) / 8.0f - 0.2f;
+    unsigned seed = 11;
+    for (int f = 0; f < FR; f++)
+        for (int i = 0; i < SN; i++)
+            C->x[f][i] = (float)(rand_r(&seed) % 1000) / 500.0f - 1.0f;
+    assert_int_equal(qv_buf_register(rt, C->h, sizeof C->h, &C->bh), 0);
+    assert_int_equal(qv_buf_register(rt, C->zero, sizeof C->zero, &C->bz), 0);
+    for (int f = 0; f < FR; f++) {
+        float *mem[5] = {C->x[f], C->y[f], C->re[f], C->im[f], C->m[f]};
+        for (int k = 0; k < 5; k++)
+            assert_int_equal(qv_buf_register(rt, mem[k], sizeof C->x[f], &C->b[f][k]), 0);
+    }
+}
+
+/* Frame f as one entry of region "signal", waited for. */
+static void chain_frame(chainfr *C, int f)
+{
+    uint32_t n = SN, taps = TAPS;
+    qv_buf **fb = C->b[f];
+    qv_arg a1[] = {QV_BUF(fb[0]), QV_BUF(C->bh), QV_BUF(fb[1]), QV_VAL(n), QV_VAL(taps)};
+    qv_arg a2[] = {QV_BUF(fb[1]), QV_BUF(C->bz), QV_BUF(fb[2]), QV_BUF(fb[3]), QV_VAL(n)};
+    qv_arg a3[] = {QV_BUF(fb[2]), QV_BUF(fb[3]), QV_BUF(fb[4]), QV_VAL(n)};
+    assert_int_equal(qv_region_begin(C->rt, "signal"), 0);
+    assert_int_equal(qv_submit(C->rt, C->fir, a1, 5), 0);
+    assert_int_equal(qv_submit(C->rt, C->fft, a2, 5), 0);
+    assert_int_equal(qv_submit(C->rt, C->mag, a3, 4), 0);
+    assert_int_equal(qv_region_end(C->rt), 0);
+    assert_int_equal(qv_wait_all(C->rt), 0);
+}
+
+/* Every buffer as a sequential run leaves it, the intermediates too (read
+ * through acquire, as a program would); then unregisters them. */
+static void chain_check_close(chainfr *C)
+{
+    for (int f = 0; f < FR; f++) {
+        for (unsigned k = 1; k < 5; k++) {
+            assert_int_equal(qv_buf_acquire(C->b[f][k], QV_R), 0);
+            assert_int_equal(qv_buf_release(C->b[f][k]), 0);
+        }
+        static float wy[SN], wre[SN], wim[SN], wm[SN];
+        qv_hls_fir_ref(C->x[f], C->h, wy, SN, TAPS);
+        qv_hls_fft_ref(wy, C->zero, wre, wim, SN);
+        qv_hls_mag_ref(wre, wim, wm, SN);
+        double peak = 1e-30;
+        for (int i = 0; i < SN; i++)
+            peak = fmax(peak, fabs(wm[i]));
+        for (int i = 0; i < SN; i++)
+            if (fabs(wm[i] - C->m[f][i]) > 1e-4 * peak || fabsf(wy[i] - C->y[f][i]) > 1e-4f ||
+                fabsf(wre[i] - C->re[f][i]) > 1e-3f || fabsf(wim[i] - C->im[f][i]) > 1e-3f)
+                fail_msg("frame %d [%d]: m %g/%g y %g/%g re %g/%g im %g/%g", f, i, wm[i],
+                         C->m[f][i], wy[i], C->y[f][i], wre[i], C->re[f][i], wim[i],
+                         C->im[f][i]);
+        for (unsigned k = 0; k < 5; k++)
+            assert_int_equal(qv_buf_unregister(C->b[f][k]), 0);
+    }
+    assert_int_equal(qv_buf_unregister(C->bh), 0);
+    assert_int_equal(qv_buf_unregister(C->bz), 0);
+}
+
 /* The planner groups a remote board by the board its daemon serves, so a
  * chain that the catalog fuses (fir -> fft -> mag onto fir_fft_mag) is
  * planned there as one node and replayed as one launch on the daemon; the
@@ -887,58 +975,13 @@ static void fused_chain_on_the_remote_board(void **state)
     qv_runtime *rt = remote_runtime();
     qv_device_info di;
     unsigned d = remote_dev(rt, &di);
-    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
-                           QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
-                           QV_ARG_SCALAR("taps", uint32_t)};
-    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
-                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
-                           QV_ARG_SCALAR("n", uint32_t)};
-    qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
-                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
-    qv_func *fir, *fft, *mag;
-    assert_int_equal(qv_func_create(rt, "fir", d_fir, 5, &fir), 0);
-    assert_int_equal(qv_func_create(rt, "fft", d_fft, 5, &fft), 0);
-    assert_int_equal(qv_func_create(rt, "mag", d_mag, 4, &mag), 0);
-    assert_int_equal(qv_func_set_cpu(fir, c_fir), 0);
-    assert_int_equal(qv_func_set_cpu(fft, c_fft), 0);
-    assert_int_equal(qv_func_set_cpu(mag, c_mag), 0);
-    assert_int_equal(qv_func_set_fpga(fir, "fir"), 0);
-    assert_int_equal(qv_func_set_fpga(fft, "fft"), 0);
-    static float h[TAPS], zero[SN], x[FR][SN], y[FR][SN], re[FR][SN], im[FR][SN],
-        m[FR][SN];
-    for (int t = 0; t < TAPS; t++)
-        h[t] = (float)(t % 5) / 8.0f - 0.2f;
-    unsigned seed = 11;
-    for (int f = 0; f < FR; f++)
-        for (int i = 0; i < SN; i++)
-            x[f][i] = (float)(rand_r(&seed) % 1000) / 500.0f - 1.0f;
-    qv_buf *bh, *bz, *bx[FR], *by[FR], *bre[FR], *bim[FR], *bm[FR];
-    assert_int_equal(qv_buf_register(rt, h, sizeof h, &bh), 0);
-    assert_int_equal(qv_buf_register(rt, zero, sizeof zero, &bz), 0);
-    for (int f = 0; f < FR; f++) {
-        assert_int_equal(qv_buf_register(rt, x[f], sizeof x[f], &bx[f]), 0);
-        assert_int_equal(qv_buf_register(rt, y[f], sizeof y[f], &by[f]), 0);
-        assert_int_equal(qv_buf_register(rt, re[f], sizeof re[f], &bre[f]), 0);
-        assert_int_equal(qv_buf_register(rt, im[f], sizeof im[f], &bim[f]), 0);
-        assert_int_equal(qv_buf_register(rt, m[f], sizeof m[f], &bm[f]), 0);
-    }
-    uint32_t n = SN, taps = TAPS;
+    static chainfr C;
+    chain_open(&C, rt);
     qv_region_info ri;
     uint64_t until = now_ms() + 60000;
     do {
-        for (int f = 0; f < FR; f++) {
-            assert_int_equal(qv_region_begin(rt, "signal"), 0);
-            qv_arg a1[] = {QV_BUF(bx[f]), QV_BUF(bh), QV_BUF(by[f]), QV_VAL(n),
-                           QV_VAL(taps)};
-            qv_arg a2[] = {QV_BUF(by[f]), QV_BUF(bz), QV_BUF(bre[f]), QV_BUF(bim[f]),
-                           QV_VAL(n)};
-            qv_arg a3[] = {QV_BUF(bre[f]), QV_BUF(bim[f]), QV_BUF(bm[f]), QV_VAL(n)};
-            assert_int_equal(qv_submit(rt, fir, a1, 5), 0);
-            assert_int_equal(qv_submit(rt, fft, a2, 5), 0);
-            assert_int_equal(qv_submit(rt, mag, a3, 4), 0);
-            assert_int_equal(qv_region_end(rt), 0);
-            assert_int_equal(qv_wait_all(rt), 0);
-        }
+        for (int f = 0; f < FR; f++)
+            chain_frame(&C, f);
         ri.size = sizeof ri;
         assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
     } while (ri.fused < 2 * FR && now_ms() < until);
@@ -951,51 +994,15 @@ static void fused_chain_on_the_remote_board(void **state)
     assert_int_equal(qv_device_get(rt, 0, &cpu), 0);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
     uint64_t tasks = di.tasks, cpu_tasks = cpu.tasks, fused = ri.fused;
-    for (int f = 0; f < FR; f++) {
-        assert_int_equal(qv_region_begin(rt, "signal"), 0);
-        qv_arg a1[] = {QV_BUF(bx[f]), QV_BUF(bh), QV_BUF(by[f]), QV_VAL(n), QV_VAL(taps)};
-        qv_arg a2[] = {QV_BUF(by[f]), QV_BUF(bz), QV_BUF(bre[f]), QV_BUF(bim[f]),
-                       QV_VAL(n)};
-        qv_arg a3[] = {QV_BUF(bre[f]), QV_BUF(bim[f]), QV_BUF(bm[f]), QV_VAL(n)};
-        assert_int_equal(qv_submit(rt, fir, a1, 5), 0);
-        assert_int_equal(qv_submit(rt, fft, a2, 5), 0);
-        assert_int_equal(qv_submit(rt, mag, a3, 4), 0);
-        assert_int_equal(qv_region_end(rt), 0);
-        assert_int_equal(qv_wait_all(rt), 0);
-    }
+    for (int f = 0; f < FR; f++)
+        chain_frame(&C, f);
     assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
     assert_int_equal(qv_device_get(rt, 0, &cpu), 0);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
     assert_int_equal(ri.fused, fused + FR);
     assert_int_equal(di.tasks, tasks + FR);
     assert_int_equal(cpu.tasks, cpu_tasks);
-    /* Every buffer as a sequential run leaves it, intermediates too. */
-    for (int f = 0; f < FR; f++) {
-        qv_buf *rd[] = {by[f], bre[f], bim[f], bm[f]};
-        for (unsigned k = 0; k < 4; k++) {
-            assert_int_equal(qv_buf_acquire(rd[k], QV_R), 0);
-            assert_int_equal(qv_buf_release(rd[k]), 0);
-        }
-        static float wy[SN], wre[SN], wim[SN], wm[SN];
-        qv_hls_fir_ref(x[f], h, wy, SN, TAPS);
-        qv_hls_fft_ref(wy, zero, wre, wim, SN);
-        qv_hls_mag_ref(wre, wim, wm, SN);
-        double peak = 1e-30;
-        for (int i = 0; i < SN; i++)
-            peak = fmax(peak, fabs(wm[i]));
-        for (int i = 0; i < SN; i++)
-            if (fabs(wm[i] - m[f][i]) > 1e-4 * peak || fabsf(wy[i] - y[f][i]) > 1e-4f ||
-                fabsf(wre[i] - re[f][i]) > 1e-3f || fabsf(wim[i] - im[f][i]) > 1e-3f)
-                fail_msg("frame %d [%d]: m %g/%g y %g/%g re %g/%g im %g/%g", f, i, wm[i],
-                         m[f][i], wy[i], y[f][i], wre[i], re[f][i], wim[i], im[f][i]);
-    }
-    for (int f = 0; f < FR; f++) {
-        qv_buf *all[] = {bx[f], by[f], bre[f], bim[f], bm[f]};
-        for (unsigned k = 0; k < 5; k++)
-            assert_int_equal(qv_buf_unregister(all[k]), 0);
-    }
-    assert_int_equal(qv_buf_unregister(bh), 0);
-    assert_int_equal(qv_buf_unregister(bz), 0);
+    chain_check_close(&C);
     qv_runtime_destroy(rt);
 }
 

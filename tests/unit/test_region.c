@@ -1058,26 +1058,34 @@ static qv_region_info work_entry(fixture *fx, qv_func *w, qv_buf *b)
     return ri;
 }
 
-static void same_placement_replan_is_quiet(void **state)
+/* A CPU-only runtime replaying region "work" (3 tasks of work_us each),
+ * its plan calibrated: 12 entries replayed and measured. */
+static qv_region_info work_open(fixture *fx, qv_func **w, qv_buf **b)
 {
-    (void)state;
-    fixture fx;
-    fx_open(&fx, "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0}\n", 1);
-    qv_func *w;
-    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
-    assert_int_equal(qv_func_create(fx.rt, "work", d, 1, &w), 0);
-    qv_func_set_cpu(w, cpu_work);
     static double x[8];
-    qv_buf *b;
-    assert_int_equal(qv_buf_register(fx.rt, x, sizeof x, &b), 0);
+    fx_open(fx, "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0}\n", 1);
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
+    assert_int_equal(qv_func_create(fx->rt, "work", d, 1, w), 0);
+    qv_func_set_cpu(*w, cpu_work);
+    assert_int_equal(qv_buf_register(fx->rt, x, sizeof x, b), 0);
     atomic_store(&work_us, 300);
     qv_region_info ri;
     double t0 = now_s();
     do
-        ri = work_entry(&fx, w, b);
+        ri = work_entry(fx, *w, *b);
     while (ri.replayed < 12 && now_s() - t0 < 60);
     assert_true(ri.replayed >= 12);
     usleep(100000); /* the last entries measured */
+    return ri;
+}
+
+static void same_placement_replan_is_quiet(void **state)
+{
+    (void)state;
+    fixture fx;
+    qv_func *w;
+    qv_buf *b;
+    qv_region_info ri = work_open(&fx, &w, &b);
     pthread_mutex_lock(&fx.rt->loop->mu);
     const qv__rplan *p0 = region_named(fx.rt, "work")->plan;
     pthread_mutex_unlock(&fx.rt->loop->mu);
@@ -1085,7 +1093,7 @@ static void same_placement_replan_is_quiet(void **state)
     uint64_t compiles = ri.compiles, replans = ri.replans;
     atomic_store(&work_us, 1200);
     const qv__rplan *p1 = p0;
-    t0 = now_s();
+    double t0 = now_s();
     for (int e = 0; e < 200 && p1 == p0 && now_s() - t0 < 60; e++) {
         ri = work_entry(&fx, w, b);
         usleep(2000);
@@ -1115,22 +1123,9 @@ static void lasting_step_replans_despite_its_noise(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0}\n", 1);
     qv_func *w;
-    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
-    assert_int_equal(qv_func_create(fx.rt, "work", d, 1, &w), 0);
-    qv_func_set_cpu(w, cpu_work);
-    static double x[8];
     qv_buf *b;
-    assert_int_equal(qv_buf_register(fx.rt, x, sizeof x, &b), 0);
-    atomic_store(&work_us, 300);
-    qv_region_info ri;
-    double t0 = now_s();
-    do
-        ri = work_entry(&fx, w, b);
-    while (ri.replayed < 12 && now_s() - t0 < 60);
-    assert_true(ri.replayed >= 12);
-    usleep(100000); /* the last entries measured */
+    (void)work_open(&fx, &w, &b);
     pthread_mutex_lock(&fx.rt->loop->mu);
     qv__region *r = region_named(fx.rt, "work");
     const qv__rplan *p0 = r->plan;
@@ -1139,9 +1134,9 @@ static void lasting_step_replans_despite_its_noise(void **state)
     pthread_mutex_unlock(&fx.rt->loop->mu);
     atomic_store(&work_us, 450);
     const qv__rplan *p1 = p0;
-    t0 = now_s();
+    double t0 = now_s();
     for (int e = 0; e < 100 && p1 == p0 && now_s() - t0 < 60; e++) {
-        ri = work_entry(&fx, w, b);
+        (void)work_entry(&fx, w, b);
         usleep(2000);
         pthread_mutex_lock(&fx.rt->loop->mu);
         p1 = region_named(fx.rt, "work")->plan;
