@@ -39,6 +39,7 @@ typedef struct catx {
     uint32_t *res_grp; /* resource -> group, NONE if not a board */
     int *grp_col;      /* group -> g's class its costs come from (-1: none) */
     uint8_t *grp_rem;  /* group -> 1 for remote boards */
+    double *grp_lat;   /* group -> its boards' link latency (us), remote ones */
     bool remote_kept;  /* a remote resource names no board: class remote stays */
     uint8_t *held;     /* ngrp * nkernels */
     uint8_t *func_ok;  /* ngrp * g->nfunc: holds a kernel for that function */
@@ -53,6 +54,7 @@ static void catx_fini(catx *x)
     free(x->res_grp);
     free(x->grp_col);
     free(x->grp_rem);
+    free(x->grp_lat);
     free(x->held);
     free(x->func_ok);
     free(x->kfunc);
@@ -80,11 +82,13 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
     x->res_grp = malloc(p->nres * sizeof *x->res_grp);
     x->grp_col = malloc((p->nres + 1) * sizeof *x->grp_col);
     x->grp_rem = calloc(p->nres + 1, 1);
+    x->grp_lat = calloc(p->nres + 1, sizeof *x->grp_lat);
     x->held = calloc((size_t)p->nres * nk + 1, 1);
     x->func_ok = calloc((size_t)p->nres * g->nfunc + 1, 1);
     x->kfunc = malloc(((size_t)total + 1) * sizeof *x->kfunc);
     x->kfunc_off = malloc(((size_t)nk + 1) * sizeof *x->kfunc_off);
-    if (!x->res_class || !x->res_grp || !x->grp_col || !x->grp_rem || !x->held ||
+    if (!x->res_class || !x->res_grp || !x->grp_col || !x->grp_rem || !x->grp_lat ||
+        !x->held ||
         !x->func_ok || !x->kfunc || !x->kfunc_off) {
         catx_fini(x);
         return QV_ENOMEM;
@@ -119,13 +123,18 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
         for (uint32_t k = 0; k < nk; k++)
             h[k] = (uint8_t)qv_catalog_holds(cat, k, &p->res[r]);
         uint32_t q = 0;
+        /* Remote boards group by their link's latency too: a fused
+         * launch there costs its round trip (chain_cost). */
+        double lat = remote ? p->res[r].latency_us : 0;
         while (q < x->ngrp && (x->grp_rem[q] != remote || x->grp_col[q] != col ||
+                               x->grp_lat[q] != lat ||
                                (nk && memcmp(x->held + (size_t)q * nk, h, nk))))
             q++;
         x->res_grp[r] = q;
         if (q == x->ngrp) {
             x->grp_col[q] = col;
             x->grp_rem[q] = remote;
+            x->grp_lat[q] = lat;
             for (uint32_t k = 0; k < nk; k++) {
                 uint32_t f = x->kfunc[x->kfunc_off[k]];
                 if (h[k] && cat->kernels[k].nfuncs == 1 && f != NONE)
@@ -178,7 +187,10 @@ static double chain_cost(const catx *x, uint32_t k, const uint32_t *nodes, uint3
         for (uint32_t j = g->pred_off[h]; !g->bytes_in[h] && j < g->pred_off[h + 1]; j++)
             b += g->ebytes[g->pred_edge[j]];
         b += g->bytes_out[t];
-        return qv_catalog_table_us(x->cat, k, b) * x->fused_scale;
+        /* On a remote board the launch is a request and its reply over
+         * the board's link: the table has the kernel's time only. */
+        double rtt = x->grp_rem[q] ? 2 * x->grp_lat[q] : 0;
+        return qv_catalog_table_us(x->cat, k, b) * x->fused_scale + rtt;
     }
     int col = x->grp_col[q];
     if (col < 0)
