@@ -44,6 +44,7 @@ enum { N = 16384, NBUF = 160 };
 
 static char endpoint[512], board_file[512], policy_file[512], share[512];
 static pid_t daemon_pid = -1;
+static const char *daemon_catalog; /* the next daemon's; NULL: the build's */
 
 static float a[N], b[N], outs[NBUF][N];
 
@@ -87,7 +88,10 @@ static pid_t spawn(const char *ep, const char *keys, const char *file, unsigned 
     char boardarg[600], catarg[600], log[600], delay[32];
     snprintf(delay, sizeof delay, "%u", delay_us);
     snprintf(boardarg, sizeof boardarg, "%s/boards/emu/u250-emu.yaml", share);
-    snprintf(catarg, sizeof catarg, "%s/kernels.yaml", share);
+    if (daemon_catalog)
+        snprintf(catarg, sizeof catarg, "%s", daemon_catalog);
+    else
+        snprintf(catarg, sizeof catarg, "%s/kernels.yaml", share);
     snprintf(log, sizeof log, "%s/quiverd.log", qv_test_scratch());
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -1006,6 +1010,93 @@ static void fused_chain_on_the_remote_board(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* The build's catalog without its fused kernel (the last entry), its
+ * paths made absolute: a daemon that serves fewer kernels than the host's
+ * catalog has for its board. */
+static const char *catalog_without_fused(void)
+{
+    static char path[600];
+    char src[600];
+    snprintf(src, sizeof src, "%s/kernels.yaml", share);
+    char *text = qv_test_slurp(src, NULL);
+    assert_non_null(text);
+    char *cut = strstr(text, "  - name: fir_fft_mag");
+    assert_non_null(cut);
+    *cut = 0;
+    snprintf(path, sizeof path, "%s/nofused.yaml", qv_test_scratch());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    for (char *p = text; *p;) {
+        if (!strncmp(p, "boards: [boards, boards/emu]", 28)) {
+            fprintf(f, "boards: [%s/boards, %s/boards/emu]", share, share);
+            p += 28;
+        } else if (!strncmp(p, "xclbin: bitstreams/", 19)) {
+            fprintf(f, "xclbin: %s/bitstreams/", share);
+            p += 19;
+        } else {
+            fputc(*p++, f);
+        }
+    }
+    fclose(f);
+    free(text);
+    return path;
+}
+
+/* A daemon that does not serve the fused kernel the host's catalog has for
+ * its board: the plan does not count on it (the chain replays unfused;
+ * it used to be fused there, refused, and run on the CPU at every entry),
+ * and the board stays in service (a RUN of a function the daemon does not
+ * serve is "cannot run here", not a fault of the board: a board served
+ * that way went out of service and back hundreds of times). Once the
+ * daemon is started again serving it, the chain fuses there. */
+static void daemon_serving_fewer_kernels(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_kill(SIGTERM);
+    daemon_catalog = catalog_without_fused();
+    daemon_start();
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    static chainfr C;
+    chain_open(&C, rt);
+    qv_region_info ri;
+    uint64_t until = now_ms() + 60000;
+    do {
+        for (int f = 0; f < FR; f++)
+            chain_frame(&C, f);
+        ri.size = sizeof ri;
+        assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
+    } while (ri.replayed < 3 * FR && now_ms() < until);
+    assert_true(ri.replayed >= 3 * FR);
+    assert_int_equal(ri.fused, 0);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_true(di.healthy);
+    assert_true(di.tasks > 0); /* fir and fft, unfused */
+
+    /* The daemon again, now with the fused kernel. */
+    daemon_kill(SIGKILL);
+    daemon_catalog = NULL;
+    daemon_start();
+    wait_healthy(rt, d, &di);
+    uint64_t tasks = di.tasks;
+    until = now_ms() + 60000;
+    do {
+        for (int f = 0; f < FR; f++)
+            chain_frame(&C, f);
+        assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+    } while ((ri.fused < FR || di.tasks < tasks + FR) && now_ms() < until);
+    if (ri.fused < FR)
+        fail_msg("not fused once the daemon serves the kernel: %llu fused, '%s'",
+                 (unsigned long long)ri.fused, ri.last_replan_reason);
+    assert_true(di.tasks >= tasks + FR);
+    chain_check_close(&C);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1021,6 +1112,7 @@ int main(void)
         cmocka_unit_test(curve_keys),
         cmocka_unit_test(parts_ship_whole),
         cmocka_unit_test(fused_chain_on_the_remote_board),
+        cmocka_unit_test(daemon_serving_fewer_kernels),
         cmocka_unit_test(same_buffers_after_restart),
     };
     signal(SIGPIPE, SIG_IGN);

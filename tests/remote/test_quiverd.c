@@ -669,7 +669,7 @@ static void test_malformed(void **state)
     m.u.run.ntasks = 1;
     m.u.run.tasks = &t;
     send_msg(d.sock, &m);
-    expect_error(&d, 12, QV_ENOENT, "no function nothere is served here");
+    expect_error(&d, 12, QV_ENOTSUP, "no function nothere is served here");
     t.func = "vadd";
     send_msg(d.sock, &m);
     expect_error(&d, 12, QV_ENOENT, "argument 2: no buffer");

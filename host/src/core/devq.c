@@ -730,11 +730,23 @@ static void pool_event(void *arg, qv_pool_event ev, const qv_resource *r)
     }
 }
 
+bool qv__devq_serves(qv_runtime *rt, unsigned dev, const char *kernel)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    return q->dev->ops != &qv__remote_ops || qv__remote_serves(q->dev, kernel);
+}
+
 void qv__devq_restored(qv_runtime *rt, unsigned dev)
 {
     qv__devq *q = rt->accel[dev - 1];
     if (atomic_exchange(&q->healthy, true))
         return;
+    /* What it could not run is asked again: a daemon started again may
+     * serve other kernels. */
+    pthread_mutex_lock(&q->fit_mu);
+    for (size_t i = 0; i < q->nfit; i++)
+        q->fit[i] &= (unsigned char)~FIT_BROKEN;
+    pthread_mutex_unlock(&q->fit_mu);
     char why[200];
     snprintf(why, sizeof why, "%s is back in service", q->name);
     qv__log(2, "%s: it takes tasks again", why);

@@ -647,6 +647,9 @@ size_t qv__devq_events(qv_runtime *rt, qv__dev_event *out, size_t max,
                        uint64_t *appeared, uint64_t *disappeared);
 /* Placement inputs for device dev (>= 1). */
 bool     qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f);
+/* Whether device dev can load catalog kernel `kernel` beyond the catalog's
+ * rule: a remote board's daemon must serve it (its last HELLO). */
+bool     qv__devq_serves(qv_runtime *rt, unsigned dev, const char *kernel);
 uint64_t qv__devq_ready_ns(qv_runtime *rt, unsigned dev, uint64_t now);
 void     qv__devq_add_backlog(qv_runtime *rt, unsigned dev, uint64_t now, uint64_t ns);
 double   qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes);

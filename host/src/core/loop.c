@@ -180,8 +180,10 @@ static void scale_class(qv_dag *g, int cls, double x)
 /* Whether every chain plan pl fuses is tasks i..i+len-1 of the entry, in
  * the order of the kernel's `implements`, of a kernel whose arguments the
  * catalog maps (`of`), short enough to hold back (fuse.c), and on a
- * device whose class each of its functions may run on (qv_func_set_where:
- * a stage the program keeps to the host is not fused onto a board). */
+ * device that runs it (a remote board's daemon may serve fewer kernels
+ * than the catalog has for its board) and whose class each of its
+ * functions may run on (qv_func_set_where: a stage the program keeps to
+ * the host is not fused onto a board). */
 static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32_t n,
                       const qv_plat *p, const unsigned *dev_of)
 {
@@ -198,7 +200,10 @@ static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32
         for (uint32_t j = 0; j < kn->nfuncs; j++)
             if (pl->fused[i + j] != k || strcmp(g->func_name[g->func[i + j]], kn->funcs[j]))
                 return false;
-        unsigned bit = 1u << qv__devq_class(rt, dev_of[p->unit_res[pl->unit[i]]]);
+        unsigned dev = dev_of[p->unit_res[pl->unit[i]]];
+        if (dev && !qv__devq_serves(rt, dev, kn->name))
+            return false; /* a daemon that does not serve it */
+        unsigned bit = 1u << qv__devq_class(rt, dev);
         for (uint32_t j = 0; j < kn->nfuncs; j++) {
             qv_func *f = NULL;
             if (qv_func_find(rt, kn->funcs[j], &f) != 0 || (f->where && !(f->where & bit)))

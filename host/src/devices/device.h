@@ -112,6 +112,10 @@ int qv__fpga_kernel_for(const qv_func *f, const void *board,
  * info, else an error with the reason in info (remote.c). */
 int qv__remote_probe(const void *board, unsigned timeout_ms, char *info, size_t infolen);
 
+/* Whether the daemon of remote device d serves catalog kernel `kernel`, as
+ * its last HELLO said (remote.c). */
+bool qv__remote_serves(qv_device *d, const char *kernel);
+
 /* `quiver devices` and `quiver plan`: the same for entry `index` of a
  * discovery pool, through its board file (read again): 1 reachable, 0 not
  * (info says why), -1 when the entry is not a remote board's. */

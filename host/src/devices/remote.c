@@ -40,8 +40,9 @@
 #include "discovery/discovery.h"
 
 typedef struct rfunc {
-    int state;  /* 0 not checked, 1 the daemon runs it, -1 it does not */
-    char *func; /* the name a RUN task gives */
+    int state;         /* 0 not checked, 1 the daemon runs it, -1 it does not */
+    char *func;        /* the name a RUN task gives */
+    uint64_t instance; /* the daemon's instance that state is about */
 } rfunc;
 
 /* The intermediate buffers of a part shape on the daemon (part.c): made
@@ -433,6 +434,18 @@ static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n
     return finish(r, rq, -1);
 }
 
+bool qv__remote_serves(qv_device *d, const char *kernel)
+{
+    remote_device *r = (remote_device *)d;
+    bool found = false;
+    pthread_mutex_lock(&r->link.mu);
+    const qv__rhello *h = &r->link.hello;
+    for (size_t i = 0; i < h->nkernels && !found; i++)
+        found = !strcmp(h->kernel[i], kernel);
+    pthread_mutex_unlock(&r->link.mu);
+    return found;
+}
+
 /* What the daemon calls f, when it runs f's kernel. Driver thread. */
 static int func_of(remote_device *r, const qv_func *f, rfunc **out)
 {
@@ -443,6 +456,16 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
         return QV_ENOMEM;
     r->fn = grown;
     rfunc *rf = &r->fn[f->id];
+    /* A daemon started again may serve other kernels: asked again. */
+    pthread_mutex_lock(&r->link.mu);
+    uint64_t instance = r->link.hello.instance;
+    pthread_mutex_unlock(&r->link.mu);
+    if (rf->state && rf->instance != instance) {
+        free(rf->func);
+        rf->func = NULL;
+        rf->state = 0;
+    }
+    rf->instance = instance;
     if (rf->state < 0)
         return qv__fail(QV_ENOTSUP,
                         "the daemon of remote board %s does not run kernel '%s'",

@@ -820,8 +820,8 @@ static void on_run(qd_req *q)
     for (uint32_t t = 0; t < nt; t++) {
         const qv_wire_task *tk = &q->m.u.run.tasks[t];
         const qd_func *sf = qd_func_find(S.d, tk->func);
-        if (!sf) {
-            reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT,
+        if (!sf) { /* cannot run here: not a fault of the board */
+            reply_error(q->rid, q->rlen, q->m.id, QV_ENOTSUP,
                         "run: task %" PRIu32 ": no function %s is served here", t,
                         tk->func);
             return;
