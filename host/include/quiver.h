@@ -272,7 +272,8 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl);
 QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
 
 /* Restricts f to the device classes in mask (bits 1 << qv_class); 0 lifts
- * the restriction. Like StarPU's `where`. */
+ * the restriction. Like StarPU's `where`. A change re-plans the regions
+ * that have a plan (their next entry), as a change of devices does. */
 QV_API int qv_func_set_where(qv_func *f, unsigned mask);
 
 QV_API const char *qv_func_name(const qv_func *f);

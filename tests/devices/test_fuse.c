@@ -622,6 +622,38 @@ static void where_keeps_the_chain_apart(void **state)
     sig_close(&S, true);
 }
 
+/* qv_func_set_where after the chain fused: the region is planned again
+ * (not fused any more), not left trying and failing to fuse at each
+ * entry (adversarial testing). */
+static void where_changed_replans(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    qv_region_info ri = rounds(&S, FR);
+    assert_true(ri.fused >= FR);
+    assert_int_equal(qv_func_set_where(S.mag, 1u << QV_CLASS_CPU), 0);
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int f = 0; f < FR; f++) {
+            frame(&S, f);
+            assert_int_equal(qv_wait_all(S.rt), 0);
+        }
+        ri = info(&S);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (!strstr(ri.last_replan_reason, "qv_func_set_where") &&
+             t.tv_sec - t0.tv_sec < 60);
+    assert_non_null(strstr(ri.last_replan_reason, "places of 'mag' changed"));
+    uint64_t fused = ri.fused;
+    for (int f = 0; f < FR; f++) {
+        frame(&S, f);
+        assert_int_equal(qv_wait_all(S.rt), 0);
+    }
+    assert_int_equal(info(&S).fused, fused);
+    sig_close(&S, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -635,6 +667,7 @@ int main(void)
         cmocka_unit_test(two_threads_fuse_at_once),
         cmocka_unit_test(board_slower_than_its_table_replans),
         cmocka_unit_test(where_keeps_the_chain_apart),
+        cmocka_unit_test(where_changed_replans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
  * func.c - registered functions: a name, an argument signature and one
  * implementation per device class (StarPU's codelet, with named lookup).
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -193,7 +194,14 @@ QV_API int qv_func_set_where(qv_func *f, unsigned mask)
     if (mask & ~((1u << QV_CLASS_COUNT) - 1))
         return qv__fail(QV_EINVAL, "qv_func_set_where('%s'): mask 0x%x names no device "
                         "class", f->name, mask);
+    if (f->where == mask)
+        return 0;
     f->where = mask;
+    /* Plans made with the old places (a fused chain on a board a stage
+     * may no longer run on) are made again, as when a device changes. */
+    char why[200];
+    snprintf(why, sizeof why, "the places of '%.100s' changed (qv_func_set_where)", f->name);
+    qv__region_devices_changed(f->rt, why);
     return 0;
 }
 
