@@ -314,6 +314,12 @@ QV_API int qv_buf_try_unregister(qv_buf *buf);
  * ran nowhere (qv_last_error names it; reported once). */
 QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
 
+/* As qv_buf_acquire, but never waits for a task: QV_EBUSY (nothing held)
+ * while a submitted task still uses buf or a call owed to it is deferred.
+ * It may still copy buf home from a device before it returns. For a
+ * thread that must not block, as a daemon's socket thread. */
+QV_API int qv_buf_try_acquire(qv_buf *buf, qv_mode mode);
+
 /* Ends the host's access that qv_buf_acquire began; the tasks waiting for
  * buf may run. QV_EINVAL when buf is not acquired. Do not wait for tasks
  * that use a buffer you hold (qv_wait_all returns QV_EDEADLK then); a wait

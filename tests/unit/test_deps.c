@@ -2,7 +2,8 @@
  * test_deps.c - implicit dependencies give the result of sequential
  * execution: random programs over shared buffers run on the runtime and
  * directly, compared word for word, over many seeds; plus long runs,
- * concurrent readers, waits on one buffer and scalars by value.
+ * concurrent readers, waits on one buffer and scalars by value, and
+ * qv_buf_try_acquire, which never waits for a task.
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -242,6 +243,55 @@ static void hundred_thousand(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* qv_buf_try_acquire never waits: QV_EBUSY, holding nothing, while a
+ * task uses the buffer (here one that waits for the test's word); the
+ * buffer as a sequential run leaves it once the task is done. */
+static atomic_int gate;
+static void cpu_gated_inc(const qv_call *c)
+{
+    while (!atomic_load(&gate))
+        ;
+    (*(uint64_t *)c->ptr[0])++;
+}
+
+static void try_acquire_never_waits(void **state)
+{
+    (void)state;
+    qv_options o = test_opts(2);
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_func *inc;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "gated_inc", d, 1, &inc), 0);
+    qv_func_set_cpu(inc, cpu_gated_inc);
+    uint64_t counter = 0, other = 0;
+    qv_buf *b, *c;
+    assert_int_equal(qv_buf_register(rt, &counter, sizeof counter, &b), 0);
+    assert_int_equal(qv_buf_register(rt, &other, sizeof other, &c), 0);
+    atomic_store(&gate, 0);
+    assert_int_equal(qv_submit(rt, inc, (qv_arg[]){ QV_BUF(b) }, 1), 0);
+    for (qv_mode m = QV_R; m <= QV_RW; m++)
+        assert_int_equal(qv_buf_try_acquire(b, m), QV_EBUSY);
+    assert_int_equal(qv_buf_release(b), QV_EINVAL); /* nothing held */
+    /* Another buffer nothing uses: held at once. */
+    assert_int_equal(qv_buf_try_acquire(c, QV_RW), 0);
+    other = 7;
+    assert_int_equal(qv_buf_release(c), 0);
+    atomic_store(&gate, 1);
+    assert_int_equal(qv_buf_wait(b), 0);
+    assert_int_equal(qv_buf_try_acquire(b, QV_RW), 0);
+    assert_int_equal(counter, 1);
+    counter = 41;
+    assert_int_equal(qv_buf_try_acquire(b, QV_R), QV_EBUSY); /* already held */
+    assert_int_equal(qv_buf_release(b), 0);
+    assert_int_equal(qv_submit(rt, inc, (qv_arg[]){ QV_BUF(b) }, 1), 0);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    assert_int_equal(counter, 42);
+    assert_int_equal(qv_buf_unregister(c), 0);
+    assert_int_equal(other, 7);
+    qv_runtime_destroy(rt);
+}
+
 /* Two readers of one buffer run at the same time: each waits, with a
  * deadline, until the other has started. Serialised readers would time out. */
 static atomic_int readers_in;
@@ -362,6 +412,7 @@ int main(void)
         cmocka_unit_test(concurrent_readers),
         cmocka_unit_test(concurrent_submitters),
         cmocka_unit_test(nested_submit),
+        cmocka_unit_test(try_acquire_never_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

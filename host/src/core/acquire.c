@@ -23,8 +23,12 @@ static bool host_ready(qv_runtime *rt, void *arg)
 }
 
 /* Enters a host task for buf with mode m and waits until its conflicts are
- * done. *out is the task, which the caller completes with qv__task_finish. */
-static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, qv__task **out)
+ * done. *out is the task, which the caller completes with qv__task_finish.
+ * try: QV_EBUSY instead of waiting, when a task still uses buf or a call
+ * owed to it is deferred (nothing is submitted then but this thread's
+ * held chain). */
+static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool try,
+                      qv__task **out)
 {
     /* Calls held back or deferred that the access conflicts with go in
      * first: this thread's chain, then what the buffer's readers and
@@ -34,11 +38,20 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, qv__ta
      * forcing and submit_mu taken here: the host task must follow every
      * call made before it, recipes included, under one hold of the lock. */
     for (;;) {
-        qv__defer_host(rt, buf, m);
+        if (!try)
+            qv__defer_host(rt, buf, m);
         pthread_mutex_lock(&rt->submit_mu);
         if (!qv__defer_hit(buf, m))
             break;
         pthread_mutex_unlock(&rt->submit_mu);
+        if (try)
+            return qv__fail(QV_EBUSY, "qv_buf_try_acquire: calls owed to buffer %p are "
+                            "deferred", buf->ptr);
+    }
+    if (try && atomic_load(&buf->users) > 0) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_EBUSY, "qv_buf_try_acquire: tasks still use buffer %p",
+                        buf->ptr);
     }
     if (hold && buf->held) {
         pthread_mutex_unlock(&rt->submit_mu);
@@ -112,19 +125,19 @@ int qv__buf_take_error(qv_buf *b)
     return err;
 }
 
-QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode)
+static int acquire(qv_buf *buf, qv_mode mode, bool try, const char *what)
 {
     if (!qv__buf_ok(buf))
-        return qv__buf_bad(buf, "qv_buf_acquire");
+        return qv__buf_bad(buf, what);
     if (mode < QV_R || mode > QV_RW)
-        return qv__fail(QV_EINVAL, "qv_buf_acquire: mode %d; expected QV_R, QV_W or QV_RW",
+        return qv__fail(QV_EINVAL, "%s: mode %d; expected QV_R, QV_W or QV_RW", what,
                         (int)mode);
     if (qv__current_worker())
-        return qv__fail(QV_EDEADLK, "qv_buf_acquire called from a task: it could wait "
-                        "on itself (tasks receive their buffers as arguments)");
+        return qv__fail(QV_EDEADLK, "%s called from a task: it could wait on itself "
+                        "(tasks receive their buffers as arguments)", what);
     qv_runtime *rt = buf->rt;
     qv__task *t;
-    int rc = host_enter(rt, buf, mode, true, &t);
+    int rc = host_enter(rt, buf, mode, true, try, &t);
     if (rc)
         return rc;
     rc = qv__buf_take_error(buf);
@@ -133,6 +146,16 @@ QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode)
     if (rc) /* a failed acquire holds nothing: no release for the caller */
         qv_buf_release(buf); /* succeeds: leaves the error's detail alone */
     return rc;
+}
+
+QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode)
+{
+    return acquire(buf, mode, false, "qv_buf_acquire");
+}
+
+QV_API int qv_buf_try_acquire(qv_buf *buf, qv_mode mode)
+{
+    return acquire(buf, mode, true, "qv_buf_try_acquire");
 }
 
 QV_API int qv_buf_release(qv_buf *buf)
@@ -179,7 +202,7 @@ QV_API int qv_buf_wait(qv_buf *buf)
     if (held) /* the host holds it: its copy is the current one */
         return 0;
     qv__task *t;
-    int rc = host_enter(rt, buf, QV_R, false, &t);
+    int rc = host_enter(rt, buf, QV_R, false, false, &t);
     if (rc)
         return rc;
     rc = qv__buf_take_error(buf);

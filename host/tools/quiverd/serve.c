@@ -1,10 +1,11 @@
 /*
  * serve.c - quiverd's serve loop: one thread owns the ROUTER socket, reads
  * requests, decodes them with the wire codec and answers what it can at
- * once (hello, heartbeat, stats, alloc, free, errors). What must wait for
- * tasks goes through the runtime, so that libquiver orders it by buffer
- * access as it orders any submission: a WRITE and a READ are CPU tasks of
- * the daemon's own (quiverd.write*, quiverd.read) that copy between the
+ * once (hello, heartbeat, stats, alloc, free, errors, and a WRITE or READ
+ * of a buffer no task uses). What must wait for tasks goes through the
+ * runtime, so that libquiver orders it by buffer access as it orders any
+ * submission: a WRITE and a READ of a buffer in use are CPU tasks of the
+ * daemon's own (quiverd.write*, quiverd.read) that copy between the
  * message and the buffer; a RUN is qv_submit of each task. Replies of
  * those come back through a completion queue that wakes the loop (a pipe):
  * the copy tasks push their reply themselves; a RUN is handed to a waiter
@@ -23,6 +24,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -740,7 +742,44 @@ static int in_range(const qd_buf *b, uint64_t off, uint64_t len)
     return off <= b->size && len <= b->size - off;
 }
 
-/* WRITE and READ: a copy task ordered after the tasks before it. */
+/* WRITE and READ of a buffer that no task uses, here and now: the copy
+ * task's way through a worker and back through the completion pipe is two
+ * thread hand-offs in front of every run that follows the copy. false
+ * when tasks use it (then the copy is a task, ordered after them). */
+static bool copy_now(qd_req *q, qd_buf *b, int is_write, size_t off, size_t len)
+{
+    qv_mode mode = !is_write ? QV_R : off == 0 && len == b->size ? QV_W : QV_RW;
+    if (qv_buf_try_acquire(b->buf, mode) != 0)
+        return false;
+    char *mem = qv_buf_data(b->buf);
+    qd_reply *r = reply_new(q->rid, q->rlen);
+    qv_wire_msg m = {.type = (is_write ? QV_WIRE_WRITE : QV_WIRE_READ) | QV_WIRE_REPLY,
+                     .id = q->m.id};
+    bool ok = r != NULL;
+    if (ok && is_write) {
+        memcpy(mem + off, zmq_msg_data(&q->parts[3]), len);
+    } else if (ok && zmq_msg_init_size(&r->data, len) == 0) {
+        memcpy(zmq_msg_data(&r->data), mem + off, len);
+        r->has_data = 1;
+        m.data = (qv_wire_frame){zmq_msg_data(&r->data), len};
+    } else {
+        ok = false;
+    }
+    qv_buf_release(b->buf);
+    if (!ok || qv__wire_encode(&m, &r->enc)) {
+        reply_free(r); /* the task's way copies (again, the same bytes) */
+        return false;
+    }
+    outbox_put(r);
+    if (is_write)
+        S.c_bytes_in += len;
+    else
+        S.c_bytes_out += len;
+    return true;
+}
+
+/* WRITE and READ: at once when no task uses the buffer (copy_now), else a
+ * copy task ordered after the tasks before it. */
 static void on_copy(qd_req *q, int is_write)
 {
     uint64_t bid = is_write ? q->m.u.write.buf : q->m.u.read.buf;
@@ -760,6 +799,8 @@ static void on_copy(qd_req *q, int is_write)
                     what, len, off, bid, b->size);
         return;
     }
+    if (copy_now(q, b, is_write, (size_t)off, (size_t)len))
+        return;
     qd_copy *j = calloc(1, sizeof *j);
     qd_reply *r = reply_new(q->rid, q->rlen);
     if (!j || !r) {
