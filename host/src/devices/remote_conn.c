@@ -172,8 +172,11 @@ void qv__rconn_teardown(void **ctx, void **sock)
 {
     if (*sock)
         zmq_close(*sock);
-    if (*ctx)
-        zmq_ctx_term(*ctx);
+    /* Until ZeroMQ's threads are gone (EINTR: a signal cut the wait short;
+     * the runtime's threads block signals, a caller's may not): only then
+     * does it hold no pointer into a host buffer. */
+    while (*ctx && zmq_ctx_term(*ctx) != 0 && errno == EINTR)
+        ;
     *sock = *ctx = NULL;
 }
 

@@ -1268,8 +1268,10 @@ out:
     if (S.sock)
         zmq_close(S.sock);
     qv__auth_stop(S.auth); /* before the context ends */
-    if (S.ctx)
-        zmq_ctx_term(S.ctx);
+    /* A signal (another SIGTERM) interrupts the wait for ZeroMQ's threads
+     * with EINTR: waited for again, or they outlive the context. */
+    while (S.ctx && zmq_ctx_term(S.ctx) != 0 && errno == EINTR)
+        ;
     if (S.pipe_r >= 0)
         close(S.pipe_r);
     if (S.pipe_w >= 0)
