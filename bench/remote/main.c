@@ -359,7 +359,7 @@ static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep,
                   "one 64-byte message", raw, a->runs, NULL);
         print_row("quiverd by hand: HEARTBEAT (answered by its socket thread)",
                   "one request, one reply", vb.us[P_HB], a->runs, raw);
-        print_row("quiverd by hand: WRITE a + READ a (two copy tasks, no run)",
+        print_row("quiverd by hand: WRITE a + READ a (no run; copied at once, no task uses a)",
                   "WRITE 64 B + READ 64 B, pipelined", vb.us[P_WR], a->runs, raw);
         print_row("quiverd by hand: RUN vadd + READ out", "RUN + READ 64 B, pipelined",
                   vb.us[P_RUN], a->runs, raw);
