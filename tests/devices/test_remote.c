@@ -170,7 +170,10 @@ static int setup(void **state)
         text, sizeof text,
         "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
         "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
-        "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
+        "remote: {heartbeat_ms: 50, timeout_ms: 400}\n"
+        /* plans kept, not held against eager placement (a loaded or
+         * sanitized build may lose one to it before a test is done) */
+        "replan: {eager_slack: 0}\n",
         share, board_file);
     write_text(policy_file, text);
     for (unsigned i = 0; i < N; i++) {
