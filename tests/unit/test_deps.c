@@ -273,6 +273,7 @@ static void try_acquire_never_waits(void **state)
     for (qv_mode m = QV_R; m <= QV_RW; m++)
         assert_int_equal(qv_buf_try_acquire(b, m), QV_EBUSY);
     assert_int_equal(qv_buf_release(b), QV_EINVAL); /* nothing held */
+    assert_int_equal(qv_buf_try_acquire(c, (qv_mode)7), QV_EINVAL);
     /* Another buffer nothing uses: held at once. */
     assert_int_equal(qv_buf_try_acquire(c, QV_RW), 0);
     other = 7;

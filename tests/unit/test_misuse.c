@@ -253,6 +253,8 @@ static void stale_buffer_handles(void **state)
     assert_int_equal(qv_buf_try_unregister(b), QV_EINVAL);
     assert_int_equal(qv_buf_wait(b), QV_EINVAL);
     assert_int_equal(qv_buf_acquire(b, QV_R), QV_EINVAL);
+    assert_int_equal(qv_buf_try_acquire(b, QV_R), QV_EINVAL);
+    assert_int_equal(qv_buf_try_acquire(NULL, QV_R), QV_EINVAL);
     assert_null(qv_buf_data(b));
     qv_func *f;
     qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW) };
