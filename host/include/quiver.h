@@ -314,9 +314,10 @@ QV_API int qv_buf_try_unregister(qv_buf *buf);
  * ran nowhere (qv_last_error names it; reported once). */
 QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
 
-/* As qv_buf_acquire, but never waits for a task: QV_EBUSY (nothing held)
- * while a submitted task still uses buf or a call owed to it is deferred.
- * It may still copy buf home from a device before it returns. For a
+/* As qv_buf_acquire, but never waits for a task nor a device: QV_EBUSY
+ * (nothing held) while a submitted task still uses buf or a call owed to
+ * it is deferred, and for QV_R and QV_RW while only a device holds its
+ * current contents (bringing them home may wait for the device). For a
  * thread that must not block, as a daemon's socket thread. */
 QV_API int qv_buf_try_acquire(qv_buf *buf, qv_mode mode);
 

@@ -218,6 +218,44 @@ static void host_write_reaches_the_device(void **state)
     qv_buf_unregister(bo);
 }
 
+/* qv_buf_try_acquire waits for no device either: while only the board
+ * holds a task's output, a read gets QV_EBUSY (bringing it home could
+ * queue behind the board's runs) and a write-only access does not need
+ * it; once home, a read gets it at once. */
+static void try_acquire_waits_for_no_device(void **state)
+{
+    (void)state;
+    unsigned dev_cls = (have & (1u << QV_CLASS_FPGA)) ? 2 : (have & (1u << QV_CLASS_GPU)) ? 1 : 0;
+    if (!dev_cls)
+        skip();
+    static float a[N], c[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = 2.0f;
+        c[i] = 1.0f;
+    }
+    qv_buf *ba, *bc, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, c, sizeof c, &bc), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = N;
+    qv_arg args[] = { QV_BUF(ba), QV_BUF(bc), QV_BUF(bo), QV_VAL(n) };
+    assert_int_equal(qv_submit(rt, vadd[dev_cls], args, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0); /* done; out is on the device only */
+    assert_int_equal(qv_buf_try_acquire(bo, QV_R), QV_EBUSY);
+    assert_int_equal(qv_buf_try_acquire(bo, QV_RW), QV_EBUSY);
+    assert_int_equal(qv_buf_wait(bo), 0); /* home */
+    assert_int_equal(qv_buf_try_acquire(bo, QV_R), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == 3.0f);
+    assert_int_equal(qv_buf_release(bo), 0);
+    /* a and c are current on the host too: a write-only access is free */
+    assert_int_equal(qv_buf_try_acquire(ba, QV_W), 0);
+    assert_int_equal(qv_buf_release(ba), 0);
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bc);
+    qv_buf_unregister(bo);
+}
+
 /* Tasks submitted while the host holds a buffer wait for the release; a
  * read acquire lets readers through but holds writers back. */
 static void tasks_wait_for_release(void **state)
@@ -387,6 +425,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(random_programs_across_devices),
         cmocka_unit_test(host_write_reaches_the_device),
+        cmocka_unit_test(try_acquire_waits_for_no_device),
         cmocka_unit_test(tasks_wait_for_release),
         cmocka_unit_test(wait_all_waits_for_another_threads_release),
         cmocka_unit_test(misuse),

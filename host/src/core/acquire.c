@@ -53,6 +53,13 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
         return qv__fail(QV_EBUSY, "qv_buf_try_acquire: tasks still use buffer %p",
                         buf->ptr);
     }
+    /* Nor for a device: bringing the host copy home may queue behind the
+     * device's runs (a daemon's socket thread would stop answering). */
+    if (try && (m & QV_R) && rt->naccel && buf->size && !(atomic_load(&buf->valid) & 1u)) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_EBUSY, "qv_buf_try_acquire: buffer %p is current on a device "
+                        "only", buf->ptr);
+    }
     if (hold && buf->held) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_EBUSY, "qv_buf_acquire: buffer %p is already acquired; "
