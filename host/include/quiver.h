@@ -318,7 +318,10 @@ QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
  * (nothing held) while a submitted task still uses buf or a call owed to
  * it is deferred, and for QV_R and QV_RW while only a device holds its
  * current contents (bringing them home may wait for the device). For a
- * thread that must not block, as a daemon's socket thread. */
+ * thread that must not block, as a daemon's socket thread. It may still
+ * wait for another thread's acquisition in progress (one copy home), and
+ * a task that just ended (qv_buf_wait returned) may count as a user for a
+ * moment: QV_EBUSY then; qv_wait_all returns after that. */
 QV_API int qv_buf_try_acquire(qv_buf *buf, qv_mode mode);
 
 /* Ends the host's access that qv_buf_acquire began; the tasks waiting for

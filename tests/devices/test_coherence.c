@@ -16,7 +16,7 @@
 
 #include "helper.h"
 
-
+#include "devices/device.h"
 #include "quiver.h"
 #include "platform.h"
 
@@ -256,6 +256,44 @@ static void try_acquire_waits_for_no_device(void **state)
     qv_buf_unregister(bo);
 }
 
+/* An acquire that cannot bring the device's copy home fails and holds
+ * nothing, and the device's copy stays the valid one: a failed QV_RW
+ * acquire used to release as a write, declaring the stale host copy the
+ * only valid one (review finding), and the result was lost. */
+static void failed_acquire_keeps_the_device_copy(void **state)
+{
+    (void)state;
+    if (!(have & (1u << QV_CLASS_FPGA)))
+        skip();
+    static float a[N], c[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = 2.0f;
+        c[i] = 5.0f;
+        out[i] = 0.0f;
+    }
+    qv_buf *ba, *bc, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, c, sizeof c, &bc), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = N;
+    qv_arg args[] = { QV_BUF(ba), QV_BUF(bc), QV_BUF(bo), QV_VAL(n) };
+    assert_int_equal(qv_submit(rt, vadd[2], args, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0); /* out: on the board only */
+    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO);
+    int rc = qv_buf_acquire(bo, QV_RW);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(rc < 0);
+    assert_int_equal(qv_buf_release(bo), QV_EINVAL); /* nothing held */
+    assert_int_equal(qv_buf_wait(bo), 0);
+    for (int i = 0; i < N; i++)
+        if (out[i] != 7.0f)
+            fail_msg("out[%d] = %g after a failed acquire, expected the board's 7", i,
+                     (double)out[i]);
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bc);
+    qv_buf_unregister(bo);
+}
+
 /* Tasks submitted while the host holds a buffer wait for the release; a
  * read acquire lets readers through but holds writers back. */
 static void tasks_wait_for_release(void **state)
@@ -426,6 +464,7 @@ int main(void)
         cmocka_unit_test(random_programs_across_devices),
         cmocka_unit_test(host_write_reaches_the_device),
         cmocka_unit_test(try_acquire_waits_for_no_device),
+        cmocka_unit_test(failed_acquire_keeps_the_device_copy),
         cmocka_unit_test(tasks_wait_for_release),
         cmocka_unit_test(wait_all_waits_for_another_threads_release),
         cmocka_unit_test(misuse),

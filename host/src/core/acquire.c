@@ -150,8 +150,16 @@ static int acquire(qv_buf *buf, qv_mode mode, bool try, const char *what)
     rc = qv__buf_take_error(buf);
     if (!rc)
         rc = host_coherent(rt, buf, mode);
-    if (rc) /* a failed acquire holds nothing: no release for the caller */
-        qv_buf_release(buf); /* succeeds: leaves the error's detail alone */
+    if (rc) { /* a failed acquire holds nothing: no release for the caller */
+        /* Not qv_buf_release: a write mode would declare the host copy,
+         * never brought up to date, the only valid one (review finding). */
+        pthread_mutex_lock(&rt->submit_mu);
+        buf->host = NULL;
+        buf->held = 0;
+        atomic_fetch_sub(&rt->nheld, 1);
+        pthread_mutex_unlock(&rt->submit_mu);
+        host_leave(rt, t);
+    }
     return rc;
 }
 

@@ -739,14 +739,15 @@ bool qv__devq_serves(qv_runtime *rt, unsigned dev, const char *kernel)
 void qv__devq_restored(qv_runtime *rt, unsigned dev)
 {
     qv__devq *q = rt->accel[dev - 1];
-    if (atomic_exchange(&q->healthy, true))
-        return;
     /* What it could not run is asked again: a daemon started again may
-     * serve other kernels. */
+     * serve other kernels. Also when the device never left service (a
+     * daemon replaced while idle: review finding). */
     pthread_mutex_lock(&q->fit_mu);
     for (size_t i = 0; i < q->nfit; i++)
         q->fit[i] &= (unsigned char)~FIT_BROKEN;
     pthread_mutex_unlock(&q->fit_mu);
+    if (atomic_exchange(&q->healthy, true))
+        return;
     char why[200];
     snprintf(why, sizeof why, "%s is back in service", q->name);
     qv__log(2, "%s: it takes tasks again", why);

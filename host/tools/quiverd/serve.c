@@ -749,8 +749,19 @@ static int in_range(const qd_buf *b, uint64_t off, uint64_t len)
 static bool copy_now(qd_req *q, qd_buf *b, int is_write, size_t off, size_t len)
 {
     qv_mode mode = !is_write ? QV_R : off == 0 && len == b->size ? QV_W : QV_RW;
-    if (qv_buf_try_acquire(b->buf, mode) != 0)
+    /* Not while a run that writes b is unanswered: its waiter learns of a
+     * failed task from the buffer's error (qv_buf_wait), which an acquire
+     * here would take first (review finding). */
+    if (atomic_load(&b->refs) != 1)
         return false;
+    int rc = qv_buf_try_acquire(b->buf, mode);
+    if (rc == QV_EBUSY)
+        return false;
+    if (rc) { /* the buffer holds stale data, or its copy home failed */
+        reply_error(q->rid, q->rlen, q->m.id, rc, "%s: %s", is_write ? "write" : "read",
+                    qv_last_error());
+        return true;
+    }
     char *mem = qv_buf_data(b->buf);
     qd_reply *r = reply_new(q->rid, q->rlen);
     qv_wire_msg m = {.type = (is_write ? QV_WIRE_WRITE : QV_WIRE_READ) | QV_WIRE_REPLY,
