@@ -218,6 +218,35 @@ static void host_write_reaches_the_device(void **state)
     qv_buf_unregister(bo);
 }
 
+/* a, c and out of N floats (a = va, c = vc, out = 0) registered, and one
+ * vadd submitted on class index dev_cls (out = a + c there). */
+typedef struct vbufs {
+    float a[N], c[N], out[N];
+    qv_buf *ba, *bc, *bo;
+} vbufs;
+
+static void vbufs_vadd(vbufs *v, unsigned dev_cls, float va, float vc)
+{
+    for (int i = 0; i < N; i++) {
+        v->a[i] = va;
+        v->c[i] = vc;
+        v->out[i] = 0.0f;
+    }
+    assert_int_equal(qv_buf_register(rt, v->a, sizeof v->a, &v->ba), 0);
+    assert_int_equal(qv_buf_register(rt, v->c, sizeof v->c, &v->bc), 0);
+    assert_int_equal(qv_buf_register(rt, v->out, sizeof v->out, &v->bo), 0);
+    uint32_t n = N;
+    qv_arg args[] = { QV_BUF(v->ba), QV_BUF(v->bc), QV_BUF(v->bo), QV_VAL(n) };
+    assert_int_equal(qv_submit(rt, vadd[dev_cls], args, 4), 0);
+}
+
+static void vbufs_close(vbufs *v)
+{
+    qv_buf_unregister(v->ba);
+    qv_buf_unregister(v->bc);
+    qv_buf_unregister(v->bo);
+}
+
 /* qv_buf_try_acquire waits for no device either: while only the board
  * holds a task's output, a read gets QV_EBUSY (bringing it home could
  * queue behind the board's runs) and a write-only access does not need
@@ -228,32 +257,20 @@ static void try_acquire_waits_for_no_device(void **state)
     unsigned dev_cls = (have & (1u << QV_CLASS_FPGA)) ? 2 : (have & (1u << QV_CLASS_GPU)) ? 1 : 0;
     if (!dev_cls)
         skip();
-    static float a[N], c[N], out[N];
-    for (int i = 0; i < N; i++) {
-        a[i] = 2.0f;
-        c[i] = 1.0f;
-    }
-    qv_buf *ba, *bc, *bo;
-    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
-    assert_int_equal(qv_buf_register(rt, c, sizeof c, &bc), 0);
-    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
-    uint32_t n = N;
-    qv_arg args[] = { QV_BUF(ba), QV_BUF(bc), QV_BUF(bo), QV_VAL(n) };
-    assert_int_equal(qv_submit(rt, vadd[dev_cls], args, 4), 0);
+    static vbufs v;
+    vbufs_vadd(&v, dev_cls, 2.0f, 1.0f);
     assert_int_equal(qv_wait_all(rt), 0); /* done; out is on the device only */
-    assert_int_equal(qv_buf_try_acquire(bo, QV_R), QV_EBUSY);
-    assert_int_equal(qv_buf_try_acquire(bo, QV_RW), QV_EBUSY);
-    assert_int_equal(qv_buf_wait(bo), 0); /* home */
-    assert_int_equal(qv_buf_try_acquire(bo, QV_R), 0);
+    assert_int_equal(qv_buf_try_acquire(v.bo, QV_R), QV_EBUSY);
+    assert_int_equal(qv_buf_try_acquire(v.bo, QV_RW), QV_EBUSY);
+    assert_int_equal(qv_buf_wait(v.bo), 0); /* home */
+    assert_int_equal(qv_buf_try_acquire(v.bo, QV_R), 0);
     for (int i = 0; i < N; i++)
-        assert_true(out[i] == 3.0f);
-    assert_int_equal(qv_buf_release(bo), 0);
+        assert_true(v.out[i] == 3.0f);
+    assert_int_equal(qv_buf_release(v.bo), 0);
     /* a and c are current on the host too: a write-only access is free */
-    assert_int_equal(qv_buf_try_acquire(ba, QV_W), 0);
-    assert_int_equal(qv_buf_release(ba), 0);
-    qv_buf_unregister(ba);
-    qv_buf_unregister(bc);
-    qv_buf_unregister(bo);
+    assert_int_equal(qv_buf_try_acquire(v.ba, QV_W), 0);
+    assert_int_equal(qv_buf_release(v.ba), 0);
+    vbufs_close(&v);
 }
 
 /* An acquire that cannot bring the device's copy home fails and holds
@@ -265,33 +282,20 @@ static void failed_acquire_keeps_the_device_copy(void **state)
     (void)state;
     if (!(have & (1u << QV_CLASS_FPGA)))
         skip();
-    static float a[N], c[N], out[N];
-    for (int i = 0; i < N; i++) {
-        a[i] = 2.0f;
-        c[i] = 5.0f;
-        out[i] = 0.0f;
-    }
-    qv_buf *ba, *bc, *bo;
-    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
-    assert_int_equal(qv_buf_register(rt, c, sizeof c, &bc), 0);
-    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
-    uint32_t n = N;
-    qv_arg args[] = { QV_BUF(ba), QV_BUF(bc), QV_BUF(bo), QV_VAL(n) };
-    assert_int_equal(qv_submit(rt, vadd[2], args, 4), 0);
+    static vbufs v;
+    vbufs_vadd(&v, 2, 2.0f, 5.0f);
     assert_int_equal(qv_wait_all(rt), 0); /* out: on the board only */
     qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO);
-    int rc = qv_buf_acquire(bo, QV_RW);
+    int rc = qv_buf_acquire(v.bo, QV_RW);
     qv__fault_set(NULL, 0, 0, 0);
     assert_true(rc < 0);
-    assert_int_equal(qv_buf_release(bo), QV_EINVAL); /* nothing held */
-    assert_int_equal(qv_buf_wait(bo), 0);
+    assert_int_equal(qv_buf_release(v.bo), QV_EINVAL); /* nothing held */
+    assert_int_equal(qv_buf_wait(v.bo), 0);
     for (int i = 0; i < N; i++)
-        if (out[i] != 7.0f)
+        if (v.out[i] != 7.0f)
             fail_msg("out[%d] = %g after a failed acquire, expected the board's 7", i,
-                     (double)out[i]);
-    qv_buf_unregister(ba);
-    qv_buf_unregister(bc);
-    qv_buf_unregister(bo);
+                     (double)v.out[i]);
+    vbufs_close(&v);
 }
 
 /* Tasks submitted while the host holds a buffer wait for the release; a

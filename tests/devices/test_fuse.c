@@ -174,6 +174,24 @@ static qv_region_info rounds(sig *S, uint64_t fused)
     return ri;
 }
 
+/* Rounds of all frames, a wait after each frame, until the region's last
+ * re-plan reason contains `reason` (or 60 s). */
+static qv_region_info rounds_until(sig *S, const char *reason)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    qv_region_info ri;
+    do {
+        for (int f = 0; f < FR; f++) {
+            frame(S, f);
+            assert_int_equal(qv_wait_all(S->rt), 0);
+        }
+        ri = info(S);
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    } while (!strstr(ri.last_replan_reason, reason) && t.tv_sec - t0.tv_sec < 60);
+    return ri;
+}
+
 /* Frame f's buffers (s: its set of intermediates) equal the references;
  * the intermediates only when they are the frame's own. */
 static void check_frame(sig *S, int f, bool inter)
@@ -580,17 +598,7 @@ static void board_slower_than_its_table_replans(void **state)
     assert_int_equal(qv__emu_set_slowdown(S.rt, di.name, 8), 0);
     qv_region_info ri = rounds(&S, FR);
     assert_true(ri.fused >= FR);
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do {
-        for (int f = 0; f < FR; f++) {
-            frame(&S, f);
-            assert_int_equal(qv_wait_all(S.rt), 0);
-        }
-        ri = info(&S);
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    } while (!strstr(ri.last_replan_reason, "fused kernels ran at") &&
-             t.tv_sec - t0.tv_sec < 60);
+    ri = rounds_until(&S, "fused kernels ran at");
     if (!strstr(ri.last_replan_reason, "fused kernels ran at"))
         fail_msg("no re-plan for the fused kernels' measured time: %llu re-plans, "
                  "last '%s'", (unsigned long long)ri.replans, ri.last_replan_reason);
@@ -646,17 +654,7 @@ static void where_changed_replans(void **state)
     qv_region_info ri = rounds(&S, FR);
     assert_true(ri.fused >= FR);
     assert_int_equal(qv_func_set_where(S.mag, 1u << QV_CLASS_CPU), 0);
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    do {
-        for (int f = 0; f < FR; f++) {
-            frame(&S, f);
-            assert_int_equal(qv_wait_all(S.rt), 0);
-        }
-        ri = info(&S);
-        clock_gettime(CLOCK_MONOTONIC, &t);
-    } while (!strstr(ri.last_replan_reason, "qv_func_set_where") &&
-             t.tv_sec - t0.tv_sec < 60);
+    ri = rounds_until(&S, "qv_func_set_where");
     assert_non_null(strstr(ri.last_replan_reason, "places of 'mag' changed"));
     uint64_t fused = ri.fused;
     for (int f = 0; f < FR; f++) {

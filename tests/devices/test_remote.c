@@ -938,6 +938,21 @@ static void chain_frame(chainfr *C, int f)
     assert_int_equal(qv_wait_all(C->rt), 0);
 }
 
+/* Rounds of all frames until `fused` entries were fused and `replayed`
+ * replayed (or 60 s). */
+static qv_region_info chain_rounds(chainfr *C, uint64_t fused, uint64_t replayed)
+{
+    qv_region_info ri;
+    uint64_t until = now_ms() + 60000;
+    do {
+        for (int f = 0; f < FR; f++)
+            chain_frame(C, f);
+        ri.size = sizeof ri;
+        assert_int_equal(qv_region_get(C->rt, "signal", &ri), 0);
+    } while ((ri.fused < fused || ri.replayed < replayed) && now_ms() < until);
+    return ri;
+}
+
 /* Every buffer as a sequential run leaves it, the intermediates too (read
  * through acquire, as a program would); then unregisters them. */
 static void chain_check_close(chainfr *C)
@@ -984,14 +999,7 @@ static void fused_chain_on_the_remote_board(void **state)
     unsigned d = remote_dev(rt, &di);
     static chainfr C;
     chain_open(&C, rt);
-    qv_region_info ri;
-    uint64_t until = now_ms() + 60000;
-    do {
-        for (int f = 0; f < FR; f++)
-            chain_frame(&C, f);
-        ri.size = sizeof ri;
-        assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
-    } while (ri.fused < 2 * FR && now_ms() < until);
+    qv_region_info ri = chain_rounds(&C, 2 * FR, 0);
     if (ri.fused < 2 * FR)
         fail_msg("no fused launch: %llu entries, %llu replayed, %llu fused, plan error '%s'",
                  (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
@@ -1065,14 +1073,7 @@ static void daemon_serving_fewer_kernels(void **state)
     unsigned d = remote_dev(rt, &di);
     static chainfr C;
     chain_open(&C, rt);
-    qv_region_info ri;
-    uint64_t until = now_ms() + 60000;
-    do {
-        for (int f = 0; f < FR; f++)
-            chain_frame(&C, f);
-        ri.size = sizeof ri;
-        assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
-    } while (ri.replayed < 3 * FR && now_ms() < until);
+    qv_region_info ri = chain_rounds(&C, 0, 3 * FR);
     assert_true(ri.replayed >= 3 * FR);
     assert_int_equal(ri.fused, 0);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
@@ -1085,13 +1086,11 @@ static void daemon_serving_fewer_kernels(void **state)
     daemon_start();
     wait_healthy(rt, d, &di);
     uint64_t tasks = di.tasks;
-    until = now_ms() + 60000;
+    uint64_t until = now_ms() + 60000;
     do {
-        for (int f = 0; f < FR; f++)
-            chain_frame(&C, f);
-        assert_int_equal(qv_region_get(rt, "signal", &ri), 0);
+        ri = chain_rounds(&C, ri.fused + FR, 0);
         assert_int_equal(qv_device_get(rt, d, &di), 0);
-    } while ((ri.fused < FR || di.tasks < tasks + FR) && now_ms() < until);
+    } while (di.tasks < tasks + FR && now_ms() < until);
     if (ri.fused < FR)
         fail_msg("not fused once the daemon serves the kernel: %llu fused, '%s'",
                  (unsigned long long)ri.fused, ri.last_replan_reason);
