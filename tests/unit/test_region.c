@@ -1024,9 +1024,10 @@ static void plan_slower_than_eager_runs_eagerly(void **state)
 
 /* A device that drifts while no other placement is better (here the CPU,
  * the only device, becomes 4x slower): the re-plan places every task as
- * the plan does, so it only updates the plan's predictions, quietly: not
- * counted as a compile or a re-plan, and the drift does not come back at
- * every min_interval_ms. */
+ * before, and it is still a re-plan: counted in replans, with the drift
+ * as its reason (issue 10: each re-plan is logged, counted and marked;
+ * a version that published such re-plans quietly hid them from
+ * bench/loop --adapt's count). */
 static _Atomic unsigned work_us = 300;
 
 static void cpu_work(const qv_call *c)
@@ -1079,7 +1080,7 @@ static qv_region_info work_open(fixture *fx, qv_func **w, qv_buf **b)
     return ri;
 }
 
-static void same_placement_replan_is_quiet(void **state)
+static void drift_replan_is_counted(void **state)
 {
     (void)state;
     fixture fx;
@@ -1105,10 +1106,10 @@ static void same_placement_replan_is_quiet(void **state)
      * only its address is compared). */
     if (p1 == p0)
         fail_msg("no re-plan after the CPU became 4x slower");
-    for (int e = 0; e < 20; e++)
-        ri = work_entry(&fx, w, b);
-    assert_int_equal(ri.compiles, compiles);
-    assert_int_equal(ri.replans, replans);
+    ri = work_entry(&fx, w, b);
+    assert_true(ri.compiles > compiles);
+    assert_true(ri.replans > replans);
+    assert_non_null(strstr(ri.last_replan_reason, "drift: "));
     assert_true(ri.replayed > 12);
     assert_int_equal(qv_buf_unregister(b), 0);
     qv_runtime_destroy(fx.rt);
@@ -1203,7 +1204,7 @@ int main(void)
         cmocka_unit_test(guard_miss_mid_entry),
         cmocka_unit_test(plan_slower_than_eager_runs_eagerly),
         cmocka_unit_test(alternating_implicit_regions_replay),
-        cmocka_unit_test(same_placement_replan_is_quiet),
+        cmocka_unit_test(drift_replan_is_counted),
         cmocka_unit_test(lasting_step_replans_despite_its_noise),
         cmocka_unit_test(hot_entry_not_compiled_leaves_it_to_the_next),
         cmocka_unit_test(new_signature_while_compiling),

@@ -697,34 +697,15 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
 
 /* ---- the thread -------------------------------------------------------- */
 
-/* Whether plan b runs every task of a's entry where a does, in the same
- * chains and parts. */
-static bool same_placement(const qv__rplan *a, const qv__rplan *b)
-{
-    if (!a || !b || a->n != b->n || a->nchains != b->nchains ||
-        memcmp(a->dev, b->dev, a->n * sizeof *a->dev))
-        return false;
-    for (uint32_t c = 0; c < a->nchains; c++)
-        if (a->chains[c].k != b->chains[c].k || a->chains[c].first != b->chains[c].first ||
-            a->chains[c].len != b->chains[c].len)
-            return false;
-    return true;
-}
-
-/* Makes p r's plan; counted (compiles, replans, the reason) unless it
- * only updates the predictions of a plan that places every task alike. */
-static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan, bool count,
+static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
                     const char *reason)
 {
     if (r->plan)
         qv__rplan_release(r->plan);
     r->plan = p;
-    if (count) {
-        r->compiles++;
-        if (replan)
-            r->replans++;
-        snprintf(r->reason, sizeof r->reason, "%s", reason);
-    }
+    r->compiles++;
+    if (replan)
+        r->replans++;
     r->compiled_ns = qv__now_ns();
     r->fails = 0;
     r->next_try = 0;
@@ -745,6 +726,7 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan, bo
         r->measured = CAL_ENTRIES;
     }
     r->error[0] = 0;
+    snprintf(r->reason, sizeof r->reason, "%s", reason);
     (void)rt;
 }
 
@@ -855,18 +837,7 @@ static void *loop_main(void *arg)
         int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
                          drift_x, no_fuse, fuse_scale, &p, why, sizeof why);
         qv__rplan_release(from);
-        /* A drift's re-plan that places every task as the plan does (a
-         * noisy device, or one slower but still the best place) changes
-         * only the predictions: it takes the plan's place quietly, not
-         * counted, logged or marked as a re-plan. r->plan is only replaced
-         * by this thread, so reading it unlocked is safe. */
-        bool same = !rc && replan && drift_cls >= 0 && same_placement(r->plan, p);
-        if (same) {
-            p->pref = pref;
-            p->sig = sig;
-            qv__log(3, "region %s: the re-plan for %s places every task as before; its "
-                    "predictions are updated", name, reason);
-        } else if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */
+        if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */
             qv__log(3, "region %s: not compiled yet: %s", name, why);
             free(pref);
         } else if (rc) {
@@ -880,16 +851,14 @@ static void *loop_main(void *arg)
                     "%.1f us: %s", name, replan ? "re-planned" : "compiled", n, p->ndev,
                     p->ndev == 1 ? "" : "s", p->parts, p->makespan, reason);
         }
-        if (!rc && replan && !same) { /* each re-plan on the trace's time line */
+        if (!rc && replan) { /* each re-plan on the trace's time line */
             char detail[300];
             snprintf(detail, sizeof detail, "region %s: %s", name, reason);
             qv__trace_mark(rt, "re-plan", detail);
         }
         pthread_mutex_lock(&l->mu);
         r->want_compile = false;
-        if (same) {
-            publish(rt, r, p, true, false, reason);
-        } else if (rc == QV_EBUSY) {
+        if (rc == QV_EBUSY) {
             if (r->tried && r->tried_sig == sig) {
                 r->tried = false;
                 r->next_try = r->sig_entries + 1;
@@ -921,7 +890,7 @@ static void *loop_main(void *arg)
                 r->plan = NULL;
             }
         } else {
-            publish(rt, r, p, replan, true, reason);
+            publish(rt, r, p, replan, reason);
         }
     }
     pthread_mutex_unlock(&l->mu);
