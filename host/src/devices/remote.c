@@ -166,6 +166,19 @@ static bool is_fault(int rc)
 /* Waits for rq, then (all well) copies the bytes it brought home: a READ's
  * into its destination, a RUN's outputs into their host buffers (whose
  * device copies are then mirrored). Frees rq. */
+/* How long a read or a load waits for its reply. The heartbeats keep a
+ * link whose daemon answers them alive, so a request the daemon never
+ * answers (a copy task of its that failed) would be waited for forever;
+ * past this the link is reset, a fault: the work goes elsewhere, from the
+ * host's copies (runs bring their outputs home). As the tasks' floor,
+ * plus ten times n bytes at the board file's link bandwidth (1 GB/s when
+ * it names none). */
+static int64_t reply_limit_ns(const remote_device *r, size_t n)
+{
+    double gbs = r->board->bandwidth_gbs > 0 ? r->board->bandwidth_gbs : 1.0;
+    return 30LL * 1000 * 1000 * 1000 + (int64_t)(10.0 * (double)n / gbs);
+}
+
 static int finish(remote_device *r, qv__rreq *rq, int64_t timeout_ns)
 {
     char why[300] = "";
@@ -431,7 +444,7 @@ static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n
         *ev = (qv_event *)rq;
         return 0;
     }
-    return finish(r, rq, -1);
+    return finish(r, rq, reply_limit_ns(r, n));
 }
 
 bool qv__remote_serves(qv_device *d, const char *kernel)
@@ -504,7 +517,7 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
         int rc = qv__rlink_post(&r->link, rq, &msg);
         if (rc)
             return fail_rq(rq, rc);
-        if ((rc = finish(r, rq, -1)) != 0) {
+        if ((rc = finish(r, rq, reply_limit_ns(r, 0))) != 0) {
             if (rc == QV_ENOTSUP)
                 rf->state = -1;
             return rc;
