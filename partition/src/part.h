@@ -168,6 +168,12 @@ int qv__part_bounds_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat
 int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
                               const qv_plan *pl, qv_diag *diag);
 
+/* Sets r's board (what qv_catalog_holds decides by) from board file b: a
+ * remote board's is the board its daemon serves (none when its file names
+ * none). plat_from_config.c. */
+struct qv__board;
+void qv__part_res_board(qv_plat_res *r, const struct qv__board *b);
+
 double qv__part_now_us(void);
 uint64_t qv__part_rng(uint64_t *s);    /* splitmix64 */
 double qv__part_rng_unit(uint64_t *s); /* [0, 1) */

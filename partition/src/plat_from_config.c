@@ -31,23 +31,27 @@ static int convert(const qv__platform *cp, qv_plat **out, qv_diag *diag)
         r->latency_us = s->latency_us;
         r->cost_per_hour = s->cost_per_hour;
         r->host_memory = s->cls == QV_CLASS_CPU;
-        /* A remote board's kernels are those of the board its daemon
-         * serves; one whose file names none keeps the graph's costs. */
-        const qv__board *b = s->board;
-        if (b && b->kind == QV_CLASS_REMOTE)
-            b = b->served;
-        if (b) {
-            snprintf(r->board_name, sizeof r->board_name, "%s", b->name);
-            snprintf(r->board_platform, sizeof r->board_platform, "%s",
-                     b->platform ? b->platform : "");
-            r->board_emulation = b->emulation;
-        }
+        qv__part_res_board(r, s->board);
     }
     int rc = qv_plat_create(cp->name, res, (uint32_t)cp->nres, out);
     free(res);
     if (rc)
         return qv__diag_set(diag, cp->path, 0, 0, rc, "%s", qv_strerror(rc));
     return 0;
+}
+
+void qv__part_res_board(qv_plat_res *r, const qv__board *b)
+{
+    /* A remote board's kernels are those of the board its daemon serves;
+     * one whose file names none keeps the graph's costs. */
+    if (b && b->kind == QV_CLASS_REMOTE)
+        b = b->served;
+    if (!b)
+        return;
+    snprintf(r->board_name, sizeof r->board_name, "%.127s", b->name);
+    snprintf(r->board_platform, sizeof r->board_platform, "%.127s",
+             b->platform ? b->platform : "");
+    r->board_emulation = b->emulation;
 }
 
 static int from_doc(qv__ydoc *doc, qv_plat **out, qv_diag *diag)

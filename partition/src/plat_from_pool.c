@@ -61,12 +61,7 @@ static void served_board(qv_pool *pool, size_t i, qv_plat_res *out)
     if (qv__pool_entry(pool, i, &f) != 0 || strncmp(f.key, "board:", 6) ||
         qv__board_load(f.key + 6, &b, &d) != 0)
         return;
-    if (b->served) {
-        snprintf(out->board_name, sizeof out->board_name, "%.127s", b->served->name);
-        snprintf(out->board_platform, sizeof out->board_platform, "%.127s",
-                 b->served->platform ? b->served->platform : "");
-        out->board_emulation = b->served->emulation;
-    }
+    qv__part_res_board(out, b);
     qv__board_free(b);
 }
 

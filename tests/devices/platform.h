@@ -90,4 +90,29 @@ static inline unsigned qv_test_range_vadd(const qv_call *c, size_t g[3], size_t 
     return 1;
 }
 
+/* The signal chain fir -> fft -> mag (the catalog's fused fir_fft_mag
+ * implements it) registered with the CPU implementations given; fir and
+ * fft also with their catalog kernels. */
+static inline void qv_test_signal_funcs(qv_runtime *rt, qv_cpu_fn fir_cpu, qv_cpu_fn fft_cpu,
+                                        qv_cpu_fn mag_cpu, qv_func **fir, qv_func **fft,
+                                        qv_func **mag)
+{
+    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
+                           QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
+                           QV_ARG_SCALAR("taps", uint32_t)};
+    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
+                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
+                           QV_ARG_SCALAR("n", uint32_t)};
+    qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
+                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
+    assert_int_equal(qv_func_create(rt, "fir", d_fir, 5, fir), 0);
+    assert_int_equal(qv_func_create(rt, "fft", d_fft, 5, fft), 0);
+    assert_int_equal(qv_func_create(rt, "mag", d_mag, 4, mag), 0);
+    assert_int_equal(qv_func_set_cpu(*fir, fir_cpu), 0);
+    assert_int_equal(qv_func_set_cpu(*fft, fft_cpu), 0);
+    assert_int_equal(qv_func_set_cpu(*mag, mag_cpu), 0);
+    assert_int_equal(qv_func_set_fpga(*fir, "fir"), 0);
+    assert_int_equal(qv_func_set_fpga(*fft, "fft"), 0);
+}
+
 #endif

@@ -82,22 +82,7 @@ static void sig_open_window(sig *S, int sets, uint64_t window)
         qv_runtime_destroy(S->rt);
         skip();
     }
-    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
-                           QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
-                           QV_ARG_SCALAR("taps", uint32_t)};
-    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
-                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
-                           QV_ARG_SCALAR("n", uint32_t)};
-    qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
-                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
-    assert_int_equal(qv_func_create(S->rt, "fir", d_fir, 5, &S->fir), 0);
-    assert_int_equal(qv_func_create(S->rt, "fft", d_fft, 5, &S->fft), 0);
-    assert_int_equal(qv_func_create(S->rt, "mag", d_mag, 4, &S->mag), 0);
-    assert_int_equal(qv_func_set_cpu(S->fir, c_fir), 0);
-    assert_int_equal(qv_func_set_cpu(S->fft, c_fft), 0);
-    assert_int_equal(qv_func_set_cpu(S->mag, c_mag), 0);
-    assert_int_equal(qv_func_set_fpga(S->fir, "fir"), 0);
-    assert_int_equal(qv_func_set_fpga(S->fft, "fft"), 0);
+    qv_test_signal_funcs(S->rt, c_fir, c_fft, c_mag, &S->fir, &S->fft, &S->mag);
     for (int t = 0; t < TAPS; t++)
         S->h[t] = (float)(t % 5) / 8.0f - 0.2f;
     unsigned seed = 7;

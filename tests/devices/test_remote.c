@@ -889,24 +889,9 @@ typedef struct chainfr {
 
 static void chain_open(chainfr *C, qv_runtime *rt)
 {
-    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
-                           QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
-                           QV_ARG_SCALAR("taps", uint32_t)};
-    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
-                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
-                           QV_ARG_SCALAR("n", uint32_t)};
-    qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
-                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
     memset(C, 0, sizeof *C);
     C->rt = rt;
-    assert_int_equal(qv_func_create(rt, "fir", d_fir, 5, &C->fir), 0);
-    assert_int_equal(qv_func_create(rt, "fft", d_fft, 5, &C->fft), 0);
-    assert_int_equal(qv_func_create(rt, "mag", d_mag, 4, &C->mag), 0);
-    assert_int_equal(qv_func_set_cpu(C->fir, c_fir), 0);
-    assert_int_equal(qv_func_set_cpu(C->fft, c_fft), 0);
-    assert_int_equal(qv_func_set_cpu(C->mag, c_mag), 0);
-    assert_int_equal(qv_func_set_fpga(C->fir, "fir"), 0);
-    assert_int_equal(qv_func_set_fpga(C->fft, "fft"), 0);
+    qv_test_signal_funcs(rt, c_fir, c_fft, c_mag, &C->fir, &C->fft, &C->mag);
     for (int t = 0; t < TAPS; t++)
         C->h[t] = (float)(t % 5) / 8.0f - 0.2f;
     unsigned seed = 11;

@@ -132,6 +132,30 @@ int qv__buf_take_error(qv_buf *b)
     return err;
 }
 
+/* Ends the host's hold on buf; wrote: it held buf for writing, and what
+ * the host wrote is the only valid copy (a device copy made while it held
+ * the buffer, a replay's prefetch, may hold its writes half). QV_EINVAL
+ * when buf is not held. */
+static int release(qv_buf *buf, bool wrote)
+{
+    qv_runtime *rt = buf->rt;
+    pthread_mutex_lock(&rt->submit_mu);
+    qv__task *t = buf->host;
+    unsigned held = buf->held;
+    if (t) {
+        buf->host = NULL;
+        buf->held = 0;
+        atomic_fetch_sub(&rt->nheld, 1);
+    }
+    pthread_mutex_unlock(&rt->submit_mu);
+    if (!t)
+        return qv__fail(QV_EINVAL, "qv_buf_release: buffer %p is not acquired", buf->ptr);
+    if (wrote && (held & QV_W) && rt->naccel && buf->size)
+        qv__coh_written(buf, 0);
+    host_leave(rt, t);
+    return 0;
+}
+
 static int acquire(qv_buf *buf, qv_mode mode, bool try, const char *what)
 {
     if (!qv__buf_ok(buf))
@@ -150,16 +174,11 @@ static int acquire(qv_buf *buf, qv_mode mode, bool try, const char *what)
     rc = qv__buf_take_error(buf);
     if (!rc)
         rc = host_coherent(rt, buf, mode);
-    if (rc) { /* a failed acquire holds nothing: no release for the caller */
-        /* Not qv_buf_release: a write mode would declare the host copy,
-         * never brought up to date, the only valid one (review finding). */
-        pthread_mutex_lock(&rt->submit_mu);
-        buf->host = NULL;
-        buf->held = 0;
-        atomic_fetch_sub(&rt->nheld, 1);
-        pthread_mutex_unlock(&rt->submit_mu);
-        host_leave(rt, t);
-    }
+    /* A failed acquire holds nothing: no release for the caller. Not as a
+     * write: that would declare the host copy, never brought up to date,
+     * the only valid one (review finding). */
+    if (rc)
+        release(buf, false);
     return rc;
 }
 
@@ -177,24 +196,7 @@ QV_API int qv_buf_release(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
         return qv__buf_bad(buf, "qv_buf_release");
-    qv_runtime *rt = buf->rt;
-    pthread_mutex_lock(&rt->submit_mu);
-    qv__task *t = buf->host;
-    unsigned held = buf->held;
-    if (t) {
-        buf->host = NULL;
-        buf->held = 0;
-        atomic_fetch_sub(&rt->nheld, 1);
-    }
-    pthread_mutex_unlock(&rt->submit_mu);
-    if (!t)
-        return qv__fail(QV_EINVAL, "qv_buf_release: buffer %p is not acquired", buf->ptr);
-    /* What the host wrote is the only valid copy: a device copy made while
-     * it held the buffer (a replay's prefetch) may hold its writes half. */
-    if ((held & QV_W) && rt->naccel && buf->size)
-        qv__coh_written(buf, 0);
-    host_leave(rt, t);
-    return 0;
+    return release(buf, true);
 }
 
 QV_API int qv_buf_wait(qv_buf *buf)

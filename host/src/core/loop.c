@@ -730,6 +730,17 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     (void)rt;
 }
 
+/* Drops r's plan: the region runs eagerly until the devices change from
+ * generation gen; its reason is why, "; runs eagerly". Under loop->mu. */
+static void run_eagerly(qv__region *r, const char *why, uint64_t gen)
+{
+    snprintf(r->reason, sizeof r->reason, "%.100s; runs eagerly", why);
+    r->lost = true;
+    r->lost_gen = gen;
+    qv__rplan_release(r->plan);
+    r->plan = NULL;
+}
+
 static void *loop_main(void *arg)
 {
     qv_runtime *rt = arg;
@@ -796,11 +807,7 @@ static void *loop_main(void *arg)
                     qv__loop_job(r, lo, hi, p, p->pref, p->n, p->sig, true, -1, 1, why);
                 } else { /* eager placement wins: the region runs eagerly */
                     qv__log(2, "region %s: %s; it runs eagerly", name, why);
-                    snprintf(r->reason, sizeof r->reason, "%.100s; runs eagerly", why);
-                    r->lost = true;
-                    r->lost_gen = atomic_load(&l->dev_gen);
-                    qv__rplan_release(r->plan);
-                    r->plan = NULL;
+                    run_eagerly(r, why, atomic_load(&l->dev_gen));
                     pthread_mutex_unlock(&l->mu);
                     char detail[300];
                     snprintf(detail, sizeof detail, "region %s: %s; runs eagerly", name, why);
@@ -883,11 +890,7 @@ static void *loop_main(void *arg)
                  * The region runs eagerly instead, which places its tasks
                  * on the devices there are, until the devices change. */
                 qv__log(2, "region %s: runs eagerly until the devices change", name);
-                snprintf(r->reason, sizeof r->reason, "%.80s; runs eagerly", reason);
-                r->lost = true;
-                r->lost_gen = gen;
-                qv__rplan_release(r->plan);
-                r->plan = NULL;
+                run_eagerly(r, reason, gen);
             }
         } else {
             publish(rt, r, p, replan, reason);

@@ -490,12 +490,12 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
     qv_class cls = dev ? qv__devq_class(rt, dev) : QV_CLASS_CPU;
     if (t->node)
         qv__rec_done(t->node, t0, t1, worker, cls);
-    if (t->model_us >= 0) /* an emulated board: what the board took */
-        qv__perf_add(f, cls, t->bytes, t->model_us);
-    else if (t1 > t0)
-        qv__perf_add(f, cls, t->bytes, (double)(t1 - t0) / 1000.0);
+    /* An emulated board: what the board took; else the wall time. */
+    double us = t->model_us >= 0 ? t->model_us : t1 > t0 ? (double)(t1 - t0) / 1000.0 : -1;
+    if (us >= 0)
+        qv__perf_add(f, cls, t->bytes, us);
     if (f->fused && cls == QV_CLASS_FPGA)
-        qv__fuse_measured(t, t->model_us >= 0 ? t->model_us : (double)(t1 - t0) / 1000.0);
+        qv__fuse_measured(t, us);
     if (qv__log_threshold() >= 4)
         qv__log(4, "task %llu of '%s' done on device %u (%s) in %.1f us",
                 (unsigned long long)t->id, f->name, dev, qv_class_name(cls),

@@ -163,9 +163,6 @@ static bool is_fault(int rc)
            rc != QV_EMISMATCH;
 }
 
-/* Waits for rq, then (all well) copies the bytes it brought home: a READ's
- * into its destination, a RUN's outputs into their host buffers (whose
- * device copies are then mirrored). Frees rq. */
 /* How long a read or a load waits for its reply. The heartbeats keep a
  * link whose daemon answers them alive, so a request the daemon never
  * answers (a copy task of its that failed) would be waited for forever;
@@ -179,6 +176,9 @@ static int64_t reply_limit_ns(const remote_device *r, size_t n)
     return 30LL * 1000 * 1000 * 1000 + (int64_t)(10.0 * (double)n / gbs);
 }
 
+/* Waits for rq, then (all well) copies the bytes it brought home: a READ's
+ * into its destination, a RUN's outputs into their host buffers (whose
+ * device copies are then mirrored). Frees rq. */
 static int finish(remote_device *r, qv__rreq *rq, int64_t timeout_ns)
 {
     char why[300] = "";

@@ -215,11 +215,7 @@ int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
                 return 0;
             }
         }
-        while (next < hi &&
-               atomic_load_explicit(&((qv__node *)qv__chunks_at(c, next - base,
-                                                                sizeof(qv__node)))->done,
-                                    memory_order_acquire))
-            next++;
+        next = base + qv__rec_done_upto(c, next - base, hi - base);
         if (next == hi) {
             for (uint64_t i = lo; i < hi; i++) {
                 const qv__node *s = qv__chunks_at(c, i - base, sizeof *s);

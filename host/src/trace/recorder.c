@@ -178,12 +178,7 @@ void qv__rec_reclaim(qv__recorder *r, bool have_read_mu)
     size_t k = 0;
     for (size_t i = 0; i < r->nretired; i++) {
         struct qv__rec_old *o = &r->retired[i];
-        while (o->checked < o->nodes.n) {
-            const qv__node *nd = qv__chunks_at(o->nodes.c, o->checked, sizeof *nd);
-            if (!atomic_load_explicit(&nd->done, memory_order_acquire))
-                break;
-            o->checked++;
-        }
+        o->checked = qv__rec_done_upto(o->nodes.c, o->checked, o->nodes.n);
         if (o->checked < o->nodes.n) {
             r->retired[k++] = *o;
             continue;
@@ -196,10 +191,7 @@ void qv__rec_reclaim(qv__recorder *r, bool have_read_mu)
     for (size_t i = 0; i < r->nslid; i++) {
         struct qv__rec_slid s = r->slid_c[i];
         if (s.kind == QV__REC_NODES) {
-            const qv__node *nd = s.c;
-            while (s.checked < QV__REC_CHUNK &&
-                   atomic_load_explicit(&nd[s.checked].done, memory_order_acquire))
-                s.checked++;
+            s.checked = (uint32_t)qv__rec_done_upto(&s.c, s.checked, QV__REC_CHUNK);
             if (s.checked < QV__REC_CHUNK) { /* a task still runs */
                 r->slid_c[k++] = s;
                 continue;

@@ -179,4 +179,15 @@ static inline void *qv__chunks_at(void *const *c, uint64_t i, size_t size)
     return (char *)c[i / QV__REC_CHUNK] + (i % QV__REC_CHUNK) * size;
 }
 
+/* The first of nodes [from, to) of chunk array c that is not done yet (to
+ * when all are): a cursor that looks at each node until it is done, once. */
+static inline uint64_t qv__rec_done_upto(void *const *c, uint64_t from, uint64_t to)
+{
+    while (from < to &&
+           atomic_load_explicit(&((qv__node *)qv__chunks_at(c, from, sizeof(qv__node)))->done,
+                                memory_order_acquire))
+        from++;
+    return from;
+}
+
 #endif

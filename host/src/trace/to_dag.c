@@ -111,28 +111,20 @@ static int fill(const qv__gview *v, qv_dag *g, bool by_kernel, unsigned live)
 static int convert(qv__gview *v, const char *name, bool by_kernel, unsigned live,
                    qv__frozen *keep, qv_dag **out)
 {
-    qv_dag *g;
+    qv_dag *g = NULL;
     int rc = keep ? qv__gview_freeze(v, keep) : 0;
-    if (rc) {
-        qv__gview_free(v);
-        return qv__fail(rc, "graph export: out of memory");
-    }
-    if ((rc = qv_dag_create(name ? name : "quiver", &g))) {
-        qv__gview_free(v);
-        if (keep)
-            qv__frozen_free(keep);
-        return qv__fail(rc, "graph export: out of memory");
-    }
-    rc = fill(v, g, by_kernel, live);
+    if (!rc)
+        rc = qv_dag_create(name ? name : "quiver", &g);
+    rc = rc ? qv__fail(rc, "graph export: out of memory") : fill(v, g, by_kernel, live);
     qv__gview_free(v);
     if (rc) {
         qv_dag_destroy(g);
         if (keep)
-            qv__frozen_free(keep);
-    } else {
-        *out = g;
+            qv__frozen_free(keep); /* empty already when freezing failed */
+        return rc;
     }
-    return rc;
+    *out = g;
+    return 0;
 }
 
 int qv__graph_to_dag(qv_runtime *rt, const char *name, qv_dag **out)
