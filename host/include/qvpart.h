@@ -177,6 +177,11 @@ typedef struct qv_plat_res {
     char board_name[128];     /* a board file's name: 1 to 127 bytes */
     char board_platform[128];
     int board_emulation;
+    /* Its work runs on the host's CPU cores (OpenCL on the CPU such as
+     * PoCL, an emulated board): each of its tasks also holds one unit of
+     * the platform's CPU resource while it runs, so that it adds no
+     * capacity that the host does not have. Ignored on the CPU itself. */
+    int shares_cpu;
 } qv_plat_res;
 
 typedef struct qv_plat {
@@ -187,6 +192,9 @@ typedef struct qv_plat {
     /* transfer cost between memories of resources a and b:
      * lat[a*nres+b] + bytes * inv_bw[a*nres+b] (µs) */
     double *lat, *inv_bw;
+    /* The resource whose units a shares_cpu resource's tasks hold: the
+     * first resource of class cpu in host memory; UINT32_MAX if none. */
+    uint32_t host_res;
 } qv_plat;
 
 /* Reads a platform file (docs/config/platform.md; a board a resource names

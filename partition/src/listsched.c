@@ -365,6 +365,24 @@ double qv__part_ready(const qv__ctx *c, uint32_t i, uint32_t r, const uint32_t *
     return t;
 }
 
+/* The earliest start >= ready at which unit u and unit h of the host's
+ * CPU are both idle for dur (u's device runs on the host's cores, so it
+ * holds one of them while it runs); the slots' ranks in *pu and *ph. Each
+ * round moves t to a later gap of one of the two timelines, or ends: both
+ * are idle after their last slot. */
+static double joint_find(qv__timeline *tl, uint32_t u, uint32_t h, double ready, double dur,
+                         uint32_t *pu, uint32_t *ph)
+{
+    double t = ready;
+    for (;;) {
+        double a = qv__part_tl_find(&tl[u], t, dur, pu);
+        double b = qv__part_tl_find(&tl[h], a, dur, ph);
+        if (b == a)
+            return a;
+        t = b;
+    }
+}
+
 int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
                            const uint32_t *allowed_res, const double *oct, uint32_t *unit,
                            double *start, double *end)
@@ -379,7 +397,7 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
         uint32_t i = order[k];
         uint32_t only = allowed_res ? allowed_res[i] : UINT32_MAX;
         double best = INFINITY, best_eft = INFINITY, best_s = 0;
-        uint32_t best_u = UINT32_MAX, best_pos = 0;
+        uint32_t best_u = UINT32_MAX, best_pos = 0, best_h = UINT32_MAX, best_hpos = 0;
         for (uint32_t r = 0; r < p->nres; r++) {
             double w = qv__w(c, i, r);
             if (isinf(w) || (only != UINT32_MAX && only != r))
@@ -387,16 +405,27 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
             double drt = qv__part_ready(c, i, r, unit, end);
             double extra = oct ? oct[(size_t)i * p->nres + r] : 0;
             const qv_plat_res *res = &p->res[r];
+            uint32_t hr = qv__shared_host(c, r);
+            const qv_plat_res *host = hr != UINT32_MAX ? &p->res[hr] : NULL;
             for (uint32_t u = res->first_unit; u < res->first_unit + res->units; u++) {
-                uint32_t pos;
-                double s = qv__part_tl_find(&tl[u], drt, w, &pos);
-                double eft = s + w;
-                if (eft + extra < best || (eft + extra == best && eft < best_eft)) {
-                    best = eft + extra;
-                    best_eft = eft;
-                    best_s = s;
-                    best_u = u;
-                    best_pos = pos;
+                /* h: the host's CPU unit it holds too, when it shares them */
+                uint32_t h0 = host ? host->first_unit : 0, h1 = host ? h0 + host->units : 1;
+                for (uint32_t h = h0; h < h1; h++) {
+                    uint32_t pos, hpos = 0;
+                    double s = host ? joint_find(tl, u, h, drt, w, &pos, &hpos)
+                                    : qv__part_tl_find(&tl[u], drt, w, &pos);
+                    double eft = s + w;
+                    if (eft + extra < best || (eft + extra == best && eft < best_eft)) {
+                        best = eft + extra;
+                        best_eft = eft;
+                        best_s = s;
+                        best_u = u;
+                        best_pos = pos;
+                        best_h = host ? h : UINT32_MAX;
+                        best_hpos = hpos;
+                    }
+                    if (host && tl[h].n == 0)
+                        break;
                 }
                 /* Identical idle units: the first one is as good as any. */
                 if (tl[u].n == 0)
@@ -411,6 +440,8 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
         start[i] = best_s;
         end[i] = best_eft;
         rc = qv__part_tl_insert(&tl[best_u], best_pos, best_s, best_eft);
+        if (!rc && best_h != UINT32_MAX)
+            rc = qv__part_tl_insert(&tl[best_h], best_hpos, best_s, best_eft);
     }
     for (uint32_t u = 0; u < p->nunits; u++)
         qv__part_tl_fini(&tl[u]);

@@ -42,6 +42,16 @@ static inline double qv__w(const qv__ctx *c, uint32_t i, uint32_t r)
 {
     return c->w[(size_t)i * c->p->nres + r];
 }
+/* The resource whose units r's tasks also hold while they run (r's work
+ * runs on the host's cores: qv_plat_res.shares_cpu); UINT32_MAX when none
+ * (or when c leaves the host's CPU out). */
+static inline uint32_t qv__shared_host(const qv__ctx *c, uint32_t r)
+{
+    uint32_t h = c->p->host_res;
+    if (!c->p->res[r].shares_cpu || h == UINT32_MAX || (c->keep && !c->keep[h]))
+        return UINT32_MAX;
+    return h;
+}
 static inline double qv__mean_comm(const qv__ctx *c, uint64_t bytes)
 {
     return bytes ? c->mean_lat + (double)bytes * c->mean_inv_bw : 0.0;

@@ -39,6 +39,15 @@ int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nres, qv_p
         return QV_ENOMEM;
     }
     memcpy(p->res, res, nres * sizeof *res);
+    p->host_res = UINT32_MAX;
+    for (uint32_t r = 0; r < nres; r++) {
+        qv_plat_res *x = &p->res[r];
+        if (x->host_memory && !strcmp(x->cls, "cpu")) {
+            x->shares_cpu = 0;
+            if (p->host_res == UINT32_MAX)
+                p->host_res = r;
+        }
+    }
     for (uint32_t r = 0; r < nres; r++) {
         p->res[r].first_unit = p->nunits;
         for (uint32_t u = 0; u < p->res[r].units; u++)

@@ -42,6 +42,7 @@ static void from_resource(const qv_resource *r, uint32_t units_max, qv_plat_res 
      * documented defaults; a zero would make the transfer cost infinite. */
     out->bandwidth_gbs = r->link_bandwidth_gbs > 0 ? r->link_bandwidth_gbs : 12.0;
     out->latency_us = r->link_latency_us >= 0 ? r->link_latency_us : 0;
+    out->shares_cpu = r->on_host;
     if (r->type == QV_CLASS_FPGA && (!strcmp(r->backend, "emu") || !strcmp(r->backend, "xrt"))) {
         /* The catalog's build rule (qv_catalog_holds) by the board's name,
          * its vendor platform and whether it is emulated. */

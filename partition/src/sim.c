@@ -3,7 +3,9 @@
  * validity check that every plan passes before it leaves qv_plan_make. The
  * replay is what the runtime uses for predictions: given where each task
  * runs and each unit's queue order, tasks start as soon as their unit is
- * free and all inputs have arrived (links without contention).
+ * free and all inputs have arrived (links without contention); a task of
+ * a device on the host's cores (qv_plat_res.shares_cpu) also waits for and
+ * holds the CPU unit that frees up first.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -68,9 +70,22 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
             if (a > t)
                 t = a;
         }
+        /* A device on the host's cores also waits for, and holds, the CPU
+         * unit that frees up first. */
+        uint32_t hu = UINT32_MAX;
+        if (p->res[r].shares_cpu && p->host_res != UINT32_MAX) {
+            const qv_plat_res *h = &p->res[p->host_res];
+            for (uint32_t u = h->first_unit; u < h->first_unit + h->units; u++)
+                if (hu == UINT32_MAX || avail[u] < avail[hu])
+                    hu = u;
+            if (avail[hu] > t)
+                t = avail[hu];
+        }
         start[i] = t;
         end[i] = t + w;
         avail[unit[i]] = end[i];
+        if (hu != UINT32_MAX)
+            avail[hu] = end[i];
         done[i] = 1;
         if (end[i] > mk)
             mk = end[i];

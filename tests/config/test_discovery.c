@@ -65,8 +65,13 @@ static void test_default_scan(void **state)
         }
         if (!strcmp(r.backend, "opencl")) {
             assert_true(r.memory > 0 && r.max_alloc > 0);
+            /* PoCL's device is the host's cores (its pthread driver) */
+            if (strstr(r.detail, "Portable Computing Language"))
+                assert_int_equal(r.on_host, 1);
             ocl++;
         }
+        if (!strcmp(r.backend, "hwloc"))
+            assert_int_equal(r.on_host, 0);
     }
     assert_int_equal(qv_pool_get(pool, n, &r), QV_ENOENT);
     assert_true(cpu >= 1);
@@ -119,6 +124,7 @@ static void test_requests(void **state)
     assert_string_equal(r.name, "alveo-u50-emu");
     assert_int_equal(r.allocated, 1);
     assert_int_equal(r.emulated, 1);
+    assert_int_equal(r.on_host, 1); /* the emulator runs on the host */
     assert_int_equal(qv_pool_request(pool, &req, &b), 0);
     assert_int_equal(qv_pool_find(pool, b, &r), 0);
     assert_string_equal(r.name, "alveo-u250-emu");

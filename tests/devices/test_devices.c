@@ -208,6 +208,9 @@ static void planner_sees_the_runtimes_devices(void **state)
         assert_true(k < p->nres);
         assert_true(p->res[k].board_emulation);
         assert_string_equal(p->res[k].board_name, "alveo-u250-emu");
+        /* The emulator's kernels run on the host's cores: the planner
+         * counts the board's tasks against the CPU's units. */
+        assert_int_equal(p->res[k].shares_cpu, 1);
         /* The board file's link and price, as the runtime's placement uses. */
         qv__board *brd = NULL;
         for (size_t j = 0; j < rt->nboards; j++)

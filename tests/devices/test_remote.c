@@ -626,6 +626,8 @@ static void planner_sees_the_remote_board(void **state)
              * runtime's device does (qv_catalog_holds). */
             assert_string_equal(p->res[1].board_name, "alveo-u250-emu");
             assert_int_equal(p->res[1].board_emulation, 1);
+            /* Its daemon's cores are not the host's, emulated or not. */
+            assert_int_equal(p->res[1].shares_cpu, 0);
         }
         qv_plat_destroy(p);
         qv_pool_destroy(pool);

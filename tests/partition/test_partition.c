@@ -266,6 +266,98 @@ static void test_disjoint_classes(void **state)
     qv_dag_destroy(g);
 }
 
+/* The most of n tasks running at one instant (from s[] to e[]). */
+static uint32_t concurrency(const double *s, const double *e, uint32_t n)
+{
+    uint32_t most = 0;
+    for (uint32_t i = 0; i < n; i++) { /* at each start: those running then */
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < n; j++)
+            k += s[j] <= s[i] && s[i] < e[j];
+        if (k > most)
+            most = k;
+    }
+    return most;
+}
+
+/* An accelerator whose work runs on the host's cores (shares_cpu: PoCL on
+ * the CPU, an emulated board) adds no capacity: 12 independent tasks, 10 us
+ * on the CPU's 2 units and 8 on the accelerator, never run more than 2 at
+ * a time in a plan of any algorithm, nor in the simulator's replay of it;
+ * without shares_cpu the list schedulers run them 3 at a time, faster. */
+static void test_shared_cores(void **state)
+{
+    (void)state;
+    qv_dag *g;
+    assert_int_equal(qv_dag_create("shared", &g), 0);
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    for (uint32_t i = 0; i < 12; i++) {
+        uint32_t id;
+        assert_int_equal(qv_dag_add_node(g, i, "f", &id), 0);
+        g->cost[id * g->nclass + (uint32_t)cpu] = 10;
+        g->cost[id * g->nclass + (uint32_t)gpu] = 8;
+    }
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_plat_res res[2];
+    memset(res, 0, sizeof res);
+    snprintf(res[0].name, sizeof res[0].name, "host");
+    snprintf(res[0].cls, sizeof res[0].cls, "cpu");
+    res[0].units = 2;
+    res[0].speed = 1;
+    res[0].host_memory = 1;
+    res[0].shares_cpu = 1; /* ignored on the CPU itself */
+    snprintf(res[1].name, sizeof res[1].name, "pocl");
+    snprintf(res[1].cls, sizeof res[1].cls, "gpu");
+    res[1].units = 1;
+    res[1].speed = 1;
+    res[1].bandwidth_gbs = 1000;
+    for (int shared = 0; shared < 2; shared++) {
+        res[1].shares_cpu = shared;
+        qv_plat *p;
+        assert_int_equal(qv_plat_create("shared", res, 2, &p), 0);
+        assert_int_equal(p->host_res, 0);
+        assert_int_equal(p->res[0].shares_cpu, 0);
+        for (int a = 0; a < 4; a++) {
+            qv_plan *pl;
+            qv_diag d = {0};
+            assert_int_equal(plan_algo(g, p, (qv_algo)a, &pl, &d), 0);
+            assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), 0);
+            uint32_t most = concurrency(pl->start, pl->end, g->n);
+            uint32_t on_gpu = 0;
+            for (uint32_t i = 0; i < g->n; i++)
+                on_gpu += p->unit_res[pl->unit[i]] == 1;
+            if (shared) {
+                assert_int_equal(most, 2);
+                assert_true(pl->makespan >= 12 * 8 / 2.0 - 1e-9);
+            } else if (a != QV_ALGO_METIS) { /* METIS may leave a unit idle */
+                assert_int_equal(most, 3);
+                assert_true(on_gpu > 0);
+                assert_true(pl->makespan < 12 * 8 / 2.0);
+            }
+            /* The simulator replays it under the same rule. */
+            uint32_t *order = malloc(g->n * sizeof *order);
+            double *s = malloc(g->n * sizeof *s), *e = malloc(g->n * sizeof *e), ms;
+            assert_true(order && s && e);
+            for (uint32_t i = 0; i < g->n; i++)
+                order[i] = i;
+            for (uint32_t i = 1; i < g->n; i++) /* by planned start */
+                for (uint32_t j = i; j > 0 && pl->start[order[j]] < pl->start[order[j - 1]]; j--) {
+                    uint32_t t = order[j];
+                    order[j] = order[j - 1];
+                    order[j - 1] = t;
+                }
+            assert_int_equal(qv_sim_replay(g, p, pl->unit, order, s, e, &ms), 0);
+            assert_true(concurrency(s, e, g->n) <= (shared ? 2u : 3u));
+            free(order);
+            free(s);
+            free(e);
+            qv_plan_destroy(pl);
+        }
+        qv_plat_destroy(p);
+    }
+    qv_dag_destroy(g);
+}
+
 /* PEFT's lookahead, by hand: a -> b, two processors with their own memory
  * and a transfer of 5 between them. w(a) = (10, 6), w(b) = (10, 20).
  * OCT(a,P1) = min(10, 20 + 5) = 10, OCT(a,P2) = min(10 + 5, 20) = 15.
@@ -1166,6 +1258,7 @@ int main(void)
         cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
         cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
         cmocka_unit_test(test_deep_platform),    cmocka_unit_test(test_many_functions),
+        cmocka_unit_test(test_shared_cores),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

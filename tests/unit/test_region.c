@@ -1150,6 +1150,54 @@ static void lasting_step_replans_despite_its_noise(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* A re-plan made from a replayed entry's measured times predicts the
+ * devices as that entry found them: the old plan's calibration (here the
+ * CPU 3x slower than the recorded entry said, as on cores an emulated
+ * board shares) no longer holds. Kept, it read as a drift of 1/3 at every
+ * entry, and the region re-planned at each replan.min_interval_ms for
+ * good (bench/loop --adapt: a re-plan every 16 entries). */
+static void replan_from_measured_times_settles(void **state)
+{
+    (void)state;
+    fixture fx;
+    qv_func *w;
+    qv_buf *b;
+    (void)work_open(&fx, &w, &b);
+    pthread_mutex_lock(&fx.rt->loop->mu);
+    qv__region *r = region_named(fx.rt, "work");
+    const qv__rplan *p0 = r->plan;
+    r->base[0] = 3;
+    r->spread[0] = 0.05;
+    r->drift_entries = 0;
+    pthread_mutex_unlock(&fx.rt->loop->mu);
+    atomic_store(&work_us, 1800); /* 6x the plan: 2x its calibration */
+    const qv__rplan *p1 = p0;
+    qv_region_info ri;
+    double t0 = now_s();
+    for (int e = 0; e < 100 && p1 == p0 && now_s() - t0 < 60; e++) {
+        ri = work_entry(&fx, w, b);
+        usleep(2000);
+        pthread_mutex_lock(&fx.rt->loop->mu);
+        p1 = region_named(fx.rt, "work")->plan;
+        pthread_mutex_unlock(&fx.rt->loop->mu);
+    }
+    if (p1 == p0)
+        fail_msg("no re-plan after the CPU became 2x slower than calibrated");
+    ri = work_entry(&fx, w, b);
+    uint64_t replans = ri.replans;
+    for (int e = 0; e < 30; e++) {
+        ri = work_entry(&fx, w, b);
+        usleep(2000);
+    }
+    /* (the old calibration: 10 to 15 more, "cpu ran at 0.33x") */
+    if (ri.replans > replans + 2)
+        fail_msg("%llu re-plans in 30 steady entries after the drift's: %s",
+                 (unsigned long long)(ri.replans - replans), ri.last_replan_reason);
+    atomic_store(&work_us, 300);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* An unmodified program alternating two phases between waits: both
  * implicit regions replay, with no guard miss once both are planned. */
 static void alternating_implicit_regions_replay(void **state)
@@ -1206,6 +1254,7 @@ int main(void)
         cmocka_unit_test(alternating_implicit_regions_replay),
         cmocka_unit_test(drift_replan_is_counted),
         cmocka_unit_test(lasting_step_replans_despite_its_noise),
+        cmocka_unit_test(replan_from_measured_times_settles),
         cmocka_unit_test(hot_entry_not_compiled_leaves_it_to_the_next),
         cmocka_unit_test(new_signature_while_compiling),
         cmocka_unit_test(thread_ends_in_a_replayed_entry),

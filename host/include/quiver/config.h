@@ -88,6 +88,8 @@ typedef struct qv_resource {
     double link_latency_us;
     int emulated;  /* 1 for an emulated board */
     int allocated; /* 1 while a qv_pool_request holds it */
+    int on_host;   /* 1: its work runs on the host's CPU cores (an OpenCL CPU
+                    * device such as PoCL, an emulated board) */
 } qv_resource;
 
 typedef struct qv_pool qv_pool;

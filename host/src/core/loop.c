@@ -105,6 +105,9 @@ bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, qv__rplan *from,
     r->job_no_fuse = r->no_fuse;
     r->job_drift_cls = cls;
     r->job_drift_x = x;
+    if (from && cls >= 0 && cls < QV_CLASS_COUNT && x > 0 && isfinite(x))
+        r->src_scale[cls] = (r->src_scale[cls] > 0 ? r->src_scale[cls] : 1) * x;
+    memcpy(r->job_src_scale, r->src_scale, sizeof r->src_scale);
     if ((cls == QV_CLASS_FPGA || cls == QV_CLASS_REMOTE) && x > 0 && isfinite(x))
         r->fuse_scale = (r->fuse_scale > 0 ? r->fuse_scale : 1) * x;
     r->job_fuse_scale = r->fuse_scale;
@@ -175,6 +178,16 @@ static void scale_class(qv_dag *g, int cls, double x)
     for (uint32_t i = 0; i < g->n; i++)
         if (g->run[i].device != k)
             g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
+}
+
+/* Every cost on class cls times x: a re-plan from a plan's source entry,
+ * whose times on cls predate the drifts since. */
+static void scale_all(qv_dag *g, int cls, double x)
+{
+    for (uint32_t c = 0; c < g->nclass; c++)
+        if (!strcmp(g->class_name[c], qv_class_name((qv_class)cls)))
+            for (uint32_t i = 0; i < g->n; i++)
+                g->cost[(size_t)i * g->nclass + c] *= x;
 }
 
 /* Whether every chain plan pl fuses is tasks i..i+len-1 of the entry, in
@@ -314,13 +327,14 @@ static bool calibrating(qv_runtime *rt, const qv__gview *v, char *why, size_t wn
     return busy;
 }
 
-/* Plans nodes [lo, hi) (n tasks) on the devices in service into *out,
- * with the costs on class drift_cls scaled by drift_x (scale_class; -1:
- * none). 0, or an error with why. */
+/* Plans nodes [lo, hi) (n tasks), or the source entry from, on the devices
+ * in service into *out: the costs on class drift_cls that [lo, hi) did not
+ * measure scaled by drift_x (scale_class; -1: none), or from's costs by
+ * src_scale (per class, 0: none). 0, or an error with why. */
 static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
                    const qv__frozen *from, bool first, uint32_t n, int drift_cls,
-                   double drift_x, bool no_fuse, double fuse_scale, qv__rplan **out,
-                   char *why, size_t wn)
+                   double drift_x, const double *src_scale, bool no_fuse,
+                   double fuse_scale, qv__rplan **out, char *why, size_t wn)
 {
     qv_dag *g = NULL;
     qv_plat *p = NULL;
@@ -361,7 +375,13 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
         rc = QV_ENOENT;
         goto out;
     }
-    scale_class(g, drift_cls, drift_x);
+    if (from) {
+        for (int c = 0; c < QV_CLASS_COUNT; c++)
+            if (src_scale[c] > 0 && isfinite(src_scale[c]))
+                scale_all(g, c, src_scale[c]);
+    } else {
+        scale_class(g, drift_cls, drift_x);
+    }
     qv_plan_opts o;
     qv_plan_opts_init(&o);
     o.algo = QV_ALGO_QUIVER;
@@ -698,7 +718,7 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
 /* ---- the thread -------------------------------------------------------- */
 
 static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
-                    const char *reason)
+                    bool measured, const char *reason)
 {
     if (r->plan)
         qv__rplan_release(r->plan);
@@ -718,12 +738,24 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
      * re-plan on noise calibrate a board that slowed just then as normal,
      * and its slowdown went unseen (bench/loop --adapt). Devices the old
      * plan left idle calibrate on the new plan's first entries. */
+    if (!replan || measured) /* a new source: its times are today's */
+        memset(r->src_scale, 0, sizeof r->src_scale);
     if (!replan) {
         memset(r->base, 0, sizeof r->base);
         memset(r->spread, 0, sizeof r->spread);
         r->measured = 0;
     } else {
         r->measured = CAL_ENTRIES;
+        /* Made from a replayed entry's measured times, the new plan
+         * predicts each device as that entry found it: an offset the base
+         * held (the old plan's tasks slower than the recorded entry's, on
+         * cores that the old placement shared) is in the prediction now.
+         * Kept, it read as a drift of the inverse size at every entry,
+         * and the region re-planned each replan.min_interval_ms for good. */
+        if (measured)
+            for (unsigned d = 0; d < QV__MAX_DEVICES; d++)
+                if (r->base[d] > 0)
+                    r->base[d] = 1;
     }
     r->error[0] = 0;
     snprintf(r->reason, sizeof r->reason, "%s", reason);
@@ -821,6 +853,7 @@ static void *loop_main(void *arg)
             continue;
         uint64_t lo = r->job_lo, hi = r->job_hi, sig = r->job_sig;
         qv__rplan *from = r->job_from;
+        bool from_src = from != NULL; /* from a recorded entry, not this one */
         r->job_from = NULL;
         /* A signature's first plan (not a re-plan of the one it has),
          * while it may still wait for the devices' calibration: past
@@ -832,6 +865,8 @@ static void *loop_main(void *arg)
         bool replan = r->want_replan;
         int drift_cls = r->job_drift_cls;
         double drift_x = r->job_drift_x;
+        double src_scale[QV_CLASS_COUNT];
+        memcpy(src_scale, r->job_src_scale, sizeof src_scale);
         char reason[128];
         snprintf(reason, sizeof reason, "%s", r->job_reason);
         r->job_pref = NULL;
@@ -842,7 +877,7 @@ static void *loop_main(void *arg)
         double fuse_scale = r->job_fuse_scale;
         pthread_mutex_unlock(&l->mu);
         int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
-                         drift_x, no_fuse, fuse_scale, &p, why, sizeof why);
+                         drift_x, src_scale, no_fuse, fuse_scale, &p, why, sizeof why);
         qv__rplan_release(from);
         if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */
             qv__log(3, "region %s: not compiled yet: %s", name, why);
@@ -893,7 +928,7 @@ static void *loop_main(void *arg)
                 run_eagerly(r, reason, gen);
             }
         } else {
-            publish(rt, r, p, replan, reason);
+            publish(rt, r, p, replan, !from_src, reason);
         }
     }
     pthread_mutex_unlock(&l->mu);

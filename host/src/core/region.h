@@ -111,6 +111,11 @@ struct qv__region {
      * and by how much, for the costs on it that the entry did not measure. */
     int job_drift_cls;
     double job_drift_x;
+    /* Per class, the product of the drifts re-planned on since the plan's
+     * source entry was recorded (0: none): a re-plan from that source (a
+     * fused plan's) scales every cost on the class by it, those the
+     * source measured there too, which predate the drifts. */
+    double src_scale[QV_CLASS_COUNT], job_src_scale[QV_CLASS_COUNT];
     /* What the boards' fused kernels measured against their tables: the
      * product of the drifts of board classes so far (0: none yet), which
      * every later plan of the region times them with. */

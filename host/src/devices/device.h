@@ -56,6 +56,8 @@ struct qv_device {
     qv_class    cls;
     unsigned    idx;    /* among devices of this backend */
     unsigned    id;     /* index among the runtime's devices */
+    bool        on_host; /* its work runs on the host's CPU cores (open sets
+                          * it): the planner counts it against the CPU */
 };
 
 struct qv_device_ops {

@@ -99,6 +99,9 @@ static int ocl_open(qv_device *d, unsigned idx, const void *b)
     clGetDeviceInfo(o->id, CL_DEVICE_VERSION, sizeof ver, ver, NULL);
     cl_ulong mem = 0;
     clGetDeviceInfo(o->id, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, NULL);
+    cl_device_type type = 0;
+    clGetDeviceInfo(o->id, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    d->on_host = (type & CL_DEVICE_TYPE_CPU) != 0; /* PoCL's CPU device */
     o->mem = mem;
     snprintf(o->name, sizeof o->name, "OpenCL %s", dev);
     snprintf(o->version, sizeof o->version, "%s|%s|%s", dev, ver, drv);

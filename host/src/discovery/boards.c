@@ -41,6 +41,7 @@ static int add_board(qv__scan *s, const qv__board *b, qv_backend_report *rep)
     r->link_bandwidth_gbs = b->bandwidth_gbs;
     r->link_latency_us = b->latency_us;
     r->emulated = b->emulation;
+    r->on_host = !remote; /* the emulator runs the kernels on the host */
     if (qv__scan_add(s, &f))
         return QV_ENOMEM;
     rep->count++;

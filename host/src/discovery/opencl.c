@@ -146,6 +146,7 @@ int qv__disc_opencl(qv__scan *s, qv_backend_report *rep)
             f.index = i;
             f.cl_dev = devs[i];
             r->type = class_of(type);
+            r->on_host = (type & CL_DEVICE_TYPE_CPU) != 0;
             snprintf(r->backend, sizeof r->backend, "opencl");
             snprintf(r->detail, sizeof r->detail, "%s (%s)", pname, vendor);
             r->units = cus ? cus : 1;

@@ -62,10 +62,11 @@ static void print_json(qv_pool *pool, unsigned probe_ms)
         printf(", \"units\": %u, \"memory\": %llu, \"free_memory\": %llu, "
                "\"max_alloc\": %llu, \"busy\": %.3f, \"cost_per_hour\": %g, "
                "\"link_bandwidth_gbs\": %g, \"link_latency_us\": %g, "
-               "\"emulated\": %s",
+               "\"emulated\": %s, \"on_host\": %s",
                r.units, (unsigned long long)r.memory, (unsigned long long)r.free_memory,
                (unsigned long long)r.max_alloc, r.busy, r.cost_per_hour,
-               r.link_bandwidth_gbs, r.link_latency_us, r.emulated ? "true" : "false");
+               r.link_bandwidth_gbs, r.link_latency_us, r.emulated ? "true" : "false",
+               r.on_host ? "true" : "false");
         char info[400];
         int up = probe_remote(pool, i, probe_ms, info, sizeof info);
         if (up >= 0) {
