@@ -1080,6 +1080,26 @@ static qv_region_info work_open(fixture *fx, qv_func **w, qv_buf **b)
     return ri;
 }
 
+/* Runs spaced entries of "work" (at most max) until its plan is no longer
+ * p0; the last entry's info. Whether it was re-planned in *moved (p0 is
+ * freed by then: only its address is compared). */
+static qv_region_info work_until_replanned(fixture *fx, qv_func *w, qv_buf *b,
+                                           const qv__rplan *p0, int max, bool *moved)
+{
+    const qv__rplan *p1 = p0;
+    qv_region_info ri = {0};
+    double t0 = now_s();
+    for (int e = 0; e < max && p1 == p0 && now_s() - t0 < 60; e++) {
+        ri = work_entry(fx, w, b);
+        usleep(2000);
+        pthread_mutex_lock(&fx->rt->loop->mu);
+        p1 = region_named(fx->rt, "work")->plan;
+        pthread_mutex_unlock(&fx->rt->loop->mu);
+    }
+    *moved = p1 != p0;
+    return ri;
+}
+
 static void drift_replan_is_counted(void **state)
 {
     (void)state;
@@ -1093,18 +1113,10 @@ static void drift_replan_is_counted(void **state)
     assert_non_null(p0);
     uint64_t compiles = ri.compiles, replans = ri.replans;
     atomic_store(&work_us, 1200);
-    const qv__rplan *p1 = p0;
-    double t0 = now_s();
-    for (int e = 0; e < 200 && p1 == p0 && now_s() - t0 < 60; e++) {
-        ri = work_entry(&fx, w, b);
-        usleep(2000);
-        pthread_mutex_lock(&fx.rt->loop->mu);
-        p1 = region_named(fx.rt, "work")->plan;
-        pthread_mutex_unlock(&fx.rt->loop->mu);
-    }
-    /* The drift was seen: the plan was made again (p0 is freed by now,
-     * only its address is compared). */
-    if (p1 == p0)
+    bool moved;
+    (void)work_until_replanned(&fx, w, b, p0, 200, &moved);
+    /* The drift was seen: the plan was made again. */
+    if (!moved)
         fail_msg("no re-plan after the CPU became 4x slower");
     ri = work_entry(&fx, w, b);
     assert_true(ri.compiles > compiles);
@@ -1134,16 +1146,9 @@ static void lasting_step_replans_despite_its_noise(void **state)
     r->drift_entries = 0;
     pthread_mutex_unlock(&fx.rt->loop->mu);
     atomic_store(&work_us, 450);
-    const qv__rplan *p1 = p0;
-    double t0 = now_s();
-    for (int e = 0; e < 100 && p1 == p0 && now_s() - t0 < 60; e++) {
-        (void)work_entry(&fx, w, b);
-        usleep(2000);
-        pthread_mutex_lock(&fx.rt->loop->mu);
-        p1 = region_named(fx.rt, "work")->plan;
-        pthread_mutex_unlock(&fx.rt->loop->mu);
-    }
-    if (p1 == p0)
+    bool moved;
+    (void)work_until_replanned(&fx, w, b, p0, 100, &moved);
+    if (!moved)
         fail_msg("no re-plan after the CPU became 1.5x slower");
     atomic_store(&work_us, 300);
     assert_int_equal(qv_buf_unregister(b), 0);
@@ -1171,17 +1176,9 @@ static void replan_from_measured_times_settles(void **state)
     r->drift_entries = 0;
     pthread_mutex_unlock(&fx.rt->loop->mu);
     atomic_store(&work_us, 1800); /* 6x the plan: 2x its calibration */
-    const qv__rplan *p1 = p0;
-    qv_region_info ri;
-    double t0 = now_s();
-    for (int e = 0; e < 100 && p1 == p0 && now_s() - t0 < 60; e++) {
-        ri = work_entry(&fx, w, b);
-        usleep(2000);
-        pthread_mutex_lock(&fx.rt->loop->mu);
-        p1 = region_named(fx.rt, "work")->plan;
-        pthread_mutex_unlock(&fx.rt->loop->mu);
-    }
-    if (p1 == p0)
+    bool moved;
+    qv_region_info ri = work_until_replanned(&fx, w, b, p0, 100, &moved);
+    if (!moved)
         fail_msg("no re-plan after the CPU became 2x slower than calibrated");
     ri = work_entry(&fx, w, b);
     uint64_t replans = ri.replans;
