@@ -3,7 +3,9 @@
  * reader under it). Whatever the bytes, parsing must end with an error or a
  * finalized graph; a graph that loads is written back and must read back
  * the same, and small ones are planned with every algorithm, whose plans
- * must all pass the simulator's check. Corpus: tests/fuzz/graph.
+ * must all pass the simulator's check, also with the accelerator on the
+ * host's cores (then never more tasks at once than the CPU has units).
+ * Corpus: tests/fuzz/graph.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -15,6 +17,20 @@
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The most tasks of plan pl that run at one instant (of positive length). */
+static uint32_t most_at_once(const qv_plan *pl)
+{
+    uint32_t most = 0;
+    for (uint32_t i = 0; i < pl->n; i++) {
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < pl->n; j++)
+            k += pl->start[j] <= pl->start[i] && pl->start[i] < pl->end[j];
+        if (k > most)
+            most = k;
+    }
+    return most;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -61,17 +77,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
              .bandwidth_gbs = 1,
              .latency_us = 3},
         };
-        qv_plat *p;
-        if (!qv_plat_create("fuzz", r, 2, &p)) {
+        /* Then with the gpu on the host's cores (shares_cpu): never more
+         * than the CPU's 2 units' worth of tasks at once. */
+        for (int shared = 0; shared < 2; shared++) {
+            r[1].shares_cpu = shared;
+            qv_plat *p;
+            if (qv_plat_create("fuzz", r, 2, &p))
+                continue;
             for (int a = 0; a < 4; a++) {
                 qv_plan *pl;
                 memset(&d, 0, sizeof d);
                 /* Every algorithm's plan passes the simulator, or the graph
                  * has a node this platform cannot run: nothing else. */
-                if (!plan_algo(g, p, (qv_algo)a, &pl, &d))
+                if (!plan_algo(g, p, (qv_algo)a, &pl, &d)) {
+                    if (shared && most_at_once(pl) > 2)
+                        abort();
                     qv_plan_destroy(pl);
-                else if (!strstr(d.message, "has a cost for no device class"))
+                } else if (!strstr(d.message, "has a cost for no device class")) {
                     abort();
+                }
             }
             qv_plat_destroy(p);
         }
