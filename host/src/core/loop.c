@@ -592,6 +592,21 @@ static bool fused_off(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *w
     return true;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of n values, n at most QV__SPANS and QV__CALS. */
+static double median_of(const double *v, unsigned n)
+{
+    double s[QV__SPANS > QV__CALS ? QV__SPANS : QV__CALS];
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
 /* Takes measure m of r's plan p into its calibration; true (with why) when
  * the region is to be re-planned. Under loop->mu. */
 static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
@@ -600,8 +615,8 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     if (r->plan != p)
         return false; /* re-planned meanwhile */
     if (p->makespan > 0 && m->span_us > 0) {
-        double q = m->span_us / p->makespan;
-        r->cal = r->cal > 0 ? (1 - CAL_WEIGHT) * r->cal + CAL_WEIGHT * q : q;
+        r->cal_q[r->ncal++ % QV__CALS] = m->span_us / p->makespan;
+        r->cal = median_of(r->cal_q, r->ncal < QV__CALS ? r->ncal : QV__CALS);
     }
     if (++r->measured <= CAL_ENTRIES) { /* calibrating: base and noise */
         calibrate(r, m);
@@ -666,19 +681,6 @@ static double entry_wall(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t begi
     return (double)(t[1] - begin_ns) / 1e3;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median_of(const double *v, unsigned n)
-{
-    double s[QV__SPANS];
-    memcpy(s, v, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
 /* Whether plan p, measured m, loses to eager placement: the median of its
  * last QV__SPANS entries (from its second: the first loads its kernels)
@@ -731,6 +733,7 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     r->next_try = 0;
     r->nplan = 0;
     r->cal = 0;
+    r->ncal = 0;
     r->drift_entries = 0;
     /* A device's calibration (its measured over predicted time, and its
      * noise) outlives a re-plan: the new plan predicts from measured times

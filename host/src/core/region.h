@@ -57,6 +57,7 @@ void qv__rplan_release(qv__rplan *p);
 /* Entries weighed, recorded and replayed, when a plan is held against
  * eager placement (the median of each). */
 #define QV__SPANS 5
+#define QV__CALS  9
 
 typedef struct qv__region qv__region;
 struct qv__region {
@@ -77,9 +78,12 @@ struct qv__region {
     qv__region *follow;   /* implicit: the region that came next last time */
     qv__rplan *plan;      /* the current plan, or NULL */
     /* Calibration of the current plan (loop.c): the measured span of an
-     * entry over the plan's makespan, and per device the measured over the
-     * predicted task time, as moving averages; 0 until measured. */
-    double cal;
+     * entry over the plan's makespan, the median of the last QV__CALS
+     * entries' (a preempted entry's spike moves no prediction; 0 until
+     * measured), and per device the measured over the predicted task
+     * time, as moving averages. */
+    double cal, cal_q[QV__CALS];
+    unsigned ncal;
     double base[QV__MAX_DEVICES];
     /* Per device, the moving average of |ratio / base - 1| of the entries
      * that did not drift: the device's own noise. */
