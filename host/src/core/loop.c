@@ -20,8 +20,9 @@
  * average deviation of its earlier entries: a loaded machine's CPU moves
  * by 30 % from one entry to the next), for DRIFT_ENTRIES entries in a row,
  * the region is re-planned from the last entry, whose measured times
- * carry the change; no more often than replan.min_interval_ms. The entry's span over the
- * plan's makespan calibrates the prediction that qv_region_info reports.
+ * carry the change; no more often than replan.min_interval_ms. The entries' span over the
+ * plan's makespan (the median of the last QV__CALS) calibrates the
+ * prediction that qv_region_info reports.
  *
  * Against eager placement: the recorded entries' times (from an entry's
  * first call to its last task's end: what the program waits, submission
