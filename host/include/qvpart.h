@@ -389,13 +389,16 @@ QV_API int qv_bounds_compute(const qv_dag *g, const qv_plat *p, const qv_catalog
 /* Replays an assignment (node -> unit) and an order of all nodes (a
  * topological order that also gives each unit's queue order) under the cost
  * model, filling start/end (n each, µs) and returning the makespan in *ms.
- * QV_EINVAL for an unfinalized graph, an order that is not topological or a
- * node on a unit that cannot run it; QV_ENOMEM. */
+ * A node on a shares_cpu resource also waits for and holds a unit of the
+ * host's CPU (the one free soonest; of those, the one whose own next node
+ * in order comes last). QV_EINVAL for an unfinalized graph, an order that
+ * is not topological or a node on a unit that cannot run it; QV_ENOMEM. */
 QV_API int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
                   const uint32_t *order, double *start, double *end, double *ms);
 /* Checks a plan: every node once on a unit of a class it has a cost for,
  * with its duration, no overlap on a unit, inputs arrived before it starts,
- * makespan = last end. With a catalog cat (NULL: none), also fpga nodes
+ * makespan = last end, never more nodes of the host's CPU and of shares_cpu
+ * resources at one instant than the CPU has units. With a catalog cat (NULL: none), also fpga nodes
  * only on resources holding their kernel, and the nodes of each fused chain
  * (pl->fused) a path the kernel implements, all on one unit with one start
  * and end, taking the kernel's time there; any other shared slot is an

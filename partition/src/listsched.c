@@ -408,11 +408,14 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
             uint32_t hr = qv__shared_host(c, r);
             const qv_plat_res *host = hr != UINT32_MAX ? &p->res[hr] : NULL;
             for (uint32_t u = res->first_unit; u < res->first_unit + res->units; u++) {
-                /* h: the host's CPU unit it holds too, when it shares them */
+                /* h: the host's CPU unit it holds too, when it shares them;
+                 * none starts it before u alone would (lb) */
                 uint32_t h0 = host ? host->first_unit : 0, h1 = host ? h0 + host->units : 1;
+                uint32_t lbpos;
+                double lb = host ? qv__part_tl_find(&tl[u], drt, w, &lbpos) : 0;
                 for (uint32_t h = h0; h < h1; h++) {
                     uint32_t pos, hpos = 0;
-                    double s = host ? joint_find(tl, u, h, drt, w, &pos, &hpos)
+                    double s = host ? joint_find(tl, u, h, lb, w, &pos, &hpos)
                                     : qv__part_tl_find(&tl[u], drt, w, &pos);
                     double eft = s + w;
                     if (eft + extra < best || (eft + extra == best && eft < best_eft)) {
@@ -424,8 +427,8 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
                         best_h = host ? h : UINT32_MAX;
                         best_hpos = hpos;
                     }
-                    if (host && tl[h].n == 0)
-                        break;
+                    if (host && (tl[h].n == 0 || s == lb))
+                        break; /* no other CPU unit does better */
                 }
                 /* Identical idle units: the first one is as good as any. */
                 if (tl[u].n == 0)

@@ -14,6 +14,7 @@
  * too); when none does, the fastest. w = 0 never comes here: plan.c runs
  * the algorithm alone, so time-only plans stay what they were.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -184,15 +185,21 @@ static int run_algo(const qv__ctx *c, qv_algo a, qv__pick *k, uint32_t *u, doubl
 
 /* The next resource to leave out: the dearest kept one (cost_per_hour > 0;
  * the first of equal ones) whose nodes can all run on the rest; one that
- * cannot go is marked in tried and stays. UINT32_MAX when none can go. */
+ * cannot go is marked in tried and stays. UINT32_MAX when none can go. The
+ * host's CPU stays while a kept device runs on its cores (shares_cpu):
+ * those devices' tasks hold its units. */
 static uint32_t next_to_drop(const qv__ctx *c, const uint8_t *keep, uint8_t *tried)
 {
     const qv_plat *p = c->p;
     const qv_dag *g = c->g;
+    bool host_held = false;
+    for (uint32_t r = 0; r < p->nres; r++)
+        host_held |= keep[r] && p->res[r].shares_cpu && p->host_res != UINT32_MAX;
     for (;;) {
         uint32_t d = UINT32_MAX;
         for (uint32_t r = 0; r < p->nres; r++)
             if (keep[r] && !tried[r] && p->res[r].cost_per_hour > 0 &&
+                !(host_held && r == p->host_res) &&
                 (d == UINT32_MAX || p->res[r].cost_per_hour > p->res[d].cost_per_hour))
                 d = r;
         if (d == UINT32_MAX)

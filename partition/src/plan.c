@@ -183,8 +183,12 @@ double qv__part_money(const qv_plat *p, uint32_t n, const uint32_t *unit, double
         uint64_t used = 0;
         for (uint32_t i = 0; i < n; i++) {
             uint32_t r = p->unit_res[unit[i]];
+            /* a task on the host's cores holds the host's CPU too */
+            uint32_t h = p->res[r].shares_cpu ? p->host_res : UINT32_MAX;
             if (r >= base && r - base < 64)
                 used |= (uint64_t)1 << (r - base);
+            if (h != UINT32_MAX && h >= base && h - base < 64)
+                used |= (uint64_t)1 << (h - base);
         }
         for (uint32_t r = base; r < p->nres && r - base < 64; r++)
             if (used >> (r - base) & 1) {

@@ -31,6 +31,9 @@ static int convert(const qv__platform *cp, qv_plat **out, qv_diag *diag)
         r->latency_us = s->latency_us;
         r->cost_per_hour = s->cost_per_hour;
         r->host_memory = s->cls == QV_CLASS_CPU;
+        /* an emulated board (not one a daemon serves) computes on the
+         * cores of the machine that runs it, as the runtime's does */
+        r->shares_cpu = s->board && s->board->kind != QV_CLASS_REMOTE && s->board->emulation;
         qv__part_res_board(r, s->board);
     }
     int rc = qv_plat_create(cp->name, res, (uint32_t)cp->nres, out);

@@ -8,6 +8,7 @@
  * holds the CPU unit that frees up first.
  */
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,13 +40,27 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
     int *rc = malloc(p->nres * sizeof *rc);
     double *avail = calloc(p->nunits, sizeof *avail);
     uint8_t *done = calloc((size_t)g->n + 1, 1);
+    /* A task on the host's cores takes a CPU unit that no task placed on
+     * that unit waits for sooner: for each position of order, the next
+     * position of a task on the same unit (nxt), and per unit the next
+     * one still to come (due). */
+    uint32_t *nxt = malloc(((size_t)g->n + 1) * sizeof *nxt);
+    uint32_t *due = malloc(((size_t)p->nunits + 1) * sizeof *due);
     int err = 0;
-    if (!rc || !avail || !done) {
+    if (!rc || !avail || !done || !nxt || !due) {
         err = QV_ENOMEM;
         goto out;
     }
     for (uint32_t r = 0; r < p->nres; r++)
         rc[r] = res_class(g, p, r);
+    for (uint32_t u = 0; u < p->nunits; u++)
+        due[u] = g->n;
+    for (uint32_t k = g->n; k-- > 0;) {
+        uint32_t u = order[k] < g->n ? unit[order[k]] : UINT32_MAX;
+        nxt[k] = u < p->nunits ? due[u] : g->n;
+        if (u < p->nunits)
+            due[u] = k;
+    }
     double mk = 0;
     for (uint32_t k = 0; k < g->n; k++) {
         uint32_t i = order[k];
@@ -53,6 +68,7 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
             err = QV_EINVAL;
             goto out;
         }
+        due[unit[i]] = nxt[k];
         double w = exec_time(g, p, rc, i, unit[i]);
         if (isinf(w)) {
             err = QV_EINVAL;
@@ -71,15 +87,21 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
                 t = a;
         }
         /* A device on the host's cores also waits for, and holds, the CPU
-         * unit that frees up first. */
+         * unit free the soonest (of those, the one whose own next task
+         * comes last). */
         uint32_t hu = UINT32_MAX;
         if (p->res[r].shares_cpu && p->host_res != UINT32_MAX) {
             const qv_plat_res *h = &p->res[p->host_res];
-            for (uint32_t u = h->first_unit; u < h->first_unit + h->units; u++)
-                if (hu == UINT32_MAX || avail[u] < avail[hu])
+            hu = h->first_unit;
+            double hs = avail[hu] > t ? avail[hu] : t;
+            for (uint32_t u = hu + 1; u < h->first_unit + h->units; u++) {
+                double s = avail[u] > t ? avail[u] : t;
+                if (s < hs || (s == hs && due[u] > due[hu])) {
+                    hs = s;
                     hu = u;
-            if (avail[hu] > t)
-                t = avail[hu];
+                }
+            }
+            t = hs;
         }
         start[i] = t;
         end[i] = t + w;
@@ -95,6 +117,8 @@ out:
     free(rc);
     free(avail);
     free(done);
+    free(nxt);
+    free(due);
     return err;
 }
 
@@ -129,6 +153,55 @@ int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
     }
     return cat ? qv__part_sim_validate_cat(g, p, cat, pl, diag)
                : qv__part_sim_validate(g, p, pl, diag);
+}
+
+typedef struct ev {
+    double t;
+    int d; /* +1 a task starts, -1 one ends */
+} ev;
+/* By time, ends first: a task that starts as another ends runs after it. */
+static int cmp_ev(const void *a, const void *b)
+{
+    const ev *x = a, *y = b;
+    if (x->t != y->t)
+        return x->t < y->t ? -1 : 1;
+    return x->d - y->d;
+}
+
+/* 0, or QV_EINVAL when more tasks of the host's CPU and of devices on its
+ * cores (shares_cpu) run at one instant than the CPU has units. */
+static int host_overbooked(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
+                           qv_diag *diag)
+{
+    uint32_t h = p->host_res, k = 0;
+    bool shared = false;
+    for (uint32_t r = 0; r < p->nres; r++)
+        shared |= p->res[r].shares_cpu != 0;
+    if (h == UINT32_MAX || !shared)
+        return 0;
+    ev *e = malloc(((size_t)g->n * 2 + 1) * sizeof *e);
+    if (!e)
+        return QV_ENOMEM;
+    for (uint32_t i = 0; i < g->n; i++) {
+        uint32_t r = p->unit_res[pl->unit[i]];
+        if ((r != h && !p->res[r].shares_cpu) || !(pl->end[i] > pl->start[i]))
+            continue;
+        e[k++] = (ev){pl->start[i], 1};
+        /* rounding: ends a few ulps late overlap nothing */
+        e[k++] = (ev){pl->end[i] - tol(pl->end[i]), -1};
+    }
+    qsort(e, k, sizeof *e, cmp_ev);
+    int err = 0, busy = 0;
+    for (uint32_t j = 0; j < k && !err; j++)
+        if ((busy += e[j].d) > (int)p->res[h].units) {
+            qv__part_diag(diag, g->name, 0, 0,
+                          "%d tasks on the host's cores at %.6g us (its CPU and "
+                          "the devices that run on them), but %s has %u units",
+                          busy, e[j].t, p->res[h].name, p->res[h].units);
+            err = QV_EINVAL;
+        }
+    free(e);
+    return err;
 }
 
 int qv__part_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
@@ -224,7 +297,7 @@ int qv__part_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
                 goto out;
             }
     }
-    err = 0;
+    err = host_overbooked(g, p, pl, diag);
 out:
     free(rc);
     free(v);

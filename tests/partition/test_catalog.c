@@ -884,6 +884,8 @@ static void test_runtime_and_planner_agree(void **state)
         unlink(path);
         const qv_plat_res *r = &p->res[1];
         assert_string_equal(r->board_name, b->name);
+        /* an emulated board computes on the host's cores */
+        assert_int_equal(r->shares_cpu, b->emulation ? 1 : 0);
         for (uint32_t k = 0; k < qv_catalog_kernel_count(c); k++) {
             int runtime = qv__kernel_build(&rc->kernels[k], b->name, b->platform,
                                            b->emulation) != NULL;

@@ -353,8 +353,111 @@ static void test_shared_cores(void **state)
             free(e);
             qv_plan_destroy(pl);
         }
+        /* For money too: a priced CPU is not left out of a candidate while
+         * the accelerator holds its units (code review: plans then ran 2
+         * tasks at once on a 1-unit host), and it is paid for. */
+        res[0].cost_per_hour = 1.0;
+        res[1].cost_per_hour = 0.5;
+        res[0].units = 1; /* one core, and the accelerator with 2 units */
+        res[1].units = 2;
+        assert_int_equal(qv_plat_create("shared-priced", res, 2, &p), 0);
+        for (int a = 0; a < 4; a++) {
+            qv_plan_opts o;
+            qv_plan_opts_init(&o);
+            o.algo = (qv_algo)a;
+            o.cost_weight = 1;
+            qv_plan *pl;
+            qv_diag d = {0};
+            if (qv_plan_make(g, p, &o, &pl, &d))
+                fail_msg("%s: %s", qv_algo_name((qv_algo)a), d.message);
+            double per[2];
+            (void)qv_plan_money(pl, p, per);
+            if (shared) {
+                assert_true(concurrency(pl->start, pl->end, g->n) <= 1);
+                assert_true(per[0] > 0); /* the host is held either way */
+            }
+            qv_plan_destroy(pl);
+        }
         qv_plat_destroy(p);
+        res[0].cost_per_hour = res[1].cost_per_hour = 0;
+        res[0].units = 2;
+        res[1].units = 1;
     }
+    qv_dag_destroy(g);
+}
+
+/* The simulator's replay gives a task on the host's cores a CPU unit that
+ * no CPU task waits for: a (1 us on the accelerator) and b (20 us on the
+ * CPU) are both placed at 0; taking b's unit for a made the replay 30 us
+ * (code review). And a plan with 3 tasks at once on 2 units is refused. */
+static void test_shared_cores_replay(void **state)
+{
+    (void)state;
+    qv_dag *g;
+    assert_int_equal(qv_dag_create("shared2", &g), 0);
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    uint32_t a, b, c;
+    assert_int_equal(qv_dag_add_node(g, 0, "a", &a), 0);
+    assert_int_equal(qv_dag_add_node(g, 1, "b", &b), 0);
+    assert_int_equal(qv_dag_add_node(g, 2, "c", &c), 0);
+    g->cost[a * g->nclass + (uint32_t)gpu] = 10;
+    g->cost[b * g->nclass + (uint32_t)cpu] = 20;
+    g->cost[c * g->nclass + (uint32_t)cpu] = 20;
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_plat_res res[2];
+    memset(res, 0, sizeof res);
+    snprintf(res[0].name, sizeof res[0].name, "host");
+    snprintf(res[0].cls, sizeof res[0].cls, "cpu");
+    res[0].units = 2;
+    res[0].speed = 1;
+    res[0].host_memory = 1;
+    snprintf(res[1].name, sizeof res[1].name, "pocl");
+    snprintf(res[1].cls, sizeof res[1].cls, "gpu");
+    res[1].units = 1;
+    res[1].speed = 1;
+    res[1].bandwidth_gbs = 1000;
+    res[1].shares_cpu = 1;
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("shared2", res, 2, &p), 0);
+    /* a on the accelerator, b on CPU unit 1, both from 0 */
+    uint32_t unit[3] = {2, 1, 0}, order[2] = {0, 1};
+    double s[3], e[3], ms;
+    qv_dag *g2;
+    assert_int_equal(qv_dag_create("two", &g2), 0);
+    cpu = qv_dag_class(g2, "cpu");
+    gpu = qv_dag_class(g2, "gpu");
+    assert_int_equal(qv_dag_add_node(g2, 0, "a", &a), 0);
+    assert_int_equal(qv_dag_add_node(g2, 1, "b", &b), 0);
+    g2->cost[a * g2->nclass + (uint32_t)gpu] = 10;
+    g2->cost[b * g2->nclass + (uint32_t)cpu] = 20;
+    assert_int_equal(qv_dag_finalize(g2, NULL), 0);
+    for (int ub = 0; ub < 2; ub++) { /* b on either CPU unit */
+        unit[1] = (uint32_t)ub;
+        assert_int_equal(qv_sim_replay(g2, p, unit, order, s, e, &ms), 0);
+        assert_true(ms == 20);
+        assert_true(s[0] == 0 && s[1] == 0);
+    }
+    /* all three at once from 0: a holds one of the 2 units, b and c the
+     * two: refused, with what and where */
+    qv_plan pl;
+    memset(&pl, 0, sizeof pl);
+    uint32_t u3[3] = {2, 0, 1};
+    double s3[3] = {0, 0, 0}, e3[3] = {10, 20, 20};
+    pl.n = 3;
+    pl.unit = u3;
+    pl.start = s3;
+    pl.end = e3;
+    pl.makespan = 20;
+    qv_diag d = {0};
+    assert_int_equal(qv_sim_validate(g, p, NULL, &pl, &d), QV_EINVAL);
+    assert_non_null(strstr(d.message, "3 tasks on the host's cores"));
+    s3[0] = 20; /* a after them: fine */
+    e3[0] = 30;
+    pl.makespan = 30;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(qv_sim_validate(g, p, NULL, &pl, &d), 0);
+    qv_plat_destroy(p);
+    qv_dag_destroy(g2);
     qv_dag_destroy(g);
 }
 
@@ -1259,6 +1362,7 @@ int main(void)
         cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
         cmocka_unit_test(test_deep_platform),    cmocka_unit_test(test_many_functions),
         cmocka_unit_test(test_shared_cores),
+        cmocka_unit_test(test_shared_cores_replay),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

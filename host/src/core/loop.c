@@ -106,9 +106,11 @@ bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, qv__rplan *from,
     r->job_no_fuse = r->no_fuse;
     r->job_drift_cls = cls;
     r->job_drift_x = x;
-    if (from && cls >= 0 && cls < QV_CLASS_COUNT && x > 0 && isfinite(x))
-        r->src_scale[cls] = (r->src_scale[cls] > 0 ? r->src_scale[cls] : 1) * x;
+    /* r->src_scale takes it when the plan is made (publish): a compile
+     * that fails leaves the drift to be measured again, not counted twice */
     memcpy(r->job_src_scale, r->src_scale, sizeof r->src_scale);
+    if (from && cls >= 0 && cls < QV_CLASS_COUNT && x > 0 && isfinite(x))
+        r->job_src_scale[cls] = (r->src_scale[cls] > 0 ? r->src_scale[cls] : 1) * x;
     if ((cls == QV_CLASS_FPGA || cls == QV_CLASS_REMOTE) && x > 0 && isfinite(x))
         r->fuse_scale = (r->fuse_scale > 0 ? r->fuse_scale : 1) * x;
     r->job_fuse_scale = r->fuse_scale;
@@ -181,8 +183,12 @@ static void scale_class(qv_dag *g, int cls, double x)
             g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
 }
 
-/* Every cost on class cls times x: a re-plan from a plan's source entry,
- * whose times on cls predate the drifts since. */
+/* Every cost on class cls times x: a re-plan from a plan's source entry
+ * prices the class as the source saw it, times the drifts since. (Scaling
+ * only the source's measured costs, and the models' by the last drift
+ * alone, as the models may have learnt the earlier ones, made the board
+ * of bench/loop --adapt swing between 0.25x and 4x its calibration, and
+ * the region re-plan on each swing.) */
 static void scale_all(qv_dag *g, int cls, double x)
 {
     for (uint32_t c = 0; c < g->nclass; c++)
@@ -329,9 +335,9 @@ static bool calibrating(qv_runtime *rt, const qv__gview *v, char *why, size_t wn
 }
 
 /* Plans nodes [lo, hi) (n tasks), or the source entry from, on the devices
- * in service into *out: the costs on class drift_cls that [lo, hi) did not
- * measure scaled by drift_x (scale_class; -1: none), or from's costs by
- * src_scale (per class, 0: none). 0, or an error with why. */
+ * in service into *out: the costs on class drift_cls that the entry did
+ * not measure scaled by drift_x (scale_class; -1: none), or all of from's
+ * costs by src_scale (per class, 0: none). 0, or an error with why. */
 static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
                    const qv__frozen *from, bool first, uint32_t n, int drift_cls,
                    double drift_x, const double *src_scale, bool no_fuse,
@@ -933,6 +939,8 @@ static void *loop_main(void *arg)
             }
         } else {
             publish(rt, r, p, replan, !from_src, reason);
+            if (from_src) /* the drifts this plan's costs carry */
+                memcpy(r->src_scale, src_scale, sizeof src_scale);
         }
     }
     pthread_mutex_unlock(&l->mu);
