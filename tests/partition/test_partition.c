@@ -353,6 +353,7 @@ static void test_shared_cores(void **state)
             free(e);
             qv_plan_destroy(pl);
         }
+        qv_plat_destroy(p);
         /* For money too: a priced CPU is not left out of a candidate while
          * the accelerator holds its units (code review: plans then ran 2
          * tasks at once on a 1-unit host), and it is paid for. */

@@ -1060,7 +1060,10 @@ static qv_region_info work_entry(fixture *fx, qv_func *w, qv_buf *b)
 }
 
 /* A CPU-only runtime replaying region "work" (3 tasks of work_us each),
- * its plan calibrated: 12 entries replayed and measured. */
+ * its plan calibrated: 12 entries replayed, and more (spaced out) until the
+ * loop has measured 4 of its plan's (3 only calibrate): a step that
+ * came while it calibrated would become its calibration, and no drift (a
+ * CI run under AddressSanitizer and a loaded machine saw that). */
 static qv_region_info work_open(fixture *fx, qv_func **w, qv_buf **b)
 {
     static double x[8];
@@ -1076,6 +1079,15 @@ static qv_region_info work_open(fixture *fx, qv_func **w, qv_buf **b)
         ri = work_entry(fx, *w, *b);
     while (ri.replayed < 12 && now_s() - t0 < 60);
     assert_true(ri.replayed >= 12);
+    unsigned measured = 0;
+    do {
+        usleep(5000);
+        ri = work_entry(fx, *w, *b);
+        pthread_mutex_lock(&fx->rt->loop->mu);
+        measured = region_named(fx->rt, "work")->measured;
+        pthread_mutex_unlock(&fx->rt->loop->mu);
+    } while (measured < 4 && now_s() - t0 < 60);
+    assert_true(measured >= 4);
     usleep(100000); /* the last entries measured */
     return ri;
 }
