@@ -385,6 +385,65 @@ static void emulated_runs_cost_the_modelled_time(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* vadd on the CPU after 8 us of busy work: faster than on the emulated
+ * board, whose call costs the copies of its two inputs (the board file's
+ * 10 us of link latency each) and the model. */
+static void cpu_vadd_8us(const qv_call *c)
+{
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &t);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 8000);
+    qv_test_cpu_vadd(c);
+}
+
+/* A device on the host's cores (the emulated board; PoCL alike) adds no
+ * capacity beside the CPU: eager placement gives it a call only where it
+ * runs the call sooner than a CPU worker would once one is free. Before,
+ * a burst of calls that the CPU runs faster went to the board as the
+ * CPU's queue grew, and its emulator took a core from the workers (the
+ * signal chain of bench/loop --pays ran 2x slower eagerly than on the CPU
+ * alone). 64 independent calls, each on buffers of its own: none on the
+ * board. */
+static void host_core_device_is_no_extra_capacity(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_vadd_8us), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    qv_device_info d0, d1;
+    unsigned dev = device_named(rt, "alveo-u250-emu", &d0);
+    submit_vadd(rt, f, 1); /* the models' tries: one at a time */
+    for (int i = 0; i < 12; i++)
+        submit_vadd(rt, f, 1);
+    assert_int_equal(qv_device_get(rt, dev, &d0), 0);
+    enum { CALLS = 64 };
+    static float x[CALLS][3][N];
+    qv_buf *bufs[CALLS][3];
+    uint32_t n = N;
+    for (int i = 0; i < CALLS; i++)
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(qv_buf_register(rt, x[i][k], sizeof x[i][k], &bufs[i][k]), 0);
+    for (int i = 0; i < CALLS; i++)
+        assert_int_equal(qv_submit(rt, f,
+                                   (qv_arg[]){QV_BUF(bufs[i][0]), QV_BUF(bufs[i][1]),
+                                              QV_BUF(bufs[i][2]), QV_VAL(n)},
+                                   4),
+                         0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_device_get(rt, dev, &d1), 0);
+    if (d1.tasks != d0.tasks)
+        fail_msg("%llu of %d calls on the board, which runs them slower than the CPU",
+                 (unsigned long long)(d1.tasks - d0.tasks), CALLS);
+    for (int i = 0; i < CALLS; i++)
+        for (int k = 0; k < 3; k++)
+            assert_int_equal(qv_buf_unregister(bufs[i][k]), 0);
+    qv_runtime_destroy(rt);
+}
+
 /* qv__emu_set_slowdown (the adaptation tests' knob): after a slowdown of
  * 4 the runtime records 4 times the modelled time for the same call (the
  * recorded node's board_us, which the models learn), and the board's clock
@@ -447,6 +506,7 @@ int main(void)
         cmocka_unit_test(no_build_no_task),
         cmocka_unit_test(emulated_runs_cost_the_modelled_time),
         cmocka_unit_test(slowdown_scales_the_modelled_time),
+        cmocka_unit_test(host_core_device_is_no_extra_capacity),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

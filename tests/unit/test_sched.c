@@ -266,7 +266,11 @@ static qv_runtime *rq_open(unsigned ncpu, unsigned spin_us, const char *name)
     snprintf(pol, sizeof pol, "%s/%s.yaml", qv_test_scratch(), name);
     FILE *fp = fopen(pol, "w");
     assert_non_null(fp);
+    /* plans kept (eager_slack 0): this tests the queues of a replay, which
+     * a plan weighed against eager placement on a loaded machine may not
+     * keep to */
     fputs("hot_threshold: 2\nimplicit_regions: false\ndevices: [cpu]\n"
+          "replan: {eager_slack: 0}\n"
           "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false}\n", fp);
     fclose(fp);
     qv_options o;

@@ -66,6 +66,8 @@
                              * is held against eager placement */
 #define FUSE_OFF      0.5   /* fused kernels measured this far from what
                              * a plan assumed of them re-plan it */
+#define FAR_SLOWER    2.0   /* a plan whose entries all take this times */
+#define FAR_ENTRIES   3     /* eager's loses after this many, not QV__SPANS */
 
 void qv__rplan_release(qv__rplan *p)
 {
@@ -706,17 +708,23 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         r->drift_entries || m->wall_us <= 0)
         return false;
     r->plan_span[r->nplan++ % QV__SPANS] = m->wall_us;
-    if (r->nplan < QV__SPANS || r->neager < MIN_EAGER)
+    unsigned np = r->nplan < QV__SPANS ? r->nplan : QV__SPANS;
+    if (np < FAR_ENTRIES || r->neager < MIN_EAGER)
         return false;
     unsigned ne = r->neager < QV__SPANS ? r->neager : QV__SPANS;
-    double eager = median_of(r->eager_span, ne), planned = median_of(r->plan_span, QV__SPANS);
+    double eager = median_of(r->eager_span, ne), planned = median_of(r->plan_span, np);
     double fastest = r->plan_span[0];
-    for (unsigned i = 1; i < QV__SPANS; i++)
+    for (unsigned i = 1; i < np; i++)
         fastest = fmin(fastest, r->plan_span[i]);
     /* Every one of them slower than eager's median, too: a plan as fast
      * as eager placement, on a machine that adds noise, loses by the
-     * median alone one time in a few but by all of them 1 in 2^QV__SPANS. */
-    if (planned <= slack * eager || fastest <= eager)
+     * median alone one time in a few but by all of them 1 in 2^QV__SPANS.
+     * A plan whose every entry takes FAR_SLOWER times that loses after
+     * FAR_ENTRIES of them: entries are measured one at a time in the
+     * background, and a fused plan 4x slower than eager replayed 70 entries
+     * before it lost, and then its unfused one as many (bench/loop --pays). */
+    bool far = fastest > FAR_SLOWER * eager;
+    if ((np < QV__SPANS && !far) || planned <= slack * eager || fastest <= eager)
         return false;
     r->nplan = 0;
     snprintf(why, wn, "slower than eager: %.0f us an entry against %.0f us (medians)",
@@ -807,15 +815,14 @@ static void *loop_main(void *arg)
         char name[128];
         snprintf(name, sizeof name, "%s", r->name);
 
-        if (r->want_span) { /* a recorded entry: eager placement's time */
-            uint64_t lo = r->span_lo, hi = r->span_hi, sig = r->span_sig;
-            uint64_t begin = r->span_begin;
-            r->want_span = false;
+        while (r->nspan_q && !l->stop) { /* recorded entries: eager placement's time */
+            struct qv__span_req q = r->span_q[0];
+            memmove(r->span_q, r->span_q + 1, --r->nspan_q * sizeof *r->span_q);
             pthread_mutex_unlock(&l->mu);
-            double us = entry_wall(rt, lo, hi, begin);
+            double us = entry_wall(rt, q.lo, q.hi, q.begin);
             pthread_mutex_lock(&l->mu);
-            if (r->eager_sig != sig) {
-                r->eager_sig = sig;
+            if (r->eager_sig != q.sig) {
+                r->eager_sig = q.sig;
                 r->neager = 0;
             }
             if (us > 0)
@@ -873,6 +880,16 @@ static void *loop_main(void *arg)
         uint32_t n = r->job_n;
         uint64_t *pref = r->job_pref;
         bool replan = r->want_replan;
+        /* The same wait for MIN_EAGER measured recorded entries, when plans
+         * are weighed against eager placement (replan.eager_slack): they
+         * are measured one at a time in the background, so a plan made at
+         * the hot_threshold-th entry often had fewer, was never weighed,
+         * and a plan 6x slower than eager replayed for good (bench/loop
+         * --pays, once eager placement kept PoCL and the emulated board
+         * from the host's cores). */
+        bool wait_eager = first && !replan && !from_src &&
+                          rt->policy->replan_eager_slack > 0 &&
+                          !(r->eager_sig == sig && r->neager >= MIN_EAGER);
         int drift_cls = r->job_drift_cls;
         double drift_x = r->job_drift_x;
         double src_scale[QV_CLASS_COUNT];
@@ -886,7 +903,12 @@ static void *loop_main(void *arg)
         bool no_fuse = r->job_no_fuse;
         double fuse_scale = r->job_fuse_scale;
         pthread_mutex_unlock(&l->mu);
-        int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
+        int rc = QV_EBUSY;
+        if (wait_eager)
+            snprintf(why, sizeof why, "its recorded entries' times are measured first "
+                     "(the plan is weighed against them)");
+        else
+            rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
                          drift_x, src_scale, no_fuse, fuse_scale, &p, why, sizeof why);
         qv__rplan_release(from);
         if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */

@@ -65,6 +65,18 @@ static void log_choice(qv_runtime *rt, const qv__task *t, unsigned dev, choice w
                 id, f->name, name, finish_us);
 }
 
+/* When a CPU worker frees up for t, in µs from now: the CPU's queue over
+ * its workers, at the model's time of f (0 when it has none yet). */
+static double cpu_ready(qv_runtime *rt, const qv_func *f, const qv__task *t)
+{
+    double est = 0;
+    if (!qv__func_can(f, QV_CLASS_CPU) ||
+        qv__perf_get(f->perf[QV_CLASS_CPU], t->bytes, &est, NULL, NULL) != 0)
+        return 0;
+    size_t queued = qv__cpu_queued(rt);
+    return (double)queued / (rt->nworkers ? rt->nworkers : 1) * est;
+}
+
 /* The device a replayed plan chose for t, when it can still run t there;
  * else UINT_MAX (then t is placed as any other). */
 static unsigned planned(qv_runtime *rt, qv__task *t)
@@ -107,6 +119,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     unsigned best = 0;
     double best_finish = 0;
     bool have = false, calibrating = false;
+    double cpu_ready_us = -1; /* when a CPU worker frees up; computed once */
     /* Accelerators first, so that their first tries come early. */
     for (unsigned i = 1; i <= rt->naccel + 1; i++) {
         unsigned d = i <= rt->naccel ? i : 0;
@@ -136,6 +149,16 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
             ready_us = (double)queued / (rt->nworkers ? rt->nworkers : 1) * est;
         } else {
             ready_us = (double)(qv__devq_ready_ns(rt, d, now) - now) / 1e3;
+            /* A device on the host's cores (PoCL, an emulated board) runs
+             * on a core the CPU's workers would use: it starts no sooner
+             * than a worker frees up, so it wins where it runs the call
+             * faster, not as capacity the host does not have. */
+            if (qv__device(rt, d)->on_host) {
+                if (cpu_ready_us < 0)
+                    cpu_ready_us = cpu_ready(rt, f, t);
+                if (cpu_ready_us > ready_us)
+                    ready_us = cpu_ready_us;
+            }
         }
         double finish = ready_us + copies_us(rt, t, d) + est;
         if (!have || finish < best_finish) {

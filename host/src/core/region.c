@@ -478,23 +478,21 @@ static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t l
 }
 
 /* Queues the measuring of the recorded entry [lo, hi) of r, what eager
- * placement takes (loop.c weighs plans against it). Under loop->mu; one at
- * a time per region, as want_measure. */
+ * placement takes (loop.c weighs plans against it). Under loop->mu; up to
+ * QV__SPANS waiting per region: with one, the entries recorded while the
+ * loop's thread measured were lost, and a plan made at the
+ * hot_threshold-th entry had too few to be weighed. */
 static void want_span(qv_runtime *rt, qv__region *r, uint64_t lo, uint64_t hi, uint64_t sig,
                       uint64_t begin_ns)
 {
     /* QV__SPANS of a signature are enough: the loop's thread waits for an
      * entry's tasks to measure it, which costs the workers CPU time. */
-    if (r->want_span || rt->loop->stop || !rt->rec ||
+    if (r->nspan_q == QV__SPANS || rt->loop->stop || !rt->rec ||
         (r->eager_sig == sig && r->neager >= QV__SPANS))
         return;
-    r->span_lo = lo;
-    r->span_hi = hi;
-    r->span_sig = sig;
-    r->span_begin = begin_ns;
-    r->want_span = true;
+    r->span_q[r->nspan_q++] = (struct qv__span_req){lo, hi, sig, begin_ns};
     if (!qv__loop_queue(rt, r))
-        r->want_span = false;
+        r->nspan_q--;
 }
 
 /* Ends the calling thread's entry in r (explicit), or in the implicit

@@ -126,7 +126,8 @@ struct qv__region {
     double fuse_scale, job_fuse_scale;
     /* The plan against eager placement (replan.eager_slack): the times of
      * the last recorded (eager) entries of signature eager_sig, measured in
-     * the background (want_span), and of the plan's last replayed entries,
+     * the background (span_q: up to QV__SPANS entries waiting to be
+     * measured, oldest first), and of the plan's last replayed entries,
      * each a ring of QV__SPANS; plans made without fused chains from now
      * on (a fused plan lost to eager); whether the plan lost even so and
      * the region runs eagerly (its signature stays tried) until the devices
@@ -134,8 +135,10 @@ struct qv__region {
     double eager_span[QV__SPANS], plan_span[QV__SPANS];
     unsigned neager, nplan;
     uint64_t eager_sig;
-    bool want_span;
-    uint64_t span_lo, span_hi, span_sig, span_begin;
+    struct qv__span_req {
+        uint64_t lo, hi, sig, begin;
+    } span_q[QV__SPANS];
+    unsigned nspan_q;
     bool no_fuse, job_no_fuse;
     bool lost;
     uint64_t lost_gen;
