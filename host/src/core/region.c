@@ -212,7 +212,9 @@ static void entry_start(qv_runtime *rt, tls_state *s)
     struct qv__loop *l = rt->loop;
     pthread_mutex_lock(&l->mu);
     qv__region *r = expected(rt, s);
-    if (r && r->plan && at_thread_exit()) {
+    if (r && r->plan && r->probe) /* eager placement measured again */
+        r->probe--;
+    else if (r && r->plan && at_thread_exit()) {
         s->rp = r->plan;
         atomic_fetch_add_explicit(&s->rp->refs, 1, memory_order_relaxed);
         s->rr = r;

@@ -142,6 +142,10 @@ struct qv__region {
     bool no_fuse, job_no_fuse;
     bool lost;
     uint64_t lost_gen;
+    /* Before a plan loses to eager placement, eager is measured again, now:
+     * the next `probe` entries run eagerly (probed: done for this plan). */
+    unsigned probe;
+    bool probed;
     bool want_measure;
     uint64_t meas_lo, meas_hi, meas_begin;
     qv__rplan *meas_plan;   /* a reference */
