@@ -26,10 +26,12 @@
  *
  * Against eager placement: the recorded entries' times (from an entry's
  * first call to its last task's end: what the program waits, submission
- * included, which a replay saves) are measured too, and a plan whose replayed entries are slower than them by
- * more than replan.eager_slack (medians) loses: a fused plan is re-planned
- * without fused kernels, an unfused one is dropped and the region runs
- * eagerly until the devices change (loses()).
+ * included, which a replay saves) are measured too, and a plan whose
+ * replayed entries are slower than them by more than replan.eager_slack
+ * (medians) loses, once eager placement was measured again (a probe of 5
+ * eager entries): a fused plan is re-planned without fused kernels, an
+ * unfused one is dropped and the region runs eagerly until the devices
+ * change (loses()).
  *
  * The thread runs at nice 10: the application never waits for it, and it
  * takes a small share of a core from busy workers, never a whole one.
@@ -700,16 +702,46 @@ static double entry_wall(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t begi
  * judge's, and a re-plan on the updated models comes first. Medians,
  * because one entry of a loaded machine can be off by any amount. Under
  * loop->mu, after judge. */
+/* Eager placement measured again for plan p: the next QV__SPANS entries
+ * run eagerly (entry_start), their times join eager's (the older ones
+ * stay, in case none of them can be measured). Under loop->mu. */
+static void probe_eager(qv__region *r, const qv__rplan *p)
+{
+    r->probed = true;
+    r->probe = QV__SPANS;
+    r->probe_new = 0;
+    r->probe_plan = 0;
+    r->nplan = 0;
+    r->nspan_q = 0; /* entries from before the probe: not what it measures */
+    if (r->eager_sig != p->sig) {
+        r->eager_sig = p->sig;
+        r->neager = 0;
+    }
+}
+
 static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
                   char *why, size_t wn)
 {
     double slack = rt->policy->replan_eager_slack;
-    if (slack <= 0 || r->plan != p || r->eager_sig != p->sig || r->measured < 2 ||
-        r->drift_entries || m->wall_us <= 0)
+    if (slack <= 0 || r->plan != p || r->measured < 2 || r->drift_entries ||
+        m->wall_us <= 0)
         return false;
     r->plan_span[r->nplan++ % QV__SPANS] = m->wall_us;
+    r->probe_plan++;
     unsigned np = r->nplan < QV__SPANS ? r->nplan : QV__SPANS;
-    if (np < FAR_ENTRIES || r->neager < MIN_EAGER)
+    if (r->eager_sig != p->sig || r->neager < MIN_EAGER) {
+        /* No eager times of this signature to weigh the plan against (a
+         * drift re-plan or changed devices forgot them; the recorded
+         * entries were never measured): measured now, and again while
+         * none come back. Before, such a plan was never weighed again. */
+        if (np >= QV__SPANS && (!r->probed || r->probe_plan >= 4 * QV__SPANS))
+            probe_eager(r, p);
+        return false;
+    }
+    /* After a probe, its eager times first (up to 2 * QV__SPANS entries). */
+    if (r->probed && r->probe_new < MIN_EAGER && r->probe_plan < 2 * QV__SPANS)
+        return false;
+    if (np < FAR_ENTRIES)
         return false;
     unsigned ne = r->neager < QV__SPANS ? r->neager : QV__SPANS;
     double eager = median_of(r->eager_span, ne), planned = median_of(r->plan_span, np);
@@ -732,10 +764,7 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
      * made bench/loop --pays's remote chain, 1.2-1.3x faster planned, run
      * eagerly for good). */
     if (!r->probed) {
-        r->probed = true;
-        r->probe = QV__SPANS;
-        r->neager = 0;
-        r->nplan = 0;
+        probe_eager(r, p);
         qv__log(3, "region %s: %.0f us an entry against eager's %.0f us: eager measured "
                 "again", r->name, planned, eager);
         return false;
@@ -762,6 +791,8 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     r->next_try = 0;
     r->nplan = 0;
     r->probe = 0;
+    r->probe_new = 0;
+    r->probe_plan = 0;
     r->probed = false;
     r->cal = 0;
     r->ncal = 0;
@@ -831,18 +862,27 @@ static void *loop_main(void *arg)
         char name[128];
         snprintf(name, sizeof name, "%s", r->name);
 
-        while (r->nspan_q && !l->stop) { /* recorded entries: eager placement's time */
+        /* Recorded entries: eager placement's time. Those queued now only:
+         * the ones queued meanwhile wait for the region's next turn, so
+         * that other regions' jobs are not held up. */
+        for (unsigned todo = r->nspan_q; todo && r->nspan_q && !l->stop; todo--) {
             struct qv__span_req q = r->span_q[0];
             memmove(r->span_q, r->span_q + 1, --r->nspan_q * sizeof *r->span_q);
             pthread_mutex_unlock(&l->mu);
             double us = entry_wall(rt, q.lo, q.hi, q.begin);
             pthread_mutex_lock(&l->mu);
             if (r->eager_sig != q.sig) {
+                /* Another signature's entry (a guard miss, a signature
+                 * seen once) does not take the place of the plan's. */
+                if (r->plan && r->plan->sig == r->eager_sig && q.sig != r->sig)
+                    continue;
                 r->eager_sig = q.sig;
                 r->neager = 0;
             }
-            if (us > 0)
+            if (us > 0) {
                 r->eager_span[r->neager++ % QV__SPANS] = us;
+                r->probe_new++;
+            }
         }
         if (r->want_measure) {
             qv__rplan *p = r->meas_plan;
@@ -903,8 +943,7 @@ static void *loop_main(void *arg)
          * and a plan 6x slower than eager replayed for good (bench/loop
          * --pays, once eager placement kept PoCL and the emulated board
          * from the host's cores). */
-        bool wait_eager = first && !replan && !from_src &&
-                          rt->policy->replan_eager_slack > 0 &&
+        bool wait_eager = first && rt->policy->replan_eager_slack > 0 &&
                           !(r->eager_sig == sig && r->neager >= MIN_EAGER);
         int drift_cls = r->job_drift_cls;
         double drift_x = r->job_drift_x;

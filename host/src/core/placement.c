@@ -153,7 +153,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
              * on a core the CPU's workers would use: it starts no sooner
              * than a worker frees up, so it wins where it runs the call
              * faster, not as capacity the host does not have. */
-            if (qv__device(rt, d)->on_host) {
+            if (!eager && qv__device(rt, d)->on_host) {
                 if (cpu_ready_us < 0)
                     cpu_ready_us = cpu_ready(rt, f, t);
                 if (cpu_ready_us > ready_us)

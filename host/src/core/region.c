@@ -487,10 +487,12 @@ static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t l
 static void want_span(qv_runtime *rt, qv__region *r, uint64_t lo, uint64_t hi, uint64_t sig,
                       uint64_t begin_ns)
 {
-    /* QV__SPANS of a signature are enough: the loop's thread waits for an
-     * entry's tasks to measure it, which costs the workers CPU time. */
+    /* QV__SPANS of a signature are enough (the loop's thread waits for an
+     * entry's tasks to measure it, which costs the workers CPU time), but
+     * for those of a probe, which measures eager placement again. */
+    bool probing = r->probed && r->probe_new < QV__SPANS;
     if (r->nspan_q == QV__SPANS || rt->loop->stop || !rt->rec ||
-        (r->eager_sig == sig && r->neager >= QV__SPANS))
+        (r->eager_sig == sig && r->neager >= QV__SPANS && !probing))
         return;
     r->span_q[r->nspan_q++] = (struct qv__span_req){lo, hi, sig, begin_ns};
     if (!qv__loop_queue(rt, r))

@@ -143,8 +143,10 @@ struct qv__region {
     bool lost;
     uint64_t lost_gen;
     /* Before a plan loses to eager placement, eager is measured again, now:
-     * the next `probe` entries run eagerly (probed: done for this plan). */
-    unsigned probe;
+     * the next `probe` entries run eagerly (probed: done for this plan);
+     * probe_new counts the eager times measured since, probe_plan the
+     * plan's entries weighed since. */
+    unsigned probe, probe_new, probe_plan;
     bool probed;
     bool want_measure;
     uint64_t meas_lo, meas_hi, meas_begin;
