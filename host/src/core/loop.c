@@ -924,6 +924,17 @@ static void *loop_main(void *arg)
         }
         if (!r->want_compile || l->stop)
             continue;
+        /* A first plan that waits for its recorded entries' times (below)
+         * while some are still queued: they are measured at the region's
+         * next turn, and the job is kept for it (taken as waiting, it
+         * needed one more entry to ask again: a program that does not come
+         * back had none, and bench/loop stalled 60 s a run). */
+        if (r->nspan_q && rt->policy->replan_eager_slack > 0 &&
+            !(r->plan && r->plan->sig == r->job_sig) && r->sig_entries < CALIB_WAIT &&
+            !(r->eager_sig == r->job_sig && r->neager >= MIN_EAGER)) {
+            qv__loop_queue(rt, r);
+            continue;
+        }
         uint64_t lo = r->job_lo, hi = r->job_hi, sig = r->job_sig;
         qv__rplan *from = r->job_from;
         bool from_src = from != NULL; /* from a recorded entry, not this one */
