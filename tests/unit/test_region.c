@@ -1265,6 +1265,21 @@ static qv_region_info work_until_replanned(fixture *fx, qv_func *w, qv_buf *b,
     return ri;
 }
 
+/* The current plan of region "work", its CPU's calibration set: offset
+ * base (0: as it is) and noise spread, no entry drifting yet. */
+static const qv__rplan *work_calibrated(fixture *fx, double base, double spread)
+{
+    pthread_mutex_lock(&fx->rt->loop->mu);
+    qv__region *r = region_named(fx->rt, "work");
+    const qv__rplan *p0 = r->plan;
+    if (base > 0)
+        r->base[0] = base;
+    r->spread[0] = spread;
+    r->drift_entries = 0;
+    pthread_mutex_unlock(&fx->rt->loop->mu);
+    return p0;
+}
+
 static void drift_replan_is_counted(void **state)
 {
     (void)state;
@@ -1304,12 +1319,7 @@ static void lasting_step_replans_despite_its_noise(void **state)
     qv_func *w;
     qv_buf *b;
     (void)work_open(&fx, &w, &b);
-    pthread_mutex_lock(&fx.rt->loop->mu);
-    qv__region *r = region_named(fx.rt, "work");
-    const qv__rplan *p0 = r->plan;
-    r->spread[0] = 0.1; /* the CPU's noise: 10 % */
-    r->drift_entries = 0;
-    pthread_mutex_unlock(&fx.rt->loop->mu);
+    const qv__rplan *p0 = work_calibrated(&fx, 0, 0.1); /* the CPU's noise: 10 % */
     atomic_store(&work_us, 450);
     bool moved;
     (void)work_until_replanned(&fx, w, b, p0, 100, &moved);
@@ -1333,13 +1343,7 @@ static void replan_from_measured_times_settles(void **state)
     qv_func *w;
     qv_buf *b;
     (void)work_open(&fx, &w, &b);
-    pthread_mutex_lock(&fx.rt->loop->mu);
-    qv__region *r = region_named(fx.rt, "work");
-    const qv__rplan *p0 = r->plan;
-    r->base[0] = 3;
-    r->spread[0] = 0.05;
-    r->drift_entries = 0;
-    pthread_mutex_unlock(&fx.rt->loop->mu);
+    const qv__rplan *p0 = work_calibrated(&fx, 3, 0.05);
     atomic_store(&work_us, 1800); /* 6x the plan: 2x its calibration */
     bool moved;
     qv_region_info ri = work_until_replanned(&fx, w, b, p0, 100, &moved);
