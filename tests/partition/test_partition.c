@@ -266,6 +266,24 @@ static void test_disjoint_classes(void **state)
     qv_dag_destroy(g);
 }
 
+/* A host CPU of 2 units and an accelerator of 1 ("pocl", class gpu, in
+ * memory of its own), shares_cpu as given. */
+static void host_and_pocl(qv_plat_res res[2], int shared)
+{
+    memset(res, 0, 2 * sizeof *res);
+    snprintf(res[0].name, sizeof res[0].name, "host");
+    snprintf(res[0].cls, sizeof res[0].cls, "cpu");
+    res[0].units = 2;
+    res[0].speed = 1;
+    res[0].host_memory = 1;
+    snprintf(res[1].name, sizeof res[1].name, "pocl");
+    snprintf(res[1].cls, sizeof res[1].cls, "gpu");
+    res[1].units = 1;
+    res[1].speed = 1;
+    res[1].bandwidth_gbs = 1000;
+    res[1].shares_cpu = shared;
+}
+
 /* The most of n tasks running at one instant (from s[] to e[]). */
 static uint32_t concurrency(const double *s, const double *e, uint32_t n)
 {
@@ -299,18 +317,8 @@ static void test_shared_cores(void **state)
     }
     assert_int_equal(qv_dag_finalize(g, NULL), 0);
     qv_plat_res res[2];
-    memset(res, 0, sizeof res);
-    snprintf(res[0].name, sizeof res[0].name, "host");
-    snprintf(res[0].cls, sizeof res[0].cls, "cpu");
-    res[0].units = 2;
-    res[0].speed = 1;
-    res[0].host_memory = 1;
+    host_and_pocl(res, 0);
     res[0].shares_cpu = 1; /* ignored on the CPU itself */
-    snprintf(res[1].name, sizeof res[1].name, "pocl");
-    snprintf(res[1].cls, sizeof res[1].cls, "gpu");
-    res[1].units = 1;
-    res[1].speed = 1;
-    res[1].bandwidth_gbs = 1000;
     for (int shared = 0; shared < 2; shared++) {
         res[1].shares_cpu = shared;
         qv_plat *p;
@@ -406,18 +414,7 @@ static void test_shared_cores_replay(void **state)
     g->cost[c * g->nclass + (uint32_t)cpu] = 20;
     assert_int_equal(qv_dag_finalize(g, NULL), 0);
     qv_plat_res res[2];
-    memset(res, 0, sizeof res);
-    snprintf(res[0].name, sizeof res[0].name, "host");
-    snprintf(res[0].cls, sizeof res[0].cls, "cpu");
-    res[0].units = 2;
-    res[0].speed = 1;
-    res[0].host_memory = 1;
-    snprintf(res[1].name, sizeof res[1].name, "pocl");
-    snprintf(res[1].cls, sizeof res[1].cls, "gpu");
-    res[1].units = 1;
-    res[1].speed = 1;
-    res[1].bandwidth_gbs = 1000;
-    res[1].shares_cpu = 1;
+    host_and_pocl(res, 1);
     qv_plat *p;
     assert_int_equal(qv_plat_create("shared2", res, 2, &p), 0);
     /* a on the accelerator, b on CPU unit 1, both from 0 */

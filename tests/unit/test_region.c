@@ -1000,6 +1000,18 @@ static qv_region_info step_until_replayed(fixture *fx, prog_bufs *pb, double ref
     return ri;
 }
 
+/* The program of region "step" that the eager-weighing tests replay. */
+static const op step_ops[4] = {
+    {0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0}, {1, 3, 2, 0, 0}};
+
+/* A runtime (hot_threshold 2) replaying step_ops in region "step". */
+static qv_region_info step_open(fixture *fx, prog_bufs *pb, double ref[NB][NE], bool spaced)
+{
+    fx_open(fx, "hot_threshold: 2\n", 1);
+    pb_open(fx, pb, ref);
+    return step_until_replayed(fx, pb, ref, step_ops, spaced);
+}
+
 /* Sets region "step"'s eager times 1 ns long (replays lose to them
  * whatever the machine), measured again already when probed. */
 static void fake_eager(fixture *fx, bool probed)
@@ -1027,22 +1039,19 @@ static void plan_slower_than_eager_runs_eagerly(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "hot_threshold: 2\n", 1);
     static prog_bufs pb;
     static double ref[NB][NE];
-    pb_open(&fx, &pb, ref);
-    op ops[4] = {{0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0}, {1, 3, 2, 0, 0}};
-    qv_region_info ri = step_until_replayed(&fx, &pb, ref, ops, false);
+    qv_region_info ri = step_open(&fx, &pb, ref, false);
     fake_eager(&fx, true); /* as if measured again: the times stand */
     double t0 = now_s();
     do
-        ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
+        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
     while (!strstr(ri.last_replan_reason, "runs eagerly") && now_s() - t0 < 60);
     assert_non_null(strstr(ri.last_replan_reason, "slower than eager"));
     assert_non_null(strstr(ri.last_replan_reason, "runs eagerly"));
     uint64_t replayed = ri.replayed, compiles = ri.compiles, recorded = ri.recorded;
     for (int i = 0; i < 4; i++)
-        ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
+        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
     assert_int_equal(ri.replayed, replayed);
     assert_int_equal(ri.recorded, recorded + 4);
     assert_int_equal(ri.compiles, compiles);
@@ -1062,12 +1071,9 @@ static void plan_is_weighed_from_its_first_entries(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "hot_threshold: 2\n", 1);
     static prog_bufs pb;
     static double ref[NB][NE];
-    pb_open(&fx, &pb, ref);
-    op ops[4] = {{0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0}, {1, 3, 2, 0, 0}};
-    qv_region_info ri = step_until_replayed(&fx, &pb, ref, ops, true);
+    qv_region_info ri = step_open(&fx, &pb, ref, true);
     assert_true(ri.recorded >= 3);
     struct qv__loop *l = fx.rt->loop;
     pthread_mutex_lock(&l->mu);
@@ -1081,7 +1087,7 @@ static void plan_is_weighed_from_its_first_entries(void **state)
     unsigned most = 0;
     double t0 = now_s();
     do {
-        ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
+        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
         usleep(20000);
         ri = info_of(fx.rt, "step");
         pthread_mutex_lock(&l->mu);
@@ -1106,12 +1112,9 @@ static void eager_measured_again_before_the_plan_loses(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "hot_threshold: 2\n", 1);
     static prog_bufs pb;
     static double ref[NB][NE];
-    pb_open(&fx, &pb, ref);
-    op ops[4] = {{0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0}, {1, 3, 2, 0, 0}};
-    qv_region_info ri = step_until_replayed(&fx, &pb, ref, ops, true);
+    qv_region_info ri = step_open(&fx, &pb, ref, true);
     fake_eager(&fx, false);
     struct qv__loop *l = fx.rt->loop;
     pthread_mutex_lock(&l->mu);
@@ -1123,7 +1126,7 @@ static void eager_measured_again_before_the_plan_loses(void **state)
     double first = 0;
     double t0 = now_s();
     do { /* until it was probed and eager measured again */
-        ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
+        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
         usleep(20000);
         pthread_mutex_lock(&l->mu);
         probed = r->probed;
@@ -1150,13 +1153,10 @@ static void plan_without_eager_times_measures_them(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "hot_threshold: 2\n", 1);
     static prog_bufs pb;
     static double ref[NB][NE];
-    pb_open(&fx, &pb, ref);
-    op ops[4] = {{0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0}, {1, 3, 2, 0, 0}};
     op more[1] = {{0, 4, 0, 0, 0.25}};
-    qv_region_info ri = step_until_replayed(&fx, &pb, ref, ops, true);
+    qv_region_info ri = step_open(&fx, &pb, ref, true);
     struct qv__loop *l = fx.rt->loop;
     /* no eager times of the plan's signature any more */
     pthread_mutex_lock(&l->mu);
@@ -1165,11 +1165,11 @@ static void plan_without_eager_times_measures_them(void **state)
     r->eager_sig = sig + 1;
     r->neager = 0;
     pthread_mutex_unlock(&l->mu);
-    (void)step(&fx, &pb, ref, ops, 4, more, 1); /* a guard miss */
+    (void)step(&fx, &pb, ref, step_ops, 4, more, 1); /* a guard miss */
     bool weighed = false;
     double t0 = now_s();
     for (int e = 0; e < 60 && !weighed && now_s() - t0 < 60; e++) {
-        ri = step(&fx, &pb, ref, ops, 4, NULL, 0);
+        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
         usleep(20000);
         pthread_mutex_lock(&l->mu);
         weighed = r->plan && r->plan->sig == sig && r->eager_sig == sig &&

@@ -172,15 +172,19 @@ static int live_plat(qv_runtime *rt, qv_plat **out, unsigned *dev_of)
  * nodes that ran elsewhere in the entry have their cost there from the
  * models, which have not learnt that yet, so they are scaled by x too (the
  * nodes that ran there carry it in their measured time). */
+/* g's index of runtime class cls; -1 when g has none. */
+static int dag_class(const qv_dag *g, int cls)
+{
+    for (uint32_t c = 0; cls >= 0 && c < g->nclass; c++)
+        if (!strcmp(g->class_name[c], qv_class_name((qv_class)cls)))
+            return (int)c;
+    return -1;
+}
+
 static void scale_class(qv_dag *g, int cls, double x)
 {
-    if (cls < 0 || !g->run || x <= 0 || !isfinite(x))
-        return;
-    int k = -1;
-    for (uint32_t c = 0; c < g->nclass && k < 0; c++)
-        if (!strcmp(g->class_name[c], qv_class_name((qv_class)cls)))
-            k = (int)c;
-    if (k < 0)
+    int k = dag_class(g, cls);
+    if (k < 0 || !g->run || x <= 0 || !isfinite(x))
         return;
     for (uint32_t i = 0; i < g->n; i++)
         if (g->run[i].device != k)
@@ -195,10 +199,9 @@ static void scale_class(qv_dag *g, int cls, double x)
  * the region re-plan on each swing.) */
 static void scale_all(qv_dag *g, int cls, double x)
 {
-    for (uint32_t c = 0; c < g->nclass; c++)
-        if (!strcmp(g->class_name[c], qv_class_name((qv_class)cls)))
-            for (uint32_t i = 0; i < g->n; i++)
-                g->cost[(size_t)i * g->nclass + c] *= x;
+    int k = dag_class(g, cls);
+    for (uint32_t i = 0; k >= 0 && i < g->n; i++)
+        g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
 }
 
 /* Whether every chain plan pl fuses is tasks i..i+len-1 of the entry, in
@@ -692,16 +695,6 @@ static double entry_wall(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t begi
     return (double)(t[1] - begin_ns) / 1e3;
 }
 
-
-/* Whether plan p, measured m, loses to eager placement: the median of its
- * last QV__SPANS entries (from its second: the first loads its kernels)
- * slower than the median of the last
- * recorded ones by more than replan.eager_slack, and none of them faster
- * than that (why says by how much).
- * Only entries that run as the plan predicts count: one that drifts is
- * judge's, and a re-plan on the updated models comes first. Medians,
- * because one entry of a loaded machine can be off by any amount. Under
- * loop->mu, after judge. */
 /* Eager placement measured again for plan p: the next QV__SPANS entries
  * run eagerly (entry_start), their times join eager's (the older ones
  * stay, in case none of them can be measured). Under loop->mu. */
@@ -719,6 +712,15 @@ static void probe_eager(qv__region *r, const qv__rplan *p)
     }
 }
 
+/* Whether plan p, measured m, loses to eager placement: the median of its
+ * last QV__SPANS entries (from its second: the first loads its kernels)
+ * slower than the median of the last
+ * recorded ones by more than replan.eager_slack, and none of them faster
+ * than that (why says by how much).
+ * Only entries that run as the plan predicts count: one that drifts is
+ * judge's, and a re-plan on the updated models comes first. Medians,
+ * because one entry of a loaded machine can be off by any amount. Under
+ * loop->mu, after judge. */
 static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
                   char *why, size_t wn)
 {
@@ -773,6 +775,20 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     snprintf(why, wn, "slower than eager: %.0f us an entry against %.0f us (medians)",
              planned, eager);
     return true;
+}
+
+/* Whether a compile of r for signature sig is its first plan that still
+ * waits for MIN_EAGER measured recorded entries, when plans are weighed
+ * against eager placement (replan.eager_slack): they are measured one at
+ * a time in the background, so a plan made at the hot_threshold-th entry
+ * often had fewer, was never weighed, and a plan 6x slower than eager
+ * replayed for good (bench/loop --pays). As the first plan's wait for the
+ * devices' calibration, it ends after CALIB_WAIT entries. Under
+ * loop->mu. */
+static bool waits_for_eager(const qv_runtime *rt, const qv__region *r, uint64_t sig)
+{
+    return rt->policy->replan_eager_slack > 0 && !(r->plan && r->plan->sig == sig) &&
+           r->sig_entries < CALIB_WAIT && !(r->eager_sig == sig && r->neager >= MIN_EAGER);
 }
 
 /* ---- the thread -------------------------------------------------------- */
@@ -865,7 +881,7 @@ static void *loop_main(void *arg)
         /* Recorded entries: eager placement's time. Those queued now only:
          * the ones queued meanwhile wait for the region's next turn, so
          * that other regions' jobs are not held up. */
-        for (unsigned todo = r->nspan_q; todo && r->nspan_q && !l->stop; todo--) {
+        for (unsigned left = r->nspan_q; left && r->nspan_q && !l->stop; left--) {
             struct qv__span_req q = r->span_q[0];
             memmove(r->span_q, r->span_q + 1, --r->nspan_q * sizeof *r->span_q);
             pthread_mutex_unlock(&l->mu);
@@ -924,14 +940,12 @@ static void *loop_main(void *arg)
         }
         if (!r->want_compile || l->stop)
             continue;
-        /* A first plan that waits for its recorded entries' times (below)
-         * while some are still queued: they are measured at the region's
-         * next turn, and the job is kept for it (taken as waiting, it
-         * needed one more entry to ask again: a program that does not come
-         * back had none, and bench/loop stalled 60 s a run). */
-        if (r->nspan_q && rt->policy->replan_eager_slack > 0 &&
-            !(r->plan && r->plan->sig == r->job_sig) && r->sig_entries < CALIB_WAIT &&
-            !(r->eager_sig == r->job_sig && r->neager >= MIN_EAGER)) {
+        /* A first plan that waits for its recorded entries' times while
+         * some are still queued: they are measured at the region's next
+         * turn, and the job is kept for it (taken as waiting, it needed
+         * one more entry to ask again: a program that does not come back
+         * had none, and bench/loop stalled 60 s a run). */
+        if (r->nspan_q && waits_for_eager(rt, r, r->job_sig)) {
             qv__loop_queue(rt, r);
             continue;
         }
@@ -947,15 +961,7 @@ static void *loop_main(void *arg)
         uint32_t n = r->job_n;
         uint64_t *pref = r->job_pref;
         bool replan = r->want_replan;
-        /* The same wait for MIN_EAGER measured recorded entries, when plans
-         * are weighed against eager placement (replan.eager_slack): they
-         * are measured one at a time in the background, so a plan made at
-         * the hot_threshold-th entry often had fewer, was never weighed,
-         * and a plan 6x slower than eager replayed for good (bench/loop
-         * --pays, once eager placement kept PoCL and the emulated board
-         * from the host's cores). */
-        bool wait_eager = first && rt->policy->replan_eager_slack > 0 &&
-                          !(r->eager_sig == sig && r->neager >= MIN_EAGER);
+        bool wait_eager = waits_for_eager(rt, r, sig);
         int drift_cls = r->job_drift_cls;
         double drift_x = r->job_drift_x;
         double src_scale[QV_CLASS_COUNT];

@@ -65,16 +65,21 @@ static void log_choice(qv_runtime *rt, const qv__task *t, unsigned dev, choice w
                 id, f->name, name, finish_us);
 }
 
-/* When a CPU worker frees up for t, in µs from now: the CPU's queue over
- * its workers, at the model's time of f (0 when it has none yet). */
+/* When a CPU worker frees up, in µs from now: the CPU's queue over its
+ * workers, est µs a task. */
+static double cpu_wait_us(qv_runtime *rt, double est)
+{
+    return (double)qv__cpu_queued(rt) / (rt->nworkers ? rt->nworkers : 1) * est;
+}
+
+/* The same for t, at the model's time of f (0 when it has none yet). */
 static double cpu_ready(qv_runtime *rt, const qv_func *f, const qv__task *t)
 {
     double est = 0;
     if (!qv__func_can(f, QV_CLASS_CPU) ||
         qv__perf_get(f->perf[QV_CLASS_CPU], t->bytes, &est, NULL, NULL) != 0)
         return 0;
-    size_t queued = qv__cpu_queued(rt);
-    return (double)queued / (rt->nworkers ? rt->nworkers : 1) * est;
+    return cpu_wait_us(rt, est);
 }
 
 /* The device a replayed plan chose for t, when it can still run t there;
@@ -145,8 +150,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
         }
         double ready_us;
         if (d == 0) {
-            size_t queued = qv__cpu_queued(rt);
-            ready_us = (double)queued / (rt->nworkers ? rt->nworkers : 1) * est;
+            ready_us = cpu_wait_us(rt, est);
         } else {
             ready_us = (double)(qv__devq_ready_ns(rt, d, now) - now) / 1e3;
             /* A device on the host's cores (PoCL, an emulated board) runs
