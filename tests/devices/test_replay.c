@@ -1,7 +1,8 @@
 /*
  * test_replay.c - the run-time loop on devices (core/region.c, core/loop.c):
  * random programs replayed on CPU + PoCL + the emulated board equal a
- * sequential run; a board that fails in the middle of a replay has its task
+ * sequential run; an entry whose calls cannot go to the plan's device is
+ * no replay; a board that fails in the middle of a replay has its task
  * run elsewhere and its region re-planned without it; a board made slower
  * is measured, and its region re-planned off it.
  *
@@ -297,6 +298,44 @@ static void board_failing_mid_replay(void **state)
     arrays_check(&A);
     assert_int_equal(tasks_on(rt, bdev), on_board);
     assert_string_equal(ri.last_error, "");
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
+/* The places of the plan's function change between entries (the loop's
+ * thread plans meanwhile: ThreadSanitizer checks the fields it reads): an
+ * entry whose calls cannot go to the plan's device is a guard miss, run
+ * eagerly and counted as recorded, not replayed; results stay equal. */
+static void places_changed_between_entries(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 300;
+    qv_runtime *rt = board_setup("", &f, &board, &bdev);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    uint64_t on_board = tasks_on(rt, bdev);
+    assert_true(on_board > 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_CPU), 0);
+    run_entry(rt, f, &A, &chain, "chain");
+    assert_int_equal(qv_wait_all(rt), 0);
+    qv_region_info now = info_of(rt, "chain");
+    assert_int_equal(now.replayed, ri.replayed);
+    assert_int_equal(now.recorded, ri.recorded + 1);
+    assert_int_equal(now.guard_misses, ri.guard_misses + 1);
+    assert_int_equal(tasks_on(rt, bdev), on_board);
+    arrays_check(&A);
+    /* Places and kernel toggled while re-plans come and go. */
+    for (int i = 0; i < 12; i++) {
+        assert_int_equal(qv_func_set_where(f, i % 3 ? 0 : 1u << QV_CLASS_CPU), 0);
+        assert_int_equal(qv_func_set_fpga(f, i % 4 == 1 ? NULL : "vadd"), 0);
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    arrays_check(&A);
     arrays_close(&A);
     qv_runtime_destroy(rt);
 }
@@ -599,6 +638,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_on_devices_equals_sequential),
         cmocka_unit_test(board_failing_mid_replay),
+        cmocka_unit_test(places_changed_between_entries),
         cmocka_unit_test(slow_board_is_replanned),
         cmocka_unit_test(inputs_prefetched_while_waiting),
         cmocka_unit_test(kernel_size_scalars_enter_the_signature),

@@ -163,7 +163,8 @@ static bool has_build(const qv__devq *q, const qv_func *f)
                 return false;
         return true;
     }
-    return f->kernel && qv__kernel_build(f->kernel, b->name, b->platform, b->emulation);
+    const struct qv__kernel *k = f->kernel;
+    return k && qv__kernel_build(k, b->name, b->platform, b->emulation);
 }
 
 bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)

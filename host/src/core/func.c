@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/catalog.h"
 #include "core/internal.h"
 #include "trace/perfmodel.h"
 
@@ -93,7 +94,6 @@ void qv__func_free(qv_func *f)
     for (unsigned i = 0; i < QV_MAX_ARGS; i++)
         free(f->argnames[i]);
     ocl_clear(&f->ocl);
-    free(f->fpga_kernel);
     free(f->name);
     free(f);
 }
@@ -171,16 +171,13 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
         if (rc)
             return rc;
     }
-    char *k = NULL;
-    if (kernel && !(k = strdup(kernel)))
-        return qv__fail(QV_ENOMEM, "qv_func_set_fpga: out of memory");
-    free(f->fpga_kernel);
-    f->fpga_kernel = k;
+    /* The catalog's name: a device thread may be reading the old one. */
+    f->fpga_kernel = entry ? entry->name : NULL;
     f->kernel = entry;
     f->sig_scalars = entry ? qv__fpga_sig_scalars(entry) : 0;
     /* A remote board runs the kernels of the FPGA board it serves. */
     unsigned fpga = 1u << QV_CLASS_FPGA | 1u << QV_CLASS_REMOTE;
-    if (k)
+    if (entry)
         f->impls |= fpga;
     else
         f->impls &= ~fpga;

@@ -127,9 +127,10 @@ static int endpoint(const qv__kernel *k, qv_func *const *memb, const char *s, un
     for (unsigned i = 0; i < f->nargs; i++)
         if (f->args[i].name && !strcmp(f->args[i].name, dot + 1))
             return (int)i;
-    if (f->kernel && f->kernel->nfuncs == 1 && f->kernel->nargs == f->nargs)
+    const qv__kernel *fk = f->kernel;
+    if (fk && fk->nfuncs == 1 && fk->nargs == f->nargs)
         for (unsigned i = 0; i < f->nargs; i++)
-            if (!strcmp(f->kernel->args[i].name, dot + 1))
+            if (!strcmp(fk->args[i].name, dot + 1))
                 return (int)i;
     return -1;
 }

@@ -128,14 +128,19 @@ struct qv_func {
     size_t      scalar_bytes; /* sum of scalar sizes, each 16-aligned */
     qv_cpu_fn   cpu;
     qv_opencl_impl ocl;       /* strings owned; source NULL when unset */
-    char       *fpga_kernel;  /* catalog kernel name, owned; or NULL */
-    const struct qv__kernel *kernel; /* its catalog entry (bind.c) */
-    unsigned    where;        /* class mask; 0 = anywhere it can run */
-    unsigned    impls;        /* classes with an implementation (mask) */
+    /* qv_func_set_fpga and qv_func_set_where may change the next five
+     * while the loop's thread plans with f, workers place its calls and
+     * device threads launch them: atomic, each read once where it is
+     * followed, and the names are the catalog's (never freed before the
+     * runtime). */
+    const char *_Atomic fpga_kernel; /* catalog kernel name, or NULL */
+    const struct qv__kernel *_Atomic kernel; /* its catalog entry (bind.c) */
+    _Atomic unsigned where;   /* class mask; 0 = anywhere it can run */
+    _Atomic unsigned impls;   /* classes with an implementation (mask) */
     atomic_uint tries[QV_CLASS_COUNT]; /* calibration tries sent out */
     atomic_uint placed;       /* devices it went to (bit i: device i), for
                                * the log's first-time messages */
-    unsigned    sig_scalars;  /* scalar arguments (bit i: argument i) whose
+    _Atomic unsigned sig_scalars; /* scalar arguments (bit i: argument i) whose
                                * values enter a region's signature: those
                                * its catalog kernel's sizes name (bind.c) */
     /* The runtime's own function for a fused catalog kernel launched in
@@ -153,7 +158,8 @@ struct qv_func {
 static inline bool qv__func_can(const qv_func *f, qv_class c)
 {
     unsigned bit = 1u << c;
-    return (f->impls & bit) && (!f->where || (f->where & bit));
+    unsigned where = f->where;
+    return (f->impls & bit) && (!where || (where & bit));
 }
 
 #define QV__BUF_MAGIC 0x71766266u /* "qvbf" while registered */
@@ -310,6 +316,9 @@ qv__worker *qv__current_worker(void);
 
 /* Wakes threads blocked in qv_wait_all / qv_buf_wait if there are any. */
 void qv__wake_waiters(qv_runtime *rt);
+/* Whether device d (0: the CPU) may run calls of f now: f's places
+ * (qv_func_set_where), its implementations, the device in service. */
+bool qv__can_run_on(qv_runtime *rt, const qv_func *f, unsigned d);
 
 /* ---- the runtime ------------------------------------------------------- */
 

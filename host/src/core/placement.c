@@ -82,18 +82,22 @@ static double cpu_ready(qv_runtime *rt, const qv_func *f, const qv__task *t)
     return cpu_wait_us(rt, est);
 }
 
+bool qv__can_run_on(qv_runtime *rt, const qv_func *f, unsigned d)
+{
+    /* A plan made from measured costs knows nothing of qv_func_set_where,
+     * nor of a device that failed since. */
+    return d == 0 ? qv__func_can(f, QV_CLASS_CPU)
+                  : d <= rt->naccel && qv__func_can(f, qv__devq_class(rt, d)) &&
+                        qv__devq_usable(rt, d, f);
+}
+
 /* The device a replayed plan chose for t, when it can still run t there;
  * else UINT_MAX (then t is placed as any other). */
 static unsigned planned(qv_runtime *rt, qv__task *t)
 {
     unsigned d = t->planned - 1;
     t->planned = 0;
-    /* The plan's device, if the function may still run there: a plan made
-     * from measured costs knows nothing of qv_func_set_where. */
-    if (d == 0 ? qv__func_can(t->func, QV_CLASS_CPU)
-               : d <= rt->naccel && !(t->skip & (1u << d)) &&
-                     qv__func_can(t->func, qv__devq_class(rt, d)) &&
-                     qv__devq_usable(rt, d, t->func))
+    if ((d == 0 || !(t->skip & (1u << d))) && qv__can_run_on(rt, t->func, d))
         return d;
     qv__log(3, "task %llu of '%s': its planned device %u cannot run it now; placed eagerly",
             (unsigned long long)t->id, t->func->name, d);

@@ -135,6 +135,8 @@ static void drop_replay(tls_state *s)
 static void entry_reset(tls_state *s)
 {
     s->ntasks = 0;
+    s->nodes = 0; /* an empty entry next measures nothing */
+    s->lo = s->hi = 0;
     s->begun = false;
     s->nstash = 0;
     drop_replay(s);
@@ -313,9 +315,17 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
     uint64_t h = sig_step(s, t->func, args);
     sig_take(s, h);
     if (s->rp) {
-        if (k < s->rp->n && s->rp->pref[k] == h) {
+        if (k < s->rp->n && s->rp->pref[k] == h &&
+            ((s->rp->chain && s->rp->chain[k]) ||
+             qv__can_run_on(rt, t->func, s->rp->dev[k]))) {
+            /* A chain's calls that could not be fused here run as they
+             * are, as the plan has it: on its device where they can. */
             t->planned = s->rp->dev[k] + 1u;
             t->worker = s->rp->worker[k];
+        } else if (k < s->rp->n && s->rp->pref[k] == h) {
+            /* Counted as replayed, the entry would claim a device that
+             * did not run the call. */
+            guard_miss(rt, s, "the plan's device cannot run the call now");
         } else {
             guard_miss(rt, s, k < s->rp->n ? "another call than the plan's"
                                             : "more tasks than the plan's");

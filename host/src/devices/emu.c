@@ -65,6 +65,11 @@ typedef struct emu_device {
     bool             job_done;
     emu_kernel      *k;           /* by function id */
     size_t           nk;
+    /* Libraries of kernels a function was bound to before
+     * qv_func_set_fpga named another: a run that outlived its wait may
+     * still be in one, so they stay loaded until the device closes. */
+    emu_kernel      *old;
+    size_t           nold;
 } emu_device;
 
 struct qv_devmem {
@@ -140,13 +145,15 @@ static void emu_close(qv_device *d)
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
     }
-    for (size_t i = 0; i < e->nk; i++) {
-        if (e->k[i].lib)
-            dlclose(e->k[i].lib);
-        if (e->k[i].fd > 0)
-            close(e->k[i].fd);
+    for (size_t i = 0; i < e->nk + e->nold; i++) {
+        emu_kernel *ek = i < e->nk ? &e->k[i] : &e->old[i - e->nk];
+        if (ek->lib)
+            dlclose(ek->lib);
+        if (ek->fd > 0)
+            close(ek->fd);
     }
     free(e->k);
+    free(e->old);
 }
 
 /* Advances the board's clock by a copy of n bytes over its link. */
@@ -305,13 +312,25 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
 
 static int kernel_of(emu_device *e, const qv_func *f, emu_kernel **out)
 {
-    if (!f->fpga_kernel)
+    const qv__kernel *cat = f->kernel;
+    if (!cat)
         return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
     void *grown = qv__dev_table_grow(e->k, &e->nk, f->id, sizeof *e->k);
     if (!grown)
         return QV_ENOMEM;
     e->k = grown;
     emu_kernel *ek = &e->k[f->id];
+    if (ek->state && ek->cat != cat) { /* qv_func_set_fpga named another */
+        if (ek->lib) {
+            emu_kernel *o = realloc(e->old, (e->nold + 1) * sizeof *o);
+            if (!o)
+                return QV_ENOMEM;
+            e->old = o;
+            e->old[e->nold++] = *ek;
+        }
+        *ek = (emu_kernel){ 0 };
+    }
+    ek->cat = cat; /* also for a load that fails: tried for this kernel */
     if (ek->state < 0)
         return qv__fail(QV_ENOTSUP, "kernel of '%s' failed to load on %s", f->name, e->name);
     if (ek->state == 0) {

@@ -41,6 +41,7 @@
 
 typedef struct rfunc {
     int state;         /* 0 not checked, 1 the daemon runs it, -1 it does not */
+    const char *kernel; /* the catalog kernel state is about */
     char *func;        /* the name a RUN task gives */
     uint64_t instance; /* the daemon's instance that state is about */
 } rfunc;
@@ -462,7 +463,8 @@ bool qv__remote_serves(qv_device *d, const char *kernel)
 /* What the daemon calls f, when it runs f's kernel. Driver thread. */
 static int func_of(remote_device *r, const qv_func *f, rfunc **out)
 {
-    if (!f->fpga_kernel)
+    const char *kn = f->fpga_kernel;
+    if (!kn)
         return qv__fail(QV_ENOTSUP, "'%s' has no FPGA implementation", f->name);
     void *grown = qv__dev_table_grow(r->fn, &r->nfn, f->id, sizeof *r->fn);
     if (!grown)
@@ -473,16 +475,17 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
     pthread_mutex_lock(&r->link.mu);
     uint64_t instance = r->link.hello.instance;
     pthread_mutex_unlock(&r->link.mu);
-    if (rf->state && rf->instance != instance) {
+    if (rf->state && (rf->instance != instance || rf->kernel != kn)) {
         free(rf->func);
         rf->func = NULL;
         rf->state = 0;
     }
     rf->instance = instance;
+    rf->kernel = kn;
     if (rf->state < 0)
         return qv__fail(QV_ENOTSUP,
                         "the daemon of remote board %s does not run kernel '%s'",
-                        r->board->name, f->fpga_kernel);
+                        r->board->name, kn);
     if (rf->state > 0) {
         *out = rf;
         return 0;
@@ -490,7 +493,7 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
     pthread_mutex_lock(&r->link.mu);
     const qv__rhello *h = &r->link.hello;
     for (size_t i = 0; i < h->nkernels && !rf->func; i++)
-        if (!strcmp(h->kernel[i], f->fpga_kernel) && !(rf->func = strdup(h->func[i]))) {
+        if (!strcmp(h->kernel[i], kn) && !(rf->func = strdup(h->func[i]))) {
             pthread_mutex_unlock(&r->link.mu);
             return QV_ENOMEM;
         }
@@ -503,7 +506,7 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
         return qv__fail(QV_ENOTSUP,
                         "the daemon of remote board %s serves no kernel '%s' "
                         "(its boards: %s)",
-                        r->board->name, f->fpga_kernel, boards);
+                        r->board->name, kn, boards);
     }
     if (load) {
         /* The one-time load stays out of the first run's time. */
@@ -513,7 +516,7 @@ static int func_of(remote_device *r, const qv_func *f, rfunc **out)
         qv_wire_msg msg;
         memset(&msg, 0, sizeof msg);
         msg.type = QV_WIRE_LOAD;
-        msg.u.load.kernel = f->fpga_kernel;
+        msg.u.load.kernel = kn;
         int rc = qv__rlink_post(&r->link, rq, &msg);
         if (rc)
             return fail_rq(rq, rc);

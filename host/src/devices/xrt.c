@@ -35,6 +35,7 @@
 typedef struct xrt_kernel {
     int   state;    /* 0 not opened, 1 ready, -1 failed */
     void *k;        /* xrtKernelHandle */
+    const struct qv__kernel *cat; /* the catalog kernel state is about */
     char  path[1024];
 } xrt_kernel;
 
@@ -210,9 +211,16 @@ static int kernel_of(xrt_device *e, const qv_func *f, xrt_kernel **out)
         return QV_ENOMEM;
     e->k = grown;
     xrt_kernel *xk = &e->k[f->id];
+    const qv__kernel *ck = f->kernel;
+    if (xk->state && xk->cat != ck) { /* qv_func_set_fpga named another */
+        if (xk->k)
+            e->x->kernel_close(xk->k);
+        xk->k = NULL;
+        xk->state = 0;
+    }
+    xk->cat = ck;
     if (xk->state < 0)
         return qv__fail(QV_ENOTSUP, "kernel of '%s' failed on %s", f->name, e->name);
-    const qv__kernel *ck;
     const char *path;
     int rc = qv__fpga_kernel_for(f, e->board, &ck, &path);
     if (!rc)

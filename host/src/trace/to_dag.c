@@ -18,8 +18,9 @@
 static const char *func_name(const qv__gview *v, uint64_t i, bool by_kernel)
 {
     qv_func *fn = by_kernel ? qv__gview_fn(v, i) : NULL;
-    if (fn && fn->kernel && fn->kernel->nfuncs == 1)
-        return fn->kernel->funcs[0];
+    const struct qv__kernel *k = fn ? fn->kernel : NULL;
+    if (k && k->nfuncs == 1)
+        return k->funcs[0];
     return qv__gview_func(v, i);
 }
 
