@@ -48,7 +48,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
             return qv__fail(QV_EBUSY, "qv_buf_try_acquire: calls owed to buffer %p are "
                             "deferred", buf->ptr);
     }
-    if (try && atomic_load(&buf->users) > 0) {
+    if (try && qv__buf_users(buf) > 0) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_EBUSY, "qv_buf_try_acquire: tasks still use buffer %p",
                         buf->ptr);
@@ -208,7 +208,7 @@ QV_API int qv_buf_wait(qv_buf *buf)
         qv__defer_host(rt, buf, QV_R); /* what buf is owed runs first */
         /* A task must not block its worker on the graph: it may only look
          * at a buffer nothing uses any more. */
-        if (atomic_load(&buf->users) > 0)
+        if (qv__buf_users(buf) > 0)
             return qv__fail(QV_EDEADLK, "qv_buf_wait called from a task: it would wait "
                             "on itself");
         return host_coherent(rt, buf, QV_R);

@@ -50,7 +50,8 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
     b->size = n;
     b->range.lo = (uintptr_t)ptr;
     b->range.hi = (uintptr_t)ptr + n;
-    atomic_init(&b->users, 0);
+    atomic_init(&b->nuse, 0);
+    atomic_init(&b->ndone, 0);
     atomic_init(&b->valid, 1u); /* the host holds it */
     atomic_init(&b->err, 0);
     pthread_mutex_init(&b->coh_mu, NULL);
@@ -166,7 +167,7 @@ QV_API int qv_buf_unregister(qv_buf *buf)
     if (!qv__current_worker())
         qv__region_flush(buf->rt);
     qv__defer_host(buf->rt, buf, QV_RW);
-    if (qv__current_worker() && atomic_load(&buf->users) > 0)
+    if (qv__current_worker() && qv__buf_users(buf) > 0)
         return qv__fail(QV_EDEADLK, "qv_buf_unregister called from a task while "
                         "tasks still use the buffer: it would wait on itself");
     int rc = check_held(buf, "qv_buf_unregister");
@@ -193,7 +194,7 @@ QV_API int qv_buf_try_unregister(qv_buf *buf)
     int rc = check_held(buf, "qv_buf_try_unregister");
     if (rc)
         return rc;
-    size_t users = atomic_load(&buf->users);
+    size_t users = qv__buf_users(buf);
     if (users > 0)
         return qv__fail(QV_EBUSY, "buffer %p is still used by %zu submitted task%s",
                         buf->ptr, users, users == 1 ? "" : "s");

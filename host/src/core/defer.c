@@ -313,7 +313,8 @@ static struct qv__snap *snap_new(qv_runtime *rt, const qv_buf *b)
     s->b.size = b->size;
     s->b.range.lo = (uintptr_t)data;
     s->b.range.hi = (uintptr_t)data + b->size;
-    atomic_init(&s->b.users, 0);
+    atomic_init(&s->b.nuse, 0);
+    atomic_init(&s->b.ndone, 0);
     atomic_init(&s->b.valid, 1u);
     atomic_init(&s->b.err, 0);
     pthread_mutex_init(&s->b.coh_mu, NULL);
@@ -359,7 +360,7 @@ void qv__defer_sweep(qv_runtime *rt, bool all)
     atomic_store_explicit(&rt->snap_idle, false, memory_order_relaxed);
     for (struct qv__snap **p = &rt->snaps; *p;) {
         struct qv__snap *s = *p;
-        if (!all && (s->refs || atomic_load(&s->b.users))) {
+        if (!all && (s->refs || qv__buf_users(&s->b))) {
             if (!s->refs) /* a task still reads it: later */
                 atomic_store_explicit(&rt->snap_idle, true, memory_order_relaxed);
             p = &s->next;

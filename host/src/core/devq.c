@@ -364,7 +364,7 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
         p->t = t;
         p->b = b;
         atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&b->users, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->nuse, 1, memory_order_relaxed);
         pthread_mutex_lock(&q->mu);
         if (q->pf_tail)
             q->pf_tail->next = p;
@@ -379,7 +379,7 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
 /* Drops p's references (the buffer's waiters may go on). */
 static void pf_free(qv_runtime *rt, qv__pf *p)
 {
-    if (atomic_fetch_sub_explicit(&p->b->users, 1, memory_order_seq_cst) == 1)
+    if (qv__buf_use_done(rt, p->b))
         qv__wake_waiters(rt);
     qv__task_release(rt, p->t);
     free(p);

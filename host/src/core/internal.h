@@ -181,8 +181,16 @@ struct qv_buf {
      * (qv__rec_read in trace/recorder.h), so that reset frees it; 0 when
      * empty. Under rt->submit_mu. */
     uint64_t    rec_readers;
-    /* Submitted tasks using this buffer that are not done yet. */
-    atomic_size_t users;
+    /* Submitted tasks using this buffer that are not done yet are
+     * nuse - ndone (qv__buf_users): submitters (and prefetches) count
+     * nuse, the threads that finish tasks count ndone, each on a cache
+     * line of its own. One counter written from both sides cost a
+     * replayed chain's submitter and worker a cache-line transfer each per
+     * task. */
+    atomic_size_t nuse;
+    char          pad_use_[64];
+    atomic_size_t ndone;
+    char          pad_done_[64];
     qv_buf *prev, *next;     /* rt->bufs (or the dead list), under reg_mu */
     struct { uintptr_t lo, hi; } range; /* [ptr, ptr + size): rt->buf_tree */
     /* Where valid copies live: bit 0 the host, bit i device i. Written
@@ -308,6 +316,9 @@ void qv__cpu_push(qv_runtime *rt, qv__task *t);
 size_t qv__cpu_queued(qv_runtime *rt);
 /* Picks the device for a ready task: earliest predicted finish. */
 unsigned qv__place(qv_runtime *rt, qv__task *t);
+/* Whether device d (0: the CPU) may run calls of f now: f's places
+ * (qv_func_set_where), its implementations, the device in service. */
+bool qv__can_run_on(qv_runtime *rt, const qv_func *f, unsigned d);
 int  qv__sched_start(qv_runtime *rt);
 void qv__sched_stop(qv_runtime *rt);
 
@@ -316,9 +327,6 @@ qv__worker *qv__current_worker(void);
 
 /* Wakes threads blocked in qv_wait_all / qv_buf_wait if there are any. */
 void qv__wake_waiters(qv_runtime *rt);
-/* Whether device d (0: the CPU) may run calls of f now: f's places
- * (qv_func_set_where), its implementations, the device in service. */
-bool qv__can_run_on(qv_runtime *rt, const qv_func *f, unsigned d);
 
 /* ---- the runtime ------------------------------------------------------- */
 
@@ -355,16 +363,30 @@ struct qv_runtime {
     pthread_mutex_t wait_mu;
     pthread_cond_t  wait_cv;
     atomic_uint     nwaiters;
-    atomic_size_t   inflight;
+    atomic_uint     nbp;         /* of them, submitters held back */
     /* qv_wait_all waits for the tasks submitted before it (sched.c):
      * submissions carry the current epoch, and a wait starts a new one.
-     * live[e % QV__EPOCHS] counts the unfinished tasks of epoch e. */
+     * Slot e % QV__EPOCHS counts epoch e's tasks: sub those submitted
+     * (written under submit_mu only), fin those finished; qv__live() is
+     * the difference, qv__inflight() its sum over the slots. Apart, so
+     * that a submission and a completion never write the same cache line
+     * (the two counters both sides wrote cost a replayed chain ~10 % of
+     * its time in cache-line transfers). */
     _Atomic uint64_t epoch;      /* advanced under submit_mu */
-    atomic_size_t   live[QV__EPOCHS];
+    char            pad_sub_[64];
+    _Atomic uint64_t sub[QV__EPOCHS];
+    char            pad_fin_[64];
+    _Atomic uint64_t fin[QV__EPOCHS];
+    char            pad_end_[64];
     /* Backpressure: past max_inflight tasks in flight, qv_submit outside
-     * the workers blocks until they drop to three quarters of it. */
+     * the workers blocks until they drop to three quarters of it. The
+     * count is summed every bp_mask + 1 submissions (under submit_mu) into
+     * bp_on, which qv_submit reads. */
     size_t          max_inflight;
     size_t          low_water;   /* max_inflight * 3 / 4 */
+    uint64_t        nsubmitted;  /* under submit_mu */
+    unsigned        bp_mask;
+    atomic_bool     bp_on;
     atomic_uint     nheld;       /* buffers the host holds (acquire.c) */
     /* Tasks that ran nowhere, per epoch, until a qv_wait_all reports them
      * (under fail_mu). */
@@ -457,7 +479,32 @@ void qv__funcs_destroy(qv_runtime *rt);
 void qv__bufs_destroy(qv_runtime *rt);  /* unregisters every buffer */
 void qv__bufs_free(qv_runtime *rt);     /* frees the unregistered handles */
 
-/* Waits for inflight == 0 (or the buffer's users == 0 when buf != NULL). */
+/* Unfinished tasks of epoch slot s; of every epoch; using buffer b. Exact
+ * when nothing is submitted meanwhile, never below the truth of the
+ * moment the call started otherwise. */
+static inline uint64_t qv__live(qv_runtime *rt, unsigned s)
+{
+    uint64_t f = atomic_load_explicit(&rt->fin[s], memory_order_seq_cst);
+    return atomic_load_explicit(&rt->sub[s], memory_order_seq_cst) - f;
+}
+size_t qv__inflight(qv_runtime *rt);
+static inline size_t qv__buf_users(qv_buf *b)
+{
+    size_t d = atomic_load_explicit(&b->ndone, memory_order_seq_cst);
+    return atomic_load_explicit(&b->nuse, memory_order_seq_cst) - d;
+}
+/* One use of b is over (a task finished, a prefetch dropped): whether to
+ * wake the waiters (some wait, and nothing uses b any more). Its
+ * increment, then its load of nwaiters, against a waiter's increment of
+ * nwaiters, then its load of the counts (all sequentially consistent):
+ * one of the two sees the other. */
+static inline bool qv__buf_use_done(qv_runtime *rt, qv_buf *b)
+{
+    size_t d = atomic_fetch_add_explicit(&b->ndone, 1, memory_order_seq_cst) + 1;
+    return atomic_load_explicit(&rt->nwaiters, memory_order_seq_cst) &&
+           d == atomic_load_explicit(&b->nuse, memory_order_seq_cst);
+}
+/* Waits for nothing in flight (or nothing using buf when buf != NULL). */
 int qv__wait(qv_runtime *rt, qv_buf *buf);
 /* Blocks the calling submitter while max_inflight tasks are in flight. */
 void qv__backpressure(qv_runtime *rt);

@@ -54,10 +54,13 @@ static int runtime_init_sync(qv_runtime *rt)
     atomic_init(&rt->nparked, 0);
     atomic_init(&rt->stop, false);
     atomic_init(&rt->nwaiters, 0);
-    atomic_init(&rt->inflight, 0);
+    atomic_init(&rt->nbp, 0);
     atomic_init(&rt->epoch, 0);
-    for (unsigned i = 0; i < QV__EPOCHS; i++)
-        atomic_init(&rt->live[i], 0);
+    for (unsigned i = 0; i < QV__EPOCHS; i++) {
+        atomic_init(&rt->sub[i], 0);
+        atomic_init(&rt->fin[i], 0);
+    }
+    atomic_init(&rt->bp_on, false);
     atomic_init(&rt->nheld, 0);
     atomic_init(&rt->snap_idle, false);
     return 0;
@@ -232,6 +235,11 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
     }
     rt->max_inflight = policy(rt)->max_inflight;
     rt->low_water = rt->max_inflight / 4 * 3;
+    /* Summed every max_inflight / 16 submissions, 64 at most: it overshoots
+     * by that much at most. */
+    rt->bp_mask = 0;
+    while (rt->bp_mask < 63 && (rt->bp_mask + 1) * 2 <= rt->max_inflight / 16)
+        rt->bp_mask = rt->bp_mask * 2 + 1;
     rt->magic = QV__RT_MAGIC;
     *out = rt;
     return 0;

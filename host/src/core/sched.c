@@ -34,7 +34,7 @@
  * owner clears the flag before it parks (and then sees the push) or before
  * it runs a task it took, and then wakes a parked worker itself when its
  * ring still holds tasks. Waiters in qv__wait follow the same pattern
- * with nwaiters against inflight / buffer users.
+ * with nwaiters against the counts of finished tasks (epochs, buffers).
  */
 #include <sched.h>
 #include <stdlib.h>
@@ -380,11 +380,18 @@ void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *ar
     atomic_fetch_sub_explicit(&rt->nwaiters, 1, memory_order_relaxed);
 }
 
+size_t qv__inflight(qv_runtime *rt)
+{
+    size_t n = 0;
+    for (unsigned s = 0; s < QV__EPOCHS; s++)
+        n += (size_t)qv__live(rt, s);
+    return n;
+}
+
 static bool users_done(qv_runtime *rt, void *arg)
 {
     qv_buf *buf = arg;
-    return buf ? atomic_load_explicit(&buf->users, memory_order_seq_cst) == 0
-               : atomic_load_explicit(&rt->inflight, memory_order_seq_cst) == 0;
+    return buf ? qv__buf_users(buf) == 0 : qv__inflight(rt) == 0;
 }
 
 int qv__wait(qv_runtime *rt, qv_buf *buf)
@@ -396,18 +403,27 @@ int qv__wait(qv_runtime *rt, qv_buf *buf)
 static bool below_low_water(qv_runtime *rt, void *arg)
 {
     (void)arg;
-    return atomic_load_explicit(&rt->inflight, memory_order_seq_cst) <= rt->low_water;
+    return qv__inflight(rt) <= rt->low_water;
 }
 
 void qv__backpressure(qv_runtime *rt)
 {
     /* A task that submits must never wait for the tasks it holds back, nor
      * a thread while the host holds a buffer: the tasks in flight may be
-     * waiting for that thread's qv_buf_release. */
-    if (atomic_load_explicit(&rt->inflight, memory_order_relaxed) < rt->max_inflight ||
-        qv__current_worker() || atomic_load_explicit(&rt->nheld, memory_order_relaxed))
+     * waiting for that thread's qv_buf_release. bp_on is a hint, summed
+     * now and then by qv__submit_locked; the sum decides. */
+    if (!atomic_load_explicit(&rt->bp_on, memory_order_relaxed) || qv__current_worker() ||
+        atomic_load_explicit(&rt->nheld, memory_order_relaxed))
         return;
+    if (qv__inflight(rt) < rt->max_inflight) {
+        atomic_store_explicit(&rt->bp_on, false, memory_order_relaxed);
+        return;
+    }
+    /* Counted before the wait registers (qv__task_finish looks at nbp once
+     * it sees a waiter). */
+    atomic_fetch_add_explicit(&rt->nbp, 1, memory_order_seq_cst);
     qv__wait_until(rt, below_low_water, NULL);
+    atomic_fetch_sub_explicit(&rt->nbp, 1, memory_order_relaxed);
 }
 
 /* Whether every task of the epochs up to *(uint64_t *)arg is done. Epochs
@@ -419,7 +435,7 @@ static bool epochs_done(qv_runtime *rt, void *arg)
     uint64_t cur = atomic_load_explicit(&rt->epoch, memory_order_seq_cst);
     uint64_t lo = cur >= QV__EPOCHS ? cur - QV__EPOCHS + 1 : 0;
     for (uint64_t e = lo; e <= upto; e++)
-        if (atomic_load_explicit(&rt->live[e % QV__EPOCHS], memory_order_seq_cst))
+        if (qv__live(rt, (unsigned)(e % QV__EPOCHS)))
             return false;
     return true;
 }
@@ -455,7 +471,7 @@ QV_API int qv_wait_all(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
         return qv__fail(QV_EINVAL, "qv_wait_all: %s runtime", rt ? "destroyed" : "NULL");
-    if (qv__current_worker() && atomic_load(&rt->inflight) > 0)
+    if (qv__current_worker() && qv__inflight(rt) > 0)
         return qv__fail(QV_EDEADLK, "qv_wait_all called from a task: it would wait on itself");
     qv__region_flush(rt); /* this thread's held chain is submitted work */
     /* Close the current epoch, so that what others submit from now on is
@@ -464,8 +480,8 @@ QV_API int qv_wait_all(qv_runtime *rt)
      * later tasks: slower, never wrong. */
     pthread_mutex_lock(&rt->submit_mu);
     uint64_t upto = atomic_load_explicit(&rt->epoch, memory_order_relaxed);
-    if (atomic_load(&rt->live[upto % QV__EPOCHS]) &&
-        !atomic_load(&rt->live[(upto + 1) % QV__EPOCHS]))
+    if (qv__live(rt, (unsigned)(upto % QV__EPOCHS)) &&
+        !qv__live(rt, (unsigned)((upto + 1) % QV__EPOCHS)))
         atomic_store(&rt->epoch, upto + 1);
     int rc = atomic_load(&rt->nheld) ? qv__held_deadlock(rt) : 0;
     pthread_mutex_unlock(&rt->submit_mu);

@@ -345,8 +345,15 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
         }
         t->node = qv__rec_node(rt->rec, t->id, f->id, rd, wr, t->bytes);
     }
-    atomic_fetch_add_explicit(&rt->inflight, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&rt->live[t->epoch % QV__EPOCHS], 1, memory_order_relaxed);
+    /* Only submitters write sub, under submit_mu: no read-modify-write. */
+    unsigned es = (unsigned)(t->epoch % QV__EPOCHS);
+    atomic_store_explicit(&rt->sub[es],
+                          atomic_load_explicit(&rt->sub[es], memory_order_relaxed) + 1,
+                          memory_order_relaxed);
+    if ((++rt->nsubmitted & rt->bp_mask) == 0 &&
+        !atomic_load_explicit(&rt->bp_on, memory_order_relaxed) &&
+        qv__inflight(rt) >= rt->max_inflight)
+        atomic_store_explicit(&rt->bp_on, true, memory_order_relaxed);
     unsigned settled = 0; /* inputs no writer before t is still to write */
     for (unsigned j = 0; j < t->nbufs; j++) {
         qv_buf *b = t->ubuf[j];
@@ -354,7 +361,7 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
             (!b->last_writer || atomic_load_explicit(&b->last_writer->done,
                                                       memory_order_acquire)))
             settled |= 1u << j;
-        atomic_fetch_add_explicit(&t->ubuf[j]->users, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&t->ubuf[j]->nuse, 1, memory_order_relaxed);
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
@@ -579,13 +586,16 @@ bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next)
     }
     if (t->func) {
         for (unsigned j = 0; j < t->nbufs; j++)
-            if (atomic_fetch_sub_explicit(&t->ubuf[j]->users, 1, memory_order_seq_cst) == 1)
-                wake = true;
-        if (atomic_fetch_sub_explicit(&rt->live[t->epoch % QV__EPOCHS], 1,
-                                      memory_order_seq_cst) == 1)
-            wake = true;
-        size_t before = atomic_fetch_sub_explicit(&rt->inflight, 1, memory_order_seq_cst);
-        if (before == 1 || before == rt->low_water + 1)
+            wake |= qv__buf_use_done(rt, t->ubuf[j]);
+        /* The count, then whether anyone waits (sched.c): its epoch's
+         * slot drained, or in flight down to the low water for a
+         * submitter held back. */
+        unsigned es = (unsigned)(t->epoch % QV__EPOCHS);
+        uint64_t f = atomic_fetch_add_explicit(&rt->fin[es], 1, memory_order_seq_cst) + 1;
+        if (atomic_load_explicit(&rt->nwaiters, memory_order_seq_cst) &&
+            (f == atomic_load_explicit(&rt->sub[es], memory_order_seq_cst) ||
+             (atomic_load_explicit(&rt->nbp, memory_order_seq_cst) &&
+              qv__inflight(rt) <= rt->low_water)))
             wake = true;
     }
     qv__task_release(rt, t);
