@@ -268,12 +268,15 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl);
  * when its arguments differ from f's in number, kind (buffer or scalar),
  * scalar size or access mode (in = QV_R, out = QV_W, inout = QV_RW), with
  * qv_last_error naming the argument. Calls whose buffers are smaller than
- * the kernel's `size:` expressions compute never reach a board. */
+ * the kernel's `size:` expressions compute never reach a board. May be
+ * called between submissions of f at any time: calls submitted before keep
+ * the kernel they were placed with. */
 QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
 
 /* Restricts f to the device classes in mask (bits 1 << qv_class); 0 lifts
  * the restriction. Like StarPU's `where`. A change re-plans the regions
- * that have a plan (their next entry), as a change of devices does. */
+ * that have a plan (their next entry), as a change of devices does. May be
+ * called at any time; calls already placed keep their device. */
 QV_API int qv_func_set_where(qv_func *f, unsigned mask);
 
 QV_API const char *qv_func_name(const qv_func *f);
@@ -398,8 +401,10 @@ typedef struct qv_region_info {
     int      implicit;      /* 1: the work between two qv_wait_all */
     uint64_t entries;       /* entries ended (qv_region_end, qv_wait_all) */
     uint64_t recorded;      /* entries run eagerly and recorded */
-    uint64_t replayed;      /* entries run from a plan, every task on the
-                             * device the plan chose */
+    uint64_t replayed;      /* entries run from a plan, every task sent to
+                             * the device the plan chose (a device failure
+                             * after that re-runs it elsewhere, and
+                             * re-plans) */
     uint64_t compiles;      /* plans made in the background, re-plans
                              * included */
     uint64_t replans;       /* plans made again: drift of the measured from
