@@ -268,9 +268,10 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl);
  * when its arguments differ from f's in number, kind (buffer or scalar),
  * scalar size or access mode (in = QV_R, out = QV_W, inout = QV_RW), with
  * qv_last_error naming the argument. Calls whose buffers are smaller than
- * the kernel's `size:` expressions compute never reach a board. May be
- * called between submissions of f at any time: calls submitted before keep
- * the kernel they were placed with. */
+ * the kernel's `size:` expressions compute never reach a board. Safe to
+ * call at any time, but calls of f submitted before and not run yet may
+ * run either kernel: to know which, change it once they are done
+ * (qv_wait_all). */
 QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
 
 /* Restricts f to the device classes in mask (bits 1 << qv_class); 0 lifts
