@@ -293,8 +293,6 @@ struct qv__worker {
     unsigned    idx;
     pthread_t   thread;
     bool        pinned;
-    _Atomic uint64_t tasks;   /* executed; written by the worker only */
-    _Atomic uint64_t busy_ns;
     /* The worker's own ready queue (sched.c): the CPU tasks a replayed
      * plan gave it, pushed by any thread, popped by the worker first and
      * stolen by idle ones. A bounded ring of QV__RQ_CAP cells, in the
@@ -305,6 +303,10 @@ struct qv__worker {
     atomic_bool spinning;     /* idle and not parked: it sees its ring
                                * without a wake-up (on the pushers' line) */
     _Alignas(64) atomic_size_t rq_head; /* next pop */
+    /* Written by the worker only, on each task: not on the line the
+     * pushers read rq from. */
+    _Atomic uint64_t tasks;   /* executed */
+    _Atomic uint64_t busy_ns;
 };
 
 /* Places a ready task (placement.c) and queues it on its device. */
@@ -343,10 +345,15 @@ struct qv_runtime {
     pthread_mutex_t submit_mu;
     uint64_t        next_id;
     qv__task       *free_local;  /* under submit_mu */
-    _Atomic(qv__task *) free_shared; /* pushed by workers */
     void          **chunks;      /* task allocations, freed at destroy */
     size_t          nchunks, chunks_cap;
     bool            shut;        /* under submit_mu */
+    /* Released tasks, pushed by the threads that finish them: on a cache
+     * line of its own, away from the submitter's (each push had the next
+     * submission miss on submit_mu and next_id). */
+    char            pad_free_[64];
+    _Atomic(qv__task *) free_shared;
+    char            pad_freed_[64];
 
     /* Ready queue. */
     pthread_mutex_t q_mu;
