@@ -108,6 +108,38 @@ void qv__rec_wait_nodes(void *const *c, uint64_t from, uint64_t to)
     }
 }
 
+static const size_t item_size[3] = { sizeof(qv__node), sizeof(qv__edge),
+                                     sizeof(qv__rlink) };
+
+unsigned qv__rec_ahead_wanted(const qv__recorder *r)
+{
+    const qv__chunks *a[3] = { &r->nodes, &r->edges, &r->rlog };
+    unsigned want = 0;
+    for (int k = 0; k < 3; k++) {
+        uint64_t used = a[k]->n % QV__REC_CHUNK;
+        if (!r->spare[k] && a[k]->len && (used == 0 || used >= QV__REC_CHUNK / 2))
+            want |= 1u << k;
+    }
+    return want;
+}
+
+void *qv__rec_ahead_make(int kind)
+{
+    size_t n = item_size[kind] * QV__REC_CHUNK;
+    char *c = qv__bigalloc(n);
+    for (size_t i = 0; c && i < n; i += 4096)
+        c[i] = 0;
+    return c;
+}
+
+void qv__rec_ahead_take(qv__recorder *r, int kind, void *chunk)
+{
+    if (!r->spare[kind])
+        r->spare[kind] = chunk;
+    else
+        free(chunk);
+}
+
 /* A chunk no one touches any more: kept for reuse when none of its kind
  * is, else freed. */
 static void recycle(qv__recorder *r, void *c, int kind)
