@@ -861,6 +861,158 @@ static int run_quiverd(const char *args, char *out, size_t outlen)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+/* A DEALER of its own on d's endpoint, with routing id rid (NULL: the
+ * one libzmq picks). */
+static void *peer(daemon_proc *d, const char *rid)
+{
+    void *s = zmq_socket(d->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (rid)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, rid, strlen(rid));
+    assert_int_equal(zmq_connect(s, d->ep), 0);
+    return s;
+}
+
+/* A connection that takes the routing id of one just closed (the fd it
+ * had, too, when the kernel hands it out again) finds none of its
+ * buffers: they went with the connection. */
+static void test_routing_id_reused(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    int answered = 0;
+    for (int trial = 0; trial < 12; trial++) {
+        /* Its own id each trial: a closed socket's id may stay taken a
+         * while (see below). */
+        char rid[32];
+        snprintf(rid, sizeof rid, "victim-%d", trial);
+        daemon_proc v = d;
+        v.sock = peer(&d, rid);
+        uint64_t b = alloc_buf(&v, 10, 8);
+        qv_wire_msg m = {.type = QV_WIRE_WRITE, .id = 11};
+        m.u.write.buf = b;
+        m.data = (qv_wire_frame){"SECRET!!", 8};
+        call(&v, &m, QV_WIRE_WRITE | QV_WIRE_REPLY, &r);
+        reply_fini(&r);
+        zmq_close(v.sock);
+        void *e = peer(&d, rid);
+        m = (qv_wire_msg){.type = QV_WIRE_READ, .id = 12};
+        m.u.read.buf = b;
+        m.u.read.length = 8;
+        send_msg(e, &m);
+        /* libzmq drops a connection whose routing id is still taken: then
+         * no reply comes. */
+        zmq_pollitem_t it = {e, 0, ZMQ_POLLIN, 0};
+        if (zmq_poll(&it, 1, 300) == 1) {
+            recv_reply(e, &r);
+            assert_int_equal(r.rc, 0);
+            if (r.m.type != (QV_WIRE_ERROR | QV_WIRE_REPLY))
+                fail_msg("trial %d: a new connection read the buffer of the one before",
+                         trial);
+            assert_int_equal(r.m.u.error.code, QV_ENOENT);
+            reply_fini(&r);
+            answered++;
+        }
+        zmq_close(e);
+    }
+    fprintf(stderr, "%d of 12 reads answered (ENOENT)\n", answered);
+    daemon_stop(&d);
+}
+
+/* Many connections gone at once: all their buffers are freed. */
+static void test_many_peers_gone(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    enum { PEERS = 100 };
+    static void *s[PEERS];
+    for (int i = 0; i < PEERS; i++) {
+        daemon_proc p = d;
+        p.sock = s[i] = peer(&d, NULL);
+        alloc_buf(&p, 2, 4096);
+    }
+    assert_int_equal(stat_buffers(&d, 3), PEERS);
+    for (int i = 0; i < PEERS; i++)
+        zmq_close(s[i]);
+    uint64_t n = PEERS;
+    for (int i = 0; i < 500 && n; i++) {
+        usleep(10000);
+        n = stat_buffers(&d, 4);
+    }
+    assert_int_equal(n, 0);
+    daemon_stop(&d);
+}
+
+/* WRITEs that wait behind a run hold their bytes: past twice what the
+ * client holds and 64 MiB, the daemon refuses more (EBUSY). */
+static void test_queued_writes_bounded(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    enum { N = 1024, NW = 40 };
+    uint64_t bufs[3];
+    for (int i = 0; i < 3; i++)
+        bufs[i] = alloc_buf(&d, 10 + (uint64_t)i, (uint64_t)N * N * 4);
+    uint32_t n = N;
+    qv_wire_arg args[6] = {
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[0]},
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[1]},
+        {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = bufs[2]},
+        {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n},
+        {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n},
+        {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n},
+    };
+    qv_wire_task t[8];
+    for (int i = 0; i < 8; i++)
+        t[i] = (qv_wire_task){"mmult", 6, args};
+    qv_wire_msg m = {.type = QV_WIRE_RUN, .id = 50};
+    m.u.run.ntasks = 8; /* about a second of the emulated board's */
+    m.u.run.tasks = t;
+    send_msg(d.sock, &m);
+    static float data[N * N];
+    for (int i = 0; i < NW; i++) {
+        m = (qv_wire_msg){.type = QV_WIRE_WRITE, .id = 100 + (uint64_t)i};
+        m.u.write.buf = bufs[0];
+        m.data = (qv_wire_frame){data, sizeof data};
+        send_msg(d.sock, &m);
+    }
+    int ok = 0, busy = 0, run = 0;
+    for (int i = 0; i < NW + 1; i++) {
+        recv_reply(d.sock, &r);
+        assert_int_equal(r.rc, 0);
+        if (r.m.type == (QV_WIRE_RUN | QV_WIRE_REPLY)) {
+            assert_int_equal(r.m.u.run_reply.status, 0);
+            run++;
+        } else if (r.m.type == (QV_WIRE_WRITE | QV_WIRE_REPLY)) {
+            ok++;
+        } else {
+            assert_int_equal(r.m.type, QV_WIRE_ERROR | QV_WIRE_REPLY);
+            assert_int_equal(r.m.u.error.code, QV_EBUSY);
+            assert_non_null(strstr(r.m.u.error.message, "wait for tasks"));
+            busy++;
+        }
+        reply_fini(&r);
+    }
+    fprintf(stderr, "%d WRITEs queued, %d refused\n", ok, busy);
+    assert_int_equal(run, 1);
+    assert_true(ok > 0 && busy > 0);
+    assert_true(ok <= 2 * 3 + 16 + 1); /* 2 x 12 MiB + 64 MiB of 4 MiB ones */
+    daemon_stop(&d);
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -881,6 +1033,18 @@ static void test_options(void **state)
                                  out, sizeof out),
                      2);
     assert_non_null(strstr(out, "tcp://[::2]:5555 is not a loopback endpoint"));
+    /* libzmq's "SOURCE;ADDRESS" binds ADDRESS: refused, so that plain mode
+     * cannot reach past loopback. */
+    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
+                                 "'tcp://127.0.0.1:0;0.0.0.0:5555' --allow-plain",
+                                 out, sizeof out),
+                     2);
+    assert_non_null(strstr(out, "a source address"));
+    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
+                                 "tcp://127.0.0.1:99999 --allow-plain",
+                                 out, sizeof out),
+                     2);
+    assert_non_null(strstr(out, "PORT a number from 0 to 65535"));
     assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
                                  "tcp://127.0.0.1:5555",
                                  out, sizeof out),
@@ -916,6 +1080,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
         cmocka_unit_test_teardown(test_many_runs, teardown),
         cmocka_unit_test_teardown(test_peer_gone, teardown),
+        cmocka_unit_test_teardown(test_routing_id_reused, teardown),
+        cmocka_unit_test_teardown(test_many_peers_gone, teardown),
+        cmocka_unit_test_teardown(test_queued_writes_bounded, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
         cmocka_unit_test_teardown(test_curve, teardown),

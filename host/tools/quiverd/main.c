@@ -92,6 +92,42 @@ static void usage(FILE *out)
         QD_MAX_BOARDS);
 }
 
+/* Checks --listen's form, where libzmq would take more than it should:
+ * "tcp://SOURCE;ADDRESS" binds ADDRESS (past the loopback check below); a
+ * port past 65535 is cut to 16 bits; a bind's host is an interface name
+ * or address, so tcp://localhost:PORT is rewritten to 127.0.0.1. 0 or a
+ * message in err. */
+static int listen_form(const char **ep, char *err, size_t errlen)
+{
+    static char local[600];
+    const char *s = *ep;
+    if (strchr(s, ';')) {
+        snprintf(err, errlen, "--listen %s: a source address (\"SOURCE;ADDRESS\") is not "
+                 "for binding", s);
+        return -1;
+    }
+    if (strncmp(s, "ipc://", 6) == 0)
+        return s[6] ? 0 : (snprintf(err, errlen, "--listen %s: no path", s), -1);
+    if (strncmp(s, "tcp://", 6) != 0) {
+        snprintf(err, errlen, "--listen %s: expected tcp://ADDRESS:PORT or ipc://PATH", s);
+        return -1;
+    }
+    const char *colon = strrchr(s + 6, ':');
+    const char *port = colon ? colon + 1 : "";
+    size_t nd = strspn(port, "0123456789");
+    if (!colon || colon == s + 6 ||
+        !(strcmp(port, "*") == 0 || (nd && nd <= 5 && !port[nd] && atol(port) <= 65535))) {
+        snprintf(err, errlen, "--listen %s: expected tcp://ADDRESS:PORT, PORT a number "
+                 "from 0 to 65535 or *", s);
+        return -1;
+    }
+    if (strncmp(s, "tcp://localhost:", 16) == 0) {
+        snprintf(local, sizeof local, "tcp://127.0.0.1:%s", port);
+        *ep = local;
+    }
+    return 0;
+}
+
 /* Plain mode is for endpoints no other machine reaches. */
 static int loopback_endpoint(const char *ep)
 {
@@ -193,17 +229,16 @@ static int parse_args(int argc, char **argv, qd_options *o)
                         "loopback or ipc:// endpoint)\n");
         return 2;
     }
+    char err[700];
+    if (listen_form(&o->listen, err, sizeof err)) {
+        fprintf(stderr, "quiverd: %s\n", err);
+        return 2;
+    }
     if (o->allow_plain && !loopback_endpoint(o->listen)) {
         fprintf(stderr,
                 "quiverd: --allow-plain: %s is not a loopback endpoint; plain "
                 "mode serves only tcp://127.0.0.1:PORT, tcp://localhost:PORT, "
                 "tcp://[::1]:PORT or ipc://PATH (use --keys DIR for others)\n",
-                o->listen);
-        return 2;
-    }
-    if (strncmp(o->listen, "tcp://", 6) != 0 && strncmp(o->listen, "ipc://", 6) != 0) {
-        fprintf(stderr,
-                "quiverd: --listen %s: expected tcp://ADDRESS:PORT or ipc://PATH\n",
                 o->listen);
         return 2;
     }

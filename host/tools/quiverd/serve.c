@@ -28,11 +28,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <zmq.h>
 
+#include "qv_escape.h"
 #include "quiverd.h"
 #include "remote/auth.h"
 
@@ -56,6 +59,7 @@ typedef struct qd_client {
     uint8_t rid[256];
     size_t rlen;
     uint64_t bytes; /* allocated */
+    uint64_t queued; /* bytes of WRITEs held by copy tasks not run yet */
     uint32_t nbufs;
     int fd; /* of its connection (ZMQ_SRCFD); -1 unknown */
     struct qd_client *next;
@@ -70,6 +74,12 @@ typedef struct qd_reply {
     int has_data;
     uint64_t due_ns;
     struct qd_reply *next;
+    /* While a task or waiter owes it (S.owed, under cq_mu): the request
+     * it answers, for an error reply if the daemon stops first. */
+    uint64_t req_id;
+    struct qd_reply *onext, *oprev;
+    int owed;
+    uint64_t queued; /* a WRITE's bytes, off its client's queued once sent */
 } qd_reply;
 
 /* Work for a waiter thread. */
@@ -116,6 +126,7 @@ typedef struct qd_state {
     /* completions */
     pthread_mutex_t cq_mu;
     qd_reply *cq_head, *cq_tail;
+    qd_reply *owed; /* replies tasks and waiters owe */
     atomic_uint pending; /* requests whose reply a task or waiter owes */
     atomic_uint runs;    /* runs in flight */
     /* waiters */
@@ -159,9 +170,24 @@ static void reply_free(qd_reply *r)
 }
 
 /* From a task or waiter: queue r for the socket thread and wake it. */
+/* Takes r off S.owed; under cq_mu. */
+static void owed_unlink(qd_reply *r)
+{
+    if (!r->owed)
+        return;
+    if (r->oprev)
+        r->oprev->onext = r->onext;
+    else
+        S.owed = r->onext;
+    if (r->onext)
+        r->onext->oprev = r->oprev;
+    r->owed = 0;
+}
+
 static void complete(qd_reply *r)
 {
     pthread_mutex_lock(&S.cq_mu);
+    owed_unlink(r);
     if (S.cq_tail)
         S.cq_tail->next = r;
     else
@@ -172,6 +198,21 @@ static void complete(qd_reply *r)
     char b = 1;
     if (write(S.pipe_w, &b, 1) < 0 && errno != EAGAIN)
         qd_log("wake-up pipe: %s", strerror(errno));
+}
+
+/* Socket thread: r is owed by a task or waiter from now on (the caller
+ * counts it in S.pending). */
+static void owe(qd_reply *r, uint64_t req_id)
+{
+    r->req_id = req_id;
+    pthread_mutex_lock(&S.cq_mu);
+    r->owed = 1;
+    r->oprev = NULL;
+    r->onext = S.owed;
+    if (S.owed)
+        S.owed->oprev = r;
+    S.owed = r;
+    pthread_mutex_unlock(&S.cq_mu);
 }
 
 /* Socket thread: queue r to be sent after --delay-us. */
@@ -222,9 +263,9 @@ static void send_reply(qd_reply *r)
     }
 }
 
-static void outbox_flush(void)
+/* Sends the replies that are due (all: now UINT64_MAX). */
+static void outbox_send(uint64_t now)
 {
-    uint64_t now = now_ns();
     while (S.out_head && S.out_head->due_ns <= now) {
         qd_reply *r = S.out_head;
         S.out_head = r->next;
@@ -235,6 +276,11 @@ static void outbox_flush(void)
     }
 }
 
+static void outbox_flush(void)
+{
+    outbox_send(now_ns());
+}
+
 /* Socket thread: an ERROR reply. */
 static void reply_error(const uint8_t *rid, size_t rlen, uint64_t id, int code,
                         const char *fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -242,7 +288,7 @@ static void reply_error(const uint8_t *rid, size_t rlen, uint64_t id, int code,
 static void reply_error(const uint8_t *rid, size_t rlen, uint64_t id, int code,
                         const char *fmt, ...)
 {
-    char text[512];
+    char text[700];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
@@ -554,7 +600,8 @@ static void on_hello(qd_req *q)
     h->limits = d->limits;
     h->nboards = (uint16_t)d->nboards;
     h->boards = d->wboards;
-    qd_log("hello from '%s'", q->m.u.hello.client);
+    char name[256];
+    qd_log("hello from '%s'", qv__escape(q->m.u.hello.client, name, sizeof name));
     reply_msg(q->rid, q->rlen, &m);
 }
 
@@ -679,14 +726,15 @@ static void client_seen(const uint8_t *rid, size_t rlen, int fd)
     }
 }
 
-/* Reads the monitor's events. A connection's fd that is disconnected and
- * not accepted again in the same batch is gone with the peers on it; one
- * accepted again after its disconnection is left to client_seen, as a
- * request of the new connection may have been read already. */
+/* Reads the monitor's events, in order: a disconnected fd takes the peers
+ * on it with it at once. Called after a request is read and before it is
+ * handled: libzmq's one I/O thread reports a connection's end before it
+ * accepts the next connection on the same fd, so every disconnection
+ * before the request's connection existed is known by then, and the
+ * request never finds the buffers of a peer that had its routing id and
+ * fd before (a new connection taking them over, whatever its key). */
 static void monitor_drain(void)
 {
-    int gone[64];
-    size_t ngone = 0;
     for (;;) {
         zmq_msg_t ev, addr;
         zmq_msg_init(&ev);
@@ -705,20 +753,14 @@ static void monitor_drain(void)
         }
         zmq_msg_close(&ev);
         zmq_msg_close(&addr);
-        size_t i = 0;
-        while (i < ngone && gone[i] != fd)
-            i++;
-        if (event == ZMQ_EVENT_DISCONNECTED && i == ngone && ngone < 64)
-            gone[ngone++] = fd;
-        else if (event == ZMQ_EVENT_ACCEPTED && i < ngone)
-            gone[i] = gone[--ngone];
-    }
-    for (size_t i = 0; i < ngone; i++)
+        if (event != ZMQ_EVENT_DISCONNECTED || fd < 0)
+            continue;
         for (qd_client *c = S.clients, *nx; c; c = nx) {
             nx = c->next;
-            if (c->fd == gone[i])
+            if (c->fd == fd)
                 client_gone(c);
         }
+    }
 }
 
 static void on_free(qd_req *q)
@@ -812,6 +854,21 @@ static void on_copy(qd_req *q, int is_write)
     }
     if (copy_now(q, b, is_write, (size_t)off, (size_t)len))
         return;
+    /* A WRITE waiting for the tasks ahead of it holds its bytes: bounded
+     * per client, or a client could pile up WRITEs to one buffer until
+     * the daemon runs out of memory. libquiver queues at most one per
+     * buffer (the host's next write of it waits for the tasks that read
+     * it), so twice what the client holds, and 64 MiB, leave it room. */
+    qd_client *c = is_write ? client_find(q->rid, q->rlen, 0) : NULL;
+    uint64_t cap = c ? 2 * c->bytes + ((uint64_t)64 << 20) : 0;
+    if (cap > S.d->limits.max_bytes)
+        cap = S.d->limits.max_bytes;
+    if (c && (c->queued > cap || len > cap - c->queued)) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
+                    "write: %" PRIu64 " bytes of writes already wait for tasks (at most %"
+                    PRIu64 "); send it once some are answered", c->queued, cap);
+        return;
+    }
     qd_copy *j = calloc(1, sizeof *j);
     qd_reply *r = reply_new(q->rid, q->rlen);
     if (!j || !r) {
@@ -832,8 +889,14 @@ static void on_copy(qd_req *q, int is_write)
     }
     qv_arg args[2] = {QV_BUF(b->buf), QV_VAL(j)};
     atomic_fetch_add(&S.pending, 1);
+    if (c)
+        r->queued = len;
+    owe(r, q->m.id); /* before the task may complete it */
     int rc = submit(f, args, 2);
     if (rc) {
+        pthread_mutex_lock(&S.cq_mu); /* no task has it: not owed after all */
+        owed_unlink(r);
+        pthread_mutex_unlock(&S.cq_mu);
         atomic_fetch_sub(&S.pending, 1);
         if (is_write)
             zmq_msg_close(&j->data);
@@ -842,6 +905,8 @@ static void on_copy(qd_req *q, int is_write)
         reply_error(q->rid, q->rlen, q->m.id, rc, "%s: %s", what, qv_last_error());
         return;
     }
+    if (c)
+        c->queued += len;
     if (is_write)
         S.c_bytes_in += len;
     else
@@ -971,6 +1036,7 @@ static void on_run(qd_req *q)
     S.c_tasks += j->nsub;
     atomic_fetch_add(&S.pending, 1);
     atomic_fetch_add(&S.runs, 1);
+    owe(j->reply, q->m.id);
     job_put(j);
 }
 
@@ -1071,6 +1137,7 @@ static int receive_one(void)
                     .rlen = zmq_msg_size(&parts[0]),
                     .parts = parts};
         int fd = n >= 2 ? zmq_msg_get(&parts[1], ZMQ_SRCFD) : -1;
+        monitor_drain(); /* see there */
         if (q.rlen <= 255) {
             client_seen(q.rid, q.rlen, fd);
             handle(&q, frames, n - 1, total);
@@ -1094,9 +1161,36 @@ static void take_completions(void)
     pthread_mutex_unlock(&S.cq_mu);
     while (r) {
         qd_reply *nx = r->next;
+        qd_client *c = r->queued ? client_find(r->rid, r->rlen, 0) : NULL;
+        if (c) /* its WRITE's bytes are copied and freed */
+            c->queued -= r->queued < c->queued ? r->queued : c->queued;
         outbox_put(r);
         r = nx;
     }
+}
+
+/* Whether a process listens on ipc://PATH now: libzmq's bind would unlink
+ * its socket file and take the path, leaving it serving no one. */
+static bool ipc_in_use(const char *ep)
+{
+    const char *path = ep + 6;
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (path[0] == '@' || strlen(path) >= sizeof sa.sun_path)
+        return false; /* abstract: bind refuses by itself; too long: it fails */
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0)
+        return false;
+    bool live = connect(s, (const struct sockaddr *)&sa, sizeof sa) == 0;
+    close(s);
+    return live;
+}
+
+/* The bound endpoint reaches no other machine. */
+static bool bound_loopback(const char *ep)
+{
+    return strncmp(ep, "ipc://", 6) == 0 || strncmp(ep, "tcp://127.", 10) == 0 ||
+           strncmp(ep, "tcp://[::1]:", 12) == 0;
 }
 
 static int open_socket(qd_daemon *d)
@@ -1135,9 +1229,13 @@ static int open_socket(qd_daemon *d)
     S.mon = zmq_socket(S.ctx, ZMQ_PAIR);
     if (!S.mon ||
         zmq_socket_monitor(S.sock, "inproc://quiverd.monitor",
-                           ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
+                           ZMQ_EVENT_DISCONNECTED) != 0 ||
         zmq_connect(S.mon, "inproc://quiverd.monitor") != 0) {
         qd_log("cannot monitor the socket: %s", zmq_strerror(errno));
+        return -1;
+    }
+    if (strncmp(d->opt->listen, "ipc://", 6) == 0 && ipc_in_use(d->opt->listen)) {
+        qd_log("cannot listen on %s: another process serves it", d->opt->listen);
         return -1;
     }
     if (zmq_bind(S.sock, d->opt->listen) != 0) {
@@ -1149,10 +1247,39 @@ static int open_socket(qd_daemon *d)
     size_t eplen = sizeof ep;
     if (zmq_getsockopt(S.sock, ZMQ_LAST_ENDPOINT, ep, &eplen) != 0)
         snprintf(ep, sizeof ep, "%s", d->opt->listen);
+    if (!d->opt->keys && !bound_loopback(ep)) { /* main.c checked; libzmq decides */
+        qd_log("plain mode, yet bound to %s, which other machines may reach; stopping", ep);
+        return -1;
+    }
     qd_log("listening on %s (%s), %u functions on %u boards, instance %016" PRIx64, ep,
            d->curve ? "CURVE" : "plain, loopback only", d->nfuncs, d->nboards,
            d->instance);
     return 0;
+}
+
+/* The stop's deadline passed with requests in flight: each gets an error
+ * reply, the replies go out, and the process ends without waiting for the
+ * tasks (their threads still hold what they use: nothing is freed). */
+static _Noreturn void abandon(void)
+{
+    take_completions();
+    pthread_mutex_lock(&S.cq_mu);
+    for (qd_reply *r = S.owed; r; r = r->onext)
+        reply_error(r->rid, r->rlen, r->req_id, QV_ESHUTDOWN,
+                    "the daemon stopped (SIGTERM) before this request finished");
+    pthread_mutex_unlock(&S.cq_mu);
+    outbox_send(UINT64_MAX);
+    if (S.sock && S.mon)
+        zmq_socket_monitor(S.sock, NULL, 0);
+    if (S.mon)
+        zmq_close(S.mon);
+    zmq_close(S.sock); /* lingers 1 s for the replies */
+    qv__auth_stop(S.auth);
+    while (zmq_ctx_term(S.ctx) != 0 && errno == EINTR)
+        ;
+    qd_log("stopped, %u requests failed", atomic_load(&S.pending));
+    fflush(NULL);
+    _exit(0);
 }
 
 int qd_serve(qd_daemon *d)
@@ -1206,9 +1333,9 @@ int qd_serve(qd_daemon *d)
                 break;
         }
         if (stopping && now_ns() > deadline) {
-            qd_log("stopping: %u requests still in flight after 30 s; exiting",
-                   atomic_load(&S.pending));
-            break;
+            qd_log("stopping: %u requests still in flight after 30 s; they fail, and "
+                   "the daemon exits without them", atomic_load(&S.pending));
+            abandon();
         }
         if (!stopping && S.nodes_since_reset > QD_GRAPH_RESET_NODES &&
             atomic_load(&S.pending) == 0) {
@@ -1232,7 +1359,7 @@ int qd_serve(qd_daemon *d)
             qd_log("poll: %s", zmq_strerror(errno));
             break;
         }
-        monitor_drain(); /* before the requests: see monitor_drain */
+        monitor_drain();
         if (items[0].revents & ZMQ_POLLIN) {
             for (int i = 0; i < 256 && !qd_stop; i++) {
                 if (receive_one())
