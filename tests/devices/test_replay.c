@@ -259,6 +259,17 @@ static qv_region_info replay_until(qv_runtime *rt, qv_func *f, arrays *A, const 
 
 static const prog chain = {4, {0, 3, 4, 5}, {1, 2, 2, 1}, {3, 4, 5, 0}};
 
+/* The chain on a board its CPU implementation loses to, replayed twice. */
+static qv_runtime *chain_replaying(qv_func **f, qv_device_info *board, unsigned *bdev,
+                                   arrays *A)
+{
+    cpu_us = 300;
+    qv_runtime *rt = board_setup("", f, board, bdev);
+    arrays_open(rt, A);
+    replay_until(rt, *f, A, &chain, 2);
+    return rt;
+}
+
 /* The board fails during a replay: that task runs on the CPU, nothing is
  * lost, and the region is re-planned without the board. */
 static void board_failing_mid_replay(void **state)
@@ -267,11 +278,9 @@ static void board_failing_mid_replay(void **state)
     qv_func *f;
     qv_device_info board;
     unsigned bdev;
-    cpu_us = 300;
-    qv_runtime *rt = board_setup("", &f, &board, &bdev);
     static arrays A;
-    arrays_open(rt, &A);
-    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    qv_runtime *rt = chain_replaying(&f, &board, &bdev, &A);
+    qv_region_info ri = info_of(rt, "chain");
     arrays_check(&A);
     assert_int_equal(ri.replans, 0);
     uint64_t on_board = tasks_on(rt, bdev);
@@ -312,11 +321,9 @@ static void places_changed_between_entries(void **state)
     qv_func *f;
     qv_device_info board;
     unsigned bdev;
-    cpu_us = 300;
-    qv_runtime *rt = board_setup("", &f, &board, &bdev);
     static arrays A;
-    arrays_open(rt, &A);
-    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    qv_runtime *rt = chain_replaying(&f, &board, &bdev, &A);
+    qv_region_info ri = info_of(rt, "chain");
     uint64_t on_board = tasks_on(rt, bdev);
     assert_true(on_board > 0);
     assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_CPU), 0);

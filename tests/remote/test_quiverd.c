@@ -263,6 +263,15 @@ static void daemon_stop(daemon_proc *d)
     assert_int_equal(WEXITSTATUS(st), 0);
 }
 
+/* A daemon started, its answer to daemon_start's HELLO taken. */
+static void daemon_open(daemon_proc *d)
+{
+    daemon_start(d, 0);
+    reply r;
+    recv_reply(d->sock, &r);
+    reply_fini(&r);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -414,10 +423,8 @@ static void test_vadd_pipelined(void **state)
 {
     (void)state;
     daemon_proc d;
-    daemon_start(&d, 0);
+    daemon_open(&d);
     reply r;
-    recv_reply(d.sock, &r);
-    reply_fini(&r);
     enum { N = 4096 };
     static float a[N], b[N], a2[N];
     for (unsigned i = 0; i < N; i++) {
@@ -573,21 +580,28 @@ static uint64_t stat_buffers(daemon_proc *d, uint64_t id)
     return v;
 }
 
+/* A DEALER of its own on d's endpoint, with routing id rid (NULL: the
+ * one libzmq picks). */
+static void *peer(daemon_proc *d, const char *rid)
+{
+    void *s = zmq_socket(d->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
+    if (rid)
+        zmq_setsockopt(s, ZMQ_ROUTING_ID, rid, strlen(rid));
+    assert_int_equal(zmq_connect(s, d->ep), 0);
+    return s;
+}
+
 /* A peer that disconnects loses its buffers; another peer keeps its own. */
 static void test_peer_gone(void **state)
 {
     (void)state;
     daemon_proc d;
-    daemon_start(&d, 0);
-    reply r;
-    recv_reply(d.sock, &r);
-    reply_fini(&r);
+    daemon_open(&d);
     alloc_buf(&d, 2, 4096);
     daemon_proc other = d;
-    other.sock = zmq_socket(d.ctx, ZMQ_DEALER);
-    int linger = 0;
-    zmq_setsockopt(other.sock, ZMQ_LINGER, &linger, sizeof linger);
-    assert_int_equal(zmq_connect(other.sock, d.ep), 0);
+    other.sock = peer(&d, NULL);
     alloc_buf(&other, 3, 4096);
     alloc_buf(&other, 4, 1 << 20);
     assert_int_equal(stat_buffers(&d, 5), 3);
@@ -609,10 +623,8 @@ static void test_malformed(void **state)
 {
     (void)state;
     daemon_proc d;
-    daemon_start(&d, 0);
+    daemon_open(&d);
     reply r;
-    recv_reply(d.sock, &r);
-    reply_fini(&r);
     /* Garbage. */
     qv_wire_frame g[2] = {{"garbage", 7}, {"", 0}};
     send_frames(d.sock, g, 2);
@@ -861,18 +873,6 @@ static int run_quiverd(const char *args, char *out, size_t outlen)
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-/* A DEALER of its own on d's endpoint, with routing id rid (NULL: the
- * one libzmq picks). */
-static void *peer(daemon_proc *d, const char *rid)
-{
-    void *s = zmq_socket(d->ctx, ZMQ_DEALER);
-    int linger = 0;
-    zmq_setsockopt(s, ZMQ_LINGER, &linger, sizeof linger);
-    if (rid)
-        zmq_setsockopt(s, ZMQ_ROUTING_ID, rid, strlen(rid));
-    assert_int_equal(zmq_connect(s, d->ep), 0);
-    return s;
-}
 
 /* A connection that takes the routing id of one just closed (the fd it
  * had, too, when the kernel hands it out again) finds none of its
@@ -881,10 +881,8 @@ static void test_routing_id_reused(void **state)
 {
     (void)state;
     daemon_proc d;
-    daemon_start(&d, 0);
+    daemon_open(&d);
     reply r;
-    recv_reply(d.sock, &r);
-    reply_fini(&r);
     int answered = 0;
     for (int trial = 0; trial < 12; trial++) {
         /* Its own id each trial: a closed socket's id may stay taken a
@@ -929,10 +927,7 @@ static void test_many_peers_gone(void **state)
 {
     (void)state;
     daemon_proc d;
-    daemon_start(&d, 0);
-    reply r;
-    recv_reply(d.sock, &r);
-    reply_fini(&r);
+    daemon_open(&d);
     enum { PEERS = 100 };
     static void *s[PEERS];
     for (int i = 0; i < PEERS; i++) {
@@ -958,10 +953,8 @@ static void test_queued_writes_bounded(void **state)
 {
     (void)state;
     daemon_proc d;
-    daemon_start(&d, 0);
+    daemon_open(&d);
     reply r;
-    recv_reply(d.sock, &r);
-    reply_fini(&r);
     enum { N = 1024, NW = 40 };
     uint64_t bufs[3];
     for (int i = 0; i < 3; i++)
@@ -1023,47 +1016,38 @@ static void test_options(void **state)
                                        "--delay-us", "--help"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_non_null(strstr(out, opts[i]));
-    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
-                                 "tcp://0.0.0.0:5555 --allow-plain",
-                                 out, sizeof out),
-                     2);
-    assert_non_null(strstr(out, "tcp://0.0.0.0:5555 is not a loopback endpoint"));
-    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
-                                 "tcp://[::2]:5555 --allow-plain",
-                                 out, sizeof out),
-                     2);
-    assert_non_null(strstr(out, "tcp://[::2]:5555 is not a loopback endpoint"));
-    /* libzmq's "SOURCE;ADDRESS" binds ADDRESS: refused, so that plain mode
-     * cannot reach past loopback. */
-    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
-                                 "'tcp://127.0.0.1:0;0.0.0.0:5555' --allow-plain",
-                                 out, sizeof out),
-                     2);
-    assert_non_null(strstr(out, "a source address"));
-    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
-                                 "tcp://127.0.0.1:99999 --allow-plain",
-                                 out, sizeof out),
-                     2);
-    assert_non_null(strstr(out, "PORT a number from 0 to 65535"));
-    assert_int_equal(run_quiverd("--board b.yaml --catalog k.yaml --listen "
-                                 "tcp://127.0.0.1:5555",
-                                 out, sizeof out),
-                     2);
-    assert_non_null(strstr(out, "--keys DIR is required"));
-    assert_int_equal(
-        run_quiverd("--catalog k.yaml --listen ipc:///x --allow-plain", out, sizeof out),
-        2);
-    assert_non_null(strstr(out, "--board FILE is required"));
-    assert_int_equal(run_quiverd("--bogus", out, sizeof out), 2);
-    assert_non_null(strstr(out, "unknown option --bogus"));
-    assert_int_equal(run_quiverd("--delay-us x --board b", out, sizeof out), 2);
-    assert_non_null(strstr(out, "--delay-us x: expected microseconds"));
-    /* A board file that does not exist: file-named error, exit 1. */
-    assert_int_equal(run_quiverd("--board /nonexistent/b.yaml --catalog k.yaml --listen "
-                                 "ipc:///tmp/qv-none --allow-plain",
-                                 out, sizeof out),
-                     1);
-    assert_non_null(strstr(out, "/nonexistent/b.yaml"));
+#define BC "--board b.yaml --catalog k.yaml "
+    static const struct {
+        const char *args;
+        int rc;
+        const char *says;
+    } bad[] = {
+        {BC "--listen tcp://0.0.0.0:5555 --allow-plain", 2,
+         "tcp://0.0.0.0:5555 is not a loopback endpoint"},
+        {BC "--listen tcp://[::2]:5555 --allow-plain", 2,
+         "tcp://[::2]:5555 is not a loopback endpoint"},
+        /* libzmq's "SOURCE;ADDRESS" binds ADDRESS: refused, so that plain
+         * mode cannot reach past loopback. */
+        {BC "--listen 'tcp://127.0.0.1:0;0.0.0.0:5555' --allow-plain", 2,
+         "a source address"},
+        {BC "--listen tcp://127.0.0.1:99999 --allow-plain", 2,
+         "PORT a number from 0 to 65535"},
+        {BC "--listen tcp://127.0.0.1:5555", 2, "--keys DIR is required"},
+        {"--catalog k.yaml --listen ipc:///x --allow-plain", 2, "--board FILE is required"},
+        {"--bogus", 2, "unknown option --bogus"},
+        {"--delay-us x --board b", 2, "--delay-us x: expected microseconds"},
+        /* A board file that does not exist: file-named error, exit 1. */
+        {"--board /nonexistent/b.yaml --catalog k.yaml --listen ipc:///tmp/qv-none "
+         "--allow-plain",
+         1, "/nonexistent/b.yaml"},
+    };
+#undef BC
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = run_quiverd(bad[i].args, out, sizeof out);
+        if (rc != bad[i].rc || !strstr(out, bad[i].says))
+            fail_msg("quiverd %s: exit %d, said: %s (want %d and '%s')", bad[i].args, rc, out,
+                     bad[i].rc, bad[i].says);
+    }
 }
 
 int main(int argc, char **argv)
