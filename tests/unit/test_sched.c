@@ -1,7 +1,8 @@
 /*
  * test_sched.c - the worker pool: worker counts, pinning on and off, no
  * spinning at all, idle workers that park instead of burning cores,
- * qv_wait_all beside a thread that keeps submitting, backpressure, and
+ * qv_wait_all beside a thread that keeps submitting, waits, backpressure
+ * and shutdowns from several threads at once, and
  * the workers' own queues of replayed tasks (no task lost, none run
  * twice, no wake-up lost, a full queue spilling to the shared one).
  */
@@ -228,6 +229,225 @@ static void submission_has_backpressure(void **state)
     assert_non_null(strstr(qv_last_error(), "max_inflight"));
 }
 
+/* ---- waits, backpressure and shutdown from several threads ------------ */
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void cpu_sleep_ms(const qv_call *c)
+{
+    usleep(1000 * *(const unsigned *)c->ptr[0]);
+}
+
+static void cpu_set42(const qv_call *c)
+{
+    usleep(200 * 1000);
+    *(int *)c->ptr[0] = 42;
+}
+
+typedef struct mt {
+    qv_runtime *rt;
+    qv_func *sleep_f, *set_f;
+    qv_buf *held;
+    int rc;
+} mt;
+
+static qv_runtime *mt_open(mt *m, const char *policy_text)
+{
+    char pol[512];
+    snprintf(pol, sizeof pol, "%s/mt.yaml", qv_test_scratch());
+    FILE *fp = fopen(pol, "w");
+    assert_non_null(fp);
+    fprintf(fp, "devices: [cpu]\n%s", policy_text);
+    fclose(fp);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.perfmodel_dir = "";
+    o.config = pol;
+    memset(m, 0, sizeof *m);
+    assert_int_equal(qv_runtime_create(&o, &m->rt), 0);
+    qv_arg_desc ds[] = { QV_ARG_SCALAR("ms", unsigned) };
+    assert_int_equal(qv_func_create(m->rt, "sleep", ds, 1, &m->sleep_f), 0);
+    qv_func_set_cpu(m->sleep_f, cpu_sleep_ms);
+    qv_arg_desc dx[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(m->rt, "set42", dx, 1, &m->set_f), 0);
+    qv_func_set_cpu(m->set_f, cpu_set42);
+    return m->rt;
+}
+
+static void *sleep_and_wait(void *p)
+{
+    mt *m = p;
+    unsigned ms = 300;
+    m->rc = qv_submit(m->rt, m->sleep_f, (qv_arg[]){ QV_VAL(ms) }, 1);
+    if (!m->rc)
+        m->rc = qv_wait_all(m->rt);
+    return NULL;
+}
+
+static void *write_held(void *p)
+{
+    mt *m = p;
+    usleep(50 * 1000); /* after the main thread's wait began */
+    m->rc = qv_submit(m->rt, m->set_f, (qv_arg[]){ QV_BUF(m->held) }, 1);
+    return NULL;
+}
+
+/* A wait covers what was submitted before it, not what other threads
+ * submit meanwhile, even when the caller submitted nothing itself: it used
+ * to take in later tasks, and hung when one of them waited for a buffer
+ * the waiting thread holds. */
+static void wait_all_leaves_later_tasks_out(void **state)
+{
+    (void)state;
+    mt m, w;
+    mt_open(&m, "");
+    int x = 0;
+    assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &m.held), 0);
+    w = m;
+    pthread_t sleeper, writer;
+    assert_int_equal(pthread_create(&sleeper, NULL, sleep_and_wait, &m), 0);
+    usleep(20 * 1000);
+    assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
+    assert_int_equal(pthread_create(&writer, NULL, write_held, &w), 0);
+    usleep(10 * 1000);
+    double t0 = now_s();
+    assert_int_equal(qv_wait_all(m.rt), 0); /* the sleeper's task, not the writer's */
+    double waited = now_s() - t0;
+    assert_int_equal(qv_buf_release(m.held), 0);
+    pthread_join(sleeper, NULL);
+    pthread_join(writer, NULL);
+    assert_int_equal(m.rc, 0);
+    assert_int_equal(w.rc, 0);
+    assert_true(waited < 5.0);
+    assert_int_equal(qv_buf_wait(m.held), 0);
+    assert_int_equal(x, 42);
+    assert_int_equal(qv_buf_unregister(m.held), 0);
+    qv_runtime_destroy(m.rt);
+}
+
+static void *wait_on_held(void *p)
+{
+    mt *m = p;
+    m->rc = qv_buf_wait(m->held);
+    return NULL;
+}
+
+/* Another thread's qv_buf_wait of a buffer this thread holds is no task:
+ * this thread's qv_wait_all must not call it a deadlock. */
+static void held_buffer_with_host_waiters_is_no_deadlock(void **state)
+{
+    (void)state;
+    mt m, w;
+    mt_open(&m, "");
+    int x = 0;
+    assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &m.held), 0);
+    assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
+    w = m;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, wait_on_held, &w), 0);
+    usleep(50 * 1000); /* it waits for our release now */
+    assert_int_equal(qv_wait_all(m.rt), 0);
+    assert_int_equal(qv_buf_release(m.held), 0);
+    pthread_join(th, NULL);
+    assert_int_equal(w.rc, 0);
+    /* A task that waits for the release is one. */
+    assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
+    assert_int_equal(qv_submit(m.rt, m.set_f, (qv_arg[]){ QV_BUF(m.held) }, 1), 0);
+    assert_int_equal(qv_wait_all(m.rt), QV_EDEADLK);
+    assert_int_equal(qv_buf_release(m.held), 0);
+    assert_int_equal(qv_wait_all(m.rt), 0);
+    assert_int_equal(x, 42);
+    assert_int_equal(qv_buf_unregister(m.held), 0);
+    qv_runtime_destroy(m.rt);
+}
+
+static atomic_int bp_now, bp_most;
+static void cpu_bp(const qv_call *c)
+{
+    (void)c;
+    usleep(20);
+    atomic_fetch_sub(&bp_now, 1);
+}
+
+static qv_func *bp_f;
+static void *bp_submitter(void *p)
+{
+    qv_runtime *rt = p;
+    for (int i = 0; i < 200; i++) {
+        if (qv_submit(rt, bp_f, NULL, 0))
+            return (void *)1;
+        /* Counted once submitted, uncounted at the end of its body: never
+         * more than the runtime has in flight. */
+        int n = atomic_fetch_add(&bp_now, 1) + 1;
+        int most = atomic_load(&bp_most);
+        while (n > most && !atomic_compare_exchange_weak(&bp_most, &most, n))
+            ;
+    }
+    return NULL;
+}
+
+/* Backpressure holds with many submitting threads: the decision is taken
+ * under the submission lock, one submission at a time (many threads once
+ * passed a shared check together, 2-12x max_inflight). */
+static void backpressure_holds_with_many_threads(void **state)
+{
+    (void)state;
+    mt m;
+    qv_runtime *rt = mt_open(&m, "max_inflight: 16\n");
+    assert_int_equal(qv_func_create(rt, "bp", NULL, 0, &bp_f), 0);
+    qv_func_set_cpu(bp_f, cpu_bp);
+    atomic_store(&bp_now, 0);
+    atomic_store(&bp_most, 0);
+    enum { T = 32 };
+    pthread_t th[T];
+    for (int i = 0; i < T; i++)
+        assert_int_equal(pthread_create(&th[i], NULL, bp_submitter, rt), 0);
+    for (int i = 0; i < T; i++) {
+        void *ret;
+        pthread_join(th[i], &ret);
+        assert_null(ret);
+    }
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_true(atomic_load(&bp_most) <= 16);
+    qv_runtime_destroy(rt);
+}
+
+static void *shut_down(void *p)
+{
+    mt *m = p;
+    m->rc = qv_runtime_shutdown(m->rt);
+    return NULL;
+}
+
+/* A second qv_runtime_shutdown while the first one waits returns when the
+ * work is done, as the first (it returned at once). */
+static void second_shutdown_waits_too(void **state)
+{
+    (void)state;
+    mt m, a;
+    mt_open(&m, "");
+    int x = 0;
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &b), 0);
+    assert_int_equal(qv_submit(m.rt, m.set_f, (qv_arg[]){ QV_BUF(b) }, 1), 0);
+    a = m;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, shut_down, &a), 0);
+    usleep(50 * 1000);
+    assert_int_equal(qv_runtime_shutdown(m.rt), 0);
+    assert_int_equal(x, 42);
+    pthread_join(th, NULL);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(m.rt);
+}
+
 /* ---- replayed tasks on the workers' own queues ------------------------- */
 
 #define RQ_TILES 16
@@ -397,6 +617,10 @@ int main(void)
         cmocka_unit_test(idle_workers_park),
         cmocka_unit_test(wait_all_with_a_busy_submitter),
         cmocka_unit_test(submission_has_backpressure),
+        cmocka_unit_test(wait_all_leaves_later_tasks_out),
+        cmocka_unit_test(held_buffer_with_host_waiters_is_no_deadlock),
+        cmocka_unit_test(backpressure_holds_with_many_threads),
+        cmocka_unit_test(second_shutdown_waits_too),
         cmocka_unit_test(replayed_queues_lose_nothing),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -237,8 +237,12 @@ int qv__held_deadlock(qv_runtime *rt)
     for (qv_buf *b = rt->bufs; b && !rc; b = b->next) {
         if (!b->host || !pthread_equal(b->holder, pthread_self()))
             continue;
+        /* Tasks only: another thread's qv_buf_wait or acquire of b is a
+         * host successor too, and its own release ends it. */
+        unsigned n = 0;
         qv__spin_lock(&b->host->lock);
-        unsigned n = b->host->nsucc;
+        for (unsigned i = 0; i < b->host->nsucc; i++)
+            n += b->host->succ[i]->func != NULL;
         qv__spin_unlock(&b->host->lock);
         if (n)
             rc = qv__fail(QV_EDEADLK, "the wait would never end: buffer %p is acquired by "

@@ -348,6 +348,7 @@ struct qv_runtime {
     void          **chunks;      /* task allocations, freed at destroy */
     size_t          nchunks, chunks_cap;
     bool            shut;        /* under submit_mu */
+    bool            shut_done;   /* shutdown over; under wait_mu */
     /* Released tasks, pushed by the threads that finish them: on a cache
      * line of its own, away from the submitter's (each push had the next
      * submission miss on submit_mu and next_id). */
@@ -386,14 +387,14 @@ struct qv_runtime {
     _Atomic uint64_t fin[QV__EPOCHS];
     char            pad_end_[64];
     /* Backpressure: past max_inflight tasks in flight, qv_submit outside
-     * the workers blocks until they drop to three quarters of it. The
-     * count is summed every bp_mask + 1 submissions (under submit_mu) into
-     * bp_on, which qv_submit reads. */
+     * the workers blocks until they drop to three quarters of it. Decided
+     * under submit_mu, with the tasks submitted (nsubmitted) less the
+     * completions counted when it last looked (fin_seen, summed from fin
+     * only when that estimate, never below the truth, reaches the limit). */
     size_t          max_inflight;
     size_t          low_water;   /* max_inflight * 3 / 4 */
     uint64_t        nsubmitted;  /* under submit_mu */
-    unsigned        bp_mask;
-    atomic_bool     bp_on;
+    uint64_t        fin_seen;    /* under submit_mu */
     atomic_uint     nheld;       /* buffers the host holds (acquire.c) */
     /* Tasks that ran nowhere, per epoch, until a qv_wait_all reports them
      * (under fail_mu). */
@@ -513,7 +514,9 @@ static inline bool qv__buf_use_done(qv_runtime *rt, qv_buf *b)
 }
 /* Waits for nothing in flight (or nothing using buf when buf != NULL). */
 int qv__wait(qv_runtime *rt, qv_buf *buf);
-/* Blocks the calling submitter while max_inflight tasks are in flight. */
+/* Under submit_mu, which it may let go of and take again: waits while
+ * max_inflight tasks are in flight and the caller may wait (not a task,
+ * holding no buffer). */
 void qv__backpressure(qv_runtime *rt);
 /* Waits, spinning briefly then parking on wait_cv, until done(arg). */
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg);

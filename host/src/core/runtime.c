@@ -60,7 +60,6 @@ static int runtime_init_sync(qv_runtime *rt)
         atomic_init(&rt->sub[i], 0);
         atomic_init(&rt->fin[i], 0);
     }
-    atomic_init(&rt->bp_on, false);
     atomic_init(&rt->nheld, 0);
     atomic_init(&rt->snap_idle, false);
     return 0;
@@ -235,11 +234,6 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
     }
     rt->max_inflight = policy(rt)->max_inflight;
     rt->low_water = rt->max_inflight / 4 * 3;
-    /* Summed every max_inflight / 16 submissions, 64 at most: it overshoots
-     * by that much at most. */
-    rt->bp_mask = 0;
-    while (rt->bp_mask < 63 && (rt->bp_mask + 1) * 2 <= rt->max_inflight / 16)
-        rt->bp_mask = rt->bp_mask * 2 + 1;
     rt->magic = QV__RT_MAGIC;
     *out = rt;
     return 0;
@@ -281,14 +275,23 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt)
     rt->shut = true;
     pthread_mutex_unlock(&rt->submit_mu);
     qv__defer_start(rt, forced);
-    if (was)
+    if (was) { /* idempotent: returns once the first call is done */
+        pthread_mutex_lock(&rt->wait_mu);
+        while (!rt->shut_done)
+            pthread_cond_wait(&rt->wait_cv, &rt->wait_mu);
+        pthread_mutex_unlock(&rt->wait_mu);
         return 0;
+    }
     qv__release_all(rt); /* else the tasks waiting for them never end */
     qv__wait(rt, NULL);
     /* A compile may wait for its entry's tasks: before the workers stop. */
     qv__region_stop(rt);
     qv__sched_stop(rt);
     qv__devq_stop_all(rt);
+    pthread_mutex_lock(&rt->wait_mu);
+    rt->shut_done = true;
+    pthread_cond_broadcast(&rt->wait_cv);
+    pthread_mutex_unlock(&rt->wait_mu);
     return 0;
 }
 

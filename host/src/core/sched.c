@@ -407,24 +407,36 @@ static bool below_low_water(qv_runtime *rt, void *arg)
     return qv__inflight(rt) <= rt->low_water;
 }
 
+/* Tasks finished, all epochs. */
+static uint64_t fin_sum(qv_runtime *rt)
+{
+    uint64_t n = 0;
+    for (unsigned s = 0; s < QV__EPOCHS; s++)
+        n += atomic_load_explicit(&rt->fin[s], memory_order_seq_cst);
+    return n;
+}
+
 void qv__backpressure(qv_runtime *rt)
 {
     /* A task that submits must never wait for the tasks it holds back, nor
      * a thread while the host holds a buffer: the tasks in flight may be
-     * waiting for that thread's qv_buf_release. bp_on is a hint, summed
-     * now and then by qv__submit_locked; the sum decides. */
-    if (!atomic_load_explicit(&rt->bp_on, memory_order_relaxed) || qv__current_worker() ||
-        atomic_load_explicit(&rt->nheld, memory_order_relaxed))
-        return;
-    if (qv__inflight(rt) < rt->max_inflight) {
-        atomic_store_explicit(&rt->bp_on, false, memory_order_relaxed);
-        return;
+     * waiting for that thread's qv_buf_release. The estimate costs a
+     * subtraction; the completions are summed only when it reaches the
+     * limit, and decided on under submit_mu, each submission in turn, so
+     * that many threads cannot all pass at once. */
+    while (rt->nsubmitted - rt->fin_seen >= rt->max_inflight && !rt->shut) {
+        rt->fin_seen = fin_sum(rt);
+        if (rt->nsubmitted - rt->fin_seen < rt->max_inflight || qv__current_worker() ||
+            atomic_load_explicit(&rt->nheld, memory_order_relaxed))
+            return;
+        pthread_mutex_unlock(&rt->submit_mu);
+        /* Counted before the wait registers (qv__task_finish looks at nbp
+         * once it sees a waiter). */
+        atomic_fetch_add_explicit(&rt->nbp, 1, memory_order_seq_cst);
+        qv__wait_until(rt, below_low_water, NULL);
+        atomic_fetch_sub_explicit(&rt->nbp, 1, memory_order_relaxed);
+        pthread_mutex_lock(&rt->submit_mu);
     }
-    /* Counted before the wait registers (qv__task_finish looks at nbp once
-     * it sees a waiter). */
-    atomic_fetch_add_explicit(&rt->nbp, 1, memory_order_seq_cst);
-    qv__wait_until(rt, below_low_water, NULL);
-    atomic_fetch_sub_explicit(&rt->nbp, 1, memory_order_relaxed);
 }
 
 /* Whether every task of the epochs up to *(uint64_t *)arg is done. Epochs
@@ -476,13 +488,14 @@ QV_API int qv_wait_all(qv_runtime *rt)
         return qv__fail(QV_EDEADLK, "qv_wait_all called from a task: it would wait on itself");
     qv__region_flush(rt); /* this thread's held chain is submitted work */
     /* Close the current epoch, so that what others submit from now on is
-     * not waited for. When the ring is full (QV__EPOCHS waits, each with
-     * tasks still running) the epoch stays open and this wait also covers
-     * later tasks: slower, never wrong. */
+     * not waited for; an empty one too (left open, it took in other
+     * threads' later tasks: the wait grew with them, and hung when one of
+     * them waited for a buffer the caller holds). When the ring is full
+     * (QV__EPOCHS waits, each with tasks still running) the epoch stays
+     * open and this wait also covers later tasks: slower, never wrong. */
     pthread_mutex_lock(&rt->submit_mu);
     uint64_t upto = atomic_load_explicit(&rt->epoch, memory_order_relaxed);
-    if (qv__live(rt, (unsigned)(upto % QV__EPOCHS)) &&
-        !qv__live(rt, (unsigned)((upto + 1) % QV__EPOCHS)))
+    if (!qv__live(rt, (unsigned)((upto + 1) % QV__EPOCHS)))
         atomic_store(&rt->epoch, upto + 1);
     int rc = atomic_load(&rt->nheld) ? qv__held_deadlock(rt) : 0;
     unsigned ahead = rt->rec ? qv__rec_ahead_wanted(rt->rec) : 0;

@@ -350,10 +350,7 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
     atomic_store_explicit(&rt->sub[es],
                           atomic_load_explicit(&rt->sub[es], memory_order_relaxed) + 1,
                           memory_order_relaxed);
-    if ((++rt->nsubmitted & rt->bp_mask) == 0 &&
-        !atomic_load_explicit(&rt->bp_on, memory_order_relaxed) &&
-        qv__inflight(rt) >= rt->max_inflight)
-        atomic_store_explicit(&rt->bp_on, true, memory_order_relaxed);
+    rt->nsubmitted++;
     unsigned settled = 0; /* inputs no writer before t is still to write */
     for (unsigned j = 0; j < t->nbufs; j++) {
         qv_buf *b = t->ubuf[j];
@@ -402,9 +399,8 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     int rc;
     if (!tls_epoch && qv__region_fuse(rt, f, args, nargs, &rc))
         return rc;
-    qv__backpressure(rt);
-
     pthread_mutex_lock(&rt->submit_mu);
+    qv__backpressure(rt);
     if (rt->shut) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_ESHUTDOWN, "qv_submit after qv_runtime_shutdown");
