@@ -30,7 +30,8 @@ void qv__part_diag(qv_diag *diag, const char *file, int line, int col, const cha
 {
     if (!diag)
         return;
-    snprintf(diag->file, sizeof diag->file, "%s", file ? file : "<input>");
+    /* The graph's name stands for its file when it has none: escaped too. */
+    qv__escape(file ? file : "<input>", diag->file, sizeof diag->file);
     diag->line = line > 0 ? (unsigned)line : 0;
     diag->column = col > 0 ? (unsigned)col : 0;
     /* Messages quote names from the input: printed escaped, so that a

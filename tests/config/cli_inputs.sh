@@ -223,6 +223,16 @@ usage)
     # A header name that would break the #include it goes into.
     timeout 20 "$Q" xclbin entry --kernel 'k(a:int*)' --header 'a"b.h' -o - >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "xclbin entry --header 'a\"b.h': exit status not 2"
+    # Names and types go into generated C: only identifiers and C types.
+    for k in 'v-1(a:int)' '(a:int)' 'v(:int)' 'v(a b:int)' 'v(a:int, a:int)' \
+        'v(a:int)evil(@4)' 'v(a:int/*@4)' 'k */ int injected; /*(a:int)'; do
+        for cmd in "xclbin entry -o -" "xclbin build -o $D/bad.xclbin --platform p"; do
+            # shellcheck disable=SC2086
+            timeout 20 "$Q" $cmd --kernel "$k" >"$D/out" 2>&1
+            [ $? -eq 2 ] || fail "$cmd --kernel '$k': exit status not 2"
+            grep -q "not a C\|given twice" "$D/out" || fail "$cmd --kernel '$k': $(cat "$D/out")"
+        done
+    done
     timeout 20 "$Q" --no-such-option >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "quiver --no-such-option: exit status not 2"
     grep -q "unknown option '--no-such-option'" "$D/out" || fail "quiver --no-such-option: message"

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "qv_escape.h"
 #include "quiver/config.h"
 
 int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
@@ -110,8 +111,8 @@ int qv_cli_out_close(const char *prog, FILE *f, const char *path)
 void qv_cli_diag(const char *prog, const char *name, int rc, qv_diag *d)
 {
     char line[2200];
-    if (!d->file[0])
-        snprintf(d->file, sizeof d->file, "%s", name ? name : "");
+    if (!d->file[0]) /* a path, or a graph's name from a file: escaped */
+        qv__escape(name ? name : "", d->file, sizeof d->file);
     if (!d->message[0])
         snprintf(d->message, sizeof d->message, "%s", qv_strerror(rc));
     qv_diag_format(d, line, sizeof line);

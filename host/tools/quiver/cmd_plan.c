@@ -452,6 +452,9 @@ int qv_cmd_plan(int argc, char **argv)
         rc = qv_bounds_compute(g, p, cat, &b);
     progress_end(&old_alarm, t0);
     if (rc) {
+        /* The planner names the graph by its name: here it is a file. */
+        if (!d.line)
+            d.file[0] = 0;
         qv_cli_diag(PROG, gpath, rc, &d);
         goto out;
     }

@@ -4,10 +4,13 @@
  * ending in '*' is a global pointer and any other a scalar of known size or
  * NAME:TYPE@BYTES.
  */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmd_xclbin.h"
+#include "qv_escape.h"
 
 void qv_xsig_fini(qv_xsig *b)
 {
@@ -51,6 +54,61 @@ static int scalar_size(const char *type)
         if (!strcmp(type, tab[i].t))
             return tab[i].size;
     return -1;
+}
+
+static bool is_ident(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    for (s++; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return false;
+    return true;
+}
+
+/* A C type as generated code writes it (`quiver xclbin entry` pastes it
+ * into C): words, spaces and a trailing run of '*'. */
+static bool is_type(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_'))
+        return false;
+    bool stars = false;
+    for (; *s; s++) {
+        if (*s == '*')
+            stars = true;
+        else if (stars && *s != ' ')
+            return false;
+        else if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ' '))
+            return false;
+    }
+    return true;
+}
+
+/* Names and types, checked before any of them reaches generated C. */
+static int check_names(const qv__xclbin_kernel_spec *k, const char *prog, const char *sig)
+{
+    char e[1024], n[512];
+    if (!is_ident(k->name)) {
+        fprintf(stderr, "%s: --kernel '%s': name '%s' is not a C identifier\n", prog,
+                qv__escape(sig, e, sizeof e), qv__escape(k->name, n, sizeof n));
+        return 2;
+    }
+    for (size_t i = 0; i < k->nargs; i++) {
+        const qv__xclbin_arg_spec *a = &k->args[i];
+        const char *why = !is_ident(a->name) ? "its name is not a C identifier"
+                          : !is_type(a->type)
+                              ? "its type is not a C type (words, spaces, trailing '*')"
+                              : NULL;
+        for (size_t j = 0; j < i && !why; j++)
+            if (!strcmp(k->args[j].name, a->name))
+                why = "it is given twice";
+        if (why) {
+            fprintf(stderr, "%s: --kernel '%s': argument %zu: %s\n", prog,
+                    qv__escape(sig, e, sizeof e), i, why);
+            return 2;
+        }
+    }
+    return 0;
 }
 
 int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
@@ -139,5 +197,5 @@ int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
         fprintf(stderr, "%s: --kernel '%s': empty argument\n", prog, sig);
         return 2;
     }
-    return 0;
+    return check_names(k, prog, sig);
 }
