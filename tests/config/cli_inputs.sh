@@ -66,6 +66,8 @@ fifo)
         --graph "$SRC/tests/fuzz/graph/fft8.json" --platform "$D/f"
     expect_refused "devices --board" "$Q" devices --board "$D/f"
     expect_refused "xclbin info" "$Q" xclbin info "$D/f"
+    expect_refused "wrap --opencl" "$Q" wrap --catalog "$(dirname "$Q")/../share/quiver/kernels.yaml" \
+        --functions vadd -o "$D/w.c" --opencl "vadd=$D/f"
     # $QV_CONFIG naming the FIFO: refused, and the message says where the
     # policy's path came from.
     for cmd in devices "plan --graph $SRC/tests/fuzz/graph/fft8.json"; do

@@ -9,6 +9,7 @@
  * prototype against it (docs/cli.md, "quiver wrap", has the mapping);
  * cmd_wrap_gen.c writes the code.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 
 #include "cmd_wrap.h"
 #include "commands.h"
+#include "qv_escape.h"
+#include "qv_file.h"
 #include "config/yaml_doc.h"
 
 #define PROG         "quiver wrap"
@@ -70,27 +73,19 @@ static void wrap_usage(FILE *out)
             "synchronous.\n");
 }
 
-/* Reads a whole text file; NULL after printing why. */
+/* Reads a whole text file; NULL after printing why. A FIFO, a device or a
+ * directory is refused without blocking (qv__file_load). */
 static char *slurp(const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "%s: cannot read %s\n", PROG, path);
-        return NULL;
-    }
-    char *buf = malloc(MAX_CL_BYTES + 1);
-    size_t n = buf ? fread(buf, 1, MAX_CL_BYTES + 1, f) : 0;
-    int bad = ferror(f) || !buf;
-    fclose(f);
-    if (bad || n > MAX_CL_BYTES || memchr(buf, 0, n)) {
-        fprintf(stderr, "%s: %s: %s\n", PROG, path,
-                bad                ? "cannot read it"
-                : n > MAX_CL_BYTES ? "larger than 1 MiB"
-                                   : "not a text file (NUL byte)");
+    char *buf = NULL, why[QV__FILE_WHY], e[1024];
+    size_t n = 0;
+    int rc = qv__file_load(path, MAX_CL_BYTES, &buf, &n, why);
+    if (rc || memchr(buf, 0, n)) {
+        fprintf(stderr, "%s: cannot read %s: %s\n", PROG, qv__escape(path, e, sizeof e),
+                rc == -EFBIG ? "larger than 1 MiB" : rc ? why : "not a text file (NUL byte)");
         free(buf);
         return NULL;
     }
-    buf[n] = 0;
     return buf;
 }
 
