@@ -262,8 +262,9 @@ static char *parse_string(jp *p, size_t *len_out)
     return out;
 }
 
-static int parse_number(jp *p, double *out)
+static int parse_number(jp *p, qv__jval *v)
 {
+    double *out = &v->u.num;
     const char *b = p->s, *q = p->s;
     if (q < p->end && *q == '-')
         q++;
@@ -311,6 +312,36 @@ static int parse_number(jp *p, double *out)
     memcpy(buf, b, n);
     buf[n] = 0;
     *out = strtod(buf, NULL);
+    /* Exactness: a double holds every integer literal up to 2^53 and every
+     * decimal of up to 15 significant digits; past that, "2^53 + 1" or
+     * "2.0000000000000001" would read as another number. */
+    size_t mant = strcspn(buf, "eE"), sig = 0, zeros = 0;
+    bool lead = true;
+    for (size_t i = 0; i < mant; i++) {
+        if (buf[i] < '0' || buf[i] > '9')
+            continue;
+        if (lead && buf[i] == '0')
+            continue;
+        lead = false;
+        if (buf[i] == '0') {
+            zeros++; /* trailing zeros count only when a digit follows */
+        } else {
+            sig += zeros + 1;
+            zeros = 0;
+        }
+    }
+    bool intsyn = !strpbrk(buf, ".eE");
+    if (intsyn) {
+        char *e;
+        errno = 0;
+        long long iv = strtoll(buf, &e, 10);
+        v->isint = !*e && errno != ERANGE;
+        v->inum = v->isint ? iv : 0;
+    }
+    /* Zeros before the point of an integer literal are significant. */
+    if (intsyn)
+        sig += zeros;
+    v->exact = v->isint || sig <= 15;
     p->s = q;
     return 0;
 }
@@ -518,7 +549,7 @@ static qv__jval *parse_value(jp *p, int depth)
             return NULL;
         }
         v = new_val(p, QV__JNUM);
-        if (v && parse_number(p, &v->u.num)) {
+        if (v && parse_number(p, v)) {
             free(v);
             return NULL;
         }

@@ -7,7 +7,9 @@
 #ifndef QVPART_JSON_H
 #define QVPART_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "qvpart.h"
 
@@ -35,6 +37,11 @@ typedef struct qv__jmem {
 struct qv__jval {
     qv__jtype type;
     int line, col;
+    /* Numbers: whether num is exactly the value written (an integer
+     * literal that fits int64, or at most 15 significant digits), and the
+     * integer literal's value (inum, when isint). */
+    bool exact, isint;
+    int64_t inum;
     union {
         int b;
         double num;

@@ -889,6 +889,21 @@ static void test_bad_graphs(void **state)
          " {\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
          " \"edges\": [{\"src\": 1, \"dst\": 2, \"bytes\": 1e40}]}",
          "\"bytes\" must be an integer", 4},
+        /* Ids read as written: 2^53 + 1 and 17 significant digits would
+         * read as other integers through a double. */
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 9007199254740993, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": []}",
+         "\"id\" must be an integer", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 0.99999999999999999, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": []}",
+         "\"id\" must be an integer", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},\n"
+         " {\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": [{\"src\": 1, \"dst\": 2.0000000000000001}]}",
+         "\"dst\" must be an integer", 4},
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
          " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
          " \"edges\": [{\"src\": 1, \"dst\": 9}]}",
