@@ -243,16 +243,22 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
                       "ipc://PATH, got '%s'",
                       b->endpoint);
     if (!rc && !strncmp(b->endpoint, "tcp://", 6)) {
+        /* Digits only: strtol would take a sign or spaces that libzmq
+         * refuses at connect time, far from this file. */
         const char *colon = strrchr(b->endpoint + 6, ':');
-        char *end = NULL;
-        long port = colon ? strtol(colon + 1, &end, 10) : 0;
-        if (!colon || colon == b->endpoint + 6 || !end || *end || end == colon + 1 ||
-            port < 1 || port > 65535)
+        const char *port = colon ? colon + 1 : "";
+        size_t nd = strspn(port, "0123456789");
+        long v = nd && nd <= 5 && !port[nd] ? strtol(port, NULL, 10) : 0;
+        if (!colon || colon == b->endpoint + 6 || v < 1 || v > 65535 ||
+            strpbrk(b->endpoint, " \t;"))
             rc = qv__yerr(doc, qv__ymap_get(r, "endpoint"), diag,
                           "remote.endpoint: expected tcp://HOST:PORT with a "
                           "port from 1 to 65535, got '%s'",
                           b->endpoint);
     }
+    if (!rc && !strncmp(b->endpoint, "ipc://", 6) && !b->endpoint[6])
+        rc = qv__yerr(doc, qv__ymap_get(r, "endpoint"), diag,
+                      "remote.endpoint: ipc:// names no socket path");
     const qv__ynode *k = qv__ymap_get(r, "server_key");
     if (!rc && k) {
         rc = dup_str(doc, k, "remote.server_key", &b->server_key, diag);
