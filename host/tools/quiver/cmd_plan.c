@@ -70,8 +70,10 @@ static const char *fmt_time(double us, char *buf, size_t n)
         snprintf(buf, n, "%.2f s", us / 1e6);
     else if (us < 36e8)
         snprintf(buf, n, "%.1f min", us / 6e7);
-    else
+    else if (us < 36e8 * 1e6)
         snprintf(buf, n, "%.1f h", us / 36e8);
+    else /* past a million hours: in full it would not fit buf */
+        snprintf(buf, n, "%.3g h", us / 36e8);
     return buf;
 }
 

@@ -295,6 +295,13 @@ static double pos(double x)
     return x > 0 ? x : 0;
 }
 
+/* Counters summed over processes: each file's are checked, not their sum;
+ * held at the top rather than wrapped to small numbers. */
+static void sat_add(uint64_t *a, uint64_t b)
+{
+    *a = *a > UINT64_MAX - b ? UINT64_MAX : *a + b;
+}
+
 static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
 {
     pf_prof *p = m->p;
@@ -311,19 +318,19 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
         p->probe_pair_ns = r->probe_pair_ns;
     }
     for (size_t i = 0; i < r->nthreads; i++) {
-        p->open_at_exit += r->threads[i].open_at_exit;
-        p->unpaired += r->threads[i].unpaired;
-        p->skipped += r->threads[i].skipped;
-        p->dropped += r->threads[i].dropped;
+        sat_add(&p->open_at_exit, r->threads[i].open_at_exit);
+        sat_add(&p->unpaired, r->threads[i].unpaired);
+        sat_add(&p->skipped, r->threads[i].skipped);
+        sat_add(&p->dropped, r->threads[i].dropped);
     }
-    p->notes_dropped += r->notes_dropped;
+    sat_add(&p->notes_dropped, r->notes_dropped);
     double in = r->probe_in_ns, pair = r->probe_pair_ns;
     m->probe_in = in;
     m->probe_pair = pair;
     for (size_t i = 0; i < r->nfns; i++) {
         const qv__prof_fn *f = &r->fns[i];
         uint32_t k = func_of(m, r, f->fn);
-        p->funcs[k].outer += f->outer;
+        sat_add(&p->funcs[k].outer, f->outer);
         p->funcs[k].incl_ns += pos(f->incl_ns - (double)f->outer * in - (double)f->desc * pair);
     }
     for (size_t i = 0; i < r->narcs; i++) {
@@ -332,7 +339,7 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
         uint32_t caller = a->caller.module == QV__PROF_ROOT ? UINT32_MAX
                                                             : func_of(m, r, a->caller);
         pf_func *f = &p->funcs[callee];
-        f->calls += a->calls;
+        sat_add(&f->calls, a->calls);
         f->self_ns += pos(a->self_ns - (double)a->calls * in - (double)a->children * pair);
         size_t j;
         for (j = 0; j < p->narcs; j++)
@@ -345,7 +352,7 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
             p->arcs[j].callee = callee;
             p->narcs++;
         }
-        p->arcs[j].calls += a->calls;
+        sat_add(&p->arcs[j].calls, a->calls);
         p->arcs[j].incl_ns += pos(a->incl_ns - (double)a->calls * in - (double)a->desc * pair);
     }
     /* Notes: per function the value set noted most often. */
@@ -357,7 +364,7 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
                 f = &p->funcs[k];
         if (!f) /* a wrapped function that is not instrumented */
             continue;
-        f->notes.total += nt->count;
+        sat_add(&f->notes.total, nt->count);
         f->notes.kinds++;
         if (nt->count <= f->notes.count)
             continue;

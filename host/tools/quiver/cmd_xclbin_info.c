@@ -206,8 +206,9 @@ static void print_json(const char *path, const qv__xclbin *x)
 }
 
 /* Reads standard input whole, up to max bytes: 0, QV_E2BIG, QV_EIO or
- * QV_ENOMEM. */
-static int read_stdin(size_t max, uint8_t **data, size_t *size)
+ * QV_ENOMEM; QV_EFORMAT (err says why) as soon as the first 8 bytes are not
+ * xclbin2's magic, as a file is checked before the rest is read. */
+static int read_stdin(size_t max, uint8_t **data, size_t *size, qv__xclbin_error *err)
 {
     size_t n = 0, cap = 1 << 16, got;
     uint8_t *buf = malloc(cap);
@@ -215,6 +216,11 @@ static int read_stdin(size_t max, uint8_t **data, size_t *size)
         return QV_ENOMEM;
     while ((got = fread(buf + n, 1, cap - n, stdin)) > 0) {
         n += got;
+        if (n >= 8 && n - got < 8 && memcmp(buf, "xclbin2", 8)) {
+            free(buf);
+            snprintf(err->msg, sizeof err->msg, "not an xclbin file (no xclbin2 magic)");
+            return QV_EFORMAT;
+        }
         if (n > max) {
             free(buf);
             return QV_E2BIG;
@@ -272,7 +278,7 @@ int qv_cmd_xclbin_info(int argc, char **argv)
     size_t size;
     qv__xclbin_error err;
     memset(&err, 0, sizeof err);
-    int rc = in ? read_stdin(QV_XCLBIN_MAX_FILE, &data, &size)
+    int rc = in ? read_stdin(QV_XCLBIN_MAX_FILE, &data, &size, &err)
                 : qv__xclbin_load_file(path, QV_XCLBIN_MAX_FILE, &data, &size, &err);
     if (rc) {
         fprintf(stderr, "%s: error: %s\n", name,
