@@ -225,6 +225,14 @@ usage)
     # A header name that would break the #include it goes into.
     timeout 20 "$Q" xclbin entry --kernel 'k(a:int*)' --header 'a"b.h' -o - >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "xclbin entry --header 'a\"b.h': exit status not 2"
+    # Standard input that is no xclbin is refused at its first bytes.
+    timeout 5 "$Q" xclbin info - </dev/zero >"$D/out" 2>&1
+    [ $? -eq 1 ] || fail "xclbin info - </dev/zero: exit status not 1 within 5 s"
+    grep -q "not an xclbin file" "$D/out" || fail "xclbin info - </dev/zero: $(cat "$D/out")"
+    # A deadline of 1e300 us is printed whole (in exponent form).
+    timeout 20 "$Q" plan --graph "$G" --platform "$P" --objective cost --deadline 1e300 \
+        >"$D/out" 2>&1 || fail "plan --deadline 1e300: $(cat "$D/out")"
+    grep -q "deadline 2.78e+290 h" "$D/out" || fail "plan --deadline 1e300: $(grep deadline "$D/out")"
     # Names and types go into generated C: only identifiers and C types.
     for k in 'v-1(a:int)' '(a:int)' 'v(:int)' 'v(a b:int)' 'v(a:int, a:int)' \
         'v(a:int)evil(@4)' 'v(a:int/*@4)' 'k */ int injected; /*(a:int)'; do
