@@ -233,6 +233,10 @@ usage)
     timeout 20 "$Q" plan --graph "$G" --platform "$P" --objective cost --deadline 1e300 \
         >"$D/out" 2>&1 || fail "plan --deadline 1e300: $(cat "$D/out")"
     grep -q "deadline 2.78e+290 h" "$D/out" || fail "plan --deadline 1e300: $(grep deadline "$D/out")"
+    # An HLS type of a given size is a type.
+    timeout 20 "$Q" xclbin build -o "$D/w.xclbin" --platform p \
+        --kernel 'k(w:ap_uint<512>@64, a:int*)' >"$D/out" 2>&1 ||
+        fail "xclbin build ap_uint<512>@64: $(cat "$D/out")"
     # Names and types go into generated C: only identifiers and C types.
     for k in 'v-1(a:int)' '(a:int)' 'v(:int)' 'v(a b:int)' 'v(a:int, a:int)' \
         'v(a:int)evil(@4)' 'v(a:int/*@4)' 'k */ int injected; /*(a:int)'; do

@@ -66,8 +66,10 @@ static bool is_ident(const char *s)
     return true;
 }
 
-/* A C type as generated code writes it (`quiver xclbin entry` pastes it
- * into C): words, spaces and a trailing run of '*'. */
+/* A type as generated code writes it (`quiver xclbin entry` pastes it
+ * into C): words, spaces, an HLS template's '<', '>' and "::", and a
+ * trailing run of '*'; nothing that could end a declaration or start a
+ * comment or a directive. */
 static bool is_type(const char *s)
 {
     if (!(isalpha((unsigned char)*s) || *s == '_'))
@@ -78,7 +80,7 @@ static bool is_type(const char *s)
             stars = true;
         else if (stars && *s != ' ')
             return false;
-        else if (!(isalnum((unsigned char)*s) || *s == '_' || *s == ' '))
+        else if (!(isalnum((unsigned char)*s) || strchr("_ <>:", *s)))
             return false;
     }
     return true;
@@ -97,7 +99,8 @@ static int check_names(const qv__xclbin_kernel_spec *k, const char *prog, const 
         const qv__xclbin_arg_spec *a = &k->args[i];
         const char *why = !is_ident(a->name) ? "its name is not a C identifier"
                           : !is_type(a->type)
-                              ? "its type is not a C type (words, spaces, trailing '*')"
+                              ? "its type is not a C type (words, spaces, '<>' and '::', "
+                                "trailing '*')"
                               : NULL;
         for (size_t j = 0; j < i && !why; j++)
             if (!strcmp(k->args[j].name, a->name))
