@@ -151,4 +151,33 @@ static inline void qv__json_fputs(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* Writes s (NULL reads as "") to f as the inside of a Graphviz DOT string
+ * (the caller writes the quotes, and may add DOT's own escapes such as
+ * \n around it): '"' and '\\' escaped, and what is not printable UTF-8
+ * (controls, bidirectional controls, bytes that are not UTF-8) written as
+ * the text \xNN or \uNNNN, as qv__escape writes it, so that the file is
+ * valid UTF-8 that dot reads as it is. */
+static inline void qv__dot_fputs(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        unsigned long cp = 0;
+        size_t n = qv__utf8_seq(p, &cp);
+        if (n == 0) {
+            fprintf(f, "\\\\x%02X", *p);
+            p++;
+            continue;
+        }
+        if (cp == '"' || cp == '\\')
+            fprintf(f, "\\%c", (int)cp);
+        else if (cp < 0x20 || cp == 0x7f)
+            fprintf(f, "\\\\x%02lX", cp);
+        else if (qv__escape_cp(cp))
+            fprintf(f, "\\\\u%04lX", cp);
+        else
+            fwrite(p, 1, n, f);
+        p += n;
+    }
+}
+
 #endif

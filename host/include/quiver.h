@@ -94,7 +94,9 @@ typedef enum qv_class {
 /* Returns "cpu", "gpu", "fpga" or "remote"; NULL for anything else. */
 QV_API const char *qv_class_name(qv_class c);
 
-/* Access modes of buffer arguments. */
+/* Access modes of buffer arguments. A QV_W argument is not copied to the
+ * device before the task: the bytes the task does not write are undefined
+ * after it (QV_RW keeps them). */
 typedef enum qv_mode { QV_R = 1, QV_W = 2, QV_RW = 3 } qv_mode;
 
 /* Most arguments one function may take. */

@@ -385,6 +385,79 @@ static void emulated_runs_cost_the_modelled_time(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A task that writes part of a QV_W buffer on the board: the bytes it
+ * leaves alone are undefined (docs/runtime.md), but never another
+ * buffer's: the board's copy of a freed output was handed to the next
+ * allocation as it was, and its data came home in the new output. */
+static void partial_write_leaks_no_other_buffer(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = vadd_func(rt, false);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = 1000.0f + (float)i;
+        b[i] = 1.0f;
+    }
+    static float first[N], second[N];
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    uint32_t n = N;
+    assert_int_equal(qv_buf_register(rt, first, sizeof first, &bo), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)},
+                               4),
+                     0);
+    assert_int_equal(qv_buf_unregister(bo), 0); /* its board copy is freed */
+    assert_true(first[N - 1] == a[N - 1] + 1.0f);
+    for (unsigned i = 0; i < N; i++)
+        second[i] = 7.0f;
+    n = 100;
+    assert_int_equal(qv_buf_register(rt, second, sizeof second, &bo), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)},
+                               4),
+                     0);
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    assert_true(second[99] == a[99] + 1.0f);
+    for (unsigned i = 100; i < N; i++)
+        if (second[i] == first[i])
+            fail_msg("element %u came from the freed buffer: %g", i, (double)second[i]);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(rt);
+}
+
+/* A failed copy home: the acquire's error says what failed below it (it
+ * once formatted its message into the buffer it quoted, and lost it). */
+static void failed_copy_home_says_why(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = vadd_func(rt, false);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = N;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)},
+                               4),
+                     0);
+    assert_int_equal(qv_wait_all(rt), 0); /* out is current on the board only */
+    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO);
+    assert_int_equal(qv_buf_acquire(bo, QV_R), QV_EIO);
+    qv__fault_set(NULL, 0, 0, 0);
+    if (!strstr(qv_last_error(), "cannot be brought up to date: injected read failure"))
+        fail_msg("acquire's error: %s", qv_last_error());
+    assert_int_equal(qv_buf_acquire(bo, QV_R), 0); /* the copy is still there */
+    assert_true(out[N - 1] == a[N - 1] + b[N - 1]);
+    assert_int_equal(qv_buf_release(bo), 0);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    qv_runtime_destroy(rt);
+}
+
 /* vadd on the CPU after 10 us of busy work: faster than on the emulated
  * board, whose call costs the copies of its two inputs (the board file's
  * 10 us of link latency each) and the model. */
@@ -531,6 +604,8 @@ int main(void)
         cmocka_unit_test(rescan_interval_drives_the_rescans),
         cmocka_unit_test(no_build_no_task),
         cmocka_unit_test(emulated_runs_cost_the_modelled_time),
+        cmocka_unit_test(partial_write_leaks_no_other_buffer),
+        cmocka_unit_test(failed_copy_home_says_why),
         cmocka_unit_test(slowdown_scales_the_modelled_time),
         cmocka_unit_test(host_core_device_is_no_extra_capacity),
     };

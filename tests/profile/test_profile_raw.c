@@ -13,6 +13,7 @@ static const char good[] =
     "clock 0.5 20.25 41\n"
     "wall 1000000\n"
     "module 0 /usr/bin/my app\n"
+    "module 1 /tmp/a%0Ab%25c\n"
     "thread 2 900000 1 3 4 5\n"
     "fn 0 0x1000 1 900000 3\n"
     "arc 0 0x1000 - 0 1 900000 1000 3 7\n"
@@ -31,7 +32,8 @@ static void test_good(void **state)
     assert_true(r->ns_per_tick == 0.5 && r->probe_in_ns == 20.25 && r->probe_pair_ns == 41);
     assert_int_equal(r->wall_ns, 1000000);
     assert_string_equal(qv__prof_raw_module(r, 0), "/usr/bin/my app");
-    assert_null(qv__prof_raw_module(r, 1));
+    assert_string_equal(qv__prof_raw_module(r, 1), "/tmp/a\nb%c");
+    assert_null(qv__prof_raw_module(r, 2));
     assert_int_equal(r->nthreads, 1);
     assert_int_equal(r->threads[0].id, 2);
     assert_int_equal(r->threads[0].open_at_exit, 1);

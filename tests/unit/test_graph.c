@@ -14,6 +14,7 @@
 
 #include "../../partition/src/json.h"
 #include "helper.h"
+#include "qv_escape.h"
 #include "quiver.h"
 #include "qvpart.h"
 #include "trace/marks.h"
@@ -332,6 +333,51 @@ static void chain_is_critical(void **state)
     assert_true(gi.critical_path_us <= gi.total_us + 1e-6);
 }
 
+/* Function names with a quote, a backslash, a control character and a
+ * byte that is not UTF-8: the DOT file is valid UTF-8 with them escaped
+ * (a raw byte made dot read the whole file as Latin-1). */
+static void cpu_nothing(const qv_call *call)
+{
+    (void)call;
+}
+
+static void dot_escapes_names(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    qv_runtime *r;
+    assert_int_equal(qv_runtime_create(&o, &r), 0);
+    static const char *const names[] = { "caf\xc3\xa9", "a\"b\\c", "raw\xff", "bell\a" };
+    for (int i = 0; i < 4; i++) {
+        qv_func *f;
+        assert_int_equal(qv_func_create(r, names[i], NULL, 0, &f), 0);
+        qv_func_set_cpu(f, cpu_nothing);
+        assert_int_equal(qv_submit(r, f, NULL, 0), 0);
+    }
+    assert_int_equal(qv_wait_all(r), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/names.dot", qv_test_scratch());
+    assert_int_equal(qv_graph_write_dot(r, path), 0);
+    size_t n = 0;
+    char *s = qv_test_slurp(path, &n);
+    assert_non_null(s);
+    assert_non_null(strstr(s, "caf\xc3\xa9 #0"));
+    assert_non_null(strstr(s, "a\\\"b\\\\c #1"));
+    assert_non_null(strstr(s, "raw\\\\xFF #2"));
+    assert_non_null(strstr(s, "bell\\\\x07 #3"));
+    for (size_t i = 0; i < n;) { /* valid UTF-8 throughout */
+        unsigned long cp;
+        size_t k = qv__utf8_seq((const unsigned char *)s + i, &cp);
+        assert_true(k > 0);
+        i += k;
+    }
+    free(s);
+    qv_runtime_destroy(r);
+}
+
 static void not_recording(void **state)
 {
     (void)state;
@@ -589,6 +635,7 @@ int main(void)
         cmocka_unit_test(chrome_export),
         cmocka_unit_test(anti_dependencies),
         cmocka_unit_test(chain_is_critical),
+        cmocka_unit_test(dot_escapes_names),
         cmocka_unit_test(not_recording),
         cmocka_unit_test(marks_in_trace),
         cmocka_unit_test(marks_reset),

@@ -5,6 +5,8 @@
  */
 #include <sys/stat.h>
 
+#include <pthread.h>
+
 #include "helper.h"
 #include "quiver.h"
 #include "trace/perfmodel.h"
@@ -101,6 +103,54 @@ static void persisted_per_host(void **state)
     assert_non_null(s);
     assert_non_null(strstr(s, "m fir%20filter%25 cpu 10 10 10 50 50"));
     free(s);
+}
+
+/* A name too long for the reader's line is not saved (the file once became
+ * unreadable, and every model in it was lost), and two runtimes of one
+ * process save at once without spoiling each other's file. */
+static qv_runtime *saver_rt;
+static void *save_many(void *p)
+{
+    (void)p;
+    for (int i = 0; i < 20; i++)
+        if (qv_perfmodel_save(saver_rt))
+            return (void *)1;
+    return NULL;
+}
+
+static void long_names_and_concurrent_saves(void **state)
+{
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/models-long", qv_test_scratch());
+    qv_runtime *a = make_rt(dir), *b = make_rt(dir);
+    static char name[5001];
+    memset(name, 'x', sizeof name - 1);
+    qv_func *f, *g, *h;
+    assert_int_equal(qv_func_create(a, name, NULL, 0, &f), 0);
+    assert_int_equal(qv_func_create(a, "good", NULL, 0, &g), 0);
+    assert_int_equal(qv_func_create(b, "other", NULL, 0, &h), 0);
+    for (int i = 0; i < 5; i++) {
+        qv__perf_add(f, QV_CLASS_CPU, 1000, 10.0);
+        qv__perf_add(g, QV_CLASS_CPU, 1000, 20.0);
+        qv__perf_add(h, QV_CLASS_CPU, 1000, 30.0);
+    }
+    saver_rt = b;
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, save_many, NULL), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(qv_perfmodel_save(a), 0);
+    void *ret;
+    pthread_join(th, &ret);
+    assert_null(ret);
+    qv_runtime_destroy(b);
+    qv_runtime_destroy(a); /* the last save: a's */
+    qv_runtime *c = make_rt(dir);
+    assert_int_equal(qv_func_create(c, "good", NULL, 0, &g), 0);
+    double est;
+    assert_int_equal(qv_perfmodel_estimate(g, QV_CLASS_CPU, 1000, &est), 0);
+    assert_true(est == 20.0);
+    qv_runtime_destroy(c);
 }
 
 static void write_file(const char *path, const char *text)
@@ -201,6 +251,7 @@ int main(void)
         cmocka_unit_test(buckets),
         cmocka_unit_test(spikes_do_not_move_the_estimate),
         cmocka_unit_test(persisted_per_host),
+        cmocka_unit_test(long_names_and_concurrent_saves),
         cmocka_unit_test(damaged_files_are_rebuilt),
         cmocka_unit_test(parse_errors),
     };

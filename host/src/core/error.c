@@ -41,10 +41,14 @@ QV_API const char *qv_last_error(void)
 
 int qv__fail(int err, const char *fmt, ...)
 {
+    /* Formatted apart: callers pass qv_last_error() to say what went wrong
+     * below them, and vsnprintf into the buffer it reads loses it. */
+    char msg[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(last_error, msg, sizeof msg);
     return err;
 }
 

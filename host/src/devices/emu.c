@@ -181,7 +181,10 @@ static int emu_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
         return qv__fail(QV_ENOMEM, "%s: %zu bytes do not fit in its %llu bytes of memory",
                         e->name, n, (unsigned long long)e->board->memory);
     qv_devmem *m = malloc(sizeof *m);
-    void *p = n ? malloc(n) : NULL;
+    /* Zeroed: a QV_W argument's copy is not written from the host, and the
+     * bytes a kernel leaves alone came home as another buffer's freed
+     * data (a daemon serves several clients). */
+    void *p = n ? calloc(1, n) : NULL;
     if (!m || (n && !p)) {
         free(m);
         free(p);

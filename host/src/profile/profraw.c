@@ -39,6 +39,14 @@ typedef struct rd {
     qv_diag *diag;
 } rd;
 
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0'
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                  : -1;
+}
+
 static int fail(rd *r, const char *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(rd *r, const char *at, const char *fmt, ...)
 {
@@ -286,6 +294,19 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
             return QV_ENOMEM;
         if (strlen(m->path) != (size_t)(r->p - s))
             return fail(r, s, "a NUL byte in the module's path");
+        /* %XX stands for a byte the line could not hold (the writer's). */
+        char *o = m->path;
+        for (const char *c = m->path; *c; c++) {
+            int hi, lo;
+            if (*c == '%' && (hi = hexval(c[1])) >= 0 && (lo = hexval(c[2])) >= 0 &&
+                (hi || lo)) {
+                *o++ = (char)(hi * 16 + lo);
+                c += 2;
+            } else {
+                *o++ = *c;
+            }
+        }
+        *o = 0;
         m->id = (uint32_t)id;
     } else if (IS("thread")) {
         qv__prof_thread *t = push(&raw->threads, &raw->nthreads, sizeof *t);

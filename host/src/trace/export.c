@@ -68,11 +68,7 @@ QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path)
 
 static void dot_label(FILE *f, const char *s)
 {
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', f);
-        fputc(*s, f);
-    }
+    qv__dot_fputs(f, s);
 }
 
 QV_API int qv_graph_write_dot(qv_runtime *rt, const char *path)

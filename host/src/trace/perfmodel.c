@@ -452,9 +452,23 @@ static void write_name(FILE *f, const char *s)
     }
 }
 
-static void write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
-                         uint64_t n, const float *win, unsigned len, unsigned pos)
+/* A name the reader's line holds once escaped, beside a window of numbers
+ * (32 of at most 16 characters): longer ones are not saved, else the
+ * next run would refuse the file and lose every model in it. */
+#define NAME_SAVED_MAX 2048
+static bool name_fits(const char *s)
 {
+    size_t n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p && n <= NAME_SAVED_MAX; p++)
+        n += (*p <= 0x20 || *p >= 0x7f || *p == '%') ? 3 : 1;
+    return n <= NAME_SAVED_MAX;
+}
+
+static unsigned write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
+                             uint64_t n, const float *win, unsigned len, unsigned pos)
+{
+    if (!name_fits(func))
+        return 0;
     fputs("m ", f);
     write_name(f, func);
     fprintf(f, " %s %u %llu %u", qv_class_name((qv_class)cls), k,
@@ -464,6 +478,7 @@ static void write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
     for (unsigned i = 0; i < len; i++)
         fprintf(f, " %.9g", (double)win[(start + i) % QV__PERF_WINDOW]);
     fputc('\n', f);
+    return 1;
 }
 
 int qv__perf_write(qv_runtime *rt)
@@ -476,10 +491,19 @@ int qv__perf_write(qv_runtime *rt)
     char *tmp = malloc(tlen);
     if (!tmp)
         return QV_ENOMEM;
-    snprintf(tmp, tlen, "%s.%ld", rt->perfmodel_path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
+    /* A name of its own: two runtimes of one process save at once, and a
+     * shared one had each rename the other's half-written file. */
+    snprintf(tmp, tlen, "%s.XXXXXX", rt->perfmodel_path);
+    int fd = mkstemp(tmp);
+    if (fd >= 0)
+        fchmod(fd, 0644); /* as a file fopen makes, not mkstemp's 0600 */
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
         int e = errno;
+        if (fd >= 0) {
+            close(fd);
+            unlink(tmp);
+        }
         qv__fail(-e, "cannot write %s: %s", tmp, strerror(e));
         free(tmp);
         return -e;
@@ -499,8 +523,7 @@ int qv__perf_write(qv_runtime *rt)
             for (unsigned k = 0; k < QV__PERF_BUCKETS; k++) {
                 qv__perf_bucket *b = p->b[k];
                 if (b && b->len) {
-                    write_bucket(f, fn->name, c, k, b->n, b->win, b->len, b->pos);
-                    count++;
+                    count += write_bucket(f, fn->name, c, k, b->n, b->win, b->len, b->pos);
                 }
             }
             qv__spin_unlock(&p->lock);
@@ -514,8 +537,7 @@ int qv__perf_write(qv_runtime *rt)
             registered = !strcmp(rt->funcs[j]->name, pf->e[i].func);
         if (!registered) {
             qv__perf_entry *e = &pf->e[i];
-            write_bucket(f, e->func, e->cls, e->bucket, e->n, e->win, e->len, 0);
-            count++;
+            count += write_bucket(f, e->func, e->cls, e->bucket, e->n, e->win, e->len, 0);
         }
     }
     pthread_mutex_unlock(&rt->reg_mu);

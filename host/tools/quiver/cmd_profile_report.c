@@ -744,11 +744,7 @@ static void json(const rep *r, FILE *f)
 static void dstr(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', f);
-        fputc((unsigned char)*s < 0x20 ? '?' : *s, f);
-    }
+    qv__dot_fputs(f, s);
     fputc('"', f);
 }
 
@@ -757,17 +753,12 @@ static void callgraph(const rep *r, FILE *f)
     const pf_prof *p = r->p;
     fprintf(f, "digraph callgraph {\n  node [shape=box];\n");
     for (size_t i = 0; i < p->nfuncs; i++) {
-        char label[600];
-        snprintf(label, sizeof label, "%s\\n%.1f%% incl, %.3f ms self\\n%llu calls",
-                 p->funcs[i].name, 100 * share(r, i), ms(p->funcs[i].self_ns),
-                 (unsigned long long)p->funcs[i].calls);
+        /* The name escaped whole, then DOT's own line breaks. */
         fprintf(f, "  f%zu [label=\"", i);
-        for (const char *c = label; *c; c++) { /* the \n escapes stay */
-            if (*c == '"')
-                fputc('\\', f);
-            fputc(*c, f);
-        }
-        fprintf(f, "\"%s];\n", i < r->nhot && share(r, i) >= MIN_SHARE ? ", style=bold" : "");
+        qv__dot_fputs(f, p->funcs[i].name);
+        fprintf(f, "\\n%.1f%% incl, %.3f ms self\\n%llu calls\"%s];\n", 100 * share(r, i),
+                ms(p->funcs[i].self_ns), (unsigned long long)p->funcs[i].calls,
+                i < r->nhot && share(r, i) >= MIN_SHARE ? ", style=bold" : "");
     }
     for (size_t j = 0; j < p->narcs; j++) {
         const pf_arc *a = &p->arcs[j];

@@ -650,8 +650,17 @@ NOI static void write_profile(void)
             calib_pair * ns_per_tick);
     fprintf(f, "wall %llu\n", (unsigned long long)wall_ns);
     for (unsigned i = 0; i < ms.n; i++)
-        if (ms.m[i].used)
-            fprintf(f, "module %u %s\n", i, ms.m[i].path);
+        if (ms.m[i].used) {
+            /* A path may hold any byte but NUL: a newline would end the
+             * record, so control bytes and '%' go as %XX. */
+            fprintf(f, "module %u ", i);
+            for (const unsigned char *c = (const unsigned char *)ms.m[i].path; *c; c++)
+                if (*c < 0x20 || *c == 0x7f || *c == '%')
+                    fprintf(f, "%%%02X", *c);
+                else
+                    fputc(*c, f);
+            fputc('\n', f);
+        }
     for (qvp_thr *t = atomic_load(&threads); t; t = t->next) {
         if (!t->alive)
             continue;
