@@ -119,6 +119,9 @@ typedef struct qvp_note {
 } qvp_note;
 
 static __thread qvp_thr *tls_thr __attribute__((tls_model("initial-exec")));
+/* While the thread's tables are made: a signal handler's hooks then find
+ * none yet, and must not make a second record of the thread. */
+static __thread int tls_making __attribute__((tls_model("initial-exec")));
 static _Atomic(qvp_thr *) threads;
 static atomic_uint nthreads;
 static atomic_int stopping;
@@ -280,9 +283,13 @@ API void __cyg_profile_func_enter(void *fn, void *site)
 {
     qvp_thr *t = tls_thr;
     if (__builtin_expect(!t, 0)) {
-        if (!enabled || atomic_load_explicit(&stopping, memory_order_relaxed))
+        if (!enabled || atomic_load_explicit(&stopping, memory_order_relaxed) ||
+            tls_making)
             return;
-        if (!(t = thr_get()))
+        tls_making = 1;
+        t = thr_get();
+        tls_making = 0;
+        if (!t)
             return;
     }
     if (t->busy) {
