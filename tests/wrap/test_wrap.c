@@ -446,6 +446,18 @@ static void test_run_stack(void **state)
     free(log);
 }
 
+/* A signal handler that calls a wrapped function while the thread it
+ * interrupted is inside one (or inside the runtime's start): it runs the
+ * original, as the unwrapped program would; it hung on the lock or wait
+ * it interrupted. */
+static void test_run_signal_handler(void **state)
+{
+    (void)state;
+    char *log = compare(QV_WRAP_APP, "signal", 0, default_config(),
+                        "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    free(log);
+}
+
 /* Four threads, one shared coefficient array (registered by one call, copied
  * by the others). */
 static void test_run_threads(void **state)
@@ -694,6 +706,7 @@ int main(void)
         cmocka_unit_test(test_run_overlapping_inputs),
         cmocka_unit_test(test_run_stack),
         cmocka_unit_test(test_run_threads),
+        cmocka_unit_test(test_run_signal_handler),
         cmocka_unit_test(test_run_below_threshold),
         cmocka_unit_test(test_run_no_board),
         cmocka_unit_test(test_run_no_runtime),

@@ -507,11 +507,26 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
     return 0;
 }
 
+/* Set while this thread is inside qv_wrap_call: a wrapped call made by a
+ * signal handler that interrupted it (the runtime's start, its locks and
+ * waits are not async-signal-safe) goes to __real_, as the original call
+ * would have run; it hung on the lock or the wait it interrupted. */
+static __thread int tls_in_call;
+static int wrap_call(qv_wrap_fn *fn, void *const *argv);
+
 int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
 {
     if (!fn || (fn->abi != 1 && fn->abi != QV_WRAP_ABI) || fn->nargs > QV_MAX_ARGS ||
-        !fn->name || !fn->cpu)
+        !fn->name || !fn->cpu || tls_in_call)
         return 1;
+    tls_in_call = 1;
+    int rc = wrap_call(fn, argv);
+    tls_in_call = 0;
+    return rc;
+}
+
+static int wrap_call(qv_wrap_fn *fn, void *const *argv)
+{
     struct qv_wrap_state *s = state_of(fn);
     if (!s)
         return 1;

@@ -27,10 +27,12 @@
 #define _GNU_SOURCE /* MAP_ANONYMOUS, when built without Quiver's flags */
 #endif
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -180,12 +182,27 @@ static int deferred_mode(const char *mode, uint32_t n)
     return 0;
 }
 
+/* "signal": a SIGALRM handler that calls vadd itself, now and then
+ * interrupting the main thread's own vadd calls. */
+enum { HN = 256 };
+static float hs_x[HN], hs_y[HN], hs_z[HN];
+static volatile sig_atomic_t hs_bad;
+
+static void on_alarm(int sig)
+{
+    (void)sig;
+    vadd(hs_x, hs_y, hs_z, HN);
+    for (int i = 0; i < HN; i++)
+        if (hs_z[i] != hs_x[i] + hs_y[i])
+            hs_bad = 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr,
                 "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small|chain|"
-                "adjacent|unmap|fork|frames\n");
+                "adjacent|unmap|fork|frames|signal\n");
         return 2;
     }
     if (!(g_out = fopen(argv[1], "wb"))) {
@@ -195,7 +212,29 @@ int main(int argc, char **argv)
     const char *mode = argv[2];
     taps_fill(g_h);
     uint32_t n = 65536;
-    if (!strcmp(mode, "stack")) {
+    if (!strcmp(mode, "signal")) {
+        for (int i = 0; i < HN; i++) {
+            hs_x[i] = (float)i;
+            hs_y[i] = 2.0f * (float)i;
+        }
+        float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *z = malloc(n * sizeof *z);
+        if (!x || !y || !z)
+            return 1;
+        signal_fill(x, n, 3);
+        signal_fill(y, n, 5);
+        signal(SIGALRM, on_alarm);
+        struct itimerval every = {{0, 1000}, {0, 1000}}, off = {{0, 0}, {0, 0}};
+        setitimer(ITIMER_REAL, &every, NULL);
+        for (int r = 0; r < 200; r++)
+            vadd(x, y, z, n);
+        setitimer(ITIMER_REAL, &off, NULL);
+        emit(z, n);
+        float bad = hs_bad ? 1.0f : 0.0f;
+        emit(&bad, 1);
+        free(x);
+        free(y);
+        free(z);
+    } else if (!strcmp(mode, "stack")) {
         enum { N = 16384 };
         float x[N], y[N], z[N];
         signal_fill(x, N, 7);
