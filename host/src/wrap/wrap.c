@@ -14,6 +14,7 @@
  * uses a destroyed runtime (calls after it go to __real_). Counters are
  * atomics.
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -152,6 +153,8 @@ static void at_fork_child(void)
     snprintf(g_rt_why, sizeof g_rt_why, "a forked child calls __real_");
 }
 
+/* The classes of s ("cpu,fpga"); 0 when it names one that is not a class
+ * (a typo would otherwise narrow the places without a word). */
 static unsigned parse_where(const char *s)
 {
     unsigned mask = 0;
@@ -159,9 +162,13 @@ static unsigned parse_where(const char *s)
     snprintf(buf, sizeof buf, "%s", s);
     for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t;
          t = strtok_r(NULL, ", ", &save)) {
+        unsigned bit = 0;
         for (int c = 0; c < QV_CLASS_COUNT; c++)
             if (!strcmp(t, qv_class_name((qv_class)c)))
-                mask |= 1u << c;
+                bit = 1u << c;
+        if (!bit)
+            return 0;
+        mask |= bit;
     }
     return mask;
 }
@@ -176,8 +183,11 @@ static void env_init(void)
     e = getenv("QUIVER_WRAP_MIN_BYTES");
     if (e && *e) {
         char *end;
+        errno = 0;
         unsigned long long v = strtoull(e, &end, 10);
-        if (!*end)
+        /* strtoull takes "-1" (as ULLONG_MAX) and saturates on overflow:
+         * digits only, and in range. */
+        if (!*end && e[0] >= '0' && e[0] <= '9' && errno != ERANGE)
             g_min_bytes = v;
         else
             fprintf(stderr,
@@ -190,12 +200,16 @@ static void env_init(void)
         g_where = parse_where(e);
         if (!g_where)
             fprintf(stderr,
-                    "quiver wrap: QUIVER_WRAP_WHERE=%s names no device class "
-                    "(cpu, gpu, fpga, remote); ignored\n",
+                    "quiver wrap: QUIVER_WRAP_WHERE=%s names something that is not a "
+                    "device class (cpu, gpu, fpga, remote); ignored\n",
                     e);
     }
     e = getenv("QUIVER_WRAP_DEFER");
     g_defer = !(e && !strcmp(e, "0"));
+    if (e && strcmp(e, "0") && strcmp(e, "1"))
+        fprintf(stderr, "quiver wrap: QUIVER_WRAP_DEFER=%s is not 0 or 1; calls are "
+                        "deferred\n",
+                e);
     e = getenv("QUIVER_WRAP_STATS");
     g_stats = e && *e && strcmp(e, "0");
     pthread_atfork(NULL, NULL, at_fork_child);
