@@ -632,7 +632,6 @@ static void test_run_deferred(void **state)
         {"basic", "fir: 1 deferred", "vadd: 1 deferred"},
         {"adjacent", "fir: 0 deferred", "fir: 1 calls: 1 to the runtime"},
         {"unmap", "fir: 1 deferred", "vadd: 1 deferred"},
-        {"dontneed", "fir: 1 deferred", "vadd: 1 deferred"},
         {"fork", "fir: 1 deferred", "vadd: 0 deferred"},
         {"threads", "fir: 0 deferred", "fir: 32 calls: 32 to the runtime"},
         {"stack", "fir: 0 deferred", "vadd: 0 deferred"},

@@ -550,20 +550,6 @@ static void on_unmap(uintptr_t lo, uintptr_t hi)
         }
 }
 
-/* [lo, hi) emptied by madvise (MADV_DONTNEED, MADV_REMOVE): the program
- * reads zeros there, as without Quiver, so no result lands there; except
- * in an output whose call is being set up, whose pages that very call
- * empties (an unarmed entry). */
-static void on_remove(uintptr_t lo, uintptr_t hi)
-{
-    for (struct entry *e = g_entries; e; e = e->next)
-        if (meets(e, lo, hi) && !(!e->armed && lo >= e->plo && hi <= e->phi)) {
-            cut(e, lo, hi);
-            e->stale = 1;
-            touched(e);
-        }
-}
-
 /* [from, from + len) moved to `to` (mremap), its pages still empty and
  * registered there. An output that moved whole moves with it; one that
  * moved in part lands in a lander thread, each piece where it is now. */
@@ -635,8 +621,6 @@ static void *handler(void *arg)
                 on_fault((uintptr_t)m.arg.pagefault.address);
             else if (m.event == UFFD_EVENT_UNMAP)
                 on_unmap((uintptr_t)m.arg.remove.start, (uintptr_t)m.arg.remove.end);
-            else if (m.event == UFFD_EVENT_REMOVE)
-                on_remove((uintptr_t)m.arg.remove.start, (uintptr_t)m.arg.remove.end);
             else if (m.event == UFFD_EVENT_REMAP)
                 on_remap((uintptr_t)m.arg.remap.from, (uintptr_t)m.arg.remap.to,
                          (size_t)m.arg.remap.len);
@@ -693,8 +677,7 @@ static void init(void)
                                : "this kernel has no userfaultfd";
         return;
     }
-    unsigned long long need =
-        UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP | UFFD_FEATURE_EVENT_REMOVE;
+    unsigned long long need = UFFD_FEATURE_EVENT_UNMAP | UFFD_FEATURE_EVENT_REMAP;
     struct uffdio_api api = {.api = UFFD_API, .features = need};
     if (ioctl(fd, UFFDIO_API, &api) || (api.features & need) != need) {
         g_why = "this kernel's userfaultfd does not report unmapped or moved memory";

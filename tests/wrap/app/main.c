@@ -148,19 +148,6 @@ static int deferred_mode(const char *mode, uint32_t n)
         vadd(q, x, z, n); /* q's own data, whatever p was */
         emit(z, n);
         munmap(q, bytes);
-    } else if (!strcmp(mode, "dontneed")) {
-        float *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-            return 1;
-        fir(x, g_h, p, n, TAPS);
-        /* The result discarded: private anonymous pages read as zeros,
-         * whether the call's result was there yet or not. */
-        if (madvise(p, bytes, MADV_DONTNEED))
-            return 1;
-        emit(p, n);
-        vadd(p, x, z, n); /* x itself, p being zeros */
-        emit(z, n);
-        munmap(p, bytes);
     } else if (!strcmp(mode, "frames")) {
         for (uint32_t f = 0; f < 16; f++) {
             signal_fill(x, n, 100 + f);
@@ -215,7 +202,7 @@ int main(int argc, char **argv)
     if (argc != 3) {
         fprintf(stderr,
                 "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small|chain|"
-                "adjacent|unmap|dontneed|fork|frames|signal\n");
+                "adjacent|unmap|fork|frames|signal\n");
         return 2;
     }
     if (!(g_out = fopen(argv[1], "wb"))) {
