@@ -16,6 +16,7 @@
 
 #include "qv_escape.h"
 #include "qv_file.h"
+#include "qv_text.h"
 
 typedef struct jp {
     const char *s, *end, *fname;
@@ -96,17 +97,6 @@ static qv__jval *new_val(jp *p, qv__jtype t)
     return v;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int read_hex4(jp *p, unsigned *out)
 {
     if (p->end - p->s < 4) {
@@ -115,7 +105,7 @@ static int read_hex4(jp *p, unsigned *out)
     }
     unsigned v = 0;
     for (int i = 0; i < 4; i++) {
-        int h = hexval(p->s[i]);
+        int h = qv__hex_digit(p->s[i]);
         if (h < 0) {
             fail(p, "bad hex digit in \\u escape");
             return -1;

@@ -314,22 +314,21 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
     uint64_t k = s->ntasks;
     uint64_t h = sig_step(s, t->func, args);
     sig_take(s, h);
-    if (s->rp) {
-        if (k < s->rp->n && s->rp->pref[k] == h &&
-            ((s->rp->chain && s->rp->chain[k]) ||
-             qv__can_run_on(rt, t->func, s->rp->dev[k]))) {
-            /* A chain's calls that could not be fused here run as they
-             * are, as the plan has it: on its device where they can. */
-            t->planned = s->rp->dev[k] + 1u;
-            t->worker = s->rp->worker[k];
-        } else if (k < s->rp->n && s->rp->pref[k] == h) {
-            /* Counted as replayed, the entry would claim a device that
-             * did not run the call. */
-            guard_miss(rt, s, "the plan's device cannot run the call now");
-        } else {
-            guard_miss(rt, s, k < s->rp->n ? "another call than the plan's"
-                                            : "more tasks than the plan's");
-        }
+    if (!s->rp)
+        return;
+    if (k >= s->rp->n || s->rp->pref[k] != h) {
+        guard_miss(rt, s, k < s->rp->n ? "another call than the plan's"
+                                        : "more tasks than the plan's");
+    } else if ((s->rp->chain && s->rp->chain[k]) ||
+               qv__can_run_on(rt, t->func, s->rp->dev[k])) {
+        /* A chain's calls that could not be fused here run as they are, as
+         * the plan has it: on its device where they can. */
+        t->planned = s->rp->dev[k] + 1u;
+        t->worker = s->rp->worker[k];
+    } else {
+        /* Counted as replayed, the entry would claim a device that did not
+         * run the call. */
+        guard_miss(rt, s, "the plan's device cannot run the call now");
     }
 }
 

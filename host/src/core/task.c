@@ -400,7 +400,8 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     if (!tls_epoch && qv__region_fuse(rt, f, args, nargs, &rc))
         return rc;
     pthread_mutex_lock(&rt->submit_mu);
-    qv__backpressure(rt);
+    if (rt->nsubmitted - rt->fin_seen >= rt->max_inflight) /* a subtraction a call */
+        qv__backpressure(rt);
     if (rt->shut) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_ESHUTDOWN, "qv_submit after qv_runtime_shutdown");

@@ -28,6 +28,7 @@
 #include "config/yaml_doc.h" /* qv__diag_set */
 #include "quiver.h"
 #include "qv_file.h"
+#include "qv_text.h"
 
 #define RAW_MAX ((uint64_t)1 << 30) /* bytes */
 
@@ -38,14 +39,6 @@ typedef struct rd {
     unsigned lineno;
     qv_diag *diag;
 } rd;
-
-static int hexval(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0'
-           : c >= 'A' && c <= 'F' ? c - 'A' + 10
-           : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                                  : -1;
-}
 
 static int fail(rd *r, const char *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(rd *r, const char *at, const char *fmt, ...)
@@ -295,18 +288,8 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
         if (strlen(m->path) != (size_t)(r->p - s))
             return fail(r, s, "a NUL byte in the module's path");
         /* %XX stands for a byte the line could not hold (the writer's). */
-        char *o = m->path;
-        for (const char *c = m->path; *c; c++) {
-            int hi, lo;
-            if (*c == '%' && (hi = hexval(c[1])) >= 0 && (lo = hexval(c[2])) >= 0 &&
-                (hi || lo)) {
-                *o++ = (char)(hi * 16 + lo);
-                c += 2;
-            } else {
-                *o++ = *c;
-            }
-        }
-        *o = 0;
+        if (qv__pct_decode(m->path))
+            return fail(r, s, "a '%%' in the module's path that is no %%XX escape");
         m->id = (uint32_t)id;
     } else if (IS("thread")) {
         qv__prof_thread *t = push(&raw->threads, &raw->nthreads, sizeof *t);

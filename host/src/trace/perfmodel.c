@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "qv_file.h"
+#include "qv_text.h"
 #include "trace/perfmodel.h"
 
 unsigned qv__perf_bucket_of(size_t bytes)
@@ -163,36 +164,6 @@ static int perr(char *err, size_t errlen, unsigned line, const char *fmt, ...)
     return QV_EFORMAT;
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Decodes a percent-encoded token in place; -1 if malformed. */
-static int unescape(char *s)
-{
-    char *o = s;
-    for (char *p = s; *p; p++) {
-        if (*p == '%') {
-            int hi = hexval(p[1]), lo = hi < 0 ? -1 : hexval(p[2]);
-            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
-                return -1;
-            *o++ = (char)(hi * 16 + lo);
-            p += 2;
-        } else {
-            *o++ = *p;
-        }
-    }
-    *o = 0;
-    return 0;
-}
-
 static int parse_u64(const char *s, uint64_t *out)
 {
     if (!*s || *s == '-' || *s == '+')
@@ -209,7 +180,7 @@ static int parse_u64(const char *s, uint64_t *out)
 static int parse_entry(char **tok, unsigned ntok, qv__perf_entry *e)
 {
     uint64_t v;
-    if (ntok < 6 || unescape(tok[1]) || !*tok[1])
+    if (ntok < 6 || qv__pct_decode(tok[1]) || !*tok[1])
         return -1;
     e->cls = QV_CLASS_COUNT;
     for (unsigned c = 0; c < QV_CLASS_COUNT; c++)
@@ -442,10 +413,16 @@ void qv__perf_adopt(qv_runtime *rt, qv_func *f)
     }
 }
 
+/* Bytes a name's token cannot hold as they are: written as %XX. */
+static bool escaped(unsigned char c)
+{
+    return c <= 0x20 || c >= 0x7f || c == '%';
+}
+
 static void write_name(FILE *f, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p <= 0x20 || *p >= 0x7f || *p == '%')
+        if (escaped(*p))
             fprintf(f, "%%%02X", *p);
         else
             fputc(*p, f);
@@ -460,7 +437,7 @@ static bool name_fits(const char *s)
 {
     size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p && n <= NAME_SAVED_MAX; p++)
-        n += (*p <= 0x20 || *p >= 0x7f || *p == '%') ? 3 : 1;
+        n += escaped(*p) ? 3 : 1;
     return n <= NAME_SAVED_MAX;
 }
 

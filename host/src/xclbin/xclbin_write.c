@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "quiver.h"
+#include "qv_text.h"
 #include "xclbin/layout.h"
 #include "xclbin/meta.h"
 #include "xclbin/xclbin.h"
@@ -39,17 +40,6 @@ bad(char *msg, size_t msglen, const char *fmt, ...)
         va_end(ap);
     }
     return QV_EINVAL;
-}
-
-static bool is_ident(const char *s)
-{
-    if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
-        return false;
-    for (; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
-              (*s >= '0' && *s <= '9')))
-            return false;
-    return true;
 }
 
 static bool is_printable(const char *s, size_t max)
@@ -94,7 +84,7 @@ static int check_spec(const qv__xclbin_spec *sp, char *msg, size_t msglen)
                    QV__XCLBIN_MAX_KERNELS);
     for (size_t ki = 0; ki < sp->nkernels; ki++) {
         const qv__xclbin_kernel_spec *k = &sp->kernels[ki];
-        if (!is_ident(k->name))
+        if (!qv__is_c_ident(k->name))
             return bad(msg, msglen, "kernel %zu: name '%s' is not a C identifier", ki,
                        k->name ? k->name : "(null)");
         /* The IP name "k:k_<ncus>" must fit in 63 bytes. */
@@ -112,7 +102,7 @@ static int check_spec(const qv__xclbin_spec *sp, char *msg, size_t msglen)
                        k->nargs, QV__XCLBIN_MAX_ARGS);
         for (size_t a = 0; a < k->nargs; a++) {
             const qv__xclbin_arg_spec *arg = &k->args[a];
-            if (!is_ident(arg->name))
+            if (!qv__is_c_ident(arg->name))
                 return bad(msg, msglen,
                            "kernel '%s': argument %zu: name '%s' is not a C "
                            "identifier",

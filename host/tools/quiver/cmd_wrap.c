@@ -19,6 +19,7 @@
 #include "commands.h"
 #include "qv_escape.h"
 #include "qv_file.h"
+#include "qv_text.h"
 #include "config/yaml_doc.h"
 
 #define PROG         "quiver wrap"
@@ -87,17 +88,6 @@ static char *slurp(const char *path)
         return NULL;
     }
     return buf;
-}
-
-static int is_ident(const char *s)
-{
-    if (!*s || (*s >= '0' && *s <= '9'))
-        return 0;
-    for (; *s; s++)
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-              (*s >= '0' && *s <= '9') || *s == '_'))
-            return 0;
-    return 1;
 }
 
 /* The kernel that implements f alone, or NULL after printing why. */
@@ -287,7 +277,7 @@ int qv_cmd_wrap(int argc, char **argv)
     snprintf(list, sizeof list, "%s", functions);
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
          f = strtok_r(NULL, ",", &save)) {
-        if (!is_ident(f)) {
+        if (!qv__is_c_ident(f)) {
             fprintf(stderr, "%s: --functions: '%s' is not a C identifier\n", PROG, f);
             goto out;
         }
@@ -354,7 +344,7 @@ int qv_cmd_wrap(int argc, char **argv)
             *at = 0;
         char *colon = strrchr(file, ':');
         const char *kname = spec;
-        if (colon && is_ident(colon + 1)) {
+        if (colon && qv__is_c_ident(colon + 1)) {
             *colon = 0;
             kname = colon + 1;
         }

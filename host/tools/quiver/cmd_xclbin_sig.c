@@ -11,6 +11,7 @@
 
 #include "cmd_xclbin.h"
 #include "qv_escape.h"
+#include "qv_text.h"
 
 void qv_xsig_fini(qv_xsig *b)
 {
@@ -56,16 +57,6 @@ static int scalar_size(const char *type)
     return -1;
 }
 
-static bool is_ident(const char *s)
-{
-    if (!(isalpha((unsigned char)*s) || *s == '_'))
-        return false;
-    for (s++; *s; s++)
-        if (!(isalnum((unsigned char)*s) || *s == '_'))
-            return false;
-    return true;
-}
-
 /* A type as generated code writes it (`quiver xclbin entry` pastes it
  * into C): words, spaces, an HLS template's '<', '>' and "::", and a
  * trailing run of '*'; nothing that could end a declaration or start a
@@ -90,14 +81,14 @@ static bool is_type(const char *s)
 static int check_names(const qv__xclbin_kernel_spec *k, const char *prog, const char *sig)
 {
     char e[1024], n[512];
-    if (!is_ident(k->name)) {
+    if (!qv__is_c_ident(k->name)) {
         fprintf(stderr, "%s: --kernel '%s': name '%s' is not a C identifier\n", prog,
                 qv__escape(sig, e, sizeof e), qv__escape(k->name, n, sizeof n));
         return 2;
     }
     for (size_t i = 0; i < k->nargs; i++) {
         const qv__xclbin_arg_spec *a = &k->args[i];
-        const char *why = !is_ident(a->name) ? "its name is not a C identifier"
+        const char *why = !qv__is_c_ident(a->name) ? "its name is not a C identifier"
                           : !is_type(a->type)
                               ? "its type is not a C type (words, spaces, '<>' and '::', "
                                 "trailing '*')"

@@ -1257,6 +1257,23 @@ static int open_socket(qd_daemon *d)
     return 0;
 }
 
+/* Closes the monitor, the socket (which lingers for what is queued), the
+ * ZAP handler and the context. */
+static void sockets_close(void)
+{
+    if (S.sock && S.mon)
+        zmq_socket_monitor(S.sock, NULL, 0);
+    if (S.mon)
+        zmq_close(S.mon);
+    if (S.sock)
+        zmq_close(S.sock);
+    qv__auth_stop(S.auth); /* before the context ends */
+    /* A signal (another SIGTERM) interrupts the wait for ZeroMQ's threads
+     * with EINTR: waited for again, or they outlive the context. */
+    while (S.ctx && zmq_ctx_term(S.ctx) != 0 && errno == EINTR)
+        ;
+}
+
 /* The stop's deadline passed with requests in flight: each gets an error
  * reply, the replies go out, and the process ends without waiting for the
  * tasks (their threads still hold what they use: nothing is freed). */
@@ -1269,14 +1286,7 @@ static _Noreturn void abandon(void)
                     "the daemon stopped (SIGTERM) before this request finished");
     pthread_mutex_unlock(&S.cq_mu);
     outbox_send(UINT64_MAX);
-    if (S.sock && S.mon)
-        zmq_socket_monitor(S.sock, NULL, 0);
-    if (S.mon)
-        zmq_close(S.mon);
-    zmq_close(S.sock); /* lingers 1 s for the replies */
-    qv__auth_stop(S.auth);
-    while (zmq_ctx_term(S.ctx) != 0 && errno == EINTR)
-        ;
+    sockets_close(); /* the socket lingers 1 s for the replies */
     qd_log("stopped, %u requests failed", atomic_load(&S.pending));
     fflush(NULL);
     _exit(0);
@@ -1399,17 +1409,7 @@ out:
         S.clients = c->next;
         free(c);
     }
-    if (S.sock && S.mon)
-        zmq_socket_monitor(S.sock, NULL, 0);
-    if (S.mon)
-        zmq_close(S.mon);
-    if (S.sock)
-        zmq_close(S.sock);
-    qv__auth_stop(S.auth); /* before the context ends */
-    /* A signal (another SIGTERM) interrupts the wait for ZeroMQ's threads
-     * with EINTR: waited for again, or they outlive the context. */
-    while (S.ctx && zmq_ctx_term(S.ctx) != 0 && errno == EINTR)
-        ;
+    sockets_close();
     if (S.pipe_r >= 0)
         close(S.pipe_r);
     if (S.pipe_w >= 0)

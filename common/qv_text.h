@@ -1,0 +1,58 @@
+/*
+ * qv_text.h - small text checks and decoders that the readers and tools of
+ * libquiver, libqvpart and the `quiver` CLI share (header-only, as they must
+ * not depend on each other): C identifiers, hex digits, and the %XX
+ * escapes of the text formats that write names and paths on one line
+ * (performance models, raw profiles).
+ */
+#ifndef QV_COMMON_TEXT_H
+#define QV_COMMON_TEXT_H
+
+#include <stdbool.h>
+
+/* Whether s (NULL: no) is a C identifier: a letter or '_', then letters,
+ * digits and '_'. ASCII only, whatever the locale. */
+static inline bool qv__is_c_ident(const char *s)
+{
+    if (!s || !((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_'))
+        return false;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || *s == '_' ||
+              (*s >= '0' && *s <= '9')))
+            return false;
+    return true;
+}
+
+/* The value of hex digit c; -1 for anything else. */
+static inline int qv__hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes %XX escapes in s in place; -1 (s partly decoded) when a '%' is
+ * not followed by two hex digits, or stands for a NUL. */
+static inline int qv__pct_decode(char *s)
+{
+    char *o = s;
+    for (char *p = s; *p; p++) {
+        if (*p == '%') {
+            int hi = qv__hex_digit(p[1]), lo = hi < 0 ? -1 : qv__hex_digit(p[2]);
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            *o++ = (char)(hi * 16 + lo);
+            p += 2;
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = 0;
+    return 0;
+}
+
+#endif
