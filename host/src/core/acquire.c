@@ -88,7 +88,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     pthread_mutex_unlock(&rt->submit_mu);
     if (rc) /* as in qv_submit: the order is kept as far as memory allowed */
         qv__log(0, "qv_buf_acquire: out of memory while tracking dependencies");
-    if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) != 1)
+    if (!qv__task_unhold(t))
         qv__wait_until(rt, host_ready, t);
     *out = t;
     return 0;

@@ -51,6 +51,7 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
     b->range.lo = (uintptr_t)ptr;
     b->range.hi = (uintptr_t)ptr + n;
     atomic_init(&b->nuse, 0);
+    atomic_init(&b->npf, 0);
     atomic_init(&b->ndone, 0);
     atomic_init(&b->valid, 1u); /* the host holds it */
     atomic_init(&b->err, 0);
@@ -95,10 +96,10 @@ static int buf_retire(qv_buf *b)
                 "the host keeps its older data", b->ptr);
     pthread_mutex_lock(&rt->submit_mu);
     if (b->last_writer)
-        qv__task_release(rt, b->last_writer);
+        qv__task_release_locked(rt, b->last_writer);
     b->last_writer = NULL;
     for (size_t i = 0; i < b->nreaders; i++)
-        qv__task_release(rt, b->readers[i]);
+        qv__task_release_locked(rt, b->readers[i]);
     b->nreaders = 0;
     pthread_mutex_unlock(&rt->submit_mu);
     free(b->readers);

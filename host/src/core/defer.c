@@ -314,6 +314,7 @@ static struct qv__snap *snap_new(qv_runtime *rt, const qv_buf *b)
     s->b.range.lo = (uintptr_t)data;
     s->b.range.hi = (uintptr_t)data + b->size;
     atomic_init(&s->b.nuse, 0);
+    atomic_init(&s->b.npf, 0);
     atomic_init(&s->b.ndone, 0);
     atomic_init(&s->b.valid, 1u);
     atomic_init(&s->b.err, 0);
@@ -369,9 +370,9 @@ void qv__defer_sweep(qv_runtime *rt, bool all)
         *p = s->next;
         rt->snap_bytes -= s->b.size;
         if (s->b.last_writer)
-            qv__task_release(rt, s->b.last_writer);
+            qv__task_release_locked(rt, s->b.last_writer);
         for (size_t i = 0; i < s->b.nreaders; i++)
-            qv__task_release(rt, s->b.readers[i]);
+            qv__task_release_locked(rt, s->b.readers[i]);
         s->b.magic = 0;
         s->next = gone;
         gone = s;

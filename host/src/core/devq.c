@@ -364,7 +364,7 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
         p->t = t;
         p->b = b;
         atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&b->nuse, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&b->npf, 1, memory_order_relaxed);
         pthread_mutex_lock(&q->mu);
         if (q->pf_tail)
             q->pf_tail->next = p;

@@ -32,6 +32,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "quiver.h"
 
 typedef struct qv__task qv__task;
@@ -58,13 +59,6 @@ struct qv__perf_file;
 struct qv_pool;
 
 /* ---- small helpers ----------------------------------------------------- */
-
-static inline uint64_t qv__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static inline void qv__cpu_relax(void)
 {
@@ -181,13 +175,14 @@ struct qv_buf {
      * (qv__rec_read in trace/recorder.h), so that reset frees it; 0 when
      * empty. Under rt->submit_mu. */
     uint64_t    rec_readers;
-    /* Submitted tasks using this buffer that are not done yet are
-     * nuse - ndone (qv__buf_users): submitters (and prefetches) count
-     * nuse, the threads that finish tasks count ndone, each on a cache
-     * line of its own. One counter written from both sides cost a
+    /* Submitted tasks (and prefetches) using this buffer that are not
+     * done yet are nuse + npf - ndone (qv__buf_users): submitters count
+     * nuse under submit_mu, prefetches npf, the threads that finish tasks
+     * count ndone, on a cache line apart. One counter written from both sides cost a
      * replayed chain's submitter and worker a cache-line transfer each per
      * task. */
-    atomic_size_t nuse;
+    atomic_size_t nuse;      /* submitters, under submit_mu: no RMW */
+    atomic_size_t npf;       /* prefetches (devq.c), any thread */
     char          pad_use_[64];
     atomic_size_t ndone;
     char          pad_done_[64];
@@ -229,7 +224,11 @@ struct qv_buf {
 struct qv__task {
     qv__task   *next;     /* ready queue or free list */
     atomic_int  refs;     /* execution + buffer states holding it */
-    atomic_int  pending;  /* unfinished predecessors + 1 until submitted */
+    /* QV__HOLD less the predecessors done while its submitter holds it;
+     * then (qv__task_unhold) the predecessors not done yet. */
+    atomic_int  pending;
+    unsigned    npred;    /* predecessors it waits for, counted by its
+                           * submitter alone while it holds the task */
     qv__spin    lock;     /* guards done and succ */
     atomic_bool done;
     unsigned    nsucc, succ_cap;
@@ -259,10 +258,38 @@ struct qv__task {
     _Alignas(16) unsigned char scalars[QV__TASK_SCALAR_INLINE];
 };
 
+/* Drops a reference to t; the last one gives it back to the pool (a
+ * worker's thread keeps a batch first). _locked: the caller holds
+ * submit_mu, and t goes to the submitters' own list. */
 void qv__task_release(qv_runtime *rt, qv__task *t);
+void qv__task_release_locked(qv_runtime *rt, qv__task *t);
+/* The calling thread is a worker of rt: it batches the tasks it frees,
+ * until qv__task_cache_flush, which it calls before it idles or exits. */
+void qv__task_cache_begin(qv_runtime *rt);
+void qv__task_cache_flush(void);
+
+/* A task being submitted is held: its pending starts at QV__HOLD, more
+ * than it can have predecessors, so that predecessors finishing meanwhile
+ * cannot start it, and its submitter counts the predecessors in npred
+ * without a locked instruction per edge. */
+#define QV__HOLD (1 << 30)
+
+/* The submitter lets t go; true when no predecessor holds it back, and
+ * the caller then starts it. */
+static inline bool qv__task_unhold(qv__task *t)
+{
+    int d = QV__HOLD - (int)t->npred;
+    return atomic_fetch_sub_explicit(&t->pending, d, memory_order_acq_rel) == d;
+}
+
+/* Whether held t still waits for a predecessor. */
+static inline bool qv__task_held_waits(qv__task *t)
+{
+    return atomic_load_explicit(&t->pending, memory_order_acquire) > QV__HOLD - (int)t->npred;
+}
 
 /* A task from the pool with its successor list, references and flags set
- * up for submission (refs 1, pending 1). Under submit_mu. */
+ * up for submission (refs 1, held). Under submit_mu. */
 qv__task *qv__task_new(qv_runtime *rt);
 /* Adds t's access to b with mode m to b's dependency state. Under
  * submit_mu. */
@@ -499,7 +526,8 @@ size_t qv__inflight(qv_runtime *rt);
 static inline size_t qv__buf_users(qv_buf *b)
 {
     size_t d = atomic_load_explicit(&b->ndone, memory_order_seq_cst);
-    return atomic_load_explicit(&b->nuse, memory_order_seq_cst) - d;
+    return atomic_load_explicit(&b->nuse, memory_order_seq_cst) +
+           atomic_load_explicit(&b->npf, memory_order_seq_cst) - d;
 }
 /* One use of b is over (a task finished, a prefetch dropped): whether to
  * wake the waiters (some wait, and nothing uses b any more). Its
@@ -510,7 +538,8 @@ static inline bool qv__buf_use_done(qv_runtime *rt, qv_buf *b)
 {
     size_t d = atomic_fetch_add_explicit(&b->ndone, 1, memory_order_seq_cst) + 1;
     return atomic_load_explicit(&rt->nwaiters, memory_order_seq_cst) &&
-           d == atomic_load_explicit(&b->nuse, memory_order_seq_cst);
+           d == atomic_load_explicit(&b->nuse, memory_order_seq_cst) +
+                    atomic_load_explicit(&b->npf, memory_order_seq_cst);
 }
 /* Waits for nothing in flight (or nothing using buf when buf != NULL). */
 int qv__wait(qv_runtime *rt, qv_buf *buf);

@@ -399,7 +399,7 @@ bool qv__region_fuse(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         s->shipped++;
     note_node(s, t->id);
     sig_take(s, h);
-    if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+    if (qv__task_unhold(t))
         qv__sched_push(rt, t);
     return true;
 }

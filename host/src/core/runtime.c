@@ -178,6 +178,7 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
     qv_runtime *rt = calloc(1, sizeof *rt);
     if (!rt)
         return qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
+    qv__clock_init();
     rt->created_ns = qv__now_ns();
     rt->opts = o;
     const char *spin = getenv("QV_SPIN_US");

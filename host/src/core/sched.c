@@ -250,6 +250,7 @@ static void unspin(qv_runtime *rt, qv__worker *w)
 /* Spins for spin_us, then parks; returns a task, or NULL when stopping. */
 static qv__task *idle(qv_runtime *rt, qv__worker *w)
 {
+    qv__task_cache_flush(); /* the submitters may want them now */
     uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
     atomic_store_explicit(&w->spinning, true, memory_order_seq_cst);
     for (unsigned i = 1;; i++) {
@@ -285,6 +286,7 @@ static void *worker_main(void *arg)
     qv__worker *w = arg;
     qv_runtime *rt = w->rt;
     tls_worker = w;
+    qv__task_cache_begin(rt);
     if (rt->opts.pin)
         w->pinned = qv__cpu_bind_self(rt->cpu, w->idx);
     qv__task *t = NULL;
@@ -300,6 +302,7 @@ static void *worker_main(void *arg)
         }
         t = qv__task_execute(rt, w, t);
     }
+    qv__task_cache_flush();
     return NULL;
 }
 

@@ -63,7 +63,8 @@ qv__task *qv__task_new(qv_runtime *rt)
     if (!t)
         return NULL;
     atomic_init(&t->refs, 1);
-    atomic_init(&t->pending, 1);
+    atomic_init(&t->pending, QV__HOLD);
+    t->npred = 0;
     atomic_flag_clear(&t->lock.f);
     atomic_init(&t->done, false);
     t->nsucc = 0;
@@ -84,22 +85,76 @@ qv__task *qv__task_new(qv_runtime *rt)
  * it faults, so that a read of a task after its release cannot pass. */
 #define QV__TASK_FREED ((qv_func *)(uintptr_t)0x51)
 
-void qv__task_release(qv_runtime *rt, qv__task *t)
+/* A worker's freed tasks, given back to the pool a batch at a time (one
+ * compare-and-swap a batch, on the line the submitter takes them from). */
+#define FREE_BATCH 32
+static _Thread_local struct free_cache {
+    qv_runtime *rt; /* the runtime whose worker this thread is, or NULL */
+    qv__task *head, *tail;
+    unsigned n;
+} tls_free;
+
+static void push_shared(qv_runtime *rt, qv__task *head, qv__task *tail)
+{
+    qv__task *old = atomic_load_explicit(&rt->free_shared, memory_order_relaxed);
+    do {
+        tail->next = old;
+    } while (!atomic_compare_exchange_weak_explicit(&rt->free_shared, &old, head,
+                                                    memory_order_release,
+                                                    memory_order_relaxed));
+}
+
+void qv__task_cache_begin(qv_runtime *rt)
+{
+    tls_free = (struct free_cache){ rt, NULL, NULL, 0 };
+}
+
+void qv__task_cache_flush(void)
+{
+    struct free_cache *c = &tls_free;
+    if (c->n)
+        push_shared(c->rt, c->head, c->tail);
+    c->head = c->tail = NULL;
+    c->n = 0;
+}
+
+/* t's last reference is gone: what it owns is freed. */
+static bool drop(qv__task *t)
 {
     if (atomic_fetch_sub_explicit(&t->refs, 1, memory_order_acq_rel) != 1)
-        return;
+        return false;
     if (qv__fault_pausing())
         t->func = QV__TASK_FREED;
     if (t->succ != t->succ_inline)
         free(t->succ);
     free(t->scalar_heap);
     free(t->why);
-    qv__task *head = atomic_load_explicit(&rt->free_shared, memory_order_relaxed);
-    do {
-        t->next = head;
-    } while (!atomic_compare_exchange_weak_explicit(&rt->free_shared, &head, t,
-                                                    memory_order_release,
-                                                    memory_order_relaxed));
+    return true;
+}
+
+void qv__task_release(qv_runtime *rt, qv__task *t)
+{
+    if (!drop(t))
+        return;
+    struct free_cache *c = &tls_free;
+    if (c->rt != rt) {
+        push_shared(rt, t, t);
+        return;
+    }
+    t->next = c->head;
+    c->head = t;
+    if (!c->n++)
+        c->tail = t;
+    if (c->n == FREE_BATCH)
+        qv__task_cache_flush();
+}
+
+void qv__task_release_locked(qv_runtime *rt, qv__task *t)
+{
+    if (!drop(t))
+        return;
+    t->next = rt->free_local;
+    rt->free_local = t;
 }
 
 /* Makes t wait for p unless p is already done. */
@@ -126,7 +181,7 @@ static int add_succ(qv__task *p, qv__task *t)
             p->succ_cap = cap;
         }
         p->succ[p->nsucc++] = t;
-        atomic_fetch_add_explicit(&t->pending, 1, memory_order_relaxed);
+        t->npred++; /* t is held (QV__HOLD): p cannot start it */
     }
 out:
     qv__spin_unlock(&p->lock);
@@ -144,7 +199,7 @@ static int readers_reserve(qv_runtime *rt, qv_buf *b)
     for (size_t i = 0; i < b->nreaders; i++) {
         qv__task *r = b->readers[i];
         if (atomic_load_explicit(&r->done, memory_order_acquire))
-            qv__task_release(rt, r);
+            qv__task_release_locked(rt, r);
         else
             b->readers[kept++] = r;
     }
@@ -169,6 +224,16 @@ static int depend(qv_runtime *rt, qv__task *t, qv__task *pred, uint64_t pred_id,
         qv__rec_edge(rt->rec, pred_id, t->id, bytes) != 0)
         return QV_ENOMEM;
     return pred ? add_succ(pred, t) : 0;
+}
+
+/* One more reference to t, which its submitter holds: no other thread
+ * changes its count until submit_mu is released (the buffer states that
+ * drop references are under it, and t cannot run), so no locked
+ * instruction. */
+static inline void ref_held(qv__task *t)
+{
+    atomic_store_explicit(&t->refs, atomic_load_explicit(&t->refs, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
 }
 
 /* Applies the access of t to b with mode m (the union over t's arguments). */
@@ -197,17 +262,17 @@ int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
             if ((rc = add_succ(b->readers[i], t)) != 0)
                 return rc;
         for (size_t i = 0; i < b->nreaders; i++)
-            qv__task_release(rt, b->readers[i]);
+            qv__task_release_locked(rt, b->readers[i]);
         b->nreaders = 0;
         if (b->last_writer)
-            qv__task_release(rt, b->last_writer);
-        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+            qv__task_release_locked(rt, b->last_writer);
+        ref_held(t);
         b->last_writer = t;
         b->last_writer_id = t->id == QV__NO_NODE ? 0 : t->id + 1;
     } else {
         if ((rc = readers_reserve(rt, b)) != 0)
             return rc;
-        atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
+        ref_held(t);
         b->readers[b->nreaders++] = t;
         if (rt->rec && t->id != QV__NO_NODE &&
             qv__rec_read(rt->rec, &b->rec_readers, t->id) != 0)
@@ -358,7 +423,8 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
             (!b->last_writer || atomic_load_explicit(&b->last_writer->done,
                                                       memory_order_acquire)))
             settled |= 1u << j;
-        atomic_fetch_add_explicit(&t->ubuf[j]->nuse, 1, memory_order_relaxed);
+        atomic_store_explicit(&b->nuse, atomic_load_explicit(&b->nuse, memory_order_relaxed) + 1,
+                              memory_order_relaxed); /* only submitters, under submit_mu */
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
@@ -376,7 +442,7 @@ void qv__defer_start(qv_runtime *rt, qv__task *list)
         qv__task *t = list;
         list = t->next;
         t->next = NULL;
-        if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+        if (qv__task_unhold(t))
             qv__sched_push(rt, t);
     }
     if (atomic_load_explicit(&rt->snap_idle, memory_order_relaxed))
@@ -419,10 +485,9 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         qv__region_note(rt, t, args);
     /* A replayed task planned on an accelerator that must wait for its
      * predecessors: its other inputs go there meanwhile. */
-    if (t->planned > 1 && settled &&
-        atomic_load_explicit(&t->pending, memory_order_acquire) > 1)
+    if (t->planned > 1 && settled && qv__task_held_waits(t))
         qv__devq_prefetch(rt, t->planned - 1, t, settled);
-    if (atomic_fetch_sub_explicit(&t->pending, 1, memory_order_acq_rel) == 1)
+    if (qv__task_unhold(t))
         qv__sched_push(rt, t);
     return rc;
 }
