@@ -258,8 +258,9 @@ typedef struct qv_opencl_impl {
     unsigned (*range)(const qv_call *call, size_t global[3], size_t local[3]);
 } qv_opencl_impl;
 
-/* Sets the OpenCL implementation (strings are copied). Must not race with
- * submissions of f. */
+/* Sets the OpenCL implementation (strings are copied); NULL removes it.
+ * Set again, the next call builds the new code, also on a device where the
+ * old code did not build; a call already running keeps its code. */
 QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl);
 
 /* Sets the FPGA implementation: the kernel called `kernel` in the catalog

@@ -7,6 +7,7 @@
  * no OpenCL device exists.
  */
 #include <math.h>
+#include <pthread.h>
 
 #include "devices/device.h"
 #include "helper.h"
@@ -299,6 +300,268 @@ static void bad_impls(void **state)
     assert_int_equal(qv_submit(rt, f, NULL, 0), QV_ENODEV);
 }
 
+
+/* ---- what the adversarial review of the backend found ------------------ */
+
+static unsigned range_n(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)l;
+    g[0] = *(const unsigned *)c->ptr[1];
+    return 1;
+}
+static void cpu_add1(const qv_call *c)
+{
+    float *x = c->ptr[0];
+    for (unsigned i = 0; i < *(const unsigned *)c->ptr[1]; i++)
+        x[i] += 1.0f;
+}
+
+/* f(x, n) on the GPU only, once, on 256 floats of 0; returns x[0] and
+ * x[255] summed (or -1 when the wait failed). */
+static float run_x(qv_runtime *r, qv_func *f, unsigned where)
+{
+    static float x[256];
+    memset(x, 0, sizeof x);
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(r, x, sizeof x, &b), 0);
+    assert_int_equal(qv_func_set_where(f, where), 0);
+    unsigned n = 256;
+    assert_int_equal(qv_submit(r, f, (qv_arg[]){ QV_BUF(b), QV_VAL(n) }, 2), 0);
+    int rc = qv_wait_all(r);
+    qv_buf_unregister(b);
+    return rc ? -1.0f : x[0] + x[255];
+}
+
+static qv_func *func_x(qv_runtime *r, const char *name, const char *source, const char *kernel,
+                       const char *options, bool cpu)
+{
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW), QV_ARG_SCALAR("n", unsigned) };
+    qv_func *f;
+    assert_int_equal(qv_func_create(r, name, d, 2, &f), 0);
+    if (cpu)
+        assert_int_equal(qv_func_set_cpu(f, cpu_add1), 0);
+    qv_opencl_impl im = { source, kernel, options, range_n };
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    return f;
+}
+
+/* A kernel taking a value where the function passes a buffer, or a
+ * pointer where it passes a value: refused when built (the driver took the
+ * cl_mem for a number, or crashed in clSetKernelArg), run on the CPU. */
+static void arguments_of_another_kind(void **state)
+{
+    (void)state;
+    static const char *ptr_for_scalar =
+        "__kernel void k(__global float *x, __global float *n) { x[get_global_id(0)] += 1.0f; }\n";
+    static const char *scalar_for_buf =
+        "__kernel void k(ulong x, uint n) { }\n";
+    const char *srcs[2] = { ptr_for_scalar, scalar_for_buf };
+    for (int i = 0; i < 2; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "kind%d", i);
+        qv_func *f = func_x(rt, name, srcs[i], "k", NULL, true);
+        qv_device_info d0, d1;
+        device_info(1, &d0);
+        assert_true(run_x(rt, f, 1u << QV_CLASS_GPU | 1u << QV_CLASS_CPU) == 2.0f);
+        assert_true(run_x(rt, f, 1u << QV_CLASS_GPU | 1u << QV_CLASS_CPU) == 2.0f);
+        device_info(1, &d1);
+        assert_int_equal(d1.failed - d0.failed, 1); /* refused once, never sent again */
+        assert_int_equal(d1.tasks, d0.tasks);
+        assert_true(d1.healthy);
+    }
+}
+
+/* qv_func_set_opencl again: the next call runs the new code, also after
+ * the old one failed to build there. */
+static void set_again_builds_the_new_code(void **state)
+{
+    (void)state;
+#define ADD(v) "__kernel void k(__global float *x, uint n) " \
+               "{ size_t i = get_global_id(0); if (i < n) x[i] += " v "; }\n"
+    static const char *s1 = ADD("1.0f"), *s100 = ADD("100.0f");
+    unsigned gpu = 1u << QV_CLASS_GPU;
+    qv_func *f = func_x(rt, "again", s1, "k", NULL, false);
+    assert_true(run_x(rt, f, gpu) == 2.0f);
+    qv_opencl_impl im = { s100, "k", NULL, range_n };
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    assert_true(run_x(rt, f, gpu) == 200.0f);
+
+    qv_func *g = func_x(rt, "fixed", broken_src, "k", NULL, false);
+    assert_true(run_x(rt, g, gpu) == -1.0f); /* no build, no CPU: QV_ENODEV */
+    assert_non_null(strstr(qv_last_error(), "oops"));
+    assert_int_equal(qv_func_set_opencl(g, &im), 0);
+    assert_true(run_x(rt, g, gpu) == 200.0f);
+    qv_device_info di;
+    device_info(1, &di);
+    assert_true(di.healthy);
+}
+
+/* A build log of many kilobytes still names the first error. */
+static void long_build_log(void **state)
+{
+    (void)state;
+    char *s = malloc(64 * 1024);
+    assert_non_null(s);
+    size_t n = (size_t)sprintf(s, "__kernel void k(__global float *x, uint n) {\n");
+    for (int i = 0; i < 400; i++)
+        n += (size_t)sprintf(s + n, "  x[%d] = undeclared_%d;\n", i, i);
+    sprintf(s + n, "}\n");
+    qv_func *f = func_x(rt, "noisy", s, "k", NULL, false);
+    assert_true(run_x(rt, f, 1u << QV_CLASS_GPU) == -1.0f);
+    assert_null(strstr(qv_last_error(), "(no build log)"));
+    assert_non_null(strstr(qv_last_error(), "undeclared_0"));
+    free(s);
+}
+
+/* What the range function gives is the function's doing: the device
+ * stays in service for other functions, and a partial local size is
+ * refused, not handed to the driver (PoCL aborted the process). */
+static unsigned range_dims(const qv_call *c, size_t g[3], size_t l[3])
+{
+    unsigned how = *(const unsigned *)c->ptr[1];
+    g[0] = g[1] = 16;
+    l[0] = 4;
+    l[1] = 0;
+    return how; /* 0 or 4: no such range; 2: local sizes half set */
+}
+
+static void bad_ranges_leave_the_device_in_service(void **state)
+{
+    (void)state;
+    static const char *src2 = "__kernel void k(__global float *x, uint n) { }\n";
+    unsigned hows[3] = { 0, 4, 2 };
+    for (int i = 0; i < 3; i++) {
+        qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW), QV_ARG_SCALAR("n", unsigned) };
+        qv_func *f;
+        char name[16];
+        snprintf(name, sizeof name, "range%d", i);
+        assert_int_equal(qv_func_create(rt, name, d, 2, &f), 0);
+        qv_opencl_impl im = { src2, "k", NULL, range_dims };
+        assert_int_equal(qv_func_set_opencl(f, &im), 0);
+        float x[4];
+        qv_buf *b;
+        assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+        assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(b), QV_VAL(hows[i]) }, 2), 0);
+        assert_int_equal(qv_wait_all(rt), QV_ENODEV);
+        assert_non_null(strstr(qv_last_error(), i < 2 ? "dimensions" : "local sizes"));
+        qv_buf_unregister(b);
+        qv_device_info di;
+        device_info(1, &di);
+        assert_true(di.healthy);
+    }
+    vadd_on(1u << QV_CLASS_GPU); /* still runs there */
+}
+
+/* More local memory than the device has: refused when built (PoCL
+ * aborted the process at launch), run on the CPU. */
+static void too_much_local_memory(void **state)
+{
+    (void)state;
+    static const char *big =
+        "__kernel void k(__global float *x, uint n) { __local float big[1 << 24];\n"
+        "  size_t i = get_global_id(0); big[get_local_id(0)] = x[i];\n"
+        "  barrier(CLK_LOCAL_MEM_FENCE); x[i] = big[get_local_id(0)] + 1.0f; }\n";
+    qv_func *f = func_x(rt, "biglocal", big, "k", NULL, true);
+    qv_device_info d0, d1;
+    device_info(1, &d0);
+    assert_true(run_x(rt, f, 1u << QV_CLASS_GPU | 1u << QV_CLASS_CPU) == 2.0f);
+    device_info(1, &d1);
+    assert_int_equal(d1.tasks, d0.tasks);
+    assert_true(d1.healthy);
+}
+
+/* One run of f (its source from a header under dir) in a runtime of its
+ * own: x[0] + x[255]. */
+static float run_fresh(const char *source, const char *options)
+{
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    qv_runtime *r;
+    assert_int_equal(qv_runtime_create(&o, &r), 0);
+    qv_func *f = func_x(r, "fresh", source, "k", options, false);
+    float v = run_x(r, f, 1u << QV_CLASS_GPU);
+    qv_runtime_destroy(r);
+    return v;
+}
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* The disk cache: a source that #includes a header is not served from it
+ * after the header changed; a damaged or foreign file in it is rebuilt,
+ * not handed to the driver (PoCL crashed on a truncated one). */
+static void disk_cache_stays_right(void **state)
+{
+    (void)state;
+    char dir[512], hdr[600], opts[600], cmd[1400];
+    snprintf(dir, sizeof dir, "%s/inc", qv_test_scratch());
+    snprintf(cmd, sizeof cmd, "mkdir -p '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(hdr, sizeof hdr, "%s/val.h", dir);
+    snprintf(opts, sizeof opts, "-I %s", dir);
+    static const char *inc = "#include \"val.h\"\n"
+                             "__kernel void k(__global float *x, uint n) "
+                             "{ size_t i = get_global_id(0); if (i < n) x[i] = VAL; }\n";
+    write_file(hdr, "#define VAL 1.0f\n");
+    assert_true(run_fresh(inc, opts) == 2.0f);
+    write_file(hdr, "#define VAL 7.0f\n");
+    assert_true(run_fresh(inc, opts) == 14.0f);
+
+    static const char *plain = "__kernel void k(__global float *x, uint n) "
+                               "{ size_t i = get_global_id(0); if (i < n) x[i] = 3.0f; }\n";
+    assert_true(run_fresh(plain, NULL) == 6.0f); /* now cached */
+    const char *damage[] = {
+        "truncate -s 2000 \"$f\"",
+        "head -c 100 /dev/urandom > \"$f\"",
+        "truncate -s $(($(stat -c %s \"$f\") / 2)) \"$f\"",
+    };
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "for f in '%s'/quiver/opencl/*.bin; do %s; done",
+                 qv_test_scratch(), damage[i]);
+        assert_int_equal(system(cmd), 0);
+        assert_true(run_fresh(plain, NULL) == 6.0f);
+    }
+}
+
+/* Runtimes created at once from several threads each see the OpenCL
+ * device (PoCL's first listing answered CL_DEVICE_NOT_FOUND to all but
+ * one): done first in main, before anything else listed the devices. */
+#define AT_ONCE 3
+static unsigned at_once[AT_ONCE];
+static pthread_barrier_t at_once_bar;
+
+static void *create_at_once(void *arg)
+{
+    unsigned *out = arg;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    qv_runtime *r;
+    pthread_barrier_wait(&at_once_bar);
+    if (qv_runtime_create(&o, &r) == 0) {
+        *out = qv_device_count(r);
+        qv_runtime_destroy(r);
+    }
+    return NULL;
+}
+
+static unsigned ndev_probe;
+
+static void runtimes_created_at_once(void **state)
+{
+    (void)state;
+    for (int i = 0; i < AT_ONCE; i++)
+        assert_int_equal(at_once[i], ndev_probe);
+}
+
 int main(void)
 {
     setenv("XDG_CACHE_HOME", qv_test_scratch(), 1);
@@ -307,10 +570,16 @@ int main(void)
     qv_options_init(&o);
     o.ncpu = 1;
     o.perfmodel_dir = "";
+    pthread_t th[AT_ONCE];
+    pthread_barrier_init(&at_once_bar, NULL, AT_ONCE);
+    for (int i = 0; i < AT_ONCE; i++)
+        pthread_create(&th[i], NULL, create_at_once, &at_once[i]);
+    for (int i = 0; i < AT_ONCE; i++)
+        pthread_join(th[i], NULL);
     qv_runtime *probe;
     if (qv_runtime_create(&o, &probe) != 0)
         return 1;
-    unsigned ndev = qv_device_count(probe);
+    unsigned ndev = ndev_probe = qv_device_count(probe);
     qv_runtime_destroy(probe);
     if (ndev < 2) {
         printf("no OpenCL device: skipped\n");
@@ -326,6 +595,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(build_error, setup, teardown),
         cmocka_unit_test(program_cache_on_disk),
         cmocka_unit_test_setup_teardown(bad_impls, setup, teardown),
+        cmocka_unit_test(runtimes_created_at_once),
+        cmocka_unit_test_setup_teardown(arguments_of_another_kind, setup, teardown),
+        cmocka_unit_test_setup_teardown(set_again_builds_the_new_code, setup, teardown),
+        cmocka_unit_test_setup_teardown(long_build_log, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_ranges_leave_the_device_in_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(too_much_local_memory, setup, teardown),
+        cmocka_unit_test(disk_cache_stays_right),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -3,9 +3,9 @@
  * from the CPU's time-stamp counter where the kernel keeps its own clock
  * on it (clock.c says when and how it is calibrated).
  *
- * Every task reads the clock twice on its worker; on a VM, clock_gettime
- * through the vDSO costs ~24 ns a read and a TSC read ~10 ns, which was
- * ~12 % of a replayed chain's profile (docs/runtime.md, "Timing").
+ * Every task reads the clock twice on its worker; on the development VM,
+ * clock_gettime through the vDSO costs ~24 ns a read and an ordered TSC
+ * read ~17 ns (docs/runtime.md, "Timing").
  * Durations and timestamps of the runtime all come from here; deadlines
  * for timed waits do not (qv__deadline_in reads CLOCK_MONOTONIC itself),
  * since the two may drift apart by a few microseconds an hour.
@@ -39,6 +39,10 @@ static inline uint64_t qv__now_ns(void)
 {
 #ifdef QV__CLOCK_TSC
     if (atomic_load_explicit(&qv__clk.on, memory_order_acquire)) {
+        /* lfence: the counter is read after what came before it, as
+         * clock_gettime reads it (times taken under a lock follow the
+         * lock's order). */
+        __builtin_ia32_lfence();
         uint64_t d = __builtin_ia32_rdtsc() - qv__clk.tsc0;
         if ((int64_t)d < 0) /* another core's counter a few ticks behind */
             d = 0;

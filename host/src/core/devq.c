@@ -194,6 +194,17 @@ static void mark_broken(qv__devq *q, const qv_func *f)
     pthread_mutex_unlock(&q->fit_mu);
 }
 
+void qv__devq_func_changed(qv_runtime *rt, const qv_func *f)
+{
+    for (unsigned i = 0; i < rt->naccel; i++) {
+        qv__devq *q = rt->accel[i];
+        pthread_mutex_lock(&q->fit_mu);
+        if (f->id < q->nfit)
+            q->fit[f->id] = 0; /* broken, and the catalog's builds: asked again */
+        pthread_mutex_unlock(&q->fit_mu);
+    }
+}
+
 uint64_t qv__devq_ready_ns(qv_runtime *rt, unsigned dev, uint64_t now)
 {
     uint64_t r = atomic_load_explicit(&rt->accel[dev - 1]->ready_ns, memory_order_relaxed);

@@ -10,7 +10,6 @@
 #include "core/internal.h"
 #include "trace/perfmodel.h"
 
-static void ocl_clear(qv_opencl_impl *o);
 
 QV_API int qv_func_create(qv_runtime *rt, const char *name,
                           const qv_arg_desc *args, size_t nargs, qv_func **out)
@@ -85,6 +84,16 @@ nomem:
     return qv__fail(QV_ENOMEM, "qv_func_create: out of memory");
 }
 
+static void ocl_free(qv__ocl *o)
+{
+    if (!o)
+        return;
+    free((char *)o->impl.source);
+    free((char *)o->impl.kernel);
+    free((char *)o->impl.options);
+    free(o);
+}
+
 void qv__func_free(qv_func *f)
 {
     if (!f)
@@ -93,7 +102,10 @@ void qv__func_free(qv_func *f)
         qv__perf_free(f->perf[c]);
     for (unsigned i = 0; i < QV_MAX_ARGS; i++)
         free(f->argnames[i]);
-    ocl_clear(&f->ocl);
+    for (qv__ocl *o = f->ocl_all, *older; o; o = older) {
+        older = o->older;
+        ocl_free(o);
+    }
     free(f->name);
     free(f);
 }
@@ -129,35 +141,37 @@ QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
     return 0;
 }
 
-static void ocl_clear(qv_opencl_impl *o)
-{
-    free((char *)o->source);
-    free((char *)o->kernel);
-    free((char *)o->options);
-    memset(o, 0, sizeof *o);
-}
-
 QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
 {
     if (!f || !qv__rt_ok(f->rt))
         return qv__fail(QV_EINVAL, "qv_func_set_opencl: %s function", f ? "destroyed" : "NULL");
+    qv_runtime *rt = f->rt;
     if (!impl) {
-        ocl_clear(&f->ocl);
         f->impls &= ~(1u << QV_CLASS_GPU);
+        atomic_store_explicit(&f->ocl, NULL, memory_order_release);
         return 0;
     }
     if (!impl->source || !impl->kernel || !*impl->kernel || !impl->range)
         return qv__fail(QV_EINVAL, "qv_func_set_opencl('%s'): source, kernel and range "
                         "are required", f->name);
-    qv_opencl_impl o = { strdup(impl->source), strdup(impl->kernel),
-                         impl->options ? strdup(impl->options) : NULL, impl->range };
-    if (!o.source || !o.kernel || (impl->options && !o.options)) {
-        ocl_clear(&o);
+    qv__ocl *o = calloc(1, sizeof *o);
+    if (o)
+        o->impl = (qv_opencl_impl){ strdup(impl->source), strdup(impl->kernel),
+                                    impl->options ? strdup(impl->options) : NULL,
+                                    impl->range };
+    if (!o || !o->impl.source || !o->impl.kernel || (impl->options && !o->impl.options)) {
+        ocl_free(o);
         return qv__fail(QV_ENOMEM, "qv_func_set_opencl: out of memory");
     }
-    ocl_clear(&f->ocl);
-    f->ocl = o;
+    pthread_mutex_lock(&rt->reg_mu);
+    o->gen = f->ocl_all ? f->ocl_all->gen + 1 : 1;
+    o->older = f->ocl_all;
+    f->ocl_all = o;
+    pthread_mutex_unlock(&rt->reg_mu);
+    atomic_store_explicit(&f->ocl, o, memory_order_release);
     f->impls |= 1u << QV_CLASS_GPU;
+    /* A device where the old code failed to build tries the new one. */
+    qv__devq_func_changed(rt, f);
     return 0;
 }
 
@@ -175,6 +189,7 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
     f->fpga_kernel = entry ? entry->name : NULL;
     f->kernel = entry;
     f->sig_scalars = entry ? qv__fpga_sig_scalars(entry) : 0;
+    qv__devq_func_changed(f->rt, f); /* a board where the old one failed tries it */
     /* A remote board runs the kernels of the FPGA board it serves. */
     unsigned fpga = 1u << QV_CLASS_FPGA | 1u << QV_CLASS_REMOTE;
     if (entry)

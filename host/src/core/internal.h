@@ -112,6 +112,15 @@ void qv__log_close(void);
 
 /* ---- functions and buffers --------------------------------------------- */
 
+/* One OpenCL implementation of a function, as set: its strings owned; gen
+ * counts the function's implementations from 1, so that a device can
+ * tell that the one it built is not the current one any more. */
+typedef struct qv__ocl {
+    qv_opencl_impl impl;
+    unsigned gen;
+    struct qv__ocl *older;
+} qv__ocl;
+
 struct qv_func {
     qv_runtime *rt;
     char       *name;
@@ -121,7 +130,11 @@ struct qv_func {
     char       *argnames[QV_MAX_ARGS];
     size_t      scalar_bytes; /* sum of scalar sizes, each 16-aligned */
     qv_cpu_fn   cpu;
-    qv_opencl_impl ocl;       /* strings owned; source NULL when unset */
+    /* The OpenCL implementation qv_func_set_opencl last set (NULL: none);
+     * the devices read it while it may be replaced: each one set stays,
+     * unchanged, on ocl_all (under rt->reg_mu) until f is freed. */
+    struct qv__ocl *_Atomic ocl;
+    struct qv__ocl *ocl_all;
     /* qv_func_set_fpga and qv_func_set_where may change the next five
      * while the loop's thread plans with f, workers place its calls and
      * device threads launch them: atomic, each read once where it is
@@ -763,5 +776,8 @@ bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, struct qv_plat_res *out);
  * re-made. The backend calls it from its own thread, holding no lock of
  * its own that query takes. No effect on a device in service. */
 void qv__devq_restored(qv_runtime *rt, unsigned dev);
+/* f's OpenCL or FPGA implementation changed: every device forgets that it
+ * could not build or load the old one. */
+void qv__devq_func_changed(qv_runtime *rt, const qv_func *f);
 
 #endif

@@ -3,12 +3,19 @@
  * ICD loader lists. Tested on PoCL, which runs OpenCL on the CPU.
  *
  * Each device gets its own context and in-order queue. A function's program
- * is built once per device and kept; built binaries are also cached on disk
+ * is built once per device and implementation (qv_func_set_opencl again
+ * builds the new one) and kept; built binaries are also cached on disk
  * under $XDG_CACHE_HOME/quiver/opencl, keyed by a hash of the source, the
  * build options and the device and driver versions, so a later run skips
- * the compiler (PoCL takes about a second per program cold). A build error
- * is reported with its build log, and the runtime runs the function on the
- * CPU from then on (QV_ENOTSUP, see device.h).
+ * the compiler (PoCL takes about a second per program cold). A source that
+ * #includes files is not cached: the key cannot see them. A cached file
+ * carries its length and checksum, checked before the driver sees it (a
+ * damaged binary crashed PoCL). A build error is reported with its build
+ * log, and the runtime runs the function on the CPU from then on
+ * (QV_ENOTSUP, see device.h); so does a kernel whose arguments are not the
+ * function's (a buffer where it takes a scalar, or the reverse: the driver
+ * would take a cl_mem for a number, or crash), or that needs more local
+ * memory than the device has.
  *
  * Locking: a device is driven by one thread (its driver, devq.c), so the
  * per-device program table needs no lock; alloc/free/read/write may come
@@ -32,6 +39,7 @@ typedef struct ocl_prog {
     cl_program prog;
     cl_kernel  kern;
     int        state; /* 0 not built, 1 ready, -1 failed */
+    unsigned   gen;   /* of the implementation built (qv__ocl.gen) */
 } ocl_prog;
 
 typedef struct ocl_device {
@@ -42,6 +50,7 @@ typedef struct ocl_device {
     char             name[128];
     char             version[256]; /* device + driver versions, for the cache key */
     uint64_t         mem;
+    cl_ulong         local_mem;   /* bytes of __local memory a work-group may use */
     ocl_prog        *progs;       /* by function id */
     size_t           nprogs;
 } ocl_device;
@@ -103,6 +112,7 @@ static int ocl_open(qv_device *d, unsigned idx, const void *b)
     clGetDeviceInfo(o->id, CL_DEVICE_TYPE, sizeof type, &type, NULL);
     d->on_host = (type & CL_DEVICE_TYPE_CPU) != 0; /* PoCL's CPU device */
     o->mem = mem;
+    clGetDeviceInfo(o->id, CL_DEVICE_LOCAL_MEM_SIZE, sizeof o->local_mem, &o->local_mem, NULL);
     snprintf(o->name, sizeof o->name, "OpenCL %s", dev);
     snprintf(o->version, sizeof o->version, "%s|%s|%s", dev, ver, drv);
     return 0;
@@ -196,8 +206,29 @@ static uint64_t fnv(uint64_t h, const char *s)
     return (h ^ 0xff) * 0x100000001b3ull; /* separator between fields */
 }
 
-static int cache_path(const ocl_device *o, const qv_func *f, char *out, size_t n)
+/* Whether src has an #include directive (the cache key cannot see the
+ * files it names). */
+static bool has_include(const char *src)
 {
+    for (const char *s = src; (s = strchr(s, '#')) != NULL; s++) {
+        const char *l = s;
+        while (l > src && (l[-1] == ' ' || l[-1] == '\t'))
+            l--;
+        if (l != src && l[-1] != '\n')
+            continue;
+        const char *d = s + 1;
+        while (*d == ' ' || *d == '\t')
+            d++;
+        if (!strncmp(d, "include", 7))
+            return true;
+    }
+    return false;
+}
+
+static int cache_path(const ocl_device *o, const qv_opencl_impl *im, char *out, size_t n)
+{
+    if (has_include(im->source))
+        return -1;
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char dir[4096];
     if (xdg && *xdg)
@@ -207,14 +238,31 @@ static int cache_path(const ocl_device *o, const qv_func *f, char *out, size_t n
     else
         return -1;
     uint64_t h = 0xcbf29ce484222325ull;
-    h = fnv(h, f->ocl.source);
-    h = fnv(h, f->ocl.options);
+    h = fnv(h, im->source);
+    h = fnv(h, im->options);
     h = fnv(h, o->version);
     int k = snprintf(out, n, "%s/%016llx.bin", dir, (unsigned long long)h);
     return k > 0 && (size_t)k < n ? 0 : -1;
 }
 
-static void save_binary(const ocl_device *o, cl_program p, const char *path)
+/* A cached binary is this header, then the binary: a file cut short or
+ * changed on disk is seen as such before the driver parses it. */
+#define CACHE_MAGIC "QVCLBIN1"
+typedef struct cache_head {
+    char     magic[8];
+    uint64_t size; /* of the binary that follows */
+    uint64_t sum;  /* FNV-1a of it */
+} cache_head;
+
+static uint64_t checksum(const unsigned char *p, size_t n)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
+static void save_binary(cl_program p, const char *path)
 {
     size_t size = 0;
     if (clGetProgramInfo(p, CL_PROGRAM_BINARY_SIZES, sizeof size, &size, NULL) != CL_SUCCESS ||
@@ -238,14 +286,41 @@ static void save_binary(const ocl_device *o, cl_program p, const char *path)
         snprintf(tmp, sizeof tmp, "%s.%ld", path, (long)getpid());
         FILE *f = fopen(tmp, "wb");
         if (f) {
-            int ok = fwrite(bin, 1, size, f) == size;
+            cache_head h;
+            memcpy(h.magic, CACHE_MAGIC, sizeof h.magic);
+            h.size = size;
+            h.sum = checksum(bin, size);
+            int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(bin, 1, size, f) == size;
             ok &= fclose(f) == 0;
             if (!ok || rename(tmp, path) != 0)
                 unlink(tmp);
         }
     }
-    (void)o;
     free(bin);
+}
+
+/* The cached binary at path, checked; NULL (and *len 0) when there is none
+ * or it is damaged. */
+static unsigned char *load_binary(const char *path, size_t *len)
+{
+    *len = 0;
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return NULL;
+    cache_head h;
+    unsigned char *bin = NULL;
+    if (fread(&h, sizeof h, 1, fp) == 1 && !memcmp(h.magic, CACHE_MAGIC, sizeof h.magic) &&
+        h.size > 0 && h.size < (256u << 20) && (bin = malloc((size_t)h.size)) != NULL &&
+        fread(bin, 1, (size_t)h.size, fp) == h.size && fgetc(fp) == EOF &&
+        checksum(bin, (size_t)h.size) == h.sum) {
+        *len = (size_t)h.size;
+    } else {
+        qv__log(2, "OpenCL cache: %s is damaged or of another version; rebuilding", path);
+        free(bin);
+        bin = NULL;
+    }
+    fclose(fp);
+    return bin;
 }
 
 /* The first line of a build log that reports an error (the one a person
@@ -275,97 +350,169 @@ static const char *first_error(char *log)
     return *pick ? pick : "(no build log)";
 }
 
-/* Builds f's program on o: from the disk cache when it holds one that
- * builds, else from source (and then fills the cache). */
-static int build(ocl_device *o, const qv_func *f, ocl_prog *pp)
+/* The build log of p on o, whole (up to 1 MiB); malloc'd, or NULL. */
+static char *build_log(const ocl_device *o, cl_program p)
+{
+    size_t n = 0;
+    if (clGetProgramBuildInfo(p, o->id, CL_PROGRAM_BUILD_LOG, 0, NULL, &n) != CL_SUCCESS)
+        return NULL;
+    if (n > (1u << 20))
+        n = 1u << 20;
+    char *log = calloc(1, n + 1);
+    if (log && n && clGetProgramBuildInfo(p, o->id, CL_PROGRAM_BUILD_LOG, n, log, NULL) !=
+                        CL_SUCCESS) {
+        /* Longer than the cap: the first MiB is not to be had alone. */
+        snprintf(log, n + 1, "(the build log is longer than 1 MiB)");
+    }
+    return log;
+}
+
+/* The build options: the user's, and argument info, which lets build()
+ * check the kernel's arguments against the function's. */
+static void build_options(const qv_opencl_impl *im, char *out, size_t n)
+{
+    snprintf(out, n, "%s%s-cl-kernel-arg-info", im->options ? im->options : "",
+             im->options && *im->options ? " " : "");
+}
+
+/* Each of k's arguments against f's: a buffer for a global or constant
+ * pointer, a scalar for a value. QV_EMISMATCH (with what differs) when
+ * one does not match; 0 when they do, or the driver cannot say. */
+static int check_args(const ocl_device *o, const qv_func *f, const qv_opencl_impl *im,
+                      cl_kernel k)
+{
+    for (unsigned i = 0; i < f->nargs; i++) {
+        cl_kernel_arg_address_qualifier aq = 0;
+        if (clGetKernelArgInfo(k, i, CL_KERNEL_ARG_ADDRESS_QUALIFIER, sizeof aq, &aq, NULL) !=
+            CL_SUCCESS)
+            return 0; /* no argument info from this driver: launches will tell */
+        if (aq == CL_KERNEL_ARG_ADDRESS_LOCAL)
+            return qv__fail(QV_EMISMATCH, "OpenCL kernel '%s' on %s: argument %u is __local "
+                            "memory, which a function's call cannot pass",
+                            im->kernel, o->name, i);
+        bool kbuf = aq == CL_KERNEL_ARG_ADDRESS_GLOBAL || aq == CL_KERNEL_ARG_ADDRESS_CONSTANT;
+        if (kbuf != f->args[i].is_buf)
+            return qv__fail(QV_EMISMATCH, "OpenCL kernel '%s' on %s: argument %u is a %s, "
+                            "and of function '%s' a %s", im->kernel, o->name, i,
+                            kbuf ? "pointer to memory" : "value",
+                            f->name, f->args[i].is_buf ? "buffer" : "scalar");
+    }
+    return 0;
+}
+
+/* Builds implementation im of f on o: from the disk cache when it holds
+ * one that builds, else from source (and then fills the cache). */
+static int build(ocl_device *o, const qv_func *f, const qv_opencl_impl *im, ocl_prog *pp)
 {
     cl_int err;
-    char path[4200];
-    bool cached = cache_path(o, f, path, sizeof path) == 0;
+    char path[4200], opts[4096];
+    build_options(im, opts, sizeof opts);
+    bool cached = cache_path(o, im, path, sizeof path) == 0;
     cl_program p = NULL;
     if (cached) {
-        FILE *fp = fopen(path, "rb");
-        if (fp) {
-            fseek(fp, 0, SEEK_END);
-            long sz = ftell(fp);
-            fseek(fp, 0, SEEK_SET);
-            unsigned char *bin = sz > 0 && sz < (256l << 20) ? malloc((size_t)sz) : NULL;
-            if (bin && fread(bin, 1, (size_t)sz, fp) == (size_t)sz) {
-                const unsigned char *bins[1] = { bin };
-                size_t len = (size_t)sz;
-                cl_int st;
-                p = clCreateProgramWithBinary(o->ctx, 1, &o->id, &len, bins, &st, &err);
-                if (p && clBuildProgram(p, 1, &o->id, f->ocl.options, NULL, NULL) != CL_SUCCESS) {
-                    clReleaseProgram(p); /* stale or foreign binary: rebuild */
-                    p = NULL;
-                }
+        size_t len;
+        unsigned char *bin = load_binary(path, &len);
+        if (bin) {
+            const unsigned char *bins[1] = { bin };
+            cl_int st;
+            p = clCreateProgramWithBinary(o->ctx, 1, &o->id, &len, bins, &st, &err);
+            if (p && clBuildProgram(p, 1, &o->id, opts, NULL, NULL) != CL_SUCCESS) {
+                clReleaseProgram(p); /* stale or foreign binary: rebuild */
+                p = NULL;
             }
             free(bin);
-            fclose(fp);
         }
     }
     if (!p) {
-        const char *src = f->ocl.source;
+        const char *src = im->source;
         p = clCreateProgramWithSource(o->ctx, 1, &src, NULL, &err);
         if (!p)
             return qv__fail(QV_EIO, "clCreateProgramWithSource: %s", cl_err(err));
-        err = clBuildProgram(p, 1, &o->id, f->ocl.options, NULL, NULL);
+        err = clBuildProgram(p, 1, &o->id, opts, NULL, NULL);
         if (err != CL_SUCCESS) {
-            char log[4096] = "";
-            clGetProgramBuildInfo(p, o->id, CL_PROGRAM_BUILD_LOG, sizeof log - 1, log, NULL);
+            char *log = build_log(o, p);
             clReleaseProgram(p);
-            qv__log(2, "OpenCL build log of '%s' on %s:\n%s", f->name, o->name, log);
-            return qv__fail(QV_ENOTSUP, "OpenCL build of kernel '%s' of '%s' failed on %s: %s",
-                            f->ocl.kernel, f->name, o->name, first_error(log));
+            qv__log(2, "OpenCL build log of '%s' on %s:\n%s", f->name, o->name,
+                    log ? log : "(none)");
+            int rc = qv__fail(QV_ENOTSUP, "OpenCL build of kernel '%s' of '%s' failed on %s: "
+                              "%s", im->kernel, f->name, o->name,
+                              log ? first_error(log) : cl_err(err));
+            free(log);
+            return rc;
         }
         if (cached)
-            save_binary(o, p, path);
+            save_binary(p, path);
     }
-    cl_kernel k = clCreateKernel(p, f->ocl.kernel, &err);
+    cl_kernel k = clCreateKernel(p, im->kernel, &err);
     if (!k) {
         clReleaseProgram(p);
         return qv__fail(QV_ENOTSUP, "OpenCL program of '%s' has no kernel '%s': %s",
-                        f->name, f->ocl.kernel, cl_err(err));
+                        f->name, im->kernel, cl_err(err));
     }
     cl_uint nargs = 0;
+    cl_ulong lmem = 0;
+    int rc = 0;
     err = clGetKernelInfo(k, CL_KERNEL_NUM_ARGS, sizeof nargs, &nargs, NULL);
-    if (err == CL_SUCCESS && nargs != f->nargs) {
+    if (err == CL_SUCCESS && nargs != f->nargs)
+        rc = qv__fail(QV_EMISMATCH, "OpenCL kernel '%s' takes %u arguments, function '%s' "
+                      "%u", im->kernel, nargs, f->name, f->nargs);
+    if (!rc)
+        rc = check_args(o, f, im, k);
+    /* Some drivers abort the process when a launch needs more local
+     * memory than there is (PoCL does): refused here instead. */
+    if (!rc && o->local_mem &&
+        clGetKernelWorkGroupInfo(k, o->id, CL_KERNEL_LOCAL_MEM_SIZE, sizeof lmem, &lmem,
+                                 NULL) == CL_SUCCESS && lmem > o->local_mem)
+        rc = qv__fail(QV_ENOTSUP, "OpenCL kernel '%s' needs %llu bytes of local memory; %s "
+                      "has %llu", im->kernel, (unsigned long long)lmem, o->name,
+                      (unsigned long long)o->local_mem);
+    if (rc) {
         clReleaseKernel(k);
         clReleaseProgram(p);
-        return qv__fail(QV_EMISMATCH, "OpenCL kernel '%s' takes %u arguments, function '%s' "
-                        "%u", f->ocl.kernel, nargs, f->name, f->nargs);
+        return rc;
     }
     pp->prog = p;
     pp->kern = k;
     return 0;
 }
 
-/* The program slot of f on o, built on first use. */
-static int program(ocl_device *o, const qv_func *f, ocl_prog **out)
+/* The program slot of f on o, built on first use of f's current OpenCL
+ * implementation, which *im is set to. */
+static int program(ocl_device *o, const qv_func *f, ocl_prog **out, const qv_opencl_impl **im)
 {
-    if (!f->ocl.source)
+    const qv__ocl *cur = atomic_load_explicit(&f->ocl, memory_order_acquire);
+    if (!cur)
         return qv__fail(QV_ENOTSUP, "'%s' has no OpenCL implementation", f->name);
     void *grown = qv__dev_table_grow(o->progs, &o->nprogs, f->id, sizeof *o->progs);
     if (!grown)
         return QV_ENOMEM;
     o->progs = grown;
     ocl_prog *pp = &o->progs[f->id];
+    if (pp->gen != cur->gen) { /* set again since: the new one is built */
+        if (pp->kern)
+            clReleaseKernel(pp->kern);
+        if (pp->prog)
+            clReleaseProgram(pp->prog);
+        *pp = (ocl_prog){ .gen = cur->gen };
+    }
     if (pp->state < 0)
         return qv__fail(QV_ENOTSUP, "'%s' did not build on %s", f->name, o->name);
     if (pp->state == 0) {
-        int rc = build(o, f, pp);
+        int rc = build(o, f, &cur->impl, pp);
         pp->state = rc ? -1 : 1;
         if (rc)
             return rc;
     }
     *out = pp;
+    *im = &cur->impl;
     return 0;
 }
 
 static int ocl_prepare(qv_device *d, const qv_func *f)
 {
     ocl_prog *pp;
-    return program((ocl_device *)d, f, &pp);
+    const qv_opencl_impl *im;
+    return program((ocl_device *)d, f, &pp, &im);
 }
 
 static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
@@ -378,7 +525,8 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     if (inj)
         return qv__fail(inj, "injected launch failure");
     ocl_prog *pp;
-    int rc = program(o, f, &pp);
+    const qv_opencl_impl *im;
+    int rc = program(o, f, &pp, &im);
     if (rc)
         return rc;
     const qv_call *c = l->call;
@@ -392,18 +540,28 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
         }
         if (err != CL_SUCCESS)
             return qv__fail(QV_ENOTSUP, "'%s': argument %u does not fit kernel '%s': %s",
-                            f->name, i, f->ocl.kernel, cl_err(err));
+                            f->name, i, im->kernel, cl_err(err));
     }
+    /* What the range function gives is the function's own doing, not the
+     * device's: QV_ENOTSUP (the function runs elsewhere), not a fault
+     * that would take the device out of service. */
     size_t global[3] = { 0 }, local[3] = { 0 };
-    unsigned dims = f->ocl.range(c, global, local);
+    unsigned dims = im->range(c, global, local);
     if (dims < 1 || dims > 3)
-        return qv__fail(QV_EINVAL, "'%s': the range function returned %u dimensions",
-                        f->name, dims);
+        return qv__fail(QV_ENOTSUP, "'%s': its OpenCL range function returned %u "
+                        "dimensions (1 to 3)", f->name, dims);
+    unsigned nlocal = 0;
+    for (unsigned i = 0; i < dims; i++)
+        nlocal += local[i] != 0;
+    if (nlocal && nlocal != dims)
+        return qv__fail(QV_ENOTSUP, "'%s': its OpenCL range function set %u of %u local "
+                        "sizes (all of them, or none to let the driver choose)", f->name,
+                        nlocal, dims);
     if (!global[0] || (dims > 1 && !global[1]) || (dims > 2 && !global[2]))
         return 0; /* nothing to do */
     cl_event e;
     cl_int err = clEnqueueNDRangeKernel(o->q, pp->kern, dims, NULL, global,
-                                        local[0] ? local : NULL, 0, NULL, &e);
+                                        nlocal ? local : NULL, 0, NULL, &e);
     if (err != CL_SUCCESS)
         return qv__fail(err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE
                             ? QV_ENOMEM

@@ -10,6 +10,7 @@
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,12 +86,28 @@ static qv_class class_of(cl_device_type t)
     return t & CL_DEVICE_TYPE_ACCELERATOR ? QV_CLASS_FPGA : QV_CLASS_GPU;
 }
 
+static int disc_opencl(qv__scan *s, qv_backend_report *rep);
+
+/* One listing at a time in the process: PoCL's first clGetDeviceIDs,
+ * called from several threads at once (runtimes created concurrently),
+ * answered CL_DEVICE_NOT_FOUND to all but one, and those runtimes came up
+ * without their OpenCL device, silently. */
+static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
+
 int qv__disc_opencl(qv__scan *s, qv_backend_report *rep)
 {
     snprintf(rep->name, sizeof rep->name, "opencl");
     rep->count = 0;
     if (qv__opencl_unsafe(rep->why, sizeof rep->why))
         return 0;
+    pthread_mutex_lock(&list_mu);
+    int rc = disc_opencl(s, rep);
+    pthread_mutex_unlock(&list_mu);
+    return rc;
+}
+
+static int disc_opencl(qv__scan *s, qv_backend_report *rep)
+{
     cl_uint np = 0;
     cl_int err = clGetPlatformIDs(0, NULL, &np);
     if (err == CL_PLATFORM_NOT_FOUND_KHR || (err == CL_SUCCESS && np == 0)) {
