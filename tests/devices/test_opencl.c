@@ -8,6 +8,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <semaphore.h>
 
 #include "devices/device.h"
 #include "helper.h"
@@ -536,6 +537,7 @@ static void disk_cache_stays_right(void **state)
 #define AT_ONCE 3
 static unsigned at_once[AT_ONCE];
 static pthread_barrier_t at_once_bar;
+static sem_t at_once_done;
 
 static void *create_at_once(void *arg)
 {
@@ -550,6 +552,12 @@ static void *create_at_once(void *arg)
         *out = qv_device_count(r);
         qv_runtime_destroy(r);
     }
+    /* Never exits: the thread that first listed PoCL's devices got an
+     * alternate signal stack from the LLVM inside it, which AddressSanitizer
+     * fails to unmap when the thread ends. The process's exit ends it. */
+    sem_post(&at_once_done);
+    for (;;)
+        pause();
     return NULL;
 }
 
@@ -572,10 +580,11 @@ int main(void)
     o.perfmodel_dir = "";
     pthread_t th[AT_ONCE];
     pthread_barrier_init(&at_once_bar, NULL, AT_ONCE);
+    sem_init(&at_once_done, 0, 0);
     for (int i = 0; i < AT_ONCE; i++)
         pthread_create(&th[i], NULL, create_at_once, &at_once[i]);
     for (int i = 0; i < AT_ONCE; i++)
-        pthread_join(th[i], NULL);
+        sem_wait(&at_once_done);
     qv_runtime *probe;
     if (qv_runtime_create(&o, &probe) != 0)
         return 1;

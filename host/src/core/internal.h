@@ -696,6 +696,10 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args);
  * end, launches the fused kernel) and returns true with *rc as qv_submit's
  * result. False: submit it as usual. */
 bool qv__region_fuse(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs, int *rc);
+/* Whether the calling thread's entry replays a plan with tasks on an
+ * accelerator, whose inputs qv_submit then prefetches (after
+ * qv__region_fuse began the entry). */
+bool qv__region_prefetches(const qv_runtime *rt);
 /* The calling thread's held chain (if any) is submitted as it is: before
  * its host accesses and waits. */
 void qv__region_flush(qv_runtime *rt);

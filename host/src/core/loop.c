@@ -467,6 +467,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
         used |= 1u << dev;
     }
     rp->ndev = (unsigned)__builtin_popcount(used);
+    rp->accel = (used & ~1u) != 0;
     rp->src = src;
     memset(&src, 0, sizeof src);
     if ((rc = take_chains(rt, pl, rp)) != 0) {

@@ -332,6 +332,12 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
     }
 }
 
+bool qv__region_prefetches(const qv_runtime *rt)
+{
+    const tls_state *s = &tls;
+    return s->rt == rt && s->rp && s->rp->accel;
+}
+
 /* Submits the held chain as it is, noting its nodes in the entry. */
 static void flush(qv_runtime *rt, tls_state *s)
 {

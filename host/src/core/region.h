@@ -31,6 +31,7 @@ typedef struct qv__rplan {
     double fuse_scale;  /* its fused kernels' time over the catalog's table */
     unsigned parts;
     unsigned ndev;      /* devices the plan uses tasks on */
+    bool accel;         /* some task on an accelerator (inputs prefetched) */
     uint64_t dev_gen;   /* loop->dev_gen it was planned with */
     /* Fused chains and parts: chain[k] is 1 + the index in chains of the
      * chain task k belongs to, 0 for none (chain NULL: no chains). A chain

@@ -160,6 +160,10 @@ void qv__task_release_locked(qv_runtime *rt, qv__task *t)
 /* Makes t wait for p unless p is already done. */
 static int add_succ(qv__task *p, qv__task *t)
 {
+    /* Done already (its release store of done made its effects visible):
+     * nothing to wait for, and its lock's line is left where it is. */
+    if (atomic_load_explicit(&p->done, memory_order_acquire))
+        return 0;
     int rc = 0;
     qv__spin_lock(&p->lock);
     if (!atomic_load_explicit(&p->done, memory_order_relaxed)) {
@@ -419,7 +423,9 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
     unsigned settled = 0; /* inputs no writer before t is still to write */
     for (unsigned j = 0; j < t->nbufs; j++) {
         qv_buf *b = t->ubuf[j];
-        if ((t->modes[j] & QV_R) && !b->host &&
+        /* Only asked for when a prefetch may follow: the last writer's
+         * done flag is on a line its worker last wrote. */
+        if (settledp && (t->modes[j] & QV_R) && !b->host &&
             (!b->last_writer || atomic_load_explicit(&b->last_writer->done,
                                                       memory_order_acquire)))
             settled |= 1u << j;
@@ -474,7 +480,9 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     }
     qv__task *forced = NULL;
     unsigned settled = 0; /* inputs no writer before t is still to write */
-    qv__task *t = qv__submit_locked(rt, f, args, nargs, 0, 0, &forced, &settled, &rc);
+    bool pf = !tls_epoch && qv__region_prefetches(rt);
+    qv__task *t = qv__submit_locked(rt, f, args, nargs, 0, 0, &forced, pf ? &settled : NULL,
+                                    &rc);
     pthread_mutex_unlock(&rt->submit_mu);
     qv__defer_start(rt, forced);
     if (!t)
