@@ -494,6 +494,66 @@ static void test_sizes(void **state)
     qv__part_json_free(r);
 }
 
+
+/* A profile of 30 000 functions called as a binary tree (function i called
+ * by (i - 1) / 2), written by a script standing for the program: merged
+ * in seconds (the lookups were linear; Graphviz took minutes on the call
+ * graph, now left as DOT past 1000 functions), every function and arc in
+ * report.json, and each arc between the right two functions after the
+ * sort by time. */
+#define MANY 30000
+
+static unsigned many_index(const char *name)
+{
+    const char *x = name ? strstr(name, "+0x") : NULL;
+    assert_non_null(x);
+    return (unsigned)((strtoull(x + 3, NULL, 16) - 4096) / 16);
+}
+
+static void test_many_functions(void **state)
+{
+    (void)state;
+    char script[600];
+    snprintf(script, sizeof script, "%s/many.sh", QV_OUT);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n"
+               "awk -v n=%d -v f=\"$QV_PROFILE_DIR/qvprof.4000000.txt\" 'BEGIN {\n"
+               "  print \"qvprof 1\\nprocess 4000000 1\\nclock 1 1 1\\nwall 1000000000\" > f\n"
+               "  print \"module 0 /nonexistent/many\\nthread 1 1000 0 0 0 0\" > f\n"
+               "  for (i = 0; i < n; i++) printf \"fn 0 %%d 1 %%d 0\\n\", 4096 + 16 * i, "
+               "1000 + i > f\n"
+               "  print \"arc 0 4096 - 0 1 1000 1000 0 0\" > f\n"
+               "  for (i = 1; i < n; i++) printf \"arc 0 %%d 0 %%d 1 %%d 1000 0 0\\n\", "
+               "4096 + 16 * i, 4096 + 16 * int((i - 1) / 2), 1000 + i > f\n"
+               "  print \"end 0\" > f }'\n", MANY);
+    fclose(f);
+    char args[700];
+    snprintf(args, sizeof args, "%s", script);
+    assert_int_equal(profile("", "/bin/sh", args), 0);
+    qv__jval *r = report();
+    const qv__jval *fs = get(r, "functions"), *as = get(r, "arcs");
+    assert_int_equal(fs->u.arr.n, MANY);
+    assert_int_equal(as->u.arr.n, MANY);
+    /* Sorted by inclusive time, longest first: the last function first. */
+    assert_int_equal(many_index(str(fs->u.arr.v[0], "name")), MANY - 1);
+    for (size_t i = 0; i < as->u.arr.n; i++) {
+        const char *c = str(as->u.arr.v[i], "caller");
+        unsigned callee = many_index(str(as->u.arr.v[i], "callee"));
+        if (!c)
+            assert_int_equal(callee, 0);
+        else
+            assert_int_equal(many_index(c), (callee - 1) / 2);
+    }
+    qv__part_json_free(r);
+    char path[600];
+    snprintf(path, sizeof path, "%s.stderr", outdir);
+    char *e = slurp(path);
+    assert_non_null(e);
+    assert_non_null(strstr(e, "callgraph.dot has 30000 functions"));
+    free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -505,6 +565,7 @@ int main(void)
         cmocka_unit_test(test_nopie),      cmocka_unit_test(test_stripped),
         cmocka_unit_test(test_not_instrumented), cmocka_unit_test(test_bad_out),
         cmocka_unit_test(test_notes),      cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_many_functions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,6 +34,7 @@ typedef struct pf_func {
     double self_ns;      /* probe cost subtracted */
     int too_short;       /* shorter per call than 10 probe costs */
     pf_sizes notes;      /* from qv_profile_note; notes.n == 0: none */
+    uint32_t order;      /* its index before the sort (cmd_profile.c) */
 } pf_func;
 
 typedef struct pf_arc {

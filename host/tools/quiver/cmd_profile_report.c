@@ -809,11 +809,21 @@ static int write_file(const rep *r, const char *name, void (*fn)(const rep *, FI
     return qv_cli_out_close(PROG, f, path);
 }
 
+/* Graphviz lays out a call graph of 4 000 functions in seconds and one of
+ * 20 000 in minutes: bigger ones are left as DOT. */
+#define SVG_MAX_NODES 1000
+
 /* SVGs of the DOT files when Graphviz is installed (not required). */
 static void svgs(const rep *r)
 {
     static const char *const names[] = { "callgraph", "offload" };
     for (int i = 0; i < 2; i++) {
+        if (i == 0 && r->p->nfuncs > SVG_MAX_NODES) {
+            fprintf(stderr, PROG ": note: callgraph.dot has %zu functions, more than %d: "
+                            "not drawn as SVG (Graphviz would take minutes)\n",
+                    r->p->nfuncs, SVG_MAX_NODES);
+            continue;
+        }
         char dot[PATH_MAX], svg[PATH_MAX];
         snprintf(dot, sizeof dot, "%s/%s.dot", r->o->out, names[i]);
         snprintf(svg, sizeof svg, "%s/%s.svg", r->o->out, names[i]);
