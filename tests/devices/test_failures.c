@@ -15,6 +15,8 @@
 #include <fcntl.h>
 
 #include "devices/device.h"
+#include "fft/fft_ref.h"
+#include "fir/fir_ref.h"
 #include "quiver.h"
 #include "platform.h"
 
@@ -297,6 +299,182 @@ static void short_buffers_stay_off_the_board(void **state)
     qv_runtime_destroy(rt);
 }
 
+
+/* ---- the kernels' limits, and a board failing mid-run --------------------- */
+
+static void c_fir(const qv_call *c)
+{
+    qv_hls_fir_ref(c->ptr[0], c->ptr[1], c->ptr[2], *(const uint32_t *)c->ptr[3],
+                   *(const uint32_t *)c->ptr[4]);
+}
+static void c_fft(const qv_call *c)
+{
+    qv_hls_fft_ref(c->ptr[0], c->ptr[1], c->ptr[2], c->ptr[3], *(const uint32_t *)c->ptr[4]);
+}
+
+static unsigned board_of(qv_runtime *rt)
+{
+    for (unsigned d = 1; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        qv_device_get(rt, d, &di);
+        if (di.cls == QV_CLASS_FPGA)
+            return d;
+    }
+    fail_msg("no FPGA board");
+    return 0;
+}
+
+/* Scalars past the catalog's limits (fir's taps <= 128; fft's n a power
+ * of two <= 4096): the HLS kernels return at once on them, and the board
+ * handed back unwritten outputs as results. Such calls never reach the
+ * board: they run on the CPU (right results), or are refused. */
+static void calls_past_the_limits_stay_off_the_board(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    unsigned board = board_of(rt);
+    qv_func *fir, *fft, *fir_board;
+    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R), QV_ARG_BUF("y", QV_W),
+                           QV_ARG_SCALAR("n", uint32_t), QV_ARG_SCALAR("taps", uint32_t)};
+    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
+                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
+                           QV_ARG_SCALAR("n", uint32_t)};
+    assert_int_equal(qv_func_create(rt, "fir", d_fir, 5, &fir), 0);
+    assert_int_equal(qv_func_set_cpu(fir, c_fir), 0);
+    assert_int_equal(qv_func_set_fpga(fir, "fir"), 0);
+    assert_int_equal(qv_func_set_where(fir, 1u << QV_CLASS_FPGA | 1u << QV_CLASS_CPU), 0);
+    assert_int_equal(qv_func_create(rt, "fft", d_fft, 5, &fft), 0);
+    assert_int_equal(qv_func_set_cpu(fft, c_fft), 0);
+    assert_int_equal(qv_func_set_fpga(fft, "fft"), 0);
+    assert_int_equal(qv_func_create(rt, "fir_board", d_fir, 5, &fir_board), 0);
+    assert_int_equal(qv_func_set_fpga(fir_board, "fir"), 0);
+    enum { L = 8192 };
+    static float x[L], h[200], y[L], ref[L], re[L], im[L], ore[L], oim[L], rre[L], rim[L];
+    for (int i = 0; i < L; i++) {
+        x[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
+        re[i] = x[i];
+        im[i] = 0;
+    }
+    for (int i = 0; i < 200; i++)
+        h[i] = 1.0f / (float)(i + 1);
+    qv_buf *bx, *bh, *by, *bre, *bim, *bore, *boim;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &bx), 0);
+    assert_int_equal(qv_buf_register(rt, h, sizeof h, &bh), 0);
+    assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
+    assert_int_equal(qv_buf_register(rt, re, sizeof re, &bre), 0);
+    assert_int_equal(qv_buf_register(rt, im, sizeof im, &bim), 0);
+    assert_int_equal(qv_buf_register(rt, ore, sizeof ore, &bore), 0);
+    assert_int_equal(qv_buf_register(rt, oim, sizeof oim, &boim), 0);
+    qv_device_info before, after;
+    assert_int_equal(qv_device_get(rt, board, &before), 0);
+    uint32_t n = 1024, taps = 200, big = 8192, odd = 1000;
+    qv_arg afir[] = { QV_BUF(bx), QV_BUF(bh), QV_BUF(by), QV_VAL(n), QV_VAL(taps) };
+    /* Only the board could run it: refused, naming the limit. */
+    assert_int_equal(qv_submit(rt, fir_board, afir, 5), QV_EMISMATCH);
+    assert_non_null(strstr(qv_last_error(), "'taps' = 200 of kernel 'fir' is above its maximum 128"));
+    for (int r = 0; r < 4; r++) /* the first calls would calibrate the board */
+        assert_int_equal(qv_submit(rt, fir, afir, 5), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_wait(by), 0);
+    qv_hls_fir_ref(x, h, ref, n, taps);
+    for (uint32_t i = 0; i < n; i++)
+        assert_true(y[i] == ref[i]);
+    uint32_t sizes[2] = { big, odd };
+    for (int k = 0; k < 2; k++) {
+        qv_arg afft[] = { QV_BUF(bre), QV_BUF(bim), QV_BUF(bore), QV_BUF(boim), QV_VAL(sizes[k]) };
+        assert_int_equal(qv_submit(rt, fft, afft, 5), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        assert_int_equal(qv_buf_wait(bore), 0);
+        assert_int_equal(qv_buf_wait(boim), 0);
+        qv_hls_fft_ref(re, im, rre, rim, sizes[k]);
+        for (uint32_t i = 0; i < sizes[k]; i++)
+            assert_true(ore[i] == rre[i] && oim[i] == rim[i]);
+    }
+    assert_int_equal(qv_device_get(rt, board, &after), 0);
+    assert_int_equal(after.tasks, before.tasks);
+    assert_int_equal(after.failed, before.failed);
+    qv_buf *all[] = { bx, bh, by, bre, bim, bore, boim };
+    for (int i = 0; i < 7; i++)
+        qv_buf_unregister(all[i]);
+    qv_runtime_destroy(rt);
+}
+
+static void c_saxpy(const qv_call *c)
+{
+    const float *x = c->ptr[0];
+    float *y = c->ptr[1];
+    float a = *(const float *)c->ptr[2];
+    for (uint32_t i = 0; i < *(const uint32_t *)c->ptr[3]; i++)
+        y[i] = a * x[i] + y[i];
+}
+
+/* A board failing after it started a task (here: a run that outlived its
+ * deadline, injected) may have changed the copies there that the task
+ * writes. The example's saxpy updates y in place (inout). When the host
+ * also held a valid y, the task runs again from it: 102. When the board
+ * held the only copy, running it again would start from what the failed
+ * run left (it gave 103): the task fails, and the wait says why. */
+static void board_failing_mid_run_is_not_applied_twice(void **state)
+{
+    (void)state;
+    char policy[600];
+    const char *bin = getenv("QV_BINARY_DIR");
+    snprintf(policy, sizeof policy, "%s/examples/emu-kernel/saxpy-policy.yaml", bin ? bin : ".");
+    if (access(policy, R_OK) != 0)
+        skip(); /* examples not built */
+    for (int host_too = 0; host_too < 2; host_too++) {
+        qv_options o;
+        qv_options_init(&o);
+        o.ncpu = 1;
+        o.perfmodel_dir = "";
+        o.opencl = 0;
+        o.config = policy;
+        qv_runtime *rt;
+        assert_int_equal(qv_runtime_create(&o, &rt), 0);
+        qv_arg_desc d[] = { QV_ARG_BUF("x", QV_R), QV_ARG_BUF("y", QV_RW),
+                            QV_ARG_SCALAR("a", float), QV_ARG_SCALAR("n", uint32_t) };
+        qv_func *f;
+        assert_int_equal(qv_func_create(rt, "saxpy", d, 4, &f), 0);
+        assert_int_equal(qv_func_set_cpu(f, c_saxpy), 0);
+        assert_int_equal(qv_func_set_fpga(f, "saxpy"), 0);
+        assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+        static float x[N], y[N];
+        for (int i = 0; i < N; i++) {
+            x[i] = 1;
+            y[i] = 100;
+        }
+        qv_buf *bx, *by;
+        assert_int_equal(qv_buf_register(rt, x, sizeof x, &bx), 0);
+        assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
+        float a = 1;
+        uint32_t n = N;
+        qv_arg args[] = { QV_BUF(bx), QV_BUF(by), QV_VAL(a), QV_VAL(n) };
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        assert_int_equal(qv_wait_all(rt), 0); /* y = 101, on the board */
+        if (host_too) { /* the host reads y: valid there too */
+            assert_int_equal(qv_buf_acquire(by, QV_R), 0);
+            assert_true(y[0] == 101.0f);
+            assert_int_equal(qv_buf_release(by), 0);
+        }
+        qv__fault_set("emu", QV_FAULT_WAIT, 0, QV_ETIMEDOUT);
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        int rc = qv_wait_all(rt);
+        qv__fault_set(NULL, 0, 0, 0);
+        if (host_too) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(qv_buf_wait(by), 0);
+            for (int i = 0; i < N; i++)
+                assert_true(y[i] == 102.0f);
+        } else {
+            assert_int_equal(rc, QV_EIO);
+            assert_non_null(strstr(qv_last_error(), "half-written"));
+        }
+        qv_buf_unregister(bx);
+        qv_buf_unregister(by);
+        qv_runtime_destroy(rt);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -305,6 +483,8 @@ int main(void)
         cmocka_unit_test(opencl_arity_is_checked),
         cmocka_unit_test(fpga_binding_is_checked),
         cmocka_unit_test(short_buffers_stay_off_the_board),
+        cmocka_unit_test(calls_past_the_limits_stay_off_the_board),
+        cmocka_unit_test(board_failing_mid_run_is_not_applied_twice),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -650,10 +650,34 @@ static void where_changed_replans(void **state)
     sig_close(&S, true);
 }
 
+/* Unbinding a function of the chain from the FPGA (qv_func_set_fpga NULL)
+ * keeps the chain off the fused kernel: it once kept launching
+ * fir_fft_mag for a fir the user had taken off the board (adversarial
+ * testing). The results stay right either way. */
+static void unbound_member_is_not_fused(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    hold_plans(&S);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    assert_int_equal(qv_func_set_fpga(S.fir, NULL), 0);
+    uint64_t before = info(&S).fused;
+    for (int r = 0; r < 3; r++)
+        for (int f = 0; f < FR; f++) {
+            frame(&S, f);
+            assert_int_equal(qv_wait_all(S.rt), 0);
+        }
+    assert_int_equal(info(&S).fused, before);
+    sig_close(&S, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fused_chain_equals_sequential),
+        cmocka_unit_test(unbound_member_is_not_fused),
         cmocka_unit_test(fused_chain_with_reused_buffers),
         cmocka_unit_test(host_write_snapshots_the_input),
         cmocka_unit_test(nonzero_input_keeps_the_chain),

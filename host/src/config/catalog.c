@@ -49,6 +49,10 @@ static const qv__ykey arg_keys[] = {
     {"type", 1, "type: float"},
     {"size", 0, NULL},
     {"of", 0, NULL},
+    {"min", 0, NULL},
+    {"max", 0, NULL},
+    {"pow2", 0, NULL},
+    {"odd", 0, NULL},
     {NULL, 0, NULL},
 };
 static const qv__ykey conn_keys[] = {
@@ -542,6 +546,52 @@ static int check_mapping(const qv__ydoc *doc, const qv__ynode *m, qv__kernel *k,
     return 0;
 }
 
+/* An integer scalar's limits (min, max, pow2, odd) from argument m. */
+static int load_limits(const qv__ydoc *doc, const qv__ynode *m, qv__karg *a, qv_diag *diag)
+{
+    static const char *const keys[] = { "min", "max", "pow2", "odd" };
+    const char *tn = qv__ktype_names[a->type];
+    bool is_signed = !strncmp(tn, "int", 3);
+    bool integer = a->dir == QV__KDIR_SCALAR && (is_signed || !strncmp(tn, "uint", 4));
+    a->min = 0;
+    a->max = UINT64_MAX;
+    for (int i = 0; i < 4; i++) {
+        const qv__ynode *v = qv__ymap_get(m, keys[i]);
+        if (!v)
+            continue;
+        if (!integer)
+            return qv__yerr(doc, qv__ymap_key(m, keys[i]), diag,
+                            "args: '%s' is for integer scalars; '%s' is %s", keys[i], a->name,
+                            a->dir == QV__KDIR_SCALAR ? "not an integer" : "a buffer");
+        int rc, b = 0;
+        int64_t x = 0;
+        if (i < 2) {
+            unsigned bits = 8 * a->elem - (is_signed ? 1u : 0u);
+            uint64_t top = bits >= 63 ? (uint64_t)INT64_MAX : (1ull << bits) - 1;
+            char what[32];
+            snprintf(what, sizeof what, "args.%s", keys[i]);
+            rc = qv__yget_int(doc, v, what, 0, (int64_t)top, &x, diag);
+        } else {
+            rc = qv__yget_bool(doc, v, i == 2 ? "args.pow2" : "args.odd", &b, diag);
+        }
+        if (rc)
+            return rc;
+        if (i == 0)
+            a->min = (uint64_t)x;
+        else if (i == 1)
+            a->max = (uint64_t)x;
+        else if (i == 2)
+            a->pow2 = b;
+        else
+            a->odd = b;
+    }
+    if (a->min > a->max)
+        return qv__yerr(doc, qv__ymap_get(m, "min"), diag,
+                        "args: '%s' has min %llu above its max %llu", a->name,
+                        (unsigned long long)a->min, (unsigned long long)a->max);
+    return 0;
+}
+
 static int load_args(const qv__ydoc *doc, const qv__ynode *n, qv__kernel *k,
                      qv_diag *diag)
 {
@@ -576,6 +626,8 @@ static int load_args(const qv__ydoc *doc, const qv__ynode *n, qv__kernel *k,
         a->dir = (qv__kdir)d;
         a->type = t;
         a->elem = ktype_bytes[t];
+        if ((rc = load_limits(doc, m, a, diag)) != 0)
+            return rc;
         const qv__ynode *sz = qv__ymap_get(m, "size");
         if (a->dir == QV__KDIR_SCALAR && sz)
             return qv__yerr(doc, qv__ymap_key(m, "size"), diag,
@@ -601,6 +653,7 @@ static int load_args(const qv__ydoc *doc, const qv__ynode *n, qv__kernel *k,
     }
     return 0;
 }
+
 
 /* Checks the kernel's fabric use against one board. */
 static int check_fit(const qv__ydoc *doc, const qv__ynode *at, const qv__kernel *k,

@@ -35,6 +35,7 @@
 #ifndef QV_CONFIG_CATALOG_H
 #define QV_CONFIG_CATALOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config/board.h"
@@ -53,6 +54,11 @@ typedef struct qv__karg {
     int type;      /* index into qv__ktype_names */
     unsigned elem; /* bytes per element */
     char *size;    /* buffers: an expression; NULL for scalars */
+    /* Integer scalars: the values the kernel takes (min:, max:, pow2:,
+     * odd:); a call outside them never reaches a board, which would
+     * leave its outputs unwritten. */
+    uint64_t min, max; /* max UINT64_MAX: none */
+    bool pow2, odd;
     /* A fused kernel's argument: the chain's arguments it stands for
      * ("function.arg", each a function of the chain; several when they
      * must hold the same value, as fir.n and fft.n). NULL when the

@@ -78,22 +78,45 @@ int qv__fpga_bind(const qv_func *f, const char *kernel, const qv__kernel **out)
     return 0;
 }
 
-/* The value of scalar argument i of t as the kernel's type reads it; false
- * for a negative value of a signed type (no size is negative). */
-static bool scalar_value(const qv__task *t, unsigned i, const qv__karg *ka, uint64_t *v)
+/* The value of scalar argument i (at p) as the kernel's type reads it;
+ * false for a negative value of a signed type (no size is negative). */
+static bool scalar_value(const void *p, const qv__karg *ka, uint64_t *v)
 {
     uint64_t u = 0;
-    memcpy(&u, t->ptr[i], ka->elem); /* little-endian: the low bytes */
+    memcpy(&u, p, ka->elem); /* little-endian: the low bytes */
     *v = u;
     bool is_signed = !strncmp(qv__ktype_names[ka->type], "int", 3);
     return !is_signed || !((u >> (8 * ka->elem - 1)) & 1);
 }
 
-bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n)
+/* Whether scalar value v is within ka's limits; else why. */
+static bool in_limits(const qv__kernel *k, const qv__karg *ka, uint64_t v, char *why, size_t n)
 {
-    const qv__kernel *k = f->kernel;
-    if (!k)
+    const char *no = NULL;
+    if (v < ka->min)
+        no = "below its minimum";
+    else if (v > ka->max)
+        no = "above its maximum";
+    else if (ka->pow2 && (v == 0 || (v & (v - 1))))
+        no = "not a power of two, which it must be";
+    else if (ka->odd && !(v & 1))
+        no = "even, and it must be odd";
+    if (!no)
         return true;
+    if (v < ka->min || v > ka->max)
+        snprintf(why, n, "scalar '%s' = %llu of kernel '%s' is %s %llu", ka->name,
+                 (unsigned long long)v, k->name, no,
+                 (unsigned long long)(v < ka->min ? ka->min : ka->max));
+    else
+        snprintf(why, n, "scalar '%s' = %llu of kernel '%s' is %s", ka->name,
+                 (unsigned long long)v, k->name, no);
+    return false;
+}
+
+/* qv__fpga_fits on the call's argument pointers and sizes. */
+static bool fits(const qv_func *f, const qv__kernel *k, void *const *ptr, const size_t *size,
+                 char *why, size_t n)
+{
     const char *names[QV_MAX_ARGS];
     uint64_t vals[QV_MAX_ARGS];
     size_t ns = 0;
@@ -101,10 +124,12 @@ bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n)
         const qv__karg *ka = &k->args[i];
         if (ka->dir != QV__KDIR_SCALAR)
             continue;
-        if (!scalar_value(t, i, ka, &vals[ns])) {
+        if (!scalar_value(ptr[i], ka, &vals[ns])) {
             snprintf(why, n, "scalar '%s' of kernel '%s' is negative", ka->name, k->name);
             return false;
         }
+        if (!in_limits(k, ka, vals[ns], why, n))
+            return false;
         names[ns++] = ka->name;
     }
     for (unsigned i = 0; i < f->nargs; i++) {
@@ -118,14 +143,34 @@ bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n)
                      ka->size, k->name);
             return false;
         }
-        if (elems > UINT64_MAX / ka->elem || t->size[i] < elems * ka->elem) {
+        if (elems > UINT64_MAX / ka->elem || size[i] < elems * ka->elem) {
             snprintf(why, n, "argument %u ('%s') has %zu bytes; kernel '%s' reaches "
-                     "%s = %llu elements of %u bytes", i, arg_name(f, i), t->size[i],
+                     "%s = %llu elements of %u bytes", i, arg_name(f, i), size[i],
                      k->name, ka->size, (unsigned long long)elems, ka->elem);
             return false;
         }
     }
     return true;
+}
+
+bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n)
+{
+    const qv__kernel *k = f->kernel;
+    return !k || fits(f, k, t->ptr, t->size, why, n);
+}
+
+bool qv__fpga_fits_args(const qv_func *f, const qv_arg *args, char *why, size_t n)
+{
+    const qv__kernel *k = f->kernel;
+    if (!k)
+        return true;
+    void *ptr[QV_MAX_ARGS];
+    size_t size[QV_MAX_ARGS];
+    for (unsigned i = 0; i < f->nargs; i++) {
+        ptr[i] = f->args[i].is_buf ? args[i].buf->ptr : (void *)args[i].val;
+        size[i] = f->args[i].is_buf ? args[i].buf->size : args[i].size;
+    }
+    return fits(f, k, ptr, size, why, n);
 }
 
 /* Whether expression e names identifier `name` (a whole token). */

@@ -10,6 +10,7 @@
  * under the buffer's coh_mu, so two readers on two devices never race.
  * Dependencies already keep a writer apart from every other user.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/internal.h"
@@ -90,6 +91,32 @@ void qv__coh_written(qv_buf *b, unsigned dev)
     pthread_mutex_lock(&b->coh_mu);
     atomic_store(&b->valid, 1u << dev);
     pthread_mutex_unlock(&b->coh_mu);
+}
+
+bool qv__coh_untrust(qv_runtime *rt, qv__task *t, unsigned dev, char *why, size_t n)
+{
+    (void)rt;
+    unsigned bit = 1u << dev;
+    bool ok = true;
+    for (unsigned j = 0; j < t->nbufs; j++) {
+        qv_buf *b = t->ubuf[j];
+        if (!(t->modes[j] & QV_W) || b->size == 0)
+            continue;
+        pthread_mutex_lock(&b->coh_mu);
+        unsigned valid = atomic_load(&b->valid);
+        if ((valid & bit) && (valid & ~bit)) {
+            atomic_store(&b->valid, valid & ~bit); /* the copy elsewhere is as before */
+        } else if ((valid & bit) && (t->modes[j] & QV_R) && ok) {
+            /* Read and written in place, its only copy here: running the
+             * task again would start from what the failed run left. */
+            snprintf(why, n, "device %u failed while it ran the task, which updates buffer "
+                     "%p (%zu bytes) in place and whose only copy was there: that copy may "
+                     "be half-written, so the task is not run again", dev, b->ptr, b->size);
+            ok = false;
+        }
+        pthread_mutex_unlock(&b->coh_mu);
+    }
+    return ok;
 }
 
 int qv__coh_flush(qv_runtime *rt, qv_buf *b)

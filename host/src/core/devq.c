@@ -317,7 +317,7 @@ static void written(qv__devq *q, qv__task *t)
 
 /* Runs t on q's device; 0, or the error of the operation that failed. */
 static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
-                    double *model_us)
+                    double *model_us, bool *started)
 {
     qv_event *ev = NULL;
     /* An emulated board's clock, around the run alone (copies are costed
@@ -325,6 +325,7 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
     double b0 = 0, b1 = 0;
     bool board = false;
     int rc = launch_here(q, t, t0, &ev, &board, &b0);
+    *started = rc == 0;
     if (!rc && ev)
         rc = q->dev->ops->wait(q->dev, ev, wait_limit_ns(t));
     *t1 = qv__now_ns();
@@ -456,8 +457,11 @@ static qv__task *pop(qv__devq *q, bool nowait)
     return t;
 }
 
-/* What follows t's run on q, rc: completed, or placed again elsewhere. */
-static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, double model_us)
+/* What follows t's run on q, rc: completed, or placed again elsewhere;
+ * started: the device was running it when it failed (so the copies it
+ * writes there are not to be trusted). */
+static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, double model_us,
+                bool started)
 {
     qv_runtime *rt = q->rt;
     if (rc == 0) {
@@ -490,9 +494,17 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         } else if (rc == QV_ENOMEM) {
             qv__log(2, "%s: no memory for '%s'; it %s", q->name, t->func->name, then);
         }
-        /* The buffers still hold their last valid copies: a failed
-         * task marked nothing written. Placed again, away from here. */
-        qv__sched_push(rt, t);
+        /* The buffers still hold their last valid copies: a failed task
+         * marked nothing written; but a run that failed midway may have
+         * changed the copies here that it writes in place. */
+        char why[300];
+        if (started && !qv__coh_untrust(rt, t, q->dev->id, why, sizeof why)) {
+            free(t->why);
+            t->why = strdup(why);
+            qv__task_fail(rt, t, QV_EIO, rt->nworkers + q->dev->id - 1, NULL);
+        } else {
+            qv__sched_push(rt, t); /* placed again, away from here */
+        }
     }
     /* Idle now: the device is free from this moment on. */
     pthread_mutex_lock(&q->mu);
@@ -508,7 +520,7 @@ static void land_one(qv__devq *q)
     uint64_t t0 = 0, t1 = 0;
     double model_us = -1;
     int rc = land(q, &t, &t0, &t1, &model_us);
-    ran(q, t, rc, t0, t1, model_us);
+    ran(q, t, rc, t0, t1, model_us, true);
 }
 
 static void *driver_main(void *arg)
@@ -541,7 +553,7 @@ static void *driver_main(void *arg)
             bool board;
             int rc = launch_here(q, t, &t0, &ev, &board, &b0);
             if (rc) {
-                ran(q, t, rc, t0, qv__now_ns(), model_us);
+                ran(q, t, rc, t0, qv__now_ns(), model_us, false);
                 continue;
             }
             q->fly[q->nfly++] = (struct flight){t, ev, t0};
@@ -549,8 +561,9 @@ static void *driver_main(void *arg)
                 land_one(q);
             continue;
         }
-        int rc = run_here(q, t, &t0, &t1, &model_us);
-        ran(q, t, rc, t0, t1, model_us);
+        bool started = false;
+        int rc = run_here(q, t, &t0, &t1, &model_us, &started);
+        ran(q, t, rc, t0, t1, model_us, started);
     }
     return NULL;
 }

@@ -403,6 +403,20 @@ static bool all_zero(const qv_buf *b)
     return true;
 }
 
+/* Whether f has no FPGA kernel bound although the catalog has one that
+ * implements it alone: its user kept it off the FPGA. (A function only a
+ * fused kernel implements, as mag of fir_fft_mag, has none to bind.) */
+static bool kept_off(const qv_runtime *rt, const qv_func *f)
+{
+    if (atomic_load_explicit(&f->kernel, memory_order_relaxed) || !rt->catalog)
+        return false;
+    const qv__catalog *cat = rt->catalog;
+    for (size_t i = 0; i < cat->nkernels; i++)
+        if (cat->kernels[i].nfuncs == 1 && !strcmp(cat->kernels[i].funcs[0], f->name))
+            return true;
+    return false;
+}
+
 qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *seq,
                           unsigned n, qv_func *f, const qv_arg *args, unsigned dev)
 {
@@ -421,16 +435,28 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
         return NULL;
     }
     /* Each call of the chain must be allowed where the kernel runs
-     * (qv_func_set_where): else the chain runs as it is. */
+     * (qv_func_set_where) and not kept off the FPGA (a function the
+     * catalog has a kernel of its own for, left unbound or unbound with
+     * qv_func_set_fpga, is not taken over by the fused kernel): else the
+     * chain runs as it is. */
     qv_class cls = dev ? qv__devq_class(rt, dev) : QV_CLASS_CPU;
     for (unsigned j = 0; j < n; j++)
-        if (!(memb[j]->where ? memb[j]->where & (1u << cls) : 1)) {
+        if (!(memb[j]->where ? memb[j]->where & (1u << cls) : 1) || kept_off(rt, memb[j])) {
             free(sc);
             return NULL;
         }
     qv_arg fargs[QV_MAX_ARGS];
     for (unsigned a = 0; a < fz->ff->nargs; a++)
         fargs[a] = cargs[fz->src_j[a]][fz->src_i[a]];
+    /* The call must fit the fused kernel's sizes and limits, as any call
+     * must fit its kernel to reach a board (fir's taps past what
+     * fir_fft_mag takes left its output unwritten). */
+    char why[256];
+    if (!qv__fpga_fits_args(fz->ff, fargs, why, sizeof why)) {
+        qv__log(3, "the chain of '%s' runs as it is, not fused: %s", k->name, why);
+        free(sc);
+        return NULL;
+    }
     pthread_mutex_lock(&rt->submit_mu);
     bool ok = !rt->shut;
     for (unsigned j = 0; ok && j + 1 < n; j++)

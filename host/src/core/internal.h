@@ -721,6 +721,8 @@ unsigned qv__fpga_sig_scalars(const struct qv__kernel *k);
 /* Whether call t of f stays within the buffers' sizes as the kernel's size
  * expressions compute them; when not, why says which argument. */
 bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n);
+/* The same for a call's arguments (checked against f's signature). */
+bool qv__fpga_fits_args(const qv_func *f, const qv_arg *args, char *why, size_t n);
 
 /* ---- coherence (coherence.c) ------------------------------------------- */
 
@@ -730,6 +732,11 @@ bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n);
 int  qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);
 /* After a task on dev wrote b: dev holds the only valid copy. */
 void qv__coh_written(qv_buf *b, unsigned dev);
+/* t failed on device dev while it ran there: the copies there of the
+ * buffers it writes are no longer valid where another valid copy exists.
+ * False (with why) when one it reads and writes had its only copy there:
+ * t cannot run again from it. */
+bool qv__coh_untrust(qv_runtime *rt, qv__task *t, unsigned dev, char *why, size_t n);
 /* Brings the data home and frees every device copy (unregister). */
 int  qv__coh_flush(qv_runtime *rt, qv_buf *b);
 /* The device memory of b on dev (NULL for the host or a 0-byte buffer). */

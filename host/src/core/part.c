@@ -199,13 +199,23 @@ qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_fu
     qv__part_shape s;
     char why[160] = "";
     struct qv__part *pt = NULL;
-    bool where = true;
+    bool where = true, fit = true;
     for (unsigned j = 0; j < n; j++) /* each call allowed on the board */
         where &= !memb[j]->where || (memb[j]->where & (1u << QV_CLASS_REMOTE));
+    /* Each call runs its own kernel there: bound to one, and within its
+     * sizes and limits (qv__fpga_fits), as a call sent alone must be. */
+    for (unsigned j = 0; j < n && where && fit; j++) {
+        if (!atomic_load_explicit(&memb[j]->kernel, memory_order_relaxed)) {
+            snprintf(why, sizeof why, "'%s' has no FPGA kernel", memb[j]->name);
+            fit = false;
+        } else {
+            fit = qv__fpga_fits_args(memb[j], cargs[j], why, sizeof why);
+        }
+    }
     if (!where)
         snprintf(why, sizeof why,
                  "a call may not run on a remote board (qv_func_set_where)");
-    else if (shape_of(&s, memb, n, cargs, why, sizeof why))
+    else if (fit && shape_of(&s, memb, n, cargs, why, sizeof why))
         pt = part_get(rt, &s);
     if (!pt) {
         if (why[0])
