@@ -609,6 +609,114 @@ static void replayed_queues_lose_nothing(void **state)
     replay_overflow();
 }
 
+
+/* ---- a task of one runtime using another (adversarial review) ---------- */
+
+static qv_runtime *outer_rt2;
+static atomic_int inner_ran;
+static atomic_int cross_rc;
+
+static void inner_slow(const qv_call *c)
+{
+    (void)c;
+    struct timespec d = { 0, 200 * 1000 * 1000 };
+    nanosleep(&d, NULL);
+    atomic_fetch_add(&inner_ran, 1);
+}
+
+/* A task of rt1 creates rt2, runs a task there, waits and destroys it: the
+ * waits were refused as "from a task" (the thread is rt1's worker), and
+ * the destroy then freed rt2 under its running task. */
+static void outer_makes_its_own(const qv_call *c)
+{
+    (void)c;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    o.opencl = 0;
+    qv_runtime *rt2;
+    int rc = qv_runtime_create(&o, &rt2);
+    qv_func *f = NULL;
+    if (!rc)
+        rc = qv_func_create(rt2, "inner", NULL, 0, &f);
+    if (!rc)
+        rc = qv_func_set_cpu(f, inner_slow);
+    if (!rc)
+        rc = qv_submit(rt2, f, NULL, 0);
+    if (!rc)
+        rc = qv_wait_all(rt2);
+    qv_runtime_destroy(rt2);
+    atomic_store(&cross_rc, rc);
+}
+
+/* A task of rt1 submits to a runtime made outside: qv_wait_all(rt2) must
+ * cover that task (it took rt1's epoch, in which rt2's waits never
+ * looked). */
+static void outer_submits_there(const qv_call *c)
+{
+    (void)c;
+    qv_func *f = NULL;
+    int rc = qv_func_find(outer_rt2, "inner", &f);
+    if (!rc)
+        rc = qv_submit(outer_rt2, f, NULL, 0);
+    atomic_store(&cross_rc, rc);
+}
+
+static void self_destroy(const qv_call *c)
+{
+    qv_runtime_destroy(*(qv_runtime *const *)c->ptr[0]);
+}
+
+static void tasks_use_other_runtimes(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.perfmodel_dir = "";
+    o.opencl = 0;
+    qv_runtime *rt1, *rt2;
+    assert_int_equal(qv_runtime_create(&o, &rt1), 0);
+    assert_int_equal(qv_runtime_create(&o, &rt2), 0);
+    qv_func *a, *b, *inner, *self;
+    assert_int_equal(qv_func_create(rt1, "makes", NULL, 0, &a), 0);
+    assert_int_equal(qv_func_set_cpu(a, outer_makes_its_own), 0);
+    assert_int_equal(qv_func_create(rt1, "submits", NULL, 0, &b), 0);
+    assert_int_equal(qv_func_set_cpu(b, outer_submits_there), 0);
+    assert_int_equal(qv_func_create(rt2, "inner", NULL, 0, &inner), 0);
+    assert_int_equal(qv_func_set_cpu(inner, inner_slow), 0);
+    qv_arg_desc ds[] = { QV_ARG_SCALAR("rt", qv_runtime *) };
+    assert_int_equal(qv_func_create(rt1, "self", ds, 1, &self), 0);
+    assert_int_equal(qv_func_set_cpu(self, self_destroy), 0);
+
+    atomic_store(&inner_ran, 0);
+    assert_int_equal(qv_submit(rt1, a, NULL, 0), 0);
+    assert_int_equal(qv_wait_all(rt1), 0);
+    assert_int_equal(atomic_load(&cross_rc), 0);
+    assert_int_equal(atomic_load(&inner_ran), 1);
+
+    outer_rt2 = rt2;
+    atomic_store(&inner_ran, 0);
+    for (int i = 0; i < 5; i++) /* rt1's epoch moves ahead of rt2's */
+        assert_int_equal(qv_wait_all(rt1), 0);
+    assert_int_equal(qv_submit(rt1, b, NULL, 0), 0);
+    assert_int_equal(qv_wait_all(rt1), 0);
+    assert_int_equal(atomic_load(&cross_rc), 0);
+    assert_int_equal(qv_wait_all(rt2), 0);
+    assert_int_equal(atomic_load(&inner_ran), 1);
+
+    /* A task destroying its own runtime: refused, the runtime goes on. */
+    assert_int_equal(qv_submit(rt1, self, (qv_arg[]){ QV_VAL(rt1) }, 1), 0);
+    assert_int_equal(qv_wait_all(rt1), 0);
+    atomic_store(&inner_ran, 0);
+    assert_int_equal(qv_submit(rt1, a, NULL, 0), 0);
+    assert_int_equal(qv_wait_all(rt1), 0);
+    assert_int_equal(atomic_load(&inner_ran), 1);
+    qv_runtime_destroy(rt2);
+    qv_runtime_destroy(rt1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -622,6 +730,7 @@ int main(void)
         cmocka_unit_test(backpressure_holds_with_many_threads),
         cmocka_unit_test(second_shutdown_waits_too),
         cmocka_unit_test(replayed_queues_lose_nothing),
+        cmocka_unit_test(tasks_use_other_runtimes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -165,10 +165,10 @@ QV_API int qv_buf_unregister(qv_buf *buf)
         return qv__buf_bad(buf, "qv_buf_unregister");
     /* Deferred calls on buf (defer.c) run first: the memory is the
      * caller's again once this returns. */
-    if (!qv__current_worker())
+    if (!qv__current_worker(buf->rt))
         qv__region_flush(buf->rt);
     qv__defer_host(buf->rt, buf, QV_RW);
-    if (qv__current_worker() && qv__buf_users(buf) > 0)
+    if (qv__current_worker(buf->rt) && qv__buf_users(buf) > 0)
         return qv__fail(QV_EDEADLK, "qv_buf_unregister called from a task while "
                         "tasks still use the buffer: it would wait on itself");
     int rc = check_held(buf, "qv_buf_unregister");
@@ -189,7 +189,7 @@ QV_API int qv_buf_try_unregister(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
         return qv__buf_bad(buf, "qv_buf_try_unregister");
-    if (!qv__current_worker())
+    if (!qv__current_worker(buf->rt))
         qv__region_flush(buf->rt);
     qv__defer_host(buf->rt, buf, QV_RW); /* then it is in use: QV_EBUSY */
     int rc = check_held(buf, "qv_buf_try_unregister");

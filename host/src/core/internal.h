@@ -364,8 +364,11 @@ bool qv__can_run_on(qv_runtime *rt, const qv_func *f, unsigned d);
 int  qv__sched_start(qv_runtime *rt);
 void qv__sched_stop(qv_runtime *rt);
 
-/* The worker the calling thread is, or NULL outside the runtime's workers. */
-qv__worker *qv__current_worker(void);
+/* The worker of rt the calling thread is, or NULL outside rt's workers (a
+ * task of one runtime may use another one as any thread may). */
+qv__worker *qv__current_worker(const qv_runtime *rt);
+/* Whether the calling thread is a worker of any runtime. */
+bool qv__in_task(void);
 
 /* Wakes threads blocked in qv_wait_all / qv_buf_wait if there are any. */
 void qv__wake_waiters(qv_runtime *rt);

@@ -263,7 +263,7 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt)
     if (!qv__rt_ok(rt))
         return qv__fail(QV_EINVAL, "qv_runtime_shutdown: %s runtime",
                         rt ? "destroyed" : "NULL");
-    if (qv__current_worker())
+    if (qv__current_worker(rt))
         return qv__fail(QV_EDEADLK, "qv_runtime_shutdown called from a task");
     qv__region_flush(rt);
     /* What fused launches left to compute when read is computed now: the
@@ -329,7 +329,14 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
         return;
-    qv_runtime_shutdown(rt);
+    /* From one of its own tasks it cannot stop (the task runs on one of
+     * the workers it would join): nothing is freed, and the error says
+     * so (it freed the running task's memory, then hung). */
+    if (qv_runtime_shutdown(rt) == QV_EDEADLK) {
+        qv__log(0, "qv_runtime_destroy called from one of the runtime's own tasks: "
+                "refused, the runtime is left as it is");
+        return;
+    }
     int rc = qv__perf_write(rt);
     if (rc)
         qv__log(1, "performance models not saved: %s", qv_last_error());

@@ -47,9 +47,15 @@
 
 static _Thread_local qv__worker *tls_worker;
 
-qv__worker *qv__current_worker(void)
+qv__worker *qv__current_worker(const qv_runtime *rt)
 {
-    return tls_worker;
+    qv__worker *w = tls_worker;
+    return w && w->rt == rt ? w : NULL;
+}
+
+bool qv__in_task(void)
+{
+    return tls_worker != NULL;
 }
 
 void qv__sched_push(qv_runtime *rt, qv__task *t)
@@ -429,7 +435,7 @@ void qv__backpressure(qv_runtime *rt)
      * that many threads cannot all pass at once. */
     while (rt->nsubmitted - rt->fin_seen >= rt->max_inflight && !rt->shut) {
         rt->fin_seen = fin_sum(rt);
-        if (rt->nsubmitted - rt->fin_seen < rt->max_inflight || qv__current_worker() ||
+        if (rt->nsubmitted - rt->fin_seen < rt->max_inflight || qv__current_worker(rt) ||
             atomic_load_explicit(&rt->nheld, memory_order_relaxed))
             return;
         pthread_mutex_unlock(&rt->submit_mu);
@@ -487,7 +493,7 @@ QV_API int qv_wait_all(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
         return qv__fail(QV_EINVAL, "qv_wait_all: %s runtime", rt ? "destroyed" : "NULL");
-    if (qv__current_worker() && qv__inflight(rt) > 0)
+    if (qv__current_worker(rt) && qv__inflight(rt) > 0)
         return qv__fail(QV_EDEADLK, "qv_wait_all called from a task: it would wait on itself");
     qv__region_flush(rt); /* this thread's held chain is submitted work */
     /* Close the current epoch, so that what others submit from now on is

@@ -22,8 +22,20 @@
 #include "trace/perfmodel.h"
 #include "trace/recorder.h"
 
-/* The epoch + 1 of the task the calling worker runs; 0 outside tasks. */
-static _Thread_local uint64_t tls_epoch;
+/* The task the calling worker runs: its runtime and epoch + 1 (0 outside
+ * tasks). A submission from it to that runtime belongs to its epoch; one
+ * to another runtime is that runtime's as any thread's (it took rt1's
+ * epoch into rt2, where no wait looked for it). */
+static _Thread_local struct {
+    const qv_runtime *rt;
+    uint64_t epoch;
+} tls_task;
+
+/* The epoch + 1 of the task of rt the calling thread runs, or 0. */
+static inline uint64_t parent_epoch(const qv_runtime *rt)
+{
+    return tls_task.rt == rt ? tls_task.epoch : 0;
+}
 
 /* About 2 MiB of tasks per chunk: one huge page (see qv__bigalloc). */
 #define TASKS_PER_CHUNK ((2u << 20) / sizeof(qv__task))
@@ -403,7 +415,8 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
     t->id = rt->next_id++;
     /* A task submitted by a task belongs to its parent's epoch: a wait for
      * the parent waits for what the parent started. */
-    t->epoch = tls_epoch ? tls_epoch - 1 : atomic_load_explicit(&rt->epoch, memory_order_relaxed);
+    uint64_t pe = parent_epoch(rt);
+    t->epoch = pe ? pe - 1 : atomic_load_explicit(&rt->epoch, memory_order_relaxed);
     if (rt->rec) {
         size_t rd = 0, wr = 0;
         for (unsigned j = 0; j < t->nbufs; j++) {
@@ -464,12 +477,18 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     if (f->rt != rt)
         return qv__fail(QV_ENOENT, "qv_submit: function '%s' is not registered with "
                         "this runtime", f->name);
-    if (!qv__func_can(f, QV_CLASS_CPU) && !(f->impls & rt->accel_classes &
-                                             (f->where ? f->where : ~0u)))
+    /* where and impls read once each: qv_func_set_where may change them
+     * meanwhile, and two reads could see two masks (a spurious
+     * QV_ENODEV, though each mask left a device). */
+    unsigned where = atomic_load_explicit(&f->where, memory_order_relaxed);
+    unsigned allow = where ? where : ~0u;
+    unsigned impls = atomic_load_explicit(&f->impls, memory_order_relaxed);
+    if (!(impls & allow & (rt->accel_classes | 1u << QV_CLASS_CPU)))
         return qv__fail(QV_ENODEV, "no device of this runtime can run '%s'", f->name);
     /* A replay may hold the call back as part of a fused chain. */
     int rc;
-    if (!tls_epoch && qv__region_fuse(rt, f, args, nargs, &rc))
+    bool nested = parent_epoch(rt) != 0;
+    if (!nested && qv__region_fuse(rt, f, args, nargs, &rc))
         return rc;
     pthread_mutex_lock(&rt->submit_mu);
     if (rt->nsubmitted - rt->fin_seen >= rt->max_inflight) /* a subtraction a call */
@@ -480,7 +499,7 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     }
     qv__task *forced = NULL;
     unsigned settled = 0; /* inputs no writer before t is still to write */
-    bool pf = !tls_epoch && qv__region_prefetches(rt);
+    bool pf = !nested && qv__region_prefetches(rt);
     qv__task *t = qv__submit_locked(rt, f, args, nargs, 0, 0, &forced, pf ? &settled : NULL,
                                     &rc);
     pthread_mutex_unlock(&rt->submit_mu);
@@ -489,7 +508,7 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
         return rc;
     /* The region's signature and replay; t cannot run (nor be freed)
      * before pending drops below. */
-    if (!tls_epoch)
+    if (!nested)
         qv__region_note(rt, t, args);
     /* A replayed task planned on an accelerator that must wait for its
      * predecessors: its other inputs go there meanwhile. */
@@ -529,7 +548,8 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     }
     qv_call call = { t->ptr, t->size, t->nargs, w->idx };
     qv_launch l = { f, f->cpu, &call, NULL };
-    tls_epoch = t->epoch + 1;
+    tls_task.rt = rt;
+    tls_task.epoch = t->epoch + 1;
     uint64_t t0 = qv__now_ns();
     int frc = 0;
     if (f->fused) /* a fused kernel on the CPU: its chain, one after another */
@@ -539,7 +559,8 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     else
         rt->cpu->ops->launch(rt->cpu, &l, NULL);
     uint64_t t1 = qv__now_ns();
-    tls_epoch = 0;
+    tls_task.rt = NULL;
+    tls_task.epoch = 0;
     if (frc) {
         qv__task *next = NULL;
         qv__task_fail(rt, t, frc, w->idx, &next);

@@ -75,7 +75,7 @@ static int analyse(qv__gview *g, int rc);
  * holds for the nodes below the snapshot. Under submit_mu. */
 static bool may_wait(qv_runtime *rt)
 {
-    if (qv__current_worker())
+    if (qv__current_worker(rt))
         return false;
     return !atomic_load(&rt->nheld) || qv__held_deadlock(rt) == 0;
 }
@@ -505,7 +505,7 @@ QV_API int qv_graph_reset(qv_runtime *rt)
     if (!r)
         return 0;
     /* Not from a task: a reader may be waiting for this very task. */
-    bool locked = !qv__current_worker() && reset_lock(rt, r);
+    bool locked = !qv__current_worker(rt) && reset_lock(rt, r);
     pthread_mutex_lock(&rt->submit_mu);
     int rc = qv__rec_forget(r, rt->next_id);
     qv__rec_reclaim(r, locked); /* else tried: never waited for */

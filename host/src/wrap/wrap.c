@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "config/catalog_expr.h"
-#include "core/internal.h" /* qv__current_worker */
+#include "core/internal.h" /* qv__in_task */
 #include "quiver.h"
 #include "quiver_wrap.h"
 #include "wrap/pending.h"
@@ -555,7 +555,7 @@ static int wrap_call(qv_wrap_fn *fn, void *const *argv)
     }
     /* From inside a task (a wrapped function's __real_ calling another):
      * waiting there for a task of its own could deadlock the workers. */
-    if (qv__current_worker()) {
+    if (qv__in_task()) {
         atomic_fetch_add(&s->nested, 1);
         return 1;
     }
