@@ -673,11 +673,49 @@ static void unbound_member_is_not_fused(void **state)
     sig_close(&S, true);
 }
 
+/* A fused launch that fails on the board runs the chain on the CPU; a
+ * chain function whose CPU implementation was removed since makes that
+ * fail with the reason (it called NULL: adversarial testing). */
+static void fallback_without_a_cpu_fails_cleanly(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    hold_plans(&S);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    assert_int_equal(qv_func_set_cpu(S.fft, NULL), 0);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    frame(&S, 0);
+    int rc = qv_wait_all(S.rt);
+    qv__fault_set(NULL, 0, 0, 0);
+    if (info(&S).fused > ri.fused) { /* launched fused, failed, fell back */
+        assert_int_equal(rc, QV_ENODEV);
+        if (!strstr(qv_last_error(), "'fft' of its chain has no CPU"))
+            fail_msg("%s", qv_last_error());
+    }
+    /* Frame 0's outputs carry the failure (their unregister says so). */
+    assert_int_equal(qv_func_set_cpu(S.fft, c_fft), 0);
+    int failed = 0;
+    for (int f = 0; f < FR; f++) {
+        failed += qv_buf_unregister(S.bm[f]) != 0;
+        failed += qv_buf_unregister(S.by[f]) != 0;
+        failed += qv_buf_unregister(S.bre[f]) != 0;
+        failed += qv_buf_unregister(S.bim[f]) != 0;
+        assert_int_equal(qv_buf_unregister(S.bx[f]), 0);
+    }
+    assert_int_equal(qv_buf_unregister(S.bh), 0);
+    assert_int_equal(qv_buf_unregister(S.bz), 0);
+    assert_true(failed <= 4);
+    qv_runtime_destroy(S.rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fused_chain_equals_sequential),
         cmocka_unit_test(unbound_member_is_not_fused),
+        cmocka_unit_test(fallback_without_a_cpu_fails_cleanly),
         cmocka_unit_test(fused_chain_with_reused_buffers),
         cmocka_unit_test(host_write_snapshots_the_input),
         cmocka_unit_test(nonzero_input_keeps_the_chain),

@@ -502,6 +502,13 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
 int qv__fuse_run_cpu(const qv_func *f, const qv_call *call)
 {
     const struct qv__fused *fz = f->fused;
+    /* Every call's CPU implementation first: one removed since the chain
+     * was fused (qv_func_set_cpu NULL) fails the launch, before any call
+     * of it has written anything (it called NULL). */
+    for (unsigned j = 0; j < fz->n; j++)
+        if (!fz->memb[j]->cpu)
+            return qv__fail(QV_ENODEV, "fused kernel '%s' on the CPU: '%s' of its chain has "
+                            "no CPU implementation", fz->k->name, fz->memb[j]->name);
     void *tmp[MAXC][QV_MAX_ARGS];
     memset(tmp, 0, sizeof tmp);
     int rc = 0;

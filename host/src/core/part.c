@@ -257,6 +257,10 @@ qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_fu
 int qv__part_run_cpu(const qv_func *f, const qv_call *call)
 {
     const qv__part_shape *s = &f->part->s;
+    for (unsigned j = 0; j < s->n; j++) /* as qv__fuse_run_cpu */
+        if (!s->memb[j]->cpu)
+            return qv__fail(QV_ENODEV, "part '%s' on the CPU: '%s' has no CPU "
+                            "implementation", f->name, s->memb[j]->name);
     void *tmp[QV__PART_TMPS] = {0};
     int rc = 0;
     for (unsigned k = 0; k < s->ntmp && !rc; k++)

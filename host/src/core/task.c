@@ -562,6 +562,9 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     tls_task.rt = NULL;
     tls_task.epoch = 0;
     if (frc) {
+        /* This failure is the one to report, not a device's before it. */
+        free(t->why);
+        t->why = strdup(qv_last_error());
         qv__task *next = NULL;
         qv__task_fail(rt, t, frc, w->idx, &next);
         return next;
