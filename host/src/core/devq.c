@@ -861,7 +861,8 @@ void qv__devq_close_all(qv_runtime *rt)
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
         q->dev->ops->close(q->dev);
-        free(q->dev);
+        if (!q->dev->leak)
+            free(q->dev);
         free(q->fit);
         pthread_mutex_destroy(&q->mu);
         pthread_cond_destroy(&q->cv);

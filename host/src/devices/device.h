@@ -52,6 +52,9 @@ enum {
 
 struct qv_device {
     const struct qv_device_ops *ops;
+    /* Set by close: a thread of the backend still uses the device (a run
+     * that never ended), so it must not be freed. */
+    bool        leak;
     qv_runtime *rt;
     qv_class    cls;
     unsigned    idx;    /* among devices of this backend */

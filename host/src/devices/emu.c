@@ -63,6 +63,12 @@ typedef struct emu_device {
     emu_entry        job;         /* NULL: idle */
     uint64_t         job_args[QV_MAX_ARGS];
     bool             job_done;
+    /* A run outlived its wait and still runs (a kernel that never ends):
+     * the device is out of service, its memory is not freed under that
+     * run, and at close the CU thread is left to it (a thread cannot be
+     * stopped safely): the device leaks instead of hanging the program. */
+    bool             hung;
+    struct qv_devmem *kept;       /* memory freed while a hung run went on */
     emu_kernel      *k;           /* by function id */
     size_t           nk;
     /* Libraries of kernels a function was bound to before
@@ -75,6 +81,7 @@ typedef struct emu_device {
 struct qv_devmem {
     void  *p;
     size_t n;
+    struct qv_devmem *next; /* on emu_device.kept */
 };
 
 /* The event of a launch: the device itself (one run at a time). */
@@ -140,7 +147,17 @@ static void emu_close(qv_device *d)
         pthread_mutex_lock(&e->mu);
         e->stop = true;
         pthread_cond_broadcast(&e->cv);
+        bool running = e->job != NULL && e->hung;
         pthread_mutex_unlock(&e->mu);
+        if (running) {
+            /* Its kernel's library, the device and its lock stay: the
+             * thread still runs in them, until the process ends. */
+            qv__log(1, "%s: a kernel run never ended; its thread, memory and library are "
+                    "left behind", e->name);
+            pthread_detach(e->cu);
+            d->leak = true;
+            return;
+        }
         pthread_join(e->cu, NULL);
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
@@ -154,6 +171,11 @@ static void emu_close(qv_device *d)
     }
     free(e->k);
     free(e->old);
+    for (struct qv_devmem *m = e->kept, *next; m; m = next) { /* its run ended since */
+        next = m->next;
+        free(m->p);
+        free(m);
+    }
 }
 
 /* Advances the board's clock by a copy of n bytes over its link. */
@@ -205,11 +227,21 @@ static void emu_free(qv_device *d, qv_devmem *m)
     if (!m)
         return;
     pthread_mutex_lock(&e->mu);
-    /* A run that outlived its deadline may still use this memory. */
-    while (e->job)
+    /* A run that outlived its deadline may still use this memory: freed
+     * once it ends; left to a run that never ends (waiting for it hung
+     * every unregister and the runtime's destroy). */
+    while (e->job && !e->hung)
         pthread_cond_wait(&e->cv, &e->mu);
-    e->mem_used -= m->n;
+    bool keep = e->job != NULL;
+    if (keep) {
+        m->next = e->kept;
+        e->kept = m;
+    } else {
+        e->mem_used -= m->n;
+    }
     pthread_mutex_unlock(&e->mu);
+    if (keep)
+        return;
     free(m->p);
     free(m);
 }
@@ -435,6 +467,8 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
         rc = timeout_ns < 0 ? pthread_cond_wait(&e->cv, &e->mu)
                             : pthread_cond_timedwait(&e->cv, &e->mu, &until);
     bool done = e->job_done && !inj;
+    if (!e->job_done)
+        e->hung = true;
     pthread_mutex_unlock(&e->mu);
     return done ? 0 : qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", e->name,
                                (long long)timeout_ns);
