@@ -475,6 +475,86 @@ static void board_failing_mid_run_is_not_applied_twice(void **state)
     }
 }
 
+static void c_saxpy_swapped(const qv_call *c)
+{
+    const float *x = c->ptr[0];
+    float *y = c->ptr[1];
+    uint32_t n = *(const uint32_t *)c->ptr[2];
+    float a = *(const float *)c->ptr[3];
+    for (uint32_t i = 0; i < n; i++)
+        y[i] = a * x[i] + y[i];
+}
+
+/* A catalog that lists the example's saxpy scalars as (n, a) while its
+ * xclbin has (a, n): every size and kind agrees, and the kernel crashed
+ * the process reading n as a. The board refuses the build when it loads
+ * it (the argument names differ); the call runs on the CPU. */
+static void catalog_unlike_its_xclbin_is_refused(void **state)
+{
+    (void)state;
+    const char *bin = getenv("QV_BINARY_DIR");
+    char dir[600], xclbin[700], boards[700], cat[700], pol[700];
+    snprintf(dir, sizeof dir, "%s/examples/emu-kernel", bin ? bin : ".");
+    snprintf(xclbin, sizeof xclbin, "%s/saxpy.xclbin", dir);
+    if (access(xclbin, R_OK) != 0)
+        skip(); /* examples not built */
+    snprintf(boards, sizeof boards, "%s/share/quiver/boards/emu", bin);
+    snprintf(cat, sizeof cat, "%s/swapped-catalog.yaml", qv_test_scratch());
+    snprintf(pol, sizeof pol, "%s/swapped-policy.yaml", qv_test_scratch());
+    FILE *f = fopen(cat, "w");
+    assert_non_null(f);
+    fprintf(f, "boards: [%s]\nkernels:\n  - name: saxpy\n    implements: saxpy\n    args:\n"
+               "      - {name: x, dir: in, type: float, size: n}\n"
+               "      - {name: y, dir: inout, type: float, size: n}\n"
+               "      - {name: n, dir: scalar, type: uint32}\n"
+               "      - {name: a, dir: scalar, type: float}\n"
+               "    builds: [{board: alveo-u250-emu, xclbin: %s}]\n"
+               "    perf: {ii: 1, latency_cycles: 60, trip_count: n}\n", boards, xclbin);
+    fclose(f);
+    f = fopen(pol, "w");
+    assert_non_null(f);
+    fprintf(f, "catalog: %s\ndevices: [cpu, fpga]\ndiscovery: {opencl: false, xrt: false, "
+               "boards: [%s/u250-emu.yaml]}\n", cat, boards);
+    fclose(f);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    o.config = pol;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_R), QV_ARG_BUF("y", QV_RW),
+                        QV_ARG_SCALAR("n", uint32_t), QV_ARG_SCALAR("a", float) };
+    qv_func *fn;
+    assert_int_equal(qv_func_create(rt, "saxpy", d, 4, &fn), 0);
+    assert_int_equal(qv_func_set_cpu(fn, c_saxpy_swapped), 0);
+    assert_int_equal(qv_func_set_fpga(fn, "saxpy"), 0);
+    static float x[N], y[N];
+    for (int i = 0; i < N; i++) {
+        x[i] = (float)i;
+        y[i] = 1;
+    }
+    qv_buf *bx, *by;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &bx), 0);
+    assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
+    uint32_t n = N;
+    float a = 2;
+    assert_int_equal(qv_func_set_where(fn, 1u << QV_CLASS_FPGA | 1u << QV_CLASS_CPU), 0);
+    for (int r = 0; r < 3; r++)
+        assert_int_equal(qv_submit(rt, fn, (qv_arg[]){ QV_BUF(bx), QV_BUF(by), QV_VAL(n),
+                                                       QV_VAL(a) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_unregister(by), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(y[i] == 1.0f + 6.0f * (float)i);
+    qv_device_info di;
+    assert_int_equal(qv_device_get(rt, 1, &di), 0);
+    assert_int_equal(di.tasks, 0);
+    assert_true(di.healthy);
+    qv_buf_unregister(bx);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -485,6 +565,7 @@ int main(void)
         cmocka_unit_test(short_buffers_stay_off_the_board),
         cmocka_unit_test(calls_past_the_limits_stay_off_the_board),
         cmocka_unit_test(board_failing_mid_run_is_not_applied_twice),
+        cmocka_unit_test(catalog_unlike_its_xclbin_is_refused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -111,6 +111,13 @@ int qv__dev_query_basic(int what, void *out, size_t size, unsigned units,
 struct qv__kernel;
 int qv__fpga_kernel_for(const qv_func *f, const void *board,
                         const struct qv__kernel **kernel, const char **xclbin);
+/* QV_EMISMATCH (with what differs) unless the xclbin's kernel xk takes the
+ * catalog entry k's arguments, in order: names, buffer or scalar, scalar
+ * sizes. A catalog that swapped two scalars of one size passed every other
+ * check and crashed the process in the kernel. */
+struct qv__xclbin_kernel;
+int qv__kernel_matches_xclbin(const struct qv__kernel *k, const struct qv__xclbin_kernel *xk,
+                              const char *path);
 
 /* `quiver devices`: says hello to the daemon of remote board `board` (a
  * const qv__board *) and waits up to timeout_ms: 0 with what it serves in

@@ -302,12 +302,17 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
         free(data);
         return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
     }
-    if (x->mode != QV__XCLBIN_SW_EMU || !x->has_bitstream || !x->bitstream_size ||
-        !qv__xclbin_kernel_find(x, k->name)) {
+    const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(x, k->name);
+    if (x->mode != QV__XCLBIN_SW_EMU || !x->has_bitstream || !x->bitstream_size || !xk) {
         qv__xclbin_destroy(x);
         free(data);
         return qv__fail(QV_ENOTSUP, "%s is not an emulation build of kernel '%s'", path,
                         k->name);
+    }
+    if ((rc = qv__kernel_matches_xclbin(k, xk, path)) != 0) {
+        qv__xclbin_destroy(x);
+        free(data);
+        return rc;
     }
     /* The library lives in the BITSTREAM section: load it from memory. */
     int fd = memfd_create(k->name, MFD_CLOEXEC);

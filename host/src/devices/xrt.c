@@ -157,8 +157,9 @@ static int xrt_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t 
 }
 
 /* Loads path on the card (after our reader accepted it) unless it is there. */
-static int load_xclbin(xrt_device *e, const char *path, const char *kernel)
+static int load_xclbin(xrt_device *e, const char *path, const qv__kernel *ck)
 {
+    const char *kernel = ck->name;
     if (!strcmp(e->loaded, path))
         return 0;
     uint8_t *data;
@@ -175,7 +176,13 @@ static int load_xclbin(xrt_device *e, const char *path, const char *kernel)
         return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
     }
     bool emu = xb->mode == QV__XCLBIN_SW_EMU || xb->mode == QV__XCLBIN_HW_EMU;
-    bool has = qv__xclbin_kernel_find(xb, kernel) != NULL;
+    const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(xb, kernel);
+    bool has = xk != NULL;
+    if (has && (rc = qv__kernel_matches_xclbin(ck, xk, path)) != 0) {
+        qv__xclbin_destroy(xb);
+        free(data);
+        return rc;
+    }
     uint8_t uuid[16];
     memcpy(uuid, xb->uuid, sizeof uuid);
     qv__xclbin_destroy(xb);
@@ -224,7 +231,7 @@ static int kernel_of(xrt_device *e, const qv_func *f, xrt_kernel **out)
     const char *path;
     int rc = qv__fpga_kernel_for(f, e->board, &ck, &path);
     if (!rc)
-        rc = load_xclbin(e, path, ck->name);
+        rc = load_xclbin(e, path, ck);
     if (!rc && !xk->k) {
         xk->k = e->x->kernel_open(e->dev, e->uuid, ck->name);
         if (!xk->k)
