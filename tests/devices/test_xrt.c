@@ -9,6 +9,8 @@
  * Exits 77 where XRT is not installed.
  */
 #include "devices/device.h"
+#include <sys/wait.h>
+
 #include "helper.h"
 #include "quiver.h"
 #include "xclbin/xclbin.h"
@@ -233,7 +235,38 @@ static void failed_run(void **state)
     falls_back(vadd, 1, 0);
 }
 
-int main(void)
+
+/* A program that exits without qv_runtime_destroy, with buffer objects
+ * live on the card: it crashed in XRT's teardown at exit (xclFreeBO);
+ * the backend's exit handler closes them first. Run as a child: this
+ * binary with --exit-without-destroy. */
+static const char *self_path;
+
+static void exits_without_destroy(void **state)
+{
+    (void)state;
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "'%s' --exit-without-destroy", self_path);
+    int st = system(cmd);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
+static int child_exits(void)
+{
+    if (setup(NULL))
+        return 3;
+    static float x[1024];
+    qv_buf *b;
+    if (qv_buf_register(rt, x, sizeof x, &b))
+        return 4;
+    qv_func_set_where(keep, 1u << QV_CLASS_FPGA);
+    if (qv_submit(rt, keep, (qv_arg[]){ QV_BUF(b) }, 1) || qv_wait_all(rt))
+        return 5;
+    exit(0); /* the buffer, its copy on the card and the runtime left as they are */
+}
+
+int main(int argc, char **argv)
 {
     if (!getenv("QV_SOURCE_DIR"))
         return QV_TEST_SKIP;
@@ -252,12 +285,16 @@ int main(void)
     }
     setenv("QV_XRT_SHIM", "noop", 1);
     setenv("QV_LOG", "0", 1);
+    self_path = argv[0];
+    if (argc > 1 && !strcmp(argv[1], "--exit-without-destroy"))
+        return child_exits();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(opens_the_card),
         cmocka_unit_test(round_trip_and_run),
         cmocka_unit_test(truncated_xclbin),
         cmocka_unit_test(kernel_not_in_xclbin),
         cmocka_unit_test(failed_run),
+        cmocka_unit_test(exits_without_destroy),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     qv_test_scratch_remove();

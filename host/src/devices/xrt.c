@@ -11,7 +11,10 @@
  * one (a kernel from another file) is the costly exception. Buffers are
  * buffer objects in the kernel's memory bank; runs are started and then
  * waited for with a timeout. Every handle is closed in close(): a handle
- * left open crashes XRT at process exit.
+ * left open crashes XRT at process exit. A program that exits without
+ * qv_runtime_destroy leaves them open: an atexit handler (registered after
+ * XRT is loaded, so it runs before XRT's own teardown) closes what is
+ * still open, from the list of live devices and their buffer objects.
  *
  * With QV_XRT_SHIM=noop (tests only) runs complete without executing: the
  * code path is exercised, results are not computed.
@@ -20,6 +23,7 @@
  * alloc, free, read and write may come from any thread: XRT's buffer calls
  * are thread-safe.
  */
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +45,8 @@ typedef struct xrt_kernel {
 
 typedef struct xrt_device {
     qv_device          base;
+    struct xrt_device *live_prev, *live_next; /* the live list, under live_mu */
+    struct qv_devmem  *bos;       /* its buffer objects, under live_mu */
     const qv__xrt_api *x;
     void              *dev;       /* xrtDeviceHandle */
     const qv__board   *board;
@@ -52,9 +58,43 @@ typedef struct xrt_device {
 } xrt_device;
 
 struct qv_devmem {
-    void  *bo;
+    void  *bo;    /* NULL once the exit handler freed it */
     size_t n;
+    struct qv_devmem *prev, *next; /* on its device's bos, under live_mu */
 };
+
+/* Devices open in the process, for the exit handler. */
+static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
+static xrt_device *live;
+static bool exited; /* the exit handler ran: XRT handles are gone */
+
+/* At exit: what a program that did not destroy its runtime left open. */
+static void close_at_exit(void)
+{
+    pthread_mutex_lock(&live_mu);
+    exited = true;
+    for (xrt_device *e = live; e; e = e->live_next) {
+        for (struct qv_devmem *m = e->bos; m; m = m->next)
+            if (m->bo) {
+                e->x->bo_free(m->bo);
+                m->bo = NULL;
+            }
+        for (size_t i = 0; i < e->nk; i++)
+            if (e->k[i].k) {
+                e->x->kernel_close(e->k[i].k);
+                e->k[i].k = NULL;
+            }
+        if (e->dev)
+            e->x->dev_close(e->dev);
+        e->dev = NULL;
+    }
+    pthread_mutex_unlock(&live_mu);
+}
+
+static void at_exit_once(void)
+{
+    atexit(close_at_exit);
+}
 
 static int xrt_probe(const void *b, unsigned *count)
 {
@@ -81,17 +121,35 @@ static int xrt_open(qv_device *d, unsigned idx, const void *b)
     e->board = b;
     snprintf(e->name, sizeof e->name, "XRT %u: %s%s", idx,
              e->board ? e->board->name : "FPGA", e->x->noop ? " (noop shim)" : "");
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, at_exit_once);
+    pthread_mutex_lock(&live_mu);
+    e->live_next = live;
+    if (live)
+        live->live_prev = e;
+    live = e;
+    pthread_mutex_unlock(&live_mu);
     return 0;
 }
 
 static void xrt_close(qv_device *d)
 {
     xrt_device *e = (xrt_device *)d;
-    for (size_t i = 0; i < e->nk; i++)
+    pthread_mutex_lock(&live_mu);
+    if (e->live_prev)
+        e->live_prev->live_next = e->live_next;
+    else if (live == e)
+        live = e->live_next;
+    if (e->live_next)
+        e->live_next->live_prev = e->live_prev;
+    e->live_prev = e->live_next = NULL;
+    bool gone = exited;
+    pthread_mutex_unlock(&live_mu);
+    for (size_t i = 0; i < e->nk && !gone; i++)
         if (e->k[i].k)
             e->x->kernel_close(e->k[i].k);
     free(e->k);
-    if (e->dev)
+    if (e->dev && !gone)
         e->x->dev_close(e->dev);
 }
 
@@ -113,6 +171,13 @@ static int xrt_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
         free(m);
         return qv__fail(QV_ENOMEM, "%s: xrtBOAlloc(%zu bytes) failed", e->name, n);
     }
+    pthread_mutex_lock(&live_mu);
+    m->prev = NULL;
+    m->next = e->bos;
+    if (e->bos)
+        e->bos->prev = m;
+    e->bos = m;
+    pthread_mutex_unlock(&live_mu);
     *out = m;
     return 0;
 }
@@ -121,7 +186,17 @@ static void xrt_free(qv_device *d, qv_devmem *m)
 {
     xrt_device *e = (xrt_device *)d;
     if (m) {
-        e->x->bo_free(m->bo);
+        pthread_mutex_lock(&live_mu);
+        if (m->prev)
+            m->prev->next = m->next;
+        else
+            e->bos = m->next;
+        if (m->next)
+            m->next->prev = m->prev;
+        void *bo = m->bo; /* NULL: freed by the exit handler */
+        pthread_mutex_unlock(&live_mu);
+        if (bo)
+            e->x->bo_free(bo);
         free(m);
     }
 }
