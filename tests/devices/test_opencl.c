@@ -531,6 +531,52 @@ static void disk_cache_stays_right(void **state)
     }
 }
 
+/* A call whose work-group does not fit (global 100, local 64) runs
+ * elsewhere; the function's other calls still go to the device (one such
+ * call took the function off the device for good). */
+static unsigned range_local64(const qv_call *c, size_t g[3], size_t l[3])
+{
+    g[0] = *(const unsigned *)c->ptr[1];
+    l[0] = 64;
+    return 1;
+}
+
+static void work_group_misfit_is_per_call(void **state)
+{
+    (void)state;
+    static const char *src64 = "__kernel void k(__global float *x, uint n) "
+                               "{ size_t i = get_global_id(0); if (i < n) x[i] += 1.0f; }\n";
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW), QV_ARG_SCALAR("n", unsigned) };
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "wg", d, 2, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_add1), 0);
+    qv_opencl_impl im = { src64, "k", NULL, range_local64 };
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU | 1u << QV_CLASS_CPU), 0);
+    static float x[256];
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    qv_device_info d0, d1, d2;
+    device_info(1, &d0);
+    unsigned n100 = 100, n128 = 128;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(b), QV_VAL(n100) }, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    device_info(1, &d1);
+    if (d1.failed == d0.failed) { /* the driver took it (non-uniform work-groups) */
+        qv_buf_unregister(b);
+        skip();
+    }
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(b), QV_VAL(n128) }, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    device_info(1, &d2);
+    assert_int_equal(d2.tasks - d1.tasks, 1);
+    assert_true(d2.healthy);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    for (int i = 0; i < 256; i++)
+        assert_true(x[i] == (i < 100 ? 2.0f : i < 128 ? 1.0f : 0.0f));
+}
+
 /* Runtimes created at once from several threads each see the OpenCL
  * device (PoCL's first listing answered CL_DEVICE_NOT_FOUND to all but
  * one): done first in main, before anything else listed the devices. */
@@ -611,6 +657,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_ranges_leave_the_device_in_service, setup, teardown),
         cmocka_unit_test_setup_teardown(too_much_local_memory, setup, teardown),
         cmocka_unit_test(disk_cache_stays_right),
+        cmocka_unit_test_setup_teardown(work_group_misfit_is_per_call, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -483,7 +483,7 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
             mark_broken(q, t->func);
             qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
                     t->func->name, qv_last_error(), then);
-        } else if (rc != QV_ENOMEM && atomic_exchange(&q->healthy, false)) {
+        } else if (rc != QV_ENOMEM && rc != QV_E2BIG && atomic_exchange(&q->healthy, false)) {
             /* (The other tasks in flight with it fail as well: said once.) */
             char why[300];
             snprintf(why, sizeof why, "%s failed (%s: %s)", q->name, qv_strerror(rc),
@@ -493,6 +493,9 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
             qv__region_devices_changed(rt, why); /* plans are made without it */
         } else if (rc == QV_ENOMEM) {
             qv__log(2, "%s: no memory for '%s'; it %s", q->name, t->func->name, then);
+        } else if (rc == QV_E2BIG) {
+            qv__log(2, "%s: this call of '%s' does not fit it (%s); it %s", q->name,
+                    t->func->name, qv_last_error(), then);
         }
         /* The buffers still hold their last valid copies: a failed task
          * marked nothing written; but a run that failed midway may have

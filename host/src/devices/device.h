@@ -39,6 +39,9 @@ typedef struct qv_launch {
  *   QV_ENOTSUP, QV_EFORMAT  this function cannot run on this device (a
  *                           build error): never try the pair again;
  *   QV_ENOMEM               no room now: run this task elsewhere;
+ *   QV_E2BIG                this call does not fit the device (a launch
+ *                           size of its own): run this task elsewhere, and
+ *                           keep sending the function's other calls;
  *   anything else           the device is faulty: stop using it.
  * In every case the task is re-run on another device, the CPU at last. */
 

@@ -565,7 +565,9 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     if (err != CL_SUCCESS)
         return qv__fail(err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE
                             ? QV_ENOMEM
-                            : err == CL_INVALID_WORK_GROUP_SIZE ? QV_ENOTSUP : QV_EIO,
+                            /* this call's sizes, not the function: its
+                             * other calls may fit */
+                            : err == CL_INVALID_WORK_GROUP_SIZE ? QV_E2BIG : QV_EIO,
                         "launching '%s' on %s: %s", f->name, o->name, cl_err(err));
     if (ev)
         *ev = (qv_event *)e;
