@@ -113,12 +113,28 @@ static void never_back_between_threads(void **state)
     }
 }
 
+/* The rate from spans of any length: ns << 32 overflowed past 4.3 s and
+ * went live as a clock 7x to 2500x too slow (code review). */
+static void rate_from_long_spans(void **state)
+{
+    (void)state;
+    const uint64_t ghz3 = 3000000000ull; /* ticks a second */
+    for (uint64_t s = 1; s <= 3600; s *= 6) {
+        uint64_t m = qv__clock_rate(ghz3 * s, 1000000000ull * s);
+        /* 1/3 ns a tick: 2^32 / 3 */
+        assert_true(m >= 1431655764ull && m <= 1431655766ull);
+    }
+    assert_int_equal(qv__clock_rate(0, 100), 0);
+    assert_int_equal(qv__clock_rate(100, 1000), 0); /* 100 MHz: left alone */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(follows_the_kernel_clock),
         cmocka_unit_test(measures_sleeps),
         cmocka_unit_test(never_back_between_threads),
+        cmocka_unit_test(rate_from_long_spans),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -86,11 +86,8 @@ static void calibrate(void)
         atomic_store(&state, 3);
         return;
     }
-    /* Nanoseconds per tick in 32.32 fixed point; a counter slower than
-     * 1 GHz (mult >= 2^32) is left alone, as the mapping assumes less
-     * than one nanosecond a tick. */
-    uint64_t mult = ((ns_b - ns_a) << 32) / (tsc_b - tsc_a);
-    if (mult == 0 || mult >= (1ull << 32)) {
+    uint64_t mult = qv__clock_rate(tsc_b - tsc_a, ns_b - ns_a);
+    if (!mult) {
         atomic_store(&state, 3);
         return;
     }
@@ -102,6 +99,29 @@ static void calibrate(void)
     atomic_store_explicit(&qv__clk.on, true, memory_order_release);
 }
 #endif
+
+#ifdef __SIZEOF_INT128__
+__extension__ typedef unsigned __int128 u128; /* GCC and Clang, 64-bit targets */
+#endif
+
+uint64_t qv__clock_rate(uint64_t ticks, uint64_t ns)
+{
+    /* Nanoseconds per tick in 32.32 fixed point, in 128 bits: the span
+     * may be long (the first reading after the 50 ms may come seconds
+     * later, from an idle runtime), and ns << 32 overflowed 64 bits past
+     * 4.3 s, which slowed the clock for good (code review). A counter
+     * slower than 1 GHz (mult >= 2^32) is left alone: the mapping assumes
+     * less than a nanosecond a tick. */
+    if (!ticks)
+        return 0;
+#ifdef __SIZEOF_INT128__
+    u128 m = ((u128)ns << 32) / ticks;
+    return m == 0 || m >= ((u128)1 << 32) ? 0 : (uint64_t)m;
+#else
+    long double m = (long double)ns * 4294967296.0L / (long double)ticks;
+    return m < 1 || m >= 4294967296.0L ? 0 : (uint64_t)m;
+#endif
+}
 
 uint64_t qv__clock_slow(void)
 {

@@ -32,6 +32,9 @@ typedef struct qv__clock {
 extern qv__clock qv__clk;
 
 uint64_t qv__clock_slow(void);
+/* ns per tick in 32.32 fixed point for ticks ticks in ns nanoseconds; 0
+ * when the counter is slower than 1 GHz or did not move. */
+uint64_t qv__clock_rate(uint64_t ticks, uint64_t ns);
 /* Decides whether the TSC can be used (once per process; cheap after). */
 void qv__clock_init(void);
 
