@@ -66,13 +66,24 @@ struct qv_devmem {
 /* Devices open in the process, for the exit handler. */
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static xrt_device *live;
-static bool exited; /* the exit handler ran: XRT handles are gone */
+/* The exit handler ran: XRT handles are gone, and every operation of a
+ * runtime destroyed later (by an exit handler registered before ours, or
+ * a C++ global) is refused instead of handing XRT NULL handles. What was
+ * only on a card is lost then: the program exited without bringing it
+ * home. */
+static atomic_bool exited;
+
+static int refused(const xrt_device *e)
+{
+    return qv__fail(QV_EIO, "%s: the process is exiting, and XRT's handles were closed",
+                    e->name);
+}
 
 /* At exit: what a program that did not destroy its runtime left open. */
 static void close_at_exit(void)
 {
     pthread_mutex_lock(&live_mu);
-    exited = true;
+    atomic_store(&exited, true);
     for (xrt_device *e = live; e; e = e->live_next) {
         for (struct qv_devmem *m = e->bos; m; m = m->next)
             if (m->bo) {
@@ -143,7 +154,7 @@ static void xrt_close(qv_device *d)
     if (e->live_next)
         e->live_next->live_prev = e->live_prev;
     e->live_prev = e->live_next = NULL;
-    bool gone = exited;
+    bool gone = atomic_load(&exited);
     pthread_mutex_unlock(&live_mu);
     for (size_t i = 0; i < e->nk && !gone; i++)
         if (e->k[i].k)
@@ -156,6 +167,8 @@ static void xrt_close(qv_device *d)
 static int xrt_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
 {
     xrt_device *e = (xrt_device *)d;
+    if (atomic_load(&exited))
+        return refused(e);
     int inj = qv__fault_hit("xrt", QV_FAULT_ALLOC);
     if (inj)
         return qv__fail(inj, "injected allocation failure");
@@ -207,6 +220,8 @@ static int xrt_write(qv_device *d, qv_devmem *dst, size_t off, const void *src, 
     xrt_device *e = (xrt_device *)d;
     if (ev)
         *ev = NULL;
+    if (atomic_load(&exited))
+        return refused(e);
     int inj = qv__fault_hit("xrt", QV_FAULT_WRITE);
     if (inj)
         return qv__fail(inj, "injected write failure");
@@ -222,6 +237,8 @@ static int xrt_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t 
     xrt_device *e = (xrt_device *)d;
     if (ev)
         *ev = NULL;
+    if (atomic_load(&exited))
+        return refused(e);
     int inj = qv__fault_hit("xrt", QV_FAULT_READ);
     if (inj)
         return qv__fail(inj, "injected read failure");
@@ -231,12 +248,13 @@ static int xrt_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t 
     return 0;
 }
 
-/* Loads path on the card (after our reader accepted it) unless it is there. */
+/* Loads path on the card (after our reader accepted it) unless it is there;
+ * either way, checks that its kernel ck is as the catalog says (once per
+ * function a device opens: two kernels of one file were each checked only
+ * when the file was not loaded yet, code review). */
 static int load_xclbin(xrt_device *e, const char *path, const qv__kernel *ck)
 {
     const char *kernel = ck->name;
-    if (!strcmp(e->loaded, path))
-        return 0;
     uint8_t *data;
     size_t size;
     qv__xclbin_error xe;
@@ -257,6 +275,11 @@ static int load_xclbin(xrt_device *e, const char *path, const qv__kernel *ck)
         qv__xclbin_destroy(xb);
         free(data);
         return rc;
+    }
+    if (has && !strcmp(e->loaded, path)) { /* on the card already */
+        qv__xclbin_destroy(xb);
+        free(data);
+        return 0;
     }
     uint8_t uuid[16];
     memcpy(uuid, xb->uuid, sizeof uuid);
@@ -336,6 +359,8 @@ static int xrt_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     xrt_device *e = (xrt_device *)d;
     if (ev)
         *ev = NULL;
+    if (atomic_load(&exited))
+        return refused(e);
     int inj = qv__fault_hit("xrt", QV_FAULT_LAUNCH);
     if (inj)
         return qv__fail(inj, "injected launch failure");
