@@ -187,10 +187,14 @@ bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)
     return !(fit & (FIT_BROKEN | FIT_NO_BUILD));
 }
 
-static void mark_broken(qv__devq *q, const qv_func *f)
+/* f failed to build or load on q with implementation generation gen: no
+ * more tries there, unless the implementation changed since (a setter
+ * that cleared the mark meanwhile must not be undone: code review). */
+static void mark_broken(qv__devq *q, const qv_func *f, unsigned gen)
 {
     pthread_mutex_lock(&q->fit_mu);
-    fit_set(q, f, FIT_BROKEN);
+    if (atomic_load(&((qv_func *)f)->impl_gen) == gen)
+        fit_set(q, f, FIT_BROKEN);
     pthread_mutex_unlock(&q->fit_mu);
 }
 
@@ -267,6 +271,7 @@ static int launch_here(qv__devq *q, qv__task *t, uint64_t *t0, qv_event **ev, bo
 {
     qv_runtime *rt = q->rt;
     unsigned id = q->dev->id;
+    t->impl_gen = atomic_load(&((qv_func *)t->func)->impl_gen);
     if (q->dev->ops->prepare) {
         int rc = q->dev->ops->prepare(q->dev, t->func);
         if (rc)
@@ -480,7 +485,7 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         const char *then = t->func->cpu ? "runs elsewhere"
                                         : "runs elsewhere if another device can run it";
         if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {
-            mark_broken(q, t->func);
+            mark_broken(q, t->func, t->impl_gen);
             qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
                     t->func->name, qv_last_error(), then);
         } else if (rc != QV_ENOMEM && rc != QV_E2BIG && atomic_exchange(&q->healthy, false)) {

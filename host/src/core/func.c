@@ -171,6 +171,7 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
     atomic_store_explicit(&f->ocl, o, memory_order_release);
     f->impls |= 1u << QV_CLASS_GPU;
     /* A device where the old code failed to build tries the new one. */
+    atomic_fetch_add(&f->impl_gen, 1);
     qv__devq_func_changed(rt, f);
     return 0;
 }
@@ -189,6 +190,7 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
     f->fpga_kernel = entry ? entry->name : NULL;
     f->kernel = entry;
     f->sig_scalars = entry ? qv__fpga_sig_scalars(entry) : 0;
+    atomic_fetch_add(&f->impl_gen, 1);
     qv__devq_func_changed(f->rt, f); /* a board where the old one failed tries it */
     /* A remote board runs the kernels of the FPGA board it serves. */
     unsigned fpga = 1u << QV_CLASS_FPGA | 1u << QV_CLASS_REMOTE;

@@ -135,6 +135,10 @@ struct qv_func {
      * unchanged, on ocl_all (under rt->reg_mu) until f is freed. */
     struct qv__ocl *_Atomic ocl;
     struct qv__ocl *ocl_all;
+    /* Counts qv_func_set_opencl and qv_func_set_fpga calls: a device
+     * marks f broken only if the implementation it failed with is still
+     * the current one (devq.c). */
+    atomic_uint impl_gen;
     /* qv_func_set_fpga and qv_func_set_where may change the next five
      * while the loop's thread plans with f, workers place its calls and
      * device threads launch them: atomic, each read once where it is
@@ -257,6 +261,7 @@ struct qv__task {
                            * which the models learn instead of the host's
                            * wall time; < 0 for other devices */
     unsigned    planned;  /* device + 1 a replayed plan chose; 0: none */
+    unsigned    impl_gen; /* func->impl_gen when a device launched it */
     uint16_t    worker;   /* CPU worker + 1 it chose (sched.c); 0: none */
     unsigned    modes[QV_MAX_ARGS]; /* access mode of each ubuf */
     uint64_t    id;       /* node id, runtime-wide submission order */

@@ -89,6 +89,7 @@ qv__task *qv__task_new(qv_runtime *rt)
     t->dev = 0;
     t->model_us = -1;
     t->planned = 0;
+    t->impl_gen = 0;
     t->worker = 0;
     return t;
 }
