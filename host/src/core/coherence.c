@@ -93,9 +93,8 @@ void qv__coh_written(qv_buf *b, unsigned dev)
     pthread_mutex_unlock(&b->coh_mu);
 }
 
-bool qv__coh_untrust(qv_runtime *rt, qv__task *t, unsigned dev, char *why, size_t n)
+bool qv__coh_untrust(qv__task *t, unsigned dev, char *why, size_t n)
 {
-    (void)rt;
     unsigned bit = 1u << dev;
     bool ok = true;
     for (unsigned j = 0; j < t->nbufs; j++) {

@@ -190,10 +190,10 @@ bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)
 /* f failed to build or load on q with implementation generation gen: no
  * more tries there, unless the implementation changed since (a setter
  * that cleared the mark meanwhile must not be undone: code review). */
-static void mark_broken(qv__devq *q, const qv_func *f, unsigned gen)
+static void mark_broken(qv__devq *q, qv_func *f, unsigned gen)
 {
     pthread_mutex_lock(&q->fit_mu);
-    if (atomic_load(&((qv_func *)f)->impl_gen) == gen)
+    if (atomic_load(&f->impl_gen) == gen)
         fit_set(q, f, FIT_BROKEN);
     pthread_mutex_unlock(&q->fit_mu);
 }
@@ -271,7 +271,7 @@ static int launch_here(qv__devq *q, qv__task *t, uint64_t *t0, qv_event **ev, bo
 {
     qv_runtime *rt = q->rt;
     unsigned id = q->dev->id;
-    t->impl_gen = atomic_load(&((qv_func *)t->func)->impl_gen);
+    t->impl_gen = atomic_load(&t->func->impl_gen);
     if (q->dev->ops->prepare) {
         int rc = q->dev->ops->prepare(q->dev, t->func);
         if (rc)
@@ -506,7 +506,7 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
          * marked nothing written; but a run that failed midway may have
          * changed the copies here that it writes in place. */
         char why[300];
-        if (started && !qv__coh_untrust(rt, t, q->dev->id, why, sizeof why)) {
+        if (started && !qv__coh_untrust(t, q->dev->id, why, sizeof why)) {
             free(t->why);
             t->why = strdup(why);
             qv__task_fail(rt, t, QV_EIO, rt->nworkers + q->dev->id - 1, NULL);

@@ -744,7 +744,7 @@ void qv__coh_written(qv_buf *b, unsigned dev);
  * buffers it writes are no longer valid where another valid copy exists.
  * False (with why) when one it reads and writes had its only copy there:
  * t cannot run again from it. */
-bool qv__coh_untrust(qv_runtime *rt, qv__task *t, unsigned dev, char *why, size_t n);
+bool qv__coh_untrust(qv__task *t, unsigned dev, char *why, size_t n);
 /* Brings the data home and frees every device copy (unregister). */
 int  qv__coh_flush(qv_runtime *rt, qv_buf *b);
 /* The device memory of b on dev (NULL for the host or a 0-byte buffer). */

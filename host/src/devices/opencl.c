@@ -198,11 +198,18 @@ static int ocl_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t 
                              : qv__fail(QV_EIO, "read from %s: %s", o->name, cl_err(err));
 }
 
-/* FNV-1a, 64 bits: the disk cache key. */
+/* FNV-1a, 64 bits: the disk cache's key (over strings) and checksum. */
+#define FNV_OFFSET 0xcbf29ce484222325ull
+static uint64_t fnv_bytes(uint64_t h, const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 0x100000001b3ull;
+    return h;
+}
+
 static uint64_t fnv(uint64_t h, const char *s)
 {
-    for (; s && *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+    h = fnv_bytes(h, (const unsigned char *)s, s ? strlen(s) : 0);
     return (h ^ 0xff) * 0x100000001b3ull; /* separator between fields */
 }
 
@@ -237,8 +244,7 @@ static int cache_path(const ocl_device *o, const qv_opencl_impl *im, char *out, 
         snprintf(dir, sizeof dir, "%s/.cache/quiver/opencl", home);
     else
         return -1;
-    uint64_t h = 0xcbf29ce484222325ull;
-    h = fnv(h, im->source);
+    uint64_t h = fnv(FNV_OFFSET, im->source);
     h = fnv(h, im->options);
     h = fnv(h, o->version);
     int k = snprintf(out, n, "%s/%016llx.bin", dir, (unsigned long long)h);
@@ -253,14 +259,6 @@ typedef struct cache_head {
     uint64_t size; /* of the binary that follows */
     uint64_t sum;  /* FNV-1a of it */
 } cache_head;
-
-static uint64_t checksum(const unsigned char *p, size_t n)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ p[i]) * 0x100000001b3ull;
-    return h;
-}
 
 static void save_binary(cl_program p, const char *path)
 {
@@ -289,7 +287,7 @@ static void save_binary(cl_program p, const char *path)
             cache_head h;
             memcpy(h.magic, CACHE_MAGIC, sizeof h.magic);
             h.size = size;
-            h.sum = checksum(bin, size);
+            h.sum = fnv_bytes(FNV_OFFSET, bin, size);
             int ok = fwrite(&h, sizeof h, 1, f) == 1 && fwrite(bin, 1, size, f) == size;
             ok &= fclose(f) == 0;
             if (!ok || rename(tmp, path) != 0)
@@ -312,7 +310,7 @@ static unsigned char *load_binary(const char *path, size_t *len)
     if (fread(&h, sizeof h, 1, fp) == 1 && !memcmp(h.magic, CACHE_MAGIC, sizeof h.magic) &&
         h.size > 0 && h.size < (256u << 20) && (bin = malloc((size_t)h.size)) != NULL &&
         fread(bin, 1, (size_t)h.size, fp) == h.size && fgetc(fp) == EOF &&
-        checksum(bin, (size_t)h.size) == h.sum) {
+        fnv_bytes(FNV_OFFSET, bin, (size_t)h.size) == h.sum) {
         *len = (size_t)h.size;
     } else {
         qv__log(2, "OpenCL cache: %s is damaged or of another version; rebuilding", path);

@@ -52,6 +52,7 @@ typedef struct xrt_device {
     const qv__board   *board;
     char               name[160];
     char               loaded[1024]; /* the xclbin on the card, "" if none */
+    qv__xclbin        *meta;      /* its metadata (no bitstream), or NULL */
     uint8_t            uuid[16];
     xrt_kernel        *k;         /* by function id */
     size_t             nk;
@@ -79,6 +80,19 @@ static int refused(const xrt_device *e)
                     e->name);
 }
 
+/* Closes e's kernels and the card (once: the handles are cleared). */
+static void close_handles(xrt_device *e)
+{
+    for (size_t i = 0; i < e->nk; i++)
+        if (e->k[i].k) {
+            e->x->kernel_close(e->k[i].k);
+            e->k[i].k = NULL;
+        }
+    if (e->dev)
+        e->x->dev_close(e->dev);
+    e->dev = NULL;
+}
+
 /* At exit: what a program that did not destroy its runtime left open. */
 static void close_at_exit(void)
 {
@@ -90,14 +104,7 @@ static void close_at_exit(void)
                 e->x->bo_free(m->bo);
                 m->bo = NULL;
             }
-        for (size_t i = 0; i < e->nk; i++)
-            if (e->k[i].k) {
-                e->x->kernel_close(e->k[i].k);
-                e->k[i].k = NULL;
-            }
-        if (e->dev)
-            e->x->dev_close(e->dev);
-        e->dev = NULL;
+        close_handles(e);
     }
     pthread_mutex_unlock(&live_mu);
 }
@@ -154,14 +161,10 @@ static void xrt_close(qv_device *d)
     if (e->live_next)
         e->live_next->live_prev = e->live_prev;
     e->live_prev = e->live_next = NULL;
-    bool gone = atomic_load(&exited);
     pthread_mutex_unlock(&live_mu);
-    for (size_t i = 0; i < e->nk && !gone; i++)
-        if (e->k[i].k)
-            e->x->kernel_close(e->k[i].k);
+    close_handles(e); /* nothing left after the exit handler */
     free(e->k);
-    if (e->dev && !gone)
-        e->x->dev_close(e->dev);
+    qv__xclbin_destroy(e->meta);
 }
 
 static int xrt_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
@@ -249,12 +252,18 @@ static int xrt_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t 
 }
 
 /* Loads path on the card (after our reader accepted it) unless it is there;
- * either way, checks that its kernel ck is as the catalog says (once per
- * function a device opens: two kernels of one file were each checked only
- * when the file was not loaded yet, code review). */
+ * either way, checks that its kernel ck is as the catalog says: once per
+ * function a device opens (a second kernel of a loaded file went
+ * unchecked: code review), from the metadata kept of the loaded file, so
+ * that the file is read once. */
 static int load_xclbin(xrt_device *e, const char *path, const qv__kernel *ck)
 {
     const char *kernel = ck->name;
+    if (e->meta && !strcmp(e->loaded, path)) {
+        const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(e->meta, kernel);
+        return xk ? qv__kernel_matches_xclbin(ck, xk, path)
+                  : qv__fail(QV_ENOTSUP, "%s does not hold that kernel", path);
+    }
     uint8_t *data;
     size_t size;
     qv__xclbin_error xe;
@@ -270,27 +279,18 @@ static int load_xclbin(xrt_device *e, const char *path, const qv__kernel *ck)
     }
     bool emu = xb->mode == QV__XCLBIN_SW_EMU || xb->mode == QV__XCLBIN_HW_EMU;
     const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(xb, kernel);
-    bool has = xk != NULL;
-    if (has && (rc = qv__kernel_matches_xclbin(ck, xk, path)) != 0) {
+    /* Vitis emulation builds make XRT exit the process or hang without
+     * Vitis (research note, section 4): they run on emulated boards. */
+    if ((emu && !e->x->noop) || !xk)
+        rc = qv__fail(QV_ENOTSUP, "%s %s", path,
+                      xk ? "is an emulation build: it runs on emulated boards"
+                         : "does not hold that kernel");
+    else
+        rc = qv__kernel_matches_xclbin(ck, xk, path);
+    if (rc) {
         qv__xclbin_destroy(xb);
         free(data);
         return rc;
-    }
-    if (has && !strcmp(e->loaded, path)) { /* on the card already */
-        qv__xclbin_destroy(xb);
-        free(data);
-        return 0;
-    }
-    uint8_t uuid[16];
-    memcpy(uuid, xb->uuid, sizeof uuid);
-    qv__xclbin_destroy(xb);
-    /* Vitis emulation builds make XRT exit the process or hang without
-     * Vitis (research note, section 4): they run on emulated boards. */
-    if ((emu && !e->x->noop) || !has) {
-        free(data);
-        return qv__fail(QV_ENOTSUP, "%s %s", path,
-                        has ? "is an emulation build: it runs on emulated boards"
-                            : "does not hold that kernel");
     }
     /* Kernels of the file loaded before are gone with it. */
     for (size_t i = 0; i < e->nk; i++) {
@@ -300,12 +300,20 @@ static int load_xclbin(xrt_device *e, const char *path, const qv__kernel *ck)
         e->k[i].state = 0;
     }
     e->loaded[0] = 0;
+    qv__xclbin_destroy(e->meta);
+    e->meta = NULL;
     rc = e->x->load_xclbin(e->dev, data);
     free(data);
-    if (rc != 0)
+    /* Only the metadata is kept: the bitstream pointed into data. */
+    xb->bitstream = NULL;
+    xb->bitstream_size = 0;
+    if (rc != 0) {
+        qv__xclbin_destroy(xb);
         return qv__fail(QV_EIO, "%s: XRT refused to load %s", e->name, path);
+    }
     snprintf(e->loaded, sizeof e->loaded, "%s", path);
-    memcpy(e->uuid, uuid, sizeof uuid);
+    memcpy(e->uuid, xb->uuid, sizeof e->uuid);
+    e->meta = xb;
     return 0;
 }
 
