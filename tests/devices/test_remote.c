@@ -371,6 +371,41 @@ static void daemon_killed_and_back(void **state)
     qv_runtime_destroy(kill_rt);
 }
 
+/* A daemon that stops answering after the board sat idle: the requests
+ * of the next task are sent by the thread that posts them while the
+ * connection's I/O thread sleeps long (idle), and their deadline
+ * (timeout_ms, 400) still holds: the task gives the CPU's result in about
+ * that time, not after the I/O thread's next wake-up on its own. */
+static void silent_daemon_after_idle(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f = vadd_func(rt);
+    run_vadds(rt, f, 2, NULL);
+    check_outs(2);
+    usleep(2600 * 1000); /* idle past the I/O thread's 2 s */
+    kill(daemon_pid, SIGSTOP);
+    uint64_t t0 = now_ms();
+    run_vadds(rt, f, 1, NULL);
+    uint64_t took = now_ms() - t0;
+    kill(daemon_pid, SIGCONT);
+    check_outs(1);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_true(di.failed >= 1);
+    /* 400 ms and a margin; the I/O thread alone wakes within 5 s. */
+    if (took >= 900)
+        fail_msg("a silent daemon was noticed after %llu ms (timeout_ms 400)",
+                 (unsigned long long)took);
+    wait_healthy(rt, d, &di);
+    qv_runtime_destroy(rt);
+}
+
 /* Four vadds of a and b (registered as ba, bb) into outs[0..4), checked. */
 static void vadds_on(qv_runtime *rt, qv_func *f, qv_buf *ba, qv_buf *bb)
 {
@@ -1093,6 +1128,7 @@ int main(void)
         cmocka_unit_test(many_tasks),
         cmocka_unit_test(daemon_killed_and_back),
         cmocka_unit_test(daemon_restarted_while_idle),
+        cmocka_unit_test(silent_daemon_after_idle),
         cmocka_unit_test(any_fault_recovers),
         cmocka_unit_test(large_buffers_in_pieces),
         cmocka_unit_test(pipelining_hides_latency),

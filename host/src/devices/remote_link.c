@@ -1,10 +1,13 @@
 /*
  * remote_link.c - one remote board's connection to its quiverd: a DEALER
- * socket that only the link's I/O thread touches. Device operations queue
- * requests (qv__rlink_post) and wait for their replies (qv__rlink_wait);
- * the I/O thread sends them in order without waiting for any reply
- * (pipelining), matches replies to requests by id, and while requests are
- * outstanding sends a HEARTBEAT every heartbeat_ms. When nothing comes back
+ * socket and its I/O thread. Device operations queue requests
+ * (qv__rlink_post) and wait for their replies (qv__rlink_wait); requests
+ * go out in order without waiting for any reply (pipelining), sent by the
+ * thread that posts them when the I/O thread sleeps (a wake-up of another
+ * thread costs as much as the loopback round trip on a virtual machine),
+ * else by the I/O thread. The I/O thread matches replies to requests by
+ * id, and while requests are outstanding sends a HEARTBEAT every
+ * heartbeat_ms. When nothing comes back
  * for timeout_ms, or the daemon's instance changes (it restarted and lost
  * every buffer), the link is down: the socket and its context are
  * destroyed, every outstanding request fails with QV_EIO, and the thread
@@ -23,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -30,12 +34,20 @@
 #include "core/thread.h"
 
 enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 5000 };
+/* Idle IDLE_MS, the I/O thread sleeps until a request wakes it (or
+ * IDLE_SLEEP_MS passed). */
+enum { IDLE_MS = 2000, IDLE_SLEEP_MS = 5000 };
+
+static void write_one(int fd)
+{
+    uint64_t one = 1;
+    if (write(fd, &one, sizeof one) < 0 && errno != EAGAIN)
+        qv__log(1, "cannot wake a thread of a remote board: %s", strerror(errno));
+}
 
 static void wake(qv__rlink *l)
 {
-    uint64_t one = 1;
-    if (write(l->wakefd, &one, sizeof one) < 0 && errno != EAGAIN)
-        qv__log(1, "%s: cannot wake its I/O thread: %s", l->name, strerror(errno));
+    write_one(l->wakefd);
 }
 
 static void drain_wake(int fd)
@@ -83,13 +95,17 @@ static void fail_all(qv__rlink *l, const char *why)
         }
     }
     pthread_cond_broadcast(&l->cv);
+    if (l->leading) /* polling a socket that no reply comes on any more */
+        write_one(l->leadfd);
 }
 
 /* Takes the link down (I/O thread): no ZeroMQ pointer into host memory
  * is left when the requests fail. */
 static void link_down(qv__rlink *l, const char *why)
 {
+    pthread_mutex_lock(&l->sock_mu);
     qv__rconn_teardown(&l->ctx, &l->sock);
+    pthread_mutex_unlock(&l->sock_mu);
     char msg[240];
     snprintf(msg, sizeof msg, "remote board %.60s (%.60s): %.100s", l->name, l->endpoint,
              why);
@@ -231,7 +247,11 @@ static int send_heartbeat(qv__rlink *l)
     qv_wire_enc e;
     int rc = 0;
     if (qv__wire_encode(&m, &e) == 0) {
-        if ((rc = qv__rconn_send(l->sock, &e)) != 0)
+        pthread_mutex_lock(&l->sock_mu);
+        rc = qv__rconn_send(l->sock, &e);
+        qv__zwait_used(&l->zw);
+        pthread_mutex_unlock(&l->sock_mu);
+        if (rc)
             qv__log(3, "%s: heartbeat not sent: %s", l->name, zmq_strerror(-rc));
         qv__wire_enc_fini(&e);
     }
@@ -259,11 +279,14 @@ static bool reconnect(qv__rlink *l)
         qv__log(3, "%s: reconnection failed: %s", l->name, err);
         return false;
     }
+    pthread_mutex_lock(&l->sock_mu);
     pthread_mutex_lock(&l->mu);
     qv__rhello_fini(&l->hello);
     l->hello = h;
     l->ctx = ctx;
     l->sock = sock;
+    qv__zwait_init(&l->zw, sock); /* a DEALER has a ZMQ_FD */
+    pthread_mutex_unlock(&l->sock_mu);
     l->up = true;
     l->reset = false;
     l->reconnects++;
@@ -282,6 +305,7 @@ typedef struct io_clock {
     uint64_t restored_until; /* tell the device again until then */
     uint64_t next_restored;
     bool outstanding; /* requests were waiting at the last turn */
+    uint64_t last_busy; /* the last turn they were */
 } io_clock;
 
 #define MS ((uint64_t)1000000)
@@ -307,89 +331,156 @@ static void turn_down(qv__rlink *l, io_clock *c, uint64_t now)
         l->restored(l->arg);
 }
 
-/* Sends what is queued, each request moved to the pending list first so
- * that its reply finds it. 0 or -errno. */
-static int send_queued(qv__rlink *l, io_clock *c, uint64_t now)
+/* Takes the send queue (under mu): its requests move to the pending list
+ * first, so that their replies find them, and their frames into *encs (nb
+ * of them; freed by the caller). false when out of memory (the queue
+ * stays for the next turn). */
+static bool take_queue(qv__rlink *l, qv_wire_enc **encs, size_t *nb, bool *first)
 {
-    pthread_mutex_lock(&l->mu);
     qv__rreq *batch = l->sq;
-    l->sq = l->sq_tail = NULL;
-    size_t nb = 0;
+    size_t n = 0;
     for (qv__rreq *rq = batch; rq; rq = rq->next)
-        nb++;
-    qv_wire_enc *encs = nb ? malloc(nb * sizeof *encs) : NULL;
-    if (encs) {
-        size_t i = 0;
-        for (qv__rreq *rq = batch, *next; rq; rq = next, i++) {
-            next = rq->next;
-            encs[i] = rq->enc; /* the frames leave with the send */
-            memset(&rq->enc, 0, sizeof rq->enc);
-            rq->next = NULL;
-            if (l->pending_tail)
-                l->pending_tail->next = rq;
-            else
-                l->pending = rq;
-            l->pending_tail = rq;
-        }
-    } else if (nb) {
-        l->sq = batch; /* out of memory: again at the next turn */
-        for (l->sq_tail = batch; l->sq_tail->next;)
-            l->sq_tail = l->sq_tail->next;
-        nb = 0;
+        n++;
+    *nb = 0;
+    *encs = NULL;
+    if (!n)
+        return true;
+    qv_wire_enc *e = malloc(n * sizeof *e);
+    if (!e)
+        return false;
+    if (first)
+        *first = !l->pending;
+    if (!l->pending)
+        l->busy_since_ns = qv__now_ns();
+    l->sq = l->sq_tail = NULL;
+    size_t i = 0;
+    for (qv__rreq *rq = batch, *next; rq; rq = next, i++) {
+        next = rq->next;
+        e[i] = rq->enc; /* the frames leave with the send */
+        memset(&rq->enc, 0, sizeof rq->enc);
+        rq->next = NULL;
+        if (l->pending_tail)
+            l->pending_tail->next = rq;
+        else
+            l->pending = rq;
+        l->pending_tail = rq;
     }
-    bool busy = l->pending != NULL;
-    pthread_mutex_unlock(&l->mu);
-    if (busy && !c->outstanding) { /* the clock starts with the first request */
-        c->last_heard = now;
-        c->next_hb = now + l->hb_ms * MS;
-    }
-    c->outstanding = busy;
+    *encs = e;
+    *nb = n;
+    return true;
+}
+
+/* Sends the frames of nb requests (under sock_mu) and frees them. 0 or
+ * -errno: the first error; what follows it is not sent. */
+static int send_encs(qv__rlink *l, qv_wire_enc *encs, size_t nb)
+{
     int rc = 0;
     for (size_t i = 0; i < nb; i++) {
         if (!rc)
             rc = qv__rconn_send(l->sock, &encs[i]);
         qv__wire_enc_fini(&encs[i]);
     }
+    if (nb)
+        qv__zwait_used(&l->zw);
     free(encs);
     return rc;
 }
 
-/* Waits for replies (or a wake) until the next heartbeat or deadline, and
- * handles every reply waiting. false when the link is bad (why says why). */
-static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t whylen)
+/* Sends what is queued (I/O thread, under sock_mu). 0 or -errno. */
+static int send_queued(qv__rlink *l, io_clock *c, uint64_t now)
 {
-    long wait_ms = 1000;
-    if (c->outstanding) {
-        uint64_t dead = c->last_heard + l->timeout_ms * MS;
-        uint64_t until = c->next_hb < dead ? c->next_hb : dead;
-        wait_ms = until > now ? (long)((until - now) / MS) + 1 : 0;
-    } else if (now < c->restored_until) {
-        wait_ms = 250;
+    qv_wire_enc *encs;
+    size_t nb;
+    pthread_mutex_lock(&l->mu);
+    take_queue(l, &encs, &nb, NULL);
+    bool busy = l->pending != NULL;
+    uint64_t since = l->busy_since_ns;
+    pthread_mutex_unlock(&l->mu);
+    if (busy && !c->outstanding) {
+        /* The clock starts with the first request, which a posting thread
+         * may have sent while this one slept. */
+        c->last_heard = since && since < now ? since : now;
+        c->next_hb = c->last_heard + l->hb_ms * MS;
     }
-    zmq_pollitem_t it[2] = {{l->sock, 0, ZMQ_POLLIN, 0},
-                            {NULL, l->wakefd, ZMQ_POLLIN, 0}};
-    if (zmq_poll(it, 2, wait_ms) < 0 && errno != EINTR) {
-        snprintf(why, whylen, "poll: %s", zmq_strerror(errno));
-        return false;
-    }
-    if (it[1].revents & ZMQ_POLLIN)
-        drain_wake(l->wakefd);
+    c->outstanding = busy;
+    if (busy)
+        c->last_busy = now;
+    return send_encs(l, encs, nb);
+}
+
+/* Handles every reply waiting (under sock_mu). false when the link is bad
+ * (why says why). */
+static bool drain(qv__rlink *l, char *why, size_t whylen)
+{
     for (;;) {
         zmq_msg_t parts[QV__RCONN_MAX_PARTS];
         size_t n;
         int rc = qv__rconn_recv(l->sock, parts, &n);
-        if (rc == 1)
+        if (rc == 1) {
+            qv__zwait_drained(&l->zw);
+            pthread_mutex_lock(&l->mu);
+            bool other = l->leading && !pthread_equal(l->leader, pthread_self());
+            pthread_mutex_unlock(&l->mu);
+            if (other) /* it may have missed the socket's wake: this one took it */
+                write_one(l->leadfd);
             return true;
+        }
+        qv__zwait_used(&l->zw);
         if (rc < 0) {
             snprintf(why, whylen, "cannot receive: %s", zmq_strerror(-rc));
             return false;
         }
-        c->last_heard = qv__now_ns();
+        l->heard_ns = qv__now_ns();
         bool ok = on_reply(l, parts, n, why, whylen);
         qv__rconn_close_parts(parts, n);
         if (!ok)
             return false;
     }
+}
+
+/* Waits for replies (or a wake) until the next heartbeat or deadline, and
+ * handles every reply waiting; called and returns under sock_mu, which it
+ * drops while it sleeps. false when the link is bad (why says why). */
+static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t whylen)
+{
+    /* Idle for a moment, it still wakes every heartbeat: requests that
+     * posting threads sent meanwhile get their heartbeats and their
+     * deadline. Idle for longer, it sleeps, and the first request posted
+     * wakes it (send_now). */
+    long wait_ms = l->hb_ms;
+    bool asleep = false;
+    if (c->outstanding) {
+        uint64_t dead = c->last_heard + l->timeout_ms * MS;
+        uint64_t until = c->next_hb < dead ? c->next_hb : dead;
+        wait_ms = until > now ? (long)((until - now) / MS) + 1 : 0;
+    } else if (now - c->last_busy > IDLE_MS * MS && now >= c->restored_until) {
+        wait_ms = IDLE_SLEEP_MS;
+        asleep = true;
+    }
+    if (!qv__zwait_arm(&l->zw)) {
+        struct pollfd wk = {l->wakefd, POLLIN, 0};
+        pthread_mutex_lock(&l->mu);
+        l->io_asleep = asleep;
+        pthread_mutex_unlock(&l->mu);
+        pthread_mutex_unlock(&l->sock_mu);
+        int rc = qv__zwait_poll(&l->zw, &wk, 1, wait_ms);
+        pthread_mutex_lock(&l->sock_mu);
+        if (asleep) {
+            pthread_mutex_lock(&l->mu);
+            l->io_asleep = false;
+            pthread_mutex_unlock(&l->mu);
+        }
+        if (rc < 0 && rc != -EINTR) {
+            snprintf(why, whylen, "poll: %s", strerror(-rc));
+            return false;
+        }
+        if (wk.revents & POLLIN)
+            drain_wake(l->wakefd);
+    }
+    bool ok = drain(l, why, whylen);
+    if (l->heard_ns > c->last_heard) /* here, or by a waiting thread */
+        c->last_heard = l->heard_ns;
+    return ok;
 }
 
 /* Stopping (under mu, released here): what is queued (frees, mostly) goes
@@ -402,7 +493,9 @@ static void io_stop(qv__rlink *l)
     pthread_mutex_unlock(&l->mu);
     for (qv__rreq *rq = batch, *next; rq; rq = next) {
         next = rq->next;
+        pthread_mutex_lock(&l->sock_mu);
         qv__rconn_send(l->sock, &rq->enc);
+        pthread_mutex_unlock(&l->sock_mu);
         pthread_mutex_lock(&l->mu);
         rq->next = l->pending;
         l->pending = rq;
@@ -411,9 +504,11 @@ static void io_stop(qv__rlink *l)
         pthread_mutex_unlock(&l->mu);
     }
     int linger = 200;
+    pthread_mutex_lock(&l->sock_mu);
     if (l->sock)
         zmq_setsockopt(l->sock, ZMQ_LINGER, &linger, sizeof linger);
     qv__rconn_teardown(&l->ctx, &l->sock);
+    pthread_mutex_unlock(&l->sock_mu);
     pthread_mutex_lock(&l->mu);
     fail_all(l, "the device is closing");
     pthread_mutex_unlock(&l->mu);
@@ -441,13 +536,16 @@ static void *io_main(void *arg)
             turn_down(l, &c, now);
             continue;
         }
+        pthread_mutex_lock(&l->sock_mu);
         int rc = send_queued(l, &c, now);
+        bool ok = !rc && receive(l, &c, now, why, sizeof why);
+        pthread_mutex_unlock(&l->sock_mu);
         if (rc) {
             link_down(l, rc == -EAGAIN ? "the daemon closed the connection"
                                        : zmq_strerror(-rc));
             continue;
         }
-        if (!receive(l, &c, now, why, sizeof why)) {
+        if (!ok) {
             link_down(l, why);
             continue;
         }
@@ -501,13 +599,18 @@ int qv__rlink_open(qv__rlink *l, const qv__rlink_conf *conf, char *err, size_t e
         return rc;
     }
     l->wakefd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (l->wakefd < 0) {
+    l->leadfd = l->wakefd < 0 ? -1 : eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->leadfd < 0) {
         snprintf(err, errlen, "eventfd: %s", strerror(errno));
+        if (l->wakefd >= 0)
+            close(l->wakefd);
         qv__rconn_teardown(&l->ctx, &l->sock);
         qv__rhello_fini(&l->hello);
         return QV_ENOMEM;
     }
     pthread_mutex_init(&l->mu, NULL);
+    pthread_mutex_init(&l->sock_mu, NULL);
+    qv__zwait_init(&l->zw, l->sock);
     /* Deadlines on the monotonic clock: a jump of the wall clock must not
      * time a run out (or stretch it). */
     qv__cond_init_monotonic(&l->cv);
@@ -518,7 +621,9 @@ int qv__rlink_open(qv__rlink *l, const qv__rlink_conf *conf, char *err, size_t e
         qv__rconn_teardown(&l->ctx, &l->sock);
         qv__rhello_fini(&l->hello);
         close(l->wakefd);
+        close(l->leadfd);
         pthread_mutex_destroy(&l->mu);
+        pthread_mutex_destroy(&l->sock_mu);
         pthread_cond_destroy(&l->cv);
         return QV_ENOMEM;
     }
@@ -537,10 +642,48 @@ void qv__rlink_close(qv__rlink *l)
     pthread_join(l->thread, NULL);
     l->started = false;
     close(l->wakefd);
+    close(l->leadfd);
     qv__rhello_fini(&l->hello);
     memset(l->client_sec, 0, sizeof l->client_sec);
     pthread_mutex_destroy(&l->mu);
+    pthread_mutex_destroy(&l->sock_mu);
     pthread_cond_destroy(&l->cv);
+}
+
+/* Sends the queue from the posting thread when the I/O thread sleeps
+ * (sock_mu free). The socket is left armed (zwait.h), so that the I/O
+ * thread's poll wakes for the replies, or the I/O thread is woken. false
+ * when the I/O thread has it (it sends the queue at its next turn). */
+static bool send_now(qv__rlink *l)
+{
+    if (pthread_mutex_trylock(&l->sock_mu) != 0)
+        return false;
+    qv_wire_enc *encs = NULL;
+    size_t nb = 0;
+    bool first = false;
+    pthread_mutex_lock(&l->mu);
+    bool can = l->up && !l->reset && !l->stop && l->sock;
+    if (can && !take_queue(l, &encs, &nb, &first))
+        can = false;
+    /* The first request after a long idle: the I/O thread sleeps long and
+     * must watch the deadline of this one. */
+    bool rouse = first && l->io_asleep;
+    pthread_mutex_unlock(&l->mu);
+    if (!can) {
+        pthread_mutex_unlock(&l->sock_mu);
+        return false;
+    }
+    int rc = send_encs(l, encs, nb);
+    bool tell = rc != 0 || qv__zwait_arm(&l->zw) || rouse;
+    pthread_mutex_unlock(&l->sock_mu);
+    if (rc) {
+        /* The requests are pending: the reset fails them all. */
+        qv__rlink_reset(l, rc == -EAGAIN ? "the daemon closed the connection"
+                                         : zmq_strerror(-rc));
+    } else if (tell) {
+        wake(l); /* a reply is in already, or it sleeps long */
+    }
+    return true;
 }
 
 int qv__rlink_post(qv__rlink *l, qv__rreq *rq, qv_wire_msg *m)
@@ -571,7 +714,7 @@ int qv__rlink_post(qv__rlink *l, qv__rreq *rq, qv_wire_msg *m)
         l->sq = rq;
     l->sq_tail = rq;
     pthread_mutex_unlock(&l->mu);
-    if (was_empty)
+    if (!send_now(l) && was_empty)
         wake(l);
     return 0;
 }
@@ -597,6 +740,58 @@ static bool all_done(const qv__rreq *rq)
     return true;
 }
 
+/* A thread waiting for a reply reads the socket itself, when no other
+ * does (under mu, dropped meanwhile): it wakes when the reply comes, not
+ * when the I/O thread, woken by it, passes it on (a wake-up of a thread
+ * costs as much as a loopback round trip on a virtual machine). The I/O
+ * thread polls the socket as well, for heartbeats and deadlines, and reads
+ * what it finds first. Polls at most until `until` (monotonic; NULL: no
+ * limit), in slices of 50 ms. false when it could not lead. */
+static bool lead(qv__rlink *l, const struct timespec *until)
+{
+    if (l->leading || !l->up || l->reset || l->stop)
+        return false;
+    long ms = 50;
+    if (until) {
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t left = (int64_t)(until->tv_sec - now.tv_sec) * 1000 +
+                       (until->tv_nsec - now.tv_nsec) / 1000000;
+        if (left <= 0)
+            return false; /* the caller's deadline: its timed wait decides */
+        if (left < ms)
+            ms = (long)left;
+    }
+    l->leading = true;
+    l->leader = pthread_self();
+    pthread_mutex_unlock(&l->mu);
+    char bad[240];
+    bool ok = true;
+    pthread_mutex_lock(&l->sock_mu);
+    if (l->sock && !qv__zwait_arm(&l->zw)) {
+        /* The I/O thread may replace the socket: its descriptor as now.
+         * And it may take the reply first: then it writes leadfd. */
+        struct pollfd p[2] = {{l->zw.zfd, POLLIN, 0}, {l->leadfd, POLLIN, 0}};
+        pthread_mutex_unlock(&l->sock_mu);
+        if (poll(p, 2, (int)ms) > 0 && p[1].revents)
+            drain_wake(l->leadfd);
+        pthread_mutex_lock(&l->sock_mu);
+    }
+    if (l->sock)
+        ok = drain(l, bad, sizeof bad);
+    pthread_mutex_unlock(&l->sock_mu);
+    pthread_mutex_lock(&l->mu);
+    l->leading = false;
+    if (!ok && l->up) { /* the I/O thread takes the link down */
+        l->reset = true;
+        snprintf(l->down_why, sizeof l->down_why, "%s", bad);
+        pthread_mutex_unlock(&l->mu);
+        wake(l);
+        pthread_mutex_lock(&l->mu);
+    }
+    return true;
+}
+
 int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
                    size_t whylen)
 {
@@ -604,6 +799,8 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
     bool late = false;
     pthread_mutex_lock(&l->mu);
     while (!all_done(rq) || older_detached(l, rq->id)) {
+        if (!late && lead(l, timeout_ns < 0 ? NULL : &until))
+            continue;
         if (timeout_ns < 0 || late) {
             pthread_cond_wait(&l->cv, &l->mu);
         } else if (pthread_cond_timedwait(&l->cv, &l->mu, &until) == ETIMEDOUT &&

@@ -1,13 +1,15 @@
 /*
  * remote_link.h - the connection of one remote board to its quiverd
- * (remote_link.c): a ZeroMQ DEALER owned by one I/O thread, requests
+ * (remote_link.c): a ZeroMQ DEALER served by one I/O thread, requests
  * pipelined through it and matched to their replies by id, heartbeats while
  * requests wait, and the reconnection after a fault. The device operations
- * (remote.c) build requests and wait for them; they never touch the socket.
+ * (remote.c) build requests and wait for them; a request posted while the
+ * I/O thread sleeps is sent by the thread that posts it.
  *
  * Locking: mu guards the send queue, the pending list, every request's reply
  * fields and done flag, the state and the daemon's description (kernels).
- * The socket and its context belong to the I/O thread alone.
+ * sock_mu (taken before mu) guards every ZeroMQ call on the socket; the
+ * I/O thread alone makes, replaces and destroys the socket and its context.
  */
 #ifndef QV_DEVICES_REMOTE_LINK_H
 #define QV_DEVICES_REMOTE_LINK_H
@@ -19,6 +21,7 @@
 
 #include "remote/auth.h"
 #include "remote/wire.h"
+#include "remote/zwait.h"
 
 struct qv_devmem;
 
@@ -98,8 +101,19 @@ typedef struct qv__rlink {
     bool started;
     void (*restored)(void *arg); /* conf's */
     void *arg;
-    /* The I/O thread's. */
+    uint64_t busy_since_ns; /* the first request of the pending ones sent */
+    bool io_asleep;         /* the I/O thread sleeps long (idle) */
+    bool leading;           /* a waiting thread reads the socket (lead) */
+    pthread_t leader;       /* which, while leading */
+    int leadfd;             /* eventfd: the leader's reply came another way */
+    uint64_t heard_ns;      /* the last reply (under sock_mu) */
+    /* The socket: the I/O thread sets ctx and sock. Every ZeroMQ call on
+     * sock is under sock_mu (taken before mu), which the I/O thread drops
+     * only to sleep: a thread that posts a request finding it free sends
+     * the request itself, rather than wake the I/O thread to send it. */
+    pthread_mutex_t sock_mu;
     void *ctx, *sock;
+    qv__zwait zw;
 } qv__rlink;
 
 /* Connects, says HELLO and waits up to conf->timeout_ms for the reply;

@@ -38,6 +38,7 @@
 #include "qv_escape.h"
 #include "quiverd.h"
 #include "remote/auth.h"
+#include "remote/zwait.h"
 
 #define QD_WAITERS           4
 #define QD_MAX_PARTS         5 /* routing id, header, body, data, one too many */
@@ -111,6 +112,10 @@ typedef struct qd_state {
     qd_daemon *d;
     void *ctx, *sock;
     int pipe_r, pipe_w;
+    /* The socket thread's state below, to the completions, is under
+     * sock_mu, which it holds except while it sleeps: a task or waiter
+     * that finds it free sends its reply itself (send_direct). */
+    pthread_mutex_t sock_mu;
     /* socket thread */
     qd_buf **table;
     size_t tcap, tn;
@@ -123,6 +128,7 @@ typedef struct qd_state {
     qv_func *f_write_w, *f_write_rw, *f_read;
     qv__auth *auth; /* --keys: the ZAP handler */
     void *mon;      /* PAIR: the ROUTER's accepted/disconnected events */
+    qv__zwait sw, mw; /* waits on sock and mon */
     /* completions */
     pthread_mutex_t cq_mu;
     qd_reply *cq_head, *cq_tail;
@@ -169,7 +175,6 @@ static void reply_free(qd_reply *r)
     free(r);
 }
 
-/* From a task or waiter: queue r for the socket thread and wake it. */
 /* Takes r off S.owed; under cq_mu. */
 static void owed_unlink(qd_reply *r)
 {
@@ -184,10 +189,18 @@ static void owed_unlink(qd_reply *r)
     r->owed = 0;
 }
 
+static bool send_direct(qd_reply *r);
+
+/* From a task or waiter: r is sent, by this thread when the socket
+ * thread sleeps (send_direct), else by the socket thread, woken. */
 static void complete(qd_reply *r)
 {
     pthread_mutex_lock(&S.cq_mu);
     owed_unlink(r);
+    pthread_mutex_unlock(&S.cq_mu);
+    if (send_direct(r))
+        return;
+    pthread_mutex_lock(&S.cq_mu);
     if (S.cq_tail)
         S.cq_tail->next = r;
     else
@@ -237,6 +250,7 @@ static void free_body(void *data, void *hint)
 static void send_reply(qd_reply *r)
 {
     int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
+    qv__zwait_used(&S.sw);
     if (zmq_send(S.sock, r->rid, r->rlen, more) < 0) {
         if (errno != EHOSTUNREACH)
             qd_log("reply %s to a peer dropped: %s",
@@ -735,11 +749,15 @@ static void client_seen(const uint8_t *rid, size_t rlen, int fd)
  * fd before (a new connection taking them over, whatever its key). */
 static void monitor_drain(void)
 {
+    if (!qv__zwait_ready(&S.mw))
+        return;
     for (;;) {
         zmq_msg_t ev, addr;
         zmq_msg_init(&ev);
         if (zmq_msg_recv(&ev, S.mon, ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&ev);
+            if (errno == EAGAIN)
+                qv__zwait_drained(&S.mw);
             break;
         }
         zmq_msg_init(&addr);
@@ -1113,12 +1131,16 @@ static int receive_one(void)
         zmq_msg_init(&tmp);
         if (zmq_msg_recv(&tmp, S.sock, total ? 0 : ZMQ_DONTWAIT) < 0) {
             zmq_msg_close(&tmp);
-            if (total == 0)
+            if (total == 0) {
+                if (errno == EAGAIN)
+                    qv__zwait_drained(&S.sw);
                 return -1;
+            }
             if (errno == EINTR)
                 continue;
             break;
         }
+        qv__zwait_used(&S.sw);
         more = zmq_msg_more(&tmp);
         if (n < QD_MAX_PARTS) {
             zmq_msg_init(&parts[n]);
@@ -1149,12 +1171,19 @@ static int receive_one(void)
     return 0;
 }
 
-/* Moves what tasks and waiters finished to the outbox. */
-static void take_completions(void)
+/* Empties the wake-up pipe (the loop's poll found it readable). */
+static void pipe_drain(void)
 {
     char drain[256];
-    while (read(S.pipe_r, drain, sizeof drain) > 0) {
+    while (read(S.pipe_r, drain, sizeof drain) == (ssize_t)sizeof drain) {
     }
+}
+
+/* Moves what tasks and waiters finished to the outbox. The pipe that
+ * wakes the loop is emptied only when the loop's poll finds it readable:
+ * a read per turn would cost a system call on every request. */
+static void take_completions(void)
+{
     pthread_mutex_lock(&S.cq_mu);
     qd_reply *r = S.cq_head;
     S.cq_head = S.cq_tail = NULL;
@@ -1167,6 +1196,35 @@ static void take_completions(void)
         outbox_put(r);
         r = nx;
     }
+}
+
+/* A completed reply sent by the thread that completed it, when the socket
+ * thread sleeps (sock_mu free), no reply waits in its outbox and --delay-us
+ * holds none back (the host matches replies to requests by id, so their
+ * order does not matter otherwise): waking the socket thread to send
+ * it costs as much as the loopback round trip on a virtual machine. The
+ * socket is left armed for the socket thread's poll (zwait.h), or the
+ * socket thread is woken. false when the socket thread must send it. */
+static bool send_direct(qd_reply *r)
+{
+    if (S.d->opt->delay_us || pthread_mutex_trylock(&S.sock_mu) != 0)
+        return false;
+    if (S.out_head) {
+        pthread_mutex_unlock(&S.sock_mu);
+        return false;
+    }
+    qd_client *c = r->queued ? client_find(r->rid, r->rlen, 0) : NULL;
+    if (c) /* its WRITE's bytes are copied and freed */
+        c->queued -= r->queued < c->queued ? r->queued : c->queued;
+    send_reply(r);
+    reply_free(r);
+    bool tell = qv__zwait_arm(&S.sw);
+    pthread_mutex_unlock(&S.sock_mu);
+    atomic_fetch_sub(&S.pending, 1); /* sent before the count drops */
+    char b = 1;
+    if (tell && write(S.pipe_w, &b, 1) < 0 && errno != EAGAIN)
+        qd_log("wake-up pipe: %s", strerror(errno));
+    return true;
 }
 
 /* Whether a process listens on ipc://PATH now: libzmq's bind would unlink
@@ -1230,7 +1288,8 @@ static int open_socket(qd_daemon *d)
     if (!S.mon ||
         zmq_socket_monitor(S.sock, "inproc://quiverd.monitor",
                            ZMQ_EVENT_DISCONNECTED) != 0 ||
-        zmq_connect(S.mon, "inproc://quiverd.monitor") != 0) {
+        zmq_connect(S.mon, "inproc://quiverd.monitor") != 0 ||
+        qv__zwait_init(&S.sw, S.sock) != 0 || qv__zwait_init(&S.mw, S.mon) != 0) {
         qd_log("cannot monitor the socket: %s", zmq_strerror(errno));
         return -1;
     }
@@ -1298,6 +1357,7 @@ int qd_serve(qd_daemon *d)
     S.d = d;
     S.pipe_r = S.pipe_w = -1;
     pthread_mutex_init(&S.cq_mu, NULL);
+    pthread_mutex_init(&S.sock_mu, NULL);
     pthread_mutex_init(&S.job_mu, NULL);
     pthread_cond_init(&S.job_cv, NULL);
     int fds[2];
@@ -1318,6 +1378,7 @@ int qd_serve(qd_daemon *d)
         goto out;
     int stopping = 0;
     uint64_t deadline = 0;
+    pthread_mutex_lock(&S.sock_mu);
     for (;;) {
         if (qd_stop && !stopping) {
             stopping = 1;
@@ -1359,18 +1420,32 @@ int qd_serve(qd_daemon *d)
             if ((long)(wait / 1000000u) < timeout)
                 timeout = (long)(wait / 1000000u);
         }
-        zmq_pollitem_t items[3] = {{S.sock, 0, stopping ? 0 : ZMQ_POLLIN, 0},
-                                   {NULL, S.pipe_r, ZMQ_POLLIN, 0},
-                                   {S.mon, 0, ZMQ_POLLIN, 0}};
-        int rc = zmq_poll(items, 3, timeout);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            qd_log("poll: %s", zmq_strerror(errno));
+        /* The pipe and the monitor wake the wait too; while stopping, the
+         * socket is not read (nothing new is taken on). */
+        if (!S.mw.armed)
+            monitor_drain(); /* its descriptor wakes the wait only once armed */
+        struct pollfd pf[2] = {{S.pipe_r, POLLIN, 0}, {S.mw.zfd, POLLIN, 0}};
+        int rc = 1;
+        if (stopping || !qv__zwait_arm(&S.sw)) {
+            pthread_mutex_unlock(&S.sock_mu);
+            rc = stopping ? poll(pf, 1, (int)timeout) : qv__zwait_poll(&S.sw, pf, 2, timeout);
+            if (stopping && rc < 0)
+                rc = -errno;
+            pthread_mutex_lock(&S.sock_mu);
+        } else {
+            pf[0].revents = pf[1].revents = 0;
+        }
+        if (rc < 0 && -rc != EINTR) {
+            qd_log("poll: %s", strerror(-rc));
             break;
         }
-        monitor_drain();
-        if (items[0].revents & ZMQ_POLLIN) {
+        if (rc < 0)
+            continue;
+        if (pf[0].revents)
+            pipe_drain();
+        if (pf[1].revents)
+            monitor_drain();
+        if (!stopping && rc > 0) {
             for (int i = 0; i < 256 && !qd_stop; i++) {
                 if (receive_one())
                     break;
@@ -1379,6 +1454,7 @@ int qd_serve(qd_daemon *d)
             }
         }
     }
+    pthread_mutex_unlock(&S.sock_mu);
     status = 0;
 out:
     pthread_mutex_lock(&S.job_mu);
