@@ -14,9 +14,13 @@
  * never waits for a task, and heartbeats are answered while runs are in
  * flight.
  *
- * Threads and locks: the socket thread owns the socket, the buffer table,
- * the clients, the counters and the outbox; cq_mu guards the completion
- * queue; job_mu the waiters' job queue.
+ * A task or waiter that finds the socket thread asleep sends its reply
+ * itself (send_direct) instead of waking it.
+ *
+ * Threads and locks: sock_mu guards the socket, the buffer table, the
+ * clients, the counters and the outbox; the socket thread holds it except
+ * while it sleeps. cq_mu guards the completion queue; job_mu the waiters'
+ * job queue.
  */
 #include <errno.h>
 #include <fcntl.h>
