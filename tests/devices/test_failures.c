@@ -101,14 +101,94 @@ static void task_that_ran_nowhere_is_reported(void **state)
     assert_int_equal(qv_buf_wait(ba), 0); /* only read: nothing lost there */
 
     /* The board is out of service now: a further call runs nowhere, and
-     * unregistering its output reports that. */
+     * unregistering its output reports that. (Armed again: past its wait,
+     * the board gets the call as its probe, which must fail too.) */
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
     assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) }, 4), 0);
     rc = qv_buf_unregister(bo);
+    qv__fault_set(NULL, 0, 0, 0);
     assert_true(rc < 0);
     assert_non_null(strstr(qv_last_error(), "vadd_fpga_only"));
     assert_true(qv_wait_all(rt) < 0); /* the runtime-wide report too */
     qv_buf_unregister(ba);
     qv_buf_unregister(bb);
+    qv_runtime_destroy(rt);
+}
+
+/* One vadd of f on the board's class or the CPU; returns the board's task
+ * count after it, its health in *healthy. The result is checked. */
+static uint64_t vadd_once(qv_runtime *rt, qv_func *f, unsigned dev, int *healthy)
+{
+    static float a[N], b[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 0.5f;
+        out[i] = -1;
+    }
+    qv_buf *ba, *bb, *bo;
+    register3(rt, a, b, out, &ba, &bb, &bo);
+    uint32_t n = N;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    unregister3(ba, bb, bo);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == (float)i + 0.5f);
+    qv_device_info di;
+    assert_int_equal(qv_device_get(rt, dev, &di), 0);
+    *healthy = di.healthy;
+    return di.tasks;
+}
+
+/* A board out of service after a fault gets a task again after a wait (a
+ * probe): back in service when it runs it; after a failed probe the wait
+ * doubles (1 s, then 2 s). Meanwhile its calls run on the CPU. */
+static void board_returns_to_service(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    unsigned dev = 0;
+    for (unsigned d = 1; d < qv_device_count(rt) && !dev; d++) {
+        qv_device_info di;
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+        if (di.cls == QV_CLASS_FPGA)
+            dev = d;
+    }
+    assert_true(dev > 0);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_back", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    int healthy;
+    uint64_t n0 = vadd_once(rt, f, dev, &healthy);
+    assert_true(healthy);
+    assert_true(n0 >= 1);
+
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0); /* ran on the CPU */
+    assert_false(healthy);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0); /* out of service */
+    assert_false(healthy);
+    usleep(1100 * 1000);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1); /* the probe */
+    assert_true(healthy);
+
+    /* Again, and the probe fails: the next wait is 2 s. */
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1);
+    assert_false(healthy);
+    usleep(1100 * 1000);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1); /* the probe failed */
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_false(healthy);
+    usleep(1100 * 1000);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1); /* 1.1 of 2 s */
+    assert_false(healthy);
+    usleep(1100 * 1000);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 2);
+    assert_true(healthy);
     qv_runtime_destroy(rt);
 }
 
@@ -559,6 +639,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(task_that_ran_nowhere_is_reported),
+        cmocka_unit_test(board_returns_to_service),
         cmocka_unit_test(build_error_keeps_its_cause),
         cmocka_unit_test(opencl_arity_is_checked),
         cmocka_unit_test(fpga_binding_is_checked),

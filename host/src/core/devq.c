@@ -40,6 +40,8 @@ typedef struct qv__pf {
 } qv__pf;
 
 #define QV__DEVQ_DEPTH 8 /* tasks in flight on a remote board */
+#define RETRY_MIN_MS   1000
+#define RETRY_MAX_MS   60000
 
 struct qv__devq {
     struct qv_device *dev;
@@ -51,6 +53,14 @@ struct qv__devq {
     qv__task         *head, *tail;
     bool              stop;
     atomic_bool       healthy;
+    /* Out of service after a fault, a device gets a task again (a probe)
+     * from retry_ns on: back in service if it runs it, else the wait
+     * doubles (RETRY_MIN_MS to RETRY_MAX_MS). UINT64_MAX: never (a run
+     * that hung, a remote board: its link says when it is back). */
+    _Atomic uint64_t  retry_ns;
+    unsigned          retry_ms;  /* the next wait; driver thread */
+    atomic_bool       probing;
+    atomic_bool       due_told;  /* plans were told the probe is due */
     _Atomic uint64_t  ready_ns;  /* predicted time its queue drains */
     unsigned char    *fit;       /* per function id: FIT_* bits */
     size_t            nfit;
@@ -103,10 +113,34 @@ const char *qv__devq_name(qv_runtime *rt, unsigned dev)
     return dev <= rt->naccel ? rt->accel[dev - 1]->name : "?";
 }
 
+/* Whether q, out of service, may take a task as its probe now. */
+static bool probe_due(const qv__devq *q)
+{
+    return !atomic_load_explicit(&q->probing, memory_order_relaxed) &&
+           qv__now_ns() >= atomic_load_explicit(&q->retry_ns, memory_order_relaxed);
+}
+
+void qv__devq_tell_due(qv_runtime *rt)
+{
+    for (unsigned i = 0; i < rt->naccel; i++) {
+        qv__devq *q = rt->accel[i];
+        if (atomic_load_explicit(&q->healthy, memory_order_relaxed) ||
+            atomic_load_explicit(&q->due_told, memory_order_relaxed) || !probe_due(q) ||
+            atomic_exchange(&q->due_told, true))
+            continue;
+        char why[200];
+        snprintf(why, sizeof why, "%s, out of service after a fault, may be back", q->name);
+        qv__region_devices_changed(rt, why);
+    }
+}
+
 bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, qv_plat_res *out)
 {
     qv__devq *q = rt->accel[dev - 1];
-    if (!atomic_load(&q->healthy) || atomic_load(&q->gone))
+    /* A device whose probe is due is planned for: a plan that uses it
+     * gives it the probe (its first task there), and is made again
+     * whether or not it passes. */
+    if ((!atomic_load(&q->healthy) && !probe_due(q)) || atomic_load(&q->gone))
         return false;
     memset(out, 0, sizeof *out);
     snprintf(out->name, sizeof out->name, "%s", q->name);
@@ -170,7 +204,7 @@ static bool has_build(const qv__devq *q, const qv_func *f)
 bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)
 {
     qv__devq *q = rt->accel[dev - 1];
-    if (!atomic_load_explicit(&q->healthy, memory_order_relaxed) ||
+    if ((!atomic_load_explicit(&q->healthy, memory_order_relaxed) && !probe_due(q)) ||
         atomic_load_explicit(&q->gone, memory_order_relaxed) ||
         !qv__func_can(f, q->dev->cls))
         return false;
@@ -462,6 +496,57 @@ static qv__task *pop(qv__devq *q, bool nowait)
     return t;
 }
 
+/* q failed with rc: when it gets a probe (driver thread). A run that hung
+ * may still hold the device (a probe would hang as long again), and a
+ * remote board's link tells when its daemon answers again. */
+static void retry_later(qv__devq *q, int rc)
+{
+    if (rc == QV_ETIMEDOUT || q->dev->ops == &qv__remote_ops) {
+        atomic_store(&q->retry_ns, UINT64_MAX);
+        return;
+    }
+    if (!q->retry_ms)
+        q->retry_ms = RETRY_MIN_MS;
+    atomic_store(&q->due_told, false);
+    atomic_store(&q->retry_ns, qv__now_ns() + (uint64_t)q->retry_ms * 1000000u);
+    q->retry_ms = q->retry_ms * 2 < RETRY_MAX_MS ? q->retry_ms * 2 : RETRY_MAX_MS;
+}
+
+/* The probe t of q, out of service, ended with rc (driver thread): q is
+ * back in service when it ran t; after a fault of its own it waits again,
+ * longer; after a fault of t's (no memory, a function it cannot run) the
+ * next task probes. */
+static void probed(qv__devq *q, qv__task *t, int rc)
+{
+    if (rc == 0) {
+        q->retry_ms = 0;
+        atomic_store(&q->probing, false);
+        if (!atomic_exchange(&q->healthy, true)) {
+            char why[300];
+            snprintf(why, sizeof why, "%s ran '%s' after its fault", q->name,
+                     t->func->name);
+            qv__log(1, "%s: it is back in service", why);
+            qv__region_devices_changed(q->rt, why); /* plans may use it again */
+        }
+        return;
+    }
+    if (rc != QV_ENOMEM && rc != QV_E2BIG && rc != QV_ENOTSUP && rc != QV_EFORMAT &&
+        rc != QV_EMISMATCH) {
+        uint64_t now = qv__now_ns();
+        retry_later(q, rc);
+        uint64_t at = atomic_load(&q->retry_ns);
+        char why[300];
+        snprintf(why, sizeof why, "%s failed its probe (%s)", q->name, qv_strerror(rc));
+        if (at == UINT64_MAX)
+            qv__log(1, "%s; it stays out of service", why);
+        else
+            qv__log(2, "%s; it stays out of service, the next probe in %llu ms", why,
+                    (unsigned long long)((at - now) / 1000000u));
+        qv__region_devices_changed(q->rt, why); /* plans made for the probe */
+    }
+    atomic_store(&q->probing, false);
+}
+
 /* What follows t's run on q, rc: completed, or placed again elsewhere;
  * started: the device was running it when it failed (so the copies it
  * writes there are not to be trusted). */
@@ -469,6 +554,8 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
                 bool started)
 {
     qv_runtime *rt = q->rt;
+    if (atomic_load(&q->probing))
+        probed(q, t, rc);
     if (rc == 0) {
         atomic_fetch_add(&q->tasks, 1);
         if (model_us >= 0 && t->node)
@@ -493,6 +580,7 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
             char why[300];
             snprintf(why, sizeof why, "%s failed (%s: %s)", q->name, qv_strerror(rc),
                      qv_last_error());
+            retry_later(q, rc);
             qv__log(1, "%s; it is taken out of service and '%s' %s", why, t->func->name,
                     then);
             qv__region_devices_changed(rt, why); /* plans are made without it */
@@ -543,10 +631,13 @@ static void *driver_main(void *arg)
             land_one(q); /* nothing new: the oldest in flight */
             continue;
         }
-        if (atomic_load(&q->gone) || !atomic_load(&q->healthy)) {
+        if (atomic_load(&q->gone) ||
+            (!atomic_load(&q->healthy) &&
+             !(probe_due(q) && !atomic_exchange(&q->probing, true)))) {
             /* Disappeared or failed while it waited here: placed again,
              * elsewhere (a failed device's queue drains without a try
-             * each, and without a warning each). */
+             * each, and without a warning each); but the first task after
+             * the wait of a failed device is its probe. */
             t->skip |= 1u << q->dev->id;
             qv__sched_push(rt, t);
             continue;
@@ -612,6 +703,9 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__f
     pthread_cond_init(&q->cv, NULL);
     pthread_mutex_init(&q->fit_mu, NULL);
     atomic_init(&q->healthy, true);
+    atomic_init(&q->retry_ns, UINT64_MAX);
+    atomic_init(&q->probing, false);
+    atomic_init(&q->due_told, false);
     atomic_init(&q->gone, false);
     atomic_init(&q->res_id, f->r.id);
     /* Until measured: the link the board file (or discovery) gives. */

@@ -714,6 +714,9 @@ void qv__region_flush(qv_runtime *rt);
 /* A device appeared, disappeared or failed (why says which): every plan
  * is re-made at its region's next entry. */
 void qv__region_devices_changed(qv_runtime *rt, const char *why);
+/* Tells the regions (qv__region_devices_changed) of each device out of
+ * service whose probe is due (devq.c), once per wait. */
+void qv__devq_tell_due(qv_runtime *rt);
 /* The calling thread's qv_wait_all returned: ends its implicit entry. */
 void qv__region_waited(qv_runtime *rt);
 

@@ -524,6 +524,8 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     uint64_t n = s->ntasks;
     uint64_t sig = n ? mix(s->sig, n) : 0;
     bool replayed = s->rp && !s->missed && n == s->rp->n;
+    if (n)
+        qv__devq_tell_due(rt); /* a device back from a fault may take work */
     pthread_mutex_lock(&l->mu);
     if (s->rp && !replayed && !s->missed) {
         s->rr->guard_misses++; /* it ended before the plan did */
