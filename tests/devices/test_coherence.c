@@ -11,6 +11,8 @@
  * are absent here (no OpenCL platform) are replaced by the CPU.
  */
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -436,6 +438,98 @@ static void misuse(void **state)
     assert_int_equal(qv_buf_unregister(b), 0);
 }
 
+/* A board whose memory holds one task's buffers at a time: each next task
+ * frees the copies of the buffers no task uses any more, the least
+ * recently used first, bringing home the outputs whose only copy was
+ * there; every task runs on the board, none fails, every result is right. */
+static void full_board_frees_idle_copies(void **state)
+{
+    (void)state;
+    const char *bin = getenv("QV_BINARY_DIR");
+    if (!bin)
+        skip();
+    enum { TASKS = 6, NF = 64 * 1024 }; /* 3 x 256 KiB a task; the board has 1 MiB */
+    char board[512], policy[512], text[2048];
+    snprintf(board, sizeof board, "%s/small-emu.yaml", qv_test_scratch());
+    snprintf(policy, sizeof policy, "%s/small-policy.yaml", qv_test_scratch());
+    FILE *fp = fopen(board, "w");
+    assert_non_null(fp);
+    fputs("name: alveo-u250-emu\nkind: fpga\nplatform: xilinx_u250_gen3x16_xdma_4_1_202210_1\n"
+          "emulation: true\nclock_mhz: 300\n"
+          "memory:\n  - {type: DDR4, size: 1 MiB, count: 1, bandwidth_gbs: 19.25}\n"
+          "link: {bandwidth_gbs: 12.0, latency_us: 10}\n",
+          fp);
+    fclose(fp);
+    snprintf(text, sizeof text,
+             "devices: [cpu, fpga]\nimplicit_regions: false\ncatalog: %s/share/quiver/kernels.yaml\n"
+             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n",
+             bin, board);
+    fp = fopen(policy, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.config = policy;
+    o.perfmodel_dir = "";
+    qv_runtime *r;
+    assert_int_equal(qv_runtime_create(&o, &r), 0);
+    unsigned dev = 0;
+    for (unsigned d = 1; d < qv_device_count(r) && !dev; d++) {
+        qv_device_info di;
+        assert_int_equal(qv_device_get(r, d, &di), 0);
+        if (di.cls == QV_CLASS_FPGA)
+            dev = d;
+    }
+    assert_true(dev > 0);
+    qv_func *f;
+    assert_int_equal(qv_func_create(r, "vadd_small", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    float *mem = malloc((size_t)TASKS * 3 * NF * sizeof(float));
+    assert_non_null(mem);
+    qv_buf *bufs[TASKS][3];
+    uint32_t n = NF;
+    for (unsigned t = 0; t < TASKS; t++) {
+        float *a = mem + (size_t)(3 * t) * NF, *b = a + NF, *out = b + NF;
+        for (unsigned i = 0; i < NF; i++) {
+            a[i] = (float)(t * 1000 + i % 1000);
+            b[i] = 0.25f;
+            out[i] = -1;
+        }
+        for (unsigned k = 0; k < 3; k++)
+            assert_int_equal(qv_buf_register(r, mem + (size_t)(3 * t + k) * NF,
+                                             NF * sizeof(float), &bufs[t][k]),
+                             0);
+        assert_int_equal(qv_submit(r, f, (qv_arg[]){ QV_BUF(bufs[t][0]), QV_BUF(bufs[t][1]),
+                                                     QV_BUF(bufs[t][2]), QV_VAL(n) }, 4),
+                         0);
+    }
+    assert_int_equal(qv_wait_all(r), 0);
+    qv_device_info di;
+    assert_int_equal(qv_device_get(r, dev, &di), 0);
+    assert_int_equal(di.tasks, TASKS);
+    assert_int_equal(di.failed, 0);
+    /* Least recently used first: task k's output goes (home) when task
+     * k + 2 needs room, so those of the first TASKS - 2 came home before
+     * any wait asked for them. */
+    assert_true(di.bytes_from >= (uint64_t)(TASKS - 2) * NF * sizeof(float));
+    for (unsigned t = 0; t < TASKS; t++) {
+        assert_int_equal(qv_buf_wait(bufs[t][2]), 0);
+        const float *a = mem + (size_t)(3 * t) * NF, *out = a + 2 * NF;
+        for (unsigned i = 0; i < NF; i++)
+            if (out[i] != a[i] + 0.25f)
+                fail_msg("task %u: out[%u] = %g, expected %g", t, i, (double)out[i],
+                         (double)(a[i] + 0.25f));
+        for (unsigned k = 0; k < 3; k++)
+            assert_int_equal(qv_buf_unregister(bufs[t][k]), 0);
+    }
+    qv_runtime_destroy(r);
+    free(mem);
+}
+
 /* A buffer still held at shutdown is released, so shutdown ends. */
 static void held_at_shutdown(void **state)
 {
@@ -473,6 +567,7 @@ int main(void)
         cmocka_unit_test(wait_all_waits_for_another_threads_release),
         cmocka_unit_test(misuse),
         cmocka_unit_test(held_at_shutdown),
+        cmocka_unit_test(full_board_frees_idle_copies),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

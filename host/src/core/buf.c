@@ -90,6 +90,9 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
 static int buf_retire(qv_buf *b)
 {
     qv_runtime *rt = b->rt;
+    pthread_mutex_lock(&rt->reg_mu); /* a full device's eviction passes it by */
+    b->retired = true;
+    pthread_mutex_unlock(&rt->reg_mu);
     int rc = qv__coh_flush(rt, b);
     if (rc)
         qv__log(0, "buffer %p: the only valid copy was on a device that failed; "

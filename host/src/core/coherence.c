@@ -53,12 +53,102 @@ static unsigned lowest_bit(unsigned v)
     return (unsigned)__builtin_ctz(v);
 }
 
+typedef struct victim {
+    qv_buf  *b;
+    uint64_t used_ns;
+} victim;
+
+static int older(const void *x, const void *y)
+{
+    uint64_t a = ((const victim *)x)->used_ns, b = ((const victim *)y)->used_ns;
+    return a < b ? -1 : a > b;
+}
+
+/* Whether device dev's copy of x may go (under x->coh_mu): no task uses x
+ * (none runs with it, nor waits to: a task submitted later allocates and
+ * copies again, under coh_mu). */
+static bool evictable(qv_buf *x, unsigned dev)
+{
+    return x->mem && x->mem[dev] && qv__buf_users(x) == 0;
+}
+
+/* Device dev is full: frees its copies of buffers no task uses, the least
+ * recently used first, until `need` bytes are free or none is left (as
+ * StarPU's LRU eviction). A copy that is the only valid one goes home
+ * first. Called with no coh_mu held; the others' are only tried (a buffer
+ * busy now is passed by). Returns the bytes freed. */
+static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t need)
+{
+    victim *v = NULL;
+    size_t n = 0, cap = 0, freed = 0;
+    unsigned bit = 1u << dev;
+    struct qv_device *d = qv__device(rt, dev);
+    pthread_mutex_lock(&rt->reg_mu); /* no buffer is retired meanwhile */
+    for (qv_buf *x = rt->bufs; x; x = x->next) {
+        if (x == keep || x->retired || !x->size || pthread_mutex_trylock(&x->coh_mu))
+            continue;
+        bool ok = evictable(x, dev);
+        uint64_t used = x->used_ns;
+        pthread_mutex_unlock(&x->coh_mu);
+        if (!ok)
+            continue;
+        if (n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            victim *nv = realloc(v, nc * sizeof *v);
+            if (!nv)
+                break;
+            v = nv;
+            cap = nc;
+        }
+        v[n++] = (victim){x, used};
+    }
+    qsort(v, n, sizeof *v, older);
+    for (size_t i = 0; i < n && freed < need; i++) {
+        qv_buf *x = v[i].b;
+        if (pthread_mutex_trylock(&x->coh_mu))
+            continue;
+        if (evictable(x, dev)) {
+            unsigned valid = atomic_load(&x->valid);
+            int rc = valid == bit ? to_host(rt, x, dev) : 0;
+            if (rc == 0) {
+                atomic_fetch_and(&x->valid, ~bit);
+                d->ops->free(d, x->mem[dev]);
+                x->mem[dev] = NULL;
+                freed += x->size;
+                qv__log(3, "device %u full: its copy of buffer %p (%zu bytes) freed", dev,
+                        x->ptr, x->size);
+            }
+        }
+        pthread_mutex_unlock(&x->coh_mu);
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    free(v);
+    return freed;
+}
+
+static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);
+
 int qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
 {
     if (b->size == 0)
         return 0;
-    unsigned bit = 1u << dev;
     pthread_mutex_lock(&b->coh_mu);
+    int rc = acquire_locked(rt, b, dev, m);
+    pthread_mutex_unlock(&b->coh_mu);
+    if (rc == QV_ENOMEM && dev && evict(rt, b, dev, b->size) > 0) {
+        pthread_mutex_lock(&b->coh_mu);
+        rc = acquire_locked(rt, b, dev, m);
+        pthread_mutex_unlock(&b->coh_mu);
+    }
+    return rc;
+}
+
+/* qv__coh_acquire's work, under b->coh_mu. */
+static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
+{
+    unsigned bit = 1u << dev;
+    if (dev)
+        b->used_ns = qv__now_ns();
     unsigned valid = atomic_load(&b->valid);
     int rc = 0;
     if ((m & QV_R) && !(valid & bit)) {
@@ -80,7 +170,6 @@ int qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
     } else if (dev != 0) {
         rc = ensure_alloc(rt, b, dev);
     }
-    pthread_mutex_unlock(&b->coh_mu);
     return rc;
 }
 

@@ -210,6 +210,10 @@ struct qv_buf {
     pthread_mutex_t     coh_mu;
     atomic_uint         valid;
     struct qv_devmem  **mem; /* [QV__MAX_DEVICES]; NULL until a device copy */
+    uint64_t            used_ns; /* a device's last use of it, under coh_mu:
+                                  * a full device frees the oldest first */
+    bool                retired; /* under rt->reg_mu: being unregistered
+                                  * (coh_mu is going) */
     /* Host access (acquire.c), under rt->submit_mu: the host task standing
      * for the caller's qv_buf_acquire, and its mode; 0 when not held. */
     qv__task   *host;
