@@ -57,6 +57,19 @@ static inline qv_runtime *qv_test_runtime_with(qv_class cls)
     return rt;
 }
 
+/* The index of rt's first device of class cls (asserted to exist). */
+static inline unsigned qv_test_device_of(qv_runtime *rt, qv_class cls)
+{
+    for (unsigned d = 1; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+        if (di.cls == cls)
+            return d;
+    }
+    fail_msg("no device of class %s", qv_class_name(cls));
+    return 0;
+}
+
 /* vadd's signature, as the catalog's kernel declares it. */
 static const qv_arg_desc qv_test_vadd_sig[] = { { "a", 1, QV_R, 0 },
                                                 { "b", 1, QV_R, 0 },

@@ -475,14 +475,7 @@ static void full_board_frees_idle_copies(void **state)
     o.perfmodel_dir = "";
     qv_runtime *r;
     assert_int_equal(qv_runtime_create(&o, &r), 0);
-    unsigned dev = 0;
-    for (unsigned d = 1; d < qv_device_count(r) && !dev; d++) {
-        qv_device_info di;
-        assert_int_equal(qv_device_get(r, d, &di), 0);
-        if (di.cls == QV_CLASS_FPGA)
-            dev = d;
-    }
-    assert_true(dev > 0);
+    unsigned dev = qv_test_device_of(r, QV_CLASS_FPGA);
     qv_func *f;
     assert_int_equal(qv_func_create(r, "vadd_small", qv_test_vadd_sig, 4, &f), 0);
     assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);

@@ -146,14 +146,7 @@ static void board_returns_to_service(void **state)
 {
     (void)state;
     qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
-    unsigned dev = 0;
-    for (unsigned d = 1; d < qv_device_count(rt) && !dev; d++) {
-        qv_device_info di;
-        assert_int_equal(qv_device_get(rt, d, &di), 0);
-        if (di.cls == QV_CLASS_FPGA)
-            dev = d;
-    }
-    assert_true(dev > 0);
+    unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
     qv_func *f;
     assert_int_equal(qv_func_create(rt, "vadd_back", qv_test_vadd_sig, 4, &f), 0);
     assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);

@@ -240,6 +240,21 @@ static qv_func *vadd_func(qv_runtime *rt)
     return f;
 }
 
+/* The usual start of a test: the daemon running (skipped without one), a
+ * runtime with its remote board (index into *d, info into *di) and vadd
+ * placed there (*f). */
+static qv_runtime *remote_setup(qv_device_info *di, unsigned *d, qv_func **f)
+{
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    qv_runtime *rt = remote_runtime();
+    *d = remote_dev(rt, di);
+    *f = vadd_func(rt);
+    return rt;
+}
+
 /* Submits `tasks` vadds into outs[0..tasks) (cleared first), then waits. */
 static void run_vadds(qv_runtime *rt, qv_func *f, unsigned tasks, void (*midway)(void))
 {
@@ -301,14 +316,10 @@ static void vadd_equals_cpu(void **state)
 static void many_tasks(void **state)
 {
     (void)state;
-    if (!QV_QUIVERD[0])
-        skip();
-    if (daemon_pid <= 0)
-        daemon_start();
-    qv_runtime *rt = remote_runtime();
     qv_device_info di;
-    unsigned d = remote_dev(rt, &di);
-    qv_func *f = vadd_func(rt);
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
     run_vadds(rt, f, NBUF, NULL);
     check_outs(NBUF);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
@@ -379,14 +390,10 @@ static void daemon_killed_and_back(void **state)
 static void silent_daemon_after_idle(void **state)
 {
     (void)state;
-    if (!QV_QUIVERD[0])
-        skip();
-    if (daemon_pid <= 0)
-        daemon_start();
-    qv_runtime *rt = remote_runtime();
     qv_device_info di;
-    unsigned d = remote_dev(rt, &di);
-    qv_func *f = vadd_func(rt);
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
     run_vadds(rt, f, 2, NULL);
     check_outs(2);
     usleep(2600 * 1000); /* idle past the I/O thread's 2 s */
@@ -434,14 +441,10 @@ static void vadds_on(qv_runtime *rt, qv_func *f, qv_buf *ba, qv_buf *bb)
 static void daemon_restarted_while_idle(void **state)
 {
     (void)state;
-    if (!QV_QUIVERD[0])
-        skip();
-    if (daemon_pid <= 0)
-        daemon_start();
-    qv_runtime *rt = remote_runtime();
     qv_device_info di;
-    unsigned d = remote_dev(rt, &di);
-    qv_func *f = vadd_func(rt);
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
     /* Keep a and b registered, valid on the board across the restart. */
     qv_buf *ba, *bb;
     assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
@@ -530,14 +533,10 @@ static void pipelining_hides_latency(void **state)
 static void any_fault_recovers(void **state)
 {
     (void)state;
-    if (!QV_QUIVERD[0])
-        skip();
-    if (daemon_pid <= 0)
-        daemon_start();
-    qv_runtime *rt = remote_runtime();
     qv_device_info di;
-    unsigned d = remote_dev(rt, &di);
-    qv_func *f = vadd_func(rt);
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
     qv__fault_set("remote", QV_FAULT_LAUNCH, 0, QV_EIO);
     run_vadds(rt, f, 1, NULL);
     check_outs(1);
@@ -842,14 +841,10 @@ static void chain_check(qv_buf *const *bv, const float *t1, const float *t2,
 static void parts_ship_whole(void **state)
 {
     (void)state;
-    if (!QV_QUIVERD[0])
-        skip();
-    if (daemon_pid <= 0)
-        daemon_start();
-    qv_runtime *rt = remote_runtime();
     qv_device_info di;
-    unsigned d = remote_dev(rt, &di);
-    qv_func *f = vadd_func(rt);
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
     static float t1[N], t2[N], out[N];
     float *mem[5] = {a, b, t1, t2, out};
     qv_buf *bv[5];
