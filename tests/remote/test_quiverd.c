@@ -1050,6 +1050,47 @@ static void test_options(void **state)
     }
 }
 
+/* SIGTERM while many replies are owed by tasks and waiters that send them
+ * themselves (no --delay-us: send_direct): every request read before the
+ * signal gets its reply (a review's test), and the daemon exits 0. */
+static void test_sigterm_direct(void **state)
+{
+    (void)state;
+    enum { ROUNDS = 24, N = 1 << 16 };
+    static float a[N], b[N];
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 1.0f;
+    }
+    for (int rep = 0; rep < 2; rep++) {
+        daemon_proc d;
+        daemon_start(&d, 0);
+        reply r;
+        recv_reply(d.sock, &r);
+        reply_fini(&r);
+        uint64_t bufs[3];
+        for (int i = 0; i < 3; i++)
+            bufs[i] = alloc_buf(&d, 10 + (uint64_t)i, N * sizeof(float));
+        for (int k = 0; k < ROUNDS; k++)
+            send_vadd_round(&d, 1000 + 10 * (uint64_t)k, bufs, a, b, N);
+        /* Its reply says the daemon read every request before it. */
+        qv_wire_msg m = {.type = QV_WIRE_HEARTBEAT, .id = 99999};
+        send_msg(d.sock, &m);
+        int got = 0, killed = 0;
+        while (got < ROUNDS * 4 + 1) { /* recv_reply fails after 10 s */
+            recv_reply(d.sock, &r);
+            got++;
+            if (r.m.id == 99999) {
+                kill(d.pid, SIGTERM);
+                killed = 1;
+            }
+            reply_fini(&r);
+        }
+        assert_true(killed);
+        daemon_stop(&d);
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -1069,6 +1110,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_queued_writes_bounded, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
+        cmocka_unit_test_teardown(test_sigterm_direct, teardown),
         cmocka_unit_test_teardown(test_curve, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

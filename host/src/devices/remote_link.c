@@ -412,12 +412,14 @@ static int send_queued(qv__rlink *l, io_clock *c, uint64_t now)
  * (why says why). */
 static bool drain(qv__rlink *l, char *why, size_t whylen)
 {
-    for (;;) {
+    for (bool got = false;; got = true) {
         zmq_msg_t parts[QV__RCONN_MAX_PARTS];
         size_t n;
         int rc = qv__rconn_recv(l->sock, parts, &n);
         if (rc == 1) {
             qv__zwait_drained(&l->zw);
+            if (!got)
+                return true;
             pthread_mutex_lock(&l->mu);
             bool other = l->leading && !pthread_equal(l->leader, pthread_self());
             pthread_mutex_unlock(&l->mu);
@@ -453,13 +455,16 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
         uint64_t dead = c->last_heard + l->timeout_ms * MS;
         uint64_t until = c->next_hb < dead ? c->next_hb : dead;
         wait_ms = until > now ? (long)((until - now) / MS) + 1 : 0;
-    } else if (now - c->last_busy > IDLE_MS * MS && now >= c->restored_until) {
-        wait_ms = IDLE_SLEEP_MS;
-        asleep = true;
     }
     if (!qv__zwait_arm(&l->zw)) {
         struct pollfd wk = {l->wakefd, POLLIN, 0};
         pthread_mutex_lock(&l->mu);
+        /* Busy counts the requests that posting threads sent too. */
+        uint64_t busy = l->busy_since_ns > c->last_busy ? l->busy_since_ns : c->last_busy;
+        if (!c->outstanding && now - busy > IDLE_MS * MS && now >= c->restored_until) {
+            wait_ms = IDLE_SLEEP_MS;
+            asleep = true;
+        }
         l->io_asleep = asleep;
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->sock_mu);
@@ -768,7 +773,8 @@ static bool lead(qv__rlink *l, const struct timespec *until)
     char bad[240];
     bool ok = true;
     pthread_mutex_lock(&l->sock_mu);
-    if (l->sock && !qv__zwait_arm(&l->zw)) {
+    bool have = l->sock != NULL; /* none while the I/O thread takes the link down */
+    if (have && !qv__zwait_arm(&l->zw)) {
         /* The I/O thread may replace the socket: its descriptor as now.
          * And it may take the reply first: then it writes leadfd. */
         struct pollfd p[2] = {{l->zw.zfd, POLLIN, 0}, {l->leadfd, POLLIN, 0}};
@@ -782,6 +788,8 @@ static bool lead(qv__rlink *l, const struct timespec *until)
     pthread_mutex_unlock(&l->sock_mu);
     pthread_mutex_lock(&l->mu);
     l->leading = false;
+    if (!have)
+        return false; /* the caller waits for the link's broadcast */
     if (!ok && l->up) { /* the I/O thread takes the link down */
         l->reset = true;
         snprintf(l->down_why, sizeof l->down_why, "%s", bad);

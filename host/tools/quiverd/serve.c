@@ -199,12 +199,10 @@ static bool send_direct(qd_reply *r);
  * thread sleeps (send_direct), else by the socket thread, woken. */
 static void complete(qd_reply *r)
 {
-    pthread_mutex_lock(&S.cq_mu);
-    owed_unlink(r);
-    pthread_mutex_unlock(&S.cq_mu);
     if (send_direct(r))
         return;
-    pthread_mutex_lock(&S.cq_mu);
+    pthread_mutex_lock(&S.cq_mu); /* off the owed list and queued at once */
+    owed_unlink(r);
     if (S.cq_tail)
         S.cq_tail->next = r;
     else
@@ -1217,6 +1215,11 @@ static bool send_direct(qd_reply *r)
         pthread_mutex_unlock(&S.sock_mu);
         return false;
     }
+    /* Off the owed list under sock_mu: the stop's last resort (abandon),
+     * which holds it, never sees a reply neither owed nor queued. */
+    pthread_mutex_lock(&S.cq_mu);
+    owed_unlink(r);
+    pthread_mutex_unlock(&S.cq_mu);
     qd_client *c = r->queued ? client_find(r->rid, r->rlen, 0) : NULL;
     if (c) /* its WRITE's bytes are copied and freed */
         c->queued -= r->queued < c->queued ? r->queued : c->queued;
@@ -1342,12 +1345,16 @@ static void sockets_close(void)
  * tasks (their threads still hold what they use: nothing is freed). */
 static _Noreturn void abandon(void)
 {
-    take_completions();
+    /* Owed first, then what completed: a reply leaves the owed list as it
+     * joins the completion queue (both under cq_mu), so each request gets
+     * its reply or the error (a reply that completes after the error's
+     * loop is sent too: the host takes the first). */
     pthread_mutex_lock(&S.cq_mu);
     for (qd_reply *r = S.owed; r; r = r->onext)
         reply_error(r->rid, r->rlen, r->req_id, QV_ESHUTDOWN,
                     "the daemon stopped (SIGTERM) before this request finished");
     pthread_mutex_unlock(&S.cq_mu);
+    take_completions();
     outbox_send(UINT64_MAX);
     sockets_close(); /* the socket lingers 1 s for the replies */
     qd_log("stopped, %u requests failed", atomic_load(&S.pending));
