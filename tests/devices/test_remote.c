@@ -713,8 +713,8 @@ static void curve_keys(void **state)
     snprintf(text, sizeof text,
              "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
              "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, "
-             "boards: [%s, %s]}\nremote: {heartbeat_ms: 50, timeout_ms: 300}\n",
-             share, good, bad);
+             "boards: [%s, %s]}\nremote: {heartbeat_ms: 50, timeout_ms: 1000}\n",
+             share, good, bad); /* a loaded sanitized build took 300 ms for a reply */
     write_text(pol, text);
     qv_options o;
     qv_options_init(&o);
