@@ -140,8 +140,9 @@ static uint64_t vadd_once(qv_runtime *rt, qv_func *f, unsigned dev, int *healthy
 }
 
 /* A board out of service after a fault gets a task again after a wait (a
- * probe): back in service when it runs it; after a failed probe the wait
- * doubles (1 s, then 2 s). Meanwhile its calls run on the CPU. */
+ * probe): back in service when it runs it; the wait doubles at each fault
+ * that comes soon after (1 s, 2 s, 4 s). Meanwhile its calls run on the
+ * CPU. */
 static void board_returns_to_service(void **state)
 {
     (void)state;
@@ -167,21 +168,77 @@ static void board_returns_to_service(void **state)
     assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1); /* the probe */
     assert_true(healthy);
 
-    /* Again, and the probe fails: the next wait is 2 s. */
+    /* Back only a moment, it fails again: the wait does not start from 1 s
+     * again but is 2 s (a device that fails every few tasks waits longer
+     * each time, up to 60 s). */
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
     assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1);
+    assert_false(healthy);
+    qv__fault_set(NULL, 0, 0, 0);
+    usleep(1100 * 1000);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1); /* 1.1 of 2 s */
     assert_false(healthy);
     usleep(1100 * 1000);
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
     assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1); /* the probe failed */
     qv__fault_set(NULL, 0, 0, 0);
     assert_false(healthy);
-    usleep(1100 * 1000);
-    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1); /* 1.1 of 2 s */
+    usleep(2200 * 1000);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 1); /* 2.2 of 4 s */
     assert_false(healthy);
+    qv_runtime_destroy(rt);
+}
+
+/* A board that failed may come back without what it held (a reset): its
+ * copies go when it fails, those only it held brought home first, and
+ * after its probe it gets every input again. */
+static void failed_board_keeps_no_copies(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_kept", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    static float a[N], b[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 2;
+        out[i] = -1;
+    }
+    qv_buf *ba, *bb, *bo;
+    register3(rt, a, b, out, &ba, &bb, &bo);
+    uint32_t n = N;
+    qv_arg args[] = { QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) };
+    assert_int_equal(qv_submit(rt, f, args, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0); /* out's only copy is on the board */
+    qv_device_info before, after;
+    assert_int_equal(qv_device_get(rt, dev, &before), 0);
+    assert_int_equal(before.tasks, 1);
+    int healthy;
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    vadd_once(rt, f, dev, &healthy); /* another call fails there */
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_false(healthy);
+    assert_int_equal(qv_device_get(rt, dev, &after), 0);
+    assert_true(after.bytes_from >= before.bytes_from + sizeof out); /* out came home */
+    assert_int_equal(qv_buf_wait(bo), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == (float)i + 2);
     usleep(1100 * 1000);
-    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 2);
-    assert_true(healthy);
+    uint64_t to = after.bytes_to;
+    assert_int_equal(qv_submit(rt, f, args, 4), 0); /* the probe, on a and b */
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_device_get(rt, dev, &after), 0);
+    assert_true(after.healthy);
+    assert_int_equal(after.tasks, before.tasks + 1);
+    assert_true(after.bytes_to >= to + sizeof a + sizeof b); /* copied again */
+    assert_int_equal(qv_buf_wait(bo), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == (float)i + 2);
+    unregister3(ba, bb, bo);
     qv_runtime_destroy(rt);
 }
 
@@ -633,6 +690,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(task_that_ran_nowhere_is_reported),
         cmocka_unit_test(board_returns_to_service),
+        cmocka_unit_test(failed_board_keeps_no_copies),
         cmocka_unit_test(build_error_keeps_its_cause),
         cmocka_unit_test(opencl_arity_is_checked),
         cmocka_unit_test(fpga_binding_is_checked),

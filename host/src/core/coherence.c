@@ -12,6 +12,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/internal.h"
 #include "devices/device.h"
@@ -102,7 +103,8 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
         }
         v[n++] = (victim){x, used};
     }
-    qsort(v, n, sizeof *v, older);
+    if (n)
+        qsort(v, n, sizeof *v, older);
     for (size_t i = 0; i < n && freed < need; i++) {
         qv_buf *x = v[i].b;
         if (pthread_mutex_trylock(&x->coh_mu))
@@ -110,6 +112,9 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
         if (evictable(x, dev)) {
             unsigned valid = atomic_load(&x->valid);
             int rc = valid == bit ? to_host(rt, x, dev) : 0;
+            if (rc)
+                qv__log(1, "device %u full: buffer %p's only valid copy could not be "
+                        "brought home to free it (%s)", dev, x->ptr, qv_strerror(rc));
             if (rc == 0) {
                 atomic_fetch_and(&x->valid, ~bit);
                 d->ops->free(d, x->mem[dev]);
@@ -124,6 +129,43 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
     pthread_mutex_unlock(&rt->reg_mu);
     free(v);
     return freed;
+}
+
+void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
+{
+    unsigned bit = 1u << dev;
+    struct qv_device *d = qv__device(rt, dev);
+    pthread_mutex_lock(&rt->reg_mu); /* no buffer is retired meanwhile */
+    for (qv_buf *x = rt->bufs; x; x = x->next) {
+        if (x->retired || !x->size)
+            continue;
+        pthread_mutex_lock(&x->coh_mu);
+        if (x->mem && x->mem[dev]) {
+            int rc = atomic_load(&x->valid) == bit ? to_host(rt, x, dev) : 0;
+            if (rc) {
+                /* Its only copy is lost: the host keeps its older data,
+                 * and the buffer's waits say so. */
+                char msg[300];
+                snprintf(msg, sizeof msg, "buffer %p (%zu bytes): its only valid copy was "
+                         "on device %u, which failed, and it could not be brought home "
+                         "(%s); the host keeps older data", x->ptr, x->size, dev,
+                         qv_strerror(rc));
+                qv__log(0, "%s", msg);
+                if (!atomic_load(&x->err)) {
+                    free(x->err_msg);
+                    x->err_msg = strdup(msg);
+                    atomic_store(&x->err, QV_EIO);
+                }
+                atomic_store(&x->valid, 1u);
+            } else {
+                atomic_fetch_and(&x->valid, ~bit);
+            }
+            d->ops->free(d, x->mem[dev]);
+            x->mem[dev] = NULL;
+        }
+        pthread_mutex_unlock(&x->coh_mu);
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
 }
 
 static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);

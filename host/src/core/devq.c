@@ -59,6 +59,7 @@ struct qv__devq {
      * that hung, a remote board: its link says when it is back). */
     _Atomic uint64_t  retry_ns;
     unsigned          retry_ms;  /* the next wait; driver thread */
+    uint64_t          back_ns;   /* back in service since; driver thread */
     atomic_bool       probing;
     atomic_bool       due_told;  /* plans were told the probe is due */
     _Atomic uint64_t  ready_ns;  /* predicted time its queue drains */
@@ -505,10 +506,17 @@ static void retry_later(qv__devq *q, int rc)
         atomic_store(&q->retry_ns, UINT64_MAX);
         return;
     }
-    if (!q->retry_ms)
+    uint64_t now = qv__now_ns();
+    /* The wait starts again from 1 s only after a good while in service
+     * (RETRY_MAX_MS): a device that fails every few tasks waits longer
+     * each time instead of coming back every second. */
+    if (!q->retry_ms || (q->back_ns && now - q->back_ns > RETRY_MAX_MS * 1000000ull))
         q->retry_ms = RETRY_MIN_MS;
+    q->back_ns = 0;
+    /* The time first, then "not told": qv__devq_tell_due must not see the
+     * old, past time as due. */
+    atomic_store(&q->retry_ns, now + (uint64_t)q->retry_ms * 1000000u);
     atomic_store(&q->due_told, false);
-    atomic_store(&q->retry_ns, qv__now_ns() + (uint64_t)q->retry_ms * 1000000u);
     q->retry_ms = q->retry_ms * 2 < RETRY_MAX_MS ? q->retry_ms * 2 : RETRY_MAX_MS;
 }
 
@@ -519,7 +527,8 @@ static void retry_later(qv__devq *q, int rc)
 static void probed(qv__devq *q, qv__task *t, int rc)
 {
     if (rc == 0) {
-        q->retry_ms = 0;
+        q->back_ns = qv__now_ns();
+        atomic_store(&q->retry_ns, UINT64_MAX); /* no probe is due while in service */
         atomic_store(&q->probing, false);
         if (!atomic_exchange(&q->healthy, true)) {
             char why[300];
@@ -571,16 +580,21 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
          * implementation there may be no other device. */
         const char *then = t->func->cpu ? "runs elsewhere"
                                         : "runs elsewhere if another device can run it";
+        bool drop = false;
         if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {
             mark_broken(q, t->func, t->impl_gen);
             qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
                     t->func->name, qv_last_error(), then);
-        } else if (rc != QV_ENOMEM && rc != QV_E2BIG && atomic_exchange(&q->healthy, false)) {
-            /* (The other tasks in flight with it fail as well: said once.) */
+        } else if (rc != QV_ENOMEM && rc != QV_E2BIG && atomic_load(&q->healthy)) {
+            /* (The other tasks in flight with it fail as well: said once.)
+             * Its probe's time is set before it leaves service, so that
+             * nothing takes an older time as due. */
             char why[300];
             snprintf(why, sizeof why, "%s failed (%s: %s)", q->name, qv_strerror(rc),
                      qv_last_error());
             retry_later(q, rc);
+            atomic_store(&q->healthy, false);
+            drop = atomic_load(&q->retry_ns) != UINT64_MAX;
             qv__log(1, "%s; it is taken out of service and '%s' %s", why, t->func->name,
                     then);
             qv__region_devices_changed(rt, why); /* plans are made without it */
@@ -594,7 +608,12 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
          * marked nothing written; but a run that failed midway may have
          * changed the copies here that it writes in place. */
         char why[300];
-        if (started && !qv__coh_untrust(t, q->dev->id, why, sizeof why)) {
+        bool trusted = !started || qv__coh_untrust(t, q->dev->id, why, sizeof why);
+        /* Then its copies go: a device that comes back (a board reset)
+         * may have lost them, and it is probed with nothing of before. */
+        if (drop)
+            qv__coh_drop_device(rt, q->dev->id);
+        if (!trusted) {
             free(t->why);
             t->why = strdup(why);
             qv__task_fail(rt, t, QV_EIO, rt->nworkers + q->dev->id - 1, NULL);

@@ -754,6 +754,12 @@ void qv__coh_written(qv_buf *b, unsigned dev);
 bool qv__coh_untrust(qv__task *t, unsigned dev, char *why, size_t n);
 /* Brings the data home and frees every device copy (unregister). */
 int  qv__coh_flush(qv_runtime *rt, qv_buf *b);
+/* Device dev failed and may come back without what it held (a board
+ * reset): every copy on it goes, brought home first where it is the only
+ * valid one (a buffer whose copy cannot come home keeps the host's older
+ * data and reports the error at its waits). Takes reg_mu and the
+ * buffers' coh_mu. */
+void qv__coh_drop_device(qv_runtime *rt, unsigned dev);
 /* The device memory of b on dev (NULL for the host or a 0-byte buffer). */
 struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev);
 /* The device object of runtime device index dev (0: the CPU). */
