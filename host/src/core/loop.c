@@ -29,7 +29,7 @@
  * included, which a replay saves) are measured too, and a plan whose
  * replayed entries are slower than them by more than replan.eager_slack
  * (medians) loses, once eager placement was measured again (a probe of 5
- * eager entries): a fused plan is re-planned without fused kernels, an
+ * eager entries, which every plan gets once): a fused plan is re-planned without fused kernels, an
  * unfused one is dropped and the region runs eagerly until the devices
  * change (loses()).
  *
@@ -746,6 +746,18 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         return false;
     if (np < FAR_ENTRIES)
         return false;
+    /* Eager's times come from the recorded entries, a runtime's first
+     * (kernels built and loaded, models calibrating on every device),
+     * slower than eager placement runs later: a plan 2x slower than eager
+     * placement looked faster than them and replayed for good (bench/loop
+     * --pays). So each plan is weighed once against eager placement
+     * measured while it runs, whatever the first comparison says. */
+    if (!r->probed && np >= QV__SPANS) {
+        probe_eager(r, p);
+        qv__log(3, "region %s: eager placement measured again, to weigh the plan",
+                r->name);
+        return false;
+    }
     unsigned ne = r->neager < QV__SPANS ? r->neager : QV__SPANS;
     double eager = median_of(r->eager_span, ne), planned = median_of(r->plan_span, np);
     double fastest = r->plan_span[0];
