@@ -221,7 +221,7 @@ static int alloc_on_daemon(remote_device *r, qv_devmem *m)
     if (rc)
         return fail_rq(rq, rc);
     char why[300] = "";
-    rc = qv__rlink_wait(&r->link, rq, -1, why, sizeof why);
+    rc = qv__rlink_wait(&r->link, rq, reply_limit_ns(r, 0), why, sizeof why);
     if (!rc) {
         pthread_mutex_lock(&r->link.mu);
         m->id = rq->buf;

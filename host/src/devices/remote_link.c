@@ -810,7 +810,11 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
         if (!late && lead(l, timeout_ns < 0 ? NULL : &until))
             continue;
         if (timeout_ns < 0 || late) {
-            pthread_cond_wait(&l->cv, &l->mu);
+            /* In slices: a reply that a thread leading no more drained
+             * after this one last looked is seen within one, and this
+             * thread leads in turn when no other does. */
+            struct timespec slice = qv__deadline_in(100 * 1000000LL);
+            pthread_cond_timedwait(&l->cv, &l->mu, &slice);
         } else if (pthread_cond_timedwait(&l->cv, &l->mu, &until) == ETIMEDOUT &&
                    (!all_done(rq) || older_detached(l, rq->id))) {
             /* The requests still belong to the link: reset it, which
