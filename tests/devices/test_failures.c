@@ -115,6 +115,18 @@ static void task_that_ran_nowhere_is_reported(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* vadd `name` with a CPU implementation, kept to the board while it can
+ * take it. */
+static qv_func *board_vadd(qv_runtime *rt, const char *name)
+{
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, name, qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    return f;
+}
+
 /* One vadd of f on the board's class or the CPU; returns the board's task
  * count after it, its health in *healthy. The result is checked. */
 static uint64_t vadd_once(qv_runtime *rt, qv_func *f, unsigned dev, int *healthy)
@@ -148,11 +160,7 @@ static void board_returns_to_service(void **state)
     (void)state;
     qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
     unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
-    qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd_back", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
-    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
-    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    qv_func *f = board_vadd(rt, "vadd_back");
     int healthy;
     uint64_t n0 = vadd_once(rt, f, dev, &healthy);
     assert_true(healthy);
@@ -197,11 +205,7 @@ static void failed_board_keeps_no_copies(void **state)
     (void)state;
     qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
     unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
-    qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd_kept", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
-    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
-    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    qv_func *f = board_vadd(rt, "vadd_kept");
     static float a[N], b[N], out[N];
     for (int i = 0; i < N; i++) {
         a[i] = (float)i;

@@ -1114,6 +1114,40 @@ static void plan_is_weighed_from_its_first_entries(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* Runs entries of region "step" (spaced out) until it was probed and at
+ * least `want` eager entries measured again (60 s at most); asserts it was
+ * and that entries ran eagerly again. The probe's count into *neager, the
+ * first and the slowest of eager's times into *first and *slowest. */
+static qv_region_info step_until_probed(fixture *fx, prog_bufs *pb, double ref[NB][NE],
+                                        unsigned want, unsigned *neager, double *first,
+                                        double *slowest)
+{
+    struct qv__loop *l = fx->rt->loop;
+    pthread_mutex_lock(&l->mu);
+    qv__region *r = region_named(fx->rt, "step");
+    pthread_mutex_unlock(&l->mu);
+    qv_region_info ri = info_of(fx->rt, "step");
+    uint64_t recorded = ri.recorded;
+    bool probed = false;
+    double t0 = now_s();
+    do {
+        ri = step(fx, pb, ref, step_ops, 4, NULL, 0);
+        usleep(20000);
+        pthread_mutex_lock(&l->mu);
+        probed = r->probed;
+        *neager = r->probe_new;
+        *first = r->eager_span[0];
+        *slowest = 0;
+        for (int i = 0; i < QV__SPANS; i++)
+            *slowest = r->eager_span[i] > *slowest ? r->eager_span[i] : *slowest;
+        pthread_mutex_unlock(&l->mu);
+        ri = info_of(fx->rt, "step");
+    } while (!(probed && *neager >= want) && now_s() - t0 < 60);
+    assert_true(probed);
+    assert_true(ri.recorded >= recorded + 3); /* entries run eagerly again */
+    return ri;
+}
+
 /* Eager placement's times, taken before the plan, are measured again
  * before the plan loses to them: here they are set 1 ns long by hand, as
  * if the machine had been far faster then; the plan seems to lose, the
@@ -1126,29 +1160,11 @@ static void eager_measured_again_before_the_plan_loses(void **state)
     fixture fx;
     static prog_bufs pb;
     static double ref[NB][NE];
-    qv_region_info ri = step_open(&fx, &pb, ref, true);
+    (void)step_open(&fx, &pb, ref, true);
     fake_eager(&fx, false);
-    struct qv__loop *l = fx.rt->loop;
-    pthread_mutex_lock(&l->mu);
-    qv__region *r = region_named(fx.rt, "step");
-    pthread_mutex_unlock(&l->mu);
-    uint64_t recorded = ri.recorded;
-    bool probed = false;
-    unsigned neager = 0;
-    double first = 0;
-    double t0 = now_s();
-    do { /* until it was probed and eager measured again */
-        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
-        usleep(20000);
-        pthread_mutex_lock(&l->mu);
-        probed = r->probed;
-        neager = r->probe_new;
-        first = r->eager_span[0];
-        pthread_mutex_unlock(&l->mu);
-        ri = info_of(fx.rt, "step");
-    } while (!(probed && neager >= 3) && now_s() - t0 < 60);
-    assert_true(probed);
-    assert_true(ri.recorded >= recorded + 3); /* entries run eagerly again */
+    unsigned neager;
+    double first, slowest;
+    (void)step_until_probed(&fx, &pb, ref, 3, &neager, &first, &slowest);
     if (!(neager >= 3 && first > 1))
         fail_msg("probe_new %u, eager_span[0] %g", neager, first);
     pb_close(&pb);
@@ -1168,31 +1184,11 @@ static void eager_measured_again_for_a_plan_that_seems_to_win(void **state)
     fixture fx;
     static prog_bufs pb;
     static double ref[NB][NE];
-    qv_region_info ri = step_open(&fx, &pb, ref, true);
+    (void)step_open(&fx, &pb, ref, true);
     fake_eager_us(&fx, false, 1e9);
-    struct qv__loop *l = fx.rt->loop;
-    pthread_mutex_lock(&l->mu);
-    qv__region *r = region_named(fx.rt, "step");
-    pthread_mutex_unlock(&l->mu);
-    uint64_t recorded = ri.recorded;
-    bool probed = false;
-    unsigned neager = 0;
-    double slowest = 1e9;
-    double t0 = now_s();
-    do {
-        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
-        usleep(20000);
-        pthread_mutex_lock(&l->mu);
-        probed = r->probed;
-        neager = r->probe_new;
-        slowest = 0;
-        for (int i = 0; i < QV__SPANS; i++)
-            slowest = r->eager_span[i] > slowest ? r->eager_span[i] : slowest;
-        pthread_mutex_unlock(&l->mu);
-        ri = info_of(fx.rt, "step");
-    } while (!(probed && neager >= QV__SPANS) && now_s() - t0 < 60);
-    assert_true(probed);
-    assert_true(ri.recorded >= recorded + 3); /* entries run eagerly again */
+    unsigned neager;
+    double first, slowest;
+    (void)step_until_probed(&fx, &pb, ref, QV__SPANS, &neager, &first, &slowest);
     if (!(neager >= QV__SPANS && slowest < 1e9))
         fail_msg("probe_new %u, the slowest eager time %g us", neager, slowest);
     pb_close(&pb);
