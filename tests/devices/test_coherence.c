@@ -509,6 +509,30 @@ static void full_board_frees_idle_copies(void **state)
      * k + 2 needs room, so those of the first TASKS - 2 came home before
      * any wait asked for them. */
     assert_true(di.bytes_from >= (uint64_t)(TASKS - 2) * NF * sizeof(float));
+    /* A call whose buffers can never fit (2 MiB each) evicts nothing: it
+     * runs on the CPU, and the last output stays on the board. */
+    {
+        enum { BIG = 512 * 1024 };
+        float *big = calloc(3 * (size_t)BIG, sizeof(float));
+        assert_non_null(big);
+        qv_buf *bb[3];
+        for (unsigned k = 0; k < 3; k++)
+            assert_int_equal(qv_buf_register(r, big + (size_t)k * BIG, BIG * sizeof(float),
+                                             &bb[k]),
+                             0);
+        uint32_t nb = BIG;
+        assert_int_equal(qv_submit(r, f, (qv_arg[]){ QV_BUF(bb[0]), QV_BUF(bb[1]),
+                                                     QV_BUF(bb[2]), QV_VAL(nb) }, 4),
+                         0);
+        assert_int_equal(qv_wait_all(r), 0);
+        qv_device_info d2;
+        assert_int_equal(qv_device_get(r, dev, &d2), 0);
+        assert_int_equal(d2.tasks, TASKS);
+        assert_int_equal(d2.bytes_from, di.bytes_from);
+        for (unsigned k = 0; k < 3; k++)
+            assert_int_equal(qv_buf_unregister(bb[k]), 0);
+        free(big);
+    }
     for (unsigned t = 0; t < TASKS; t++) {
         assert_int_equal(qv_buf_wait(bufs[t][2]), 0);
         const float *a = mem + (size_t)(3 * t) * NF, *out = a + 2 * NF;

@@ -84,6 +84,10 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
     size_t n = 0, cap = 0, freed = 0;
     unsigned bit = 1u << dev;
     struct qv_device *d = qv__device(rt, dev);
+    uint64_t mem = 0;
+    if (d->ops->query && d->ops->query(d, QV_QUERY_MEMORY, &mem, sizeof mem) == 0 && mem &&
+        need > mem)
+        return 0; /* it never fits: nothing is freed for nothing */
     pthread_mutex_lock(&rt->reg_mu); /* no buffer is retired meanwhile */
     for (qv_buf *x = rt->bufs; x; x = x->next) {
         if (x == keep || x->retired || !x->size || pthread_mutex_trylock(&x->coh_mu))
