@@ -117,6 +117,15 @@ static int host_coherent(qv_runtime *rt, qv_buf *buf, unsigned m)
     return 0;
 }
 
+void qv__buf_set_error(qv_buf *b, int err, const char *msg)
+{
+    if (atomic_load(&b->err))
+        return; /* the first cause stands */
+    free(b->err_msg);
+    b->err_msg = strdup(msg);
+    atomic_store(&b->err, err);
+}
+
 int qv__buf_take_error(qv_buf *b)
 {
     if (!atomic_load(&b->err))

@@ -12,7 +12,6 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "core/internal.h"
 #include "devices/device.h"
@@ -63,6 +62,15 @@ static int older(const void *x, const void *y)
 {
     uint64_t a = ((const victim *)x)->used_ns, b = ((const victim *)y)->used_ns;
     return a < b ? -1 : a > b;
+}
+
+/* Frees device dev's copy of x, valid elsewhere now (under x->coh_mu). */
+static void drop_copy(qv_runtime *rt, qv_buf *x, unsigned dev)
+{
+    struct qv_device *d = qv__device(rt, dev);
+    atomic_fetch_and(&x->valid, ~(1u << dev));
+    d->ops->free(d, x->mem[dev]);
+    x->mem[dev] = NULL;
 }
 
 /* Whether device dev's copy of x may go (under x->coh_mu): no task uses x
@@ -120,9 +128,7 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
                 qv__log(1, "device %u full: buffer %p's only valid copy could not be "
                         "brought home to free it (%s)", dev, x->ptr, qv_strerror(rc));
             if (rc == 0) {
-                atomic_fetch_and(&x->valid, ~bit);
-                d->ops->free(d, x->mem[dev]);
-                x->mem[dev] = NULL;
+                drop_copy(rt, x, dev);
                 freed += x->size;
                 qv__log(3, "device %u full: its copy of buffer %p (%zu bytes) freed", dev,
                         x->ptr, x->size);
@@ -138,7 +144,6 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
 void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
 {
     unsigned bit = 1u << dev;
-    struct qv_device *d = qv__device(rt, dev);
     pthread_mutex_lock(&rt->reg_mu); /* no buffer is retired meanwhile */
     for (qv_buf *x = rt->bufs; x; x = x->next) {
         if (x->retired || !x->size)
@@ -155,17 +160,10 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
                          "(%s); the host keeps older data", x->ptr, x->size, dev,
                          qv_strerror(rc));
                 qv__log(0, "%s", msg);
-                if (!atomic_load(&x->err)) {
-                    free(x->err_msg);
-                    x->err_msg = strdup(msg);
-                    atomic_store(&x->err, QV_EIO);
-                }
-                atomic_store(&x->valid, 1u);
-            } else {
-                atomic_fetch_and(&x->valid, ~bit);
+                qv__buf_set_error(x, QV_EIO, msg);
+                atomic_fetch_or(&x->valid, 1u); /* the host's older data stands */
             }
-            d->ops->free(d, x->mem[dev]);
-            x->mem[dev] = NULL;
+            drop_copy(rt, x, dev);
         }
         pthread_mutex_unlock(&x->coh_mu);
     }

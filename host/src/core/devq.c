@@ -497,6 +497,14 @@ static qv__task *pop(qv__devq *q, bool nowait)
     return t;
 }
 
+/* Whether rc is the device's fault, not the task's: no memory for it, a
+ * call that does not fit, a function the device cannot run. */
+static bool device_fault(int rc)
+{
+    return rc != QV_ENOMEM && rc != QV_E2BIG && rc != QV_ENOTSUP && rc != QV_EFORMAT &&
+           rc != QV_EMISMATCH;
+}
+
 /* q failed with rc: when it gets a probe (driver thread). A run that hung
  * may still hold the device (a probe would hang as long again), and a
  * remote board's link tells when its daemon answers again. */
@@ -539,8 +547,7 @@ static void probed(qv__devq *q, qv__task *t, int rc)
         }
         return;
     }
-    if (rc != QV_ENOMEM && rc != QV_E2BIG && rc != QV_ENOTSUP && rc != QV_EFORMAT &&
-        rc != QV_EMISMATCH) {
+    if (device_fault(rc)) {
         uint64_t now = qv__now_ns();
         retry_later(q, rc);
         uint64_t at = atomic_load(&q->retry_ns);
@@ -585,7 +592,7 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
             mark_broken(q, t->func, t->impl_gen);
             qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
                     t->func->name, qv_last_error(), then);
-        } else if (rc != QV_ENOMEM && rc != QV_E2BIG && atomic_load(&q->healthy)) {
+        } else if (device_fault(rc) && atomic_load(&q->healthy)) {
             /* (The other tasks in flight with it fail as well: said once.)
              * Its probe's time is set before it leaves service, so that
              * nothing takes an older time as due. */

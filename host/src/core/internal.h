@@ -576,6 +576,9 @@ void qv__backpressure(qv_runtime *rt);
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg);
 /* Reports (and forgets) the first failure recorded for buf; 0 if none. */
 int qv__buf_take_error(qv_buf *buf);
+/* Marks buf stale with err and why (msg, copied), unless a cause is
+ * marked already (the first stands); under buf->coh_mu. */
+void qv__buf_set_error(qv_buf *buf, int err, const char *msg);
 /* QV_EDEADLK when a buffer the host holds has tasks waiting for its
  * release (a wait for them would never end); else 0. Under submit_mu. */
 int qv__held_deadlock(qv_runtime *rt);

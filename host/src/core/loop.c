@@ -29,9 +29,9 @@
  * included, which a replay saves) are measured too, and a plan whose
  * replayed entries are slower than them by more than replan.eager_slack
  * (medians) loses, once eager placement was measured again (a probe of 5
- * eager entries, which every plan gets once): a fused plan is re-planned without fused kernels, an
- * unfused one is dropped and the region runs eagerly until the devices
- * change (loses()).
+ * eager entries, which every plan gets once): a fused plan is re-planned
+ * without fused kernels, an unfused one is dropped and the region runs
+ * eagerly until the devices change (loses()).
  *
  * The thread runs at nice 10: the application never waits for it, and it
  * takes a small share of a core from busy workers, never a whole one.

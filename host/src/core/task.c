@@ -632,11 +632,7 @@ void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker, qv__ta
         if (!(t->modes[j] & QV_W))
             continue;
         pthread_mutex_lock(&b->coh_mu);
-        if (!atomic_load(&b->err)) {
-            free(b->err_msg);
-            b->err_msg = strdup(msg);
-            atomic_store(&b->err, err);
-        }
+        qv__buf_set_error(b, err, msg);
         pthread_mutex_unlock(&b->coh_mu);
     }
     if (t->node)

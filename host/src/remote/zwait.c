@@ -56,16 +56,6 @@ int qv__zwait_poll(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_ms)
     return p[0].revents ? 1 : 0;
 }
 
-int qv__zwait_wait(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_ms)
-{
-    if (qv__zwait_arm(w)) {
-        for (int i = 0; i < nfds; i++)
-            fds[i].revents = 0;
-        return 1;
-    }
-    return qv__zwait_poll(w, fds, nfds, timeout_ms);
-}
-
 bool qv__zwait_ready(qv__zwait *w)
 {
     if (!w->armed)

@@ -53,10 +53,6 @@ bool qv__zwait_arm(qv__zwait *w);
  * ran out, or only fds are ready), -errno (EINTR included). */
 int qv__zwait_poll(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_ms);
 
-/* qv__zwait_arm, then qv__zwait_poll unless a message may wait (then 1,
- * with the fds' revents cleared). */
-int qv__zwait_wait(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_ms);
-
 /* Whether the socket may have a message now, without sleeping: false only
  * when none can be waiting. One system call at most while armed. */
 bool qv__zwait_ready(qv__zwait *w);

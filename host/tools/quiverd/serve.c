@@ -195,6 +195,14 @@ static void owed_unlink(qd_reply *r)
 
 static bool send_direct(qd_reply *r);
 
+/* Wakes the socket thread (the completion pipe). */
+static void wake_loop(void)
+{
+    char b = 1;
+    if (write(S.pipe_w, &b, 1) < 0 && errno != EAGAIN)
+        qd_log("wake-up pipe: %s", strerror(errno));
+}
+
 /* From a task or waiter: r is sent, by this thread when the socket
  * thread sleeps (send_direct), else by the socket thread, woken. */
 static void complete(qd_reply *r)
@@ -210,9 +218,7 @@ static void complete(qd_reply *r)
     S.cq_tail = r;
     pthread_mutex_unlock(&S.cq_mu);
     atomic_fetch_sub(&S.pending, 1);
-    char b = 1;
-    if (write(S.pipe_w, &b, 1) < 0 && errno != EAGAIN)
-        qd_log("wake-up pipe: %s", strerror(errno));
+    wake_loop();
 }
 
 /* Socket thread: r is owed by a task or waiter from now on (the caller
@@ -1181,6 +1187,15 @@ static void pipe_drain(void)
     }
 }
 
+/* r, a WRITE's reply, is on its way out: its bytes are copied and freed,
+ * off its client's queued account (under sock_mu). */
+static void unqueue(const qd_reply *r)
+{
+    qd_client *c = r->queued ? client_find(r->rid, r->rlen, 0) : NULL;
+    if (c)
+        c->queued -= r->queued < c->queued ? r->queued : c->queued;
+}
+
 /* Moves what tasks and waiters finished to the outbox. The pipe that
  * wakes the loop is emptied only when the loop's poll finds it readable:
  * a read per turn would cost a system call on every request. */
@@ -1192,9 +1207,7 @@ static void take_completions(void)
     pthread_mutex_unlock(&S.cq_mu);
     while (r) {
         qd_reply *nx = r->next;
-        qd_client *c = r->queued ? client_find(r->rid, r->rlen, 0) : NULL;
-        if (c) /* its WRITE's bytes are copied and freed */
-            c->queued -= r->queued < c->queued ? r->queued : c->queued;
+        unqueue(r);
         outbox_put(r);
         r = nx;
     }
@@ -1220,17 +1233,14 @@ static bool send_direct(qd_reply *r)
     pthread_mutex_lock(&S.cq_mu);
     owed_unlink(r);
     pthread_mutex_unlock(&S.cq_mu);
-    qd_client *c = r->queued ? client_find(r->rid, r->rlen, 0) : NULL;
-    if (c) /* its WRITE's bytes are copied and freed */
-        c->queued -= r->queued < c->queued ? r->queued : c->queued;
+    unqueue(r);
     send_reply(r);
     reply_free(r);
     bool tell = qv__zwait_arm(&S.sw);
     pthread_mutex_unlock(&S.sock_mu);
     atomic_fetch_sub(&S.pending, 1); /* sent before the count drops */
-    char b = 1;
-    if (tell && write(S.pipe_w, &b, 1) < 0 && errno != EAGAIN)
-        qd_log("wake-up pipe: %s", strerror(errno));
+    if (tell)
+        wake_loop();
     return true;
 }
 
