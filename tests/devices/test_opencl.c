@@ -3,12 +3,14 @@
  * results equal the CPU's, data moves only when needed and comes home on
  * unregister, placement tries each device and learns, and every fault (a
  * build error, a failed allocation, a failed launch) ends with the task
- * done on the CPU and the right result. Runs on PoCL in CI; exits 77 where
- * no OpenCL device exists.
+ * done on the CPU and the right result, and the program's signal handlers
+ * stay its own. Runs on PoCL in CI; exits 77 where no OpenCL device
+ * exists.
  */
 #include <math.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 
 #include "devices/device.h"
 #include "helper.h"
@@ -616,8 +618,47 @@ static void runtimes_created_at_once(void **state)
         assert_int_equal(at_once[i], ndev_probe);
 }
 
+/* The program's signal dispositions, set before any runtime exists: PoCL's
+ * LLVM installs handlers of its own on 15 signals when PoCL first probes
+ * a device or builds a kernel; the runtime puts the program's back. */
+static void on_term(int sig, siginfo_t *si, void *uc)
+{
+    (void)sig, (void)si, (void)uc;
+}
+
+static void on_usr2(int sig) { (void)sig; }
+
+static void set_program_handlers(void)
+{
+    struct sigaction t = {0}, u = {0}, h = {0};
+    t.sa_sigaction = on_term;
+    t.sa_flags = SA_SIGINFO | SA_RESTART;
+    u.sa_handler = on_usr2;
+    h.sa_handler = SIG_IGN;
+    if (sigaction(SIGTERM, &t, NULL) || sigaction(SIGUSR2, &u, NULL) ||
+        sigaction(SIGHUP, &h, NULL) || signal(SIGINT, SIG_DFL) == SIG_ERR)
+        abort();
+}
+
+static void program_handlers_stay(void **state)
+{
+    (void)state;
+    vadd_on(1u << QV_CLASS_GPU); /* a build on PoCL */
+    struct sigaction a;
+    assert_int_equal(sigaction(SIGTERM, NULL, &a), 0);
+    assert_true((a.sa_flags & SA_SIGINFO) && a.sa_sigaction == on_term);
+    assert_true(a.sa_flags & SA_RESTART);
+    assert_int_equal(sigaction(SIGUSR2, NULL, &a), 0);
+    assert_true(!(a.sa_flags & SA_SIGINFO) && a.sa_handler == on_usr2);
+    assert_int_equal(sigaction(SIGHUP, NULL, &a), 0);
+    assert_true(a.sa_handler == SIG_IGN);
+    assert_int_equal(sigaction(SIGINT, NULL, &a), 0);
+    assert_true(a.sa_handler == SIG_DFL);
+}
+
 int main(void)
 {
+    set_program_handlers();
     setenv("XDG_CACHE_HOME", qv_test_scratch(), 1);
     setenv("QV_LOG", "0", 1); /* the injected faults warn */
     qv_options o;
@@ -642,6 +683,7 @@ int main(void)
     }
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(runs_on_the_device, setup, teardown),
+        cmocka_unit_test_setup_teardown(program_handlers_stay, setup, teardown),
         cmocka_unit_test_setup_teardown(data_moves_only_when_needed, setup, teardown),
         cmocka_unit_test_setup_teardown(placement_learns_both, setup, teardown),
         cmocka_unit_test_setup_teardown(alloc_failure, setup, teardown),

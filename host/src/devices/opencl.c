@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "core/sigkeep.h"
 #include "devices/device.h"
 #include "discovery/discovery.h"
 
@@ -94,7 +95,9 @@ static int ocl_open(qv_device *d, unsigned idx, const void *b)
         return QV_ENOENT;
     o->id = found->cl_dev;
     cl_int err;
+    qv__sigkeep_enter(); /* an ICD may install signal handlers of its own */
     o->ctx = clCreateContext(NULL, 1, &o->id, NULL, NULL, &err);
+    qv__sigkeep_leave();
     if (!o->ctx)
         return qv__fail(QV_ENODEV, "clCreateContext: %s", cl_err(err));
     o->q = clCreateCommandQueue(o->ctx, o->id, 0, &err);
@@ -496,7 +499,9 @@ static int program(ocl_device *o, const qv_func *f, ocl_prog **out, const qv_ope
     if (pp->state < 0)
         return qv__fail(QV_ENOTSUP, "'%s' did not build on %s", f->name, o->name);
     if (pp->state == 0) {
+        qv__sigkeep_enter(); /* PoCL's LLVM installs signal handlers when it compiles */
         int rc = build(o, f, &cur->impl, pp);
+        qv__sigkeep_leave();
         pp->state = rc ? -1 : 1;
         if (rc)
             return rc;

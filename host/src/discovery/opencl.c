@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/sigkeep.h"
 #include "discovery/discovery.h"
 
 #ifndef CL_PLATFORM_NOT_FOUND_KHR
@@ -101,7 +102,9 @@ int qv__disc_opencl(qv__scan *s, qv_backend_report *rep)
     if (qv__opencl_unsafe(rep->why, sizeof rep->why))
         return 0;
     pthread_mutex_lock(&list_mu);
+    qv__sigkeep_enter(); /* PoCL's LLVM installs signal handlers here */
     int rc = disc_opencl(s, rep);
+    qv__sigkeep_leave();
     pthread_mutex_unlock(&list_mu);
     return rc;
 }
