@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -438,17 +439,13 @@ static void misuse(void **state)
     assert_int_equal(qv_buf_unregister(b), 0);
 }
 
-/* A board whose memory holds one task's buffers at a time: each next task
- * frees the copies of the buffers no task uses any more, the least
- * recently used first, bringing home the outputs whose only copy was
- * there; every task runs on the board, none fails, every result is right. */
-static void full_board_frees_idle_copies(void **state)
+/* A runtime with the CPU and an emulated board of 1 MiB, and vadd_small
+ * (a board kernel) allowed only there; NULL without the build tree. */
+static qv_runtime *small_board(qv_func **f, unsigned *dev)
 {
-    (void)state;
     const char *bin = getenv("QV_BINARY_DIR");
     if (!bin)
-        skip();
-    enum { TASKS = 6, NF = 64 * 1024 }; /* 3 x 256 KiB a task; the board has 1 MiB */
+        return NULL;
     char board[512], policy[512], text[2048];
     snprintf(board, sizeof board, "%s/small-emu.yaml", qv_test_scratch());
     snprintf(policy, sizeof policy, "%s/small-policy.yaml", qv_test_scratch());
@@ -475,12 +472,27 @@ static void full_board_frees_idle_copies(void **state)
     o.perfmodel_dir = "";
     qv_runtime *r;
     assert_int_equal(qv_runtime_create(&o, &r), 0);
-    unsigned dev = qv_test_device_of(r, QV_CLASS_FPGA);
+    *dev = qv_test_device_of(r, QV_CLASS_FPGA);
+    assert_int_equal(qv_func_create(r, "vadd_small", qv_test_vadd_sig, 4, f), 0);
+    assert_int_equal(qv_func_set_cpu(*f, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(*f, "vadd"), 0);
+    assert_int_equal(qv_func_set_where(*f, 1u << QV_CLASS_FPGA), 0);
+    return r;
+}
+
+/* A board whose memory holds one task's buffers at a time: each next task
+ * frees the copies of the buffers no task uses any more, the least
+ * recently used first, bringing home the outputs whose only copy was
+ * there; every task runs on the board, none fails, every result is right. */
+static void full_board_frees_idle_copies(void **state)
+{
+    (void)state;
+    enum { TASKS = 6, NF = 64 * 1024 }; /* 3 x 256 KiB a task; the board has 1 MiB */
     qv_func *f;
-    assert_int_equal(qv_func_create(r, "vadd_small", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
-    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
-    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    unsigned dev;
+    qv_runtime *r = small_board(&f, &dev);
+    if (!r)
+        skip();
     float *mem = malloc((size_t)TASKS * 3 * NF * sizeof(float));
     assert_non_null(mem);
     qv_buf *bufs[TASKS][3];
@@ -573,6 +585,75 @@ static void held_at_shutdown(void **state)
     assert_true(x[0] == 2.0f);
 }
 
+static uint64_t now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* A full board's eviction brings an only copy home (slowly here: a read
+ * of the board takes 1.5 s) without holding the registry: a registration
+ * meanwhile returns at once, and the buffer being evicted may be
+ * unregistered meanwhile. The second task's buffers (340 KiB each) take
+ * the three copies of the first's out, the output last. */
+static void eviction_lets_registrations_go(void **state)
+{
+    (void)state;
+    enum { NF = 64 * 1024, NF2 = 85 * 1024 };
+    qv_func *f;
+    unsigned dev;
+    qv_runtime *r = small_board(&f, &dev);
+    if (!r)
+        skip();
+    float *mem = malloc((3 * NF + 3 * NF2) * sizeof(float));
+    assert_non_null(mem);
+    float *v[6] = {mem, mem + NF, mem + 2 * NF, mem + 3 * NF, mem + 3 * NF + NF2,
+                   mem + 3 * NF + 2 * NF2};
+    qv_buf *b[6];
+    for (unsigned k = 0; k < 6; k++) {
+        unsigned n = k < 3 ? NF : NF2;
+        for (unsigned i = 0; i < n; i++)
+            v[k][i] = k % 3 == 0 ? (float)(i % 1000) : k % 3 == 1 ? 0.5f : -1.0f;
+        assert_int_equal(qv_buf_register(r, v[k], n * sizeof(float), &b[k]), 0);
+    }
+    uint32_t n1 = NF, n2 = NF2;
+    assert_int_equal(qv_submit(r, f, (qv_arg[]){ QV_BUF(b[0]), QV_BUF(b[1]), QV_BUF(b[2]),
+                                                 QV_VAL(n1) }, 4), 0);
+    assert_int_equal(qv_wait_all(r), 0); /* its output's only copy: the board's */
+    qv__fault_delay_set("emu", QV_FAULT_READ, 1500 * 1000);
+    assert_int_equal(qv_submit(r, f, (qv_arg[]){ QV_BUF(b[3]), QV_BUF(b[4]), QV_BUF(b[5]),
+                                                 QV_VAL(n2) }, 4), 0);
+    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
+        usleep(1000);
+    assert_int_equal(qv__fault_delaying(), 1); /* out of the first task goes home */
+    static float other[256];
+    qv_buf *ob;
+    uint64_t t0 = now_ns();
+    assert_int_equal(qv_buf_register(r, other, sizeof other, &ob), 0);
+    uint64_t took = now_ns() - t0;
+    assert_int_equal(qv_buf_unregister(ob), 0);
+    assert_true(took < 500u * 1000 * 1000); /* not the read's 1.5 s */
+    /* The output being evicted, unregistered meanwhile: it waits for the
+     * copy home, which it then has. */
+    assert_int_equal(qv_buf_unregister(b[2]), 0);
+    for (unsigned i = 0; i < NF; i++)
+        assert_true(v[2][i] == (float)(i % 1000) + 0.5f);
+    assert_int_equal(qv_wait_all(r), 0);
+    qv__fault_delay_set(NULL, 0, 0);
+    qv_device_info di;
+    assert_int_equal(qv_device_get(r, dev, &di), 0);
+    assert_int_equal(di.tasks, 2);
+    assert_true(di.bytes_from >= NF * sizeof(float)); /* the first output came home */
+    for (unsigned k = 0; k < 6; k++)
+        if (k != 2)
+            assert_int_equal(qv_buf_unregister(b[k]), 0);
+    for (unsigned i = 0; i < NF2; i++)
+        assert_true(v[5][i] == (float)(i % 1000) + 0.5f);
+    free(mem);
+    qv_runtime_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -585,6 +666,7 @@ int main(void)
         cmocka_unit_test(misuse),
         cmocka_unit_test(held_at_shutdown),
         cmocka_unit_test(full_board_frees_idle_copies),
+        cmocka_unit_test(eviction_lets_registrations_go),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -92,6 +92,8 @@ static int buf_retire(qv_buf *b)
     qv_runtime *rt = b->rt;
     pthread_mutex_lock(&rt->reg_mu); /* a full device's eviction passes it by */
     b->retired = true;
+    while (b->pins) /* a full or failed device moving its copy now */
+        pthread_cond_wait(&rt->unpinned, &rt->reg_mu);
     pthread_mutex_unlock(&rt->reg_mu);
     int rc = qv__coh_flush(rt, b);
     if (rc)

@@ -81,6 +81,22 @@ static bool evictable(qv_buf *x, unsigned dev)
     return x->mem && x->mem[dev] && qv__buf_users(x) == 0;
 }
 
+/* A pin keeps x from being retired (its coh_mu destroyed) while this
+ * thread moves its copies without reg_mu: a copy home may take long (a
+ * big buffer, a remote board), and registrations would wait for it. */
+static void pin(qv_buf *x) /* under reg_mu */
+{
+    x->pins++;
+}
+
+static void unpin(qv_runtime *rt, qv_buf *x) /* takes reg_mu */
+{
+    pthread_mutex_lock(&rt->reg_mu);
+    if (--x->pins == 0 && x->retired)
+        pthread_cond_broadcast(&rt->unpinned);
+    pthread_mutex_unlock(&rt->reg_mu);
+}
+
 /* Device dev is full: frees its copies of buffers no task uses, the least
  * recently used first, until `need` bytes are free or none is left (as
  * StarPU's LRU eviction). A copy that is the only valid one goes home
@@ -113,30 +129,32 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
             v = nv;
             cap = nc;
         }
+        pin(x);
         v[n++] = (victim){x, used};
     }
+    pthread_mutex_unlock(&rt->reg_mu);
     if (n)
         qsort(v, n, sizeof *v, older);
-    for (size_t i = 0; i < n && freed < need; i++) {
+    for (size_t i = 0; i < n; i++) {
         qv_buf *x = v[i].b;
-        if (pthread_mutex_trylock(&x->coh_mu))
-            continue;
-        if (evictable(x, dev)) {
-            unsigned valid = atomic_load(&x->valid);
-            int rc = valid == bit ? to_host(rt, x, dev) : 0;
-            if (rc)
-                qv__log(1, "device %u full: buffer %p's only valid copy could not be "
-                        "brought home to free it (%s)", dev, x->ptr, qv_strerror(rc));
-            if (rc == 0) {
-                drop_copy(rt, x, dev);
-                freed += x->size;
-                qv__log(3, "device %u full: its copy of buffer %p (%zu bytes) freed", dev,
-                        x->ptr, x->size);
+        if (freed < need && !pthread_mutex_trylock(&x->coh_mu)) {
+            if (evictable(x, dev)) {
+                unsigned valid = atomic_load(&x->valid);
+                int rc = valid == bit ? to_host(rt, x, dev) : 0;
+                if (rc)
+                    qv__log(1, "device %u full: buffer %p's only valid copy could not be "
+                            "brought home to free it (%s)", dev, x->ptr, qv_strerror(rc));
+                if (rc == 0) {
+                    drop_copy(rt, x, dev);
+                    freed += x->size;
+                    qv__log(3, "device %u full: its copy of buffer %p (%zu bytes) freed",
+                            dev, x->ptr, x->size);
+                }
             }
+            pthread_mutex_unlock(&x->coh_mu);
         }
-        pthread_mutex_unlock(&x->coh_mu);
+        unpin(rt, x);
     }
-    pthread_mutex_unlock(&rt->reg_mu);
     free(v);
     return freed;
 }
@@ -144,10 +162,14 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
 void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
 {
     unsigned bit = 1u << dev;
-    pthread_mutex_lock(&rt->reg_mu); /* no buffer is retired meanwhile */
-    for (qv_buf *x = rt->bufs; x; x = x->next) {
-        if (x->retired || !x->size)
-            continue;
+    pthread_mutex_lock(&rt->reg_mu);
+    qv_buf *x = rt->bufs;
+    while (x && (x->retired || !x->size))
+        x = x->next;
+    if (x)
+        pin(x);
+    pthread_mutex_unlock(&rt->reg_mu);
+    while (x) {
         pthread_mutex_lock(&x->coh_mu);
         if (x->mem && x->mem[dev]) {
             int rc = atomic_load(&x->valid) == bit ? to_host(rt, x, dev) : 0;
@@ -166,8 +188,19 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
             drop_copy(rt, x, dev);
         }
         pthread_mutex_unlock(&x->coh_mu);
+        /* The next one, pinned before x is let go: x, pinned, is still in
+         * the list (retiring it waits, and it leaves the list after). */
+        pthread_mutex_lock(&rt->reg_mu);
+        qv_buf *next = x->next;
+        while (next && (next->retired || !next->size))
+            next = next->next;
+        if (next)
+            pin(next);
+        if (--x->pins == 0 && x->retired)
+            pthread_cond_broadcast(&rt->unpinned);
+        pthread_mutex_unlock(&rt->reg_mu);
+        x = next;
     }
-    pthread_mutex_unlock(&rt->reg_mu);
 }
 
 static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);

@@ -214,6 +214,9 @@ struct qv_buf {
                                   * a full device frees the oldest first */
     bool                retired; /* under rt->reg_mu: being unregistered
                                   * (coh_mu is going) */
+    unsigned            pins;    /* under rt->reg_mu: threads that move its
+                                  * copies without reg_mu (a full or failed
+                                  * device); retiring waits for none */
     /* Host access (acquire.c), under rt->submit_mu: the host task standing
      * for the caller's qv_buf_acquire, and its mode; 0 when not held. */
     qv__task   *host;
@@ -469,6 +472,7 @@ struct qv_runtime {
     _Atomic uint64_t lost;     /* tasks no device could run any more */
 
     pthread_mutex_t reg_mu;
+    pthread_cond_t  unpinned; /* a retired buffer's last pin went */
     qv_func       **funcs;
     size_t          nfuncs, funcs_cap;
     qv_buf         *bufs;
@@ -760,8 +764,8 @@ int  qv__coh_flush(qv_runtime *rt, qv_buf *b);
 /* Device dev failed and may come back without what it held (a board
  * reset): every copy on it goes, brought home first where it is the only
  * valid one (a buffer whose copy cannot come home keeps the host's older
- * data and reports the error at its waits). Takes reg_mu and the
- * buffers' coh_mu. */
+ * data and reports the error at its waits). Takes the buffers' coh_mu,
+ * and reg_mu only between them. */
 void qv__coh_drop_device(qv_runtime *rt, unsigned dev);
 /* The device memory of b on dev (NULL for the host or a 0-byte buffer). */
 struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev);

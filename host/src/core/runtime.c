@@ -46,7 +46,8 @@ static int runtime_init_sync(qv_runtime *rt)
     if (pthread_mutex_init(&rt->submit_mu, NULL) || pthread_mutex_init(&rt->q_mu, NULL) ||
         pthread_mutex_init(&rt->park_mu, NULL) || pthread_cond_init(&rt->park_cv, NULL) ||
         pthread_mutex_init(&rt->wait_mu, NULL) || pthread_cond_init(&rt->wait_cv, NULL) ||
-        pthread_mutex_init(&rt->reg_mu, NULL) || pthread_mutex_init(&rt->fail_mu, NULL) ||
+        pthread_mutex_init(&rt->reg_mu, NULL) || pthread_cond_init(&rt->unpinned, NULL) ||
+        pthread_mutex_init(&rt->fail_mu, NULL) ||
         pthread_mutex_init(&rt->ev_mu, NULL))
         return QV_ENOMEM;
     atomic_init(&rt->free_shared, NULL);
@@ -374,6 +375,7 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     pthread_mutex_destroy(&rt->wait_mu);
     pthread_cond_destroy(&rt->wait_cv);
     pthread_mutex_destroy(&rt->reg_mu);
+    pthread_cond_destroy(&rt->unpinned);
     pthread_mutex_destroy(&rt->fail_mu);
     pthread_mutex_destroy(&rt->ev_mu);
     if (rt->log_file)

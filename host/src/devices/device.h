@@ -142,8 +142,14 @@ int qv__remote_probe_entry(struct qv_pool *pool, size_t index, unsigned timeout_
  * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */
 enum { QV_FAULT_ALLOC = 1, QV_FAULT_WRITE, QV_FAULT_READ, QV_FAULT_LAUNCH, QV_FAULT_WAIT };
 void qv__fault_set(const char *backend, int op, unsigned after, int err);
-/* Called by backends at the top of an op: 0, or the error to fail with. */
+/* Called by backends at the top of an op: 0, or the error to fail with
+ * (after the delay, when one is set for the op). */
 int  qv__fault_hit(const char *backend, int op);
+/* Every later call of op on backend takes us microseconds longer (0 or a
+ * NULL backend: none). */
+void qv__fault_delay_set(const char *backend, int op, unsigned us);
+/* How many threads are in such a delay now. */
+unsigned qv__fault_delaying(void);
 /* A pause of us microseconds (0: none) in the thread that completes the
  * last task a host acquisition waits for, right after it lets the host go
  * (qv__task_finish): the window in which the host's caller may go on and

@@ -2,8 +2,9 @@
  * fault.c - fault injection for tests: make the n-th call of one backend
  * operation fail, to prove that every fault ends with the task done
  * elsewhere and the right result. One armed fault at a time; free when
- * none is armed (a relaxed load). And a pause that widens one race window
- * of the core (qv__fault_pause), for the tests that must lose that race.
+ * none is armed (a relaxed load). A delay that makes one operation slow
+ * (qv__fault_delay_set), and a pause that widens one race window of the
+ * core (qv__fault_pause), for the tests that must lose a race.
  */
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,8 +31,39 @@ void qv__fault_set(const char *backend, int op, unsigned after, int err)
     atomic_store(&armed, 1);
 }
 
+static atomic_uint d_us; /* 0: no delay */
+static char         d_backend[16];
+static int          d_op;
+static atomic_uint  d_in; /* threads in a delay now */
+
+void qv__fault_delay_set(const char *backend, int op, unsigned us)
+{
+    atomic_store(&d_us, 0);
+    if (!backend || !us)
+        return;
+    snprintf(d_backend, sizeof d_backend, "%s", backend);
+    d_op = op;
+    atomic_store(&d_us, us);
+}
+
+static void delay(const char *backend, int op)
+{
+    unsigned us = atomic_load_explicit(&d_us, memory_order_acquire);
+    if (us && op == d_op && !strcmp(backend, d_backend)) {
+        atomic_fetch_add(&d_in, 1);
+        nanosleep(&(struct timespec){us / 1000000, (long)(us % 1000000) * 1000}, NULL);
+        atomic_fetch_sub(&d_in, 1);
+    }
+}
+
+unsigned qv__fault_delaying(void)
+{
+    return atomic_load(&d_in);
+}
+
 int qv__fault_hit(const char *backend, int op)
 {
+    delay(backend, op);
     if (!atomic_load_explicit(&armed, memory_order_acquire))
         return 0;
     if (op != f_op || strcmp(backend, f_backend))
