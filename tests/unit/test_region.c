@@ -237,6 +237,12 @@ static void misuse(void **state)
     assert_int_equal(qv_region_get(fx.rt, "outer", &ri), QV_EINVAL);
     ri.size = sizeof ri + 8;
     assert_int_equal(qv_region_get(fx.rt, "outer", &ri), QV_EINVAL);
+    /* A caller built before measured_entries: its smaller struct, filled. */
+    ri.size = offsetof(qv_region_info, measured_entries);
+    ri.measured_entries = 77;
+    assert_int_equal(qv_region_get(fx.rt, "outer", &ri), 0);
+    assert_int_equal(ri.size, offsetof(qv_region_info, measured_entries));
+    assert_int_equal(ri.measured_entries, 77);
     ri.size = sizeof ri;
     assert_int_equal(qv_region_get(fx.rt, "outer", &ri), 0);
     assert_int_equal(ri.entries, 1);
@@ -881,12 +887,16 @@ static void replay_equals_sequential(void **state)
         snprintf(name, sizeof name, "prog%u", seed);
         double t0 = now_s();
         qv_region_info ri;
-        int entries = 0;
-        uint64_t want_miss = 0;
-        /* The compile runs on idle CPU time: a few entries, or many. */
+        int entries = 0, changed_in_replay = 0;
+        uint64_t want_miss = 0, was_replayed = 0;
+        /* The compile runs on idle CPU time: a few entries, or many. Every
+         * fifth entry is changed, and the one after the first replayed
+         * (a loaded machine may compile only after the fifth). */
         for (; entries < 8 || now_s() - t0 < 30; entries++) {
             const op *run = ops;
-            if (entries % 5 == 4) { /* changed from a random task on */
+            bool first_replayed = was_replayed == 1 && !changed_in_replay;
+            if (entries % 5 == 4 || first_replayed) { /* changed from a random task on */
+                changed_in_replay |= first_replayed;
                 memcpy(alt, ops, sizeof alt);
                 int from = (int)(rand_r(&rs) % (unsigned)n);
                 prog_random(alt + from, n - from, &rs);
@@ -900,6 +910,7 @@ static void replay_equals_sequential(void **state)
             assert_int_equal(qv_wait_all(fx.rt), 0);
             pb_check(&pb, ref);
             ri = info_of(fx.rt, name);
+            was_replayed = ri.replayed;
             if (entries >= 8 && ri.replayed >= 3)
                 break;
         }
@@ -1419,6 +1430,45 @@ static void replan_from_measured_times_settles(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* A plan's first 12 replayed entries are measured each (calibration,
+ * weighing); later ones at most one per 0.5 ms of entry starts: a measure
+ * costs a wake-up of the loop's thread, a fifth of an entry this short.
+ * (Drift is off: a drifting device has every entry measured.) */
+static void short_entries_are_measured_now_and_then(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "replan: {drift: 100, eager_slack: 0}\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, 64);
+    qv_region_info ri = entries_until_replayed(&fx, "short", &bs);
+    assert_true(ri.replayed > 0);
+    for (int e = 0; e < 20; e++) {
+        entry(&fx, "short", &bs);
+        usleep(2000);
+    }
+    double t0 = now_s();
+    do { /* the loop's thread measures in the background */
+        usleep(2000);
+        ri = info_of(fx.rt, "short");
+    } while (ri.measured_entries < 12 && now_s() - t0 < 30);
+    assert_true(ri.measured_entries >= 12);
+    uint64_t m0 = ri.measured_entries, r0 = ri.replayed;
+    t0 = now_s();
+    for (int e = 0; e < 400; e++)
+        entry(&fx, "short", &bs);
+    double took = now_s() - t0;
+    usleep(50 * 1000);
+    ri = info_of(fx.rt, "short");
+    uint64_t m = ri.measured_entries - m0, r = ri.replayed - r0;
+    assert_true(r >= 390);
+    print_message("%llu of %llu entries measured in %.1f ms\n", (unsigned long long)m,
+                  (unsigned long long)r, took * 1e3);
+    assert_true((double)m <= took / 0.5e-3 + 2);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* An unmodified program alternating two phases between waits: both
  * implicit regions replay, with no guard miss once both are planned. */
 static void alternating_implicit_regions_replay(void **state)
@@ -1477,6 +1527,7 @@ int main(void)
         cmocka_unit_test(eager_measured_again_for_a_plan_that_seems_to_win),
         cmocka_unit_test(plan_without_eager_times_measures_them),
         cmocka_unit_test(alternating_implicit_regions_replay),
+        cmocka_unit_test(short_entries_are_measured_now_and_then),
         cmocka_unit_test(drift_replan_is_counted),
         cmocka_unit_test(lasting_step_replans_despite_its_noise),
         cmocka_unit_test(replan_from_measured_times_settles),

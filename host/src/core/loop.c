@@ -629,6 +629,7 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
 {
     if (r->plan != p)
         return false; /* re-planned meanwhile */
+    r->judged++;
     if (p->makespan > 0 && m->span_us > 0) {
         r->cal_q[r->ncal++ % QV__CALS] = m->span_us / p->makespan;
         r->cal = median_of(r->cal_q, r->ncal < QV__CALS ? r->ncal : QV__CALS);

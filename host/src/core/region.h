@@ -59,6 +59,10 @@ void qv__rplan_release(qv__rplan *p);
  * eager placement (the median of each). */
 #define QV__SPANS 5
 #define QV__CALS  9
+/* Replayed entries of a plan that are measured each; later ones at most
+ * one per QV__MEASURE_GAP_NS of entry starts (region.c, want_measure). */
+#define QV__MEASURE_ALL    12
+#define QV__MEASURE_GAP_NS (500 * 1000)
 
 typedef struct qv__region qv__region;
 struct qv__region {
@@ -90,7 +94,9 @@ struct qv__region {
      * that did not drift: the device's own noise. */
     double spread[QV__MAX_DEVICES];
     unsigned measured;      /* replayed entries measured since the plan */
+    uint64_t judged;        /* replayed entries measured, all plans */
     unsigned drift_entries; /* replayed entries in a row past the drift */
+    uint64_t meas_last_ns;  /* start of the last entry queued to measure */
     uint64_t compiled_ns;   /* when the current plan was made */
     /* Whether a compile of the signature tried_sig was started. */
     bool tried;
