@@ -450,10 +450,11 @@ typedef struct qv_region_info {
                              * remote board, each in one request
                              * (docs/runtime.md, "Parts on remote boards") */
     uint64_t measured_entries; /* replayed entries measured against their
-                                * plan's prediction: each of a plan's
-                                * first 12, then at most one per 0.5 ms
-                                * of entry starts (docs/runtime.md,
-                                * "Regions") */
+                                * plan's prediction: each until 12 of the
+                                * plan are (9 after a re-plan for drift,
+                                * whose calibration carries over), then
+                                * at most one per 0.5 ms of entry starts
+                                * (docs/runtime.md, "Regions") */
 } qv_region_info;
 
 /* Fills *out for region `name` (explicit, or an implicit one by its

@@ -689,12 +689,57 @@ static void catalog_unlike_its_xclbin_is_refused(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A board fails while its copy of `out`, the only valid one, is being
+ * brought home (slowly), and that copy home fails too; `out`, unregistered
+ * meanwhile, waits for the attempt and reports the loss (before, it
+ * returned 0 with the host's older data: the error was set after the
+ * unregister had looked for one). */
+static void unregister_while_a_failed_board_loses_the_copy(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_lost");
+    static float a[N], b[N], out[N], a2[N], b2[N], o2[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = a2[i] = (float)i;
+        b[i] = b2[i] = 2;
+        out[i] = o2[i] = -1;
+    }
+    qv_buf *ba, *bb, *bo, *ba2, *bb2, *bo2;
+    register3(rt, a, b, out, &ba, &bb, &bo);
+    register3(rt, a2, b2, o2, &ba2, &bb2, &bo2);
+    uint32_t n = N;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
+                                                  QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0); /* out's only copy is on the board */
+    qv__fault_delay_set("emu", QV_FAULT_READ, 800 * 1000);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* the board fails */
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba2), QV_BUF(bb2), QV_BUF(bo2),
+                                                  QV_VAL(n) }, 4), 0);
+    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
+        usleep(1000);
+    assert_int_equal(qv__fault_delaying(), 1); /* out on its way home */
+    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO); /* and that read fails */
+    assert_int_equal(qv_buf_unregister(bo), QV_EIO);
+    assert_true(out[3] == -1.0f); /* the host's older data */
+    qv__fault_delay_set(NULL, 0, 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    for (int i = 0; i < N; i++) /* the second task ran elsewhere */
+        assert_true(o2[i] == (float)i + 2);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    unregister3(ba2, bb2, bo2);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(task_that_ran_nowhere_is_reported),
         cmocka_unit_test(board_returns_to_service),
         cmocka_unit_test(failed_board_keeps_no_copies),
+        cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
         cmocka_unit_test(build_error_keeps_its_cause),
         cmocka_unit_test(opencl_arity_is_checked),
         cmocka_unit_test(fpga_binding_is_checked),

@@ -264,9 +264,19 @@ static void host_write_snapshots_the_input(void **state)
     sig_open(&S, FR);
     qv_region_info ri = rounds(&S, 2 * FR);
     assert_true(ri.fused >= 2 * FR);
-    frame(&S, 3);
-    assert_int_equal(qv_wait_all(S.rt), 0);
-    ri = info(&S);
+    /* Frame 3 fused, its fir owed: a re-plan (a drift of the CPU on a
+     * loaded machine) may run an entry unfused now and then. */
+    for (int k = 0; k < 20; k++) {
+        uint64_t f0 = info(&S).fused;
+        frame(&S, 3);
+        assert_int_equal(qv_wait_all(S.rt), 0);
+        ri = info(&S);
+        pthread_mutex_lock(&S.rt->submit_mu);
+        bool fir_owed = S.bx[3]->lazy > 0; /* a deferred call reads x */
+        pthread_mutex_unlock(&S.rt->submit_mu);
+        if (ri.fused > f0 && fir_owed)
+            break;
+    }
     uint64_t owed = S.rt->ndefer;
     assert_true(owed >= 1);
     memcpy(old, S.x[3], sizeof old);

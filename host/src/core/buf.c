@@ -95,10 +95,16 @@ static int buf_retire(qv_buf *b)
     while (b->pins) /* a full or failed device moving its copy now */
         pthread_cond_wait(&rt->unpinned, &rt->reg_mu);
     pthread_mutex_unlock(&rt->reg_mu);
+    /* A failed device's copy that could not come home meanwhile: its error
+     * is the caller's (it was not there when the caller looked). */
+    int lost = qv__buf_take_error(b);
     int rc = qv__coh_flush(rt, b);
-    if (rc)
+    if (!rc) {
+        rc = lost; /* logged when it was lost */
+    } else {
         qv__log(0, "buffer %p: the only valid copy was on a device that failed; "
                 "the host keeps its older data", b->ptr);
+    }
     pthread_mutex_lock(&rt->submit_mu);
     if (b->last_writer)
         qv__task_release_locked(rt, b->last_writer);

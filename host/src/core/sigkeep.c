@@ -15,6 +15,13 @@ static unsigned g_depth;             /* calls inside; g_mu */
 static struct sigaction g_act[NSIG]; /* as they were; g_mu */
 static unsigned char g_have[NSIG];   /* g_act[s] was read */
 
+/* A handler function (not SIG_DFL nor SIG_IGN). */
+static int is_handler(const struct sigaction *a)
+{
+    return a->sa_flags & SA_SIGINFO ||
+           (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN);
+}
+
 /* The same handler, flags and mask: the disposition is as it was. */
 static int same(const struct sigaction *a, const struct sigaction *b)
 {
@@ -46,7 +53,11 @@ unsigned qv__sigkeep_leave(void)
     if (--g_depth == 0)
         for (int s = 1; s < NSIG; s++) {
             struct sigaction now;
-            if (!g_have[s] || sigaction(s, NULL, &now) || same(&now, &g_act[s]))
+            /* Only a handler the call installed goes: SIG_DFL now is the
+             * program's own one-shot handler having run (SA_RESETHAND, or
+             * one that resets itself), which must not be armed again. */
+            if (!g_have[s] || sigaction(s, NULL, &now) || !is_handler(&now) ||
+                same(&now, &g_act[s]))
                 continue;
             if (sigaction(s, &g_act[s], NULL) == 0) {
                 qv__log(3,

@@ -9,19 +9,21 @@
  * LLVM's temporary files, puts the program's back and raises the signal
  * again, with a window in which a second signal kills. A runtime does not
  * change what the program set up, so every call into OpenCL that may load
- * or run LLVM saves the dispositions before and puts back the ones that
- * changed after. LLVM believes its handlers are in place and does not
- * install them again.
+ * or run LLVM saves the dispositions before and, after it, puts back
+ * those where a handler not there before is installed now. LLVM believes
+ * its handlers are in place and does not install them again. SIG_DFL and
+ * SIG_IGN are left alone: a program's one-shot handler that ran meanwhile
+ * (SA_RESETHAND) is not armed again.
  *
- * A disposition that another thread of the program changes during such a
+ * A handler that another thread of the program installs during such a
  * call (device discovery, a kernel's first build) is put back too.
  */
 #ifndef QV_CORE_SIGKEEP_H
 #define QV_CORE_SIGKEEP_H
 
-/* Around a call that may change dispositions: the first of overlapping
- * calls (threads) reads every signal's disposition, the last puts back
- * each one that differs. Always paired. */
+/* Around a call that may install handlers: the first of overlapping calls
+ * (threads) reads every signal's disposition, the last puts back each one
+ * whose handler is new. Always paired. */
 void qv__sigkeep_enter(void);
 
 /* Returns how many dispositions it put back (0 unless it was the last). */
