@@ -74,6 +74,11 @@ static void library_handlers_go(void **state)
 static void one_shot_handler_stays_spent(void **state)
 {
     (void)state;
+#ifdef __SANITIZE_THREAD__
+    /* ThreadSanitizer delivers signals itself, later, from a table of
+     * handlers of its own: a one-shot handler's reset is not the kernel's. */
+    skip();
+#endif
     set(SIGUSR1, program_handler, SA_RESETHAND);
     set(SIGPIPE, SIG_DFL, 0);
     atomic_store(&g_ran, 0);
