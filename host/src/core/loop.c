@@ -622,10 +622,11 @@ static double median_of(const double *v, unsigned n)
     return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-/* Takes measure m of r's plan p into its calibration; true (with why) when
- * the region is to be re-planned. Under loop->mu. */
+/* Takes measure m of r's plan p (entry [*lo, *hi)) into its calibration;
+ * true (with why) when the region is to be re-planned, from the entry
+ * [*lo, *hi) then names. Under loop->mu. */
 static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
-                  char *why, size_t wn, int *cls, double *x)
+                  uint64_t *lo, uint64_t *hi, char *why, size_t wn, int *cls, double *x)
 {
     if (r->plan != p)
         return false; /* re-planned meanwhile */
@@ -662,13 +663,31 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         calibrate(r, m);
         return fused_off(rt, r, p, why, wn, cls, x);
     }
+    /* A drift is one device's, one way, entries in a row; the re-plan
+     * takes the mildest entry of them: a device swinging on a busy machine
+     * (the CPU at 4.6x in one entry, 1.4x in the next) is not planned at
+     * its spike, after which every calm entry read as a drift back (a
+     * region re-planned 7 times in 30 entries under a sanitizer's load;
+     * bench/loop --adapt moved work onto a board 4x slow that way). A
+     * lasting step measures the same in each. */
+    double xr = ratio_of(m, worst) / r->base[worst];
+    if (r->drift_entries && (r->drift_dev != worst || (xr > 1) != (r->drift_x > 1)))
+        r->drift_entries = 0;
+    if (!r->drift_entries || fabs(log(xr)) < fabs(log(r->drift_x))) {
+        r->drift_x = xr;
+        r->drift_lo = *lo;
+        r->drift_hi = *hi;
+    }
+    r->drift_dev = worst;
     if (++r->drift_entries < DRIFT_ENTRIES)
         return false;
     uint64_t now = qv__now_ns();
     if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
         return false; /* asked again by the next entry that drifts */
     *cls = (int)qv__devq_class(rt, worst);
-    *x = ratio_of(m, worst) / r->base[worst];
+    *x = r->drift_x;
+    *lo = r->drift_lo;
+    *hi = r->drift_hi;
     snprintf(why, wn, "drift: %s ran at %.2fx its calibrated time for %u entries",
              qv__devq_name(rt, worst), *x, r->drift_entries);
     return true;
@@ -929,7 +948,7 @@ static void *loop_main(void *arg)
             /* Re-planned from this entry's graph, or, when its chains ran
              * fused, from the recorded entry the plan came from. */
             if (ok && !r->want_compile && !l->stop &&
-                judge(rt, r, p, &m, why, sizeof why, &cls, &x)) {
+                judge(rt, r, p, &m, &lo, &hi, why, sizeof why, &cls, &x)) {
                 r->neager = 0; /* eager entries ran on the machine as it was */
                 qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig, true,
                              cls, x, why);

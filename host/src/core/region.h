@@ -95,7 +95,11 @@ struct qv__region {
     double spread[QV__MAX_DEVICES];
     unsigned measured;      /* replayed entries measured since the plan */
     uint64_t judged;        /* replayed entries measured, all plans */
-    unsigned drift_entries; /* replayed entries in a row past the drift */
+    unsigned drift_entries; /* replayed entries in a row past the drift,
+                             * of one device, one way */
+    unsigned drift_dev;     /* that device */
+    double drift_x;         /* its mildest ratio to calibration in them */
+    uint64_t drift_lo, drift_hi; /* the entry that measured it */
     uint64_t meas_last_ns;  /* start of the last entry queued to measure */
     uint64_t compiled_ns;   /* when the current plan was made */
     /* Whether a compile of the signature tried_sig was started. */
