@@ -9,8 +9,8 @@
 #include <signal.h>
 #include <stdatomic.h>
 
-#include "helper.h"
 #include "core/sigkeep.h"
+#include "helper.h"
 
 static atomic_int g_ran;
 
@@ -20,7 +20,10 @@ static void program_handler(int sig)
     atomic_fetch_add(&g_ran, 1);
 }
 
-static void library_handler(int sig) { (void)sig; }
+static void library_handler(int sig)
+{
+    (void)sig;
+}
 
 static void program_info(int sig, siginfo_t *si, void *uc)
 {
@@ -118,7 +121,7 @@ static void overlapping_calls_keep_the_first_state(void **state)
     qv__sigkeep_enter();
     set(SIGUSR1, library_handler, SA_RESETHAND);
     pthread_barrier_wait(&g_bar);
-    pthread_barrier_wait(&g_bar); /* the second call entered */
+    pthread_barrier_wait(&g_bar);             /* the second call entered */
     assert_int_equal(qv__sigkeep_leave(), 0); /* not the last */
     assert_true(now(SIGUSR1).sa_handler == library_handler);
     pthread_barrier_wait(&g_bar);

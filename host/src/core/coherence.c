@@ -89,11 +89,27 @@ static void pin(qv_buf *x) /* under reg_mu */
     x->pins++;
 }
 
+/* The first buffer from x on (x included) with a size and not being
+ * retired, pinned; NULL when none. Under reg_mu. */
+static qv_buf *pin_from(qv_buf *x)
+{
+    while (x && (x->retired || !x->size))
+        x = x->next;
+    if (x)
+        pin(x);
+    return x;
+}
+
+static void unpin_locked(qv_runtime *rt, qv_buf *x) /* under reg_mu */
+{
+    if (--x->pins == 0 && x->retired)
+        pthread_cond_broadcast(&rt->unpinned);
+}
+
 static void unpin(qv_runtime *rt, qv_buf *x) /* takes reg_mu */
 {
     pthread_mutex_lock(&rt->reg_mu);
-    if (--x->pins == 0 && x->retired)
-        pthread_cond_broadcast(&rt->unpinned);
+    unpin_locked(rt, x);
     pthread_mutex_unlock(&rt->reg_mu);
 }
 
@@ -163,11 +179,7 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
 {
     unsigned bit = 1u << dev;
     pthread_mutex_lock(&rt->reg_mu);
-    qv_buf *x = rt->bufs;
-    while (x && (x->retired || !x->size))
-        x = x->next;
-    if (x)
-        pin(x);
+    qv_buf *x = pin_from(rt->bufs);
     pthread_mutex_unlock(&rt->reg_mu);
     while (x) {
         pthread_mutex_lock(&x->coh_mu);
@@ -191,13 +203,8 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
         /* The next one, pinned before x is let go: x, pinned, is still in
          * the list (retiring it waits, and it leaves the list after). */
         pthread_mutex_lock(&rt->reg_mu);
-        qv_buf *next = x->next;
-        while (next && (next->retired || !next->size))
-            next = next->next;
-        if (next)
-            pin(next);
-        if (--x->pins == 0 && x->retired)
-            pthread_cond_broadcast(&rt->unpinned);
+        qv_buf *next = pin_from(x->next);
+        unpin_locked(rt, x);
         pthread_mutex_unlock(&rt->reg_mu);
         x = next;
     }
