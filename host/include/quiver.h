@@ -306,7 +306,8 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n,
  * was unregistered already (detected for recent handles). */
 QV_API int qv_buf_unregister(qv_buf *buf);
 
-/* Forgets buf if no submitted task still uses it; QV_EBUSY otherwise. */
+/* Forgets buf if no submitted task still uses it and no device that is
+ * full or failed is moving its copy home; QV_EBUSY otherwise. */
 QV_API int qv_buf_try_unregister(qv_buf *buf);
 
 /* Gives the calling thread access to buf's memory, as StarPU's

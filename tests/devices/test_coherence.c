@@ -634,6 +634,8 @@ static void eviction_lets_registrations_go(void **state)
     uint64_t took = now_ns() - t0;
     assert_int_equal(qv_buf_unregister(ob), 0);
     assert_true(took < 500u * 1000 * 1000); /* not the read's 1.5 s */
+    /* The output being brought home is pinned: a try does not wait. */
+    assert_int_equal(qv_buf_try_unregister(b[2]), QV_EBUSY);
     /* The output being evicted, unregistered meanwhile: it waits for the
      * copy home, which it then has. */
     assert_int_equal(qv_buf_unregister(b[2]), 0);

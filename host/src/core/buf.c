@@ -210,6 +210,17 @@ QV_API int qv_buf_try_unregister(qv_buf *buf)
     if (users > 0)
         return qv__fail(QV_EBUSY, "buffer %p is still used by %zu submitted task%s",
                         buf->ptr, users, users == 1 ? "" : "s");
+    /* Nor while a full or failed device moves its copy (a pin): retired
+     * now, no device pins it any more. */
+    qv_runtime *rt = buf->rt;
+    pthread_mutex_lock(&rt->reg_mu);
+    bool pinned = buf->pins != 0;
+    if (!pinned)
+        buf->retired = true;
+    pthread_mutex_unlock(&rt->reg_mu);
+    if (pinned)
+        return qv__fail(QV_EBUSY, "buffer %p: a device that is full or failed is moving "
+                        "its copy", buf->ptr);
     rc = qv__buf_take_error(buf);
     int frc = buf_retire(buf);
     buf_unlink(buf);
