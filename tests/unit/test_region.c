@@ -655,7 +655,12 @@ static void hot_implicit_region_compiles(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "hot_threshold: 2\n", 1);
+    /* Not weighed against eager placement, as in hot_region_compiles_once:
+     * a first plan waits for its recorded entries' times, and a build
+     * under a sanitizer on a loaded machine measured the 3rd after the
+     * compile was tried, which then waited for a 4th entry (2 CI-like
+     * runs in 15 failed here after 60 s). */
+    fx_open(&fx, "hot_threshold: 2\nreplan: {eager_slack: 0}\n", 1);
     bufs bs;
     bufs_open(&fx, &bs, N);
     for (int i = 0; i < 3; i++) {
@@ -1421,8 +1426,8 @@ static void replan_from_measured_times_settles(void **state)
         usleep(2000);
     }
     /* (the old calibration: 10 to 15 more, "cpu ran at 0.33x"; a loaded
-     * machine's noise makes a few) */
-    if (ri.replans > replans + 5)
+     * machine's noise makes a few: 6 in one CI-like run under ASan) */
+    if (ri.replans > replans + 8)
         fail_msg("%llu re-plans in 30 steady entries after the drift's: %s",
                  (unsigned long long)(ri.replans - replans), ri.last_replan_reason);
     atomic_store(&work_us, 300);
