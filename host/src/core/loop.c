@@ -663,33 +663,33 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
         calibrate(r, m);
         return fused_off(rt, r, p, why, wn, cls, x);
     }
-    /* A drift is one device's, one way, entries in a row; the re-plan
-     * takes the mildest entry of them: a device swinging on a busy machine
-     * (the CPU at 4.6x in one entry, 1.4x in the next) is not planned at
-     * its spike, after which every calm entry read as a drift back (a
-     * region re-planned 7 times in 30 entries under a sanitizer's load;
-     * bench/loop --adapt moved work onto a board 4x slow that way). A
-     * lasting step measures the same in each. */
-    double xr = ratio_of(m, worst) / r->base[worst];
-    if (r->drift_entries && (r->drift_dev != worst || (xr > 1) != (r->drift_x > 1)))
-        r->drift_entries = 0;
-    if (!r->drift_entries || fabs(log(xr)) < fabs(log(r->drift_x))) {
-        r->drift_x = xr;
-        r->drift_lo = *lo;
-        r->drift_hi = *hi;
-    }
-    r->drift_dev = worst;
+    /* A drift is entries in a row past it, the same way (slower, or
+     * faster); the re-plan is made from the milder of the last two: a
+     * device swinging on a busy machine (the CPU at 4.6x in one entry,
+     * 1.4x in the next) is not planned at its spike, after which every
+     * calm entry read as a drift back (a region re-planned 7 times in 30
+     * entries under a sanitizer's load). A lasting step measures the same
+     * in both. The last two only: an older entry may have left the
+     * recorded graph (its window, a reset) while the streak waited for
+     * replan.min_interval_ms. */
+    struct qv__drift cur = {worst, ratio_of(m, worst) / r->base[worst], *lo, *hi};
+    if (r->drift_entries && (cur.x > 1) != (r->drift_last.x > 1))
+        r->drift_entries = 0; /* the other way: a new streak */
+    struct qv__drift use = cur;
+    if (r->drift_entries && fabs(log(r->drift_last.x)) < fabs(log(cur.x)))
+        use = r->drift_last;
+    r->drift_last = cur;
     if (++r->drift_entries < DRIFT_ENTRIES)
         return false;
     uint64_t now = qv__now_ns();
     if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
         return false; /* asked again by the next entry that drifts */
-    *cls = (int)qv__devq_class(rt, worst);
-    *x = r->drift_x;
-    *lo = r->drift_lo;
-    *hi = r->drift_hi;
+    *cls = (int)qv__devq_class(rt, use.dev);
+    *x = use.x;
+    *lo = use.lo;
+    *hi = use.hi;
     snprintf(why, wn, "drift: %s ran at %.2fx its calibrated time for %u entries",
-             qv__devq_name(rt, worst), *x, r->drift_entries);
+             qv__devq_name(rt, use.dev), *x, r->drift_entries);
     return true;
 }
 
@@ -982,6 +982,21 @@ static void *loop_main(void *arg)
             qv__loop_queue(rt, r);
             continue;
         }
+        /* Still waiting with none queued: a later entry asks again. Decided
+         * here, under the lock: decided with it let go, an entry that ended
+         * meanwhile found the compile on its way and did not ask, and was
+         * then told to wait for the next one (a program that stopped there
+         * never got its plan: test_region under a loaded sanitizer build). */
+        if (waits_for_eager(rt, r, r->job_sig)) {
+            qv__log(3, "region %s: not compiled yet: its recorded entries' times are "
+                       "measured first (the plan is weighed against them)", name);
+            r->want_compile = false;
+            if (r->tried && r->tried_sig == r->job_sig) {
+                r->tried = false;
+                r->next_try = r->sig_entries + 1;
+            }
+            continue;
+        }
         uint64_t lo = r->job_lo, hi = r->job_hi, sig = r->job_sig;
         qv__rplan *from = r->job_from;
         bool from_src = from != NULL; /* from a recorded entry, not this one */
@@ -994,7 +1009,6 @@ static void *loop_main(void *arg)
         uint32_t n = r->job_n;
         uint64_t *pref = r->job_pref;
         bool replan = r->want_replan;
-        bool wait_eager = waits_for_eager(rt, r, sig);
         int drift_cls = r->job_drift_cls;
         double drift_x = r->job_drift_x;
         double src_scale[QV_CLASS_COUNT];
@@ -1008,12 +1022,7 @@ static void *loop_main(void *arg)
         bool no_fuse = r->job_no_fuse;
         double fuse_scale = r->job_fuse_scale;
         pthread_mutex_unlock(&l->mu);
-        int rc = QV_EBUSY;
-        if (wait_eager)
-            snprintf(why, sizeof why, "its recorded entries' times are measured first "
-                     "(the plan is weighed against them)");
-        else
-            rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
+        int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
                          drift_x, src_scale, no_fuse, fuse_scale, &p, why, sizeof why);
         qv__rplan_release(from);
         if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */

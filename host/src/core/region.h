@@ -96,10 +96,12 @@ struct qv__region {
     unsigned measured;      /* replayed entries measured since the plan */
     uint64_t judged;        /* replayed entries measured, all plans */
     unsigned drift_entries; /* replayed entries in a row past the drift,
-                             * of one device, one way */
-    unsigned drift_dev;     /* that device */
-    double drift_x;         /* its mildest ratio to calibration in them */
-    uint64_t drift_lo, drift_hi; /* the entry that measured it */
+                             * one way */
+    struct qv__drift {      /* the last of them: its furthest device, */
+        unsigned dev;       /* that device's ratio to its calibration, */
+        double x;           /* and the entry [lo, hi) */
+        uint64_t lo, hi;
+    } drift_last;
     uint64_t meas_last_ns;  /* start of the last entry queued to measure */
     uint64_t compiled_ns;   /* when the current plan was made */
     /* Whether a compile of the signature tried_sig was started. */
