@@ -10,6 +10,8 @@
  * Runs on the embedded default platform (config/quiver.yaml): CPU, PoCL and
  * the emulated U250. Parts that need an absent class are skipped.
  */
+#include <stdatomic.h>
+
 #include "helper.h"
 
 #include <fcntl.h>
@@ -733,6 +735,79 @@ static void unregister_while_a_failed_board_loses_the_copy(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A board fails while its copy of `out` is the only valid one and a task
+ * on the CPU is writing `out` anew (write-only, its predecessors done):
+ * the board's old copy must not be brought home over what that task
+ * writes (ThreadSanitizer saw it, a fused chain re-run on the CPU). */
+static atomic_int g_wrote, g_go;
+
+static void cpu_fill7(const qv_call *c)
+{
+    float *o = c->ptr[0];
+    for (size_t i = 0; i < c->size[0] / sizeof *o; i++)
+        o[i] = 7;
+    atomic_store(&g_wrote, 1);
+    while (!atomic_load(&g_go))
+        usleep(1000);
+}
+
+static void failed_board_copy_stays_off_a_written_buffer(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_then_fill");
+    qv_func *fill;
+    qv_arg_desc d[] = {QV_ARG_BUF("out", QV_W)};
+    assert_int_equal(qv_func_create(rt, "fill7", d, 1, &fill), 0);
+    assert_int_equal(qv_func_set_cpu(fill, cpu_fill7), 0);
+    static float a[N], b[N], out[N], a2[N], b2[N], o2[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = a2[i] = (float)i;
+        b[i] = b2[i] = 2;
+        out[i] = o2[i] = -1;
+    }
+    qv_buf *ba, *bb, *bo, *ba2, *bb2, *bo2;
+    register3(rt, a, b, out, &ba, &bb, &bo);
+    register3(rt, a2, b2, o2, &ba2, &bb2, &bo2);
+    uint32_t n = N;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
+                                                  QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0); /* out's only copy is on the board */
+    atomic_store(&g_wrote, 0);
+    atomic_store(&g_go, 0);
+    assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(bo) }, 1), 0);
+    for (int ms = 0; ms < 10000 && !atomic_load(&g_wrote); ms++)
+        usleep(1000);
+    assert_true(atomic_load(&g_wrote));
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* the board fails now */
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba2), QV_BUF(bb2), QV_BUF(bo2),
+                                                  QV_VAL(n) }, 4), 0);
+    qv_device_info di;
+    for (int ms = 0; ms < 10000; ms++) {
+        assert_int_equal(qv_device_get(rt, dev, &di), 0);
+        if (!di.healthy)
+            break;
+        usleep(1000);
+    }
+    assert_false(di.healthy);
+    usleep(100 * 1000); /* its copies dropped meanwhile */
+    atomic_store(&g_go, 1);
+    assert_int_equal(qv_wait_all(rt), 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    for (int i = 0; i < N; i++)
+        if (out[i] != 7)
+            fail_msg("out[%d] = %g: the failed board's old copy came home over the "
+                     "task that wrote 7", i, out[i]);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    unregister3(ba2, bb2, bo2);
+    for (int i = 0; i < N; i++)
+        assert_true(o2[i] == (float)i + 2);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -740,6 +815,7 @@ int main(void)
         cmocka_unit_test(board_returns_to_service),
         cmocka_unit_test(failed_board_keeps_no_copies),
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
+        cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
         cmocka_unit_test(build_error_keeps_its_cause),
         cmocka_unit_test(opencl_arity_is_checked),
         cmocka_unit_test(fpga_binding_is_checked),

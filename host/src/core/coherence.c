@@ -175,6 +175,27 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
     return freed;
 }
 
+/* Whether x's last writer is released (its predecessors done: it runs,
+ * or is about to) and writes x without reading it: then no task needs the
+ * copy an earlier writer left, and copying that into the host memory the
+ * writer may be writing would race with it and could undo its result
+ * (ThreadSanitizer saw a failed board's copy brought home over a fused
+ * chain's re-run on the CPU). Takes submit_mu. */
+static bool superseded(qv_runtime *rt, qv_buf *x)
+{
+    bool found = false, reads = false;
+    pthread_mutex_lock(&rt->submit_mu);
+    qv__task *w = x->last_writer;
+    if (w && !atomic_load(&w->done) && atomic_load(&w->pending) == 0)
+        for (unsigned j = 0; j < w->nbufs; j++)
+            if (w->ubuf[j] == x) {
+                found = true;
+                reads |= (w->modes[j] & QV_R) != 0;
+            }
+    pthread_mutex_unlock(&rt->submit_mu);
+    return found && !reads;
+}
+
 void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
 {
     unsigned bit = 1u << dev;
@@ -182,9 +203,14 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
     qv_buf *x = pin_from(rt->bufs);
     pthread_mutex_unlock(&rt->reg_mu);
     while (x) {
+        bool sup = superseded(rt, x);
         pthread_mutex_lock(&x->coh_mu);
         if (x->mem && x->mem[dev]) {
-            int rc = atomic_load(&x->valid) == bit ? to_host(rt, x, dev) : 0;
+            int rc = 0;
+            if (atomic_load(&x->valid) == bit && sup)
+                atomic_fetch_or(&x->valid, 1u); /* its writer makes it anew */
+            else if (atomic_load(&x->valid) == bit)
+                rc = to_host(rt, x, dev);
             if (rc) {
                 /* Its only copy is lost: the host keeps its older data,
                  * and the buffer's waits say so. */
