@@ -691,6 +691,28 @@ static void catalog_unlike_its_xclbin_is_refused(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* Two vadds' buffers, a + b -> out (0..N-1 plus 2), the first run on the
+ * board already: out's only valid copy is the board's. */
+typedef struct two_sets {
+    float a[N], b[N], out[N], a2[N], b2[N], o2[N];
+    qv_buf *ba, *bb, *bo, *ba2, *bb2, *bo2;
+} two_sets;
+
+static void two_sets_open(qv_runtime *rt, qv_func *f, two_sets *t)
+{
+    for (int i = 0; i < N; i++) {
+        t->a[i] = t->a2[i] = (float)i;
+        t->b[i] = t->b2[i] = 2;
+        t->out[i] = t->o2[i] = -1;
+    }
+    register3(rt, t->a, t->b, t->out, &t->ba, &t->bb, &t->bo);
+    register3(rt, t->a2, t->b2, t->o2, &t->ba2, &t->bb2, &t->bo2);
+    uint32_t n = N;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t->ba), QV_BUF(t->bb),
+                                                  QV_BUF(t->bo), QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+}
+
 /* A board fails while its copy of `out`, the only valid one, is being
  * brought home (slowly), and that copy home fails too; `out`, unregistered
  * meanwhile, waits for the attempt and reports the loss (before, it
@@ -701,19 +723,11 @@ static void unregister_while_a_failed_board_loses_the_copy(void **state)
     (void)state;
     qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
     qv_func *f = board_vadd(rt, "vadd_lost");
-    static float a[N], b[N], out[N], a2[N], b2[N], o2[N];
-    for (int i = 0; i < N; i++) {
-        a[i] = a2[i] = (float)i;
-        b[i] = b2[i] = 2;
-        out[i] = o2[i] = -1;
-    }
-    qv_buf *ba, *bb, *bo, *ba2, *bb2, *bo2;
-    register3(rt, a, b, out, &ba, &bb, &bo);
-    register3(rt, a2, b2, o2, &ba2, &bb2, &bo2);
-    uint32_t n = N;
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
-                                                  QV_VAL(n) }, 4), 0);
-    assert_int_equal(qv_wait_all(rt), 0); /* out's only copy is on the board */
+    static two_sets t;
+    two_sets_open(rt, f, &t);
+    float *out = t.out, *o2 = t.o2;
+    qv_buf *ba = t.ba, *bb = t.bb, *bo = t.bo, *ba2 = t.ba2, *bb2 = t.bb2, *bo2 = t.bo2;
+    uint32_t n = N; /* out's only copy is on the board */
     qv__fault_delay_set("emu", QV_FAULT_READ, 800 * 1000);
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* the board fails */
     assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba2), QV_BUF(bb2), QV_BUF(bo2),
@@ -761,19 +775,11 @@ static void failed_board_copy_stays_off_a_written_buffer(void **state)
     qv_arg_desc d[] = {QV_ARG_BUF("out", QV_W)};
     assert_int_equal(qv_func_create(rt, "fill7", d, 1, &fill), 0);
     assert_int_equal(qv_func_set_cpu(fill, cpu_fill7), 0);
-    static float a[N], b[N], out[N], a2[N], b2[N], o2[N];
-    for (int i = 0; i < N; i++) {
-        a[i] = a2[i] = (float)i;
-        b[i] = b2[i] = 2;
-        out[i] = o2[i] = -1;
-    }
-    qv_buf *ba, *bb, *bo, *ba2, *bb2, *bo2;
-    register3(rt, a, b, out, &ba, &bb, &bo);
-    register3(rt, a2, b2, o2, &ba2, &bb2, &bo2);
-    uint32_t n = N;
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
-                                                  QV_VAL(n) }, 4), 0);
-    assert_int_equal(qv_wait_all(rt), 0); /* out's only copy is on the board */
+    static two_sets t;
+    two_sets_open(rt, f, &t);
+    float *out = t.out, *o2 = t.o2;
+    qv_buf *ba = t.ba, *bb = t.bb, *bo = t.bo, *ba2 = t.ba2, *bb2 = t.bb2, *bo2 = t.bo2;
+    uint32_t n = N; /* out's only copy is on the board */
     atomic_store(&g_wrote, 0);
     atomic_store(&g_go, 0);
     assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(bo) }, 1), 0);
