@@ -129,6 +129,28 @@ static qv_func *board_vadd(qv_runtime *rt, const char *name)
     return f;
 }
 
+/* Two vadds' buffers, a + b -> out (0..N-1 plus 2), the first run on the
+ * board already: out's only valid copy is the board's. */
+typedef struct two_sets {
+    float a[N], b[N], out[N], a2[N], b2[N], o2[N];
+    qv_buf *ba, *bb, *bo, *ba2, *bb2, *bo2;
+} two_sets;
+
+static void two_sets_open(qv_runtime *rt, qv_func *f, two_sets *t)
+{
+    for (int i = 0; i < N; i++) {
+        t->a[i] = t->a2[i] = (float)i;
+        t->b[i] = t->b2[i] = 2;
+        t->out[i] = t->o2[i] = -1;
+    }
+    register3(rt, t->a, t->b, t->out, &t->ba, &t->bb, &t->bo);
+    register3(rt, t->a2, t->b2, t->o2, &t->ba2, &t->bb2, &t->bo2);
+    uint32_t n = N;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t->ba), QV_BUF(t->bb),
+                                                  QV_BUF(t->bo), QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+}
+
 /* One vadd of f on the board's class or the CPU; returns the board's task
  * count after it, its health in *healthy. The result is checked. */
 static uint64_t vadd_once(qv_runtime *rt, qv_func *f, unsigned dev, int *healthy)
@@ -208,18 +230,11 @@ static void failed_board_keeps_no_copies(void **state)
     qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
     unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
     qv_func *f = board_vadd(rt, "vadd_kept");
-    static float a[N], b[N], out[N];
-    for (int i = 0; i < N; i++) {
-        a[i] = (float)i;
-        b[i] = 2;
-        out[i] = -1;
-    }
-    qv_buf *ba, *bb, *bo;
-    register3(rt, a, b, out, &ba, &bb, &bo);
+    static two_sets t;
+    two_sets_open(rt, f, &t); /* out's only copy is on the board */
+    float *a = t.a, *b = t.b, *out = t.out;
     uint32_t n = N;
-    qv_arg args[] = { QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n) };
-    assert_int_equal(qv_submit(rt, f, args, 4), 0);
-    assert_int_equal(qv_wait_all(rt), 0); /* out's only copy is on the board */
+    qv_arg args[] = { QV_BUF(t.ba), QV_BUF(t.bb), QV_BUF(t.bo), QV_VAL(n) };
     qv_device_info before, after;
     assert_int_equal(qv_device_get(rt, dev, &before), 0);
     assert_int_equal(before.tasks, 1);
@@ -229,8 +244,8 @@ static void failed_board_keeps_no_copies(void **state)
     qv__fault_set(NULL, 0, 0, 0);
     assert_false(healthy);
     assert_int_equal(qv_device_get(rt, dev, &after), 0);
-    assert_true(after.bytes_from >= before.bytes_from + sizeof out); /* out came home */
-    assert_int_equal(qv_buf_wait(bo), 0);
+    assert_true(after.bytes_from >= before.bytes_from + N * sizeof *out); /* out came home */
+    assert_int_equal(qv_buf_wait(t.bo), 0);
     for (int i = 0; i < N; i++)
         assert_true(out[i] == (float)i + 2);
     usleep(1100 * 1000);
@@ -240,11 +255,12 @@ static void failed_board_keeps_no_copies(void **state)
     assert_int_equal(qv_device_get(rt, dev, &after), 0);
     assert_true(after.healthy);
     assert_int_equal(after.tasks, before.tasks + 1);
-    assert_true(after.bytes_to >= to + sizeof a + sizeof b); /* copied again */
-    assert_int_equal(qv_buf_wait(bo), 0);
+    assert_true(after.bytes_to >= to + N * sizeof *a + N * sizeof *b); /* copied again */
+    assert_int_equal(qv_buf_wait(t.bo), 0);
     for (int i = 0; i < N; i++)
         assert_true(out[i] == (float)i + 2);
-    unregister3(ba, bb, bo);
+    unregister3(t.ba, t.bb, t.bo);
+    unregister3(t.ba2, t.bb2, t.bo2);
     qv_runtime_destroy(rt);
 }
 
@@ -689,28 +705,6 @@ static void catalog_unlike_its_xclbin_is_refused(void **state)
     assert_true(di.healthy);
     qv_buf_unregister(bx);
     qv_runtime_destroy(rt);
-}
-
-/* Two vadds' buffers, a + b -> out (0..N-1 plus 2), the first run on the
- * board already: out's only valid copy is the board's. */
-typedef struct two_sets {
-    float a[N], b[N], out[N], a2[N], b2[N], o2[N];
-    qv_buf *ba, *bb, *bo, *ba2, *bb2, *bo2;
-} two_sets;
-
-static void two_sets_open(qv_runtime *rt, qv_func *f, two_sets *t)
-{
-    for (int i = 0; i < N; i++) {
-        t->a[i] = t->a2[i] = (float)i;
-        t->b[i] = t->b2[i] = 2;
-        t->out[i] = t->o2[i] = -1;
-    }
-    register3(rt, t->a, t->b, t->out, &t->ba, &t->bb, &t->bo);
-    register3(rt, t->a2, t->b2, t->o2, &t->ba2, &t->bb2, &t->bo2);
-    uint32_t n = N;
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t->ba), QV_BUF(t->bb),
-                                                  QV_BUF(t->bo), QV_VAL(n) }, 4), 0);
-    assert_int_equal(qv_wait_all(rt), 0);
 }
 
 /* A board fails while its copy of `out`, the only valid one, is being

@@ -207,10 +207,12 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
         pthread_mutex_lock(&x->coh_mu);
         if (x->mem && x->mem[dev]) {
             int rc = 0;
-            if (atomic_load(&x->valid) == bit && sup)
-                atomic_fetch_or(&x->valid, 1u); /* its writer makes it anew */
-            else if (atomic_load(&x->valid) == bit)
-                rc = to_host(rt, x, dev);
+            if (atomic_load(&x->valid) == bit) { /* its only copy */
+                if (sup)
+                    atomic_fetch_or(&x->valid, 1u); /* its writer makes it anew */
+                else
+                    rc = to_host(rt, x, dev);
+            }
             if (rc) {
                 /* Its only copy is lost: the host keeps its older data,
                  * and the buffer's waits say so. */
