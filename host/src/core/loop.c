@@ -557,16 +557,44 @@ static double ratio_of(const measure *m, unsigned d)
     return m->pred[d] >= MIN_DEVICE_US && m->meas[d] > 0 ? m->meas[d] / m->pred[d] : 0;
 }
 
-/* Folds m into r's calibration of each device it measured: the first
- * ratio is the base, later ones move it and the noise. */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* The median of n values, n at most QV__SPANS and QV__CALS. */
+static double median_of(const double *v, unsigned n)
+{
+    double s[QV__SPANS > QV__CALS ? QV__SPANS : QV__CALS];
+    memcpy(s, v, n * sizeof *s);
+    qsort(s, n, sizeof *s, cmp_double);
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* Folds m into r's calibration of each device it measured. A device's
+ * first QV__CAL_FIRST ratios set its base (their median) and its noise
+ * (their median distance from it), so one spike among them (the entry
+ * that loaded the kernels, a worker preempted on a busy machine) sets
+ * neither; later ratios move both as moving averages. (The first ratio
+ * as the base, moved by a quarter of each next one, kept 42 % of a spike
+ * after three entries: a CPU calibrated above its true ratio under a
+ * sanitizer's load let a 1.5x step pass as calm, a CI run.) */
 static void calibrate(qv__region *r, const measure *m)
 {
     for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
         double ratio = ratio_of(m, d);
         if (ratio <= 0)
             continue;
-        if (r->base[d] <= 0) {
-            r->base[d] = ratio;
+        unsigned n = r->nfirst[d];
+        if (n < QV__CAL_FIRST) {
+            r->first[d][n++] = ratio;
+            r->nfirst[d] = (unsigned char)n;
+            r->base[d] = median_of(r->first[d], n);
+            double dev[QV__CAL_FIRST];
+            for (unsigned i = 0; i < n; i++)
+                dev[i] = fabs(r->first[d][i] / r->base[d] - 1);
+            r->spread[d] = median_of(dev, n);
             continue;
         }
         r->spread[d] = (1 - CAL_WEIGHT) * r->spread[d] +
@@ -607,21 +635,6 @@ static bool fused_off(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *w
     return true;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of n values, n at most QV__SPANS and QV__CALS. */
-static double median_of(const double *v, unsigned n)
-{
-    double s[QV__SPANS > QV__CALS ? QV__SPANS : QV__CALS];
-    memcpy(s, v, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
 /* Takes measure m of r's plan p (entry [*lo, *hi)) into its calibration;
  * true (with why) when the region is to be re-planned, from the entry
  * [*lo, *hi) then names. Under loop->mu. */
@@ -644,8 +657,8 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     double worst_off = 0;
     for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
         double ratio = ratio_of(m, d);
-        if (ratio <= 0 || r->base[d] <= 0)
-            continue; /* a device new to this plan's entries gets its base below */
+        if (ratio <= 0 || r->nfirst[d] < QV__CAL_FIRST)
+            continue; /* a device new to this plan's entries: calibrated below */
         double off = fabs(ratio / r->base[d] - 1);
         if (off > NOISE_TIMES * r->spread[d] && off > worst_off) {
             worst_off = off;
@@ -857,6 +870,7 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     if (!replan) {
         memset(r->base, 0, sizeof r->base);
         memset(r->spread, 0, sizeof r->spread);
+        memset(r->nfirst, 0, sizeof r->nfirst);
         r->measured = 0;
     } else {
         r->measured = CAL_ENTRIES;
@@ -867,9 +881,14 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
          * Kept, it read as a drift of the inverse size at every entry,
          * and the region re-planned each replan.min_interval_ms for good. */
         if (measured)
-            for (unsigned d = 0; d < QV__MAX_DEVICES; d++)
-                if (r->base[d] > 0)
+            for (unsigned d = 0; d < QV__MAX_DEVICES; d++) {
+                if (r->nfirst[d] < QV__CAL_FIRST) { /* its few ratios were the old plan's */
+                    r->nfirst[d] = 0;
+                    r->base[d] = 0;
+                } else {
                     r->base[d] = 1;
+                }
+            }
     }
     r->error[0] = 0;
     snprintf(r->reason, sizeof r->reason, "%s", reason);

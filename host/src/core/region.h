@@ -59,6 +59,7 @@ void qv__rplan_release(qv__rplan *p);
  * eager placement (the median of each). */
 #define QV__SPANS 5
 #define QV__CALS  9
+#define QV__CAL_FIRST 3 /* ratios of a device that start its calibration */
 /* Replayed entries of a plan that are measured each; later ones at most
  * one per QV__MEASURE_GAP_NS of entry starts (region.c, want_measure). */
 #define QV__MEASURE_ALL    12
@@ -90,6 +91,10 @@ struct qv__region {
     double cal, cal_q[QV__CALS];
     unsigned ncal;
     double base[QV__MAX_DEVICES];
+    /* Per device, its first QV__CAL_FIRST ratios: base and noise start as
+     * their median and median distance (loop.c calibrate). */
+    double first[QV__MAX_DEVICES][QV__CAL_FIRST];
+    unsigned char nfirst[QV__MAX_DEVICES];
     /* Per device, the moving average of |ratio / base - 1| of the entries
      * that did not drift: the device's own noise. */
     double spread[QV__MAX_DEVICES];
