@@ -104,6 +104,8 @@ static int signal_create(loop_app *a)
     }
     LOOP_CHECK(qv_func_set_fpga(a->fir, "fir"));
     LOOP_CHECK(qv_func_set_fpga(a->fft, "fft"));
+    if (!a->cfg.nofuse) /* the catalog's mag: fir_fft_mag may take it over */
+        LOOP_CHECK(qv_func_set_fpga(a->mag, "fir_fft_mag"));
     if (a->cfg.cpu_only) {
         LOOP_CHECK(qv_func_set_where(a->fir, 1u << QV_CLASS_CPU));
         LOOP_CHECK(qv_func_set_where(a->fft, 1u << QV_CLASS_CPU));

@@ -128,6 +128,7 @@ static int chain(qv_runtime *rt, frames *fr, int n, unsigned fft_where, double *
     BR_CHECK(qv_func_set_cpu(mag, cpu_mag));
     BR_CHECK(qv_func_set_fpga(fir, "fir"));
     BR_CHECK(qv_func_set_fpga(fft, "fft"));
+    BR_CHECK(qv_func_set_fpga(mag, "fir_fft_mag")); /* the catalog's mag */
     if (fft_where)
         BR_CHECK(qv_func_set_where(fft, fft_where));
     size_t fb = sizeof fr->x[0];

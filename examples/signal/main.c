@@ -226,6 +226,10 @@ int main(int argc, char **argv)
     /* FPGA kernels of the catalog the policy names (config/kernels.yaml). */
     CHECK(qv_func_set_fpga(fir, "fir"));
     CHECK(qv_func_set_fpga(fft, "fft"));
+    /* mag has no kernel of its own; tied to the fused fir_fft_mag, it says
+     * it is the catalog's mag, whose calls that kernel may take over (a
+     * function left unbound is never taken over). */
+    CHECK(qv_func_set_fpga(mag, "fir_fft_mag"));
     /* --where: a stage kept to some device classes (a failed device's
      * tasks still re-run on the CPU). */
     qv_func *const stages[3] = { fir, fft, mag };

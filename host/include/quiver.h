@@ -276,7 +276,16 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl);
  * the kernel's `size:` expressions compute never reach a board. Safe to
  * call at any time, but calls of f submitted before and not run yet may
  * run either kernel: to know which, change it once they are done
- * (qv_wait_all). */
+ * (qv_wait_all); regions with a plan are re-planned at their next entry.
+ *
+ * A fused kernel (the catalog's `implements` lists several functions,
+ * e.g. fir_fft_mag) implements f when f's name is among them: binding f
+ * to it gives f no FPGA implementation of its own, but says f is the
+ * catalog's function of that name, so the run-time loop may run a chain
+ * of f's calls as one launch of a fused kernel (docs/runtime.md, "Fused
+ * kernels"). A function may be taken over by a fused kernel only once it
+ * is bound this way or to a kernel of its own: a function that shares a
+ * name with the catalog's but is left unbound is the program's own. */
 QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
 
 /* Restricts f to the device classes in mask (bits 1 << qv_class); 0 lifts

@@ -105,7 +105,7 @@ static inline unsigned qv_test_range_vadd(const qv_call *c, size_t g[3], size_t 
 
 /* The signal chain fir -> fft -> mag (the catalog's fused fir_fft_mag
  * implements it) registered with the CPU implementations given; fir and
- * fft also with their catalog kernels. */
+ * fft also with their catalog kernels, mag tied to the fused kernel. */
 static inline void qv_test_signal_funcs(qv_runtime *rt, qv_cpu_fn fir_cpu, qv_cpu_fn fft_cpu,
                                         qv_cpu_fn mag_cpu, qv_func **fir, qv_func **fft,
                                         qv_func **mag)
@@ -126,6 +126,8 @@ static inline void qv_test_signal_funcs(qv_runtime *rt, qv_cpu_fn fir_cpu, qv_cp
     assert_int_equal(qv_func_set_cpu(*mag, mag_cpu), 0);
     assert_int_equal(qv_func_set_fpga(*fir, "fir"), 0);
     assert_int_equal(qv_func_set_fpga(*fft, "fft"), 0);
+    /* mag is the catalog's: fir_fft_mag may take over its calls */
+    assert_int_equal(qv_func_set_fpga(*mag, "fir_fft_mag"), 0);
 }
 
 #endif

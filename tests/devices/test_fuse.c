@@ -677,6 +677,57 @@ static void unbound_member_is_not_fused(void **state)
     sig_close(&S, true);
 }
 
+/* The program's own magnitude: squared, no root. */
+static void c_mag2(const qv_call *c)
+{
+    const float *re = c->ptr[0], *im = c->ptr[1];
+    float *out = c->ptr[2];
+    for (uint32_t i = 0; i < u32(c, 3); i++)
+        out[i] = re[i] * re[i] + im[i] * im[i];
+}
+
+/* A function named as one the catalog implements only inside a fused
+ * kernel (mag of fir_fft_mag), but not tied to it with qv_func_set_fpga,
+ * is the program's own: the fused kernel never takes over its calls. (A
+ * program's squared-magnitude `mag` had its results silently replaced by
+ * fir_fft_mag's root from the third replayed frame: a user's test.)
+ * Tied to the fused kernel, the chain fuses; tied to a kernel whose
+ * arguments differ, the binding is refused. */
+static void program_function_of_a_catalog_name_is_not_fused(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    hold_plans(&S);
+    assert_int_equal(qv_func_set_cpu(S.mag, c_mag2), 0);
+    assert_int_equal(qv_func_set_fpga(S.mag, NULL), 0);
+    assert_int_equal(qv_func_set_fpga(S.mag, "fir"), QV_EMISMATCH);
+    qv_region_info ri = {0};
+    for (int r = 0; r < 8 && ri.replayed < 2 * FR; r++)
+        ri = rounds(&S, 0);
+    assert_true(ri.replayed >= 2 * FR); /* planned and replayed: fusing was up to it */
+    assert_int_equal(ri.fused, 0);
+    static float y[SN], re[SN], im[SN];
+    for (int f = 0; f < FR; f++) {
+        qv_hls_fir_ref(S.x[f], S.h, y, SN, TAPS);
+        qv_hls_fft_ref(y, S.zero, re, im, SN);
+        assert_int_equal(qv_buf_acquire(S.bm[f], QV_R), 0);
+        for (int i = 0; i < SN; i++) {
+            float want = re[i] * re[i] + im[i] * im[i];
+            if (fabsf(S.m[f][i] - want) > 1e-3f * fmaxf(1.0f, fabsf(want)))
+                fail_msg("frame %d [%d]: %g, the program's mag gives %g", f, i, S.m[f][i],
+                         want);
+        }
+        assert_int_equal(qv_buf_release(S.bm[f]), 0);
+    }
+    /* Tied to the fused kernel: its calls may be taken over. */
+    assert_int_equal(qv_func_set_cpu(S.mag, c_mag), 0);
+    assert_int_equal(qv_func_set_fpga(S.mag, "fir_fft_mag"), 0);
+    ri = rounds(&S, ri.fused + 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    sig_close(&S, true);
+}
+
 /* A fused launch that fails on the board runs the chain on the CPU; a
  * chain function whose CPU implementation was removed since makes that
  * fail with the reason (it called NULL: adversarial testing). */
@@ -718,6 +769,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(fused_chain_equals_sequential),
+        cmocka_unit_test(program_function_of_a_catalog_name_is_not_fused),
         cmocka_unit_test(unbound_member_is_not_fused),
         cmocka_unit_test(fallback_without_a_cpu_fails_cleanly),
         cmocka_unit_test(fused_chain_with_reused_buffers),

@@ -36,10 +36,11 @@ static const char *arg_name(const qv_func *f, unsigned i)
     return f->args[i].name ? f->args[i].name : "(unnamed)";
 }
 
-int qv__fpga_bind(const qv_func *f, const char *kernel, const qv__kernel **out)
+int qv__fpga_bind(const qv_func *f, const char *kernel, const qv__kernel **out, bool *member)
 {
     const qv__catalog *cat = f->rt->catalog;
     *out = NULL;
+    *member = false;
     if (!cat)
         return qv__fail(QV_ENOENT, "qv_func_set_fpga('%s', '%s'): the runtime has no "
                         "kernel catalog (policy key `catalog`)", f->name, kernel);
@@ -50,6 +51,16 @@ int qv__fpga_bind(const qv_func *f, const char *kernel, const qv__kernel **out)
     if (!k)
         return qv__fail(QV_ENOENT, "qv_func_set_fpga('%s'): no kernel '%s' in the "
                         "catalog %s", f->name, kernel, cat->path);
+    /* A fused kernel that implements f among others: f is never launched
+     * alone there; the binding says f is the catalog's function of that
+     * name, which fused kernels may take over (fuse.c). (A function with
+     * the fused kernel's own arguments runs the whole kernel: the
+     * runtime's fused functions, quiverd's.) */
+    for (size_t i = 0; k->nfuncs > 1 && i < k->nfuncs; i++)
+        if (!strcmp(k->funcs[i], f->name)) {
+            *member = true;
+            return 0;
+        }
     if (k->nargs != f->nargs)
         return qv__fail(QV_EMISMATCH, "qv_func_set_fpga('%s'): kernel '%s' takes %zu "
                         "arguments, the function %u", f->name, k->name, k->nargs,

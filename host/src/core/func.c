@@ -176,16 +176,20 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
     return 0;
 }
 
-QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
+int qv__func_set_fpga(qv_func *f, const char *kernel, bool replan)
 {
     if (!f || !qv__rt_ok(f->rt))
         return qv__fail(QV_EINVAL, "qv_func_set_fpga: %s function", f ? "destroyed" : "NULL");
     const struct qv__kernel *entry = NULL;
+    bool member = false; /* bound to a fused kernel that implements f */
     if (kernel) {
-        int rc = qv__fpga_bind(f, kernel, &entry);
+        int rc = qv__fpga_bind(f, kernel, &entry, &member);
         if (rc)
             return rc;
     }
+    bool changed = atomic_load(&f->kernel) != entry ||
+                   atomic_load(&f->catalog_bound) != (entry || member);
+    atomic_store(&f->catalog_bound, entry || member);
     /* The catalog's name: a device thread may be reading the old one. */
     f->fpga_kernel = entry ? entry->name : NULL;
     f->kernel = entry;
@@ -198,7 +202,21 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
         f->impls |= fpga;
     else
         f->impls &= ~fpga;
+    /* Plans made with the old binding (a chain fused, or not, by it; a
+     * task on a board that can no longer run it) are made again, as when
+     * a device changes. */
+    if (changed && replan) {
+        char why[200];
+        snprintf(why, sizeof why, "the FPGA kernel of '%.100s' changed (qv_func_set_fpga)",
+                 f->name);
+        qv__region_devices_changed(f->rt, why);
+    }
     return 0;
+}
+
+QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
+{
+    return qv__func_set_fpga(f, kernel, true);
 }
 
 QV_API int qv_func_set_where(qv_func *f, unsigned mask)

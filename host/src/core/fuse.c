@@ -228,7 +228,7 @@ static int make_func(qv_runtime *rt, struct qv__fused *fz, unsigned idx)
     snprintf(name, sizeof name, idx ? "fused:%s#%u" : "fused:%s", k->name, idx + 1);
     int rc = qv_func_create(rt, name, d, k->nargs, &fz->ff);
     if (!rc)
-        rc = qv_func_set_fpga(fz->ff, k->name);
+        rc = qv__func_set_fpga(fz->ff, k->name, false); /* no plan is made with it */
     bool cpu = true;
     for (unsigned j = 0; j < fz->n; j++)
         cpu &= fz->memb[j]->cpu != NULL;
@@ -403,18 +403,15 @@ static bool all_zero(const qv_buf *b)
     return true;
 }
 
-/* Whether f has no FPGA kernel bound although the catalog has one that
- * implements it alone: its user kept it off the FPGA. (A function only a
- * fused kernel implements, as mag of fir_fft_mag, has none to bind.) */
-static bool kept_off(const qv_runtime *rt, const qv_func *f)
+/* Whether the program kept f from fused kernels: it did not tie f to
+ * the catalog's function of its name with qv_func_set_fpga (to a kernel
+ * of its own, or to a fused kernel that implements it). A name alone is
+ * not enough: a program's own `mag` that computes something else than the
+ * catalog's was taken over by fir_fft_mag, its results silently replaced
+ * (a user's test). */
+bool qv__fuse_kept_off(const qv_func *f)
 {
-    if (atomic_load_explicit(&f->kernel, memory_order_relaxed) || !rt->catalog)
-        return false;
-    const qv__catalog *cat = rt->catalog;
-    for (size_t i = 0; i < cat->nkernels; i++)
-        if (cat->kernels[i].nfuncs == 1 && !strcmp(cat->kernels[i].funcs[0], f->name))
-            return true;
-    return false;
+    return !atomic_load_explicit(&f->catalog_bound, memory_order_relaxed);
 }
 
 qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *seq,
@@ -435,13 +432,11 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
         return NULL;
     }
     /* Each call of the chain must be allowed where the kernel runs
-     * (qv_func_set_where) and not kept off the FPGA (a function the
-     * catalog has a kernel of its own for, left unbound or unbound with
-     * qv_func_set_fpga, is not taken over by the fused kernel): else the
-     * chain runs as it is. */
+     * (qv_func_set_where) and tied to the catalog (qv__fuse_kept_off):
+     * else the chain runs as it is. */
     qv_class cls = dev ? qv__devq_class(rt, dev) : QV_CLASS_CPU;
     for (unsigned j = 0; j < n; j++)
-        if (!(memb[j]->where ? memb[j]->where & (1u << cls) : 1) || kept_off(rt, memb[j])) {
+        if (!(memb[j]->where ? memb[j]->where & (1u << cls) : 1) || qv__fuse_kept_off(memb[j])) {
             free(sc);
             return NULL;
         }

@@ -151,6 +151,11 @@ struct qv_func {
     atomic_uint tries[QV_CLASS_COUNT]; /* calibration tries sent out */
     atomic_uint placed;       /* devices it went to (bit i: device i), for
                                * the log's first-time messages */
+    /* The program tied f to the catalog's function of its name: bound to
+     * a kernel of its own, or to a fused kernel that implements it among
+     * others (qv_func_set_fpga). Only then may a fused kernel take over
+     * its calls: a name alone may be a different function. */
+    _Atomic bool catalog_bound;
     _Atomic unsigned sig_scalars; /* scalar arguments (bit i: argument i) whose
                                * values enter a region's signature: those
                                * its catalog kernel's sizes name (bind.c) */
@@ -683,6 +688,9 @@ void qv__fuse_measured(const qv__task *t, double us);
  * boards (the average over those measured FUSE_MIN_RUNS times or more), or
  * 0 when none is. */
 double qv__fuse_scale(qv_runtime *rt, const struct qv__kernel *const *ks, unsigned nk);
+/* Whether f may not be taken over by a fused kernel: the program did not
+ * tie it to the catalog with qv_func_set_fpga. */
+bool qv__fuse_kept_off(const qv_func *f);
 
 /* ---- parts shipped whole to a remote board (part.c) -------------------- */
 
@@ -735,8 +743,15 @@ void qv__region_waited(qv_runtime *rt);
 
 /* Checks f's signature against catalog kernel `kernel`: QV_ENOENT when the
  * catalog has no such kernel (or there is no catalog), QV_EMISMATCH naming
- * the first argument that differs. *out is the entry on success. */
-int  qv__fpga_bind(const qv_func *f, const char *kernel, const struct qv__kernel **out);
+ * the first argument that differs. *out is the entry on success; for a
+ * fused kernel that implements f (by name) among others, *out stays NULL
+ * and *member is true. */
+int  qv__fpga_bind(const qv_func *f, const char *kernel, const struct qv__kernel **out,
+                   bool *member);
+/* qv_func_set_fpga; replan false for the runtime's own functions, which
+ * no plan names (a change of an application's function re-plans the
+ * regions). */
+int  qv__func_set_fpga(qv_func *f, const char *kernel, bool replan);
 /* The scalar arguments (bit i: argument i) that kernel's size expressions
  * or trip count name. */
 unsigned qv__fpga_sig_scalars(const struct qv__kernel *k);

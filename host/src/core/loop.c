@@ -210,7 +210,8 @@ static void scale_all(qv_dag *g, int cls, double x)
  * device that runs it (a remote board's daemon may serve fewer kernels
  * than the catalog has for its board) and whose class each of its
  * functions may run on (qv_func_set_where: a stage the program keeps to
- * the host is not fused onto a board). */
+ * the host is not fused onto a board), each tied to the catalog
+ * (qv__fuse_kept_off). */
 static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32_t n,
                       const qv_plat *p, const unsigned *dev_of)
 {
@@ -233,7 +234,8 @@ static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32
         unsigned bit = 1u << qv__devq_class(rt, dev);
         for (uint32_t j = 0; j < kn->nfuncs; j++) {
             qv_func *f = NULL;
-            if (qv_func_find(rt, kn->funcs[j], &f) != 0 || (f->where && !(f->where & bit)))
+            if (qv_func_find(rt, kn->funcs[j], &f) != 0 || (f->where && !(f->where & bit)) ||
+                qv__fuse_kept_off(f))
                 return false;
         }
         i += (uint32_t)kn->nfuncs;
