@@ -312,11 +312,15 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n,
  * nowhere, so the memory holds older data (qv_last_error names the task).
  * QV_EDEADLK when called from a task while tasks still use buf; QV_EBUSY
  * while the host holds buf (qv_buf_acquire); QV_EINVAL for a handle that
- * was unregistered already (detected for recent handles). */
+ * was unregistered already (detected for recent handles). From the moment
+ * it is called, other threads' qv_submit, qv_buf_acquire and qv_buf_wait
+ * on buf get QV_EINVAL, and of two unregisters of buf one wins; a
+ * qv_buf_wait already under way is waited for. */
 QV_API int qv_buf_unregister(qv_buf *buf);
 
-/* Forgets buf if no submitted task still uses it and no device that is
- * full or failed is moving its copy home; QV_EBUSY otherwise. */
+/* Forgets buf if no submitted task still uses it, no other thread is in
+ * qv_buf_wait on it, and no device that is full or failed is moving its
+ * copy home; QV_EBUSY otherwise. */
 QV_API int qv_buf_try_unregister(qv_buf *buf);
 
 /* Gives the calling thread access to buf's memory, as StarPU's

@@ -263,6 +263,87 @@ static void stale_buffer_handles(void **state)
     assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(b) }, 1), QV_EINVAL);
 }
 
+/* Threads that submit on, wait for and unregister one buffer at once
+ * (the program's race): each submission is either accepted and done
+ * before an unregister returns, or refused with QV_EINVAL; one unregister
+ * wins, the other gets QV_EINVAL. (Submissions that raced the unregister
+ * were accepted and ran on the memory after it had returned: a user's
+ * test, use after free under ASan.) */
+static qv_func *race_f;
+static qv_buf *race_b;
+static atomic_int race_ok, race_stop;
+
+static void cpu_inc(const qv_call *c)
+{
+    ((int *)c->ptr[0])[0]++;
+}
+
+static void *race_submitter(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        int rc = qv_submit(rt, race_f, (qv_arg[]){ QV_BUF(race_b) }, 1);
+        if (rc) {
+            assert_int_equal(rc, QV_EINVAL);
+            return NULL;
+        }
+        atomic_fetch_add(&race_ok, 1);
+    }
+}
+
+static void *race_waiter(void *arg)
+{
+    (void)arg;
+    while (!atomic_load(&race_stop)) {
+        int rc = qv_buf_wait(race_b);
+        if (rc) {
+            assert_int_equal(rc, QV_EINVAL);
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+static void *race_unregister(void *arg)
+{
+    return (void *)(intptr_t)qv_buf_unregister(arg);
+}
+
+static void unregister_races_submissions(void **state)
+{
+    (void)state;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "inc", d, 1, &race_f), 0);
+    assert_int_equal(qv_func_set_cpu(race_f, cpu_inc), 0);
+    for (int r = 0; r < 30; r++) {
+        int *x = calloc(16, sizeof *x);
+        assert_non_null(x);
+        assert_int_equal(qv_buf_register(rt, x, 16 * sizeof *x, &race_b), 0);
+        atomic_store(&race_ok, 0);
+        atomic_store(&race_stop, 0);
+        pthread_t sub, wai, other;
+        assert_int_equal(pthread_create(&sub, NULL, race_submitter, NULL), 0);
+        assert_int_equal(pthread_create(&wai, NULL, race_waiter, NULL), 0);
+        usleep(500 + 100 * r);
+        assert_int_equal(pthread_create(&other, NULL, race_unregister, race_b), 0);
+        int rc = qv_buf_unregister(race_b);
+        void *orc;
+        assert_int_equal(pthread_join(other, &orc), 0);
+        int seen = x[0]; /* the memory is the caller's again */
+        atomic_store(&race_stop, 1);
+        assert_int_equal(pthread_join(sub, NULL), 0);
+        assert_int_equal(pthread_join(wai, NULL), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        int orc_i = (int)(intptr_t)orc;
+        if (!((rc == 0 && orc_i == QV_EINVAL) || (rc == QV_EINVAL && orc_i == 0)))
+            fail_msg("round %d: the unregisters returned %d and %d", r, rc, orc_i);
+        if (x[0] != atomic_load(&race_ok) || seen != x[0])
+            fail_msg("round %d: %d accepted, x %d (%d when the unregister returned)", r,
+                     atomic_load(&race_ok), x[0], seen);
+        free(x);
+    }
+}
+
 /* Calls on a destroyed runtime and on its handles get QV_EINVAL. */
 static void destroyed_runtime(void **state)
 {
@@ -354,6 +435,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(submit_after_shutdown, setup, teardown),
         cmocka_unit_test(error_names),
         cmocka_unit_test_setup_teardown(stale_buffer_handles, setup, teardown),
+        cmocka_unit_test_setup_teardown(unregister_races_submissions, setup, teardown),
         cmocka_unit_test(destroyed_runtime),
         cmocka_unit_test_setup_teardown(overlapping_buffers, setup, teardown),
     };

@@ -48,6 +48,11 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
             return qv__fail(QV_EBUSY, "qv_buf_try_acquire: calls owed to buffer %p are "
                             "deferred", buf->ptr);
     }
+    /* An unregister that claimed buf meanwhile (another thread's) owns it. */
+    if (atomic_load(&buf->magic) != QV__BUF_MAGIC) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__buf_bad(buf, hold ? "qv_buf_acquire" : "qv_buf_wait");
+    }
     if (try && qv__buf_users(buf) > 0) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_EBUSY, "qv_buf_try_acquire: tasks still use buffer %p",
@@ -79,6 +84,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     t->modes[0] = m;
     t->bytes = 0;
     int rc = qv__task_access(rt, t, buf, m);
+    atomic_fetch_add(&buf->hosts, 1);
     if (hold) {
         buf->held = m;
         buf->holder = pthread_self();
@@ -96,7 +102,11 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
 
 static void host_leave(qv_runtime *rt, qv__task *t)
 {
-    if (qv__task_finish(rt, t, NULL))
+    qv_buf *buf = t->ubuf[0];
+    bool wake = qv__task_finish(rt, t, NULL);
+    /* After the task: an unregister waiting for the host's accesses to
+     * end finds the buffer's dependencies done. */
+    if (atomic_fetch_sub(&buf->hosts, 1) == 1 || wake)
         qv__wake_waiters(rt);
 }
 

@@ -158,16 +158,42 @@ int qv__buf_bad(const qv_buf *b, const char *who)
                     b ? "an unregistered (or destroyed runtime's)" : "NULL");
 }
 
-/* Refuses buffers the host holds: the wait would never end. */
-static int check_held(qv_buf *buf, const char *who)
+/* Claims buf for its unregister, under submit_mu: from then on no
+ * submission, acquisition or wait takes it (they check the magic under
+ * the same lock), so what the unregister waits for is all there is. (A
+ * submission racing the unregister of another thread once passed the
+ * check after the wait and ran on the buffer after the unregister had
+ * returned: a user's test.) Refuses buffers the host holds (the wait
+ * would never end) and, with try, buffers in use. */
+static int claim(qv_buf *buf, bool try, const char *who)
 {
-    pthread_mutex_lock(&buf->rt->submit_mu);
-    bool held = buf->held != 0;
-    pthread_mutex_unlock(&buf->rt->submit_mu);
-    if (held)
-        return qv__fail(QV_EBUSY, "%s: buffer %p is acquired by the host; call "
-                        "qv_buf_release first", who, buf->ptr);
-    return 0;
+    qv_runtime *rt = buf->rt;
+    int rc = 0;
+    pthread_mutex_lock(&rt->submit_mu);
+    size_t users = try ? qv__buf_users(buf) : 0;
+    if (atomic_load(&buf->magic) != QV__BUF_MAGIC) {
+        rc = qv__buf_bad(buf, who); /* another thread's unregister won */
+    } else if (buf->held) {
+        rc = qv__fail(QV_EBUSY, "%s: buffer %p is acquired by the host; call "
+                      "qv_buf_release first", who, buf->ptr);
+    } else if (users || (try && atomic_load(&buf->hosts))) {
+        rc = qv__fail(QV_EBUSY, "buffer %p is still used by %zu submitted task%s",
+                      buf->ptr, users, users == 1 ? "" : "s");
+    } else if (try) {
+        /* Nor while a full or failed device moves its copy (a pin):
+         * retired now, no device pins it any more. */
+        pthread_mutex_lock(&rt->reg_mu);
+        if (buf->pins)
+            rc = qv__fail(QV_EBUSY, "buffer %p: a device that is full or failed is "
+                          "moving its copy", buf->ptr);
+        else
+            buf->retired = true;
+        pthread_mutex_unlock(&rt->reg_mu);
+    }
+    if (!rc)
+        atomic_store(&buf->magic, 0);
+    pthread_mutex_unlock(&rt->submit_mu);
+    return rc;
 }
 
 QV_API int qv_buf_unregister(qv_buf *buf)
@@ -182,10 +208,10 @@ QV_API int qv_buf_unregister(qv_buf *buf)
     if (qv__current_worker(buf->rt) && qv__buf_users(buf) > 0)
         return qv__fail(QV_EDEADLK, "qv_buf_unregister called from a task while "
                         "tasks still use the buffer: it would wait on itself");
-    int rc = check_held(buf, "qv_buf_unregister");
+    int rc = claim(buf, false, "qv_buf_unregister");
     if (rc)
         return rc;
-    qv__wait(buf->rt, buf);
+    qv__wait(buf->rt, buf); /* its tasks, prefetches and host accesses */
     /* Gone either way; a task that should have written it and ran nowhere
      * is still reported. */
     rc = qv__buf_take_error(buf);
@@ -203,24 +229,9 @@ QV_API int qv_buf_try_unregister(qv_buf *buf)
     if (!qv__current_worker(buf->rt))
         qv__region_flush(buf->rt);
     qv__defer_host(buf->rt, buf, QV_RW); /* then it is in use: QV_EBUSY */
-    int rc = check_held(buf, "qv_buf_try_unregister");
+    int rc = claim(buf, true, "qv_buf_try_unregister");
     if (rc)
         return rc;
-    size_t users = qv__buf_users(buf);
-    if (users > 0)
-        return qv__fail(QV_EBUSY, "buffer %p is still used by %zu submitted task%s",
-                        buf->ptr, users, users == 1 ? "" : "s");
-    /* Nor while a full or failed device moves its copy (a pin): retired
-     * now, no device pins it any more. */
-    qv_runtime *rt = buf->rt;
-    pthread_mutex_lock(&rt->reg_mu);
-    bool pinned = buf->pins != 0;
-    if (!pinned)
-        buf->retired = true;
-    pthread_mutex_unlock(&rt->reg_mu);
-    if (pinned)
-        return qv__fail(QV_EBUSY, "buffer %p: a device that is full or failed is moving "
-                        "its copy", buf->ptr);
     rc = qv__buf_take_error(buf);
     int frc = buf_retire(buf);
     buf_unlink(buf);

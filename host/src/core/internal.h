@@ -181,7 +181,10 @@ static inline bool qv__func_can(const qv_func *f, qv_class c)
 #define QV__BUF_MAGIC 0x71766266u /* "qvbf" while registered */
 
 struct qv_buf {
-    uint32_t    magic;       /* QV__BUF_MAGIC while registered, else 0 */
+    /* QV__BUF_MAGIC while registered; 0 from the moment an unregister
+     * claims it (under submit_mu: no submission or host access takes it
+     * after that), read by any thread. */
+    _Atomic uint32_t magic;
     qv_runtime *rt;
     void       *ptr;
     size_t      size;
@@ -227,6 +230,10 @@ struct qv_buf {
     qv__task   *host;
     unsigned    held;
     pthread_t   holder; /* the thread that acquired it (while held) */
+    /* Host accesses begun and not ended (acquisitions held, waits in
+     * progress): counted under submit_mu, read by an unregister that
+     * waits for them to end. */
+    atomic_uint hosts;
     /* A task that should have written this buffer ran nowhere: the error
      * and its detail, reported once by the next wait (under coh_mu). */
     atomic_int  err;
@@ -575,7 +582,8 @@ static inline bool qv__buf_use_done(qv_runtime *rt, qv_buf *b)
            d == atomic_load_explicit(&b->nuse, memory_order_seq_cst) +
                     atomic_load_explicit(&b->npf, memory_order_seq_cst);
 }
-/* Waits for nothing in flight (or nothing using buf when buf != NULL). */
+/* Waits for nothing in flight (or nothing using buf when buf != NULL: its
+ * tasks, prefetches and host accesses). */
 int qv__wait(qv_runtime *rt, qv_buf *buf);
 /* Under submit_mu, which it may let go of and take again: waits while
  * max_inflight tasks are in flight and the caller may wait (not a task,

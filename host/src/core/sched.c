@@ -401,7 +401,8 @@ size_t qv__inflight(qv_runtime *rt)
 static bool users_done(qv_runtime *rt, void *arg)
 {
     qv_buf *buf = arg;
-    return buf ? qv__buf_users(buf) == 0 : qv__inflight(rt) == 0;
+    return buf ? qv__buf_users(buf) == 0 && atomic_load(&buf->hosts) == 0
+               : qv__inflight(rt) == 0;
 }
 
 int qv__wait(qv_runtime *rt, qv_buf *buf)
