@@ -195,8 +195,9 @@ static inline void qv_options_init(qv_options *opts)
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out);
 
 /* Waits for all submitted work and stops the workers; later submissions fail
- * with QV_ESHUTDOWN. Buffers stay registered until unregistered or the
- * runtime is destroyed. Idempotent. */
+ * with QV_ESHUTDOWN, except those of the runtime's own running tasks, which
+ * are part of the work waited for. Buffers stay registered until
+ * unregistered or the runtime is destroyed. Idempotent. */
 QV_API int qv_runtime_shutdown(qv_runtime *rt);
 
 /* Shuts down, saves the performance models and frees the runtime with every

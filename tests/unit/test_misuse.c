@@ -213,6 +213,48 @@ static void wait_inside_task(void **state)
     assert_int_equal(qv_buf_unregister(self_buf), 0);
 }
 
+/* Tasks that submit tasks while the program shuts the runtime down: the
+ * children are part of the work the shutdown waits for. (They were
+ * refused with QV_ESHUTDOWN and shutdown returned 0 with the work cut
+ * short: a user's test.) */
+static qv_func *nest_child;
+static qv_buf *nest_buf;
+static atomic_int nest_failed;
+
+static void cpu_nest_child(const qv_call *c)
+{
+    ((int *)c->ptr[0])[0]++;
+}
+
+static void cpu_nest_parent(const qv_call *c)
+{
+    (void)c;
+    usleep(2000); /* the shutdown has begun meanwhile */
+    if (qv_submit(rt, nest_child, (qv_arg[]){ QV_BUF(nest_buf) }, 1))
+        atomic_fetch_add(&nest_failed, 1);
+}
+
+static void shutdown_waits_for_nested_submissions(void **state)
+{
+    (void)state;
+    static int x[4];
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW) };
+    qv_func *parent;
+    assert_int_equal(qv_func_create(rt, "child", d, 1, &nest_child), 0);
+    assert_int_equal(qv_func_set_cpu(nest_child, cpu_nest_child), 0);
+    assert_int_equal(qv_func_create(rt, "parent", NULL, 0, &parent), 0);
+    assert_int_equal(qv_func_set_cpu(parent, cpu_nest_parent), 0);
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &nest_buf), 0);
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(qv_submit(rt, parent, NULL, 0), 0);
+    assert_int_equal(qv_runtime_shutdown(rt), 0);
+    assert_int_equal(atomic_load(&nest_failed), 0);
+    assert_int_equal(x[0], 20);
+    assert_int_equal(qv_submit(rt, nest_child, (qv_arg[]){ QV_BUF(nest_buf) }, 1),
+                     QV_ESHUTDOWN);
+    assert_int_equal(qv_buf_unregister(nest_buf), 0);
+}
+
 static void submit_after_shutdown(void **state)
 {
     (void)state;
@@ -433,6 +475,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(busy_buffer, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_inside_task, setup, teardown),
         cmocka_unit_test_setup_teardown(submit_after_shutdown, setup, teardown),
+        cmocka_unit_test_setup_teardown(shutdown_waits_for_nested_submissions, setup, teardown),
         cmocka_unit_test(error_names),
         cmocka_unit_test_setup_teardown(stale_buffer_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(unregister_races_submissions, setup, teardown),

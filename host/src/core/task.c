@@ -494,7 +494,11 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     pthread_mutex_lock(&rt->submit_mu);
     if (rt->nsubmitted - rt->fin_seen >= rt->max_inflight) /* a subtraction a call */
         qv__backpressure(rt);
-    if (rt->shut) {
+    /* A running task's submissions are part of the work the shutdown waits
+     * for (its parent is in flight until they are submitted): refused, the
+     * program's work was cut short and shutdown still returned 0 (a user's
+     * test). */
+    if (rt->shut && !nested) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_ESHUTDOWN, "qv_submit after qv_runtime_shutdown");
     }
