@@ -251,7 +251,8 @@ QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn);
 /* An OpenCL implementation: the kernel `kernel` of OpenCL C `source`,
  * built once per device (and cached on disk by source, options and
  * device). Its arguments are the function's, in order: buffers as global
- * pointers, scalars by value. `range` gives a call's work size: it fills
+ * pointers, scalars by value. `range` (required: qv_func_set_opencl
+ * returns QV_EINVAL without it) gives a call's work size: it fills
  * global[0..dims-1] (and local, or 0s to let the driver choose) from the
  * call's sizes and scalars, and returns dims (1 to 3). */
 typedef struct qv_opencl_impl {
