@@ -176,9 +176,12 @@ static int claim(qv_buf *buf, bool try, const char *who)
     } else if (buf->held) {
         rc = qv__fail(QV_EBUSY, "%s: buffer %p is acquired by the host; call "
                       "qv_buf_release first", who, buf->ptr);
-    } else if (users || (try && atomic_load(&buf->hosts))) {
+    } else if (users) {
         rc = qv__fail(QV_EBUSY, "buffer %p is still used by %zu submitted task%s",
                       buf->ptr, users, users == 1 ? "" : "s");
+    } else if (try && atomic_load(&buf->hosts)) {
+        rc = qv__fail(QV_EBUSY, "buffer %p: another thread waits for it (qv_buf_wait)",
+                      buf->ptr);
     } else if (try) {
         /* Nor while a full or failed device moves its copy (a pin):
          * retired now, no device pins it any more. */
