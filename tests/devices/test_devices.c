@@ -520,23 +520,36 @@ static void host_core_device_is_no_extra_capacity(void **state)
         qv_runtime_destroy(rt);
         skip();
     }
-    assert_int_equal(qv_device_get(rt, dev, &d0), 0);
-    /* a region of its own: placed eagerly, not by the plan of the
-     * warm-up's implicit region (its one call, replayed, would match the
-     * burst's first) */
-    assert_int_equal(qv_region_begin(rt, "burst"), 0);
-    for (int i = 0; i < CALLS; i++)
-        assert_int_equal(qv_submit(rt, f,
-                                   (qv_arg[]){QV_BUF(bufs[i][0]), QV_BUF(bufs[i][1]),
-                                              QV_BUF(bufs[i][2]), QV_VAL(n)},
-                                   4),
-                         0);
-    assert_int_equal(qv_region_end(rt), 0);
-    assert_int_equal(qv_wait_all(rt), 0);
-    assert_int_equal(qv_device_get(rt, dev, &d1), 0);
-    if (d1.tasks != d0.tasks)
+    /* Up to 3 bursts, one with none on the board: a worker preempted on a
+     * loaded machine (a sanitizer build beside other tests) makes the CPU
+     * free later than its model says, and the board, priced at its modelled
+     * time, then legitimately runs some (35 of 64 once, in 1 of 26 CI-like
+     * runs); before the fix every burst sent the board its share. */
+    unsigned long long on_board = 0;
+    for (int k = 0; k < 3; k++) {
+        assert_int_equal(qv_device_get(rt, dev, &d0), 0);
+        /* a region of its own: placed eagerly, not by the plan of the
+         * warm-up's implicit region (its one call, replayed, would match
+         * the burst's first), nor by a plan of the bursts before */
+        char name[16];
+        snprintf(name, sizeof name, "burst%d", k);
+        assert_int_equal(qv_region_begin(rt, name), 0);
+        for (int i = 0; i < CALLS; i++)
+            assert_int_equal(qv_submit(rt, f,
+                                       (qv_arg[]){QV_BUF(bufs[i][0]), QV_BUF(bufs[i][1]),
+                                                  QV_BUF(bufs[i][2]), QV_VAL(n)},
+                                       4),
+                             0);
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        assert_int_equal(qv_device_get(rt, dev, &d1), 0);
+        on_board = d1.tasks - d0.tasks;
+        if (!on_board)
+            break;
+    }
+    if (on_board)
         fail_msg("%llu of %d calls on the board, which runs them slower than the CPU",
-                 (unsigned long long)(d1.tasks - d0.tasks), CALLS);
+                 on_board, CALLS);
     for (int i = 0; i < CALLS + WARM; i++)
         for (int k = 0; k < 3; k++)
             assert_int_equal(qv_buf_unregister(bufs[i][k]), 0);
