@@ -312,7 +312,9 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n,
  * The buffer is forgotten even when this returns an error: a negative code
  * (QV_ENODEV, ...) says that a task that should have written buf ran
  * nowhere, so the memory holds older data (qv_last_error names the task).
- * QV_EDEADLK when called from a task while tasks still use buf; QV_EBUSY
+ * QV_EDEADLK when called from a task while tasks still use buf, or when a
+ * task that uses buf waits for a buffer the calling thread holds (nothing
+ * is forgotten then); QV_EBUSY
  * while the host holds buf (qv_buf_acquire); QV_EINVAL for a handle that
  * was unregistered already (detected for recent handles). From the moment
  * it is called, other threads' qv_submit, qv_buf_acquire and qv_buf_wait
@@ -333,7 +335,9 @@ QV_API int qv_buf_try_unregister(qv_buf *buf);
  * tasks that follow see what the host wrote). With QV_W the memory's
  * contents are undefined: write all of it, or use QV_RW. Tasks submitted
  * while the host holds buf wait for qv_buf_release.
- * Errors (buf is then not held): QV_EDEADLK from inside a task; QV_EBUSY
+ * Errors (buf is then not held): QV_EDEADLK from inside a task, or when a
+ * task it would wait for waits (through the graph) for a buffer the
+ * calling thread holds; QV_EBUSY
  * when buf is already acquired; QV_EINVAL for a bad mode or handle; a
  * negative code such as QV_ENODEV when a task that should have written buf
  * ran nowhere (qv_last_error names it; reported once). */
@@ -351,8 +355,9 @@ QV_API int qv_buf_try_acquire(qv_buf *buf, qv_mode mode);
 
 /* Ends the host's access that qv_buf_acquire began; the tasks waiting for
  * buf may run. QV_EINVAL when buf is not acquired. Do not wait for tasks
- * that use a buffer you hold (qv_wait_all returns QV_EDEADLK then); a wait
- * in another thread waits for this release. */
+ * that use a buffer you hold (qv_wait_all, qv_buf_wait, qv_buf_acquire and
+ * qv_buf_unregister return QV_EDEADLK then); a wait in another thread
+ * waits for this release. */
 QV_API int qv_buf_release(qv_buf *buf);
 
 /* A read-only acquire released at once: waits for the last task submitted

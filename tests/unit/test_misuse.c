@@ -213,6 +213,52 @@ static void wait_inside_task(void **state)
     assert_int_equal(qv_buf_unregister(self_buf), 0);
 }
 
+/* A wait of a thread for tasks that wait for a buffer the thread holds
+ * would never end: qv_buf_wait, qv_buf_acquire and qv_buf_unregister say
+ * QV_EDEADLK, as qv_wait_all does, also through a chain of tasks; a wait
+ * for tasks that do not wait for the hold still waits. (They hung:
+ * adversarial testing.) */
+static void cpu_inc_from(const qv_call *c)
+{
+    ((long *)c->ptr[1])[0] = ((long *)c->ptr[0])[0] + 1;
+}
+
+static void waits_on_a_held_buffer_are_refused(void **state)
+{
+    (void)state;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_R), QV_ARG_BUF("y", QV_W) };
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "inc_from", d, 2, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_inc_from), 0);
+    static long x = 41, y, w, z0 = 1, z;
+    qv_buf *bx, *by, *bw, *bz0, *bz;
+    assert_int_equal(qv_buf_register(rt, &x, sizeof x, &bx), 0);
+    assert_int_equal(qv_buf_register(rt, &y, sizeof y, &by), 0);
+    assert_int_equal(qv_buf_register(rt, &w, sizeof w, &bw), 0);
+    assert_int_equal(qv_buf_register(rt, &z0, sizeof z0, &bz0), 0);
+    assert_int_equal(qv_buf_register(rt, &z, sizeof z, &bz), 0);
+    assert_int_equal(qv_buf_acquire(bx, QV_RW), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(bx), QV_BUF(by) }, 2), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(by), QV_BUF(bw) }, 2), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(bz0), QV_BUF(bz) }, 2), 0);
+    assert_int_equal(qv_buf_wait(by), QV_EDEADLK);
+    assert_non_null(strstr(qv_last_error(), "never end"));
+    assert_int_equal(qv_buf_acquire(by, QV_R), QV_EDEADLK);
+    assert_int_equal(qv_buf_acquire(bw, QV_RW), QV_EDEADLK); /* through y's task */
+    assert_int_equal(qv_buf_unregister(bw), QV_EDEADLK);
+    assert_int_equal(qv_buf_wait(bz), 0); /* z's task waits for no hold */
+    assert_int_equal(z, 2);
+    assert_int_equal(qv_buf_release(bx), 0);
+    assert_int_equal(qv_buf_wait(bw), 0);
+    assert_int_equal(y, 42);
+    assert_int_equal(w, 43);
+    assert_int_equal(qv_buf_unregister(bw), 0);
+    assert_int_equal(qv_buf_unregister(by), 0);
+    assert_int_equal(qv_buf_unregister(bx), 0);
+    assert_int_equal(qv_buf_unregister(bz), 0);
+    assert_int_equal(qv_buf_unregister(bz0), 0);
+}
+
 /* Tasks that submit tasks while the program shuts the runtime down: the
  * children are part of the work the shutdown waits for. (They were
  * refused with QV_ESHUTDOWN and shutdown returned 0 with the work cut
@@ -473,6 +519,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_signatures, setup, teardown),
         cmocka_unit_test_setup_teardown(mismatched_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(busy_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(waits_on_a_held_buffer_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_inside_task, setup, teardown),
         cmocka_unit_test_setup_teardown(submit_after_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(shutdown_waits_for_nested_submissions, setup, teardown),

@@ -53,6 +53,15 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__buf_bad(buf, hold ? "qv_buf_acquire" : "qv_buf_wait");
     }
+    /* As qv_wait_all: a wait for tasks that wait for this thread's own
+     * qv_buf_release would never end (it hung: adversarial testing). */
+    if (!try && qv__held_blocks(rt, buf, m)) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_EDEADLK, "%s: the wait would never end: buffer %p is written "
+                        "by a task that waits for a buffer this thread holds "
+                        "(qv_buf_release it first)", hold ? "qv_buf_acquire" : "qv_buf_wait",
+                        buf->ptr);
+    }
     if (try && qv__buf_users(buf) > 0) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_EBUSY, "qv_buf_try_acquire: tasks still use buffer %p",
@@ -245,6 +254,118 @@ QV_API int qv_buf_wait(qv_buf *buf)
     int crc = host_coherent(rt, buf, QV_R);
     host_leave(rt, t);
     return rc ? rc : crc;
+}
+
+/* A set of tasks, open addressing; for the walk of qv__held_blocks. */
+typedef struct tset {
+    qv__task **slot;
+    size_t cap, n;
+} tset;
+
+static size_t tset_at(const tset *s, const qv__task *t)
+{
+    size_t h = ((uintptr_t)t >> 4) * 0x9E3779B97F4A7C15u;
+    size_t i = h & (s->cap - 1);
+    while (s->slot[i] && s->slot[i] != t)
+        i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+static bool tset_has(const tset *s, const qv__task *t)
+{
+    return s->cap && s->slot[tset_at(s, t)] == t;
+}
+
+/* Adds t: 1 when new, 0 when there already, -1 out of memory. */
+static int tset_add(tset *s, qv__task *t)
+{
+    if (2 * (s->n + 1) > s->cap) {
+        tset old = *s;
+        s->cap = old.cap ? 2 * old.cap : 64;
+        s->slot = calloc(s->cap, sizeof *s->slot);
+        if (!s->slot) {
+            *s = old;
+            return -1;
+        }
+        s->n = 0;
+        for (size_t i = 0; i < old.cap; i++)
+            if (old.slot[i])
+                s->slot[tset_at(s, old.slot[i])] = old.slot[i], s->n++;
+        free(old.slot);
+    }
+    size_t i = tset_at(s, t);
+    if (s->slot[i])
+        return 0;
+    s->slot[i] = t;
+    s->n++;
+    return 1;
+}
+
+bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
+{
+    if (!atomic_load(&rt->nheld))
+        return false;
+    /* What the wait waits for: buf's last writer, and for a write its
+     * readers since; older users come before them. */
+    tset want = {0}, seen = {0};
+    bool found = false, oom = false;
+    if (buf->last_writer && !atomic_load(&buf->last_writer->done))
+        oom |= tset_add(&want, buf->last_writer) < 0;
+    for (size_t i = 0; (m & QV_W) && i < buf->nreaders; i++)
+        if (!atomic_load(&buf->readers[i]->done))
+            oom |= tset_add(&want, buf->readers[i]) < 0;
+    /* From the holds of the calling thread, forward through the tasks
+     * that wait for them. Under submit_mu no edge is added, and every
+     * task reached waits for a hold, so none is done or freed meanwhile. */
+    qv__task **stack = NULL;
+    size_t n = 0, cap = 0;
+    pthread_mutex_lock(&rt->reg_mu);
+    for (qv_buf *b = rt->bufs; b && want.n && !oom; b = b->next) {
+        if (!b->host || !pthread_equal(b->holder, pthread_self()))
+            continue;
+        if (tset_has(&want, b->host)) {
+            found = true;
+            break;
+        }
+        if (tset_add(&seen, b->host) != 1)
+            continue;
+        if (n == cap) {
+            qv__task **ns = realloc(stack, (cap = cap ? 2 * cap : 16) * sizeof *ns);
+            if (!ns) {
+                oom = true;
+                break;
+            }
+            stack = ns;
+        }
+        stack[n++] = b->host;
+    }
+    pthread_mutex_unlock(&rt->reg_mu);
+    while (n && !found && !oom) {
+        qv__task *p = stack[--n];
+        qv__spin_lock(&p->lock);
+        for (unsigned i = 0; i < p->nsucc && !found && !oom; i++) {
+            qv__task *s = p->succ[i];
+            if (tset_has(&want, s)) {
+                found = true;
+            } else {
+                int a = tset_add(&seen, s);
+                if (a == 1 && n == cap) {
+                    qv__task **ns = realloc(stack, (cap = cap ? 2 * cap : 16) * sizeof *ns);
+                    oom = !ns;
+                    if (ns)
+                        stack = ns;
+                }
+                if (a == 1 && !oom)
+                    stack[n++] = s;
+                oom |= a < 0;
+            }
+        }
+        qv__spin_unlock(&p->lock);
+    }
+    free(stack);
+    free(want.slot);
+    free(seen.slot);
+    return found; /* out of memory: not known, the wait goes on as before */
 }
 
 int qv__held_deadlock(qv_runtime *rt)

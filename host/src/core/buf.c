@@ -176,6 +176,10 @@ static int claim(qv_buf *buf, bool try, const char *who)
     } else if (buf->held) {
         rc = qv__fail(QV_EBUSY, "%s: buffer %p is acquired by the host; call "
                       "qv_buf_release first", who, buf->ptr);
+    } else if (!try && qv__held_blocks(rt, buf, QV_RW)) {
+        rc = qv__fail(QV_EDEADLK, "%s: the wait would never end: buffer %p is used by a "
+                      "task that waits for a buffer this thread holds (qv_buf_release it "
+                      "first)", who, buf->ptr);
     } else if (users) {
         rc = qv__fail(QV_EBUSY, "buffer %p is still used by %zu submitted task%s",
                       buf->ptr, users, users == 1 ? "" : "s");

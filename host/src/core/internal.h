@@ -599,6 +599,10 @@ void qv__buf_set_error(qv_buf *buf, int err, const char *msg);
 /* QV_EDEADLK when a buffer the host holds has tasks waiting for its
  * release (a wait for them would never end); else 0. Under submit_mu. */
 int qv__held_deadlock(qv_runtime *rt);
+/* Whether a wait of the calling thread for buf's users (for access m)
+ * would wait, through the graph, for a buffer this thread holds: it
+ * would never end. Under submit_mu. */
+bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m);
 /* Releases every buffer the host still holds, with a warning (shutdown). */
 void qv__release_all(qv_runtime *rt);
 
