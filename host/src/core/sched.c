@@ -449,6 +449,12 @@ void qv__backpressure(qv_runtime *rt)
     }
 }
 
+/* Whether epoch slot *(unsigned *)arg has no task in flight. */
+static bool slot_free(qv_runtime *rt, void *arg)
+{
+    return !qv__live(rt, *(const unsigned *)arg);
+}
+
 /* Whether every task of the epochs up to *(uint64_t *)arg is done. Epochs
  * only advance onto an empty slot, so the live ones always lie in the last
  * QV__EPOCHS and each slot counts one of them. */
@@ -501,17 +507,29 @@ QV_API int qv_wait_all(qv_runtime *rt)
      * not waited for; an empty one too (left open, it took in other
      * threads' later tasks: the wait grew with them, and hung when one of
      * them waited for a buffer the caller holds). When the ring is full
-     * (QV__EPOCHS waits, each with tasks still running) the epoch stays
-     * open and this wait also covers later tasks: slower, never wrong. */
-    pthread_mutex_lock(&rt->submit_mu);
-    uint64_t upto = atomic_load_explicit(&rt->epoch, memory_order_relaxed);
-    if (!qv__live(rt, (unsigned)((upto + 1) % QV__EPOCHS)))
-        atomic_store(&rt->epoch, upto + 1);
-    int rc = atomic_load(&rt->nheld) ? qv__held_deadlock(rt) : 0;
-    unsigned ahead = rt->rec ? qv__rec_ahead_wanted(rt->rec) : 0;
-    pthread_mutex_unlock(&rt->submit_mu);
-    if (rc)
-        return rc;
+     * (QV__EPOCHS waits, each with tasks still running), first wait for
+     * the oldest epoch, which this wait covers anyway, to free its slot:
+     * left open, the epoch took in later tasks here too, and 63 threads
+     * in qv_wait_all made the 64th wait for a task that waited for it
+     * (adversarial testing). */
+    uint64_t upto;
+    unsigned ahead;
+    for (;;) {
+        pthread_mutex_lock(&rt->submit_mu);
+        upto = atomic_load_explicit(&rt->epoch, memory_order_relaxed);
+        unsigned next = (unsigned)((upto + 1) % QV__EPOCHS);
+        bool closed = !qv__live(rt, next);
+        if (closed)
+            atomic_store(&rt->epoch, upto + 1);
+        int rc = atomic_load(&rt->nheld) ? qv__held_deadlock(rt) : 0;
+        ahead = rt->rec ? qv__rec_ahead_wanted(rt->rec) : 0;
+        pthread_mutex_unlock(&rt->submit_mu);
+        if (rc)
+            return rc;
+        if (closed)
+            break;
+        qv__wait_until(rt, slot_free, &next);
+    }
     /* Time the caller would spend waiting: the recorder's next chunks are
      * made now, not by the submission that opens them. */
     for (int k = 0; ahead && k < 3; k++) {
