@@ -10,6 +10,8 @@
 #include "config/platform.h"
 #include "config/policy.h"
 #include "config/yaml_doc.h"
+#include "core/internal.h"
+#include "devices/device.h"
 
 QV_API const char *qv_config_kind_name(qv_config_kind kind)
 {
@@ -62,6 +64,39 @@ static qv_config_kind recognise(const qv__ynode *root)
     return QV_CONFIG_UNKNOWN;
 }
 
+/* The YAML node of kernel `name`'s builds in catalog doc, for the
+ * position of an error in one of them; the document's root if not found. */
+static const qv__ynode *builds_node(const qv__ydoc *doc, const char *name)
+{
+    const qv__ynode *ks = qv__ymap_get(doc->root, "kernels");
+    for (size_t i = 0; ks && ks->kind == QV__Y_SEQ && i < ks->n; i++) {
+        const qv__ynode *k = ks->items[i];
+        const qv__ynode *n = k->kind == QV__Y_MAP ? qv__ymap_get(k, "name") : NULL;
+        if (n && n->kind == QV__Y_SCALAR && !strcmp(n->str, name)) {
+            const qv__ynode *b = qv__ymap_get(k, "builds");
+            return b ? b : k;
+        }
+    }
+    return doc->root;
+}
+
+static int check_builds(const qv__ydoc *doc, const qv__catalog *c, qv_diag *diag)
+{
+    for (size_t i = 0; i < c->nkernels; i++) {
+        const qv__kernel *k = &c->kernels[i];
+        for (size_t j = 0; j < k->nbuilds; j++) {
+            const qv__kbuild *b = &k->builds[j];
+            if (qv__xclbin_check_build(k, b->board, b->xclbin) == 0)
+                continue;
+            const qv__ynode *at = builds_node(doc, k->name);
+            return qv__diag_set(diag, doc->path, at->line, at->col, QV_EMISMATCH,
+                                "kernel '%s', build %zu (board %s): %s", k->name, j + 1,
+                                b->board ? b->board->name : "?", qv_last_error());
+        }
+    }
+    return 0;
+}
+
 QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag)
 {
     if (kind)
@@ -111,6 +146,21 @@ QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag
     }
     if (rc == QV_ENOMEM)
         qv__diag_set(diag, path, 0, 0, rc, "out of memory");
+    qv__ydoc_free(doc);
+    return rc;
+}
+
+int qv__catalog_check_builds(const char *path, qv_diag *diag)
+{
+    qv__ydoc *doc;
+    int rc = qv__ydoc_load(path, &doc, diag);
+    if (rc)
+        return rc;
+    qv__catalog *c;
+    rc = qv__catalog_from_doc(doc, &c, diag);
+    if (!rc)
+        rc = check_builds(doc, c, diag);
+    qv__catalog_free(c);
     qv__ydoc_free(doc);
     return rc;
 }

@@ -53,15 +53,6 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__buf_bad(buf, hold ? "qv_buf_acquire" : "qv_buf_wait");
     }
-    /* As qv_wait_all: a wait for tasks that wait for this thread's own
-     * qv_buf_release would never end (it hung: adversarial testing). */
-    if (!try && qv__held_blocks(rt, buf, m)) {
-        pthread_mutex_unlock(&rt->submit_mu);
-        return qv__fail(QV_EDEADLK, "%s: the wait would never end: buffer %p is written "
-                        "by a task that waits for a buffer this thread holds "
-                        "(qv_buf_release it first)", hold ? "qv_buf_acquire" : "qv_buf_wait",
-                        buf->ptr);
-    }
     if (try && qv__buf_users(buf) > 0) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_EBUSY, "qv_buf_try_acquire: tasks still use buffer %p",
@@ -78,6 +69,15 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_EBUSY, "qv_buf_acquire: buffer %p is already acquired; "
                         "release it first", buf->ptr);
+    }
+    /* As qv_wait_all: a wait for tasks that wait for this thread's own
+     * qv_buf_release would never end (it hung: adversarial testing). */
+    if (!try && qv__held_blocks(rt, buf, m)) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_EDEADLK, "%s: the wait would never end: buffer %p is written "
+                        "by a task that waits for a buffer this thread holds "
+                        "(qv_buf_release it first)", hold ? "qv_buf_acquire" : "qv_buf_wait",
+                        buf->ptr);
     }
     qv__task *t = qv__task_new(rt);
     if (!t) {

@@ -65,6 +65,51 @@ int qv__fpga_kernel_for(const qv_func *f, const void *board, const qv__kernel **
     return 0;
 }
 
+/* The element of C type t as the build wrote it ("float*", "const
+ * unsigned int"): its bytes and whether it is a floating type; false for
+ * a type not told (a struct, ap_int<N>, void*): then not compared. */
+static bool c_elem(const char *t, unsigned *bytes, bool *fp)
+{
+    char w[64];
+    size_t n = 0;
+    for (const char *p = t; *p && n + 1 < sizeof w; p++) /* drop '*', '&' */
+        if (*p != '*' && *p != '&')
+            w[n++] = *p;
+    while (n && w[n - 1] == ' ')
+        n--;
+    w[n] = 0;
+    const char *s = w;
+    while (*s == ' ')
+        s++;
+    if (!strncmp(s, "const ", 6))
+        s += 6;
+    static const struct {
+        const char *name;
+        unsigned bytes;
+        bool fp;
+    } known[] = {
+        {"half", 2, true},          {"float", 4, true},
+        {"double", 8, true},        {"char", 1, false},
+        {"signed char", 1, false},  {"unsigned char", 1, false},
+        {"int8_t", 1, false},       {"uint8_t", 1, false},
+        {"short", 2, false},        {"unsigned short", 2, false},
+        {"int16_t", 2, false},      {"uint16_t", 2, false},
+        {"int", 4, false},          {"unsigned int", 4, false},
+        {"unsigned", 4, false},     {"int32_t", 4, false},
+        {"uint32_t", 4, false},     {"long", 8, false},
+        {"unsigned long", 8, false}, {"long long", 8, false},
+        {"unsigned long long", 8, false}, {"int64_t", 8, false},
+        {"uint64_t", 8, false},     {"size_t", 8, false},
+    };
+    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
+        if (!strcmp(s, known[i].name)) {
+            *bytes = known[i].bytes;
+            *fp = known[i].fp;
+            return true;
+        }
+    return false;
+}
+
 int qv__kernel_matches_xclbin(const struct qv__kernel *k, const struct qv__xclbin_kernel *xk,
                               const char *path)
 {
@@ -84,6 +129,14 @@ int qv__kernel_matches_xclbin(const struct qv__kernel *k, const struct qv__xclbi
                       : "a buffer there, a scalar in the catalog";
         else if (!cbuf && x->host_size && x->host_size != c->elem)
             no = "another size";
+        /* The element type too: a buffer of doubles in the catalog for a
+         * kernel of floats moved twice the bytes, and the results were
+         * wrong without a word (a user's test). */
+        unsigned xb;
+        const char *ct = qv__ktype_names[c->type];
+        bool xfp, cfp = !strcmp(ct, "half") || !strcmp(ct, "float") || !strcmp(ct, "double");
+        if (!no && x->type && c_elem(x->type, &xb, &xfp) && (xb != c->elem || xfp != cfp))
+            no = "another type";
         if (no)
             return qv__fail(QV_EMISMATCH, "%s: argument %zu of kernel '%s' is '%s' (%s, %llu "
                             "bytes) there and '%s' (%s) in the catalog: %s; the catalog must "
@@ -93,4 +146,47 @@ int qv__kernel_matches_xclbin(const struct qv__kernel *k, const struct qv__xclbi
                             qv__ktype_names[c->type], no);
     }
     return 0;
+}
+
+int qv__xclbin_fits_board(const struct qv__xclbin *x, const void *board, const char *path)
+{
+    const qv__board *b = board;
+    if (!b || !b->platform || !x->platform[0] || !strcmp(b->platform, x->platform))
+        return 0;
+    return qv__fail(QV_EMISMATCH, "%s was built for platform %s; board %s is a %s", path,
+                    x->platform, b->name, b->platform);
+}
+
+int qv__xclbin_check_build(const struct qv__kernel *k, const void *board, const char *path)
+{
+    const qv__board *b = board;
+    uint8_t *data;
+    size_t size;
+    qv__xclbin_error xe;
+    int rc = qv__xclbin_load_file(path, (size_t)1 << 31, &data, &size, &xe);
+    if (rc)
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, rc == QV_EFORMAT ? xe.msg : qv_strerror(rc));
+    qv__xclbin *x;
+    rc = qv__xclbin_parse(data, size, &x, &xe);
+    if (rc) {
+        free(data);
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
+    }
+    const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(x, k->name);
+    bool emu = x->mode == QV__XCLBIN_SW_EMU || x->mode == QV__XCLBIN_HW_EMU;
+    if (!xk)
+        rc = qv__fail(QV_ENOTSUP, "%s does not hold kernel '%s'", path, k->name);
+    else if (b && b->emulation && (x->mode != QV__XCLBIN_SW_EMU || !x->has_bitstream))
+        rc = qv__fail(QV_ENOTSUP, "%s is not an emulation build of kernel '%s', which "
+                      "emulated board %s needs", path, k->name, b->name);
+    else if (b && !b->emulation && emu)
+        rc = qv__fail(QV_ENOTSUP, "%s is an emulation build: it runs on emulated boards, "
+                      "not on %s", path, b->name);
+    else
+        rc = qv__kernel_matches_xclbin(k, xk, path);
+    if (!rc)
+        rc = qv__xclbin_fits_board(x, b, path);
+    qv__xclbin_destroy(x);
+    free(data);
+    return rc;
 }

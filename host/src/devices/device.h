@@ -121,6 +121,17 @@ int qv__fpga_kernel_for(const qv_func *f, const void *board,
 struct qv__xclbin_kernel;
 int qv__kernel_matches_xclbin(const struct qv__kernel *k, const struct qv__xclbin_kernel *xk,
                               const char *path);
+/* QV_EMISMATCH unless xclbin x (read from path) was built for the
+ * platform of board (a const qv__board *; NULL, or either platform
+ * unknown: not compared). An emulated U280 ran a U250 build without a
+ * word (a user's test). */
+struct qv__xclbin;
+int qv__xclbin_fits_board(const struct qv__xclbin *x, const void *board, const char *path);
+/* The whole check of a catalog build, as a board would make it when it
+ * loads the build: the file reads as an xclbin, holds kernel k with the
+ * catalog's arguments, is an emulation build exactly when board is
+ * emulated, and was built for board's platform. For `quiver check`. */
+int qv__xclbin_check_build(const struct qv__kernel *k, const void *board, const char *path);
 
 /* `quiver devices`: says hello to the daemon of remote board `board` (a
  * const qv__board *) and waits up to timeout_ms: 0 with what it serves in

@@ -309,7 +309,8 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
         return qv__fail(QV_ENOTSUP, "%s is not an emulation build of kernel '%s'", path,
                         k->name);
     }
-    if ((rc = qv__kernel_matches_xclbin(k, xk, path)) != 0) {
+    if ((rc = qv__kernel_matches_xclbin(k, xk, path)) != 0 ||
+        (rc = qv__xclbin_fits_board(x, e->board, path)) != 0) {
         qv__xclbin_destroy(x);
         free(data);
         return rc;

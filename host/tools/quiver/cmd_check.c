@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "commands.h"
+#include "config/catalog.h"
 #include "quiver.h"
 #include "quiver/config.h"
 #include "qv_escape.h"
@@ -21,7 +22,10 @@ static void check_usage(FILE *out)
                  "Validates Quiver YAML files: boards, the kernel catalog, the\n"
                  "runtime policy and platforms, each recognised by its content.\n"
                  "Prints FILE:LINE:COL: error: ... for each bad file and exits 1\n"
-                 "if any is bad.\n\n"
+                 "if any is bad. A catalog's builds are opened too: each xclbin must\n"
+                 "hold its kernel with the catalog's arguments (names, kinds, types),\n"
+                 "be an emulation build exactly for an emulated board, and be built\n"
+                 "for its board's platform.\n\n"
                  "  -q, --quiet  print nothing for good files\n"
                  "  --json       print a JSON array on standard output, one object\n"
                  "               per FILE: {\"path\", \"kind\", \"ok\", \"file\", \"line\",\n"
@@ -103,6 +107,8 @@ int qv_cmd_check(int argc, char **argv)
         qv_diag diag;
         memset(&diag, 0, sizeof diag);
         int rc = qv_config_check(argv[i], &kind, &diag);
+        if (!rc && kind == QV_CONFIG_CATALOG)
+            rc = qv__catalog_check_builds(argv[i], &diag);
         bad += rc != 0;
         if (json) {
             if (!rc && quiet)
