@@ -140,6 +140,22 @@ static int catx_init(catx *x, const qv_dag *g, const qv_plat *p, const qv_catalo
                 if (h[k] && cat->kernels[k].nfuncs == 1 && f != NONE)
                     x->func_ok[(size_t)q * g->nfunc + f] = 1;
             }
+            /* A chain the runtime launched fused is a node of its own in a
+             * recorded graph, function `fused:K` (`fused:K#2`, ... for
+             * other wirings): the boards holding K run it, at its recorded
+             * cost there. (Left off, a graph of the signal demo had nodes
+             * that no device could run: `quiver plan` refused it; a
+             * user's test.) */
+            for (uint32_t f = 0; f < g->nfunc; f++) {
+                const char *fn = g->func_name[f];
+                if (strncmp(fn, "fused:", 6))
+                    continue;
+                size_t len = strcspn(fn + 6, "#");
+                for (uint32_t k = 0; k < nk; k++)
+                    if (h[k] && strlen(cat->kernels[k].name) == len &&
+                        !strncmp(cat->kernels[k].name, fn + 6, len))
+                        x->func_ok[(size_t)q * g->nfunc + f] = 1;
+            }
             x->ngrp++;
         }
     }

@@ -634,6 +634,49 @@ static void test_not_fused(void **state)
     qv_plat_destroy(p);
 }
 
+/* A recorded graph where the runtime launched chains fused: their nodes
+ * are functions `fused:fir_fft_mag` (and `fused:fir_fft_mag#2` for another
+ * wiring), costed on the FPGA only. The boards holding the kernel run
+ * them; without a board that holds it, nothing can, and the planner says
+ * so. (`quiver plan` refused the signal demo's graph on the machine that
+ * recorded it: a user's test.) */
+static void test_recorded_fused_nodes(void **state)
+{
+    (void)state;
+    qv_plat *p = one_fpga();
+    uint32_t k;
+    qv_catalog *c = chain_catalog(0, &k);
+    qv_dag *g = new_graph();
+    uint32_t a = node(g, 1, "prep", 10, -1), f1, f2;
+    int fpga = qv_dag_class(g, "fpga");
+    assert_int_equal(qv_dag_add_node(g, 2, "fused:fir_fft_mag", &f1), 0);
+    assert_int_equal(qv_dag_add_node(g, 3, "fused:fir_fft_mag#2", &f2), 0);
+    g->cost[(size_t)f1 * g->nclass + (uint32_t)fpga] = 30;
+    g->cost[(size_t)f2 * g->nclass + (uint32_t)fpga] = 30;
+    assert_int_equal(qv_dag_add_edge(g, a, f1, 4096), 0);
+    assert_int_equal(qv_dag_add_edge(g, a, f2, 4096), 0);
+    qv_diag d = {0};
+    assert_int_equal(qv_dag_finalize(g, &d), 0);
+    for (unsigned i = 0; i < 4; i++) {
+        qv_plan *pl = plan(g, p, c, algos[i]);
+        assert_int_equal(pl->unit[f1], pl->unit[f2]); /* the board's one unit */
+        assert_true(fabs(pl->end[f1] - pl->start[f1] - 30) < 1e-9);
+        qv_plan_destroy(pl);
+    }
+    qv_catalog_destroy(c);
+    /* No board holds it: nothing runs the node. */
+    c = singles("fir", "fir", "board-b", NULL);
+    qv_plan_opts o;
+    qv_plan_opts_init(&o);
+    o.catalog = c;
+    qv_plan *pl = NULL;
+    assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), QV_EINVAL);
+    assert_non_null(strstr(d.message, "fused:fir_fft_mag"));
+    qv_catalog_destroy(c);
+    qv_dag_destroy(g);
+    qv_plat_destroy(p);
+}
+
 /* Each FPGA holding a different kernel set needs a class of its own:
  * with nine FPGAs the graph's 8 classes are not enough, and the planner
  * says so instead of planning. */
@@ -909,6 +952,7 @@ int main(void)
         cmocka_unit_test(test_fused_table_by_bytes_moved),
         cmocka_unit_test(test_fused_scale),
         cmocka_unit_test(test_not_fused),
+        cmocka_unit_test(test_recorded_fused_nodes),
         cmocka_unit_test(test_fused_on_a_remote_board),
         cmocka_unit_test(test_too_many_groups),
         cmocka_unit_test(test_random_valid),
