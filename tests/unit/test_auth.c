@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <zmq.h>
 
@@ -220,6 +221,20 @@ typedef struct server {
     char endpoint[256];
 } server;
 
+/* The refusals the handler told (qv__auth_on_refusal), from its thread. */
+static pthread_mutex_t refused_mu = PTHREAD_MUTEX_INITIALIZER;
+static char refused_why[160], refused_who[160];
+static int nrefused;
+
+static void on_refused(const char *why, const char *client)
+{
+    pthread_mutex_lock(&refused_mu);
+    snprintf(refused_why, sizeof refused_why, "%s", why);
+    snprintf(refused_who, sizeof refused_who, "%s", client);
+    nrefused++;
+    pthread_mutex_unlock(&refused_mu);
+}
+
 static void server_start(server *s, const char *keys_dir)
 {
     s->ctx = zmq_ctx_new();
@@ -229,6 +244,7 @@ static void server_start(server *s, const char *keys_dir)
     int rc = qv__auth_server_start(s->ctx, s->sock, keys_dir, &s->auth, err, sizeof err);
     if (rc)
         fail_msg("server start: %s", err);
+    qv__auth_on_refusal(s->auth, on_refused);
     assert_int_equal(zmq_socket_monitor(s->sock, "inproc://test-monitor",
                                         ZMQ_EVENT_HANDSHAKE_FAILED_AUTH |
                                             ZMQ_EVENT_HANDSHAKE_SUCCEEDED),
@@ -340,6 +356,15 @@ static void test_authorized_and_refused(void **state)
     assert_int_equal(zmq_send(bad, "evil", 4, 0), 4);
     assert_int_equal(next_event(&s, &v), ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
     assert_int_equal(v, 400);
+    /* and the daemon is told who (a wrong key looked like no daemon) */
+    char bad_pub[41];
+    read_key(k2, "client.pub", bad_pub);
+    pthread_mutex_lock(&refused_mu);
+    assert_int_equal(nrefused, 1);
+    assert_string_equal(refused_why, "client key not authorized");
+    assert_non_null(strstr(refused_who, bad_pub));
+    assert_non_null(strstr(refused_who, "127.0.0.1"));
+    pthread_mutex_unlock(&refused_mu);
     int t = 300;
     zmq_setsockopt(s.sock, ZMQ_RCVTIMEO, &t, sizeof t);
     char buf[16];

@@ -251,8 +251,16 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp,
     for (;;) {
         uint64_t now = qv__now_ns();
         if (now >= until) {
-            snprintf(err, errlen, "no answer to hello from %s within %u ms", l->endpoint,
-                     l->timeout_ms);
+            /* ZeroMQ drops a handshake it refuses without a word: a key
+             * the daemon does not authorize, or one side with keys and the
+             * other plain, look like a daemon that is not there. */
+            snprintf(err, errlen, "no answer to hello from %s within %u ms (no daemon "
+                     "there, or it refused the handshake: %s; its log says which)",
+                     l->endpoint, l->timeout_ms,
+                     l->server_key[0] ? "this host's client key is not authorized "
+                                        "there, or the daemon serves plain"
+                                      : "the daemon wants a CURVE key, and the board "
+                                        "file names none");
             qv__rconn_teardown(&ctx, &sock);
             return QV_ETIMEDOUT;
         }

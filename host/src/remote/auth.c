@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -53,6 +54,11 @@ struct qv__auth {
     pthread_t thread;
     pthread_mutex_t lock; /* guards keys */
     clients keys;
+    /* Refusals told (qv__auth_on_refusal), at most one a second, from the
+     * handler's thread only. */
+    void (*refused)(const char *why, const char *client);
+    struct timespec told;
+    unsigned untold;
 };
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
@@ -486,6 +492,35 @@ static void zap_answer(qv__auth *a)
             pthread_mutex_unlock(&a->lock);
         }
     }
+    if (status[0] != '2' && a->refused) {
+        /* Who: the client's public key (Z85) when it sent one, and its
+         * address; a wrong key otherwise looked, on both sides, like a
+         * daemon that does not answer (a user's test). */
+        char who[160] = "", key[41] = "", addr[64] = "";
+        if (nf >= 4)
+            snprintf(addr, sizeof addr, "%.*s", (int)(zmq_msg_size(&f[3]) < 63
+                                                          ? zmq_msg_size(&f[3]) : 63),
+                     (const char *)zmq_msg_data(&f[3]));
+        if (nf == 7 && zmq_msg_size(&f[6]) == 32)
+            zmq_z85_encode(key, zmq_msg_data(&f[6]), 32);
+        snprintf(who, sizeof who, "%s%s%s%s", key[0] ? "key " : "", key,
+                 key[0] && addr[0] ? " from " : "", addr);
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > a->told.tv_sec || !a->told.tv_sec) {
+            char why[128];
+            if (a->untold)
+                snprintf(why, sizeof why, "%s (and %u refusals in the second before)", text,
+                         a->untold);
+            else
+                snprintf(why, sizeof why, "%s", text);
+            a->refused(why, who);
+            a->told = now;
+            a->untold = 0;
+        } else {
+            a->untold++;
+        }
+    }
     const void *reqid = nf >= 2 ? zmq_msg_data(&f[1]) : "";
     size_t reqlen = nf >= 2 ? zmq_msg_size(&f[1]) : 0;
     zmq_send(a->rep, "1.0", 3, ZMQ_SNDMORE);
@@ -660,4 +695,9 @@ int qv__auth_client(void *sock, const char *server_pub, const char *client_pub,
         return fail(err, errlen, -errno, "cannot make the socket a CURVE client: %s",
                     zmq_strerror(errno));
     return 0;
+}
+
+void qv__auth_on_refusal(qv__auth *a, void (*fn)(const char *why, const char *client))
+{
+    a->refused = fn;
 }

@@ -77,6 +77,11 @@ int qv__auth_has_curve(void);
 int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth **out,
                           char *err, size_t errlen);
 
+/* fn is told each refused handshake (why, and the client's key and
+ * address), at most once a second (the count of the others with the
+ * next), from the handler's thread. Call right after the start. */
+void qv__auth_on_refusal(qv__auth *a, void (*fn)(const char *why, const char *client));
+
 /* Reads keys_dir/authorized/ again (quiverd does on SIGHUP, from its main
  * loop, not from the signal handler): on success the new set replaces the
  * old one for every later handshake; on error the old set stays and err

@@ -150,6 +150,12 @@ typedef struct qd_state {
 
 static qd_state S;
 
+/* A handshake the ZAP handler refused (auth.c): in the daemon's log. */
+static void log_refusal(const char *why, const char *client)
+{
+    qd_log("refused a client%s%s: %s", client[0] ? ", " : "", client, why);
+}
+
 static uint64_t now_ns(void)
 {
     struct timespec ts;
@@ -1296,6 +1302,7 @@ static int open_socket(qd_daemon *d)
             qd_log("--keys %s: %s", d->opt->keys, err);
             return -1;
         }
+        qv__auth_on_refusal(S.auth, log_refusal);
         d->curve = 1;
         qd_log("CURVE: %zu authorized client keys in %s/authorized",
                qv__auth_clients(S.auth), d->opt->keys);
