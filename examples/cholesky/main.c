@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,9 +97,11 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--out") && i + 1 < argc)
             out = argv[++i];
         else {
-            fprintf(stderr, "usage: quiver-cholesky [--nt TILES] [--nb TILE_SIZE] [--ncpu N] "
-                            "[--out DIR]\n");
-            return 2;
+            bool help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            fprintf(help ? stdout : stderr,
+                    "usage: quiver-cholesky [--nt TILES] [--nb TILE_SIZE] [--ncpu N] "
+                    "[--out DIR]\n");
+            return help ? 0 : 2;
         }
     }
     if (nt < 1 || nt > 64 || nb < 1 || nb > 2048 || ncpu < 0) {

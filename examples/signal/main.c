@@ -21,6 +21,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,10 +173,12 @@ int main(int argc, char **argv)
             }
             where[s] = mask;
         } else {
-            fprintf(stderr, "usage: quiver-signal [--frames N] [--batch FRAMES] [--n SAMPLES] "
-                            "[--config quiver.yaml] [--hls DIR] "
-                            "[--where STAGE=CLASS[,CLASS...]]... [--out DIR]\n");
-            return 2;
+            bool help = !strcmp(argv[i], "--help") || !strcmp(argv[i], "-h");
+            fprintf(help ? stdout : stderr,
+                    "usage: quiver-signal [--frames N] [--batch FRAMES] [--n SAMPLES] "
+                    "[--config quiver.yaml] [--hls DIR] "
+                    "[--where STAGE=CLASS[,CLASS...]]... [--out DIR]\n");
+            return help ? 0 : 2;
         }
     }
     if (frames < 1 || frames > 4096 || batch < 1 || n < 2 || n > 4096 || (n & (n - 1))) {

@@ -154,8 +154,8 @@ static int register_anchor(builder *b, char *name, qv__ynode *n)
 static int too_big(builder *b, const qv__ynode *n)
 {
     return qv__yerr(b->doc, n, b->diag,
-                    "document expands to more than %u nodes (through "
-                    "aliases)",
+                    "document has more than %u nodes (keys, values and items, "
+                    "aliases expanded)",
                     QV__YAML_MAX_NODES);
 }
 
@@ -321,6 +321,12 @@ static int parse_error(builder *b, const yaml_parser_t *ps)
     }
     unsigned line = (unsigned)ps->problem_mark.line + 1;
     unsigned col = (unsigned)ps->problem_mark.column + 1;
+    /* libyaml's words for a tab in the indentation say nothing of tabs. */
+    size_t at = ps->problem_mark.index;
+    if (at < b->size && b->data[at] == '\t')
+        return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT,
+                            "invalid YAML: a tab character; YAML indents with spaces "
+                            "only");
     if (ps->context)
         return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT,
                             "invalid YAML: %s %s at line %u, column %u", what,
