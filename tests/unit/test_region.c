@@ -622,6 +622,56 @@ static void too_many_region_names(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* Past the 1024 implicit regions a runtime keeps, an entry of a new
+ * signature is in no region: qv_region_get(rt, NULL) says so, instead of
+ * answering with the region of an older entry (adversarial testing); an
+ * entry of a kept region is found again. */
+static void cpu_none(const qv_call *c)
+{
+    (void)c;
+}
+
+static void too_many_implicit_regions(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, NULL, 1);
+    qv_func *f;
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
+    assert_int_equal(qv_func_create(fx.rt, "grow", d, 1, &f), 0);
+    qv_func_set_cpu(f, cpu_none);
+    static char mem[1040 * 1041 * 4];
+    size_t off = 0;
+    char first[128] = "";
+    for (int i = 1; i <= 1026; i++) { /* a new size each time: a new signature */
+        qv_buf *b;
+        assert_int_equal(qv_buf_register(fx.rt, mem + off, 8 * (size_t)i, &b), 0);
+        off += 8 * (size_t)i;
+        assert_int_equal(qv_submit(fx.rt, f, (qv_arg[]){QV_BUF(b)}, 1), 0);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        qv_region_info ri = {.size = sizeof ri};
+        int rc = qv_region_get(fx.rt, NULL, &ri);
+        if (i == 1)
+            snprintf(first, sizeof first, "%s", ri.name);
+        if (i <= 1024) {
+            assert_int_equal(rc, 0);
+        } else {
+            assert_int_equal(rc, QV_ENOENT);
+            assert_non_null(strstr(qv_last_error(), "1024 implicit regions"));
+        }
+        assert_int_equal(qv_buf_unregister(b), 0);
+    }
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(fx.rt, mem + off, 8, &b), 0);
+    assert_int_equal(qv_submit(fx.rt, f, (qv_arg[]){QV_BUF(b)}, 1), 0);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_region_info ri = {.size = sizeof ri};
+    assert_int_equal(qv_region_get(fx.rt, NULL, &ri), 0);
+    assert_string_equal(ri.name, first);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* A thread ends in the middle of a replayed entry: the plan it was
  * replaying is let go (LeakSanitizer's finding in the sanitizer builds). */
 static void *half_an_entry(void *p)
@@ -1660,6 +1710,7 @@ int main(void)
         cmocka_unit_test(new_signature_while_compiling),
         cmocka_unit_test(thread_ends_in_a_replayed_entry),
         cmocka_unit_test(too_many_region_names),
+        cmocka_unit_test(too_many_implicit_regions),
         cmocka_unit_test(replay_while_the_window_slides),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -63,6 +63,7 @@ typedef struct tls_state {
     uint32_t gen, nslots;
     qv__region *open; /* the explicit region open, or NULL */
     qv__region *last; /* the most recent region an entry ended in */
+    bool untracked;   /* the most recent entry was in no region kept */
     /* Prefix signatures of the entry; pref_ok false when the entry
      * outgrew them (it is then not compiled). */
     uint64_t *pref;
@@ -151,6 +152,7 @@ static void rebind(tls_state *s, const qv_runtime *rt)
     s->serial = rt->loop->serial;
     s->open = NULL;
     s->last = NULL;
+    s->untracked = false;
 }
 
 /* The state of the calling thread for rt, started over when it was of
@@ -555,6 +557,11 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
             if (!r && l->nimplicit < MAX_IMPLICIT && (r = region_new(rt, name, true)))
                 l->nimplicit++;
             if (!r) {
+                /* Not kept: the thread's most recent region is none, not
+                 * the one before (qv_region_get(rt, NULL) answered with an
+                 * old region: adversarial testing). */
+                s->last = NULL;
+                s->untracked = true;
                 pthread_mutex_unlock(&l->mu);
                 entry_reset(s);
                 return;
@@ -590,6 +597,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     r->lo = s->nodes ? s->lo : 0;
     r->hi = s->nodes ? s->hi : 0;
     s->last = r;
+    s->untracked = false;
     if (n) {
         uint64_t gen = atomic_load(&l->dev_gen);
         if (r->lost && r->lost_gen != gen) { /* the devices changed: plan again */
@@ -749,7 +757,12 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
             r = s->last;
     }
     if (!r) {
+        bool untracked = !name && tls.rt == rt && tls.untracked;
         pthread_mutex_unlock(&l->mu);
+        if (untracked)
+            return qv__fail(QV_ENOENT, "qv_region_get: this thread's last entry is in no "
+                            "region: a runtime keeps %d implicit regions, and they are "
+                            "taken", MAX_IMPLICIT);
         return qv__fail(QV_ENOENT, "qv_region_get: no region %s%s%s", name ? "'" : "",
                         name ? name : "on this thread yet", name ? "'" : "");
     }
