@@ -107,7 +107,8 @@ static void persisted_per_host(void **state)
 
 /* A name too long for the reader's line is not saved (the file once became
  * unreadable, and every model in it was lost), and two runtimes of one
- * process save at once without spoiling each other's file. */
+ * process save at once without spoiling each other's file or losing each
+ * other's models. */
 static qv_runtime *saver_rt;
 static void *save_many(void *p)
 {
@@ -150,6 +151,11 @@ static void long_names_and_concurrent_saves(void **state)
     double est;
     assert_int_equal(qv_perfmodel_estimate(g, QV_CLASS_CPU, 1000, &est), 0);
     assert_true(est == 20.0);
+    /* b's model too, though a saved last: each save merges the file as it
+     * is (the last one once replaced it: adversarial testing) */
+    assert_int_equal(qv_func_create(c, "other", NULL, 0, &h), 0);
+    assert_int_equal(qv_perfmodel_estimate(h, QV_CLASS_CPU, 1000, &est), 0);
+    assert_true(est == 30.0);
     qv_runtime_destroy(c);
 }
 

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -458,6 +460,43 @@ static unsigned write_bucket(FILE *f, const char *func, unsigned cls, unsigned k
     return 1;
 }
 
+/* Whether rt holds a model for e's (function, class, bucket): its own
+ * then replaces e. Under reg_mu. */
+static bool held(qv_runtime *rt, const qv__perf_entry *e)
+{
+    for (size_t j = 0; j < rt->nfuncs; j++) {
+        qv_func *fn = rt->funcs[j];
+        if (strcmp(fn->name, e->func))
+            continue;
+        qv__perf *p = e->cls < QV_CLASS_COUNT ? fn->perf[e->cls] : NULL;
+        if (!p)
+            return false;
+        qv__spin_lock(&p->lock);
+        bool has = e->bucket < QV__PERF_BUCKETS && p->b[e->bucket] && p->b[e->bucket]->len;
+        qv__spin_unlock(&p->lock);
+        return has;
+    }
+    return false;
+}
+
+/* The file as it is now, written by another runtime (of this process or
+ * another) since this one loaded it; false (out empty) when there is none
+ * or it does not read. */
+static bool read_current(const char *path, qv__perf_file *out)
+{
+    char *data, why[QV__FILE_WHY], host[256], err[256];
+    size_t len;
+    memset(out, 0, sizeof *out);
+    if (qv__file_load(path, 64u << 20, &data, &len, why) != 0)
+        return false;
+    host_name(host, sizeof host);
+    int rc = qv__perf_parse(data, len, host, out, err, sizeof err);
+    free(data);
+    if (rc)
+        qv__perf_file_clear(out);
+    return rc == 0;
+}
+
 int qv__perf_write(qv_runtime *rt)
 {
     if (!rt->perfmodel_path)
@@ -485,6 +524,23 @@ int qv__perf_write(qv_runtime *rt)
         free(tmp);
         return -e;
     }
+    /* Read, merge and rename under a lock of the file's: runtimes that
+     * share the file (of this process or others) each keep what the others
+     * learnt of the functions and sizes they did not measure (the last
+     * save once replaced the whole file: adversarial testing). Without the
+     * lock (a directory not writable for it), merged all the same. */
+    size_t llen = strlen(rt->perfmodel_path) + 8;
+    char *lpath = malloc(llen);
+    int lfd = -1;
+    if (lpath) {
+        snprintf(lpath, llen, "%s.lock", rt->perfmodel_path);
+        lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        while (lfd >= 0 && flock(lfd, LOCK_EX) != 0 && errno == EINTR)
+            ;
+        free(lpath);
+    }
+    qv__perf_file cur;
+    bool fresh = read_current(rt->perfmodel_path, &cur);
     char host[256];
     host_name(host, sizeof host);
     fprintf(f, "quiver-perfmodel 1\nhost %s\n", host);
@@ -506,28 +562,29 @@ int qv__perf_write(qv_runtime *rt)
             qv__spin_unlock(&p->lock);
         }
     }
-    /* Keep what was loaded for functions this run never registered. */
-    qv__perf_file *pf = rt->loaded_models;
+    /* Keep what this run did not measure: the file's models as they are
+     * now (what it loaded, and what others saved since), or, when the
+     * file is gone or does not read, what it loaded at the start. */
+    qv__perf_file *pf = fresh ? &cur : rt->loaded_models;
     for (size_t i = 0; pf && i < pf->n; i++) {
-        bool registered = false;
-        for (size_t j = 0; j < rt->nfuncs && !registered; j++)
-            registered = !strcmp(rt->funcs[j]->name, pf->e[i].func);
-        if (!registered) {
-            qv__perf_entry *e = &pf->e[i];
+        qv__perf_entry *e = &pf->e[i];
+        if (!held(rt, e))
             count += write_bucket(f, e->func, e->cls, e->bucket, e->n, e->win, e->len, 0);
-        }
     }
     pthread_mutex_unlock(&rt->reg_mu);
+    qv__perf_file_clear(&cur);
     fprintf(f, "end %u\n", count);
     int bad = ferror(f);
+    int rc = 0;
     if (fclose(f) != 0 || bad || rename(tmp, rt->perfmodel_path) != 0) {
         int e = errno ? errno : EIO;
         unlink(tmp);
-        free(tmp);
-        return qv__fail(-e, "cannot write %s: %s", rt->perfmodel_path, strerror(e));
+        rc = qv__fail(-e, "cannot write %s: %s", rt->perfmodel_path, strerror(e));
     }
+    if (lfd >= 0)
+        close(lfd); /* and the lock with it */
     free(tmp);
-    return 0;
+    return rc;
 }
 
 void qv__perf_close(qv_runtime *rt)
