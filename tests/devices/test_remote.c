@@ -626,6 +626,39 @@ static void devices_probe(void **state)
     }
 }
 
+/* A board file that names another board than the daemon serves (an
+ * emulated U280 for the daemon's U250): the probe says so (the board ran
+ * as the file's without a word: a user's test); the right one does not. */
+static void probe_names_the_wrong_served_board(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_kill(SIGTERM); /* one daemon, the one started here */
+    daemon_start();
+    char file[600], text[2048];
+    snprintf(file, sizeof file, "%s/remote-u280.yaml", qv_test_scratch());
+    snprintf(text, sizeof text,
+             "name: remote-u280\nkind: remote\n"
+             "memory:\n  - {type: HBM2, size: 8 GiB}\n"
+             "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
+             "remote:\n  endpoint: %s\n  board: %s/boards/emu/u280-emu.yaml\n",
+             endpoint, share);
+    write_text(file, text);
+    for (int wrong = 0; wrong < 2; wrong++) {
+        qv__board *bd;
+        qv_diag d;
+        if (qv__board_load(wrong ? file : board_file, &bd, &d) != 0)
+            fail_msg("%s", d.message);
+        char info[400];
+        assert_int_equal(qv__remote_probe(bd, 2000, info, sizeof info), 0);
+        qv__board_free(bd);
+        if (!!strstr(info, "NOT alveo-u280-emu, which its board file names") != wrong ||
+            !!strstr(info, "NOT ") != wrong)
+            fail_msg("%s board file: %s", wrong ? "a wrong" : "the right", info);
+    }
+}
+
 /* `quiver plan` without a platform (qv_plat_from_pool) sees the remote
  * board as the runtime does: there, with its class and its file's link,
  * while its daemon answers; left out while it does not. */
@@ -1130,6 +1163,7 @@ int main(void)
         cmocka_unit_test(large_buffers_in_pieces),
         cmocka_unit_test(pipelining_hides_latency),
         cmocka_unit_test(devices_probe),
+        cmocka_unit_test(probe_names_the_wrong_served_board),
         cmocka_unit_test(planner_sees_the_remote_board),
         cmocka_unit_test(curve_keys),
         cmocka_unit_test(parts_ship_whole),

@@ -108,6 +108,21 @@ static void conf_of(const qv__board *b, const qv__policy *pol, qv__rlink_conf *c
     c->timeout_ms = pol ? pol->remote_timeout_ms : 1000;
 }
 
+/* Whether the daemon's hello names board `name` among those it serves
+ * (h->boards: "a, b"). */
+static bool serves_board(const qv__rhello *h, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = h->boards; *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && !strncmp(p, name, n))
+            return true;
+        p += len;
+        p += strspn(p, ", ");
+    }
+    return false;
+}
+
 static int remote_open(qv_device *d, unsigned idx, const void *b)
 {
     remote_device *r = (remote_device *)d;
@@ -132,6 +147,13 @@ static int remote_open(qv_device *d, unsigned idx, const void *b)
     qv__log(2, "remote board %s: the daemon at %s serves %s (%zu kernels)%s", board->name,
             board->endpoint, r->link.hello.boards, r->link.hello.nkernels,
             board->server_key ? ", over CURVE" : "");
+    /* Its models, the planner's figures and the catalog's builds are those
+     * of the board the file names: said when the daemon serves another
+     * (it ran without a word: a user's test). */
+    if (r->served && !serves_board(&r->link.hello, r->served->name))
+        qv__log(1, "remote board %s: its board file says the daemon serves %s, but it "
+                "serves %s; the runtime takes it for %s", board->name, r->served->name,
+                r->link.hello.boards, r->served->name);
     return 0;
 }
 
@@ -800,8 +822,11 @@ int qv__remote_probe(const void *board, unsigned timeout_ms, char *info, size_t 
     int rc = qv__rlink_probe(&c, &h, info, infolen);
     if (rc)
         return rc;
-    snprintf(info, infolen, "reachable: serves %s (%zu kernels)%s", h.boards, h.nkernels,
-             h.caps & QV_WIRE_CAP_CURVE ? ", CURVE" : "");
+    int n = snprintf(info, infolen, "reachable: serves %s (%zu kernels)%s", h.boards,
+                     h.nkernels, h.caps & QV_WIRE_CAP_CURVE ? ", CURVE" : "");
+    if (b->served && !serves_board(&h, b->served->name) && n >= 0 && (size_t)n < infolen)
+        snprintf(info + n, infolen - (size_t)n, "; NOT %s, which its board file names",
+                 b->served->name);
     qv__rhello_fini(&h);
     return 0;
 }
