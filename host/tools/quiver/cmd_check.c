@@ -90,7 +90,7 @@ int qv_cmd_check(int argc, char **argv)
         }
     }
     if (optind == argc) {
-        check_usage(stderr);
+        fprintf(stderr, PROG ": no FILE given\nTry '" PROG " --help'.\n");
         return QV_CLI_USAGE;
     }
     for (int i = optind; i < argc; i++)

@@ -170,8 +170,8 @@ int qv_cmd_devices(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "quiver devices: unexpected argument '%s'\n", argv[optind]);
-        devices_usage(stderr);
+        fprintf(stderr, "quiver devices: unexpected argument '%s'\n"
+                        "Try 'quiver devices --help'.\n", argv[optind]);
         free(boards);
         return QV_CLI_USAGE;
     }

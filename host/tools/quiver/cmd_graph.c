@@ -117,7 +117,11 @@ static int cmd_gen(int argc, char **argv)
         if (optind < argc - 1)
             fprintf(stderr, PROG " gen: one KIND, not '%s' and '%s'\n", argv[optind],
                     argv[optind + 1]);
-        graph_usage(stderr);
+        else if (optind == argc)
+            fprintf(stderr, PROG " gen: no KIND given\n");
+        else
+            fprintf(stderr, PROG " gen: -o FILE is required\n");
+        fprintf(stderr, "Try '" PROG " gen --help'.\n");
         return QV_CLI_USAGE;
     }
     int kind = -1;
@@ -216,7 +220,11 @@ static int cmd_import(int argc, char **argv)
         if (optind < argc - 1)
             fprintf(stderr, PROG " import: one WORKFLOW, not '%s' and '%s'\n",
                     argv[optind], argv[optind + 1]);
-        graph_usage(stderr);
+        else if (optind == argc)
+            fprintf(stderr, PROG " import: no WORKFLOW given\n");
+        else
+            fprintf(stderr, PROG " import: -o FILE is required\n");
+        fprintf(stderr, "Try '" PROG " import --help'.\n");
         return QV_CLI_USAGE;
     }
     const char *in = argv[optind];

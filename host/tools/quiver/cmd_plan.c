@@ -398,8 +398,7 @@ int qv_cmd_plan(int argc, char **argv)
         return QV_CLI_USAGE;
     }
     if (!gpath) {
-        fprintf(stderr, PROG ": --graph is required\n");
-        plan_usage(stderr);
+        fprintf(stderr, PROG ": --graph is required\nTry '" PROG " --help'.\n");
         return QV_CLI_USAGE;
     }
     if (json && dot && !strcmp(json, "-") && !strcmp(dot, "-")) {

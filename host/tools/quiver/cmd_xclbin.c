@@ -64,8 +64,7 @@ int qv_cmd_xclbin(int argc, char **argv)
         return qv_cmd_xclbin_entry(argc - 1, argv + 1);
     if (!strcmp(argv[1], "build"))
         return qv_cmd_xclbin_build(argc - 1, argv + 1);
-    fprintf(stderr, "quiver xclbin: unknown subcommand '%s' (info, build, entry)\n",
-            argv[1]);
-    qv_xclbin_usage(stderr);
+    fprintf(stderr, "quiver xclbin: unknown subcommand '%s' (info, build, entry)\n"
+                    "Try 'quiver xclbin --help'.\n", argv[1]);
     return QV_CLI_USAGE;
 }

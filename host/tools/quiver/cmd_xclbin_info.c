@@ -268,7 +268,9 @@ int qv_cmd_xclbin_info(int argc, char **argv)
         if (optind < argc - 1)
             fprintf(stderr, PROG ": one FILE, not '%s' and '%s'\n", argv[optind],
                     argv[optind + 1]);
-        qv_xclbin_usage(stderr);
+        else
+            fprintf(stderr, PROG ": no FILE given\n");
+        fprintf(stderr, "Try '" PROG " --help'.\n");
         return QV_CLI_USAGE;
     }
     const char *path = argv[optind];
