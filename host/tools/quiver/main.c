@@ -42,12 +42,13 @@ int qv_cmd_version(int argc, char **argv)
     while ((c = qv_cli_getopt(argc, argv, "quiver version", "h", longopts)) != -1) {
         if (c != 'h')
             return QV_CLI_USAGE;
-        printf("usage: quiver version\n\nPrints the version of quiver and "
-               "libquiver.\n");
+        printf("usage: quiver version\n\nPrints the version of quiver, which is "
+               "libquiver's (one build).\n");
         return 0;
     }
     if (optind < argc) {
-        fprintf(stderr, "quiver version: unexpected argument '%s'\n", argv[optind]);
+        fprintf(stderr, "quiver version: unexpected argument '%s'\nTry 'quiver version "
+                        "--help'.\n", argv[optind]);
         return QV_CLI_USAGE;
     }
     printf("quiver %s\n", qv_version());
