@@ -259,6 +259,13 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
     if (!rc && !strncmp(b->endpoint, "ipc://", 6) && !b->endpoint[6])
         rc = qv__yerr(doc, qv__ymap_get(r, "endpoint"), diag,
                       "remote.endpoint: ipc:// names no socket path");
+    /* A Unix socket's path holds 107 bytes (sun_path): a longer one passed
+     * here and failed where quiverd binds it (a user's test). */
+    if (!rc && !strncmp(b->endpoint, "ipc://", 6) && strlen(b->endpoint + 6) > 107)
+        rc = qv__yerr(doc, qv__ymap_get(r, "endpoint"), diag,
+                      "remote.endpoint: an ipc:// socket path of at most 107 bytes; "
+                      "this one has %zu",
+                      strlen(b->endpoint + 6));
     const qv__ynode *k = qv__ymap_get(r, "server_key");
     if (!rc && k) {
         rc = dup_str(doc, k, "remote.server_key", &b->server_key, diag);
