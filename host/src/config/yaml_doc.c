@@ -310,10 +310,25 @@ static int parse_error(builder *b, const yaml_parser_t *ps)
         return qv__diag_set(b->diag, b->doc->path, 0, 0, QV_ENOMEM, "out of memory");
     if (ps->error == YAML_READER_ERROR) {
         unsigned line, col;
-        reader_position(b->data, b->size, ps->problem_offset, &line, &col);
-        char val[24] = "";
+        size_t off = ps->problem_offset;
+        char val[48] = "";
         if (ps->problem_value >= 0)
             snprintf(val, sizeof val, " (0x%02X)", (unsigned)ps->problem_value);
+        /* A sequence broken off (caf\xE9 then a newline: libyaml names the
+         * newline): point at its first byte, the one at fault for the
+         * reader of the file (a user's test). */
+        if (strstr(what, "trailing UTF-8 octet") || strstr(what, "incomplete UTF-8")) {
+            size_t k = off < b->size ? off : b->size;
+            while (k > 0 && off - k < 4 && (b->data[k - 1] & 0xC0) == 0x80)
+                k--;
+            if (k > 0 && off - k < 4 && b->data[k - 1] >= 0xC0) {
+                off = k - 1;
+                snprintf(val, sizeof val, " (a sequence starting with 0x%02X)",
+                         (unsigned)b->data[off]);
+                what = "invalid UTF-8";
+            }
+        }
+        reader_position(b->data, b->size, off, &line, &col);
         return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT,
                             "invalid YAML: %s%s; expected UTF-8 text without "
                             "control characters",
