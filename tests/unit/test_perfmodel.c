@@ -159,6 +159,38 @@ static void long_names_and_concurrent_saves(void **state)
     qv_runtime_destroy(c);
 }
 
+/* Two runtimes load one model; one measures it anew and saves, the other
+ * never runs it and saves last: the new measurement stays (the loaded
+ * copy counted as the other's own and wrote the old figure back: code
+ * review). */
+static void a_loaded_model_does_not_overwrite_a_measured_one(void **state)
+{
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/models-stale", qv_test_scratch());
+    qv_runtime *rt = make_rt(dir);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "good", NULL, 0, &f), 0);
+    for (int i = 0; i < 5; i++)
+        qv__perf_add(f, QV_CLASS_CPU, 1000, 20.0);
+    qv_runtime_destroy(rt);
+    qv_runtime *a = make_rt(dir), *b = make_rt(dir);
+    qv_func *fa, *fb;
+    assert_int_equal(qv_func_create(a, "good", NULL, 0, &fa), 0);
+    assert_int_equal(qv_func_create(b, "good", NULL, 0, &fb), 0);
+    for (int i = 0; i < 40; i++)
+        qv__perf_add(fa, QV_CLASS_CPU, 1000, 90.0);
+    qv_runtime_destroy(a);
+    qv_runtime_destroy(b); /* the last save: b never ran good */
+    rt = make_rt(dir);
+    assert_int_equal(qv_func_create(rt, "good", NULL, 0, &f), 0);
+    double est;
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 1000, &est), 0);
+    if (est != 90.0)
+        fail_msg("good is %g after both saves, a measured 90", est);
+    qv_runtime_destroy(rt);
+}
+
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");
@@ -258,6 +290,7 @@ int main(void)
         cmocka_unit_test(spikes_do_not_move_the_estimate),
         cmocka_unit_test(persisted_per_host),
         cmocka_unit_test(long_names_and_concurrent_saves),
+        cmocka_unit_test(a_loaded_model_does_not_overwrite_a_measured_one),
         cmocka_unit_test(damaged_files_are_rebuilt),
         cmocka_unit_test(parse_errors),
     };

@@ -336,8 +336,19 @@ static int parse_error(builder *b, const yaml_parser_t *ps)
     }
     unsigned line = (unsigned)ps->problem_mark.line + 1;
     unsigned col = (unsigned)ps->problem_mark.column + 1;
-    /* libyaml's words for a tab in the indentation say nothing of tabs. */
-    size_t at = ps->problem_mark.index;
+    /* libyaml's words for a tab in the indentation say nothing of tabs.
+     * Its mark counts characters, not bytes: the byte is found from the
+     * line and column (an index taken as bytes named a tab that was not at
+     * fault after non-ASCII text: code review). */
+    size_t at = 0;
+    for (unsigned l = 1; l < line && at < b->size; at++)
+        if (b->data[at] == '\n')
+            l++;
+    for (unsigned c = 1; c < col && at < b->size; c++) {
+        at++;
+        while (at < b->size && (b->data[at] & 0xC0) == 0x80)
+            at++; /* the rest of a UTF-8 sequence */
+    }
     if (at < b->size && b->data[at] == '\t')
         return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT,
                             "invalid YAML: a tab character; YAML indents with spaces "

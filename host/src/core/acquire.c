@@ -235,11 +235,24 @@ QV_API int qv_buf_wait(qv_buf *buf)
     if (qv__current_worker(rt)) {
         qv__defer_host(rt, buf, QV_R); /* what buf is owed runs first */
         /* A task must not block its worker on the graph: it may only look
-         * at a buffer nothing uses any more. */
-        if (qv__buf_users(buf) > 0)
+         * at a buffer nothing uses any more. Counted as a host access, so
+         * that another thread's unregister waits for it (it retired the
+         * buffer under this copy home: code review). */
+        pthread_mutex_lock(&rt->submit_mu);
+        bool gone = atomic_load(&buf->magic) != QV__BUF_MAGIC;
+        bool busy = !gone && qv__buf_users(buf) > 0;
+        if (!gone && !busy)
+            atomic_fetch_add(&buf->hosts, 1);
+        pthread_mutex_unlock(&rt->submit_mu);
+        if (gone)
+            return qv__buf_bad(buf, "qv_buf_wait");
+        if (busy)
             return qv__fail(QV_EDEADLK, "qv_buf_wait called from a task: it would wait "
                             "on itself");
-        return host_coherent(rt, buf, QV_R);
+        int rc = host_coherent(rt, buf, QV_R);
+        if (atomic_fetch_sub(&buf->hosts, 1) == 1)
+            qv__wake_waiters(rt);
+        return rc;
     }
     pthread_mutex_lock(&rt->submit_mu);
     unsigned held = buf->held;

@@ -170,6 +170,17 @@ static int claim(qv_buf *buf, bool try, const char *who)
     qv_runtime *rt = buf->rt;
     int rc = 0;
     pthread_mutex_lock(&rt->submit_mu);
+    /* Calls another thread deferred on buf since the caller forced them
+     * (a replay holding a chain back): forced too, or they would be owed
+     * to a buffer gone (code review: the call was dropped). */
+    while (atomic_load(&buf->magic) == QV__BUF_MAGIC && qv__defer_hit(buf, QV_RW)) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        if (try)
+            return qv__fail(QV_EBUSY, "%s: calls owed to buffer %p are deferred", who,
+                            buf->ptr);
+        qv__defer_host(rt, buf, QV_RW);
+        pthread_mutex_lock(&rt->submit_mu);
+    }
     size_t users = try ? qv__buf_users(buf) : 0;
     if (atomic_load(&buf->magic) != QV__BUF_MAGIC) {
         rc = qv__buf_bad(buf, who); /* another thread's unregister won */

@@ -757,7 +757,7 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
             r = s->last;
     }
     if (!r) {
-        bool untracked = !name && tls.rt == rt && tls.untracked;
+        bool untracked = !name && tls.rt == rt && tls.serial == l->serial && tls.untracked;
         pthread_mutex_unlock(&l->mu);
         if (untracked)
             return qv__fail(QV_ENOENT, "qv_region_get: this thread's last entry is in no "

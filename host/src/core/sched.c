@@ -449,10 +449,20 @@ void qv__backpressure(qv_runtime *rt)
     }
 }
 
-/* Whether epoch slot *(unsigned *)arg has no task in flight. */
+/* For a wait with the epoch ring full: the epoch it found open, and the
+ * slot the next epoch would take. */
+struct ring_wait {
+    uint64_t upto;
+    unsigned next;
+};
+
+/* Whether that slot has no task in flight, or another wait closed the
+ * epoch meanwhile (the slot may then be the open epoch's: code review). */
 static bool slot_free(qv_runtime *rt, void *arg)
 {
-    return !qv__live(rt, *(const unsigned *)arg);
+    const struct ring_wait *w = arg;
+    return !qv__live(rt, w->next) ||
+           atomic_load_explicit(&rt->epoch, memory_order_seq_cst) != w->upto;
 }
 
 /* Whether every task of the epochs up to *(uint64_t *)arg is done. Epochs
@@ -528,7 +538,8 @@ QV_API int qv_wait_all(qv_runtime *rt)
             return rc;
         if (closed)
             break;
-        qv__wait_until(rt, slot_free, &next);
+        struct ring_wait w = {upto, next};
+        qv__wait_until(rt, slot_free, &w);
     }
     /* Time the caller would spend waiting: the recorder's next chunks are
      * made now, not by the submission that opens them. */

@@ -108,18 +108,12 @@ static void conf_of(const qv__board *b, const qv__policy *pol, qv__rlink_conf *c
     c->timeout_ms = pol ? pol->remote_timeout_ms : 1000;
 }
 
-/* Whether the daemon's hello names board `name` among those it serves
- * (h->boards: "a, b"). */
+/* Whether the daemon's hello names board `name` among those it serves. */
 static bool serves_board(const qv__rhello *h, const char *name)
 {
-    size_t n = strlen(name);
-    for (const char *p = h->boards; *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == n && !strncmp(p, name, n))
+    for (size_t i = 0; i < h->nboard; i++)
+        if (!strcmp(h->board[i], name))
             return true;
-        p += len;
-        p += strspn(p, ", ");
-    }
     return false;
 }
 

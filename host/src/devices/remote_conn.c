@@ -22,6 +22,9 @@ void qv__rhello_fini(qv__rhello *h)
     }
     free(h->kernel);
     free(h->func);
+    for (size_t i = 0; i < h->nboard; i++)
+        free(h->board[i]);
+    free(h->board);
     memset(h, 0, sizeof *h);
 }
 
@@ -142,7 +145,11 @@ static int hello_keep(const qv_wire_hello_reply *r, qv__rhello *h)
         n += r->boards[b].nkernels;
     h->kernel = calloc(n + 1, sizeof *h->kernel);
     h->func = calloc(n + 1, sizeof *h->func);
-    if (!h->kernel || !h->func) {
+    h->board = calloc(r->nboards + 1, sizeof *h->board);
+    for (unsigned b = 0; h->board && b < r->nboards; b++)
+        if ((h->board[h->nboard] = strdup(r->boards[b].name)))
+            h->nboard++;
+    if (!h->kernel || !h->func || !h->board || h->nboard < r->nboards) {
         qv__rhello_fini(h);
         return QV_ENOMEM;
     }

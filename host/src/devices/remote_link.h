@@ -74,6 +74,8 @@ typedef struct qv__rhello {
     size_t nkernels;
     char **kernel, **func; /* nkernels each */
     char boards[200];      /* board names, for messages */
+    char **board;          /* the served boards' names, nboard of them */
+    size_t nboard;
 } qv__rhello;
 
 void qv__rhello_fini(qv__rhello *h);

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -56,7 +57,7 @@ struct qv__auth {
     clients keys;
     /* Refusals told (qv__auth_on_refusal), at most one a second, from the
      * handler's thread only. */
-    void (*refused)(const char *why, const char *client);
+    void (*_Atomic refused)(const char *why, const char *client); /* set after the start */
     struct timespec told;
     unsigned untold;
 };
@@ -492,7 +493,8 @@ static void zap_answer(qv__auth *a)
             pthread_mutex_unlock(&a->lock);
         }
     }
-    if (status[0] != '2' && a->refused) {
+    void (*told_fn)(const char *, const char *) = atomic_load(&a->refused);
+    if (status[0] != '2' && told_fn) {
         /* Who: the client's public key (Z85) when it sent one, and its
          * address; a wrong key otherwise looked, on both sides, like a
          * daemon that does not answer (a user's test). */
@@ -514,7 +516,7 @@ static void zap_answer(qv__auth *a)
                          a->untold);
             else
                 snprintf(why, sizeof why, "%s", text);
-            a->refused(why, who);
+            told_fn(why, who);
             a->told = now;
             a->untold = 0;
         } else {
@@ -699,5 +701,5 @@ int qv__auth_client(void *sock, const char *server_pub, const char *client_pub,
 
 void qv__auth_on_refusal(qv__auth *a, void (*fn)(const char *why, const char *client))
 {
-    a->refused = fn;
+    atomic_store(&a->refused, fn);
 }

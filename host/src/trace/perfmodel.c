@@ -72,8 +72,10 @@ void qv__perf_add(qv_func *f, qv_class c, size_t bytes, double us)
     qv__spin_lock(&p->lock);
     if (!p->b[k])
         p->b[k] = calloc(1, sizeof *p->b[k]);
-    if (p->b[k])
+    if (p->b[k]) {
         bucket_push(p->b[k], (float)us);
+        p->b[k]->measured = 1;
+    }
     qv__spin_unlock(&p->lock);
 }
 
@@ -460,8 +462,9 @@ static unsigned write_bucket(FILE *f, const char *func, unsigned cls, unsigned k
     return 1;
 }
 
-/* Whether rt holds a model for e's (function, class, bucket): its own
- * then replaces e. Under reg_mu. */
+/* Whether rt measured e's (function, class, bucket) itself: its own
+ * model then replaces e. One it only loaded does not (another runtime may
+ * have measured it since: code review). Under reg_mu. */
 static bool held(qv_runtime *rt, const qv__perf_entry *e)
 {
     for (size_t j = 0; j < rt->nfuncs; j++) {
@@ -472,7 +475,8 @@ static bool held(qv_runtime *rt, const qv__perf_entry *e)
         if (!p)
             return false;
         qv__spin_lock(&p->lock);
-        bool has = e->bucket < QV__PERF_BUCKETS && p->b[e->bucket] && p->b[e->bucket]->len;
+        bool has = e->bucket < QV__PERF_BUCKETS && p->b[e->bucket] &&
+                   p->b[e->bucket]->len && p->b[e->bucket]->measured;
         qv__spin_unlock(&p->lock);
         return has;
     }
@@ -555,7 +559,9 @@ int qv__perf_write(qv_runtime *rt)
             qv__spin_lock(&p->lock);
             for (unsigned k = 0; k < QV__PERF_BUCKETS; k++) {
                 qv__perf_bucket *b = p->b[k];
-                if (b && b->len) {
+                /* Only what this run measured: what it loaded comes from
+                 * the file as it is now, below. */
+                if (b && b->len && b->measured) {
                     count += write_bucket(f, fn->name, c, k, b->n, b->win, b->len, b->pos);
                 }
             }

@@ -23,6 +23,8 @@ typedef struct qv__perf_bucket {
     unsigned len, pos;               /* window fill, next slot */
     float    win[QV__PERF_WINDOW];   /* µs */
     int      dirty;
+    int      measured;               /* this run added samples (not only
+                                      * loaded them): its save wins */
     double   median, mad;            /* µs, valid when !dirty */
 } qv__perf_bucket;
 
