@@ -157,21 +157,31 @@ int qv__xclbin_fits_board(const struct qv__xclbin *x, const void *board, const c
                     x->platform, b->name, b->platform);
 }
 
+int qv__xclbin_read(const char *path, size_t limit, uint8_t **data, struct qv__xclbin **x)
+{
+    size_t size;
+    qv__xclbin_error xe;
+    /* The magic and the header's length are checked before the rest is
+     * read: a wrong file costs nothing, however large. */
+    int rc = qv__xclbin_load_file(path, limit, data, &size, &xe);
+    if (rc)
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, rc == QV_EFORMAT ? xe.msg : qv_strerror(rc));
+    if (qv__xclbin_parse(*data, size, x, &xe) != 0) {
+        free(*data);
+        *data = NULL;
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
+    }
+    return 0;
+}
+
 int qv__xclbin_check_build(const struct qv__kernel *k, const void *board, const char *path)
 {
     const qv__board *b = board;
     uint8_t *data;
-    size_t size;
-    qv__xclbin_error xe;
-    int rc = qv__xclbin_load_file(path, (size_t)1 << 31, &data, &size, &xe);
-    if (rc)
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, rc == QV_EFORMAT ? xe.msg : qv_strerror(rc));
     qv__xclbin *x;
-    rc = qv__xclbin_parse(data, size, &x, &xe);
-    if (rc) {
-        free(data);
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
-    }
+    int rc = qv__xclbin_read(path, (size_t)1 << 31, &data, &x);
+    if (rc)
+        return rc;
     const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(x, k->name);
     bool emu = x->mode == QV__XCLBIN_SW_EMU || x->mode == QV__XCLBIN_HW_EMU;
     if (!xk)

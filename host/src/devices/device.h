@@ -127,6 +127,10 @@ int qv__kernel_matches_xclbin(const struct qv__kernel *k, const struct qv__xclbi
  * word (a user's test). */
 struct qv__xclbin;
 int qv__xclbin_fits_board(const struct qv__xclbin *x, const void *board, const char *path);
+/* Reads and parses the xclbin at path (at most limit bytes): *data and *x
+ * on success (free them with free and qv__xclbin_destroy once done with
+ * x, which points into data); QV_ENOTSUP naming the file and the fault. */
+int qv__xclbin_read(const char *path, size_t limit, uint8_t **data, struct qv__xclbin **x);
 /* The whole check of a catalog build, as a board would make it when it
  * loads the build: the file reads as an xclbin, holds kernel k with the
  * catalog's arguments, is an emulation build exactly when board is

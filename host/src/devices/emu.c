@@ -289,19 +289,9 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
     if (rc)
         return rc;
     uint8_t *data;
-    size_t size;
-    qv__xclbin_error xe;
-    /* The magic and the header's length are checked before the rest is
-     * read: a wrong file costs nothing, however large. */
-    rc = qv__xclbin_load_file(path, (size_t)1 << 30, &data, &size, &xe);
-    if (rc)
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, rc == QV_EFORMAT ? xe.msg : qv_strerror(rc));
     qv__xclbin *x;
-    rc = qv__xclbin_parse(data, size, &x, &xe);
-    if (rc) {
-        free(data);
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
-    }
+    if ((rc = qv__xclbin_read(path, (size_t)1 << 30, &data, &x)) != 0)
+        return rc;
     const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(x, k->name);
     if (x->mode != QV__XCLBIN_SW_EMU || !x->has_bitstream || !x->bitstream_size || !xk) {
         qv__xclbin_destroy(x);

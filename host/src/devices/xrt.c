@@ -265,18 +265,10 @@ static int load_xclbin(xrt_device *e, const char *path, const qv__kernel *ck)
                   : qv__fail(QV_ENOTSUP, "%s does not hold that kernel", path);
     }
     uint8_t *data;
-    size_t size;
-    qv__xclbin_error xe;
-    /* The magic and the header's length are checked before the rest is
-     * read: a wrong file costs nothing, however large. */
-    int rc = qv__xclbin_load_file(path, (size_t)1 << 31, &data, &size, &xe);
-    if (rc)
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, rc == QV_EFORMAT ? xe.msg : qv_strerror(rc));
     qv__xclbin *xb;
-    if (qv__xclbin_parse(data, size, &xb, &xe) != 0) {
-        free(data);
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg);
-    }
+    int rc = qv__xclbin_read(path, (size_t)1 << 31, &data, &xb);
+    if (rc)
+        return rc;
     bool emu = xb->mode == QV__XCLBIN_SW_EMU || xb->mode == QV__XCLBIN_HW_EMU;
     const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(xb, kernel);
     /* Vitis emulation builds make XRT exit the process or hang without
