@@ -98,6 +98,11 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
         buf->held = m;
         buf->holder = pthread_self();
         buf->host = t;
+        buf->held_prev = NULL;
+        buf->held_next = rt->held_list;
+        if (rt->held_list)
+            rt->held_list->held_prev = buf;
+        rt->held_list = buf;
         atomic_fetch_add(&rt->nheld, 1);
     }
     pthread_mutex_unlock(&rt->submit_mu);
@@ -173,6 +178,13 @@ static int release(qv_buf *buf, bool wrote)
     if (t) {
         buf->host = NULL;
         buf->held = 0;
+        if (buf->held_prev)
+            buf->held_prev->held_next = buf->held_next;
+        else
+            rt->held_list = buf->held_next;
+        if (buf->held_next)
+            buf->held_next->held_prev = buf->held_prev;
+        buf->held_prev = buf->held_next = NULL;
         atomic_fetch_sub(&rt->nheld, 1);
     }
     pthread_mutex_unlock(&rt->submit_mu);
@@ -320,6 +332,11 @@ bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
         return false;
     /* What the wait waits for: buf's last writer, and for a write its
      * readers since; older users come before them. */
+    bool mine = false; /* most waits: the caller holds nothing */
+    for (qv_buf *b = rt->held_list; b && !mine; b = b->held_next)
+        mine = pthread_equal(b->holder, pthread_self());
+    if (!mine)
+        return false;
     tset want = {0}, seen = {0};
     bool found = false, oom = false;
     if (buf->last_writer && !atomic_load(&buf->last_writer->done))
@@ -332,9 +349,8 @@ bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
      * task reached waits for a hold, so none is done or freed meanwhile. */
     qv__task **stack = NULL;
     size_t n = 0, cap = 0;
-    pthread_mutex_lock(&rt->reg_mu);
-    for (qv_buf *b = rt->bufs; b && want.n && !oom; b = b->next) {
-        if (!b->host || !pthread_equal(b->holder, pthread_self()))
+    for (qv_buf *b = rt->held_list; b && want.n && !oom; b = b->held_next) {
+        if (!pthread_equal(b->holder, pthread_self()))
             continue;
         if (tset_has(&want, b->host)) {
             found = true;
@@ -352,7 +368,6 @@ bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
         }
         stack[n++] = b->host;
     }
-    pthread_mutex_unlock(&rt->reg_mu);
     while (n && !found && !oom) {
         qv__task *p = stack[--n];
         qv__spin_lock(&p->lock);
@@ -384,11 +399,10 @@ bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
 int qv__held_deadlock(qv_runtime *rt)
 {
     int rc = 0;
-    pthread_mutex_lock(&rt->reg_mu);
     /* Only the caller's own holds: another thread's release ends the
      * wait (as another thread's mutex unlock would). */
-    for (qv_buf *b = rt->bufs; b && !rc; b = b->next) {
-        if (!b->host || !pthread_equal(b->holder, pthread_self()))
+    for (qv_buf *b = rt->held_list; b && !rc; b = b->held_next) {
+        if (!pthread_equal(b->holder, pthread_self()))
             continue;
         /* Tasks only: another thread's qv_buf_wait or acquire of b is a
          * host successor too, and its own release ends it. */
@@ -402,7 +416,6 @@ int qv__held_deadlock(qv_runtime *rt)
                           "this thread and %u submitted task%s wait%s for its qv_buf_release",
                           b->ptr, n, n == 1 ? "" : "s", n == 1 ? "s" : "");
     }
-    pthread_mutex_unlock(&rt->reg_mu);
     return rc;
 }
 

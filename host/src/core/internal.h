@@ -230,6 +230,7 @@ struct qv_buf {
     qv__task   *host;
     unsigned    held;
     pthread_t   holder; /* the thread that acquired it (while held) */
+    qv_buf     *held_prev, *held_next; /* rt->held_list while held */
     /* Host accesses begun and not ended (acquisitions held, waits in
      * progress): counted under submit_mu, read by an unregister that
      * waits for them to end. */
@@ -463,6 +464,9 @@ struct qv_runtime {
     uint64_t        nsubmitted;  /* under submit_mu */
     uint64_t        fin_seen;    /* under submit_mu */
     atomic_uint     nheld;       /* buffers the host holds (acquire.c) */
+    qv_buf         *held_list;   /* those buffers, under submit_mu: the
+                                  * deadlock checks walk them, not every
+                                  * registered buffer */
     /* Tasks that ran nowhere, per epoch, until a qv_wait_all reports them
      * (under fail_mu). */
     pthread_mutex_t fail_mu;
