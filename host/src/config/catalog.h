@@ -133,15 +133,16 @@ extern const char *const qv__ktype_names[];
  * and the planner (qv_catalog_load in qvpart.h, which is this type). */
 int qv__catalog_load(const char *path, qv__catalog **out, qv_diag *diag);
 int qv__catalog_from_doc(const qv__ydoc *doc, qv__catalog **out, qv_diag *diag);
-/* `quiver check`'s second look at a catalog that loads: each build's
- * xclbin checked as the board that loads it would check it (read as an
- * xclbin, its kernel and the catalog's arguments, element types included,
- * an emulation build exactly for an emulated board, the board's platform),
- * so that the command refuses what a board would refuse at its first call
- * (it never opened them: a build whose types disagreed with the catalog
- * ran, with wrong results; a user's test). The library's loaders do not:
- * a catalog for planning may name builds not made yet. */
-int qv__catalog_check_builds(const char *path, qv_diag *diag);
+/* qv_config_check; with builds (`quiver check`), a catalog's builds are
+ * checked too, each xclbin as the board that loads it would check it
+ * (read as an xclbin, its kernel and the catalog's arguments, element
+ * types included, an emulation build exactly for an emulated board, the
+ * board's platform), so that the command refuses what a board would
+ * refuse at its first call (it never opened them: a build whose types
+ * disagreed with the catalog ran, with wrong results; a user's test). The
+ * library's loaders do not: a catalog for planning may name builds not
+ * made yet. */
+int qv__config_check(const char *path, qv_config_kind *kind, qv_diag *diag, bool builds);
 void qv__catalog_free(qv__catalog *c);
 
 /* The build of kernel k that a board loads, or NULL: a build named by the

@@ -99,6 +99,11 @@ static int check_builds(const qv__ydoc *doc, const qv__catalog *c, qv_diag *diag
 
 QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag)
 {
+    return qv__config_check(path, kind, diag, false);
+}
+
+int qv__config_check(const char *path, qv_config_kind *kind, qv_diag *diag, bool builds)
+{
     if (kind)
         *kind = QV_CONFIG_UNKNOWN;
     if (!path)
@@ -120,6 +125,8 @@ QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag
     case QV_CONFIG_CATALOG: {
         qv__catalog *c;
         rc = qv__catalog_from_doc(doc, &c, diag);
+        if (!rc && builds)
+            rc = check_builds(doc, c, diag);
         qv__catalog_free(c);
         break;
     }
@@ -146,21 +153,6 @@ QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag
     }
     if (rc == QV_ENOMEM)
         qv__diag_set(diag, path, 0, 0, rc, "out of memory");
-    qv__ydoc_free(doc);
-    return rc;
-}
-
-int qv__catalog_check_builds(const char *path, qv_diag *diag)
-{
-    qv__ydoc *doc;
-    int rc = qv__ydoc_load(path, &doc, diag);
-    if (rc)
-        return rc;
-    qv__catalog *c;
-    rc = qv__catalog_from_doc(doc, &c, diag);
-    if (!rc)
-        rc = check_builds(doc, c, diag);
-    qv__catalog_free(c);
     qv__ydoc_free(doc);
     return rc;
 }

@@ -700,13 +700,12 @@ int qv__yget_int(const qv__ydoc *doc, const qv__ynode *n, const char *what, int6
     const char *digits = s + (s[0] == '-' || s[0] == '+');
     /* Reject octal spellings: "010" would silently be 8. */
     int octal = digits[0] == '0' && digits[1] >= '0' && digits[1] <= '9';
-    if (n->plain && end != s && !*end && errno == ERANGE && !isspace((unsigned char)s[0]) &&
-        !octal) /* an integer all the same: say which are taken */
+    int integer = n->plain && end != s && !*end && !isspace((unsigned char)s[0]) && !octal;
+    if (integer && errno == ERANGE) /* an integer all the same: say which are taken */
         return qv__yerr(doc, n, diag,
                         "%s: %s is out of range; expected an integer from %lld to %lld",
                         what, s, (long long)lo, (long long)hi);
-    if (!n->plain || end == s || *end || errno == ERANGE ||
-        isspace((unsigned char)s[0]) || octal)
+    if (!integer)
         return qv__yerr(doc, n, diag, "%s: expected an integer, got '%s'", what, s);
     if (v < lo || v > hi)
         return qv__yerr(doc, n, diag,
@@ -717,13 +716,17 @@ int qv__yget_int(const qv__ydoc *doc, const qv__ynode *n, const char *what, int6
     return 0;
 }
 
+/* 0; -1 for no number; -2 for a number too large for a double (1e999),
+ * *end past it. */
 static int parse_number(const char *s, double *v, char **end)
 {
     if (isspace((unsigned char)s[0]) || strpbrk(s, "xXpPnN"))
         return -1; /* hex floats, nan, inf */
     errno = 0;
     *v = strtod(s, end);
-    return *end == s || !isfinite(*v) ? -1 : 0;
+    if (*end == s)
+        return -1;
+    return isfinite(*v) ? 0 : errno == ERANGE ? -2 : -1;
 }
 
 int qv__yget_double(const qv__ydoc *doc, const qv__ynode *n, const char *what, double lo,
@@ -734,19 +737,13 @@ int qv__yget_double(const qv__ydoc *doc, const qv__ynode *n, const char *what, d
         return rc;
     double v;
     char *end;
-    if (!n->plain || parse_number(n->str, &v, &end) || *end) {
-        /* A number too large for a double (1e999) is a number all the same:
-         * say which are taken. */
-        errno = 0;
-        char *e2;
-        double big = strtod(n->str, &e2);
-        if (n->plain && e2 != n->str && !*e2 && errno == ERANGE && isinf(big) &&
-            !strpbrk(n->str, "xXpPnNiI"))
-            return qv__yerr(doc, n, diag,
-                            "%s: %s is out of range; expected a number from %g to %g",
-                            what, n->str, lo, hi);
+    int pr = n->plain ? parse_number(n->str, &v, &end) : -1;
+    if (pr == -2 && !*end) /* a number all the same: say which are taken */
+        return qv__yerr(doc, n, diag,
+                        "%s: %s is out of range; expected a number from %g to %g", what,
+                        n->str, lo, hi);
+    if (pr || *end)
         return qv__yerr(doc, n, diag, "%s: expected a number, got '%s'", what, n->str);
-    }
     if (v < lo || v > hi)
         return qv__yerr(doc, n, diag,
                         "%s: %g is out of range; expected a number from %g "

@@ -114,13 +114,20 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     return 0;
 }
 
+/* One host access to buf is over; whether it was the last (an unregister
+ * may wait for that). */
+static bool hosts_done(qv_buf *buf)
+{
+    return atomic_fetch_sub(&buf->hosts, 1) == 1;
+}
+
 static void host_leave(qv_runtime *rt, qv__task *t)
 {
     qv_buf *buf = t->ubuf[0];
     bool wake = qv__task_finish(rt, t, NULL);
     /* After the task: an unregister waiting for the host's accesses to
      * end finds the buffer's dependencies done. */
-    if (atomic_fetch_sub(&buf->hosts, 1) == 1 || wake)
+    if (hosts_done(buf) || wake)
         qv__wake_waiters(rt);
 }
 
@@ -262,7 +269,7 @@ QV_API int qv_buf_wait(qv_buf *buf)
             return qv__fail(QV_EDEADLK, "qv_buf_wait called from a task: it would wait "
                             "on itself");
         int rc = host_coherent(rt, buf, QV_R);
-        if (atomic_fetch_sub(&buf->hosts, 1) == 1)
+        if (hosts_done(buf))
             qv__wake_waiters(rt);
         return rc;
     }
@@ -326,6 +333,26 @@ static int tset_add(tset *s, qv__task *t)
     return 1;
 }
 
+/* A stack of tasks to visit, for the walk of qv__held_blocks. */
+typedef struct tstack {
+    qv__task **v;
+    size_t n, cap;
+} tstack;
+
+static bool tstack_push(tstack *s, qv__task *t)
+{
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? 2 * s->cap : 16;
+        qv__task **v = realloc(s->v, cap * sizeof *v);
+        if (!v)
+            return false;
+        s->v = v;
+        s->cap = cap;
+    }
+    s->v[s->n++] = t;
+    return true;
+}
+
 bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
 {
     if (!atomic_load(&rt->nheld))
@@ -347,50 +374,26 @@ bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
     /* From the holds of the calling thread, forward through the tasks
      * that wait for them. Under submit_mu no edge is added, and every
      * task reached waits for a hold, so none is done or freed meanwhile. */
-    qv__task **stack = NULL;
-    size_t n = 0, cap = 0;
-    for (qv_buf *b = rt->held_list; b && want.n && !oom; b = b->held_next) {
+    tstack todo = {0};
+    for (qv_buf *b = rt->held_list; b && want.n && !oom && !found; b = b->held_next) {
         if (!pthread_equal(b->holder, pthread_self()))
             continue;
-        if (tset_has(&want, b->host)) {
-            found = true;
-            break;
-        }
-        if (tset_add(&seen, b->host) != 1)
-            continue;
-        if (n == cap) {
-            qv__task **ns = realloc(stack, (cap = cap ? 2 * cap : 16) * sizeof *ns);
-            if (!ns) {
-                oom = true;
-                break;
-            }
-            stack = ns;
-        }
-        stack[n++] = b->host;
+        int a = tset_add(&seen, b->host);
+        found = tset_has(&want, b->host);
+        oom = a < 0 || (a == 1 && !tstack_push(&todo, b->host));
     }
-    while (n && !found && !oom) {
-        qv__task *p = stack[--n];
+    while (todo.n && !found && !oom) {
+        qv__task *p = todo.v[--todo.n];
         qv__spin_lock(&p->lock);
         for (unsigned i = 0; i < p->nsucc && !found && !oom; i++) {
             qv__task *s = p->succ[i];
-            if (tset_has(&want, s)) {
-                found = true;
-            } else {
-                int a = tset_add(&seen, s);
-                if (a == 1 && n == cap) {
-                    qv__task **ns = realloc(stack, (cap = cap ? 2 * cap : 16) * sizeof *ns);
-                    oom = !ns;
-                    if (ns)
-                        stack = ns;
-                }
-                if (a == 1 && !oom)
-                    stack[n++] = s;
-                oom |= a < 0;
-            }
+            int a = tset_add(&seen, s);
+            found = tset_has(&want, s);
+            oom = a < 0 || (a == 1 && !tstack_push(&todo, s));
         }
         qv__spin_unlock(&p->lock);
     }
-    free(stack);
+    free(todo.v);
     free(want.slot);
     free(seen.slot);
     return found; /* out of memory: not known, the wait goes on as before */

@@ -336,6 +336,30 @@ static void host_name(char *buf, size_t n)
             *p = '_';
 }
 
+/* The models in the file at path, into *out: 0; -ENOENT when there is no
+ * file, -ENOMEM, or another error with why (out is then empty). Never
+ * blocks (a FIFO at the path is refused), and a file over 64 MiB is
+ * refused before it is read (common/qv_file.h). */
+static int read_models(const char *path, qv__perf_file *out, char *why, size_t wn)
+{
+    char *data, fwhy[QV__FILE_WHY], host[256];
+    size_t len;
+    memset(out, 0, sizeof *out);
+    int rc = qv__file_load(path, 64u << 20, &data, &len, fwhy);
+    if (rc) {
+        snprintf(why, wn, "%s", fwhy);
+        return rc == -ENOENT || rc == -ENOMEM ? rc : -EINVAL;
+    }
+    host_name(host, sizeof host);
+    rc = qv__perf_parse(data, len, host, out, why, wn);
+    free(data);
+    if (rc) {
+        qv__perf_file_clear(out);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int qv__perf_open(qv_runtime *rt)
 {
     const char *dir = rt->opts.perfmodel_dir;
@@ -362,32 +386,18 @@ int qv__perf_open(qv_runtime *rt)
         return QV_ENOMEM;
     snprintf(rt->perfmodel_path, plen, "%s/perfmodel-%s.txt", dir, host);
 
-    /* Never blocks (a FIFO at the path is refused), and a file over 64 MiB
-     * is refused before it is read (common/qv_file.h). */
-    char *data, why[QV__FILE_WHY];
-    size_t len;
-    int rc = qv__file_load(rt->perfmodel_path, 64u << 20, &data, &len, why);
-    if (rc == -ENOENT)
-        return 0; /* first run on this host */
-    if (rc == -ENOMEM)
-        return QV_ENOMEM;
-    if (rc) {
-        qv__log(1, "performance models %s: %s; ignoring the file, it will be rebuilt",
-                rt->perfmodel_path, why);
-        return 0;
-    }
     qv__perf_file *pf = calloc(1, sizeof *pf);
-    if (!pf) {
-        free(data);
+    if (!pf)
         return QV_ENOMEM;
-    }
-    char err[256];
-    rc = qv__perf_parse(data, len, host, pf, err, sizeof err);
-    free(data);
+    char why[256];
+    int rc = read_models(rt->perfmodel_path, pf, why, sizeof why);
     if (rc) {
-        qv__log(1, "performance models %s: %s; ignoring the file, it will be rebuilt",
-                rt->perfmodel_path, err);
         free(pf);
+        if (rc == -ENOMEM)
+            return QV_ENOMEM;
+        if (rc != -ENOENT) /* else the first run on this host */
+            qv__log(1, "performance models %s: %s; ignoring the file, it will be rebuilt",
+                    rt->perfmodel_path, why);
         return 0;
     }
     rt->loaded_models = pf;
@@ -483,24 +493,6 @@ static bool held(qv_runtime *rt, const qv__perf_entry *e)
     return false;
 }
 
-/* The file as it is now, written by another runtime (of this process or
- * another) since this one loaded it; false (out empty) when there is none
- * or it does not read. */
-static bool read_current(const char *path, qv__perf_file *out)
-{
-    char *data, why[QV__FILE_WHY], host[256], err[256];
-    size_t len;
-    memset(out, 0, sizeof *out);
-    if (qv__file_load(path, 64u << 20, &data, &len, why) != 0)
-        return false;
-    host_name(host, sizeof host);
-    int rc = qv__perf_parse(data, len, host, out, err, sizeof err);
-    free(data);
-    if (rc)
-        qv__perf_file_clear(out);
-    return rc == 0;
-}
-
 int qv__perf_write(qv_runtime *rt)
 {
     if (!rt->perfmodel_path)
@@ -543,8 +535,11 @@ int qv__perf_write(qv_runtime *rt)
             ;
         free(lpath);
     }
+    /* The file as it is now: another runtime (of this process or another)
+     * may have saved since this one loaded it. */
     qv__perf_file cur;
-    bool fresh = read_current(rt->perfmodel_path, &cur);
+    char why[256];
+    bool fresh = read_models(rt->perfmodel_path, &cur, why, sizeof why) == 0;
     char host[256];
     host_name(host, sizeof host);
     fprintf(f, "quiver-perfmodel 1\nhost %s\n", host);

@@ -106,9 +106,7 @@ int qv_cmd_check(int argc, char **argv)
         qv_config_kind kind;
         qv_diag diag;
         memset(&diag, 0, sizeof diag);
-        int rc = qv_config_check(argv[i], &kind, &diag);
-        if (!rc && kind == QV_CONFIG_CATALOG)
-            rc = qv__catalog_check_builds(argv[i], &diag);
+        int rc = qv__config_check(argv[i], &kind, &diag, true);
         bad += rc != 0;
         if (json) {
             if (!rc && quiet)
