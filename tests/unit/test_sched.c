@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "core/internal.h"
 #include "helper.h"
 #include "quiver.h"
 
@@ -323,6 +324,90 @@ static void wait_all_leaves_later_tasks_out(void **state)
     pthread_join(sleeper, NULL);
     pthread_join(writer, NULL);
     assert_int_equal(m.rc, 0);
+    assert_int_equal(w.rc, 0);
+    assert_true(waited < 5.0);
+    assert_int_equal(qv_buf_wait(m.held), 0);
+    assert_int_equal(x, 42);
+    assert_int_equal(qv_buf_unregister(m.held), 0);
+    qv_runtime_destroy(m.rt);
+}
+
+/* The ring of wait epochs full: 63 threads in qv_wait_all, each on a task
+ * of its own that waits at a gate. */
+static atomic_int gate;
+
+static void cpu_gate(const qv_call *c)
+{
+    (void)c;
+    while (!atomic_load(&gate))
+        usleep(1000);
+}
+
+typedef struct ring_waiter {
+    qv_runtime *rt;
+    qv_func *f;
+    int rc;
+} ring_waiter;
+
+static void *gate_and_wait(void *p)
+{
+    ring_waiter *r = p;
+    r->rc = qv_submit(r->rt, r->f, NULL, 0);
+    if (!r->rc)
+        r->rc = qv_wait_all(r->rt);
+    return NULL;
+}
+
+static void *open_gate_later(void *p)
+{
+    (void)p;
+    usleep(300 * 1000); /* after the writer's submission */
+    atomic_store(&gate, 1);
+    return NULL;
+}
+
+/* With every slot of the epoch ring taken by a wait in progress, a wait
+ * still leaves out what other threads submit meanwhile: it took their
+ * tasks in, and hung when one waited for a buffer the caller holds
+ * (adversarial testing). Such submissions now wait for it to close its
+ * epoch. */
+static void wait_all_leaves_later_tasks_out_with_the_ring_full(void **state)
+{
+    (void)state;
+    enum { NW = QV__EPOCHS - 1 };
+    mt m, w;
+    mt_open(&m, "");
+    qv_func *gf;
+    assert_int_equal(qv_func_create(m.rt, "gate", NULL, 0, &gf), 0);
+    qv_func_set_cpu(gf, cpu_gate);
+    atomic_store(&gate, 0);
+    static ring_waiter rw[NW];
+    pthread_t th[NW], opener, writer;
+    for (int i = 0; i < NW; i++) {
+        rw[i] = (ring_waiter){ m.rt, gf, -1 };
+        uint64_t e0 = atomic_load(&m.rt->epoch);
+        assert_int_equal(pthread_create(&th[i], NULL, gate_and_wait, &rw[i]), 0);
+        /* Each wait closes an epoch of its own, its task inside. */
+        for (int k = 0; k < 5000 && atomic_load(&m.rt->epoch) == e0; k++)
+            usleep(1000);
+        assert_int_equal(atomic_load(&m.rt->epoch), e0 + 1);
+    }
+    int x = 0;
+    assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &m.held), 0);
+    assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
+    w = m;
+    assert_int_equal(pthread_create(&writer, NULL, write_held, &w), 0);
+    assert_int_equal(pthread_create(&opener, NULL, open_gate_later, NULL), 0);
+    double t0 = now_s();
+    assert_int_equal(qv_wait_all(m.rt), 0); /* the gates' tasks, not the writer's */
+    double waited = now_s() - t0;
+    assert_int_equal(qv_buf_release(m.held), 0);
+    for (int i = 0; i < NW; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(rw[i].rc, 0);
+    }
+    pthread_join(opener, NULL);
+    pthread_join(writer, NULL);
     assert_int_equal(w.rc, 0);
     assert_true(waited < 5.0);
     assert_int_equal(qv_buf_wait(m.held), 0);
@@ -726,6 +811,7 @@ int main(void)
         cmocka_unit_test(wait_all_with_a_busy_submitter),
         cmocka_unit_test(submission_has_backpressure),
         cmocka_unit_test(wait_all_leaves_later_tasks_out),
+        cmocka_unit_test(wait_all_leaves_later_tasks_out_with_the_ring_full),
         cmocka_unit_test(held_buffer_with_host_waiters_is_no_deadlock),
         cmocka_unit_test(backpressure_holds_with_many_threads),
         cmocka_unit_test(second_shutdown_waits_too),

@@ -353,16 +353,22 @@ static bool tstack_push(tstack *s, qv__task *t)
     return true;
 }
 
-bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
+bool qv__holds_any(qv_runtime *rt)
 {
     if (!atomic_load(&rt->nheld))
         return false;
-    /* What the wait waits for: buf's last writer, and for a write its
-     * readers since; older users come before them. */
-    bool mine = false; /* most waits: the caller holds nothing */
-    for (qv_buf *b = rt->held_list; b && !mine; b = b->held_next)
-        mine = pthread_equal(b->holder, pthread_self());
-    if (!mine)
+    for (qv_buf *b = rt->held_list; b; b = b->held_next)
+        if (pthread_equal(b->holder, pthread_self()))
+            return true;
+    return false;
+}
+
+bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
+{
+    /* Most waits: the caller holds nothing. What the wait waits for:
+     * buf's last writer, and for a write its readers since; older users
+     * come before them. */
+    if (!qv__holds_any(rt))
         return false;
     tset want = {0}, seen = {0};
     bool found = false, oom = false;

@@ -440,6 +440,9 @@ struct qv_runtime {
     pthread_cond_t  wait_cv;
     atomic_uint     nwaiters;
     atomic_uint     nbp;         /* of them, submitters held back */
+    atomic_uint     ring_waits;  /* qv_wait_all calls waiting for a slot of
+                                  * the epoch ring to close their epoch
+                                  * (changed under submit_mu) */
     /* qv_wait_all waits for the tasks submitted before it (sched.c):
      * submissions carry the current epoch, and a wait starts a new one.
      * Slot e % QV__EPOCHS counts epoch e's tasks: sub those submitted
@@ -593,6 +596,11 @@ int qv__wait(qv_runtime *rt, qv_buf *buf);
  * max_inflight tasks are in flight and the caller may wait (not a task,
  * holding no buffer). */
 void qv__backpressure(qv_runtime *rt);
+/* Under submit_mu, which it may let go of and take again: while a
+ * qv_wait_all waits for a slot of the epoch ring to close its epoch, a
+ * submission waits for it to close (else it would join that wait), unless
+ * the caller runs a task or holds a buffer. */
+void qv__ring_hold(qv_runtime *rt);
 /* Waits, spinning briefly then parking on wait_cv, until done(arg). */
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg);
 /* Reports (and forgets) the first failure recorded for buf; 0 if none. */
@@ -607,6 +615,8 @@ int qv__held_deadlock(qv_runtime *rt);
  * would wait, through the graph, for a buffer this thread holds: it
  * would never end. Under submit_mu. */
 bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m);
+/* Whether the calling thread holds a buffer of rt. Under submit_mu. */
+bool qv__holds_any(qv_runtime *rt);
 /* Releases every buffer the host still holds, with a warning (shutdown). */
 void qv__release_all(qv_runtime *rt);
 

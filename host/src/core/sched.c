@@ -449,6 +449,27 @@ void qv__backpressure(qv_runtime *rt)
     }
 }
 
+/* Whether the epoch *(uint64_t *)arg was closed, or no wait waits for a
+ * slot any more. */
+static bool epoch_moved(qv_runtime *rt, void *arg)
+{
+    return atomic_load_explicit(&rt->epoch, memory_order_seq_cst) != *(const uint64_t *)arg ||
+           !atomic_load_explicit(&rt->ring_waits, memory_order_seq_cst);
+}
+
+void qv__ring_hold(qv_runtime *rt)
+{
+    /* A thread that holds a buffer goes on: a task of the epoch the wait
+     * waits for may be waiting for its release. */
+    while (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !rt->shut &&
+           !qv__current_worker(rt) && !qv__holds_any(rt)) {
+        uint64_t e = atomic_load_explicit(&rt->epoch, memory_order_relaxed);
+        pthread_mutex_unlock(&rt->submit_mu);
+        qv__wait_until(rt, epoch_moved, &e);
+        pthread_mutex_lock(&rt->submit_mu);
+    }
+}
+
 /* For a wait with the epoch ring full: the epoch it found open, and the
  * slot the next epoch would take. */
 struct ring_wait {
@@ -518,12 +539,14 @@ QV_API int qv_wait_all(qv_runtime *rt)
      * threads' later tasks: the wait grew with them, and hung when one of
      * them waited for a buffer the caller holds). When the ring is full
      * (QV__EPOCHS waits, each with tasks still running), first wait for
-     * the oldest epoch, which this wait covers anyway, to free its slot:
-     * left open, the epoch took in later tasks here too, and 63 threads
-     * in qv_wait_all made the 64th wait for a task that waited for it
+     * the oldest epoch, which this wait covers anyway, to free its slot,
+     * and hold back other threads' submissions meanwhile (qv__ring_hold):
+     * left open, the epoch took in later tasks, and 63 threads in
+     * qv_wait_all made the 64th wait for a task that waited for it
      * (adversarial testing). */
     uint64_t upto;
     unsigned ahead;
+    bool holding = false; /* counted in ring_waits */
     for (;;) {
         pthread_mutex_lock(&rt->submit_mu);
         upto = atomic_load_explicit(&rt->epoch, memory_order_relaxed);
@@ -533,7 +556,14 @@ QV_API int qv_wait_all(qv_runtime *rt)
             atomic_store(&rt->epoch, upto + 1);
         int rc = atomic_load(&rt->nheld) ? qv__held_deadlock(rt) : 0;
         ahead = rt->rec ? qv__rec_ahead_wanted(rt->rec) : 0;
+        bool was_holding = holding;
+        holding = !closed && !rc;
+        if (holding != was_holding)
+            atomic_fetch_add_explicit(&rt->ring_waits, holding ? 1u : (unsigned)-1,
+                                      memory_order_seq_cst);
         pthread_mutex_unlock(&rt->submit_mu);
+        if (was_holding && !holding)
+            qv__wake_waiters(rt); /* the submissions held back */
         if (rc)
             return rc;
         if (closed)

@@ -494,6 +494,8 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     pthread_mutex_lock(&rt->submit_mu);
     if (rt->nsubmitted - rt->fin_seen >= rt->max_inflight) /* a subtraction a call */
         qv__backpressure(rt);
+    if (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !nested)
+        qv__ring_hold(rt);
     /* A running task's submissions are part of the work the shutdown waits
      * for (its parent is in flight until they are submitted): refused, the
      * program's work was cut short and shutdown still returned 0 (a user's
