@@ -468,7 +468,7 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
         l->io_asleep = asleep;
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->sock_mu);
-        int rc = qv__zwait_poll(&l->zw, &wk, 1, wait_ms);
+        int rc = qv__zwait_poll(&l->zw, &wk, 1, wait_ms < 0 ? -1 : wait_ms * 1000);
         pthread_mutex_lock(&l->sock_mu);
         if (asleep) {
             pthread_mutex_lock(&l->mu);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <zmq.h>
 
@@ -39,7 +40,7 @@ bool qv__zwait_arm(qv__zwait *w)
     return !w->armed && events_in(w);
 }
 
-int qv__zwait_poll(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_ms)
+int qv__zwait_poll(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_us)
 {
     enum { MAX_FDS = 7 };
     struct pollfd p[MAX_FDS + 1] = {{w->zfd, POLLIN, 0}};
@@ -47,7 +48,8 @@ int qv__zwait_poll(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_ms)
         return -EINVAL;
     for (int i = 0; i < nfds; i++)
         p[i + 1] = fds[i];
-    if (poll(p, (nfds_t)nfds + 1, timeout_ms < 0 ? -1 : (int)timeout_ms) < 0)
+    struct timespec ts = {timeout_us / 1000000, timeout_us % 1000000 * 1000};
+    if (ppoll(p, (nfds_t)nfds + 1, timeout_us < 0 ? NULL : &ts, NULL) < 0)
         return -errno;
     for (int i = 0; i < nfds; i++)
         fds[i].revents = p[i + 1].revents;

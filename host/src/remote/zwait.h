@@ -46,12 +46,14 @@ static inline void qv__zwait_drained(qv__zwait *w)
 bool qv__zwait_arm(qv__zwait *w);
 
 /* Polls ZMQ_FD and the nfds descriptors in fds (their revents set here)
- * up to timeout_ms (-1: no limit); call after qv__zwait_arm said false.
+ * up to timeout_us (-1: no limit; microseconds, so that a wait shorter
+ * than a millisecond sleeps rather than polls in a loop); call after
+ * qv__zwait_arm said false.
  * It touches no ZeroMQ state: another thread may use the socket
  * meanwhile, if it leaves it armed (qv__zwait_arm) or wakes the poll by
  * one of fds. 1 when the socket may have a message, 0 when not (the time
  * ran out, or only fds are ready), -errno (EINTR included). */
-int qv__zwait_poll(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_ms);
+int qv__zwait_poll(qv__zwait *w, struct pollfd *fds, int nfds, long timeout_us);
 
 /* Whether the socket may have a message now, without sleeping: false only
  * when none can be waiting. One system call at most while armed. */

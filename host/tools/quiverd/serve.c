@@ -1441,12 +1441,15 @@ int qd_serve(qd_daemon *d)
             qv_graph_reset(d->rt); /* nothing in flight: returns at once */
             S.nodes_since_reset = 0;
         }
-        long timeout = stopping ? 20 : 1000;
+        /* In microseconds: a reply --delay-us holds back for less than a
+         * millisecond is waited for asleep, not by polling in a loop (a
+         * core taken from the runs on a small machine). */
+        long timeout = stopping ? 20000 : 1000000;
         if (S.out_head) {
             uint64_t now = now_ns();
             uint64_t wait = S.out_head->due_ns > now ? S.out_head->due_ns - now : 0;
-            if ((long)(wait / 1000000u) < timeout)
-                timeout = (long)(wait / 1000000u);
+            if ((long)((wait + 999) / 1000u) < timeout)
+                timeout = (long)((wait + 999) / 1000u);
         }
         /* The pipe and the monitor wake the wait too; while stopping, the
          * socket is not read (nothing new is taken on). */
@@ -1456,7 +1459,8 @@ int qd_serve(qd_daemon *d)
         int rc = 1;
         if (stopping || !qv__zwait_arm(&S.sw)) {
             pthread_mutex_unlock(&S.sock_mu);
-            rc = stopping ? poll(pf, 1, (int)timeout) : qv__zwait_poll(&S.sw, pf, 2, timeout);
+            rc = stopping ? poll(pf, 1, (int)((timeout + 999) / 1000))
+                          : qv__zwait_poll(&S.sw, pf, 2, timeout);
             if (stopping && rc < 0)
                 rc = -errno;
             pthread_mutex_lock(&S.sock_mu);
