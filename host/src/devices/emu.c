@@ -25,6 +25,8 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +65,9 @@ typedef struct emu_device {
     emu_entry        job;         /* NULL: idle */
     uint64_t         job_args[QV_MAX_ARGS];
     bool             job_done;
+    /* job != NULL and job_done, for the spins before the waits (read
+     * without mu; written under it). */
+    atomic_bool      posted, finished;
     /* A run outlived its wait and still runs (a kernel that never ends):
      * the device is out of service, its memory is not freed under that
      * run, and at close the CU thread is left to it (a thread cannot be
@@ -87,11 +92,38 @@ struct qv_devmem {
 /* The event of a launch: the device itself (one run at a time). */
 #define EMU_EVENT(d) ((qv_event *)(d))
 
+/* Spins up to spin_us for *flag, yielding now and then, as the runtime's
+ * workers do before they park: a launch and its end each woke the other
+ * thread through the kernel, tens of microseconds apiece on a loaded
+ * machine, more than most emulated runs take. Whether *flag came. */
+static bool spin_for(const atomic_bool *flag, unsigned spin_us)
+{
+    if (atomic_load_explicit(flag, memory_order_acquire) || !spin_us)
+        return atomic_load_explicit(flag, memory_order_acquire);
+    uint64_t deadline = qv__now_ns() + (uint64_t)spin_us * 1000u;
+    for (unsigned i = 1; !atomic_load_explicit(flag, memory_order_acquire); i++) {
+        if (i % 256 == 0) {
+            if (qv__now_ns() >= deadline)
+                return false;
+            sched_yield();
+        } else {
+            qv__cpu_relax();
+        }
+    }
+    return true;
+}
+
 static void *cu_main(void *arg)
 {
     emu_device *e = arg;
+    unsigned spin_us = e->base.rt->opts.spin_us;
     pthread_mutex_lock(&e->mu);
     for (;;) {
+        if (!e->job && !e->stop) { /* the next launch may follow at once */
+            pthread_mutex_unlock(&e->mu);
+            spin_for(&e->posted, spin_us);
+            pthread_mutex_lock(&e->mu);
+        }
         while (!e->job && !e->stop)
             pthread_cond_wait(&e->cv, &e->mu);
         if (e->stop)
@@ -104,6 +136,8 @@ static void *cu_main(void *arg)
         pthread_mutex_lock(&e->mu);
         e->job = NULL;
         e->job_done = true;
+        atomic_store_explicit(&e->posted, false, memory_order_relaxed);
+        atomic_store_explicit(&e->finished, true, memory_order_release);
         pthread_cond_broadcast(&e->cv);
     }
     pthread_mutex_unlock(&e->mu);
@@ -125,6 +159,8 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
         return QV_ENOENT;
     e->board = board;
     e->slowdown = 1;
+    atomic_init(&e->posted, false);
+    atomic_init(&e->finished, false);
     d->on_host = true; /* the CU thread runs the kernels on the host */
     snprintf(e->name, sizeof e->name, "emulated %s", board->name);
     pthread_mutex_init(&e->mu, NULL);
@@ -439,6 +475,8 @@ static int emu_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     memcpy(e->job_args, args, sizeof args);
     e->job_done = false;
     e->job = ek->entry;
+    atomic_store_explicit(&e->finished, false, memory_order_relaxed);
+    atomic_store_explicit(&e->posted, true, memory_order_release);
     e->board_us += run_us * e->slowdown;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
@@ -458,6 +496,8 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
         timeout_ns = 0; /* as if the run outlived its deadline */
     struct timespec until = qv__deadline_in(timeout_ns >= 0 ? timeout_ns : 0);
     int rc = 0;
+    if (!inj) /* most runs end sooner than a wake-up would come */
+        spin_for(&e->finished, d->rt->opts.spin_us);
     pthread_mutex_lock(&e->mu);
     while (!e->job_done && rc == 0)
         rc = timeout_ns < 0 ? pthread_cond_wait(&e->cv, &e->mu)
