@@ -48,6 +48,7 @@ typedef struct emu_kernel {
     void            *lib;
     emu_entry        entry;
     int              fd;      /* memfd holding the library */
+    uint64_t         wall_ns; /* its last run's wall time; 0 unknown */
 } emu_kernel;
 
 typedef struct emu_device {
@@ -68,6 +69,8 @@ typedef struct emu_device {
     /* job != NULL and job_done, for the spins before the waits (read
      * without mu; written under it). */
     atomic_bool      posted, finished;
+    uint64_t         job_ns;      /* the last run's wall time */
+    emu_kernel      *job_k;       /* the kernel launched (driver thread) */
     /* A run outlived its wait and still runs (a kernel that never ends):
      * the device is out of service, its memory is not freed under that
      * run, and at close the CU thread is left to it (a thread cannot be
@@ -132,8 +135,11 @@ static void *cu_main(void *arg)
         uint64_t args[QV_MAX_ARGS];
         memcpy(args, e->job_args, sizeof args);
         pthread_mutex_unlock(&e->mu);
+        uint64_t t0 = qv__now_ns();
         fn(args);
+        uint64_t t1 = qv__now_ns();
         pthread_mutex_lock(&e->mu);
+        e->job_ns = t1 - t0;
         e->job = NULL;
         e->job_done = true;
         atomic_store_explicit(&e->posted, false, memory_order_relaxed);
@@ -475,6 +481,7 @@ static int emu_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     memcpy(e->job_args, args, sizeof args);
     e->job_done = false;
     e->job = ek->entry;
+    e->job_k = ek;
     atomic_store_explicit(&e->finished, false, memory_order_relaxed);
     atomic_store_explicit(&e->posted, true, memory_order_release);
     e->board_us += run_us * e->slowdown;
@@ -496,12 +503,19 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
         timeout_ns = 0; /* as if the run outlived its deadline */
     struct timespec until = qv__deadline_in(timeout_ns >= 0 ? timeout_ns : 0);
     int rc = 0;
-    if (!inj) /* most runs end sooner than a wake-up would come */
-        spin_for(&e->finished, d->rt->opts.spin_us);
+    /* A run its kernel's last one says is short ends sooner than a
+     * wake-up would come; a long one is not spun through (a core the
+     * runs on the CPU could use). */
+    unsigned spin_us = d->rt->opts.spin_us;
+    emu_kernel *ek = e->job_k;
+    if (!inj && ek && ek->wall_ns < (uint64_t)spin_us * 1000u)
+        spin_for(&e->finished, spin_us);
     pthread_mutex_lock(&e->mu);
     while (!e->job_done && rc == 0)
         rc = timeout_ns < 0 ? pthread_cond_wait(&e->cv, &e->mu)
                             : pthread_cond_timedwait(&e->cv, &e->mu, &until);
+    if (e->job_done && ek)
+        ek->wall_ns = e->job_ns;
     bool done = e->job_done && !inj;
     if (!e->job_done)
         e->hung = true;
