@@ -596,10 +596,10 @@ int qv__wait(qv_runtime *rt, qv_buf *buf);
  * max_inflight tasks are in flight and the caller may wait (not a task,
  * holding no buffer). */
 void qv__backpressure(qv_runtime *rt);
-/* Under submit_mu, which it may let go of and take again: while a
- * qv_wait_all waits for a slot of the epoch ring to close its epoch, a
- * submission waits for it to close (else it would join that wait), unless
- * the caller runs a task or holds a buffer. */
+/* Under submit_mu, which it may let go of and take again: while
+ * qv_wait_all calls wait for a slot of the epoch ring to close their
+ * epochs, a submission waits until all have (else it would join their
+ * waits), unless the caller runs a task or holds a buffer. */
 void qv__ring_hold(qv_runtime *rt);
 /* Waits, spinning briefly then parking on wait_cv, until done(arg). */
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg);

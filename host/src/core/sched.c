@@ -449,23 +449,24 @@ void qv__backpressure(qv_runtime *rt)
     }
 }
 
-/* Whether the epoch *(uint64_t *)arg was closed, or no wait waits for a
- * slot any more. */
-static bool epoch_moved(qv_runtime *rt, void *arg)
+/* Whether no wait waits for a slot to close its epoch. */
+static bool no_ring_waits(qv_runtime *rt, void *arg)
 {
-    return atomic_load_explicit(&rt->epoch, memory_order_seq_cst) != *(const uint64_t *)arg ||
-           !atomic_load_explicit(&rt->ring_waits, memory_order_seq_cst);
+    (void)arg;
+    return !atomic_load_explicit(&rt->ring_waits, memory_order_seq_cst);
 }
 
 void qv__ring_hold(qv_runtime *rt)
 {
-    /* A thread that holds a buffer goes on: a task of the epoch the wait
-     * waits for may be waiting for its release. */
+    /* Until every such wait has closed its epoch: one closing lets the
+     * epoch move on while another, which began before this submission,
+     * has yet to close the next. A thread that holds a buffer goes on: a
+     * task of an epoch the waits wait for may be waiting for its
+     * release. */
     while (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !rt->shut &&
            !qv__current_worker(rt) && !qv__holds_any(rt)) {
-        uint64_t e = atomic_load_explicit(&rt->epoch, memory_order_relaxed);
         pthread_mutex_unlock(&rt->submit_mu);
-        qv__wait_until(rt, epoch_moved, &e);
+        qv__wait_until(rt, no_ring_waits, NULL);
         pthread_mutex_lock(&rt->submit_mu);
     }
 }
