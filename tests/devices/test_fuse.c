@@ -728,6 +728,32 @@ static void program_function_of_a_catalog_name_is_not_fused(void **state)
     sig_close(&S, true);
 }
 
+static void c_fir_other(const qv_call *c)
+{
+    float *y = c->ptr[2];
+    for (uint32_t i = 0; i < u32(c, 3); i++)
+        y[i] = 123;
+}
+
+/* The calls a fused launch owes (computed when their outputs are read)
+ * run what their functions ran when they were made, although the program
+ * changed the implementation after qv_wait_all, as quiver.h says it may:
+ * they ran the new one when read (adversarial testing). */
+static void implementation_changed_after_the_wait(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    hold_plans(&S);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    assert_true(S.rt->ndefer > 0); /* fir and fft of the last frames owed */
+    assert_int_equal(qv_func_set_fpga(S.fir, NULL), 0);
+    assert_int_equal(qv_func_set_cpu(S.fir, c_fir_other), 0);
+    assert_int_equal(qv_func_set_where(S.fft, 1u << QV_CLASS_CPU), 0);
+    sig_close(&S, true); /* y, re and im of every frame: the references */
+}
+
 /* A fused launch that fails on the board runs the chain on the CPU; a
  * chain function whose CPU implementation was removed since makes that
  * fail with the reason (it called NULL: adversarial testing). */
@@ -772,6 +798,7 @@ int main(void)
         cmocka_unit_test(program_function_of_a_catalog_name_is_not_fused),
         cmocka_unit_test(unbound_member_is_not_fused),
         cmocka_unit_test(fallback_without_a_cpu_fails_cleanly),
+        cmocka_unit_test(implementation_changed_after_the_wait),
         cmocka_unit_test(fused_chain_with_reused_buffers),
         cmocka_unit_test(host_write_snapshots_the_input),
         cmocka_unit_test(nonzero_input_keeps_the_chain),

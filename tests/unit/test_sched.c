@@ -373,6 +373,98 @@ static void *open_gate_later(void *p)
     return NULL;
 }
 
+enum { RING_WAITS = QV__EPOCHS - 1 };
+
+/* Fills the ring: RING_WAITS threads, each in qv_wait_all on a task of
+ * its own at the gate, each wait closing an epoch of its own. */
+static void fill_ring(qv_runtime *rt, ring_waiter *rw, pthread_t *th)
+{
+    qv_func *gf;
+    assert_int_equal(qv_func_create(rt, "gate", NULL, 0, &gf), 0);
+    qv_func_set_cpu(gf, cpu_gate);
+    atomic_store(&gate, 0);
+    for (int i = 0; i < RING_WAITS; i++) {
+        rw[i] = (ring_waiter){ rt, gf, -1 };
+        uint64_t e0 = atomic_load(&rt->epoch);
+        assert_int_equal(pthread_create(&th[i], NULL, gate_and_wait, &rw[i]), 0);
+        for (int k = 0; k < 5000 && atomic_load(&rt->epoch) == e0; k++)
+            usleep(1000);
+        assert_int_equal(atomic_load(&rt->epoch), e0 + 1);
+    }
+}
+
+static void join_ring(ring_waiter *rw, pthread_t *th)
+{
+    for (int i = 0; i < RING_WAITS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(rw[i].rc, 0);
+    }
+}
+
+typedef struct handed {
+    mt *m;
+    qv_buf *other;
+    atomic_int stage; /* 1 submitted, 2 released */
+} handed;
+
+/* Gets a buffer another thread acquired: submits a call of its own, then
+ * releases that buffer. */
+static void *submit_then_release(void *p)
+{
+    handed *h = p;
+    usleep(200 * 1000); /* after the 64th wait began */
+    if (qv_submit(h->m->rt, h->m->set_f, (qv_arg[]){ QV_BUF(h->other) }, 1) == 0)
+        atomic_store(&h->stage, 1);
+    if (qv_buf_release(h->m->held) == 0)
+        atomic_store(&h->stage, 2);
+    return NULL;
+}
+
+static void *wait_all_thread(void *p)
+{
+    mt *m = p;
+    m->rc = qv_wait_all(m->rt);
+    return NULL;
+}
+
+/* With the ring full and the oldest wait's task waiting for the release
+ * of a buffer that the main thread acquired and another thread releases,
+ * that thread's qv_submit goes through (adversarial testing: held back
+ * until the 64th wait closed its epoch, it never released: a hang). */
+static void ring_full_with_a_release_from_another_thread(void **state)
+{
+    (void)state;
+    mt m, w;
+    mt_open(&m, "");
+    int x = 0, y = 0;
+    handed h = { &m, NULL, 0 };
+    assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &m.held), 0);
+    assert_int_equal(qv_buf_register(m.rt, &y, sizeof y, &h.other), 0);
+    assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
+    assert_int_equal(qv_submit(m.rt, m.set_f, (qv_arg[]){ QV_BUF(m.held) }, 1), 0);
+    static ring_waiter rw[RING_WAITS];
+    pthread_t th[RING_WAITS], opener, releaser, last;
+    fill_ring(m.rt, rw, th); /* the first wait covers the call on m.held */
+    w = m;
+    assert_int_equal(pthread_create(&releaser, NULL, submit_then_release, &h), 0);
+    assert_int_equal(pthread_create(&opener, NULL, open_gate_later, NULL), 0);
+    assert_int_equal(pthread_create(&last, NULL, wait_all_thread, &w), 0);
+    for (int k = 0; k < 10000 && atomic_load(&h.stage) != 2; k++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&h.stage), 2);
+    pthread_join(releaser, NULL);
+    pthread_join(opener, NULL);
+    pthread_join(last, NULL);
+    join_ring(rw, th);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(qv_wait_all(m.rt), 0);
+    assert_int_equal(x, 42);
+    assert_int_equal(y, 42);
+    assert_int_equal(qv_buf_unregister(h.other), 0);
+    assert_int_equal(qv_buf_unregister(m.held), 0);
+    qv_runtime_destroy(m.rt);
+}
+
 /* With every slot of the epoch ring taken by a wait in progress, a wait
  * still leaves out what other threads submit meanwhile: it took their
  * tasks in, and hung when one waited for a buffer the caller holds
@@ -381,24 +473,11 @@ static void *open_gate_later(void *p)
 static void wait_all_leaves_later_tasks_out_with_the_ring_full(void **state)
 {
     (void)state;
-    enum { NW = QV__EPOCHS - 1 };
     mt m, w;
     mt_open(&m, "");
-    qv_func *gf;
-    assert_int_equal(qv_func_create(m.rt, "gate", NULL, 0, &gf), 0);
-    qv_func_set_cpu(gf, cpu_gate);
-    atomic_store(&gate, 0);
-    static ring_waiter rw[NW];
-    pthread_t th[NW], opener, writer;
-    for (int i = 0; i < NW; i++) {
-        rw[i] = (ring_waiter){ m.rt, gf, -1 };
-        uint64_t e0 = atomic_load(&m.rt->epoch);
-        assert_int_equal(pthread_create(&th[i], NULL, gate_and_wait, &rw[i]), 0);
-        /* Each wait closes an epoch of its own, its task inside. */
-        for (int k = 0; k < 5000 && atomic_load(&m.rt->epoch) == e0; k++)
-            usleep(1000);
-        assert_int_equal(atomic_load(&m.rt->epoch), e0 + 1);
-    }
+    static ring_waiter rw[RING_WAITS];
+    pthread_t th[RING_WAITS], opener, writer;
+    fill_ring(m.rt, rw, th);
     int x = 0;
     assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &m.held), 0);
     assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
@@ -409,10 +488,7 @@ static void wait_all_leaves_later_tasks_out_with_the_ring_full(void **state)
     assert_int_equal(qv_wait_all(m.rt), 0); /* the gates' tasks, not the writer's */
     double waited = now_s() - t0;
     assert_int_equal(qv_buf_release(m.held), 0);
-    for (int i = 0; i < NW; i++) {
-        pthread_join(th[i], NULL);
-        assert_int_equal(rw[i].rc, 0);
-    }
+    join_ring(rw, th);
     pthread_join(opener, NULL);
     pthread_join(writer, NULL);
     later_write_done(&m, &w, waited, &x);
@@ -814,6 +890,7 @@ int main(void)
         cmocka_unit_test(submission_has_backpressure),
         cmocka_unit_test(wait_all_leaves_later_tasks_out),
         cmocka_unit_test(wait_all_leaves_later_tasks_out_with_the_ring_full),
+        cmocka_unit_test(ring_full_with_a_release_from_another_thread),
         cmocka_unit_test(held_buffer_with_host_waiters_is_no_deadlock),
         cmocka_unit_test(backpressure_holds_with_many_threads),
         cmocka_unit_test(second_shutdown_waits_too),

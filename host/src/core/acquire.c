@@ -353,6 +353,22 @@ static bool tstack_push(tstack *s, qv__task *t)
     return true;
 }
 
+bool qv__held_awaited(qv_runtime *rt)
+{
+    if (!atomic_load(&rt->nheld))
+        return false;
+    for (qv_buf *b = rt->held_list; b; b = b->held_next) {
+        bool tasks = false;
+        qv__spin_lock(&b->host->lock);
+        for (unsigned i = 0; i < b->host->nsucc && !tasks; i++)
+            tasks = b->host->succ[i]->func != NULL;
+        qv__spin_unlock(&b->host->lock);
+        if (tasks)
+            return true;
+    }
+    return false;
+}
+
 bool qv__holds_any(qv_runtime *rt)
 {
     if (!atomic_load(&rt->nheld))

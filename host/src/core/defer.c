@@ -43,8 +43,14 @@
 struct qv__snap {
     struct qv__snap *next; /* rt->snaps */
     unsigned refs;         /* deferred calls that read it */
+    atomic_uint busy;      /* tasks and prefetches on it (qv__snap_busy) */
     qv_buf b;              /* the buffer the calls name */
 };
+
+void qv__snap_hold(struct qv__snap *s, int by)
+{
+    atomic_fetch_add_explicit(&s->busy, (unsigned)by, memory_order_acq_rel);
+}
 
 struct qv__defer {
     qv__defer *prev, *next; /* rt->defer_head..tail, oldest first */
@@ -316,6 +322,7 @@ static struct qv__snap *snap_new(qv_runtime *rt, const qv_buf *b)
     atomic_init(&s->b.nuse, 0);
     atomic_init(&s->b.npf, 0);
     atomic_init(&s->b.ndone, 0);
+    atomic_init(&s->busy, 0);
     atomic_init(&s->b.valid, 1u);
     atomic_init(&s->b.err, 0);
     pthread_mutex_init(&s->b.coh_mu, NULL);
@@ -361,7 +368,8 @@ void qv__defer_sweep(qv_runtime *rt, bool all)
     atomic_store_explicit(&rt->snap_idle, false, memory_order_relaxed);
     for (struct qv__snap **p = &rt->snaps; *p;) {
         struct qv__snap *s = *p;
-        if (!all && (s->refs || qv__buf_users(&s->b))) {
+        if (!all && (s->refs || qv__buf_users(&s->b) ||
+                     atomic_load_explicit(&s->busy, memory_order_acquire))) {
             if (!s->refs) /* a task still reads it: later */
                 atomic_store_explicit(&rt->snap_idle, true, memory_order_relaxed);
             p = &s->next;
@@ -426,6 +434,52 @@ int qv__defer_force_seq(qv_runtime *rt, const uint64_t *seq, size_t n, qv__task 
     free(s.b);
     free(s.m);
     return submit_needed(rt, forced);
+}
+
+void qv__defer_func(qv_runtime *rt, const qv_func *f)
+{
+    qv__task *forced = NULL;
+    qv_buf *out[64];
+    size_t nout = 0;
+    bool all = false; /* more outputs than out holds: wait for everything */
+    pthread_mutex_lock(&rt->submit_mu);
+    bool any = false;
+    for (qv__defer *d = rt->defer_head; d; d = d->next)
+        if (!d->stash && d->f == f)
+            any = d->need = true;
+    if (any) {
+        access_set s = {0};
+        if (close_needs(rt, &s)) /* out of memory: all of them */
+            for (qv__defer *d = rt->defer_head; d; d = d->next)
+                d->need = !d->stash;
+        free(s.b);
+        free(s.m);
+        submit_needed(rt, &forced);
+        /* What they write, named now: once started, a task may be done
+         * and gone. The program's buffers, never a snapshot. */
+        for (qv__task *t = forced; t; t = t->next)
+            for (unsigned j = 0; j < t->nbufs; j++)
+                if ((t->modes[j] & QV_W) && !all) {
+                    size_t k = 0;
+                    while (k < nout && out[k] != t->ubuf[j])
+                        k++;
+                    if (k == nout && nout < sizeof out / sizeof *out)
+                        out[nout++] = t->ubuf[j];
+                    else if (k == nout)
+                        all = true;
+                }
+    }
+    /* Not inside a task, nor holding a buffer: a forced call may wait for
+     * its release. */
+    bool wait = any && !qv__current_worker(rt) && !qv__holds_any(rt);
+    pthread_mutex_unlock(&rt->submit_mu);
+    qv__defer_start(rt, forced);
+    if (!wait)
+        return;
+    if (all)
+        qv__wait(rt, NULL);
+    for (size_t k = 0; !all && k < nout; k++)
+        qv__wait(rt, out[k]);
 }
 
 void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m)

@@ -81,6 +81,9 @@ struct qv__devq {
     char              backend[16]; /* discovery's backend */
     double            cost_per_hour; /* discovery's (the board file's) */
     qv__pf           *pf_head, *pf_tail; /* prefetches, under mu */
+    atomic_uint       pokes;     /* tasks, prefetches and stops queued
+                                  * (under mu): an idle driver spins for
+                                  * the next before it sleeps */
     _Atomic uint64_t  prefetched; /* copies made ahead */
     /* Tasks launched and not waited for yet, oldest first (driver thread):
      * up to depth of them. A remote board takes several, so that its
@@ -277,6 +280,7 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
     else
         q->head = t;
     q->tail = t;
+    atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
 }
@@ -417,12 +421,14 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
         p->b = b;
         atomic_fetch_add_explicit(&t->refs, 1, memory_order_relaxed);
         atomic_fetch_add_explicit(&b->npf, 1, memory_order_relaxed);
+        qv__snap_busy(b);
         pthread_mutex_lock(&q->mu);
         if (q->pf_tail)
             q->pf_tail->next = p;
         else
             q->pf_head = p;
         q->pf_tail = p;
+        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
         pthread_cond_signal(&q->cv);
         pthread_mutex_unlock(&q->mu);
     }
@@ -431,8 +437,10 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
 /* Drops p's references (the buffer's waiters may go on). */
 static void pf_free(qv_runtime *rt, qv__pf *p)
 {
+    struct qv__snap *sn = p->b->snap; /* read while it is kept */
     if (qv__buf_use_done(rt, p->b))
         qv__wake_waiters(rt);
+    qv__snap_idle(sn);
     qv__task_release(rt, p->t);
     free(p);
 }
@@ -462,6 +470,7 @@ uint64_t qv__devq_prefetched(qv_runtime *rt, unsigned dev)
 static qv__task *pop(qv__devq *q, bool nowait)
 {
     qv__task *t = NULL;
+    bool spun = false;
     pthread_mutex_lock(&q->mu);
     for (;;) {
         if ((t = q->head) != NULL) {
@@ -488,6 +497,14 @@ static qv__task *pop(qv__devq *q, bool nowait)
                 q->pf_tail = NULL;
             pthread_mutex_unlock(&q->mu);
             pf_run(q, p);
+            pthread_mutex_lock(&q->mu);
+            continue;
+        }
+        if (!spun) { /* the program's next call may follow at once */
+            spun = true;
+            unsigned seen = atomic_load_explicit(&q->pokes, memory_order_relaxed);
+            pthread_mutex_unlock(&q->mu);
+            qv__spin_change(&q->pokes, seen, q->rt->opts.spin_us);
             pthread_mutex_lock(&q->mu);
             continue;
         }
@@ -733,6 +750,7 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__f
     atomic_init(&q->probing, false);
     atomic_init(&q->due_told, false);
     atomic_init(&q->gone, false);
+    atomic_init(&q->pokes, 0);
     atomic_init(&q->res_id, f->r.id);
     /* Until measured: the link the board file (or discovery) gives. */
     double gbs = f->r.link_bandwidth_gbs > 0 ? f->r.link_bandwidth_gbs : 4.0;
@@ -879,6 +897,7 @@ static void pool_event(void *arg, qv_pool_event ev, const qv_resource *r)
         /* Wake its driver so that its queue drains elsewhere now. */
         qv__devq *q = rt->accel[dev - 1];
         pthread_mutex_lock(&q->mu);
+        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
         pthread_cond_broadcast(&q->cv);
         pthread_mutex_unlock(&q->mu);
     }
@@ -976,6 +995,7 @@ void qv__devq_stop_all(qv_runtime *rt)
         qv__devq *q = rt->accel[i];
         pthread_mutex_lock(&q->mu);
         q->stop = true;
+        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
         pthread_cond_broadcast(&q->cv);
         pthread_mutex_unlock(&q->mu);
         if (q->started)

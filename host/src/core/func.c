@@ -133,6 +133,7 @@ QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
 {
     if (!f || !qv__rt_ok(f->rt))
         return qv__fail(QV_EINVAL, "qv_func_set_cpu: %s function", f ? "destroyed" : "NULL");
+    qv__defer_func(f->rt, f);
     f->cpu = fn;
     if (fn)
         f->impls |= 1u << QV_CLASS_CPU;
@@ -146,6 +147,7 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
     if (!f || !qv__rt_ok(f->rt))
         return qv__fail(QV_EINVAL, "qv_func_set_opencl: %s function", f ? "destroyed" : "NULL");
     qv_runtime *rt = f->rt;
+    qv__defer_func(rt, f);
     if (!impl) {
         f->impls &= ~(1u << QV_CLASS_GPU);
         atomic_store_explicit(&f->ocl, NULL, memory_order_release);
@@ -187,6 +189,7 @@ int qv__func_set_fpga(qv_func *f, const char *kernel, bool replan)
         if (rc)
             return rc;
     }
+    qv__defer_func(f->rt, f);
     bool changed = atomic_load(&f->kernel) != entry ||
                    atomic_load(&f->catalog_bound) != (entry || member);
     atomic_store(&f->catalog_bound, entry || member);
@@ -228,6 +231,7 @@ QV_API int qv_func_set_where(qv_func *f, unsigned mask)
                         "class", f->name, mask);
     if (f->where == mask)
         return 0;
+    qv__defer_func(f->rt, f);
     f->where = mask;
     /* Plans made with the old places (a fused chain on a board a stage
      * may no longer run on) are made again, as when a device changes. */

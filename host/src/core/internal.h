@@ -76,6 +76,11 @@ typedef struct qv__spin {
 } qv__spin;
 #define QV__SPIN_INIT { ATOMIC_FLAG_INIT }
 void qv__spin_lock_slow(qv__spin *s);
+/* Spins up to spin_us while *v is old, yielding now and then, as an idle
+ * worker does before it parks: a thread woken through the kernel costs
+ * tens of microseconds on a loaded machine, one that spins well under
+ * one. Whether *v changed. */
+bool qv__spin_change(const atomic_uint *v, unsigned old, unsigned spin_us);
 static inline void qv__spin_lock(qv__spin *s)
 {
     if (atomic_flag_test_and_set_explicit(&s->f, memory_order_acquire))
@@ -598,8 +603,9 @@ int qv__wait(qv_runtime *rt, qv_buf *buf);
 void qv__backpressure(qv_runtime *rt);
 /* Under submit_mu, which it may let go of and take again: while
  * qv_wait_all calls wait for a slot of the epoch ring to close their
- * epochs, a submission waits until all have (else it would join their
- * waits), unless the caller runs a task or holds a buffer. */
+ * epochs, a submission from outside the tasks waits until all have (else
+ * it would join their waits), unless a task waits for the release of a
+ * buffer the program holds (the caller may be the one to release it). */
 void qv__ring_hold(qv_runtime *rt);
 /* Waits, spinning briefly then parking on wait_cv, until done(arg). */
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg);
@@ -617,6 +623,9 @@ int qv__held_deadlock(qv_runtime *rt);
 bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m);
 /* Whether the calling thread holds a buffer of rt. Under submit_mu. */
 bool qv__holds_any(qv_runtime *rt);
+/* Whether a task waits for the release of a buffer that any thread
+ * holds. Under submit_mu. */
+bool qv__held_awaited(qv_runtime *rt);
 /* Releases every buffer the host still holds, with a warning (shutdown). */
 void qv__release_all(qv_runtime *rt);
 
@@ -637,6 +646,12 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
 int qv__arg_check(qv_runtime *rt, const qv_func *f, const qv_arg *args, unsigned i);
 /* Drops the submission hold of each task on the list, in order. */
 void qv__defer_start(qv_runtime *rt, qv__task *list);
+/* Before f's implementations or places change: submits f's deferred calls
+ * (and those they follow) and, outside tasks and holding no buffer, waits
+ * for what they write,
+ * so that they run what f ran when they were made, as the program's
+ * qv_wait_all before the change promised (takes submit_mu). */
+void qv__defer_func(qv_runtime *rt, const qv_func *f);
 
 typedef struct qv__defer qv__defer;
 /* Keeps call (f, args) back, under submit_mu: its buffers are marked so
@@ -684,10 +699,27 @@ static inline bool qv__defer_hit(const qv_buf *b, unsigned m)
 void qv__defer_prune(qv_runtime *rt);
 /* Frees deferred calls left at destroy (none: shutdown submits them). */
 void qv__defer_free(qv_runtime *rt);
+/* Counts (by 1) or uncounts (by -1) a task or prefetch on snapshot s. */
+void qv__snap_hold(struct qv__snap *s, int by);
 /* Frees the snapshots that no deferred call and no task uses any more;
  * all of them with all true (destroy, before the devices close). Not
  * under submit_mu. */
 void qv__defer_sweep(qv_runtime *rt, bool all);
+/* A task or prefetch that names a snapshot's buffer b (b->snap) keeps the
+ * snapshot from its submission (qv__snap_busy) to the end of its finish
+ * (qv__snap_idle, with the snapshot read before): the finish reads b's
+ * counts after counting its use done, when a sweep may already see b
+ * unused (adversarial testing: a use after free). */
+static inline void qv__snap_busy(qv_buf *b)
+{
+    if (b->snap)
+        qv__snap_hold(b->snap, 1);
+}
+static inline void qv__snap_idle(struct qv__snap *s)
+{
+    if (s)
+        qv__snap_hold(s, -1);
+}
 /* Host access to buf with mode m: forces what it conflicts with and
  * starts those tasks (takes submit_mu). */
 void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m);

@@ -460,11 +460,12 @@ void qv__ring_hold(qv_runtime *rt)
 {
     /* Until every such wait has closed its epoch: one closing lets the
      * epoch move on while another, which began before this submission,
-     * has yet to close the next. A thread that holds a buffer goes on: a
-     * task of an epoch the waits wait for may be waiting for its
-     * release. */
+     * has yet to close the next. Not while a task waits for a buffer's
+     * release: a task of an epoch the waits wait for may be that one,
+     * and a buffer may be released by another thread than the one that
+     * acquired it (adversarial testing: held back, that thread hung). */
     while (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !rt->shut &&
-           !qv__current_worker(rt) && !qv__holds_any(rt)) {
+           !qv__current_worker(rt) && !qv__held_awaited(rt)) {
         pthread_mutex_unlock(&rt->submit_mu);
         qv__wait_until(rt, no_ring_waits, NULL);
         pthread_mutex_lock(&rt->submit_mu);

@@ -445,6 +445,7 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
             settled |= 1u << j;
         atomic_store_explicit(&b->nuse, atomic_load_explicit(&b->nuse, memory_order_relaxed) + 1,
                               memory_order_relaxed); /* only submitters, under submit_mu */
+        qv__snap_busy(b);
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
@@ -494,7 +495,9 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     pthread_mutex_lock(&rt->submit_mu);
     if (rt->nsubmitted - rt->fin_seen >= rt->max_inflight) /* a subtraction a call */
         qv__backpressure(rt);
-    if (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !nested)
+    /* Never inside a task, of any runtime: held back, it would hold its
+     * worker, whose later work a wait may need. */
+    if (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !tls_task.rt)
         qv__ring_hold(rt);
     /* A running task's submissions are part of the work the shutdown waits
      * for (its parent is in flight until they are submitted): refused, the
@@ -682,8 +685,11 @@ bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next)
             qv__cpu_push(rt, s);
     }
     if (t->func) {
-        for (unsigned j = 0; j < t->nbufs; j++)
+        for (unsigned j = 0; j < t->nbufs; j++) {
+            struct qv__snap *sn = t->ubuf[j]->snap; /* read while it is kept */
             wake |= qv__buf_use_done(rt, t->ubuf[j]);
+            qv__snap_idle(sn);
+        }
         /* The count, then whether anyone waits (sched.c): its epoch's
          * slot drained, or in flight down to the low water for a
          * submitter held back. */

@@ -25,7 +25,6 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <math.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,9 +65,11 @@ typedef struct emu_device {
     emu_entry        job;         /* NULL: idle */
     uint64_t         job_args[QV_MAX_ARGS];
     bool             job_done;
-    /* job != NULL and job_done, for the spins before the waits (read
-     * without mu; written under it). */
-    atomic_bool      posted, finished;
+    /* Launches and ends so far, for the spins before the waits (read
+     * without mu; written under it): the compute unit's for the next
+     * launch, the device thread's for the end of a run. */
+    atomic_uint      launches, ends;
+    unsigned         ends_before; /* at the last launch (driver thread) */
     uint64_t         job_ns;      /* the last run's wall time */
     emu_kernel      *job_k;       /* the kernel launched (driver thread) */
     /* A run outlived its wait and still runs (a kernel that never ends):
@@ -95,27 +96,6 @@ struct qv_devmem {
 /* The event of a launch: the device itself (one run at a time). */
 #define EMU_EVENT(d) ((qv_event *)(d))
 
-/* Spins up to spin_us for *flag, yielding now and then, as the runtime's
- * workers do before they park: a launch and its end each woke the other
- * thread through the kernel, tens of microseconds apiece on a loaded
- * machine, more than most emulated runs take. Whether *flag came. */
-static bool spin_for(const atomic_bool *flag, unsigned spin_us)
-{
-    if (atomic_load_explicit(flag, memory_order_acquire) || !spin_us)
-        return atomic_load_explicit(flag, memory_order_acquire);
-    uint64_t deadline = qv__now_ns() + (uint64_t)spin_us * 1000u;
-    for (unsigned i = 1; !atomic_load_explicit(flag, memory_order_acquire); i++) {
-        if (i % 256 == 0) {
-            if (qv__now_ns() >= deadline)
-                return false;
-            sched_yield();
-        } else {
-            qv__cpu_relax();
-        }
-    }
-    return true;
-}
-
 static void *cu_main(void *arg)
 {
     emu_device *e = arg;
@@ -123,8 +103,9 @@ static void *cu_main(void *arg)
     pthread_mutex_lock(&e->mu);
     for (;;) {
         if (!e->job && !e->stop) { /* the next launch may follow at once */
+            unsigned seen = atomic_load_explicit(&e->launches, memory_order_relaxed);
             pthread_mutex_unlock(&e->mu);
-            spin_for(&e->posted, spin_us);
+            qv__spin_change(&e->launches, seen, spin_us);
             pthread_mutex_lock(&e->mu);
         }
         while (!e->job && !e->stop)
@@ -142,8 +123,7 @@ static void *cu_main(void *arg)
         e->job_ns = t1 - t0;
         e->job = NULL;
         e->job_done = true;
-        atomic_store_explicit(&e->posted, false, memory_order_relaxed);
-        atomic_store_explicit(&e->finished, true, memory_order_release);
+        atomic_fetch_add_explicit(&e->ends, 1, memory_order_release);
         pthread_cond_broadcast(&e->cv);
     }
     pthread_mutex_unlock(&e->mu);
@@ -165,8 +145,8 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
         return QV_ENOENT;
     e->board = board;
     e->slowdown = 1;
-    atomic_init(&e->posted, false);
-    atomic_init(&e->finished, false);
+    atomic_init(&e->launches, 0);
+    atomic_init(&e->ends, 0);
     d->on_host = true; /* the CU thread runs the kernels on the host */
     snprintf(e->name, sizeof e->name, "emulated %s", board->name);
     pthread_mutex_init(&e->mu, NULL);
@@ -482,8 +462,8 @@ static int emu_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     e->job_done = false;
     e->job = ek->entry;
     e->job_k = ek;
-    atomic_store_explicit(&e->finished, false, memory_order_relaxed);
-    atomic_store_explicit(&e->posted, true, memory_order_release);
+    e->ends_before = atomic_load_explicit(&e->ends, memory_order_relaxed);
+    atomic_fetch_add_explicit(&e->launches, 1, memory_order_release);
     e->board_us += run_us * e->slowdown;
     pthread_cond_broadcast(&e->cv);
     pthread_mutex_unlock(&e->mu);
@@ -509,7 +489,7 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
     unsigned spin_us = d->rt->opts.spin_us;
     emu_kernel *ek = e->job_k;
     if (!inj && ek && ek->wall_ns < (uint64_t)spin_us * 1000u)
-        spin_for(&e->finished, spin_us);
+        qv__spin_change(&e->ends, e->ends_before, spin_us);
     pthread_mutex_lock(&e->mu);
     while (!e->job_done && rc == 0)
         rc = timeout_ns < 0 ? pthread_cond_wait(&e->cv, &e->mu)
