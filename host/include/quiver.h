@@ -150,8 +150,8 @@ typedef struct qv_options {
     int         pin;           /* pin workers to cores with hwloc (1) */
     int         record;        /* record the execution graph (1) */
     unsigned    spin_us;       /* idle spin before a worker parks (µs),
-                                * and before an emulated board's threads
-                                * sleep; QV_SPIN_US in the environment wins */
+                                * and before a device's threads sleep;
+                                * QV_SPIN_US in the environment wins */
     const char *config;        /* runtime policy YAML; NULL = $QV_CONFIG, else
                                 * share/quiver/quiver.yaml of this install
                                 * (docs/install.md); "" (or QV_CONFIG="") =
