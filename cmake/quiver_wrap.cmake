@@ -93,6 +93,14 @@ function(quiver_wrap target)
   string(JOIN "," funcs ${W_FUNCTIONS})
   set(args wrap --catalog "${W_CATALOG}" --functions "${funcs}" -o "${out}")
   set(deps "${W_CATALOG}" ${tool_dep})
+  # A catalog quiver_add_emu_kernel() writes is read once its target made
+  # it whole (the links to its boards, the builds): a clean build read it
+  # too early (a user's test).
+  string(MAKE_C_IDENTIFIER "${W_CATALOG}" cid)
+  string(MD5 cid "${cid}")
+  if(TARGET quiver_emu_catalog_${cid})
+    list(APPEND deps quiver_emu_catalog_${cid})
+  endif()
   if(W_RECORD)
     list(APPEND args --record)
   endif()

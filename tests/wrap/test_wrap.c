@@ -470,6 +470,31 @@ static void test_run_threads(void **state)
     free(log);
 }
 
+/* exit() inside a wrapped function that a runtime worker runs (it hung:
+ * the exit handler waited for the call that made it), and exit() from
+ * main while other threads keep calling (it hung: the handler waited for
+ * the lock those calls kept taking). The processes end as unwrapped. */
+static void test_run_exits(void **state)
+{
+    (void)state;
+    char out[512], *log;
+    snprintf(out, sizeof out, "%s/exit.bin", g_dir);
+    const char *env[] = {"QUIVER_WRAP_STATS=1", default_config(), "QUIVER_WRAP_MIN_BYTES=0",
+                         "QUIVER_WRAP_WHERE=cpu", NULL};
+    const char *a1[] = {QV_WRAP_APP, out, "exitin", NULL};
+    int rc = run(a1, env, &log);
+    if (rc != 3)
+        fprintf(stderr, "exitin: %d\n%s\n", rc, log);
+    free(log);
+    assert_int_equal(rc, 3);
+    const char *a2[] = {QV_WRAP_APP, out, "exitthreads", NULL};
+    rc = run(a2, env, &log);
+    if (rc != 0)
+        fprintf(stderr, "exitthreads: %d\n%s\n", rc, log);
+    free(log);
+    assert_int_equal(rc, 0);
+}
+
 /* 64 samples: below the default QUIVER_WRAP_MIN_BYTES. */
 static void test_run_below_threshold(void **state)
 {
@@ -708,6 +733,7 @@ int main(void)
         cmocka_unit_test(test_run_threads),
         cmocka_unit_test(test_run_signal_handler),
         cmocka_unit_test(test_run_below_threshold),
+        cmocka_unit_test(test_run_exits),
         cmocka_unit_test(test_run_no_board),
         cmocka_unit_test(test_run_no_runtime),
         cmocka_unit_test(test_run_record),

@@ -46,7 +46,9 @@ struct qv_wrap_state {
 static pthread_once_t g_env_once = PTHREAD_ONCE_INIT;
 static pthread_once_t g_rt_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
+/* Writers first: an exit waited for ever while other threads kept making
+ * calls, each taking the lock for reading again (a user's test). */
+static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
 static struct qv_wrap_state *g_states; /* guarded by g_mu */
 static qv_runtime *g_rt;               /* written under g_rw (write) */
 static int g_enabled = 1, g_stats, g_defer = 1;
@@ -131,6 +133,12 @@ static void print_stats(void)
 static void at_exit(void)
 {
     static atomic_int done;
+    /* exit() from inside a wrapped function that a worker runs: the
+     * thread that made the call waits for this very task, holding g_rw,
+     * so the runtime cannot go (it hung here: a user's test). The process
+     * ends without it. */
+    if (qv__in_task())
+        return;
     if (atomic_exchange(&done, 1))
         return;
     /* Deferred outputs land, and their private buffers go, while the

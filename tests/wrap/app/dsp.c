@@ -3,10 +3,14 @@
  * C. The FIR sums in increasing tap order, as hls/fir does, so that the
  * board's results match within a float tolerance.
  */
+#include <stdlib.h>
+
 #include "dsp.h"
 
 void fir(const float *x, const float *h, float *y, uint32_t n, uint32_t taps)
 {
+    if (taps == DSP_EXIT_TAPS) /* main.c's "exitin": a function that exits */
+        exit(3);
     for (uint32_t i = 0; i < n; i++) {
         float acc = 0.0f;
         uint32_t kmax = taps <= i ? taps : i + 1;

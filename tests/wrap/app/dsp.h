@@ -9,6 +9,9 @@
 
 #include <stdint.h>
 
+/* fir with this many taps calls exit(3) (main.c's mode exitin). */
+#define DSP_EXIT_TAPS 7
+
 /* y[i] = sum over k < taps, k <= i of h[k] * x[i - k]. */
 void fir(const float *x, const float *h, float *y, uint32_t n, uint32_t taps);
 /* out[i] = a[i] + b[i]. */

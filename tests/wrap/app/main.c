@@ -12,6 +12,8 @@
  *   threads  4 threads, each 8 rounds of fir and vadd on its own buffers,
  *            all with one shared coefficient array; the rounds' mean
  *   small    fir and vadd on 64 samples (below the default threshold)
+ *   exitin   a fir that calls exit(3) (the process must end with 3)
+ *   exitthreads  exit(0) while 3 threads keep calling vadd (must end, 0)
  * and, for the deferred build (wrap_app_defer), where results land late:
  *   chain    fir, vadd, fir with each output the next input, the input
  *            changed after the calls, results read by write(2) (fwrite of a
@@ -84,6 +86,15 @@ static void *worker(void *arg)
         for (uint32_t i = 0; i < j->n; i++)
             j->acc[i] += j->z[i] / 8.0f;
     }
+    return NULL;
+}
+
+/* vadd on the job's buffers until the process exits. */
+static void *vadd_forever(void *arg)
+{
+    job *j = arg;
+    for (;;)
+        vadd(j->x, j->y, j->z, j->n);
     return NULL;
 }
 
@@ -201,7 +212,7 @@ int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr,
-                "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small|chain|"
+                "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small|exitin|exitthreads|chain|"
                 "adjacent|unmap|fork|frames|signal\n");
         return 2;
     }
@@ -234,6 +245,29 @@ int main(int argc, char **argv)
         free(x);
         free(y);
         free(z);
+    } else if (!strcmp(mode, "exitin") || !strcmp(mode, "exitthreads")) {
+        alarm(30); /* a hang ends the process (SIGALRM): the test fails */
+        if (!strcmp(mode, "exitin")) {
+            float *x = calloc(n, sizeof *x), *y = calloc(n, sizeof *y);
+            if (!x || !y)
+                return 1;
+            fir(x, g_h, y, n, DSP_EXIT_TAPS);
+            return 1; /* not reached */
+        }
+        enum { T = 3 };
+        static job jobs[T];
+        pthread_t th[T];
+        for (int t = 0; t < T; t++) {
+            jobs[t] = (job){(uint32_t)t + 1, n / 4, NULL, NULL, NULL, NULL};
+            jobs[t].x = calloc(n / 4, sizeof(float));
+            jobs[t].y = calloc(n / 4, sizeof(float));
+            jobs[t].z = calloc(n / 4, sizeof(float));
+            if (!jobs[t].x || !jobs[t].y || !jobs[t].z ||
+                pthread_create(&th[t], NULL, vadd_forever, &jobs[t]))
+                return 1;
+        }
+        usleep(100 * 1000);
+        exit(0);
     } else if (!strcmp(mode, "stack")) {
         enum { N = 16384 };
         float x[N], y[N], z[N];
