@@ -465,6 +465,62 @@ static void ring_full_with_a_release_from_another_thread(void **state)
     qv_runtime_destroy(m.rt);
 }
 
+static mt *g_parent_mt;
+
+/* At the gate, then a call on the held buffer, from inside the task. */
+static void cpu_parent(const qv_call *c)
+{
+    (void)c;
+    while (!atomic_load(&gate))
+        usleep(1000);
+    qv_submit(g_parent_mt->rt, g_parent_mt->set_f, (qv_arg[]){ QV_BUF(g_parent_mt->held) },
+              1);
+}
+
+/* The same, but the call that waits for the release comes later, from a
+ * task of the oldest wait, while the releasing thread is held back
+ * already (a review: it was never let through, and hung). */
+static void ring_full_with_a_nested_wait_for_a_release(void **state)
+{
+    (void)state;
+    mt m, w;
+    mt_open(&m, "");
+    g_parent_mt = &m;
+    int x = 0, y = 0;
+    handed h = { &m, NULL, 0 };
+    assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &m.held), 0);
+    assert_int_equal(qv_buf_register(m.rt, &y, sizeof y, &h.other), 0);
+    qv_func *pf;
+    assert_int_equal(qv_func_create(m.rt, "parent", NULL, 0, &pf), 0);
+    qv_func_set_cpu(pf, cpu_parent);
+    atomic_store(&gate, 0);
+    assert_int_equal(qv_submit(m.rt, pf, NULL, 0), 0);
+    assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
+    static ring_waiter rw[RING_WAITS];
+    pthread_t th[RING_WAITS], opener, releaser, last;
+    fill_ring(m.rt, rw, th); /* the first wait covers the parent task */
+    w = m;
+    assert_int_equal(pthread_create(&releaser, NULL, submit_then_release, &h), 0);
+    assert_int_equal(pthread_create(&last, NULL, wait_all_thread, &w), 0);
+    /* The releaser submits at 200 ms, held back (no task waits on m.held
+     * yet); the gates open at 300 ms, and the parent's call then does. */
+    assert_int_equal(pthread_create(&opener, NULL, open_gate_later, NULL), 0);
+    for (int k = 0; k < 10000 && atomic_load(&h.stage) != 2; k++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&h.stage), 2);
+    pthread_join(releaser, NULL);
+    pthread_join(opener, NULL);
+    pthread_join(last, NULL);
+    join_ring(rw, th);
+    assert_int_equal(w.rc, 0);
+    assert_int_equal(qv_wait_all(m.rt), 0);
+    assert_int_equal(x, 42);
+    assert_int_equal(y, 42);
+    assert_int_equal(qv_buf_unregister(h.other), 0);
+    assert_int_equal(qv_buf_unregister(m.held), 0);
+    qv_runtime_destroy(m.rt);
+}
+
 /* With every slot of the epoch ring taken by a wait in progress, a wait
  * still leaves out what other threads submit meanwhile: it took their
  * tasks in, and hung when one waited for a buffer the caller holds
@@ -891,6 +947,7 @@ int main(void)
         cmocka_unit_test(wait_all_leaves_later_tasks_out),
         cmocka_unit_test(wait_all_leaves_later_tasks_out_with_the_ring_full),
         cmocka_unit_test(ring_full_with_a_release_from_another_thread),
+        cmocka_unit_test(ring_full_with_a_nested_wait_for_a_release),
         cmocka_unit_test(held_buffer_with_host_waiters_is_no_deadlock),
         cmocka_unit_test(backpressure_holds_with_many_threads),
         cmocka_unit_test(second_shutdown_waits_too),

@@ -448,6 +448,9 @@ struct qv_runtime {
     atomic_uint     ring_waits;  /* qv_wait_all calls waiting for a slot of
                                   * the epoch ring to close their epoch
                                   * (changed under submit_mu) */
+    atomic_uint     held_used;   /* submissions naming a held buffer while
+                                  * ring_waits (under submit_mu): the
+                                  * submitters held back look again */
     /* qv_wait_all waits for the tasks submitted before it (sched.c):
      * submissions carry the current epoch, and a wait starts a new one.
      * Slot e % QV__EPOCHS counts epoch e's tasks: sub those submitted

@@ -57,6 +57,7 @@ static int runtime_init_sync(qv_runtime *rt)
     atomic_init(&rt->nwaiters, 0);
     atomic_init(&rt->nbp, 0);
     atomic_init(&rt->ring_waits, 0);
+    atomic_init(&rt->held_used, 0);
     atomic_init(&rt->epoch, 0);
     for (unsigned i = 0; i < QV__EPOCHS; i++) {
         atomic_init(&rt->sub[i], 0);

@@ -449,11 +449,12 @@ void qv__backpressure(qv_runtime *rt)
     }
 }
 
-/* Whether no wait waits for a slot to close its epoch. */
-static bool no_ring_waits(qv_runtime *rt, void *arg)
+/* Whether no wait waits for a slot to close its epoch, or a submission
+ * named a held buffer since *(unsigned *)arg was read. */
+static bool hold_over(qv_runtime *rt, void *arg)
 {
-    (void)arg;
-    return !atomic_load_explicit(&rt->ring_waits, memory_order_seq_cst);
+    return !atomic_load_explicit(&rt->ring_waits, memory_order_seq_cst) ||
+           atomic_load_explicit(&rt->held_used, memory_order_seq_cst) != *(unsigned *)arg;
 }
 
 void qv__ring_hold(qv_runtime *rt)
@@ -463,11 +464,14 @@ void qv__ring_hold(qv_runtime *rt)
      * has yet to close the next. Not while a task waits for a buffer's
      * release: a task of an epoch the waits wait for may be that one,
      * and a buffer may be released by another thread than the one that
-     * acquired it (adversarial testing: held back, that thread hung). */
+     * acquired it (adversarial testing: held back, that thread hung).
+     * A task that starts waiting for a release meanwhile (a nested
+     * submission) ends the wait too (review: it hung). */
     while (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !rt->shut &&
            !qv__current_worker(rt) && !qv__held_awaited(rt)) {
+        unsigned seen = atomic_load_explicit(&rt->held_used, memory_order_relaxed);
         pthread_mutex_unlock(&rt->submit_mu);
-        qv__wait_until(rt, no_ring_waits, NULL);
+        qv__wait_until(rt, hold_over, &seen);
         pthread_mutex_lock(&rt->submit_mu);
     }
 }

@@ -449,6 +449,16 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
+    /* A task on a held buffer may wait for its release, which a submitter
+     * held back by a wait with the ring full may be the one to make. */
+    if (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) &&
+        atomic_load_explicit(&rt->nheld, memory_order_relaxed))
+        for (unsigned j = 0; j < t->nbufs; j++)
+            if (t->ubuf[j]->host) {
+                atomic_fetch_add_explicit(&rt->held_used, 1, memory_order_seq_cst);
+                qv__wake_waiters(rt);
+                break;
+            }
     /* Out of memory midway: the task is in the graph already, so it still
      * runs, in order; only the caller learns of the shortage. */
     *rcp = rc ? qv__fail(rc, "qv_submit: out of memory while tracking dependencies") : 0;

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/catalog_expr.h"
 #include "core/internal.h" /* qv__in_task */
@@ -48,7 +49,11 @@ static pthread_once_t g_rt_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 /* Writers first: an exit waited for ever while other threads kept making
  * calls, each taking the lock for reading again (a user's test). */
+#ifdef PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP
 static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+#else
+static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
+#endif
 static struct qv_wrap_state *g_states; /* guarded by g_mu */
 static qv_runtime *g_rt;               /* written under g_rw (write) */
 static int g_enabled = 1, g_stats, g_defer = 1;
@@ -144,7 +149,15 @@ static void at_exit(void)
     /* Deferred outputs land, and their private buffers go, while the
      * runtime is still there. */
     qv__pend_settle_all(1);
-    pthread_rwlock_wrlock(&g_rw);
+    /* At most a while: a call that never ends (a thread a task started,
+     * calling a wrapped function behind this writer, holds up the task
+     * of a call holding the lock: a review) lets the process end without
+     * the runtime's orderly end. */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 10;
+    if (pthread_rwlock_timedwrlock(&g_rw, &until) != 0)
+        return;
     if (g_stats)
         print_stats();
     qv_runtime *rt = g_rt;
