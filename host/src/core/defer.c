@@ -486,6 +486,11 @@ void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m)
 {
     qv__task *forced = NULL;
     pthread_mutex_lock(&rt->submit_mu);
+    /* The recipes it forces stay out of waits that wait for a slot of the
+     * epoch ring, as any submission (qv__ring_hold). */
+    if (qv__defer_hit(buf, m) && atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) &&
+        !qv__in_task())
+        qv__ring_hold(rt);
     if (qv__defer_hit(buf, m))
         qv__defer_force(rt, &buf, &m, 1, &forced); /* or snapshots it */
     pthread_mutex_unlock(&rt->submit_mu);

@@ -497,6 +497,16 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     unsigned impls = atomic_load_explicit(&f->impls, memory_order_relaxed);
     if (!(impls & allow & (rt->accel_classes | 1u << QV_CLASS_CPU)))
         return qv__fail(QV_ENODEV, "no device of this runtime can run '%s'", f->name);
+    /* Held back while waits wait for a slot of the epoch ring (sched.c),
+     * the launch a replay makes in place of held calls too; never inside a
+     * task, of any runtime: held back, it would hold its worker, whose
+     * later work a wait may need. */
+    bool hold = atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !tls_task.rt;
+    if (hold) {
+        pthread_mutex_lock(&rt->submit_mu);
+        qv__ring_hold(rt);
+        pthread_mutex_unlock(&rt->submit_mu);
+    }
     /* A replay may hold the call back as part of a fused chain. */
     int rc;
     bool nested = parent_epoch(rt) != 0;
@@ -505,9 +515,7 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     pthread_mutex_lock(&rt->submit_mu);
     if (rt->nsubmitted - rt->fin_seen >= rt->max_inflight) /* a subtraction a call */
         qv__backpressure(rt);
-    /* Never inside a task, of any runtime: held back, it would hold its
-     * worker, whose later work a wait may need. */
-    if (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !tls_task.rt)
+    if (hold) /* again: another wait may have come meanwhile */
         qv__ring_hold(rt);
     /* A running task's submissions are part of the work the shutdown waits
      * for (its parent is in flight until they are submitted): refused, the
