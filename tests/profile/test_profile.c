@@ -231,6 +231,20 @@ static void test_recursion(void **state)
     qv__part_json_free(r);
 }
 
+/* Calls deeper than the 1024 frames a thread records count in their
+ * caller, and the report says how many (it said 0: a user's test). */
+static void test_deep_recursion(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "deep"), 0);
+    qv__jval *r = report();
+    int ev = (int)num(func(r, "is_even"), "calls"), od = (int)num(func(r, "is_odd"), "calls");
+    int dropped = (int)num(r, "dropped");
+    assert_true(ev + od < 1024);
+    assert_int_equal(ev + od + dropped, 3001);
+    qv__part_json_free(r);
+}
+
 static void test_threads(void **state)
 {
     (void)state;
@@ -579,6 +593,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_spin),       cmocka_unit_test(test_recursion),
+        cmocka_unit_test(test_deep_recursion),
         cmocka_unit_test(test_threads),    cmocka_unit_test(test_fork),
         cmocka_unit_test(test_longjmp),    cmocka_unit_test(test_inlined),
         cmocka_unit_test(test_signal),     cmocka_unit_test(test_shell),

@@ -154,6 +154,8 @@ int main(int argc, char **argv)
     } else if (!strcmp(mode, "rec")) {
         printf("%u %d\n", fib(18), is_even(300));
         TIMED(&acc_a, spin_a());
+    } else if (!strcmp(mode, "deep")) { /* past the 1024 frames of a thread */
+        printf("%d\n", is_even(3000));
     } else if (!strcmp(mode, "threads")) {
         pthread_t t[4];
         for (int i = 0; i < 4; i++)

@@ -452,7 +452,8 @@ static void text(const rep *r, FILE *f)
             p->probe_pair_ns);
     if (p->open_at_exit || p->unpaired || p->skipped || p->dropped)
         fprintf(f, "  %llu calls open at exit, %llu calls left without their exit (longjmp), %llu hooks "
-                   "re-entered, %llu calls past the tables\n",
+                   "re-entered, %llu calls past the tables or deeper than 1024 frames (counted in "
+                   "their callers)\n",
                 (unsigned long long)p->open_at_exit, (unsigned long long)p->unpaired,
                 (unsigned long long)p->skipped, (unsigned long long)p->dropped);
     for (size_t i = 0; i < p->nstripped; i++)

@@ -313,6 +313,7 @@ API void __cyg_profile_func_enter(void *fn, void *site)
     }
     if (t->over || t->depth == QVP_DEPTH) {
         t->over++;
+        t->dropped++; /* the report says how many (a user's test) */
         t->busy = 0;
         return;
     }
