@@ -227,6 +227,17 @@ static void sig_close(sig *S, bool inter)
     sig_close_frames(S, inter, FR);
 }
 
+/* S opened with fresh intermediates per frame and its plans kept, and run
+ * until its chains ran fused (two rounds' worth). */
+static qv_region_info fusing(sig *S)
+{
+    sig_open(S, FR);
+    hold_plans(S);
+    qv_region_info ri = rounds(S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    return ri;
+}
+
 /* Fresh intermediates per frame: they stay uncomputed until read. */
 static void fused_chain_equals_sequential(void **state)
 {
@@ -665,10 +676,7 @@ static void unbound_member_is_not_fused(void **state)
 {
     (void)state;
     static sig S;
-    sig_open(&S, FR);
-    hold_plans(&S);
-    qv_region_info ri = rounds(&S, 2 * FR);
-    assert_true(ri.fused >= 2 * FR);
+    fusing(&S);
     assert_int_equal(qv_func_set_fpga(S.fir, NULL), 0);
     uint64_t before = info(&S).fused;
     for (int r = 0; r < 3; r++)
@@ -743,10 +751,7 @@ static void implementation_changed_after_the_wait(void **state)
 {
     (void)state;
     static sig S;
-    sig_open(&S, FR);
-    hold_plans(&S);
-    qv_region_info ri = rounds(&S, 2 * FR);
-    assert_true(ri.fused >= 2 * FR);
+    fusing(&S);
     assert_true(S.rt->ndefer > 0); /* fir and fft of the last frames owed */
     assert_int_equal(qv_func_set_fpga(S.fir, NULL), 0);
     assert_int_equal(qv_func_set_cpu(S.fir, c_fir_other), 0);
@@ -761,10 +766,7 @@ static void fallback_without_a_cpu_fails_cleanly(void **state)
 {
     (void)state;
     static sig S;
-    sig_open(&S, FR);
-    hold_plans(&S);
-    qv_region_info ri = rounds(&S, 2 * FR);
-    assert_true(ri.fused >= 2 * FR);
+    qv_region_info ri = fusing(&S);
     assert_int_equal(qv_func_set_cpu(S.fft, NULL), 0);
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
     frame(&S, 0);

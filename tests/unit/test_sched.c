@@ -299,6 +299,17 @@ static void *write_held(void *p)
     return NULL;
 }
 
+/* qv_wait_all, which must succeed, then the release of m->held: the
+ * seconds the wait took. */
+static double wait_then_release(mt *m)
+{
+    double t0 = now_s();
+    assert_int_equal(qv_wait_all(m->rt), 0);
+    double waited = now_s() - t0;
+    assert_int_equal(qv_buf_release(m->held), 0);
+    return waited;
+}
+
 /* After a wait that left the writer's later task out (write_held): the
  * wait was short, and the task ran once the buffer was released. */
 static void later_write_done(mt *m, const mt *w, double waited, const int *x)
@@ -329,10 +340,7 @@ static void wait_all_leaves_later_tasks_out(void **state)
     assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
     assert_int_equal(pthread_create(&writer, NULL, write_held, &w), 0);
     usleep(10 * 1000);
-    double t0 = now_s();
-    assert_int_equal(qv_wait_all(m.rt), 0); /* the sleeper's task, not the writer's */
-    double waited = now_s() - t0;
-    assert_int_equal(qv_buf_release(m.held), 0);
+    double waited = wait_then_release(&m); /* the sleeper's task, not the writer's */
     pthread_join(sleeper, NULL);
     pthread_join(writer, NULL);
     assert_int_equal(m.rc, 0);
@@ -427,6 +435,52 @@ static void *wait_all_thread(void *p)
     return NULL;
 }
 
+/* A buffer the main thread acquires (m.held) and another thread
+ * releases after a call of its own (on other), with the ring full. */
+typedef struct release_case {
+    mt m, w;
+    handed h;
+    int x, y;
+    ring_waiter rw[RING_WAITS];
+    pthread_t th[RING_WAITS], opener, releaser, last;
+} release_case;
+
+static void release_open(release_case *c)
+{
+    memset(c, 0, sizeof *c);
+    mt_open(&c->m, "");
+    c->h.m = &c->m;
+    assert_int_equal(qv_buf_register(c->m.rt, &c->x, sizeof c->x, &c->m.held), 0);
+    assert_int_equal(qv_buf_register(c->m.rt, &c->y, sizeof c->y, &c->h.other), 0);
+}
+
+/* Fills the ring (its first wait covers what the test submitted), starts
+ * the releaser, a 64th wait and the gates' opener; then the release must
+ * come and every wait end. */
+static void release_run(release_case *c)
+{
+    fill_ring(c->m.rt, c->rw, c->th);
+    c->w = c->m;
+    assert_int_equal(pthread_create(&c->releaser, NULL, submit_then_release, &c->h), 0);
+    assert_int_equal(pthread_create(&c->last, NULL, wait_all_thread, &c->w), 0);
+    /* The releaser submits at 200 ms; the gates open at 300 ms. */
+    assert_int_equal(pthread_create(&c->opener, NULL, open_gate_later, NULL), 0);
+    for (int k = 0; k < 10000 && atomic_load(&c->h.stage) != 2; k++)
+        usleep(1000);
+    assert_int_equal(atomic_load(&c->h.stage), 2);
+    pthread_join(c->releaser, NULL);
+    pthread_join(c->opener, NULL);
+    pthread_join(c->last, NULL);
+    join_ring(c->rw, c->th);
+    assert_int_equal(c->w.rc, 0);
+    assert_int_equal(qv_wait_all(c->m.rt), 0);
+    assert_int_equal(c->x, 42);
+    assert_int_equal(c->y, 42);
+    assert_int_equal(qv_buf_unregister(c->h.other), 0);
+    assert_int_equal(qv_buf_unregister(c->m.held), 0);
+    qv_runtime_destroy(c->m.rt);
+}
+
 /* With the ring full and the oldest wait's task waiting for the release
  * of a buffer that the main thread acquired and another thread releases,
  * that thread's qv_submit goes through (adversarial testing: held back
@@ -434,35 +488,11 @@ static void *wait_all_thread(void *p)
 static void ring_full_with_a_release_from_another_thread(void **state)
 {
     (void)state;
-    mt m, w;
-    mt_open(&m, "");
-    int x = 0, y = 0;
-    handed h = { &m, NULL, 0 };
-    assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &m.held), 0);
-    assert_int_equal(qv_buf_register(m.rt, &y, sizeof y, &h.other), 0);
-    assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
-    assert_int_equal(qv_submit(m.rt, m.set_f, (qv_arg[]){ QV_BUF(m.held) }, 1), 0);
-    static ring_waiter rw[RING_WAITS];
-    pthread_t th[RING_WAITS], opener, releaser, last;
-    fill_ring(m.rt, rw, th); /* the first wait covers the call on m.held */
-    w = m;
-    assert_int_equal(pthread_create(&releaser, NULL, submit_then_release, &h), 0);
-    assert_int_equal(pthread_create(&opener, NULL, open_gate_later, NULL), 0);
-    assert_int_equal(pthread_create(&last, NULL, wait_all_thread, &w), 0);
-    for (int k = 0; k < 10000 && atomic_load(&h.stage) != 2; k++)
-        usleep(1000);
-    assert_int_equal(atomic_load(&h.stage), 2);
-    pthread_join(releaser, NULL);
-    pthread_join(opener, NULL);
-    pthread_join(last, NULL);
-    join_ring(rw, th);
-    assert_int_equal(w.rc, 0);
-    assert_int_equal(qv_wait_all(m.rt), 0);
-    assert_int_equal(x, 42);
-    assert_int_equal(y, 42);
-    assert_int_equal(qv_buf_unregister(h.other), 0);
-    assert_int_equal(qv_buf_unregister(m.held), 0);
-    qv_runtime_destroy(m.rt);
+    static release_case c;
+    release_open(&c);
+    assert_int_equal(qv_buf_acquire(c.m.held, QV_RW), 0);
+    assert_int_equal(qv_submit(c.m.rt, c.m.set_f, (qv_arg[]){ QV_BUF(c.m.held) }, 1), 0);
+    release_run(&c);
 }
 
 static mt *g_parent_mt;
@@ -483,42 +513,16 @@ static void cpu_parent(const qv_call *c)
 static void ring_full_with_a_nested_wait_for_a_release(void **state)
 {
     (void)state;
-    mt m, w;
-    mt_open(&m, "");
-    g_parent_mt = &m;
-    int x = 0, y = 0;
-    handed h = { &m, NULL, 0 };
-    assert_int_equal(qv_buf_register(m.rt, &x, sizeof x, &m.held), 0);
-    assert_int_equal(qv_buf_register(m.rt, &y, sizeof y, &h.other), 0);
+    static release_case c;
+    release_open(&c);
+    g_parent_mt = &c.m;
     qv_func *pf;
-    assert_int_equal(qv_func_create(m.rt, "parent", NULL, 0, &pf), 0);
+    assert_int_equal(qv_func_create(c.m.rt, "parent", NULL, 0, &pf), 0);
     qv_func_set_cpu(pf, cpu_parent);
     atomic_store(&gate, 0);
-    assert_int_equal(qv_submit(m.rt, pf, NULL, 0), 0);
-    assert_int_equal(qv_buf_acquire(m.held, QV_RW), 0);
-    static ring_waiter rw[RING_WAITS];
-    pthread_t th[RING_WAITS], opener, releaser, last;
-    fill_ring(m.rt, rw, th); /* the first wait covers the parent task */
-    w = m;
-    assert_int_equal(pthread_create(&releaser, NULL, submit_then_release, &h), 0);
-    assert_int_equal(pthread_create(&last, NULL, wait_all_thread, &w), 0);
-    /* The releaser submits at 200 ms, held back (no task waits on m.held
-     * yet); the gates open at 300 ms, and the parent's call then does. */
-    assert_int_equal(pthread_create(&opener, NULL, open_gate_later, NULL), 0);
-    for (int k = 0; k < 10000 && atomic_load(&h.stage) != 2; k++)
-        usleep(1000);
-    assert_int_equal(atomic_load(&h.stage), 2);
-    pthread_join(releaser, NULL);
-    pthread_join(opener, NULL);
-    pthread_join(last, NULL);
-    join_ring(rw, th);
-    assert_int_equal(w.rc, 0);
-    assert_int_equal(qv_wait_all(m.rt), 0);
-    assert_int_equal(x, 42);
-    assert_int_equal(y, 42);
-    assert_int_equal(qv_buf_unregister(h.other), 0);
-    assert_int_equal(qv_buf_unregister(m.held), 0);
-    qv_runtime_destroy(m.rt);
+    assert_int_equal(qv_submit(c.m.rt, pf, NULL, 0), 0);
+    assert_int_equal(qv_buf_acquire(c.m.held, QV_RW), 0);
+    release_run(&c);
 }
 
 /* With every slot of the epoch ring taken by a wait in progress, a wait
@@ -540,10 +544,7 @@ static void wait_all_leaves_later_tasks_out_with_the_ring_full(void **state)
     w = m;
     assert_int_equal(pthread_create(&writer, NULL, write_held, &w), 0);
     assert_int_equal(pthread_create(&opener, NULL, open_gate_later, NULL), 0);
-    double t0 = now_s();
-    assert_int_equal(qv_wait_all(m.rt), 0); /* the gates' tasks, not the writer's */
-    double waited = now_s() - t0;
-    assert_int_equal(qv_buf_release(m.held), 0);
+    double waited = wait_then_release(&m); /* the gates' tasks, not the writer's */
     join_ring(rw, th);
     pthread_join(opener, NULL);
     pthread_join(writer, NULL);
