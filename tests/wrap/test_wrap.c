@@ -536,6 +536,12 @@ static void test_run_no_runtime(void **state)
     has(log, "vadd: 1 calls: 0 to the runtime, 1 to __real_vadd (disabled 1");
     has(log, "no runtime: QUIVER_WRAP=0");
     free(log);
+    /* Any other value is said and ignored (a user took "no" for off). */
+    log = compare(QV_WRAP_APP, "basic", 0, "QUIVER_WRAP=no", default_config(),
+                  "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    has(log, "QUIVER_WRAP=no is not 0 or 1: ignored");
+    has(log, "fir: 1 calls: 1 to the runtime");
+    free(log);
 }
 
 /* Record-only interposers run without the profile library. */

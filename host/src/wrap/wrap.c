@@ -200,6 +200,9 @@ static void env_init(void)
     if (e && !strcmp(e, "0")) {
         g_enabled = 0;
         snprintf(g_rt_why, sizeof g_rt_why, "QUIVER_WRAP=0");
+    } else if (e && *e && strcmp(e, "1")) { /* "no" was taken as on: say so */
+        fprintf(stderr, "quiver wrap: QUIVER_WRAP=%s is not 0 or 1: ignored, the calls go "
+                        "to the runtime\n", e);
     }
     e = getenv("QUIVER_WRAP_MIN_BYTES");
     if (e && *e) {
