@@ -443,6 +443,11 @@ void qv__defer_func(qv_runtime *rt, const qv_func *f)
     size_t nout = 0;
     bool all = false; /* more outputs than out holds: wait for everything */
     pthread_mutex_lock(&rt->submit_mu);
+    /* Held back first, as any submission (it lets the lock go), then
+     * marked. */
+    if (rt->ndefer && atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) &&
+        !qv__in_task())
+        qv__ring_hold(rt);
     bool any = false;
     for (qv__defer *d = rt->defer_head; d; d = d->next)
         if (!d->stash && d->f == f)
