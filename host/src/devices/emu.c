@@ -168,6 +168,10 @@ static void emu_close(qv_device *d)
     if (e->cu_started) {
         pthread_mutex_lock(&e->mu);
         e->stop = true;
+        /* Ends the compute unit's spin for a launch too: it saw the stop
+         * only when its spin ran out (QV_SPIN_US of seconds: the destroy
+         * took as long, adversarial testing). */
+        atomic_fetch_add_explicit(&e->launches, 1, memory_order_release);
         pthread_cond_broadcast(&e->cv);
         bool running = e->job != NULL && e->hung;
         pthread_mutex_unlock(&e->mu);

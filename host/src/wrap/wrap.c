@@ -132,6 +132,12 @@ static void print_stats(void)
     }
 }
 
+/* Set while this thread is inside qv_wrap_call: a wrapped call made by a
+ * signal handler that interrupted it (the runtime's start, its locks and
+ * waits are not async-signal-safe) goes to __real_, as the original call
+ * would have run; it hung on the lock or the wait it interrupted. */
+static __thread int tls_in_call;
+
 /* At exit, once (registered at start-up and again after the runtime is
  * made): the counters, then the runtime goes (its models are saved);
  * calls still made by other threads go to __real_. */
@@ -142,7 +148,7 @@ static void at_exit(void)
      * thread that made the call waits for this very task, holding g_rw,
      * so the runtime cannot go (it hung here: a user's test). The process
      * ends without it. */
-    if (qv__in_task())
+    if (qv__in_task() || tls_in_call) /* (or a handler inside a call: it holds g_rw) */
         return;
     if (atomic_exchange(&done, 1))
         return;
@@ -545,11 +551,7 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
     return 0;
 }
 
-/* Set while this thread is inside qv_wrap_call: a wrapped call made by a
- * signal handler that interrupted it (the runtime's start, its locks and
- * waits are not async-signal-safe) goes to __real_, as the original call
- * would have run; it hung on the lock or the wait it interrupted. */
-static __thread int tls_in_call;
+
 static int wrap_call(qv_wrap_fn *fn, void *const *argv);
 
 int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
