@@ -353,19 +353,26 @@ static bool tstack_push(tstack *s, qv__task *t)
     return true;
 }
 
+/* Tasks that wait for the release of held buffer b. Another thread's
+ * qv_buf_wait or acquire of b is a host successor too, and not counted:
+ * its own release ends it. */
+static unsigned awaiting_tasks(qv_buf *b)
+{
+    unsigned n = 0;
+    qv__spin_lock(&b->host->lock);
+    for (unsigned i = 0; i < b->host->nsucc; i++)
+        n += b->host->succ[i]->func != NULL;
+    qv__spin_unlock(&b->host->lock);
+    return n;
+}
+
 bool qv__held_awaited(qv_runtime *rt)
 {
     if (!atomic_load(&rt->nheld))
         return false;
-    for (qv_buf *b = rt->held_list; b; b = b->held_next) {
-        bool tasks = false;
-        qv__spin_lock(&b->host->lock);
-        for (unsigned i = 0; i < b->host->nsucc && !tasks; i++)
-            tasks = b->host->succ[i]->func != NULL;
-        qv__spin_unlock(&b->host->lock);
-        if (tasks)
+    for (qv_buf *b = rt->held_list; b; b = b->held_next)
+        if (awaiting_tasks(b))
             return true;
-    }
     return false;
 }
 
@@ -396,26 +403,26 @@ bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
     /* From the holds of the calling thread, forward through the tasks
      * that wait for them. Under submit_mu no edge is added, and every
      * task reached waits for a hold, so none is done or freed meanwhile. */
-    tstack todo = {0};
+    tstack next = {0}; /* reached, successors not yet visited */
     for (qv_buf *b = rt->held_list; b && want.n && !oom && !found; b = b->held_next) {
         if (!pthread_equal(b->holder, pthread_self()))
             continue;
         int a = tset_add(&seen, b->host);
         found = tset_has(&want, b->host);
-        oom = a < 0 || (a == 1 && !tstack_push(&todo, b->host));
+        oom = a < 0 || (a == 1 && !tstack_push(&next, b->host));
     }
-    while (todo.n && !found && !oom) {
-        qv__task *p = todo.v[--todo.n];
+    while (next.n && !found && !oom) {
+        qv__task *p = next.v[--next.n];
         qv__spin_lock(&p->lock);
         for (unsigned i = 0; i < p->nsucc && !found && !oom; i++) {
             qv__task *s = p->succ[i];
             int a = tset_add(&seen, s);
             found = tset_has(&want, s);
-            oom = a < 0 || (a == 1 && !tstack_push(&todo, s));
+            oom = a < 0 || (a == 1 && !tstack_push(&next, s));
         }
         qv__spin_unlock(&p->lock);
     }
-    free(todo.v);
+    free(next.v);
     free(want.slot);
     free(seen.slot);
     return found; /* out of memory: not known, the wait goes on as before */
@@ -429,13 +436,7 @@ int qv__held_deadlock(qv_runtime *rt)
     for (qv_buf *b = rt->held_list; b && !rc; b = b->held_next) {
         if (!pthread_equal(b->holder, pthread_self()))
             continue;
-        /* Tasks only: another thread's qv_buf_wait or acquire of b is a
-         * host successor too, and its own release ends it. */
-        unsigned n = 0;
-        qv__spin_lock(&b->host->lock);
-        for (unsigned i = 0; i < b->host->nsucc; i++)
-            n += b->host->succ[i]->func != NULL;
-        qv__spin_unlock(&b->host->lock);
+        unsigned n = awaiting_tasks(b);
         if (n)
             rc = qv__fail(QV_EDEADLK, "the wait would never end: buffer %p is acquired by "
                           "this thread and %u submitted task%s wait%s for its qv_buf_release",

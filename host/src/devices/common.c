@@ -81,33 +81,7 @@ static bool c_elem(const char *t, unsigned *bytes, bool *fp)
     const char *s = w;
     while (*s == ' ')
         s++;
-    if (!strncmp(s, "const ", 6))
-        s += 6;
-    static const struct {
-        const char *name;
-        unsigned bytes;
-        bool fp;
-    } known[] = {
-        {"half", 2, true},          {"float", 4, true},
-        {"double", 8, true},        {"char", 1, false},
-        {"signed char", 1, false},  {"unsigned char", 1, false},
-        {"int8_t", 1, false},       {"uint8_t", 1, false},
-        {"short", 2, false},        {"unsigned short", 2, false},
-        {"int16_t", 2, false},      {"uint16_t", 2, false},
-        {"int", 4, false},          {"unsigned int", 4, false},
-        {"unsigned", 4, false},     {"int32_t", 4, false},
-        {"uint32_t", 4, false},     {"long", 8, false},
-        {"unsigned long", 8, false}, {"long long", 8, false},
-        {"unsigned long long", 8, false}, {"int64_t", 8, false},
-        {"uint64_t", 8, false},     {"size_t", 8, false},
-    };
-    for (size_t i = 0; i < sizeof known / sizeof *known; i++)
-        if (!strcmp(s, known[i].name)) {
-            *bytes = known[i].bytes;
-            *fp = known[i].fp;
-            return true;
-        }
-    return false;
+    return qv__xclbin_c_scalar(s, bytes, fp);
 }
 
 int qv__kernel_matches_xclbin(const struct qv__kernel *k, const struct qv__xclbin_kernel *xk,

@@ -214,6 +214,10 @@ const char *qv__xclbin_section_name(uint32_t kind);
 const char *qv__xclbin_mem_name(uint8_t type);
 /* "DDR4" -> QV__XMEM_DDR4 (case-insensitive; also "DDR", "PLRAM"); -1. */
 int qv__xclbin_mem_parse(const char *name);
+/* A C scalar type as a kernel's arguments name it ("unsigned int", "const
+ * float", "half", "uint64_t"): its bytes and whether it is a floating
+ * type; false for a type not known (a struct, ap_int<N>). */
+bool qv__xclbin_c_scalar(const char *type, unsigned *bytes, bool *fp);
 
 /* The most the reader accepts of each (real files have far fewer); more is
  * refused as malformed, so that no file can make reading slow or large. */

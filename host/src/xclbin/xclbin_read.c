@@ -95,6 +95,38 @@ int qv__xclbin_mem_parse(const char *name)
     return -1;
 }
 
+bool qv__xclbin_c_scalar(const char *type, unsigned *bytes, bool *fp)
+{
+    static const struct {
+        const char *name;
+        unsigned bytes;
+        bool fp;
+    } known[] = {
+        {"half", 2, true},          {"float", 4, true},
+        {"double", 8, true},        {"char", 1, false},
+        {"signed char", 1, false},  {"unsigned char", 1, false},
+        {"bool", 1, false},         {"int8_t", 1, false},
+        {"uint8_t", 1, false},      {"short", 2, false},
+        {"unsigned short", 2, false}, {"int16_t", 2, false},
+        {"uint16_t", 2, false},     {"int", 4, false},
+        {"unsigned int", 4, false}, {"unsigned", 4, false},
+        {"int32_t", 4, false},      {"uint32_t", 4, false},
+        {"long", 8, false},         {"unsigned long", 8, false},
+        {"long long", 8, false},    {"unsigned long long", 8, false},
+        {"int64_t", 8, false},      {"uint64_t", 8, false},
+        {"size_t", 8, false},
+    };
+    if (!strncmp(type, "const ", 6))
+        type += 6;
+    for (size_t i = 0; i < COUNT(known); i++)
+        if (!strcmp(type, known[i].name)) {
+            *bytes = known[i].bytes;
+            *fp = known[i].fp;
+            return true;
+        }
+    return false;
+}
+
 const qv__xclbin_kernel *qv__xclbin_kernel_find(const qv__xclbin *x, const char *name)
 {
     for (size_t i = 0; i < x->nkernels; i++)

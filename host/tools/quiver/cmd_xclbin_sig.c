@@ -31,30 +31,13 @@ static char *trim(char *s)
     return s;
 }
 
-/* Byte sizes of the scalar types the signature syntax knows. */
+/* Byte size of a scalar type the signature syntax knows (the library's
+ * table of C scalars); -1 when not known. */
 static int scalar_size(const char *type)
 {
-    static const struct {
-        const char *t;
-        int size;
-    } tab[] = {{"char", 1},          {"signed char", 1},
-               {"unsigned char", 1}, {"bool", 1},
-               {"int8_t", 1},        {"uint8_t", 1},
-               {"short", 2},         {"unsigned short", 2},
-               {"int16_t", 2},       {"uint16_t", 2},
-               {"int", 4},           {"unsigned", 4},
-               {"unsigned int", 4},  {"int32_t", 4},
-               {"uint32_t", 4},      {"float", 4},
-               {"long", 8},          {"unsigned long", 8},
-               {"long long", 8},     {"unsigned long long", 8},
-               {"int64_t", 8},       {"uint64_t", 8},
-               {"size_t", 8},        {"double", 8}};
-    if (!strncmp(type, "const ", 6))
-        type += 6;
-    for (size_t i = 0; i < sizeof tab / sizeof tab[0]; i++)
-        if (!strcmp(type, tab[i].t))
-            return tab[i].size;
-    return -1;
+    unsigned bytes;
+    bool fp;
+    return qv__xclbin_c_scalar(type, &bytes, &fp) ? (int)bytes : -1;
 }
 
 /* A type as generated code writes it (`quiver xclbin entry` pastes it
