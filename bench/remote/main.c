@@ -123,7 +123,7 @@ static int vadd_ok(const float *a, const float *b, const float *out, uint32_t n,
 }
 
 /* The paths a round trip takes, each measured in every round. */
-enum { P_RAW, P_HB, P_WR, P_RUN, P_WRUN, P_Q, P_QW, P_LOCAL, P_COUNT };
+enum { P_RAW, P_HB, P_WR, P_RUN, P_RUNO, P_WRUN, P_WRUNO, P_Q, P_QW, P_LOCAL, P_COUNT };
 
 typedef struct path {
     int kind;      /* 0 raw ZeroMQ, 1 the wire by hand, 2 libquiver */
@@ -137,7 +137,9 @@ static const path paths[P_COUNT] = {
     [P_HB] = {1, BR_WIRE_HEARTBEAT, QV_CLASS_CPU, 0},
     [P_WR] = {1, BR_WIRE_WRITE | BR_WIRE_READ, QV_CLASS_CPU, 0},
     [P_RUN] = {1, BR_WIRE_RUN | BR_WIRE_READ, QV_CLASS_CPU, 0},
+    [P_RUNO] = {1, BR_WIRE_RUN | BR_WIRE_OUT, QV_CLASS_CPU, 0},
     [P_WRUN] = {1, BR_WIRE_WRITE | BR_WIRE_RUN | BR_WIRE_READ, QV_CLASS_CPU, 0},
+    [P_WRUNO] = {1, BR_WIRE_WRITE | BR_WIRE_RUN | BR_WIRE_OUT, QV_CLASS_CPU, 0},
     [P_Q] = {2, 0, QV_CLASS_REMOTE, 0},
     [P_QW] = {2, 0, QV_CLASS_REMOTE, 1},
     [P_LOCAL] = {2, 0, QV_CLASS_FPGA, 1},
@@ -269,7 +271,7 @@ static int vadd_rounds(vadd_bench *vb)
     vb->remote_tasks = rd1.tasks - rd0.tasks;
     vb->local_tasks = ld1.tasks - ld0.tasks;
     if (vadd_ok(qa, qb, qo, vb->n, "libquiver's vadd") != 0 ||
-        ((vb->mask & (1u << P_RUN | 1u << P_WRUN)) &&
+        ((vb->mask & (1u << P_RUN | 1u << P_RUNO | 1u << P_WRUN | 1u << P_WRUNO)) &&
          vadd_ok(wa, wb, wo, vb->n, "the wire vadd") != 0))
         goto out_mc;
     if (rd1.failed != rd0.failed || ld1.failed != ld0.failed) {
@@ -363,20 +365,26 @@ static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep,
                   "WRITE 64 B + READ 64 B, pipelined", vb.us[P_WR], a->runs, raw);
         print_row("quiverd by hand: RUN vadd + READ out", "RUN + READ 64 B, pipelined",
                   vb.us[P_RUN], a->runs, raw);
+        print_row("quiverd by hand: RUN vadd, out in its reply",
+                  "RUN (its reply: out's 64 B)", vb.us[P_RUNO], a->runs, raw);
         print_row("quiverd by hand: WRITE a + RUN + READ out",
                   "WRITE 64 B + RUN + READ 64 B, pipelined", vb.us[P_WRUN], a->runs, raw);
+        print_row("quiverd by hand: WRITE a + RUN, out in its reply",
+                  "WRITE 64 B + RUN (its reply: out's 64 B), pipelined", vb.us[P_WRUNO],
+                  a->runs, raw);
         char what[160];
-        snprintf(what, sizeof what, "%.2f requests per task (RUN + READ)", vb.req[P_Q]);
+        snprintf(what, sizeof what, "%.2f requests per task (RUN; out in its reply)",
+                 vb.req[P_Q]);
         print_row("libquiver: qv_submit + qv_wait_all, remote board", what, vb.us[P_Q],
                   a->runs, raw);
-        snprintf(what, sizeof what, "%.2f requests per task (WRITE + RUN + READ)",
+        snprintf(what, sizeof what, "%.2f requests per task (WRITE + RUN)",
                  vb.req[P_QW]);
         print_row("libquiver: the host rewrote a first (qv_buf_acquire), remote board",
                   what, vb.us[P_QW], a->runs, raw);
         print_row("libquiver: the same on the local emulated board",
                   "nothing (no network)", vb.us[P_LOCAL], a->runs, NULL);
         printf("\nlibquiver's first task on the remote board (3 ALLOCs, LOAD, 2 WRITEs, "
-               "RUN, READ): %.0f us. The task on the daemon (its node's start to end, "
+               "RUN): %.0f us. The task on the daemon (its node's start to end, "
                "qv_device_info.board_us): %.1f us.\n",
                vb.first_us, vb.task_us[P_Q]);
         printf(
@@ -397,8 +405,8 @@ static int bench_mib(const br_args *a, const char *echo_ep, const char *ep,
                      .policy = policy,
                      .n = MIB_N,
                      .iters = a->mib_iters,
-                     .mask = 1u << P_RAW | 1u << P_WR | 1u << P_WRUN | 1u << P_QW |
-                             1u << P_LOCAL};
+                     .mask = 1u << P_RAW | 1u << P_WR | 1u << P_WRUN | 1u << P_WRUNO |
+                             1u << P_QW | 1u << P_LOCAL};
     int rc = alloc_series(&vb, a->runs);
     if (!rc)
         rc = vadd_rounds(&vb);
@@ -422,6 +430,8 @@ static int bench_mib(const br_args *a, const char *echo_ep, const char *ep,
                       a->runs, raw);
         print_mbs_row("quiverd by hand: WRITE a 1 MiB + RUN + READ out 1 MiB",
                       vb.us[P_WRUN], a->runs, raw);
+        print_mbs_row("quiverd by hand: WRITE a 1 MiB + RUN, out's 1 MiB in its reply",
+                      vb.us[P_WRUNO], a->runs, raw);
         print_mbs_row("libquiver: qv_buf_acquire/release a, qv_submit, qv_wait_all, "
                       "remote board",
                       vb.us[P_QW], a->runs, raw);

@@ -83,7 +83,8 @@ enum {
     BR_WIRE_HEARTBEAT = 1, /* answered by the daemon's socket thread at once */
     BR_WIRE_WRITE = 2,     /* a, from the caller's memory, zero-copy */
     BR_WIRE_RUN = 4,       /* vadd */
-    BR_WIRE_READ = 8       /* out after a RUN, else a, into out */
+    BR_WIRE_READ = 8,      /* out after a RUN, else a, into out */
+    BR_WIRE_OUT = 16       /* the RUN brings out in its reply, into out */
 };
 /* One round trip of the requests `what` (BR_WIRE_*), each sent before any
  * reply is read, as the remote backend sends them; returns when every

@@ -186,6 +186,10 @@ int br_wire_round(br_wire *w, unsigned what, float *out, double *us)
     m[2].type = QV_WIRE_RUN;
     m[2].u.run.ntasks = 1;
     m[2].u.run.tasks = &task;
+    if (what & BR_WIRE_OUT) {
+        m[2].u.run.nouts = 1;
+        m[2].u.run.outs = &w->buf[2];
+    }
     m[3].type = QV_WIRE_READ;
     m[3].u.read.buf = what & BR_WIRE_RUN ? w->buf[2] : w->buf[0];
     m[3].u.read.length = bytes;
@@ -214,6 +218,11 @@ int br_wire_round(br_wire *w, unsigned what, float *out, double *us)
             fprintf(stderr, "bench_remote: wire: the run failed: %s\n",
                     qv_strerror(r.u.run_reply.status));
             rc = -1;
+        } else if ((what & BR_WIRE_OUT) && r.id == id[2]) {
+            if (np < 3 || zmq_msg_size(&parts[2]) != bytes)
+                rc = -1;
+            else
+                memcpy(out, zmq_msg_data(&parts[2]), bytes); /* as the backend does */
         }
         qv__wire_msg_fini(&r);
         qv__rconn_close_parts(parts, np);

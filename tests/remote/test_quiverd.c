@@ -26,6 +26,7 @@ static const char *quiverd_bin;
 static pid_t live_pid; /* killed by the teardown when a test fails */
 static const char *live_log;
 static int use_tcp; /* the next daemon listens on tcp://127.0.0.1:* */
+static const char *fail_launch; /* the next daemon's --fail-launch */
 
 typedef struct daemon_proc {
     pid_t pid;
@@ -182,6 +183,10 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
         if (keys)
             execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog,
                   "--listen", d->ep, "--keys", keys, "--log", d->log, (char *)NULL);
+        else if (fail_launch)
+            execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog,
+                  "--listen", d->ep, "--allow-plain", "--log", d->log, "--delay-us",
+                  delay, "--fail-launch", fail_launch, (char *)NULL);
         else
             execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog,
                   "--listen", d->ep, "--allow-plain", "--log", d->log, "--delay-us",
@@ -314,6 +319,7 @@ static void test_hello(void **state)
         }
     }
     assert_true(vadd);
+    assert_true(h->caps & QV_WIRE_CAP_OUTPUTS);
     uint64_t instance = h->instance;
     reply_fini(&r);
 
@@ -485,6 +491,176 @@ static void test_vadd_pipelined(void **state)
     }
     send_msg(d.sock, &m);
     expect_error(&d, 502, QV_ENOENT, "free: no buffer");
+    daemon_stop(&d);
+}
+
+static uint64_t stat_buffers(daemon_proc *d, uint64_t id);
+
+/* Sends RUN vadd(a, b -> out, n) asking for out in its reply, as request
+ * id; more: a second task, vadd(a, b -> more), in the same run. */
+static void send_vadd_out(daemon_proc *d, uint64_t id, const uint64_t bufs[3], uint32_t n,
+                          const uint64_t *outs, uint16_t nouts, uint64_t more)
+{
+    qv_wire_arg args[2][4];
+    for (int t = 0; t < 2; t++) {
+        args[t][0] = (qv_wire_arg){.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[0]};
+        args[t][1] = (qv_wire_arg){.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = bufs[1]};
+        args[t][2] = (qv_wire_arg){.kind = QV_WIRE_ARG_BUF, .mode = QV_W,
+                                   .buf = t ? more : bufs[2]};
+        args[t][3] = (qv_wire_arg){.kind = QV_WIRE_ARG_VAL, .size = 4,
+                                   .val = (const uint8_t *)&n};
+    }
+    qv_wire_task tk[2] = {{"vadd", 4, args[0]}, {"vadd", 4, args[1]}};
+    qv_wire_msg m = {.type = QV_WIRE_RUN, .id = id};
+    m.u.run.ntasks = more ? 2 : 1;
+    m.u.run.tasks = tk;
+    m.u.run.nouts = nouts;
+    m.u.run.outs = outs;
+    send_msg(d->sock, &m);
+}
+
+/* Checks r, the reply to a RUN of vadd asking for out: flagged, out's
+ * bytes in its data, each a[i] + b[i]. */
+static void check_vadd_out(const reply *r, uint64_t out, const float *a, const float *b,
+                           uint32_t n)
+{
+    assert_int_equal(r->rc, 0);
+    if (r->m.type != (QV_WIRE_RUN | QV_WIRE_REPLY))
+        fprintf(stderr, "reply type 0x%x: %s\n", r->m.type,
+                r->m.type == (QV_WIRE_ERROR | QV_WIRE_REPLY) ? r->m.u.error.message : "");
+    assert_int_equal(r->m.type, QV_WIRE_RUN | QV_WIRE_REPLY);
+    assert_int_equal(r->m.u.run_reply.status, 0);
+    assert_int_equal(r->m.u.run_reply.ntasks, 1);
+    assert_true(r->m.u.run_reply.results[0].time_us > 0);
+    assert_int_equal(r->m.u.run_reply.nouts, 1);
+    assert_true(r->m.u.run_reply.outs[0].buf == out);
+    assert_true(r->m.u.run_reply.outs[0].length == n * sizeof(float));
+    assert_int_equal(r->m.data.size, n * sizeof(float));
+    for (uint32_t j = 0; j < n; j++)
+        assert_true(float_at(r->m.data.data, j) == a[j] + b[j]);
+}
+
+/* RUNs whose outputs come in their replies (QV_WIRE_FLAG_OUTPUTS): right
+ * bytes, ordered with the WRITEs around them; the outputs a run may ask
+ * for; the buffer freed while its run is in flight; and a run whose task
+ * fails on the board, answered with its error and no outputs. */
+static void test_run_outputs(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    fail_launch = "6"; /* the sixth vadd below */
+    daemon_start(&d, 0);
+    fail_launch = NULL;
+    reply r;
+    recv_reply(d.sock, &r); /* the start's HELLO */
+    reply_fini(&r);
+    enum { N = 4096 };
+    static float a[N], b[N], a2[N];
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 0.25f * (float)i;
+        a2[i] = 1000.0f - (float)i;
+    }
+    uint64_t bufs[3], c = alloc_buf(&d, 5, N * sizeof(float));
+    for (int i = 0; i < 3; i++)
+        bufs[i] = alloc_buf(&d, 10 + (uint64_t)i, N * sizeof(float));
+    qv_wire_msg m = {.type = QV_WIRE_WRITE, .id = 20};
+    m.u.write.buf = bufs[0];
+    m.data = (qv_wire_frame){a, sizeof a};
+    call(&d, &m, QV_WIRE_WRITE | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    m.id = 21;
+    m.u.write.buf = bufs[1];
+    m.data = (qv_wire_frame){b, sizeof b};
+    call(&d, &m, QV_WIRE_WRITE | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+
+    /* RUN, WRITE a, RUN, all sent before any reply is read: each reply
+     * holds its own run's sums. */
+    send_vadd_out(&d, 30, bufs, N, &bufs[2], 1, 0);
+    m.id = 31;
+    m.u.write.buf = bufs[0];
+    m.data = (qv_wire_frame){a2, sizeof a2};
+    send_msg(d.sock, &m);
+    send_vadd_out(&d, 32, bufs, N, &bufs[2], 1, 0);
+    for (int i = 0; i < 3; i++) {
+        recv_reply(d.sock, &r);
+        assert_int_equal(r.rc, 0);
+        assert_true(r.m.id >= 30 && r.m.id <= 32);
+        if (r.m.id == 31)
+            assert_int_equal(r.m.type, QV_WIRE_WRITE | QV_WIRE_REPLY);
+        else
+            check_vadd_out(&r, bufs[2], r.m.id == 30 ? a : a2, b, N);
+        reply_fini(&r);
+    }
+
+    /* What a run may ask for: every buffer it writes, each once, no other;
+     * a refused run runs nothing (5 launches so far: 2, and 3 below). */
+    uint64_t bad[2] = {bufs[0], 999};
+    send_vadd_out(&d, 40, bufs, N, &bad[0], 1, 0);
+    expect_error(&d, 40, QV_EINVAL, "output 0: no task of the run writes buffer");
+    send_vadd_out(&d, 41, bufs, N, &bad[1], 1, 0);
+    expect_error(&d, 41, QV_ENOENT, "output 0: no buffer 999");
+    uint64_t twice[2] = {bufs[2], bufs[2]};
+    send_vadd_out(&d, 42, bufs, N, twice, 2, 0);
+    expect_error(&d, 42, QV_EINVAL, "output 1: buffer");
+    send_vadd_out(&d, 43, bufs, N, &bufs[2], 1, c);
+    expect_error(&d, 43, QV_EINVAL, "which is not among its outputs");
+    uint64_t both[2] = {c, bufs[2]};
+    send_vadd_out(&d, 44, bufs, N, both, 2, c); /* launches 3 and 4 */
+    recv_reply(d.sock, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.m.type, QV_WIRE_RUN | QV_WIRE_REPLY);
+    assert_int_equal(r.m.u.run_reply.status, 0);
+    assert_int_equal(r.m.u.run_reply.nouts, 2);
+    assert_true(r.m.u.run_reply.outs[0].buf == c && r.m.u.run_reply.outs[1].buf == bufs[2]);
+    assert_int_equal(r.m.data.size, 2 * sizeof a);
+    for (unsigned j = 0; j < N; j++) {
+        assert_true(float_at(r.m.data.data, j) == a2[j] + b[j]);
+        assert_true(float_at(r.m.data.data, N + j) == a2[j] + b[j]);
+    }
+    reply_fini(&r);
+
+    /* The output freed right behind its run: the reply still carries it,
+     * and the buffer goes once the run is done. */
+    const uint64_t to_c[3] = {bufs[0], bufs[1], c};
+    send_vadd_out(&d, 50, to_c, N, &c, 1, 0); /* launch 5 */
+    m = (qv_wire_msg){.type = QV_WIRE_FREE, .id = 51};
+    m.u.free.buf = c;
+    send_msg(d.sock, &m);
+    for (int i = 0; i < 2; i++) {
+        recv_reply(d.sock, &r);
+        assert_true(r.m.id == 50 || r.m.id == 51);
+        if (r.m.id == 50)
+            check_vadd_out(&r, c, a2, b, N);
+        else
+            assert_int_equal(r.m.type, QV_WIRE_FREE | QV_WIRE_REPLY);
+        reply_fini(&r);
+    }
+    uint64_t left = 0;
+    for (int i = 0; i < 100 && (left = stat_buffers(&d, 60 + (uint64_t)i)) != 3; i++)
+        usleep(10000);
+    assert_int_equal(left, 3);
+
+    /* Launch 6 fails (--fail-launch): the run's error, no outputs. */
+    send_vadd_out(&d, 70, bufs, N, &bufs[2], 1, 0);
+    recv_reply(d.sock, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.m.type, QV_WIRE_RUN | QV_WIRE_REPLY);
+    assert_int_equal(r.m.u.run_reply.status, QV_ENODEV); /* no board left for it */
+    assert_int_equal(r.m.u.run_reply.results[0].status, QV_ENODEV);
+    assert_int_equal(r.m.u.run_reply.nouts, 0);
+    assert_int_equal(r.m.data.size, 0);
+    reply_fini(&r);
+    /* The error was the run's: a READ of its output after it reports none
+     * (the buffer keeps what the run before left). */
+    m = (qv_wire_msg){.type = QV_WIRE_READ, .id = 71};
+    m.u.read.buf = bufs[2];
+    m.u.read.length = sizeof a;
+    call(&d, &m, QV_WIRE_READ | QV_WIRE_REPLY, &r);
+    for (unsigned j = 0; j < N; j++)
+        assert_true(float_at(r.m.data.data, j) == a2[j] + b[j]);
+    reply_fini(&r);
     daemon_stop(&d);
 }
 
@@ -1104,6 +1280,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_hello, teardown),
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
         cmocka_unit_test_teardown(test_many_runs, teardown),
+        cmocka_unit_test_teardown(test_run_outputs, teardown),
         cmocka_unit_test_teardown(test_peer_gone, teardown),
         cmocka_unit_test_teardown(test_routing_id_reused, teardown),
         cmocka_unit_test_teardown(test_many_peers_gone, teardown),

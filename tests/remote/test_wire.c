@@ -4,6 +4,7 @@
  * decoder refuses, with its code and reason: truncated, oversized and
  * garbage frames, wrong frame counts, counts past the limits, unknown
  * versions, types and flags, strings without their NUL, trailing bytes.
+ * And a RUN whose outputs come in its reply (QV_WIRE_FLAG_OUTPUTS).
  */
 #include "helper.h"
 
@@ -460,6 +461,105 @@ static void test_run_refused(void **state)
                  "task 1 function: needs 2 bytes, 1 left");
 }
 
+/* A RUN asking for its outputs in the reply, and that reply. */
+static void test_run_outputs(void **state)
+{
+    (void)state;
+    qv_wire_arg a[3] = {{.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = 1},
+                        {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = 2},
+                        {.kind = QV_WIRE_ARG_BUF, .mode = QV_RW, .buf = 3}};
+    qv_wire_task t = {"f", 3, a};
+    uint64_t outs[2] = {2, 3};
+    qv_wire_msg m = {.type = QV_WIRE_RUN, .id = 8};
+    m.u.run.ntasks = 1;
+    m.u.run.tasks = &t;
+    m.u.run.nouts = 2;
+    m.u.run.outs = outs;
+    qv_wire_enc e;
+    qv_wire_msg d;
+    round_trip(&m, &e, &d);
+    assert_int_equal(e.head[20], QV_WIRE_FLAG_OUTPUTS);
+    assert_false(e.has_data);
+    assert_int_equal(d.u.run.ntasks, 1);
+    assert_int_equal(d.u.run.tasks[0].args[2].buf, 3);
+    assert_int_equal(d.u.run.nouts, 2);
+    assert_true(d.u.run.outs[0] == 2 && d.u.run.outs[1] == 3);
+    qv__wire_msg_fini(&d);
+    qv__wire_enc_fini(&e);
+    /* Without outputs: no flag, as before. */
+    m.u.run.nouts = 0;
+    round_trip(&m, &e, &d);
+    assert_int_equal(e.head[20], 0);
+    assert_int_equal(d.u.run.nouts, 0);
+    assert_null(d.u.run.outs);
+    qv__wire_msg_fini(&d);
+    qv__wire_enc_fini(&e);
+
+    const char bytes[] = "0123456789ab";
+    qv_wire_task_result r = {0, 3.5, 0};
+    qv_wire_out o[2] = {{2, 4}, {3, 8}};
+    m = (qv_wire_msg){.type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = 8};
+    m.u.run_reply.ntasks = 1;
+    m.u.run_reply.results = &r;
+    m.u.run_reply.nouts = 2;
+    m.u.run_reply.outs = o;
+    m.data = (qv_wire_frame){bytes, 12};
+    round_trip(&m, &e, &d);
+    assert_true(e.has_data);
+    assert_int_equal(e.head[20], QV_WIRE_FLAG_OUTPUTS);
+    assert_int_equal(d.u.run_reply.ntasks, 1);
+    assert_true(d.u.run_reply.results[0].time_us == 3.5);
+    assert_int_equal(d.u.run_reply.nouts, 2);
+    assert_true(d.u.run_reply.outs[1].buf == 3 && d.u.run_reply.outs[1].length == 8);
+    assert_int_equal(d.data.size, 12);
+    assert_memory_equal(d.data.data, bytes, 12);
+    qv__wire_msg_fini(&d);
+
+    /* What the decoder refuses: the flag on another type or another bit,
+     * no or too many outputs, a reply without its data or whose outputs
+     * and data differ in length. */
+    qv_wire_frame f[3];
+    size_t nf = frames_of(&e, f);
+    uint8_t head[QV_WIRE_HEADER_SIZE];
+    memcpy(head, e.head, sizeof head);
+    f[0].data = head;
+    refused(f, 2, NULL, QV_EFORMAT, "2 frames, a run reply has 3");
+    head[20] = 2;
+    refused(f, nf, NULL, QV_ENOTSUP, "a run's only flag is 0x1");
+    head[20] = 0;
+    refused(f, nf, NULL, QV_EFORMAT, "3 frames, a run reply has 2");
+    head[20] = 1;
+    f[2].size = 11;
+    head[24] = 11;
+    refused(f, nf, NULL, QV_EFORMAT, "output 1: 8 bytes past the data frame's 11");
+    f[2].size = 13;
+    head[24] = 13;
+    refused(f, nf, NULL, QV_EFORMAT, "outputs of 12 bytes in all, the data frame has 13");
+    qv__wire_enc_fini(&e);
+    raw(head, QV_WIRE_FREE, 8, 0);
+    head[20] = 1;
+    uint8_t fb[8] = {0};
+    qv_wire_frame ff[2] = {{head, sizeof head}, {fb, 8}};
+    refused(ff, 2, NULL, QV_ENOTSUP, "none are defined for this type");
+    static const uint8_t none[] = {1, 0, 0, 0, 2, 0, 'f', 0, 0, 0, 0};
+    raw(head, QV_WIRE_RUN, sizeof none, 0);
+    head[20] = 1;
+    ff[1] = (qv_wire_frame){none, sizeof none};
+    refused(ff, 2, NULL, QV_EFORMAT, "the outputs flag with no outputs");
+    static const uint8_t many[] = {1, 0, 0, 0, 2, 0, 'f', 0, 0, 16, 0};
+    raw(head, QV_WIRE_RUN, sizeof many, 0);
+    head[20] = 1;
+    ff[1] = (qv_wire_frame){many, sizeof many};
+    refused(ff, 2, NULL, QV_E2BIG, "16 outputs, at most 15");
+
+    /* Nor does the encoder make them. */
+    m.data.size = 11;
+    assert_int_equal(qv__wire_encode(&m, &e), QV_EINVAL);
+    m.data.size = 12;
+    m.u.run_reply.nouts = QV_WIRE_MAX_OUTPUTS + 1;
+    assert_int_equal(qv__wire_encode(&m, &e), QV_EINVAL);
+}
+
 static void test_encode_refused(void **state)
 {
     (void)state;
@@ -543,7 +643,7 @@ int main(void)
         cmocka_unit_test(test_run_round_trip), cmocka_unit_test(test_hello_round_trip),
         cmocka_unit_test(test_header_refused), cmocka_unit_test(test_body_refused),
         cmocka_unit_test(test_run_refused),    cmocka_unit_test(test_encode_refused),
-        cmocka_unit_test(test_mutations),
+        cmocka_unit_test(test_mutations),      cmocka_unit_test(test_run_outputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

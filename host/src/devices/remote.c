@@ -12,9 +12,11 @@
  * wait waits for the RUN's reply and for the replies of every copy queued
  * before it.
  *
- * A RUN brings the buffers it writes home in the same breath: READs queued
- * right behind it (the daemon orders them after the run), copied into the
- * host buffers only when the run and all its READs succeeded. So when a
+ * A RUN brings the buffers it writes home in the same breath: in its reply
+ * when the daemon can (QV_WIRE_CAP_OUTPUTS) and they are few and small
+ * enough for one, else READs queued right behind it (the daemon orders
+ * them after the run), copied into the host buffers only when the run and
+ * all its READs succeeded. So when a
  * task on a remote board is done, the host memory of its outputs holds
  * what the board holds (the device copy is "mirrored"), and a read of a
  * mirrored copy into that memory costs nothing. That is what makes a daemon
@@ -203,9 +205,17 @@ static int finish(remote_device *r, qv__rreq *rq, int64_t timeout_ns)
     if (!rc) {
         if (rq->type == QV_WIRE_READ && rq->n)
             memcpy(rq->dst, zmq_msg_data(&rq->data), rq->n);
-        for (qv__rreq *k = rq->kids; k; k = k->sib)
+        /* A RUN's outputs in its reply, one after the other, or each in
+         * its READ's. */
+        const char *outs = rq->type == QV_WIRE_RUN && rq->has_data
+                               ? (const char *)zmq_msg_data(&rq->data)
+                               : NULL;
+        for (qv__rreq *k = rq->kids; k; k = k->sib) {
             if (k->n)
-                memcpy(k->dst, zmq_msg_data(&k->data), k->n);
+                memcpy(k->dst, outs ? outs : zmq_msg_data(&k->data), k->n);
+            if (outs)
+                outs += k->n;
+        }
         pthread_mutex_lock(&r->link.mu);
         for (qv__rreq *k = rq->kids; k && rq->type == QV_WIRE_RUN; k = k->sib)
             if (k->off == 0 && k->gen == k->mem->gen) /* all its pieces came */
@@ -642,6 +652,60 @@ static int part_tasks(remote_device *r, const struct qv__part *pt, const qv_wire
     return 0;
 }
 
+/* When the daemon can (QV_WIRE_CAP_OUTPUTS) and the buffers launch l
+ * writes (wa: its arguments) are at most QV_WIRE_MAX_OUTPUTS and CHUNK
+ * bytes in all, run asks for them in its reply: their ids into outs,
+ * run->nouts, and one done kid each saying where its bytes go. A run
+ * whose outputs are READs after it takes two more thread hand-offs on the
+ * daemon (a copy task, the waiter) and one more reply here. 0, or
+ * QV_ENOMEM. */
+static int outputs_in_reply(remote_device *r, const qv_launch *l, const qv_wire_arg *wa,
+                            qv__rreq *run, uint64_t *outs)
+{
+    pthread_mutex_lock(&r->link.mu);
+    bool can = (r->link.hello.caps & QV_WIRE_CAP_OUTPUTS) != 0;
+    pthread_mutex_unlock(&r->link.mu);
+    const qv_call *c = l->call;
+    unsigned no = 0;
+    size_t bytes = 0;
+    for (unsigned i = 0; i < c->nargs && can; i++) {
+        if (wa[i].kind != QV_WIRE_ARG_BUF || !(wa[i].mode & QV_W))
+            continue;
+        bool seen = false; /* one buffer passed twice */
+        for (unsigned k = 0; k < no; k++)
+            seen |= outs[k] == wa[i].buf;
+        if (seen)
+            continue;
+        if (no == QV_WIRE_MAX_OUTPUTS || l->mem[i]->n > CHUNK - bytes)
+            can = false;
+        else
+            outs[no++] = wa[i].buf;
+        bytes += l->mem[i]->n;
+    }
+    if (!can || !no)
+        return 0;
+    qv__rreq **tail = &run->kids;
+    for (unsigned i = 0, o = 0; o < no; i++) {
+        if (wa[i].kind != QV_WIRE_ARG_BUF || !(wa[i].mode & QV_W) || wa[i].buf != outs[o])
+            continue;
+        qv__rreq *k = qv__rreq_new(QV_WIRE_READ);
+        if (!k) {
+            qv__rreq_free(run->kids);
+            run->kids = NULL;
+            return QV_ENOMEM;
+        }
+        k->dst = c->ptr[i];
+        k->n = l->mem[i]->n;
+        k->mem = l->mem[i];
+        k->buf = outs[o++];
+        k->done = true; /* never sent: the run's reply brings it */
+        *tail = k;
+        tail = &k->sib;
+    }
+    run->nouts = (uint16_t)no;
+    return 0;
+}
+
 static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
 {
     remote_device *r = (remote_device *)d;
@@ -704,11 +768,20 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
     msg.type = QV_WIRE_RUN;
     msg.u.run.ntasks = ntasks;
     msg.u.run.tasks = task;
+    uint64_t outs[QV_WIRE_MAX_OUTPUTS];
+    if (!l->func->part && (rc = outputs_in_reply(r, l, wa, run, outs)) != 0)
+        return fail_rq(run, rc);
+    msg.u.run.nouts = run->nouts;
+    msg.u.run.outs = outs;
     if ((rc = qv__rlink_post(&r->link, run, &msg)) != 0)
         return fail_rq(run, rc);
-    /* Its outputs come home right behind it. */
+    pthread_mutex_lock(&r->link.mu);
+    for (qv__rreq *k = run->kids; k; k = k->sib)
+        k->gen = run->gen;
+    pthread_mutex_unlock(&r->link.mu);
+    /* Its outputs come home right behind it, unless in its reply. */
     qv__rreq **tail = &run->kids;
-    for (unsigned i = 0; i < c->nargs && !rc; i++)
+    for (unsigned i = 0; i < c->nargs && !rc && !run->nouts; i++)
         if (wa[i].kind && (wa[i].mode & QV_W))
             rc = post_reads(r, l->mem[i], wa[i].buf, 0, l->mem[i]->n, c->ptr[i], &tail);
     if (rc) {

@@ -136,6 +136,19 @@ static int map_code(uint16_t type, int code)
 
 /* Handles one reply (I/O thread). false when it shows the link is bad
  * (the reason in bad). */
+/* Whether a RUN reply m carries the outputs rq asked for (its kids, in
+ * order: ids and lengths), or none when it asked for none. */
+static bool outputs_match(const qv__rreq *rq, const qv_wire_msg *m)
+{
+    if (m->u.run_reply.nouts != rq->nouts)
+        return false;
+    const qv__rreq *k = rq->kids;
+    for (unsigned i = 0; i < rq->nouts; i++, k = k->sib)
+        if (!k || k->buf != m->u.run_reply.outs[i].buf || k->n != m->u.run_reply.outs[i].length)
+            return false;
+    return true;
+}
+
 static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t badlen)
 {
     qv_wire_msg m;
@@ -217,6 +230,16 @@ static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t
                      "remote board %s: the run failed on the "
                      "daemon: %s",
                      l->name, qv_strerror(m.u.run_reply.status));
+        } else if (!outputs_match(rq, &m)) {
+            rq->err = QV_EIO;
+            snprintf(rq->why, sizeof rq->why,
+                     "remote board %s: a run's reply carried %u outputs, not the %u "
+                     "asked for",
+                     l->name, (unsigned)m.u.run_reply.nouts, (unsigned)rq->nouts);
+        } else if (rq->nouts) {
+            zmq_msg_init(&rq->data);
+            zmq_msg_move(&rq->data, &parts[2]);
+            rq->has_data = true;
         }
     }
     rq->done = true;

@@ -41,12 +41,15 @@ typedef struct qv__rreq {
     zmq_msg_t data; /* READ: the bytes (when has_data) */
     bool has_data;
     double time_us; /* RUN: the tasks' times, summed (µs) */
+    uint16_t nouts; /* RUN: outputs its reply carries (its kids, in order,
+                     * never sent; QV_WIRE_FLAG_OUTPUTS) */
     /* The device's (remote.c). */
     struct qv_devmem *mem; /* WRITE, READ: the device copy */
     void *dst;             /* READ: where wait copies the bytes */
     size_t n;              /* READ: bytes */
     size_t off;            /* READ: where in the buffer (bytes) */
-    struct qv__rreq *kids; /* RUN: the READs that bring its outputs home */
+    struct qv__rreq *kids; /* RUN: the READs that bring its outputs home,
+                            * or its outputs in the reply (nouts) */
     struct qv__rreq *sib;  /* in kids */
 } qv__rreq;
 

@@ -9,6 +9,7 @@
 
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -272,6 +273,43 @@ static void enc_run(writer *w, const qv_wire_msg *m)
             }
         }
     }
+    uint16_t no = m->u.run.nouts;
+    if (!no)
+        return;
+    if (no > QV_WIRE_MAX_OUTPUTS || !m->u.run.outs) {
+        w_fail(w);
+        return;
+    }
+    w_u16(w, no);
+    for (unsigned i = 0; i < no; i++)
+        w_u64(w, m->u.run.outs[i]);
+}
+
+/* A RUN reply's outputs (QV_WIRE_FLAG_OUTPUTS): their lengths must add up
+ * to the data frame's. */
+static void enc_run_outs(writer *w, const qv_wire_msg *m)
+{
+    uint16_t no = m->u.run_reply.nouts;
+    if (!no)
+        return;
+    if (no > QV_WIRE_MAX_OUTPUTS || !m->u.run_reply.outs) {
+        w_fail(w);
+        return;
+    }
+    uint64_t sum = 0;
+    w_u16(w, no);
+    for (unsigned i = 0; i < no; i++) {
+        const qv_wire_out *o = &m->u.run_reply.outs[i];
+        if (o->length > UINT64_MAX - sum) {
+            w_fail(w);
+            return;
+        }
+        sum += o->length;
+        w_u64(w, o->buf);
+        w_u64(w, o->length);
+    }
+    if (sum != m->data.size)
+        w_fail(w);
 }
 
 static void enc_body(writer *w, const qv_wire_msg *m)
@@ -318,6 +356,7 @@ static void enc_body(writer *w, const qv_wire_msg *m)
             w_f64(w, r->time_us);
             w_u16(w, r->board);
         }
+        enc_run_outs(w, m);
         break;
     }
     case QV_WIRE_READ:
@@ -360,10 +399,21 @@ static void enc_body(writer *w, const qv_wire_msg *m)
     }
 }
 
-/* Whether messages of this type carry a data frame. */
-static int has_data_frame(unsigned type)
+/* The header flags m is encoded with. */
+static uint32_t flags_of(const qv_wire_msg *m)
 {
-    return type == QV_WIRE_WRITE || type == (QV_WIRE_READ | QV_WIRE_REPLY);
+    if ((m->type == QV_WIRE_RUN && m->u.run.nouts) ||
+        (m->type == (QV_WIRE_RUN | QV_WIRE_REPLY) && m->u.run_reply.nouts))
+        return QV_WIRE_FLAG_OUTPUTS;
+    return 0;
+}
+
+/* Whether messages of this type, with these header flags, carry a data
+ * frame. */
+static int has_data_frame(unsigned type, uint32_t flags)
+{
+    return type == QV_WIRE_WRITE || type == (QV_WIRE_READ | QV_WIRE_REPLY) ||
+           (type == (QV_WIRE_RUN | QV_WIRE_REPLY) && (flags & QV_WIRE_FLAG_OUTPUTS));
 }
 
 int qv__wire_encode(const qv_wire_msg *m, qv_wire_enc *out)
@@ -384,10 +434,10 @@ int qv__wire_encode(const qv_wire_msg *m, qv_wire_enc *out)
         .type = m->type,
         .id = m->id,
         .body_size = (uint32_t)w.n,
-        .flags = 0,
+        .flags = flags_of(m),
         .data_size = 0,
     };
-    if (has_data_frame(m->type)) {
+    if (has_data_frame(m->type, h.flags)) {
         if (m->data.size && !m->data.data) {
             free(w.p);
             return QV_EINVAL;
@@ -432,6 +482,8 @@ typedef struct reader {
     int err;   /* first error */
     char *msg; /* the reason, errlen bytes */
     size_t msglen;
+    uint32_t flags; /* the header's */
+    size_t data;    /* bytes of the data frame */
 } reader;
 
 static void r_fail(reader *r, int code, const char *fmt, ...)
@@ -558,7 +610,7 @@ static int check_mode(reader *r, uint8_t mode, const char *field)
 
 /* RUN in two passes over the same bytes: the first (m->u.run.tasks NULL)
  * validates and counts the arguments, the second fills the arrays. */
-static void dec_run_pass(reader *r, qv_wire_msg *m, qv_wire_arg *args,
+static void dec_run_pass(reader *r, qv_wire_msg *m, qv_wire_arg *args, uint64_t *outs,
                          const qv_wire_limits *lim, size_t *nargs_total)
 {
     char what[64];
@@ -632,6 +684,22 @@ static void dec_run_pass(reader *r, qv_wire_msg *m, qv_wire_arg *args,
         }
     }
     *nargs_total = total;
+    if (r->err || !(r->flags & QV_WIRE_FLAG_OUTPUTS))
+        return;
+    uint16_t no = r_u16(r, "noutputs");
+    if (!r->err && no == 0) {
+        r->off -= 2;
+        r_fail(r, QV_EFORMAT, "the outputs flag with no outputs");
+        return;
+    }
+    if (r_count(r, no, QV_WIRE_MAX_OUTPUTS, 8, "outputs"))
+        return;
+    m->u.run.nouts = no;
+    for (unsigned i = 0; i < no; i++) {
+        uint64_t b = r_u64(r, "output");
+        if (outs)
+            outs[i] = b;
+    }
 }
 
 static void dec_run(reader *r, qv_wire_msg *m, const qv_wire_limits *lim)
@@ -639,11 +707,12 @@ static void dec_run(reader *r, qv_wire_msg *m, const qv_wire_limits *lim)
     size_t nargs = 0;
     size_t start = r->off;
     m->u.run.tasks = NULL;
-    dec_run_pass(r, m, NULL, lim, &nargs);
+    dec_run_pass(r, m, NULL, NULL, lim, &nargs);
     if (r->err)
         return;
     size_t tbytes = (size_t)m->u.run.ntasks * sizeof(qv_wire_task);
-    void *block = malloc(tbytes + nargs * sizeof(qv_wire_arg) + 1);
+    size_t abytes = nargs * sizeof(qv_wire_arg);
+    void *block = malloc(tbytes + abytes + m->u.run.nouts * sizeof(uint64_t) + 1);
     if (!block) {
         r_fail(r, QV_ENOMEM, "out of memory for %" PRIu32 " tasks", m->u.run.ntasks);
         return;
@@ -651,8 +720,66 @@ static void dec_run(reader *r, qv_wire_msg *m, const qv_wire_limits *lim)
     m->alloc_ = block;
     m->u.run.tasks = block;
     qv_wire_arg *args = (qv_wire_arg *)((char *)block + tbytes);
+    uint64_t *outs = m->u.run.nouts ? (uint64_t *)((char *)block + tbytes + abytes) : NULL;
+    m->u.run.outs = outs;
     r->off = start;
-    dec_run_pass(r, m, args, lim, &nargs);
+    dec_run_pass(r, m, args, outs, lim, &nargs);
+}
+
+/* A RUN reply: its results and, with QV_WIRE_FLAG_OUTPUTS, the outputs the
+ * data frame holds. */
+static void dec_run_reply(reader *r, qv_wire_msg *m, const qv_wire_limits *lim)
+{
+    m->u.run_reply.status = r_i32(r, "status");
+    uint32_t nt = r_u32(r, "ntasks");
+    if (r_count(r, nt, lim->max_tasks, 14, "task results"))
+        return;
+    m->u.run_reply.ntasks = nt;
+    bool outs = (r->flags & QV_WIRE_FLAG_OUTPUTS) != 0;
+    if (!nt && !outs)
+        return;
+    size_t rbytes = (size_t)nt * sizeof(qv_wire_task_result);
+    void *block = calloc(1, rbytes + (outs ? QV_WIRE_MAX_OUTPUTS * sizeof(qv_wire_out) : 0));
+    if (!block) {
+        r_fail(r, QV_ENOMEM, "out of memory for %" PRIu32 " results", nt);
+        return;
+    }
+    m->alloc_ = block;
+    qv_wire_task_result *res = nt ? block : NULL;
+    m->u.run_reply.results = res;
+    for (uint32_t t = 0; t < nt; t++) {
+        res[t].status = r_i32(r, "task status");
+        res[t].time_us = r_f64(r, "task time");
+        res[t].board = r_u16(r, "task board");
+    }
+    if (!outs)
+        return;
+    uint16_t no = r_u16(r, "noutputs");
+    if (!r->err && no == 0) {
+        r->off -= 2;
+        r_fail(r, QV_EFORMAT, "the outputs flag with no outputs");
+        return;
+    }
+    if (r_count(r, no, QV_WIRE_MAX_OUTPUTS, 16, "outputs"))
+        return;
+    qv_wire_out *o = (qv_wire_out *)((char *)block + rbytes);
+    m->u.run_reply.nouts = no;
+    m->u.run_reply.outs = o;
+    uint64_t sum = 0;
+    for (unsigned i = 0; i < no && !r->err; i++) {
+        o[i].buf = r_u64(r, "output buf");
+        o[i].length = r_u64(r, "output length");
+        if (!r->err && o[i].length > r->data - sum) {
+            r->off -= 8;
+            r_fail(r, QV_EFORMAT, "output %u: %" PRIu64 " bytes past the data frame's %zu",
+                   i, o[i].length, r->data);
+            return;
+        }
+        sum += o[i].length;
+    }
+    if (!r->err && sum != r->data)
+        r_fail(r, QV_EFORMAT, "outputs of %" PRIu64 " bytes in all, the data frame has %zu",
+               sum, r->data);
 }
 
 static void dec_hello_reply(reader *r, qv_wire_msg *m)
@@ -773,28 +900,9 @@ static void dec_body(reader *r, qv_wire_msg *m, const qv_wire_limits *lim)
     case QV_WIRE_RUN:
         dec_run(r, m, lim);
         break;
-    case QV_WIRE_RUN | QV_WIRE_REPLY: {
-        m->u.run_reply.status = r_i32(r, "status");
-        uint32_t nt = r_u32(r, "ntasks");
-        if (r_count(r, nt, lim->max_tasks, 14, "task results"))
-            break;
-        m->u.run_reply.ntasks = nt;
-        if (!nt)
-            break;
-        qv_wire_task_result *res = calloc(nt, sizeof *res);
-        if (!res) {
-            r_fail(r, QV_ENOMEM, "out of memory for %" PRIu32 " results", nt);
-            break;
-        }
-        m->alloc_ = res;
-        m->u.run_reply.results = res;
-        for (uint32_t t = 0; t < nt; t++) {
-            res[t].status = r_i32(r, "task status");
-            res[t].time_us = r_f64(r, "task time");
-            res[t].board = r_u16(r, "task board");
-        }
+    case QV_WIRE_RUN | QV_WIRE_REPLY:
+        dec_run_reply(r, m, lim);
         break;
-    }
     case QV_WIRE_READ:
         m->u.read.buf = r_u64(r, "buf");
         m->u.read.offset = r_u64(r, "offset");
@@ -898,11 +1006,14 @@ int qv__wire_header_get(const qv_wire_frame *f, qv_wire_header *h, char *err,
         return set_err(err, errlen, QV_ENOTSUP,
                        "frame 0 (header) offset 6: unknown message type 0x%04x",
                        (unsigned)h->type);
-    if (h->flags)
+    unsigned base = h->type & ~(unsigned)QV_WIRE_REPLY;
+    uint32_t allowed = base == QV_WIRE_RUN ? QV_WIRE_FLAG_OUTPUTS : 0;
+    if (h->flags & ~allowed)
         return set_err(err, errlen, QV_ENOTSUP,
-                       "frame 0 (header) offset 20: flags 0x%08x (none are "
-                       "defined)",
-                       (unsigned)h->flags);
+                       "frame 0 (header) offset 20: flags 0x%08x (%s)",
+                       (unsigned)h->flags,
+                       allowed ? "a run's only flag is 0x1, its outputs"
+                               : "none are defined for this type");
     return 0;
 }
 
@@ -928,7 +1039,7 @@ int qv__wire_decode(const qv_wire_frame *frames, size_t nframes,
     }
     if (rc)
         return rc;
-    int data = has_data_frame(h.type);
+    int data = has_data_frame(h.type, h.flags);
     size_t want = data ? 3 : 2;
     if (nframes != want)
         return set_err(
@@ -961,7 +1072,12 @@ int qv__wire_decode(const qv_wire_frame *frames, size_t nframes,
                        " on a message without data",
                        h.data_size);
     }
-    reader r = {.p = frames[1].data, .n = frames[1].size, .msg = err, .msglen = errlen};
+    reader r = {.p = frames[1].data,
+                .n = frames[1].size,
+                .msg = err,
+                .msglen = errlen,
+                .flags = h.flags,
+                .data = data ? frames[2].size : 0};
     dec_body(&r, out, lim);
     if (r.err) {
         uint64_t id = out->id;

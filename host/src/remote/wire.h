@@ -12,8 +12,9 @@
  *
  *   frame 0  header, exactly QV_WIRE_HEADER_SIZE (32) bytes
  *   frame 1  body, exactly `body length` bytes (may be 0 bytes, never absent)
- *   frame 2  data (only WRITE requests and READ replies): buffer bytes, sent
- *            and received without copies; `data length` bytes
+ *   frame 2  data (only WRITE requests, READ replies and RUN replies with
+ *            QV_WIRE_FLAG_OUTPUTS): buffer bytes, sent and received without
+ *            copies; `data length` bytes
  *
  * Header, little-endian, encoded byte by byte (never a struct memcpy):
  *
@@ -23,7 +24,8 @@
  *    6   2   type         QV_WIRE_HELLO ... | QV_WIRE_REPLY on replies
  *    8   8   request id   chosen by the host, echoed by the reply
  *   16   4   body length  bytes of frame 1
- *   20   4   flags        0 (reserved; nonzero is refused)
+ *   20   4   flags        0, or QV_WIRE_FLAG_OUTPUTS on a RUN and its reply;
+ *                         any other bit is refused
  *   24   8   data length  bytes of frame 2 (0 when there is none)
  *
  * ---- Body encoding ------------------------------------------------------
@@ -67,12 +69,22 @@
  *           match its function's signature in HELLO (arguments, buffer
  *           modes, scalar sizes), else the whole RUN gets QV_EMISMATCH
  *           (QV_ENOENT: unknown function or buffer) and nothing runs.
+ *           With QV_WIRE_FLAG_OUTPUTS (only to a daemon whose HELLO has
+ *           QV_WIRE_CAP_OUTPUTS), the tasks are followed by u16 nouts
+ *           (1..QV_WIRE_MAX_OUTPUTS), per output u64 buf: every buffer the
+ *           run's tasks write, each once, and no other (else QV_EINVAL).
  *        -> i32 status (0 or the first failing task's code), u32 ntasks,
  *           per task: i32 status (a task after a failed submission is not
  *           run and carries the same code), f64 time_us (measured, from
  *           the task's start to its end on the daemon), u16 board
  *           (index in HELLO's list; QV_WIRE_NO_BOARD when unknown)
  *           The reply comes when every task of the run has finished.
+ *           To a RUN with QV_WIRE_FLAG_OUTPUTS whose status is 0, the
+ *           reply has the flag too: then u16 nouts, per output u64 buf,
+ *           u64 length (the buffer's size), in the request's order; frame
+ *           2: the outputs' bytes one after the other. So the outputs come
+ *           home with the reply, read where the run's tasks left them, as
+ *           READs queued right behind the RUN would, without the READs.
  * READ      u64 buf, u64 offset, u64 length -> (empty); frame 2: the bytes
  * FREE      u64 buf -> (empty). The buffer goes once its runs are done.
  * HEARTBEAT (empty) -> u64 instance, u32 runs (runs in flight). Answered at
@@ -106,6 +118,10 @@
 #define QV_WIRE_MAX_COUNTERS 256
 #define QV_WIRE_ANY_BANK     0xffffu
 #define QV_WIRE_NO_BOARD     0xffffu
+#define QV_WIRE_MAX_OUTPUTS  (QV_MAX_ARGS - 1) /* of one RUN */
+
+/* Header flags. */
+#define QV_WIRE_FLAG_OUTPUTS 1u /* RUN: its outputs come in the reply */
 
 /* Message types. A reply has the request's type | QV_WIRE_REPLY, or
  * QV_WIRE_ERROR | QV_WIRE_REPLY. */
@@ -126,7 +142,8 @@ enum {
 /* Capabilities in HELLO's reply. */
 enum {
     QV_WIRE_CAP_CURVE = 1u << 0, /* the connection is CURVE-authenticated */
-    QV_WIRE_CAP_LOAD = 1u << 1   /* LOAD prepares kernels (else a no-op) */
+    QV_WIRE_CAP_LOAD = 1u << 1,   /* LOAD prepares kernels (else a no-op) */
+    QV_WIRE_CAP_OUTPUTS = 1u << 2 /* a RUN may take QV_WIRE_FLAG_OUTPUTS */
 };
 
 /* Argument kinds in a RUN task. */
@@ -214,6 +231,12 @@ typedef struct qv_wire_task_result {
     uint16_t board; /* index into HELLO's boards, or QV_WIRE_NO_BOARD */
 } qv_wire_task_result;
 
+/* An output a RUN reply carries (QV_WIRE_FLAG_OUTPUTS). */
+typedef struct qv_wire_out {
+    uint64_t buf;
+    uint64_t length; /* bytes */
+} qv_wire_out;
+
 typedef struct qv_wire_counter {
     const char *name;
     uint64_t value;
@@ -224,7 +247,7 @@ typedef struct qv_wire_counter {
 typedef struct qv_wire_msg {
     uint16_t type;      /* QV_WIRE_*, | QV_WIRE_REPLY for replies */
     uint64_t id;        /* request id */
-    qv_wire_frame data; /* WRITE request, READ reply: the bytes */
+    qv_wire_frame data; /* WRITE request, READ and RUN replies: the bytes */
     union {
         struct {
             const char *client;
@@ -246,11 +269,15 @@ typedef struct qv_wire_msg {
         struct {
             uint32_t ntasks;
             qv_wire_task *tasks;
+            uint16_t nouts; /* > 0: QV_WIRE_FLAG_OUTPUTS */
+            const uint64_t *outs; /* nouts buffer ids */
         } run;
         struct {
             int32_t status;
             uint32_t ntasks;
             qv_wire_task_result *results;
+            uint16_t nouts;    /* > 0: QV_WIRE_FLAG_OUTPUTS, data holds them */
+            const qv_wire_out *outs; /* nouts; their lengths sum to data's */
         } run_reply;
         struct {
             uint64_t buf, offset, length;

@@ -23,6 +23,7 @@
 #include "quiver.h"
 #include "quiver/config.h"
 #include "quiverd.h"
+#include "devices/device.h" /* qv__fault_set: --fail-launch */
 
 volatile sig_atomic_t qd_stop, qd_reload;
 
@@ -67,6 +68,7 @@ static void usage(FILE *out)
         out,
         "usage: quiverd --board FILE [--board FILE...] --catalog FILE --listen ENDPOINT\n"
         "               [--keys DIR | --allow-plain] [--log FILE] [--delay-us N]\n"
+        "               [--fail-launch N]\n"
         "\n"
         "Serves the FPGA boards of the board files (emulated, XRT) with the kernels\n"
         "of the catalog to Quiver hosts over ZeroMQ (docs/remote.md).\n"
@@ -85,6 +87,8 @@ static void usage(FILE *out)
         "  --log FILE       append the log to FILE instead of stderr\n"
         "  --delay-us N     delay every reply by N microseconds (tests: network\n"
         "                   latency)\n"
+        "  --fail-launch N  the N-th kernel launch on a served board fails, as a\n"
+        "                   board fault would (tests: runs that fail on the daemon)\n"
         "  --help           this text\n"
         "\n"
         "SIGTERM or SIGINT: stop reading requests, finish the runs in flight, send\n"
@@ -151,6 +155,7 @@ static int parse_args(int argc, char **argv, qd_options *o)
         {"allow-plain", no_argument, NULL, 'p'},
         {"log", required_argument, NULL, 'L'},
         {"delay-us", required_argument, NULL, 'd'},
+        {"fail-launch", required_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -192,6 +197,21 @@ static int parse_args(int argc, char **argv, qd_options *o)
                 return 2;
             }
             o->delay_us = (unsigned)v;
+            break;
+        }
+        case 'f': {
+            char *end;
+            errno = 0;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 1 || v > 1000000000 ||
+                optarg[0] == '-') {
+                fprintf(stderr,
+                        "quiverd: --fail-launch %s: expected a launch's number, "
+                        "1 to 1000000000\n",
+                        optarg);
+                return 2;
+            }
+            o->fail_launch = (unsigned)v;
             break;
         }
         case 'h':
@@ -318,6 +338,14 @@ static int make_runtime(qd_daemon *d)
     if (!fpgas) {
         qd_log("no FPGA board could be opened (of %u board files)", d->nboards);
         return -1;
+    }
+    if (o->fail_launch) {
+        qv_device_info di = {0};
+        for (unsigned i = 0; i < qv_device_count(d->rt) && di.cls != QV_CLASS_FPGA; i++)
+            qv_device_get(d->rt, i, &di);
+        qv__fault_set(di.backend, QV_FAULT_LAUNCH, o->fail_launch - 1, QV_EIO);
+        qd_log("--fail-launch %u: launch %u on the %s boards fails", o->fail_launch,
+               o->fail_launch, di.backend);
     }
     return 0;
 }

@@ -26,6 +26,7 @@ typedef struct qd_options {
     int allow_plain;
     const char *log;   /* NULL: stderr */
     unsigned delay_us; /* added to every reply (tests) */
+    unsigned fail_launch; /* the launch that fails, from 1 (tests); 0 none */
     int ncpu;          /* workers of the runtime; 0: 2 */
 } qd_options;
 

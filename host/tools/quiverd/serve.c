@@ -14,6 +14,12 @@
  * never waits for a task, and heartbeats are answered while runs are in
  * flight.
  *
+ * A RUN that asks for its outputs in the reply (QV_WIRE_FLAG_OUTPUTS) has
+ * no waiter: a CPU task of the daemon's (quiverd.outputsN) reads every
+ * buffer the run writes, so it runs once the run's tasks are done, and
+ * answers with their bytes. That spares the host its READs and the daemon
+ * their copy tasks and the waiter, each a thread hand-off on the way back.
+ *
  * A task or waiter that finds the socket thread asleep sends its reply
  * itself (send_direct) instead of waking it.
  *
@@ -39,6 +45,7 @@
 
 #include <zmq.h>
 
+#include "core/internal.h" /* qv__buf_take_error: a failed task, seen from a task */
 #include "qv_escape.h"
 #include "quiverd.h"
 #include "remote/auth.h"
@@ -87,9 +94,9 @@ typedef struct qd_reply {
     uint64_t queued; /* a WRITE's bytes, off its client's queued once sent */
 } qd_reply;
 
-/* Work for a waiter thread. */
+/* Work for a waiter thread, or a run's outputs task's. */
 typedef struct qd_job {
-    int kind;        /* JOB_RUN, JOB_FREE */
+    int kind;        /* JOB_RUN, JOB_FREE, JOB_UNREFS */
     qd_reply *reply; /* route and id; the waiter encodes into it */
     uint64_t id;
     uint32_t ntasks, nsub;
@@ -99,10 +106,17 @@ typedef struct qd_job {
     uint32_t *wtask; /* the task that writes wbufs[i] */
     uint32_t nw;
     qd_buf *buf; /* JOB_FREE */
+    /* JOB_RUN with QV_WIRE_FLAG_OUTPUTS: the buffers the reply carries,
+     * and why no task could carry them (then the run fails). */
+    uint16_t nouts;
+    qd_buf *outs[QV_WIRE_MAX_OUTPUTS];
+    int outs_rc;
     struct qd_job *next;
 } qd_job;
 
-enum { JOB_RUN, JOB_FREE };
+/* JOB_UNREFS: the last references of wbufs, which an outputs task must
+ * not drop itself (it would unregister buffers it uses). */
+enum { JOB_RUN, JOB_FREE, JOB_UNREFS };
 
 /* A copy task's job (quiverd.write*, quiverd.read). */
 typedef struct qd_copy {
@@ -130,6 +144,7 @@ typedef struct qd_state {
     uint64_t c_requests, c_runs, c_tasks, c_bytes_in, c_bytes_out, c_errors,
         c_bytes_alloc;
     qv_func *f_write_w, *f_write_rw, *f_read;
+    qv_func *f_outs[QV_WIRE_MAX_OUTPUTS]; /* quiverd.outputsN: N buffers */
     qv__auth *auth; /* --keys: the ZAP handler */
     void *mon;      /* PAIR: the ROUTER's accepted/disconnected events */
     qv__zwait sw, mw; /* waits on sock and mon */
@@ -485,6 +500,90 @@ static void cpu_read(const qv_call *c)
     complete(r);
 }
 
+static void job_put(qd_job *j);
+static void run_results(const qd_job *j, qv_wire_task_result *res);
+static void run_failed(const qd_job *j, qv_wire_task_result *res, uint32_t t, int rc);
+
+static void job_free(qd_job *j)
+{
+    free(j->status);
+    free(j->wbufs);
+    free(j->wtask);
+    free(j);
+}
+
+/* quiverd.outputsN: job j's run is done (this task reads every buffer it
+ * writes); the reply, with their bytes when every task ran. */
+static void cpu_outputs(const qv_call *c)
+{
+    qd_job *j = *(qd_job *const *)c->ptr[c->nargs - 1];
+    qd_reply *r = j->reply;
+    qv_wire_task_result *res = calloc(j->ntasks, sizeof *res);
+    int32_t status = 0;
+    if (res)
+        run_results(j, res);
+    /* A task that ran nowhere left its error on what it should have
+     * written; a wait would report it, but this task cannot wait on its
+     * own arguments, and the error is this run's, not a later request's. */
+    for (uint32_t w = 0; w < j->nw; w++) {
+        int rc = qv__buf_take_error(j->wbufs[w]->buf);
+        if (rc)
+            run_failed(j, res, j->wtask[w], rc);
+    }
+    for (uint32_t i = 0; res && i < j->ntasks && !status; i++)
+        status = res[i].status;
+    qv_wire_msg m = {.type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = j->id};
+    qv_wire_out outs[QV_WIRE_MAX_OUTPUTS];
+    size_t total = 0;
+    for (unsigned i = 0; i < j->nouts; i++)
+        total += j->outs[i]->size;
+    if (res && !status && zmq_msg_init_size(&r->data, total) == 0) {
+        char *p = zmq_msg_data(&r->data);
+        for (unsigned i = 0; i < j->nouts; i++) {
+            memcpy(p, c->ptr[i], j->outs[i]->size);
+            p += j->outs[i]->size;
+            outs[i] = (qv_wire_out){j->outs[i]->id, j->outs[i]->size};
+        }
+        r->has_data = 1;
+        m.data = (qv_wire_frame){zmq_msg_data(&r->data), total};
+        m.u.run_reply.nouts = j->nouts;
+        m.u.run_reply.outs = outs;
+    } else if (res && !status) {
+        status = QV_ENOMEM;
+    }
+    m.u.run_reply.status = status;
+    m.u.run_reply.ntasks = j->ntasks;
+    m.u.run_reply.results = res;
+    if (!res || qv__wire_encode(&m, &r->enc)) {
+        if (r->has_data) {
+            zmq_msg_close(&r->data);
+            r->has_data = 0;
+        }
+        qv__wire_encode_error(j->id, QV_ENOMEM, &r->enc, "out of memory for the reply");
+    }
+    free(res);
+    /* The run's references: the last one of a buffer freed meanwhile
+     * unregisters it, on a waiter. */
+    uint32_t last = 0;
+    for (uint32_t w = 0; w < j->nw; w++) {
+        qd_buf *b = j->wbufs[w];
+        unsigned n = atomic_load(&b->refs);
+        while (n > 1 && !atomic_compare_exchange_weak(&b->refs, &n, n - 1)) {
+        }
+        if (n <= 1)
+            j->wbufs[last++] = b;
+    }
+    atomic_fetch_sub(&S.runs, 1);
+    complete(r);
+    if (last) {
+        j->kind = JOB_UNREFS;
+        j->nw = last;
+        job_put(j);
+    } else {
+        job_free(j);
+    }
+}
+
 static int make_copy_funcs(qv_runtime *rt)
 {
     const qv_arg_desc w[] = {QV_ARG_BUF("buf", QV_W), QV_ARG_SCALAR("job", void *)};
@@ -508,6 +607,20 @@ static int make_copy_funcs(qv_runtime *rt)
         rc = qv_func_set_where(S.f_write_rw, cpu);
     if (!rc)
         rc = qv_func_set_where(S.f_read, cpu);
+    qv_arg_desc od[QV_WIRE_MAX_OUTPUTS + 1];
+    for (unsigned k = 0; k < QV_WIRE_MAX_OUTPUTS; k++)
+        od[k] = QV_ARG_BUF("out", QV_R);
+    for (unsigned n = 1; n <= QV_WIRE_MAX_OUTPUTS && !rc; n++) {
+        char name[32];
+        snprintf(name, sizeof name, "quiverd.outputs%u", n);
+        od[n] = QV_ARG_SCALAR("job", void *);
+        rc = qv_func_create(rt, name, od, n + 1, &S.f_outs[n - 1]);
+        od[n] = QV_ARG_BUF("out", QV_R);
+        if (!rc)
+            rc = qv_func_set_cpu(S.f_outs[n - 1], cpu_outputs);
+        if (!rc)
+            rc = qv_func_set_where(S.f_outs[n - 1], cpu);
+    }
     return rc;
 }
 
@@ -537,12 +650,10 @@ static void job_put(qd_job *j)
     pthread_mutex_unlock(&S.job_mu);
 }
 
-static void run_finish(qd_job *j)
+/* The results of j's tasks, once they are done, into res (ntasks). */
+static void run_results(const qd_job *j, qv_wire_task_result *res)
 {
-    qd_reply *r = j->reply;
-    qv_wire_task_result *res = calloc(j->ntasks, sizeof *res);
-    int32_t status = 0;
-    for (uint32_t i = 0; res && i < j->ntasks; i++) {
+    for (uint32_t i = 0; i < j->ntasks; i++) {
         res[i].status = j->status[i];
         res[i].board = QV_WIRE_NO_BOARD;
         if (i < j->nsub) {
@@ -555,15 +666,30 @@ static void run_finish(qd_job *j)
             }
         }
     }
+}
+
+/* Task t of job j ran nowhere (rc): its status, when none was set. */
+static void run_failed(const qd_job *j, qv_wire_task_result *res, uint32_t t, int rc)
+{
+    if (!res || res[t].status)
+        return;
+    res[t].status = rc;
+    qd_log("run %" PRIu64 ": task %" PRIu32 ": %s", j->id, t, qv_last_error());
+}
+
+static void run_finish(qd_job *j)
+{
+    qd_reply *r = j->reply;
+    qv_wire_task_result *res = calloc(j->ntasks, sizeof *res);
+    int32_t status = j->outs_rc;
+    if (res)
+        run_results(j, res);
     /* A task that ran nowhere (its board failed and nothing else can run
      * it) shows as an error when its outputs are brought up to date. */
     for (uint32_t w = 0; w < j->nw; w++) {
         int rc = qv_buf_wait(j->wbufs[w]->buf);
-        if (rc && res && !res[j->wtask[w]].status) {
-            res[j->wtask[w]].status = rc;
-            qd_log("run %" PRIu64 ": task %" PRIu32 ": %s", j->id, j->wtask[w],
-                   qv_last_error());
-        }
+        if (rc)
+            run_failed(j, res, j->wtask[w], rc);
         buf_unref(j->wbufs[w]);
     }
     for (uint32_t i = 0; res && i < j->ntasks && !status; i++)
@@ -597,13 +723,13 @@ static void *waiter_main(void *arg)
             return NULL;
         if (j->kind == JOB_RUN) {
             run_finish(j);
+        } else if (j->kind == JOB_UNREFS) {
+            for (uint32_t w = 0; w < j->nw; w++)
+                buf_unref(j->wbufs[w]);
         } else {
             buf_unref(j->buf);
         }
-        free(j->status);
-        free(j->wbufs);
-        free(j->wtask);
-        free(j);
+        job_free(j);
     }
 }
 
@@ -624,7 +750,7 @@ static void on_hello(qd_req *q)
     h->version = QV_WIRE_VERSION;
     h->instance = d->instance;
     h->heartbeat_ms = 250;
-    h->caps = d->curve ? QV_WIRE_CAP_CURVE : 0;
+    h->caps = (d->curve ? QV_WIRE_CAP_CURVE : 0) | QV_WIRE_CAP_OUTPUTS;
     h->limits = d->limits;
     h->nboards = (uint16_t)d->nboards;
     h->boards = d->wboards;
@@ -962,6 +1088,67 @@ static void on_load(qd_req *q)
     reply_msg(q->rid, q->rlen, &m);
 }
 
+/* Checks the outputs a RUN asks for (QV_WIRE_FLAG_OUTPUTS) into outs,
+ * their bytes into *bytes: every buffer its tasks write, each once, and
+ * no other. false when refused (replied). */
+static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *bytes)
+{
+    uint16_t no = q->m.u.run.nouts;
+    for (unsigned i = 0; i < no; i++) {
+        uint64_t id = q->m.u.run.outs[i];
+        if (!(outs[i] = buf_of(q->rid, q->rlen, id))) {
+            reply_error(q->rid, q->rlen, q->m.id, QV_ENOENT,
+                        "run: output %u: no buffer %" PRIu64, i, id);
+            return false;
+        }
+        for (unsigned k = 0; k < i; k++)
+            if (outs[k] == outs[i]) {
+                reply_error(q->rid, q->rlen, q->m.id, QV_EINVAL,
+                            "run: output %u: buffer %" PRIu64 " named twice", i, id);
+                return false;
+            }
+        bool written = false;
+        for (uint32_t t = 0; t < q->m.u.run.ntasks && !written; t++)
+            for (unsigned a = 0; a < q->m.u.run.tasks[t].nargs; a++) {
+                const qv_wire_arg *wa = &q->m.u.run.tasks[t].args[a];
+                written |= wa->kind == QV_WIRE_ARG_BUF && (wa->mode & QV_W) && wa->buf == id;
+            }
+        if (!written) {
+            reply_error(q->rid, q->rlen, q->m.id, QV_EINVAL,
+                        "run: output %u: no task of the run writes buffer %" PRIu64, i, id);
+            return false;
+        }
+        *bytes += outs[i]->size;
+    }
+    if (!no)
+        return true;
+    for (uint32_t t = 0; t < q->m.u.run.ntasks; t++)
+        for (unsigned a = 0; a < q->m.u.run.tasks[t].nargs; a++) {
+            const qv_wire_arg *wa = &q->m.u.run.tasks[t].args[a];
+            if (wa->kind != QV_WIRE_ARG_BUF || !(wa->mode & QV_W))
+                continue;
+            bool named = false;
+            for (unsigned i = 0; i < no; i++)
+                named |= q->m.u.run.outs[i] == wa->buf;
+            if (!named) {
+                /* The reply waits for every task: one whose outputs it
+                 * does not read could still run. */
+                reply_error(q->rid, q->rlen, q->m.id, QV_EINVAL,
+                            "run: task %" PRIu32 " writes buffer %" PRIu64
+                            ", which is not among its outputs",
+                            t, wa->buf);
+                return false;
+            }
+        }
+    if (*bytes > S.d->limits.max_data) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_E2BIG,
+                    "run: outputs of %" PRIu64 " bytes, at most %" PRIu64 " in a reply",
+                    *bytes, S.d->limits.max_data);
+        return false;
+    }
+    return true;
+}
+
 static void on_run(qd_req *q)
 {
     uint32_t nt = q->m.u.run.ntasks;
@@ -1004,6 +1191,10 @@ static void on_run(qd_req *q)
             }
         }
     }
+    qd_buf *outs[QV_WIRE_MAX_OUTPUTS];
+    uint64_t out_bytes = 0;
+    if (!run_outputs(q, outs, &out_bytes))
+        return;
     size_t nbufargs = 0;
     for (uint32_t t = 0; t < nt; t++)
         nbufargs += q->m.u.run.tasks[t].nargs;
@@ -1069,7 +1260,26 @@ static void on_run(qd_req *q)
     atomic_fetch_add(&S.pending, 1);
     atomic_fetch_add(&S.runs, 1);
     owe(j->reply, q->m.id);
-    job_put(j);
+    uint16_t no = q->m.u.run.nouts;
+    if (!no || failed) {
+        job_put(j);
+        return;
+    }
+    /* The outputs task answers it, after every task of the run. */
+    j->nouts = no;
+    memcpy(j->outs, outs, no * sizeof *outs);
+    qv_arg args[QV_WIRE_MAX_OUTPUTS + 1];
+    for (unsigned i = 0; i < no; i++)
+        args[i] = QV_BUF(outs[i]->buf);
+    args[no] = QV_VAL(j);
+    int rc = submit(S.f_outs[no - 1], args, no + 1u);
+    if (rc) { /* the run fails, once its tasks are done */
+        qd_log("run %" PRIu64 ": its outputs: %s", q->m.id, qv_last_error());
+        j->outs_rc = rc;
+        job_put(j);
+        return;
+    }
+    S.c_bytes_out += out_bytes;
 }
 
 static void handle(qd_req *q, const qv_wire_frame *frames, size_t nframes, size_t total)
