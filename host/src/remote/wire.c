@@ -608,6 +608,21 @@ static int check_mode(reader *r, uint8_t mode, const char *field)
 
 /* ---- decoding of bodies ---------------------------------------------------- */
 
+/* The count of a RUN's or its reply's outputs (QV_WIRE_FLAG_OUTPUTS),
+ * each `each` bytes: 1 to QV_WIRE_MAX_OUTPUTS; 0 after a refusal. */
+static uint16_t r_nouts(reader *r, size_t each)
+{
+    uint16_t no = r_u16(r, "noutputs");
+    if (!r->err && no == 0) {
+        r->off -= 2;
+        r_fail(r, QV_EFORMAT, "the outputs flag with no outputs");
+        return 0;
+    }
+    if (r_count(r, no, QV_WIRE_MAX_OUTPUTS, each, "outputs"))
+        return 0;
+    return no;
+}
+
 /* RUN in two passes over the same bytes: the first (m->u.run.tasks NULL)
  * validates and counts the arguments, the second fills the arrays. */
 static void dec_run_pass(reader *r, qv_wire_msg *m, qv_wire_arg *args, uint64_t *outs,
@@ -686,13 +701,8 @@ static void dec_run_pass(reader *r, qv_wire_msg *m, qv_wire_arg *args, uint64_t 
     *nargs_total = total;
     if (r->err || !(r->flags & QV_WIRE_FLAG_OUTPUTS))
         return;
-    uint16_t no = r_u16(r, "noutputs");
-    if (!r->err && no == 0) {
-        r->off -= 2;
-        r_fail(r, QV_EFORMAT, "the outputs flag with no outputs");
-        return;
-    }
-    if (r_count(r, no, QV_WIRE_MAX_OUTPUTS, 8, "outputs"))
+    uint16_t no = r_nouts(r, 8);
+    if (!no)
         return;
     m->u.run.nouts = no;
     for (unsigned i = 0; i < no; i++) {
@@ -754,13 +764,8 @@ static void dec_run_reply(reader *r, qv_wire_msg *m, const qv_wire_limits *lim)
     }
     if (!outs)
         return;
-    uint16_t no = r_u16(r, "noutputs");
-    if (!r->err && no == 0) {
-        r->off -= 2;
-        r_fail(r, QV_EFORMAT, "the outputs flag with no outputs");
-        return;
-    }
-    if (r_count(r, no, QV_WIRE_MAX_OUTPUTS, 16, "outputs"))
+    uint16_t no = r_nouts(r, 16);
+    if (!no)
         return;
     qv_wire_out *o = (qv_wire_out *)((char *)block + rbytes);
     m->u.run_reply.nouts = no;
