@@ -895,10 +895,11 @@ static void parts_ship_whole(void **state)
     assert_int_equal(ri.fused, 0);
     /* One task per part on the board: the replayed entries are parts. */
     assert_int_equal(qv_device_get(rt, d, &di), 0);
-    uint64_t tasks = di.tasks;
+    uint64_t tasks = di.tasks, failed = di.failed;
     ri = chain_entry(rt, f, bv);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
     assert_int_equal(di.tasks, tasks + 1);
+    assert_int_equal(di.failed, failed); /* its output came in the run's reply */
     chain_check(bv, t1, t2, out);
 
     /* The daemon dies: the parts run on the CPU, nothing lost. */

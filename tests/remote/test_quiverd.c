@@ -548,7 +548,7 @@ static void test_run_outputs(void **state)
 {
     (void)state;
     daemon_proc d;
-    fail_launch = "6"; /* the sixth vadd below */
+    fail_launch = "8"; /* the eighth vadd below */
     daemon_start(&d, 0);
     fail_launch = NULL;
     reply r;
@@ -595,7 +595,7 @@ static void test_run_outputs(void **state)
     }
 
     /* What a run may ask for: every buffer it writes, each once, no other;
-     * a refused run runs nothing (5 launches so far: 2, and 3 below). */
+     * a refused run runs nothing (2 launches so far). */
     uint64_t bad[2] = {bufs[0], 999};
     send_vadd_out(&d, 40, bufs, N, &bad[0], 1, 0);
     expect_error(&d, 40, QV_EINVAL, "output 0: no task of the run writes buffer");
@@ -606,8 +606,37 @@ static void test_run_outputs(void **state)
     expect_error(&d, 42, QV_EINVAL, "output 1: buffer");
     send_vadd_out(&d, 43, bufs, N, &bufs[2], 1, c);
     expect_error(&d, 43, QV_EINVAL, "which is not among its outputs");
+    /* An intermediate that a later task reads may stay on the daemon: c =
+     * a + b, out = c + b (launches 3 and 4). */
+    uint64_t chain[2][3] = {{bufs[0], bufs[1], c}, {c, bufs[1], bufs[2]}};
+    qv_wire_arg ca[2][4];
+    const uint32_t nn = N;
+    for (int t = 0; t < 2; t++) {
+        for (int i = 0; i < 3; i++)
+            ca[t][i] = (qv_wire_arg){.kind = QV_WIRE_ARG_BUF, .mode = i < 2 ? QV_R : QV_W,
+                                     .buf = chain[t][i]};
+        ca[t][3] = (qv_wire_arg){.kind = QV_WIRE_ARG_VAL, .size = 4,
+                                 .val = (const uint8_t *)&nn};
+    }
+    qv_wire_task ct[2] = {{"vadd", 4, ca[0]}, {"vadd", 4, ca[1]}};
+    m = (qv_wire_msg){.type = QV_WIRE_RUN, .id = 44};
+    m.u.run.ntasks = 2;
+    m.u.run.tasks = ct;
+    m.u.run.nouts = 1;
+    m.u.run.outs = &bufs[2];
+    send_msg(d.sock, &m);
+    recv_reply(d.sock, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.m.type, QV_WIRE_RUN | QV_WIRE_REPLY);
+    assert_int_equal(r.m.u.run_reply.status, 0);
+    assert_int_equal(r.m.u.run_reply.ntasks, 2);
+    assert_int_equal(r.m.u.run_reply.nouts, 1);
+    assert_int_equal(r.m.data.size, sizeof a);
+    for (unsigned j = 0; j < N; j++)
+        assert_true(float_at(r.m.data.data, j) == a2[j] + b[j] + b[j]);
+    reply_fini(&r);
     uint64_t both[2] = {c, bufs[2]};
-    send_vadd_out(&d, 44, bufs, N, both, 2, c); /* launches 3 and 4 */
+    send_vadd_out(&d, 45, bufs, N, both, 2, c); /* launches 5 and 6 */
     recv_reply(d.sock, &r);
     assert_int_equal(r.rc, 0);
     assert_int_equal(r.m.type, QV_WIRE_RUN | QV_WIRE_REPLY);
@@ -624,7 +653,7 @@ static void test_run_outputs(void **state)
     /* The output freed right behind its run: the reply still carries it,
      * and the buffer goes once the run is done. */
     const uint64_t to_c[3] = {bufs[0], bufs[1], c};
-    send_vadd_out(&d, 50, to_c, N, &c, 1, 0); /* launch 5 */
+    send_vadd_out(&d, 50, to_c, N, &c, 1, 0); /* launch 7 */
     m = (qv_wire_msg){.type = QV_WIRE_FREE, .id = 51};
     m.u.free.buf = c;
     send_msg(d.sock, &m);
@@ -642,7 +671,7 @@ static void test_run_outputs(void **state)
         usleep(10000);
     assert_int_equal(left, 3);
 
-    /* Launch 6 fails (--fail-launch): the run's error, no outputs. */
+    /* Launch 8 fails (--fail-launch): the run's error, no outputs. */
     send_vadd_out(&d, 70, bufs, N, &bufs[2], 1, 0);
     recv_reply(d.sock, &r);
     assert_int_equal(r.rc, 0);

@@ -769,7 +769,7 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
     msg.u.run.ntasks = ntasks;
     msg.u.run.tasks = task;
     uint64_t outs[QV_WIRE_MAX_OUTPUTS];
-    if (!l->func->part && (rc = outputs_in_reply(r, l, wa, run, outs)) != 0)
+    if ((rc = outputs_in_reply(r, l, wa, run, outs)) != 0)
         return fail_rq(run, rc);
     msg.u.run.nouts = run->nouts;
     msg.u.run.outs = outs;

@@ -71,8 +71,10 @@
  *           (QV_ENOENT: unknown function or buffer) and nothing runs.
  *           With QV_WIRE_FLAG_OUTPUTS (only to a daemon whose HELLO has
  *           QV_WIRE_CAP_OUTPUTS), the tasks are followed by u16 nouts
- *           (1..QV_WIRE_MAX_OUTPUTS), per output u64 buf: every buffer the
- *           run's tasks write, each once, and no other (else QV_EINVAL).
+ *           (1..QV_WIRE_MAX_OUTPUTS), per output u64 buf: buffers the run's
+ *           tasks write, each once, among them every one that no later
+ *           task of the run reads (else QV_EINVAL); an intermediate that
+ *           a later task reads may stay on the daemon.
  *        -> i32 status (0 or the first failing task's code), u32 ntasks,
  *           per task: i32 status (a task after a failed submission is not
  *           run and carries the same code), f64 time_us (measured, from

@@ -1088,9 +1088,23 @@ static void on_load(qd_req *q)
     reply_msg(q->rid, q->rlen, &m);
 }
 
+/* Whether a task of q's run after task t reads buffer id. */
+static bool read_later(const qd_req *q, uint32_t t, uint64_t id)
+{
+    for (uint32_t u = t + 1; u < q->m.u.run.ntasks; u++)
+        for (unsigned a = 0; a < q->m.u.run.tasks[u].nargs; a++) {
+            const qv_wire_arg *wa = &q->m.u.run.tasks[u].args[a];
+            if (wa->kind == QV_WIRE_ARG_BUF && (wa->mode & QV_R) && wa->buf == id)
+                return true;
+        }
+    return false;
+}
+
 /* Checks the outputs a RUN asks for (QV_WIRE_FLAG_OUTPUTS) into outs,
- * their bytes into *bytes: every buffer its tasks write, each once, and
- * no other. false when refused (replied). */
+ * their bytes into *bytes: buffers its tasks write, each once, at least
+ * every one that no later task of the run reads (so that the task that
+ * reads them runs after every task of the run). false when refused
+ * (replied). */
 static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *bytes)
 {
     uint16_t no = q->m.u.run.nouts;
@@ -1130,9 +1144,11 @@ static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *bytes)
             bool named = false;
             for (unsigned i = 0; i < no; i++)
                 named |= q->m.u.run.outs[i] == wa->buf;
-            if (!named) {
-                /* The reply waits for every task: one whose outputs it
-                 * does not read could still run. */
+            if (!named && !read_later(q, t, wa->buf)) {
+                /* The reply waits for every task: one whose outputs
+                 * neither it nor a later task reads could still run. An
+                 * intermediate that a later task reads need not come
+                 * home (a part's). */
                 reply_error(q->rid, q->rlen, q->m.id, QV_EINVAL,
                             "run: task %" PRIu32 " writes buffer %" PRIu64
                             ", which is not among its outputs",
