@@ -448,6 +448,7 @@ static void destroyed_runtime(void **state)
     assert_int_equal(qv_buf_register(r, v, sizeof v, &b), 0);
     assert_int_equal(qv_func_create(r, "f", NULL, 0, &f), 0);
     qv_func_set_cpu(f, cpu_nop);
+    qv_func *f0 = f;
     qv_runtime_destroy(r);
     assert_int_equal(qv_submit(r, f, NULL, 0), QV_EINVAL);
     assert_int_equal(qv_wait_all(r), QV_EINVAL);
@@ -470,7 +471,50 @@ static void destroyed_runtime(void **state)
     assert_int_equal(qv_trace_write(r, "/dev/null"), QV_EINVAL);
     assert_int_equal(qv_perfmodel_save(r), QV_EINVAL);
     assert_non_null(strstr(qv_last_error(), "destroyed"));
+    /* The devices and the models' estimates (adversarial finding:
+     * qv_device_get crashed, qv_device_count said 1). */
+    qv_device_info di;
+    double us;
+    assert_int_equal(qv_device_count(r), 0);
+    assert_int_equal(qv_device_get(r, 0, &di), QV_EINVAL);
+    assert_int_equal(qv_runtime_ncpu(r), 0);
+    assert_int_equal(qv_perfmodel_estimate(f0, QV_CLASS_CPU, 0, &us), QV_EINVAL);
+    assert_string_equal(qv_perfmodel_path(r), "");
     qv_runtime_destroy(r); /* twice: nothing happens */
+}
+
+static atomic_long nop_calls;
+
+static void cpu_count(const qv_call *c)
+{
+    (void)c;
+    atomic_fetch_add(&nop_calls, 1);
+}
+
+/* A function's CPU implementation removed and set again while its calls
+ * run (nothing submitted meanwhile, as quiver.h asks): each call runs the
+ * implementation it finds or, finding none, fails; none calls NULL
+ * (adversarial finding: the worker read it twice, and called NULL). */
+static void implementation_toggled_while_calls_run(void **state)
+{
+    (void)state;
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "toggled", NULL, 0, &f), 0);
+    atomic_store(&nop_calls, 0);
+    long submitted = 0;
+    for (int round = 0; round < 4; round++) {
+        assert_int_equal(qv_func_set_cpu(f, cpu_count), 0);
+        for (int i = 0; i < 20000; i++, submitted++)
+            assert_int_equal(qv_submit(rt, f, NULL, 0), 0);
+        for (int i = 0; i < 20000; i++) {
+            qv_func_set_cpu(f, NULL);
+            qv_func_set_cpu(f, cpu_count);
+        }
+        int rc = qv_wait_all(rt); /* those that found none ran nowhere */
+        assert_true(rc == 0 || rc == QV_ENODEV);
+    }
+    assert_true(atomic_load(&nop_calls) <= submitted);
+    assert_true(atomic_load(&nop_calls) > 0);
 }
 
 /* Two buffers over the same bytes would let their tasks race: refused. */
@@ -527,6 +571,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(stale_buffer_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(unregister_races_submissions, setup, teardown),
         cmocka_unit_test(destroyed_runtime),
+        cmocka_unit_test_setup_teardown(implementation_toggled_while_calls_run, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(overlapping_buffers, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "core/internal.h"
+#include "devices/device.h"
 #include "helper.h"
 #include "quiver.h"
 
@@ -937,6 +938,42 @@ static void tasks_use_other_runtimes(void **state)
     qv_runtime_destroy(rt1);
 }
 
+static atomic_int toggled_calls;
+
+static void cpu_toggled(const qv_call *c)
+{
+    (void)c;
+    atomic_fetch_add(&toggled_calls, 1);
+}
+
+/* qv_func_set_cpu(f, NULL) after a worker found f's implementation and
+ * before it called it (the window held open by qv__fault_pause): the call
+ * runs the implementation it found (adversarial finding: the worker read
+ * it again, and called NULL). */
+static void implementation_removed_as_a_call_starts(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "toggled", NULL, 0, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_toggled), 0);
+    atomic_store(&toggled_calls, 0);
+    qv__fault_pause_set(200000);
+    assert_int_equal(qv_submit(rt, f, NULL, 0), 0);
+    struct timespec ms50 = {0, 50 * 1000 * 1000};
+    nanosleep(&ms50, NULL); /* the worker is in the pause */
+    assert_int_equal(qv_func_set_cpu(f, NULL), 0);
+    qv__fault_pause_set(0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(atomic_load(&toggled_calls), 1);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -954,6 +991,7 @@ int main(void)
         cmocka_unit_test(second_shutdown_waits_too),
         cmocka_unit_test(replayed_queues_lose_nothing),
         cmocka_unit_test(tasks_use_other_runtimes),
+        cmocka_unit_test(implementation_removed_as_a_call_starts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

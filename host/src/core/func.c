@@ -134,7 +134,7 @@ QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
     if (!f || !qv__rt_ok(f->rt))
         return qv__fail(QV_EINVAL, "qv_func_set_cpu: %s function", f ? "destroyed" : "NULL");
     qv__defer_func(f->rt, f);
-    f->cpu = fn;
+    __atomic_store_n(&f->cpu, fn, __ATOMIC_RELEASE);
     if (fn)
         f->impls |= 1u << QV_CLASS_CPU;
     else

@@ -500,8 +500,9 @@ int qv__fuse_run_cpu(const qv_func *f, const qv_call *call)
     /* Every call's CPU implementation first: one removed since the chain
      * was fused (qv_func_set_cpu NULL) fails the launch, before any call
      * of it has written anything (it called NULL). */
+    qv_cpu_fn fn[MAXC];
     for (unsigned j = 0; j < fz->n; j++)
-        if (!fz->memb[j]->cpu)
+        if (!(fn[j] = qv__func_cpu(fz->memb[j])))
             return qv__fail(QV_ENODEV, "fused kernel '%s' on the CPU: '%s' of its chain has "
                             "no CPU implementation", fz->k->name, fz->memb[j]->name);
     void *tmp[MAXC][QV_MAX_ARGS];
@@ -533,7 +534,7 @@ int qv__fuse_run_cpu(const qv_func *f, const qv_call *call)
             }
         }
         if (!rc)
-            m->cpu(&(qv_call){ptr, size, m->nargs, call->worker});
+            fn[j](&(qv_call){ptr, size, m->nargs, call->worker});
     }
     for (unsigned j = 0; j < fz->n; j++)
         for (unsigned i = 0; i < QV_MAX_ARGS; i++)

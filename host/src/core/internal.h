@@ -134,6 +134,9 @@ struct qv_func {
     qv_arg_desc args[QV_MAX_ARGS]; /* names point into argnames */
     char       *argnames[QV_MAX_ARGS];
     size_t      scalar_bytes; /* sum of scalar sizes, each 16-aligned */
+    /* Replaced by qv_func_set_cpu while calls of it run: read once per
+     * call (qv__func_cpu), never twice (a NULL set between a check and the
+     * call was called). */
     qv_cpu_fn   cpu;
     /* The OpenCL implementation qv_func_set_opencl last set (NULL: none);
      * the devices read it while it may be replaced: each one set stays,
@@ -176,6 +179,12 @@ struct qv_func {
 };
 
 /* Whether f may run on class c. */
+/* f's CPU implementation now (NULL: none). */
+static inline qv_cpu_fn qv__func_cpu(const qv_func *f)
+{
+    return __atomic_load_n(&f->cpu, __ATOMIC_ACQUIRE);
+}
+
 static inline bool qv__func_can(const qv_func *f, qv_class c)
 {
     unsigned bit = 1u << c;

@@ -257,8 +257,9 @@ qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_fu
 int qv__part_run_cpu(const qv_func *f, const qv_call *call)
 {
     const qv__part_shape *s = &f->part->s;
+    qv_cpu_fn fn[QV__PART_MAX];
     for (unsigned j = 0; j < s->n; j++) /* as qv__fuse_run_cpu */
-        if (!s->memb[j]->cpu)
+        if (!(fn[j] = qv__func_cpu(s->memb[j])))
             return qv__fail(QV_ENODEV, "part '%s' on the CPU: '%s' has no CPU "
                             "implementation", f->name, s->memb[j]->name);
     void *tmp[QV__PART_TMPS] = {0};
@@ -276,7 +277,7 @@ int qv__part_run_cpu(const qv_func *f, const qv_call *call)
             ptr[i] = t ? tmp[x] : call->ptr[x];
             size[i] = t ? s->tmp_size[x] : call->size[x];
         }
-        m->cpu(&(qv_call){ptr, size, m->nargs, call->worker});
+        fn[j](&(qv_call){ptr, size, m->nargs, call->worker});
     }
     for (unsigned k = 0; k < s->ntmp; k++)
         free(tmp[k]);

@@ -551,12 +551,15 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
 {
     qv_func *f = t->func;
     bool coherent = rt->naccel > 0;
-    if (!f->cpu) {
+    qv_cpu_fn fn = qv__func_cpu(f);
+    if (!fn) {
         /* Placed here because every device that could run it failed. */
         qv__task *next = NULL;
         qv__task_fail(rt, t, QV_ENODEV, w->idx, &next);
         return next;
     }
+    if (qv__fault_pausing()) /* tests: qv_func_set_cpu before the call */
+        qv__fault_pause();
     if (coherent) {
         for (unsigned j = 0; j < t->nbufs; j++) {
             int rc = qv__coh_acquire(rt, t->ubuf[j], 0, t->modes[j]);
@@ -575,7 +578,7 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
         }
     }
     qv_call call = { t->ptr, t->size, t->nargs, w->idx };
-    qv_launch l = { f, f->cpu, &call, NULL };
+    qv_launch l = { f, fn, &call, NULL };
     tls_task.rt = rt;
     tls_task.epoch = t->epoch + 1;
     uint64_t t0 = qv__now_ns();

@@ -138,6 +138,9 @@ QV_API int qv_perfmodel_estimate(const qv_func *f, qv_class c, size_t bytes, dou
 {
     if (!f || !us || (unsigned)c >= QV_CLASS_COUNT)
         return qv__fail(QV_EINVAL, "qv_perfmodel_estimate: bad argument");
+    if (!qv__rt_ok(f->rt))
+        return qv__fail(QV_EINVAL, "qv_perfmodel_estimate: a function of a destroyed "
+                        "runtime");
     if (qv__perf_get(f->perf[c], bytes, us, NULL, NULL) != 0)
         return qv__fail(QV_ENOENT, "no measurement of '%s' on %s for %zu bytes yet",
                         f->name, qv_class_name(c), bytes);
@@ -609,5 +612,5 @@ QV_API int qv_perfmodel_save(qv_runtime *rt)
 
 QV_API const char *qv_perfmodel_path(const qv_runtime *rt)
 {
-    return rt && rt->perfmodel_path ? rt->perfmodel_path : "";
+    return qv__rt_ok(rt) && rt->perfmodel_path ? rt->perfmodel_path : "";
 }
