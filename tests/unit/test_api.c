@@ -63,6 +63,11 @@ static void options_unknown_size_refused(void **state)
     assert_non_null(strstr(qv_last_error(), "qv_options_init"));
     o.size = offsetof(qv_options, opencl); /* ends before the first version */
     assert_int_equal(qv_runtime_create(&o, &rt), QV_EINVAL);
+    o.size = offsetof(qv_options, opencl) + sizeof(int) + 1; /* no version's */
+    assert_int_equal(qv_runtime_create(&o, &rt), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "the size of no version"));
+    o.size = sizeof o - 1;
+    assert_int_equal(qv_runtime_create(&o, &rt), QV_EINVAL);
     o.size = sizeof o + 8; /* from a newer header */
     assert_int_equal(qv_runtime_create(&o, &rt), QV_EINVAL);
     assert_null(rt);

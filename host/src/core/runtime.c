@@ -34,6 +34,14 @@ static int options_read(const qv_options *in, qv_options *out)
                         "qv_options (%zu bytes): the program was built against a "
                         "newer quiver.h than libquiver %s", in->size, sizeof *in,
                         qv_version());
+    /* The sizes of the versions: the first ended at opencl (its struct's
+     * size, with or without its tail padding); this one. Any other is not
+     * a qv_options (adversarial finding: 45 or 50 bytes were taken). */
+    const size_t align = _Alignof(qv_options), v1 = (first + align - 1) / align * align;
+    if (in->size != first && in->size != v1 && in->size != sizeof *in)
+        return qv__fail(QV_EINVAL, "qv_options.size is %zu, the size of no version of "
+                        "qv_options (%zu or %zu bytes); set up the options with "
+                        "qv_options_init", in->size, v1, sizeof *in);
     memcpy(out, in, first);
     out->size = sizeof *out;
     if (in->size >= offsetof(qv_options, record_window) + sizeof in->record_window)
