@@ -346,7 +346,8 @@ QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
 
 /* As qv_buf_acquire, but never waits for a task nor a device: QV_EBUSY
  * (nothing held) while a submitted task still uses buf or a call owed to
- * it is deferred, and for QV_R and QV_RW while only a device holds its
+ * it is deferred (such calls are submitted then, so a later try can
+ * succeed), and for QV_R and QV_RW while only a device holds its
  * current contents (bringing them home may wait for the device). For a
  * thread that must not block, as a daemon's socket thread. It may still
  * wait for another thread's acquisition in progress (one copy home), and

@@ -793,6 +793,34 @@ static void fallback_without_a_cpu_fails_cleanly(void **state)
     qv_runtime_destroy(S.rt);
 }
 
+/* A thread that polls an intermediate of a fused chain with
+ * qv_buf_try_acquire: the first try submits the calls it is owed
+ * (adversarial finding: QV_EBUSY "deferred" for as long as it polled).
+ * Then the try says the board holds it, which a wait brings home. */
+static void try_acquire_of_an_intermediate_runs_its_calls(void **state)
+{
+    (void)state;
+    static sig S;
+    fusing(&S);
+    frame(&S, 1);
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    assert_int_equal(qv_buf_try_acquire(S.by[1], QV_R), QV_EBUSY);
+    assert_non_null(strstr(qv_last_error(), "were deferred; they run now"));
+    int rc = QV_EBUSY;
+    for (int i = 0; i < 500 && rc == QV_EBUSY && strstr(qv_last_error(), "deferred"); i++) {
+        usleep(10000);
+        rc = qv_buf_try_acquire(S.by[1], QV_R);
+    }
+    if (rc) {
+        assert_int_equal(rc, QV_EBUSY);
+        assert_null(strstr(qv_last_error(), "deferred"));
+        assert_int_equal(qv_buf_wait(S.by[1]), 0);
+        assert_int_equal(qv_buf_try_acquire(S.by[1], QV_R), 0);
+    }
+    assert_int_equal(qv_buf_release(S.by[1]), 0);
+    sig_close(&S, true);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -811,6 +839,7 @@ int main(void)
         cmocka_unit_test(board_slower_than_its_table_replans),
         cmocka_unit_test(where_keeps_the_chain_apart),
         cmocka_unit_test(where_changed_replans),
+        cmocka_unit_test(try_acquire_of_an_intermediate_runs_its_calls),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,8 +25,8 @@ static bool host_ready(qv_runtime *rt, void *arg)
 /* Enters a host task for buf with mode m and waits until its conflicts are
  * done. *out is the task, which the caller completes with qv__task_finish.
  * try: QV_EBUSY instead of waiting, when a task still uses buf or a call
- * owed to it is deferred (nothing is submitted then but this thread's
- * held chain). */
+ * owed to it is deferred (those calls are submitted then, without a wait,
+ * so that a later try finds them done: a poller was refused for good). */
 static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool try,
                       qv__task **out)
 {
@@ -44,9 +44,11 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
         if (!qv__defer_hit(buf, m))
             break;
         pthread_mutex_unlock(&rt->submit_mu);
-        if (try)
-            return qv__fail(QV_EBUSY, "qv_buf_try_acquire: calls owed to buffer %p are "
-                            "deferred", buf->ptr);
+        if (try) {
+            qv__defer_host_try(rt, buf, m);
+            return qv__fail(QV_EBUSY, "qv_buf_try_acquire: calls owed to buffer %p were "
+                            "deferred; they run now", buf->ptr);
+        }
     }
     /* An unregister that claimed buf meanwhile (another thread's) owns it. */
     if (atomic_load(&buf->magic) != QV__BUF_MAGIC) {

@@ -175,9 +175,11 @@ static int claim(qv_buf *buf, bool try, const char *who)
      * to a buffer gone (code review: the call was dropped). */
     while (atomic_load(&buf->magic) == QV__BUF_MAGIC && qv__defer_hit(buf, QV_RW)) {
         pthread_mutex_unlock(&rt->submit_mu);
-        if (try)
-            return qv__fail(QV_EBUSY, "%s: calls owed to buffer %p are deferred", who,
-                            buf->ptr);
+        if (try) { /* submitted now: a later try finds them done */
+            qv__defer_host_try(rt, buf, QV_RW);
+            return qv__fail(QV_EBUSY, "%s: calls owed to buffer %p were deferred; they "
+                            "run now", who, buf->ptr);
+        }
         qv__defer_host(rt, buf, QV_RW);
         pthread_mutex_lock(&rt->submit_mu);
     }

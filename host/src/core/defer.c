@@ -502,6 +502,17 @@ void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m)
     qv__defer_start(rt, forced);
 }
 
+void qv__defer_host_try(qv_runtime *rt, qv_buf *buf, unsigned m)
+{
+    qv__task *forced = NULL;
+    pthread_mutex_lock(&rt->submit_mu);
+    if (qv__defer_hit(buf, m) &&
+        (!atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) || qv__in_task()))
+        qv__defer_force(rt, &buf, &m, 1, &forced);
+    pthread_mutex_unlock(&rt->submit_mu);
+    qv__defer_start(rt, forced);
+}
+
 static bool set_has(const access_set *s, const qv_buf *b)
 {
     for (size_t i = 0; i < s->n; i++)

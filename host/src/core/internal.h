@@ -735,6 +735,9 @@ static inline void qv__snap_idle(struct qv__snap *s)
 /* Host access to buf with mode m: forces what it conflicts with and
  * starts those tasks (takes submit_mu). */
 void qv__defer_host(qv_runtime *rt, qv_buf *buf, unsigned m);
+/* As qv__defer_host for an access that must not block (a try): forces
+ * nothing while the forced tasks would wait for a slot of the epoch ring. */
+void qv__defer_host_try(qv_runtime *rt, qv_buf *buf, unsigned m);
 
 /* ---- fused kernels at run time (fuse.c) ------------------------------- */
 
