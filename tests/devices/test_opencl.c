@@ -656,6 +656,44 @@ static void program_handlers_stay(void **state)
     assert_true(a.sa_handler == SIG_DFL);
 }
 
+static int range_waits_rc[3];
+static qv_buf *range_waits_buf;
+
+/* A range function that waits: qv_wait_all, qv_buf_wait on the task's own
+ * buffer, qv_buf_acquire. */
+static unsigned range_waits(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)l;
+    g[0] = *(const unsigned *)c->ptr[1];
+    range_waits_rc[0] = qv_wait_all(rt);
+    range_waits_rc[1] = qv_buf_wait(range_waits_buf);
+    range_waits_rc[2] = qv_buf_acquire(range_waits_buf, QV_R);
+    return 1;
+}
+
+/* The range function runs on the device's thread for the task: a wait
+ * there is refused with QV_EDEADLK as from a task's body (adversarial
+ * finding: it hung), and the task runs. */
+static void waits_in_a_range_function_are_refused(void **state)
+{
+    (void)state;
+    qv_arg_desc d[] = { QV_ARG_BUF("x", QV_RW), QV_ARG_SCALAR("n", unsigned) };
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "range_waits", d, 2, &f), 0);
+    qv_opencl_impl im = { "__kernel void k(__global float *x, uint n) "
+                          "{ x[get_global_id(0)] += 1.0f; }\n", "k", NULL, range_waits };
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    static float x[64];
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &range_waits_buf), 0);
+    unsigned n = 64;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(range_waits_buf), QV_VAL(n) }, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(range_waits_rc[i], QV_EDEADLK);
+    assert_int_equal(qv_buf_unregister(range_waits_buf), 0);
+    assert_true(x[0] == 1.0f && x[63] == 1.0f);
+}
+
 int main(void)
 {
     set_program_handlers();
@@ -700,6 +738,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(too_much_local_memory, setup, teardown),
         cmocka_unit_test(disk_cache_stays_right),
         cmocka_unit_test_setup_teardown(work_group_misfit_is_per_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(waits_in_a_range_function_are_refused, setup,
+                                        teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -212,7 +212,7 @@ static int acquire(qv_buf *buf, qv_mode mode, bool try, const char *what)
     if (mode < QV_R || mode > QV_RW)
         return qv__fail(QV_EINVAL, "%s: mode %d; expected QV_R, QV_W or QV_RW", what,
                         (int)mode);
-    if (qv__current_worker(buf->rt))
+    if (qv__task_context(buf->rt))
         return qv__fail(QV_EDEADLK, "%s called from a task: it could wait on itself "
                         "(tasks receive their buffers as arguments)", what);
     qv_runtime *rt = buf->rt;
@@ -253,7 +253,7 @@ QV_API int qv_buf_wait(qv_buf *buf)
     if (!qv__buf_ok(buf))
         return qv__buf_bad(buf, "qv_buf_wait");
     qv_runtime *rt = buf->rt;
-    if (qv__current_worker(rt)) {
+    if (qv__task_context(rt)) {
         qv__defer_host(rt, buf, QV_R); /* what buf is owed runs first */
         /* A task must not block its worker on the graph: it may only look
          * at a buffer nothing uses any more. Counted as a host access, so

@@ -225,7 +225,7 @@ QV_API int qv_buf_unregister(qv_buf *buf)
     if (!qv__current_worker(buf->rt))
         qv__region_flush(buf->rt);
     qv__defer_host(buf->rt, buf, QV_RW);
-    if (qv__current_worker(buf->rt) && qv__buf_users(buf) > 0)
+    if (qv__task_context(buf->rt) && qv__buf_users(buf) > 0)
         return qv__fail(QV_EDEADLK, "qv_buf_unregister called from a task while "
                         "tasks still use the buffer: it would wait on itself");
     int rc = claim(buf, false, "qv_buf_unregister");

@@ -408,6 +408,12 @@ void qv__sched_stop(qv_runtime *rt);
 qv__worker *qv__current_worker(const qv_runtime *rt);
 /* Whether the calling thread is a worker of any runtime. */
 bool qv__in_task(void);
+/* Around the program's code a device thread calls for a task (an OpenCL
+ * range function); qv__task_context: inside a task of rt, or such code,
+ * where the host's waits would wait on themselves (QV_EDEADLK). */
+void qv__callback_begin(const qv_runtime *rt);
+void qv__callback_end(void);
+bool qv__task_context(const qv_runtime *rt);
 
 /* Wakes threads blocked in qv_wait_all / qv_buf_wait if there are any. */
 void qv__wake_waiters(qv_runtime *rt);

@@ -274,7 +274,7 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt)
     if (!qv__rt_ok(rt))
         return qv__fail(QV_EINVAL, "qv_runtime_shutdown: %s runtime",
                         rt ? "destroyed" : "NULL");
-    if (qv__current_worker(rt))
+    if (qv__task_context(rt))
         return qv__fail(QV_EDEADLK, "qv_runtime_shutdown called from a task");
     qv__region_flush(rt);
     /* What fused launches left to compute when read is computed now: the

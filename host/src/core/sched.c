@@ -58,6 +58,25 @@ bool qv__in_task(void)
     return tls_worker != NULL;
 }
 
+/* The program's code that a device thread calls for a task (an OpenCL
+ * range function): a wait there waits on that task, as inside one. */
+static _Thread_local const qv_runtime *tls_callback;
+
+void qv__callback_begin(const qv_runtime *rt)
+{
+    tls_callback = rt;
+}
+
+void qv__callback_end(void)
+{
+    tls_callback = NULL;
+}
+
+bool qv__task_context(const qv_runtime *rt)
+{
+    return qv__current_worker(rt) || (rt && tls_callback == rt);
+}
+
 void qv__sched_push(qv_runtime *rt, qv__task *t)
 {
     unsigned d = qv__place(rt, t);
@@ -537,7 +556,7 @@ QV_API int qv_wait_all(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
         return qv__fail(QV_EINVAL, "qv_wait_all: %s runtime", rt ? "destroyed" : "NULL");
-    if (qv__current_worker(rt) && qv__inflight(rt) > 0)
+    if (qv__task_context(rt) && qv__inflight(rt) > 0)
         return qv__fail(QV_EDEADLK, "qv_wait_all called from a task: it would wait on itself");
     qv__region_flush(rt); /* this thread's held chain is submitted work */
     /* Close the current epoch, so that what others submit from now on is

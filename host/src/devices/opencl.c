@@ -549,7 +549,9 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
      * device's: QV_ENOTSUP (the function runs elsewhere), not a fault
      * that would take the device out of service. */
     size_t global[3] = { 0 }, local[3] = { 0 };
+    qv__callback_begin(f->rt);
     unsigned dims = im->range(c, global, local);
+    qv__callback_end();
     if (dims < 1 || dims > 3)
         return qv__fail(QV_ENOTSUP, "'%s': its OpenCL range function returned %u "
                         "dimensions (1 to 3)", f->name, dims);
