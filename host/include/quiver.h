@@ -146,8 +146,9 @@ typedef void (*qv_cpu_fn)(const qv_call *call);
 typedef struct qv_options {
     size_t      size;          /* sizeof(qv_options) of the caller's header;
                                 * set by qv_options_init, do not change */
-    int         ncpu;          /* CPU workers; 0 = one per core */
-    int         pin;           /* pin workers to cores with hwloc (1) */
+    int         ncpu;          /* CPU workers; 0 = one per core the
+                                * creating thread may run on */
+    int         pin;           /* pin workers to those cores (1) */
     int         record;        /* record the execution graph (1) */
     unsigned    spin_us;       /* idle spin before a worker parks (µs),
                                 * and before a device's threads sleep;

@@ -7,6 +7,7 @@
  * twice, no wake-up lost, a full queue spilling to the shared one).
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/resource.h>
@@ -87,6 +88,54 @@ static void pinning_and_spinning(void **state)
     o.record = 0;
     o.spin_us = 1000;
     run_chain(&o, 5000);
+}
+
+static atomic_uint ran_on; /* bit per CPU the calls ran on */
+
+static void cpu_where(const qv_call *c)
+{
+    (void)c;
+    int cpu = sched_getcpu();
+    if (cpu >= 0 && cpu < 32)
+        atomic_fetch_or(&ran_on, 1u << cpu);
+}
+
+/* A process confined to one CPU (taskset, numactl, an MPI binding): one
+ * worker by default, pinned there (adversarial finding: two workers, one
+ * pinned to CPU 0 outside the mask). */
+static void workers_keep_to_the_affinity_mask(void **state)
+{
+    (void)state;
+    cpu_set_t all, one;
+    assert_int_equal(sched_getaffinity(0, sizeof all, &all), 0);
+    int last = -1;
+    for (int i = 0; i < 32; i++)
+        if (CPU_ISSET(i, &all))
+            last = i;
+    if (CPU_COUNT(&all) < 2 || last < 0)
+        skip();
+    CPU_ZERO(&one);
+    CPU_SET(last, &one);
+    assert_int_equal(sched_setaffinity(0, sizeof one, &one), 0);
+    qv_options o;
+    qv_options_init(&o);
+    o.perfmodel_dir = "";
+    o.opencl = 0;
+    o.pin = 1;
+    qv_runtime *rt;
+    int rc = qv_runtime_create(&o, &rt);
+    sched_setaffinity(0, sizeof all, &all);
+    assert_int_equal(rc, 0);
+    assert_int_equal(qv_runtime_ncpu(rt), 1);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "where", NULL, 0, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_where), 0);
+    atomic_store(&ran_on, 0);
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(qv_submit(rt, f, NULL, 0), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(atomic_load(&ran_on), 1u << last);
+    qv_runtime_destroy(rt);
 }
 
 /* After a burst, an idle runtime uses (almost) no CPU: workers park. */
@@ -979,6 +1028,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(worker_counts),
         cmocka_unit_test(pinning_and_spinning),
+        cmocka_unit_test(workers_keep_to_the_affinity_mask),
         cmocka_unit_test(idle_workers_park),
         cmocka_unit_test(wait_all_with_a_busy_submitter),
         cmocka_unit_test(submission_has_backpressure),
