@@ -117,6 +117,68 @@ static void task_that_ran_nowhere_is_reported(void **state)
     qv_runtime_destroy(rt);
 }
 
+static void cpu_twice(const qv_call *c)
+{
+    const float *x = c->ptr[0];
+    float *y = c->ptr[1];
+    for (size_t i = 0; i < c->size[1] / sizeof *y; i++)
+        y[i] = 2 * x[i];
+}
+
+/* A task that reads what a task that ran nowhere should have written
+ * fails too, and its outputs' waits say so (adversarial finding: it ran on
+ * the old data, and qv_buf_wait of its output said all was well); once
+ * the host writes the input again, tasks on it run. */
+static void a_task_on_a_never_written_input_fails_too(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f, *twice;
+    assert_int_equal(qv_func_create(rt, "vadd_fpga_only", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("y", QV_W)};
+    assert_int_equal(qv_func_create(rt, "twice", d, 2, &twice), 0);
+    assert_int_equal(qv_func_set_cpu(twice, cpu_twice), 0);
+    static float a[N], b[N], out[N], y[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = 1;
+        b[i] = 2;
+        out[i] = -7;
+        y[i] = 5;
+    }
+    qv_buf *ba, *bb, *bo, *by;
+    register3(rt, a, b, out, &ba, &bb, &bo);
+    assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
+    uint32_t n = N;
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    int saved;
+    char path[512];
+    capture_begin(&saved, path, sizeof path);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)}, 4), 0);
+    assert_int_equal(qv_submit(rt, twice, (qv_arg[]){QV_BUF(bo), QV_BUF(by)}, 2), 0);
+    int rc = qv_wait_all(rt);
+    capture_end(saved, path);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(rc < 0);
+    assert_true(qv_buf_wait(by) < 0);
+    assert_non_null(strstr(qv_last_error(), "twice"));
+    assert_non_null(strstr(qv_last_error(), "was never written"));
+    assert_true(y[0] == 5.0f && y[N - 1] == 5.0f);
+    /* Written again by the host: the next call runs. */
+    assert_true(qv_buf_acquire(bo, QV_W) < 0); /* the failure, reported to it */
+    assert_int_equal(qv_buf_acquire(bo, QV_W), 0);
+    for (int i = 0; i < N; i++)
+        out[i] = (float)i;
+    assert_int_equal(qv_buf_release(bo), 0);
+    assert_int_equal(qv_submit(rt, twice, (qv_arg[]){QV_BUF(bo), QV_BUF(by)}, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_wait(by), 0);
+    assert_true(y[0] == 0.0f && y[N - 1] == 2.0f * (float)(N - 1));
+    assert_int_equal(qv_buf_unregister(by), 0);
+    unregister3(ba, bb, bo);
+    qv_runtime_destroy(rt);
+}
+
 /* vadd `name` with a CPU implementation, kept to the board while it can
  * take it. */
 static qv_func *board_vadd(qv_runtime *rt, const char *name)
@@ -812,6 +874,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(task_that_ran_nowhere_is_reported),
+        cmocka_unit_test(a_task_on_a_never_written_input_fails_too),
         cmocka_unit_test(board_returns_to_service),
         cmocka_unit_test(failed_board_keeps_no_copies),
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),

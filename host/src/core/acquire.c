@@ -201,6 +201,8 @@ static int release(qv_buf *buf, bool wrote)
         return qv__fail(QV_EINVAL, "qv_buf_release: buffer %p is not acquired", buf->ptr);
     if (wrote && (held & QV_W) && rt->naccel && buf->size)
         qv__coh_written(buf, 0);
+    if (wrote && (held & QV_W)) /* what it holds now is the host's */
+        atomic_store(&buf->stale, 0);
     host_leave(rt, t);
     return 0;
 }

@@ -253,6 +253,11 @@ struct qv_buf {
      * and its detail, reported once by the next wait (under coh_mu). */
     atomic_int  err;
     char       *err_msg;
+    /* The task that last wrote it ran nowhere (its code; 0: written):
+     * set by qv__task_fail, cleared when a task starts that writes it or
+     * the host releases it written. A task that reads it fails too
+     * (qv__task_stale): its result would come from data never written. */
+    atomic_int  stale;
     /* Deferred calls (defer.c) that use this buffer, and those of them
      * that write it; under submit_mu. Any access to the buffer submits
      * the ones it conflicts with first. */
@@ -350,6 +355,10 @@ int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m);
  * whether waiters must be woken. Host tasks (func NULL) are done this way
  * by qv_buf_release. */
 bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next);
+/* Right before t runs anywhere: the code of an input whose last writer ran
+ * nowhere (why says which), else 0, and the buffers t writes count as
+ * written from now on. */
+int qv__task_stale(qv__task *t, char *why, size_t whylen);
 /* t ran nowhere: records err (the cause is t->why or qv_last_error's detail
  * when why is NULL) for the waits that must report it, and completes t. */
 void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker,

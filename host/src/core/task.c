@@ -560,6 +560,15 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     }
     if (qv__fault_pausing()) /* tests: qv_func_set_cpu before the call */
         qv__fault_pause();
+    char stale_why[300];
+    int stale = qv__task_stale(t, stale_why, sizeof stale_why);
+    if (stale) {
+        free(t->why);
+        t->why = strdup(stale_why);
+        qv__task *next = NULL;
+        qv__task_fail(rt, t, stale, w->idx, &next);
+        return next;
+    }
     if (coherent) {
         for (unsigned j = 0; j < t->nbufs; j++) {
             int rc = qv__coh_acquire(rt, t->ubuf[j], 0, t->modes[j]);
@@ -664,11 +673,33 @@ void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker, qv__ta
         pthread_mutex_lock(&b->coh_mu);
         qv__buf_set_error(b, err, msg);
         pthread_mutex_unlock(&b->coh_mu);
+        atomic_store_explicit(&b->stale, err, memory_order_release);
     }
     if (t->node)
         qv__rec_done(t->node, 0, 0, worker, QV_CLASS_CPU);
     if (qv__task_finish(rt, t, next))
         qv__wake_waiters(rt);
+}
+
+int qv__task_stale(qv__task *t, char *why, size_t whylen)
+{
+    for (unsigned j = 0; j < t->nbufs; j++) {
+        int e = (t->modes[j] & QV_R)
+                    ? atomic_load_explicit(&t->ubuf[j]->stale, memory_order_acquire)
+                    : 0;
+        if (e) {
+            snprintf(why, whylen, "its input %p was never written: the task that should "
+                     "have written it did not run", t->ubuf[j]->ptr);
+            return e;
+        }
+    }
+    /* The tasks that read what t writes wait for t: no one looks at these
+     * in between. */
+    for (unsigned j = 0; j < t->nbufs; j++)
+        if ((t->modes[j] & QV_W) &&
+            atomic_load_explicit(&t->ubuf[j]->stale, memory_order_relaxed))
+            atomic_store_explicit(&t->ubuf[j]->stale, 0, memory_order_relaxed);
+    return 0;
 }
 
 bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next)
