@@ -129,6 +129,11 @@ QV_API int qv_func_find(qv_runtime *rt, const char *name, qv_func **out)
     return rc;
 }
 
+void qv__func_takes_stale(qv_func *f)
+{
+    f->takes_stale = true;
+}
+
 QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
 {
     if (!f || !qv__rt_ok(f->rt))

@@ -175,6 +175,10 @@ struct qv_func {
      * board (part.c); NULL for the application's. On the CPU it runs the
      * part's calls in turn. */
     const struct qv__part *part;
+    /* Runs on inputs whose last writer ran nowhere (qv__task_stale lets
+     * it): code that reports such failures itself, as quiverd's answer to
+     * a run (set by qv__func_takes_stale). */
+    bool takes_stale;
     qv__perf   *perf[QV_CLASS_COUNT];
 };
 
@@ -359,6 +363,8 @@ bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next);
  * nowhere (why says which), else 0, and the buffers t writes count as
  * written from now on. */
 int qv__task_stale(qv__task *t, char *why, size_t whylen);
+/* f's calls run on inputs never written (see takes_stale). */
+void qv__func_takes_stale(qv_func *f);
 /* t ran nowhere: records err (the cause is t->why or qv_last_error's detail
  * when why is NULL) for the waits that must report it, and completes t. */
 void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker,

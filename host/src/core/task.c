@@ -684,7 +684,7 @@ void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker, qv__ta
 int qv__task_stale(qv__task *t, char *why, size_t whylen)
 {
     for (unsigned j = 0; j < t->nbufs; j++) {
-        int e = (t->modes[j] & QV_R)
+        int e = (t->modes[j] & QV_R) && !t->func->takes_stale
                     ? atomic_load_explicit(&t->ubuf[j]->stale, memory_order_acquire)
                     : 0;
         if (e) {

@@ -607,6 +607,13 @@ static int make_copy_funcs(qv_runtime *rt)
         rc = qv_func_set_where(S.f_write_rw, cpu);
     if (!rc)
         rc = qv_func_set_where(S.f_read, cpu);
+    /* A READ or a WRITE of a buffer whose run failed is answered as
+     * before it: the run's reply said it failed. */
+    if (!rc) {
+        qv__func_takes_stale(S.f_write_w);
+        qv__func_takes_stale(S.f_write_rw);
+        qv__func_takes_stale(S.f_read);
+    }
     qv_arg_desc od[QV_WIRE_MAX_OUTPUTS + 1];
     for (unsigned k = 0; k < QV_WIRE_MAX_OUTPUTS; k++)
         od[k] = QV_ARG_BUF("out", QV_R);
@@ -620,6 +627,8 @@ static int make_copy_funcs(qv_runtime *rt)
             rc = qv_func_set_cpu(S.f_outs[n - 1], cpu_outputs);
         if (!rc)
             rc = qv_func_set_where(S.f_outs[n - 1], cpu);
+        if (!rc) /* it answers a run whose task failed with that failure */
+            qv__func_takes_stale(S.f_outs[n - 1]);
     }
     return rc;
 }
