@@ -326,7 +326,7 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         rc = qv__yget_double(doc, n, "deadline_ms", -1e300, 1e300, &p->deadline_ms, diag);
     if (!rc && !(p->deadline_ms >= 0 && p->deadline_ms <= 86400000))
         rc = qv__yerr(doc, qv__ymap_get(root, "deadline_ms"), diag,
-                      "deadline_ms: %g is out of range; expected 0 (none) to 86400000 "
+                      "deadline_ms: %.17g is out of range; expected 0 (none) to 86400000 "
                       "(a day)",
                       p->deadline_ms);
     if (!rc && (n = qv__ymap_get(root, "catalog"))) {

@@ -344,8 +344,9 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
      * the workers it would join): nothing is freed, and the error says
      * so (it freed the running task's memory, then hung). */
     if (qv_runtime_shutdown(rt) == QV_EDEADLK) {
-        qv__log(0, "qv_runtime_destroy called from one of the runtime's own tasks: "
-                "refused, the runtime is left as it is");
+        qv__fail(QV_EDEADLK, "qv_runtime_destroy called from one of the runtime's own "
+                 "tasks: refused, the runtime is left as it is");
+        qv__log(0, "%s", qv_last_error());
         return;
     }
     int rc = qv__perf_write(rt);

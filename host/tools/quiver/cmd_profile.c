@@ -760,7 +760,7 @@ int qv_cmd_profile(int argc, char **argv)
     }
     if (optind >= argc) {
         fprintf(stderr, PROG ": no program to run; usage: quiver profile [OPTIONS] -- PROGRAM "
-                             "[ARGS...]\n");
+                             "[ARGS...]\nTry 'quiver profile --help'.\n");
         goto out;
     }
     o.argv = argv + optind;

@@ -2,13 +2,16 @@
  * machine.c - the machine as a program linked against Quiver would see it,
  * for the subcommands that list it (`quiver devices`) or plan on it
  * (`quiver plan` without --platform): the policy the runtime would read,
- * its boards and its catalog, and one scan of the discovery pool.
+ * its boards and its catalog, and one scan of the discovery pool, of the
+ * device classes its `devices:` key keeps (as the runtime opens them).
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
+#include "config/board.h"
 #include "config/default_path.h"
 #include "config/policy.h"
 #include "quiver/config.h"
@@ -53,8 +56,25 @@ int qv_cli_machine(const char *prog, const char *config, const char *const *boar
         all[nall++] = pol.boards[i];
     for (size_t i = 0; i < nboards; i++)
         all[nall++] = boards[i];
+    /* The classes the policy's devices: key leaves out, as the runtime
+     * leaves them out (a user's finding: `devices: [cpu]` and a plan
+     * onto the GPU). A board file that does not load stays, for the pool
+     * to report. */
+    size_t kept = 0;
+    for (size_t i = 0; i < nall; i++) {
+        qv__board *b = NULL;
+        qv_diag bd;
+        memset(&bd, 0, sizeof bd);
+        bool out = qv__board_load(all[i], &b, &bd) == 0 && !(pol.devices & (1u << b->kind));
+        qv__board_free(b);
+        if (!out)
+            all[kept++] = all[i];
+    }
+    nall = kept;
     qv_pool_options o;
     qv__policy_pool_options(&pol, &o);
+    o.opencl = o.opencl && (pol.devices & (1u << QV_CLASS_GPU));
+    o.xrt = o.xrt && (pol.devices & (1u << QV_CLASS_FPGA));
     o.rescan_ms = 0; /* one scan is all a listing or a plan needs */
     o.boards = all;
     o.nboards = nall;
