@@ -170,7 +170,7 @@ static uint32_t rnd(void)
 static void check(unsigned i, const uint32_t *s, qv_class cls)
 {
     const kspec *k = &K[i];
-    size_t count[MAXB];
+    size_t count[MAXB] = {0};
     uint32_t n = s[0];
     switch (i) {
     case 0: count[0] = count[1] = count[2] = n; break;

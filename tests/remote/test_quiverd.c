@@ -1026,7 +1026,7 @@ static void test_sigterm_and_delay(void **state)
 
 static void read_key(const char *dir, const char *name, char key[QV__KEY_Z85 + 1])
 {
-    char path[600], err[256];
+    char path[1200], err[256];
     snprintf(path, sizeof path, "%s/%s", dir, name);
     if (qv__auth_key_read(path, key, err, sizeof err))
         fail_msg("%s: %s", path, err);

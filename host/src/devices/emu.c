@@ -446,7 +446,7 @@ static int emu_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     int inj = qv__fault_hit("emu", QV_FAULT_LAUNCH);
     if (inj)
         return qv__fail(inj, "injected launch failure");
-    emu_kernel *ek;
+    emu_kernel *ek = NULL; /* set when kernel_of returns 0 (GCC -O3 cannot tell) */
     int rc = kernel_of(e, l->func, &ek);
     if (rc)
         return rc;

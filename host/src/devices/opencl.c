@@ -513,8 +513,8 @@ static int program(ocl_device *o, const qv_func *f, ocl_prog **out, const qv_ope
 
 static int ocl_prepare(qv_device *d, const qv_func *f)
 {
-    ocl_prog *pp;
-    const qv_opencl_impl *im;
+    ocl_prog *pp = NULL;
+    const qv_opencl_impl *im = NULL;
     return program((ocl_device *)d, f, &pp, &im);
 }
 
@@ -527,8 +527,8 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     int inj = qv__fault_hit("opencl", QV_FAULT_LAUNCH);
     if (inj)
         return qv__fail(inj, "injected launch failure");
-    ocl_prog *pp;
-    const qv_opencl_impl *im;
+    ocl_prog *pp = NULL;
+    const qv_opencl_impl *im = NULL;
     int rc = program(o, f, &pp, &im);
     if (rc)
         return rc;
