@@ -1265,6 +1265,30 @@ static void test_options(void **state)
             fail_msg("quiverd %s: exit %d, said: %s (want %d and '%s')", bad[i].args, rc, out,
                      bad[i].rc, bad[i].says);
     }
+    assert_int_equal(run_quiverd("--help", out, sizeof out), 0);
+    assert_non_null(strstr(out, "--fail-launch"));
+    assert_int_equal(run_quiverd("--fail-launch 0 --board b", out, sizeof out), 2);
+    assert_non_null(strstr(out, "--fail-launch 0: expected a launch's number"));
+
+    /* An ipc:// path that holds a file: refused, the file kept (an
+     * adversarial finding: the bind deleted it). */
+    const char *bin = getenv("QV_BINARY_DIR");
+    char file[600], args[2048];
+    snprintf(file, sizeof file, "%s/precious.txt", qv_test_scratch());
+    FILE *f = fopen(file, "w");
+    assert_non_null(f);
+    fputs("precious\n", f);
+    fclose(f);
+    snprintf(args, sizeof args,
+             "--board %s/share/quiver/boards/emu/u250-emu.yaml --catalog "
+             "%s/share/quiver/kernels.yaml --listen ipc://%s --allow-plain",
+             bin, bin, file);
+    assert_int_equal(run_quiverd(args, out, sizeof out), 1);
+    assert_non_null(strstr(out, "is not a socket (binding would delete it)"));
+    char *kept = qv_test_slurp(file, NULL);
+    assert_non_null(kept);
+    assert_string_equal(kept, "precious\n");
+    free(kept);
 }
 
 /* SIGTERM while many replies are owed by tasks and waiters that send them

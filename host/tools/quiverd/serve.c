@@ -39,6 +39,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -1554,6 +1555,16 @@ static int open_socket(qd_daemon *d)
     }
     if (strncmp(d->opt->listen, "ipc://", 6) == 0 && ipc_in_use(d->opt->listen)) {
         qd_log("cannot listen on %s: another process serves it", d->opt->listen);
+        return -1;
+    }
+    /* libzmq's bind unlinks whatever lies at an ipc:// path: a socket a
+     * daemon that died left is taken over, anything else stays (an
+     * adversarial finding: a regular file there was deleted). */
+    struct stat st;
+    if (strncmp(d->opt->listen, "ipc://", 6) == 0 && d->opt->listen[6] != '@' &&
+        lstat(d->opt->listen + 6, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        qd_log("cannot listen on %s: %s is not a socket (binding would delete it)",
+               d->opt->listen, d->opt->listen + 6);
         return -1;
     }
     if (zmq_bind(S.sock, d->opt->listen) != 0) {
