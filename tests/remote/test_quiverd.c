@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -1289,6 +1290,31 @@ static void test_options(void **state)
     assert_non_null(kept);
     assert_string_equal(kept, "precious\n");
     free(kept);
+
+    /* A card's board file alone (no emulated board): the runtime's policy
+     * lists no board files, and XRT finds no card here (an adversarial
+     * finding: the policy had "boards:" with nothing, a YAML null). */
+    snprintf(args, sizeof args,
+             "--board %s/share/quiver/boards/u250.yaml --catalog "
+             "%s/share/quiver/kernels.yaml --listen ipc://%s.sock --allow-plain",
+             bin, bin, file);
+    assert_int_equal(run_quiverd(args, out, sizeof out), 1);
+    assert_null(strstr(out, "discovery.boards"));
+    assert_non_null(strstr(out, "no FPGA board could be opened"));
+    /* A board path that is not UTF-8 cannot be named in YAML: said. */
+    char dir[700];
+    snprintf(dir, sizeof dir, "%s/lat\xe9" "dir", qv_test_scratch());
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(args, sizeof args,
+             "--board '%s/b.yaml' --catalog %s/share/quiver/kernels.yaml "
+             "--listen ipc://%s.sock --allow-plain",
+             dir, bin, file);
+    char cp[2048];
+    snprintf(cp, sizeof cp, "cp '%s/share/quiver/boards/emu/u250-emu.yaml' '%s/b.yaml'", bin,
+             dir);
+    assert_int_equal(system(cp), 0);
+    assert_int_equal(run_quiverd(args, out, sizeof out), 1);
+    assert_non_null(strstr(out, "the path is not UTF-8"));
 }
 
 /* SIGTERM while many replies are owed by tasks and waiters that send them

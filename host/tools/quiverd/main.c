@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,15 +267,39 @@ static int parse_args(int argc, char **argv, qd_options *o)
 }
 
 /* Writes a YAML double-quoted string. */
+/* s as a YAML double-quoted scalar: control characters escaped (a newline
+ * in a path was folded into a space). */
 static void yaml_quoted(FILE *f, const char *s)
 {
     fputc('"', f);
     for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            fputc('\\', f);
-        fputc(*s, f);
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(f, "\\%c", c);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
     }
     fputc('"', f);
+}
+
+/* Whether s is valid UTF-8, which a YAML file must be: a path that is not
+ * cannot be named in the runtime's policy. */
+static bool utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2
+                                   : (*p >> 3) == 30 ? 3 : 4;
+        if (n == 4)
+            return false;
+        for (unsigned k = 1; k <= n; k++)
+            if ((p[k] >> 6) != 2)
+                return false;
+        p += n + 1;
+    }
+    return true;
 }
 
 /* The runtime: a policy naming the catalog and the boards, on the CPU (the
@@ -295,21 +320,40 @@ static int make_runtime(qd_daemon *d)
         return -1;
     }
     int real = 0;
-    for (unsigned i = 0; i < d->nboards; i++)
+    unsigned emulated = 0;
+    for (unsigned i = 0; i < d->nboards; i++) {
         real |= !d->boards[i]->emulation;
-    char path[PATH_MAX];
+        emulated += d->boards[i]->emulation != 0;
+    }
+    /* The boards', then the catalog's, absolute paths. */
+    static char paths[QD_MAX_BOARDS + 1][PATH_MAX];
+    for (unsigned i = 0; i <= d->nboards; i++) {
+        const char *p = i < d->nboards ? o->boards[i] : o->catalog;
+        if (!realpath(p, paths[i]))
+            snprintf(paths[i], sizeof paths[i], "%s", p);
+    }
+    const char *cat = paths[d->nboards];
+    for (unsigned i = 0; i <= d->nboards; i++) {
+        if (utf8_ok(paths[i]))
+            continue;
+        qd_log("%s: the path is not UTF-8, which quiverd's runtime policy (YAML) "
+               "cannot name; rename it", paths[i]);
+        fclose(f);
+        unlink(policy);
+        return -1;
+    }
     fprintf(f, "# quiverd's runtime\ncatalog: ");
-    yaml_quoted(f, realpath(o->catalog, path) ? path : o->catalog);
+    yaml_quoted(f, cat);
     fprintf(f,
             "\nscheduler: eager\nimplicit_regions: false\ndevices: [cpu, fpga]\n"
             "discovery:\n  rescan_interval_ms: 0\n  hwloc: true\n  opencl: false\n"
-            "  xrt: %s\n  boards:\n",
-            real ? "true" : "false");
+            "  xrt: %s\n  boards:%s\n",
+            real ? "true" : "false", emulated ? "" : " []"); /* real cards: found by XRT */
     for (unsigned i = 0; i < d->nboards; i++) {
         if (!d->boards[i]->emulation)
-            continue; /* real cards: found by XRT */
+            continue;
         fprintf(f, "    - ");
-        yaml_quoted(f, realpath(o->boards[i], path) ? path : o->boards[i]);
+        yaml_quoted(f, paths[i]);
         fputc('\n', f);
     }
     fclose(f);
