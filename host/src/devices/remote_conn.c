@@ -212,6 +212,14 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp,
     zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &never, sizeof never);
     zmq_setsockopt(sock, ZMQ_SNDHWM, &zero, sizeof zero);
     zmq_setsockopt(sock, ZMQ_RCVHWM, &zero, sizeof zero);
+    /* No reply is larger than the host asks for (4 MiB of data at a time)
+     * or than a body may be (the decoder's 16 MiB): a peer that sends more
+     * is dropped by ZeroMQ before it is held (an adversarial finding: a
+     * fake daemon's 2 GB frame was received whole). */
+    qv_wire_limits lim;
+    qv__wire_limits_default(&lim);
+    int64_t most = (int64_t)lim.max_body + (32 << 20);
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &most, sizeof most);
     if (l->server_key[0]) {
         char pub[QV__KEY_Z85 + 1], sec[QV__KEY_Z85 + 1];
         const char *cpub = l->client_pub[0] ? l->client_pub : NULL, *csec = l->client_sec;
