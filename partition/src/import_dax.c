@@ -91,6 +91,7 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
     }
     qv_dag *g = NULL;
     qv__strmap jobs = {0}, ins = {0}, pars = {0};
+    qv__strmap *outs = NULL; /* each job's output files, made when it is a parent */
     const qv__xml_node **jel = NULL;
     rc = QV_EFORMAT;
     if (!is(root, "adag")) {
@@ -102,7 +103,8 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
     for (const qv__xml_node *k = root->child; k; k = k->next)
         nkid++;
     jel = calloc(nkid + 1, sizeof *jel);
-    if ((rc = qv__part_strmap_init(&jobs, nkid)) || !jel ||
+    outs = calloc(nkid + 1, sizeof *outs);
+    if ((rc = qv__part_strmap_init(&jobs, nkid)) || !jel || !outs ||
         (rc = qv_dag_create(nm ? nm : "dax", &g))) {
         rc = rc ? rc : QV_ENOMEM;
         goto out;
@@ -179,8 +181,14 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
                 rc = put < 0 ? put : QV_EFORMAT;
                 goto out;
             }
-            if ((rc = files_of(jel[*pi], "output", &ins, 0, &s, f, d)) ||
-                (rc = qv_dag_add_edge(g, (uint32_t)*pi, (uint32_t)*ci, s)))
+            /* The parent's outputs as a set, made once: what it passes is
+             * what the child reads of them (at the parent's sizes). */
+            qv__strmap *po = &outs[*pi];
+            if (!po->cap && ((rc = qv__part_strmap_init(po, 8)) ||
+                             (rc = files_of(jel[*pi], "output", po, 1, &s, f, d))))
+                goto out;
+            if ((rc = qv_dag_add_edge(g, (uint32_t)*pi, (uint32_t)*ci,
+                                      qv__part_strmap_common(po, &ins))))
                 goto out;
             rc = QV_EFORMAT;
         }
@@ -191,6 +199,9 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
     g = NULL;
     rc = 0;
 out:
+    for (size_t i = 0; outs && jel && i < nkid + 1; i++)
+        qv__part_strmap_fini(&outs[i]);
+    free(outs);
     qv__part_strmap_fini(&jobs);
     qv__part_strmap_fini(&ins);
     qv__part_strmap_fini(&pars);

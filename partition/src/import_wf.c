@@ -51,6 +51,8 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
         return rc;
     qv_dag *g = NULL;
     qv__strmap files = {0}, tasks = {0}, runs = {0}, ins = {0}, pars = {0};
+    qv__strmap *outs = NULL; /* each task's output files, made when it is a parent */
+    size_t ntask = 0;
     const qv__jval *wf, *spec, *ex, *tl, *fl, *xl;
     rc = QV_EFORMAT;
     if (!(wf = need(root, "workflow", QV__JOBJ, f, d)) ||
@@ -150,6 +152,11 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
             goto out;
         }
     }
+    ntask = tl->u.arr.n;
+    if (!(outs = calloc(ntask ? ntask : 1, sizeof *outs))) {
+        rc = QV_ENOMEM;
+        goto out;
+    }
     for (size_t i = 0; i < tl->u.arr.n; i++) {
         const qv__jval *t = tl->u.arr.v[i];
         const qv__jval *par = qv__part_json_get(t, "parents");
@@ -210,15 +217,25 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
                 rc = put < 0 ? put : QV_EFORMAT;
                 goto out;
             }
-            const qv__jval *pout = qv__part_json_get(tl->u.arr.v[*pi], "outputFiles");
-            uint64_t bytes = 0;
-            for (size_t k = 0; pout && pout->type == QV__JARR && k < pout->u.arr.n; k++) {
-                const qv__jval *fn = pout->u.arr.v[k];
-                uint64_t *sz =
-                    fn->type == QV__JSTR ? qv__part_strmap_get(&ins, fn->u.str.s) : NULL;
-                if (sz)
-                    bytes += *sz;
+            /* The parent's outputs as a set, made once (its output
+             * files were checked when it was the child). */
+            qv__strmap *po = &outs[*pi];
+            if (!po->cap) {
+                const qv__jval *pout = qv__part_json_get(tl->u.arr.v[*pi], "outputFiles");
+                size_t no = pout && pout->type == QV__JARR ? pout->u.arr.n : 0;
+                if ((rc = qv__part_strmap_init(po, no)))
+                    goto out;
+                for (size_t k = 0; k < no; k++) {
+                    const qv__jval *fn = pout->u.arr.v[k];
+                    uint64_t *sz = fn->type == QV__JSTR
+                                       ? qv__part_strmap_get(&files, fn->u.str.s)
+                                       : NULL;
+                    if (sz && (rc = qv__part_strmap_put(po, fn->u.str.s, *sz)) < 0)
+                        goto out;
+                }
+                rc = QV_EFORMAT;
             }
+            uint64_t bytes = qv__part_strmap_common(po, &ins);
             if ((uint32_t)*pi == (uint32_t)i) {
                 qv__part_diag(d, f, pn->line, pn->col, "task is its own parent");
                 goto out;
@@ -234,6 +251,9 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
     g = NULL;
     rc = 0;
 out:
+    for (size_t i = 0; outs && i < ntask; i++)
+        qv__part_strmap_fini(&outs[i]);
+    free(outs);
     qv__part_strmap_fini(&ins);
     qv__part_strmap_fini(&pars);
     qv__part_strmap_fini(&files);

@@ -71,3 +71,20 @@ uint64_t *qv__part_strmap_get(const qv__strmap *m, const char *key)
     size_t i = slot(m, key);
     return m->key[i] ? &m->val[i] : NULL;
 }
+
+uint64_t qv__part_strmap_common(const qv__strmap *a, const qv__strmap *b)
+{
+    uint64_t sum = 0;
+    if (a->n <= b->n) {
+        for (size_t i = 0; i < a->cap; i++)
+            if (a->key[i] && qv__part_strmap_get(b, a->key[i]))
+                sum += a->val[i];
+    } else {
+        for (size_t i = 0; i < b->cap; i++) {
+            const uint64_t *v = b->key[i] ? qv__part_strmap_get(a, b->key[i]) : NULL;
+            if (v)
+                sum += *v;
+        }
+    }
+    return sum;
+}

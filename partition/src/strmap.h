@@ -21,5 +21,10 @@ void qv__part_strmap_fini(qv__strmap *m);
 int qv__part_strmap_put(qv__strmap *m, const char *key, uint64_t val);
 /* Pointer to the value, or NULL. */
 uint64_t *qv__part_strmap_get(const qv__strmap *m, const char *key);
+/* The sum of a's values for the keys that b holds too, walking the smaller
+ * of the two: the bytes a parent's outputs (a) pass to a child's inputs
+ * (b) in time linear in the fewer of them (a parent of many outputs and
+ * many children took a minute to import: adversarial testing). */
+uint64_t qv__part_strmap_common(const qv__strmap *a, const qv__strmap *b);
 
 #endif
