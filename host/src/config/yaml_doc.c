@@ -182,6 +182,11 @@ static int attach(builder *b, qv__ynode *n)
             return qv__yerr(b->doc, n, b->diag,
                             "merge keys ('<<') are not supported; write the "
                             "keys out");
+        /* Keys are looked up as C strings: "kind\0x" would be read as
+         * kind, past the duplicate check (adversarial testing). */
+        if (strlen(n->str) != n->len)
+            return qv__yerr(b->doc, n, b->diag, "a mapping key with a NUL byte ('%s\\0...')",
+                            n->str);
         if (p->n == MAX_MAP_KEYS)
             return qv__yerr(b->doc, n, b->diag,
                             "too many keys in one mapping (at most %d)", MAX_MAP_KEYS);
