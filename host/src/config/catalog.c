@@ -589,6 +589,20 @@ static int load_limits(const qv__ydoc *doc, const qv__ynode *m, qv__karg *a, qv_
         return qv__yerr(doc, qv__ymap_get(m, "min"), diag,
                         "args: '%s' has min %llu above its max %llu", a->name,
                         (unsigned long long)a->min, (unsigned long long)a->max);
+    /* Limits that no value meets would keep every call off the board
+     * without a word (adversarial testing: pow2 from 5 to 7). */
+    uint64_t lo = a->min ? a->min : 1, p2 = 1;
+    while (p2 < lo && p2 <= a->max / 2)
+        p2 *= 2;
+    bool none = (a->pow2 && (p2 < lo || p2 > a->max)) ||
+                (a->odd && (a->min == a->max ? a->min % 2 == 0 : false)) ||
+                (a->pow2 && a->odd && !(a->min <= 1 && a->max >= 1));
+    if (none)
+        return qv__yerr(doc, qv__ymap_get(m, a->pow2 ? "pow2" : "odd"), diag,
+                        "args: no value of '%s' from %llu to %llu is %s", a->name,
+                        (unsigned long long)a->min, (unsigned long long)a->max,
+                        a->pow2 && a->odd ? "an odd power of two" : a->pow2 ? "a power of two"
+                                                                          : "odd");
     return 0;
 }
 
