@@ -247,6 +247,22 @@ static void every_top_key_is_known(void **state)
     assert_int_equal(n, sizeof read / sizeof read[0] - 1);
 }
 
+/* QV_LOG's values: the level names, or 0 to 4; anything else is no level
+ * (then a warning and warn), 5 and 99999999999 included (they were taken
+ * as 4). */
+static void log_levels_of_the_environment(void **state)
+{
+    (void)state;
+    assert_int_equal(qv__log_level_parse("debug"), 3);
+    assert_int_equal(qv__log_level_parse("warning"), 1);
+    assert_int_equal(qv__log_level_parse("0"), 0);
+    assert_int_equal(qv__log_level_parse("4"), 4);
+    assert_int_equal(qv__log_level_parse("5"), -1);
+    assert_int_equal(qv__log_level_parse("99999999999"), -1);
+    assert_int_equal(qv__log_level_parse("-1"), -1);
+    assert_int_equal(qv__log_level_parse("3x"), -1);
+}
+
 int main(void)
 {
     if (!getenv("QV_SOURCE_DIR"))
@@ -258,6 +274,7 @@ int main(void)
         cmocka_unit_test(keys_reach_the_runtime),
         cmocka_unit_test(objective_keys),
         cmocka_unit_test(every_top_key_is_known),
+        cmocka_unit_test(log_levels_of_the_environment),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -77,7 +77,7 @@ int qv__log_level_parse(const char *s)
             return i;
     char *end;
     long v = strtol(s, &end, 10);
-    return *end || v < 0 ? -1 : v > 4 ? 4 : (int)v;
+    return *end || v < 0 || v > 4 ? -1 : (int)v; /* 5 or 1e11 was taken as 4 */
 }
 
 bool qv__log_env(void)
