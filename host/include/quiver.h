@@ -193,7 +193,8 @@ static inline void qv_options_init(qv_options *opts)
  * QV_EINVAL when opts->size is not the size of any version of qv_options
  * (the options were not set up with qv_options_init, or come from a newer
  * header than the library). On error *out is NULL and nothing is left
- * running. */
+ * running. In the child of a fork(), a runtime made before it refuses
+ * every call (QV_EINVAL): its threads stayed in the parent. */
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out);
 
 /* Waits for all submitted work and stops the workers; later submissions fail

@@ -5,6 +5,8 @@
  * stale handles, a destroyed runtime, overlapping buffers.
  */
 #include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdatomic.h>
 
 #include "helper.h"
@@ -517,6 +519,50 @@ static void implementation_toggled_while_calls_run(void **state)
     assert_true(atomic_load(&nop_calls) > 0);
 }
 
+/* fork() after the runtime is made: in the child, the parent's runtime
+ * (whose threads are not there) refuses every call, and a runtime of the
+ * child's own works (adversarial finding: qv_wait_all hung there, and
+ * qv_runtime_destroy crashed). The parent's goes on. */
+static void fork_leaves_the_runtime_to_the_parent(void **state)
+{
+    (void)state;
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "forked", NULL, 0, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_count), 0);
+    assert_int_equal(qv_submit(rt, f, NULL, 0), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int bad = 0;
+        bad |= qv_submit(rt, f, NULL, 0) != QV_EINVAL;
+        bad |= qv_wait_all(rt) != QV_EINVAL;
+        bad |= qv_device_count(rt) != 0;
+        qv_runtime_destroy(rt); /* refused, nothing freed, no crash */
+        qv_options o;
+        qv_options_init(&o);
+        o.ncpu = 1;
+        o.perfmodel_dir = "";
+        o.opencl = 0;
+        qv_runtime *mine;
+        bad |= qv_runtime_create(&o, &mine) != 0;
+        if (!bad) {
+            qv_func *g;
+            bad |= qv_func_create(mine, "g", NULL, 0, &g) != 0;
+            bad |= qv_func_set_cpu(g, cpu_count) != 0;
+            bad |= qv_submit(mine, g, NULL, 0) != 0;
+            bad |= qv_wait_all(mine) != 0;
+            qv_runtime_destroy(mine);
+        }
+        _exit(bad ? 1 : 0);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_int_equal(qv_submit(rt, f, NULL, 0), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+}
+
 /* Two buffers over the same bytes would let their tasks race: refused. */
 static void overlapping_buffers(void **state)
 {
@@ -571,6 +617,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(stale_buffer_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(unregister_races_submissions, setup, teardown),
         cmocka_unit_test(destroyed_runtime),
+        cmocka_unit_test_setup_teardown(fork_leaves_the_runtime_to_the_parent, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(implementation_toggled_while_calls_run, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(overlapping_buffers, setup, teardown),

@@ -538,6 +538,7 @@ struct qv_runtime {
                                             * while so misuse is caught */
     size_t          ndead;
     unsigned        magic;     /* QV__RT_MAGIC until destroyed */
+    unsigned        fork_gen;  /* qv__fork_gen when made: its process's */
     bool            log_file;  /* this runtime opened log.file */
 
     qv__recorder *rec;     /* NULL when not recording */
@@ -582,9 +583,13 @@ struct qv_runtime {
 
 /* Whether rt is a live runtime (a cheap check against misuse of a
  * destroyed one, whose shell is kept for a while; see runtime.c). */
+/* Bumped in the child of every fork(): a runtime made before it has no
+ * threads there, and its calls would hang or crash (adversarial testing). */
+extern unsigned qv__fork_gen;
+
 static inline bool qv__rt_ok(const qv_runtime *rt)
 {
-    return rt && rt->magic == QV__RT_MAGIC;
+    return rt && rt->magic == QV__RT_MAGIC && rt->fork_gen == qv__fork_gen;
 }
 static inline bool qv__buf_ok(const qv_buf *b)
 {

@@ -169,8 +169,22 @@ static int runtime_create(const qv_options *opts, qv_runtime **out);
 
 /* The threads that libraries start for us meanwhile (PoCL's, XRT's) keep
  * the application's asynchronous signals blocked, as ours do (thread.h). */
+unsigned qv__fork_gen;
+
+static void forked_child(void)
+{
+    qv__fork_gen++;
+}
+
+static void watch_forks(void)
+{
+    pthread_atfork(NULL, NULL, forked_child);
+}
+
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, watch_forks);
     sigset_t old;
     qv__signals_block(&old);
     int rc = runtime_create(opts, out);
@@ -246,6 +260,7 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
     }
     rt->max_inflight = policy(rt)->max_inflight;
     rt->low_water = rt->max_inflight / 4 * 3;
+    rt->fork_gen = qv__fork_gen;
     rt->magic = QV__RT_MAGIC;
     *out = rt;
     return 0;
