@@ -176,6 +176,20 @@ static void test_shipped_files(void **state)
     assert_int_equal(kind, QV_CONFIG_POLICY);
     assert_int_equal(qv_config_check(data_of("kernels.yaml"), &kind, &diag), 0);
     assert_int_equal(kind, QV_CONFIG_CATALOG);
+    /* An empty file, a comment alone or {} is the default policy, as the
+     * runtime reads it (a user's finding: check refused it). */
+    static const char *const empties[] = {"", "# nothing\n", "{}\n"};
+    for (int i = 0; i < 3; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/empty%d.yaml", qv_test_scratch(), i);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(empties[i], f);
+        fclose(f);
+        memset(&diag, 0, sizeof diag);
+        assert_int_equal(qv_config_check(path, &kind, &diag), 0);
+        assert_int_equal(kind, QV_CONFIG_POLICY);
+    }
 }
 
 static qv__board *load_board(const char *rel)

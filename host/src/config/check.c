@@ -33,7 +33,11 @@ QV_API const char *qv_config_kind_name(qv_config_kind kind)
  * check is on keys, not on the file name, so a board can live anywhere. */
 static qv_config_kind recognise(const qv__ynode *root)
 {
-    if (!root || root->kind != QV__Y_MAP)
+    /* An empty file, or an empty mapping, is the default policy, as the
+     * runtime reads it (a user's finding: check refused it). */
+    if (!root || qv__yis_null(root) || (root->kind == QV__Y_MAP && root->n == 0))
+        return QV_CONFIG_POLICY;
+    if (root->kind != QV__Y_MAP)
         return QV_CONFIG_UNKNOWN;
     if (qv__ymap_get(root, "resources"))
         return QV_CONFIG_PLATFORM;
