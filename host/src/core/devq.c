@@ -602,7 +602,7 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         t->skip |= 1u << q->dev->id;
         /* Say what happens next, truthfully: without a CPU
          * implementation there may be no other device. */
-        const char *then = t->func->cpu ? "runs elsewhere"
+        const char *then = qv__func_cpu(t->func) ? "runs elsewhere"
                                         : "runs elsewhere if another device can run it";
         bool drop = false;
         if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {

@@ -373,7 +373,7 @@ static int fpga_check(qv_runtime *rt, qv_func *f, qv__task *t)
     unsigned where = f->where ? f->where : ~0u;
     unsigned others = f->impls & where & ~(1u << QV_CLASS_FPGA | 1u << QV_CLASS_REMOTE) &
                       (rt->accel_classes | (1u << QV_CLASS_CPU));
-    if (!others && !f->cpu)
+    if (!others && !qv__func_cpu(f))
         return qv__fail(QV_EMISMATCH, "'%s' cannot run on an FPGA: %s; and no other "
                         "device can run it", f->name, why);
     for (unsigned d = 1; d <= rt->naccel; d++)
@@ -651,7 +651,7 @@ void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker, qv__ta
     char msg[512];
     snprintf(msg, sizeof msg, "task %llu of '%s' did not run: %s",
              (unsigned long long)t->id, f->name,
-             t->why ? t->why : f->cpu ? qv_last_error()
+             t->why ? t->why : qv__func_cpu(f) ? qv_last_error()
                                       : "no device that can run it is left (it has no "
                                         "CPU implementation)");
     atomic_fetch_add(&rt->lost, 1);
