@@ -4,6 +4,7 @@
  * writing .qvg.json graphs for `quiver plan`.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,10 +159,13 @@ static int cmd_gen(int argc, char **argv)
     qv_dag *g;
     int rc = qv_dag_generate(&o, &g);
     if (rc) {
-        fprintf(stderr,
-                PROG ": cannot generate %s: %s (FFT points must be a power of two)\n",
-                kinds[kind], qv_strerror(rc));
-        return 1;
+        /* A value out of its range is a usage error: exit 2, as a wrong
+         * option (docs/cli.md; `--points 3` exited 1). */
+        bool fft = !strcmp(kinds[kind], "fft");
+        fprintf(stderr, PROG ": cannot generate %s: %s%s\n%s", kinds[kind], qv_strerror(rc),
+                rc == QV_EINVAL && fft ? " (FFT points must be a power of two)" : "",
+                rc == QV_EINVAL ? "Try 'quiver graph --help'.\n" : "");
+        return rc == QV_EINVAL ? 2 : 1;
     }
     int ret = write_out(g, outp);
     qv_dag_destroy(g);
