@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "config/board.h"
 #include "config/catalog.h"
@@ -380,6 +381,13 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         }
         if (!rc)
             rc = get_outpath(doc, sec, "file", "log.file", &p->log_file, diag);
+        /* A directory there passed `quiver check` and failed the runtime's
+         * start (a user's finding): said by both. */
+        struct stat st;
+        if (!rc && p->log_file && stat(p->log_file, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = qv__yerr(doc, qv__ymap_get(sec, "file"), diag,
+                          "log.file: %s is a directory; expected a file to append to",
+                          p->log_file);
     }
     if (!rc && (sec = qv__ymap_get(root, "perfmodel"))) {
         rc = qv__ymap_check(doc, sec, "perfmodel", perfmodel_keys, diag);
