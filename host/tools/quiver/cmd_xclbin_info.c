@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmd_xclbin.h"
+#include "xclbin/layout.h"
 #include "quiver.h"
 #include "qv_escape.h"
 
@@ -224,6 +225,18 @@ static int read_stdin(size_t max, uint8_t **data, size_t *size, qv__xclbin_error
         if (n > max) {
             free(buf);
             return QV_E2BIG;
+        }
+        /* The header says how long the file is: a stream longer than that
+         * is not an xclbin, whatever follows (an adversarial finding: a
+         * valid file and then /dev/zero was read to 4 GiB first). */
+        enum { AT = QV__AXLF_OFF_HEADER + QV__HDR_OFF_LENGTH };
+        uint64_t length = n >= AT + 8 ? qv__le64(buf + AT) : UINT64_MAX;
+        if (length != UINT64_MAX && n > length) {
+            free(buf);
+            snprintf(err->msg, sizeof err->msg,
+                     "more bytes than the header's length of %llu: not one xclbin",
+                     (unsigned long long)length);
+            return QV_EFORMAT;
         }
         if (n == cap) {
             size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
