@@ -233,6 +233,19 @@ int qv_cmd_wrap(int argc, char **argv)
                                    : "opencl");
                 return QV_CLI_USAGE;
             }
+            /* A header goes between the quotes of an #include: a quote, a
+             * backslash or a control character would end it or the line
+             * (an adversarial finding: the generated file did not build),
+             * as quiver xclbin entry refuses them. */
+            for (const char *h = c == 'H' ? optarg : ""; *h; h++)
+                if (*h == '"' || *h == '\\' || (unsigned char)*h < 0x20 || *h == 0x7f) {
+                    char e[1024];
+                    fprintf(stderr,
+                            "%s: --header '%s': a quote, a backslash or a control "
+                            "character cannot be in an #include \"...\"\n",
+                            PROG, qv__escape(optarg, e, sizeof e));
+                    return QV_CLI_USAGE;
+                }
             arr[(*n)++] = optarg;
             break;
         }
