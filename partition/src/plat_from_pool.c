@@ -69,13 +69,12 @@ static void served_board(qv_pool *pool, size_t i, qv_plat_res *out)
 /* 1 when the runtime opens a device for pool entry i (core/devq.c): an
  * OpenCL device that is not a GPU is left to XRT, and a remote board is
  * opened when its daemon answers. */
-static int runtime_opens(qv_pool *pool, size_t i, const qv_resource *r)
+static int runtime_opens(const int *up, size_t i, const qv_resource *r)
 {
     if (!strcmp(r->backend, "opencl"))
         return r->type == QV_CLASS_GPU;
-    char why[400];
     if (!strcmp(r->backend, "remote"))
-        return qv__remote_probe_entry(pool, i, PROBE_MS, why, sizeof why) == 1;
+        return up && up[i] == 1;
     return 1;
 }
 
@@ -94,9 +93,16 @@ int qv_plat_from_pool(qv_pool *pool, const char *name, qv_plat **out)
      * node) as one device named "numa0+numa1", workers on all their cores. */
     qv_plat_res *cpu = &res[0];
     uint32_t nres = 1, accels = 0, cores = 0;
+    /* Every remote board probed at once (one after another, twelve
+     * silent daemons took twelve timeouts). */
+    int *up = calloc(n + 1, sizeof *up);
+    char *why = calloc(n + 1, 400);
+    if (up && why)
+        qv__remote_probe_all(pool, PROBE_MS, up, why, 400, n);
+    free(why);
     qv_resource r;
     for (size_t i = 0; i < n && qv_pool_get(pool, i, &r) == 0; i++) {
-        if (!runtime_opens(pool, i, &r))
+        if (!runtime_opens(up, i, &r))
             continue;
         if (r.type != QV_CLASS_CPU) {
             if (nres < QV__PLATFORM_MAX_RESOURCES && accels < QV__PLATFORM_MAX_UNITS - 1) {
@@ -126,5 +132,6 @@ int qv_plat_from_pool(qv_pool *pool, const char *name, qv_plat **out)
     cpu->units = cores < QV__PLATFORM_MAX_UNITS - accels ? cores : QV__PLATFORM_MAX_UNITS - accels;
     int rc = qv_plat_create(name ? name : "this machine", res, nres, out);
     free(res);
+    free(up);
     return rc;
 }

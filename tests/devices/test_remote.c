@@ -1152,6 +1152,57 @@ static void daemon_serving_fewer_kernels(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* Remote boards whose daemons do not answer are waited for together when
+ * the runtime starts: each costs its hello's timeout, and six took six of
+ * them one after another (adversarial testing: 12 s for twelve). */
+static void unreachable_daemons_are_waited_for_together(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    const char *dir = qv_test_scratch();
+    enum { NB = 6 };
+    char list[NB * 600] = "", text[4096];
+    for (int i = 0; i < NB; i++) {
+        char file[600];
+        snprintf(file, sizeof file, "%s/nobody%d.yaml", dir, i);
+        snprintf(text, sizeof text,
+                 "name: nobody%d\nkind: remote\n"
+                 "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
+                 "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
+                 "remote:\n  endpoint: ipc://%s/nobody%d.sock\n"
+                 "  board: %s/boards/emu/u250-emu.yaml\n",
+                 i, dir, i, share);
+        write_text(file, text);
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                 file);
+    }
+    char pol[600];
+    snprintf(pol, sizeof pol, "%s/policy-nobody.yaml", dir);
+    snprintf(text, sizeof text,
+             "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
+             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
+             "remote: {heartbeat_ms: 100, timeout_ms: 800}\n",
+             share, list);
+    write_text(pol, text);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.config = pol;
+    o.perfmodel_dir = "";
+    qv_runtime *rt = NULL;
+    uint64_t t0 = now_ms();
+    if (qv_runtime_create(&o, &rt))
+        fail_msg("runtime: %s", qv_last_error());
+    uint64_t took = now_ms() - t0;
+    assert_int_equal(qv_device_count(rt), 1); /* the CPU alone */
+    qv_runtime_destroy(rt);
+    /* One after another: at least 6 x 800 ms. */
+    if (took > 3000)
+        fail_msg("the runtime took %llu ms to start with %d silent daemons",
+                 (unsigned long long)took, NB);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1167,6 +1218,7 @@ int main(void)
         cmocka_unit_test(probe_names_the_wrong_served_board),
         cmocka_unit_test(planner_sees_the_remote_board),
         cmocka_unit_test(curve_keys),
+        cmocka_unit_test(unreachable_daemons_are_waited_for_together),
         cmocka_unit_test(parts_ship_whole),
         cmocka_unit_test(fused_chain_on_the_remote_board),
         cmocka_unit_test(daemon_serving_fewer_kernels),

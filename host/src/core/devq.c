@@ -720,29 +720,106 @@ static void *driver_main(void *arg)
 
 /* Opens the device of pool entry f with backend ops; board is its board
  * file (FPGA boards) and arg what ops->open takes. */
-static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__found *f,
-                    const qv__board *board, const void *arg)
+static const qv__board *board_of(qv_runtime *rt, const qv__found *f);
+
+/* A remote board opened ahead, beside the others (pre_open). */
+typedef struct pre_open {
+    qv_runtime *rt;
+    size_t index;           /* its pool entry */
+    const qv__board *board; /* its board file */
+    struct qv_device *d;    /* opened, or NULL */
+    int rc;
+    char why[400];
+    pthread_t thread;
+    bool started;
+} pre_open;
+
+/* A device of backend ops for pool entry index, opened (or NULL, *rc and
+ * qv_last_error say why). Its id is set when the runtime takes it in. */
+static struct qv_device *dev_open(qv_runtime *rt, const struct qv_device_ops *ops,
+                                  size_t index, const void *arg, int *rc)
 {
-    if (rt->naccel + 1 >= QV__MAX_DEVICES)
-        return qv__fail(QV_E2BIG, "more than %d devices", QV__MAX_DEVICES);
-    qv__devq *q = calloc(1, sizeof *q);
     struct qv_device *d = calloc(1, ops->dev_size);
-    if (!q || !d) {
-        free(q);
-        free(d);
-        return QV_ENOMEM;
+    if (!d) {
+        *rc = QV_ENOMEM;
+        return NULL;
     }
     d->ops = ops;
     d->rt = rt;
     d->cls = ops->cls;
-    d->idx = f->index;
-    d->id = rt->naccel + 1;
-    int rc = ops->open(d, f->index, arg);
-    if (rc) {
-        free(q);
+    d->idx = index;
+    if ((*rc = ops->open(d, index, arg)) != 0) {
         free(d);
+        return NULL;
+    }
+    return d;
+}
+
+static void *pre_open_main(void *arg)
+{
+    pre_open *p = arg;
+    p->d = dev_open(p->rt, &qv__remote_ops, p->index, p->board, &p->rc);
+    if (!p->d)
+        snprintf(p->why, sizeof p->why, "%s", qv_last_error());
+    return NULL;
+}
+
+/* The remote boards of the pool, each opened on a thread of its own: a
+ * daemon that does not answer costs its hello's timeout, and twelve of
+ * them took twelve timeouts one after another (adversarial testing).
+ * NULL when fewer than two (nothing to overlap). */
+static pre_open *pre_open_remotes(qv_runtime *rt, size_t *n)
+{
+    qv__found f;
+    size_t count = 0;
+    *n = 0;
+    for (size_t i = 0; qv__pool_entry(rt->pool, i, &f) == 0; i++)
+        count += !strcmp(f.r.backend, "remote");
+    if (count < 2 || !(rt->policy->devices & (1u << QV_CLASS_REMOTE)))
+        return NULL;
+    pre_open *p = calloc(count, sizeof *p);
+    if (!p)
+        return NULL; /* opened one by one, then */
+    for (size_t i = 0; qv__pool_entry(rt->pool, i, &f) == 0; i++) {
+        if (strcmp(f.r.backend, "remote"))
+            continue;
+        const qv__board *b = board_of(rt, &f);
+        if (!b)
+            continue;
+        pre_open *o = &p[(*n)++];
+        *o = (pre_open){.rt = rt, .index = f.index, .board = b};
+        o->started = qv__thread_start(&o->thread, NULL, pre_open_main, o) == 0;
+    }
+    for (size_t i = 0; i < *n; i++)
+        if (p[i].started)
+            pthread_join(p[i].thread, NULL);
+        else
+            pre_open_main(&p[i]);
+    return p;
+}
+
+static int open_one_with(qv_runtime *rt, const struct qv_device_ops *ops, const qv__found *f,
+                         const qv__board *board, const void *arg, pre_open *pre)
+{
+    if (rt->naccel + 1 >= QV__MAX_DEVICES)
+        return qv__fail(QV_E2BIG, "more than %d devices", QV__MAX_DEVICES);
+    int rc = 0;
+    struct qv_device *d;
+    if (pre) { /* opened ahead: its result, as if here */
+        d = pre->d;
+        pre->d = NULL;
+        if (!d)
+            return qv__fail(pre->rc, "%s", pre->why);
+    } else if (!(d = dev_open(rt, ops, f->index, arg, &rc))) {
         return rc;
     }
+    qv__devq *q = calloc(1, sizeof *q);
+    if (!q) {
+        ops->close(d);
+        free(d);
+        return QV_ENOMEM;
+    }
+    __atomic_store_n(&d->id, rt->naccel + 1, __ATOMIC_RELEASE);
     q->dev = d;
     q->rt = rt;
     q->board = board;
@@ -776,6 +853,12 @@ static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__f
     return 0;
 }
 
+static int open_one(qv_runtime *rt, const struct qv_device_ops *ops, const qv__found *f,
+                    const qv__board *board, const void *arg)
+{
+    return open_one_with(rt, ops, f, board, arg, NULL);
+}
+
 /* The policy's board file that pool entry f (backend "emu") comes from. */
 static const qv__board *board_of(qv_runtime *rt, const qv__found *f)
 {
@@ -799,7 +882,7 @@ static const qv__board *card_board(qv_runtime *rt, unsigned n)
 }
 
 /* Opens the device of pool entry f if the runtime can use it. */
-static int open_found(qv_runtime *rt, const qv__found *f)
+static int open_found(qv_runtime *rt, const qv__found *f, pre_open *pre, size_t npre)
 {
     const qv__policy *pol = rt->policy;
     const qv_resource *r = &f->r;
@@ -833,7 +916,11 @@ static int open_found(qv_runtime *rt, const qv__found *f)
         const qv__board *b = board_of(rt, f);
         if (!b)
             return 0;
-        if ((rc = open_one(rt, &qv__remote_ops, f, b->served, b)) != 0)
+        pre_open *ahead = NULL;
+        for (size_t i = 0; i < npre && !ahead; i++)
+            if (pre[i].index == f->index)
+                ahead = &pre[i];
+        if ((rc = open_one_with(rt, &qv__remote_ops, f, b->served, b, ahead)) != 0)
             qv__log(1, "remote board %s (%s) not used: %s", r->name, r->detail,
                     qv_last_error());
         return 0;
@@ -977,10 +1064,19 @@ int qv__devq_open_all(qv_runtime *rt)
             snprintf(msg, sizeof msg, "%s", qv_strerror(rc));
         return qv__fail(rc, "discovery: %s", msg);
     }
+    size_t npre;
+    pre_open *pre = pre_open_remotes(rt, &npre);
     qv__found f;
-    for (size_t i = 0; qv__pool_entry(rt->pool, i, &f) == 0; i++)
-        if ((rc = open_found(rt, &f)) != 0)
-            return rc;
+    for (size_t i = 0; qv__pool_entry(rt->pool, i, &f) == 0 && !rc; i++)
+        rc = open_found(rt, &f, pre, npre);
+    for (size_t i = 0; i < npre; i++) /* not taken in (the open failed) */
+        if (pre[i].d) {
+            pre[i].d->ops->close(pre[i].d);
+            free(pre[i].d);
+        }
+    free(pre);
+    if (rc)
+        return rc;
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
         if (qv__thread_start(&q->thread, NULL, driver_main, q) != 0)

@@ -150,6 +150,12 @@ bool qv__remote_serves(qv_device *d, const char *kernel);
  * discovery pool, through its board file (read again): 1 reachable, 0 not
  * (info says why), -1 when the entry is not a remote board's. */
 struct qv_pool;
+/* Every remote board of pool probed at once, a thread each (twelve silent
+ * daemons took twelve timeouts one after another): up[i] as
+ * qv__remote_probe_entry's result for entry i (-1: not a remote board),
+ * info + i * infolen what it said; n entries. */
+void qv__remote_probe_all(struct qv_pool *pool, unsigned timeout_ms, int *up, char *info,
+                          size_t infolen, size_t n);
 int qv__remote_probe_entry(struct qv_pool *pool, size_t index, unsigned timeout_ms, char *info,
                            size_t infolen);
 

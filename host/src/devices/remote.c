@@ -37,6 +37,7 @@
 #include "config/policy.h"
 #include "core/internal.h"
 #include "core/part.h"
+#include "core/thread.h"
 #include "devices/device.h"
 #include "devices/remote_link.h"
 #include "discovery/discovery.h"
@@ -95,7 +96,9 @@ static int remote_probe(const void *b, unsigned *count)
 static void restored(void *arg)
 {
     remote_device *r = arg;
-    qv__devq_restored(r->base.rt, r->base.id);
+    unsigned id = __atomic_load_n(&r->base.id, __ATOMIC_ACQUIRE);
+    if (id) /* 0 while its runtime has not taken it in yet (devq.c) */
+        qv__devq_restored(r->base.rt, id);
 }
 
 static void conf_of(const qv__board *b, const qv__policy *pol, qv__rlink_conf *c)
@@ -935,3 +938,50 @@ const struct qv_device_ops qv__remote_ops = {
     .query = remote_query,
     .prepare = remote_prepare,
 };
+
+typedef struct probe_job {
+    struct qv_pool *pool;
+    size_t index;
+    unsigned ms;
+    int up;
+    char *info;
+    size_t infolen;
+    pthread_t thread;
+    bool started;
+} probe_job;
+
+static void *probe_main(void *arg)
+{
+    probe_job *j = arg;
+    j->up = qv__remote_probe_entry(j->pool, j->index, j->ms, j->info, j->infolen);
+    return NULL;
+}
+
+void qv__remote_probe_all(struct qv_pool *pool, unsigned timeout_ms, int *up, char *info,
+                          size_t infolen, size_t n)
+{
+    probe_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    for (size_t i = 0; i < n; i++) {
+        up[i] = -1;
+        info[i * infolen] = 0;
+        qv_resource r;
+        if (qv_pool_get(pool, i, &r) != 0 || strcmp(r.backend, "remote"))
+            continue;
+        if (!jobs) { /* out of memory: one after another */
+            up[i] = qv__remote_probe_entry(pool, i, timeout_ms, info + i * infolen, infolen);
+            continue;
+        }
+        jobs[i] = (probe_job){.pool = pool, .index = i, .ms = timeout_ms, .up = -1,
+                              .info = info + i * infolen, .infolen = infolen};
+        jobs[i].started = qv__thread_start(&jobs[i].thread, NULL, probe_main, &jobs[i]) == 0;
+        if (!jobs[i].started)
+            probe_main(&jobs[i]);
+    }
+    for (size_t i = 0; jobs && i < n; i++) {
+        if (jobs[i].started)
+            pthread_join(jobs[i].thread, NULL);
+        if (jobs[i].pool)
+            up[i] = jobs[i].up;
+    }
+    free(jobs);
+}

@@ -25,11 +25,40 @@ static void devices_usage(FILE *out)
                  "is listed as reachable (with what it serves) or unreachable (why).\n");
 }
 
-/* Whether remote pool entry i answers: 1 reachable, 0 not, -1 not probed
- * (not remote, or ms 0); what it serves or why not in info. */
-static int probe_remote(qv_pool *pool, size_t i, unsigned ms, char *info, size_t n)
+/* What the probes of the remote boards said (probe_all): per pool entry,
+ * 1 reachable, 0 not, -1 not probed (not remote, or --probe-ms 0), and
+ * what it serves or why not. */
+enum { INFO = 400 };
+typedef struct probes {
+    int *up;
+    char *info; /* INFO bytes per entry */
+    size_t n;
+} probes;
+
+/* Every remote board at once: one silent daemon costs --probe-ms, not one
+ * each after another (adversarial testing: 12 s for twelve). */
+static probes probe_all(qv_pool *pool, unsigned ms)
 {
-    return ms ? qv__remote_probe_entry(pool, i, ms, info, n) : -1;
+    probes p = {0};
+    p.n = qv_pool_count(pool);
+    p.up = calloc(p.n ? p.n : 1, sizeof *p.up);
+    p.info = calloc(p.n ? p.n : 1, INFO);
+    if (!p.up || !p.info) {
+        free(p.up);
+        free(p.info);
+        return (probes){0};
+    }
+    for (size_t i = 0; i < p.n; i++)
+        p.up[i] = -1;
+    if (ms)
+        qv__remote_probe_all(pool, ms, p.up, p.info, INFO, p.n);
+    return p;
+}
+
+static int probe_remote(const probes *p, size_t i, const char **info)
+{
+    *info = i < p->n ? p->info + i * INFO : "";
+    return i < p->n ? p->up[i] : -1;
 }
 
 
@@ -46,7 +75,7 @@ static const char *human(uint64_t bytes, char *buf, size_t size)
     return buf;
 }
 
-static void print_json(qv_pool *pool, unsigned probe_ms)
+static void print_json(qv_pool *pool, const probes *pr)
 {
     qv_resource r;
     qv_backend_report b;
@@ -67,8 +96,8 @@ static void print_json(qv_pool *pool, unsigned probe_ms)
                (unsigned long long)r.max_alloc, r.busy, r.cost_per_hour,
                r.link_bandwidth_gbs, r.link_latency_us, r.emulated ? "true" : "false",
                r.on_host ? "true" : "false");
-        char info[400];
-        int up = probe_remote(pool, i, probe_ms, info, sizeof info);
+        const char *info;
+        int up = probe_remote(pr, i, &info);
         if (up >= 0) {
             printf(", \"reachable\": %s, \"probe\": ", up ? "true" : "false");
             qv__json_fputs(stdout, info);
@@ -86,7 +115,7 @@ static void print_json(qv_pool *pool, unsigned probe_ms)
     printf("]}\n");
 }
 
-static void print_table(qv_pool *pool, unsigned probe_ms)
+static void print_table(qv_pool *pool, const probes *pr)
 {
     qv_resource r;
     qv_backend_report b;
@@ -115,8 +144,9 @@ static void print_table(qv_pool *pool, unsigned probe_ms)
         printf(" %5u %10s %10s %4.0f%% %7.2f  %s", r.units,
                human(r.memory, m1, sizeof m1), human(r.free_memory, m2, sizeof m2),
                r.busy * 100, r.cost_per_hour, qv__escape(r.detail, e3, sizeof e3));
-        char info[400], e5[4 * sizeof info];
-        if (probe_remote(pool, i, probe_ms, info, sizeof info) >= 0)
+        const char *info;
+        char e5[4 * INFO];
+        if (probe_remote(pr, i, &info) >= 0)
             printf(" (%s)", qv__escape(info, e5, sizeof e5));
         putchar('\n');
     }
@@ -181,10 +211,13 @@ int qv_cmd_devices(int argc, char **argv)
     free(boards);
     if (rc)
         return 1;
+    probes pr = probe_all(pool, probe_ms);
     if (json)
-        print_json(pool, probe_ms);
+        print_json(pool, &pr);
     else
-        print_table(pool, probe_ms);
+        print_table(pool, &pr);
+    free(pr.up);
+    free(pr.info);
     qv_pool_destroy(pool);
     return 0;
 }
