@@ -1162,7 +1162,7 @@ static void unreachable_daemons_are_waited_for_together(void **state)
         skip();
     const char *dir = qv_test_scratch();
     enum { NB = 6 };
-    char list[NB * 600] = "", text[4096];
+    char list[NB * 600] = "", text[NB * 600 + 1024];
     for (int i = 0; i < NB; i++) {
         char file[600];
         snprintf(file, sizeof file, "%s/nobody%d.yaml", dir, i);
