@@ -718,11 +718,9 @@ static void *driver_main(void *arg)
     return NULL;
 }
 
-/* Opens the device of pool entry f with backend ops; board is its board
- * file (FPGA boards) and arg what ops->open takes. */
 static const qv__board *board_of(qv_runtime *rt, const qv__found *f);
 
-/* A remote board opened ahead, beside the others (pre_open). */
+/* A remote board opened ahead, beside the others (pre_open_remotes). */
 typedef struct pre_open {
     qv_runtime *rt;
     size_t index;           /* its pool entry */
@@ -730,8 +728,6 @@ typedef struct pre_open {
     struct qv_device *d;    /* opened, or NULL */
     int rc;
     char why[400];
-    pthread_t thread;
-    bool started;
 } pre_open;
 
 /* A device of backend ops for pool entry index, opened (or NULL, *rc and
@@ -786,18 +782,15 @@ static pre_open *pre_open_remotes(qv_runtime *rt, size_t *n)
         const qv__board *b = board_of(rt, &f);
         if (!b)
             continue;
-        pre_open *o = &p[(*n)++];
-        *o = (pre_open){.rt = rt, .index = f.index, .board = b};
-        o->started = qv__thread_start(&o->thread, NULL, pre_open_main, o) == 0;
+        p[(*n)++] = (pre_open){.rt = rt, .index = f.index, .board = b};
     }
-    for (size_t i = 0; i < *n; i++)
-        if (p[i].started)
-            pthread_join(p[i].thread, NULL);
-        else
-            pre_open_main(&p[i]);
+    qv__thread_each(p, *n, sizeof *p, pre_open_main);
     return p;
 }
 
+/* Opens the device of pool entry f with backend ops; board is its board
+ * file (FPGA boards) and arg what ops->open takes; pre: the device opened
+ * ahead (pre_open_remotes), or NULL. */
 static int open_one_with(qv_runtime *rt, const struct qv_device_ops *ops, const qv__found *f,
                          const qv__board *board, const void *arg, pre_open *pre)
 {

@@ -5,6 +5,9 @@
  */
 #include "core/thread.h"
 
+#include <stdbool.h>
+#include <stdlib.h>
+
 void qv__signals_block(sigset_t *old)
 {
     sigset_t all;
@@ -46,4 +49,22 @@ struct timespec qv__deadline_in(int64_t ns)
         t.tv_nsec -= 1000000000;
     }
     return t;
+}
+
+void qv__thread_each(void *items, size_t n, size_t size, void *(*fn)(void *))
+{
+    pthread_t *t = calloc(n ? n : 1, sizeof *t);
+    bool *started = calloc(n ? n : 1, sizeof *started);
+    for (size_t i = 0; i < n; i++) {
+        void *item = (char *)items + i * size;
+        if (!t || !started || qv__thread_start(&t[i], NULL, fn, item) != 0)
+            fn(item); /* one after another, then */
+        else
+            started[i] = true;
+    }
+    for (size_t i = 0; t && started && i < n; i++)
+        if (started[i])
+            pthread_join(t[i], NULL);
+    free(t);
+    free(started);
 }

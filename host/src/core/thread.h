@@ -23,6 +23,12 @@ void qv__signals_block(sigset_t *old);
  * NULL. Returns pthread_create's result. */
 int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
+/* fn on each of the n items of size bytes at items, a thread each (with
+ * qv__thread_start), returning once all are done: for waits that overlap,
+ * as hellos to daemons that may not answer. An item whose thread cannot
+ * start runs on the caller's. */
+void qv__thread_each(void *items, size_t n, size_t size, void *(*fn)(void *));
+
 /* A condition variable whose timed waits run on the monotonic clock: a
  * jump of the wall clock must not time a wait out, nor stretch it. */
 void qv__cond_init_monotonic(pthread_cond_t *cv);

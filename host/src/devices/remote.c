@@ -946,8 +946,6 @@ typedef struct probe_job {
     int up;
     char *info;
     size_t infolen;
-    pthread_t thread;
-    bool started;
 } probe_job;
 
 static void *probe_main(void *arg)
@@ -961,27 +959,21 @@ void qv__remote_probe_all(struct qv_pool *pool, unsigned timeout_ms, int *up, ch
                           size_t infolen, size_t n)
 {
     probe_job *jobs = calloc(n ? n : 1, sizeof *jobs);
+    size_t nj = 0;
     for (size_t i = 0; i < n; i++) {
         up[i] = -1;
         info[i * infolen] = 0;
         qv_resource r;
         if (qv_pool_get(pool, i, &r) != 0 || strcmp(r.backend, "remote"))
             continue;
-        if (!jobs) { /* out of memory: one after another */
-            up[i] = qv__remote_probe_entry(pool, i, timeout_ms, info + i * infolen, infolen);
-            continue;
-        }
-        jobs[i] = (probe_job){.pool = pool, .index = i, .ms = timeout_ms, .up = -1,
-                              .info = info + i * infolen, .infolen = infolen};
-        jobs[i].started = qv__thread_start(&jobs[i].thread, NULL, probe_main, &jobs[i]) == 0;
-        if (!jobs[i].started)
-            probe_main(&jobs[i]);
+        probe_job j = {pool, i, timeout_ms, -1, info + i * infolen, infolen};
+        if (jobs)
+            jobs[nj++] = j;
+        else /* out of memory: one after another */
+            up[i] = qv__remote_probe_entry(pool, i, timeout_ms, j.info, infolen);
     }
-    for (size_t i = 0; jobs && i < n; i++) {
-        if (jobs[i].started)
-            pthread_join(jobs[i].thread, NULL);
-        if (jobs[i].pool)
-            up[i] = jobs[i].up;
-    }
+    qv__thread_each(jobs, nj, sizeof *jobs, probe_main);
+    for (size_t k = 0; k < nj; k++)
+        up[jobs[k].index] = jobs[k].up;
     free(jobs);
 }

@@ -502,8 +502,7 @@ static void cpu_read(const qv_call *c)
 }
 
 static void job_put(qd_job *j);
-static void run_results(const qd_job *j, qv_wire_task_result *res);
-static void run_failed(const qd_job *j, qv_wire_task_result *res, uint32_t t, int rc);
+static int32_t run_results(const qd_job *j, qv_wire_task_result *res, bool from_task);
 
 static void job_free(qd_job *j)
 {
@@ -520,19 +519,7 @@ static void cpu_outputs(const qv_call *c)
     qd_job *j = *(qd_job *const *)c->ptr[c->nargs - 1];
     qd_reply *r = j->reply;
     qv_wire_task_result *res = calloc(j->ntasks, sizeof *res);
-    int32_t status = 0;
-    if (res)
-        run_results(j, res);
-    /* A task that ran nowhere left its error on what it should have
-     * written; a wait would report it, but this task cannot wait on its
-     * own arguments, and the error is this run's, not a later request's. */
-    for (uint32_t w = 0; w < j->nw; w++) {
-        int rc = qv__buf_take_error(j->wbufs[w]->buf);
-        if (rc)
-            run_failed(j, res, j->wtask[w], rc);
-    }
-    for (uint32_t i = 0; res && i < j->ntasks && !status; i++)
-        status = res[i].status;
+    int32_t status = run_results(j, res, true);
     qv_wire_msg m = {.type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = j->id};
     qv_wire_out outs[QV_WIRE_MAX_OUTPUTS];
     size_t total = 0;
@@ -660,10 +647,16 @@ static void job_put(qd_job *j)
     pthread_mutex_unlock(&S.job_mu);
 }
 
-/* The results of j's tasks, once they are done, into res (ntasks). */
-static void run_results(const qd_job *j, qv_wire_task_result *res)
+
+/* Job j's results, once its tasks are done, into res (ntasks; NULL
+ * without memory), with the errors that tasks that ran nowhere left on
+ * what they should have written (such a task's status, when none was
+ * set): taken by a wait, or, from_task, straight from the buffers (a task
+ * cannot wait on its own arguments, and the error is this run's, not a
+ * later request's). The first failing task's code, or 0. */
+static int32_t run_results(const qd_job *j, qv_wire_task_result *res, bool from_task)
 {
-    for (uint32_t i = 0; i < j->ntasks; i++) {
+    for (uint32_t i = 0; res && i < j->ntasks; i++) {
         res[i].status = j->status[i];
         res[i].board = QV_WIRE_NO_BOARD;
         if (i < j->nsub) {
@@ -676,34 +669,29 @@ static void run_results(const qd_job *j, qv_wire_task_result *res)
             }
         }
     }
-}
-
-/* Task t of job j ran nowhere (rc): its status, when none was set. */
-static void run_failed(const qd_job *j, qv_wire_task_result *res, uint32_t t, int rc)
-{
-    if (!res || res[t].status)
-        return;
-    res[t].status = rc;
-    qd_log("run %" PRIu64 ": task %" PRIu32 ": %s", j->id, t, qv_last_error());
+    for (uint32_t w = 0; w < j->nw; w++) {
+        qv_buf *b = j->wbufs[w]->buf;
+        int rc = from_task ? qv__buf_take_error(b) : qv_buf_wait(b);
+        if (!rc || !res || res[j->wtask[w]].status)
+            continue;
+        res[j->wtask[w]].status = rc;
+        qd_log("run %" PRIu64 ": task %" PRIu32 ": %s", j->id, j->wtask[w], qv_last_error());
+    }
+    int32_t status = 0;
+    for (uint32_t i = 0; res && i < j->ntasks && !status; i++)
+        status = res[i].status;
+    return status;
 }
 
 static void run_finish(qd_job *j)
 {
     qd_reply *r = j->reply;
     qv_wire_task_result *res = calloc(j->ntasks, sizeof *res);
-    int32_t status = j->outs_rc;
-    if (res)
-        run_results(j, res);
-    /* A task that ran nowhere (its board failed and nothing else can run
-     * it) shows as an error when its outputs are brought up to date. */
-    for (uint32_t w = 0; w < j->nw; w++) {
-        int rc = qv_buf_wait(j->wbufs[w]->buf);
-        if (rc)
-            run_failed(j, res, j->wtask[w], rc);
+    int32_t status = run_results(j, res, false);
+    if (j->outs_rc) /* the outputs' task could not be submitted */
+        status = j->outs_rc;
+    for (uint32_t w = 0; w < j->nw; w++)
         buf_unref(j->wbufs[w]);
-    }
-    for (uint32_t i = 0; res && i < j->ntasks && !status; i++)
-        status = res[i].status;
     qv_wire_msg m = {.type = QV_WIRE_RUN | QV_WIRE_REPLY, .id = j->id};
     m.u.run_reply.status = status;
     m.u.run_reply.ntasks = j->ntasks;
