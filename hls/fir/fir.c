@@ -5,8 +5,8 @@
  * The coefficients and a shift register of the last FIR_MAX_TAPS samples are
  * partitioned into registers, so one pipelined iteration shifts one sample in
  * and computes one output with FIR_MAX_TAPS multipliers: II=1. Unused taps
- * hold zero coefficients; adding 0*x leaves the sum unchanged, so the
- * unrolled sum in increasing k gives the reference's bits. Direct form rather
+ * add nothing (FIR_SUM_TAPS), so the unrolled sum in increasing k gives the
+ * reference's bits, infinite samples included. Direct form rather
  * than transposed: the transposed form carries each partial sum from one
  * sample to the next through a float add, which would force II to the adder
  * latency. Samples are read in a burst per FIR_CHUNK by the filtering loop itself and
@@ -18,6 +18,17 @@
  * written. Lines are kept to the house style by hand. */
 /* clang-format off */
 #include "fir.h"
+
+/* The taps one output sums. In hardware all MAX_TAPS: the unrolled sum
+ * needs a constant bound, and an unused tap is a multiplexer that adds
+ * nothing (not 0 * x, which an infinite sample would turn into NaN). In a C
+ * run (emulated boards, C simulation) only `taps`: the same terms in the
+ * same order, without the 5x of the time it spent passing unused taps by. */
+#ifdef __SYNTHESIS__
+#define FIR_SUM_TAPS(taps) FIR_MAX_TAPS
+#else
+#define FIR_SUM_TAPS(taps) (taps)
+#endif
 
 void fir(const float *x, const float *h, float *y, unsigned int n, unsigned int taps)
 {
@@ -61,9 +72,10 @@ void fir(const float *x, const float *h, float *y, unsigned int n, unsigned int 
             }
             shift[0] = x[base + i]; /* sequential: the tool infers one burst per chunk */
             float acc = 0.0f;
-            for (unsigned int k = 0; k < FIR_MAX_TAPS; k++) {
+            for (unsigned int k = 0; k < FIR_SUM_TAPS(taps); k++) {
 #pragma HLS UNROLL
-                acc += coef[k] * shift[k];
+                if (k < taps)
+                    acc += coef[k] * shift[k];
             }
             ybuf[i] = acc;
         }

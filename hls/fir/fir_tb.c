@@ -58,6 +58,26 @@ int main(void)
         free(x), free(h), free(got), free(want), free(oracle), free(bound);
     }
 
+    /* An infinite sample: the outputs within `taps` of it are what the
+     * reference's are (infinite or NaN), the later ones finite as there:
+     * the unused taps add nothing, where 0 * inf would be NaN. */
+    {
+        enum { N = 200, TAPS = 5, AT = 10 };
+        float x[N], h[TAPS], got[N], want[N];
+        qv_hls_fill_f32(&rng, x, N);
+        qv_hls_fill_f32(&rng, h, TAPS);
+        x[AT] = INFINITY;
+        fir(x, h, got, N, TAPS);
+        qv_hls_fir_ref(x, h, want, N, TAPS);
+        for (int i = 0; i < N; i++)
+            if (!(got[i] == want[i] || (isnan(got[i]) && isnan(want[i])))) {
+                fprintf(stderr, "fir: an infinite sample at %d: y[%d] = %g, the "
+                        "reference's %g\n", AT, i, got[i], want[i]);
+                fail = 1;
+                break;
+            }
+    }
+
     /* Too many taps: the kernel must leave the output alone. */
     {
         float x[4] = {1, 2, 3, 4}, h[FIR_MAX_TAPS + 1] = {0}, y[4] = {7, 7, 7, 7};
