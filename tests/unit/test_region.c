@@ -600,6 +600,93 @@ static void replay_while_the_window_slides(void **state)
 /* A name per iteration: past the 4096 names a runtime keeps, a clear
  * error (each name is looked up at every entry), and the names it has
  * still work. */
+/* A thread that submits to two runtimes and ends with a region open on
+ * each: its states go with it (ASan: no leak). */
+static void *two_runtimes_main(void *arg)
+{
+    fixture *fx = arg;
+    double *m = calloc(N, sizeof *m);
+    qv_buf *b[2];
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(qv_buf_register(fx[i].rt, m, N * sizeof *m, &b[i]), 0);
+        assert_int_equal(qv_region_begin(fx[i].rt, "left open"), 0);
+        body(&fx[i], b[i], b[i], b[i]);
+        assert_int_equal(qv_buf_wait(b[i]), 0);
+    }
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(qv_buf_unregister(b[i]), 0);
+    free(m);
+    return NULL;
+}
+
+/* One thread, several runtimes: each keeps the thread's open region and
+ * implicit entry while the thread submits to the others; past 8 runtimes
+ * at once, the one the thread used least recently is dropped. */
+static void regions_on_several_runtimes(void **state)
+{
+    (void)state;
+    enum { NRT = 9 };
+    fixture fx[NRT];
+    bufs bs[NRT];
+    for (int i = 0; i < NRT; i++) {
+        fx_open(&fx[i], "hot_threshold: 1000\n", 1);
+        bufs_open(&fx[i], &bs[i], N);
+    }
+    /* Explicit regions interleaved: a's stays open while b's runs. */
+    assert_int_equal(qv_region_begin(fx[0].rt, "a"), 0);
+    body(&fx[0], bs[0].b[0], bs[0].b[1], bs[0].b[2]);
+    assert_int_equal(qv_region_begin(fx[1].rt, "b"), 0);
+    body(&fx[1], bs[1].b[0], bs[1].b[1], bs[1].b[2]);
+    body(&fx[0], bs[0].b[0], bs[0].b[1], bs[0].b[2]);
+    assert_int_equal(qv_region_end(fx[1].rt), 0);
+    assert_int_equal(qv_region_end(fx[0].rt), 0);
+    qv_region_info ra = info_of(fx[0].rt, NULL), rb = info_of(fx[1].rt, NULL);
+    assert_string_equal(ra.name, "a");
+    assert_int_equal(ra.entries, 1);
+    assert_int_equal(ra.tasks, 6);
+    assert_string_equal(rb.name, "b");
+    assert_int_equal(rb.entries, 1);
+    assert_int_equal(rb.tasks, 3);
+
+    /* Implicit entries interleaved: each wait ends its runtime's entry. */
+    for (int e = 0; e < 3; e++) {
+        body(&fx[2], bs[2].b[0], bs[2].b[1], bs[2].b[2]);
+        body(&fx[3], bs[3].b[0], bs[3].b[1], bs[3].b[2]);
+        body(&fx[2], bs[2].b[0], bs[2].b[1], bs[2].b[2]);
+        assert_int_equal(qv_wait_all(fx[2].rt), 0);
+        assert_int_equal(qv_wait_all(fx[3].rt), 0);
+    }
+    ra = info_of(fx[2].rt, NULL);
+    rb = info_of(fx[3].rt, NULL);
+    assert_int_equal(ra.implicit, 1);
+    assert_int_equal(ra.entries, 3);
+    assert_int_equal(ra.tasks, 6);
+    assert_int_equal(rb.implicit, 1);
+    assert_int_equal(rb.entries, 3);
+    assert_int_equal(rb.tasks, 3);
+
+    /* A region open on each of 9 runtimes, opened in turn: the ninth
+     * drops the first's (used least recently), the others stay. */
+    for (int i = 0; i < NRT; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "r%d", i);
+        assert_int_equal(qv_region_begin(fx[i].rt, name), 0);
+        body(&fx[i], bs[i].b[0], bs[i].b[1], bs[i].b[2]);
+    }
+    assert_int_equal(qv_region_end(fx[0].rt), QV_EINVAL);
+    for (int i = 1; i < NRT; i++)
+        assert_int_equal(qv_region_end(fx[i].rt), 0);
+
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, two_runtimes_main, &fx[4]), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    for (int i = 0; i < NRT; i++) {
+        assert_int_equal(qv_wait_all(fx[i].rt), 0);
+        bufs_close(&bs[i]);
+        qv_runtime_destroy(fx[i].rt);
+    }
+}
+
 static void too_many_region_names(void **state)
 {
     (void)state;
@@ -1722,6 +1809,7 @@ int main(void)
         cmocka_unit_test(hot_entry_not_compiled_leaves_it_to_the_next),
         cmocka_unit_test(new_signature_while_compiling),
         cmocka_unit_test(thread_ends_in_a_replayed_entry),
+        cmocka_unit_test(regions_on_several_runtimes),
         cmocka_unit_test(too_many_region_names),
         cmocka_unit_test(too_many_implicit_regions),
         cmocka_unit_test(replay_while_the_window_slides),

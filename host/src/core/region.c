@@ -48,12 +48,13 @@
 #define MAX_ENTRY    (1u << 20) /* tasks of an entry that can be planned */
 #define IMPLICIT     "implicit:"
 
-/* The calling thread's entry. It follows one runtime at a time: a thread
- * that turns to another runtime drops its open region and entry on the
- * first one (docs/runtime.md). */
+/* The calling thread's entry on one runtime. A thread keeps one per
+ * runtime it submits to, up to TLS_RUNTIMES; turning to one more drops the
+ * open region and entry of the one it used least recently (docs/runtime.md). */
 typedef struct tls_state {
     const qv_runtime *rt;
     uint64_t serial;
+    uint64_t used;   /* the thread's tick when it last turned to this one */
     uint64_t sig, ntasks, lo, hi;
     uint64_t nodes;  /* of the graph: the tasks, a fused chain as one */
     uint64_t fused;  /* chains launched fused */
@@ -85,23 +86,40 @@ typedef struct tls_state {
     } tab[SIG_SLOTS];
 } tls_state;
 
+/* Runtimes a thread follows at once. The first one's state is inline,
+ * as most threads submit to one runtime; the others' are allocated when a
+ * thread first turns to a second one. */
+#define TLS_RUNTIMES 8
+
 static _Thread_local tls_state tls;
+static _Thread_local tls_state *tls_more; /* TLS_RUNTIMES - 1, or NULL */
+static _Thread_local tls_state *tls_cur;  /* the one used last, or NULL */
+static _Thread_local uint64_t tls_tick;
 static _Atomic uint64_t serials;
 static pthread_key_t exit_key;
 static bool key_ok;
 
 static void drop_replay(tls_state *s);
 
-/* A thread exits: frees its prefix signatures and lets go of the plan its
- * unfinished entry was replaying (the key's value is &tls: set once a
- * thread has either). */
-static void thread_gone(void *p)
+static void state_gone(tls_state *s)
 {
-    tls_state *s = p;
     free(s->pref);
     s->pref = NULL;
     s->pcap = 0;
     drop_replay(s);
+}
+
+/* A thread exits: frees its prefix signatures and lets go of the plans its
+ * unfinished entries were replaying (the key's value is &tls: set once a
+ * thread has either). */
+static void thread_gone(void *p)
+{
+    state_gone(p);
+    for (int i = 0; tls_more && i < TLS_RUNTIMES - 1; i++)
+        state_gone(&tls_more[i]);
+    free(tls_more);
+    tls_more = NULL;
+    tls_cur = NULL;
 }
 
 static void key_init(void)
@@ -155,14 +173,51 @@ static void rebind(tls_state *s, const qv_runtime *rt)
     s->untracked = false;
 }
 
-/* The state of the calling thread for rt, started over when it was of
- * another runtime. */
+/* The calling thread's state for rt, or NULL when it has none. A state
+ * is rt's by its address and serial: a runtime made at a destroyed one's
+ * address does not take up what the thread had there. */
+static tls_state *tls_find(const qv_runtime *rt)
+{
+    uint64_t serial = rt->loop->serial;
+    tls_state *s = tls_cur;
+    if (s && s->rt == rt && s->serial == serial)
+        return s;
+    s = tls.rt == rt && tls.serial == serial ? &tls : NULL;
+    for (int i = 0; !s && tls_more && i < TLS_RUNTIMES - 1; i++)
+        if (tls_more[i].rt == rt && tls_more[i].serial == serial)
+            s = &tls_more[i];
+    if (s) {
+        s->used = ++tls_tick;
+        tls_cur = s;
+    }
+    return s;
+}
+
+/* The calling thread's state for rt, made when it has none: a free one, a
+ * destroyed runtime's at rt's address, else the one used least recently,
+ * started over (its runtime is never touched: it may be gone). */
 static tls_state *tls_for(const qv_runtime *rt)
 {
-    tls_state *s = &tls;
-    if (s->rt != rt || s->serial != rt->loop->serial)
-        rebind(s, rt);
-    return s;
+    tls_state *s = tls_find(rt);
+    if (s)
+        return s;
+    tls_state *pick = &tls;
+    if (tls.rt && tls.rt != rt) {
+        if (!tls_more && at_thread_exit()) /* else the first starts over */
+            tls_more = calloc(TLS_RUNTIMES - 1, sizeof *tls_more);
+        for (int i = 0; tls_more && i < TLS_RUNTIMES - 1; i++) {
+            tls_state *c = &tls_more[i];
+            if (!c->rt || c->rt == rt) {
+                pick = c;
+                break;
+            }
+            if (c->used < pick->used)
+                pick = c;
+        }
+    }
+    rebind(pick, rt);
+    pick->used = ++tls_tick;
+    return tls_cur = pick;
 }
 
 /* Index of b's first appearance in the entry; UINT32_MAX past the table
@@ -336,8 +391,8 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
 
 bool qv__region_prefetches(const qv_runtime *rt)
 {
-    const tls_state *s = &tls;
-    return s->rt == rt && s->rp && s->rp->accel;
+    const tls_state *s = tls_find(rt);
+    return s && s->rp && s->rp->accel;
 }
 
 /* Submits the held chain as it is, noting its nodes in the entry. */
@@ -355,8 +410,8 @@ static void flush(qv_runtime *rt, tls_state *s)
 
 void qv__region_flush(qv_runtime *rt)
 {
-    tls_state *s = &tls;
-    if (s->nstash && s->rt == rt && s->serial == rt->loop->serial)
+    tls_state *s = tls_find(rt);
+    if (s && s->nstash)
         flush(rt, s);
 }
 
@@ -635,16 +690,12 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
 
 void qv__region_waited(qv_runtime *rt)
 {
-    tls_state *s = &tls;
-    if (s->rt != rt)
+    tls_state *s = tls_find(rt);
+    if (!s)
         return;
     if (!s->ntasks) { /* an entry begun without a task: begun again */
-        if (s->serial == rt->loop->serial && !s->open)
+        if (!s->open)
             entry_reset(s);
-        return;
-    }
-    if (s->serial != rt->loop->serial) {
-        rebind(s, rt);
         return;
     }
     if (s->open) /* an explicit region takes the work while open */
@@ -717,8 +768,8 @@ QV_API int qv_region_end(qv_runtime *rt)
     if (!qv__rt_ok(rt))
         return qv__fail(QV_EINVAL, "qv_region_end: %s runtime",
                         rt ? "destroyed" : "NULL");
-    tls_state *s = tls_for(rt);
-    if (!s->open)
+    tls_state *s = tls_find(rt);
+    if (!s || !s->open)
         return qv__fail(QV_EINVAL, "qv_region_end: no region is open on this thread "
                                    "(qv_region_begin first)");
     qv__region *r = s->open;
@@ -749,15 +800,14 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
     info.size = sizeof info;
     pthread_mutex_lock(&l->mu);
     qv__region *r = NULL;
+    tls_state *s = NULL;
     if (name) {
         r = find_named(l, name);
-    } else {
-        tls_state *s = &tls;
-        if (s->rt == rt && s->serial == l->serial)
-            r = s->last;
+    } else if ((s = tls_find(rt)) != NULL) {
+        r = s->last;
     }
     if (!r) {
-        bool untracked = !name && tls.rt == rt && tls.serial == l->serial && tls.untracked;
+        bool untracked = !name && s && s->untracked;
         pthread_mutex_unlock(&l->mu);
         if (untracked)
             return qv__fail(QV_ENOENT, "qv_region_get: this thread's last entry is in no "
@@ -832,8 +882,9 @@ void qv__region_free(qv_runtime *rt)
         return;
     qv__region_stop(rt);
     /* The calling thread's replay may hold a plan of this runtime. */
-    if (tls.rt == rt)
-        drop_replay(&tls);
+    tls_state *s = tls_find(rt);
+    if (s)
+        drop_replay(s);
     for (qv__region *r = l->list, *next; r; r = next) {
         next = r->next;
         if (r->plan)
