@@ -1,7 +1,7 @@
 /*
  * qv_text.h - small text checks and decoders that the readers and tools of
  * libquiver, libqvpart and the `quiver` CLI share (header-only, as they must
- * not depend on each other): C identifiers, hex digits, and the %XX
+ * not depend on each other): C identifiers and keywords, hex digits, and the %XX
  * escapes of the text formats that write names and paths on one line
  * (performance models, raw profiles).
  */
@@ -9,6 +9,8 @@
 #define QV_COMMON_TEXT_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <string.h>
 
 /* Whether s (NULL: no) is a C identifier: a letter or '_', then letters,
  * digits and '_'. ASCII only, whatever the locale. */
@@ -21,6 +23,30 @@ static inline bool qv__is_c_ident(const char *s)
               (*s >= '0' && *s <= '9')))
             return false;
     return true;
+}
+
+/* Whether s is a C11 keyword (C11 6.4.1). A name that becomes a C function
+ * or parameter (a kernel's entry, its arguments) cannot be one: the
+ * generated code would not compile. */
+static inline bool qv__is_c_keyword(const char *s)
+{
+    static const char *const kw[] = {
+        "auto",       "break",     "case",           "char",
+        "const",      "continue",  "default",        "do",
+        "double",     "else",      "enum",           "extern",
+        "float",      "for",       "goto",           "if",
+        "inline",     "int",       "long",           "register",
+        "restrict",   "return",    "short",          "signed",
+        "sizeof",     "static",    "struct",         "switch",
+        "typedef",    "union",     "unsigned",       "void",
+        "volatile",   "while",     "_Alignas",       "_Alignof",
+        "_Atomic",    "_Bool",     "_Complex",       "_Generic",
+        "_Imaginary", "_Noreturn", "_Static_assert", "_Thread_local",
+    };
+    for (size_t i = 0; s && i < sizeof kw / sizeof kw[0]; i++)
+        if (!strcmp(s, kw[i]))
+            return true;
+    return false;
 }
 
 /* The value of hex digit c; -1 for anything else. */

@@ -225,6 +225,12 @@ usage)
     # A header name that would break the #include it goes into.
     timeout 20 "$Q" xclbin entry --kernel 'k(a:int*)' --header 'a"b.h' -o - >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "xclbin entry --header 'a\"b.h': exit status not 2"
+    # A C keyword as the kernel's or an argument's name would not compile.
+    for sig in 'int(a:int*)' 'k(for:int*)' '_Bool(a:int*)'; do
+        timeout 20 "$Q" xclbin entry --kernel "$sig" -o - >"$D/out" 2>&1
+        [ $? -eq 2 ] || fail "xclbin entry --kernel '$sig': exit status not 2"
+        grep -q "a C keyword" "$D/out" || fail "xclbin entry --kernel '$sig': $(cat "$D/out")"
+    done
     # Standard input that is no xclbin is refused at its first bytes.
     timeout 5 "$Q" xclbin info - </dev/zero >"$D/out" 2>&1
     [ $? -eq 1 ] || fail "xclbin info - </dev/zero: exit status not 1 within 5 s"

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "qv_text.h"
 #include "qvpart.h"
 
 const char *const qv__ktype_names[] = {"int8",  "uint8",  "int16",  "uint16",
@@ -356,6 +357,24 @@ static int get_ident(const qv__ydoc *doc, const qv__ynode *n, const char *what,
     return *out ? 0 : QV_ENOMEM;
 }
 
+/* get_ident for a name that becomes C code: a kernel's name is its HLS top
+ * function and its emulation entry NAME__emu, an argument's name a
+ * parameter of both (`quiver xclbin entry`), so neither can be a keyword. */
+static int get_c_name(const qv__ydoc *doc, const qv__ynode *n, const char *what,
+                      char **out, qv_diag *diag)
+{
+    int rc = get_ident(doc, n, what, out, diag);
+    if (rc || !qv__is_c_keyword(*out))
+        return rc;
+    rc = qv__yerr(doc, n, diag,
+                  "%s: '%s' is a C keyword; expected a name that can be a C "
+                  "function or parameter",
+                  what, *out);
+    free(*out);
+    *out = NULL;
+    return rc;
+}
+
 static int load_implements(const qv__ydoc *doc, const qv__ynode *n, const qv__catalog *c,
                            qv__kernel *k, qv_diag *diag)
 {
@@ -623,7 +642,7 @@ static int load_args(const qv__ydoc *doc, const qv__ynode *n, qv__kernel *k,
         int d = 0, t = 0;
         int rc = qv__ymap_check(doc, m, "a kernel argument", arg_keys, diag);
         if (!rc)
-            rc = get_ident(doc, qv__ymap_get(m, "name"), "args.name", &a->name, diag);
+            rc = get_c_name(doc, qv__ymap_get(m, "name"), "args.name", &a->name, diag);
         if (rc)
             return rc;
         k->nargs++;
@@ -893,7 +912,7 @@ static int load_kernel(const qv__ydoc *doc, const qv__ynode *m, qv__catalog *c,
     const qv__ynode *n;
     int rc = qv__ymap_check(doc, m, "a kernel", kernel_keys, diag);
     if (!rc)
-        rc = get_ident(doc, qv__ymap_get(m, "name"), "name", &k->name, diag);
+        rc = get_c_name(doc, qv__ymap_get(m, "name"), "name", &k->name, diag);
     if (rc)
         return rc;
     c->nkernels++;

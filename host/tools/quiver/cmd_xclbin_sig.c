@@ -64,14 +64,16 @@ static bool is_type(const char *s)
 static int check_names(const qv__xclbin_kernel_spec *k, const char *prog, const char *sig)
 {
     char e[1024], n[512];
-    if (!qv__is_c_ident(k->name)) {
-        fprintf(stderr, "%s: --kernel '%s': name '%s' is not a C identifier\n", prog,
-                qv__escape(sig, e, sizeof e), qv__escape(k->name, n, sizeof n));
+    if (!qv__is_c_ident(k->name) || qv__is_c_keyword(k->name)) {
+        fprintf(stderr, "%s: --kernel '%s': name '%s' is %s\n", prog,
+                qv__escape(sig, e, sizeof e), qv__escape(k->name, n, sizeof n),
+                qv__is_c_ident(k->name) ? "a C keyword" : "not a C identifier");
         return 2;
     }
     for (size_t i = 0; i < k->nargs; i++) {
         const qv__xclbin_arg_spec *a = &k->args[i];
-        const char *why = !qv__is_c_ident(a->name) ? "its name is not a C identifier"
+        const char *why = !qv__is_c_ident(a->name)    ? "its name is not a C identifier"
+                          : qv__is_c_keyword(a->name) ? "its name is a C keyword"
                           : !is_type(a->type)
                               ? "its type is not a C type (words, spaces, '<>' and '::', "
                                 "trailing '*')"
