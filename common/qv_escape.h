@@ -57,6 +57,28 @@ static inline size_t qv__utf8_seq(const unsigned char *s, unsigned long *cp)
     return n;
 }
 
+/* Drops the UTF-8 sequence that a cut at a byte count (snprintf into a
+ * fixed buffer) left incomplete at the end of s, so that a name cut to fit
+ * ends at a whole character: the bytes left would be written as a stray
+ * character (qv__json_fputs writes each as U+00NN) in JSON and text.
+ * Anything else is kept, invalid bytes included. Returns s. */
+static inline char *qv__utf8_trim(char *s)
+{
+    size_t n = strlen(s), lead = n, want;
+    while (lead > 0 && n - lead < 3 && ((unsigned char)s[lead - 1] & 0xc0) == 0x80)
+        lead--;
+    if (lead == 0)
+        return s;
+    unsigned char c = (unsigned char)s[--lead];
+    want = c >= 0xc2 && c <= 0xdf   ? 2
+           : c >= 0xe0 && c <= 0xef ? 3
+           : c >= 0xf0 && c <= 0xf4 ? 4
+                                    : 0;
+    if (want && n - lead < want)
+        s[lead] = 0;
+    return s;
+}
+
 static inline int qv__escape_cp(unsigned long cp)
 {
     return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e || cp == 0x200f ||

@@ -13,6 +13,7 @@
 #include "import.h"
 #include "json.h"
 #include "part.h"
+#include "qv_escape.h"
 #include "strmap.h"
 
 static const qv__jval *need(const qv__jval *o, const char *key, qv__jtype t,
@@ -124,6 +125,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
             if (cut && cut != func)
                 *cut = 0;
         }
+        qv__utf8_trim(func); /* a long name is cut at a character */
         if (!func[0]) {
             qv__part_diag(d, f, t->line, t->col,
                           "task \"%.64s\" has an empty name and no category: a graph "

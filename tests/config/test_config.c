@@ -857,6 +857,21 @@ static void test_escape(void **state)
     assert_string_equal(qv__escape(NULL, buf, sizeof buf), "");
     /* Truncation keeps whole escapes. */
     assert_string_equal(qv__escape("ab\033", buf, 6), "ab");
+    /* A name cut to a buffer (snprintf) loses the character it cut into,
+     * only that: whole characters and bytes that are not UTF-8 stay. */
+    static const struct {
+        const char *in, *want;
+    } trims[] = {
+        {"caf\xc3", "caf"},     {"caf\xc3\xa9", "caf\xc3\xa9"},
+        {"x\xe2\x82", "x"},     {"x\xe2\x82\xac", "x\xe2\x82\xac"},
+        {"x\xf0\x9f\x98", "x"}, {"x\xf0\x9f\x98\x80", "x\xf0\x9f\x98\x80"},
+        {"\xc3", ""},           {"x\xff", "x\xff"},
+        {"x\x80", "x\x80"},     {"", ""},
+    };
+    for (size_t i = 0; i < sizeof trims / sizeof trims[0]; i++) {
+        snprintf(buf, sizeof buf, "%s", trims[i].in);
+        assert_string_equal(qv__utf8_trim(buf), trims[i].want);
+    }
     assert_int_equal(qv__escape_needed("ok"), 0);
     assert_int_equal(qv__escape_needed("\033"), 1);
     /* A value with control characters quoted in an error comes out escaped. */

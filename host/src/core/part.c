@@ -30,6 +30,7 @@
 
 #include "core/internal.h"
 #include "core/part.h"
+#include "qv_escape.h"
 
 /* Where each buffer of the calls comes from, as they are seen. */
 typedef struct seen {
@@ -134,6 +135,7 @@ static int make_func(qv_runtime *rt, struct qv__part *pt, unsigned idx)
                                 s->memb[j]->name);
     if (idx && len < sizeof name)
         snprintf(name + len, sizeof name - len, "#%u", idx + 1);
+    qv__utf8_trim(name); /* the trace writes it: a long one ends at a character */
     int rc = qv_func_create(rt, name, d, s->nargs, &pt->pf);
     if (rc)
         return rc;

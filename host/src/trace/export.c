@@ -149,6 +149,7 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
         } else {
             snprintf(name, sizeof name, "cpu worker %u", w);
         }
+        qv__utf8_trim(name); /* the device's name, cut to dn, ends at a character */
         fprintf(f, ",\n  {\"ph\": \"M\", \"pid\": 1, \"tid\": %u, \"name\": "
                    "\"thread_name\", \"args\": {\"name\": ", w);
         qv__json_fputs(f, name);
