@@ -334,6 +334,17 @@ check-json)
             [ "$a" = "$b" ] || echo "path $a, file $b"
         done >"$D/differ"
     [ -s "$D/differ" ] && fail "check --json: file is not path: $(cat "$D/differ")"
+    # A path past the 1023 bytes of a qv_diag's file: "file" is the whole
+    # path, as "path" (it was cut at 1023 bytes).
+    L=$D
+    for i in 1 2 3 4 5 6; do
+        L=$L/$(printf "%0200d" "$i")
+    done
+    mkdir -p "$L" && printf 'kind: fpga\nplatfrom: x\n' >"$L/bad.yaml"
+    timeout 20 "$Q" check --json "$L/bad.yaml" >"$D/out.json" 2>"$D/err"
+    "$JV" "$D/out.json" || fail "check --json of a long path: not valid JSON"
+    grep -qF '"file": "'"$L"'/bad.yaml", "line": 2' "$D/out.json" ||
+        fail "check --json: file of a long path is not the whole path: $(cat "$D/out.json")"
     timeout 20 "$Q" check --json -q "$SRC/boards/emu/u50-emu.yaml" >"$D/out.json"
     [ "$(cat "$D/out.json")" = "[]" ] || fail "check --json -q of a good file is not []"
     ;;

@@ -44,11 +44,12 @@ static void print_json(int first, const char *path, qv_config_kind kind, int rc,
     qv__json_fputs(stdout, path);
     printf(", \"kind\": \"%s\", \"ok\": %s, \"file\": ", qv_config_kind_name(kind),
            rc ? "false" : "true");
-    /* The readers keep the file's name escaped for messages: when the error
-     * is in FILE itself, print the argument, so that "file" equals "path"
-     * whatever characters the name holds; another file (a policy's catalog)
-     * is named as the message names it. */
-    char e[4 * sizeof d->file];
+    /* The readers keep the file's name escaped for messages, cut to
+     * sizeof d->file as qv__escape cuts it: when the error is in FILE
+     * itself, print the argument, so that "file" equals "path" whatever
+     * characters the name holds and however long it is; another file (a
+     * policy's catalog) is named as the message names it. */
+    char e[sizeof d->file];
     if (rc && d->file[0] && strcmp(d->file, qv__escape(path, e, sizeof e)))
         qv__json_fputs(stdout, d->file);
     else
