@@ -108,8 +108,9 @@ QV_API int qv_dag_write(const qv_dag *g, FILE *f);
 /* 0 when the finalized graph g meets every rule of the .qvg.json reader,
  * so that qv_dag_write writes a file qv_dag_load accepts: non-empty function
  * names, ids within +-2^53 and unique, costs in [0, 1e15] µs with at least
- * one class per node, byte counts up to 2^53. Else QV_EINVAL and a diag that
- * names the node or edge (file: the graph's name). */
+ * one class per node, byte counts up to 2^53, one edge per node pair. Else
+ * QV_EINVAL and a diag that names the node or edge (file: the graph's
+ * name). */
 QV_API int qv_dag_check(const qv_dag *g, qv_diag *diag);
 
 /* Imports a WfFormat JSON (1.x) or Pegasus DAX 2.1 XML workflow, chosen by

@@ -1,8 +1,9 @@
 /*
  * graph_json.c - reads and writes the .qvg.json graph format (docs/partition.md, docs/formats.md).
  * Readers accept extra keys and ignore them; everything the format defines
- * is checked (types, ranges, unique ids, edges between known nodes, no
- * cycle), and an error names the file and the line:column or the node id.
+ * is checked (types, ranges, unique ids, edges between known nodes, each
+ * pair once, no cycle), and an error names the file and the line:column or
+ * the node id.
  * qv_dag_check applies the same rules to a graph in memory, so that what
  * qv_dag_write writes (an import, a generated graph, the runtime's recorded
  * graph) is what this reader accepts. This is the one writer of the format:
@@ -34,6 +35,41 @@ static int cmp_pair(const void *a, const void *b)
 {
     const idx_pair *x = a, *y = b;
     return (x->id > y->id) - (x->id < y->id);
+}
+
+static int cmp_pair_idx(const void *a, const void *b)
+{
+    const idx_pair *x = a, *y = b;
+    int c = cmp_pair(a, b);
+    return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* The first edge of g (in the file's order) whose node pair an earlier edge
+ * already has, that earlier edge in *first; UINT32_MAX when every pair is
+ * listed once. An edge carries all the bytes its source hands to its
+ * destination, so a pair listed twice is an error (the runtime, the
+ * importers and the generators merge them), not two transfers. *err gets
+ * QV_ENOMEM when there is no memory to look. */
+static uint32_t dup_edge(const qv_dag *g, uint32_t *first, int *err)
+{
+    uint32_t found = UINT32_MAX;
+    idx_pair *e = malloc(((size_t)g->m + 1) * sizeof *e);
+    *err = e ? 0 : QV_ENOMEM;
+    if (!e)
+        return found;
+    for (uint32_t i = 0; i < g->m; i++)
+        e[i] = (idx_pair){(int64_t)((uint64_t)g->esrc[i] << 32 | g->edst[i]), i};
+    qsort(e, g->m, sizeof *e, cmp_pair_idx);
+    /* Sorted by pair, then by index: the second of each pair's run is its
+     * first repeat, the run's first element the edge it repeats. */
+    for (uint32_t i = 1; i < g->m; i++)
+        if (e[i].id == e[i - 1].id && (i < 2 || e[i - 2].id != e[i].id) &&
+            e[i].idx < found) {
+            found = e[i].idx;
+            *first = e[i - 1].idx;
+        }
+    free(e);
+    return found;
 }
 
 __attribute__((format(printf, 4, 5))) static int
@@ -304,6 +340,19 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
         if ((rc = qv_dag_add_edge(g, ps->idx, pd->idx, (uint64_t)b)))
             goto done;
     }
+    uint32_t first = 0, dup = dup_edge(g, &first, &rc);
+    if (rc)
+        goto done;
+    if (dup != UINT32_MAX) {
+        const qv__jval *ed = edges->u.arr.v[dup];
+        qv__part_diag(diag, f, ed->line, ed->col,
+                      "duplicate edge from node %" PRId64 " to node %" PRId64
+                      " (edge %" PRIu32 " has it too); list a pair once, with all "
+                      "the bytes it carries",
+                      g->ids[g->esrc[dup]], g->ids[g->edst[dup]], first);
+        rc = QV_EFORMAT;
+        goto done;
+    }
     if ((rc = qv_dag_finalize(g, diag))) {
         if (diag)
             snprintf(diag->file, sizeof diag->file, "%s", f);
@@ -406,6 +455,18 @@ int qv_dag_check(const qv_dag *g, qv_diag *diag)
                           g->ebytes[e]);
             return QV_EINVAL;
         }
+    int err;
+    uint32_t first = 0, dup = dup_edge(g, &first, &err);
+    if (err)
+        return err;
+    if (dup != UINT32_MAX) {
+        qv__part_diag(diag, f, 0, 0,
+                      "duplicate edge from node %lld to node %lld (edges %" PRIu32
+                      " and %" PRIu32 "); the reader takes a pair once",
+                      (long long)g->ids[g->esrc[dup]], (long long)g->ids[g->edst[dup]],
+                      first, dup);
+        return QV_EINVAL;
+    }
     /* edges within the graph, no self loop, no cycle: qv_dag_finalize */
     idx_pair *map = malloc(((size_t)g->n + 1) * sizeof *map);
     if (!map)

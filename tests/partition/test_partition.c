@@ -870,6 +870,14 @@ static void test_bad_graphs(void **state)
          " {\"id\": 1, \"function\": \"g\", \"cost_us\": {\"cpu\": 1}}],\n"
          " \"edges\": []}",
          "duplicate node id 1", 3},
+        /* One edge carries all of a pair's bytes: a second is refused at
+         * its line, naming the pair and the edge it repeats. */
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},\n"
+         " {\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": [{\"src\": 1, \"dst\": 2, \"bytes\": 8},\n"
+         "  {\"src\": 1, \"dst\": 2, \"bytes\": 8}]}",
+         "duplicate edge from node 1 to node 2 (edge 0 has it too)", 5},
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
          " {\"function\": \"f\", \"cost_us\": {\"cpu\": 1}}], \"edges\": []}",
          "missing \"id\"", 2},
@@ -973,6 +981,22 @@ static void test_bad_graphs(void **state)
         if (cases[i].line)
             assert_int_equal(d.line, cases[i].line);
     }
+    /* qv_dag_check holds a graph in memory to the same rule, so that
+     * qv_dag_write never writes a file the reader refuses. */
+    static const char one[] = "{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": ["
+                              "{\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},"
+                              "{\"id\": 2, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],"
+                              "\"edges\": [{\"src\": 1, \"dst\": 2}]}";
+    qv_dag *two = NULL;
+    qv_diag dd = {0};
+    assert_int_equal(qv_dag_parse(one, sizeof one - 1, "one.json", &two, &dd), 0);
+    assert_int_equal(qv_dag_check(two, &dd), 0);
+    assert_int_equal(qv_dag_add_edge(two, 0, 1, 4), 0);
+    assert_int_equal(qv_dag_finalize(two, &dd), 0);
+    assert_int_equal(qv_dag_check(two, &dd), QV_EINVAL);
+    assert_non_null(
+        strstr(dd.message, "duplicate edge from node 1 to node 2 (edges 0 and 1)"));
+    qv_dag_destroy(two);
     /* nesting past the depth limit fails cleanly, without recursion blowup */
     size_t n = 100000;
     char *deep = malloc(n);
