@@ -15,6 +15,7 @@
 
 #include "cmd_xclbin.h"
 #include "quiver.h"
+#include "qv_escape.h"
 
 #define PROG "quiver xclbin build"
 
@@ -124,6 +125,27 @@ static int parse_bank(build *b, const char *arg)
     }
     bk->type = (uint8_t)type;
     bk->tag = tag;
+    return 0;
+}
+
+/* --sp names a bank by its tag: two banks with one tag (a TAG given twice,
+ * or a TAG that is another bank's default such as DDR[0]) would leave it
+ * naming whichever comes first, and XRT too finds banks by tag. */
+static int check_tags(const qv__xclbin_spec *spec)
+{
+    for (size_t i = 1; i < spec->nbanks; i++)
+        for (size_t j = 0; j < i; j++) {
+            char a[16], t[16], e[64];
+            qv__xclbin_bank_tag(spec, j, a);
+            qv__xclbin_bank_tag(spec, i, t);
+            if (!strcmp(a, t)) {
+                fprintf(stderr,
+                        PROG ": --bank: banks %zu and %zu are both tagged '%s'; "
+                             "expected a TAG of its own for each bank\n",
+                        j, i, qv__escape(t, e, sizeof e));
+                return 2;
+            }
+        }
     return 0;
 }
 
@@ -351,6 +373,8 @@ static int build_run(build *b, int argc, char **argv)
                 b->banks[ki][cu * k->nargs + a] = (uint32_t)(cu % b->nbanks);
         k->banks = b->banks[ki];
     }
+    if (check_tags(&spec))
+        return 2;
     for (size_t i = 0; i < b->nsps; i++) {
         int rc = apply_sp(b, b->sps[i], &spec);
         if (rc)
