@@ -76,6 +76,31 @@ static qv_runtime *make_runtime_window(uint64_t window)
     return rt;
 }
 
+/* The same without implicit regions: a run with no qv_wait_all is one
+ * implicit entry, whose prefix signatures (8 bytes a task, up to 2^20
+ * tasks) would count in a measure of the recorder's memory. */
+static qv_runtime *make_runtime_window_no_regions(uint64_t window, int record)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/no-regions.yaml", qv_test_scratch());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("implicit_regions: false\n"
+          "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false}\n", f);
+    fclose(f);
+    qv_options o;
+    qv_options_init(&o);
+    o.record_window = window;
+    o.ncpu = 2;
+    o.perfmodel_dir = "";
+    o.opencl = 0;
+    o.record = record;
+    o.config = path;
+    qv_runtime *rt = NULL;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    return rt;
+}
+
 static qv_runtime *make_runtime(void)
 {
     return make_runtime_window(QV_RECORD_WINDOW_DEFAULT);
@@ -471,7 +496,7 @@ static void resets_from_tasks_keep_the_window(void **state)
     (void)state;
     enum { WINDOW = 32768, N = 20 * WINDOW, EVERY = 5000 };
     static double x[8];
-    qv_runtime *rt = task_reset_rt = make_runtime_window(WINDOW);
+    qv_runtime *rt = task_reset_rt = make_runtime_window_no_regions(WINDOW, 1);
     qv_func *poke, *forget;
     qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
     assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
@@ -495,6 +520,41 @@ static void resets_from_tasks_keep_the_window(void **state)
                   N, EVERY, (long long)m2 - (long long)m1, N - 4 * WINDOW);
     /* 16 windows more: about 30 MB if nothing detached were freed. */
     assert_true(m2 < m1 + 6 * 1024 * 1024);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(rt);
+}
+
+/* Without implicit regions and outside an explicit one, submissions make
+ * no entry: a long run between waits keeps no prefix signatures (they took
+ * 8 bytes a task, up to 8 MiB, until the next qv_wait_all). Nothing is
+ * recorded here either, so the heap stays as it is once the task pool has
+ * grown. */
+static void eager_runs_keep_no_signatures(void **state)
+{
+    (void)state;
+    enum { N = 300000, WARM = 50000 };
+    static double x[8];
+    qv_runtime *rt = make_runtime_window_no_regions(QV_RECORD_WINDOW_DEFAULT, 0);
+    qv_func *poke;
+    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
+    qv_func_set_cpu(poke, nothing);
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    qv_arg a[] = { QV_BUF(b) };
+    size_t m1 = 0;
+    for (int i = 1; i <= N; i++) {
+        assert_int_equal(qv_submit(rt, poke, a, 1), 0);
+        if (i % 1000 == 0)
+            assert_int_equal(qv_buf_wait(b), 0);
+        if (i == WARM)
+            m1 = heap_bytes();
+    }
+    size_t m2 = heap_bytes();
+    print_message("%d eager tasks with no wait_all: %+lld bytes over the last %d\n", N,
+                  (long long)m2 - (long long)m1, N - WARM);
+    assert_true(m2 < m1 + 256 * 1024); /* signatures: 2 MB */
+    assert_int_equal(qv_wait_all(rt), 0);
     assert_int_equal(qv_buf_unregister(b), 0);
     qv_runtime_destroy(rt);
 }
@@ -569,6 +629,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(a_long_run_keeps_its_window),
         cmocka_unit_test(a_huge_window_keeps_everything),
         cmocka_unit_test(resets_from_tasks_keep_the_window),
+        cmocka_unit_test(eager_runs_keep_no_signatures),
         cmocka_unit_test(reset_while_holding_what_a_compile_waits_for),
     };
     if (argc > 1) /* a test name (or glob) to run only that */

@@ -360,11 +360,25 @@ static void sig_take(tls_state *s, uint64_t h)
     }
 }
 
+/* The calling thread's state for rt when its submissions make an entry:
+ * always with implicit regions, else only inside an explicit region.
+ * Without either, a submission costs no signature, and a long run
+ * between waits no prefix signatures (8 bytes a task). */
+static tls_state *tls_entry(const qv_runtime *rt)
+{
+    if (rt->policy->implicit_regions)
+        return tls_for(rt);
+    tls_state *s = tls_find(rt);
+    return s && s->open ? s : NULL;
+}
+
 void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
 {
     /* tls_for: a new runtime at a destroyed one's address must not take
      * up the entry (and the plan's region) the thread had there. */
-    tls_state *s = tls_for(rt);
+    tls_state *s = tls_entry(rt);
+    if (!s)
+        return;
     if (!s->begun)
         entry_begin(rt, s);
     note_node(s, t->id);
@@ -417,7 +431,9 @@ void qv__region_flush(qv_runtime *rt)
 
 bool qv__region_fuse(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs, int *rc)
 {
-    tls_state *s = tls_for(rt);
+    tls_state *s = tls_entry(rt);
+    if (!s)
+        return false;
     if (!s->begun)
         entry_begin(rt, s);
     const qv__rplan *p = s->rp;
@@ -881,10 +897,19 @@ void qv__region_free(qv_runtime *rt)
     if (!l)
         return;
     qv__region_stop(rt);
-    /* The calling thread's replay may hold a plan of this runtime. */
+    /* The calling thread's state for this runtime goes with it (its
+     * prefix signatures can take megabytes, and a runtime made next on
+     * this thread would take another state): another thread's stays until
+     * that thread turns to a new runtime or ends. */
     tls_state *s = tls_find(rt);
-    if (s)
-        drop_replay(s);
+    if (s) {
+        entry_reset(s);
+        state_gone(s);
+        s->rt = NULL;
+        s->open = s->last = NULL;
+        if (tls_cur == s)
+            tls_cur = NULL;
+    }
     for (qv__region *r = l->list, *next; r; r = next) {
         next = r->next;
         if (r->plan)
