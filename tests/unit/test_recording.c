@@ -62,32 +62,11 @@ static void nap(const qv_call *c)
     usleep(100000);
 }
 
-static qv_runtime *make_runtime_window(uint64_t window)
-{
-    qv_options o;
-    qv_options_init(&o);
-    o.record_window = window;
-    o.ncpu = 2;
-    o.perfmodel_dir = "";
-    o.opencl = 0;
-    o.record = 1;
-    qv_runtime *rt = NULL;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
-    return rt;
-}
-
-/* The same without implicit regions: a run with no qv_wait_all is one
- * implicit entry, whose prefix signatures (8 bytes a task, up to 2^20
- * tasks) would count in a measure of the recorder's memory. */
-static qv_runtime *make_runtime_window_no_regions(uint64_t window, int record)
+/* A runtime of 2 CPU workers; `policy`, when not NULL, the text of its
+ * policy file. */
+static qv_runtime *make_runtime_with(uint64_t window, int record, const char *policy)
 {
     char path[512];
-    snprintf(path, sizeof path, "%s/no-regions.yaml", qv_test_scratch());
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs("implicit_regions: false\n"
-          "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false}\n", f);
-    fclose(f);
     qv_options o;
     qv_options_init(&o);
     o.record_window = window;
@@ -95,10 +74,32 @@ static qv_runtime *make_runtime_window_no_regions(uint64_t window, int record)
     o.perfmodel_dir = "";
     o.opencl = 0;
     o.record = record;
-    o.config = path;
+    if (policy) {
+        snprintf(path, sizeof path, "%s/policy.yaml", qv_test_scratch());
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs(policy, f);
+        fclose(f);
+        o.config = path;
+    }
     qv_runtime *rt = NULL;
     assert_int_equal(qv_runtime_create(&o, &rt), 0);
     return rt;
+}
+
+static qv_runtime *make_runtime_window(uint64_t window)
+{
+    return make_runtime_with(window, 1, NULL);
+}
+
+/* Without implicit regions: a run with no qv_wait_all is one implicit
+ * entry, whose prefix signatures (8 bytes a task, up to 2^20 tasks) would
+ * count in a measure of the recorder's memory. */
+static qv_runtime *make_runtime_window_no_regions(uint64_t window, int record)
+{
+    return make_runtime_with(window, record,
+                             "implicit_regions: false\n"
+                             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false}\n");
 }
 
 static qv_runtime *make_runtime(void)
