@@ -759,6 +759,91 @@ static void implementation_changed_after_the_wait(void **state)
     sig_close(&S, true); /* y, re and im of every frame: the references */
 }
 
+static void c_nothing(const qv_call *c)
+{
+    (void)c;
+}
+
+/* A CPU-only runtime on which the calling thread submits one call: it
+ * takes one of the thread's region states (8 at most). */
+static qv_runtime *other_runtime(int i, qv_buf **b, double *mem)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/other%d.yaml", qv_test_scratch(), i);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs("discovery: {rescan_interval_ms: 0, opencl: false, xrt: false}\n", fp);
+    fclose(fp);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.pin = 0;
+    o.opencl = 0;
+    o.perfmodel_dir = "";
+    o.config = path;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_func *f;
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
+    assert_int_equal(qv_func_create(rt, "other", d, 1, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, c_nothing), 0);
+    assert_int_equal(qv_buf_register(rt, mem, sizeof *mem, b), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(*b)}, 1), 0);
+    return rt;
+}
+
+/* A call the replay holds back for its fused chain runs the function it
+ * was made with, though the program changes the function before the
+ * chain is complete: with the holder there (it ends the region), and with
+ * the holder's state gone (the thread submitted to 8 other runtimes since,
+ * so qv_region_end finds no region). The held fir ran the new function
+ * (adversarial testing). */
+static void held_call_runs_the_function_it_was_made_with(void **state)
+{
+    (void)state;
+    static sig S;
+    fusing(&S);
+    uint32_t n = SN, taps = TAPS;
+    for (int mode = 0; mode < 2; mode++) {
+        int f = mode;
+        assert_int_equal(qv_buf_wait(S.by[f]), 0);
+        pthread_mutex_lock(&S.rt->submit_mu);
+        unsigned before = S.rt->ndefer;
+        pthread_mutex_unlock(&S.rt->submit_mu);
+        assert_int_equal(qv_region_begin(S.rt, "signal"), 0);
+        qv_arg a1[] = {QV_BUF(S.bx[f]), QV_BUF(S.bh), QV_BUF(S.by[f]), QV_VAL(n),
+                       QV_VAL(taps)};
+        assert_int_equal(qv_submit(S.rt, S.fir, a1, 5), 0);
+        pthread_mutex_lock(&S.rt->submit_mu);
+        bool held = S.rt->ndefer == before + 1;
+        pthread_mutex_unlock(&S.rt->submit_mu);
+        if (!held)
+            fail_msg("mode %d: fir was not held for the fused chain", mode);
+        qv_runtime *other[8] = {NULL};
+        qv_buf *ob[8];
+        static double om[8];
+        for (int i = 0; mode == 1 && i < 8; i++)
+            other[i] = other_runtime(i, &ob[i], &om[i]);
+        assert_int_equal(qv_func_set_cpu(S.fir, c_fir_other), 0);
+        assert_int_equal(qv_func_set_where(S.fir, 1u << QV_CLASS_CPU), 0);
+        assert_int_equal(qv_region_end(S.rt), mode == 0 ? 0 : QV_EINVAL);
+        assert_int_equal(qv_buf_wait(S.by[f]), 0);
+        static float y[SN];
+        qv_hls_fir_ref(S.x[f], S.h, y, SN, TAPS);
+        for (int i = 0; i < SN; i++)
+            if (fabsf(y[i] - S.y[f][i]) > 1e-4f)
+                fail_msg("mode %d: y[%d] = %g, fir's %g", mode, i, S.y[f][i], y[i]);
+        for (int i = 0; mode == 1 && i < 8; i++) {
+            assert_int_equal(qv_buf_unregister(ob[i]), 0);
+            qv_runtime_destroy(other[i]);
+        }
+        assert_int_equal(qv_func_set_cpu(S.fir, c_fir), 0);
+        assert_int_equal(qv_func_set_where(S.fir, 0), 0);
+    }
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    sig_close_frames(&S, false, 0);
+}
+
 /* A fused launch that fails on the board runs the chain on the CPU; a
  * chain function whose CPU implementation was removed since makes that
  * fail with the reason (it called NULL: adversarial testing). */
@@ -829,6 +914,7 @@ int main(void)
         cmocka_unit_test(unbound_member_is_not_fused),
         cmocka_unit_test(fallback_without_a_cpu_fails_cleanly),
         cmocka_unit_test(implementation_changed_after_the_wait),
+        cmocka_unit_test(held_call_runs_the_function_it_was_made_with),
         cmocka_unit_test(fused_chain_with_reused_buffers),
         cmocka_unit_test(host_write_snapshots_the_input),
         cmocka_unit_test(nonzero_input_keeps_the_chain),

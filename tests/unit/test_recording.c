@@ -560,6 +560,38 @@ static void eager_runs_keep_no_signatures(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* An implicit entry of many tasks keeps 8 bytes of prefix signature a
+ * task until it ends; then a state keeps at most 512 KiB of them (a
+ * thread's state for a runtime another thread destroyed held its last
+ * entry's, up to 8 MiB, until the thread ended: adversarial testing). */
+static void a_long_entry_gives_its_signatures_back(void **state)
+{
+    (void)state;
+    enum { N = 300000 };
+    static double x[8];
+    qv_runtime *rt = make_runtime_with(QV_RECORD_WINDOW_DEFAULT, 0, NULL);
+    qv_func *poke;
+    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
+    qv_func_set_cpu(poke, nothing);
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    qv_arg a[] = { QV_BUF(b) };
+    for (int i = 1; i <= N; i++) {
+        assert_int_equal(qv_submit(rt, poke, a, 1), 0);
+        if (i % 1000 == 0)
+            assert_int_equal(qv_buf_wait(b), 0);
+    }
+    size_t m1 = heap_bytes(); /* the entry's signatures: 2.4 MB */
+    assert_int_equal(qv_wait_all(rt), 0);
+    size_t m2 = heap_bytes();
+    print_message("an entry of %d tasks ended: %+lld bytes\n", N,
+                  (long long)m2 - (long long)m1);
+    assert_true(m2 + 1024 * 1024 < m1);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(rt);
+}
+
 /* A thread holds a buffer that the last task of a hot region's entry
  * waits for, while the run-time loop's compile waits (holding the
  * recorder's read lock) for that entry's nodes; the thread then resets the
@@ -631,6 +663,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(a_huge_window_keeps_everything),
         cmocka_unit_test(resets_from_tasks_keep_the_window),
         cmocka_unit_test(eager_runs_keep_no_signatures),
+        cmocka_unit_test(a_long_entry_gives_its_signatures_back),
         cmocka_unit_test(reset_while_holding_what_a_compile_waits_for),
     };
     if (argc > 1) /* a test name (or glob) to run only that */

@@ -448,15 +448,22 @@ void qv__defer_func(qv_runtime *rt, const qv_func *f)
     if (rt->ndefer && atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) &&
         !qv__in_task())
         qv__ring_hold(rt);
+    /* A held chain's calls of f too: made before the change, they run
+     * what f ran then, as a recipe does. Their holder fuses what is left
+     * of its chain or submits it as it is, as when an access forced them;
+     * a holder that is gone (its thread ended, or its state was taken for
+     * a ninth runtime) no longer submits them at its waits, so a change
+     * of f must not find them after it (adversarial testing: a held fir
+     * ran the function set after the call was made). */
     bool any = false;
     for (qv__defer *d = rt->defer_head; d; d = d->next)
-        if (!d->stash && d->f == f)
+        if (d->f == f)
             any = d->need = true;
     if (any) {
         access_set s = {0};
         if (close_needs(rt, &s)) /* out of memory: all of them */
             for (qv__defer *d = rt->defer_head; d; d = d->next)
-                d->need = !d->stash;
+                d->need = true;
         free(s.b);
         free(s.m);
         submit_needed(rt, &forced);

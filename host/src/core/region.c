@@ -150,9 +150,19 @@ static void drop_replay(tls_state *s)
     s->rr = NULL;
 }
 
+/* Prefix signatures a state keeps between entries: 512 KiB. A longer
+ * entry's are freed when it ends, so a state left by a runtime that
+ * another thread destroyed holds no more until it is taken again. */
+#define PREF_KEEP 65536
+
 /* Forgets the entry (its calls are in, or stay deferred, in any case). */
 static void entry_reset(tls_state *s)
 {
+    if (s->pcap > PREF_KEEP) {
+        free(s->pref);
+        s->pref = NULL;
+        s->pcap = 0;
+    }
     s->ntasks = 0;
     s->nodes = 0; /* an empty entry next measures nothing */
     s->lo = s->hi = 0;
@@ -374,7 +384,7 @@ static tls_state *tls_entry(const qv_runtime *rt)
 
 void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
 {
-    /* tls_for: a new runtime at a destroyed one's address must not take
+    /* tls_entry: a new runtime at a destroyed one's address must not take
      * up the entry (and the plan's region) the thread had there. */
     tls_state *s = tls_entry(rt);
     if (!s)
@@ -899,8 +909,9 @@ void qv__region_free(qv_runtime *rt)
     qv__region_stop(rt);
     /* The calling thread's state for this runtime goes with it (its
      * prefix signatures can take megabytes, and a runtime made next on
-     * this thread would take another state): another thread's stays until
-     * that thread turns to a new runtime or ends. */
+     * this thread would take another state): another thread's stays, with
+     * at most PREF_KEEP signatures, until that thread's least recently
+     * used one is taken for a new runtime, or the thread ends. */
     tls_state *s = tls_find(rt);
     if (s) {
         entry_reset(s);
