@@ -706,6 +706,51 @@ static void test_run_outputs(void **state)
     daemon_stop(&d);
 }
 
+/* Two pipelined runs that write one buffer, the second's launch failing
+ * (--fail-launch 2): each is answered with its own status, the first 0 and
+ * the second the failure, with and without the output in the replies. The
+ * failure was read from the buffer's error by whichever run looked first,
+ * so the run that failed could answer 0 with stale bytes, and the one that
+ * ran its error (adversarial testing: 5 runs in 10 without outputs). */
+static void test_run_failure_is_its_own(void **state)
+{
+    (void)state;
+    enum { N = 1024, REPS = 8 };
+    for (int rep = 0; rep < REPS; rep++)
+        for (int outs = 0; outs < 2; outs++) {
+            daemon_proc d;
+            fail_launch = "2";
+            daemon_start(&d, 0);
+            fail_launch = NULL;
+            reply r;
+            recv_reply(d.sock, &r); /* the start's HELLO */
+            reply_fini(&r);
+            uint64_t bufs[3] = {alloc_buf(&d, 1, N * sizeof(float)),
+                                alloc_buf(&d, 2, N * sizeof(float)),
+                                alloc_buf(&d, 3, N * sizeof(float))};
+            send_vadd_out(&d, 10, bufs, N, outs ? &bufs[2] : NULL, (uint16_t)outs, 0);
+            send_vadd_out(&d, 11, bufs, N, outs ? &bufs[2] : NULL, (uint16_t)outs, 0);
+            int32_t status[2] = {1, 1};
+            uint16_t nouts[2] = {0, 0};
+            for (int k = 0; k < 2; k++) {
+                recv_reply(d.sock, &r);
+                assert_int_equal(r.rc, 0);
+                assert_int_equal(r.m.type, QV_WIRE_RUN | QV_WIRE_REPLY);
+                assert_true(r.m.id == 10 || r.m.id == 11);
+                status[r.m.id - 10] = r.m.u.run_reply.status;
+                nouts[r.m.id - 10] = r.m.u.run_reply.nouts;
+                reply_fini(&r);
+            }
+            if (status[0] != 0 || status[1] == 0)
+                fail_msg("round %d, outputs %d: the run that ran answered %d, the one "
+                         "whose launch failed %d",
+                         rep, outs, status[0], status[1]);
+            assert_int_equal(nouts[0], outs);
+            assert_int_equal(nouts[1], 0);
+            daemon_stop(&d);
+        }
+}
+
 /* 32 runs in flight at once, each with its own output, heartbeats among
  * them: every reply comes, every output is right. Over TCP on loopback,
  * on the port the daemon picks. */
@@ -1370,6 +1415,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_options, teardown),
         cmocka_unit_test_teardown(test_hello, teardown),
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
+        cmocka_unit_test_teardown(test_run_failure_is_its_own, teardown),
         cmocka_unit_test_teardown(test_many_runs, teardown),
         cmocka_unit_test_teardown(test_run_outputs, teardown),
         cmocka_unit_test_teardown(test_peer_gone, teardown),

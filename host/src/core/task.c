@@ -630,7 +630,7 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
     qv_func *f = t->func;
     qv_class cls = dev ? qv__devq_class(rt, dev) : QV_CLASS_CPU;
     if (t->node)
-        qv__rec_done(t->node, t0, t1, worker, cls);
+        qv__rec_done(t->node, t0, t1, worker, cls, 0);
     /* An emulated board: what the board took; else the wall time. */
     double us = t->model_us >= 0 ? t->model_us : t1 > t0 ? (double)(t1 - t0) / 1000.0 : -1;
     if (us >= 0)
@@ -676,7 +676,7 @@ void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker, qv__ta
         atomic_store_explicit(&b->stale, err, memory_order_release);
     }
     if (t->node)
-        qv__rec_done(t->node, 0, 0, worker, QV_CLASS_CPU);
+        qv__rec_done(t->node, 0, 0, worker, QV_CLASS_CPU, err ? err : QV_EIO);
     if (qv__task_finish(rt, t, next))
         qv__wake_waiters(rt);
 }

@@ -24,6 +24,7 @@ qv__node qv__gview_node(const qv__gview *g, uint64_t i)
         n.worker = s->worker;
         n.cls = s->cls;
         n.board_us = s->board_us;
+        n.err = s->err;
         atomic_init(&n.done, 1);
     }
     return n;
@@ -425,11 +426,10 @@ QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info)
     return 0;
 }
 
-QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
+/* Node id, once its task is done, and its function's name; QV_ENOENT
+ * when it is not recorded (any more). */
+static int node_of(qv_runtime *rt, uint64_t id, qv__node *out, const char **function)
 {
-    if (!qv__rt_ok(rt) || !out)
-        return qv__fail(QV_EINVAL, "qv_graph_node: %s",
-                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
     if (!rt->rec)
         return qv__fail(QV_ENOENT, "this runtime does not record its graph");
     /* The view of one node: its chunk, found under submit_mu, stays put
@@ -454,10 +454,22 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
     pthread_mutex_lock(&rt->reg_mu);
     g.funcs = rt->funcs;
     g.nfuncs = rt->nfuncs;
-    qv__node n = qv__gview_node(&g, i);
-    out->function = qv__gview_func(&g, i);
+    *out = qv__gview_node(&g, i);
+    *function = qv__gview_func(&g, i);
     pthread_mutex_unlock(&rt->reg_mu);
     pthread_rwlock_unlock(&r->read_mu);
+    return 0;
+}
+
+QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
+{
+    if (!qv__rt_ok(rt) || !out)
+        return qv__fail(QV_EINVAL, "qv_graph_node: %s",
+                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
+    qv__node n;
+    int rc = node_of(rt, id, &n, &out->function);
+    if (rc)
+        return rc;
     uint64_t t0 = rt->created_ns;
     out->cls = (qv_class)n.cls;
     out->worker = n.worker;
@@ -465,6 +477,19 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
     out->end_us = n.end_ns > t0 ? (n.end_ns - t0) / 1e3 : 0;
     out->bytes_in = n.bytes_in;
     out->bytes_out = n.bytes_out;
+    return 0;
+}
+
+int qv__graph_node_err(qv_runtime *rt, uint64_t id, int *err)
+{
+    qv__node n;
+    const char *function;
+    int rc = node_of(rt, id, &n, &function);
+    if (rc)
+        return rc;
+    if (!atomic_load_explicit(&n.done, memory_order_relaxed))
+        return QV_EBUSY;
+    *err = n.err;
     return 0;
 }
 

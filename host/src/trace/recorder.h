@@ -58,6 +58,7 @@ typedef struct qv__node {
     uint8_t  cls;              /* qv_class it ran on */
     atomic_uchar done;         /* set last by the completing worker */
     float    board_us;         /* emulated boards: modelled time, else 0 */
+    int32_t  err;              /* a task that ran nowhere: its error; else 0 */
 } qv__node;
 
 typedef struct qv__edge {
@@ -175,13 +176,14 @@ static inline int qv__rec_has_readers(const qv__recorder *r, uint64_t head)
 int  qv__rec_war(qv__recorder *r, uint64_t *head, uint64_t dst);
 
 static inline void qv__rec_done(void *node, uint64_t t0, uint64_t t1,
-                                unsigned worker, unsigned cls)
+                                unsigned worker, unsigned cls, int err)
 {
     qv__node *n = node;
     n->start_ns = t0;
     n->end_ns = t1;
     n->worker = (uint16_t)worker;
     n->cls = (uint8_t)cls;
+    n->err = err;
     atomic_store_explicit(&n->done, 1, memory_order_release);
 }
 

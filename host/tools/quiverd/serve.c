@@ -47,6 +47,7 @@
 #include <zmq.h>
 
 #include "core/internal.h" /* qv__buf_take_error: a failed task, seen from a task */
+#include "trace/graph.h"   /* qv__graph_node_err: how each task of a run ended */
 #include "qv_escape.h"
 #include "quiverd.h"
 #include "remote/auth.h"
@@ -649,30 +650,43 @@ static void job_put(qd_job *j)
 
 
 /* Job j's results, once its tasks are done, into res (ntasks; NULL
- * without memory), with the errors that tasks that ran nowhere left on
- * what they should have written (such a task's status, when none was
- * set): taken by a wait, or, from_task, straight from the buffers (a task
- * cannot wait on its own arguments, and the error is this run's, not a
- * later request's). The first failing task's code, or 0. */
+ * without memory). A task that ran nowhere says so on its node in the
+ * graph: its error is the task's status, when none was set. Not from the
+ * buffers it should have written: a failure of a later run's task on a
+ * buffer this run shares (an intermediate) sat there too, and was taken
+ * as this run's, while the run that failed found nothing and answered 0
+ * with stale bytes (adversarial testing). The buffers' errors are taken
+ * all the same, by a wait or, from_task, straight (a task cannot wait on
+ * its own arguments), so that a later request does not get them; they
+ * count only for a task whose node is not known. The first failing
+ * task's code, or 0. */
 static int32_t run_results(const qd_job *j, qv_wire_task_result *res, bool from_task)
 {
+    bool known = true; /* every task's end read from its node */
     for (uint32_t i = 0; res && i < j->ntasks; i++) {
         res[i].status = j->status[i];
         res[i].board = QV_WIRE_NO_BOARD;
-        if (i < j->nsub) {
-            qv_node_info ni;
-            int rc = qv_graph_node(S.d->rt, j->first_node + i, &ni);
-            if (rc == 0) {
-                res[i].time_us = ni.end_us - ni.start_us;
-                if (ni.cls == QV_CLASS_FPGA && S.d->nboards == 1)
-                    res[i].board = 0;
-            }
+        if (i >= j->nsub)
+            continue;
+        qv_node_info ni;
+        if (qv_graph_node(S.d->rt, j->first_node + i, &ni) == 0) {
+            res[i].time_us = ni.end_us - ni.start_us;
+            if (ni.cls == QV_CLASS_FPGA && S.d->nboards == 1)
+                res[i].board = 0;
+        }
+        int err = 0;
+        if (qv__graph_node_err(S.d->rt, j->first_node + i, &err) != 0)
+            known = false;
+        else if (err && !res[i].status) {
+            res[i].status = err;
+            qd_log("run %" PRIu64 ": task %" PRIu32 " ran nowhere: %s", j->id, i,
+                   qv_strerror(err));
         }
     }
     for (uint32_t w = 0; w < j->nw; w++) {
         qv_buf *b = j->wbufs[w]->buf;
         int rc = from_task ? qv__buf_take_error(b) : qv_buf_wait(b);
-        if (!rc || !res || res[j->wtask[w]].status)
+        if (!rc || known || !res || res[j->wtask[w]].status)
             continue;
         res[j->wtask[w]].status = rc;
         qd_log("run %" PRIu64 ": task %" PRIu32 ": %s", j->id, j->wtask[w], qv_last_error());
