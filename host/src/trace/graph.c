@@ -461,6 +461,18 @@ static int node_of(qv_runtime *rt, uint64_t id, qv__node *out, const char **func
     return 0;
 }
 
+/* out from node n (done). */
+static void node_info(const qv_runtime *rt, const qv__node *n, qv_node_info *out)
+{
+    uint64_t t0 = rt->created_ns;
+    out->cls = (qv_class)n->cls;
+    out->worker = n->worker;
+    out->start_us = n->start_ns > t0 ? (n->start_ns - t0) / 1e3 : 0;
+    out->end_us = n->end_ns > t0 ? (n->end_ns - t0) / 1e3 : 0;
+    out->bytes_in = n->bytes_in;
+    out->bytes_out = n->bytes_out;
+}
+
 QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
 {
     if (!qv__rt_ok(rt) || !out)
@@ -468,27 +480,20 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
                         rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
     qv__node n;
     int rc = node_of(rt, id, &n, &out->function);
-    if (rc)
-        return rc;
-    uint64_t t0 = rt->created_ns;
-    out->cls = (qv_class)n.cls;
-    out->worker = n.worker;
-    out->start_us = n.start_ns > t0 ? (n.start_ns - t0) / 1e3 : 0;
-    out->end_us = n.end_ns > t0 ? (n.end_ns - t0) / 1e3 : 0;
-    out->bytes_in = n.bytes_in;
-    out->bytes_out = n.bytes_out;
-    return 0;
+    if (!rc)
+        node_info(rt, &n, out);
+    return rc;
 }
 
-int qv__graph_node_err(qv_runtime *rt, uint64_t id, int *err)
+int qv__graph_node_err(qv_runtime *rt, uint64_t id, qv_node_info *out, int *err)
 {
     qv__node n;
-    const char *function;
-    int rc = node_of(rt, id, &n, &function);
+    int rc = node_of(rt, id, &n, &out->function);
     if (rc)
         return rc;
     if (!atomic_load_explicit(&n.done, memory_order_relaxed))
         return QV_EBUSY;
+    node_info(rt, &n, out);
     *err = n.err;
     return 0;
 }

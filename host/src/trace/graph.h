@@ -80,12 +80,13 @@ int  qv__gview_build_frozen(qv_runtime *rt, const qv__frozen *f, qv__gview *g);
 /* Node i of the view, copied: its times, worker, class and board time are
  * zero unless it is done (no copy races with the worker finishing it). */
 qv__node        qv__gview_node(const qv__gview *g, uint64_t i);
-/* How node id's task ended: *err 0 when it ran, else the error it failed
- * with (it ran nowhere). QV_EBUSY while it is not done (the caller is a
- * task, which does not wait), QV_ENOENT when it is not recorded. Node by
- * node, where the errors a failed task leaves on its buffers may be
- * another task's by the time they are read (quiverd's run replies). */
-int qv__graph_node_err(qv_runtime *rt, uint64_t id, int *err);
+/* qv_graph_node, and how node id's task ended: *err 0 when it ran, else
+ * the error it failed with (it ran nowhere). QV_EBUSY while it is not done
+ * (the caller is a task, which does not wait), QV_ENOENT when it is not
+ * recorded. Node by node, where the errors a failed task leaves on its
+ * buffers may be another task's by the time they are read (quiverd's run
+ * replies). */
+int qv__graph_node_err(qv_runtime *rt, uint64_t id, qv_node_info *out, int *err);
 
 /* The function of node i, or NULL when unknown. */
 qv_func        *qv__gview_fn(const qv__gview *g, uint64_t i);

@@ -669,15 +669,15 @@ static int32_t run_results(const qd_job *j, qv_wire_task_result *res, bool from_
         if (i >= j->nsub)
             continue;
         qv_node_info ni;
-        if (qv_graph_node(S.d->rt, j->first_node + i, &ni) == 0) {
-            res[i].time_us = ni.end_us - ni.start_us;
-            if (ni.cls == QV_CLASS_FPGA && S.d->nboards == 1)
-                res[i].board = 0;
-        }
         int err = 0;
-        if (qv__graph_node_err(S.d->rt, j->first_node + i, &err) != 0)
+        if (qv__graph_node_err(S.d->rt, j->first_node + i, &ni, &err) != 0) {
             known = false;
-        else if (err && !res[i].status) {
+            continue;
+        }
+        res[i].time_us = ni.end_us - ni.start_us;
+        if (ni.cls == QV_CLASS_FPGA && S.d->nboards == 1)
+            res[i].board = 0;
+        if (err && !res[i].status) {
             res[i].status = err;
             qd_log("run %" PRIu64 ": task %" PRIu32 " ran nowhere: %s", j->id, i,
                    qv_strerror(err));
