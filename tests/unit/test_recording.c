@@ -107,6 +107,18 @@ static qv_runtime *make_runtime(void)
     return make_runtime_window(QV_RECORD_WINDOW_DEFAULT);
 }
 
+/* Function "poke" on rt (reads and writes one buffer, does nothing) and
+ * x registered for it. */
+static qv_buf *poke_on(qv_runtime *rt, double *x, size_t size, qv_func **poke)
+{
+    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "poke", drw, 1, poke), 0);
+    qv_func_set_cpu(*poke, nothing);
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, x, size, &b), 0);
+    return b;
+}
+
 /* ---- readers and reset against submission (defect 2) ------------------ */
 
 struct race {
@@ -260,11 +272,7 @@ static void readers_while_host_holds(void **state)
     static double x[8];
     qv_runtime *rt = make_runtime();
     qv_func *poke;
-    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
-    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
-    qv_func_set_cpu(poke, nothing);
-    qv_buf *b;
-    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    qv_buf *b = poke_on(rt, x, sizeof x, &poke);
     qv_arg a[] = { QV_BUF(b) };
     assert_int_equal(qv_submit(rt, poke, a, 1), 0);
     assert_int_equal(qv_buf_acquire(b, QV_RW), 0);
@@ -537,11 +545,7 @@ static void eager_runs_keep_no_signatures(void **state)
     static double x[8];
     qv_runtime *rt = make_runtime_window_no_regions(QV_RECORD_WINDOW_DEFAULT, 0);
     qv_func *poke;
-    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
-    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
-    qv_func_set_cpu(poke, nothing);
-    qv_buf *b;
-    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    qv_buf *b = poke_on(rt, x, sizeof x, &poke);
     qv_arg a[] = { QV_BUF(b) };
     size_t m1 = 0;
     for (int i = 1; i <= N; i++) {
@@ -571,11 +575,7 @@ static void a_long_entry_gives_its_signatures_back(void **state)
     static double x[8];
     qv_runtime *rt = make_runtime_with(QV_RECORD_WINDOW_DEFAULT, 0, NULL);
     qv_func *poke;
-    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
-    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
-    qv_func_set_cpu(poke, nothing);
-    qv_buf *b;
-    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    qv_buf *b = poke_on(rt, x, sizeof x, &poke);
     qv_arg a[] = { QV_BUF(b) };
     for (int i = 1; i <= N; i++) {
         assert_int_equal(qv_submit(rt, poke, a, 1), 0);
@@ -638,11 +638,7 @@ static void a_huge_window_keeps_everything(void **state)
     static double x[8];
     qv_runtime *rt = make_runtime_window(UINT64_MAX - 32768);
     qv_func *poke;
-    qv_arg_desc drw[] = { QV_ARG_BUF("x", QV_RW) };
-    assert_int_equal(qv_func_create(rt, "poke", drw, 1, &poke), 0);
-    qv_func_set_cpu(poke, nothing);
-    qv_buf *b;
-    assert_int_equal(qv_buf_register(rt, x, sizeof x, &b), 0);
+    qv_buf *b = poke_on(rt, x, sizeof x, &poke);
     for (int i = 0; i < 10; i++)
         assert_int_equal(qv_submit(rt, poke, (qv_arg[]){ QV_BUF(b) }, 1), 0);
     qv_graph_info gi;
