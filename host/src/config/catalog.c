@@ -614,7 +614,7 @@ static int load_limits(const qv__ydoc *doc, const qv__ynode *m, qv__karg *a, qv_
     while (p2 < lo && p2 <= a->max / 2)
         p2 *= 2;
     bool none = (a->pow2 && (p2 < lo || p2 > a->max)) ||
-                (a->odd && (a->min == a->max ? a->min % 2 == 0 : false)) ||
+                (a->odd && a->min == a->max && a->min % 2 == 0) ||
                 (a->pow2 && a->odd && !(a->min <= 1 && a->max >= 1));
     if (none)
         return qv__yerr(doc, qv__ymap_get(m, a->pow2 ? "pow2" : "odd"), diag,

@@ -685,14 +685,9 @@ static void *driver_main(void *arg)
             qv__sched_push(rt, t);
             continue;
         }
-        char why[300];
-        int stale = qv__task_stale(t, why, sizeof why);
-        if (stale) { /* not the device's doing: it stays in service */
-            free(t->why);
-            t->why = strdup(why);
-            qv__task_fail(rt, t, stale, rt->nworkers + q->dev->id - 1, NULL);
+        /* not the device's doing: it stays in service */
+        if (qv__task_fail_stale(rt, t, rt->nworkers + q->dev->id - 1, NULL))
             continue;
-        }
         uint64_t t0 = 0, t1 = 0;
         double model_us = -1;
         if (q->depth > 1) {

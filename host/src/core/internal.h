@@ -175,20 +175,20 @@ struct qv_func {
      * board (part.c); NULL for the application's. On the CPU it runs the
      * part's calls in turn. */
     const struct qv__part *part;
-    /* Runs on inputs whose last writer ran nowhere (qv__task_stale lets
+    /* Runs on inputs whose last writer ran nowhere (qv__task_fail_stale lets
      * it): code that reports such failures itself, as quiverd's answer to
      * a run (set by qv__func_takes_stale). */
     bool takes_stale;
     qv__perf   *perf[QV_CLASS_COUNT];
 };
 
-/* Whether f may run on class c. */
 /* f's CPU implementation now (NULL: none). */
 static inline qv_cpu_fn qv__func_cpu(const qv_func *f)
 {
     return __atomic_load_n(&f->cpu, __ATOMIC_ACQUIRE);
 }
 
+/* Whether f may run on class c. */
 static inline bool qv__func_can(const qv_func *f, qv_class c)
 {
     unsigned bit = 1u << c;
@@ -260,7 +260,7 @@ struct qv_buf {
     /* The task that last wrote it ran nowhere (its code; 0: written):
      * set by qv__task_fail, cleared when a task starts that writes it or
      * the host releases it written. A task that reads it fails too
-     * (qv__task_stale): its result would come from data never written. */
+     * (qv__task_fail_stale): its result would come from data never written. */
     atomic_int  stale;
     /* Deferred calls (defer.c) that use this buffer, and those of them
      * that write it; under submit_mu. Any access to the buffer submits
@@ -359,10 +359,10 @@ int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m);
  * whether waiters must be woken. Host tasks (func NULL) are done this way
  * by qv_buf_release. */
 bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next);
-/* Right before t runs anywhere: the code of an input whose last writer ran
- * nowhere (why says which), else 0, and the buffers t writes count as
- * written from now on. */
-int qv__task_stale(qv__task *t, char *why, size_t whylen);
+/* Right before t runs anywhere: when an input's last writer ran nowhere,
+ * fails t too (qv__task_fail, as worker) and returns true; else the
+ * buffers t writes count as written from now on. */
+bool qv__task_fail_stale(qv_runtime *rt, qv__task *t, unsigned worker, qv__task **next);
 /* f's calls run on inputs never written (see takes_stale). */
 void qv__func_takes_stale(qv_func *f);
 /* t ran nowhere: records err (the cause is t->why or qv_last_error's detail
@@ -581,12 +581,13 @@ struct qv_runtime {
 
 #define QV__RT_MAGIC 0x71767274u /* "qvrt" */
 
-/* Whether rt is a live runtime (a cheap check against misuse of a
- * destroyed one, whose shell is kept for a while; see runtime.c). */
 /* Bumped in the child of every fork(): a runtime made before it has no
  * threads there, and its calls would hang or crash (adversarial testing). */
 extern unsigned qv__fork_gen;
 
+/* Whether rt is a live runtime (a cheap check against misuse of a
+ * destroyed one, whose shell is kept for a while; see runtime.c), made in
+ * this process. */
 static inline bool qv__rt_ok(const qv_runtime *rt)
 {
     return rt && rt->magic == QV__RT_MAGIC && rt->fork_gen == qv__fork_gen;

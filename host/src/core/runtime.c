@@ -167,8 +167,6 @@ static int apply_policy(qv_runtime *rt, const char *path)
 
 static int runtime_create(const qv_options *opts, qv_runtime **out);
 
-/* The threads that libraries start for us meanwhile (PoCL's, XRT's) keep
- * the application's asynchronous signals blocked, as ours do (thread.h). */
 unsigned qv__fork_gen;
 
 static void forked_child(void)
@@ -181,6 +179,8 @@ static void watch_forks(void)
     pthread_atfork(NULL, NULL, forked_child);
 }
 
+/* The threads that libraries start for us meanwhile (PoCL's, XRT's) keep
+ * the application's asynchronous signals blocked, as ours do (thread.h). */
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;

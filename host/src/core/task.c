@@ -560,15 +560,9 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     }
     if (qv__fault_pausing()) /* tests: qv_func_set_cpu before the call */
         qv__fault_pause();
-    char stale_why[300];
-    int stale = qv__task_stale(t, stale_why, sizeof stale_why);
-    if (stale) {
-        free(t->why);
-        t->why = strdup(stale_why);
-        qv__task *next = NULL;
-        qv__task_fail(rt, t, stale, w->idx, &next);
+    qv__task *next = NULL;
+    if (qv__task_fail_stale(rt, t, w->idx, &next))
         return next;
-    }
     if (coherent) {
         for (unsigned j = 0; j < t->nbufs; j++) {
             int rc = qv__coh_acquire(rt, t->ubuf[j], 0, t->modes[j]);
@@ -580,7 +574,6 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
                          qv_last_error());
                 free(t->why);
                 t->why = strdup(why);
-                qv__task *next = NULL;
                 qv__task_fail(rt, t, rc, w->idx, &next);
                 return next;
             }
@@ -605,7 +598,6 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
         /* This failure is the one to report, not a device's before it. */
         free(t->why);
         t->why = strdup(qv_last_error());
-        qv__task *next = NULL;
         qv__task_fail(rt, t, frc, w->idx, &next);
         return next;
     }
@@ -619,7 +611,6 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
         for (unsigned j = 0; j < t->nbufs; j++)
             if (t->modes[j] & QV_W)
                 qv__coh_written(t->ubuf[j], 0);
-    qv__task *next = NULL;
     qv__task_complete(rt, t, 0, w->idx, t0, t1, &next);
     return next;
 }
@@ -681,7 +672,9 @@ void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker, qv__ta
         qv__wake_waiters(rt);
 }
 
-int qv__task_stale(qv__task *t, char *why, size_t whylen)
+/* The code of an input of t whose last writer ran nowhere (why says
+ * which), else 0; the buffers t writes count as written from now on. */
+static int task_stale(qv__task *t, char *why, size_t whylen)
 {
     for (unsigned j = 0; j < t->nbufs; j++) {
         int e = (t->modes[j] & QV_R) && !t->func->takes_stale
@@ -700,6 +693,18 @@ int qv__task_stale(qv__task *t, char *why, size_t whylen)
             atomic_load_explicit(&t->ubuf[j]->stale, memory_order_relaxed))
             atomic_store_explicit(&t->ubuf[j]->stale, 0, memory_order_relaxed);
     return 0;
+}
+
+bool qv__task_fail_stale(qv_runtime *rt, qv__task *t, unsigned worker, qv__task **next)
+{
+    char why[300];
+    int stale = task_stale(t, why, sizeof why);
+    if (!stale)
+        return false;
+    free(t->why);
+    t->why = strdup(why);
+    qv__task_fail(rt, t, stale, worker, next);
+    return true;
 }
 
 bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next)

@@ -24,6 +24,7 @@
 #include "quiver.h"
 #include "quiver/config.h"
 #include "quiverd.h"
+#include "qv_escape.h"
 #include "devices/device.h" /* qv__fault_set: --fail-launch */
 
 volatile sig_atomic_t qd_stop, qd_reload;
@@ -288,16 +289,12 @@ static void yaml_quoted(FILE *f, const char *s)
  * cannot be named in the runtime's policy. */
 static bool utf8_ok(const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        unsigned n = *p < 0x80 ? 0 : (*p >> 5) == 6 ? 1 : (*p >> 4) == 14 ? 2
-                                   : (*p >> 3) == 30 ? 3 : 4;
-        if (n == 4)
+    unsigned long cp;
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = qv__utf8_seq(p, &cp);
+        if (!n)
             return false;
-        for (unsigned k = 1; k <= n; k++)
-            if ((p[k] >> 6) != 2)
-                return false;
-        p += n + 1;
+        p += n;
     }
     return true;
 }

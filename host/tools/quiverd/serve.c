@@ -648,7 +648,6 @@ static void job_put(qd_job *j)
     pthread_mutex_unlock(&S.job_mu);
 }
 
-
 /* Job j's results, once its tasks are done, into res (ntasks; NULL
  * without memory). A task that ran nowhere says so on its node in the
  * graph: its error is the task's status, when none was set. Not from the
