@@ -1330,6 +1330,43 @@ static void eager_measured_again_before_the_plan_loses(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* The plan's times outlive the probe: weighed against eager's as soon as
+ * its new times come back, not after QV__SPANS more replays (a losing plan
+ * replayed 16 to 22 entries before it lost in bench/loop --pays). Here
+ * eager's times are set 1 ns long by hand, as in the test above; when the
+ * probe starts, the plan's times that led to it are still there. */
+static void plan_times_outlive_the_probe(void **state)
+{
+    (void)state;
+    fixture fx;
+    static prog_bufs pb;
+    static double ref[NB][NE];
+    (void)step_open(&fx, &pb, ref, true);
+    fake_eager(&fx, false);
+    struct qv__loop *l = fx.rt->loop;
+    pthread_mutex_lock(&l->mu);
+    qv__region *r = region_named(fx.rt, "step");
+    pthread_mutex_unlock(&l->mu);
+    bool probed = false;
+    unsigned nplan = 0;
+    double t0 = now_s();
+    while (!probed && now_s() - t0 < 60) {
+        (void)step(&fx, &pb, ref, step_ops, 4, NULL, 0);
+        usleep(20000);
+        pthread_mutex_lock(&l->mu);
+        probed = r->probed;
+        nplan = r->nplan;
+        pthread_mutex_unlock(&l->mu);
+    }
+    assert_true(probed);
+    /* 3 (a plan far slower than eager's times probes after 3) or more;
+     * the probe used to start them over at 0 */
+    if (nplan < 3)
+        fail_msg("%u of the plan's times left when the probe started", nplan);
+    pb_close(&pb);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* A plan that seems to win against the recorded entries' times (set 1000
  * s long here, as a runtime's first entries are slow: kernels built and
  * loaded, models calibrating) is weighed once against eager placement
@@ -1811,6 +1848,7 @@ int main(void)
         cmocka_unit_test(plan_slower_than_eager_runs_eagerly),
         cmocka_unit_test(plan_is_weighed_from_its_first_entries),
         cmocka_unit_test(eager_measured_again_before_the_plan_loses),
+        cmocka_unit_test(plan_times_outlive_the_probe),
         cmocka_unit_test(eager_measured_again_for_a_plan_that_seems_to_win),
         cmocka_unit_test(plan_without_eager_times_measures_them),
         cmocka_unit_test(alternating_implicit_regions_replay),

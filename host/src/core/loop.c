@@ -108,6 +108,7 @@ bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, qv__rplan *from,
     r->job_sig = sig;
     r->want_replan = replan;
     r->job_no_fuse = r->no_fuse;
+    r->job_weighed = false; /* set by the caller where it is so */
     r->job_drift_cls = cls;
     r->job_drift_x = x;
     /* r->src_scale takes it when the plan is made (publish): a compile
@@ -733,14 +734,17 @@ static double entry_wall(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t begi
 
 /* Eager placement measured again for plan p: the next QV__SPANS entries
  * run eagerly (entry_start), their times join eager's (the older ones
- * stay, in case none of them can be measured). Under loop->mu. */
+ * stay, in case none of them can be measured). The plan's own times stay
+ * too: taken a few entries before, on the machine as it is, they are
+ * weighed against eager's as soon as its times come back (started over,
+ * a losing plan replayed QV__SPANS more entries after the probe before it
+ * lost: 16 to 22 entries a plan in bench/loop --pays). Under loop->mu. */
 static void probe_eager(qv__region *r, const qv__rplan *p)
 {
     r->probed = true;
     r->probe = QV__SPANS;
     r->probe_new = 0;
     r->probe_plan = 0;
-    r->nplan = 0;
     r->nspan_q = 0; /* entries from before the probe: not what it measures */
     if (r->eager_sig != p->sig) {
         r->eager_sig = p->sig;
@@ -841,9 +845,16 @@ static bool waits_for_eager(const qv_runtime *rt, const qv__region *r, uint64_t 
 
 /* ---- the thread -------------------------------------------------------- */
 
+/* Makes p r's plan. weighed: p follows a plan that lost to eager
+ * placement measured again while it ran (a fused plan, re-planned without
+ * its fused kernels): those eager times are today's, and p is weighed
+ * against them from its first entries, without a probe of its own
+ * (which cost the unfused plan of bench/loop --pays's 4 x 4096 signal
+ * chain 5 to 10 more slow entries before it lost too). */
 static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
-                    bool measured, const char *reason)
+                    bool measured, bool weighed, const char *reason)
 {
+    unsigned fresh = r->probed ? r->probe_new : 0;
     if (r->plan)
         qv__rplan_release(r->plan);
     r->plan = p;
@@ -855,9 +866,9 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     r->next_try = 0;
     r->nplan = 0;
     r->probe = 0;
-    r->probe_new = 0;
     r->probe_plan = 0;
-    r->probed = false;
+    r->probed = weighed && r->eager_sig == p->sig && fresh >= MIN_EAGER;
+    r->probe_new = r->probed ? fresh : 0;
     r->cal = 0;
     r->ncal = 0;
     r->drift_entries = 0;
@@ -979,7 +990,9 @@ static void *loop_main(void *arg)
                     r->no_fuse = true;
                     strncat(why, "; planned without fused kernels",
                             sizeof why - strlen(why) - 1);
-                    qv__loop_job(r, lo, hi, p, p->pref, p->n, p->sig, true, -1, 1, why);
+                    if (qv__loop_job(r, lo, hi, p, p->pref, p->n, p->sig, true, -1, 1,
+                                     why))
+                        r->job_weighed = r->probed && r->probe_new >= MIN_EAGER;
                 } else { /* eager placement wins: the region runs eagerly */
                     qv__log(2, "region %s: %s; it runs eagerly", name, why);
                     run_eagerly(r, why, atomic_load(&l->dev_gen));
@@ -1040,7 +1053,7 @@ static void *loop_main(void *arg)
 
         char why[256] = "";
         qv__rplan *p = NULL;
-        bool no_fuse = r->job_no_fuse;
+        bool no_fuse = r->job_no_fuse, weighed = r->job_weighed;
         double fuse_scale = r->job_fuse_scale;
         pthread_mutex_unlock(&l->mu);
         int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
@@ -1095,7 +1108,7 @@ static void *loop_main(void *arg)
                 run_eagerly(r, reason, gen);
             }
         } else {
-            publish(rt, r, p, replan, !from_src, reason);
+            publish(rt, r, p, replan, !from_src, weighed, reason);
             if (from_src) /* the drifts this plan's costs carry */
                 memcpy(r->src_scale, src_scale, sizeof src_scale);
         }

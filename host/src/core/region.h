@@ -158,6 +158,10 @@ struct qv__region {
     } span_q[QV__SPANS];
     unsigned nspan_q;
     bool no_fuse, job_no_fuse;
+    /* The job re-plans a plan that lost to eager placement measured again
+     * while it ran: the new plan is weighed against those times, without
+     * a probe of its own (publish). */
+    bool job_weighed;
     bool lost;
     uint64_t lost_gen;
     /* Before a plan loses to eager placement, eager is measured again, now:
