@@ -496,6 +496,7 @@ static void test_vadd_pipelined(void **state)
 }
 
 static uint64_t stat_buffers(daemon_proc *d, uint64_t id);
+static uint64_t stat_of(daemon_proc *d, uint64_t id, const char *name);
 
 /* Sends RUN vadd(a, b -> out, n) asking for out in its reply, as request
  * id; more: a second task, vadd(a, b -> more), in the same run. */
@@ -747,6 +748,9 @@ static void test_run_failure_is_its_own(void **state)
                          rep, outs, status[0], status[1]);
             assert_int_equal(nouts[0], outs);
             assert_int_equal(nouts[1], 0);
+            /* bytes_out: the outputs that went out, not those of the run
+             * that failed (counted when asked, they were 2x) */
+            assert_int_equal(stat_of(&d, 12, "bytes_out"), outs ? N * sizeof(float) : 0);
             daemon_stop(&d);
         }
 }
@@ -829,18 +833,24 @@ static void test_many_runs(void **state)
     daemon_stop(&d);
 }
 
-/* The "buffers" counter of STATS. */
-static uint64_t stat_buffers(daemon_proc *d, uint64_t id)
+/* The counter `name` of STATS (UINT64_MAX when there is none). */
+static uint64_t stat_of(daemon_proc *d, uint64_t id, const char *name)
 {
     qv_wire_msg m = {.type = QV_WIRE_STATS, .id = id};
     reply r;
     call(d, &m, QV_WIRE_STATS | QV_WIRE_REPLY, &r);
     uint64_t v = UINT64_MAX;
     for (unsigned i = 0; i < r.m.u.stats_reply.n; i++)
-        if (strcmp(r.m.u.stats_reply.counters[i].name, "buffers") == 0)
+        if (strcmp(r.m.u.stats_reply.counters[i].name, name) == 0)
             v = r.m.u.stats_reply.counters[i].value;
     reply_fini(&r);
     return v;
+}
+
+/* The "buffers" counter of STATS. */
+static uint64_t stat_buffers(daemon_proc *d, uint64_t id)
+{
+    return stat_of(d, id, "buffers");
 }
 
 /* A DEALER of its own on d's endpoint, with routing id rid (NULL: the

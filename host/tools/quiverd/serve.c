@@ -145,6 +145,10 @@ typedef struct qd_state {
     qd_reply *out_head, *out_tail;
     uint64_t c_requests, c_runs, c_tasks, c_bytes_in, c_bytes_out, c_errors,
         c_bytes_alloc;
+    /* The outputs sent in runs' replies, counted by the tasks that send
+     * them (a run that fails sends none: counted when it was asked, its
+     * outputs made bytes_out say more than went out). */
+    atomic_uint_fast64_t c_run_out;
     qv_func *f_write_w, *f_write_rw, *f_read;
     qv_func *f_outs[QV_WIRE_MAX_OUTPUTS]; /* quiverd.outputsN: N buffers */
     qv__auth *auth; /* --keys: the ZAP handler */
@@ -549,6 +553,8 @@ static void cpu_outputs(const qv_call *c)
             r->has_data = 0;
         }
         qv__wire_encode_error(j->id, QV_ENOMEM, &r->enc, "out of memory for the reply");
+    } else if (r->has_data) {
+        atomic_fetch_add(&S.c_run_out, total);
     }
     free(res);
     /* The run's references: the last one of a buffer freed meanwhile
@@ -777,7 +783,7 @@ static void on_stats(qd_req *q)
         {"runs", S.c_runs},
         {"tasks", S.c_tasks},
         {"bytes_in", S.c_bytes_in},
-        {"bytes_out", S.c_bytes_out},
+        {"bytes_out", S.c_bytes_out + atomic_load(&S.c_run_out)},
         {"errors", S.c_errors},
         {"buffers", S.tn},
         {"bytes_alloc", S.c_bytes_alloc},
@@ -1111,14 +1117,15 @@ static bool read_later(const qd_req *q, uint32_t t, uint64_t id)
     return false;
 }
 
-/* Checks the outputs a RUN asks for (QV_WIRE_FLAG_OUTPUTS) into outs,
- * their bytes into *bytes: buffers its tasks write, each once, at least
+/* Checks the outputs a RUN asks for (QV_WIRE_FLAG_OUTPUTS) into outs:
+ * buffers its tasks write, each once, at least
  * every one that no later task of the run reads (so that the task that
  * reads them runs after every task of the run). false when refused
  * (replied). */
-static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *bytes)
+static bool run_outputs(qd_req *q, qd_buf **outs)
 {
     uint16_t no = q->m.u.run.nouts;
+    uint64_t bytes = 0;
     for (unsigned i = 0; i < no; i++) {
         uint64_t id = q->m.u.run.outs[i];
         if (!(outs[i] = buf_of(q->rid, q->rlen, id))) {
@@ -1143,7 +1150,7 @@ static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *bytes)
                         "run: output %u: no task of the run writes buffer %" PRIu64, i, id);
             return false;
         }
-        *bytes += outs[i]->size;
+        bytes += outs[i]->size;
     }
     if (!no)
         return true;
@@ -1167,10 +1174,10 @@ static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *bytes)
                 return false;
             }
         }
-    if (*bytes > S.d->limits.max_data) {
+    if (bytes > S.d->limits.max_data) {
         reply_error(q->rid, q->rlen, q->m.id, QV_E2BIG,
                     "run: outputs of %" PRIu64 " bytes, at most %" PRIu64 " in a reply",
-                    *bytes, S.d->limits.max_data);
+                    bytes, S.d->limits.max_data);
         return false;
     }
     return true;
@@ -1219,8 +1226,7 @@ static void on_run(qd_req *q)
         }
     }
     qd_buf *outs[QV_WIRE_MAX_OUTPUTS];
-    uint64_t out_bytes = 0;
-    if (!run_outputs(q, outs, &out_bytes))
+    if (!run_outputs(q, outs))
         return;
     size_t nbufargs = 0;
     for (uint32_t t = 0; t < nt; t++)
@@ -1306,7 +1312,6 @@ static void on_run(qd_req *q)
         job_put(j);
         return;
     }
-    S.c_bytes_out += out_bytes;
 }
 
 static void handle(qd_req *q, const qv_wire_frame *frames, size_t nframes, size_t total)
