@@ -25,7 +25,7 @@ typedef struct pay_cfg {
 } pay_cfg;
 
 enum { P_MED, P_MEAN, P_BOARD, P_REPLAYED, P_TIMED, P_CPU, P_GPU, P_FPGA, P_OK, P_COMPILES,
-       P_PRED, P_MEAS, P_WARM, P_REPLANS, P_N };
+       P_PRED, P_MEAS, P_WARM, P_REPLANS, P_RECORDED, P_N };
 
 typedef struct pay_out {
     double v[P_N];
@@ -81,6 +81,7 @@ static int run_app(const void *arg, void *out_, size_t size)
     out[P_MEAN] = sum / c->timed;
     out[P_BOARD] = (b1 - b0) / c->timed;
     out[P_REPLAYED] = (double)(r1.replayed - r0.replayed);
+    out[P_RECORDED] = (double)(r1.recorded - r0.recorded);
     out[P_TIMED] = c->timed;
     for (int k = 0; k < 3; k++)
         out[P_CPU + k] = tasks > 0 ? (k1[k] - k0[k]) / tasks : 0;
@@ -179,11 +180,17 @@ int loop_pays(const loop_args *a)
                 continue;
             }
             int n = ok[p], all_ok = 1;
-            double rep = 1e300, timed = 0;
+            double rep = 1e300, timed = 0, probe = 0, lost = 0;
             for (int k = 0; k < n; k++) {
                 all_ok &= v[p][P_OK][k] != 0;
                 rep = v[p][P_REPLAYED][k] < rep ? v[p][P_REPLAYED][k] : rep;
                 timed = v[p][P_TIMED][k];
+                /* Entries run eagerly (recorded) to weigh the plan against
+                 * eager placement (5 at a time), and entries neither
+                 * replayed nor recorded (a guard miss) */
+                probe = v[p][P_RECORDED][k] > probe ? v[p][P_RECORDED][k] : probe;
+                double miss = timed - v[p][P_REPLAYED][k] - v[p][P_RECORDED][k];
+                lost = miss > lost ? miss : lost;
             }
             med[p] = loop_median(v[p][P_MED], n);
             double lo = v[p][P_MED][0], hi = v[p][P_MED][n - 1];
@@ -194,6 +201,9 @@ int loop_pays(const loop_args *a)
             if (p && went_eager)
                 printf(" %.0f/%.0f, then eager in %d of %d runs | %.0f |", rep, timed,
                        went_eager, n, loop_median(v[p][P_COMPILES], n));
+            else if (p && rep < timed && !lost && probe <= 5)
+                printf(" %.0f/%.0f (the others eager, weighing the plan) | %.0f |", rep, timed,
+                       loop_median(v[p][P_COMPILES], n));
             else if (p)
                 printf(" %.0f/%.0f%s | %.0f |", rep, timed,
                        rep < timed ? " NOT REPLAYED" : "", loop_median(v[p][P_COMPILES], n));
