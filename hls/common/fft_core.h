@@ -55,8 +55,8 @@ static void qv_hls_fft_stage(const float sr[QV_HLS_FFT_MAX_N], const float si[QV
 
 
 /* The twiddle factors of an n-point transform: e^(-2 pi i k / n), k < n/2. */
-static void qv_hls_fft_twiddles(float twr[QV_HLS_FFT_MAX_N / 2],
-                                float twi[QV_HLS_FFT_MAX_N / 2], unsigned int n)
+static void qv_hls_fft_twiddles_of(float twr[QV_HLS_FFT_MAX_N / 2],
+                                   float twi[QV_HLS_FFT_MAX_N / 2], unsigned int n)
 {
     for (unsigned int k = 0; k < n / 2; k++) {
 #pragma HLS PIPELINE II=1
@@ -65,6 +65,31 @@ static void qv_hls_fft_twiddles(float twr[QV_HLS_FFT_MAX_N / 2],
         twr[k] = (float)cos(ang);
         twi[k] = -(float)sin(ang);
     }
+}
+
+/* The same, for a call of the kernel. In a C run (the emulated board, a
+ * csim testbench) each thread keeps the table of the last n it computed,
+ * and copies it: the cos and sin took a quarter of an emulated fft (6 of
+ * 21 us at n = 1024), the values are the same. The hardware computes them
+ * at each call, a pipelined loop of n/2 cycles beside the stages'
+ * n/2 log2(n). */
+static void qv_hls_fft_twiddles(float twr[QV_HLS_FFT_MAX_N / 2],
+                                float twi[QV_HLS_FFT_MAX_N / 2], unsigned int n)
+{
+#ifdef __SYNTHESIS__
+    qv_hls_fft_twiddles_of(twr, twi, n);
+#else
+    static _Thread_local float kr[QV_HLS_FFT_MAX_N / 2], ki[QV_HLS_FFT_MAX_N / 2];
+    static _Thread_local unsigned int kn;
+    if (kn != n) {
+        qv_hls_fft_twiddles_of(kr, ki, n);
+        kn = n;
+    }
+    for (unsigned int k = 0; k < n / 2; k++) {
+        twr[k] = kr[k];
+        twi[k] = ki[k];
+    }
+#endif
 }
 
 /* All log2n stages over the bit-reversed input in (re0, im0). Even stages
