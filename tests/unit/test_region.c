@@ -1493,16 +1493,19 @@ static qv_region_info work_open(fixture *fx, qv_func **w, qv_buf **b)
     return ri;
 }
 
-/* Runs spaced entries of "work" (at most max) until its plan is no longer
- * p0; the last entry's info. Whether it was re-planned in *moved (p0 is
- * freed by then: only its address is compared). */
+/* Runs spaced entries of "work" until its plan is no longer p0 (60 s at
+ * most, however many entries: under load, a sanitizer build beside other
+ * tests, the busy-waits themselves spread and the loop's thread, at nice
+ * 10, measures late; 100, then 300 entries, about a second, once fell
+ * short); the last entry's info. Whether it was re-planned in *moved (p0
+ * is freed by then: only its address is compared). */
 static qv_region_info work_until_replanned(fixture *fx, qv_func *w, qv_buf *b,
-                                           const qv__rplan *p0, int max, bool *moved)
+                                           const qv__rplan *p0, bool *moved)
 {
     const qv__rplan *p1 = p0;
     qv_region_info ri = {0};
     double t0 = now_s();
-    for (int e = 0; e < max && p1 == p0 && now_s() - t0 < 60; e++) {
+    while (p1 == p0 && now_s() - t0 < 60) {
         ri = work_entry(fx, w, b);
         usleep(2000);
         pthread_mutex_lock(&fx->rt->loop->mu);
@@ -1542,7 +1545,7 @@ static void drift_replan_is_counted(void **state)
     uint64_t compiles = ri.compiles, replans = ri.replans;
     atomic_store(&work_us, 1200);
     bool moved;
-    (void)work_until_replanned(&fx, w, b, p0, 200, &moved);
+    (void)work_until_replanned(&fx, w, b, p0, &moved);
     /* The drift was seen: the plan was made again. */
     if (!moved)
         fail_msg("no re-plan after the CPU became 4x slower");
@@ -1570,10 +1573,7 @@ static void lasting_step_replans_despite_its_noise(void **state)
     const qv__rplan *p0 = work_calibrated(&fx, 0, 0.1); /* the CPU's noise: 10 % */
     atomic_store(&work_us, 450);
     bool moved;
-    /* Up to 3000 entries (60 s): under load (a sanitizer build beside
-     * other tests) the busy-waits themselves spread and the loop's thread
-     * (nice 10) measures late; 100, then 300 (about 1 s) once fell short. */
-    (void)work_until_replanned(&fx, w, b, p0, 3000, &moved);
+    (void)work_until_replanned(&fx, w, b, p0, &moved);
     if (!moved)
         fail_msg("no re-plan after the CPU became 1.5x slower");
     atomic_store(&work_us, 300);
@@ -1597,7 +1597,7 @@ static void replan_from_measured_times_settles(void **state)
     const qv__rplan *p0 = work_calibrated(&fx, 3, 0.05);
     atomic_store(&work_us, 1800); /* 6x the plan: 2x its calibration */
     bool moved;
-    qv_region_info ri = work_until_replanned(&fx, w, b, p0, 100, &moved);
+    qv_region_info ri = work_until_replanned(&fx, w, b, p0, &moved);
     if (!moved)
         fail_msg("no re-plan after the CPU became 2x slower than calibrated");
     ri = work_entry(&fx, w, b);
@@ -1724,7 +1724,7 @@ static void replan_is_made_from_the_mildest_drifting_entry(void **state)
     (void)work_entry(&fx, w, b);
     atomic_store(&work_us, 600);
     bool moved;
-    (void)work_until_replanned(&fx, w, b, p0, 300, &moved);
+    (void)work_until_replanned(&fx, w, b, p0, &moved);
     if (!moved) {
         pthread_mutex_lock(&fx.rt->loop->mu);
         const qv__region *r = region_named(fx.rt, "work");
