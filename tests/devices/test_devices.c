@@ -458,6 +458,83 @@ static void failed_copy_home_says_why(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* vadd(in0, in1, dst) of n floats; waits. */
+static void vadd_on(qv_runtime *rt, qv_func *f, qv_buf *in0, qv_buf *in1, qv_buf *dst,
+                    uint32_t n)
+{
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(in0), QV_BUF(in1), QV_BUF(dst), QV_VAL(n)},
+                               4),
+                     0);
+    assert_int_equal(qv_wait_all(rt), 0);
+}
+
+/* An emulated board's model is the card's: eager placement prices a run
+ * there at the emulation's wall time. Here the board's model is made 1000x
+ * faster than its runs take (its slowdown 0.001), and a chain of calls
+ * starts on data the board wrote: before, the board took every call (no
+ * copy, a run modelled at 0.01 us, against the CPU's copy of the input);
+ * the signal chain of bench/loop --pays ran 3-4x slower eagerly so, its
+ * data left on the board by a plan. Now the CPU takes them. */
+static void emulated_board_priced_at_its_wall_time(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    qv_device_info d0, d1;
+    unsigned dev = device_named(rt, "alveo-u250-emu", &d0);
+    assert_int_equal(qv__emu_set_slowdown(rt, d0.name, 0.001), 0);
+    enum { LEN = 4096, CALLS = 40, WARM = 6 };
+    static float xa[LEN], xb[LEN], xc[2][LEN];
+    qv_buf *ba, *bb, *bc[2];
+    assert_int_equal(qv_buf_register(rt, xa, sizeof xa, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, xb, sizeof xb, &bb), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_register(rt, xc[k], sizeof xc[k], &bc[k]), 0);
+    /* The models: the CPU's on xa, the board's (and its wall time) there
+     * only, which leaves xc[0] on the board. */
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_CPU), 0);
+    for (int i = 0; i < WARM; i++)
+        vadd_on(rt, f, ba, bb, bc[1], LEN);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    for (int i = 0; i < WARM; i++)
+        vadd_on(rt, f, ba, bb, bc[0], LEN);
+    assert_int_equal(qv_func_set_where(f, 0), 0);
+    double x = atomic_load(&f->emu_x[QV_CLASS_FPGA]);
+    if (!(x > 10))
+        fail_msg("the board's runs took %.2fx their modelled time", x);
+    /* The premise: on the models, the CPU with its copy of the input runs
+     * a call sooner than the board runs it in wall time (under a sanitizer
+     * the CPU's vadd may not). */
+    double cpu_us = 0, board_us = 0;
+    size_t bytes = 3 * sizeof xa;
+    assert_int_equal(qv__perf_get(f->perf[QV_CLASS_CPU], bytes, &cpu_us, NULL, NULL), 0);
+    assert_int_equal(qv__perf_get(f->perf[QV_CLASS_FPGA], bytes, &board_us, NULL, NULL), 0);
+    cpu_us += qv__devq_transfer_us(rt, dev, sizeof xa);
+    if (cpu_us >= board_us * x) {
+        print_message("the CPU takes %.1f us a call here, the board %.1f: nothing to "
+                      "test\n", cpu_us, board_us * x);
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    assert_int_equal(qv_device_get(rt, dev, &d0), 0);
+    for (int i = 0; i < CALLS; i++)
+        vadd_on(rt, f, bc[i % 2], bb, bc[(i + 1) % 2], LEN);
+    assert_int_equal(qv_device_get(rt, dev, &d1), 0);
+    if (d1.tasks - d0.tasks > CALLS / 4)
+        fail_msg("%llu of %d calls on the board, which runs them in %.1f us (its model "
+                 "%.3f), the CPU in %.1f", (unsigned long long)(d1.tasks - d0.tasks), CALLS,
+                 board_us * x, board_us, cpu_us);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_unregister(bc[k]), 0);
+    qv_runtime_destroy(rt);
+}
+
 /* vadd on the CPU after 10 us of busy work: faster than on the emulated
  * board, whose call costs the copies of its two inputs (the board file's
  * 10 us of link latency each) and the model. */
@@ -623,6 +700,7 @@ int main(void)
         cmocka_unit_test(failed_copy_home_says_why),
         cmocka_unit_test(slowdown_scales_the_modelled_time),
         cmocka_unit_test(host_core_device_is_no_extra_capacity),
+        cmocka_unit_test(emulated_board_priced_at_its_wall_time),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -180,7 +180,23 @@ struct qv_func {
      * a run (set by qv__func_takes_stale). */
     bool takes_stale;
     qv__perf   *perf[QV_CLASS_COUNT];
+    /* Per class, its runs on a device of the host's cores that keeps a
+     * modelled clock (an emulated board) took this times their modelled
+     * time in wall time: a moving average, 0 before the first. The model
+     * is the card's; eager placement prices a run there at its wall time,
+     * what finishing there takes in this process (placement.c). */
+    _Atomic double emu_x[QV_CLASS_COUNT];
 };
+
+/* Folds x, a run's wall time over its modelled time on a device of the
+ * host's cores, into f's emu_x of class c: a quarter of each new one.
+ * (Two boards of one class racing may lose an update: an average.) */
+static inline void qv__func_emu_wall(qv_func *f, qv_class c, double x)
+{
+    double old = atomic_load_explicit(&f->emu_x[c], memory_order_relaxed);
+    atomic_store_explicit(&f->emu_x[c], old > 0 ? 0.75 * old + 0.25 * x : x,
+                          memory_order_relaxed);
+}
 
 /* f's CPU implementation now (NULL: none). */
 static inline qv_cpu_fn qv__func_cpu(const qv_func *f)

@@ -735,10 +735,11 @@ static double entry_wall(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t begi
 /* Eager placement measured again for plan p: the next QV__SPANS entries
  * run eagerly (entry_start), their times join eager's (the older ones
  * stay, in case none of them can be measured). The plan's own times stay
- * too: taken a few entries before, on the machine as it is, they are
- * weighed against eager's as soon as its times come back (started over,
- * a losing plan replayed QV__SPANS more entries after the probe before it
- * lost: 16 to 22 entries a plan in bench/loop --pays). Under loop->mu. */
+ * too: taken a few entries before, on the machine as it is, a plan far
+ * slower than eager's new times loses to them as soon as those come back
+ * (started over, a losing plan replayed QV__SPANS more entries after the
+ * probe before it lost: 16 to 22 entries a plan in bench/loop --pays).
+ * Under loop->mu. */
 static void probe_eager(qv__region *r, const qv__rplan *p)
 {
     r->probed = true;
@@ -811,6 +812,13 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
      * before it lost, and then its unfused one as many (bench/loop --pays). */
     bool far = fastest > FAR_SLOWER * eager;
     if ((np < QV__SPANS && !far) || planned <= slack * eager || fastest <= eager)
+        return false;
+    /* The plan's times from before the probe decide alone only when they
+     * are far slower: they are its first entries (buffers moving to its
+     * devices, a remote board's first runs), and a plan 1.2x faster than
+     * eager on a remote board lost to them in one run of five (bench/loop
+     * --pays). Nearer, its entries since the probe decide, as eager's. */
+    if (r->probed && !far && r->probe_plan < QV__SPANS)
         return false;
     /* Eager's times were taken before the plan, maybe on a quieter
      * machine: measure them again, now, before the plan loses for good

@@ -126,7 +126,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     unsigned min_samples = pol->perfmodel_min_samples ? pol->perfmodel_min_samples : 1;
     uint64_t now = qv__now_ns();
     unsigned best = 0;
-    double best_finish = 0;
+    double best_finish = 0, best_est = 0;
     bool have = false, calibrating = false;
     double cpu_ready_us = -1; /* when a CPU worker frees up; computed once */
     /* Accelerators first, so that their first tries come early. */
@@ -152,6 +152,15 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
                                        NULL) != 0)
                 est = 0;
         }
+        /* An emulated board's model is the card's: a run there finishes
+         * in its emulation's wall time, which took the CPU's place (the
+         * signal chain's eager entries, with its buffers left on the board
+         * by a plan, went there at fir's modelled 9.7 us against the
+         * CPU's 19, took 3-4x as long as on the CPU alone for some 50
+         * entries: bench/loop --pays). */
+        double x = d ? atomic_load_explicit(&f->emu_x[c], memory_order_relaxed) : 0;
+        if (x > 1)
+            est *= x;
         double ready_us;
         if (d == 0) {
             ready_us = cpu_wait_us(rt, est);
@@ -172,6 +181,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
         if (!have || finish < best_finish) {
             best = d;
             best_finish = finish;
+            best_est = est;
             have = true;
         }
     }
@@ -179,12 +189,8 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
         return 0; /* nothing usable: the CPU path reports it */
     if (qv__log_threshold() >= 2)
         log_choice(rt, t, best, calibrating ? CALIBRATING : EARLIEST, best_finish);
-    if (best) {
-        double est = 0;
-        if (!eager)
-            qv__perf_get(f->perf[qv__devq_class(rt, best)], t->bytes, &est, NULL, NULL);
+    if (best)
         qv__devq_add_backlog(rt, best, now,
-                             (uint64_t)((copies_us(rt, t, best) + est) * 1e3));
-    }
+                             (uint64_t)((copies_us(rt, t, best) + best_est) * 1e3));
     return best;
 }

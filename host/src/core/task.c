@@ -626,6 +626,8 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
     double us = t->model_us >= 0 ? t->model_us : t1 > t0 ? (double)(t1 - t0) / 1000.0 : -1;
     if (us >= 0)
         qv__perf_add(f, cls, t->bytes, us);
+    if (t->model_us > 0 && t1 > t0 && qv__device(rt, dev)->on_host)
+        qv__func_emu_wall(f, cls, (double)(t1 - t0) / 1000.0 / t->model_us);
     if (f->fused && cls == QV_CLASS_FPGA)
         qv__fuse_measured(t, us);
     if (qv__log_threshold() >= 4)
