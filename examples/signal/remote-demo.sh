@@ -78,16 +78,18 @@ EOF
     --listen "$endpoint" --allow-plain --log "$out/quiverd.log" &
 daemon=$!
 # A remote board whose daemon does not answer when the runtime starts is not
-# opened: wait until it does (10 s at most).
+# opened: wait until it does (10 s at most). Each probe waits up to 1 s for
+# the hello's answer: under ThreadSanitizer it takes more than 200 ms.
 up=0
-for _ in $(seq 50); do
+deadline=$((SECONDS + 10))
+while ((SECONDS < deadline)); do
     if ! kill -0 "$daemon" 2>/dev/null; then
         echo "remote-demo: quiverd exited; its log:" >&2
         cat "$out/quiverd.log" >&2 || true
         daemon=
         exit 1
     fi
-    if "$quiver" devices --json --probe-ms=200 --config="$out/quiver-remote.yaml" 2>/dev/null |
+    if "$quiver" devices --json --probe-ms=1000 --config="$out/quiver-remote.yaml" 2>/dev/null |
         grep -q '"reachable": true'; then
         up=1
         break
