@@ -458,6 +458,18 @@ static void failed_copy_home_says_why(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A runtime with the emulated board and vadd on it and on the CPU (cpu);
+ * the board's index into *dev, its info into *di. */
+static qv_runtime *vadd_runtime(qv_cpu_fn cpu, qv_func **f, unsigned *dev, qv_device_info *di)
+{
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, f), 0);
+    assert_int_equal(qv_func_set_cpu(*f, cpu), 0);
+    assert_int_equal(qv_func_set_fpga(*f, "vadd"), 0);
+    *dev = device_named(rt, "alveo-u250-emu", di);
+    return rt;
+}
+
 /* vadd(in0, in1, dst) of n floats; waits. */
 static void vadd_on(qv_runtime *rt, qv_func *f, qv_buf *in0, qv_buf *in1, qv_buf *dst,
                     uint32_t n)
@@ -478,14 +490,11 @@ static void vadd_on(qv_runtime *rt, qv_func *f, qv_buf *in0, qv_buf *in1, qv_buf
 static void emulated_board_priced_at_its_wall_time(void **state)
 {
     (void)state;
-    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
-    rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
     qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
-    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
     qv_device_info d0, d1;
-    unsigned dev = device_named(rt, "alveo-u250-emu", &d0);
+    unsigned dev;
+    qv_runtime *rt = vadd_runtime(qv_test_cpu_vadd, &f, &dev, &d0);
+    rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
     assert_int_equal(qv__emu_set_slowdown(rt, d0.name, 0.001), 0);
     enum { LEN = 4096, CALLS = 40, WARM = 6 };
     static float xa[LEN], xb[LEN], xc[2][LEN];
@@ -559,13 +568,10 @@ static void cpu_vadd_10us(const qv_call *c)
 static void host_core_device_is_no_extra_capacity(void **state)
 {
     (void)state;
-    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
     qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, cpu_vadd_10us), 0);
-    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
     qv_device_info d0, d1;
-    unsigned dev = device_named(rt, "alveo-u250-emu", &d0);
+    unsigned dev;
+    qv_runtime *rt = vadd_runtime(cpu_vadd_10us, &f, &dev, &d0);
     enum { CALLS = 64, WARM = 12, SMALL = 256 };
     static float x[CALLS + WARM][3][SMALL];
     qv_buf *bufs[CALLS + WARM][3];
