@@ -512,7 +512,7 @@ static void emulated_board_priced_at_its_wall_time(void **state)
     for (int i = 0; i < WARM; i++)
         vadd_on(rt, f, ba, bb, bc[0], LEN);
     assert_int_equal(qv_func_set_where(f, 0), 0);
-    double x = atomic_load(&f->emu_x[QV_CLASS_FPGA]);
+    double x = qv__func_emu_x(f, QV_CLASS_FPGA, qv__now_ns());
     if (!(x > 10))
         fail_msg("the board's runs took %.2fx their modelled time", x);
     /* The premise: on the models, the CPU with its copy of the input runs
@@ -547,14 +547,86 @@ static void emulated_board_priced_at_its_wall_time(void **state)
 /* vadd on the CPU after 10 us of busy work: faster than on the emulated
  * board, whose call costs the copies of its two inputs (the board file's
  * 10 us of link latency each) and the model. */
-static void cpu_vadd_10us(const qv_call *c)
+static void cpu_vadd_after(const qv_call *c, long ns)
 {
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     do
         clock_gettime(CLOCK_MONOTONIC, &t);
-    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < 10000);
+    while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) < ns);
     qv_test_cpu_vadd(c);
+}
+
+static void cpu_vadd_10us(const qv_call *c)
+{
+    cpu_vadd_after(c, 10000);
+}
+
+/* The same after 1 ms: slower than the emulated board's wall time. */
+static void cpu_vadd_1ms(const qv_call *c)
+{
+    cpu_vadd_after(c, 1000000);
+}
+
+/* Calls of a chain c[i % 2] -> c[(i + 1) % 2] of LEN floats that ran on
+ * the board (device dev). */
+static unsigned long long chain_on_board(qv_runtime *rt, qv_func *f, unsigned dev, qv_buf *in,
+                                         qv_buf *c[2], uint32_t len, int calls)
+{
+    qv_device_info d0, d1;
+    assert_int_equal(qv_device_get(rt, dev, &d0), 0);
+    for (int i = 0; i < calls; i++)
+        vadd_on(rt, f, c[i % 2], in, c[(i + 1) % 2], len);
+    assert_int_equal(qv_device_get(rt, dev, &d1), 0);
+    return d1.tasks - d0.tasks;
+}
+
+/* A board that the wall time of its runs priced out of eager placement
+ * (here five runs that took 1000x their model, as a preempted emulator
+ * thread's may) is priced at its model again once that is older than
+ * 1 s: its next run measures it anew. Before, nothing sent it another
+ * run, and its price never moved (a review: a board 5-10x faster than the
+ * CPU took none of 40 calls after a busy moment in its warm-up). */
+static void board_priced_out_by_a_spike_comes_back(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info di;
+    unsigned dev;
+    qv_runtime *rt = vadd_runtime(cpu_vadd_1ms, &f, &dev, &di);
+    rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
+    enum { LEN = 4096, CALLS = 20 };
+    static float xb[LEN], xc[2][LEN];
+    qv_buf *bb, *bc[2];
+    assert_int_equal(qv_buf_register(rt, xb, sizeof xb, &bb), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_register(rt, xc[k], sizeof xc[k], &bc[k]), 0);
+    for (unsigned cls = QV_CLASS_CPU; cls <= QV_CLASS_FPGA; cls += QV_CLASS_FPGA) {
+        assert_int_equal(qv_func_set_where(f, 1u << cls), 0); /* the models' tries */
+        for (int i = 0; i < 4; i++)
+            vadd_on(rt, f, bc[0], bb, bc[1], LEN);
+    }
+    assert_int_equal(qv_func_set_where(f, 0), 0);
+    /* The premise: the board runs the calls faster than the CPU. */
+    unsigned long long n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
+    if (n < CALLS / 2) {
+        print_message("the board took %llu of %d calls: nothing to test\n", n, CALLS);
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    for (int k = 0; k < QV__EMU_RUNS; k++)
+        qv__func_emu_wall(f, QV_CLASS_FPGA, 1000, qv__now_ns());
+    n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
+    if (n > 2)
+        fail_msg("%llu of %d calls on a board priced at 1000x its model", n, CALLS);
+    usleep(1200 * 1000);
+    n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
+    if (n < CALLS / 2)
+        fail_msg("%llu of %d calls on the board 1.2 s after its spike", n, CALLS);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_unregister(bc[k]), 0);
+    qv_runtime_destroy(rt);
 }
 
 /* A device on the host's cores (the emulated board; PoCL alike) adds no
@@ -707,6 +779,7 @@ int main(void)
         cmocka_unit_test(slowdown_scales_the_modelled_time),
         cmocka_unit_test(host_core_device_is_no_extra_capacity),
         cmocka_unit_test(emulated_board_priced_at_its_wall_time),
+        cmocka_unit_test(board_priced_out_by_a_spike_comes_back),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -41,6 +41,12 @@ typedef struct qv__devq qv__devq;
 /* Devices: index 0 is the host CPU, then accelerators. */
 #define QV__MAX_DEVICES 16
 
+/* An emulated board's wall time over its modelled time, per function and
+ * class (qv_func.emu_x): the median of its last runs, which eager
+ * placement uses while the last is younger than this. */
+#define QV__EMU_RUNS   5
+#define QV__EMU_AGE_NS 1000000000u /* 1 s */
+
 /* A device that appeared or disappeared at a rescan of the pool. */
 #define QV__DEV_EVENTS 32
 typedef struct qv__dev_event {
@@ -180,22 +186,33 @@ struct qv_func {
      * a run (set by qv__func_takes_stale). */
     bool takes_stale;
     qv__perf   *perf[QV_CLASS_COUNT];
-    /* Per class, its runs on a device of the host's cores that keeps a
-     * modelled clock (an emulated board) took this times their modelled
-     * time in wall time: a moving average, 0 before the first. The model
-     * is the card's; eager placement prices a run there at its wall time,
-     * what finishing there takes in this process (placement.c). */
+    /* Per class, the wall time of its runs on a device of the host's
+     * cores that keeps a modelled clock (an emulated board) over their
+     * modelled time: the last QV__EMU_RUNS (emu_r, a ring of emu_n), their
+     * median (emu_x) and when the last came (emu_ns). The model is the
+     * card's; eager placement prices a run there at its wall time, what
+     * finishing there takes in this process (placement.c), while the
+     * median is younger than QV__EMU_AGE_NS. Older, the board is priced
+     * at its model again and its next run starts the ring over: a board
+     * that one preempted run priced out of eager placement was never sent
+     * another, and so never measured again (a review). */
+    _Atomic double emu_r[QV_CLASS_COUNT][QV__EMU_RUNS];
+    atomic_uint emu_n[QV_CLASS_COUNT];
     _Atomic double emu_x[QV_CLASS_COUNT];
+    _Atomic uint64_t emu_ns[QV_CLASS_COUNT];
 };
 
-/* Folds x, a run's wall time over its modelled time on a device of the
- * host's cores, into f's emu_x of class c: a quarter of each new one.
- * (Two boards of one class racing may lose an update: an average.) */
-static inline void qv__func_emu_wall(qv_func *f, qv_class c, double x)
+/* Takes x, a run's wall time over its modelled time on a device of the
+ * host's cores, into f's emu_x of class c, at now_ns (task.c). */
+void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns);
+
+/* f's emu_x of class c at now_ns: 0 when none is young enough. */
+static inline double qv__func_emu_x(qv_func *f, qv_class c, uint64_t now_ns)
 {
-    double old = atomic_load_explicit(&f->emu_x[c], memory_order_relaxed);
-    atomic_store_explicit(&f->emu_x[c], old > 0 ? 0.75 * old + 0.25 * x : x,
-                          memory_order_relaxed);
+    uint64_t t = atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed);
+    return t && now_ns - t < QV__EMU_AGE_NS
+               ? atomic_load_explicit(&f->emu_x[c], memory_order_relaxed)
+               : 0;
 }
 
 /* f's CPU implementation now (NULL: none). */

@@ -615,6 +615,30 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     return next;
 }
 
+void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns)
+{
+    /* A median too old to be used starts over: the board's runs now. (Two
+     * boards of one class racing may mix a run into the other's ring: a
+     * median of them either way.) */
+    uint64_t t = atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed);
+    if (!t || now_ns - t >= QV__EMU_AGE_NS)
+        atomic_store_explicit(&f->emu_n[c], 0, memory_order_relaxed);
+    unsigned i = atomic_fetch_add_explicit(&f->emu_n[c], 1, memory_order_relaxed);
+    atomic_store_explicit(&f->emu_r[c][i % QV__EMU_RUNS], x, memory_order_relaxed);
+    unsigned n = i + 1 < QV__EMU_RUNS ? i + 1 : QV__EMU_RUNS;
+    double v[QV__EMU_RUNS];
+    for (unsigned k = 0; k < n; k++) { /* insertion sort: 5 at most */
+        double y = atomic_load_explicit(&f->emu_r[c][k], memory_order_relaxed);
+        unsigned j = k;
+        for (; j > 0 && v[j - 1] > y; j--)
+            v[j] = v[j - 1];
+        v[j] = y;
+    }
+    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+    atomic_store_explicit(&f->emu_x[c], med, memory_order_relaxed);
+    atomic_store_explicit(&f->emu_ns[c], now_ns, memory_order_relaxed);
+}
+
 void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worker,
                        uint64_t t0, uint64_t t1, qv__task **next)
 {
@@ -627,7 +651,7 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
     if (us >= 0)
         qv__perf_add(f, cls, t->bytes, us);
     if (t->model_us > 0 && t1 > t0 && qv__device(rt, dev)->on_host)
-        qv__func_emu_wall(f, cls, (double)(t1 - t0) / 1000.0 / t->model_us);
+        qv__func_emu_wall(f, cls, (double)(t1 - t0) / 1000.0 / t->model_us, t1);
     if (f->fused && cls == QV_CLASS_FPGA)
         qv__fuse_measured(t, us);
     if (qv__log_threshold() >= 4)
