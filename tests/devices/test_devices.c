@@ -584,7 +584,7 @@ static unsigned long long chain_on_board(qv_runtime *rt, qv_func *f, unsigned de
 /* A board that the wall time of its runs priced out of eager placement
  * (here five runs that took 1000x their model, as a preempted emulator
  * thread's may) is priced at its model again once that is older than
- * 1 s: its next run measures it anew. Before, nothing sent it another
+ * 1 s: its next runs measure it anew. Before, nothing sent it another
  * run, and its price never moved (a review: a board 5-10x faster than the
  * CPU took none of 40 calls after a busy moment in its warm-up). */
 static void board_priced_out_by_a_spike_comes_back(void **state)
@@ -619,9 +619,12 @@ static void board_priced_out_by_a_spike_comes_back(void **state)
     n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
     if (n > 2)
         fail_msg("%llu of %d calls on a board priced at 1000x its model", n, CALLS);
+    /* Measured anew: its next QV__EMU_MIN runs priced at its model (what
+     * they measure then decides the rest: on a loaded machine a woken
+     * emulator thread may well take longer than the CPU's 1 ms) */
     usleep(1200 * 1000);
     n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
-    if (n < CALLS / 2)
+    if (n < QV__EMU_MIN)
         fail_msg("%llu of %d calls on the board 1.2 s after its spike", n, CALLS);
     assert_int_equal(qv_buf_unregister(bb), 0);
     for (int k = 0; k < 2; k++)

@@ -45,6 +45,7 @@ typedef struct qv__devq qv__devq;
  * class (qv_func.emu_x): the median of its last runs, which eager
  * placement uses while the last is younger than this. */
 #define QV__EMU_RUNS   5
+#define QV__EMU_MIN    3 /* runs since the ring started before it is used */
 #define QV__EMU_AGE_NS 1000000000u /* 1 s */
 
 /* A device that appeared or disappeared at a rescan of the pool. */
@@ -206,11 +207,15 @@ struct qv_func {
  * host's cores, into f's emu_x of class c, at now_ns (task.c). */
 void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns);
 
-/* f's emu_x of class c at now_ns: 0 when none is young enough. */
+/* f's emu_x of class c at now_ns: 0 when none is young enough, or it
+ * has fewer than QV__EMU_MIN runs (the first run after a pause wakes a
+ * sleeping emulator thread: alone it priced a board out again, under
+ * ThreadSanitizer). */
 static inline double qv__func_emu_x(qv_func *f, qv_class c, uint64_t now_ns)
 {
     uint64_t t = atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed);
-    return t && now_ns - t < QV__EMU_AGE_NS
+    return t && now_ns - t < QV__EMU_AGE_NS &&
+                   atomic_load_explicit(&f->emu_n[c], memory_order_relaxed) >= QV__EMU_MIN
                ? atomic_load_explicit(&f->emu_x[c], memory_order_relaxed)
                : 0;
 }
