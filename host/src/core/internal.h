@@ -203,6 +203,9 @@ struct qv_func {
     _Atomic uint64_t emu_ns[QV_CLASS_COUNT];
 };
 
+/* The median of v[0..n) (0 when n is 0); sorts v (median.c). */
+double qv__median(double *v, unsigned n);
+
 /* Takes x, a run's wall time over its modelled time on a device of the
  * host's cores, into f's emu_x of class c, at now_ns (task.c). */
 void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns);

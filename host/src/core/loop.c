@@ -560,19 +560,13 @@ static double ratio_of(const measure *m, unsigned d)
     return m->pred[d] >= MIN_DEVICE_US && m->meas[d] > 0 ? m->meas[d] / m->pred[d] : 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* The median of n values, n at most QV__SPANS and QV__CALS. */
+/* The median of n values, n at most QV__SPANS and QV__CALS; v keeps its
+ * order (a ring's). */
 static double median_of(const double *v, unsigned n)
 {
     double s[QV__SPANS > QV__CALS ? QV__SPANS : QV__CALS];
     memcpy(s, v, n * sizeof *s);
-    qsort(s, n, sizeof *s, cmp_double);
-    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+    return qv__median(s, n);
 }
 
 /* Folds m into r's calibration of each device it measured. A device's
@@ -862,7 +856,6 @@ static bool waits_for_eager(const qv_runtime *rt, const qv__region *r, uint64_t 
 static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
                     bool measured, bool weighed, const char *reason)
 {
-    unsigned fresh = r->probed ? r->probe_new : 0;
     if (r->plan)
         qv__rplan_release(r->plan);
     r->plan = p;
@@ -875,8 +868,10 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     r->nplan = 0;
     r->probe = 0;
     r->probe_plan = 0;
-    r->probed = weighed && r->eager_sig == p->sig && fresh >= MIN_EAGER;
-    r->probe_new = r->probed ? fresh : 0;
+    /* (weighed: the old plan's probe brought MIN_EAGER times or more) */
+    r->probed = weighed && r->eager_sig == p->sig;
+    if (!r->probed)
+        r->probe_new = 0;
     r->cal = 0;
     r->ncal = 0;
     r->drift_entries = 0;

@@ -154,11 +154,10 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
         }
         /* An emulated board's model is the card's: a run there finishes
          * in its emulation's wall time (of its last runs: qv__func_emu_x),
-         * which took the CPU's place (the
-         * signal chain's eager entries, with its buffers left on the board
-         * by a plan, went there at fir's modelled 9.7 us against the
-         * CPU's 19, took 3-4x as long as on the CPU alone for some 50
-         * entries: bench/loop --pays). */
+         * which took the CPU's place. (The signal chain's eager entries,
+         * its buffers left on the board by a plan, went there at fir's
+         * modelled 9.7 us against the CPU's 19, and took 3-4x as long as
+         * on the CPU alone for some 50 entries: bench/loop --pays.) */
         double x = d && qv__device(rt, d)->on_host ? qv__func_emu_x(f, c, now) : 0;
         if (x > 1)
             est *= x;

@@ -627,15 +627,9 @@ void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns)
     atomic_store_explicit(&f->emu_r[c][i % QV__EMU_RUNS], x, memory_order_relaxed);
     unsigned n = i + 1 < QV__EMU_RUNS ? i + 1 : QV__EMU_RUNS;
     double v[QV__EMU_RUNS];
-    for (unsigned k = 0; k < n; k++) { /* insertion sort: 5 at most */
-        double y = atomic_load_explicit(&f->emu_r[c][k], memory_order_relaxed);
-        unsigned j = k;
-        for (; j > 0 && v[j - 1] > y; j--)
-            v[j] = v[j - 1];
-        v[j] = y;
-    }
-    double med = n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-    atomic_store_explicit(&f->emu_x[c], med, memory_order_relaxed);
+    for (unsigned k = 0; k < n; k++)
+        v[k] = atomic_load_explicit(&f->emu_r[c][k], memory_order_relaxed);
+    atomic_store_explicit(&f->emu_x[c], qv__median(v, n), memory_order_relaxed);
     atomic_store_explicit(&f->emu_ns[c], now_ns, memory_order_relaxed);
 }
 

@@ -1118,10 +1118,9 @@ static bool read_later(const qd_req *q, uint32_t t, uint64_t id)
 }
 
 /* Checks the outputs a RUN asks for (QV_WIRE_FLAG_OUTPUTS) into outs:
- * buffers its tasks write, each once, at least
- * every one that no later task of the run reads (so that the task that
- * reads them runs after every task of the run). false when refused
- * (replied). */
+ * buffers its tasks write, each once, at least every one that no later
+ * task of the run reads (so that the task that reads them runs after
+ * every task of the run). false when refused (replied). */
 static bool run_outputs(qd_req *q, qd_buf **outs)
 {
     uint16_t no = q->m.u.run.nouts;
