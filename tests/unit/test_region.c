@@ -1793,6 +1793,75 @@ static void short_entries_are_measured_now_and_then(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* A replayed entry is measured by the program's qv_wait_all, its tasks
+ * done, not by the loop's thread woken at its end (which took a core from
+ * those very tasks: the measured entries were the slow ones): right after
+ * the wait, qv_region_get counts it. (Woken, the thread was still waiting
+ * for the tasks or asleep when the program asked.) */
+static void replayed_entry_is_measured_by_its_wait(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "replan: {drift: 100, eager_slack: 0}\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, 64);
+    qv_region_info ri = entries_until_replayed(&fx, "waited", &bs);
+    assert_true(ri.replayed > 0);
+    for (uint64_t m = 0; m != ri.measured_entries;) { /* none in flight */
+        m = ri.measured_entries;
+        usleep(20 * 1000);
+        ri = info_of(fx.rt, "waited");
+    }
+    int asked = 0, counted = 0;
+    for (int e = 0; e < 8 && ri.measured_entries < QV__MEASURE_ALL - 1; e++) {
+        qv_region_info before = ri;
+        entry(&fx, "waited", &bs);
+        ri = info_of(fx.rt, "waited");
+        if (ri.replayed == before.replayed + 1) {
+            asked++;
+            counted += ri.measured_entries == before.measured_entries + 1;
+        }
+    }
+    print_message("%d of %d replayed entries counted as measured at once\n", counted, asked);
+    assert_true(asked > 0);
+    assert_int_equal(counted, asked);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
+/* A program that never calls qv_wait_all (it waits on its buffers) still
+ * has each replayed entry measured: each entry's end takes the one before
+ * (done: the program waited for its buffers), and qv_region_get the
+ * last. */
+static void entries_without_waits_are_measured(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "replan: {drift: 100, eager_slack: 0}\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, 64);
+    qv_region_info ri = entries_until_replayed(&fx, "unwaited", &bs);
+    assert_true(ri.replayed > 0);
+    uint64_t m0 = ri.measured_entries;
+    for (int e = 0; e < 6; e++) {
+        assert_int_equal(qv_region_begin(fx.rt, "unwaited"), 0);
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        body(&fx, bs.b[2], bs.b[1], bs.b[0]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(qv_buf_wait(bs.b[i]), 0);
+        usleep(2000);
+    }
+    double t0 = now_s();
+    do {
+        usleep(2000);
+        ri = info_of(fx.rt, "unwaited");
+    } while (ri.measured_entries < m0 + 6 && now_s() - t0 < 60);
+    assert_true(ri.measured_entries >= m0 + 6);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* An unmodified program alternating two phases between waits: both
  * implicit regions replay, with no guard miss once both are planned. */
 static void alternating_implicit_regions_replay(void **state)
@@ -1853,6 +1922,8 @@ int main(void)
         cmocka_unit_test(plan_without_eager_times_measures_them),
         cmocka_unit_test(alternating_implicit_regions_replay),
         cmocka_unit_test(short_entries_are_measured_now_and_then),
+        cmocka_unit_test(replayed_entry_is_measured_by_its_wait),
+        cmocka_unit_test(entries_without_waits_are_measured),
         cmocka_unit_test(drift_replan_is_counted),
         cmocka_unit_test(lasting_step_replans_despite_its_noise),
         cmocka_unit_test(replan_from_measured_times_settles),

@@ -922,6 +922,86 @@ static void run_eagerly(qv__region *r, const char *why, uint64_t gen)
     r->plan = NULL;
 }
 
+/* Takes r's measurements waiting (its recorded entries' times, then its
+ * replayed entry's), and judges the plan by them: a re-plan or a plan
+ * that lost becomes r's job. Under l->mu, let go while nodes are read
+ * (a node not done yet is waited for). */
+static void take_measures(qv_runtime *rt, qv__region *r)
+{
+    struct qv__loop *l = rt->loop;
+    char name[128];
+    snprintf(name, sizeof name, "%s", r->name);
+    /* Recorded entries: eager placement's time. Those queued now only:
+     * the ones queued meanwhile wait for the region's next turn, so
+     * that other regions' jobs are not held up. */
+    for (unsigned left = r->nspan_q; left && r->nspan_q && !l->stop; left--) {
+        struct qv__span_req q = r->span_q[0];
+        memmove(r->span_q, r->span_q + 1, --r->nspan_q * sizeof *r->span_q);
+        pthread_mutex_unlock(&l->mu);
+        double us = entry_wall(rt, q.lo, q.hi, q.begin);
+        pthread_mutex_lock(&l->mu);
+        if (r->eager_sig != q.sig) {
+            /* Another signature's entry (a guard miss, a signature
+             * seen once) does not take the place of the plan's. */
+            if (r->plan && r->plan->sig == r->eager_sig && q.sig != r->sig)
+                continue;
+            r->eager_sig = q.sig;
+            r->neager = 0;
+        }
+        if (us > 0) {
+            r->eager_span[r->neager++ % QV__SPANS] = us;
+            r->probe_new++;
+        }
+    }
+    if (r->want_measure) {
+        qv__rplan *p = r->meas_plan;
+        uint64_t lo = r->meas_lo, hi = r->meas_hi, begin = r->meas_begin;
+        r->meas_plan = NULL;
+        r->want_measure = false;
+        pthread_mutex_unlock(&l->mu);
+        measure m;
+        bool ok = measure_entry(rt, p, lo, hi, begin, &m);
+        pthread_mutex_lock(&l->mu);
+        char why[128];
+        int cls = -1;
+        double x = 1;
+        /* Re-planned from this entry's graph, or, when its chains ran
+         * fused, from the recorded entry the plan came from. */
+        if (ok && !r->want_compile && !l->stop &&
+            judge(rt, r, p, &m, &lo, &hi, why, sizeof why, &cls, &x)) {
+            r->neager = 0; /* eager entries ran on the machine as it was */
+            qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig, true,
+                         cls, x, why);
+        } else if (ok && !r->want_compile && !l->stop &&
+                   loses(rt, r, p, &m, why, sizeof why)) {
+            if (p->nchains && !r->no_fuse) { /* the fused chains first */
+                r->no_fuse = true;
+                strncat(why, "; planned without fused kernels",
+                        sizeof why - strlen(why) - 1);
+                if (qv__loop_job(r, lo, hi, p, p->pref, p->n, p->sig, true, -1, 1,
+                                 why))
+                    r->job_weighed = r->probed && r->probe_new >= MIN_EAGER;
+            } else { /* eager placement wins: the region runs eagerly */
+                qv__log(2, "region %s: %s; it runs eagerly", name, why);
+                run_eagerly(r, why, atomic_load(&l->dev_gen));
+                pthread_mutex_unlock(&l->mu);
+                char detail[300];
+                snprintf(detail, sizeof detail, "region %s: %s; runs eagerly", name, why);
+                qv__trace_mark(rt, "eager", detail);
+                pthread_mutex_lock(&l->mu);
+            }
+        }
+        qv__rplan_release(p);
+    }
+}
+
+void qv__loop_measure(qv_runtime *rt, qv__region *r)
+{
+    take_measures(rt, r);
+    if (r->want_compile && !rt->loop->stop)
+        qv__loop_queue(rt, r); /* the compile is the thread's */
+}
+
 static void *loop_main(void *arg)
 {
     qv_runtime *rt = arg;
@@ -946,68 +1026,7 @@ static void *loop_main(void *arg)
         char name[128];
         snprintf(name, sizeof name, "%s", r->name);
 
-        /* Recorded entries: eager placement's time. Those queued now only:
-         * the ones queued meanwhile wait for the region's next turn, so
-         * that other regions' jobs are not held up. */
-        for (unsigned left = r->nspan_q; left && r->nspan_q && !l->stop; left--) {
-            struct qv__span_req q = r->span_q[0];
-            memmove(r->span_q, r->span_q + 1, --r->nspan_q * sizeof *r->span_q);
-            pthread_mutex_unlock(&l->mu);
-            double us = entry_wall(rt, q.lo, q.hi, q.begin);
-            pthread_mutex_lock(&l->mu);
-            if (r->eager_sig != q.sig) {
-                /* Another signature's entry (a guard miss, a signature
-                 * seen once) does not take the place of the plan's. */
-                if (r->plan && r->plan->sig == r->eager_sig && q.sig != r->sig)
-                    continue;
-                r->eager_sig = q.sig;
-                r->neager = 0;
-            }
-            if (us > 0) {
-                r->eager_span[r->neager++ % QV__SPANS] = us;
-                r->probe_new++;
-            }
-        }
-        if (r->want_measure) {
-            qv__rplan *p = r->meas_plan;
-            uint64_t lo = r->meas_lo, hi = r->meas_hi, begin = r->meas_begin;
-            r->meas_plan = NULL;
-            r->want_measure = false;
-            pthread_mutex_unlock(&l->mu);
-            measure m;
-            bool ok = measure_entry(rt, p, lo, hi, begin, &m);
-            pthread_mutex_lock(&l->mu);
-            char why[128];
-            int cls = -1;
-            double x = 1;
-            /* Re-planned from this entry's graph, or, when its chains ran
-             * fused, from the recorded entry the plan came from. */
-            if (ok && !r->want_compile && !l->stop &&
-                judge(rt, r, p, &m, &lo, &hi, why, sizeof why, &cls, &x)) {
-                r->neager = 0; /* eager entries ran on the machine as it was */
-                qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig, true,
-                             cls, x, why);
-            } else if (ok && !r->want_compile && !l->stop &&
-                       loses(rt, r, p, &m, why, sizeof why)) {
-                if (p->nchains && !r->no_fuse) { /* the fused chains first */
-                    r->no_fuse = true;
-                    strncat(why, "; planned without fused kernels",
-                            sizeof why - strlen(why) - 1);
-                    if (qv__loop_job(r, lo, hi, p, p->pref, p->n, p->sig, true, -1, 1,
-                                     why))
-                        r->job_weighed = r->probed && r->probe_new >= MIN_EAGER;
-                } else { /* eager placement wins: the region runs eagerly */
-                    qv__log(2, "region %s: %s; it runs eagerly", name, why);
-                    run_eagerly(r, why, atomic_load(&l->dev_gen));
-                    pthread_mutex_unlock(&l->mu);
-                    char detail[300];
-                    snprintf(detail, sizeof detail, "region %s: %s; runs eagerly", name, why);
-                    qv__trace_mark(rt, "eager", detail);
-                    pthread_mutex_lock(&l->mu);
-                }
-            }
-            qv__rplan_release(p);
-        }
+        take_measures(rt, r);
         if (!r->want_compile || l->stop)
             continue;
         /* A first plan that waits for its recorded entries' times while

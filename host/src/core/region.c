@@ -64,6 +64,7 @@ typedef struct tls_state {
     uint32_t gen, nslots;
     qv__region *open; /* the explicit region open, or NULL */
     qv__region *last; /* the most recent region an entry ended in */
+    qv__region *defer; /* measurements of its entries wait for a wait */
     bool untracked;   /* the most recent entry was in no region kept */
     /* Prefix signatures of the entry; pref_ok false when the entry
      * outgrew them (it is then not compiled). */
@@ -180,6 +181,7 @@ static void rebind(tls_state *s, const qv_runtime *rt)
     s->serial = rt->loop->serial;
     s->open = NULL;
     s->last = NULL;
+    s->defer = NULL;
     s->untracked = false;
 }
 
@@ -556,20 +558,106 @@ static bool want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
     return true;
 }
 
-/* Queues the measuring of the replayed entry [lo, hi) of r. Under
+/* r's measurements waiting are dropped: no thread takes them. Under
+ * loop->mu. */
+static void drop_measures(qv__region *r)
+{
+    r->nspan_q = 0;
+    if (r->want_measure) {
+        r->want_measure = false;
+        qv__rplan_release(r->meas_plan);
+        r->meas_plan = NULL;
+    }
+}
+
+/* Wakes the loop's thread for r's measurements deferred; after the
+ * loop stopped (a shutdown), they are dropped: the thread is not started
+ * again. Under loop->mu. */
+static void wake_deferred(qv_runtime *rt, qv__region *r)
+{
+    if (!r->meas_deferred)
+        return;
+    r->meas_deferred = false;
+    r->meas_owner = NULL;
+    if (rt->loop->stop || !qv__loop_queue(rt, r))
+        drop_measures(r);
+}
+
+/* Measurements wait for the entry's tasks, not the loop's thread: woken
+ * at the entry's end, it took a core from those tasks on a busy machine,
+ * and the entries it measured ran about twice as long as the others (the
+ * replayed signal frame of bench/loop --predict: 100-130 us against 44,
+ * so the calibrated prediction promised the slowed time, +30 % on
+ * average). So the calling thread takes them itself after its next
+ * qv_wait_all or at its next entry's end (measure_deferred); the loop's
+ * thread is woken for them when their tasks still run then, when another
+ * of this thread's regions defers, when another thread's entry of the
+ * region ends, or when qv_region_get asks. Under loop->mu. */
+static void defer_wake(qv_runtime *rt, tls_state *s, qv__region *r)
+{
+    if (r->queued)
+        return; /* the thread takes them at its turn */
+    if (s->defer && s->defer != r)
+        wake_deferred(rt, s->defer);
+    r->meas_deferred = true;
+    r->meas_owner = s;
+    s->defer = r;
+}
+
+/* After the thread's qv_wait_all, or at its next entry's end: the
+ * entries its deferred measurements are of are done (waited for, or by
+ * now), so they are taken here, and no thread is woken. Only this
+ * thread's, and only when every node is done (a node that is not may wait
+ * for a buffer this thread holds): else the loop's thread takes them. */
+static void measure_deferred(qv_runtime *rt, tls_state *s)
+{
+    if (!s->defer)
+        return;
+    struct qv__loop *l = rt->loop;
+    struct qv__span_req q[QV__SPANS + 1];
+    unsigned nq = 0;
+    pthread_mutex_lock(&l->mu);
+    qv__region *r = s->defer;
+    s->defer = NULL;
+    bool ours = r->meas_deferred && r->meas_owner == s;
+    for (unsigned i = 0; ours && i < r->nspan_q; i++)
+        q[nq++] = r->span_q[i];
+    if (ours && r->want_measure)
+        q[nq++] = (struct qv__span_req){r->meas_lo, r->meas_hi, 0, 0};
+    pthread_mutex_unlock(&l->mu);
+    if (!ours)
+        return;
+    bool done = true;
+    uint64_t t0, t1;
+    for (unsigned i = 0; done && i < nq; i++)
+        done = qv__gview_span(rt, q[i].lo, q[i].hi, &t0, &t1) == 1;
+    pthread_mutex_lock(&l->mu);
+    if (r->meas_deferred && r->meas_owner == s) {
+        if (done && !l->stop) {
+            r->meas_deferred = false;
+            r->meas_owner = NULL;
+            qv__loop_measure(rt, r);
+        } else {
+            wake_deferred(rt, r);
+        }
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Asks for the measuring of the replayed entry [lo, hi) of r. Under
  * loop->mu. One at a time per region: while one waits, later entries go
  * unmeasured rather than pile up behind a busy machine. */
-static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t lo,
-                         uint64_t hi, uint64_t begin_ns)
+static void want_measure(qv_runtime *rt, tls_state *s, qv__region *r, qv__rplan *p,
+                         uint64_t lo, uint64_t hi, uint64_t begin_ns)
 {
     if (r->want_measure || rt->loop->stop || !rt->rec)
         return;
-    /* A measure costs this thread a wake-up of the loop's thread, and the
-     * machine that thread's time: tens of µs on a busy 2-core machine, a
-     * fifth of a 100 µs entry. Past a plan's first entries (calibration,
-     * weighing against eager placement) and while no device drifts, an
-     * entry is measured when the last measured one began at least
-     * QV__MEASURE_GAP_NS before: every entry of 0.5 ms or more. */
+    /* A measure costs the machine the loop's time: tens of µs on a busy
+     * 2-core machine, a fifth of a 100 µs entry. Past a plan's first
+     * entries (calibration, weighing against eager placement) and while
+     * no device drifts, an entry is measured when the last measured one
+     * began at least QV__MEASURE_GAP_NS before: every entry of 0.5 ms or
+     * more. */
     if (r->measured >= QV__MEASURE_ALL && !r->drift_entries &&
         begin_ns - r->meas_last_ns < QV__MEASURE_GAP_NS)
         return;
@@ -580,31 +668,26 @@ static void want_measure(qv_runtime *rt, qv__region *r, qv__rplan *p, uint64_t l
     r->meas_hi = hi;
     r->meas_begin = begin_ns;
     r->want_measure = true;
-    if (!qv__loop_queue(rt, r)) {
-        r->want_measure = false;
-        r->meas_plan = NULL;
-        qv__rplan_release(p);
-    }
+    defer_wake(rt, s, r);
 }
 
-/* Queues the measuring of the recorded entry [lo, hi) of r, what eager
+/* Asks for the measuring of the recorded entry [lo, hi) of r, what eager
  * placement takes (loop.c weighs plans against it). Under loop->mu; up to
  * QV__SPANS waiting per region: with one, the entries recorded while the
  * loop's thread measured were lost, and a plan made at the
  * hot_threshold-th entry had too few to be weighed. */
-static void want_span(qv_runtime *rt, qv__region *r, uint64_t lo, uint64_t hi, uint64_t sig,
-                      uint64_t begin_ns)
+static void want_span(qv_runtime *rt, tls_state *s, qv__region *r, uint64_t lo, uint64_t hi,
+                      uint64_t sig, uint64_t begin_ns)
 {
-    /* QV__SPANS of a signature are enough (the loop's thread waits for an
-     * entry's tasks to measure it, which costs the workers CPU time), but
-     * for those of a probe, which measures eager placement again. */
+    /* QV__SPANS of a signature are enough (measuring an entry costs the
+     * workers CPU time), but for those of a probe, which measures eager
+     * placement again. */
     bool probing = r->probed && r->probe_new < QV__SPANS;
     if (r->nspan_q == QV__SPANS || rt->loop->stop || !rt->rec ||
         (r->eager_sig == sig && r->neager >= QV__SPANS && !probing))
         return;
     r->span_q[r->nspan_q++] = (struct qv__span_req){lo, hi, sig, begin_ns};
-    if (!qv__loop_queue(rt, r))
-        r->nspan_q--;
+    defer_wake(rt, s, r);
 }
 
 /* Ends the calling thread's entry in r (explicit), or in the implicit
@@ -614,6 +697,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     struct qv__loop *l = rt->loop;
     if (s->nstash) /* the entry ends inside a chain */
         flush(rt, s);
+    measure_deferred(rt, s); /* the entry before, done by now, or woken */
     uint64_t n = s->ntasks;
     uint64_t sig = n ? mix(s->sig, n) : 0;
     bool replayed = s->rp && !s->missed && n == s->rp->n;
@@ -651,6 +735,8 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         if (prev && prev->implicit)
             prev->follow = r;
     }
+    if (r->meas_deferred) /* its last entry's, not taken by a wait: now */
+        wake_deferred(rt, r);
     if (!r->entries++ || r->sig != sig) {
         r->sig = sig;
         r->signatures++;
@@ -666,12 +752,12 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         r->shipped += s->shipped;
         r->predicted_us = s->pred_us;
         if (s->hi - s->lo == s->nodes)
-            want_measure(rt, r, s->rp, s->lo, s->hi, s->begin_ns);
+            want_measure(rt, s, r, s->rp, s->lo, s->hi, s->begin_ns);
     } else {
         r->recorded++;
         r->predicted_us = qv__region_predict(r);
         if (n && s->nodes == n && s->hi - s->lo == n)
-            want_span(rt, r, s->lo, s->hi, sig, s->begin_ns);
+            want_span(rt, s, r, s->lo, s->hi, sig, s->begin_ns);
     }
     r->tasks = n;
     r->nodes = s->nodes;
@@ -722,15 +808,13 @@ void qv__region_waited(qv_runtime *rt)
     if (!s->ntasks) { /* an entry begun without a task: begun again */
         if (!s->open)
             entry_reset(s);
-        return;
-    }
-    if (s->open) /* an explicit region takes the work while open */
-        return;
-    if (!rt->policy->implicit_regions) {
+    } else if (s->open) { /* an explicit region takes the work while open */
+    } else if (!rt->policy->implicit_regions) {
         entry_reset(s);
-        return;
+    } else {
+        entry_end(rt, s, NULL);
     }
-    entry_end(rt, s, NULL);
+    measure_deferred(rt, s);
 }
 
 void qv__region_devices_changed(qv_runtime *rt, const char *why)
@@ -842,6 +926,8 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
         return qv__fail(QV_ENOENT, "qv_region_get: no region %s%s%s", name ? "'" : "",
                         name ? name : "on this thread yet", name ? "'" : "");
     }
+    if (r->meas_deferred) /* asked for: taken now, not at a wait to come */
+        wake_deferred(rt, r);
     uint64_t lo = r->lo, hi = r->hi;
     bool measure = r->nodes && r->hi - r->lo == r->nodes && r->measured_lo != lo + 1;
     pthread_mutex_unlock(&l->mu);

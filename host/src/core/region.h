@@ -171,6 +171,10 @@ struct qv__region {
     unsigned probe, probe_new, probe_plan;
     bool probed;
     bool want_measure;
+    /* Measurements wait (want_measure, span_q) without the loop's thread
+     * woken for them: region.c, defer_wake. */
+    bool meas_deferred;
+    const void *meas_owner; /* the thread state that deferred them */
     uint64_t meas_lo, meas_hi, meas_begin;
     qv__rplan *meas_plan;   /* a reference */
     qv__region *qnext;
@@ -210,5 +214,10 @@ static inline double qv__region_predict(const qv__region *r)
 /* Queues r for the background thread (starting it the first time); under
  * loop->mu. False when no thread could be started (r->error says so). */
 bool qv__loop_queue(qv_runtime *rt, qv__region *r);
+
+/* Takes r's measurements waiting, on the calling thread, as the loop's
+ * thread would (their entries' tasks are done: nothing is waited for), and
+ * queues r for the thread when they made a compile job. Under loop->mu. */
+void qv__loop_measure(qv_runtime *rt, qv__region *r);
 
 #endif
