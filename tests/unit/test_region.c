@@ -1747,19 +1747,40 @@ static void replan_is_made_from_the_mildest_drifting_entry(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* A runtime whose region `name` replays, with drift and the weighing
+ * against eager placement off: entries are measured, nothing else. */
+static qv_region_info open_replaying(fixture *fx, bufs *bs, const char *name)
+{
+    fx_open(fx, "replan: {drift: 100, eager_slack: 0}\n", 1);
+    bufs_open(fx, bs, 64);
+    qv_region_info ri = entries_until_replayed(fx, name, bs);
+    assert_true(ri.replayed > 0);
+    return ri;
+}
+
+/* ri once no measure of `name` is in flight (its count stood still for
+ * 20 ms). */
+static qv_region_info measures_settled(qv_runtime *rt, const char *name, qv_region_info ri)
+{
+    for (uint64_t m = 0; m != ri.measured_entries;) {
+        m = ri.measured_entries;
+        usleep(20 * 1000);
+        ri = info_of(rt, name);
+    }
+    return ri;
+}
+
 /* A plan's first 12 replayed entries are measured each (calibration,
  * weighing); later ones at most one per 0.5 ms of entry starts: a measure
- * costs a wake-up of the loop's thread, a fifth of an entry this short.
- * (Drift is off: a drifting device has every entry measured.) */
+ * costs the machine time (a wake-up of the loop's thread when the tasks
+ * still run), a fifth of an entry this short. (Drift is off: a drifting
+ * device has every entry measured.) */
 static void short_entries_are_measured_now_and_then(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "replan: {drift: 100, eager_slack: 0}\n", 1);
     bufs bs;
-    bufs_open(&fx, &bs, 64);
-    qv_region_info ri = entries_until_replayed(&fx, "short", &bs);
-    assert_true(ri.replayed > 0);
+    qv_region_info ri = open_replaying(&fx, &bs, "short");
     for (int e = 0; e < 20; e++) {
         entry(&fx, "short", &bs);
         usleep(2000);
@@ -1770,11 +1791,7 @@ static void short_entries_are_measured_now_and_then(void **state)
         ri = info_of(fx.rt, "short");
     } while (ri.measured_entries < 12 && now_s() - t0 < 30);
     assert_true(ri.measured_entries >= 12);
-    for (uint64_t m = 0; m != ri.measured_entries;) { /* none in flight */
-        m = ri.measured_entries;
-        usleep(20 * 1000);
-        ri = info_of(fx.rt, "short");
-    }
+    ri = measures_settled(fx.rt, "short", ri);
     uint64_t m0 = ri.measured_entries, r0 = ri.replayed;
     t0 = now_s();
     for (int e = 0; e < 1000; e++)
@@ -1802,16 +1819,9 @@ static void replayed_entry_is_measured_by_its_wait(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "replan: {drift: 100, eager_slack: 0}\n", 1);
     bufs bs;
-    bufs_open(&fx, &bs, 64);
-    qv_region_info ri = entries_until_replayed(&fx, "waited", &bs);
-    assert_true(ri.replayed > 0);
-    for (uint64_t m = 0; m != ri.measured_entries;) { /* none in flight */
-        m = ri.measured_entries;
-        usleep(20 * 1000);
-        ri = info_of(fx.rt, "waited");
-    }
+    qv_region_info ri = open_replaying(&fx, &bs, "waited");
+    ri = measures_settled(fx.rt, "waited", ri);
     int asked = 0, counted = 0;
     for (int e = 0; e < 8 && ri.measured_entries < QV__MEASURE_ALL - 1; e++) {
         qv_region_info before = ri;
@@ -1837,11 +1847,8 @@ static void entries_without_waits_are_measured(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "replan: {drift: 100, eager_slack: 0}\n", 1);
     bufs bs;
-    bufs_open(&fx, &bs, 64);
-    qv_region_info ri = entries_until_replayed(&fx, "unwaited", &bs);
-    assert_true(ri.replayed > 0);
+    qv_region_info ri = open_replaying(&fx, &bs, "unwaited");
     uint64_t m0 = ri.measured_entries;
     for (int e = 0; e < 6; e++) {
         assert_int_equal(qv_region_begin(fx.rt, "unwaited"), 0);
