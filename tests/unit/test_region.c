@@ -15,6 +15,7 @@
 
 #include "helper.h"
 #include "core/region.h"
+#include "devices/device.h"
 #include "quiver.h"
 
 #define N 4096
@@ -825,6 +826,32 @@ static void hot_implicit_region_compiles(void **state)
     }
 }
 
+/* The program's thread measures a recorded entry (after its qv_wait_all)
+ * while the loop's thread takes the compile that entry asked for, which
+ * waits for the recorded entries' times: the compile is kept until the
+ * measure is in, not dropped for a later entry to ask again (none comes
+ * here). The window is held open by qv__fault_pause. */
+static void compile_waits_for_a_measure_in_flight(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 2\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, N);
+    qv__fault_pause_set(20000);
+    for (int i = 0; i < 3; i++) {
+        body(&fx, bs.b[0], bs.b[1], bs.b[2]);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+    }
+    qv__fault_pause_set(0);
+    qv_region_info ri = info_of(fx.rt, NULL);
+    ri = wait_compiles(fx.rt, ri.name, 1);
+    assert_string_equal(ri.last_error, "");
+    assert_int_equal(ri.compiles, 1);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
 static void no_compile_without_recording(void **state)
 {
     (void)state;
@@ -1516,6 +1543,51 @@ static qv_region_info work_until_replanned(fixture *fx, qv_func *w, qv_buf *b,
     return ri;
 }
 
+/* An entry that ends while the one before still runs (a program that
+ * does not wait between entries, its tasks lagging behind) is measured
+ * too: its measure waits beside the one before, which the loop's thread
+ * is still waiting for. (With one measure waiting per region, it was
+ * skipped, and half of such a program's entries went unmeasured.) */
+static void lagging_entry_is_measured(void **state)
+{
+    (void)state;
+    fixture fx;
+    qv_func *w;
+    qv_buf *b;
+    qv_region_info ri = work_open(&fx, &w, &b);
+    uint64_t m0 = ri.measured_entries;
+    atomic_store(&work_us, 20000); /* 60 ms of tasks an entry */
+    uint64_t lo[2];
+    for (int e = 0; e < 2; e++) {
+        assert_int_equal(qv_region_begin(fx.rt, "work"), 0);
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(qv_submit(fx.rt, w, (qv_arg[]){QV_BUF(b)}, 1), 0);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        pthread_mutex_lock(&fx.rt->loop->mu);
+        lo[e] = region_named(fx.rt, "work")->lo;
+        pthread_mutex_unlock(&fx.rt->loop->mu);
+        usleep(1000); /* entries 0.5 ms apart are measured each */
+    }
+    /* The first entry's tasks still run: the second's measure waits. */
+    pthread_mutex_lock(&fx.rt->loop->mu);
+    qv__region *r = region_named(fx.rt, "work");
+    bool queued = false;
+    for (unsigned i = 0; i < r->nmeas_q; i++)
+        queued |= r->meas_q[i].lo == lo[1];
+    pthread_mutex_unlock(&fx.rt->loop->mu);
+    assert_true(queued);
+    assert_int_equal(qv_wait_all(fx.rt), 0);
+    atomic_store(&work_us, 300);
+    double t0 = now_s();
+    do {
+        usleep(2000);
+        ri = info_of(fx.rt, "work");
+    } while (ri.measured_entries < m0 + 2 && now_s() - t0 < 60);
+    assert_true(ri.measured_entries >= m0 + 2);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* The current plan of region "work", its CPU's calibration set: offset
  * base (0: as it is) and noise spread, no entry drifting yet. */
 static const qv__rplan *work_calibrated(fixture *fx, double base, double spread)
@@ -1916,6 +1988,7 @@ int main(void)
         cmocka_unit_test(implicit_regions),
         cmocka_unit_test(hot_region_compiles_once),
         cmocka_unit_test(hot_implicit_region_compiles),
+        cmocka_unit_test(compile_waits_for_a_measure_in_flight),
         cmocka_unit_test(no_compile_without_recording),
         cmocka_unit_test(threads_have_their_own_regions),
         cmocka_unit_test(destroy_while_compiling),
@@ -1931,6 +2004,7 @@ int main(void)
         cmocka_unit_test(short_entries_are_measured_now_and_then),
         cmocka_unit_test(replayed_entry_is_measured_by_its_wait),
         cmocka_unit_test(entries_without_waits_are_measured),
+        cmocka_unit_test(lagging_entry_is_measured),
         cmocka_unit_test(drift_replan_is_counted),
         cmocka_unit_test(lasting_step_replans_despite_its_noise),
         cmocka_unit_test(replan_from_measured_times_settles),

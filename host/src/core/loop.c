@@ -49,6 +49,7 @@
 #include "config/policy.h"
 #include "core/part.h"
 #include "core/region.h"
+#include "devices/device.h"
 #include "qvpart.h"
 #include "trace/graph.h"
 #include "trace/marks.h"
@@ -937,9 +938,13 @@ static void take_measures(qv_runtime *rt, qv__region *r)
     for (unsigned left = r->nspan_q; left && r->nspan_q && !l->stop; left--) {
         struct qv__span_req q = r->span_q[0];
         memmove(r->span_q, r->span_q + 1, --r->nspan_q * sizeof *r->span_q);
+        r->nspan_busy++;
         pthread_mutex_unlock(&l->mu);
+        if (qv__fault_pausing() && !pthread_equal(pthread_self(), l->thread))
+            qv__fault_pause(); /* tests: the program's thread held measuring */
         double us = entry_wall(rt, q.lo, q.hi, q.begin);
         pthread_mutex_lock(&l->mu);
+        r->nspan_busy--;
         if (r->eager_sig != q.sig) {
             /* Another signature's entry (a guard miss, a signature
              * seen once) does not take the place of the plan's. */
@@ -953,11 +958,11 @@ static void take_measures(qv_runtime *rt, qv__region *r)
             r->probe_new++;
         }
     }
-    if (r->want_measure) {
-        qv__rplan *p = r->meas_plan;
-        uint64_t lo = r->meas_lo, hi = r->meas_hi, begin = r->meas_begin;
-        r->meas_plan = NULL;
-        r->want_measure = false;
+    for (unsigned left = r->nmeas_q; left && r->nmeas_q; left--) {
+        struct qv__meas_req q = r->meas_q[0];
+        memmove(r->meas_q, r->meas_q + 1, --r->nmeas_q * sizeof *r->meas_q);
+        qv__rplan *p = q.plan;
+        uint64_t lo = q.lo, hi = q.hi, begin = q.begin;
         pthread_mutex_unlock(&l->mu);
         measure m;
         bool ok = measure_entry(rt, p, lo, hi, begin, &m);
@@ -1034,8 +1039,15 @@ static void *loop_main(void *arg)
          * turn, and the job is kept for it (taken as waiting, it needed
          * one more entry to ask again: a program that does not come back
          * had none, and bench/loop stalled 60 s a run). */
-        if (r->nspan_q && waits_for_eager(rt, r, r->job_sig)) {
-            qv__loop_queue(rt, r);
+        if ((r->nspan_q || r->nspan_busy) && waits_for_eager(rt, r, r->job_sig)) {
+            /* Those another thread measures now: it queues the region
+             * when done, the job still wanted (qv__loop_measure). Without,
+             * the job was dropped here, and the program's next entry, the
+             * one that would have asked again, never came
+             * (test_region hot_implicit_region_compiles under
+             * ThreadSanitizer). */
+            if (r->nspan_q)
+                qv__loop_queue(rt, r);
             continue;
         }
         /* Still waiting with none queued: a later entry asks again. Decided

@@ -563,11 +563,8 @@ static bool want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
 static void drop_measures(qv__region *r)
 {
     r->nspan_q = 0;
-    if (r->want_measure) {
-        r->want_measure = false;
-        qv__rplan_release(r->meas_plan);
-        r->meas_plan = NULL;
-    }
+    while (r->nmeas_q)
+        qv__rplan_release(r->meas_q[--r->nmeas_q].plan);
 }
 
 /* Wakes the loop's thread for r's measurements deferred; after the
@@ -614,7 +611,7 @@ static void measure_deferred(qv_runtime *rt, tls_state *s)
     if (!s->defer)
         return;
     struct qv__loop *l = rt->loop;
-    struct qv__span_req q[QV__SPANS + 1];
+    struct qv__span_req q[QV__SPANS + QV__MEAS_Q];
     unsigned nq = 0;
     pthread_mutex_lock(&l->mu);
     qv__region *r = s->defer;
@@ -622,8 +619,8 @@ static void measure_deferred(qv_runtime *rt, tls_state *s)
     bool ours = r->meas_deferred && r->meas_owner == s;
     for (unsigned i = 0; ours && i < r->nspan_q; i++)
         q[nq++] = r->span_q[i];
-    if (ours && r->want_measure)
-        q[nq++] = (struct qv__span_req){r->meas_lo, r->meas_hi, 0, 0};
+    for (unsigned i = 0; ours && i < r->nmeas_q; i++)
+        q[nq++] = (struct qv__span_req){r->meas_q[i].lo, r->meas_q[i].hi, 0, 0};
     pthread_mutex_unlock(&l->mu);
     if (!ours)
         return;
@@ -645,12 +642,15 @@ static void measure_deferred(qv_runtime *rt, tls_state *s)
 }
 
 /* Asks for the measuring of the replayed entry [lo, hi) of r. Under
- * loop->mu. One at a time per region: while one waits, later entries go
- * unmeasured rather than pile up behind a busy machine. */
+ * loop->mu. Up to QV__MEAS_Q wait per region, later entries go unmeasured
+ * rather than pile up behind a busy machine: two, so that a program that
+ * does not wait between entries has each measured (with one, an entry
+ * that ended while the one before still ran found that one waiting, and
+ * half of them went unmeasured). */
 static void want_measure(qv_runtime *rt, tls_state *s, qv__region *r, qv__rplan *p,
                          uint64_t lo, uint64_t hi, uint64_t begin_ns)
 {
-    if (r->want_measure || rt->loop->stop || !rt->rec)
+    if (r->nmeas_q == QV__MEAS_Q || rt->loop->stop || !rt->rec)
         return;
     /* A measure costs the machine the loop's time: tens of µs on a busy
      * 2-core machine, a fifth of a 100 µs entry. Past a plan's first
@@ -663,11 +663,7 @@ static void want_measure(qv_runtime *rt, tls_state *s, qv__region *r, qv__rplan 
         return;
     r->meas_last_ns = begin_ns;
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
-    r->meas_plan = p;
-    r->meas_lo = lo;
-    r->meas_hi = hi;
-    r->meas_begin = begin_ns;
-    r->want_measure = true;
+    r->meas_q[r->nmeas_q++] = (struct qv__meas_req){p, lo, hi, begin_ns};
     defer_wake(rt, s, r);
 }
 
@@ -1011,8 +1007,8 @@ void qv__region_free(qv_runtime *rt)
         next = r->next;
         if (r->plan)
             qv__rplan_release(r->plan);
-        if (r->meas_plan)
-            qv__rplan_release(r->meas_plan);
+        while (r->nmeas_q)
+            qv__rplan_release(r->meas_q[--r->nmeas_q].plan);
         qv__rplan_release(r->job_from);
         free(r->job_pref);
         free(r);

@@ -59,6 +59,9 @@ void qv__rplan_release(qv__rplan *p);
  * eager placement (the median of each). */
 #define QV__SPANS 5
 #define QV__CALS  9
+/* Replayed entries waiting to be measured per region (region.c,
+ * want_measure). */
+#define QV__MEAS_Q 2
 #define QV__CAL_FIRST 3 /* ratios of a device that start its calibration */
 /* Replayed entries of a plan that are measured each; later ones at most
  * one per QV__MEASURE_GAP_NS of entry starts (region.c, want_measure). */
@@ -170,13 +173,19 @@ struct qv__region {
      * plan's entries weighed since. */
     unsigned probe, probe_new, probe_plan;
     bool probed;
-    bool want_measure;
-    /* Measurements wait (want_measure, span_q) without the loop's thread
-     * woken for them: region.c, defer_wake. */
+    /* Replayed entries waiting to be measured, oldest first. */
+    struct qv__meas_req {
+        qv__rplan *plan; /* a reference */
+        uint64_t lo, hi, begin;
+    } meas_q[QV__MEAS_Q];
+    unsigned nmeas_q;
+    /* Recorded entries' times taken out of span_q and being measured, the
+     * lock let go: a first compile that waits for them keeps its job. */
+    unsigned nspan_busy;
+    /* Measurements wait (meas_q, span_q) without the loop's thread woken
+     * for them: region.c, defer_wake. */
     bool meas_deferred;
     const void *meas_owner; /* the thread state that deferred them */
-    uint64_t meas_lo, meas_hi, meas_begin;
-    qv__rplan *meas_plan;   /* a reference */
     qv__region *qnext;
 };
 
