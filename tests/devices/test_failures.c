@@ -870,6 +870,71 @@ static void failed_board_copy_stays_off_a_written_buffer(void **state)
     qv_runtime_destroy(rt);
 }
 
+static void cpu_look(const qv_call *c)
+{
+    memcpy(c->ptr[1], c->ptr[0], c->size[0] < c->size[1] ? c->size[0] : c->size[1]);
+}
+
+/* The same while later calls wait behind the writer: a reader of what it
+ * writes, then another writer, the buffer's last. Its last writer waits,
+ * so it did not supersede the board's copy, which came home over what the
+ * running writer had written, and the reader saw the board's old data
+ * (adversarial review: ThreadSanitizer saw it in test_fuse). A writer on
+ * the host makes the host's copy the valid one as it starts. */
+static void failed_board_copy_stays_off_a_buffer_being_written(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_then_fill_and_look");
+    qv_func *fill, *look;
+    qv_arg_desc d[] = {QV_ARG_BUF("out", QV_W)};
+    qv_arg_desc dl[] = {QV_ARG_BUF("in", QV_R), QV_ARG_BUF("out", QV_W)};
+    assert_int_equal(qv_func_create(rt, "fill7", d, 1, &fill), 0);
+    assert_int_equal(qv_func_set_cpu(fill, cpu_fill7), 0);
+    assert_int_equal(qv_func_create(rt, "look", dl, 2, &look), 0);
+    assert_int_equal(qv_func_set_cpu(look, cpu_look), 0);
+    static two_sets t;
+    two_sets_open(rt, f, &t);
+    static float seen[N];
+    qv_buf *bs;
+    assert_int_equal(qv_buf_register(rt, seen, sizeof seen, &bs), 0);
+    uint32_t n = N; /* out's only copy is on the board */
+    atomic_store(&g_wrote, 0);
+    atomic_store(&g_go, 0);
+    assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(t.bo) }, 1), 0);
+    for (int ms = 0; ms < 10000 && !atomic_load(&g_wrote); ms++)
+        usleep(1000);
+    assert_true(atomic_load(&g_wrote));
+    assert_int_equal(qv_submit(rt, look, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(bs) }, 2), 0);
+    assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(t.bo) }, 1), 0);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* the board fails now */
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
+                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
+    qv_device_info di;
+    for (int ms = 0; ms < 10000; ms++) {
+        assert_int_equal(qv_device_get(rt, dev, &di), 0);
+        if (!di.healthy)
+            break;
+        usleep(1000);
+    }
+    assert_false(di.healthy);
+    usleep(100 * 1000); /* its copies dropped meanwhile */
+    atomic_store(&g_go, 1);
+    assert_int_equal(qv_wait_all(rt), 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_int_equal(qv_buf_unregister(bs), 0);
+    for (int i = 0; i < N; i++)
+        if (seen[i] != 7)
+            fail_msg("seen[%d] = %g: the failed board's old copy came home over the "
+                     "task that wrote 7, before the task that read it", i, seen[i]);
+    assert_int_equal(qv_buf_unregister(t.bo), 0);
+    assert_int_equal(qv_buf_unregister(t.ba), 0);
+    assert_int_equal(qv_buf_unregister(t.bb), 0);
+    unregister3(t.ba2, t.bb2, t.bo2);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -879,6 +944,7 @@ int main(void)
         cmocka_unit_test(failed_board_keeps_no_copies),
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
+        cmocka_unit_test(failed_board_copy_stays_off_a_buffer_being_written),
         cmocka_unit_test(build_error_keeps_its_cause),
         cmocka_unit_test(opencl_arity_is_checked),
         cmocka_unit_test(fpga_binding_is_checked),
