@@ -22,7 +22,10 @@
  * the region is re-planned from the last entry, whose measured times
  * carry the change; no more often than replan.min_interval_ms. The entries' span over the
  * plan's makespan (the median of the last QV__CALS) calibrates the
- * prediction that qv_region_info reports.
+ * prediction that qv_region_info reports. The thread that ran an entry
+ * takes its measure once the entry's tasks are done (take_measures,
+ * through qv__loop_measure); this thread only when they still ran then
+ * (region.c, defer_wake).
  *
  * Against eager placement: the recorded entries' times (from an entry's
  * first call to its last task's end: what the program waits, submission
