@@ -935,6 +935,52 @@ static void failed_board_copy_stays_off_a_buffer_being_written(void **state)
     qv_runtime_destroy(rt);
 }
 
+
+static void cpu_w_then_r(const qv_call *c)
+{
+    float *o = c->ptr[0];
+    const float *x = c->ptr[1];
+    for (size_t i = 0; i < c->size[0] / sizeof *o; i++)
+        o[i] = 100 + x[i];
+}
+
+/* A CPU task writes out (its only copy on the board) and reads x (on the
+ * board only too), which cannot come home: the task fails after out's
+ * acquire, and out keeps its data, the board's. (Review finding: with the
+ * host's copy made the valid one at the acquire, out fell back to the
+ * host's older data.) */
+static void failed_cpu_writer_keeps_the_boards_copy(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_then_fail");
+    static two_sets t;
+    two_sets_open(rt, f, &t); /* out = i + 2 on the board only; host -1 */
+    uint32_t n = N;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
+                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0); /* o2 on the board only */
+    qv_func *w;
+    qv_arg_desc d[] = {QV_ARG_BUF("o", QV_W), QV_ARG_BUF("x", QV_R)};
+    assert_int_equal(qv_func_create(rt, "w_then_r", d, 2, &w), 0);
+    assert_int_equal(qv_func_set_cpu(w, cpu_w_then_r), 0);
+    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO);
+    assert_int_equal(qv_submit(rt, w, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(t.bo2) }, 2), 0);
+    int rc = qv_wait_all(rt);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(rc < 0);
+    assert_true(qv_buf_wait(t.bo) < 0); /* the failure, once */
+    assert_int_equal(qv_buf_unregister(t.bo), 0);
+    for (int i = 0; i < N; i++)
+        if (t.out[i] != (float)i + 2)
+            fail_msg("out[%d] = %g, not its old data %g: the failed writer's buffer lost "
+                     "the board's copy", i, t.out[i], (float)i + 2);
+    qv_buf_unregister(t.ba);
+    qv_buf_unregister(t.bb);
+    unregister3(t.ba2, t.bb2, t.bo2);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -945,6 +991,7 @@ int main(void)
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
         cmocka_unit_test(failed_board_copy_stays_off_a_buffer_being_written),
+        cmocka_unit_test(failed_cpu_writer_keeps_the_boards_copy),
         cmocka_unit_test(build_error_keeps_its_cause),
         cmocka_unit_test(opencl_arity_is_checked),
         cmocka_unit_test(fpga_binding_is_checked),

@@ -281,16 +281,17 @@ static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
         }
     } else if (dev != 0) {
         rc = ensure_alloc(rt, b, dev);
-    } else if (m & QV_W) {
-        /* A task writes the host's copy anew: from now on it is the only
-         * one that counts (the readers of the older data, before the
-         * writer, are done; the copies elsewhere are stale). Left to the device that held the only copy, a fault
-         * of that device brought its old copy home over what the task was
-         * writing, for the task's readers to see (qv__coh_drop_device,
-         * test_failures failed_board_copy_stays_off_a_buffer_being_written). */
-        atomic_store(&b->valid, 1u);
     }
     return rc;
+}
+
+void qv__coh_host_writes(qv_buf *b)
+{
+    if (b->size == 0)
+        return;
+    pthread_mutex_lock(&b->coh_mu);
+    atomic_store(&b->valid, 1u);
+    pthread_mutex_unlock(&b->coh_mu);
 }
 
 void qv__coh_written(qv_buf *b, unsigned dev)

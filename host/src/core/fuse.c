@@ -494,7 +494,8 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
     return ok ? t : NULL;
 }
 
-int qv__fuse_run_cpu(const qv_func *f, const qv_call *call)
+int qv__fuse_run_cpu(const qv_func *f, const qv_call *call, void (*ready)(void *),
+                     void *ready_arg)
 {
     const struct qv__fused *fz = f->fused;
     /* Every call's CPU implementation first: one removed since the chain
@@ -505,6 +506,8 @@ int qv__fuse_run_cpu(const qv_func *f, const qv_call *call)
         if (!(fn[j] = qv__func_cpu(fz->memb[j])))
             return qv__fail(QV_ENODEV, "fused kernel '%s' on the CPU: '%s' of its chain has "
                             "no CPU implementation", fz->k->name, fz->memb[j]->name);
+    if (ready)
+        ready(ready_arg);
     void *tmp[MAXC][QV_MAX_ARGS];
     memset(tmp, 0, sizeof tmp);
     int rc = 0;

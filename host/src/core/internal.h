@@ -818,8 +818,12 @@ struct qv__kernel;
  * (nothing done: the caller submits the chain as it is). */
 qv__task *qv__fuse_launch(qv_runtime *rt, const struct qv__kernel *k, const uint64_t *seq,
                           unsigned n, qv_func *f, const qv_arg *args, unsigned dev);
-/* Runs fused function f's chain on the CPU, for call; 0 or QV_ENOMEM. */
-int qv__fuse_run_cpu(const qv_func *f, const qv_call *call);
+/* Runs fused function f's chain on the CPU, for call; 0, QV_ENODEV (a
+ * call of the chain has no CPU implementation now) or QV_ENOMEM. ready
+ * (when not NULL) is called with ready_arg once nothing but memory can stop the
+ * chain, before its first call runs. */
+int qv__fuse_run_cpu(const qv_func *f, const qv_call *call, void (*ready)(void *),
+                     void *ready_arg);
 /* Frees the fused kernels' state (destroy). */
 void qv__fuse_free(qv_runtime *rt);
 /* Takes a fused launch's time on an FPGA board (us: what the board took)
@@ -840,8 +844,11 @@ bool qv__fuse_kept_off(const qv_func *f);
  * they can run so (part.c says when). */
 qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_func *f,
                           const qv_arg *args, unsigned dev);
-/* Runs part function f's calls on the CPU, for call; 0 or QV_ENOMEM. */
-int qv__part_run_cpu(const qv_func *f, const qv_call *call);
+/* Runs part function f's calls on the CPU, for call; 0, QV_ENODEV or
+ * QV_ENOMEM, ready as for qv__fuse_run_cpu (here once nothing can stop
+ * the calls). */
+int qv__part_run_cpu(const qv_func *f, const qv_call *call, void (*ready)(void *),
+                     void *ready_arg);
 /* Frees the parts' state (destroy). */
 void qv__part_free(qv_runtime *rt);
 
@@ -910,6 +917,15 @@ bool qv__fpga_fits_args(const qv_func *f, const qv_arg *args, char *why, size_t 
 int  qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);
 /* After a task on dev wrote b: dev holds the only valid copy. */
 void qv__coh_written(qv_buf *b, unsigned dev);
+/* A task on the host is about to write b without reading it, and nothing
+ * can stop it now: the host's copy is the only one that counts (the
+ * readers of the older data, before the writer, are done). Left to a
+ * device that held the only copy until the task ended, a fault of that
+ * device brought its old copy home over what the task was writing, for
+ * the task's readers to see (qv__coh_drop_device; test_failures
+ * failed_board_copy_stays_off_a_buffer_being_written). Not before: a task
+ * that fails first keeps the device's copy, its newest data. */
+void qv__coh_host_writes(qv_buf *b);
 /* t failed on device dev while it ran there: the copies there of the
  * buffers it writes are no longer valid where another valid copy exists.
  * False (with why) when one it reads and writes had its only copy there:

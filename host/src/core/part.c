@@ -256,7 +256,8 @@ qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_fu
     return ok ? t : NULL;
 }
 
-int qv__part_run_cpu(const qv_func *f, const qv_call *call)
+int qv__part_run_cpu(const qv_func *f, const qv_call *call, void (*ready)(void *),
+                     void *ready_arg)
 {
     const qv__part_shape *s = &f->part->s;
     qv_cpu_fn fn[QV__PART_MAX];
@@ -269,6 +270,8 @@ int qv__part_run_cpu(const qv_func *f, const qv_call *call)
     for (unsigned k = 0; k < s->ntmp && !rc; k++)
         if (!(tmp[k] = calloc(1, s->tmp_size[k] ? s->tmp_size[k] : 1)))
             rc = QV_ENOMEM;
+    if (!rc && ready)
+        ready(ready_arg);
     for (unsigned j = 0; j < s->n && !rc; j++) {
         const qv_func *m = s->memb[j];
         void *ptr[QV_MAX_ARGS];

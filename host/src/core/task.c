@@ -547,6 +547,16 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     return rc;
 }
 
+/* Task t runs on the host now: the buffers it writes without reading
+ * have their host copies as the only valid ones (qv__coh_host_writes). */
+static void host_writes(void *arg)
+{
+    qv__task *t = arg;
+    for (unsigned j = 0; j < t->nbufs; j++)
+        if (t->modes[j] == QV_W)
+            qv__coh_host_writes(t->ubuf[j]);
+}
+
 qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
 {
     qv_func *f = t->func;
@@ -585,12 +595,16 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     tls_task.epoch = t->epoch + 1;
     uint64_t t0 = qv__now_ns();
     int frc = 0;
-    if (f->fused) /* a fused kernel on the CPU: its chain, one after another */
-        frc = qv__fuse_run_cpu(f, &call);
-    else if (f->part) /* a part on the CPU: its calls, one after another */
-        frc = qv__part_run_cpu(f, &call);
-    else
+    void (*ready)(void *) = coherent ? host_writes : NULL;
+    if (f->fused) { /* a fused kernel on the CPU: its chain, one after another */
+        frc = qv__fuse_run_cpu(f, &call, ready, t);
+    } else if (f->part) { /* a part on the CPU: its calls, one after another */
+        frc = qv__part_run_cpu(f, &call, ready, t);
+    } else {
+        if (ready)
+            ready(t);
         rt->cpu->ops->launch(rt->cpu, &l, NULL);
+    }
     uint64_t t1 = qv__now_ns();
     tls_task.rt = NULL;
     tls_task.epoch = 0;
