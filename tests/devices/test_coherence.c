@@ -670,5 +670,7 @@ int main(void)
         cmocka_unit_test(full_board_frees_idle_copies),
         cmocka_unit_test(eviction_lets_registrations_go),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    int rc = cmocka_run_group_tests(tests, setup, teardown);
+    qv_test_scratch_remove(); /* its board and policy files */
+    return rc;
 }

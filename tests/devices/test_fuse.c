@@ -1053,5 +1053,7 @@ int main(void)
         cmocka_unit_test(where_changed_replans),
         cmocka_unit_test(try_acquire_of_an_intermediate_runs_its_calls),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove(); /* its board and policy files */
+    return rc;
 }

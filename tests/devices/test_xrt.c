@@ -357,6 +357,7 @@ static void destroy_rt(void)
 
 static int child_exits(bool destroy_at_exit)
 {
+    atexit(qv_test_scratch_remove); /* last: this child's own files */
     if (destroy_at_exit)
         atexit(destroy_rt);
     if (setup(NULL))

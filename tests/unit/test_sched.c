@@ -1043,5 +1043,7 @@ int main(void)
         cmocka_unit_test(tasks_use_other_runtimes),
         cmocka_unit_test(implementation_removed_as_a_call_starts),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove(); /* its board and policy files */
+    return rc;
 }
