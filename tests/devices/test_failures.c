@@ -821,6 +821,29 @@ static void cpu_fill7(const qv_call *c)
         usleep(1000);
 }
 
+/* The board fails now (a vadd of t's second set on it, its launch made to
+ * fail); once it is out of service and its copies are dropped, the
+ * writer blocked in cpu_fill7 goes on, and everything ends. */
+static void fail_board_then_go(qv_runtime *rt, unsigned dev, qv_func *f, two_sets *t)
+{
+    uint32_t n = N;
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t->ba2), QV_BUF(t->bb2),
+                                                  QV_BUF(t->bo2), QV_VAL(n) }, 4), 0);
+    qv_device_info di;
+    for (int ms = 0; ms < 10000; ms++) {
+        assert_int_equal(qv_device_get(rt, dev, &di), 0);
+        if (!di.healthy)
+            break;
+        usleep(1000);
+    }
+    assert_false(di.healthy);
+    usleep(100 * 1000); /* its copies dropped meanwhile */
+    atomic_store(&g_go, 1);
+    assert_int_equal(qv_wait_all(rt), 0);
+    qv__fault_set(NULL, 0, 0, 0);
+}
+
 static void failed_board_copy_stays_off_a_written_buffer(void **state)
 {
     (void)state;
@@ -835,28 +858,14 @@ static void failed_board_copy_stays_off_a_written_buffer(void **state)
     two_sets_open(rt, f, &t);
     float *out = t.out, *o2 = t.o2;
     qv_buf *ba = t.ba, *bb = t.bb, *bo = t.bo, *ba2 = t.ba2, *bb2 = t.bb2, *bo2 = t.bo2;
-    uint32_t n = N; /* out's only copy is on the board */
+    /* out's only copy is on the board */
     atomic_store(&g_wrote, 0);
     atomic_store(&g_go, 0);
     assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(bo) }, 1), 0);
     for (int ms = 0; ms < 10000 && !atomic_load(&g_wrote); ms++)
         usleep(1000);
     assert_true(atomic_load(&g_wrote));
-    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* the board fails now */
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba2), QV_BUF(bb2), QV_BUF(bo2),
-                                                  QV_VAL(n) }, 4), 0);
-    qv_device_info di;
-    for (int ms = 0; ms < 10000; ms++) {
-        assert_int_equal(qv_device_get(rt, dev, &di), 0);
-        if (!di.healthy)
-            break;
-        usleep(1000);
-    }
-    assert_false(di.healthy);
-    usleep(100 * 1000); /* its copies dropped meanwhile */
-    atomic_store(&g_go, 1);
-    assert_int_equal(qv_wait_all(rt), 0);
-    qv__fault_set(NULL, 0, 0, 0);
+    fail_board_then_go(rt, dev, f, &t);
     assert_int_equal(qv_buf_unregister(bo), 0);
     for (int i = 0; i < N; i++)
         if (out[i] != 7)
@@ -899,7 +908,7 @@ static void failed_board_copy_stays_off_a_buffer_being_written(void **state)
     static float seen[N];
     qv_buf *bs;
     assert_int_equal(qv_buf_register(rt, seen, sizeof seen, &bs), 0);
-    uint32_t n = N; /* out's only copy is on the board */
+    /* out's only copy is on the board */
     atomic_store(&g_wrote, 0);
     atomic_store(&g_go, 0);
     assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(t.bo) }, 1), 0);
@@ -908,21 +917,7 @@ static void failed_board_copy_stays_off_a_buffer_being_written(void **state)
     assert_true(atomic_load(&g_wrote));
     assert_int_equal(qv_submit(rt, look, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(bs) }, 2), 0);
     assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(t.bo) }, 1), 0);
-    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* the board fails now */
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
-                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
-    qv_device_info di;
-    for (int ms = 0; ms < 10000; ms++) {
-        assert_int_equal(qv_device_get(rt, dev, &di), 0);
-        if (!di.healthy)
-            break;
-        usleep(1000);
-    }
-    assert_false(di.healthy);
-    usleep(100 * 1000); /* its copies dropped meanwhile */
-    atomic_store(&g_go, 1);
-    assert_int_equal(qv_wait_all(rt), 0);
-    qv__fault_set(NULL, 0, 0, 0);
+    fail_board_then_go(rt, dev, f, &t);
     assert_int_equal(qv_buf_unregister(bs), 0);
     for (int i = 0; i < N; i++)
         if (seen[i] != 7)
