@@ -821,6 +821,18 @@ static void cpu_fill7(const qv_call *c)
         usleep(1000);
 }
 
+/* Starts fill7 on buffer b (its only copy on the board) and waits until
+ * it wrote 7 there: it then waits for g_go. */
+static void start_fill7(qv_runtime *rt, qv_func *fill, qv_buf *b)
+{
+    atomic_store(&g_wrote, 0);
+    atomic_store(&g_go, 0);
+    assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(b) }, 1), 0);
+    for (int ms = 0; ms < 10000 && !atomic_load(&g_wrote); ms++)
+        usleep(1000);
+    assert_true(atomic_load(&g_wrote));
+}
+
 /* The board fails now (a vadd of t's second set on it, its launch made to
  * fail); once it is out of service and its copies are dropped, the
  * writer blocked in cpu_fill7 goes on, and everything ends. */
@@ -858,13 +870,7 @@ static void failed_board_copy_stays_off_a_written_buffer(void **state)
     two_sets_open(rt, f, &t);
     float *out = t.out, *o2 = t.o2;
     qv_buf *ba = t.ba, *bb = t.bb, *bo = t.bo, *ba2 = t.ba2, *bb2 = t.bb2, *bo2 = t.bo2;
-    /* out's only copy is on the board */
-    atomic_store(&g_wrote, 0);
-    atomic_store(&g_go, 0);
-    assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(bo) }, 1), 0);
-    for (int ms = 0; ms < 10000 && !atomic_load(&g_wrote); ms++)
-        usleep(1000);
-    assert_true(atomic_load(&g_wrote));
+    start_fill7(rt, fill, bo); /* out's only copy is on the board */
     fail_board_then_go(rt, dev, f, &t);
     assert_int_equal(qv_buf_unregister(bo), 0);
     for (int i = 0; i < N; i++)
@@ -908,13 +914,7 @@ static void failed_board_copy_stays_off_a_buffer_being_written(void **state)
     static float seen[N];
     qv_buf *bs;
     assert_int_equal(qv_buf_register(rt, seen, sizeof seen, &bs), 0);
-    /* out's only copy is on the board */
-    atomic_store(&g_wrote, 0);
-    atomic_store(&g_go, 0);
-    assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(t.bo) }, 1), 0);
-    for (int ms = 0; ms < 10000 && !atomic_load(&g_wrote); ms++)
-        usleep(1000);
-    assert_true(atomic_load(&g_wrote));
+    start_fill7(rt, fill, t.bo); /* out's only copy is on the board */
     assert_int_equal(qv_submit(rt, look, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(bs) }, 2), 0);
     assert_int_equal(qv_submit(rt, fill, (qv_arg[]){ QV_BUF(t.bo) }, 1), 0);
     fail_board_then_go(rt, dev, f, &t);

@@ -731,8 +731,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         if (prev && prev->implicit)
             prev->follow = r;
     }
-    if (r->meas_deferred) /* its last entry's, not taken by a wait: now */
-        wake_deferred(rt, r);
+    wake_deferred(rt, r); /* its last entry's, not taken by a wait: now */
     if (!r->entries++ || r->sig != sig) {
         r->sig = sig;
         r->signatures++;
@@ -922,8 +921,7 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
         return qv__fail(QV_ENOENT, "qv_region_get: no region %s%s%s", name ? "'" : "",
                         name ? name : "on this thread yet", name ? "'" : "");
     }
-    if (r->meas_deferred) /* asked for: taken now, not at a wait to come */
-        wake_deferred(rt, r);
+    wake_deferred(rt, r); /* asked for: taken now, not at a wait to come */
     uint64_t lo = r->lo, hi = r->hi;
     bool measure = r->nodes && r->hi - r->lo == r->nodes && r->measured_lo != lo + 1;
     pthread_mutex_unlock(&l->mu);
@@ -1007,8 +1005,7 @@ void qv__region_free(qv_runtime *rt)
         next = r->next;
         if (r->plan)
             qv__rplan_release(r->plan);
-        while (r->nmeas_q)
-            qv__rplan_release(r->meas_q[--r->nmeas_q].plan);
+        drop_measures(r);
         qv__rplan_release(r->job_from);
         free(r->job_pref);
         free(r);
