@@ -128,17 +128,26 @@ bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, qv__rplan *from,
     return true;
 }
 
+/* Starts the background thread the first time; under loop->mu. After
+ * qv__region_stop there is none, and none is started. */
+static bool start(qv_runtime *rt, struct qv__loop *l)
+{
+    if (!l->started && !l->stop) {
+        if (qv__thread_start(&l->thread, NULL, loop_main, rt) != 0)
+            return false;
+        l->started = true;
+    }
+    return true;
+}
+
 bool qv__loop_queue(qv_runtime *rt, qv__region *r)
 {
     struct qv__loop *l = rt->loop;
     if (r->queued)
         return true;
-    if (!l->started) {
-        if (qv__thread_start(&l->thread, NULL, loop_main, rt) != 0) {
-            snprintf(r->error, sizeof r->error, "no thread for the compiler");
-            return false;
-        }
-        l->started = true;
+    if (!start(rt, l)) {
+        snprintf(r->error, sizeof r->error, "no thread for the compiler");
+        return false;
     }
     r->queued = true;
     r->qnext = NULL;
@@ -149,6 +158,37 @@ bool qv__loop_queue(qv_runtime *rt, qv__region *r)
     l->qtail = r;
     pthread_cond_signal(&l->cv);
     return true;
+}
+
+void qv__loop_ahead(qv_runtime *rt, unsigned kinds)
+{
+    struct qv__loop *l = rt->loop;
+    pthread_mutex_lock(&l->mu);
+    kinds &= ~(l->ahead | l->ahead_busy); /* asked for already */
+    if (kinds && !l->stop && start(rt, l)) {
+        l->ahead |= kinds;
+        pthread_cond_signal(&l->cv);
+    }
+    pthread_mutex_unlock(&l->mu);
+}
+
+/* Makes the chunks asked for; under loop->mu, let go meanwhile. */
+static void make_ahead(qv_runtime *rt, struct qv__loop *l)
+{
+    unsigned kinds = l->ahead;
+    l->ahead = 0;
+    l->ahead_busy = kinds;
+    pthread_mutex_unlock(&l->mu);
+    for (int k = 0; k < 3; k++) {
+        void *c = kinds & (1u << k) ? qv__rec_ahead_make(k) : NULL;
+        if (!c)
+            continue;
+        pthread_mutex_lock(&rt->submit_mu);
+        qv__rec_ahead_take(rt->rec, k, c);
+        pthread_mutex_unlock(&rt->submit_mu);
+    }
+    pthread_mutex_lock(&l->mu);
+    l->ahead_busy = 0;
 }
 
 /* ---- compiling --------------------------------------------------------- */
@@ -1023,10 +1063,14 @@ static void *loop_main(void *arg)
     setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10);
     pthread_mutex_lock(&l->mu);
     for (;;) {
-        while (!l->stop && !l->qhead)
+        while (!l->stop && !l->qhead && !l->ahead)
             pthread_cond_wait(&l->cv, &l->mu);
         if (l->stop)
             break;
+        if (l->ahead) { /* before a compile, which can take milliseconds */
+            make_ahead(rt, l);
+            continue;
+        }
         qv__region *r = l->qhead;
         if (!(l->qhead = r->qnext))
             l->qtail = NULL;

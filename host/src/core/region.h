@@ -198,6 +198,9 @@ struct qv__loop {
     qv__region *qhead, *qtail;
     bool started, stop;
     pthread_t thread;
+    /* The recorder's chunks (a bit per QV__REC_* kind) asked for ahead of
+     * need (qv__loop_ahead), and those the thread is making now. */
+    unsigned ahead, ahead_busy;
     /* Bumped when a device appears, disappears or fails: plans made
      * before are re-made. dev_why (under mu) says what happened last. */
     _Atomic uint64_t dev_gen;
@@ -223,6 +226,13 @@ static inline double qv__region_predict(const qv__region *r)
 /* Queues r for the background thread (starting it the first time); under
  * loop->mu. False when no thread could be started (r->error says so). */
 bool qv__loop_queue(qv_runtime *rt, qv__region *r);
+
+/* Asks the background thread for the recorder's next chunks of the kinds
+ * in `kinds` (qv__rec_ahead_wanted), made ahead of need with their pages
+ * touched: first-touch of fresh memory costs 0.1-4 ns a byte, and made
+ * on the program's thread it held up the program. Not under loop->mu or
+ * submit_mu. */
+void qv__loop_ahead(qv_runtime *rt, unsigned kinds);
 
 /* Takes r's measurements waiting, on the calling thread, as the loop's
  * thread would (their entries' tasks are done: nothing is waited for), and

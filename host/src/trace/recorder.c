@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "core/internal.h"
+#include "devices/device.h"
 #include "trace/recorder.h"
 
 qv__recorder *qv__rec_create(uint64_t window)
@@ -125,6 +126,9 @@ unsigned qv__rec_ahead_wanted(const qv__recorder *r)
 
 void *qv__rec_ahead_make(int kind)
 {
+    /* Tests: "recorder" faults delay it, or leave the chunk unmade. */
+    if (qv__fault_hit("recorder", QV_FAULT_ALLOC))
+        return NULL;
     size_t n = item_size[kind] * QV__REC_CHUNK;
     char *c = qv__bigalloc(n);
     for (size_t i = 0; c && i < n; i += 4096)

@@ -142,11 +142,13 @@ int  qv__rec_forget(qv__recorder *r, uint64_t base);
  * caller holds it exclusively; else it is tried, never waited for. Under
  * submit_mu. */
 void qv__rec_reclaim(qv__recorder *r, bool have_read_mu);
-/* The next chunks ahead of need, made while the program waits anyway
- * (qv_wait_all): fresh memory's pages are zeroed by the kernel at their
- * first touch, a huge page at a time, which stalled the submission that
- * opened a chunk (12-25 % of a replayed region's time in the first
- * million tasks). _wanted: the kinds (bit per QV__REC_*) in use whose
+/* The next chunks ahead of need, made by the run-time loop's background
+ * thread when a qv_wait_all finds them wanted (qv__loop_ahead): fresh
+ * memory's pages are zeroed by the kernel at their first touch, a huge
+ * page at a time, which stalled the submission that opened a chunk
+ * (12-25 % of a replayed region's time in the first million tasks), and
+ * made by the wait, the program's next entry. _wanted: the kinds (bit per
+ * QV__REC_*) in use whose
  * chunk is half full or more and have no spare; under submit_mu. _make:
  * a chunk of that kind with its pages touched; no lock. _take: keeps it as
  * the spare (or frees it, when one came meanwhile); under submit_mu. */
