@@ -18,6 +18,8 @@ typedef struct loop_args {
     int         runs;      /* child processes per cell */
     const char *tmpdir;    /* where the policy files go */
     const char *share;     /* share/quiver of the build or install */
+    const char *shape;     /* --overhead: only this shape, or NULL */
+    int         replayed;  /* --overhead: only Quiver replayed */
 } loop_args;
 
 /* The modes; each prints its table and returns 0, or 1 when a run failed. */

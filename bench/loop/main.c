@@ -3,14 +3,17 @@
  * each beside its baseline in one run.
  *
  *   bench_loop [--overhead] [--pays] [--adapt] [--predict] [--runs N]
- *              [--share DIR] [--smoke]
+ *              [--share DIR] [--smoke] [--shape S] [--replayed-only]
  *
  * With no mode, all four. --smoke runs every mode at tiny sizes, once, with
  * short caps on waiting for a compile: it checks that the benchmark works
  * and its results are right, never its timings. --share names the
  * share/quiver directory whose catalog and board files the default
  * platform's policy uses (default: the build tree's). Policy files go to a
- * temporary directory ($TMPDIR or /tmp), removed at exit.
+ * temporary directory ($TMPDIR or /tmp), removed at exit. --shape (indep,
+ * chain, chol or random) and --replayed-only narrow --overhead to one shape
+ * and to Quiver's replayed runtime: two builds run taking turns compare a
+ * change on one figure in a minute.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +24,7 @@
 
 int main(int argc, char **argv)
 {
-    loop_args a = { 0, 3, NULL, QV_LOOP_SHARE };
+    loop_args a = { 0, 3, NULL, QV_LOOP_SHARE, NULL, 0 };
     int modes[4] = { 0 }, any = 0;
     static const char *names[4] = { "--overhead", "--pays", "--adapt", "--predict" };
     for (int i = 1; i < argc; i++) {
@@ -37,9 +40,14 @@ int main(int argc, char **argv)
             a.runs = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--share") && i + 1 < argc)
             a.share = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc)
+            a.shape = argv[++i];
+        else if (!strcmp(argv[i], "--replayed-only"))
+            a.replayed = 1;
         else {
             fprintf(stderr, "usage: bench_loop [--overhead] [--pays] [--adapt] [--predict] "
-                            "[--runs N] [--share DIR] [--smoke]\n");
+                            "[--runs N] [--share DIR] [--smoke] [--shape S] "
+                            "[--replayed-only]\n");
             return 2;
         }
     }

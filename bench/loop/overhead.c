@@ -229,7 +229,11 @@ int loop_overhead(const loop_args *a)
     printf("| shape | tasks/entry | timed entries | quiver eager | quiver replayed | "
            "starpu eager | starpu lws | starpu dmda | replayed / best starpu | "
            "replayed / eager |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    int shapes = 0;
     for (int s = 0; s < OV_COUNT; s++) {
+        if (a->shape && strcmp(a->shape, shape_names[s]))
+            continue;
+        shapes++;
         loop_prog p;
         if (make_prog((ov_shape)s, a->smoke, &p)) {
             fprintf(stderr, "bench_loop: out of memory\n");
@@ -242,7 +246,7 @@ int loop_overhead(const loop_args *a)
         int ok[RT_COUNT] = { 0 }, replayed_all = 1;
         for (int r = 0; r < runs; r++) {
             for (int k = 0; k < RT_COUNT; k++) {
-                if (k >= RT_SP_EAGER && !have_starpu)
+                if ((k >= RT_SP_EAGER && !have_starpu) || (a->replayed && k != RT_REPLAY))
                     continue;
                 ov_cfg c = { (ov_shape)s, k, 2, timed, 5, a->smoke ? 12 : 200,
                              a->smoke ? 3.0 : 60.0, policy, &p };
@@ -285,5 +289,10 @@ int loop_overhead(const loop_args *a)
         free(p.t);
     }
     printf("\n");
+    if (!shapes) {
+        fprintf(stderr, "bench_loop: --shape %s: expected indep, chain, chol or random\n",
+                a->shape);
+        return 1;
+    }
     return failed;
 }
