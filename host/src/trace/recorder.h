@@ -145,11 +145,12 @@ void qv__rec_reclaim(qv__recorder *r, bool have_read_mu);
 /* The next chunks ahead of need, made by the run-time loop's background
  * thread when a qv_wait_all finds them wanted (qv__loop_ahead): fresh
  * memory's pages are zeroed by the kernel at their first touch, a huge
- * page at a time, which stalled the submission that opened a chunk
- * (12-25 % of a replayed region's time in the first million tasks), and
- * made by the wait, the program's next entry. _wanted: the kinds (bit per
- * QV__REC_*) in use whose
- * chunk is half full or more and have no spare; under submit_mu. _make:
+ * page at a time. Made by the submission that opened a chunk, that cost
+ * 12-25 % of a replayed region's time in its first million tasks; made by
+ * the wait, it held up the program's next entry. A thread busy compiling
+ * makes them after the compile; a chunk needed before then is made by the
+ * submission, as without. _wanted: the kinds (bit per QV__REC_*) in use
+ * whose chunk is half full or more and have no spare; under submit_mu. _make:
  * a chunk of that kind with its pages touched; no lock. _take: keeps it as
  * the spare (or frees it, when one came meanwhile); under submit_mu. */
 unsigned qv__rec_ahead_wanted(const qv__recorder *r);
