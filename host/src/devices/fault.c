@@ -7,6 +7,8 @@
  * core (qv__fault_pause), for the tests that must lose a race.
  */
 #include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,9 +16,38 @@
 #include "core/internal.h"
 #include "devices/device.h"
 
+/* What is armed is read by the runtime's threads while a test may arm
+ * something else: the backend's name packed into atomic words, and the
+ * operation and error atomic, so that a reader sees either setting, never
+ * a torn one (ThreadSanitizer flagged the plain string once the loop's
+ * thread, busy in every runtime, passed a fault point). */
+typedef struct fault_name {
+    _Atomic uint64_t w[2];
+} fault_name;
+
+static void name_set(fault_name *n, const char *backend)
+{
+    char b[16] = { 0 };
+    snprintf(b, sizeof b, "%s", backend);
+    uint64_t w[2];
+    memcpy(w, b, sizeof w);
+    atomic_store_explicit(&n->w[0], w[0], memory_order_relaxed);
+    atomic_store_explicit(&n->w[1], w[1], memory_order_relaxed);
+}
+
+static bool name_is(fault_name *n, const char *backend)
+{
+    char b[16] = { 0 };
+    snprintf(b, sizeof b, "%s", backend);
+    uint64_t w[2];
+    memcpy(w, b, sizeof w);
+    return atomic_load_explicit(&n->w[0], memory_order_relaxed) == w[0] &&
+           atomic_load_explicit(&n->w[1], memory_order_relaxed) == w[1];
+}
+
 static atomic_int armed;
-static char       f_backend[16];
-static int        f_op, f_err;
+static fault_name f_backend;
+static atomic_int f_op, f_err;
 static atomic_int f_after;
 
 void qv__fault_set(const char *backend, int op, unsigned after, int err)
@@ -24,16 +55,16 @@ void qv__fault_set(const char *backend, int op, unsigned after, int err)
     atomic_store(&armed, 0);
     if (!backend)
         return;
-    snprintf(f_backend, sizeof f_backend, "%s", backend);
-    f_op = op;
-    f_err = err;
+    name_set(&f_backend, backend);
+    atomic_store(&f_op, op);
+    atomic_store(&f_err, err);
     atomic_store(&f_after, (int)after);
     atomic_store(&armed, 1);
 }
 
 static atomic_uint d_us; /* 0: no delay */
-static char         d_backend[16];
-static int          d_op;
+static fault_name   d_backend;
+static atomic_int   d_op;
 static atomic_uint  d_in; /* threads in a delay now */
 
 void qv__fault_delay_set(const char *backend, int op, unsigned us)
@@ -41,15 +72,16 @@ void qv__fault_delay_set(const char *backend, int op, unsigned us)
     atomic_store(&d_us, 0);
     if (!backend || !us)
         return;
-    snprintf(d_backend, sizeof d_backend, "%s", backend);
-    d_op = op;
+    name_set(&d_backend, backend);
+    atomic_store(&d_op, op);
     atomic_store(&d_us, us);
 }
 
 static void delay(const char *backend, int op)
 {
     unsigned us = atomic_load_explicit(&d_us, memory_order_acquire);
-    if (us && op == d_op && !strcmp(backend, d_backend)) {
+    if (us && op == atomic_load_explicit(&d_op, memory_order_relaxed) &&
+        name_is(&d_backend, backend)) {
         atomic_fetch_add(&d_in, 1);
         nanosleep(&(struct timespec){us / 1000000, (long)(us % 1000000) * 1000}, NULL);
         atomic_fetch_sub(&d_in, 1);
@@ -66,12 +98,13 @@ int qv__fault_hit(const char *backend, int op)
     delay(backend, op);
     if (!atomic_load_explicit(&armed, memory_order_acquire))
         return 0;
-    if (op != f_op || strcmp(backend, f_backend))
+    if (op != atomic_load_explicit(&f_op, memory_order_relaxed) ||
+        !name_is(&f_backend, backend))
         return 0;
     if (atomic_fetch_sub(&f_after, 1) != 0)
         return 0;
     atomic_store(&armed, 0);
-    return f_err;
+    return atomic_load_explicit(&f_err, memory_order_relaxed);
 }
 
 static atomic_uint pause_us;
