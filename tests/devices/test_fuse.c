@@ -400,6 +400,56 @@ static void nothing(const qv_call *c)
     (void)c;
 }
 
+/* The fused chain run on the CPU that runs out of memory for its
+ * intermediates fails before it writes anything or declares its output
+ * valid on the host: the output whose only valid copy is on the board
+ * keeps that copy, and the failure reaches the wait. Before, the
+ * intermediates were allocated call by call, after the output had been
+ * declared the host's alone, and the board's result was lost to the
+ * host's stale bytes. */
+static void fused_cpu_run_out_of_memory_keeps_the_boards_copy(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    hold_plans(&S);
+    qv_region_info ri = rounds(&S, 2);
+    assert_true(ri.fused >= 2);
+    qv_func *ff;
+    assert_int_equal(qv_func_find(S.rt, "fused:fir_fft_mag", &ff), 0);
+    uint32_t n = SN, taps = TAPS;
+    assert_int_equal(qv_buf_acquire(S.bx[0], QV_W), 0); /* an input of its own */
+    for (int i = 0; i < SN; i++)
+        S.x[0][i] = (float)((i * 7) % 13) / 6.0f - 1.0f;
+    assert_int_equal(qv_buf_release(S.bx[0]), 0);
+    qv_arg a[] = {QV_BUF(S.bx[0]), QV_BUF(S.bh), QV_BUF(S.bm[0]), QV_VAL(n), QV_VAL(taps)};
+    assert_int_equal(qv_func_set_where(ff, 1u << QV_CLASS_FPGA), 0);
+    assert_int_equal(qv_submit(S.rt, ff, a, 5), 0);
+    assert_int_equal(qv_wait_all(S.rt), 0);
+    /* The board holds m[0]'s only valid copy; the host's is stale. */
+    for (int i = 0; i < SN; i++)
+        S.m[0][i] = -7.0f;
+    assert_int_equal(qv_func_set_where(ff, 1u << QV_CLASS_CPU), 0);
+    qv__fault_set("fuse", QV_FAULT_ALLOC, 0, QV_ENOMEM);
+    assert_int_equal(qv_submit(S.rt, ff, a, 5), 0);
+    assert_int_not_equal(qv_wait_all(S.rt), 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    static float want[SN];
+    assert_int_equal(qv_hls_fir_fft_mag_ref(S.x[0], S.h, want, n, taps), 0);
+    /* The task that should have written m[0] is reported once, then the
+     * buffer reads as it was: the board's result. */
+    assert_int_equal(qv_buf_acquire(S.bm[0], QV_R), QV_ENOMEM);
+    assert_int_equal(qv_buf_acquire(S.bm[0], QV_R), 0);
+    for (int i = 0; i < SN; i++)
+        if (fabsf(S.m[0][i] - want[i]) > 1e-3f * (1.0f + fabsf(want[i])))
+            fail_msg("m[%d] = %g after the failed CPU run, the board computed %g", i,
+                     (double)S.m[0][i], (double)want[i]);
+    assert_int_equal(qv_buf_release(S.bm[0]), 0);
+    assert_int_equal(qv_func_set_where(ff, 0), 0);
+    sig_close(&S, false);
+}
+
+
 /* The recorder's window forgets the entry a fused plan was compiled from
  * long before the plan is re-made (its replayed entries record fewer nodes
  * than tasks, so a re-plan cannot start from them): the board fails after
@@ -1100,6 +1150,7 @@ int main(void)
         cmocka_unit_test(host_write_snapshots_the_input),
         cmocka_unit_test(nonzero_input_keeps_the_chain),
         cmocka_unit_test(failed_fused_launch_runs_on_the_cpu),
+        cmocka_unit_test(fused_cpu_run_out_of_memory_keeps_the_boards_copy),
         cmocka_unit_test(fused_replan_after_the_window_moved),
         cmocka_unit_test(host_thread_races_the_replay),
         cmocka_unit_test(two_threads_fuse_at_once),

@@ -27,6 +27,7 @@
 
 #include "config/catalog.h"
 #include "core/internal.h"
+#include "devices/device.h"
 
 #define MAXC 8 /* calls of a chain fused at run time */
 
@@ -506,16 +507,30 @@ int qv__fuse_run_cpu(const qv_func *f, const qv_call *call, void (*ready)(void *
         if (!(fn[j] = qv__func_cpu(fz->memb[j])))
             return qv__fail(QV_ENODEV, "fused kernel '%s' on the CPU: '%s' of its chain has "
                             "no CPU implementation", fz->k->name, fz->memb[j]->name);
-    if (ready)
-        ready(ready_arg);
+    /* Every intermediate before anything is written, and before the
+     * buffers written on the host are declared valid there only (ready):
+     * an allocation that failed after them failed the task with its
+     * outputs half written, or with a board's copy of one already dropped
+     * and the host's never written (as qv__part_run_cpu). */
     void *tmp[MAXC][QV_MAX_ARGS];
     memset(tmp, 0, sizeof tmp);
     int rc = 0;
+    for (unsigned j = 0; j < fz->n && !rc; j++)
+        for (unsigned i = 0; i < fz->memb[j]->nargs && !rc; i++) {
+            if (fz->role[j][i] != ROLE_TMP && fz->role[j][i] != ROLE_ZERO)
+                continue;
+            size_t n = fz->size[j][i] ? fz->size[j][i] : 1;
+            /* Tests: a "fuse" allocation fault is this out of memory. */
+            if (qv__fault_hit("fuse", QV_FAULT_ALLOC) || !(tmp[j][i] = calloc(1, n)))
+                rc = QV_ENOMEM;
+        }
+    if (!rc && ready)
+        ready(ready_arg);
     for (unsigned j = 0; j < fz->n && !rc; j++) {
         const qv_func *m = fz->memb[j];
         void *ptr[QV_MAX_ARGS];
         size_t size[QV_MAX_ARGS];
-        for (unsigned i = 0; i < m->nargs && !rc; i++) {
+        for (unsigned i = 0; i < m->nargs; i++) {
             unsigned fr = fz->from[j][i];
             switch (fz->role[j][i]) {
             case ROLE_ARG:
@@ -530,14 +545,11 @@ int qv__fuse_run_cpu(const qv_func *f, const qv_call *call, void (*ready)(void *
                 break;
             }
             default: /* a zero input, or an output nobody reads later */
+                ptr[i] = tmp[j][i];
                 size[i] = fz->size[j][i];
-                ptr[i] = tmp[j][i] = calloc(1, size[i] ? size[i] : 1);
-                if (!ptr[i])
-                    rc = QV_ENOMEM;
             }
         }
-        if (!rc)
-            fn[j](&(qv_call){ptr, size, m->nargs, call->worker});
+        fn[j](&(qv_call){ptr, size, m->nargs, call->worker});
     }
     for (unsigned j = 0; j < fz->n; j++)
         for (unsigned i = 0; i < QV_MAX_ARGS; i++)
