@@ -68,6 +68,8 @@
 #define CAL_WEIGHT    0.25  /* weight of a new entry in the calibration */
 #define NOISE_TIMES   3.0   /* a drift stands out of a device's noise by */
 #define CAL_ENTRIES   3     /* entries that only calibrate, after a plan */
+#define CAL_SHIFT     3     /* ratios in a row past CAL_SHIFT_X of the */
+#define CAL_SHIFT_X   1.25  /* prediction's median restart its window */
 #define CALIB_WAIT    32    /* entries of a signature that its first compile
                              * waits for the scheduler's calibration, at most */
 #define MIN_EAGER     3     /* recorded entries measured before a plan
@@ -679,6 +681,33 @@ static bool fused_off(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *w
     return true;
 }
 
+/* The prediction's calibration follows a level shift at once: when the
+ * last CAL_SHIFT ratios all lie on one side of the window's median, each
+ * by more than CAL_SHIFT_X, the window restarts from them. The median of
+ * QV__CALS rides out one entry that a busy machine stretched, but it took
+ * 5 entries to forget a plan's first ones (kernels loading, 3-5x slower)
+ * or a machine that changed pace, and those entries were 6 % of the mean
+ * prediction error over 200 (bench_loop --predict, a traced run). Under
+ * loop->mu. */
+static void shift_cal(qv__region *r)
+{
+    unsigned n = r->ncal < QV__CALS ? r->ncal : QV__CALS;
+    if (n <= CAL_SHIFT || !(r->cal > 0))
+        return;
+    double last[CAL_SHIFT];
+    int side = 0;
+    for (unsigned k = 0; k < CAL_SHIFT; k++) {
+        last[k] = r->cal_q[(r->ncal - CAL_SHIFT + k) % QV__CALS];
+        int s = last[k] > r->cal * CAL_SHIFT_X ? 1 : last[k] < r->cal / CAL_SHIFT_X ? -1 : 0;
+        if (!s || (k && s != side))
+            return;
+        side = s;
+    }
+    memcpy(r->cal_q, last, sizeof last);
+    r->ncal = CAL_SHIFT;
+    r->cal = median_of(r->cal_q, CAL_SHIFT);
+}
+
 /* Takes measure m of r's plan p (entry [*lo, *hi)) into its calibration;
  * true (with why) when the region is to be re-planned, from the entry
  * [*lo, *hi) then names. Under loop->mu. */
@@ -691,6 +720,7 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     if (p->makespan > 0 && m->span_us > 0) {
         r->cal_q[r->ncal++ % QV__CALS] = m->span_us / p->makespan;
         r->cal = median_of(r->cal_q, r->ncal < QV__CALS ? r->ncal : QV__CALS);
+        shift_cal(r);
     }
     if (++r->measured <= CAL_ENTRIES) { /* calibrating: base and noise */
         calibrate(r, m);
