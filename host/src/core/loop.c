@@ -33,9 +33,7 @@
  * replayed entries are slower than them by more than replan.eager_slack
  * (medians) loses, once eager placement was measured again (a probe of 5
  * eager entries, which every plan gets once): a fused plan is re-planned
- * without fused kernels (not replayed when, scaled by the lost plan's
- * measured over predicted time, it is predicted to lose too:
- * predicted_to_lose()), an unfused one is dropped and the region runs
+ * without fused kernels, an unfused one is dropped and the region runs
  * eagerly until the devices change (loses()).
  *
  * The thread runs at nice 10: the application never waits for it, and it
@@ -117,7 +115,6 @@ bool qv__loop_job(qv__region *r, uint64_t lo, uint64_t hi, qv__rplan *from,
     r->want_replan = replan;
     r->job_no_fuse = r->no_fuse;
     r->job_weighed = false; /* set by the caller where it is so */
-    r->job_lost_x = 0;
     r->job_drift_cls = cls;
     r->job_drift_x = x;
     /* r->src_scale takes it when the plan is made (publish): a compile
@@ -834,7 +831,7 @@ static void probe_eager(qv__region *r, const qv__rplan *p)
  * because one entry of a loaded machine can be off by any amount. Under
  * loop->mu, after judge. */
 static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
-                  char *why, size_t wn, double *planned_us)
+                  char *why, size_t wn)
 {
     double slack = rt->policy->replan_eager_slack;
     if (slack <= 0 || r->plan != p || r->measured < 2 || r->drift_entries ||
@@ -905,34 +902,6 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     r->nplan = 0;
     snprintf(why, wn, "slower than eager: %.0f us an entry against %.0f us (medians)",
              planned, eager);
-    *planned_us = planned;
-    return true;
-}
-
-/* Whether plan p, made for r's signature sig because the plan before lost
- * to eager placement (lost_x: that plan's measured time over its
- * makespan), is predicted to lose too: its makespan scaled by lost_x
- * against the same eager times. Such a plan is not replayed: replayed, it
- * lost after FAR_ENTRIES entries of its own, each as slow as the lost
- * plan's (a fused plan put every frame's chain on an emulated board, its
- * re-plan without fused kernels still part of them, bench_loop --pays:
- * 8 replayed entries before eager placement, in 5 of 5 runs). Under
- * loop->mu. */
-static bool predicted_to_lose(const qv_runtime *rt, qv__region *r, const qv__rplan *p,
-                              uint64_t sig, double lost_x, char *why, size_t wn)
-{
-    double slack = rt->policy->replan_eager_slack;
-    if (slack <= 0 || !(lost_x > 0) || !isfinite(lost_x) || r->eager_sig != sig ||
-        r->neager < MIN_EAGER)
-        return false;
-    unsigned ne = r->neager < QV__SPANS ? r->neager : QV__SPANS;
-    double eager = median_of(r->eager_span, ne), predicted = p->makespan * lost_x;
-    if (predicted <= slack * eager)
-        return false;
-    snprintf(why, wn, "predicted without fused kernels at %.0f us an entry against "
-             "eager's %.0f us", predicted, eager);
-    qv__log(3, "region %s: the plan without fused kernels: makespan %.1f us times %.2f, "
-            "the lost plan's measured over predicted time", r->name, p->makespan, lost_x);
     return true;
 }
 
@@ -1073,7 +1042,7 @@ static void take_measures(qv_runtime *rt, qv__region *r)
         pthread_mutex_lock(&l->mu);
         char why[128];
         int cls = -1;
-        double x = 1, planned = 0;
+        double x = 1;
         /* Re-planned from this entry's graph, or, when its chains ran
          * fused, from the recorded entry the plan came from. */
         if (ok && !r->want_compile && !l->stop &&
@@ -1082,16 +1051,14 @@ static void take_measures(qv_runtime *rt, qv__region *r)
             qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig, true,
                          cls, x, why);
         } else if (ok && !r->want_compile && !l->stop &&
-                   loses(rt, r, p, &m, why, sizeof why, &planned)) {
+                   loses(rt, r, p, &m, why, sizeof why)) {
             if (p->nchains && !r->no_fuse) { /* the fused chains first */
                 r->no_fuse = true;
                 strncat(why, "; planned without fused kernels",
                         sizeof why - strlen(why) - 1);
                 if (qv__loop_job(r, lo, hi, p, p->pref, p->n, p->sig, true, -1, 1,
-                                 why)) {
+                                 why))
                     r->job_weighed = r->probed && r->probe_new >= MIN_EAGER;
-                    r->job_lost_x = p->makespan > 0 ? planned / p->makespan : 0;
-                }
             } else { /* eager placement wins: the region runs eagerly */
                 qv__log(2, "region %s: %s; it runs eagerly", name, why);
                 run_eagerly(r, why, atomic_load(&l->dev_gen));
@@ -1198,7 +1165,6 @@ static void *loop_main(void *arg)
         char why[256] = "";
         qv__rplan *p = NULL;
         bool no_fuse = r->job_no_fuse, weighed = r->job_weighed;
-        double lost_x = r->job_lost_x;
         double fuse_scale = r->job_fuse_scale;
         pthread_mutex_unlock(&l->mu);
         int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
@@ -1252,18 +1218,6 @@ static void *loop_main(void *arg)
                 qv__log(2, "region %s: runs eagerly until the devices change", name);
                 run_eagerly(r, reason, gen);
             }
-        } else if (weighed && predicted_to_lose(rt, r, p, sig, lost_x, why, sizeof why)) {
-            /* Made, counted, and not replayed: the region runs eagerly. */
-            r->compiles++;
-            r->replans++;
-            qv__rplan_release(p);
-            qv__log(2, "region %s: %s; it runs eagerly", name, why);
-            run_eagerly(r, why, atomic_load(&l->dev_gen));
-            pthread_mutex_unlock(&l->mu);
-            char detail[420]; /* name 128, why 256 */
-            snprintf(detail, sizeof detail, "region %s: %s; runs eagerly", name, why);
-            qv__trace_mark(rt, "eager", detail);
-            pthread_mutex_lock(&l->mu);
         } else {
             publish(rt, r, p, replan, !from_src, weighed, reason);
             if (from_src) /* the drifts this plan's costs carry */

@@ -165,11 +165,6 @@ struct qv__region {
      * while it ran: the new plan is weighed against those times, without
      * a probe of its own (publish). */
     bool job_weighed;
-    /* With job_weighed: the lost plan's entries' measured time over its
-     * makespan (medians), which the new plan's makespan is scaled by
-     * before it is weighed against the same eager times (loop.c,
-     * predicted_to_lose); 0 otherwise. */
-    double job_lost_x;
     bool lost;
     uint64_t lost_gen;
     /* Before a plan loses to eager placement, eager is measured again, now:
