@@ -730,18 +730,16 @@ static void board_slower_than_its_table_replans(void **state)
     sig_close(&S, true);
 }
 
-/* A fused plan that loses to eager placement measured again while it ran
- * is re-planned without its fused kernels, and that plan is weighed against
- * the same eager times from its first entries: no probe of its own (5
- * entries run eagerly, then 3 to 5 more of its own, before it lost too in
- * bench/loop --pays). Eager's times are set 1 ns long by hand, measured
- * again already, so that both plans lose whatever the machine. */
-static void unfused_plan_is_weighed_against_the_same_eager_times(void **state)
+/* Runs S's fused replay until its fused plan, then its plan without fused
+ * kernels, lost to eager placement and the region runs eagerly; eager's
+ * times are set 1 ns long by hand, measured again already, so that both
+ * plans lose whatever the machine. seen: whether the plan without fused
+ * chains was replayed, probed: whether it was weighed without a probe of
+ * its own. The region is returned. */
+static qv__region *lose_to_eager(sig *S, qv_region_info *ri, bool *seen, bool *probed)
 {
-    (void)state;
-    static sig S;
-    (void)fusing(&S);
-    struct qv__loop *l = S.rt->loop;
+    (void)fusing(S);
+    struct qv__loop *l = S->rt->loop;
     pthread_mutex_lock(&l->mu);
     qv__region *r = l->list;
     while (r && strcmp(r->name, "signal"))
@@ -755,37 +753,73 @@ static void unfused_plan_is_weighed_against_the_same_eager_times(void **state)
     r->neager = QV__SPANS;
     r->probed = true;
     r->probe_new = QV__SPANS;
-    S.rt->policy->replan_eager_slack = 1.05; /* the default: plans weighed */
+    S->rt->policy->replan_eager_slack = 1.05; /* the default: plans weighed */
     /* No drift or fused-kernel re-plan first: one forgets the eager times
      * set here (a ThreadSanitizer run saw it, and the region then waited
      * for real ones, which the fused plan may beat). */
-    S.rt->policy->replan_min_interval_ms = 3600 * 1000;
+    S->rt->policy->replan_min_interval_ms = 3600 * 1000;
     pthread_mutex_unlock(&l->mu);
     /* One frame at a time, until the unfused plan is made and then the
      * region runs eagerly. */
-    bool seen = false, probed = false;
-    qv_region_info ri;
+    *seen = *probed = false;
     struct timespec t0, t;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     int f = 0;
     do {
-        frame(&S, f);
+        frame(S, f);
         f = (f + 1) % FR;
-        assert_int_equal(qv_wait_all(S.rt), 0);
+        assert_int_equal(qv_wait_all(S->rt), 0);
         pthread_mutex_lock(&l->mu);
-        if (!seen && r->plan && !r->plan->nchains && r->no_fuse) {
-            seen = true;
-            probed = r->probed;
+        if (!*seen && r->plan && !r->plan->nchains && r->no_fuse) {
+            *seen = true;
+            *probed = r->probed;
         }
         pthread_mutex_unlock(&l->mu);
-        ri = info(&S);
+        *ri = info(S);
         clock_gettime(CLOCK_MONOTONIC, &t);
-    } while (!strstr(ri.last_replan_reason, "runs eagerly") && t.tv_sec - t0.tv_sec < 60);
+    } while (!strstr(ri->last_replan_reason, "runs eagerly") && t.tv_sec - t0.tv_sec < 60);
+    return r;
+}
+
+/* A fused plan that loses to eager placement measured again while it ran
+ * is re-planned without its fused kernels, and that plan is weighed against
+ * the same eager times from its first entries: no probe of its own (5
+ * entries run eagerly, then 3 to 5 more of its own, before it lost too in
+ * bench/loop --pays). */
+static void unfused_plan_is_weighed_against_the_same_eager_times(void **state)
+{
+    (void)state;
+    static sig S;
+    qv_region_info ri;
+    bool seen, probed;
+    lose_to_eager(&S, &ri, &seen, &probed);
     assert_true(seen);
     if (!probed)
         fail_msg("the unfused plan was not weighed against the eager times its fused "
                  "plan lost to (it probes them again)");
     assert_non_null(strstr(ri.last_replan_reason, "slower than eager"));
+    sig_close(&S, true);
+}
+
+/* A region whose fused plan lost to eager placement is planned again with
+ * fused kernels once the devices change: what lost was the devices as they
+ * were. (Before, the region was planned again without them, for good.) */
+static void fusion_comes_back_when_the_devices_change(void **state)
+{
+    (void)state;
+    static sig S;
+    qv_region_info ri;
+    bool seen, probed;
+    qv__region *r = lose_to_eager(&S, &ri, &seen, &probed);
+    assert_non_null(strstr(ri.last_replan_reason, "runs eagerly"));
+    pthread_mutex_lock(&S.rt->loop->mu);
+    assert_true(r->no_fuse);
+    S.rt->policy->replan_eager_slack = 0; /* the next plan is kept */
+    pthread_mutex_unlock(&S.rt->loop->mu);
+    qv__region_devices_changed(S.rt, "test: a board came back");
+    uint64_t fused = ri.fused;
+    ri = rounds(&S, fused + FR);
+    assert_true(ri.fused >= fused + FR);
     sig_close(&S, true);
 }
 
@@ -1104,6 +1138,7 @@ int main(void)
         cmocka_unit_test(two_threads_fuse_at_once),
         cmocka_unit_test(board_slower_than_its_table_replans),
         cmocka_unit_test(unfused_plan_is_weighed_against_the_same_eager_times),
+        cmocka_unit_test(fusion_comes_back_when_the_devices_change),
         cmocka_unit_test(where_keeps_the_chain_apart),
         cmocka_unit_test(where_changed_replans),
         cmocka_unit_test(try_acquire_of_an_intermediate_runs_its_calls),

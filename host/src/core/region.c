@@ -762,9 +762,13 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
     s->untracked = false;
     if (n) {
         uint64_t gen = atomic_load(&l->dev_gen);
-        if (r->lost && r->lost_gen != gen) { /* the devices changed: plan again */
+        /* The devices changed: plan again, fused kernels included (that a
+         * fused plan lost to eager placement was about the devices as they
+         * were; kept, a region never fused again, whatever came back). */
+        if (r->lost && r->lost_gen != gen) {
             r->lost = false;
             r->tried = false;
+            r->no_fuse = false;
         }
         if (r->fails && r->fail_gen != gen) { /* and at once */
             r->fails = 0;
@@ -773,6 +777,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         if (r->plan && r->plan->sig == sig && r->plan->dev_gen != gen) {
             char why[200];
             r->neager = 0; /* eager entries ran on the devices as they were */
+            r->no_fuse = false; /* and so did the fused plan that lost */
             snprintf(why, sizeof why, "devices changed: %s", l->dev_why);
             want_compile(rt, r, s, sig, true, why);
         } else if (r->sig_entries >= rt->policy->hot_threshold &&
