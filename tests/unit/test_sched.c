@@ -996,6 +996,21 @@ static void cpu_toggled(const qv_call *c)
     atomic_fetch_add(&toggled_calls, 1);
 }
 
+/* A runtime of ncpu CPU workers and no models on disk, with function
+ * `name` of no arguments running fn. */
+static qv_runtime *rt_with_func(int ncpu, const char *name, qv_cpu_fn fn, qv_func **f)
+{
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = ncpu;
+    o.perfmodel_dir = "";
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    assert_int_equal(qv_func_create(rt, name, NULL, 0, f), 0);
+    assert_int_equal(qv_func_set_cpu(*f, fn), 0);
+    return rt;
+}
+
 /* qv_func_set_cpu(f, NULL) after a worker found f's implementation and
  * before it called it (the window held open by qv__fault_pause): the call
  * runs the implementation it found (adversarial finding: the worker read
@@ -1003,15 +1018,8 @@ static void cpu_toggled(const qv_call *c)
 static void implementation_removed_as_a_call_starts(void **state)
 {
     (void)state;
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 1;
-    o.perfmodel_dir = "";
-    qv_runtime *rt;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
     qv_func *f;
-    assert_int_equal(qv_func_create(rt, "toggled", NULL, 0, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, cpu_toggled), 0);
+    qv_runtime *rt = rt_with_func(1, "toggled", cpu_toggled, &f);
     atomic_store(&toggled_calls, 0);
     qv__fault_pause_set(200000);
     assert_int_equal(qv_submit(rt, f, NULL, 0), 0);
@@ -1037,15 +1045,8 @@ static void nothing(const qv_call *c)
 static void waits_leave_the_recorders_chunks_to_the_loop(void **state)
 {
     (void)state;
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 2;
-    o.perfmodel_dir = "";
-    qv_runtime *rt;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
     qv_func *f;
-    assert_int_equal(qv_func_create(rt, "nothing", NULL, 0, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, nothing), 0);
+    qv_runtime *rt = rt_with_func(2, "nothing", nothing, &f);
     qv__fault_delay_set("recorder", QV_FAULT_ALLOC, 2000 * 1000);
     for (int i = 0; i < QV__REC_CHUNK / 2 + 100; i++)
         assert_int_equal(qv_submit(rt, f, NULL, 0), 0);

@@ -25,22 +25,26 @@ typedef struct fault_name {
     _Atomic uint64_t w[2];
 } fault_name;
 
-static void name_set(fault_name *n, const char *backend)
+/* backend's name as the two words a fault_name holds. */
+static void pack(const char *backend, uint64_t w[2])
 {
     char b[16] = { 0 };
     snprintf(b, sizeof b, "%s", backend);
+    memcpy(w, b, sizeof b);
+}
+
+static void name_set(fault_name *n, const char *backend)
+{
     uint64_t w[2];
-    memcpy(w, b, sizeof w);
+    pack(backend, w);
     atomic_store_explicit(&n->w[0], w[0], memory_order_relaxed);
     atomic_store_explicit(&n->w[1], w[1], memory_order_relaxed);
 }
 
 static bool name_is(fault_name *n, const char *backend)
 {
-    char b[16] = { 0 };
-    snprintf(b, sizeof b, "%s", backend);
     uint64_t w[2];
-    memcpy(w, b, sizeof w);
+    pack(backend, w);
     return atomic_load_explicit(&n->w[0], memory_order_relaxed) == w[0] &&
            atomic_load_explicit(&n->w[1], memory_order_relaxed) == w[1];
 }
