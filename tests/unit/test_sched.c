@@ -6,10 +6,13 @@
  * the workers' own queues of replayed tasks (no task lost, none run
  * twice, no wake-up lost, a full queue spilling to the shared one).
  */
+#include <dirent.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <time.h>
 
@@ -1076,6 +1079,104 @@ static void waits_leave_the_recorders_chunks_to_the_loop(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* The idle policy (qv__idle): two idles past the spin in a row stop it,
+ * one in 16 probes, and a short one (a sleep counts its wake-up) brings
+ * it back. */
+static void idle_spin_learns_the_pace(void **state)
+{
+    (void)state;
+    qv__idle s = { 0 };
+    assert_int_equal(qv__idle_spin(&s, 50), 50);
+    qv__idle_end(&s, 400000, 50); /* one long idle: the end of a burst */
+    assert_int_equal(qv__idle_spin(&s, 50), 50);
+    qv__idle_end(&s, 400000, 50);
+    unsigned spins = 0;
+    for (int i = 0; i < 32; i++) {
+        unsigned us = qv__idle_spin(&s, 50);
+        assert_true(us == 0 || us == 50);
+        spins += us != 0;
+        qv__idle_end(&s, 400000, 50);
+    }
+    assert_int_equal(spins, 2); /* the probes */
+    qv__idle_end(&s, 90000, 50); /* a sleep of 90 us: work within a spin */
+    assert_int_equal(qv__idle_spin(&s, 50), 50);
+    qv__idle_end(&s, 0, 50); /* the spin saw it */
+    assert_int_equal(qv__idle_spin(&s, 50), 50);
+    assert_int_equal(qv__idle_spin(&s, 0), 0);
+}
+
+static double thread_cpu_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* A program whose waits all outlast the spin (tasks of 5 ms, as a board
+ * across the network answers) stops spinning in qv_wait_all: the core
+ * goes to the threads doing the work. Spins of 1 ms make it plain: 30
+ * waits that each spun would burn 30 ms of the waiting thread's time. */
+static void waits_for_slow_work_stop_spinning(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.perfmodel_dir = "";
+    o.ncpu = 1;
+    o.spin_us = 1000;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_func *f;
+    qv_arg_desc d[] = { QV_ARG_SCALAR("ms", unsigned) };
+    assert_int_equal(qv_func_create(rt, "sleep_ms", d, 1, &f), 0);
+    qv_func_set_cpu(f, cpu_sleep_ms);
+    unsigned ms = 5;
+    qv_arg a[] = { QV_VAL(ms) };
+    double c0 = thread_cpu_seconds();
+    for (int i = 0; i < 30; i++) {
+        assert_int_equal(qv_submit(rt, f, a, 1), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    double burnt = thread_cpu_seconds() - c0;
+    /* The first two waits and two probes spin: 4 ms, and the rest. */
+    assert_true(burnt < 0.015);
+    qv_runtime_destroy(rt);
+}
+
+/* The runtime's threads carry names (top -H, perf, gdb). */
+static void runtime_threads_are_named(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.perfmodel_dir = "";
+    o.ncpu = 2;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    bool cpu0 = false, cpu1 = false;
+    for (int tries = 0; tries < 200 && !(cpu0 && cpu1); tries++) {
+        DIR *dir = opendir("/proc/self/task");
+        assert_non_null(dir);
+        for (struct dirent *e; (e = readdir(dir));) {
+            char path[300], name[32] = "";
+            snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+            FILE *fp = fopen(path, "r");
+            if (!fp)
+                continue;
+            if (fgets(name, sizeof name, fp)) {
+                cpu0 |= strcmp(name, "qv-cpu0\n") == 0;
+                cpu1 |= strcmp(name, "qv-cpu1\n") == 0;
+            }
+            fclose(fp);
+        }
+        closedir(dir);
+        if (!(cpu0 && cpu1))
+            usleep(5000); /* a worker names itself as it starts */
+    }
+    assert_true(cpu0 && cpu1);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1096,6 +1197,9 @@ int main(void)
         cmocka_unit_test(tasks_use_other_runtimes),
         cmocka_unit_test(implementation_removed_as_a_call_starts),
         cmocka_unit_test(waits_leave_the_recorders_chunks_to_the_loop),
+        cmocka_unit_test(idle_spin_learns_the_pace),
+        cmocka_unit_test(waits_for_slow_work_stop_spinning),
+        cmocka_unit_test(runtime_threads_are_named),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove(); /* its board and policy files */

@@ -1083,6 +1083,7 @@ void qv__loop_measure(qv_runtime *rt, qv__region *r)
 static void *loop_main(void *arg)
 {
     qv_runtime *rt = arg;
+    qv__thread_name("loop", -1);
     struct qv__loop *l = rt->loop;
     /* A low share of the CPU, not none: at normal priority a compile cost
      * bench_overhead's Cholesky shape 10-35 % per task on 2 cores, and on

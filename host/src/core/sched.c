@@ -8,6 +8,10 @@
  * that spin forever burn a core each (StarPU's do). A worker spins for
  * opts.spin_us after its last task, yielding now and then so an
  * oversubscribed submitter still runs, then sleeps on a condition variable.
+ * The workers always spin: while some run tasks, the plan's tasks go to
+ * one that spins, and a worker parked early would be woken for none of
+ * them. A waiting thread whose waits outlast the spin again and again
+ * stops spinning (qv__idle), as device drivers do.
  *
  * Two kinds of ready queue. Eager tasks go to one shared FIFO under q_mu.
  * A replayed plan names the worker of each CPU task (t->worker): those go
@@ -312,6 +316,7 @@ static void *worker_main(void *arg)
     qv__worker *w = arg;
     qv_runtime *rt = w->rt;
     tls_worker = w;
+    qv__thread_name("cpu", (int)w->idx);
     qv__task_cache_begin(rt);
     if (rt->opts.pin)
         w->pinned = qv__cpu_bind_self(rt->cpu, w->idx);
@@ -388,10 +393,15 @@ void qv__wake_waiters(qv_runtime *rt)
     pthread_mutex_unlock(&rt->wait_mu);
 }
 
+/* The waits' spins, learnt per thread (a program may wait from several). */
+static _Thread_local qv__idle wait_idle;
+
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg)
 {
-    uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
-    for (unsigned i = 1; !done(rt, arg); i++) {
+    uint64_t t0 = qv__now_ns();
+    unsigned spin_us = qv__idle_spin(&wait_idle, rt->opts.spin_us);
+    uint64_t deadline = t0 + (uint64_t)spin_us * 1000u;
+    for (unsigned i = 1; spin_us && !done(rt, arg); i++) {
         if (i % 256 == 0) {
             if (qv__now_ns() >= deadline)
                 break;
@@ -400,14 +410,17 @@ void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *ar
             qv__cpu_relax();
         }
     }
-    if (done(rt, arg))
+    if (done(rt, arg)) {
+        qv__idle_end(&wait_idle, 0, rt->opts.spin_us);
         return;
+    }
     atomic_fetch_add_explicit(&rt->nwaiters, 1, memory_order_seq_cst);
     pthread_mutex_lock(&rt->wait_mu);
     while (!done(rt, arg))
         pthread_cond_wait(&rt->wait_cv, &rt->wait_mu);
     pthread_mutex_unlock(&rt->wait_mu);
     atomic_fetch_sub_explicit(&rt->nwaiters, 1, memory_order_relaxed);
+    qv__idle_end(&wait_idle, qv__now_ns() - t0, rt->opts.spin_us);
 }
 
 size_t qv__inflight(qv_runtime *rt)

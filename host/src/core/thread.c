@@ -6,6 +6,7 @@
 #include "core/thread.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 void qv__signals_block(sigset_t *old)
@@ -27,6 +28,16 @@ int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void 
     int rc = pthread_create(t, attr, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
+}
+
+void qv__thread_name(const char *what, int idx)
+{
+    char name[16];
+    if (idx >= 0)
+        snprintf(name, sizeof name, "qv-%s%d", what, idx);
+    else
+        snprintf(name, sizeof name, "qv-%s", what);
+    pthread_setname_np(pthread_self(), name);
 }
 
 void qv__cond_init_monotonic(pthread_cond_t *cv)

@@ -23,6 +23,10 @@ void qv__signals_block(sigset_t *old);
  * NULL. Returns pthread_create's result. */
 int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
+/* Names the calling thread "qv-<what>" (cut to the 15 characters Linux
+ * keeps), so that top -H, perf and gdb tell the runtime's threads apart. */
+void qv__thread_name(const char *what, int idx);
+
 /* fn on each of the n items of size bytes at items, a thread each (with
  * qv__thread_start), returning once all are done: for waits that overlap,
  * as hellos to daemons that may not answer. An item whose thread cannot

@@ -545,6 +545,7 @@ static void io_stop(qv__rlink *l)
 static void *io_main(void *arg)
 {
     qv__rlink *l = arg;
+    qv__thread_name("link", -1);
     io_clock c = {.last_heard = qv__now_ns(), .backoff_ms = BACKOFF_MIN_MS};
     char why[240];
     for (;;) {

@@ -147,6 +147,7 @@ static int rescan_and_report(qv_pool *p)
 static void *rescan_main(void *arg)
 {
     qv_pool *p = arg;
+    qv__thread_name("pool", -1);
     pthread_mutex_lock(&p->mu);
     while (!p->stop) {
         struct timespec t = qv__deadline_in((int64_t)p->opts.rescan_ms * 1000000);

@@ -538,6 +538,7 @@ static void zap_answer(qv__auth *a)
 static void *zap_thread(void *arg)
 {
     qv__auth *a = arg;
+    qv__thread_name("zap", -1);
     for (;;) {
         zmq_pollitem_t it[2] = {{a->rep, 0, ZMQ_POLLIN, 0}, {a->ctl_peer, 0, ZMQ_POLLIN, 0}};
         if (zmq_poll(it, 2, -1) < 0) {
