@@ -84,7 +84,6 @@ struct qv__devq {
     atomic_uint       pokes;     /* tasks, prefetches and stops queued
                                   * (under mu): an idle driver spins for
                                   * the next before it sleeps */
-    qv__idle          idle;      /* whether it does (driver thread) */
     _Atomic uint64_t  prefetched; /* copies made ahead */
     /* Tasks launched and not waited for yet, oldest first (driver thread):
      * up to depth of them. A remote board takes several, so that its
@@ -471,16 +470,13 @@ uint64_t qv__devq_prefetched(qv_runtime *rt, unsigned dev)
 static qv__task *pop(qv__devq *q, bool nowait)
 {
     qv__task *t = NULL;
-    bool spun = false, slept = false;
-    uint64_t t0 = 0;
+    bool spun = false;
     pthread_mutex_lock(&q->mu);
     for (;;) {
         if ((t = q->head) != NULL) {
             q->head = t->next;
             if (!q->head)
                 q->tail = NULL;
-            if (spun)
-                qv__idle_end(&q->idle, slept ? qv__now_ns() - t0 : 0, q->rt->opts.spin_us);
             break;
         }
         if (nowait && !q->stop)
@@ -506,15 +502,12 @@ static qv__task *pop(qv__devq *q, bool nowait)
         }
         if (!spun) { /* the program's next call may follow at once */
             spun = true;
-            t0 = qv__now_ns();
             unsigned seen = atomic_load_explicit(&q->pokes, memory_order_relaxed);
-            unsigned spin_us = qv__idle_spin(&q->idle, q->rt->opts.spin_us);
             pthread_mutex_unlock(&q->mu);
-            qv__spin_change(&q->pokes, seen, spin_us);
+            qv__spin_change(&q->pokes, seen, q->rt->opts.spin_us);
             pthread_mutex_lock(&q->mu);
             continue;
         }
-        slept = true;
         pthread_cond_wait(&q->cv, &q->mu);
     }
     pthread_mutex_unlock(&q->mu);

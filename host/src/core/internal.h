@@ -95,9 +95,12 @@ bool qv__spin_change(const atomic_uint *v, unsigned old, unsigned spin_us);
  * parks at once: its spins would only take the core from the threads
  * doing the work, a socket's I/O thread among them. It spins again once
  * a sleep shorter than two spins (one for the wake-up) shows the pace
- * changed, or on one idle in 16. Device drivers, emulated compute units
- * and waiting threads learn so; CPU workers always spin (sched.c says
- * why). One per thread or per queue, touched by its thread only. */
+ * changed, or on one idle in 16. The program's waiting threads learn so
+ * (qv__wait_until). Not the CPU workers (sched.c says why), nor device
+ * drivers or emulated compute units: a board's work comes every 50-150 us
+ * in a pipeline, where a driver that parked lost the signal demo 5-15 %
+ * of its planned speed on this project's VM. One per thread, touched by
+ * its thread only. */
 typedef struct qv__idle {
     uint8_t longs; /* idles in a row that outlasted the spin */
     uint8_t turn;  /* skipped spins, for the probe */

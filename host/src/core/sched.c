@@ -11,7 +11,7 @@
  * The workers always spin: while some run tasks, the plan's tasks go to
  * one that spins, and a worker parked early would be woken for none of
  * them. A waiting thread whose waits outlast the spin again and again
- * stops spinning (qv__idle), as device drivers do.
+ * stops spinning (qv__idle).
  *
  * Two kinds of ready queue. Eager tasks go to one shared FIFO under q_mu.
  * A replayed plan names the worker of each CPU task (t->worker): those go

@@ -70,7 +70,6 @@ typedef struct emu_device {
      * launch, the device thread's for the end of a run. */
     atomic_uint      launches, ends;
     unsigned         ends_before; /* at the last launch (driver thread) */
-    qv__idle         cu_idle;     /* whether the CU spins (its thread) */
     uint64_t         job_ns;      /* the last run's wall time */
     emu_kernel      *job_k;       /* the kernel launched (driver thread) */
     /* A run outlived its wait and still runs (a kernel that never ends):
@@ -104,22 +103,14 @@ static void *cu_main(void *arg)
     qv__thread_name("emu-cu", (int)e->base.id);
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        uint64_t idle0 = 0;
-        bool slept = false;
         if (!e->job && !e->stop) { /* the next launch may follow at once */
-            idle0 = qv__now_ns();
             unsigned seen = atomic_load_explicit(&e->launches, memory_order_relaxed);
-            unsigned spin = qv__idle_spin(&e->cu_idle, spin_us);
             pthread_mutex_unlock(&e->mu);
-            qv__spin_change(&e->launches, seen, spin);
+            qv__spin_change(&e->launches, seen, spin_us);
             pthread_mutex_lock(&e->mu);
         }
-        while (!e->job && !e->stop) {
-            slept = true;
+        while (!e->job && !e->stop)
             pthread_cond_wait(&e->cv, &e->mu);
-        }
-        if (idle0)
-            qv__idle_end(&e->cu_idle, slept ? qv__now_ns() - idle0 : 0, spin_us);
         if (e->stop)
             break;
         emu_entry fn = e->job;
