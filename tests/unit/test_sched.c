@@ -27,10 +27,12 @@ static void cpu_inc(const qv_call *c)
     (*(uint64_t *)c->ptr[0])++;
 }
 
-static double cpu_seconds(void)
+/* CPU time of the process (RUSAGE_SELF) or the calling thread
+ * (RUSAGE_THREAD). */
+static double cpu_seconds(int who)
 {
     struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
+    getrusage(who, &ru);
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
@@ -164,9 +166,9 @@ static void idle_workers_park(void **state)
         assert_int_equal(qv_submit(rt, inc, a, 1), 0);
     assert_int_equal(qv_wait_all(rt), 0);
     usleep(20000); /* past the spin window */
-    double c0 = cpu_seconds();
+    double c0 = cpu_seconds(RUSAGE_SELF);
     usleep(400000);
-    double burnt = cpu_seconds() - c0;
+    double burnt = cpu_seconds(RUSAGE_SELF) - c0;
     /* Two spinning workers would burn 0.8 s here. */
     assert_true(burnt < 0.05);
     /* Parked workers wake up for new work. */
@@ -1105,13 +1107,6 @@ static void idle_spin_learns_the_pace(void **state)
     assert_int_equal(qv__idle_spin(&s, 0), 0);
 }
 
-static double thread_cpu_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* A program whose waits all outlast the spin (tasks of 5 ms, as a board
  * across the network answers) stops spinning in qv_wait_all: the core
  * goes to the threads doing the work. Spins of 1 ms make it plain: 30
@@ -1132,12 +1127,12 @@ static void waits_for_slow_work_stop_spinning(void **state)
     qv_func_set_cpu(f, cpu_sleep_ms);
     unsigned ms = 5;
     qv_arg a[] = { QV_VAL(ms) };
-    double c0 = thread_cpu_seconds();
+    double c0 = cpu_seconds(RUSAGE_THREAD);
     for (int i = 0; i < 30; i++) {
         assert_int_equal(qv_submit(rt, f, a, 1), 0);
         assert_int_equal(qv_wait_all(rt), 0);
     }
-    double burnt = thread_cpu_seconds() - c0;
+    double burnt = cpu_seconds(RUSAGE_THREAD) - c0;
     /* The first two waits and two probes spin: 4 ms, and the rest. */
     assert_true(burnt < 0.015);
     qv_runtime_destroy(rt);
@@ -1147,12 +1142,8 @@ static void waits_for_slow_work_stop_spinning(void **state)
 static void runtime_threads_are_named(void **state)
 {
     (void)state;
-    qv_options o;
-    qv_options_init(&o);
-    o.perfmodel_dir = "";
-    o.ncpu = 2;
-    qv_runtime *rt;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_func *f;
+    qv_runtime *rt = rt_with_func(2, "nothing", nothing, &f);
     bool cpu0 = false, cpu1 = false;
     for (int tries = 0; tries < 200 && !(cpu0 && cpu1); tries++) {
         DIR *dir = opendir("/proc/self/task");
