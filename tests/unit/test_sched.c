@@ -27,12 +27,10 @@ static void cpu_inc(const qv_call *c)
     (*(uint64_t *)c->ptr[0])++;
 }
 
-/* CPU time of the process (RUSAGE_SELF) or the calling thread
- * (RUSAGE_THREAD). */
-static double cpu_seconds(int who)
+static double cpu_seconds(void)
 {
     struct rusage ru;
-    getrusage(who, &ru);
+    getrusage(RUSAGE_SELF, &ru);
     return ru.ru_utime.tv_sec + ru.ru_stime.tv_sec +
            (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
@@ -166,9 +164,9 @@ static void idle_workers_park(void **state)
         assert_int_equal(qv_submit(rt, inc, a, 1), 0);
     assert_int_equal(qv_wait_all(rt), 0);
     usleep(20000); /* past the spin window */
-    double c0 = cpu_seconds(RUSAGE_SELF);
+    double c0 = cpu_seconds();
     usleep(400000);
-    double burnt = cpu_seconds(RUSAGE_SELF) - c0;
+    double burnt = cpu_seconds() - c0;
     /* Two spinning workers would burn 0.8 s here. */
     assert_true(burnt < 0.05);
     /* Parked workers wake up for new work. */
@@ -1081,68 +1079,6 @@ static void waits_leave_the_recorders_chunks_to_the_loop(void **state)
     qv_runtime_destroy(rt);
 }
 
-/* The idle policy (qv__idle): two idles past the spin in a row stop it,
- * one in 16 probes, and a short one (a sleep counts its wake-up) brings
- * it back. */
-static void idle_spin_learns_the_pace(void **state)
-{
-    (void)state;
-    qv__idle s = { 0 };
-    assert_int_equal(qv__idle_spin(&s, 50), 50);
-    qv__idle_end(&s, 400000, 50); /* one long idle: the end of a burst */
-    assert_int_equal(qv__idle_spin(&s, 50), 50);
-    qv__idle_end(&s, 400000, 50);
-    unsigned spins = 0;
-    for (int i = 0; i < 32; i++) {
-        unsigned us = qv__idle_spin(&s, 50);
-        assert_true(us == 0 || us == 50);
-        spins += us != 0;
-        qv__idle_end(&s, 400000, 50);
-    }
-    assert_int_equal(spins, 2); /* the probes */
-    qv__idle_end(&s, 90000, 50); /* a sleep of 90 us: work within a spin */
-    assert_int_equal(qv__idle_spin(&s, 50), 50);
-    qv__idle_end(&s, 0, 50); /* the spin saw it */
-    assert_int_equal(qv__idle_spin(&s, 50), 50);
-    assert_int_equal(qv__idle_spin(&s, 0), 0);
-}
-
-/* A program whose waits all outlast the spin (tasks of 5 ms, as a board
- * across the network answers) stops spinning in qv_wait_all: the core
- * goes to the threads doing the work. Spins of 1 ms make it plain: 30
- * waits that each spun would burn 30 ms of the waiting thread's time. */
-static void waits_for_slow_work_stop_spinning(void **state)
-{
-    (void)state;
-    qv_options o;
-    qv_options_init(&o);
-    o.perfmodel_dir = "";
-    o.ncpu = 1;
-    o.spin_us = 1000;
-    qv_runtime *rt;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
-    qv_func *f;
-    qv_arg_desc d[] = { QV_ARG_SCALAR("ms", unsigned) };
-    assert_int_equal(qv_func_create(rt, "sleep_ms", d, 1, &f), 0);
-    qv_func_set_cpu(f, cpu_sleep_ms);
-    unsigned ms = 5;
-    qv_arg a[] = { QV_VAL(ms) };
-    /* Not counted: the first submission makes the recorder's first chunk
-     * (8 ms of this thread's time under AddressSanitizer). */
-    assert_int_equal(qv_submit(rt, f, a, 1), 0);
-    assert_int_equal(qv_wait_all(rt), 0);
-    double c0 = cpu_seconds(RUSAGE_THREAD);
-    for (int i = 0; i < 30; i++) {
-        assert_int_equal(qv_submit(rt, f, a, 1), 0);
-        assert_int_equal(qv_wait_all(rt), 0);
-    }
-    double burnt = cpu_seconds(RUSAGE_THREAD) - c0;
-    /* At most two waits before the pace is learnt and two probes spin:
-     * 4 ms, and the rest. */
-    assert_true(burnt < 0.015);
-    qv_runtime_destroy(rt);
-}
-
 /* The runtime's threads carry names (top -H, perf, gdb). */
 static void runtime_threads_are_named(void **state)
 {
@@ -1193,8 +1129,6 @@ int main(void)
         cmocka_unit_test(tasks_use_other_runtimes),
         cmocka_unit_test(implementation_removed_as_a_call_starts),
         cmocka_unit_test(waits_leave_the_recorders_chunks_to_the_loop),
-        cmocka_unit_test(idle_spin_learns_the_pace),
-        cmocka_unit_test(waits_for_slow_work_stop_spinning),
         cmocka_unit_test(runtime_threads_are_named),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

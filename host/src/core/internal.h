@@ -88,27 +88,6 @@ void qv__spin_lock_slow(qv__spin *s);
  * tens of microseconds on a loaded machine, one that spins well under
  * one. Whether *v changed. */
 bool qv__spin_change(const atomic_uint *v, unsigned old, unsigned spin_us);
-/* Whether an idle thread spins before it parks, learnt from its last
- * idles. A thread whose next work comes within the spin keeps spinning;
- * one whose idles outlast the spin time after time (it waits for a board
- * across the network, or for a program that computes between its calls)
- * parks at once: its spins would only take the core from the threads
- * doing the work, a socket's I/O thread among them. It spins again once
- * a sleep shorter than two spins (one for the wake-up) shows the pace
- * changed, or on one idle in 16. The program's waiting threads learn so
- * (qv__wait_until). Not the CPU workers (sched.c says why), nor device
- * drivers or emulated compute units: a board's work comes every 50-150 us
- * in a pipeline, where a driver that parked lost the signal demo 5-15 %
- * of its planned speed on this project's VM. One per thread, touched by
- * its thread only. */
-typedef struct qv__idle {
-    uint8_t longs; /* idles in a row that outlasted the spin */
-    uint8_t turn;  /* skipped spins, for the probe */
-} qv__idle;
-/* The spin (µs) an idle starting now does: spin_us, or 0. */
-unsigned qv__idle_spin(qv__idle *s, unsigned spin_us);
-/* The idle lasted ns (0: its spin saw the work come). */
-void qv__idle_end(qv__idle *s, uint64_t ns, unsigned spin_us);
 static inline void qv__spin_lock(qv__spin *s)
 {
     if (atomic_flag_test_and_set_explicit(&s->f, memory_order_acquire))

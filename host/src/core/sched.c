@@ -8,10 +8,6 @@
  * that spin forever burn a core each (StarPU's do). A worker spins for
  * opts.spin_us after its last task, yielding now and then so an
  * oversubscribed submitter still runs, then sleeps on a condition variable.
- * The workers always spin: while some run tasks, the plan's tasks go to
- * one that spins, and a worker parked early would be woken for none of
- * them. A waiting thread whose waits outlast the spin again and again
- * stops spinning (qv__idle).
  *
  * Two kinds of ready queue. Eager tasks go to one shared FIFO under q_mu.
  * A replayed plan names the worker of each CPU task (t->worker): those go
@@ -393,15 +389,16 @@ void qv__wake_waiters(qv_runtime *rt)
     pthread_mutex_unlock(&rt->wait_mu);
 }
 
-/* The waits' spins, learnt per thread (a program may wait from several). */
-static _Thread_local qv__idle wait_idle;
-
+/* A waiting thread spins spin_us however long its last waits took. One
+ * that slept at once after two waits longer than two spins took 1.5x as
+ * long an entry of bench/loop --pays's signal chain, eager and planned
+ * alike, on this project's 2-core VM: a sleeping core wakes slowly, and
+ * the whole chain's wake-ups waited for it. It gained 30 us of a remote
+ * board's 220 us round trip. */
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg)
 {
-    uint64_t t0 = qv__now_ns();
-    unsigned spin_us = qv__idle_spin(&wait_idle, rt->opts.spin_us);
-    uint64_t deadline = t0 + (uint64_t)spin_us * 1000u;
-    for (unsigned i = 1; spin_us && !done(rt, arg); i++) {
+    uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
+    for (unsigned i = 1; !done(rt, arg); i++) {
         if (i % 256 == 0) {
             if (qv__now_ns() >= deadline)
                 break;
@@ -410,17 +407,14 @@ void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *ar
             qv__cpu_relax();
         }
     }
-    if (done(rt, arg)) {
-        qv__idle_end(&wait_idle, 0, rt->opts.spin_us);
+    if (done(rt, arg))
         return;
-    }
     atomic_fetch_add_explicit(&rt->nwaiters, 1, memory_order_seq_cst);
     pthread_mutex_lock(&rt->wait_mu);
     while (!done(rt, arg))
         pthread_cond_wait(&rt->wait_cv, &rt->wait_mu);
     pthread_mutex_unlock(&rt->wait_mu);
     atomic_fetch_sub_explicit(&rt->nwaiters, 1, memory_order_relaxed);
-    qv__idle_end(&wait_idle, qv__now_ns() - t0, rt->opts.spin_us);
 }
 
 size_t qv__inflight(qv_runtime *rt)
