@@ -11,6 +11,7 @@
 #include "helper.h"
 
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -28,6 +29,8 @@ static pid_t live_pid; /* killed by the teardown when a test fails */
 static const char *live_log;
 static int use_tcp; /* the next daemon listens on tcp://127.0.0.1:* */
 static const char *fail_launch; /* the next daemon's --fail-launch */
+static const char *spin_us;     /* the next daemon's --spin-us */
+static int one_core;            /* the next daemon may use one core only */
 
 typedef struct daemon_proc {
     pid_t pid;
@@ -181,17 +184,35 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
         /* Dies with the test, so that a crashed test leaves no daemon
          * holding ctest's output pipe. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (keys)
-            execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog,
-                  "--listen", d->ep, "--keys", keys, "--log", d->log, (char *)NULL);
-        else if (fail_launch)
-            execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog,
-                  "--listen", d->ep, "--allow-plain", "--log", d->log, "--delay-us",
-                  delay, "--fail-launch", fail_launch, (char *)NULL);
-        else
-            execl(quiverd_bin, "quiverd", "--board", board, "--catalog", catalog,
-                  "--listen", d->ep, "--allow-plain", "--log", d->log, "--delay-us",
-                  delay, (char *)NULL);
+        const char *argv[20] = {"quiverd", "--board", board, "--catalog", catalog,
+                                "--listen", d->ep, "--log", d->log};
+        int n = 9;
+        if (keys) {
+            argv[n++] = "--keys";
+            argv[n++] = keys;
+        } else {
+            argv[n++] = "--allow-plain";
+            argv[n++] = "--delay-us";
+            argv[n++] = delay;
+        }
+        if (fail_launch) {
+            argv[n++] = "--fail-launch";
+            argv[n++] = fail_launch;
+        }
+        if (spin_us) {
+            argv[n++] = "--spin-us";
+            argv[n++] = spin_us;
+        }
+        cpu_set_t set;
+        if (one_core && sched_getaffinity(0, sizeof set, &set) == 0) {
+            int first = 0;
+            while (!CPU_ISSET(first, &set))
+                first++;
+            CPU_ZERO(&set);
+            CPU_SET(first, &set);
+            sched_setaffinity(0, sizeof set, &set);
+        }
+        execv(quiverd_bin, (char *const *)argv);
         _exit(127);
     }
     if (use_tcp) {
@@ -1286,7 +1307,7 @@ static void test_options(void **state)
     assert_int_equal(run_quiverd("--help", out, sizeof out), 0);
     static const char *const opts[] = {"--board",    "--catalog",     "--listen",
                                        "--keys",     "--allow-plain", "--log",
-                                       "--delay-us", "--help"};
+                                       "--delay-us", "--spin-us", "--help"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_non_null(strstr(out, opts[i]));
 #define BC "--board b.yaml --catalog k.yaml "
@@ -1309,6 +1330,7 @@ static void test_options(void **state)
         {"--catalog k.yaml --listen ipc:///x --allow-plain", 2, "--board FILE is required"},
         {"--bogus", 2, "unknown option --bogus"},
         {"--delay-us x --board b", 2, "--delay-us x: expected microseconds"},
+        {"--spin-us -1 --board b", 2, "--spin-us -1: expected microseconds"},
         /* A board file that does not exist: file-named error, exit 1. */
         {"--board /nonexistent/b.yaml --catalog k.yaml --listen ipc:///tmp/qv-none "
          "--allow-plain",
@@ -1370,6 +1392,50 @@ static void test_options(void **state)
     assert_int_equal(system(cp), 0);
     assert_int_equal(run_quiverd(args, out, sizeof out), 1);
     assert_non_null(strstr(out, "the path is not UTF-8"));
+}
+
+/* How long the daemon's runtime threads spin: --spin-us, or chosen from
+ * the cores it may use; on one core, none of its threads spins (they
+ * would take the core that the replies need). Either way, runs work. */
+static void test_spin_choice(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *arg;
+        int one_core;
+        const char *says;
+    } cases[] = {
+        {NULL, 1, "runtime threads spin 0 us before they sleep (cores: 1; threads that spin: 4,"},
+        {"30", 1, "runtime threads spin 30 us before they sleep (--spin-us)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        spin_us = cases[i].arg;
+        one_core = cases[i].one_core;
+        daemon_proc d;
+        daemon_start(&d, 0);
+        spin_us = NULL;
+        one_core = 0;
+        reply r;
+        recv_reply(d.sock, &r);
+        reply_fini(&r);
+        uint64_t bufs[3];
+        for (int k = 0; k < 3; k++)
+            bufs[k] = alloc_buf(&d, 10 + (uint64_t)k, 16 * sizeof(float));
+        float a[16], b[16];
+        for (int k = 0; k < 16; k++) {
+            a[k] = (float)k;
+            b[k] = 2.0f;
+        }
+        const float *rounds[1] = {a};
+        send_vadd_round(&d, 100, bufs, a, b, 16);
+        check_vadd_rounds(&d, 100, 1, rounds, b, 16);
+        char *text = qv_test_slurp(d.log, NULL);
+        assert_non_null(text);
+        if (!strstr(text, cases[i].says))
+            fail_msg("quiverd's log lacks '%s':\n%s", cases[i].says, text);
+        free(text);
+        daemon_stop(&d);
+    }
 }
 
 /* SIGTERM while many replies are owed by tasks and waiters that send them
@@ -1434,6 +1500,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_queued_writes_bounded, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
+        cmocka_unit_test_teardown(test_spin_choice, teardown),
         cmocka_unit_test_teardown(test_sigterm_direct, teardown),
         cmocka_unit_test_teardown(test_curve, teardown),
     };

@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -70,7 +71,7 @@ static void usage(FILE *out)
         out,
         "usage: quiverd --board FILE [--board FILE...] --catalog FILE --listen ENDPOINT\n"
         "               [--keys DIR | --allow-plain] [--log FILE] [--delay-us N]\n"
-        "               [--fail-launch N]\n"
+        "               [--fail-launch N] [--spin-us N]\n"
         "\n"
         "Serves the FPGA boards of the board files (emulated, XRT) with the kernels\n"
         "of the catalog to Quiver hosts over ZeroMQ (docs/remote.md).\n"
@@ -91,6 +92,9 @@ static void usage(FILE *out)
         "                   latency)\n"
         "  --fail-launch N  the N-th kernel launch on a served board fails, as a\n"
         "                   board fault would (tests: runs that fail on the daemon)\n"
+        "  --spin-us N      how long the runtime's threads spin before they sleep\n"
+        "                   (microseconds); default: 50 when the machine has a core\n"
+        "                   for each of them and for the socket's two threads, else 0\n"
         "  --help           this text\n"
         "\n"
         "SIGTERM or SIGINT: stop reading requests, finish the runs in flight, send\n"
@@ -147,6 +151,22 @@ static int loopback_endpoint(const char *ep)
     return 0;
 }
 
+/* A numeric option's value, lo to hi; 0, or 2 having said what was
+ * expected. */
+static int parse_uint(const char *opt, const char *arg, unsigned long lo, unsigned long hi,
+                      const char *what, unsigned *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(arg, &end, 10);
+    if (errno || end == arg || *end || v < lo || v > hi || arg[0] == '-') {
+        fprintf(stderr, "quiverd: %s %s: expected %s, %lu to %lu\n", opt, arg, what, lo, hi);
+        return 2;
+    }
+    *out = (unsigned)v;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, qd_options *o)
 {
     static const struct option longopts[] = {
@@ -158,6 +178,7 @@ static int parse_args(int argc, char **argv, qd_options *o)
         {"log", required_argument, NULL, 'L'},
         {"delay-us", required_argument, NULL, 'd'},
         {"fail-launch", required_argument, NULL, 'f'},
+        {"spin-us", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -187,33 +208,20 @@ static int parse_args(int argc, char **argv, qd_options *o)
         case 'L':
             o->log = optarg;
             break;
-        case 'd': {
-            char *end;
-            errno = 0;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || v > 10000000 || optarg[0] == '-') {
-                fprintf(stderr,
-                        "quiverd: --delay-us %s: expected microseconds, "
-                        "0 to 10000000\n",
-                        optarg);
+        case 'd':
+            if (parse_uint("--delay-us", optarg, 0, 10000000, "microseconds", &o->delay_us))
                 return 2;
-            }
-            o->delay_us = (unsigned)v;
             break;
-        }
-        case 'f': {
-            char *end;
-            errno = 0;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 1 || v > 1000000000 ||
-                optarg[0] == '-') {
-                fprintf(stderr,
-                        "quiverd: --fail-launch %s: expected a launch's number, "
-                        "1 to 1000000000\n",
-                        optarg);
+        case 'f':
+            if (parse_uint("--fail-launch", optarg, 1, 1000000000, "a launch's number",
+                           &o->fail_launch))
                 return 2;
-            }
-            o->fail_launch = (unsigned)v;
+            break;
+        case 's': {
+            unsigned us;
+            if (parse_uint("--spin-us", optarg, 0, 1000000, "microseconds", &us))
+                return 2;
+            o->spin_us = (int)us;
             break;
         }
         case 'h':
@@ -299,6 +307,35 @@ static bool utf8_ok(const char *s)
     return true;
 }
 
+/* How long the runtime's threads spin before they sleep: --spin-us, or
+ * spin (the runtime's default) when the cores quiverd may use number at
+ * least its spinning threads (the CPU workers, and per board its driver
+ * and its compute unit's or XRT's thread) and the two that carry each
+ * request (the socket's, and ZeroMQ's I/O thread); 0 otherwise. On a
+ * 2-core machine, threads spinning after each run took the cores the
+ * replies needed: a 64-byte run's round trip from a host on loopback was
+ * 60-70 us longer than with no spin (bench/remote --rtt). */
+static unsigned spin_choice(const qd_options *o, const qd_daemon *d, int ncpu, unsigned spin)
+{
+    const char *env = getenv("QV_SPIN_US");
+    if (env && *env) { /* the runtime takes it over any option */
+        qd_log("runtime threads spin as QV_SPIN_US=%s says", env);
+        return spin;
+    }
+    if (o->spin_us >= 0) {
+        qd_log("runtime threads spin %d us before they sleep (--spin-us)", o->spin_us);
+        return (unsigned)o->spin_us;
+    }
+    cpu_set_t set;
+    int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
+                                                            : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int spinners = ncpu + 2 * (int)d->nboards;
+    unsigned us = cores >= spinners + 2 ? spin : 0;
+    qd_log("runtime threads spin %u us before they sleep (cores: %d; threads that spin: %d, "
+           "and the socket's two; --spin-us sets it)", us, cores, spinners);
+    return us;
+}
+
 /* The runtime: a policy naming the catalog and the boards, on the CPU (the
  * daemon's own copy tasks) and the FPGA class. */
 static int make_runtime(qd_daemon *d)
@@ -362,6 +399,7 @@ static int make_runtime(qd_daemon *d)
     opts.config = policy;
     opts.perfmodel_dir = "";
     opts.opencl = 0;
+    opts.spin_us = spin_choice(o, d, opts.ncpu, opts.spin_us);
     int rc = qv_runtime_create(&opts, &d->rt);
     unlink(policy);
     if (rc) {
@@ -510,7 +548,7 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-    qd_options o = {0};
+    qd_options o = {.spin_us = -1};
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : rc;

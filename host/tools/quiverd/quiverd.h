@@ -28,6 +28,7 @@ typedef struct qd_options {
     unsigned delay_us; /* added to every reply (tests) */
     unsigned fail_launch; /* the launch that fails, from 1 (tests); 0 none */
     int ncpu;          /* workers of the runtime; 0: 2 */
+    int spin_us;       /* the runtime's idle spin (µs); -1: chosen from the cores */
 } qd_options;
 
 /* One served function: the catalog kernel and the signature it was made
