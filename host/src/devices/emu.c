@@ -100,7 +100,10 @@ static void *cu_main(void *arg)
 {
     emu_device *e = arg;
     unsigned spin_us = e->base.rt->opts.spin_us;
-    qv__thread_name("emu-cu", (int)e->base.id);
+    /* Named at its first launch: the runtime numbers the device once it
+     * opened, after this thread started (named here, it read the number
+     * as it was written: ThreadSanitizer). */
+    bool named = false;
     pthread_mutex_lock(&e->mu);
     for (;;) {
         if (!e->job && !e->stop) { /* the next launch may follow at once */
@@ -114,6 +117,10 @@ static void *cu_main(void *arg)
         if (e->stop)
             break;
         emu_entry fn = e->job;
+        if (!named) {
+            qv__thread_name("emu-cu", (int)__atomic_load_n(&e->base.id, __ATOMIC_ACQUIRE));
+            named = true;
+        }
         uint64_t args[QV_MAX_ARGS];
         memcpy(args, e->job_args, sizeof args);
         pthread_mutex_unlock(&e->mu);
