@@ -30,6 +30,7 @@ static const char *live_log;
 static int use_tcp; /* the next daemon listens on tcp://127.0.0.1:* */
 static const char *fail_launch; /* the next daemon's --fail-launch */
 static const char *spin_us;     /* the next daemon's --spin-us */
+static const char *spin_env;    /* the next daemon's QV_SPIN_US */
 static int one_core;            /* the next daemon may use one core only */
 
 typedef struct daemon_proc {
@@ -212,6 +213,12 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
             CPU_SET(first, &set);
             sched_setaffinity(0, sizeof set, &set);
         }
+        /* The daemon's spin as the test says, not as the caller's
+         * environment tunes it. */
+        if (spin_env)
+            setenv("QV_SPIN_US", spin_env, 1);
+        else
+            unsetenv("QV_SPIN_US");
         execv(quiverd_bin, (char *const *)argv);
         _exit(127);
     }
@@ -1331,6 +1338,7 @@ static void test_options(void **state)
         {"--bogus", 2, "unknown option --bogus"},
         {"--delay-us x --board b", 2, "--delay-us x: expected microseconds"},
         {"--spin-us -1 --board b", 2, "--spin-us -1: expected microseconds"},
+        {"--spin-us ' -0' --board b", 2, "--spin-us  -0: expected microseconds"},
         /* A board file that does not exist: file-named error, exit 1. */
         {"--board /nonexistent/b.yaml --catalog k.yaml --listen ipc:///tmp/qv-none "
          "--allow-plain",
@@ -1396,24 +1404,29 @@ static void test_options(void **state)
 
 /* How long the daemon's runtime threads spin: --spin-us, or chosen from
  * the cores it may use; on one core, none of its threads spins (they
- * would take the core that the replies need). Either way, runs work. */
+ * would take the core that the replies need); QV_SPIN_US over both.
+ * Either way, runs work. */
 static void test_spin_choice(void **state)
 {
     (void)state;
     static const struct {
-        const char *arg;
+        const char *arg, *env;
         int one_core;
         const char *says;
     } cases[] = {
-        {NULL, 1, "runtime threads spin 0 us before they sleep (cores: 1; threads that spin: 4,"},
-        {"30", 1, "runtime threads spin 30 us before they sleep (--spin-us)"},
+        {NULL, NULL, 1, "runtime threads spin 0 us before they sleep (cores: 1; threads that "
+                        "spin: 5,"},
+        {"30", NULL, 1, "runtime threads spin 30 us before they sleep (--spin-us)"},
+        {"30", "7", 0, "runtime threads spin as QV_SPIN_US=7 says"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         spin_us = cases[i].arg;
+        spin_env = cases[i].env;
         one_core = cases[i].one_core;
         daemon_proc d;
         daemon_start(&d, 0);
         spin_us = NULL;
+        spin_env = NULL;
         one_core = 0;
         reply r;
         recv_reply(d.sock, &r);

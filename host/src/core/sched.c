@@ -289,6 +289,8 @@ static qv__task *idle(qv_runtime *rt, qv__worker *w)
             atomic_store_explicit(&w->spinning, false, memory_order_relaxed);
             return NULL;
         }
+        if (!rt->opts.spin_us) /* no spin: one look, then park */
+            break;
         if (i % 256 == 0) {
             if (qv__now_ns() >= deadline)
                 break;
@@ -398,7 +400,7 @@ void qv__wake_waiters(qv_runtime *rt)
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg)
 {
     uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
-    for (unsigned i = 1; !done(rt, arg); i++) {
+    for (unsigned i = 1; rt->opts.spin_us && !done(rt, arg); i++) {
         if (i % 256 == 0) {
             if (qv__now_ns() >= deadline)
                 break;

@@ -100,9 +100,10 @@ static void *cu_main(void *arg)
 {
     emu_device *e = arg;
     unsigned spin_us = e->base.rt->opts.spin_us;
-    /* Named at its first launch: the runtime numbers the device once it
-     * opened, after this thread started (named here, it read the number
-     * as it was written: ThreadSanitizer). */
+    /* Numbered at its first launch: the runtime numbers the device once
+     * it opened, after this thread started (read here, the number raced
+     * with its store: ThreadSanitizer). */
+    qv__thread_name("emu-cu", -1);
     bool named = false;
     pthread_mutex_lock(&e->mu);
     for (;;) {

@@ -6,6 +6,7 @@
  * and the --catalog, and each catalog kernel with a build for a served
  * board becomes one function restricted to the FPGA class.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -159,7 +160,7 @@ static int parse_uint(const char *opt, const char *arg, unsigned long lo, unsign
     char *end;
     errno = 0;
     unsigned long v = strtoul(arg, &end, 10);
-    if (errno || end == arg || *end || v < lo || v > hi || arg[0] == '-') {
+    if (errno || !isdigit((unsigned char)arg[0]) || *end || v < lo || v > hi) {
         fprintf(stderr, "quiverd: %s %s: expected %s, %lu to %lu\n", opt, arg, what, lo, hi);
         return 2;
     }
@@ -309,9 +310,11 @@ static bool utf8_ok(const char *s)
 
 /* How long the runtime's threads spin before they sleep: --spin-us, or
  * spin (the runtime's default) when the cores quiverd may use number at
- * least its spinning threads (the CPU workers, and per board its driver
- * and its compute unit's or XRT's thread) and the two that carry each
- * request (the socket's, and ZeroMQ's I/O thread); 0 otherwise. On a
+ * least its spinning threads (the CPU workers, per board its driver and
+ * its compute unit's or XRT's thread, and a waiter of a run's tasks) and
+ * the two that carry each request (the socket's, and ZeroMQ's I/O
+ * thread); 0 otherwise. The cores are its CPU affinity: a container's
+ * CPU quota is not seen (--spin-us says it there). On a
  * 2-core machine, threads spinning after each run took the cores the
  * replies needed: a 64-byte run's round trip from a host on loopback was
  * 60-70 us longer than with no spin (bench/remote --rtt). */
@@ -329,7 +332,7 @@ static unsigned spin_choice(const qd_options *o, const qd_daemon *d, int ncpu, u
     cpu_set_t set;
     int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                             : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int spinners = ncpu + 2 * (int)d->nboards;
+    int spinners = ncpu + 2 * (int)d->nboards + 1;
     unsigned us = cores >= spinners + 2 ? spin : 0;
     qd_log("runtime threads spin %u us before they sleep (cores: %d; threads that spin: %d, "
            "and the socket's two; --spin-us sets it)", us, cores, spinners);
