@@ -1584,6 +1584,84 @@ static void prediction_follows_a_change_of_pace(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* One entry of "work" at tasks of us microseconds, spaced, and waits
+ * until the loop has judged it (r->judged past j); false when it was not
+ * judged within 10 s. */
+static bool work_judged(fixture *fx, qv_func *w, qv_buf *b, unsigned us, uint64_t *j)
+{
+    atomic_store(&work_us, us);
+    usleep(2000);
+    (void)work_entry(fx, w, b);
+    qv__region *r = region_named(fx->rt, "work");
+    double t0 = now_s();
+    uint64_t now = *j;
+    do {
+        usleep(2000);
+        pthread_mutex_lock(&fx->rt->loop->mu);
+        now = r->judged;
+        pthread_mutex_unlock(&fx->rt->loop->mu);
+    } while (now == *j && now_s() - t0 < 10);
+    atomic_store(&work_us, 300);
+    bool got = now > *j;
+    *j = now;
+    return got;
+}
+
+/* A plan's first entry, slower than the rest (its kernels' first loads),
+ * does not calibrate its prediction, and of fewer than 3 ratios the least
+ * is taken: a 3x spike in the second entry leaves the prediction at the
+ * calm one. (Taken, as a median of one or two, they were the predictions
+ * of the next entries: off by 100-210 % in bench_loop --predict's first
+ * timed entries.) The calibration is started over as a new plan's is. */
+static void prediction_skips_a_plans_first_entry(void **state)
+{
+    (void)state;
+    fixture fx;
+    qv_func *w;
+    qv_buf *b;
+    work_open_with(&fx, &w, &b,
+                   "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0, "
+                   "drift: 10}\n");
+    qv__region *r = region_named(fx.rt, "work");
+    struct qv__loop *l = fx.rt->loop;
+    bool ok = false;
+    double calm = 0, spike = 0, cal1 = 0, cal2 = 0;
+    unsigned ncal1 = 0, ncal2 = 0;
+    /* Up to 3 tries: a loaded machine may stretch a calm entry too. */
+    for (int t = 0; t < 3 && !ok; t++) {
+        pthread_mutex_lock(&l->mu);
+        r->cal = 0; /* as publish() leaves a new plan's */
+        r->ncal = 0;
+        r->cal_first = false;
+        uint64_t j = r->judged;
+        pthread_mutex_unlock(&l->mu);
+        if (!work_judged(&fx, w, b, 900, &j) || !work_judged(&fx, w, b, 300, &j))
+            continue;
+        pthread_mutex_lock(&l->mu);
+        ncal1 = r->ncal;
+        cal1 = r->cal;
+        calm = r->cal_q[0];
+        pthread_mutex_unlock(&l->mu);
+        if (!work_judged(&fx, w, b, 900, &j))
+            continue;
+        pthread_mutex_lock(&l->mu);
+        ncal2 = r->ncal;
+        cal2 = r->cal;
+        spike = r->cal_q[1];
+        pthread_mutex_unlock(&l->mu);
+        print_message("calm %.2f, spike %.2f; calibration %.2f of %u, then %.2f of %u\n",
+                      calm, spike, cal1, ncal1, cal2, ncal2);
+        ok = spike > 2 * calm;
+    }
+    assert_true(ok);
+    assert_int_equal(ncal1, 1); /* the first entry not taken */
+    assert_true(cal1 == calm);
+    assert_int_equal(ncal2, 2);
+    assert_true(cal2 == calm); /* the least of two */
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* Runs spaced entries of "work" until its plan is no longer p0 (60 s at
  * most, however many entries: under load, a sanitizer build beside other
  * tests, the busy-waits themselves spread and the loop's thread, at nice
@@ -2070,6 +2148,7 @@ int main(void)
         cmocka_unit_test(entries_without_waits_are_measured),
         cmocka_unit_test(lagging_entry_is_measured),
         cmocka_unit_test(prediction_follows_a_change_of_pace),
+        cmocka_unit_test(prediction_skips_a_plans_first_entry),
         cmocka_unit_test(drift_replan_is_counted),
         cmocka_unit_test(lasting_step_replans_despite_its_noise),
         cmocka_unit_test(replan_from_measured_times_settles),

@@ -714,9 +714,20 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     if (r->plan != p)
         return false; /* re-planned meanwhile */
     r->judged++;
-    if (p->makespan > 0 && m->span_us > 0) {
+    /* Not the plan's first entry: it pays what later ones do not (its
+     * kernels' first loads, the first copies to its devices), 2-3x a
+     * replayed frame of quiver-signal. And of fewer than 3 ratios, the
+     * least, not their median: a busy machine only ever stretches an
+     * entry, and the median of one or two is the stretched one. Both
+     * made the predictions of a plan's next entries: off by 100-210 % in
+     * the first timed entries of bench/loop --predict, about 2 points of
+     * the frame's mean error over 200. */
+    bool first = !r->cal_first;
+    r->cal_first = true;
+    if (!first && p->makespan > 0 && m->span_us > 0) {
         r->cal_q[r->ncal++ % QV__CALS] = m->span_us / p->makespan;
-        r->cal = median_of(r->cal_q, r->ncal < QV__CALS ? r->ncal : QV__CALS);
+        unsigned n = r->ncal < QV__CALS ? r->ncal : QV__CALS;
+        r->cal = n >= 3 ? median_of(r->cal_q, n) : fmin(r->cal_q[0], r->cal_q[n - 1]);
         shift_cal(r);
     }
     if (++r->measured <= CAL_ENTRIES) { /* calibrating: base and noise */
@@ -948,6 +959,7 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
         r->probe_new = 0;
     r->cal = 0;
     r->ncal = 0;
+    r->cal_first = false;
     r->drift_entries = 0;
     /* A device's calibration (its measured over predicted time, and its
      * noise) outlives a re-plan: the new plan predicts from measured times

@@ -89,10 +89,12 @@ struct qv__region {
     /* Calibration of the current plan (loop.c): the measured span of an
      * entry over the plan's makespan, the median of the last QV__CALS
      * entries' (a preempted entry's spike moves no prediction; 0 until
-     * measured), and per device the measured over the predicted task
+     * measured; the plan's first entry not taken, the least of fewer than
+     * 3), and per device the measured over the predicted task
      * time, as moving averages. */
     double cal, cal_q[QV__CALS];
     unsigned ncal;
+    bool cal_first;       /* the plan's first measured entry came (loop.c) */
     double base[QV__MAX_DEVICES];
     /* Per device, its first QV__CAL_FIRST ratios: base and noise start as
      * their median and median distance (loop.c calibrate). */
