@@ -5,6 +5,9 @@
  * stale handles, a destroyed runtime, overlapping buffers.
  */
 #include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdatomic.h>
@@ -566,6 +569,97 @@ static void fork_leaves_the_runtime_to_the_parent(void **state)
     assert_int_equal(qv_wait_all(rt), 0);
 }
 
+/* fork() while the runtime's threads log: the child's own runtime logs
+ * too. The library's process-wide locks (the log's among them) are taken
+ * across the fork: a child forked while a worker held the log's lock found
+ * it held by no one, and hung at its own first log line (adversarial
+ * testing: 1 or 2 children in 60). Every line goes to /dev/null. */
+struct feeder {
+    qv_runtime *rt;
+    qv_func *f;
+    atomic_int stop;
+};
+
+static void *feed(void *p)
+{
+    struct feeder *fd = p;
+    for (unsigned i = 0; !atomic_load(&fd->stop); i++) {
+        qv_submit(fd->rt, fd->f, NULL, 0);
+        if (i % 64 == 0)
+            qv_wait_all(fd->rt);
+    }
+    return NULL;
+}
+
+static qv_runtime *runtime_of(const char *policy, int ncpu)
+{
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = ncpu;
+    o.perfmodel_dir = "";
+    o.opencl = 0;
+    o.config = policy;
+    qv_runtime *r = NULL;
+    return qv_runtime_create(&o, &r) == 0 ? r : NULL;
+}
+
+static void fork_while_threads_log(void **state)
+{
+    (void)state;
+    char policy[] = "/tmp/qv-forklog-XXXXXX";
+    int pfd = mkstemp(policy);
+    assert_true(pfd >= 0);
+    const char *text = "devices: [cpu]\nlog: {level: trace, file: /dev/null}\n";
+    assert_int_equal(write(pfd, text, strlen(text)), (ssize_t)strlen(text));
+    close(pfd);
+    struct feeder fd = {.rt = runtime_of(policy, 2)};
+    assert_non_null(fd.rt);
+    assert_int_equal(qv_func_create(fd.rt, "logged", NULL, 0, &fd.f), 0);
+    assert_int_equal(qv_func_set_cpu(fd.f, cpu_count), 0);
+    atomic_init(&fd.stop, 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, feed, &fd), 0);
+    unsigned seed = 7;
+    int hung = 0, failed = 0;
+    for (int i = 0; i < 60; i++) {
+        usleep(rand_r(&seed) % 2000);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+#ifdef __SANITIZE_THREAD__
+            _exit(0); /* TSan ends a forked child that starts threads */
+#endif
+            qv_runtime *mine = runtime_of(policy, 1);
+            qv_func *g;
+            int bad = !mine || qv_func_create(mine, "g", NULL, 0, &g) != 0 ||
+                      qv_func_set_cpu(g, cpu_count) != 0 || qv_submit(mine, g, NULL, 0) != 0 ||
+                      qv_wait_all(mine) != 0;
+            qv_runtime_destroy(mine);
+            _exit(bad);
+        }
+        /* Not alarm() in the child: the hang was in qv_runtime_create,
+         * which blocks the caller's signals while it runs. */
+        int st = 0, waited = 0;
+        pid_t got;
+        while ((got = waitpid(pid, &st, WNOHANG)) == 0 && waited++ < 1000)
+            usleep(10000);
+        if (got == 0) {
+            hung++;
+            kill(pid, SIGKILL);
+            waitpid(pid, &st, 0);
+        } else {
+            failed += !WIFEXITED(st) || WEXITSTATUS(st) != 0;
+        }
+    }
+    atomic_store(&fd.stop, 1);
+    pthread_join(th, NULL);
+    assert_int_equal(qv_wait_all(fd.rt), 0);
+    qv_runtime_destroy(fd.rt);
+    unlink(policy);
+    if (hung || failed)
+        fail_msg("of 60 children, %d hung (10 s) and %d failed", hung, failed);
+}
+
 /* Two buffers over the same bytes would let their tasks race: refused. */
 static void overlapping_buffers(void **state)
 {
@@ -622,6 +716,7 @@ int main(void)
         cmocka_unit_test(destroyed_runtime),
         cmocka_unit_test_setup_teardown(fork_leaves_the_runtime_to_the_parent, setup,
                                         teardown),
+        cmocka_unit_test(fork_while_threads_log),
         cmocka_unit_test_setup_teardown(implementation_toggled_while_calls_run, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(overlapping_buffers, setup, teardown),

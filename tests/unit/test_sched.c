@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
@@ -92,6 +93,41 @@ static void pinning_and_spinning(void **state)
     o.record = 0;
     o.spin_us = 1000;
     run_chain(&o, 5000);
+}
+
+/* QV_SPIN_US: digits up to a second are taken; anything else is refused
+ * with a warning and the options' spin stays ("-1" wrapped to 71 minutes
+ * of spinning idle workers, "abc" read as 0: adversarial testing). */
+static void spin_from_the_environment(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *env;
+        unsigned want;
+    } cases[] = {{"7", 7}, {"0", 0}, {"1000000", 1000000}, {"-1", 30}, {"abc", 30},
+                 {"12x", 30}, {" 5", 30}, {"1000001", 30}, {"99999999999999999999", 30}};
+    const char *old = getenv("QV_SPIN_US");
+    char *keep = old ? strdup(old) : NULL;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        setenv("QV_SPIN_US", cases[i].env, 1);
+        qv_options o;
+        qv_options_init(&o);
+        o.perfmodel_dir = "";
+        o.ncpu = 1;
+        o.opencl = 0;
+        o.spin_us = 30;
+        qv_runtime *rt;
+        assert_int_equal(qv_runtime_create(&o, &rt), 0);
+        if (rt->opts.spin_us != cases[i].want)
+            fail_msg("QV_SPIN_US=%s: spin %u us, expected %u", cases[i].env,
+                     rt->opts.spin_us, cases[i].want);
+        qv_runtime_destroy(rt);
+    }
+    if (keep)
+        setenv("QV_SPIN_US", keep, 1);
+    else
+        unsetenv("QV_SPIN_US");
+    free(keep);
 }
 
 static atomic_uint ran_on; /* bit per CPU the calls ran on */
@@ -1114,6 +1150,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(worker_counts),
         cmocka_unit_test(pinning_and_spinning),
+        cmocka_unit_test(spin_from_the_environment),
         cmocka_unit_test(workers_keep_to_the_affinity_mask),
         cmocka_unit_test(idle_workers_park),
         cmocka_unit_test(wait_all_with_a_busy_submitter),

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "core/fork.h"
 
 static _Thread_local char last_error[512];
 
@@ -59,6 +60,14 @@ static atomic_int log_level = -1;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 static FILE *log_fp;
 static unsigned log_fp_users;
+
+void qv__log_fork_lock(bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&log_mu);
+    else
+        pthread_mutex_unlock(&log_mu);
+}
 
 void qv__log_set_level(int l)
 {

@@ -27,6 +27,7 @@
 
 #include "config/catalog.h"
 #include "core/internal.h"
+#include "core/fork.h"
 #include "devices/device.h"
 
 #define MAXC 8 /* calls of a chain fused at run time */
@@ -278,6 +279,14 @@ static struct qv__fused *fused_find(qv_runtime *rt, const qv__kernel *k,
  * (the name was taken) and its entry, remembered as not fusable, turned
  * fusing off for good (found by adversarial testing). Rare; any runtime. */
 static pthread_mutex_t make_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void qv__fuse_fork_lock(bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&make_mu);
+    else
+        pthread_mutex_unlock(&make_mu);
+}
 
 /* fz for kernel k and the chain's functions and sizes, made on first use;
  * NULL when the chain cannot be fused (logged once per kind). */

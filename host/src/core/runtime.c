@@ -1,6 +1,7 @@
 /*
  * runtime.c - the runtime's life cycle: options, create, shutdown, destroy.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "config/default_path.h"
 #include "config/policy.h"
 #include "core/internal.h"
+#include "core/fork.h"
 #include "devices/device.h"
 #include "trace/marks.h"
 #include "trace/perfmodel.h"
@@ -169,22 +171,52 @@ static int runtime_create(const qv_options *opts, qv_runtime **out);
 
 unsigned qv__fork_gen;
 
+static void graves_fork_lock(bool lock);
+
+/* The process-wide locks, outer ones first: a module's lock is held while
+ * it logs (qv__log takes log_mu), never the other way round. */
+static void fork_locks(bool lock)
+{
+    void (*const take[])(bool) = { qv__fuse_fork_lock, qv__disc_fork_lock,
+                                   qv__sigkeep_fork_lock, graves_fork_lock,
+                                   qv__xrt_fork_lock, qv__log_fork_lock };
+    enum { N = sizeof take / sizeof take[0] };
+    for (int i = 0; i < N; i++)
+        take[lock ? i : N - 1 - i](lock);
+}
+
+static void fork_prepare(void)
+{
+    fork_locks(true);
+}
+
+static void fork_parent(void)
+{
+    fork_locks(false);
+}
+
 static void forked_child(void)
 {
     qv__fork_gen++;
+    fork_locks(false);
 }
 
 static void watch_forks(void)
 {
-    pthread_atfork(NULL, NULL, forked_child);
+    pthread_atfork(fork_prepare, fork_parent, forked_child);
+}
+
+void qv__fork_watch(void)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, watch_forks);
 }
 
 /* The threads that libraries start for us meanwhile (PoCL's, XRT's) keep
  * the application's asynchronous signals blocked, as ours do (thread.h). */
 QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
 {
-    static pthread_once_t once = PTHREAD_ONCE_INIT;
-    pthread_once(&once, watch_forks);
+    qv__fork_watch();
     sigset_t old;
     qv__signals_block(&old);
     int rc = runtime_create(opts, out);
@@ -207,8 +239,19 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
     rt->created_ns = qv__now_ns();
     rt->opts = o;
     const char *spin = getenv("QV_SPIN_US");
-    if (spin && *spin)
-        rt->opts.spin_us = (unsigned)strtoul(spin, NULL, 10);
+    if (spin && *spin) {
+        /* Digits only, at most a second: "-1" wrapped to 71 minutes of
+         * spinning idle workers, and junk read as 0, both silently
+         * (adversarial testing). */
+        char *end;
+        errno = 0;
+        unsigned long us = strtoul(spin, &end, 10);
+        if (spin[0] >= '0' && spin[0] <= '9' && !*end && !errno && us <= 1000000)
+            rt->opts.spin_us = (unsigned)us;
+        else
+            qv__log(1, "QV_SPIN_US=%s is not a number of microseconds from 0 to 1000000; "
+                    "threads spin %u us", spin, rt->opts.spin_us);
+    }
     if (rt->opts.ncpu < 0 || rt->opts.ncpu > 4096) {
         int ncpu = rt->opts.ncpu;
         free(rt);
@@ -331,6 +374,14 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt)
 static pthread_mutex_t grave_mu = PTHREAD_MUTEX_INITIALIZER;
 static qv_runtime *grave[GRAVE_KEPT];
 static unsigned grave_next;
+
+static void graves_fork_lock(bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&grave_mu);
+    else
+        pthread_mutex_unlock(&grave_mu);
+}
 
 static void shell_free(qv_runtime *rt)
 {

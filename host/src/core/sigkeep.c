@@ -8,12 +8,21 @@
 #include <signal.h>
 
 #include "core/internal.h"
+#include "core/fork.h"
 #include "core/sigkeep.h"
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static unsigned g_depth;             /* calls inside; g_mu */
 static struct sigaction g_act[NSIG]; /* as they were; g_mu */
 static unsigned char g_have[NSIG];   /* g_act[s] was read */
+
+void qv__sigkeep_fork_lock(bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&g_mu);
+    else
+        pthread_mutex_unlock(&g_mu);
+}
 
 /* A handler function (not SIG_DFL nor SIG_IGN). */
 static int is_handler(const struct sigaction *a)

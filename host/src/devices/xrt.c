@@ -32,6 +32,7 @@
 #include "config/board.h"
 #include "config/catalog.h"
 #include "core/internal.h"
+#include "core/fork.h"
 #include "devices/device.h"
 #include "devices/xrt_lib.h"
 #include "xclbin/xclbin.h"
@@ -67,6 +68,14 @@ struct qv_devmem {
 /* Devices open in the process, for the exit handler. */
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 static xrt_device *live;
+
+void qv__xrt_fork_lock(bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&live_mu);
+    else
+        pthread_mutex_unlock(&live_mu);
+}
 /* The exit handler ran: XRT handles are gone, and every operation of a
  * runtime destroyed later (by an exit handler registered before ours, or
  * a C++ global) is refused instead of handing XRT NULL handles. What was

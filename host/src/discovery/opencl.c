@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "core/sigkeep.h"
+#include "core/fork.h"
 #include "discovery/discovery.h"
 
 #ifndef CL_PLATFORM_NOT_FOUND_KHR
@@ -94,6 +95,14 @@ static int disc_opencl(qv__scan *s, qv_backend_report *rep);
  * answered CL_DEVICE_NOT_FOUND to all but one, and those runtimes came up
  * without their OpenCL device, silently. */
 static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void qv__disc_fork_lock(bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(&list_mu);
+    else
+        pthread_mutex_unlock(&list_mu);
+}
 
 int qv__disc_opencl(qv__scan *s, qv_backend_report *rep)
 {

@@ -54,6 +54,7 @@
 #include <unistd.h>
 
 #include "core/thread.h"
+#include "core/fork.h"
 #include "wrap/pending.h"
 
 /* Private copies kept for reuse once their buffers are unregistered. */
@@ -698,6 +699,7 @@ static void init(void)
         g_uffd = -1;
         return;
     }
+    qv__fork_watch(); /* its prepare runs after ours, which lands tasks */
     pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     g_ok = 1;
     g_why = NULL;
