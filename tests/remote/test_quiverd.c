@@ -1336,6 +1336,13 @@ static void test_options(void **state)
         {BC "--listen tcp://127.0.0.1:5555", 2, "--keys DIR is required"},
         {"--catalog k.yaml --listen ipc:///x --allow-plain", 2, "--board FILE is required"},
         {"--bogus", 2, "unknown option --bogus"},
+        /* Named from the option table: "-xy" after a 1-byte argument was
+         * named from that argument, read past its end (adversarial). */
+        {"--catalog k -xy", 2, "unknown option -x"},
+        {"-b x", 2, "unknown option -b"},
+        {"--help=x", 2, "option --help takes no value"},
+        {"--allow-plain=1", 2, "option --allow-plain takes no value"},
+        {"--board b --listen", 2, "option --listen needs a value"},
         {"--delay-us x --board b", 2, "--delay-us x: expected microseconds"},
         {"--spin-us -1 --board b", 2, "--spin-us -1: expected microseconds"},
         {"--spin-us ' -0' --board b", 2, "--spin-us  -0: expected microseconds"},

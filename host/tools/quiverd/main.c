@@ -170,72 +170,88 @@ static int parse_uint(const char *opt, const char *arg, unsigned long lo, unsign
 
 static int parse_args(int argc, char **argv, qd_options *o)
 {
+    /* Values past any character: a wrong short option ("-b") is told
+     * from a wrong use of a long one by optopt alone. */
+    enum { O_BOARD = 256, O_CATALOG, O_LISTEN, O_KEYS, O_PLAIN, O_LOG, O_DELAY, O_FAIL,
+           O_SPIN, O_HELP };
     static const struct option longopts[] = {
-        {"board", required_argument, NULL, 'b'},
-        {"catalog", required_argument, NULL, 'c'},
-        {"listen", required_argument, NULL, 'l'},
-        {"keys", required_argument, NULL, 'k'},
-        {"allow-plain", no_argument, NULL, 'p'},
-        {"log", required_argument, NULL, 'L'},
-        {"delay-us", required_argument, NULL, 'd'},
-        {"fail-launch", required_argument, NULL, 'f'},
-        {"spin-us", required_argument, NULL, 's'},
-        {"help", no_argument, NULL, 'h'},
+        {"board", required_argument, NULL, O_BOARD},
+        {"catalog", required_argument, NULL, O_CATALOG},
+        {"listen", required_argument, NULL, O_LISTEN},
+        {"keys", required_argument, NULL, O_KEYS},
+        {"allow-plain", no_argument, NULL, O_PLAIN},
+        {"log", required_argument, NULL, O_LOG},
+        {"delay-us", required_argument, NULL, O_DELAY},
+        {"fail-launch", required_argument, NULL, O_FAIL},
+        {"spin-us", required_argument, NULL, O_SPIN},
+        {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+    /* ':' first: a missing value is ':', anything else wrong is '?'. */
+    while ((c = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
         switch (c) {
-        case 'b':
+        case O_BOARD:
             if (o->nboards == QD_MAX_BOARDS) {
                 fprintf(stderr, "quiverd: more than %d --board options\n", QD_MAX_BOARDS);
                 return 2;
             }
             o->boards[o->nboards++] = optarg;
             break;
-        case 'c':
+        case O_CATALOG:
             o->catalog = optarg;
             break;
-        case 'l':
+        case O_LISTEN:
             o->listen = optarg;
             break;
-        case 'k':
+        case O_KEYS:
             o->keys = optarg;
             break;
-        case 'p':
+        case O_PLAIN:
             o->allow_plain = 1;
             break;
-        case 'L':
+        case O_LOG:
             o->log = optarg;
             break;
-        case 'd':
+        case O_DELAY:
             if (parse_uint("--delay-us", optarg, 0, 10000000, "microseconds", &o->delay_us))
                 return 2;
             break;
-        case 'f':
+        case O_FAIL:
             if (parse_uint("--fail-launch", optarg, 1, 1000000000, "a launch's number",
                            &o->fail_launch))
                 return 2;
             break;
-        case 's': {
+        case O_SPIN: {
             unsigned us;
             if (parse_uint("--spin-us", optarg, 0, 1000000, "microseconds", &us))
                 return 2;
             o->spin_us = (int)us;
             break;
         }
-        case 'h':
+        case O_HELP:
             usage(stdout);
             return 1;
-        default:
-            if (optopt)
-                fprintf(stderr, "quiverd: option --%s needs a value\n",
-                        argv[optind - 1] + 2);
+        default: {
+            /* Named from the table, not from argv: after "-xy" optind has
+             * not moved on, and argv[optind - 1] was the argument before
+             * (read 2 bytes in, past the end of a 1-byte one). */
+            const char *name = NULL;
+            for (const struct option *l = longopts; l->name && optopt; l++)
+                if (l->val == optopt)
+                    name = l->name;
+            if (c == ':' && name)
+                fprintf(stderr, "quiverd: option --%s needs a value\n", name);
+            else if (name)
+                fprintf(stderr, "quiverd: option --%s takes no value\n", name);
+            else if (optopt > 0 && optopt < 256)
+                fprintf(stderr, "quiverd: unknown option -%c\n", optopt);
             else
                 fprintf(stderr, "quiverd: unknown option %s\n", argv[optind - 1]);
             fprintf(stderr, "Try 'quiverd --help'.\n");
             return 2;
+        }
         }
     }
     if (optind < argc) {
