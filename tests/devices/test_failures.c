@@ -283,6 +283,35 @@ static void board_returns_to_service(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A run past its deadline that ends after all (a long run, not a hung
+ * one): once it ends, the board gets a probe and is back in service. (It
+ * stayed out for good: quiverd's board failed every client's runs after
+ * one run past 30 s, adversarial testing.) The deadline is an injected
+ * wait fault; the run itself ends at once. */
+static void board_back_after_a_long_run_ends(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_long");
+    int healthy;
+    uint64_t n0 = vadd_once(rt, f, dev, &healthy);
+    assert_true(healthy);
+    qv__fault_set("emu", QV_FAULT_WAIT, 0, QV_ETIMEDOUT);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0); /* timed out: the CPU ran it */
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_false(healthy);
+    uint64_t n = n0;
+    for (int i = 0; i < 100 && n == n0; i++) { /* until the run's end is seen */
+        usleep(10000);
+        n = vadd_once(rt, f, dev, &healthy);
+    }
+    assert_int_equal(n, n0 + 1); /* the probe, there */
+    assert_true(healthy);
+    assert_int_equal(vadd_once(rt, f, dev, &healthy), n0 + 2);
+    qv_runtime_destroy(rt);
+}
+
 /* A board that failed may come back without what it held (a reset): its
  * copies go when it fails, those only it held brought home first, and
  * after its probe it gets every input again. */
@@ -982,6 +1011,7 @@ int main(void)
         cmocka_unit_test(task_that_ran_nowhere_is_reported),
         cmocka_unit_test(a_task_on_a_never_written_input_fails_too),
         cmocka_unit_test(board_returns_to_service),
+        cmocka_unit_test(board_back_after_a_long_run_ends),
         cmocka_unit_test(failed_board_keeps_no_copies),
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),

@@ -732,6 +732,13 @@ static void test_run_outputs(void **state)
     for (unsigned j = 0; j < N; j++)
         assert_true(float_at(r.m.data.data, j) == a2[j] + b[j]);
     reply_fini(&r);
+    /* Its cause is in the daemon's log (--log), the runtime's own warning
+     * with it: not only "ran nowhere" (adversarial testing). */
+    char *logged = qv_test_slurp(d.log, NULL);
+    assert_non_null(logged);
+    if (!strstr(logged, "injected launch failure") || !strstr(logged, "ran nowhere"))
+        fail_msg("the daemon's log lacks the failure's cause:\n%s", logged);
+    free(logged);
     daemon_stop(&d);
 }
 

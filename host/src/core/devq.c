@@ -62,6 +62,10 @@ struct qv__devq {
     uint64_t          back_ns;   /* back in service since; driver thread */
     atomic_bool       probing;
     atomic_bool       due_told;  /* plans were told the probe is due */
+    /* The run that outlived its deadline ended (the backend's thread,
+     * qv__devq_run_ended), not yet taken by settle_ended: either side may
+     * come first. */
+    atomic_bool       run_ended;
     _Atomic uint64_t  ready_ns;  /* predicted time its queue drains */
     unsigned char    *fit;       /* per function id: FIT_* bits */
     size_t            nfit;
@@ -522,6 +526,23 @@ static bool device_fault(int rc)
            rc != QV_EMISMATCH;
 }
 
+/* A run of q's outlived its deadline, and has ended since: q, out of
+ * service without a probe for it, gets one now. Called by both sides
+ * (the backend's thread when the run ends, the driver once q is out of
+ * service), each after its own store: one of them sees the other's
+ * (sequentially consistent), and the exchange lets only one act. */
+static void settle_ended(qv__devq *q)
+{
+    if (atomic_load(&q->healthy) || atomic_load(&q->retry_ns) != UINT64_MAX ||
+        !atomic_exchange(&q->run_ended, false))
+        return;
+    /* The time first, then "not told", as retry_later. */
+    atomic_store(&q->retry_ns, qv__now_ns());
+    atomic_store(&q->due_told, false);
+    qv__log(1, "%s: the run that outlived its deadline ended; the device gets a probe",
+            q->name);
+}
+
 /* q failed with rc: when it gets a probe (driver thread). A run that hung
  * may still hold the device (a probe would hang as long again), and a
  * remote board's link tells when its daemon answers again. */
@@ -553,6 +574,7 @@ static void probed(qv__devq *q, qv__task *t, int rc)
 {
     if (rc == 0) {
         q->back_ns = qv__now_ns();
+        atomic_store(&q->run_ended, false); /* of an older run: not this one's */
         atomic_store(&q->retry_ns, UINT64_MAX); /* no probe is due while in service */
         atomic_store(&q->probing, false);
         if (!atomic_exchange(&q->healthy, true)) {
@@ -576,6 +598,8 @@ static void probed(qv__devq *q, qv__task *t, int rc)
             qv__log(2, "%s; it stays out of service, the next probe in %llu ms", why,
                     (unsigned long long)((at - now) / 1000000u));
         qv__region_devices_changed(q->rt, why); /* plans made for the probe */
+        if (rc == QV_ETIMEDOUT)
+            settle_ended(q);
     }
     atomic_store(&q->probing, false);
 }
@@ -621,6 +645,8 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
             drop = atomic_load(&q->retry_ns) != UINT64_MAX;
             qv__log(1, "%s; it is taken out of service and '%s' %s", why, t->func->name,
                     then);
+            if (rc == QV_ETIMEDOUT)
+                settle_ended(q); /* the run may have ended meanwhile */
             qv__region_devices_changed(rt, why); /* plans are made without it */
         } else if (rc == QV_ENOMEM) {
             qv__log(2, "%s: no memory for '%s'; it %s", q->name, t->func->name, then);
@@ -823,6 +849,7 @@ static int open_one_with(qv_runtime *rt, const struct qv_device_ops *ops, const 
     atomic_init(&q->retry_ns, UINT64_MAX);
     atomic_init(&q->probing, false);
     atomic_init(&q->due_told, false);
+    atomic_init(&q->run_ended, false);
     atomic_init(&q->gone, false);
     atomic_init(&q->pokes, 0);
     atomic_init(&q->res_id, f->r.id);
@@ -991,6 +1018,13 @@ bool qv__devq_serves(qv_runtime *rt, unsigned dev, const char *kernel)
 {
     qv__devq *q = rt->accel[dev - 1];
     return q->dev->ops != &qv__remote_ops || qv__remote_serves(q->dev, kernel);
+}
+
+void qv__devq_run_ended(qv_runtime *rt, unsigned dev)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    atomic_store(&q->run_ended, true);
+    settle_ended(q);
 }
 
 void qv__devq_restored(qv_runtime *rt, unsigned dev)

@@ -987,6 +987,10 @@ bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, struct qv_plat_res *out);
  * re-made. The backend calls it from its own thread, holding no lock of
  * its own that query takes. No effect on a device in service. */
 void qv__devq_restored(qv_runtime *rt, unsigned dev);
+/* The run that took device dev out of service by outliving its deadline
+ * ended after all (the device's own thread): the device gets a probe, as
+ * after any other fault. Takes no lock but the log's. */
+void qv__devq_run_ended(qv_runtime *rt, unsigned dev);
 /* f's OpenCL or FPGA implementation changed: every device forgets that it
  * could not build or load the old one. */
 void qv__devq_func_changed(qv_runtime *rt, const qv_func *f);

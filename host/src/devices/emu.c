@@ -96,6 +96,26 @@ struct qv_devmem {
 /* The event of a launch: the device itself (one run at a time). */
 #define EMU_EVENT(d) ((qv_event *)(d))
 
+/* The run that outlived its wait ended after all (a long run, not a hung
+ * one: quiverd's board stayed out of service for every client after one
+ * run past 30 s, adversarial testing). Its memory freed meanwhile goes
+ * now, and the device gets a probe. Under mu, which the device's close
+ * takes first: the runtime is still there unless the close came, which
+ * sets stop (the device was left behind with this thread). */
+static void hung_run_ended(emu_device *e)
+{
+    e->hung = false;
+    while (e->kept) {
+        struct qv_devmem *m = e->kept;
+        e->kept = m->next;
+        e->mem_used -= m->n;
+        free(m->p);
+        free(m);
+    }
+    if (!e->stop)
+        qv__devq_run_ended(e->base.rt, e->base.id);
+}
+
 static void *cu_main(void *arg)
 {
     emu_device *e = arg;
@@ -134,6 +154,8 @@ static void *cu_main(void *arg)
         e->job_done = true;
         atomic_fetch_add_explicit(&e->ends, 1, memory_order_release);
         pthread_cond_broadcast(&e->cv);
+        if (e->hung)
+            hung_run_ended(e);
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
@@ -512,7 +534,12 @@ static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
     bool done = e->job_done && !inj;
     if (!e->job_done)
         e->hung = true;
+    /* Injected, a run that ended already is one that ended past its
+     * deadline: the compute unit, done with it, will not say so. */
+    bool ended_late = inj && e->job_done;
     pthread_mutex_unlock(&e->mu);
+    if (ended_late)
+        qv__devq_run_ended(d->rt, d->id);
     return done ? 0 : qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", e->name,
                                (long long)timeout_ns);
 }

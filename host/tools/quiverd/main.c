@@ -397,6 +397,14 @@ static int make_runtime(qd_daemon *d)
     }
     fprintf(f, "# quiverd's runtime\ncatalog: ");
     yaml_quoted(f, cat);
+    /* The runtime's warnings (a board's fault and why a run ran nowhere)
+     * into the daemon's log: they went to stderr only, and the log said
+     * "no device can run this task" (adversarial testing). */
+    char logpath[PATH_MAX];
+    if (o->log && realpath(o->log, logpath) && utf8_ok(logpath)) {
+        fprintf(f, "\nlog:\n  file: ");
+        yaml_quoted(f, logpath);
+    }
     fprintf(f,
             "\nscheduler: eager\nimplicit_regions: false\ndevices: [cpu, fpga]\n"
             "discovery:\n  rescan_interval_ms: 0\n  hwloc: true\n  opencl: false\n"
