@@ -29,6 +29,7 @@ static pid_t live_pid; /* killed by the teardown when a test fails */
 static const char *live_log;
 static int use_tcp; /* the next daemon listens on tcp://127.0.0.1:* */
 static const char *fail_launch; /* the next daemon's --fail-launch */
+static int slow_reader; /* the next client takes its replies one at a time */
 static const char *spin_us;     /* the next daemon's --spin-us */
 static const char *spin_env;    /* the next daemon's QV_SPIN_US */
 static int one_core;            /* the next daemon may use one core only */
@@ -246,6 +247,11 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
     d->sock = zmq_socket(d->ctx, ZMQ_DEALER);
     int linger = 0;
     zmq_setsockopt(d->sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (slow_reader) { /* little room on its side: replies stay with the daemon */
+        int one = 1, small = 4096;
+        zmq_setsockopt(d->sock, ZMQ_RCVHWM, &one, sizeof one);
+        zmq_setsockopt(d->sock, ZMQ_RCVBUF, &small, sizeof small);
+    }
     if (server_pub) {
         char err[256];
         if (qv__auth_client(d->sock, server_pub, client_pub, client_sec, err, sizeof err))
@@ -310,6 +316,7 @@ static int teardown(void **state)
 {
     (void)state;
     use_tcp = 0;
+    slow_reader = 0;
     if (live_pid > 0) {
         kill(live_pid, SIGKILL);
         waitpid(live_pid, NULL, 0);
@@ -1314,6 +1321,54 @@ static void test_queued_writes_bounded(void **state)
     daemon_stop(&d);
 }
 
+/* READs whose replies the client does not take: the daemon keeps their
+ * bytes only up to twice what the client holds and 64 MiB, and refuses
+ * further READs (QV_EBUSY) until the replies are taken. (Unbounded, 60
+ * READs of a 64 MiB buffer grew the daemon by 3.8 GB: adversarial
+ * testing.) */
+static void test_unread_replies_bounded(void **state)
+{
+    (void)state;
+    slow_reader = 1;
+    daemon_proc d;
+    daemon_open(&d);
+    enum { MIB = 8, NR = 30 };
+    uint64_t buf = alloc_buf(&d, 10, (uint64_t)MIB << 20);
+    for (int i = 0; i < NR; i++) {
+        qv_wire_msg m = {.type = QV_WIRE_READ, .id = 100 + (uint64_t)i};
+        m.u.read.buf = buf;
+        m.u.read.length = (uint64_t)MIB << 20;
+        send_msg(d.sock, &m);
+    }
+    usleep(500000); /* all of them handled, none taken */
+    reply r;
+    int ok = 0, busy = 0;
+    for (int i = 0; i < NR; i++) {
+        recv_reply(d.sock, &r);
+        assert_int_equal(r.rc, 0);
+        if (r.m.type == (QV_WIRE_READ | QV_WIRE_REPLY)) {
+            assert_int_equal(r.m.data.size, (uint64_t)MIB << 20);
+            ok++;
+        } else {
+            assert_int_equal(r.m.type, QV_WIRE_ERROR | QV_WIRE_REPLY);
+            assert_int_equal(r.m.u.error.code, QV_EBUSY);
+            assert_non_null(strstr(r.m.u.error.message, "read them first"));
+            busy++;
+        }
+        reply_fini(&r);
+    }
+    fprintf(stderr, "%d READs answered, %d refused\n", ok, busy);
+    assert_true(busy > 0);
+    assert_true(ok <= (2 * MIB + 64) / MIB + 3); /* the cap, and what left already */
+    /* Taken: the bytes are the client's again. */
+    qv_wire_msg m = {.type = QV_WIRE_READ, .id = 200};
+    m.u.read.buf = buf;
+    m.u.read.length = (uint64_t)MIB << 20;
+    call(&d, &m, QV_WIRE_READ | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    daemon_stop(&d);
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -1525,6 +1580,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_routing_id_reused, teardown),
         cmocka_unit_test_teardown(test_many_peers_gone, teardown),
         cmocka_unit_test_teardown(test_queued_writes_bounded, teardown),
+        cmocka_unit_test_teardown(test_unread_replies_bounded, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
         cmocka_unit_test_teardown(test_spin_choice, teardown),

@@ -68,12 +68,24 @@ typedef struct qd_buf {
     atomic_uint refs;    /* the table's, and one per run that writes it */
 } qd_buf;
 
+/* A client's reply bytes not taken yet: reserved when a READ or a RUN
+ * with its outputs is accepted, given back when ZeroMQ frees the reply's
+ * data (sent, or dropped) or the reply goes without it. Its own object,
+ * counted: those frees come on ZeroMQ's thread, after the client may be
+ * gone. A client that sent READs and never read the replies grew the
+ * daemon by gigabytes (adversarial testing). */
+typedef struct qd_acct {
+    atomic_uint refs;
+    _Atomic uint64_t bytes;
+} qd_acct;
+
 /* A peer by routing id, while it holds buffers. */
 typedef struct qd_client {
     uint8_t rid[256];
     size_t rlen;
     uint64_t bytes; /* allocated */
     uint64_t queued; /* bytes of WRITEs held by copy tasks not run yet */
+    qd_acct *acct;   /* its reply bytes */
     uint32_t nbufs;
     int fd; /* of its connection (ZMQ_SRCFD); -1 unknown */
     struct qd_client *next;
@@ -94,6 +106,8 @@ typedef struct qd_reply {
     struct qd_reply *onext, *oprev;
     int owed;
     uint64_t queued; /* a WRITE's bytes, off its client's queued once sent */
+    qd_acct *acct;    /* with out_res: reply bytes reserved for its data */
+    uint64_t out_res;
 } qd_reply;
 
 /* Work for a waiter thread, or a run's outputs task's. */
@@ -196,6 +210,21 @@ static qd_reply *reply_new(const uint8_t *rid, size_t rlen)
     return r;
 }
 
+static void acct_drop(qd_acct *a)
+{
+    if (a && atomic_fetch_sub(&a->refs, 1) == 1)
+        free(a);
+}
+
+/* Gives back n reserved bytes of a, and the reference that held them. */
+static void acct_give(qd_acct *a, uint64_t n)
+{
+    if (!a)
+        return;
+    atomic_fetch_sub(&a->bytes, n);
+    acct_drop(a);
+}
+
 static void reply_free(qd_reply *r)
 {
     if (!r)
@@ -203,7 +232,48 @@ static void reply_free(qd_reply *r)
     qv__wire_enc_fini(&r->enc);
     if (r->has_data)
         zmq_msg_close(&r->data);
+    acct_give(r->acct, r->out_res);
     free(r);
+}
+
+/* ZeroMQ is done with a reply's data: its bytes are the client's no more. */
+struct out_hint {
+    qd_acct *acct;
+    uint64_t n;
+};
+
+static void free_out(void *data, void *hint)
+{
+    struct out_hint *h = hint;
+    free(data);
+    if (h) {
+        acct_give(h->acct, h->n);
+        free(h);
+    }
+}
+
+/* r's data frame of len bytes, its reservation moved onto it: counted
+ * until ZeroMQ frees it. 0, or -1 without memory. */
+static int reply_data(qd_reply *r, size_t len)
+{
+    struct out_hint *h = r->acct ? malloc(sizeof *h) : NULL;
+    void *p = malloc(len ? len : 1);
+    if (!p || (r->acct && !h)) {
+        free(p);
+        free(h);
+        return -1;
+    }
+    if (h)
+        *h = (struct out_hint){r->acct, r->out_res};
+    if (zmq_msg_init_data(&r->data, p, len, free_out, h) != 0) {
+        free(p);
+        free(h);
+        return -1;
+    }
+    r->acct = NULL;
+    r->out_res = 0;
+    r->has_data = 1;
+    return 0;
 }
 
 /* Takes r off S.owed; under cq_mu. */
@@ -424,8 +494,14 @@ static qd_client *client_find(const uint8_t *rid, size_t rlen, int create)
     if (!create)
         return NULL;
     qd_client *c = calloc(1, sizeof *c);
-    if (!c)
+    qd_acct *a = calloc(1, sizeof *a);
+    if (!c || !a) {
+        free(c);
+        free(a);
         return NULL;
+    }
+    atomic_init(&a->refs, 1);
+    c->acct = a;
     memcpy(c->rid, rid, rlen);
     c->rlen = rlen;
     c->fd = -1;
@@ -441,6 +517,7 @@ static void client_drop_if_empty(qd_client *c)
     for (qd_client **p = &S.clients; *p; p = &(*p)->next) {
         if (*p == c) {
             *p = c->next;
+            acct_drop(c->acct);
             free(c);
             return;
         }
@@ -487,9 +564,8 @@ static void cpu_read(const qv_call *c)
 {
     qd_copy *j = *(qd_copy *const *)c->ptr[1];
     qd_reply *r = j->reply;
-    if (zmq_msg_init_size(&r->data, j->length) == 0) {
+    if (reply_data(r, j->length) == 0) {
         memcpy(zmq_msg_data(&r->data), (const char *)c->ptr[0] + j->offset, j->length);
-        r->has_data = 1;
         qv_wire_msg m = {.type = QV_WIRE_READ | QV_WIRE_REPLY, .id = j->id};
         m.data = (qv_wire_frame){zmq_msg_data(&r->data), j->length};
         if (qv__wire_encode(&m, &r->enc) == 0) {
@@ -530,7 +606,7 @@ static void cpu_outputs(const qv_call *c)
     size_t total = 0;
     for (unsigned i = 0; i < j->nouts; i++)
         total += j->outs[i]->size;
-    if (res && !status && zmq_msg_init_size(&r->data, total) == 0) {
+    if (res && !status && reply_data(r, total) == 0) {
         char *p = zmq_msg_data(&r->data);
         for (unsigned i = 0; i < j->nouts; i++) {
             memcpy(p, c->ptr[i], j->outs[i]->size);
@@ -963,7 +1039,32 @@ static int in_range(const qd_buf *b, uint64_t off, uint64_t len)
  * task's way through a worker and back through the completion pipe is two
  * thread hand-offs in front of every run that follows the copy. false
  * when tasks use it (then the copy is a task, ordered after them). */
-static bool copy_now(qd_req *q, qd_buf *b, int is_write, size_t off, size_t len)
+/* Reserves len reply bytes of client c (socket thread), and a reference
+ * to its account with them: false, with an error reply, when its replies
+ * not taken yet would pass twice what it holds and 64 MiB (as its WRITEs
+ * waiting for tasks; at most limits.max_bytes). libquiver has at most one
+ * READ or run's outputs per buffer in flight. */
+static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
+{
+    uint64_t cap = 2 * c->bytes + ((uint64_t)64 << 20);
+    if (cap > S.d->limits.max_bytes)
+        cap = S.d->limits.max_bytes;
+    uint64_t have = atomic_load(&c->acct->bytes);
+    if (have > cap || len > cap - have) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
+                    "%s: %" PRIu64 " bytes of replies wait for this client to read them "
+                    "(at most %" PRIu64 "); read them first",
+                    what, have, cap);
+        return false;
+    }
+    atomic_fetch_add(&c->acct->bytes, len);
+    atomic_fetch_add(&c->acct->refs, 1);
+    return true;
+}
+
+/* *res: a READ's reservation (out_reserve), moved onto its reply here. */
+static bool copy_now(qd_req *q, qd_buf *b, int is_write, size_t off, size_t len,
+                     qd_acct **res)
 {
     qv_mode mode = !is_write ? QV_R : off == 0 && len == b->size ? QV_W : QV_RW;
     /* Not while a run that writes b is unanswered: its waiter learns of a
@@ -984,17 +1085,25 @@ static bool copy_now(qd_req *q, qd_buf *b, int is_write, size_t off, size_t len)
     qv_wire_msg m = {.type = (is_write ? QV_WIRE_WRITE : QV_WIRE_READ) | QV_WIRE_REPLY,
                      .id = q->m.id};
     bool ok = r != NULL;
+    if (ok && !is_write) { /* moved back should it fail below */
+        r->acct = *res;
+        r->out_res = *res ? len : 0;
+        *res = NULL;
+    }
     if (ok && is_write) {
         memcpy(mem + off, zmq_msg_data(&q->parts[3]), len);
-    } else if (ok && zmq_msg_init_size(&r->data, len) == 0) {
+    } else if (ok && reply_data(r, len) == 0) {
         memcpy(zmq_msg_data(&r->data), mem + off, len);
-        r->has_data = 1;
         m.data = (qv_wire_frame){zmq_msg_data(&r->data), len};
     } else {
         ok = false;
     }
     qv_buf_release(b->buf);
     if (!ok || qv__wire_encode(&m, &r->enc)) {
+        if (r && !is_write && r->acct) { /* still the caller's, for the task's way */
+            *res = r->acct;
+            r->acct = NULL;
+        }
         reply_free(r); /* the task's way copies (again, the same bytes) */
         return false;
     }
@@ -1027,8 +1136,17 @@ static void on_copy(qd_req *q, int is_write)
                     what, len, off, bid, b->size);
         return;
     }
-    if (copy_now(q, b, is_write, (size_t)off, (size_t)len))
+    qd_acct *res = NULL; /* a READ's reply bytes, reserved */
+    if (!is_write) {
+        qd_client *rc = client_find(q->rid, q->rlen, 0); /* b's owner: there */
+        if (rc && !out_reserve(q, rc, len, "read"))
+            return;
+        res = rc ? rc->acct : NULL;
+    }
+    if (copy_now(q, b, is_write, (size_t)off, (size_t)len, &res)) {
+        acct_give(res, len); /* an error reply: no data */
         return;
+    }
     /* A WRITE waiting for the tasks ahead of it holds its bytes: bounded
      * per client, or a client could pile up WRITEs to one buffer until
      * the daemon runs out of memory. libquiver queues at most one per
@@ -1049,9 +1167,12 @@ static void on_copy(qd_req *q, int is_write)
     if (!j || !r) {
         free(j);
         reply_free(r);
+        acct_give(res, len);
         reply_error(q->rid, q->rlen, q->m.id, QV_ENOMEM, "%s: out of memory", what);
         return;
     }
+    r->acct = res; /* reply_free gives it back, or its data carries it */
+    r->out_res = res ? len : 0;
     j->reply = r;
     j->id = q->m.id;
     j->offset = (size_t)off;
@@ -1247,6 +1368,23 @@ static void on_run(qd_req *q)
         reply_free(r);
         reply_error(q->rid, q->rlen, q->m.id, QV_ENOMEM, "run: out of memory");
         return;
+    }
+    uint16_t nouts = q->m.u.run.nouts;
+    qd_client *oc = nouts ? client_find(q->rid, q->rlen, 0) : NULL;
+    uint64_t out_bytes = 0;
+    for (unsigned i = 0; i < nouts; i++)
+        out_bytes += outs[i]->size;
+    if (oc && !out_reserve(q, oc, out_bytes, "run")) {
+        free(j->wbufs);
+        free(j->wtask);
+        free(j);
+        free(status);
+        reply_free(r);
+        return;
+    }
+    if (oc) {
+        r->acct = oc->acct;
+        r->out_res = out_bytes;
     }
     j->kind = JOB_RUN;
     j->reply = r;
@@ -1766,6 +1904,7 @@ out:
     while (S.clients) {
         qd_client *c = S.clients;
         S.clients = c->next;
+        acct_drop(c->acct);
         free(c);
     }
     sockets_close();
