@@ -1168,6 +1168,40 @@ static void test_curve(void **state)
     assert_int_equal(zmq_poll(&it, 1, 1000), 0);
     zmq_close(sock);
     zmq_ctx_term(ctx);
+    /* A plain client, and one with another server key: refused before
+     * ZAP sees them, and the log says so (it said nothing, while the host
+     * said "its log says which": adversarial testing). */
+    char wpub[QV__KEY_Z85 + 1], wsec[QV__KEY_Z85 + 1];
+    assert_int_equal(zmq_curve_keypair(wpub, wsec), 0);
+    for (int k = 0; k < 2; k++) {
+        ctx = zmq_ctx_new();
+        sock = zmq_socket(ctx, ZMQ_DEALER);
+        zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+        if (k == 1)
+            assert_int_equal(qv__auth_client(sock, wpub, cpub, csec, err, sizeof err), 0);
+        assert_int_equal(zmq_connect(sock, d.ep), 0);
+        send_msg(sock, &m);
+        it.socket = sock;
+        assert_int_equal(zmq_poll(&it, 1, 300), 0); /* no answer */
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+        usleep(k == 0 ? 1100000 : 0); /* one line a second */
+    }
+    char *text = NULL;
+    for (int i = 0; i < 50; i++) {
+        free(text);
+        text = qv_test_slurp(d.log, NULL);
+        if (text && (strstr(text, "does not speak") || strstr(text, "without CURVE")) &&
+            strstr(text, "do not decrypt"))
+            break;
+        usleep(100000);
+    }
+    if (!text || !(strstr(text, "does not speak") || strstr(text, "without CURVE")) ||
+        !strstr(text, "do not decrypt")) {
+        fprintf(stderr, "%s", text ? text : "");
+        fail_msg("the daemon's log lacks the failed handshakes");
+    }
+    free(text);
     /* The known client is still served. */
     m.id = 6;
     call(&d, &m, QV_WIRE_HELLO | QV_WIRE_REPLY, &r);

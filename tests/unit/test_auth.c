@@ -9,6 +9,7 @@
  */
 #include "helper.h"
 
+#include <stdbool.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -335,6 +336,39 @@ static void round_trip(server *s, void *c, const char *user)
     zmq_msg_close(&m);
 }
 
+/* A burst of refusals, then silence: those the one-a-second rule held
+ * back are told a second on, not only with the next refusal (which may
+ * never come: adversarial testing). */
+static void test_refusal_burst_told(void **state)
+{
+    (void)state;
+    if (!qv__auth_has_curve())
+        skip();
+    const char *k1 = keys("k1"), *k2 = keys("k2");
+    server s;
+    server_start(&s, k1);
+    pthread_mutex_lock(&refused_mu);
+    int before = nrefused;
+    pthread_mutex_unlock(&refused_mu);
+    for (int i = 0; i < 3; i++) {
+        void *bad = client_open(&s, k1, k2, 1);
+        assert_int_equal(zmq_send(bad, "evil", 4, 0), 4);
+        int v;
+        assert_int_equal(next_event(&s, &v), ZMQ_EVENT_HANDSHAKE_FAILED_AUTH);
+        zmq_close(bad);
+    }
+    bool told = false;
+    for (int i = 0; i < 40 && !told; i++) {
+        usleep(100000);
+        pthread_mutex_lock(&refused_mu);
+        told = nrefused >= before + 2 && strstr(refused_why, "more refusals");
+        pthread_mutex_unlock(&refused_mu);
+    }
+    if (!told)
+        fail_msg("the refusals held back were not told (last: %s)", refused_why);
+    server_stop(&s);
+}
+
 static void test_authorized_and_refused(void **state)
 {
     (void)state;
@@ -463,6 +497,7 @@ int main(void)
         cmocka_unit_test(test_keygen),
         cmocka_unit_test(test_key_files),
         cmocka_unit_test(test_authorized_and_refused),
+        cmocka_unit_test(test_refusal_burst_told),
         cmocka_unit_test(test_server_errors),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -535,13 +535,32 @@ static void zap_answer(qv__auth *a)
         zmq_msg_close(&f[i]);
 }
 
+/* Refusals held back by the one-a-second rule, told once their second is
+ * over: told only with the next refusal, a burst followed by silence left
+ * all but its first unsaid (adversarial testing). */
+static void tell_untold(qv__auth *a)
+{
+    void (*told_fn)(const char *, const char *) = atomic_load(&a->refused);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (!a->untold || !told_fn || now.tv_sec <= a->told.tv_sec)
+        return;
+    char why[128];
+    snprintf(why, sizeof why, "%u more refusals in the second after the last one said",
+             a->untold);
+    told_fn(why, "");
+    a->told = now;
+    a->untold = 0;
+}
+
 static void *zap_thread(void *arg)
 {
     qv__auth *a = arg;
     qv__thread_name("zap", -1);
     for (;;) {
         zmq_pollitem_t it[2] = {{a->rep, 0, ZMQ_POLLIN, 0}, {a->ctl_peer, 0, ZMQ_POLLIN, 0}};
-        if (zmq_poll(it, 2, -1) < 0) {
+        tell_untold(a);
+        if (zmq_poll(it, 2, a->untold ? 1000 : -1) < 0) {
             if (errno == EINTR)
                 continue;
             break; /* ETERM: the context is going away */
