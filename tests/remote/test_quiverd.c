@@ -1368,13 +1368,22 @@ static void test_unread_replies_bounded(void **state)
     daemon_open(&d);
     enum { MIB = 8, NR = 30 };
     uint64_t buf = alloc_buf(&d, 10, (uint64_t)MIB << 20);
+    /* A second connection asks the daemon how far it got: the READs are
+     * all handled, none taken (a sleep was too short under TSan). */
+    daemon_proc d2 = d;
+    d2.sock = peer(&d, NULL);
+    uint64_t base = stat_of(&d2, 300, "requests"), seen = base;
     for (int i = 0; i < NR; i++) {
         qv_wire_msg m = {.type = QV_WIRE_READ, .id = 100 + (uint64_t)i};
         m.u.read.buf = buf;
         m.u.read.length = (uint64_t)MIB << 20;
         send_msg(d.sock, &m);
     }
-    usleep(500000); /* all of them handled, none taken */
+    for (uint64_t k = 1; k < 3000 && seen < base + NR + k; k++) {
+        usleep(10000);
+        seen = stat_of(&d2, 300 + k, "requests");
+    }
+    zmq_close(d2.sock);
     reply r;
     int ok = 0, busy = 0;
     for (int i = 0; i < NR; i++) {
