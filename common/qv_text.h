@@ -1,16 +1,34 @@
 /*
  * qv_text.h - small text checks and decoders that the readers and tools of
  * libquiver, libqvpart and the `quiver` CLI share (header-only, as they must
- * not depend on each other): C identifiers and keywords, hex digits, and the %XX
+ * not depend on each other): C identifiers and keywords, hex digits, the %XX
  * escapes of the text formats that write names and paths on one line
- * (performance models, raw profiles).
+ * (performance models, raw profiles), and plain decimal numbers (options,
+ * environment variables).
  */
 #ifndef QV_COMMON_TEXT_H
 #define QV_COMMON_TEXT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* s as a decimal number from 0 to max: digits only, no sign, space or
+ * suffix (strtoul reads "-1" as a huge number and "12x" as 12). */
+static inline bool qv__parse_dec(const char *s, unsigned long max, unsigned long *out)
+{
+    if (!s || s[0] < '0' || s[0] > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(s, &end, 10);
+    if (errno || *end || v > max)
+        return false;
+    *out = v;
+    return true;
+}
 
 /* Whether s (NULL: no) is a C identifier: a letter or '_', then letters,
  * digits and '_'. ASCII only, whatever the locale. */

@@ -4,6 +4,7 @@
  * signature, busy buffers, waits from inside tasks, submit after shutdown,
  * stale handles, a destroyed runtime, overlapping buffers.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -606,8 +607,9 @@ static qv_runtime *runtime_of(const char *policy, int ncpu)
 static void fork_while_threads_log(void **state)
 {
     (void)state;
-    char policy[] = "/tmp/qv-forklog-XXXXXX";
-    int pfd = mkstemp(policy);
+    char policy[600];
+    snprintf(policy, sizeof policy, "%s/forklog.yaml", qv_test_scratch());
+    int pfd = open(policy, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     assert_true(pfd >= 0);
     const char *text = "devices: [cpu]\nlog: {level: trace, file: /dev/null}\n";
     assert_int_equal(write(pfd, text, strlen(text)), (ssize_t)strlen(text));
@@ -655,7 +657,6 @@ static void fork_while_threads_log(void **state)
     pthread_join(th, NULL);
     assert_int_equal(qv_wait_all(fd.rt), 0);
     qv_runtime_destroy(fd.rt);
-    unlink(policy);
     if (hung || failed)
         fail_msg("of 60 children, %d hung (10 s) and %d failed", hung, failed);
 }
@@ -721,5 +722,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(overlapping_buffers, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    qv_test_scratch_remove();
+    return rc;
 }

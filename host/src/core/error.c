@@ -63,10 +63,7 @@ static unsigned log_fp_users;
 
 void qv__log_fork_lock(bool lock)
 {
-    if (lock)
-        pthread_mutex_lock(&log_mu);
-    else
-        pthread_mutex_unlock(&log_mu);
+    qv__fork_hold(&log_mu, lock);
 }
 
 void qv__log_set_level(int l)

@@ -4,7 +4,17 @@
 #ifndef QV_CORE_FORK_H
 #define QV_CORE_FORK_H
 
+#include <pthread.h>
 #include <stdbool.h>
+
+/* Takes (lock true) or lets go of mu: what each module's fork lock does. */
+static inline void qv__fork_hold(pthread_mutex_t *mu, bool lock)
+{
+    if (lock)
+        pthread_mutex_lock(mu);
+    else
+        pthread_mutex_unlock(mu);
+}
 
 /* The process-wide locks of a module, taken (lock true) before a fork()
  * and let go after it in both processes (runtime.c fork_*): a child forked

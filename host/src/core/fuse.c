@@ -282,10 +282,7 @@ static pthread_mutex_t make_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void qv__fuse_fork_lock(bool lock)
 {
-    if (lock)
-        pthread_mutex_lock(&make_mu);
-    else
-        pthread_mutex_unlock(&make_mu);
+    qv__fork_hold(&make_mu, lock);
 }
 
 /* fz for kernel k and the chain's functions and sizes, made on first use;

@@ -1,7 +1,6 @@
 /*
  * runtime.c - the runtime's life cycle: options, create, shutdown, destroy.
  */
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +10,7 @@
 #include "config/policy.h"
 #include "core/internal.h"
 #include "core/fork.h"
+#include "qv_text.h"
 #include "devices/device.h"
 #include "trace/marks.h"
 #include "trace/perfmodel.h"
@@ -243,10 +243,8 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
         /* Digits only, at most a second: "-1" wrapped to 71 minutes of
          * spinning idle workers, and junk read as 0, both silently
          * (adversarial testing). */
-        char *end;
-        errno = 0;
-        unsigned long us = strtoul(spin, &end, 10);
-        if (spin[0] >= '0' && spin[0] <= '9' && !*end && !errno && us <= 1000000)
+        unsigned long us;
+        if (qv__parse_dec(spin, 1000000, &us))
             rt->opts.spin_us = (unsigned)us;
         else
             qv__log(1, "QV_SPIN_US=%s is not a number of microseconds from 0 to 1000000; "
@@ -377,10 +375,7 @@ static unsigned grave_next;
 
 static void graves_fork_lock(bool lock)
 {
-    if (lock)
-        pthread_mutex_lock(&grave_mu);
-    else
-        pthread_mutex_unlock(&grave_mu);
+    qv__fork_hold(&grave_mu, lock);
 }
 
 static void shell_free(qv_runtime *rt)

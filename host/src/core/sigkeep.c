@@ -18,10 +18,7 @@ static unsigned char g_have[NSIG];   /* g_act[s] was read */
 
 void qv__sigkeep_fork_lock(bool lock)
 {
-    if (lock)
-        pthread_mutex_lock(&g_mu);
-    else
-        pthread_mutex_unlock(&g_mu);
+    qv__fork_hold(&g_mu, lock);
 }
 
 /* A handler function (not SIG_DFL nor SIG_IGN). */

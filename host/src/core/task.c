@@ -69,9 +69,9 @@ static qv__task *task_alloc(qv_runtime *rt)
     /* The next task's lines, which a worker may have written last: asked
      * for now, they come while this submission goes on. qv__task_new
      * took 7 % of a replayed Cholesky's samples, stalled on them; with
-     * this, bench_loop --overhead --replayed-only, builds taking turns 6
-     * to 8 times: Cholesky 0.76-0.81 us a task against 0.88-0.90, the
-     * random DAG 0.73-0.74 against 0.75-0.80. */
+     * this, bench_loop --overhead --replayed-only, builds taking turns 8
+     * times: Cholesky 0.805 us a task against 0.879 (means), the random
+     * DAG 0.736 against 0.797 (bench/RESULTS.md). */
     if (t->next)
         for (size_t k = 0; k < sizeof *t; k += 64)
             __builtin_prefetch((char *)t->next + k, 1, 3);

@@ -71,10 +71,7 @@ static xrt_device *live;
 
 void qv__xrt_fork_lock(bool lock)
 {
-    if (lock)
-        pthread_mutex_lock(&live_mu);
-    else
-        pthread_mutex_unlock(&live_mu);
+    qv__fork_hold(&live_mu, lock);
 }
 /* The exit handler ran: XRT handles are gone, and every operation of a
  * runtime destroyed later (by an exit handler registered before ours, or

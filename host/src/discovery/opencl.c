@@ -98,10 +98,7 @@ static pthread_mutex_t list_mu = PTHREAD_MUTEX_INITIALIZER;
 
 void qv__disc_fork_lock(bool lock)
 {
-    if (lock)
-        pthread_mutex_lock(&list_mu);
-    else
-        pthread_mutex_unlock(&list_mu);
+    qv__fork_hold(&list_mu, lock);
 }
 
 int qv__disc_opencl(qv__scan *s, qv_backend_report *rep)

@@ -6,7 +6,6 @@
  * and the --catalog, and each catalog kernel with a build for a served
  * board becomes one function restricted to the FPGA class.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -27,6 +26,7 @@
 #include "quiver/config.h"
 #include "quiverd.h"
 #include "qv_escape.h"
+#include "qv_text.h"
 #include "devices/device.h" /* qv__fault_set: --fail-launch */
 
 volatile sig_atomic_t qd_stop, qd_reload;
@@ -157,10 +157,8 @@ static int loopback_endpoint(const char *ep)
 static int parse_uint(const char *opt, const char *arg, unsigned long lo, unsigned long hi,
                       const char *what, unsigned *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long v = strtoul(arg, &end, 10);
-    if (errno || !isdigit((unsigned char)arg[0]) || *end || v < lo || v > hi) {
+    unsigned long v;
+    if (!qv__parse_dec(arg, hi, &v) || v < lo) {
         fprintf(stderr, "quiverd: %s %s: expected %s, %lu to %lu\n", opt, arg, what, lo, hi);
         return 2;
     }

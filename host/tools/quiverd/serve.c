@@ -1090,21 +1090,21 @@ static int in_range(const qd_buf *b, uint64_t off, uint64_t len)
     return off <= b->size && len <= b->size - off;
 }
 
-/* WRITE and READ of a buffer that no task uses, here and now: the copy
- * task's way through a worker and back through the completion pipe is two
- * thread hand-offs in front of every run that follows the copy. false
- * when tasks use it (then the copy is a task, ordered after them). */
-/* Reserves len reply bytes of client c (socket thread), and a reference
- * to its account with them: false, with an error reply, when its replies
- * not taken yet would pass twice what it holds and 64 MiB (as its WRITEs
- * waiting for tasks; at most limits.max_bytes). libquiver has at most one
- * READ or run's outputs per buffer in flight. */
-static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
+/* What a client may have waiting on the daemon, in WRITEs held for tasks
+ * and in replies it has not taken: twice the bytes it holds and 64 MiB,
+ * at most limits.max_bytes. libquiver has at most one WRITE, READ or
+ * run's outputs per buffer in flight. */
+static uint64_t client_cap(const qd_client *c)
 {
     uint64_t cap = 2 * c->bytes + ((uint64_t)64 << 20);
-    if (cap > S.d->limits.max_bytes)
-        cap = S.d->limits.max_bytes;
-    uint64_t have = atomic_load(&c->acct->bytes);
+    return cap < S.d->limits.max_bytes ? cap : S.d->limits.max_bytes;
+}
+
+/* Reserves len reply bytes of client c (socket thread), and a reference
+ * to its account with them: false, with an error reply, past its cap. */
+static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
+{
+    uint64_t cap = client_cap(c), have = atomic_load(&c->acct->bytes);
     if (have > cap || len > cap - have) {
         reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
                     "%s: %" PRIu64 " bytes of replies wait for this client to read them "
@@ -1117,7 +1117,11 @@ static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
     return true;
 }
 
-/* *res: a READ's reservation (out_reserve), moved onto its reply here. */
+/* WRITE and READ of a buffer that no task uses, here and now: the copy
+ * task's way through a worker and back through the completion pipe is two
+ * thread hand-offs in front of every run that follows the copy. false
+ * when tasks use it (then the copy is a task, ordered after them). *res: a
+ * READ's reservation (out_reserve), moved onto its reply here. */
 static bool copy_now(qd_req *q, qd_buf *b, int is_write, size_t off, size_t len,
                      qd_acct **res)
 {
@@ -1203,14 +1207,12 @@ static void on_copy(qd_req *q, int is_write)
         return;
     }
     /* A WRITE waiting for the tasks ahead of it holds its bytes: bounded
-     * per client, or a client could pile up WRITEs to one buffer until
-     * the daemon runs out of memory. libquiver queues at most one per
-     * buffer (the host's next write of it waits for the tasks that read
-     * it), so twice what the client holds, and 64 MiB, leave it room. */
+     * per client (client_cap), or a client could pile up WRITEs to one
+     * buffer until the daemon runs out of memory. libquiver queues at most
+     * one per buffer (the host's next write of it waits for the tasks
+     * that read it). */
     qd_client *c = is_write ? client_find(q->rid, q->rlen, 0) : NULL;
-    uint64_t cap = c ? 2 * c->bytes + ((uint64_t)64 << 20) : 0;
-    if (cap > S.d->limits.max_bytes)
-        cap = S.d->limits.max_bytes;
+    uint64_t cap = c ? client_cap(c) : 0;
     if (c && (c->queued > cap || len > cap - c->queued)) {
         reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
                     "write: %" PRIu64 " bytes of writes already wait for tasks (at most %"
@@ -1296,8 +1298,9 @@ static bool read_later(const qd_req *q, uint32_t t, uint64_t id)
 /* Checks the outputs a RUN asks for (QV_WIRE_FLAG_OUTPUTS) into outs:
  * buffers its tasks write, each once, at least every one that no later
  * task of the run reads (so that the task that reads them runs after
- * every task of the run). false when refused (replied). */
-static bool run_outputs(qd_req *q, qd_buf **outs)
+ * every task of the run), and their bytes into *out_bytes. false when
+ * refused (replied). */
+static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *out_bytes)
 {
     uint16_t no = q->m.u.run.nouts;
     uint64_t bytes = 0;
@@ -1327,6 +1330,7 @@ static bool run_outputs(qd_req *q, qd_buf **outs)
         }
         bytes += outs[i]->size;
     }
+    *out_bytes = bytes;
     if (!no)
         return true;
     for (uint32_t t = 0; t < q->m.u.run.ntasks; t++)
@@ -1401,7 +1405,8 @@ static void on_run(qd_req *q)
         }
     }
     qd_buf *outs[QV_WIRE_MAX_OUTPUTS];
-    if (!run_outputs(q, outs))
+    uint64_t out_bytes;
+    if (!run_outputs(q, outs, &out_bytes))
         return;
     size_t nbufargs = 0;
     for (uint32_t t = 0; t < nt; t++)
@@ -1424,11 +1429,7 @@ static void on_run(qd_req *q)
         reply_error(q->rid, q->rlen, q->m.id, QV_ENOMEM, "run: out of memory");
         return;
     }
-    uint16_t nouts = q->m.u.run.nouts;
-    qd_client *oc = nouts ? client_find(q->rid, q->rlen, 0) : NULL;
-    uint64_t out_bytes = 0;
-    for (unsigned i = 0; i < nouts; i++)
-        out_bytes += outs[i]->size;
+    qd_client *oc = q->m.u.run.nouts ? client_find(q->rid, q->rlen, 0) : NULL;
     if (oc && !out_reserve(q, oc, out_bytes, "run")) {
         free(j->wbufs);
         free(j->wtask);
