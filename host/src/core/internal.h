@@ -102,6 +102,10 @@ static inline void qv__spin_unlock(qv__spin *s)
  * where the system offers them (mem.c). Free with free(). */
 void *qv__bigalloc(size_t n);
 
+/* Maps the pages of [p, p + n), fresh memory whose contents do not matter
+ * yet, in one system call where the kernel can (mem.c says why). */
+void qv__prefault(void *p, size_t n);
+
 /* Records err with a printf-style detail for qv_last_error; returns err. */
 int qv__fail(int err, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

@@ -131,6 +131,10 @@ void *qv__rec_ahead_make(int kind)
         return NULL;
     size_t n = item_size[kind] * QV__REC_CHUNK;
     char *c = qv__bigalloc(n);
+    /* Page by page, not qv__prefault's one call: this thread runs at a
+     * low share of the CPU, and a fault at a time leaves the program's
+     * threads the core between faults. Made in one call here, replayed
+     * regions ran 5-20 % slower on 2 cores (bench/RESULTS.md). */
     for (size_t i = 0; c && i < n; i += 4096)
         c[i] = 0;
     return c;
@@ -169,8 +173,16 @@ static void *chunk_slot(qv__recorder *r, qv__chunks *a, size_t size, int kind)
         }
         void *c = r->spare[kind];
         r->spare[kind] = NULL;
-        if (!c && !(c = qv__bigalloc(size * QV__REC_CHUNK)))
-            return NULL;
+        if (!c) {
+            if (!(c = qv__bigalloc(size * QV__REC_CHUNK)))
+                return NULL;
+            /* Wanted now, the background thread's not made in time: its
+             * pages mapped at once (qv__prefault), not at a fault each
+             * while the program submits; but for a graph's first chunk,
+             * which a small program may never fill. */
+            if (a->len)
+                qv__prefault(c, size * QV__REC_CHUNK);
+        }
         a->c[a->len++] = c;
     }
     return qv__chunks_at(a->c, a->n, size);
