@@ -4,6 +4,8 @@
  * without a card reports none and why instead of aborting, requests honour
  * type, memory, cost and emulation, and a board whose file goes away is
  * reported gone by the rescan, from qv_pool_rescan and from the thread.
+ * The accelerator cards on PCI are counted from a sysfs tree, one per
+ * device whatever its functions.
  *
  * With the argument "xrt-noop" (and QV_XRT_SHIM=noop) it checks instead
  * that the XRT path reports the noop shim's fake card.
@@ -24,6 +26,8 @@
 
 #include "quiver.h"
 #include "quiver/config.h"
+
+#include "discovery/discovery.h"
 
 static char src[1024];
 
@@ -306,6 +310,56 @@ static int xrt_noop(void)
     return ok ? 0 : 1;
 }
 
+/* Writes text to dir/dev/attr, making dir/dev. */
+static void sysfs_put(const char *dir, const char *dev, const char *attr, const char *text)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, dev);
+    mkdir(path, 0755);
+    snprintf(path, sizeof path, "%s/%s/%s", dir, dev, attr);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* A sysfs tree of PCI devices: an Alveo card's two functions count once,
+ * a GPU and a processing accelerator count, a bridge, a device without a
+ * class file and one with garbage do not; a directory that cannot be
+ * listed leaves the count unknown. */
+static void test_pci_count(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/qv-pci-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    sysfs_put(dir, "0000:3b:00.1", "vendor", "0x10ee\n");
+    sysfs_put(dir, "0000:3b:00.1", "class", "0x058000\n");
+    sysfs_put(dir, "0000:3b:00.0", "vendor", "0x10ee\n");
+    sysfs_put(dir, "0000:3b:00.0", "class", "0x120000\n");
+    sysfs_put(dir, "0000:5e:00.0", "vendor", "0x10de\n");
+    sysfs_put(dir, "0000:5e:00.0", "class", "0x030200\n");
+    sysfs_put(dir, "0000:af:00.0", "vendor", "0x1002\n");
+    sysfs_put(dir, "0000:af:00.0", "class", "0x120000\n");
+    sysfs_put(dir, "0000:00:00.0", "vendor", "0x8086\n");
+    sysfs_put(dir, "0000:00:00.0", "class", "0x060000\n");
+    sysfs_put(dir, "0000:00:01.0", "vendor", "0x10de\n");
+    sysfs_put(dir, "0000:00:02.0", "vendor", "0x10ee\n");
+    sysfs_put(dir, "0000:00:02.0", "class", "zzz\n");
+    qv__scan s;
+    memset(&s, 0, sizeof s);
+    qv__pci_count(&s, dir);
+    assert_int_equal(s.pci_known, 1);
+    assert_int_equal(s.pci_xilinx, 1);
+    assert_int_equal(s.pci_gpu, 2);
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    memset(&s, 0, sizeof s);
+    qv__pci_count(&s, dir);
+    assert_int_equal(s.pci_known, 0);
+    assert_int_equal(s.pci_xilinx + s.pci_gpu, 0);
+}
+
 int main(int argc, char **argv)
 {
     const char *s = getenv("QV_SOURCE_DIR");
@@ -317,6 +371,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_requests),
         cmocka_unit_test(test_bad_board),
         cmocka_unit_test(test_rescan),
+        cmocka_unit_test(test_pci_count),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,9 +26,9 @@ typedef struct qv__found {
 typedef struct qv__scan {
     qv__found *v;
     size_t n, cap;
-    unsigned pci_xilinx; /* Xilinx/AMD FPGA cards hwloc saw on PCI */
+    unsigned pci_xilinx; /* Xilinx/AMD FPGA cards on PCI */
     unsigned pci_gpu;    /* display or processing-accelerator devices */
-    int pci_known;       /* hwloc enumerated PCI devices */
+    int pci_known;       /* the PCI devices were listed (pci.c) */
 } qv__scan;
 
 /* Appends a copy of f; QV_ENOMEM on failure. */
@@ -50,9 +50,14 @@ int qv__pool_entry(qv_pool *pool, size_t index, qv__found *out);
  * set its callback after the first scan and before any rescan. */
 int qv__pool_set_rescan(qv_pool *pool, unsigned ms);
 
+/* Counts the accelerator cards among the PCI devices of sysfs directory
+ * dir (/sys/bus/pci/devices) into s; s->pci_known once dir is listed. */
+void qv__pci_count(qv__scan *s, const char *dir);
+
 /* The machine's hwloc topology (a hwloc_topology_t), loaded once for the
- * process with its PCI devices; read-only, for any thread. NULL when hwloc
- * cannot load it. Discovery and the CPU backend share it. */
+ * process without I/O devices (pci.c counts those); read-only, for any
+ * thread. NULL when hwloc cannot load it. Discovery and the CPU backend
+ * share it. */
 struct hwloc_topology;
 struct hwloc_topology *qv__hwloc_topology(void);
 
