@@ -319,7 +319,7 @@ static void sysfs_put(const char *dir, const char *dev, const char *attr, const 
     snprintf(path, sizeof path, "%s/%s/%s", dir, dev, attr);
     FILE *f = fopen(path, "w");
     assert_non_null(f);
-    fputs(text, f);
+    fprintf(f, "%s\n", text);
     fclose(f);
 }
 
@@ -332,19 +332,19 @@ static void test_pci_count(void **state)
     (void)state;
     char dir[] = "/tmp/qv-pci-XXXXXX";
     assert_non_null(mkdtemp(dir));
-    sysfs_put(dir, "0000:3b:00.1", "vendor", "0x10ee\n");
-    sysfs_put(dir, "0000:3b:00.1", "class", "0x058000\n");
-    sysfs_put(dir, "0000:3b:00.0", "vendor", "0x10ee\n");
-    sysfs_put(dir, "0000:3b:00.0", "class", "0x120000\n");
-    sysfs_put(dir, "0000:5e:00.0", "vendor", "0x10de\n");
-    sysfs_put(dir, "0000:5e:00.0", "class", "0x030200\n");
-    sysfs_put(dir, "0000:af:00.0", "vendor", "0x1002\n");
-    sysfs_put(dir, "0000:af:00.0", "class", "0x120000\n");
-    sysfs_put(dir, "0000:00:00.0", "vendor", "0x8086\n");
-    sysfs_put(dir, "0000:00:00.0", "class", "0x060000\n");
-    sysfs_put(dir, "0000:00:01.0", "vendor", "0x10de\n");
-    sysfs_put(dir, "0000:00:02.0", "vendor", "0x10ee\n");
-    sysfs_put(dir, "0000:00:02.0", "class", "zzz\n");
+    static const struct {
+        const char *dev, *vendor, *cls; /* NULL: no such file */
+    } devs[] = {
+        {"0000:3b:00.1", "0x10ee", "0x058000"}, {"0000:3b:00.0", "0x10ee", "0x120000"},
+        {"0000:5e:00.0", "0x10de", "0x030200"}, {"0000:af:00.0", "0x1002", "0x120000"},
+        {"0000:00:00.0", "0x8086", "0x060000"}, {"0000:00:01.0", "0x10de", NULL},
+        {"0000:00:02.0", "0x10ee", "zzz"},
+    };
+    for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
+        sysfs_put(dir, devs[i].dev, "vendor", devs[i].vendor);
+        if (devs[i].cls)
+            sysfs_put(dir, devs[i].dev, "class", devs[i].cls);
+    }
     qv__scan s;
     memset(&s, 0, sizeof s);
     qv__pci_count(&s, dir);
