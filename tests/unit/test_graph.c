@@ -3,13 +3,16 @@
  * they carry, the critical path and bottlenecks on measured times, and the
  * three exports (.qvg.json, DOT, Chrome trace); the .qvg.json file reads
  * back with the planner's reader as the graph the runtime recorded; the
- * trace's marks (qv__trace_mark) as instants in the Chrome trace.
+ * trace's marks (qv__trace_mark) as instants in the Chrome trace; an
+ * export whose file is slow to take it holds up no reset.
  *
  * Links the static library: the marks are internal.
  */
 #include <math.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "../../partition/src/json.h"
@@ -625,6 +628,74 @@ static void marks_while_writing(void **state)
     qv__part_json_free(root);
 }
 
+struct export_job {
+    char path[300];
+    int trace; /* qv_trace_write, else qv_graph_write_dot */
+    int rc;
+};
+
+static void *exporter(void *arg)
+{
+    struct export_job *j = arg;
+    j->rc = j->trace ? qv_trace_write(rt, j->path) : qv_graph_write_dot(rt, j->path);
+    return NULL;
+}
+
+static void *resetter(void *arg)
+{
+    atomic_int *done = arg;
+    atomic_store(done, qv_graph_reset(rt) == 0 ? 1 : -1);
+    return NULL;
+}
+
+/* An export to a FIFO that no one reads yet (a pipe to a slow reader, at
+ * its worst) holds up no reset: before, the DOT and trace exports kept the
+ * recorder's read lock while they wrote, so the reset waited until the
+ * FIFO was read, and the window's old chunks were never reused meanwhile.
+ * Then the reader comes and gets the whole file. */
+static void export_to_a_slow_reader(void **state)
+{
+    (void)state;
+    unsigned t0 = 0;
+    qv_arg A[] = { QV_BUF(a), QV_VAL(t0) };
+    for (int i = 0; i < 50; i++)
+        assert_int_equal(qv_submit(rt, f1, A, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    for (int trace = 0; trace < 2; trace++) {
+        struct export_job j = { .trace = trace };
+        snprintf(j.path, sizeof j.path, "%s/slow-%d.fifo", qv_test_scratch(), trace);
+        unlink(j.path);
+        assert_int_equal(mkfifo(j.path, 0600), 0);
+        pthread_t ex, rs;
+        assert_int_equal(pthread_create(&ex, NULL, exporter, &j), 0);
+        usleep(100000); /* the export has its view and waits in the open */
+        atomic_int done = 0;
+        assert_int_equal(pthread_create(&rs, NULL, resetter, &done), 0);
+        for (int i = 0; i < 500 && !atomic_load(&done); i++)
+            usleep(10000);
+        int reset = atomic_load(&done);
+        /* The reader comes, so that the exporter finishes either way. */
+        int fd = open(j.path, O_RDONLY);
+        assert_true(fd >= 0);
+        char buf[4096], first[32] = "";
+        ssize_t n;
+        size_t total = 0;
+        while ((n = read(fd, buf, sizeof buf)) > 0) {
+            if (!total)
+                memcpy(first, buf, n < 31 ? (size_t)n : 31);
+            total += (size_t)n;
+        }
+        close(fd);
+        pthread_join(ex, NULL);
+        pthread_join(rs, NULL);
+        assert_int_equal(reset, 1); /* within 5 s, the export still open */
+        assert_int_equal(j.rc, 0);
+        assert_true(total > 0);
+        assert_non_null(strstr(first, trace ? "{\"displayTimeUnit\"" : "digraph quiver {"));
+        unlink(j.path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +712,7 @@ int main(void)
         cmocka_unit_test(marks_reset),
         cmocka_unit_test(marks_bounded),
         cmocka_unit_test(marks_while_writing),
+        cmocka_unit_test(export_to_a_slow_reader),
     };
     int rc = cmocka_run_group_tests(tests, diamond, done);
     qv_test_scratch_remove();

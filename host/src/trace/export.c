@@ -42,6 +42,14 @@ static int view(qv_runtime *rt, const char *path, qv__gview *g, FILE **f)
     int rc = qv__gview_build(rt, g);
     if (rc)
         return rc;
+    /* Written with the recorder let go: an export to a pipe whose reader
+     * is slow (or to a FIFO no one opens yet) held it, and with it kept
+     * qv_graph_reset waiting and the recorded window growing without
+     * bound (adversarial testing). */
+    if (qv__gview_detach(g)) {
+        qv__gview_free(g);
+        return qv__fail(QV_ENOMEM, "graph export: out of memory");
+    }
     if ((rc = open_out(path, f)))
         qv__gview_free(g);
     return rc;

@@ -53,6 +53,7 @@ static int cmp_edge(const void *a, const void *b)
 
 void qv__gview_free(qv__gview *g)
 {
+    free(g->own);
     free(g->nodes);
     free(g->funcs);
     free(g->e);
@@ -67,6 +68,31 @@ void qv__gview_free(qv__gview *g)
 
 static int funcs_snapshot(qv_runtime *rt, qv__gview *g);
 static int analyse(qv__gview *g, int rc);
+
+int qv__gview_detach(qv__gview *g)
+{
+    if (!g->rec)
+        return 0;
+    size_t nc = (size_t)((g->n + QV__REC_CHUNK - 1) / QV__REC_CHUNK);
+    qv__node *own = malloc((g->n ? g->n : 1) * sizeof *own);
+    void **chunks = malloc((nc ? nc : 1) * sizeof *chunks);
+    if (!own || !chunks) {
+        free(own);
+        free(chunks);
+        return QV_ENOMEM;
+    }
+    for (uint64_t i = 0; i < g->n; i++)
+        own[i] = qv__gview_node(g, i);
+    for (size_t k = 0; k < nc; k++)
+        chunks[k] = own + k * QV__REC_CHUNK;
+    free(g->nodes);
+    g->nodes = chunks;
+    g->off = 0;
+    g->own = own;
+    pthread_rwlock_unlock(&g->rec->read_mu);
+    g->rec = NULL;
+    return 0;
+}
 
 /* Whether a reader or a reset may wait for the nodes recorded so far: not
  * from inside a task (its own node may be among them), nor while tasks

@@ -19,6 +19,7 @@ typedef struct qv__gview {
     uint64_t        off;     /* node i is item off + i of `nodes` */
     uint64_t        m;       /* merged edges */
     void          **nodes;   /* the recorder's node chunks, as of the build */
+    qv__node       *own;     /* after qv__gview_detach: the nodes' copy */
     qv_func       **funcs;   /* rt->funcs as of the build */
     size_t          nfuncs;
     bool            wait;    /* the build waited for the nodes' tasks */
@@ -59,6 +60,11 @@ int  qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint
 int  qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
                     void (*fn)(void *arg, uint64_t i, const qv__node *nd), void *arg);
 void qv__gview_free(qv__gview *g);
+/* Copies the view's nodes and lets go of the recorder's read_mu, for a
+ * reader that takes its time (an export writing to a pipe): held, it kept
+ * a reset waiting and the window's old chunks from being reused for as
+ * long. 0, or QV_ENOMEM with the view unchanged. */
+int  qv__gview_detach(qv__gview *g);
 
 /* A recorded range kept apart from the recorder: the run-time loop's plan
  * keeps the entry it was compiled from, which the window (recorder.h) may
