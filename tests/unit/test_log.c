@@ -1,8 +1,9 @@
 /*
  * test_log.c - logging is real: QV_LOG takes the policy's level names and
  * wins over the policy's log.level; log.file receives the log; info and
- * debug say where each function went and why, and which devices opened.
- * (One process: the level is read from the environment once.)
+ * debug say where each function went and why, and which devices opened;
+ * a name with control characters cannot forge a line or reach the terminal
+ * raw. (One process: the level is read from the environment once.)
  */
 #include <sys/stat.h>
 
@@ -12,6 +13,11 @@
 static void cpu_nop(const qv_call *c)
 {
     (void)c;
+}
+
+static void cpu_inc(const qv_call *c)
+{
+    *(double *)c->ptr[0] += 1;
 }
 
 static void log_file_and_levels(void **state)
@@ -55,6 +61,39 @@ static void log_file_and_levels(void **state)
     fclose(f);
     assert_true(qv_runtime_create(&o, &rt) < 0);
     assert_non_null(strstr(qv_last_error(), "log.file"));
+
+    /* A region's name, which the log repeats, with a newline and an escape
+     * sequence: the log keeps one line per message and no raw ESC. */
+    snprintf(log, sizeof log, "%s/names.log", qv_test_scratch());
+    f = fopen(pol, "w");
+    fprintf(f, "log: {file: %s}\ndevices: [cpu]\nhot_threshold: 2\n", log);
+    fclose(f);
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_arg_desc inc_args[] = { QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "inc", inc_args, 1, &fn), 0);
+    qv_func_set_cpu(fn, cpu_inc);
+    double x = 0;
+    qv_buf *xb;
+    assert_int_equal(qv_buf_register(rt, &x, sizeof x, &xb), 0);
+    qv_arg xa[] = { QV_BUF(xb) };
+    const char *evil = "step\nquiver: error: forged\x1b[2J";
+    for (int e = 0; e < 40; e++) {
+        assert_int_equal(qv_region_begin(rt, evil), 0);
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(qv_submit(rt, fn, xa, 1), 0);
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        usleep(2000); /* the run-time loop's thread compiles meanwhile */
+    }
+    assert_int_equal(qv_buf_unregister(xb), 0);
+    assert_true(x == 160);
+    qv_runtime_destroy(rt);
+    text = qv_test_slurp(log, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "step\\nquiver: error: forged\\x1B[2J"));
+    assert_null(strstr(text, "\nquiver: error: forged"));
+    assert_null(strchr(text, 0x1b));
+    free(text);
 }
 
 int main(void)

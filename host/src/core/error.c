@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "qv_escape.h"
 #include "core/fork.h"
 
 static _Thread_local char last_error[512];
@@ -152,9 +153,15 @@ void qv__log(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    /* Names come from programs and files (a region's, a board's, a
+     * kernel's): control characters are escaped, a newline too, so that a
+     * name cannot forge a log line of its own nor an escape sequence drive
+     * the terminal (adversarial testing). One message, one line. */
+    char out[4 * sizeof line];
+    const char *msg = qv__escape_needed(line) ? qv__escape(line, out, sizeof out) : line;
     pthread_mutex_lock(&log_mu);
     fprintf(log_fp ? log_fp : stderr, "quiver: %s: %s\n",
-            names[level < 0 ? 0 : level > 4 ? 4 : level], line);
+            names[level < 0 ? 0 : level > 4 ? 4 : level], msg);
     pthread_mutex_unlock(&log_mu);
 }
 

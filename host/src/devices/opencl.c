@@ -433,8 +433,17 @@ static int build(ocl_device *o, const qv_func *f, const qv_opencl_impl *im, ocl_
         if (err != CL_SUCCESS) {
             char *log = build_log(o, p);
             clReleaseProgram(p);
-            qv__log(2, "OpenCL build log of '%s' on %s:\n%s", f->name, o->name,
-                    log ? log : "(none)");
+            /* A line of the log each: the log escapes a newline inside
+             * a message (error.c). */
+            qv__log(2, "OpenCL build log of '%s' on %s:%s", f->name, o->name,
+                    log ? "" : " (none)");
+            for (char *l = log, *nl; l && *l; l = nl ? nl + 1 : NULL) {
+                if ((nl = strchr(l, '\n')) != NULL)
+                    *nl = 0;
+                qv__log(2, "  %s", l);
+                if (nl)
+                    *nl = '\n'; /* first_error reads the whole log */
+            }
             int rc = qv__fail(QV_ENOTSUP, "OpenCL build of kernel '%s' of '%s' failed on %s: "
                               "%s", im->kernel, f->name, o->name,
                               log ? first_error(log) : cl_err(err));

@@ -56,14 +56,17 @@ void qd_log(const char *fmt, ...)
     gmtime_r(&ts.tv_sec, &tm);
     char when[32];
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    char line[1024], esc[4 * sizeof line];
     va_list ap;
     va_start(ap, fmt);
-    pthread_mutex_lock(&log_mu);
-    fprintf(out, "%s.%03ldZ quiverd: ", when, ts.tv_nsec / 1000000);
-    vfprintf(out, fmt, ap);
-    fputc('\n', out);
-    pthread_mutex_unlock(&log_mu);
+    vsnprintf(line, sizeof line, fmt, ap);
     va_end(ap);
+    /* One message, one line, no raw control characters: names in it may
+     * come from a client or a file (as the runtime's log, error.c). */
+    const char *msg = qv__escape_needed(line) ? qv__escape(line, esc, sizeof esc) : line;
+    pthread_mutex_lock(&log_mu);
+    fprintf(out, "%s.%03ldZ quiverd: %s\n", when, ts.tv_nsec / 1000000, msg);
+    pthread_mutex_unlock(&log_mu);
 }
 
 static void usage(FILE *out)
