@@ -668,7 +668,8 @@ static void regions_on_several_runtimes(void **state)
     assert_int_equal(rb.tasks, 3);
 
     /* A region open on each of 9 runtimes, opened in turn: the ninth
-     * drops the first's (used least recently), the others stay. */
+     * drops the first's (used least recently), the others stay. The
+     * first's end says why it has no region open, once. */
     for (int i = 0; i < NRT; i++) {
         char name[16];
         snprintf(name, sizeof name, "r%d", i);
@@ -676,6 +677,9 @@ static void regions_on_several_runtimes(void **state)
         body(&fx[i], bs[i].b[0], bs[i].b[1], bs[i].b[2]);
     }
     assert_int_equal(qv_region_end(fx[0].rt), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "was dropped, its entry lost"));
+    assert_int_equal(qv_region_end(fx[0].rt), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "no region is open"));
     for (int i = 1; i < NRT; i++)
         assert_int_equal(qv_region_end(fx[i].rt), 0);
 

@@ -96,6 +96,13 @@ static _Thread_local tls_state tls;
 static _Thread_local tls_state *tls_more; /* TLS_RUNTIMES - 1, or NULL */
 static _Thread_local tls_state *tls_cur;  /* the one used last, or NULL */
 static _Thread_local uint64_t tls_tick;
+/* The last runtime whose open region this thread dropped (tls_for), so
+ * that its qv_region_end says why there is none: "no region is open" was
+ * all it said, after a begin that had returned 0 (adversarial testing). */
+static _Thread_local struct {
+    const qv_runtime *rt;
+    uint64_t serial;
+} tls_dropped;
 static _Atomic uint64_t serials;
 static pthread_key_t exit_key;
 static bool key_ok;
@@ -226,6 +233,10 @@ static tls_state *tls_for(const qv_runtime *rt)
             if (c->used < pick->used)
                 pick = c;
         }
+    }
+    if (pick->rt && pick->rt != rt && pick->open) {
+        tls_dropped.rt = pick->rt;
+        tls_dropped.serial = pick->serial;
     }
     rebind(pick, rt);
     pick->used = ++tls_tick;
@@ -869,6 +880,8 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
     if (s->nstash)
         flush(rt, s);
     s->open = r;
+    if (tls_dropped.rt == rt)
+        tls_dropped.rt = NULL; /* a region open again: an end is for it */
     entry_reset(s); /* work since the last wait is no implicit entry */
     return 0;
 }
@@ -879,6 +892,13 @@ QV_API int qv_region_end(qv_runtime *rt)
         return qv__fail(QV_EINVAL, "qv_region_end: %s runtime",
                         rt ? "destroyed" : "NULL");
     tls_state *s = tls_find(rt);
+    if ((!s || !s->open) && tls_dropped.rt == rt && tls_dropped.serial == rt->loop->serial) {
+        tls_dropped.rt = NULL;
+        return qv__fail(QV_EINVAL, "qv_region_end: the region this thread opened on this "
+                        "runtime was dropped, its entry lost, when the thread turned to "
+                        "more than %d runtimes at once (docs/runtime.md, regions)",
+                        TLS_RUNTIMES);
+    }
     if (!s || !s->open)
         return qv__fail(QV_EINVAL, "qv_region_end: no region is open on this thread "
                                    "(qv_region_begin first)");
