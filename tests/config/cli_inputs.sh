@@ -21,7 +21,8 @@
 #   stdout      `-` as an output path is standard output, and no file
 #               named `-` appears; an output that is a symbolic link or a
 #               FIFO is written through, not replaced by a regular file,
-#               and xclbin build's temporary is never a planted link;
+#               and xclbin build's temporary is never a planted link nor
+#               a file of the user's;
 #               a standard output that cannot be written is exit status 1
 #   check-json  `quiver check --json` is valid JSON (JSON_VALID, the
 #               library's strict reader) with one verdict per file, names
@@ -292,10 +293,21 @@ stdout)
         fail "xclbin build -o y.xclbin with a planted y.xclbin.tmp"
     [ "$(cat "$D/victim")" = keep ] || fail "xclbin build wrote through a planted link"
     cmp -s "$D/x.xclbin" "$D/y.xclbin" || fail "xclbin build -o y.xclbin: not the file"
+    # Nor is a file of that name the build's to delete, and an output it
+    # replaces keeps its mode (the temporary is a mkstemp name of its own).
+    echo notes >"$D/z.xclbin.tmp"
+    echo old >"$D/z.xclbin"
+    chmod 600 "$D/z.xclbin"
+    "$Q" xclbin build -o "$D/z.xclbin" --platform q --kernel 'k(a:int*)' ||
+        fail "xclbin build -o z.xclbin beside a z.xclbin.tmp"
+    [ "$(cat "$D/z.xclbin.tmp" 2>/dev/null)" = notes ] || fail "xclbin build deleted z.xclbin.tmp"
+    cmp -s "$D/x.xclbin" "$D/z.xclbin" || fail "xclbin build -o z.xclbin: not the file"
+    [ "$(stat -c %a "$D/z.xclbin")" = 600 ] || fail "xclbin build: the output's mode not kept"
+    ls -a "$D" | grep -q quiver-xclbin && fail "xclbin build left its temporary"
     # Standard output that cannot be written is exit status 1, with a message.
     if [ -w /dev/full ]; then
         for cmd in "--version" "check --json $SRC/boards/emu/u50-emu.yaml" "devices --json" \
-            "xclbin info $D/x.xclbin"; do
+            "xclbin info $D/x.xclbin" "xclbin build -o - --platform q --kernel k(a:int*)"; do
             # shellcheck disable=SC2086
             timeout 20 "$Q" $cmd >/dev/full 2>"$D/err"
             rc=$?

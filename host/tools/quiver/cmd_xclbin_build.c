@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -205,46 +206,70 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
  * /dev/fd/N of a shell's process substitution) is written through, as a
  * shell redirection would: renaming over it would replace the FIFO, the
  * device or the link itself with a regular file. */
+/* Writes the file at path ("-": standard output), replacing a regular
+ * file whole or not at all: a temporary of our own (mkstemp) in the same
+ * directory, renamed over it, with the old file's mode. A fixed name
+ * beside it (PATH.tmp) deleted any file of that name first, and its length
+ * refused a valid output name near NAME_MAX (adversarial testing). Says
+ * what went wrong on stderr; 0 or 1. */
 static int write_file(const char *path, const uint8_t *d, size_t n)
 {
+    char esc[600];
     struct stat st;
-    if (!strcmp(path, "-") || (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
-        FILE *f = strcmp(path, "-") ? fopen(path, "wb") : stdout;
-        if (!f)
-            return -errno;
-        int rc = fwrite(d, 1, n, f) != n ? QV_EIO : 0;
-        if ((f == stdout ? fflush(f) : fclose(f)) != 0 && !rc)
-            rc = QV_EIO;
-        return rc;
+    bool exists = lstat(path, &st) == 0;
+    if (!strcmp(path, "-") || (exists && !S_ISREG(st.st_mode))) {
+        bool out = !strcmp(path, "-");
+        FILE *f = out ? stdout : fopen(path, "wb");
+        int e = f ? 0 : errno;
+        if (f && fwrite(d, 1, n, f) != n)
+            e = errno ? errno : EIO;
+        if (f && (out ? fflush(f) : fclose(f)) != 0 && !e)
+            e = errno ? errno : EIO;
+        if (!e)
+            return 0;
+        if (out)
+            fprintf(stderr, "quiver: error writing standard output: %s\n", strerror(e));
+        else
+            fprintf(stderr, "%s: error: cannot write: %s\n",
+                    qv__escape(path, esc, sizeof esc), strerror(e));
+        return 1;
     }
-    size_t len = strlen(path) + 8;
-    char *tmp = malloc(len);
-    if (!tmp)
-        return QV_ENOMEM;
-    snprintf(tmp, len, "%s.tmp", path);
-    /* In a shared directory someone else may have made that name first, as
-     * a link to a file of the user's: a stale one goes, and the temporary
-     * is created anew, never followed (O_EXCL, O_NOFOLLOW). */
-    (void)unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
-    if (fd >= 0 && !f)
+    const char *slash = strrchr(path, '/');
+    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
+    char *tmp = malloc(dlen + sizeof ".quiver-xclbin.XXXXXX");
+    if (!tmp) {
+        fprintf(stderr, "quiver: error: out of memory\n");
+        return 1;
+    }
+    memcpy(tmp, path, dlen);
+    memcpy(tmp + dlen, ".quiver-xclbin.XXXXXX", sizeof ".quiver-xclbin.XXXXXX");
+    mode_t um = umask(0);
+    umask(um);
+    int fd = mkstemp(tmp);
+    int e = fd < 0 ? errno : 0;
+    if (fd >= 0 && fchmod(fd, exists ? st.st_mode & 07777 : 0666 & ~um) != 0)
+        e = errno;
+    FILE *f = fd >= 0 && !e ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !f) {
+        e = e ? e : errno;
         close(fd);
-    int rc = 0;
-    if (!f)
-        rc = -errno;
-    else {
-        if (fwrite(d, 1, n, f) != n)
-            rc = QV_EIO;
-        if (fclose(f) != 0 && !rc)
-            rc = -errno;
-        if (!rc && rename(tmp, path) != 0)
-            rc = -errno;
-        if (rc)
-            remove(tmp);
     }
+    if (f) {
+        if (fwrite(d, 1, n, f) != n)
+            e = errno ? errno : EIO;
+        if (fclose(f) != 0 && !e)
+            e = errno ? errno : EIO;
+        if (!e && rename(tmp, path) != 0)
+            e = errno;
+    }
+    if (e && fd >= 0)
+        unlink(tmp);
     free(tmp);
-    return rc;
+    if (!e)
+        return 0;
+    fprintf(stderr, "%s: error: cannot write: %s\n", qv__escape(path, esc, sizeof esc),
+            strerror(e));
+    return 1;
 }
 
 enum { B_PLATFORM = 256, B_PROJECT, B_BITSTREAM, B_MODE, B_TIMESTAMP, B_KERNEL, B_CUS,
@@ -404,11 +429,7 @@ static int build_run(build *b, int argc, char **argv)
     }
     rc = write_file(out, file, size);
     free(file);
-    if (rc) {
-        fprintf(stderr, "%s: error: %s\n", out, qv_strerror(rc));
-        return 1;
-    }
-    return 0;
+    return rc;
 }
 
 int qv_cmd_xclbin_build(int argc, char **argv)
