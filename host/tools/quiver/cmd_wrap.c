@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +186,26 @@ static int proto_check(const qv_wrap_proto *p, const qv__kernel *k, const char *
     return 0;
 }
 
+/* Whether path can go between the quotes of an #include, which has no
+ * escapes: a quote, a backslash or a control character would end it or
+ * the line (the generated file did not build: adversarial testing), as
+ * quiver xclbin entry refuses them. Says why not, of the header given as
+ * arg. Other bytes (UTF-8 names) are written as they are. */
+static bool include_ok(const char *path, const char *arg)
+{
+    for (const char *h = path; *h; h++)
+        if (*h == '"' || *h == '\\' || (unsigned char)*h < 0x20 || *h == 0x7f) {
+            char e[1024], f[1024];
+            fprintf(stderr,
+                    "%s: --header '%s'%s%s%s: a quote, a backslash or a control character "
+                    "cannot be in an #include \"...\"\n",
+                    PROG, qv__escape(arg, e, sizeof e), path != arg ? " (" : "",
+                    path != arg ? qv__escape(path, f, sizeof f) : "", path != arg ? ")" : "");
+            return false;
+        }
+    return true;
+}
+
 int qv_cmd_wrap(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -233,19 +254,8 @@ int qv_cmd_wrap(int argc, char **argv)
                                    : "opencl");
                 return QV_CLI_USAGE;
             }
-            /* A header goes between the quotes of an #include: a quote, a
-             * backslash or a control character would end it or the line
-             * (an adversarial finding: the generated file did not build),
-             * as quiver xclbin entry refuses them. */
-            for (const char *h = c == 'H' ? optarg : ""; *h; h++)
-                if (*h == '"' || *h == '\\' || (unsigned char)*h < 0x20 || *h == 0x7f) {
-                    char e[1024];
-                    fprintf(stderr,
-                            "%s: --header '%s': a quote, a backslash or a control "
-                            "character cannot be in an #include \"...\"\n",
-                            PROG, qv__escape(optarg, e, sizeof e));
-                    return QV_CLI_USAGE;
-                }
+            if (c == 'H' && !include_ok(optarg, optarg))
+                return QV_CLI_USAGE;
             arr[(*n)++] = optarg;
             break;
         }
@@ -384,7 +394,14 @@ int qv_cmd_wrap(int argc, char **argv)
     /* Included by absolute path: the generated file may lie anywhere. */
     for (size_t i = 0; i < nheaders; i++) {
         if (!(abs_headers[i] = realpath(headers[i], NULL))) {
-            fprintf(stderr, "%s: --header %s: no such file\n", PROG, headers[i]);
+            char e[1024];
+            fprintf(stderr, "%s: --header %s: no such file\n", PROG,
+                    qv__escape(headers[i], e, sizeof e));
+            goto out;
+        }
+        /* The directories above it, which the path now names, too. */
+        if (!include_ok(abs_headers[i], headers[i])) {
+            status = QV_CLI_USAGE;
             goto out;
         }
         headers[i] = abs_headers[i];

@@ -281,11 +281,10 @@ void qv__wrap_generate(FILE *out, const qv_wrap_item *items, size_t n, int recor
     fputs(" */\n#include <stddef.h>\n#include <stdint.h>\n", out);
     if (!record)
         fputs("\n#include <quiver_wrap.h>\n", out);
-    for (size_t i = 0; i < nheaders; i++) {
-        fputs("#include ", out);
-        put_str(out, headers[i]);
-        fputc('\n', out);
-    }
+    /* As they are: an #include "..." has no escapes (cmd_wrap.c checks
+     * that nothing in them ends it). */
+    for (size_t i = 0; i < nheaders; i++)
+        fprintf(out, "#include \"%s\"\n", headers[i]);
     if (record)
         fputs("\nextern void qv_profile_note(const char *fn, unsigned nscalars,\n"
               "                            const char *const *names,\n"
