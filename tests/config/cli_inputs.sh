@@ -216,6 +216,16 @@ usage)
         [ $rc -eq 2 ] || fail "plan $args: exit $rc, expected 2"
         grep -q "needs a value, not ''" "$D/out" || fail "plan $args: $(cat "$D/out")"
     done
+    # --json and --dot naming one file, by one name or two: refused,
+    # nothing written (the JSON overwrote the DOT).
+    for args in "--json=$D/o --dot=$D/o" "--json=$D/o --dot=$D/./o"; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" plan --graph=$G --platform=$P $args >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "plan $args: exit $rc, expected 2"
+        grep -q "name one file" "$D/out" || fail "plan $args: $(cat "$D/out")"
+        [ -e "$D/o" ] && fail "plan $args wrote $D/o"
+    done
     timeout 20 "$Q" graph gen qr -o '' >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "graph gen qr -o '': exit status not 2"
     grep -q "option '-o' needs a value" "$D/out" || fail "graph gen -o '': $(cat "$D/out")"

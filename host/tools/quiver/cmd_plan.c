@@ -8,11 +8,14 @@
  * stderr.
  */
 #include <getopt.h>
+#include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -303,6 +306,36 @@ static int parse_objective(const char *s, double *w)
     return 0;
 }
 
+/* path with its directory resolved (realpath), into buf; path itself
+ * when the directory does not resolve. */
+static const char *canon(const char *path, char *buf, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX], real[PATH_MAX];
+    int n = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - path + 1), path)
+                  : snprintf(dir, sizeof dir, ".");
+    if (n < 0 || (size_t)n >= sizeof dir || !realpath(dir, real))
+        return path;
+    snprintf(buf, size, "%s/%s", real, slash ? slash + 1 : path);
+    return buf;
+}
+
+/* Whether output paths a and b ("-": standard output) are one file:
+ * one name, or one file by two (/dev/stdout and -, a link): --json=F
+ * --dot=F wrote the JSON over the DOT and exited 0 (adversarial testing). */
+static bool same_output(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    bool ha = !strcmp(a, "-") ? fstat(STDOUT_FILENO, &sa) == 0 : stat(a, &sa) == 0;
+    bool hb = !strcmp(b, "-") ? fstat(STDOUT_FILENO, &sb) == 0 : stat(b, &sb) == 0;
+    if (!ha || !hb) { /* a file to make: one when its directory and name are */
+        char ca[PATH_MAX + 256], cb[PATH_MAX + 256];
+        return !strcmp(canon(a, ca, sizeof ca), canon(b, cb, sizeof cb));
+    }
+    /* Only a regular file is overwritten: /dev/null twice is no loss. */
+    return S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Writes what `write` makes to path ("-": standard output). 0 or 1. */
 static int write_to(const char *path, const qv_dag *g, const qv_plat *p, const qv_plan *pl,
                     int (*write)(const qv_dag *, const qv_plat *, const qv_plan *, FILE *))
@@ -403,6 +436,12 @@ int qv_cmd_plan(int argc, char **argv)
     }
     if (json && dot && !strcmp(json, "-") && !strcmp(dot, "-")) {
         fprintf(stderr, PROG ": the JSON and the DOT cannot both go to standard output\n");
+        return QV_CLI_USAGE;
+    }
+    if (json && dot && same_output(json, dot)) {
+        char e[1024];
+        fprintf(stderr, PROG ": --json and --dot name one file (%s): the second would "
+                             "overwrite the first\n", qv__escape(dot, e, sizeof e));
         return QV_CLI_USAGE;
     }
     qv_diag d = {0};
