@@ -296,8 +296,13 @@ int qv_cmd_wrap(int argc, char **argv)
     char *cl_text[MAX_FUNCS] = {0}, *abs_headers[MAX_HEADERS] = {0};
     size_t n = 0;
     int status = 1;
-    char list[4096];
-    snprintf(list, sizeof list, "%s", functions);
+    /* Copies of the lists, whole: a fixed 4096 bytes dropped the functions
+     * past them without a word (adversarial testing). */
+    char *list = strdup(functions), *spec = NULL;
+    if (!list) {
+        fprintf(stderr, "%s: out of memory\n", PROG);
+        goto out;
+    }
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
          f = strtok_r(NULL, ",", &save)) {
         if (!qv__is_c_ident(f)) {
@@ -352,8 +357,11 @@ int qv_cmd_wrap(int argc, char **argv)
         items[j].proto = p;
     }
     for (size_t i = 0; i < ncls; i++) {
-        char spec[4096];
-        snprintf(spec, sizeof spec, "%s", cls[i]);
+        free(spec);
+        if (!(spec = strdup(cls[i]))) {
+            fprintf(stderr, "%s: out of memory\n", PROG);
+            goto out;
+        }
         char *eq = strchr(spec, '=');
         if (!eq || eq == spec || !eq[1]) {
             fprintf(stderr, "%s: --opencl '%s': expected F=FILE.cl[:KERNEL]\n", PROG,
@@ -419,6 +427,8 @@ out:
     }
     for (size_t i = 0; i < MAX_HEADERS; i++)
         free(abs_headers[i]);
+    free(spec);
+    free(list);
     qv__catalog_free(cat);
     return status;
 }
