@@ -9,6 +9,7 @@
  */
 #include <math.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "import.h"
@@ -16,6 +17,15 @@
 #include "part.h"
 
 #define MAX_WORKFLOW_BYTES ((size_t)256 << 20)
+
+/* A rule the import can apply: a class other than the base (cpu) and
+ * finite speed-ups, 0 < LO <= HI: HI inf made every cost 0 (adversarial
+ * testing). Bounded to [1e-6, 1e6], where a cost of the graph format's
+ * range stays in it give or take that factor. */
+static bool accel_ok(const char *cn, double lo, double hi)
+{
+    return lo >= 1e-6 && hi >= lo && hi <= 1e6 && strcmp(cn, "cpu") != 0;
+}
 
 int qv__part_import_accel(qv_dag *g, const qv_import_opts *opts)
 {
@@ -37,7 +47,7 @@ int qv__part_import_accel(qv_dag *g, const qv_import_opts *opts)
     for (unsigned a = 0; a < opts->naccel && a < 4; a++) {
         const char *cn = opts->accel[a].name;
         double lo = opts->accel[a].lo, hi = opts->accel[a].hi;
-        if (!(lo > 0) || !(hi >= lo) || !strcmp(cn, "cpu"))
+        if (!accel_ok(cn, lo, hi))
             return QV_EINVAL;
         int k = qv_dag_class(g, cn);
         if (k < 0)
@@ -80,8 +90,19 @@ int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
     free(text);
     if (rc == QV_EINVAL) /* a syntax error of the JSON or XML layer */
         rc = QV_EFORMAT;
-    if (!rc && (rc = qv__part_import_accel(g, opts)))
-        qv__part_diag(diag, path, 0, 0, "bad accelerator rule");
+    if (!rc && (rc = qv__part_import_accel(g, opts))) {
+        unsigned a = 0;
+        while (opts && a + 1 < opts->naccel && a < 3 &&
+               accel_ok(opts->accel[a].name, opts->accel[a].lo, opts->accel[a].hi))
+            a++;
+        if (rc == QV_EINVAL && opts && opts->naccel)
+            qv__part_diag(diag, path, 0, 0,
+                          "accelerator rule %u (%.15s, %g to %g): expected a class other "
+                          "than cpu and speed-ups from 1e-06 to 1e+06, low to high",
+                          a + 1, opts->accel[a].name, opts->accel[a].lo, opts->accel[a].hi);
+        else
+            qv__part_diag(diag, path, 0, 0, "bad accelerator rule");
+    }
     /* what the reader of .qvg.json would refuse is refused here */
     if (!rc && ((rc = qv_dag_finalize(g, diag)) || (rc = qv_dag_check(g, diag)))) {
         if (diag)

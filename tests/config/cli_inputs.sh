@@ -216,6 +216,14 @@ usage)
         [ $rc -eq 2 ] || fail "plan $args: exit $rc, expected 2"
         grep -q "needs a value, not ''" "$D/out" || fail "plan $args: $(cat "$D/out")"
     done
+    # An --accel rule the import cannot apply: a usage error naming it.
+    for rule in gpu:1:inf:1 cpu:1:2:1 gpu:1e-300:1e-300:1; do
+        timeout 20 "$Q" graph import "$SRC/tests/fuzz/dax/corpus/good-five-jobs.xml" \
+            --accel "$rule" -o - >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "graph import --accel $rule: exit $rc, expected 2"
+        grep -q -- "--accel wants" "$D/out" || fail "graph import --accel $rule: $(cat "$D/out")"
+    done
     # --json and --dot naming one file, by one name or two: refused,
     # nothing written (the JSON overwrote the DOT).
     for args in "--json=$D/o --dot=$D/o" "--json=$D/o --dot=$D/./o"; do

@@ -292,6 +292,37 @@ static void test_import_validates(void **state)
     }
 }
 
+/* A rule the import cannot apply is QV_EINVAL, naming the rule: an
+ * infinite speed-up (every cost 0 before), a vanishing one, the base
+ * class. */
+static void test_bad_accel_rules(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *cls;
+        double lo, hi;
+    } bad[] = {{"gpu", 1, INFINITY}, {"gpu", 1e-300, 1e-300}, {"cpu", 1, 2},
+               {"fpga", 2, 1}, {"gpu", NAN, 2}};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        qv_import_opts o = {.naccel = 2};
+        strcpy(o.accel[0].name, "fpga");
+        o.accel[0].lo = 0.5;
+        o.accel[0].hi = 8;
+        o.accel[0].share = 1;
+        strcpy(o.accel[1].name, bad[i].cls);
+        o.accel[1].lo = bad[i].lo;
+        o.accel[1].hi = bad[i].hi;
+        o.accel[1].share = 1;
+        qv_dag *g;
+        qv_diag d;
+        int rc = import_text(DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\"/>\n</adag>\n",
+                             ".xml", &o, &g, &d);
+        assert_int_equal(rc, QV_EINVAL);
+        assert_null(g);
+        assert_non_null(strstr(d.message, "accelerator rule 2"));
+    }
+}
+
 /* qv_dag_check refuses what the reader refuses, naming the node. */
 static void test_dag_check(void **state)
 {
@@ -332,6 +363,7 @@ int main(int argc, char **argv)
     dir = argc > 1 ? argv[1] : "../shared/dagsets";
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_import_validates),
+        cmocka_unit_test(test_bad_accel_rules),
         cmocka_unit_test(test_dag_check),
     };
     int rc = cmocka_run_group_tests_name("import rules", own, NULL, NULL);
