@@ -216,6 +216,14 @@ usage)
         [ $rc -eq 2 ] || fail "plan $args: exit $rc, expected 2"
         grep -q "needs a value, not ''" "$D/out" || fail "plan $args: $(cat "$D/out")"
     done
+    # graph gen's whole-number options take no fraction nor hex.
+    for args in "qr --nt 2.5" "random --n 0x10" "random --n 16 --seed 1.7"; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" graph gen $args -o - >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "graph gen $args: exit $rc, expected 2"
+        grep -q "wants a whole number" "$D/out" || fail "graph gen $args: $(cat "$D/out")"
+    done
     # An --accel rule the import cannot apply: a usage error naming it.
     for rule in gpu:1:inf:1 cpu:1:2:1 gpu:1e-300:1e-300:1; do
         timeout 20 "$Q" graph import "$SRC/tests/fuzz/dax/corpus/good-five-jobs.xml" \

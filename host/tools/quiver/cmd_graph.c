@@ -5,12 +5,14 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "commands.h"
 #include "qv_escape.h"
+#include "qv_text.h"
 #include "qvpart.h"
 
 #define PROG "quiver graph"
@@ -33,13 +35,22 @@ static void graph_usage(FILE *f)
 }
 
 
-static int num(const char *opt, const char *s, double lo, double hi, double *out)
+/* Option opt's value s into *out: a number in [lo, hi]; whole: a decimal
+ * integer (2.5 and 0x10 were taken as 2 and 16 without a word:
+ * adversarial testing). */
+static int num(const char *opt, const char *s, double lo, double hi, bool whole, double *out)
 {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, PROG ": --%s wants a number in [%g, %g], not '%s'\n", opt, lo, hi,
-                s);
+    char *end, esc[256];
+    unsigned long w = 0;
+    double v = whole ? (qv__parse_dec(s, (unsigned long)hi, &w) ? (double)w : NAN)
+                     : strtod(s, &end);
+    if (!*s || (!whole && *end) || !(v >= lo && v <= hi)) {
+        if (whole)
+            fprintf(stderr, PROG ": --%s wants a whole number from %.0f to %.0f, not '%s'\n",
+                    opt, lo, hi, qv__escape(s, esc, sizeof esc));
+        else
+            fprintf(stderr, PROG ": --%s wants a number in [%g, %g], not '%s'\n", opt, lo, hi,
+                    qv__escape(s, esc, sizeof esc));
         return -1;
     }
     *out = v;
@@ -97,6 +108,8 @@ static int cmd_gen(int argc, char **argv)
     int set[G_SEED - G_NT + 1] = {0};
     static const double lo[] = {1, 2, 1, 0, 0, 0, 1, 0, 0, 0};
     static const double hi[] = {200, 65536, 8000000, 1, 1, 1, 1000, 1e6, 1.999, 9e15};
+    static const bool whole[] = {true, true, true, false, false, false, true, false, false,
+                                 true};
     const char *outp = NULL;
     int c;
     while ((c = qv_cli_getopt(argc, argv, PROG " gen", "o:h", longopts)) != -1) {
@@ -111,7 +124,7 @@ static int cmd_gen(int argc, char **argv)
         if (c < G_NT || c > G_SEED)
             return QV_CLI_USAGE;
         int k = c - G_NT;
-        if (num(longopts[k + 1].name, optarg, lo[k], hi[k], &val[k]))
+        if (num(longopts[k + 1].name, optarg, lo[k], hi[k], whole[k], &val[k]))
             return QV_CLI_USAGE;
         set[k] = 1;
     }
