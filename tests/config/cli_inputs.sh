@@ -83,6 +83,21 @@ fifo)
     rc=$?
     [ $rc -eq 1 ] || fail "policy naming a FIFO: exit status $rc, expected 1"
     grep -q "not a regular file" "$D/out" || fail "policy naming a FIFO: no message"
+    # A catalog's xclbins past the size limit (sparse) and in a link loop:
+    # each refusal says why, not "too many arguments" nor "does not exist".
+    mkdir "$D/x"
+    truncate -s 3G "$D/x/big.xclbin" || exit 1
+    ln -s loop.xclbin "$D/x/loop.xclbin"
+    for k in big loop; do
+        printf 'boards: [%s/boards]\nkernels:\n  - name: vadd\n    implements: vadd\n    args:\n      - {name: a, dir: in, type: float, size: n}\n      - {name: n, dir: scalar, type: uint32}\n    builds:\n      - {board: alveo-u250, xclbin: x/%s.xclbin}\n    perf: {ii: 1, latency_cycles: 40, trip_count: n}\n' \
+            "$SRC" "$k" >"$D/cat-$k.yaml"
+        timeout 20 "$Q" check "$D/cat-$k.yaml" >"$D/out" 2>&1
+        [ $? -eq 1 ] || fail "check cat-$k.yaml: exit status not 1"
+    done
+    timeout 20 "$Q" check "$D/cat-big.yaml" 2>&1 | grep -q "file is larger than" ||
+        fail "a 3 GiB xclbin: $("$Q" check "$D/cat-big.yaml" 2>&1)"
+    timeout 20 "$Q" check "$D/cat-loop.yaml" 2>&1 | grep -q "cannot be read: Too many levels" ||
+        fail "an xclbin in a link loop: $("$Q" check "$D/cat-loop.yaml" 2>&1)"
     ;;
 same-board)
     cp "$SRC/boards/emu/u50-emu.yaml" "$D/b.yaml"

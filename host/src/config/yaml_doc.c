@@ -874,10 +874,12 @@ int qv__yget_path(const qv__ydoc *doc, const qv__ynode *n, const char *what, int
         return QV_ENOMEM;
     struct stat st;
     if (stat(r, &st) != 0) {
+        /* Why, when it is not absence: a link loop, a directory not searchable. */
+        int e = errno;
         qv__yerr(doc, n, diag,
-                 "%s: '%s' does not exist (resolved to '%s', relative to the "
-                 "file that names it)",
-                 what, s, r);
+                 "%s: '%s' %s%s (resolved to '%s', relative to the file that names it)",
+                 what, s, e == ENOENT || e == ENOTDIR ? "does not exist" : "cannot be read: ",
+                 e == ENOENT || e == ENOTDIR ? "" : strerror(e), r);
         free(r);
         return QV_EFORMAT;
     }

@@ -138,8 +138,11 @@ int qv__xclbin_read(const char *path, size_t limit, uint8_t **data, struct qv__x
     /* The magic and the header's length are checked before the rest is
      * read: a wrong file costs nothing, however large. */
     int rc = qv__xclbin_load_file(path, limit, data, &size, &xe);
+    /* The loader's words whenever it has some ("file is larger than ...",
+     * "too many levels of symbolic links"): the code alone said "too many
+     * arguments" for a file past the limit (adversarial testing). */
     if (rc)
-        return qv__fail(QV_ENOTSUP, "%s: %s", path, rc == QV_EFORMAT ? xe.msg : qv_strerror(rc));
+        return qv__fail(QV_ENOTSUP, "%s: %s", path, xe.msg[0] ? xe.msg : qv_strerror(rc));
     if (qv__xclbin_parse(*data, size, x, &xe) != 0) {
         free(*data);
         *data = NULL;
