@@ -21,8 +21,9 @@ static const qv__jval *need(const qv__jval *o, const char *key, qv__jtype t,
 {
     const qv__jval *v = qv__part_json_get(o, key);
     if (!v || v->type != t) {
-        qv__part_diag(d, f, (v ? v : o)->line, (v ? v : o)->col, "\"%s\" must be a %s",
-                      key, qv__part_json_type_name(t));
+        const char *tn = qv__part_json_type_name(t);
+        qv__part_diag(d, f, (v ? v : o)->line, (v ? v : o)->col, "\"%s\" must be %s %s",
+                      key, strchr("aeiou", tn[0]) ? "an" : "a", tn);
         return NULL;
     }
     return v;

@@ -127,6 +127,21 @@ escape)
     timeout 20 "$Q" xclbin info "$D/x.xclbin" >"$D/out" 2>&1 || fail "xclbin info failed"
     grep -q "$ESC" "$D/out" && fail "xclbin info: an escape character reached the output"
     grep -qF 'platform:  p\x1B[2Jq' "$D/out" || fail "xclbin info: platform not escaped"
+    # A bad --prototype is echoed escaped, the caret under the error's
+    # column of the escaped text.
+    timeout 20 "$Q" wrap --catalog "$(dirname "$Q")/../share/quiver/kernels.yaml" \
+        --functions vadd --prototype "$(printf 'void vadd(int \033[2J x, @)')" -o "$D/w.c" \
+        >"$D/out" 2>&1
+    [ $? -eq 1 ] || fail "wrap with a bad --prototype: exit status not 1"
+    grep -q "$ESC" "$D/out" && fail "wrap --prototype: an escape character reached the output"
+    grep -qF '  void vadd(int \x1B[2J x, @)' "$D/out" ||
+        fail "wrap --prototype: not echoed escaped: $(cat "$D/out")"
+    grep -qx '                ^' "$D/out" || fail "wrap --prototype: caret misplaced: $(cat "$D/out")"
+    # keygen's DIR in its report (only where CURVE is there to make keys).
+    if timeout 20 "$Q" keygen "$D/k$ESC[2J" >"$D/out" 2>&1; then
+        grep -q "$ESC" "$D/out" && fail "keygen: an escape character reached the output"
+        grep -qF 'k\x1B[2J/server.key' "$D/out" || fail "keygen: DIR not escaped: $(cat "$D/out")"
+    fi
     # A name in a bad file, quoted in the error of quiver check.
     timeout 20 "$Q" check "$SRC/tests/config/bad/catalog-board-escape.yaml" >"$D/out" 2>&1
     grep -q "$ESC" "$D/out" && fail "check: an escape character reached the output"

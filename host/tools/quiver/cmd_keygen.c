@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "commands.h"
+#include "qv_escape.h"
 #include "remote/auth.h"
 
 #define PROG "quiver keygen"
@@ -56,15 +57,18 @@ int qv_cmd_keygen(int argc, char **argv)
         return QV_CLI_USAGE;
     }
     const char *dir = argv[optind];
-    char err[4200];
+    char err[4200], e[4200], d[1024];
     if (qv__auth_keygen(dir, err, sizeof err)) {
-        fprintf(stderr, "%s: %s\n", PROG, err);
+        fprintf(stderr, "%s: %s\n", PROG, qv__escape(err, e, sizeof e));
         return 1;
     }
+    /* The directory as the user gave it, its control characters escaped
+     * (a name from a script could drive the terminal). */
+    qv__escape(dir, d, sizeof d);
     printf("%s/server.key, %s/server.pub: the daemon's keys (quiverd --keys %s)\n"
            "%s/client.key, %s/client.pub: a host's keys (client_key_file: "
            "client.key)\n"
            "%s/authorized/client.pub: the host's key, accepted by the daemon\n",
-           dir, dir, dir, dir, dir, dir);
+           d, d, d, d, d, d);
     return 0;
 }

@@ -341,7 +341,19 @@ int qv_cmd_wrap(int argc, char **argv)
         qv_wrap_proto p;
         if ((rc = qv__wrap_proto_parse(protos[i], "--prototype", &p, &d))) {
             qv_cli_diag(PROG, "--prototype", rc, &d);
-            fprintf(stderr, "  %s\n  %*s^\n", protos[i], (int)d.column - 1, "");
+            /* The prototype escaped (it may hold control characters), the
+             * caret under the column: as many characters in as the escaped
+             * text before it has (UTF-8 continuation bytes not counted). */
+            char full[2048], pre[1024], epre[2048];
+            size_t col = d.column ? d.column - 1 : 0;
+            snprintf(pre, sizeof pre, "%.*s", (int)(col < sizeof pre ? col : sizeof pre - 1),
+                     protos[i]);
+            qv__escape(pre, epre, sizeof epre);
+            int width = 0;
+            for (const unsigned char *q = (const unsigned char *)epre; *q; q++)
+                width += (*q & 0xC0) != 0x80;
+            fprintf(stderr, "  %s\n  %*s^\n", qv__escape(protos[i], full, sizeof full), width,
+                    "");
             goto out;
         }
         size_t j = 0;
