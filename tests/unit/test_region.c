@@ -1602,6 +1602,54 @@ static void prediction_follows_a_change_of_pace(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* Entries too short to be measured each (one per 0.5 ms of starts) still
+ * calibrate the prediction by their span: back to back at twice the pace,
+ * 5 entries move it, of which one or two are measured whole. (Before,
+ * only the measured ones counted: 1 in 9 of bench_loop --predict's frames,
+ * and the prediction took 30-40 entries to follow a change of pace.) */
+static void short_entries_calibrate_by_their_span(void **state)
+{
+    (void)state;
+    fixture fx;
+    qv_func *w;
+    qv_buf *b;
+    work_open_with(&fx, &w, &b,
+                   "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0, "
+                   "drift: 10}\n");
+    qv__region *r = region_named(fx.rt, "work");
+    struct qv__loop *l = fx.rt->loop;
+    bool ok = false;
+    double cal0 = 0, cal = 0;
+    uint64_t j0 = 0, j = 0;
+    for (int t = 0; t < 3 && !ok; t++) {
+        atomic_store(&work_us, 10);
+        for (int e = 0; e < 60; e++) /* back to back: the window at this pace */
+            work_entry(&fx, w, b);
+        pthread_mutex_lock(&l->mu);
+        cal0 = r->cal;
+        j0 = r->judged;
+        const qv__rplan *p0 = r->plan;
+        pthread_mutex_unlock(&l->mu);
+        atomic_store(&work_us, 20);
+        for (int e = 0; e < 5; e++)
+            work_entry(&fx, w, b);
+        pthread_mutex_lock(&l->mu);
+        assert_ptr_equal(r->plan, p0);
+        cal = r->cal;
+        j = r->judged;
+        pthread_mutex_unlock(&l->mu);
+        ok = cal0 > 0 && cal >= 1.4 * cal0;
+        print_message("try %d: the calibration went from %.3f to %.3f in 5 entries, %llu "
+                      "measured whole\n", t, cal0, cal, (unsigned long long)(j - j0));
+    }
+    if (!ok)
+        fail_msg("the calibration went from %.3f to %.3f in 5 short entries at twice the "
+                 "pace", cal0, cal);
+    atomic_store(&work_us, 300);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* One entry of "work" at tasks of us microseconds, spaced, and waits
  * until the loop has judged it (r->judged past j); false when it was not
  * judged within 10 s. */
@@ -2162,6 +2210,7 @@ int main(void)
         cmocka_unit_test(plan_without_eager_times_measures_them),
         cmocka_unit_test(alternating_implicit_regions_replay),
         cmocka_unit_test(short_entries_are_measured_now_and_then),
+        cmocka_unit_test(short_entries_calibrate_by_their_span),
         cmocka_unit_test(replayed_entry_is_measured_by_its_wait),
         cmocka_unit_test(entries_without_waits_are_measured),
         cmocka_unit_test(lagging_entry_is_measured),

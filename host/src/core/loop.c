@@ -705,6 +705,23 @@ static void shift_cal(qv__region *r)
     r->cal = median_of(r->cal_q, CAL_SHIFT);
 }
 
+/* Takes an entry of plan p that spanned span_us into the prediction's
+ * calibration (judge's, and the entries measured by their span alone).
+ * Under loop->mu. */
+static void cal_take(qv__region *r, const qv__rplan *p, double span_us)
+{
+    if (r->plan != p)
+        return; /* re-planned meanwhile */
+    bool first = !r->cal_first;
+    r->cal_first = true;
+    if (!first && p->makespan > 0 && span_us > 0) {
+        r->cal_q[r->ncal++ % QV__CALS] = span_us / p->makespan;
+        unsigned n = r->ncal < QV__CALS ? r->ncal : QV__CALS;
+        r->cal = n >= 3 ? median_of(r->cal_q, n) : fmin(r->cal_q[0], r->cal_q[n - 1]);
+        shift_cal(r);
+    }
+}
+
 /* Takes measure m of r's plan p (entry [*lo, *hi)) into its calibration;
  * true (with why) when the region is to be re-planned, from the entry
  * [*lo, *hi) then names. Under loop->mu. */
@@ -722,14 +739,7 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
      * made the predictions of a plan's next entries: off by 100-210 % in
      * the first timed entries of bench/loop --predict, about 2 points of
      * the frame's mean error over 200. */
-    bool first = !r->cal_first;
-    r->cal_first = true;
-    if (!first && p->makespan > 0 && m->span_us > 0) {
-        r->cal_q[r->ncal++ % QV__CALS] = m->span_us / p->makespan;
-        unsigned n = r->ncal < QV__CALS ? r->ncal : QV__CALS;
-        r->cal = n >= 3 ? median_of(r->cal_q, n) : fmin(r->cal_q[0], r->cal_q[n - 1]);
-        shift_cal(r);
-    }
+    cal_take(r, p, m->span_us);
     if (++r->measured <= CAL_ENTRIES) { /* calibrating: base and noise */
         calibrate(r, m);
         return false;
@@ -1048,6 +1058,16 @@ static void take_measures(qv_runtime *rt, qv__region *r)
         memmove(r->meas_q, r->meas_q + 1, --r->nmeas_q * sizeof *r->meas_q);
         qv__rplan *p = q.plan;
         uint64_t lo = q.lo, hi = q.hi, begin = q.begin;
+        if (q.span_only) {
+            uint64_t t0, t1;
+            pthread_mutex_unlock(&l->mu);
+            bool ok = qv__gview_span(rt, lo, hi, &t0, &t1) == 1 && t1 > t0;
+            pthread_mutex_lock(&l->mu);
+            if (ok && !l->stop)
+                cal_take(r, p, (double)(t1 - t0) / 1e3);
+            qv__rplan_release(p);
+            continue;
+        }
         pthread_mutex_unlock(&l->mu);
         measure m;
         bool ok = measure_entry(rt, p, lo, hi, begin, &m);

@@ -179,6 +179,7 @@ struct qv__region {
     struct qv__meas_req {
         qv__rplan *plan; /* a reference */
         uint64_t lo, hi, begin;
+        bool span_only;  /* its span for the prediction only (loop.c) */
     } meas_q[QV__MEAS_Q];
     unsigned nmeas_q;
     /* Recorded entries' times taken out of span_q and being measured, the
