@@ -17,6 +17,7 @@
 #include <zmq.h>
 
 #include "quiver.h"
+#include "devices/device.h"
 #include "remote/auth.h"
 
 /* The key pair of the CURVE documentation (zmq_curve(7)): public, secret. */
@@ -155,6 +156,21 @@ static void test_keygen(void **state)
     assert_int_equal(qv__auth_keygen(d3, err, sizeof err), -EEXIST);
     assert_non_null(strstr(err, "authorized/client.pub: already exists"));
     assert_int_equal(access(path("k-late", "server.key"), F_OK), -1);
+
+    /* A failure after DIR was made takes DIR away too; one that was there
+     * stays, emptied of what this call wrote. */
+    const char *d4 = path("k-new", NULL);
+    qv__fault_set("keygen", QV_FAULT_WRITE, 2, -EIO);
+    assert_int_equal(qv__auth_keygen(d4, err, sizeof err), -EIO);
+    assert_non_null(strstr(err, "injected fault"));
+    assert_int_equal(access(d4, F_OK), -1);
+    const char *d5 = path("k-old", NULL);
+    assert_int_equal(mkdir(d5, 0700), 0);
+    qv__fault_set("keygen", QV_FAULT_WRITE, 3, -EIO);
+    assert_int_equal(qv__auth_keygen(d5, err, sizeof err), -EIO);
+    assert_int_equal(access(d5, F_OK), 0);
+    assert_int_equal(access(path("k-old", "server.key"), F_OK), -1);
+    assert_int_equal(access(path("k-old", "authorized"), F_OK), -1);
 
     /* DIR is a file. */
     write_file(path("k-file", NULL), "x", 1);

@@ -30,6 +30,7 @@
 #include "qv_file.h"
 #include "quiver.h"
 #include "core/thread.h"
+#include "devices/device.h"
 
 #define ZAP_ENDPOINT "inproc://zeromq.zap.01"
 #define MAX_CLIENTS 65536 /* keys in authorized/: a bound, not a quota */
@@ -299,12 +300,14 @@ int qv__auth_keygen(const char *dir, char *err, size_t errlen)
         {"client.pub", cpub, 0644},
     };
     enum { NFILES = sizeof files / sizeof files[0] };
-    int made[NFILES] = {0}, made_auth_dir = 0, made_auth_key = 0;
+    int made[NFILES] = {0}, made_dir = 0, made_auth_dir = 0, made_auth_key = 0;
     int rc = 0, dfd = -1, afd = -1;
     char adir[4096];
     snprintf(adir, sizeof adir, "%s/authorized", dir);
 
-    if (mkdir(dir, 0700) && errno != EEXIST) {
+    if (mkdir(dir, 0700) == 0) {
+        made_dir = 1;
+    } else if (errno != EEXIST) {
         rc = fail(err, errlen, -errno, "%s: cannot create directory: %s", dir,
                   strerror(errno));
         goto out;
@@ -335,26 +338,31 @@ int qv__auth_keygen(const char *dir, char *err, size_t errlen)
     }
     rc = must_be_absent(afd, adir, "client.pub", err, errlen);
     for (size_t i = 0; !rc && i < NFILES; i++) {
-        rc = write_key(dfd, dir, files[i].name, files[i].key, files[i].mode, err, errlen);
+        int inj = qv__fault_hit("keygen", QV_FAULT_WRITE); /* tests */
+        rc = inj ? fail(err, errlen, inj, "%s/%s: injected fault", dir, files[i].name)
+                 : write_key(dfd, dir, files[i].name, files[i].key, files[i].mode, err,
+                             errlen);
         made[i] = !rc;
     }
     if (!rc) {
         rc = write_key(afd, adir, "client.pub", cpub, 0644, err, errlen);
         made_auth_key = !rc;
     }
-    if (!rc && fsync(afd) == 0 && fsync(dfd) == 0)
-        goto out;
-    if (!rc)
+    if (!rc && (fsync(afd) != 0 || fsync(dfd) != 0))
         rc = fail(err, errlen, -errno, "%s: cannot sync: %s", dir, strerror(errno));
-    /* Undo: remove what this call created, nothing else. */
-    for (size_t i = 0; i < NFILES; i++)
-        if (made[i])
-            unlinkat(dfd, files[i].name, 0);
-    if (made_auth_key)
-        unlinkat(afd, "client.pub", 0);
-    if (made_auth_dir)
-        unlinkat(dfd, "authorized", AT_REMOVEDIR);
 out:
+    if (rc) { /* Undo: remove what this call created, nothing else; the
+               * directory too (left, it looked like a pair's to fill in) */
+        for (size_t i = 0; i < NFILES; i++)
+            if (made[i])
+                unlinkat(dfd, files[i].name, 0);
+        if (made_auth_key)
+            unlinkat(afd, "client.pub", 0);
+        if (made_auth_dir && dfd >= 0)
+            unlinkat(dfd, "authorized", AT_REMOVEDIR);
+        if (made_dir)
+            rmdir(dir);
+    }
     explicit_bzero(ssec, sizeof ssec);
     explicit_bzero(csec, sizeof csec);
     if (afd >= 0)
