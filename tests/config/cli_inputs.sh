@@ -246,6 +246,14 @@ usage)
         [ $rc -eq 2 ] || fail "plan $args: exit $rc, expected 2"
         grep -q "needs a value, not ''" "$D/out" || fail "plan $args: $(cat "$D/out")"
     done
+    # One --cus per --kernel: a second one is refused, not the last kept.
+    timeout 20 "$Q" xclbin build -o "$D/c.xclbin" --platform p --kernel 'k(a:int*)' \
+        --cus 2 --cus 3 >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "xclbin build --cus 2 --cus 3: exit status not 2"
+    grep -q "given twice" "$D/out" || fail "xclbin build --cus twice: $(cat "$D/out")"
+    timeout 20 "$Q" xclbin build -o "$D/c.xclbin" --platform p --kernel 'k(a:int*)' \
+        --cus 2 --kernel 'j(a:int*)' --cus 3 >"$D/out" 2>&1 ||
+        fail "xclbin build, a --cus for each of two kernels: $(cat "$D/out")"
     # graph gen's whole-number options take no fraction nor hex.
     for args in "qr --nt 2.5" "random --n 0x10" "random --n 16 --seed 1.7"; do
         # shellcheck disable=SC2086

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -298,6 +299,7 @@ static int build_run(build *b, int argc, char **argv)
     if (sde && parse_seconds(sde, &timestamp))
         timestamp = 0;
     int c;
+    size_t cus_of = SIZE_MAX; /* the kernel a --cus was given for */
     /* In order: --cus applies to the --kernel before it. */
     while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
         const char *v = optarg;
@@ -347,6 +349,11 @@ static int build_run(build *b, int argc, char **argv)
                         QV__XCLBIN_MAX_CUS);
                 return QV_CLI_USAGE;
             }
+            if (cus_of == b->sig.nkernels - 1) { /* the last one won, silently */
+                fprintf(stderr, PROG ": --cus given twice for one --kernel\n");
+                return QV_CLI_USAGE;
+            }
+            cus_of = b->sig.nkernels - 1;
             b->sig.kernels[b->sig.nkernels - 1].ncus = (unsigned)n;
             break;
         }
