@@ -61,6 +61,10 @@ static int scale(const float *x, float *y, uint32_t n)
     return qv_wrap_call(&g_scale, argv);
 }
 
+/* The same function, synchronous. */
+static qv_wrap_fn g_scale_sync = {QV_WRAP_ABI, "pending_scale_sync", NULL, scale_args, 3,
+                                  cpu_scale, NULL, NULL, NULL, NULL, 0};
+
 /* Pages of [p, p + n) in memory. */
 static size_t resident(const void *p, size_t n)
 {
@@ -658,6 +662,45 @@ static void arena_heap_pages_are_synchronous(void **state)
 }
 #endif
 
+static void *call_until_cancelled(void *arg)
+{
+    float *x = arg, *y = x + N;
+    uint32_t n = N;
+    for (;;) {
+        void *argv[3] = {x, y, &n};
+        qv_wrap_call(&g_scale_sync, argv);
+        pthread_testcancel(); /* the program's one cancellation point */
+    }
+    return NULL;
+}
+
+/* A thread cancelled while it calls a wrapped function is cancelled at
+ * its own next cancellation point, as without the wrapping: cancelled in
+ * the call's wait, it unwound holding the runtime's lock with its spans
+ * still listed, and the process hung by the third cancel (adversarial
+ * testing; a hang here is the test's timeout). */
+static void cancelled_during_a_call(void **state)
+{
+    (void)state;
+    atomic_store(&g_gate, 1);
+    float *mem = calloc((size_t)2 * N * 10, sizeof(float));
+    assert_non_null(mem);
+    for (int r = 0; r < 10; r++) {
+        pthread_t t;
+        assert_int_equal(pthread_create(&t, NULL, call_until_cancelled, mem + 2 * N * r), 0);
+        usleep(2000 + (unsigned)r * 700);
+        assert_int_equal(pthread_cancel(t), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+    }
+    float x[4] = {1, 2, 3, 4}, y[4] = {0};
+    uint32_t n = 4;
+    void *argv[3] = {x, y, &n};
+    assert_int_equal(qv_wrap_call(&g_scale_sync, argv), 0);
+    for (int i = 0; i < 4; i++)
+        assert_true(y[i] == 2 * x[i] + 1);
+    free(mem);
+}
+
 int main(void)
 {
     /* CPU only, every size, no policy file: the runtime's defaults. */
@@ -675,6 +718,7 @@ int main(void)
         cmocka_unit_test(output_in_memory_grown_by_mremap),
         cmocka_unit_test(signal_handler_reads_an_output),
         cmocka_unit_test(timer_signal_on_another_thread_reads_an_output),
+        cmocka_unit_test(cancelled_during_a_call),
 #ifndef QV_SANITIZED
         cmocka_unit_test(heap_array_like_a_chunk_is_synchronous),
         cmocka_unit_test(arena_heap_pages_are_synchronous),

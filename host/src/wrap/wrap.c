@@ -559,9 +559,17 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
     if (!fn || (fn->abi != 1 && fn->abi != QV_WRAP_ABI) || fn->nargs > QV_MAX_ARGS ||
         !fn->name || !fn->cpu || tls_in_call)
         return 1;
+    /* No cancellation point inside: the function the program wrote has
+     * none, and a thread cancelled in a wait here unwound holding the
+     * runtime's locks, its spans still linked, and hung the process at
+     * the next cancel (adversarial testing). A cancel that came meanwhile
+     * acts at the thread's next cancellation point, as unwrapped. */
+    int cancel;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     tls_in_call = 1;
     int rc = wrap_call(fn, argv);
     tls_in_call = 0;
+    pthread_setcancelstate(cancel, NULL);
     return rc;
 }
 
