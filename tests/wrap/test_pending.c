@@ -662,6 +662,7 @@ static void arena_heap_pages_are_synchronous(void **state)
 }
 #endif
 
+#ifndef QV_SANITIZED
 static void *call_until_cancelled(void *arg)
 {
     float *x = arg, *y = x + N;
@@ -700,6 +701,7 @@ static void cancelled_during_a_call(void **state)
         assert_true(y[i] == 2 * x[i] + 1);
     free(mem);
 }
+#endif
 
 int main(void)
 {
@@ -718,7 +720,12 @@ int main(void)
         cmocka_unit_test(output_in_memory_grown_by_mremap),
         cmocka_unit_test(signal_handler_reads_an_output),
         cmocka_unit_test(timer_signal_on_another_thread_reads_an_output),
+#ifndef QV_SANITIZED
+        /* AddressSanitizer leaves a cancelled thread's stack poisoned (the
+         * cancellation's unwinding) and reports its own sigaltstack at the
+         * thread's end: a false stack-buffer-underflow. */
         cmocka_unit_test(cancelled_during_a_call),
+#endif
 #ifndef QV_SANITIZED
         cmocka_unit_test(heap_array_like_a_chunk_is_synchronous),
         cmocka_unit_test(arena_heap_pages_are_synchronous),
