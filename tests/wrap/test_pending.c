@@ -61,10 +61,6 @@ static int scale(const float *x, float *y, uint32_t n)
     return qv_wrap_call(&g_scale, argv);
 }
 
-/* The same function, synchronous. */
-static qv_wrap_fn g_scale_sync = {QV_WRAP_ABI, "pending_scale_sync", NULL, scale_args, 3,
-                                  cpu_scale, NULL, NULL, NULL, NULL, 0};
-
 /* Pages of [p, p + n) in memory. */
 static size_t resident(const void *p, size_t n)
 {
@@ -663,6 +659,10 @@ static void arena_heap_pages_are_synchronous(void **state)
 #endif
 
 #ifndef QV_SANITIZED
+/* The same function as scale's, synchronous. */
+static qv_wrap_fn g_scale_sync = {QV_WRAP_ABI, "pending_scale_sync", NULL, scale_args, 3,
+                                  cpu_scale, NULL, NULL, NULL, NULL, 0};
+
 static void *call_until_cancelled(void *arg)
 {
     float *x = arg, *y = x + N;
