@@ -27,6 +27,15 @@ static bool accel_ok(const char *cn, double lo, double hi)
     return lo >= 1e-6 && hi >= lo && hi <= 1e6 && strcmp(cn, "cpu") != 0;
 }
 
+/* The index of the first rule of opts the import cannot apply, or -1. */
+static int bad_rule(const qv_import_opts *opts)
+{
+    for (unsigned a = 0; opts && a < opts->naccel && a < 4; a++)
+        if (!accel_ok(opts->accel[a].name, opts->accel[a].lo, opts->accel[a].hi))
+            return (int)a;
+    return -1;
+}
+
 int qv__part_import_accel(qv_dag *g, const qv_import_opts *opts)
 {
     qv_import_opts def = {.naccel = 2};
@@ -41,14 +50,14 @@ int qv__part_import_accel(qv_dag *g, const qv_import_opts *opts)
         def.accel[1].share = 0.5;
         opts = &def;
     }
+    if (bad_rule(opts) >= 0)
+        return QV_EINVAL;
     int cpu = qv_dag_class(g, "cpu");
     if (cpu < 0)
         return cpu;
     for (unsigned a = 0; a < opts->naccel && a < 4; a++) {
         const char *cn = opts->accel[a].name;
         double lo = opts->accel[a].lo, hi = opts->accel[a].hi;
-        if (!accel_ok(cn, lo, hi))
-            return QV_EINVAL;
         int k = qv_dag_class(g, cn);
         if (k < 0)
             return k;
@@ -91,13 +100,10 @@ int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
     if (rc == QV_EINVAL) /* a syntax error of the JSON or XML layer */
         rc = QV_EFORMAT;
     if (!rc && (rc = qv__part_import_accel(g, opts))) {
-        unsigned a = 0;
-        while (opts && a + 1 < opts->naccel && a < 3 &&
-               accel_ok(opts->accel[a].name, opts->accel[a].lo, opts->accel[a].hi))
-            a++;
-        if (rc == QV_EINVAL && opts && opts->naccel)
+        int a = rc == QV_EINVAL ? bad_rule(opts) : -1;
+        if (a >= 0)
             qv__part_diag(diag, path, 0, 0,
-                          "accelerator rule %u (%.15s, %g to %g): expected a class other "
+                          "accelerator rule %d (%.15s, %g to %g): expected a class other "
                           "than cpu and speed-ups from 1e-06 to 1e+06, low to high",
                           a + 1, opts->accel[a].name, opts->accel[a].lo, opts->accel[a].hi);
         else

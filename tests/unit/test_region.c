@@ -1531,6 +1531,15 @@ static qv_region_info work_open(fixture *fx, qv_func **w, qv_buf **b)
                           "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0}\n");
 }
 
+/* work_open with a drift no pace change here reaches (10x): the tests of
+ * the prediction's calibration see the same plan throughout. */
+static qv_region_info work_open_calibrating(fixture *fx, qv_func **w, qv_buf **b)
+{
+    return work_open_with(fx, w, b,
+                          "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0, "
+                          "drift: 10}\n");
+}
+
 /* The prediction follows a change of pace within 3 measured entries: the
  * entries' span over the plan's makespan, a median of the last 9, restarts
  * from the last 3 when all of them moved past 25 % of it. (The median
@@ -1543,9 +1552,7 @@ static void prediction_follows_a_change_of_pace(void **state)
     fixture fx;
     qv_func *w;
     qv_buf *b;
-    work_open_with(&fx, &w, &b,
-                   "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0, "
-                   "drift: 10}\n");
+    work_open_calibrating(&fx, &w, &b);
     qv__region *r = region_named(fx.rt, "work");
     struct qv__loop *l = fx.rt->loop;
     double cal0 = 0, cal = 0;
@@ -1613,9 +1620,7 @@ static void short_entries_calibrate_by_their_span(void **state)
     fixture fx;
     qv_func *w;
     qv_buf *b;
-    work_open_with(&fx, &w, &b,
-                   "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0, "
-                   "drift: 10}\n");
+    work_open_calibrating(&fx, &w, &b);
     qv__region *r = region_named(fx.rt, "work");
     struct qv__loop *l = fx.rt->loop;
     bool ok = false;
@@ -1685,9 +1690,7 @@ static void prediction_skips_a_plans_first_entry(void **state)
     fixture fx;
     qv_func *w;
     qv_buf *b;
-    work_open_with(&fx, &w, &b,
-                   "hot_threshold: 2\nreplan: {min_interval_ms: 0, eager_slack: 0, "
-                   "drift: 10}\n");
+    work_open_calibrating(&fx, &w, &b);
     qv__region *r = region_named(fx.rt, "work");
     struct qv__loop *l = fx.rt->loop;
     bool ok = false;

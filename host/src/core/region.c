@@ -630,8 +630,11 @@ static void measure_deferred(qv_runtime *rt, tls_state *s)
     bool ours = r->meas_deferred && r->meas_owner == s;
     for (unsigned i = 0; ours && i < r->nspan_q; i++)
         q[nq++] = r->span_q[i];
+    /* A span alone is read once, by take_measures, and dropped there when
+     * its nodes are not done: it waits for nothing. */
     for (unsigned i = 0; ours && i < r->nmeas_q; i++)
-        q[nq++] = (struct qv__span_req){r->meas_q[i].lo, r->meas_q[i].hi, 0, 0};
+        if (!r->meas_q[i].span_only)
+            q[nq++] = (struct qv__span_req){r->meas_q[i].lo, r->meas_q[i].hi, 0, 0};
     pthread_mutex_unlock(&l->mu);
     if (!ours)
         return;

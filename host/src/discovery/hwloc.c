@@ -92,10 +92,10 @@ static void load_topology(void)
     if (hwloc_topology_init(&topo) < 0)
         return;
     /* No I/O devices: pci.c counts the cards from sysfs (this load took
-     * 6 ms instead of 21 on the 2-core VM of bench/). Nor hwloc's OpenCL, CUDA and GL plugins, which would
-     * load vendor libraries behind our back (and XRT's OpenCL ICD aborts
-     * without XILINX_XRT); opencl.c and xrt.c do that part, with their
-     * guards. */
+     * 6 ms instead of 21 on the 2-core VM of bench/). Nor hwloc's OpenCL,
+     * CUDA and GL plugins, which would load vendor libraries behind our
+     * back (and XRT's OpenCL ICD aborts without XILINX_XRT); opencl.c and
+     * xrt.c do that part, with their guards. */
     hwloc_topology_set_io_types_filter(topo, HWLOC_TYPE_FILTER_KEEP_NONE);
     static const char *const skip[] = {"opencl", "cuda",      "nvml",
                                        "rsmi",   "levelzero", "gl"};

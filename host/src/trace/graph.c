@@ -69,22 +69,29 @@ void qv__gview_free(qv__gview *g)
 static int funcs_snapshot(qv_runtime *rt, qv__gview *g);
 static int analyse(qv__gview *g, int rc);
 
+/* Chunk pointers (as the recorder's) into the one array of n nodes at
+ * nodes; NULL without memory. */
+static void **chunks_over(qv__node *nodes, uint64_t n)
+{
+    size_t nc = (size_t)((n + QV__REC_CHUNK - 1) / QV__REC_CHUNK);
+    void **c = malloc((nc ? nc : 1) * sizeof *c);
+    for (size_t k = 0; c && k < nc; k++)
+        c[k] = nodes + k * QV__REC_CHUNK;
+    return c;
+}
+
 int qv__gview_detach(qv__gview *g)
 {
     if (!g->rec)
         return 0;
-    size_t nc = (size_t)((g->n + QV__REC_CHUNK - 1) / QV__REC_CHUNK);
     qv__node *own = malloc((g->n ? g->n : 1) * sizeof *own);
-    void **chunks = malloc((nc ? nc : 1) * sizeof *chunks);
-    if (!own || !chunks) {
+    for (uint64_t i = 0; own && i < g->n; i++)
+        own[i] = qv__gview_node(g, i);
+    void **chunks = own ? chunks_over(own, g->n) : NULL;
+    if (!chunks) {
         free(own);
-        free(chunks);
         return QV_ENOMEM;
     }
-    for (uint64_t i = 0; i < g->n; i++)
-        own[i] = qv__gview_node(g, i);
-    for (size_t k = 0; k < nc; k++)
-        chunks[k] = own + k * QV__REC_CHUNK;
     free(g->nodes);
     g->nodes = chunks;
     g->off = 0;
@@ -297,16 +304,11 @@ int qv__gview_build_frozen(qv_runtime *rt, const qv__frozen *f, qv__gview *g)
     g->rt = rt;
     g->n = f->n;
     g->m = f->m;
-    /* The chunk pointers into the one array the nodes are in. */
-    size_t nc = (size_t)((f->n + QV__REC_CHUNK - 1) / QV__REC_CHUNK);
-    g->nodes = malloc((nc ? nc : 1) * sizeof *g->nodes);
+    g->nodes = chunks_over(f->nodes, f->n);
     g->e = malloc((f->m ? f->m : 1) * sizeof *g->e);
     int rc = g->nodes && g->e ? funcs_snapshot(rt, g) : QV_ENOMEM;
-    if (!rc) {
-        for (size_t k = 0; k < nc; k++)
-            g->nodes[k] = f->nodes + k * QV__REC_CHUNK;
+    if (!rc)
         memcpy(g->e, f->e, f->m * sizeof *g->e);
-    }
     return analyse(g, rc);
 }
 

@@ -202,17 +202,15 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
 
 
 /* Writes the file through a temporary and a rename, so that a reader never
- * sees half of it; "-" writes standard output. A path that exists and is
- * not a regular file (a FIFO, a device such as /dev/null, a symbolic link,
- * /dev/fd/N of a shell's process substitution) is written through, as a
- * shell redirection would: renaming over it would replace the FIFO, the
- * device or the link itself with a regular file. */
-/* Writes the file at path ("-": standard output), replacing a regular
- * file whole or not at all: a temporary of our own (mkstemp) in the same
- * directory, renamed over it, with the old file's mode. A fixed name
- * beside it (PATH.tmp) deleted any file of that name first, and its length
- * refused a valid output name near NAME_MAX (adversarial testing). Says
- * what went wrong on stderr; 0 or 1. */
+ * sees half of it; "-" writes standard output. The temporary is a mkstemp
+ * name of our own in the same directory, given the old file's mode: a
+ * fixed PATH.tmp deleted any file of that name first, and its length
+ * refused a valid output name near NAME_MAX (adversarial testing). A path
+ * that exists and is not a regular file (a FIFO, a device such as
+ * /dev/null, a symbolic link, /dev/fd/N of a shell's process
+ * substitution) is written through, as a shell redirection would:
+ * renaming over it would replace the FIFO, the device or the link itself
+ * with a regular file. Says what went wrong on stderr; 0 or 1. */
 static int write_file(const char *path, const uint8_t *d, size_t n)
 {
     char esc[600];
