@@ -98,6 +98,15 @@ struct qv__devq {
         qv_event *ev;
         uint64_t  t0;
     } fly[QV__DEVQ_DEPTH];
+    /* The task whose launch the driver is in, and when it started (driver
+     * thread; read by qv__devq_stuck while the driver is in that launch). */
+    qv__task         *cur;
+    uint64_t          cur_t0;
+    /* Under mu: the driver thread is in a run that its backend handed
+     * over as hung (qv__devq_stuck), and may never come back; it ended. */
+    bool              stuck, exited;
+    bool              leak;      /* left to a stuck driver at the close */
+    pthread_cond_t    done_cv;   /* stuck or exited */
 };
 
 /* What q knows of a function (q->fit): it failed to build or load here;
@@ -279,6 +288,12 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
     qv__devq *q = rt->accel[dev - 1];
     t->next = NULL;
     pthread_mutex_lock(&q->mu);
+    if (q->stuck) { /* its driver is in a hung run: elsewhere */
+        pthread_mutex_unlock(&q->mu);
+        t->skip |= 1u << dev;
+        qv__sched_push(rt, t);
+        return;
+    }
     if (q->tail)
         q->tail->next = t;
     else
@@ -349,11 +364,16 @@ static int launch_here(qv__devq *q, qv__task *t, uint64_t *t0, qv_event **ev, bo
             mem[i] = b ? qv__coh_mem(b, id) : NULL;
         }
     qv_call call = { t->ptr, t->size, t->nargs, 0 };
-    qv_launch l = { t->func, NULL, &call, mem };
+    qv_launch l = { t->func, NULL, &call, mem, 0 };
     *ev = NULL;
+    l.limit_ns = wait_limit_ns(t);
     *board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, b0, sizeof *b0) == 0;
     *t0 = qv__now_ns();
-    return q->dev->ops->launch(q->dev, &l, ev);
+    q->cur = t;
+    q->cur_t0 = *t0;
+    int rc = q->dev->ops->launch(q->dev, &l, ev);
+    q->cur = NULL;
+    return rc;
 }
 
 static void written(qv__devq *q, qv__task *t)
@@ -735,9 +755,49 @@ static void *driver_main(void *arg)
         }
         bool started = false;
         int rc = run_here(q, t, &t0, &t1, &model_us, &started);
+        if (rc == QV__HANDED_OVER) {
+            /* Back from a run qv__devq_stuck failed over: t is not ours
+             * any more; after a close, neither is the runtime. */
+            pthread_mutex_lock(&q->mu);
+            q->stuck = false;
+            bool stop = q->stop;
+            pthread_mutex_unlock(&q->mu);
+            if (stop)
+                return NULL;
+            continue;
+        }
         ran(q, t, rc, t0, t1, model_us, started);
     }
+    pthread_mutex_lock(&q->mu);
+    q->exited = true;
+    pthread_cond_broadcast(&q->done_cv);
+    pthread_mutex_unlock(&q->mu);
     return NULL;
+}
+
+void qv__devq_stuck(qv_runtime *rt, unsigned dev)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    pthread_mutex_lock(&q->mu);
+    q->stuck = true;
+    qv__task *t = q->cur, *queued = q->head;
+    qv__pf *p = q->pf_head;
+    q->head = q->tail = NULL;
+    q->pf_head = q->pf_tail = NULL;
+    pthread_cond_broadcast(&q->done_cv);
+    pthread_mutex_unlock(&q->mu);
+    /* The driver's part, played here: as after a wait that timed out. */
+    if (t)
+        ran(q, t, QV_ETIMEDOUT, q->cur_t0, qv__now_ns(), -1, true);
+    for (qv__task *next; queued; queued = next) {
+        next = queued->next;
+        queued->skip |= 1u << dev;
+        qv__sched_push(rt, queued);
+    }
+    for (qv__pf *next; p; p = next) {
+        next = p->next;
+        pf_free(rt, p);
+    }
 }
 
 static const qv__board *board_of(qv_runtime *rt, const qv__found *f);
@@ -844,6 +904,7 @@ static int open_one_with(qv_runtime *rt, const struct qv_device_ops *ops, const 
     q->depth = ops == &qv__remote_ops ? QV__DEVQ_DEPTH : 1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
+    pthread_cond_init(&q->done_cv, NULL);
     pthread_mutex_init(&q->fit_mu, NULL);
     atomic_init(&q->healthy, true);
     atomic_init(&q->retry_ns, UINT64_MAX);
@@ -1124,9 +1185,20 @@ void qv__devq_stop_all(qv_runtime *rt)
         q->stop = true;
         atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
         pthread_cond_broadcast(&q->cv);
+        while (q->started && !q->exited && !q->stuck)
+            pthread_cond_wait(&q->done_cv, &q->mu);
+        bool stuck = q->started && !q->exited;
         pthread_mutex_unlock(&q->mu);
-        if (q->started)
+        if (stuck) {
+            /* In a run that never ended: the thread, q and its device
+             * stay (it may come back and look at them), as a thread
+             * cannot be stopped safely. */
+            qv__log(1, "%s: its driver thread is left in a run that never ended", q->name);
+            pthread_detach(q->thread);
+            q->leak = true;
+        } else if (q->started) {
             pthread_join(q->thread, NULL);
+        }
         q->started = false;
     }
 }
@@ -1136,11 +1208,14 @@ void qv__devq_close_all(qv_runtime *rt)
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
         q->dev->ops->close(q->dev);
+        if (q->leak)
+            continue;
         if (!q->dev->leak)
             free(q->dev);
         free(q->fit);
         pthread_mutex_destroy(&q->mu);
         pthread_cond_destroy(&q->cv);
+        pthread_cond_destroy(&q->done_cv);
         pthread_mutex_destroy(&q->fit_mu);
         free(q);
     }

@@ -995,6 +995,14 @@ void qv__devq_restored(qv_runtime *rt, unsigned dev);
  * ended after all (the device's own thread): the device gets a probe, as
  * after any other fault. Takes no lock but the log's. */
 void qv__devq_run_ended(qv_runtime *rt, unsigned dev);
+/* Device dev's driver thread is in a launch that outlived its deadline
+ * (qv_launch.limit_ns) and runs the task itself (the emulator's): called
+ * by the backend's own thread, with the last error saying why, while the
+ * driver is in that launch, which then returns QV__HANDED_OVER once this
+ * returned. The task is failed over as after a wait that timed out (the
+ * device out of service), and the device's queued and later tasks go
+ * elsewhere until the driver is back. */
+void qv__devq_stuck(qv_runtime *rt, unsigned dev);
 /* f's OpenCL or FPGA implementation changed: every device forgets that it
  * could not build or load the old one. */
 void qv__devq_func_changed(qv_runtime *rt, const qv_func *f);

@@ -599,7 +599,7 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
         }
     }
     qv_call call = { t->ptr, t->size, t->nargs, w->idx };
-    qv_launch l = { f, fn, &call, NULL };
+    qv_launch l = { f, fn, &call, NULL, 0 };
     tls_task.rt = rt;
     tls_task.epoch = t->epoch + 1;
     uint64_t t0 = qv__now_ns();

@@ -33,7 +33,15 @@ typedef struct qv_launch {
     const qv_call *call; /* host view: sizes, scalars, host pointers */
     qv_devmem *const *mem; /* per argument: device memory of a buffer
                             * (NULL for scalars and 0-byte buffers) */
+    int64_t        limit_ns; /* how long the run may take before the device
+                              * is judged hung (the wait's timeout); 0 none */
 } qv_launch;
+
+/* Returned by a launch that ran the task on the calling driver thread
+ * (the emulator's) after its backend handed the run over as hung
+ * (qv__devq_stuck): the task was failed over meanwhile, and is not the
+ * caller's any more. Not an error code of the API. */
+#define QV__HANDED_OVER (-1000)
 
 /* What a failing operation means for the runtime, by its error code:
  *   QV_ENOTSUP, QV_EFORMAT  this function cannot run on this device (a

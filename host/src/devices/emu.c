@@ -7,9 +7,14 @@
  * kernel's HLS C source compiled for the host, with a trampoline
  * `void <kernel>__emu(const uint64_t *args)` taking the arguments by id
  * (device addresses for buffers, values for scalars). We validate the file
- * with our reader, load the library from memory (memfd), and run launches
- * on a compute-unit thread of our own, so that launch, wait and timeouts
- * behave as on a card. Device memory is host memory, bounded by the board's.
+ * with our reader, load the library from memory (memfd), and run each
+ * launch on the device's driver thread, which would only wait for it
+ * otherwise: a compute-unit thread of our own cost two thread wake-ups a
+ * run (25-30 us on the virtual machine bench/ runs on; bench/RESULTS.md).
+ * Deadlines behave as on a card all the same: a watchdog thread hands a
+ * run past its deadline over to the runtime as hung (qv__devq_stuck),
+ * which runs the task elsewhere while the driver thread stays in the
+ * kernel. Device memory is host memory, bounded by the board's.
  *
  * Alongside the wall time, a virtual clock models the board: a copy takes
  * latency + bytes / link bandwidth, a run (latency_cycles + ii * (trips - 1))
@@ -19,7 +24,7 @@
  * (qv__emu_set_slowdown): later runs advance the clock by the model's time
  * times the factor, as a board that degrades while a program runs.
  *
- * Locking: mu guards the memory count, the CU's job slot, the clock and the
+ * Locking: mu guards the memory count, the run's state, the clock and the
  * slowdown; the kernel table is only touched by the device's driver thread.
  */
 #include <dlfcn.h>
@@ -47,7 +52,6 @@ typedef struct emu_kernel {
     void            *lib;
     emu_entry        entry;
     int              fd;      /* memfd holding the library */
-    uint64_t         wall_ns; /* its last run's wall time; 0 unknown */
 } emu_kernel;
 
 typedef struct emu_device {
@@ -55,27 +59,24 @@ typedef struct emu_device {
     const qv__board *board;
     char             name[160];
     pthread_mutex_t  mu;
-    pthread_cond_t   cv;
+    pthread_cond_t   cv;          /* the watchdog's: its first run, the stop */
+    pthread_cond_t   done_cv;     /* a run's end, a hand-over's */
     uint64_t         mem_used;
     double           board_us;    /* the virtual clock */
     double           slowdown;    /* factor on the modelled runs; 1 normal */
-    /* The compute unit: one job at a time. */
-    pthread_t        cu;
-    bool             cu_started, stop;
-    emu_entry        job;         /* NULL: idle */
-    uint64_t         job_args[QV_MAX_ARGS];
-    bool             job_done;
-    /* Launches and ends so far, for the spins before the waits (read
-     * without mu; written under it): the compute unit's for the next
-     * launch, the device thread's for the end of a run. */
-    atomic_uint      launches, ends;
-    unsigned         ends_before; /* at the last launch (driver thread) */
-    uint64_t         job_ns;      /* the last run's wall time */
-    emu_kernel      *job_k;       /* the kernel launched (driver thread) */
-    /* A run outlived its wait and still runs (a kernel that never ends):
-     * the device is out of service, its memory is not freed under that
-     * run, and at close the CU thread is left to it (a thread cannot be
-     * stopped safely): the device leaks instead of hanging the program. */
+    /* The run on the driver thread, one at a time, and its watchdog. */
+    pthread_t        watch;
+    bool             watch_started, stop;
+    bool             running;     /* a run is in its kernel */
+    bool             watching;    /* the watchdog times runs (from the first) */
+    bool             handing;     /* the watchdog hands the run over */
+    uint64_t         run_until;   /* the run's deadline, monotonic ns */
+    int64_t          run_limit;   /* its limit_ns */
+    /* A run outlived its deadline and still runs (a kernel that never
+     * ends): handed over, the device is out of service, its memory is not
+     * freed under that run, and at close the driver thread is left to it
+     * (a thread cannot be stopped safely): the device leaks instead of
+     * hanging the program. */
     bool             hung;
     struct qv_devmem *kept;       /* memory freed while a hung run went on */
     emu_kernel      *k;           /* by function id */
@@ -96,7 +97,7 @@ struct qv_devmem {
 /* The event of a launch: the device itself (one run at a time). */
 #define EMU_EVENT(d) ((qv_event *)(d))
 
-/* The run that outlived its wait ended after all (a long run, not a hung
+/* The run that outlived its deadline ended after all (a long run, not a hung
  * one: quiverd's board stayed out of service for every client after one
  * run past 30 s, adversarial testing). Its memory freed meanwhile goes
  * now, and the device gets a probe. Under mu, which the device's close
@@ -116,46 +117,48 @@ static void hung_run_ended(emu_device *e)
         qv__devq_run_ended(e->base.rt, e->base.id);
 }
 
-static void *cu_main(void *arg)
+/* The watchdog, under mu: the run on the driver thread is past its
+ * deadline. The runtime fails its task over while the driver stays in the
+ * kernel; the driver, back from it (if ever), waits for the hand-over to
+ * be done (handing). */
+static void hand_over(emu_device *e)
+{
+    e->hung = true;
+    e->handing = true;
+    long long limit = (long long)e->run_limit;
+    pthread_mutex_unlock(&e->mu);
+    qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", e->name, limit);
+    qv__devq_stuck(e->base.rt, e->base.id);
+    pthread_mutex_lock(&e->mu);
+    e->handing = false;
+    pthread_cond_broadcast(&e->done_cv);
+}
+
+/* Idle, the watchdog looks every WATCH_NS: no deadline is shorter (the
+ * runtime's least is 30 s), so a run that starts meanwhile is looked at
+ * by its deadline, without a wake-up per run. */
+#define WATCH_NS 30000000000ll
+
+static void *watch_main(void *arg)
 {
     emu_device *e = arg;
-    unsigned spin_us = e->base.rt->opts.spin_us;
-    /* Numbered at its first launch: the runtime numbers the device once
-     * it opened, after this thread started (read here, the number raced
-     * with its store: ThreadSanitizer). */
-    qv__thread_name("emu-cu", -1);
-    bool named = false;
+    qv__thread_name("emu-watch", -1);
     pthread_mutex_lock(&e->mu);
-    for (;;) {
-        if (!e->job && !e->stop) { /* the next launch may follow at once */
-            unsigned seen = atomic_load_explicit(&e->launches, memory_order_relaxed);
-            pthread_mutex_unlock(&e->mu);
-            qv__spin_change(&e->launches, seen, spin_us);
-            pthread_mutex_lock(&e->mu);
-        }
-        while (!e->job && !e->stop)
+    while (!e->stop) {
+        if (!e->watching) { /* no run yet */
             pthread_cond_wait(&e->cv, &e->mu);
-        if (e->stop)
-            break;
-        emu_entry fn = e->job;
-        if (!named) {
-            qv__thread_name("emu-cu", (int)__atomic_load_n(&e->base.id, __ATOMIC_ACQUIRE));
-            named = true;
+            continue;
         }
-        uint64_t args[QV_MAX_ARGS];
-        memcpy(args, e->job_args, sizeof args);
-        pthread_mutex_unlock(&e->mu);
-        uint64_t t0 = qv__now_ns();
-        fn(args);
-        uint64_t t1 = qv__now_ns();
-        pthread_mutex_lock(&e->mu);
-        e->job_ns = t1 - t0;
-        e->job = NULL;
-        e->job_done = true;
-        atomic_fetch_add_explicit(&e->ends, 1, memory_order_release);
-        pthread_cond_broadcast(&e->cv);
-        if (e->hung)
-            hung_run_ended(e);
+        uint64_t now = qv__now_ns();
+        bool timed = e->running && !e->hung && e->run_until != UINT64_MAX;
+        if (timed && now >= e->run_until) {
+            hand_over(e);
+            continue;
+        }
+        int64_t ns = timed && e->run_until - now < (uint64_t)WATCH_NS
+                         ? (int64_t)(e->run_until - now) : WATCH_NS;
+        struct timespec until = qv__deadline_in(ns);
+        pthread_cond_timedwait(&e->cv, &e->mu, &until);
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
@@ -176,48 +179,45 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
         return QV_ENOENT;
     e->board = board;
     e->slowdown = 1;
-    atomic_init(&e->launches, 0);
-    atomic_init(&e->ends, 0);
-    d->on_host = true; /* the CU thread runs the kernels on the host */
+    d->on_host = true; /* the driver thread runs the kernels on the host */
     snprintf(e->name, sizeof e->name, "emulated %s", board->name);
     pthread_mutex_init(&e->mu, NULL);
     /* Deadlines on the monotonic clock: a jump of the wall clock must not
      * time a run out (or stretch it). */
     qv__cond_init_monotonic(&e->cv);
-    if (qv__thread_start(&e->cu, NULL, cu_main, e) != 0) {
+    pthread_cond_init(&e->done_cv, NULL);
+    if (qv__thread_start(&e->watch, NULL, watch_main, e) != 0) {
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
+        pthread_cond_destroy(&e->done_cv);
         return QV_ENOMEM;
     }
-    e->cu_started = true;
+    e->watch_started = true;
     return 0;
 }
 
 static void emu_close(qv_device *d)
 {
     emu_device *e = (emu_device *)d;
-    if (e->cu_started) {
+    if (e->watch_started) {
         pthread_mutex_lock(&e->mu);
         e->stop = true;
-        /* Ends the compute unit's spin for a launch too: it saw the stop
-         * only when its spin ran out (QV_SPIN_US of seconds: the destroy
-         * took as long, adversarial testing). */
-        atomic_fetch_add_explicit(&e->launches, 1, memory_order_release);
         pthread_cond_broadcast(&e->cv);
-        bool running = e->job != NULL && e->hung;
+        bool running = e->running && e->hung;
         pthread_mutex_unlock(&e->mu);
         if (running) {
             /* Its kernel's library, the device and its lock stay: the
-             * thread still runs in them, until the process ends. */
+             * driver thread still runs in them, until the process ends. */
             qv__log(1, "%s: a kernel run never ended; its thread, memory and library are "
                     "left behind", e->name);
-            pthread_detach(e->cu);
+            pthread_detach(e->watch);
             d->leak = true;
             return;
         }
-        pthread_join(e->cu, NULL);
+        pthread_join(e->watch, NULL);
         pthread_mutex_destroy(&e->mu);
         pthread_cond_destroy(&e->cv);
+        pthread_cond_destroy(&e->done_cv);
     }
     for (size_t i = 0; i < e->nk + e->nold; i++) {
         emu_kernel *ek = i < e->nk ? &e->k[i] : &e->old[i - e->nk];
@@ -282,9 +282,9 @@ static void emu_free(qv_device *d, qv_devmem *m)
     /* A run that outlived its deadline may still use this memory: freed
      * once it ends; left to a run that never ends (waiting for it hung
      * every unregister and the runtime's destroy). */
-    while (e->job && !e->hung)
-        pthread_cond_wait(&e->cv, &e->mu);
-    bool keep = e->job != NULL;
+    while (e->running && !e->hung)
+        pthread_cond_wait(&e->done_cv, &e->mu);
+    bool keep = e->running;
     if (keep) {
         m->next = e->kept;
         e->kept = m;
@@ -486,57 +486,44 @@ static int emu_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     }
     double run_us = model_us(e, ek, c);
     pthread_mutex_lock(&e->mu);
-    while (e->job) /* the driver waits for each run, so this is idle */
-        pthread_cond_wait(&e->cv, &e->mu);
-    memcpy(e->job_args, args, sizeof args);
-    e->job_done = false;
-    e->job = ek->entry;
-    e->job_k = ek;
-    e->ends_before = atomic_load_explicit(&e->ends, memory_order_relaxed);
-    atomic_fetch_add_explicit(&e->launches, 1, memory_order_release);
+    e->running = true;
+    e->run_limit = l->limit_ns;
+    e->run_until = l->limit_ns > 0 ? qv__now_ns() + (uint64_t)l->limit_ns : UINT64_MAX;
     e->board_us += run_us * e->slowdown;
-    pthread_cond_broadcast(&e->cv);
-    pthread_mutex_unlock(&e->mu);
-    if (ev) {
-        *ev = EMU_EVENT(e);
-        return 0;
+    if (!e->watching) {
+        e->watching = true;
+        pthread_cond_broadcast(&e->cv);
     }
-    return d->ops->wait(d, EMU_EVENT(e), -1);
+    pthread_mutex_unlock(&e->mu);
+    ek->entry(args);
+    pthread_mutex_lock(&e->mu);
+    while (e->handing)
+        pthread_cond_wait(&e->done_cv, &e->mu);
+    e->running = false;
+    bool handed = e->hung;
+    if (handed)
+        hung_run_ended(e);
+    /* Frees that waited for the run (not the watchdog: a wake-up a run) */
+    pthread_cond_broadcast(&e->done_cv);
+    pthread_mutex_unlock(&e->mu);
+    if (handed)
+        return QV__HANDED_OVER;
+    if (ev)
+        *ev = EMU_EVENT(e);
+    return 0;
 }
 
+/* The run ended in its launch. An injected wait fault plays a run that
+ * ended past its deadline. */
 static int emu_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
 {
     emu_device *e = (emu_device *)d;
     (void)ev;
-    int inj = qv__fault_hit("emu", QV_FAULT_WAIT);
-    if (inj)
-        timeout_ns = 0; /* as if the run outlived its deadline */
-    struct timespec until = qv__deadline_in(timeout_ns >= 0 ? timeout_ns : 0);
-    int rc = 0;
-    /* A run its kernel's last one says is short ends sooner than a
-     * wake-up would come; a long one is not spun through (a core the
-     * runs on the CPU could use). */
-    unsigned spin_us = d->rt->opts.spin_us;
-    emu_kernel *ek = e->job_k;
-    if (!inj && ek && ek->wall_ns < (uint64_t)spin_us * 1000u)
-        qv__spin_change(&e->ends, e->ends_before, spin_us);
-    pthread_mutex_lock(&e->mu);
-    while (!e->job_done && rc == 0)
-        rc = timeout_ns < 0 ? pthread_cond_wait(&e->cv, &e->mu)
-                            : pthread_cond_timedwait(&e->cv, &e->mu, &until);
-    if (e->job_done && ek)
-        ek->wall_ns = e->job_ns;
-    bool done = e->job_done && !inj;
-    if (!e->job_done)
-        e->hung = true;
-    /* Injected, a run that ended already is one that ended past its
-     * deadline: the compute unit, done with it, will not say so. */
-    bool ended_late = inj && e->job_done;
-    pthread_mutex_unlock(&e->mu);
-    if (ended_late)
-        qv__devq_run_ended(d->rt, d->id);
-    return done ? 0 : qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", e->name,
-                               (long long)timeout_ns);
+    if (!qv__fault_hit("emu", QV_FAULT_WAIT))
+        return 0;
+    qv__devq_run_ended(d->rt, d->id);
+    return qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", e->name,
+                    (long long)timeout_ns);
 }
 
 static int emu_query(qv_device *d, int what, void *out, size_t size)

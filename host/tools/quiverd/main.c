@@ -327,8 +327,8 @@ static bool utf8_ok(const char *s)
 
 /* How long the runtime's threads spin before they sleep: --spin-us, or
  * spin (the runtime's default) when the cores quiverd may use number at
- * least its spinning threads (the CPU workers, per board its driver and
- * its compute unit's or XRT's thread, and a waiter of a run's tasks) and
+ * least its spinning threads (the CPU workers, per board its driver, and
+ * XRT's thread for a card, and a waiter of a run's tasks) and
  * the two that carry each request (the socket's, and ZeroMQ's I/O
  * thread); 0 otherwise. The cores are its CPU affinity: a container's
  * CPU quota is not seen (--spin-us says it there). On a
@@ -349,7 +349,9 @@ static unsigned spin_choice(const qd_options *o, const qd_daemon *d, int ncpu, u
     cpu_set_t set;
     int cores = sched_getaffinity(0, sizeof set, &set) == 0 ? CPU_COUNT(&set)
                                                             : (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int spinners = ncpu + 2 * (int)d->nboards + 1;
+    int spinners = ncpu + 1;
+    for (unsigned i = 0; i < d->nboards; i++) /* an emulated board runs on its driver */
+        spinners += d->boards[i]->emulation ? 1 : 2;
     unsigned us = cores >= spinners + 2 ? spin : 0;
     qd_log("runtime threads spin %u us before they sleep (cores: %d; threads that spin: %d, "
            "and the socket's two; --spin-us sets it)", us, cores, spinners);

@@ -1,6 +1,9 @@
 /* A board kernel that never ends for n == 7 (a bug a user's HLS C may
- * have): test_hang.c. Otherwise y[i] = 42 + i. */
+ * have), and that ends only after 31 s for n == 9 (a run past the least
+ * deadline, 30 s, that ends after all): test_hang.c. Otherwise
+ * y[i] = 42 + i. */
 #include <stdint.h>
+#include <time.h>
 
 void spin(float *y, uint32_t n);
 
@@ -10,6 +13,8 @@ void spin(float *y, uint32_t n)
     if (n == 7)
         while (forever)
             ;
+    if (n == 9) /* asleep: the test's other threads keep the cores */
+        nanosleep(&(struct timespec){ 31, 0 }, NULL);
     for (uint32_t i = 0; i < n; i++)
         y[i] = 42.0f + (float)i;
 }
