@@ -476,7 +476,7 @@ void loop_app_models(const loop_app *a, char *buf, size_t n)
     buf[0] = 0;
     for (int i = 0; i < nf && used < n; i++) {
         used += (size_t)snprintf(buf + used, n - used, "%s%s", i ? "; " : "", qv_func_name(f[i]));
-        for (int c = QV_CLASS_CPU; c <= QV_CLASS_FPGA && used < n; c++) {
+        for (int c = QV_CLASS_CPU; c < QV_CLASS_COUNT && used < n; c++) {
             double us;
             if (qv_perfmodel_estimate(f[i], (qv_class)c, bytes[i], &us) == 0)
                 used += (size_t)snprintf(buf + used, n - used, " %s %.1f", qv_class_name((qv_class)c), us);

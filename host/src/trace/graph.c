@@ -129,8 +129,8 @@ static int snapshot(qv_runtime *rt, qv__gview *g, uint64_t lo, uint64_t hi)
     g->base = r->base;
     rn = r->nodes.n;
     ne = r->edges.n;
-    g->nodes = qv__chunks_snapshot(&r->nodes, rn);
-    ec = qv__chunks_snapshot(&r->edges, ne);
+    g->nodes = qv__chunks_snapshot(&r->nodes, rn, sizeof(qv__node));
+    ec = qv__chunks_snapshot(&r->edges, ne, sizeof(qv__edge));
     g->wait = may_wait(rt);
     pthread_mutex_unlock(&rt->submit_mu);
     if (lo < g->base)
@@ -192,7 +192,7 @@ int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint6
     pthread_rwlock_rdlock(&r->read_mu);
     pthread_mutex_lock(&rt->submit_mu);
     uint64_t base = r->base, n = r->nodes.n;
-    void **c = lo >= base && hi <= base + n ? qv__chunks_snapshot(&r->nodes, n) : NULL;
+    void **c = lo >= base && hi <= base + n ? qv__chunks_snapshot(&r->nodes, n, sizeof(qv__node)) : NULL;
     pthread_mutex_unlock(&rt->submit_mu);
     int all = c != NULL && hi > lo;
     for (uint64_t i = lo; all && i < hi; i++) {
@@ -241,7 +241,7 @@ int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
             moves = atomic_load_explicit(&r->moves, memory_order_relaxed);
             base = r->base;
             uint64_t n = r->nodes.n;
-            c = lo >= base && hi <= base + n && hi > lo ? qv__chunks_snapshot(&r->nodes, n)
+            c = lo >= base && hi <= base + n && hi > lo ? qv__chunks_snapshot(&r->nodes, n, sizeof(qv__node))
                                                        : NULL;
             pthread_mutex_unlock(&rt->submit_mu);
             if (!c) {

@@ -44,9 +44,9 @@ void qv__chunks_free(qv__chunks *a)
     *a = (qv__chunks){ 0 };
 }
 
-void **qv__chunks_snapshot(const qv__chunks *a, uint64_t n)
+void **qv__chunks_snapshot(const qv__chunks *a, uint64_t n, size_t size)
 {
-    size_t len = (size_t)((n + QV__REC_CHUNK - 1) / QV__REC_CHUNK);
+    size_t len = (size_t)((n + QV__REC_ITEMS(size) - 1) / QV__REC_ITEMS(size));
     void **c = malloc((len ? len : 1) * sizeof *c);
     if (c && len)
         memcpy(c, a->c, len * sizeof *c);
@@ -117,8 +117,8 @@ unsigned qv__rec_ahead_wanted(const qv__recorder *r)
     const qv__chunks *a[3] = { &r->nodes, &r->edges, &r->rlog };
     unsigned want = 0;
     for (int k = 0; k < 3; k++) {
-        uint64_t used = a[k]->n % QV__REC_CHUNK;
-        if (!r->spare[k] && a[k]->len && (used == 0 || used >= QV__REC_CHUNK / 2))
+        uint64_t per = QV__REC_ITEMS(item_size[k]), used = a[k]->n % per;
+        if (!r->spare[k] && a[k]->len && (used == 0 || used >= per / 2))
             want |= 1u << k;
     }
     return want;
@@ -129,7 +129,7 @@ void *qv__rec_ahead_make(int kind)
     /* Tests: "recorder" faults delay it, or leave the chunk unmade. */
     if (qv__fault_hit("recorder", QV_FAULT_ALLOC))
         return NULL;
-    size_t n = item_size[kind] * QV__REC_CHUNK;
+    size_t n = item_size[kind] * QV__REC_ITEMS(item_size[kind]);
     char *c = qv__bigalloc(n);
     /* Page by page, not qv__prefault's one call: this thread runs at a
      * low share of the CPU, and a fault at a time leaves the program's
@@ -162,7 +162,8 @@ static void recycle(qv__recorder *r, void *c, int kind)
  * `kind`; its address, or NULL. */
 static void *chunk_slot(qv__recorder *r, qv__chunks *a, size_t size, int kind)
 {
-    if (a->n % QV__REC_CHUNK == 0) {
+    uint64_t per = QV__REC_ITEMS(size);
+    if (a->n % per == 0) {
         if (a->len == a->cap) {
             size_t ncap = a->cap ? a->cap * 2 : 16;
             void **nc = realloc(a->c, ncap * sizeof *nc);
@@ -174,27 +175,27 @@ static void *chunk_slot(qv__recorder *r, qv__chunks *a, size_t size, int kind)
         void *c = r->spare[kind];
         r->spare[kind] = NULL;
         if (!c) {
-            if (!(c = qv__bigalloc(size * QV__REC_CHUNK)))
+            if (!(c = qv__bigalloc(size * per)))
                 return NULL;
             /* Wanted now, the background thread's not made in time: its
              * pages mapped at once (qv__prefault), not at a fault each
              * while the program submits; but for a graph's first chunk,
              * which a small program may never fill. */
             if (a->len)
-                qv__prefault(c, size * QV__REC_CHUNK);
+                qv__prefault(c, size * per);
         }
         a->c[a->len++] = c;
     }
     return qv__chunks_at(a->c, a->n, size);
 }
 
-/* Takes a's first chunk (full) out of it. */
-static void *drop_first(qv__chunks *a)
+/* Takes a's first chunk (full, of per items) out of it. */
+static void *drop_first(qv__chunks *a, uint64_t per)
 {
     void *c = a->c[0];
     memmove(a->c, a->c + 1, (a->len - 1) * sizeof *a->c);
     a->len--;
-    a->n -= QV__REC_CHUNK;
+    a->n -= per;
     return c;
 }
 
@@ -262,17 +263,18 @@ static void slide(qv__recorder *r)
 {
     if (keep_slid(r, r->nodes.c[0], QV__REC_NODES))
         return;
-    drop_first(&r->nodes);
+    drop_first(&r->nodes, QV__REC_CHUNK);
     r->base += QV__REC_CHUNK;
     atomic_fetch_add_explicit(&r->moves, 1, memory_order_relaxed);
     while (r->edges.len > 1 &&
-           ((const qv__edge *)r->edges.c[0])[QV__REC_CHUNK - 1].dst < r->base &&
+           ((const qv__edge *)r->edges.c[0])[QV__REC_ITEMS(sizeof(qv__edge)) - 1].dst <
+               r->base &&
            !keep_slid(r, r->edges.c[0], QV__REC_EDGES))
-        drop_first(&r->edges);
-    while (r->rlog.len > 1 &&
-           ((const qv__rlink *)r->rlog.c[0])[QV__REC_CHUNK - 1].id < r->base) {
-        recycle(r, drop_first(&r->rlog), QV__REC_RLOG); /* only submitters read it */
-        r->rlog_base += QV__REC_CHUNK;
+        drop_first(&r->edges, QV__REC_ITEMS(sizeof(qv__edge)));
+    uint64_t per = QV__REC_ITEMS(sizeof(qv__rlink));
+    while (r->rlog.len > 1 && ((const qv__rlink *)r->rlog.c[0])[per - 1].id < r->base) {
+        recycle(r, drop_first(&r->rlog, per), QV__REC_RLOG); /* only submitters read it */
+        r->rlog_base += per;
     }
     qv__rec_reclaim(r, false);
 }
@@ -308,7 +310,7 @@ int qv__rec_edge(qv__recorder *r, uint64_t src, uint64_t dst, uint64_t bytes)
     /* The arrays grow into fresh memory: ask for the line a few entries
      * ahead now, so later submissions do not stall on it (about 10% of
      * the recorded Cholesky's cost per task in bench/overhead). */
-    if (r->edges.n % QV__REC_CHUNK < QV__REC_CHUNK - 8)
+    if (r->edges.n % QV__REC_ITEMS(sizeof *e) < QV__REC_ITEMS(sizeof *e) - 8)
         __builtin_prefetch(e + 8, 1, 0);
     return 0;
 }

@@ -73,11 +73,25 @@ typedef struct qv__rlink {
     uint64_t prev; /* log position + 1 of the buffer's previous reader; 0 none */
 } qv__rlink;
 
-/* Items per chunk: 32768 nodes or edges fill about 1.75 / 0.75 MiB, one huge
- * page each (see qv__bigalloc). */
-#define QV__REC_CHUNK 32768
+/* Items per chunk, by the item's size: a power of two of them filling
+ * most of one huge page (2 MiB, see qv__bigalloc): 32768 nodes (1.75
+ * MiB), 65536 edges (1.5 MiB), 131072 reader-log entries (2 MiB). With
+ * 32768 of each, a chunk of edges or of the log (0.75, 0.5 MiB) was under
+ * qv__bigalloc's threshold and faulted in 4 KiB at a time, 10-12 us a
+ * page on the VM bench/ runs on: `bench_loop --overhead --shape random
+ * --replayed-only --runs 3` took 7000-7700 page faults and 525-595 ms of
+ * CPU, against 2650 and 465-510 ms with these (bench/RESULTS.md). */
+#define QV__REC_ITEMS(size) ((size) > 32 ? 32768 : (size) > 16 ? 65536 : 131072)
+/* Nodes per chunk: the unit of the window. */
+#define QV__REC_CHUNK QV__REC_ITEMS(sizeof(qv__node))
+_Static_assert(sizeof(qv__node) > 32 && sizeof(qv__node) * 32768 <= (2u << 20),
+               "a chunk of nodes fits a huge page");
+_Static_assert(sizeof(qv__edge) > 16 && sizeof(qv__edge) <= 32 &&
+               sizeof(qv__edge) * 65536 <= (2u << 20), "a chunk of edges fits a huge page");
+_Static_assert(sizeof(qv__rlink) <= 16, "a chunk of reader-log entries fits a huge page");
 
-/* A chunked array: chunks of QV__REC_CHUNK items that never move. */
+/* A chunked array: chunks of QV__REC_ITEMS(item size) items that never
+ * move. */
 typedef struct qv__chunks {
     void   **c;
     size_t   len, cap;  /* chunks */
@@ -164,7 +178,7 @@ void qv__chunks_free(qv__chunks *a);
 /* Copies the first n items' chunk pointers of a (so that a reader need not
  * hold submit_mu while a submitter grows a's pointer array); NULL when out
  * of memory. Under submit_mu. */
-void **qv__chunks_snapshot(const qv__chunks *a, uint64_t n);
+void **qv__chunks_snapshot(const qv__chunks *a, uint64_t n, size_t size);
 
 /* The readers of one buffer since its last writer. *head is the buffer's
  * list (0 when empty; a list from before a reset reads as empty). Under
@@ -192,7 +206,7 @@ static inline void qv__rec_done(void *node, uint64_t t0, uint64_t t1,
 
 static inline void *qv__chunks_at(void *const *c, uint64_t i, size_t size)
 {
-    return (char *)c[i / QV__REC_CHUNK] + (i % QV__REC_CHUNK) * size;
+    return (char *)c[i / QV__REC_ITEMS(size)] + (i % QV__REC_ITEMS(size)) * size;
 }
 
 /* The first of nodes [from, to) of chunk array c that is not done yet (to
