@@ -81,19 +81,27 @@ static void a_run_that_never_ends(void **state)
 }
 
 /* A run past its deadline that ends after all: its driver thread comes
- * back to the board, which gets a probe and is back in service. */
+ * back to the board, which gets a probe and is back in service. Beside
+ * it, the same on a second runtime shut down before the run ends: its
+ * destroy, after the end, frees the device the shutdown had to leave to
+ * the driver thread (LeakSanitizer, in the sanitizer build, saw them
+ * lost: adversarial testing). */
 static void a_run_that_ends_late(void **state)
 {
     (void)state;
-    qv_func *f;
-    qv_runtime *rt = spin_runtime(&f);
-    static float y[64], y2[64];
+    qv_func *f, *f2;
+    qv_runtime *rt = spin_runtime(&f), *rt2 = spin_runtime(&f2);
+    static float y[64], y2[64], z[64];
     uint32_t n = 9, n2 = 8;
-    qv_buf *by, *by2;
+    qv_buf *by, *by2, *bz;
     assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
     assert_int_equal(qv_buf_register(rt, y2, sizeof y2, &by2), 0);
+    assert_int_equal(qv_buf_register(rt2, z, sizeof z, &bz), 0);
     assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(by), QV_VAL(n) }, 2), 0);
+    assert_int_equal(qv_submit(rt2, f2, (qv_arg[]){ QV_BUF(bz), QV_VAL(n) }, 2), 0);
     assert_int_equal(qv_wait_all(rt), 0); /* timed out there, done on the CPU */
+    assert_int_equal(qv_wait_all(rt2), 0);
+    assert_int_equal(qv_runtime_shutdown(rt2), 0); /* its run still goes on */
     qv_device_info di;
     assert_int_equal(qv_device_get(rt, 1, &di), 0);
     assert_false(di.healthy);
@@ -114,6 +122,9 @@ static void a_run_that_ends_late(void **state)
     check_y(y2, 8);
     assert_int_equal(qv_buf_unregister(by), 0);
     qv_runtime_destroy(rt);
+    sleep(1); /* rt2's run, started with rt's, ended too */
+    check_y(z, 9);
+    qv_runtime_destroy(rt2);
 }
 
 int main(int argc, char **argv)

@@ -368,7 +368,10 @@ static void read_only_tasks_are_bounded(void **state)
      * with its alignment slack: 190. Either way far from the 670 bytes of
      * a task held in the pool. */
     assert_true(per_task < 256);
-    assert_true(m2 < m0 + 256 * 1024);
+    /* The reset frees the graph (16 MB here), but for one chunk of each
+     * kind kept for reuse, which the background thread may have made
+     * since the "before": 2 MiB each at most. */
+    assert_true(m2 < m0 + 3 * (2u << 20) + 256 * 1024);
 
     /* A writer after a reset gets no edge to the readers it forgot. */
     qv_func *poke;

@@ -102,11 +102,12 @@ struct qv__devq {
      * thread; read by qv__devq_stuck while the driver is in that launch). */
     qv__task         *cur;
     uint64_t          cur_t0;
-    /* Under mu: the driver thread is in a run that its backend handed
-     * over as hung (qv__devq_stuck), and may never come back; it ended. */
-    bool              stuck, exited;
+    /* Under mu: the driver thread is in a run that its backend hands
+     * over as hung (qv__devq_stuck), and may never come back; the
+     * hand-over is done; the driver thread ended. */
+    bool              stuck, handed, exited;
     bool              leak;      /* left to a stuck driver at the close */
-    pthread_cond_t    done_cv;   /* stuck or exited */
+    pthread_cond_t    done_cv;   /* handed or exited */
 };
 
 /* What q knows of a function (q->fit): it failed to build or load here;
@@ -427,6 +428,8 @@ static int land(qv__devq *q, qv__task **t, uint64_t *t0, uint64_t *t1, double *m
     return 0;
 }
 
+static void pf_free(qv_runtime *rt, qv__pf *p);
+
 void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which)
 {
     qv__devq *q = rt->accel[dev - 1];
@@ -447,6 +450,11 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
         atomic_fetch_add_explicit(&b->npf, 1, memory_order_relaxed);
         qv__snap_busy(b);
         pthread_mutex_lock(&q->mu);
+        if (q->stuck) { /* no driver to make it (and it went out of service) */
+            pthread_mutex_unlock(&q->mu);
+            pf_free(rt, p);
+            return;
+        }
         if (q->pf_tail)
             q->pf_tail->next = p;
         else
@@ -759,8 +767,12 @@ static void *driver_main(void *arg)
             /* Back from a run qv__devq_stuck failed over: t is not ours
              * any more; after a close, neither is the runtime. */
             pthread_mutex_lock(&q->mu);
-            q->stuck = false;
+            q->stuck = q->handed = false;
             bool stop = q->stop;
+            if (stop) { /* left behind by the close: it may free q now */
+                q->exited = true;
+                pthread_cond_broadcast(&q->done_cv);
+            }
             pthread_mutex_unlock(&q->mu);
             if (stop)
                 return NULL;
@@ -784,8 +796,13 @@ void qv__devq_stuck(qv_runtime *rt, unsigned dev)
     qv__pf *p = q->pf_head;
     q->head = q->tail = NULL;
     q->pf_head = q->pf_tail = NULL;
-    pthread_cond_broadcast(&q->done_cv);
     pthread_mutex_unlock(&q->mu);
+    /* The prefetches first: their tasks may be the last ones a shutdown
+     * waits for, after which nothing of the runtime may be touched. */
+    for (qv__pf *next; p; p = next) {
+        next = p->next;
+        pf_free(rt, p);
+    }
     /* The driver's part, played here: as after a wait that timed out. */
     if (t)
         ran(q, t, QV_ETIMEDOUT, q->cur_t0, qv__now_ns(), -1, true);
@@ -794,10 +811,12 @@ void qv__devq_stuck(qv_runtime *rt, unsigned dev)
         queued->skip |= 1u << dev;
         qv__sched_push(rt, queued);
     }
-    for (qv__pf *next; p; p = next) {
-        next = p->next;
-        pf_free(rt, p);
-    }
+    /* Done: a close may go on (it waited, as the tasks failed over above
+     * may have let a shutdown's wait end before this returned). */
+    pthread_mutex_lock(&q->mu);
+    q->handed = true;
+    pthread_cond_broadcast(&q->done_cv);
+    pthread_mutex_unlock(&q->mu);
 }
 
 static const qv__board *board_of(qv_runtime *rt, const qv__found *f);
@@ -1185,7 +1204,7 @@ void qv__devq_stop_all(qv_runtime *rt)
         q->stop = true;
         atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
         pthread_cond_broadcast(&q->cv);
-        while (q->started && !q->exited && !q->stuck)
+        while (q->started && !q->exited && !q->handed)
             pthread_cond_wait(&q->done_cv, &q->mu);
         bool stuck = q->started && !q->exited;
         pthread_mutex_unlock(&q->mu);
@@ -1208,8 +1227,13 @@ void qv__devq_close_all(qv_runtime *rt)
     for (unsigned i = 0; i < rt->naccel; i++) {
         qv__devq *q = rt->accel[i];
         q->dev->ops->close(q->dev);
-        if (q->leak)
-            continue;
+        if (q->leak) { /* unless its run ended since, and the thread with it */
+            pthread_mutex_lock(&q->mu);
+            bool back = q->exited;
+            pthread_mutex_unlock(&q->mu);
+            if (!back)
+                continue;
+        }
         if (!q->dev->leak)
             free(q->dev);
         free(q->fit);
