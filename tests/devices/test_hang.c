@@ -7,12 +7,16 @@
  * it, run on the CPU. One that never ends: unregistering buffers and
  * destroying the runtime return although it still goes on (they waited
  * for it forever: adversarial testing). One that ends after all: the
- * board gets a probe and is back in service. Each test takes 30 s; ctest
- * runs them as two tests, side by side.
+ * board gets a probe and is back in service. A copy ahead to the board
+ * during a hand-over is dropped. Each test takes 30 s; ctest runs them as
+ * three tests, side by side.
  */
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "core/internal.h"
+#include "devices/device.h"
 #include "helper.h"
 #include "quiver.h"
 
@@ -127,12 +131,119 @@ static void a_run_that_ends_late(void **state)
     qv_runtime_destroy(rt2);
 }
 
+static double secs(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Slow: B, planned on the board, waits for A run here, and meanwhile
+ * its input x1 is copied ahead to the board. */
+static void cpu_spin2(const qv_call *c)
+{
+    float *y = c->ptr[0];
+    const float *x = c->ptr[1];
+    for (uint32_t i = 0; i < *(const uint32_t *)c->ptr[2]; i++)
+        y[i] += x[i] + 1.0f;
+    usleep(20000);
+}
+
+enum { N2 = 1024 };
+static float y0_[N2], x0_[N2], x1_[N2];
+
+/* An entry: A on y and x0 (hangs for n == 7), then B on y and x1, on the
+ * board as the plan has it: B waits for A, x1 is copied ahead while A
+ * runs. */
+static void two_stages(qv_runtime *rt, qv_func *f, qv_buf *const b[3], uint32_t n)
+{
+    uint32_t m = N2;
+    assert_int_equal(qv_region_begin(rt, "stages"), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(b[0]), QV_BUF(b[1]), QV_VAL(n) }, 3), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(b[0]), QV_BUF(b[2]), QV_VAL(m) }, 3), 0);
+    assert_int_equal(qv_region_end(rt), 0);
+}
+
+/* A replayed entry comes while the board's hung run is handed over (the
+ * board still in service for 3 s, a delay of the tests): its copy ahead to
+ * the board is dropped, not left to a driver thread that may never come
+ * back (unregistering its buffer then waited for ever), and its tasks run
+ * on the CPU (adversarial testing). */
+static void a_prefetch_meets_a_hand_over(void **state)
+{
+    (void)state;
+    const char *bin = getenv("QV_BINARY_DIR");
+    if (!bin)
+        skip();
+    char policy[4096];
+    snprintf(policy, sizeof policy, "%s/spin2-policy.yaml", qv_test_scratch());
+    FILE *pf = fopen(policy, "w");
+    assert_non_null(pf);
+    fprintf(pf, "catalog: %s\n"
+                "discovery: {rescan_interval_ms: 0, xrt: false, boards: "
+                "[%s/share/quiver/boards/emu/u250-emu.yaml]}\n"
+                "hot_threshold: 2\nreplan: {eager_slack: 0}\n",
+            QV_SPIN2_CATALOG, bin);
+    assert_int_equal(fclose(pf), 0);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    o.opencl = 0;
+    o.config = policy;
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_arg_desc d[] = { QV_ARG_BUF("y", QV_RW), QV_ARG_BUF("x", QV_R),
+                        QV_ARG_SCALAR("n", uint32_t) };
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "spin2", d, 3, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_spin2), 0);
+    assert_int_equal(qv_func_set_fpga(f, "spin2"), 0);
+    qv_buf *b[3];
+    assert_int_equal(qv_buf_register(rt, y0_, sizeof y0_, &b[0]), 0);
+    assert_int_equal(qv_buf_register(rt, x0_, sizeof x0_, &b[1]), 0);
+    assert_int_equal(qv_buf_register(rt, x1_, sizeof x1_, &b[2]), 0);
+    unsigned dev = 1;
+    qv_region_info ri = { .size = sizeof ri };
+    for (int k = 0; k < 200; k++) { /* until replayed */
+        two_stages(rt, f, b, N2);
+        assert_int_equal(qv_buf_acquire(b[2], QV_RW), 0); /* x1 changes */
+        x1_[0] += 1;
+        assert_int_equal(qv_buf_release(b[2]), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        assert_int_equal(qv_region_get(rt, "stages", &ri), 0);
+        if (ri.replayed >= 3)
+            break;
+    }
+    assert_true(ri.replayed >= 3);
+    /* y home too: the hung run writes it in place, so its board copy is
+     * not to be trusted after the hand-over (QV_EIO, were it the only one) */
+    assert_int_equal(qv_buf_acquire(b[0], QV_R), 0);
+    assert_int_equal(qv_buf_release(b[0]), 0);
+    qv__fault_delay_set("handover", QV_FAULT_WAIT, 3000000);
+    double t0 = secs();
+    two_stages(rt, f, b, 7); /* A hangs: handed over 30 s on */
+    while (secs() - t0 < 31.0)
+        usleep(10000);
+    two_stages(rt, f, b, N2); /* during the hand-over */
+    assert_int_equal(qv_wait_all(rt), 0);
+    qv__fault_delay_set(NULL, 0, 0);
+    qv_device_info di;
+    assert_int_equal(qv_device_get(rt, dev, &di), 0);
+    assert_false(di.healthy);
+    assert_int_equal(qv_buf_unregister(b[2]), 0); /* returns */
+    assert_int_equal(qv_buf_unregister(b[1]), 0);
+    assert_int_equal(qv_buf_unregister(b[0]), 0);
+    qv_runtime_destroy(rt);
+}
+
 int main(int argc, char **argv)
 {
     setenv("QV_LOG", "0", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(a_run_that_never_ends),
         cmocka_unit_test(a_run_that_ends_late),
+        cmocka_unit_test(a_prefetch_meets_a_hand_over),
     };
     if (argc > 1) /* a test name: that one only */
         cmocka_set_test_filter(argv[1]);

@@ -797,6 +797,7 @@ void qv__devq_stuck(qv_runtime *rt, unsigned dev)
     q->head = q->tail = NULL;
     q->pf_head = q->pf_tail = NULL;
     pthread_mutex_unlock(&q->mu);
+    qv__fault_hit("handover", QV_FAULT_WAIT); /* tests: a delay, the device still in service */
     /* The prefetches first: their tasks may be the last ones a shutdown
      * waits for, after which nothing of the runtime may be touched. */
     for (qv__pf *next; p; p = next) {
