@@ -27,16 +27,23 @@ static void cpu_spin(const qv_call *c)
         y[i] = 42.0f + (float)i;
 }
 
-static qv_runtime *spin_runtime(qv_func **f)
+/* One CPU worker and the emulated board of policy config, no models. */
+static qv_runtime *board_runtime(const char *config)
 {
     qv_options o;
     qv_options_init(&o);
     o.ncpu = 1;
     o.perfmodel_dir = "";
     o.opencl = 0;
-    o.config = QV_SPIN_POLICY;
+    o.config = config;
     qv_runtime *rt;
     assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    return rt;
+}
+
+static qv_runtime *spin_runtime(qv_func **f)
+{
+    qv_runtime *rt = board_runtime(QV_SPIN_POLICY);
     qv_arg_desc d[] = { QV_ARG_BUF("y", QV_RW), QV_ARG_SCALAR("n", uint32_t) };
     assert_int_equal(qv_func_create(rt, "spin", d, 2, f), 0);
     assert_int_equal(qv_func_set_cpu(*f, cpu_spin), 0);
@@ -185,14 +192,7 @@ static void a_prefetch_meets_a_hand_over(void **state)
                 "hot_threshold: 2\nreplan: {eager_slack: 0}\n",
             QV_SPIN2_CATALOG, bin);
     assert_int_equal(fclose(pf), 0);
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 1;
-    o.perfmodel_dir = "";
-    o.opencl = 0;
-    o.config = policy;
-    qv_runtime *rt;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_runtime *rt = board_runtime(policy);
     qv_arg_desc d[] = { QV_ARG_BUF("y", QV_RW), QV_ARG_BUF("x", QV_R),
                         QV_ARG_SCALAR("n", uint32_t) };
     qv_func *f;
