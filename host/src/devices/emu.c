@@ -125,6 +125,7 @@ static void hand_over(emu_device *e)
 {
     e->hung = true;
     e->handing = true;
+    pthread_cond_broadcast(&e->done_cv); /* frees waiting for the run keep their memory now */
     long long limit = (long long)e->run_limit;
     pthread_mutex_unlock(&e->mu);
     qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", e->name, limit);
