@@ -496,6 +496,10 @@ static void emulated_board_priced_at_its_wall_time(void **state)
     qv_runtime *rt = vadd_runtime(qv_test_cpu_vadd, &f, &dev, &d0);
     rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
     assert_int_equal(qv__emu_set_slowdown(rt, d0.name, 0.001), 0);
+    /* Each board run 50 us longer (a sleep before it): the emulator runs
+     * the kernel on its driver thread, as fast as the CPU's vadd, and the
+     * premise below needs a board slower in wall time than the CPU. */
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 50);
     enum { LEN = 4096, CALLS = 40, WARM = 6 };
     static float xa[LEN], xb[LEN], xc[2][LEN];
     qv_buf *ba, *bb, *bc[2];
@@ -526,6 +530,7 @@ static void emulated_board_priced_at_its_wall_time(void **state)
     if (cpu_us >= board_us * x) {
         print_message("the CPU takes %.1f us a call here, the board %.1f: nothing to "
                       "test\n", cpu_us, board_us * x);
+        qv__fault_delay_set(NULL, 0, 0);
         qv_runtime_destroy(rt);
         skip();
     }
@@ -537,6 +542,7 @@ static void emulated_board_priced_at_its_wall_time(void **state)
         fail_msg("%llu of %d calls on the board, which runs them in %.1f us (its model "
                  "%.3f), the CPU in %.1f", (unsigned long long)(d1.tasks - d0.tasks), CALLS,
                  board_us * x, board_us, cpu_us);
+    qv__fault_delay_set(NULL, 0, 0);
     assert_int_equal(qv_buf_unregister(ba), 0);
     assert_int_equal(qv_buf_unregister(bb), 0);
     for (int k = 0; k < 2; k++)
@@ -647,6 +653,12 @@ static void host_core_device_is_no_extra_capacity(void **state)
     qv_device_info d0, d1;
     unsigned dev;
     qv_runtime *rt = vadd_runtime(cpu_vadd_10us, &f, &dev, &d0);
+    /* Each board run 20 us longer (a sleep before it): the emulator runs
+     * the kernel on its driver thread in 3 us, a third of the CPU's call,
+     * and a board that fast legitimately takes a share of a burst (23 of
+     * 64 in a fresh clone's run of 2026-12-03); a card's launch and wait
+     * cost as much. */
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 20);
     enum { CALLS = 64, WARM = 12, SMALL = 256 };
     static float x[CALLS + WARM][3][SMALL];
     qv_buf *bufs[CALLS + WARM][3];
@@ -675,6 +687,7 @@ static void host_core_device_is_no_extra_capacity(void **state)
     if (cpu_us >= board_us) {
         print_message("the CPU takes %.1f us a call here, the board %.1f: nothing to "
                       "test\n", cpu_us, board_us);
+        qv__fault_delay_set(NULL, 0, 0);
         qv_runtime_destroy(rt);
         skip();
     }
@@ -707,6 +720,7 @@ static void host_core_device_is_no_extra_capacity(void **state)
         if (on_board <= CALLS / 8)
             break;
     }
+    qv__fault_delay_set(NULL, 0, 0);
     if (on_board > CALLS / 8)
         fail_msg("%llu of %d calls on the board, which runs them slower than the CPU",
                  on_board, CALLS);
