@@ -97,6 +97,7 @@ struct qv__devq {
         qv__task *t;
         qv_event *ev;
         uint64_t  t0;
+        int64_t   limit; /* its wait's deadline (wait_limit_ns) */
     } fly[QV__DEVQ_DEPTH];
     /* The task whose launch the driver is in, and when it started (driver
      * thread; read by qv__devq_stuck while the driver is in that launch). */
@@ -284,15 +285,21 @@ double qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes)
     return q->latency_us + (double)bytes / bps * 1e6;
 }
 
+/* t goes to another device than q's. */
+static void elsewhere(qv__devq *q, qv__task *t)
+{
+    t->skip |= 1u << q->dev->id;
+    qv__sched_push(q->rt, t);
+}
+
 void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
 {
     qv__devq *q = rt->accel[dev - 1];
     t->next = NULL;
     pthread_mutex_lock(&q->mu);
-    if (q->stuck) { /* its driver is in a hung run: elsewhere */
+    if (q->stuck) { /* its driver is in a hung run */
         pthread_mutex_unlock(&q->mu);
-        t->skip |= 1u << dev;
-        qv__sched_push(rt, t);
+        elsewhere(q, t);
         return;
     }
     if (q->tail)
@@ -321,12 +328,13 @@ static int64_t wait_limit_ns(const qv__task *t)
     return (int64_t)(ns > 30e9 ? ns : 30e9);
 }
 
-/* Makes t's copies on q's device and launches it: 0 with *ev the event
- * to wait for (NULL: done), or the error of the operation that failed.
- * *board: whether the device has a board clock, *b0 its reading after the
- * copies, right before the launch. */
-static int launch_here(qv__devq *q, qv__task *t, uint64_t *t0, qv_event **ev, bool *board,
-                       double *b0)
+/* Makes t's copies on q's device and launches it, to end within limit
+ * ns (wait_limit_ns): 0 with *ev the event to wait for (NULL: done), or
+ * the error of the operation that failed. *board: whether the device has
+ * a board clock, *b0 its reading after the copies, right before the
+ * launch. */
+static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv_event **ev,
+                       bool *board, double *b0)
 {
     qv_runtime *rt = q->rt;
     unsigned id = q->dev->id;
@@ -365,9 +373,8 @@ static int launch_here(qv__devq *q, qv__task *t, uint64_t *t0, qv_event **ev, bo
             mem[i] = b ? qv__coh_mem(b, id) : NULL;
         }
     qv_call call = { t->ptr, t->size, t->nargs, 0 };
-    qv_launch l = { t->func, NULL, &call, mem, 0 };
+    qv_launch l = { t->func, NULL, &call, mem, limit };
     *ev = NULL;
-    l.limit_ns = wait_limit_ns(t);
     *board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, b0, sizeof *b0) == 0;
     *t0 = qv__now_ns();
     q->cur = t;
@@ -393,10 +400,11 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
      * apart, as for every device). */
     double b0 = 0, b1 = 0;
     bool board = false;
-    int rc = launch_here(q, t, t0, &ev, &board, &b0);
+    int64_t limit = wait_limit_ns(t);
+    int rc = launch_here(q, t, limit, t0, &ev, &board, &b0);
     *started = rc == 0;
     if (!rc && ev)
-        rc = q->dev->ops->wait(q->dev, ev, wait_limit_ns(t));
+        rc = q->dev->ops->wait(q->dev, ev, limit);
     *t1 = qv__now_ns();
     if (rc)
         return rc;
@@ -418,7 +426,7 @@ static int land(qv__devq *q, qv__task **t, uint64_t *t0, uint64_t *t1, double *m
     *t0 = f.t0;
     double b0 = 0, b1 = 0;
     bool board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b0, sizeof b0) == 0;
-    int rc = f.ev ? q->dev->ops->wait(q->dev, f.ev, wait_limit_ns(f.t)) : 0;
+    int rc = f.ev ? q->dev->ops->wait(q->dev, f.ev, f.limit) : 0;
     *t1 = qv__now_ns();
     if (rc)
         return rc;
@@ -428,7 +436,25 @@ static int land(qv__devq *q, qv__task **t, uint64_t *t0, uint64_t *t1, double *m
     return 0;
 }
 
-static void pf_free(qv_runtime *rt, qv__pf *p);
+/* Drops p's references (the buffer's waiters may go on). */
+static void pf_free(qv_runtime *rt, qv__pf *p)
+{
+    struct qv__snap *sn = p->b->snap; /* read while it is kept */
+    if (qv__buf_use_done(rt, p->b))
+        qv__wake_waiters(rt);
+    qv__snap_idle(sn);
+    qv__task_release(rt, p->t);
+    free(p);
+}
+
+/* Drops the prefetches of list p. */
+static void pf_free_list(qv_runtime *rt, qv__pf *p)
+{
+    for (qv__pf *next; p; p = next) {
+        next = p->next;
+        pf_free(rt, p);
+    }
+}
 
 void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which)
 {
@@ -466,16 +492,6 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
     }
 }
 
-/* Drops p's references (the buffer's waiters may go on). */
-static void pf_free(qv_runtime *rt, qv__pf *p)
-{
-    struct qv__snap *sn = p->b->snap; /* read while it is kept */
-    if (qv__buf_use_done(rt, p->b))
-        qv__wake_waiters(rt);
-    qv__snap_idle(sn);
-    qv__task_release(rt, p->t);
-    free(p);
-}
 
 /* Makes p's copy, unless its task ran already (the copy is then of no use,
  * and a later writer may be at work on the buffer). Before that, nothing
@@ -517,11 +533,7 @@ static qv__task *pop(qv__devq *q, bool nowait)
         if (q->stop) { /* what was not copied is dropped */
             q->pf_head = q->pf_tail = NULL;
             pthread_mutex_unlock(&q->mu);
-            while (p) {
-                qv__pf *next = p->next;
-                pf_free(q->rt, p);
-                p = next;
-            }
+            pf_free_list(q->rt, p);
             return NULL;
         }
         if (p) {
@@ -736,8 +748,7 @@ static void *driver_main(void *arg)
              * elsewhere (a failed device's queue drains without a try
              * each, and without a warning each); but the first task after
              * the wait of a failed device is its probe. */
-            t->skip |= 1u << q->dev->id;
-            qv__sched_push(rt, t);
+            elsewhere(q, t);
             continue;
         }
         /* not the device's doing: it stays in service */
@@ -751,12 +762,13 @@ static void *driver_main(void *arg)
             qv_event *ev = NULL;
             double b0;
             bool board;
-            int rc = launch_here(q, t, &t0, &ev, &board, &b0);
+            int64_t limit = wait_limit_ns(t);
+            int rc = launch_here(q, t, limit, &t0, &ev, &board, &b0);
             if (rc) {
                 ran(q, t, rc, t0, qv__now_ns(), model_us, false);
                 continue;
             }
-            q->fly[q->nfly++] = (struct flight){t, ev, t0};
+            q->fly[q->nfly++] = (struct flight){t, ev, t0, limit};
             if (q->nfly >= q->depth)
                 land_one(q);
             continue;
@@ -800,17 +812,13 @@ void qv__devq_stuck(qv_runtime *rt, unsigned dev)
     qv__fault_hit("handover", QV_FAULT_WAIT); /* tests: a delay, the device still in service */
     /* The prefetches first: their tasks may be the last ones a shutdown
      * waits for, after which nothing of the runtime may be touched. */
-    for (qv__pf *next; p; p = next) {
-        next = p->next;
-        pf_free(rt, p);
-    }
+    pf_free_list(rt, p);
     /* The driver's part, played here: as after a wait that timed out. */
     if (t)
         ran(q, t, QV_ETIMEDOUT, q->cur_t0, qv__now_ns(), -1, true);
     for (qv__task *next; queued; queued = next) {
         next = queued->next;
-        queued->skip |= 1u << dev;
-        qv__sched_push(rt, queued);
+        elsewhere(q, queued);
     }
     /* Done: a close may go on (it waited, as the tasks failed over above
      * may have let a shutdown's wait end before this returned). */
