@@ -337,7 +337,7 @@ static int kernel_of(xrt_device *e, const qv_func *f, xrt_kernel **out)
     if (!rc)
         rc = load_xclbin(e, path, ck);
     if (!rc && !xk->k) {
-        xk->k = e->x->kernel_open(e->dev, e->uuid, ck->name);
+        xk->k = qv__xrt_kernel_open(e->x, e->dev, e->uuid, ck->name);
         if (!xk->k)
             rc = qv__fail(QV_ENOTSUP, "%s: XRT has no kernel '%s' in %s", e->name,
                           ck->name, path);

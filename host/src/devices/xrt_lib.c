@@ -1,11 +1,14 @@
 /*
  * xrt_lib.c - loads XRT once per process (see xrt_lib.h for the rules).
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "devices/xrt_lib.h"
 
@@ -84,4 +87,64 @@ const qv__xrt_api *qv__xrt_api_get(char *why, size_t size)
     if (!loaded && why)
         snprintf(why, size, "%s", error);
     return loaded ? &api : NULL;
+}
+
+/* ---- threads XRT starts ------------------------------------------------ */
+
+#define MAX_TASKS 4096
+
+/* The process's thread ids, at most cap; 0 when /proc cannot be read. */
+static size_t tasks(long *ids, size_t cap)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while (n < cap && (de = readdir(d)) != NULL)
+        if (de->d_name[0] != '.')
+            ids[n++] = strtol(de->d_name, NULL, 10);
+    closedir(d);
+    return n;
+}
+
+/* Thread tid's scheduler state letter ('R', 'S', ...), or 0 when it is gone. */
+static char task_state(long tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parens */
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *uuid,
+                          const char *name)
+{
+    static long before[MAX_TASKS], after[MAX_TASKS];
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&mu); /* the arrays; and one open's threads at a time */
+    size_t nb = tasks(before, MAX_TASKS);
+    void *k = x->kernel_open(dev, uuid, name);
+    size_t na = nb ? tasks(after, MAX_TASKS) : 0;
+    for (size_t i = 0; i < na; i++) {
+        bool old = false;
+        for (size_t j = 0; j < nb && !old; j++)
+            old = after[i] == before[j];
+        /* A new thread: wait (1 s at most) until it sleeps, yielding the
+         * core it may be waiting for. */
+        for (int tries = 0; !old && tries < 10000; tries++) {
+            char st = task_state(after[i]);
+            if (st == 0 || st == 'S' || st == 'D' || st == 'Z' || st == 'X')
+                break;
+            nanosleep(&(struct timespec){ 0, 100000 }, NULL);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+    return k;
 }

@@ -70,4 +70,14 @@ enum { QV__ERT_COMPLETED = 4, QV__ERT_TIMEOUT = 9 };
  * be. api->dev_open is NULL when only the HAL loaded. Thread-safe. */
 const qv__xrt_api *qv__xrt_api_get(char *why, size_t size);
 
+/* x->kernel_open, returning once the threads XRT started in it sleep.
+ * XRT 2.13 starts a device's command monitor on its first kernel open and
+ * stops it (xrtDeviceClose, or its exit handler) by setting a flag and
+ * notifying the thread's condition variable without holding its mutex: a
+ * monitor that had tested the flag but not yet waited sleeps for ever, and
+ * the join hangs the process (1 exit in 20 with both cores busy here). A
+ * monitor asleep in its wait cannot miss the notification. */
+void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *uuid,
+                          const char *name);
+
 #endif
