@@ -108,8 +108,9 @@ static size_t tasks(long *ids, size_t cap)
     return n;
 }
 
-/* Thread tid's scheduler state letter ('R', 'S', ...), or 0 when it is gone. */
-static char task_state(long tid)
+/* Thread tid's scheduler state letter ('R', 'S', ...), or 0 when it is
+ * gone; its name in comm (size 16). */
+static char task_state(long tid, char *comm)
 {
     char path[64], buf[512];
     snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
@@ -119,8 +120,14 @@ static char task_state(long tid)
     size_t n = fread(buf, 1, sizeof buf - 1, f);
     fclose(f);
     buf[n] = 0;
-    const char *p = strrchr(buf, ')'); /* the name may hold spaces and parens */
-    return p && p[1] == ' ' ? p[2] : 0;
+    /* "tid (name) S ...": the name may hold spaces and parentheses. */
+    const char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+    if (!l || !r || r < l || r[1] != ' ')
+        return 0;
+    size_t len = (size_t)(r - l - 1) < 15 ? (size_t)(r - l - 1) : 15;
+    memcpy(comm, l + 1, len);
+    comm[len] = 0;
+    return r[2];
 }
 
 void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *uuid,
@@ -132,6 +139,11 @@ void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *
     size_t nb = tasks(before, MAX_TASKS);
     void *k = x->kernel_open(dev, uuid, name);
     size_t na = nb ? tasks(after, MAX_TASKS) : 0;
+    /* XRT's threads take the name of the thread that starts them: others
+     * that a program starts meanwhile, which may keep running, are not
+     * waited for. */
+    char self[16] = "";
+    pthread_getname_np(pthread_self(), self, sizeof self);
     for (size_t i = 0; i < na; i++) {
         bool old = false;
         for (size_t j = 0; j < nb && !old; j++)
@@ -139,8 +151,10 @@ void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *
         /* A new thread: wait (1 s at most) until it sleeps, yielding the
          * core it may be waiting for. */
         for (int tries = 0; !old && tries < 10000; tries++) {
-            char st = task_state(after[i]);
-            if (st == 0 || st == 'S' || st == 'D' || st == 'Z' || st == 'X')
+            char comm[16];
+            char st = task_state(after[i], comm);
+            if (st == 0 || st == 'S' || st == 'D' || st == 'Z' || st == 'X' ||
+                strcmp(comm, self) != 0)
                 break;
             nanosleep(&(struct timespec){ 0, 100000 }, NULL);
         }
