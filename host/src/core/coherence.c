@@ -315,12 +315,20 @@ bool qv__coh_untrust(qv__task *t, unsigned dev, char *why, size_t n)
         unsigned valid = atomic_load(&b->valid);
         if ((valid & bit) && (valid & ~bit)) {
             atomic_store(&b->valid, valid & ~bit); /* the copy elsewhere is as before */
-        } else if ((valid & bit) && (t->modes[j] & QV_R) && ok) {
+        } else if ((valid & bit) && (t->modes[j] & QV_R)) {
             /* Read and written in place, its only copy here: running the
-             * task again would start from what the failed run left. */
-            snprintf(why, n, "device %u failed while it ran the task, which updates buffer "
-                     "%p (%zu bytes) in place and whose only copy was there: that copy may "
-                     "be half-written, so the task is not run again", dev, b->ptr, b->size);
+             * task again would start from what the failed run left. That
+             * copy is not read again either (it was, after the one error:
+             * half-written data, copied home while a run handed over still
+             * wrote it; adversarial testing): the host's older data
+             * stands, as for a copy lost with its device. The memory stays
+             * allocated, since that run may still write it. */
+            atomic_store(&b->valid, 1u);
+            if (ok)
+                snprintf(why, n, "device %u failed while it ran the task, which updates "
+                         "buffer %p (%zu bytes) in place and whose only copy was there: "
+                         "that copy may be half-written, so the task is not run again and "
+                         "the host keeps older data", dev, b->ptr, b->size);
             ok = false;
         }
         pthread_mutex_unlock(&b->coh_mu);

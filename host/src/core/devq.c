@@ -314,8 +314,11 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
 
 /* How long a run may take before the device is judged hung: far beyond
  * what the model predicts, and never under 30 s (a first run, a slow
- * card). A run past it fails with QV_ETIMEDOUT and the task runs on the
- * CPU; the device is taken out of service. */
+ * card) nor over 7 days (a model's absurd estimate, e.g. an emulated
+ * board slowed 1e17 times, made a deadline past int64_t's range: an
+ * undefined conversion, which gave no deadline at all; adversarial
+ * testing). A run past it fails with QV_ETIMEDOUT and the task runs on
+ * the CPU; the device is taken out of service. */
 static int64_t wait_limit_ns(const qv__task *t)
 {
     double est = 0;
@@ -325,7 +328,8 @@ static int64_t wait_limit_ns(const qv__task *t)
             est = e;
     }
     double ns = 100.0 * est * 1e3;
-    return (int64_t)(ns > 30e9 ? ns : 30e9);
+    const double lo = 30e9, hi = 7 * 86400e9;
+    return (int64_t)(ns > hi ? hi : ns > lo ? ns : lo); /* also inf and NaN */
 }
 
 /* Makes t's copies on q's device and launches it, to end within limit

@@ -933,7 +933,8 @@ void qv__coh_host_writes(qv_buf *b);
 /* t failed on device dev while it ran there: the copies there of the
  * buffers it writes are no longer valid where another valid copy exists.
  * False (with why) when one it reads and writes had its only copy there:
- * t cannot run again from it. */
+ * t cannot run again from it, and the host's older copy is the valid one
+ * from now on (the device's may be half-written, or still being written). */
 bool qv__coh_untrust(qv__task *t, unsigned dev, char *why, size_t n);
 /* Brings the data home and frees every device copy (unregister). */
 int  qv__coh_flush(qv_runtime *rt, qv_buf *b);
