@@ -303,6 +303,15 @@ void qv__coh_written(qv_buf *b, unsigned dev)
     pthread_mutex_unlock(&b->coh_mu);
 }
 
+/* Whether host memory holds device dev's copy of b as it was before the
+ * runs that failed there (device.h, mirrored). Under b->coh_mu. */
+static bool mirrored(qv_buf *b, unsigned dev)
+{
+    struct qv_devmem *m = qv__coh_mem(b, dev);
+    struct qv_device *d = qv__device(b->rt, dev);
+    return m && d->ops->mirrored && d->ops->mirrored(d, m, b->ptr);
+}
+
 bool qv__coh_untrust(qv__task *t, unsigned dev, char *why, size_t n)
 {
     unsigned bit = 1u << dev;
@@ -315,6 +324,12 @@ bool qv__coh_untrust(qv__task *t, unsigned dev, char *why, size_t n)
         unsigned valid = atomic_load(&b->valid);
         if ((valid & bit) && (valid & ~bit)) {
             atomic_store(&b->valid, valid & ~bit); /* the copy elsewhere is as before */
+        } else if ((valid & bit) && (t->modes[j] & QV_R) && mirrored(b, dev)) {
+            /* Its only copy here, and host memory holds it as it was
+             * before the run: the task runs again from there (a daemon
+             * that died failed every in-place update in flight on its
+             * board; adversarial testing). */
+            atomic_store(&b->valid, 1u);
         } else if ((valid & bit) && (t->modes[j] & QV_R)) {
             /* Read and written in place, its only copy here: running the
              * task again would start from what the failed run left. That

@@ -100,6 +100,11 @@ struct qv_device_ops {
      * the one-time cost stays out of the task's measured time. May be
      * NULL. Errors as launch's. Called by d's driver thread only. */
     int  (*prepare)(qv_device *d, const qv_func *f);
+    /* Whether host memory at host holds copy m's bytes as they were before
+     * the runs that failed since (a remote board's outputs come home only
+     * with a run that succeeded): what a task that failed there updating
+     * m in place can run again from. May be NULL (never). Any thread. */
+    bool (*mirrored)(qv_device *d, const qv_devmem *m, const void *host);
 };
 
 extern const struct qv_device_ops qv__cpu_ops;

@@ -922,6 +922,15 @@ int qv__remote_probe_entry(struct qv_pool *pool, size_t index, unsigned timeout_
     return rc == 0;
 }
 
+static bool remote_mirrored(qv_device *d, const qv_devmem *m, const void *host)
+{
+    remote_device *r = (remote_device *)d;
+    pthread_mutex_lock(&r->link.mu);
+    bool yes = m->mirror == host;
+    pthread_mutex_unlock(&r->link.mu);
+    return yes;
+}
+
 const struct qv_device_ops qv__remote_ops = {
     .name = "remote",
     .cls = QV_CLASS_REMOTE,
@@ -937,6 +946,7 @@ const struct qv_device_ops qv__remote_ops = {
     .wait = remote_wait,
     .query = remote_query,
     .prepare = remote_prepare,
+    .mirrored = remote_mirrored,
 };
 
 typedef struct probe_job {

@@ -833,6 +833,12 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
     while (!all_done(rq) || older_detached(l, rq->id)) {
         if (!late && lead(l, timeout_ns < 0 ? NULL : &until))
             continue;
+        /* Looked at again: lead may have let mu go (a socket the I/O
+         * thread was taking down), and that thread's broadcast, every
+         * request failed, then woke no one: the wait below slept its
+         * whole deadline, 30 s (adversarial testing). */
+        if (all_done(rq) && !older_detached(l, rq->id))
+            break;
         if (timeout_ns < 0 || late) {
             /* In slices: a reply that a thread leading no more drained
              * after this one last looked is seen within one, and this
