@@ -1884,16 +1884,25 @@ static void replan_from_measured_times_settles(void **state)
     if (!moved)
         fail_msg("no re-plan after the CPU became 2x slower than calibrated");
     ri = work_entry(&fx, w, b);
-    uint64_t replans = ri.replans;
-    for (int e = 0; e < 30; e++) {
-        ri = work_entry(&fx, w, b);
-        usleep(2000);
+    /* (the old calibration: 10 to 15 more in each window, "cpu ran at
+     * 0.33x"; a loaded machine's noise makes a few: 6 in one CI-like run
+     * under ASan, 9 once with two of these tests and more beside them.
+     * Up to 3 windows of 30 entries: thrashing fails them all.) */
+    uint64_t least = UINT64_MAX;
+    bool settled = false;
+    for (int t = 0; t < 3 && !settled; t++) {
+        uint64_t replans = ri.replans;
+        for (int e = 0; e < 30; e++) {
+            ri = work_entry(&fx, w, b);
+            usleep(2000);
+        }
+        settled = ri.replans <= replans + 8;
+        if (ri.replans - replans < least)
+            least = ri.replans - replans;
     }
-    /* (the old calibration: 10 to 15 more, "cpu ran at 0.33x"; a loaded
-     * machine's noise makes a few: 6 in one CI-like run under ASan) */
-    if (ri.replans > replans + 8)
-        fail_msg("%llu re-plans in 30 steady entries after the drift's: %s",
-                 (unsigned long long)(ri.replans - replans), ri.last_replan_reason);
+    if (!settled)
+        fail_msg("at least %llu re-plans in each of 3 windows of 30 steady entries after "
+                 "the drift's: %s", (unsigned long long)least, ri.last_replan_reason);
     atomic_store(&work_us, 300);
     assert_int_equal(qv_buf_unregister(b), 0);
     qv_runtime_destroy(fx.rt);
