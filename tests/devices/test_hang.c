@@ -21,6 +21,7 @@
 #include "devices/device.h"
 #include "helper.h"
 #include "quiver.h"
+#include "spin.h"
 
 static void cpu_spin(const qv_call *c)
 {
@@ -202,12 +203,7 @@ static void a_prefetch_meets_a_hand_over(void **state)
             QV_SPIN2_CATALOG, bin);
     assert_int_equal(fclose(pf), 0);
     qv_runtime *rt = board_runtime(policy);
-    qv_arg_desc d[] = { QV_ARG_BUF("y", QV_RW), QV_ARG_BUF("x", QV_R),
-                        QV_ARG_SCALAR("n", uint32_t) };
-    qv_func *f;
-    assert_int_equal(qv_func_create(rt, "spin2", d, 3, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, cpu_spin2), 0);
-    assert_int_equal(qv_func_set_fpga(f, "spin2"), 0);
+    qv_func *f = qv_test_spin2(rt, cpu_spin2);
     qv_buf *b[3];
     assert_int_equal(qv_buf_register(rt, y0_, sizeof y0_, &b[0]), 0);
     assert_int_equal(qv_buf_register(rt, x0_, sizeof x0_, &b[1]), 0);

@@ -35,6 +35,7 @@
 #include "platform.h"
 #include "quiver.h"
 #include "qvpart.h"
+#include "spin.h"
 
 #ifndef QV_QUIVERD
 #define QV_QUIVERD ""
@@ -191,17 +192,23 @@ static int teardown(void **state)
     return 0;
 }
 
-static qv_runtime *remote_runtime(void)
+/* A runtime of 2 CPU workers on policy file `policy`, without models. */
+static qv_runtime *runtime_of(const char *policy)
 {
     qv_options o;
     qv_options_init(&o);
     o.ncpu = 2;
-    o.config = policy_file;
+    o.config = policy;
     o.perfmodel_dir = "";
     qv_runtime *rt = NULL;
     if (qv_runtime_create(&o, &rt))
         fail_msg("runtime: %s", qv_last_error());
     return rt;
+}
+
+static qv_runtime *remote_runtime(void)
+{
+    return runtime_of(policy_file);
 }
 
 /* The remote device of rt (its index), with its info. */
@@ -1188,21 +1195,10 @@ static void in_place_updates_survive_a_dead_daemon(void **state)
              "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
              QV_SPIN2_CATALOG, board_file);
     write_text(policy, text);
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 2;
-    o.config = policy;
-    o.perfmodel_dir = "";
-    qv_runtime *rt;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_runtime *rt = runtime_of(policy);
     qv_device_info di;
     unsigned d = remote_dev(rt, &di);
-    qv_arg_desc args[] = { QV_ARG_BUF("y", QV_RW), QV_ARG_BUF("x", QV_R),
-                           QV_ARG_SCALAR("n", uint32_t) };
-    qv_func *f;
-    assert_int_equal(qv_func_create(rt, "spin2", args, 3, &f), 0);
-    assert_int_equal(qv_func_set_cpu(f, cpu_spin2), 0);
-    assert_int_equal(qv_func_set_fpga(f, "spin2"), 0);
+    qv_func *f = qv_test_spin2(rt, cpu_spin2);
     assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_REMOTE), 0);
     for (unsigned i = 0; i < N; i++)
         x[i] = (float)(i % 97);
