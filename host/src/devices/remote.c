@@ -76,7 +76,9 @@ struct qv_devmem {
     uint64_t id;        /* the daemon's buffer id */
     size_t n;           /* bytes */
     unsigned gen;       /* the link generation id belongs to */
-    const void *mirror; /* host memory equal to this copy, or NULL */
+    const void *mirror; /* host memory equal to this copy as of its last full
+                         * write or successful run (a run that failed since
+                         * may have changed the daemon's), or NULL */
 };
 
 /* Bytes of one WRITE or READ: a large buffer goes in pieces, each answered

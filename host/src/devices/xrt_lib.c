@@ -148,8 +148,8 @@ void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *
         bool old = false;
         for (size_t j = 0; j < nb && !old; j++)
             old = after[i] == before[j];
-        /* A new thread: wait (1 s at most) until it sleeps, yielding the
-         * core it may be waiting for. */
+        /* A new thread: wait (1 s at most for each) until it sleeps,
+         * yielding the core it may be waiting for. */
         for (int tries = 0; !old && tries < 10000; tries++) {
             char comm[16];
             char st = task_state(after[i], comm);
