@@ -496,7 +496,6 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
     }
 }
 
-
 /* Makes p's copy, unless its task ran already (the copy is then of no use,
  * and a later writer may be at work on the buffer). Before that, nothing
  * writes the buffer: its writers before the task were done when the task

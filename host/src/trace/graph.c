@@ -192,7 +192,9 @@ int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint6
     pthread_rwlock_rdlock(&r->read_mu);
     pthread_mutex_lock(&rt->submit_mu);
     uint64_t base = r->base, n = r->nodes.n;
-    void **c = lo >= base && hi <= base + n ? qv__chunks_snapshot(&r->nodes, n, sizeof(qv__node)) : NULL;
+    void **c = lo >= base && hi <= base + n
+                   ? qv__chunks_snapshot(&r->nodes, n, sizeof(qv__node))
+                   : NULL;
     pthread_mutex_unlock(&rt->submit_mu);
     int all = c != NULL && hi > lo;
     for (uint64_t i = lo; all && i < hi; i++) {
@@ -241,8 +243,9 @@ int qv__gview_each(qv_runtime *rt, uint64_t lo, uint64_t hi,
             moves = atomic_load_explicit(&r->moves, memory_order_relaxed);
             base = r->base;
             uint64_t n = r->nodes.n;
-            c = lo >= base && hi <= base + n && hi > lo ? qv__chunks_snapshot(&r->nodes, n, sizeof(qv__node))
-                                                       : NULL;
+            c = lo >= base && hi <= base + n && hi > lo
+                    ? qv__chunks_snapshot(&r->nodes, n, sizeof(qv__node))
+                    : NULL;
             pthread_mutex_unlock(&rt->submit_mu);
             if (!c) {
                 pthread_rwlock_unlock(&r->read_mu);

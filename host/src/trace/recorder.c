@@ -266,15 +266,14 @@ static void slide(qv__recorder *r)
     drop_first(&r->nodes, QV__REC_CHUNK);
     r->base += QV__REC_CHUNK;
     atomic_fetch_add_explicit(&r->moves, 1, memory_order_relaxed);
-    while (r->edges.len > 1 &&
-           ((const qv__edge *)r->edges.c[0])[QV__REC_ITEMS(sizeof(qv__edge)) - 1].dst <
-               r->base &&
+    const uint64_t per_e = QV__REC_ITEMS(sizeof(qv__edge));
+    while (r->edges.len > 1 && ((const qv__edge *)r->edges.c[0])[per_e - 1].dst < r->base &&
            !keep_slid(r, r->edges.c[0], QV__REC_EDGES))
-        drop_first(&r->edges, QV__REC_ITEMS(sizeof(qv__edge)));
-    uint64_t per = QV__REC_ITEMS(sizeof(qv__rlink));
-    while (r->rlog.len > 1 && ((const qv__rlink *)r->rlog.c[0])[per - 1].id < r->base) {
-        recycle(r, drop_first(&r->rlog, per), QV__REC_RLOG); /* only submitters read it */
-        r->rlog_base += per;
+        drop_first(&r->edges, per_e);
+    const uint64_t per_l = QV__REC_ITEMS(sizeof(qv__rlink));
+    while (r->rlog.len > 1 && ((const qv__rlink *)r->rlog.c[0])[per_l - 1].id < r->base) {
+        recycle(r, drop_first(&r->rlog, per_l), QV__REC_RLOG); /* only submitters read it */
+        r->rlog_base += per_l;
     }
     qv__rec_reclaim(r, false);
 }
