@@ -13,7 +13,9 @@
  */
 #include "helper.h"
 
+#include <limits.h>
 #include <math.h>
+#include <stdatomic.h>
 
 #include "config/board.h"
 #include "config/policy.h"
@@ -782,6 +784,85 @@ static void slowdown_scales_the_modelled_time(void **state)
     assert_int_equal(qv__emu_set_slowdown(rt, "alveo-u250-emu", 2), QV_EINVAL);
 }
 
+/* The short CPU tasks a board's task readies (qv__func_on_driver) run on
+ * the board's driver thread: qv_call.worker is the driver's graph track,
+ * and the CPU's count has them. Past QV__ON_DRIVER_BYTES, a worker. */
+enum { BIG = (QV__ON_DRIVER_BYTES / sizeof(float)) + 1024 };
+static float big_a[BIG], big_b[BIG], big_out[BIG];
+static _Atomic unsigned seen_worker[2];
+static _Atomic unsigned seen_sum_ok;
+
+static void check_sum(const qv_call *c)
+{
+    const float *o = c->ptr[0];
+    unsigned which = *(const unsigned *)c->ptr[1];
+    uint32_t n = *(const uint32_t *)c->ptr[2];
+    atomic_store(&seen_worker[which], c->worker);
+    bool ok = true;
+    for (uint32_t i = 0; i < n; i += 97)
+        ok &= o[i] == (float)i + 2.0f;
+    if (ok)
+        atomic_fetch_add(&seen_sum_ok, 1);
+}
+
+static void short_cpu_task_runs_on_the_driver_that_readies_it(void **state)
+{
+    (void)state;
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, "%s/share/quiver/quiver.yaml", getenv("QV_BINARY_DIR"));
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.config = cfg;
+    o.perfmodel_dir = "";
+    o.spin_us = 0; /* a spinning worker would take the task without a wake-up */
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
+    qv_func *f = vadd_func(rt, false);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    qv_func *chk;
+    qv_arg_desc d[] = {QV_ARG_BUF("out", QV_R), QV_ARG_SCALAR("which", unsigned),
+                       QV_ARG_SCALAR("n", uint32_t)};
+    assert_int_equal(qv_func_create(rt, "check_sum", d, 3, &chk), 0);
+    assert_int_equal(qv_func_set_cpu(chk, check_sum), 0);
+    qv__func_on_driver(chk);
+    float *in_a[2] = {a, big_a}, *in_b[2] = {b, big_b}, *res[2] = {out, big_out};
+    uint32_t n[2] = {N, BIG};
+    qv_device_info c0, c1;
+    assert_int_equal(qv_device_get(rt, 0, &c0), 0);
+    for (unsigned k = 0; k < 2; k++) {
+        for (uint32_t i = 0; i < n[k]; i++) {
+            in_a[k][i] = (float)i;
+            in_b[k][i] = 2.0f;
+        }
+        qv_buf *ba, *bb, *bo;
+        size_t bytes = n[k] * sizeof(float);
+        assert_int_equal(qv_buf_register(rt, in_a[k], bytes, &ba), 0);
+        assert_int_equal(qv_buf_register(rt, in_b[k], bytes, &bb), 0);
+        assert_int_equal(qv_buf_register(rt, res[k], bytes, &bo), 0);
+        atomic_store(&seen_worker[k], UINT_MAX);
+        /* a held: the board's run waits until both calls are in, so that
+         * its end readies check_sum (not the submission, had it ended). */
+        assert_int_equal(qv_buf_acquire(ba, QV_W), 0);
+        assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
+                                                     QV_VAL(n[k])}, 4), 0);
+        assert_int_equal(qv_submit(rt, chk, (qv_arg[]){QV_BUF(bo), QV_VAL(k), QV_VAL(n[k])},
+                                   3), 0);
+        assert_int_equal(qv_buf_release(ba), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        qv_buf_unregister(ba);
+        qv_buf_unregister(bb);
+        qv_buf_unregister(bo);
+    }
+    assert_int_equal(atomic_load(&seen_sum_ok), 2); /* the board's result, home */
+    assert_int_equal(atomic_load(&seen_worker[0]), 2 + dev - 1); /* the driver's */
+    assert_true(atomic_load(&seen_worker[1]) < 2);                /* a worker */
+    assert_int_equal(qv_device_get(rt, 0, &c1), 0);
+    assert_int_equal(c1.tasks - c0.tasks, 2);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -797,6 +878,7 @@ int main(void)
         cmocka_unit_test(host_core_device_is_no_extra_capacity),
         cmocka_unit_test(emulated_board_priced_at_its_wall_time),
         cmocka_unit_test(board_priced_out_by_a_spike_comes_back),
+        cmocka_unit_test(short_cpu_task_runs_on_the_driver_that_readies_it),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -109,6 +109,10 @@ struct qv__devq {
     bool              stuck, handed, exited;
     bool              leak;      /* left to a stuck driver at the close */
     pthread_cond_t    done_cv;   /* handed or exited */
+    /* The driver thread as a CPU worker, for the short CPU tasks its
+     * tasks ready (qv__on_driver); made by it at the first, read by
+     * qv_device_get for its count. */
+    _Atomic(qv__worker *) drv;
 };
 
 /* What q knows of a function (q->fit): it failed to build or load here;
@@ -647,6 +651,29 @@ static void probed(qv__devq *q, qv__task *t, int rc)
     atomic_store(&q->probing, false);
 }
 
+/* next, a CPU task that a task of q's readied: run here when it is short
+ * (qv__on_driver), else queued for the workers (driver thread). quiverd
+ * answered each run from a worker woken for it, 15-20 us a wake-up on a
+ * VM (bench_remote). */
+static void after_ran(qv__devq *q, qv__task *next)
+{
+    qv_runtime *rt = q->rt;
+    qv__worker *w = atomic_load_explicit(&q->drv, memory_order_relaxed);
+    if (!qv__on_driver(rt, next) ||
+        (!w && !(w = aligned_alloc(_Alignof(qv__worker), sizeof *w)))) {
+        qv__cpu_push(rt, next);
+        return;
+    }
+    if (!atomic_load_explicit(&q->drv, memory_order_relaxed)) {
+        memset(w, 0, sizeof *w);
+        w->rt = rt;
+        w->idx = rt->nworkers + q->dev->id - 1; /* its track in the graph */
+        w->thread = pthread_self();
+        atomic_store_explicit(&q->drv, w, memory_order_release);
+    }
+    qv__run_on_driver(rt, w, next);
+}
+
 /* What follows t's run on q, rc: completed, or placed again elsewhere;
  * started: the device was running it when it failed (so the copies it
  * writes there are not to be trusted). */
@@ -661,7 +688,10 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         if (model_us >= 0 && t->node)
             ((qv__node *)t->node)->board_us = (float)model_us;
         t->model_us = model_us;
-        qv__task_complete(rt, t, q->dev->id, rt->nworkers + q->dev->id - 1, t0, t1, NULL);
+        qv__task *next = NULL;
+        qv__task_complete(rt, t, q->dev->id, rt->nworkers + q->dev->id - 1, t0, t1, &next);
+        if (next)
+            after_ran(q, next);
     } else {
         atomic_fetch_add(&q->failed, 1);
         free(t->why);
@@ -1249,6 +1279,7 @@ void qv__devq_close_all(qv_runtime *rt)
         if (!q->dev->leak)
             free(q->dev);
         free(q->fit);
+        free(atomic_load(&q->drv));
         pthread_mutex_destroy(&q->mu);
         pthread_cond_destroy(&q->cv);
         pthread_cond_destroy(&q->done_cv);
@@ -1287,6 +1318,11 @@ QV_API int qv_device_get(const qv_runtime *rt, unsigned idx, qv_device_info *out
         out->healthy = 1;
         for (unsigned i = 0; i < rt->nworkers; i++)
             out->tasks += atomic_load_explicit(&rt->workers[i].tasks, memory_order_relaxed);
+        for (unsigned i = 0; i < rt->naccel; i++) { /* CPU tasks run by drivers */
+            qv__worker *w = atomic_load_explicit(&rt->accel[i]->drv, memory_order_acquire);
+            if (w)
+                out->tasks += atomic_load_explicit(&w->tasks, memory_order_relaxed);
+        }
         return 0;
     }
     qv__devq *q = rt->accel[idx - 1];

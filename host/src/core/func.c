@@ -134,6 +134,11 @@ void qv__func_takes_stale(qv_func *f)
     f->takes_stale = true;
 }
 
+void qv__func_on_driver(qv_func *f)
+{
+    f->on_driver = true;
+}
+
 QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
 {
     if (!f || !qv__rt_ok(f->rt))

@@ -190,6 +190,12 @@ struct qv_func {
      * it): code that reports such failures itself, as quiverd's answer to
      * a run (set by qv__func_takes_stale). */
     bool takes_stale;
+    /* A short CPU function (a copy and a reply, quiverd's) that the
+     * driver thread of the device whose task readies a call may run
+     * itself, when the call's buffers are small and no CPU worker spins:
+     * a worker woken for it costs more than it (set by
+     * qv__func_on_driver). */
+    bool on_driver;
     qv__perf   *perf[QV_CLASS_COUNT];
     /* Per class, the wall time of its runs on a device of the host's
      * cores that keeps a modelled clock (an emulated board) over their
@@ -410,6 +416,17 @@ bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next);
 bool qv__task_fail_stale(qv_runtime *rt, qv__task *t, unsigned worker, qv__task **next);
 /* f's calls run on inputs never written (see takes_stale). */
 void qv__func_takes_stale(qv_func *f);
+/* f's calls may run on the driver thread that readies them (see on_driver). */
+void qv__func_on_driver(qv_func *f);
+/* Buffer bytes up to which a call of an on_driver function runs there. */
+#define QV__ON_DRIVER_BYTES ((size_t)256 << 10)
+/* Whether a device's driver thread runs t, a CPU task its task readied,
+ * itself (qv__run_on_driver) rather than queue it for the workers. */
+bool qv__on_driver(const qv_runtime *rt, const qv__task *t);
+/* Runs CPU task t on the calling driver thread as worker w (its own, not
+ * one of rt's workers), as a worker would; queues the CPU task it readies
+ * first for the workers. */
+void qv__run_on_driver(qv_runtime *rt, qv__worker *w, qv__task *t);
 /* t ran nowhere: records err (the cause is t->why or qv_last_error's detail
  * when why is NULL) for the waits that must report it, and completes t. */
 void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker,

@@ -571,7 +571,11 @@ static void measure_node(void *arg, uint64_t i, const qv__node *nd)
         x->t0 = nd->start_ns;
     if (nd->end_ns > x->t1)
         x->t1 = nd->end_ns;
-    unsigned dev = nd->worker < rt->nworkers ? 0 : nd->worker - rt->nworkers + 1;
+    /* A device's track, but for the short CPU tasks its driver runs
+     * (qv__run_on_driver): those ran on the CPU. */
+    unsigned dev = nd->worker < rt->nworkers || nd->cls == QV_CLASS_CPU
+                       ? 0
+                       : nd->worker - rt->nworkers + 1;
     if (i >= x->p->nnodes)
         return;
     uint32_t k = x->p->node_pos[i];

@@ -78,6 +78,29 @@ bool qv__task_context(const qv_runtime *rt)
     return qv__current_worker(rt) || (rt && tls_callback == rt);
 }
 
+bool qv__on_driver(const qv_runtime *rt, const qv__task *t)
+{
+    if (!t->func->on_driver || t->bytes > QV__ON_DRIVER_BYTES)
+        return false;
+    /* A spinning worker takes it without a wake-up. */
+    for (unsigned i = 0; i < rt->nworkers; i++)
+        if (atomic_load_explicit(&rt->workers[i].spinning, memory_order_relaxed))
+            return false;
+    return true;
+}
+
+void qv__run_on_driver(qv_runtime *rt, qv__worker *w, qv__task *t)
+{
+    /* In a task, as on a worker: what the function calls (the graph's
+     * readers, waits) must not wait for the task itself. */
+    qv__worker *was = tls_worker;
+    tls_worker = w;
+    qv__task *next = qv__task_execute(rt, w, t);
+    tls_worker = was;
+    if (next)
+        qv__cpu_push(rt, next);
+}
+
 void qv__sched_push(qv_runtime *rt, qv__task *t)
 {
     unsigned d = qv__place(rt, t);

@@ -19,6 +19,9 @@
  * buffer the run writes, so it runs once the run's tasks are done, and
  * answers with their bytes. That spares the host its READs and the daemon
  * their copy tasks and the waiter, each a thread hand-off on the way back.
+ * The outputs and copy tasks are short (qv__func_on_driver): the driver of
+ * the board whose run readies one runs it itself when its buffers are
+ * small, so no CPU worker is woken for it.
  *
  * A task or waiter that finds the socket thread asleep sends its reply
  * itself (send_direct) instead of waking it.
@@ -721,6 +724,12 @@ static int make_copy_funcs(qv_runtime *rt)
         qv__func_takes_stale(S.f_write_w);
         qv__func_takes_stale(S.f_write_rw);
         qv__func_takes_stale(S.f_read);
+        /* A copy and a reply: on the board's driver thread, when a run
+         * there readies it (the reply goes out a worker's wake-up
+         * sooner). */
+        qv__func_on_driver(S.f_write_w);
+        qv__func_on_driver(S.f_write_rw);
+        qv__func_on_driver(S.f_read);
     }
     qv_arg_desc od[QV_WIRE_MAX_OUTPUTS + 1];
     for (unsigned k = 0; k < QV_WIRE_MAX_OUTPUTS; k++)
@@ -735,8 +744,10 @@ static int make_copy_funcs(qv_runtime *rt)
             rc = qv_func_set_cpu(S.f_outs[n - 1], cpu_outputs);
         if (!rc)
             rc = qv_func_set_where(S.f_outs[n - 1], cpu);
-        if (!rc) /* it answers a run whose task failed with that failure */
+        if (!rc) { /* it answers a run whose task failed with that failure */
             qv__func_takes_stale(S.f_outs[n - 1]);
+            qv__func_on_driver(S.f_outs[n - 1]);
+        }
     }
     return rc;
 }
