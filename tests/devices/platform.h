@@ -11,9 +11,10 @@
 /* A runtime on config/quiver.yaml with 2 CPU workers and no model cache;
  * *classes gets a bit (1 << qv_class) per class present. NULL (with the
  * reason on stderr) when it cannot be created. _window: with that
- * qv_options.record_window. */
-static inline qv_runtime *qv_test_default_runtime_window(unsigned *classes,
-                                                         uint64_t record_window)
+ * qv_options.record_window; _spin: with that too and qv_options.spin_us. */
+static inline qv_runtime *qv_test_default_runtime_spin(unsigned *classes,
+                                                       uint64_t record_window,
+                                                       unsigned spin_us)
 {
     *classes = 0;
     char cfg[1024];
@@ -24,6 +25,7 @@ static inline qv_runtime *qv_test_default_runtime_window(unsigned *classes,
     o.config = cfg;
     o.perfmodel_dir = "";
     o.record_window = record_window;
+    o.spin_us = spin_us;
     qv_runtime *rt;
     if (qv_runtime_create(&o, &rt)) {
         fprintf(stderr, "runtime: %s\n", qv_last_error());
@@ -35,6 +37,14 @@ static inline qv_runtime *qv_test_default_runtime_window(unsigned *classes,
         *classes |= 1u << di.cls;
     }
     return rt;
+}
+
+static inline qv_runtime *qv_test_default_runtime_window(unsigned *classes,
+                                                         uint64_t record_window)
+{
+    qv_options o;
+    qv_options_init(&o);
+    return qv_test_default_runtime_spin(classes, record_window, o.spin_us);
 }
 
 static inline qv_runtime *qv_test_default_runtime(unsigned *classes)

@@ -808,16 +808,15 @@ static void check_sum(const qv_call *c)
 static void short_cpu_task_runs_on_the_driver_that_readies_it(void **state)
 {
     (void)state;
-    char cfg[1024];
-    snprintf(cfg, sizeof cfg, "%s/share/quiver/quiver.yaml", getenv("QV_BINARY_DIR"));
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 2;
-    o.config = cfg;
-    o.perfmodel_dir = "";
-    o.spin_us = 0; /* a spinning worker would take the task without a wake-up */
-    qv_runtime *rt;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    /* Workers that never spin: a spinning one takes the task without a
+     * wake-up, and the driver leaves it to it. */
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime_spin(&have, QV_RECORD_WINDOW_DEFAULT, 0);
+    assert_non_null(rt);
+    if (!(have & (1u << QV_CLASS_FPGA))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
     unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
     qv_func *f = vadd_func(rt, false);
     assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
