@@ -38,8 +38,10 @@ enum { BACKOFF_MIN_MS = 100, BACKOFF_MAX_MS = 5000 };
  * IDLE_SLEEP_MS passed). */
 enum { IDLE_MS = 2000, IDLE_SLEEP_MS = 5000 };
 /* While a waiting thread reads the socket, the I/O thread looks at it
- * every DEFER_MS only (receive). */
-enum { DEFER_MS = 2 };
+ * DEFER_MS after, then twice as late each time it finds nothing, up to
+ * DEFER_MAX_MS (receive): a run of seconds woke it 500 times a second
+ * (adversarial testing). */
+enum { DEFER_MS = 2, DEFER_MAX_MS = 64 };
 
 static void write_one(int fd)
 {
@@ -332,6 +334,7 @@ typedef struct io_clock {
     uint64_t next_restored;
     bool outstanding; /* requests were waiting at the last turn */
     uint64_t last_busy; /* the last turn they were */
+    long defer_ms; /* the next look at a socket a waiting thread reads */
 } io_clock;
 
 #define MS ((uint64_t)1000000)
@@ -434,17 +437,17 @@ static int send_queued(qv__rlink *l, io_clock *c, uint64_t now)
     return send_encs(l, encs, nb);
 }
 
-/* Handles every reply waiting (under sock_mu). false when the link is bad
- * (why says why). */
-static bool drain(qv__rlink *l, char *why, size_t whylen)
+/* Handles every reply waiting (under sock_mu); *got: whether one was.
+ * false when the link is bad (why says why). */
+static bool drain(qv__rlink *l, bool *got, char *why, size_t whylen)
 {
-    for (bool got = false;; got = true) {
+    for (*got = false;; *got = true) {
         zmq_msg_t parts[QV__RCONN_MAX_PARTS];
         size_t n;
         int rc = qv__rconn_recv(l->sock, parts, &n);
         if (rc == 1) {
             qv__zwait_drained(&l->zw);
-            if (!got)
+            if (!*got)
                 return true;
             pthread_mutex_lock(&l->mu);
             bool other = l->leading && !pthread_equal(l->leader, pthread_self());
@@ -476,7 +479,7 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
      * deadline. Idle for longer, it sleeps, and the first request posted
      * wakes it (send_now). */
     long wait_ms = l->hb_ms;
-    bool asleep = false;
+    bool asleep = false, defer = false;
     if (c->outstanding) {
         uint64_t dead = c->last_heard + l->timeout_ms * MS;
         uint64_t until = c->next_hb < dead ? c->next_hb : dead;
@@ -495,14 +498,15 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
          * is left to it for a while. Both woken by it, this thread took
          * it first and passed it on, a second wake-up of the waiter on
          * the round trip (bench_remote: 20 us of 190, perf sched). Replies
-         * no one waits for are read within DEFER_MS. */
-        bool defer = l->leading && !asleep;
+         * no one waits for are read within DEFER_MAX_MS. */
+        defer = l->leading && !asleep;
         l->io_asleep = asleep;
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->sock_mu);
         int rc;
+        long dm = c->defer_ms > DEFER_MS ? c->defer_ms : DEFER_MS;
         if (defer)
-            rc = poll(&wk, 1, wait_ms < DEFER_MS ? (int)wait_ms : DEFER_MS) < 0 ? -errno : 0;
+            rc = poll(&wk, 1, (int)(wait_ms < dm ? wait_ms : dm)) < 0 ? -errno : 0;
         else
             rc = qv__zwait_poll(&l->zw, &wk, 1, wait_ms < 0 ? -1 : wait_ms * 1000);
         pthread_mutex_lock(&l->sock_mu);
@@ -518,7 +522,11 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
         if (wk.revents & POLLIN)
             drain_wake(l->wakefd);
     }
-    bool ok = drain(l, why, whylen);
+    bool got;
+    bool ok = drain(l, &got, why, whylen);
+    /* Later the next time while the waiting thread reads the replies. */
+    long next = c->defer_ms > DEFER_MS ? 2 * c->defer_ms : 2 * DEFER_MS;
+    c->defer_ms = got || !defer ? DEFER_MS : next < DEFER_MAX_MS ? next : DEFER_MAX_MS;
     if (l->heard_ns > c->last_heard) /* here, or by a waiting thread */
         c->last_heard = l->heard_ns;
     return ok;
@@ -821,7 +829,7 @@ static bool lead(qv__rlink *l, const struct timespec *until)
         pthread_mutex_lock(&l->sock_mu);
     }
     if (l->sock)
-        ok = drain(l, bad, sizeof bad);
+        ok = drain(l, &(bool){false}, bad, sizeof bad);
     pthread_mutex_unlock(&l->sock_mu);
     pthread_mutex_lock(&l->mu);
     l->leading = false;
