@@ -651,8 +651,9 @@ static void probed(qv__devq *q, qv__task *t, int rc)
     atomic_store(&q->probing, false);
 }
 
-/* next, a CPU task that a task of q's readied: run here when it is short
- * (qv__on_driver), else queued for the workers (driver thread). quiverd
+/* next, a CPU task that a task of q's readied and that it may run
+ * (qv__on_driver): run here, unless a worker started spinning meanwhile
+ * (then queued for the workers). Driver thread. quiverd
  * answered each run from a worker woken for it, 15-20 us a wake-up on a
  * VM (bench_remote). */
 static void after_ran(qv__devq *q, qv__task *next)
@@ -688,9 +689,9 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         if (model_us >= 0 && t->node)
             ((qv__node *)t->node)->board_us = (float)model_us;
         t->model_us = model_us;
-        qv__task *next = NULL;
+        qv__task *next = QV__NEXT_ON_DRIVER;
         qv__task_complete(rt, t, q->dev->id, rt->nworkers + q->dev->id - 1, t0, t1, &next);
-        if (next)
+        if (next != QV__NEXT_ON_DRIVER)
             after_ran(q, next);
     } else {
         atomic_fetch_add(&q->failed, 1);

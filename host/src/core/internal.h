@@ -418,6 +418,11 @@ bool qv__task_fail_stale(qv_runtime *rt, qv__task *t, unsigned worker, qv__task 
 void qv__func_takes_stale(qv_func *f);
 /* f's calls may run on the driver thread that readies them (see on_driver). */
 void qv__func_on_driver(qv_func *f);
+/* *next's value, passed to qv__task_finish by a device's driver: only a
+ * CPU task it may run itself (qv__on_driver) comes back; the others are
+ * queued for the workers at once, as before its completion's waits are
+ * woken. */
+#define QV__NEXT_ON_DRIVER ((qv__task *)1)
 /* Buffer bytes up to which a call of an on_driver function runs there. */
 #define QV__ON_DRIVER_BYTES ((size_t)256 << 10)
 /* Whether a device's driver thread runs t, a CPU task its task readied,

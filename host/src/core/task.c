@@ -779,7 +779,7 @@ bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next)
         unsigned d = qv__place(rt, s);
         if (d)
             qv__devq_push(rt, d, s);
-        else if (next && !*next)
+        else if (next && (!*next || (*next == QV__NEXT_ON_DRIVER && qv__on_driver(rt, s))))
             *next = s;
         else
             qv__cpu_push(rt, s);
