@@ -653,9 +653,9 @@ static void probed(qv__devq *q, qv__task *t, int rc)
 
 /* next, a CPU task that a task of q's readied and that it may run
  * (qv__on_driver): run here, unless a worker started spinning meanwhile
- * (then queued for the workers). Driver thread. quiverd
- * answered each run from a worker woken for it, 15-20 us a wake-up on a
- * VM (bench_remote). */
+ * (then queued for the workers). Driver thread. Before, quiverd answered
+ * each run from a worker woken for it: 15-20 us a wake-up on a VM
+ * (bench_remote). */
 static void after_ran(qv__devq *q, qv__task *next)
 {
     qv_runtime *rt = q->rt;
