@@ -54,17 +54,25 @@ static inline qv_runtime *qv_test_default_runtime(unsigned *classes)
 
 /* The default runtime for a test that needs device class cls: fails the
  * test when no runtime is made, skips it (after destroying the runtime)
- * when the platform has no device of that class. */
-static inline qv_runtime *qv_test_runtime_with(qv_class cls)
+ * when the platform has no device of that class. _spin: its threads spin
+ * spin_us. */
+static inline qv_runtime *qv_test_runtime_with_spin(qv_class cls, unsigned spin_us)
 {
     unsigned have;
-    qv_runtime *rt = qv_test_default_runtime(&have);
+    qv_runtime *rt = qv_test_default_runtime_spin(&have, QV_RECORD_WINDOW_DEFAULT, spin_us);
     assert_non_null(rt);
     if (!(have & (1u << cls))) {
         qv_runtime_destroy(rt);
         skip();
     }
     return rt;
+}
+
+static inline qv_runtime *qv_test_runtime_with(qv_class cls)
+{
+    qv_options o;
+    qv_options_init(&o);
+    return qv_test_runtime_with_spin(cls, o.spin_us);
 }
 
 /* The index of rt's first device of class cls (asserted to exist). */

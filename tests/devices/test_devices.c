@@ -810,13 +810,7 @@ static void short_cpu_task_runs_on_the_driver_that_readies_it(void **state)
     (void)state;
     /* Workers that never spin: a spinning one takes the task without a
      * wake-up, and the driver leaves it to it. */
-    unsigned have;
-    qv_runtime *rt = qv_test_default_runtime_spin(&have, QV_RECORD_WINDOW_DEFAULT, 0);
-    assert_non_null(rt);
-    if (!(have & (1u << QV_CLASS_FPGA))) {
-        qv_runtime_destroy(rt);
-        skip();
-    }
+    qv_runtime *rt = qv_test_runtime_with_spin(QV_CLASS_FPGA, 0);
     unsigned dev = qv_test_device_of(rt, QV_CLASS_FPGA);
     qv_func *f = vadd_func(rt, false);
     assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);

@@ -651,6 +651,22 @@ static void probed(qv__devq *q, qv__task *t, int rc)
     atomic_store(&q->probing, false);
 }
 
+/* q's driver thread as a CPU worker (q->drv), made at its first use
+ * (rt->nworkers is known by then); NULL when out of memory. Driver
+ * thread. */
+static qv__worker *driver_worker(qv__devq *q)
+{
+    qv__worker *w = atomic_load_explicit(&q->drv, memory_order_relaxed);
+    if (w || !(w = aligned_alloc(_Alignof(qv__worker), sizeof *w)))
+        return w;
+    memset(w, 0, sizeof *w);
+    w->rt = q->rt;
+    w->idx = q->rt->nworkers + q->dev->id - 1; /* its track in the graph */
+    w->thread = pthread_self();
+    atomic_store_explicit(&q->drv, w, memory_order_release);
+    return w;
+}
+
 /* next, a CPU task that a task of q's readied and that it may run
  * (qv__on_driver): run here, unless a worker started spinning meanwhile
  * (then queued for the workers). Driver thread. Before, quiverd answered
@@ -658,21 +674,11 @@ static void probed(qv__devq *q, qv__task *t, int rc)
  * (bench_remote). */
 static void after_ran(qv__devq *q, qv__task *next)
 {
-    qv_runtime *rt = q->rt;
-    qv__worker *w = atomic_load_explicit(&q->drv, memory_order_relaxed);
-    if (!qv__on_driver(rt, next) ||
-        (!w && !(w = aligned_alloc(_Alignof(qv__worker), sizeof *w)))) {
-        qv__cpu_push(rt, next);
-        return;
-    }
-    if (!atomic_load_explicit(&q->drv, memory_order_relaxed)) {
-        memset(w, 0, sizeof *w);
-        w->rt = rt;
-        w->idx = rt->nworkers + q->dev->id - 1; /* its track in the graph */
-        w->thread = pthread_self();
-        atomic_store_explicit(&q->drv, w, memory_order_release);
-    }
-    qv__run_on_driver(rt, w, next);
+    qv__worker *w;
+    if (qv__on_driver(q->rt, next) && (w = driver_worker(q)) != NULL)
+        qv__run_on_driver(q->rt, w, next);
+    else
+        qv__cpu_push(q->rt, next);
 }
 
 /* What follows t's run on q, rc: completed, or placed again elsewhere;
