@@ -534,6 +534,73 @@ static void pipelining_hides_latency(void **state)
     b[0] = 1.0f;
 }
 
+/* The CPU time the calling thread has used, in ms. */
+static double thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* A thread waiting only for runs on a remote board whose replies take
+ * longer than a spin sleeps at once: its spin could not see them end, and
+ * took a core from ZeroMQ's threads (on loopback, from the daemon's too).
+ * With spins of 20 ms and every reply held back 50 ms, the 8 waits here
+ * spun 160 ms of the waiter's CPU before. */
+static void waits_for_far_runs_sleep(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_kill(SIGTERM);
+    enum { DELAY_US = 50000, SPIN_US = 20000, WAITS = 8 };
+    daemon_pid = spawn(endpoint, NULL, board_file, DELAY_US);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.config = policy_file;
+    o.perfmodel_dir = "";
+    o.spin_us = SPIN_US;
+    qv_runtime *rt = NULL;
+    if (qv_runtime_create(&o, &rt))
+        fail_msg("runtime: %s", qv_last_error());
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f = vadd_func(rt);
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, outs[0], sizeof outs[0], &bo), 0);
+    uint32_t n = N;
+    qv_arg args[] = {QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)};
+    /* The first runs teach the driver how long a flight takes. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    double spent = 0;
+    for (int i = 0; i < WAITS; i++) {
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        double c0 = thread_cpu_ms();
+        assert_int_equal(qv_wait_all(rt), 0);
+        spent += thread_cpu_ms() - c0;
+        assert_int_equal(atomic_load(&rt->far), 0);
+    }
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    check_outs(1);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, 2 + WAITS);
+    assert_int_equal(di.failed, 0);
+    if (spent > WAITS * SPIN_US / 1000 / 4)
+        fail_msg("%d waits for runs of %d ms on the remote board used %.1f ms of the "
+                 "waiting thread's CPU; spins are %d ms",
+                 WAITS, DELAY_US / 1000, spent, SPIN_US / 1000);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
+}
+
 /* A fault of any kind on the board (here an injected launch failure, not
  * the link's) takes it out of service, its task runs on the CPU, and the
  * board comes back by itself: every fault reconnects. */
@@ -1307,6 +1374,7 @@ int main(void)
         cmocka_unit_test(any_fault_recovers),
         cmocka_unit_test(large_buffers_in_pieces),
         cmocka_unit_test(pipelining_hides_latency),
+        cmocka_unit_test(waits_for_far_runs_sleep),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(probe_names_the_wrong_served_board),
         cmocka_unit_test(planner_sees_the_remote_board),

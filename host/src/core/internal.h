@@ -542,6 +542,10 @@ struct qv_runtime {
     pthread_cond_t  wait_cv;
     atomic_uint     nwaiters;
     atomic_uint     nbp;         /* of them, submitters held back */
+    atomic_uint     far;         /* tasks in flight on a board whose runs
+                                  * take longer than a spin (devq.c): a
+                                  * waiter whose work is all there sleeps
+                                  * at once (qv__wait_until) */
     atomic_uint     ring_waits;  /* qv_wait_all calls waiting for a slot of
                                   * the epoch ring to close their epoch
                                   * (changed under submit_mu) */
