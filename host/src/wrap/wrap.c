@@ -564,12 +564,15 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
      * runtime's locks, its spans still linked, and hung the process at
      * the next cancel (adversarial testing). A cancel that came meanwhile
      * acts at the thread's next cancellation point, as unwrapped. */
+    /* tls_in_call first and last: a handler that interrupted
+     * pthread_setcancelstate went to the runtime, and called calloc in a
+     * signal handler (the thread sanitizer, test_wrap). */
+    tls_in_call = 1;
     int cancel;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-    tls_in_call = 1;
     int rc = wrap_call(fn, argv);
-    tls_in_call = 0;
     pthread_setcancelstate(cancel, NULL);
+    tls_in_call = 0;
     return rc;
 }
 
