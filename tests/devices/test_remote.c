@@ -192,18 +192,26 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A runtime of 2 CPU workers on policy file `policy`, without models. */
-static qv_runtime *runtime_of(const char *policy)
+/* A runtime of 2 CPU workers on policy file `policy`, without models,
+ * whose threads spin spin_us (-1: the default). */
+static qv_runtime *runtime_spinning(const char *policy, int spin_us)
 {
     qv_options o;
     qv_options_init(&o);
     o.ncpu = 2;
     o.config = policy;
     o.perfmodel_dir = "";
+    if (spin_us >= 0)
+        o.spin_us = (unsigned)spin_us;
     qv_runtime *rt = NULL;
     if (qv_runtime_create(&o, &rt))
         fail_msg("runtime: %s", qv_last_error());
     return rt;
+}
+
+static qv_runtime *runtime_of(const char *policy)
+{
+    return runtime_spinning(policy, -1);
 }
 
 static qv_runtime *remote_runtime(void)
@@ -475,6 +483,23 @@ static void daemon_restarted_while_idle(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* remote_setup with the daemon restarted holding every reply back
+ * delay_us, and the runtime's threads spinning spin_us (-1: the
+ * default); a, b and outs[0] registered into bv[0..2]. */
+static qv_runtime *delayed_setup(unsigned delay_us, int spin_us, qv_device_info *di,
+                                 unsigned *d, qv_func **f, qv_buf *bv[3])
+{
+    daemon_kill(SIGTERM);
+    daemon_pid = spawn(endpoint, NULL, board_file, delay_us);
+    qv_runtime *rt = runtime_spinning(policy_file, spin_us);
+    *d = remote_dev(rt, di);
+    *f = vadd_func(rt);
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &bv[0]), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bv[1]), 0);
+    assert_int_equal(qv_buf_register(rt, outs[0], sizeof outs[0], &bv[2]), 0);
+    return rt;
+}
+
 /* Latency hidden: with every reply of the daemon held back by 50 ms, a
  * task whose two inputs changed since its last run (two copies, the run,
  * its output's copy home: four requests) takes about one delay, not four,
@@ -485,17 +510,13 @@ static void pipelining_hides_latency(void **state)
     (void)state;
     if (!QV_QUIVERD[0])
         skip();
-    daemon_kill(SIGTERM);
     enum { DELAY_US = 50000, RUNS = 4 };
-    daemon_pid = spawn(endpoint, NULL, board_file, DELAY_US);
-    qv_runtime *rt = remote_runtime();
     qv_device_info di;
-    unsigned d = remote_dev(rt, &di);
-    qv_func *f = vadd_func(rt);
-    qv_buf *ba, *bb, *bo;
-    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
-    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
-    assert_int_equal(qv_buf_register(rt, outs[0], sizeof outs[0], &bo), 0);
+    unsigned d;
+    qv_func *f;
+    qv_buf *bv[3];
+    qv_runtime *rt = delayed_setup(DELAY_US, -1, &di, &d, &f, bv);
+    qv_buf *ba = bv[0], *bb = bv[1], *bo = bv[2];
     uint32_t n = N;
     qv_arg args[] = {QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)};
     assert_int_equal(qv_submit(rt, f, args, 4), 0); /* allocates on the daemon */
@@ -552,25 +573,13 @@ static void waits_for_far_runs_sleep(void **state)
     (void)state;
     if (!QV_QUIVERD[0])
         skip();
-    daemon_kill(SIGTERM);
     enum { DELAY_US = 50000, SPIN_US = 20000, WAITS = 8 };
-    daemon_pid = spawn(endpoint, NULL, board_file, DELAY_US);
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 2;
-    o.config = policy_file;
-    o.perfmodel_dir = "";
-    o.spin_us = SPIN_US;
-    qv_runtime *rt = NULL;
-    if (qv_runtime_create(&o, &rt))
-        fail_msg("runtime: %s", qv_last_error());
     qv_device_info di;
-    unsigned d = remote_dev(rt, &di);
-    qv_func *f = vadd_func(rt);
-    qv_buf *ba, *bb, *bo;
-    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
-    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
-    assert_int_equal(qv_buf_register(rt, outs[0], sizeof outs[0], &bo), 0);
+    unsigned d;
+    qv_func *f;
+    qv_buf *bv[3];
+    qv_runtime *rt = delayed_setup(DELAY_US, SPIN_US, &di, &d, &f, bv);
+    qv_buf *ba = bv[0], *bb = bv[1], *bo = bv[2];
     uint32_t n = N;
     qv_arg args[] = {QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)};
     /* The first runs teach the driver how long a flight takes. */
