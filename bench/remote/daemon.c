@@ -29,6 +29,20 @@ double br_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+pid_t br_daemon_pid(void)
+{
+    return daemon_pid;
+}
+
+double br_cpu_us(pid_t pid)
+{
+    clockid_t c;
+    struct timespec ts;
+    if (clock_getcpuclockid(pid, &c) != 0 || clock_gettime(c, &ts) != 0)
+        return -1;
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;

@@ -158,6 +158,11 @@ typedef struct vadd_bench {
     double *us[P_COUNT];
     double req[P_COUNT], task_us[P_COUNT], first_us;
     double memcpy_us; /* a memcpy of the buffer's size, median */
+    pid_t echo_pid;
+    /* CPU time per round trip, over every round: this process (the
+     * client) and the one that answers (the echo process or quiverd; none
+     * for the local board). */
+    double cpu_host[P_COUNT], cpu_srv[P_COUNT];
     uint64_t remote_tasks, local_tasks;
     uint64_t chunks; /* turns taken, each placing vadd once per path */
 } vadd_bench;
@@ -233,9 +238,16 @@ static int vadd_rounds(vadd_bench *vb)
                     goto out_mc;
                 if (remote && br_wire_stats(w, &req0, &in) != 0)
                     goto out_mc;
+                pid_t srv = paths[p].kind == 0                 ? vb->echo_pid
+                            : paths[p].cls == QV_CLASS_FPGA ? 0
+                                                            : br_daemon_pid();
+                double h0 = br_cpu_us(getpid()), s0 = srv > 0 ? br_cpu_us(srv) : 0;
                 for (int i = 0; i < k; i++)
                     if (round_trip(p, esock, w, q, bytes, wo, &sp[p][done + i]) != 0)
                         goto out_mc;
+                vb->cpu_host[p] += br_cpu_us(getpid()) - h0;
+                if (srv > 0)
+                    vb->cpu_srv[p] += br_cpu_us(srv) - s0;
                 if (p == P_WR && memcmp(wo, wa, bytes) != 0) {
                     fprintf(stderr,
                             "bench_remote: the wire's READ differs from its WRITE\n");
@@ -264,6 +276,8 @@ static int vadd_rounds(vadd_bench *vb)
     for (int p = 0; p < P_COUNT; p++) {
         vb->req[p] /= (double)it * runs;
         vb->task_us[p] /= (double)it * runs;
+        vb->cpu_host[p] /= (double)it * runs;
+        vb->cpu_srv[p] /= (double)it * runs;
     }
     vb->memcpy_us = br_median(mc, runs);
     br_quiver_device(q, QV_CLASS_REMOTE, &rd1);
@@ -332,11 +346,41 @@ static int placed_right(const vadd_bench *vb)
     return -1;
 }
 
-static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep,
+/* Short names of the paths, for the CPU table. */
+static const char *const path_name[P_COUNT] = {
+    [P_RAW] = "raw ZeroMQ",
+    [P_HB] = "quiverd by hand: HEARTBEAT",
+    [P_WR] = "quiverd by hand: WRITE + READ",
+    [P_RUN] = "quiverd by hand: RUN + READ",
+    [P_RUNO] = "quiverd by hand: RUN, out in its reply",
+    [P_WRUN] = "quiverd by hand: WRITE + RUN + READ",
+    [P_WRUNO] = "quiverd by hand: WRITE + RUN, out in its reply",
+    [P_Q] = "libquiver, remote board",
+    [P_QW] = "libquiver, the host rewrote a, remote board",
+    [P_LOCAL] = "libquiver, local emulated board",
+};
+
+/* Where the cores went: on a machine whose cores both ends share, a round
+ * trip lasts about as long as the CPU it takes. */
+static void print_cpu(const vadd_bench *vb)
+{
+    printf("CPU time per round trip over every round (user and system, every thread; "
+           "the client is this process, with the runtime's threads; the server the echo "
+           "process or quiverd):\n\n"
+           "| path | client us | server us | both us |\n|---|---|---|---|\n");
+    for (int p = 0; p < P_COUNT; p++)
+        if (vb->mask & 1u << p)
+            printf("| %s | %.1f | %.1f | %.1f |\n", path_name[p], vb->cpu_host[p],
+                   vb->cpu_srv[p], vb->cpu_host[p] + vb->cpu_srv[p]);
+    printf("\n");
+}
+
+static int bench_rtt(const br_args *a, const char *echo_ep, pid_t echo, const char *ep,
                      const char *policy)
 {
     vadd_bench vb = {.a = a,
                      .echo_ep = echo_ep,
+                     .echo_pid = echo,
                      .ep = ep,
                      .policy = policy,
                      .n = RTT_N,
@@ -391,16 +435,18 @@ static int bench_rtt(const br_args *a, const char *echo_ep, const char *ep,
             "tasks: %llu on the remote board, %llu on the local board, as placed, none "
             "failed\n\n",
             (unsigned long long)vb.remote_tasks, (unsigned long long)vb.local_tasks);
+        print_cpu(&vb);
     }
     free_series(&vb);
     return rc;
 }
 
-static int bench_mib(const br_args *a, const char *echo_ep, const char *ep,
+static int bench_mib(const br_args *a, const char *echo_ep, pid_t echo, const char *ep,
                      const char *policy)
 {
     vadd_bench vb = {.a = a,
                      .echo_ep = echo_ep,
+                     .echo_pid = echo,
                      .ep = ep,
                      .policy = policy,
                      .n = MIB_N,
@@ -446,6 +492,7 @@ static int bench_mib(const br_args *a, const char *echo_ep, const char *ep,
                "%.2f.\n\n",
                vb.task_us[P_QW], bytes / (q - vb.task_us[P_QW]),
                bytes / (q - vb.task_us[P_QW]) / base, vb.memcpy_us, vb.req[P_QW]);
+        print_cpu(&vb);
     }
     free_series(&vb);
     return rc;
@@ -618,10 +665,10 @@ int main(int argc, char **argv)
         if (!any)
             modes[0] = modes[1] = modes[2] = 1;
         if (modes[0])
-            failed = bench_rtt(&a, echo_ep, ep, policy) != 0;
+            failed = bench_rtt(&a, echo_ep, echo, ep, policy) != 0;
         fflush(stdout);
         if (!failed && modes[1])
-            failed = bench_mib(&a, echo_ep, ep, policy) != 0;
+            failed = bench_mib(&a, echo_ep, echo, ep, policy) != 0;
         fflush(stdout);
         if (!failed && modes[2])
             failed = bench_signal(&a, ep) != 0;

@@ -41,6 +41,11 @@ void br_stats(double *v, int n, double s[3]);
 int br_daemon_start(const br_args *a, char *ep, size_t eplen);
 /* SIGTERM to the daemon, then waits for it. */
 void br_daemon_stop(void);
+/* The daemon's pid, or -1 when none runs. */
+pid_t br_daemon_pid(void);
+/* The CPU time (user and system, every thread) that process pid has used,
+ * in microseconds; -1 when it cannot be read. */
+double br_cpu_us(pid_t pid);
 
 /* Forks a process that echoes every message a ROUTER on tcp://127.0.0.1
  * receives back to its sender, zero-copy (the received message is sent
