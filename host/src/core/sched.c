@@ -414,12 +414,6 @@ void qv__wake_waiters(qv_runtime *rt)
     pthread_mutex_unlock(&rt->wait_mu);
 }
 
-/* A waiting thread spins spin_us however long its last waits took. One
- * that slept at once after two waits longer than two spins took 1.5x as
- * long an entry of bench/loop --pays's signal chain, eager and planned
- * alike, on this project's 2-core VM: a sleeping core wakes slowly, and
- * the whole chain's wake-ups waited for it. It gained 30 us of a remote
- * board's 220 us round trip. */
 /* Whether a spin may see the wait end: not when every task in flight is
  * on a board whose runs outlast a spin (a remote board's round trip).
  * Spinning there only took a core from ZeroMQ's threads, and on loopback
@@ -430,6 +424,13 @@ static bool spin_pays(qv_runtime *rt)
     return !far || qv__inflight(rt) > far;
 }
 
+/* A waiting thread spins spin_us however long its last waits took (but
+ * not where spin_pays says no spin can see the wait end). One
+ * that slept at once after two waits longer than two spins took 1.5x as
+ * long an entry of bench/loop --pays's signal chain, eager and planned
+ * alike, on this project's 2-core VM: a sleeping core wakes slowly, and
+ * the whole chain's wake-ups waited for it. It gained 30 us of a remote
+ * board's 220 us round trip. */
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg)
 {
     uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
