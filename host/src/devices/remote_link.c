@@ -504,11 +504,12 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->sock_mu);
         int rc;
-        long dm = c->defer_ms > DEFER_MS ? c->defer_ms : DEFER_MS;
-        if (defer)
-            rc = poll(&wk, 1, (int)(wait_ms < dm ? wait_ms : dm)) < 0 ? -errno : 0;
-        else
+        if (defer) {
+            long look_ms = wait_ms < c->defer_ms ? wait_ms : c->defer_ms;
+            rc = poll(&wk, 1, (int)look_ms) < 0 ? -errno : 0;
+        } else {
             rc = qv__zwait_poll(&l->zw, &wk, 1, wait_ms < 0 ? -1 : wait_ms * 1000);
+        }
         pthread_mutex_lock(&l->sock_mu);
         if (asleep) {
             pthread_mutex_lock(&l->mu);
@@ -525,8 +526,8 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
     bool got;
     bool ok = drain(l, &got, why, whylen);
     /* Later the next time while the waiting thread reads the replies. */
-    long next = c->defer_ms > DEFER_MS ? 2 * c->defer_ms : 2 * DEFER_MS;
-    c->defer_ms = got || !defer ? DEFER_MS : next < DEFER_MAX_MS ? next : DEFER_MAX_MS;
+    long next = 2 * c->defer_ms < DEFER_MAX_MS ? 2 * c->defer_ms : DEFER_MAX_MS;
+    c->defer_ms = got || !defer ? DEFER_MS : next;
     if (l->heard_ns > c->last_heard) /* here, or by a waiting thread */
         c->last_heard = l->heard_ns;
     return ok;
@@ -567,7 +568,8 @@ static void *io_main(void *arg)
 {
     qv__rlink *l = arg;
     qv__thread_name("link", -1);
-    io_clock c = {.last_heard = qv__now_ns(), .backoff_ms = BACKOFF_MIN_MS};
+    io_clock c = {
+        .last_heard = qv__now_ns(), .backoff_ms = BACKOFF_MIN_MS, .defer_ms = DEFER_MS};
     char why[240];
     for (;;) {
         pthread_mutex_lock(&l->mu);
