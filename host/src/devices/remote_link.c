@@ -42,6 +42,9 @@ enum { IDLE_MS = 2000, IDLE_SLEEP_MS = 5000 };
  * DEFER_MAX_MS (receive): a run of seconds woke it 500 times a second
  * (adversarial testing). */
 enum { DEFER_MS = 2, DEFER_MAX_MS = 64 };
+/* A leader took a reply this recently: the waiting threads read the
+ * socket (receive). */
+enum { LED_RECENT_MS = 100 };
 
 static void write_one(int fd)
 {
@@ -497,9 +500,17 @@ static bool receive(qv__rlink *l, io_clock *c, uint64_t now, char *why, size_t w
         /* A thread waiting for a reply reads the socket (lead): the reply
          * is left to it for a while. Both woken by it, this thread took
          * it first and passed it on, a second wake-up of the waiter on
-         * the round trip (bench_remote: 20 us of 190, perf sched). Replies
-         * no one waits for are read within DEFER_MAX_MS. */
-        defer = l->leading && !asleep;
+         * the round trip (bench_remote: 20 us of 190, perf sched). Left
+         * to the waiting threads too while one is about to lead, or led
+         * lately: a thread leads once a run is sent, after this one went
+         * to sleep, and a poll of the socket here woke this thread for
+         * every reply, to find it taken (six system calls and a wake-up
+         * of a run's 40 on the host). A thread that leads no more hands
+         * the socket to the next waiting one (lead), and a quiesce, which
+         * does not lead, has the socket polled here. Replies no one waits
+         * for are read within DEFER_MAX_MS. */
+        bool led = l->leading || l->waiters > 0 || l->led_ns + LED_RECENT_MS * MS > now;
+        defer = led && !asleep && l->quiescing == 0;
         l->io_asleep = asleep;
         pthread_mutex_unlock(&l->mu);
         pthread_mutex_unlock(&l->sock_mu);
@@ -830,11 +841,19 @@ static bool lead(qv__rlink *l, const struct timespec *until)
             drain_wake(l->leadfd);
         pthread_mutex_lock(&l->sock_mu);
     }
+    bool got = false;
     if (l->sock)
-        ok = drain(l, &(bool){false}, bad, sizeof bad);
+        ok = drain(l, &got, bad, sizeof bad);
     pthread_mutex_unlock(&l->sock_mu);
     pthread_mutex_lock(&l->mu);
     l->leading = false;
+    if (got)
+        l->led_ns = qv__now_ns();
+    /* Another waiting thread may have looked while this one led, and
+     * sleeps: it leads now, as the I/O thread leaves the replies to the
+     * waiting threads (receive). */
+    if (l->waiters > 1)
+        pthread_cond_broadcast(&l->cv);
     if (!have)
         return false; /* the caller waits for the link's broadcast */
     if (!ok && l->up) { /* the I/O thread takes the link down */
@@ -853,6 +872,7 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
     struct timespec until = qv__deadline_in(timeout_ns >= 0 ? timeout_ns : 0);
     bool late = false;
     pthread_mutex_lock(&l->mu);
+    l->waiters++;
     while (!all_done(rq) || older_detached(l, rq->id)) {
         if (!late && lead(l, timeout_ns < 0 ? NULL : &until))
             continue;
@@ -882,6 +902,7 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
             pthread_mutex_lock(&l->mu);
         }
     }
+    l->waiters--;
     int rc = rq->err;
     const char *w = rq->why;
     for (const qv__rreq *k = rq->kids; k && !rc; k = k->sib)
@@ -904,6 +925,7 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
 
 void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem)
 {
+    bool told = false;
     pthread_mutex_lock(&l->mu);
     for (;;) {
         bool busy = false;
@@ -913,8 +935,20 @@ void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem)
                 busy = rq->type == QV_WIRE_WRITE && rq->mem == mem;
         if (!busy)
             break;
+        if (!told) {
+            /* The I/O thread may leave the socket to waiting threads
+             * (receive): it reads it again while this one waits. */
+            told = true;
+            l->quiescing++;
+            pthread_mutex_unlock(&l->mu);
+            wake(l);
+            pthread_mutex_lock(&l->mu);
+            continue;
+        }
         pthread_cond_wait(&l->cv, &l->mu);
     }
+    if (told)
+        l->quiescing--;
     pthread_mutex_unlock(&l->mu);
 }
 

@@ -111,6 +111,9 @@ typedef struct qv__rlink {
     bool leading;           /* a waiting thread reads the socket (lead) */
     pthread_t leader;       /* which, while leading */
     int leadfd;             /* eventfd: the leader's reply came another way */
+    unsigned waiters;       /* threads in qv__rlink_wait */
+    unsigned quiescing;     /* threads in qv__rlink_quiesce, which never lead */
+    uint64_t led_ns;        /* a leader last took a reply (monotonic) */
     uint64_t heard_ns;      /* the last reply (under sock_mu) */
     /* The socket: the I/O thread sets ctx and sock. Every ZeroMQ call on
      * sock is under sock_mu (taken before mu), which the I/O thread drops
