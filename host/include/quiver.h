@@ -200,7 +200,10 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out);
 /* Waits for all submitted work and stops the workers; later submissions fail
  * with QV_ESHUTDOWN, except those of the runtime's own running tasks, which
  * are part of the work waited for. Buffers stay registered until
- * unregistered or the runtime is destroyed. Idempotent. */
+ * unregistered or the runtime is destroyed, and what a device wrote may
+ * still be only there: read a buffer's memory after qv_buf_wait (or
+ * qv_buf_acquire) or qv_buf_unregister, which bring it home, as before the
+ * shutdown. Idempotent. */
 QV_API int qv_runtime_shutdown(qv_runtime *rt);
 
 /* Shuts down, saves the performance models and frees the runtime with every

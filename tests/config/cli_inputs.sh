@@ -23,7 +23,8 @@
 #               FIFO is written through, not replaced by a regular file,
 #               and xclbin build's temporary is never a planted link nor
 #               a file of the user's;
-#               a standard output that cannot be written is exit status 1
+#               a standard output that cannot be written is exit status 1;
+#               a write that fails leaves the old file as it was
 #   check-json  `quiver check --json` is valid JSON (JSON_VALID, the
 #               library's strict reader) with one verdict per file, names
 #               escaped
@@ -280,6 +281,18 @@ usage)
         grep -q "name one file" "$D/out" || fail "plan $args: $(cat "$D/out")"
         [ -e "$D/o" ] && fail "plan $args wrote $D/o"
     done
+    # An output naming an input, by one name or two: refused, the input
+    # untouched (the plan was written over its graph).
+    cp "$G" "$D/g.json"
+    for args in "--json=$D/g.json" "--dot=$D/./g.json"; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" plan --graph="$D/g.json" --platform=$P $args >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "plan --graph=g.json $args: exit $rc, expected 2"
+        grep -q "names the file --graph reads" "$D/out" ||
+            fail "plan --graph=g.json $args: $(cat "$D/out")"
+        cmp -s "$G" "$D/g.json" || fail "plan --graph=g.json $args changed the graph"
+    done
     timeout 20 "$Q" graph gen qr -o '' >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "graph gen qr -o '': exit status not 2"
     grep -q "option '-o' needs a value" "$D/out" || fail "graph gen -o '': $(cat "$D/out")"
@@ -368,6 +381,19 @@ stdout)
     cmp -s "$D/x.xclbin" "$D/z.xclbin" || fail "xclbin build -o z.xclbin: not the file"
     [ "$(stat -c %a "$D/z.xclbin")" = 600 ] || fail "xclbin build: the output's mode not kept"
     ls -a "$D" | grep -q quiver-xclbin && fail "xclbin build left its temporary"
+    # A write that fails leaves the old file whole and no temporary, and
+    # says why (a full disk; here a file size limit with SIGXFSZ ignored,
+    # EFBIG): a plan's --json on a full tmpfs was left truncated.
+    "$Q" graph gen cholesky --nt 2 -o "$D/keep.json" || fail "graph gen -o keep.json"
+    cp "$D/keep.json" "$D/keep.orig"
+    (ulimit -f 1 && trap '' XFSZ && exec "$Q" graph gen cholesky --nt 12 -o "$D/keep.json") \
+        2>"$D/err"
+    rc=$?
+    [ $rc -eq 1 ] || fail "graph gen past the file size limit: exit $rc, expected 1"
+    grep -q "error writing $D/keep.json: File too large" "$D/err" ||
+        fail "graph gen past the file size limit: $(cat "$D/err")"
+    cmp -s "$D/keep.json" "$D/keep.orig" || fail "a failed write changed the old file"
+    ls -a "$D" | grep -q "keep.json.tmp" && fail "a failed write left its temporary"
     # Standard output that cannot be written is exit status 1, with a message.
     if [ -w /dev/full ]; then
         for cmd in "--version" "check --json $SRC/boards/emu/u50-emu.yaml" "devices --json" \

@@ -468,6 +468,45 @@ static void test_bad_out(void **state)
     assert_int_equal(WEXITSTATUS(system(cmd)), 2);
 }
 
+/* --out keeps what is not a raw profile of ours (qvprof.c, notes), and
+ * removes the raw profiles of an earlier run, finished or not. */
+static void test_out_keeps_other_files(void **state)
+{
+    (void)state;
+    char path[700];
+    snprintf(outdir, sizeof outdir, "%s/out", QV_OUT);
+    mkdir(outdir, 0777);
+    const char *mine[] = { "qvprof.c", "qvprof.notes.md", "qvprof.12x.txt", "qvprof..txt" };
+    const char *old[] = { "qvprof.1234567.txt", "qvprof.1234568.txt.tmp" };
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", outdir, mine[i]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("mine\n", f);
+        fclose(f);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", outdir, old[i]);
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fputs("qvprof 1\n", f);
+        fclose(f);
+    }
+    assert_int_equal(profile("", QV_WORK, "spin"), 0);
+    for (int i = 0; i < 4; i++) {
+        snprintf(path, sizeof path, "%s/%s", outdir, mine[i]);
+        char *c = slurp(path);
+        assert_non_null(c);
+        assert_string_equal(c, "mine\n");
+        free(c);
+        unlink(path);
+    }
+    for (int i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", outdir, old[i]);
+        assert_int_equal(access(path, F_OK), -1);
+    }
+}
+
 /* The decision for fir on the emulated U250, whose catalog has fir. */
 static const qv__jval *fir_on_emu(const qv__jval *r)
 {
@@ -600,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_exit_status),
         cmocka_unit_test(test_nopie),      cmocka_unit_test(test_stripped),
         cmocka_unit_test(test_not_instrumented), cmocka_unit_test(test_bad_out),
+        cmocka_unit_test(test_out_keeps_other_files),
         cmocka_unit_test(test_notes),      cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_many_functions),
     };

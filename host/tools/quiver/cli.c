@@ -4,8 +4,13 @@
  * "-" is standard output (commands.h lists the conventions).
  */
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "commands.h"
 #include "qv_escape.h"
@@ -83,29 +88,109 @@ void qv_cli_put_col(const char *s, int width, int left)
         fputs(s, stdout);
 }
 
+/* The files qv_cli_out_open writes under a temporary name, renamed over
+ * their path by qv_cli_out_close when every write went well: a full disk
+ * or a failed writer leaves the old file as it was, not a truncated one
+ * (adversarial testing: a plan's --json on a full tmpfs). A command writes
+ * a few files at most, from one thread. */
+static struct {
+    FILE *f;
+    char tmp[PATH_MAX + 32];
+    char dst[PATH_MAX];
+} outs[8];
+
+/* The slot of f, or -1 when f is written in place. */
+static int out_slot(const FILE *f)
+{
+    for (int i = 0; i < (int)(sizeof outs / sizeof outs[0]); i++)
+        if (outs[i].f && outs[i].f == f)
+            return i;
+    return -1;
+}
+
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
 {
     if (!strcmp(path, "-"))
         return stdout;
-    FILE *f = fopen(path, mode);
-    if (!f)
+    /* Where the bytes go: a symbolic link's target is replaced, not the
+     * link. What is not a regular file (a device, a FIFO) is written in
+     * place: renaming over it would put a file where /dev/null was. */
+    char real[PATH_MAX];
+    const char *dst = path;
+    struct stat st;
+    bool exists = stat(path, &st) == 0;
+    if (exists && !S_ISREG(st.st_mode)) {
+        FILE *f = fopen(path, mode);
+        if (!f)
+            fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        return f;
+    }
+    if (exists && realpath(path, real))
+        dst = real;
+    int slot = -1;
+    for (int i = 0; i < (int)(sizeof outs / sizeof outs[0]) && slot < 0; i++)
+        if (!outs[i].f)
+            slot = i;
+    if (slot < 0 || strlen(dst) >= sizeof outs[0].dst) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path,
+                slot < 0 ? "too many outputs" : strerror(ENAMETOOLONG));
+        return NULL;
+    }
+    snprintf(outs[slot].tmp, sizeof outs[slot].tmp, "%s.tmp-XXXXXX", dst);
+    int fd = mkstemp(outs[slot].tmp);
+    if (fd < 0) {
         fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        return NULL;
+    }
+    /* The mode a new file would get, or the old file's. */
+    mode_t um = umask(0);
+    umask(um);
+    int mode_rc = fchmod(fd, exists ? st.st_mode & 07777 : 0666 & ~um);
+    (void)mode_rc; /* best effort: the bytes matter more */
+    FILE *f = fdopen(fd, mode);
+    if (!f) {
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        close(fd);
+        unlink(outs[slot].tmp);
+        return NULL;
+    }
+    outs[slot].f = f;
+    snprintf(outs[slot].dst, sizeof outs[slot].dst, "%s", dst);
     return f;
 }
 
-int qv_cli_out_close(const char *prog, FILE *f, const char *path)
+int qv_cli_out_close(const char *prog, FILE *f, const char *path, int failed)
 {
-    int bad = ferror(f);
-    if (f == stdout)
-        bad |= fflush(f) != 0;
-    else
-        bad |= fclose(f) != 0;
-    if (bad) {
-        fprintf(stderr, "%s: error writing %s\n", prog,
-                strcmp(path, "-") ? path : "standard output");
-        return 1;
+    int err = 0;
+    bool bad = ferror(f) != 0;
+    if (bad)
+        err = errno; /* most likely the failed write's */
+    if (fflush(f) != 0) {
+        bad = true;
+        err = errno;
     }
-    return 0;
+    int slot = out_slot(f);
+    if (f != stdout && fclose(f) != 0 && !bad) {
+        bad = true;
+        err = errno;
+    }
+    if (slot >= 0) {
+        outs[slot].f = NULL;
+        if (!bad && !failed && rename(outs[slot].tmp, outs[slot].dst) != 0) {
+            bad = true;
+            err = errno;
+        }
+        if (bad || failed)
+            unlink(outs[slot].tmp);
+    }
+    if (!bad && !failed)
+        return 0;
+    const char *what = strcmp(path, "-") ? path : "standard output";
+    if (bad && err)
+        fprintf(stderr, "%s: error writing %s: %s\n", prog, what, strerror(err));
+    else
+        fprintf(stderr, "%s: error writing %s\n", prog, what);
+    return 1;
 }
 
 void qv_cli_diag(const char *prog, const char *name, int rc, qv_diag *d)

@@ -72,13 +72,7 @@ static int write_out(const qv_dag *g, const char *path)
     if (!f)
         return 1;
     rc = qv_dag_write(g, f);
-    if (qv_cli_out_close(PROG, f, path))
-        return 1;
-    if (rc) {
-        fprintf(stderr, PROG ": error writing %s\n", path);
-        return 1;
-    }
-    return 0;
+    return qv_cli_out_close(PROG, f, path, rc);
 }
 
 /* Long options of `gen` whose value is a number: name, range, where. */

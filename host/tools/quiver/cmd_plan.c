@@ -344,7 +344,7 @@ static int write_to(const char *path, const qv_dag *g, const qv_plat *p, const q
     if (!f)
         return 1;
     int bad = write(g, p, pl, f) != 0;
-    return qv_cli_out_close(PROG, f, path) || bad;
+    return qv_cli_out_close(PROG, f, path, bad);
 }
 
 int qv_cmd_plan(int argc, char **argv)
@@ -444,6 +444,22 @@ int qv_cmd_plan(int argc, char **argv)
                              "overwrite the first\n", qv__escape(dot, e, sizeof e));
         return QV_CLI_USAGE;
     }
+    /* An output over an input: --json g.json --graph g.json wrote the plan
+     * over the graph it was made from (adversarial testing). */
+    const char *outs[2][2] = {{"--json", json}, {"--dot", dot}};
+    const char *ins[3][2] = {{"--graph", gpath}, {"--platform", ppath}, {"--catalog", cpath}};
+    for (int o = 0; o < 2; o++)
+        for (int i = 0; i < 3; i++) {
+            const char *out = outs[o][1], *in = ins[i][1];
+            if (!out || !in || !strcmp(out, "-") || !strcmp(in, "-") ||
+                !same_output(out, in))
+                continue;
+            char e[1024];
+            fprintf(stderr, PROG ": %s names the file %s reads (%s): it would be "
+                                 "overwritten\n", outs[o][0], ins[i][0],
+                    qv__escape(out, e, sizeof e));
+            return QV_CLI_USAGE;
+        }
     qv_diag d = {0};
     qv_dag *g = NULL;
     qv_plat *p = NULL;

@@ -107,6 +107,19 @@ static int find_lib(char *out, size_t size)
 
 /* Makes dir (one level) or accepts an existing directory, and removes the
  * raw profiles of an earlier run there. 0 or 1 after printing why. */
+/* Whether name is a raw profile the library writes, qvprof.PID.txt, or
+ * (tmp) one it had not finished, qvprof.PID.txt.tmp. Nothing else in --out
+ * is ours: a user's qvprof.c there is left alone. */
+static bool raw_name(const char *name, bool tmp)
+{
+    if (strncmp(name, "qvprof.", 7))
+        return false;
+    const char *p = name + 7, *d = p;
+    while (*p >= '0' && *p <= '9')
+        p++;
+    return p > d && (!strcmp(p, ".txt") || (tmp && !strcmp(p, ".txt.tmp")));
+}
+
 static int prepare_out(const char *dir)
 {
     struct stat st;
@@ -129,7 +142,7 @@ static int prepare_out(const char *dir)
     }
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "qvprof.", 7))
+        if (!raw_name(e->d_name, true))
             continue;
         char p[PATH_MAX];
         snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
@@ -589,8 +602,7 @@ static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
     struct dirent *e;
     char esc[1024];
     while ((e = readdir(d)) && !ret) {
-        size_t n = strlen(e->d_name);
-        if (strncmp(e->d_name, "qvprof.", 7) || n < 11 || strcmp(e->d_name + n - 4, ".txt"))
+        if (!raw_name(e->d_name, false))
             continue;
         char path[PATH_MAX];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);

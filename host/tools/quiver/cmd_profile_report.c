@@ -807,7 +807,7 @@ static int write_file(const rep *r, const char *name, void (*fn)(const rep *, FI
     if (!f)
         return 1;
     fn(r, f);
-    return qv_cli_out_close(PROG, f, path);
+    return qv_cli_out_close(PROG, f, path, 0);
 }
 
 /* Graphviz lays out a call graph of 4 000 functions in seconds and one of

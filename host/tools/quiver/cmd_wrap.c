@@ -430,7 +430,7 @@ int qv_cmd_wrap(int argc, char **argv)
     if (!out)
         goto out;
     qv__wrap_generate(out, items, n, record, defer, headers, nheaders, catalog);
-    status = qv_cli_out_close(PROG, out, output);
+    status = qv_cli_out_close(PROG, out, output, 0);
 out:
     for (size_t i = 0; i < MAX_FUNCS; i++) {
         free(cl_text[i]);

@@ -103,7 +103,7 @@ int qv_cmd_xclbin_entry(int argc, char **argv)
     for (size_t i = 0; i < k->nargs; i++)
         fprintf(f, "%sa%zu", i ? ", " : "", i);
     fprintf(f, ");\n}\n");
-    rc = qv_cli_out_close(PROG, f, out);
+    rc = qv_cli_out_close(PROG, f, out, 0);
     qv_xsig_fini(b);
     free(b);
     return rc;

@@ -62,14 +62,19 @@ int qv_cli_cols(const char *s);
  * left-aligned (left != 0) or right-aligned; a longer s is not cut. */
 void qv_cli_put_col(const char *s, int width, int left);
 
-/* Opens path for writing ("w" or "wb"); "-" is standard output. NULL after
- * printing "prog: cannot write PATH: reason". */
+/* Opens path for writing ("w" or "wb"); "-" is standard output. A regular
+ * file (new, or one that a symbolic link names) is written under a
+ * temporary name beside it and takes its place at qv_cli_out_close; a
+ * device or a FIFO is written in place. NULL after printing "prog: cannot
+ * write PATH: reason". */
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode);
 
 /* Closes what qv_cli_out_open opened (standard output is flushed, not
- * closed). Returns 0, or 1 after printing "prog: error writing PATH" when
- * any write or the close failed. */
-int qv_cli_out_close(const char *prog, FILE *f, const char *path);
+ * closed) and, when every write and the close went well and the caller's
+ * writer did (failed == 0), puts the file in place; else the old file
+ * stays as it was. Returns 0, or 1 after printing "prog: error writing
+ * PATH" (with the reason when a write or the close failed). */
+int qv_cli_out_close(const char *prog, FILE *f, const char *path, int failed);
 
 /* Prints a reader's diagnostic as every subcommand does, "prog:
  * file:line:col: error: message"; name stands in for a diag without a file
