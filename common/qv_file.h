@@ -7,7 +7,8 @@
  * then waits forever for a writer), a device, a directory, or a huge file.
  * qv__file_open opens without blocking (O_NONBLOCK), refuses whatever is not
  * a regular file and checks the size against the caller's cap before a byte
- * is read; qv__file_load then reads the whole file. Both return 0 or a
+ * is read; qv__file_load then reads the whole file, to its end (a
+ * pseudo-file's size says nothing), never past the cap. Both return 0 or a
  * negative errno (-EISDIR: a directory, -EINVAL: another non-regular file,
  * -EFBIG: over the cap, -EIO: the file changed size while read) and write a
  * short reason ("not a regular file") to why, for the caller's message.
@@ -125,6 +126,39 @@ static inline int qv__file_load(const char *path, uint64_t max, char **out, size
         return -ENOMEM;
     }
     rc = qv__file_read(fd, buf, (size_t)size, why);
+    /* Then to the end: a pseudo-file (/proc, /sys) says 0 bytes, or a page,
+     * whatever it holds, and one that grew since the stat has more. They
+     * read as empty, and /proc/self/status passed as a policy (adversarial
+     * testing). Still no more than max. */
+    while (!rc) {
+        char more[4096];
+        ssize_t r = read(fd, more, sizeof more);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            snprintf(why, QV__FILE_WHY, "read error: %s", strerror(e));
+            rc = -e;
+            break;
+        }
+        if (r == 0)
+            break;
+        if ((uint64_t)r > max - size) {
+            snprintf(why, QV__FILE_WHY, "file is larger than %llu bytes",
+                     (unsigned long long)max);
+            rc = -EFBIG;
+            break;
+        }
+        char *nb = realloc(buf, (size_t)size + (size_t)r + 1);
+        if (!nb) {
+            snprintf(why, QV__FILE_WHY, "out of memory");
+            rc = -ENOMEM;
+            break;
+        }
+        buf = nb;
+        memcpy(buf + size, more, (size_t)r);
+        size += (uint64_t)r;
+    }
     close(fd);
     if (rc) {
         free(buf);

@@ -4,7 +4,8 @@
 #   fifo        a FIFO given as any input file, or as $QV_CONFIG, is refused
 #               at once ("not a regular file", exit 1; the message names
 #               $QV_CONFIG); every command runs under a timeout,
-#               so that a regression fails instead of hanging
+#               so that a regression fails instead of hanging; a
+#               pseudo-file (/proc) is read to its end, not as empty
 #   same-board  one board file under two spellings is one board
 #   escape      strings from files (a board's platform, an xclbin's
 #               platform) are printed with control characters escaped, in
@@ -99,6 +100,14 @@ fifo)
         fail "a 3 GiB xclbin: $("$Q" check "$D/cat-big.yaml" 2>&1)"
     timeout 20 "$Q" check "$D/cat-loop.yaml" 2>&1 | grep -q "cannot be read: Too many levels" ||
         fail "an xclbin in a link loop: $("$Q" check "$D/cat-loop.yaml" 2>&1)"
+    # A pseudo-file says 0 bytes whatever it holds: read to its end, its
+    # text is judged (it passed as an empty policy).
+    if [ -r /proc/self/status ]; then
+        timeout 20 "$Q" check /proc/self/status >"$D/out" 2>&1
+        [ $? -eq 1 ] || fail "check /proc/self/status: exit status not 1"
+        grep -q "cannot tell what kind of file" "$D/out" ||
+            fail "check /proc/self/status: $(cat "$D/out")"
+    fi
     ;;
 same-board)
     cp "$SRC/boards/emu/u50-emu.yaml" "$D/b.yaml"
