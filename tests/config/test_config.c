@@ -110,7 +110,7 @@ static void test_bad_files(void **state)
         assert_non_null(f);
         assert_non_null(fgets(line, sizeof line, f));
         fclose(f);
-        line[strcspn(line, "\n")] = 0;
+        line[strcspn(line, "\r\n")] = 0; /* a file of \r endings too */
         assert_true(!strncmp(line, "# expect: ", 10));
         const char *want = line + 10;
         qv_diag diag;

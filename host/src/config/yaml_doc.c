@@ -9,6 +9,8 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +30,13 @@ typedef struct anchor {
     qv__ynode *node;
 } anchor;
 
+/* A place in the input (mark_pos). */
+typedef struct ypos {
+    size_t i;  /* byte */
+    size_t ci; /* characters before it */
+    unsigned line, col;
+} ypos;
+
 typedef struct builder {
     qv__ydoc *doc;
     qv_diag *diag;
@@ -35,8 +44,13 @@ typedef struct builder {
     char *stack_anchor[QV__YAML_MAX_DEPTH];
     qv__ynode *pending[QV__YAML_MAX_DEPTH]; /* maps: key awaiting a value */
     size_t depth;
-    const unsigned char *data; /* the input, for positions of reader errors */
+    const unsigned char *data; /* the input, for positions (mark_pos) */
     size_t size;
+    size_t start;   /* where the text starts: after a BOM */
+    unsigned unit;  /* 1: UTF-8, 2: UTF-16 */
+    bool be;        /* UTF-16 big-endian */
+    bool odd;       /* libyaml's lines are not an editor's (mark_pos) */
+    ypos cur;       /* the last mark's position */
     anchor anchors[MAX_ANCHORS];
     size_t nanchors;
     int ndocs;
@@ -79,6 +93,9 @@ int qv__yerr(const qv__ydoc *doc, const qv__ynode *n, qv_diag *diag, const char 
     return QV_EFORMAT;
 }
 
+static void mark_pos(builder *b, const yaml_mark_t *m, unsigned *line, unsigned *col,
+                     size_t *off);
+
 static int errat(builder *b, const yaml_mark_t *m, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -86,10 +103,11 @@ static int errat(builder *b, const yaml_mark_t *m, const char *fmt, ...)
 {
     if (!b->diag)
         return QV_EFORMAT;
+    unsigned line, col;
+    mark_pos(b, m, &line, &col, NULL);
     va_list ap;
     va_start(ap, fmt);
-    diag_fill(b->diag, b->doc->path, (unsigned)m->line + 1, (unsigned)m->column + 1, fmt,
-              ap);
+    diag_fill(b->diag, b->doc->path, line, col, fmt, ap);
     va_end(ap);
     return QV_EFORMAT;
 }
@@ -109,8 +127,7 @@ static qv__ynode *node_new(builder *b, qv__ykind kind, const yaml_mark_t *m)
     if (!n)
         return NULL;
     n->kind = kind;
-    n->line = (unsigned)m->line + 1;
-    n->col = (unsigned)m->column + 1;
+    mark_pos(b, m, &n->line, &n->col, NULL);
     n->weight = 1;
     doc->all[doc->nall++] = n;
     return n;
@@ -160,12 +177,14 @@ static int too_big(builder *b, const qv__ynode *n)
 }
 
 /* Adds a finished node (a scalar, an alias's target or a closed container)
- * to the container on top of the stack, or makes it the root. */
-static int attach(builder *b, qv__ynode *n)
+ * to the container on top of the stack, or makes it the root. Errors are
+ * placed at `at`: n itself, or the alias that brought n (the anchor is
+ * not where the limit was crossed). */
+static int attach(builder *b, qv__ynode *n, const qv__ynode *at)
 {
     if (b->depth == 0) {
         b->doc->root = n;
-        return n->weight > QV__YAML_MAX_NODES ? too_big(b, n) : 0;
+        return n->weight > QV__YAML_MAX_NODES ? too_big(b, at) : 0;
     }
     qv__ynode *p = b->stack[b->depth - 1];
     if (p->kind == QV__Y_SEQ) {
@@ -175,25 +194,25 @@ static int attach(builder *b, qv__ynode *n)
         p->weight = sat_add(p->weight, n->weight);
     } else if (!b->pending[b->depth - 1]) {
         if (n->kind != QV__Y_SCALAR)
-            return qv__yerr(b->doc, n, b->diag,
+            return qv__yerr(b->doc, at, b->diag,
                             "expected a plain string as a mapping key, got %s",
                             qv__ydesc(n));
         if (n->plain && !strcmp(n->str, "<<"))
-            return qv__yerr(b->doc, n, b->diag,
+            return qv__yerr(b->doc, at, b->diag,
                             "merge keys ('<<') are not supported; write the "
                             "keys out");
         /* Keys are looked up as C strings: "kind\0x" would be read as
          * kind, past the duplicate check (adversarial testing). */
         if (strlen(n->str) != n->len)
-            return qv__yerr(b->doc, n, b->diag, "a mapping key with a NUL byte ('%s\\0...')",
+            return qv__yerr(b->doc, at, b->diag, "a mapping key with a NUL byte ('%s\\0...')",
                             n->str);
         if (p->n == MAX_MAP_KEYS)
-            return qv__yerr(b->doc, n, b->diag,
+            return qv__yerr(b->doc, at, b->diag,
                             "too many keys in one mapping (at most %d)", MAX_MAP_KEYS);
         for (size_t i = 0; i < p->n; i++) {
             const qv__ynode *k = p->items[2 * i];
             if (k->len == n->len && !memcmp(k->str, n->str, n->len))
-                return qv__yerr(b->doc, n, b->diag,
+                return qv__yerr(b->doc, at, b->diag,
                                 "duplicate key '%s' (first defined at line "
                                 "%u, column %u)",
                                 n->str, k->line, k->col);
@@ -208,7 +227,7 @@ static int attach(builder *b, qv__ynode *n)
         b->pending[b->depth - 1] = NULL;
         p->weight = sat_add(p->weight, sat_add(1, n->weight));
     }
-    return p->weight > QV__YAML_MAX_NODES ? too_big(b, n) : 0;
+    return p->weight > QV__YAML_MAX_NODES ? too_big(b, at) : 0;
 }
 
 static void builder_cleanup(builder *b)
@@ -250,62 +269,108 @@ static const yaml_char_t *explicit_tag(const yaml_event_t *ev)
     }
 }
 
-/* Line and column (1-based, counted as libyaml counts its marks: in
- * characters, with \r\n, \r, \n, U+0085, U+2028 and U+2029 as line breaks)
- * of byte offset off of the input. libyaml gives a byte offset and no mark
- * for errors of its reader (bad UTF-8, control characters); every other
- * error has a line and column, so these get one too. */
-static void reader_position(const unsigned char *d, size_t size, size_t off,
-                            unsigned *line, unsigned *col)
+/* Positions as an editor counts them: lines broken by \n, \r\n or \r,
+ * columns in characters, both from 1. libyaml's marks break lines at
+ * U+0085, U+2028 and U+2029 too (YAML 1.1): past one of those, every
+ * error named a line the editor does not show, and the tab check of
+ * parse_error looked at another byte (adversarial testing). A mark's
+ * index counts characters (\r\n as two) from the text's start, after a
+ * BOM; the walk below finds its byte, line and column. */
+/* Where the text starts (after a BOM) and how it is encoded. */
+static void text_start(builder *b)
 {
-    size_t i = 0, unit = 1;
-    int be = 0;
-    if (off > size)
-        off = size;
-    if (size >= 3 && d[0] == 0xef && d[1] == 0xbb && d[2] == 0xbf) {
-        i = 3; /* the BOM is not text */
-    } else if (size >= 2 &&
+    const unsigned char *d = b->data;
+    b->unit = 1;
+    b->start = 0;
+    if (b->size >= 3 && d[0] == 0xef && d[1] == 0xbb && d[2] == 0xbf) {
+        b->start = 3;
+    } else if (b->size >= 2 &&
                ((d[0] == 0xfe && d[1] == 0xff) || (d[0] == 0xff && d[1] == 0xfe))) {
-        i = 2;
-        unit = 2;
-        be = d[0] == 0xfe;
+        b->start = 2;
+        b->unit = 2;
+        b->be = d[0] == 0xfe;
     }
-    unsigned l = 1, c = 1;
-    while (i < off) {
-        unsigned long cp;
-        size_t n;
-        if (unit == 2) {
-            if (i + 1 >= size)
-                break;
-            cp = be ? (unsigned long)d[i] << 8 | d[i + 1]
-                    : (unsigned long)d[i + 1] << 8 | d[i];
-            n = 2;
-            if (cp >= 0xdc00 && cp <= 0xdfff) { /* second half of a pair */
-                i += n;
-                continue;
-            }
-        } else {
-            n = qv__utf8_seq(d + i, &cp);
-            if (!n) {
-                n = 1;
-                cp = 0xfffd;
-            }
+    /* UTF-8 without U+0085, U+2028 nor U+2029 (never misaligned in valid
+     * UTF-8): libyaml's lines and columns are the editor's. */
+    b->odd = b->unit == 2;
+    for (size_t i = b->start; i + 1 < b->size && !b->odd; i++)
+        b->odd = (d[i] == 0xc2 && d[i + 1] == 0x85) ||
+                 (d[i] == 0xe2 && i + 2 < b->size && d[i + 1] == 0x80 &&
+                  (d[i + 2] == 0xa8 || d[i + 2] == 0xa9));
+    b->cur = (ypos){b->start, 0, 1, 1};
+}
+
+/* The character at byte i: its code point and bytes (a surrogate pair is
+ * one character, as libyaml counts). */
+static size_t char_at(const builder *b, size_t i, unsigned long *cp)
+{
+    const unsigned char *d = b->data;
+    if (b->unit == 1) {
+        size_t n = qv__utf8_seq(d + i, cp);
+        if (!n) {
+            *cp = 0xfffd;
+            n = 1;
         }
-        int crlf = cp == '\r' && i + n < size &&
-                   (unit == 1 ? d[i + 1] == '\n'
-                              : i + 3 < size && (be ? d[i + 2] == 0 && d[i + 3] == '\n'
-                                                    : d[i + 3] == 0 && d[i + 2] == '\n'));
-        if (cp == '\n' || (cp == '\r' && !crlf) || cp == 0x85 || cp == 0x2028 ||
-            cp == 0x2029) {
-            l++;
-            c = 1;
+        return n;
+    }
+    if (i + 1 >= b->size) {
+        *cp = 0xfffd;
+        return b->size - i;
+    }
+    unsigned long u = b->be ? (unsigned long)d[i] << 8 | d[i + 1]
+                            : (unsigned long)d[i + 1] << 8 | d[i];
+    *cp = u;
+    return u >= 0xd800 && u <= 0xdbff && i + 3 < b->size ? 4 : 2;
+}
+
+/* Moves p forward to character index ci or byte off, whichever comes
+ * first (or the end). */
+static void walk(const builder *b, ypos *p, size_t ci, size_t off)
+{
+    while (p->ci < ci && p->i < off && p->i < b->size) {
+        unsigned long cp, next = 0;
+        size_t n = char_at(b, p->i, &cp);
+        if (cp == '\r' && p->i + n < b->size)
+            char_at(b, p->i + n, &next);
+        if (cp == '\n' || (cp == '\r' && next != '\n')) {
+            p->line++;
+            p->col = 1;
         } else if (cp != '\r') {
-            c++;
+            p->col++;
         }
-        i += n;
+        p->i += n;
+        p->ci++;
     }
-    *line = l;
-    *col = c;
+}
+
+/* Line and column of mark m, and (off, may be NULL) its byte. */
+static void mark_pos(builder *b, const yaml_mark_t *m, unsigned *line, unsigned *col,
+                     size_t *off)
+{
+    if (!b->odd && !off) {
+        *line = (unsigned)m->line + 1;
+        *col = (unsigned)m->column + 1;
+        return;
+    }
+    /* Marks come in order but for errors: from the last one, or again. */
+    if (b->cur.ci > m->index)
+        b->cur = (ypos){b->start, 0, 1, 1};
+    walk(b, &b->cur, m->index, SIZE_MAX);
+    *line = b->cur.line;
+    *col = b->cur.col;
+    if (off)
+        *off = b->cur.i;
+}
+
+/* Line and column of byte offset off. libyaml gives a byte offset and no
+ * mark for errors of its reader (bad UTF-8, control characters); every
+ * other error has a line and column, so these get one too. */
+static void reader_position(builder *b, size_t off, unsigned *line, unsigned *col)
+{
+    ypos p = {b->start, 0, 1, 1};
+    walk(b, &p, SIZE_MAX, off);
+    *line = p.line;
+    *col = p.col;
 }
 
 static int parse_error(builder *b, const yaml_parser_t *ps)
@@ -333,36 +398,31 @@ static int parse_error(builder *b, const yaml_parser_t *ps)
                 what = "invalid UTF-8";
             }
         }
-        reader_position(b->data, b->size, off, &line, &col);
+        reader_position(b, off, &line, &col);
         return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT,
                             "invalid YAML: %s%s; expected UTF-8 text without "
                             "control characters",
                             what, val);
     }
-    unsigned line = (unsigned)ps->problem_mark.line + 1;
-    unsigned col = (unsigned)ps->problem_mark.column + 1;
-    /* libyaml's words for a tab in the indentation say nothing of tabs.
-     * Its mark counts characters, not bytes: the byte is found from the
-     * line and column (an index taken as bytes named a tab that was not at
-     * fault after non-ASCII text: code review). */
-    size_t at = 0;
-    for (unsigned l = 1; l < line && at < b->size; at++)
-        if (b->data[at] == '\n')
-            l++;
-    for (unsigned c = 1; c < col && at < b->size; c++) {
-        at++;
-        while (at < b->size && (b->data[at] & 0xC0) == 0x80)
-            at++; /* the rest of a UTF-8 sequence */
-    }
+    unsigned line, col;
+    size_t at;
+    /* libyaml's words for a tab in the indentation say nothing of tabs:
+     * the byte at its mark says (found by walking the characters: an
+     * index taken as bytes named a tab that was not at fault after
+     * non-ASCII text, code review; lines counted at \n only missed it in
+     * a file of \r endings, adversarial testing). */
+    mark_pos(b, &ps->problem_mark, &line, &col, &at);
     if (at < b->size && b->data[at] == '\t')
         return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT,
                             "invalid YAML: a tab character; YAML indents with spaces "
                             "only");
-    if (ps->context)
+    if (ps->context) {
+        unsigned cl, cc;
+        mark_pos(b, &ps->context_mark, &cl, &cc, NULL);
         return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT,
                             "invalid YAML: %s %s at line %u, column %u", what,
-                            ps->context, (unsigned)ps->context_mark.line + 1,
-                            (unsigned)ps->context_mark.column + 1);
+                            ps->context, cl, cc);
+    }
     return qv__diag_set(b->diag, b->doc->path, line, col, QV_EFORMAT, "invalid YAML: %s",
                         what);
 }
@@ -417,13 +477,15 @@ static int handle_event(builder *b, const yaml_event_t *ev)
         if (an && !a)
             return QV_ENOMEM;
         int rc = register_anchor(b, a, n);
-        return rc ? rc : attach(b, n);
+        return rc ? rc : attach(b, n, n);
     }
     case YAML_ALIAS_EVENT: {
         const char *name = (const char *)ev->data.alias.anchor;
+        qv__ynode at = {.line = (unsigned)ev->start_mark.line + 1,
+                        .col = (unsigned)ev->start_mark.column + 1};
         for (size_t i = b->nanchors; i-- > 0;)
             if (!strcmp(b->anchors[i].name, name))
-                return attach(b, b->anchors[i].node);
+                return attach(b, b->anchors[i].node, &at);
         return errat(b, &ev->start_mark,
                      "unknown alias '*%s' (an alias must follow its anchor "
                      "and cannot refer to a node that contains it)",
@@ -442,7 +504,7 @@ static int handle_event(builder *b, const yaml_event_t *ev)
         /* Registered only now, so that an alias inside its own anchor is
          * unknown and the tree cannot have cycles. */
         int rc = register_anchor(b, a, n);
-        return rc ? rc : attach(b, n);
+        return rc ? rc : attach(b, n, n);
     }
     default:
         return 0;
@@ -476,6 +538,7 @@ int qv__ydoc_load_mem(const char *path, const void *data, size_t size, qv__ydoc 
     b->diag = diag;
     b->data = data;
     b->size = size;
+    text_start(b);
     yaml_parser_set_input_string(&ps, (const unsigned char *)data, size);
     int rc = 0;
     for (;;) {
