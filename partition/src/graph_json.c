@@ -180,13 +180,41 @@ static int read_run(qv_dag *g, uint32_t ni, const qv__jval *nd, size_t nnodes, d
     return 0;
 }
 
+static bool in(const char *key, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(key, set[i]))
+            return true;
+    return false;
+}
+
+/* The members this reader reads; the format ignores the others, which are
+ * checked and not kept (qv__part_json_parse_keep). */
+static bool graph_keeps(void *arg, const char *const *path, int npath, const char *key)
+{
+    (void)arg;
+    static const char *const top[] = {"format", "version", "name", "nodes",
+                                      "edges", "span_us", "critical_path_us"};
+    static const char *const node[] = {"id",     "function", "cost_us",  "bytes_in",
+                                       "bytes_out", "memory", "device", "worker",
+                                       "start_us", "critical", "board_us"};
+    static const char *const edge[] = {"src", "dst", "bytes"};
+    if (npath == 0)
+        return in(key, top, sizeof top / sizeof *top);
+    if (npath == 1 && !strcmp(path[0], "nodes"))
+        return in(key, node, sizeof node / sizeof *node);
+    if (npath == 1 && !strcmp(path[0], "edges"))
+        return in(key, edge, sizeof edge / sizeof *edge);
+    return true; /* a node's cost_us: every class */
+}
+
 int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
                  qv_diag *diag)
 {
     const char *f = fname ? fname : "<graph>";
     qv__jval *root;
     *out = NULL;
-    int rc = qv__part_json_parse(text, len, f, &root, diag);
+    int rc = qv__part_json_parse_keep(text, len, f, graph_keeps, NULL, &root, diag);
     if (rc)
         return rc == QV_EINVAL ? QV_EFORMAT : rc; /* a syntax error */
     qv_dag *g = NULL;

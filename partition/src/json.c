@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,15 @@ typedef struct jp {
     const char *line_start;
     qv_diag *diag;
     int err;
+    /* Members the caller reads (qv__part_json_parse_keep): the others are
+     * read through, checked as strictly, and not kept (skipping counts
+     * the levels inside one). path: the keys of the kept members around
+     * the object being read. */
+    qv__jkeep keep;
+    void *keep_arg;
+    int skipping;
+    const char *path[QV__JSON_MAX_DEPTH + 1];
+    int npath;
 } jp;
 
 void qv__part_diag(qv_diag *diag, const char *file, int line, int col, const char *fmt,
@@ -381,12 +391,15 @@ static qv__jval *parse_array(jp *p, int depth)
         qv__jval *item = parse_value(p, depth + 1);
         if (!item)
             goto bad;
-        if (grow((void **)&v->u.arr.v, &cap, v->u.arr.n + 1, sizeof item)) {
+        if (p->skipping) {
+            qv__part_json_free(item);
+        } else if (grow((void **)&v->u.arr.v, &cap, v->u.arr.n + 1, sizeof item)) {
             qv__part_json_free(item);
             fail(p, "out of memory");
             goto bad;
+        } else {
+            v->u.arr.v[v->u.arr.n++] = item;
         }
-        v->u.arr.v[v->u.arr.n++] = item;
         skip_ws(p);
         if (p->s >= p->end) {
             fail(p, "unterminated array");
@@ -408,6 +421,13 @@ bad:
     return NULL;
 }
 
+/* Whether the member `key` of the object being read is kept: every
+ * member without a keep function, and inside one not kept nothing. */
+static bool kept(const jp *p, const char *key)
+{
+    return !p->skipping && (!p->keep || p->keep(p->keep_arg, p->path, p->npath, key));
+}
+
 static qv__jval *parse_object(jp *p, int depth)
 {
     qv__jval *v = new_val(p, QV__JOBJ);
@@ -420,6 +440,9 @@ static qv__jval *parse_object(jp *p, int depth)
         p->s++;
         return v;
     }
+    /* The keys of members not kept, for the duplicate check. */
+    char *other[QV__JSON_MAX_MEMBERS];
+    size_t nother = 0;
     for (;;) {
         skip_ws(p);
         if (p->s >= p->end || *p->s != '"') {
@@ -431,21 +454,26 @@ static qv__jval *parse_object(jp *p, int depth)
         char *key = parse_string(p, &klen);
         if (!key)
             goto bad;
-        if (v->u.obj.n >= QV__JSON_MAX_MEMBERS) {
+        if (v->u.obj.n + nother >= QV__JSON_MAX_MEMBERS) {
             free(key);
             fail(p, "more than %d members in one object", QV__JSON_MAX_MEMBERS);
             goto bad;
         }
-        for (size_t i = 0; i < v->u.obj.n; i++)
-            if (!strcmp(v->u.obj.m[i].key, key)) {
-                free(key);
-                if (!p->err) {
-                    p->err = -EINVAL;
-                    qv__part_diag(p->diag, p->fname, kl, kc, "duplicate key \"%s\"",
-                                  v->u.obj.m[i].key);
-                }
-                goto bad;
+        const char *dup = NULL;
+        for (size_t i = 0; i < v->u.obj.n && !dup; i++)
+            if (!strcmp(v->u.obj.m[i].key, key))
+                dup = v->u.obj.m[i].key;
+        for (size_t i = 0; i < nother && !dup; i++)
+            if (!strcmp(other[i], key))
+                dup = other[i];
+        if (dup) {
+            if (!p->err) {
+                p->err = -EINVAL;
+                qv__part_diag(p->diag, p->fname, kl, kc, "duplicate key \"%s\"", dup);
             }
+            free(key);
+            goto bad;
+        }
         skip_ws(p);
         if (p->s >= p->end || *p->s != ':') {
             free(key);
@@ -454,19 +482,34 @@ static qv__jval *parse_object(jp *p, int depth)
         }
         p->s++;
         skip_ws(p);
+        bool keep = kept(p, key);
+        if (keep)
+            p->path[p->npath++] = key;
+        else
+            p->skipping++;
         qv__jval *item = parse_value(p, depth + 1);
+        if (keep)
+            p->npath--;
+        else
+            p->skipping--;
         if (!item) {
             free(key);
             goto bad;
         }
-        if (grow((void **)&v->u.obj.m, &cap, v->u.obj.n + 1, sizeof(qv__jmem))) {
+        if (!keep) {
+            /* Read and checked, not kept: a 30 MB array under a key the
+             * format ignores took 855 MB as a tree (adversarial testing). */
+            qv__part_json_free(item);
+            other[nother++] = key;
+        } else if (grow((void **)&v->u.obj.m, &cap, v->u.obj.n + 1, sizeof(qv__jmem))) {
             free(key);
             qv__part_json_free(item);
             fail(p, "out of memory");
             goto bad;
+        } else {
+            v->u.obj.m[v->u.obj.n].key = key;
+            v->u.obj.m[v->u.obj.n++].val = item;
         }
-        v->u.obj.m[v->u.obj.n].key = key;
-        v->u.obj.m[v->u.obj.n++].val = item;
         skip_ws(p);
         if (p->s >= p->end) {
             fail(p, "unterminated object");
@@ -478,12 +521,16 @@ static qv__jval *parse_object(jp *p, int depth)
         }
         if (*p->s == '}') {
             p->s++;
+            for (size_t i = 0; i < nother; i++)
+                free(other[i]);
             return v;
         }
         fail(p, "',' or '}' expected");
         goto bad;
     }
 bad:
+    for (size_t i = 0; i < nother; i++)
+        free(other[i]);
     qv__part_json_free(v);
     return NULL;
 }
@@ -550,7 +597,13 @@ static qv__jval *parse_value(jp *p, int depth)
 int qv__part_json_parse(const char *text, size_t len, const char *fname, qv__jval **out,
                         qv_diag *diag)
 {
-    jp p = {text, text + len, fname, 1, text, diag, 0};
+    return qv__part_json_parse_keep(text, len, fname, NULL, NULL, out, diag);
+}
+
+int qv__part_json_parse_keep(const char *text, size_t len, const char *fname,
+                             qv__jkeep keep, void *arg, qv__jval **out, qv_diag *diag)
+{
+    jp p = {text, text + len, fname, 1, text, diag, 0, keep, arg, 0, {0}, 0};
     *out = NULL;
     if (len > QV__JSON_MAX_INPUT) {
         qv__part_diag(diag, fname, 0, 0, "input of %zu bytes exceeds the %zu limit", len,

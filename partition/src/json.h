@@ -64,6 +64,17 @@ struct qv__jval {
  * -EINVAL with line:col and a message in diag. */
 int qv__part_json_parse(const char *text, size_t len, const char *fname, qv__jval **out,
                         qv_diag *diag);
+
+/* Whether a reader keeps the member `key` of an object whose enclosing
+ * kept members are path[0..npath) (keys only: arrays add none; the
+ * members of a graph's nodes have path {"nodes"}). */
+typedef bool (*qv__jkeep)(void *arg, const char *const *path, int npath, const char *key);
+
+/* As qv__part_json_parse, but the members keep refuses are read and
+ * checked as strictly (syntax, depth, duplicate keys) and left out of
+ * the tree: what a format ignores costs no memory. */
+int qv__part_json_parse_keep(const char *text, size_t len, const char *fname,
+                             qv__jkeep keep, void *arg, qv__jval **out, qv_diag *diag);
 void qv__part_json_free(qv__jval *v);
 /* The member `key` of object o, or NULL (also when o is not an object). */
 const qv__jval *qv__part_json_get(const qv__jval *o, const char *key);

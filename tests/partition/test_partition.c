@@ -928,6 +928,21 @@ static void test_bad_graphs(void **state)
          " \"edges\": []} x",
          "trailing", 1},
         {"{\"a\": 1, \"a\": 2}", "duplicate key", 1},
+        /* members the format ignores are not kept, and checked as strictly */
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [],\n"
+         " \"edges\": [], \"junk\": {\"a\": 1,\n \"a\": 2}}",
+         "duplicate key \"a\"", 3},
+        {"{\"format\": \"quiver-graph\", \"junk\": 1, \"version\": 1, \"nodes\": [],\n"
+         " \"edges\": [], \"junk\": [1]}",
+         "duplicate key \"junk\"", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1},\n"
+         "  \"note\": [1, 2, 01]}], \"edges\": []}",
+         "leading zero", 3},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [], \"edges\": [],\n"
+         " \"junk\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]"
+         "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+         "nesting deeper", 2},
         /* found by fuzzing: a bad entry after a good one was accepted */
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
          " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}},\n"
@@ -1037,6 +1052,36 @@ static void test_graph_roundtrip(void **state)
     free(buf);
     qv_dag_destroy(g);
     qv_dag_destroy(h);
+}
+
+/* Members the format does not define are read, checked and dropped: a
+ * graph with a million numbers under keys it ignores, at the top and in
+ * a node and an edge, reads as the graph without them. */
+static void test_ignored_members(void **state)
+{
+    (void)state;
+    enum { N = 1000000 };
+    size_t cap = (size_t)N * 2 + 4096, len = 0;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    len += (size_t)sprintf(t + len, "{\"format\": \"quiver-graph\", \"junk\": [");
+    for (int i = 0; i < N; i++)
+        t[len++] = '0', t[len++] = i + 1 < N ? ',' : ']';
+    len += (size_t)sprintf(t + len,
+                           ", \"version\": 1, \"nodes\": ["
+                           "{\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 2},"
+                           " \"note\": {\"x\": [1, {\"y\": null}]}},"
+                           "{\"id\": 2, \"function\": \"g\", \"cost_us\": {\"cpu\": 3}}],"
+                           " \"edges\": [{\"src\": 1, \"dst\": 2, \"bytes\": 8,"
+                           " \"why\": \"data\"}]}");
+    qv_dag *g = NULL;
+    qv_diag d = {0};
+    assert_int_equal(qv_dag_parse(t, len, "big.json", &g, &d), 0);
+    assert_int_equal(g->n, 2);
+    assert_int_equal(g->m, 1);
+    assert_true(g->cost[1 * g->nclass + (uint32_t)qv_dag_class(g, "cpu")] == 3);
+    qv_dag_destroy(g);
+    free(t);
 }
 
 /* Names with controls, DEL, C1, bidirectional overrides and bytes that are
@@ -1394,7 +1439,8 @@ int main(void)
         cmocka_unit_test(test_objective_cheap_or_fast),
         cmocka_unit_test(test_objective_monotone),
         cmocka_unit_test(test_objective_time_unchanged),
-        cmocka_unit_test(test_graph_roundtrip),  cmocka_unit_test(test_hostile_names),  cmocka_unit_test(test_bad_platforms),
+        cmocka_unit_test(test_graph_roundtrip),
+        cmocka_unit_test(test_ignored_members),  cmocka_unit_test(test_hostile_names),  cmocka_unit_test(test_bad_platforms),
         cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
         cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
         cmocka_unit_test(test_deep_platform),    cmocka_unit_test(test_many_functions),
