@@ -755,6 +755,64 @@ static void test_run_outputs(void **state)
  * failure was read from the buffer's error by whichever run looked first,
  * so the run that failed could answer 0 with stale bytes, and the one that
  * ran its error (adversarial testing: 5 runs in 10 without outputs). */
+/* A RUN of 65536 tasks asking for its outputs, refused for its very last
+ * task (it writes a buffer that is no output and that no later task
+ * reads), is checked in time linear in its size: the check asked every
+ * written buffer's later tasks, 5-9 s of the socket thread for this one,
+ * no heartbeat answered meanwhile (adversarial testing). */
+static void test_big_run_checked_fast(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    enum { N = 65536 };
+    uint64_t a = alloc_buf(&d, 2, 4), b = alloc_buf(&d, 3, 4), c = alloc_buf(&d, 4, 4),
+             x = alloc_buf(&d, 5, 4);
+    uint32_t n = 1;
+    const qv_wire_arg v = {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n};
+    qv_wire_arg mid[4] = {{.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = x},
+                          {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = x},
+                          {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = a}, v};
+    qv_wire_arg last[4] = {{.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = a},
+                           {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = a},
+                           {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = b}, v};
+    qv_wire_arg bad[4] = {{.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = x},
+                          {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = x},
+                          {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = c}, v};
+    qv_wire_task *t = calloc(N, sizeof *t);
+    assert_non_null(t);
+    for (unsigned i = 0; i < N; i++)
+        t[i] = (qv_wire_task){"vadd", 4, mid};
+    t[N - 2] = (qv_wire_task){"vadd", 4, last};
+    t[N - 1] = (qv_wire_task){"vadd", 4, bad};
+    uint64_t outs[1] = {b};
+    qv_wire_msg m = {.type = QV_WIRE_RUN, .id = 77};
+    m.u.run.ntasks = N;
+    m.u.run.tasks = t;
+    m.u.run.nouts = 1;
+    m.u.run.outs = outs;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    send_msg(d.sock, &m);
+    free(t);
+    qv_wire_msg hb = {.type = QV_WIRE_HEARTBEAT, .id = 78};
+    send_msg(d.sock, &hb);
+    expect_error(&d, 77, QV_EINVAL, "task 65535 writes buffer");
+    recv_reply(d.sock, &r);
+    assert_int_equal(r.rc, 0);
+    assert_int_equal(r.m.type, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY);
+    reply_fini(&r);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
+    if (s >= 3)
+        fprintf(stderr, "the check took %.1f s\n", s);
+    assert_true(s < 3); /* 0.1 s here; 5-9 s with the quadratic check */
+    daemon_stop(&d);
+}
+
 static void test_run_failure_is_its_own(void **state)
 {
     (void)state;
@@ -1618,6 +1676,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_hello, teardown),
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
         cmocka_unit_test_teardown(test_run_failure_is_its_own, teardown),
+        cmocka_unit_test_teardown(test_big_run_checked_fast, teardown),
         cmocka_unit_test_teardown(test_many_runs, teardown),
         cmocka_unit_test_teardown(test_run_outputs, teardown),
         cmocka_unit_test_teardown(test_peer_gone, teardown),

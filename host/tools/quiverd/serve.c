@@ -1294,16 +1294,63 @@ static void on_load(qd_req *q)
     reply_msg(q->rid, q->rlen, &m);
 }
 
-/* Whether a task of q's run after task t reads buffer id. */
-static bool read_later(const qd_req *q, uint32_t t, uint64_t id)
+/* A buffer a task of a run reads, and the last task that reads it. */
+typedef struct qd_reader {
+    uint64_t buf;
+    uint32_t task;
+} qd_reader;
+
+static int reader_cmp(const void *a, const void *b)
 {
-    for (uint32_t u = t + 1; u < q->m.u.run.ntasks; u++)
-        for (unsigned a = 0; a < q->m.u.run.tasks[u].nargs; a++) {
-            const qv_wire_arg *wa = &q->m.u.run.tasks[u].args[a];
-            if (wa->kind == QV_WIRE_ARG_BUF && (wa->mode & QV_R) && wa->buf == id)
-                return true;
+    const qd_reader *x = a, *y = b;
+    if (x->buf != y->buf)
+        return x->buf < y->buf ? -1 : 1;
+    return x->task < y->task ? -1 : x->task > y->task;
+}
+
+/* The buffers q's run reads, sorted, each with its last reader (*n of
+ * them); NULL when out of memory. One pass and a sort: asking each
+ * written buffer's later tasks took tasks squared, seconds of the socket
+ * thread for one 65536-task RUN, its heartbeats unanswered meanwhile
+ * (adversarial testing). */
+static qd_reader *last_readers(const qd_req *q, size_t *n)
+{
+    size_t k = 0, cap = 0;
+    for (uint32_t t = 0; t < q->m.u.run.ntasks; t++)
+        cap += q->m.u.run.tasks[t].nargs;
+    qd_reader *r = malloc((cap ? cap : 1) * sizeof *r);
+    if (!r)
+        return NULL;
+    for (uint32_t t = 0; t < q->m.u.run.ntasks; t++)
+        for (unsigned a = 0; a < q->m.u.run.tasks[t].nargs; a++) {
+            const qv_wire_arg *wa = &q->m.u.run.tasks[t].args[a];
+            if (wa->kind == QV_WIRE_ARG_BUF && (wa->mode & QV_R))
+                r[k++] = (qd_reader){wa->buf, t};
         }
-    return false;
+    qsort(r, k, sizeof *r, reader_cmp);
+    size_t m = 0; /* the last (highest) task of each buffer */
+    for (size_t i = 0; i < k; i++) {
+        if (m && r[m - 1].buf == r[i].buf)
+            r[m - 1].task = r[i].task;
+        else
+            r[m++] = r[i];
+    }
+    *n = m;
+    return r;
+}
+
+/* Whether a task of the run after task t reads buffer id (r: last_readers). */
+static bool read_later(const qd_reader *r, size_t n, uint32_t t, uint64_t id)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (r[mid].buf < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && r[lo].buf == id && r[lo].task > t;
 }
 
 /* Checks the outputs a RUN asks for (QV_WIRE_FLAG_OUTPUTS) into outs:
@@ -1344,6 +1391,12 @@ static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *out_bytes)
     *out_bytes = bytes;
     if (!no)
         return true;
+    size_t nr = 0;
+    qd_reader *rd = last_readers(q, &nr);
+    if (!rd) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOMEM, "run: out of memory");
+        return false;
+    }
     for (uint32_t t = 0; t < q->m.u.run.ntasks; t++)
         for (unsigned a = 0; a < q->m.u.run.tasks[t].nargs; a++) {
             const qv_wire_arg *wa = &q->m.u.run.tasks[t].args[a];
@@ -1352,7 +1405,7 @@ static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *out_bytes)
             bool named = false;
             for (unsigned i = 0; i < no; i++)
                 named |= q->m.u.run.outs[i] == wa->buf;
-            if (!named && !read_later(q, t, wa->buf)) {
+            if (!named && !read_later(rd, nr, t, wa->buf)) {
                 /* The reply waits for every task: one whose outputs
                  * neither it nor a later task reads could still run. An
                  * intermediate that a later task reads need not come
@@ -1361,9 +1414,11 @@ static bool run_outputs(qd_req *q, qd_buf **outs, uint64_t *out_bytes)
                             "run: task %" PRIu32 " writes buffer %" PRIu64
                             ", which is not among its outputs",
                             t, wa->buf);
+                free(rd);
                 return false;
             }
         }
+    free(rd);
     if (bytes > S.d->limits.max_data) {
         reply_error(q->rid, q->rlen, q->m.id, QV_E2BIG,
                     "run: outputs of %" PRIu64 " bytes, at most %" PRIu64 " in a reply",
