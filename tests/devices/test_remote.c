@@ -22,6 +22,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
@@ -806,7 +807,7 @@ static void curve_keys(void **state)
     if (!QV_QUIVERD[0])
         skip();
     const char *dir = qv_test_scratch();
-    char cmd[1200], ep[600], good[600], bad[600], text[2048];
+    char cmd[1200], ep[600], good[600], bad[600], text[4096];
     snprintf(cmd, sizeof cmd, "'%s/host/quiver' keygen '%s/keys' >/dev/null",
              getenv("QV_BINARY_DIR"), dir);
     assert_int_equal(system(cmd), 0);
@@ -826,13 +827,18 @@ static void curve_keys(void **state)
         skip();
     assert_false(reachable_at(bad, 300));
 
-    char pol[600];
+    /* This host's secret key readable by others: used, with a warning. */
+    char pol[600], key[700], logf[700];
+    snprintf(key, sizeof key, "%s/keys/client.key", dir);
+    assert_int_equal(chmod(key, 0640), 0);
+    snprintf(logf, sizeof logf, "%s/host-curve.log", dir);
     snprintf(pol, sizeof pol, "%s/policy-curve.yaml", dir);
     snprintf(text, sizeof text,
              "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
              "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, "
-             "boards: [%s, %s]}\nremote: {heartbeat_ms: 50, timeout_ms: 1000}\n",
-             share, good, bad); /* a loaded sanitized build took 300 ms for a reply */
+             "boards: [%s, %s]}\nremote: {heartbeat_ms: 50, timeout_ms: 1000}\n"
+             "log: {level: warn, file: %s}\n",
+             share, good, bad, logf); /* a loaded sanitized build took 300 ms for a reply */
     write_text(pol, text);
     qv_options o;
     qv_options_init(&o);
@@ -843,6 +849,11 @@ static void curve_keys(void **state)
     if (qv_runtime_create(&o, &rt))
         fail_msg("runtime: %s", qv_last_error());
     assert_int_equal(qv_device_count(rt), 2); /* the CPU and remote-curve */
+    char *logged = qv_test_slurp(logf, NULL);
+    if (!logged || !strstr(logged, "this host's secret key, is readable by its group or "
+                                   "others (mode 0640)"))
+        fail_msg("no warning of the readable client key: %s", logged ? logged : "");
+    free(logged);
     qv_device_info di;
     unsigned d = remote_dev(rt, &di);
     assert_string_equal(di.name, "remote-curve");

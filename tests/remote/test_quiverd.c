@@ -1264,6 +1264,24 @@ static void test_curve(void **state)
     m.id = 6;
     call(&d, &m, QV_WIRE_HELLO | QV_WIRE_REPLY, &r);
     reply_fini(&r);
+    text = qv_test_slurp(d.log, NULL);
+    assert_non_null(text);
+    assert_null(strstr(text, "readable by its group")); /* keygen's 0600 */
+    free(text);
+    daemon_stop(&d);
+    /* A secret key others can read: served, with a warning. */
+    char path[700];
+    snprintf(path, sizeof path, "%s/server.key", keys);
+    assert_int_equal(chmod(path, 0644), 0);
+    daemon_start_keys(&d, 0, keys, spub, cpub, csec);
+    recv_reply(d.sock, &r);
+    assert_int_equal(r.m.type, QV_WIRE_HELLO | QV_WIRE_REPLY);
+    reply_fini(&r);
+    text = qv_test_slurp(d.log, NULL);
+    assert_non_null(text);
+    if (!strstr(text, "readable by its group or others (mode 0644)"))
+        fail_msg("no warning of the readable secret key: %s", text);
+    free(text);
     daemon_stop(&d);
 }
 

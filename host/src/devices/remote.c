@@ -145,6 +145,11 @@ static int remote_open(qv_device *d, unsigned idx, const void *b)
         return qv__fail(rc == QV_ENOMEM ? rc : QV_ENODEV, "remote board %s: %s",
                         board->name, err);
     r->open = true;
+    unsigned mode;
+    if (board->client_key_file && qv__auth_key_exposed(board->client_key_file, &mode))
+        qv__log(1, "remote board %s: %s, this host's secret key, is readable by its group "
+                "or others (mode %04o): whoever reads it can pose as this host; chmod 600 "
+                "it", board->name, board->client_key_file, mode);
     qv__log(2, "remote board %s: the daemon at %s serves %s (%zu kernels)%s", board->name,
             board->endpoint, r->link.hello.boards, r->link.hello.nkernels,
             board->server_key ? ", over CURVE" : "");

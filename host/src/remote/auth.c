@@ -193,6 +193,15 @@ int qv__auth_key_read(const char *path, char *key, char *err, size_t errlen)
     return qv__auth_key_parse(buf, len, key, err, errlen);
 }
 
+bool qv__auth_key_exposed(const char *path, unsigned *mode)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return false;
+    *mode = (unsigned)(st.st_mode & 07777);
+    return (st.st_mode & 077) != 0;
+}
+
 int qv__auth_key_parse(const char *buf, size_t len, char *key, char *err, size_t errlen)
 {
     key[0] = 0;

@@ -21,6 +21,7 @@
 #ifndef QV_REMOTE_AUTH_H
 #define QV_REMOTE_AUTH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define QV__KEY_Z85 40 /* characters of a Z85 CURVE key, without the NUL */
@@ -41,6 +42,10 @@ int qv__auth_key_valid(const char *s);
  * optional "\n". Whether the key is a public or a secret one cannot be
  * told from the file; the caller knows which it asked for. Any thread. */
 int qv__auth_key_read(const char *path, char *key, char *err, size_t errlen);
+
+/* Whether the key file at path is readable by its group or by others (its
+ * mode into *mode): a secret key should not be, and is warned about. */
+bool qv__auth_key_exposed(const char *path, unsigned *mode);
 
 /* The key-file format on a buffer (len bytes, not NUL-terminated): what
  * qv__auth_key_read does after reading the file. 0 with the key in key (41

@@ -1805,6 +1805,13 @@ static int open_socket(qd_daemon *d)
         }
         qv__auth_on_refusal(S.auth, log_refusal);
         d->curve = 1;
+        char key[4200];
+        unsigned mode;
+        snprintf(key, sizeof key, "%s/server.key", d->opt->keys);
+        if (qv__auth_key_exposed(key, &mode))
+            qd_log("warning: %s, the daemon's secret key, is readable by its group or "
+                   "others (mode %04o): whoever reads it can pose as this daemon; chmod "
+                   "600 it", key, mode);
         qd_log("CURVE: %zu authorized client keys in %s/authorized",
                qv__auth_clients(S.auth), d->opt->keys);
     }
