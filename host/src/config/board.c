@@ -223,7 +223,6 @@ static int load_key_file(const qv__ydoc *doc, const qv__ynode *n, const char *wh
                       what, s);
     if (!rc && qv__auth_key_read(p, key, why, sizeof why))
         rc = qv__yerr(doc, n, diag, "%s: '%s': %s", what, s, why);
-
     if (!rc && path)
         *path = p;
     else
