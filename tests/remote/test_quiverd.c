@@ -1488,6 +1488,59 @@ static void test_unread_replies_bounded(void **state)
     daemon_stop(&d);
 }
 
+/* The daemon's resident memory (kB), from /proc. */
+static long rss_kb(pid_t pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kb = strtol(line + 6, NULL, 10);
+    if (f)
+        fclose(f);
+    return kb;
+}
+
+/* A connection that sends 100 000 HELLOs and reads no reply: the replies
+ * the daemon keeps for it are bounded (its queue's high-water mark), and
+ * other clients are served. With 100 000 queued replies, one such
+ * connection took 80 MB, eight 550 MB (adversarial testing). */
+static void test_unread_small_replies_bounded(void **state)
+{
+    (void)state;
+    daemon_proc d;
+    daemon_start(&d, 0);
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    long before = rss_kb(d.pid);
+    assert_true(before > 0);
+    void *p = peer(&d, NULL);
+    enum { N = 100000 };
+    qv_wire_msg m = {.type = QV_WIRE_HELLO};
+    m.u.hello.client = "never reads";
+    for (unsigned i = 0; i < N; i++) {
+        m.id = 1000 + i;
+        send_msg(p, &m);
+    }
+    uint64_t base = stat_of(&d, 10, "requests"), seen = base;
+    for (uint64_t k = 1; k < 3000 && seen < N; k++) {
+        usleep(10000);
+        seen = stat_of(&d, 10 + k, "requests");
+    }
+    assert_true(seen >= N);
+    long after = rss_kb(d.pid);
+    fprintf(stderr, "the daemon's RSS: %ld kB before, %ld kB after\n", before, after);
+    assert_true(after - before < 40 * 1024);
+    m = (qv_wire_msg){.type = QV_WIRE_HEARTBEAT, .id = 5};
+    call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    zmq_close(p);
+    daemon_stop(&d);
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -1702,6 +1755,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_many_peers_gone, teardown),
         cmocka_unit_test_teardown(test_queued_writes_bounded, teardown),
         cmocka_unit_test_teardown(test_unread_replies_bounded, teardown),
+        cmocka_unit_test_teardown(test_unread_small_replies_bounded, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
         cmocka_unit_test_teardown(test_spin_choice, teardown),

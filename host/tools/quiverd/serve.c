@@ -166,6 +166,9 @@ typedef struct qd_state {
      * them (a run that fails sends none: counted when it was asked, its
      * outputs made bytes_out say more than went out). */
     atomic_uint_fast64_t c_run_out;
+    /* Reply bytes reserved by every client together (out_reserve): each
+     * client's are bounded, clients are not (adversarial testing). */
+    atomic_uint_fast64_t out_total;
     qv_func *f_write_w, *f_write_rw, *f_read;
     qv_func *f_outs[QV_WIRE_MAX_OUTPUTS]; /* quiverd.outputsN: N buffers */
     qv__auth *auth; /* --keys: the ZAP handler */
@@ -262,6 +265,7 @@ static void acct_give(qd_acct *a, uint64_t n)
     if (!a)
         return;
     atomic_fetch_sub(&a->bytes, n);
+    atomic_fetch_sub(&S.out_total, n);
     acct_drop(a);
 }
 
@@ -1123,6 +1127,17 @@ static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
                     what, have, cap);
         return false;
     }
+    /* All clients together: twice what one may hold (twelve connections
+     * of one client, each with 256 MiB READs unread, took 6 GB). */
+    uint64_t all = atomic_load(&S.out_total), gcap = 2 * S.d->limits.max_bytes;
+    if (all > gcap || len > gcap - all) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
+                    "%s: %" PRIu64 " bytes of replies wait for their clients to read them "
+                    "(at most %" PRIu64 " for all clients); try again later",
+                    what, all, gcap);
+        return false;
+    }
+    atomic_fetch_add(&S.out_total, len);
     atomic_fetch_add(&c->acct->bytes, len);
     atomic_fetch_add(&c->acct->refs, 1);
     return true;
@@ -1783,10 +1798,14 @@ static int open_socket(qd_daemon *d)
         qd_log("cannot make a ZeroMQ socket: %s", zmq_strerror(errno));
         return -1;
     }
-    int one = 1, hwm = 100000, linger = 1000;
+    /* Replies queued per connection: past them a peer that reads none
+     * loses the next (logged). 100 000 let eight connections that never
+     * read their HELLOs' replies hold 550 MB (adversarial testing); a
+     * host reading its replies has a few queued. */
+    int one = 1, shwm = 8192, rhwm = 100000, linger = 1000;
     zmq_setsockopt(S.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
-    zmq_setsockopt(S.sock, ZMQ_SNDHWM, &hwm, sizeof hwm);
-    zmq_setsockopt(S.sock, ZMQ_RCVHWM, &hwm, sizeof hwm);
+    zmq_setsockopt(S.sock, ZMQ_SNDHWM, &shwm, sizeof shwm);
+    zmq_setsockopt(S.sock, ZMQ_RCVHWM, &rhwm, sizeof rhwm);
     zmq_setsockopt(S.sock, ZMQ_LINGER, &linger, sizeof linger);
     if (strchr(d->opt->listen, '[')) /* tcp://[::1]:PORT */
         zmq_setsockopt(S.sock, ZMQ_IPV6, &one, sizeof one);
