@@ -1510,6 +1510,12 @@ static long rss_kb(pid_t pid)
 static void test_unread_small_replies_bounded(void **state)
 {
     (void)state;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    /* A measure of memory, which a sanitizer's shadow distorts; and under
+     * TSan each of the 8192 replies that ZeroMQ (not instrumented) drops
+     * at the stop goes through a suppressed race report: 3 minutes. */
+    skip();
+#endif
     daemon_proc d;
     daemon_start(&d, 0);
     reply r;
@@ -1533,7 +1539,7 @@ static void test_unread_small_replies_bounded(void **state)
     assert_true(seen >= N);
     long after = rss_kb(d.pid);
     fprintf(stderr, "the daemon's RSS: %ld kB before, %ld kB after\n", before, after);
-    assert_true(after - before < 40 * 1024);
+    assert_true(after - before < 40 * 1024); /* kB: 16 MB here, 80 MB with 100 000 */
     m = (qv_wire_msg){.type = QV_WIRE_HEARTBEAT, .id = 5};
     call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);
     reply_fini(&r);
