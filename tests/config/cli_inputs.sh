@@ -389,7 +389,7 @@ stdout)
     [ "$(cat "$D/z.xclbin.tmp" 2>/dev/null)" = notes ] || fail "xclbin build deleted z.xclbin.tmp"
     cmp -s "$D/x.xclbin" "$D/z.xclbin" || fail "xclbin build -o z.xclbin: not the file"
     [ "$(stat -c %a "$D/z.xclbin")" = 600 ] || fail "xclbin build: the output's mode not kept"
-    ls -a "$D" | grep -q quiver-xclbin && fail "xclbin build left its temporary"
+    ls -a "$D" | grep -q quiver-out && fail "xclbin build left its temporary"
     # A write that fails leaves the old file whole and no temporary, and
     # says why (a full disk; here a file size limit with SIGXFSZ ignored,
     # EFBIG): a plan's --json on a full tmpfs was left truncated.
@@ -402,7 +402,11 @@ stdout)
     grep -q "error writing $D/keep.json: File too large" "$D/err" ||
         fail "graph gen past the file size limit: $(cat "$D/err")"
     cmp -s "$D/keep.json" "$D/keep.orig" || fail "a failed write changed the old file"
-    ls -a "$D" | grep -q "keep.json.tmp" && fail "a failed write left its temporary"
+    ls -a "$D" | grep -q quiver-out && fail "a failed write left its temporary"
+    # A name near NAME_MAX is written (its temporary is no longer than it).
+    long=$(printf '%0250d' 0).json
+    "$Q" graph gen cholesky --nt 2 -o "$D/$long" 2>"$D/err" || fail "graph gen -o LONG: $(cat "$D/err")"
+    rm -f "$D/$long"
     # Standard output that cannot be written is exit status 1, with a message.
     if [ -w /dev/full ]; then
         for cmd in "--version" "check --json $SRC/boards/emu/u50-emu.yaml" "devices --json" \

@@ -269,13 +269,6 @@ static const yaml_char_t *explicit_tag(const yaml_event_t *ev)
     }
 }
 
-/* Positions as an editor counts them: lines broken by \n, \r\n or \r,
- * columns in characters, both from 1. libyaml's marks break lines at
- * U+0085, U+2028 and U+2029 too (YAML 1.1): past one of those, every
- * error named a line the editor does not show, and the tab check of
- * parse_error looked at another byte (adversarial testing). A mark's
- * index counts characters (\r\n as two) from the text's start, after a
- * BOM; the walk below finds its byte, line and column. */
 /* Where the text starts (after a BOM) and how it is encoded. */
 static void text_start(builder *b)
 {
@@ -343,6 +336,13 @@ static void walk(const builder *b, ypos *p, size_t ci, size_t off)
     }
 }
 
+/* Positions as an editor counts them: lines broken by \n, \r\n or \r,
+ * columns in characters, both from 1. libyaml's marks break lines at
+ * U+0085, U+2028 and U+2029 too (YAML 1.1): past one of those, every
+ * error named a line the editor does not show, and the tab check of
+ * parse_error looked at another byte (adversarial testing). A mark's
+ * index counts characters (\r\n as two) from the text's start, after a
+ * BOM; the walk below finds its byte, line and column. */
 /* Line and column of mark m, and (off, may be NULL) its byte. */
 static void mark_pos(builder *b, const yaml_mark_t *m, unsigned *line, unsigned *col,
                      size_t *off)
@@ -481,8 +481,8 @@ static int handle_event(builder *b, const yaml_event_t *ev)
     }
     case YAML_ALIAS_EVENT: {
         const char *name = (const char *)ev->data.alias.anchor;
-        qv__ynode at = {.line = (unsigned)ev->start_mark.line + 1,
-                        .col = (unsigned)ev->start_mark.column + 1};
+        qv__ynode at = {0};
+        mark_pos(b, &ev->start_mark, &at.line, &at.col, NULL);
         for (size_t i = b->nanchors; i-- > 0;)
             if (!strcmp(b->anchors[i].name, name))
                 return attach(b, b->anchors[i].node, &at);

@@ -91,8 +91,12 @@ void qv_cli_put_col(const char *s, int width, int left)
 /* The files qv_cli_out_open writes under a temporary name, renamed over
  * their path by qv_cli_out_close when every write went well: a full disk
  * or a failed writer leaves the old file as it was, not a truncated one
- * (adversarial testing: a plan's --json on a full tmpfs). A command writes
- * a few files at most, from one thread. */
+ * (adversarial testing: a plan's --json on a full tmpfs). The temporary
+ * is a mkstemp name of our own in the file's directory, given the old
+ * file's mode: a fixed PATH.tmp deleted any file of that name, and a name
+ * made longer than the output's refused a valid one near NAME_MAX
+ * (adversarial testing of xclbin build, whose writer this became). A
+ * command writes a few files at most, from one thread. */
 static struct {
     FILE *f;
     char tmp[PATH_MAX + 32];
@@ -136,7 +140,9 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
                 slot < 0 ? "too many outputs" : strerror(ENAMETOOLONG));
         return NULL;
     }
-    snprintf(outs[slot].tmp, sizeof outs[slot].tmp, "%s.tmp-XXXXXX", dst);
+    const char *slash = strrchr(dst, '/');
+    int dlen = slash ? (int)(slash - dst) + 1 : 0;
+    snprintf(outs[slot].tmp, sizeof outs[slot].tmp, "%.*s.quiver-out.XXXXXX", dlen, dst);
     int fd = mkstemp(outs[slot].tmp);
     if (fd < 0) {
         fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));

@@ -6,14 +6,11 @@
  * library built for the host). `-o -` writes to standard output.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cmd_xclbin.h"
 #include "quiver.h"
@@ -202,73 +199,15 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
 
 
 /* Writes the file through a temporary and a rename, so that a reader never
- * sees half of it; "-" writes standard output. The temporary is a mkstemp
- * name of our own in the same directory, given the old file's mode: a
- * fixed PATH.tmp deleted any file of that name first, and its length
- * refused a valid output name near NAME_MAX (adversarial testing). A path
- * that exists and is not a regular file (a FIFO, a device such as
- * /dev/null, a symbolic link, /dev/fd/N of a shell's process
- * substitution) is written through, as a shell redirection would:
- * renaming over it would replace the FIFO, the device or the link itself
- * with a regular file. Says what went wrong on stderr; 0 or 1. */
+ * sees half of it (qv_cli_out_open); "-" writes standard output, a FIFO or
+ * a device is written through. Says what went wrong on stderr; 0 or 1. */
 static int write_file(const char *path, const uint8_t *d, size_t n)
 {
-    char esc[600];
-    struct stat st;
-    bool exists = lstat(path, &st) == 0;
-    if (!strcmp(path, "-") || (exists && !S_ISREG(st.st_mode))) {
-        bool out = !strcmp(path, "-");
-        FILE *f = out ? stdout : fopen(path, "wb");
-        int e = f ? 0 : errno;
-        if (f && fwrite(d, 1, n, f) != n)
-            e = errno ? errno : EIO;
-        if (f && (out ? fflush(f) : fclose(f)) != 0 && !e)
-            e = errno ? errno : EIO;
-        if (!e)
-            return 0;
-        if (out)
-            fprintf(stderr, "quiver: error writing standard output: %s\n", strerror(e));
-        else
-            fprintf(stderr, "%s: error: cannot write: %s\n",
-                    qv__escape(path, esc, sizeof esc), strerror(e));
+    FILE *f = qv_cli_out_open(PROG, path, "wb");
+    if (!f)
         return 1;
-    }
-    const char *slash = strrchr(path, '/');
-    size_t dlen = slash ? (size_t)(slash - path) + 1 : 0;
-    char *tmp = malloc(dlen + sizeof ".quiver-xclbin.XXXXXX");
-    if (!tmp) {
-        fprintf(stderr, "quiver: error: out of memory\n");
-        return 1;
-    }
-    memcpy(tmp, path, dlen);
-    memcpy(tmp + dlen, ".quiver-xclbin.XXXXXX", sizeof ".quiver-xclbin.XXXXXX");
-    mode_t um = umask(0);
-    umask(um);
-    int fd = mkstemp(tmp);
-    int e = fd < 0 ? errno : 0;
-    if (fd >= 0 && fchmod(fd, exists ? st.st_mode & 07777 : 0666 & ~um) != 0)
-        e = errno;
-    FILE *f = fd >= 0 && !e ? fdopen(fd, "wb") : NULL;
-    if (fd >= 0 && !f) {
-        e = e ? e : errno;
-        close(fd);
-    }
-    if (f) {
-        if (fwrite(d, 1, n, f) != n)
-            e = errno ? errno : EIO;
-        if (fclose(f) != 0 && !e)
-            e = errno ? errno : EIO;
-        if (!e && rename(tmp, path) != 0)
-            e = errno;
-    }
-    if (e && fd >= 0)
-        unlink(tmp);
-    free(tmp);
-    if (!e)
-        return 0;
-    fprintf(stderr, "%s: error: cannot write: %s\n", qv__escape(path, esc, sizeof esc),
-            strerror(e));
-    return 1;
+    int failed = fwrite(d, 1, n, f) != n;
+    return qv_cli_out_close(PROG, f, path, failed);
 }
 
 enum { B_PLATFORM = 256, B_PROJECT, B_BITSTREAM, B_MODE, B_TIMESTAMP, B_KERNEL, B_CUS,

@@ -1115,12 +1115,18 @@ static uint64_t client_cap(const qd_client *c)
     return cap < S.d->limits.max_bytes ? cap : S.d->limits.max_bytes;
 }
 
+/* Whether len more bytes fit under cap with have taken. */
+static bool fits(uint64_t have, uint64_t len, uint64_t cap)
+{
+    return have <= cap && len <= cap - have;
+}
+
 /* Reserves len reply bytes of client c (socket thread), and a reference
  * to its account with them: false, with an error reply, past its cap. */
 static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
 {
     uint64_t cap = client_cap(c), have = atomic_load(&c->acct->bytes);
-    if (have > cap || len > cap - have) {
+    if (!fits(have, len, cap)) {
         reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
                     "%s: %" PRIu64 " bytes of replies wait for this client to read them "
                     "(at most %" PRIu64 "); read them first",
@@ -1130,7 +1136,7 @@ static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
     /* All clients together: twice what one may hold (twelve connections
      * of one client, each with 256 MiB READs unread, took 6 GB). */
     uint64_t all = atomic_load(&S.out_total), gcap = 2 * S.d->limits.max_bytes;
-    if (all > gcap || len > gcap - all) {
+    if (!fits(all, len, gcap)) {
         reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
                     "%s: %" PRIu64 " bytes of replies wait for their clients to read them "
                     "(at most %" PRIu64 " for all clients); try again later",
@@ -1239,7 +1245,7 @@ static void on_copy(qd_req *q, int is_write)
      * that read it). */
     qd_client *c = is_write ? client_find(q->rid, q->rlen, 0) : NULL;
     uint64_t cap = c ? client_cap(c) : 0;
-    if (c && (c->queued > cap || len > cap - c->queued)) {
+    if (c && !fits(c->queued, len, cap)) {
         reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
                     "write: %" PRIu64 " bytes of writes already wait for tasks (at most %"
                     PRIu64 "); send it once some are answered", c->queued, cap);
