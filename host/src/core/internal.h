@@ -332,8 +332,13 @@ struct qv_buf {
 /* Ring of submission epochs, for qv_wait_all (sched.c). */
 #define QV__EPOCHS 64
 
+/* Aligned to a cache line, 768 bytes: at 752 neighbours in the pool
+ * shared a line, one's head with the other's tail, so a worker finishing
+ * one task took the line from the submitter filling the next. Replayed
+ * random DAG (1000 tasks an entry, 2 workers), 8 runs alternating with
+ * the unaligned build: 0.615 us a task against 0.676 (means). */
 struct qv__task {
-    qv__task   *next;     /* ready queue or free list */
+    _Alignas(64) qv__task *next; /* ready queue or free list */
     atomic_int  refs;     /* execution + buffer states holding it */
     /* QV__HOLD less the predecessors done while its submitter holds it;
      * then (qv__task_unhold) the predecessors not done yet. */

@@ -69,7 +69,8 @@ void qv__rec_destroy(qv__recorder *r)
         free(r->slid_c[i].c);
     free(r->slid_c);
     for (int k = 0; k < 3; k++)
-        free(r->spare[k]);
+        while (r->nspare[k])
+            free(r->spare[k][--r->nspare[k]]);
     pthread_rwlock_destroy(&r->read_mu);
     free(r);
 }
@@ -118,7 +119,7 @@ unsigned qv__rec_ahead_wanted(const qv__recorder *r)
     unsigned want = 0;
     for (int k = 0; k < 3; k++) {
         uint64_t per = QV__REC_ITEMS(item_size[k]), used = a[k]->n % per;
-        if (!r->spare[k] && a[k]->len && (used == 0 || used >= per / 2))
+        if (!r->nspare[k] && a[k]->len && (used == 0 || used >= per / 2))
             want |= 1u << k;
     }
     return want;
@@ -140,22 +141,20 @@ void *qv__rec_ahead_make(int kind)
     return c;
 }
 
-void qv__rec_ahead_take(qv__recorder *r, int kind, void *chunk)
-{
-    if (!r->spare[kind])
-        r->spare[kind] = chunk;
-    else
-        free(chunk);
-}
-
-/* A chunk no one touches any more: kept for reuse when none of its kind
- * is, else freed. */
+/* A chunk no one touches any more: kept for reuse while fewer than
+ * QV__REC_SPARES of its kind are, else freed. */
 static void recycle(qv__recorder *r, void *c, int kind)
 {
-    if (!r->spare[kind])
-        r->spare[kind] = c;
+    if (r->nspare[kind] < QV__REC_SPARES)
+        r->spare[kind][r->nspare[kind]++] = c;
     else
         free(c);
+}
+
+void qv__rec_ahead_take(qv__recorder *r, int kind, void *chunk)
+{
+    r->fresh++;
+    recycle(r, chunk, kind);
 }
 
 /* Makes room for one more item of `size` bytes in a, whose chunks are of
@@ -172,11 +171,11 @@ static void *chunk_slot(qv__recorder *r, qv__chunks *a, size_t size, int kind)
             a->c = nc;
             a->cap = ncap;
         }
-        void *c = r->spare[kind];
-        r->spare[kind] = NULL;
+        void *c = r->nspare[kind] ? r->spare[kind][--r->nspare[kind]] : NULL;
         if (!c) {
             if (!(c = qv__bigalloc(size * per)))
                 return NULL;
+            r->fresh++;
             /* Wanted now, the background thread's not made in time: its
              * pages mapped at once (qv__prefault), not at a fault each
              * while the program submits; but for a graph's first chunk,

@@ -120,7 +120,7 @@ struct qv__recorder {
      * taking submit_mu at every look. */
     _Atomic uint64_t moves;
     /* Chunks slid out and not freed yet (readers may hold them, nodes may
-     * be running), and one chunk of each kind (nodes, edges, reader log)
+     * be running), and spare chunks of each kind (nodes, edges, reader log)
      * kept for reuse: a long run then recycles its memory instead of
      * asking the kernel for zeroed pages. Under submit_mu. */
     struct qv__rec_slid {
@@ -129,8 +129,16 @@ struct qv__recorder {
         uint8_t  kind;    /* QV__REC_NODES or QV__REC_EDGES */
     } *slid_c;
     size_t nslid, capslid;
-    void  *spare[3];
+    /* Spare chunks of each kind, up to QV__REC_SPARES: two, because the
+     * chunk made ahead for the next one is ready before the window's
+     * oldest slides out; with one kept, the slid one was freed and every
+     * chunk past the window was fresh memory (a 2 MiB page zeroed per
+     * 32768 tasks). */
+    void    *spare[3][2];
+    unsigned nspare[3];
+    uint64_t fresh; /* chunks taken from the allocator; under submit_mu */
 };
+#define QV__REC_SPARES 2
 
 enum { QV__REC_NODES, QV__REC_EDGES, QV__REC_RLOG };
 
@@ -166,7 +174,7 @@ void qv__rec_reclaim(qv__recorder *r, bool have_read_mu);
  * submission, as without. _wanted: the kinds (bit per QV__REC_*) in use
  * whose chunk is half full or more and have no spare; under submit_mu. _make:
  * a chunk of that kind with its pages touched; no lock. _take: keeps it as
- * the spare (or frees it, when one came meanwhile); under submit_mu. */
+ * a spare (or frees it, when enough came meanwhile); under submit_mu. */
 unsigned qv__rec_ahead_wanted(const qv__recorder *r);
 void    *qv__rec_ahead_make(int kind);
 void     qv__rec_ahead_take(qv__recorder *r, int kind, void *chunk);
