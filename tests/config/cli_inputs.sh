@@ -152,6 +152,10 @@ escape)
         grep -q "$ESC" "$D/out" && fail "keygen: an escape character reached the output"
         grep -qF 'k\x1B[2J/server.key' "$D/out" || fail "keygen: DIR not escaped: $(cat "$D/out")"
     fi
+    # An empty DIR (an unset variable in a script) is a usage error.
+    timeout 20 "$Q" keygen "" >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "keygen '': exit status not 2: $(cat "$D/out")"
+    grep -q "DIR is empty" "$D/out" || fail "keygen '': no reason given: $(cat "$D/out")"
     # A name in a bad file, quoted in the error of quiver check.
     timeout 20 "$Q" check "$SRC/tests/config/bad/catalog-board-escape.yaml" >"$D/out" 2>&1
     grep -q "$ESC" "$D/out" && fail "check: an escape character reached the output"

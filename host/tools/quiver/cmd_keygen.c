@@ -57,6 +57,10 @@ int qv_cmd_keygen(int argc, char **argv)
         return QV_CLI_USAGE;
     }
     const char *dir = argv[optind];
+    if (!*dir) { /* an unset variable in a script: a usage error, not a failed mkdir */
+        fprintf(stderr, "%s: DIR is empty\nTry '%s --help'.\n", PROG, PROG);
+        return QV_CLI_USAGE;
+    }
     char err[4200], e[4200], d[1024];
     if (qv__auth_keygen(dir, err, sizeof err)) {
         fprintf(stderr, "%s: %s\n", PROG, qv__escape(err, e, sizeof e));
