@@ -179,6 +179,22 @@ static char *parse_string(jp *p, size_t *len_out)
             free(out);
             return NULL;
         }
+        if (c >= 0x80) {
+            /* RFC 8259 text is UTF-8: an overlong form, a surrogate or a
+             * stray byte passed through would reach names and reports.
+             * The sequence ends at the closing quote at the latest. */
+            unsigned long cp;
+            size_t k = qv__utf8_seq((const unsigned char *)p->s, &cp);
+            if (!k) {
+                fail(p, "invalid UTF-8 in string (byte 0x%02X)", c);
+                free(out);
+                return NULL;
+            }
+            memcpy(out + n, p->s, k);
+            n += k;
+            p->s += k;
+            continue;
+        }
         if (c != '\\') {
             out[n++] = (char)c;
             p->s++;

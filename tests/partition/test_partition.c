@@ -959,6 +959,22 @@ static void test_bad_graphs(void **state)
          " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"c\\u001bpu\": 1}}],\n"
          " \"edges\": []}",
          "\"c\\x1Bpu\"", 2},
+        /* strings are UTF-8: a stray byte, an overlong form, a surrogate,
+         * a sequence cut by the closing quote */
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"f\xff\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": []}",
+         "invalid UTF-8 in string (byte 0xFF)", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
+         " {\"id\": 1, \"function\": \"\xc0\xaf\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " \"edges\": []}",
+         "invalid UTF-8 in string (byte 0xC0)", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [],\n"
+         " \"edges\": [], \"junk\": \"\xed\xa0\x80\"}",
+         "invalid UTF-8 in string (byte 0xED)", 2},
+        {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [],\n"
+         " \"edges\": [], \"junk\": \"\xe2\x82\"}",
+         "invalid UTF-8 in string (byte 0xE2)", 2},
         /* the run keys of a recorded graph */
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
          " {\"id\": 1, \"function\": \"f\", \"cost_us\": {\"cpu\": 1},\n"
