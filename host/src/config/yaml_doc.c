@@ -342,8 +342,8 @@ static void walk(const builder *b, ypos *p, size_t ci, size_t off)
  * error named a line the editor does not show, and the tab check of
  * parse_error looked at another byte (adversarial testing). A mark's
  * index counts characters (\r\n as two) from the text's start, after a
- * BOM; the walk below finds its byte, line and column. */
-/* Line and column of mark m, and (off, may be NULL) its byte. */
+ * BOM; the walk above finds its byte, line and column. Line and column of
+ * mark m, and (off, may be NULL) its byte. */
 static void mark_pos(builder *b, const yaml_mark_t *m, unsigned *line, unsigned *col,
                      size_t *off)
 {

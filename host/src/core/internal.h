@@ -334,9 +334,10 @@ struct qv_buf {
 
 /* Aligned to a cache line, 768 bytes: at 752 neighbours in the pool
  * shared a line, one's head with the other's tail, so a worker finishing
- * one task took the line from the submitter filling the next. Replayed
- * random DAG (1000 tasks an entry, 2 workers), 8 runs alternating with
- * the unaligned build: 0.615 us a task against 0.676 (means). */
+ * one task took the line from the submitter filling the next.
+ * `bench_loop --overhead --shape random --replayed-only --runs 3`, 8 runs
+ * alternating with the unaligned build: 0.760 us a task against 0.856
+ * (means; bench/RESULTS.md). */
 struct qv__task {
     _Alignas(64) qv__task *next; /* ready queue or free list */
     atomic_int  refs;     /* execution + buffer states holding it */

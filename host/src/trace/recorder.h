@@ -129,16 +129,15 @@ struct qv__recorder {
         uint8_t  kind;    /* QV__REC_NODES or QV__REC_EDGES */
     } *slid_c;
     size_t nslid, capslid;
-    /* Spare chunks of each kind, up to QV__REC_SPARES: two, because the
-     * chunk made ahead for the next one is ready before the window's
-     * oldest slides out; with one kept, the slid one was freed and every
-     * chunk past the window was fresh memory (a 2 MiB page zeroed per
-     * 32768 tasks). */
-    void    *spare[3][2];
+    /* Spare chunks of each kind: two, because the chunk made ahead for
+     * the next one is ready before the window's oldest slides out; with
+     * one kept, the slid one was freed and every chunk past the window
+     * was fresh memory (a 2 MiB page zeroed per 32768 tasks). */
+#define QV__REC_SPARES 2
+    void    *spare[3][QV__REC_SPARES];
     unsigned nspare[3];
     uint64_t fresh; /* chunks taken from the allocator; under submit_mu */
 };
-#define QV__REC_SPARES 2
 
 enum { QV__REC_NODES, QV__REC_EDGES, QV__REC_RLOG };
 
