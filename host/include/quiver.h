@@ -344,9 +344,10 @@ QV_API int qv_buf_try_unregister(qv_buf *buf);
  * Errors (buf is then not held): QV_EDEADLK from inside a task, or when a
  * task it would wait for waits (through the graph) for a buffer the
  * calling thread holds; QV_EBUSY
- * when buf is already acquired; QV_EINVAL for a bad mode or handle; a
- * negative code such as QV_ENODEV when a task that should have written buf
- * ran nowhere (qv_last_error names it; reported once). */
+ * when buf is already acquired; QV_EINVAL for a bad mode or handle;
+ * QV_ENOMEM without memory to wait for those tasks; a negative code such
+ * as QV_ENODEV when a task that should have written buf ran nowhere
+ * (qv_last_error names it; reported once). */
 QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
 
 /* As qv_buf_acquire, but never waits for a task nor a device: QV_EBUSY
@@ -386,7 +387,9 @@ QV_API size_t qv_buf_size(const qv_buf *buf);
  * scalar. Returns at once; the call runs when its dependencies are done.
  * Returns QV_ENODEV if no device has an implementation of f, QV_EMISMATCH
  * when the arguments do not match f (or the call does not fit f's FPGA
- * kernel, per the catalog's sizes, and nothing else can run f). Blocks
+ * kernel, per the catalog's sizes, and nothing else can run f), QV_ENOMEM
+ * without memory for the call or its dependencies: on any error nothing of
+ * the call is submitted. Blocks
  * while the policy's `max_inflight` tasks are in flight (backpressure;
  * never from a task, nor while the host holds a buffer). Safe from any
  * thread, tasks included. */

@@ -2,12 +2,15 @@
  * test_deps.c - implicit dependencies give the result of sequential
  * execution: random programs over shared buffers run on the runtime and
  * directly, compared word for word, over many seeds; plus long runs,
- * concurrent readers, waits on one buffer and scalars by value, and
- * qv_buf_try_acquire, which never waits for a task.
+ * concurrent readers, waits on one buffer and scalars by value,
+ * qv_buf_try_acquire, which never waits for a task, and calls refused for
+ * want of memory for their dependencies (nothing of them runs), or whose
+ * graph is short of memory (they still wait for what they must).
  */
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "devices/device.h" /* qv__fault_set */
 #include "helper.h"
 #include "quiver.h"
 
@@ -407,6 +410,111 @@ static void nested_submit(void **state)
     qv_runtime_destroy(g_rt);
 }
 
+/* Out of memory for a call's dependencies (a "task" fault fails the
+ * growth of a reader list or a successor list): qv_submit and
+ * qv_buf_acquire refuse it with QV_ENOMEM and nothing of it runs; the
+ * calls around it run in order. A call that went in with a dependency
+ * missing ran before its input was written. */
+static atomic_int nread;
+static void cpu_read_into(const qv_call *c)
+{
+    atomic_fetch_add(&nread, 1);
+    *(uint64_t *)c->ptr[1] = *(const uint64_t *)c->ptr[0];
+}
+
+static void no_memory_for_dependencies_submits_nothing(void **state)
+{
+    (void)state;
+    qv_options o = test_opts(2);
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_func *inc, *rd;
+    qv_arg_desc d1[] = { QV_ARG_BUF("x", QV_RW) };
+    qv_arg_desc d2[] = { QV_ARG_BUF("src", QV_R), QV_ARG_BUF("dst", QV_W) };
+    assert_int_equal(qv_func_create(rt, "gated_inc", d1, 1, &inc), 0);
+    assert_int_equal(qv_func_create(rt, "read_into", d2, 2, &rd), 0);
+    qv_func_set_cpu(inc, cpu_gated_inc);
+    qv_func_set_cpu(rd, cpu_read_into);
+    uint64_t x = 41, y[6] = { 0 };
+    qv_buf *bx, *by[6];
+    assert_int_equal(qv_buf_register(rt, &x, sizeof x, &bx), 0);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(qv_buf_register(rt, &y[i], sizeof y[i], &by[i]), 0);
+    atomic_store(&gate, 0);
+    atomic_store(&nread, 0);
+    assert_int_equal(qv_submit(rt, inc, (qv_arg[]){ QV_BUF(bx) }, 1), 0);
+    /* bx's first reader makes its reader list. */
+    qv__fault_set("task", QV_FAULT_ALLOC, 0, QV_ENOMEM);
+    assert_int_equal(qv_submit(rt, rd, (qv_arg[]){ QV_BUF(bx), QV_BUF(by[0]) }, 2), QV_ENOMEM);
+    assert_non_null(strstr(qv_last_error(), "not submitted"));
+    /* Four readers fill inc's successor list as it comes; the fifth makes
+     * it grow. */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(qv_submit(rt, rd, (qv_arg[]){ QV_BUF(bx), QV_BUF(by[i]) }, 2), 0);
+    qv__fault_set("task", QV_FAULT_ALLOC, 0, QV_ENOMEM);
+    assert_int_equal(qv_submit(rt, rd, (qv_arg[]){ QV_BUF(bx), QV_BUF(by[4]) }, 2), QV_ENOMEM);
+    /* The host's access follows inc as well. */
+    qv__fault_set("task", QV_FAULT_ALLOC, 0, QV_ENOMEM);
+    assert_int_equal(qv_buf_acquire(bx, QV_RW), QV_ENOMEM);
+    assert_int_equal(qv_buf_release(bx), QV_EINVAL); /* nothing held */
+    usleep(20000);
+    assert_int_equal(atomic_load(&nread), 0); /* all wait for inc */
+    atomic_store(&gate, 1);
+    assert_int_equal(qv_submit(rt, rd, (qv_arg[]){ QV_BUF(bx), QV_BUF(by[5]) }, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(atomic_load(&nread), 5);
+    assert_int_equal(qv_buf_acquire(bx, QV_RW), 0);
+    assert_int_equal(x, 42);
+    assert_int_equal(qv_buf_release(bx), 0);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(qv_buf_unregister(by[i]), 0);
+        assert_int_equal(y[i], i == 4 ? 0 : 42);
+    }
+    assert_int_equal(qv_buf_unregister(bx), 0);
+    qv_runtime_destroy(rt);
+}
+
+/* The recorded graph out of memory (a "graph" fault fails its next chunk,
+ * here the first of edges): the call is submitted (0), the graph misses
+ * the edge, and the call still waits for the writer of its input. Before,
+ * the shortage cut the dependency off and the reader ran first. */
+static void graph_out_of_memory_keeps_dependencies(void **state)
+{
+    (void)state;
+    qv_options o = test_opts(2);
+    qv_runtime *rt;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_func *inc, *rd;
+    qv_arg_desc d1[] = { QV_ARG_BUF("x", QV_RW) };
+    qv_arg_desc d2[] = { QV_ARG_BUF("src", QV_R), QV_ARG_BUF("dst", QV_W) };
+    assert_int_equal(qv_func_create(rt, "gated_inc", d1, 1, &inc), 0);
+    assert_int_equal(qv_func_create(rt, "read_into", d2, 2, &rd), 0);
+    qv_func_set_cpu(inc, cpu_gated_inc);
+    qv_func_set_cpu(rd, cpu_read_into);
+    uint64_t x = 41, y = 0;
+    qv_buf *bx, *by;
+    assert_int_equal(qv_buf_register(rt, &x, sizeof x, &bx), 0);
+    assert_int_equal(qv_buf_register(rt, &y, sizeof y, &by), 0);
+    atomic_store(&gate, 0);
+    atomic_store(&nread, 0);
+    assert_int_equal(qv_submit(rt, inc, (qv_arg[]){ QV_BUF(bx) }, 1), 0);
+    qv__fault_set("graph", QV_FAULT_ALLOC, 0, QV_ENOMEM);
+    assert_int_equal(qv_submit(rt, rd, (qv_arg[]){ QV_BUF(bx), QV_BUF(by) }, 2), 0);
+    usleep(20000);
+    assert_int_equal(atomic_load(&nread), 0);
+    atomic_store(&gate, 1);
+    assert_int_equal(qv_wait_all(rt), 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    qv_graph_info gi;
+    assert_int_equal(qv_graph_info_get(rt, &gi), 0);
+    assert_int_equal(gi.nodes, 2);
+    assert_int_equal(gi.edges, 0);
+    assert_int_equal(qv_buf_unregister(by), 0);
+    assert_int_equal(y, 42);
+    assert_int_equal(qv_buf_unregister(bx), 0);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -416,6 +524,8 @@ int main(void)
         cmocka_unit_test(concurrent_submitters),
         cmocka_unit_test(nested_submit),
         cmocka_unit_test(try_acquire_never_waits),
+        cmocka_unit_test(no_memory_for_dependencies_submits_nothing),
+        cmocka_unit_test(graph_out_of_memory_keeps_dependencies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

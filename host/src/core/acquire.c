@@ -94,7 +94,14 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     t->ubuf[0] = buf;
     t->modes[0] = m;
     t->bytes = 0;
-    int rc = qv__task_access(rt, t, buf, m);
+    if (qv__task_reserve(rt, t)) {
+        t->nbufs = 0;
+        qv__task_release_locked(rt, t);
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_ENOMEM, "%s: out of memory for its dependencies",
+                        hold ? "qv_buf_acquire" : "qv_buf_wait");
+    }
+    (void)qv__task_access(rt, t, buf, m); /* in the room reserved: cannot fail */
     atomic_fetch_add(&buf->hosts, 1);
     if (hold) {
         buf->held = m;
@@ -108,8 +115,6 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
         atomic_fetch_add(&rt->nheld, 1);
     }
     pthread_mutex_unlock(&rt->submit_mu);
-    if (rc) /* as in qv_submit: the order is kept as far as memory allowed */
-        qv__log(0, "qv_buf_acquire: out of memory while tracking dependencies");
     if (!qv__task_unhold(t))
         qv__wait_until(rt, host_ready, t);
     *out = t;

@@ -349,6 +349,8 @@ struct qv__task {
     qv__spin    lock;     /* guards done and succ */
     atomic_bool done;
     unsigned    nsucc, succ_cap;
+    unsigned    nres;     /* room in succ reserved for a submission that
+                           * has yet to append (qv__task_reserve) */
     qv__task  **succ;
     qv__task   *succ_inline[4];
     qv_func    *func;     /* NULL: the host's qv_buf_acquire (acquire.c) */
@@ -409,8 +411,12 @@ static inline bool qv__task_held_waits(qv__task *t)
 /* A task from the pool with its successor list, references and flags set
  * up for submission (refs 1, held). Under submit_mu. */
 qv__task *qv__task_new(qv_runtime *rt);
-/* Adds t's access to b with mode m to b's dependency state. Under
- * submit_mu. */
+/* Makes the room that t's accesses to its buffers (ubuf, modes) will take
+ * in the dependency state: 0, or QV_ENOMEM with nothing of t recorded.
+ * Under submit_mu, before anything knows of t. */
+int qv__task_reserve(qv_runtime *rt, qv__task *t);
+/* Adds t's access to b with mode m to b's dependency state: 0, or
+ * QV_ENOMEM, never in the room qv__task_reserve made. Under submit_mu. */
 int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m);
 /* Marks t done and makes its successors ready (placing them); returns
  * whether waiters must be woken. Host tasks (func NULL) are done this way

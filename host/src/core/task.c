@@ -89,6 +89,7 @@ qv__task *qv__task_new(qv_runtime *rt)
     atomic_flag_clear(&t->lock.f);
     atomic_init(&t->done, false);
     t->nsucc = 0;
+    t->nres = 0;
     t->succ_cap = 4;
     t->succ = t->succ_inline;
     t->node = NULL;
@@ -179,7 +180,51 @@ void qv__task_release_locked(qv_runtime *rt, qv__task *t)
     rt->free_local = t;
 }
 
-/* Makes t wait for p unless p is already done. */
+/* p's successor list one entry longer; QV_ENOMEM when it cannot be.
+ * Under p's lock, p not done. */
+static int succ_grow(qv__task *p)
+{
+    unsigned cap = p->succ_cap * 2;
+    qv__task **ns = NULL;
+    if (!qv__fault_hit("task", QV_FAULT_ALLOC)) {
+        if (p->succ == p->succ_inline) {
+            if ((ns = malloc(cap * sizeof *ns)) != NULL)
+                memcpy(ns, p->succ, p->nsucc * sizeof *ns);
+        } else {
+            ns = realloc(p->succ, cap * sizeof *ns);
+        }
+    }
+    if (!ns)
+        return QV_ENOMEM;
+    p->succ = ns;
+    p->succ_cap = cap;
+    return 0;
+}
+
+/* Room in p's successor list for one more, unless p is done. Taken before
+ * a submission commits (qv__task_reserve), once for each append it will
+ * make, so the room is there when add_succ appends. Only submitters, under
+ * submit_mu, append and reserve (nsucc, nres, succ_cap): the lock, which
+ * the list shares with the finishing worker, only for growing it. */
+static int succ_reserve(qv__task *p)
+{
+    if (atomic_load_explicit(&p->done, memory_order_acquire))
+        return 0;
+    if (p->nsucc + p->nres < p->succ_cap) {
+        p->nres++;
+        return 0;
+    }
+    int rc = 0;
+    qv__spin_lock(&p->lock);
+    if (!atomic_load_explicit(&p->done, memory_order_relaxed) && (rc = succ_grow(p)) == 0)
+        p->nres++;
+    qv__spin_unlock(&p->lock);
+    return rc;
+}
+
+/* Makes t wait for p unless p is already done. Cannot fail when room was
+ * reserved (succ_reserve); a deferred call that found none grows the list
+ * here. */
 static int add_succ(qv__task *p, qv__task *t)
 {
     /* Done already (its release store of done made its effects visible):
@@ -188,28 +233,13 @@ static int add_succ(qv__task *p, qv__task *t)
         return 0;
     int rc = 0;
     qv__spin_lock(&p->lock);
-    if (!atomic_load_explicit(&p->done, memory_order_relaxed)) {
-        if (p->nsucc == p->succ_cap) {
-            unsigned cap = p->succ_cap * 2;
-            qv__task **ns;
-            if (p->succ == p->succ_inline) {
-                ns = malloc(cap * sizeof *ns);
-                if (ns)
-                    memcpy(ns, p->succ, p->nsucc * sizeof *ns);
-            } else {
-                ns = realloc(p->succ, cap * sizeof *ns);
-            }
-            if (!ns) {
-                rc = QV_ENOMEM;
-                goto out;
-            }
-            p->succ = ns;
-            p->succ_cap = cap;
-        }
+    if (!atomic_load_explicit(&p->done, memory_order_relaxed) &&
+        (p->nsucc < p->succ_cap || (rc = succ_grow(p)) == 0)) {
         p->succ[p->nsucc++] = t;
+        if (p->nres)
+            p->nres--;
         t->npred++; /* t is held (QV__HOLD): p cannot start it */
     }
-out:
     qv__spin_unlock(&p->lock);
     return rc;
 }
@@ -233,12 +263,23 @@ static int readers_reserve(qv_runtime *rt, qv_buf *b)
     if (kept < b->readers_cap * 3 / 4)
         return 0;
     size_t cap = b->readers_cap ? b->readers_cap * 2 : 8;
-    qv__task **nr = realloc(b->readers, cap * sizeof *nr);
+    qv__task **nr = qv__fault_hit("task", QV_FAULT_ALLOC) ? NULL
+                                                           : realloc(b->readers, cap * sizeof *nr);
     if (!nr)
         return QV_ENOMEM;
     b->readers = nr;
     b->readers_cap = cap;
     return 0;
+}
+
+/* The recorded graph lost what it could not store (out of memory): the
+ * tasks still wait for each other, as the buffers say; said once. */
+static void rec_lost(void)
+{
+    static atomic_bool told;
+    if (!atomic_exchange(&told, true))
+        qv__log(1, "out of memory while recording the execution graph: it lacks "
+                   "some of the tasks' dependencies (the tasks still wait for them)");
 }
 
 /* The dependency edge pred -> t through buffer b. */
@@ -248,7 +289,7 @@ static int depend(qv_runtime *rt, qv__task *t, qv__task *pred, uint64_t pred_id,
     /* Host acquisitions order tasks but are not nodes of the graph. */
     if (rt->rec && pred_id != QV__NO_NODE && t->id != QV__NO_NODE &&
         qv__rec_edge(rt->rec, pred_id, t->id, bytes) != 0)
-        return QV_ENOMEM;
+        rec_lost();
     return pred ? add_succ(pred, t) : 0;
 }
 
@@ -262,7 +303,54 @@ static inline void ref_held(qv__task *t)
                           memory_order_relaxed);
 }
 
-/* Applies the access of t to b with mode m (the union over t's arguments). */
+/* Reserves (undo: gives back) room in the successor lists of the tasks t
+ * will follow, as qv__task_access adds t to them: each buffer's last writer
+ * and, for a write, every reader since; the first `limit` of them, or up
+ * to the first that fails (*rc). Returns how many it went through. */
+static size_t preds_reserve(qv__task *t, size_t limit, bool undo, int *rc)
+{
+    size_t n = 0;
+    for (unsigned j = 0; j < t->nbufs; j++) {
+        qv_buf *b = t->ubuf[j];
+        unsigned m = t->modes[j];
+        size_t nr = (m & QV_W) ? b->nreaders : 0;
+        for (size_t i = 0; i <= nr; i++) {
+            qv__task *p = i ? b->readers[i - 1]
+                            : (m & QV_R) || b->nreaders == 0 ? b->last_writer : NULL;
+            if (!p)
+                continue;
+            if (n == limit)
+                return n;
+            if (undo) {
+                if (p->nres) /* (p may be done since: then it is unused) */
+                    p->nres--;
+            } else if ((*rc = succ_reserve(p)) != 0) {
+                return n;
+            }
+            n++;
+        }
+    }
+    return n;
+}
+
+int qv__task_reserve(qv_runtime *rt, qv__task *t)
+{
+    int rc = 0;
+    for (unsigned j = 0; !rc && j < t->nbufs; j++)
+        if (!(t->modes[j] & QV_W))
+            rc = readers_reserve(rt, t->ubuf[j]);
+    if (rc)
+        return rc;
+    size_t n = preds_reserve(t, SIZE_MAX, false, &rc);
+    if (rc)
+        preds_reserve(t, n, true, &rc);
+    return rc ? QV_ENOMEM : 0;
+}
+
+/* Applies the access of t to b with mode m (the union over t's
+ * arguments). It cannot fail in the room qv__task_reserve made, so that a
+ * submitted task waits for every task it must (one that was refused memory
+ * midway lost dependencies and ran too soon); without, QV_ENOMEM. */
 int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
 {
     int rc;
@@ -279,10 +367,9 @@ int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
          * last writer (a host acquisition ends the list without any), waits
          * on those that may still run. */
         if (rt->rec) {
-            if (t->id == QV__NO_NODE)
-                b->rec_readers = 0;
-            else if (qv__rec_war(rt->rec, &b->rec_readers, t->id) != 0)
-                return QV_ENOMEM;
+            if (t->id != QV__NO_NODE && qv__rec_war(rt->rec, &b->rec_readers, t->id) != 0)
+                rec_lost();
+            b->rec_readers = 0;
         }
         for (size_t i = 0; i < b->nreaders; i++)
             if ((rc = add_succ(b->readers[i], t)) != 0)
@@ -302,7 +389,7 @@ int qv__task_access(qv_runtime *rt, qv__task *t, qv_buf *b, unsigned m)
         b->readers[b->nreaders++] = t;
         if (rt->rec && t->id != QV__NO_NODE &&
             qv__rec_read(rt->rec, &b->rec_readers, t->id) != 0)
-            return QV_ENOMEM;
+            rec_lost();
     }
     return 0;
 }
@@ -412,6 +499,13 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
             rc = qv__defer_force(rt, t->ubuf, t->modes, t->nbufs, forced);
             break;
         }
+    /* The memory its dependencies take, before anything knows of t: past
+     * this point the submission cannot fail. A deferred call (forced NULL)
+     * was accepted already and is not dropped: it goes on, and its
+     * dependencies take memory as they are made, as far as there is. */
+    if (!rc && qv__task_reserve(rt, t) && forced)
+        rc = qv__fail(QV_ENOMEM, "qv_submit: out of memory for the dependencies of a "
+                      "call of '%s'; it was not submitted", f->name);
     if (rc) {
         free(t->scalar_heap);
         t->next = rt->free_local;
@@ -468,9 +562,10 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
                 qv__wake_waiters(rt);
                 break;
             }
-    /* Out of memory midway: the task is in the graph already, so it still
-     * runs, in order; only the caller learns of the shortage. */
-    *rcp = rc ? qv__fail(rc, "qv_submit: out of memory while tracking dependencies") : 0;
+    /* Only a deferred call can lack memory here: it still runs, in order
+     * as far as memory allowed; the caller learns of the shortage. */
+    *rcp = rc ? qv__fail(rc, "out of memory while tracking the dependencies of a "
+                         "deferred call of '%s'", f->name) : 0;
     if (settledp)
         *settledp = settled;
     return t;

@@ -173,7 +173,7 @@ static void *chunk_slot(qv__recorder *r, qv__chunks *a, size_t size, int kind)
         }
         void *c = r->nspare[kind] ? r->spare[kind][--r->nspare[kind]] : NULL;
         if (!c) {
-            if (!(c = qv__bigalloc(size * per)))
+            if (qv__fault_hit("graph", QV_FAULT_ALLOC) || !(c = qv__bigalloc(size * per)))
                 return NULL;
             r->fresh++;
             /* Wanted now, the background thread's not made in time: its
@@ -297,8 +297,11 @@ qv__node *qv__rec_node(qv__recorder *r, uint64_t id, uint32_t func,
 
 int qv__rec_edge(qv__recorder *r, uint64_t src, uint64_t dst, uint64_t bytes)
 {
-    /* An edge from before the last reset has no node to leave from. */
-    if (src < r->base)
+    /* An edge from before the last reset has no node to leave from; one
+     * from or to a task the graph has no node for (out of memory) has no
+     * place in it. */
+    uint64_t end = r->base + r->nodes.n;
+    if (src < r->base || src >= end || dst >= end)
         return 0;
     qv__edge *e = chunk_slot(r, &r->edges, sizeof *e, QV__REC_EDGES);
     if (!e)
