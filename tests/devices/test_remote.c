@@ -33,6 +33,7 @@
 #include "config/policy.h"
 #include "core/internal.h"
 #include "devices/device.h"
+#include "devices/remote_link.h"
 #include "platform.h"
 #include "quiver.h"
 #include "qvpart.h"
@@ -1332,6 +1333,69 @@ static void in_place_updates_survive_a_dead_daemon(void **state)
 }
 #endif
 
+/* One request's ALLOC on link l: the daemon's id for a buffer of 64 bytes. */
+static uint64_t alloc_64(qv__rlink *l)
+{
+    qv__rreq *rq = qv__rreq_new(QV_WIRE_ALLOC);
+    assert_non_null(rq);
+    qv_wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = QV_WIRE_ALLOC;
+    m.u.alloc.size = 64;
+    m.u.alloc.bank = QV_WIRE_ANY_BANK;
+    assert_int_equal(qv__rlink_post(l, rq, &m), 0);
+    char why[300] = "";
+    assert_int_equal(qv__rlink_wait(l, rq, 5000000000, why, sizeof why), 0);
+    uint64_t id = rq->buf;
+    qv__rreq_free(rq);
+    return id;
+}
+
+/* A request that names remote buffers by the ids of an earlier daemon is
+ * never sent (the link refuses it, QV_EIO): the daemon it reconnected to
+ * may number its own buffers so. And a daemon's ids start at a random
+ * point past 2^32, so a restarted one does not hand the same ones out
+ * again (they started at 1: review finding). */
+static void older_ids_are_never_sent(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    qv__rlink_conf c = {.name = "t", .endpoint = endpoint, .heartbeat_ms = 50,
+                        .timeout_ms = 2000};
+    qv__rlink l;
+    char err[300];
+    assert_int_equal(qv__rlink_open(&l, &c, err, sizeof err), 0);
+    uint64_t id = alloc_64(&l);
+    assert_true(id > (1ull << 32));
+    assert_int_equal(alloc_64(&l), id + 1);
+    pthread_mutex_lock(&l.mu);
+    unsigned gen = l.gen;
+    pthread_mutex_unlock(&l.mu);
+    qv_wire_msg m;
+    memset(&m, 0, sizeof m);
+    m.type = QV_WIRE_FREE;
+    m.u.free.buf = id;
+    qv__rreq *rq = qv__rreq_new(QV_WIRE_FREE);
+    rq->ids = true;
+    rq->ids_gen = gen + 1;
+    assert_int_equal(qv__rlink_post(&l, rq, &m), QV_EIO);
+    assert_non_null(strstr(rq->why, "reconnected"));
+    rq->ids_gen = gen; /* the same request, of this daemon: sent and done */
+    assert_int_equal(qv__rlink_post(&l, rq, &m), 0);
+    assert_int_equal(qv__rlink_wait(&l, rq, 5000000000, err, sizeof err), 0);
+    qv__rreq_free(rq);
+    qv__rlink_close(&l);
+    daemon_kill(SIGTERM);
+    daemon_start();
+    assert_int_equal(qv__rlink_open(&l, &c, err, sizeof err), 0);
+    uint64_t id2 = alloc_64(&l);
+    assert_true(id2 > (1ull << 32) && id2 != id && id2 != id + 1);
+    qv__rlink_close(&l);
+}
+
 /* Remote boards whose daemons do not answer are waited for together when
  * the runtime starts: each costs its hello's timeout, and six took six of
  * them one after another (adversarial testing: 12 s for twelve). */
@@ -1404,6 +1468,7 @@ int main(void)
         cmocka_unit_test(fused_chain_on_the_remote_board),
         cmocka_unit_test(daemon_serving_fewer_kernels),
         cmocka_unit_test(same_buffers_after_restart),
+        cmocka_unit_test(older_ids_are_never_sent),
 #ifdef QV_SPIN2_CATALOG
         cmocka_unit_test(in_place_updates_survive_a_dead_daemon),
 #endif

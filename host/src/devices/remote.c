@@ -277,6 +277,7 @@ static int post_write(remote_device *r, qv_devmem *m, size_t off, const void *sr
 {
     pthread_mutex_lock(&r->link.mu);
     uint64_t id = m->id;
+    unsigned gen = m->gen;
     pthread_mutex_unlock(&r->link.mu);
     for (size_t done = 0;; done += CHUNK) {
         size_t len = n - done < CHUNK ? n - done : CHUNK;
@@ -285,6 +286,8 @@ static int post_write(remote_device *r, qv_devmem *m, size_t off, const void *sr
         if (!rq)
             return QV_ENOMEM;
         rq->mem = m;
+        rq->ids = true;
+        rq->ids_gen = gen;
         rq->detached = !(ev && last); /* the wait waits for the pieces before */
         qv_wire_msg msg;
         memset(&msg, 0, sizeof msg);
@@ -311,8 +314,8 @@ static int post_write(remote_device *r, qv_devmem *m, size_t off, const void *sr
  * bytes each, appending them to the list whose end is *tail (through sib).
  * 0, or an error: what was queued is on the list; a READ that could not be
  * queued is there too, done with its error, so that a wait reports it. */
-static int post_reads(remote_device *r, qv_devmem *m, uint64_t id, size_t off, size_t n,
-                      void *dst, qv__rreq ***tail)
+static int post_reads(remote_device *r, qv_devmem *m, uint64_t id, unsigned gen, size_t off,
+                      size_t n, void *dst, qv__rreq ***tail)
 {
     for (size_t done = 0; done < n; done += CHUNK) {
         size_t len = n - done < CHUNK ? n - done : CHUNK;
@@ -323,6 +326,8 @@ static int post_reads(remote_device *r, qv_devmem *m, uint64_t id, size_t off, s
         k->n = len;
         k->off = off + done;
         k->mem = m;
+        k->ids = true;
+        k->ids_gen = gen;
         qv_wire_msg msg;
         memset(&msg, 0, sizeof msg);
         msg.type = QV_WIRE_READ;
@@ -409,10 +414,13 @@ static void remote_free(qv_device *d, qv_devmem *m)
     qv__rlink_quiesce(&r->link, m);
     pthread_mutex_lock(&r->link.mu);
     bool current = m->gen == r->link.gen && r->link.up;
+    unsigned gen = m->gen;
     pthread_mutex_unlock(&r->link.mu);
     qv__rreq *rq = current ? qv__rreq_new(QV_WIRE_FREE) : NULL;
     if (rq) {
         rq->detached = true;
+        rq->ids = true;
+        rq->ids_gen = gen;
         qv_wire_msg msg;
         memset(&msg, 0, sizeof msg);
         msg.type = QV_WIRE_FREE;
@@ -459,6 +467,7 @@ static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n
     bool mirrored = off == 0 && n == src->n && src->mirror == dst;
     bool stale = src->gen != r->link.gen;
     uint64_t id = src->id;
+    unsigned gen = src->gen;
     pthread_mutex_unlock(&r->link.mu);
     if (mirrored || !n)
         return 0; /* dst holds these bytes already (the file's top) */
@@ -468,7 +477,7 @@ static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n
                         "with the daemon",
                         r->board->name, src->n);
     qv__rreq *rq = NULL, **tail = &rq;
-    int rc = post_reads(r, src, id, off, n, dst, &tail);
+    int rc = post_reads(r, src, id, gen, off, n, dst, &tail);
     if (!rq)
         return qv__fail(rc, "remote board %s: cannot queue a read", r->board->name);
     rq->kids = rq->sib; /* the first piece waits for the others */
@@ -628,9 +637,11 @@ static void temps_free(remote_device *r)
 
 /* The RUN tasks of part pt, whose task's arguments are wa: each call's
  * arguments taken from wa or from the part's intermediates on the daemon,
- * written into pa. Driver thread. */
+ * written into pa. The ids are of generation *gen, of which *ngen were
+ * read before (launch_op). Driver thread. */
 static int part_tasks(remote_device *r, const struct qv__part *pt, const qv_wire_arg *wa,
-                      qv_wire_task *task, qv_wire_arg pa[][QV_MAX_ARGS])
+                      qv_wire_task *task, qv_wire_arg pa[][QV_MAX_ARGS], unsigned *gen,
+                      unsigned *ngen)
 {
     const qv__part_shape *s = &pt->s;
     rtemps *tmp;
@@ -655,7 +666,13 @@ static int part_tasks(remote_device *r, const struct qv__part *pt, const qv_wire
             pa[j][i].mode = (uint8_t)m->args[i].mode;
             pthread_mutex_lock(&r->link.mu);
             pa[j][i].buf = tmp->mem[x]->id;
+            bool mixed = *ngen && tmp->mem[x]->gen != *gen; /* as launch_op's */
+            *gen = tmp->mem[x]->gen;
+            ++*ngen;
             pthread_mutex_unlock(&r->link.mu);
+            if (mixed)
+                return qv__fail(QV_EIO, "remote board %s: the daemon was reconnected "
+                                "while a part was launched", r->board->name);
         }
         task[j] = (qv_wire_task){rf->func, (uint8_t)m->nargs, pa[j]};
     }
@@ -728,6 +745,7 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
     const qv_call *c = l->call;
     qv_wire_arg wa[QV_MAX_ARGS];
     memset(wa, 0, sizeof wa);
+    unsigned gen = 0, ngen = 0; /* the generation of the ids in wa, and how many */
     int rc;
     if (l->func->part) /* its calls in one RUN, their arguments from these */
         rc = 0;
@@ -758,13 +776,22 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
         wa[i].mode = (uint8_t)a->mode;
         pthread_mutex_lock(&r->link.mu);
         wa[i].buf = m->id;
+        /* The ids of one RUN, of one daemon: a reconnection between two
+         * arguments left the first one's id naming what the new daemon
+         * numbers so (another buffer, perhaps; review finding). */
+        bool mixed = ngen && m->gen != gen;
+        gen = m->gen;
+        ngen++;
         pthread_mutex_unlock(&r->link.mu);
+        if (mixed)
+            return qv__fail(QV_EIO, "remote board %s: the daemon was reconnected while "
+                            "'%s' was launched", r->board->name, l->func->name);
     }
     qv_wire_task task[QV__PART_MAX];
     qv_wire_arg pa[QV__PART_MAX][QV_MAX_ARGS];
     unsigned ntasks = 1;
     if (l->func->part) {
-        if ((rc = part_tasks(r, l->func->part, wa, task, pa)) != 0)
+        if ((rc = part_tasks(r, l->func->part, wa, task, pa, &gen, &ngen)) != 0)
             return rc;
         ntasks = l->func->part->s.n;
     } else {
@@ -773,6 +800,8 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
     qv__rreq *run = qv__rreq_new(QV_WIRE_RUN);
     if (!run)
         return QV_ENOMEM;
+    run->ids = ngen > 0;
+    run->ids_gen = gen;
     qv_wire_msg msg;
     memset(&msg, 0, sizeof msg);
     msg.type = QV_WIRE_RUN;
@@ -793,7 +822,7 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
     qv__rreq **tail = &run->kids;
     for (unsigned i = 0; i < c->nargs && !rc && !run->nouts; i++)
         if (wa[i].kind && (wa[i].mode & QV_W))
-            rc = post_reads(r, l->mem[i], wa[i].buf, 0, l->mem[i]->n, c->ptr[i], &tail);
+            rc = post_reads(r, l->mem[i], wa[i].buf, gen, 0, l->mem[i]->n, c->ptr[i], &tail);
     if (rc) {
         /* The run is out; wait for it so that the link lets go of it. */
         finish(r, run, -1);

@@ -758,6 +758,15 @@ int qv__rlink_post(qv__rlink *l, qv__rreq *rq, qv_wire_msg *m)
         pthread_mutex_unlock(&l->mu);
         return QV_EIO;
     }
+    /* Its buffer ids were read before a reconnection: the daemon now may
+     * give the same numbers to other buffers (review finding). */
+    if (rq->ids && rq->ids_gen != l->gen) {
+        snprintf(rq->why, sizeof rq->why,
+                 "remote board %s: the daemon was reconnected while the request "
+                 "was made", l->name);
+        pthread_mutex_unlock(&l->mu);
+        return QV_EIO;
+    }
     m->id = l->next_id++;
     rq->id = m->id;
     rq->gen = l->gen;

@@ -31,6 +31,9 @@ typedef struct qv__rreq {
     uint64_t id;
     uint16_t type;   /* QV_WIRE_* */
     unsigned gen;    /* the link's generation when it was posted */
+    bool ids;        /* it names remote buffers by the ids of generation
+                      * ids_gen: not posted in another (qv__rlink_post) */
+    unsigned ids_gen;
     bool detached;   /* nobody waits: the link frees it when answered */
     bool done;       /* under mu */
     int err;         /* when done: 0 or a QV_E* code */

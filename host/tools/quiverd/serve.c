@@ -41,6 +41,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1927,6 +1928,13 @@ int qd_serve(qd_daemon *d)
 {
     int status = 1;
     S.d = d;
+    /* Buffer ids from a random start: a host that read an id from the
+     * daemon before this one must not find it naming one of this one's
+     * buffers (the host checks as well; review finding). */
+    uint64_t seed = 0;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = d->instance * 0x9e3779b97f4a7c15u;
+    S.next_buf = (seed >> 2) | (1ull << 32);
     S.pipe_r = S.pipe_w = -1;
     pthread_mutex_init(&S.cq_mu, NULL);
     pthread_mutex_init(&S.sock_mu, NULL);
