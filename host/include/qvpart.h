@@ -222,7 +222,8 @@ QV_API int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nre
  * unit (the runtime runs one task at a time on each) with the pool's cost
  * per hour and link (latency, bandwidth), an FPGA board with its name,
  * vendor platform and emulation for qv_catalog_holds. OpenCL devices that
- * are not GPUs and remote boards are left out, as the runtime leaves them.
+ * are not GPUs are left out, as the runtime leaves them, and so is a remote
+ * board whose daemon does not answer a probe (1 s).
  * name may be NULL ("this machine"). */
 QV_API int qv_plat_from_pool(qv_pool *pool, const char *name, qv_plat **out);
 

@@ -59,8 +59,9 @@ typedef enum qv_config_kind {
 QV_API const char *qv_config_kind_name(qv_config_kind kind);
 
 /* Loads the file at path as whichever kind its content says (see
- * qv_config_kind), validates it fully, including the files it names, and
- * frees it again. Returns 0, or QV_EFORMAT (the file is wrong), QV_ENOENT /
+ * qv_config_kind), validates it fully, including the files it names
+ * (without opening a catalog's xclbins, which `quiver check` also does),
+ * and frees it again. Returns 0, or QV_EFORMAT (the file is wrong), QV_ENOENT /
  * -errno (it cannot be read) or QV_ENOMEM, with diag filled. kind and diag
  * may be NULL. Thread-safe. */
 QV_API int qv_config_check(const char *path, qv_config_kind *kind, qv_diag *diag);

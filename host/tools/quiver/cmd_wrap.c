@@ -70,7 +70,7 @@ static void wrap_usage(FILE *out)
             "  -h, --help        print this help\n\n"
             "Run time: QUIVER_WRAP=0 sends every call to the original,\n"
             "QUIVER_WRAP_MIN_BYTES=N (default 65536) keeps smaller calls there,\n"
-            "QUIVER_WRAP_WHERE=cpu,gpu,fpga limits the devices, QUIVER_WRAP_STATS=1\n"
+            "QUIVER_WRAP_WHERE=cpu,gpu,fpga,remote limits the devices, QUIVER_WRAP_STATS=1\n"
             "prints where the calls went, QUIVER_WRAP_DEFER=0 makes --defer calls\n"
             "synchronous.\n");
 }
