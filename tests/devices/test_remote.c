@@ -48,6 +48,7 @@ enum { N = 16384, NBUF = 160 };
 static char endpoint[512], board_file[512], policy_file[512], share[512];
 static pid_t daemon_pid = -1;
 static const char *daemon_catalog; /* the next daemon's; NULL: the build's */
+static const char *daemon_max_tasks; /* the next plain daemon's --max-tasks */
 
 static float a[N], b[N], outs[NBUF][N];
 
@@ -111,7 +112,9 @@ static pid_t spawn(const char *ep, const char *keys, const char *file, unsigned 
                   "--listen", ep, "--keys", keys, (char *)NULL);
         else
             execl(QV_QUIVERD, "quiverd", "--board", boardarg, "--catalog", catarg,
-                  "--listen", ep, "--allow-plain", "--delay-us", delay, (char *)NULL);
+                  "--listen", ep, "--allow-plain", "--delay-us", delay,
+                  daemon_max_tasks ? "--max-tasks" : (char *)NULL, daemon_max_tasks,
+                  (char *)NULL);
         _exit(127);
     }
     uint64_t until = now_ms() + 20000;
@@ -1333,6 +1336,32 @@ static void in_place_updates_survive_a_dead_daemon(void **state)
 }
 #endif
 
+/* A daemon at its --max-tasks refuses a run (QV_EBUSY): the task runs on
+ * the host, with the right result, and the board stays in service (a busy
+ * daemon is not a faulty one). */
+static void busy_daemon_keeps_the_board(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_kill(SIGTERM);
+    daemon_max_tasks = "1"; /* a run is 2: its task and its outputs' */
+    daemon_start();
+    daemon_max_tasks = NULL;
+    qv_runtime *rt = remote_runtime();
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f = vadd_func(rt);
+    run_vadds(rt, f, 4, NULL);
+    check_outs(4);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_true(di.healthy);
+    assert_int_equal(di.tasks, 0);
+    assert_int_equal(di.failed, 4);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM); /* the next test starts the usual one */
+}
+
 /* One request's ALLOC on link l: the daemon's id for a buffer of 64 bytes. */
 static uint64_t alloc_64(qv__rlink *l)
 {
@@ -1469,6 +1498,7 @@ int main(void)
         cmocka_unit_test(daemon_serving_fewer_kernels),
         cmocka_unit_test(same_buffers_after_restart),
         cmocka_unit_test(older_ids_are_never_sent),
+        cmocka_unit_test(busy_daemon_keeps_the_board),
 #ifdef QV_SPIN2_CATALOG
         cmocka_unit_test(in_place_updates_survive_a_dead_daemon),
 #endif

@@ -31,6 +31,7 @@ static int use_tcp; /* the next daemon listens on tcp://127.0.0.1:* */
 static const char *fail_launch; /* the next daemon's --fail-launch */
 static int slow_reader; /* the next client takes its replies one at a time */
 static const char *spin_us;     /* the next daemon's --spin-us */
+static const char *max_tasks;   /* the next daemon's --max-tasks */
 static const char *spin_env;    /* the next daemon's QV_SPIN_US */
 static int one_core;            /* the next daemon may use one core only */
 
@@ -204,6 +205,10 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
         if (spin_us) {
             argv[n++] = "--spin-us";
             argv[n++] = spin_us;
+        }
+        if (max_tasks) {
+            argv[n++] = "--max-tasks";
+            argv[n++] = max_tasks;
         }
         cpu_set_t set;
         if (one_core && sched_getaffinity(0, sizeof set, &set) == 0) {
@@ -810,6 +815,46 @@ static void test_big_run_checked_fast(void **state)
     if (s >= 3)
         fprintf(stderr, "the check took %.1f s\n", s);
     assert_true(s < 3); /* 0.1 s here; 5-9 s with the quadratic check */
+    daemon_stop(&d);
+}
+
+/* --max-tasks bounds the tasks in flight of all clients: a RUN of more is
+ * refused at once with QV_EBUSY, and the heartbeat behind it answered (the
+ * socket thread never waits for the runtime's backpressure, which left
+ * every client's heartbeats unanswered: review), and one that fits runs. */
+static void test_max_tasks(void **state)
+{
+    (void)state;
+    max_tasks = "4";
+    daemon_proc d;
+    daemon_start(&d, 0);
+    max_tasks = NULL;
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    uint64_t a = alloc_buf(&d, 2, 64), b = alloc_buf(&d, 3, 64), c = alloc_buf(&d, 4, 64);
+    uint32_t n = 16;
+    qv_wire_arg args[4] = {{.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = a},
+                           {.kind = QV_WIRE_ARG_BUF, .mode = QV_R, .buf = b},
+                           {.kind = QV_WIRE_ARG_BUF, .mode = QV_W, .buf = c},
+                           {.kind = QV_WIRE_ARG_VAL, .size = 4, .val = (const uint8_t *)&n}};
+    qv_wire_task t[4];
+    for (int i = 0; i < 4; i++)
+        t[i] = (qv_wire_task){"vadd", 4, args};
+    qv_wire_msg m = {.type = QV_WIRE_RUN, .id = 10};
+    m.u.run.ntasks = 4; /* and the outputs' task: 5 */
+    m.u.run.tasks = t;
+    send_msg(d.sock, &m);
+    qv_wire_msg hb = {.type = QV_WIRE_HEARTBEAT, .id = 11};
+    send_msg(d.sock, &hb);
+    expect_error(&d, 10, QV_EBUSY, "at most 4 (--max-tasks)");
+    recv_reply(d.sock, &r);
+    assert_int_equal(r.m.type, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY);
+    reply_fini(&r);
+    m.id = 12;
+    m.u.run.ntasks = 3;
+    call(&d, &m, QV_WIRE_RUN | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
     daemon_stop(&d);
 }
 
@@ -1754,6 +1799,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
         cmocka_unit_test_teardown(test_run_failure_is_its_own, teardown),
         cmocka_unit_test_teardown(test_big_run_checked_fast, teardown),
+        cmocka_unit_test_teardown(test_max_tasks, teardown),
         cmocka_unit_test_teardown(test_many_runs, teardown),
         cmocka_unit_test_teardown(test_run_outputs, teardown),
         cmocka_unit_test_teardown(test_peer_gone, teardown),

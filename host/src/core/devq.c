@@ -581,7 +581,7 @@ static qv__task *pop(qv__devq *q, bool nowait)
 static bool device_fault(int rc)
 {
     return rc != QV_ENOMEM && rc != QV_E2BIG && rc != QV_ENOTSUP && rc != QV_EFORMAT &&
-           rc != QV_EMISMATCH;
+           rc != QV_EMISMATCH && rc != QV_EBUSY;
 }
 
 /* A run of q's outlived its deadline, and has ended since: q, out of
@@ -741,6 +741,9 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
             qv__region_devices_changed(rt, why); /* plans are made without it */
         } else if (rc == QV_ENOMEM) {
             qv__log(2, "%s: no memory for '%s'; it %s", q->name, t->func->name, then);
+        } else if (rc == QV_EBUSY) { /* a daemon at its --max-tasks */
+            qv__log(2, "%s is busy (%s); '%s' %s", q->name, qv_last_error(), t->func->name,
+                    then);
         } else if (rc == QV_E2BIG) {
             qv__log(2, "%s: this call of '%s' does not fit it (%s); it %s", q->name,
                     t->func->name, qv_last_error(), then);

@@ -46,7 +46,8 @@ typedef struct qv_launch {
 /* What a failing operation means for the runtime, by its error code:
  *   QV_ENOTSUP, QV_EFORMAT  this function cannot run on this device (a
  *                           build error): never try the pair again;
- *   QV_ENOMEM               no room now: run this task elsewhere;
+ *   QV_ENOMEM, QV_EBUSY     no room now (a remote daemon at its bound):
+ *                           run this task elsewhere;
  *   QV_E2BIG                this call does not fit the device (a launch
  *                           size of its own): run this task elsewhere, and
  *                           keep sending the function's other calls;

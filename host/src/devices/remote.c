@@ -185,11 +185,13 @@ static int fail_rq(qv__rreq *rq, int rc)
     return e;
 }
 
-/* Whether rc means the board is faulty (devices/device.h). */
+/* Whether rc means the board is faulty (devices/device.h); not a daemon
+ * that refuses more work for now (QV_EBUSY: its --max-tasks, its bound on
+ * queued writes): that request's task runs elsewhere, the board stays. */
 static bool is_fault(int rc)
 {
     return rc && rc != QV_ENOTSUP && rc != QV_ENOMEM && rc != QV_EFORMAT &&
-           rc != QV_EMISMATCH;
+           rc != QV_EMISMATCH && rc != QV_EBUSY;
 }
 
 /* How long a read or a load waits for its reply. The heartbeats keep a

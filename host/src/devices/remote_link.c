@@ -130,12 +130,15 @@ static void link_down(qv__rlink *l, const char *why)
 }
 
 /* What the runtime does with a daemon's error code for a request of type
- * `type` (devices/device.h): no room -> elsewhere; cannot run -> never
- * here again; the rest is a fault of the board. */
+ * `type` (devices/device.h): no room, or busy (its --max-tasks, its bound
+ * on queued writes) -> elsewhere; cannot run -> never here again; the rest
+ * is a fault of the board. */
 static int map_code(uint16_t type, int code)
 {
     if (code == QV_ENOMEM || code == QV_E2BIG)
         return QV_ENOMEM;
+    if (code == QV_EBUSY)
+        return QV_EBUSY;
     if (code == QV_ENOTSUP || code == QV_EMISMATCH ||
         (type == QV_WIRE_LOAD && code == QV_ENOENT))
         return QV_ENOTSUP;

@@ -75,7 +75,7 @@ static void usage(FILE *out)
         out,
         "usage: quiverd --board FILE [--board FILE...] --catalog FILE --listen ENDPOINT\n"
         "               [--keys DIR | --allow-plain] [--log FILE] [--delay-us N]\n"
-        "               [--fail-launch N] [--spin-us N]\n"
+        "               [--fail-launch N] [--spin-us N] [--max-tasks N]\n"
         "\n"
         "Serves the FPGA boards of the board files (emulated, XRT) with the kernels\n"
         "of the catalog to Quiver hosts over ZeroMQ (docs/remote.md).\n"
@@ -99,11 +99,14 @@ static void usage(FILE *out)
         "  --spin-us N      how long the runtime's threads spin before they sleep\n"
         "                   (microseconds); default: 50 when the machine has a core\n"
         "                   for each of them and for the socket's two threads, else 0\n"
+        "  --max-tasks N    the tasks in flight the daemon takes, of all its\n"
+        "                   clients (each copy and each task of a run is one);\n"
+        "                   past it a request is refused with QV_EBUSY (default %d)\n"
         "  --help           this text\n"
         "\n"
         "SIGTERM or SIGINT: stop reading requests, finish the runs in flight, send\n"
         "their replies, exit 0.\n",
-        QD_MAX_BOARDS);
+        QD_MAX_BOARDS, QD_MAX_TASKS);
 }
 
 /* Checks --listen's form, where libzmq would take more than it should:
@@ -174,7 +177,7 @@ static int parse_args(int argc, char **argv, qd_options *o)
     /* Values past any character: a wrong short option ("-b") is told
      * from a wrong use of a long one by optopt alone. */
     enum { O_BOARD = 256, O_CATALOG, O_LISTEN, O_KEYS, O_PLAIN, O_LOG, O_DELAY, O_FAIL,
-           O_SPIN, O_HELP };
+           O_SPIN, O_MAXT, O_HELP };
     static const struct option longopts[] = {
         {"board", required_argument, NULL, O_BOARD},
         {"catalog", required_argument, NULL, O_CATALOG},
@@ -185,6 +188,7 @@ static int parse_args(int argc, char **argv, qd_options *o)
         {"delay-us", required_argument, NULL, O_DELAY},
         {"fail-launch", required_argument, NULL, O_FAIL},
         {"spin-us", required_argument, NULL, O_SPIN},
+        {"max-tasks", required_argument, NULL, O_MAXT},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -231,6 +235,11 @@ static int parse_args(int argc, char **argv, qd_options *o)
             o->spin_us = (int)us;
             break;
         }
+        case O_MAXT:
+            if (parse_uint("--max-tasks", optarg, 1, 1u << 23, "a number of tasks",
+                           &o->max_tasks))
+                return 2;
+            break;
         case O_HELP:
             usage(stdout);
             return 1;
@@ -409,10 +418,15 @@ static int make_runtime(qd_daemon *d)
         yaml_quoted(f, logpath);
     }
     fprintf(f,
-            "\nscheduler: eager\nimplicit_regions: false\ndevices: [cpu, fpga]\n"
+            /* Above what the socket thread lets in (serve.c, room_for): a
+             * submission never waits for the runtime's backpressure there,
+             * which stopped the heartbeats of every client (review). */
+            "\nmax_inflight: %u\n"
+            "scheduler: eager\nimplicit_regions: false\ndevices: [cpu, fpga]\n"
             "discovery:\n  rescan_interval_ms: 0\n  hwloc: true\n  opencl: false\n"
             "  xrt: %s\n  boards:%s\n",
-            real ? "true" : "false", emulated ? "" : " []"); /* real cards: found by XRT */
+            (o->max_tasks ? o->max_tasks : QD_MAX_TASKS) + 64, real ? "true" : "false",
+            emulated ? "" : " []"); /* real cards: found by XRT */
     for (unsigned i = 0; i < d->nboards; i++) {
         if (!d->boards[i]->emulation)
             continue;

@@ -888,6 +888,24 @@ typedef struct qd_req {
     zmq_msg_t *parts;
 } qd_req;
 
+/* Whether the runtime takes n more tasks now (--max-tasks, of all
+ * clients); else q is answered QV_EBUSY. Only this thread submits, so what
+ * it sees in flight can only drop before it does: its submissions never
+ * wait for the runtime's backpressure, which left every client's
+ * heartbeats unanswered while one client's runs filled it (review). */
+static bool room_for(const qd_req *q, uint64_t n, const char *what)
+{
+    uint64_t cap = S.d->opt->max_tasks ? S.d->opt->max_tasks : QD_MAX_TASKS;
+    uint64_t live = qv__inflight(S.d->rt);
+    if (live + n <= cap)
+        return true;
+    reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
+                "%s: %" PRIu64 " tasks in flight here and %" PRIu64 " more asked, at most %"
+                PRIu64 " (--max-tasks); send it once some are answered",
+                what, live, n, cap);
+    return false;
+}
+
 static void on_hello(qd_req *q)
 {
     qd_daemon *d = S.d;
@@ -1252,6 +1270,10 @@ static void on_copy(qd_req *q, int is_write)
                     PRIu64 "); send it once some are answered", c->queued, cap);
         return;
     }
+    if (!room_for(q, 1, what)) {
+        acct_give(res, len);
+        return;
+    }
     qd_copy *j = calloc(1, sizeof *j);
     qd_reply *r = reply_new(q->rid, q->rlen);
     if (!j || !r) {
@@ -1494,8 +1516,8 @@ static void on_run(qd_req *q)
     }
     qd_buf *outs[QV_WIRE_MAX_OUTPUTS];
     uint64_t out_bytes;
-    if (!run_outputs(q, outs, &out_bytes))
-        return;
+    if (!run_outputs(q, outs, &out_bytes) || !room_for(q, (uint64_t)nt + 1, "run"))
+        return; /* (+1: the task that brings the outputs into the reply) */
     size_t nbufargs = 0;
     for (uint32_t t = 0; t < nt; t++)
         nbufargs += q->m.u.run.tasks[t].nargs;
