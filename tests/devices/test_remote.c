@@ -1336,6 +1336,55 @@ static void in_place_updates_survive_a_dead_daemon(void **state)
 }
 #endif
 
+/* A WRITE the daemon never answers, while it answers the heartbeats (here
+ * one that was never sent), holds the buffer's unregistration only until
+ * its deadline: then the link is reset, which fails the write, and it
+ * reconnects. It waited for ever (review finding). */
+static void unanswered_write_ends_at_its_deadline(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    qv__rlink_conf c = {.name = "t", .endpoint = endpoint, .heartbeat_ms = 50,
+                        .timeout_ms = 2000};
+    qv__rlink l;
+    char err[300];
+    assert_int_equal(qv__rlink_open(&l, &c, err, sizeof err), 0);
+    static char mem; /* stands for the device copy the write is of */
+    qv__rreq *rq = qv__rreq_new(QV_WIRE_WRITE);
+    rq->mem = (struct qv_devmem *)&mem;
+    pthread_mutex_lock(&l.mu);
+    rq->id = l.next_id++;
+    rq->gen = l.gen;
+    rq->next = l.pending;
+    if (!l.pending)
+        l.pending_tail = rq;
+    l.pending = rq;
+    pthread_mutex_unlock(&l.mu);
+    uint64_t t0 = now_ms();
+    qv__rlink_quiesce(&l, (struct qv_devmem *)&mem, 200 * 1000000LL);
+    uint64_t took = now_ms() - t0;
+    assert_true(took >= 190 && took < 10000);
+    pthread_mutex_lock(&l.mu);
+    assert_true(rq->done);
+    assert_int_equal(rq->err, QV_EIO);
+    assert_non_null(strstr(rq->why, "a write got no reply within 200 ms"));
+    pthread_mutex_unlock(&l.mu);
+    qv__rreq_free(rq);
+    uint64_t until = now_ms() + 10000; /* and the link comes back */
+    bool up = false;
+    while (!up && now_ms() < until) {
+        usleep(20000);
+        pthread_mutex_lock(&l.mu);
+        up = l.up;
+        pthread_mutex_unlock(&l.mu);
+    }
+    assert_true(up);
+    qv__rlink_close(&l);
+}
+
 /* A daemon at its --max-tasks refuses a run (QV_EBUSY): the task runs on
  * the host, with the right result, and the board stays in service (a busy
  * daemon is not a faulty one). */
@@ -1498,6 +1547,7 @@ int main(void)
         cmocka_unit_test(daemon_serving_fewer_kernels),
         cmocka_unit_test(same_buffers_after_restart),
         cmocka_unit_test(older_ids_are_never_sent),
+        cmocka_unit_test(unanswered_write_ends_at_its_deadline),
         cmocka_unit_test(busy_daemon_keeps_the_board),
 #ifdef QV_SPIN2_CATALOG
         cmocka_unit_test(in_place_updates_survive_a_dead_daemon),

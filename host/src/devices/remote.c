@@ -413,7 +413,7 @@ static void remote_free(qv_device *d, qv_devmem *m)
         return;
     /* The host may free the buffer once this returns: no WRITE may still
      * be sending from it. */
-    qv__rlink_quiesce(&r->link, m);
+    qv__rlink_quiesce(&r->link, m, reply_limit_ns(r, m->n));
     pthread_mutex_lock(&r->link.mu);
     bool current = m->gen == r->link.gen && r->link.up;
     unsigned gen = m->gen;

@@ -935,9 +935,10 @@ int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
     return rc;
 }
 
-void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem)
+void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem, int64_t timeout_ns)
 {
-    bool told = false;
+    bool told = false, late = false;
+    struct timespec until = qv__deadline_in(timeout_ns);
     pthread_mutex_lock(&l->mu);
     for (;;) {
         bool busy = false;
@@ -957,7 +958,20 @@ void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem)
             pthread_mutex_lock(&l->mu);
             continue;
         }
-        pthread_cond_wait(&l->cv, &l->mu);
+        if (late) {
+            pthread_cond_wait(&l->cv, &l->mu); /* for the reset's failures */
+        } else if (pthread_cond_timedwait(&l->cv, &l->mu, &until) == ETIMEDOUT) {
+            /* A daemon that answers heartbeats but never this write (a
+             * reply it dropped) held the buffer's unregistration for
+             * ever: a fault, as a read's late reply (review finding). */
+            late = true;
+            pthread_mutex_unlock(&l->mu);
+            char why[200];
+            snprintf(why, sizeof why, "a write got no reply within %lld ms",
+                     (long long)(timeout_ns / 1000000));
+            qv__rlink_reset(l, why);
+            pthread_mutex_lock(&l->mu);
+        }
     }
     if (told)
         l->quiescing--;

@@ -153,8 +153,8 @@ int qv__rlink_post(qv__rlink *l, qv__rreq *rq, qv_wire_msg *m);
 int qv__rlink_wait(qv__rlink *l, qv__rreq *rq, int64_t timeout_ns, char *why,
                    size_t whylen);
 /* Waits until no posted WRITE of mem is unanswered (its bytes may then be
- * freed). */
-void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem);
+ * freed); past timeout_ns the link is reset, which fails them. */
+void qv__rlink_quiesce(qv__rlink *l, const struct qv_devmem *mem, int64_t timeout_ns);
 /* A device operation met a fault (a wait limit, a reply that makes no
  * sense): drop the connection and reconnect. */
 void qv__rlink_reset(qv__rlink *l, const char *why);
