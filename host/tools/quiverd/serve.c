@@ -690,7 +690,9 @@ static void cpu_outputs(const qv_call *c)
             j->wbufs[last++] = b;
     }
     atomic_fetch_sub(&S.runs, 1);
-    complete(r);
+    /* Queued before the reply counts the request done: a stop waits for
+     * the requests, then lets the waiters empty their queue and exit. Put
+     * after, it could come when they had gone (review finding). */
     if (last) {
         j->kind = JOB_UNREFS;
         j->nw = last;
@@ -698,6 +700,7 @@ static void cpu_outputs(const qv_call *c)
     } else {
         job_free(j);
     }
+    complete(r);
 }
 
 static int make_copy_funcs(qv_runtime *rt)
