@@ -349,8 +349,6 @@ struct qv__task {
     qv__spin    lock;     /* guards done and succ */
     atomic_bool done;
     unsigned    nsucc, succ_cap;
-    unsigned    nres;     /* room in succ reserved for a submission that
-                           * has yet to append (qv__task_reserve) */
     qv__task  **succ;
     qv__task   *succ_inline[4];
     qv_func    *func;     /* NULL: the host's qv_buf_acquire (acquire.c) */
