@@ -227,6 +227,9 @@ static unsigned appends(const qv__task *t, const qv__task *p)
  * (a replayed Cholesky 25 % slower with a count of reservations there). */
 static int succ_reserve(const qv__task *t, qv__task *p)
 {
+    /* The line for writing at once: add_succ locks p next, and a line
+     * read first (shared) is asked for a second time to be written. */
+    __builtin_prefetch(&p->lock, 1, 3);
     if (atomic_load_explicit(&p->done, memory_order_acquire))
         return 0;
     unsigned room = p->succ_cap - p->nsucc;
