@@ -1336,6 +1336,16 @@ static void in_place_updates_survive_a_dead_daemon(void **state)
 }
 #endif
 
+/* A link of the remote board's connection, made by hand, to the daemon. */
+static void link_open(qv__rlink *l)
+{
+    qv__rlink_conf c = {.name = "t", .endpoint = endpoint, .heartbeat_ms = 50,
+                        .timeout_ms = 2000};
+    char err[300];
+    if (qv__rlink_open(l, &c, err, sizeof err) != 0)
+        fail_msg("link: %s", err);
+}
+
 /* A WRITE the daemon never answers, while it answers the heartbeats (here
  * one that was never sent), holds the buffer's unregistration only until
  * its deadline: then the link is reset, which fails the write, and it
@@ -1347,11 +1357,8 @@ static void unanswered_write_ends_at_its_deadline(void **state)
         skip();
     if (daemon_pid <= 0)
         daemon_start();
-    qv__rlink_conf c = {.name = "t", .endpoint = endpoint, .heartbeat_ms = 50,
-                        .timeout_ms = 2000};
     qv__rlink l;
-    char err[300];
-    assert_int_equal(qv__rlink_open(&l, &c, err, sizeof err), 0);
+    link_open(&l);
     static char mem; /* stands for the device copy the write is of */
     qv__rreq *rq = qv__rreq_new(QV_WIRE_WRITE);
     rq->mem = (struct qv_devmem *)&mem;
@@ -1411,6 +1418,7 @@ static void busy_daemon_keeps_the_board(void **state)
     daemon_kill(SIGTERM); /* the next test starts the usual one */
 }
 
+
 /* One request's ALLOC on link l: the daemon's id for a buffer of 64 bytes. */
 static uint64_t alloc_64(qv__rlink *l)
 {
@@ -1441,11 +1449,9 @@ static void older_ids_are_never_sent(void **state)
         skip();
     if (daemon_pid <= 0)
         daemon_start();
-    qv__rlink_conf c = {.name = "t", .endpoint = endpoint, .heartbeat_ms = 50,
-                        .timeout_ms = 2000};
     qv__rlink l;
     char err[300];
-    assert_int_equal(qv__rlink_open(&l, &c, err, sizeof err), 0);
+    link_open(&l);
     uint64_t id = alloc_64(&l);
     assert_true(id > (1ull << 32));
     assert_int_equal(alloc_64(&l), id + 1);
@@ -1468,7 +1474,7 @@ static void older_ids_are_never_sent(void **state)
     qv__rlink_close(&l);
     daemon_kill(SIGTERM);
     daemon_start();
-    assert_int_equal(qv__rlink_open(&l, &c, err, sizeof err), 0);
+    link_open(&l);
     uint64_t id2 = alloc_64(&l);
     assert_true(id2 > (1ull << 32) && id2 != id && id2 != id + 1);
     qv__rlink_close(&l);

@@ -422,19 +422,27 @@ static void cpu_read_into(const qv_call *c)
     *(uint64_t *)c->ptr[1] = *(const uint64_t *)c->ptr[0];
 }
 
-static void no_memory_for_dependencies_submits_nothing(void **state)
+/* A runtime of 2 CPU workers with gated_inc (x: RW; runs once `gate`
+ * opens) and read_into (src: R, dst: W; counted in nread). */
+static qv_runtime *gated_runtime(qv_func **inc, qv_func **rd)
 {
-    (void)state;
     qv_options o = test_opts(2);
     qv_runtime *rt;
     assert_int_equal(qv_runtime_create(&o, &rt), 0);
-    qv_func *inc, *rd;
     qv_arg_desc d1[] = { QV_ARG_BUF("x", QV_RW) };
     qv_arg_desc d2[] = { QV_ARG_BUF("src", QV_R), QV_ARG_BUF("dst", QV_W) };
-    assert_int_equal(qv_func_create(rt, "gated_inc", d1, 1, &inc), 0);
-    assert_int_equal(qv_func_create(rt, "read_into", d2, 2, &rd), 0);
-    qv_func_set_cpu(inc, cpu_gated_inc);
-    qv_func_set_cpu(rd, cpu_read_into);
+    assert_int_equal(qv_func_create(rt, "gated_inc", d1, 1, inc), 0);
+    assert_int_equal(qv_func_create(rt, "read_into", d2, 2, rd), 0);
+    qv_func_set_cpu(*inc, cpu_gated_inc);
+    qv_func_set_cpu(*rd, cpu_read_into);
+    return rt;
+}
+
+static void no_memory_for_dependencies_submits_nothing(void **state)
+{
+    (void)state;
+    qv_func *inc, *rd;
+    qv_runtime *rt = gated_runtime(&inc, &rd);
     uint64_t x = 41, y[6] = { 0 };
     qv_buf *bx, *by[6];
     assert_int_equal(qv_buf_register(rt, &x, sizeof x, &bx), 0);
@@ -481,16 +489,8 @@ static void no_memory_for_dependencies_submits_nothing(void **state)
 static void graph_out_of_memory_keeps_dependencies(void **state)
 {
     (void)state;
-    qv_options o = test_opts(2);
-    qv_runtime *rt;
-    assert_int_equal(qv_runtime_create(&o, &rt), 0);
     qv_func *inc, *rd;
-    qv_arg_desc d1[] = { QV_ARG_BUF("x", QV_RW) };
-    qv_arg_desc d2[] = { QV_ARG_BUF("src", QV_R), QV_ARG_BUF("dst", QV_W) };
-    assert_int_equal(qv_func_create(rt, "gated_inc", d1, 1, &inc), 0);
-    assert_int_equal(qv_func_create(rt, "read_into", d2, 2, &rd), 0);
-    qv_func_set_cpu(inc, cpu_gated_inc);
-    qv_func_set_cpu(rd, cpu_read_into);
+    qv_runtime *rt = gated_runtime(&inc, &rd);
     uint64_t x = 41, y = 0;
     qv_buf *bx, *by;
     assert_int_equal(qv_buf_register(rt, &x, sizeof x, &bx), 0);
