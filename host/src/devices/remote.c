@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/board.h"
 #include "config/policy.h"
@@ -478,21 +479,31 @@ static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n
                         "remote board %s: a device copy of %zu bytes was lost "
                         "with the daemon",
                         r->board->name, src->n);
-    qv__rreq *rq = NULL, **tail = &rq;
-    int rc = post_reads(r, src, id, gen, off, n, dst, &tail);
-    if (!rq)
-        return qv__fail(rc, "remote board %s: cannot queue a read", r->board->name);
-    rq->kids = rq->sib; /* the first piece waits for the others */
-    rq->sib = NULL;
-    if (rc) {
-        finish(r, rq, -1);
-        return qv__fail(rc, "remote board %s: cannot queue a read", r->board->name);
+    int64_t limit = reply_limit_ns(r, n);
+    uint64_t t0 = qv__now_ns();
+    for (unsigned pause_us = 100;; pause_us = pause_us < 51200 ? pause_us * 2 : pause_us) {
+        qv__rreq *rq = NULL, **tail = &rq;
+        int rc = post_reads(r, src, id, gen, off, n, dst, &tail);
+        if (!rq)
+            return qv__fail(rc, "remote board %s: cannot queue a read", r->board->name);
+        rq->kids = rq->sib; /* the first piece waits for the others */
+        rq->sib = NULL;
+        if (rc) {
+            finish(r, rq, -1);
+            return qv__fail(rc, "remote board %s: cannot queue a read", r->board->name);
+        }
+        if (ev) {
+            *ev = (qv_event *)rq;
+            return 0;
+        }
+        rc = finish(r, rq, limit);
+        /* A daemon at its --max-tasks refused it for now: the bytes are
+         * only there, and a copy home waits for room as for a reply (the
+         * host's acquire returned QV_EBUSY, which means "held" there). */
+        if (rc != QV_EBUSY || qv__now_ns() - t0 >= (uint64_t)limit)
+            return rc;
+        usleep(pause_us);
     }
-    if (ev) {
-        *ev = (qv_event *)rq;
-        return 0;
-    }
-    return finish(r, rq, reply_limit_ns(r, n));
 }
 
 bool qv__remote_serves(qv_device *d, const char *kernel)
