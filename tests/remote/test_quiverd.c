@@ -842,7 +842,7 @@ static void test_max_tasks(void **state)
     for (int i = 0; i < 4; i++)
         t[i] = (qv_wire_task){"vadd", 4, args};
     qv_wire_msg m = {.type = QV_WIRE_RUN, .id = 10};
-    m.u.run.ntasks = 4; /* and the outputs' task: 5 */
+    m.u.run.ntasks = 4; /* and one counted for an outputs task: 5 */
     m.u.run.tasks = t;
     send_msg(d.sock, &m);
     qv_wire_msg hb = {.type = QV_WIRE_HEARTBEAT, .id = 11};

@@ -95,7 +95,6 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     t->modes[0] = m;
     t->bytes = 0;
     if (qv__task_reserve(rt, t)) {
-        t->nbufs = 0;
         qv__task_release_locked(rt, t);
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_ENOMEM, "%s: out of memory for its dependencies",

@@ -648,6 +648,22 @@ static void temps_free(remote_device *r)
     }
 }
 
+/* m's remote id into *id, under the link's lock. false when m is of
+ * another link generation than the *ngen ids read before it (*gen): a
+ * reconnection between them left the older ids naming what the new daemon
+ * numbers so, another buffer perhaps (review finding). */
+static bool id_of(remote_device *r, const qv_devmem *m, uint64_t *id, unsigned *gen,
+                  unsigned *ngen)
+{
+    pthread_mutex_lock(&r->link.mu);
+    *id = m->id;
+    bool same = !*ngen || m->gen == *gen;
+    *gen = m->gen;
+    ++*ngen;
+    pthread_mutex_unlock(&r->link.mu);
+    return same;
+}
+
 /* The RUN tasks of part pt, whose task's arguments are wa: each call's
  * arguments taken from wa or from the part's intermediates on the daemon,
  * written into pa. The ids are of generation *gen, of which *ngen were
@@ -677,13 +693,7 @@ static int part_tasks(remote_device *r, const struct qv__part *pt, const qv_wire
             pa[j][i] = (qv_wire_arg){0};
             pa[j][i].kind = QV_WIRE_ARG_BUF;
             pa[j][i].mode = (uint8_t)m->args[i].mode;
-            pthread_mutex_lock(&r->link.mu);
-            pa[j][i].buf = tmp->mem[x]->id;
-            bool mixed = *ngen && tmp->mem[x]->gen != *gen; /* as launch_op's */
-            *gen = tmp->mem[x]->gen;
-            ++*ngen;
-            pthread_mutex_unlock(&r->link.mu);
-            if (mixed)
+            if (!id_of(r, tmp->mem[x], &pa[j][i].buf, gen, ngen))
                 return qv__fail(QV_EIO, "remote board %s: the daemon was reconnected "
                                 "while a part was launched", r->board->name);
         }
@@ -787,16 +797,7 @@ static int launch_op(qv_device *d, const qv_launch *l, qv_event **ev)
             return rc;
         wa[i].kind = QV_WIRE_ARG_BUF;
         wa[i].mode = (uint8_t)a->mode;
-        pthread_mutex_lock(&r->link.mu);
-        wa[i].buf = m->id;
-        /* The ids of one RUN, of one daemon: a reconnection between two
-         * arguments left the first one's id naming what the new daemon
-         * numbers so (another buffer, perhaps; review finding). */
-        bool mixed = ngen && m->gen != gen;
-        gen = m->gen;
-        ngen++;
-        pthread_mutex_unlock(&r->link.mu);
-        if (mixed)
+        if (!id_of(r, m, &wa[i].buf, &gen, &ngen))
             return qv__fail(QV_EIO, "remote board %s: the daemon was reconnected while "
                             "'%s' was launched", r->board->name, l->func->name);
     }

@@ -425,7 +425,7 @@ static int make_runtime(qd_daemon *d)
             "scheduler: eager\nimplicit_regions: false\ndevices: [cpu, fpga]\n"
             "discovery:\n  rescan_interval_ms: 0\n  hwloc: true\n  opencl: false\n"
             "  xrt: %s\n  boards:%s\n",
-            (o->max_tasks ? o->max_tasks : QD_MAX_TASKS) + 64, real ? "true" : "false",
+            o->max_tasks + 64, real ? "true" : "false",
             emulated ? "" : " []"); /* real cards: found by XRT */
     for (unsigned i = 0; i < d->nboards; i++) {
         if (!d->boards[i]->emulation)
@@ -592,7 +592,7 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
-    qd_options o = {.spin_us = -1};
+    qd_options o = {.spin_us = -1, .max_tasks = QD_MAX_TASKS};
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : rc;

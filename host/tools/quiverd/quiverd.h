@@ -29,7 +29,7 @@ typedef struct qd_options {
     unsigned fail_launch; /* the launch that fails, from 1 (tests); 0 none */
     int ncpu;          /* workers of the runtime; 0: 2 */
     int spin_us;       /* the runtime's idle spin (µs); -1: chosen from the cores */
-    unsigned max_tasks; /* tasks in flight it takes (--max-tasks); 0: the default */
+    unsigned max_tasks; /* tasks in flight it takes (--max-tasks) */
 } qd_options;
 
 /* --max-tasks' default: two of the largest RUN (QV_WIRE's 65536 tasks). */

@@ -898,7 +898,7 @@ typedef struct qd_req {
  * heartbeats unanswered while one client's runs filled it (review). */
 static bool room_for(const qd_req *q, uint64_t n, const char *what)
 {
-    uint64_t cap = S.d->opt->max_tasks ? S.d->opt->max_tasks : QD_MAX_TASKS;
+    uint64_t cap = S.d->opt->max_tasks;
     uint64_t live = qv__inflight(S.d->rt);
     if (live + n <= cap)
         return true;
@@ -1520,7 +1520,8 @@ static void on_run(qd_req *q)
     qd_buf *outs[QV_WIRE_MAX_OUTPUTS];
     uint64_t out_bytes;
     if (!run_outputs(q, outs, &out_bytes) || !room_for(q, (uint64_t)nt + 1, "run"))
-        return; /* (+1: the task that brings the outputs into the reply) */
+        return; /* (+1: the task that brings outputs into the reply, counted
+                 * whether the run asks for one or not) */
     size_t nbufargs = 0;
     for (uint32_t t = 0; t < nt; t++)
         nbufargs += q->m.u.run.tasks[t].nargs;
