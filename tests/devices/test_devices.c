@@ -14,6 +14,8 @@
 #include "helper.h"
 
 #include <limits.h>
+#include <pthread.h>
+#include <time.h>
 #include <math.h>
 #include <stdatomic.h>
 
@@ -856,6 +858,86 @@ static void short_cpu_task_runs_on_the_driver_that_readies_it(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* Between qv__devq_hold_begin and _end (quiverd's socket thread around a
+ * RUN), a short run placed on a board whose driver sleeps waits, and the
+ * thread runs it itself at the end, with what it readies: here two vadds
+ * in a chain and the check that reads the second's output, all on the
+ * calling thread (pthread_self in the check) and done when hold_end
+ * returns. Past QV__ON_DRIVER_BYTES of buffers a run is not held: the
+ * driver takes it, and a worker the check. */
+static _Atomic(pthread_t) seen_thread;
+static _Atomic unsigned held_checks;
+
+static void check_where(const qv_call *c)
+{
+    const float *o = c->ptr[0];
+    uint32_t n = *(const uint32_t *)c->ptr[1];
+    atomic_store(&seen_thread, pthread_self());
+    bool ok = true;
+    for (uint32_t i = 0; i < n; i += 61)
+        ok &= o[i] == (float)i + 4.0f;
+    if (ok)
+        atomic_fetch_add(&held_checks, 1);
+}
+
+static void short_run_runs_on_the_thread_that_holds(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with_spin(QV_CLASS_FPGA, 0); /* drivers sleep */
+    qv_func *f = vadd_func(rt, false);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    qv_func *chk;
+    qv_arg_desc d[] = {QV_ARG_BUF("out", QV_R), QV_ARG_SCALAR("n", uint32_t)};
+    assert_int_equal(qv_func_create(rt, "check_where", d, 2, &chk), 0);
+    assert_int_equal(qv_func_set_cpu(chk, check_where), 0);
+    qv__func_on_driver(chk);
+    float *in_a[2] = {a, big_a}, *in_b[2] = {b, big_b}, *res[2] = {out, big_out};
+    static float mid[BIG];
+    uint32_t n[2] = {N, BIG};
+    for (unsigned k = 0; k < 2; k++) {
+        for (uint32_t i = 0; i < n[k]; i++) {
+            in_a[k][i] = (float)i;
+            in_b[k][i] = 2.0f;
+        }
+        qv_buf *ba, *bb, *bm, *bo;
+        size_t bytes = n[k] * sizeof(float);
+        assert_int_equal(qv_buf_register(rt, in_a[k], bytes, &ba), 0);
+        assert_int_equal(qv_buf_register(rt, in_b[k], bytes, &bb), 0);
+        assert_int_equal(qv_buf_register(rt, mid, bytes, &bm), 0);
+        assert_int_equal(qv_buf_register(rt, res[k], bytes, &bo), 0);
+        for (int i = 0; i < 12; i++) /* the board's models, and its pace */
+            vadd_on(rt, f, ba, bb, bm, n[k]);
+        /* The driver may still be on its way to sleep: a few tries. */
+        bool here = false;
+        for (int tries = 0; tries < 20 && !here; tries++) {
+            struct timespec ms = {0, 20 * 1000000};
+            nanosleep(&ms, NULL);
+            memset(res[k], 0, bytes);
+            unsigned checks = atomic_load(&held_checks);
+            atomic_store(&seen_thread, (pthread_t)0);
+            qv__devq_hold_begin(rt);
+            assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bm),
+                                                         QV_VAL(n[k])}, 4), 0);
+            assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(bm), QV_BUF(bb), QV_BUF(bo),
+                                                         QV_VAL(n[k])}, 4), 0);
+            assert_int_equal(qv_submit(rt, chk, (qv_arg[]){QV_BUF(bo), QV_VAL(n[k])}, 2), 0);
+            qv__devq_hold_end(rt);
+            here = atomic_load(&held_checks) == checks + 1 &&
+                   pthread_equal(atomic_load(&seen_thread), pthread_self());
+            assert_int_equal(qv_wait_all(rt), 0);
+            assert_int_equal(atomic_load(&held_checks), checks + 1);
+            if (k == 1)
+                break; /* one try: never here */
+        }
+        assert_true(here == (k == 0));
+        qv_buf_unregister(ba);
+        qv_buf_unregister(bb);
+        qv_buf_unregister(bm);
+        qv_buf_unregister(bo);
+    }
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -872,6 +954,7 @@ int main(void)
         cmocka_unit_test(emulated_board_priced_at_its_wall_time),
         cmocka_unit_test(board_priced_out_by_a_spike_comes_back),
         cmocka_unit_test(short_cpu_task_runs_on_the_driver_that_readies_it),
+        cmocka_unit_test(short_run_runs_on_the_thread_that_holds),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -121,6 +121,10 @@ struct qv__devq {
      * tasks ready (qv__on_driver); made by it at the first, read by
      * qv_device_get for its count. */
     _Atomic(qv__worker *) drv;
+    /* Under mu: the driver sleeps for want of work, and nobody woke it
+     * since; a thread that held its tasks runs them itself (qv__devq_hold_end),
+     * and the driver, parked, waits for it to end. */
+    bool              idle, helping, parked;
 };
 
 /* What q knows of a function (q->fit): it failed to build or load here;
@@ -297,6 +301,65 @@ double qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes)
     return q->latency_us + (double)bytes / bps * 1e6;
 }
 
+/* The devices whose tasks the calling thread keeps (qv__devq_hold_begin):
+ * each at most once. */
+#define HOLD_MAX 8
+static _Thread_local struct {
+    qv_runtime *rt;
+    unsigned n;
+    qv__devq *q[HOLD_MAX];
+    qv__devq *cur;  /* the device whose queue it runs now (help) */
+    uint64_t until; /* it runs none past this time (qv__now_ns) */
+} hold;
+
+/* How long a holding thread runs tasks at most, all devices together: the
+ * rest goes to the drivers. quiverd's socket thread answers no heartbeat
+ * meanwhile, and a RUN may carry thousands of short tasks. */
+#define HOLD_BUDGET_NS 1000000u
+
+/* A run kept for the thread that holds: at most this long, as the device
+ * has run t's function lately (its wall time: an emulated board's model
+ * times the board's measured pace), and with no more buffer bytes than a
+ * driver's CPU task. Its thread answers nothing else meanwhile. */
+#define HOLD_MAX_US 200.0
+
+static bool short_run(const qv__devq *q, const qv__task *t)
+{
+    qv_class c = q->dev->cls;
+    double us;
+    if (t->bytes > QV__ON_DRIVER_BYTES || qv__perf_get(t->func->perf[c], t->bytes, &us, NULL,
+                                                       NULL) != 0)
+        return false;
+    if (q->dev->on_host && q->emulated) {
+        double x = qv__func_emu_x(t->func, c, qv__now_ns());
+        if (x <= 0)
+            return false;
+        us *= x;
+    }
+    return us <= HOLD_MAX_US;
+}
+
+/* Whether t, just queued on q under q->mu, stays there for the calling
+ * thread to run (qv__devq_hold_end) instead of waking the driver: the
+ * thread holds, the driver sleeps, and t is short. */
+static bool hold_keeps(qv__devq *q, const qv__task *t)
+{
+    if (hold.rt != q->rt || q->stop || q->depth != 1 ||
+        !atomic_load_explicit(&q->healthy, memory_order_relaxed) || !short_run(q, t))
+        return false;
+    if (hold.cur == q) /* a run of the queue this thread runs readied it */
+        return true;
+    if (!q->idle || q->helping)
+        return false;
+    for (unsigned i = 0; i < hold.n; i++)
+        if (hold.q[i] == q)
+            return true;
+    if (hold.n == HOLD_MAX)
+        return false;
+    hold.q[hold.n++] = q;
+    return true;
+}
+
 /* t goes to another device than q's. */
 static void elsewhere(qv__devq *q, qv__task *t)
 {
@@ -319,6 +382,11 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
     else
         q->head = t;
     q->tail = t;
+    if (hold_keeps(q, t)) {
+        pthread_mutex_unlock(&q->mu);
+        return;
+    }
+    q->idle = false;
     atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
     pthread_cond_signal(&q->cv);
     pthread_mutex_unlock(&q->mu);
@@ -539,6 +607,12 @@ static qv__task *pop(qv__devq *q, bool nowait)
     bool spun = false;
     pthread_mutex_lock(&q->mu);
     for (;;) {
+        if (q->helping) { /* another thread runs the queue: one at a time */
+            q->parked = true;
+            pthread_cond_wait(&q->cv, &q->mu);
+            q->parked = false;
+            continue;
+        }
         if ((t = q->head) != NULL) {
             q->head = t->next;
             if (!q->head)
@@ -570,7 +644,9 @@ static qv__task *pop(qv__devq *q, bool nowait)
             pthread_mutex_lock(&q->mu);
             continue;
         }
+        q->idle = true;
         pthread_cond_wait(&q->cv, &q->mu);
+        q->idle = false;
     }
     pthread_mutex_unlock(&q->mu);
     return t;
@@ -782,6 +858,76 @@ static void land_one(qv__devq *q)
     ran(q, t, rc, t0, t1, model_us, true);
 }
 
+/* Runs t, taken off q's queue, on q's device (depth 1) and completes it
+ * or places it again: the driver's part, on the driver or on a thread that
+ * held it. QV__HANDED_OVER: back from a run that qv__devq_stuck failed
+ * over (t is not ours any more), else 0. */
+static int drive(qv__devq *q, qv__task *t)
+{
+    qv_runtime *rt = q->rt;
+    /* not the device's doing: it stays in service */
+    if (qv__task_fail_stale(rt, t, rt->nworkers + q->dev->id - 1, NULL))
+        return 0;
+    uint64_t t0 = 0, t1 = 0;
+    double model_us = -1;
+    bool started = false;
+    int rc = run_here(q, t, &t0, &t1, &model_us, &started);
+    if (rc == QV__HANDED_OVER)
+        return rc;
+    ran(q, t, rc, t0, t1, model_us, started);
+    return 0;
+}
+
+/* The calling thread runs q's queue in place of its sleeping driver, while
+ * the next task is short and the device in service (qv__devq_hold_end).
+ * The driver, woken meanwhile, waits (pop). */
+static void help(qv__devq *q)
+{
+    pthread_mutex_lock(&q->mu);
+    if (!q->idle || q->helping || !q->head) { /* awake, it takes them */
+        pthread_mutex_unlock(&q->mu);
+        return;
+    }
+    q->helping = true;
+    hold.cur = q;
+    qv__task *t;
+    while ((t = q->head) != NULL && !q->stop && !q->stuck && atomic_load(&q->healthy) &&
+           !atomic_load(&q->gone) && short_run(q, t) && qv__now_ns() < hold.until) {
+        if (!(q->head = t->next))
+            q->tail = NULL;
+        pthread_mutex_unlock(&q->mu);
+        int rc = drive(q, t);
+        pthread_mutex_lock(&q->mu);
+        if (rc == QV__HANDED_OVER) /* as the driver: the device is ours again */
+            q->stuck = q->handed = false;
+    }
+    q->helping = false;
+    hold.cur = NULL;
+    if (q->head || q->stop || q->parked) { /* what is left, the driver's */
+        q->idle = false;
+        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
+        pthread_cond_broadcast(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+}
+
+void qv__devq_hold_begin(qv_runtime *rt)
+{
+    hold.rt = rt;
+    hold.n = 0;
+}
+
+void qv__devq_hold_end(qv_runtime *rt)
+{
+    /* The runs may ready short tasks of other devices, held as well. */
+    hold.until = qv__now_ns() + HOLD_BUDGET_NS;
+    for (unsigned i = 0; i < hold.n; i++)
+        help(hold.q[i]);
+    (void)rt;
+    hold.rt = NULL;
+    hold.n = 0;
+}
+
 static void *driver_main(void *arg)
 {
     qv__devq *q = arg;
@@ -805,12 +951,11 @@ static void *driver_main(void *arg)
             elsewhere(q, t);
             continue;
         }
-        /* not the device's doing: it stays in service */
-        if (qv__task_fail_stale(rt, t, rt->nworkers + q->dev->id - 1, NULL))
-            continue;
-        uint64_t t0 = 0, t1 = 0;
-        double model_us = -1;
         if (q->depth > 1) {
+            /* not the device's doing: it stays in service */
+            if (qv__task_fail_stale(rt, t, rt->nworkers + q->dev->id - 1, NULL))
+                continue;
+            uint64_t t0 = 0;
             /* Launched now, waited for when the board has depth of them
              * or nothing else to start. */
             qv_event *ev = NULL;
@@ -826,7 +971,7 @@ static void *driver_main(void *arg)
             if (rc) {
                 if (far)
                     atomic_fetch_sub_explicit(&rt->far, 1, memory_order_relaxed);
-                ran(q, t, rc, t0, qv__now_ns(), model_us, false);
+                ran(q, t, rc, t0, qv__now_ns(), -1, false);
                 continue;
             }
             q->fly[q->nfly++] = (struct flight){t, ev, t0, limit, far};
@@ -834,9 +979,7 @@ static void *driver_main(void *arg)
                 land_one(q);
             continue;
         }
-        bool started = false;
-        int rc = run_here(q, t, &t0, &t1, &model_us, &started);
-        if (rc == QV__HANDED_OVER) {
+        if (drive(q, t) == QV__HANDED_OVER) {
             /* Back from a run qv__devq_stuck failed over: t is not ours
              * any more; after a close, neither is the runtime. */
             pthread_mutex_lock(&q->mu);
@@ -851,7 +994,6 @@ static void *driver_main(void *arg)
                 return NULL;
             continue;
         }
-        ran(q, t, rc, t0, t1, model_us, started);
     }
     pthread_mutex_lock(&q->mu);
     q->exited = true;
