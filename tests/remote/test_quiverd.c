@@ -32,6 +32,7 @@ static const char *fail_launch; /* the next daemon's --fail-launch */
 static int slow_reader; /* the next client takes its replies one at a time */
 static const char *spin_us;     /* the next daemon's --spin-us */
 static const char *max_tasks;   /* the next daemon's --max-tasks */
+static const char *max_memory;  /* the next daemon's --max-memory */
 static const char *spin_env;    /* the next daemon's QV_SPIN_US */
 static int one_core;            /* the next daemon may use one core only */
 
@@ -209,6 +210,10 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
         if (max_tasks) {
             argv[n++] = "--max-tasks";
             argv[n++] = max_tasks;
+        }
+        if (max_memory) {
+            argv[n++] = "--max-memory";
+            argv[n++] = max_memory;
         }
         cpu_set_t set;
         if (one_core && sched_getaffinity(0, sizeof set, &set) == 0) {
@@ -536,6 +541,7 @@ static void test_vadd_pipelined(void **state)
 }
 
 static uint64_t stat_buffers(daemon_proc *d, uint64_t id);
+static void *peer(daemon_proc *d, const char *rid);
 static uint64_t stat_of(daemon_proc *d, uint64_t id, const char *name);
 
 /* Sends RUN vadd(a, b -> out, n) asking for out in its reply, as request
@@ -855,6 +861,41 @@ static void test_max_tasks(void **state)
     m.u.run.ntasks = 3;
     call(&d, &m, QV_WIRE_RUN | QV_WIRE_REPLY, &r);
     reply_fini(&r);
+    daemon_stop(&d);
+}
+
+/* --max-memory bounds the buffers of all clients together: a client's own
+ * limit holds per connection, and one client may open many. Past it an
+ * ALLOC is refused with QV_ENOMEM; a FREE makes room again. */
+static void test_max_memory(void **state)
+{
+    (void)state;
+    max_memory = "1M";
+    daemon_proc d;
+    daemon_start(&d, 0);
+    max_memory = NULL;
+    reply r;
+    recv_reply(d.sock, &r);
+    reply_fini(&r);
+    uint64_t a = alloc_buf(&d, 2, 768 << 10);
+    daemon_proc other = d;
+    other.sock = peer(&d, NULL);
+    qv_wire_msg m = {.type = QV_WIRE_ALLOC, .id = 3};
+    m.u.alloc.size = 512 << 10;
+    m.u.alloc.bank = QV_WIRE_ANY_BANK;
+    send_msg(other.sock, &m);
+    expect_error(&other, 3, QV_ENOMEM, "at most 1048576 (--max-memory)");
+    alloc_buf(&other, 4, 256 << 10); /* what is left fits */
+    m = (qv_wire_msg){.type = QV_WIRE_FREE, .id = 5};
+    m.u.free.buf = a;
+    call(&d, &m, QV_WIRE_FREE | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    alloc_buf(&other, 6, 512 << 10);
+    zmq_close(other.sock);
+    char *text = qv_test_slurp(d.log, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "at most 1 MiB (--max-memory)"));
+    free(text);
     daemon_stop(&d);
 }
 
@@ -1599,7 +1640,8 @@ static void test_options(void **state)
     assert_int_equal(run_quiverd("--help", out, sizeof out), 0);
     static const char *const opts[] = {"--board",    "--catalog",     "--listen",
                                        "--keys",     "--allow-plain", "--log",
-                                       "--delay-us", "--spin-us", "--help"};
+                                       "--delay-us", "--spin-us", "--max-tasks",
+                                       "--max-memory", "--help"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_non_null(strstr(out, opts[i]));
 #define BC "--board b.yaml --catalog k.yaml "
@@ -1631,6 +1673,10 @@ static void test_options(void **state)
         {"--delay-us x --board b", 2, "--delay-us x: expected microseconds"},
         {"--spin-us -1 --board b", 2, "--spin-us -1: expected microseconds"},
         {"--spin-us ' -0' --board b", 2, "--spin-us  -0: expected microseconds"},
+        {"--max-memory 1K --board b", 2, "--max-memory 1K: expected bytes"},
+        {"--max-memory 12X --board b", 2, "--max-memory 12X: expected bytes"},
+        {"--max-memory M --board b", 2, "--max-memory M: expected bytes"},
+        {"--max-memory 1025T --board b", 2, "--max-memory 1025T: expected bytes"},
         /* A board file that does not exist: file-named error, exit 1. */
         {"--board /nonexistent/b.yaml --catalog k.yaml --listen ipc:///tmp/qv-none "
          "--allow-plain",
@@ -1800,6 +1846,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_run_failure_is_its_own, teardown),
         cmocka_unit_test_teardown(test_big_run_checked_fast, teardown),
         cmocka_unit_test_teardown(test_max_tasks, teardown),
+        cmocka_unit_test_teardown(test_max_memory, teardown),
         cmocka_unit_test_teardown(test_many_runs, teardown),
         cmocka_unit_test_teardown(test_run_outputs, teardown),
         cmocka_unit_test_teardown(test_peer_gone, teardown),

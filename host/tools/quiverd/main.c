@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -76,6 +77,7 @@ static void usage(FILE *out)
         "usage: quiverd --board FILE [--board FILE...] --catalog FILE --listen ENDPOINT\n"
         "               [--keys DIR | --allow-plain] [--log FILE] [--delay-us N]\n"
         "               [--fail-launch N] [--spin-us N] [--max-tasks N]\n"
+        "               [--max-memory BYTES]\n"
         "\n"
         "Serves the FPGA boards of the board files (emulated, XRT) with the kernels\n"
         "of the catalog to Quiver hosts over ZeroMQ (docs/remote.md).\n"
@@ -102,6 +104,10 @@ static void usage(FILE *out)
         "  --max-tasks N    the tasks in flight the daemon takes, of all its\n"
         "                   clients (each copy and each task of a run is one);\n"
         "                   past it a request is refused with QV_EBUSY (default %d)\n"
+        "  --max-memory B   the bytes the buffers of all clients may take together\n"
+        "                   (a number, or with K, M, G or T: KiB to TiB); past it an\n"
+        "                   alloc is refused with QV_ENOMEM (default: half the\n"
+        "                   machine's memory)\n"
         "  --help           this text\n"
         "\n"
         "SIGTERM or SIGINT: stop reading requests, finish the runs in flight, send\n"
@@ -172,12 +178,44 @@ static int parse_uint(const char *opt, const char *arg, unsigned long lo, unsign
     return 0;
 }
 
+/* --max-memory's value: decimal digits and an optional K, M, G or T
+ * (binary units), 1 MiB to 2^50 bytes; 0, or 2 having said what was
+ * expected. */
+static int parse_bytes(const char *arg, uint64_t *out)
+{
+    const uint64_t lo = (uint64_t)1 << 20, hi = (uint64_t)1 << 50;
+    char digits[32];
+    size_t len = strlen(arg), shift = 0;
+    const char *units = "KMGT", *u = len ? strchr(units, arg[len - 1]) : NULL;
+    if (u) {
+        shift = 10 * (size_t)(u - units + 1);
+        len--;
+    }
+    unsigned long v = 0;
+    bool ok = len > 0 && len < sizeof digits;
+    if (ok) {
+        memcpy(digits, arg, len);
+        digits[len] = '\0';
+        ok = qv__parse_dec(digits, (unsigned long)(hi >> shift), &v) &&
+             ((uint64_t)v << shift) >= lo;
+    }
+    if (!ok) {
+        fprintf(stderr,
+                "quiverd: --max-memory %s: expected bytes, a number with an optional K, "
+                "M, G or T (KiB to TiB), 1M to 1024T\n",
+                arg);
+        return 2;
+    }
+    *out = (uint64_t)v << shift;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, qd_options *o)
 {
     /* Values past any character: a wrong short option ("-b") is told
      * from a wrong use of a long one by optopt alone. */
     enum { O_BOARD = 256, O_CATALOG, O_LISTEN, O_KEYS, O_PLAIN, O_LOG, O_DELAY, O_FAIL,
-           O_SPIN, O_MAXT, O_HELP };
+           O_SPIN, O_MAXT, O_MAXM, O_HELP };
     static const struct option longopts[] = {
         {"board", required_argument, NULL, O_BOARD},
         {"catalog", required_argument, NULL, O_CATALOG},
@@ -189,6 +227,7 @@ static int parse_args(int argc, char **argv, qd_options *o)
         {"fail-launch", required_argument, NULL, O_FAIL},
         {"spin-us", required_argument, NULL, O_SPIN},
         {"max-tasks", required_argument, NULL, O_MAXT},
+        {"max-memory", required_argument, NULL, O_MAXM},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -238,6 +277,10 @@ static int parse_args(int argc, char **argv, qd_options *o)
         case O_MAXT:
             if (parse_uint("--max-tasks", optarg, 1, 1u << 23, "a number of tasks",
                            &o->max_tasks))
+                return 2;
+            break;
+        case O_MAXM:
+            if (parse_bytes(optarg, &o->max_memory))
                 return 2;
             break;
         case O_HELP:
@@ -600,6 +643,13 @@ int main(int argc, char **argv)
         return 1;
     qd_daemon d = {.opt = &o};
     qv__wire_limits_default(&d.limits);
+    if (!o.max_memory) {
+        long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+        o.max_memory = pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page / 2
+                                             : d.limits.max_bytes;
+    }
+    qd_log("buffers of all clients: at most %" PRIu64 " MiB (--max-memory)",
+           o.max_memory >> 20);
     if (getrandom(&d.instance, sizeof d.instance, 0) != sizeof d.instance)
         d.instance = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
     int status = 1;

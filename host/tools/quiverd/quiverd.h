@@ -30,6 +30,8 @@ typedef struct qd_options {
     int ncpu;          /* workers of the runtime; 0: 2 */
     int spin_us;       /* the runtime's idle spin (µs); -1: chosen from the cores */
     unsigned max_tasks; /* tasks in flight it takes (--max-tasks) */
+    uint64_t max_memory; /* bytes of buffers of all clients (--max-memory);
+                          * 0: half the machine's memory */
 } qd_options;
 
 /* --max-tasks' default: two of the largest RUN (QV_WIRE's 65536 tasks). */

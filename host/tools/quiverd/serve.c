@@ -967,6 +967,12 @@ static void on_stats(qd_req *q)
     reply_msg(q->rid, q->rlen, &m);
 }
 
+/* Whether len more bytes fit under cap with have taken. */
+static bool fits(uint64_t have, uint64_t len, uint64_t cap)
+{
+    return have <= cap && len <= cap - have;
+}
+
 static void on_alloc(qd_req *q)
 {
     const qv_wire_limits *lim = &S.d->limits;
@@ -980,6 +986,16 @@ static void on_alloc(qd_req *q)
                     " buffers of %" PRIu64 " bytes, the limits are %" PRIu32
                     " buffers and %" PRIu64 " bytes",
                     size, nb, have, lim->max_bufs, lim->max_bytes);
+        return;
+    }
+    /* All clients together (--max-memory): each client's limit holds per
+     * connection, and a client may open many (review finding). */
+    uint64_t all = S.c_bytes_alloc, cap = S.d->opt->max_memory;
+    if (!fits(all, size, cap)) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_ENOMEM,
+                    "alloc of %" PRIu64 " bytes: the buffers of all clients take %" PRIu64
+                    " bytes, at most %" PRIu64 " (--max-memory)",
+                    size, all, cap);
         return;
     }
     qd_buf *b = calloc(1, sizeof *b);
@@ -1160,12 +1176,6 @@ static uint64_t client_cap(const qd_client *c)
     return cap < S.d->limits.max_bytes ? cap : S.d->limits.max_bytes;
 }
 
-
-/* Whether len more bytes fit under cap with have taken. */
-static bool fits(uint64_t have, uint64_t len, uint64_t cap)
-{
-    return have <= cap && len <= cap - have;
-}
 
 /* Reserves len reply bytes of client c (socket thread), and a reference
  * to its account with them: false, with an error reply, past its cap. */
