@@ -1876,8 +1876,11 @@ static int open_socket(qd_daemon *d)
     /* Replies queued per connection: past them a peer that reads none
      * loses the next (logged). 100 000 let eight connections that never
      * read their HELLOs' replies hold 550 MB (adversarial testing); a
-     * host reading its replies has a few queued. */
-    int one = 1, shwm = 8192, rhwm = 100000, linger = 1000;
+     * host reading its replies has a few queued. Requests read off a
+     * connection ahead of the socket thread: 1024 at most, then TCP holds
+     * the rest back on the client's side (libquiver's queue is unbounded;
+     * it has at most 8 runs and their copies in flight per board). */
+    int one = 1, shwm = 8192, rhwm = 1024, linger = 1000;
     zmq_setsockopt(S.sock, ZMQ_ROUTER_MANDATORY, &one, sizeof one);
     zmq_setsockopt(S.sock, ZMQ_SNDHWM, &shwm, sizeof shwm);
     zmq_setsockopt(S.sock, ZMQ_RCVHWM, &rhwm, sizeof rhwm);
