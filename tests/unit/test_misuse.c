@@ -229,6 +229,71 @@ static void cpu_inc_from(const qv_call *c)
     ((long *)c->ptr[1])[0] = ((long *)c->ptr[0])[0] + 1;
 }
 
+/* qv_buf_unregister from a task while the program submits a call on that
+ * buffer and on one the task uses: the call waits for the task, so the
+ * unregister must not wait for the call. Either the unregister comes first
+ * (the call is refused: the buffer is gone) or it answers QV_EDEADLK; it
+ * hung within a few rounds when the submission came between its look at
+ * the buffer's users and its claim of the buffer (adversarial testing). */
+static qv_buf *unreg_target;
+static atomic_int unreg_rc, unreg_started;
+
+static void cpu_unreg(const qv_call *c)
+{
+    (void)c;
+    atomic_store(&unreg_started, 1);
+    int rc = qv_buf_unregister(unreg_target);
+    atomic_store(&unreg_rc, rc ? rc : 1);
+}
+
+static void cpu_touch(const qv_call *c)
+{
+    ((float *)c->ptr[1])[0] += 1;
+}
+
+static void unregister_in_a_task_racing_a_call(void **state)
+{
+    (void)state;
+    alarm(60); /* a hang fails the test, not ctest's timeout */
+    qv_func *unreg, *both;
+    qv_arg_desc d1[] = { QV_ARG_BUF("tok", QV_RW) };
+    qv_arg_desc d2[] = { QV_ARG_BUF("tok", QV_RW), QV_ARG_BUF("x", QV_RW) };
+    assert_int_equal(qv_func_create(rt, "unreg", d1, 1, &unreg), 0);
+    assert_int_equal(qv_func_set_cpu(unreg, cpu_unreg), 0);
+    assert_int_equal(qv_func_create(rt, "touch", d2, 2, &both), 0);
+    assert_int_equal(qv_func_set_cpu(both, cpu_touch), 0);
+    static float x[8], tok[1];
+    qv_buf *bt;
+    assert_int_equal(qv_buf_register(rt, tok, sizeof tok, &bt), 0);
+    unsigned in_task = 0, refused = 0;
+    for (int r = 0; r < 400; r++) {
+        memset(x, 0, sizeof x);
+        assert_int_equal(qv_buf_register(rt, x, sizeof x, &unreg_target), 0);
+        atomic_store(&unreg_rc, 0);
+        atomic_store(&unreg_started, 0);
+        assert_int_equal(qv_submit(rt, unreg, (qv_arg[]){ QV_BUF(bt) }, 1), 0);
+        while (!atomic_load(&unreg_started))
+            ;
+        int src = qv_submit(rt, both, (qv_arg[]){ QV_BUF(bt), QV_BUF(unreg_target) }, 2);
+        assert_int_equal(qv_wait_all(rt), 0);
+        int u = atomic_load(&unreg_rc);
+        if (u == QV_EDEADLK) { /* the call went in first, and ran */
+            assert_int_equal(src, 0);
+            assert_true(x[0] == 1.0f);
+            assert_int_equal(qv_buf_unregister(unreg_target), 0);
+            refused++;
+        } else { /* gone first: the call is refused */
+            assert_int_equal(u, 1);
+            assert_int_equal(src, QV_EINVAL);
+            assert_true(x[0] == 0.0f);
+            in_task++;
+        }
+    }
+    assert_true(in_task + refused == 400);
+    assert_int_equal(qv_buf_unregister(bt), 0);
+    alarm(0);
+}
+
 static void waits_on_a_held_buffer_are_refused(void **state)
 {
     (void)state;
@@ -721,6 +786,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(implementation_toggled_while_calls_run, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(overlapping_buffers, setup, teardown),
+        cmocka_unit_test_setup_teardown(unregister_in_a_task_racing_a_call, setup,
+                                        teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -164,7 +164,10 @@ int qv__buf_bad(const qv_buf *b, const char *who)
  * submission racing the unregister of another thread once passed the
  * check after the wait and ran on the buffer after the unregister had
  * returned: a user's test.) Refuses buffers the host holds (the wait
- * would never end) and, with try, buffers in use. */
+ * would never end) and, with try or from a task, buffers in use: looked
+ * at under the lock, as a submission that came between a look before it
+ * and the claim was waited for from the task, whose own end it waited
+ * for (a hang, adversarial testing). */
 static int claim(qv_buf *buf, bool try, const char *who)
 {
     qv_runtime *rt = buf->rt;
@@ -183,7 +186,8 @@ static int claim(qv_buf *buf, bool try, const char *who)
         qv__defer_host(rt, buf, QV_RW);
         pthread_mutex_lock(&rt->submit_mu);
     }
-    size_t users = try ? qv__buf_users(buf) : 0;
+    bool in_task = qv__task_context(rt);
+    size_t users = try || in_task ? qv__buf_users(buf) : 0;
     if (atomic_load(&buf->magic) != QV__BUF_MAGIC) {
         rc = qv__buf_bad(buf, who); /* another thread's unregister won */
     } else if (buf->held) {
@@ -193,6 +197,9 @@ static int claim(qv_buf *buf, bool try, const char *who)
         rc = qv__fail(QV_EDEADLK, "%s: the wait would never end: buffer %p is used by a "
                       "task that waits for a buffer this thread holds (qv_buf_release it "
                       "first)", who, buf->ptr);
+    } else if (users && !try) { /* in a task */
+        rc = qv__fail(QV_EDEADLK, "%s called from a task while tasks still use the "
+                      "buffer: it would wait on itself", who);
     } else if (users) {
         rc = qv__fail(QV_EBUSY, "buffer %p is still used by %zu submitted task%s",
                       buf->ptr, users, users == 1 ? "" : "s");
@@ -225,9 +232,6 @@ QV_API int qv_buf_unregister(qv_buf *buf)
     if (!qv__current_worker(buf->rt))
         qv__region_flush(buf->rt);
     qv__defer_host(buf->rt, buf, QV_RW);
-    if (qv__task_context(buf->rt) && qv__buf_users(buf) > 0)
-        return qv__fail(QV_EDEADLK, "qv_buf_unregister called from a task while "
-                        "tasks still use the buffer: it would wait on itself");
     int rc = claim(buf, false, "qv_buf_unregister");
     if (rc)
         return rc;
