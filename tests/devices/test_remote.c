@@ -49,6 +49,7 @@ static char endpoint[512], board_file[512], policy_file[512], share[512];
 static pid_t daemon_pid = -1;
 static const char *daemon_catalog; /* the next daemon's; NULL: the build's */
 static const char *daemon_max_tasks; /* the next plain daemon's --max-tasks */
+static const char *daemon_max_memory; /* the next plain daemon's --max-memory */
 
 static float a[N], b[N], outs[NBUF][N];
 
@@ -110,11 +111,20 @@ static pid_t spawn(const char *ep, const char *keys, const char *file, unsigned 
         if (keys)
             execl(QV_QUIVERD, "quiverd", "--board", boardarg, "--catalog", catarg,
                   "--listen", ep, "--keys", keys, (char *)NULL);
-        else
-            execl(QV_QUIVERD, "quiverd", "--board", boardarg, "--catalog", catarg,
-                  "--listen", ep, "--allow-plain", "--delay-us", delay,
-                  daemon_max_tasks ? "--max-tasks" : (char *)NULL, daemon_max_tasks,
-                  (char *)NULL);
+        else {
+            const char *argv[16] = {"quiverd", "--board", boardarg, "--catalog", catarg,
+                                    "--listen", ep, "--allow-plain", "--delay-us", delay};
+            int n = 10;
+            if (daemon_max_tasks) {
+                argv[n++] = "--max-tasks";
+                argv[n++] = daemon_max_tasks;
+            }
+            if (daemon_max_memory) {
+                argv[n++] = "--max-memory";
+                argv[n++] = daemon_max_memory;
+            }
+            execv(QV_QUIVERD, (char *const *)argv);
+        }
         _exit(127);
     }
     uint64_t until = now_ms() + 20000;
@@ -558,6 +568,115 @@ static void pipelining_hides_latency(void **state)
     daemon_kill(SIGTERM);
     a[0] = 0.0f;
     b[0] = 1.0f;
+}
+
+/* A task on buffers new to the board: their ALLOCs go out together and
+ * share one round trip, then its copies and its run share another. With
+ * every reply held back 50 ms, the task takes about two delays; it took
+ * four when each ALLOC was waited for before the next buffer's. */
+static void fresh_buffers_allocate_together(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    enum { DELAY_US = 50000, RUNS = 3 };
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_buf *bv[3];
+    qv_runtime *rt = delayed_setup(DELAY_US, -1, &di, &d, &f, bv);
+    uint32_t n = N;
+    uint64_t best = UINT64_MAX;
+    for (int r = 0; r < RUNS; r++) {
+        static float x[N], y[N], z[N];
+        for (unsigned i = 0; i < N; i++) {
+            x[i] = (float)(i + (unsigned)r);
+            y[i] = 0.5f;
+            z[i] = -1.0f;
+        }
+        qv_buf *bx, *by, *bz;
+        assert_int_equal(qv_buf_register(rt, x, sizeof x, &bx), 0);
+        assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
+        assert_int_equal(qv_buf_register(rt, z, sizeof z, &bz), 0);
+        uint64_t t0 = now_ms();
+        assert_int_equal(
+            qv_submit(rt, f, (qv_arg[]){QV_BUF(bx), QV_BUF(by), QV_BUF(bz), QV_VAL(n)}, 4), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        uint64_t took = now_ms() - t0;
+        best = took < best ? took : best;
+        assert_int_equal(qv_buf_unregister(bz), 0);
+        for (unsigned i = 0; i < N; i += 97)
+            assert_true(z[i] == x[i] + y[i]);
+        assert_int_equal(qv_buf_unregister(bx), 0);
+        assert_int_equal(qv_buf_unregister(by), 0);
+    }
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, RUNS);
+    assert_int_equal(di.failed, 0);
+    if (best >= 3 * DELAY_US / 1000)
+        fail_msg("a task on 3 new buffers took %llu ms at best; the daemon delays each "
+                 "reply by %d ms",
+                 (unsigned long long)best, DELAY_US / 1000);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(qv_buf_unregister(bv[i]), 0);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
+}
+
+/* An ALLOC the daemon refuses (its --max-memory) reaches the task that
+ * needed it, though the ALLOC was not waited for when sent: the task
+ * fails there with QV_ENOMEM, not a fault, and runs on the host; the
+ * board stays in service and takes the next task that fits. */
+static void refused_alloc_runs_elsewhere(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    enum { BIG = (400 << 10) / 4 }; /* three buffers of 400 KiB: past 1 MiB */
+    daemon_kill(SIGTERM);
+    daemon_max_memory = "1M";
+    daemon_start();
+    daemon_max_memory = NULL;
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
+    float *x = malloc(BIG * sizeof *x), *y = malloc(BIG * sizeof *y),
+          *z = malloc(BIG * sizeof *z);
+    assert_true(x && y && z);
+    for (unsigned i = 0; i < BIG; i++) {
+        x[i] = (float)i;
+        y[i] = 1.0f;
+        z[i] = -1.0f;
+    }
+    qv_buf *bx, *by, *bz;
+    assert_int_equal(qv_buf_register(rt, x, BIG * sizeof *x, &bx), 0);
+    assert_int_equal(qv_buf_register(rt, y, BIG * sizeof *y, &by), 0);
+    assert_int_equal(qv_buf_register(rt, z, BIG * sizeof *z, &bz), 0);
+    uint32_t n = BIG;
+    assert_int_equal(
+        qv_submit(rt, f, (qv_arg[]){QV_BUF(bx), QV_BUF(by), QV_BUF(bz), QV_VAL(n)}, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_unregister(bz), 0);
+    for (unsigned i = 0; i < BIG; i += 101)
+        assert_true(z[i] == x[i] + 1.0f);
+    qv_device_info after;
+    assert_int_equal(qv_device_get(rt, d, &after), 0);
+    assert_int_equal(after.failed - di.failed, 1);
+    assert_int_equal(after.tasks, di.tasks);
+    assert_int_equal(after.healthy, 1);
+    assert_int_equal(qv_buf_unregister(bx), 0);
+    assert_int_equal(qv_buf_unregister(by), 0);
+    run_vadds(rt, f, 2, NULL); /* small ones: on the board */
+    check_outs(2);
+    assert_int_equal(qv_device_get(rt, d, &after), 0);
+    assert_int_equal(after.tasks, di.tasks + 2);
+    assert_int_equal(after.healthy, 1);
+    qv_runtime_destroy(rt);
+    free(x);
+    free(y);
+    free(z);
+    daemon_kill(SIGTERM);
 }
 
 /* The CPU time the calling thread has used, in ms. */
@@ -1542,6 +1661,8 @@ int main(void)
         cmocka_unit_test(any_fault_recovers),
         cmocka_unit_test(large_buffers_in_pieces),
         cmocka_unit_test(pipelining_hides_latency),
+        cmocka_unit_test(fresh_buffers_allocate_together),
+        cmocka_unit_test(refused_alloc_runs_elsewhere),
         cmocka_unit_test(waits_for_far_runs_sleep),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(probe_names_the_wrong_served_board),

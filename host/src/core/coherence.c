@@ -28,10 +28,19 @@ static int ensure_alloc(qv_runtime *rt, qv_buf *b, unsigned dev)
         if (!b->mem)
             return QV_ENOMEM;
     }
-    if (b->mem[dev])
-        return 0;
     struct qv_device *d = qv__device(rt, dev);
-    return d->ops->alloc(d, b->size, 0, &b->mem[dev]);
+    if (!b->mem[dev])
+        return d->ops->alloc(d, b->size, 0, &b->mem[dev]);
+    if (!d->ops->settle)
+        return 0;
+    /* Refused (the daemon's memory full): gone, so that the acquire may
+     * make room and allocate again (qv__coh_acquire). */
+    int rc = d->ops->settle(d, b->mem[dev]);
+    if (rc) {
+        d->ops->free(d, b->mem[dev]);
+        b->mem[dev] = NULL;
+    }
+    return rc;
 }
 
 /* Copies device `from`'s valid copy to the host. Under coh_mu. */
@@ -239,6 +248,15 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
 }
 
 static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);
+
+void qv__coh_reserve(qv_runtime *rt, qv_buf *b, unsigned dev)
+{
+    if (b->size == 0 || dev == 0)
+        return;
+    pthread_mutex_lock(&b->coh_mu);
+    (void)ensure_alloc(rt, b, dev); /* a failure is the acquire's to say */
+    pthread_mutex_unlock(&b->coh_mu);
+}
 
 int qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
 {

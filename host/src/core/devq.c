@@ -428,6 +428,9 @@ static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv
         if (rc)
             return rc;
     }
+    if (q->dev->ops == &qv__remote_ops) /* its ALLOCs in one round trip */
+        for (unsigned j = 0; j < t->nbufs; j++)
+            qv__coh_reserve(rt, t->ubuf[j], id);
     uint64_t c0 = qv__now_ns();
     size_t moved = 0;
     for (unsigned j = 0; j < t->nbufs; j++) {

@@ -955,6 +955,10 @@ bool qv__fpga_fits_args(const qv_func *f, const qv_arg *args, char *why, size_t 
  * reads, allocating when it only writes). 0 or an error (the buffer's
  * valid copies are unchanged then). */
 int  qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);
+/* Allocates b's copy on dev (>= 1) if it has none, moving nothing; a
+ * failure is left to the acquire. A remote board's ALLOCs go out
+ * together so, ahead of a task's acquires, and share one round trip. */
+void qv__coh_reserve(qv_runtime *rt, qv_buf *b, unsigned dev);
 /* After a task on dev wrote b: dev holds the only valid copy. */
 void qv__coh_written(qv_buf *b, unsigned dev);
 /* A task on the host is about to write b without reading it, and nothing

@@ -86,6 +86,11 @@ struct qv_device_ops {
     /* Releases everything open acquired; no call on d is in flight. */
     void (*close)(qv_device *d);
     int  (*alloc)(qv_device *d, size_t n, unsigned bank, qv_devmem **out);
+    /* An alloc that returned before the device answered it (a remote
+     * board's ALLOC, so that a task's go out together): waits for that
+     * answer; its error then, after which the copy is freed. May be NULL
+     * (allocs are done when they return). Any thread. */
+    int  (*settle)(qv_device *d, qv_devmem *m);
     void (*free)(qv_device *d, qv_devmem *m);
     int  (*write)(qv_device *d, qv_devmem *dst, size_t off, const void *src,
                   size_t n, qv_event **ev);

@@ -71,10 +71,14 @@ typedef struct remote_device {
     rfunc *fn;       /* by function id */
     size_t nfn;
     rtemps *temps;   /* driver thread */
+    pthread_mutex_t settle_mu; /* one thread waits for a copy's ALLOC (settle) */
 } remote_device;
 
 struct qv_devmem {
-    uint64_t id;        /* the daemon's buffer id */
+    uint64_t id;        /* the daemon's buffer id; 0 while its ALLOC is
+                         * unanswered, or when it failed */
+    qv__rreq *alloc;    /* that ALLOC, posted and not waited for yet (settle;
+                         * under settle_mu), or NULL */
     size_t n;           /* bytes */
     unsigned gen;       /* the link generation id belongs to */
     const void *mirror; /* host memory equal to this copy as of its last full
@@ -133,6 +137,7 @@ static int remote_open(qv_device *d, unsigned idx, const void *b)
         return QV_ENOENT;
     r->board = board;
     r->served = board->served;
+    pthread_mutex_init(&r->settle_mu, NULL);
     r->emulated = r->served && r->served->emulation;
     snprintf(r->name, sizeof r->name, "%s at %s",
              r->served ? r->served->name : board->name, board->endpoint);
@@ -176,6 +181,8 @@ static void remote_close(qv_device *d)
     for (size_t i = 0; i < r->nfn; i++)
         free(r->fn[i].func);
     free(r->fn);
+    if (r->board)
+        pthread_mutex_destroy(&r->settle_mu);
 }
 
 /* Fails with rq's reason (rq not posted: the caller's), freeing rq. */
@@ -241,6 +248,33 @@ static int finish(remote_device *r, qv__rreq *rq, int64_t timeout_ns)
          * of service now, and the reconnection brings it back. */
         qv__rlink_reset(&r->link, why);
     }
+    qv__rreq_free(rq);
+    return rc ? qv__fail(rc, "%s", why) : 0;
+}
+
+/* The copy m's ALLOC, posted by alloc_op, waited for: m's id and
+ * generation then, or its error (m's id stays 0, and the next use of m
+ * allocates it again, ensure_current). Any thread that uses m. */
+static int settle(remote_device *r, qv_devmem *m)
+{
+    pthread_mutex_lock(&r->settle_mu);
+    qv__rreq *rq = m->alloc;
+    if (!rq) {
+        pthread_mutex_unlock(&r->settle_mu);
+        return 0;
+    }
+    char why[300] = "";
+    int rc = qv__rlink_wait(&r->link, rq, reply_limit_ns(r, 0), why, sizeof why);
+    pthread_mutex_lock(&r->link.mu);
+    if (!rc) {
+        m->id = rq->buf;
+        m->gen = rq->gen;
+    }
+    m->alloc = NULL;
+    pthread_mutex_unlock(&r->link.mu);
+    pthread_mutex_unlock(&r->settle_mu);
+    if (rc && is_fault(rc))
+        qv__rlink_reset(&r->link, why);
     qv__rreq_free(rq);
     return rc ? qv__fail(rc, "%s", why) : 0;
 }
@@ -357,14 +391,16 @@ static int post_reads(remote_device *r, qv_devmem *m, uint64_t id, unsigned gen,
  * Driver thread (only it re-allocates). */
 static int ensure_current(remote_device *r, qv_devmem *m, bool keep)
 {
+    int rc = settle(r, m);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&r->link.mu);
-    bool stale = m->gen != r->link.gen;
+    bool stale = m->gen != r->link.gen || !m->id;
     const void *mirror = m->mirror;
     pthread_mutex_unlock(&r->link.mu);
     if (!stale)
         return 0;
-    int rc = alloc_on_daemon(r, m);
-    if (rc)
+    if ((rc = alloc_on_daemon(r, m)) != 0)
         return rc;
     if (!mirror && !keep) {
         /* An output whose last run was lost with the daemon: its bytes
@@ -395,14 +431,26 @@ static int alloc_op(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
     if (inj)
         return qv__fail(inj, "injected allocation failure");
     qv_devmem *m = calloc(1, sizeof *m);
-    if (!m)
+    qv__rreq *rq = m ? qv__rreq_new(QV_WIRE_ALLOC) : NULL;
+    if (!rq) {
+        free(m);
         return QV_ENOMEM;
+    }
     m->n = n;
-    int rc = alloc_on_daemon(r, m);
+    /* Posted, not waited for: the first use of m waits (settle), so that
+     * the ALLOCs of a task's fresh buffers share one round trip (a frame
+     * of the signal chain on fresh buffers waited for three in a row). */
+    qv_wire_msg msg;
+    memset(&msg, 0, sizeof msg);
+    msg.type = QV_WIRE_ALLOC;
+    msg.u.alloc.size = n ? n : 1;
+    msg.u.alloc.bank = QV_WIRE_ANY_BANK;
+    int rc = qv__rlink_post(&r->link, rq, &msg);
     if (rc) {
         free(m);
-        return rc;
+        return fail_rq(rq, rc);
     }
+    m->alloc = rq;
     *out = m;
     return 0;
 }
@@ -412,11 +460,13 @@ static void remote_free(qv_device *d, qv_devmem *m)
     remote_device *r = (remote_device *)d;
     if (!m)
         return;
+    /* Its id first (a FREE names it), if its ALLOC is still unanswered. */
+    (void)settle(r, m);
     /* The host may free the buffer once this returns: no WRITE may still
      * be sending from it. */
     qv__rlink_quiesce(&r->link, m, reply_limit_ns(r, m->n));
     pthread_mutex_lock(&r->link.mu);
-    bool current = m->gen == r->link.gen && r->link.up;
+    bool current = m->gen == r->link.gen && r->link.up && m->id;
     unsigned gen = m->gen;
     pthread_mutex_unlock(&r->link.mu);
     qv__rreq *rq = current ? qv__rreq_new(QV_WIRE_FREE) : NULL;
@@ -466,6 +516,9 @@ static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n
     if (off > src->n || n > src->n - off)
         return qv__fail(QV_EINVAL, "%s: read of %zu bytes at %zu past a %zu-byte buffer",
                         r->name, n, off, src->n);
+    int rc = settle(r, src);
+    if (rc)
+        return rc;
     pthread_mutex_lock(&r->link.mu);
     bool mirrored = off == 0 && n == src->n && src->mirror == dst;
     bool stale = src->gen != r->link.gen;
@@ -483,7 +536,7 @@ static int read_op(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t n
     uint64_t t0 = qv__now_ns();
     for (unsigned pause_us = 100;; pause_us = pause_us < 51200 ? pause_us * 2 : pause_us) {
         qv__rreq *rq = NULL, **tail = &rq;
-        int rc = post_reads(r, src, id, gen, off, n, dst, &tail);
+        rc = post_reads(r, src, id, gen, off, n, dst, &tail);
         if (!rq)
             return qv__fail(rc, "remote board %s: cannot queue a read", r->board->name);
         rq->kids = rq->sib; /* the first piece waits for the others */
@@ -901,6 +954,11 @@ static int remote_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
     return faulted(d, alloc_op(d, n, bank, out));
 }
 
+static int remote_settle(qv_device *d, qv_devmem *m)
+{
+    return settle((remote_device *)d, m); /* a fault resets the link there */
+}
+
 static int remote_write(qv_device *d, qv_devmem *dst, size_t off, const void *src,
                         size_t n, qv_event **ev)
 {
@@ -989,6 +1047,7 @@ const struct qv_device_ops qv__remote_ops = {
     .open = remote_open,
     .close = remote_close,
     .alloc = remote_alloc,
+    .settle = remote_settle,
     .free = remote_free,
     .write = remote_write,
     .read = remote_read,
