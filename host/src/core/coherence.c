@@ -21,7 +21,10 @@ struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev)
     return dev && b->mem ? b->mem[dev] : NULL;
 }
 
-static int ensure_alloc(qv_runtime *rt, qv_buf *b, unsigned dev)
+/* b's copy on dev, allocated if it has none; one whose allocation is still
+ * unanswered (a remote board's) waited for, and a fresh one too unless
+ * reserving (qv__coh_reserve: a task's allocations go out together). */
+static int ensure_alloc(qv_runtime *rt, qv_buf *b, unsigned dev, bool reserving)
 {
     if (!b->mem) {
         b->mem = calloc(QV__MAX_DEVICES, sizeof *b->mem);
@@ -29,8 +32,11 @@ static int ensure_alloc(qv_runtime *rt, qv_buf *b, unsigned dev)
             return QV_ENOMEM;
     }
     struct qv_device *d = qv__device(rt, dev);
-    if (!b->mem[dev])
-        return d->ops->alloc(d, b->size, 0, &b->mem[dev]);
+    if (!b->mem[dev]) {
+        int rc = d->ops->alloc(d, b->size, 0, &b->mem[dev]);
+        if (rc || reserving)
+            return rc;
+    }
     if (!d->ops->settle)
         return 0;
     /* Refused (the daemon's memory full): gone, so that the acquire may
@@ -254,7 +260,7 @@ void qv__coh_reserve(qv_runtime *rt, qv_buf *b, unsigned dev)
     if (b->size == 0 || dev == 0)
         return;
     pthread_mutex_lock(&b->coh_mu);
-    (void)ensure_alloc(rt, b, dev); /* a failure is the acquire's to say */
+    (void)ensure_alloc(rt, b, dev, true); /* a failure is the acquire's to say */
     pthread_mutex_unlock(&b->coh_mu);
 }
 
@@ -285,7 +291,7 @@ static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
         if (!(valid & 1u))
             rc = to_host(rt, b, lowest_bit(valid));
         if (!rc && dev != 0) {
-            rc = ensure_alloc(rt, b, dev);
+            rc = ensure_alloc(rt, b, dev, false);
             if (!rc) {
                 struct qv_device *d = qv__device(rt, dev);
                 rc = d->ops->write(d, b->mem[dev], 0, b->ptr, b->size, NULL);
@@ -298,7 +304,7 @@ static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
             }
         }
     } else if (dev != 0) {
-        rc = ensure_alloc(rt, b, dev);
+        rc = ensure_alloc(rt, b, dev, false);
     }
     return rc;
 }

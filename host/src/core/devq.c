@@ -301,62 +301,79 @@ double qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes)
     return q->latency_us + (double)bytes / bps * 1e6;
 }
 
-/* The devices whose tasks the calling thread keeps (qv__devq_hold_begin):
- * each at most once. */
+/* The devices whose tasks the calling thread keeps (qv__devq_hold_begin),
+ * each at most once: whether its queue was run already (a task placed
+ * there since wakes its driver), and the run time kept for it so far. */
 #define HOLD_MAX 8
 static _Thread_local struct {
     qv_runtime *rt;
     unsigned n;
     qv__devq *q[HOLD_MAX];
+    bool done[HOLD_MAX];
+    double us[HOLD_MAX];
     qv__devq *cur;  /* the device whose queue it runs now (help) */
     uint64_t until; /* it runs none past this time (qv__now_ns) */
 } hold;
 
-/* How long a holding thread runs tasks at most, all devices together: the
- * rest goes to the drivers. quiverd's socket thread answers no heartbeat
- * meanwhile, and a RUN may carry thousands of short tasks. */
+/* How long a holding thread runs tasks at most, all devices together, and
+ * keeps for one device: the rest goes to the drivers. quiverd's socket
+ * thread answers no heartbeat meanwhile, and a RUN may carry thousands of
+ * short tasks. */
 #define HOLD_BUDGET_NS 1000000u
 
-/* A run kept for the thread that holds: at most this long, as the device
- * has run t's function lately (its wall time: an emulated board's model
- * times the board's measured pace), and with no more buffer bytes than a
- * driver's CPU task. Its thread answers nothing else meanwhile. */
+/* A run kept for the thread that holds: at most this long, and with no
+ * more buffer bytes than a driver's CPU task. Its thread answers nothing
+ * else meanwhile. */
 #define HOLD_MAX_US 200.0
 
-static bool short_run(const qv__devq *q, const qv__task *t)
+/* t's run on q (µs) as predicted for this call, when q is an emulated
+ * board that ran t's function lately: the board's model for t's own
+ * arguments (a scalar may make a run of the same bytes long), times the
+ * pace its runs kept (wall over model; a slowdown set on the board makes
+ * it lower). -1 otherwise: the kernels of an XRT board or an OpenCL
+ * device, and their waits, are not run on the holding thread. */
+static double held_run_us(const qv__devq *q, const qv__task *t)
 {
-    qv_class c = q->dev->cls;
-    double us;
-    if (t->bytes > QV__ON_DRIVER_BYTES || qv__perf_get(t->func->perf[c], t->bytes, &us, NULL,
-                                                       NULL) != 0)
-        return false;
-    if (q->dev->on_host && q->emulated) {
-        double x = qv__func_emu_x(t->func, c, qv__now_ns());
-        if (x <= 0)
-            return false;
-        us *= x;
-    }
-    return us <= HOLD_MAX_US;
+    const struct qv__kernel *k = t->func->kernel;
+    if (q->dev->ops != &qv__emu_ops || !k || t->bytes > QV__ON_DRIVER_BYTES)
+        return -1;
+    double x = qv__func_emu_x(t->func, q->dev->cls, qv__now_ns());
+    if (x <= 0)
+        return -1;
+    qv_call call = {t->ptr, t->size, t->nargs, 0};
+    double us = qv__kernel_call_us(k, q->board ? q->board->clock_mhz : 0, &call) * x;
+    return us <= HOLD_MAX_US ? us : -1;
 }
 
 /* Whether t, just queued on q under q->mu, stays there for the calling
  * thread to run (qv__devq_hold_end) instead of waking the driver: the
- * thread holds, the driver sleeps, and t is short. */
+ * thread holds, the driver sleeps, q's queue was not run yet, t is short
+ * and q's kept runs stay within the budget. */
 static bool hold_keeps(qv__devq *q, const qv__task *t)
 {
     if (hold.rt != q->rt || q->stop || q->depth != 1 ||
-        !atomic_load_explicit(&q->healthy, memory_order_relaxed) || !short_run(q, t))
+        !atomic_load_explicit(&q->healthy, memory_order_relaxed))
+        return false;
+    double us = held_run_us(q, t);
+    if (us < 0)
         return false;
     if (hold.cur == q) /* a run of the queue this thread runs readied it */
         return true;
     if (!q->idle || q->helping)
         return false;
-    for (unsigned i = 0; i < hold.n; i++)
-        if (hold.q[i] == q)
-            return true;
-    if (hold.n == HOLD_MAX)
+    unsigned i = 0;
+    while (i < hold.n && hold.q[i] != q)
+        i++;
+    if (i == HOLD_MAX)
         return false;
-    hold.q[hold.n++] = q;
+    if (i == hold.n) {
+        hold.q[hold.n] = q;
+        hold.done[hold.n] = false;
+        hold.us[hold.n++] = 0;
+    }
+    if (hold.done[i] || hold.us[i] + us > HOLD_BUDGET_NS / 1000.0)
+        return false;
+    hold.us[i] += us;
     return true;
 }
 
@@ -895,7 +912,7 @@ static void help(qv__devq *q)
     hold.cur = q;
     qv__task *t;
     while ((t = q->head) != NULL && !q->stop && !q->stuck && atomic_load(&q->healthy) &&
-           !atomic_load(&q->gone) && short_run(q, t) && qv__now_ns() < hold.until) {
+           !atomic_load(&q->gone) && held_run_us(q, t) >= 0 && qv__now_ns() < hold.until) {
         if (!(q->head = t->next))
             q->tail = NULL;
         pthread_mutex_unlock(&q->mu);
@@ -924,8 +941,10 @@ void qv__devq_hold_end(qv_runtime *rt)
 {
     /* The runs may ready short tasks of other devices, held as well. */
     hold.until = qv__now_ns() + HOLD_BUDGET_NS;
-    for (unsigned i = 0; i < hold.n; i++)
+    for (unsigned i = 0; i < hold.n; i++) {
+        hold.done[i] = true; /* what is placed there after its run wakes its driver */
         help(hold.q[i]);
+    }
     (void)rt;
     hold.rt = NULL;
     hold.n = 0;

@@ -995,16 +995,17 @@ int  qv__devq_open_all(qv_runtime *rt);
 void qv__devq_stop_all(qv_runtime *rt);
 void qv__devq_close_all(qv_runtime *rt);
 void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t);
-/* Between these two, the tasks the calling thread places on a device whose
- * driver sleeps (one launch at a time, in service), when the device ran
- * their function in under 200 us lately with at most QV__ON_DRIVER_BYTES
- * of buffers, wait for it: at hold_end it runs them itself, with the short
- * tasks their runs ready on such devices, for 1 ms at most, unless a
- * driver woke meanwhile (it takes its queue then, as it takes what is
- * left). quiverd's socket thread runs a short run so and answers it
- * without a wake-up of the driver and back (two hand-offs of tens of
- * microseconds on a VM). Not nested; the runtime is not destroyed
- * meanwhile. */
+/* Between these two, the tasks the calling thread places on an emulated
+ * board whose driver sleeps (in service), predicted under 200 us for their
+ * own arguments (the board's model times the pace its runs kept lately),
+ * with at most QV__ON_DRIVER_BYTES of buffers and 1 ms of them per board,
+ * wait for it: at hold_end it runs them itself, with the short tasks their
+ * runs ready on such boards, for 1 ms at most, unless a driver woke
+ * meanwhile (it takes its queue then, as it takes what is left; a task
+ * placed on a board whose queue the thread ran already wakes its driver).
+ * quiverd's socket thread runs a short run so and answers it without a
+ * wake-up of the driver and back (two hand-offs of tens of microseconds on
+ * a VM). Not nested; the runtime is not destroyed meanwhile. */
 void qv__devq_hold_begin(qv_runtime *rt);
 void qv__devq_hold_end(qv_runtime *rt);
 /* Replay: copies t's inputs (t->ubuf[j] for bit j of `which`: inputs whose

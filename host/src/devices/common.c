@@ -177,3 +177,31 @@ int qv__xclbin_check_build(const struct qv__kernel *k, const void *board, const 
     free(data);
     return rc;
 }
+
+double qv__kernel_call_us(const qv__kernel *k, double board_mhz, const qv_call *c)
+{
+    double mhz = k->clock_mhz > 0 ? k->clock_mhz : board_mhz > 0 ? board_mhz : 300.0;
+    const char *names[QV_MAX_ARGS];
+    uint64_t vals[QV_MAX_ARGS];
+    size_t n = 0;
+    for (unsigned i = 0; i < c->nargs && i < k->nargs; i++) {
+        if (k->args[i].dir != QV__KDIR_SCALAR)
+            continue;
+        uint64_t v = 0;
+        memcpy(&v, c->ptr[i], c->size[i] < sizeof v ? c->size[i] : sizeof v);
+        names[n] = k->args[i].name;
+        vals[n++] = v;
+    }
+    if (k->ntable) {
+        uint64_t bytes = 0;
+        for (unsigned i = 0; i < c->nargs; i++)
+            if (k->args[i].dir != QV__KDIR_SCALAR)
+                bytes += c->size[i];
+        return qv__kernel_table_us(k, bytes); /* the planner's reading too */
+    }
+    uint64_t trips = 1;
+    if (k->trip_count && qv__expr_eval(k->trip_count, names, vals, n, &trips) != 0)
+        trips = 1;
+    double more = trips > 0 ? (double)(trips - 1) : 0.0;
+    return ((double)k->latency_cycles + (double)k->ii * more) / mhz;
+}

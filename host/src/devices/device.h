@@ -131,6 +131,11 @@ int qv__dev_query_basic(int what, void *out, size_t size, unsigned units,
  * and the xclbin of its build for board (a const qv__board *). QV_ENOTSUP
  * with the reason otherwise. */
 struct qv__kernel;
+/* An emulated board's modelled run time (µs) of kernel k for call c on a
+ * board clocked board_mhz (0: the kernel's, else 300): (latency + ii *
+ * (trips - 1)) cycles, its trip count from c's scalars, or the catalog's
+ * table of measured times. */
+double qv__kernel_call_us(const struct qv__kernel *k, double board_mhz, const qv_call *c);
 int qv__fpga_kernel_for(const qv_func *f, const void *board,
                         const struct qv__kernel **kernel, const char **xclbin);
 /* QV_EMISMATCH (with what differs) unless the xclbin's kernel xk takes the

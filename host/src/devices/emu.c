@@ -433,36 +433,10 @@ static int emu_prepare(qv_device *d, const qv_func *f)
     return kernel_of((emu_device *)d, f, &ek);
 }
 
-/* Modelled run time (µs) of ek for call c: (latency + ii * (trips - 1))
- * cycles, or the catalog's table of measured times. */
+/* Modelled run time (µs) of ek for call c. */
 static double model_us(const emu_device *e, const emu_kernel *ek, const qv_call *c)
 {
-    const qv__kernel *k = ek->cat;
-    double mhz = k->clock_mhz > 0 ? k->clock_mhz
-                                  : e->board->clock_mhz > 0 ? e->board->clock_mhz : 300.0;
-    const char *names[QV_MAX_ARGS];
-    uint64_t vals[QV_MAX_ARGS];
-    size_t n = 0;
-    for (unsigned i = 0; i < c->nargs && i < k->nargs; i++) {
-        if (k->args[i].dir != QV__KDIR_SCALAR)
-            continue;
-        uint64_t v = 0;
-        memcpy(&v, c->ptr[i], c->size[i] < sizeof v ? c->size[i] : sizeof v);
-        names[n] = k->args[i].name;
-        vals[n++] = v;
-    }
-    if (k->ntable) {
-        uint64_t bytes = 0;
-        for (unsigned i = 0; i < c->nargs; i++)
-            if (k->args[i].dir != QV__KDIR_SCALAR)
-                bytes += c->size[i];
-        return qv__kernel_table_us(k, bytes); /* the planner's reading too */
-    }
-    uint64_t trips = 1;
-    if (k->trip_count && qv__expr_eval(k->trip_count, names, vals, n, &trips) != 0)
-        trips = 1;
-    double more = trips > 0 ? (double)(trips - 1) : 0.0;
-    return ((double)k->latency_cycles + (double)k->ii * more) / mhz;
+    return qv__kernel_call_us(ek->cat, e->board->clock_mhz, c);
 }
 
 static int emu_launch(qv_device *d, const qv_launch *l, qv_event **ev)

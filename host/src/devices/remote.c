@@ -266,14 +266,19 @@ static int settle(remote_device *r, qv_devmem *m)
     char why[300] = "";
     int rc = qv__rlink_wait(&r->link, rq, reply_limit_ns(r, 0), why, sizeof why);
     pthread_mutex_lock(&r->link.mu);
-    if (!rc) {
+    m->gen = rq->gen;
+    if (!rc)
         m->id = rq->buf;
-        m->gen = rq->gen;
-    }
+    /* Lost with a connection since replaced: not this one's fault (a
+     * reset would drop the new one); m is allocated again at its next use
+     * (ensure_current), as any copy of an older connection (review). */
+    bool older = rc && rq->gen != r->link.gen;
     m->alloc = NULL;
     pthread_mutex_unlock(&r->link.mu);
     pthread_mutex_unlock(&r->settle_mu);
-    if (rc && is_fault(rc))
+    if (older)
+        rc = 0;
+    else if (rc && is_fault(rc))
         qv__rlink_reset(&r->link, why);
     qv__rreq_free(rq);
     return rc ? qv__fail(rc, "%s", why) : 0;

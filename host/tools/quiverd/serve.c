@@ -26,8 +26,9 @@
  * A task or waiter that finds the socket thread asleep sends its reply
  * itself (send_direct) instead of waking it.
  *
- * A short run (its tasks ran in under 200 us lately, its buffers small) on
- * a board whose driver sleeps is run by the socket thread itself
+ * A short run (each task on an emulated board predicted under 200 us for
+ * its arguments, its buffers small) on a board whose driver sleeps is run
+ * by the socket thread itself
  * (qv__devq_hold_begin/_end around its submissions), with its outputs
  * task, and its reply goes out in the same turn: no thread is woken on the
  * daemon's side of a 64-byte run.
