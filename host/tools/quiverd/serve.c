@@ -177,6 +177,10 @@ typedef struct qd_state {
     /* Reply bytes reserved by every client together (out_reserve): each
      * client's are bounded, clients are not (adversarial testing). */
     atomic_uint_fast64_t out_total;
+    /* Bytes of the buffers' memory until it is freed (--max-memory): a
+     * FREE takes a buffer out of the table at once, its memory goes once
+     * the runs that use it are done (buf_unref, any thread; review). */
+    atomic_uint_fast64_t mem_held;
     qv_func *f_write_w, *f_write_rw, *f_read;
     qv_func *f_outs[QV_WIRE_MAX_OUTPUTS]; /* quiverd.outputsN: N buffers */
     qv__auth *auth; /* --keys: the ZAP handler */
@@ -610,6 +614,7 @@ static void buf_unref(qd_buf *b)
         return;
     if (qv_buf_unregister(b->buf))
         qd_log("buffer %" PRIu64 ": %s", b->id, qv_last_error());
+    atomic_fetch_sub(&S.mem_held, b->size);
     free(b->mem);
     free(b);
 }
@@ -991,7 +996,7 @@ static void on_alloc(qd_req *q)
     }
     /* All clients together (--max-memory): each client's limit holds per
      * connection, and a client may open many (review finding). */
-    uint64_t all = S.c_bytes_alloc, cap = S.d->opt->max_memory;
+    uint64_t all = atomic_load(&S.mem_held), cap = S.d->opt->max_memory;
     if (!fits(all, size, cap)) {
         reply_error(q->rid, q->rlen, q->m.id, QV_ENOMEM,
                     "alloc of %" PRIu64 " bytes: the buffers of all clients take %" PRIu64
@@ -1025,6 +1030,7 @@ static void on_alloc(qd_req *q)
     c->bytes += size;
     c->nbufs++;
     S.c_bytes_alloc += size;
+    atomic_fetch_add(&S.mem_held, size);
     qv_wire_msg m = {.type = QV_WIRE_ALLOC | QV_WIRE_REPLY, .id = q->m.id};
     m.u.alloc_reply.buf = b->id;
     reply_msg(q->rid, q->rlen, &m);
