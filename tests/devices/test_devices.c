@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <time.h>
+#include <unistd.h>
 #include <math.h>
 #include <stdatomic.h>
 
@@ -930,6 +931,21 @@ static void short_run_runs_on_the_thread_that_holds(void **state)
                 break; /* one try: never here */
         }
         assert_true(here == (k == 0));
+        if (k == 0) {
+            /* More kept than the runtime lets be in flight: a thread that
+             * keeps tasks is not held back (they would never run). */
+            alarm(60);
+            size_t was = rt->max_inflight;
+            rt->max_inflight = 2;
+            qv__devq_hold_begin(rt);
+            for (int i = 0; i < 6; i++)
+                assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bm),
+                                                             QV_VAL(n[k])}, 4), 0);
+            qv__devq_hold_end(rt);
+            assert_int_equal(qv_wait_all(rt), 0);
+            rt->max_inflight = was;
+            alarm(0);
+        }
         qv_buf_unregister(ba);
         qv_buf_unregister(bb);
         qv_buf_unregister(bm);

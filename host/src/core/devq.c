@@ -931,6 +931,11 @@ static void help(qv__devq *q)
     pthread_mutex_unlock(&q->mu);
 }
 
+bool qv__devq_keeps(const qv_runtime *rt)
+{
+    return hold.rt == rt && hold.n > 0;
+}
+
 void qv__devq_hold_begin(qv_runtime *rt)
 {
     hold.rt = rt;

@@ -1005,9 +1005,15 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t);
  * placed on a board whose queue the thread ran already wakes its driver).
  * quiverd's socket thread runs a short run so and answers it without a
  * wake-up of the driver and back (two hand-offs of tens of microseconds on
- * a VM). Not nested; the runtime is not destroyed meanwhile. */
+ * a VM). Not nested; the thread waits for no task meanwhile (its kept
+ * ones would never run: backpressure and the epoch ring's hold pass it
+ * by, qv__devq_keeps); the runtime is not destroyed meanwhile. */
 void qv__devq_hold_begin(qv_runtime *rt);
 void qv__devq_hold_end(qv_runtime *rt);
+/* Whether the calling thread keeps tasks of rt to run at hold_end: it
+ * must not wait for tasks in flight meanwhile (backpressure, the epoch
+ * ring's hold), which may wait for those. */
+bool qv__devq_keeps(const qv_runtime *rt);
 /* Replay: copies t's inputs (t->ubuf[j] for bit j of `which`: inputs whose
  * writers before t are done) that are not valid on device dev (>= 1) there
  * ahead of t's run, while dev's driver has nothing else to do. */

@@ -499,14 +499,15 @@ void qv__backpressure(qv_runtime *rt)
 {
     /* A task that submits must never wait for the tasks it holds back, nor
      * a thread while the host holds a buffer: the tasks in flight may be
-     * waiting for that thread's qv_buf_release. The estimate costs a
+     * waiting for that thread's qv_buf_release. Nor a thread that keeps
+     * tasks to run itself (qv__devq_hold_begin): they run only after. The estimate costs a
      * subtraction; the completions are summed only when it reaches the
      * limit, and decided on under submit_mu, each submission in turn, so
      * that many threads cannot all pass at once. */
     while (rt->nsubmitted - rt->fin_seen >= rt->max_inflight && !rt->shut) {
         rt->fin_seen = fin_sum(rt);
         if (rt->nsubmitted - rt->fin_seen < rt->max_inflight || qv__current_worker(rt) ||
-            atomic_load_explicit(&rt->nheld, memory_order_relaxed))
+            atomic_load_explicit(&rt->nheld, memory_order_relaxed) || qv__devq_keeps(rt))
             return;
         pthread_mutex_unlock(&rt->submit_mu);
         /* Counted before the wait registers (qv__task_finish looks at nbp
@@ -530,14 +531,16 @@ void qv__ring_hold(qv_runtime *rt)
 {
     /* Until every such wait has closed its epoch: one closing lets the
      * epoch move on while another, which began before this submission,
-     * has yet to close the next. Not while a task waits for a buffer's
+     * has yet to close the next. Not on a thread that keeps tasks to run
+     * itself (qv__devq_hold_begin): a wait may wait for them. Not while a
+     * task waits for a buffer's
      * release: a task of an epoch the waits wait for may be that one,
      * and a buffer may be released by another thread than the one that
      * acquired it (adversarial testing: held back, that thread hung).
      * A task that starts waiting for a release meanwhile (a nested
      * submission) ends the wait too (review: it hung). */
     while (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !rt->shut &&
-           !qv__current_worker(rt) && !qv__held_awaited(rt)) {
+           !qv__current_worker(rt) && !qv__held_awaited(rt) && !qv__devq_keeps(rt)) {
         unsigned seen = atomic_load_explicit(&rt->held_used, memory_order_relaxed);
         pthread_mutex_unlock(&rt->submit_mu);
         qv__wait_until(rt, hold_over, &seen);
