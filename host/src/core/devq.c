@@ -351,8 +351,7 @@ static double held_run_us(const qv__devq *q, const qv__task *t)
  * and q's kept runs stay within the budget. */
 static bool hold_keeps(qv__devq *q, const qv__task *t)
 {
-    if (hold.rt != q->rt || q->stop || q->depth != 1 ||
-        !atomic_load_explicit(&q->healthy, memory_order_relaxed))
+    if (hold.rt != q->rt || q->stop || !atomic_load_explicit(&q->healthy, memory_order_relaxed))
         return false;
     double us = held_run_us(q, t);
     if (us < 0)
@@ -445,7 +444,7 @@ static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv
         if (rc)
             return rc;
     }
-    if (q->dev->ops == &qv__remote_ops) /* its ALLOCs in one round trip */
+    if (q->dev->ops->settle) /* allocs answered later: in one round trip */
         for (unsigned j = 0; j < t->nbufs; j++)
             qv__coh_reserve(rt, t->ubuf[j], id);
     uint64_t c0 = qv__now_ns();

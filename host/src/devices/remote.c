@@ -284,8 +284,8 @@ static int settle(remote_device *r, qv_devmem *m)
     return rc ? qv__fail(rc, "%s", why) : 0;
 }
 
-/* ALLOCs n bytes on the daemon into m (its id and generation). */
-static int alloc_on_daemon(remote_device *r, qv_devmem *m)
+/* Posts an ALLOC of m's bytes (*out: the request, to wait for). */
+static int post_alloc(remote_device *r, const qv_devmem *m, qv__rreq **out)
 {
     qv__rreq *rq = qv__rreq_new(QV_WIRE_ALLOC);
     if (!rq)
@@ -298,6 +298,17 @@ static int alloc_on_daemon(remote_device *r, qv_devmem *m)
     int rc = qv__rlink_post(&r->link, rq, &msg);
     if (rc)
         return fail_rq(rq, rc);
+    *out = rq;
+    return 0;
+}
+
+/* ALLOCs n bytes on the daemon into m (its id and generation). */
+static int alloc_on_daemon(remote_device *r, qv_devmem *m)
+{
+    qv__rreq *rq;
+    int rc = post_alloc(r, m, &rq);
+    if (rc)
+        return rc;
     char why[300] = "";
     rc = qv__rlink_wait(&r->link, rq, reply_limit_ns(r, 0), why, sizeof why);
     if (!rc) {
@@ -436,26 +447,17 @@ static int alloc_op(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
     if (inj)
         return qv__fail(inj, "injected allocation failure");
     qv_devmem *m = calloc(1, sizeof *m);
-    qv__rreq *rq = m ? qv__rreq_new(QV_WIRE_ALLOC) : NULL;
-    if (!rq) {
-        free(m);
+    if (!m)
         return QV_ENOMEM;
-    }
     m->n = n;
     /* Posted, not waited for: the first use of m waits (settle), so that
      * the ALLOCs of a task's fresh buffers share one round trip (a frame
      * of the signal chain on fresh buffers waited for three in a row). */
-    qv_wire_msg msg;
-    memset(&msg, 0, sizeof msg);
-    msg.type = QV_WIRE_ALLOC;
-    msg.u.alloc.size = n ? n : 1;
-    msg.u.alloc.bank = QV_WIRE_ANY_BANK;
-    int rc = qv__rlink_post(&r->link, rq, &msg);
+    int rc = post_alloc(r, m, &m->alloc);
     if (rc) {
         free(m);
-        return fail_rq(rq, rc);
+        return rc;
     }
-    m->alloc = rq;
     *out = m;
     return 0;
 }

@@ -362,6 +362,17 @@ static void wake_loop(void)
  * replies are completed on it, under sock_mu. */
 static _Thread_local bool in_run;
 
+/* r, completed, is off the owed list and its client's queued account, to
+ * be sent by the caller, who holds sock_mu: the stop's last resort
+ * (abandon), which holds it, never sees a reply neither owed nor queued. */
+static void take_owed(qd_reply *r)
+{
+    pthread_mutex_lock(&S.cq_mu);
+    owed_unlink(r);
+    pthread_mutex_unlock(&S.cq_mu);
+    unqueue(r);
+}
+
 /* From a task or waiter: r is sent, by this thread when the socket
  * thread sleeps (send_direct), else by the socket thread, woken; on the
  * socket thread, in a run it ran, queued for it to send when the run's
@@ -369,10 +380,7 @@ static _Thread_local bool in_run;
 static void complete(qd_reply *r)
 {
     if (in_run) {
-        pthread_mutex_lock(&S.cq_mu);
-        owed_unlink(r);
-        pthread_mutex_unlock(&S.cq_mu);
-        unqueue(r);
+        take_owed(r);
         outbox_put(r);
         atomic_fetch_sub(&S.pending, 1);
         return;
@@ -1832,12 +1840,7 @@ static bool send_direct(qd_reply *r)
         pthread_mutex_unlock(&S.sock_mu);
         return false;
     }
-    /* Off the owed list under sock_mu: the stop's last resort (abandon),
-     * which holds it, never sees a reply neither owed nor queued. */
-    pthread_mutex_lock(&S.cq_mu);
-    owed_unlink(r);
-    pthread_mutex_unlock(&S.cq_mu);
-    unqueue(r);
+    take_owed(r);
     send_reply(r);
     reply_free(r);
     bool tell = qv__zwait_arm(&S.sw);
