@@ -1392,7 +1392,8 @@ static void test_curve(void **state)
 static int run_quiverd(const char *args, char *out, size_t outlen)
 {
     char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", quiverd_bin, args);
+    if (snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", quiverd_bin, args) >= (int)sizeof cmd)
+        fail_msg("command too long: %s", args);
     FILE *p = popen(cmd, "r");
     assert_non_null(p);
     size_t n = fread(out, 1, outlen - 1, p);

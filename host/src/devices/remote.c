@@ -305,7 +305,7 @@ static int post_alloc(remote_device *r, const qv_devmem *m, qv__rreq **out)
 /* ALLOCs n bytes on the daemon into m (its id and generation). */
 static int alloc_on_daemon(remote_device *r, qv_devmem *m)
 {
-    qv__rreq *rq;
+    qv__rreq *rq = NULL; /* set when post_alloc returns 0 (-O3 cannot see it) */
     int rc = post_alloc(r, m, &rq);
     if (rc)
         return rc;
