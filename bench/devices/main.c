@@ -17,7 +17,10 @@
  * qv_wait_all has seen vadd finish (qv_wait_all leaves results on the
  * device), so the timed call is the copy and nothing else; the device's
  * own byte counter must show the copy inside the timed call, else the
- * bench fails; the best of three rounds after one. memcpy: the best of a
+ * bench fails; the best of three rounds after one. raw OpenCL (an OpenCL
+ * row's baseline, raw_cl.c): the same kernel on the same device through
+ * the OpenCL API by hand, each launch waited for before the next (the
+ * least a chain of dependent tasks costs), and all queued with one wait. memcpy: the best of a
  * 64 MiB memcpy done right after each of those copies home (the header's,
  * at start, for the CPU row). XRT's noop shim runs no kernel: its row
  * measures XRT's launch path and buffer-object copies only.
@@ -30,6 +33,7 @@
 #include <time.h>
 
 #include "quiver.h"
+#include "raw_cl.h"
 #include "vadd/vadd_ref.h"
 
 static double now(void)
@@ -112,10 +116,17 @@ static void measure(const char *config, int with_cpu)
             CHECK(qv_submit(rt, fv, small, 4));
         CHECK(qv_wait_all(rt));
         double launch_us = (now() - t0) / launches * 1e6;
+        /* The baseline of an OpenCL row: the same kernel by hand. */
+        char raw[96] = " - | - | - |";
+        double each_us, queued_us;
+        if (!strcmp(di.backend, "opencl") &&
+            raw_cl_launch_us(di.name, vadd_cl, launches, &each_us, &queued_us) == 0)
+            snprintf(raw, sizeof raw, " %.2f | %.2f | %.2f |", each_us, queued_us,
+                     launch_us / each_us);
         printf("| %u %.30s | %s | %s | %.2f |", d, di.name, di.backend,
                qv_class_name(di.cls), launch_us);
         if (d == 0) {
-            printf(" host memory | host memory | %.2f | - | - |\n", memcpy_gbs);
+            printf(" host memory | host memory | %.2f | - | - |%s\n", memcpy_gbs, raw);
             continue;
         }
         size_t bytes = mib << 20;
@@ -158,10 +169,10 @@ static void measure(const char *config, int with_cpu)
         CHECK(qv_device_get(rt, d, &di));
         double from = (double)bytes / from_s / 1e9, mc = (double)bytes / memcpy_s / 1e9;
         if (di.link_gbs > 0)
-            printf(" %.2f | %.2f | %.2f | %.2f | %.2f |\n", di.link_gbs, from, mc,
-                   di.link_gbs / mc, from / mc);
+            printf(" %.2f | %.2f | %.2f | %.2f | %.2f |%s\n", di.link_gbs, from, mc,
+                   di.link_gbs / mc, from / mc, raw);
         else /* an emulated board: its link is the board file's, not learnt */
-            printf(" - | %.2f | %.2f | - | %.2f |\n", from, mc, from / mc);
+            printf(" - | %.2f | %.2f | - | %.2f |%s\n", from, mc, from / mc, raw);
         CHECK(qv_buf_unregister(ba));
         CHECK(qv_buf_unregister(bb));
         CHECK(qv_buf_unregister(bc));
@@ -216,7 +227,9 @@ int main(int argc, char **argv)
     printf("bench_devices: %d chained launches of vadd on 1 element; %zu MiB copies; "
            "memcpy %.2f GB/s\n\n", launches, mib, memcpy_gbs);
     printf("| device | backend | class | us per launch | to device GB/s | from device GB/s | "
-           "memcpy GB/s | to / memcpy | from / memcpy |\n|---|---|---|---|---|---|---|---|---|\n");
+           "memcpy GB/s | to / memcpy | from / memcpy | raw OpenCL us, each waited | "
+           "raw OpenCL us, queued | launch / raw each |\n"
+           "|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     if (xrt_config && *xrt_config) {
         /* XRT picks its shim once per process, when it is first loaded, and
          * the default runtime's discovery loads it: that runtime runs in a
