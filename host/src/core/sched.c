@@ -480,10 +480,13 @@ int qv__wait(qv_runtime *rt, qv_buf *buf)
     return 0;
 }
 
+/* Whether the tasks in flight came down to the low water mark, or a
+ * submission named a held buffer since *(unsigned *)arg was read (a task
+ * that waits for a release: the wait must end, qv__backpressure). */
 static bool below_low_water(qv_runtime *rt, void *arg)
 {
-    (void)arg;
-    return qv__inflight(rt) <= rt->low_water;
+    return qv__inflight(rt) <= rt->low_water ||
+           atomic_load_explicit(&rt->held_used, memory_order_seq_cst) != *(unsigned *)arg;
 }
 
 /* Tasks finished, all epochs. */
@@ -498,22 +501,31 @@ static uint64_t fin_sum(qv_runtime *rt)
 void qv__backpressure(qv_runtime *rt)
 {
     /* A task that submits must never wait for the tasks it holds back, nor
-     * a thread while the host holds a buffer: the tasks in flight may be
-     * waiting for that thread's qv_buf_release. Nor a thread that keeps
-     * tasks to run itself (qv__devq_hold_begin): they run only after. The estimate costs a
-     * subtraction; the completions are summed only when it reaches the
-     * limit, and decided on under submit_mu, each submission in turn, so
-     * that many threads cannot all pass at once. */
+     * any thread while a task in flight waits for the release of a buffer
+     * the host holds: that release may be what this thread was to do
+     * next, and a wait that began before such a task came ends when it
+     * does (task.c bumps held_used). A buffer held with no task waiting
+     * for it holds nothing back: the tasks in flight drain without its
+     * release (it once turned backpressure off for every thread, and a
+     * thread polling with acquire and release let others queue 1.3 GB of
+     * tasks in 30 s: adversarial testing). Nor a thread that keeps tasks
+     * to run itself (qv__devq_hold_begin): they run only after. The
+     * estimate costs a subtraction; the completions are summed only when
+     * it reaches the limit, and decided on under submit_mu, each
+     * submission in turn, so that many threads cannot all pass at once. */
     while (rt->nsubmitted - rt->fin_seen >= rt->max_inflight && !rt->shut) {
         rt->fin_seen = fin_sum(rt);
         if (rt->nsubmitted - rt->fin_seen < rt->max_inflight || qv__current_worker(rt) ||
-            atomic_load_explicit(&rt->nheld, memory_order_relaxed) || qv__devq_keeps(rt))
+            qv__held_awaited(rt) || qv__devq_keeps(rt))
             return;
-        pthread_mutex_unlock(&rt->submit_mu);
         /* Counted before the wait registers (qv__task_finish looks at nbp
-         * once it sees a waiter). */
+         * once it sees a waiter), and before submit_mu is let go: a
+         * submission on a held buffer made after it sees nbp and bumps
+         * held_used. */
+        unsigned seen = atomic_load_explicit(&rt->held_used, memory_order_relaxed);
         atomic_fetch_add_explicit(&rt->nbp, 1, memory_order_seq_cst);
-        qv__wait_until(rt, below_low_water, NULL);
+        pthread_mutex_unlock(&rt->submit_mu);
+        qv__wait_until(rt, below_low_water, &seen);
         atomic_fetch_sub_explicit(&rt->nbp, 1, memory_order_relaxed);
         pthread_mutex_lock(&rt->submit_mu);
     }
