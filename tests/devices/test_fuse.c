@@ -1119,6 +1119,57 @@ static void try_acquire_of_an_intermediate_runs_its_calls(void **state)
     sig_close(&S, true);
 }
 
+/* Each set of intermediate sizes a fused kernel meets is a function of
+ * the runtime's, kept until it goes: past rt->max_size_sets (32; 1 here)
+ * a chain of new sizes runs as it is, with the same results (before, a
+ * program whose sizes never repeat made one a call, none ever freed). */
+static void new_sizes_past_the_limit_run_unfused(void **state)
+{
+    (void)state;
+    static sig S;
+    static float y2[SN + 16], re2[SN + 16], im2[SN + 16], z2[SN + 16];
+    sig_open(&S, FR);
+    hold_plans(&S);
+    S.rt->max_size_sets = 1;
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2 * FR);
+    /* The same chain on intermediates of another size. */
+    qv_buf *by, *bre, *bim, *bz;
+    assert_int_equal(qv_buf_register(S.rt, y2, sizeof y2, &by), 0);
+    assert_int_equal(qv_buf_register(S.rt, re2, sizeof re2, &bre), 0);
+    assert_int_equal(qv_buf_register(S.rt, im2, sizeof im2, &bim), 0);
+    assert_int_equal(qv_buf_register(S.rt, z2, sizeof z2, &bz), 0);
+    uint64_t fused = ri.fused, replayed = ri.replayed;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+        for (int f = 0; f < FR; f++) {
+            uint32_t n = SN, taps = TAPS;
+            assert_int_equal(qv_region_begin(S.rt, "signal"), 0);
+            qv_arg a1[] = {QV_BUF(S.bx[f]), QV_BUF(S.bh), QV_BUF(by), QV_VAL(n), QV_VAL(taps)};
+            qv_arg a2[] = {QV_BUF(by), QV_BUF(bz), QV_BUF(bre), QV_BUF(bim), QV_VAL(n)};
+            qv_arg a3[] = {QV_BUF(bre), QV_BUF(bim), QV_BUF(S.bm[f]), QV_VAL(n)};
+            assert_int_equal(qv_submit(S.rt, S.fir, a1, 5), 0);
+            assert_int_equal(qv_submit(S.rt, S.fft, a2, 5), 0);
+            assert_int_equal(qv_submit(S.rt, S.mag, a3, 4), 0);
+            assert_int_equal(qv_region_end(S.rt), 0);
+            assert_int_equal(qv_wait_all(S.rt), 0);
+            check_frame(&S, f, false);
+        }
+        ri = info(&S);
+    } while (ri.replayed < replayed + 2 * FR && since(&t0) < 60);
+    assert_true(ri.replayed >= replayed + 2 * FR);
+    assert_int_equal(ri.fused, fused);
+    qv_func *ff;
+    assert_int_equal(qv_func_find(S.rt, "fused:fir_fft_mag", &ff), 0);
+    assert_int_not_equal(qv_func_find(S.rt, "fused:fir_fft_mag#2", &ff), 0);
+    assert_int_equal(qv_buf_unregister(by), 0);
+    assert_int_equal(qv_buf_unregister(bre), 0);
+    assert_int_equal(qv_buf_unregister(bim), 0);
+    assert_int_equal(qv_buf_unregister(bz), 0);
+    sig_close(&S, false);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1142,6 +1193,7 @@ int main(void)
         cmocka_unit_test(where_keeps_the_chain_apart),
         cmocka_unit_test(where_changed_replans),
         cmocka_unit_test(try_acquire_of_an_intermediate_runs_its_calls),
+        cmocka_unit_test(new_sizes_past_the_limit_run_unfused),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove(); /* its board and policy files */

@@ -24,6 +24,7 @@ void qv__log_fork_lock(bool lock);
 void qv__disc_fork_lock(bool lock);
 void qv__sigkeep_fork_lock(bool lock);
 void qv__fuse_fork_lock(bool lock);
+void qv__part_fork_lock(bool lock);
 void qv__xrt_fork_lock(bool lock);
 /* Registers the fork handlers that take those locks, once. A module with
  * fork handlers of its own that wait for tasks (wrap/pending.c lands the

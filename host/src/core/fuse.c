@@ -318,6 +318,17 @@ static struct qv__fused *fused_get(qv_runtime *rt, const qv__kernel *k,
         pthread_mutex_unlock(&make_mu);
         return fz->ff ? fz : NULL;
     }
+    /* Each set of sizes is a function of the runtime's, kept until it is
+     * destroyed: a program whose sizes never repeat made one a call. Past
+     * rt->max_size_sets of them, a kernel's new sizes run unfused (told
+     * once). */
+    if (!why[0] && same_kernel >= rt->max_size_sets) {
+        if (!atomic_exchange(&rt->fused_capped, true))
+            qv__log(2, "fused kernel '%s': %u sets of sizes made already; calls of new "
+                    "sizes run as their chains, not fused", k->name, same_kernel);
+        pthread_mutex_unlock(&make_mu);
+        return NULL;
+    }
     /* New: remember it, fusable or not (then with ff NULL). */
     fz = malloc(sizeof *fz);
     if (!fz) {

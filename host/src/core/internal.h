@@ -654,13 +654,21 @@ struct qv_runtime {
     struct qv__snap *snaps;
     size_t snap_bytes;
     atomic_bool snap_idle;
-    /* Fused kernels made ready to launch (fuse.c), under reg_mu. */
+    /* Fused kernels made ready to launch (fuse.c), under reg_mu;
+     * fused_capped: a kernel had too many sets of sizes (told once). */
     struct qv__fused *fused;
+    atomic_bool fused_capped;
+    /* Functions a fused kernel, or the calls of a part, get at most, one
+     * per set of intermediate sizes (each is kept until the runtime goes:
+     * sizes that never repeat made one a call); QV__MAX_SIZE_SETS, tests
+     * set fewer. */
+    unsigned max_size_sets;
     /* Parts shipped whole to remote boards (part.c), under reg_mu. */
     struct qv__part *parts;
 };
 
 #define QV__RT_MAGIC 0x71767274u /* "qvrt" */
+#define QV__MAX_SIZE_SETS 32
 
 /* Bumped in the child of every fork(): a runtime made before it has no
  * threads there, and its calls would hang or crash (adversarial testing). */

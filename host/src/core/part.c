@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/fork.h"
 #include "core/internal.h"
 #include "core/part.h"
 #include "qv_escape.h"
@@ -153,23 +154,54 @@ static int make_func(qv_runtime *rt, struct qv__part *pt, unsigned idx)
     return 0;
 }
 
-/* The part of shape s, made on first use; NULL when it cannot be. */
-static struct qv__part *part_get(qv_runtime *rt, const qv__part_shape *s)
+/* The entry of rt->parts of shape s, or NULL; *same_name: entries of its
+ * calls' functions (other sizes). */
+static struct qv__part *part_find(qv_runtime *rt, const qv__part_shape *s,
+                                  unsigned *same_name)
 {
-    unsigned same_name = 0;
+    *same_name = 0;
     pthread_mutex_lock(&rt->reg_mu);
     struct qv__part *pt = rt->parts;
     for (; pt; pt = pt->next) {
         if (!memcmp(&pt->s, s, sizeof *s))
             break;
-        same_name +=
+        *same_name +=
             pt->s.n == s->n && !memcmp(pt->s.memb, s->memb, s->n * sizeof *s->memb);
     }
     pthread_mutex_unlock(&rt->reg_mu);
+    return pt;
+}
+
+/* Makes the entries of rt->parts one at a time: two threads replaying
+ * parts of one shape both made "part:...", the second's name was taken
+ * and the shape was remembered as one never shipped whole (as fuse.c's
+ * chains once were). */
+static pthread_mutex_t make_mu = PTHREAD_MUTEX_INITIALIZER;
+
+void qv__part_fork_lock(bool lock)
+{
+    qv__fork_hold(&make_mu, lock);
+}
+
+/* The part of shape s, made on first use; NULL when it cannot be. */
+static struct qv__part *part_get(qv_runtime *rt, const qv__part_shape *s)
+{
+    unsigned same_name;
+    struct qv__part *pt = part_find(rt, s, &same_name);
     if (pt)
         return pt->pf ? pt : NULL;
-    if (!(pt = calloc(1, sizeof *pt)))
+    pthread_mutex_lock(&make_mu);
+    if ((pt = part_find(rt, s, &same_name)) != NULL) {
+        pthread_mutex_unlock(&make_mu);
+        return pt->pf ? pt : NULL;
+    }
+    /* Each set of intermediate sizes is a function of the runtime's, kept
+     * until it is destroyed: sizes that never repeat made one a call.
+     * Past rt->max_size_sets, the calls of new sizes go one by one. */
+    if (same_name >= rt->max_size_sets || !(pt = calloc(1, sizeof *pt))) {
+        pthread_mutex_unlock(&make_mu);
         return NULL;
+    }
     pt->s = *s;
     if (make_func(rt, pt, same_name) != 0) {
         qv__log(1, "a part of %u calls is not shipped whole: %s", s->n, qv_last_error());
@@ -181,6 +213,7 @@ static struct qv__part *part_get(qv_runtime *rt, const qv__part_shape *s)
     pt->next = rt->parts;
     rt->parts = pt;
     pthread_mutex_unlock(&rt->reg_mu);
+    pthread_mutex_unlock(&make_mu);
     return pt->pf ? pt : NULL;
 }
 
