@@ -550,9 +550,9 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
     /* A task on a held buffer may wait for its release, which a submitter
      * held back by a wait with the ring full, or by backpressure, may be
      * the one to make. */
-    if ((atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) ||
-         atomic_load_explicit(&rt->nbp, memory_order_relaxed)) &&
-        atomic_load_explicit(&rt->nheld, memory_order_relaxed))
+    if (atomic_load_explicit(&rt->nheld, memory_order_relaxed) &&
+        (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) ||
+         atomic_load_explicit(&rt->nbp, memory_order_relaxed)))
         for (unsigned j = 0; j < t->nbufs; j++)
             if (t->ubuf[j]->host) {
                 atomic_fetch_add_explicit(&rt->held_used, 1, memory_order_seq_cst);
