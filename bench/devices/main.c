@@ -20,9 +20,9 @@
  * bench fails; the best of three rounds after one. raw OpenCL (an OpenCL
  * row's baseline, raw_cl.c): the same kernel on the same device through
  * the OpenCL API by hand, each launch waited for before the next (the
- * least a chain of dependent tasks costs), and all queued with one wait. memcpy: the best of a
- * 64 MiB memcpy done right after each of those copies home (the header's,
- * at start, for the CPU row). XRT's noop shim runs no kernel: its row
+ * least a chain of dependent tasks costs), and all queued with one wait.
+ * memcpy: the best of a 64 MiB memcpy done right after each of those
+ * copies home (the header's, at start, for the CPU row). XRT's noop shim runs no kernel: its row
  * measures XRT's launch path and buffer-object copies only.
  */
 #include <stdio.h>
@@ -116,11 +116,18 @@ static void measure(const char *config, int with_cpu)
             CHECK(qv_submit(rt, fv, small, 4));
         CHECK(qv_wait_all(rt));
         double launch_us = (now() - t0) / launches * 1e6;
-        /* The baseline of an OpenCL row: the same kernel by hand. */
+        /* The baseline of an OpenCL row: the same kernel by hand, on the
+         * device of that name the runtime lists in this place. */
         char raw[96] = " - | - | - |";
         double each_us, queued_us;
+        unsigned nth = 0;
+        for (unsigned e = 0; e < d; e++) {
+            qv_device_info de;
+            nth += qv_device_get(rt, e, &de) == 0 && !strcmp(de.backend, "opencl") &&
+                   !strcmp(de.name, di.name);
+        }
         if (!strcmp(di.backend, "opencl") &&
-            raw_cl_launch_us(di.name, vadd_cl, launches, &each_us, &queued_us) == 0)
+            raw_cl_launch_us(di.name, nth, vadd_cl, launches, &each_us, &queued_us) == 0)
             snprintf(raw, sizeof raw, " %.2f | %.2f | %.2f |", each_us, queued_us,
                      launch_us / each_us);
         printf("| %u %.30s | %s | %s | %.2f |", d, di.name, di.backend,

@@ -22,8 +22,9 @@ static double seconds(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* The OpenCL device named name (CL_DEVICE_NAME), or NULL. */
-static cl_device_id find_device(const char *name)
+/* The nth (from 0) OpenCL device named name (CL_DEVICE_NAME), in the ICD
+ * loader's order, as the runtime lists them; or NULL. */
+static cl_device_id find_device(const char *name, unsigned nth)
 {
     cl_platform_id plats[16];
     cl_uint np = 0;
@@ -37,17 +38,17 @@ static cl_device_id find_device(const char *name)
         for (cl_uint i = 0; i < nd && i < 16; i++) {
             char dn[256] = "";
             clGetDeviceInfo(devs[i], CL_DEVICE_NAME, sizeof dn, dn, NULL);
-            if (!strcmp(dn, name))
+            if (!strcmp(dn, name) && nth-- == 0)
                 return devs[i];
         }
     }
     return NULL;
 }
 
-int raw_cl_launch_us(const char *name, const char *src, int launches, double *each_us,
-                     double *queued_us)
+int raw_cl_launch_us(const char *name, unsigned nth, const char *src, int launches,
+                     double *each_us, double *queued_us)
 {
-    cl_device_id dev = find_device(name);
+    cl_device_id dev = find_device(name, nth);
     if (!dev)
         return -1;
     int rc = -1;
@@ -56,12 +57,13 @@ int raw_cl_launch_us(const char *name, const char *src, int launches, double *ea
     cl_command_queue q = ctx ? clCreateCommandQueue(ctx, dev, 0, &err) : NULL;
     cl_program prog = q ? clCreateProgramWithSource(ctx, 1, &src, NULL, &err) : NULL;
     cl_kernel k = NULL;
-    cl_mem m[3] = { NULL, NULL, NULL };
+    cl_mem m[3] = {NULL, NULL, NULL};
     if (!prog || clBuildProgram(prog, 1, &dev, NULL, NULL, NULL) != CL_SUCCESS ||
         !(k = clCreateKernel(prog, "vadd", &err)))
         goto out;
     for (int i = 0; i < 3; i++)
-        if (!(m[i] = clCreateBuffer(ctx, CL_MEM_READ_WRITE, sizeof(float), NULL, &err)))
+        if (!(m[i] = clCreateBuffer(ctx, CL_MEM_READ_WRITE, sizeof(float), NULL,
+                                    &err)))
             goto out;
     cl_uint n = 1;
     size_t global = 1;
@@ -76,7 +78,8 @@ int raw_cl_launch_us(const char *name, const char *src, int launches, double *ea
     double t0 = seconds();
     for (int i = 0; i < launches; i++) {
         cl_event e;
-        if (clEnqueueNDRangeKernel(q, k, 1, NULL, &global, NULL, 0, NULL, &e) != CL_SUCCESS)
+        if (clEnqueueNDRangeKernel(q, k, 1, NULL, &global, NULL, 0, NULL, &e) !=
+            CL_SUCCESS)
             goto out;
         err = clWaitForEvents(1, &e);
         clReleaseEvent(e);
@@ -86,7 +89,8 @@ int raw_cl_launch_us(const char *name, const char *src, int launches, double *ea
     *each_us = (seconds() - t0) / launches * 1e6;
     t0 = seconds();
     for (int i = 0; i < launches; i++)
-        if (clEnqueueNDRangeKernel(q, k, 1, NULL, &global, NULL, 0, NULL, NULL) != CL_SUCCESS)
+        if (clEnqueueNDRangeKernel(q, k, 1, NULL, &global, NULL, 0, NULL, NULL) !=
+            CL_SUCCESS)
             goto out;
     if (clFinish(q) != CL_SUCCESS)
         goto out;

@@ -55,6 +55,16 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__buf_bad(buf, hold ? "qv_buf_acquire" : "qv_buf_wait");
     }
+    /* A wait of a buffer the host holds: the host's copy is the current
+     * one, nothing to wait for (*out NULL). Decided under the lock: an
+     * acquire made between qv_buf_wait's look and here put the wait
+     * behind the hold, and tasks behind the wait then waited for the
+     * release unseen by qv__held_awaited (review finding). */
+    if (!hold && buf->held) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        *out = NULL;
+        return 0;
+    }
     if (try && qv__buf_users(buf) > 0) {
         pthread_mutex_unlock(&rt->submit_mu);
         return qv__fail(QV_EBUSY, "qv_buf_try_acquire: tasks still use buffer %p",
@@ -288,7 +298,7 @@ QV_API int qv_buf_wait(qv_buf *buf)
         return 0;
     qv__task *t;
     int rc = host_enter(rt, buf, QV_R, false, false, &t);
-    if (rc)
+    if (rc || !t) /* !t: held meanwhile */
         return rc;
     rc = qv__buf_take_error(buf);
     int crc = host_coherent(rt, buf, QV_R);

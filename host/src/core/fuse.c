@@ -313,21 +313,20 @@ static struct qv__fused *fused_get(qv_runtime *rt, const qv__kernel *k,
     struct qv__fused *fz = fused_find(rt, k, memb, n, size, &same_kernel);
     if (fz)
         return fz->ff ? fz : NULL;
+    /* Each set of sizes is a function of the runtime's, kept until it is
+     * destroyed: a program whose sizes never repeat made one a call. Past
+     * rt->max_size_sets of them, a kernel's new sizes run unfused (told
+     * once); decided before make_mu, which such calls would all take. */
+    if (!why[0] && same_kernel >= rt->max_size_sets) {
+        if (!atomic_exchange(&rt->sets_capped, true))
+            qv__log(2, "fused kernel '%s': %u sets of sizes made already; calls of new "
+                    "sizes run as their chains, not fused", k->name, same_kernel);
+        return NULL;
+    }
     pthread_mutex_lock(&make_mu);
     if ((fz = fused_find(rt, k, memb, n, size, &same_kernel)) != NULL) {
         pthread_mutex_unlock(&make_mu);
         return fz->ff ? fz : NULL;
-    }
-    /* Each set of sizes is a function of the runtime's, kept until it is
-     * destroyed: a program whose sizes never repeat made one a call. Past
-     * rt->max_size_sets of them, a kernel's new sizes run unfused (told
-     * once). */
-    if (!why[0] && same_kernel >= rt->max_size_sets) {
-        if (!atomic_exchange(&rt->fused_capped, true))
-            qv__log(2, "fused kernel '%s': %u sets of sizes made already; calls of new "
-                    "sizes run as their chains, not fused", k->name, same_kernel);
-        pthread_mutex_unlock(&make_mu);
-        return NULL;
     }
     /* New: remember it, fusable or not (then with ff NULL). */
     fz = malloc(sizeof *fz);

@@ -559,9 +559,10 @@ struct qv_runtime {
     atomic_uint     ring_waits;  /* qv_wait_all calls waiting for a slot of
                                   * the epoch ring to close their epoch
                                   * (changed under submit_mu) */
-    atomic_uint     held_used;   /* submissions naming a held buffer while
-                                  * ring_waits (under submit_mu): the
-                                  * submitters held back look again */
+    atomic_uint     held_used;   /* submissions of a task that waits for a
+                                  * held buffer while ring_waits or nbp
+                                  * (under submit_mu): the submitters
+                                  * held back look again */
     /* qv_wait_all waits for the tasks submitted before it (sched.c):
      * submissions carry the current epoch, and a wait starts a new one.
      * Slot e % QV__EPOCHS counts epoch e's tasks: sub those submitted
@@ -655,9 +656,10 @@ struct qv_runtime {
     size_t snap_bytes;
     atomic_bool snap_idle;
     /* Fused kernels made ready to launch (fuse.c), under reg_mu;
-     * fused_capped: a kernel had too many sets of sizes (told once). */
+     * sets_capped: a kernel or a part had too many sets of sizes (told
+     * once, max_size_sets below). */
     struct qv__fused *fused;
-    atomic_bool fused_capped;
+    atomic_bool sets_capped;
     /* Functions a fused kernel, or the calls of a part, get at most, one
      * per set of intermediate sizes (each is kept until the runtime goes:
      * sizes that never repeat made one a call); QV__MAX_SIZE_SETS, tests
@@ -727,7 +729,7 @@ static inline bool qv__buf_use_done(qv_runtime *rt, qv_buf *b)
 int qv__wait(qv_runtime *rt, qv_buf *buf);
 /* Under submit_mu, which it may let go of and take again: waits while
  * max_inflight tasks are in flight and the caller may wait (not a task,
- * holding no buffer). */
+ * nor while a task waits for the release of a buffer the host holds). */
 void qv__backpressure(qv_runtime *rt);
 /* Under submit_mu, which it may let go of and take again: while
  * qv_wait_all calls wait for a slot of the epoch ring to close their

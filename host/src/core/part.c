@@ -190,15 +190,23 @@ static struct qv__part *part_get(qv_runtime *rt, const qv__part_shape *s)
     struct qv__part *pt = part_find(rt, s, &same_name);
     if (pt)
         return pt->pf ? pt : NULL;
+    /* Each set of intermediate sizes is a function of the runtime's, kept
+     * until it is destroyed: sizes that never repeat made one a call.
+     * Past rt->max_size_sets, the calls of new sizes go one by one (told
+     * once); decided before make_mu, which such calls would all take. */
+    if (same_name >= rt->max_size_sets) {
+        if (!atomic_exchange(&rt->sets_capped, true))
+            qv__log(2, "a part of '%s' and %u more calls: %u sets of sizes made already; "
+                    "calls of new sizes go one by one", s->memb[0]->name, s->n - 1,
+                    same_name);
+        return NULL;
+    }
     pthread_mutex_lock(&make_mu);
     if ((pt = part_find(rt, s, &same_name)) != NULL) {
         pthread_mutex_unlock(&make_mu);
         return pt->pf ? pt : NULL;
     }
-    /* Each set of intermediate sizes is a function of the runtime's, kept
-     * until it is destroyed: sizes that never repeat made one a call.
-     * Past rt->max_size_sets, the calls of new sizes go one by one. */
-    if (same_name >= rt->max_size_sets || !(pt = calloc(1, sizeof *pt))) {
+    if (!(pt = calloc(1, sizeof *pt))) {
         pthread_mutex_unlock(&make_mu);
         return NULL;
     }

@@ -76,7 +76,7 @@ static int runtime_init_sync(qv_runtime *rt)
     }
     atomic_init(&rt->nheld, 0);
     atomic_init(&rt->snap_idle, false);
-    atomic_init(&rt->fused_capped, false);
+    atomic_init(&rt->sets_capped, false);
     rt->max_size_sets = QV__MAX_SIZE_SETS;
     return 0;
 }
@@ -180,9 +180,9 @@ static void graves_fork_lock(bool lock);
  * it logs (qv__log takes log_mu), never the other way round. */
 static void fork_locks(bool lock)
 {
-    void (*const take[])(bool) = { qv__fuse_fork_lock, qv__part_fork_lock, qv__disc_fork_lock,
-                                   qv__sigkeep_fork_lock, graves_fork_lock,
-                                   qv__xrt_fork_lock, qv__log_fork_lock };
+    void (*const take[])(bool) = { qv__fuse_fork_lock, qv__part_fork_lock,
+                                   qv__disc_fork_lock, qv__sigkeep_fork_lock,
+                                   graves_fork_lock, qv__xrt_fork_lock, qv__log_fork_lock };
     enum { N = sizeof take / sizeof take[0] };
     for (int i = 0; i < N; i++)
         take[lock ? i : N - 1 - i](lock);

@@ -547,14 +547,15 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
         if (!rc)
             rc = qv__task_access(rt, t, t->ubuf[j], t->modes[j]);
     }
-    /* A task on a held buffer may wait for its release, which a submitter
-     * held back by a wait with the ring full, or by backpressure, may be
-     * the one to make. */
+    /* A task that waits for a held buffer's release (it writes the buffer,
+     * or the host holds it to write), which a submitter held back by a
+     * wait with the ring full, or by backpressure, may be the one to make.
+     * A read of a buffer held to read waits for nothing. */
     if (atomic_load_explicit(&rt->nheld, memory_order_relaxed) &&
         (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) ||
          atomic_load_explicit(&rt->nbp, memory_order_relaxed)))
         for (unsigned j = 0; j < t->nbufs; j++)
-            if (t->ubuf[j]->host) {
+            if (t->ubuf[j]->host && ((t->modes[j] | t->ubuf[j]->held) & QV_W)) {
                 atomic_fetch_add_explicit(&rt->held_used, 1, memory_order_seq_cst);
                 qv__wake_waiters(rt);
                 break;
