@@ -208,6 +208,10 @@ static int release(qv_buf *buf, bool wrote)
         if (buf->held_next)
             buf->held_next->held_prev = buf->held_prev;
         buf->held_prev = buf->held_next = NULL;
+        if (buf->awaited) {
+            buf->awaited = false;
+            rt->nawaited--;
+        }
         atomic_fetch_sub(&rt->nheld, 1);
     }
     pthread_mutex_unlock(&rt->submit_mu);
@@ -386,12 +390,9 @@ static unsigned awaiting_tasks(qv_buf *b)
 
 bool qv__held_awaited(qv_runtime *rt)
 {
-    if (!atomic_load(&rt->nheld))
-        return false;
-    for (qv_buf *b = rt->held_list; b; b = b->held_next)
-        if (awaiting_tasks(b))
-            return true;
-    return false;
+    /* Counted as tasks are submitted (task.c), not walked: a task that
+     * waits for a held buffer stays until the release, which uncounts it. */
+    return rt->nawaited > 0;
 }
 
 bool qv__holds_any(qv_runtime *rt)

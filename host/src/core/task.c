@@ -551,15 +551,24 @@ qv__task *qv__submit_locked(qv_runtime *rt, qv_func *f, const qv_arg *args, size
      * or the host holds it to write), which a submitter held back by a
      * wait with the ring full, or by backpressure, may be the one to make.
      * A read of a buffer held to read waits for nothing. */
-    if (atomic_load_explicit(&rt->nheld, memory_order_relaxed) &&
-        (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) ||
-         atomic_load_explicit(&rt->nbp, memory_order_relaxed)))
-        for (unsigned j = 0; j < t->nbufs; j++)
-            if (t->ubuf[j]->host && ((t->modes[j] | t->ubuf[j]->held) & QV_W)) {
-                atomic_fetch_add_explicit(&rt->held_used, 1, memory_order_seq_cst);
-                qv__wake_waiters(rt);
-                break;
+    if (atomic_load_explicit(&rt->nheld, memory_order_relaxed)) {
+        bool awaits = false;
+        for (unsigned j = 0; j < t->nbufs; j++) {
+            qv_buf *b = t->ubuf[j];
+            if (b->host && ((t->modes[j] | b->held) & QV_W)) {
+                awaits = true;
+                if (!b->awaited) {
+                    b->awaited = true;
+                    rt->nawaited++;
+                }
             }
+        }
+        if (awaits && (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) ||
+                       atomic_load_explicit(&rt->nbp, memory_order_relaxed))) {
+            atomic_fetch_add_explicit(&rt->held_used, 1, memory_order_seq_cst);
+            qv__wake_waiters(rt);
+        }
+    }
     /* Only a deferred call can lack memory here: it still runs, in order
      * as far as memory allowed; the caller learns of the shortage. */
     *rcp = rc ? qv__fail(rc, "out of memory while tracking the dependencies of a "
