@@ -1133,6 +1133,53 @@ static void parts_ship_whole(void **state)
     daemon_start();
 }
 
+/* Each set of intermediate sizes of a part is a function of the runtime's,
+ * kept until it goes: past rt->max_size_sets (32; 1 here) the calls of
+ * new sizes go one by one, with the same results (before, sizes that never
+ * repeat made one a call). */
+static void part_sizes_past_the_limit_go_one_by_one(void **state)
+{
+    (void)state;
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
+    rt->max_size_sets = 1;
+    static float t1[N], t2[N], out[N], t1b[N + 16], t2b[N + 16];
+    float *mem[5] = {a, b, t1, t2, out};
+    qv_buf *bv[5];
+    for (unsigned k = 0; k < 5; k++)
+        assert_int_equal(qv_buf_register(rt, mem[k], sizeof a, &bv[k]), 0);
+    qv_region_info ri;
+    uint64_t until = now_ms() + 30000;
+    do
+        ri = chain_entry(rt, f, bv);
+    while (ri.shipped < 3 && now_ms() < until);
+    assert_true(ri.shipped >= 3);
+    /* The same calls on intermediates of another size. */
+    qv_buf *bw[5] = {bv[0], bv[1], NULL, NULL, bv[4]};
+    assert_int_equal(qv_buf_register(rt, t1b, sizeof t1b, &bw[2]), 0);
+    assert_int_equal(qv_buf_register(rt, t2b, sizeof t2b, &bw[3]), 0);
+    uint64_t shipped = ri.shipped, replayed = ri.replayed;
+    until = now_ms() + 30000;
+    do
+        ri = chain_entry(rt, f, bw);
+    while (ri.replayed < replayed + 6 && now_ms() < until);
+    assert_true(ri.replayed >= replayed + 6);
+    assert_int_equal(ri.shipped, shipped);
+    memset(out, 0, sizeof out);
+    ri = chain_entry(rt, f, bw);
+    chain_check(bw, t1b, t2b, out);
+    qv_func *pf;
+    assert_int_equal(qv_func_find(rt, "part:vadd+vadd+vadd", &pf), 0);
+    assert_int_not_equal(qv_func_find(rt, "part:vadd+vadd+vadd#2", &pf), 0);
+    for (unsigned k = 0; k < 5; k++)
+        assert_int_equal(qv_buf_unregister(bv[k]), 0);
+    assert_int_equal(qv_buf_unregister(bw[2]), 0);
+    assert_int_equal(qv_buf_unregister(bw[3]), 0);
+    qv_runtime_destroy(rt);
+}
+
 /* ---- a fused chain on the remote board ----------------------------------- */
 
 enum { SN = 512, TAPS = 32, FR = 4 };
@@ -1670,6 +1717,7 @@ int main(void)
         cmocka_unit_test(curve_keys),
         cmocka_unit_test(unreachable_daemons_are_waited_for_together),
         cmocka_unit_test(parts_ship_whole),
+        cmocka_unit_test(part_sizes_past_the_limit_go_one_by_one),
         cmocka_unit_test(fused_chain_on_the_remote_board),
         cmocka_unit_test(daemon_serving_fewer_kernels),
         cmocka_unit_test(same_buffers_after_restart),
