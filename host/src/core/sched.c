@@ -545,10 +545,10 @@ void qv__ring_hold(qv_runtime *rt)
      * epoch move on while another, which began before this submission,
      * has yet to close the next. Not on a thread that keeps tasks to run
      * itself (qv__devq_hold_begin): a wait may wait for them. Not while a
-     * task waits for a buffer's
-     * release: a task of an epoch the waits wait for may be that one,
-     * and a buffer may be released by another thread than the one that
-     * acquired it (adversarial testing: held back, that thread hung).
+     * task waits for a buffer's release: a task of an epoch the waits
+     * wait for may be that one, and a buffer may be released by another
+     * thread than the one that acquired it (adversarial testing: held
+     * back, that thread hung).
      * A task that starts waiting for a release meanwhile (a nested
      * submission) ends the wait too (review: it hung). */
     while (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !rt->shut &&

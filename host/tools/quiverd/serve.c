@@ -1191,7 +1191,6 @@ static uint64_t client_cap(const qd_client *c)
     return cap < S.d->limits.max_bytes ? cap : S.d->limits.max_bytes;
 }
 
-
 /* Reserves len reply bytes of client c (socket thread), and a reference
  * to its account with them: false, with an error reply, past its cap. */
 static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
