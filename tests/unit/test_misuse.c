@@ -603,8 +603,13 @@ static void fork_leaves_the_runtime_to_the_parent(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         int bad = 0;
+        /* ...and says why: not "destroyed" (adversarial finding) */
         bad |= qv_submit(rt, f, NULL, 0) != QV_EINVAL;
+        bad |= !strstr(qv_last_error(), "before fork()");
         bad |= qv_wait_all(rt) != QV_EINVAL;
+        bad |= !strstr(qv_last_error(), "before fork()");
+        bad |= qv_func_set_cpu(f, cpu_count) != QV_EINVAL;
+        bad |= !strstr(qv_last_error(), "before fork()");
         bad |= qv_device_count(rt) != 0;
         qv_runtime_destroy(rt); /* refused, nothing freed, no crash */
 #ifdef __SANITIZE_THREAD__

@@ -1495,7 +1495,7 @@ QV_API int qv_device_get(const qv_runtime *rt, unsigned idx, qv_device_info *out
     if (!rt || !out)
         return qv__fail(QV_EINVAL, "qv_device_get: NULL argument");
     if (!qv__rt_ok(rt)) /* its devices are closed (adversarial finding: a crash) */
-        return qv__fail(QV_EINVAL, "qv_device_get: destroyed runtime");
+        return qv__fail(QV_EINVAL, "qv_device_get: %s", qv__rt_why(rt));
     if (idx > rt->naccel)
         return qv__fail(QV_ENOENT, "no device %u (the runtime has %u)", idx, 1 + rt->naccel);
     memset(out, 0, sizeof *out);

@@ -690,6 +690,17 @@ static inline bool qv__rt_ok(const qv_runtime *rt)
 {
     return rt && rt->magic == QV__RT_MAGIC && rt->fork_gen == qv__fork_gen;
 }
+/* What a runtime that fails qv__rt_ok is, for error messages: NULL,
+ * destroyed, or made before a fork() (a child was told that its parent's
+ * runtime had been destroyed: adversarial testing). */
+static inline const char *qv__rt_why(const qv_runtime *rt)
+{
+    if (!rt)
+        return "NULL runtime";
+    return rt->magic == QV__RT_MAGIC && rt->fork_gen != qv__fork_gen
+               ? "the runtime was made by the parent process, before fork()"
+               : "the runtime was destroyed";
+}
 static inline bool qv__buf_ok(const qv_buf *b)
 {
     return b && b->magic == QV__BUF_MAGIC && qv__rt_ok(b->rt);

@@ -865,7 +865,7 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
 {
     if (!qv__rt_ok(rt) || !name)
         return qv__fail(QV_EINVAL, "qv_region_begin: %s",
-                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed"
+                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt)
                                              : "NULL argument");
     size_t len = strlen(name);
     if (!len || len >= sizeof((qv__region *)0)->name ||
@@ -911,8 +911,7 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
 QV_API int qv_region_end(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
-        return qv__fail(QV_EINVAL, "qv_region_end: %s runtime",
-                        rt ? "destroyed" : "NULL");
+        return qv__fail(QV_EINVAL, "qv_region_end: %s", qv__rt_why(rt));
     tls_state *s = tls_find(rt);
     if ((!s || !s->open) && tls_dropped.rt == rt && tls_dropped.serial == rt->loop->serial) {
         tls_dropped.rt = NULL;
@@ -934,7 +933,7 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
 {
     if (!qv__rt_ok(rt) || !out)
         return qv__fail(QV_EINVAL, "qv_region_get: %s",
-                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed"
+                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt)
                                              : "NULL argument");
     /* The versions: without `fused`, without `shipped`, without
      * `measured_entries`, and today's. */

@@ -331,8 +331,7 @@ fail:
 QV_API int qv_runtime_shutdown(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
-        return qv__fail(QV_EINVAL, "qv_runtime_shutdown: %s runtime",
-                        rt ? "destroyed" : "NULL");
+        return qv__fail(QV_EINVAL, "qv_runtime_shutdown: %s", qv__rt_why(rt));
     if (qv__task_context(rt))
         return qv__fail(QV_EDEADLK, "qv_runtime_shutdown called from a task");
     qv__region_flush(rt);

@@ -620,7 +620,7 @@ static int take_failures(qv_runtime *rt, uint64_t upto)
 QV_API int qv_wait_all(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
-        return qv__fail(QV_EINVAL, "qv_wait_all: %s runtime", rt ? "destroyed" : "NULL");
+        return qv__fail(QV_EINVAL, "qv_wait_all: %s", qv__rt_why(rt));
     if (qv__task_context(rt) && qv__inflight(rt) > 0)
         return qv__fail(QV_EDEADLK, "qv_wait_all called from a task: it would wait on itself");
     qv__region_flush(rt); /* this thread's held chain is submitted work */

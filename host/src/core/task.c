@@ -595,7 +595,7 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
 {
     if (!qv__rt_ok(rt) || !f || (nargs && !args))
         return qv__fail(QV_EINVAL, "qv_submit: %s", rt && !qv__rt_ok(rt)
-                                                        ? "the runtime was destroyed"
+                                                        ? qv__rt_why(rt)
                                                         : "NULL argument");
     if (f->rt != rt)
         return qv__fail(QV_ENOENT, "qv_submit: function '%s' is not registered with "

@@ -518,7 +518,7 @@ int qv__emu_set_slowdown(qv_runtime *rt, const char *device, double factor)
 {
     if (!qv__rt_ok(rt) || !device)
         return qv__fail(QV_EINVAL, "qv__emu_set_slowdown: %s",
-                        device ? "NULL or destroyed runtime" : "NULL device name");
+                        device ? qv__rt_why(rt) : "NULL device name");
     if (!(factor > 0) || !isfinite(factor))
         return qv__fail(QV_EINVAL, "slowdown of %s is %g; expected a finite factor > 0",
                         device, factor);

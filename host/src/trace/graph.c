@@ -423,7 +423,7 @@ QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info)
 {
     if (!qv__rt_ok(rt) || !info)
         return qv__fail(QV_EINVAL, "qv_graph_info_get: %s",
-                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
+                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument");
     memset(info, 0, sizeof *info);
     qv__gview g;
     int rc = qv__gview_build(rt, &g);
@@ -508,7 +508,7 @@ QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
 {
     if (!qv__rt_ok(rt) || !out)
         return qv__fail(QV_EINVAL, "qv_graph_node: %s",
-                        rt && !qv__rt_ok(rt) ? "the runtime was destroyed" : "NULL argument");
+                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument");
     qv__node n;
     int rc = node_of(rt, id, &n, &out->function);
     if (!rc)
@@ -560,7 +560,7 @@ static bool reset_lock(qv_runtime *rt, qv__recorder *r)
 QV_API int qv_graph_reset(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
-        return qv__fail(QV_EINVAL, "qv_graph_reset: %s runtime", rt ? "destroyed" : "NULL");
+        return qv__fail(QV_EINVAL, "qv_graph_reset: %s", qv__rt_why(rt));
     qv__marks_clear(rt);
     qv__recorder *r = rt->rec;
     if (!r)

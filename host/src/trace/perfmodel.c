@@ -139,8 +139,7 @@ QV_API int qv_perfmodel_estimate(const qv_func *f, qv_class c, size_t bytes, dou
     if (!f || !us || (unsigned)c >= QV_CLASS_COUNT)
         return qv__fail(QV_EINVAL, "qv_perfmodel_estimate: bad argument");
     if (!qv__rt_ok(f->rt))
-        return qv__fail(QV_EINVAL, "qv_perfmodel_estimate: a function of a destroyed "
-                        "runtime");
+        return qv__fail(QV_EINVAL, "qv_perfmodel_estimate: %s", qv__rt_why(f->rt));
     if (qv__perf_get(f->perf[c], bytes, us, NULL, NULL) != 0)
         return qv__fail(QV_ENOENT, "no measurement of '%s' on %s for %zu bytes yet",
                         f->name, qv_class_name(c), bytes);
@@ -606,7 +605,7 @@ void qv__perf_close(qv_runtime *rt)
 QV_API int qv_perfmodel_save(qv_runtime *rt)
 {
     if (!qv__rt_ok(rt))
-        return qv__fail(QV_EINVAL, "qv_perfmodel_save: %s runtime", rt ? "destroyed" : "NULL");
+        return qv__fail(QV_EINVAL, "qv_perfmodel_save: %s", qv__rt_why(rt));
     return qv__perf_write(rt);
 }
 
