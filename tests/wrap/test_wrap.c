@@ -495,6 +495,24 @@ static void test_run_exits(void **state)
     assert_int_equal(rc, 0);
 }
 
+/* fork() while another thread's calls run, the child exiting at once: the
+ * child has no runtime, and its exit does not wait for the lock a thread
+ * of the parent's held (each child took 10 s: adversarial testing). */
+static void test_run_fork_exit(void **state)
+{
+    (void)state;
+    char out[512], *log;
+    snprintf(out, sizeof out, "%s/forkexit.bin", g_dir);
+    const char *env[] = {default_config(), "QUIVER_WRAP_MIN_BYTES=0", "QUIVER_WRAP_WHERE=cpu",
+                         NULL};
+    const char *a[] = {QV_WRAP_APP, out, "forkexit", NULL};
+    int rc = run(a, env, &log);
+    if (rc != 0)
+        fprintf(stderr, "forkexit: %d\n%s\n", rc, log);
+    free(log);
+    assert_int_equal(rc, 0);
+}
+
 /* 64 samples: below the default QUIVER_WRAP_MIN_BYTES. */
 static void test_run_below_threshold(void **state)
 {
@@ -740,6 +758,7 @@ int main(void)
         cmocka_unit_test(test_run_signal_handler),
         cmocka_unit_test(test_run_below_threshold),
         cmocka_unit_test(test_run_exits),
+        cmocka_unit_test(test_run_fork_exit),
         cmocka_unit_test(test_run_no_board),
         cmocka_unit_test(test_run_no_runtime),
         cmocka_unit_test(test_run_record),

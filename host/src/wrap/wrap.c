@@ -57,6 +57,7 @@ static pthread_rwlock_t g_rw = PTHREAD_RWLOCK_INITIALIZER;
 static struct qv_wrap_state *g_states; /* guarded by g_mu */
 static qv_runtime *g_rt;               /* written under g_rw (write) */
 static int g_enabled = 1, g_stats, g_defer = 1;
+static int g_forked; /* this process is a fork()ed child: no runtime here */
 static uint64_t g_min_bytes = DEFAULT_MIN_BYTES;
 static unsigned g_where;
 static char g_rt_why[256];
@@ -150,6 +151,11 @@ static void at_exit(void)
      * ends without it. */
     if (qv__in_task() || tls_in_call) /* (or a handler inside a call: it holds g_rw) */
         return;
+    /* A forked child has no runtime to destroy, and g_rw may be held by a
+     * thread of the parent's that is not here: each child's exit waited
+     * the 10 s below (adversarial testing). */
+    if (g_forked)
+        return;
     if (atomic_exchange(&done, 1))
         return;
     /* Deferred outputs land, and their private buffers go, while the
@@ -175,6 +181,7 @@ static void at_exit(void)
 /* A forked child has none of the runtime's threads: it calls __real_. */
 static void at_fork_child(void)
 {
+    g_forked = 1;
     g_rt = NULL;
     g_enabled = 0;
     snprintf(g_rt_why, sizeof g_rt_why, "a forked child calls __real_");

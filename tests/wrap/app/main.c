@@ -14,6 +14,8 @@
  *   small    fir and vadd on 64 samples (below the default threshold)
  *   exitin   a fir that calls exit(3) (the process must end with 3)
  *   exitthreads  exit(0) while 3 threads keep calling vadd (must end, 0)
+ *   forkexit  fork() while a thread keeps calling vadd, the children exit(0)
+ *            at once: each must be gone within 5 s (else it ends with 1)
  * and, for the deferred build (wrap_app_defer), where results land late:
  *   chain    fir, vadd, fir with each output the next input, the input
  *            changed after the calls, results read by write(2) (fwrite of a
@@ -36,6 +38,7 @@
 #include <sys/mman.h>
 #include <sys/time.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "dsp.h"
@@ -212,7 +215,8 @@ int main(int argc, char **argv)
 {
     if (argc != 3) {
         fprintf(stderr,
-                "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small|exitin|exitthreads|chain|"
+                "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small|exitin|exitthreads|"
+                "forkexit|chain|"
                 "adjacent|unmap|fork|frames|signal\n");
         return 2;
     }
@@ -278,6 +282,36 @@ int main(int argc, char **argv)
                 return 1;
         }
         usleep(100 * 1000);
+        exit(0);
+    } else if (!strcmp(mode, "forkexit")) {
+        alarm(60);
+        float *x0 = calloc(n, sizeof *x0), *y0 = calloc(n, sizeof *y0),
+              *z0 = calloc(n, sizeof *z0);
+        if (!x0 || !y0 || !z0)
+            return 1;
+        vadd(x0, y0, z0, n); /* the runtime made */
+        static job j;
+        j = (job){1, n, x0, y0, z0, NULL};
+        pthread_t th;
+        if (pthread_create(&th, NULL, vadd_forever, &j))
+            return 1;
+        usleep(100 * 1000);
+        for (int k = 0; k < 3; k++) {
+            struct timespec t0, t1;
+            clock_gettime(CLOCK_MONOTONIC, &t0);
+            pid_t pid = fork();
+            if (pid == 0)
+                exit(0);
+            int st;
+            if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+                return 1;
+            clock_gettime(CLOCK_MONOTONIC, &t1);
+            double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            if (s > 5) {
+                fprintf(stderr, "wrap_app: a child took %.1f s to exit\n", s);
+                return 1;
+            }
+        }
         exit(0);
     } else if (!strcmp(mode, "stack")) {
         enum { N = 16384 };
