@@ -518,6 +518,19 @@ static const qv__jval *fir_on_emu(const qv__jval *r)
     return f;
 }
 
+/* Notes from a signal handler, which may interrupt its thread's own note:
+ * the program ends (it spun for ever on the lock its thread held, or in
+ * malloc: adversarial testing); what could not be noted is counted. */
+static void test_notes_from_a_handler(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "notesig"), 0);
+    assert_true(truth("alarms") > 0);
+    qv__jval *r = report();
+    assert_non_null(func(r, "main"));
+    qv__part_json_free(r);
+}
+
 static void test_notes(void **state)
 {
     (void)state;
@@ -635,7 +648,7 @@ int main(void)
         cmocka_unit_test(test_deep_recursion),
         cmocka_unit_test(test_threads),    cmocka_unit_test(test_fork),
         cmocka_unit_test(test_longjmp),    cmocka_unit_test(test_inlined),
-        cmocka_unit_test(test_signal),     cmocka_unit_test(test_shell),
+        cmocka_unit_test(test_signal), cmocka_unit_test(test_notes_from_a_handler),     cmocka_unit_test(test_shell),
         cmocka_unit_test(test_exit_status),
         cmocka_unit_test(test_nopie),      cmocka_unit_test(test_stripped),
         cmocka_unit_test(test_not_instrumented), cmocka_unit_test(test_bad_out),

@@ -18,6 +18,8 @@
  *   fir       the same without the notes
  *   signal    a SIGALRM every 100 us runs on_alarm (instrumented) while
  *             main calls tick 2 million times; prints how many ran
+ *   notesig   main notes fir 400 000 times (300 sets of sizes) while a
+ *             SIGALRM every 50 us notes mag from its handler
  *   inline    sum_sq calls sq 100 times, inlined (GCC keeps the inlined
  *             copies' hooks, called from sum_sq's own frame), then spins 2 ms
  */
@@ -124,6 +126,18 @@ static volatile sig_atomic_t alarms;
 KEEP void on_alarm(int sig);
 KEEP int tick(int x);
 KEEP void on_alarm(int sig) { (void)sig; alarms++; }
+
+/* notesig: a handler that notes, maybe while its thread notes too. */
+NOI static void on_alarm_note(int sig)
+{
+    static const char *const names[] = { "n" };
+    long long v = alarms % 4;
+    (void)sig;
+    alarms++;
+    if (qv_profile_note)
+        qv_profile_note("mag", 1, names, &v);
+}
+
 KEEP int tick(int x) { return x + 1; }
 
 KEEP void in_child(void) { spin(3); }
@@ -186,6 +200,20 @@ int main(int argc, char **argv)
             x = tick(x);
         setitimer(ITIMER_REAL, &off, NULL);
         printf("%d\ntime alarms %d\n", x, (int)alarms);
+    } else if (!strcmp(mode, "notesig")) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_alarm_note;
+        sigaction(SIGALRM, &sa, NULL);
+        struct itimerval it = { { 0, 50 }, { 0, 50 } }, off = { { 0, 0 }, { 0, 0 } };
+        setitimer(ITIMER_REAL, &it, NULL);
+        static const char *const names[] = { "n" };
+        for (long i = 0; i < 400000 && qv_profile_note; i++) {
+            long long v = i % 300;
+            qv_profile_note("fir", 1, names, &v);
+        }
+        setitimer(ITIMER_REAL, &off, NULL);
+        printf("time alarms %d\n", (int)alarms);
     } else if (!strcmp(mode, "inline")) {
         printf("%d\n", sum_sq(100));
     } else if (!strcmp(mode, "exit")) {

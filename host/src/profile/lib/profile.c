@@ -109,11 +109,16 @@ typedef struct qvp_thr {
     qvp_frame stack[QVP_DEPTH];
 } qvp_thr;
 
+/* Names are copied into the note, not allocated: a wrapper may note
+ * from a signal handler that interrupted malloc (or this very note). A
+ * longer name drops the note (counted), rather than name another. */
+#define QVP_NOTE_FN   128
+#define QVP_NOTE_NAME 64
 typedef struct qvp_note {
     const char *fn_ptr; /* the caller's pointer, compared first */
-    char *fn;
+    char fn[QVP_NOTE_FN];
     unsigned n;
-    char *names[QVP_NOTE_SCALARS];
+    char names[QVP_NOTE_SCALARS][QVP_NOTE_NAME];
     long long values[QVP_NOTE_SCALARS];
     uint64_t count;
 } qvp_note;
@@ -133,7 +138,11 @@ static double calib_in, calib_pair; /* ticks */
 static atomic_flag note_lock = ATOMIC_FLAG_INIT;
 static qvp_note notes[QVP_NOTES];
 static unsigned nnotes;
-static uint64_t notes_dropped;
+static _Atomic uint64_t notes_dropped;
+/* Set while this thread notes: a signal handler's note on the same thread
+ * is dropped (it spun for ever on the lock its thread held: adversarial
+ * testing). */
+static __thread int tls_noting __attribute__((tls_model("initial-exec")));
 
 NOI static inline uint64_t ticks(void)
 {
@@ -379,6 +388,11 @@ API void qv_profile_note(const char *fn, unsigned nscalars, const char *const *n
         return;
     if (nscalars > QVP_NOTE_SCALARS)
         nscalars = QVP_NOTE_SCALARS;
+    if (tls_noting) {
+        atomic_fetch_add_explicit(&notes_dropped, 1, memory_order_relaxed);
+        return;
+    }
+    tls_noting = 1;
     while (atomic_flag_test_and_set_explicit(&note_lock, memory_order_acquire))
         ;
     unsigned i;
@@ -397,25 +411,30 @@ API void qv_profile_note(const char *fn, unsigned nscalars, const char *const *n
         notes[i].count++;
     } else if (nnotes < QVP_NOTES) {
         qvp_note *n = &notes[nnotes];
-        n->fn_ptr = fn;
-        n->fn = strdup(fn);
-        n->n = nscalars;
-        int ok = n->fn != NULL;
-        for (unsigned k = 0; k < nscalars; k++) {
-            n->names[k] = strdup(names[k] ? names[k] : "");
+        size_t len = strlen(fn);
+        int ok = len < sizeof n->fn;
+        if (ok)
+            memcpy(n->fn, fn, len + 1);
+        for (unsigned k = 0; ok && k < nscalars; k++) {
+            const char *nm = names[k] ? names[k] : "";
+            len = strlen(nm);
+            if ((ok = len < sizeof n->names[k]))
+                memcpy(n->names[k], nm, len + 1);
             n->values[k] = values[k];
-            ok = ok && n->names[k];
         }
         if (ok) {
+            n->fn_ptr = fn;
+            n->n = nscalars;
             n->count = 1;
             nnotes++;
         } else {
-            notes_dropped++;
+            atomic_fetch_add_explicit(&notes_dropped, 1, memory_order_relaxed);
         }
     } else {
-        notes_dropped++;
+        atomic_fetch_add_explicit(&notes_dropped, 1, memory_order_relaxed);
     }
     atomic_flag_clear_explicit(&note_lock, memory_order_release);
+    tls_noting = 0;
 }
 
 /* Two instrumented-looking functions for the calibration: their addresses
@@ -706,7 +725,7 @@ NOI static void write_profile(void)
         }
         fprintf(f, "\n");
     }
-    fprintf(f, "end %llu\n", (unsigned long long)notes_dropped);
+    fprintf(f, "end %llu\n", (unsigned long long)atomic_load(&notes_dropped));
     if (fclose(f) != 0 || rename(tmp, path) != 0)
         fprintf(stderr, "libquiver-profile: cannot write %s: %s\n", path, strerror(errno));
 }
