@@ -667,8 +667,9 @@ static void test_lib_unsized(void **state)
  * kernel (fwrite), by a forked child, never read, in memory mapped over;
  * and the calls did return before their tasks ran where they could (the
  * counts: outputs in chunks malloc mapped on their own, or page-aligned),
- * ran synchronously where they could not (on the stack, or sharing pages
- * with other allocations: adjacent, and threads' 64 KiB buffers), and
+ * ran synchronously where they could not (on the stack, a coroutine's
+ * too, or sharing pages with other allocations: adjacent, and threads'
+ * 64 KiB buffers), and
  * went to __real_ where the synchronous build sends them. */
 static void test_run_deferred(void **state)
 {
@@ -678,6 +679,7 @@ static void test_run_deferred(void **state)
     } want[] = {
         {"chain", "fir: 3 deferred", "vadd: 1 deferred"},
         {"frames", "fir: 16 deferred", "vadd: 16 deferred"},
+        {"coro", "fir: 0 deferred", "fir: 2 calls: 2 to the runtime"},
         {"basic", "fir: 1 deferred", "vadd: 1 deferred"},
         {"adjacent", "fir: 0 deferred", "fir: 1 calls: 1 to the runtime"},
         {"unmap", "fir: 1 deferred", "vadd: 1 deferred"},

@@ -755,6 +755,26 @@ static int on_my_stack(uintptr_t lo, uintptr_t hi)
     return lo < s_hi && s_lo < hi;
 }
 
+static int mapping_of(uintptr_t a, uintptr_t *vlo, uintptr_t *vhi, int *own);
+
+/* 1 when [lo, hi) is in the mapping that holds the stack this call runs
+ * on while that is not the thread's own (a coroutine's stack made with
+ * mmap, a signal stack): the next calls' frames reach down into the pages
+ * an output left there, and the landing that their fault waits for needs
+ * the lock those calls hold (adversarial testing: a fir into a
+ * coroutine's local array, then a deeper call, hung the process). g_mu
+ * held. */
+static int on_this_stack(uintptr_t lo, uintptr_t hi)
+{
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0), vlo, vhi;
+    int own;
+    if (on_my_stack(sp, sp + 1))
+        return 0; /* the thread's own, checked before */
+    if (mapping_of(sp, &vlo, &vhi, &own) != 1)
+        return 1;
+    return lo < vhi && vlo < hi;
+}
+
 /* glibc's malloc arenas other than the main one live in heaps of this
  * size, aligned to it. */
 #define ARENA_HEAP (64ul << 20)
@@ -1101,7 +1121,7 @@ static int pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *con
         if (find(lo, hi))
             continue;
         land_pages(page_down(lo), page_up(hi));
-        if (fn->args[i].mode != QV_R && !safe_span(lo, hi)) {
+        if (fn->args[i].mode != QV_R && (!safe_span(lo, hi) || on_this_stack(lo, hi))) {
             app_unlock(&sigs);
             return QV__PEND_SYNC;
         }

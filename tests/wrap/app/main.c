@@ -26,6 +26,9 @@
  *   fork     a child process reads an output the parent has not read
  *   frames   16 frames of fir, then vadd on its output, then the result
  *            read: a run of deferred calls the runtime plans as a region
+ *   coro     a coroutine on a stack of its own (mmap, swapcontext) calls
+ *            fir into a local array it never reads, returns, and calls fir
+ *            again from deeper frames: run synchronously, not deferred
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* MAP_ANONYMOUS, when built without Quiver's flags */
@@ -39,6 +42,7 @@
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #include "dsp.h"
@@ -99,6 +103,53 @@ static void *vadd_forever(void *arg)
     for (;;)
         vadd(j->x, j->y, j->z, j->n);
     return NULL;
+}
+
+/* "coro": a coroutine's frames (its stack is an mmap of its own). */
+enum { CO_N = 16384 };
+static float *co_x, *co_y;
+static ucontext_t co_main, co_ctx;
+
+__attribute__((noinline)) static void co_local(void)
+{
+    _Alignas(4096) float y[CO_N]; /* whole pages of the coroutine's stack */
+    fir(co_x, g_h, y, CO_N, TAPS);
+    __asm__ volatile("" : : "r"(y) : "memory");
+}
+
+__attribute__((noinline)) static void co_deeper(void)
+{
+    char *p = __builtin_alloca(16); /* frames over y's old pages */
+    __asm__ volatile("" : : "r"(p) : "memory");
+    fir(co_x, g_h, co_y, CO_N, TAPS);
+}
+
+static void co_main_fn(void)
+{
+    co_local();
+    co_deeper();
+}
+
+/* Runs the coroutine on x (a function of its own: swapcontext returns
+ * twice, and the caller's locals would be clobbered). */
+__attribute__((noinline)) static int coro_mode(float *x)
+{
+    alarm(60); /* a hang ends the process (SIGALRM): the test fails */
+    size_t ss = 1u << 20;
+    co_x = x;
+    co_y = mmap(NULL, CO_N * sizeof(float), PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *stk = mmap(NULL, ss, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (co_y == MAP_FAILED || stk == MAP_FAILED || getcontext(&co_ctx))
+        return 1;
+    co_ctx.uc_stack.ss_sp = stk;
+    co_ctx.uc_stack.ss_size = ss;
+    co_ctx.uc_link = &co_main;
+    makecontext(&co_ctx, co_main_fn, 0);
+    if (swapcontext(&co_main, &co_ctx))
+        return 1;
+    emit(co_y, CO_N);
+    return 0;
 }
 
 /* Buffers "chain" leaves to the exit. */
@@ -162,6 +213,9 @@ static int deferred_mode(const char *mode, uint32_t n)
         vadd(q, x, z, n); /* q's own data, whatever p was */
         emit(z, n);
         munmap(q, bytes);
+    } else if (!strcmp(mode, "coro")) {
+        if (coro_mode(x))
+            return 1;
     } else if (!strcmp(mode, "frames")) {
         for (uint32_t f = 0; f < 16; f++) {
             signal_fill(x, n, 100 + f);
