@@ -253,10 +253,17 @@ NOI static qvp_arc *arc_find(qvp_thr *t, uintptr_t callee, uintptr_t caller)
     }
 }
 
-/* Closes the top frame of t at time now. */
+/* Closes the top frame of t at time now. None when t has none open: at
+ * exit, write_profile closes a running thread's frames while its hook may
+ * have read depth before (a review: the index then wrapped past the
+ * stack's start). */
 NOI __attribute__((always_inline)) static inline void frame_close(qvp_thr *t, uint64_t now)
 {
-    qvp_frame *f = &t->stack[--t->depth];
+    unsigned d = t->depth;
+    if (!d)
+        return;
+    t->depth = --d;
+    qvp_frame *f = &t->stack[d];
     uint64_t dt = now - f->t0;
     qvp_arc *a = f->arc;
     a->calls++;
