@@ -679,7 +679,10 @@ static void test_run_deferred(void **state)
     } want[] = {
         {"chain", "fir: 3 deferred", "vadd: 1 deferred"},
         {"frames", "fir: 16 deferred", "vadd: 16 deferred"},
-        {"coro", "fir: 0 deferred", "fir: 2 calls: 2 to the runtime"},
+        /* the first fir's output on the coroutine's stack runs now (else
+         * the process hangs); the second's, an mmap of its own, is
+         * deferred unless the kernel merged it with the stack's mapping */
+        {"coro", "fir: 2 calls: 2 to the runtime", "vadd: 0 deferred"},
         {"basic", "fir: 1 deferred", "vadd: 1 deferred"},
         {"adjacent", "fir: 0 deferred", "fir: 1 calls: 1 to the runtime"},
         {"unmap", "fir: 1 deferred", "vadd: 1 deferred"},

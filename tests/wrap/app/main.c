@@ -27,8 +27,8 @@
  *   frames   16 frames of fir, then vadd on its output, then the result
  *            read: a run of deferred calls the runtime plans as a region
  *   coro     a coroutine on a stack of its own (mmap, swapcontext) calls
- *            fir into a local array it never reads, returns, and calls fir
- *            again from deeper frames: run synchronously, not deferred
+ *            fir into a local array it never reads (run synchronously, not
+ *            deferred), returns, and calls fir again from deeper frames
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* MAP_ANONYMOUS, when built without Quiver's flags */
