@@ -22,8 +22,8 @@
  * the OpenCL API by hand, each launch waited for before the next (the
  * least a chain of dependent tasks costs), and all queued with one wait.
  * memcpy: the best of a 64 MiB memcpy done right after each of those
- * copies home (the header's, at start, for the CPU row). XRT's noop shim runs no kernel: its row
- * measures XRT's launch path and buffer-object copies only.
+ * copies home (the header's, at start, for the CPU row). XRT's noop shim runs no kernel:
+ * its row measures XRT's launch path and buffer-object copies only.
  */
 #include <stdio.h>
 #include <stdlib.h>

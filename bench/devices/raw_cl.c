@@ -62,8 +62,7 @@ int raw_cl_launch_us(const char *name, unsigned nth, const char *src, int launch
         !(k = clCreateKernel(prog, "vadd", &err)))
         goto out;
     for (int i = 0; i < 3; i++)
-        if (!(m[i] = clCreateBuffer(ctx, CL_MEM_READ_WRITE, sizeof(float), NULL,
-                                    &err)))
+        if (!(m[i] = clCreateBuffer(ctx, CL_MEM_READ_WRITE, sizeof(float), NULL, &err)))
             goto out;
     cl_uint n = 1;
     size_t global = 1;

@@ -1146,7 +1146,8 @@ static void new_sizes_past_the_limit_run_unfused(void **state)
         for (int f = 0; f < FR; f++) {
             uint32_t n = SN, taps = TAPS;
             assert_int_equal(qv_region_begin(S.rt, "signal"), 0);
-            qv_arg a1[] = {QV_BUF(S.bx[f]), QV_BUF(S.bh), QV_BUF(by), QV_VAL(n), QV_VAL(taps)};
+            qv_arg a1[] = {QV_BUF(S.bx[f]), QV_BUF(S.bh), QV_BUF(by), QV_VAL(n),
+                           QV_VAL(taps)};
             qv_arg a2[] = {QV_BUF(by), QV_BUF(bz), QV_BUF(bre), QV_BUF(bim), QV_VAL(n)};
             qv_arg a3[] = {QV_BUF(bre), QV_BUF(bim), QV_BUF(S.bm[f]), QV_VAL(n)};
             assert_int_equal(qv_submit(S.rt, S.fir, a1, 5), 0);

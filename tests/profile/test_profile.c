@@ -644,16 +644,24 @@ static void test_many_functions(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_spin),       cmocka_unit_test(test_recursion),
+        cmocka_unit_test(test_spin),
+        cmocka_unit_test(test_recursion),
         cmocka_unit_test(test_deep_recursion),
-        cmocka_unit_test(test_threads),    cmocka_unit_test(test_fork),
-        cmocka_unit_test(test_longjmp),    cmocka_unit_test(test_inlined),
-        cmocka_unit_test(test_signal), cmocka_unit_test(test_notes_from_a_handler),     cmocka_unit_test(test_shell),
+        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_fork),
+        cmocka_unit_test(test_longjmp),
+        cmocka_unit_test(test_inlined),
+        cmocka_unit_test(test_signal),
+        cmocka_unit_test(test_notes_from_a_handler),
+        cmocka_unit_test(test_shell),
         cmocka_unit_test(test_exit_status),
-        cmocka_unit_test(test_nopie),      cmocka_unit_test(test_stripped),
-        cmocka_unit_test(test_not_instrumented), cmocka_unit_test(test_bad_out),
+        cmocka_unit_test(test_nopie),
+        cmocka_unit_test(test_stripped),
+        cmocka_unit_test(test_not_instrumented),
+        cmocka_unit_test(test_bad_out),
         cmocka_unit_test(test_out_keeps_other_files),
-        cmocka_unit_test(test_notes),      cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_notes),
+        cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_many_functions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -506,8 +506,8 @@ static void test_run_fork_exit(void **state)
     /* No leak check under ASan: in a child forked while threads run, it
      * finds their memory unreachable (the threads are not there) and
      * reports it, or hangs stopping them. */
-    const char *env[] = {default_config(), "QUIVER_WRAP_MIN_BYTES=0", "QUIVER_WRAP_WHERE=cpu",
-                         "ASAN_OPTIONS=detect_leaks=0", NULL};
+    const char *env[] = {default_config(), "QUIVER_WRAP_MIN_BYTES=0",
+                         "QUIVER_WRAP_WHERE=cpu", "ASAN_OPTIONS=detect_leaks=0", NULL};
     const char *a[] = {QV_WRAP_APP, out, "forkexit", NULL};
     int rc = run(a, env, &log);
     if (rc != 0)

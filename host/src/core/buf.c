@@ -36,8 +36,7 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
     if (out)
         *out = NULL;
     if (!qv__rt_ok(rt) || !out || (!ptr && n))
-        return qv__fail(QV_EINVAL, "qv_buf_register: %s",
-                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument");
+        return qv__fail(QV_EINVAL, "qv_buf_register: %s", qv__args_why(rt));
     if (n && (uintptr_t)ptr + n < (uintptr_t)ptr)
         return qv__fail(QV_EINVAL, "qv_buf_register: %zu bytes at %p wrap around the "
                         "address space", n, ptr);
@@ -154,7 +153,8 @@ static void buf_unlink(qv_buf *b)
 
 int qv__buf_bad(const qv_buf *b, const char *who)
 {
-    if (b && b->magic == QV__BUF_MAGIC) /* registered, to a runtime gone or the parent's */
+    /* Registered, to a runtime that is gone or the parent's. */
+    if (b && b->magic == QV__BUF_MAGIC)
         return qv__fail(QV_EINVAL, "%s: a buffer whose runtime is unusable: %s", who,
                         qv__rt_why(b->rt));
     return qv__fail(QV_EINVAL, "%s: %s buffer", who,

@@ -17,9 +17,7 @@ QV_API int qv_func_create(qv_runtime *rt, const char *name,
     if (out)
         *out = NULL;
     if (!qv__rt_ok(rt) || !name || !out || (nargs && !args))
-        return qv__fail(QV_EINVAL, "qv_func_create: %s", rt && !qv__rt_ok(rt)
-                                                             ? qv__rt_why(rt)
-                                                             : "NULL argument");
+        return qv__fail(QV_EINVAL, "qv_func_create: %s", qv__args_why(rt));
     if (!*name)
         return qv__fail(QV_EINVAL, "qv_func_create: empty name");
     if (nargs > QV_MAX_ARGS)
@@ -115,8 +113,7 @@ QV_API int qv_func_find(qv_runtime *rt, const char *name, qv_func **out)
     if (out)
         *out = NULL;
     if (!qv__rt_ok(rt) || !name || !out)
-        return qv__fail(QV_EINVAL, "qv_func_find: %s",
-                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument");
+        return qv__fail(QV_EINVAL, "qv_func_find: %s", qv__args_why(rt));
     int rc = qv__fail(QV_ENOENT, "no function named '%s' is registered", name);
     pthread_mutex_lock(&rt->reg_mu);
     for (size_t i = 0; i < rt->nfuncs; i++) {
@@ -143,7 +140,8 @@ void qv__func_on_driver(qv_func *f)
 QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
 {
     if (!f || !qv__rt_ok(f->rt))
-        return qv__fail(QV_EINVAL, "qv_func_set_cpu: %s", f ? qv__rt_why(f->rt) : "NULL function");
+        return qv__fail(QV_EINVAL, "qv_func_set_cpu: %s",
+                        f ? qv__rt_why(f->rt) : "NULL function");
     qv__defer_func(f->rt, f);
     __atomic_store_n(&f->cpu, fn, __ATOMIC_RELEASE);
     if (fn)
@@ -156,7 +154,8 @@ QV_API int qv_func_set_cpu(qv_func *f, qv_cpu_fn fn)
 QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
 {
     if (!f || !qv__rt_ok(f->rt))
-        return qv__fail(QV_EINVAL, "qv_func_set_opencl: %s", f ? qv__rt_why(f->rt) : "NULL function");
+        return qv__fail(QV_EINVAL, "qv_func_set_opencl: %s",
+                        f ? qv__rt_why(f->rt) : "NULL function");
     qv_runtime *rt = f->rt;
     qv__defer_func(rt, f);
     if (!impl) {
@@ -192,7 +191,8 @@ QV_API int qv_func_set_opencl(qv_func *f, const qv_opencl_impl *impl)
 int qv__func_set_fpga(qv_func *f, const char *kernel, bool replan)
 {
     if (!f || !qv__rt_ok(f->rt))
-        return qv__fail(QV_EINVAL, "qv_func_set_fpga: %s", f ? qv__rt_why(f->rt) : "NULL function");
+        return qv__fail(QV_EINVAL, "qv_func_set_fpga: %s",
+                        f ? qv__rt_why(f->rt) : "NULL function");
     const struct qv__kernel *entry = NULL;
     bool member = false; /* bound to a fused kernel that implements f */
     if (kernel) {
@@ -236,7 +236,8 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel)
 QV_API int qv_func_set_where(qv_func *f, unsigned mask)
 {
     if (!f || !qv__rt_ok(f->rt))
-        return qv__fail(QV_EINVAL, "qv_func_set_where: %s", f ? qv__rt_why(f->rt) : "NULL function");
+        return qv__fail(QV_EINVAL, "qv_func_set_where: %s",
+                        f ? qv__rt_why(f->rt) : "NULL function");
     if (mask & ~((1u << QV_CLASS_COUNT) - 1))
         return qv__fail(QV_EINVAL, "qv_func_set_where('%s'): mask 0x%x names no device "
                         "class", f->name, mask);

@@ -701,6 +701,11 @@ static inline const char *qv__rt_why(const qv_runtime *rt)
                ? "the runtime was made by the parent process, before fork()"
                : "the runtime was destroyed";
 }
+/* For a call refused because rt, or another argument, is bad: which. */
+static inline const char *qv__args_why(const qv_runtime *rt)
+{
+    return rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument";
+}
 static inline bool qv__buf_ok(const qv_buf *b)
 {
     return b && b->magic == QV__BUF_MAGIC && qv__rt_ok(b->rt);

@@ -927,8 +927,9 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     r->nplan = 0;
     /* Tenths under 100 us: "6 us against 6 us" read as no loss at all. */
     int dp = planned < 100 ? 1 : 0;
-    snprintf(why, wn, "slower than eager: %.*f us an entry against %.*f us (medians, %.2fx)",
-             dp, planned, dp, eager, planned / eager);
+    snprintf(why, wn,
+             "slower than eager: %.*f us an entry against %.*f us (medians, %.2fx)", dp,
+             planned, dp, eager, planned / eager);
     return true;
 }
 

@@ -864,9 +864,7 @@ void qv__region_devices_changed(qv_runtime *rt, const char *why)
 QV_API int qv_region_begin(qv_runtime *rt, const char *name)
 {
     if (!qv__rt_ok(rt) || !name)
-        return qv__fail(QV_EINVAL, "qv_region_begin: %s",
-                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt)
-                                             : "NULL argument");
+        return qv__fail(QV_EINVAL, "qv_region_begin: %s", qv__args_why(rt));
     size_t len = strlen(name);
     if (!len || len >= sizeof((qv__region *)0)->name ||
         !strncmp(name, IMPLICIT, sizeof IMPLICIT - 1))
@@ -932,9 +930,7 @@ QV_API int qv_region_end(qv_runtime *rt)
 QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
 {
     if (!qv__rt_ok(rt) || !out)
-        return qv__fail(QV_EINVAL, "qv_region_get: %s",
-                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt)
-                                             : "NULL argument");
+        return qv__fail(QV_EINVAL, "qv_region_get: %s", qv__args_why(rt));
     /* The versions: without `fused`, without `shipped`, without
      * `measured_entries`, and today's. */
     size_t v1 = offsetof(qv_region_info, fused), v2 = offsetof(qv_region_info, shipped),

@@ -182,7 +182,8 @@ static void fork_locks(bool lock)
 {
     void (*const take[])(bool) = { qv__fuse_fork_lock, qv__part_fork_lock,
                                    qv__disc_fork_lock, qv__sigkeep_fork_lock,
-                                   graves_fork_lock, qv__xrt_fork_lock, qv__log_fork_lock };
+                                   graves_fork_lock, qv__xrt_fork_lock,
+                                   qv__log_fork_lock };
     enum { N = sizeof take / sizeof take[0] };
     for (int i = 0; i < N; i++)
         take[lock ? i : N - 1 - i](lock);

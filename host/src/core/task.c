@@ -594,9 +594,7 @@ void qv__defer_start(qv_runtime *rt, qv__task *list)
 QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs)
 {
     if (!qv__rt_ok(rt) || !f || (nargs && !args))
-        return qv__fail(QV_EINVAL, "qv_submit: %s", rt && !qv__rt_ok(rt)
-                                                        ? qv__rt_why(rt)
-                                                        : "NULL argument");
+        return qv__fail(QV_EINVAL, "qv_submit: %s", qv__args_why(rt));
     if (f->rt != rt)
         return qv__fail(QV_ENOENT, "qv_submit: function '%s' is not registered with "
                         "this runtime", f->name);

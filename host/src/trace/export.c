@@ -37,8 +37,7 @@ static int close_out(FILE *f, const char *path)
 static int view(qv_runtime *rt, const char *path, qv__gview *g, FILE **f)
 {
     if (!qv__rt_ok(rt) || !path)
-        return qv__fail(QV_EINVAL, "graph export: %s",
-                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument");
+        return qv__fail(QV_EINVAL, "graph export: %s", qv__args_why(rt));
     int rc = qv__gview_build(rt, g);
     if (rc)
         return rc;
@@ -58,8 +57,7 @@ static int view(qv_runtime *rt, const char *path, qv__gview *g, FILE **f)
 QV_API int qv_graph_write(qv_runtime *rt, const char *name, const char *path)
 {
     if (!qv__rt_ok(rt) || !path)
-        return qv__fail(QV_EINVAL, "graph export: %s",
-                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument");
+        return qv__fail(QV_EINVAL, "graph export: %s", qv__args_why(rt));
     qv_dag *g;
     FILE *f;
     int rc = qv__graph_to_dag(rt, name, &g);

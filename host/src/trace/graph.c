@@ -422,8 +422,7 @@ static int analyse(qv__gview *g, int rc)
 QV_API int qv_graph_info_get(qv_runtime *rt, qv_graph_info *info)
 {
     if (!qv__rt_ok(rt) || !info)
-        return qv__fail(QV_EINVAL, "qv_graph_info_get: %s",
-                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument");
+        return qv__fail(QV_EINVAL, "qv_graph_info_get: %s", qv__args_why(rt));
     memset(info, 0, sizeof *info);
     qv__gview g;
     int rc = qv__gview_build(rt, &g);
@@ -507,8 +506,7 @@ static void node_info(const qv_runtime *rt, const qv__node *n, qv_node_info *out
 QV_API int qv_graph_node(qv_runtime *rt, uint64_t id, qv_node_info *out)
 {
     if (!qv__rt_ok(rt) || !out)
-        return qv__fail(QV_EINVAL, "qv_graph_node: %s",
-                        rt && !qv__rt_ok(rt) ? qv__rt_why(rt) : "NULL argument");
+        return qv__fail(QV_EINVAL, "qv_graph_node: %s", qv__args_why(rt));
     qv__node n;
     int rc = node_of(rt, id, &n, &out->function);
     if (!rc)

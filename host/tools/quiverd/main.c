@@ -199,8 +199,8 @@ static int parse_bytes(const char *arg, uint64_t *out)
         /* Capped by what an unsigned long holds (32 bits on some
          * machines): a larger number there needs a suffix. */
         uint64_t max = hi >> shift;
-        ok = qv__parse_dec(digits, max < ULONG_MAX ? (unsigned long)max : ULONG_MAX, &v) &&
-             ((uint64_t)v << shift) >= lo;
+        unsigned long cap = max < ULONG_MAX ? (unsigned long)max : ULONG_MAX;
+        ok = qv__parse_dec(digits, cap, &v) && ((uint64_t)v << shift) >= lo;
     }
     if (!ok) {
         fprintf(stderr,

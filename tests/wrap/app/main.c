@@ -139,7 +139,8 @@ __attribute__((noinline)) static int coro_mode(float *x)
     co_x = x;
     co_y = mmap(NULL, CO_N * sizeof(float), PROT_READ | PROT_WRITE,
                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    void *stk = mmap(NULL, ss, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *stk =
+        mmap(NULL, ss, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (co_y == MAP_FAILED || stk == MAP_FAILED || getcontext(&co_ctx))
         return 1;
     co_ctx.uc_stack.ss_sp = stk;
@@ -268,10 +269,10 @@ static void on_alarm(int sig)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr,
-                "usage: wrap_app OUT basic|inplace|overlap|stack|threads|small|exitin|exitthreads|"
-                "forkexit|chain|"
-                "adjacent|unmap|fork|frames|signal\n");
+        fprintf(stderr, "usage: wrap_app OUT "
+                        "basic|inplace|overlap|stack|threads|small|exitin|exitthreads|"
+                        "forkexit|chain|"
+                        "adjacent|unmap|fork|frames|signal\n");
         return 2;
     }
     if (!(g_out = fopen(argv[1], "wb"))) {
@@ -357,10 +358,12 @@ int main(int argc, char **argv)
             if (pid == 0)
                 exit(0);
             int st;
-            if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+            if (pid < 0 || waitpid(pid, &st, 0) != pid || !WIFEXITED(st) ||
+                WEXITSTATUS(st))
                 return 1;
             clock_gettime(CLOCK_MONOTONIC, &t1);
-            double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+            double s =
+                (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
             if (s > 5) {
                 fprintf(stderr, "wrap_app: a child took %.1f s to exit\n", s);
                 return 1;
