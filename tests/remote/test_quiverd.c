@@ -1388,6 +1388,132 @@ static void test_curve(void **state)
     daemon_stop(&d);
 }
 
+/* Writes key and a newline to path, replacing what was there. */
+static void write_key(const char *path, const char *key)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fprintf(f, "%s\n", key) == QV__KEY_Z85 + 1);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* Sends the daemon SIGHUP and waits until its log says it read
+ * authorized/ again, the nth time (n from 1), with `keys` keys. */
+static void reload_keys(daemon_proc *d, int n, size_t keys)
+{
+    assert_int_equal(kill(d->pid, SIGHUP), 0);
+    char want[64];
+    snprintf(want, sizeof want, "SIGHUP: %zu authorized client keys", keys);
+    for (int i = 0; i < 200; i++) {
+        char *text = qv_test_slurp(d->log, NULL);
+        int seen = 0;
+        for (const char *p = text ? strstr(text, "SIGHUP: ") : NULL; p;
+             p = strstr(p + 1, "SIGHUP: "))
+            seen++;
+        bool done = seen >= n;
+        if (done && !strstr(text, want)) {
+            fprintf(stderr, "%s", text);
+            fail_msg("the reload did not find %zu keys", keys);
+        }
+        free(text);
+        if (done)
+            return;
+        usleep(50000);
+    }
+    print_log(d);
+    fail_msg("quiverd did not log its reload %d within 10 s", n);
+}
+
+/* A HEARTBEAT from sock: its reply, or an ERROR with the code and text
+ * (code 0: a HEARTBEAT reply is wanted). */
+static void heartbeat_on(void *sock, uint64_t id, int code, const char *text)
+{
+    qv_wire_msg m = {.type = QV_WIRE_HEARTBEAT, .id = id};
+    send_msg(sock, &m);
+    reply r;
+    recv_reply(sock, &r);
+    assert_int_equal(r.rc, 0);
+    assert_true(r.m.id == id);
+    if (!code) {
+        assert_int_equal(r.m.type, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY);
+    } else {
+        assert_int_equal(r.m.type, QV_WIRE_ERROR | QV_WIRE_REPLY);
+        assert_int_equal(r.m.u.error.code, code);
+        if (!strstr(r.m.u.error.message, text))
+            fail_msg("error '%s' lacks '%s'", r.m.u.error.message, text);
+    }
+    reply_fini(&r);
+}
+
+/* A reload of authorized/ (SIGHUP) holds for live connections, not only
+ * for later handshakes: a host whose file left authorized/, or whose file
+ * holds another key now, is refused at its next request and its buffers
+ * are freed at once; a host whose key stayed is served as before. (A
+ * revoked host kept its session and its buffers until it reconnected.) */
+static void test_curve_revoked(void **state)
+{
+    (void)state;
+    if (!qv__auth_has_curve())
+        skip();
+    char keys[600], err[256], path[800];
+    snprintf(keys, sizeof keys, "%s/keys-revoked", qv_test_scratch());
+    if (qv__auth_keygen(keys, err, sizeof err))
+        fail_msg("keygen: %s", err);
+    char spub[QV__KEY_Z85 + 1], cpub[QV__KEY_Z85 + 1], csec[QV__KEY_Z85 + 1];
+    read_key(keys, "server.pub", spub);
+    read_key(keys, "client.pub", cpub);
+    read_key(keys, "client.key", csec);
+    /* A second host, authorized as "other". */
+    char opub[QV__KEY_Z85 + 1], osec[QV__KEY_Z85 + 1];
+    assert_int_equal(zmq_curve_keypair(opub, osec), 0);
+    snprintf(path, sizeof path, "%s/authorized/other.pub", keys);
+    write_key(path, opub);
+    daemon_proc d;
+    daemon_start_keys(&d, 0, keys, spub, cpub, csec);
+    reply r;
+    recv_reply(d.sock, &r);
+    assert_int_equal(r.m.type, QV_WIRE_HELLO | QV_WIRE_REPLY);
+    reply_fini(&r);
+    void *ctx = zmq_ctx_new(), *o = zmq_socket(ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(o, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(qv__auth_client(o, spub, opub, osec, err, sizeof err), 0);
+    assert_int_equal(zmq_connect(o, d.ep), 0);
+    heartbeat_on(o, 2, 0, NULL);
+    alloc_buf(&d, 3, 4096);
+    /* Both keys stay: both hosts served. */
+    reload_keys(&d, 1, 2);
+    heartbeat_on(d.sock, 4, 0, NULL);
+    heartbeat_on(o, 5, 0, NULL);
+    /* client.pub leaves authorized/: that host is cut off, the other not. */
+    snprintf(path, sizeof path, "%s/authorized/client.pub", keys);
+    assert_int_equal(unlink(path), 0);
+    reload_keys(&d, 2, 1);
+    heartbeat_on(d.sock, 6, QV_EIO, "no longer authorized");
+    qv_wire_msg m = {.type = QV_WIRE_ALLOC, .id = 7};
+    m.u.alloc.size = 4096;
+    m.u.alloc.bank = QV_WIRE_ANY_BANK;
+    send_msg(d.sock, &m);
+    expect_error(&d, 7, QV_EIO, "no longer authorized");
+    heartbeat_on(o, 8, 0, NULL);
+    char *text = qv_test_slurp(d.log, NULL);
+    assert_non_null(text);
+    if (!strstr(text, "client client (key ") || !strstr(text, "is no longer in") ||
+        !strstr(text, "its 1 buffers (4096 bytes) are freed"))
+        fail_msg("the log lacks the revocation: %s", text);
+    free(text);
+    /* other.pub holds another key now: the host of the old key is cut off. */
+    char npub[QV__KEY_Z85 + 1], nsec[QV__KEY_Z85 + 1];
+    assert_int_equal(zmq_curve_keypair(npub, nsec), 0);
+    snprintf(path, sizeof path, "%s/authorized/other.pub", keys);
+    write_key(path, npub);
+    reload_keys(&d, 3, 1);
+    heartbeat_on(o, 9, QV_EIO, "no longer authorized");
+    zmq_close(o);
+    zmq_ctx_term(ctx);
+    daemon_stop(&d);
+}
+
 /* Runs quiverd with args; returns its exit status, its stderr in out. */
 static int run_quiverd(const char *args, char *out, size_t outlen)
 {
@@ -1878,6 +2004,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_spin_choice, teardown),
         cmocka_unit_test_teardown(test_sigterm_direct, teardown),
         cmocka_unit_test_teardown(test_curve, teardown),
+        cmocka_unit_test_teardown(test_curve_revoked, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -344,6 +344,10 @@ static void round_trip(server *s, void *c, const char *user)
     const char *uid = zmq_msg_gets(&m, "User-Id");
     assert_non_null(uid);
     assert_string_equal(uid, user);
+    /* and its key, for a reload to check live connections against */
+    const char *key = zmq_msg_gets(&m, QV__AUTH_KEY_PROP);
+    assert_non_null(key);
+    assert_true(qv__auth_allows(s->auth, uid, key));
     assert_true(zmq_msg_send(&id, s->sock, ZMQ_SNDMORE) >= 0);
     assert_int_equal(zmq_send(s->sock, "pong", 4, 0), 4);
     char buf[8];
@@ -438,8 +442,15 @@ static void test_authorized_and_refused(void **state)
     read_key(k2, "client.pub", cpub2);
     snprintf(line, sizeof line, "%s\n", cpub2);
     write_file(path("k1", "authorized/second.pub"), line, 41);
+    assert_true(qv__auth_gen(s.auth) == 0);
+    assert_false(qv__auth_allows(s.auth, "second", cpub2));
     assert_int_equal(qv__auth_reload(s.auth, err, sizeof err), 0);
+    assert_true(qv__auth_gen(s.auth) == 1);
     assert_int_equal(qv__auth_clients(s.auth), 2);
+    assert_true(qv__auth_allows(s.auth, "second", cpub2));
+    assert_false(qv__auth_allows(s.auth, "client", cpub2)); /* another name's key */
+    assert_false(qv__auth_allows(s.auth, "second", "not a key"));
+    assert_false(qv__auth_allows(s.auth, NULL, cpub2));
     void *second = client_open(&s, k1, k2, 0);
     round_trip(&s, second, "second");
 
@@ -448,6 +459,7 @@ static void test_authorized_and_refused(void **state)
     assert_int_equal(qv__auth_reload(s.auth, err, sizeof err), QV_EFORMAT);
     assert_non_null(strstr(err, "authorized/broken.pub: expected a key of 40"));
     assert_int_equal(qv__auth_clients(s.auth), 2);
+    assert_true(qv__auth_gen(s.auth) == 1); /* the old set holds */
     assert_int_equal(unlink(path("k1", "authorized/broken.pub")), 0);
     assert_int_equal(unlink(path("k1", "authorized/second.pub")), 0);
 

@@ -56,6 +56,7 @@ struct qv__auth {
     pthread_t thread;
     pthread_mutex_t lock; /* guards keys */
     clients keys;
+    _Atomic uint64_t gen; /* successful reloads */
     /* Refusals told (qv__auth_on_refusal), at most one a second, from the
      * handler's thread only. */
     void (*_Atomic refused)(const char *why, const char *client); /* set after the start */
@@ -491,6 +492,12 @@ static void zap_answer(qv__auth *a)
     }
     const char *status = "500", *text = "malformed ZAP request";
     char user[256] = "";
+    /* The key goes with the connection too (ZAP metadata, RFC 27: one
+     * property, ZMTP's encoding), so that a reload can tell a connection
+     * whose key left authorized/ from one whose name stayed with a new
+     * key (qv__auth_allows). */
+    unsigned char meta[1 + sizeof QV__AUTH_KEY_PROP - 1 + 4 + QV__KEY_Z85];
+    size_t mlen_out = 0;
     if (nf >= 6 && zmq_msg_size(&f[0]) == 3 && !memcmp(zmq_msg_data(&f[0]), "1.0", 3)) {
         const char *mech = zmq_msg_data(&f[5]);
         size_t mlen = zmq_msg_size(&f[5]);
@@ -505,6 +512,15 @@ static void zap_answer(qv__auth *a)
                     status = "200";
                     text = "OK";
                     snprintf(user, sizeof user, "%s", a->keys.v[i].name);
+                    char z[QV__KEY_Z85 + 1];
+                    zmq_z85_encode(z, a->keys.v[i].key, 32);
+                    size_t nl = sizeof QV__AUTH_KEY_PROP - 1;
+                    meta[0] = (unsigned char)nl;
+                    memcpy(meta + 1, QV__AUTH_KEY_PROP, nl);
+                    meta[1 + nl] = meta[2 + nl] = meta[3 + nl] = 0;
+                    meta[4 + nl] = QV__KEY_Z85;
+                    memcpy(meta + 5 + nl, z, QV__KEY_Z85);
+                    mlen_out = 5 + nl + QV__KEY_Z85;
                     break;
                 }
             pthread_mutex_unlock(&a->lock);
@@ -547,7 +563,7 @@ static void zap_answer(qv__auth *a)
     zmq_send(a->rep, status, 3, ZMQ_SNDMORE);
     zmq_send(a->rep, text, strlen(text), ZMQ_SNDMORE);
     zmq_send(a->rep, user, strlen(user), ZMQ_SNDMORE);
-    zmq_send(a->rep, "", 0, 0);
+    zmq_send(a->rep, meta, mlen_out, 0);
     for (int i = 0; i < nf; i++)
         zmq_msg_close(&f[i]);
 }
@@ -681,7 +697,29 @@ int qv__auth_reload(qv__auth *a, char *err, size_t errlen)
     a->keys = fresh;
     pthread_mutex_unlock(&a->lock);
     clients_free(&old);
+    atomic_fetch_add(&a->gen, 1);
     return 0;
+}
+
+uint64_t qv__auth_gen(const qv__auth *a)
+{
+    return atomic_load(&((qv__auth *)a)->gen);
+}
+
+bool qv__auth_allows(const qv__auth *a, const char *user, const char *key)
+{
+    unsigned char k[32];
+    long bad;
+    if (!user || !key || strnlen(key, QV__KEY_Z85 + 1) != QV__KEY_Z85 ||
+        !z85_decode(key, k, &bad))
+        return false;
+    qv__auth *m = (qv__auth *)a; /* the lock, not the set, changes */
+    bool ok = false;
+    pthread_mutex_lock(&m->lock);
+    for (size_t i = 0; i < m->keys.n && !ok; i++)
+        ok = !memcmp(m->keys.v[i].key, k, 32) && !strcmp(m->keys.v[i].name, user);
+    pthread_mutex_unlock(&m->lock);
+    return ok;
 }
 
 size_t qv__auth_clients(const qv__auth *a)

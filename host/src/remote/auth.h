@@ -23,6 +23,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define QV__KEY_Z85 40 /* characters of a Z85 CURVE key, without the NUL */
 
@@ -92,6 +93,19 @@ void qv__auth_on_refusal(qv__auth *a, void (*fn)(const char *why, const char *cl
  * old one for every later handshake; on error the old set stays and err
  * says why. Any thread. */
 int qv__auth_reload(qv__auth *a, char *err, size_t errlen);
+
+/* The ZAP metadata property that carries an accepted client's public key
+ * (Z85) on its connection: zmq_msg_gets(msg, QV__AUTH_KEY_PROP). */
+#define QV__AUTH_KEY_PROP "X-Quiver-Key"
+
+/* How many reloads have succeeded: a connection accepted before the last
+ * one is checked again with qv__auth_allows. Any thread. */
+uint64_t qv__auth_gen(const qv__auth *a);
+
+/* Whether the set accepts now the client named user (its User-Id) with
+ * public key key (Z85, its QV__AUTH_KEY_PROP): false once its file left
+ * authorized/ or holds another key. Any thread. */
+bool qv__auth_allows(const qv__auth *a, const char *user, const char *key);
 
 /* The number of client keys the handler accepts now. Any thread. */
 size_t qv__auth_clients(const qv__auth *a);

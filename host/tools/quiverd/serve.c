@@ -99,6 +99,8 @@ typedef struct qd_client {
     qd_acct *acct;   /* its reply bytes */
     uint32_t nbufs;
     int fd; /* of its connection (ZMQ_SRCFD); -1 unknown */
+    uint64_t auth_gen; /* the reload of authorized/ its key was checked at */
+    bool revoked;      /* its key left authorized/ then: every request refused */
     struct qd_client *next;
 } qd_client;
 
@@ -1066,12 +1068,9 @@ static void buf_drop(qd_buf *b)
     }
 }
 
-/* A peer whose connection is gone: its buffers go (nobody else may name
- * them) and so does its account. */
-static void client_gone(qd_client *c)
+/* Drops every buffer of c's (the tasks that use one finish first). */
+static void client_free_bufs(qd_client *c)
 {
-    uint64_t bytes = c->bytes;
-    uint32_t n = c->nbufs;
     for (size_t i = 0; i < S.tcap && c->nbufs; i++) {
         for (qd_buf *b = S.table[i], *nx; b; b = nx) {
             nx = b->next;
@@ -1079,10 +1078,54 @@ static void client_gone(qd_client *c)
                 buf_drop(b);
         }
     }
+}
+
+/* A peer whose connection is gone: its buffers go (nobody else may name
+ * them) and so does its account. */
+static void client_gone(qd_client *c)
+{
+    uint64_t bytes = c->bytes;
+    uint32_t n = c->nbufs;
+    client_free_bufs(c);
     qd_log("a peer's connection is gone: its %" PRIu32 " buffers (%" PRIu64
            " bytes) are freed",
            n, bytes);
     client_drop_if_empty(c);
+}
+
+/* Whether q's peer is still accepted, with --keys: a reload of
+ * authorized/ (SIGHUP) holds for connections made before it too, not only
+ * for later handshakes (a revoked host kept its session, and its
+ * buffers, until it reconnected). A connection's name and key (its ZAP
+ * User-Id and QV__AUTH_KEY_PROP) are checked once per reload, the answer
+ * kept with its client; a revoked peer loses its buffers at once and gets
+ * an error for every request until its connection ends. Socket thread. */
+static bool still_authorized(qd_req *q)
+{
+    uint64_t gen = qv__auth_gen(S.auth);
+    if (!gen) /* the set its handshake was checked against */
+        return true;
+    qd_client *c = client_find(q->rid, q->rlen, 0);
+    if (c && c->auth_gen == gen)
+        return !c->revoked;
+    const char *user = zmq_msg_gets(&q->parts[1], "User-Id");
+    const char *key = zmq_msg_gets(&q->parts[1], QV__AUTH_KEY_PROP);
+    bool ok = qv__auth_allows(S.auth, user, key);
+    if (!ok) {
+        uint32_t n = c ? c->nbufs : 0;
+        uint64_t bytes = c ? c->bytes : 0;
+        if (c)
+            client_free_bufs(c);
+        qd_log("client %.64s (key %.40s) is no longer in %s/authorized: its %" PRIu32
+               " buffers (%" PRIu64 " bytes) are freed, its requests refused",
+               user ? user : "?", key ? key : "?", S.d->opt->keys, n, bytes);
+        c = client_find(q->rid, q->rlen, 1); /* kept, to refuse at once */
+    }
+    if (c) {
+        c->auth_gen = gen;
+        c->revoked = !ok;
+    }
+    return ok;
 }
 
 /* A request from rid came on connection fd: a peer of another routing id
@@ -1688,6 +1731,13 @@ static void handle(qd_req *q, const qv_wire_frame *frames, size_t nframes, size_
     if (q->m.type & QV_WIRE_REPLY) {
         reply_error(q->rid, q->rlen, q->m.id, QV_ENOTSUP, "a %s reply is not a request",
                     qv__wire_type_name(q->m.type));
+        qv__wire_msg_fini(&q->m);
+        return;
+    }
+    if (S.auth && !still_authorized(q)) {
+        reply_error(q->rid, q->rlen, q->m.id, QV_EIO,
+                    "this host's key is no longer authorized by the daemon (its "
+                    "authorized/ was read again); its buffers there are freed");
         qv__wire_msg_fini(&q->m);
         return;
     }
