@@ -94,6 +94,10 @@ struct entry {
     int stale;       /* (part of) its memory was unmapped or moved: no later
                       * call may take it for the output at that address */
     int landed;      /* out of g_entries; freed by the last unref */
+    int touched;     /* counted in c->touches (once: a thread in a system
+                      * call that reads it faults again and again while the
+                      * output waits for its task, tens of thousands of
+                      * times a second) */
     unsigned refs;   /* calls being set up that use buf */
     qv__pend_counters *c; /* its writer's */
 };
@@ -486,8 +490,9 @@ static void on_fault(uintptr_t addr)
     uintptr_t pg = page_down(addr);
     for (struct entry *e = g_entries; e; e = e->next)
         if (meets(e, pg, pg + g_page)) {
-            if (e->c)
+            if (e->c && !e->touched)
                 atomic_fetch_add(&e->c->touches, 1);
+            e->touched = 1;
             touched(e);
             return;
         }
@@ -1136,8 +1141,10 @@ static int pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *con
             /* This exact output: read its private buffer, or write it
              * again (its earlier result can no longer be seen). */
             e->refs++;
-            if (a->mode != QV_R)
+            if (a->mode != QV_R) {
                 e->armed = 0;
+                e->touched = 0; /* a new result: its touch counts again */
+            }
             s[i].e = e;
             s[i].buf = e->buf;
             continue;
