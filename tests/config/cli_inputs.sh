@@ -306,6 +306,33 @@ usage)
             fail "plan --graph=g.json $args: $(cat "$D/out")"
         cmp -s "$G" "$D/g.json" || fail "plan --graph=g.json $args changed the graph"
     done
+    # The other commands that write: an output over an input they read
+    # (or, for xclbin entry, the header the output includes) is refused
+    # too, by one name or through a link (the catalog was replaced by C).
+    printf '<adag></adag>\n' >"$D/wf.xml"
+    printf 'not a bitstream\n' >"$D/bs.bin"
+    printf 'int x;\n' >"$D/v.h"
+    cp "$D/wf.xml" "$D/wf.orig"
+    cp "$D/bs.bin" "$D/bs.orig"
+    cp "$D/v.h" "$D/v.orig"
+    ln -sf wf.xml "$D/wf-link.xml"
+    cp "$(dirname "$Q")/../share/quiver/kernels.yaml" "$D/kk.yaml"
+    cp "$D/kk.yaml" "$D/kk.orig"
+    for cmd in "wrap --catalog $D/kk.yaml --functions vadd -o $D/kk.yaml" \
+               "graph import $D/wf.xml -o $D/./wf.xml" \
+               "graph import $D/wf.xml -o $D/wf-link.xml" \
+               "xclbin build -o $D/bs.bin --platform p --kernel k(a:int*) --bitstream $D/bs.bin" \
+               "xclbin entry --kernel k(a:int*) --header $D/v.h -o $D/v.h"; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" $cmd >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "$cmd: exit $rc, expected 2"
+        grep -q "it would be overwritten" "$D/out" || fail "$cmd: $(cat "$D/out")"
+    done
+    cmp -s "$D/kk.yaml" "$D/kk.orig" || fail "wrap -o over its catalog changed it"
+    cmp -s "$D/wf.xml" "$D/wf.orig" || fail "graph import -o over its workflow changed it"
+    cmp -s "$D/bs.bin" "$D/bs.orig" || fail "xclbin build -o over its bitstream changed it"
+    cmp -s "$D/v.h" "$D/v.orig" || fail "xclbin entry -o over its header changed it"
     timeout 20 "$Q" graph gen qr -o '' >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "graph gen qr -o '': exit status not 2"
     grep -q "option '-o' needs a value" "$D/out" || fail "graph gen -o '': $(cat "$D/out")"

@@ -112,6 +112,43 @@ static int out_slot(const FILE *f)
     return -1;
 }
 
+/* path with its directory resolved (realpath), into buf; path itself when
+ * the directory cannot be resolved. */
+static const char *canon(const char *path, char *buf, size_t size)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX], real[PATH_MAX];
+    int n = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - path + 1), path)
+                  : snprintf(dir, sizeof dir, ".");
+    if (n < 0 || (size_t)n >= sizeof dir || !realpath(dir, real))
+        return path;
+    snprintf(buf, size, "%s/%s", real, slash ? slash + 1 : path);
+    return buf;
+}
+
+bool qv_cli_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    bool ha = !strcmp(a, "-") ? fstat(STDOUT_FILENO, &sa) == 0 : stat(a, &sa) == 0;
+    bool hb = !strcmp(b, "-") ? fstat(STDOUT_FILENO, &sb) == 0 : stat(b, &sb) == 0;
+    if (!ha || !hb) { /* a file to make: one when its directory and name are */
+        char ca[PATH_MAX + 256], cb[PATH_MAX + 256];
+        return !strcmp(canon(a, ca, sizeof ca), canon(b, cb, sizeof cb));
+    }
+    return S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+bool qv_cli_overwrites(const char *prog, const char *outopt, const char *out,
+                       const char *inopt, const char *in)
+{
+    if (!out || !in || !strcmp(in, "-") || !strcmp(out, "-") || !qv_cli_same_file(out, in))
+        return false;
+    char e[1024];
+    fprintf(stderr, "%s: %s names the file %s reads (%s): it would be overwritten\n", prog,
+            outopt, inopt, qv__escape(out, e, sizeof e));
+    return true;
+}
+
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
 {
     if (!strcmp(path, "-"))

@@ -249,6 +249,8 @@ static int cmd_import(int argc, char **argv)
         return QV_CLI_USAGE;
     }
     const char *in = argv[optind];
+    if (qv_cli_overwrites(PROG " import", "-o", outp, "WORKFLOW", in))
+        return QV_CLI_USAGE;
     qv_diag d;
     memset(&d, 0, sizeof d);
     qv_dag *g;

@@ -306,36 +306,6 @@ static int parse_objective(const char *s, double *w)
     return 0;
 }
 
-/* path with its directory resolved (realpath), into buf; path itself
- * when the directory does not resolve. */
-static const char *canon(const char *path, char *buf, size_t size)
-{
-    const char *slash = strrchr(path, '/');
-    char dir[PATH_MAX], real[PATH_MAX];
-    int n = slash ? snprintf(dir, sizeof dir, "%.*s", (int)(slash - path + 1), path)
-                  : snprintf(dir, sizeof dir, ".");
-    if (n < 0 || (size_t)n >= sizeof dir || !realpath(dir, real))
-        return path;
-    snprintf(buf, size, "%s/%s", real, slash ? slash + 1 : path);
-    return buf;
-}
-
-/* Whether output paths a and b ("-": standard output) are one file:
- * one name, or one file by two (/dev/stdout and -, a link): --json=F
- * --dot=F wrote the JSON over the DOT and exited 0 (adversarial testing). */
-static bool same_output(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    bool ha = !strcmp(a, "-") ? fstat(STDOUT_FILENO, &sa) == 0 : stat(a, &sa) == 0;
-    bool hb = !strcmp(b, "-") ? fstat(STDOUT_FILENO, &sb) == 0 : stat(b, &sb) == 0;
-    if (!ha || !hb) { /* a file to make: one when its directory and name are */
-        char ca[PATH_MAX + 256], cb[PATH_MAX + 256];
-        return !strcmp(canon(a, ca, sizeof ca), canon(b, cb, sizeof cb));
-    }
-    /* Only a regular file is overwritten: /dev/null twice is no loss. */
-    return S_ISREG(sa.st_mode) && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 /* Writes what `write` makes to path ("-": standard output). 0 or 1. */
 static int write_to(const char *path, const qv_dag *g, const qv_plat *p, const qv_plan *pl,
                     int (*write)(const qv_dag *, const qv_plat *, const qv_plan *, FILE *))
@@ -438,7 +408,7 @@ int qv_cmd_plan(int argc, char **argv)
         fprintf(stderr, PROG ": the JSON and the DOT cannot both go to standard output\n");
         return QV_CLI_USAGE;
     }
-    if (json && dot && same_output(json, dot)) {
+    if (json && dot && qv_cli_same_file(json, dot)) {
         char e[1024];
         fprintf(stderr, PROG ": --json and --dot name one file (%s): the second would "
                              "overwrite the first\n", qv__escape(dot, e, sizeof e));
@@ -451,14 +421,8 @@ int qv_cmd_plan(int argc, char **argv)
     for (int o = 0; o < 2; o++)
         for (int i = 0; i < 3; i++) {
             const char *out = outs[o][1], *in = ins[i][1];
-            if (!out || !in || !strcmp(out, "-") || !strcmp(in, "-") ||
-                !same_output(out, in))
-                continue;
-            char e[1024];
-            fprintf(stderr, PROG ": %s names the file %s reads (%s): it would be "
-                                 "overwritten\n", outs[o][0], ins[i][0],
-                    qv__escape(out, e, sizeof e));
-            return QV_CLI_USAGE;
+            if (qv_cli_overwrites(PROG, outs[o][0], out, ins[i][0], in))
+                return QV_CLI_USAGE;
         }
     qv_diag d = {0};
     qv_dag *g = NULL;

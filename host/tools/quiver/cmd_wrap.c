@@ -284,6 +284,22 @@ int qv_cmd_wrap(int argc, char **argv)
         fprintf(stderr, "%s: --opencl is for runtime interposers, not --record\n", PROG);
         return QV_CLI_USAGE;
     }
+    if (qv_cli_overwrites(PROG, "--output", output, "--catalog", catalog))
+        return QV_CLI_USAGE;
+    for (size_t i = 0; i < nheaders; i++)
+        if (qv_cli_overwrites(PROG, "--output", output, "--header", headers[i]))
+            return QV_CLI_USAGE;
+    for (size_t i = 0; i < ncls; i++) { /* F=PATH[@group] */
+        const char *eq = strchr(cls[i], '=');
+        char path[4096];
+        if (!eq || snprintf(path, sizeof path, "%s", eq + 1) >= (int)sizeof path)
+            continue; /* told below */
+        char *at = strrchr(path, '@');
+        if (at && !strcmp(at, "@group"))
+            *at = 0;
+        if (qv_cli_overwrites(PROG, "--output", output, "--opencl", path))
+            return QV_CLI_USAGE;
+    }
     qv_diag d;
     memset(&d, 0, sizeof d);
     qv__catalog *cat = NULL;

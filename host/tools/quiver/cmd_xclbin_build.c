@@ -318,6 +318,8 @@ static int build_run(build *b, int argc, char **argv)
         fprintf(stderr, PROG ": -o, --platform and --kernel are required\n");
         return QV_CLI_USAGE;
     }
+    if (qv_cli_overwrites(PROG, "-o", out, "--bitstream", bitstream))
+        return QV_CLI_USAGE;
     if (!b->nbanks) {
         b->bank[0] = (qv__xclbin_bank_spec){.type = QV__XMEM_DDR4, .size = 16ull << 30};
         b->nbanks = 1;

@@ -58,6 +58,8 @@ int qv_cmd_xclbin_entry(int argc, char **argv)
                     qv__escape(header, e, sizeof e));
             return QV_CLI_USAGE;
         }
+    if (qv_cli_overwrites(PROG, "-o", out, "--header", header))
+        return QV_CLI_USAGE;
     qv_xsig *b = calloc(1, sizeof *b);
     if (!b)
         return 1;

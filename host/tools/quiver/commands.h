@@ -18,6 +18,7 @@
 #define QV_TOOLS_COMMANDS_H
 
 #include <getopt.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 
@@ -68,6 +69,21 @@ void qv_cli_put_col(const char *s, int width, int left);
  * device or a FIFO is written in place. NULL after printing "prog: cannot
  * write PATH: reason". */
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode);
+
+/* Whether writing path a would overwrite path b: one name (a file to
+ * make: its directory and name), or one regular file by two names (a
+ * link, /dev/stdout and "-"; "-" is standard output). Two devices are
+ * never one file: /dev/null twice is no loss. */
+bool qv_cli_same_file(const char *a, const char *b);
+
+/* Whether output out (of option outopt) is the file in that the command
+ * reads (of option inopt, or the operand): then it prints "prog: OUTOPT
+ * names the file INOPT reads (PATH): it would be overwritten" and the
+ * caller exits QV_CLI_USAGE (`quiver wrap -o` over its catalog replaced
+ * the catalog and exited 0: adversarial testing). NULL paths and "-"
+ * (standard input or output) never match. */
+bool qv_cli_overwrites(const char *prog, const char *outopt, const char *out,
+                       const char *inopt, const char *in);
 
 /* Closes what qv_cli_out_open opened (standard output is flushed, not
  * closed) and, when every write and the close went well and the caller's
