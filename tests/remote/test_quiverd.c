@@ -1882,6 +1882,18 @@ static void test_options(void **state)
     assert_int_equal(system(cp), 0);
     assert_int_equal(run_quiverd(args, out, sizeof out), 1);
     assert_non_null(strstr(out, "the path is not UTF-8"));
+    /* --log naming a FIFO that no process reads: refused at once (the
+     * daemon hung in open(), before it bound, silent). */
+    char fifo[700];
+    snprintf(fifo, sizeof fifo, "%s/log.fifo", qv_test_scratch());
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    snprintf(args, sizeof args,
+             "--board %s/share/quiver/boards/emu/u250-emu.yaml --catalog "
+             "%s/share/quiver/kernels.yaml --listen ipc://%s.sock --allow-plain --log %s",
+             bin, bin, file, fifo);
+    assert_int_equal(run_quiverd(args, out, sizeof out), 1);
+    if (!strstr(out, "a FIFO that no process reads"))
+        fail_msg("quiverd --log FIFO said: %s", out);
 }
 
 /* How long the daemon's runtime threads spin: --spin-us, or chosen from

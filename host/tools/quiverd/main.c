@@ -7,6 +7,7 @@
  * board becomes one function restricted to the FPGA class.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -39,9 +40,18 @@ int qd_log_open(const char *path)
 {
     if (!path)
         return 0;
-    log_file = fopen(path, "a");
+    /* Non-blocking open: a FIFO with no reader fails at once (ENXIO); the
+     * daemon hung in open() before it bound, silent (adversarial testing). */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        if (!(log_file = fdopen(fd, "a")))
+            close(fd);
+    }
     if (!log_file) {
-        fprintf(stderr, "quiverd: --log %s: %s\n", path, strerror(errno));
+        char e[1024];
+        fprintf(stderr, "quiverd: --log %s: %s%s\n", qv__escape(path, e, sizeof e),
+                strerror(errno), errno == ENXIO ? " (a FIFO that no process reads)" : "");
         return -1;
     }
     setvbuf(log_file, NULL, _IOLBF, 0);
