@@ -152,6 +152,13 @@ escape)
         grep -q "$ESC" "$D/out" && fail "keygen: an escape character reached the output"
         grep -qF 'k\x1B[2J/server.key' "$D/out" || fail "keygen: DIR not escaped: $(cat "$D/out")"
     fi
+    # An existing DIR that others may write: keys made, and a warning that
+    # quiverd refuses it (anyone could authorize a key there).
+    mkdir "$D/shared" && chmod 0777 "$D/shared"
+    if timeout 20 "$Q" keygen "$D/shared" >"$D/out" 2>&1; then
+        grep -q "writable by its group or others (mode 0777); quiverd refuses" "$D/out" ||
+            fail "keygen into a 0777 DIR: no warning: $(cat "$D/out")"
+    fi
     # An empty DIR (an unset variable in a script) is a usage error.
     timeout 20 "$Q" keygen "" >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "keygen '': exit status not 2: $(cat "$D/out")"

@@ -518,6 +518,61 @@ static void test_server_errors(void **state)
     assert_int_equal(zmq_ctx_term(ctx), 0);
 }
 
+/* A start refuses keys that others could change: authorized/, its
+ * directory or a key file there writable by the group or others (anyone
+ * able to write there could let a key of theirs in), and a server.key that
+ * is not the secret of server.pub (the daemon started, and no host could
+ * reach it). A reload refuses the same and keeps the old set. */
+static void test_keys_private(void **state)
+{
+    (void)state;
+    if (!qv__auth_has_curve())
+        skip();
+    const char *k = keys("kp");
+    const char *targets[3] = {path("kp", "authorized"), k, path("kp", "authorized/client.pub")};
+    for (int i = 0; i < 3; i++) {
+        struct stat st;
+        assert_int_equal(stat(targets[i], &st), 0);
+        assert_int_equal(chmod(targets[i], (st.st_mode & 07777) | S_IWOTH), 0);
+        void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+        qv__auth *a = NULL;
+        assert_int_equal(qv__auth_server_start(ctx, sock, k, &a, err, sizeof err),
+                         QV_EINVAL);
+        assert_null(a);
+        if (!strstr(err, "writable by its group or others") || !strstr(err, targets[i]))
+            fail_msg("%s writable by others: %s", targets[i], err);
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+        assert_int_equal(chmod(targets[i], st.st_mode & 07777), 0);
+    }
+    /* Started, then authorized/ made writable by others: the reload fails,
+     * the old set stays. */
+    server s;
+    server_start(&s, k);
+    struct stat st;
+    assert_int_equal(stat(targets[0], &st), 0);
+    assert_int_equal(chmod(targets[0], (st.st_mode & 07777) | S_IWGRP), 0);
+    assert_int_equal(qv__auth_reload(s.auth, err, sizeof err), QV_EINVAL);
+    assert_non_null(strstr(err, "writable by its group or others"));
+    assert_int_equal(qv__auth_clients(s.auth), 1);
+    assert_int_equal(chmod(targets[0], st.st_mode & 07777), 0);
+    server_stop(&s);
+    /* server.key replaced by server.pub: refused, said why. */
+    char spub[QV__KEY_Z85 + 1], line[QV__KEY_Z85 + 2];
+    read_key(k, "server.pub", spub);
+    snprintf(line, sizeof line, "%s\n", spub);
+    assert_int_equal(unlink(path("kp", "server.key")), 0);
+    write_file(path("kp", "server.key"), line, QV__KEY_Z85 + 1);
+    assert_int_equal(chmod(path("kp", "server.key"), 0600), 0);
+    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+    qv__auth *a = NULL;
+    assert_int_equal(qv__auth_server_start(ctx, sock, k, &a, err, sizeof err), QV_EINVAL);
+    if (!strstr(err, "is not the secret key of"))
+        fail_msg("server.key of another pair: %s", err);
+    zmq_close(sock);
+    zmq_ctx_term(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -527,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_authorized_and_refused),
         cmocka_unit_test(test_refusal_burst_told),
         cmocka_unit_test(test_server_errors),
+        cmocka_unit_test(test_keys_private),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -400,10 +400,35 @@ static int name_order(const void *a, const void *b)
 
 /* Reads every key file of dir (names starting with '.' skipped) into *out,
  * in name order. */
+/* 0 when path (a directory of keys, or a key file in authorized/) can be
+ * written by its owner alone: whoever can write there can let a key in
+ * (or swap the daemon's own), as ssh's StrictModes says of
+ * authorized_keys. A directory with the sticky bit (/tmp) counts as
+ * shared too. Else QV_EINVAL and why in err. */
+static int owner_writes_only(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return 0; /* the open that follows says why */
+    if (!(st.st_mode & (S_IWGRP | S_IWOTH)))
+        return 0;
+    return fail(err, errlen, QV_EINVAL,
+                "%s: writable by its group or others (mode %04o): anyone who can write "
+                "there could authorize a key of their own; `chmod go-w` it",
+                path, (unsigned)(st.st_mode & 07777));
+}
+
 static int clients_load(const char *dir, clients *out, char *err, size_t errlen)
 {
     out->v = NULL;
     out->n = 0;
+    char parent[4096];
+    snprintf(parent, sizeof parent, "%s/..", dir);
+    int prc = owner_writes_only(dir, err, errlen);
+    if (!prc)
+        prc = owner_writes_only(parent, err, errlen);
+    if (prc)
+        return prc;
     DIR *d = opendir(dir);
     if (!d)
         return fail(err, errlen, -errno, "%s: cannot open directory: %s", dir,
@@ -444,6 +469,8 @@ static int clients_load(const char *dir, clients *out, char *err, size_t errlen)
         char path[4096], key[QV__KEY_Z85 + 1], why[256];
         long bad;
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        if ((rc = owner_writes_only(path, err, errlen)) != 0)
+            break;
         rc = qv__auth_key_read(path, key, why, sizeof why);
         if (rc) {
             fail(err, errlen, rc, "%s: %s", path, why);
@@ -633,6 +660,19 @@ int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth
     int rc = qv__auth_key_read(path, secret, why, sizeof why);
     if (rc)
         return fail(err, errlen, rc, "%s: %s", path, why);
+    /* The secret key must be the one of server.pub, which the hosts are
+     * given: a server.key replaced (by server.pub itself, say) started a
+     * daemon that no host could reach, without a word (adversarial). */
+    char pub[QV__KEY_Z85 + 1], mine[QV__KEY_Z85 + 1];
+    snprintf(path, sizeof path, "%s/server.pub", keys_dir);
+    if (access(path, F_OK) == 0 && qv__auth_key_read(path, pub, why, sizeof why) == 0 &&
+        qv__auth_key_public(secret, mine, why, sizeof why) == 0 && strcmp(pub, mine)) {
+        explicit_bzero(secret, sizeof secret);
+        return fail(err, errlen, QV_EINVAL,
+                    "%s/server.key is not the secret key of %s (hosts given that public "
+                    "key could not connect)",
+                    keys_dir, path);
+    }
     qv__auth *a = calloc(1, sizeof *a);
     if (!a || pthread_mutex_init(&a->lock, NULL)) {
         free(a);

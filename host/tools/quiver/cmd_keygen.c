@@ -5,6 +5,7 @@
  * says where each file goes).
  */
 #include <stdio.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 #include "qv_escape.h"
@@ -74,5 +75,13 @@ int qv_cmd_keygen(int argc, char **argv)
            "client.key)\n"
            "%s/authorized/client.pub: the host's key, accepted by the daemon\n",
            d, d, d, d, d, d);
+    /* An existing DIR keeps its mode: one that others may write is one
+     * quiverd refuses (anyone could authorize a key there). */
+    struct stat st;
+    if (stat(dir, &st) == 0 && (st.st_mode & (S_IWGRP | S_IWOTH)))
+        fprintf(stderr,
+                "%s: warning: %s is writable by its group or others (mode %04o); "
+                "quiverd refuses such a directory: `chmod go-w %s`\n",
+                PROG, d, (unsigned)(st.st_mode & 07777), d);
     return 0;
 }
