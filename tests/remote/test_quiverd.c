@@ -1894,6 +1894,27 @@ static void test_options(void **state)
     assert_int_equal(run_quiverd(args, out, sizeof out), 1);
     if (!strstr(out, "a FIFO that no process reads"))
         fail_msg("quiverd --log FIFO said: %s", out);
+    /* One board file twice, and two files of one board name: refused,
+     * each said as such (the first named a temporary policy file). */
+    snprintf(cp, sizeof cp, "cp '%s/share/quiver/boards/emu/u250-emu.yaml' '%s/twin.yaml'",
+             bin, qv_test_scratch());
+    assert_int_equal(system(cp), 0);
+    const char *twins[2][2] = {{"share/quiver/boards/emu/u250-emu.yaml", "name one file"},
+                               {NULL, "both describe a board named 'alveo-u250-emu'"}};
+    for (int i = 0; i < 2; i++) {
+        char second[800];
+        if (twins[i][0])
+            snprintf(second, sizeof second, "%s/%s", bin, twins[i][0]);
+        else
+            snprintf(second, sizeof second, "%s/twin.yaml", qv_test_scratch());
+        snprintf(args, sizeof args,
+                 "--board %s/share/quiver/boards/emu/u250-emu.yaml --board %s --catalog "
+                 "%s/share/quiver/kernels.yaml --listen ipc://%s.sock --allow-plain",
+                 bin, second, bin, file);
+        assert_int_equal(run_quiverd(args, out, sizeof out), 1);
+        if (!strstr(out, twins[i][1]))
+            fail_msg("quiverd with %s twice said: %s", second, out);
+    }
 }
 
 /* How long the daemon's runtime threads spin: --spin-us, or chosen from

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
@@ -681,6 +682,24 @@ int main(int argc, char **argv)
             qd_log("%s: board %s is of kind %s; quiverd serves FPGA boards", o.boards[i],
                    d.boards[i]->name, qv_class_name(d.boards[i]->kind));
             goto out;
+        }
+        /* One board twice, by one file or two: told as such (the runtime's
+         * policy named a temporary file that was gone), and two boards of
+         * one name, which a host could not tell apart, refused. */
+        for (unsigned j = 0; j < i; j++) {
+            struct stat a, b;
+            bool same = stat(o.boards[i], &a) == 0 && stat(o.boards[j], &b) == 0 &&
+                        a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+            if (same || !strcmp(d.boards[i]->name, d.boards[j]->name)) {
+                char e1[1024], e2[1024], e3[512];
+                qd_log(same ? "--board %s and --board %s name one file"
+                            : "--board %s and --board %s both describe a board named '%s': "
+                              "a host could not tell them apart",
+                       qv__escape(o.boards[j], e1, sizeof e1),
+                       qv__escape(o.boards[i], e2, sizeof e2),
+                       qv__escape(d.boards[i]->name, e3, sizeof e3));
+                goto out;
+            }
         }
     }
     qv_diag diag;
