@@ -123,9 +123,17 @@ same-board)
     timeout 20 "$Q" check "$D/policy.yaml" >"$D/out" 2>&1
     [ $? -eq 1 ] || fail "check: a policy listing one board twice passed"
     grep -q "is the same file as 'b.yaml'" "$D/out" || fail "check: no 'same file' message"
+    # Two files of one board name: two devices nothing could tell apart.
+    cp b.yaml twin.yaml
+    timeout 20 "$Q" devices --board b.yaml --board twin.yaml >"$D/out" 2>&1
+    rc=$?
+    [ $rc -eq 1 ] || fail "devices with two boards of one name: exit $rc, expected 1"
+    grep -q "is described by 'b.yaml' too" "$D/out" || fail "two names: $(cat "$D/out")"
     ;;
 escape)
-    sed 's/^platform:.*/platform: "xilinx\\e[2Jplat"/' \
+    # (Named apart from the default policy's emulated U250: two boards of
+    # one name are refused.)
+    sed -e 's/^platform:.*/platform: "xilinx\\e[2Jplat"/' -e 's/^name:.*/name: esc-emu/' \
         "$SRC/boards/emu/u250-emu.yaml" >"$D/esc.yaml"
     timeout 20 "$Q" devices --board "$D/esc.yaml" >"$D/out" 2>&1 ||
         fail "devices --board esc.yaml failed"

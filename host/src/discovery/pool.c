@@ -209,11 +209,25 @@ QV_API int qv_pool_create(const qv_pool_options *opts, qv_pool **out, qv_diag *d
         rc = QV_EINVAL;
     if (!rc && nb && !(p->boards = calloc(nb, sizeof *p->boards)))
         rc = QV_ENOMEM;
+    /* The boards' names: two files of one name made two devices that
+     * nothing could tell apart (adversarial testing). */
+    char **names = nb ? calloc(nb, sizeof *names) : NULL;
+    if (!rc && nb && !names)
+        rc = QV_ENOMEM;
     /* Nothing starts half-configured: every listed board must load. */
     for (size_t i = 0; !rc && i < nb; i++) {
         qv__board *b = NULL;
         rc = opts->boards[i] ? qv__board_load(opts->boards[i], &b, diag) : QV_EINVAL;
+        if (!rc && !(names[i] = strdup(b->name)))
+            rc = QV_ENOMEM;
         qv__board_free(b);
+        for (size_t j = 0; !rc && j < i; j++)
+            if (!strcmp(names[j], names[i]) &&
+                !qv__same_file(p->boards[j], opts->boards[i]))
+                rc = qv__diag_set(diag, opts->boards[i], 0, 0, QV_EEXIST,
+                                  "board '%s' is described by '%s' too: a board's name is "
+                                  "what tells its devices apart",
+                                  names[i], p->boards[j]);
         /* By identity: "x", "./x" and a link to x are one board. */
         for (size_t j = 0; !rc && j < p->nboards; j++)
             if (qv__same_file(p->boards[j], opts->boards[i]))
@@ -228,6 +242,9 @@ QV_API int qv_pool_create(const qv_pool_options *opts, qv_pool **out, qv_diag *d
         if (!rc)
             p->nboards++;
     }
+    for (size_t i = 0; i < nb && names; i++)
+        free(names[i]);
+    free(names);
     event *ev = NULL;
     size_t nev;
     if (!rc)
