@@ -401,6 +401,13 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         rc = qv__ymap_check(doc, sec, "trace", trace_keys, diag);
         if (!rc)
             rc = get_outpath(doc, sec, "path", "trace.path", &p->trace_path, diag);
+        /* As log.file: a directory passed `quiver check`, and the trace was
+         * lost at exit (adversarial testing). */
+        struct stat st;
+        if (!rc && p->trace_path && stat(p->trace_path, &st) == 0 && S_ISDIR(st.st_mode))
+            rc = qv__yerr(doc, qv__ymap_get(sec, "path"), diag,
+                          "trace.path: %s is a directory; expected a file to write",
+                          p->trace_path);
     }
     if (!rc && (sec = qv__ymap_get(root, "remote"))) {
         rc = qv__ymap_check(doc, sec, "remote", remote_keys, diag);
