@@ -8,6 +8,8 @@
  * empty name, byte counts past 2^53). The XML is read by formats/xml.h
  * (expat: no DOCTYPE or entities, depth and size bounded).
  */
+#include <ctype.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,8 +36,12 @@ static int num_attr(const qv__xml_node *e, const char *a, double hi, double *out
 {
     const char *v = qv__xml_attr(e, a);
     char *end;
-    double x = v ? strtod(v, &end) : 0;
-    if (!v || !*v || *end || !(x >= 0) || x > hi) {
+    /* Decimal only, as every other reader: strtod alone took C's hex
+     * ("0x10" as 16, "0x1p-3") and "inf" (adversarial testing). */
+    bool dec = v && (isdigit((unsigned char)*v) || *v == '.') &&
+               v[strspn(v, "0123456789.eE+-")] == 0;
+    double x = dec ? strtod(v, &end) : 0;
+    if (!dec || *end || !(x >= 0) || x > hi) {
         qv__part_diag(d, f, e->line, e->column,
                       "<%.64s> needs attribute %s, a number in [0, %g]", e->name, a, hi);
         return QV_EFORMAT;

@@ -183,6 +183,17 @@ static void test_import_validates(void **state)
                   "<uses file=\"x\" link=\"input\" size=\"5e15\"/>\n"
                   "<uses file=\"y\" link=\"output\" size=\"5e15\"/></job>\n</adag>\n",
          "files of <job> add up to more than 2^53 bytes", 3},
+        /* decimal numbers only: C's hex and inf were taken (0x10 as 16 s) */
+        {".xml", DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"0x10\"/>\n</adag>\n",
+         "runtime, a number in", 3},
+        {".xml", DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"0x1p-3\"/>\n</adag>\n",
+         "runtime, a number in", 3},
+        {".xml", DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"inf\"/>\n</adag>\n",
+         "runtime, a number in", 3},
+        {".xml",
+         DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\">\n"
+                  "<uses file=\"x\" link=\"input\" size=\"0x10\"/></job>\n</adag>\n",
+         "size, a number in", 4},
         /* repeated attributes, ids, parents */
         {".xml",
          DAX_HEAD "<job id=\"a\" name=\"f\"\n     id=\"b\" runtime=\"1\"/>\n</adag>\n",
