@@ -299,6 +299,15 @@ usage)
         [ $rc -eq 2 ] || fail "graph import --accel $rule: exit $rc, expected 2"
         grep -q -- "--accel wants" "$D/out" || fail "graph import --accel $rule: $(cat "$D/out")"
     done
+    # One class, or one CU's argument, given twice: refused (the last won).
+    timeout 20 "$Q" graph import "$SRC/tests/fuzz/dax/corpus/good-five-jobs.xml" \
+        --accel gpu:1:1:1 --accel gpu:2:2:1 -o - >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "graph import --accel gpu twice: exit status not 2"
+    grep -q "class 'gpu' twice" "$D/out" || fail "--accel twice: $(cat "$D/out")"
+    timeout 20 "$Q" xclbin build -o - --platform p --kernel 'k(a:int*)' --bank DDR4:16G \
+        --bank DDR4:16G --sp k_1.a:0 --sp k_1.a:1 >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "xclbin build --sp twice: exit status not 2"
+    grep -q "sp gives k_1.a twice" "$D/out" || fail "--sp twice: $(cat "$D/out")"
     # --json and --dot naming one file, by one name or two: refused,
     # nothing written (the JSON overwrote the DOT).
     for args in "--json=$D/o --dot=$D/o" "--json=$D/o --dot=$D/./o"; do

@@ -204,6 +204,12 @@ static int parse_accel(const char *s, qv_import_opts *o)
                 qv__escape(s, esc, sizeof esc));
         return -1;
     }
+    /* A class twice: the second rule replaced the first, silently. */
+    for (unsigned i = 0; i < o->naccel; i++)
+        if (!strcmp(o->accel[i].name, name)) {
+            fprintf(stderr, PROG ": --accel gives class '%s' twice\n", name);
+            return -1;
+        }
     strcpy(o->accel[o->naccel].name, name);
     o->accel[o->naccel].lo = alo;
     o->accel[o->naccel].hi = ahi;

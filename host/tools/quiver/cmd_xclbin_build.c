@@ -350,6 +350,14 @@ static int build_run(build *b, int argc, char **argv)
         int rc = apply_sp(b, b->sps[i], &spec);
         if (rc)
             return rc;
+        /* One CU.ARG twice: the last one won, silently (adversarial). */
+        size_t n = (size_t)(strrchr(b->sps[i], ':') - b->sps[i]);
+        for (size_t j = 0; j < i; j++)
+            if (!strncmp(b->sps[j], b->sps[i], n) && b->sps[j][n] == ':') {
+                fprintf(stderr, PROG ": --sp gives %.*s twice ('%s' and '%s')\n", (int)n,
+                        b->sps[i], b->sps[j], b->sps[i]);
+                return 2;
+            }
     }
     if (bitstream) {
         int rc =
