@@ -1208,7 +1208,7 @@ static void test_bad_platforms(void **state)
         {"resources:\n  - {name: a, class: cpu}\n", 1, 1,
          "a platform is missing required key 'platform' (expected 'platform: NAME')"},
         {"platform: x\nresources:\n  - {name: a, class: cpu, units: \"4\"}\n", 3, 34,
-         "units: expected an integer, got '4'"},
+         "units: expected an integer, got '4' (quoted: a string)"},
         {"platform: x\nresources:\n  - {name: a, class: cpu, units: 4096}\n"
          "  - {name: b, class: gpu, units: 1, link: {bandwidth_gbs: 1, latency_us: 1}}\n",
          4, 34, "units: the resources so far have 4097 units in all; expected at most 4096 "

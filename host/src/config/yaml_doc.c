@@ -733,6 +733,13 @@ int qv__ymap_check(const qv__ydoc *doc, const qv__ynode *n, const char *what,
     return 0;
 }
 
+/* What a scalar that is not of the type wanted was, when quotes made it a
+ * string: "expected true or false, got 'true'" read as nonsense. */
+static const char *quoted(const qv__ynode *n)
+{
+    return n->plain ? "" : " (quoted: a string)";
+}
+
 static int want_scalar(const qv__ydoc *doc, const qv__ynode *n, const char *what,
                        const char *form, qv_diag *diag)
 {
@@ -774,7 +781,8 @@ int qv__yget_int(const qv__ydoc *doc, const qv__ynode *n, const char *what, int6
                         "%s: %s is out of range; expected an integer from %lld to %lld",
                         what, s, (long long)lo, (long long)hi);
     if (!integer)
-        return qv__yerr(doc, n, diag, "%s: expected an integer, got '%s'", what, s);
+        return qv__yerr(doc, n, diag, "%s: expected an integer, got '%s'%s", what, s,
+                        quoted(n));
     if (v < lo || v > hi)
         return qv__yerr(doc, n, diag,
                         "%s: %lld is out of range; expected an integer from "
@@ -811,7 +819,8 @@ int qv__yget_double(const qv__ydoc *doc, const qv__ynode *n, const char *what, d
                         "%s: %s is out of range; expected a number from %g to %g", what,
                         n->str, lo, hi);
     if (pr || *end)
-        return qv__yerr(doc, n, diag, "%s: expected a number, got '%s'", what, n->str);
+        return qv__yerr(doc, n, diag, "%s: expected a number, got '%s'%s", what, n->str,
+                        quoted(n));
     if (v < lo || v > hi)
         return qv__yerr(doc, n, diag,
                         "%s: %g is out of range; expected a number from %g "
@@ -836,7 +845,8 @@ int qv__yget_bool(const qv__ydoc *doc, const qv__ynode *n, const char *what, int
         *out = 0;
         return 0;
     }
-    return qv__yerr(doc, n, diag, "%s: expected true or false, got '%s'", what, s);
+    return qv__yerr(doc, n, diag, "%s: expected true or false, got '%s'%s", what, s,
+                    quoted(n));
 }
 
 int qv__yget_enum(const qv__ydoc *doc, const qv__ynode *n, const char *what,
@@ -880,7 +890,8 @@ int qv__yget_bytes(const qv__ydoc *doc, const qv__ynode *n, const char *what,
     double v;
     char *end;
     if (!n->plain || parse_number(n->str, &v, &end) || v < 0)
-        return qv__yerr(doc, n, diag, "%s: expected %s, got '%s'", what, form, n->str);
+        return qv__yerr(doc, n, diag, "%s: expected %s, got '%s'%s", what, form, n->str,
+                        quoted(n));
     while (*end == ' ')
         end++;
     double mult = *end ? 0 : 1;
