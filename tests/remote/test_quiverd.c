@@ -1915,6 +1915,40 @@ static void test_options(void **state)
         if (!strstr(out, twins[i][1]))
             fail_msg("quiverd with %s twice said: %s", second, out);
     }
+    /* A catalog whose only build for the board is not an xclbin: the
+     * kernel is not served, said why, and with nothing left to serve the
+     * daemon does not start (it served the kernel, each run bound to fail). */
+    char cat[800], junk[800];
+    snprintf(junk, sizeof junk, "%s/junk.xclbin", qv_test_scratch());
+    f = fopen(junk, "w");
+    assert_non_null(f);
+    fputs("not an xclbin, 100 bytes or so of something else entirely, as a "
+          "truncated download would be\n", f);
+    fclose(f);
+    snprintf(cat, sizeof cat, "%s/junk-catalog.yaml", qv_test_scratch());
+    f = fopen(cat, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "boards: [%s/share/quiver/boards/emu]\n"
+            "kernels:\n"
+            "  - name: vadd\n"
+            "    implements: vadd\n"
+            "    args:\n"
+            "      - {name: a, dir: in, type: float, size: n}\n"
+            "      - {name: out, dir: out, type: float, size: n}\n"
+            "      - {name: n, dir: scalar, type: uint32}\n"
+            "    builds: [{board: alveo-u250-emu, xclbin: %s}]\n"
+            "    perf: {clock_mhz: 300, ii: 1, latency_cycles: 70, trip_count: n}\n",
+            bin, junk);
+    fclose(f);
+    snprintf(args, sizeof args,
+             "--board %s/share/quiver/boards/emu/u250-emu.yaml --catalog %s "
+             "--listen ipc://%s.sock --allow-plain",
+             bin, cat, file);
+    assert_int_equal(run_quiverd(args, out, sizeof out), 1);
+    if (!strstr(out, "kernel vadd: not served on alveo-u250-emu") ||
+        !strstr(out, "no kernel built for the served boards"))
+        fail_msg("quiverd with a junk xclbin said: %s", out);
 }
 
 /* How long the daemon's runtime threads spin: --spin-us, or chosen from

@@ -543,14 +543,32 @@ static int make_funcs(qd_daemon *d, const qv__catalog *cat)
     d->funcs = calloc(cat->nkernels ? cat->nkernels : 1, sizeof *d->funcs);
     d->wkernels =
         calloc((cat->nkernels ? cat->nkernels : 1) * d->nboards, sizeof *d->wkernels);
-    if (!d->funcs || !d->wkernels)
+    /* Whether kernel k's build for board b opened and holds the kernel as
+     * the catalog says (quiver check's test): a build that does not was
+     * served all the same, each run of it bound to fail (adversarial). */
+    bool *ok = calloc((cat->nkernels ? cat->nkernels : 1) * d->nboards, sizeof *ok);
+    if (!d->funcs || !d->wkernels || !ok) {
+        free(ok);
         return -1;
+    }
     for (size_t k = 0; k < cat->nkernels; k++) {
         const qv__kernel *kn = &cat->kernels[k];
         int built = 0;
-        for (unsigned b = 0; b < d->nboards; b++)
-            built |= qv__kernel_build(kn, d->boards[b]->name, d->boards[b]->platform,
-                                      d->boards[b]->emulation) != NULL;
+        for (unsigned b = 0; b < d->nboards; b++) {
+            const qv__kbuild *kb = qv__kernel_build(kn, d->boards[b]->name,
+                                                    d->boards[b]->platform,
+                                                    d->boards[b]->emulation);
+            if (!kb)
+                continue;
+            if (qv__xclbin_check_build(kn, d->boards[b], kb->xclbin) != 0) {
+                char e[1024];
+                qd_log("kernel %s: not served on %s: %s: %s", kn->name, d->boards[b]->name,
+                       qv__escape(kb->xclbin, e, sizeof e), qv_last_error());
+                continue;
+            }
+            ok[k * d->nboards + b] = true;
+            built = 1;
+        }
         if (!built)
             continue;
         if (kn->nargs > QV_MAX_ARGS) {
@@ -587,6 +605,7 @@ static int make_funcs(qd_daemon *d, const qv__catalog *cat)
     }
     if (!d->nfuncs) {
         qd_log("the catalog %s has no kernel built for the served boards", cat->path);
+        free(ok);
         return -1;
     }
     /* HELLO: each board with the served kernels it has a build of. */
@@ -613,11 +632,10 @@ static int make_funcs(qd_daemon *d, const qv__catalog *cat)
         }
         for (unsigned i = 0; i < d->nfuncs; i++) {
             const qd_func *sf = &d->funcs[i];
-            const qv__kernel *kn = NULL;
-            for (size_t k = 0; k < cat->nkernels && !kn; k++)
-                if (strcmp(cat->kernels[k].name, sf->kernel) == 0)
-                    kn = &cat->kernels[k];
-            if (!kn || !qv__kernel_build(kn, bd->name, bd->platform, bd->emulation))
+            size_t k = 0;
+            while (k < cat->nkernels && strcmp(cat->kernels[k].name, sf->kernel) != 0)
+                k++;
+            if (k == cat->nkernels || !ok[k * d->nboards + b])
                 continue;
             *wk = (qv_wire_kernel){
                 .kernel = sf->kernel, .func = sf->name, .nargs = (uint8_t)sf->nargs};
@@ -629,6 +647,7 @@ static int make_funcs(qd_daemon *d, const qv__catalog *cat)
             w->nkernels++;
         }
     }
+    free(ok);
     return 0;
 }
 
