@@ -603,9 +603,9 @@ const char *qv__ydesc(const qv__ynode *n)
         return "nothing";
     switch (n->kind) {
     case QV__Y_MAP:
-        return "a mapping";
-    case QV__Y_SEQ:
-        return "a sequence";
+        return n->n ? "a mapping" : "an empty mapping";
+    case QV__Y_SEQ: /* "expected a non-empty list, got a sequence": which one? */
+        return n->n ? "a sequence" : "an empty list";
     default:
         return qv__yis_null(n) ? "null" : n->plain ? "a plain scalar" : "a quoted string";
     }
