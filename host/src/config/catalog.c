@@ -616,10 +616,14 @@ static int load_limits(const qv__ydoc *doc, const qv__ynode *m, qv__karg *a, qv_
     bool none = (a->pow2 && (p2 < lo || p2 > a->max)) ||
                 (a->odd && a->min == a->max && a->min % 2 == 0) ||
                 (a->pow2 && a->odd && !(a->min <= 1 && a->max >= 1));
+    /* Said up to the type's largest value, not 2^64-1 for a uint32. */
+    unsigned bits = 8 * a->elem - (is_signed ? 1u : 0u);
+    uint64_t tmax = bits >= 64 ? UINT64_MAX : (1ull << bits) - 1;
     if (none)
         return qv__yerr(doc, qv__ymap_get(m, a->pow2 ? "pow2" : "odd"), diag,
                         "args: no value of '%s' from %llu to %llu is %s", a->name,
-                        (unsigned long long)a->min, (unsigned long long)a->max,
+                        (unsigned long long)a->min,
+                        (unsigned long long)(a->max < tmax ? a->max : tmax),
                         a->pow2 && a->odd ? "an odd power of two" : a->pow2 ? "a power of two"
                                                                           : "odd");
     return 0;
