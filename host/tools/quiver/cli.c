@@ -151,6 +151,7 @@ bool qv_cli_overwrites(const char *prog, const char *outopt, const char *out,
 
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
 {
+    char e[1024]; /* the path as printed: escaped, as every name from a user */
     if (!strcmp(path, "-"))
         return stdout;
     /* Where the bytes go: a symbolic link's target is replaced, not the
@@ -163,7 +164,7 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
     if (exists && !S_ISREG(st.st_mode)) {
         FILE *f = fopen(path, mode);
         if (!f)
-            fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+            fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv__escape(path, e, sizeof e), strerror(errno));
         return f;
     }
     if (exists && realpath(path, real))
@@ -173,7 +174,7 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
         if (!outs[i].f)
             slot = i;
     if (slot < 0 || strlen(dst) >= sizeof outs[0].dst) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path,
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv__escape(path, e, sizeof e),
                 slot < 0 ? "too many outputs" : strerror(ENAMETOOLONG));
         return NULL;
     }
@@ -182,7 +183,7 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
     snprintf(outs[slot].tmp, sizeof outs[slot].tmp, "%.*s.quiver-out.XXXXXX", dlen, dst);
     int fd = mkstemp(outs[slot].tmp);
     if (fd < 0) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv__escape(path, e, sizeof e), strerror(errno));
         return NULL;
     }
     /* The mode a new file would get, or the old file's. */
@@ -192,7 +193,7 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
     (void)mode_rc; /* best effort: the bytes matter more */
     FILE *f = fdopen(fd, mode);
     if (!f) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, path, strerror(errno));
+        fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv__escape(path, e, sizeof e), strerror(errno));
         close(fd);
         unlink(outs[slot].tmp);
         return NULL;
@@ -228,7 +229,8 @@ int qv_cli_out_close(const char *prog, FILE *f, const char *path, int failed)
     }
     if (!bad && !failed)
         return 0;
-    const char *what = strcmp(path, "-") ? path : "standard output";
+    char e[1024];
+    const char *what = strcmp(path, "-") ? qv__escape(path, e, sizeof e) : "standard output";
     if (bad && err)
         fprintf(stderr, "%s: error writing %s: %s\n", prog, what, strerror(err));
     else

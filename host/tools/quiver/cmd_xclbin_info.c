@@ -279,8 +279,12 @@ int qv_cmd_xclbin_info(int argc, char **argv)
     }
     if (optind != argc - 1) {
         if (optind < argc - 1)
-            fprintf(stderr, PROG ": one FILE, not '%s' and '%s'\n", argv[optind],
-                    argv[optind + 1]);
+        {
+            char e1[512], e2[512];
+            fprintf(stderr, PROG ": one FILE, not '%s' and '%s'\n",
+                    qv__escape(argv[optind], e1, sizeof e1),
+                    qv__escape(argv[optind + 1], e2, sizeof e2));
+        }
         else
             fprintf(stderr, PROG ": no FILE given\n");
         fprintf(stderr, "Try '" PROG " --help'.\n");
@@ -288,7 +292,8 @@ int qv_cmd_xclbin_info(int argc, char **argv)
     }
     const char *path = argv[optind];
     bool in = !strcmp(path, "-");
-    const char *name = in ? "<stdin>" : path;
+    char e[1024]; /* a file's name as printed: escaped, as every name from a user */
+    const char *name = in ? "<stdin>" : qv__escape(path, e, sizeof e);
     uint8_t *data = NULL;
     size_t size;
     qv__xclbin_error err;
@@ -309,9 +314,9 @@ int qv_cmd_xclbin_info(int argc, char **argv)
         return 1;
     }
     if (json)
-        print_json(name, x);
+        print_json(in ? "<stdin>" : path, x);
     else
-        print_text(name, x);
+        print_text(in ? "<stdin>" : path, x);
     qv__xclbin_destroy(x);
     free(data);
     return 0;
