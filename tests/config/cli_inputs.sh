@@ -131,6 +131,14 @@ same-board)
     grep -q "is described by 'b.yaml' too" "$D/out" || fail "two names: $(cat "$D/out")"
     ;;
 escape)
+    # A name the command cannot write, and a file xclbin info cannot read.
+    timeout 20 "$Q" graph gen qr --nt 2 -o "/nonexistent/a$ESC[2Jb" >"$D/out" 2>&1
+    grep -q "$ESC" "$D/out" && fail "graph gen -o: an escape character reached the output"
+    grep -qF 'a\x1B[2Jb' "$D/out" || fail "graph gen -o: not escaped: $(cat "$D/out")"
+    printf 'junk' >"$D/x$ESC[2J.xclbin"
+    timeout 20 "$Q" xclbin info "$D/x$ESC[2J.xclbin" >"$D/out" 2>&1
+    grep -q "$ESC" "$D/out" && fail "xclbin info: an escape character reached the output"
+    grep -qF 'x\x1B[2J.xclbin' "$D/out" || fail "xclbin info: not escaped: $(cat "$D/out")"
     # (Named apart from the default policy's emulated U250: two boards of
     # one name are refused.)
     sed -e 's/^platform:.*/platform: "xilinx\\e[2Jplat"/' -e 's/^name:.*/name: esc-emu/' \
