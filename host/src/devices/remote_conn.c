@@ -7,6 +7,8 @@
  * else is sent. The link (remote_link.c) and `quiver devices` share them.
  */
 #include <errno.h>
+#include <netdb.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +189,35 @@ void qv__rconn_teardown(void **ctx, void **sock)
     *sock = *ctx = NULL;
 }
 
+/* Whether endpoint's host (tcp://HOST:PORT) does not resolve: a host name
+ * that does not exist looked like a daemon that refused the handshake
+ * (adversarial testing). Asked only once a hello went unanswered; why
+ * gets the resolver's reason. */
+static bool unresolved(const char *endpoint, char *why, size_t n)
+{
+    if (strncmp(endpoint, "tcp://", 6))
+        return false;
+    const char *h = endpoint + 6, *colon = strrchr(h, ':');
+    char host[256];
+    size_t hl = colon ? (size_t)(colon - h) : 0;
+    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+        h++;
+        hl -= 2;
+    }
+    if (!hl || hl >= sizeof host)
+        return false;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+    int rc = getaddrinfo(host, NULL, &hints, &res);
+    if (res)
+        freeaddrinfo(res);
+    if (rc == 0 || rc == EAI_AGAIN) /* resolves, or the resolver is down */
+        return false;
+    snprintf(why, n, "cannot resolve host '%.100s': %s", host, gai_strerror(rc));
+    return true;
+}
+
 /* Connects a DEALER to l's endpoint and says HELLO: 0 with the socket,
  * its context and the daemon's description; else an error with the
  * reason in err and nothing left open. Waits at most l->timeout_ms, and
@@ -266,6 +297,13 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp,
     for (;;) {
         uint64_t now = qv__now_ns();
         if (now >= until) {
+            char why[256];
+            if (unresolved(l->endpoint, why, sizeof why)) {
+                snprintf(err, errlen, "no answer to hello from %s within %u ms: %s",
+                         l->endpoint, l->timeout_ms, why);
+                qv__rconn_teardown(&ctx, &sock);
+                return QV_ETIMEDOUT;
+            }
             /* ZeroMQ drops a handshake it refuses without a word: a key
              * the daemon does not authorize, or one side with keys and the
              * other plain, look like a daemon that is not there. */
