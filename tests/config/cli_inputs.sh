@@ -316,6 +316,11 @@ usage)
         --bank DDR4:16G --sp k_1.a:0 --sp k_1.a:1 >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "xclbin build --sp twice: exit status not 2"
     grep -q "sp gives k_1.a twice" "$D/out" || fail "--sp twice: $(cat "$D/out")"
+    timeout 20 "$Q" profile --size n=1 --size n=2 -- /bin/true >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "profile --size n twice: exit status not 2"
+    grep -q "that name has a --size already" "$D/out" || fail "--size twice: $(cat "$D/out")"
+    timeout 20 "$Q" profile --size n=0x10 -- /bin/true >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "profile --size n=0x10: exit status not 2"
     # --json and --dot naming one file, by one name or two: refused,
     # nothing written (the JSON overwrote the DOT).
     for args in "--json=$D/o --dot=$D/o" "--json=$D/o --dot=$D/./o"; do

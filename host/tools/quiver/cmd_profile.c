@@ -8,6 +8,7 @@
  * docs/profile.md, "Profiling", and docs/cli.md describe it.
  */
 #include <dirent.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -722,11 +723,16 @@ static int parse_size(const char *arg, pf_sizes *s)
         if (!(*c == '_' || (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
               (c > arg && *c >= '0' && *c <= '9')))
             return -1;
+    /* Decimal, as every other number the tool reads ("010" was 8). */
     char *end;
     errno = 0;
-    long long v = strtoll(eq + 1, &end, 0);
-    if (errno || end == eq + 1 || *end || v < 1)
+    long long v = strtoll(eq + 1, &end, 10);
+    if (errno || end == eq + 1 || *end || v < 1 || !isdigit((unsigned char)eq[1]))
         return -1;
+    for (unsigned i = 0; i < s->n; i++) /* the last one won, silently */
+        if (strlen(s->names[i]) == (size_t)(eq - arg) &&
+            !strncmp(s->names[i], arg, (size_t)(eq - arg)))
+            return -2;
     s->names[s->n] = strndup(arg, (size_t)(eq - arg));
     if (!s->names[s->n])
         return -1;
@@ -773,7 +779,7 @@ int qv_cmd_profile(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     pf_opts o = { .out = "quiver-profile", .top = 15 };
-    int c, ret = QV_CLI_USAGE;
+    int c, rc, ret = QV_CLI_USAGE;
     while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
         switch (c) {
         case 'j': o.json = 1; break;
@@ -781,9 +787,15 @@ int qv_cmd_profile(int argc, char **argv)
         case 'c': o.catalog = optarg; break;
         case 'b': o.boards = optarg; break;
         case 's':
-            if (parse_size(optarg, &o.size)) {
-                fprintf(stderr, PROG ": --size %s: expected NAME=VALUE with VALUE >= 1 (n=4096), "
-                                     "at most %d\n", optarg, PF_SCALARS);
+            if ((rc = parse_size(optarg, &o.size)) != 0) {
+                char e[512];
+                if (rc == -2)
+                    fprintf(stderr, PROG ": --size %s: that name has a --size already\n",
+                            qv__escape(optarg, e, sizeof e));
+                else
+                    fprintf(stderr, PROG ": --size %s: expected NAME=VALUE with VALUE >= 1 "
+                                         "(n=4096), at most %d\n",
+                            qv__escape(optarg, e, sizeof e), PF_SCALARS);
                 goto out;
             }
             break;
