@@ -32,6 +32,8 @@ extern "C" {
 #define QV_CLASS_NAME_MAX  16 /* bytes, with the terminating NUL */
 #define QV_DAG_MAX_NODES   (1u << 24)
 #define QV_DAG_MAX_EDGES   (1u << 26)
+/* The largest JSON file (a graph, a workflow) the readers take, in bytes. */
+#define QV_JSON_MAX_FILE   ((size_t)512 << 20)
 
 
 /* ---- graphs ------------------------------------------------------------ */

@@ -17,7 +17,7 @@
 /* Our formats have small objects; the bound keeps the duplicate-key check
  * linear in the input. */
 #define QV__JSON_MAX_MEMBERS 256
-#define QV__JSON_MAX_INPUT   ((size_t)512 << 20) /* bytes */
+#define QV__JSON_MAX_INPUT   QV_JSON_MAX_FILE /* bytes */
 
 typedef enum qv__jtype {
     QV__JNULL,

@@ -72,6 +72,17 @@ static int write_out(const qv_dag *g, const char *path)
     if (!f)
         return 1;
     rc = qv_dag_write(g, f);
+    /* What the reader would refuse is not written: `gen lu --nt 200` wrote
+     * 933 MB that `quiver plan` then refused (adversarial testing). A pipe
+     * has no position to tell; its reader finds out. */
+    long end = rc ? -1 : ftell(f);
+    if (end > 0 && (unsigned long)end > QV_JSON_MAX_FILE) {
+        fprintf(stderr,
+                PROG ": the graph takes %ld MiB, past the %zu MiB that quiver plan and the "
+                     "other readers take: smaller parameters, please\n",
+                end >> 20, QV_JSON_MAX_FILE >> 20);
+        rc = -1;
+    }
     return qv_cli_out_close(PROG, f, path, rc);
 }
 
