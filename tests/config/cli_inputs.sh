@@ -307,6 +307,12 @@ usage)
         [ $rc -eq 2 ] || fail "graph import --accel $rule: exit $rc, expected 2"
         grep -q -- "--accel wants" "$D/out" || fail "graph import --accel $rule: $(cat "$D/out")"
     done
+    # A graph whose tasks cost nothing: no speedup to tell, and not "no
+    # single unit can run every task", which is false.
+    printf '{"format": "quiver-graph", "version": 1, "name": "z", "nodes": [{"id": 0, "function": "f", "cost_us": {"cpu": 0}}], "edges": []}\n' >"$D/zero.json"
+    timeout 20 "$Q" plan --graph="$D/zero.json" --platform="$P" >"$D/out" 2>&1 ||
+        fail "plan of a graph that costs nothing: $(cat "$D/out")"
+    grep -q "no speedup to tell" "$D/out" || fail "plan, zero cost: $(cat "$D/out")"
     # One class, or one CU's argument, given twice: refused (the last won).
     timeout 20 "$Q" graph import "$SRC/tests/fuzz/dax/corpus/good-five-jobs.xml" \
         --accel gpu:1:1:1 --accel gpu:2:2:1 -o - >"$D/out" 2>&1

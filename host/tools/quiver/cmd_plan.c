@@ -212,8 +212,11 @@ static int print_summary(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
     if (pl->makespan > 0 && !isinf(b->seq_best))
         printf("SLR         %.3f; speedup %.2f over the best single unit\n",
                b->lb_cp > 0 ? pl->makespan / b->lb_cp : 1.0, b->seq_best / pl->makespan);
-    else
+    else if (isinf(b->seq_best))
         printf("SLR         %.3f; no single unit can run every task\n",
+               b->lb_cp > 0 ? pl->makespan / b->lb_cp : 1.0);
+    else /* a makespan of 0: no task, or tasks that cost nothing (adversarial) */
+        printf("SLR         %.3f; no speedup to tell: the plan takes no time\n",
                b->lb_cp > 0 ? pl->makespan / b->lb_cp : 1.0);
     printf("bytes cut   %llu\n", (unsigned long long)pl->bytes_cut);
     if (pl->nparts)
