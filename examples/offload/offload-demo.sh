@@ -78,26 +78,29 @@ echo "   such a file and libquiver by quiver_wrap(offload_wrapped FUNCTIONS fir 
 echo
 echo "-- step 3, run: offload-wrapped on the CPU, OpenCL (PoCL) and the emulated U250"
 echo "   QV_CONFIG=catalog/quiver.yaml QUIVER_WRAP_MIN_BYTES=16384 QUIVER_WRAP_STATS=1 offload-wrapped ..."
-t0=$(now)
-QV_CONFIG=$policy QUIVER_WRAP_MIN_BYTES=16384 QUIVER_WRAP_STATS=1 \
-    "$bin/offload-wrapped" "${opts[@]}" --out "$out/wrapped.txt" 2>&1 | tee "$out/wrapped.log"
-t1=$(now)
-wrapped_us=$((t1 - t0))
-"$bin/offload-compare" "$out/plain.txt" "$out/wrapped.txt" | tee "$out/compare.log"
-grep -q ': OK$' "$out/compare.log" || exit 1
+# run_wrapped NAME: offload-wrapped into $out/NAME.txt (its output in
+# NAME.log), compared with the plain run's output (compare-NAME.log); its
+# wall time in us into wall_us.
+run_wrapped() {
+    local t0 t1
+    t0=$(now)
+    QV_CONFIG=$policy QUIVER_WRAP_MIN_BYTES=16384 QUIVER_WRAP_STATS=1 \
+        "$bin/offload-wrapped" "${opts[@]}" --out "$out/$1.txt" 2>&1 | tee "$out/$1.log"
+    t1=$(now)
+    wall_us=$((t1 - t0))
+    "$bin/offload-compare" "$out/plain.txt" "$out/$1.txt" | tee "$out/compare-$1.log"
+    grep -q ': OK$' "$out/compare-$1.log" || exit 1
+}
+run_wrapped wrapped
+wrapped_us=$wall_us
 
 # The run above was cold: the first calls of each function tried every
 # device and PoCL built its kernels. Once more, as a program run again on
 # this machine runs: the models and PoCL's kernel cache warm.
 echo
 echo "-- step 3 again, warm: the same command; the runtime's models and PoCL's kernels are kept"
-t0=$(now)
-QV_CONFIG=$policy QUIVER_WRAP_MIN_BYTES=16384 QUIVER_WRAP_STATS=1 \
-    "$bin/offload-wrapped" "${opts[@]}" --out "$out/warm.txt" 2>&1 | tee "$out/warm.log"
-t1=$(now)
-warm_us=$((t1 - t0))
-"$bin/offload-compare" "$out/plain.txt" "$out/warm.txt" | tee "$out/compare-warm.log"
-grep -q ': OK$' "$out/compare-warm.log" || exit 1
+run_wrapped warm
+warm_us=$wall_us
 
 echo
 echo "-- predicted against measured"

@@ -1291,6 +1291,20 @@ static void read_key(const char *dir, const char *name, char key[QV__KEY_Z85 + 1
         fail_msg("%s: %s", path, err);
 }
 
+/* quiver keygen's files in the scratch directory's NAME (its path into
+ * keys), and the keys a test client uses. */
+static void make_keys(const char *name, char *keys, size_t len, char *spub, char *cpub,
+                      char *csec)
+{
+    char err[256];
+    snprintf(keys, len, "%s/%s", qv_test_scratch(), name);
+    if (qv__auth_keygen(keys, err, sizeof err))
+        fail_msg("keygen: %s", err);
+    read_key(keys, "server.pub", spub);
+    read_key(keys, "client.pub", cpub);
+    read_key(keys, "client.key", csec);
+}
+
 /* --keys: a client whose key is in authorized/ is served over CURVE (and
  * HELLO says so); one with another key gets no answer. */
 static void test_curve(void **state)
@@ -1298,15 +1312,9 @@ static void test_curve(void **state)
     (void)state;
     if (!qv__auth_has_curve())
         skip();
-    char keys[600];
-    snprintf(keys, sizeof keys, "%s/keys", qv_test_scratch());
-    char err[256];
-    if (qv__auth_keygen(keys, err, sizeof err))
-        fail_msg("keygen: %s", err);
+    char keys[600], err[256];
     char spub[QV__KEY_Z85 + 1], cpub[QV__KEY_Z85 + 1], csec[QV__KEY_Z85 + 1];
-    read_key(keys, "server.pub", spub);
-    read_key(keys, "client.pub", cpub);
-    read_key(keys, "client.key", csec);
+    make_keys("keys", keys, sizeof keys, spub, cpub, csec);
     daemon_proc d;
     daemon_start_keys(&d, 0, keys, spub, cpub, csec);
     reply r;
@@ -1456,13 +1464,8 @@ static void test_curve_revoked(void **state)
     if (!qv__auth_has_curve())
         skip();
     char keys[600], err[256], path[800];
-    snprintf(keys, sizeof keys, "%s/keys-revoked", qv_test_scratch());
-    if (qv__auth_keygen(keys, err, sizeof err))
-        fail_msg("keygen: %s", err);
     char spub[QV__KEY_Z85 + 1], cpub[QV__KEY_Z85 + 1], csec[QV__KEY_Z85 + 1];
-    read_key(keys, "server.pub", spub);
-    read_key(keys, "client.pub", cpub);
-    read_key(keys, "client.key", csec);
+    make_keys("keys-revoked", keys, sizeof keys, spub, cpub, csec);
     /* A second host, authorized as "other". */
     char opub[QV__KEY_Z85 + 1], osec[QV__KEY_Z85 + 1];
     assert_int_equal(zmq_curve_keypair(opub, osec), 0);
