@@ -129,6 +129,14 @@ same-board)
     rc=$?
     [ $rc -eq 1 ] || fail "devices with two boards of one name: exit $rc, expected 1"
     grep -q "is described by 'b.yaml' too" "$D/out" || fail "two names: $(cat "$D/out")"
+    # A catalog listing one board directory twice: said so, not "defined
+    # twice, by d/b.yaml and d/b.yaml".
+    mkdir bd && cp b.yaml bd/
+    printf 'boards: [bd, bd]\nkernels: []\n' >"$D/cat2.yaml"
+    timeout 20 "$Q" check "$D/cat2.yaml" >"$D/out" 2>&1
+    [ $? -eq 1 ] || fail "check: a catalog listing one directory twice passed"
+    grep -q "is read twice (is its directory, or the file, listed twice?)" "$D/out" ||
+        fail "catalog [bd, bd]: $(cat "$D/out")"
     ;;
 escape)
     # A name the command cannot write, and a file xclbin info cannot read.

@@ -207,10 +207,17 @@ static int add_board_file(const qv__ydoc *doc, const qv__ynode *at, const char *
     }
     for (size_t i = 0; i < c->nboards; i++)
         if (!strcmp(c->boards[i]->name, b->name)) {
-            int r = qv__yerr(doc, at, diag,
-                             "boards: board '%s' is defined twice, by '%s' "
-                             "and '%s'",
-                             b->name, c->boards[i]->path, path);
+            /* One file met twice (a directory listed twice) is said so:
+             * "defined twice, by d/x.yaml and d/x.yaml" read as nonsense. */
+            int r = qv__same_file(c->boards[i]->path, path)
+                        ? qv__yerr(doc, at, diag,
+                                   "boards: '%s' is read twice (is its directory, or "
+                                   "the file, listed twice?)",
+                                   path)
+                        : qv__yerr(doc, at, diag,
+                                   "boards: board '%s' is defined twice, by '%s' "
+                                   "and '%s'",
+                                   b->name, c->boards[i]->path, path);
             qv__board_free(b);
             return r;
         }
