@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # offload-demo.sh - the three steps of docs/profile.md on examples/offload, a
 # program written without Quiver: profile it, wrap its hot functions, run
-# it on the CPU, OpenCL (PoCL) and the emulated board, cold and then again
-# warm; then the outputs compared and the predicted speedup beside the
-# measured ones.
+# it on the CPU, OpenCL (PoCL) and the emulated board twice (on a fresh
+# machine the first run is cold, the second warm); then the outputs
+# compared and the predicted speedup beside the measured ones.
 #
 #   offload-demo.sh BIN QUIVER OUT [offload options...]
 #
@@ -94,11 +94,12 @@ run_wrapped() {
 run_wrapped wrapped
 wrapped_us=$wall_us
 
-# The run above was cold: the first calls of each function tried every
-# device and PoCL built its kernels. Once more, as a program run again on
-# this machine runs: the models and PoCL's kernel cache warm.
+# On a fresh machine the run above was cold: the first calls of each
+# function tried every device and PoCL built its kernels. Once more, as a
+# program run again on this machine runs: the models and PoCL's kernel
+# cache warm.
 echo
-echo "-- step 3 again, warm: the same command; the runtime's models and PoCL's kernels are kept"
+echo "-- step 3 again: the same command; the runtime's models and PoCL's kernels are kept"
 run_wrapped warm
 warm_us=$wall_us
 
@@ -108,9 +109,9 @@ grep -E '^  alveo-u250-emu ' "$out/profile/report.txt" |
     sed 's/^ */   predicted by quiver profile, the program on /'
 awk -v p="$plain_us" -v w="$wrapped_us" -v ww="$warm_us" -v lp="$(took "$out/plain.log")" \
     -v lw="$(took "$out/wrapped.log")" -v lww="$(took "$out/warm.log")" 'BEGIN {
-    printf "   measured here, the whole program: %.1f ms plain, %.1f ms wrapped cold (%.2fx), %.1f ms warm (%.2fx)\n",
+    printf "   measured here, the whole program: %.1f ms plain; wrapped, %.1f ms the first run (%.2fx), %.1f ms the second (%.2fx)\n",
            p / 1000, w / 1000, (w > 0 ? p / w : 0), ww / 1000, (ww > 0 ? p / ww : 0)
-    printf "   measured here, its fir/fft/mag loop: %.1f ms plain, %.1f ms wrapped cold (%.2fx), %.1f ms warm (%.2fx)\n",
+    printf "   measured here, its fir/fft/mag loop: %.1f ms plain; wrapped, %.1f ms the first run (%.2fx), %.1f ms the second (%.2fx)\n",
            lp, lw, (lw > 0 ? lp / lw : 0), lww, (lww > 0 ? lp / lww : 0) }'
 echo "   The board is emulated: its kernels run as C on this machine's CPU, beside the"
 echo "   runtime's copies and threads, so the measured figures are this machine's, not"
