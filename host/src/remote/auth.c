@@ -398,13 +398,11 @@ static int name_order(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Reads every key file of dir (names starting with '.' skipped) into *out,
- * in name order. */
 /* 0 when path (a directory of keys, or a key file in authorized/) can be
  * written by its owner alone: whoever can write there can let a key in
  * (or swap the daemon's own), as ssh's StrictModes says of
- * authorized_keys. A directory with the sticky bit (/tmp) counts as
- * shared too. Else QV_EINVAL and why in err. */
+ * authorized_keys; a shared directory such as /tmp is refused, sticky bit
+ * or not. Else QV_EINVAL and why in err. */
 static int owner_writes_only(const char *path, char *err, size_t errlen)
 {
     struct stat st;
@@ -418,6 +416,9 @@ static int owner_writes_only(const char *path, char *err, size_t errlen)
                 path, (unsigned)(st.st_mode & 07777));
 }
 
+/* Reads every key file of dir (names starting with '.' skipped) into *out,
+ * in name order; dir, its parent and the files must be the owner's alone
+ * to write. */
 static int clients_load(const char *dir, clients *out, char *err, size_t errlen)
 {
     out->v = NULL;
