@@ -887,11 +887,21 @@ int qv__yget_bytes(const qv__ydoc *doc, const qv__ynode *n, const char *what,
     int rc = want_scalar(doc, n, what, form, diag);
     if (rc)
         return rc;
+    /* The number alone first: the unit after it may hold letters that
+     * parse_number refuses in a number (P of PiB: "16384 PiB" got the
+     * generic message, not "unknown unit"; adversarial testing). */
     double v;
-    char *end;
-    if (!n->plain || parse_number(n->str, &v, &end) || v < 0)
+    char num[64], *nend;
+    size_t k = strspn(n->str, "0123456789.eE+-");
+    if (!n->plain || !k || k >= sizeof num)
         return qv__yerr(doc, n, diag, "%s: expected %s, got '%s'%s", what, form, n->str,
                         quoted(n));
+    memcpy(num, n->str, k);
+    num[k] = 0;
+    if (parse_number(num, &v, &nend) || v < 0)
+        return qv__yerr(doc, n, diag, "%s: expected %s, got '%s'%s", what, form, n->str,
+                        quoted(n));
+    const char *end = n->str + (nend - num); /* "16EB": the E is the unit's */
     while (*end == ' ')
         end++;
     double mult = *end ? 0 : 1;
