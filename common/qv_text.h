@@ -3,8 +3,8 @@
  * libquiver, libqvpart and the `quiver` CLI share (header-only, as they must
  * not depend on each other): C identifiers and keywords, hex digits, the %XX
  * escapes of the text formats that write names and paths on one line
- * (performance models, raw profiles), and plain decimal numbers (options,
- * environment variables).
+ * (performance models, raw profiles), plain decimal numbers (options,
+ * environment variables), and the host of a tcp:// endpoint.
  */
 #ifndef QV_COMMON_TEXT_H
 #define QV_COMMON_TEXT_H
@@ -97,6 +97,29 @@ static inline int qv__pct_decode(char *s)
     }
     *o = 0;
     return 0;
+}
+
+/* The host of a tcp://HOST:PORT endpoint into host (n bytes), an IPv6
+ * address without its brackets (*v6 then true). false when ep is not
+ * tcp://, names no host, has an unclosed bracket, or a longer host. */
+static inline bool qv__tcp_host(const char *ep, char *host, size_t n, bool *v6)
+{
+    if (strncmp(ep, "tcp://", 6) != 0)
+        return false;
+    const char *h = ep + 6, *colon = strrchr(h, ':');
+    size_t hl = colon ? (size_t)(colon - h) : 0;
+    *v6 = hl && h[0] == '[';
+    if (*v6) {
+        if (hl < 3 || h[hl - 1] != ']')
+            return false;
+        h++;
+        hl -= 2;
+    }
+    if (!hl || hl >= n)
+        return false;
+    memcpy(host, h, hl);
+    host[hl] = 0;
+    return true;
 }
 
 #endif

@@ -127,6 +127,19 @@ KEEP void on_alarm(int sig);
 KEEP int tick(int x);
 KEEP void on_alarm(int sig) { (void)sig; alarms++; }
 
+/* SIGALRM to handler every us microseconds (0: no more). Not
+ * instrumented: no frame of its own in the profiles the tests read. */
+NOI static void alarm_every(void (*handler)(int), long us)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    if (us)
+        sigaction(SIGALRM, &sa, NULL);
+    struct itimerval it = { { 0, us }, { 0, us } };
+    setitimer(ITIMER_REAL, &it, NULL);
+}
+
 /* notesig: a handler that notes, maybe while its thread notes too. */
 NOI static void on_alarm_note(int sig)
 {
@@ -189,30 +202,20 @@ int main(int argc, char **argv)
             jumper(8);
         TIMED(&acc_b, spin_b());
     } else if (!strcmp(mode, "signal")) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_alarm;
-        sigaction(SIGALRM, &sa, NULL);
-        struct itimerval it = { { 0, 100 }, { 0, 100 } }, off = { { 0, 0 }, { 0, 0 } };
-        setitimer(ITIMER_REAL, &it, NULL);
+        alarm_every(on_alarm, 100);
         int x = 0;
         for (int i = 0; i < 2000000; i++)
             x = tick(x);
-        setitimer(ITIMER_REAL, &off, NULL);
+        alarm_every(NULL, 0);
         printf("%d\ntime alarms %d\n", x, (int)alarms);
     } else if (!strcmp(mode, "notesig")) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_alarm_note;
-        sigaction(SIGALRM, &sa, NULL);
-        struct itimerval it = { { 0, 50 }, { 0, 50 } }, off = { { 0, 0 }, { 0, 0 } };
-        setitimer(ITIMER_REAL, &it, NULL);
+        alarm_every(on_alarm_note, 50);
         static const char *const names[] = { "n" };
         for (long i = 0; i < 400000 && qv_profile_note; i++) {
             long long v = i % 300;
             qv_profile_note("fir", 1, names, &v);
         }
-        setitimer(ITIMER_REAL, &off, NULL);
+        alarm_every(NULL, 0);
         printf("time alarms %d\n", (int)alarms);
     } else if (!strcmp(mode, "inline")) {
         printf("%d\n", sum_sq(100));

@@ -114,6 +114,18 @@ static int run(const char *const *argv, const char *const *env, char **log)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Runs argv with env and wants exit status want; its output on stderr
+ * when not. */
+static void run_expect(const char *const *argv, const char *const *env, int want)
+{
+    char *log;
+    int rc = run(argv, env, &log);
+    if (rc != want)
+        fprintf(stderr, "%s: %d\n%s\n", argv[2], rc, log);
+    free(log);
+    assert_int_equal(rc, want);
+}
+
 /* The default platform's policy (CPU, PoCL, the emulated U250). */
 static const char *default_config(void)
 {
@@ -477,22 +489,14 @@ static void test_run_threads(void **state)
 static void test_run_exits(void **state)
 {
     (void)state;
-    char out[512], *log;
+    char out[512];
     snprintf(out, sizeof out, "%s/exit.bin", g_dir);
     const char *env[] = {"QUIVER_WRAP_STATS=1", default_config(), "QUIVER_WRAP_MIN_BYTES=0",
                          "QUIVER_WRAP_WHERE=cpu", NULL};
     const char *a1[] = {QV_WRAP_APP, out, "exitin", NULL};
-    int rc = run(a1, env, &log);
-    if (rc != 3)
-        fprintf(stderr, "exitin: %d\n%s\n", rc, log);
-    free(log);
-    assert_int_equal(rc, 3);
+    run_expect(a1, env, 3);
     const char *a2[] = {QV_WRAP_APP, out, "exitthreads", NULL};
-    rc = run(a2, env, &log);
-    if (rc != 0)
-        fprintf(stderr, "exitthreads: %d\n%s\n", rc, log);
-    free(log);
-    assert_int_equal(rc, 0);
+    run_expect(a2, env, 0);
 }
 
 /* fork() while another thread's calls run, the child exiting at once: the
@@ -501,7 +505,7 @@ static void test_run_exits(void **state)
 static void test_run_fork_exit(void **state)
 {
     (void)state;
-    char out[512], *log;
+    char out[512];
     snprintf(out, sizeof out, "%s/forkexit.bin", g_dir);
     /* No leak check under ASan: in a child forked while threads run, it
      * finds their memory unreachable (the threads are not there) and
@@ -509,11 +513,7 @@ static void test_run_fork_exit(void **state)
     const char *env[] = {default_config(), "QUIVER_WRAP_MIN_BYTES=0",
                          "QUIVER_WRAP_WHERE=cpu", "ASAN_OPTIONS=detect_leaks=0", NULL};
     const char *a[] = {QV_WRAP_APP, out, "forkexit", NULL};
-    int rc = run(a, env, &log);
-    if (rc != 0)
-        fprintf(stderr, "forkexit: %d\n%s\n", rc, log);
-    free(log);
-    assert_int_equal(rc, 0);
+    run_expect(a, env, 0);
 }
 
 /* 64 samples: below the default QUIVER_WRAP_MIN_BYTES. */

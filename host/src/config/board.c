@@ -10,6 +10,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "qv_text.h"
+
 const char *const qv__memtype_names[] = {"DDR3",  "DDR4",  "DDR5", "LPDDR4",
                                          "HBM2",  "HBM2E", "HBM3", "GDDR6",
                                          "PLRAM", "HOST",  NULL};
@@ -260,22 +262,13 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
         /* The host: a name or an IPv4 address, or an IPv6 one in brackets
          * ("tcp://[::1:5" passed, and the host learnt only that nothing
          * answered; adversarial testing). */
-        const char *h = b->endpoint + 6;
-        size_t hl = colon ? (size_t)(colon - h) : 0;
-        char in6[64];
-        bool ok = hl && hl < sizeof in6;
-        if (ok && h[0] == '[') {
-            struct in6_addr a6;
-            ok = hl > 2 && h[hl - 1] == ']';
-            if (ok) {
-                memcpy(in6, h + 1, hl - 2);
-                in6[hl - 2] = 0;
-                ok = inet_pton(AF_INET6, in6, &a6) == 1;
-            }
-        } else if (ok) {
-            for (size_t i = 0; i < hl && ok; i++)
-                ok = isalnum((unsigned char)h[i]) || h[i] == '.' || h[i] == '-' || h[i] == '_';
-        }
+        char host[256];
+        bool v6, ok = qv__tcp_host(b->endpoint, host, sizeof host, &v6);
+        struct in6_addr a6;
+        if (ok && v6)
+            ok = inet_pton(AF_INET6, host, &a6) == 1;
+        for (const char *c = host; ok && !v6 && *c; c++)
+            ok = isalnum((unsigned char)*c) || *c == '.' || *c == '-' || *c == '_';
         if (!rc && !ok)
             rc = qv__yerr(doc, qv__ymap_get(r, "endpoint"), diag,
                           "remote.endpoint: expected tcp://HOST:PORT with HOST a name, an "

@@ -890,15 +890,16 @@ int qv__yget_bytes(const qv__ydoc *doc, const qv__ynode *n, const char *what,
     /* The number alone first: the unit after it may hold letters that
      * parse_number refuses in a number (P of PiB: "16384 PiB" got the
      * generic message, not "unknown unit"; adversarial testing). */
-    double v;
-    char num[64], *nend;
+    double v = -1;
+    char num[64], *nend = num;
     size_t k = strspn(n->str, "0123456789.eE+-");
-    if (!n->plain || !k || k >= sizeof num)
-        return qv__yerr(doc, n, diag, "%s: expected %s, got '%s'%s", what, form, n->str,
-                        quoted(n));
-    memcpy(num, n->str, k);
-    num[k] = 0;
-    if (parse_number(num, &v, &nend) || v < 0)
+    if (n->plain && k && k < sizeof num) {
+        memcpy(num, n->str, k);
+        num[k] = 0;
+        if (parse_number(num, &v, &nend))
+            v = -1;
+    }
+    if (v < 0)
         return qv__yerr(doc, n, diag, "%s: expected %s, got '%s'%s", what, form, n->str,
                         quoted(n));
     const char *end = n->str + (nend - num); /* "16EB": the E is the unit's */

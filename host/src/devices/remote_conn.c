@@ -15,6 +15,7 @@
 
 #include "core/internal.h"
 #include "devices/remote_link.h"
+#include "qv_text.h"
 
 void qv__rhello_fini(qv__rhello *h)
 {
@@ -195,19 +196,10 @@ void qv__rconn_teardown(void **ctx, void **sock)
  * gets the resolver's reason. */
 static bool unresolved(const char *endpoint, char *why, size_t n)
 {
-    if (strncmp(endpoint, "tcp://", 6))
-        return false;
-    const char *h = endpoint + 6, *colon = strrchr(h, ':');
     char host[256];
-    size_t hl = colon ? (size_t)(colon - h) : 0;
-    if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (!hl || hl >= sizeof host)
+    bool v6;
+    if (!qv__tcp_host(endpoint, host, sizeof host, &v6))
         return false;
-    memcpy(host, h, hl);
-    host[hl] = 0;
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
     int rc = getaddrinfo(host, NULL, &hints, &res);
     if (res)
