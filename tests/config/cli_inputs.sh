@@ -203,6 +203,18 @@ escape)
         fail "devices --json: DEL, C1 or bidi control not escaped"
     grep alveo-u50-emu "$D/out.json" | LC_ALL=C grep -q "$(printf '[\177\302\342\033\330]')" &&
         fail "devices --json: a control character reached the output"
+    # What was typed is echoed escaped too: getopt_long's own messages
+    # (opterr), an operand, an option's value.
+    E=$(printf 'a\033[2Jb')
+    for args in "plan --$E" "plan -$(printf '\001')" "plan --graph g $E" "graph gen $E -o x" \
+        "xclbin build --mode $E" "plan --algo $E" "xclbin nope$E" "$E"; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" $args >"$D/out" 2>&1
+        [ $? -eq 2 ] || fail "quiver $args: exit status not 2"
+        LC_ALL=C grep -q "$(printf '[\001\033]')" "$D/out" &&
+            fail "quiver $args: a control character reached the output: $(cat -v "$D/out")"
+        grep -qF -e 'a\x1B[2Jb' -e "'\x01'" "$D/out" || fail "quiver $args: not echoed: $(cat "$D/out")"
+    done
     # The table prints a name whole, as qv_device_get gives it.
     long=alveo-u50-emu-named-long-enough-for-two-columns
     sed "s/^name:.*/name: $long/" "$SRC/boards/emu/u50-emu.yaml" >"$D/long.yaml"

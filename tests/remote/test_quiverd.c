@@ -1814,6 +1814,10 @@ static void test_options(void **state)
          * named from that argument, read past its end (adversarial). */
         {"--catalog k -xy", 2, "unknown option -x"},
         {"-b x", 2, "unknown option -b"},
+        /* What was typed comes back escaped, not as a terminal's escapes. */
+        {"--\"$(printf 'a\\033b')\"", 2, "unknown option --a\\x1Bb"},
+        {"\"$(printf '\\033')\"", 2, "unexpected argument '\\x1B'"},
+        {"--max-memory \"$(printf '\\033')\" --board b", 2, "--max-memory \\x1B: expected"},
         {"--help=x", 2, "option --help takes no value"},
         {"--allow-plain=1", 2, "option --allow-plain takes no value"},
         {"--board b --listen", 2, "option --listen needs a value"},

@@ -16,6 +16,83 @@
 #include "qv_escape.h"
 #include "quiver/config.h"
 
+const char *qv_cli_esc(const char *s)
+{
+    static char buf[4][512];
+    static unsigned next;
+    return qv__escape(s, buf[next++ % 4], sizeof buf[0]);
+}
+
+int qv_cli_unexpected(const char *prog, const char *arg)
+{
+    fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", prog,
+            qv_cli_esc(arg), prog);
+    return QV_CLI_USAGE;
+}
+
+/* The long options that `--name` (cut at '=') names: the one spelt so, or
+ * every one it abbreviates. Their count; the first in *first. */
+static int long_matches(const struct option *longopts, const char *name, size_t len,
+                        const struct option **first)
+{
+    int n = 0;
+    *first = NULL;
+    for (const struct option *l = longopts; l && l->name; l++) {
+        if (strncmp(l->name, name, len) != 0)
+            continue;
+        if (strlen(l->name) == len) { /* spelt out */
+            *first = l;
+            return 1;
+        }
+        if (!n++)
+            *first = l;
+    }
+    return n;
+}
+
+/* getopt_long's own messages, with opterr off: they printed what was
+ * typed as it was, and a terminal took an option's escape sequences as
+ * its own. cur is the argument getopt_long was reading. */
+static void bad_option(const char *prog, const char *cur, const char *shortopts,
+                       const struct option *longopts)
+{
+    if (cur && cur[0] == '-' && cur[1] == '-') {
+        const char *name = cur + 2, *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        const struct option *l;
+        int n = long_matches(longopts, name, len, &l);
+        if (n && optopt) { /* getopt_long found it (optopt is its val): the value is wrong */
+            for (const struct option *o = longopts; o->name; o++)
+                if (o->val == optopt && !strncmp(o->name, name, len)) {
+                    l = o;
+                    break;
+                }
+            fprintf(stderr, "%s: option '--%s' %s\n", prog, l->name,
+                    eq ? "doesn't allow an argument" : "requires an argument");
+        } else if (n > 1) {
+            char typed[256];
+            snprintf(typed, sizeof typed, "%.*s", (int)len, name);
+            fprintf(stderr, "%s: option '--%s' is ambiguous; possibilities:", prog,
+                    qv_cli_esc(typed));
+            for (const struct option *o = longopts; o->name; o++)
+                if (!strncmp(o->name, name, len))
+                    fprintf(stderr, " '--%s'", o->name);
+            fputc('\n', stderr);
+        } else {
+            fprintf(stderr, "%s: unrecognized option '%s'\n", prog, qv_cli_esc(cur));
+        }
+    } else {
+        char c[2] = {(char)optopt, 0};
+        const char *in = optopt > 0 && optopt != ':' ? strchr(shortopts, optopt) : NULL;
+        if (in)
+            fprintf(stderr, "%s: option requires an argument -- '%s'\n", prog,
+                    qv_cli_esc(c));
+        else
+            fprintf(stderr, "%s: invalid option -- '%s'\n", prog, qv_cli_esc(c));
+    }
+    fprintf(stderr, "Try '%s --help'.\n", prog);
+}
+
 int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
                   const struct option *longopts)
 {
@@ -26,7 +103,7 @@ int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts
         seen = argv;
         nops = 0;
         optind = 0; /* start over */
-        opterr = 1; /* getopt_long prints "prog: unrecognized option..." */
+        opterr = 0; /* bad_option says what is wrong, escaped */
         argv[0] = (char *)prog;
     }
     /* A leading '-' makes getopt_long hand back each operand in turn (as
@@ -37,6 +114,8 @@ int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts
     snprintf(opts, sizeof opts, "-%s", shortopts);
     for (;;) {
         int idx = -1;
+        int at = optind ? optind : 1; /* the argument read now, for bad_option */
+        const char *cur = at < argc ? argv[at] : NULL;
         int c = getopt_long(argc, argv, opts, longopts, &idx);
         if (c == 1) {
             argv[1 + nops++] = optarg; /* 1 + nops < optind: a slot already read */
@@ -51,7 +130,7 @@ int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts
             return -1;
         }
         if (c == '?' || c == ':') {
-            fprintf(stderr, "Try '%s --help'.\n", prog);
+            bad_option(prog, cur, shortopts, longopts);
             return '?';
         }
         /* `--graph=` or `-o ''` names no file: a usage error, except for

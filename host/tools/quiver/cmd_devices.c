@@ -200,10 +200,8 @@ int qv_cmd_devices(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "quiver devices: unexpected argument '%s'\n"
-                        "Try 'quiver devices --help'.\n", argv[optind]);
         free(boards);
-        return QV_CLI_USAGE;
+        return qv_cli_unexpected("quiver devices", argv[optind]);
     }
     qv_pool *pool;
     int rc = qv_cli_machine("quiver devices", config, (const char *const *)boards, nboards,

@@ -135,8 +135,8 @@ static int cmd_gen(int argc, char **argv)
     }
     if (optind != argc - 1 || !outp) {
         if (optind < argc - 1)
-            fprintf(stderr, PROG " gen: one KIND, not '%s' and '%s'\n", argv[optind],
-                    argv[optind + 1]);
+            fprintf(stderr, PROG " gen: one KIND, not '%s' and '%s'\n",
+                    qv_cli_esc(argv[optind]), qv_cli_esc(argv[optind + 1]));
         else if (optind == argc)
             fprintf(stderr, PROG " gen: no KIND given\n");
         else
@@ -150,7 +150,7 @@ static int cmd_gen(int argc, char **argv)
             kind = k;
     if (kind < 0) {
         fprintf(stderr, PROG ": unknown generator '%s' (cholesky, lu, qr, fft, random)\n",
-                argv[optind]);
+                qv_cli_esc(argv[optind]));
         return QV_CLI_USAGE;
     }
     qv_gen_opts o;
@@ -218,7 +218,7 @@ static int parse_accel(const char *s, qv_import_opts *o)
     /* A class twice: the second rule replaced the first, silently. */
     for (unsigned i = 0; i < o->naccel; i++)
         if (!strcmp(o->accel[i].name, name)) {
-            fprintf(stderr, PROG ": --accel gives class '%s' twice\n", name);
+            fprintf(stderr, PROG ": --accel gives class '%s' twice\n", qv_cli_esc(name));
             return -1;
         }
     strcpy(o->accel[o->naccel].name, name);
@@ -257,7 +257,7 @@ static int cmd_import(int argc, char **argv)
     if (optind != argc - 1 || !outp) {
         if (optind < argc - 1)
             fprintf(stderr, PROG " import: one WORKFLOW, not '%s' and '%s'\n",
-                    argv[optind], argv[optind + 1]);
+                    qv_cli_esc(argv[optind]), qv_cli_esc(argv[optind + 1]));
         else if (optind == argc)
             fprintf(stderr, PROG " import: no WORKFLOW given\n");
         else
@@ -291,6 +291,6 @@ int qv_cmd_graph(int argc, char **argv)
         return cmd_gen(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import"))
         return cmd_import(argc - 1, argv + 1);
-    fprintf(stderr, PROG ": unknown subcommand '%s' (gen, import)\n", argv[1]);
+    fprintf(stderr, PROG ": unknown subcommand '%s' (gen, import)\n", qv_cli_esc(argv[1]));
     return QV_CLI_USAGE;
 }

@@ -53,9 +53,7 @@ int qv_cmd_keygen(int argc, char **argv)
         return QV_CLI_USAGE;
     }
     if (optind + 1 < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", PROG,
-                argv[optind + 1], PROG);
-        return QV_CLI_USAGE;
+        return qv_cli_unexpected(PROG, argv[optind + 1]);
     }
     const char *dir = argv[optind];
     if (!*dir) { /* an unset variable in a script: a usage error, not a failed mkdir */

@@ -390,7 +390,7 @@ int qv_cmd_plan(int argc, char **argv)
         case 'a':
             if (qv_algo_parse(optarg, &algo)) {
                 fprintf(stderr, PROG ": unknown algorithm '%s' (quiver, heft, peft, metis)\n",
-                        optarg);
+                        qv_cli_esc(optarg));
                 return QV_CLI_USAGE;
             }
             break;
@@ -399,9 +399,7 @@ int qv_cmd_plan(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'\nTry '" PROG " --help'.\n",
-                argv[optind]);
-        return QV_CLI_USAGE;
+        return qv_cli_unexpected(PROG, argv[optind]);
     }
     if (!gpath) {
         fprintf(stderr, PROG ": --graph is required\nTry '" PROG " --help'.\n");

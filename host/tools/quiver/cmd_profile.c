@@ -125,20 +125,20 @@ static int prepare_out(const char *dir)
 {
     struct stat st;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, PROG ": cannot create --out %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, PROG ": cannot create --out %s: %s\n", qv_cli_esc(dir), strerror(errno));
         return 1;
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, PROG ": --out %s: not a directory\n", dir);
+        fprintf(stderr, PROG ": --out %s: not a directory\n", qv_cli_esc(dir));
         return 1;
     }
     if (access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, PROG ": cannot write into --out %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, PROG ": cannot write into --out %s: %s\n", qv_cli_esc(dir), strerror(errno));
         return 1;
     }
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, PROG ": cannot read --out %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, PROG ": cannot read --out %s: %s\n", qv_cli_esc(dir), strerror(errno));
         return 1;
     }
     struct dirent *e;
@@ -161,7 +161,7 @@ static int run_program(char **argv, const char *lib, const char *dir, int json, 
 {
     char abs[PATH_MAX];
     if (!realpath(dir, abs)) {
-        fprintf(stderr, PROG ": --out %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, PROG ": --out %s: %s\n", qv_cli_esc(dir), strerror(errno));
         return 1;
     }
     int pfd[2]; /* the child reports a failed exec through it */
@@ -596,7 +596,7 @@ static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
     merge m = { .p = p };
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, PROG ": cannot read %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, PROG ": cannot read %s: %s\n", qv_cli_esc(dir), strerror(errno));
         return 1;
     }
     int ret = 0, have_main = 0;
@@ -748,7 +748,7 @@ static int check_inputs(const pf_opts *o)
     if (o->boards) {
         DIR *d = opendir(o->boards);
         if (!d) {
-            fprintf(stderr, PROG ": --boards %s: %s\n", o->boards, strerror(errno));
+            fprintf(stderr, PROG ": --boards %s: %s\n", qv_cli_esc(o->boards), strerror(errno));
             return 1;
         }
         closedir(d);
@@ -803,7 +803,8 @@ int qv_cmd_profile(int argc, char **argv)
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*end || v < 1 || v > 100000) {
-                fprintf(stderr, PROG ": --top %s: expected a number from 1 to 100000\n", optarg);
+                fprintf(stderr, PROG ": --top %s: expected a number from 1 to 100000\n",
+                        qv_cli_esc(optarg));
                 goto out;
             }
             o.top = (unsigned)v;

@@ -315,7 +315,7 @@ static int load_boards(rep *r)
     const char *dir = r->o->boards;
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, PROG ": --boards %s: %s\n", dir, strerror(errno));
+        fprintf(stderr, PROG ": --boards %s: %s\n", qv_cli_esc(dir), strerror(errno));
         return 1;
     }
     /* in name order, so that the report's order does not depend on the

@@ -267,9 +267,7 @@ int qv_cmd_wrap(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "%s: unexpected argument '%s'\nTry '%s --help'.\n", PROG,
-                argv[optind], PROG);
-        return QV_CLI_USAGE;
+        return qv_cli_unexpected(PROG, argv[optind]);
     }
     if (!catalog || !functions) {
         fprintf(stderr, "%s: missing --%s\nTry '%s --help'.\n", PROG,

@@ -153,7 +153,7 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
 {
     const char *dot = strchr(sp, '.'), *colon = strrchr(sp, ':');
     if (!dot || !colon || colon < dot) {
-        fprintf(stderr, PROG ": --sp '%s': expected CU.ARG:BANK\n", sp);
+        fprintf(stderr, PROG ": --sp '%s': expected CU.ARG:BANK\n", qv_cli_esc(sp));
         return 2;
     }
     for (size_t ki = 0; ki < b->sig.nkernels; ki++) {
@@ -170,7 +170,7 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
             if ((size_t)(colon - dot - 1) != al || strncmp(dot + 1, k->args[a].name, al))
                 continue;
             if (!k->args[a].global) {
-                fprintf(stderr, PROG ": --sp '%s': '%s' is a scalar\n", sp,
+                fprintf(stderr, PROG ": --sp '%s': '%s' is a scalar\n", qv_cli_esc(sp),
                         k->args[a].name);
                 return 2;
             }
@@ -188,12 +188,12 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
             fprintf(stderr,
                     PROG ": --sp '%s': no bank '%s' (give a --bank "
                     "TAG or an index)\n",
-                    sp, bank);
+                    qv_cli_esc(sp), qv_cli_esc(bank));
             return 2;
         }
     }
     fprintf(stderr, PROG ": --sp '%s': no such compute unit and argument\n",
-            sp);
+            qv_cli_esc(sp));
     return 2;
 }
 
@@ -265,13 +265,14 @@ static int build_run(build *b, int argc, char **argv)
             } else if (!strcmp(v, "hw_emu")) {
                 mode = QV__XCLBIN_HW_EMU;
             } else {
-                fprintf(stderr, PROG ": --mode '%s': expected hw, sw_emu or hw_emu\n", v);
+                fprintf(stderr, PROG ": --mode '%s': expected hw, sw_emu or hw_emu\n",
+                        qv_cli_esc(v));
                 return QV_CLI_USAGE;
             }
             break;
         case B_TIMESTAMP:
             if (parse_seconds(v, &timestamp)) {
-                fprintf(stderr, PROG ": --timestamp '%s': expected seconds\n", v);
+                fprintf(stderr, PROG ": --timestamp '%s': expected seconds\n", qv_cli_esc(v));
                 return QV_CLI_USAGE;
             }
             break;
@@ -282,7 +283,8 @@ static int build_run(build *b, int argc, char **argv)
             char *end;
             unsigned long n = strtoul(v, &end, 10);
             if (!b->sig.nkernels || *end || end == v || n < 1 || n > QV__XCLBIN_MAX_CUS) {
-                fprintf(stderr, PROG ": --cus '%s': expected 1..%u after a --kernel\n", v,
+                fprintf(stderr, PROG ": --cus '%s': expected 1..%u after a --kernel\n",
+                        qv_cli_esc(v),
                         QV__XCLBIN_MAX_CUS);
                 return QV_CLI_USAGE;
             }
@@ -311,8 +313,7 @@ static int build_run(build *b, int argc, char **argv)
             return rc;
     }
     if (optind < argc) {
-        fprintf(stderr, PROG ": unexpected argument '%s'\n", argv[optind]);
-        return QV_CLI_USAGE;
+        return qv_cli_unexpected(PROG, argv[optind]);
     }
     if (!out || !platform || !b->sig.nkernels) {
         fprintf(stderr, PROG ": -o, --platform and --kernel are required\n");
@@ -354,8 +355,10 @@ static int build_run(build *b, int argc, char **argv)
         size_t n = (size_t)(strrchr(b->sps[i], ':') - b->sps[i]);
         for (size_t j = 0; j < i; j++)
             if (!strncmp(b->sps[j], b->sps[i], n) && b->sps[j][n] == ':') {
-                fprintf(stderr, PROG ": --sp gives %.*s twice ('%s' and '%s')\n", (int)n,
-                        b->sps[i], b->sps[j], b->sps[i]);
+                char cu[256];
+                snprintf(cu, sizeof cu, "%.*s", (int)n, b->sps[i]);
+                fprintf(stderr, PROG ": --sp gives %s twice ('%s' and '%s')\n",
+                        qv_cli_esc(cu), qv_cli_esc(b->sps[j]), qv_cli_esc(b->sps[i]));
                 return 2;
             }
     }

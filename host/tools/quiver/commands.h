@@ -44,8 +44,8 @@ int qv_cmd_wrap(int argc, char **argv);
 /* getopt_long for subcommand prog ("quiver plan"): returns the next option
  * as getopt_long does, -1 after the last one (the operands are then
  * argv[optind..argc-1], in their order, moved to the end), or '?' after
- * printing the error, as "prog: unrecognized option '--x'" and a hint to
- * run `prog --help`; the caller then returns QV_CLI_USAGE. Options and
+ * printing the error, as "prog: unrecognized option '--x'" (getopt_long's
+ * words, what was typed escaped) and a hint to run `prog --help`; the caller then returns QV_CLI_USAGE. Options and
  * operands mix in any order, POSIXLY_CORRECT or not; `--` ends the
  * options. An empty value (`--graph=`, `-o ''`) is a usage error too,
  * except for --config ("" is no policy file, as QV_CONFIG=""). The first
@@ -54,6 +54,15 @@ int qv_cmd_wrap(int argc, char **argv);
  * is unambiguous, as GNU tools do. */
 int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
                   const struct option *longopts);
+
+/* s escaped for a message (qv__escape), in one of four static buffers:
+ * up to four in one printf. The arguments a user typed are printed so,
+ * as strings from files are. */
+const char *qv_cli_esc(const char *s);
+
+/* Prints "prog: unexpected argument 'ARG'" (escaped) and the hint to run
+ * `prog --help`; returns QV_CLI_USAGE. */
+int qv_cli_unexpected(const char *prog, const char *arg);
 
 /* Columns s takes on a terminal: one per character (UTF-8 continuation
  * bytes take none); s is text qv__escape wrote. */

@@ -47,9 +47,7 @@ int qv_cmd_version(int argc, char **argv)
         return 0;
     }
     if (optind < argc) {
-        fprintf(stderr, "quiver version: unexpected argument '%s'\nTry 'quiver version "
-                        "--help'.\n", argv[optind]);
-        return QV_CLI_USAGE;
+        return qv_cli_unexpected("quiver version", argv[optind]);
     }
     printf("quiver %s\n", qv_version());
     return 0;
@@ -84,9 +82,9 @@ static int run(int argc, char **argv)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc - 1, argv + 1);
     if (argv[1][0] == '-')
-        fprintf(stderr, "quiver: unknown option '%s'\n", argv[1]);
+        fprintf(stderr, "quiver: unknown option '%s'\n", qv_cli_esc(argv[1]));
     else
-        fprintf(stderr, "quiver: unknown command '%s'\n", argv[1]);
+        fprintf(stderr, "quiver: unknown command '%s'\n", qv_cli_esc(argv[1]));
     usage(stderr);
     return QV_CLI_USAGE;
 }
