@@ -414,7 +414,8 @@ QV_API int qv_wait_all(qv_runtime *rt);
  * "implicit:") on the calling thread: the tasks this thread submits until
  * qv_region_end are one entry of the region. Regions do not nest:
  * QV_EBUSY when this thread has a region open. QV_EINVAL for a NULL or
- * destroyed runtime or a bad name. QV_E2BIG for a new name past the 4096
+ * destroyed runtime, a bad name, or a call from inside a task (what tasks
+ * submit belongs to no entry). QV_E2BIG for a new name past the 4096
  * a runtime keeps (name regions by the code they run, not by iteration).
  * QV_ESHUTDOWN after qv_runtime_shutdown. Submissions since this thread's
  * last qv_wait_all that an explicit region cuts off count as no implicit

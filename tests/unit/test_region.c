@@ -263,6 +263,47 @@ static void misuse(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* A region from inside a task is refused: what a task submits belongs to
+ * no entry, and one left open stayed on the worker, refusing the next
+ * task's begin with an EBUSY that no thread could end (adversarial
+ * testing). */
+static qv_runtime *g_task_rt;
+static int g_task_begin = 1, g_task_end = 1;
+
+static void cpu_opens_a_region(const qv_call *c)
+{
+    (void)c;
+    g_task_begin = qv_region_begin(g_task_rt, "inner");
+    g_task_end = qv_region_end(g_task_rt);
+}
+
+static void begin_in_a_task_is_refused(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, NULL, 1);
+    qv_func *f;
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
+    assert_int_equal(qv_func_create(fx.rt, "opens", d, 1, &f), 0);
+    qv_func_set_cpu(f, cpu_opens_a_region);
+    float x = 1;
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(fx.rt, &x, sizeof x, &b), 0);
+    g_task_rt = fx.rt;
+    for (int i = 0; i < 2; i++) {
+        qv_arg a[] = {QV_BUF(b)};
+        assert_int_equal(qv_submit(fx.rt, f, a, 1), 0);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        assert_int_equal(g_task_begin, QV_EINVAL); /* not QV_EBUSY the second time */
+        assert_int_equal(g_task_end, QV_EINVAL);
+    }
+    qv_region_info ri;
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(fx.rt, "inner", &ri), QV_ENOENT);
+    assert_int_equal(qv_buf_unregister(b), 0);
+    qv_runtime_destroy(fx.rt);
+}
+
 static void implicit_regions(void **state)
 {
     (void)state;
@@ -2205,6 +2246,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(explicit_regions_count_entries),
         cmocka_unit_test(misuse),
+        cmocka_unit_test(begin_in_a_task_is_refused),
         cmocka_unit_test(implicit_regions),
         cmocka_unit_test(hot_region_compiles_once),
         cmocka_unit_test(hot_implicit_region_compiles),

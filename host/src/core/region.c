@@ -876,6 +876,14 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
     pthread_mutex_unlock(&rt->submit_mu);
     if (shut)
         return qv__fail(QV_ESHUTDOWN, "qv_region_begin after qv_runtime_shutdown");
+    /* A task's submissions belong to no entry (qv_submit skips the note),
+     * so a region opened there would count empty entries, and one left
+     * open would stay on the worker, refusing the next task's begin with
+     * an EBUSY no thread could end (adversarial testing). */
+    if (qv__task_context(rt))
+        return qv__fail(QV_EINVAL, "qv_region_begin('%s') from a task: regions are the "
+                        "program's threads'; what a task submits belongs to no entry",
+                        name);
     tls_state *s = tls_for(rt);
     if (s->open)
         return qv__fail(QV_EBUSY,
