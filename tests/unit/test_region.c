@@ -84,6 +84,16 @@ static void fx_open_window(fixture *fx, const char *policy, int record, uint64_t
     qv_func_set_cpu(fx->add, cpu_add);
 }
 
+/* A function of one QV_RW buffer "x" running cpu, on fx's runtime. */
+static qv_func *rw_func(fixture *fx, const char *name, void (*cpu)(const qv_call *))
+{
+    qv_func *f;
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
+    assert_int_equal(qv_func_create(fx->rt, name, d, 1, &f), 0);
+    qv_func_set_cpu(f, cpu);
+    return f;
+}
+
 /* One loop body: scale a, scale b, c = a + b (three tasks). */
 static void body(fixture *fx, qv_buf *a, qv_buf *b, qv_buf *c)
 {
@@ -282,10 +292,7 @@ static void begin_in_a_task_is_refused(void **state)
     (void)state;
     fixture fx;
     fx_open(&fx, NULL, 1);
-    qv_func *f;
-    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
-    assert_int_equal(qv_func_create(fx.rt, "opens", d, 1, &f), 0);
-    qv_func_set_cpu(f, cpu_opens_a_region);
+    qv_func *f = rw_func(&fx, "opens", cpu_opens_a_region);
     float x = 1;
     qv_buf *b;
     assert_int_equal(qv_buf_register(fx.rt, &x, sizeof x, &b), 0);
@@ -770,10 +777,7 @@ static void too_many_implicit_regions(void **state)
     (void)state;
     fixture fx;
     fx_open(&fx, NULL, 1);
-    qv_func *f;
-    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
-    assert_int_equal(qv_func_create(fx.rt, "grow", d, 1, &f), 0);
-    qv_func_set_cpu(f, cpu_none);
+    qv_func *f = rw_func(&fx, "grow", cpu_none);
     static char mem[1040 * 1041 * 4];
     size_t off = 0;
     char first[128] = "";
@@ -1542,9 +1546,7 @@ static qv_region_info work_open_with(fixture *fx, qv_func **w, qv_buf **b,
 {
     static double x[8];
     fx_open(fx, policy, 1);
-    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
-    assert_int_equal(qv_func_create(fx->rt, "work", d, 1, w), 0);
-    qv_func_set_cpu(*w, cpu_work);
+    *w = rw_func(fx, "work", cpu_work);
     assert_int_equal(qv_buf_register(fx->rt, x, sizeof x, b), 0);
     atomic_store(&work_us, 300);
     qv_region_info ri;

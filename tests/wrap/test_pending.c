@@ -130,6 +130,16 @@ static void arm_alarm(void)
     alarm(60);
 }
 
+/* A file of our own for write(2) to read outputs into, gone at close. */
+static int unlinked_file(void)
+{
+    char path[] = "/tmp/pending-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    return fd;
+}
+
 static void returns_before_the_task_runs(void **state)
 {
     (void)state;
@@ -156,10 +166,7 @@ static void returns_before_the_task_runs(void **state)
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, open_gate_later, NULL), 0);
     /* The kernel reads z: write(2) waits for it to land. */
-    char path[] = "/tmp/pending-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
+    int fd = unlinked_file();
     assert_int_equal(write(fd, z, N * sizeof(float)), (ssize_t)(N * sizeof(float)));
     assert_int_equal(atomic_load(&g_ran), 2);
     float got[4];
@@ -652,10 +659,7 @@ static void a_runtime_threads_child_lets_a_waiting_write_sleep(void **state)
     }
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, open_gate_blocked, NULL), 0);
-    char path[] = "/tmp/pending-XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    unlink(path);
+    int fd = unlinked_file();
     double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC);
     assert_int_equal(write(fd, y, N * sizeof(float)), (ssize_t)(N * sizeof(float)));
     double cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
