@@ -162,7 +162,7 @@ static void a_task_on_a_never_written_input_fails_too(void **state)
     assert_true(rc < 0);
     assert_true(qv_buf_wait(by) < 0);
     assert_non_null(strstr(qv_last_error(), "twice"));
-    assert_non_null(strstr(qv_last_error(), "was never written"));
+    assert_non_null(strstr(qv_last_error(), "holds no valid data"));
     assert_true(y[0] == 5.0f && y[N - 1] == 5.0f);
     /* Written again by the host: the next call runs. */
     assert_true(qv_buf_acquire(bo, QV_W) < 0); /* the failure, reported to it */
@@ -834,6 +834,58 @@ static void unregister_while_a_failed_board_loses_the_copy(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A task T reads `out`, whose only valid copy is the board's; T's launch
+ * fails, the board leaves service, and `out`'s copy home fails too: `out`
+ * is lost. T, re-run on the CPU, fails (it read the host's older data and
+ * returned 0 before: adversarial testing), as every later reader does,
+ * until the host writes `out` again. */
+static void readers_of_a_lost_copy_fail(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_reads_lost");
+    static two_sets t;
+    two_sets_open(rt, f, &t); /* out = i + 2, on the board only */
+    uint32_t n = N;
+    qv__fault_delay_set("emu", QV_FAULT_READ, 300 * 1000);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* T's launch, the board out */
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(t.bb2),
+                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
+    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
+        usleep(1000);
+    assert_int_equal(qv__fault_delaying(), 1); /* out on its way home */
+    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO); /* and that read fails */
+    int rc = qv_wait_all(rt);
+    qv__fault_delay_set(NULL, 0, 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(rc < 0);
+    assert_true(qv_buf_wait(t.bo2) < 0);
+    assert_non_null(strstr(qv_last_error(), "holds no valid data"));
+    for (int i = 0; i < N; i++)
+        assert_true(t.o2[i] == -1.0f); /* not -1 + 2 */
+    /* A later reader fails too; once the host writes out, one runs. */
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(t.bb2),
+                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
+    assert_true(qv_wait_all(rt) < 0);
+    assert_true(qv_buf_acquire(t.bo, QV_W) < 0); /* out's loss, reported to it */
+    assert_int_equal(qv_buf_acquire(t.bo, QV_W), 0);
+    for (int i = 0; i < N; i++)
+        t.out[i] = 10;
+    assert_int_equal(qv_buf_release(t.bo), 0);
+    (void)qv_buf_wait(t.bo2); /* the second reader's failure, once */
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(t.bb2),
+                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_wait(t.bo2), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(t.o2[i] == 12.0f);
+    assert_int_equal(qv_buf_unregister(t.bo), 0);
+    assert_int_equal(qv_buf_unregister(t.ba), 0);
+    assert_int_equal(qv_buf_unregister(t.bb), 0);
+    unregister3(t.ba2, t.bb2, t.bo2);
+    qv_runtime_destroy(rt);
+}
+
 /* A board fails while its copy of `out` is the only valid one and a task
  * on the CPU is writing `out` anew (write-only, its predecessors done):
  * the board's old copy must not be brought home over what that task
@@ -1014,6 +1066,7 @@ int main(void)
         cmocka_unit_test(board_back_after_a_long_run_ends),
         cmocka_unit_test(failed_board_keeps_no_copies),
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
+        cmocka_unit_test(readers_of_a_lost_copy_fail),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
         cmocka_unit_test(failed_board_copy_stays_off_a_buffer_being_written),
         cmocka_unit_test(failed_cpu_writer_keeps_the_boards_copy),

@@ -230,7 +230,11 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
             }
             if (rc) {
                 /* Its only copy is lost: the host keeps its older data,
-                 * and the buffer's waits say so. */
+                 * the buffer's waits say so, and the tasks that read it
+                 * fail until something writes it again, as after a writer
+                 * that ran nowhere. Marked valid alone, the old data was
+                 * read as the result: a task re-run on the CPU computed
+                 * from it and returned 0 (adversarial testing). */
                 char msg[300];
                 snprintf(msg, sizeof msg, "buffer %p (%zu bytes): its only valid copy was "
                          "on device %u, which failed, and it could not be brought home "
@@ -239,6 +243,7 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
                 qv__log(0, "%s", msg);
                 qv__buf_set_error(x, QV_EIO, msg);
                 atomic_fetch_or(&x->valid, 1u); /* the host's older data stands */
+                atomic_store_explicit(&x->stale, QV_EIO, memory_order_release);
             }
             drop_copy(rt, x, dev);
         }

@@ -310,9 +310,10 @@ struct qv_buf {
      * and its detail, reported once by the next wait (under coh_mu). */
     atomic_int  err;
     char       *err_msg;
-    /* The task that last wrote it ran nowhere (its code; 0: written):
-     * set by qv__task_fail, cleared when a task starts that writes it or
-     * the host releases it written. A task that reads it fails too
+    /* The task that last wrote it ran nowhere, or its only copy was lost
+     * with a failed device (its code; 0: written): set by qv__task_fail
+     * and qv__coh_drop_device, cleared when a task starts that writes it
+     * or the host releases it written. A task that reads it fails too
      * (qv__task_fail_stale): its result would come from data never written. */
     atomic_int  stale;
     /* Deferred calls (defer.c) that use this buffer, and those of them

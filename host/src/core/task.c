@@ -824,8 +824,9 @@ static int task_stale(qv__task *t, char *why, size_t whylen)
                     ? atomic_load_explicit(&t->ubuf[j]->stale, memory_order_acquire)
                     : 0;
         if (e) {
-            snprintf(why, whylen, "its input %p was never written: the task that should "
-                     "have written it did not run", t->ubuf[j]->ptr);
+            snprintf(why, whylen, "its input %p holds no valid data: the task that should "
+                     "have written it did not run, or its result was lost with a device "
+                     "that failed", t->ubuf[j]->ptr);
             return e;
         }
     }
