@@ -886,6 +886,40 @@ static void readers_of_a_lost_copy_fail(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* `out`'s only copy is the board's when a writer of it (write-only, on
+ * the board alone: no CPU implementation) fails there, taking the board
+ * out of service: it runs nowhere, and `out` keeps its last result, the
+ * board's, brought home (it was dropped unread, as if the failed writer
+ * had replaced it, and the host's data from before stood: adversarial
+ * testing). */
+static void writer_that_runs_nowhere_keeps_the_boards_copy(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_before_g");
+    qv_func *g;
+    assert_int_equal(qv_func_create(rt, "vadd_board_only", qv_test_vadd_sig, 4, &g), 0);
+    assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
+    static two_sets t;
+    two_sets_open(rt, f, &t); /* out = i + 2, on the board only; host -1 */
+    uint32_t n = N;
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    assert_int_equal(qv_submit(rt, g, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
+                                                  QV_BUF(t.bo), QV_VAL(n) }, 4), 0);
+    int rc = qv_wait_all(rt);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(rc < 0);
+    assert_true(qv_buf_wait(t.bo) < 0); /* the failure, once */
+    assert_int_equal(qv_buf_unregister(t.bo), 0);
+    for (int i = 0; i < N; i++)
+        if (t.out[i] != (float)i + 2)
+            fail_msg("out[%d] = %g, not its last result %g", i, t.out[i], (float)i + 2);
+    assert_int_equal(qv_buf_unregister(t.ba), 0);
+    assert_int_equal(qv_buf_unregister(t.bb), 0);
+    unregister3(t.ba2, t.bb2, t.bo2);
+    qv_runtime_destroy(rt);
+}
+
 /* A board fails while its copy of `out` is the only valid one and a task
  * on the CPU is writing `out` anew (write-only, its predecessors done):
  * the board's old copy must not be brought home over what that task
@@ -1067,6 +1101,7 @@ int main(void)
         cmocka_unit_test(failed_board_keeps_no_copies),
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
         cmocka_unit_test(readers_of_a_lost_copy_fail),
+        cmocka_unit_test(writer_that_runs_nowhere_keeps_the_boards_copy),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
         cmocka_unit_test(failed_board_copy_stays_off_a_buffer_being_written),
         cmocka_unit_test(failed_cpu_writer_keeps_the_boards_copy),

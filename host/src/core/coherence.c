@@ -195,12 +195,19 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
  * copy an earlier writer left, and copying that into the host memory the
  * writer may be writing would race with it and could undo its result
  * (ThreadSanitizer saw a failed board's copy brought home over a fused
- * chain's re-run on the CPU). Takes submit_mu. */
-static bool superseded(qv_runtime *rt, qv_buf *x)
+ * chain's re-run on the CPU). Not one of the failed device's own tasks
+ * (failed): they run again elsewhere later, or nowhere, and then x keeps
+ * the copy they would have replaced (dropped unread, it was lost, and the
+ * host's data from before it stood: adversarial testing). Takes
+ * submit_mu. */
+static bool superseded(qv_runtime *rt, qv_buf *x, qv__task *const *failed, size_t nfailed)
 {
     bool found = false, reads = false;
     pthread_mutex_lock(&rt->submit_mu);
     qv__task *w = x->last_writer;
+    for (size_t i = 0; w && i < nfailed; i++)
+        if (failed[i] == w)
+            w = NULL; /* it failed on the device: it writes nothing yet */
     if (w && !atomic_load(&w->done) && atomic_load(&w->pending) == 0)
         for (unsigned j = 0; j < w->nbufs; j++)
             if (w->ubuf[j] == x) {
@@ -211,14 +218,15 @@ static bool superseded(qv_runtime *rt, qv_buf *x)
     return found && !reads;
 }
 
-void qv__coh_drop_device(qv_runtime *rt, unsigned dev)
+void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
+                         size_t nfailed)
 {
     unsigned bit = 1u << dev;
     pthread_mutex_lock(&rt->reg_mu);
     qv_buf *x = pin_from(rt->bufs);
     pthread_mutex_unlock(&rt->reg_mu);
     while (x) {
-        bool sup = superseded(rt, x);
+        bool sup = superseded(rt, x, failed, nfailed);
         pthread_mutex_lock(&x->coh_mu);
         if (x->mem && x->mem[dev]) {
             int rc = 0;

@@ -850,8 +850,13 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         bool trusted = !started || qv__coh_untrust(t, q->dev->id, why, sizeof why);
         /* Then its copies go: a device that comes back (a board reset)
          * may have lost them, and it is probed with nothing of before. */
-        if (drop)
-            qv__coh_drop_device(rt, q->dev->id);
+        if (drop) { /* t and the tasks in flight with it run again elsewhere */
+            qv__task *failed[QV__DEVQ_DEPTH + 1] = {t};
+            size_t nfailed = 1;
+            for (unsigned i = 0; i < q->nfly; i++)
+                failed[nfailed++] = q->fly[i].t;
+            qv__coh_drop_device(rt, q->dev->id, failed, nfailed);
+        }
         if (!trusted) {
             free(t->why);
             t->why = strdup(why);

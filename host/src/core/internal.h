@@ -1015,9 +1015,12 @@ int  qv__coh_flush(qv_runtime *rt, qv_buf *b);
 /* Device dev failed and may come back without what it held (a board
  * reset): every copy on it goes, brought home first where it is the only
  * valid one (a buffer whose copy cannot come home keeps the host's older
- * data and reports the error at its waits). Takes the buffers' coh_mu,
- * and reg_mu only between them. */
-void qv__coh_drop_device(qv_runtime *rt, unsigned dev);
+ * data and reports the error at its waits). failed: the device's tasks
+ * that failed with it, to run again elsewhere: a copy they were to
+ * replace is brought home too. Takes the buffers' coh_mu, and reg_mu only
+ * between them. */
+void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
+                         size_t nfailed);
 /* The device memory of b on dev (NULL for the host or a 0-byte buffer). */
 struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev);
 /* The device object of runtime device index dev (0: the CPU). */
