@@ -299,7 +299,9 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
 /* Restricts f to the device classes in mask (bits 1 << qv_class); 0 lifts
  * the restriction. Like StarPU's `where`. A change re-plans the regions
  * that have a plan (their next entry), as a change of devices does. May be
- * called at any time; calls already placed keep their device. */
+ * called at any time; calls already placed keep their device. A call
+ * that fails on every device the mask allows runs elsewhere rather than
+ * nowhere (docs/runtime.md, "Failures the caller sees"). */
 QV_API int qv_func_set_where(qv_func *f, unsigned mask);
 
 QV_API const char *qv_func_name(const qv_func *f);

@@ -920,6 +920,52 @@ static void writer_that_runs_nowhere_keeps_the_boards_copy(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A function kept on the board by its mask, with an OpenCL kernel too and
+ * no CPU implementation: when the board fails its call, the call runs on
+ * the GPU rather than nowhere (the mask says where to place work, not
+ * where to lose it; it was lost: adversarial testing). */
+static void failed_call_leaves_its_mask_for_another_accelerator(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
+    if (!(have & (1u << QV_CLASS_FPGA)) || !(have & (1u << QV_CLASS_GPU))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_fpga_or_gpu", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){ qv_test_vadd_cl(), "vadd", NULL,
+                                                               qv_test_range_vadd }), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
+    static float a[N], b[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 2;
+        out[i] = -1;
+    }
+    qv_buf *ba, *bb, *bo;
+    register3(rt, a, b, out, &ba, &bb, &bo);
+    uint32_t n = N;
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
+                                                  QV_VAL(n) }, 4), 0);
+    int rc = qv_wait_all(rt);
+    qv__fault_set(NULL, 0, 0, 0);
+    if (rc)
+        fail_msg("the call was lost: %s", qv_last_error());
+    assert_int_equal(qv_buf_wait(bo), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == (float)i + 2);
+    qv_device_info di;
+    assert_int_equal(qv_device_get(rt, qv_test_device_of(rt, QV_CLASS_GPU), &di), 0);
+    assert_int_equal(di.tasks, 1);
+    unregister3(ba, bb, bo);
+    qv_runtime_destroy(rt);
+}
+
 /* A board fails while its copy of `out` is the only valid one and a task
  * on the CPU is writing `out` anew (write-only, its predecessors done):
  * the board's old copy must not be brought home over what that task
@@ -1102,6 +1148,7 @@ int main(void)
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
         cmocka_unit_test(readers_of_a_lost_copy_fail),
         cmocka_unit_test(writer_that_runs_nowhere_keeps_the_boards_copy),
+        cmocka_unit_test(failed_call_leaves_its_mask_for_another_accelerator),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
         cmocka_unit_test(failed_board_copy_stays_off_a_buffer_being_written),
         cmocka_unit_test(failed_cpu_writer_keeps_the_boards_copy),

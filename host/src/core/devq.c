@@ -236,12 +236,13 @@ static bool has_build(const qv__devq *q, const qv_func *f)
     return k && qv__kernel_build(k, b->name, b->platform, b->emulation);
 }
 
-bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)
+/* qv__devq_usable, with f's qv_func_set_where mask (masked) or without. */
+static bool usable(qv_runtime *rt, unsigned dev, const qv_func *f, bool masked)
 {
     qv__devq *q = rt->accel[dev - 1];
     if ((!atomic_load_explicit(&q->healthy, memory_order_relaxed) && !probe_due(q)) ||
         atomic_load_explicit(&q->gone, memory_order_relaxed) ||
-        !qv__func_can(f, q->dev->cls))
+        !(masked ? qv__func_can(f, q->dev->cls) : (f->impls & (1u << q->dev->cls)) != 0))
         return false;
     pthread_mutex_lock(&q->fit_mu);
     unsigned fit = f->id < q->nfit ? q->fit[f->id] : 0;
@@ -254,6 +255,16 @@ bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)
     }
     pthread_mutex_unlock(&q->fit_mu);
     return !(fit & (FIT_BROKEN | FIT_NO_BUILD));
+}
+
+bool qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f)
+{
+    return usable(rt, dev, f, true);
+}
+
+bool qv__devq_usable_unmasked(qv_runtime *rt, unsigned dev, const qv_func *f)
+{
+    return usable(rt, dev, f, false);
 }
 
 /* f failed to build or load on q with implementation generation gen: no

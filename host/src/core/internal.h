@@ -1067,6 +1067,9 @@ size_t qv__devq_events(qv_runtime *rt, qv__dev_event *out, size_t max,
                        uint64_t *appeared, uint64_t *disappeared);
 /* Placement inputs for device dev (>= 1). */
 bool     qv__devq_usable(qv_runtime *rt, unsigned dev, const qv_func *f);
+/* The same whatever f's qv_func_set_where mask says (a task that failed
+ * everywhere the mask allows runs elsewhere rather than nowhere). */
+bool     qv__devq_usable_unmasked(qv_runtime *rt, unsigned dev, const qv_func *f);
 /* Whether device dev can load catalog kernel `kernel` beyond the catalog's
  * rule: a remote board's daemon must serve it (its last HELLO). */
 bool     qv__devq_serves(qv_runtime *rt, unsigned dev, const char *kernel);

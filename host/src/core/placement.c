@@ -104,6 +104,31 @@ static unsigned planned(qv_runtime *rt, qv__task *t)
     return UINT_MAX;
 }
 
+/* A task that failed on every device its qv_func_set_where mask allows,
+ * and that the CPU cannot run (no CPU implementation; one that has is
+ * run there, mask or not): the first other device that has one of its
+ * implementations and takes the call, else 0. The mask says where to
+ * place work, not where to lose it. */
+static unsigned outside_mask(qv_runtime *rt, qv__task *t)
+{
+    qv_func *f = t->func;
+    if (!t->skip || !f->where || qv__func_cpu(f))
+        return 0;
+    for (unsigned d = 1; d <= rt->naccel; d++) {
+        qv_class c = qv__devq_class(rt, d);
+        bool board = c == QV_CLASS_FPGA || c == QV_CLASS_REMOTE;
+        char why[256];
+        if ((t->skip & (1u << d)) || (f->where & (1u << c)) ||
+            !qv__devq_usable_unmasked(rt, d, f) ||
+            (board && (!f->kernel || !qv__fpga_fits(f, t, why, sizeof why))))
+            continue;
+        qv__log(1, "'%s' failed on every device its qv_func_set_where mask allows; this "
+                "call runs on %s", f->name, qv__devq_name(rt, d));
+        return d;
+    }
+    return 0;
+}
+
 unsigned qv__place(qv_runtime *rt, qv__task *t)
 {
     qv_func *f = t->func;
@@ -186,7 +211,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
         }
     }
     if (!have)
-        return 0; /* nothing usable: the CPU path reports it */
+        return outside_mask(rt, t); /* else the CPU's: it runs it, or reports it */
     if (qv__log_threshold() >= 2)
         log_choice(rt, t, best, calibrating ? CALIBRATING : EARLIEST, best_finish);
     if (best)
