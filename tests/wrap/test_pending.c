@@ -597,85 +597,6 @@ static void timer_signal_on_another_thread_reads_an_output(void **state)
     alarm(0);
 }
 
-/* cpu_scale, after starting a program and waiting for it on the
- * runtime's thread, as PoCL does when it links a kernel it compiles
- * (vfork, exec ld) in the middle of a task. */
-static void cpu_scale_spawns(const qv_call *c)
-{
-    usleep(50 * 1000); /* the caller is in write(2) by then */
-    pid_t pid;
-    char *argv[] = {"true", NULL};
-    if (posix_spawnp(&pid, "true", NULL, NULL, argv, environ) == 0)
-        (void)waitpid(pid, NULL, 0);
-    cpu_scale(c);
-}
-
-static qv_wrap_fn g_scale_spawns = {QV_WRAP_ABI, "pending_scale_spawns", NULL, scale_args,
-                                    3, cpu_scale_spawns, NULL, NULL, NULL, NULL,
-                                    QV_WRAP_DEFER};
-
-static void *open_gate_blocked(void *arg)
-{
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, NULL); /* the child's signal is not for us */
-    usleep(300 * 1000);
-    atomic_store(&g_gate, 1);
-    (void)arg;
-    return NULL;
-}
-
-static double clock_s(clockid_t id)
-{
-    struct timespec t;
-    clock_gettime(id, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* A write(2) from a pending output waits in the kernel's page fault, and
- * that wait cannot sleep while a signal is pending for the thread: the
- * fault is retried at once, over and over, a core burnt until the output
- * lands. The exit of a program that the runtime's thread started (SIGCHLD)
- * was such a signal: the runtime's threads blocked it, so the kernel kept
- * it for a thread of the program, here the one waiting in write(2) (the
- * other blocks everything). The waiting thread sleeps through the task. */
-static void a_runtime_threads_child_lets_a_waiting_write_sleep(void **state)
-{
-    (void)state;
-    arm_alarm();
-    struct sigaction dfl = {0}, old;
-    dfl.sa_handler = SIG_DFL;
-    assert_int_equal(sigaction(SIGCHLD, &dfl, &old), 0);
-    atomic_store(&g_gate, 0);
-    atomic_store(&g_ran, 0);
-    float *x = fresh(1), *y = fresh(0);
-    void *argv[3] = {x, y, &(uint32_t){N}};
-    assert_int_equal(qv_wrap_call(&g_scale_spawns, argv), 0);
-    qv_wrap_stats st;
-    assert_int_equal(qv_wrap_stats_get("pending_scale_spawns", &st), 0);
-    if (!st.deferred) {
-        atomic_store(&g_gate, 1);
-        skip();
-    }
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, open_gate_blocked, NULL), 0);
-    int fd = unlinked_file();
-    double c0 = clock_s(CLOCK_THREAD_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC);
-    assert_int_equal(write(fd, y, N * sizeof(float)), (ssize_t)(N * sizeof(float)));
-    double cpu = clock_s(CLOCK_THREAD_CPUTIME_ID) - c0;
-    double wall = clock_s(CLOCK_MONOTONIC) - w0;
-    close(fd);
-    pthread_join(t, NULL);
-    print_message("write(2) waited %.0f ms, on the CPU %.1f ms\n", wall * 1e3, cpu * 1e3);
-    assert_true(y[3] == 2.0f * 4.0f + 1.0f);
-    /* It waited about 250 ms; spinning, it was on the CPU nearly all of it. */
-    assert_true(cpu < 0.2 * wall);
-    sigaction(SIGCHLD, &old, NULL);
-    munmap(x, N * sizeof(float));
-    munmap(y, N * sizeof(float));
-    alarm(0);
-}
-
 #ifndef QV_SANITIZED
 /* glibc's malloc owns these pages (the sanitizers bring their own). */
 
@@ -806,7 +727,6 @@ int main(void)
         cmocka_unit_test(output_in_memory_grown_by_mremap),
         cmocka_unit_test(signal_handler_reads_an_output),
         cmocka_unit_test(timer_signal_on_another_thread_reads_an_output),
-        cmocka_unit_test(a_runtime_threads_child_lets_a_waiting_write_sleep),
 #ifndef QV_SANITIZED
         /* AddressSanitizer leaves a cancelled thread's stack poisoned (the
          * cancellation's unwinding) and reports its own sigaltstack at the

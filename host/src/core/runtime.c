@@ -222,7 +222,7 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out)
 {
     qv__fork_watch();
     sigset_t old;
-    qv__signals_block_runtime(&old);
+    qv__signals_block(&old);
     int rc = runtime_create(opts, out);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;

@@ -9,42 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Every signal but the synchronous ones, which a fault of the thread
- * itself raises and no mask can put off. */
-static void all_async(sigset_t *set)
-{
-    sigfillset(set);
-    sigdelset(set, SIGSEGV);
-    sigdelset(set, SIGBUS);
-    sigdelset(set, SIGFPE);
-    sigdelset(set, SIGILL);
-    sigdelset(set, SIGTRAP);
-}
-
 void qv__signals_block(sigset_t *old)
 {
     sigset_t all;
-    all_async(&all);
+    sigfillset(&all);
+    sigdelset(&all, SIGSEGV);
+    sigdelset(&all, SIGBUS);
+    sigdelset(&all, SIGFPE);
+    sigdelset(&all, SIGILL);
+    sigdelset(&all, SIGTRAP);
     pthread_sigmask(SIG_BLOCK, &all, old);
-}
-
-void qv__signals_block_runtime(sigset_t *old)
-{
-    sigset_t set;
-    all_async(&set);
-    /* SIGCHLD stays as the calling thread has it while the program takes
-     * no handler for it (thread.h). */
-    struct sigaction a;
-    if (sigaction(SIGCHLD, NULL, &a) == 0 && !(a.sa_flags & SA_SIGINFO) &&
-        (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN))
-        sigdelset(&set, SIGCHLD);
-    pthread_sigmask(SIG_BLOCK, &set, old);
 }
 
 int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg)
 {
     sigset_t old;
-    qv__signals_block_runtime(&old); /* inherited by the new thread */
+    qv__signals_block(&old); /* inherited by the new thread */
     int rc = pthread_create(t, attr, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;

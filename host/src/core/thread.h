@@ -5,20 +5,6 @@
  * handler on one of the application's threads, never on one the runtime
  * needs to finish a task (a handler that waits for a task, directly or by
  * touching a deferred output, would wait for itself).
- *
- * All but SIGCHLD, while the program takes no handler for it. Libraries
- * start programs from the runtime's threads (PoCL runs ld from the
- * thread that launches a kernel it has not linked yet), and the kernel
- * drops an ignored SIGCHLD only when the thread that started the child
- * does not block it: blocked, it went to a thread of the program
- * instead. There it is harmless but in one place: a thread waiting inside
- * a system call for a deferred output (write(2) from it) cannot sleep
- * while a signal is pending, and retries its page fault at once until the
- * output lands, a core burnt all along. A thread that blocks SIGCHLD
- * (a program reading it with signalfd) starts runtime threads that block
- * it too, and a program that installs a SIGCHLD handler before the
- * runtime starts keeps it off the runtime's threads; one installed later
- * may run on them.
  */
 #ifndef QV_CORE_THREAD_H
 #define QV_CORE_THREAD_H
@@ -32,12 +18,9 @@
  * SIGILL, SIGTRAP) in the calling thread; *old gets the mask before. */
 void qv__signals_block(sigset_t *old);
 
-/* The runtime's threads' mask: as qv__signals_block, but SIGCHLD left as
- * the calling thread has it while the program has no handler for it. */
-void qv__signals_block_runtime(sigset_t *old);
-
-/* pthread_create with the runtime's threads' mask (qv__signals_block_runtime)
- * in the new thread; attr may be NULL. Returns pthread_create's result. */
+/* pthread_create with every signal but the synchronous ones (SIGSEGV,
+ * SIGBUS, SIGFPE, SIGILL, SIGTRAP) blocked in the new thread; attr may be
+ * NULL. Returns pthread_create's result. */
 int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
 /* Names the calling thread "qv-<what>" (cut to the 15 characters Linux
