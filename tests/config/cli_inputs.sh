@@ -206,8 +206,11 @@ escape)
     # What was typed is echoed escaped too: getopt_long's own messages
     # (opterr), an operand, an option's value.
     E=$(printf 'a\033[2Jb')
+    set -f # $args split at spaces, its [2J no pattern
     for args in "plan --$E" "plan -$(printf '\001')" "plan --graph g $E" "graph gen $E -o x" \
-        "xclbin build --mode $E" "plan --algo $E" "xclbin nope$E" "$E"; do
+        "xclbin build --mode $E" "plan --algo $E" "xclbin nope$E" "$E" \
+        "plan --objective $E" "plan --deadline $E" "devices --probe-ms $E" \
+        "xclbin build --bank $E" "xclbin build -o x --platform p --kernel $E"; do
         # shellcheck disable=SC2086
         timeout 20 "$Q" $args >"$D/out" 2>&1
         [ $? -eq 2 ] || fail "quiver $args: exit status not 2"
@@ -215,6 +218,7 @@ escape)
             fail "quiver $args: a control character reached the output: $(cat -v "$D/out")"
         grep -qF -e 'a\x1B[2Jb' -e "'\x01'" "$D/out" || fail "quiver $args: not echoed: $(cat "$D/out")"
     done
+    set +f
     # The table prints a name whole, as qv_device_get gives it.
     long=alveo-u50-emu-named-long-enough-for-two-columns
     sed "s/^name:.*/name: $long/" "$SRC/boards/emu/u50-emu.yaml" >"$D/long.yaml"

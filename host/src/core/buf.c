@@ -101,8 +101,10 @@ static int buf_retire(qv_buf *b)
     if (!rc) {
         rc = lost; /* logged when it was lost */
     } else {
-        qv__log(0, "buffer %p: its only valid copy could not be brought home from "
-                "its device (%s); the host keeps its older data", b->ptr, qv_strerror(rc));
+        qv__log(0,
+                "buffer %p: its only valid copy could not be brought home from "
+                "its device (%s); the host keeps its older data",
+                b->ptr, qv_strerror(rc));
     }
     pthread_mutex_lock(&rt->submit_mu);
     if (b->last_writer)

@@ -122,8 +122,10 @@ static unsigned outside_mask(qv_runtime *rt, qv__task *t)
             !qv__devq_usable_unmasked(rt, d, f) ||
             (board && (!f->kernel || !qv__fpga_fits(f, t, why, sizeof why))))
             continue;
-        qv__log(1, "'%s' failed on every device its qv_func_set_where mask allows; this "
-                "call runs on %s", f->name, qv__devq_name(rt, d));
+        qv__log(1,
+                "'%s' failed on every device its qv_func_set_where mask allows; this "
+                "call runs on %s",
+                f->name, qv__devq_name(rt, d));
         return d;
     }
     return 0;

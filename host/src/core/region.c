@@ -881,7 +881,8 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
      * open would stay on the worker, refusing the next task's begin with
      * an EBUSY no thread could end (adversarial testing). */
     if (qv__task_context(rt))
-        return qv__fail(QV_EINVAL, "qv_region_begin('%s') from a task: regions are the "
+        return qv__fail(QV_EINVAL,
+                        "qv_region_begin('%s') from a task: regions are the "
                         "program's threads'; what a task submits belongs to no entry",
                         name);
     tls_state *s = tls_for(rt);

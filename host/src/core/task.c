@@ -824,9 +824,11 @@ static int task_stale(qv__task *t, char *why, size_t whylen)
                     ? atomic_load_explicit(&t->ubuf[j]->stale, memory_order_acquire)
                     : 0;
         if (e) {
-            snprintf(why, whylen, "its input %p holds no valid data: the task that should "
+            snprintf(why, whylen,
+                     "its input %p holds no valid data: the task that should "
                      "have written it did not run, or its result was lost with a device "
-                     "that failed", t->ubuf[j]->ptr);
+                     "that failed",
+                     t->ubuf[j]->ptr);
             return e;
         }
     }

@@ -18,9 +18,9 @@
 
 const char *qv_cli_esc(const char *s)
 {
-    static char buf[4][512];
+    static char buf[8][512];
     static unsigned next;
-    return qv__escape(s, buf[next++ % 4], sizeof buf[0]);
+    return qv__escape(s, buf[next++ % 8], sizeof buf[0]);
 }
 
 int qv_cli_unexpected(const char *prog, const char *arg)
@@ -61,7 +61,9 @@ static void bad_option(const char *prog, const char *cur, const char *shortopts,
         size_t len = eq ? (size_t)(eq - name) : strlen(name);
         const struct option *l;
         int n = long_matches(longopts, name, len, &l);
-        if (n && optopt) { /* getopt_long found it (optopt is its val): the value is wrong */
+        /* getopt_long found it when optopt is set (to its val, never 0 in
+         * our tables): then its value is what is wrong. */
+        if (n && optopt) {
             for (const struct option *o = longopts; o->name; o++)
                 if (o->val == optopt && !strncmp(o->name, name, len)) {
                     l = o;

@@ -186,8 +186,10 @@ int qv_cmd_devices(int argc, char **argv)
             char *end;
             unsigned long v = strtoul(optarg, &end, 10);
             if (!*optarg || *end || v > 600000 || optarg[0] == '-') {
-                fprintf(stderr, "quiver devices: --probe-ms: expected milliseconds from 0 "
-                                "to 600000, not '%s'\n", optarg);
+                fprintf(stderr,
+                        "quiver devices: --probe-ms: expected milliseconds from 0 "
+                        "to 600000, not '%s'\n",
+                        qv_cli_esc(optarg));
                 free(boards);
                 return QV_CLI_USAGE;
             }

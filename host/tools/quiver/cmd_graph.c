@@ -291,6 +291,7 @@ int qv_cmd_graph(int argc, char **argv)
         return cmd_gen(argc - 1, argv + 1);
     if (!strcmp(argv[1], "import"))
         return cmd_import(argc - 1, argv + 1);
-    fprintf(stderr, PROG ": unknown subcommand '%s' (gen, import)\n", qv_cli_esc(argv[1]));
+    fprintf(stderr, PROG ": unknown subcommand '%s' (gen, import)\n",
+            qv_cli_esc(argv[1]));
     return QV_CLI_USAGE;
 }

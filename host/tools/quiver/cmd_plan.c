@@ -375,7 +375,7 @@ int qv_cmd_plan(int argc, char **argv)
                 fprintf(stderr,
                         PROG ": --objective '%s': expected time, cost or a weight "
                              "from 0 (time) to 1 (cost)\n",
-                        optarg);
+                        qv_cli_esc(optarg));
                 return QV_CLI_USAGE;
             }
             break;
@@ -383,13 +383,14 @@ int qv_cmd_plan(int argc, char **argv)
             if (parse_number(optarg, &deadline) || deadline < 0) {
                 fprintf(stderr,
                         PROG ": --deadline '%s': expected a time in µs (0: none)\n",
-                        optarg);
+                        qv_cli_esc(optarg));
                 return QV_CLI_USAGE;
             }
             break;
         case 'a':
             if (qv_algo_parse(optarg, &algo)) {
-                fprintf(stderr, PROG ": unknown algorithm '%s' (quiver, heft, peft, metis)\n",
+                fprintf(stderr,
+                        PROG ": unknown algorithm '%s' (quiver, heft, peft, metis)\n",
                         qv_cli_esc(optarg));
                 return QV_CLI_USAGE;
             }

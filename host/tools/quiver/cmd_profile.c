@@ -125,7 +125,8 @@ static int prepare_out(const char *dir)
 {
     struct stat st;
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
-        fprintf(stderr, PROG ": cannot create --out %s: %s\n", qv_cli_esc(dir), strerror(errno));
+        fprintf(stderr, PROG ": cannot create --out %s: %s\n", qv_cli_esc(dir),
+                strerror(errno));
         return 1;
     }
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -133,12 +134,14 @@ static int prepare_out(const char *dir)
         return 1;
     }
     if (access(dir, W_OK | X_OK) != 0) {
-        fprintf(stderr, PROG ": cannot write into --out %s: %s\n", qv_cli_esc(dir), strerror(errno));
+        fprintf(stderr, PROG ": cannot write into --out %s: %s\n", qv_cli_esc(dir),
+                strerror(errno));
         return 1;
     }
     DIR *d = opendir(dir);
     if (!d) {
-        fprintf(stderr, PROG ": cannot read --out %s: %s\n", qv_cli_esc(dir), strerror(errno));
+        fprintf(stderr, PROG ": cannot read --out %s: %s\n", qv_cli_esc(dir),
+                strerror(errno));
         return 1;
     }
     struct dirent *e;
@@ -748,7 +751,8 @@ static int check_inputs(const pf_opts *o)
     if (o->boards) {
         DIR *d = opendir(o->boards);
         if (!d) {
-            fprintf(stderr, PROG ": --boards %s: %s\n", qv_cli_esc(o->boards), strerror(errno));
+            fprintf(stderr, PROG ": --boards %s: %s\n", qv_cli_esc(o->boards),
+                    strerror(errno));
             return 1;
         }
         closedir(d);

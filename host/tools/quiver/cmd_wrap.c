@@ -110,7 +110,8 @@ static const qv__kernel *find_kernel(const qv__catalog *c, const char *catalog,
     }
     cands[nc] = NULL;
     const char *dym = qv__did_you_mean(f, cands);
-    fprintf(stderr, "%s: %s: no kernel implements '%s'%s%s%s%s\n", PROG, catalog, f,
+    fprintf(stderr, "%s: %s: no kernel implements '%s'%s%s%s%s\n", PROG,
+            qv_cli_esc(catalog), qv_cli_esc(f),
             in_chain ? " alone (only fused chains do)" : "",
             dym ? "; did you mean '" : "", dym ? dym : "", dym ? "'?" : "");
     return NULL;
@@ -320,7 +321,8 @@ int qv_cmd_wrap(int argc, char **argv)
     for (char *save = NULL, *f = strtok_r(list, ",", &save); f;
          f = strtok_r(NULL, ",", &save)) {
         if (!qv__is_c_ident(f)) {
-            fprintf(stderr, "%s: --functions: '%s' is not a C identifier\n", PROG, f);
+            fprintf(stderr, "%s: --functions: '%s' is not a C identifier\n", PROG,
+                    qv_cli_esc(f));
             goto out;
         }
         for (size_t i = 0; i < n; i++)
@@ -391,7 +393,7 @@ int qv_cmd_wrap(int argc, char **argv)
         char *eq = strchr(spec, '=');
         if (!eq || eq == spec || !eq[1]) {
             fprintf(stderr, "%s: --opencl '%s': expected F=FILE.cl[:KERNEL]\n", PROG,
-                    cls[i]);
+                    qv_cli_esc(cls[i]));
             goto out;
         }
         *eq = 0;
@@ -410,11 +412,11 @@ int qv_cmd_wrap(int argc, char **argv)
             j++;
         if (j == n) {
             fprintf(stderr, "%s: --opencl for '%s', which --functions does not name\n",
-                    PROG, spec);
+                    PROG, qv_cli_esc(spec));
             goto out;
         }
         if (cl_text[j]) {
-            fprintf(stderr, "%s: --opencl names '%s' twice\n", PROG, spec);
+            fprintf(stderr, "%s: --opencl names '%s' twice\n", PROG, qv_cli_esc(spec));
             goto out;
         }
         if (!(cl_text[j] = slurp(file)))

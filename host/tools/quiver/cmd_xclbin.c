@@ -64,7 +64,9 @@ int qv_cmd_xclbin(int argc, char **argv)
         return qv_cmd_xclbin_entry(argc - 1, argv + 1);
     if (!strcmp(argv[1], "build"))
         return qv_cmd_xclbin_build(argc - 1, argv + 1);
-    fprintf(stderr, "quiver xclbin: unknown subcommand '%s' (info, build, entry)\n"
-                    "Try 'quiver xclbin --help'.\n", qv_cli_esc(argv[1]));
+    fprintf(stderr,
+            "quiver xclbin: unknown subcommand '%s' (info, build, entry)\n"
+            "Try 'quiver xclbin --help'.\n",
+            qv_cli_esc(argv[1]));
     return QV_CLI_USAGE;
 }

@@ -118,8 +118,8 @@ static int parse_bank(build *b, const char *arg)
         type == QV__XMEM_STREAMING_CONNECTION || parse_size(size, &bk->size)) {
         fprintf(stderr,
                 PROG ": --bank '%s': expected TYPE:SIZE[:TAG], e.g. "
-                "DDR4:16G or HBM:256M:HBM[0]\n",
-                arg);
+                     "DDR4:16G or HBM:256M:HBM[0]\n",
+                qv_cli_esc(arg));
         return 2;
     }
     bk->type = (uint8_t)type;
@@ -187,7 +187,7 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
             }
             fprintf(stderr,
                     PROG ": --sp '%s': no bank '%s' (give a --bank "
-                    "TAG or an index)\n",
+                         "TAG or an index)\n",
                     qv_cli_esc(sp), qv_cli_esc(bank));
             return 2;
         }
@@ -272,7 +272,8 @@ static int build_run(build *b, int argc, char **argv)
             break;
         case B_TIMESTAMP:
             if (parse_seconds(v, &timestamp)) {
-                fprintf(stderr, PROG ": --timestamp '%s': expected seconds\n", qv_cli_esc(v));
+                fprintf(stderr, PROG ": --timestamp '%s': expected seconds\n",
+                        qv_cli_esc(v));
                 return QV_CLI_USAGE;
             }
             break;
@@ -284,8 +285,7 @@ static int build_run(build *b, int argc, char **argv)
             unsigned long n = strtoul(v, &end, 10);
             if (!b->sig.nkernels || *end || end == v || n < 1 || n > QV__XCLBIN_MAX_CUS) {
                 fprintf(stderr, PROG ": --cus '%s': expected 1..%u after a --kernel\n",
-                        qv_cli_esc(v),
-                        QV__XCLBIN_MAX_CUS);
+                        qv_cli_esc(v), QV__XCLBIN_MAX_CUS);
                 return QV_CLI_USAGE;
             }
             if (cus_of == b->sig.nkernels - 1) { /* the last one won, silently */
@@ -366,9 +366,9 @@ static int build_run(build *b, int argc, char **argv)
         int rc =
             qv__xclbin_read_file(bitstream, QV_XCLBIN_MAX_FILE, &b->bitstream, &b->bitstream_size);
         if (rc) {
-            fprintf(stderr, "%s: error: %s\n", bitstream,
-                    rc == QV_E2BIG  ? "file larger than 4 GiB"
-                    : rc == -EISDIR ? "is a directory"
+            fprintf(stderr, "%s: error: %s\n", qv_cli_esc(bitstream),
+                    rc == QV_E2BIG    ? "file larger than 4 GiB"
+                    : rc == -EISDIR   ? "is a directory"
                     : rc == QV_EINVAL ? "not a regular file"
                                       : qv_strerror(rc));
             return 1;

@@ -42,7 +42,8 @@ int qv_cmd_xclbin_entry(int argc, char **argv)
     }
     if (!sig || !out || optind < argc) {
         if (optind < argc)
-            fprintf(stderr, PROG ": unexpected argument '%s'\n", qv_cli_esc(argv[optind]));
+            fprintf(stderr, PROG ": unexpected argument '%s'\n",
+                    qv_cli_esc(argv[optind]));
         fprintf(stderr, "usage: quiver xclbin entry --kernel 'NAME(ARG:TYPE, ...)' "
                         "[--header FILE.h] -o OUT.c\n");
         return QV_CLI_USAGE;

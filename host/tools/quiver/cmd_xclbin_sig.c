@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cmd_xclbin.h"
+#include "commands.h"
 #include "qv_escape.h"
 #include "qv_text.h"
 
@@ -107,9 +108,8 @@ int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
     k->ncus = 1;
     char *open = strchr(s, '('), *close = strrchr(s, ')');
     if (!open || !close || close < open || trim(close + 1)[0]) {
-        fprintf(stderr,
-                "%s: --kernel '%s': expected NAME(ARG:TYPE, ...)\n", prog,
-                sig);
+        fprintf(stderr, "%s: --kernel '%s': expected NAME(ARG:TYPE, ...)\n", prog,
+                qv_cli_esc(sig));
         return 2;
     }
     *open = '\0';
@@ -121,7 +121,7 @@ int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
         n += *p == ',';
     if (n > QV__XCLBIN_MAX_ARGS) {
         fprintf(stderr, "%s: --kernel '%s': more than %u arguments\n", prog,
-                sig, QV__XCLBIN_MAX_ARGS);
+                qv_cli_esc(sig), QV__XCLBIN_MAX_ARGS);
         return 2;
     }
     if (n && !(b->args[ki] = calloc(n, sizeof *b->args[ki])))
@@ -133,9 +133,8 @@ int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
         qv__xclbin_arg_spec *a = &b->args[ki][k->nargs++];
         char *colon = strchr(tok, ':');
         if (!colon) {
-            fprintf(stderr,
-                    "%s: --kernel '%s': argument '%s' lacks ':TYPE'\n", prog,
-                    sig, trim(tok));
+            fprintf(stderr, "%s: --kernel '%s': argument '%s' lacks ':TYPE'\n", prog,
+                    qv_cli_esc(sig), qv_cli_esc(trim(tok)));
             return 2;
         }
         *colon = '\0';
@@ -148,8 +147,8 @@ int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
             if (*end || end == at + 1 || v > 64 || v == 0) {
                 fprintf(stderr,
                         "%s: --kernel '%s': size '@%s' of '%s' must "
-                        "be 1..64 bytes\n", prog,
-                        sig, at + 1, a->name);
+                        "be 1..64 bytes\n",
+                        prog, qv_cli_esc(sig), qv_cli_esc(at + 1), qv_cli_esc(a->name));
                 return 2;
             }
             a->size = (uint32_t)v;
@@ -165,15 +164,16 @@ int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
             if (size < 0) {
                 fprintf(stderr,
                         "%s: --kernel '%s': unknown scalar type '%s' "
-                        "of '%s'; write %s:%s@BYTES\n", prog,
-                        sig, type, a->name, a->name, type);
+                        "of '%s'; write %s:%s@BYTES\n",
+                        prog, qv_cli_esc(sig), qv_cli_esc(type), qv_cli_esc(a->name),
+                        qv_cli_esc(a->name), qv_cli_esc(type));
                 return 2;
             }
             a->size = (uint32_t)size;
         }
     }
     if (k->nargs != n) {
-        fprintf(stderr, "%s: --kernel '%s': empty argument\n", prog, sig);
+        fprintf(stderr, "%s: --kernel '%s': empty argument\n", prog, qv_cli_esc(sig));
         return 2;
     }
     return check_names(k, prog, sig);

@@ -45,18 +45,19 @@ int qv_cmd_wrap(int argc, char **argv);
  * as getopt_long does, -1 after the last one (the operands are then
  * argv[optind..argc-1], in their order, moved to the end), or '?' after
  * printing the error, as "prog: unrecognized option '--x'" (getopt_long's
- * words, what was typed escaped) and a hint to run `prog --help`; the caller then returns QV_CLI_USAGE. Options and
- * operands mix in any order, POSIXLY_CORRECT or not; `--` ends the
- * options. An empty value (`--graph=`, `-o ''`) is a usage error too,
- * except for --config ("" is no policy file, as QV_CONFIG=""). The first
- * call with a new argv starts over (optind = 0) and sets argv[0] to prog
- * for the messages. A long option is also accepted abbreviated when that
- * is unambiguous, as GNU tools do. */
+ * words, what was typed escaped) and a hint to run `prog --help`; the
+ * caller then returns QV_CLI_USAGE. Options and operands mix in any
+ * order, POSIXLY_CORRECT or not; `--` ends the options. An empty value
+ * (`--graph=`, `-o ''`) is a usage error too, except for --config (""
+ * is no policy file, as QV_CONFIG=""). The first call with a new argv
+ * starts over (optind = 0) and sets argv[0] to prog for the messages. A
+ * long option is also accepted abbreviated when that is unambiguous, as
+ * GNU tools do. */
 int qv_cli_getopt(int argc, char **argv, const char *prog, const char *shortopts,
                   const struct option *longopts);
 
-/* s escaped for a message (qv__escape), in one of four static buffers:
- * up to four in one printf. The arguments a user typed are printed so,
+/* s escaped for a message (qv__escape), in one of eight static buffers:
+ * up to eight in one printf. The arguments a user typed are printed so,
  * as strings from files are. */
 const char *qv_cli_esc(const char *s);
 
