@@ -920,6 +920,44 @@ static void writer_that_runs_nowhere_keeps_the_boards_copy(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* The same writer with a CPU implementation, and `out`'s copy home fails
+ * too: the writer, run again on the CPU, makes `out` anew, and nothing
+ * reports a loss (the failed copy home marked `out` lost, and its wait
+ * failed after the writer had written it). */
+static void writer_run_elsewhere_replaces_a_lost_copy(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_rewrites_lost");
+    static two_sets t;
+    two_sets_open(rt, f, &t); /* out = i + 2, on the board only; host -1 */
+    for (int i = 0; i < N; i++)
+        t.a2[i] = 100;
+    uint32_t n = N;
+    qv__fault_delay_set("emu", QV_FAULT_READ, 300 * 1000);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* the writer's launch */
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
+                                                  QV_BUF(t.bo), QV_VAL(n) }, 4), 0);
+    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
+        usleep(1000);
+    assert_int_equal(qv__fault_delaying(), 1); /* out on its way home */
+    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO); /* and that read fails */
+    int rc = qv_wait_all(rt);
+    qv__fault_delay_set(NULL, 0, 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    if (rc)
+        fail_msg("the writer's re-run was reported failed: %s", qv_last_error());
+    if (qv_buf_wait(t.bo) != 0)
+        fail_msg("out, written by the re-run, reported a loss: %s", qv_last_error());
+    for (int i = 0; i < N; i++)
+        assert_true(t.out[i] == 102.0f);
+    assert_int_equal(qv_buf_unregister(t.bo), 0);
+    assert_int_equal(qv_buf_unregister(t.ba), 0);
+    assert_int_equal(qv_buf_unregister(t.bb), 0);
+    unregister3(t.ba2, t.bb2, t.bo2);
+    qv_runtime_destroy(rt);
+}
+
 /* A function kept on the board by its mask, with an OpenCL kernel too and
  * no CPU implementation: when the board fails its call, the call runs on
  * the GPU rather than nowhere (the mask says where to place work, not
@@ -1148,6 +1186,7 @@ int main(void)
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
         cmocka_unit_test(readers_of_a_lost_copy_fail),
         cmocka_unit_test(writer_that_runs_nowhere_keeps_the_boards_copy),
+        cmocka_unit_test(writer_run_elsewhere_replaces_a_lost_copy),
         cmocka_unit_test(failed_call_leaves_its_mask_for_another_accelerator),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
         cmocka_unit_test(failed_board_copy_stays_off_a_buffer_being_written),

@@ -190,32 +190,35 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
     return freed;
 }
 
-/* Whether x's last writer is released (its predecessors done: it runs,
- * or is about to) and writes x without reading it: then no task needs the
- * copy an earlier writer left, and copying that into the host memory the
- * writer may be writing would race with it and could undo its result
- * (ThreadSanitizer saw a failed board's copy brought home over a fused
- * chain's re-run on the CPU). Not one of the failed device's own tasks
- * (failed): they run again elsewhere later, or nowhere, and then x keeps
- * the copy they would have replaced (dropped unread, it was lost, and the
- * host's data from before it stood: adversarial testing). Takes
- * submit_mu. */
-static bool superseded(qv_runtime *rt, qv_buf *x, qv__task *const *failed, size_t nfailed)
+/* What x's last writer does to its copy on a failed device, when it writes
+ * x without reading it. REPLACES: it is released (its predecessors done:
+ * it runs, or is about to), so no task needs the copy an earlier writer
+ * left, and copying that into the host memory the writer may be writing
+ * would race with it and could undo its result (ThreadSanitizer saw a
+ * failed board's copy brought home over a fused chain's re-run on the
+ * CPU). WILL_REPLACE: it is one of the tasks that failed on the device
+ * (failed), which run again elsewhere later, or nowhere: the copy is
+ * brought home where it can be, so that x keeps it should the writer run
+ * nowhere (dropped unread, it was lost, and the host's data from before
+ * it stood: adversarial testing), and where it cannot, the writer makes
+ * x anew or says x holds nothing. Takes submit_mu. */
+enum { KEEPS, REPLACES, WILL_REPLACE };
+
+static int superseded(qv_runtime *rt, qv_buf *x, qv__task *const *failed, size_t nfailed)
 {
-    bool found = false, reads = false;
+    bool found = false, reads = false, mine = false;
     pthread_mutex_lock(&rt->submit_mu);
     qv__task *w = x->last_writer;
     for (size_t i = 0; w && i < nfailed; i++)
-        if (failed[i] == w)
-            w = NULL; /* it failed on the device: it writes nothing yet */
-    if (w && !atomic_load(&w->done) && atomic_load(&w->pending) == 0)
+        mine |= failed[i] == w;
+    if (w && !atomic_load(&w->done) && (mine || atomic_load(&w->pending) == 0))
         for (unsigned j = 0; j < w->nbufs; j++)
             if (w->ubuf[j] == x) {
                 found = true;
                 reads |= (w->modes[j] & QV_R) != 0;
             }
     pthread_mutex_unlock(&rt->submit_mu);
-    return found && !reads;
+    return !found || reads ? KEEPS : mine ? WILL_REPLACE : REPLACES;
 }
 
 void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
@@ -226,15 +229,17 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
     qv_buf *x = pin_from(rt->bufs);
     pthread_mutex_unlock(&rt->reg_mu);
     while (x) {
-        bool sup = superseded(rt, x, failed, nfailed);
+        int sup = superseded(rt, x, failed, nfailed);
         pthread_mutex_lock(&x->coh_mu);
         if (x->mem && x->mem[dev]) {
             int rc = 0;
             if (atomic_load(&x->valid) == bit) { /* its only copy */
-                if (sup)
-                    atomic_fetch_or(&x->valid, 1u); /* its writer makes it anew */
-                else
+                if (sup != REPLACES)
                     rc = to_host(rt, x, dev);
+                if (sup == REPLACES || (rc && sup == WILL_REPLACE)) {
+                    rc = 0;
+                    atomic_fetch_or(&x->valid, 1u); /* its writer makes it anew */
+                }
             }
             if (rc) {
                 /* Its only copy is lost: the host keeps its older data,
