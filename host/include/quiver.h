@@ -300,8 +300,10 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
  * the restriction. Like StarPU's `where`. A change re-plans the regions
  * that have a plan (their next entry), as a change of devices does. May be
  * called at any time; calls already placed keep their device. A call
- * that fails on every device the mask allows runs elsewhere rather than
- * nowhere (docs/runtime.md, "Failures the caller sees"). */
+ * that no device the mask allows can take (each failed it, or is out of
+ * service) runs on another that has one of f's implementations rather
+ * than nowhere: the CPU, else another accelerator (docs/runtime.md,
+ * "Failures the caller sees"). */
 QV_API int qv_func_set_where(qv_func *f, unsigned mask);
 
 QV_API const char *qv_func_name(const qv_func *f);

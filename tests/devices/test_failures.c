@@ -920,6 +920,47 @@ static void writer_that_runs_nowhere_keeps_the_boards_copy(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* The same writer queued on the board behind a task whose launch fails:
+ * it has not started either, so `out`'s copy comes home first, and `out`
+ * keeps it when the writer runs nowhere (the copy was dropped unread as
+ * if the writer ran elsewhere: review). */
+static void writer_queued_behind_a_failure_keeps_the_boards_copy(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_ahead");
+    qv_func *g;
+    assert_int_equal(qv_func_create(rt, "vadd_queued", qv_test_vadd_sig, 4, &g), 0);
+    assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
+    static two_sets t;
+    two_sets_open(rt, f, &t); /* out = i + 2, on the board only; host -1 */
+    uint32_t n = N;
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 300 * 1000);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
+                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
+    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
+        usleep(1000);
+    assert_int_equal(qv__fault_delaying(), 1); /* the first launch, held back */
+    assert_int_equal(qv_submit(rt, g, (qv_arg[]){ QV_BUF(t.ba), QV_BUF(t.bb),
+                                                  QV_BUF(t.bo), QV_VAL(n) }, 4), 0);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* it fails: the board out */
+    int rc = qv_wait_all(rt);
+    qv__fault_delay_set(NULL, 0, 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(rc < 0); /* g ran nowhere */
+    assert_true(qv_buf_wait(t.bo) < 0);
+    assert_int_equal(qv_buf_unregister(t.bo), 0);
+    for (int i = 0; i < N; i++)
+        if (t.out[i] != (float)i + 2)
+            fail_msg("out[%d] = %g, not its last result %g", i, t.out[i], (float)i + 2);
+    for (int i = 0; i < N; i++) /* the first task ran again on the CPU */
+        assert_true(t.o2[i] == (float)i + 2);
+    assert_int_equal(qv_buf_unregister(t.ba), 0);
+    assert_int_equal(qv_buf_unregister(t.bb), 0);
+    unregister3(t.ba2, t.bb2, t.bo2);
+    qv_runtime_destroy(rt);
+}
+
 /* The same writer with a CPU implementation, and `out`'s copy home fails
  * too: the writer, run again on the CPU, makes `out` anew, and nothing
  * reports a loss (the failed copy home marked `out` lost, and its wait
@@ -997,9 +1038,22 @@ static void failed_call_leaves_its_mask_for_another_accelerator(void **state)
     assert_int_equal(qv_buf_wait(bo), 0);
     for (int i = 0; i < N; i++)
         assert_true(out[i] == (float)i + 2);
+    /* A call made while the board is out of service runs there too (it
+     * was lost, QV_ENODEV, though the GPU could run it: review). */
+    assert_int_equal(qv_buf_acquire(ba, QV_W), 0);
+    for (int i = 0; i < N; i++)
+        a[i] = 10;
+    assert_int_equal(qv_buf_release(ba), 0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
+                                                  QV_VAL(n) }, 4), 0);
+    if ((rc = qv_wait_all(rt)) != 0)
+        fail_msg("a call during the board's outage was lost: %s", qv_last_error());
+    assert_int_equal(qv_buf_wait(bo), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == 12.0f);
     qv_device_info di;
     assert_int_equal(qv_device_get(rt, qv_test_device_of(rt, QV_CLASS_GPU), &di), 0);
-    assert_int_equal(di.tasks, 1);
+    assert_int_equal(di.tasks, 2);
     unregister3(ba, bb, bo);
     qv_runtime_destroy(rt);
 }
@@ -1187,6 +1241,7 @@ int main(void)
         cmocka_unit_test(readers_of_a_lost_copy_fail),
         cmocka_unit_test(writer_that_runs_nowhere_keeps_the_boards_copy),
         cmocka_unit_test(writer_run_elsewhere_replaces_a_lost_copy),
+        cmocka_unit_test(writer_queued_behind_a_failure_keeps_the_boards_copy),
         cmocka_unit_test(failed_call_leaves_its_mask_for_another_accelerator),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
         cmocka_unit_test(failed_board_copy_stays_off_a_buffer_being_written),

@@ -197,7 +197,8 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
  * would race with it and could undo its result (ThreadSanitizer saw a
  * failed board's copy brought home over a fused chain's re-run on the
  * CPU). WILL_REPLACE: it is one of the tasks that failed on the device
- * (failed), which run again elsewhere later, or nowhere: the copy is
+ * without having started there (failed), which run again elsewhere
+ * later, or nowhere: the copy is
  * brought home where it can be, so that x keeps it should the writer run
  * nowhere (dropped unread, it was lost, and the host's data from before
  * it stood: adversarial testing), and where it cannot, the writer makes
@@ -333,6 +334,9 @@ void qv__coh_host_writes(qv_buf *b)
         return;
     pthread_mutex_lock(&b->coh_mu);
     atomic_store(&b->valid, 1u);
+    /* What it holds from now on is the writer's: a failed device's loss
+     * marked meanwhile is not about it (qv__coh_drop_device). */
+    atomic_store_explicit(&b->stale, 0, memory_order_relaxed);
     pthread_mutex_unlock(&b->coh_mu);
 }
 
@@ -342,6 +346,7 @@ void qv__coh_written(qv_buf *b, unsigned dev)
         return;
     pthread_mutex_lock(&b->coh_mu);
     atomic_store(&b->valid, 1u << dev);
+    atomic_store_explicit(&b->stale, 0, memory_order_relaxed); /* as above */
     pthread_mutex_unlock(&b->coh_mu);
 }
 

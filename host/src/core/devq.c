@@ -861,12 +861,30 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         bool trusted = !started || qv__coh_untrust(t, q->dev->id, why, sizeof why);
         /* Then its copies go: a device that comes back (a board reset)
          * may have lost them, and it is probed with nothing of before. */
-        if (drop) { /* t and the tasks in flight with it run again elsewhere */
-            qv__task *failed[QV__DEVQ_DEPTH + 1] = {t};
-            size_t nfailed = 1;
-            for (unsigned i = 0; i < q->nfly; i++)
-                failed[nfailed++] = q->fly[i].t;
+        if (drop) {
+            /* The tasks that run again elsewhere without having started
+             * here (t, when its launch failed, and those queued behind
+             * it): a copy they are to replace comes home first. Not one
+             * that ran: the copies it writes here may be half-written (a
+             * hung emulated run may still be writing them). The queue's
+             * tasks stay there meanwhile: only this thread takes them
+             * (help() runs it only while the driver sleeps); a hang's
+             * hand-over took them off already, and they count as before. */
+            pthread_mutex_lock(&q->mu);
+            size_t nq = 0;
+            for (qv__task *x = q->head; x; x = x->next)
+                nq++;
+            qv__task **failed = malloc((nq + 1) * sizeof *failed);
+            size_t nfailed = 0;
+            if (failed) {
+                if (!started)
+                    failed[nfailed++] = t;
+                for (qv__task *x = q->head; x; x = x->next)
+                    failed[nfailed++] = x;
+            }
+            pthread_mutex_unlock(&q->mu);
             qv__coh_drop_device(rt, q->dev->id, failed, nfailed);
+            free(failed);
         }
         if (!trusted) {
             free(t->why);

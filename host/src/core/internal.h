@@ -170,6 +170,8 @@ struct qv_func {
     atomic_uint tries[QV_CLASS_COUNT]; /* calibration tries sent out */
     atomic_uint placed;       /* devices it went to (bit i: device i), for
                                * the log's first-time messages */
+    atomic_uint outside;      /* those it went to outside its mask, for
+                               * the log's warning (placement.c) */
     /* The program tied f to the catalog's function of its name: bound to
      * a kernel of its own, or to a fused kernel that implements it among
      * others (qv_func_set_fpga). Only then may a fused kernel take over
@@ -1015,10 +1017,11 @@ int  qv__coh_flush(qv_runtime *rt, qv_buf *b);
 /* Device dev failed and may come back without what it held (a board
  * reset): every copy on it goes, brought home first where it is the only
  * valid one (a buffer whose copy cannot come home keeps the host's older
- * data and reports the error at its waits). failed: the device's tasks
- * that failed with it, to run again elsewhere: a copy they were to
- * replace is brought home too. Takes the buffers' coh_mu, and reg_mu only
- * between them. */
+ * data, reports the error at its waits, and fails the tasks that read it
+ * until one writes it). failed: the device's tasks that run again
+ * elsewhere without having started there: a copy they were to replace is
+ * brought home too. Takes submit_mu, then each buffer's coh_mu, and
+ * reg_mu only between them. */
 void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
                          size_t nfailed);
 /* The device memory of b on dev (NULL for the host or a 0-byte buffer). */

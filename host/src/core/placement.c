@@ -104,28 +104,31 @@ static unsigned planned(qv_runtime *rt, qv__task *t)
     return UINT_MAX;
 }
 
-/* A task that failed on every device its qv_func_set_where mask allows,
- * and that the CPU cannot run (no CPU implementation; one that has is
- * run there, mask or not): the first other device that has one of its
- * implementations and takes the call, else 0. The mask says where to
- * place work, not where to lose it. */
+/* A task that no device its qv_func_set_where mask allows can take now
+ * (each failed it, or is out of service), and that the CPU cannot run (no
+ * CPU implementation; one that has is run there, mask or not): the first
+ * other device that has one of its implementations and takes the call,
+ * else 0. The mask says where to place work, not where to lose it. Said
+ * once per function and device, at warning level. */
 static unsigned outside_mask(qv_runtime *rt, qv__task *t)
 {
     qv_func *f = t->func;
-    if (!t->skip || !f->where || qv__func_cpu(f))
+    unsigned where = f->where;
+    if (!where || qv__func_cpu(f))
         return 0;
     for (unsigned d = 1; d <= rt->naccel; d++) {
         qv_class c = qv__devq_class(rt, d);
         bool board = c == QV_CLASS_FPGA || c == QV_CLASS_REMOTE;
         char why[256];
-        if ((t->skip & (1u << d)) || (f->where & (1u << c)) ||
+        if ((t->skip & (1u << d)) || (where & (1u << c)) ||
             !qv__devq_usable_unmasked(rt, d, f) ||
             (board && (!f->kernel || !qv__fpga_fits(f, t, why, sizeof why))))
             continue;
-        qv__log(1,
-                "'%s' failed on every device its qv_func_set_where mask allows; this "
-                "call runs on %s",
-                f->name, qv__devq_name(rt, d));
+        if (!(atomic_fetch_or(&f->outside, 1u << d) & (1u << d)))
+            qv__log(1,
+                    "no device that qv_func_set_where allows '%s' on can run it now; "
+                    "its calls run on %s meanwhile",
+                    f->name, qv__devq_name(rt, d));
         return d;
     }
     return 0;
