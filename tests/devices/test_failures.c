@@ -834,6 +834,46 @@ static void unregister_while_a_failed_board_loses_the_copy(void **state)
     qv_runtime_destroy(rt);
 }
 
+static void vadd_submit(qv_runtime *rt, qv_func *f, qv_buf *a, qv_buf *b, qv_buf *out)
+{
+    uint32_t n = N;
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(a), QV_BUF(b), QV_BUF(out),
+                                                  QV_VAL(n) }, 4), 0);
+}
+
+static void two_sets_close(two_sets *t)
+{
+    assert_int_equal(qv_buf_unregister(t->ba), 0);
+    assert_int_equal(qv_buf_unregister(t->bb), 0);
+    unregister3(t->ba2, t->bb2, t->bo2);
+}
+
+/* Until an operation that qv__fault_delay_set holds back is under way. */
+static void until_delaying(void)
+{
+    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
+        usleep(1000);
+    assert_int_equal(qv__fault_delaying(), 1);
+}
+
+/* f(a, b, out) on the board, whose launch fails (the board leaves
+ * service), and then the copy home of a buffer whose only copy is there
+ * fails too (held back until it is on its way, then failed). Returns
+ * qv_wait_all's code; the faults are off again. */
+static int launch_and_copy_home_fail(qv_runtime *rt, qv_func *f, qv_buf *a, qv_buf *b,
+                                     qv_buf *out)
+{
+    qv__fault_delay_set("emu", QV_FAULT_READ, 300 * 1000);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+    vadd_submit(rt, f, a, b, out);
+    until_delaying();
+    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO);
+    int rc = qv_wait_all(rt);
+    qv__fault_delay_set(NULL, 0, 0);
+    qv__fault_set(NULL, 0, 0, 0);
+    return rc;
+}
+
 /* A task T reads `out`, whose only valid copy is the board's; T's launch
  * fails, the board leaves service, and `out`'s copy home fails too: `out`
  * is lost. T, re-run on the CPU, fails (it read the host's older data and
@@ -846,26 +886,14 @@ static void readers_of_a_lost_copy_fail(void **state)
     qv_func *f = board_vadd(rt, "vadd_reads_lost");
     static two_sets t;
     two_sets_open(rt, f, &t); /* out = i + 2, on the board only */
-    uint32_t n = N;
-    qv__fault_delay_set("emu", QV_FAULT_READ, 300 * 1000);
-    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* T's launch, the board out */
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(t.bb2),
-                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
-    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
-        usleep(1000);
-    assert_int_equal(qv__fault_delaying(), 1); /* out on its way home */
-    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO); /* and that read fails */
-    int rc = qv_wait_all(rt);
-    qv__fault_delay_set(NULL, 0, 0);
-    qv__fault_set(NULL, 0, 0, 0);
+    int rc = launch_and_copy_home_fail(rt, f, t.bo, t.bb2, t.bo2); /* T */
     assert_true(rc < 0);
     assert_true(qv_buf_wait(t.bo2) < 0);
     assert_non_null(strstr(qv_last_error(), "holds no valid data"));
     for (int i = 0; i < N; i++)
         assert_true(t.o2[i] == -1.0f); /* not -1 + 2 */
     /* A later reader fails too; once the host writes out, one runs. */
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(t.bb2),
-                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
+    vadd_submit(rt, f, t.bo, t.bb2, t.bo2);
     assert_true(qv_wait_all(rt) < 0);
     assert_true(qv_buf_acquire(t.bo, QV_W) < 0); /* out's loss, reported to it */
     assert_int_equal(qv_buf_acquire(t.bo, QV_W), 0);
@@ -873,17 +901,26 @@ static void readers_of_a_lost_copy_fail(void **state)
         t.out[i] = 10;
     assert_int_equal(qv_buf_release(t.bo), 0);
     (void)qv_buf_wait(t.bo2); /* the second reader's failure, once */
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(t.bb2),
-                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
+    vadd_submit(rt, f, t.bo, t.bb2, t.bo2);
     assert_int_equal(qv_wait_all(rt), 0);
     assert_int_equal(qv_buf_wait(t.bo2), 0);
     for (int i = 0; i < N; i++)
         assert_true(t.o2[i] == 12.0f);
     assert_int_equal(qv_buf_unregister(t.bo), 0);
-    assert_int_equal(qv_buf_unregister(t.ba), 0);
-    assert_int_equal(qv_buf_unregister(t.bb), 0);
-    unregister3(t.ba2, t.bb2, t.bo2);
+    two_sets_close(&t);
     qv_runtime_destroy(rt);
+}
+
+/* After a writer of `out` ran nowhere: its wait says so once, and `out`
+ * holds its last result, the board's (i + 2); then every buffer goes. */
+static void out_kept_its_last_result(two_sets *t)
+{
+    assert_true(qv_buf_wait(t->bo) < 0); /* the failure, once */
+    assert_int_equal(qv_buf_unregister(t->bo), 0);
+    for (int i = 0; i < N; i++)
+        if (t->out[i] != (float)i + 2)
+            fail_msg("out[%d] = %g, not its last result %g", i, t->out[i], (float)i + 2);
+    two_sets_close(t);
 }
 
 /* `out`'s only copy is the board's when a writer of it (write-only, on
@@ -902,21 +939,12 @@ static void writer_that_runs_nowhere_keeps_the_boards_copy(void **state)
     assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
     static two_sets t;
     two_sets_open(rt, f, &t); /* out = i + 2, on the board only; host -1 */
-    uint32_t n = N;
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
-    assert_int_equal(qv_submit(rt, g, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
-                                                  QV_BUF(t.bo), QV_VAL(n) }, 4), 0);
+    vadd_submit(rt, g, t.ba2, t.bb2, t.bo);
     int rc = qv_wait_all(rt);
     qv__fault_set(NULL, 0, 0, 0);
     assert_true(rc < 0);
-    assert_true(qv_buf_wait(t.bo) < 0); /* the failure, once */
-    assert_int_equal(qv_buf_unregister(t.bo), 0);
-    for (int i = 0; i < N; i++)
-        if (t.out[i] != (float)i + 2)
-            fail_msg("out[%d] = %g, not its last result %g", i, t.out[i], (float)i + 2);
-    assert_int_equal(qv_buf_unregister(t.ba), 0);
-    assert_int_equal(qv_buf_unregister(t.bb), 0);
-    unregister3(t.ba2, t.bb2, t.bo2);
+    out_kept_its_last_result(&t);
     qv_runtime_destroy(rt);
 }
 
@@ -934,30 +962,18 @@ static void writer_queued_behind_a_failure_keeps_the_boards_copy(void **state)
     assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
     static two_sets t;
     two_sets_open(rt, f, &t); /* out = i + 2, on the board only; host -1 */
-    uint32_t n = N;
     qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 300 * 1000);
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
-                                                  QV_BUF(t.bo2), QV_VAL(n) }, 4), 0);
-    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
-        usleep(1000);
-    assert_int_equal(qv__fault_delaying(), 1); /* the first launch, held back */
-    assert_int_equal(qv_submit(rt, g, (qv_arg[]){ QV_BUF(t.ba), QV_BUF(t.bb),
-                                                  QV_BUF(t.bo), QV_VAL(n) }, 4), 0);
+    vadd_submit(rt, f, t.ba2, t.bb2, t.bo2);
+    until_delaying(); /* the first launch, held back */
+    vadd_submit(rt, g, t.ba, t.bb, t.bo);
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* it fails: the board out */
     int rc = qv_wait_all(rt);
     qv__fault_delay_set(NULL, 0, 0);
     qv__fault_set(NULL, 0, 0, 0);
     assert_true(rc < 0); /* g ran nowhere */
-    assert_true(qv_buf_wait(t.bo) < 0);
-    assert_int_equal(qv_buf_unregister(t.bo), 0);
-    for (int i = 0; i < N; i++)
-        if (t.out[i] != (float)i + 2)
-            fail_msg("out[%d] = %g, not its last result %g", i, t.out[i], (float)i + 2);
     for (int i = 0; i < N; i++) /* the first task ran again on the CPU */
         assert_true(t.o2[i] == (float)i + 2);
-    assert_int_equal(qv_buf_unregister(t.ba), 0);
-    assert_int_equal(qv_buf_unregister(t.bb), 0);
-    unregister3(t.ba2, t.bb2, t.bo2);
+    out_kept_its_last_result(&t);
     qv_runtime_destroy(rt);
 }
 
@@ -974,18 +990,7 @@ static void writer_run_elsewhere_replaces_a_lost_copy(void **state)
     two_sets_open(rt, f, &t); /* out = i + 2, on the board only; host -1 */
     for (int i = 0; i < N; i++)
         t.a2[i] = 100;
-    uint32_t n = N;
-    qv__fault_delay_set("emu", QV_FAULT_READ, 300 * 1000);
-    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* the writer's launch */
-    assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(t.ba2), QV_BUF(t.bb2),
-                                                  QV_BUF(t.bo), QV_VAL(n) }, 4), 0);
-    for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
-        usleep(1000);
-    assert_int_equal(qv__fault_delaying(), 1); /* out on its way home */
-    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO); /* and that read fails */
-    int rc = qv_wait_all(rt);
-    qv__fault_delay_set(NULL, 0, 0);
-    qv__fault_set(NULL, 0, 0, 0);
+    int rc = launch_and_copy_home_fail(rt, f, t.ba2, t.bb2, t.bo); /* the writer */
     if (rc)
         fail_msg("the writer's re-run was reported failed: %s", qv_last_error());
     if (qv_buf_wait(t.bo) != 0)
@@ -993,9 +998,7 @@ static void writer_run_elsewhere_replaces_a_lost_copy(void **state)
     for (int i = 0; i < N; i++)
         assert_true(t.out[i] == 102.0f);
     assert_int_equal(qv_buf_unregister(t.bo), 0);
-    assert_int_equal(qv_buf_unregister(t.ba), 0);
-    assert_int_equal(qv_buf_unregister(t.bb), 0);
-    unregister3(t.ba2, t.bb2, t.bo2);
+    two_sets_close(&t);
     qv_runtime_destroy(rt);
 }
 
