@@ -697,6 +697,13 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
                 return next;
             }
         }
+        /* A device that failed since the look above may have lost an
+         * input's only copy, leaving the host's older data valid and the
+         * input marked (qv__coh_drop_device, under the coh_mu the
+         * acquires took after it): looked at again, nothing written yet.
+         * (A device's task acquires inside its launch: that window stays.) */
+        if (qv__task_fail_stale(rt, t, w->idx, &next))
+            return next;
     }
     qv_call call = { t->ptr, t->size, t->nargs, w->idx };
     qv_launch l = { f, fn, &call, NULL, 0 };
