@@ -31,6 +31,10 @@
 #include "trace/recorder.h"
 #include "core/thread.h"
 
+/* launch_here's code for a task whose input was lost meanwhile: not the
+ * device's error, nor an API code. */
+#define QV__INPUT_LOST (-1001)
+
 /* A copy to make ahead of a replayed task's run (qv__devq_prefetch): the
  * task and the buffer each hold a reference until it is done. */
 typedef struct qv__pf {
@@ -469,6 +473,14 @@ static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv
         if ((t->modes[j] & QV_R) && !(before & (1u << id)))
             moved += b->size;
     }
+    /* A device that failed since drive's look may have lost an input's
+     * only copy, leaving the host's older data valid (and copied here)
+     * and the input marked: looked at again before the launch, as a CPU
+     * task does (qv__task_execute). Not the device's doing. */
+    for (unsigned j = 0; j < t->nbufs; j++)
+        if ((t->modes[j] & QV_R) && !t->func->takes_stale &&
+            atomic_load_explicit(&t->ubuf[j]->stale, memory_order_acquire))
+            return QV__INPUT_LOST;
     uint64_t c1 = qv__now_ns();
     if (moved > 4096 && c1 > c0 && !q->emulated) {
         /* Learn the link: an exponential average of what copies achieve. */
@@ -687,7 +699,7 @@ static qv__task *pop(qv__devq *q, bool nowait)
 static bool device_fault(int rc)
 {
     return rc != QV_ENOMEM && rc != QV_E2BIG && rc != QV_ENOTSUP && rc != QV_EFORMAT &&
-           rc != QV_EMISMATCH && rc != QV_EBUSY;
+           rc != QV_EMISMATCH && rc != QV_EBUSY && rc != QV__INPUT_LOST;
 }
 
 /* A run of q's outlived its deadline, and has ended since: q, out of
@@ -911,6 +923,18 @@ static void land_one(qv__devq *q)
     ran(q, t, rc, t0, t1, model_us, true);
 }
 
+/* t did not launch: an input's only copy was lost with a device that
+ * failed since drive looked (launch_here). It fails as a task on an
+ * input never written does; the device stays in service. */
+static void input_lost(qv__devq *q, qv__task *t)
+{
+    qv_runtime *rt = q->rt;
+    if (atomic_load(&q->probing)) /* not the device's: the next task probes */
+        probed(q, t, QV__INPUT_LOST);
+    if (!qv__task_fail_stale(rt, t, rt->nworkers + q->dev->id - 1, NULL))
+        qv__sched_push(rt, t); /* written again meanwhile: placed again */
+}
+
 /* Runs t, taken off q's queue, on q's device (depth 1) and completes it
  * or places it again: the driver's part, on the driver or on a thread that
  * held it. QV__HANDED_OVER: back from a run that qv__devq_stuck failed
@@ -927,6 +951,10 @@ static int drive(qv__devq *q, qv__task *t)
     int rc = run_here(q, t, &t0, &t1, &model_us, &started);
     if (rc == QV__HANDED_OVER)
         return rc;
+    if (rc == QV__INPUT_LOST) {
+        input_lost(q, t);
+        return 0;
+    }
     ran(q, t, rc, t0, t1, model_us, started);
     return 0;
 }
@@ -1031,7 +1059,10 @@ static void *driver_main(void *arg)
             if (rc) {
                 if (far)
                     atomic_fetch_sub_explicit(&rt->far, 1, memory_order_relaxed);
-                ran(q, t, rc, t0, qv__now_ns(), -1, false);
+                if (rc == QV__INPUT_LOST)
+                    input_lost(q, t);
+                else
+                    ran(q, t, rc, t0, qv__now_ns(), -1, false);
                 continue;
             }
             q->fly[q->nfly++] = (struct flight){t, ev, t0, limit, far};
