@@ -126,6 +126,16 @@ static inline char *qv__escape(const char *s, char *buf, size_t size)
     return buf;
 }
 
+/* s escaped into one of eight static buffers, taken in turn: up to eight
+ * in one printf. For the command-line tools' messages, which are made by
+ * one thread (not for libquiver). */
+static inline const char *qv__escape_tmp(const char *s)
+{
+    static char buf[8][1024];
+    static unsigned next;
+    return qv__escape(s, buf[next++ % 8], sizeof buf[0]);
+}
+
 /* Whether s holds anything qv__escape would change. */
 static inline int qv__escape_needed(const char *s)
 {

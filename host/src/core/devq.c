@@ -477,10 +477,9 @@ static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv
      * only copy, leaving the host's older data valid (and copied here)
      * and the input marked: looked at again before the launch, as a CPU
      * task does (qv__task_execute). Not the device's doing. */
-    for (unsigned j = 0; j < t->nbufs; j++)
-        if ((t->modes[j] & QV_R) && !t->func->takes_stale &&
-            atomic_load_explicit(&t->ubuf[j]->stale, memory_order_acquire))
-            return QV__INPUT_LOST;
+    unsigned lost;
+    if (qv__task_stale_input(t, &lost))
+        return QV__INPUT_LOST;
     uint64_t c1 = qv__now_ns();
     if (moved > 4096 && c1 > c0 && !q->emulated) {
         /* Learn the link: an exponential average of what copies achieve. */

@@ -429,6 +429,11 @@ bool qv__task_finish(qv_runtime *rt, qv__task *t, qv__task **next);
  * fails t too (qv__task_fail, as worker) and returns true; else the
  * buffers t writes count as written from now on. */
 bool qv__task_fail_stale(qv_runtime *rt, qv__task *t, unsigned worker, qv__task **next);
+/* The code of an input of t that holds no valid data (its last writer ran
+ * nowhere, or its only copy was lost with a failed device), its index in
+ * *j; else 0. What qv__task_fail_stale looks at, for the devices' look
+ * again after their copies (launch_here). */
+int qv__task_stale_input(const qv__task *t, unsigned *j);
 /* f's calls run on inputs never written (see takes_stale). */
 void qv__func_takes_stale(qv_func *f);
 /* f's calls may run on the driver thread that readies them (see on_driver). */

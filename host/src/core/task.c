@@ -824,20 +824,31 @@ void qv__task_fail(qv_runtime *rt, qv__task *t, int err, unsigned worker, qv__ta
 
 /* The code of an input of t whose last writer ran nowhere (why says
  * which), else 0; the buffers t writes count as written from now on. */
-static int task_stale(qv__task *t, char *why, size_t whylen)
+int qv__task_stale_input(const qv__task *t, unsigned *j)
 {
-    for (unsigned j = 0; j < t->nbufs; j++) {
-        int e = (t->modes[j] & QV_R) && !t->func->takes_stale
-                    ? atomic_load_explicit(&t->ubuf[j]->stale, memory_order_acquire)
+    for (unsigned i = 0; i < t->nbufs; i++) {
+        int e = (t->modes[i] & QV_R) && !t->func->takes_stale
+                    ? atomic_load_explicit(&t->ubuf[i]->stale, memory_order_acquire)
                     : 0;
         if (e) {
-            snprintf(why, whylen,
-                     "its input %p holds no valid data: the task that should "
-                     "have written it did not run, or its result was lost with a device "
-                     "that failed",
-                     t->ubuf[j]->ptr);
+            *j = i;
             return e;
         }
+    }
+    return 0;
+}
+
+static int task_stale(qv__task *t, char *why, size_t whylen)
+{
+    unsigned at;
+    int e = qv__task_stale_input(t, &at);
+    if (e) {
+        snprintf(why, whylen,
+                 "its input %p holds no valid data: the task that should "
+                 "have written it did not run, or its result was lost with a device "
+                 "that failed",
+                 t->ubuf[at]->ptr);
+        return e;
     }
     /* The tasks that read what t writes wait for t: no one looks at these
      * in between. */

@@ -18,9 +18,7 @@
 
 const char *qv_cli_esc(const char *s)
 {
-    static char buf[8][512];
-    static unsigned next;
-    return qv__escape(s, buf[next++ % 8], sizeof buf[0]);
+    return qv__escape_tmp(s);
 }
 
 int qv_cli_unexpected(const char *prog, const char *arg)
@@ -230,9 +228,16 @@ bool qv_cli_overwrites(const char *prog, const char *outopt, const char *out,
     return true;
 }
 
+/* "prog: cannot write PATH: why", the path escaped as every name from a
+ * user; NULL, for qv_cli_out_open to return. */
+static FILE *cannot_write(const char *prog, const char *path, const char *why)
+{
+    fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv_cli_esc(path), why);
+    return NULL;
+}
+
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
 {
-    char e[1024]; /* the path as printed: escaped, as every name from a user */
     if (!strcmp(path, "-"))
         return stdout;
     /* Where the bytes go: a symbolic link's target is replaced, not the
@@ -244,9 +249,7 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
     bool exists = stat(path, &st) == 0;
     if (exists && !S_ISREG(st.st_mode)) {
         FILE *f = fopen(path, mode);
-        if (!f)
-            fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv__escape(path, e, sizeof e), strerror(errno));
-        return f;
+        return f ? f : cannot_write(prog, path, strerror(errno));
     }
     if (exists && realpath(path, real))
         dst = real;
@@ -254,19 +257,15 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
     for (int i = 0; i < (int)(sizeof outs / sizeof outs[0]) && slot < 0; i++)
         if (!outs[i].f)
             slot = i;
-    if (slot < 0 || strlen(dst) >= sizeof outs[0].dst) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv__escape(path, e, sizeof e),
-                slot < 0 ? "too many outputs" : strerror(ENAMETOOLONG));
-        return NULL;
-    }
+    if (slot < 0 || strlen(dst) >= sizeof outs[0].dst)
+        return cannot_write(prog, path,
+                            slot < 0 ? "too many outputs" : strerror(ENAMETOOLONG));
     const char *slash = strrchr(dst, '/');
     int dlen = slash ? (int)(slash - dst) + 1 : 0;
     snprintf(outs[slot].tmp, sizeof outs[slot].tmp, "%.*s.quiver-out.XXXXXX", dlen, dst);
     int fd = mkstemp(outs[slot].tmp);
-    if (fd < 0) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv__escape(path, e, sizeof e), strerror(errno));
-        return NULL;
-    }
+    if (fd < 0)
+        return cannot_write(prog, path, strerror(errno));
     /* The mode a new file would get, or the old file's. */
     mode_t um = umask(0);
     umask(um);
@@ -274,10 +273,10 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
     (void)mode_rc; /* best effort: the bytes matter more */
     FILE *f = fdopen(fd, mode);
     if (!f) {
-        fprintf(stderr, "%s: cannot write %s: %s\n", prog, qv__escape(path, e, sizeof e), strerror(errno));
+        int err = errno;
         close(fd);
         unlink(outs[slot].tmp);
-        return NULL;
+        return cannot_write(prog, path, strerror(err));
     }
     outs[slot].f = f;
     snprintf(outs[slot].dst, sizeof outs[slot].dst, "%s", dst);

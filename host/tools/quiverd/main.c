@@ -176,16 +176,6 @@ static int loopback_endpoint(const char *ep)
     return 0;
 }
 
-/* s escaped for a message, in one of four static buffers (options are
- * read before any thread starts): what was typed reaches the terminal as
- * text, never as its escape sequences. */
-static const char *typed(const char *s)
-{
-    static char buf[4][1024];
-    static unsigned next;
-    return qv__escape(s, buf[next++ % 4], sizeof buf[0]);
-}
-
 /* A numeric option's value, lo to hi; 0, or 2 having said what was
  * expected. */
 static int parse_uint(const char *opt, const char *arg, unsigned long lo, unsigned long hi,
@@ -193,8 +183,8 @@ static int parse_uint(const char *opt, const char *arg, unsigned long lo, unsign
 {
     unsigned long v;
     if (!qv__parse_dec(arg, hi, &v) || v < lo) {
-        fprintf(stderr, "quiverd: %s %s: expected %s, %lu to %lu\n", opt, typed(arg),
-                what, lo, hi);
+        fprintf(stderr, "quiverd: %s %s: expected %s, %lu to %lu\n", opt,
+                qv__escape_tmp(arg), what, lo, hi);
         return 2;
     }
     *out = (unsigned)v;
@@ -229,7 +219,7 @@ static int parse_bytes(const char *arg, uint64_t *out)
         fprintf(stderr,
                 "quiverd: --max-memory %s: expected bytes, a number with an optional K, "
                 "M, G or T (KiB to TiB), 1M to 1024T\n",
-                typed(arg));
+                qv__escape_tmp(arg));
         return 2;
     }
     *out = (uint64_t)v << shift;
@@ -326,9 +316,10 @@ static int parse_args(int argc, char **argv, qd_options *o)
                 fprintf(stderr, "quiverd: option --%s takes no value\n", name);
             else if (optopt != 0) /* a short one (a byte past 0x7f is negative) */
                 fprintf(stderr, "quiverd: unknown option -%s\n",
-                        typed((char[2]){(char)optopt}));
+                        qv__escape_tmp((char[2]){(char)optopt}));
             else
-                fprintf(stderr, "quiverd: unknown option %s\n", typed(argv[optind - 1]));
+                fprintf(stderr, "quiverd: unknown option %s\n",
+                        qv__escape_tmp(argv[optind - 1]));
             fprintf(stderr, "Try 'quiverd --help'.\n");
             return 2;
         }
@@ -336,7 +327,7 @@ static int parse_args(int argc, char **argv, qd_options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "quiverd: unexpected argument '%s'\nTry 'quiverd --help'.\n",
-                typed(argv[optind]));
+                qv__escape_tmp(argv[optind]));
         return 2;
     }
     const char *missing = !o->nboards   ? "--board FILE"
@@ -358,7 +349,8 @@ static int parse_args(int argc, char **argv, qd_options *o)
     }
     char err[700];
     if (listen_form(&o->listen, err, sizeof err)) {
-        fprintf(stderr, "quiverd: %s\n", typed(err)); /* it quotes the endpoint */
+        fprintf(stderr, "quiverd: %s\n",
+                qv__escape_tmp(err)); /* it quotes the endpoint */
         return 2;
     }
     if (o->allow_plain && !loopback_endpoint(o->listen)) {
@@ -366,7 +358,7 @@ static int parse_args(int argc, char **argv, qd_options *o)
                 "quiverd: --allow-plain: %s is not a loopback endpoint; plain "
                 "mode serves only tcp://127.0.0.1:PORT, tcp://localhost:PORT, "
                 "tcp://[::1]:PORT or ipc://PATH (use --keys DIR for others)\n",
-                typed(o->listen));
+                qv__escape_tmp(o->listen));
         return 2;
     }
     return 0;
