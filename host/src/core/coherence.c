@@ -226,6 +226,7 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
                          size_t nfailed)
 {
     unsigned bit = 1u << dev;
+    atomic_fetch_add(&rt->drops, ((uint64_t)1 << 32) + 1); /* before any mark: task.c */
     pthread_mutex_lock(&rt->reg_mu);
     qv_buf *x = pin_from(rt->bufs);
     pthread_mutex_unlock(&rt->reg_mu);
@@ -270,6 +271,7 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
         pthread_mutex_unlock(&rt->reg_mu);
         x = next;
     }
+    atomic_fetch_sub(&rt->drops, 1); /* its marks before: seen by whoever sees this */
 }
 
 static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);

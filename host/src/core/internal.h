@@ -624,6 +624,11 @@ struct qv_runtime {
     unsigned    naccel;
     unsigned    accel_classes; /* mask of classes some accelerator has */
     _Atomic uint64_t lost;     /* tasks no device could run any more */
+    /* qv__coh_drop_device calls: begun (high 32 bits) and under way (low
+     * 32), in one word so that one load sees both: a CPU task looks at its
+     * inputs' loss marks again only when a drop may have marked an input
+     * after its first look (task.c). */
+    _Atomic uint64_t drops;
 
     pthread_mutex_t reg_mu;
     pthread_cond_t  unpinned; /* a retired buffer's last pin went */
