@@ -734,6 +734,134 @@ static void waits_for_far_runs_sleep(void **state)
     daemon_kill(SIGTERM);
 }
 
+/* A run on a board whose driver sleeps is sent by the thread that submits
+ * it (no wake-up of the driver), and its reply taken by the thread that
+ * waits (no wake-up back): with replies held back 30 ms, each qv_submit
+ * leaves its run in flight and loose (rt->loose), at most the board's
+ * depth of them before the driver takes over, and the wait lands them
+ * all. */
+static void submitting_thread_sends_waiting_thread_lands(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    enum { DELAY_US = 30000, TASKS = 12 };
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_buf *bv[3];
+    qv_runtime *rt = delayed_setup(DELAY_US, -1, &di, &d, &f, bv);
+    qv_buf *ba = bv[0], *bb = bv[1], *bo = bv[2];
+    uint32_t n = N;
+    qv_arg args[] = {QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)};
+    /* The first run loads vadd and allocates the buffers (round trips a
+     * submission never waits for: the driver makes them). */
+    assert_int_equal(qv_submit(rt, f, args, 4), 0);
+    assert_int_equal(atomic_load(&rt->loose), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    usleep(20000); /* the driver, which landed that run, spins, then sleeps */
+    for (int r = 0; r < 3; r++) {
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        assert_int_equal(atomic_load(&rt->loose), 1); /* sent from here */
+        assert_int_equal(qv_wait_all(rt), 0);
+        assert_int_equal(atomic_load(&rt->loose), 0); /* landed here */
+    }
+    /* Independent runs (an output each), their buffers on the board
+     * first. */
+    qv_buf *bt[TASKS];
+    for (int i = 0; i < TASKS; i++) {
+        assert_int_equal(qv_buf_register(rt, outs[1 + i], sizeof outs[1 + i], &bt[i]), 0);
+        assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bt[i]),
+                                                     QV_VAL(n)},
+                                   4),
+                         0);
+    }
+    assert_int_equal(qv_wait_all(rt), 0);
+    usleep(20000);
+    unsigned most = 0;
+    for (int i = 0; i < TASKS; i++) {
+        memset(outs[1 + i], 0, sizeof outs[1 + i]);
+        assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bt[i]),
+                                                     QV_VAL(n)},
+                                   4),
+                         0);
+        unsigned l = atomic_load(&rt->loose);
+        most = l > most ? l : most;
+    }
+    /* Up to the board's depth (QV__DEVQ_DEPTH), then its driver's. */
+    if (most != 8)
+        fail_msg("at most %u runs in flight were sent by the submitting thread; "
+                 "expected the board's depth, 8",
+                 most);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(atomic_load(&rt->loose), 0);
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    for (int i = 0; i < TASKS; i++)
+        assert_int_equal(qv_buf_unregister(bt[i]), 0);
+    check_outs(1 + TASKS);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, 4 + 2 * TASKS);
+    assert_int_equal(di.failed, 0);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
+}
+
+static atomic_int marked;
+
+static void cpu_mark(const qv_call *c)
+{
+    const float *o = c->ptr[0];
+    atomic_store(&marked, o[1] == a[1] + b[1] ? 1 : -1);
+}
+
+/* A run sent by the submitting thread, whose program then waits for
+ * nothing of the runtime (here it polls a flag that a CPU task after the
+ * run sets): the reply, which no thread waits for, wakes the board's
+ * driver, which lands the run; the CPU task follows. */
+static void loose_run_lands_without_a_wait(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    enum { DELAY_US = 20000 };
+    qv_device_info di;
+    unsigned d;
+    qv_func *f, *mark;
+    qv_buf *bv[3];
+    qv_runtime *rt = delayed_setup(DELAY_US, -1, &di, &d, &f, bv);
+    qv_buf *ba = bv[0], *bb = bv[1], *bo = bv[2];
+    qv_arg_desc md[] = {QV_ARG_BUF("out", QV_R)};
+    assert_int_equal(qv_func_create(rt, "mark", md, 1, &mark), 0);
+    assert_int_equal(qv_func_set_cpu(mark, cpu_mark), 0);
+    uint32_t n = N;
+    qv_arg args[] = {QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)};
+    assert_int_equal(qv_submit(rt, f, args, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    for (int r = 0; r < 3; r++) {
+        usleep(20000); /* the driver, which landed the last run, sleeps */
+        memset(outs[0], 0, sizeof outs[0]);
+        atomic_store(&marked, 0);
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        assert_int_equal(atomic_load(&rt->loose), 1);
+        assert_int_equal(qv_submit(rt, mark, (qv_arg[]){QV_BUF(bo)}, 1), 0);
+        uint64_t until = now_ms() + 5000;
+        while (!atomic_load(&marked) && now_ms() < until)
+            usleep(1000);
+        if (atomic_load(&marked) != 1)
+            fail_msg("round %d: the task after a run no thread waited for %s", r,
+                     atomic_load(&marked) ? "read a wrong result" : "never ran (5 s)");
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    check_outs(1);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
+}
+
 /* A fault of any kind on the board (here an injected launch failure, not
  * the link's) takes it out of service, its task runs on the CPU, and the
  * board comes back by itself: every fault reconnects. */
@@ -1711,6 +1839,8 @@ int main(void)
         cmocka_unit_test(fresh_buffers_allocate_together),
         cmocka_unit_test(refused_alloc_runs_elsewhere),
         cmocka_unit_test(waits_for_far_runs_sleep),
+        cmocka_unit_test(submitting_thread_sends_waiting_thread_lands),
+        cmocka_unit_test(loose_run_lands_without_a_wait),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(probe_names_the_wrong_served_board),
         cmocka_unit_test(planner_sees_the_remote_board),

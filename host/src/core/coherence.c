@@ -21,6 +21,16 @@ struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev)
     return dev && b->mem ? b->mem[dev] : NULL;
 }
 
+bool qv__coh_has(qv_buf *b, unsigned dev)
+{
+    if (b->size == 0)
+        return true;
+    pthread_mutex_lock(&b->coh_mu);
+    bool has = b->mem && b->mem[dev];
+    pthread_mutex_unlock(&b->coh_mu);
+    return has;
+}
+
 /* b's copy on dev, allocated if it has none; one whose allocation is still
  * unanswered (a remote board's) waited for, and a fresh one too unless
  * reserving (qv__coh_reserve: a task's allocations go out together). */

@@ -103,7 +103,14 @@ struct qv__devq {
         uint64_t  t0;
         int64_t   limit; /* its wait's deadline (wait_limit_ns) */
         bool      far;   /* counted in rt->far */
+        bool      loose; /* launched by a submitting thread (qv__devq_keep_end) */
     } fly[QV__DEVQ_DEPTH];
+    /* Flights launched by submitting threads while the driver slept, not
+     * landed yet (counted in rt->loose too); under mu: a thread that
+     * helped (qv__devq_keep_end, qv__devq_land) saw a reply come meanwhile
+     * (qv__devq_replied), which it may have to leave to the driver. */
+    atomic_uint       loose;
+    bool              reply_seen;
     /* A flight's time, launch to reply, averaged (driver thread). Longer
      * than a spin, the tasks in flight count in rt->far: a thread waiting
      * for them alone sleeps at once rather than spin on a core that
@@ -133,7 +140,7 @@ struct qv__devq {
 
 /* What q knows of a function (q->fit): it failed to build or load here;
  * whether the catalog has a build of its kernel for q's board. */
-enum { FIT_BROKEN = 1, FIT_CHECKED = 2, FIT_NO_BUILD = 4 };
+enum { FIT_BROKEN = 1, FIT_CHECKED = 2, FIT_NO_BUILD = 4, FIT_RAN = 8 };
 
 struct qv_device *qv__device(qv_runtime *rt, unsigned dev)
 {
@@ -391,6 +398,34 @@ static bool hold_keeps(qv__devq *q, const qv__task *t)
     return true;
 }
 
+/* The remote board whose queue holds the task the calling thread's
+ * qv_submit placed there for itself to launch (qv__devq_keep_begin). */
+static _Thread_local struct {
+    qv_runtime *rt;
+    qv__devq *q;
+} kept;
+
+void qv__devq_keep_begin(qv_runtime *rt)
+{
+    if (atomic_load_explicit(&rt->remote, memory_order_relaxed))
+        kept.rt = rt;
+}
+
+/* Whether t, just queued on q under q->mu, stays there for the calling
+ * thread to launch at keep_end: its driver sleeps with nothing else to do
+ * and the board is in service. */
+static bool keep_for_launch(qv__devq *q, const qv__task *t)
+{
+    if (kept.rt != q->rt || kept.q || q->depth < 2 || !q->idle || q->helping || q->stop ||
+        q->stuck || q->head != t || q->nfly >= q->depth ||
+        !atomic_load_explicit(&q->healthy, memory_order_relaxed) ||
+        atomic_load_explicit(&q->probing, memory_order_relaxed) ||
+        atomic_load_explicit(&q->gone, memory_order_relaxed))
+        return false;
+    kept.q = q;
+    return true;
+}
+
 /* t goes to another device than q's. */
 static void elsewhere(qv__devq *q, qv__task *t)
 {
@@ -413,7 +448,7 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
     else
         q->head = t;
     q->tail = t;
-    if (hold_keeps(q, t)) {
+    if (hold_keeps(q, t) || keep_for_launch(q, t)) {
         pthread_mutex_unlock(&q->mu);
         return;
     }
@@ -544,9 +579,15 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
  * moves when a run's reply is taken, and the driver takes them in turn. */
 static int land(qv__devq *q, qv__task **t, uint64_t *t0, uint64_t *t1, double *model_us)
 {
+    pthread_mutex_lock(&q->mu); /* a submitting thread may append (qv__devq_keep_end) */
     struct flight f = q->fly[0];
     q->nfly--;
     memmove(q->fly, q->fly + 1, q->nfly * sizeof *q->fly);
+    pthread_mutex_unlock(&q->mu);
+    if (f.loose) { /* its reply is this thread's to take now */
+        atomic_fetch_sub(&q->loose, 1);
+        atomic_fetch_sub(&q->rt->loose, 1);
+    }
     *t = f.t;
     *t0 = f.t0;
     double b0 = 0, b1 = 0;
@@ -660,7 +701,9 @@ static qv__task *pop(qv__devq *q, bool nowait)
                 q->tail = NULL;
             break;
         }
-        if (nowait && !q->stop)
+        /* Flights a submitting thread launched while this one slept
+         * (qv__devq_keep_end): landed by this thread, now that it is awake. */
+        if ((nowait || q->nfly) && !q->stop)
             break;
         qv__pf *p = q->pf_head;
         if (q->stop) { /* what was not copied is dropped */
@@ -820,6 +863,11 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         probed(q, t, rc);
     if (rc == 0) {
         atomic_fetch_add(&q->tasks, 1);
+        if (q->depth > 1) { /* its next calls launch without a LOAD first */
+            pthread_mutex_lock(&q->fit_mu);
+            fit_set(q, t->func, FIT_RAN);
+            pthread_mutex_unlock(&q->fit_mu);
+        }
         if (model_us >= 0 && t->node)
             ((qv__node *)t->node)->board_us = (float)model_us;
         t->model_us = model_us;
@@ -1015,10 +1063,151 @@ void qv__devq_hold_end(qv_runtime *rt)
     hold.n = 0;
 }
 
+/* Launches t (taken off q's queue) on q, a remote board, and leaves it in
+ * flight; loose: by a submitting thread, while the driver sleeps. Driver
+ * thread, or a thread helping in its place (q->helping). */
+static void launch_flight(qv__devq *q, qv__task *t, bool loose)
+{
+    qv_runtime *rt = q->rt;
+    /* not the device's doing: it stays in service */
+    if (qv__task_fail_stale(rt, t, rt->nworkers + q->dev->id - 1, NULL))
+        return;
+    uint64_t t0 = 0;
+    /* Launched now, waited for when the board has depth of them or
+     * nothing else to start. */
+    qv_event *ev = NULL;
+    double b0;
+    bool board;
+    int64_t limit = wait_limit_ns(t);
+    /* Counted before the launch: the program's wait may begin while the
+     * request goes out; and loose before it too, so that a reply taken
+     * meanwhile finds it (qv__devq_replied). */
+    bool far = q->fly_ns > (uint64_t)rt->opts.spin_us * 1000u;
+    if (far)
+        atomic_fetch_add_explicit(&rt->far, 1, memory_order_relaxed);
+    if (loose) {
+        atomic_fetch_add(&q->loose, 1);
+        atomic_fetch_add(&rt->loose, 1);
+    }
+    int rc = launch_here(q, t, limit, &t0, &ev, &board, &b0);
+    if (rc) {
+        if (far)
+            atomic_fetch_sub_explicit(&rt->far, 1, memory_order_relaxed);
+        if (loose) {
+            atomic_fetch_sub(&q->loose, 1);
+            atomic_fetch_sub(&rt->loose, 1);
+        }
+        if (rc == QV__INPUT_LOST)
+            input_lost(q, t);
+        else
+            ran(q, t, rc, t0, qv__now_ns(), -1, false);
+        return;
+    }
+    pthread_mutex_lock(&q->mu);
+    q->fly[q->nfly++] = (struct flight){t, ev, t0, limit, far, loose};
+    pthread_mutex_unlock(&q->mu);
+}
+
+/* Whether t's launch on q makes no round trip before its RUN: q ran its
+ * function since the daemon (re)connected (no LOAD), and every buffer of
+ * t has its copy there (no ALLOC). */
+static bool launch_ready(qv__devq *q, const qv__task *t)
+{
+    pthread_mutex_lock(&q->fit_mu);
+    bool ran = t->func->id < q->nfit && (q->fit[t->func->id] & FIT_RAN);
+    pthread_mutex_unlock(&q->fit_mu);
+    for (unsigned j = 0; ran && j < t->nbufs; j++)
+        ran = qv__coh_has(t->ubuf[j], q->dev->id);
+    return ran;
+}
+
+/* The helping thread is done with q's queue (under mu): the driver takes
+ * what came meanwhile, and a reply seen meanwhile for a flight still
+ * loose (no thread to land it). */
+static void help_over(qv__devq *q)
+{
+    q->helping = false;
+    bool due = q->reply_seen && atomic_load(&q->loose);
+    q->reply_seen = false;
+    if (q->head || q->stop || q->parked || q->pf_head || due) {
+        q->idle = false;
+        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
+        pthread_cond_broadcast(&q->cv);
+    }
+}
+
+void qv__devq_keep_end(qv_runtime *rt)
+{
+    qv__devq *q = kept.q;
+    kept.rt = NULL;
+    kept.q = NULL;
+    if (!q)
+        return;
+    (void)rt;
+    pthread_mutex_lock(&q->mu);
+    qv__task *t = q->head;
+    /* Woken meanwhile (another task, a stop), the driver has it. */
+    if (!t || !q->idle || q->helping || q->stop || q->stuck || q->nfly >= q->depth) {
+        pthread_mutex_unlock(&q->mu);
+        return;
+    }
+    q->helping = true; /* the driver, woken meanwhile, waits (pop) */
+    pthread_mutex_unlock(&q->mu);
+    bool ready = launch_ready(q, t);
+    pthread_mutex_lock(&q->mu);
+    if (ready) { /* still the head: only a helping thread takes it */
+        if (!(q->head = t->next))
+            q->tail = NULL;
+        pthread_mutex_unlock(&q->mu);
+        launch_flight(q, t, true);
+        pthread_mutex_lock(&q->mu);
+    } /* else still queued: help_over wakes the driver for it */
+    help_over(q);
+    pthread_mutex_unlock(&q->mu);
+}
+
+void qv__devq_land(qv_runtime *rt)
+{
+    if (qv__current_worker(rt) || qv__task_context(rt))
+        return;
+    for (unsigned i = 0; i < rt->naccel && atomic_load(&rt->loose); i++) {
+        qv__devq *q = rt->accel[i];
+        if (!atomic_load(&q->loose))
+            continue;
+        pthread_mutex_lock(&q->mu);
+        /* Only while its driver sleeps: awake, it lands them itself. */
+        if (q->idle && !q->helping && !q->stop && q->nfly) {
+            q->helping = true;
+            while (q->nfly) {
+                pthread_mutex_unlock(&q->mu);
+                land_one(q);
+                pthread_mutex_lock(&q->mu);
+            }
+            help_over(q);
+        }
+        pthread_mutex_unlock(&q->mu);
+    }
+}
+
+void qv__devq_replied(qv_runtime *rt, unsigned dev)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    if (!atomic_load(&q->loose))
+        return;
+    pthread_mutex_lock(&q->mu);
+    if (q->helping) {
+        q->reply_seen = true; /* help_over looks */
+    } else if (q->idle && atomic_load(&q->loose)) {
+        q->idle = false;
+        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
+        pthread_cond_signal(&q->cv);
+    }
+    pthread_mutex_unlock(&q->mu);
+}
+
 static void *driver_main(void *arg)
 {
     qv__devq *q = arg;
-    qv_runtime *rt = q->rt;
     qv__thread_name("dev", (int)q->dev->id);
     qv__task *t;
     for (;;) {
@@ -1039,32 +1228,10 @@ static void *driver_main(void *arg)
             continue;
         }
         if (q->depth > 1) {
-            /* not the device's doing: it stays in service */
-            if (qv__task_fail_stale(rt, t, rt->nworkers + q->dev->id - 1, NULL))
-                continue;
-            uint64_t t0 = 0;
-            /* Launched now, waited for when the board has depth of them
-             * or nothing else to start. */
-            qv_event *ev = NULL;
-            double b0;
-            bool board;
-            int64_t limit = wait_limit_ns(t);
-            /* Counted before the launch: the program's wait may begin
-             * while the request goes out. */
-            bool far = q->fly_ns > (uint64_t)rt->opts.spin_us * 1000u;
-            if (far)
-                atomic_fetch_add_explicit(&rt->far, 1, memory_order_relaxed);
-            int rc = launch_here(q, t, limit, &t0, &ev, &board, &b0);
-            if (rc) {
-                if (far)
-                    atomic_fetch_sub_explicit(&rt->far, 1, memory_order_relaxed);
-                if (rc == QV__INPUT_LOST)
-                    input_lost(q, t);
-                else
-                    ran(q, t, rc, t0, qv__now_ns(), -1, false);
-                continue;
-            }
-            q->fly[q->nfly++] = (struct flight){t, ev, t0, limit, far};
+            /* A submitting thread may have launched depth of them. */
+            while (q->nfly >= q->depth)
+                land_one(q);
+            launch_flight(q, t, false);
             if (q->nfly >= q->depth)
                 land_one(q);
             continue;
@@ -1242,8 +1409,11 @@ static int open_one_with(qv_runtime *rt, const struct qv_device_ops *ops, const 
     snprintf(q->name, sizeof q->name, "%s", f->r.name);
     snprintf(q->backend, sizeof q->backend, "%s", f->r.backend);
     q->cost_per_hour = f->r.cost_per_hour;
+    atomic_init(&q->loose, 0);
     rt->accel[rt->naccel++] = q;
     rt->accel_classes |= 1u << d->cls;
+    if (q->depth > 1)
+        atomic_store_explicit(&rt->remote, true, memory_order_relaxed);
     char detail[128] = "";
     ops->query(d, QV_QUERY_NAME, detail, sizeof detail);
     qv__log(2, "device %u: %s (%s, backend %s: %s)", d->id, q->name, qv_class_name(d->cls),
@@ -1416,8 +1586,8 @@ void qv__devq_restored(qv_runtime *rt, unsigned dev)
      * serve other kernels. Also when the device never left service (a
      * daemon replaced while idle: review finding). */
     pthread_mutex_lock(&q->fit_mu);
-    for (size_t i = 0; i < q->nfit; i++)
-        q->fit[i] &= (unsigned char)~FIT_BROKEN;
+    for (size_t i = 0; i < q->nfit; i++) /* and loaded again: LOAD first */
+        q->fit[i] &= (unsigned char)~(FIT_BROKEN | FIT_RAN);
     pthread_mutex_unlock(&q->fit_mu);
     if (atomic_exchange(&q->healthy, true))
         return;

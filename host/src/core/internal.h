@@ -566,6 +566,11 @@ struct qv_runtime {
                                   * take longer than a spin (devq.c): a
                                   * waiter whose work is all there sleeps
                                   * at once (qv__wait_until) */
+    atomic_uint     loose;       /* of them, launched by the thread that
+                                  * submitted them while the board's driver
+                                  * slept, and left for a wait to land
+                                  * (qv__devq_keep_end, qv__devq_land) */
+    atomic_bool     remote;      /* a remote board is among the devices */
     atomic_uint     ring_waits;  /* qv_wait_all calls waiting for a slot of
                                   * the epoch ring to close their epoch
                                   * (changed under submit_mu) */
@@ -1036,6 +1041,8 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
                          size_t nfailed);
 /* The device memory of b on dev (NULL for the host or a 0-byte buffer). */
 struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev);
+/* Whether b has a copy on device dev (>= 1), current or not (takes coh_mu). */
+bool qv__coh_has(qv_buf *b, unsigned dev);
 /* The device object of runtime device index dev (0: the CPU). */
 struct qv_device *qv__device(qv_runtime *rt, unsigned dev);
 
@@ -1064,6 +1071,27 @@ void qv__devq_hold_end(qv_runtime *rt);
  * must not wait for tasks in flight meanwhile (backpressure, the epoch
  * ring's hold), which may wait for those. */
 bool qv__devq_keeps(const qv_runtime *rt);
+/* Around qv_submit's placement of its task: a task placed on a remote
+ * board whose driver sleeps, and that needs no ALLOC nor LOAD round trip
+ * first, is launched by the calling thread at keep_end (its request sent
+ * on the socket from there), not by the driver woken for it; the flight
+ * is left on the board's queue for the next wait of any thread to land
+ * (qv__devq_land), or for the driver, woken when the reply comes with no
+ * thread waiting for it (qv__devq_replied). On a VM, each of the two
+ * wake-ups spared (the driver's, the program's when the driver completes
+ * the task) costs about as much as the loopback's own round trip. Not
+ * nested, not from a task or a worker. */
+void qv__devq_keep_begin(qv_runtime *rt);
+void qv__devq_keep_end(qv_runtime *rt);
+/* A thread about to wait (qv__wait_until; no lock held, not a worker nor
+ * in a task) lands the remote flights that submitting threads launched
+ * while their boards' drivers slept: it takes their replies off the socket
+ * itself and completes the tasks. */
+void qv__devq_land(qv_runtime *rt);
+/* The link of remote device dev took a RUN's reply (its I/O thread or a
+ * waiting thread, holding no lock): a flight launched by a submitting
+ * thread may be waiting for no one to land it; its driver is woken then. */
+void qv__devq_replied(qv_runtime *rt, unsigned dev);
 /* Replay: copies t's inputs (t->ubuf[j] for bit j of `which`: inputs whose
  * writers before t are done) that are not valid on device dev (>= 1) there
  * ahead of t's run, while dev's driver has nothing else to do. */

@@ -66,6 +66,8 @@ static int runtime_init_sync(qv_runtime *rt)
     atomic_init(&rt->stop, false);
     atomic_init(&rt->nwaiters, 0);
     atomic_init(&rt->far, 0);
+    atomic_init(&rt->loose, 0);
+    atomic_init(&rt->remote, false);
     atomic_init(&rt->nbp, 0);
     atomic_init(&rt->ring_waits, 0);
     atomic_init(&rt->held_used, 0);

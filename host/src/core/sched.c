@@ -433,6 +433,11 @@ static bool spin_pays(qv_runtime *rt)
  * board's 220 us round trip. */
 void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg)
 {
+    /* Remote runs the submitting threads launched: this thread takes
+     * their replies and completes them, rather than sleep until a driver
+     * woken for them does and wakes it. */
+    if (atomic_load_explicit(&rt->loose, memory_order_relaxed) && !done(rt, arg))
+        qv__devq_land(rt);
     uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
     bool spin = rt->opts.spin_us && spin_pays(rt);
     for (unsigned i = 1; spin && !done(rt, arg); i++) {

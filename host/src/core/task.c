@@ -651,8 +651,13 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
      * predecessors: its other inputs go there meanwhile. */
     if (t->planned > 1 && settled && qv__task_held_waits(t))
         qv__devq_prefetch(rt, t->planned - 1, t, settled);
-    if (qv__task_unhold(t))
+    if (qv__task_unhold(t)) {
+        if (!nested)
+            qv__devq_keep_begin(rt);
         qv__sched_push(rt, t);
+        if (!nested)
+            qv__devq_keep_end(rt);
+    }
     return rc;
 }
 

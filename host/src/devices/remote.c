@@ -108,6 +108,15 @@ static void restored(void *arg)
         qv__devq_restored(r->base.rt, id);
 }
 
+/* The link's callback: a RUN or READ was answered, or requests failed. */
+static void replied(void *arg)
+{
+    remote_device *r = arg;
+    unsigned id = __atomic_load_n(&r->base.id, __ATOMIC_ACQUIRE);
+    if (id)
+        qv__devq_replied(r->base.rt, id);
+}
+
 static void conf_of(const qv__board *b, const qv__policy *pol, qv__rlink_conf *c)
 {
     memset(c, 0, sizeof *c);
@@ -144,6 +153,7 @@ static int remote_open(qv_device *d, unsigned idx, const void *b)
     qv__rlink_conf c;
     conf_of(board, d->rt ? d->rt->policy : NULL, &c);
     c.restored = restored;
+    c.replied = replied;
     c.arg = r;
     char err[300];
     int rc = qv__rlink_open(&r->link, &c, err, sizeof err);

@@ -102,6 +102,7 @@ static void fail_all(qv__rlink *l, const char *why)
                 qv__rreq_free(rq);
         }
     }
+    atomic_store(&l->replied_due, true);
     pthread_cond_broadcast(&l->cv);
     if (l->leading) /* polling a socket that no reply comes on any more */
         write_one(l->leadfd);
@@ -254,6 +255,8 @@ static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t
         }
     }
     rq->done = true;
+    if (rq->type == QV_WIRE_RUN || rq->type == QV_WIRE_READ)
+        atomic_store_explicit(&l->replied_due, true, memory_order_relaxed);
     if (rq->detached) {
         if (rq->err && ok) {
             /* A copy no one waits for failed: the device's copies are not
@@ -267,6 +270,15 @@ static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t
     pthread_mutex_unlock(&l->mu);
     qv__wire_msg_fini(&m);
     return ok;
+}
+
+/* Calls the replied hook if a reply or a fault came since (holding no
+ * lock of the link). */
+static void tell_replied(qv__rlink *l)
+{
+    if (l->replied && atomic_load_explicit(&l->replied_due, memory_order_relaxed) &&
+        atomic_exchange(&l->replied_due, false))
+        l->replied(l->arg);
 }
 
 /* 0, or -EAGAIN when the connection is gone. */
@@ -596,6 +608,7 @@ static void *io_main(void *arg)
         uint64_t now = qv__now_ns();
         if (reset) {
             link_down(l, why);
+            tell_replied(l);
             continue;
         }
         if (!up) {
@@ -606,24 +619,25 @@ static void *io_main(void *arg)
         int rc = send_queued(l, &c, now);
         bool ok = !rc && receive(l, &c, now, why, sizeof why);
         pthread_mutex_unlock(&l->sock_mu);
-        if (rc) {
+        if (rc)
             link_down(l, rc == -EAGAIN ? "the daemon closed the connection"
                                        : zmq_strerror(-rc));
-            continue;
-        }
-        if (!ok) {
+        else if (!ok)
             link_down(l, why);
+        tell_replied(l);
+        if (rc || !ok)
             continue;
-        }
         now = qv__now_ns();
         if (c.outstanding && now - c.last_heard > l->timeout_ms * MS) {
             snprintf(why, sizeof why, "no reply for %u ms", l->timeout_ms);
             link_down(l, why);
+            tell_replied(l);
             continue;
         }
         if (c.outstanding && now >= c.next_hb) {
             if (send_heartbeat(l) != 0) {
                 link_down(l, "the daemon closed the connection");
+                tell_replied(l);
                 continue;
             }
             c.next_hb = now + l->hb_ms * MS;
@@ -652,12 +666,14 @@ static void conf_copy(qv__rlink *l, const qv__rlink_conf *c)
     l->hb_ms = c->heartbeat_ms ? c->heartbeat_ms : 250;
     l->timeout_ms = c->timeout_ms ? c->timeout_ms : 1000;
     l->restored = c->restored;
+    l->replied = c->replied;
     l->arg = c->arg;
 }
 
 int qv__rlink_open(qv__rlink *l, const qv__rlink_conf *conf, char *err, size_t errlen)
 {
     memset(l, 0, sizeof *l);
+    atomic_init(&l->replied_due, false);
     conf_copy(l, conf);
     int rc = qv__rconn_dial(l, -1, &l->ctx, &l->sock, &l->hello, err, errlen);
     if (rc) {
@@ -857,6 +873,7 @@ static bool lead(qv__rlink *l, const struct timespec *until)
     if (l->sock)
         ok = drain(l, &got, bad, sizeof bad);
     pthread_mutex_unlock(&l->sock_mu);
+    tell_replied(l); /* a reply this thread does not wait for, maybe */
     pthread_mutex_lock(&l->mu);
     l->leading = false;
     if (got)

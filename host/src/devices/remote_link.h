@@ -15,6 +15,7 @@
 #define QV_DEVICES_REMOTE_LINK_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <zmq.h>
@@ -68,6 +69,10 @@ typedef struct qv__rlink_conf {
     /* Called by the I/O thread, holding no lock, after a reconnection (and
      * for a while after, in case a task's failure crossed it). May be NULL. */
     void (*restored)(void *arg);
+    /* Called by the thread that took a RUN's reply, or failed the RUNs
+     * (a fault), once it holds no lock of the link: a flight left for a
+     * wait to land may have no thread waiting for it. May be NULL. */
+    void (*replied)(void *arg);
     void *arg;
 } qv__rlink_conf;
 
@@ -108,7 +113,10 @@ typedef struct qv__rlink {
     pthread_t thread;
     bool started;
     void (*restored)(void *arg); /* conf's */
+    void (*replied)(void *arg);  /* conf's */
     void *arg;
+    atomic_bool replied_due;     /* a RUN or READ was answered, or requests
+                                  * failed, since the hook was last called */
     uint64_t busy_since_ns; /* the first request of the pending ones sent */
     bool io_asleep;         /* the I/O thread sleeps long (idle) */
     bool leading;           /* a waiting thread reads the socket (lead) */
