@@ -303,7 +303,11 @@ QV_API int qv_func_set_fpga(qv_func *f, const char *kernel);
  * that no device the mask allows can take (each failed it, or is out of
  * service) runs on another that has one of f's implementations rather
  * than nowhere: the CPU, else another accelerator (docs/runtime.md,
- * "Failures the caller sees"). */
+ * "Failures the caller sees"). A mask that allows no class of this
+ * runtime's devices with an implementation of f (the GPU for a function
+ * with a CPU implementation only, or on a machine without one) is a
+ * mistake said at once: qv_submit refuses the call with QV_ENODEV, as
+ * StarPU refuses a task no worker of its `where` can run. */
 QV_API int qv_func_set_where(qv_func *f, unsigned mask);
 
 QV_API const char *qv_func_name(const qv_func *f);
@@ -389,7 +393,8 @@ QV_API size_t qv_buf_size(const qv_buf *buf);
 /* Submits one call of f. args follow f's signature: a buffer where it
  * declares a buffer, a value of the declared size where it declares a
  * scalar. Returns at once; the call runs when its dependencies are done.
- * Returns QV_ENODEV if no device has an implementation of f, QV_EMISMATCH
+ * Returns QV_ENODEV if no device has an implementation of f (of the
+ * classes its qv_func_set_where mask allows, if set), QV_EMISMATCH
  * when the arguments do not match f (or the call does not fit f's FPGA
  * kernel, per the catalog's sizes, and nothing else can run f), QV_ENOMEM
  * without memory for the call or its dependencies: on any error nothing of

@@ -159,6 +159,12 @@ static void mismatched_arguments(void **state)
     assert_int_equal(qv_submit(rt, f, badsize, 2), QV_EMISMATCH);
     assert_non_null(strstr(qv_last_error(), "scalar of 4 bytes"));
     assert_int_equal(qv_submit(rt, f, good, 2), 0);
+    /* A mask that allows no class with an implementation: said at once
+     * (the runtime here may have no GPU at all). */
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU), 0);
+    assert_int_equal(qv_submit(rt, f, good, 2), QV_ENODEV);
+    assert_int_equal(qv_func_set_where(f, 0), 0);
+    assert_int_equal(qv_submit(rt, f, good, 2), 0);
     assert_int_equal(qv_buf_unregister(b), 0);
 }
 
