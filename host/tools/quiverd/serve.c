@@ -1262,15 +1262,25 @@ static bool out_reserve(qd_req *q, qd_client *c, uint64_t len, const char *what)
     return true;
 }
 
+/* The largest WRITE or READ the socket thread copies itself (copy_now). */
+#define COPY_NOW_MAX ((size_t)4 << 20)
+
 /* WRITE and READ of a buffer that no task uses, here and now: the copy
  * task's way through a worker and back through the completion pipe is two
  * thread hand-offs in front of every run that follows the copy. false
- * when tasks use it (then the copy is a task, ordered after them). *res: a
- * READ's reservation (out_reserve), moved onto its reply here. */
+ * when tasks use it (then the copy is a task, ordered after them), or
+ * when it is larger than COPY_NOW_MAX. *res: a READ's reservation
+ * (out_reserve), moved onto its reply here. */
 static bool copy_now(qd_req *q, qd_buf *b, int is_write, size_t off, size_t len,
                      qd_acct **res)
 {
     qv_mode mode = !is_write ? QV_R : off == 0 && len == b->size ? QV_W : QV_RW;
+    /* Not a large one: the socket thread answers no other client while it
+     * copies (a 256 MiB WRITE held every host's heartbeats 2 s, past
+     * their timeout: adversarial testing). A copy task makes it; libquiver
+     * moves buffers in pieces of this size, which stay here. */
+    if (len > COPY_NOW_MAX)
+        return false;
     /* Not while a run that writes b is unanswered: its waiter learns of a
      * failed task from the buffer's error (qv_buf_wait), which an acquire
      * here would take first (review finding). */
