@@ -1109,16 +1109,22 @@ static void launch_flight(qv__devq *q, qv__task *t, bool loose)
 }
 
 /* Whether t's launch on q makes no round trip before its RUN: q ran its
- * function since the daemon (re)connected (no LOAD), and every buffer of
- * t has its copy there (no ALLOC). */
+ * function since the daemon (re)connected (no LOAD), every buffer of t
+ * has its copy there (no ALLOC), and every input is valid there or on
+ * the host (no copy home from another device first; a WRITE from the
+ * host waits for nothing). The valid bits may change meanwhile: this only
+ * decides which thread launches. */
 static bool launch_ready(qv__devq *q, const qv__task *t)
 {
+    unsigned here = 1u | 1u << q->dev->id;
     pthread_mutex_lock(&q->fit_mu);
-    bool ran = t->func->id < q->nfit && (q->fit[t->func->id] & FIT_RAN);
+    bool ready = t->func->id < q->nfit && (q->fit[t->func->id] & FIT_RAN);
     pthread_mutex_unlock(&q->fit_mu);
-    for (unsigned j = 0; ran && j < t->nbufs; j++)
-        ran = qv__coh_has(t->ubuf[j], q->dev->id);
-    return ran;
+    for (unsigned j = 0; ready && j < t->nbufs; j++)
+        ready = qv__coh_has(t->ubuf[j], q->dev->id) &&
+                (!(t->modes[j] & QV_R) || t->ubuf[j]->size == 0 ||
+                 (atomic_load(&t->ubuf[j]->valid) & here));
+    return ready;
 }
 
 /* The helping thread is done with q's queue (under mu): the driver takes
