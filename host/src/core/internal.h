@@ -1072,12 +1072,13 @@ void qv__devq_hold_end(qv_runtime *rt);
  * ring's hold), which may wait for those. */
 bool qv__devq_keeps(const qv_runtime *rt);
 /* Around qv_submit's placement of its task: a task placed on a remote
- * board whose driver sleeps, and that needs no ALLOC nor LOAD round trip nor a copy
- * from another device first, is launched by the calling thread at keep_end (its request sent
- * on the socket from there), not by the driver woken for it; the flight
- * is left on the board's queue for the next wait of any thread to land
- * (qv__devq_land), or for the driver, woken when the reply comes with no
- * thread waiting for it (qv__devq_replied). On a VM, each of the two
+ * board whose driver sleeps, and that needs no ALLOC nor LOAD round trip
+ * nor a copy from another device first, is launched by the calling thread
+ * at keep_end (its request sent on the socket from there), not by the
+ * driver woken for it; the flight is left on the board's queue for the
+ * next wait of any thread to land (qv__devq_land), or for the driver,
+ * woken when the reply comes with no thread waiting for it
+ * (qv__devq_replied). On a VM, each of the two
  * wake-ups spared (the driver's, the program's when the driver completes
  * the task) costs about as much as the loopback's own round trip. Not
  * nested, not from a task or a worker. */
