@@ -21,14 +21,15 @@ struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev)
     return dev && b->mem ? b->mem[dev] : NULL;
 }
 
-bool qv__coh_has(qv_buf *b, unsigned dev)
+bool qv__coh_ready(qv_buf *b, unsigned dev, const qv_func *f)
 {
     if (b->size == 0)
         return true;
+    struct qv_device *d = qv__device(b->rt, dev);
     pthread_mutex_lock(&b->coh_mu);
-    bool has = b->mem && b->mem[dev];
+    bool ready = b->mem && b->mem[dev] && d->ops->ready && d->ops->ready(d, f, b->mem[dev]);
     pthread_mutex_unlock(&b->coh_mu);
-    return has;
+    return ready;
 }
 
 /* b's copy on dev, allocated if it has none; one whose allocation is still

@@ -140,7 +140,7 @@ struct qv__devq {
 
 /* What q knows of a function (q->fit): it failed to build or load here;
  * whether the catalog has a build of its kernel for q's board. */
-enum { FIT_BROKEN = 1, FIT_CHECKED = 2, FIT_NO_BUILD = 4, FIT_RAN = 8 };
+enum { FIT_BROKEN = 1, FIT_CHECKED = 2, FIT_NO_BUILD = 4 };
 
 struct qv_device *qv__device(qv_runtime *rt, unsigned dev)
 {
@@ -863,11 +863,6 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         probed(q, t, rc);
     if (rc == 0) {
         atomic_fetch_add(&q->tasks, 1);
-        if (q->depth > 1) { /* its next calls launch without a LOAD first */
-            pthread_mutex_lock(&q->fit_mu);
-            fit_set(q, t->func, FIT_RAN);
-            pthread_mutex_unlock(&q->fit_mu);
-        }
         if (model_us >= 0 && t->node)
             ((qv__node *)t->node)->board_us = (float)model_us;
         t->model_us = model_us;
@@ -1108,20 +1103,20 @@ static void launch_flight(qv__devq *q, qv__task *t, bool loose)
     pthread_mutex_unlock(&q->mu);
 }
 
-/* Whether t's launch on q makes no round trip before its RUN: q ran its
- * function since the daemon (re)connected (no LOAD), every buffer of t
- * has its copy there (no ALLOC), and every input is valid there or on
- * the host (no copy home from another device first; a WRITE from the
- * host waits for nothing). The valid bits may change meanwhile: this only
- * decides which thread launches. */
+/* Whether t's launch on q makes no round trip before its RUN: its
+ * function loaded on the daemon of now (no LOAD), every buffer of t
+ * allocated there (no ALLOC: the device's `ready`), and every input valid
+ * there or on the host (no copy home from another device first; a WRITE
+ * from the host waits for nothing). The valid bits may change meanwhile:
+ * this only decides which thread launches. The caller holds q's queue
+ * (helping): the driver is parked. */
 static bool launch_ready(qv__devq *q, const qv__task *t)
 {
-    unsigned here = 1u | 1u << q->dev->id;
-    pthread_mutex_lock(&q->fit_mu);
-    bool ready = t->func->id < q->nfit && (q->fit[t->func->id] & FIT_RAN);
-    pthread_mutex_unlock(&q->fit_mu);
+    struct qv_device *d = q->dev;
+    unsigned here = 1u | 1u << d->id;
+    bool ready = d->ops->ready && d->ops->ready(d, t->func, NULL);
     for (unsigned j = 0; ready && j < t->nbufs; j++)
-        ready = qv__coh_has(t->ubuf[j], q->dev->id) &&
+        ready = qv__coh_ready(t->ubuf[j], d->id, t->func) &&
                 (!(t->modes[j] & QV_R) || t->ubuf[j]->size == 0 ||
                  (atomic_load(&t->ubuf[j]->valid) & here));
     return ready;
@@ -1152,8 +1147,15 @@ void qv__devq_keep_end(qv_runtime *rt)
     (void)rt;
     pthread_mutex_lock(&q->mu);
     qv__task *t = q->head;
-    /* Woken meanwhile (another task, a stop), the driver has it. */
-    if (!t || !q->idle || q->helping || q->stop || q->stuck || q->nfly >= q->depth) {
+    /* Woken meanwhile (another task, a stop), the driver has it; gone or
+     * out of service meanwhile, the driver places it elsewhere. */
+    if (!t || !q->idle || q->helping || q->stop || q->stuck || q->nfly >= q->depth ||
+        !atomic_load(&q->healthy) || atomic_load(&q->probing) || atomic_load(&q->gone)) {
+        if (t && q->idle && !q->helping) {
+            q->idle = false;
+            atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
+            pthread_cond_signal(&q->cv);
+        }
         pthread_mutex_unlock(&q->mu);
         return;
     }
@@ -1172,22 +1174,38 @@ void qv__devq_keep_end(qv_runtime *rt)
     pthread_mutex_unlock(&q->mu);
 }
 
-void qv__devq_land(qv_runtime *rt)
+/* Whether every task in flight is a loose flight: then a wait can end
+ * only with one of their replies, and taking them costs it nothing. With
+ * other work in flight (a CPU task it may be waiting for), a reply held
+ * back would hold that wait as long (review: a wait for a 5 ms CPU task
+ * took a remote run's 150 ms). */
+static bool only_loose(qv_runtime *rt)
 {
-    if (qv__current_worker(rt) || qv__task_context(rt))
+    return qv__inflight(rt) <= atomic_load(&rt->loose);
+}
+
+void qv__devq_land(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg)
+{
+    if (qv__current_worker(rt) || qv__task_context(rt) || qv__devq_keeps(rt))
         return;
     for (unsigned i = 0; i < rt->naccel && atomic_load(&rt->loose); i++) {
         qv__devq *q = rt->accel[i];
-        if (!atomic_load(&q->loose))
+        if (!atomic_load(&q->loose) || !only_loose(rt))
             continue;
         pthread_mutex_lock(&q->mu);
-        /* Only while its driver sleeps: awake, it lands them itself. */
+        /* Only while its driver sleeps: awake, it lands them itself. One
+         * at a time, while the wait is on and nothing else came: a task
+         * queued meanwhile is the driver's (help_over), and its launch
+         * should not wait for every flight to land. */
         if (q->idle && !q->helping && !q->stop && q->nfly) {
             q->helping = true;
-            while (q->nfly) {
+            while (q->nfly && !q->head && !q->parked) {
                 pthread_mutex_unlock(&q->mu);
                 land_one(q);
+                bool more = !done(rt, arg) && only_loose(rt);
                 pthread_mutex_lock(&q->mu);
+                if (!more)
+                    break;
             }
             help_over(q);
         }
@@ -1197,6 +1215,8 @@ void qv__devq_land(qv_runtime *rt)
 
 void qv__devq_replied(qv_runtime *rt, unsigned dev)
 {
+    if (dev > rt->naccel) /* its runtime takes it in (open_one_with) */
+        return;
     qv__devq *q = rt->accel[dev - 1];
     if (!atomic_load(&q->loose))
         return;
@@ -1592,8 +1612,8 @@ void qv__devq_restored(qv_runtime *rt, unsigned dev)
      * serve other kernels. Also when the device never left service (a
      * daemon replaced while idle: review finding). */
     pthread_mutex_lock(&q->fit_mu);
-    for (size_t i = 0; i < q->nfit; i++) /* and loaded again: LOAD first */
-        q->fit[i] &= (unsigned char)~(FIT_BROKEN | FIT_RAN);
+    for (size_t i = 0; i < q->nfit; i++)
+        q->fit[i] &= (unsigned char)~FIT_BROKEN;
     pthread_mutex_unlock(&q->fit_mu);
     if (atomic_exchange(&q->healthy, true))
         return;

@@ -1041,8 +1041,9 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
                          size_t nfailed);
 /* The device memory of b on dev (NULL for the host or a 0-byte buffer). */
 struct qv_devmem *qv__coh_mem(qv_buf *b, unsigned dev);
-/* Whether b has a copy on device dev (>= 1), current or not (takes coh_mu). */
-bool qv__coh_has(qv_buf *b, unsigned dev);
+/* Whether b's copy on device dev (>= 1) exists and a launch of f may use
+ * it without a round trip first (the device's `ready`; takes coh_mu). */
+bool qv__coh_ready(qv_buf *b, unsigned dev, const qv_func *f);
 /* The device object of runtime device index dev (0: the CPU). */
 struct qv_device *qv__device(qv_runtime *rt, unsigned dev);
 
@@ -1086,12 +1087,15 @@ void qv__devq_keep_begin(qv_runtime *rt);
 void qv__devq_keep_end(qv_runtime *rt);
 /* A thread about to wait (qv__wait_until; no lock held, not a worker nor
  * in a task) lands the remote flights that submitting threads launched
- * while their boards' drivers slept: it takes their replies off the socket
- * itself and completes the tasks. */
-void qv__devq_land(qv_runtime *rt);
-/* The link of remote device dev took a RUN's reply (its I/O thread or a
+ * while their boards' drivers slept, when they are all that is in flight:
+ * it takes their replies off the socket itself and completes the tasks,
+ * one at a time while done(rt, arg) is false. */
+void qv__devq_land(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg);
+/* The link of remote device dev took a RUN's or READ's reply, failed its
+ * requests, or sent a heartbeat while requests wait (its I/O thread or a
  * waiting thread, holding no lock): a flight launched by a submitting
- * thread may be waiting for no one to land it; its driver is woken then. */
+ * thread may be waiting for no one to land it (nor to enforce its
+ * deadline); its driver is woken then. */
 void qv__devq_replied(qv_runtime *rt, unsigned dev);
 /* Replay: copies t's inputs (t->ubuf[j] for bit j of `which`: inputs whose
  * writers before t are done) that are not valid on device dev (>= 1) there

@@ -437,7 +437,7 @@ void qv__wait_until(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *ar
      * their replies and completes them, rather than sleep until a driver
      * woken for them does and wakes it. */
     if (atomic_load_explicit(&rt->loose, memory_order_relaxed) && !done(rt, arg))
-        qv__devq_land(rt);
+        qv__devq_land(rt, done, arg);
     uint64_t deadline = qv__now_ns() + (uint64_t)rt->opts.spin_us * 1000u;
     bool spin = rt->opts.spin_us && spin_pays(rt);
     for (unsigned i = 1; spin && !done(rt, arg); i++) {

@@ -111,6 +111,11 @@ struct qv_device_ops {
      * with a run that succeeded): what a task that failed there updating
      * m in place can run again from. May be NULL (never). Any thread. */
     bool (*mirrored)(qv_device *d, const qv_devmem *m, const void *host);
+    /* Whether a launch of f with copy m (NULL: no copy) makes no round
+     * trip first: f loaded since the daemon (re)connected, m allocated on
+     * the daemon of now. May be NULL (never). Called by whichever thread
+     * drives d at the moment (the driver, or one that holds its queue). */
+    bool (*ready)(qv_device *d, const qv_func *f, const qv_devmem *m);
 };
 
 extern const struct qv_device_ops qv__cpu_ops;

@@ -1056,6 +1056,26 @@ static bool remote_mirrored(qv_device *d, const qv_devmem *m, const void *host)
     return yes;
 }
 
+static bool remote_ready(qv_device *d, const qv_func *f, const qv_devmem *m)
+{
+    remote_device *r = (remote_device *)d;
+    pthread_mutex_lock(&r->link.mu);
+    uint64_t instance = r->link.hello.instance;
+    bool ok = !m || (m->id && m->gen == r->link.gen);
+    pthread_mutex_unlock(&r->link.mu);
+    if (!ok || m)
+        return ok;
+    /* r->fn is the driving thread's, which the caller is (func_of). */
+    unsigned n = f->part ? f->part->s.n : 1;
+    for (unsigned j = 0; j < n; j++) {
+        const qv_func *g = f->part ? f->part->s.memb[j] : f;
+        const rfunc *rf = g->id < r->nfn ? &r->fn[g->id] : NULL;
+        if (!rf || rf->state <= 0 || rf->instance != instance || rf->kernel != g->fpga_kernel)
+            return false;
+    }
+    return true;
+}
+
 const struct qv_device_ops qv__remote_ops = {
     .name = "remote",
     .cls = QV_CLASS_REMOTE,
@@ -1073,6 +1093,7 @@ const struct qv_device_ops qv__remote_ops = {
     .query = remote_query,
     .prepare = remote_prepare,
     .mirrored = remote_mirrored,
+    .ready = remote_ready,
 };
 
 typedef struct probe_job {

@@ -641,6 +641,10 @@ static void *io_main(void *arg)
                 continue;
             }
             c.next_hb = now + l->hb_ms * MS;
+            /* A run no thread lands (the program waits for nothing of the
+             * runtime) has its deadline kept by the driver, woken now. */
+            atomic_store(&l->replied_due, true);
+            tell_replied(l);
         }
         if (now < c.restored_until && now >= c.next_restored && l->restored) {
             /* A task that failed just before the reconnection may have

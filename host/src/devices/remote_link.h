@@ -69,9 +69,10 @@ typedef struct qv__rlink_conf {
     /* Called by the I/O thread, holding no lock, after a reconnection (and
      * for a while after, in case a task's failure crossed it). May be NULL. */
     void (*restored)(void *arg);
-    /* Called by the thread that took a RUN's reply, or failed the RUNs
-     * (a fault), once it holds no lock of the link: a flight left for a
-     * wait to land may have no thread waiting for it. May be NULL. */
+    /* Called by the thread that took a RUN's or READ's reply, or failed
+     * requests (a fault), once it holds no lock of the link, and by the
+     * I/O thread at each heartbeat while requests wait: a flight left for
+     * a wait to land may have no thread waiting for it. May be NULL. */
     void (*replied)(void *arg);
     void *arg;
 } qv__rlink_conf;
