@@ -704,8 +704,13 @@ static void fork_while_threads_log(void **state)
         pid_t pid = fork();
         assert_true(pid >= 0);
         if (pid == 0) {
-#ifdef __SANITIZE_THREAD__
-            _exit(0); /* TSan ends a forked child that starts threads */
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+            /* TSan ends a forked child that starts threads; under ASan a
+             * child forked while a parent's thread was in ASan's allocator
+             * can hang in it (1 child of 60 once in CI: its threads stuck
+             * in the sanitizer's lock, not in one of ours). The plain
+             * build runs the children. */
+            _exit(0);
 #endif
             qv_runtime *mine = runtime_of(policy, 1);
             qv_func *g;
