@@ -426,6 +426,26 @@ static bool keep_for_launch(qv__devq *q, const qv__task *t)
     return true;
 }
 
+/* Wakes q's driver (under mu): it has work, or flights to land. */
+static void rouse(qv__devq *q)
+{
+    q->idle = false;
+    atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
+    pthread_cond_signal(&q->cv); /* the driver is its only waiter */
+}
+
+/* The helping thread is done with q's queue (under mu): the driver takes
+ * what came meanwhile, and a reply seen meanwhile for a flight still
+ * loose (no thread to land it). */
+static void help_over(qv__devq *q)
+{
+    q->helping = false;
+    bool due = q->reply_seen && atomic_load(&q->loose);
+    q->reply_seen = false;
+    if (q->head || q->stop || q->parked || q->pf_head || due)
+        rouse(q);
+}
+
 /* t goes to another device than q's. */
 static void elsewhere(qv__devq *q, qv__task *t)
 {
@@ -452,9 +472,7 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
         pthread_mutex_unlock(&q->mu);
         return;
     }
-    q->idle = false;
-    atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
-    pthread_cond_signal(&q->cv);
+    rouse(q);
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -1024,13 +1042,8 @@ static void help(qv__devq *q)
         if (rc == QV__HANDED_OVER) /* as the driver: the device is ours again */
             q->stuck = q->handed = false;
     }
-    q->helping = false;
     hold.cur = NULL;
-    if (q->head || q->stop || q->parked) { /* what is left, the driver's */
-        q->idle = false;
-        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
-        pthread_cond_broadcast(&q->cv);
-    }
+    help_over(q); /* what is left, the driver's */
     pthread_mutex_unlock(&q->mu);
 }
 
@@ -1122,21 +1135,6 @@ static bool launch_ready(qv__devq *q, const qv__task *t)
     return ready;
 }
 
-/* The helping thread is done with q's queue (under mu): the driver takes
- * what came meanwhile, and a reply seen meanwhile for a flight still
- * loose (no thread to land it). */
-static void help_over(qv__devq *q)
-{
-    q->helping = false;
-    bool due = q->reply_seen && atomic_load(&q->loose);
-    q->reply_seen = false;
-    if (q->head || q->stop || q->parked || q->pf_head || due) {
-        q->idle = false;
-        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
-        pthread_cond_broadcast(&q->cv);
-    }
-}
-
 void qv__devq_keep_end(qv_runtime *rt)
 {
     qv__devq *q = kept.q;
@@ -1151,11 +1149,8 @@ void qv__devq_keep_end(qv_runtime *rt)
      * out of service meanwhile, the driver places it elsewhere. */
     if (!t || !q->idle || q->helping || q->stop || q->stuck || q->nfly >= q->depth ||
         !atomic_load(&q->healthy) || atomic_load(&q->probing) || atomic_load(&q->gone)) {
-        if (t && q->idle && !q->helping) {
-            q->idle = false;
-            atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
-            pthread_cond_signal(&q->cv);
-        }
+        if (t && q->idle && !q->helping)
+            rouse(q);
         pthread_mutex_unlock(&q->mu);
         return;
     }
@@ -1224,9 +1219,7 @@ void qv__devq_replied(qv_runtime *rt, unsigned dev)
     if (q->helping) {
         q->reply_seen = true; /* help_over looks */
     } else if (q->idle && atomic_load(&q->loose)) {
-        q->idle = false;
-        atomic_fetch_add_explicit(&q->pokes, 1, memory_order_release);
-        pthread_cond_signal(&q->cv);
+        rouse(q);
     }
     pthread_mutex_unlock(&q->mu);
 }

@@ -108,6 +108,15 @@ static void fail_all(qv__rlink *l, const char *why)
         write_one(l->leadfd);
 }
 
+/* Calls the replied hook if a reply or a fault came since (holding no
+ * lock of the link). */
+static void tell_replied(qv__rlink *l)
+{
+    if (l->replied && atomic_load_explicit(&l->replied_due, memory_order_relaxed) &&
+        atomic_exchange(&l->replied_due, false))
+        l->replied(l->arg);
+}
+
 /* Takes the link down (I/O thread): no ZeroMQ pointer into host memory
  * is left when the requests fail. */
 static void link_down(qv__rlink *l, const char *why)
@@ -128,6 +137,7 @@ static void link_down(qv__rlink *l, const char *why)
     pthread_mutex_unlock(&l->mu);
     if (was)
         qv__log(1, "%s: its tasks run elsewhere until it answers again", msg);
+    tell_replied(l); /* the failed runs may have no thread to land them */
 }
 
 /* What the runtime does with a daemon's error code for a request of type
@@ -270,15 +280,6 @@ static bool on_reply(qv__rlink *l, zmq_msg_t *parts, size_t n, char *bad, size_t
     pthread_mutex_unlock(&l->mu);
     qv__wire_msg_fini(&m);
     return ok;
-}
-
-/* Calls the replied hook if a reply or a fault came since (holding no
- * lock of the link). */
-static void tell_replied(qv__rlink *l)
-{
-    if (l->replied && atomic_load_explicit(&l->replied_due, memory_order_relaxed) &&
-        atomic_exchange(&l->replied_due, false))
-        l->replied(l->arg);
 }
 
 /* 0, or -EAGAIN when the connection is gone. */
@@ -608,7 +609,6 @@ static void *io_main(void *arg)
         uint64_t now = qv__now_ns();
         if (reset) {
             link_down(l, why);
-            tell_replied(l);
             continue;
         }
         if (!up) {
@@ -619,25 +619,25 @@ static void *io_main(void *arg)
         int rc = send_queued(l, &c, now);
         bool ok = !rc && receive(l, &c, now, why, sizeof why);
         pthread_mutex_unlock(&l->sock_mu);
-        if (rc)
+        if (rc) {
             link_down(l, rc == -EAGAIN ? "the daemon closed the connection"
                                        : zmq_strerror(-rc));
-        else if (!ok)
-            link_down(l, why);
-        tell_replied(l);
-        if (rc || !ok)
             continue;
+        }
+        if (!ok) {
+            link_down(l, why);
+            continue;
+        }
+        tell_replied(l);
         now = qv__now_ns();
         if (c.outstanding && now - c.last_heard > l->timeout_ms * MS) {
             snprintf(why, sizeof why, "no reply for %u ms", l->timeout_ms);
             link_down(l, why);
-            tell_replied(l);
             continue;
         }
         if (c.outstanding && now >= c.next_hb) {
             if (send_heartbeat(l) != 0) {
                 link_down(l, "the daemon closed the connection");
-                tell_replied(l);
                 continue;
             }
             c.next_hb = now + l->hb_ms * MS;
