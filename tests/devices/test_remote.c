@@ -810,6 +810,49 @@ static void submitting_thread_sends_waiting_thread_lands(void **state)
     daemon_kill(SIGTERM);
 }
 
+/* A program that submits a run and waits for it, in turn, sends each run
+ * itself and lands it in its wait: the board's driver, which made the
+ * first run (LOAD, ALLOCs), goes back to sleep rather than spin for the
+ * next call, which it took before, and every one after it (three more
+ * system calls and a second thread to a run; bench_remote --rtt). The
+ * runtime's threads spin 50 ms here, so a driver that spun would take
+ * them all. */
+static void synchronous_runs_stay_with_the_program(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    enum { RUNS = 100 };
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_buf *bv[3];
+    memset(outs[0], 0, sizeof outs[0]);
+    qv_runtime *rt = delayed_setup(0, 50000, &di, &d, &f, bv);
+    uint32_t n = N;
+    qv_arg args[] = {QV_BUF(bv[0]), QV_BUF(bv[1]), QV_BUF(bv[2]), QV_VAL(n)};
+    assert_int_equal(qv_submit(rt, f, args, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    unsigned sent_here = 0;
+    for (int i = 0; i < RUNS; i++) {
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        sent_here += atomic_load(&rt->loose) == 1;
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    /* A heartbeat while a run waits may still wake the driver for one. */
+    if (sent_here < RUNS / 2)
+        fail_msg("%u of %d runs sent by the submitting thread", sent_here, RUNS);
+    assert_int_equal(qv_buf_unregister(bv[2]), 0);
+    check_outs(1);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, RUNS + 1);
+    assert_int_equal(di.failed, 0);
+    assert_int_equal(qv_buf_unregister(bv[0]), 0);
+    assert_int_equal(qv_buf_unregister(bv[1]), 0);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
+}
+
 static atomic_int marked;
 
 static void cpu_mark(const qv_call *c)
@@ -1895,6 +1938,7 @@ int main(void)
         cmocka_unit_test(refused_alloc_runs_elsewhere),
         cmocka_unit_test(waits_for_far_runs_sleep),
         cmocka_unit_test(submitting_thread_sends_waiting_thread_lands),
+        cmocka_unit_test(synchronous_runs_stay_with_the_program),
         cmocka_unit_test(loose_run_lands_without_a_wait),
         cmocka_unit_test(waits_do_not_land_unrelated_runs),
         cmocka_unit_test(devices_probe),

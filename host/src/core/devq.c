@@ -738,7 +738,13 @@ static qv__task *pop(qv__devq *q, bool nowait)
             pthread_mutex_lock(&q->mu);
             continue;
         }
-        if (!spun) { /* the program's next call may follow at once */
+        /* The program's next call may follow at once: spun for, unless
+         * the program's thread launches it itself on an idle driver
+         * (keep_for_launch). Awake, this thread took every next run of
+         * a program that submits and waits in turn, and kept itself
+         * awake: two threads to a remote board's run, and two more
+         * system calls (bench_remote --rtt, in one process of four). */
+        if (!spun && !q->dev->ops->ready) {
             spun = true;
             unsigned seen = atomic_load_explicit(&q->pokes, memory_order_relaxed);
             pthread_mutex_unlock(&q->mu);

@@ -134,6 +134,10 @@ typedef struct qv__rlink {
     pthread_mutex_t sock_mu;
     void *ctx, *sock;
     qv__zwait zw;
+    /* Requests sent on sock whose reply has not come (under sock_mu).
+     * None: no message can come, so a send takes no command that brings
+     * one and leaves an armed socket armed (send_now). */
+    uint64_t unanswered;
 } qv__rlink;
 
 /* Connects, says HELLO and waits up to conf->timeout_ms for the reply;
