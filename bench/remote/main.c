@@ -4,7 +4,7 @@
  *
  *   bench_remote [--rtt] [--mib] [--signal] [--runs N] [--rtt-iters N]
  *                [--mib-iters N] [--frames N] [--share DIR] [--quiverd PATH]
- *                [--smoke]
+ *                [--paths LIST] [--smoke]
  *
  * It starts quiverd (the build's, or --quiverd PATH) serving the emulated U250, plain on
  * tcp://127.0.0.1, and a raw ZeroMQ echo process on the same transport,
@@ -27,6 +27,10 @@
  *    served by quiverd beside it (placed by the scheduler), and with fft
  *    kept to the remote board, beside the sequential chain: wall time,
  *    tasks per device, the result check.
+ *
+ * --paths raw,heartbeat,...: only those round trips of sections 1 and 2
+ * (names in path_opt; raw ZeroMQ's always), so that the CPU a path takes
+ * is measured with no other path's threads in the process.
  *
  * Medians per round, then the median [min-max] of the rounds. --smoke
  * runs one short round of everything and checks results and placement,
@@ -80,6 +84,8 @@ static void print_row(const char *path, const char *what, const double *v, int r
                       const double *raw)
 {
     double s[3], d[100];
+    if (!v)
+        return; /* not measured (--paths) */
     stats_of(v, runs, s);
     printf("| %s | %s | %.1f [%.1f-%.1f] |", path, what, s[1], s[0], s[2]);
     if (!raw) {
@@ -97,6 +103,8 @@ static void print_row(const char *path, const char *what, const double *v, int r
 static void print_mbs_row(const char *path, const double *us, int runs, const double *raw)
 {
     double s[3], q[100], bytes = 2.0 * MIB_N * sizeof(float);
+    if (!us)
+        return; /* not measured (--paths) */
     stats_of(us, runs, s);
     printf("| %s | %.0f [%.0f-%.0f] | %.0f [%.0f-%.0f] |", path, s[1], s[0], s[2],
            bytes / s[1], bytes / s[2], bytes / s[0]); /* bytes per µs = MB/s */
@@ -316,7 +324,7 @@ out:
 static int alloc_series(vadd_bench *vb, int runs)
 {
     for (int p = 0; p < P_COUNT; p++)
-        if (!(vb->us[p] = calloc((size_t)runs, sizeof(double))))
+        if ((vb->mask & 1u << p) && !(vb->us[p] = calloc((size_t)runs, sizeof(double))))
             return -1;
     return 0;
 }
@@ -360,6 +368,37 @@ static const char *const path_name[P_COUNT] = {
     [P_LOCAL] = "libquiver, local emulated board",
 };
 
+/* --paths' names of the paths. */
+static const char *const path_opt[P_COUNT] = {
+    [P_RAW] = "raw",         [P_HB] = "heartbeat", [P_WR] = "write-read",
+    [P_RUN] = "run-read",    [P_RUNO] = "run",     [P_WRUN] = "write-run-read",
+    [P_WRUNO] = "write-run", [P_Q] = "libquiver",  [P_QW] = "libquiver-write",
+    [P_LOCAL] = "local",
+};
+
+/* The paths of --paths' comma-separated list (raw's always); 0 when a
+ * name is unknown. */
+static unsigned parse_paths(const char *list)
+{
+    unsigned m = 1u << P_RAW;
+    char name[64];
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n >= sizeof name)
+            return 0;
+        memcpy(name, p, n);
+        name[n] = 0;
+        int k = 0;
+        while (k < P_COUNT && strcmp(path_opt[k], name) != 0)
+            k++;
+        if (k == P_COUNT)
+            return 0;
+        m |= 1u << k;
+        p += n + (p[n] == ',');
+    }
+    return m;
+}
+
 /* Where the cores went: on a machine whose cores both ends share, a round
  * trip lasts about as long as the CPU it takes. */
 static void print_cpu(const vadd_bench *vb)
@@ -385,7 +424,7 @@ static int bench_rtt(const br_args *a, const char *echo_ep, pid_t echo, const ch
                      .policy = policy,
                      .n = RTT_N,
                      .iters = a->rtt_iters,
-                     .mask = (1u << P_COUNT) - 1};
+                     .mask = ((1u << P_COUNT) - 1) & a->paths};
     int rc = alloc_series(&vb, a->runs);
     if (!rc)
         rc = vadd_rounds(&vb);
@@ -451,8 +490,9 @@ static int bench_mib(const br_args *a, const char *echo_ep, pid_t echo, const ch
                      .policy = policy,
                      .n = MIB_N,
                      .iters = a->mib_iters,
-                     .mask = 1u << P_RAW | 1u << P_WR | 1u << P_WRUN | 1u << P_WRUNO |
-                             1u << P_QW | 1u << P_LOCAL};
+                     .mask = (1u << P_RAW | 1u << P_WR | 1u << P_WRUN | 1u << P_WRUNO |
+                              1u << P_QW | 1u << P_LOCAL) &
+                             a->paths};
     int rc = alloc_series(&vb, a->runs);
     if (!rc)
         rc = vadd_rounds(&vb);
@@ -484,14 +524,18 @@ static int bench_mib(const br_args *a, const char *echo_ep, pid_t echo, const ch
         print_mbs_row("libquiver: the same on the local emulated board (no network)",
                       vb.us[P_LOCAL], a->runs, raw);
         double base = bytes / br_median(vb.us[P_RAW], a->runs);
-        double q = br_median(vb.us[P_QW], a->runs);
-        printf("\nThe task on the daemon (the time its runtime recorded, start to end, "
-               "qv_device_info.board_us): %.0f us per task; libquiver less that: %.0f "
-               "MB/s, %.2f "
-               "of raw ZeroMQ. A memcpy of 1 MiB here: %.0f us. Requests per task: "
-               "%.2f.\n\n",
-               vb.task_us[P_QW], bytes / (q - vb.task_us[P_QW]),
-               bytes / (q - vb.task_us[P_QW]) / base, vb.memcpy_us, vb.req[P_QW]);
+        double q = vb.us[P_QW] ? br_median(vb.us[P_QW], a->runs) : 0;
+        if (q > 0)
+            printf(
+                "\nThe task on the daemon (the time its runtime recorded, start to end, "
+                "qv_device_info.board_us): %.0f us per task; libquiver less that: %.0f "
+                "MB/s, %.2f "
+                "of raw ZeroMQ. A memcpy of 1 MiB here: %.0f us. Requests per task: "
+                "%.2f.\n\n",
+                vb.task_us[P_QW], bytes / (q - vb.task_us[P_QW]),
+                bytes / (q - vb.task_us[P_QW]) / base, vb.memcpy_us, vb.req[P_QW]);
+        else
+            printf("\n");
         print_cpu(&vb);
     }
     free_series(&vb);
@@ -597,7 +641,7 @@ static void loadavg(char *buf, size_t n)
 
 int main(int argc, char **argv)
 {
-    br_args a = {0, 5, 2000, 50, 64, QV_REMOTE_SHARE, NULL, QV_QUIVERD};
+    br_args a = {0, 5, 2000, 50, 64, QV_REMOTE_SHARE, NULL, QV_QUIVERD, ~0u};
     int modes[3] = {0, 0, 0}, any = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rtt") || !strcmp(argv[i], "--mib") ||
@@ -617,10 +661,13 @@ int main(int argc, char **argv)
             a.share = argv[++i];
         else if (!strcmp(argv[i], "--quiverd") && i + 1 < argc)
             a.quiverd = argv[++i];
+        else if (!strcmp(argv[i], "--paths") && i + 1 < argc &&
+                 (a.paths = parse_paths(argv[++i])) != 0)
+            continue;
         else {
             fprintf(stderr, "usage: bench_remote [--rtt] [--mib] [--signal] [--runs N] "
                             "[--rtt-iters N] [--mib-iters N] [--frames N] [--share DIR] "
-                            "[--quiverd PATH] [--smoke]\n");
+                            "[--quiverd PATH] [--paths LIST] [--smoke]\n");
             return 2;
         }
     }

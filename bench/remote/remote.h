@@ -25,6 +25,7 @@ typedef struct br_args {
     const char *share;   /* share/quiver of the build */
     const char *tmpdir;  /* policy, board and model files; the daemon's log */
     const char *quiverd; /* the daemon's program */
+    unsigned paths;      /* --paths: the round trips measured (1 << path), raw's always */
 } br_args;
 
 double br_now(void); /* seconds, monotonic */
