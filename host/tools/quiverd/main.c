@@ -673,6 +673,7 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
+    qd_pid_keep();
     qd_options o = {.spin_us = -1, .max_tasks = QD_MAX_TASKS};
     int rc = parse_args(argc, argv, &o);
     if (rc)

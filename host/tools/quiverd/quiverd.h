@@ -68,6 +68,8 @@ void qd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Opens the log (NULL: stderr). */
 int qd_log_open(const char *path);
+/* Keeps the pid for getpid() (pid.c), before any thread starts. */
+void qd_pid_keep(void);
 
 /* The served function called name, or NULL. */
 const qd_func *qd_func_find(const qd_daemon *d, const char *name);
