@@ -1,3 +1,4 @@
+#define _GNU_SOURCE 1
 /*
  * daemon.c - the processes bench_remote talks to, and the files that name
  * them: quiverd (the build's binary, started with fork and exec, plain on
@@ -7,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,8 +116,12 @@ int br_daemon_start(const br_args *a, char *ep, size_t eplen)
             dup2(fd, 1);
             dup2(fd, 2);
         }
+        char cpu[16] = "none";
+        if (a->cpu >= 0)
+            snprintf(cpu, sizeof cpu, "%d", a->cpu);
         execl(a->quiverd, "quiverd", "--board", board, "--catalog", catalog, "--listen",
-              "tcp://127.0.0.1:*", "--allow-plain", "--log", log, (char *)NULL);
+              "tcp://127.0.0.1:*", "--allow-plain", "--log", log, "--cpu", cpu,
+              (char *)NULL);
         _exit(127);
     }
     daemon_pid = pid;
@@ -196,7 +202,7 @@ static int echo_main(int fd)
     return 0;
 }
 
-pid_t br_echo_start(char *ep, size_t eplen)
+pid_t br_echo_start(char *ep, size_t eplen, int cpu)
 {
     int fd[2];
     if (pipe(fd) != 0)
@@ -208,6 +214,12 @@ pid_t br_echo_start(char *ep, size_t eplen)
     if (pid == 0) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         close(fd[0]);
+        if (cpu >= 0) { /* its thread and ZeroMQ's, made after this */
+            cpu_set_t one;
+            CPU_ZERO(&one);
+            CPU_SET(cpu, &one);
+            sched_setaffinity(0, sizeof one, &one);
+        }
         _exit(echo_main(fd[1]));
     }
     close(fd[1]);

@@ -4,7 +4,7 @@
  *
  *   bench_remote [--rtt] [--mib] [--signal] [--runs N] [--rtt-iters N]
  *                [--mib-iters N] [--frames N] [--share DIR] [--quiverd PATH]
- *                [--paths LIST] [--smoke]
+ *                [--paths LIST] [--cpu N] [--smoke]
  *
  * It starts quiverd (the build's, or --quiverd PATH) serving the emulated U250, plain on
  * tcp://127.0.0.1, and a raw ZeroMQ echo process on the same transport,
@@ -27,6 +27,9 @@
  *    served by quiverd beside it (placed by the scheduler), and with fft
  *    kept to the remote board, beside the sequential chain: wall time,
  *    tasks per device, the result check.
+ *
+ * --cpu N keeps each server's socket thread and ZeroMQ I/O thread on CPU
+ * N: quiverd's (its --cpu) and the echo process's alike.
  *
  * --paths raw,heartbeat,...: only those round trips of sections 1 and 2
  * (names in path_opt; raw ZeroMQ's always), so that the CPU a path takes
@@ -641,7 +644,7 @@ static void loadavg(char *buf, size_t n)
 
 int main(int argc, char **argv)
 {
-    br_args a = {0, 5, 2000, 50, 64, QV_REMOTE_SHARE, NULL, QV_QUIVERD, ~0u};
+    br_args a = {0, 5, 2000, 50, 64, QV_REMOTE_SHARE, NULL, QV_QUIVERD, ~0u, -1};
     int modes[3] = {0, 0, 0}, any = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--rtt") || !strcmp(argv[i], "--mib") ||
@@ -661,13 +664,15 @@ int main(int argc, char **argv)
             a.share = argv[++i];
         else if (!strcmp(argv[i], "--quiverd") && i + 1 < argc)
             a.quiverd = argv[++i];
+        else if (!strcmp(argv[i], "--cpu") && i + 1 < argc)
+            a.cpu = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--paths") && i + 1 < argc &&
                  (a.paths = parse_paths(argv[++i])) != 0)
             continue;
         else {
             fprintf(stderr, "usage: bench_remote [--rtt] [--mib] [--signal] [--runs N] "
                             "[--rtt-iters N] [--mib-iters N] [--frames N] [--share DIR] "
-                            "[--quiverd PATH] [--paths LIST] [--smoke]\n");
+                            "[--quiverd PATH] [--paths LIST] [--cpu N] [--smoke]\n");
             return 2;
         }
     }
@@ -678,9 +683,9 @@ int main(int argc, char **argv)
         a.frames = 8;
     }
     if (a.runs < 1 || a.runs > 100 || a.rtt_iters < 1 || a.mib_iters < 1 ||
-        a.frames < 1 || a.frames > 4096) {
-        fprintf(stderr, "bench_remote: --runs must be 1..100, --frames 1..4096, the "
-                        "iterations at least 1\n");
+        a.frames < 1 || a.frames > 4096 || a.cpu < -1 || a.cpu >= 1024) {
+        fprintf(stderr, "bench_remote: --runs must be 1..100, --frames 1..4096, --cpu "
+                        "0..1023, the iterations at least 1\n");
         return 2;
     }
     const char *tmp = getenv("TMPDIR");
@@ -693,7 +698,7 @@ int main(int argc, char **argv)
     a.tmpdir = dir;
     char echo_ep[256], ep[256], policy[1024], load[128];
     int failed = 1;
-    pid_t echo = br_echo_start(echo_ep, sizeof echo_ep);
+    pid_t echo = br_echo_start(echo_ep, sizeof echo_ep, a.cpu);
     if (echo < 0) {
         rmdir_tree(dir);
         return 1;
@@ -702,10 +707,16 @@ int main(int argc, char **argv)
     if (br_daemon_start(&a, ep, sizeof ep) == 0 &&
         br_policy(&a, ep, "vadd", "[cpu, fpga, remote]", 1, 1, policy, sizeof policy) ==
             0) {
-        printf("bench_remote%s: quiverd at %s (emulated U250, plain), raw ZeroMQ echo at "
-               "%s; "
-               "load average at start: %s\n\n",
-               a.smoke ? " --smoke" : "", ep, echo_ep, load);
+        char pin[96] = "on any CPU";
+        if (a.cpu >= 0)
+            snprintf(pin, sizeof pin, "on CPU %d (--cpu; quiverd --cpu %d)", a.cpu,
+                     a.cpu);
+        printf(
+            "bench_remote%s: quiverd at %s (emulated U250, plain), raw ZeroMQ echo at "
+            "%s; "
+            "each one's socket thread and ZeroMQ I/O thread %s; load average at start: "
+            "%s\n\n",
+            a.smoke ? " --smoke" : "", ep, echo_ep, pin, load);
         fflush(stdout);
         double t0 = br_now();
         failed = 0;

@@ -26,6 +26,7 @@ typedef struct br_args {
     const char *tmpdir;  /* policy, board and model files; the daemon's log */
     const char *quiverd; /* the daemon's program */
     unsigned paths;      /* --paths: the round trips measured (1 << path), raw's always */
+    int cpu;             /* the servers' socket threads' CPU; -1: any (--unpinned) */
 } br_args;
 
 double br_now(void); /* seconds, monotonic */
@@ -51,7 +52,7 @@ double br_cpu_us(pid_t pid);
 /* Forks a process that echoes every message a ROUTER on tcp://127.0.0.1
  * receives back to its sender, zero-copy (the received message is sent
  * back as it is); its endpoint into ep. Returns its pid, or -1. */
-pid_t br_echo_start(char *ep, size_t eplen);
+pid_t br_echo_start(char *ep, size_t eplen, int cpu);
 /* Sends the echo process its stop message on ep and waits for it. */
 void br_echo_stop(pid_t pid, const char *ep);
 

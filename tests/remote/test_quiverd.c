@@ -10,6 +10,7 @@
  */
 #include "helper.h"
 
+#include <dirent.h>
 #include <inttypes.h>
 #include <sched.h>
 #include <signal.h>
@@ -35,6 +36,7 @@ static const char *max_tasks;   /* the next daemon's --max-tasks */
 static const char *max_memory;  /* the next daemon's --max-memory */
 static const char *spin_env;    /* the next daemon's QV_SPIN_US */
 static int one_core;            /* the next daemon may use one core only */
+static const char *cpu_opt;     /* the next daemon's --cpu */
 
 typedef struct daemon_proc {
     pid_t pid;
@@ -215,6 +217,10 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
             argv[n++] = "--max-memory";
             argv[n++] = max_memory;
         }
+        if (cpu_opt) {
+            argv[n++] = "--cpu";
+            argv[n++] = cpu_opt;
+        }
         cpu_set_t set;
         if (one_core && sched_getaffinity(0, sizeof set, &set) == 0) {
             int first = 0;
@@ -327,6 +333,7 @@ static int teardown(void **state)
     (void)state;
     use_tcp = 0;
     slow_reader = 0;
+    cpu_opt = NULL;
     if (live_pid > 0) {
         kill(live_pid, SIGKILL);
         waitpid(live_pid, NULL, 0);
@@ -1856,15 +1863,97 @@ static void test_unread_small_replies_bounded(void **state)
     daemon_stop(&d);
 }
 
+/* A file of /proc (its size says 0: read to the end), "" when it cannot
+ * be read. */
+static void read_proc(const char *path, char *out, size_t outlen)
+{
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(out, 1, outlen - 1, f) : 0;
+    out[n] = 0;
+    if (f)
+        fclose(f);
+}
+
+/* The CPUs thread tid of process pid may run on ("0-1", "3"), into out. */
+static void cpus_of(pid_t pid, const char *tid, char *out, size_t outlen)
+{
+    char path[400], text[4096];
+    snprintf(path, sizeof path, "/proc/%d/task/%s/status", (int)pid, tid);
+    read_proc(path, text, sizeof text);
+    const char *at = strstr(text, "Cpus_allowed_list:");
+    assert_non_null(at);
+    at += strlen("Cpus_allowed_list:");
+    at += strspn(at, " \t");
+    snprintf(out, outlen, "%.*s", (int)strcspn(at, "\n"), at);
+}
+
+/* --cpu N keeps the socket's thread and ZeroMQ's I/O thread on CPU N; a
+ * CPU the daemon may not run on is refused at the start. */
+static void test_cpu_option(void **state)
+{
+    (void)state;
+    cpu_set_t set;
+    assert_int_equal(sched_getaffinity(0, sizeof set, &set), 0);
+    int first = 0;
+    while (!CPU_ISSET(first, &set))
+        first++;
+    char cpu[16];
+    snprintf(cpu, sizeof cpu, "%d", first);
+    cpu_opt = cpu;
+    daemon_proc d;
+    daemon_open(&d);
+    cpu_opt = NULL;
+    reply r;
+    qv_wire_msg m = {.type = QV_WIRE_HEARTBEAT, .id = 2};
+    call(&d, &m, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY, &r);
+    reply_fini(&r);
+    char dir[64], comm[400], cpus[64];
+    snprintf(dir, sizeof dir, "/proc/%d/task", (int)d.pid);
+    DIR *t = opendir(dir);
+    assert_non_null(t);
+    int socket_thread = 0, io_thread = 0;
+    for (struct dirent *e; (e = readdir(t));) {
+        if (e->d_name[0] == '.')
+            continue;
+        char name[64];
+        snprintf(comm, sizeof comm, "%s/%s/comm", dir, e->d_name);
+        read_proc(comm, name, sizeof name);
+        name[strcspn(name, "\n")] = 0;
+        cpus_of(d.pid, e->d_name, cpus, sizeof cpus);
+        if (atoi(e->d_name) == (int)d.pid) {
+            socket_thread = 1;
+            assert_string_equal(cpus, cpu);
+        } else if (strcmp(name, "ZMQbg/IO/0") == 0) {
+            io_thread = 1;
+            assert_string_equal(cpus, cpu);
+        }
+    }
+    closedir(t);
+    assert_true(socket_thread && io_thread);
+    daemon_stop(&d);
+    const char *bin = getenv("QV_BINARY_DIR");
+    char args[2048], out[4096];
+    snprintf(
+        args, sizeof args,
+        "--board '%s/share/quiver/boards/emu/u250-emu.yaml' --catalog "
+        "'%s/share/quiver/kernels.yaml' --listen 'ipc://%s/qd-cpu.sock' --allow-plain "
+        "--cpu 1023",
+        bin, bin, qv_test_scratch());
+    if (!CPU_ISSET(1023, &set)) {
+        assert_int_equal(run_quiverd(args, out, sizeof out), 1);
+        assert_non_null(strstr(out, "--cpu 1023: not a CPU this daemon may run on"));
+    }
+}
+
 static void test_options(void **state)
 {
     (void)state;
     static char out[8192];
     assert_int_equal(run_quiverd("--help", out, sizeof out), 0);
-    static const char *const opts[] = {"--board",    "--catalog",     "--listen",
-                                       "--keys",     "--allow-plain", "--log",
-                                       "--delay-us", "--spin-us", "--max-tasks",
-                                       "--max-memory", "--help"};
+    static const char *const opts[] = {"--board",      "--catalog",     "--listen",
+                                       "--keys",       "--allow-plain", "--log",
+                                       "--delay-us",   "--spin-us",     "--max-tasks",
+                                       "--max-memory", "--cpu",         "--help"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
         assert_non_null(strstr(out, opts[i]));
 #define BC "--board b.yaml --catalog k.yaml "
@@ -1884,7 +1973,8 @@ static void test_options(void **state)
         {BC "--listen tcp://127.0.0.1:99999 --allow-plain", 2,
          "PORT a number from 0 to 65535"},
         {BC "--listen tcp://127.0.0.1:5555", 2, "--keys DIR is required"},
-        {"--catalog k.yaml --listen ipc:///x --allow-plain", 2, "--board FILE is required"},
+        {"--catalog k.yaml --listen ipc:///x --allow-plain", 2,
+         "--board FILE is required"},
         {"--bogus", 2, "unknown option --bogus"},
         /* Named from the option table: "-xy" after a 1-byte argument was
          * named from that argument, read past its end (adversarial). */
@@ -1893,7 +1983,8 @@ static void test_options(void **state)
         /* What was typed comes back escaped, not as a terminal's escapes. */
         {"--\"$(printf 'a\\033b')\"", 2, "unknown option --a\\x1Bb"},
         {"\"$(printf '\\033')\"", 2, "unexpected argument '\\x1B'"},
-        {"--max-memory \"$(printf '\\033')\" --board b", 2, "--max-memory \\x1B: expected"},
+        {"--max-memory \"$(printf '\\033')\" --board b", 2,
+         "--max-memory \\x1B: expected"},
         {"--help=x", 2, "option --help takes no value"},
         {"--allow-plain=1", 2, "option --allow-plain takes no value"},
         {"--board b --listen", 2, "option --listen needs a value"},
@@ -1904,6 +1995,9 @@ static void test_options(void **state)
         {"--max-memory 12X --board b", 2, "--max-memory 12X: expected bytes"},
         {"--max-memory M --board b", 2, "--max-memory M: expected bytes"},
         {"--max-memory 1025T --board b", 2, "--max-memory 1025T: expected bytes"},
+        {"--cpu x --board b", 2, "--cpu x: expected a CPU's number or none"},
+        {"--cpu -1 --board b", 2, "--cpu -1: expected a CPU's number or none"},
+        {"--cpu 1024 --board b", 2, "--cpu 1024: expected a CPU's number or none"},
         /* A board file that does not exist: file-named error, exit 1. */
         {"--board /nonexistent/b.yaml --catalog k.yaml --listen ipc:///tmp/qv-none "
          "--allow-plain",
@@ -2135,6 +2229,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(test_options, teardown),
+        cmocka_unit_test_teardown(test_cpu_option, teardown),
         cmocka_unit_test_teardown(test_hello, teardown),
         cmocka_unit_test_teardown(test_vadd_pipelined, teardown),
         cmocka_unit_test_teardown(test_run_failure_is_its_own, teardown),

@@ -88,7 +88,7 @@ static void usage(FILE *out)
         "usage: quiverd --board FILE [--board FILE...] --catalog FILE --listen ENDPOINT\n"
         "               [--keys DIR | --allow-plain] [--log FILE] [--delay-us N]\n"
         "               [--fail-launch N] [--spin-us N] [--max-tasks N]\n"
-        "               [--max-memory BYTES]\n"
+        "               [--max-memory BYTES] [--cpu N|none]\n"
         "\n"
         "Serves the FPGA boards of the board files (emulated, XRT) with the kernels\n"
         "of the catalog to Quiver hosts over ZeroMQ (docs/remote.md).\n"
@@ -120,6 +120,9 @@ static void usage(FILE *out)
         "                   (a number, or with K, M, G or T: KiB to TiB); past it an\n"
         "                   alloc is refused with QV_ENOMEM (default: half the\n"
         "                   machine's memory)\n"
+        "  --cpu N|none     keep the socket's thread and ZeroMQ's I/O thread, which\n"
+        "                   hand every message to each other, on CPU N (default:\n"
+        "                   none, any CPU)\n"
         "  --help           this text\n"
         "\n"
         "SIGTERM or SIGINT: stop reading requests, finish the runs in flight, send\n"
@@ -230,8 +233,21 @@ static int parse_args(int argc, char **argv, qd_options *o)
 {
     /* Values past any character: a wrong short option ("-b") is told
      * from a wrong use of a long one by optopt alone. */
-    enum { O_BOARD = 256, O_CATALOG, O_LISTEN, O_KEYS, O_PLAIN, O_LOG, O_DELAY, O_FAIL,
-           O_SPIN, O_MAXT, O_MAXM, O_HELP };
+    enum {
+        O_BOARD = 256,
+        O_CATALOG,
+        O_LISTEN,
+        O_KEYS,
+        O_PLAIN,
+        O_LOG,
+        O_DELAY,
+        O_FAIL,
+        O_SPIN,
+        O_MAXT,
+        O_MAXM,
+        O_CPU,
+        O_HELP
+    };
     static const struct option longopts[] = {
         {"board", required_argument, NULL, O_BOARD},
         {"catalog", required_argument, NULL, O_CATALOG},
@@ -244,6 +260,7 @@ static int parse_args(int argc, char **argv, qd_options *o)
         {"spin-us", required_argument, NULL, O_SPIN},
         {"max-tasks", required_argument, NULL, O_MAXT},
         {"max-memory", required_argument, NULL, O_MAXM},
+        {"cpu", required_argument, NULL, O_CPU},
         {"help", no_argument, NULL, O_HELP},
         {NULL, 0, NULL, 0},
     };
@@ -299,6 +316,17 @@ static int parse_args(int argc, char **argv, qd_options *o)
             if (parse_bytes(optarg, &o->max_memory))
                 return 2;
             break;
+        case O_CPU: {
+            unsigned cpu;
+            if (strcmp(optarg, "none") == 0)
+                o->cpu = QD_CPU_NONE;
+            else if (parse_uint("--cpu", optarg, 0, CPU_SETSIZE - 1,
+                                "a CPU's number or none", &cpu))
+                return 2;
+            else
+                o->cpu = (int)cpu;
+            break;
+        }
         case O_HELP:
             usage(stdout);
             return 1;
@@ -674,7 +702,7 @@ static void on_signal(int sig)
 int main(int argc, char **argv)
 {
     qd_pid_keep();
-    qd_options o = {.spin_us = -1, .max_tasks = QD_MAX_TASKS};
+    qd_options o = {.spin_us = -1, .max_tasks = QD_MAX_TASKS, .cpu = QD_CPU_NONE};
     int rc = parse_args(argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : rc;

@@ -32,7 +32,10 @@ typedef struct qd_options {
     unsigned max_tasks; /* tasks in flight it takes (--max-tasks) */
     uint64_t max_memory; /* bytes of buffers of all clients (--max-memory);
                           * 0: half the machine's memory */
+    int cpu;             /* --cpu: the socket's threads' CPU, or QD_CPU_NONE */
 } qd_options;
+
+enum { QD_CPU_NONE = -1 };
 
 /* --max-tasks' default: two of the largest RUN (QV_WIRE's 65536 tasks). */
 #define QD_MAX_TASKS 131072

@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -1934,9 +1935,48 @@ static bool bound_loopback(const char *ep)
            strncmp(ep, "tcp://[::1]:", 12) == 0;
 }
 
+/* The socket's thread (this one) and ZeroMQ's I/O thread hand every
+ * message to each other: on one CPU, neither wakes the other's CPU (an
+ * interrupt between CPUs, on a virtual machine a trip through the
+ * hypervisor). Before the context makes its I/O thread (the first
+ * socket); the runtime's threads were made before, on every CPU. -1 when
+ * --cpu names a CPU the daemon may not run on. */
+static int pin_socket_threads(const qd_options *o)
+{
+    if (o->cpu == QD_CPU_NONE)
+        return 0;
+    cpu_set_t allowed;
+    CPU_ZERO(&allowed);
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) {
+        qd_log("--cpu %d: sched_getaffinity: %s", o->cpu, strerror(errno));
+        return -1;
+    }
+    int k = o->cpu;
+    if (k < 0 || !CPU_ISSET(k, &allowed)) {
+        qd_log("--cpu %d: not a CPU this daemon may run on (its affinity: taskset, a "
+               "cgroup's cpuset)",
+               k);
+        return -1;
+    }
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(k, &one);
+    int rc = pthread_setaffinity_np(pthread_self(), sizeof one, &one);
+    if (rc == 0 && zmq_ctx_set(S.ctx, ZMQ_THREAD_AFFINITY_CPU_ADD, k) != 0)
+        rc = errno;
+    if (rc) {
+        qd_log("--cpu %d: %s", k, strerror(rc));
+        return -1;
+    }
+    qd_log("the socket's thread and ZeroMQ's I/O thread run on CPU %d (--cpu)", k);
+    return 0;
+}
+
 static int open_socket(qd_daemon *d)
 {
     S.ctx = zmq_ctx_new();
+    if (S.ctx && pin_socket_threads(d->opt) != 0)
+        return -1;
     S.sock = S.ctx ? zmq_socket(S.ctx, ZMQ_ROUTER) : NULL;
     if (!S.sock) {
         qd_log("cannot make a ZeroMQ socket: %s", zmq_strerror(errno));
