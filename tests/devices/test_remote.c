@@ -53,6 +53,13 @@ static const char *daemon_max_memory; /* the next plain daemon's --max-memory */
 
 static float a[N], b[N], outs[NBUF][N];
 
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static uint64_t now_ms(void)
 {
     struct timespec ts;
@@ -859,6 +866,61 @@ static void cpu_mark(const qv_call *c)
 {
     const float *o = c->ptr[0];
     atomic_store(&marked, o[1] == a[1] + b[1] ? 1 : -1);
+}
+
+static void cpu_nothing(const qv_call *c)
+{
+    (void)c;
+}
+
+/* The wait for a chain whose first run the submitting thread sent, and
+ * whose next task is the CPU's: the waiting thread leaves the run to the
+ * board's driver (it may be waiting for other work), so the driver is
+ * woken to land it. Asleep, it heard of the reply only when the link's
+ * thread read it, DEFER_MS (2 ms) or more later while a thread had led
+ * the socket lately: every such entry stalled (bench_loop --pays, eager
+ * on a remote board, 6.1 ms an entry against 2.5). Here each round first
+ * makes a synchronous run (its wait leads the socket), then the chain. */
+static void declined_runs_wake_the_driver(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    enum { ROUNDS = 60 };
+    qv_device_info di;
+    unsigned d;
+    qv_func *f, *after;
+    qv_buf *bv[3];
+    qv_runtime *rt = delayed_setup(0, -1, &di, &d, &f, bv);
+    qv_arg_desc ad[] = {QV_ARG_BUF("out", QV_R)};
+    assert_int_equal(qv_func_create(rt, "after", ad, 1, &after), 0);
+    assert_int_equal(qv_func_set_cpu(after, cpu_nothing), 0);
+    uint32_t n = N;
+    qv_arg args[] = {QV_BUF(bv[0]), QV_BUF(bv[1]), QV_BUF(bv[2]), QV_VAL(n)};
+    assert_int_equal(qv_submit(rt, f, args, 4), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    double ms[2] = {0, 0}; /* a run alone; a run and its CPU task */
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int k = 0; k < 2; k++) {
+            uint64_t t0 = now_us();
+            assert_int_equal(qv_submit(rt, f, args, 4), 0);
+            if (k)
+                assert_int_equal(qv_submit(rt, after, (qv_arg[]){QV_BUF(bv[2])}, 1), 0);
+            assert_int_equal(qv_wait_all(rt), 0);
+            ms[k] += (double)(now_us() - t0) / 1e3;
+        }
+    }
+    /* Stalled, the chains took 2 ms or more each, 120 ms or more in all. */
+    if (ms[1] > ms[0] + 60.0)
+        fail_msg("%d runs followed by a CPU task took %.1f ms, %d runs alone %.1f ms",
+                 ROUNDS, ms[1], ROUNDS, ms[0]);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.failed, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(qv_buf_unregister(bv[i]), 0);
+    check_outs(1);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
 }
 
 /* A run sent by the submitting thread, whose program then waits for
@@ -1940,6 +2002,7 @@ int main(void)
         cmocka_unit_test(submitting_thread_sends_waiting_thread_lands),
         cmocka_unit_test(synchronous_runs_stay_with_the_program),
         cmocka_unit_test(loose_run_lands_without_a_wait),
+        cmocka_unit_test(declined_runs_wake_the_driver),
         cmocka_unit_test(waits_do_not_land_unrelated_runs),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(probe_names_the_wrong_served_board),
