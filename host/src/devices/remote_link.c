@@ -769,9 +769,10 @@ static bool send_now(qv__rlink *l)
     /* Armed with no reply to come: the send took no command that brings
      * a message, and the socket stays armed, without the check of its
      * events (two system calls of a synchronous run's 14 on this thread,
-     * bench_remote --rtt). Were a message to come unasked, the next
-     * receive of any thread finds it (the I/O thread's, within a
-     * heartbeat). */
+     * bench_remote --rtt). Were a message to come unasked (quiverd
+     * sends none), the next receive of any thread finds it: a waiting
+     * thread's within its 50 ms turn, the I/O thread's within a
+     * heartbeat while requests wait. */
     bool quiet = l->zw.armed && l->unanswered == 0;
     int rc = send_encs(l, encs, nb);
     if (quiet && rc == 0)
