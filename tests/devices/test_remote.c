@@ -797,10 +797,12 @@ static void submitting_thread_sends_waiting_thread_lands(void **state)
     }
     /* Up to the board's depth (QV__DEVQ_DEPTH), then its driver's; a
      * heartbeat while runs wait wakes the driver, which then sends the
-     * rest (a slow build, ASan in CI, reached 2 before one came). */
-    if (most < 2 || most > 8)
+     * rest: the link's thread, woken by the first request after an idle
+     * while, heartbeats at once, and on a loaded machine it ran before
+     * the second submit (1 in a ctest -j2 run; ASan in CI reached 2). */
+    if (most < 1 || most > 8)
         fail_msg("at most %u runs in flight were sent by the submitting thread; "
-                 "expected 2 to the board's depth, 8",
+                 "expected 1 to the board's depth, 8",
                  most);
     assert_int_equal(qv_wait_all(rt), 0);
     assert_int_equal(atomic_load(&rt->loose), 0);
@@ -919,6 +921,81 @@ static void declined_runs_wake_the_driver(void **state)
     for (int i = 0; i < 3; i++)
         assert_int_equal(qv_buf_unregister(bv[i]), 0);
     check_outs(1);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
+}
+
+/* vadd on the CPU, 2 ms a call: a board's kernel runs it in well under a
+ * millisecond, but the board is far. */
+static void slow_cpu_vadd(const qv_call *c)
+{
+    uint64_t until = now_us() + 2000;
+    while (now_us() < until) {
+    }
+    qv_test_cpu_vadd(c);
+}
+
+/* A call goes to a remote board only if it is worth the trip: its run
+ * ends for the host a round trip of the link after its request (twice
+ * the board file's latency, 10 ms here, and the daemon holds each reply
+ * 20 ms), whatever the kernel takes there. Placement counted the kernel
+ * alone, and sent every call to the board once both were measured: 20 ms
+ * each against the CPU's 2. */
+static void far_boards_get_calls_worth_the_trip(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    enum { DELAY_US = 20000, CALLS = 24, LAST = 8 };
+    const char *dir = qv_test_scratch();
+    char far_board[600], far_policy[600], text[4096];
+    snprintf(far_board, sizeof far_board, "%s/remote-far.yaml", dir);
+    snprintf(far_policy, sizeof far_policy, "%s/policy-far.yaml", dir);
+    snprintf(text, sizeof text,
+             "name: remote-far\nkind: remote\n"
+             "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
+             "link: {bandwidth_gbs: 2.0, latency_us: 10000}\n"
+             "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
+             endpoint, share);
+    write_text(far_board, text);
+    snprintf(
+        text, sizeof text,
+        "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
+        "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
+        "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
+        share, far_board);
+    write_text(far_policy, text);
+    daemon_kill(SIGTERM);
+    daemon_pid = spawn(endpoint, NULL, far_board, DELAY_US);
+    qv_runtime *rt = runtime_of(far_policy);
+    qv_device_info di, after;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, slow_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    memset(outs[0], 0, sizeof outs[0]);
+    assert_int_equal(qv_buf_register(rt, outs[0], sizeof outs[0], &bo), 0);
+    uint32_t n = N;
+    qv_arg args[] = {QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)};
+    for (int i = 0; i < CALLS; i++) {
+        if (i == CALLS - LAST) /* both measured by now */
+            assert_int_equal(qv_device_get(rt, d, &di), 0);
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        assert_int_equal(qv_buf_wait(bo), 0);
+    }
+    assert_int_equal(qv_device_get(rt, d, &after), 0);
+    if (after.tasks - di.tasks > 1)
+        fail_msg("%llu of the last %d calls went to the far board",
+                 (unsigned long long)(after.tasks - di.tasks), LAST);
+    assert_true(after.tasks > 0); /* it was tried */
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    check_outs(1);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
     qv_runtime_destroy(rt);
     daemon_kill(SIGTERM);
 }
@@ -2003,6 +2080,7 @@ int main(void)
         cmocka_unit_test(synchronous_runs_stay_with_the_program),
         cmocka_unit_test(loose_run_lands_without_a_wait),
         cmocka_unit_test(declined_runs_wake_the_driver),
+        cmocka_unit_test(far_boards_get_calls_worth_the_trip),
         cmocka_unit_test(waits_do_not_land_unrelated_runs),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(probe_names_the_wrong_served_board),

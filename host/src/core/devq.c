@@ -316,6 +316,12 @@ void qv__devq_add_backlog(qv_runtime *rt, unsigned dev, uint64_t now, uint64_t n
     } while (!atomic_compare_exchange_weak(&q->ready_ns, &r, nr));
 }
 
+double qv__devq_launch_us(qv_runtime *rt, unsigned dev)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    return q->dev->ops->cls == QV_CLASS_REMOTE ? 2 * q->latency_us : 0;
+}
+
 double qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes)
 {
     qv__devq *q = rt->accel[dev - 1];

@@ -1122,6 +1122,11 @@ bool     qv__devq_serves(qv_runtime *rt, unsigned dev, const char *kernel);
 uint64_t qv__devq_ready_ns(qv_runtime *rt, unsigned dev, uint64_t now);
 void     qv__devq_add_backlog(qv_runtime *rt, unsigned dev, uint64_t now, uint64_t ns);
 double   qv__devq_transfer_us(qv_runtime *rt, unsigned dev, size_t bytes);
+/* What a run on device dev waits for beyond its kernel and its copies: a
+ * remote board's reply comes a round trip of its link after the request
+ * (twice the board file's latency, as the planner counts a launch
+ * there); 0 for the others. */
+double   qv__devq_launch_us(qv_runtime *rt, unsigned dev);
 /* Counts bytes copied to / from device dev (>= 1), for qv_device_get. */
 void     qv__devq_count_bytes(qv_runtime *rt, unsigned dev, uint64_t to, uint64_t from);
 qv_class qv__devq_class(qv_runtime *rt, unsigned dev);

@@ -207,7 +207,15 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
                     ready_us = cpu_ready_us;
             }
         }
-        double finish = ready_us + copies_us(rt, t, d) + est;
+        /* A remote board's run ends for the host a round trip after its
+         * request, its kernel's time aside: counted in its finish, not in
+         * its backlog (the board runs others meanwhile, 8 in flight).
+         * Without it every call that the board's kernel ran faster than
+         * the CPU went there, however far the board (test_remote
+         * far_boards_get_calls_worth_the_trip: 20 ms a call against the
+         * CPU's 2). */
+        double launch_us = d ? qv__devq_launch_us(rt, d) : 0;
+        double finish = ready_us + copies_us(rt, t, d) + est + launch_us;
         if (!have || finish < best_finish) {
             best = d;
             best_finish = finish;
