@@ -171,6 +171,32 @@ static void daemon_kill(int sig)
     daemon_pid = -1;
 }
 
+/* A board file `board` for a remote board called name, served at
+ * endpoint behind a link of latency_us, and a policy of the CPU and that
+ * board. */
+static void write_remote_files(const char *board, const char *policy, const char *name,
+                               unsigned latency_us)
+{
+    char text[4096];
+    snprintf(text, sizeof text,
+             "name: %s\nkind: remote\n"
+             "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
+             "link: {bandwidth_gbs: 2.0, latency_us: %u}\n"
+             "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
+             name, latency_us, endpoint, share);
+    write_text(board, text);
+    snprintf(
+        text, sizeof text,
+        "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
+        "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
+        "remote: {heartbeat_ms: 50, timeout_ms: 400}\n"
+        /* plans kept, not held against eager placement (a loaded or
+         * sanitized build may lose one to it before a test is done) */
+        "replan: {eager_slack: 0}\n",
+        share, board);
+    write_text(policy, text);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -181,24 +207,7 @@ static int setup(void **state)
     snprintf(endpoint, sizeof endpoint, "ipc://%s/quiverd.sock", dir);
     snprintf(board_file, sizeof board_file, "%s/remote-emu.yaml", dir);
     snprintf(policy_file, sizeof policy_file, "%s/policy.yaml", dir);
-    char text[4096];
-    snprintf(text, sizeof text,
-             "name: remote-emu\nkind: remote\n"
-             "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
-             "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
-             "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
-             endpoint, share);
-    write_text(board_file, text);
-    snprintf(
-        text, sizeof text,
-        "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
-        "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
-        "remote: {heartbeat_ms: 50, timeout_ms: 400}\n"
-        /* plans kept, not held against eager placement (a loaded or
-         * sanitized build may lose one to it before a test is done) */
-        "replan: {eager_slack: 0}\n",
-        share, board_file);
-    write_text(policy_file, text);
+    write_remote_files(board_file, policy_file, "remote-emu", 60);
     for (unsigned i = 0; i < N; i++) {
         a[i] = (float)i * 0.5f;
         b[i] = 1.0f / (float)(i + 1);
@@ -948,23 +957,10 @@ static void far_boards_get_calls_worth_the_trip(void **state)
         skip();
     enum { DELAY_US = 20000, CALLS = 24, LAST = 8 };
     const char *dir = qv_test_scratch();
-    char far_board[600], far_policy[600], text[4096];
+    char far_board[600], far_policy[600];
     snprintf(far_board, sizeof far_board, "%s/remote-far.yaml", dir);
     snprintf(far_policy, sizeof far_policy, "%s/policy-far.yaml", dir);
-    snprintf(text, sizeof text,
-             "name: remote-far\nkind: remote\n"
-             "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
-             "link: {bandwidth_gbs: 2.0, latency_us: 10000}\n"
-             "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
-             endpoint, share);
-    write_text(far_board, text);
-    snprintf(
-        text, sizeof text,
-        "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
-        "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
-        "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
-        share, far_board);
-    write_text(far_policy, text);
+    write_remote_files(far_board, far_policy, "remote-far", 10000);
     daemon_kill(SIGTERM);
     daemon_pid = spawn(endpoint, NULL, far_board, DELAY_US);
     qv_runtime *rt = runtime_of(far_policy);

@@ -1200,23 +1200,20 @@ void qv__devq_land(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg
         if (!atomic_load(&q->loose))
             continue;
         pthread_mutex_lock(&q->mu);
-        if (!only_loose(rt)) {
+        /* Only while its driver sleeps: awake, it lands them itself. */
+        bool asleep = q->idle && !q->helping && !q->stop && q->nfly;
+        if (asleep && !only_loose(rt)) {
             /* Other work in flight, which this wait may be for: the
              * driver lands them, woken now. Left asleep, it heard of their
              * replies only once the link's thread read them, a few ms
              * later, and a chain of runs stalled there at each step
              * (bench_loop --pays, eager on a remote board: 6.1 ms an entry
              * against 2.5). */
-            if (q->idle && !q->helping && !q->stop && q->nfly)
-                rouse(q);
-            pthread_mutex_unlock(&q->mu);
-            continue;
-        }
-        /* Only while its driver sleeps: awake, it lands them itself. One
-         * at a time, while the wait is on and nothing else came: a task
-         * queued meanwhile is the driver's (help_over), and its launch
-         * should not wait for every flight to land. */
-        if (q->idle && !q->helping && !q->stop && q->nfly) {
+            rouse(q);
+        } else if (asleep) {
+            /* One at a time, while the wait is on and nothing else came:
+             * a task queued meanwhile is the driver's (help_over), and
+             * its launch should not wait for every flight to land. */
             q->helping = true;
             while (q->nfly && !q->head && !q->parked) {
                 pthread_mutex_unlock(&q->mu);
