@@ -520,7 +520,7 @@ static void *intrude(void *p)
 /* The entry that makes a region hot cannot be compiled (another thread's
  * task came in the middle of it, or a reset forgot its graph): the next
  * entries are, rather than none ever again (adversarial finding: the
- * signature counted as tried). */
+ * signature counted as tried); meanwhile last_error says why. */
 static void hot_entry_not_compiled_leaves_it_to_the_next(void **state)
 {
     (void)state;
@@ -552,6 +552,11 @@ static void hot_entry_not_compiled_leaves_it_to_the_next(void **state)
                 assert_int_equal(qv_graph_reset(fx.rt), 0);
             assert_int_equal(qv_wait_all(fx.rt), 0);
         }
+        if (mode == 0) { /* and qv_region_get says why */
+            qv_region_info ri = info_of(fx.rt, "hot");
+            assert_int_equal(ri.compiles, 0);
+            assert_non_null(strstr(ri.last_error, "other threads submitted tasks"));
+        }
         if (mode == 1) { /* let the other thread go */
             pthread_mutex_lock(&in.mu);
             in.turn = 1;
@@ -562,6 +567,7 @@ static void hot_entry_not_compiled_leaves_it_to_the_next(void **state)
         qv_region_info ri = entries_until_replayed(&fx, "hot", &bs);
         assert_true(ri.compiles >= 1);
         assert_true(ri.replayed >= 1);
+        assert_string_equal(ri.last_error, ""); /* compiled since */
         assert_int_equal(qv_wait_all(fx.rt), 0);
         assert_int_equal(qv_buf_unregister(in.b), 0);
         bufs_close(&bs);

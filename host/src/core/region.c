@@ -552,9 +552,14 @@ static bool want_compile(qv_runtime *rt, qv__region *r, const tls_state *s, uint
         from = r->plan;
     } else if (hi - lo != s->ntasks || s->nodes != s->ntasks) {
         /* Other threads' tasks came in between: the entry is not one range
-         * of the graph. The next entry may be. */
+         * of the graph. The next entry may be. Said in last_error too: a
+         * program whose threads submit at once saw its region never
+         * replay, with no reason given (adversarial testing). */
         qv__log(3, "region %s: entry interleaved with other threads' tasks, not compiled",
                 r->name);
+        snprintf(r->error, sizeof r->error,
+                 "not compiled yet: other threads submitted tasks in the middle of its "
+                 "entries; an entry of its own tasks alone is compiled");
         return false;
     }
     if (!qv__loop_job(r, lo, hi, from, s->pref, (uint32_t)s->ntasks, sig, replan, -1, 1,
