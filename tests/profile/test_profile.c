@@ -5,8 +5,9 @@
  * recursion and mutual recursion without double-counted time, threads,
  * fork, longjmp, exit with open frames and its status passed through,
  * static functions named without -rdynamic in PIE and fixed-address
- * programs, a stripped program, an uninstrumented one, a bad --out, and
- * argument sizes from qv_profile_note or --size driving the prediction.
+ * programs, a stripped program, an uninstrumented one, a bad --out,
+ * argument sizes from qv_profile_note or --size driving the prediction, a
+ * library found through a relative path and a program of 300 libraries.
  */
 #include "helper.h"
 
@@ -641,6 +642,77 @@ static void test_many_functions(void **state)
     free(e);
 }
 
+/* A library found through a relative LD_LIBRARY_PATH, from a directory
+ * the report is not made in: its function is named from that library
+ * (the raw profile had "./libprof_lib.so", which the report looked for in
+ * its own directory: adversarial testing). */
+static void test_relative_library(void **state)
+{
+    (void)state;
+    char dir[512], args[2048], here[1024], elsewhere[600];
+    snprintf(dir, sizeof dir, "%s", QV_LIBUSER);
+    *strrchr(dir, '/') = '\0';
+    snprintf(args, sizeof args, "-c 'cd \"%s\" && LD_LIBRARY_PATH=. ./\"%s\"'", dir,
+             strrchr(QV_LIBUSER, '/') + 1);
+    snprintf(elsewhere, sizeof elsewhere, "%s/elsewhere", QV_OUT);
+    mkdir(elsewhere, 0755);
+    assert_non_null(getcwd(here, sizeof here));
+    assert_int_equal(chdir(elsewhere), 0);
+    int rc = profile("", "/bin/sh", args);
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rc, 0);
+    qv__jval *r = report();
+    assert_int_equal((int)num(func(r, "lib_spin"), "calls"), 3);
+    qv__part_json_free(r);
+}
+
+/* A raw profile whose module path is relative (an older library wrote
+ * the loader's name): not looked up from the report's directory, said. */
+static void test_relative_module_path(void **state)
+{
+    (void)state;
+    char script[600];
+    snprintf(script, sizeof script, "%s/relative.sh", QV_OUT);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\n"
+               "f=\"$QV_PROFILE_DIR/qvprof.4000001.txt\"\n"
+               "printf 'qvprof 1\\nprocess 4000001 1\\nclock 1 1 1\\nwall 1000000000\\n"
+               "module 0 ./prof_work\\nthread 1 1000 0 0 0 0\\nfn 0 0x1000 1 1000 0\\n"
+               "arc 0 0x1000 - 0 1 1000 1000 0 0\\nend 0\\n' > \"$f\"\n");
+    fclose(f);
+    assert_int_equal(profile("", "/bin/sh", script), 0);
+    qv__jval *r = report();
+    func(r, "prof_work+0x1000");
+    qv__part_json_free(r);
+    char path[600];
+    snprintf(path, sizeof path, "%s.stderr", outdir);
+    char *e = slurp(path);
+    assert_non_null(e);
+    assert_non_null(
+        strstr(e, "cannot name functions of ./prof_work: not an absolute path"));
+    free(e);
+}
+
+/* A program that opened more libraries than the 256 the raw profile once
+ * kept (copies of one, each with lib_spin): the last one's call is named. */
+static void test_many_modules(void **state)
+{
+    (void)state;
+    char dir[600], cmd[2048], args[700];
+    snprintf(dir, sizeof dir, "%s/copies", QV_OUT);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && i=1 && while [ $i -le 300 ]; do cp '%s' '%s/lib'$i'.so' "
+             "|| exit 1; i=$((i + 1)); done",
+             dir, QV_LIB, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "'%s' 300", dir);
+    assert_int_equal(profile("", QV_LIBUSER, args), 0);
+    qv__jval *r = report();
+    assert_int_equal((int)num(func(r, "lib_spin"), "calls"), 1);
+    qv__part_json_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -663,6 +735,9 @@ int main(void)
         cmocka_unit_test(test_notes),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_many_functions),
+        cmocka_unit_test(test_relative_library),
+        cmocka_unit_test(test_relative_module_path),
+        cmocka_unit_test(test_many_modules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

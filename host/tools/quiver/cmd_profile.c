@@ -374,7 +374,15 @@ static const qv__elf_syms *syms_of(merge *m, const char *path)
     c->path = xstrdup(path);
     c->syms = NULL;
     qv_diag d = { 0 };
-    if (qv__elf_syms_load(path, &c->syms, &d)) {
+    if (path[0] != '/') {
+        /* Relative to a directory the process was in, not ours: another
+         * file of that name here would name the functions wrongly. The
+         * library writes absolute paths; an older one may not have. */
+        fprintf(stderr,
+                PROG ": warning: cannot name functions of %s: not an absolute path (the "
+                "raw profile does not say where the process found it)\n",
+                path);
+    } else if (qv__elf_syms_load(path, &c->syms, &d)) {
         char buf[2200];
         qv_diag_format(&d, buf, sizeof buf);
         fprintf(stderr, PROG ": warning: cannot name functions of %s\n", buf);

@@ -564,21 +564,23 @@ NOI static void at_fork_child(void)
 
 typedef struct qvp_mod {
     uintptr_t base, lo, hi; /* load bias; mapped executable range */
-    char path[PATH_MAX];
+    const char *name;       /* the loader's (dlpi_name), while it is loaded */
     int used;
 } qvp_mod;
 
+/* Every module with code, at exit: as many as the process has (at most
+ * 256 once, and a program that opened 300 plugins had the rest unnamed,
+ * without a word: adversarial testing). */
 typedef struct qvp_mods {
-    qvp_mod m[256];
-    unsigned n;
+    qvp_mod *m;
+    unsigned n, cap;
+    unsigned lost; /* not kept: out of memory */
 } qvp_mods;
 
 NOI static int mod_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
     qvp_mods *ms = data;
-    if (ms->n >= 256)
-        return 0;
     uintptr_t lo = UINTPTR_MAX, hi = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
@@ -592,19 +594,51 @@ NOI static int mod_cb(struct dl_phdr_info *info, size_t size, void *data)
     }
     if (lo >= hi)
         return 0;
-    qvp_mod *m = &ms->m[ms->n++];
-    m->base = info->dlpi_addr;
-    m->lo = lo;
-    m->hi = hi;
-    m->used = 0;
-    const char *name = info->dlpi_name;
-    if (!name || !*name) {
-        ssize_t k = readlink("/proc/self/exe", m->path, sizeof m->path - 1);
-        m->path[k > 0 ? k : 0] = '\0';
-    } else {
-        snprintf(m->path, sizeof m->path, "%s", name);
+    if (ms->n == ms->cap) {
+        unsigned cap = ms->cap ? 2 * ms->cap : 64;
+        qvp_mod *m = realloc(ms->m, cap * sizeof *m);
+        if (!m) {
+            ms->lost++;
+            return 0;
+        }
+        ms->m = m;
+        ms->cap = cap;
     }
+    ms->m[ms->n++] = (qvp_mod){info->dlpi_addr, lo, hi, info->dlpi_name, 0};
     return 0;
+}
+
+/* The file module m was mapped from, into path (n bytes): the kernel's
+ * name of the mapping that holds its code (/proc/self/maps), absolute
+ * whatever the loader was given. The loader's name is relative to the
+ * directory the process was in when it loaded a library found through a
+ * relative LD_LIBRARY_PATH or dlopen path, and the report, run elsewhere,
+ * named the functions from another file of that name (adversarial
+ * testing). The loader's name when no mapping says (the vDSO). */
+NOI static void mod_path(const qvp_mod *m, char *path, size_t n)
+{
+    if (!m->name || !*m->name) { /* the program */
+        ssize_t k = readlink("/proc/self/exe", path, n - 1);
+        path[k > 0 ? k : 0] = '\0';
+        return;
+    }
+    snprintf(path, n, "%s", m->name);
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[PATH_MAX + 256];
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        int at = 0;
+        if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %n", &lo, &hi, &at) < 2 || !at ||
+            m->lo < lo || m->lo >= hi)
+            continue;
+        char *p = line + at;
+        p[strcspn(p, "\n")] = '\0';
+        if (*p == '/')
+            snprintf(path, n, "%s", p);
+        break;
+    }
+    if (f)
+        fclose(f);
 }
 
 NOI static int mod_of(qvp_mods *ms, uintptr_t a)
@@ -649,8 +683,7 @@ NOI static void write_profile(void)
     uint64_t now = ticks();
     uint64_t wall_ns = mono_ns() - ns_start;
     measure_rate();
-    static qvp_mods ms;
-    ms.n = 0;
+    qvp_mods ms = {0};
     dl_iterate_phdr(mod_cb, &ms);
     /* Close what is still open, deepest first; the thread that exits is
      * the caller, other threads are stopped by the flag (a hook already
@@ -676,8 +709,14 @@ NOI static void write_profile(void)
     FILE *f = fopen(tmp, "w");
     if (!f) {
         fprintf(stderr, "libquiver-profile: cannot write %s: %s\n", tmp, strerror(errno));
+        free(ms.m);
         return;
     }
+    if (ms.lost)
+        fprintf(stderr,
+                "libquiver-profile: out of memory for %u of the modules: their "
+                "functions are not named\n",
+                ms.lost);
     fprintf(f, "qvprof 1\n");
     fprintf(f, "process %ld %ld\n", (long)getpid(), (long)getppid());
     fprintf(f, "clock %.9g %.6g %.6g\n", ns_per_tick, calib_in * ns_per_tick,
@@ -688,7 +727,9 @@ NOI static void write_profile(void)
             /* A path may hold any byte but NUL: a newline would end the
              * record, so control bytes and '%' go as %XX. */
             fprintf(f, "module %u ", i);
-            for (const unsigned char *c = (const unsigned char *)ms.m[i].path; *c; c++)
+            char mpath[PATH_MAX];
+            mod_path(&ms.m[i], mpath, sizeof mpath);
+            for (const unsigned char *c = (const unsigned char *)mpath; *c; c++)
                 if (*c < 0x20 || *c == 0x7f || *c == '%')
                     fprintf(f, "%%%02X", *c);
                 else
@@ -733,6 +774,7 @@ NOI static void write_profile(void)
         fprintf(f, "\n");
     }
     fprintf(f, "end %llu\n", (unsigned long long)atomic_load(&notes_dropped));
+    free(ms.m);
     if (fclose(f) != 0 || rename(tmp, path) != 0)
         fprintf(stderr, "libquiver-profile: cannot write %s: %s\n", path, strerror(errno));
 }
