@@ -297,6 +297,16 @@ static void test_gen_errors(void **state)
     has(log, "--functions names 'fir' twice");
     free(log);
     assert_int_equal(
+        wrap(&log, "--functions", "fir", "--prototype",
+             "void fir(const float *x, const float *h, float *y, int n, int t)",
+             "--prototype",
+             "void fir(const float *x, const float *h, float *y, unsigned n, "
+             "unsigned t)",
+             NULL),
+        1);
+    has(log, "--prototype of 'fir' given twice");
+    free(log);
+    assert_int_equal(
         wrap(&log, "--functions", "fir", "--opencl", "fir=/nonexistent.cl", NULL), 1);
     has(log, "cannot read /nonexistent.cl");
     free(log);

@@ -353,6 +353,7 @@ int qv_cmd_wrap(int argc, char **argv)
         fprintf(stderr, "%s: --functions names no function\n", PROG);
         goto out;
     }
+    bool protoed[MAX_FUNCS] = {false}; /* a --prototype of items[j] came */
     for (size_t i = 0; i < nprotos; i++) {
         qv_wrap_proto p;
         if ((rc = qv__wrap_proto_parse(protos[i], "--prototype", &p, &d))) {
@@ -380,9 +381,14 @@ int qv_cmd_wrap(int argc, char **argv)
                     PROG, p.name);
             goto out;
         }
+        if (protoed[j]) { /* which one the program declares is not ours to guess */
+            fprintf(stderr, "%s: --prototype of '%s' given twice\n", PROG, p.name);
+            goto out;
+        }
         if (proto_check(&p, items[j].kernel, p.name, nheaders))
             goto out;
         items[j].proto = p;
+        protoed[j] = true;
     }
     for (size_t i = 0; i < ncls; i++) {
         free(spec);
