@@ -71,6 +71,9 @@ struct qv__devq {
      * come first. */
     atomic_bool       run_ended;
     _Atomic uint64_t  ready_ns;  /* predicted time its queue drains */
+    /* Its last new connection (qv__devq_restored, fresh): a refusal of a
+     * run launched before it is the old daemon's. */
+    _Atomic uint64_t  restored_ns;
     unsigned char    *fit;       /* per function id: FIT_* bits */
     size_t            nfit;
     pthread_mutex_t   fit_mu;
@@ -910,7 +913,14 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         const char *then = qv__func_cpu(t->func) ? "runs elsewhere"
                                         : "runs elsewhere if another device can run it";
         bool drop = false;
-        if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {
+        /* Launched before the device's last new connection: the refusal
+         * was the old daemon's, and the new one may run it. */
+        uint64_t at = t0 ? t0 : qv__now_ns();
+        if ((rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) &&
+            at < atomic_load(&q->restored_ns)) {
+            qv__log(2, "%s cannot run '%s': %s (its daemon since replaced); it %s",
+                    q->name, t->func->name, qv_last_error(), then);
+        } else if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {
             mark_broken(q, t->func, t->impl_gen);
             qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
                     t->func->name, qv_last_error(), then);
@@ -1619,16 +1629,22 @@ void qv__devq_run_ended(qv_runtime *rt, unsigned dev)
     settle_ended(q);
 }
 
-void qv__devq_restored(qv_runtime *rt, unsigned dev)
+void qv__devq_restored(qv_runtime *rt, unsigned dev, bool fresh)
 {
     qv__devq *q = rt->accel[dev - 1];
     /* What it could not run is asked again: a daemon started again may
      * serve other kernels. Also when the device never left service (a
-     * daemon replaced while idle: review finding). */
-    pthread_mutex_lock(&q->fit_mu);
-    for (size_t i = 0; i < q->nfit; i++)
-        q->fit[i] &= (unsigned char)~FIT_BROKEN;
-    pthread_mutex_unlock(&q->fit_mu);
+     * daemon replaced while idle: review finding). Once a connection: the
+     * repeats cleared the marks of the new daemon's own refusals, and a
+     * function it did not serve went there again, failed and warned
+     * "never here again" some 8 times in 2 s (adversarial testing). */
+    if (fresh) {
+        pthread_mutex_lock(&q->fit_mu);
+        for (size_t i = 0; i < q->nfit; i++)
+            q->fit[i] &= (unsigned char)~FIT_BROKEN;
+        atomic_store(&q->restored_ns, qv__now_ns());
+        pthread_mutex_unlock(&q->fit_mu);
+    }
     if (atomic_exchange(&q->healthy, true))
         return;
     char why[200];

@@ -1139,9 +1139,12 @@ struct qv_plat_res;
 bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, struct qv_plat_res *out);
 /* Device dev (>= 1), taken out of service after a fault, works again (a
  * remote board's daemon answers again): it takes tasks again and plans are
- * re-made. The backend calls it from its own thread, holding no lock of
- * its own that query takes. No effect on a device in service. */
-void qv__devq_restored(qv_runtime *rt, unsigned dev);
+ * re-made. fresh: a new connection (a daemon started again may serve
+ * other kernels: what it could not run is asked again); else a repeat of
+ * the news, for a task's fault that crossed it. The backend calls it from
+ * its own thread, holding no lock of its own that query takes. No effect
+ * on a device in service but for fresh's. */
+void qv__devq_restored(qv_runtime *rt, unsigned dev, bool fresh);
 /* The run that took device dev out of service by outliving its deadline
  * ended after all (the device's own thread): the device gets a probe, as
  * after any other fault. Takes no lock but the log's. */

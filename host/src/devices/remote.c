@@ -100,12 +100,12 @@ static int remote_probe(const void *b, unsigned *count)
 }
 
 /* The link's callback: the daemon answers again. */
-static void restored(void *arg)
+static void restored(void *arg, bool reconnected)
 {
     remote_device *r = arg;
     unsigned id = __atomic_load_n(&r->base.id, __ATOMIC_ACQUIRE);
     if (id) /* 0 while its runtime has not taken it in yet (devq.c) */
-        qv__devq_restored(r->base.rt, id);
+        qv__devq_restored(r->base.rt, id, reconnected);
 }
 
 /* The link's callback: a RUN or READ was answered, or requests failed. */

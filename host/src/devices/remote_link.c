@@ -378,7 +378,7 @@ static void turn_down(qv__rlink *l, io_clock *c, uint64_t now)
     c->restored_until = qv__now_ns() + 2000 * MS;
     c->next_restored = 0;
     if (l->restored)
-        l->restored(l->arg);
+        l->restored(l->arg, true);
 }
 
 /* Takes the send queue (under mu): its requests move to the pending list
@@ -656,7 +656,7 @@ static void *io_main(void *arg)
             /* A task that failed just before the reconnection may have
              * taken the device out of service after it came back. */
             c.next_restored = now + 250 * MS;
-            l->restored(l->arg);
+            l->restored(l->arg, false);
         }
     }
     io_stop(l);

@@ -66,9 +66,10 @@ typedef struct qv__rlink_conf {
     const char *client_sec; /* Z85, or NULL: an ephemeral key pair */
     unsigned heartbeat_ms;
     unsigned timeout_ms;
-    /* Called by the I/O thread, holding no lock, after a reconnection (and
-     * for a while after, in case a task's failure crossed it). May be NULL. */
-    void (*restored)(void *arg);
+    /* Called by the I/O thread, holding no lock, after a reconnection
+     * (reconnected true), and for a while after (false), in case a task's
+     * failure crossed it. May be NULL. */
+    void (*restored)(void *arg, bool reconnected);
     /* Called by the thread that took a RUN's or READ's reply, or failed
      * requests (a fault), once it holds no lock of the link, and by the
      * I/O thread at each heartbeat while requests wait: a flight left for
@@ -113,7 +114,7 @@ typedef struct qv__rlink {
     int wakefd; /* eventfd: wakes the I/O thread */
     pthread_t thread;
     bool started;
-    void (*restored)(void *arg); /* conf's */
+    void (*restored)(void *arg, bool reconnected); /* conf's */
     void (*replied)(void *arg);  /* conf's */
     void *arg;
     atomic_bool replied_due;     /* a RUN or READ was answered, or requests
