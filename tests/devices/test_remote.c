@@ -2113,6 +2113,74 @@ static void unreachable_daemons_are_waited_for_together(void **state)
                  (unsigned long long)took, NB);
 }
 
+/* Two remote boards, each served by its own daemon: both are opened and
+ * each runs tasks. Opened ahead on threads of their own, each was matched
+ * with the first one's result (their pool entries were told apart by an
+ * index every board file has as 0): the second board was never used, and
+ * an unreachable second board was reported with the first one's error. */
+static void two_remote_boards(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    const char *dir = qv_test_scratch();
+    char ep2[600], file2[600], pol[600], text[4096];
+    snprintf(ep2, sizeof ep2, "ipc://%s/second.sock", dir);
+    snprintf(file2, sizeof file2, "%s/second.yaml", dir);
+    snprintf(text, sizeof text,
+             "name: second\nkind: remote\n"
+             "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
+             "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
+             "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
+             ep2, share);
+    write_text(file2, text);
+    pid_t second = spawn(ep2, NULL, file2, 0);
+    snprintf(pol, sizeof pol, "%s/policy-two.yaml", dir);
+    snprintf(text, sizeof text,
+             "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
+             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s, "
+             "%s]}\n"
+             "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
+             share, board_file, file2);
+    write_text(pol, text);
+    qv_runtime *rt = runtime_of(pol);
+    unsigned found = 0, dev[2] = {0, 0};
+    for (unsigned d = 1; d < qv_device_count(rt); d++) {
+        qv_device_info di;
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+        if (di.cls == QV_CLASS_REMOTE && found < 2)
+            dev[found++] = d;
+    }
+    assert_int_equal(found, 2);
+    qv_device_info d0, d1;
+    assert_int_equal(qv_device_get(rt, dev[0], &d0), 0);
+    assert_int_equal(qv_device_get(rt, dev[1], &d1), 0);
+    assert_string_not_equal(d0.name, d1.name);
+    /* Each takes vadds: the first one given only to it, then the other. */
+    qv_func *f = vadd_func(rt);
+    for (int k = 0; k < 2; k++) {
+        qv_device_info di;
+        assert_int_equal(qv_device_get(rt, dev[k], &di), 0);
+        uint64_t before = di.tasks;
+        qv_device_info other;
+        assert_int_equal(qv_device_get(rt, dev[1 - k], &other), 0);
+        (void)other;
+        uint64_t until = now_ms() + 10000;
+        while (di.tasks == before && now_ms() < until) {
+            run_vadds(rt, f, 4, NULL);
+            check_outs(4);
+            assert_int_equal(qv_device_get(rt, dev[k], &di), 0);
+        }
+        if (di.tasks == before)
+            fail_msg("remote board %s ran no task", di.name);
+    }
+    qv_runtime_destroy(rt);
+    kill(second, SIGTERM);
+    waitpid(second, NULL, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2121,6 +2189,7 @@ int main(void)
         cmocka_unit_test(daemon_killed_and_back),
         cmocka_unit_test(daemon_restarted_while_idle),
         cmocka_unit_test(kernel_gone_after_a_restart_is_not_tried_again),
+        cmocka_unit_test(two_remote_boards),
         cmocka_unit_test(silent_daemon_after_idle),
         cmocka_unit_test(any_fault_recovers),
         cmocka_unit_test(large_buffers_in_pieces),

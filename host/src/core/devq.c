@@ -1343,7 +1343,8 @@ static const qv__board *board_of(qv_runtime *rt, const qv__found *f);
 /* A remote board opened ahead, beside the others (pre_open_remotes). */
 typedef struct pre_open {
     qv_runtime *rt;
-    size_t index;           /* its pool entry */
+    unsigned res;           /* its pool entry's resource id */
+    size_t index;           /* the backend's number of it */
     const qv__board *board; /* its board file */
     struct qv_device *d;    /* opened, or NULL */
     int rc;
@@ -1402,7 +1403,7 @@ static pre_open *pre_open_remotes(qv_runtime *rt, size_t *n)
         const qv__board *b = board_of(rt, &f);
         if (!b)
             continue;
-        p[(*n)++] = (pre_open){.rt = rt, .index = f.index, .board = b};
+        p[(*n)++] = (pre_open){.rt = rt, .res = f.r.id, .index = f.index, .board = b};
     }
     qv__thread_each(p, *n, sizeof *p, pre_open_main);
     return p;
@@ -1534,9 +1535,11 @@ static int open_found(qv_runtime *rt, const qv__found *f, pre_open *pre, size_t 
         const qv__board *b = board_of(rt, f);
         if (!b)
             return 0;
+        /* By resource: every board file's index is 0, and the boards
+         * after the first took its result (test_remote two_remote_boards). */
         pre_open *ahead = NULL;
         for (size_t i = 0; i < npre && !ahead; i++)
-            if (pre[i].index == f->index)
+            if (pre[i].res == f->r.id)
                 ahead = &pre[i];
         if ((rc = open_one_with(rt, &qv__remote_ops, f, b->served, b, ahead)) != 0)
             qv__log(1, "remote board %s (%s) not used: %s", r->name, r->detail,
