@@ -887,6 +887,12 @@ static void cpu_nothing(const qv_call *c)
     (void)c;
 }
 
+static int cmp_double(const void *p, const void *q)
+{
+    double x = *(const double *)p, y = *(const double *)q;
+    return (x > y) - (x < y);
+}
+
 /* The wait for a chain whose first run the submitting thread sent, and
  * whose next task is the CPU's: the waiting thread leaves the run to the
  * board's driver (it may be waiting for other work), so the driver is
@@ -913,7 +919,7 @@ static void declined_runs_wake_the_driver(void **state)
     qv_arg args[] = {QV_BUF(bv[0]), QV_BUF(bv[1]), QV_BUF(bv[2]), QV_VAL(n)};
     assert_int_equal(qv_submit(rt, f, args, 4), 0);
     assert_int_equal(qv_wait_all(rt), 0);
-    double ms[2] = {0, 0}; /* a run alone; a run and its CPU task */
+    double ms[2][ROUNDS]; /* a run alone; a run and its CPU task */
     for (int r = 0; r < ROUNDS; r++) {
         for (int k = 0; k < 2; k++) {
             uint64_t t0 = now_us();
@@ -921,13 +927,19 @@ static void declined_runs_wake_the_driver(void **state)
             if (k)
                 assert_int_equal(qv_submit(rt, after, (qv_arg[]){QV_BUF(bv[2])}, 1), 0);
             assert_int_equal(qv_wait_all(rt), 0);
-            ms[k] += (double)(now_us() - t0) / 1e3;
+            ms[k][r] = (double)(now_us() - t0) / 1e3;
         }
     }
-    /* Stalled, the chains took 2 ms or more each, 120 ms or more in all. */
-    if (ms[1] > ms[0] + 60.0)
-        fail_msg("%d runs followed by a CPU task took %.1f ms, %d runs alone %.1f ms",
-                 ROUNDS, ms[1], ROUNDS, ms[0]);
+    /* Stalled, each chain took 2 ms or more. Medians: a sum over the
+     * rounds failed once under ThreadSanitizer on a loaded machine (a
+     * preempted round or two). */
+    qsort(ms[0], ROUNDS, sizeof ms[0][0], cmp_double);
+    qsort(ms[1], ROUNDS, sizeof ms[1][0], cmp_double);
+    double alone = ms[0][ROUNDS / 2], chained = ms[1][ROUNDS / 2];
+    if (chained > alone + 1.0)
+        fail_msg("a run followed by a CPU task took %.2f ms (median of %d), a run alone "
+                 "%.2f ms",
+                 chained, ROUNDS, alone);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
     assert_int_equal(di.failed, 0);
     for (int i = 0; i < 3; i++)
@@ -1770,10 +1782,14 @@ static void kernel_gone_after_a_restart_is_not_tried_again(void **state)
     daemon_kill(SIGKILL);
     daemon_catalog = catalog_without("vadd", "novadd.yaml");
     daemon_start();
-    daemon_catalog = NULL;
+    /* The first vadd meets the old connection (a fault) or the new
+     * daemon's refusal, or both; the link reconnects meanwhile. */
+    run_vadds(rt, f, 1, NULL);
+    check_outs(1);
     wait_healthy(rt, d, &di);
     uint64_t failed = di.failed, tasks = di.tasks;
-    /* Through the 2 s of repeats, and a little past them. */
+    /* Through the 2 s of repeats, and a little past them: one refusal at
+     * most (when the first vadd met the fault alone). */
     for (uint64_t until = now_ms() + 2500; now_ms() < until;) {
         run_vadds(rt, f, 1, NULL);
         check_outs(1);
@@ -1785,7 +1801,21 @@ static void kernel_gone_after_a_restart_is_not_tried_again(void **state)
         fail_msg("%llu vadds refused by the daemon after the first",
                  (unsigned long long)(di.failed - failed - 1));
     qv_runtime_destroy(rt);
-    daemon_kill(SIGTERM); /* the next test's daemon serves vadd */
+}
+
+/* After a test that starts daemons of its own: the next test's daemon is
+ * the usual one (it serves vadd), failed or not. */
+static pid_t second_pid = -1;
+static int daemons_stop(void **state)
+{
+    (void)state;
+    daemon_kill(SIGTERM);
+    if (second_pid > 0) {
+        kill(second_pid, SIGTERM);
+        waitpid(second_pid, NULL, 0);
+        second_pid = -1;
+    }
+    return 0;
 }
 
 /* A daemon that does not serve the fused kernel the host's catalog has for
@@ -2136,7 +2166,7 @@ static void two_remote_boards(void **state)
              "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
              ep2, share);
     write_text(file2, text);
-    pid_t second = spawn(ep2, NULL, file2, 0);
+    second_pid = spawn(ep2, NULL, file2, 0);
     snprintf(pol, sizeof pol, "%s/policy-two.yaml", dir);
     snprintf(text, sizeof text,
              "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
@@ -2176,8 +2206,6 @@ static void two_remote_boards(void **state)
             fail_msg("remote board %s ran no task", di.name);
     }
     qv_runtime_destroy(rt);
-    kill(second, SIGTERM);
-    waitpid(second, NULL, 0);
 }
 
 int main(void)
@@ -2187,8 +2215,9 @@ int main(void)
         cmocka_unit_test(many_tasks),
         cmocka_unit_test(daemon_killed_and_back),
         cmocka_unit_test(daemon_restarted_while_idle),
-        cmocka_unit_test(kernel_gone_after_a_restart_is_not_tried_again),
-        cmocka_unit_test(two_remote_boards),
+        cmocka_unit_test_teardown(kernel_gone_after_a_restart_is_not_tried_again,
+                                  daemons_stop),
+        cmocka_unit_test_teardown(two_remote_boards, daemons_stop),
         cmocka_unit_test(silent_daemon_after_idle),
         cmocka_unit_test(any_fault_recovers),
         cmocka_unit_test(large_buffers_in_pieces),
