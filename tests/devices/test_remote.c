@@ -1509,6 +1509,68 @@ static void parts_ship_whole(void **state)
     daemon_start();
 }
 
+/* A replayed region of two independent calls on the remote board (each
+ * writes its own output, nothing flows between them) is no part: its
+ * calls go one by one, the board stays in service and runs them. They
+ * went as a part whose first output counted as an intermediate, the
+ * daemon refused the run (a written buffer neither sent home nor read
+ * again), and the board left service at every entry (adversarial
+ * testing). */
+static void independent_calls_are_no_part(void **state)
+{
+    (void)state;
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
+    static float out0[N], out1[N];
+    qv_buf *ba, *bb, *bo[2];
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, out0, sizeof out0, &bo[0]), 0);
+    assert_int_equal(qv_buf_register(rt, out1, sizeof out1, &bo[1]), 0);
+    uint32_t n = N;
+    qv_region_info ri;
+    uint64_t until = now_ms() + 30000;
+    int entries = 0;
+    do {
+        memset(out0, 0, sizeof out0);
+        memset(out1, 0, sizeof out1);
+        assert_int_equal(qv_region_begin(rt, "pair"), 0);
+        for (int k = 0; k < 2; k++)
+            assert_int_equal(
+                qv_submit(rt, f,
+                          (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo[k]), QV_VAL(n)},
+                          4),
+                0);
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        for (int k = 0; k < 2; k++) {
+            assert_int_equal(qv_buf_acquire(bo[k], QV_R), 0);
+            const float *o = k ? out1 : out0;
+            for (unsigned i = 0; i < N; i++)
+                if (o[i] != a[i] + b[i])
+                    fail_msg("entry %d: out%d[%u] = %g, expected %g", entries, k, i,
+                             (double)o[i], (double)(a[i] + b[i]));
+            qv_buf_release(bo[k]);
+        }
+        entries++;
+        ri.size = sizeof ri;
+        assert_int_equal(qv_region_get(rt, "pair", &ri), 0);
+    } while ((ri.replayed < 5 || entries < 10) && now_ms() < until);
+    assert_true(ri.replayed >= 5);
+    assert_int_equal(ri.shipped, 0);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_true(di.healthy);
+    assert_int_equal(di.failed, 0);
+    assert_true(di.tasks >= 10);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_unregister(bo[k]), 0);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(rt);
+}
+
 /* Each set of intermediate sizes of a part is a function of the runtime's,
  * kept until it goes: past rt->max_size_sets (32; 1 here) the calls of
  * new sizes go one by one, with the same results (before, sizes that never
@@ -2218,6 +2280,7 @@ int main(void)
         cmocka_unit_test_teardown(kernel_gone_after_a_restart_is_not_tried_again,
                                   daemons_stop),
         cmocka_unit_test_teardown(two_remote_boards, daemons_stop),
+        cmocka_unit_test(independent_calls_are_no_part),
         cmocka_unit_test(silent_daemon_after_idle),
         cmocka_unit_test(any_fault_recovers),
         cmocka_unit_test(large_buffers_in_pieces),

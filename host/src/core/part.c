@@ -21,8 +21,9 @@
  *
  * A part is launched only when that keeps every call's view: the calls
  * before the last may write intermediates only (their other buffers are
- * inputs), and the last call writes no intermediate and no buffer an
- * earlier call reads. Otherwise the held calls are submitted as they are.
+ * inputs), each read by a later call of the part, and the last call writes
+ * no intermediate and no buffer an earlier call reads. Otherwise the held
+ * calls are submitted as they are.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +49,18 @@ static seen *seen_of(seen *v, unsigned n, const qv_buf *b)
     return NULL;
 }
 
+/* Whether a call of memb[j+1..n-1] reads buffer b. */
+static bool read_later(qv_func *const *memb, unsigned n, const qv_arg *const *args,
+                       unsigned j, const qv_buf *b)
+{
+    for (unsigned k = j + 1; k < n; k++)
+        for (unsigned i = 0; i < memb[k]->nargs; i++)
+            if (memb[k]->args[i].is_buf && (memb[k]->args[i].mode & QV_R) &&
+                args[k][i].buf == b)
+                return true;
+    return false;
+}
+
 /* The shape of calls memb[0..n-1] with arguments args[][]; false (why)
  * when they cannot run as one part. */
 static bool shape_of(qv__part_shape *s, qv_func *const *memb, unsigned n,
@@ -64,6 +77,19 @@ static bool shape_of(qv__part_shape *s, qv_func *const *memb, unsigned n,
         for (unsigned i = 0; i < f->nargs; i++) {
             const qv_arg_desc *d = &f->args[i];
             seen *e = d->is_buf ? seen_of(v, nv, args[j][i].buf) : NULL;
+            /* A buffer a call writes for none of the later ones to read is
+             * no intermediate: its bytes would be lost on the daemon (which
+             * refuses such a run) and computed again on the host. Two
+             * independent calls of a replayed region went as a part, were
+             * refused, and took the board out of service at every entry
+             * (adversarial testing). */
+            if (d->is_buf && (d->mode & QV_W) && !last &&
+                !read_later(memb, n, args, j, args[j][i].buf)) {
+                snprintf(why, wn,
+                         "call %u writes a buffer no later call of the part reads",
+                         j + 1);
+                return false;
+            }
             if (e && e->tmp >= 0) { /* an intermediate of the part */
                 if (last && (d->mode & QV_W)) {
                     snprintf(why, wn, "its last call writes an intermediate buffer");
