@@ -129,6 +129,13 @@ same-board)
     rc=$?
     [ $rc -eq 1 ] || fail "devices with two boards of one name: exit $rc, expected 1"
     grep -q "is described by 'b.yaml' too" "$D/out" || fail "two names: $(cat "$D/out")"
+    # ... and a policy listing both: refused by check (and so by the
+    # runtime, which loads the policy the same way), at the second item.
+    printf 'discovery:\n  boards: [b.yaml, twin.yaml]\n' >"$D/policy2.yaml"
+    timeout 20 "$Q" check "$D/policy2.yaml" >"$D/out" 2>&1
+    [ $? -eq 1 ] || fail "check: a policy of two boards of one name passed"
+    grep -q "policy2.yaml:2:20: .*'twin.yaml' describes board '.*', as 'b.yaml' (line 2, column 12) does" \
+        "$D/out" || fail "check, two names: $(cat "$D/out")"
     # A catalog listing one board directory twice: said so, not "defined
     # twice, by d/b.yaml and d/b.yaml".
     mkdir bd && cp b.yaml bd/

@@ -230,6 +230,59 @@ static int load_devices(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
     return 0;
 }
 
+/* Item i of discovery.boards n: its path into p, its board's name into
+ * names[i] (the earlier ones' names in names[0..i)). */
+static int load_board(const qv__ydoc *doc, const qv__ynode *n, size_t i, qv__policy *p,
+                      char **names, qv_diag *diag)
+{
+    char *path;
+    int rc = qv__yget_path(doc, n->items[i], "discovery.boards", 0, &path, diag);
+    if (rc)
+        return rc;
+    /* The same file under two spellings (x, ./x, a link) is one board:
+     * files are compared by identity, not by name. */
+    for (size_t j = 0; j < p->nboards; j++)
+        if (qv__same_file(p->boards[j], path)) {
+            free(path);
+            if (!strcmp(n->items[j]->str, n->items[i]->str))
+                return qv__yerr(doc, n->items[i], diag,
+                                "discovery.boards: '%s' is listed twice",
+                                n->items[i]->str);
+            return qv__yerr(doc, n->items[i], diag,
+                            "discovery.boards: '%s' is the same file as '%s' "
+                            "(line %u, column %u); list each board once",
+                            n->items[i]->str, n->items[j]->str, n->items[j]->line,
+                            n->items[j]->col);
+        }
+    p->boards[p->nboards++] = path;
+    /* Nothing starts half-configured: the boards must load now. */
+    qv__board *b;
+    qv_diag sub;
+    rc = qv__board_load(path, &b, &sub);
+    if (rc == QV_ENOMEM)
+        return rc;
+    if (rc) {
+        char where[1200];
+        qv_diag_format(&sub, where, sizeof where);
+        return qv__yerr(doc, n->items[i], diag,
+                        "discovery.boards: '%s' is not a valid board: %s",
+                        n->items[i]->str, where);
+    }
+    names[i] = strdup(b->name);
+    qv__board_free(b);
+    if (!names[i])
+        return QV_ENOMEM;
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(names[j], names[i]))
+            return qv__yerr(doc, n->items[i], diag,
+                            "discovery.boards: '%s' describes board '%s', as '%s' "
+                            "(line %u, column %u) does: a board's name is what tells "
+                            "its devices apart",
+                            n->items[i]->str, names[i], n->items[j]->str,
+                            n->items[j]->line, n->items[j]->col);
+    return 0;
+}
+
 static int load_boards(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
                        qv_diag *diag)
 {
@@ -241,43 +294,21 @@ static int load_boards(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
     p->boards = calloc(n->n ? n->n : 1, sizeof *p->boards);
     if (!p->boards)
         return QV_ENOMEM;
-    for (size_t i = 0; i < n->n; i++) {
-        char *path;
-        int rc = qv__yget_path(doc, n->items[i], "discovery.boards", 0, &path, diag);
-        if (rc)
-            return rc;
-        /* The same file under two spellings (x, ./x, a link) is one board:
-         * files are compared by identity, not by name. */
-        for (size_t j = 0; j < p->nboards; j++)
-            if (qv__same_file(p->boards[j], path)) {
-                free(path);
-                if (!strcmp(n->items[j]->str, n->items[i]->str))
-                    return qv__yerr(doc, n->items[i], diag,
-                                    "discovery.boards: '%s' is listed twice",
-                                    n->items[i]->str);
-                return qv__yerr(doc, n->items[i], diag,
-                                "discovery.boards: '%s' is the same file as '%s' "
-                                "(line %u, column %u); list each board once",
-                                n->items[i]->str, n->items[j]->str, n->items[j]->line,
-                                n->items[j]->col);
-            }
-        p->boards[p->nboards++] = path;
-        /* Nothing starts half-configured: the boards must load now. */
-        qv__board *b;
-        qv_diag sub;
-        rc = qv__board_load(path, &b, &sub);
-        if (rc == QV_ENOMEM)
-            return rc;
-        if (rc) {
-            char where[1200];
-            qv_diag_format(&sub, where, sizeof where);
-            return qv__yerr(doc, n->items[i], diag,
-                            "discovery.boards: '%s' is not a valid board: %s",
-                            n->items[i]->str, where);
-        }
-        qv__board_free(b);
-    }
-    return 0;
+    /* The boards' names, each once: a board's name is what tells its
+     * devices apart. Checked here too, not only by discovery, so that
+     * `quiver check` refuses such a policy (it passed, and the runtime
+     * said "cannot start the device threads: already exists": adversarial
+     * testing). */
+    char **names = calloc(n->n ? n->n : 1, sizeof *names);
+    if (!names)
+        return QV_ENOMEM;
+    int rc = 0;
+    for (size_t i = 0; i < n->n && !rc; i++)
+        rc = load_board(doc, n, i, p, names, diag);
+    for (size_t i = 0; i < n->n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
 }
 
 /* The catalog loads now, as the runtime uses it (the runtime takes p->cat),

@@ -297,7 +297,10 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
     if (!(policy(rt)->devices & (1u << QV_CLASS_GPU)) || !policy(rt)->discover_opencl)
         rt->opts.opencl = 0;
     if ((rc = qv__devq_open_all(rt)) != 0) {
-        qv__fail(rc, "cannot start the device threads: %s", qv_strerror(rc));
+        /* Its message names the device or the file (discovery's): kept.
+         * "cannot start the device threads: already exists" named
+         * nothing (adversarial testing). */
+        qv__fail(rc, "cannot open the devices: %s", qv_last_error());
         goto fail;
     }
     rt->nworkers = rt->opts.ncpu ? (unsigned)rt->opts.ncpu : rt->ncores;
