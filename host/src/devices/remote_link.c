@@ -124,15 +124,17 @@ static void link_down(qv__rlink *l, const char *why)
     pthread_mutex_lock(&l->sock_mu);
     qv__rconn_teardown(&l->ctx, &l->sock);
     pthread_mutex_unlock(&l->sock_mu);
-    char msg[240];
-    snprintf(msg, sizeof msg, "remote board %.60s (%.60s): %.100s", l->name, l->endpoint,
+    /* The daemon's message whole (cut at 100 bytes, a refusal read "which
+     * is not among: its tasks run elsewhere": adversarial testing). */
+    char msg[400];
+    snprintf(msg, sizeof msg, "remote board %.60s (%.80s): %.230s", l->name, l->endpoint,
              why);
     pthread_mutex_lock(&l->mu);
     bool was = l->up;
     l->up = false;
     l->gen++;
     l->faults++;
-    snprintf(l->down_why, sizeof l->down_why, "%.220s; reconnecting", msg);
+    snprintf(l->down_why, sizeof l->down_why, "%.380s; reconnecting", msg);
     fail_all(l, msg);
     pthread_mutex_unlock(&l->mu);
     if (was)
@@ -603,7 +605,7 @@ static void *io_main(void *arg)
     qv__thread_name("link", -1);
     io_clock c = {
         .last_heard = qv__now_ns(), .backoff_ms = BACKOFF_MIN_MS, .defer_ms = DEFER_MS};
-    char why[240];
+    char why[400];
     for (;;) {
         pthread_mutex_lock(&l->mu);
         if (l->stop)
@@ -877,7 +879,7 @@ static bool lead(qv__rlink *l, const struct timespec *until)
     l->leading = true;
     l->leader = pthread_self();
     pthread_mutex_unlock(&l->mu);
-    char bad[240];
+    char bad[400];
     bool ok = true;
     pthread_mutex_lock(&l->sock_mu);
     bool have = l->sock != NULL; /* none while the I/O thread takes the link down */

@@ -38,7 +38,7 @@ typedef struct qv__rreq {
     bool detached;   /* nobody waits: the link frees it when answered */
     bool done;       /* under mu */
     int err;         /* when done: 0 or a QV_E* code */
-    char why[240];   /* when err: what went wrong */
+    char why[400];   /* when err: what went wrong */
     qv_wire_enc enc; /* the request's frames, until sent */
     /* Replies. */
     uint64_t buf;   /* ALLOC: the remote buffer id */
@@ -109,7 +109,7 @@ typedef struct qv__rlink {
     qv__rreq *pending, *pending_tail; /* sent, not answered, oldest first */
     bool reset;                       /* a device op saw a fault: reconnect */
     bool stop;
-    char down_why[240]; /* why it is down */
+    char down_why[400]; /* why it is down */
     uint64_t faults, reconnects;
     int wakefd; /* eventfd: wakes the I/O thread */
     pthread_t thread;
