@@ -50,6 +50,9 @@ static pid_t daemon_pid = -1;
 /* The next daemon's catalog, taken by it (a test that fails before it
  * sets it back leaves the next tests the build's); NULL: the build's. */
 static const char *daemon_catalog;
+/* The next daemon's board file, taken by it as daemon_catalog; NULL: the
+ * build's emulated U250. */
+static const char *daemon_board;
 static const char *daemon_max_tasks; /* the next plain daemon's --max-tasks */
 static const char *daemon_max_memory; /* the next plain daemon's --max-memory */
 
@@ -101,7 +104,11 @@ static pid_t spawn(const char *ep, const char *keys, const char *file, unsigned 
 {
     char boardarg[600], catarg[600] = "", log[600], delay[32];
     snprintf(delay, sizeof delay, "%u", delay_us);
-    snprintf(boardarg, sizeof boardarg, "%s/boards/emu/u250-emu.yaml", share);
+    if (daemon_board)
+        snprintf(boardarg, sizeof boardarg, "%s", daemon_board);
+    else
+        snprintf(boardarg, sizeof boardarg, "%s/boards/emu/u250-emu.yaml", share);
+    daemon_board = NULL;
     if (daemon_catalog)
         snprintf(catarg, sizeof catarg, "%s", daemon_catalog);
     daemon_catalog = NULL;
@@ -1865,6 +1872,103 @@ static void kernel_gone_after_a_restart_is_not_tried_again(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* text with every `from` replaced by `to` (malloc'd). */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+    size_t n = 0, lf = strlen(from), lt = strlen(to);
+    for (const char *p = strstr(text, from); p; p = strstr(p + lf, from))
+        n++;
+    char *out = malloc(strlen(text) + n * (lt > lf ? lt - lf : 0) + 1), *o = out;
+    assert_non_null(out);
+    for (const char *p = text, *q; *p; p = q + lf) {
+        if (!(q = strstr(p, from))) {
+            strcpy(o, p);
+            return out;
+        }
+        memcpy(o, p, (size_t)(q - p));
+        o += q - p;
+        memcpy(o, to, lt);
+        o += lt;
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The daemon started again on the endpoint serves another board than the
+ * board file says: warned, as at the open (it went on without a word:
+ * adversarial testing). */
+static void other_board_after_a_restart_is_warned(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    const char *dir = qv_test_scratch();
+    char other[700], pol[600], logf[600], text[4096], src[600];
+    snprintf(logf, sizeof logf, "%s/other-board.log", dir);
+    unlink(logf);
+    snprintf(pol, sizeof pol, "%s/policy-log.yaml", dir);
+    snprintf(
+        text, sizeof text,
+        "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
+        "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
+        "remote: {heartbeat_ms: 50, timeout_ms: 400}\nlog: {level: warn, file: %s}\n",
+        share, board_file, logf);
+    write_text(pol, text);
+    qv_runtime *rt = runtime_of(pol);
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    /* The same board under another name, in a directory of its own, and
+     * a catalog whose builds are for it (a daemon serves no board the
+     * catalog has nothing for). */
+    char bdir[600], cat[600], from[700], to[2100];
+    snprintf(bdir, sizeof bdir, "%s/otherb", dir);
+    mkdir(bdir, 0755);
+    snprintf(src, sizeof src, "%s/boards/emu/u250-emu.yaml", share);
+    char *board = qv_test_slurp(src, NULL);
+    assert_non_null(board);
+    char *t = replace_all(board, "name: alveo-u250-emu", "name: other-emu");
+    snprintf(other, sizeof other, "%s/other-emu.yaml", bdir);
+    write_text(other, t);
+    free(t);
+    free(board);
+    snprintf(src, sizeof src, "%s/kernels.yaml", share);
+    char *c0 = qv_test_slurp(src, NULL);
+    assert_non_null(c0);
+    snprintf(to, sizeof to, "boards: [%s/boards, %s/boards/emu, %s]", share, share, bdir);
+    char *c1 = replace_all(c0, "boards: [boards, boards/emu]", to);
+    snprintf(from, sizeof from, "{board: alveo-u250-emu, xclbin: bitstreams/");
+    snprintf(to, sizeof to, "{board: other-emu, xclbin: %s/bitstreams/", share);
+    char *c2 = replace_all(c1, from, to);
+    snprintf(cat, sizeof cat, "%s/other-kernels.yaml", dir);
+    write_text(cat, c2);
+    free(c0);
+    free(c1);
+    free(c2);
+    daemon_kill(SIGKILL);
+    daemon_board = other;
+    daemon_catalog = cat;
+    daemon_start();
+    /* An idle link hears of the new daemon at its next request. */
+    qv_func *vf = vadd_func(rt);
+    char *log = NULL;
+    uint64_t until = now_ms() + 15000;
+    do {
+        run_vadds(rt, vf, 1, NULL);
+        check_outs(1);
+        usleep(50000);
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+        free(log);
+        log = qv_test_slurp(logf, NULL);
+    } while (!(log && strstr(log, "answers now serves")) && now_ms() < until);
+    if (!log || !strstr(log, "its board file says the daemon serves alveo-u250-emu, but "
+                             "the daemon that answers now serves other-emu"))
+        fail_msg("no warning of the other board; the log:\n%s", log ? log : "(none)");
+    free(log);
+    qv_runtime_destroy(rt);
+}
+
 /* After a test that starts daemons of its own: the next test's daemon is
  * the usual one (it serves vadd), failed or not. */
 static pid_t second_pid = -1;
@@ -2281,6 +2385,7 @@ int main(void)
                                   daemons_stop),
         cmocka_unit_test_teardown(two_remote_boards, daemons_stop),
         cmocka_unit_test(independent_calls_are_no_part),
+        cmocka_unit_test_teardown(other_board_after_a_restart_is_warned, daemons_stop),
         cmocka_unit_test(silent_daemon_after_idle),
         cmocka_unit_test(any_fault_recovers),
         cmocka_unit_test(large_buffers_in_pieces),

@@ -99,10 +99,26 @@ static int remote_probe(const void *b, unsigned *count)
     return 0;
 }
 
+static bool serves_board(const qv__rhello *h, const char *name);
+
 /* The link's callback: the daemon answers again. */
 static void restored(void *arg, bool reconnected)
 {
     remote_device *r = arg;
+    if (reconnected && r->served) {
+        /* As at the open: a daemon started again on the endpoint may serve
+         * another board (it went on without a word: adversarial testing). */
+        char boards[sizeof r->link.hello.boards];
+        pthread_mutex_lock(&r->link.mu);
+        bool same = serves_board(&r->link.hello, r->served->name);
+        snprintf(boards, sizeof boards, "%s", r->link.hello.boards);
+        pthread_mutex_unlock(&r->link.mu);
+        if (!same)
+            qv__log(1,
+                    "remote board %s: its board file says the daemon serves %s, but "
+                    "the daemon that answers now serves %s; the runtime takes it for %s",
+                    r->board->name, r->served->name, boards, r->served->name);
+    }
     unsigned id = __atomic_load_n(&r->base.id, __ATOMIC_ACQUIRE);
     if (id) /* 0 while its runtime has not taken it in yet (devq.c) */
         qv__devq_restored(r->base.rt, id, reconnected);
