@@ -1227,6 +1227,60 @@ static void test_malformed(void **state)
 
 /* A run in flight when SIGTERM comes still gets its reply; a heartbeat sent
  * behind a run is answered. With --delay-us every reply is late by it. */
+/* SIGHUP while the daemon starts (a service manager's reload): one more
+ * reload, not its death. Its default action killed it in the first
+ * milliseconds, before the handlers were set (adversarial testing). */
+static void test_sighup_while_starting(void **state)
+{
+    (void)state;
+    const char *bin = getenv("QV_BINARY_DIR");
+    char board[1024], catalog[1024], ep[600], log[600];
+    snprintf(board, sizeof board, "%s/share/quiver/boards/emu/u250-emu.yaml", bin);
+    snprintf(catalog, sizeof catalog, "%s/share/quiver/kernels.yaml", bin);
+    snprintf(ep, sizeof ep, "ipc://%s/hup.sock", qv_test_scratch());
+    snprintf(log, sizeof log, "%s/hup.log", qv_test_scratch());
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        const char *argv[] = {"quiverd", "--board",  board, "--catalog",
+                              catalog,   "--listen", ep,    "--allow-plain",
+                              "--log",   log,        NULL};
+        execv(quiverd_bin, (char *const *)argv);
+        _exit(127);
+    }
+    char *text = NULL;
+    int st;
+    /* From its first line (main runs: a signal before, while the program
+     * loads, is anyone's default) to its socket, a HUP every 5 ms. */
+    for (int i = 0; i < 2000; i++) {
+        free(text);
+        text = qv_test_slurp(log, NULL);
+        if (text && strstr(text, "buffers of all clients"))
+            break;
+        usleep(1000);
+    }
+    for (int i = 0; i < 2000; i++) { /* up to 10 s */
+        kill(pid, SIGHUP);
+        usleep(5000);
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            fail_msg("quiverd ended (%s %d) under SIGHUP while it started",
+                     WIFSIGNALED(st) ? "signal" : "status",
+                     WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        free(text);
+        text = qv_test_slurp(log, NULL);
+        if (text && strstr(text, "listening on "))
+            break;
+    }
+    assert_non_null(text);
+    assert_non_null(strstr(text, "listening on "));
+    free(text);
+    kill(pid, SIGTERM);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 static void test_sigterm_and_delay(void **state)
 {
     (void)state;
@@ -2247,6 +2301,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_unread_small_replies_bounded, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
+        cmocka_unit_test(test_sighup_while_starting),
         cmocka_unit_test_teardown(test_spin_choice, teardown),
         cmocka_unit_test_teardown(test_sigterm_direct, teardown),
         cmocka_unit_test_teardown(test_curve, teardown),

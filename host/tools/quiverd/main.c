@@ -701,6 +701,15 @@ static void on_signal(int sig)
 
 int main(int argc, char **argv)
 {
+    /* A reload asked for while the daemon starts (a service manager's
+     * ExecReload) is one more reload, not its death: the default action
+     * of SIGHUP killed it in the first milliseconds (adversarial testing;
+     * opening a card's xclbins makes them seconds; without SA_RESTART a
+     * read it interrupted failed the start). SIGTERM and SIGINT keep
+     * theirs until it serves: nothing to finish before. */
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
     qd_pid_keep();
     qd_options o = {.spin_us = -1, .max_tasks = QD_MAX_TASKS, .cpu = QD_CPU_NONE};
     int rc = parse_args(argc, argv, &o);
@@ -763,11 +772,12 @@ int main(int argc, char **argv)
     }
     if (make_runtime(&d) || make_funcs(&d, cat))
         goto out;
-    struct sigaction sa = {.sa_handler = on_signal};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    /* Without SA_RESTART, as before: a stop wakes what waits. (Waits in
+     * poll end on any signal; a reload's restarted calls lost nothing.) */
+    struct sigaction stop = {.sa_handler = on_signal};
+    sigemptyset(&stop.sa_mask);
+    sigaction(SIGTERM, &stop, NULL);
+    sigaction(SIGINT, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
     status = qd_serve(&d);
 out:
