@@ -102,6 +102,9 @@ typedef struct qd_client {
     int fd; /* of its connection (ZMQ_SRCFD); -1 unknown */
     uint64_t auth_gen; /* the reload of authorized/ its key was checked at */
     bool revoked;      /* its key left authorized/ then: every request refused */
+    /* With --keys, its connection's name and key (ZAP User-Id and
+     * QV__AUTH_KEY_PROP), for the reload's sweep; "" not known yet. */
+    char user[72], key[48];
     struct qd_client *next;
 } qd_client;
 
@@ -1101,6 +1104,19 @@ static void client_gone(qd_client *c)
  * User-Id and QV__AUTH_KEY_PROP) are checked once per reload, the answer
  * kept with its client; a revoked peer loses its buffers at once and gets
  * an error for every request until its connection ends. Socket thread. */
+/* Client c (NULL: none yet), of name user and key, left authorized/:
+ * its buffers go, said once. */
+static void revoke_log(qd_client *c, const char *user, const char *key)
+{
+    uint32_t n = c ? c->nbufs : 0;
+    uint64_t bytes = c ? c->bytes : 0;
+    if (c)
+        client_free_bufs(c);
+    qd_log("client %.64s (key %.40s) is no longer in %s/authorized: its %" PRIu32
+           " buffers (%" PRIu64 " bytes) are freed, its requests refused",
+           user && *user ? user : "?", key && *key ? key : "?", S.d->opt->keys, n, bytes);
+}
+
 static bool still_authorized(qd_req *q)
 {
     uint64_t gen = qv__auth_gen(S.auth);
@@ -1113,13 +1129,7 @@ static bool still_authorized(qd_req *q)
     const char *key = zmq_msg_gets(&q->parts[1], QV__AUTH_KEY_PROP);
     bool ok = qv__auth_allows(S.auth, user, key);
     if (!ok) {
-        uint32_t n = c ? c->nbufs : 0;
-        uint64_t bytes = c ? c->bytes : 0;
-        if (c)
-            client_free_bufs(c);
-        qd_log("client %.64s (key %.40s) is no longer in %s/authorized: its %" PRIu32
-               " buffers (%" PRIu64 " bytes) are freed, its requests refused",
-               user ? user : "?", key ? key : "?", S.d->opt->keys, n, bytes);
+        revoke_log(c, user, key);
         c = client_find(q->rid, q->rlen, 1); /* kept, to refuse at once */
     }
     if (c) {
@@ -1127,6 +1137,39 @@ static bool still_authorized(qd_req *q)
         c->revoked = !ok;
     }
     return ok;
+}
+
+/* After a reload of authorized/ (SIGHUP): the clients whose keys left it
+ * lose their buffers now, not at their next request. A host that sent
+ * nothing (libquiver sends heartbeats only while runs wait) kept its
+ * buffers counted against --max-memory, and the other hosts' ALLOCs were
+ * refused meanwhile (adversarial testing). Socket thread. */
+static void sweep_revoked(void)
+{
+    uint64_t gen = qv__auth_gen(S.auth);
+    for (qd_client *c = S.clients; c; c = c->next) {
+        if (!c->key[0] || c->auth_gen == gen)
+            continue;
+        c->auth_gen = gen;
+        c->revoked = !qv__auth_allows(S.auth, c->user[0] ? c->user : NULL, c->key);
+        if (c->revoked)
+            revoke_log(c, c->user, c->key);
+    }
+}
+
+/* With --keys: q's client, once there is one, keeps its connection's name
+ * and key for sweep_revoked. */
+static void client_note_key(qd_req *q)
+{
+    qd_client *c = client_find(q->rid, q->rlen, 0);
+    if (!c || c->key[0])
+        return;
+    const char *user = zmq_msg_gets(&q->parts[1], "User-Id");
+    const char *key = zmq_msg_gets(&q->parts[1], QV__AUTH_KEY_PROP);
+    if (!key)
+        return;
+    snprintf(c->user, sizeof c->user, "%s", user ? user : "");
+    snprintf(c->key, sizeof c->key, "%s", key);
 }
 
 /* A request from rid came on connection fd: a peer of another routing id
@@ -1796,6 +1839,8 @@ static void handle(qd_req *q, const qv_wire_frame *frames, size_t nframes, size_
         reply_error(q->rid, q->rlen, q->m.id, QV_ENOTSUP, "unexpected %s",
                     qv__wire_type_name(q->m.type));
     }
+    if (S.auth)
+        client_note_key(q);
     qv__wire_msg_fini(&q->m);
 }
 
@@ -2150,8 +2195,10 @@ int qd_serve(qd_daemon *d)
             char err[512];
             if (S.auth && qv__auth_reload(S.auth, err, sizeof err))
                 qd_log("SIGHUP: %s/authorized: %s; the old keys stay", d->opt->keys, err);
-            else if (S.auth)
+            else if (S.auth) {
                 qd_log("SIGHUP: %zu authorized client keys", qv__auth_clients(S.auth));
+                sweep_revoked();
+            }
         }
         take_completions();
         outbox_flush();
