@@ -181,11 +181,10 @@ static void daemon_kill(int sig)
     daemon_pid = -1;
 }
 
-/* A board file `board` for a remote board called name, served at
- * endpoint behind a link of latency_us, and a policy of the CPU and that
- * board. */
-static void write_remote_files(const char *board, const char *policy, const char *name,
-                               unsigned latency_us)
+/* A board file `board` for a remote board called name, served at ep
+ * behind a link of latency_us (the emulated U250 served). */
+static void write_board(const char *board, const char *name, const char *ep,
+                        unsigned latency_us)
 {
     char text[4096];
     snprintf(text, sizeof text,
@@ -193,18 +192,36 @@ static void write_remote_files(const char *board, const char *policy, const char
              "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
              "link: {bandwidth_gbs: 2.0, latency_us: %u}\n"
              "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
-             name, latency_us, endpoint, share);
+             name, latency_us, ep, share);
     write_text(board, text);
+}
+
+/* A policy of the CPU and the remote boards of `boards` (a YAML list's
+ * items), the build's catalog, heartbeats every hb_ms (timeout 8x), and
+ * extra (YAML lines, or ""). */
+static void write_policy(const char *policy, const char *boards, unsigned hb_ms,
+                         const char *extra)
+{
+    char text[8192];
     snprintf(
         text, sizeof text,
         "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
         "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
-        "remote: {heartbeat_ms: 50, timeout_ms: 400}\n"
-        /* plans kept, not held against eager placement (a loaded or
-         * sanitized build may lose one to it before a test is done) */
-        "replan: {eager_slack: 0}\n",
-        share, board);
+        "remote: {heartbeat_ms: %u, timeout_ms: %u}\n%s",
+        share, boards, hb_ms, 8 * hb_ms, extra);
     write_text(policy, text);
+}
+
+/* A board file `board` for a remote board called name, served at
+ * endpoint behind a link of latency_us, and a policy of the CPU and that
+ * board. */
+static void write_remote_files(const char *board, const char *policy, const char *name,
+                               unsigned latency_us)
+{
+    write_board(board, name, endpoint, latency_us);
+    /* plans kept, not held against eager placement (a loaded or sanitized
+     * build may lose one to it before a test is done) */
+    write_policy(policy, board, 50, "replan: {eager_slack: 0}\n");
 }
 
 static int setup(void **state)
@@ -1909,13 +1926,8 @@ static void other_board_after_a_restart_is_warned(void **state)
     snprintf(logf, sizeof logf, "%s/other-board.log", dir);
     unlink(logf);
     snprintf(pol, sizeof pol, "%s/policy-log.yaml", dir);
-    snprintf(
-        text, sizeof text,
-        "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
-        "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
-        "remote: {heartbeat_ms: 50, timeout_ms: 400}\nlog: {level: warn, file: %s}\n",
-        share, board_file, logf);
-    write_text(pol, text);
+    snprintf(text, sizeof text, "log: {level: warn, file: %s}\n", logf);
+    write_policy(pol, board_file, 50, text);
     qv_runtime *rt = runtime_of(pol);
     qv_device_info di;
     unsigned d = remote_dev(rt, &di);
@@ -2268,29 +2280,20 @@ static void unreachable_daemons_are_waited_for_together(void **state)
         skip();
     const char *dir = qv_test_scratch();
     enum { NB = 6 };
-    char list[NB * 600] = "", text[NB * 600 + 1024];
+    char list[NB * 600] = "";
     for (int i = 0; i < NB; i++) {
         char file[600];
+        char name[32], ep[700];
         snprintf(file, sizeof file, "%s/nobody%d.yaml", dir, i);
-        snprintf(text, sizeof text,
-                 "name: nobody%d\nkind: remote\n"
-                 "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
-                 "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
-                 "remote:\n  endpoint: ipc://%s/nobody%d.sock\n"
-                 "  board: %s/boards/emu/u250-emu.yaml\n",
-                 i, dir, i, share);
-        write_text(file, text);
+        snprintf(name, sizeof name, "nobody%d", i);
+        snprintf(ep, sizeof ep, "ipc://%s/nobody%d.sock", dir, i);
+        write_board(file, name, ep, 60);
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
                  file);
     }
     char pol[600];
     snprintf(pol, sizeof pol, "%s/policy-nobody.yaml", dir);
-    snprintf(text, sizeof text,
-             "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
-             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
-             "remote: {heartbeat_ms: 100, timeout_ms: 800}\n",
-             share, list);
-    write_text(pol, text);
+    write_policy(pol, list, 100, "");
     qv_options o;
     qv_options_init(&o);
     o.ncpu = 1;
@@ -2325,22 +2328,11 @@ static void two_remote_boards(void **state)
     char ep2[600], file2[600], pol[600], text[4096];
     snprintf(ep2, sizeof ep2, "ipc://%s/second.sock", dir);
     snprintf(file2, sizeof file2, "%s/second.yaml", dir);
-    snprintf(text, sizeof text,
-             "name: second\nkind: remote\n"
-             "memory:\n  - {type: DDR4, size: 16 GiB, count: 4}\n"
-             "link: {bandwidth_gbs: 2.0, latency_us: 60}\n"
-             "remote:\n  endpoint: %s\n  board: %s/boards/emu/u250-emu.yaml\n",
-             ep2, share);
-    write_text(file2, text);
+    write_board(file2, "second", ep2, 60);
     second_pid = spawn(ep2, NULL, file2, 0);
     snprintf(pol, sizeof pol, "%s/policy-two.yaml", dir);
-    snprintf(text, sizeof text,
-             "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s/kernels.yaml\n"
-             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s, "
-             "%s]}\n"
-             "remote: {heartbeat_ms: 50, timeout_ms: 400}\n",
-             share, board_file, file2);
-    write_text(pol, text);
+    snprintf(text, sizeof text, "%s, %s", board_file, file2);
+    write_policy(pol, text, 50, "");
     qv_runtime *rt = runtime_of(pol);
     unsigned found = 0, dev[2] = {0, 0};
     for (unsigned d = 1; d < qv_device_count(rt); d++) {
