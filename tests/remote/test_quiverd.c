@@ -37,6 +37,8 @@ static const char *max_memory;  /* the next daemon's --max-memory */
 static const char *spin_env;    /* the next daemon's QV_SPIN_US */
 static int one_core;            /* the next daemon may use one core only */
 static const char *cpu_opt;     /* the next daemon's --cpu */
+static const char *first_board; /* a board file served before the U250 */
+static int expect_board;        /* the HELLO index of the U250 (check_vadd_rounds) */
 
 typedef struct daemon_proc {
     pid_t pid;
@@ -190,9 +192,15 @@ static void daemon_start_keys(daemon_proc *d, unsigned delay_us, const char *key
         /* Dies with the test, so that a crashed test leaves no daemon
          * holding ctest's output pipe. */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        const char *argv[20] = {"quiverd", "--board", board, "--catalog", catalog,
-                                "--listen", d->ep, "--log", d->log};
+        const char *argv[24] = {"quiverd",  "--board", board,   "--catalog", catalog,
+                                "--listen", d->ep,     "--log", d->log};
         int n = 9;
+        if (first_board) { /* its --board first: the U250 is HELLO's second */
+            argv[1] = "--board";
+            argv[2] = first_board;
+            argv[n++] = "--board";
+            argv[n++] = board;
+        }
         if (keys) {
             argv[n++] = "--keys";
             argv[n++] = keys;
@@ -334,6 +342,8 @@ static int teardown(void **state)
     use_tcp = 0;
     slow_reader = 0;
     cpu_opt = NULL;
+    first_board = NULL;
+    expect_board = 0;
     if (live_pid > 0) {
         kill(live_pid, SIGKILL);
         waitpid(live_pid, NULL, 0);
@@ -464,7 +474,7 @@ static void check_vadd_rounds(daemon_proc *d, uint64_t base, unsigned rounds,
             assert_int_equal(r.m.u.run_reply.ntasks, 1);
             assert_int_equal(r.m.u.run_reply.results[0].status, 0);
             assert_true(r.m.u.run_reply.results[0].time_us > 0);
-            assert_int_equal(r.m.u.run_reply.results[0].board, 0);
+            assert_int_equal(r.m.u.run_reply.results[0].board, expect_board);
         } else if (k == 3) {
             assert_int_equal(r.m.data.size, n * sizeof(float));
             const void *o = r.m.data.data;
@@ -476,6 +486,37 @@ static void check_vadd_rounds(daemon_proc *d, uint64_t base, unsigned rounds,
     for (unsigned i = 0; i < rounds; i++)
         for (int k = 0; k < 4; k++)
             assert_int_equal(seen[i][k], 1);
+}
+
+/* A daemon serving two boards (the U200 first, which the catalog has no
+ * vadd for; the U250 second): a run's reply says the task ran on HELLO's
+ * board 1. It said QV_WIRE_NO_BOARD whenever two boards were served
+ * (adversarial testing). */
+static void test_two_boards_run_where(void **state)
+{
+    (void)state;
+    char u200[1024];
+    snprintf(u200, sizeof u200, "%s/share/quiver/boards/emu/u200-emu.yaml",
+             getenv("QV_BINARY_DIR"));
+    first_board = u200;
+    expect_board = 1;
+    daemon_proc d;
+    daemon_open(&d);
+    first_board = NULL;
+    enum { N = 1024 };
+    static float a[N], b[N];
+    for (unsigned i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 0.25f;
+    }
+    uint64_t bufs[3];
+    for (int i = 0; i < 3; i++)
+        bufs[i] = alloc_buf(&d, 10 + (uint64_t)i, N * sizeof(float));
+    const float *one[1] = {a};
+    send_vadd_round(&d, 100, bufs, a, b, N);
+    check_vadd_rounds(&d, 100, 1, one, b, N);
+    expect_board = 0;
+    daemon_stop(&d);
 }
 
 static void test_vadd_pipelined(void **state)
@@ -2314,6 +2355,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_teardown(test_unread_small_replies_bounded, teardown),
         cmocka_unit_test_teardown(test_malformed, teardown),
         cmocka_unit_test_teardown(test_sigterm_and_delay, teardown),
+        cmocka_unit_test_teardown(test_two_boards_run_where, teardown),
         cmocka_unit_test(test_sighup_while_starting),
         cmocka_unit_test_teardown(test_spin_choice, teardown),
         cmocka_unit_test_teardown(test_sigterm_direct, teardown),

@@ -541,11 +541,20 @@ static int make_runtime(qd_daemon *d)
         return -1;
     }
     unsigned fpgas = 0;
+    d->nworkers = (unsigned)opts.ncpu;
+    for (unsigned i = 0; i < QD_MAX_DEVICES; i++)
+        d->dev_board[i] = QV_WIRE_NO_BOARD;
     for (unsigned i = 0; i < qv_device_count(d->rt); i++) {
         qv_device_info di;
         if (qv_device_get(d->rt, i, &di) == 0 && di.cls == QV_CLASS_FPGA) {
             qd_log("device %u: %s (%s), %u units", i, di.name, di.backend, di.units);
             fpgas++;
+            /* Which board it is, by name: a run's reply says where each
+             * task ran (it said "unknown" whenever two boards were
+             * served: adversarial testing). */
+            for (unsigned k = 0; k < d->nboards && i < QD_MAX_DEVICES; k++)
+                if (!strcmp(d->boards[k]->name, di.name) || d->nboards == 1)
+                    d->dev_board[i] = (uint16_t)k;
         }
     }
     if (!fpgas) {

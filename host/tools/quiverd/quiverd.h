@@ -50,6 +50,8 @@ typedef struct qd_func {
     qv_arg_desc args[QV_MAX_ARGS];
 } qd_func;
 
+#define QD_MAX_DEVICES 16 /* the runtime's, at most */
+
 typedef struct qd_daemon {
     const qd_options *opt;
     qv_runtime *rt;
@@ -63,6 +65,11 @@ typedef struct qd_daemon {
     uint64_t instance;
     qv_wire_limits limits;
     int curve;
+    /* Per device of rt, the index in HELLO's boards of the board it is
+     * (QV_WIRE_NO_BOARD: none), for a run's reply; and rt's CPU workers,
+     * which come before the devices in a node's worker index. */
+    uint16_t dev_board[QD_MAX_DEVICES];
+    unsigned nworkers;
 } qd_daemon;
 
 /* Log line "quiverd: ..." with a timestamp, to --log or stderr. Any

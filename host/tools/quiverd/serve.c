@@ -855,8 +855,10 @@ static int32_t run_results(const qd_job *j, qv_wire_task_result *res, bool from_
             continue;
         }
         res[i].time_us = ni.end_us - ni.start_us;
-        if (ni.cls == QV_CLASS_FPGA && S.d->nboards == 1)
-            res[i].board = 0;
+        /* A device's node has the workers' count plus its id less one. */
+        if (ni.cls == QV_CLASS_FPGA && ni.worker >= S.d->nworkers &&
+            ni.worker - S.d->nworkers + 1 < QD_MAX_DEVICES)
+            res[i].board = S.d->dev_board[ni.worker - S.d->nworkers + 1];
         if (err && !res[i].status) {
             res[i].status = err;
             qd_log("run %" PRIu64 ": task %" PRIu32 " ran nowhere: %s", j->id, i,
