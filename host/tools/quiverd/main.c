@@ -32,7 +32,7 @@
 #include "qv_text.h"
 #include "devices/device.h" /* qv__fault_set: --fail-launch */
 
-volatile sig_atomic_t qd_stop, qd_reload;
+atomic_int qd_stop, qd_reload;
 
 static FILE *log_file;
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;

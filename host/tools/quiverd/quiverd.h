@@ -9,6 +9,7 @@
 #define QV_QUIVERD_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "config/board.h"
@@ -90,7 +91,9 @@ int qd_serve(qd_daemon *d);
 
 /* Set by the signal handlers: qd_stop (SIGTERM, SIGINT) makes the serve
  * loop stop reading requests, qd_reload (SIGHUP) re-read the authorized
- * client keys. */
-extern volatile sig_atomic_t qd_stop, qd_reload;
+ * client keys. Atomic (lock-free, so signal-safe): a handler may run on
+ * any of the daemon's threads, two at once (ThreadSanitizer, under a
+ * SIGHUP every 5 ms). */
+extern atomic_int qd_stop, qd_reload;
 
 #endif
