@@ -8,9 +8,11 @@
  *
  * Links the static library: the marks are internal.
  */
+#include <fcntl.h>
+#include <locale.h>
 #include <math.h>
 #include <pthread.h>
-#include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -696,6 +698,90 @@ static void export_to_a_slow_reader(void **state)
     }
 }
 
+/* A reader of the FIFO that reads a little and goes: the export fails
+ * (QV_EIO) and the program lives on, its signal mask as before, no SIGPIPE
+ * left pending. SIGPIPE's default action killed the program (adversarial
+ * testing). */
+static void *read_a_little(void *p)
+{
+    int fd = open((const char *)p, O_RDONLY);
+    char buf[100];
+    if (fd >= 0) {
+        (void)read(fd, buf, sizeof buf);
+        close(fd);
+    }
+    return NULL;
+}
+
+static void export_to_a_reader_that_leaves(void **state)
+{
+    (void)state;
+    unsigned t0 = 0;
+    qv_arg A[] = {QV_BUF(a), QV_VAL(t0)};
+    for (int i = 0; i < 3000; i++) /* a trace far past a pipe's buffer */
+        assert_int_equal(qv_submit(rt, f1, A, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    for (int kind = 0; kind < 3; kind++) {
+        char path[300];
+        snprintf(path, sizeof path, "%s/leaves-%d.fifo", qv_test_scratch(), kind);
+        unlink(path);
+        assert_int_equal(mkfifo(path, 0600), 0);
+        pthread_t r;
+        assert_int_equal(pthread_create(&r, NULL, read_a_little, path), 0);
+        int rc = kind == 0   ? qv_trace_write(rt, path)
+                 : kind == 1 ? qv_graph_write_dot(rt, path)
+                             : qv_graph_write(rt, "leaves", path);
+        pthread_join(r, NULL);
+        assert_int_equal(rc, QV_EIO);
+        sigset_t m, p;
+        assert_int_equal(pthread_sigmask(SIG_BLOCK, NULL, &m), 0);
+        assert_int_equal(sigismember(&m, SIGPIPE), 0);
+        assert_int_equal(sigpending(&p), 0);
+        assert_int_equal(sigismember(&p, SIGPIPE), 0);
+        unlink(path);
+    }
+    qv_graph_reset(rt);
+}
+
+/* Under a locale whose decimal point is a comma, the exports are still
+ * JSON ("ts": 6,533 was not) and the program's locale is as it was.
+ * Skipped where no such locale is installed. */
+static void exports_under_a_decimal_comma(void **state)
+{
+    (void)state;
+    const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"};
+    const char *got = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof *names && !got; i++)
+        got = setlocale(LC_NUMERIC, names[i]);
+    if (!got || localeconv()->decimal_point[0] != ',') {
+        setlocale(LC_NUMERIC, "C");
+        skip();
+    }
+    unsigned t0 = 0;
+    qv_arg A[] = {QV_BUF(a), QV_VAL(t0)};
+    for (int i = 0; i < 20; i++)
+        assert_int_equal(qv_submit(rt, f1, A, 2), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    char path[300];
+    for (int kind = 0; kind < 2; kind++) {
+        snprintf(path, sizeof path, "%s/comma-%d.json", qv_test_scratch(), kind);
+        assert_int_equal(
+            kind ? qv_graph_write(rt, "comma", path) : qv_trace_write(rt, path), 0);
+        assert_int_equal(localeconv()->decimal_point[0], ','); /* the program's, kept */
+        char *text = qv_test_slurp(path, NULL);
+        assert_non_null(text);
+        qv__jval *v = NULL;
+        qv_diag dg = {0};
+        int rc = qv__part_json_parse(text, strlen(text), path, &v, &dg);
+        if (rc)
+            fail_msg("%s:%d:%d: %s", dg.file, dg.line, dg.column, dg.message);
+        qv__part_json_free(v);
+        free(text);
+    }
+    setlocale(LC_NUMERIC, "C");
+    qv_graph_reset(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,6 +799,8 @@ int main(void)
         cmocka_unit_test(marks_bounded),
         cmocka_unit_test(marks_while_writing),
         cmocka_unit_test(export_to_a_slow_reader),
+        cmocka_unit_test(export_to_a_reader_that_leaves),
+        cmocka_unit_test(exports_under_a_decimal_comma),
     };
     int rc = cmocka_run_group_tests(tests, diamond, done);
     qv_test_scratch_remove();

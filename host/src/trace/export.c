@@ -7,8 +7,12 @@
  * the trace's marks as global instants) that opens in Perfetto.
  */
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "devices/device.h"
 #include "qv_escape.h"
@@ -17,21 +21,61 @@
 #include "trace/perfmodel.h"
 #include "trace/to_dag.h"
 
+/* The calling thread's state while it writes an export (open_out to
+ * close_out): numbers in the C locale, whatever the program's (under a
+ * locale with a decimal comma, "ts": 6,533 made the trace invalid JSON:
+ * adversarial testing), and SIGPIPE held back, so that a pipe whose
+ * reader went away fails the export instead of killing the program (its
+ * default action did: adversarial testing). */
+static _Thread_local struct {
+    locale_t c, prev;
+    sigset_t mask;
+    bool pipe_was_pending;
+} out_state;
+
+static bool pipe_pending(void)
+{
+    sigset_t p;
+    return sigpending(&p) == 0 && sigismember(&p, SIGPIPE) == 1;
+}
+
 /* *f open for writing at path, or -errno with qv_last_error naming path. */
 static int open_out(const char *path, FILE **f)
 {
-    if ((*f = fopen(path, "w")))
-        return 0;
-    int e = errno ? errno : EIO;
-    return qv__fail(-e, "cannot write %s: %s", path, strerror(e));
+    if (!(*f = fopen(path, "w"))) {
+        int e = errno ? errno : EIO;
+        return qv__fail(-e, "cannot write %s: %s", path, strerror(e));
+    }
+    out_state.c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    out_state.prev = out_state.c ? uselocale(out_state.c) : (locale_t)0;
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    out_state.pipe_was_pending = pipe_pending();
+    pthread_sigmask(SIG_BLOCK, &pipe, &out_state.mask);
+    return 0;
 }
 
 static int close_out(FILE *f, const char *path)
 {
     int bad = ferror(f);
-    if (fclose(f) != 0 || bad)
-        return qv__fail(QV_EIO, "error writing %s", path);
-    return 0;
+    int rc = fclose(f) != 0 || bad ? qv__fail(QV_EIO, "error writing %s", path) : 0;
+    if (!out_state.pipe_was_pending && pipe_pending()) { /* ours: taken */
+        sigset_t pipe;
+        sigemptyset(&pipe);
+        sigaddset(&pipe, SIGPIPE);
+        struct timespec now = {0, 0};
+        (void)sigtimedwait(&pipe, NULL, &now);
+        if (!rc)
+            rc = qv__fail(QV_EIO, "error writing %s: its reader went away", path);
+    }
+    pthread_sigmask(SIG_SETMASK, &out_state.mask, NULL);
+    if (out_state.c) {
+        uselocale(out_state.prev);
+        freelocale(out_state.c);
+        out_state.c = (locale_t)0;
+    }
+    return rc;
 }
 
 static int view(qv_runtime *rt, const char *path, qv__gview *g, FILE **f)
@@ -120,7 +164,7 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
     size_t nmk;
     uint64_t dropped;
     if ((rc = qv__marks_copy(rt, &mk, &nmk, &dropped)) != 0) {
-        fclose(f);
+        (void)close_out(f, path); /* the thread's locale and mask back */
         qv__gview_free(&g);
         return qv__fail(rc, "qv_trace_write: out of memory");
     }
