@@ -4,16 +4,37 @@
  * not depend on each other): C identifiers and keywords, hex digits, the %XX
  * escapes of the text formats that write names and paths on one line
  * (performance models, raw profiles), plain decimal numbers (options,
- * environment variables), and the host of a tcp:// endpoint.
+ * environment variables), numbers in the C locale, and the host of a
+ * tcp:// endpoint.
  */
 #ifndef QV_COMMON_TEXT_H
 #define QV_COMMON_TEXT_H
 
 #include <errno.h>
+#include <locale.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* strtod in the C locale, whatever the program's: the formats write
+ * "1.75", and under a locale with a decimal comma strtod read it as 1
+ * (adversarial testing: a graph's costs, silently). The locale is made
+ * once (per file that uses this); strtod's where it cannot be. */
+static inline double qv__strtod_c(const char *s, char **end)
+{
+    static _Atomic(locale_t) c;
+    locale_t l = atomic_load(&c);
+    if (!l && (l = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0)) != (locale_t)0) {
+        locale_t none = (locale_t)0;
+        if (!atomic_compare_exchange_strong(&c, &none, l)) { /* another thread's */
+            freelocale(l);
+            l = none;
+        }
+    }
+    return l ? strtod_l(s, end, l) : strtod(s, end);
+}
 
 /* s as a decimal number from 0 to max: digits only, no sign, space or
  * suffix (strtoul reads "-1" as a huge number and "12x" as 12). */

@@ -327,7 +327,7 @@ static int parse_number(jp *p, qv__jval *v)
     }
     memcpy(buf, b, n);
     buf[n] = 0;
-    *out = strtod(buf, NULL);
+    *out = qv__strtod_c(buf, NULL);
     /* Exactness: a double holds every integer literal up to 2^53 and every
      * decimal of up to 15 significant digits; past that, "2^53 + 1" or
      * "2.0000000000000001" would read as another number. */

@@ -744,8 +744,9 @@ static void export_to_a_reader_that_leaves(void **state)
 }
 
 /* Under a locale whose decimal point is a comma, the exports are still
- * JSON ("ts": 6,533 was not) and the program's locale is as it was.
- * Skipped where no such locale is installed. */
+ * JSON ("ts": 6,533 was not), the program's locale is as it was, and a
+ * graph's numbers read back whole. Skipped where no such locale is
+ * installed. */
 static void exports_under_a_decimal_comma(void **state)
 {
     (void)state;
@@ -778,6 +779,20 @@ static void exports_under_a_decimal_comma(void **state)
         qv__part_json_free(v);
         free(text);
     }
+    /* And read back as written: 1.75 was read as 1 (strtod's comma). */
+    snprintf(path, sizeof path, "%s/comma-in.json", qv_test_scratch());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"format\": \"quiver-graph\", \"version\": 1, \"name\": \"x\", \"nodes\": "
+          "[{\"id\": 0, \"function\": \"f\", \"cost_us\": {\"cpu\": 1.75}}], "
+          "\"edges\": []}\n",
+          f);
+    fclose(f);
+    qv_dag *g = NULL;
+    qv_diag dg = {0};
+    assert_int_equal(qv_dag_load(path, &g, &dg), 0);
+    assert_true(g->cost[0] == 1.75);
+    qv_dag_destroy(g);
     setlocale(LC_NUMERIC, "C");
     qv_graph_reset(rt);
 }

@@ -19,6 +19,7 @@
 
 #include "qv_escape.h"
 #include "qv_file.h"
+#include "qv_text.h"
 
 /* Config maps have a few dozen keys; the bound keeps the duplicate-key check
  * (quadratic) and the anchor lookup (linear) cheap on hostile input. */
@@ -799,7 +800,7 @@ static int parse_number(const char *s, double *v, char **end)
     if (isspace((unsigned char)s[0]) || strpbrk(s, "xXpPnN"))
         return -1; /* hex floats, nan, inf */
     errno = 0;
-    *v = strtod(s, end);
+    *v = qv__strtod_c(s, end);
     if (*end == s)
         return -1;
     return isfinite(*v) ? 0 : errno == ERANGE ? -2 : -1;

@@ -205,7 +205,7 @@ static int parse_entry(char **tok, unsigned ntok, qv__perf_entry *e)
     for (unsigned i = 0; i < e->len; i++) {
         char *end;
         errno = 0;
-        double d = strtod(tok[6 + i], &end);
+        double d = qv__strtod_c(tok[6 + i], &end);
         if (errno || *end || !isfinite(d) || d < 0 || d > 1e12)
             return -1;
         e->win[i] = (float)d;
