@@ -915,12 +915,11 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
         bool drop = false;
         /* Launched before the device's last new connection: the refusal
          * was the old daemon's, and the new one may run it. */
-        uint64_t at = t0 ? t0 : qv__now_ns();
-        if ((rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) &&
-            at < atomic_load(&q->restored_ns)) {
+        bool refused = rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH;
+        if (refused && (t0 ? t0 : qv__now_ns()) < atomic_load(&q->restored_ns)) {
             qv__log(2, "%s cannot run '%s': %s (its daemon since replaced); it %s",
                     q->name, t->func->name, qv_last_error(), then);
-        } else if (rc == QV_ENOTSUP || rc == QV_EFORMAT || rc == QV_EMISMATCH) {
+        } else if (refused) {
             mark_broken(q, t->func, t->impl_gen);
             qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
                     t->func->name, qv_last_error(), then);

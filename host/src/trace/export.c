@@ -39,6 +39,14 @@ static bool pipe_pending(void)
     return sigpending(&p) == 0 && sigismember(&p, SIGPIPE) == 1;
 }
 
+static sigset_t pipe_set(void)
+{
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    return pipe;
+}
+
 /* *f open for writing at path, or -errno with qv_last_error naming path. */
 static int open_out(const char *path, FILE **f)
 {
@@ -48,9 +56,7 @@ static int open_out(const char *path, FILE **f)
     }
     out_state.c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     out_state.prev = out_state.c ? uselocale(out_state.c) : (locale_t)0;
-    sigset_t pipe;
-    sigemptyset(&pipe);
-    sigaddset(&pipe, SIGPIPE);
+    sigset_t pipe = pipe_set();
     out_state.pipe_was_pending = pipe_pending();
     pthread_sigmask(SIG_BLOCK, &pipe, &out_state.mask);
     return 0;
@@ -61,9 +67,7 @@ static int close_out(FILE *f, const char *path)
     int bad = ferror(f);
     int rc = fclose(f) != 0 || bad ? qv__fail(QV_EIO, "error writing %s", path) : 0;
     if (!out_state.pipe_was_pending && pipe_pending()) { /* ours: taken */
-        sigset_t pipe;
-        sigemptyset(&pipe);
-        sigaddset(&pipe, SIGPIPE);
+        sigset_t pipe = pipe_set();
         struct timespec now = {0, 0};
         (void)sigtimedwait(&pipe, NULL, &now);
         if (!rc)
