@@ -288,7 +288,7 @@ static void failed_acquire_keeps_the_device_copy(void **state)
     static vbufs v;
     vbufs_vadd(&v, 2, 2.0f, 5.0f);
     assert_int_equal(qv_wait_all(rt), 0); /* out: on the board only */
-    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO);
+    qv__fault_set_n("emu", QV_FAULT_READ, 0, QV_FAULT_ALWAYS, QV_EIO);
     int rc = qv_buf_acquire(v.bo, QV_RW);
     qv__fault_set(NULL, 0, 0, 0);
     assert_true(rc < 0);

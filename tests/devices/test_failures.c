@@ -820,7 +820,8 @@ static void unregister_while_a_failed_board_loses_the_copy(void **state)
     for (int ms = 0; ms < 5000 && !qv__fault_delaying(); ms++)
         usleep(1000);
     assert_int_equal(qv__fault_delaying(), 1); /* out on its way home */
-    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO); /* and that read fails */
+    qv__fault_set_n("emu", QV_FAULT_READ, 0, QV_FAULT_ALWAYS,
+                    QV_EIO); /* and that read fails */
     assert_int_equal(qv_buf_unregister(bo), QV_EIO);
     assert_true(out[3] == -1.0f); /* the host's older data */
     qv__fault_delay_set(NULL, 0, 0);
@@ -867,11 +868,101 @@ static int launch_and_copy_home_fail(qv_runtime *rt, qv_func *f, qv_buf *a, qv_b
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
     vadd_submit(rt, f, a, b, out);
     until_delaying();
-    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO);
+    qv__fault_set_n("emu", QV_FAULT_READ, 0, QV_FAULT_ALWAYS, QV_EIO);
     int rc = qv_wait_all(rt);
     qv__fault_delay_set(NULL, 0, 0);
     qv__fault_set(NULL, 0, 0, 0);
     return rc;
+}
+
+/* A read of a device's only valid copy that fails once is made again: the
+ * CPU task reading it runs, and the board stays in service. (One failed
+ * read failed the task for good, its output and everything after it
+ * lost, though the board's copy was intact: adversarial testing.) */
+static void transient_read_failure_loses_nothing(void **state)
+{
+    (void)state;
+    qv_runtime *rt = qv_test_runtime_with(QV_CLASS_FPGA);
+    qv_func *f = board_vadd(rt, "vadd_read_once"), *g;
+    static two_sets t;
+    two_sets_open(rt, f, &t); /* out = i + 2, on the board only */
+    assert_int_equal(qv_func_create(rt, "vadd_host", qv_test_vadd_sig, 4, &g), 0);
+    assert_int_equal(qv_func_set_cpu(g, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_where(g, 1u << QV_CLASS_CPU), 0);
+    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO); /* the copy home fails once */
+    uint32_t n = N;
+    assert_int_equal(
+        qv_submit(rt, g,
+                  (qv_arg[]){QV_BUF(t.bo), QV_BUF(t.bb2), QV_BUF(t.bo2), QV_VAL(n)}, 4),
+        0);
+    int rc = qv_wait_all(rt);
+    qv__fault_set(NULL, 0, 0, 0);
+    if (rc)
+        fail_msg("one failed read lost the task: %s", qv_last_error());
+    assert_int_equal(qv_buf_wait(t.bo2), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(t.o2[i] == (float)i + 4);
+    qv_device_info di;
+    assert_int_equal(qv_device_get(rt, qv_test_device_of(rt, QV_CLASS_FPGA), &di), 0);
+    assert_int_equal(di.healthy, 1);
+    two_sets_close(&t);
+    assert_int_equal(qv_buf_unregister(t.bo), 0);
+    qv_runtime_destroy(rt);
+}
+
+/* A device copy that cannot be read (a fault that stays): the GPU task
+ * that needs it fails, saying which device holds the copy, and neither
+ * device leaves service; the copy stays valid on the board, and once it
+ * reads again nothing is lost. (The GPU, the reader, was blamed and taken
+ * out of service, the board left alone: adversarial testing.) */
+static void unreadable_copy_fails_the_reader_not_its_device(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
+    if (!(have & (1u << QV_CLASS_FPGA)) || !(have & (1u << QV_CLASS_GPU))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_func *f = board_vadd(rt, "vadd_on_board"), *g;
+    static two_sets t;
+    two_sets_open(rt, f, &t); /* out = i + 2, on the board only */
+    assert_int_equal(qv_func_create(rt, "vadd_on_gpu", qv_test_vadd_sig, 4, &g), 0);
+    assert_int_equal(qv_func_set_opencl(g, &(qv_opencl_impl){qv_test_vadd_cl(), "vadd",
+                                                             NULL, qv_test_range_vadd}),
+                     0);
+    assert_int_equal(qv_func_set_where(g, 1u << QV_CLASS_GPU), 0);
+    uint32_t n = N;
+    qv_arg args[] = {QV_BUF(t.bo), QV_BUF(t.bb2), QV_BUF(t.bo2), QV_VAL(n)};
+    qv__fault_set_n("emu", QV_FAULT_READ, 0, QV_FAULT_ALWAYS, QV_EIO);
+    assert_int_equal(qv_submit(rt, g, args, 4), 0);
+    int rc = qv_wait_all(rt);
+    char why[512];
+    snprintf(why, sizeof why, "%s", qv_last_error());
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(rc < 0);
+    if (!strstr(why, "emu holds the only valid copy (") ||
+        !strstr(why, "which cannot be read (3 tries): injected read failure"))
+        fail_msg("the error does not name the board: %s", why);
+    qv_device_info gpu, board;
+    assert_int_equal(qv_device_get(rt, qv_test_device_of(rt, QV_CLASS_GPU), &gpu), 0);
+    assert_int_equal(qv_device_get(rt, qv_test_device_of(rt, QV_CLASS_FPGA), &board), 0);
+    if (!gpu.healthy)
+        fail_msg("the GPU, which only read the board's copy, was taken out of service");
+    assert_int_equal(board.healthy, 1);
+    assert_true(qv_buf_wait(t.bo2) < 0);    /* the failed task's output says so */
+    assert_int_equal(qv_buf_wait(t.bo), 0); /* the board's copy, intact */
+    for (int i = 0; i < N; i++)
+        assert_true(t.out[i] == (float)i + 2);
+    assert_int_equal(qv_submit(rt, g, args, 4), 0); /* and it runs now */
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_wait(t.bo2), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(t.o2[i] == (float)i + 4);
+    two_sets_close(&t);
+    assert_int_equal(qv_buf_unregister(t.bo), 0);
+    qv_runtime_destroy(rt);
 }
 
 /* A task T reads `out`, whose only valid copy is the board's; T's launch
@@ -1215,7 +1306,7 @@ static void failed_cpu_writer_keeps_the_boards_copy(void **state)
     qv_arg_desc d[] = {QV_ARG_BUF("o", QV_W), QV_ARG_BUF("x", QV_R)};
     assert_int_equal(qv_func_create(rt, "w_then_r", d, 2, &w), 0);
     assert_int_equal(qv_func_set_cpu(w, cpu_w_then_r), 0);
-    qv__fault_set("emu", QV_FAULT_READ, 0, QV_EIO);
+    qv__fault_set_n("emu", QV_FAULT_READ, 0, QV_FAULT_ALWAYS, QV_EIO);
     assert_int_equal(qv_submit(rt, w, (qv_arg[]){ QV_BUF(t.bo), QV_BUF(t.bo2) }, 2), 0);
     int rc = qv_wait_all(rt);
     qv__fault_set(NULL, 0, 0, 0);
@@ -1240,6 +1331,8 @@ int main(void)
         cmocka_unit_test(board_returns_to_service),
         cmocka_unit_test(board_back_after_a_long_run_ends),
         cmocka_unit_test(failed_board_keeps_no_copies),
+        cmocka_unit_test(transient_read_failure_loses_nothing),
+        cmocka_unit_test(unreadable_copy_fails_the_reader_not_its_device),
         cmocka_unit_test(unregister_while_a_failed_board_loses_the_copy),
         cmocka_unit_test(readers_of_a_lost_copy_fail),
         cmocka_unit_test(writer_that_runs_nowhere_keeps_the_boards_copy),

@@ -154,7 +154,7 @@ static int host_coherent(qv_runtime *rt, qv_buf *buf, unsigned m)
     if (!rt->naccel || !buf->size)
         return 0;
     if (m & QV_R) {
-        int rc = qv__coh_acquire(rt, buf, 0, QV_R);
+        int rc = qv__coh_acquire(rt, buf, 0, QV_R, NULL);
         if (rc)
             return qv__fail(rc, "buffer %p: the host copy cannot be brought up to date: %s",
                             buf->ptr, qv_last_error());

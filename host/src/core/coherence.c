@@ -12,6 +12,7 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "core/internal.h"
 #include "devices/device.h"
@@ -60,13 +61,39 @@ static int ensure_alloc(qv_runtime *rt, qv_buf *b, unsigned dev, bool reserving)
     return rc;
 }
 
-/* Copies device `from`'s valid copy to the host. Under coh_mu. */
+/* Tries of a read of a device's copy: one that failed is made again
+ * before the copy is given up for unreadable, with these pauses between
+ * (us). A read changes nothing on the device, and a single transient
+ * error (a DMA or a bus hiccup) failed the task that read the device's
+ * only valid copy, though that copy was intact (adversarial testing). */
+static const unsigned read_pause_us[] = {0, 200, 2000};
+#define READ_TRIES (sizeof read_pause_us / sizeof read_pause_us[0])
+
+/* Copies device `from`'s valid copy to the host. Under coh_mu. Only an
+ * i/o error is tried again: a time-out waited long enough once, and the
+ * others (no memory, a bad range) would fail the same way. */
 static int to_host(qv_runtime *rt, qv_buf *b, unsigned from)
 {
     struct qv_device *d = qv__device(rt, from);
-    int rc = d->ops->read(d, b->ptr, b->mem[from], 0, b->size, NULL);
+    int rc = 0;
+    unsigned i = 0;
+    for (; i < READ_TRIES; i++) {
+        if (read_pause_us[i])
+            usleep(read_pause_us[i]);
+        rc = d->ops->read(d, b->ptr, b->mem[from], 0, b->size, NULL);
+        if (rc != QV_EIO)
+            break;
+        if (i + 1 < READ_TRIES)
+            qv__log(2,
+                    "%s: a read of buffer %p's copy (%zu bytes) failed (%s); tried again",
+                    qv__devq_name(rt, from), b->ptr, b->size, qv_last_error());
+    }
     if (rc)
-        return rc;
+        return qv__fail(rc,
+                        "%s holds the only valid copy (%zu bytes), which cannot be read "
+                        "(%u %s): %s",
+                        qv__devq_name(rt, from), b->size, i < READ_TRIES ? i + 1 : i,
+                        i ? "tries" : "try", qv_last_error());
     qv__log(3, "copy of buffer %p (%zu bytes) from device %u to the host", b->ptr, b->size,
             from);
     qv__devq_count_bytes(rt, from, 0, b->size);
@@ -285,7 +312,8 @@ void qv__coh_drop_device(qv_runtime *rt, unsigned dev, qv__task *const *failed,
     atomic_fetch_sub(&rt->drops, 1); /* its marks before: seen by whoever sees this */
 }
 
-static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);
+static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m,
+                          unsigned *from);
 
 void qv__coh_reserve(qv_runtime *rt, qv_buf *b, unsigned dev)
 {
@@ -296,23 +324,28 @@ void qv__coh_reserve(qv_runtime *rt, qv_buf *b, unsigned dev)
     pthread_mutex_unlock(&b->coh_mu);
 }
 
-int qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
+int qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m, unsigned *from)
 {
+    unsigned none;
+    if (!from)
+        from = &none;
+    *from = 0;
     if (b->size == 0)
         return 0;
     pthread_mutex_lock(&b->coh_mu);
-    int rc = acquire_locked(rt, b, dev, m);
+    int rc = acquire_locked(rt, b, dev, m, from);
     pthread_mutex_unlock(&b->coh_mu);
     if (rc == QV_ENOMEM && dev && evict(rt, b, dev, b->size) > 0) {
         pthread_mutex_lock(&b->coh_mu);
-        rc = acquire_locked(rt, b, dev, m);
+        rc = acquire_locked(rt, b, dev, m, from);
         pthread_mutex_unlock(&b->coh_mu);
     }
     return rc;
 }
 
 /* qv__coh_acquire's work, under b->coh_mu. */
-static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
+static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m,
+                          unsigned *from)
 {
     unsigned bit = 1u << dev;
     if (dev)
@@ -320,8 +353,8 @@ static int acquire_locked(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m)
     unsigned valid = atomic_load(&b->valid);
     int rc = 0;
     if ((m & QV_R) && !(valid & bit)) {
-        if (!(valid & 1u))
-            rc = to_host(rt, b, lowest_bit(valid));
+        if (!(valid & 1u) && (rc = to_host(rt, b, lowest_bit(valid))) != 0)
+            *from = lowest_bit(valid);
         if (!rc && dev != 0) {
             rc = ensure_alloc(rt, b, dev, false);
             if (!rc) {

@@ -34,6 +34,9 @@
 /* launch_here's code for a task whose input was lost meanwhile: not the
  * device's error, nor an API code. */
 #define QV__INPUT_LOST (-1001)
+/* and for one whose input's only valid copy, on another device, could not
+ * be read: that device's error. */
+#define QV__INPUT_UNREADABLE (-1002)
 
 /* A copy to make ahead of a replayed task's run (qv__devq_prefetch): the
  * task and the buffer each hold a reference until it is done. */
@@ -528,8 +531,13 @@ static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv
     size_t moved = 0;
     for (unsigned j = 0; j < t->nbufs; j++) {
         qv_buf *b = t->ubuf[j];
-        unsigned before = atomic_load(&b->valid);
-        int rc = qv__coh_acquire(rt, b, id, t->modes[j]);
+        unsigned before = atomic_load(&b->valid), from;
+        int rc = qv__coh_acquire(rt, b, id, t->modes[j], &from);
+        if (rc && from && from != id) {
+            qv__fail(rc, "its input, buffer %p, cannot be copied to %s: %s", b->ptr,
+                     q->name, qv_last_error());
+            return QV__INPUT_UNREADABLE;
+        }
         if (rc)
             return rc;
         if ((t->modes[j] & QV_R) && !(before & (1u << id)))
@@ -697,7 +705,7 @@ void qv__devq_prefetch(qv_runtime *rt, unsigned dev, qv__task *t, unsigned which
 static void pf_run(qv__devq *q, qv__pf *p)
 {
     if (!atomic_load(&p->t->done) && atomic_load(&q->healthy) && !atomic_load(&q->gone) &&
-        qv__coh_acquire(q->rt, p->b, q->dev->id, QV_R) == 0)
+        qv__coh_acquire(q->rt, p->b, q->dev->id, QV_R, NULL) == 0)
         atomic_fetch_add(&q->prefetched, 1);
     pf_free(q->rt, p);
 }
@@ -774,7 +782,8 @@ static qv__task *pop(qv__devq *q, bool nowait)
 static bool device_fault(int rc)
 {
     return rc != QV_ENOMEM && rc != QV_E2BIG && rc != QV_ENOTSUP && rc != QV_EFORMAT &&
-           rc != QV_EMISMATCH && rc != QV_EBUSY && rc != QV__INPUT_LOST;
+           rc != QV_EMISMATCH && rc != QV_EBUSY && rc != QV__INPUT_LOST &&
+           rc != QV__INPUT_UNREADABLE;
 }
 
 /* A run of q's outlived its deadline, and has ended since: q, out of
@@ -1016,6 +1025,23 @@ static void input_lost(qv__devq *q, qv__task *t)
         qv__sched_push(rt, t); /* written again meanwhile: placed again */
 }
 
+/* t did not launch: an input's only valid copy is on another device, and
+ * reading it failed there, again and again (coherence.c, to_host). The
+ * fault is that device's: q stays in service (it was taken out before,
+ * and the device holding the copy left alone). t fails with the reason:
+ * it would fail so on any device but that one, and the copy stays there,
+ * valid, for a later reader or the program's wait to try again. */
+static void input_unreadable(qv__devq *q, qv__task *t)
+{
+    qv_runtime *rt = q->rt;
+    if (atomic_load(&q->probing)) /* not the device's: the next task probes */
+        probed(q, t, QV__INPUT_UNREADABLE);
+    qv__log(1, "%s: '%s' does not run: %s", q->name, t->func->name, qv_last_error());
+    free(t->why);
+    t->why = strdup(qv_last_error());
+    qv__task_fail(rt, t, QV_EIO, rt->nworkers + q->dev->id - 1, NULL);
+}
+
 /* Runs t, taken off q's queue, on q's device (depth 1) and completes it
  * or places it again: the driver's part, on the driver or on a thread that
  * held it. QV__HANDED_OVER: back from a run that qv__devq_stuck failed
@@ -1034,6 +1060,10 @@ static int drive(qv__devq *q, qv__task *t)
         return rc;
     if (rc == QV__INPUT_LOST) {
         input_lost(q, t);
+        return 0;
+    }
+    if (rc == QV__INPUT_UNREADABLE) {
+        input_unreadable(q, t);
         return 0;
     }
     ran(q, t, rc, t0, t1, model_us, started);
@@ -1128,6 +1158,8 @@ static void launch_flight(qv__devq *q, qv__task *t, bool loose)
         }
         if (rc == QV__INPUT_LOST)
             input_lost(q, t);
+        else if (rc == QV__INPUT_UNREADABLE)
+            input_unreadable(q, t);
         else
             ran(q, t, rc, t0, qv__now_ns(), -1, false);
         return;

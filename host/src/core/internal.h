@@ -1004,8 +1004,10 @@ bool qv__fpga_fits_args(const qv_func *f, const qv_arg *args, char *why, size_t 
 
 /* Makes buf valid on device dev for access mode m (copying it there when m
  * reads, allocating when it only writes). 0 or an error (the buffer's
- * valid copies are unchanged then). */
-int  qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m);
+ * valid copies are unchanged then); *from (may be NULL) the device whose
+ * copy could not be read when that was the error (a fault of that device,
+ * not of dev), else 0. */
+int  qv__coh_acquire(qv_runtime *rt, qv_buf *b, unsigned dev, unsigned m, unsigned *from);
 /* Allocates b's copy on dev (>= 1) if it has none, moving nothing; a
  * failure is left to the acquire. A remote board's ALLOCs go out
  * together so, ahead of a task's acquires, and share one round trip. */

@@ -693,13 +693,14 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
         return next;
     if (coherent) {
         for (unsigned j = 0; j < t->nbufs; j++) {
-            int rc = qv__coh_acquire(rt, t->ubuf[j], 0, t->modes[j]);
+            int rc = qv__coh_acquire(rt, t->ubuf[j], 0, t->modes[j], NULL);
             if (rc) {
                 /* Running on the stale host copy would lose the device's
                  * data without a word: the task fails instead. */
                 char why[300];
-                snprintf(why, sizeof why, "its input cannot be brought home: %s",
-                         qv_last_error());
+                snprintf(why, sizeof why,
+                         "its input, buffer %p, cannot be brought home: %s",
+                         t->ubuf[j]->ptr, qv_last_error());
                 free(t->why);
                 t->why = strdup(why);
                 qv__task_fail(rt, t, rc, w->idx, &next);

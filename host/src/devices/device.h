@@ -16,6 +16,7 @@
 #ifndef QV_DEVICES_DEVICE_H
 #define QV_DEVICES_DEVICE_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -192,6 +193,12 @@ int qv__remote_probe_entry(struct qv_pool *pool, size_t index, unsigned timeout_
  * (QV_FAULT_*) on backend `backend`, that call fails with err; once. */
 enum { QV_FAULT_ALLOC = 1, QV_FAULT_WRITE, QV_FAULT_READ, QV_FAULT_LAUNCH, QV_FAULT_WAIT };
 void qv__fault_set(const char *backend, int op, unsigned after, int err);
+/* As qv__fault_set, but `times` calls in a row fail (QV_FAULT_ALWAYS:
+ * every one until the next setting): a persistent fault, which the
+ * runtime's retries of an idempotent operation do not get past. */
+#define QV_FAULT_ALWAYS UINT_MAX
+void qv__fault_set_n(const char *backend, int op, unsigned after, unsigned times,
+                     int err);
 /* Called by backends at the top of an op: 0, or the error to fail with
  * (after the delay, when one is set for the op). */
 int  qv__fault_hit(const char *backend, int op);

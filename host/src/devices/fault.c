@@ -1,7 +1,8 @@
 /*
  * fault.c - fault injection for tests: make the n-th call of one backend
  * operation fail, to prove that every fault ends with the task done
- * elsewhere and the right result. One armed fault at a time; free when
+ * elsewhere and the right result (or the n calls from there on: a fault
+ * that retries do not clear). One armed fault at a time; free when
  * none is armed (a relaxed load). A delay that makes one operation slow
  * (qv__fault_delay_set), and a pause that widens one race window of the
  * core (qv__fault_pause), for the tests that must lose a race.
@@ -53,17 +54,24 @@ static atomic_int armed;
 static fault_name f_backend;
 static atomic_int f_op, f_err;
 static atomic_int f_after;
+static atomic_uint f_times;
 
-void qv__fault_set(const char *backend, int op, unsigned after, int err)
+void qv__fault_set_n(const char *backend, int op, unsigned after, unsigned times, int err)
 {
     atomic_store(&armed, 0);
-    if (!backend)
+    if (!backend || !times)
         return;
     name_set(&f_backend, backend);
     atomic_store(&f_op, op);
     atomic_store(&f_err, err);
     atomic_store(&f_after, (int)after);
+    atomic_store(&f_times, times);
     atomic_store(&armed, 1);
+}
+
+void qv__fault_set(const char *backend, int op, unsigned after, int err)
+{
+    qv__fault_set_n(backend, op, after, 1, err);
 }
 
 static atomic_uint d_us; /* 0: no delay */
@@ -105,9 +113,12 @@ int qv__fault_hit(const char *backend, int op)
     if (op != atomic_load_explicit(&f_op, memory_order_relaxed) ||
         !name_is(&f_backend, backend))
         return 0;
-    if (atomic_fetch_sub(&f_after, 1) != 0)
+    int left = atomic_fetch_sub(&f_after, 1); /* 0: this call fails, -k: the k-th after */
+    if (left > 0)
         return 0;
-    atomic_store(&armed, 0);
+    unsigned times = atomic_load_explicit(&f_times, memory_order_relaxed);
+    if (times != QV_FAULT_ALWAYS && (unsigned)-left + 1 >= times)
+        atomic_store(&armed, 0);
     return atomic_load_explicit(&f_err, memory_order_relaxed);
 }
 
