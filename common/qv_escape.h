@@ -183,18 +183,30 @@ static inline void qv__json_fputs(FILE *f, const char *s)
     fputc('"', f);
 }
 
+/* The most bytes of a name that a DOT string shows: Graphviz refuses a
+ * file with a quoted string past 16384 bytes ("longer than 16384?"), and
+ * a name written whole (a function named by generated code, a graph's
+ * name) made the drawing unreadable to it. Escaped, 1024 bytes take at
+ * most 5120. */
+#define QV__DOT_TEXT_MAX 1024
+
 /* Writes s (NULL reads as "") to f as the inside of a Graphviz DOT string
  * (the caller writes the quotes, and may add DOT's own escapes such as
  * \n around it): '"' and '\\' escaped, and what is not printable UTF-8
  * (controls, bidirectional controls, bytes that are not UTF-8) written as
  * the text \xNN or \uNNNN, as qv__escape writes it, so that the file is
- * valid UTF-8 that dot reads as it is. */
+ * valid UTF-8 that dot reads as it is. Past QV__DOT_TEXT_MAX bytes, cut
+ * at a character's end and "..." written. */
 static inline void qv__dot_fputs(FILE *f, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    const unsigned char *p = (const unsigned char *)(s ? s : ""), *start = p;
     while (*p) {
         unsigned long cp = 0;
         size_t n = qv__utf8_seq(p, &cp);
+        if ((size_t)(p - start) + (n ? n : 1) > QV__DOT_TEXT_MAX) {
+            fputs("...", f);
+            return;
+        }
         if (n == 0) {
             fprintf(f, "\\\\x%02X", *p);
             p++;

@@ -67,4 +67,24 @@ static inline char *qv_test_slurp(const char *path, size_t *len)
     return s;
 }
 
+/* The length of the longest quoted string in DOT text s (n bytes), as
+ * written, escapes included: Graphviz refuses a file with one longer than
+ * 16384 bytes. */
+static inline size_t qv_test_dot_longest_string(const char *s, size_t n)
+{
+    size_t longest = 0, start = 0;
+    int in = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (in && s[i] == '\\') {
+            i++;
+        } else if (s[i] == '"') {
+            if (in && i - start > longest)
+                longest = i - start;
+            in = !in;
+            start = i + 1;
+        }
+    }
+    return longest;
+}
+
 #endif

@@ -238,47 +238,23 @@ int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FIL
     return ferror(f) ? QV_EIO : 0;
 }
 
-/* s inside a DOT string: quotes and backslashes escaped, controls (which
- * DOT would print raw) as '?'. */
-/* s inside a DOT string: quotes and backslashes escaped; controls (C0,
- * DEL, C1), bidirectional and line-separator characters and bytes that
- * are not UTF-8 drawn as '?', so a name from a file cannot reorder or hide
- * the text of a drawing (the characters qv__escape escapes). */
-static void dot_str(FILE *f, const char *s)
-{
-    const unsigned char *c = (const unsigned char *)s;
-    while (*c) {
-        unsigned long cp = 0;
-        size_t n = qv__utf8_seq(c, &cp);
-        if (!n || cp < 0x20 || cp == 0x7f || qv__escape_cp(cp)) {
-            fputc('?', f);
-            c += n ? n : 1;
-            continue;
-        }
-        if (cp == '"' || cp == '\\')
-            fputc('\\', f);
-        fwrite(c, 1, n, f);
-        c += n;
-    }
-}
-
 int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
 {
     /* One cluster per resource; edges that cross memories are drawn bold
      * with their transfer time. */
     fputs("digraph \"", f);
-    dot_str(f, g->name);
+    qv__dot_fputs(f, g->name);
     fputs("\" {\n  rankdir=TB;\n  node [shape=box];\n", f);
     for (uint32_t r = 0; r < p->nres; r++) {
         fprintf(f, "  subgraph cluster_%u {\n    label=\"", r);
-        dot_str(f, p->res[r].name);
+        qv__dot_fputs(f, p->res[r].name);
         fputs(" (", f);
-        dot_str(f, p->res[r].cls);
+        qv__dot_fputs(f, p->res[r].cls);
         fputs(")\";\n", f);
         for (uint32_t i = 0; i < g->n; i++)
             if (p->unit_res[pl->unit[i]] == r) {
                 fprintf(f, "    n%u [label=\"%lld ", i, (long long)g->ids[i]);
-                dot_str(f, g->func_name[g->func[i]]);
+                qv__dot_fputs(f, g->func_name[g->func[i]]);
                 fprintf(f, "\\n%.1f-%.1f us\"];\n", pl->start[i], pl->end[i]);
             }
         fprintf(f, "  }\n");

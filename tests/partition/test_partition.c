@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "helper.h"
 #include "plan_algo.h"
 #include "qvpart.h"
 
@@ -1104,7 +1105,7 @@ static void test_ignored_members(void **state)
  * not UTF-8 (a graph's name and functions come from files and programs):
  * the .qvg.json written is valid JSON that reads back to the same names
  * (the invalid byte as the Latin-1 character of its value), and a DOT
- * drawing of a plan shows none of them. */
+ * drawing of a plan shows them as escaped text, obeying none. */
 static void test_hostile_names(void **state)
 {
     (void)state;
@@ -1155,13 +1156,63 @@ static void test_hostile_names(void **state)
     for (size_t i = 0; i < len; i++)
         assert_true(((unsigned char)buf[i] >= 0x20 && (unsigned char)buf[i] < 0x7f) ||
                     buf[i] == '\n');
-    assert_non_null(strstr(buf, "bidi?evil"));
-    assert_non_null(strstr(buf, "tab?quote\\\"back\\\\"));
+    assert_non_null(strstr(buf, "bidi\\\\u202Eevil")); /* shown as text, not obeyed */
+    assert_non_null(strstr(buf, "tab\\\\x09quote\\\"back\\\\"));
     free(buf);
     qv_plan_destroy(pl);
     qv_plat_destroy(p);
     qv_dag_destroy(h);
     qv_dag_destroy(g);
+}
+
+/* Names longer than a DOT string may be (a graph's, a function's, a
+ * resource's): the plan's drawing cuts them at a character's end, with
+ * "...", so that Graphviz reads it (it refused a string past 16384 bytes:
+ * "longer than 16384?"). */
+static void test_dot_long_names(void **state)
+{
+    (void)state;
+    enum { LONG = 20000 };
+    char *name = malloc(LONG + 1);
+    assert_non_null(name);
+    for (size_t i = 0; i + 2 <= LONG; i += 2) /* e-acute, two bytes */
+        memcpy(name + i, "\xc3\xa9", 2);
+    name[LONG] = 0;
+    qv_dag *g;
+    assert_int_equal(qv_dag_create(name, &g), 0);
+    uint32_t ni;
+    assert_int_equal(qv_dag_add_node(g, 0, name, &ni), 0);
+    int k = qv_dag_class(g, "cpu");
+    assert_true(k >= 0);
+    g->cost[(size_t)ni * g->nclass + (uint32_t)k] = 10;
+    qv_diag d = {0};
+    assert_int_equal(qv_dag_finalize(g, &d), 0);
+    qv_plat_res r[1];
+    memset(r, 0, sizeof r);
+    memset(r[0].name, 'r', sizeof r[0].name - 1);
+    snprintf(r[0].cls, sizeof r[0].cls, "cpu");
+    r[0].units = 1;
+    r[0].speed = 1;
+    r[0].host_memory = 1;
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("one", r, 1, &p), 0);
+    qv_plan *pl;
+    assert_int_equal(qv_plan_make(g, p, NULL, &pl, &d), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_int_equal(qv_plan_write_dot(g, p, pl, f), 0);
+    fclose(f);
+    size_t longest = qv_test_dot_longest_string(buf, len);
+    if (longest > 16384)
+        fail_msg("a DOT string of %zu bytes: Graphviz refuses past 16384", longest);
+    assert_non_null(strstr(buf, "\xc3\xa9...")); /* cut after a whole character */
+    assert_null(strstr(buf, "\xc3..."));
+    free(buf);
+    qv_plan_destroy(pl);
+    qv_plat_destroy(p);
+    qv_dag_destroy(g);
+    free(name);
 }
 
 /* Platform files go through the runtime's reader (host/src/config/
@@ -1456,7 +1507,8 @@ int main(void)
         cmocka_unit_test(test_objective_monotone),
         cmocka_unit_test(test_objective_time_unchanged),
         cmocka_unit_test(test_graph_roundtrip),
-        cmocka_unit_test(test_ignored_members),  cmocka_unit_test(test_hostile_names),  cmocka_unit_test(test_bad_platforms),
+        cmocka_unit_test(test_ignored_members),  cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_dot_long_names),   cmocka_unit_test(test_bad_platforms),
         cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
         cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
         cmocka_unit_test(test_deep_platform),    cmocka_unit_test(test_many_functions),

@@ -383,6 +383,43 @@ static void dot_escapes_names(void **state)
     qv_runtime_destroy(r);
 }
 
+/* A function name longer than a DOT string may be: the drawing cuts it,
+ * with "...", so that Graphviz reads it (it refused a string past 16384
+ * bytes: "longer than 16384?"). */
+static void dot_cuts_long_names(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    qv_runtime *r;
+    assert_int_equal(qv_runtime_create(&o, &r), 0);
+    enum { LONG = 20000 };
+    char *name = malloc(LONG + 1);
+    assert_non_null(name);
+    memset(name, 'f', LONG);
+    name[LONG] = 0;
+    qv_func *f;
+    assert_int_equal(qv_func_create(r, name, NULL, 0, &f), 0);
+    qv_func_set_cpu(f, cpu_nothing);
+    assert_int_equal(qv_submit(r, f, NULL, 0), 0);
+    assert_int_equal(qv_wait_all(r), 0);
+    char path[300];
+    snprintf(path, sizeof path, "%s/long.dot", qv_test_scratch());
+    assert_int_equal(qv_graph_write_dot(r, path), 0);
+    size_t n = 0;
+    char *s = qv_test_slurp(path, &n);
+    assert_non_null(s);
+    size_t longest = qv_test_dot_longest_string(s, n);
+    if (longest > 16384)
+        fail_msg("a DOT string of %zu bytes: Graphviz refuses past 16384", longest);
+    assert_non_null(strstr(s, "fff... #0"));
+    free(s);
+    free(name);
+    qv_runtime_destroy(r);
+}
+
 static void not_recording(void **state)
 {
     (void)state;
@@ -808,6 +845,7 @@ int main(void)
         cmocka_unit_test(anti_dependencies),
         cmocka_unit_test(chain_is_critical),
         cmocka_unit_test(dot_escapes_names),
+        cmocka_unit_test(dot_cuts_long_names),
         cmocka_unit_test(not_recording),
         cmocka_unit_test(marks_in_trace),
         cmocka_unit_test(marks_reset),
