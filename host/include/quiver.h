@@ -228,7 +228,8 @@ typedef struct qv_device_info {
     unsigned units;         /* tasks it runs at once */
     int      healthy;       /* 0 once a device-level fault took it out */
     uint64_t tasks;         /* tasks run to completion */
-    uint64_t failed;        /* tasks that failed here and ran elsewhere */
+    uint64_t failed;        /* tasks that failed here, each placed again
+                             * elsewhere (reported if none can run it) */
     uint64_t bytes_to;      /* host -> device */
     uint64_t bytes_from;    /* device -> host */
     double   board_us;      /* emulated boards: the modelled busy time */

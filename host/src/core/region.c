@@ -96,13 +96,16 @@ static _Thread_local tls_state tls;
 static _Thread_local tls_state *tls_more; /* TLS_RUNTIMES - 1, or NULL */
 static _Thread_local tls_state *tls_cur;  /* the one used last, or NULL */
 static _Thread_local uint64_t tls_tick;
-/* The last runtime whose open region this thread dropped (tls_for), so
- * that its qv_region_end says why there is none: "no region is open" was
- * all it said, after a begin that had returned 0 (adversarial testing). */
-static _Thread_local struct {
+/* The runtimes whose open regions this thread dropped (tls_for), the
+ * last TLS_RUNTIMES of them, so that their qv_region_end says why there
+ * is none: "no region is open" was all it said, after a begin that had
+ * returned 0 (adversarial testing); and when only the last drop was
+ * kept, so it said to a program that had opened regions on ten runtimes. */
+static _Thread_local struct dropped {
     const qv_runtime *rt;
     uint64_t serial;
-} tls_dropped;
+} tls_dropped[TLS_RUNTIMES];
+static _Thread_local unsigned tls_ndropped; /* drops so far: the next slot */
 static _Atomic uint64_t serials;
 static pthread_key_t exit_key;
 static bool key_ok;
@@ -212,6 +215,26 @@ static tls_state *tls_find(const qv_runtime *rt)
     return s;
 }
 
+/* Forgets this thread's drops of regions open on rt: a region opened
+ * there again is what an end is for. */
+static void dropped_forget(const qv_runtime *rt)
+{
+    for (unsigned i = 0; i < TLS_RUNTIMES; i++)
+        if (tls_dropped[i].rt == rt)
+            tls_dropped[i].rt = NULL;
+}
+
+/* Whether this thread dropped the region it had open on rt (of this
+ * serial: a runtime made since at rt's address is another); forgotten. */
+static bool dropped_take(const qv_runtime *rt, uint64_t serial)
+{
+    bool found = false;
+    for (unsigned i = 0; i < TLS_RUNTIMES; i++)
+        found |= tls_dropped[i].rt == rt && tls_dropped[i].serial == serial;
+    dropped_forget(rt);
+    return found;
+}
+
 /* The calling thread's state for rt, made when it has none: a free one, a
  * destroyed runtime's at rt's address, else the one used least recently,
  * started over (its runtime is never touched: it may be gone). */
@@ -234,10 +257,8 @@ static tls_state *tls_for(const qv_runtime *rt)
                 pick = c;
         }
     }
-    if (pick->rt && pick->rt != rt && pick->open) {
-        tls_dropped.rt = pick->rt;
-        tls_dropped.serial = pick->serial;
-    }
+    if (pick->rt && pick->rt != rt && pick->open)
+        tls_dropped[tls_ndropped++ % TLS_RUNTIMES] = (struct dropped){pick->rt, pick->serial};
     rebind(pick, rt);
     pick->used = ++tls_tick;
     return tls_cur = pick;
@@ -914,8 +935,7 @@ QV_API int qv_region_begin(qv_runtime *rt, const char *name)
     if (s->nstash)
         flush(rt, s);
     s->open = r;
-    if (tls_dropped.rt == rt)
-        tls_dropped.rt = NULL; /* a region open again: an end is for it */
+    dropped_forget(rt); /* a region open again: an end is for it */
     entry_reset(s); /* work since the last wait is no implicit entry */
     return 0;
 }
@@ -925,13 +945,11 @@ QV_API int qv_region_end(qv_runtime *rt)
     if (!qv__rt_ok(rt))
         return qv__fail(QV_EINVAL, "qv_region_end: %s", qv__rt_why(rt));
     tls_state *s = tls_find(rt);
-    if ((!s || !s->open) && tls_dropped.rt == rt && tls_dropped.serial == rt->loop->serial) {
-        tls_dropped.rt = NULL;
+    if ((!s || !s->open) && dropped_take(rt, rt->loop->serial))
         return qv__fail(QV_EINVAL, "qv_region_end: the region this thread opened on this "
                         "runtime was dropped, its entry lost, when the thread turned to "
                         "more than %d runtimes at once (docs/runtime.md, regions)",
                         TLS_RUNTIMES);
-    }
     if (!s || !s->open)
         return qv__fail(QV_EINVAL, "qv_region_end: no region is open on this thread "
                                    "(qv_region_begin first)");
