@@ -14,6 +14,7 @@
  * which keeps most of METIS's cut.
  */
 #include <metis.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -161,6 +162,61 @@ int qv__part_repair_acyclic(const qv_dag *g, uint32_t k, uint32_t *part)
     return 0;
 }
 
+/* Part q's share as asked: tpw[q] (nothing for a negative one, or NaN),
+ * or equal shares without tpw. */
+static double share(const double *tpw, uint32_t q)
+{
+    return !tpw ? 1 : tpw[q] > 0 ? tpw[q] : 0;
+}
+
+/* The parts METIS is asked for (keep[q]) and their shares of the weight
+ * (tp, in the order of the kept parts); returns how many are kept, at
+ * least 1. Each kept part gets at least a tenth of an equal share (METIS
+ * cannot aim at an empty part). A part whose share, so raised, is still
+ * under two nodes' worth (2/nv) is left out, empty: METIS's recursive
+ * bisections meet a side with no node at all for it, and say so on
+ * stdout (where `quiver plan --json` writes the plan, and a program
+ * planning at run time its own output: adversarial testing); and a part
+ * forced to two nodes would put them on a resource the shares say is
+ * not worth using. For nv >= 20k nothing is left out. */
+static uint32_t shares(uint32_t k, idx_t nv, const double *tpw, bool *keep, real_t *tp)
+{
+    uint32_t kept = k, big = 0;
+    for (uint32_t q = 0; q < k; q++) {
+        keep[q] = true;
+        if (share(tpw, q) > share(tpw, big))
+            big = q;
+    }
+    for (bool again = true; again;) {
+        double want = 0, tsum = 0;
+        for (uint32_t q = 0; q < k; q++)
+            want += keep[q] ? share(tpw, q) : 0;
+        uint32_t i = 0;
+        for (uint32_t q = 0; q < k; q++)
+            if (keep[q]) {
+                double t = want > 0 ? share(tpw, q) / want : 1.0 / kept;
+                tp[i] = (real_t)(t < 0.1 / kept ? 0.1 / kept : t);
+                tsum += tp[i++];
+            }
+        again = false;
+        i = 0;
+        for (uint32_t q = 0; q < k; q++)
+            if (keep[q]) {
+                tp[i] = (real_t)(tp[i] / tsum);
+                if (kept > 1 && q != big && tp[i] < 2.0 / (double)nv) {
+                    keep[q] = false; /* the others' shares grow: looked at again */
+                    kept--;
+                    again = true;
+                }
+                i++;
+            }
+    }
+    if (kept == 1) /* the part asked the most of */
+        for (uint32_t q = 0; q < k; q++)
+            keep[q] = q == big;
+    return kept;
+}
+
 /* METIS k-way on a CSR graph (weights may be changed: clamped). */
 static int kway(idx_t nv, idx_t *xadj, idx_t *adj, idx_t *vw, idx_t *ew, uint32_t k,
                 const double *tpw, uint32_t *part)
@@ -170,36 +226,35 @@ static int kway(idx_t nv, idx_t *xadj, idx_t *adj, idx_t *vw, idx_t *ew, uint32_
             part[i] = 0;
         return 0;
     }
-    idx_t ncon = 1, nparts = (idx_t)k, objval;
+    idx_t ncon = 1, nparts, objval;
     idx_t *mp = malloc(((size_t)nv + 1) * sizeof *mp);
     real_t *tp = malloc(k * sizeof *tp);
+    bool *keep = malloc(k * sizeof *keep);
+    uint32_t *which = malloc(k * sizeof *which); /* kept part i: part which[i] */
     idx_t opts[METIS_NOPTIONS];
     METIS_SetDefaultOptions(opts);
     opts[METIS_OPTION_SEED] = 1; /* plans must be reproducible */
     opts[METIS_OPTION_UFACTOR] = 50;
     int rc = 0;
-    if (!mp || !tp) {
+    if (!mp || !tp || !keep || !which) {
         rc = QV_ENOMEM;
         goto out;
     }
-    /* METIS cannot aim at an empty part: give each part at least a tenth
-     * of an equal share, then renormalize. */
-    double tsum = 0;
-    for (uint32_t q = 0; q < k; q++) {
-        double t = tpw ? tpw[q] : 1.0 / k;
-        if (t < 0.1 / k)
-            t = 0.1 / k;
-        tp[q] = (real_t)t;
-        tsum += t;
+    nparts = (idx_t)shares(k, nv, tpw, keep, tp);
+    for (uint32_t q = 0, i = 0; q < k; q++)
+        if (keep[q])
+            which[i++] = q;
+    if (nparts == 1) {
+        for (idx_t i = 0; i < nv; i++)
+            part[i] = which[0];
+        goto out;
     }
-    for (uint32_t q = 0; q < k; q++)
-        tp[q] = (real_t)(tp[q] / tsum);
     /* A node heavier than half the smallest part's target makes METIS's
      * initial bisections leave a side empty (it then complains on stdout
      * and balances badly). Such a node fills a part by itself anyway, so
      * its weight is clamped; the schedulers use the true costs. */
     double tmin = 1;
-    for (uint32_t q = 0; q < k; q++)
+    for (idx_t q = 0; q < nparts; q++)
         if (tp[q] < tmin)
             tmin = tp[q];
     /* clamping lowers the total, so repeat until no weight changes */
@@ -222,10 +277,12 @@ static int kway(idx_t nv, idx_t *xadj, idx_t *adj, idx_t *vw, idx_t *ew, uint32_
         goto out;
     }
     for (idx_t i = 0; i < nv; i++)
-        part[i] = (uint32_t)mp[i];
+        part[i] = which[mp[i]];
 out:
     free(mp);
     free(tp);
+    free(keep);
+    free(which);
     return rc;
 }
 

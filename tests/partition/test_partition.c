@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -102,6 +103,89 @@ static void test_valid_on_random(void **state)
     assert_int_equal(plans, 3 * 3 * 3 * 4 * 4);
     for (int pi = 0; pi < 3; pi++)
         qv_plat_destroy(plats[pi]);
+}
+
+/* The bytes the process writes on its standard output while plans of g
+ * on p are made with METIS and with Quiver's planner (which partitions
+ * with it). */
+static long stdout_while_planning(const qv_dag *g, const qv_plat *p)
+{
+    fflush(stdout);
+    FILE *tmp = tmpfile();
+    assert_non_null(tmp);
+    int saved = dup(1);
+    assert_true(saved >= 0 && dup2(fileno(tmp), 1) == 1);
+    int rc[2];
+    for (int a = 0; a < 2; a++) {
+        qv_plan *pl = NULL;
+        qv_diag d = {0};
+        rc[a] = plan_algo(g, p, a ? QV_ALGO_QUIVER : QV_ALGO_METIS, &pl, &d);
+        qv_plan_destroy(pl);
+    }
+    fflush(stdout);
+    assert_int_equal(dup2(saved, 1), 1);
+    close(saved);
+    long n = ftell(tmp) > 0 ? ftell(tmp) : (long)lseek(fileno(tmp), 0, SEEK_END);
+    fclose(tmp);
+    assert_int_equal(rc[0], 0);
+    assert_int_equal(rc[1], 0);
+    return n;
+}
+
+/* METIS says nothing on stdout, whatever the graph: small graphs whose
+ * parts' shares were far apart (a fast board beside slow ones), few
+ * edges or none, costs of 0 and of 10^6 made its recursive bisections
+ * meet a side with no node, and it printed "***Cannot bisect a graph with
+ * 0 vertices!" into `quiver plan --json`'s output (in 14 of 150 random
+ * small graphs; adversarial testing). */
+static void test_metis_quiet(void **state)
+{
+    (void)state;
+    static const char *y = "platform: lopsided\n"
+                           "resources:\n"
+                           "  - {name: c0, class: cpu, units: 2, speed: 2}\n"
+                           "  - {name: f1, class: fpga, units: 3, speed: 3.7,\n"
+                           "     link: {bandwidth_gbs: 1, latency_us: 10}}\n"
+                           "  - {name: f2, class: fpga, units: 2, speed: 0.01,\n"
+                           "     link: {bandwidth_gbs: 1, latency_us: 10}}\n"
+                           "  - {name: g3, class: gpu, units: 1, speed: 0.5,\n"
+                           "     link: {bandwidth_gbs: 6, latency_us: 10}}\n";
+    qv_plat *p;
+    qv_diag d = {0};
+    assert_int_equal(qv_plat_parse(y, strlen(y), "lopsided.yaml", &p, &d), 0);
+    static const char *const cls[] = {"cpu", "gpu", "fpga"};
+    static const double costs[] = {0, 1, 5, 100, 1e6, 37.5};
+    static const double density[] = {0, 0.05, 0.2, 0.5};
+    uint64_t x = 88172645463325252ull; /* xorshift64 */
+#define NEXT() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+    for (int it = 0; it < 200; it++) {
+        qv_dag *g;
+        assert_int_equal(qv_dag_create("quiet", &g), 0);
+        uint32_t n = 8 + (uint32_t)(NEXT() % 33);
+        for (uint32_t i = 0; i < n; i++) {
+            uint32_t ni;
+            assert_int_equal(qv_dag_add_node(g, i, "f", &ni), 0);
+            for (int c = 0; c < 3; c++)
+                if (c == 0 || NEXT() % 10 < 6) {
+                    int k = qv_dag_class(g, cls[c]);
+                    assert_true(k >= 0);
+                    g->cost[(size_t)ni * g->nclass + (uint32_t)k] = costs[NEXT() % 6];
+                }
+        }
+        double dens = density[NEXT() % 4];
+        for (uint32_t i = 0; i < n; i++)
+            for (uint32_t j = i + 1; j < n; j++)
+                if ((double)(NEXT() % 1000) < dens * 1000)
+                    assert_int_equal(qv_dag_add_edge(g, i, j, NEXT() % 2 ? 1000 : 0), 0);
+        assert_int_equal(qv_dag_finalize(g, &d), 0);
+        long said = stdout_while_planning(g, p);
+        if (said)
+            fail_msg("graph %d (%u nodes): %ld bytes on stdout while planning", it, n,
+                     said);
+        qv_dag_destroy(g);
+    }
+#undef NEXT
+    qv_plat_destroy(p);
 }
 
 static void test_valid_on_tiled(void **state)
@@ -1499,19 +1583,28 @@ static void test_area_bound(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_on_random),  cmocka_unit_test(test_valid_on_tiled),
-        cmocka_unit_test(test_disjoint_classes), cmocka_unit_test(test_peft_lookahead),
-        cmocka_unit_test(test_sim_rejects),      cmocka_unit_test(test_bad_graphs),
+        cmocka_unit_test(test_valid_on_random),
+        cmocka_unit_test(test_metis_quiet),
+        cmocka_unit_test(test_valid_on_tiled),
+        cmocka_unit_test(test_disjoint_classes),
+        cmocka_unit_test(test_peft_lookahead),
+        cmocka_unit_test(test_sim_rejects),
+        cmocka_unit_test(test_bad_graphs),
         cmocka_unit_test(test_plan_opts),
         cmocka_unit_test(test_objective_cheap_or_fast),
         cmocka_unit_test(test_objective_monotone),
         cmocka_unit_test(test_objective_time_unchanged),
         cmocka_unit_test(test_graph_roundtrip),
-        cmocka_unit_test(test_ignored_members),  cmocka_unit_test(test_hostile_names),
-        cmocka_unit_test(test_dot_long_names),   cmocka_unit_test(test_bad_platforms),
-        cmocka_unit_test(test_repo_platform),    cmocka_unit_test(test_generators),
-        cmocka_unit_test(test_area_bound),       cmocka_unit_test(test_dense_star_chain),
-        cmocka_unit_test(test_deep_platform),    cmocka_unit_test(test_many_functions),
+        cmocka_unit_test(test_ignored_members),
+        cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_dot_long_names),
+        cmocka_unit_test(test_bad_platforms),
+        cmocka_unit_test(test_repo_platform),
+        cmocka_unit_test(test_generators),
+        cmocka_unit_test(test_area_bound),
+        cmocka_unit_test(test_dense_star_chain),
+        cmocka_unit_test(test_deep_platform),
+        cmocka_unit_test(test_many_functions),
         cmocka_unit_test(test_shared_cores),
         cmocka_unit_test(test_shared_cores_replay),
     };
