@@ -380,6 +380,25 @@ usage)
             fail "plan --graph=g.json $args: $(cat "$D/out")"
         cmp -s "$G" "$D/g.json" || fail "plan --graph=g.json $args changed the graph"
     done
+    # Nor over a file it reads unnamed: the policy (--config or
+    # $QV_CONFIG), a platform's board file (each was replaced by the plan).
+    printf 'scheduler: heft\n' >"$D/pol.yaml"
+    cp "$D/pol.yaml" "$D/pol.orig"
+    cp "$(dirname "$Q")/../share/quiver/boards/emu/u50-emu.yaml" "$D/u50.yaml"
+    cp "$D/u50.yaml" "$D/u50.orig"
+    printf 'platform: pb\nresources:\n  - {name: c, class: cpu, units: 2}\n  - {name: f, class: fpga, board: u50.yaml}\n' >"$D/pb.yaml"
+    for run in "plan --graph=$G --config=$D/pol.yaml --json=$D/pol.yaml" \
+               "plan --graph=$G --dot=$D/./pol.yaml" \
+               "plan --graph=$G --platform=$D/pb.yaml --json=$D/u50.yaml"; do
+        # shellcheck disable=SC2086
+        QV_CONFIG=$D/pol.yaml timeout 20 "$Q" $run >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "$run: exit $rc, expected 2"
+        grep -q "which planning reads: it would be overwritten" "$D/out" ||
+            fail "$run: $(cat "$D/out")"
+    done
+    cmp -s "$D/pol.yaml" "$D/pol.orig" || fail "plan --json over its policy changed it"
+    cmp -s "$D/u50.yaml" "$D/u50.orig" || fail "plan --json over a board file changed it"
     # The other commands that write: an output over an input they read
     # (or, for xclbin entry, the header the output includes) is refused
     # too, by one name or through a link (the catalog was replaced by C).

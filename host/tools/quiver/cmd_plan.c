@@ -426,6 +426,11 @@ int qv_cmd_plan(int argc, char **argv)
             if (qv_cli_overwrites(PROG, outs[o][0], out, ins[i][0], in))
                 return QV_CLI_USAGE;
         }
+    /* And over one it reads unnamed: --json pol.yaml --config pol.yaml
+     * replaced the policy, --json u50.yaml a platform's board file. */
+    for (int o = 0; o < 2; o++)
+        if (qv_cli_overwrites_read(PROG, outs[o][0], outs[o][1], config, ppath))
+            return QV_CLI_USAGE;
     qv_diag d = {0};
     qv_dag *g = NULL;
     qv_plat *p = NULL;

@@ -118,4 +118,14 @@ struct qv__catalog;
 int qv_cli_machine(const char *prog, const char *config, const char *const *boards,
                    size_t nboards, struct qv_pool **pool, struct qv__catalog **cat);
 
+/* Whether out, the file of prog's option outopt, is one that planning
+ * reads without the command line naming it, and if so says so: the board
+ * files (and a board's client key file) of platform ppath's resources;
+ * without ppath the policy as qv_cli_machine finds it (config,
+ * $QV_CONFIG or the installed default), its catalog, and its board files
+ * and theirs. A file that does not load is left to its reader to report.
+ * machine.c. */
+bool qv_cli_overwrites_read(const char *prog, const char *outopt, const char *out,
+                            const char *config, const char *ppath);
+
 #endif

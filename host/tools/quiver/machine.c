@@ -13,6 +13,7 @@
 #include "commands.h"
 #include "config/board.h"
 #include "config/default_path.h"
+#include "config/platform.h"
 #include "config/policy.h"
 #include "quiver/config.h"
 
@@ -91,4 +92,64 @@ int qv_cli_machine(const char *prog, const char *config, const char *const *boar
     }
     qv__policy_fini(&pol);
     return 0;
+}
+
+/* Whether out names the file `path`, which is `what` (says so). */
+static bool over(const char *prog, const char *outopt, const char *out, const char *what,
+                 const char *path)
+{
+    if (!path || !qv_cli_same_file(out, path))
+        return false;
+    fprintf(stderr,
+            "%s: %s names %s (%s), which planning reads: it would be overwritten\n", prog,
+            outopt, what, qv_cli_esc(path));
+    return true;
+}
+
+/* Whether out names board file b, or the client key file b names. */
+static bool over_board(const char *prog, const char *outopt, const char *out,
+                       const qv__board *b)
+{
+    return b &&
+           (over(prog, outopt, out, "a board file", b->path) ||
+            over(prog, outopt, out, "a board's client_key_file", b->client_key_file));
+}
+
+bool qv_cli_overwrites_read(const char *prog, const char *outopt, const char *out,
+                            const char *config, const char *ppath)
+{
+    if (!out || !strcmp(out, "-"))
+        return false;
+    qv_diag diag;
+    memset(&diag, 0, sizeof diag);
+    bool found = false;
+    if (ppath) {
+        qv__platform *p = NULL;
+        if (qv__platform_load(ppath, &p, &diag) == 0)
+            for (size_t i = 0; i < p->nres && !found; i++)
+                found = over_board(prog, outopt, out, p->res[i].board);
+        qv__platform_free(p);
+        return found;
+    }
+    const char *path = qv__config_path(config);
+    if (!path)
+        return false;
+    if (over(prog, outopt, out, "the policy", path))
+        return true;
+    qv__policy pol;
+    qv__policy_defaults(&pol);
+    if (qv__policy_load(path, &pol, &diag) == 0) {
+        found = over(prog, outopt, out, "the policy's catalog", pol.catalog);
+        for (size_t i = 0; i < pol.nboards && !found; i++) {
+            qv__board *b = NULL;
+            qv_diag bd;
+            memset(&bd, 0, sizeof bd);
+            found = qv__board_load(pol.boards[i], &b, &bd) == 0
+                        ? over_board(prog, outopt, out, b)
+                        : over(prog, outopt, out, "a board file", pol.boards[i]);
+            qv__board_free(b);
+        }
+    }
+    qv__policy_fini(&pol);
+    return found;
 }
