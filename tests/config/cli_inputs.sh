@@ -488,6 +488,15 @@ stdout)
         fail "xclbin build -o LINK"
     [ -L "$D/link.xclbin" ] || fail "xclbin build -o LINK replaced the link"
     "$Q" xclbin info "$D/x.xclbin" | grep -q "platform:  q" || fail "xclbin build -o LINK: target not written"
+    # A link to a file not there yet (through a second link): that file
+    # is made, the links kept, as a shell's redirection does.
+    mkdir "$D/sub" || exit 1
+    ln -s sub/dl2.json "$D/dl.json"
+    ln -s ../made.json "$D/sub/dl2.json"
+    "$Q" plan --graph "$D/g.json" --platform "$SRC/boards/platforms/workstation.yaml" \
+        --json "$D/dl.json" >/dev/null || fail "plan --json DANGLING-LINK"
+    [ -L "$D/dl.json" ] && [ -L "$D/sub/dl2.json" ] || fail "plan --json DANGLING-LINK replaced a link"
+    grep -q '"makespan_us"' "$D/made.json" || fail "plan --json DANGLING-LINK: target not written"
     mkfifo "$D/p" || exit 1
     timeout 20 cat "$D/p" >"$D/from-fifo" &
     timeout 20 "$Q" xclbin build -o "$D/p" --platform q --kernel 'k(a:int*)' ||

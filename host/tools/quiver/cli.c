@@ -236,6 +236,34 @@ static FILE *cannot_write(const char *prog, const char *path, const char *why)
     return NULL;
 }
 
+/* The file a dangling symbolic link at path names, through links to
+ * links (at most 40, as the kernel follows), into out[n]: what a shell's
+ * redirection creates. False when path is no link, or the chain cannot
+ * be followed (a loop, a name too long). */
+static bool dangling_target(const char *path, char *out, size_t n)
+{
+    char cur[PATH_MAX];
+    if (snprintf(cur, sizeof cur, "%s", path) >= (int)sizeof cur)
+        return false;
+    for (int hop = 0; hop < 40; hop++) {
+        struct stat ls;
+        if (lstat(cur, &ls) != 0 || !S_ISLNK(ls.st_mode))
+            return hop > 0 && snprintf(out, n, "%s", cur) < (int)n;
+        char to[PATH_MAX], next[PATH_MAX];
+        ssize_t k = readlink(cur, to, sizeof to - 1);
+        if (k < 0)
+            return false;
+        to[k] = 0;
+        const char *slash = strrchr(cur, '/');
+        /* A relative link is relative to its own directory. */
+        int dlen = to[0] != '/' && slash ? (int)(slash - cur) + 1 : 0;
+        if (snprintf(next, sizeof next, "%.*s%s", dlen, cur, to) >= (int)sizeof next)
+            return false;
+        memcpy(cur, next, sizeof cur);
+    }
+    return false;
+}
+
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
 {
     if (!strcmp(path, "-"))
@@ -252,6 +280,10 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
         return f ? f : cannot_write(prog, path, strerror(errno));
     }
     if (exists && realpath(path, real))
+        dst = real;
+    /* A link to a file not there yet: that file is made, the link kept
+     * (the link itself was replaced by a file: adversarial testing). */
+    if (!exists && dangling_target(path, real, sizeof real))
         dst = real;
     int slot = -1;
     for (int i = 0; i < (int)(sizeof outs / sizeof outs[0]) && slot < 0; i++)
