@@ -341,6 +341,8 @@ int qv_cli_out_close(const char *prog, FILE *f, const char *path, int failed)
     }
     if (!bad && !failed)
         return 0;
+    if (!bad && failed < 0) /* the caller said why */
+        return 1;
     char e[1024];
     const char *what = strcmp(path, "-") ? qv__escape(path, e, sizeof e) : "standard output";
     if (bad && err)

@@ -81,7 +81,9 @@ static int write_out(const qv_dag *g, const char *path)
                 PROG ": the graph takes %ld MiB, past the %zu MiB that quiver plan and the "
                      "other readers take: smaller parameters, please\n",
                 end >> 20, QV_JSON_MAX_FILE >> 20);
-        rc = -1;
+        rc = -1; /* said: no "error writing" after it (adversarial testing) */
+    } else if (rc) {
+        rc = 1;
     }
     return qv_cli_out_close(PROG, f, path, rc);
 }

@@ -99,7 +99,8 @@ bool qv_cli_overwrites(const char *prog, const char *outopt, const char *out,
  * closed) and, when every write and the close went well and the caller's
  * writer did (failed == 0), puts the file in place; else the old file
  * stays as it was. Returns 0, or 1 after printing "prog: error writing
- * PATH" (with the reason when a write or the close failed). */
+ * PATH" (with the reason when a write or the close failed), which a
+ * failed < 0 leaves out unless a write failed: the caller said why. */
 int qv_cli_out_close(const char *prog, FILE *f, const char *path, int failed);
 
 /* Prints a reader's diagnostic as every subcommand does, "prog:
