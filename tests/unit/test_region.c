@@ -448,6 +448,7 @@ static void hot_region_compiles_once(void **state)
         assert_int_equal(ri.sig_entries, (uint64_t)i + 1);
         assert_int_equal(ri.signatures, 2);
         assert_true(ri.signature != sig);
+        assert_true(ri.predicted_us == 0); /* no plan is for these calls */
     }
     assert_int_equal(qv_wait_all(fx.rt), 0);
     ri = info_of(fx.rt, "loop");
