@@ -355,8 +355,11 @@ QV_API int qv_buf_try_unregister(qv_buf *buf);
  * calling thread holds; QV_EBUSY
  * when buf is already acquired; QV_EINVAL for a bad mode or handle;
  * QV_ENOMEM without memory to wait for those tasks; a negative code such
- * as QV_ENODEV when a task that should have written buf ran nowhere
- * (qv_last_error names it; reported once). */
+ * as QV_ENODEV when a task that should have written buf ran nowhere, or
+ * its only copy was lost with a failed device (qv_last_error names the
+ * cause at the first wait or acquire; later QV_R acquires and waits fail
+ * too, "holds no valid data", until buf is written by a task or the
+ * host: QV_W, or QV_RW to keep what it holds). */
 QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
 
 /* As qv_buf_acquire, but never waits for a task nor a device: QV_EBUSY
@@ -472,7 +475,8 @@ typedef struct qv_region_info {
     uint64_t tasks;         /* tasks of the last entry */
     double   predicted_us;  /* µs: what the plan predicted for the last
                              * entry (its makespan, calibrated by the
-                             * entries measured so far); 0 before a plan */
+                             * entries measured so far); 0 before a plan,
+                             * and when no plan is for the entry's calls */
     double   measured_us;   /* µs: the last entry whose tasks are all done,
                              * first task start to last task end; 0 before
                              * (or when the runtime does not record) */

@@ -99,7 +99,11 @@ static void task_that_ran_nowhere_is_reported(void **state)
     assert_true(rc < 0);
     assert_non_null(strstr(qv_last_error(), "vadd_fpga_only"));
     assert_true(out[0] == -7.0f);
-    assert_int_equal(qv_buf_wait(bo), 0);
+    /* And every later read, until it is written (a second wait returned 0,
+     * and the older data read as the result: adversarial testing). */
+    assert_true(qv_buf_wait(bo) < 0);
+    assert_non_null(strstr(qv_last_error(), "holds no valid data"));
+    assert_true(qv_buf_acquire(bo, QV_R) < 0);
     assert_int_equal(qv_buf_wait(ba), 0); /* only read: nothing lost there */
 
     /* The board is out of service now: a further call runs nowhere, and

@@ -87,11 +87,13 @@ static void a_run_that_never_ends(void **state)
     assert_int_equal(di.tasks, 1); /* y's first */
     assert_int_equal(di.failed, 1);
     assert_int_equal(cpu.tasks, 1); /* y3's, run on the CPU */
-    /* y: the error once, then the host's older data, never the board's
-     * copy (it was, after the error: adversarial testing), which the run
-     * still going on may write. */
+    /* y: the error at every read until it is written; taken as it is
+     * (QV_RW), the host's older data, never the board's copy (it was,
+     * after the error: adversarial testing), which the run still going on
+     * may write. */
     assert_int_equal(qv_buf_acquire(by, QV_R), QV_EIO);
-    assert_int_equal(qv_buf_acquire(by, QV_R), 0);
+    assert_int_equal(qv_buf_wait(by), QV_EIO);
+    assert_int_equal(qv_buf_acquire(by, QV_RW), 0);
     for (int i = 0; i < 64; i++)
         assert_true(y[i] == 0.0f);
     assert_int_equal(qv_buf_release(by), 0);

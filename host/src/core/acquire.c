@@ -225,6 +225,26 @@ static int release(qv_buf *buf, bool wrote)
     return 0;
 }
 
+/* A read of buf while it holds no valid data (its stale mark: the task
+ * that should have written it ran nowhere, or its only copy was lost with
+ * a failed device): refused every time, as the tasks that read it are,
+ * until a task or the host writes it. The first wait or acquire gets the
+ * cause (qv__buf_take_error), the later reads this: once the cause was
+ * taken, by another thread too, a wait returned 0 and the program read
+ * the older data as the result (adversarial testing). */
+static int stale_read(const qv_buf *buf)
+{
+    int err = atomic_load_explicit(&buf->stale, memory_order_acquire);
+    if (!err)
+        return 0;
+    return qv__fail(err,
+                    "buffer %p holds no valid data: the task that should have written "
+                    "it did not run, or its only copy was lost with a device that failed "
+                    "(said at its first wait); to go on from what it holds, acquire it "
+                    "with QV_RW (or write it whole: QV_W)",
+                    buf->ptr);
+}
+
 static int acquire(qv_buf *buf, qv_mode mode, bool try, const char *what)
 {
     if (!qv__buf_ok(buf))
@@ -241,6 +261,8 @@ static int acquire(qv_buf *buf, qv_mode mode, bool try, const char *what)
     if (rc)
         return rc;
     rc = qv__buf_take_error(buf);
+    if (!rc && mode == QV_R) /* QV_RW takes what it holds as the buffer's */
+        rc = stale_read(buf);
     if (!rc)
         rc = host_coherent(rt, buf, mode);
     /* A failed acquire holds nothing: no release for the caller. Not as a
@@ -305,6 +327,8 @@ QV_API int qv_buf_wait(qv_buf *buf)
     if (rc || !t) /* !t: held meanwhile */
         return rc;
     rc = qv__buf_take_error(buf);
+    if (!rc)
+        rc = stale_read(buf);
     int crc = host_coherent(rt, buf, QV_R);
     host_leave(rt, t);
     return rc ? rc : crc;
