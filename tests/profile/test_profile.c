@@ -297,6 +297,33 @@ static void test_longjmp(void **state)
     qv__part_json_free(r);
 }
 
+/* A longjmp out of a recursion deeper than a thread records: the calls
+ * after it are recorded (every one was dropped as too deep). */
+static void test_longjmp_from_deep(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "deepjmp"), 0);
+    qv__jval *r = report();
+    assert_non_null(arc(r, "main", "spin_b"));
+    known(r, "spin_b", 1, 5);
+    assert_true(num(r, "unpaired") >= 1000);
+    qv__part_json_free(r);
+}
+
+/* Threads ended by pthread_exit inside a call: the call ran until then,
+ * not until the process exited (charged 200 times its time before). */
+static void test_pthread_exit(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "threxit"), 0);
+    qv__jval *r = report();
+    known(r, "spin_a", 4, 8);
+    known(r, "spin_b", 10, 50);
+    assert_int_equal((int)num(func(r, "ender"), "calls"), 4);
+    in_range(num(func(r, "ender"), "incl_ms"), 0, 40, "ender's time"); /* >= 200 before */
+    qv__part_json_free(r);
+}
+
 /* A signal handler that is instrumented, run at any point of the hooks:
  * each of its runs is recorded, or skipped in pairs (enter and exit) when
  * it came while the thread was inside a hook; nothing is left unpaired. */
@@ -722,6 +749,8 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_fork),
         cmocka_unit_test(test_longjmp),
+        cmocka_unit_test(test_longjmp_from_deep),
+        cmocka_unit_test(test_pthread_exit),
         cmocka_unit_test(test_inlined),
         cmocka_unit_test(test_signal),
         cmocka_unit_test(test_notes_from_a_handler),

@@ -12,6 +12,10 @@
  *   threads   4 threads, each spin_a once
  *   fork      a child process runs in_child (3 ms) and exits
  *   longjmp   jumper(8) longjmps out of 8 frames, then spin_b once
+ *   deepjmp   jumper(2000) longjmps out of 2000 frames (past the 1024 a
+ *             thread records), then spin_b once
+ *   threxit   4 threads, one after another, each runs ender: spin_a once
+ *             and pthread_exit from inside it; then spin_b 10 times
  *   exit N    leave_early() calls exit(N) from 3 frames deep
  *   note      fir: 5 calls of 2 ms, each noted as n=4096 taps=64 through
  *             a weak qv_profile_note (absent without the library)
@@ -64,6 +68,8 @@ KEEP void *thread_main(void *arg);
 KEEP int sum_sq(int n);
 KEEP void in_child(void);
 KEEP void jumper(int n);
+KEEP void ender(void);
+KEEP void *ender_main(void *arg);
 KEEP void leave_early(int status);
 KEEP void level2(int status);
 
@@ -161,9 +167,21 @@ KEEP void jumper(int n)
 {
     if (n == 0)
         longjmp(jb, 1);
-    if (n > 100) /* never: a path that returns, for -Winfinite-recursion */
+    if (n > 100000) /* never: a path that returns, for -Winfinite-recursion */
         return;
     jumper(n - 1);
+}
+
+KEEP void ender(void)
+{
+    TIMED(&acc_a, spin_a());
+    pthread_exit(NULL);
+}
+
+KEEP void *ender_main(void *arg)
+{
+    ender();
+    return arg;
 }
 
 KEEP void level2(int status) { exit(status); }
@@ -201,6 +219,18 @@ int main(int argc, char **argv)
         if (!setjmp(jb))
             jumper(8);
         TIMED(&acc_b, spin_b());
+    } else if (!strcmp(mode, "deepjmp")) {
+        if (!setjmp(jb))
+            jumper(2000);
+        TIMED(&acc_b, spin_b());
+    } else if (!strcmp(mode, "threxit")) {
+        for (int i = 0; i < 4; i++) {
+            pthread_t t;
+            pthread_create(&t, NULL, ender_main, NULL);
+            pthread_join(t, NULL);
+        }
+        for (int i = 0; i < 10; i++)
+            TIMED(&acc_b, spin_b());
     } else if (!strcmp(mode, "signal")) {
         alarm_every(on_alarm, 100);
         int x = 0;

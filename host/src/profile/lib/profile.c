@@ -100,6 +100,7 @@ typedef struct qvp_thr {
     int alive;     /* 0 in a forked child for the parent's other threads */
     unsigned depth;
     uint64_t over; /* calls deeper than QVP_DEPTH now open */
+    uintptr_t over_sp, over_site; /* the first of them's hook frame, site */
     uint64_t t_first, t_last, skipped, unpaired, dropped, closed_at_exit;
     uint32_t narcs, nfns;
     uint32_t *slots;  /* QVP_SLOTS: arc index + 1, 0 empty */
@@ -183,6 +184,29 @@ NOI static qvp_thr *thr_alloc(void)
     return t;
 }
 
+static pthread_key_t end_key; /* a thread's tables: closed when it ends */
+static int end_key_ok;
+
+NOI static void frames_close_all(qvp_thr *t, uint64_t now);
+
+/* A thread that ends (pthread_exit, a cancel, its start routine's return)
+ * closes what it left open then: those calls ran until that moment, not
+ * until the process exits (4 threads ended by pthread_exit after 1 ms of
+ * work were charged 813 ms: adversarial testing). Left without their
+ * exits, as after a longjmp. Not once the process is writing its
+ * profile: that closes every thread's frames itself. */
+NOI static void thr_end(void *arg)
+{
+    qvp_thr *t = arg;
+    if (atomic_load(&stopping) || t->busy)
+        return;
+    t->busy = 1;
+    t->unpaired += t->depth + t->over;
+    t->over = 0;
+    frames_close_all(t, ticks());
+    t->busy = 0;
+}
+
 /* The calling thread's tables, made and listed on its first hook; NULL
  * when memory ran out. */
 NOI static qvp_thr *thr_get(void)
@@ -200,6 +224,8 @@ NOI static qvp_thr *thr_get(void)
         t->next = head;
     while (!atomic_compare_exchange_weak(&threads, &head, t));
     tls_thr = t;
+    if (end_key_ok)
+        (void)pthread_setspecific(end_key, t);
     return t;
 }
 
@@ -286,13 +312,37 @@ NOI __attribute__((always_inline)) static inline void frame_close(qvp_thr *t, ui
     }
 }
 
+/* Closes every frame of t at time now, deepest first. */
+NOI static void frames_close_all(qvp_thr *t, uint64_t now)
+{
+    while (t->depth)
+        frame_close(t, now);
+}
+
 API void __cyg_profile_func_enter(void *fn, void *site);
 API void __cyg_profile_func_exit(void *fn, void *site);
 
+/* Whether a frame entered at fsp from fsite is left, seen from a hook at
+ * sp for site. */
+NOI static inline int left(uintptr_t fsp, uintptr_t fsite, uintptr_t sp, uintptr_t site)
+{
+    return (fsp < sp || (fsp == sp && fsite != site)) && sp - fsp < ((uintptr_t)8 << 20);
+}
+
 NOI static inline int gone(const qvp_frame *f, uintptr_t sp, uintptr_t site)
 {
-    return (f->sp < sp || (f->sp == sp && f->site != site)) &&
-           sp - f->sp < ((uintptr_t)8 << 20);
+    return left(f->sp, f->site, sp, site);
+}
+
+/* A call too deep to record: counted in its caller. The first of them
+ * keeps where it was entered, so that a longjmp out of them is seen. */
+NOI static inline void too_deep(qvp_thr *t, uintptr_t sp, uintptr_t site)
+{
+    if (!t->over++) {
+        t->over_sp = sp;
+        t->over_site = site;
+    }
+    t->dropped++;
 }
 
 API void __cyg_profile_func_enter(void *fn, void *site)
@@ -320,6 +370,13 @@ API void __cyg_profile_func_enter(void *fn, void *site)
      * site. Within 8 MiB only, as a signal handler on an alternate stack
      * may lie anywhere. */
     uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    /* The same for calls too deep to record: a longjmp out of them (a
+     * recursion 2000 deep that jumps back) left them "open" for good, and
+     * every later call of the thread was dropped as too deep. */
+    if (t->over && left(t->over_sp, t->over_site, sp, (uintptr_t)site)) {
+        t->unpaired += t->over;
+        t->over = 0;
+    }
     if (t->depth && !t->over && gone(&t->stack[t->depth - 1], sp, (uintptr_t)site)) {
         uint64_t now = ticks();
         while (t->depth && gone(&t->stack[t->depth - 1], sp, (uintptr_t)site)) {
@@ -328,8 +385,7 @@ API void __cyg_profile_func_enter(void *fn, void *site)
         }
     }
     if (t->over || t->depth == QVP_DEPTH) {
-        t->over++;
-        t->dropped++; /* the report says how many (a user's test) */
+        too_deep(t, sp, (uintptr_t)site); /* the report says how many (a user's test) */
         t->busy = 0;
         return;
     }
@@ -339,8 +395,7 @@ API void __cyg_profile_func_enter(void *fn, void *site)
                      ? ufn->last
                      : arc_find(t, (uintptr_t)fn, up ? up->fn : 0);
     if (!a) {
-        t->dropped++;
-        t->over++; /* counted in the caller, as a call too deep */
+        too_deep(t, sp, (uintptr_t)site); /* no room in the tables: as a call too deep */
         t->busy = 0;
         return;
     }
@@ -552,6 +607,8 @@ NOI static void at_fork_child(void)
         qvp_arc *a = arc_find(me, f->fn, i ? me->stack[i - 1].fn : 0);
         if (!a) { /* cannot happen on empty tables */
             me->over += depth - i;
+            me->over_sp = f->sp;
+            me->over_site = f->site;
             break;
         }
         a->fn->active++;
@@ -694,8 +751,7 @@ NOI static void write_profile(void)
             continue;
         t->busy = 1;
         t->closed_at_exit = t->depth;
-        while (t->depth)
-            frame_close(t, now);
+        frames_close_all(t, now);
     }
     for (qvp_thr *t = atomic_load(&threads); t; t = t->next)
         for (uint32_t i = 0; i < t->narcs && t->alive; i++) {
@@ -796,5 +852,6 @@ NOI __attribute__((constructor)) static void profile_init(void)
     t_start = ticks();
     enabled = 1;
     calibrate();
+    end_key_ok = pthread_key_create(&end_key, thr_end) == 0;
     pthread_atfork(NULL, NULL, at_fork_child);
 }
