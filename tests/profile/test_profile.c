@@ -609,6 +609,32 @@ static void test_sizes(void **state)
     qv__part_json_free(r);
 }
 
+/* Calls of several sizes: the board's time per call is the mean over the
+ * noted sizes, each weighed by its calls, as the CPU's is (it was the most
+ * frequent size's alone: 20 calls of 48 MiB and 21 of 192 B were "36x
+ * faster" on a board; adversarial testing). */
+static void test_mixed_sizes(void **state)
+{
+    (void)state;
+    double dev[2];
+    static const char *const sizes[] = {"--size n=1048576 --size taps=64",
+                                        "--size n=16 --size taps=64"};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(profile(sizes[k], QV_WORK, "fir"), 0);
+        qv__jval *r = report();
+        dev[k] = num(fir_on_emu(r), "board_us_per_call");
+        qv__part_json_free(r);
+    }
+    assert_int_equal(profile("", QV_WORK, "mixed"), 0);
+    qv__jval *r = report();
+    const qv__jval *s = get(func(r, "fir"), "sizes");
+    assert_int_equal((int)num(get(s, "values"), "n"), 16); /* the most frequent */
+    assert_int_equal((int)num(s, "noted_calls"), 8);
+    double want = (3 * dev[0] + 5 * dev[1]) / 8,
+           got = num(fir_on_emu(r), "board_us_per_call");
+    in_range(got, 0.999 * want, 1.001 * want, "fir's mean board time per call");
+    qv__part_json_free(r);
+}
 
 /* A profile of 30 000 functions called as a binary tree (function i called
  * by (i - 1) / 2), written by a script standing for the program: merged
@@ -763,6 +789,7 @@ int main(void)
         cmocka_unit_test(test_out_keeps_other_files),
         cmocka_unit_test(test_notes),
         cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_mixed_sizes),
         cmocka_unit_test(test_many_functions),
         cmocka_unit_test(test_relative_library),
         cmocka_unit_test(test_relative_module_path),

@@ -20,6 +20,7 @@
  *   note      fir: 5 calls of 2 ms, each noted as n=4096 taps=64 through
  *             a weak qv_profile_note (absent without the library)
  *   fir       the same without the notes
+ *   mixed     fir: 3 calls noted n=1048576 taps=64, then 5 noted n=16
  *   signal    a SIGALRM every 100 us runs on_alarm (instrumented) while
  *             main calls tick 2 million times; prints how many ran
  *   notesig   main notes fir 400 000 times (300 sets of sizes) while a
@@ -97,10 +98,12 @@ KEEP static void hidden(void) { spin(3); }
 
 static int quiet; /* mode fir: no notes */
 
+static long long fir_n = 4096; /* the size fir notes */
+
 KEEP void fir(void)
 {
     static const char *const names[] = { "n", "taps" };
-    static const long long values[] = { 4096, 64 };
+    const long long values[] = {fir_n, 64};
     if (qv_profile_note && !quiet)
         qv_profile_note("fir", 2, names, values);
     spin(2);
@@ -219,6 +222,11 @@ int main(int argc, char **argv)
         if (!setjmp(jb))
             jumper(8);
         TIMED(&acc_b, spin_b());
+    } else if (!strcmp(mode, "mixed")) {
+        for (int i = 0; i < 8; i++) {
+            fir_n = i < 3 ? 1048576 : 16;
+            TIMED(&acc_fir, fir());
+        }
     } else if (!strcmp(mode, "deepjmp")) {
         if (!setjmp(jb))
             jumper(2000);

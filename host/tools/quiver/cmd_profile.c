@@ -493,6 +493,31 @@ static void sat_add(uint64_t *a, uint64_t b)
     *a = *a > UINT64_MAX - b ? UINT64_MAX : *a + b;
 }
 
+/* f's value set noted as nt notes it, added (count 0) when f has none
+ * such yet. */
+static pf_sizes *set_of(pf_func *f, const qv__prof_note *nt)
+{
+    for (size_t j = 0; j < f->nsets; j++) {
+        pf_sizes *s = &f->sets[j];
+        bool same = s->n == nt->n;
+        for (unsigned k = 0; same && k < nt->n; k++)
+            same = !strcmp(s->names[k], nt->names[k]) && s->values[k] == nt->values[k];
+        if (same)
+            return s;
+    }
+    if (!(f->nsets & (f->nsets - 1))) /* 0, 1, 2, 4, ...: full */
+        f->sets = xrealloc(f->sets, (f->nsets ? 2 * f->nsets : 1) * sizeof *f->sets);
+    pf_sizes *s = &f->sets[f->nsets++];
+    memset(s, 0, sizeof *s);
+    s->n = nt->n;
+    for (unsigned k = 0; k < nt->n; k++) {
+        s->names[k] = xstrdup(nt->names[k]);
+        s->values[k] = nt->values[k];
+    }
+    f->notes.kinds = (unsigned)f->nsets;
+    return s;
+}
+
 static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
 {
     pf_prof *p = m->p;
@@ -548,7 +573,8 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
         sat_add(&p->arcs[j].calls, a->calls);
         p->arcs[j].incl_ns += pos(a->incl_ns - (double)a->calls * in - (double)a->desc * pair);
     }
-    /* Notes: per function the value set noted most often. */
+    /* Notes: per function every value set, with its calls (threads and
+     * processes that noted one set added), and the one noted most often. */
     for (size_t i = 0; i < r->nnotes; i++) {
         const qv__prof_note *nt = &r->notes[i];
         if (!m->by_name.cap)
@@ -559,16 +585,17 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
             continue;
         pf_func *f = &p->funcs[m->by_name.slot[h] - 1u];
         sat_add(&f->notes.total, nt->count);
-        f->notes.kinds++;
-        if (nt->count <= f->notes.count)
+        pf_sizes *set = set_of(f, nt);
+        sat_add(&set->count, nt->count);
+        if (set->count <= f->notes.count)
             continue;
         for (unsigned k = 0; k < f->notes.n; k++)
             free(f->notes.names[k]);
-        f->notes.n = nt->n;
-        f->notes.count = nt->count;
-        for (unsigned k = 0; k < nt->n; k++) {
-            f->notes.names[k] = xstrdup(nt->names[k]);
-            f->notes.values[k] = nt->values[k];
+        f->notes.n = set->n;
+        f->notes.count = set->count;
+        for (unsigned k = 0; k < set->n; k++) {
+            f->notes.names[k] = xstrdup(set->names[k]);
+            f->notes.values[k] = set->values[k];
         }
     }
 }
@@ -715,6 +742,10 @@ static void prof_free(pf_prof *p)
         free(p->funcs[i].name);
         for (unsigned k = 0; k < p->funcs[i].notes.n; k++)
             free(p->funcs[i].notes.names[k]);
+        for (size_t j = 0; j < p->funcs[i].nsets; j++)
+            for (unsigned k = 0; k < p->funcs[i].sets[j].n; k++)
+                free(p->funcs[i].sets[j].names[k]);
+        free(p->funcs[i].sets);
     }
     for (size_t i = 0; i < p->nmodules; i++)
         free(p->modules[i]);

@@ -21,7 +21,7 @@ typedef struct pf_sizes {
     long long values[PF_SCALARS];
     uint64_t count;  /* calls noted with these values */
     uint64_t total;  /* calls noted in all */
-    unsigned kinds;  /* distinct value sets noted */
+    unsigned kinds;  /* distinct value sets noted (notes only) */
 } pf_sizes;
 
 typedef struct pf_func {
@@ -33,7 +33,11 @@ typedef struct pf_func {
     double incl_ns;      /* outermost activations, probe cost subtracted */
     double self_ns;      /* probe cost subtracted */
     int too_short;       /* shorter per call than 10 probe costs */
-    pf_sizes notes;      /* from qv_profile_note; notes.n == 0: none */
+    pf_sizes notes;      /* from qv_profile_note, the value set noted most
+                          * often; notes.n == 0: none */
+    pf_sizes *sets;      /* every distinct value set noted, with its count
+                          * (nsets == notes.kinds) */
+    size_t nsets;
     uint32_t order;      /* its index before the sort (cmd_profile.c) */
 } pf_func;
 
