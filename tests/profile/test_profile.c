@@ -766,6 +766,37 @@ static void test_many_modules(void **state)
     qv__part_json_free(r);
 }
 
+/* A library closed, and another mapped where it was: each one's calls
+ * keep their own module (the first's were named from the second's
+ * symbols, the first missing: adversarial testing). */
+static void test_closed_library(void **state)
+{
+    (void)state;
+    char dir[600], cmd[2048], args[700];
+    snprintf(dir, sizeof dir, "%s/closed", QV_OUT);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s' && cp '%s' '%s/liba.so' && cp '%s' '%s/libb.so'", dir, QV_LIB,
+             dir, QV_LIB, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(args, sizeof args, "'%s' close", dir);
+    assert_int_equal(profile("", QV_LIBUSER, args), 0);
+    qv__jval *r = report();
+    const qv__jval *fs = get(r, "functions");
+    double ms[2] = {0, 0};
+    for (size_t i = 0; i < fs->u.arr.n; i++) {
+        const qv__jval *f = fs->u.arr.v[i];
+        const qv__jval *m = get(f, "module");
+        if (strcmp(str(f, "name"), "lib_spin") || m->type != QV__JSTR)
+            continue;
+        size_t n = strlen(m->u.str.s);
+        int b = n >= 7 && !strcmp(m->u.str.s + n - 7, "libb.so");
+        ms[b] += num(f, "incl_ms");
+    }
+    in_range(ms[0], 19.5, 40, "liba.so's lib_spin, ms");
+    in_range(ms[1], 4.9, 20, "libb.so's lib_spin, ms");
+    qv__part_json_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -790,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_notes),
         cmocka_unit_test(test_sizes),
         cmocka_unit_test(test_mixed_sizes),
+        cmocka_unit_test(test_closed_library),
         cmocka_unit_test(test_many_functions),
         cmocka_unit_test(test_relative_library),
         cmocka_unit_test(test_relative_module_path),
