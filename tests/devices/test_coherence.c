@@ -559,6 +559,81 @@ static void full_board_frees_idle_copies(void **state)
     free(mem);
 }
 
+/* A board-only function (no CPU implementation) whose calls' buffers fit
+ * the board one call at a time, all submitted before any runs: the copies
+ * that queued calls will read go (home) to make room, and are copied back
+ * when those calls run. Only the copies of the call being launched stay.
+ * (Copies of buffers that a queued call used were kept: the board filled
+ * with them, and the calls after failed, "131072 bytes do not fit":
+ * adversarial testing.) */
+static void full_board_frees_copies_queued_calls_use(void **state)
+{
+    (void)state;
+    enum { K = 8, NF = 32 * 1024 }; /* 128 KiB buffers; the board has 1 MiB */
+    qv_func *f;
+    unsigned dev;
+    qv_runtime *r = small_board(&f, &dev);
+    if (!r)
+        skip();
+    qv_func *g;
+    assert_int_equal(qv_func_create(r, "vadd_board_only", qv_test_vadd_sig, 4, &g), 0);
+    assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
+    float *mem = malloc((size_t)(3 * K + 1) * NF * sizeof(float));
+    assert_non_null(mem);
+    float *b = mem + (size_t)3 * K * NF;
+    qv_buf *bb, *ba[K], *bo[K], *bc[K];
+    for (unsigned i = 0; i < NF; i++)
+        b[i] = 0.5f;
+    assert_int_equal(qv_buf_register(r, b, NF * sizeof(float), &bb), 0);
+    for (unsigned k = 0; k < K; k++) {
+        float *a = mem + (size_t)(3 * k) * NF;
+        for (unsigned i = 0; i < 3 * NF; i++)
+            a[i] = i < NF ? (float)(k * 100 + i % 100) : -1;
+        assert_int_equal(qv_buf_register(r, a, NF * sizeof(float), &ba[k]), 0);
+        assert_int_equal(qv_buf_register(r, a + NF, NF * sizeof(float), &bo[k]), 0);
+        assert_int_equal(qv_buf_register(r, a + 2 * NF, NF * sizeof(float), &bc[k]), 0);
+    }
+    uint32_t n = NF;
+    for (unsigned k = 0; k < K; k++) /* out_k = a_k + b */
+        assert_int_equal(
+            qv_submit(r, g,
+                      (qv_arg[]){QV_BUF(ba[k]), QV_BUF(bb), QV_BUF(bo[k]), QV_VAL(n)}, 4),
+            0);
+    int rc = qv_wait_all(r);
+    if (rc)
+        fail_msg("calls failed: %s", qv_last_error());
+    /* The board is full now of the last calls' a_k and out_k (out_k's
+     * only copies), which the next calls read. */
+    for (unsigned k = 0; k < K; k++) /* c_k = out_k + a_k */
+        assert_int_equal(
+            qv_submit(r, g,
+                      (qv_arg[]){QV_BUF(bo[k]), QV_BUF(ba[k]), QV_BUF(bc[k]), QV_VAL(n)},
+                      4),
+            0);
+    rc = qv_wait_all(r);
+    if (rc)
+        fail_msg("calls failed: %s", qv_last_error());
+    for (unsigned k = 0; k < K; k++) {
+        assert_int_equal(qv_buf_wait(bc[k]), 0);
+        const float *a = mem + (size_t)(3 * k) * NF, *c = a + 2 * NF;
+        for (unsigned i = 0; i < NF; i++)
+            if (c[i] != 2 * a[i] + 0.5f)
+                fail_msg("c_%u[%u] = %g, expected %g", k, i, (double)c[i],
+                         (double)(2 * a[i] + 0.5f));
+    }
+    qv_device_info di;
+    assert_int_equal(qv_device_get(r, dev, &di), 0);
+    assert_int_equal(di.tasks, 2 * K);
+    for (unsigned k = 0; k < K; k++) {
+        assert_int_equal(qv_buf_unregister(ba[k]), 0);
+        assert_int_equal(qv_buf_unregister(bo[k]), 0);
+        assert_int_equal(qv_buf_unregister(bc[k]), 0);
+    }
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(r);
+    free(mem);
+}
+
 /* A buffer still held at shutdown is released, so shutdown ends. */
 static void held_at_shutdown(void **state)
 {
@@ -669,6 +744,7 @@ int main(void)
         cmocka_unit_test(held_at_shutdown),
         cmocka_unit_test(full_board_frees_idle_copies),
         cmocka_unit_test(eviction_lets_registrations_go),
+        cmocka_unit_test(full_board_frees_copies_queued_calls_use),
     };
     int rc = cmocka_run_group_tests(tests, setup, teardown);
     qv_test_scratch_remove(); /* its board and policy files */

@@ -109,12 +109,17 @@ static unsigned lowest_bit(unsigned v)
 typedef struct victim {
     qv_buf  *b;
     uint64_t used_ns;
+    bool awaited; /* a task waiting to run uses it: it copies it again */
 } victim;
 
+/* The copies no task awaits first, then those waiting tasks will copy
+ * again; the least recently used first in each. */
 static int older(const void *x, const void *y)
 {
-    uint64_t a = ((const victim *)x)->used_ns, b = ((const victim *)y)->used_ns;
-    return a < b ? -1 : a > b;
+    const victim *p = x, *q = y;
+    if (p->awaited != q->awaited)
+        return p->awaited ? 1 : -1;
+    return p->used_ns < q->used_ns ? -1 : p->used_ns > q->used_ns;
 }
 
 /* Frees device dev's copy of x, valid elsewhere now (under x->coh_mu). */
@@ -126,12 +131,33 @@ static void drop_copy(qv_runtime *rt, qv_buf *x, unsigned dev)
     x->mem[dev] = NULL;
 }
 
-/* Whether device dev's copy of x may go (under x->coh_mu): no task uses x
- * (none runs with it, nor waits to: a task submitted later allocates and
- * copies again, under coh_mu). */
-static bool evictable(qv_buf *x, unsigned dev)
+/* The buffers whose copies on a full device must stay: those of the
+ * tasks whose runs there have begun (qv__devq_busy_bufs), all of them when
+ * there are too many to list (then only copies no task uses go). */
+typedef struct busy {
+    const qv_buf *b[256];
+    size_t n; /* SIZE_MAX: too many */
+} busy;
+
+/* Whether device dev's copy of x may go (under x->coh_mu): no task whose
+ * run there began uses x. A task that only waits (its dependencies, its
+ * turn in the device's queue) allocates and copies again when it runs,
+ * under coh_mu. Only copies no task used at all went before: a board
+ * full of the copies that queued calls would read failed those calls
+ * (a board-only function, "131072 bytes do not fit": adversarial
+ * testing). */
+static bool evictable(qv_buf *x, unsigned dev, const busy *k)
 {
-    return x->mem && x->mem[dev] && qv__buf_users(x) == 0;
+    if (!x->mem || !x->mem[dev])
+        return false;
+    if (qv__buf_users(x) == 0)
+        return true;
+    if (k->n == SIZE_MAX)
+        return false;
+    for (size_t i = 0; i < k->n; i++)
+        if (k->b[i] == x)
+            return false;
+    return true;
 }
 
 /* A pin keeps x from being retired (its coh_mu destroyed) while this
@@ -181,11 +207,13 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
     if (d->ops->query && d->ops->query(d, QV_QUERY_MEMORY, &mem, sizeof mem) == 0 && mem &&
         need > mem)
         return 0; /* it never fits: nothing is freed for nothing */
+    static _Thread_local busy k; /* 2 KiB: not on a driver's stack */
+    k.n = qv__devq_busy_bufs(rt, dev, k.b, sizeof k.b / sizeof k.b[0]);
     pthread_mutex_lock(&rt->reg_mu); /* no buffer is retired meanwhile */
     for (qv_buf *x = rt->bufs; x; x = x->next) {
         if (x == keep || x->retired || !x->size || pthread_mutex_trylock(&x->coh_mu))
             continue;
-        bool ok = evictable(x, dev);
+        bool ok = evictable(x, dev, &k), awaited = qv__buf_users(x) > 0;
         uint64_t used = x->used_ns;
         pthread_mutex_unlock(&x->coh_mu);
         if (!ok)
@@ -199,7 +227,7 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
             cap = nc;
         }
         pin(x);
-        v[n++] = (victim){x, used};
+        v[n++] = (victim){x, used, awaited};
     }
     pthread_mutex_unlock(&rt->reg_mu);
     if (n)
@@ -207,7 +235,7 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
     for (size_t i = 0; i < n; i++) {
         qv_buf *x = v[i].b;
         if (freed < need && !pthread_mutex_trylock(&x->coh_mu)) {
-            if (evictable(x, dev)) {
+            if (evictable(x, dev, &k)) {
                 unsigned valid = atomic_load(&x->valid);
                 int rc = valid == bit ? to_host(rt, x, dev) : 0;
                 if (rc)

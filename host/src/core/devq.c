@@ -128,6 +128,11 @@ struct qv__devq {
      * thread; read by qv__devq_stuck while the driver is in that launch). */
     qv__task         *cur;
     uint64_t          cur_t0;
+    /* The task whose copies launch_here makes, and the one land waits
+     * for, taken off fly (set by the thread that launches, which is also
+     * the one whose copies evict frees): a full device frees no copy they
+     * use (coherence.c, evict). Atomic: no lock on a launch's path. */
+    _Atomic(qv__task *) launching, landing;
     /* Under mu: the driver thread is in a run that its backend hands
      * over as hung (qv__devq_stuck), and may never come back; the
      * hand-over is done; the driver thread ended. */
@@ -513,8 +518,21 @@ static int64_t wait_limit_ns(const qv__task *t)
  * the error of the operation that failed. *board: whether the device has
  * a board clock, *b0 its reading after the copies, right before the
  * launch. */
+static int launch_copies(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0,
+                         qv_event **ev, bool *board, double *b0);
+
 static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv_event **ev,
                        bool *board, double *b0)
+{
+    atomic_store_explicit(&q->launching, t, memory_order_relaxed);
+    int rc = launch_copies(q, t, limit, t0, ev, board, b0);
+    atomic_store_explicit(&q->launching, NULL, memory_order_relaxed);
+    return rc;
+}
+
+/* launch_here's work, with t as q->launching. */
+static int launch_copies(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0,
+                         qv_event **ev, bool *board, double *b0)
 {
     qv_runtime *rt = q->rt;
     unsigned id = q->dev->id;
@@ -579,6 +597,33 @@ static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv
     return rc;
 }
 
+/* Appends t's buffers to out (n of max so far); false when they do not
+ * fit. */
+static bool add_bufs(const qv__task *t, const qv_buf **out, size_t *n, size_t max)
+{
+    for (unsigned j = 0; t && j < t->nbufs; j++) {
+        if (*n == max)
+            return false;
+        out[(*n)++] = t->ubuf[j];
+    }
+    return true;
+}
+
+size_t qv__devq_busy_bufs(qv_runtime *rt, unsigned dev, const qv_buf **out, size_t max)
+{
+    qv__devq *q = rt->accel[dev - 1];
+    size_t n = 0;
+    pthread_mutex_lock(&q->mu);
+    bool fit =
+        add_bufs(atomic_load_explicit(&q->launching, memory_order_relaxed), out, &n,
+                 max) &&
+        add_bufs(atomic_load_explicit(&q->landing, memory_order_relaxed), out, &n, max);
+    for (unsigned i = 0; fit && i < q->nfly; i++)
+        fit = add_bufs(q->fly[i].t, out, &n, max);
+    pthread_mutex_unlock(&q->mu);
+    return fit ? n : SIZE_MAX;
+}
+
 static void written(qv__devq *q, qv__task *t)
 {
     for (unsigned j = 0; j < t->nbufs; j++)
@@ -612,18 +657,32 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
 /* Waits for the oldest task in flight on q; 0 or the wait's error. Its
  * board time is the clock's move during this wait: a remote board's clock
  * moves when a run's reply is taken, and the driver takes them in turn. */
+static int land_flight(qv__devq *q, struct flight *fp, uint64_t *t0, uint64_t *t1,
+                       double *model_us);
+
 static int land(qv__devq *q, qv__task **t, uint64_t *t0, uint64_t *t1, double *model_us)
 {
     pthread_mutex_lock(&q->mu); /* a submitting thread may append (qv__devq_keep_end) */
     struct flight f = q->fly[0];
     q->nfly--;
     memmove(q->fly, q->fly + 1, q->nfly * sizeof *q->fly);
+    atomic_store_explicit(&q->landing, f.t, memory_order_relaxed);
     pthread_mutex_unlock(&q->mu);
+    int rc = land_flight(q, &f, t0, t1, model_us);
+    atomic_store_explicit(&q->landing, NULL, memory_order_relaxed);
+    *t = f.t;
+    return rc;
+}
+
+/* land's wait for flight f, off q->fly already. */
+static int land_flight(qv__devq *q, struct flight *fp, uint64_t *t0, uint64_t *t1,
+                       double *model_us)
+{
+    struct flight f = *fp;
     if (f.loose) { /* its reply is this thread's to take now */
         atomic_fetch_sub(&q->loose, 1);
         atomic_fetch_sub(&q->rt->loose, 1);
     }
-    *t = f.t;
     *t0 = f.t0;
     double b0 = 0, b1 = 0;
     bool board = q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b0, sizeof b0) == 0;

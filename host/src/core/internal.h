@@ -1000,6 +1000,12 @@ bool qv__fpga_fits(const qv_func *f, const qv__task *t, char *why, size_t n);
 /* The same for a call's arguments (checked against f's signature). */
 bool qv__fpga_fits_args(const qv_func *f, const qv_arg *args, char *why, size_t n);
 
+/* The buffers of the tasks whose runs on device dev have begun and not
+ * ended (the one whose copies are being made, those in flight), into out
+ * (max of them); how many, or SIZE_MAX when more than max. The thread
+ * that launches on dev sees them as they are; another sees a moment's. */
+size_t qv__devq_busy_bufs(qv_runtime *rt, unsigned dev, const qv_buf **out, size_t max);
+
 /* ---- coherence (coherence.c) ------------------------------------------- */
 
 /* Makes buf valid on device dev for access mode m (copying it there when m
