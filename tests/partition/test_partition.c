@@ -1185,6 +1185,31 @@ static void test_ignored_members(void **state)
     free(t);
 }
 
+/* The DOT drawing (a new string, *len bytes) of g's plan on a platform of
+ * one CPU core, the resource named rname. */
+static char *plan_dot_on_one_cpu(const qv_dag *g, const char *rname, size_t *len)
+{
+    qv_plat_res r[1];
+    memset(r, 0, sizeof r);
+    snprintf(r[0].name, sizeof r[0].name, "%s", rname);
+    snprintf(r[0].cls, sizeof r[0].cls, "cpu");
+    r[0].units = 1;
+    r[0].speed = 1;
+    r[0].host_memory = 1;
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("one", r, 1, &p), 0);
+    qv_plan *pl;
+    qv_diag d = {0};
+    assert_int_equal(qv_plan_make(g, p, NULL, &pl, &d), 0);
+    char *buf = NULL;
+    FILE *f = open_memstream(&buf, len);
+    assert_int_equal(qv_plan_write_dot(g, p, pl, f), 0);
+    fclose(f);
+    qv_plan_destroy(pl);
+    qv_plat_destroy(p);
+    return buf;
+}
+
 /* Names with controls, DEL, C1, bidirectional overrides and bytes that are
  * not UTF-8 (a graph's name and functions come from files and programs):
  * the .qvg.json written is valid JSON that reads back to the same names
@@ -1222,29 +1247,14 @@ static void test_hostile_names(void **state)
         assert_string_equal(h->func_name[h->func[i]], back[i]);
     free(buf);
 
-    qv_plat_res r[1];
-    memset(r, 0, sizeof r);
-    snprintf(r[0].name, sizeof r[0].name, "cpu\xc2\x9b" "2J");
-    snprintf(r[0].cls, sizeof r[0].cls, "cpu");
-    r[0].units = 1;
-    r[0].speed = 1;
-    r[0].host_memory = 1;
-    qv_plat *p;
-    assert_int_equal(qv_plat_create("one", r, 1, &p), 0);
-    qv_plan *pl;
-    assert_int_equal(qv_plan_make(g, p, NULL, &pl, &d), 0);
-    buf = NULL;
-    f = open_memstream(&buf, &len);
-    assert_int_equal(qv_plan_write_dot(g, p, pl, f), 0);
-    fclose(f);
+    static const char cpu_csi[] = "cpu\xc2\x9b" /* C1 CSI */ "2J";
+    buf = plan_dot_on_one_cpu(g, cpu_csi, &len);
     for (size_t i = 0; i < len; i++)
         assert_true(((unsigned char)buf[i] >= 0x20 && (unsigned char)buf[i] < 0x7f) ||
                     buf[i] == '\n');
     assert_non_null(strstr(buf, "bidi\\\\u202Eevil")); /* shown as text, not obeyed */
     assert_non_null(strstr(buf, "tab\\\\x09quote\\\"back\\\\"));
     free(buf);
-    qv_plan_destroy(pl);
-    qv_plat_destroy(p);
     qv_dag_destroy(h);
     qv_dag_destroy(g);
 }
@@ -1271,30 +1281,17 @@ static void test_dot_long_names(void **state)
     g->cost[(size_t)ni * g->nclass + (uint32_t)k] = 10;
     qv_diag d = {0};
     assert_int_equal(qv_dag_finalize(g, &d), 0);
-    qv_plat_res r[1];
-    memset(r, 0, sizeof r);
-    memset(r[0].name, 'r', sizeof r[0].name - 1);
-    snprintf(r[0].cls, sizeof r[0].cls, "cpu");
-    r[0].units = 1;
-    r[0].speed = 1;
-    r[0].host_memory = 1;
-    qv_plat *p;
-    assert_int_equal(qv_plat_create("one", r, 1, &p), 0);
-    qv_plan *pl;
-    assert_int_equal(qv_plan_make(g, p, NULL, &pl, &d), 0);
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
-    assert_int_equal(qv_plan_write_dot(g, p, pl, f), 0);
-    fclose(f);
+    char rname[sizeof((qv_plat_res *)0)->name];
+    memset(rname, 'r', sizeof rname - 1);
+    rname[sizeof rname - 1] = 0;
+    size_t len;
+    char *buf = plan_dot_on_one_cpu(g, rname, &len);
     size_t longest = qv_test_dot_longest_string(buf, len);
     if (longest > 16384)
         fail_msg("a DOT string of %zu bytes: Graphviz refuses past 16384", longest);
     assert_non_null(strstr(buf, "\xc3\xa9...")); /* cut after a whole character */
     assert_null(strstr(buf, "\xc3..."));
     free(buf);
-    qv_plan_destroy(pl);
-    qv_plat_destroy(p);
     qv_dag_destroy(g);
     free(name);
 }

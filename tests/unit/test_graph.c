@@ -346,17 +346,17 @@ static void cpu_nothing(const qv_call *call)
     (void)call;
 }
 
-static void dot_escapes_names(void **state)
+/* The DOT drawing (a new string, *len bytes) of a run of one call of
+ * each of n functions named names[i], on one CPU worker. */
+static char *dot_of_calls(const char *const *names, int n, size_t *len)
 {
-    (void)state;
     qv_options o;
     qv_options_init(&o);
     o.ncpu = 1;
     o.perfmodel_dir = "";
     qv_runtime *r;
     assert_int_equal(qv_runtime_create(&o, &r), 0);
-    static const char *const names[] = { "caf\xc3\xa9", "a\"b\\c", "raw\xff", "bell\a" };
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n; i++) {
         qv_func *f;
         assert_int_equal(qv_func_create(r, names[i], NULL, 0, &f), 0);
         qv_func_set_cpu(f, cpu_nothing);
@@ -364,11 +364,20 @@ static void dot_escapes_names(void **state)
     }
     assert_int_equal(qv_wait_all(r), 0);
     char path[300];
-    snprintf(path, sizeof path, "%s/names.dot", qv_test_scratch());
+    snprintf(path, sizeof path, "%s/calls.dot", qv_test_scratch());
     assert_int_equal(qv_graph_write_dot(r, path), 0);
-    size_t n = 0;
-    char *s = qv_test_slurp(path, &n);
+    char *s = qv_test_slurp(path, len);
     assert_non_null(s);
+    qv_runtime_destroy(r);
+    return s;
+}
+
+static void dot_escapes_names(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"caf\xc3\xa9", "a\"b\\c", "raw\xff", "bell\a"};
+    size_t n = 0;
+    char *s = dot_of_calls(names, 4, &n);
     assert_non_null(strstr(s, "caf\xc3\xa9 #0"));
     assert_non_null(strstr(s, "a\\\"b\\\\c #1"));
     assert_non_null(strstr(s, "raw\\\\xFF #2"));
@@ -380,7 +389,6 @@ static void dot_escapes_names(void **state)
         i += k;
     }
     free(s);
-    qv_runtime_destroy(r);
 }
 
 /* A function name longer than a DOT string may be: the drawing cuts it,
@@ -389,35 +397,19 @@ static void dot_escapes_names(void **state)
 static void dot_cuts_long_names(void **state)
 {
     (void)state;
-    qv_options o;
-    qv_options_init(&o);
-    o.ncpu = 1;
-    o.perfmodel_dir = "";
-    qv_runtime *r;
-    assert_int_equal(qv_runtime_create(&o, &r), 0);
     enum { LONG = 20000 };
     char *name = malloc(LONG + 1);
     assert_non_null(name);
     memset(name, 'f', LONG);
     name[LONG] = 0;
-    qv_func *f;
-    assert_int_equal(qv_func_create(r, name, NULL, 0, &f), 0);
-    qv_func_set_cpu(f, cpu_nothing);
-    assert_int_equal(qv_submit(r, f, NULL, 0), 0);
-    assert_int_equal(qv_wait_all(r), 0);
-    char path[300];
-    snprintf(path, sizeof path, "%s/long.dot", qv_test_scratch());
-    assert_int_equal(qv_graph_write_dot(r, path), 0);
     size_t n = 0;
-    char *s = qv_test_slurp(path, &n);
-    assert_non_null(s);
+    char *s = dot_of_calls((const char *const *)&name, 1, &n);
     size_t longest = qv_test_dot_longest_string(s, n);
     if (longest > 16384)
         fail_msg("a DOT string of %zu bytes: Graphviz refuses past 16384", longest);
     assert_non_null(strstr(s, "fff... #0"));
     free(s);
     free(name);
-    qv_runtime_destroy(r);
 }
 
 static void not_recording(void **state)
