@@ -426,6 +426,9 @@ usage)
     cmp -s "$D/wf.xml" "$D/wf.orig" || fail "graph import -o over its workflow changed it"
     cmp -s "$D/bs.bin" "$D/bs.orig" || fail "xclbin build -o over its bitstream changed it"
     cmp -s "$D/v.h" "$D/v.orig" || fail "xclbin entry -o over its header changed it"
+    timeout 20 "$Q" check '' >"$D/out" 2>&1
+    [ $? -eq 2 ] || fail "check '': exit status not 2"
+    grep -q "names no file" "$D/out" || fail "check '': $(cat "$D/out")"
     timeout 20 "$Q" graph gen qr -o '' >"$D/out" 2>&1
     [ $? -eq 2 ] || fail "graph gen qr -o '': exit status not 2"
     grep -q "option '-o' needs a value" "$D/out" || fail "graph gen -o '': $(cat "$D/out")"

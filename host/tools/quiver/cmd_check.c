@@ -99,6 +99,9 @@ int qv_cmd_check(int argc, char **argv)
             fprintf(stderr, PROG ": standard input ('-') cannot be checked; give "
                             "the file's path\n");
             return QV_CLI_USAGE;
+        } else if (!argv[i][0]) { /* as an option's '' (it said ": error: cannot open") */
+            fprintf(stderr, PROG ": FILE '' names no file\nTry '" PROG " --help'.\n");
+            return QV_CLI_USAGE;
         }
     int shown = 0;
     if (json)
