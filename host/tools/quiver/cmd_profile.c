@@ -675,9 +675,12 @@ static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
                     esc, o->status - 128);
         else
             fprintf(stderr,
-                    PROG ": %s wrote no profile: it did not load libquiver-profile.so (a "
-                         "statically linked program, or one that clears LD_PRELOAD), or "
-                         "it ended without exit (_exit, exec)\n",
+                    PROG
+                    ": %s wrote no profile: it did not load libquiver-profile.so (a "
+                    "statically linked program, or one that clears LD_PRELOAD), it "
+                    "ended without exit (_exit, exec), or the library could not write "
+                    "the profile at its exit (its message above: no file descriptor "
+                    "left, a full disk)\n",
                     esc);
         ret = 1;
     }
