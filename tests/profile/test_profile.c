@@ -298,7 +298,9 @@ static void test_longjmp(void **state)
 }
 
 /* A longjmp out of a recursion deeper than a thread records: the calls
- * after it are recorded (every one was dropped as too deep). */
+ * after it are recorded (every one was dropped as too deep), and the
+ * function jumped back to ends at its exit (it ran on, through the
+ * uninstrumented spin after it, until the next call's entry: review). */
 static void test_longjmp_from_deep(void **state)
 {
     (void)state;
@@ -306,7 +308,8 @@ static void test_longjmp_from_deep(void **state)
     qv__jval *r = report();
     assert_non_null(arc(r, "main", "spin_b"));
     known(r, "spin_b", 1, 5);
-    assert_true(num(r, "unpaired") >= 1000);
+    in_range(num(func(r, "jump_from"), "incl_ms"), 0, 15, "jump_from's time");
+    assert_true(num(r, "unpaired") >= 900); /* the calls past the 1024 at least */
     qv__part_json_free(r);
 }
 

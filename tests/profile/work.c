@@ -12,8 +12,9 @@
  *   threads   4 threads, each spin_a once
  *   fork      a child process runs in_child (3 ms) and exits
  *   longjmp   jumper(8) longjmps out of 8 frames, then spin_b once
- *   deepjmp   jumper(2000) longjmps out of 2000 frames (past the 1024 a
- *             thread records), then spin_b once
+ *   deepjmp   jump_from: jumper(2000) longjmps back to it out of 2000
+ *             frames (past the 1024 a thread records), and it returns; 30 ms
+ *             of uninstrumented spin, then spin_b once
  *   threxit   4 threads, one after another, each runs ender: spin_a once
  *             and pthread_exit from inside it; then spin_b 10 times
  *   exit N    leave_early() calls exit(N) from 3 frames deep
@@ -70,6 +71,7 @@ KEEP int sum_sq(int n);
 KEEP void in_child(void);
 KEEP void jumper(int n);
 KEEP void ender(void);
+KEEP void jump_from(void);
 KEEP void *ender_main(void *arg);
 KEEP void leave_early(int status);
 KEEP void level2(int status);
@@ -175,6 +177,12 @@ KEEP void jumper(int n)
     jumper(n - 1);
 }
 
+KEEP void jump_from(void)
+{
+    if (!setjmp(jb))
+        jumper(2000);
+}
+
 KEEP void ender(void)
 {
     TIMED(&acc_a, spin_a());
@@ -228,8 +236,8 @@ int main(int argc, char **argv)
             TIMED(&acc_fir, fir());
         }
     } else if (!strcmp(mode, "deepjmp")) {
-        if (!setjmp(jb))
-            jumper(2000);
+        jump_from();
+        spin(30);
         TIMED(&acc_b, spin_b());
     } else if (!strcmp(mode, "threxit")) {
         for (int i = 0; i < 4; i++) {

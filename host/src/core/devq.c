@@ -643,15 +643,19 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
     int64_t limit = wait_limit_ns(t);
     int rc = launch_here(q, t, limit, t0, &ev, &board, &b0);
     *started = rc == 0;
+    /* Its copies stay through the run too: nothing else allocates on the
+     * device meanwhile today, but a full device must never free them. */
+    atomic_store_explicit(&q->launching, t, memory_order_relaxed);
     if (!rc && ev)
         rc = q->dev->ops->wait(q->dev, ev, limit);
     *t1 = qv__now_ns();
-    if (rc)
-        return rc;
-    if (board && q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b1, sizeof b1) == 0)
+    if (!rc && board &&
+        q->dev->ops->query(q->dev, QV_QUERY_BOARD_US, &b1, sizeof b1) == 0)
         *model_us = b1 > b0 ? b1 - b0 : 0;
-    written(q, t);
-    return 0;
+    if (!rc)
+        written(q, t);
+    atomic_store_explicit(&q->launching, NULL, memory_order_relaxed);
+    return rc;
 }
 
 /* Waits for the oldest task in flight on q; 0 or the wait's error. Its

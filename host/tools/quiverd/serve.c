@@ -1332,11 +1332,14 @@ static bool copy_now(qd_req *q, qd_buf *b, int is_write, size_t off, size_t len,
      * here would take first (review finding). */
     if (atomic_load(&b->refs) != 1)
         return false;
-    /* Nor a READ of an output whose writer failed here: the host was told
-     * in the run's reply, and reads what the buffer held before, as a copy
-     * task does (quiverd.read takes such inputs); an acquire refuses every
-     * read of it until it is written. */
-    if (!is_write && atomic_load_explicit(&b->buf->stale, memory_order_acquire))
+    /* Nor a READ of an output whose writer failed here, once the failure
+     * was told (the run's reply took its error): the host reads what the
+     * buffer held before, as a copy task does (quiverd.read takes such
+     * inputs), where an acquire refuses every read of it until it is
+     * written. An error not told yet (a copy lost with a device here after
+     * the run's reply) is this READ's to take (review). */
+    if (!is_write && atomic_load_explicit(&b->buf->stale, memory_order_acquire) &&
+        !atomic_load(&b->buf->err))
         return false;
     int rc = qv_buf_try_acquire(b->buf, mode);
     if (rc == QV_EBUSY)

@@ -187,6 +187,10 @@ NOI static qvp_thr *thr_alloc(void)
 
 static pthread_key_t end_key; /* a thread's tables: closed when it ends */
 static int end_key_ok;
+/* A thread's end and the profile's writing at exit, one at a time: both
+ * close a thread's frames (review: two loops on one stack could take its
+ * depth below 0). */
+static pthread_mutex_t end_mu = PTHREAD_MUTEX_INITIALIZER;
 
 NOI static void frames_close_all(qvp_thr *t, uint64_t now);
 
@@ -199,13 +203,15 @@ NOI static void frames_close_all(qvp_thr *t, uint64_t now);
 NOI static void thr_end(void *arg)
 {
     qvp_thr *t = arg;
-    if (atomic_load(&stopping) || t->busy)
-        return;
-    t->busy = 1;
-    t->unpaired += t->depth + t->over;
-    t->over = 0;
-    frames_close_all(t, ticks());
-    t->busy = 0;
+    pthread_mutex_lock(&end_mu);
+    if (!atomic_load(&stopping) && !t->busy) {
+        t->busy = 1;
+        t->unpaired += t->depth + t->over;
+        t->over = 0;
+        frames_close_all(t, ticks());
+        t->busy = 0;
+    }
+    pthread_mutex_unlock(&end_mu);
 }
 
 /* The calling thread's tables, made and listed on its first hook; NULL
@@ -416,7 +422,6 @@ API void __cyg_profile_func_enter(void *fn, void *site)
 API void __cyg_profile_func_exit(void *fn, void *site)
 {
     uint64_t now = ticks();
-    (void)site;
     qvp_thr *t = tls_thr;
     if (!t)
         return;
@@ -425,6 +430,14 @@ API void __cyg_profile_func_exit(void *fn, void *site)
         return;
     }
     t->busy = 1;
+    /* A longjmp out of calls too deep to record, seen at an exit (the
+     * enter hook sees it too): their count goes, and this exit is a
+     * recorded call's (it was taken as one of theirs: review). */
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    if (t->over && left(t->over_sp, t->over_site, sp, (uintptr_t)site)) {
+        t->unpaired += t->over;
+        t->over = 0;
+    }
     if (t->over) {
         t->over--;
     } else if (t->depth && t->stack[t->depth - 1].fn == (uintptr_t)fn) {
@@ -747,6 +760,7 @@ NOI static void write_profile(void)
      * the caller, other threads are stopped by the flag (a hook already
      * running may race: the figures of a thread still running at exit are
      * approximate). */
+    pthread_mutex_lock(&end_mu); /* a thread ending now has closed its frames */
     for (qvp_thr *t = atomic_load(&threads); t; t = t->next) {
         if (!t->alive)
             continue;
@@ -754,6 +768,7 @@ NOI static void write_profile(void)
         t->closed_at_exit = t->depth;
         frames_close_all(t, now);
     }
+    pthread_mutex_unlock(&end_mu);
     for (qvp_thr *t = atomic_load(&threads); t; t = t->next)
         for (uint32_t i = 0; i < t->narcs && t->alive; i++) {
             mod_of(&ms, t->arcs[i].callee);
