@@ -358,8 +358,11 @@ static void arguments_of_another_kind(void **state)
         "__kernel void k(__global float *x, __global float *n) { x[get_global_id(0)] += 1.0f; }\n";
     static const char *scalar_for_buf =
         "__kernel void k(ulong x, uint n) { }\n";
-    const char *srcs[2] = { ptr_for_scalar, scalar_for_buf };
-    for (int i = 0; i < 2; i++) {
+    /* An image is global memory too, but no buffer: bound as one, PoCL
+     * crashed in the launch. */
+    static const char *image_for_buf = "__kernel void k(image2d_t x, uint n) { }\n";
+    const char *srcs[3] = {ptr_for_scalar, scalar_for_buf, image_for_buf};
+    for (int i = 0; i < 3; i++) {
         char name[16];
         snprintf(name, sizeof name, "kind%d", i);
         qv_func *f = func_x(rt, name, srcs[i], "k", NULL, true);
@@ -531,6 +534,101 @@ static void disk_cache_stays_right(void **state)
         assert_int_equal(system(cmd), 0);
         assert_true(run_fresh(plain, NULL) == 6.0f);
     }
+    /* A FIFO where a cached file was: rebuilt, not waited on (it held the
+     * device's thread for ever). */
+    snprintf(cmd, sizeof cmd,
+             "for f in '%s'/quiver/opencl/*.bin; do rm -f \"$f\" && mkfifo \"$f\"; done",
+             qv_test_scratch());
+    assert_int_equal(system(cmd), 0);
+    assert_true(run_fresh(plain, NULL) == 6.0f);
+    /* An #include the directive parse missed (a BOM before it, here): the
+     * header's change is seen all the same (the stale binary ran). */
+    static const char *inc_bom =
+        "\xef\xbb\xbf#include \"val.h\"\n"
+        "__kernel void k(__global float *x, uint n) "
+        "{ size_t i = get_global_id(0); if (i < n) x[i] = VAL; }\n";
+    write_file(hdr, "#define VAL 3.0f\n");
+    assert_true(run_fresh(inc_bom, opts) == 6.0f);
+    write_file(hdr, "#define VAL 5.0f\n");
+    assert_true(run_fresh(inc_bom, opts) == 10.0f);
+    /* Build options past 4 KiB, whole (a -D at their end was cut off). */
+    static const char *ifndef =
+        "#ifndef VAL\n#define VAL 1.0f\n#endif\n"
+        "__kernel void k(__global float *x, uint n) "
+        "{ size_t i = get_global_id(0); if (i < n) x[i] = VAL; }\n";
+    char *longopts = malloc(4200);
+    assert_non_null(longopts);
+    memset(longopts, ' ', 4100);
+    strcpy(longopts + 4100, "-DVAL=7777.0f");
+    assert_true(run_fresh(ifndef, longopts) == 15554.0f);
+    free(longopts);
+}
+
+/* A range of 2^32 work-groups or more: this call runs elsewhere (PoCL
+ * died of a division by zero); the device stays in service. */
+static unsigned range_huge(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)c;
+    g[0] = (size_t)1 << 32;
+    l[0] = 1;
+    return 1;
+}
+
+static void too_many_work_groups(void **state)
+{
+    (void)state;
+    static const char *s1 = "__kernel void k(__global float *x, uint n) { }\n";
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW), QV_ARG_SCALAR("n", unsigned)};
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "huge", d, 2, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_add1), 0);
+    qv_opencl_impl im = {s1, "k", NULL, range_huge};
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    qv_device_info d0, d1;
+    device_info(1, &d0);
+    assert_true(run_x(rt, f, 1u << QV_CLASS_GPU) == 2.0f); /* on the CPU */
+    device_info(1, &d1);
+    assert_int_equal(d1.failed - d0.failed, 1);
+    assert_true(d1.healthy);
+}
+
+/* A run whose wait fails: the task is done on the CPU, the device leaves
+ * service (the fault could not be injected into OpenCL before). */
+static void wait_failure(void **state)
+{
+    (void)state;
+    fault(QV_FAULT_WAIT, QV_EIO, 0);
+}
+
+/* A copy home that keeps failing: unregister says which device holds the
+ * copy and why (it said "the device ... failed" of a device in service). */
+static void unregister_names_the_unreadable_copy(void **state)
+{
+    (void)state;
+    static float a[N], b[N], c[N];
+    fill(a, 1);
+    fill(b, 2);
+    qv_buf *ba, *bb, *bc;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, c, sizeof c, &bc), 0);
+    assert_int_equal(qv_func_set_where(vadd, 1u << QV_CLASS_GPU), 0);
+    unsigned n = N;
+    assert_int_equal(
+        qv_submit(rt, vadd, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bc), QV_VAL(n)}, 4),
+        0);
+    assert_int_equal(qv_wait_all(rt), 0); /* c's only copy on the GPU */
+    qv__fault_set_n("opencl", QV_FAULT_READ, 0, QV_FAULT_ALWAYS, QV_EIO);
+    int rc = qv_buf_unregister(bc);
+    char why[512];
+    snprintf(why, sizeof why, "%s", qv_last_error());
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_int_equal(rc, QV_EIO);
+    if (!strstr(why, "holds the only valid copy") || !strstr(why, "(3 tries)"))
+        fail_msg("unregister's error: %s", why);
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_func_set_where(vadd, 0);
 }
 
 /* A call whose work-group does not fit (global 100, local 64) runs
@@ -734,10 +832,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(arguments_of_another_kind, setup, teardown),
         cmocka_unit_test_setup_teardown(set_again_builds_the_new_code, setup, teardown),
         cmocka_unit_test_setup_teardown(long_build_log, setup, teardown),
-        cmocka_unit_test_setup_teardown(bad_ranges_leave_the_device_in_service, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_ranges_leave_the_device_in_service, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(too_much_local_memory, setup, teardown),
         cmocka_unit_test(disk_cache_stays_right),
         cmocka_unit_test_setup_teardown(work_group_misfit_is_per_call, setup, teardown),
+        cmocka_unit_test_setup_teardown(too_many_work_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(wait_failure, setup, teardown),
+        cmocka_unit_test_setup_teardown(unregister_names_the_unreadable_copy, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(waits_in_a_range_function_are_refused, setup,
                                         teardown),
     };

@@ -14,6 +14,7 @@
  * it may then dangle: a cheap check, not a guarantee).
  */
 #include <search.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/internal.h"
@@ -102,9 +103,9 @@ static int buf_retire(qv_buf *b)
         rc = lost; /* logged when it was lost */
     } else {
         qv__log(0,
-                "buffer %p: its only valid copy could not be brought home from "
-                "its device (%s); the host keeps its older data",
-                b->ptr, qv_strerror(rc));
+                "buffer %p: its only valid copy could not be brought home: %s; the host "
+                "keeps its older data",
+                b->ptr, qv_last_error());
     }
     pthread_mutex_lock(&rt->submit_mu);
     if (b->last_writer)
@@ -245,10 +246,13 @@ QV_API int qv_buf_unregister(qv_buf *buf)
      * is still reported. */
     rc = qv__buf_take_error(buf);
     int frc = buf_retire(buf);
+    char why[512] = "";
+    if (frc) /* which device, and why (coherence.c): not a fixed text (review) */
+        snprintf(why, sizeof why, "%s", qv_last_error());
     buf_unlink(buf);
-    return rc ? rc : frc ? qv__fail(frc, "qv_buf_unregister: the device holding the only "
-                                         "valid copy failed; the host keeps older data")
-                         : 0;
+    return rc    ? rc
+           : frc ? qv__fail(frc, "qv_buf_unregister: %s; the host keeps older data", why)
+                 : 0;
 }
 
 QV_API int qv_buf_try_unregister(qv_buf *buf)

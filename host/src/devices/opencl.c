@@ -7,8 +7,9 @@
  * builds the new one) and kept; built binaries are also cached on disk
  * under $XDG_CACHE_HOME/quiver/opencl, keyed by a hash of the source, the
  * build options and the device and driver versions, so a later run skips
- * the compiler (PoCL takes about a second per program cold). A source that
- * #includes files is not cached: the key cannot see them. A cached file
+ * the compiler (PoCL takes about a second per program cold). A build that
+ * may read other files is not cached: the key cannot see them (a source
+ * with the word "include" or "import", options with -I). A cached file
  * carries its length and checksum, checked before the driver sees it (a
  * damaged binary crashed PoCL). A build error is reported with its build
  * log, and the runtime runs the function on the CPU from then on
@@ -35,6 +36,7 @@
 #include "core/sigkeep.h"
 #include "devices/device.h"
 #include "discovery/discovery.h"
+#include "qv_file.h"
 
 typedef struct ocl_prog {
     cl_program prog;
@@ -216,28 +218,22 @@ static uint64_t fnv(uint64_t h, const char *s)
     return (h ^ 0xff) * 0x100000001b3ull; /* separator between fields */
 }
 
-/* Whether src has an #include directive (the cache key cannot see the
- * files it names). */
-static bool has_include(const char *src)
+/* Whether a build of src with options may read other files, which the
+ * cache key cannot see: an include path in the options, or the words
+ * "include" or "import" anywhere in the source. Looked for as words, not
+ * as directives: a BOM, a line continuation between '#' and the name, a
+ * digraph ("%:include") or a CR line end each hid one from a parse of
+ * directives, and a changed header then built from the stale binary
+ * (adversarial testing). A comment that names them costs a cache miss. */
+static bool reads_files(const char *src, const char *options)
 {
-    for (const char *s = src; (s = strchr(s, '#')) != NULL; s++) {
-        const char *l = s;
-        while (l > src && (l[-1] == ' ' || l[-1] == '\t'))
-            l--;
-        if (l != src && l[-1] != '\n')
-            continue;
-        const char *d = s + 1;
-        while (*d == ' ' || *d == '\t')
-            d++;
-        if (!strncmp(d, "include", 7))
-            return true;
-    }
-    return false;
+    return (src && (strstr(src, "include") || strstr(src, "import"))) ||
+           (options && strstr(options, "-I"));
 }
 
 static int cache_path(const ocl_device *o, const qv_opencl_impl *im, char *out, size_t n)
 {
-    if (has_include(im->source))
+    if (reads_files(im->source, im->options))
         return -1;
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char dir[4096];
@@ -305,9 +301,18 @@ static void save_binary(cl_program p, const char *path)
 static unsigned char *load_binary(const char *path, size_t *len)
 {
     *len = 0;
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
+    /* Opened as a user's file is: a FIFO or a device put there is not
+     * waited on (a FIFO held the device's thread for ever: adversarial
+     * testing), only a regular file is read. */
+    int fd;
+    uint64_t size;
+    if (qv__file_open(path, (256u << 20) + sizeof(cache_head) + 1, &fd, &size, NULL))
         return NULL;
+    FILE *fp = fdopen(fd, "rb");
+    if (!fp) {
+        close(fd);
+        return NULL;
+    }
     cache_head h;
     unsigned char *bin = NULL;
     if (fread(&h, sizeof h, 1, fp) == 1 && !memcmp(h.magic, CACHE_MAGIC, sizeof h.magic) &&
@@ -369,11 +374,17 @@ static char *build_log(const ocl_device *o, cl_program p)
 }
 
 /* The build options: the user's, and argument info, which lets build()
- * check the kernel's arguments against the function's. */
-static void build_options(const qv_opencl_impl *im, char *out, size_t n)
+ * check the kernel's arguments against the function's; malloc'd, whole
+ * (options past 4 KiB were cut, silently: a -D lost, and the argument
+ * check with it; adversarial testing), or NULL without memory. */
+static char *build_options(const qv_opencl_impl *im)
 {
-    snprintf(out, n, "%s%s-cl-kernel-arg-info", im->options ? im->options : "",
-             im->options && *im->options ? " " : "");
+    const char *user = im->options ? im->options : "";
+    size_t n = strlen(user) + sizeof " -cl-kernel-arg-info";
+    char *out = malloc(n);
+    if (out)
+        snprintf(out, n, "%s%s-cl-kernel-arg-info", user, *user ? " " : "");
+    return out;
 }
 
 /* Each of k's arguments against f's: a buffer for a global or constant
@@ -391,6 +402,16 @@ static int check_args(const ocl_device *o, const qv_func *f, const qv_opencl_imp
             return qv__fail(QV_EMISMATCH, "OpenCL kernel '%s' on %s: argument %u is __local "
                             "memory, which a function's call cannot pass",
                             im->kernel, o->name, i);
+        /* An image or a pipe is a global object too, but not a buffer: bound
+         * as one, the driver crashed in the launch (adversarial testing). */
+        cl_kernel_arg_access_qualifier acc = CL_KERNEL_ARG_ACCESS_NONE;
+        if (clGetKernelArgInfo(k, i, CL_KERNEL_ARG_ACCESS_QUALIFIER, sizeof acc, &acc,
+                               NULL) == CL_SUCCESS &&
+            acc != CL_KERNEL_ARG_ACCESS_NONE)
+            return qv__fail(QV_EMISMATCH,
+                            "OpenCL kernel '%s' on %s: argument %u is an image "
+                            "or a pipe, which a function's call cannot pass",
+                            im->kernel, o->name, i);
         bool kbuf = aq == CL_KERNEL_ARG_ADDRESS_GLOBAL || aq == CL_KERNEL_ARG_ADDRESS_CONSTANT;
         if (kbuf != f->args[i].is_buf)
             return qv__fail(QV_EMISMATCH, "OpenCL kernel '%s' on %s: argument %u is a %s, "
@@ -401,14 +422,28 @@ static int check_args(const ocl_device *o, const qv_func *f, const qv_opencl_imp
     return 0;
 }
 
+static int build_with(ocl_device *o, const qv_func *f, const qv_opencl_impl *im,
+                      const char *opts, char *path, size_t npath, ocl_prog *pp);
+
 /* Builds implementation im of f on o: from the disk cache when it holds
  * one that builds, else from source (and then fills the cache). */
 static int build(ocl_device *o, const qv_func *f, const qv_opencl_impl *im, ocl_prog *pp)
 {
+    char path[4200];
+    char *opts = build_options(im);
+    if (!opts)
+        return qv__fail(QV_ENOMEM, "OpenCL build of '%s': out of memory", f->name);
+    int rc = build_with(o, f, im, opts, path, sizeof path, pp);
+    free(opts);
+    return rc;
+}
+
+/* build's work, with its options opts and room for the cache's path. */
+static int build_with(ocl_device *o, const qv_func *f, const qv_opencl_impl *im,
+                      const char *opts, char *path, size_t npath, ocl_prog *pp)
+{
     cl_int err;
-    char path[4200], opts[4096];
-    build_options(im, opts, sizeof opts);
-    bool cached = cache_path(o, im, path, sizeof path) == 0;
+    bool cached = cache_path(o, im, path, npath) == 0;
     cl_program p = NULL;
     if (cached) {
         size_t len;
@@ -573,6 +608,18 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
                         nlocal, dims);
     if (!global[0] || (dims > 1 && !global[1]) || (dims > 2 && !global[2]))
         return 0; /* nothing to do */
+    /* Work-groups a dimension counts in 32 bits in drivers (PoCL died of a
+     * division by zero at 2^32 of them: adversarial testing): this call's
+     * size, not the function's, as a work-group size the device refuses. */
+    for (unsigned i = 0; i < dims; i++) {
+        size_t groups = global[i] / (local[i] ? local[i] : 1);
+        if (groups > UINT32_MAX)
+            return qv__fail(QV_E2BIG,
+                            "'%s': its OpenCL range has %zu work-groups in "
+                            "dimension %u (global %zu, local %zu): past the 2^32 - 1 a "
+                            "driver counts",
+                            f->name, groups, i, global[i], local[i]);
+    }
     cl_event e;
     cl_int err = clEnqueueNDRangeKernel(o->q, pp->kern, dims, NULL, global,
                                         nlocal ? local : NULL, 0, NULL, &e);
@@ -600,6 +647,11 @@ static int ocl_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
     (void)timeout_ns; /* OpenCL 1.2 has no timed wait */
     cl_event e = (cl_event)ev;
     cl_int err = clWaitForEvents(1, &e);
+    int inj = qv__fault_hit("opencl", QV_FAULT_WAIT); /* tests: a run that fails */
+    if (inj) {
+        clReleaseEvent(e);
+        return qv__fail(inj, "injected wait failure");
+    }
     cl_int status = CL_COMPLETE;
     clGetEventInfo(e, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
     clReleaseEvent(e);
