@@ -195,6 +195,20 @@ static qv_func *board_vadd(qv_runtime *rt, const char *name)
     return f;
 }
 
+/* The default platform's runtime, with its emulated board and its GPU;
+ * the test is skipped where either is missing. */
+static qv_runtime *board_and_gpu_runtime(void)
+{
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
+    if (!(have & (1u << QV_CLASS_FPGA)) || !(have & (1u << QV_CLASS_GPU))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    return rt;
+}
+
 /* Two vadds' buffers, a + b -> out (0..N-1 plus 2), the first run on the
  * board already: out's only valid copy is the board's. */
 typedef struct two_sets {
@@ -922,13 +936,7 @@ static void transient_read_failure_loses_nothing(void **state)
 static void unreadable_copy_fails_the_reader_not_its_device(void **state)
 {
     (void)state;
-    unsigned have;
-    qv_runtime *rt = qv_test_default_runtime(&have);
-    assert_non_null(rt);
-    if (!(have & (1u << QV_CLASS_FPGA)) || !(have & (1u << QV_CLASS_GPU))) {
-        qv_runtime_destroy(rt);
-        skip();
-    }
+    qv_runtime *rt = board_and_gpu_runtime();
     qv_func *f = board_vadd(rt, "vadd_on_board"), *g;
     static two_sets t;
     two_sets_open(rt, f, &t); /* out = i + 2, on the board only */
@@ -1104,13 +1112,7 @@ static void writer_run_elsewhere_replaces_a_lost_copy(void **state)
 static void failed_call_leaves_its_mask_for_another_accelerator(void **state)
 {
     (void)state;
-    unsigned have;
-    qv_runtime *rt = qv_test_default_runtime(&have);
-    assert_non_null(rt);
-    if (!(have & (1u << QV_CLASS_FPGA)) || !(have & (1u << QV_CLASS_GPU))) {
-        qv_runtime_destroy(rt);
-        skip();
-    }
+    qv_runtime *rt = board_and_gpu_runtime();
     qv_func *f;
     assert_int_equal(qv_func_create(rt, "vadd_fpga_or_gpu", qv_test_vadd_sig, 4, &f), 0);
     assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);

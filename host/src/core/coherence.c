@@ -139,18 +139,17 @@ typedef struct busy {
     size_t n; /* SIZE_MAX: too many */
 } busy;
 
-/* Whether device dev's copy of x may go (under x->coh_mu): no task whose
- * run there began uses x. A task that only waits (its dependencies, its
- * turn in the device's queue) allocates and copies again when it runs,
- * under coh_mu. Only copies no task used at all went before: a board
- * full of the copies that queued calls would read failed those calls
- * (a board-only function, "131072 bytes do not fit": adversarial
- * testing). */
-static bool evictable(qv_buf *x, unsigned dev, const busy *k)
+/* Whether device dev's copy of x may go (under x->coh_mu; users: x's
+ * qv__buf_users): no task whose run there began uses x. A task that only
+ * waits (its dependencies, its turn in the device's queue) allocates and
+ * copies again when it runs, under coh_mu. Only copies no task used at all went before: a
+ * board full of the copies that queued calls would read failed those calls (a board-only
+ * function, "131072 bytes do not fit": adversarial testing). */
+static bool evictable(qv_buf *x, unsigned dev, size_t users, const busy *k)
 {
     if (!x->mem || !x->mem[dev])
         return false;
-    if (qv__buf_users(x) == 0)
+    if (users == 0)
         return true;
     if (k->n == SIZE_MAX)
         return false;
@@ -213,7 +212,8 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
     for (qv_buf *x = rt->bufs; x; x = x->next) {
         if (x == keep || x->retired || !x->size || pthread_mutex_trylock(&x->coh_mu))
             continue;
-        bool ok = evictable(x, dev, &k), awaited = qv__buf_users(x) > 0;
+        size_t users = qv__buf_users(x);
+        bool ok = evictable(x, dev, users, &k), awaited = users > 0;
         uint64_t used = x->used_ns;
         pthread_mutex_unlock(&x->coh_mu);
         if (!ok)
@@ -235,7 +235,7 @@ static size_t evict(qv_runtime *rt, const qv_buf *keep, unsigned dev, size_t nee
     for (size_t i = 0; i < n; i++) {
         qv_buf *x = v[i].b;
         if (freed < need && !pthread_mutex_trylock(&x->coh_mu)) {
-            if (evictable(x, dev, &k)) {
+            if (evictable(x, dev, qv__buf_users(x), &k)) {
                 unsigned valid = atomic_load(&x->valid);
                 int rc = valid == bit ? to_host(rt, x, dev) : 0;
                 if (rc)

@@ -128,10 +128,11 @@ struct qv__devq {
      * thread; read by qv__devq_stuck while the driver is in that launch). */
     qv__task         *cur;
     uint64_t          cur_t0;
-    /* The task whose copies launch_here makes, and the one land waits
-     * for, taken off fly (set by the thread that launches, which is also
-     * the one whose copies evict frees): a full device frees no copy they
-     * use (coherence.c, evict). Atomic: no lock on a launch's path. */
+    /* The task being launched (from its copies to its run's end on a
+     * device without flights), and the one land waits for, taken off fly
+     * (set by the thread that launches, which is also the one whose
+     * copies evict frees): a full device frees no copy they use
+     * (coherence.c, evict). Atomic: no lock on a launch's path. */
     _Atomic(qv__task *) launching, landing;
     /* Under mu: the driver thread is in a run that its backend hands
      * over as hung (qv__devq_stuck), and may never come back; the
@@ -518,21 +519,8 @@ static int64_t wait_limit_ns(const qv__task *t)
  * the error of the operation that failed. *board: whether the device has
  * a board clock, *b0 its reading after the copies, right before the
  * launch. */
-static int launch_copies(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0,
-                         qv_event **ev, bool *board, double *b0);
-
-static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0, qv_event **ev,
-                       bool *board, double *b0)
-{
-    atomic_store_explicit(&q->launching, t, memory_order_relaxed);
-    int rc = launch_copies(q, t, limit, t0, ev, board, b0);
-    atomic_store_explicit(&q->launching, NULL, memory_order_relaxed);
-    return rc;
-}
-
-/* launch_here's work, with t as q->launching. */
-static int launch_copies(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0,
-                         qv_event **ev, bool *board, double *b0)
+static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0,
+                       qv_event **ev, bool *board, double *b0)
 {
     qv_runtime *rt = q->rt;
     unsigned id = q->dev->id;
@@ -641,11 +629,11 @@ static int run_here(qv__devq *q, qv__task *t, uint64_t *t0, uint64_t *t1,
     double b0 = 0, b1 = 0;
     bool board = false;
     int64_t limit = wait_limit_ns(t);
+    /* Its copies stay from the launch to the run's end: a full device
+     * frees none of them (evict). */
+    atomic_store_explicit(&q->launching, t, memory_order_relaxed);
     int rc = launch_here(q, t, limit, t0, &ev, &board, &b0);
     *started = rc == 0;
-    /* Its copies stay through the run too: nothing else allocates on the
-     * device meanwhile today, but a full device must never free them. */
-    atomic_store_explicit(&q->launching, t, memory_order_relaxed);
     if (!rc && ev)
         rc = q->dev->ops->wait(q->dev, ev, limit);
     *t1 = qv__now_ns();
@@ -1211,7 +1199,9 @@ static void launch_flight(qv__devq *q, qv__task *t, bool loose)
         atomic_fetch_add(&q->loose, 1);
         atomic_fetch_add(&rt->loose, 1);
     }
+    atomic_store_explicit(&q->launching, t, memory_order_relaxed); /* then in fly */
     int rc = launch_here(q, t, limit, &t0, &ev, &board, &b0);
+    atomic_store_explicit(&q->launching, NULL, memory_order_relaxed);
     if (rc) {
         if (far)
             atomic_fetch_sub_explicit(&rt->far, 1, memory_order_relaxed);
