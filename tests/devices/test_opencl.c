@@ -11,7 +11,9 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <time.h>
 
+#include "core/internal.h"
 #include "devices/device.h"
 #include "helper.h"
 #include "quiver.h"
@@ -792,6 +794,119 @@ static void waits_in_a_range_function_are_refused(void **state)
     assert_true(x[0] == 1.0f && x[63] == 1.0f);
 }
 
+/* Kernels past their deadline (shortened from 30 s to 300 ms). spin adds
+ * 1 to each of 16 floats, after a loop of n steps, or for ever. */
+static const char *spin_src =
+    "__kernel void spin(__global const float *a, __global float *y, uint n, uint "
+    "forever)\n"
+    "{ volatile __global float *v = y; float s = a[0];\n"
+    "  if (forever) for (;;) v[16] = s;\n"
+    "  for (uint i = 0; i < n; i++) s = s * 0.999999f + a[i & 15];\n"
+    "  v[16] = s; for (int i = 0; i < 16; i++) y[i] = a[i] + 1.0f; }\n";
+
+static void cpu_spin(const qv_call *c)
+{
+    const float *a = c->ptr[0];
+    float *y = c->ptr[1];
+    for (int i = 0; i < 16; i++)
+        y[i] = a[i] + 1.0f;
+}
+
+static unsigned range_one(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)c;
+    (void)l;
+    g[0] = 1;
+    return 1;
+}
+
+static qv_func *spin_func(void)
+{
+    qv_arg_desc d[] = {QV_ARG_BUF("a", QV_R), QV_ARG_BUF("y", QV_W),
+                       QV_ARG_SCALAR("n", unsigned), QV_ARG_SCALAR("forever", unsigned)};
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "spin", d, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_spin), 0);
+    qv_opencl_impl im = {spin_src, "spin", NULL, range_one};
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU), 0);
+    return f;
+}
+
+/* c = a + b on the GPU, left there (its only copy). */
+static void vadd_on_gpu(qv_buf *ba, qv_buf *bb, qv_buf *bc)
+{
+    unsigned n = N;
+    assert_int_equal(qv_func_set_where(vadd, 1u << QV_CLASS_GPU), 0);
+    assert_int_equal(
+        qv_submit(rt, vadd, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bc), QV_VAL(n)}, 4),
+        0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    qv_func_set_where(vadd, 0);
+}
+
+/* spin(c, y, n, forever) past its deadline: the call runs on the CPU,
+ * reading c, whose only copy is on the GPU, while the kernel goes on
+ * there (the copy waited behind it, for ever for one that never ends),
+ * and the GPU leaves service. */
+static void spin_past_deadline(unsigned n, unsigned forever)
+{
+    qv__devq_least_limit_ns = 300000000;
+    static float a[N], b[N], c[N], y[17];
+    fill(a, 1);
+    fill(b, 2);
+    qv_buf *ba, *bb, *bc, *by;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, c, sizeof c, &bc), 0);
+    assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
+    vadd_on_gpu(ba, bb, bc);
+    qv_func *f = spin_func();
+    qv_device_info d0, d1;
+    device_info(1, &d0);
+    assert_int_equal(
+        qv_submit(rt, f, (qv_arg[]){QV_BUF(bc), QV_BUF(by), QV_VAL(n), QV_VAL(forever)},
+                  4),
+        0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    device_info(1, &d1);
+    assert_int_equal(d1.failed - d0.failed, 1);
+    assert_int_equal(d1.healthy, 0);
+    assert_int_equal(qv_buf_unregister(by), 0);
+    for (int i = 0; i < 16; i++)
+        assert_true(y[i] == a[i] + b[i] + 1.0f);
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_buf_unregister(bc);
+    qv__devq_least_limit_ns = 30000000000ll;
+}
+
+/* One that ends after all: the GPU gets a probe and is back in service. */
+static void a_run_that_ends_late(void **state)
+{
+    (void)state;
+    spin_past_deadline(1500000000u, 0); /* about 2 s on PoCL here */
+    for (int i = 0; i < 600; i++) {     /* up to a minute */
+        qv_device_info di;
+        device_info(1, &di);
+        if (di.healthy)
+            return;
+        vadd_on(1u << QV_CLASS_GPU); /* the probe, once due */
+        struct timespec ms100 = {0, 100000000};
+        nanosleep(&ms100, NULL);
+    }
+    fail_msg("the GPU did not come back after its late run ended");
+}
+
+/* One that never ends: the runtime's destruction returns all the same
+ * (clFinish waited for it for ever); the device is left behind. Last:
+ * the kernel keeps a core until the process ends. */
+static void a_run_that_never_ends(void **state)
+{
+    (void)state;
+    spin_past_deadline(0, 1);
+}
+
 int main(void)
 {
     set_program_handlers();
@@ -843,6 +958,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(waits_in_a_range_function_are_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(a_run_that_ends_late, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_run_that_never_ends, setup, teardown),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

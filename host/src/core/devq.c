@@ -501,6 +501,8 @@ void qv__devq_push(qv_runtime *rt, unsigned dev, qv__task *t)
  * undefined conversion, which gave no deadline at all; adversarial
  * testing). A run past it fails with QV_ETIMEDOUT and the task runs on
  * the CPU; the device is taken out of service. */
+int64_t qv__devq_least_limit_ns = 30000000000ll;
+
 static int64_t wait_limit_ns(const qv__task *t)
 {
     double est = 0;
@@ -510,7 +512,7 @@ static int64_t wait_limit_ns(const qv__task *t)
             est = e;
     }
     double ns = 100.0 * est * 1e3;
-    const double lo = 30e9, hi = 7 * 86400e9;
+    const double lo = (double)qv__devq_least_limit_ns, hi = 7 * 86400e9;
     return (int64_t)(ns > hi ? hi : ns > lo ? ns : lo); /* also inf and NaN */
 }
 

@@ -18,14 +18,33 @@
  * would take a cl_mem for a number, or crash), or that needs more local
  * memory than the device has.
  *
+ * Kernels run on the device's in-order queue, copies on a second queue of
+ * its own, as StarPU's transfer queues: a read does not wait for a kernel
+ * that has nothing to do with it (on the queue of kernels, a CPU task
+ * reading the GPU's copy of one buffer waited for the GPU's kernel on
+ * another, and for ever behind one that never ends). The runtime orders
+ * the two: a copy is made before the launch that uses it (the calls
+ * block), and a kernel's outputs are read after its run ended.
+ *
+ * A run is waited for until its deadline (qv_launch.limit_ns, through the
+ * event's completion callback: OpenCL 1.2 has no timed wait). A run past
+ * it fails with QV_ETIMEDOUT and the device leaves service while the
+ * kernel goes on (a thread cannot be stopped, nor can a queued kernel);
+ * the callback tells the runtime when it ends (the device gets a probe).
+ * One that never ends keeps its queue and context at the close: the device
+ * leaks instead of hanging the program in clFinish.
+ *
  * Locking: a device is driven by one thread (its driver, devq.c), so the
  * per-device program table needs no lock; alloc/free/read/write may come
  * from any thread (coherence copies), and OpenCL calls are thread-safe
- * except clSetKernelArg, which only the driver thread calls.
+ * except clSetKernelArg, which only the driver thread calls. mu guards the
+ * run's end (ended, hung, closed), which the driver's wait and the
+ * driver's (OpenCL's) callback thread share.
  */
 #define CL_TARGET_OPENCL_VERSION 120
 #include <CL/cl.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +53,7 @@
 
 #include "core/internal.h"
 #include "core/sigkeep.h"
+#include "core/thread.h"
 #include "devices/device.h"
 #include "discovery/discovery.h"
 #include "qv_file.h"
@@ -49,13 +69,21 @@ typedef struct ocl_device {
     qv_device        base;
     cl_device_id     id;
     cl_context       ctx;
-    cl_command_queue q;
+    cl_command_queue q;           /* kernels */
+    cl_command_queue cq;          /* copies */
     char             name[128];
     char             version[256]; /* device + driver versions, for the cache key */
     uint64_t         mem;
     cl_ulong         local_mem;   /* bytes of __local memory a work-group may use */
     ocl_prog        *progs;       /* by function id */
     size_t           nprogs;
+    /* The run's end (one at a time: the runtime drives a device with one
+     * task in flight). */
+    pthread_mutex_t  mu;
+    pthread_cond_t   cv;          /* monotonic */
+    bool             ended;       /* the launch's event completed */
+    bool             hung;        /* its wait timed out, and the run goes on */
+    bool             closed;      /* the runtime is gone: its callback tells no one */
 } ocl_device;
 
 struct qv_devmem {
@@ -103,10 +131,18 @@ static int ocl_open(qv_device *d, unsigned idx, const void *b)
     if (!o->ctx)
         return qv__fail(QV_ENODEV, "clCreateContext: %s", cl_err(err));
     o->q = clCreateCommandQueue(o->ctx, o->id, 0, &err);
-    if (!o->q) {
+    if (o->q)
+        o->cq = clCreateCommandQueue(o->ctx, o->id, 0, &err);
+    if (!o->cq) {
+        if (o->q)
+            clReleaseCommandQueue(o->q);
         clReleaseContext(o->ctx);
+        o->q = NULL;
+        o->ctx = NULL;
         return qv__fail(QV_ENODEV, "clCreateCommandQueue: %s", cl_err(err));
     }
+    pthread_mutex_init(&o->mu, NULL);
+    qv__cond_init_monotonic(&o->cv);
     char dev[96] = "", drv[64] = "", ver[64] = "";
     clGetDeviceInfo(o->id, CL_DEVICE_NAME, sizeof dev, dev, NULL);
     clGetDeviceInfo(o->id, CL_DRIVER_VERSION, sizeof drv, drv, NULL);
@@ -126,6 +162,22 @@ static int ocl_open(qv_device *d, unsigned idx, const void *b)
 static void ocl_close(qv_device *d)
 {
     ocl_device *o = (ocl_device *)d;
+    if (o->cq) {
+        pthread_mutex_lock(&o->mu);
+        o->closed = true;
+        bool hung = o->hung;
+        pthread_mutex_unlock(&o->mu);
+        if (hung) {
+            /* clFinish would wait for it for ever, and its callback
+             * still comes to o when it ends. */
+            qv__log(1,
+                    "%s: a kernel run never ended; its queues, programs and context "
+                    "are left behind",
+                    o->name);
+            d->leak = true;
+            return;
+        }
+    }
     for (size_t i = 0; i < o->nprogs; i++) {
         if (o->progs[i].kern)
             clReleaseKernel(o->progs[i].kern);
@@ -133,9 +185,13 @@ static void ocl_close(qv_device *d)
             clReleaseProgram(o->progs[i].prog);
     }
     free(o->progs);
-    if (o->q) {
+    if (o->cq) {
         clFinish(o->q);
         clReleaseCommandQueue(o->q);
+        clFinish(o->cq);
+        clReleaseCommandQueue(o->cq);
+        pthread_mutex_destroy(&o->mu);
+        pthread_cond_destroy(&o->cv);
     }
     if (o->ctx)
         clReleaseContext(o->ctx);
@@ -184,7 +240,8 @@ static int ocl_write(qv_device *d, qv_devmem *dst, size_t off, const void *src, 
     int inj = qv__fault_hit("opencl", QV_FAULT_WRITE);
     if (inj)
         return qv__fail(inj, "injected write failure");
-    cl_int err = clEnqueueWriteBuffer(o->q, dst->mem, CL_TRUE, off, n, src, 0, NULL, NULL);
+    cl_int err =
+        clEnqueueWriteBuffer(o->cq, dst->mem, CL_TRUE, off, n, src, 0, NULL, NULL);
     return err == CL_SUCCESS ? 0
                              : qv__fail(QV_EIO, "write to %s: %s", o->name, cl_err(err));
 }
@@ -198,7 +255,8 @@ static int ocl_read(qv_device *d, void *dst, qv_devmem *src, size_t off, size_t 
     int inj = qv__fault_hit("opencl", QV_FAULT_READ);
     if (inj)
         return qv__fail(inj, "injected read failure");
-    cl_int err = clEnqueueReadBuffer(o->q, src->mem, CL_TRUE, off, n, dst, 0, NULL, NULL);
+    cl_int err =
+        clEnqueueReadBuffer(o->cq, src->mem, CL_TRUE, off, n, dst, 0, NULL, NULL);
     return err == CL_SUCCESS ? 0
                              : qv__fail(QV_EIO, "read from %s: %s", o->name, cl_err(err));
 }
@@ -641,12 +699,50 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     return 0;
 }
 
+/* The launch's event completed (OpenCL's thread). A run that outlived its
+ * deadline tells the runtime, which may probe the device again; not after
+ * the close (the runtime is gone). */
+static void CL_CALLBACK run_done(cl_event e, cl_int status, void *arg)
+{
+    (void)e;
+    (void)status;
+    ocl_device *o = arg;
+    pthread_mutex_lock(&o->mu);
+    o->ended = true;
+    bool told = o->hung && !o->closed;
+    o->hung = false;
+    pthread_cond_signal(&o->cv);
+    if (told)
+        qv__devq_run_ended(o->base.rt, o->base.id); /* takes no lock of ours */
+    pthread_mutex_unlock(&o->mu);
+}
+
 static int ocl_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
 {
     ocl_device *o = (ocl_device *)d;
-    (void)timeout_ns; /* OpenCL 1.2 has no timed wait */
     cl_event e = (cl_event)ev;
-    cl_int err = clWaitForEvents(1, &e);
+    pthread_mutex_lock(&o->mu);
+    o->ended = false;
+    pthread_mutex_unlock(&o->mu);
+    cl_int err = clSetEventCallback(e, CL_COMPLETE, run_done, o);
+    if (err != CL_SUCCESS) { /* no callback: waited for without a deadline */
+        err = clWaitForEvents(1, &e);
+        pthread_mutex_lock(&o->mu);
+        o->ended = true;
+        pthread_mutex_unlock(&o->mu);
+    }
+    struct timespec until = qv__deadline_in(timeout_ns > 0 ? timeout_ns : INT64_MAX);
+    pthread_mutex_lock(&o->mu);
+    while (!o->ended && pthread_cond_timedwait(&o->cv, &o->mu, &until) != ETIMEDOUT)
+        ;
+    bool ended = o->ended;
+    o->hung = !ended; /* its callback tells the runtime when it ends */
+    pthread_mutex_unlock(&o->mu);
+    if (!ended) {
+        clReleaseEvent(e); /* (the callback keeps its own reference) */
+        return qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", o->name,
+                        (long long)timeout_ns);
+    }
     int inj = qv__fault_hit("opencl", QV_FAULT_WAIT); /* tests: a run that fails */
     if (inj) {
         clReleaseEvent(e);
