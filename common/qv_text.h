@@ -18,11 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* strtod in the C locale, whatever the program's: the formats write
- * "1.75", and under a locale with a decimal comma strtod read it as 1
- * (adversarial testing: a graph's costs, silently). The locale is made
- * once (per file that uses this); strtod's where it cannot be. */
-static inline double qv__strtod_c(const char *s, char **end)
+/* The C locale's numbers (LC_NUMERIC), made once per file that uses it;
+ * (locale_t)0 where it cannot be. */
+static inline locale_t qv__c_numeric(void)
 {
     static _Atomic(locale_t) c;
     locale_t l = atomic_load(&c);
@@ -33,7 +31,35 @@ static inline double qv__strtod_c(const char *s, char **end)
             l = none;
         }
     }
+    return l;
+}
+
+/* strtod in the C locale, whatever the program's: the formats write
+ * "1.75", and under a locale with a decimal comma strtod read it as 1
+ * (adversarial testing: a graph's costs, silently); strtod's where the
+ * locale cannot be made. */
+static inline double qv__strtod_c(const char *s, char **end)
+{
+    locale_t l = qv__c_numeric();
     return l ? strtod_l(s, end, l) : strtod(s, end);
+}
+
+/* The calling thread writes numbers in the C locale until
+ * qv__c_numbers_end(the value returned): the writers of files that other
+ * programs read (JSON, traces, models, profiles). Under a program's
+ * setlocale(LC_ALL, "") with a decimal comma, printf wrote "0,5", which
+ * made a graph's JSON invalid and the performance models unreadable, so
+ * lost at the next run (adversarial testing). */
+static inline locale_t qv__c_numbers_begin(void)
+{
+    locale_t l = qv__c_numeric();
+    return l ? uselocale(l) : (locale_t)0;
+}
+
+static inline void qv__c_numbers_end(locale_t old)
+{
+    if (old)
+        uselocale(old);
 }
 
 /* s as a decimal number from 0 to max: digits only, no sign, space or

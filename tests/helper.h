@@ -6,8 +6,10 @@
 #ifndef QV_TESTS_HELPER_H
 #define QV_TESTS_HELPER_H
 
+#include <locale.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -65,6 +67,28 @@ static inline char *qv_test_slurp(const char *path, size_t *len)
             *len = (size_t)n;
     }
     return s;
+}
+
+/* Sets LC_NUMERIC to a locale whose decimal point is a comma: an installed
+ * one, or fr_FR made by localedef into the scratch directory (LOCPATH),
+ * from the locales package's sources (the bootstrap installs them, so CI
+ * runs these tests). false where none can be had: the caller skips. */
+static inline bool qv_test_comma_locale(void)
+{
+    const char *names[] = {"de_DE.UTF-8", "de_DE.utf8", "fr_FR.UTF-8", "fr_FR.utf8"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (setlocale(LC_NUMERIC, names[i]) && localeconv()->decimal_point[0] == ',')
+            return true;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "localedef -i fr_FR -f UTF-8 '%s/qvcomma' >/dev/null 2>&1",
+             qv_test_scratch());
+    if (system(cmd) != -1) { /* (warnings exit 1, the locale made all the same) */
+        setenv("LOCPATH", qv_test_scratch(), 1);
+        if (setlocale(LC_NUMERIC, "qvcomma") && localeconv()->decimal_point[0] == ',')
+            return true;
+    }
+    setlocale(LC_NUMERIC, "C");
+    return false;
 }
 
 /* The length of the longest quoted string in DOT text s (n bytes), as

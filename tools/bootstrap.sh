@@ -16,10 +16,13 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 JOBS=${JOBS:-$(nproc)}
 
+# locales: the sources localedef makes a decimal-comma locale from, for the
+# tests of files written and read under a program's locale (none is generated
+# here; the tests make theirs in a scratch directory).
 PACKAGES=(cmake make gcc pkg-config libc6-dev
           libhwloc-dev libmetis-dev libzmq3-dev libyaml-dev libexpat1-dev libcmocka-dev
           ocl-icd-opencl-dev opencl-headers pocl-opencl-icd
-          libxrt-dev libxrt1 libstarpu-dev)
+          libxrt-dev libxrt1 libstarpu-dev locales)
 
 install_deps() {
     local missing=()

@@ -21,6 +21,7 @@
 #include "json.h"
 #include "part.h"
 #include "qv_escape.h"
+#include "qv_text.h"
 
 #define MAX_EXACT   QV__DAG_MAX_EXACT
 #define MAX_COST_US QV__DAG_MAX_COST_US
@@ -524,7 +525,7 @@ int qv_dag_load(const char *path, qv_dag **out, qv_diag *diag)
     return rc;
 }
 
-int qv_dag_write(const qv_dag *g, FILE *f)
+static int dag_write(const qv_dag *g, FILE *f)
 {
     fprintf(f, "{\"format\": \"quiver-graph\", \"version\": 1, \"name\": ");
     qv__json_fputs(f, g->name);
@@ -570,4 +571,12 @@ int qv_dag_write(const qv_dag *g, FILE *f)
                 e ? "," : "", g->ids[g->esrc[e]], g->ids[g->edst[e]], g->ebytes[e]);
     fprintf(f, "]}\n");
     return ferror(f) ? QV_EIO : 0;
+}
+
+int qv_dag_write(const qv_dag *g, FILE *f)
+{
+    locale_t old = qv__c_numbers_begin(); /* files others read */
+    int rc = dag_write(g, f);
+    qv__c_numbers_end(old);
+    return rc;
 }

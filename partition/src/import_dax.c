@@ -17,6 +17,7 @@
 #include "import.h"
 #include "json.h"
 #include "part.h"
+#include "qv_text.h"
 #include "strmap.h"
 
 /* A DAX of a 100 000-job workflow has about a million elements; the input
@@ -40,7 +41,7 @@ static int num_attr(const qv__xml_node *e, const char *a, double hi, double *out
      * ("0x10" as 16, "0x1p-3") and "inf" (adversarial testing). */
     bool dec = v && (isdigit((unsigned char)*v) || *v == '.') &&
                v[strspn(v, "0123456789.eE+-")] == 0;
-    double x = dec ? strtod(v, &end) : 0;
+    double x = dec ? qv__strtod_c(v, &end) : 0;
     if (!dec || *end || !(x >= 0) || x > hi) {
         qv__part_diag(d, f, e->line, e->column,
                       "<%.64s> needs attribute %s, a number in [0, %g]", e->name, a, hi);

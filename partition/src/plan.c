@@ -12,6 +12,7 @@
 #include "json.h"
 #include "part.h"
 #include "qv_escape.h"
+#include "qv_text.h"
 
 static const char *const algo_names[] = {"quiver", "heft", "peft", "metis"};
 
@@ -212,7 +213,7 @@ static void unit_name(const qv_plat *p, uint32_t u, uint32_t *r, uint32_t *k)
     *k = u - p->res[*r].first_unit;
 }
 
-int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
+static int write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
 {
     fprintf(f,
             "{\"algorithm\": \"%s\", \"makespan_us\": %.17g, "
@@ -238,7 +239,15 @@ int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FIL
     return ferror(f) ? QV_EIO : 0;
 }
 
-int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
+int qv_plan_write_json(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
+{
+    locale_t old = qv__c_numbers_begin(); /* files others read */
+    int rc = write_json(g, p, pl, f);
+    qv__c_numbers_end(old);
+    return rc;
+}
+
+static int write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
 {
     /* One cluster per resource; edges that cross memories are drawn bold
      * with their transfer time. */
@@ -270,4 +279,12 @@ int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE
     }
     fprintf(f, "}\n");
     return ferror(f) ? QV_EIO : 0;
+}
+
+int qv_plan_write_dot(const qv_dag *g, const qv_plat *p, const qv_plan *pl, FILE *f)
+{
+    locale_t old = qv__c_numbers_begin(); /* files others read */
+    int rc = write_dot(g, p, pl, f);
+    qv__c_numbers_end(old);
+    return rc;
 }

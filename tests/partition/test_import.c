@@ -23,6 +23,8 @@
 
 #include <cmocka.h>
 
+#include "../../partition/src/json.h"
+#include "helper.h"
 #include "plan_algo.h"
 #include "qvpart.h"
 
@@ -368,6 +370,54 @@ static void test_dag_check(void **state)
     }
 }
 
+/* Under a program's locale with a decimal comma, a DAX's runtime="1.5"
+ * reads as 1.5 s (it was refused: strtod stopped at the point), and the
+ * plan's JSON is JSON ("makespan_us": 1,5 was not). Skipped where no
+ * such locale can be had. */
+static void test_under_a_decimal_comma(void **state)
+{
+    (void)state;
+    if (!qv_test_comma_locale())
+        skip();
+    qv_dag *g;
+    qv_diag d;
+    int rc =
+        import_text(DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1.5\"/>\n"
+                             "<job id=\"b\" name=\"g\" runtime=\"0.25\"/>\n"
+                             "<child ref=\"b\"><parent ref=\"a\"/></child>\n</adag>\n",
+                    ".xml", NULL, &g, &d);
+    if (rc) {
+        setlocale(LC_NUMERIC, "C");
+        fail_msg("%s:%u:%u: %s", d.file, d.line, d.column, d.message);
+    }
+    int cpu = qv_dag_class(g, "cpu");
+    assert_true(g->cost[(uint32_t)cpu] == 1.5e6);
+    qv_plat_res r = {.name = "c", .cls = "cpu", .units = 1, .speed = 1, .host_memory = 1};
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("p", &r, 1, &p), 0);
+    qv_plan *pl;
+    assert_int_equal(plan_algo(g, p, QV_ALGO_HEFT, &pl, NULL), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    assert_int_equal(qv_plan_write_json(g, p, pl, f), 0);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(localeconv()->decimal_point[0], ','); /* the program's, kept */
+    setlocale(LC_NUMERIC, "C");
+    qv__jval *v = NULL;
+    memset(&d, 0, sizeof d);
+    rc = qv__part_json_parse(buf, len, "plan.json", &v, &d);
+    if (rc)
+        fail_msg("%s:%d:%d: %s\n%s", d.file, d.line, d.column, d.message, buf);
+    assert_non_null(strstr(buf, "1750000")); /* the makespan, 1.75 s */
+    qv__part_json_free(v);
+    free(buf);
+    qv_plan_destroy(pl);
+    qv_plat_destroy(p);
+    qv_dag_destroy(g);
+}
+
 int main(int argc, char **argv)
 {
     struct stat st;
@@ -376,6 +426,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_import_validates),
         cmocka_unit_test(test_bad_accel_rules),
         cmocka_unit_test(test_dag_check),
+        cmocka_unit_test(test_under_a_decimal_comma),
     };
     int rc = cmocka_run_group_tests_name("import rules", own, NULL, NULL);
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {

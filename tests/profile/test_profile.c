@@ -327,6 +327,25 @@ static void test_pthread_exit(void **state)
     qv__part_json_free(r);
 }
 
+/* A program that runs under a locale with a decimal comma: its profile is
+ * read all the same ("clock 0,5 ..." made it unreadable). Skipped where
+ * no such locale can be had. */
+static void test_decimal_comma(void **state)
+{
+    (void)state;
+    if (!qv_test_comma_locale())
+        skip();
+    setenv("QV_TEST_LOCALE", setlocale(LC_NUMERIC, NULL), 1);
+    setlocale(LC_NUMERIC, "C");
+    int rc = profile("", QV_WORK, "comma");
+    unsetenv("QV_TEST_LOCALE");
+    assert_int_equal(rc, 0);
+    qv__jval *r = report();
+    assert_int_equal((int)num(func(r, "spin_b"), "calls"), 1);
+    in_range(num(func(r, "spin_b"), "incl_ms"), 4.9, 1000, "spin_b's time");
+    qv__part_json_free(r);
+}
+
 /* A signal handler that is instrumented, run at any point of the hooks:
  * each of its runs is recorded, or skipped in pairs (enter and exit) when
  * it came while the thread was inside a hook; nothing is left unpaired. */
@@ -811,6 +830,7 @@ int main(void)
         cmocka_unit_test(test_longjmp),
         cmocka_unit_test(test_longjmp_from_deep),
         cmocka_unit_test(test_pthread_exit),
+        cmocka_unit_test(test_decimal_comma),
         cmocka_unit_test(test_inlined),
         cmocka_unit_test(test_signal),
         cmocka_unit_test(test_notes_from_a_handler),

@@ -26,16 +26,18 @@
  *             main calls tick 2 million times; prints how many ran
  *   notesig   main notes fir 400 000 times (300 sets of sizes) while a
  *             SIGALRM every 50 us notes mag from its handler
+ *   comma     under the locale $QV_TEST_LOCALE (a decimal comma), spin_b once
  *   inline    sum_sq calls sq 100 times, inlined (GCC keeps the inlined
  *             copies' hooks, called from sum_sq's own frame), then spins 2 ms
  */
+#include <locale.h>
 #include <pthread.h>
-#include <signal.h>
-#include <sys/time.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -235,6 +237,11 @@ int main(int argc, char **argv)
             fir_n = i < 3 ? 1048576 : 16;
             TIMED(&acc_fir, fir());
         }
+    } else if (!strcmp(mode, "comma")) {
+        const char *loc = getenv("QV_TEST_LOCALE");
+        if (!loc || !setlocale(LC_ALL, loc))
+            return 3;
+        TIMED(&acc_b, spin_b());
     } else if (!strcmp(mode, "deepjmp")) {
         jump_from();
         spin(30);

@@ -283,6 +283,34 @@ static void parse_errors(void **state)
     assert_non_null(strstr(err, "NUL"));
 }
 
+/* Under a program's locale with a decimal comma, the models are saved as
+ * the reader reads them ("12,5" made the file unreadable, and every model
+ * was rebuilt from nothing at the next run). Skipped where no such locale
+ * can be had. */
+static void saved_under_a_decimal_comma(void **state)
+{
+    (void)state;
+    if (!qv_test_comma_locale())
+        skip();
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/models-comma", qv_test_scratch());
+    qv_runtime *rt = make_rt(dir);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "fft", NULL, 0, &f), 0);
+    for (int i = 0; i < 10; i++)
+        qv__perf_add(f, QV_CLASS_FPGA, 1 << 16, 12.5);
+    qv_runtime_destroy(rt);
+    rt = make_rt(dir);
+    assert_int_equal(qv_func_create(rt, "fft", NULL, 0, &f), 0);
+    double est = 0;
+    int rc = qv_perfmodel_estimate(f, QV_CLASS_FPGA, 1 << 16, &est);
+    qv_runtime_destroy(rt);
+    assert_int_equal(localeconv()->decimal_point[0], ','); /* the program's, kept */
+    setlocale(LC_NUMERIC, "C");
+    assert_int_equal(rc, 0);
+    assert_true(est == 12.5);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -293,6 +321,7 @@ int main(void)
         cmocka_unit_test(a_loaded_model_does_not_overwrite_a_measured_one),
         cmocka_unit_test(damaged_files_are_rebuilt),
         cmocka_unit_test(parse_errors),
+        cmocka_unit_test(saved_under_a_decimal_comma),
     };
     setenv("QV_LOG", "0", 1); /* the damaged files warn; keep the log quiet */
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -146,7 +146,7 @@ static int get_double(rd *r, double *out, const char *what)
     memcpy(buf, w, n);
     buf[n] = 0;
     char *e;
-    double v = strtod(buf, &e);
+    double v = qv__strtod_c(buf, &e);
     if (*e || !isfinite(v) || v < 0 || buf[0] == '-' || buf[0] == '+' ||
         (buf[0] == '0' && (buf[1] == 'x' || buf[1] == 'X')))
         return fail(r, w, "expected %s (a number >= 0), got '%s'", what, buf);

@@ -495,7 +495,7 @@ static bool held(qv_runtime *rt, const qv__perf_entry *e)
     return false;
 }
 
-int qv__perf_write(qv_runtime *rt)
+static int perf_write(qv_runtime *rt)
 {
     if (!rt->perfmodel_path)
         return 0;
@@ -587,6 +587,14 @@ int qv__perf_write(qv_runtime *rt)
     if (lfd >= 0)
         close(lfd); /* and the lock with it */
     free(tmp);
+    return rc;
+}
+
+int qv__perf_write(qv_runtime *rt)
+{
+    locale_t old = qv__c_numbers_begin(); /* files others read */
+    int rc = perf_write(rt);
+    qv__c_numbers_end(old);
     return rc;
 }
 

@@ -40,6 +40,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <link.h>
+#include <locale.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -876,7 +877,15 @@ NOI __attribute__((destructor)) static void profile_fini(void)
 {
     if (!enabled || atomic_exchange(&stopping, 1))
         return;
+    /* Its numbers in the C locale, whatever the program set: under a
+     * decimal comma "clock 0,5 ..." made the profile unreadable. */
+    locale_t c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+    locale_t old = c ? uselocale(c) : (locale_t)0;
     write_profile();
+    if (old) {
+        uselocale(old);
+        freelocale(c);
+    }
 }
 
 NOI __attribute__((constructor)) static void profile_init(void)
