@@ -81,14 +81,21 @@ static const qv__ykey res_keys[] = {
     {"bram", 0, NULL}, {"uram", 0, NULL}, {NULL, 0, NULL},
 };
 
-/* The largest value a scalar of type t can pass as a count. */
+/* The largest value a scalar of integer type t can pass as a count. */
 static uint64_t type_max(int t)
 {
     static const uint64_t max[] = {
-        INT8_MAX,  UINT8_MAX,  INT16_MAX,  UINT16_MAX, INT32_MAX,  UINT32_MAX,
-        INT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX,
+        INT8_MAX, UINT8_MAX, INT16_MAX, UINT16_MAX, INT32_MAX, UINT32_MAX, INT64_MAX, UINT64_MAX,
     };
     return t >= 0 && (size_t)t < sizeof max / sizeof max[0] ? max[t] : UINT64_MAX;
+}
+
+/* Whether type t is an integer type (int8 to uint64): the counts a size
+ * expression takes. A float's bits read as an integer made 1.0f a count
+ * of 1065353216 (adversarial testing). */
+static bool type_is_int(int t)
+{
+    return t >= 0 && t <= 7;
 }
 
 /* Checks expression n against the kernel's scalar arguments: the names, the
@@ -100,7 +107,7 @@ static int check_expr(const qv__ydoc *doc, const qv__ynode *n, const char *what,
     uint64_t max[MAX_KERNEL_ARGS];
     size_t ns = 0;
     for (size_t i = 0; i < k->nargs; i++)
-        if (k->args[i].dir == QV__KDIR_SCALAR) {
+        if (k->args[i].dir == QV__KDIR_SCALAR && type_is_int(k->args[i].type)) {
             max[ns] = type_max(k->args[i].type);
             names[ns++] = k->args[i].name;
         }
@@ -116,6 +123,12 @@ static int check_expr(const qv__ydoc *doc, const qv__ynode *n, const char *what,
     qv__expr_error e;
     if (qv__expr_check(s, names, max, ns, &e)) {
         if (e.unknown) {
+            for (size_t i = 0; i < k->nargs; i++)
+                if (k->args[i].dir == QV__KDIR_SCALAR && !strcmp(k->args[i].name, e.name))
+                    return qv__yerr(doc, n, diag,
+                                    "%s: '%s' is a %s scalar of kernel '%s'; expected an "
+                                    "expression over integer scalars (int8 to uint64)",
+                                    what, e.name, qv__ktype_names[k->args[i].type], k->name);
             const char *dym = qv__did_you_mean(e.name, names);
             return qv__yerr(doc, n, diag,
                             "%s: '%s' is not a scalar argument of kernel "
