@@ -1023,6 +1023,16 @@ static void test_xml_errors(void **state)
                                                "1") "</kernel>" XML_TAIL,
               "offset 0x22b: EMBEDDED_METADATA: arg 'a' of kernel 'k' (offset "
               "0xffffffffffffffff, size 0x8) exceeds the kernel's address range 0x10000");
+    /* Two parts of one argument whose sizes add up past 2^64 (they wrapped
+     * to a 4-byte argument). */
+    xml_error(
+        XML_HEAD
+        "<kernel name='k'><port name='S' mode='slave' range='0xffffffffffffffff'/>" ARG(
+            "n", "0", "0x10", "0x8000000000000002", "0")
+            ARG("n", "0", "0x14", "0x8000000000000002", "0") "</kernel>" XML_TAIL,
+        "offset 0x21a: EMBEDDED_METADATA: the parts of arg 'n' (id 0) of kernel 'k' add "
+        "up "
+        "past the kernel's address range 0xffffffffffffffff");
     xml_error(
         XML_HEAD
         "<kernel name='k' hwControlProtocol='x'><instance name='i'/></kernel>" XML_TAIL,

@@ -66,14 +66,18 @@ static int parse_u64(const char *s, uint64_t *out)
     return 0;
 }
 
+static void free_arg(qv__xclbin_arg *a)
+{
+    free(a->name);
+    free(a->type);
+    free(a->port);
+}
+
 void qv__xclbin_kernel_fini(qv__xclbin_kernel *k)
 {
     free(k->name);
-    for (size_t i = 0; i < k->nargs; i++) {
-        free(k->args[i].name);
-        free(k->args[i].type);
-        free(k->args[i].port);
-    }
+    for (size_t i = 0; i < k->nargs; i++)
+        free_arg(&k->args[i]);
     free(k->args);
     for (size_t i = 0; i < k->ncus; i++) {
         free(k->cus[i].name);
@@ -229,13 +233,28 @@ static int decode_args(ctx *c, const qv__xml_node *kn, qv__xclbin_kernel *k)
         qv__xclbin_arg *a = &k->args[i];
         if (out && k->args[out - 1].id == a->id) {
             qv__xclbin_arg *m = &k->args[out - 1];
+            /* The parts' sizes add up within the kernel's address range
+             * (they wrapped: two parts of 2^63 + 2 made a 4-byte argument;
+             * adversarial testing). */
+            uint64_t off = a->offset < m->offset ? a->offset : m->offset;
+            if (a->size > k->address_range - m->size ||
+                m->size + a->size > k->address_range - off ||
+                a->host_size > UINT64_MAX - m->host_size) {
+                int bad = qv__xclbin_fail(
+                    c->err, c->base + kn->offset,
+                    "EMBEDDED_METADATA: the parts of arg '%s' (id %u) of kernel '%s' add "
+                    "up past the kernel's address range 0x%llx",
+                    m->name, (unsigned)m->id, k->name,
+                    (unsigned long long)k->address_range);
+                for (size_t j = i; j < k->nargs; j++) /* not moved to out: ours */
+                    free_arg(&k->args[j]);
+                k->nargs = out;
+                return bad;
+            }
             m->size += a->size;
             m->host_size += a->host_size;
-            if (a->offset < m->offset)
-                m->offset = a->offset;
-            free(a->name);
-            free(a->type);
-            free(a->port);
+            m->offset = off;
+            free_arg(a);
             continue;
         }
         k->args[out++] = *a;
