@@ -284,6 +284,16 @@ static void test_remote_keys(void **state)
     assert_null(b->client_key_file);
     assert_string_equal(b->client_secret_key, "");
     qv__board_free(b);
+    /* A relative socket path is the file's (ZeroMQ took the program's
+     * working directory's). */
+    b = load_board("tests/config/good/boards/remote-ipc.yaml");
+    assert_true(!strncmp(b->endpoint, "ipc:///", 7));
+    char want[1100];
+    snprintf(want, sizeof want, "%s",
+             path_of("tests/config/good/boards/../run/quiverd.sock"));
+    if (!strstr(b->endpoint, "good/boards/../run/quiverd.sock"))
+        fail_msg("endpoint %s, expected ipc://%s", b->endpoint, want);
+    qv__board_free(b);
 }
 
 static void test_good_catalog(void **state)

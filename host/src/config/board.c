@@ -278,6 +278,21 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
     if (!rc && !strncmp(b->endpoint, "ipc://", 6) && !b->endpoint[6])
         rc = qv__yerr(doc, qv__ymap_get(r, "endpoint"), diag,
                       "remote.endpoint: ipc:// names no socket path");
+    /* A relative socket path is the board file's, as its other paths:
+     * ZeroMQ took it from the program's working directory. */
+    if (!rc && !strncmp(b->endpoint, "ipc://", 6) && b->endpoint[6] != '/') {
+        char *path = qv__path_resolve(doc->dir, b->endpoint + 6);
+        char *ep = path ? malloc(strlen(path) + 7) : NULL;
+        if (ep) {
+            memcpy(ep, "ipc://", 6);
+            strcpy(ep + 6, path);
+            free(b->endpoint);
+            b->endpoint = ep;
+        } else {
+            rc = QV_ENOMEM;
+        }
+        free(path);
+    }
     /* A Unix socket's path holds 107 bytes (sun_path): a longer one passed
      * here and failed where quiverd binds it (a user's test). */
     if (!rc && !strncmp(b->endpoint, "ipc://", 6) && strlen(b->endpoint + 6) > 107)
