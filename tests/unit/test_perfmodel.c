@@ -311,6 +311,41 @@ static void saved_under_a_decimal_comma(void **state)
     assert_true(est == 12.5);
 }
 
+/* A cache directory of any length is taken whole (a 4 KiB buffer cut it,
+ * and the models went to the directory named by what was left). */
+static void long_cache_directory(void **state)
+{
+    (void)state;
+    size_t n = 5000;
+    char *xdg = malloc(n + 1);
+    assert_non_null(xdg);
+    int len = snprintf(xdg, n, "%s/", qv_test_scratch());
+    for (size_t i = (size_t)len; i < n; i++)
+        xdg[i] = i % 2 ? '/' : 'd';
+    xdg[n] = 0;
+    const char *old = getenv("XDG_CACHE_HOME");
+    char *keep = old ? strdup(old) : NULL;
+    setenv("XDG_CACHE_HOME", xdg, 1);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    qv_runtime *rt = NULL;
+    int rc = qv_runtime_create(&o, &rt);
+    if (keep)
+        setenv("XDG_CACHE_HOME", keep, 1);
+    else
+        unsetenv("XDG_CACHE_HOME");
+    free(keep);
+    assert_int_equal(rc, 0);
+    const char *path = qv_perfmodel_path(rt);
+    assert_non_null(path);
+    assert_true(strlen(path) > n);
+    assert_memory_equal(path, xdg, n);
+    assert_non_null(strstr(path + n, "/quiver/perfmodel-"));
+    qv_runtime_destroy(rt); /* its save fails (ENAMETOOLONG) and says so */
+    free(xdg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -322,6 +357,7 @@ int main(void)
         cmocka_unit_test(damaged_files_are_rebuilt),
         cmocka_unit_test(parse_errors),
         cmocka_unit_test(saved_under_a_decimal_comma),
+        cmocka_unit_test(long_cache_directory),
     };
     setenv("QV_LOG", "0", 1); /* the damaged files warn; keep the log quiet */
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

@@ -364,25 +364,27 @@ static int read_models(const char *path, qv__perf_file *out, char *why, size_t w
 
 int qv__perf_open(qv_runtime *rt)
 {
-    const char *dir = rt->opts.perfmodel_dir;
-    char def[4096];
+    const char *dir = rt->opts.perfmodel_dir, *tail = "";
     if (dir && !*dir)
         return 0; /* persistence off */
-    if (!dir) {
+    if (!dir) {   /* any length: a fixed buffer cut a long one, silently */
         const char *xdg = getenv("XDG_CACHE_HOME");
         const char *home = getenv("HOME");
         if (xdg && *xdg)
-            snprintf(def, sizeof def, "%s/quiver", xdg);
+            dir = xdg, tail = "/quiver";
         else if (home && *home)
-            snprintf(def, sizeof def, "%s/.cache/quiver", home);
+            dir = home, tail = "/.cache/quiver";
         else
             return 0;
-        dir = def;
     }
     char host[256];
     host_name(host, sizeof host);
-    size_t plen = strlen(dir) + strlen(host) + 32;
-    rt->perfmodel_dir = strdup(dir);
+    size_t dlen = strlen(dir) + strlen(tail) + 1;
+    size_t plen = dlen + strlen(host) + 32;
+    rt->perfmodel_dir = malloc(dlen);
+    if (rt->perfmodel_dir)
+        snprintf(rt->perfmodel_dir, dlen, "%s%s", dir, tail);
+    dir = rt->perfmodel_dir;
     rt->perfmodel_path = malloc(plen);
     if (!rt->perfmodel_dir || !rt->perfmodel_path)
         return QV_ENOMEM;
