@@ -851,7 +851,6 @@ static void vadd_on_gpu(qv_buf *ba, qv_buf *bb, qv_buf *bc)
  * and the GPU leaves service. */
 static void spin_past_deadline(unsigned n, unsigned forever)
 {
-    qv__devq_least_limit_ns = 300000000;
     static float a[N], b[N], c[N], y[17];
     fill(a, 1);
     fill(b, 2);
@@ -878,7 +877,19 @@ static void spin_past_deadline(unsigned n, unsigned forever)
     qv_buf_unregister(ba);
     qv_buf_unregister(bb);
     qv_buf_unregister(bc);
-    qv__devq_least_limit_ns = 30000000000ll;
+}
+
+/* The runtime of setup, whose runs' deadlines are 300 ms at least. */
+static int setup_short(void **state)
+{
+    qv__devq_least_limit_ns = 300000000;
+    return setup(state);
+}
+
+static int teardown_short(void **state)
+{
+    qv__devq_least_limit_ns = 30000000000ll; /* (also after a failed check) */
+    return teardown(state);
 }
 
 /* One that ends after all: the GPU gets a probe and is back in service. */
@@ -905,6 +916,43 @@ static void a_run_that_never_ends(void **state)
 {
     (void)state;
     spin_past_deadline(0, 1);
+}
+
+/* A function of the GPU only writes y whole; its first call leaves y's
+ * only copy there, its second never ends: it runs nowhere, and y is not
+ * read from the GPU, where that run may still write it (the copy queue
+ * beside the kernels' would read it half-written): the host's older data
+ * stands, and waiting for y fails. */
+static void a_hung_run_writes_nothing_home(void **state)
+{
+    (void)state;
+    qv_arg_desc d[] = {QV_ARG_BUF("a", QV_R), QV_ARG_BUF("y", QV_W),
+                       QV_ARG_SCALAR("n", unsigned), QV_ARG_SCALAR("forever", unsigned)};
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "spin_gpu", d, 4, &f), 0);
+    qv_opencl_impl im = {spin_src, "spin", NULL, range_one};
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    static float a[16], y[17];
+    for (int i = 0; i < 16; i++)
+        a[i] = (float)i;
+    qv_buf *ba, *by;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, y, sizeof y, &by), 0);
+    unsigned n = 0, once = 0, forever = 1;
+    assert_int_equal(
+        qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(by), QV_VAL(n), QV_VAL(once)}, 4),
+        0);
+    assert_int_equal(qv_wait_all(rt), 0); /* y's only copy on the GPU */
+    assert_int_equal(
+        qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(by), QV_VAL(n), QV_VAL(forever)},
+                  4),
+        0);
+    assert_int_not_equal(qv_wait_all(rt), 0); /* ran nowhere */
+    assert_int_not_equal(qv_buf_wait(by), 0);
+    for (int i = 0; i < 17; i++)
+        assert_true(y[i] == 0.0f); /* the host's, not the GPU's copy */
+    qv_buf_unregister(by);
+    qv_buf_unregister(ba);
 }
 
 int main(void)
@@ -958,8 +1006,12 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(waits_in_a_range_function_are_refused, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(a_run_that_ends_late, setup, teardown),
-        cmocka_unit_test_setup_teardown(a_run_that_never_ends, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_run_that_ends_late, setup_short,
+                                        teardown_short),
+        cmocka_unit_test_setup_teardown(a_run_that_never_ends, setup_short,
+                                        teardown_short),
+        cmocka_unit_test_setup_teardown(a_hung_run_writes_nothing_home, setup_short,
+                                        teardown_short),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();

@@ -445,6 +445,13 @@ bool qv__coh_untrust(qv__task *t, unsigned dev, char *why, size_t n)
         unsigned valid = atomic_load(&b->valid);
         if ((valid & bit) && (valid & ~bit)) {
             atomic_store(&b->valid, valid & ~bit); /* the copy elsewhere is as before */
+        } else if ((valid & bit) && !(t->modes[j] & QV_R)) {
+            /* Written whole, its only copy here: the task run again
+             * writes it whole; that copy is not read meanwhile, nor if the
+             * task runs nowhere (an OpenCL run past its deadline may still
+             * write it while copies go on beside it: review). The host's
+             * older data stands, as for a copy lost with its device. */
+            atomic_store(&b->valid, 1u);
         } else if ((valid & bit) && (t->modes[j] & QV_R) && mirrored(b, dev)) {
             /* Its only copy here, and host memory holds it as it was
              * before the run: the task runs again from there (a daemon

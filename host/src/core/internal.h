@@ -1153,8 +1153,8 @@ bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, struct qv_plat_res *out);
  * its own thread, holding no lock of its own that query takes. No effect
  * on a device in service but for fresh's. */
 void qv__devq_restored(qv_runtime *rt, unsigned dev, bool fresh);
-/* The least deadline of a run on a device (30 s); tests shorten it
- * before they create a runtime. */
+/* The least deadline of a run on a device (30 s), read at each launch;
+ * tests shorten it. */
 extern int64_t qv__devq_least_limit_ns;
 /* The run that took device dev out of service by outliving its deadline
  * ended after all (the device's own thread): the device gets a probe, as

@@ -38,7 +38,7 @@
  * per-device program table needs no lock; alloc/free/read/write may come
  * from any thread (coherence copies), and OpenCL calls are thread-safe
  * except clSetKernelArg, which only the driver thread calls. mu guards the
- * run's end (ended, hung, closed), which the driver's wait and the
+ * run's end (run, hung, closed), which the driver's wait and the
  * driver's (OpenCL's) callback thread share.
  */
 #define CL_TARGET_OPENCL_VERSION 120
@@ -49,6 +49,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/internal.h"
@@ -81,7 +82,7 @@ typedef struct ocl_device {
      * task in flight). */
     pthread_mutex_t  mu;
     pthread_cond_t   cv;          /* monotonic */
-    bool             ended;       /* the launch's event completed */
+    cl_event run;                 /* the launch waited for; NULL once it ended */
     bool             hung;        /* its wait timed out, and the run goes on */
     bool             closed;      /* the runtime is gone: its callback tells no one */
 } ocl_device;
@@ -188,8 +189,7 @@ static void ocl_close(qv_device *d)
     if (o->cq) {
         clFinish(o->q);
         clReleaseCommandQueue(o->q);
-        clFinish(o->cq);
-        clReleaseCommandQueue(o->cq);
+        clReleaseCommandQueue(o->cq); /* (its copies block: nothing queued) */
         pthread_mutex_destroy(&o->mu);
         pthread_cond_destroy(&o->cv);
     }
@@ -240,8 +240,16 @@ static int ocl_write(qv_device *d, qv_devmem *dst, size_t off, const void *src, 
     int inj = qv__fault_hit("opencl", QV_FAULT_WRITE);
     if (inj)
         return qv__fail(inj, "injected write failure");
+    /* Waited for to its end, not only until src may be reused (all that
+     * a blocking write promises): the kernel that reads it is enqueued on
+     * the other queue, which sees a command's changes once it completed. */
+    cl_event we = NULL;
     cl_int err =
-        clEnqueueWriteBuffer(o->cq, dst->mem, CL_TRUE, off, n, src, 0, NULL, NULL);
+        clEnqueueWriteBuffer(o->cq, dst->mem, CL_TRUE, off, n, src, 0, NULL, &we);
+    if (err == CL_SUCCESS)
+        err = clWaitForEvents(1, &we);
+    if (we)
+        clReleaseEvent(we);
     return err == CL_SUCCESS ? 0
                              : qv__fail(QV_EIO, "write to %s: %s", o->name, cl_err(err));
 }
@@ -688,6 +696,10 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
                              * other calls may fit */
                             : err == CL_INVALID_WORK_GROUP_SIZE ? QV_E2BIG : QV_EIO,
                         "launching '%s' on %s: %s", f->name, o->name, cl_err(err));
+    /* Sent now: a driver may hold commands until a flush, and the wait's
+     * callback does not flush (a wait for events does, or fails). */
+    if (clFlush(o->q) != CL_SUCCESS)
+        (void)clWaitForEvents(1, &e);
     if (ev)
         *ev = (qv_event *)e;
     else {
@@ -699,47 +711,74 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
     return 0;
 }
 
-/* The launch's event completed (OpenCL's thread). A run that outlived its
- * deadline tells the runtime, which may probe the device again; not after
- * the close (the runtime is gone). */
+/* The launch's event completed (OpenCL's thread): its wait ends. A run
+ * that outlived its deadline tells the runtime, which may probe the device
+ * again; not after the close (the runtime is gone, which the close's lock
+ * makes wait for this). */
 static void CL_CALLBACK run_done(cl_event e, cl_int status, void *arg)
 {
-    (void)e;
     (void)status;
     ocl_device *o = arg;
     pthread_mutex_lock(&o->mu);
-    o->ended = true;
-    bool told = o->hung && !o->closed;
-    o->hung = false;
-    pthread_cond_signal(&o->cv);
-    if (told)
-        qv__devq_run_ended(o->base.rt, o->base.id); /* takes no lock of ours */
+    if (e == o->run) {
+        o->run = NULL;
+        bool told = o->hung && !o->closed;
+        o->hung = false;
+        pthread_cond_signal(&o->cv);
+        if (told)
+            qv__devq_run_ended(o->base.rt, o->base.id); /* takes no lock of ours */
+    }
     pthread_mutex_unlock(&o->mu);
+}
+
+/* Where no callback can be set: e's status looked at until it ends or
+ * until (monotonic), every 50 us to 1 ms. Whether it ended. */
+static bool poll_until(cl_event e, struct timespec until)
+{
+    long ns = 50000;
+    for (;;) {
+        cl_int st = CL_COMPLETE;
+        if (clGetEventInfo(e, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof st, &st, NULL) !=
+                CL_SUCCESS ||
+            st <= CL_COMPLETE)
+            return true;
+        struct timespec now;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec > until.tv_sec ||
+            (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+            return false;
+        struct timespec pause = {0, ns};
+        nanosleep(&pause, NULL);
+        ns = ns * 2 < 1000000 ? ns * 2 : 1000000;
+    }
 }
 
 static int ocl_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
 {
     ocl_device *o = (ocl_device *)d;
     cl_event e = (cl_event)ev;
-    pthread_mutex_lock(&o->mu);
-    o->ended = false;
-    pthread_mutex_unlock(&o->mu);
-    cl_int err = clSetEventCallback(e, CL_COMPLETE, run_done, o);
-    if (err != CL_SUCCESS) { /* no callback: waited for without a deadline */
-        err = clWaitForEvents(1, &e);
-        pthread_mutex_lock(&o->mu);
-        o->ended = true;
-        pthread_mutex_unlock(&o->mu);
-    }
     struct timespec until = qv__deadline_in(timeout_ns > 0 ? timeout_ns : INT64_MAX);
     pthread_mutex_lock(&o->mu);
-    while (!o->ended && pthread_cond_timedwait(&o->cv, &o->mu, &until) != ETIMEDOUT)
-        ;
-    bool ended = o->ended;
-    o->hung = !ended; /* its callback tells the runtime when it ends */
+    o->run = e;
     pthread_mutex_unlock(&o->mu);
+    bool ended;
+    if (clSetEventCallback(e, CL_COMPLETE, run_done, o) == CL_SUCCESS) {
+        pthread_mutex_lock(&o->mu);
+        while (o->run == e && pthread_cond_timedwait(&o->cv, &o->mu, &until) != ETIMEDOUT)
+            ;
+        ended = o->run != e;
+        o->hung = !ended; /* its callback tells the runtime when it ends */
+        pthread_mutex_unlock(&o->mu);
+    } else {
+        pthread_mutex_lock(&o->mu);
+        o->run = NULL;
+        pthread_mutex_unlock(&o->mu);
+        /* No callback: past its deadline, the device stays out of
+         * service (nothing would tell when the run ends). */
+        ended = poll_until(e, until);
+    }
     if (!ended) {
-        clReleaseEvent(e); /* (the callback keeps its own reference) */
+        clReleaseEvent(e); /* (kept by OpenCL until its command completed) */
         return qv__fail(QV_ETIMEDOUT, "%s: run still going after %lld ns", o->name,
                         (long long)timeout_ns);
     }
@@ -749,7 +788,8 @@ static int ocl_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
         return qv__fail(inj, "injected wait failure");
     }
     cl_int status = CL_COMPLETE;
-    clGetEventInfo(e, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL);
+    cl_int err = clGetEventInfo(e, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status,
+                                &status, NULL);
     clReleaseEvent(e);
     if (err != CL_SUCCESS || status < 0)
         return qv__fail(QV_EIO, "kernel on %s failed: %s", o->name,

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "discovery/discovery.h"
+#include "qv_text.h"
 
 int qv__scan_add(qv__scan *s, const qv__found *f)
 {
@@ -67,11 +68,14 @@ unsigned long long qv__mem_free(int node)
 static double load_fraction(unsigned pus)
 {
     FILE *f = fopen("/proc/loadavg", "r");
+    char line[128];
     double load = 0;
     if (!f)
         return 0;
-    if (fscanf(f, "%lf", &load) != 1)
-        load = 0;
+    /* In the C locale: under a program's decimal comma "%lf" read 3.75 as 3
+     * (review). */
+    if (fgets(line, sizeof line, f))
+        load = qv__strtod_c(line, NULL);
     fclose(f);
     double busy = pus ? load / pus : 0;
     return busy < 0 ? 0 : busy > 1 ? 1 : busy;
