@@ -19,9 +19,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -382,6 +384,53 @@ static void vadd_equals_cpu(void **state)
     assert_int_equal(di.failed, 0);
     assert_true(di.board_us > 0); /* the served emulated board's model */
     qv_runtime_destroy(rt);
+}
+
+/* A free TCP port on IPv6's loopback, or 0 where it has none (a
+ * container without IPv6). */
+static unsigned ipv6_loopback_port(void)
+{
+    int fd = socket(AF_INET6, SOCK_STREAM, 0);
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6,
+                              .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    socklen_t n = sizeof sa;
+    unsigned port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
+        getsockname(fd, (struct sockaddr *)&sa, &n) == 0)
+        port = ntohs(sa.sin6_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+/* A board served at tcp://[::1]:PORT is reached (the host's socket was
+ * IPv4 only: the board stayed unreachable). */
+static void ipv6_endpoint(void **state)
+{
+    (void)state;
+    unsigned port = ipv6_loopback_port();
+    if (!QV_QUIVERD[0] || !port)
+        skip();
+    char ep[64], board[600], policy[600];
+    snprintf(ep, sizeof ep, "tcp://[::1]:%u", port);
+    snprintf(board, sizeof board, "%s/remote-v6.yaml", qv_test_scratch());
+    snprintf(policy, sizeof policy, "%s/policy-v6.yaml", qv_test_scratch());
+    write_board(board, "remote-emu", ep, 60);
+    write_policy(policy, board, 50, "");
+    pid_t keep = daemon_pid;                /* the other tests' daemon */
+    daemon_pid = spawn(ep, NULL, board, 0); /* fails unless reached */
+    qv_runtime *rt = runtime_spinning(policy, -1);
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    assert_true(di.healthy);
+    qv_func *f = vadd_func(rt);
+    run_vadds(rt, f, 1, NULL);
+    check_outs(1);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(di.tasks, 1);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM);
+    daemon_pid = keep;
 }
 
 /* Many tasks, one after another on the board, each with its own output:
@@ -2370,6 +2419,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(vadd_equals_cpu),
+        cmocka_unit_test(ipv6_endpoint),
         cmocka_unit_test(many_tasks),
         cmocka_unit_test(daemon_killed_and_back),
         cmocka_unit_test(daemon_restarted_while_idle),

@@ -535,8 +535,10 @@ static void test_keys_private(void **state)
     if (!qv__auth_has_curve())
         skip();
     const char *k = keys("kp");
-    const char *targets[3] = {path("kp", "authorized"), k, path("kp", "authorized/client.pub")};
-    for (int i = 0; i < 3; i++) {
+    const char *targets[5] = {path("kp", "authorized"), k,
+                              path("kp", "authorized/client.pub"),
+                              path("kp", "server.key"), path("kp", "server.pub")};
+    for (int i = 0; i < 5; i++) {
         struct stat st;
         assert_int_equal(stat(targets[i], &st), 0);
         assert_int_equal(chmod(targets[i], (st.st_mode & 07777) | S_IWOTH), 0);
@@ -550,6 +552,39 @@ static void test_keys_private(void **state)
         zmq_close(sock);
         zmq_ctx_term(ctx);
         assert_int_equal(chmod(targets[i], st.st_mode & 07777), 0);
+    }
+    /* authorized/ a link to a directory of keys (whoever could change the
+     * keys directory could point it at theirs; "authorized/.." was the
+     * target's parent, so the keys directory went unchecked). */
+    char real[4200];
+    snprintf(real, sizeof real, "%s.real", targets[0]);
+    assert_int_equal(rename(targets[0], real), 0);
+    assert_int_equal(symlink(real, targets[0]), 0);
+    {
+        void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+        qv__auth *a = NULL;
+        assert_int_equal(qv__auth_server_start(ctx, sock, k, &a, err, sizeof err),
+                         QV_EINVAL);
+        if (!strstr(err, "a symbolic link"))
+            fail_msg("authorized/ a link: %s", err);
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+    }
+    assert_int_equal(unlink(targets[0]), 0);
+    assert_int_equal(rename(real, targets[0]), 0);
+    /* A key file another user owns (root can make one): refused, whatever
+     * its mode. */
+    if (geteuid() == 0) {
+        assert_int_equal(chown(targets[2], 65534, (gid_t)-1), 0);
+        void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+        qv__auth *a = NULL;
+        assert_int_equal(qv__auth_server_start(ctx, sock, k, &a, err, sizeof err),
+                         QV_EINVAL);
+        if (!strstr(err, "owned by user 65534"))
+            fail_msg("a key of another user's: %s", err);
+        zmq_close(sock);
+        zmq_ctx_term(ctx);
+        assert_int_equal(chown(targets[2], 0, (gid_t)-1), 0);
     }
     /* Started, then authorized/ made writable by others: the reload fails,
      * the old set stays. */

@@ -303,11 +303,12 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
     const qv__ynode *k = qv__ymap_get(r, "server_key");
     if (!rc && k) {
         rc = dup_str(doc, k, "remote.server_key", &b->server_key, diag);
+        /* Not echoed: a secret key pasted by mistake would go to logs. */
         if (!rc && !qv__auth_key_valid(b->server_key))
             rc = qv__yerr(doc, k, diag,
                           "remote.server_key: expected a CURVE public key "
-                          "in Z85 (40 characters), got '%s'",
-                          b->server_key);
+                          "in Z85 (40 characters), got %zu characters that are not one",
+                          strlen(b->server_key));
     }
     const qv__ynode *kf = qv__ymap_get(r, "server_key_file");
     if (!rc && k && kf)

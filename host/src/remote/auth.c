@@ -408,6 +408,12 @@ static int owner_writes_only(const char *path, char *err, size_t errlen)
     struct stat st;
     if (stat(path, &st) != 0)
         return 0; /* the open that follows says why */
+    /* Another user who owns it may write it whatever its mode. */
+    if (st.st_uid != geteuid() && st.st_uid != 0)
+        return fail(err, errlen, QV_EINVAL,
+                    "%s: owned by user %u, neither this daemon's user (%u) nor root: "
+                    "its owner could authorize a key of their own; `chown` it",
+                    path, (unsigned)st.st_uid, (unsigned)geteuid());
     if (!(st.st_mode & (S_IWGRP | S_IWOTH)))
         return 0;
     return fail(err, errlen, QV_EINVAL,
@@ -423,8 +429,24 @@ static int clients_load(const char *dir, clients *out, char *err, size_t errlen)
 {
     out->v = NULL;
     out->n = 0;
+    /* The directory itself, not a link: whoever could write the keys
+     * directory could point a link at keys of their own, and "dir/.."
+     * was then the link target's parent, not the keys directory
+     * (adversarial testing). The keys directory is dir's name less its
+     * last component. */
+    struct stat lst;
+    if (lstat(dir, &lst) == 0 && S_ISLNK(lst.st_mode))
+        return fail(err, errlen, QV_EINVAL,
+                    "%s: a symbolic link; expected the directory itself (a link lets "
+                    "whoever can change it choose the keys)",
+                    dir);
     char parent[4096];
-    snprintf(parent, sizeof parent, "%s/..", dir);
+    snprintf(parent, sizeof parent, "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent)
+        *slash = 0;
+    else
+        snprintf(parent, sizeof parent, "%s", slash ? "/" : ".");
     int prc = owner_writes_only(dir, err, errlen);
     if (!prc)
         prc = owner_writes_only(parent, err, errlen);
@@ -657,8 +679,14 @@ int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth
                     "libzmq was built without CURVE (zmq_has(\"curve\") is "
                     "false); install a libzmq built with libsodium");
     char path[4096], secret[QV__KEY_Z85 + 1], why[256];
+    /* The daemon's own keys, the owner's alone to write: another could
+     * swap them (adversarial testing: 0622 and 0666 started). */
+    snprintf(path, sizeof path, "%s/server.pub", keys_dir);
+    int rc = owner_writes_only(path, err, errlen);
     snprintf(path, sizeof path, "%s/server.key", keys_dir);
-    int rc = qv__auth_key_read(path, secret, why, sizeof why);
+    if (rc || (rc = owner_writes_only(path, err, errlen)) != 0)
+        return rc;
+    rc = qv__auth_key_read(path, secret, why, sizeof why);
     if (rc)
         return fail(err, errlen, rc, "%s: %s", path, why);
     /* The secret key must be the one of server.pub, which the hosts are
