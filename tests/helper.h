@@ -79,10 +79,12 @@ static inline bool qv_test_comma_locale(void)
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         if (setlocale(LC_NUMERIC, names[i]) && localeconv()->decimal_point[0] == ',')
             return true;
+    static int made; /* localedef once a process (a second or so) */
     char cmd[600];
     snprintf(cmd, sizeof cmd, "localedef -i fr_FR -f UTF-8 '%s/qvcomma' >/dev/null 2>&1",
              qv_test_scratch());
-    if (system(cmd) != -1) { /* (warnings exit 1, the locale made all the same) */
+    if (made || (made = system(cmd) !=
+                        -1)) { /* (warnings exit 1, the locale made all the same) */
         setenv("LOCPATH", qv_test_scratch(), 1);
         if (setlocale(LC_NUMERIC, "qvcomma") && localeconv()->decimal_point[0] == ',')
             return true;

@@ -84,6 +84,7 @@ typedef struct ocl_device {
     pthread_cond_t   cv;          /* monotonic */
     cl_event run;                 /* the launch waited for; NULL once it ended */
     bool             hung;        /* its wait timed out, and the run goes on */
+    bool telling;                 /* the callback tells the runtime (unlocked) */
     bool             closed;      /* the runtime is gone: its callback tells no one */
 } ocl_device;
 
@@ -166,6 +167,8 @@ static void ocl_close(qv_device *d)
     if (o->cq) {
         pthread_mutex_lock(&o->mu);
         o->closed = true;
+        while (o->telling) /* the runtime goes: the callback is done with it */
+            pthread_cond_wait(&o->cv, &o->mu);
         bool hung = o->hung;
         pthread_mutex_unlock(&o->mu);
         if (hung) {
@@ -713,8 +716,8 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
 
 /* The launch's event completed (OpenCL's thread): its wait ends. A run
  * that outlived its deadline tells the runtime, which may probe the device
- * again; not after the close (the runtime is gone, which the close's lock
- * makes wait for this). */
+ * again; not after the close (the runtime is gone; the close waits for a
+ * telling that began). */
 static void CL_CALLBACK run_done(cl_event e, cl_int status, void *arg)
 {
     (void)status;
@@ -722,11 +725,19 @@ static void CL_CALLBACK run_done(cl_event e, cl_int status, void *arg)
     pthread_mutex_lock(&o->mu);
     if (e == o->run) {
         o->run = NULL;
-        bool told = o->hung && !o->closed;
+        bool tell = o->hung && !o->closed;
         o->hung = false;
-        pthread_cond_signal(&o->cv);
-        if (told)
-            qv__devq_run_ended(o->base.rt, o->base.id); /* takes no lock of ours */
+        pthread_cond_broadcast(&o->cv);
+        if (tell) {
+            /* Outside the lock (it logs; a callback must not block
+             * OpenCL's thread on ours); the close waits for it. */
+            o->telling = true;
+            pthread_mutex_unlock(&o->mu);
+            qv__devq_run_ended(o->base.rt, o->base.id);
+            pthread_mutex_lock(&o->mu);
+            o->telling = false;
+            pthread_cond_broadcast(&o->cv);
+        }
     }
     pthread_mutex_unlock(&o->mu);
 }

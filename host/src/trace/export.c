@@ -16,6 +16,7 @@
 
 #include "devices/device.h"
 #include "qv_escape.h"
+#include "qv_text.h"
 #include "trace/graph.h"
 #include "trace/marks.h"
 #include "trace/perfmodel.h"
@@ -28,7 +29,7 @@
  * reader went away fails the export instead of killing the program (its
  * default action did: adversarial testing). */
 static _Thread_local struct {
-    locale_t c, prev;
+    locale_t prev;
     sigset_t mask;
     bool pipe_was_pending;
 } out_state;
@@ -54,8 +55,7 @@ static int open_out(const char *path, FILE **f)
         int e = errno ? errno : EIO;
         return qv__fail(-e, "cannot write %s: %s", path, strerror(e));
     }
-    out_state.c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
-    out_state.prev = out_state.c ? uselocale(out_state.c) : (locale_t)0;
+    out_state.prev = qv__c_numbers_begin();
     sigset_t pipe = pipe_set();
     out_state.pipe_was_pending = pipe_pending();
     pthread_sigmask(SIG_BLOCK, &pipe, &out_state.mask);
@@ -74,11 +74,7 @@ static int close_out(FILE *f, const char *path)
             rc = qv__fail(QV_EIO, "error writing %s: its reader went away", path);
     }
     pthread_sigmask(SIG_SETMASK, &out_state.mask, NULL);
-    if (out_state.c) {
-        uselocale(out_state.prev);
-        freelocale(out_state.c);
-        out_state.c = (locale_t)0;
-    }
+    qv__c_numbers_end(out_state.prev);
     return rc;
 }
 

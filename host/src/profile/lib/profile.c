@@ -878,14 +878,16 @@ NOI __attribute__((destructor)) static void profile_fini(void)
     if (!enabled || atomic_exchange(&stopping, 1))
         return;
     /* Its numbers in the C locale, whatever the program set: under a
-     * decimal comma "clock 0,5 ..." made the profile unreadable. */
+     * decimal comma "clock 0,5 ..." made the profile unreadable. (Not
+     * qv_text.h's helpers: this library stands alone, preloaded into
+     * programs, and makes the locale once, here.) */
     locale_t c = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
     locale_t old = c ? uselocale(c) : (locale_t)0;
     write_profile();
-    if (old) {
+    if (old)
         uselocale(old);
+    if (c)
         freelocale(c);
-    }
 }
 
 NOI __attribute__((constructor)) static void profile_init(void)
