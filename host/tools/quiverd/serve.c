@@ -205,6 +205,13 @@ typedef struct qd_state {
     int job_quit;
     pthread_t waiters[QD_WAITERS];
     unsigned nwaiters;
+    /* A reload of authorized/ (SIGHUP) on a thread of its own: reading
+     * 65536 key files from a cold cache held the socket thread 10 s, and
+     * hosts timed the daemon out (adversarial testing). */
+    pthread_t reloader;
+    bool reloader_started;
+    atomic_bool reloading; /* it runs */
+    atomic_bool reloaded;  /* a new set is in: the socket thread sweeps */
 } qd_state;
 
 static qd_state S;
@@ -1139,6 +1146,42 @@ static bool still_authorized(qd_req *q)
         c->revoked = !ok;
     }
     return ok;
+}
+
+/* Reads authorized/ again and swaps the set in (qv__auth_reload); the
+ * socket thread sweeps the clients after (reloaded), woken. */
+static void *reload_main(void *arg)
+{
+    const char *keys = arg;
+    char err[512];
+    if (qv__auth_reload(S.auth, err, sizeof err)) {
+        qd_log("SIGHUP: %s/authorized: %s; the old keys stay", keys, err);
+    } else {
+        qd_log("SIGHUP: %zu authorized client keys", qv__auth_clients(S.auth));
+        atomic_store(&S.reloaded, true);
+    }
+    atomic_store(&S.reloading, false);
+    wake_loop();
+    return NULL;
+}
+
+/* A SIGHUP came: the reload starts, unless one runs (the signal stays
+ * pending until it ended: the files may have changed since it read them).
+ * Socket thread. */
+static void reload_start(const char *keys)
+{
+    if (!S.auth || atomic_load(&S.reloading))
+        return;
+    qd_reload = 0;
+    if (S.reloader_started)
+        pthread_join(S.reloader, NULL); /* done: it cleared reloading */
+    atomic_store(&S.reloading, true);
+    S.reloader_started =
+        pthread_create(&S.reloader, NULL, reload_main, (void *)keys) == 0;
+    if (!S.reloader_started) {
+        atomic_store(&S.reloading, false);
+        qd_log("SIGHUP: cannot start the reload: %s; the old keys stay", strerror(errno));
+    }
 }
 
 /* After a reload of authorized/ (SIGHUP): the clients whose keys left it
@@ -2201,16 +2244,10 @@ int qd_serve(qd_daemon *d)
             deadline = now_ns() + 30ull * 1000000000u;
             qd_log("stopping: finishing %u requests in flight", atomic_load(&S.pending));
         }
-        if (qd_reload) {
-            qd_reload = 0;
-            char err[512];
-            if (S.auth && qv__auth_reload(S.auth, err, sizeof err))
-                qd_log("SIGHUP: %s/authorized: %s; the old keys stay", d->opt->keys, err);
-            else if (S.auth) {
-                qd_log("SIGHUP: %zu authorized client keys", qv__auth_clients(S.auth));
-                sweep_revoked();
-            }
-        }
+        if (qd_reload)
+            reload_start(d->opt->keys);
+        if (atomic_exchange(&S.reloaded, false))
+            sweep_revoked();
         take_completions();
         outbox_flush();
         if (stopping && atomic_load(&S.pending) == 0) {
@@ -2281,6 +2318,8 @@ int qd_serve(qd_daemon *d)
     pthread_mutex_unlock(&S.sock_mu);
     status = 0;
 out:
+    if (S.reloader_started) /* before the ZAP handler goes */
+        pthread_join(S.reloader, NULL);
     pthread_mutex_lock(&S.job_mu);
     S.job_quit = 1;
     pthread_cond_broadcast(&S.job_cv);
