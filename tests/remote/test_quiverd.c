@@ -2081,6 +2081,8 @@ static void test_options(void **state)
         {BC "--listen tcp://127.0.0.1:99999 --allow-plain", 2,
          "PORT a number from 0 to 65535"},
         {BC "--listen tcp://127.0.0.1:5555", 2, "--keys DIR is required"},
+        /* It read /server.key and /authorized. */
+        {BC "--listen tcp://127.0.0.1:5555 --keys=", 2, "--keys: expected a directory"},
         {"--catalog k.yaml --listen ipc:///x --allow-plain", 2,
          "--board FILE is required"},
         {"--bogus", 2, "unknown option --bogus"},

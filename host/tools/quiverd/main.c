@@ -366,6 +366,10 @@ static int parse_args(int argc, char **argv, qd_options *o)
         fprintf(stderr, "quiverd: %s is required\nTry 'quiverd --help'.\n", missing);
         return 2;
     }
+    if (o->keys && !*o->keys) { /* it read /server.key and /authorized */
+        fprintf(stderr, "quiverd: --keys: expected a directory, got an empty string\n");
+        return 2;
+    }
     if (o->keys && o->allow_plain) {
         fprintf(stderr, "quiverd: --keys and --allow-plain exclude each other\n");
         return 2;
