@@ -200,7 +200,9 @@ bool qv__auth_key_exposed(const char *path, unsigned *mode)
     if (stat(path, &st) != 0)
         return false;
     *mode = (unsigned)(st.st_mode & 07777);
-    return (st.st_mode & 077) != 0;
+    /* Read bits only, as the warning says: 0622 was called readable
+     * (adversarial testing); quiverd refuses its own writable by others. */
+    return (st.st_mode & (S_IRGRP | S_IROTH)) != 0;
 }
 
 int qv__auth_key_parse(const char *buf, size_t len, char *key, char *err, size_t errlen)
