@@ -174,10 +174,11 @@ static void ocl_close(qv_device *d)
         if (hung) {
             /* clFinish would wait for it for ever, and its callback
              * still comes to o when it ends. */
-            qv__log(1,
-                    "%s: a kernel run never ended; its queues, programs and context "
-                    "are left behind",
-                    o->name);
+            qv__log(
+                1,
+                "%s: a kernel run past its deadline was still going at the close "
+                "(it may never end); its queues, programs and context are left behind",
+                o->name);
             d->leak = true;
             return;
         }
