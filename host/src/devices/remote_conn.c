@@ -305,10 +305,15 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp,
             snprintf(err, errlen, "no answer to hello from %s within %u ms (no daemon "
                      "there, or it refused the handshake: %s; its log says which)",
                      l->endpoint, l->timeout_ms,
-                     l->server_key[0] ? "this host's client key is not authorized "
-                                        "there, or the daemon serves plain"
-                                      : "the daemon wants a CURVE key, and the board "
-                                        "file names none");
+                     !l->server_key[0] ? "the daemon wants a CURVE key, and the board "
+                                         "file names none"
+                     : l->client_sec[0] ? "the board's server_key is not this daemon's "
+                                          "public key, this host's client key is not "
+                                          "authorized there, or the daemon serves plain"
+                                        : "the board's server_key is not this daemon's "
+                                          "public key, the board names no client_key_file "
+                                          "(a key made for this run is never authorized), "
+                                          "or the daemon serves plain");
             qv__rconn_teardown(&ctx, &sock);
             return QV_ETIMEDOUT;
         }
