@@ -364,13 +364,10 @@ static void check_outs(unsigned tasks)
 }
 
 /* One vadd on the board: the CPU's result, the board's modelled clock. */
-static void vadd_equals_cpu(void **state)
+/* One vadd on rt's remote board (healthy, named remote-emu) equals the
+ * CPU's, and the board counts it; rt destroyed. */
+static void one_vadd_there(qv_runtime *rt)
 {
-    (void)state;
-    if (!QV_QUIVERD[0])
-        skip();
-    daemon_start();
-    qv_runtime *rt = remote_runtime();
     qv_device_info di;
     unsigned d = remote_dev(rt, &di);
     assert_string_equal(di.name, "remote-emu");
@@ -384,6 +381,15 @@ static void vadd_equals_cpu(void **state)
     assert_int_equal(di.failed, 0);
     assert_true(di.board_us > 0); /* the served emulated board's model */
     qv_runtime_destroy(rt);
+}
+
+static void vadd_equals_cpu(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_start();
+    one_vadd_there(remote_runtime());
 }
 
 /* A free TCP port on IPv6's loopback, or 0 where it has none (a
@@ -419,16 +425,7 @@ static void ipv6_endpoint(void **state)
     write_policy(policy, board, 50, "");
     pid_t keep = daemon_pid;                /* the other tests' daemon */
     daemon_pid = spawn(ep, NULL, board, 0); /* fails unless reached */
-    qv_runtime *rt = runtime_spinning(policy, -1);
-    qv_device_info di;
-    unsigned d = remote_dev(rt, &di);
-    assert_true(di.healthy);
-    qv_func *f = vadd_func(rt);
-    run_vadds(rt, f, 1, NULL);
-    check_outs(1);
-    assert_int_equal(qv_device_get(rt, d, &di), 0);
-    assert_int_equal(di.tasks, 1);
-    qv_runtime_destroy(rt);
+    one_vadd_there(runtime_spinning(policy, -1));
     daemon_kill(SIGTERM);
     daemon_pid = keep;
 }
