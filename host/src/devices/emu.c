@@ -135,11 +135,9 @@ static void hand_over(emu_device *e)
     pthread_cond_broadcast(&e->done_cv);
 }
 
-/* Idle, the watchdog looks every WATCH_NS: no deadline is shorter (the
- * runtime's least is 30 s), so a run that starts meanwhile is looked at
- * by its deadline, without a wake-up per run. */
-#define WATCH_NS 30000000000ll
-
+/* Idle, the watchdog looks every least deadline (qv__devq_least_limit_ns,
+ * 30 s; tests shorten it): no deadline is shorter, so a run that starts
+ * meanwhile is looked at by its deadline, without a wake-up per run. */
 static void *watch_main(void *arg)
 {
     emu_device *e = arg;
@@ -156,8 +154,10 @@ static void *watch_main(void *arg)
             hand_over(e);
             continue;
         }
-        int64_t ns = timed && e->run_until - now < (uint64_t)WATCH_NS
-                         ? (int64_t)(e->run_until - now) : WATCH_NS;
+        int64_t watch = qv__devq_least_limit_ns;
+        int64_t ns = timed && e->run_until - now < (uint64_t)watch
+                         ? (int64_t)(e->run_until - now)
+                         : watch;
         struct timespec until = qv__deadline_in(ns);
         pthread_cond_timedwait(&e->cv, &e->mu, &until);
     }
