@@ -294,6 +294,23 @@ static void test_remote_keys(void **state)
     if (!strstr(b->endpoint, "good/boards/../run/quiverd.sock"))
         fail_msg("endpoint %s, expected ipc://%s", b->endpoint, want);
     qv__board_free(b);
+    /* Absolute even when the file is named relatively (the endpoint is
+     * dialled again at each reconnection, from wherever the program is). */
+    char here[4096], there[2048];
+    assert_non_null(getcwd(here, sizeof here));
+    snprintf(there, sizeof there, "%s", path_of("tests/config/good"));
+    assert_int_equal(chdir(there), 0);
+    qv_diag diag;
+    int rc = qv__board_load("boards/remote-ipc.yaml", &b, &diag);
+    assert_int_equal(chdir(here), 0);
+    assert_int_equal(rc, 0);
+    if (strncmp(b->endpoint, "ipc:///", 7) || !strstr(b->endpoint, "/run/quiverd.sock"))
+        fail_msg("endpoint %s, expected an absolute path", b->endpoint);
+    qv__board_free(b);
+    /* An abstract socket has no path: as written. */
+    b = load_board("tests/config/good/boards/remote-abstract.yaml");
+    assert_string_equal(b->endpoint, "ipc://@quiverd-test");
+    qv__board_free(b);
 }
 
 static void test_good_catalog(void **state)

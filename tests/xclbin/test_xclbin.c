@@ -1031,8 +1031,8 @@ static void test_xml_errors(void **state)
             "n", "0", "0x10", "0x8000000000000002", "0")
             ARG("n", "0", "0x14", "0x8000000000000002", "0") "</kernel>" XML_TAIL,
         "offset 0x21a: EMBEDDED_METADATA: the parts of arg 'n' (id 0) of kernel 'k' add "
-        "up "
-        "past the kernel's address range 0xffffffffffffffff");
+        "up past the kernel's address range 0xffffffffffffffff (sizes) or past 2^64 "
+        "(hostSize)");
     xml_error(
         XML_HEAD
         "<kernel name='k' hwControlProtocol='x'><instance name='i'/></kernel>" XML_TAIL,

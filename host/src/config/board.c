@@ -279,9 +279,15 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
         rc = qv__yerr(doc, qv__ymap_get(r, "endpoint"), diag,
                       "remote.endpoint: ipc:// names no socket path");
     /* A relative socket path is the board file's, as its other paths:
-     * ZeroMQ took it from the program's working directory. */
-    if (!rc && !strncmp(b->endpoint, "ipc://", 6) && b->endpoint[6] != '/') {
-        char *path = qv__path_resolve(doc->dir, b->endpoint + 6);
+     * ZeroMQ took it from the program's working directory. Absolute, as
+     * the endpoint is dialled again at each reconnection (a file named
+     * relatively has a relative directory); an abstract socket
+     * ("ipc://@name") has no path. */
+    if (!rc && !strncmp(b->endpoint, "ipc://", 6) && b->endpoint[6] != '/' &&
+        b->endpoint[6] != '@') {
+        char *dir = realpath(doc->dir, NULL);
+        char *path = qv__path_resolve(dir ? dir : doc->dir, b->endpoint + 6);
+        free(dir);
         char *ep = path ? malloc(strlen(path) + 7) : NULL;
         if (ep) {
             memcpy(ep, "ipc://", 6);
@@ -298,8 +304,9 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
     if (!rc && !strncmp(b->endpoint, "ipc://", 6) && strlen(b->endpoint + 6) > 107)
         rc = qv__yerr(doc, qv__ymap_get(r, "endpoint"), diag,
                       "remote.endpoint: an ipc:// socket path of at most 107 bytes; "
-                      "this one has %zu",
-                      strlen(b->endpoint + 6));
+                      "this one has %zu (%s, a relative one from the board file's "
+                      "directory)",
+                      strlen(b->endpoint + 6), b->endpoint + 6);
     const qv__ynode *k = qv__ymap_get(r, "server_key");
     if (!rc && k) {
         rc = dup_str(doc, k, "remote.server_key", &b->server_key, diag);

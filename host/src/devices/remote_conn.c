@@ -232,9 +232,12 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp,
      * the link reconnects with a new socket and a new hello instead. */
     int zero = 0, never = -1, one = 1;
     zmq_setsockopt(sock, ZMQ_LINGER, &zero, sizeof zero);
-    /* IPv6 too: a board at tcp://[::1]:5555 never connected (ZeroMQ's
-     * sockets are IPv4 only unless told; adversarial testing). */
-    zmq_setsockopt(sock, ZMQ_IPV6, &one, sizeof one);
+    /* IPv6 for an IPv6 address: a board at tcp://[::1]:5555 never
+     * connected (ZeroMQ's sockets are IPv4 only unless told; adversarial
+     * testing). Only then: with it, a name is looked up as IPv6 first, and
+     * "localhost" went to ::1 while quiverd listened on IPv4 (review). */
+    if (!strncmp(l->endpoint, "tcp://[", 7))
+        zmq_setsockopt(sock, ZMQ_IPV6, &one, sizeof one);
     zmq_setsockopt(sock, ZMQ_RECONNECT_IVL, &never, sizeof never);
     zmq_setsockopt(sock, ZMQ_SNDHWM, &zero, sizeof zero);
     zmq_setsockopt(sock, ZMQ_RCVHWM, &zero, sizeof zero);

@@ -400,12 +400,17 @@ static int name_order(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* What another user able to write a key file could do, for the refusal. */
+#define LET_IN "authorize a key of their own"
+#define SWAP   "swap the daemon's keys and stand in for it"
+
 /* 0 when path (a directory of keys, or a key file in authorized/) can be
- * written by its owner alone: whoever can write there can let a key in
- * (or swap the daemon's own), as ssh's StrictModes says of
- * authorized_keys; a shared directory such as /tmp is refused, sticky bit
- * or not. Else QV_EINVAL and why in err. */
-static int owner_writes_only(const char *path, char *err, size_t errlen)
+ * written by its owner (this daemon's user or root) alone: whoever can
+ * write there can let a key in (or swap the daemon's own: risk says
+ * which), as ssh's StrictModes says of authorized_keys; a shared directory
+ * such as /tmp is refused, sticky bit or not. Else QV_EINVAL and why in
+ * err. */
+static int owner_writes_only(const char *path, const char *risk, char *err, size_t errlen)
 {
     struct stat st;
     if (stat(path, &st) != 0)
@@ -414,14 +419,14 @@ static int owner_writes_only(const char *path, char *err, size_t errlen)
     if (st.st_uid != geteuid() && st.st_uid != 0)
         return fail(err, errlen, QV_EINVAL,
                     "%s: owned by user %u, neither this daemon's user (%u) nor root: "
-                    "its owner could authorize a key of their own; `chown` it",
-                    path, (unsigned)st.st_uid, (unsigned)geteuid());
+                    "its owner could %s; `chown` it",
+                    path, (unsigned)st.st_uid, (unsigned)geteuid(), risk);
     if (!(st.st_mode & (S_IWGRP | S_IWOTH)))
         return 0;
     return fail(err, errlen, QV_EINVAL,
                 "%s: writable by its group or others (mode %04o): anyone who can write "
-                "there could authorize a key of their own; `chmod go-w` it",
-                path, (unsigned)(st.st_mode & 07777));
+                "there could %s; `chmod go-w` it",
+                path, (unsigned)(st.st_mode & 07777), risk);
 }
 
 /* Reads every key file of dir (names starting with '.' skipped) into *out,
@@ -449,9 +454,9 @@ static int clients_load(const char *dir, clients *out, char *err, size_t errlen)
         *slash = 0;
     else
         snprintf(parent, sizeof parent, "%s", slash ? "/" : ".");
-    int prc = owner_writes_only(dir, err, errlen);
+    int prc = owner_writes_only(dir, LET_IN, err, errlen);
     if (!prc)
-        prc = owner_writes_only(parent, err, errlen);
+        prc = owner_writes_only(parent, LET_IN, err, errlen);
     if (prc)
         return prc;
     DIR *d = opendir(dir);
@@ -494,7 +499,7 @@ static int clients_load(const char *dir, clients *out, char *err, size_t errlen)
         char path[4096], key[QV__KEY_Z85 + 1], why[256];
         long bad;
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        if ((rc = owner_writes_only(path, err, errlen)) != 0)
+        if ((rc = owner_writes_only(path, LET_IN, err, errlen)) != 0)
             break;
         rc = qv__auth_key_read(path, key, why, sizeof why);
         if (rc) {
@@ -684,9 +689,9 @@ int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth
     /* The daemon's own keys, the owner's alone to write: another could
      * swap them (adversarial testing: 0622 and 0666 started). */
     snprintf(path, sizeof path, "%s/server.pub", keys_dir);
-    int rc = owner_writes_only(path, err, errlen);
+    int rc = owner_writes_only(path, SWAP, err, errlen);
     snprintf(path, sizeof path, "%s/server.key", keys_dir);
-    if (rc || (rc = owner_writes_only(path, err, errlen)) != 0)
+    if (rc || (rc = owner_writes_only(path, SWAP, err, errlen)) != 0)
         return rc;
     rc = qv__auth_key_read(path, secret, why, sizeof why);
     if (rc)

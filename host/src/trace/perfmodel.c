@@ -310,22 +310,30 @@ int qv__perf_parse(const char *data, size_t len, const char *host,
 
 /* ---- runtime glue ------------------------------------------------------ */
 
+/* path and its parents made (0755); -1 with errno set (a path past
+ * PATH_MAX: ENAMETOOLONG, from mkdir). */
 static int mkdir_p(const char *path)
 {
-    char tmp[4096];
-    size_t n = strlen(path);
-    if (n == 0 || n >= sizeof tmp)
+    char *tmp = strdup(path);
+    if (!tmp || !*tmp) {
+        free(tmp);
+        errno = tmp ? ENOENT : ENOMEM;
         return -1;
-    memcpy(tmp, path, n + 1);
-    for (char *p = tmp + 1; *p; p++) {
+    }
+    int rc = 0;
+    for (char *p = tmp + 1; *p && !rc; p++) {
         if (*p == '/') {
             *p = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
+            rc = mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
             *p = '/';
         }
     }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    if (!rc)
+        rc = mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
+    int e = errno;
+    free(tmp);
+    errno = e;
+    return rc;
 }
 
 static void host_name(char *buf, size_t n)
@@ -501,8 +509,10 @@ static int perf_write(qv_runtime *rt)
 {
     if (!rt->perfmodel_path)
         return 0;
-    if (mkdir_p(rt->perfmodel_dir) != 0)
-        return qv__fail(-errno, "cannot create %s: %s", rt->perfmodel_dir, strerror(errno));
+    if (mkdir_p(rt->perfmodel_dir) != 0) {
+        int e = errno ? errno : EIO;
+        return qv__fail(-e, "cannot create %s: %s", rt->perfmodel_dir, strerror(e));
+    }
     size_t tlen = strlen(rt->perfmodel_path) + 16;
     char *tmp = malloc(tlen);
     if (!tmp)

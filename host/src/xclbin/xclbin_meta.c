@@ -243,7 +243,8 @@ static int decode_args(ctx *c, const qv__xml_node *kn, qv__xclbin_kernel *k)
                 int bad = qv__xclbin_fail(
                     c->err, c->base + kn->offset,
                     "EMBEDDED_METADATA: the parts of arg '%s' (id %u) of kernel '%s' add "
-                    "up past the kernel's address range 0x%llx",
+                    "up past the kernel's address range 0x%llx (sizes) or past 2^64 "
+                    "(hostSize)",
                     m->name, (unsigned)m->id, k->name,
                     (unsigned long long)k->address_range);
                 for (size_t j = i; j < k->nargs; j++) /* not moved to out: ours */

@@ -1176,11 +1176,11 @@ static void reload_start(const char *keys)
     if (S.reloader_started)
         pthread_join(S.reloader, NULL); /* done: it cleared reloading */
     atomic_store(&S.reloading, true);
-    S.reloader_started =
-        pthread_create(&S.reloader, NULL, reload_main, (void *)keys) == 0;
-    if (!S.reloader_started) {
+    int e = pthread_create(&S.reloader, NULL, reload_main, (void *)keys);
+    S.reloader_started = e == 0;
+    if (e) {
         atomic_store(&S.reloading, false);
-        qd_log("SIGHUP: cannot start the reload: %s; the old keys stay", strerror(errno));
+        qd_log("SIGHUP: cannot start the reload: %s; the old keys stay", strerror(e));
     }
 }
 
@@ -2197,6 +2197,8 @@ static _Noreturn void abandon(void)
     pthread_mutex_unlock(&S.cq_mu);
     take_completions();
     outbox_send(UINT64_MAX);
+    if (S.reloader_started) /* it reads the ZAP handler's keys (review) */
+        pthread_join(S.reloader, NULL);
     sockets_close(); /* the socket lingers 1 s for the replies */
     qd_log("stopped, %u requests failed", atomic_load(&S.pending));
     fflush(NULL);
@@ -2244,7 +2246,7 @@ int qd_serve(qd_daemon *d)
             deadline = now_ns() + 30ull * 1000000000u;
             qd_log("stopping: finishing %u requests in flight", atomic_load(&S.pending));
         }
-        if (qd_reload)
+        if (qd_reload && !stopping) /* (a stop forgets it) */
             reload_start(d->opt->keys);
         if (atomic_exchange(&S.reloaded, false))
             sweep_revoked();
