@@ -374,6 +374,28 @@ static void reader_position(builder *b, size_t off, unsigned *line, unsigned *co
     *col = p.col;
 }
 
+/* A byte-order mark past the start (UTF-8): files joined with cat, or
+ * saved twice by an editor. libyaml took it as a key's first character,
+ * and the error said the file was of no known kind (adversarial
+ * testing). QV_EFORMAT at its place, or 0. */
+static int stray_bom(builder *b)
+{
+    if (b->unit != 1)
+        return 0;
+    const unsigned char *d = b->data;
+    for (size_t i = b->start; i + 2 < b->size; i++) {
+        if (d[i] == 0xef && d[i + 1] == 0xbb && d[i + 2] == 0xbf) {
+            unsigned line, col;
+            reader_position(b, i, &line, &col);
+            return qv__diag_set(
+                b->diag, b->doc->path, line, col, QV_EFORMAT,
+                "a byte-order mark (U+FEFF) inside the text; expected one "
+                "at the start of the file at most (remove it)");
+        }
+    }
+    return 0;
+}
+
 static int parse_error(builder *b, const yaml_parser_t *ps)
 {
     const char *what = ps->problem ? ps->problem : "syntax error";
@@ -541,8 +563,8 @@ int qv__ydoc_load_mem(const char *path, const void *data, size_t size, qv__ydoc 
     b->size = size;
     text_start(b);
     yaml_parser_set_input_string(&ps, (const unsigned char *)data, size);
-    int rc = 0;
-    for (;;) {
+    int rc = stray_bom(b);
+    for (; !rc;) {
         yaml_event_t ev;
         if (!yaml_parser_parse(&ps, &ev)) {
             rc = parse_error(b, &ps);
