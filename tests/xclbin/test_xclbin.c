@@ -565,6 +565,20 @@ static void test_writer_errors(void **state)
     s = base;
     s.nkernels = 0;
     expect_spec_error(&s, "0 kernels; expected 1..64");
+    /* 33 kernels of 128 CUs: each within its bounds, more CUs than the
+     * reader takes (the file was written, and refused by `xclbin info`). */
+    static qv__xclbin_kernel_spec many[33];
+    static char names[33][8];
+    for (int i = 0; i < 33; i++) {
+        many[i] = k;
+        snprintf(names[i], sizeof names[i], "k%d", i);
+        many[i].name = names[i];
+        many[i].ncus = 128;
+    }
+    s = base;
+    s.kernels = many;
+    s.nkernels = 33;
+    expect_spec_error(&s, "4224 compute units in all; at most 4096");
     s = base;
     s.project = "";
     expect_spec_error(&s, "project name must be 1..128 printable ASCII characters");

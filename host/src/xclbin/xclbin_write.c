@@ -82,6 +82,22 @@ static int check_spec(const qv__xclbin_spec *sp, char *msg, size_t msglen)
     if (sp->nkernels < 1 || sp->nkernels > QV__XCLBIN_MAX_KERNELS || !sp->kernels)
         return bad(msg, msglen, "%zu kernels; expected 1..%u", sp->nkernels,
                    QV__XCLBIN_MAX_KERNELS);
+    /* What our reader (and the runtime) takes, all kernels together: 33
+     * kernels of 128 CUs made a file that `xclbin info` refused
+     * (adversarial testing). */
+    size_t ips = 0, conns = 0;
+    for (size_t ki = 0; ki < sp->nkernels; ki++) {
+        ips += sp->kernels[ki].ncus;
+        conns += (size_t)sp->kernels[ki].ncus * sp->kernels[ki].nargs;
+    }
+    if (ips > QV__XCLBIN_READ_MAX_IPS || ips > QV__XCLBIN_READ_MAX_INSTANCES)
+        return bad(msg, msglen, "%zu compute units in all; at most %u", ips,
+                   QV__XCLBIN_READ_MAX_IPS < QV__XCLBIN_READ_MAX_INSTANCES
+                       ? QV__XCLBIN_READ_MAX_IPS
+                       : QV__XCLBIN_READ_MAX_INSTANCES);
+    if (conns > QV__XCLBIN_READ_MAX_CONNS)
+        return bad(msg, msglen, "%zu argument connections in all; at most %u", conns,
+                   QV__XCLBIN_READ_MAX_CONNS);
     for (size_t ki = 0; ki < sp->nkernels; ki++) {
         const qv__xclbin_kernel_spec *k = &sp->kernels[ki];
         if (!qv__is_c_ident(k->name))
