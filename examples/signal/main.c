@@ -435,5 +435,12 @@ int main(int argc, char **argv)
     free(bre);
     free(bim);
     free(bm);
+    /* What it printed reached its reader: a full disk or a closed
+     * standard output is an error, as for the quiver command (it exited 0;
+     * adversarial testing). */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "signal: error writing standard output\n");
+        ok = 0;
+    }
     return ok ? 0 : 1;
 }
