@@ -19,14 +19,15 @@ static char error[200];
 
 /* POSIX dlsym returns object pointers; converting them to function pointers
  * through memcpy is the portable spelling. */
-#define SYM(lib, field, name)                                                  \
-    do {                                                                       \
-        void *p_ = dlsym((lib), (name));                                       \
-        if (!p_) {                                                             \
-            snprintf(error, sizeof error, "%s lacks %s", api.shim, (name));    \
-            ok = 0;                                                            \
-        } else                                                                 \
-            memcpy(&api.field, &p_, sizeof p_);                                \
+#define SYM(lib, field, name)                                                            \
+    do {                                                                                 \
+        void *p_ = dlsym((lib), (name));                                                 \
+        if (!p_) { /* the first one missing named, not the last */                       \
+            if (ok)                                                                      \
+                snprintf(error, sizeof error, "%s lacks %s", api.shim, (name));          \
+            ok = 0;                                                                      \
+        } else                                                                           \
+            memcpy(&api.field, &p_, sizeof p_);                                          \
     } while (0)
 
 static void load(void)
