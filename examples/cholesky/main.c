@@ -59,13 +59,14 @@ static unsigned range_tile(const qv_call *c, size_t g[3], size_t l[3])
     return 2;
 }
 
-#define CHECK(x)                                                               \
-    do {                                                                       \
-        int rc_ = (x);                                                         \
-        if (rc_) {                                                             \
-            fprintf(stderr, "cholesky: %s: %s\n", qv_strerror(rc_), qv_last_error()); \
-            exit(1);                                                           \
-        }                                                                      \
+#define CHECK(x)                                                                         \
+    do {                                                                                 \
+        int rc_ = (x);                                                                   \
+        if (rc_) {                                                                       \
+            const char *why_ = qv_last_error(); /* (it names the cause) */               \
+            fprintf(stderr, "cholesky: %s\n", *why_ ? why_ : qv_strerror(rc_));          \
+            exit(1);                                                                     \
+        }                                                                                \
     } while (0)
 
 static double now_ms(void)

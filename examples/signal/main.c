@@ -36,13 +36,14 @@
 
 #define TAPS 31
 
-#define CHECK(x)                                                               \
-    do {                                                                       \
-        int rc_ = (x);                                                         \
-        if (rc_) {                                                             \
-            fprintf(stderr, "signal: %s: %s\n", qv_strerror(rc_), qv_last_error()); \
-            exit(1);                                                           \
-        }                                                                      \
+#define CHECK(x)                                                                         \
+    do {                                                                                 \
+        int rc_ = (x);                                                                   \
+        if (rc_) {                                                                       \
+            const char *why_ = qv_last_error(); /* (it names the cause) */               \
+            fprintf(stderr, "signal: %s\n", *why_ ? why_ : qv_strerror(rc_));            \
+            exit(1);                                                                     \
+        }                                                                                \
     } while (0)
 
 /* CPU implementations: the plain C references. Argument orders follow the
