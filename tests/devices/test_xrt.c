@@ -371,24 +371,11 @@ static void destroy_rt(void)
         _exit(7);
 }
 
-/* The child of exits_without_destroy: 200 calls queued, then exit(). */
-static int child_exits_queued(void)
-{
-    atexit(qv_test_scratch_remove);
-    if (setup(NULL))
-        return 3;
-    static float x[1024];
-    qv_buf *b;
-    if (qv_buf_register(rt, x, sizeof x, &b))
-        return 4;
-    qv_func_set_where(keep, 1u << QV_CLASS_FPGA);
-    for (int i = 0; i < 200; i++)
-        if (qv_submit(rt, keep, (qv_arg[]){QV_BUF(b)}, 1))
-            return 5;
-    exit(0);
-}
-
-static int child_exits(bool destroy_at_exit)
+/* The children of exits_without_destroy: `calls` calls of keep on the
+ * card, waited for unless queued, then exit() (the runtime destroyed by
+ * an exit handler of the program's, registered before the backend's, with
+ * destroy_at_exit). */
+static int child_exits(bool destroy_at_exit, int calls, bool queued)
 {
     atexit(qv_test_scratch_remove); /* last: this child's own files */
     if (destroy_at_exit)
@@ -400,7 +387,10 @@ static int child_exits(bool destroy_at_exit)
     if (qv_buf_register(rt, x, sizeof x, &b))
         return 4;
     qv_func_set_where(keep, 1u << QV_CLASS_FPGA);
-    if (qv_submit(rt, keep, (qv_arg[]){ QV_BUF(b) }, 1) || qv_wait_all(rt))
+    for (int i = 0; i < calls; i++)
+        if (qv_submit(rt, keep, (qv_arg[]){QV_BUF(b)}, 1))
+            return 5;
+    if (!queued && qv_wait_all(rt))
         return 5;
     exit(0); /* the buffer, its copy on the card and the runtime left as they are */
 }
@@ -426,11 +416,11 @@ int main(int argc, char **argv)
     setenv("QV_LOG", "0", 1);
     self_path = argv[0];
     if (argc > 1 && !strcmp(argv[1], "--exit-without-destroy"))
-        return child_exits(false);
+        return child_exits(false, 1, false);
     if (argc > 1 && !strcmp(argv[1], "--destroy-at-exit"))
-        return child_exits(true);
+        return child_exits(true, 1, false);
     if (argc > 1 && !strcmp(argv[1], "--exit-while-queued"))
-        return child_exits_queued();
+        return child_exits(false, 200, true);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(opens_the_card),
         cmocka_unit_test(round_trip_and_run),
