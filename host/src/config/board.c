@@ -288,10 +288,10 @@ static int load_remote(const qv__ydoc *doc, const qv__ynode *r, qv__board *b, in
         char *dir = realpath(doc->dir, NULL);
         char *path = qv__path_resolve(dir ? dir : doc->dir, b->endpoint + 6);
         free(dir);
-        char *ep = path ? malloc(strlen(path) + 7) : NULL;
+        size_t n = path ? strlen(path) + 7 : 0;
+        char *ep = n ? malloc(n) : NULL;
         if (ep) {
-            memcpy(ep, "ipc://", 6);
-            strcpy(ep + 6, path);
+            snprintf(ep, n, "ipc://%s", path);
             free(b->endpoint);
             b->endpoint = ep;
         } else {

@@ -744,24 +744,18 @@ static void CL_CALLBACK run_done(cl_event e, cl_int status, void *arg)
 }
 
 /* Where no callback can be set: e's status looked at until it ends or
- * until (monotonic), every 50 us to 1 ms. Whether it ended. */
-static bool poll_until(cl_event e, struct timespec until)
+ * until end_ns (qv__now_ns), every 50 us to 1 ms. Whether it ended. */
+static bool poll_until(cl_event e, uint64_t end_ns)
 {
-    long ns = 50000;
-    for (;;) {
+    for (long ns = 50000;; ns = ns * 2 < 1000000 ? ns * 2 : 1000000) {
         cl_int st = CL_COMPLETE;
         if (clGetEventInfo(e, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof st, &st, NULL) !=
                 CL_SUCCESS ||
             st <= CL_COMPLETE)
             return true;
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec > until.tv_sec ||
-            (now.tv_sec == until.tv_sec && now.tv_nsec >= until.tv_nsec))
+        if (qv__now_ns() >= end_ns)
             return false;
-        struct timespec pause = {0, ns};
-        nanosleep(&pause, NULL);
-        ns = ns * 2 < 1000000 ? ns * 2 : 1000000;
+        nanosleep(&(struct timespec){0, ns}, NULL);
     }
 }
 
@@ -769,7 +763,8 @@ static int ocl_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
 {
     ocl_device *o = (ocl_device *)d;
     cl_event e = (cl_event)ev;
-    struct timespec until = qv__deadline_in(timeout_ns > 0 ? timeout_ns : INT64_MAX);
+    int64_t limit = timeout_ns > 0 ? timeout_ns : INT64_MAX;
+    struct timespec until = qv__deadline_in(limit);
     pthread_mutex_lock(&o->mu);
     o->run = e;
     pthread_mutex_unlock(&o->mu);
@@ -787,7 +782,7 @@ static int ocl_wait(qv_device *d, qv_event *ev, int64_t timeout_ns)
         pthread_mutex_unlock(&o->mu);
         /* No callback: past its deadline, the device stays out of
          * service (nothing would tell when the run ends). */
-        ended = poll_until(e, until);
+        ended = poll_until(e, qv__now_ns() + (uint64_t)limit);
     }
     if (!ended) {
         clReleaseEvent(e); /* (kept by OpenCL until its command completed) */
