@@ -1627,6 +1627,14 @@ static void test_curve_revoked(void **state)
     write_key(path, npub);
     reload_keys(&d, 3, 1);
     heartbeat_on(o, 9, QV_EIO, "no longer authorized");
+    /* The last key gone: the daemon says every host is refused now. */
+    assert_int_equal(unlink(path), 0);
+    reload_keys(&d, 4, 0);
+    text = qv_test_slurp(d.log, NULL);
+    assert_non_null(text);
+    if (!strstr(text, "warning: no client key in"))
+        fail_msg("no warning of an empty authorized/: %s", text);
+    free(text);
     zmq_close(o);
     zmq_ctx_term(ctx);
     daemon_stop(&d);

@@ -459,13 +459,34 @@ static void test_authorized_and_refused(void **state)
     assert_false(qv__auth_allows(s.auth, NULL, cpub2));
     void *second = client_open(&s, k1, k2, 0);
     round_trip(&s, second, "second");
+    assert_int_equal(qv__auth_repeated(s.auth), 0);
+
+    /* One key in two files: accepted, counted (the daemon warns: the host
+     * is known by the first name only). Two files naming one client, with
+     * and without .pub: the reload fails, the set stays. */
+    write_file(path("k1", "authorized/third.pub"), line, 41);
+    assert_int_equal(qv__auth_reload(s.auth, err, sizeof err), 0);
+    assert_int_equal(qv__auth_clients(s.auth), 3);
+    assert_int_equal(qv__auth_repeated(s.auth), 1);
+    assert_int_equal(unlink(path("k1", "authorized/third.pub")), 0);
+    char cpub1[41], line1[42];
+    read_key(k1, "client.pub", cpub1);
+    snprintf(line1, sizeof line1, "%s\n", cpub1);
+    write_file(path("k1", "authorized/second"), line1, 41);
+    assert_int_equal(qv__auth_reload(s.auth, err, sizeof err), QV_EINVAL);
+    assert_non_null(strstr(err, "two files name client 'second'"));
+    assert_int_equal(qv__auth_clients(s.auth), 3);
+    assert_int_equal(unlink(path("k1", "authorized/second")), 0);
+    assert_int_equal(qv__auth_reload(s.auth, err, sizeof err), 0);
+    assert_int_equal(qv__auth_repeated(s.auth), 0);
+    round_trip(&s, second, "second");
 
     /* A bad file in authorized/ fails the reload and keeps the old set. */
     write_file(path("k1", "authorized/broken.pub"), "nope\n", 5);
     assert_int_equal(qv__auth_reload(s.auth, err, sizeof err), QV_EFORMAT);
     assert_non_null(strstr(err, "authorized/broken.pub: expected a key of 40"));
     assert_int_equal(qv__auth_clients(s.auth), 2);
-    assert_true(qv__auth_gen(s.auth) == 1); /* the old set holds */
+    assert_true(qv__auth_gen(s.auth) == 3); /* the old set holds */
     assert_int_equal(unlink(path("k1", "authorized/broken.pub")), 0);
     assert_int_equal(unlink(path("k1", "authorized/second.pub")), 0);
 

@@ -46,6 +46,7 @@ typedef struct client {
 typedef struct clients {
     client *v;
     size_t n;
+    size_t repeated; /* keys in more than one file: known by the first name */
 } clients;
 
 struct qv__auth {
@@ -393,11 +394,55 @@ static void clients_free(clients *c)
     free(c->v);
     c->v = NULL;
     c->n = 0;
+    c->repeated = 0;
 }
 
 static int name_order(const void *a, const void *b)
 {
     return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int client_name_order(const void *a, const void *b)
+{
+    return strcmp((*(client *const *)a)->name, (*(client *const *)b)->name);
+}
+
+static int client_key_order(const void *a, const void *b)
+{
+    return memcmp((*(client *const *)a)->key, (*(client *const *)b)->key, 32);
+}
+
+/* Two files that name one client ("a" and "a.pub") are refused: the logs
+ * and the revocation on SIGHUP go by name, and the name would stand for
+ * two keys. One key in two files is allowed (ssh takes a line twice too)
+ * but counted, for the daemon's warning: the handshake takes the first
+ * name in order, so the other never appears. */
+static int clients_check(const char *dir, clients *c, char *err, size_t errlen)
+{
+    if (c->n < 2)
+        return 0;
+    client **by = malloc(c->n * sizeof *by);
+    if (!by)
+        return fail(err, errlen, QV_ENOMEM, "out of memory");
+    for (size_t i = 0; i < c->n; i++)
+        by[i] = &c->v[i];
+    qsort(by, c->n, sizeof *by, client_name_order);
+    for (size_t i = 1; i < c->n; i++)
+        if (!strcmp(by[i - 1]->name, by[i]->name)) {
+            int rc = fail(err, errlen, QV_EINVAL,
+                          "%s: two files name client '%s' (with and without .pub); "
+                          "expected one file per client",
+                          dir, by[i]->name);
+            free(by);
+            return rc;
+        }
+    qsort(by, c->n, sizeof *by, client_key_order);
+    for (size_t i = 1; i < c->n; i++)
+        if (!memcmp(by[i - 1]->key, by[i]->key, 32) &&
+            (i == 1 || memcmp(by[i - 2]->key, by[i]->key, 32)))
+            c->repeated++;
+    free(by);
+    return 0;
 }
 
 /* What another user able to write a key file could do, for the refusal. */
@@ -436,6 +481,7 @@ static int clients_load(const char *dir, clients *out, char *err, size_t errlen)
 {
     out->v = NULL;
     out->n = 0;
+    out->repeated = 0;
     /* The directory itself, not a link: whoever could write the keys
      * directory could point a link at keys of their own, and "dir/.."
      * was then the link target's parent, not the keys directory
@@ -517,6 +563,8 @@ static int clients_load(const char *dir, clients *out, char *err, size_t errlen)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    if (!rc)
+        rc = clients_check(dir, out, err, errlen);
     if (rc)
         clients_free(out);
     return rc;
@@ -803,6 +851,15 @@ size_t qv__auth_clients(const qv__auth *a)
     qv__auth *m = (qv__auth *)a; /* the lock, not the set, changes */
     pthread_mutex_lock(&m->lock);
     size_t n = m->keys.n;
+    pthread_mutex_unlock(&m->lock);
+    return n;
+}
+
+size_t qv__auth_repeated(const qv__auth *a)
+{
+    qv__auth *m = (qv__auth *)a;
+    pthread_mutex_lock(&m->lock);
+    size_t n = m->keys.repeated;
     pthread_mutex_unlock(&m->lock);
     return n;
 }

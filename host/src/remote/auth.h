@@ -110,6 +110,12 @@ bool qv__auth_allows(const qv__auth *a, const char *user, const char *key);
 /* The number of client keys the handler accepts now. Any thread. */
 size_t qv__auth_clients(const qv__auth *a);
 
+/* The number of those keys found in more than one file of authorized/ (a
+ * client with such a key is known by the first file's name in byte
+ * order). Two files naming one client ("a" and "a.pub") fail the start
+ * and the reload instead. Any thread. */
+size_t qv__auth_repeated(const qv__auth *a);
+
 /* Stops the ZAP handler and frees a (NULL is fine). Call before
  * zmq_ctx_term of its context (the handler's sockets would block it);
  * the server socket may be closed before or after. */

@@ -1148,6 +1148,21 @@ static bool still_authorized(qd_req *q)
     return ok;
 }
 
+/* What the set of keys read from keys/authorized/ may not do as meant:
+ * refuse every host, or know a host by another file's name. */
+static void keys_warn(const char *keys)
+{
+    if (!qv__auth_clients(S.auth))
+        qd_log("warning: no client key in %s/authorized: every host is refused until a "
+               "key is put there and quiverd gets SIGHUP",
+               keys);
+    size_t rep = qv__auth_repeated(S.auth);
+    if (rep)
+        qd_log("warning: %zu key%s in more than one file of %s/authorized: a host "
+               "with %s is known by the first file's name",
+               rep, rep == 1 ? " is" : "s are", keys, rep == 1 ? "it" : "one");
+}
+
 /* Reads authorized/ again and swaps the set in (qv__auth_reload); the
  * socket thread sweeps the clients after (reloaded), woken. */
 static void *reload_main(void *arg)
@@ -1158,6 +1173,7 @@ static void *reload_main(void *arg)
         qd_log("SIGHUP: %s/authorized: %s; the old keys stay", keys, err);
     } else {
         qd_log("SIGHUP: %zu authorized client keys", qv__auth_clients(S.auth));
+        keys_warn(keys);
         atomic_store(&S.reloaded, true);
     }
     atomic_store(&S.reloading, false);
@@ -2119,6 +2135,7 @@ static int open_socket(qd_daemon *d)
                    "600 it", key, mode);
         qd_log("CURVE: %zu authorized client keys in %s/authorized",
                qv__auth_clients(S.auth), d->opt->keys);
+        keys_warn(d->opt->keys);
     }
     /* Disconnections free the buffers of the peers that went. */
     S.mon = zmq_socket(S.ctx, ZMQ_PAIR);
