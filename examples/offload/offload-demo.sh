@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# offload-demo.sh - the three steps of docs/profile.md on examples/offload, a
-# program written without Quiver: profile it, wrap its hot functions, run
-# it on the CPU, OpenCL (PoCL) and the emulated board twice (on a fresh
+# offload-demo.sh - the steps of docs/profile.md on examples/offload, a
+# program written without Quiver, numbered as there: 1 profile it, 3 wrap
+# its hot functions (step 2, mag's kernel, is made at build time by
+# quiver_add_emu_kernel), 4 run it on the CPU, OpenCL (PoCL) and the emulated board twice (on a fresh
 # machine the first run is cold, the second warm); then the outputs
 # compared and the predicted speedup beside the measured ones.
 #
@@ -69,14 +70,18 @@ awk -v p="$plain_us" -v i="$inst_ms" -v lp="$(took "$out/plain.log")" \
            i, p / 1000, (p > 0 ? i * 1000 / p : 0), li, lp, (lp > 0 ? li / lp : 0) }'
 
 echo
-echo "-- step 2, wrap: interposers for fir, fft and mag (linked with -Wl,--wrap=fir,--wrap=fft,--wrap=mag)"
+echo "-- step 2, a kernel for mag: made when the example was built (quiver_add_emu_kernel"
+echo "   in examples/offload/CMakeLists.txt), with the catalog $catalog that names it"
+
+echo
+echo "-- step 3, wrap: interposers for fir, fft and mag (linked with -Wl,--wrap=fir,--wrap=fft,--wrap=mag)"
 echo "   quiver wrap --catalog catalog/kernels.yaml --functions fir,fft,mag -o $out/wrap.c"
 "$quiver" wrap --catalog "$catalog" --functions fir,fft,mag -o "$out/wrap.c"
 echo "   ($(wc -l <"$out/wrap.c") lines of C; offload-wrapped is main.c and dsp.c unchanged, linked with"
 echo "   such a file and libquiver by quiver_wrap(offload_wrapped FUNCTIONS fir fft mag ...))"
 
 echo
-echo "-- step 3, run: offload-wrapped on the CPU, OpenCL (PoCL) and the emulated U250"
+echo "-- step 4, run: offload-wrapped on the CPU, OpenCL (PoCL) and the emulated U250"
 echo "   QV_CONFIG=catalog/quiver.yaml QUIVER_WRAP_MIN_BYTES=16384 QUIVER_WRAP_STATS=1 offload-wrapped ..."
 # run_wrapped NAME: offload-wrapped into $out/NAME.txt (its output in
 # NAME.log), compared with the plain run's output (compare-NAME.log); its
@@ -99,7 +104,7 @@ wrapped_us=$wall_us
 # program run again on this machine runs: the models and PoCL's kernel
 # cache warm.
 echo
-echo "-- step 3 again: the same command; the runtime's models and PoCL's kernels are kept"
+echo "-- step 4 again: the same command; the runtime's models and PoCL's kernels are kept"
 run_wrapped warm
 warm_us=$wall_us
 

@@ -227,13 +227,21 @@ int main(int argc, char **argv)
                         "OpenCL\n", hls ? hls : "(built in)");
     }
     CHECK(qv_func_set_opencl(mag, &(qv_opencl_impl){ mag_cl, "mag", NULL, range_mag }));
-    /* FPGA kernels of the catalog the policy names (config/kernels.yaml). */
-    CHECK(qv_func_set_fpga(fir, "fir"));
-    CHECK(qv_func_set_fpga(fft, "fft"));
-    /* mag has no kernel of its own; tied to the fused fir_fft_mag, it says
-     * it is the catalog's mag, whose calls that kernel may take over (a
-     * function left unbound is never taken over). */
-    CHECK(qv_func_set_fpga(mag, "fir_fft_mag"));
+    /* FPGA kernels of the catalog the policy names (config/kernels.yaml).
+     * A policy without a catalog (QV_CONFIG="": CPU and OpenCL only) has
+     * none: the chain runs without them. */
+    int fpga = qv_func_set_fpga(fir, "fir");
+    if (fpga == QV_ENOENT) {
+        printf("no FPGA kernels (%s): the chain runs on the CPU and OpenCL\n",
+               qv_last_error());
+    } else {
+        CHECK(fpga);
+        CHECK(qv_func_set_fpga(fft, "fft"));
+        /* mag has no kernel of its own; tied to the fused fir_fft_mag, it
+         * says it is the catalog's mag, whose calls that kernel may take
+         * over (a function left unbound is never taken over). */
+        CHECK(qv_func_set_fpga(mag, "fir_fft_mag"));
+    }
     /* --where: a stage kept to some device classes (a failed device's
      * tasks still re-run on the CPU). */
     qv_func *const stages[3] = { fir, fft, mag };
@@ -386,12 +394,20 @@ int main(int argc, char **argv)
            (unsigned long long)ri.recorded, (unsigned long long)ri.replayed,
            (unsigned long long)ri.compiles, (unsigned long long)ri.replans,
            (unsigned long long)ri.guard_misses);
-    printf("  fused: %llu chains ran as one launch of a fused kernel; their "
-           "intermediates were computed when read, in %.1f ms\n",
-           (unsigned long long)ri.fused, inter_ms);
-    if (ri.compiles)
+    if (ri.fused)
+        printf("  fused: %llu chains ran as one launch of a fused kernel; their "
+               "intermediates were computed when read, in %.1f ms\n",
+               (unsigned long long)ri.fused, inter_ms);
+    else
+        printf("  fused: no chain ran as one launch of a fused kernel\n");
+    /* A last entry that ran eagerly (the plan dropped, or a guard miss)
+     * has no prediction: predicted_us is 0 there. */
+    if (ri.compiles && ri.predicted_us > 0)
         printf("  plan: %s; last entry predicted %.1f us, measured %.1f us\n",
                ri.last_replan_reason, ri.predicted_us, ri.measured_us);
+    else if (ri.compiles)
+        printf("  plan: %s; last entry ran eagerly, measured %.1f us\n",
+               ri.last_replan_reason, ri.measured_us);
     else if (ri.last_error[0])
         printf("  not compiled: %s\n", ri.last_error);
     if (mkdir(out, 0755) != 0 && errno != EEXIST) {

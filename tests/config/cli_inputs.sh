@@ -69,6 +69,14 @@ fifo)
         --graph "$SRC/tests/fuzz/graph/fft8.json" --platform "$D/f"
     expect_refused "devices --board" "$Q" devices --board "$D/f"
     expect_refused "xclbin info" "$Q" xclbin info "$D/f"
+    expect_refused "xclbin build --bitstream" "$Q" xclbin build -o "$D/o.xclbin" \
+        --platform p --kernel 'k(a:int*)' --bitstream "$D/f"
+    # A bitstream that is not there is said so ("no such entry" was not).
+    timeout 20 "$Q" xclbin build -o "$D/o.xclbin" --platform p --kernel 'k(a:int*)' \
+        --bitstream "$D/none.so" >"$D/out" 2>&1
+    [ $? -eq 1 ] || fail "xclbin build --bitstream MISSING: exit status not 1"
+    grep -q "none.so: error: cannot open: No such file" "$D/out" ||
+        fail "xclbin build --bitstream MISSING: $(cat "$D/out")"
     expect_refused "wrap --opencl" "$Q" wrap --catalog "$(dirname "$Q")/../share/quiver/kernels.yaml" \
         --functions vadd -o "$D/w.c" --opencl "vadd=$D/f"
     # $QV_CONFIG naming the FIFO: refused, and the message says where the

@@ -3,7 +3,7 @@
  * wins over the policy's log.level; log.file receives the log; info and
  * debug say where each function went and why, and which devices opened;
  * a name with control characters cannot forge a line or reach the terminal
- * raw. (One process: the level is read from the environment once.)
+ * raw; a QV_LOG that names no level is said. (One process: the level is read from the environment once.)
  */
 #include <sys/stat.h>
 
@@ -49,6 +49,7 @@ static void log_file_and_levels(void **state)
     char *text = qv_test_slurp(log, NULL);
     assert_non_null(text);
     assert_non_null(strstr(text, "quiver: info: runtime policy"));
+    assert_non_null(strstr(text, "log level debug (QV_LOG)")); /* the level in force */
     assert_non_null(strstr(text, "'noop' -> the CPU: no other device can run it"));
     free(text);
 
@@ -93,6 +94,22 @@ static void log_file_and_levels(void **state)
     assert_non_null(strstr(text, "step\\nquiver: error: forged\\x1B[2J"));
     assert_null(strstr(text, "\nquiver: error: forged"));
     assert_null(strchr(text, 0x1b));
+    free(text);
+
+    /* QV_LOG that names no level: the policy's level holds, and the log
+     * says so (it was dropped without a word). */
+    setenv("QV_LOG", "verbose", 1);
+    snprintf(log, sizeof log, "%s/bad-env.log", qv_test_scratch());
+    f = fopen(pol, "w");
+    fprintf(f, "log: {level: warn, file: %s}\ndevices: [cpu]\n", log);
+    fclose(f);
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_runtime_destroy(rt);
+    text = qv_test_slurp(log, NULL);
+    assert_non_null(text);
+    if (!strstr(text, "warning: QV_LOG=verbose is not a level") ||
+        !strstr(text, "the policy's warn holds"))
+        fail_msg("no word of the bad QV_LOG: %s", text);
     free(text);
 }
 

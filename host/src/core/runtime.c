@@ -141,16 +141,26 @@ static int apply_policy(qv_runtime *rt, const char *path)
         qv_diag_format(&d, msg, sizeof msg);
         return qv__fail(rc, "%s", msg);
     }
-    if (!qv__log_env())
+    /* QV_LOG, when it names a level, wins over the policy; one that does
+     * not is said (it was dropped without a word behind a policy). */
+    const char *env = getenv("QV_LOG");
+    bool by_env = qv__log_env();
+    if (!by_env)
         qv__log_set_level((int)p->log_level);
     if (p->log_file) {
         if ((rc = qv__log_open(p->log_file)) != 0)
             return rc;
         rt->log_file = true;
     }
-    qv__log(2, "runtime policy %s: scheduler %s, log level %s%s%s", path,
-            qv__sched_name(p->scheduler), qv__loglevel_name(p->log_level),
-            p->log_file ? ", log file " : "", p->log_file ? p->log_file : "");
+    if (!by_env && env && *env)
+        qv__log(1, "QV_LOG=%.40s is not a level (error, warn, info, debug, trace or 0 to "
+                "4); the policy's %s holds", env, qv__loglevel_name(p->log_level));
+    qv__log(2, "runtime policy %s: scheduler %s, log level %s%s%s%s", path,
+            qv__sched_name(p->scheduler),
+            by_env ? qv__loglevel_name((qv__loglevel)qv__log_threshold())
+                   : qv__loglevel_name(p->log_level),
+            by_env ? " (QV_LOG)" : "", p->log_file ? ", log file " : "",
+            p->log_file ? p->log_file : "");
     /* Nothing starts half-configured: the policy loaded its catalog (as
      * `quiver check` does, by the same code); every board loads now. */
     rt->catalog = p->cat;

@@ -15,6 +15,7 @@
 #include "cmd_xclbin.h"
 #include "quiver.h"
 #include "qv_escape.h"
+#include "qv_file.h"
 
 #define PROG "quiver xclbin build"
 
@@ -363,16 +364,18 @@ static int build_run(build *b, int argc, char **argv)
             }
     }
     if (bitstream) {
-        int rc =
-            qv__xclbin_read_file(bitstream, QV_XCLBIN_MAX_FILE, &b->bitstream, &b->bitstream_size);
+        /* The reader's own words: "no such entry" (qv_strerror) did not
+         * say the file was missing (a user's reading of the docs). */
+        char why[QV__FILE_WHY], *data;
+        size_t n;
+        int rc = qv__file_load(bitstream, QV_XCLBIN_MAX_FILE, &data, &n, why);
         if (rc) {
             fprintf(stderr, "%s: error: %s\n", qv_cli_esc(bitstream),
-                    rc == QV_E2BIG    ? "file larger than 4 GiB"
-                    : rc == -EISDIR   ? "is a directory"
-                    : rc == QV_EINVAL ? "not a regular file"
-                                      : qv_strerror(rc));
+                    rc == -EFBIG ? "file larger than 4 GiB" : why);
             return 1;
         }
+        b->bitstream = (uint8_t *)data;
+        b->bitstream_size = n;
         spec.bitstream = b->bitstream;
         spec.bitstream_size = b->bitstream_size;
     }
