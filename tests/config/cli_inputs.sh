@@ -311,6 +311,18 @@ usage)
         rc=$?
         [ $rc -eq 2 ] || fail "$cmd (no value): exit $rc, expected 2"
     done
+    # A missing option or an unknown command: one line naming it, then
+    # the pointer to --help (cli.md), not the whole usage.
+    for args in "xclbin entry --kernel k(a:int*)|missing -o" \
+        "xclbin build -o x --kernel k(a:int*)|are required" \
+        "no-such-command|unknown command 'no-such-command'"; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" ${args%%|*} >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "${args%%|*}: exit $rc, expected 2"
+        grep -q "${args#*|}" "$D/out" && grep -q "^Try 'quiver.*--help'\.$" "$D/out" &&
+            [ "$(wc -l <"$D/out")" -eq 2 ] || fail "${args%%|*}: $(cat "$D/out")"
+    done
     # An empty value names no file: a usage error naming the option.
     G=$SRC/tests/fuzz/graph/fft8.json
     P=$SRC/boards/platforms/workstation.yaml

@@ -413,9 +413,9 @@ static int board_from_doc(const qv__ydoc *doc, int nesting, qv__board **out,
         rc = load_link(doc, n, b, diag);
     if (!rc && !qv__ymap_get(root, "link") && b->kind != QV_CLASS_CPU)
         rc = qv__yerr(doc, root, diag,
-                      "a %s board is missing required key 'link' (expected "
+                      "%s %s board is missing required key 'link' (expected "
                       "'link: {bandwidth_gbs: 12.0, latency_us: 10}')",
-                      kind_names[b->kind]);
+                      b->kind == QV_CLASS_FPGA ? "an" : "a", kind_names[b->kind]);
     if (!rc && (n = qv__ymap_get(root, "fabric")))
         rc = load_fabric(doc, n, b, diag);
     if (!rc && (n = qv__ymap_get(root, "cost_per_hour")))

@@ -4,6 +4,7 @@
  */
 #include "config/policy.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "config/catalog.h"
 #include "config/yaml_doc.h"
 #include "core/internal.h"
+#include "qv_text.h"
 
 static const char *const sched_names[] = {"eager", "heft", NULL};
 static const char *const level_names[] = {"error", "warn",  "info",
@@ -173,6 +175,30 @@ static int get_outpath(const qv__ydoc *doc, const qv__ynode *map, const char *ke
     return *out ? 0 : QV_ENOMEM;
 }
 
+/* A number with no bounds of its own, for keys whose range takes words to
+ * say: a number too large for a double (1e999) is one all the same, +-inf
+ * in *v, so that the caller's range refuses it in the caller's words.
+ * diag is filled only when n is no number. */
+static int get_any_number(const qv__ydoc *doc, const qv__ynode *n, const char *what,
+                          double *v, qv_diag *diag)
+{
+    qv_diag num;
+    int rc = qv__yget_double(doc, n, what, -1e300, 1e300, v, &num);
+    if (!rc)
+        return 0;
+    char *end;
+    if (n->kind == QV__Y_SCALAR && n->plain) {
+        double x = qv__strtod_c(n->str, &end);
+        if (end != n->str && !*end && isinf(x)) {
+            *v = x;
+            return 0;
+        }
+    }
+    if (diag)
+        *diag = num;
+    return rc;
+}
+
 /* objective: time (0), cost (1), or a weight between them. */
 static int load_objective(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
                           qv_diag *diag)
@@ -182,11 +208,10 @@ static int load_objective(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p
     if (n->kind != QV__Y_SCALAR)
         return qv__yerr(doc, n, diag, "objective: expected %s, got %s", form, qv__ydesc(n));
     double v;
-    qv_diag num;
-    if (!qv__yget_double(doc, n, "objective", -1e300, 1e300, &v, &num)) {
+    if (!get_any_number(doc, n, "objective", &v, NULL)) {
         if (!(v >= 0 && v <= 1))
-            return qv__yerr(doc, n, diag, "objective: %g is out of range; expected %s", v,
-                            form);
+            return qv__yerr(doc, n, diag, "objective: %.40s is out of range; expected %s",
+                            n->str, form);
         p->objective = v;
         return 0;
     }
@@ -375,13 +400,18 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
             rc = get_uint(doc, sec, "min_interval_ms", "replan.min_interval_ms", 0,
                           86400000, &p->replan_min_interval_ms, diag);
         if (!rc && (n = qv__ymap_get(sec, "eager_slack"))) {
-            rc = qv__yget_double(doc, n, "replan.eager_slack", 0, 10, &p->replan_eager_slack,
-                                 diag);
-            if (!rc && p->replan_eager_slack > 0 && p->replan_eager_slack < 1)
-                rc = qv__yerr(doc, n, diag,
-                              "replan.eager_slack: %g is out of range; expected 0 (never "
-                              "fall back to eager placement) or 1 to 10",
-                              p->replan_eager_slack);
+            /* One message for both gaps of the range (0 to 1 and past 10
+             * said different things). */
+            double slack = 0;
+            rc = get_any_number(doc, n, "replan.eager_slack", &slack, diag);
+            if (!rc && !(slack == 0 || (slack >= 1 && slack <= 10)))
+                rc = qv__yerr(
+                    doc, n, diag,
+                    "replan.eager_slack: %.40s is out of range; expected 0 (never "
+                    "fall back to eager placement) or 1 to 10",
+                    n->str);
+            if (!rc)
+                p->replan_eager_slack = slack;
         }
     }
     if (!rc && (sec = qv__ymap_get(root, "discovery"))) {

@@ -844,11 +844,12 @@ int qv__yget_double(const qv__ydoc *doc, const qv__ynode *n, const char *what, d
     if (pr || *end)
         return qv__yerr(doc, n, diag, "%s: expected a number, got '%s'%s", what, n->str,
                         quoted(n));
+    /* The value as written: %g made 1000001 "1e+06", refused against a
+     * bound of 1e+06. */
     if (v < lo || v > hi)
         return qv__yerr(doc, n, diag,
-                        "%s: %g is out of range; expected a number from %g "
-                        "to %g",
-                        what, v, lo, hi);
+                        "%s: %.40s is out of range; expected a number from %g to %g",
+                        what, n->str, lo, hi);
     *out = v;
     return 0;
 }

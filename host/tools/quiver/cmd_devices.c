@@ -22,7 +22,15 @@ static void devices_usage(FILE *out)
                  "the board files of the policy or of --board), and why a backend\n"
                  "found none. The daemon of each remote board is sent a hello and\n"
                  "has --probe-ms (default 1000; 0: no probe) to answer: the board\n"
-                 "is listed as reachable (with what it serves) or unreachable (why).\n");
+                 "is listed as reachable (with what it serves) or unreachable (why).\n"
+                 "  --json              one JSON object instead of the table\n"
+                 "  --config=POLICY     the runtime policy whose devices and boards\n"
+                 "                      are listed (default: $QV_CONFIG, else the\n"
+                 "                      installed default policy)\n"
+                 "  --board=BOARD       a board file to list too (repeatable)\n"
+                 "  --probe-ms=MS       how long each remote board's daemon has to\n"
+                 "                      answer its hello (0: no probe; default 1000)\n"
+                 "  -h, --help          this text\n");
 }
 
 /* What the probes of the remote boards said (probe_all): per pool entry,

@@ -317,7 +317,8 @@ static int build_run(build *b, int argc, char **argv)
         return qv_cli_unexpected(PROG, argv[optind]);
     }
     if (!out || !platform || !b->sig.nkernels) {
-        fprintf(stderr, PROG ": -o, --platform and --kernel are required\n");
+        fprintf(stderr, PROG ": -o, --platform and --kernel are required\nTry '" PROG
+                             " --help'.\n");
         return QV_CLI_USAGE;
     }
     if (qv_cli_overwrites(PROG, "-o", out, "--bitstream", bitstream))

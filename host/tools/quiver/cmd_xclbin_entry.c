@@ -40,12 +40,13 @@ int qv_cmd_xclbin_entry(int argc, char **argv)
             return QV_CLI_USAGE;
         }
     }
-    if (!sig || !out || optind < argc) {
-        if (optind < argc)
-            fprintf(stderr, PROG ": unexpected argument '%s'\n",
-                    qv_cli_esc(argv[optind]));
-        fprintf(stderr, "usage: quiver xclbin entry --kernel 'NAME(ARG:TYPE, ...)' "
-                        "[--header FILE.h] -o OUT.c\n");
+    if (optind < argc)
+        return qv_cli_unexpected(PROG, argv[optind]);
+    if (!sig || !out) {
+        fprintf(stderr, PROG ": missing %s\nTry '" PROG " --help'.\n",
+                !sig && !out ? "--kernel and -o"
+                : !sig       ? "--kernel"
+                             : "-o");
         return QV_CLI_USAGE;
     }
     /* The name goes between the quotes of an #include: a quote, a backslash

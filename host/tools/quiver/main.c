@@ -85,7 +85,7 @@ static int run(int argc, char **argv)
         fprintf(stderr, "quiver: unknown option '%s'\n", qv_cli_esc(argv[1]));
     else
         fprintf(stderr, "quiver: unknown command '%s'\n", qv_cli_esc(argv[1]));
-    usage(stderr);
+    fprintf(stderr, "Try 'quiver --help'.\n"); /* one line, as every command's */
     return QV_CLI_USAGE;
 }
 
