@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "quiver.h"
 #include "tile_kernels.h"
@@ -111,6 +112,22 @@ int main(int argc, char **argv)
     }
     int n = nt * nb;
     size_t tile_bytes = (size_t)nb * nb * sizeof(double);
+    /* The output directory before the run: a bad --out was found only
+     * after all the work. */
+    struct stat ost;
+    const char *bad = NULL;
+    if (mkdir(out, 0755) != 0 && errno != EEXIST)
+        bad = strerror(errno);
+    else if (stat(out, &ost) != 0)
+        bad = strerror(errno);
+    else if (!S_ISDIR(ost.st_mode))
+        bad = "not a directory";
+    else if (access(out, W_OK | X_OK) != 0)
+        bad = strerror(errno);
+    if (bad) {
+        fprintf(stderr, "cholesky: --out %s: %s\n", out, bad);
+        return 1;
+    }
 
     qv_options opts;
     qv_options_init(&opts);
@@ -230,10 +247,6 @@ int main(int argc, char **argv)
     if (!gi.nbottlenecks)
         printf("  no single task takes a tenth of the path: it is a chain of small steps\n");
 
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "cholesky: cannot create %s: %s\n", out, strerror(errno));
-        return 1;
-    }
     char p_graph[1024], p_dot[1024], p_trace[1024];
     snprintf(p_graph, sizeof p_graph, "%s/cholesky.qvg.json", out);
     snprintf(p_dot, sizeof p_dot, "%s/cholesky.dot", out);

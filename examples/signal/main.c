@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "fft/fft_ref.h"
 #include "fir/fir_ref.h"
@@ -186,6 +187,22 @@ int main(int argc, char **argv)
         fprintf(stderr, "signal: --frames must be 1..4096, --batch at least 1 and --n a "
                         "power of two up to 4096\n");
         return 2;
+    }
+    /* The output directory before the run: a bad --out was found only
+     * after all the work. */
+    struct stat ost;
+    const char *bad = NULL;
+    if (mkdir(out, 0755) != 0 && errno != EEXIST)
+        bad = strerror(errno);
+    else if (stat(out, &ost) != 0)
+        bad = strerror(errno);
+    else if (!S_ISDIR(ost.st_mode))
+        bad = "not a directory";
+    else if (access(out, W_OK | X_OK) != 0)
+        bad = strerror(errno);
+    if (bad) {
+        fprintf(stderr, "signal: --out %s: %s\n", out, bad);
+        return 1;
     }
 
     qv_options opts;
@@ -410,10 +427,6 @@ int main(int argc, char **argv)
                ri.last_replan_reason, ri.measured_us);
     else if (ri.last_error[0])
         printf("  not compiled: %s\n", ri.last_error);
-    if (mkdir(out, 0755) != 0 && errno != EEXIST) {
-        fprintf(stderr, "signal: cannot create %s: %s\n", out, strerror(errno));
-        return 1;
-    }
     char pg[1024], pt[1024];
     snprintf(pg, sizeof pg, "%s/signal.qvg.json", out);
     snprintf(pt, sizeof pt, "%s/signal.trace.json", out);
