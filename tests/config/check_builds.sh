@@ -3,8 +3,8 @@
 # disagrees with its xclbin (out: double for the kernel's float*), one
 # whose build is for another board's platform (the U250 build for an
 # emulated U280) and one that names a kernel the xclbin does not hold are
-# refused with the catalog's file, line and what differs; the shipped
-# catalog passes.
+# refused with the catalog's file, line and what differs, and so is a
+# policy that names such a catalog; the shipped catalog passes.
 # usage: check_builds.sh QUIVER SHARE_DIR
 set -u
 quiver=$1
@@ -52,7 +52,13 @@ catalog "$d/plat.yaml" vadd float my-u280-emu
 expect "$d/plat.yaml" "was built for platform xilinx_u250_gen3x16_xdma_4_1_202210_1; board my-u280-emu"
 catalog "$d/name.yaml" vsub float alveo-u250-emu
 expect "$d/name.yaml" "does not hold kernel 'vsub'"
+# A policy naming such a catalog: its check opens the builds too (it
+# passed while the catalog's own check failed).
+printf 'catalog: type.yaml\n' > "$d/policy.yaml"
+expect "$d/policy.yaml" "policy.yaml:1:10: error: catalog: 'type.yaml' has a build its board would refuse: .*type.yaml:10:.*another type"
 catalog "$d/good.yaml" vadd float alveo-u250-emu
+printf 'catalog: good.yaml\n' > "$d/policy-good.yaml"
+"$quiver" check -q "$d/policy-good.yaml" || { echo "check_builds: a right policy was refused"; fail=1; }
 "$quiver" check -q "$d/good.yaml" || { echo "check_builds: a right catalog was refused"; fail=1; }
 "$quiver" check -q "$share/kernels.yaml" || fail=1
 exit $fail

@@ -143,6 +143,23 @@ int qv__config_check(const char *path, qv_config_kind *kind, qv_diag *diag, bool
     case QV_CONFIG_POLICY: {
         qv__policy p;
         rc = qv__policy_from_doc(doc, &p, diag);
+        /* Its catalog's builds too, as a check of the catalog opens them
+         * (the runtime opens each at its first use): a policy passed
+         * whose catalog's check failed. */
+        if (!rc && builds && p.catalog) {
+            qv_diag sub;
+            int crc = qv__config_check(p.catalog, NULL, &sub, true);
+            if (crc == QV_ENOMEM) {
+                rc = crc;
+            } else if (crc) {
+                const qv__ynode *at = qv__ymap_get(doc->root, "catalog");
+                char where[1200];
+                qv_diag_format(&sub, where, sizeof where);
+                rc = qv__yerr(
+                    doc, at, diag, "catalog: '%s' has a build its board would refuse: %s",
+                    at && at->kind == QV__Y_SCALAR ? at->str : p.catalog, where);
+            }
+        }
         qv__policy_fini(&p);
         break;
     }
