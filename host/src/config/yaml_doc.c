@@ -300,7 +300,13 @@ static size_t char_at(const builder *b, size_t i, unsigned long *cp)
 {
     const unsigned char *d = b->data;
     if (b->unit == 1) {
-        size_t n = qv__utf8_seq(d + i, cp);
+        /* qv__utf8_seq stops at a NUL, which a buffer given with its
+         * length (qv__ydoc_load_mem, qv_plat_parse) need not have: a lead
+         * byte at its end was completed from the byte past it (fuzzing). */
+        unsigned char t[5] = {0};
+        size_t left = b->size - i;
+        memcpy(t, d + i, left < 4 ? left : 4);
+        size_t n = qv__utf8_seq(t, cp);
         if (!n) {
             *cp = 0xfffd;
             n = 1;
