@@ -146,13 +146,14 @@ typedef void (*qv_cpu_fn)(const qv_call *call);
 typedef struct qv_options {
     size_t      size;          /* sizeof(qv_options) of the caller's header;
                                 * set by qv_options_init, do not change */
-    int         ncpu;          /* CPU workers; 0 = one per core the
-                                * creating thread may run on */
+    int ncpu;                  /* CPU workers, 0 to 4096; 0 = one per
+                                * core the creating thread may run on */
     int         pin;           /* pin workers to those cores (1) */
     int         record;        /* record the execution graph (1) */
-    unsigned    spin_us;       /* idle spin before a worker parks (µs),
-                                * and before a device's threads sleep;
-                                * QV_SPIN_US in the environment wins */
+    unsigned spin_us;          /* idle spin before a worker parks (µs,
+                                * 0 to 1000000), and before a device's
+                                * threads sleep; QV_SPIN_US in the
+                                * environment wins */
     const char *config;        /* runtime policy YAML; NULL = $QV_CONFIG, else
                                 * share/quiver/quiver.yaml of this install
                                 * (docs/install.md); "" (or QV_CONFIG="") =
@@ -237,6 +238,9 @@ typedef struct qv_device_info {
                              * (an average of recent copies); 0 if none */
 } qv_device_info;
 
+/* The runtime's devices, 0 to qv_device_count - 1 (0 is the CPU).
+ * qv_device_get fills *out: 0, QV_EINVAL for a NULL (or destroyed) runtime or out,
+ * QV_ENOENT for an index past the count. */
 QV_API unsigned qv_device_count(const qv_runtime *rt);
 QV_API int      qv_device_get(const qv_runtime *rt, unsigned idx, qv_device_info *out);
 
@@ -404,8 +408,9 @@ QV_API size_t qv_buf_size(const qv_buf *buf);
  * without memory for the call or its dependencies: on any error nothing of
  * the call is submitted. Blocks
  * while the policy's `max_inflight` tasks are in flight (backpressure;
- * never from a task, nor while the host holds a buffer). Safe from any
- * thread, tasks included. */
+ * never from a task, nor while a task in flight waits for a buffer the
+ * program holds: a held buffer that no task waits for changes nothing).
+ * Safe from any thread, tasks included. */
 QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args,
                      size_t nargs);
 

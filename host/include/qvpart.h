@@ -339,7 +339,7 @@ typedef struct qv_plan_opts {
     /* 0 (the default): with a catalog, chains that a fused kernel
      * implements may run as one task. 1: every node runs as itself; the
      * catalog still says which kernels each FPGA holds (the runtime plans
-     * so, as it does not launch fused kernels yet). */
+     * a region so after its fused plan lost to eager placement). */
     int no_fuse;
     /* Multiplies the time a fused kernel's `perf.table` gives (0, the
      * default, or 1: as the catalog says): a runtime that measured its

@@ -97,7 +97,8 @@ static void pinning_and_spinning(void **state)
 
 /* QV_SPIN_US: digits up to a second are taken; anything else is refused
  * with a warning and the options' spin stays ("-1" wrapped to 71 minutes
- * of spinning idle workers, "abc" read as 0: adversarial testing). */
+ * of spinning idle workers, "abc" read as 0: adversarial testing).
+ * qv_options.spin_us past a second is refused. */
 static void spin_from_the_environment(void **state)
 {
     (void)state;
@@ -123,10 +124,23 @@ static void spin_from_the_environment(void **state)
                      rt->opts.spin_us, cases[i].want);
         qv_runtime_destroy(rt);
     }
+    /* The option itself past a second: refused, as the variable is. */
+    unsetenv("QV_SPIN_US");
+    qv_options o;
+    qv_options_init(&o);
+    o.perfmodel_dir = "";
+    o.ncpu = 1;
+    o.opencl = 0;
+    o.spin_us = 5000000;
+    qv_runtime *rt = NULL;
+    assert_int_equal(qv_runtime_create(&o, &rt), QV_EINVAL);
+    assert_null(rt);
+    assert_non_null(strstr(qv_last_error(), "qv_options.spin_us is 5000000"));
+    o.spin_us = 1000000;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    qv_runtime_destroy(rt);
     if (keep)
         setenv("QV_SPIN_US", keep, 1);
-    else
-        unsetenv("QV_SPIN_US");
     free(keep);
 }
 

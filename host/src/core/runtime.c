@@ -125,15 +125,26 @@ static void free_policy(qv_runtime *rt)
 
 /* Reads the runtime policy (defaults without a file) and applies what the
  * runtime uses of it now: devices, logging, model directory, trace. */
-static int apply_policy(qv_runtime *rt, const char *path)
+static int apply_policy(qv_runtime *rt, const char *given)
 {
     qv__policy *p = calloc(1, sizeof *p);
     if (!p)
         return qv__fail(QV_ENOMEM, "qv_runtime_create: out of memory");
     qv__policy_defaults(p);
     rt->policy = p;
-    if (!path)
+    const char *path = qv__config_path(given);
+    if (!path) {
+        /* Said, as a file read is: a program run away from its prefix
+         * found no default policy and got no boards without a word. */
+        const char *env = getenv("QV_CONFIG");
+        qv__log(2,
+                "no runtime policy file (%s): the built-in defaults, no boards and no "
+                "catalog",
+                given ? "qv_options.config is \"\""
+                : env ? "QV_CONFIG is empty"
+                      : "no installed default policy next to libquiver");
         return 0;
+    }
     qv_diag d;
     int rc = qv__policy_load(path, p, &d);
     if (rc) {
@@ -254,6 +265,11 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
     qv__clock_init();
     rt->created_ns = qv__now_ns();
     rt->opts = o;
+    if (o.spin_us > 1000000) { /* as QV_SPIN_US: 5 s of idle spinning was taken */
+        free(rt);
+        return qv__fail(QV_EINVAL, "qv_options.spin_us is %u; expected 0 to 1000000 (µs)",
+                        o.spin_us);
+    }
     const char *spin = getenv("QV_SPIN_US");
     if (spin && *spin) {
         /* Digits only, at most a second: "-1" wrapped to 71 minutes of
@@ -281,7 +297,7 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
         free(rt);
         return qv__fail(rc, "qv_runtime_create: cannot create locks");
     }
-    if ((rc = apply_policy(rt, qv__config_path(opts ? opts->config : NULL))) != 0)
+    if ((rc = apply_policy(rt, opts ? opts->config : NULL)) != 0)
         goto fail;
     if ((rc = qv__region_init(rt)) != 0) {
         qv__fail(rc, "qv_runtime_create: out of memory");
