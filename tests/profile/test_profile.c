@@ -313,6 +313,24 @@ static void test_longjmp_from_deep(void **state)
     qv__part_json_free(r);
 }
 
+/* A loop around setjmp that calls the same function again after each
+ * longjmp out of it: each call is main's (every one nested in the first,
+ * and past 1024 of them dropped as too deep). */
+static void test_longjmp_loop(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "jmploop"), 0);
+    qv__jval *r = report();
+    const qv__jval *a = arc(r, "main", "jumper");
+    assert_non_null(a);
+    assert_int_equal((int)num(a, "calls"), 2000);
+    assert_int_equal((int)num(func(r, "jumper"), "calls"), 6000);
+    assert_int_equal((int)num(r, "dropped"), 0);
+    assert_non_null(arc(r, "main", "spin_b"));
+    known(r, "spin_b", 1, 5);
+    qv__part_json_free(r);
+}
+
 /* Threads ended by pthread_exit inside a call: the call ran until then,
  * not until the process exited (charged 200 times its time before). */
 static void test_pthread_exit(void **state)
@@ -376,6 +394,9 @@ static void test_inlined(void **state)
     const qv__jval *s = func(r, "sum_sq");
     assert_int_equal((int)num(s, "calls"), 1);
     assert_true(num(s, "self_ms") >= 2 * 0.99);
+    /* A 2 ms program: main is most of its run (the library's own start,
+     * its calibration, was counted in the run: main was a quarter). */
+    in_range(num(func(r, "main"), "share"), 0.6, 1.0, "main's share of a short run");
     const qv__jval *q = find(r, "functions", "sq");
     if (q) { /* named from the inlined copy's address when GCC keeps one */
         assert_int_equal((int)num(q, "calls"), 100);
@@ -829,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_fork),
         cmocka_unit_test(test_longjmp),
         cmocka_unit_test(test_longjmp_from_deep),
+        cmocka_unit_test(test_longjmp_loop),
         cmocka_unit_test(test_pthread_exit),
         cmocka_unit_test(test_decimal_comma),
         cmocka_unit_test(test_inlined),

@@ -12,6 +12,7 @@
  *   threads   4 threads, each spin_a once
  *   fork      a child process runs in_child (3 ms) and exits
  *   longjmp   jumper(8) longjmps out of 8 frames, then spin_b once
+ *   jmploop   2000 times: setjmp, then jumper(2) longjmps back out of 3
  *   deepjmp   jump_from: jumper(2000) longjmps back to it out of 2000
  *             frames (past the 1024 a thread records), and it returns; 30 ms
  *             of uninstrumented spin, then spin_b once
@@ -241,6 +242,11 @@ int main(int argc, char **argv)
         const char *loc = getenv("QV_TEST_LOCALE");
         if (!loc || !setlocale(LC_ALL, loc))
             return 3;
+        TIMED(&acc_b, spin_b());
+    } else if (!strcmp(mode, "jmploop")) { /* an error-recovery loop */
+        for (volatile int i = 0; i < 2000; i++)
+            if (!setjmp(jb))
+                jumper(2);
         TIMED(&acc_b, spin_b());
     } else if (!strcmp(mode, "deepjmp")) {
         jump_from();
