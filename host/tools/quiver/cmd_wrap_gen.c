@@ -143,7 +143,7 @@ static void gen_runtime(FILE *out, const qv_wrap_item *it, int defer)
 {
     const qv__kernel *k = it->kernel;
     const char *n = it->name;
-    fprintf(out, "\nstatic const qv_wrap_arg qv_wrap_%s_args[%zu] = {\n", n, k->nargs);
+    fprintf(out, "\nstatic const qv_wrap_arg qvw_args_%s[%zu] = {\n", n, k->nargs);
     for (size_t i = 0; i < k->nargs; i++) {
         const qv__karg *a = &k->args[i];
         static const char *const modes[] = {"QV_R", "QV_W", "QV_RW", "0"};
@@ -163,8 +163,7 @@ static void gen_runtime(FILE *out, const qv_wrap_item *it, int defer)
     }
     fputs("};\n", out);
     /* The CPU implementation: __real_f on the task's data. */
-    fprintf(out, "\nstatic void qv_wrap_%s_cpu(const qv_call *c)\n{\n    __real_%s(", n,
-            n);
+    fprintf(out, "\nstatic void qvw_cpu_%s(const qv_call *c)\n{\n    __real_%s(", n, n);
     for (size_t i = 0; i < k->nargs; i++) {
         if (i)
             fputs(",\n        ", out);
@@ -178,34 +177,36 @@ static void gen_runtime(FILE *out, const qv_wrap_item *it, int defer)
     }
     fputs(");\n}\n", out);
     if (it->cl_source) {
-        fprintf(out, "\nstatic const char qv_wrap_%s_cl[] = {", n);
+        fprintf(out, "\nstatic const char qvw_cl_%s[] = {", n);
         size_t len = strlen(it->cl_source);
         for (size_t i = 0; i <= len; i++)
             fprintf(out, "%s%d,", i % 16 ? " " : "\n    ",
                     (unsigned char)it->cl_source[i]);
         fputs("\n};\n", out);
-        fprintf(out, "\nstatic qv_wrap_fn qv_wrap_%s;\n", n);
+        fprintf(out, "\nstatic qv_wrap_fn qvw_fn_%s;\n", n);
         if (it->cl_group) /* one work-group of them all */
-            fprintf(out,
-                    "\nstatic unsigned qv_wrap_%s_range(const qv_call *c, size_t g[3], "
-                    "size_t l[3])\n{\n    unsigned dims = qv_wrap_range(&qv_wrap_%s, c, g, "
-                    "l);\n    l[0] = g[0];\n    return dims;\n}\n",
-                    n, n);
+            fprintf(
+                out,
+                "\nstatic unsigned qvw_range_%s(const qv_call *c, size_t g[3], "
+                "size_t l[3])\n{\n    unsigned dims = qv_wrap_range(&qvw_fn_%s, c, g, "
+                "l);\n    l[0] = g[0];\n    return dims;\n}\n",
+                n, n);
         else
-            fprintf(out,
-                    "\nstatic unsigned qv_wrap_%s_range(const qv_call *c, size_t g[3], "
-                    "size_t l[3])\n{\n    return qv_wrap_range(&qv_wrap_%s, c, g, l);\n}\n",
-                    n, n);
+            fprintf(
+                out,
+                "\nstatic unsigned qvw_range_%s(const qv_call *c, size_t g[3], "
+                "size_t l[3])\n{\n    return qv_wrap_range(&qvw_fn_%s, c, g, l);\n}\n",
+                n, n);
     }
-    fprintf(out, "\nstatic qv_wrap_fn qv_wrap_%s = {\n    QV_WRAP_ABI, ", n);
+    fprintf(out, "\nstatic qv_wrap_fn qvw_fn_%s = {\n    QV_WRAP_ABI, ", n);
     put_str(out, n);
     fputs(", ", out);
     put_str(out, k->name);
-    fprintf(out, ", qv_wrap_%s_args, %zu, qv_wrap_%s_cpu,\n    ", n, k->nargs, n);
+    fprintf(out, ", qvw_args_%s, %zu, qvw_cpu_%s,\n    ", n, k->nargs, n);
     if (it->cl_source) {
-        fprintf(out, "qv_wrap_%s_cl, ", n);
+        fprintf(out, "qvw_cl_%s, ", n);
         put_str(out, it->cl_kernel);
-        fprintf(out, ", qv_wrap_%s_range, NULL, %s\n};\n", n, defer ? "QV_WRAP_DEFER" : "0");
+        fprintf(out, ", qvw_range_%s, NULL, %s\n};\n", n, defer ? "QV_WRAP_DEFER" : "0");
     } else
         fprintf(out, "NULL, NULL, NULL, NULL, %s\n};\n", defer ? "QV_WRAP_DEFER" : "0");
     /* The interposer: scalars converted to the catalog's types (a value
@@ -244,9 +245,9 @@ static void gen_runtime(FILE *out, const qv_wrap_item *it, int defer)
                     it->proto.p[i].base, i, i, i, i);
             sep = " &&\n               ";
         }
-        fprintf(out, ";\n    if (qv_wrap_call(&qv_wrap_%s, fits ? a : NULL) == 0)\n", n);
+        fprintf(out, ";\n    if (qv_wrap_call(&qvw_fn_%s, fits ? a : NULL) == 0)\n", n);
     } else
-        fprintf(out, "    if (qv_wrap_call(&qv_wrap_%s, a) == 0)\n", n);
+        fprintf(out, "    if (qv_wrap_call(&qvw_fn_%s, a) == 0)\n", n);
     fputs("        return;\n    ", out);
     put_real_call(out, it);
     fputs("}\n", out);
@@ -303,9 +304,9 @@ void qv__wrap_generate(FILE *out, const qv_wrap_item *items, size_t n, int recor
         return;
     fputs("\n/* Makes every wrapped function known at start-up, so that\n"
           " * QUIVER_WRAP_STATS=1 names those whose wrapper never fired. */\n"
-          "__attribute__((constructor)) static void qv_wrap_declare_all(void)\n{\n",
+          "__attribute__((constructor)) static void qvw_declare_all(void)\n{\n",
           out);
     for (size_t i = 0; i < n; i++)
-        fprintf(out, "    qv_wrap_declare(&qv_wrap_%s);\n", items[i].name);
+        fprintf(out, "    qv_wrap_declare(&qvw_fn_%s);\n", items[i].name);
     fputs("}\n", out);
 }
