@@ -545,6 +545,44 @@ static void full_board_frees_idle_copies(void **state)
             assert_int_equal(qv_buf_unregister(bb[k]), 0);
         free(big);
     }
+    /* Nor one whose buffers fit alone (400 KiB each) but never together:
+     * nothing is copied there nor brought home for it (each buffer was
+     * let in by itself, evicting the others' copies for nothing). */
+    {
+        enum { MID = 100 * 1024 };
+        float *mid = calloc(3 * (size_t)MID, sizeof(float));
+        assert_non_null(mid);
+        for (unsigned i = 0; i < MID; i++)
+            mid[i] = (float)i;
+        qv_buf *bm[3];
+        for (unsigned k = 0; k < 3; k++)
+            assert_int_equal(
+                qv_buf_register(r, mid + (size_t)k * MID, MID * sizeof(float), &bm[k]),
+                0);
+        qv_device_info d1, d2;
+        assert_int_equal(qv_device_get(r, dev, &d1), 0);
+        uint32_t nm = MID;
+        assert_int_equal(
+            qv_submit(r, f,
+                      (qv_arg[]){QV_BUF(bm[0]), QV_BUF(bm[1]), QV_BUF(bm[2]), QV_VAL(nm)},
+                      4),
+            0);
+        assert_int_equal(qv_wait_all(r), 0);
+        assert_int_equal(qv_device_get(r, dev, &d2), 0);
+        assert_int_equal(d2.tasks, d1.tasks);
+        if (d2.bytes_to != d1.bytes_to || d2.bytes_from != d1.bytes_from)
+            fail_msg("a call that never fits moved %llu bytes there and %llu home",
+                     (unsigned long long)(d2.bytes_to - d1.bytes_to),
+                     (unsigned long long)(d2.bytes_from - d1.bytes_from));
+        assert_int_equal(qv_buf_unregister(bm[2]), 0);
+        for (unsigned i = 0; i < MID; i++)
+            if (mid[2 * (size_t)MID + i] != mid[i])
+                fail_msg("out[%u] = %g, expected %g", i, (double)mid[2 * (size_t)MID + i],
+                         (double)mid[i]);
+        assert_int_equal(qv_buf_unregister(bm[0]), 0);
+        assert_int_equal(qv_buf_unregister(bm[1]), 0);
+        free(mid);
+    }
     for (unsigned t = 0; t < TASKS; t++) {
         assert_int_equal(qv_buf_wait(bufs[t][2]), 0);
         const float *a = mem + (size_t)(3 * t) * NF, *out = a + 2 * NF;

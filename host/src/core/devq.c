@@ -85,6 +85,7 @@ struct qv__devq {
     _Atomic uint64_t  bw_bps;    /* bytes per second */
     atomic_bool       bw_measured;
     double            latency_us; /* per transfer */
+    uint64_t mem;                 /* bytes of device memory; 0: not known */
     bool              emulated;  /* the board file's link is the truth
                                   * (an emulated board, a remote one) */
     _Atomic uint64_t  tasks, failed, bytes_to, bytes_from;
@@ -531,6 +532,19 @@ static int launch_here(qv__devq *q, qv__task *t, int64_t limit, uint64_t *t0,
         int rc = q->dev->ops->prepare(q->dev, t->func);
         if (rc)
             return rc;
+    }
+    /* A call whose buffers together never fit the device: refused before
+     * any copy. Each fitting alone, the copies here, and the eviction of
+     * others' to make room, were for nothing (adversarial testing). */
+    if (q->mem) {
+        uint64_t all = 0;
+        for (unsigned j = 0; j < t->nbufs; j++)
+            all += t->ubuf[j]->size;
+        if (all > q->mem)
+            return qv__fail(QV_E2BIG,
+                            "its buffers, %llu bytes in all, never fit in the %llu "
+                            "bytes of memory of %s",
+                            (unsigned long long)all, (unsigned long long)q->mem, q->name);
     }
     if (q->dev->ops->settle) /* allocs answered later: in one round trip */
         for (unsigned j = 0; j < t->nbufs; j++)
@@ -1527,6 +1541,8 @@ static int open_one_with(qv_runtime *rt, const struct qv_device_ops *ops, const 
      * runs): its board file's link, the network, stays the estimate. */
     q->emulated = f->r.emulated || ops == &qv__remote_ops;
     q->depth = ops == &qv__remote_ops ? QV__DEVQ_DEPTH : 1;
+    if (!ops->query || ops->query(d, QV_QUERY_MEMORY, &q->mem, sizeof q->mem) != 0)
+        q->mem = 0;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     pthread_cond_init(&q->done_cv, NULL);

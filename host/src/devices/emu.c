@@ -266,7 +266,9 @@ static int emu_alloc(qv_device *d, size_t n, unsigned bank, qv_devmem **out)
         pthread_mutex_lock(&e->mu);
         e->mem_used -= n;
         pthread_mutex_unlock(&e->mu);
-        return QV_ENOMEM;
+        /* Said: the task's failure read "did not run: " and nothing. */
+        return qv__fail(QV_ENOMEM, "%s: no host memory for a copy of %zu bytes", e->name,
+                        n);
     }
     m->p = p;
     m->n = n;
