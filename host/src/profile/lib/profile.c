@@ -349,8 +349,9 @@ NOI static inline int left(uintptr_t fsp, uintptr_t fsite, uintptr_t sp, uintptr
  * dropped: adversarial testing). */
 NOI static inline int gone(const qvp_frame *f, uintptr_t sp, uintptr_t site, uintptr_t fn)
 {
-    return left(f->sp, f->site, sp, site) ||
-           (f->sp == sp && f->site == site && f->fn == fn);
+    if (f->sp == sp) /* left() then, or the same function again */
+        return f->site != site || f->fn == fn;
+    return f->sp < sp && sp - f->sp < ((uintptr_t)8 << 20);
 }
 
 /* A call too deep to record: counted in its caller. The first of them
