@@ -401,9 +401,10 @@ QV_API int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit
                   const uint32_t *order, double *start, double *end, double *ms);
 /* Checks a plan: every node once on a unit of a class it has a cost for,
  * with its duration, no overlap on a unit, inputs arrived before it starts,
- * makespan = last end, never more nodes of the host's CPU and of shares_cpu
- * resources at one instant than the CPU has units. With a catalog cat (NULL: none), also fpga nodes
- * only on resources holding their kernel, and the nodes of each fused chain
+ * makespan = last end, a lower bound from 0 to the makespan (times that are
+ * NaN or infinite fail), never more nodes of the host's CPU and of shares_cpu
+ * resources at one instant than the CPU has units. With a catalog cat (NULL: none), also
+ * fpga nodes only on resources holding their kernel, and the nodes of each fused chain
  * (pl->fused) a path the kernel implements, all on one unit with one start
  * and end, taking the kernel's time there; any other shared slot is an
  * overlap, and without a catalog a plan with fused chains is refused.

@@ -200,9 +200,11 @@ static double chain_cost(const catx *x, uint32_t k, const uint32_t *nodes, uint3
          * outputs), as a launch of it on a board counts them. */
         uint32_t h = nodes[0], t = nodes[len - 1];
         uint64_t b = g->bytes_in[h];
+        /* Held at UINT64_MAX: 2048 edges of 2^53 bytes wrapped to 0, the
+         * table's cheapest point (qv__sat_add). */
         for (uint32_t j = g->pred_off[h]; !g->bytes_in[h] && j < g->pred_off[h + 1]; j++)
-            b += g->ebytes[g->pred_edge[j]];
-        b += g->bytes_out[t];
+            b = qv__sat_add(b, g->ebytes[g->pred_edge[j]]);
+        b = qv__sat_add(b, g->bytes_out[t]);
         /* On a remote board the launch is a request and its reply over
          * the board's link: the table has the kernel's time only. */
         double rtt = x->grp_rem[q] ? 2 * x->grp_lat[q] : 0;

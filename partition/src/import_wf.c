@@ -5,7 +5,8 @@
  * and the child reads. The function of a task is its "category" when given,
  * else its name without the Pegasus "_ID..." suffix. Repeated task, file
  * and parent ids are errors, and so is what the graph format cannot hold
- * (an empty function name, byte counts past 2^53).
+ * (an empty function name, byte counts past 2^53 or with a fraction); a
+ * task's "children", when given, must name it among their "parents".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,53 @@ static const qv__jval *need(const qv__jval *o, const char *key, qv__jtype t,
         return NULL;
     }
     return v;
+}
+
+static int key_order(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* A task's "children" must be known tasks that name it among their
+ * "parents", where the edges come from: a child whose parents left the
+ * task out lost that dependency without a word (adversarial testing). The
+ * edges made so far (g's, parent << 32 | child) sorted, each child looked
+ * up: linear in the edges and children but for the sort. */
+static int check_children(const qv__jval *tl, qv__strmap *tasks, const qv_dag *g,
+                          const char *f, qv_diag *d)
+{
+    uint64_t *keys = malloc((g->m ? g->m : 1) * sizeof *keys);
+    if (!keys)
+        return QV_ENOMEM;
+    for (uint32_t e = 0; e < g->m; e++)
+        keys[e] = (uint64_t)g->esrc[e] << 32 | g->edst[e];
+    qsort(keys, g->m, sizeof *keys, key_order);
+    int rc = 0;
+    for (size_t i = 0; !rc && i < tl->u.arr.n; i++) {
+        const qv__jval *t = tl->u.arr.v[i], *ch = qv__part_json_get(t, "children");
+        if (ch && ch->type != QV__JARR) {
+            qv__part_diag(d, f, ch->line, ch->col, "children must be an array");
+            rc = QV_EFORMAT;
+        }
+        for (size_t j = 0; !rc && ch && j < ch->u.arr.n; j++) {
+            const qv__jval *cn = ch->u.arr.v[j];
+            uint64_t *ci =
+                cn->type == QV__JSTR ? qv__part_strmap_get(tasks, cn->u.str.s) : NULL;
+            uint64_t key = ci ? (uint64_t)i << 32 | (uint32_t)*ci : 0;
+            if (!ci) {
+                qv__part_diag(d, f, cn->line, cn->col, "unknown child task");
+                rc = QV_EFORMAT;
+            } else if (!bsearch(&key, keys, g->m, sizeof *keys, key_order)) {
+                qv__part_diag(d, f, cn->line, cn->col,
+                              "child \"%.64s\" does not name this task among its parents",
+                              cn->u.str.s);
+                rc = QV_EFORMAT;
+            }
+        }
+    }
+    free(keys);
+    return rc;
 }
 
 /* *acc += add, refused past 2^53 (what the graph format holds) with the
@@ -75,8 +123,10 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
         if (!(id = need(fe, "id", QV__JSTR, f, d)) ||
             !(sz = need(fe, "sizeInBytes", QV__JNUM, f, d)))
             goto out;
-        if (!(sz->u.num >= 0 && sz->u.num <= QV__DAG_MAX_EXACT)) {
-            qv__part_diag(d, f, sz->line, sz->col, "file size must be in [0, 2^53]");
+        if (!(sz->u.num >= 0 && sz->u.num <= QV__DAG_MAX_EXACT) ||
+            sz->u.num != (double)(uint64_t)sz->u.num) { /* 1.5 was taken as 1 */
+            qv__part_diag(d, f, sz->line, sz->col,
+                          "file size must be a whole number of bytes in [0, 2^53]");
             goto out;
         }
         int put = qv__part_strmap_put(&files, id->u.str.s, (uint64_t)sz->u.num);
@@ -250,6 +300,8 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
         qv__part_strmap_fini(&ins);
         qv__part_strmap_fini(&pars);
     }
+    if ((rc = check_children(tl, &tasks, g, f, d)))
+        goto out;
     *out = g;
     g = NULL;
     rc = 0;

@@ -291,7 +291,7 @@ static uint64_t cut_bytes(const qv_dag *g, const uint32_t *part)
     uint64_t cb = 0;
     for (uint32_t e = 0; e < g->m; e++)
         if (part[g->esrc[e]] != part[g->edst[e]])
-            cb += g->ebytes[e];
+            cb = qv__sat_add(cb, g->ebytes[e]);
     return cb;
 }
 

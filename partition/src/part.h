@@ -38,6 +38,14 @@ int qv__part_ctx_init_keep(qv__ctx *c, const qv_dag *g, const qv_plat *p,
                            const uint8_t *keep, qv_diag *diag);
 void qv__part_ctx_fini(qv__ctx *c);
 
+/* a + b, held at UINT64_MAX: byte sums over edges (each up to 2^53, 2^26
+ * of them) pass 2^64, and a sum wrapped to a small one chose fused
+ * kernels and partitions by it (adversarial testing). */
+static inline uint64_t qv__sat_add(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
 static inline double qv__w(const qv__ctx *c, uint32_t i, uint32_t r)
 {
     return c->w[(size_t)i * c->p->nres + r];

@@ -154,7 +154,7 @@ int qv__part_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *o,
         uint32_t ra = p->unit_res[pl->unit[g->esrc[e]]];
         uint32_t rb = p->unit_res[pl->unit[g->edst[e]]];
         if (p->inv_bw[(size_t)ra * p->nres + rb] > 0)
-            pl->bytes_cut += g->ebytes[e];
+            pl->bytes_cut = qv__sat_add(pl->bytes_cut, g->ebytes[e]);
     }
     qv_bounds b;
     if ((rc = qv__part_bounds(g, p, &b)))

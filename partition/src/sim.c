@@ -247,8 +247,10 @@ int qv__part_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
                           id, res->name, res->cls);
             goto out;
         }
-        if (!(pl->start[i] >= 0) ||
-            fabs(pl->end[i] - pl->start[i] - w) > tol(pl->end[i])) {
+        /* Written so that NaN and infinite times fail every test (a plan
+         * of +inf starts and ends passed: adversarial testing). */
+        if (!(pl->start[i] >= 0) || !isfinite(pl->end[i]) ||
+            !(fabs(pl->end[i] - pl->start[i] - w) <= tol(pl->end[i]))) {
             qv__part_diag(diag, g->name, 0, 0,
                           "node %lld: runs %.6g us from %.6g, but takes %.6g us on "
                           "%s",
@@ -259,7 +261,13 @@ int qv__part_sim_validate(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
             mk = pl->end[i];
         cnt[pl->unit[i] + 1]++;
     }
-    if (fabs(mk - pl->makespan) > tol(mk)) {
+    if (!(pl->lower_bound >= 0 && pl->lower_bound <= mk + tol(mk))) {
+        qv__part_diag(diag, g->name, 0, 0,
+                      "lower bound %.6g us; expected 0 to the makespan, %.6g us",
+                      pl->lower_bound, mk);
+        goto out;
+    }
+    if (!(fabs(mk - pl->makespan) <= tol(mk))) {
         qv__part_diag(diag, g->name, 0, 0, "makespan %.6g us, last task ends at %.6g",
                       pl->makespan, mk);
         goto out;

@@ -413,6 +413,31 @@ static void test_fused_table_by_bytes_moved(void **state)
     qv_plat_destroy(p);
 }
 
+/* Bytes moved past 2^64 are held there, not wrapped: a sum wrapped to 0
+ * read the table's cheapest point and fused a chain that moves more than
+ * any board could (2048 edges of 2^53 bytes, each within the graph's
+ * limits, did it through the file reader). */
+static void test_fused_bytes_held(void **state)
+{
+    (void)state;
+    qv_plat *p = one_fpga();
+    chain_graph t = chain(0);
+    t.g->bytes_out[t.mag] = UINT64_MAX - 4095; /* + the head's 4096: 2^64 */
+    char k[8192] = "";
+    kernel(k, sizeof k, "fir", "fir", "board: board-b", NULL);
+    kernel(k, sizeof k, "fft", "fft", "board: board-b", NULL);
+    kernel(k, sizeof k, "mag", "mag", "board: board-b", NULL);
+    kernel(k, sizeof k, "fir_fft_mag", "[fir, fft, mag]", "board: board-b",
+           "{bytes: 4096, us: 50}, {bytes: 8192, us: 100}");
+    qv_catalog *c = load(k);
+    qv_plan *pl = plan(t.g, p, c, QV_ALGO_QUIVER);
+    assert_true(!pl->fused || pl->fused[t.fir] == 0);
+    qv_plan_destroy(pl);
+    qv_catalog_destroy(c);
+    qv_dag_destroy(t.g);
+    qv_plat_destroy(p);
+}
+
 /* qv_plan_opts.fused_scale: the table's 50 us times 3 is more than the
  * chain's 3 x 40 us unfused, so nothing is fused; times 2 (100 us) still
  * fuses, timed at 100 us, and the plan validates with its scale. */
@@ -950,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_kernel_placement),
         cmocka_unit_test(test_fused_when_cheaper),
         cmocka_unit_test(test_fused_table_by_bytes_moved),
+        cmocka_unit_test(test_fused_bytes_held),
         cmocka_unit_test(test_fused_scale),
         cmocka_unit_test(test_not_fused),
         cmocka_unit_test(test_recorded_fused_nodes),

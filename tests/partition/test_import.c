@@ -250,6 +250,26 @@ static void test_import_validates(void **state)
          "\"y\"]}]},\n"
          "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1}]}}}\n",
          "input files add up to more than 2^53 bytes", 3},
+        /* a file size with a fraction (1.5 was taken as 1) */
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [\n"
+         "{\"id\": \"x\", \"sizeInBytes\": 1.5}],\n"
+         "\"tasks\": []},\n\"execution\": {\"tasks\": []}}}\n",
+         "file size must be a whole number of bytes", 2},
+        /* children that do not name the task as their parent (the edge
+         * was dropped without a word), or that do not exist */
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [],\n"
+         "\"tasks\": [{\"id\": \"a\", \"name\": \"f\", \"children\": [\"b\"]},\n"
+         "{\"id\": \"b\", \"name\": \"f\", \"parents\": []}]},\n"
+         "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1},\n"
+         "{\"id\": \"b\", \"runtimeInSeconds\": 1}]}}}\n",
+         "child \"b\" does not name this task among its parents", 2},
+        {".json",
+         "{\"workflow\": {\"specification\": {\"files\": [],\n"
+         "\"tasks\": [{\"id\": \"a\", \"name\": \"f\", \"children\": [\"zz\"]}]},\n"
+         "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1}]}}}\n",
+         "unknown child task", 2},
         /* 1e9 s on the CPU is 1e15 µs; the GPU at half that speed is past
          * what the format holds (a node-level error: the rule made it) */
         {".json",
@@ -303,6 +323,36 @@ static void test_import_validates(void **state)
         roundtrip(g);
         qv_dag_destroy(g);
     }
+}
+
+/* A job named by several <child> elements gets the edges of each, each
+ * with the bytes its parent passes (the child's inputs are read once for
+ * all of them: they were read again at each, quadratic in the elements). */
+static void test_dax_child_in_parts(void **state)
+{
+    (void)state;
+    const char *text = DAX_HEAD
+        "<job id=\"p\" name=\"f\" runtime=\"1\"><uses file=\"a\" link=\"output\" "
+        "size=\"100\"/></job>\n"
+        "<job id=\"q\" name=\"f\" runtime=\"1\"><uses file=\"b\" link=\"output\" "
+        "size=\"200\"/></job>\n"
+        "<job id=\"c\" name=\"g\" runtime=\"1\"><uses file=\"a\" link=\"input\" "
+        "size=\"100\"/><uses file=\"b\" link=\"input\" size=\"200\"/></job>\n"
+        "<child ref=\"c\"><parent ref=\"p\"/></child>\n"
+        "<child ref=\"c\"><parent ref=\"q\"/></child>\n</adag>\n";
+    qv_dag *g;
+    qv_diag d;
+    int rc = import_text(text, ".xml", NULL, &g, &d);
+    if (rc)
+        fail_msg("%s:%u:%u: %s", d.file, d.line, d.column, d.message);
+    assert_int_equal(g->n, 3);
+    assert_int_equal(g->m, 2);
+    const uint64_t want[2] = {100, 200};
+    for (uint32_t e = 0; e < 2; e++) {
+        assert_int_equal(g->edst[e], 2);
+        assert_true(g->ebytes[e] == want[g->esrc[e]]);
+    }
+    qv_dag_destroy(g);
 }
 
 /* A rule the import cannot apply is QV_EINVAL, naming the rule: an
@@ -424,6 +474,7 @@ int main(int argc, char **argv)
     dir = argc > 1 ? argv[1] : "../shared/dagsets";
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_import_validates),
+        cmocka_unit_test(test_dax_child_in_parts),
         cmocka_unit_test(test_bad_accel_rules),
         cmocka_unit_test(test_dag_check),
         cmocka_unit_test(test_under_a_decimal_comma),

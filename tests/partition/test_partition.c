@@ -921,6 +921,31 @@ static void test_sim_rejects(void **state)
     pl->start[1] = s1;
     pl->end[1] = e1;
     assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), 0);
+    /* NaN and infinite times fail (every start and end at +inf, a NaN
+     * makespan or lower bound passed: the comparisons were false) */
+    double *ks = malloc(g->n * sizeof *ks), *ke = malloc(g->n * sizeof *ke);
+    memcpy(ks, pl->start, g->n * sizeof *ks);
+    memcpy(ke, pl->end, g->n * sizeof *ke);
+    for (uint32_t i = 0; i < g->n; i++)
+        pl->start[i] = pl->end[i] = INFINITY;
+    pl->makespan = INFINITY;
+    assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), QV_EINVAL);
+    memcpy(pl->start, ks, g->n * sizeof *ks);
+    memcpy(pl->end, ke, g->n * sizeof *ke);
+    double mk = 0;
+    for (uint32_t i = 0; i < g->n; i++)
+        mk = pl->end[i] > mk ? pl->end[i] : mk;
+    pl->makespan = NAN;
+    assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), QV_EINVAL);
+    pl->makespan = mk;
+    double lb = pl->lower_bound;
+    pl->lower_bound = NAN;
+    assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), QV_EINVAL);
+    assert_non_null(strstr(d.message, "lower bound"));
+    pl->lower_bound = lb;
+    assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), 0);
+    free(ks);
+    free(ke);
     /* replay of the plan in start order gives no later times */
     uint32_t *order = malloc(g->n * sizeof *order);
     double *st = malloc(g->n * sizeof *st), *en = malloc(g->n * sizeof *en), ms;
