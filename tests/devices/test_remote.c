@@ -1000,15 +1000,17 @@ static void declined_runs_wake_the_driver(void **state)
             ms[k][r] = (double)(now_us() - t0) / 1e3;
         }
     }
-    /* Stalled, each chain took 2 ms or more. Medians: a sum over the
-     * rounds failed once under ThreadSanitizer on a loaded machine (a
-     * preempted round or two). */
+    /* Stalled, every chain took 1.5 ms or more. The third fastest of each:
+     * a sum over the rounds failed once under ThreadSanitizer on a loaded
+     * machine (a preempted round or two), and the medians once in CI
+     * beside another build (the CPU task's hand-offs waiting for a core in
+     * half the rounds); a stall is in every round. */
     qsort(ms[0], ROUNDS, sizeof ms[0][0], cmp_double);
     qsort(ms[1], ROUNDS, sizeof ms[1][0], cmp_double);
-    double alone = ms[0][ROUNDS / 2], chained = ms[1][ROUNDS / 2];
-    if (chained > alone + 1.0)
-        fail_msg("a run followed by a CPU task took %.2f ms (median of %d), a run alone "
-                 "%.2f ms",
+    double alone = ms[0][ROUNDS / 20], chained = ms[1][ROUNDS / 20];
+    if (chained > alone + 0.7)
+        fail_msg("a run followed by a CPU task took %.2f ms (the third fastest of %d), a "
+                 "run alone %.2f ms",
                  chained, ROUNDS, alone);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
     assert_int_equal(di.failed, 0);
