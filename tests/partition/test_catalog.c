@@ -387,30 +387,52 @@ static qv_catalog *chain_catalog(double us, uint32_t *fused)
     return load(k);
 }
 
-/* A fused kernel's table is read at the bytes it moves, as a board's launch
- * counts them: the chain's inputs (the head's) and its outputs (the
- * tail's), 4096 + 4096 bytes here; not at the head's alone. */
-static void test_fused_table_by_bytes_moved(void **state)
+/* The chain planned on one FPGA, its tail writing `tail` bytes, under a
+ * catalog whose fused kernel's table says 50 us at 4096 bytes and 100 us
+ * at 8192 (the two tests below). */
+typedef struct two_points {
+    qv_plat *p;
+    chain_graph t;
+    qv_catalog *c;
+    qv_plan *pl;
+} two_points;
+
+static two_points plan_two_points(uint64_t tail)
 {
-    (void)state;
-    qv_plat *p = one_fpga();
-    chain_graph t = chain(0);
-    t.g->bytes_out[t.mag] = 4096;
+    two_points x;
+    x.p = one_fpga();
+    x.t = chain(0);
+    x.t.g->bytes_out[x.t.mag] = tail;
     char k[8192] = "";
     kernel(k, sizeof k, "fir", "fir", "board: board-b", NULL);
     kernel(k, sizeof k, "fft", "fft", "board: board-b", NULL);
     kernel(k, sizeof k, "mag", "mag", "board: board-b", NULL);
     kernel(k, sizeof k, "fir_fft_mag", "[fir, fft, mag]", "board: board-b",
            "{bytes: 4096, us: 50}, {bytes: 8192, us: 100}");
-    qv_catalog *c = load(k);
-    qv_plan *pl = plan(t.g, p, c, QV_ALGO_QUIVER);
-    assert_non_null(pl->fused);
-    assert_int_equal(pl->fused[t.fir], 3);
-    assert_near(pl->end[t.fir] - pl->start[t.fir], 100, 1e-9);
-    qv_plan_destroy(pl);
-    qv_catalog_destroy(c);
-    qv_dag_destroy(t.g);
-    qv_plat_destroy(p);
+    x.c = load(k);
+    x.pl = plan(x.t.g, x.p, x.c, QV_ALGO_QUIVER);
+    return x;
+}
+
+static void two_points_free(two_points *x)
+{
+    qv_plan_destroy(x->pl);
+    qv_catalog_destroy(x->c);
+    qv_dag_destroy(x->t.g);
+    qv_plat_destroy(x->p);
+}
+
+/* A fused kernel's table is read at the bytes it moves, as a board's launch
+ * counts them: the chain's inputs (the head's) and its outputs (the
+ * tail's), 4096 + 4096 bytes here; not at the head's alone. */
+static void test_fused_table_by_bytes_moved(void **state)
+{
+    (void)state;
+    two_points x = plan_two_points(4096);
+    assert_non_null(x.pl->fused);
+    assert_int_equal(x.pl->fused[x.t.fir], 3);
+    assert_near(x.pl->end[x.t.fir] - x.pl->start[x.t.fir], 100, 1e-9);
+    two_points_free(&x);
 }
 
 /* Bytes moved past 2^64 are held there, not wrapped: a sum wrapped to 0
@@ -420,22 +442,9 @@ static void test_fused_table_by_bytes_moved(void **state)
 static void test_fused_bytes_held(void **state)
 {
     (void)state;
-    qv_plat *p = one_fpga();
-    chain_graph t = chain(0);
-    t.g->bytes_out[t.mag] = UINT64_MAX - 4095; /* + the head's 4096: 2^64 */
-    char k[8192] = "";
-    kernel(k, sizeof k, "fir", "fir", "board: board-b", NULL);
-    kernel(k, sizeof k, "fft", "fft", "board: board-b", NULL);
-    kernel(k, sizeof k, "mag", "mag", "board: board-b", NULL);
-    kernel(k, sizeof k, "fir_fft_mag", "[fir, fft, mag]", "board: board-b",
-           "{bytes: 4096, us: 50}, {bytes: 8192, us: 100}");
-    qv_catalog *c = load(k);
-    qv_plan *pl = plan(t.g, p, c, QV_ALGO_QUIVER);
-    assert_true(!pl->fused || pl->fused[t.fir] == 0);
-    qv_plan_destroy(pl);
-    qv_catalog_destroy(c);
-    qv_dag_destroy(t.g);
-    qv_plat_destroy(p);
+    two_points x = plan_two_points(UINT64_MAX - 4095); /* + the head's 4096: 2^64 */
+    assert_true(!x.pl->fused || x.pl->fused[x.t.fir] == 0);
+    two_points_free(&x);
 }
 
 /* qv_plan_opts.fused_scale: the table's 50 us times 3 is more than the
