@@ -631,6 +631,7 @@ int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalo
     qv_plan sub = {0};
     sub.n = w.g->n;
     sub.makespan = pl->makespan;
+    sub.lower_bound = pl->lower_bound; /* checked there too (review) */
     sub.unit = malloc(((size_t)sub.n + 1) * sizeof *sub.unit);
     sub.start = malloc(((size_t)sub.n + 1) * sizeof *sub.start);
     sub.end = malloc(((size_t)sub.n + 1) * sizeof *sub.end);

@@ -432,6 +432,12 @@ static void test_fused_table_by_bytes_moved(void **state)
     assert_non_null(x.pl->fused);
     assert_int_equal(x.pl->fused[x.t.fir], 3);
     assert_near(x.pl->end[x.t.fir] - x.pl->start[x.t.fir], 100, 1e-9);
+    /* the validator with the catalog looks at the lower bound too */
+    qv_diag d;
+    assert_int_equal(qv_sim_validate(x.t.g, x.p, x.c, x.pl, &d), 0);
+    x.pl->lower_bound = NAN;
+    assert_int_equal(qv_sim_validate(x.t.g, x.p, x.c, x.pl, &d), QV_EINVAL);
+    assert_non_null(strstr(d.message, "lower bound"));
     two_points_free(&x);
 }
 

@@ -139,6 +139,13 @@ static void spin_from_the_environment(void **state)
     o.spin_us = 1000000;
     assert_int_equal(qv_runtime_create(&o, &rt), 0);
     qv_runtime_destroy(rt);
+    /* where QV_SPIN_US wins, the option is not looked at */
+    setenv("QV_SPIN_US", "100", 1);
+    o.spin_us = 5000000;
+    assert_int_equal(qv_runtime_create(&o, &rt), 0);
+    assert_int_equal(rt->opts.spin_us, 100);
+    qv_runtime_destroy(rt);
+    unsetenv("QV_SPIN_US");
     if (keep)
         setenv("QV_SPIN_US", keep, 1);
     free(keep);

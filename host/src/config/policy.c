@@ -4,6 +4,7 @@
  */
 #include "config/policy.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -183,7 +184,7 @@ static int get_any_number(const qv__ydoc *doc, const qv__ynode *n, const char *w
                           double *v, qv_diag *diag)
 {
     qv_diag num;
-    int rc = qv__yget_double(doc, n, what, -1e300, 1e300, v, &num);
+    int rc = qv__yget_double(doc, n, what, -DBL_MAX, DBL_MAX, v, &num);
     if (!rc)
         return 0;
     char *end;

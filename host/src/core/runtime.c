@@ -156,16 +156,23 @@ static int apply_policy(qv_runtime *rt, const char *given)
      * not is said (it was dropped without a word behind a policy). */
     const char *env = getenv("QV_LOG");
     bool by_env = qv__log_env();
-    if (!by_env)
-        qv__log_set_level((int)p->log_level);
     if (p->log_file) {
         if ((rc = qv__log_open(p->log_file)) != 0)
             return rc;
         rt->log_file = true;
     }
-    if (!by_env && env && *env)
-        qv__log(1, "QV_LOG=%.40s is not a level (error, warn, info, debug, trace or 0 to "
-                "4); the policy's %s holds", env, qv__loglevel_name(p->log_level));
+    if (!by_env) {
+        /* Said even under a policy of errors only (review). */
+        if (env && *env) {
+            qv__log_set_level(p->log_level > QV__LOG_WARN ? (int)p->log_level
+                                                          : QV__LOG_WARN);
+            qv__log(1,
+                    "QV_LOG=%.40s is not a level (error, warn, info, debug, trace or 0 "
+                    "to 4); the policy's %s holds",
+                    env, qv__loglevel_name(p->log_level));
+        }
+        qv__log_set_level((int)p->log_level);
+    }
     qv__log(2, "runtime policy %s: scheduler %s, log level %s%s%s%s", path,
             qv__sched_name(p->scheduler),
             by_env ? qv__loglevel_name((qv__loglevel)qv__log_threshold())
@@ -265,22 +272,26 @@ static int runtime_create(const qv_options *opts, qv_runtime **out)
     qv__clock_init();
     rt->created_ns = qv__now_ns();
     rt->opts = o;
-    if (o.spin_us > 1000000) { /* as QV_SPIN_US: 5 s of idle spinning was taken */
-        free(rt);
-        return qv__fail(QV_EINVAL, "qv_options.spin_us is %u; expected 0 to 1000000 (µs)",
-                        o.spin_us);
-    }
     const char *spin = getenv("QV_SPIN_US");
+    bool spin_env = false;
     if (spin && *spin) {
         /* Digits only, at most a second: "-1" wrapped to 71 minutes of
          * spinning idle workers, and junk read as 0, both silently
          * (adversarial testing). */
         unsigned long us;
-        if (qv__parse_dec(spin, 1000000, &us))
+        spin_env = qv__parse_dec(spin, 1000000, &us);
+        if (spin_env)
             rt->opts.spin_us = (unsigned)us;
         else
             qv__log(1, "QV_SPIN_US=%s is not a number of microseconds from 0 to 1000000; "
                     "threads spin %u us", spin, rt->opts.spin_us);
+    }
+    /* The option as the variable, unless the variable wins: 5 s of idle
+     * spinning was taken. */
+    if (!spin_env && o.spin_us > 1000000) {
+        free(rt);
+        return qv__fail(QV_EINVAL, "qv_options.spin_us is %u; expected 0 to 1000000 (µs)",
+                        o.spin_us);
     }
     if (rt->opts.ncpu < 0 || rt->opts.ncpu > 4096) {
         int ncpu = rt->opts.ncpu;

@@ -343,10 +343,11 @@ NOI static inline int left(uintptr_t fsp, uintptr_t fsite, uintptr_t sp, uintptr
 
 /* Whether frame f was left, seen from the enter hook of fn at sp for
  * site: as left() says, or a new call of f's own function from f's site
- * at f's place, which an inlined callee cannot be (it is another
- * function): a loop around setjmp that calls f again after a longjmp out
- * of it (each such call nested in the first, the calls past 1024 deep
- * dropped: adversarial testing). */
+ * at f's place: a loop around setjmp that calls f again after a longjmp
+ * out of it (each such call nested in the first, the calls past 1024 deep
+ * dropped: adversarial testing). An inlined callee is another function,
+ * except where GCC inlines a recursive function into itself: then the
+ * outer call is closed there and counted as left without its exit. */
 NOI static inline int gone(const qvp_frame *f, uintptr_t sp, uintptr_t site, uintptr_t fn)
 {
     if (f->sp == sp) /* left() then, or the same function again */
