@@ -6,12 +6,15 @@
  * group of boards of one class holding the same kernels gets a class of
  * its own ("fpga.0", "remote.1", ...) on which a node costs its time in
  * that class only if the group holds a kernel for its function, and (b)
- * each fused chain is contracted into one node that costs the fused
- * kernel's time on the groups holding it. The boards are the fpga
- * resources and the remote ones that name the board they serve (a remote
- * board runs the catalog's kernels for that board); a remote resource
- * without a board keeps the graph's remote costs. Every algorithm, the bounds and the simulator run unchanged on the
- * rewritten problem; the plan is then mapped back node by node.
+ * each chain to fuse is contracted into one node that costs the fused
+ * kernel's time on the groups holding it, and elsewhere the sum of its
+ * nodes' costs (the chain run unfused, node after node; unfuse maps such
+ * a placement back). The boards are the fpga resources and the remote
+ * ones that name the board they serve (a remote board runs the catalog's
+ * kernels for that board); a remote resource without a board keeps the
+ * graph's remote costs. Every algorithm, the bounds and the simulator run
+ * unchanged on the rewritten problem; the plan is then mapped back node by
+ * node.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -381,6 +384,22 @@ static void rw_fini(rw *w)
     free(w->map);
 }
 
+/* The chain's nodes run one by one in the graph's class col (-1: none) on
+ * one unit, of board group q if not NONE: the sum of their costs, or
+ * INFINITY when one of them cannot run there. */
+static double chain_sum(const catx *x, const chain *c, int col, uint32_t q)
+{
+    const qv_dag *g = x->g;
+    double sum = 0;
+    for (uint32_t j = 0; j < c->len; j++) {
+        uint32_t i = c->nodes[j];
+        if (col < 0 || (q != NONE && !x->func_ok[(size_t)q * g->nfunc + g->func[i]]))
+            return INFINITY;
+        sum += g->cost[(size_t)i * g->nclass + (uint32_t)col];
+    }
+    return sum;
+}
+
 static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32_t nch,
                    rw *w, qv_diag *diag)
 {
@@ -459,6 +478,19 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
                 if (grp_holds(x, q, ch[c].kernel))
                     h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] =
                         chain_cost(x, ch[c].kernel, ch[c].nodes, ch[c].len, q);
+            /* Elsewhere the chain runs unfused, its nodes one after
+             * another on one unit, wherever each of them can: contracted
+             * onto the boards alone, four chains of bench/loop --pays's
+             * signal entry queued on one board (473 us) while both CPU
+             * cores idled (2 chains there and 2 fused: under 250). */
+            for (uint32_t k = 0; k < g->nclass; k++)
+                if (!col_dropped(x, k))
+                    h->cost[(size_t)v * h->nclass + (uint32_t)newcls[k]] =
+                        chain_sum(x, &ch[c], (int)k, NONE);
+            for (uint32_t q = 0; q < x->ngrp; q++)
+                if (!grp_holds(x, q, ch[c].kernel))
+                    h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] =
+                        chain_sum(x, &ch[c], x->grp_col[q], q);
             h->bytes_in[v] = g->bytes_in[hd];
             h->bytes_out[v] = g->bytes_out[ch[c].tail];
             cnode[c] = v;
@@ -523,6 +555,54 @@ static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
     return rc;
 }
 
+/* Maps the plan sub of the rewritten problem back onto x's graph into pl
+ * (its unit, start and end; fused, the node -> kernel map of the chains).
+ * A chain placed where its kernel is not held runs unfused: its nodes
+ * take the chain's task in turn, each its own time there, and leave
+ * fused (NULL once no chain is left). */
+static int unfuse(const catx *x, const rw *w, const qv_plan *sub, qv_plan *pl)
+{
+    const qv_dag *g = x->g;
+    double *at = malloc(((size_t)w->g->n + 1) * sizeof *at);
+    uint32_t *left = calloc((size_t)w->g->n + 1, sizeof *left);
+    if (!at || !left) {
+        free(at);
+        free(left);
+        return QV_ENOMEM;
+    }
+    for (uint32_t v = 0; v < w->g->n; v++)
+        at[v] = sub->start[v];
+    for (uint32_t i = 0; i < g->n; i++)
+        left[w->map[i]]++;
+    bool any = false;
+    for (uint32_t t = 0; t < g->n; t++) {
+        uint32_t i = g->topo[t], v = w->map[i], r = x->p->unit_res[sub->unit[v]];
+        uint32_t q = x->res_grp[r];
+        pl->unit[i] = sub->unit[v];
+        pl->start[i] = sub->start[v];
+        pl->end[i] = sub->end[v];
+        if (!pl->fused || pl->fused[i] == NONE)
+            continue;
+        if (q != NONE && grp_holds(x, q, pl->fused[i])) {
+            any = true;
+            continue;
+        }
+        /* A chain is a path: the topological order takes its nodes in
+         * turn; the last ends where the chain's task does. */
+        pl->fused[i] = NONE;
+        pl->start[i] = at[v];
+        pl->end[i] = --left[v] ? at[v] + node_time(x, i, r) : sub->end[v];
+        at[v] = pl->end[i];
+    }
+    if (!any) {
+        free(pl->fused);
+        pl->fused = NULL;
+    }
+    free(at);
+    free(left);
+    return 0;
+}
+
 int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
                            const qv_plan_opts *o, qv_plan **out, qv_diag *diag)
 {
@@ -559,12 +639,8 @@ int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *
     fused = NULL;
     if (!pl->unit || !pl->start || !pl->end)
         goto out;
-    for (uint32_t i = 0; i < g->n; i++) {
-        uint32_t v = w.map[i];
-        pl->unit[i] = sub->unit[v];
-        pl->start[i] = sub->start[v];
-        pl->end[i] = sub->end[v];
-    }
+    if ((rc = unfuse(&x, &w, sub, pl)) != 0)
+        goto out;
     pl->plan_time_us += t_rw;
     rc = 0;
 out:
