@@ -11,6 +11,9 @@
  *   rec       fib(18) and is_even(300) (mutual recursion), then spin_a once
  *   threads   4 threads, each spin_a once
  *   fork      a child process runs in_child (3 ms) and exits
+ *   orphan    a child forks a grandchild and exits at once (a daemon's
+ *             double fork); the grandchild sleeps 300 ms, runs in_child and
+ *             exits after the program
  *   longjmp   jumper(8) longjmps out of 8 frames, then spin_b once
  *   jmploop   2000 times: setjmp, then jumper(2) longjmps back out of 3
  *   deepjmp   jump_from: jumper(2000) longjmps back to it out of 2000
@@ -226,6 +229,19 @@ int main(int argc, char **argv)
         if (p == 0) {
             TIMED(&acc_child, in_child());
             printf("time in_child %.4f\n", acc_child);
+            exit(0);
+        }
+        waitpid(p, NULL, 0);
+    } else if (!strcmp(mode, "orphan")) {
+        pid_t p = fork();
+        if (p == 0) {
+            if (fork() == 0) {
+                struct timespec nap = {0, 300000000};
+                nanosleep(&nap, NULL);
+                TIMED(&acc_child, in_child());
+                printf("time in_child %.4f\n", acc_child);
+                exit(0);
+            }
             exit(0);
         }
         waitpid(p, NULL, 0);

@@ -7,8 +7,8 @@
  * one profile of named functions to the report (cmd_profile_report.c).
  * docs/profile.md, "Profiling", and docs/cli.md describe it.
  */
-#include <dirent.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cmd_profile.h"
@@ -37,29 +39,33 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: quiver profile [--json] [--out DIR] [--catalog FILE] [--boards DIR]\n"
-            "                      [--size NAME=VALUE]... [--top N] -- PROGRAM [ARGS...]\n"
-            "\n"
-            "Runs PROGRAM, built with -finstrument-functions, with libquiver-profile.so\n"
-            "preloaded, and reports its hot functions (calls, inclusive and self time,\n"
-            "share of the run, call paths), the catalog kernels that implement them, and\n"
-            "for each board the predicted time of the program with them offloaded.\n"
-            "\n"
-            "  --json            the report as JSON on standard output (the program's\n"
-            "                    standard output goes to standard error)\n"
-            "  --out=DIR         where the raw profiles and the reports go: report.txt,\n"
-            "                    report.json, callgraph.dot, offload.dot (default\n"
-            "                    quiver-profile)\n"
-            "  --catalog=FILE    the kernel catalog (default: the policy's, as the runtime)\n"
-            "  --boards=DIR      predict for the board files in DIR (default: the\n"
-            "                    catalog's boards)\n"
-            "  --size=NAME=VALUE a scalar for sizing kernels (n=4096) where the program\n"
-            "                    noted none (quiver wrap --record); repeatable\n"
-            "  --top=N           functions shown in the text (default 15)\n"
-            "\n"
-            "Exit status: the program's (128 + N when signal N ended it) once the report\n"
-            "is written; 1 when no report could be made; 2 for a usage error.\n");
+    fprintf(
+        out,
+        "usage: quiver profile [--json] [--out DIR] [--catalog FILE] [--boards DIR]\n"
+        "                      [--size NAME=VALUE]... [--top N] [--wait-children S]\n"
+        "                      -- PROGRAM [ARGS...]\n"
+        "\n"
+        "Runs PROGRAM, built with -finstrument-functions, with libquiver-profile.so\n"
+        "preloaded, and reports its hot functions (calls, inclusive and self time,\n"
+        "share of the run, call paths), the catalog kernels that implement them, and\n"
+        "for each board the predicted time of the program with them offloaded.\n"
+        "\n"
+        "  --json            the report as JSON on standard output (the program's\n"
+        "                    standard output goes to standard error)\n"
+        "  --out=DIR         where the raw profiles and the reports go: report.txt,\n"
+        "                    report.json, callgraph.dot, offload.dot (default\n"
+        "                    quiver-profile)\n"
+        "  --catalog=FILE    the kernel catalog (default: the policy's, as the runtime)\n"
+        "  --boards=DIR      predict for the board files in DIR (default: the\n"
+        "                    catalog's boards)\n"
+        "  --size=NAME=VALUE a scalar for sizing kernels (n=4096) where the program\n"
+        "                    noted none (quiver wrap --record); repeatable\n"
+        "  --top=N           functions shown in the text (default 15)\n"
+        "  --wait-children=S how long processes the program started may outlive it\n"
+        "                    and still join the report, in seconds (default 5)\n"
+        "\n"
+        "Exit status: the program's (128 + N when signal N ended it) once the report\n"
+        "is written; 1 when no report could be made; 2 for a usage error.\n");
 }
 
 static char *xstrdup(const char *s)
@@ -156,11 +162,74 @@ static int prepare_out(const char *dir)
     return 0;
 }
 
-/* Runs argv with the library preloaded; *pid gets its process id, *status
- * its exit status (128 + signal). 0, or 1 after printing why it could not
- * run. */
-static int run_program(char **argv, const char *lib, const char *dir, int json, long *pidout,
-                       int *status, int *signaled)
+/* The processes the program started that outlive it: this process is
+ * their subreaper (PR_SET_CHILD_SUBREAPER, set before the program runs),
+ * so each becomes its child when its parent ends, and is waited for up to
+ * wait_s seconds, its profile then joining the report (a child that the
+ * program did not wait for, or a daemon's double fork, wrote its profile
+ * after the report and was left out). Those still running then are named,
+ * and left running. */
+static void wait_descendants(double wait_s, const char *dir)
+{
+    struct timespec t0, now, nap = {0, 2000000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int st;
+        pid_t p = waitpid(-1, &st, WNOHANG);
+        if (p > 0 || (p < 0 && errno == EINTR))
+            continue;
+        if (p < 0) /* ECHILD: none left */
+            return;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= wait_s)
+            break;
+        nanosleep(&nap, NULL);
+    }
+    /* Our children now: the ones still running (their parent in /proc). */
+    char pids[256] = "";
+    size_t used = 0;
+    unsigned n = 0;
+    long self = (long)getpid();
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[300], buf[512];
+        if (!isdigit((unsigned char)e->d_name[0]))
+            continue;
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        size_t got = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[got] = 0;
+        const char *rp = strrchr(buf, ')'); /* the name may hold anything */
+        char state;
+        long ppid;
+        if (!rp || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2 || ppid != self ||
+            state == 'Z')
+            continue;
+        if (n++ < 8 && used < sizeof pids - 24)
+            used += (size_t)snprintf(pids + used, sizeof pids - used, "%s%s",
+                                     n > 1 ? ", " : "", e->d_name);
+    }
+    if (d)
+        closedir(d);
+    if (n)
+        fprintf(stderr,
+                PROG
+                ": note: %u process%s that the program started still run%s %g s after it "
+                "ended (pid %s%s): not in the report; each writes its profile into %s "
+                "when it exits (--wait-children to wait longer)\n",
+                n, n > 1 ? "es" : "", n > 1 ? "" : "s", wait_s, pids,
+                n > 8 ? ", ..." : "", qv_cli_esc(dir));
+}
+
+/* Runs argv with the library preloaded and waits for it, and for the
+ * processes it started up to wait_s seconds more (wait_descendants); *pid
+ * gets its process id, *status its exit status (128 + signal). 0, or 1
+ * after printing why it could not run. */
+static int run_program(char **argv, const char *lib, const char *dir, int json,
+                       double wait_s, long *pidout, int *status, int *signaled)
 {
     char abs[PATH_MAX];
     if (!realpath(dir, abs)) {
@@ -200,6 +269,7 @@ static int run_program(char **argv, const char *lib, const char *dir, int json, 
     sigemptyset(&ign.sa_mask);
     sigaction(SIGINT, &ign, &oint); /* Ctrl-C ends the program, not the report */
     sigaction(SIGQUIT, &ign, &oquit);
+    prctl(PR_SET_CHILD_SUBREAPER, 1); /* the program's orphans: ours (not inherited) */
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, PROG ": cannot fork: %s\n", strerror(errno));
@@ -239,6 +309,8 @@ static int run_program(char **argv, const char *lib, const char *dir, int json, 
     int st;
     while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
         ;
+    if (got != (ssize_t)sizeof e)
+        wait_descendants(wait_s, dir);
     sigaction(SIGINT, &oint, NULL);
     sigaction(SIGQUIT, &oquit, NULL);
     if (link_path[0]) {
@@ -815,16 +887,18 @@ static int check_inputs(const pf_opts *o)
 int qv_cmd_profile(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        { "json", no_argument, NULL, 'j' },
-        { "out", required_argument, NULL, 'o' },
-        { "catalog", required_argument, NULL, 'c' },
-        { "boards", required_argument, NULL, 'b' },
-        { "size", required_argument, NULL, 's' },
-        { "top", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"json", no_argument, NULL, 'j'},
+        {"out", required_argument, NULL, 'o'},
+        {"catalog", required_argument, NULL, 'c'},
+        {"boards", required_argument, NULL, 'b'},
+        {"size", required_argument, NULL, 's'},
+        {"top", required_argument, NULL, 't'},
+        {"wait-children", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     pf_opts o = { .out = "quiver-profile", .top = 15 };
+    double wait_s = 5;
     int c, rc, ret = QV_CLI_USAGE;
     while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
         switch (c) {
@@ -856,6 +930,19 @@ int qv_cmd_profile(int argc, char **argv)
             o.top = (unsigned)v;
             break;
         }
+        case 'w': {
+            char *end;
+            errno = 0;
+            double v = strtod(optarg, &end);
+            if (errno || end == optarg || *end || !(v >= 0 && v <= 86400)) {
+                fprintf(stderr,
+                        PROG ": --wait-children %s: expected seconds from 0 to 86400\n",
+                        qv_cli_esc(optarg));
+                goto out;
+            }
+            wait_s = v;
+            break;
+        }
         case 'h': usage(stdout); ret = 0; goto out;
         default: goto out;
         }
@@ -871,7 +958,7 @@ int qv_cmd_profile(int argc, char **argv)
     if (find_lib(lib, sizeof lib) || check_inputs(&o) || prepare_out(o.out))
         goto out;
     long pid;
-    if (run_program(o.argv, lib, o.out, o.json, &pid, &o.status, &o.signaled))
+    if (run_program(o.argv, lib, o.out, o.json, wait_s, &pid, &o.status, &o.signaled))
         goto out;
     pf_prof p = { 0 };
     if (collect(o.out, pid, &o, &p) == 0 && qv__profile_report(&o, &p) == 0)
