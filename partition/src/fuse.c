@@ -401,7 +401,7 @@ static double chain_sum(const catx *x, const chain *c, int col, uint32_t q)
 }
 
 static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32_t nch,
-                   rw *w, qv_diag *diag)
+                   bool board_only, rw *w, qv_diag *diag)
 {
     const qv_dag *g = x->g;
     const qv_plat *p = x->p;
@@ -482,12 +482,17 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
              * another on one unit, wherever each of them can: contracted
              * onto the boards alone, four chains of bench/loop --pays's
              * signal entry queued on one board (473 us) while both CPU
-             * cores idled (2 chains there and 2 fused: under 250). */
-            for (uint32_t k = 0; k < g->nclass; k++)
+             * cores idled (2 chains there and 2 fused: under 250). But
+             * for METIS alone (board_only), which places parts by their
+             * resources' capacities, never by costs: the chain is work
+             * like any other there, and it put the fixture chain of
+             * tests/partition/catalog on the cores, 3.8x slower than
+             * fused; the chain's verdict (find_chains) stands for it. */
+            for (uint32_t k = 0; k < g->nclass && !board_only; k++)
                 if (!col_dropped(x, k))
                     h->cost[(size_t)v * h->nclass + (uint32_t)newcls[k]] =
                         chain_sum(x, &ch[c], (int)k, NONE);
-            for (uint32_t q = 0; q < x->ngrp; q++)
+            for (uint32_t q = 0; q < x->ngrp && !board_only; q++)
                 if (!grp_holds(x, q, ch[c].kernel))
                     h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] =
                         chain_sum(x, &ch[c], x->grp_col[q], q);
@@ -519,8 +524,8 @@ out:
  * (validation), and rewrites the problem. On success the caller frees x, w
  * and *fused (node -> fused kernel or NONE; NULL when no chain). */
 static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                   const qv_plan *from, bool no_fuse, double scale, catx *x, rw *w,
-                   uint32_t **fused, qv_diag *diag)
+                   const qv_plan *from, bool no_fuse, bool board_only, double scale,
+                   catx *x, rw *w, uint32_t **fused, qv_diag *diag)
 {
     uint32_t *group = malloc(((size_t)g->n + 1) * sizeof *group);
     chain *ch = NULL;
@@ -540,7 +545,7 @@ static int prepare(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
     else
         rc = find_chains(x, group, &ch, &nch);
     if (!rc)
-        rc = rewrite(x, group, ch, nch, w, diag);
+        rc = rewrite(x, group, ch, nch, board_only, w, diag);
     if (!rc && nch) {
         /* group becomes the node -> kernel map */
         for (uint32_t i = 0; i < g->n; i++)
@@ -588,10 +593,15 @@ static int unfuse(const catx *x, const rw *w, const qv_plan *sub, qv_plan *pl)
             continue;
         }
         /* A chain is a path: the topological order takes its nodes in
-         * turn; the last ends where the chain's task does. */
+         * turn; the last ends where the chain's task does. Their times
+         * summed in another order than the scheduler's may pass its end
+         * by an ulp: held there (a last node of cost 0 started after the
+         * task that followed it on the unit, and the plan was refused as
+         * an overlap: adversarial testing). */
+        double end = sub->end[v];
         pl->fused[i] = NONE;
-        pl->start[i] = at[v];
-        pl->end[i] = --left[v] ? at[v] + node_time(x, i, r) : sub->end[v];
+        pl->start[i] = fmin(at[v], end);
+        pl->end[i] = --left[v] ? fmin(at[v] + node_time(x, i, r), end) : end;
         at[v] = pl->end[i];
     }
     if (!any) {
@@ -618,7 +628,8 @@ int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *
     rw w;
     uint32_t *fused;
     double scale = o && o->fused_scale > 0 ? o->fused_scale : 1;
-    int rc = prepare(g, p, cat, NULL, o && o->no_fuse, scale, &x, &w, &fused, diag);
+    int rc = prepare(g, p, cat, NULL, o && o->no_fuse, o && o->algo == QV_ALGO_METIS,
+                     scale, &x, &w, &fused, diag);
     if (rc)
         return rc;
     double t_rw = qv__part_now_us() - t0;
@@ -668,7 +679,7 @@ int qv__part_bounds_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, NULL, false, 1, &x, &w, &fused, NULL);
+    int rc = prepare(g, p, cat, NULL, false, false, 1, &x, &w, &fused, NULL);
     if (rc)
         return rc;
     rc = qv__part_bounds(w.g, w.p, out);
@@ -701,7 +712,7 @@ int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalo
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, pl, false, pl->fused_scale, &x, &w, &fused, diag);
+    int rc = prepare(g, p, cat, pl, false, false, pl->fused_scale, &x, &w, &fused, diag);
     if (rc)
         return rc;
     qv_plan sub = {0};

@@ -540,13 +540,6 @@ static void test_fused_when_cheaper(void **state)
         qv_catalog *c = chain_catalog(cost[v], &k);
         for (unsigned a = 0; a < 4; a++) {
             qv_plan *pl = plan(t.g, p, c, algos[a]);
-            if (algos[a] == QV_ALGO_METIS && !pl->fused) {
-                /* METIS alone weighs no cost: its part on the cores runs
-                 * the chain there, unfused (test_chains_fused_where_it_pays) */
-                assert_unfused_in_turn(t.g, p, pl, (uint32_t[]){t.fir, t.fft, t.mag}, 3);
-                qv_plan_destroy(pl);
-                continue;
-            }
             assert_non_null(pl->fused);
             assert_int_equal(pl->fused[t.fir], k);
             assert_int_equal(pl->fused[t.fft], k);
@@ -655,6 +648,49 @@ static void test_chains_fused_where_it_pays(void **state)
     qv_plat_destroy(p);
 }
 
+/* A chain w -> [a -> b -> c] -> x whose fused kernel is cheap (0.001 us)
+ * but whose copies to the board and back are not (1.41 us each): it runs
+ * unfused on the cores, c (cost 0) last, right before x on the one unit.
+ * Its nodes' times summed in turn (0.1 + 0.2 + 0.3) passed the chain's
+ * end as the scheduler summed it (0.1 + 0.5) by an ulp: c started after x
+ * and the planner refused its own plan as an overlap (adversarial
+ * testing). METIS alone keeps the chain fused, on the board. */
+static void test_unfused_tail_of_cost_zero(void **state)
+{
+    (void)state;
+    qv_plat *p = one_fpga();
+    qv_dag *g = new_graph();
+    uint32_t n[5];
+    const char *f[5] = {"w", "a", "b", "c", "x"};
+    const double cpu[5] = {0.1, 0.2, 0.3, 0, 5};
+    for (unsigned i = 0; i < 5; i++) {
+        n[i] = node(g, i, f[i], cpu[i], -1);
+        if (i)
+            assert_int_equal(qv_dag_add_edge(g, n[i - 1], n[i], 4096), 0);
+    }
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    char k[2048] = "";
+    kernel(k, sizeof k, "kabc", "[a, b, c]", "board: board-b",
+           "{bytes: 1024, us: 0.001}");
+    qv_catalog *c = load(k);
+    for (unsigned a = 0; a < 4; a++) {
+        qv_plan *pl = plan(g, p, c, algos[a]); /* made and validated */
+        if (algos[a] == QV_ALGO_METIS) {
+            assert_non_null(pl->fused);
+            assert_string_equal(res_name(p, pl, n[1]), "fpgaB");
+        } else {
+            assert_unfused_in_turn(g, p, pl, n + 1, 3);
+            assert_true(pl->start[n[3]] <= pl->end[n[3]]);
+            assert_true(pl->end[n[3]] <= pl->start[n[4]]);
+            assert_near(pl->makespan, 5.6, 1e-9);
+        }
+        qv_plan_destroy(pl);
+    }
+    qv_catalog_destroy(c);
+    qv_dag_destroy(g);
+    qv_plat_destroy(p);
+}
+
 /* A remote board is a board by the board its daemon serves: with
  * board-b named, the chain fuses onto it at the table's 50 us plus the
  * round trip of the launch (2 x the link's 1 us latency; its remote costs
@@ -679,9 +715,7 @@ static void test_fused_on_a_remote_board(void **state)
         assert_int_equal(qv_plat_create("remote", r, 2, &p), 0);
         for (unsigned a = 0; a < 4; a++) {
             qv_plan *pl = plan(t.g, p, c, algos[a]);
-            if (served && algos[a] == QV_ALGO_METIS && !pl->fused) {
-                assert_unfused_in_turn(t.g, p, pl, stages, 3); /* no cost model */
-            } else if (served) {
+            if (served) {
                 assert_non_null(pl->fused);
                 for (unsigned j = 0; j < 3; j++) {
                     assert_int_equal(pl->fused[stages[j]], k);
@@ -1080,6 +1114,7 @@ int main(void)
         cmocka_unit_test(test_recorded_fused_nodes),
         cmocka_unit_test(test_fused_on_a_remote_board),
         cmocka_unit_test(test_chains_fused_where_it_pays),
+        cmocka_unit_test(test_unfused_tail_of_cost_zero),
         cmocka_unit_test(test_too_many_groups),
         cmocka_unit_test(test_random_valid),
         cmocka_unit_test(test_same_verdict),
