@@ -24,14 +24,18 @@ static char outdir[512];
 
 /* Runs `quiver profile --json --out OUTDIR EXTRA -- PROG ARGS` with its
  * standard output and error in OUTDIR.stdout/.stderr; the exit status. */
+/* What runs quiver: "" or a command that execs it ("env ... "). */
+static const char *launcher = "";
+
 static int profile(const char *extra, const char *prog, const char *args)
 {
     char cmd[4096];
     snprintf(outdir, sizeof outdir, "%s/out", QV_OUT);
-    snprintf(cmd, sizeof cmd,
-             "'%s' profile --json --out '%s' --catalog '%s' %s -- '%s' %s > '%s.stdout' "
-             "2> '%s.stderr'",
-             QV_QUIVER, outdir, QV_CATALOG, extra, prog, args, outdir, outdir);
+    snprintf(
+        cmd, sizeof cmd,
+        "%s'%s' profile --json --out '%s' --catalog '%s' %s -- '%s' %s > '%s.stdout' "
+        "2> '%s.stderr'",
+        launcher, QV_QUIVER, outdir, QV_CATALOG, extra, prog, args, outdir, outdir);
     int st = system(cmd);
     assert_true(WIFEXITED(st));
     return WEXITSTATUS(st);
@@ -484,6 +488,7 @@ static void test_shell(void **state)
 static void test_exit_status(void **state)
 {
     (void)state;
+    int rc;
     assert_int_equal(profile("", QV_WORK, "exit 7"), 7);
     qv__jval *r = report();
     assert_int_equal((int)num(r, "exit_status"), 7);
@@ -492,6 +497,16 @@ static void test_exit_status(void **state)
     assert_non_null(arc(r, "leave_early", "level2"));
     qv__part_json_free(r);
     assert_int_equal(profile("", QV_WORK, "exit 0"), 0);
+    /* Started with SIGCHLD ignored (a launcher's, kept across exec): the
+     * kernel reaped the program itself, and quiver exited 0 with a report
+     * of status 0 */
+    launcher = "env --ignore-signal=CHLD ";
+    rc = profile("", QV_WORK, "exit 7");
+    launcher = "";
+    assert_int_equal(rc, 7);
+    r = report();
+    assert_int_equal((int)num(r, "exit_status"), 7);
+    qv__part_json_free(r);
 }
 
 static void test_nopie(void **state)

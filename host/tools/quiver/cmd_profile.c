@@ -265,10 +265,15 @@ static int run_program(char **argv, const char *lib, const char *dir, int json,
         lib = link_path;
     }
     fflush(NULL);
-    struct sigaction ign = { .sa_handler = SIG_IGN }, oint, oquit;
+    struct sigaction ign = {.sa_handler = SIG_IGN}, dfl = {.sa_handler = SIG_DFL}, oint,
+                     oquit, ochld;
     sigemptyset(&ign.sa_mask);
+    sigemptyset(&dfl.sa_mask);
     sigaction(SIGINT, &ign, &oint); /* Ctrl-C ends the program, not the report */
     sigaction(SIGQUIT, &ign, &oquit);
+    /* Children are waited for: with SIGCHLD ignored (inherited so from a
+     * launcher) the kernel reaps them itself, and waitpid finds none. */
+    sigaction(SIGCHLD, &dfl, &ochld);
     prctl(PR_SET_CHILD_SUBREAPER, 1); /* the program's orphans: ours (not inherited) */
     pid_t pid = fork();
     if (pid < 0) {
@@ -282,6 +287,7 @@ static int run_program(char **argv, const char *lib, const char *dir, int json,
     if (pid == 0) {
         sigaction(SIGINT, &oint, NULL);
         sigaction(SIGQUIT, &oquit, NULL);
+        sigaction(SIGCHLD, &ochld, NULL); /* the program's own, as it was given */
         close(pfd[0]);
         fcntl(pfd[1], F_SETFD, FD_CLOEXEC);
         const char *old = getenv("LD_PRELOAD");
@@ -313,6 +319,7 @@ static int run_program(char **argv, const char *lib, const char *dir, int json,
         wait_descendants(wait_s, dir);
     sigaction(SIGINT, &oint, NULL);
     sigaction(SIGQUIT, &oquit, NULL);
+    sigaction(SIGCHLD, &ochld, NULL);
     if (link_path[0]) {
         unlink(link_path);
         rmdir(link_dir);
