@@ -624,8 +624,20 @@ static void test_chains_fused_where_it_pays(void **state)
     assert_int_equal(qv_dag_finalize(g, NULL), 0);
     uint32_t k;
     qv_catalog *cat = chain_catalog(118, &k);
-    for (unsigned a = 0; a < 3; a++) { /* METIS alone weighs no cost */
+    qv_bounds b;
+    assert_int_equal(qv_bounds_compute(g, p, cat, &b), 0);
+    for (unsigned a = 0; a < 4; a++) {
         qv_plan *pl = plan(g, p, cat, algos[a]);
+        /* the graph's bound whatever the algorithm (METIS's own problem
+         * said 472, its makespan) */
+        assert_near(pl->lower_bound, fmax(b.lb_cp, b.lb_area), 1e-9);
+        assert_true(pl->lower_bound <= 236);
+        if (algos[a] == QV_ALGO_METIS) { /* it weighs no cost: all fused */
+            assert_non_null(pl->fused);
+            assert_near(pl->makespan, 472, 1e-9);
+            qv_plan_destroy(pl);
+            continue;
+        }
         unsigned fused = 0, cores = 0;
         for (int c = 0; c < 4; c++) {
             if (pl->fused && pl->fused[nodes[c][0]] == k) {

@@ -287,14 +287,18 @@ static void test_fork(void **state)
     qv__part_json_free(r);
 }
 
-/* The raw profiles in the output directory. */
+/* The raw profiles in the output directory (qvprof.PID.txt; not the
+ * .tmp files they are written as). */
 static int raw_profiles(void)
 {
     DIR *d = opendir(outdir);
     assert_non_null(d);
     int n = 0;
-    for (struct dirent *e; (e = readdir(d));)
-        n += !strncmp(e->d_name, "qvprof.", 7);
+    for (struct dirent *e; (e = readdir(d));) {
+        size_t len = strlen(e->d_name);
+        n += !strncmp(e->d_name, "qvprof.", 7) && len > 4 &&
+             !strcmp(e->d_name + len - 4, ".txt");
+    }
     closedir(d);
     return n;
 }
@@ -302,13 +306,22 @@ static int raw_profiles(void)
 /* A process that outlives the program (a daemon's double fork): waited
  * for, up to --wait-children seconds (5 by default), and in the report; it
  * wrote its profile after the report and was left out. With 0, named in a
- * note and left out. */
+ * note, counted as left running, and left out: it waits for a file that
+ * the test makes once the report is written. */
 static void test_orphan(void **state)
 {
     (void)state;
+    char gate[600];
+    snprintf(gate, sizeof gate, "%s.gate", outdir);
+    unlink(gate);
+    setenv("QV_TEST_GATE", gate, 1);
     assert_int_equal(profile("--wait-children 0", QV_WORK, "orphan"), 0);
+    FILE *g = fopen(gate, "w"); /* the grandchild may end now */
+    assert_non_null(g);
+    fclose(g);
     qv__jval *r = report();
     assert_int_equal((int)num(r, "processes"), 2);
+    assert_int_equal((int)num(r, "left_running"), 1);
     assert_null(find(r, "functions", "in_child"));
     qv__part_json_free(r);
     char path[600];
@@ -318,15 +331,34 @@ static void test_orphan(void **state)
     assert_non_null(
         strstr(e, "1 process that the program started still runs 0 s after it"));
     free(e);
-    /* Its profile lands later (it sleeps 300 ms), before the next run. */
-    for (int i = 0; i < 1000 && raw_profiles() < 3; i++)
+    /* Its profile lands once the gate is open, before the next run. */
+    for (int i = 0; i < 2000 && raw_profiles() < 3; i++)
         usleep(10000);
     assert_int_equal(raw_profiles(), 3);
-    assert_int_equal(profile("", QV_WORK, "orphan"), 0);
+    assert_int_equal(profile("", QV_WORK, "orphan"), 0); /* the gate is open */
+    unsetenv("QV_TEST_GATE");
+    unlink(gate);
     r = report();
     assert_int_equal((int)num(r, "processes"), 3);
+    assert_int_equal((int)num(r, "left_running"), 0);
     known(r, "in_child", 1, 3);
     qv__part_json_free(r);
+}
+
+/* Processes that end while the program runs, orphaned (double forks):
+ * reaped by the profiler, their subreaper, at once; they stayed zombies
+ * until it exited (200 of them from a shell loop of background jobs). */
+static void test_zombies(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("--wait-children 0", QV_WORK, "zombies"), 0);
+    char path[600];
+    snprintf(path, sizeof path, "%s.stderr", outdir);
+    char *e = slurp(path);
+    assert_non_null(e);
+    if (!strstr(e, "zombies 0\n"))
+        fail_msg("the program saw its profiler's zombies: %s", e);
+    free(e);
 }
 
 static void test_longjmp(void **state)
@@ -917,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_threads),
         cmocka_unit_test(test_fork),
         cmocka_unit_test(test_orphan),
+        cmocka_unit_test(test_zombies),
         cmocka_unit_test(test_longjmp),
         cmocka_unit_test(test_longjmp_from_deep),
         cmocka_unit_test(test_longjmp_loop),

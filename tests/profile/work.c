@@ -12,8 +12,12 @@
  *   threads   4 threads, each spin_a once
  *   fork      a child process runs in_child (3 ms) and exits
  *   orphan    a child forks a grandchild and exits at once (a daemon's
- *             double fork); the grandchild sleeps 300 ms, runs in_child and
- *             exits after the program
+ *             double fork); the grandchild sleeps 300 ms and waits for the
+ *             file $QV_TEST_GATE (if set) to exist, up to 20 s, runs
+ *             in_child and exits after the program
+ *   zombies   20 such grandchildren that exit at once, then 300 ms later
+ *             prints "zombies N": the ended processes that its parent (the
+ *             profiler) has not reaped
  *   longjmp   jumper(8) longjmps out of 8 frames, then spin_b once
  *   jmploop   2000 times: setjmp, then jumper(2) longjmps back out of 3
  *   deepjmp   jump_from: jumper(2000) longjmps back to it out of 2000
@@ -34,6 +38,7 @@
  *   inline    sum_sq calls sq 100 times, inlined (GCC keeps the inlined
  *             copies' hooks, called from sum_sq's own frame), then spins 2 ms
  */
+#include <dirent.h>
 #include <locale.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -204,6 +209,32 @@ KEEP void *ender_main(void *arg)
 KEEP void level2(int status) { exit(status); }
 KEEP void leave_early(int status) { level2(status); }
 
+/* The ended, unreaped children of process pp (state Z in /proc). */
+NOI static int zombies_of(pid_t pp)
+{
+    int n = 0;
+    DIR *d = opendir("/proc");
+    for (struct dirent *e; d && (e = readdir(d));) {
+        char path[300], buf[512];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t got = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[got] = 0;
+        const char *rp = strrchr(buf, ')');
+        char state;
+        long ppid;
+        if (rp && sscanf(rp + 1, " %c %ld", &state, &ppid) == 2 && ppid == pp &&
+            state == 'Z')
+            n++;
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "spin";
@@ -238,6 +269,10 @@ int main(int argc, char **argv)
             if (fork() == 0) {
                 struct timespec nap = {0, 300000000};
                 nanosleep(&nap, NULL);
+                const char *gate = getenv("QV_TEST_GATE");
+                nap.tv_nsec = 10000000;
+                for (int i = 0; gate && i < 2000 && access(gate, F_OK); i++)
+                    nanosleep(&nap, NULL);
                 TIMED(&acc_child, in_child());
                 printf("time in_child %.4f\n", acc_child);
                 exit(0);
@@ -245,6 +280,19 @@ int main(int argc, char **argv)
             exit(0);
         }
         waitpid(p, NULL, 0);
+    } else if (!strcmp(mode, "zombies")) {
+        for (int i = 0; i < 20; i++) {
+            pid_t p = fork();
+            if (p == 0) {
+                if (fork() == 0)
+                    _exit(0);
+                _exit(0);
+            }
+            waitpid(p, NULL, 0);
+        }
+        struct timespec nap = {0, 300000000};
+        nanosleep(&nap, NULL);
+        printf("zombies %d\n", zombies_of(getppid()));
     } else if (!strcmp(mode, "longjmp")) {
         if (!setjmp(jb))
             jumper(8);

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -162,35 +163,75 @@ static int prepare_out(const char *dir)
     return 0;
 }
 
+/* A Ctrl-C while the processes the program started are waited for: the
+ * wait ends, and the report is written. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+/* Waits for the program (pid) into *st, reaping the other children that
+ * end meanwhile: orphans adopted while it runs (wait_descendants), which
+ * stayed zombies until quiver exited (200 of them from a shell loop of
+ * background jobs). 0, or -1 (errno) when it cannot be waited for. */
+static int reap(pid_t pid, int *st)
+{
+    for (;;) {
+        int s;
+        pid_t w = waitpid(-1, &s, 0);
+        if (w == pid) {
+            *st = s;
+            return 0;
+        }
+        if (w < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
 /* The processes the program started that outlive it: this process is
  * their subreaper (PR_SET_CHILD_SUBREAPER, set before the program runs),
  * so each becomes its child when its parent ends, and is waited for up to
- * wait_s seconds, its profile then joining the report (a child that the
- * program did not wait for, or a daemon's double fork, wrote its profile
- * after the report and was left out). Those still running then are named,
- * and left running. */
-static void wait_descendants(double wait_s, const char *dir)
+ * o->wait_s seconds (or a Ctrl-C), its profile then joining the report (a
+ * child that the program did not wait for, or a daemon's double fork,
+ * wrote its profile after the report and was left out). Those still
+ * running then are counted (o->left_running), named, and left running. */
+static void wait_descendants(pf_opts *o)
 {
     struct timespec t0, now, nap = {0, 2000000};
+    struct sigaction on = {.sa_handler = on_interrupt}, oint, oquit;
+    sigemptyset(&on.sa_mask);
+    interrupted = 0;
+    sigaction(SIGINT, &on, &oint);
+    sigaction(SIGQUIT, &on, &oquit);
     clock_gettime(CLOCK_MONOTONIC, &t0);
+    double waited = 0;
     for (;;) {
         int st;
-        pid_t p = waitpid(-1, &st, WNOHANG);
-        if (p > 0 || (p < 0 && errno == EINTR))
+        pid_t w = waitpid(-1, &st, WNOHANG);
+        if (w > 0 || (w < 0 && errno == EINTR && !interrupted))
             continue;
-        if (p < 0) /* ECHILD: none left */
-            return;
+        if (w < 0 && errno != EINTR) /* ECHILD: none left */
+            break;
         clock_gettime(CLOCK_MONOTONIC, &now);
-        if ((double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9 >= wait_s)
+        waited = (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
+        if (interrupted || waited >= o->wait_s)
             break;
         nanosleep(&nap, NULL);
     }
-    /* Our children now: the ones still running (their parent in /proc). */
-    char pids[256] = "";
+    sigaction(SIGINT, &oint, NULL);
+    sigaction(SIGQUIT, &oquit, NULL);
+    /* Our children now: the ones still running (their parent in /proc).
+     * Our pid as that /proc numbers it (in another pid namespace than
+     * /proc's, getpid() named unrelated processes). */
+    char pids[256] = "", me[32] = "";
     size_t used = 0;
     unsigned n = 0;
-    long self = (long)getpid();
-    DIR *d = opendir("/proc");
+    ssize_t ml = readlink("/proc/self", me, sizeof me - 1);
+    DIR *d = ml > 0 ? opendir("/proc") : NULL;
+    long self = ml > 0 ? strtol(me, NULL, 10) : -1;
     struct dirent *e;
     while (d && (e = readdir(d))) {
         char path[300], buf[512];
@@ -214,23 +255,32 @@ static void wait_descendants(double wait_s, const char *dir)
     }
     if (d)
         closedir(d);
-    if (n)
-        fprintf(stderr,
-                PROG
-                ": note: %u process%s that the program started still run%s %g s after it "
-                "ended (pid %s%s): not in the report; each writes its profile into %s "
-                "when it exits (--wait-children to wait longer)\n",
-                n, n > 1 ? "es" : "", n > 1 ? "" : "s", wait_s, pids,
-                n > 8 ? ", ..." : "", qv_cli_esc(dir));
+    o->left_running = n;
+    if (!n)
+        return;
+    /* As the namespace's init (a container's first process), our exit
+     * ends them all. */
+    fprintf(
+        stderr,
+        PROG
+        ": note: %u process%s that the program started still run%s %g s after it "
+        "ended%s (pid %s%s): not in the report; %s (--wait-children S to wait longer, "
+        "0 not to wait for processes meant to outlive it)\n",
+        n, n > 1 ? "es" : "", n > 1 ? "" : "s",
+        interrupted ? round(waited * 100) / 100 : o->wait_s,
+        interrupted ? ", at the interrupt" : "", pids, n > 8 ? ", ..." : "",
+        self == 1 ? "they end with this process, the first of its pid namespace"
+                  : "each writes its profile into --out when it exits");
 }
 
-/* Runs argv with the library preloaded and waits for it, and for the
- * processes it started up to wait_s seconds more (wait_descendants); *pid
- * gets its process id, *status its exit status (128 + signal). 0, or 1
- * after printing why it could not run. */
-static int run_program(char **argv, const char *lib, const char *dir, int json,
-                       double wait_s, long *pidout, int *status, int *signaled)
+/* Runs o->argv with the library preloaded and waits for it, and for the
+ * processes it started up to o->wait_s seconds more (wait_descendants);
+ * *pid gets its process id, o->status its exit status (128 + signal). 0,
+ * or 1 after printing why it could not run. */
+static int run_program(pf_opts *o, const char *lib, long *pidout)
 {
+    char **argv = o->argv;
+    const char *dir = o->out;
     char abs[PATH_MAX];
     if (!realpath(dir, abs)) {
         fprintf(stderr, PROG ": --out %s: %s\n", qv_cli_esc(dir), strerror(errno));
@@ -274,7 +324,12 @@ static int run_program(char **argv, const char *lib, const char *dir, int json,
     /* Children are waited for: with SIGCHLD ignored (inherited so from a
      * launcher) the kernel reaps them itself, and waitpid finds none. */
     sigaction(SIGCHLD, &dfl, &ochld);
-    prctl(PR_SET_CHILD_SUBREAPER, 1); /* the program's orphans: ours (not inherited) */
+    /* The program's orphans: ours (not inherited by it). */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
+        fprintf(stderr,
+                PROG ": note: the processes the program starts and leaves running "
+                     "are not waited for: %s\n",
+                strerror(errno));
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, PROG ": cannot fork: %s\n", strerror(errno));
@@ -298,7 +353,7 @@ static int run_program(char **argv, const char *lib, const char *dir, int json,
             setenv("LD_PRELOAD", pre, 1);
         }
         setenv("QV_PROFILE_DIR", abs, 1);
-        if (json)
+        if (o->json)
             dup2(2, 1);
         execvp(argv[0], argv);
         int e = errno;
@@ -312,11 +367,9 @@ static int run_program(char **argv, const char *lib, const char *dir, int json,
     while ((got = read(pfd[0], &e, sizeof e)) < 0 && errno == EINTR)
         ;
     close(pfd[0]);
-    int st;
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (got != (ssize_t)sizeof e)
-        wait_descendants(wait_s, dir);
+    int st = 0, lost = reap(pid, &st); /* and the orphans meanwhile */
+    if (!lost && got != (ssize_t)sizeof e)
+        wait_descendants(o);
     sigaction(SIGINT, &oint, NULL);
     sigaction(SIGQUIT, &oquit, NULL);
     sigaction(SIGCHLD, &ochld, NULL);
@@ -324,15 +377,20 @@ static int run_program(char **argv, const char *lib, const char *dir, int json,
         unlink(link_path);
         rmdir(link_dir);
     }
+    char esc[512];
     if (got == (ssize_t)sizeof e) {
-        char esc[512];
         fprintf(stderr, PROG ": cannot run %s: %s\n", qv__escape(argv[0], esc, sizeof esc),
                 strerror(e));
         return 1;
     }
+    if (lost) {
+        fprintf(stderr, PROG ": lost the exit status of %s: %s\n",
+                qv__escape(argv[0], esc, sizeof esc), strerror(errno));
+        return 1;
+    }
     *pidout = (long)pid;
-    *signaled = WIFSIGNALED(st);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    o->signaled = WIFSIGNALED(st);
+    o->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     return 0;
 }
 
@@ -904,8 +962,7 @@ int qv_cmd_profile(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    pf_opts o = { .out = "quiver-profile", .top = 15 };
-    double wait_s = 5;
+    pf_opts o = {.out = "quiver-profile", .top = 15, .wait_s = 5};
     int c, rc, ret = QV_CLI_USAGE;
     while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
         switch (c) {
@@ -947,7 +1004,7 @@ int qv_cmd_profile(int argc, char **argv)
                         qv_cli_esc(optarg));
                 goto out;
             }
-            wait_s = v;
+            o.wait_s = v;
             break;
         }
         case 'h': usage(stdout); ret = 0; goto out;
@@ -965,7 +1022,7 @@ int qv_cmd_profile(int argc, char **argv)
     if (find_lib(lib, sizeof lib) || check_inputs(&o) || prepare_out(o.out))
         goto out;
     long pid;
-    if (run_program(o.argv, lib, o.out, o.json, wait_s, &pid, &o.status, &o.signaled))
+    if (run_program(&o, lib, &pid))
         goto out;
     pf_prof p = { 0 };
     if (collect(o.out, pid, &o, &p) == 0 && qv__profile_report(&o, &p) == 0)

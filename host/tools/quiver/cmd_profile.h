@@ -73,8 +73,10 @@ typedef struct pf_opts {
     pf_sizes size;         /* --size NAME=VALUE */
     unsigned top;          /* functions shown in the text */
     char **argv;           /* the program and its arguments */
+    double wait_s;         /* --wait-children: seconds */
     int status;            /* the program's exit status (128 + signal) */
     int signaled;
+    unsigned left_running; /* processes it started, still running at the report */
 } pf_opts;
 
 /* Writes report.txt, report.json, callgraph.dot and offload.dot into

@@ -493,9 +493,13 @@ static void text(const rep *r, FILE *f)
     fprintf(f, "quiver profile: %s", esc(o->argv[0], b1, sizeof b1));
     for (size_t i = 1; o->argv[i]; i++)
         fprintf(f, " %s", esc(o->argv[i], b1, sizeof b1));
-    fprintf(f, "\n  exit status %d%s, %.3f ms, %u process%s, %u thread%s\n", o->status,
+    fprintf(f, "\n  exit status %d%s, %.3f ms, %u process%s, %u thread%s", o->status,
             o->signaled ? " (killed by a signal)" : "", ms(p->main_wall_ns), p->processes,
             p->processes == 1 ? "" : "es", p->threads, p->threads == 1 ? "" : "s");
+    if (o->left_running)
+        fprintf(f, "; %u process%s it started still running, not counted",
+                o->left_running, o->left_running == 1 ? "" : "es");
+    fputc('\n', f);
     fprintf(f, "  probe cost %.1f ns per call, subtracted; '~' marks functions under 10x that "
                "per call, not measured well\n",
             p->probe_pair_ns);
@@ -686,8 +690,9 @@ static void json(const rep *r, FILE *f)
     jnum(f, ms(p->main_wall_ns));
     fprintf(f, ",\n  \"run_ms\": ");
     jnum(f, ms(p->wall_ns));
-    fprintf(f, ",\n  \"processes\": %u,\n  \"threads\": %u,\n  \"probe_ns\": ", p->processes,
-            p->threads);
+    fprintf(f, ",\n  \"processes\": %u,\n  \"left_running\": %u", p->processes,
+            o->left_running);
+    fprintf(f, ",\n  \"threads\": %u,\n  \"probe_ns\": ", p->threads);
     jnum(f, p->probe_pair_ns);
     fprintf(f, ",\n  \"probe_inner_ns\": ");
     jnum(f, p->probe_in_ns);
