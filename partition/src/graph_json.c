@@ -101,9 +101,9 @@ static int get_int(const qv__jval *o, const char *key, int required, double lo, 
     /* Compared as written (isint), or as read when that is exact: 2^53 + 1
      * read as a double is 2^53, which is in range. */
     if (v->type != QV__JNUM || !v->exact ||
-        (v->isint ? (double)v->inum < lo || (double)v->inum > hi ||
-                        v->inum < -(int64_t)9007199254740992 ||
-                        v->inum > (int64_t)9007199254740992
+        (v->isint ? (double)v->u.inum < lo || (double)v->u.inum > hi ||
+                        v->u.inum < -(int64_t)9007199254740992 ||
+                        v->u.inum > (int64_t)9007199254740992
                   : v->u.num != floor(v->u.num) || v->u.num < lo || v->u.num > hi)) {
         qv__part_diag(d, f, v->line, v->col, "\"%s\" must be an integer in [%.0f, %.0f]",
                       key, lo, hi);

@@ -39,12 +39,15 @@ struct qv__jval {
     int line, col;
     /* Numbers: whether num is exactly the value written (an integer
      * literal that fits int64, or at most 15 significant digits), and the
-     * integer literal's value (inum, when isint). */
+     * integer literal's value (u.inum, when isint). */
     bool exact, isint;
-    int64_t inum;
-    union {
+    bool owner; /* the root: qv__part_json_free releases the document */
+    union {     /* 32 bytes a value: a graph holds millions */
         int b;
-        double num;
+        struct {
+            double num;
+            int64_t inum;
+        };
         struct {
             char *s;
             size_t len;
@@ -75,6 +78,8 @@ typedef bool (*qv__jkeep)(void *arg, const char *const *path, int npath, const c
  * the tree: what a format ignores costs no memory. */
 int qv__part_json_parse_keep(const char *text, size_t len, const char *fname,
                              qv__jkeep keep, void *arg, qv__jval **out, qv_diag *diag);
+/* Releases the document whose root v is (the values of a document live
+ * and die together: any other value is ignored). */
 void qv__part_json_free(qv__jval *v);
 /* The member `key` of object o, or NULL (also when o is not an object). */
 const qv__jval *qv__part_json_get(const qv__jval *o, const char *key);

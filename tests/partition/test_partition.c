@@ -18,10 +18,12 @@
 
 #include <cmocka.h>
 
+#include <malloc.h>
+
+#include "../../partition/src/json.h"
 #include "helper.h"
 #include "plan_algo.h"
 #include "qvpart.h"
-
 
 static qv_plat *load_platform(const char *name)
 {
@@ -1210,6 +1212,49 @@ static void test_ignored_members(void **state)
     free(t);
 }
 
+/* Heap bytes in use (the allocator's count; 0 where it keeps none, as
+ * under AddressSanitizer's). */
+static size_t heap_used(void)
+{
+    struct mallinfo2 mi = mallinfo2();
+    return mi.uordblks + mi.hblkhd;
+}
+
+/* A document's values, keys and arrays come from chunks of its own: 200 000
+ * edges {"src": i, "dst": j} take under 6 times their text (a malloc per
+ * value and per key, and arrays grown by doubling, took 11 times), and
+ * members not kept (a million numbers) take nothing that lasts. */
+static void test_json_memory(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    size_t cap = (size_t)N * 40 + 64, len = 0;
+    char *t = malloc(cap);
+    assert_non_null(t);
+    len += (size_t)sprintf(t, "{\"edges\": [");
+    for (int i = 0; i < N; i++)
+        len += (size_t)sprintf(t + len, "%s{\"src\": %d, \"dst\": %d}", i ? ", " : "", i,
+                               i + 1);
+    len += (size_t)sprintf(t + len, "]}");
+    size_t before = heap_used();
+    qv__jval *v = NULL;
+    qv_diag d = {0};
+    assert_int_equal(qv__part_json_parse(t, len, "edges.json", &v, &d), 0);
+    size_t used = heap_used() - before;
+    const qv__jval *e = qv__part_json_get(v, "edges");
+    assert_non_null(e);
+    assert_int_equal(e->u.arr.n, N);
+    const qv__jval *last = e->u.arr.v[N - 1];
+    assert_true(qv__part_json_get(last, "dst")->u.num == N);
+    assert_true(qv__part_json_get(last, "src")->u.inum == N - 1);
+    /* one key stored once */
+    assert_ptr_equal(e->u.arr.v[0]->u.obj.m[0].key, last->u.obj.m[0].key);
+    if (before) /* the allocator counts */
+        assert_true(used < 6 * len);
+    qv__part_json_free(v);
+    free(t);
+}
+
 /* The DOT drawing (a new string, *len bytes) of g's plan on a platform of
  * one CPU core, the resource named rname. */
 static char *plan_dot_on_one_cpu(const qv_dag *g, const char *rname, size_t *len)
@@ -1618,6 +1663,7 @@ int main(void)
         cmocka_unit_test(test_objective_time_unchanged),
         cmocka_unit_test(test_graph_roundtrip),
         cmocka_unit_test(test_ignored_members),
+        cmocka_unit_test(test_json_memory),
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_dot_long_names),
         cmocka_unit_test(test_bad_platforms),
