@@ -345,6 +345,28 @@ static void test_orphan(void **state)
     qv__part_json_free(r);
 }
 
+/* Children quiver had before the program (a shell's `sleep 10 &` before
+ * it exec'd quiver) are not the program's: not waited for, not named
+ * (they were: the run took --wait-children more, and the note named
+ * sleep). */
+static void test_given_children(void **state)
+{
+    (void)state;
+    launcher = "sh -c 'sleep 10 > /dev/null 2>&1 & exec \"$@\"' sh ";
+    int rc = profile("--wait-children 3", QV_WORK, "exit 0");
+    launcher = "";
+    assert_int_equal(rc, 0);
+    qv__jval *r = report();
+    assert_int_equal((int)num(r, "left_running"), 0);
+    qv__part_json_free(r);
+    char path[600];
+    snprintf(path, sizeof path, "%s.stderr", outdir);
+    char *e = slurp(path);
+    assert_non_null(e);
+    assert_null(strstr(e, "still run"));
+    free(e);
+}
+
 /* Processes that end while the program runs, orphaned (double forks):
  * reaped by the profiler, their subreaper, at once; they stayed zombies
  * until it exited (200 of them from a shell loop of background jobs). */
@@ -950,6 +972,7 @@ int main(void)
         cmocka_unit_test(test_fork),
         cmocka_unit_test(test_orphan),
         cmocka_unit_test(test_zombies),
+        cmocka_unit_test(test_given_children),
         cmocka_unit_test(test_longjmp),
         cmocka_unit_test(test_longjmp_from_deep),
         cmocka_unit_test(test_longjmp_loop),

@@ -191,48 +191,30 @@ static int reap(pid_t pid, int *st)
     }
 }
 
-/* The processes the program started that outlive it: this process is
- * their subreaper (PR_SET_CHILD_SUBREAPER, set before the program runs),
- * so each becomes its child when its parent ends, and is waited for up to
- * o->wait_s seconds (or a Ctrl-C), its profile then joining the report (a
- * child that the program did not wait for, or a daemon's double fork,
- * wrote its profile after the report and was left out). Those still
- * running then are counted (o->left_running), named, and left running. */
-static void wait_descendants(pf_opts *o)
+/* This process's pid as /proc numbers it (in another pid namespace than
+ * /proc's, getpid() named unrelated processes); -1 if unknown. */
+static long proc_self(void)
 {
-    struct timespec t0, now, nap = {0, 2000000};
-    struct sigaction on = {.sa_handler = on_interrupt}, oint, oquit;
-    sigemptyset(&on.sa_mask);
-    interrupted = 0;
-    sigaction(SIGINT, &on, &oint);
-    sigaction(SIGQUIT, &on, &oquit);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    double waited = 0;
-    for (;;) {
-        int st;
-        pid_t w = waitpid(-1, &st, WNOHANG);
-        if (w > 0 || (w < 0 && errno == EINTR && !interrupted))
-            continue;
-        if (w < 0 && errno != EINTR) /* ECHILD: none left */
-            break;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        waited = (double)(now.tv_sec - t0.tv_sec) + (now.tv_nsec - t0.tv_nsec) / 1e9;
-        if (interrupted || waited >= o->wait_s)
-            break;
-        nanosleep(&nap, NULL);
-    }
-    sigaction(SIGINT, &oint, NULL);
-    sigaction(SIGQUIT, &oquit, NULL);
-    /* Our children now: the ones still running (their parent in /proc).
-     * Our pid as that /proc numbers it (in another pid namespace than
-     * /proc's, getpid() named unrelated processes). */
-    char pids[256] = "", me[32] = "";
-    size_t used = 0;
-    unsigned n = 0;
-    ssize_t ml = readlink("/proc/self", me, sizeof me - 1);
-    DIR *d = ml > 0 ? opendir("/proc") : NULL;
-    long self = ml > 0 ? strtol(me, NULL, 10) : -1;
+    char me[32] = "";
+    ssize_t n = readlink("/proc/self", me, sizeof me - 1);
+    return n > 0 ? strtol(me, NULL, 10) : -1;
+}
+
+/* Children this process had before the program started (a shell's `cmd &`
+ * before it exec'd quiver): not the program's. */
+typedef struct kids {
+    long pid[64];
+    unsigned n;
+} kids;
+
+/* This process's running children but those in pre: their count, the
+ * first cap of their pids into out. */
+static unsigned children(const kids *pre, long *out, unsigned cap)
+{
+    long self = proc_self();
+    DIR *d = self > 0 ? opendir("/proc") : NULL;
     struct dirent *e;
+    unsigned n = 0;
     while (d && (e = readdir(d))) {
         char path[300], buf[512];
         if (!isdigit((unsigned char)e->d_name[0]))
@@ -245,32 +227,105 @@ static void wait_descendants(pf_opts *o)
         buf[got] = 0;
         const char *rp = strrchr(buf, ')'); /* the name may hold anything */
         char state;
-        long ppid;
+        long ppid, pid = strtol(e->d_name, NULL, 10);
         if (!rp || sscanf(rp + 1, " %c %ld", &state, &ppid) != 2 || ppid != self ||
             state == 'Z')
             continue;
-        if (n++ < 8 && used < sizeof pids - 24)
-            used += (size_t)snprintf(pids + used, sizeof pids - used, "%s%s",
-                                     n > 1 ? ", " : "", e->d_name);
+        bool old = false;
+        for (unsigned k = 0; pre && k < pre->n && !old; k++)
+            old = pre->pid[k] == pid;
+        if (old)
+            continue;
+        if (n < cap)
+            out[n] = pid;
+        n++;
     }
     if (d)
         closedir(d);
+    return n;
+}
+
+static double seconds_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+/* Reaps what ended among our children until none is left, only pre's
+ * are, or `until` seconds since t0 (or an interrupt when stop_at_int):
+ * checked for pre's every 50 ms. */
+static void reap_until(const kids *pre, const struct timespec *t0, double until,
+                       bool stop_at_int)
+{
+    struct timespec nap = {0, 2000000};
+    for (unsigned turn = 1;; turn++) {
+        int st;
+        pid_t w = waitpid(-1, &st, WNOHANG);
+        if (w > 0 || (w < 0 && errno == EINTR && !(stop_at_int && interrupted)))
+            continue;
+        if (w < 0 && errno != EINTR) /* ECHILD: none left */
+            return;
+        if ((stop_at_int && interrupted) || seconds_since(t0) >= until ||
+            (pre->n && turn % 25 == 0 && !children(pre, NULL, 0)))
+            return;
+        nanosleep(&nap, NULL);
+    }
+}
+
+/* The processes the program started that outlive it: this process is
+ * their subreaper (PR_SET_CHILD_SUBREAPER, set before the program runs),
+ * so each becomes its child when its parent ends, and is waited for up to
+ * o->wait_s seconds (or a Ctrl-C, unless SIGINT was ignored when quiver
+ * started: a script's `quiver profile ... &`), its profile then joining
+ * the report (a child that the program did not wait for, or a daemon's
+ * double fork, wrote its profile after the report and was left out).
+ * Those still running then are counted (o->left_running), named, and
+ * left running. */
+static void wait_descendants(pf_opts *o, const kids *pre, bool int_ignored)
+{
+    struct timespec t0;
+    struct sigaction on = {.sa_handler = on_interrupt}, oint, oquit;
+    sigemptyset(&on.sa_mask);
+    interrupted = 0;
+    if (!int_ignored) {
+        sigaction(SIGINT, &on, &oint);
+        sigaction(SIGQUIT, &on, &oquit);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    reap_until(pre, &t0, o->wait_s, true);
+    double waited = seconds_since(&t0);
+    if (!int_ignored) {
+        sigaction(SIGINT, &oint, NULL);
+        sigaction(SIGQUIT, &oquit, NULL);
+    }
+    /* A Ctrl-C to the terminal's process group ends them too: those that
+     * die of it are reaped first, not named (they were, half the time). */
+    if (interrupted)
+        reap_until(pre, &t0, waited + 0.2, false);
+    long pid[8];
+    unsigned n = children(pre, pid, 8);
     o->left_running = n;
     if (!n)
         return;
+    char pids[128] = "";
+    for (unsigned k = 0, used = 0; k < n && k < 8; k++)
+        used += (unsigned)snprintf(pids + used, sizeof pids - used, "%s%ld",
+                                   k ? ", " : "", pid[k]);
     /* As the namespace's init (a container's first process), our exit
      * ends them all. */
-    fprintf(
-        stderr,
-        PROG
-        ": note: %u process%s that the program started still run%s %g s after it "
-        "ended%s (pid %s%s): not in the report; %s (--wait-children S to wait longer, "
-        "0 not to wait for processes meant to outlive it)\n",
-        n, n > 1 ? "es" : "", n > 1 ? "" : "s",
-        interrupted ? round(waited * 100) / 100 : o->wait_s,
-        interrupted ? ", at the interrupt" : "", pids, n > 8 ? ", ..." : "",
-        self == 1 ? "they end with this process, the first of its pid namespace"
-                  : "each writes its profile into --out when it exits");
+    fprintf(stderr,
+            PROG
+            ": note: %u process%s that the program started still run%s %g s after it "
+            "ended%s (pid %s%s; and any they started): not in the report; %s "
+            "(--wait-children S to wait longer, 0 not to wait for processes meant to "
+            "outlive it)\n",
+            n, n > 1 ? "es" : "", n > 1 ? "" : "s",
+            interrupted ? round(waited * 100) / 100 : o->wait_s,
+            interrupted ? ", at the interrupt" : "", pids, n > 8 ? ", ..." : "",
+            proc_self() == 1 || getpid() == 1
+                ? "they end with this process, the first of its pid namespace"
+                : "each writes its profile into --out when it exits");
 }
 
 /* Runs o->argv with the library preloaded and waits for it, and for the
@@ -324,6 +379,9 @@ static int run_program(pf_opts *o, const char *lib, long *pidout)
     /* Children are waited for: with SIGCHLD ignored (inherited so from a
      * launcher) the kernel reaps them itself, and waitpid finds none. */
     sigaction(SIGCHLD, &dfl, &ochld);
+    kids given; /* the children quiver was given, before the program */
+    unsigned ngiven = children(NULL, given.pid, 64);
+    given.n = ngiven < 64 ? ngiven : 64;
     /* The program's orphans: ours (not inherited by it). */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
         fprintf(stderr,
@@ -369,7 +427,7 @@ static int run_program(pf_opts *o, const char *lib, long *pidout)
     close(pfd[0]);
     int st = 0, lost = reap(pid, &st); /* and the orphans meanwhile */
     if (!lost && got != (ssize_t)sizeof e)
-        wait_descendants(o);
+        wait_descendants(o, &given, oint.sa_handler == SIG_IGN);
     sigaction(SIGINT, &oint, NULL);
     sigaction(SIGQUIT, &oquit, NULL);
     sigaction(SIGCHLD, &ochld, NULL);
@@ -799,9 +857,13 @@ static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
         /* A shell or launcher that ends with _exit: its children's profiles
          * are the program's. */
         qv__escape(o->argv[0], esc, sizeof esc);
-        fprintf(stderr, PROG ": note: %s wrote no profile of its own (it ended with _exit or "
-                             "exec, or was not instrumented); the report covers the processes "
-                             "it started\n", esc);
+        char why[64] = "it ended with _exit or exec, or was not instrumented";
+        if (o->signaled)
+            snprintf(why, sizeof why, "it was killed by signal %d", o->status - 128);
+        fprintf(stderr,
+                PROG ": note: %s wrote no profile of its own (%s); the report covers the "
+                     "processes it started\n",
+                esc, why);
         p->main_wall_ns = p->wall_ns;
         p->probe_in_ns = m.probe_in;
         p->probe_pair_ns = m.probe_pair;
