@@ -62,7 +62,7 @@ typedef struct jp {
     jchunk *mem;   /* the document's chunks, the current one first */
     char *scratch; /* the string being decoded */
     size_t scratch_cap;
-    void **items; /* the arrays being read, their items in a row */
+    qv__jval **items; /* the arrays being read, their items in a row */
     size_t nitems, items_cap;
     qv__jmem *mems; /* the objects being read, their members in a row */
     size_t nmems, mems_cap;
@@ -267,7 +267,7 @@ static char *parse_string(jp *p, size_t *len_out)
         return NULL;
     }
     if (grow((void **)&p->scratch, &p->scratch_cap, (size_t)(q - p->s) + 1, 1)) {
-        fail(p, "out of memory");
+        out_of_memory(p);
         return NULL;
     }
     char *out = p->scratch;
@@ -380,38 +380,45 @@ static char *doc_str(jp *p, const char *s, size_t n)
     return d;
 }
 
-/* Key s (n bytes) stored once per document: a graph's 4 million edges
- * name 3 keys. */
+/* Keys stored once per document, at most MAX_KEYS of them, each found
+ * within MAX_PROBE slots: our formats have a few dozen, and keys crafted
+ * to share a slot made every insert walk one growing cluster (a 14 MB
+ * file took 13 s: a reviewer). Past either bound a key is stored as any
+ * string. */
+#define MAX_KEYS  4096
+#define MAX_PROBE 32
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    x *= 0xc4ceb9fe1a85ec53ull;
+    return x ^ (x >> 33);
+}
+
+/* Key s (n bytes), stored once per document where it can be: a graph's 4
+ * million edges name 3 keys. */
 static char *intern(jp *p, const char *s, size_t n)
 {
     uint64_t h = 0xcbf29ce484222325ull;
     for (size_t i = 0; i < n; i++)
         h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    if (2 * (p->nkeys + 1) > p->keys_cap) {
-        size_t cap = p->keys_cap ? 2 * p->keys_cap : 64;
-        jkey *t = calloc(cap, sizeof *t);
-        if (!t) {
+    h = mix64(h); /* FNV's low bits are the input's low bits' alone */
+    if (!p->keys_cap) {
+        if (!(p->keys = calloc(2 * MAX_KEYS, sizeof *p->keys))) {
             out_of_memory(p);
             return NULL;
         }
-        for (size_t i = 0; i < p->keys_cap; i++) {
-            if (!p->keys[i].s)
-                continue;
-            size_t k = p->keys[i].hash & (cap - 1);
-            while (t[k].s)
-                k = (k + 1) & (cap - 1);
-            t[k] = p->keys[i];
-        }
-        free(p->keys);
-        p->keys = t;
-        p->keys_cap = cap;
+        p->keys_cap = 2 * MAX_KEYS;
     }
     size_t k = h & (p->keys_cap - 1);
-    for (; p->keys[k].s; k = (k + 1) & (p->keys_cap - 1))
+    for (unsigned probe = 0; probe < MAX_PROBE && p->keys[k].s;
+         probe++, k = (k + 1) & (p->keys_cap - 1))
         if (p->keys[k].hash == h && !strcmp(p->keys[k].s, s))
             return p->keys[k].s;
     char *d = doc_str(p, s, n);
-    if (d) {
+    if (d && !p->keys[k].s && p->nkeys < MAX_KEYS) {
         p->keys[k] = (jkey){h, d};
         p->nkeys++;
     }
@@ -535,7 +542,7 @@ static qv__jval *parse_array(jp *p, int depth)
         if (!p->skipping) {
             if (grow((void **)&p->items, &p->items_cap, p->nitems + 1,
                      sizeof *p->items)) {
-                fail(p, "out of memory");
+                out_of_memory(p);
                 goto bad;
             }
             p->items[p->nitems++] = item;
@@ -588,8 +595,7 @@ static qv__jval *parse_object(jp *p, int depth)
         p->s++;
         return v;
     }
-    /* Inside a member not kept, nothing lasts: the keys seen are copies
-     * for the duplicate check, released at the end. */
+    /* Inside a member not kept, nothing lasts. */
     bool skip = p->skipping != 0;
     size_t base = p->nmems; /* the members kept gather on p->mems */
     /* The keys of members not kept, for the duplicate check. */
@@ -625,21 +631,23 @@ static qv__jval *parse_object(jp *p, int depth)
             }
             goto bad;
         }
-        char *key = skip ? strdup(dec) : intern(p, dec, klen);
+        /* A member kept has its key in the document; the others a copy
+         * for the duplicate check, released at the end. */
+        bool keep = kept(p, dec);
+        char *key = keep ? intern(p, dec, klen) : strdup(dec);
         if (!key) {
-            fail(p, "out of memory");
+            out_of_memory(p);
             goto bad;
         }
         skip_ws(p);
         if (p->s >= p->end || *p->s != ':') {
-            if (skip)
+            if (!keep)
                 free(key);
             fail(p, "':' expected after key");
             goto bad;
         }
         p->s++;
         skip_ws(p);
-        bool keep = kept(p, key);
         if (keep)
             p->path[p->npath++] = key;
         else
@@ -655,7 +663,7 @@ static qv__jval *parse_object(jp *p, int depth)
             other[nother++] = key;
         } else if (item &&
                    grow((void **)&p->mems, &p->mems_cap, p->nmems + 1, sizeof *p->mems)) {
-            fail(p, "out of memory");
+            out_of_memory(p);
             goto bad;
         } else if (item) {
             p->mems[p->nmems++] = (qv__jmem){key, item};
@@ -686,12 +694,12 @@ static qv__jval *parse_object(jp *p, int depth)
         v->u.obj.n = n;
     }
     p->nmems = base;
-    for (size_t i = 0; skip && i < nother; i++)
+    for (size_t i = 0; i < nother; i++)
         free(other[i]);
     return v;
 bad:
     p->nmems = base;
-    for (size_t i = 0; skip && i < nother; i++)
+    for (size_t i = 0; i < nother; i++)
         free(other[i]);
     return NULL;
 }

@@ -78,8 +78,9 @@ typedef bool (*qv__jkeep)(void *arg, const char *const *path, int npath, const c
  * the tree: what a format ignores costs no memory. */
 int qv__part_json_parse_keep(const char *text, size_t len, const char *fname,
                              qv__jkeep keep, void *arg, qv__jval **out, qv_diag *diag);
-/* Releases the document whose root v is (the values of a document live
- * and die together: any other value is ignored). */
+/* Releases the document whose root v is: the pointer the parse gave, not
+ * a copy of it (the document is found beside it). The values of a
+ * document live and die together: any other value is ignored. */
 void qv__part_json_free(qv__jval *v);
 /* The member `key` of object o, or NULL (also when o is not an object). */
 const qv__jval *qv__part_json_get(const qv__jval *o, const char *key);
