@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "json.h"
 #include "qv_file.h"
@@ -305,9 +306,9 @@ static int raw_profiles(void)
 
 /* A process that outlives the program (a daemon's double fork): waited
  * for, up to --wait-children seconds (5 by default), and in the report; it
- * wrote its profile after the report and was left out. With 0, named in a
- * note, counted as left running, and left out: it waits for a file that
- * the test makes once the report is written. */
+ * wrote its profile after the report and was left out. After 0.2 s, named
+ * in a note, counted as left running, and left out: it waits for a file
+ * that the test makes once the report is written. */
 static void test_orphan(void **state)
 {
     (void)state;
@@ -315,7 +316,7 @@ static void test_orphan(void **state)
     snprintf(gate, sizeof gate, "%s.gate", outdir);
     unlink(gate);
     setenv("QV_TEST_GATE", gate, 1);
-    assert_int_equal(profile("--wait-children 0", QV_WORK, "orphan"), 0);
+    assert_int_equal(profile("--wait-children 0.2", QV_WORK, "orphan"), 0);
     FILE *g = fopen(gate, "w"); /* the grandchild may end now */
     assert_non_null(g);
     fclose(g);
@@ -329,7 +330,7 @@ static void test_orphan(void **state)
     char *e = slurp(path);
     assert_non_null(e);
     assert_non_null(
-        strstr(e, "1 process that the program started still runs 0 s after it"));
+        strstr(e, "1 process that the program started still runs 0.2 s after"));
     free(e);
     /* Its profile lands once the gate is open, before the next run. */
     for (int i = 0; i < 2000 && raw_profiles() < 3; i++)
@@ -353,9 +354,14 @@ static void test_given_children(void **state)
 {
     (void)state;
     launcher = "sh -c 'sleep 10 > /dev/null 2>&1 & exec \"$@\"' sh ";
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     int rc = profile("--wait-children 3", QV_WORK, "exit 0");
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     launcher = "";
     assert_int_equal(rc, 0);
+    /* not the 3 s of a wait for sleep (a run takes well under 1 s) */
+    assert_true((double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9 < 2.5);
     qv__jval *r = report();
     assert_int_equal((int)num(r, "left_running"), 0);
     qv__part_json_free(r);

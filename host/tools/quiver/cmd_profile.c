@@ -173,24 +173,6 @@ static void on_interrupt(int sig)
     interrupted = 1;
 }
 
-/* Waits for the program (pid) into *st, reaping the other children that
- * end meanwhile: orphans adopted while it runs (wait_descendants), which
- * stayed zombies until quiver exited (200 of them from a shell loop of
- * background jobs). 0, or -1 (errno) when it cannot be waited for. */
-static int reap(pid_t pid, int *st)
-{
-    for (;;) {
-        int s;
-        pid_t w = waitpid(-1, &s, 0);
-        if (w == pid) {
-            *st = s;
-            return 0;
-        }
-        if (w < 0 && errno != EINTR)
-            return -1;
-    }
-}
-
 /* This process's pid as /proc numbers it (in another pid namespace than
  * /proc's, getpid() named unrelated processes); -1 if unknown. */
 static long proc_self(void)
@@ -203,9 +185,40 @@ static long proc_self(void)
 /* Children this process had before the program started (a shell's `cmd &`
  * before it exec'd quiver): not the program's. */
 typedef struct kids {
-    long pid[64];
+    long *pid;
     unsigned n;
 } kids;
+
+/* w ended: its pid is no longer one of k's (a process of the program's
+ * may be given it). */
+static void forget(kids *k, pid_t w)
+{
+    for (unsigned i = 0; i < k->n; i++)
+        if (k->pid[i] == (long)w) {
+            k->pid[i] = k->pid[--k->n];
+            return;
+        }
+}
+
+/* Waits for the program (pid) into *st, reaping the other children that
+ * end meanwhile: orphans adopted while it runs (wait_descendants), which
+ * stayed zombies until quiver exited (200 of them from a shell loop of
+ * background jobs). 0, or -1 (errno) when it cannot be waited for. */
+static int reap(pid_t pid, int *st, kids *given)
+{
+    for (;;) {
+        int s;
+        pid_t w = waitpid(-1, &s, 0);
+        if (w == pid) {
+            *st = s;
+            return 0;
+        }
+        if (w > 0)
+            forget(given, w);
+        if (w < 0 && errno != EINTR)
+            return -1;
+    }
+}
 
 /* This process's running children but those in pre: their count, the
  * first cap of their pids into out. */
@@ -253,23 +266,40 @@ static double seconds_since(const struct timespec *t0)
 }
 
 /* Reaps what ended among our children until none is left, only pre's
- * are, or `until` seconds since t0 (or an interrupt when stop_at_int):
- * checked for pre's every 50 ms. */
-static void reap_until(const kids *pre, const struct timespec *t0, double until,
-                       bool stop_at_int)
+ * are, or `until` seconds since t0 (or an interrupt when stop_at_int).
+ * Looks every 2 ms at first, then less often, up to every 50 ms (a wait
+ * of a day woke 500 times a second); says once, past half a second, what
+ * it waits for (when say: a program that leaves a daemon adds the whole
+ * wait to every run). Whether children of the program's still run. */
+static bool reap_until(kids *pre, const struct timespec *t0, double until,
+                       bool stop_at_int, bool say)
 {
     struct timespec nap = {0, 2000000};
     for (unsigned turn = 1;; turn++) {
         int st;
         pid_t w = waitpid(-1, &st, WNOHANG);
+        if (w > 0)
+            forget(pre, w);
         if (w > 0 || (w < 0 && errno == EINTR && !(stop_at_int && interrupted)))
             continue;
         if (w < 0 && errno != EINTR) /* ECHILD: none left */
-            return;
-        if ((stop_at_int && interrupted) || seconds_since(t0) >= until ||
-            (pre->n && turn % 25 == 0 && !children(pre, NULL, 0)))
-            return;
+            return false;
+        double t = seconds_since(t0);
+        if ((stop_at_int && interrupted) || t >= until)
+            return true;
+        if (pre->n && turn % 4 == 0 && !children(pre, NULL, 0))
+            return false;
+        if (say && t >= 0.5) {
+            unsigned n = children(pre, NULL, 0);
+            fprintf(stderr,
+                    PROG ": waiting up to %g s more for %u process%s that the program "
+                         "started (--wait-children; Ctrl-C ends the wait)\n",
+                    round((until - t) * 10) / 10, n, n == 1 ? "" : "es");
+            say = false;
+        }
         nanosleep(&nap, NULL);
+        if (nap.tv_nsec < 50000000)
+            nap.tv_nsec = nap.tv_nsec * 2 < 50000000 ? nap.tv_nsec * 2 : 50000000;
     }
 }
 
@@ -282,31 +312,35 @@ static void reap_until(const kids *pre, const struct timespec *t0, double until,
  * double fork, wrote its profile after the report and was left out).
  * Those still running then are counted (o->left_running), named, and
  * left running. */
-static void wait_descendants(pf_opts *o, const kids *pre, bool int_ignored)
+static void wait_descendants(pf_opts *o, kids *pre, bool int_ignored, bool quit_ignored)
 {
     struct timespec t0;
     struct sigaction on = {.sa_handler = on_interrupt}, oint, oquit;
     sigemptyset(&on.sa_mask);
     interrupted = 0;
-    if (!int_ignored) {
+    if (!int_ignored)
         sigaction(SIGINT, &on, &oint);
+    if (!quit_ignored)
         sigaction(SIGQUIT, &on, &oquit);
-    }
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    reap_until(pre, &t0, o->wait_s, true);
+    bool running = reap_until(pre, &t0, o->wait_s, true, true);
     double waited = seconds_since(&t0);
-    if (!int_ignored) {
+    if (!int_ignored)
         sigaction(SIGINT, &oint, NULL);
+    if (!quit_ignored)
         sigaction(SIGQUIT, &oquit, NULL);
-    }
     /* A Ctrl-C to the terminal's process group ends them too: those that
      * die of it are reaped first, not named (they were, half the time). */
     if (interrupted)
-        reap_until(pre, &t0, waited + 0.2, false);
+        running = reap_until(pre, &t0, waited + 0.2, false, false);
     long pid[8];
     unsigned n = children(pre, pid, 8);
     o->left_running = n;
-    if (!n)
+    if (!n && running && proc_self() < 0)
+        fprintf(stderr, PROG ": note: processes that the program started still run (no "
+                             "/proc to name them): not in the report\n");
+    /* --wait-children 0: not waiting was asked for; the report counts them. */
+    if (!n || o->wait_s <= 0)
         return;
     char pids[128] = "";
     for (unsigned k = 0, used = 0; k < n && k < 8; k++)
@@ -379,9 +413,13 @@ static int run_program(pf_opts *o, const char *lib, long *pidout)
     /* Children are waited for: with SIGCHLD ignored (inherited so from a
      * launcher) the kernel reaps them itself, and waitpid finds none. */
     sigaction(SIGCHLD, &dfl, &ochld);
-    kids given; /* the children quiver was given, before the program */
-    unsigned ngiven = children(NULL, given.pid, 64);
-    given.n = ngiven < 64 ? ngiven : 64;
+    kids given = {NULL, children(NULL, NULL, 0)}; /* quiver's, before the program */
+    if (given.n && !(given.pid = malloc(given.n * sizeof *given.pid)))
+        given.n = 0;
+    if (given.n) {
+        unsigned now = children(NULL, given.pid, given.n);
+        given.n = now < given.n ? now : given.n;
+    }
     /* The program's orphans: ours (not inherited by it). */
     if (prctl(PR_SET_CHILD_SUBREAPER, 1) != 0)
         fprintf(stderr,
@@ -391,6 +429,7 @@ static int run_program(pf_opts *o, const char *lib, long *pidout)
     pid_t pid = fork();
     if (pid < 0) {
         fprintf(stderr, PROG ": cannot fork: %s\n", strerror(errno));
+        free(given.pid);
         if (link_path[0]) {
             unlink(link_path);
             rmdir(link_dir);
@@ -425,9 +464,11 @@ static int run_program(pf_opts *o, const char *lib, long *pidout)
     while ((got = read(pfd[0], &e, sizeof e)) < 0 && errno == EINTR)
         ;
     close(pfd[0]);
-    int st = 0, lost = reap(pid, &st); /* and the orphans meanwhile */
+    int st = 0, lost = reap(pid, &st, &given); /* and the orphans meanwhile */
     if (!lost && got != (ssize_t)sizeof e)
-        wait_descendants(o, &given, oint.sa_handler == SIG_IGN);
+        wait_descendants(o, &given, oint.sa_handler == SIG_IGN,
+                         oquit.sa_handler == SIG_IGN);
+    free(given.pid);
     sigaction(SIGINT, &oint, NULL);
     sigaction(SIGQUIT, &oquit, NULL);
     sigaction(SIGCHLD, &ochld, NULL);
