@@ -26,6 +26,7 @@
 
 #include "qv_escape.h"
 #include "qv_file.h"
+#include "qv_hash.h"
 #include "qv_text.h"
 
 /* A chunk of a document's memory. */
@@ -369,6 +370,16 @@ static char *parse_string(jp *p, size_t *len_out)
     return out;
 }
 
+/* A copy of src's bytes in the document's memory: an array gathered on
+ * a stack, at its exact size. */
+static void *doc_dup(jp *p, const void *src, size_t bytes)
+{
+    void *d = doc_alloc(p, bytes);
+    if (d && bytes) /* src may be NULL then: no stack grown yet */
+        memcpy(d, src, bytes);
+    return d;
+}
+
 /* The decoded string s (n bytes) in the document's memory. */
 static char *doc_str(jp *p, const char *s, size_t n)
 {
@@ -388,23 +399,11 @@ static char *doc_str(jp *p, const char *s, size_t n)
 #define MAX_KEYS  4096
 #define MAX_PROBE 32
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
-
 /* Key s (n bytes), stored once per document where it can be: a graph's 4
  * million edges name 3 keys. */
 static char *intern(jp *p, const char *s, size_t n)
 {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 0x100000001b3ull;
-    h = mix64(h); /* FNV's low bits are the input's low bits' alone */
+    uint64_t h = qv__mix64(qv__fnv1a(s, n)); /* FNV's low bits: the input's low bits' */
     if (!p->keys_cap) {
         if (!(p->keys = calloc(2 * MAX_KEYS, sizeof *p->keys))) {
             out_of_memory(p);
@@ -563,13 +562,10 @@ static qv__jval *parse_array(jp *p, int depth)
         fail(p, "',' or ']' expected");
         goto bad;
     }
-    if (!p->skipping) {
-        size_t n = p->nitems - base;
-        if (!(v->u.arr.v = doc_alloc(p, n * sizeof *v->u.arr.v)))
-            goto bad;
-        memcpy(v->u.arr.v, p->items + base, n * sizeof *v->u.arr.v);
-        v->u.arr.n = n;
-    }
+    v->u.arr.n = p->nitems - base;
+    if (!p->skipping &&
+        !(v->u.arr.v = doc_dup(p, p->items + base, v->u.arr.n * sizeof *p->items)))
+        goto bad;
     p->nitems = base;
     return v;
 bad:
@@ -686,13 +682,9 @@ static qv__jval *parse_object(jp *p, int depth)
         fail(p, "',' or '}' expected");
         goto bad;
     }
-    if (!skip) {
-        size_t n = p->nmems - base;
-        if (!(v->u.obj.m = doc_alloc(p, n * sizeof *v->u.obj.m)))
-            goto bad;
-        memcpy(v->u.obj.m, p->mems + base, n * sizeof *v->u.obj.m);
-        v->u.obj.n = n;
-    }
+    v->u.obj.n = p->nmems - base;
+    if (!skip && !(v->u.obj.m = doc_dup(p, p->mems + base, v->u.obj.n * sizeof *p->mems)))
+        goto bad;
     p->nmems = base;
     for (size_t i = 0; i < nother; i++)
         free(other[i]);

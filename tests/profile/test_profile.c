@@ -288,6 +288,17 @@ static void test_fork(void **state)
     qv__part_json_free(r);
 }
 
+/* What quiver and the program wrote on standard error in the last run
+ * (a new string). */
+static char *run_stderr(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s.stderr", outdir);
+    char *e = slurp(path);
+    assert_non_null(e);
+    return e;
+}
+
 /* The raw profiles in the output directory (qvprof.PID.txt; not the
  * .tmp files they are written as). */
 static int raw_profiles(void)
@@ -365,10 +376,7 @@ static void test_given_children(void **state)
     qv__jval *r = report();
     assert_int_equal((int)num(r, "left_running"), 0);
     qv__part_json_free(r);
-    char path[600];
-    snprintf(path, sizeof path, "%s.stderr", outdir);
-    char *e = slurp(path);
-    assert_non_null(e);
+    char *e = run_stderr();
     assert_null(strstr(e, "still run"));
     free(e);
 }
@@ -380,10 +388,7 @@ static void test_zombies(void **state)
 {
     (void)state;
     assert_int_equal(profile("--wait-children 0", QV_WORK, "zombies"), 0);
-    char path[600];
-    snprintf(path, sizeof path, "%s.stderr", outdir);
-    char *e = slurp(path);
-    assert_non_null(e);
+    char *e = run_stderr();
     if (!strstr(e, "zombies 0\n"))
         fail_msg("the program saw its profiler's zombies: %s", e);
     free(e);
@@ -858,10 +863,7 @@ static void test_many_functions(void **state)
             assert_int_equal(many_index(c), (callee - 1) / 2);
     }
     qv__part_json_free(r);
-    char path[600];
-    snprintf(path, sizeof path, "%s.stderr", outdir);
-    char *e = slurp(path);
-    assert_non_null(e);
+    char *e = run_stderr();
     assert_non_null(strstr(e, "callgraph.dot has 30000 functions"));
     free(e);
 }

@@ -30,6 +30,7 @@
 #include "profile/profraw.h"
 #include "quiver.h"
 #include "qv_escape.h"
+#include "qv_hash.h"
 #include "qvpart.h"
 
 #define PROG "quiver profile"
@@ -509,23 +510,6 @@ typedef struct itab {
     size_t n;
 } itab;
 
-static uint64_t mix64(uint64_t x)
-{
-    x ^= x >> 33;
-    x *= 0xff51afd7ed558ccdull;
-    x ^= x >> 33;
-    x *= 0xc4ceb9fe1a85ec53ull;
-    return x ^ (x >> 33);
-}
-
-static uint64_t str_hash(const char *s)
-{
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-    return h;
-}
-
 typedef struct merge {
     pf_prof *p;
     symcache *sc;
@@ -540,12 +524,12 @@ typedef struct merge {
 
 static uint64_t addr_key(const merge *m, size_t i)
 {
-    return mix64(((uint64_t)m->fmod[i] << 48) ^ m->foff[i] ^ (m->foff[i] >> 48));
+    return qv__mix64(((uint64_t)m->fmod[i] << 48) ^ m->foff[i] ^ (m->foff[i] >> 48));
 }
 
 static uint64_t arc_key(const pf_arc *a)
 {
-    return mix64((uint64_t)a->caller << 32 | a->callee);
+    return qv__mix64((uint64_t)a->caller << 32 | a->callee);
 }
 
 /* Doubles t's slots and places every index again (key(i) its hash). */
@@ -575,7 +559,7 @@ static uint64_t arc_key_at(const merge *m, size_t i)
 
 static uint64_t name_key_at(const merge *m, size_t i)
 {
-    return str_hash(m->p->funcs[i].name);
+    return qv__fnv1a(m->p->funcs[i].name, strlen(m->p->funcs[i].name));
 }
 
 /* The slot of t where the probe for hash h ends: at the index for which
@@ -675,8 +659,9 @@ static uint32_t func_of(merge *m, const qv__prof_raw *r, qv__prof_addr a)
     if (2 * (m->by_addr.n + 1) > m->by_addr.cap)
         itab_grow(&m->by_addr, m, addr_key);
     seek k = { .m = m, .mod = (uint32_t)mi, .off = a.off };
-    size_t h = itab_find(&m->by_addr,
-                         mix64(((uint64_t)mi << 48) ^ a.off ^ (a.off >> 48)), same_addr, &k);
+    size_t h =
+        itab_find(&m->by_addr, qv__mix64(((uint64_t)mi << 48) ^ a.off ^ (a.off >> 48)),
+                  same_addr, &k);
     if (m->by_addr.slot[h])
         return m->by_addr.slot[h] - 1u;
     size_t cap = m->fcap;
@@ -709,7 +694,8 @@ static uint32_t func_of(merge *m, const qv__prof_raw *r, qv__prof_addr a)
     if (2 * (m->by_name.n + 1) > m->by_name.cap)
         itab_grow(&m->by_name, m, name_key_at);
     seek kn = { .m = m, .name = f->name };
-    size_t hn = itab_find(&m->by_name, str_hash(f->name), same_name, &kn);
+    size_t hn =
+        itab_find(&m->by_name, qv__fnv1a(f->name, strlen(f->name)), same_name, &kn);
     if (!m->by_name.slot[hn]) {
         m->by_name.slot[hn] = idx + 1u;
         m->by_name.n++;
@@ -816,7 +802,8 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
         if (!m->by_name.cap)
             continue; /* no function at all */
         seek want = { .m = m, .name = nt->fn };
-        size_t h = itab_find(&m->by_name, str_hash(nt->fn), same_name, &want);
+        size_t h =
+            itab_find(&m->by_name, qv__fnv1a(nt->fn, strlen(nt->fn)), same_name, &want);
         if (!m->by_name.slot[h]) /* a wrapped function that is not instrumented */
             continue;
         pf_func *f = &p->funcs[m->by_name.slot[h] - 1u];
