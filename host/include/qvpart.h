@@ -381,9 +381,10 @@ typedef struct qv_bounds {
 } qv_bounds;
 /* The bounds of the problem qv_plan_make solves with catalog cat (NULL:
  * none; with one, its placement rules and fused chains as the planner fuses
- * them). lb_cp is also the SLR divisor (Σ of minimum costs on CP_MIN,
- * Topcuoglu 2002); lb_area is a valid bound (weak LP duality) that equals
- * the LP optimum with up to two classes. QV_EINVAL for an unfinalized graph
+ * them, at the tables' own times: a plan made with qv_plan_opts.fused_scale
+ * carries its own bound in qv_plan.lower_bound). lb_cp is also the SLR divisor (Σ of
+ * minimum costs on CP_MIN, Topcuoglu 2002); lb_area is a valid bound (weak LP duality)
+ * that equals the LP optimum with up to two classes. QV_EINVAL for an unfinalized graph
  * or a node no unit can run; QV_ENOMEM. */
 QV_API int qv_bounds_compute(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
                              qv_bounds *out);
