@@ -272,7 +272,7 @@ int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp,
             return QV_ENOTSUP;
         }
     }
-    if (zmq_connect(sock, l->endpoint) != 0) {
+    if (qv__zconnect(sock, l->endpoint) != 0) {
         snprintf(err, errlen, "cannot connect to %s: %s", l->endpoint,
                  zmq_strerror(errno));
         qv__rconn_teardown(&ctx, &sock);

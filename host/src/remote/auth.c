@@ -11,6 +11,7 @@
  * the set of accepted keys is the one thing it shares, under a->lock.
  */
 #include "remote/auth.h"
+#include "remote/zwait.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -770,7 +771,7 @@ int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth
         rc = clients_load(a->authorized, &a->keys, err, errlen);
     if (!rc && !(a->rep = zmq_socket(zctx, ZMQ_REP)))
         rc = fail(err, errlen, -errno, "zmq_socket: %s", zmq_strerror(errno));
-    if (!rc && zmq_bind(a->rep, ZAP_ENDPOINT))
+    if (!rc && qv__zbind(a->rep, ZAP_ENDPOINT))
         rc = fail(err, errlen, -errno,
                   errno == EADDRINUSE ? "%s: a ZAP handler is already bound in this "
                                         "context"
@@ -779,8 +780,8 @@ int qv__auth_server_start(void *zctx, void *sock, const char *keys_dir, qv__auth
     char ctl[64];
     snprintf(ctl, sizeof ctl, "inproc://qv-auth-stop-%p", (void *)a);
     if (!rc && (!(a->ctl = zmq_socket(zctx, ZMQ_PAIR)) ||
-                !(a->ctl_peer = zmq_socket(zctx, ZMQ_PAIR)) || zmq_bind(a->ctl, ctl) ||
-                zmq_connect(a->ctl_peer, ctl)))
+                !(a->ctl_peer = zmq_socket(zctx, ZMQ_PAIR)) || qv__zbind(a->ctl, ctl) ||
+                qv__zconnect(a->ctl_peer, ctl)))
         rc = fail(err, errlen, -errno, "%s: %s", ctl, zmq_strerror(errno));
     /* The socket last, so that a failed start leaves it as it was. */
     int one = 1;

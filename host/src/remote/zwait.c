@@ -68,3 +68,27 @@ bool qv__zwait_ready(qv__zwait *w)
     w->armed = false;
     return true;
 }
+
+int qv__zbind(void *sock, const char *endpoint)
+{
+    int rc;
+    while ((rc = zmq_bind(sock, endpoint)) != 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
+int qv__zconnect(void *sock, const char *endpoint)
+{
+    int rc;
+    while ((rc = zmq_connect(sock, endpoint)) != 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
+int qv__zmonitor(void *sock, const char *endpoint, int events)
+{
+    int rc;
+    while ((rc = zmq_socket_monitor(sock, endpoint, events)) != 0 && errno == EINTR)
+        ;
+    return rc;
+}

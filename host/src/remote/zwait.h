@@ -12,6 +12,12 @@
  * got a message) may take a command that brings messages without leaving
  * ZMQ_FD readable; then the events are checked once before sleeping.
  */
+/*
+ * Also here: zmq_bind, zmq_connect and zmq_socket_monitor asked again when
+ * a signal interrupted them. Each takes the socket's pending commands
+ * first, and a signal there failed it with EINTR before it did anything:
+ * quiverd exited under a SIGHUP (a reload) while it started, one CI run.
+ */
 #ifndef QV_REMOTE_ZWAIT_H
 #define QV_REMOTE_ZWAIT_H
 
@@ -23,6 +29,11 @@ typedef struct qv__zwait {
     int zfd;    /* its ZMQ_FD */
     bool armed; /* ZMQ_FD will wake a poll for the next message */
 } qv__zwait;
+
+/* As zmq_bind, zmq_connect and zmq_socket_monitor, but for EINTR. */
+int qv__zbind(void *sock, const char *endpoint);
+int qv__zconnect(void *sock, const char *endpoint);
+int qv__zmonitor(void *sock, const char *endpoint, int events);
 
 /* 0, or -errno when the socket gives no ZMQ_FD. */
 int qv__zwait_init(qv__zwait *w, void *sock);

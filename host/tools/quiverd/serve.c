@@ -2140,10 +2140,10 @@ static int open_socket(qd_daemon *d)
     /* Disconnections free the buffers of the peers that went. */
     S.mon = zmq_socket(S.ctx, ZMQ_PAIR);
     if (!S.mon ||
-        zmq_socket_monitor(S.sock, "inproc://quiverd.monitor",
-                           ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
-                               ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
-        zmq_connect(S.mon, "inproc://quiverd.monitor") != 0 ||
+        qv__zmonitor(S.sock, "inproc://quiverd.monitor",
+                     ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
+        qv__zconnect(S.mon, "inproc://quiverd.monitor") != 0 ||
         qv__zwait_init(&S.sw, S.sock) != 0 || qv__zwait_init(&S.mw, S.mon) != 0) {
         qd_log("cannot monitor the socket: %s", zmq_strerror(errno));
         return -1;
@@ -2162,7 +2162,7 @@ static int open_socket(qd_daemon *d)
                d->opt->listen, d->opt->listen + 6);
         return -1;
     }
-    if (zmq_bind(S.sock, d->opt->listen) != 0) {
+    if (qv__zbind(S.sock, d->opt->listen) != 0) {
         qd_log("cannot listen on %s: %s", d->opt->listen, zmq_strerror(errno));
         return -1;
     }
