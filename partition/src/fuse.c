@@ -488,14 +488,16 @@ static int rewrite(const catx *x, const uint32_t *group, const chain *ch, uint32
              * like any other there, and it put the fixture chain of
              * tests/partition/catalog on the cores, 3.8x slower than
              * fused; the chain's verdict (find_chains) stands for it. */
-            for (uint32_t k = 0; k < g->nclass && !board_only; k++)
-                if (!col_dropped(x, k))
-                    h->cost[(size_t)v * h->nclass + (uint32_t)newcls[k]] =
-                        chain_sum(x, &ch[c], (int)k, NONE);
-            for (uint32_t q = 0; q < x->ngrp && !board_only; q++)
-                if (!grp_holds(x, q, ch[c].kernel))
-                    h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] =
-                        chain_sum(x, &ch[c], x->grp_col[q], q);
+            if (!board_only) {
+                for (uint32_t k = 0; k < g->nclass; k++)
+                    if (!col_dropped(x, k))
+                        h->cost[(size_t)v * h->nclass + (uint32_t)newcls[k]] =
+                            chain_sum(x, &ch[c], (int)k, NONE);
+                for (uint32_t q = 0; q < x->ngrp; q++)
+                    if (!grp_holds(x, q, ch[c].kernel))
+                        h->cost[(size_t)v * h->nclass + (uint32_t)gcls[q]] =
+                            chain_sum(x, &ch[c], x->grp_col[q], q);
+            }
             h->bytes_in[v] = g->bytes_in[hd];
             h->bytes_out[v] = g->bytes_out[ch[c].tail];
             cnode[c] = v;
@@ -616,12 +618,12 @@ static int unfuse(const catx *x, const rw *w, const qv_plan *sub, qv_plan *pl)
 /* The bounds of g on p under cat, the fused kernels' tables times
  * scale; every chain to fuse may run unfused elsewhere too. */
 static int bounds_at(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
-                     bool no_fuse, double scale, qv_bounds *out)
+                     double scale, qv_bounds *out)
 {
     catx x;
     rw w;
     uint32_t *fused;
-    int rc = prepare(g, p, cat, NULL, no_fuse, false, scale, &x, &w, &fused, NULL);
+    int rc = prepare(g, p, cat, NULL, false, false, scale, &x, &w, &fused, NULL);
     if (rc)
         return rc;
     rc = qv__part_bounds(w.g, w.p, out);
@@ -646,8 +648,9 @@ int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *
     rw w;
     uint32_t *fused;
     double scale = o && o->fused_scale > 0 ? o->fused_scale : 1;
-    int rc = prepare(g, p, cat, NULL, o && o->no_fuse, o && o->algo == QV_ALGO_METIS,
-                     scale, &x, &w, &fused, diag);
+    bool board_only = o && o->algo == QV_ALGO_METIS; /* (rewrite) */
+    int rc = prepare(g, p, cat, NULL, o && o->no_fuse, board_only, scale, &x, &w, &fused,
+                     diag);
     if (rc)
         return rc;
     double t_rw = qv__part_now_us() - t0;
@@ -673,9 +676,9 @@ int qv__part_plan_make_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *
     /* METIS alone planned chains that could run on the boards only: its
      * problem's bound is not the graph's (it said 472 us of a graph that
      * the others planned in 236, and called the plan optimal). */
-    if (o && o->algo == QV_ALGO_METIS && pl->fused) {
+    if (board_only && pl->fused) {
         qv_bounds b;
-        if ((rc = bounds_at(g, p, cat, false, scale, &b)) != 0)
+        if ((rc = bounds_at(g, p, cat, scale, &b)) != 0)
             goto out;
         pl->lower_bound = b.lb_cp > b.lb_area ? b.lb_cp : b.lb_area;
     }
@@ -703,7 +706,7 @@ int qv__part_bounds_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat
         return qv__part_bounds(g, p, out);
     if (!g->topo)
         return QV_EINVAL;
-    return bounds_at(g, p, cat, false, 1, out);
+    return bounds_at(g, p, cat, 1, out);
 }
 
 int qv__part_sim_validate_cat(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
