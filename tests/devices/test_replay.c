@@ -431,6 +431,51 @@ static void slow_small_board_is_replanned(void **state)
     slow_board_replanned(&one, 16);
 }
 
+/* The CPU that a plan uses slows 1000x within replan.min_interval_ms of
+ * the compile: the drift cannot re-plan yet, and eager placement (which
+ * measures the CPU's new times and takes the board) is faster. The plan
+ * is weighed against it meanwhile and gives way; without that, it ran the
+ * slow CPU until the interval passed (here 10 minutes). */
+static void drifting_plan_weighed_against_eager(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 10;
+    qv_runtime *rt = board_setup("replan: {drift: 0.5, min_interval_ms: 600000, "
+                                 "eager_slack: 1.05}\n",
+                                 &f, &board, &bdev);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    struct timespec gap = {0, 20 * 1000 * 1000};
+    for (int i = 0; i < 16; i++) {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        nanosleep(&gap, NULL);
+    }
+    ri = info_of(rt, "chain");
+    print_message("before: %llu entries, %llu replayed, board %llu tasks, reason '%s'\n",
+                  (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
+                  (unsigned long long)tasks_on(rt, bdev), ri.last_replan_reason);
+    cpu_us = 3000;
+    double t0 = now_s();
+    uint64_t entries = ri.entries;
+    do {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        nanosleep(&gap, NULL);
+        ri = info_of(rt, "chain");
+    } while (!strstr(ri.last_replan_reason, "slower than eager") && now_s() - t0 < 60);
+    print_message("after %llu entries: %s\n", (unsigned long long)(ri.entries - entries),
+                  ri.last_replan_reason);
+    assert_non_null(strstr(ri.last_replan_reason, "slower than eager"));
+    arrays_check(&A);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
 /* out[i] = a[i] + 1, on the CPU only, slowly: the board's task after it
  * must wait, and its other input is copied to the board meanwhile. */
 static void cpu_inc(const qv_call *c)
@@ -670,6 +715,7 @@ int main(void)
         cmocka_unit_test(places_changed_between_entries),
         cmocka_unit_test(slow_board_is_replanned),
         cmocka_unit_test(slow_small_board_is_replanned),
+        cmocka_unit_test(drifting_plan_weighed_against_eager),
         cmocka_unit_test(inputs_prefetched_while_waiting),
         cmocka_unit_test(kernel_size_scalars_enter_the_signature),
         cmocka_unit_test(objective_cost_leaves_the_board_out),

@@ -767,6 +767,7 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
      * a swinging device would re-plan less, made the re-plan after
      * bench/loop --adapt's 4x slowdown come 6 to 12 entries late in 4
      * runs of 10 instead of 1: not kept.) */
+    r->drift_held = false;
     if (worst_off <= rt->policy->replan_drift) {
         r->drift_entries = 0;
         calibrate(r, m);
@@ -791,8 +792,10 @@ static bool judge(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     if (++r->drift_entries < DRIFT_ENTRIES)
         return false;
     uint64_t now = qv__now_ns();
-    if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
-        return false; /* asked again by the next entry that drifts */
+    if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u) {
+        r->drift_held = true; /* loses() weighs these entries meanwhile */
+        return false;         /* asked again by the next entry that drifts */
+    }
     *cls = (int)qv__devq_class(rt, use.dev);
     *x = use.x;
     *lo = use.lo;
@@ -852,15 +855,20 @@ static void probe_eager(qv__region *r, const qv__rplan *p)
  * recorded ones by more than replan.eager_slack, and none of them faster
  * than that (why says by how much).
  * Only entries that run as the plan predicts count: one that drifts is
- * judge's, and a re-plan on the updated models comes first. Medians,
- * because one entry of a loaded machine can be off by any amount. Under
+ * judge's, and a re-plan on the updated models comes first, unless
+ * replan.min_interval_ms holds it (drift_held): then they are what the plan
+ * costs now. Skipped, a plan whose device slowed soon after its compile
+ * was not weighed until the interval passed: with min_interval_ms at 10
+ * minutes, test_replay's CPU made 1000x slower replayed its plan for 60 s,
+ * 12 ms an entry against eager placement's 0.1 ms. Medians, because
+ * one entry of a loaded machine can be off by any amount. Under
  * loop->mu, after judge. */
 static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measure *m,
                   char *why, size_t wn)
 {
     double slack = rt->policy->replan_eager_slack;
-    if (slack <= 0 || r->plan != p || r->measured < 2 || r->drift_entries ||
-        m->wall_us <= 0)
+    if (slack <= 0 || r->plan != p || r->measured < 2 ||
+        (r->drift_entries && !r->drift_held) || m->wall_us <= 0)
         return false;
     r->plan_span[r->nplan++ % QV__SPANS] = m->wall_us;
     r->probe_plan++;
@@ -978,6 +986,7 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     r->ncal = 0;
     r->cal_first = false;
     r->drift_entries = 0;
+    r->drift_held = false;
     /* A device's calibration (its measured over predicted time, and its
      * noise) outlives a re-plan: the new plan predicts from measured times
      * as the old one did. Starting it over made the entries after a

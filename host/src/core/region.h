@@ -107,6 +107,7 @@ struct qv__region {
     uint64_t judged;        /* replayed entries measured, all plans */
     unsigned drift_entries; /* replayed entries in a row past the drift,
                              * one way */
+    bool drift_held;        /* a drift waits for replan.min_interval_ms */
     struct qv__drift {      /* the last of them: its furthest device, */
         unsigned dev;       /* that device's ratio to its calibration, */
         double x;           /* and the entry [lo, hi) */
