@@ -421,9 +421,10 @@ static void long_build_log(void **state)
     free(s);
 }
 
-/* What the range function gives is the function's doing: the device
- * stays in service for other functions, and a partial local size is
- * refused, not handed to the driver (PoCL aborted the process). */
+/* What the range function gives is the function's doing, for one call:
+ * the device stays in service, the function's other calls still run
+ * there, and a partial local size is refused, not handed to the driver
+ * (PoCL aborted the process). */
 static unsigned range_dims(const qv_call *c, size_t g[3], size_t l[3])
 {
     unsigned how = *(const unsigned *)c->ptr[1];
@@ -452,6 +453,15 @@ static void bad_ranges_leave_the_device_in_service(void **state)
         assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(b), QV_VAL(hows[i]) }, 2), 0);
         assert_int_equal(qv_wait_all(rt), QV_ENODEV);
         assert_non_null(strstr(qv_last_error(), i < 2 ? "dimensions" : "local sizes"));
+        /* A call whose range is right runs there (it has no other place;
+         * b holds nothing valid now: its writer did not run) */
+        float y[4] = {0};
+        qv_buf *yb;
+        assert_int_equal(qv_buf_register(rt, y, sizeof y, &yb), 0);
+        unsigned one = 1;
+        assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(yb), QV_VAL(one)}, 2), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        qv_buf_unregister(yb);
         qv_buf_unregister(b);
         qv_device_info di;
         device_info(1, &di);

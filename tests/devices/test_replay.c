@@ -476,6 +476,55 @@ static void drifting_plan_weighed_against_eager(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A plan puts vadd on the OpenCL device; then its OpenCL code is set
+ * again, to code that does not build there. The device refuses the
+ * function from then on: the region is planned again without it and
+ * replays, where every later entry missed its guard, for good, without a
+ * re-plan or a word (adversarial testing). */
+static void function_refused_by_its_planned_device(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_rt("", &have);
+    if (!(have & (1u << QV_CLASS_GPU))) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_device_info gpu;
+    unsigned gdev = device_of(rt, QV_CLASS_GPU, &gpu);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_cl", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, slow_cpu_vadd), 0);
+    qv_opencl_impl im = {qv_test_vadd_cl(), "vadd", NULL, qv_test_range_vadd};
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    cpu_us = 3000; /* OpenCL wins */
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 3);
+    assert_true(tasks_on(rt, gdev) > 0);
+    assert_int_equal(ri.replans, 0);
+    uint64_t replayed = ri.replayed;
+    qv_opencl_impl bad = {"__kernel void vadd(__global const float *a, __global const "
+                          "float *b, __global float *o, uint n) { undeclared_y; }\n",
+                          "vadd", NULL, qv_test_range_vadd};
+    assert_int_equal(qv_func_set_opencl(f, &bad), 0);
+    cpu_us = 0;
+    double t0 = now_s();
+    do {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0); /* the CPU ran them */
+        ri = info_of(rt, "chain");
+    } while ((ri.replans < 1 || ri.replayed < replayed + 3) && now_s() - t0 < 60);
+    print_message("%llu guard misses; %s\n", (unsigned long long)ri.guard_misses,
+                  ri.last_replan_reason);
+    assert_true(ri.replans >= 1);
+    assert_non_null(strstr(ri.last_replan_reason, "cannot run 'vadd_cl'"));
+    assert_true(ri.replayed >= replayed + 3);
+    arrays_check(&A);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
 /* out[i] = a[i] + 1, on the CPU only, slowly: the board's task after it
  * must wait, and its other input is copied to the board meanwhile. */
 static void cpu_inc(const qv_call *c)
@@ -716,6 +765,7 @@ int main(void)
         cmocka_unit_test(slow_board_is_replanned),
         cmocka_unit_test(slow_small_board_is_replanned),
         cmocka_unit_test(drifting_plan_weighed_against_eager),
+        cmocka_unit_test(function_refused_by_its_planned_device),
         cmocka_unit_test(inputs_prefetched_while_waiting),
         cmocka_unit_test(kernel_size_scalars_enter_the_signature),
         cmocka_unit_test(objective_cost_leaves_the_board_out),

@@ -293,13 +293,18 @@ bool qv__devq_usable_unmasked(qv_runtime *rt, unsigned dev, const qv_func *f)
 
 /* f failed to build or load on q with implementation generation gen: no
  * more tries there, unless the implementation changed since (a setter
- * that cleared the mark meanwhile must not be undone: code review). */
-static void mark_broken(qv__devq *q, qv_func *f, unsigned gen)
+ * that cleared the mark meanwhile must not be undone: code review). True
+ * when this marked it. */
+static bool mark_broken(qv__devq *q, qv_func *f, unsigned gen)
 {
+    bool marked = false;
     pthread_mutex_lock(&q->fit_mu);
-    if (atomic_load(&f->impl_gen) == gen)
+    if (atomic_load(&f->impl_gen) == gen) {
+        marked = !(f->id < q->nfit && (q->fit[f->id] & FIT_BROKEN));
         fit_set(q, f, FIT_BROKEN);
+    }
     pthread_mutex_unlock(&q->fit_mu);
+    return marked;
 }
 
 void qv__devq_func_changed(qv_runtime *rt, const qv_func *f)
@@ -996,9 +1001,18 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
             qv__log(2, "%s cannot run '%s': %s (its daemon since replaced); it %s",
                     q->name, t->func->name, qv_last_error(), then);
         } else if (refused) {
-            mark_broken(q, t->func, t->impl_gen);
+            bool marked = mark_broken(q, t->func, t->impl_gen);
             qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
                     t->func->name, qv_last_error(), then);
+            /* Plans that put f here are made again without it: a replayed
+             * region whose plan did missed its guard at every entry after,
+             * for good, and said nothing (adversarial testing). */
+            if (marked) {
+                char why[300];
+                snprintf(why, sizeof why, "%s cannot run '%.100s'", q->name,
+                         t->func->name);
+                qv__region_devices_changed(rt, why);
+            }
         } else if (device_fault(rc) && atomic_load(&q->healthy)) {
             /* (The other tasks in flight with it fail as well: said once.)
              * Its probe's time is set before it leaves service, so that

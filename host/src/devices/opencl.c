@@ -660,22 +660,29 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
                             f->name, i, im->kernel, cl_err(err));
     }
     /* What the range function gives is the function's own doing, not the
-     * device's: QV_ENOTSUP (the function runs elsewhere), not a fault
-     * that would take the device out of service. */
+     * device's, and this call's: QV_E2BIG (the call runs elsewhere, the
+     * function's other calls still come here), not a fault that would take
+     * the device out of service. As QV_ENOTSUP, one call whose range
+     * function returned 0 for its sizes kept every later call of the
+     * function off the device for good (adversarial testing). */
     size_t global[3] = { 0 }, local[3] = { 0 };
     qv__callback_begin(f->rt);
     unsigned dims = im->range(c, global, local);
     qv__callback_end();
     if (dims < 1 || dims > 3)
-        return qv__fail(QV_ENOTSUP, "'%s': its OpenCL range function returned %u "
-                        "dimensions (1 to 3)", f->name, dims);
+        return qv__fail(QV_E2BIG,
+                        "'%s': its OpenCL range function returned %u "
+                        "dimensions for this call (1 to 3)",
+                        f->name, dims);
     unsigned nlocal = 0;
     for (unsigned i = 0; i < dims; i++)
         nlocal += local[i] != 0;
     if (nlocal && nlocal != dims)
-        return qv__fail(QV_ENOTSUP, "'%s': its OpenCL range function set %u of %u local "
-                        "sizes (all of them, or none to let the driver choose)", f->name,
-                        nlocal, dims);
+        return qv__fail(QV_E2BIG,
+                        "'%s': its OpenCL range function set %u of %u local "
+                        "sizes for this call (all of them, or none to let the driver "
+                        "choose)",
+                        f->name, nlocal, dims);
     if (!global[0] || (dims > 1 && !global[1]) || (dims > 2 && !global[2]))
         return 0; /* nothing to do */
     /* Work-groups a dimension counts in 32 bits in drivers (PoCL died of a
