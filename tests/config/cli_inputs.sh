@@ -573,7 +573,34 @@ stdout)
             [ $rc -eq 1 ] || fail "$cmd >/dev/full: exit $rc, expected 1"
             grep -q "error writing standard output" "$D/err" || fail "$cmd >/dev/full: no message"
         done
+        # A failing command says it too (its errors went to standard output).
+        printf 'kind: fpga\nplatfrom: x\n' >"$D/bad.yaml"
+        timeout 20 "$Q" check --json "$D/bad.yaml" >/dev/full 2>"$D/err"
+        rc=$?
+        [ $rc -eq 1 ] || fail "check --json BAD >/dev/full: exit $rc, expected 1"
+        grep -q "error writing standard output" "$D/err" ||
+            fail "check --json BAD >/dev/full: no message"
+        timeout 20 "$Q" graph gen cholesky --nt 2 -o /dev/stdout >/dev/full 2>"$D/err"
+        [ "$(wc -l <"$D/err")" -eq 1 ] || fail "-o /dev/stdout >/dev/full: not one message: $(cat "$D/err")"
     fi
+    # A file replaced keeps its owner (as root, where one can be given).
+    if [ "$(id -u)" -eq 0 ] && chown nobody "$D/keep.json" 2>/dev/null; then
+        "$Q" graph gen cholesky --nt 1 -o "$D/keep.json" 2>"$D/err" || fail "-o OWNED: $(cat "$D/err")"
+        [ "$(stat -c %U "$D/keep.json")" = nobody ] || fail "-o OWNED: owner now $(stat -c %U "$D/keep.json")"
+    fi
+    # Our own descriptors as outputs (/dev/stdout, /dev/fd/N, the file
+    # standard output is) are written through: what a shell appends to
+    # keeps its lines.
+    for o in /dev/stdout /dev/fd/1 /proc/self/fd/1; do
+        echo KEEP >"$D/log"
+        "$Q" graph gen cholesky --nt 2 -o "$o" >>"$D/log" 2>"$D/err" || fail "-o $o: $(cat "$D/err")"
+        [ "$(head -n 1 "$D/log")" = KEEP ] || fail "-o $o >> FILE: the file lost its lines"
+        grep -q '"format": "quiver-graph"' "$D/log" || fail "-o $o >> FILE: no graph"
+    done
+    echo KEEP >"$D/log"
+    "$Q" graph gen cholesky --nt 2 -o /dev/stderr 2>>"$D/log" || fail "-o /dev/stderr"
+    [ "$(head -n 1 "$D/log")" = KEEP ] || fail "-o /dev/stderr 2>> FILE: the file lost its lines"
+    grep -q '"format": "quiver-graph"' "$D/log" || fail "-o /dev/stderr 2>> FILE: no graph"
     ;;
 check-json)
     [ -n "$JV" ] || { echo "check-json needs JSON_VALID" >&2; exit 2; }

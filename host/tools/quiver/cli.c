@@ -4,6 +4,7 @@
  * "-" is standard output (commands.h lists the conventions).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -264,10 +265,51 @@ static bool dangling_target(const char *path, char *out, size_t n)
     return false;
 }
 
+/* The descriptor of this process that path names: /dev/stdout,
+ * /dev/stderr, /dev/fd/N, /proc/self/fd/N, or a path to the very file
+ * standard output or error is; -1 when none. */
+static int open_fd_of(const char *path)
+{
+    static const char *const dirs[] = {"/dev/fd/", "/proc/self/fd/"};
+    int fd = -1;
+    if (!strcmp(path, "/dev/stdout"))
+        fd = STDOUT_FILENO;
+    else if (!strcmp(path, "/dev/stderr"))
+        fd = STDERR_FILENO;
+    for (size_t i = 0; fd < 0 && i < sizeof dirs / sizeof dirs[0]; i++) {
+        size_t n = strlen(dirs[i]);
+        const char *p = path + n;
+        if (strncmp(path, dirs[i], n) || !*p || strspn(p, "0123456789") != strlen(p) ||
+            strlen(p) > 6)
+            continue;
+        fd = atoi(p);
+    }
+    struct stat ps, fs;
+    for (int std = STDOUT_FILENO; fd < 0 && std <= STDERR_FILENO; std++)
+        if (stat(path, &ps) == 0 && S_ISREG(ps.st_mode) && fstat(std, &fs) == 0 &&
+            ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino)
+            fd = std;
+    return fd >= 0 && fcntl(fd, F_GETFD) != -1 ? fd : -1;
+}
+
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
 {
     if (!strcmp(path, "-"))
         return stdout;
+    /* One of our own descriptors (`-o /dev/stdout >> log`): written
+     * through it, as `-` is. Resolved to the file behind it and renamed
+     * over, it replaced what the shell appends to, and a file standard
+     * output also went to lost one of the two (adversarial testing). */
+    int own = open_fd_of(path);
+    if (own == STDOUT_FILENO)
+        return stdout;
+    if (own >= 0) {
+        int d = dup(own);
+        FILE *f = d >= 0 ? fdopen(d, mode) : NULL;
+        if (!f && d >= 0)
+            close(d);
+        return f ? f : cannot_write(prog, path, strerror(errno));
+    }
     /* Where the bytes go: a symbolic link's target is replaced, not the
      * link. What is not a regular file (a device, a FIFO) is written in
      * place: renaming over it would put a file where /dev/null was. */
@@ -298,11 +340,16 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
     int fd = mkstemp(outs[slot].tmp);
     if (fd < 0)
         return cannot_write(prog, path, strerror(errno));
-    /* The mode a new file would get, or the old file's. */
+    /* The old file's owner (root replaced a user's file with one of its
+     * own, which the user could no longer read: adversarial testing) and
+     * mode, or the mode a new file would get. Owner first: a change of
+     * owner clears the set-id bits. */
     mode_t um = umask(0);
     umask(um);
+    int own_rc = exists ? fchown(fd, st.st_uid, st.st_gid) : 0;
     int mode_rc = fchmod(fd, exists ? st.st_mode & 07777 : 0666 & ~um);
-    (void)mode_rc; /* best effort: the bytes matter more */
+    (void)own_rc;  /* best effort (a user cannot give a file away): the */
+    (void)mode_rc; /* bytes matter more */
     FILE *f = fdopen(fd, mode);
     if (!f) {
         int err = errno;
@@ -313,6 +360,13 @@ FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
     outs[slot].f = f;
     snprintf(outs[slot].dst, sizeof outs[slot].dst, "%s", dst);
     return f;
+}
+
+static bool stdout_told;
+
+bool qv_cli_stdout_told(void)
+{
+    return stdout_told;
 }
 
 int qv_cli_out_close(const char *prog, FILE *f, const char *path, int failed)
@@ -345,6 +399,7 @@ int qv_cli_out_close(const char *prog, FILE *f, const char *path, int failed)
         return 1;
     char e[1024];
     const char *what = strcmp(path, "-") ? qv__escape(path, e, sizeof e) : "standard output";
+    stdout_told |= bad && f == stdout;
     if (bad && err)
         fprintf(stderr, "%s: error writing %s: %s\n", prog, what, strerror(err));
     else
