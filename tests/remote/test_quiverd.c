@@ -2189,6 +2189,42 @@ static void test_options(void **state)
     assert_int_equal(run_quiverd(args, out, sizeof out), 1);
     if (!strstr(out, "a FIFO that no process reads"))
         fail_msg("quiverd --log FIFO said: %s", out);
+    /* --log naming a file the daemon reads: refused, the file untouched
+     * (the catalog had log lines appended, and did not parse again). */
+    char catcopy[800], keys[800];
+    snprintf(catcopy, sizeof catcopy, "%s/logcat.yaml", qv_test_scratch());
+    snprintf(cp, sizeof cp, "cp '%s/share/quiver/kernels.yaml' '%s'", bin, catcopy);
+    assert_int_equal(system(cp), 0);
+    size_t catlen = 0;
+    free(qv_test_slurp(catcopy, &catlen));
+    snprintf(keys, sizeof keys, "%s/logkeys", qv_test_scratch());
+    snprintf(cp, sizeof cp, "'%s/host/quiver' keygen '%s' > /dev/null", bin, keys);
+    assert_int_equal(system(cp), 0);
+    const char *logs[4][2] = {{catcopy, "names the --catalog"},
+                              {"B", "names a --board file"},
+                              {"K/server.key", "names a key of --keys"},
+                              {"K/authorized/x.log", "in the authorized/ directory"}};
+    for (int i = 0; i < 4; i++) {
+        char lp[900];
+        if (logs[i][0][0] == 'B')
+            snprintf(lp, sizeof lp, "%s/share/quiver/boards/emu/u250-emu.yaml", bin);
+        else if (logs[i][0][0] == 'K')
+            snprintf(lp, sizeof lp, "%s%s", keys, logs[i][0] + 1);
+        else
+            snprintf(lp, sizeof lp, "%s", logs[i][0]);
+        int an = snprintf(args, sizeof args,
+                          "--board %s/share/quiver/boards/emu/u250-emu.yaml --catalog %s "
+                          "--listen ipc://%s.sock %s%s --log %s",
+                          bin, catcopy, file, i >= 2 ? "--keys " : "--allow-plain",
+                          i >= 2 ? keys : "", lp);
+        assert_true(an > 0 && (size_t)an < sizeof args);
+        int rc = run_quiverd(args, out, sizeof out);
+        if (rc != 2 || !strstr(out, logs[i][1]))
+            fail_msg("quiverd --log %s: exit %d, said: %s", lp, rc, out);
+    }
+    size_t after = 0;
+    free(qv_test_slurp(catcopy, &after));
+    assert_int_equal(after, catlen);
     /* One board file twice, and two files of one board name: refused,
      * each said as such (the first named a temporary policy file). */
     snprintf(cp, sizeof cp, "cp '%s/share/quiver/boards/emu/u250-emu.yaml' '%s/twin.yaml'",

@@ -355,6 +355,21 @@ static int load_catalog(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p,
     return 0;
 }
 
+/* Which file the runtime reads (this policy, the catalog, a board file)
+ * path is, or NULL: an output there (log.file, trace.path) would write
+ * into it. */
+static const char *read_by(const qv__ydoc *doc, const qv__policy *p, const char *path)
+{
+    if (doc->path && qv__same_file(path, doc->path) == 1)
+        return "this policy file";
+    if (p->catalog && qv__same_file(path, p->catalog) == 1)
+        return "the catalog";
+    for (size_t i = 0; i < p->nboards; i++)
+        if (qv__same_file(path, p->boards[i]) == 1)
+            return "a board file of discovery.boards";
+    return NULL;
+}
+
 int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
 {
     qv__policy_defaults(p);
@@ -450,6 +465,14 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
             rc = qv__yerr(doc, qv__ymap_get(sec, "file"), diag,
                           "log.file: %s is a directory; expected a file to append to",
                           p->log_file);
+        /* Nor a file the runtime reads: the catalog took log lines and did
+         * not parse again (adversarial testing). */
+        const char *read = !rc && p->log_file ? read_by(doc, p, p->log_file) : NULL;
+        if (read)
+            rc = qv__yerr(doc, qv__ymap_get(sec, "file"), diag,
+                          "log.file: %s is %s, which the runtime reads; expected a file "
+                          "of its own to append to",
+                          p->log_file, read);
     }
     if (!rc && (sec = qv__ymap_get(root, "perfmodel"))) {
         rc = qv__ymap_check(doc, sec, "perfmodel", perfmodel_keys, diag);
@@ -470,6 +493,13 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
             rc = qv__yerr(doc, qv__ymap_get(sec, "path"), diag,
                           "trace.path: %s is a directory; expected a file to write",
                           p->trace_path);
+        const char *read = !rc && p->trace_path ? read_by(doc, p, p->trace_path) : NULL;
+        if (read)
+            rc =
+                qv__yerr(doc, qv__ymap_get(sec, "path"), diag,
+                         "trace.path: %s is %s, which the runtime reads; expected a file "
+                         "of its own to write",
+                         p->trace_path, read);
     }
     if (!rc && (sec = qv__ymap_get(root, "remote"))) {
         rc = qv__ymap_check(doc, sec, "remote", remote_keys, diag);

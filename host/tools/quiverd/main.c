@@ -229,6 +229,55 @@ static int parse_bytes(const char *arg, uint64_t *out)
     return 0;
 }
 
+/* Whether files a and b are one (both there). */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Whether --log names a file the daemon reads (a board file, the catalog,
+ * a key of --keys, or a file in its authorized/, which a reload would
+ * read as a key): said, as `quiver plan` refuses an output that is one of
+ * its inputs. Appended to, the catalog no longer parsed at the next start
+ * and server.key held log lines (adversarial testing). */
+static bool log_reads(const qd_options *o)
+{
+    const char *what = NULL;
+    for (unsigned i = 0; !what && i < o->nboards; i++)
+        if (same_file(o->log, o->boards[i]))
+            what = "a --board file";
+    if (!what && o->catalog && same_file(o->log, o->catalog))
+        what = "the --catalog";
+    static const char *const keys[] = {"server.key", "server.pub", "client.key",
+                                       "client.pub"};
+    char p[PATH_MAX + 32];
+    for (size_t i = 0; !what && o->keys && i < sizeof keys / sizeof keys[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", o->keys, keys[i]);
+        if (same_file(o->log, p))
+            what = "a key of --keys";
+    }
+    if (!what && o->keys) { /* in authorized/: its directory is that one */
+        char dir[PATH_MAX], auth[PATH_MAX];
+        const char *slash = strrchr(o->log, '/');
+        int n = !slash ? snprintf(p, sizeof p, ".")
+                : slash == o->log
+                    ? snprintf(p, sizeof p, "/")
+                    : snprintf(p, sizeof p, "%.*s", (int)(slash - o->log), o->log);
+        char ap[PATH_MAX + 32];
+        snprintf(ap, sizeof ap, "%s/authorized", o->keys);
+        if (n > 0 && (size_t)n < sizeof p && realpath(p, dir) && realpath(ap, auth) &&
+            !strcmp(dir, auth))
+            what = "a file in the authorized/ directory of --keys";
+    }
+    if (what)
+        fprintf(stderr,
+                "quiverd: --log %s names %s, which the daemon reads: the log "
+                "would be written into it\n",
+                qv__escape_tmp(o->log), what);
+    return what != NULL;
+}
 static int parse_args(int argc, char **argv, qd_options *o)
 {
     /* Values past any character: a wrong short option ("-b") is told
@@ -379,6 +428,8 @@ static int parse_args(int argc, char **argv, qd_options *o)
                         "loopback or ipc:// endpoint)\n");
         return 2;
     }
+    if (o->log && log_reads(o)) /* said why */
+        return 2;
     char err[700];
     if (listen_form(&o->listen, err, sizeof err)) {
         fprintf(stderr, "quiverd: %s\n",
