@@ -4,6 +4,7 @@
  */
 #include "config/policy.h"
 
+#include <errno.h>
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
@@ -178,7 +179,8 @@ static int get_outpath(const qv__ydoc *doc, const qv__ynode *map, const char *ke
 
 /* A number with no bounds of its own, for keys whose range takes words to
  * say: a number too large for a double (1e999) is one all the same, +-inf
- * in *v, so that the caller's range refuses it in the caller's words.
+ * in *v, and one too small (1e-400) the smallest double of its sign, not
+ * 0, so that the caller's range refuses it in the caller's words.
  * diag is filled only when n is no number. */
 static int get_any_number(const qv__ydoc *doc, const qv__ynode *n, const char *what,
                           double *v, qv_diag *diag)
@@ -189,9 +191,11 @@ static int get_any_number(const qv__ydoc *doc, const qv__ynode *n, const char *w
         return 0;
     char *end;
     if (n->kind == QV__Y_SCALAR && n->plain) {
+        errno = 0;
         double x = qv__strtod_c(n->str, &end);
-        if (end != n->str && !*end && isinf(x)) {
-            *v = x;
+        bool tiny = x == 0 && errno == ERANGE;
+        if (end != n->str && !*end && (isinf(x) || tiny)) {
+            *v = tiny ? copysign(DBL_TRUE_MIN, n->str[0] == '-' ? -1.0 : 1.0) : x;
             return 0;
         }
     }
@@ -210,9 +214,10 @@ static int load_objective(const qv__ydoc *doc, const qv__ynode *n, qv__policy *p
         return qv__yerr(doc, n, diag, "objective: expected %s, got %s", form, qv__ydesc(n));
     double v;
     if (!get_any_number(doc, n, "objective", &v, NULL)) {
+        char t[64];
         if (!(v >= 0 && v <= 1))
-            return qv__yerr(doc, n, diag, "objective: %.40s is out of range; expected %s",
-                            n->str, form);
+            return qv__yerr(doc, n, diag, "objective: %s is out of range; expected %s",
+                            qv__ynum_text(n->str, t, sizeof t), form);
         p->objective = v;
         return 0;
     }
@@ -395,13 +400,17 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         rc = load_devices(doc, n, p, diag);
     if (!rc && (n = qv__ymap_get(root, "objective")))
         rc = load_objective(doc, n, p, diag);
-    if (!rc && (n = qv__ymap_get(root, "deadline_ms")))
-        rc = qv__yget_double(doc, n, "deadline_ms", -1e300, 1e300, &p->deadline_ms, diag);
-    if (!rc && !(p->deadline_ms >= 0 && p->deadline_ms <= 86400000))
-        rc = qv__yerr(doc, qv__ymap_get(root, "deadline_ms"), diag,
-                      "deadline_ms: %.17g is out of range; expected 0 (none) to 86400000 "
+    /* Any number, then its range in one message (1e999 and 1e301 were
+     * told a range of -1e+300 to 1e+300: adversarial testing). */
+    if (!rc && (n = qv__ymap_get(root, "deadline_ms")) &&
+        !(rc = get_any_number(doc, n, "deadline_ms", &p->deadline_ms, diag)) &&
+        !(p->deadline_ms >= 0 && p->deadline_ms <= 86400000)) {
+        char t[64];
+        rc = qv__yerr(doc, n, diag,
+                      "deadline_ms: %s is out of range; expected 0 (none) to 86400000 "
                       "(a day)",
-                      p->deadline_ms);
+                      qv__ynum_text(n->str, t, sizeof t));
+    }
     if (!rc && (n = qv__ymap_get(root, "catalog"))) {
         rc = qv__yget_path(doc, n, "catalog", 0, &p->catalog, diag);
         if (!rc)
@@ -420,12 +429,12 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
              * said different things). */
             double slack = 0;
             rc = get_any_number(doc, n, "replan.eager_slack", &slack, diag);
+            char t[64];
             if (!rc && !(slack == 0 || (slack >= 1 && slack <= 10)))
-                rc = qv__yerr(
-                    doc, n, diag,
-                    "replan.eager_slack: %.40s is out of range; expected 0 (never "
-                    "fall back to eager placement) or 1 to 10",
-                    n->str);
+                rc = qv__yerr(doc, n, diag,
+                              "replan.eager_slack: %s is out of range; expected 0 (never "
+                              "fall back to eager placement) or 1 to 10",
+                              qv__ynum_text(n->str, t, sizeof t));
             if (!rc)
                 p->replan_eager_slack = slack;
         }

@@ -831,7 +831,21 @@ static int parse_number(const char *s, double *v, char **end)
     *v = qv__strtod_c(s, end);
     if (*end == s)
         return -1;
+    /* Too small for a double (1e-400) is no 0: refused as out of range,
+     * not taken as 0, which a key may read as "off" (eager_slack: 0 kept
+     * every plan: adversarial testing). */
+    if (errno == ERANGE && *v == 0)
+        return -2;
     return isfinite(*v) ? 0 : errno == ERANGE ? -2 : -1;
+}
+
+const char *qv__ynum_text(const char *s, char *buf, size_t size)
+{
+    size_t n = strlen(s);
+    if (n <= 40 || size < 48)
+        return s;
+    snprintf(buf, size, "%.24s...%s", s, s + n - 12);
+    return buf;
 }
 
 int qv__yget_double(const qv__ydoc *doc, const qv__ynode *n, const char *what, double lo,
@@ -852,10 +866,11 @@ int qv__yget_double(const qv__ydoc *doc, const qv__ynode *n, const char *what, d
                         quoted(n));
     /* The value as written: %g made 1000001 "1e+06", refused against a
      * bound of 1e+06. */
+    char t[64];
     if (v < lo || v > hi)
         return qv__yerr(doc, n, diag,
-                        "%s: %.40s is out of range; expected a number from %g to %g",
-                        what, n->str, lo, hi);
+                        "%s: %s is out of range; expected a number from %g to %g", what,
+                        qv__ynum_text(n->str, t, sizeof t), lo, hi);
     *out = v;
     return 0;
 }

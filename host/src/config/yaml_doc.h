@@ -92,6 +92,10 @@ int qv__yget_str(const qv__ydoc *doc, const qv__ynode *n, const char *what,
                  const char **out, qv_diag *diag);
 int qv__yget_int(const qv__ydoc *doc, const qv__ynode *n, const char *what, int64_t lo,
                  int64_t hi, int64_t *out, qv_diag *diag);
+/* A number as written, for a message: s whole up to 40 bytes, else its
+ * first 24 and last 12 around "..." in buf (a long 0.000...01 cut at 40
+ * read as 0). */
+const char *qv__ynum_text(const char *s, char *buf, size_t size);
 int qv__yget_double(const qv__ydoc *doc, const qv__ynode *n, const char *what, double lo,
                     double hi, double *out, qv_diag *diag);
 int qv__yget_bool(const qv__ydoc *doc, const qv__ynode *n, const char *what, int *out,
