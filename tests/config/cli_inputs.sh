@@ -314,6 +314,7 @@ usage)
     # A missing option or an unknown command: one line naming it, then
     # the pointer to --help (cli.md), not the whole usage.
     for args in "xclbin entry --kernel k(a:int*)|missing -o" \
+        "xclbin entry --kernel k(a:int*) --kernel j(a:int*) -o -|given twice: an entry file" \
         "xclbin build -o x --kernel k(a:int*)|are required" \
         "no-such-command|unknown command 'no-such-command'"; do
         # shellcheck disable=SC2086

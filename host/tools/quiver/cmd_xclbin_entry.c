@@ -28,6 +28,14 @@ int qv_cmd_xclbin_entry(int argc, char **argv)
     int c;
     while ((c = qv_cli_getopt(argc, argv, PROG, "o:h", longopts)) != -1) {
         if (c == 'k') {
+            /* One kernel an entry file: a second one replaced the first,
+             * exit status 0 (adversarial testing). */
+            if (sig) {
+                fprintf(stderr,
+                        PROG ": --kernel given twice: an entry file holds one "
+                             "kernel (run it once per kernel)\nTry '" PROG " --help'.\n");
+                return QV_CLI_USAGE;
+            }
             sig = optarg;
         } else if (c == 'H') {
             header = optarg;
