@@ -623,6 +623,23 @@ static void test_not_instrumented(void **state)
     free(e);
 }
 
+/* An instrumented program that execs a plain one records no calls: said
+ * as such, not as a program to rebuild (adversarial testing). */
+static void test_exec_records_nothing(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "exec"), 1);
+    char path[600];
+    snprintf(path, sizeof path, "%s.stderr", outdir);
+    char *e = slurp(path);
+    assert_non_null(e);
+    assert_non_null(
+        strstr(e, "recorded no calls, though it is built with "
+                  "-finstrument-functions: its processes ended without writing"));
+    assert_null(strstr(e, "rebuild it"));
+    free(e);
+}
+
 static void test_bad_out(void **state)
 {
     (void)state;
@@ -995,6 +1012,7 @@ int main(void)
         cmocka_unit_test(test_nopie),
         cmocka_unit_test(test_stripped),
         cmocka_unit_test(test_not_instrumented),
+        cmocka_unit_test(test_exec_records_nothing),
         cmocka_unit_test(test_bad_out),
         cmocka_unit_test(test_out_keeps_other_files),
         cmocka_unit_test(test_notes),

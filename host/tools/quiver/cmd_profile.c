@@ -918,12 +918,21 @@ static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
         int known = program_path(o->argv[0], path, sizeof path) == 0 &&
                     qv__elf_syms_load(path, &s, &dg) == 0;
         qv__escape(o->argv[0], esc, sizeof esc);
-        fprintf(stderr,
-                PROG ": %s recorded no calls: it is not built with -finstrument-functions%s; "
-                     "rebuild it with -finstrument-functions (gcc or clang) and profile it "
-                     "again\n",
-                esc, known && !s->cyg_ref ? " (it has no reference to __cyg_profile_func_enter)"
-                                          : "");
+        if (known && s->cyg_ref) /* instrumented: its calls went unwritten */
+            fprintf(stderr,
+                    PROG
+                    ": %s recorded no calls, though it is built with "
+                    "-finstrument-functions: its processes ended without writing "
+                    "them (an exec or _exit before exit, a crash), or made no call of "
+                    "their instrumented functions\n",
+                    esc);
+        else
+            fprintf(
+                stderr,
+                PROG ": %s recorded no calls: it is not built with "
+                     "-finstrument-functions%s; rebuild it with -finstrument-functions "
+                     "(gcc or clang) and profile it again\n",
+                esc, known ? " (it has no reference to __cyg_profile_func_enter)" : "");
         qv__elf_syms_free(s);
         ret = 1;
     }
