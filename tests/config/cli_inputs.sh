@@ -324,6 +324,22 @@ usage)
         grep -q "${args#*|}" "$D/out" && grep -q "^Try 'quiver.*--help'\.$" "$D/out" &&
             [ "$(wc -l <"$D/out")" -eq 2 ] || fail "${args%%|*}: $(cat "$D/out")"
     done
+    # An empty program name is a usage error; a directory is said to be one.
+    timeout 20 "$Q" profile -- '' >"$D/out" 2>&1
+    rc=$?
+    [ $rc -eq 2 ] && grep -q "an empty program name" "$D/out" ||
+        fail "profile -- '': exit $rc, $(cat "$D/out")"
+    mkdir -p "$D/dird"
+    timeout 20 "$Q" profile --out "$D/pout" -- "$D/dird" >"$D/out" 2>&1
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "cannot run .*dird: it is a directory" "$D/out" ||
+        fail "profile -- DIR: exit $rc, $(cat "$D/out")"
+    # A malformed SOURCE_DATE_EPOCH ends an xclbin build (it was taken as 0).
+    SOURCE_DATE_EPOCH=garbage timeout 20 "$Q" xclbin build -o "$D/x.xclbin" --platform p \
+        --kernel 'k(a:int*)' >"$D/out" 2>&1
+    rc=$?
+    [ $rc -eq 1 ] && grep -q "SOURCE_DATE_EPOCH 'garbage': expected seconds" "$D/out" ||
+        fail "SOURCE_DATE_EPOCH=garbage: exit $rc, $(cat "$D/out")"
     # An empty value names no file: a usage error naming the option.
     G=$SRC/tests/fuzz/graph/fft8.json
     P=$SRC/boards/platforms/workstation.yaml

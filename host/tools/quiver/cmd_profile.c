@@ -479,8 +479,11 @@ static int run_program(pf_opts *o, const char *lib, long *pidout)
     }
     char esc[512];
     if (got == (ssize_t)sizeof e) {
-        fprintf(stderr, PROG ": cannot run %s: %s\n", qv__escape(argv[0], esc, sizeof esc),
-                strerror(e));
+        struct stat ds;
+        bool is_dir = e == EACCES && stat(argv[0], &ds) == 0 && S_ISDIR(ds.st_mode);
+        fprintf(stderr, PROG ": cannot run %s: %s\n",
+                qv__escape(argv[0], esc, sizeof esc),
+                is_dir ? "it is a directory" : strerror(e));
         return 1;
     }
     if (lost) {
@@ -1110,9 +1113,11 @@ int qv_cmd_profile(int argc, char **argv)
         default: goto out;
         }
     }
-    if (optind >= argc) {
-        fprintf(stderr, PROG ": no program to run; usage: quiver profile [OPTIONS] -- PROGRAM "
-                             "[ARGS...]\nTry 'quiver profile --help'.\n");
+    if (optind >= argc || !argv[optind][0]) { /* '' names no program either */
+        fprintf(stderr,
+                PROG ": %s; usage: quiver profile [OPTIONS] -- PROGRAM "
+                     "[ARGS...]\nTry 'quiver profile --help'.\n",
+                optind >= argc ? "no program to run" : "an empty program name");
         goto out;
     }
     o.argv = argv + optind;

@@ -233,9 +233,15 @@ static int build_run(build *b, int argc, char **argv)
     const char *out = NULL, *platform = NULL, *project = NULL, *bitstream = NULL;
     uint16_t mode = QV__XCLBIN_FLAT;
     uint64_t timestamp = 0;
+    /* A malformed SOURCE_DATE_EPOCH ends the build, as the
+     * reproducible-builds specification asks (it was taken as 0). */
     const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && parse_seconds(sde, &timestamp))
-        timestamp = 0;
+    if (sde && *sde && parse_seconds(sde, &timestamp)) {
+        fprintf(stderr,
+                PROG ": SOURCE_DATE_EPOCH '%s': expected seconds since the epoch\n",
+                qv_cli_esc(sde));
+        return 1;
+    }
     int c;
     size_t cus_of = SIZE_MAX; /* the kernel a --cus was given for */
     /* In order: --cus applies to the --kernel before it. */
