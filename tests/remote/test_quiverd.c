@@ -2163,6 +2163,7 @@ static void test_options(void **state)
     assert_int_equal(run_quiverd(args, out, sizeof out), 1);
     assert_null(strstr(out, "discovery.boards"));
     assert_non_null(strstr(out, "no FPGA board could be opened"));
+    assert_non_null(strstr(out, "(of 1 board files): ")); /* and XRT's why */
     /* A board path that is not UTF-8 cannot be named in YAML: said. */
     char dir[700];
     snprintf(dir, sizeof dir, "%s/lat\xe9" "dir", qv_test_scratch());

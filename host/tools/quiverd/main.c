@@ -613,7 +613,24 @@ static int make_runtime(qd_daemon *d)
         }
     }
     if (!fpgas) {
-        qd_log("no FPGA board could be opened (of %u board files)", d->nboards);
+        /* Why, as `quiver devices` says it: XRT's discovery (it said
+         * nothing of it: adversarial testing). */
+        char why[300] = "";
+        bool cards = false;
+        for (unsigned k = 0; k < d->nboards; k++)
+            cards |= !d->boards[k]->emulation;
+        qv_pool_options po;
+        qv_pool_options_init(&po);
+        po.hwloc = po.opencl = 0;
+        qv_pool *pool = NULL;
+        qv_backend_report br;
+        if (cards && qv_pool_create(&po, &pool, NULL) == 0) {
+            for (size_t k = 0; qv_pool_backend(pool, k, &br) == 0; k++)
+                if (!strcmp(br.name, "xrt"))
+                    snprintf(why, sizeof why, ": %s", br.why);
+            qv_pool_destroy(pool);
+        }
+        qd_log("no FPGA board could be opened (of %u board files)%s", d->nboards, why);
         return -1;
     }
     if (o->fail_launch) {
