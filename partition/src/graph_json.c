@@ -216,8 +216,21 @@ int qv_dag_parse(const char *text, size_t len, const char *fname, qv_dag **out,
     qv__jval *root;
     *out = NULL;
     int rc = qv__part_json_parse_keep(text, len, f, graph_keeps, NULL, &root, diag);
-    if (rc)
+    if (rc) {
+        /* XML (a Pegasus DAX given to `quiver plan`): said what it is and
+         * how to read it, not only that '<' is no JSON value. */
+        size_t i = 0;
+        while (i < len &&
+               (text[i] == ' ' || text[i] == '\t' || text[i] == '\r' || text[i] == '\n'))
+            i++;
+        if (rc == QV_EINVAL && diag && i < len && text[i] == '<') {
+            size_t m = strlen(diag->message);
+            snprintf(diag->message + m, sizeof diag->message - m,
+                     " (XML, a DAX workflow? `quiver graph import FILE -o GRAPH.json` "
+                     "converts one)");
+        }
         return rc == QV_EINVAL ? QV_EFORMAT : rc; /* a syntax error */
+    }
     qv_dag *g = NULL;
     idx_pair *map = NULL;
     rc = QV_EFORMAT;

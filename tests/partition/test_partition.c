@@ -1016,7 +1016,8 @@ static void test_bad_graphs(void **state)
          " \"edges\": []}",
          "\"id\" must be an integer", 2},
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
-         " {\"id\": 0.99999999999999999, \"function\": \"f\", \"cost_us\": {\"cpu\": 1}}],\n"
+         " {\"id\": 0.99999999999999999, \"function\": \"f\", \"cost_us\": {\"cpu\": "
+         "1}}],\n"
          " \"edges\": []}",
          "\"id\" must be an integer", 2},
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [\n"
@@ -1052,7 +1053,9 @@ static void test_bad_graphs(void **state)
          "  \"note\": [1, 2, 01]}], \"edges\": []}",
          "leading zero", 3},
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"nodes\": [], \"edges\": [],\n"
-         " \"junk\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]"
+         " \"junk\": "
+         "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]"
+         "]]]]"
          "]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
          "nesting deeper", 2},
         /* found by fuzzing: a bad entry after a good one was accepted */
@@ -1108,6 +1111,9 @@ static void test_bad_graphs(void **state)
         {"{\"format\": \"quiver-graph\", \"version\": 1, \"span_us\": -1,\n"
          " \"nodes\": [], \"edges\": []}",
          "\"span_us\" must be a number in [0, 1e15]", 1},
+        /* XML, as a Pegasus DAX given to `quiver plan`: how to read it */
+        {"\n <?xml version=\"1.0\"?>\n<adag/>\n",
+         "found '<' (XML, a DAX workflow? `quiver graph import FILE -o GRAPH.json`", 2},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qv_dag *g = NULL;
