@@ -186,6 +186,14 @@ escape)
     grep -qF '  void vadd(int \x1B[2J x, @)' "$D/out" ||
         fail "wrap --prototype: not echoed escaped: $(cat "$D/out")"
     grep -qx '                ^' "$D/out" || fail "wrap --prototype: caret misplaced: $(cat "$D/out")"
+    # A catalog path that would end the generated file's header comment
+    # (a backslash-newline splice between '*' and '/'): escaped, no code.
+    W=$(printf '%s/x*\\\n/ int evil = 1; /*' "$D")
+    mkdir -p "$W" && cp -r "$(dirname "$Q")/../share/quiver/." "$W/"
+    timeout 20 "$Q" wrap --catalog "$W/kernels.yaml" --functions fir -o "$D/w.c" \
+        >"$D/out" 2>&1 || fail "wrap --catalog ODD: $(cat "$D/out")"
+    sed -n 3p "$D/w.c" | grep -qF 'x*\\n/ int evil = 1; /*_kernels.yaml: do not edit.' ||
+        fail "wrap: the catalog path is not one escaped line: $(head -5 "$D/w.c")"
     # keygen's DIR in its report (only where CURVE is there to make keys).
     if timeout 20 "$Q" keygen "$D/k$ESC[2J" >"$D/out" 2>&1; then
         grep -q "$ESC" "$D/out" && fail "keygen: an escape character reached the output"

@@ -710,11 +710,59 @@ static void cancelled_during_a_call(void **state)
 }
 #endif
 
-int main(void)
+/* The program run by closed_userfaultfd_is_told: a call deferred, then
+ * every descriptor past stderr closed (a daemon's close-all loop), a file
+ * opened in their place, then the output touched. Exit status 0 when the
+ * calls after it ran synchronously and right. */
+static int close_all_then_call(void)
+{
+    arm_alarm();
+    float *x = fresh(1), *y = fresh(0), *z = fresh(0);
+    assert_int_equal(scale(x, y, N), 0); /* deferred: the gate is shut */
+    for (int fd = 3; fd < 1024; fd++)
+        close(fd);
+    int mine = unlinked_file(); /* may take the userfaultfd's number */
+    atomic_store(&g_gate, 1);
+    printf("y[100] = %g\n", (double)y[100]); /* 0, as the warning says */
+    fflush(stdout);
+    assert_int_equal(scale(x, z, N), 0); /* synchronous now */
+    for (uint32_t i = 0; i < N; i++)
+        if (z[i] != 2 * x[i] + 1)
+            return 1;
+    char b;
+    return lseek(mine, 0, SEEK_SET) == 0 && read(mine, &b, 1) == 0 ? 0 : 2;
+}
+
+/* A program that closes the library's userfaultfd with an output pending
+ * is told (stderr) that it reads as zeros, its later calls run
+ * synchronously and right, and the handler never reads the file the
+ * program opened under that number: it vanished without a word, and could
+ * have read the program's own descriptor (adversarial testing). */
+static void closed_userfaultfd_is_told(void **state)
+{
+    (void)state;
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "/proc/%ld/exe close-all > %s/closeall.out 2>&1",
+             (long)getpid(), qv_test_scratch());
+    int st = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s/closeall.out", qv_test_scratch());
+    char *out = qv_test_slurp(cmd, NULL);
+    assert_non_null(out);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) ||
+        !strstr(out, "the userfaultfd of its deferred "
+                     "calls") ||
+        !strstr(out, "with outputs pending (1): they read as zeros"))
+        fail_msg("close-all: status %d, said: %s", st, out);
+    free(out);
+}
+
+int main(int argc, char **argv)
 {
     /* CPU only, every size, no policy file: the runtime's defaults. */
     setenv("QUIVER_WRAP_WHERE", "cpu", 1);
     setenv("QUIVER_WRAP_MIN_BYTES", "0", 1);
+    if (argc > 1 && !strcmp(argv[1], "close-all"))
+        return close_all_then_call();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(returns_before_the_task_runs),
         cmocka_unit_test(another_thread_lands_them),
@@ -727,6 +775,7 @@ int main(void)
         cmocka_unit_test(output_in_memory_grown_by_mremap),
         cmocka_unit_test(signal_handler_reads_an_output),
         cmocka_unit_test(timer_signal_on_another_thread_reads_an_output),
+        cmocka_unit_test(closed_userfaultfd_is_told),
 #ifndef QV_SANITIZED
         /* AddressSanitizer leaves a cancelled thread's stack poisoned (the
          * cancellation's unwinding) and reports its own sigaltstack at the

@@ -112,7 +112,15 @@ struct retired {
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static const char *g_why = "not tried";
-static int g_ok, g_uffd = -1, g_wake[2] = {-1, -1};
+static atomic_int g_ok; /* read before pthread_once by the settles */
+static int g_uffd = -1, g_wake[2] = {-1, -1};
+/* Calls being set up (from their check of g_stopped to their outputs
+ * armed, g_mu let go in between): the stop waits for them before it
+ * closes the userfaultfd, which they register pages with (a thread that
+ * deferred while exit() ran registered pages with a descriptor closed
+ * under it: ThreadSanitizer, adversarial testing). Under g_mu. */
+static unsigned g_setups;
+static pthread_cond_t g_setups_cv = PTHREAD_COND_INITIALIZER;
 static size_t g_page;
 static pthread_t g_handler;
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -128,6 +136,8 @@ static size_t g_pool_bytes;
 static pthread_t g_owner;
 static int g_has_owner;
 static atomic_int g_stopped;
+static int g_stopping;    /* the stop that joins the handler began; g_mu */
+static atomic_int g_quit; /* the handler thread ends */
 static unsigned long long g_next_id;
 static int g_retry; /* an entry waits for a lander thread */
 /* Entries in g_entries (changed under g_mu): a synchronous call checks it
@@ -604,18 +614,61 @@ static void on_remap(uintptr_t from, uintptr_t to, size_t len)
     }
 }
 
+/* Whether descriptor fd is still the library's userfaultfd: a program
+ * that closes every descriptor it did not open (a daemon's close-all loop)
+ * closes it too, and may open a file of its own under that number, which
+ * the handler must not read from. */
+static bool uffd_ours(int fd)
+{
+    char path[64], to[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(path, to, sizeof to - 1);
+    if (n < 0)
+        return errno != ENOENT && errno != EBADF; /* no /proc: not known */
+    to[n] = 0;
+    return !strcmp(to, "anon_inode:[userfaultfd]");
+}
+
+/* The program closed the userfaultfd: the outputs pending read as zeros
+ * (their pages' registration went with it), said once; calls run
+ * synchronously from now on. g_mu held. */
+static void uffd_lost(int fd)
+{
+    atomic_store(&g_stopped, 1);
+    g_uffd = -1;
+    fprintf(stderr,
+            "quiver: the program closed descriptor %d, the userfaultfd of its deferred "
+            "calls (quiver wrap --defer), with outputs pending (%u): they read as zeros; "
+            "calls run synchronously from now on\n",
+            fd, (unsigned)atomic_load(&g_npending));
+}
+
 static void *handler(void *arg)
 {
     (void)arg;
+    int wake = g_wake[0];
     for (;;) {
-        struct pollfd p[2] = {{g_uffd, POLLIN, 0}, {g_wake[0], POLLIN, 0}};
-        if (poll(p, 2, g_retry ? 10 : -1) < 0) {
+        struct pollfd p[2] = {{g_uffd, POLLIN, 0}, {wake, POLLIN, 0}};
+        /* A finite wait: should the program close the wake pipe, the
+         * stop still ends this thread (g_quit) within a second. */
+        int pr = poll(p, 2, g_retry ? 10 : 1000);
+        if (atomic_load(&g_quit))
+            break;
+        if (pr < 0) {
             if (errno == EINTR)
                 continue;
             break;
         }
-        if (p[1].revents)
+        if (p[1].revents & POLLNVAL) /* closed by the program: not waited on */
+            wake = -1;
+        else if (p[1].revents)
             break;
+        if (p[0].revents && !uffd_ours(g_uffd)) {
+            pthread_mutex_lock(&g_mu);
+            uffd_lost(g_uffd);
+            pthread_mutex_unlock(&g_mu);
+            break;
+        }
         pthread_mutex_lock(&g_mu);
         struct uffd_msg m;
         ssize_t n = p[0].revents ? read(g_uffd, &m, sizeof m) : -1;
@@ -1087,7 +1140,17 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
      * handler touching one would wait for the thread it interrupted. */
     sigset_t old;
     qv__signals_block(&old);
-    int rc = pend_call(rt, f, fn, argv, bytes, region, c);
+    pthread_mutex_lock(&g_mu);
+    bool stopped = atomic_load(&g_stopped);
+    g_setups += !stopped;
+    pthread_mutex_unlock(&g_mu);
+    int rc = stopped ? QV__PEND_SYNC : pend_call(rt, f, fn, argv, bytes, region, c);
+    if (!stopped) {
+        pthread_mutex_lock(&g_mu);
+        if (!--g_setups)
+            pthread_cond_broadcast(&g_setups_cv);
+        pthread_mutex_unlock(&g_mu);
+    }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -1144,6 +1207,7 @@ static int pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *con
             if (a->mode != QV_R) {
                 e->armed = 0;
                 e->touched = 0; /* a new result: its touch counts again */
+                e->c = c;       /* and goes to its new writer's counts */
             }
             s[i].e = e;
             s[i].buf = e->buf;
@@ -1287,10 +1351,15 @@ void qv__pend_settle_all(int stop)
         return;
     sigset_t sigs;
     app_lock(&sigs);
+    if (stop) { /* no call starts its set-up now; those under way end first */
+        atomic_store(&g_stopped, 1);
+        while (g_setups)
+            pthread_cond_wait(&g_setups_cv, &g_mu);
+    }
     land_pages(0, UINTPTR_MAX);
     int join = 0;
-    if (stop && !g_stopped) {
-        atomic_store(&g_stopped, 1);
+    if (stop && !g_stopping) {
+        g_stopping = 1;
         sweep(1);
         for (; g_npool; g_npool--)
             munmap(g_pool[g_npool - 1].mem, g_pool[g_npool - 1].len);
@@ -1301,13 +1370,17 @@ void qv__pend_settle_all(int stop)
     if (t_region.rt && stop)
         region_step(t_region.rt, NULL, 1);
     if (join) {
+        atomic_store(&g_quit, 1);
         (void)!write(g_wake[1], "x", 1);
         pthread_join(g_handler, NULL);
         /* Nothing is registered any more; were anything left, closing
          * the descriptor would let its pages read as zeros rather than
-         * block forever. */
-        close(g_uffd);
+         * block forever. Under g_mu: calls read it there. */
+        app_lock(&sigs);
+        if (g_uffd >= 0)
+            close(g_uffd);
         g_uffd = -1;
+        app_unlock(&sigs);
     }
 }
 
