@@ -251,6 +251,40 @@ static void scale_all(qv_dag *g, int cls, double x)
         g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
 }
 
+/* Costs of g on the classes whose devices in service (p, dev_of) all
+ * refuse a node's function (qv__devq_usable: its code does not build
+ * there) made INFINITY, as for a class it has no implementation for: the
+ * node kept the cost of the class it ran on in its source entry, and a
+ * re-plan after the device refused the function put it there again, a
+ * guard miss at every entry after (ThreadSanitizer's slow CPU). */
+static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
+                          const unsigned *dev_of)
+{
+    for (uint32_t k = 0; k < g->nclass; k++) {
+        int cls = -1;
+        for (int c = 0; c < QV_CLASS_COUNT && cls < 0; c++)
+            if (!strcmp(g->class_name[k], qv_class_name((qv_class)c)))
+                cls = c;
+        if (cls <= QV_CLASS_CPU)
+            continue; /* the CPU runs what has a CPU implementation */
+        for (uint32_t fi = 0; fi < g->nfunc; fi++) {
+            qv_func *f = NULL;
+            if (qv_func_find(rt, g->func_name[fi], &f) != 0)
+                continue; /* a fused kernel's or a part's name */
+            bool any = false;
+            for (uint32_t r = 0; r < p->nres && !any; r++) {
+                unsigned d = dev_of[r];
+                any = d && (int)qv__devq_class(rt, d) == cls && qv__devq_usable(rt, d, f);
+            }
+            if (any)
+                continue;
+            for (uint32_t i = 0; i < g->n; i++)
+                if (g->func[i] == fi)
+                    g->cost[(size_t)i * g->nclass + k] = INFINITY;
+        }
+    }
+}
+
 /* Whether every chain plan pl fuses is tasks i..i+len-1 of the entry, in
  * the order of the kernel's `implements`, of a kernel whose arguments the
  * catalog maps (`of`), short enough to hold back (fuse.c), and on a
@@ -445,6 +479,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     } else {
         scale_class(g, drift_cls, drift_x);
     }
+    drop_unusable(rt, g, p, dev_of);
     qv_plan_opts o;
     qv_plan_opts_init(&o);
     o.algo = QV_ALGO_QUIVER;
