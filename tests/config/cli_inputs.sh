@@ -622,6 +622,14 @@ stdout)
         [ "$(head -n 1 "$D/log")" = KEEP ] || fail "-o $o >> FILE: the file lost its lines"
         grep -q '"format": "quiver-graph"' "$D/log" || fail "-o $o >> FILE: no graph"
     done
+    # plan's JSON to /dev/stdout is the whole of standard output, as with '-'
+    # (the summary it prints when the JSON goes to a file came after it).
+    if [ -n "$JV" ]; then
+        "$Q" plan --graph "$SRC/tests/fuzz/graph/fft8.json" \
+            --platform "$SRC/boards/platforms/workstation.yaml" --json /dev/stdout >"$D/p.json" \
+            2>"$D/err" || fail "plan --json /dev/stdout: $(cat "$D/err")"
+        "$JV" "$D/p.json" || fail "plan --json /dev/stdout: not valid JSON"
+    fi
     echo KEEP >"$D/log"
     "$Q" graph gen cholesky --nt 2 -o /dev/stderr 2>>"$D/log" || fail "-o /dev/stderr"
     [ "$(head -n 1 "$D/log")" = KEEP ] || fail "-o /dev/stderr 2>> FILE: the file lost its lines"

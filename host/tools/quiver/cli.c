@@ -292,6 +292,11 @@ static int open_fd_of(const char *path)
     return fd >= 0 && fcntl(fd, F_GETFD) != -1 ? fd : -1;
 }
 
+bool qv_cli_is_stdout(const char *path)
+{
+    return path && (!strcmp(path, "-") || open_fd_of(path) == STDOUT_FILENO);
+}
+
 FILE *qv_cli_out_open(const char *prog, const char *path, const char *mode)
 {
     if (!strcmp(path, "-"))

@@ -406,7 +406,7 @@ int qv_cmd_plan(int argc, char **argv)
         fprintf(stderr, PROG ": --graph is required\nTry '" PROG " --help'.\n");
         return QV_CLI_USAGE;
     }
-    if (json && dot && !strcmp(json, "-") && !strcmp(dot, "-")) {
+    if (json && dot && qv_cli_is_stdout(json) && qv_cli_is_stdout(dot)) {
         fprintf(stderr, PROG ": the JSON and the DOT cannot both go to standard output\n");
         return QV_CLI_USAGE;
     }
@@ -489,7 +489,7 @@ int qv_cmd_plan(int argc, char **argv)
         goto out;
     if (json && write_to(json, g, p, pl, qv_plan_write_json))
         goto out;
-    int to_stdout = (json && !strcmp(json, "-")) || (dot && !strcmp(dot, "-"));
+    int to_stdout = qv_cli_is_stdout(json) || qv_cli_is_stdout(dot);
     if (!to_stdout && print_summary(g, p, pl, &b, &po))
         goto out;
     ret = 0;

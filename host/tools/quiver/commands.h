@@ -102,6 +102,9 @@ bool qv_cli_overwrites(const char *prog, const char *outopt, const char *out,
  * PATH" (with the reason when a write or the close failed), which a
  * failed < 0 leaves out unless a write failed: the caller said why. */
 int qv_cli_out_close(const char *prog, FILE *f, const char *path, int failed);
+/* Whether an output path is standard output: `-`, or a name of its
+ * descriptor that qv_cli_out_open writes through (`/dev/stdout`). */
+bool qv_cli_is_stdout(const char *path);
 /* Whether qv_cli_out_close told of a failed write of standard output
  * (main's last check then says nothing more). */
 bool qv_cli_stdout_told(void);
