@@ -113,7 +113,13 @@ struct retired {
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static const char *g_why = "not tried";
 static atomic_int g_ok; /* read before pthread_once by the settles */
-static int g_uffd = -1, g_wake[2] = {-1, -1};
+/* The userfaultfd (atomic: calls read it outside g_mu, the handler may
+ * forget it, uffd_lost) and the handler's wake pipe, with what the pipe's
+ * ends are (a program may close them and open files under their
+ * numbers, which the library must then neither write nor close). */
+static atomic_int g_uffd = -1;
+static int g_wake[2] = {-1, -1};
+static struct stat g_wake_st[2];
 /* Calls being set up (from their check of g_stopped to their outputs
  * armed, g_mu let go in between): the stop waits for them before it
  * closes the userfaultfd, which they register pages with (a thread that
@@ -617,30 +623,47 @@ static void on_remap(uintptr_t from, uintptr_t to, size_t len)
 /* Whether descriptor fd is still the library's userfaultfd: a program
  * that closes every descriptor it did not open (a daemon's close-all loop)
  * closes it too, and may open a file of its own under that number, which
- * the handler must not read from. */
+ * the library must not read, write or close. (Every anonymous-inode
+ * descriptor has one inode: fstat would not tell it from an eventfd.) */
 static bool uffd_ours(int fd)
 {
+    if (fd < 0)
+        return false;
     char path[64], to[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(path, to, sizeof to - 1);
     if (n < 0)
-        return errno != ENOENT && errno != EBADF; /* no /proc: not known */
+        return false; /* closed (deferring needs /proc: it is there) */
     to[n] = 0;
     return !strcmp(to, "anon_inode:[userfaultfd]");
 }
 
+/* Whether end i of the wake pipe is still the pipe made at init. */
+static bool wake_ours(int i)
+{
+    struct stat st;
+    return g_wake[i] >= 0 && fstat(g_wake[i], &st) == 0 &&
+           st.st_dev == g_wake_st[i].st_dev && st.st_ino == g_wake_st[i].st_ino;
+}
+
 /* The program closed the userfaultfd: the outputs pending read as zeros
- * (their pages' registration went with it), said once; calls run
- * synchronously from now on. g_mu held. */
+ * (their pages' registration went with it), said once when there are
+ * any; calls run synchronously from now on, and the library forgets its
+ * descriptors that are not its own any more. g_mu held. */
 static void uffd_lost(int fd)
 {
     atomic_store(&g_stopped, 1);
     g_uffd = -1;
-    fprintf(stderr,
-            "quiver: the program closed descriptor %d, the userfaultfd of its deferred "
-            "calls (quiver wrap --defer), with outputs pending (%u): they read as zeros; "
-            "calls run synchronously from now on\n",
-            fd, (unsigned)atomic_load(&g_npending));
+    for (int i = 0; i < 2; i++)
+        if (!wake_ours(i))
+            g_wake[i] = -1;
+    unsigned pending = (unsigned)atomic_load(&g_npending);
+    if (pending)
+        fprintf(stderr,
+                "quiver: the program closed descriptor %d, the userfaultfd of its "
+                "deferred calls (quiver wrap --defer), with outputs pending (%u): they "
+                "read as zeros; calls run synchronously from now on\n",
+                fd, pending);
 }
 
 static void *handler(void *arg)
@@ -649,25 +672,31 @@ static void *handler(void *arg)
     int wake = g_wake[0];
     for (;;) {
         struct pollfd p[2] = {{g_uffd, POLLIN, 0}, {wake, POLLIN, 0}};
-        /* A finite wait: should the program close the wake pipe, the
-         * stop still ends this thread (g_quit) within a second. */
-        int pr = poll(p, 2, g_retry ? 10 : 1000);
-        if (atomic_load(&g_quit))
-            break;
-        if (pr < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (p[1].revents & POLLNVAL) /* closed by the program: not waited on */
+        /* Without its wake pipe (the program closed it), a finite wait:
+         * the stop (g_quit) still ends this thread within a second. */
+        int pr = poll(p, 2, g_retry ? 10 : wake < 0 ? 1000 : -1);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        /* The pipe gone, or another file under its number: not waited on. */
+        if (wake >= 0 && p[1].revents &&
+            ((p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) || !wake_ours(0)))
             wake = -1;
-        else if (p[1].revents)
-            break;
-        if (p[0].revents && !uffd_ours(g_uffd)) {
+        /* Whether the userfaultfd is still ours, at every wake-up, before
+         * the stop is heeded: a close-all loop just before exit() was
+         * otherwise not told (review). */
+        int fd = g_uffd;
+        if (!uffd_ours(fd)) {
             pthread_mutex_lock(&g_mu);
-            uffd_lost(g_uffd);
+            if (g_uffd == fd && fd >= 0)
+                uffd_lost(fd);
             pthread_mutex_unlock(&g_mu);
             break;
+        }
+        if (atomic_load(&g_quit) || pr < 0)
+            break;
+        if (wake >= 0 && (p[1].revents & POLLIN)) { /* not the stop: drained */
+            char b;
+            (void)!read(wake, &b, 1);
         }
         pthread_mutex_lock(&g_mu);
         struct uffd_msg m;
@@ -748,6 +777,8 @@ static void init(void)
         close(fd);
         return;
     }
+    (void)fstat(g_wake[0], &g_wake_st[0]);
+    (void)fstat(g_wake[1], &g_wake_st[1]);
     g_uffd = fd;
     if (qv__thread_start(&g_handler, NULL, handler, NULL)) {
         g_why = "no thread for the userfaultfd";
@@ -1351,6 +1382,9 @@ void qv__pend_settle_all(int stop)
         return;
     sigset_t sigs;
     app_lock(&sigs);
+    int fd = g_uffd;
+    if (fd >= 0 && !uffd_ours(fd)) /* told with the outputs still counted */
+        uffd_lost(fd);
     if (stop) { /* no call starts its set-up now; those under way end first */
         atomic_store(&g_stopped, 1);
         while (g_setups)
@@ -1371,14 +1405,20 @@ void qv__pend_settle_all(int stop)
         region_step(t_region.rt, NULL, 1);
     if (join) {
         atomic_store(&g_quit, 1);
-        (void)!write(g_wake[1], "x", 1);
+        /* Only into our own pipe, and only with its reader there (else
+         * SIGPIPE); without, the handler wakes within a second. */
+        if (wake_ours(0) && wake_ours(1))
+            (void)!write(g_wake[1], "x", 1);
         pthread_join(g_handler, NULL);
         /* Nothing is registered any more; were anything left, closing
          * the descriptor would let its pages read as zeros rather than
-         * block forever. Under g_mu: calls read it there. */
+         * block forever. Only ours: a number the program reused is its. */
         app_lock(&sigs);
-        if (g_uffd >= 0)
-            close(g_uffd);
+        fd = g_uffd;
+        if (uffd_ours(fd))
+            close(fd);
+        else if (fd >= 0)
+            uffd_lost(fd);
         g_uffd = -1;
         app_unlock(&sigs);
     }
