@@ -1060,11 +1060,12 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
 
 /* Drops r's plan: the region runs eagerly until the devices change from
  * generation gen; its reason is why, "; runs eagerly". Under loop->mu. */
-static void run_eagerly(qv__region *r, const char *why, uint64_t gen)
+static void run_eagerly(qv__region *r, const char *why, uint64_t gen, uint64_t until_ns)
 {
     snprintf(r->reason, sizeof r->reason, "%.100s; runs eagerly", why);
     r->lost = true;
     r->lost_gen = gen;
+    r->lost_until_ns = until_ns;
     qv__rplan_release(r->plan);
     r->plan = NULL;
 }
@@ -1144,7 +1145,16 @@ static void take_measures(qv_runtime *rt, qv__region *r)
                     r->job_weighed = r->probed && r->probe_new >= MIN_EAGER;
             } else { /* eager placement wins: the region runs eagerly */
                 qv__log(2, "region %s: %s; it runs eagerly", name, why);
-                run_eagerly(r, why, atomic_load(&l->dev_gen));
+                /* Lost while a drift waited for its re-plan: a device that
+                 * slowed for a while, which the re-plan due at the end of
+                 * replan.min_interval_ms takes in; eager placement until
+                 * then, not for good (review). */
+                uint64_t until =
+                    r->drift_held
+                        ? r->compiled_ns +
+                              (uint64_t)rt->policy->replan_min_interval_ms * 1000000u
+                        : 0;
+                run_eagerly(r, why, atomic_load(&l->dev_gen), until);
                 pthread_mutex_unlock(&l->mu);
                 char detail[300];
                 snprintf(detail, sizeof detail, "region %s: %s; runs eagerly", name, why);
@@ -1303,7 +1313,7 @@ static void *loop_main(void *arg)
                  * The region runs eagerly instead, which places its tasks
                  * on the devices there are, until the devices change. */
                 qv__log(2, "region %s: runs eagerly until the devices change", name);
-                run_eagerly(r, reason, gen);
+                run_eagerly(r, reason, gen, 0);
             }
         } else {
             publish(rt, r, p, replan, !from_src, weighed, reason);

@@ -826,7 +826,8 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         /* The devices changed: plan again, fused kernels included (that a
          * fused plan lost to eager placement was about the devices as they
          * were; kept, a region never fused again, whatever came back). */
-        if (r->lost && r->lost_gen != gen) {
+        if (r->lost && (r->lost_gen != gen ||
+                        (r->lost_until_ns && qv__now_ns() >= r->lost_until_ns))) {
             r->lost = false;
             r->tried = false;
             r->no_fuse = false;

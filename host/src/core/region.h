@@ -170,6 +170,7 @@ struct qv__region {
     bool job_weighed;
     bool lost;
     uint64_t lost_gen;
+    uint64_t lost_until_ns; /* or until then (a loss during a held drift) */
     /* Before a plan loses to eager placement, eager is measured again, now:
      * the next `probe` entries run eagerly (probed: done for this plan);
      * probe_new counts the eager times measured since, probe_plan the
