@@ -821,8 +821,8 @@ int qv__yget_int(const qv__ydoc *doc, const qv__ynode *n, const char *what, int6
     return 0;
 }
 
-/* 0; -1 for no number; -2 for a number too large for a double (1e999),
- * *end past it. */
+/* 0; -1 for no number; -2 for a number a double cannot hold, too large
+ * (1e999) or too small (1e-400), *end past it. */
 static int parse_number(const char *s, double *v, char **end)
 {
     if (isspace((unsigned char)s[0]) || strpbrk(s, "xXpPnN"))
@@ -856,17 +856,17 @@ int qv__yget_double(const qv__ydoc *doc, const qv__ynode *n, const char *what, d
         return rc;
     double v;
     char *end;
+    char t[64];
     int pr = n->plain ? parse_number(n->str, &v, &end) : -1;
     if (pr == -2 && !*end) /* a number all the same: say which are taken */
         return qv__yerr(doc, n, diag,
                         "%s: %s is out of range; expected a number from %g to %g", what,
-                        n->str, lo, hi);
+                        qv__ynum_text(n->str, t, sizeof t), lo, hi);
     if (pr || *end)
         return qv__yerr(doc, n, diag, "%s: expected a number, got '%s'%s", what, n->str,
                         quoted(n));
     /* The value as written: %g made 1000001 "1e+06", refused against a
      * bound of 1e+06. */
-    char t[64];
     if (v < lo || v > hi)
         return qv__yerr(doc, n, diag,
                         "%s: %s is out of range; expected a number from %g to %g", what,

@@ -480,7 +480,9 @@ static int run_program(pf_opts *o, const char *lib, long *pidout)
     char esc[512];
     if (got == (ssize_t)sizeof e) {
         struct stat ds;
-        bool is_dir = e == EACCES && stat(argv[0], &ds) == 0 && S_ISDIR(ds.st_mode);
+        /* (a name without a slash is looked up on PATH: not this one) */
+        bool is_dir = e == EACCES && strchr(argv[0], '/') && stat(argv[0], &ds) == 0 &&
+                      S_ISDIR(ds.st_mode);
         fprintf(stderr, PROG ": cannot run %s: %s\n",
                 qv__escape(argv[0], esc, sizeof esc),
                 is_dir ? "it is a directory" : strerror(e));

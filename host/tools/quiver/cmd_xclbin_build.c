@@ -233,15 +233,7 @@ static int build_run(build *b, int argc, char **argv)
     const char *out = NULL, *platform = NULL, *project = NULL, *bitstream = NULL;
     uint16_t mode = QV__XCLBIN_FLAT;
     uint64_t timestamp = 0;
-    /* A malformed SOURCE_DATE_EPOCH ends the build, as the
-     * reproducible-builds specification asks (it was taken as 0). */
-    const char *sde = getenv("SOURCE_DATE_EPOCH");
-    if (sde && *sde && parse_seconds(sde, &timestamp)) {
-        fprintf(stderr,
-                PROG ": SOURCE_DATE_EPOCH '%s': expected seconds since the epoch\n",
-                qv_cli_esc(sde));
-        return 1;
-    }
+    bool stamped = false; /* --timestamp given: SOURCE_DATE_EPOCH not read */
     int c;
     size_t cus_of = SIZE_MAX; /* the kernel a --cus was given for */
     /* In order: --cus applies to the --kernel before it. */
@@ -283,6 +275,7 @@ static int build_run(build *b, int argc, char **argv)
                         qv_cli_esc(v));
                 return QV_CLI_USAGE;
             }
+            stamped = true;
             break;
         case B_KERNEL:
             rc = qv_xsig_parse(&b->sig, PROG, v);
@@ -326,6 +319,16 @@ static int build_run(build *b, int argc, char **argv)
         fprintf(stderr, PROG ": -o, --platform and --kernel are required\nTry '" PROG
                              " --help'.\n");
         return QV_CLI_USAGE;
+    }
+    /* A malformed SOURCE_DATE_EPOCH ends the build, as the
+     * reproducible-builds specification asks (it was taken as 0); an
+     * empty one is unset. */
+    const char *sde = getenv("SOURCE_DATE_EPOCH");
+    if (!stamped && sde && *sde && parse_seconds(sde, &timestamp)) {
+        fprintf(stderr,
+                PROG ": SOURCE_DATE_EPOCH '%s': expected seconds since the epoch\n",
+                qv_cli_esc(sde));
+        return 1;
     }
     if (qv_cli_overwrites(PROG, "-o", out, "--bitstream", bitstream))
         return QV_CLI_USAGE;

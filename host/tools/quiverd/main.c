@@ -25,12 +25,13 @@
 #include <unistd.h>
 
 #include "config/catalog.h"
+#include "config/yaml_doc.h" /* qv__same_file */
+#include "devices/device.h"  /* qv__fault_set: --fail-launch */
 #include "quiver.h"
 #include "quiver/config.h"
 #include "quiverd.h"
 #include "qv_escape.h"
 #include "qv_text.h"
-#include "devices/device.h" /* qv__fault_set: --fail-launch */
 
 atomic_int qd_stop, qd_reload;
 
@@ -229,14 +230,6 @@ static int parse_bytes(const char *arg, uint64_t *out)
     return 0;
 }
 
-/* Whether files a and b are one (both there). */
-static bool same_file(const char *a, const char *b)
-{
-    struct stat sa, sb;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
-           sa.st_ino == sb.st_ino;
-}
-
 /* Whether --log names a file the daemon reads (a board file, the catalog,
  * a key of --keys, or a file in its authorized/, which a reload would
  * read as a key): said, as `quiver plan` refuses an output that is one of
@@ -246,16 +239,16 @@ static bool log_reads(const qd_options *o)
 {
     const char *what = NULL;
     for (unsigned i = 0; !what && i < o->nboards; i++)
-        if (same_file(o->log, o->boards[i]))
+        if (qv__same_file(o->log, o->boards[i]))
             what = "a --board file";
-    if (!what && o->catalog && same_file(o->log, o->catalog))
+    if (!what && o->catalog && qv__same_file(o->log, o->catalog))
         what = "the --catalog";
     static const char *const keys[] = {"server.key", "server.pub", "client.key",
                                        "client.pub"};
     char p[PATH_MAX + 32];
     for (size_t i = 0; !what && o->keys && i < sizeof keys / sizeof keys[0]; i++) {
         snprintf(p, sizeof p, "%s/%s", o->keys, keys[i]);
-        if (same_file(o->log, p))
+        if (qv__same_file(o->log, p))
             what = "a key of --keys";
     }
     if (!what && o->keys) { /* in authorized/: its directory is that one */
@@ -278,6 +271,7 @@ static bool log_reads(const qd_options *o)
                 qv__escape_tmp(o->log), what);
     return what != NULL;
 }
+
 static int parse_args(int argc, char **argv, qd_options *o)
 {
     /* Values past any character: a wrong short option ("-b") is told
@@ -626,7 +620,7 @@ static int make_runtime(qd_daemon *d)
         qv_backend_report br;
         if (cards && qv_pool_create(&po, &pool, NULL) == 0) {
             for (size_t k = 0; qv_pool_backend(pool, k, &br) == 0; k++)
-                if (!strcmp(br.name, "xrt"))
+                if (!strcmp(br.name, "xrt") && br.why[0])
                     snprintf(why, sizeof why, ": %s", br.why);
             qv_pool_destroy(pool);
         }
