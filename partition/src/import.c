@@ -88,6 +88,7 @@ int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
     while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
         s++;
     qv_dag *g = NULL;
+    bool dax = *s == '<';
     if (*s == '{')
         rc = qv__part_import_wfformat(text, len, path, &g, diag);
     else if (*s == '<')
@@ -113,6 +114,16 @@ int qv_dag_import(const char *path, const qv_import_opts *opts, qv_dag **out,
     if (!rc && ((rc = qv_dag_finalize(g, diag)) || (rc = qv_dag_check(g, diag)))) {
         if (diag)
             snprintf(diag->file, sizeof diag->file, "%s", path);
+        /* A cycle names a node by its id, which an imported graph numbers
+         * in the file's order from 0: said as the job or task it is. */
+        long long at;
+        if (rc == QV_EINVAL && diag &&
+            sscanf(diag->message, "edges form a cycle through node %lld", &at) == 1)
+            snprintf(
+                diag->message, sizeof diag->message,
+                "its dependencies form a cycle through %s %lld of the file (counting "
+                "from 1)",
+                dax ? "<job>" : "task", at + 1);
         if (rc == QV_EINVAL) /* a cycle, or a value the graph format refuses */
             rc = QV_EFORMAT;
     }

@@ -167,6 +167,14 @@ static void test_import_validates(void **state)
         const char *ext, *text, *msg;
         int line; /* 0: the error names a node, not a line */
     } bad[] = {
+        /* a cycle: named by the job's place in the file, not by a node
+         * id the file never had */
+        {".xml",
+         DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\"/>\n"
+                  "<job id=\"b\" name=\"g\" runtime=\"1\"/>\n"
+                  "<child ref=\"a\"><parent ref=\"b\"/></child>\n"
+                  "<child ref=\"b\"><parent ref=\"a\"/></child>\n</adag>\n",
+         "dependencies form a cycle through <job> ", 0},
         /* DAX: an empty job name was written as "function": "" */
         {".xml", DAX_HEAD "<job id=\"a\" name=\"\" runtime=\"1\"/>\n</adag>\n",
          "non-empty name", 3},
