@@ -676,6 +676,12 @@ check-json)
     "$JV" "$D/out.json" || fail "check --json of a long path: not valid JSON"
     grep -qF '"file": "'"$L"'/bad.yaml", "line": 2' "$D/out.json" ||
         fail "check --json: file of a long path is not the whole path: $(cat "$D/out.json")"
+    # An empty file passes as the default policy, and is said to be empty
+    # (a board truncated to nothing read as "ok (policy)").
+    : >"$D/empty.yaml"
+    timeout 20 "$Q" check "$D/empty.yaml" >"$D/out" 2>&1 || fail "check EMPTY: $(cat "$D/out")"
+    grep -q "ok (policy; the file is empty: every setting at its default)" "$D/out" ||
+        fail "check EMPTY: $(cat "$D/out")"
     timeout 20 "$Q" check --json -q "$SRC/boards/emu/u50-emu.yaml" >"$D/out.json"
     [ "$(cat "$D/out.json")" = "[]" ] || fail "check --json -q of a good file is not []"
     ;;

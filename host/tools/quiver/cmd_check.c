@@ -7,6 +7,7 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "commands.h"
 #include "config/catalog.h"
@@ -121,9 +122,15 @@ int qv_cmd_check(int argc, char **argv)
             qv_diag_format(&diag, line, sizeof line);
             fprintf(stderr, "%s\n", line);
         } else if (!quiet) {
+            /* An empty file is the default policy, which a board or a
+             * catalog truncated to nothing also reads as: said so. */
+            struct stat st;
+            bool empty =
+                kind == QV_CONFIG_POLICY && stat(argv[i], &st) == 0 && st.st_size == 0;
             char e[4096];
-            printf("%s: ok (%s)\n", qv__escape(argv[i], e, sizeof e),
-                   qv_config_kind_name(kind));
+            printf("%s: ok (%s%s)\n", qv__escape(argv[i], e, sizeof e),
+                   qv_config_kind_name(kind),
+                   empty ? "; the file is empty: every setting at its default" : "");
         }
     }
     if (json)
