@@ -431,7 +431,9 @@ static void slow_small_board_is_replanned(void **state)
     slow_board_replanned(&one, 16);
 }
 
-/* The CPU that a plan uses slows 300x within replan.min_interval_ms of
+/* (A slack of 2: the slowdown is 100x and more, and at 1.05 a loaded
+ * machine's noise made the plan lose before it, 2 runs in 8: review.)
+ * The CPU that a plan uses slows 300x within replan.min_interval_ms of
  * the compile: the drift cannot re-plan yet, and eager placement (which
  * measures the CPU's new times and takes the board) is faster. The plan
  * is weighed against it meanwhile and gives way; without that, it ran the
@@ -445,7 +447,7 @@ static void drifting_plan_weighed_against_eager(void **state)
     unsigned bdev;
     cpu_us = 10;
     qv_runtime *rt = board_setup("replan: {drift: 0.5, min_interval_ms: 4000, "
-                                 "eager_slack: 1.05}\n",
+                                 "eager_slack: 2}\n",
                                  &f, &board, &bdev);
     static arrays A;
     arrays_open(rt, &A);

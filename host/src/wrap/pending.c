@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -118,8 +119,9 @@ static atomic_int g_ok; /* read before pthread_once by the settles */
  * ends are (a program may close them and open files under their
  * numbers, which the library must then neither write nor close). */
 static atomic_int g_uffd = -1;
-static int g_wake[2] = {-1, -1};
-static struct stat g_wake_st[2];
+static atomic_int g_wake[2] = {-1, -1};
+static struct stat g_wake_st[2], g_uffd_st;
+static bool g_uffd_own_inode; /* each userfaultfd has its own (Linux 5.11+) */
 /* Calls being set up (from their check of g_stopped to their outputs
  * armed, g_mu let go in between): the stop waits for them before it
  * closes the userfaultfd, which they register pages with (a thread that
@@ -623,17 +625,25 @@ static void on_remap(uintptr_t from, uintptr_t to, size_t len)
 /* Whether descriptor fd is still the library's userfaultfd: a program
  * that closes every descriptor it did not open (a daemon's close-all loop)
  * closes it too, and may open a file of its own under that number, which
- * the library must not read, write or close. (Every anonymous-inode
- * descriptor has one inode: fstat would not tell it from an eventfd.) */
+ * the library must not read, write or close. By its inode (each
+ * userfaultfd has one of its own since Linux 5.11), so that a program
+ * without /proc any more (a chroot) keeps its outputs: taken by that for
+ * a closed descriptor, the handler left them waiting for ever (review).
+ * Where every anonymous descriptor shares one inode, /proc tells its kind
+ * when it can, and a descriptor it cannot tell about is taken as ours. */
 static bool uffd_ours(int fd)
 {
-    if (fd < 0)
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != g_uffd_st.st_dev ||
+        st.st_ino != g_uffd_st.st_ino)
         return false;
+    if (g_uffd_own_inode)
+        return true;
     char path[64], to[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(path, to, sizeof to - 1);
     if (n < 0)
-        return false; /* closed (deferring needs /proc: it is there) */
+        return true; /* open (fstat said so), of this kind as far as known */
     to[n] = 0;
     return !strcmp(to, "anon_inode:[userfaultfd]");
 }
@@ -642,8 +652,9 @@ static bool uffd_ours(int fd)
 static bool wake_ours(int i)
 {
     struct stat st;
-    return g_wake[i] >= 0 && fstat(g_wake[i], &st) == 0 &&
-           st.st_dev == g_wake_st[i].st_dev && st.st_ino == g_wake_st[i].st_ino;
+    int fd = g_wake[i];
+    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == g_wake_st[i].st_dev &&
+           st.st_ino == g_wake_st[i].st_ino;
 }
 
 /* The program closed the userfaultfd: the outputs pending read as zeros
@@ -672,35 +683,37 @@ static void *handler(void *arg)
     int wake = g_wake[0];
     for (;;) {
         struct pollfd p[2] = {{g_uffd, POLLIN, 0}, {wake, POLLIN, 0}};
-        /* Without its wake pipe (the program closed it), a finite wait:
-         * the stop (g_quit) still ends this thread within a second. */
-        int pr = poll(p, 2, g_retry ? 10 : wake < 0 ? 1000 : -1);
-        if (pr < 0 && errno == EINTR)
-            continue;
+        /* A finite wait: should the program close an end of the wake
+         * pipe (this poll holds the other's file), the stop (g_quit) still
+         * ends this thread within a second (review: a stop waited for it
+         * for ever). */
+        int pr = poll(p, 2, g_retry ? 10 : 1000);
+        if (atomic_load(&g_quit))
+            break;
+        if (pr < 0)
+            continue; /* EINTR; nothing else is expected of poll here */
         /* The pipe gone, or another file under its number: not waited on. */
         if (wake >= 0 && p[1].revents &&
             ((p[1].revents & (POLLHUP | POLLERR | POLLNVAL)) || !wake_ours(0)))
             wake = -1;
-        /* Whether the userfaultfd is still ours, at every wake-up, before
-         * the stop is heeded: a close-all loop just before exit() was
-         * otherwise not told (review). */
-        int fd = g_uffd;
-        if (!uffd_ours(fd)) {
-            pthread_mutex_lock(&g_mu);
-            if (g_uffd == fd && fd >= 0)
-                uffd_lost(fd);
-            pthread_mutex_unlock(&g_mu);
-            break;
-        }
-        if (atomic_load(&g_quit) || pr < 0)
-            break;
         if (wake >= 0 && (p[1].revents & POLLIN)) { /* not the stop: drained */
             char b;
             (void)!read(wake, &b, 1);
         }
+        if (!p[0].revents)
+            continue;
         pthread_mutex_lock(&g_mu);
+        /* Still ours, checked under g_mu right before the read: a file the
+         * program opened under its number is neither read nor waited on. */
+        int fd = g_uffd;
+        if (!uffd_ours(fd)) {
+            if (fd >= 0)
+                uffd_lost(fd);
+            pthread_mutex_unlock(&g_mu);
+            break;
+        }
         struct uffd_msg m;
-        ssize_t n = p[0].revents ? read(g_uffd, &m, sizeof m) : -1;
+        ssize_t n = read(fd, &m, sizeof m);
         int err = n < 0 ? errno : 0;
         if (n == (ssize_t)sizeof m) {
             g_handled++;
@@ -712,12 +725,17 @@ static void *handler(void *arg)
             else if (m.event == UFFD_EVENT_REMAP)
                 on_remap((uintptr_t)m.arg.remap.from, (uintptr_t)m.arg.remap.to,
                          (size_t)m.arg.remap.len);
+        } else if (n >= 0 || (err != EAGAIN && err != EINTR)) {
+            /* A short read or an error the userfaultfd does not give: not
+             * ours after all; deferring stops, rather than leave calls to
+             * register pages that no thread serves. */
+            uffd_lost(fd);
+            pthread_mutex_unlock(&g_mu);
+            break;
         }
         if (g_retry)
             retry_landers();
         pthread_mutex_unlock(&g_mu);
-        if (n < 0 && p[0].revents && err != EAGAIN && err != EINTR)
-            break;
     }
     return NULL;
 }
@@ -749,6 +767,18 @@ static void after_fork_child(void)
 {
     g_child = 1;
     atomic_store(&g_stopped, 1);
+    /* The parent's descriptors, not the child's: a child that lives on
+     * would keep the parent's userfaultfd alive after the parent closed
+     * it (review). */
+    int fd = g_uffd;
+    if (uffd_ours(fd))
+        close(fd);
+    g_uffd = -1;
+    for (int i = 0; i < 2; i++) {
+        if (wake_ours(i))
+            close(g_wake[i]);
+        g_wake[i] = -1;
+    }
     sigset_t old = g_fork_mask;
     pthread_mutex_unlock(&g_mu);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
@@ -772,13 +802,25 @@ static void init(void)
         close(fd);
         return;
     }
-    if (pipe2(g_wake, O_CLOEXEC)) {
+    int wp[2];
+    if (pipe2(wp, O_CLOEXEC)) {
         g_why = "no pipe for the userfaultfd thread";
         close(fd);
         return;
     }
+    g_wake[0] = wp[0];
+    g_wake[1] = wp[1];
     (void)fstat(g_wake[0], &g_wake_st[0]);
     (void)fstat(g_wake[1], &g_wake_st[1]);
+    (void)fstat(fd, &g_uffd_st);
+    /* Whether userfaultfds have inodes of their own here (an eventfd's
+     * differs from it then), so that the inode alone names ours. */
+    int probe = eventfd(0, EFD_CLOEXEC);
+    struct stat ps;
+    g_uffd_own_inode =
+        probe >= 0 && fstat(probe, &ps) == 0 && ps.st_ino != g_uffd_st.st_ino;
+    if (probe >= 0)
+        close(probe);
     g_uffd = fd;
     if (qv__thread_start(&g_handler, NULL, handler, NULL)) {
         g_why = "no thread for the userfaultfd";
@@ -1405,10 +1447,21 @@ void qv__pend_settle_all(int stop)
         region_step(t_region.rt, NULL, 1);
     if (join) {
         atomic_store(&g_quit, 1);
-        /* Only into our own pipe, and only with its reader there (else
-         * SIGPIPE); without, the handler wakes within a second. */
-        if (wake_ours(0) && wake_ours(1))
-            (void)!write(g_wake[1], "x", 1);
+        /* Only into our own pipe; a reader gone raises SIGPIPE, held and
+         * taken back here. Without the write the handler wakes within a
+         * second. */
+        if (wake_ours(1)) {
+            sigset_t pipe, was;
+            sigemptyset(&pipe);
+            sigaddset(&pipe, SIGPIPE);
+            bool pending = sigpending(&was) == 0 && sigismember(&was, SIGPIPE);
+            pthread_sigmask(SIG_BLOCK, &pipe, &was);
+            if (write(g_wake[1], "x", 1) < 0 && errno == EPIPE && !pending) {
+                struct timespec zero = {0, 0};
+                (void)sigtimedwait(&pipe, NULL, &zero);
+            }
+            pthread_sigmask(SIG_SETMASK, &was, NULL);
+        }
         pthread_join(g_handler, NULL);
         /* Nothing is registered any more; were anything left, closing
          * the descriptor would let its pages read as zeros rather than
