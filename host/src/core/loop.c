@@ -260,27 +260,21 @@ static void scale_all(qv_dag *g, int cls, double x)
 static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
                           const unsigned *dev_of)
 {
-    for (uint32_t k = 0; k < g->nclass; k++) {
-        int cls = -1;
-        for (int c = 0; c < QV_CLASS_COUNT && cls < 0; c++)
-            if (!strcmp(g->class_name[k], qv_class_name((qv_class)c)))
-                cls = c;
-        if (cls <= QV_CLASS_CPU)
-            continue; /* the CPU runs what has a CPU implementation */
-        for (uint32_t fi = 0; fi < g->nfunc; fi++) {
-            qv_func *f = NULL;
-            if (qv_func_find(rt, g->func_name[fi], &f) != 0)
-                continue; /* a fused kernel's or a part's name */
-            bool any = false;
+    for (uint32_t fi = 0; fi < g->nfunc; fi++) {
+        qv_func *f = NULL;
+        if (qv_func_find(rt, g->func_name[fi], &f) != 0)
+            continue; /* a fused kernel's or a part's name */
+        /* (the CPU runs what has a CPU implementation) */
+        for (int c = QV_CLASS_CPU + 1; c < QV_CLASS_COUNT; c++) {
+            int k = dag_class(g, c);
+            bool any = k < 0; /* no cost there to drop */
             for (uint32_t r = 0; r < p->nres && !any; r++) {
                 unsigned d = dev_of[r];
-                any = d && (int)qv__devq_class(rt, d) == cls && qv__devq_usable(rt, d, f);
+                any = d && (int)qv__devq_class(rt, d) == c && qv__devq_usable(rt, d, f);
             }
-            if (any)
-                continue;
-            for (uint32_t i = 0; i < g->n; i++)
+            for (uint32_t i = 0; !any && i < g->n; i++)
                 if (g->func[i] == fi)
-                    g->cost[(size_t)i * g->nclass + k] = INFINITY;
+                    g->cost[(size_t)i * g->nclass + (uint32_t)k] = INFINITY;
         }
     }
 }

@@ -285,9 +285,9 @@ static int open_fd_of(const char *path)
         fd = atoi(p);
     }
     struct stat ps, fs;
-    for (int std = STDOUT_FILENO; fd < 0 && std <= STDERR_FILENO; std++)
-        if (stat(path, &ps) == 0 && S_ISREG(ps.st_mode) && fstat(std, &fs) == 0 &&
-            ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino)
+    bool file = fd < 0 && stat(path, &ps) == 0 && S_ISREG(ps.st_mode);
+    for (int std = STDOUT_FILENO; file && fd < 0 && std <= STDERR_FILENO; std++)
+        if (fstat(std, &fs) == 0 && ps.st_dev == fs.st_dev && ps.st_ino == fs.st_ino)
             fd = std;
     return fd >= 0 && fcntl(fd, F_GETFD) != -1 ? fd : -1;
 }
