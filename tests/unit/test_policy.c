@@ -90,14 +90,17 @@ static void loop_keys_load(void **state)
                                                  "replan:\n"
                                                  "  drift: 0.1\n"
                                                  "  min_interval_ms: 250\n"
-                                                 "  eager_slack: 1.2\n");
+                                                 "  eager_slack: 1.2\n"
+                                                 "  eager_retry_ms: 0\n");
     assert_int_equal(qv__policy_load(path, &p, NULL), 0);
     assert_int_equal(p.hot_threshold, 5);
     assert_true(p.replan_drift == 0.1);
     assert_int_equal(p.replan_min_interval_ms, 250);
     assert_true(p.replan_eager_slack == 1.2);
+    assert_int_equal(p.replan_eager_retry_ms, 0);
     qv__policy_fini(&p);
     assert_true(p.replan_eager_slack == 1.05); /* the default */
+    assert_int_equal(p.replan_eager_retry_ms, 10000);
     path = write_policy("never.yaml", "replan: {eager_slack: 0}\n");
     assert_int_equal(qv__policy_load(path, &p, NULL), 0);
     assert_true(p.replan_eager_slack == 0);

@@ -1254,12 +1254,22 @@ static qv_region_info step_until_replayed(fixture *fx, prog_bufs *pb, double ref
 static const op step_ops[4] = {
     {0, 0, 0, 0, 0.5}, {0, 1, 0, 0, 0.5}, {1, 2, 0, 1, 0}, {1, 3, 2, 0, 0}};
 
+/* A runtime (hot_threshold 2 and policy's other keys) replaying step_ops
+ * in region "step". */
+static qv_region_info step_open_with(fixture *fx, prog_bufs *pb, double ref[NB][NE],
+                                     bool spaced, const char *policy)
+{
+    char text[256];
+    snprintf(text, sizeof text, "hot_threshold: 2\n%s", policy);
+    fx_open(fx, text, 1);
+    pb_open(fx, pb, ref);
+    return step_until_replayed(fx, pb, ref, step_ops, spaced);
+}
+
 /* A runtime (hot_threshold 2) replaying step_ops in region "step". */
 static qv_region_info step_open(fixture *fx, prog_bufs *pb, double ref[NB][NE], bool spaced)
 {
-    fx_open(fx, "hot_threshold: 2\n", 1);
-    pb_open(fx, pb, ref);
-    return step_until_replayed(fx, pb, ref, step_ops, spaced);
+    return step_open_with(fx, pb, ref, spaced, "");
 }
 
 /* Sets region "step"'s eager times to us each, measured again already
@@ -1307,7 +1317,7 @@ static void plan_slower_than_eager_runs_eagerly(void **state)
         ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
     while (!strstr(ri.last_replan_reason, "runs eagerly") && now_s() - t0 < 60);
     assert_non_null(strstr(ri.last_replan_reason, "slower than eager"));
-    assert_non_null(strstr(ri.last_replan_reason, "runs eagerly"));
+    assert_non_null(strstr(ri.last_replan_reason, "runs eagerly for 10000 ms"));
     uint64_t replayed = ri.replayed, compiles = ri.compiles, recorded = ri.recorded;
     for (int i = 0; i < 4; i++)
         ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
@@ -1315,6 +1325,92 @@ static void plan_slower_than_eager_runs_eagerly(void **state)
     assert_int_equal(ri.recorded, recorded + 4);
     assert_int_equal(ri.compiles, compiles);
     assert_int_equal(ri.guard_misses, 0);
+    pb_close(&pb);
+    qv_runtime_destroy(fx.rt);
+}
+
+/* Runs entries of region "step" (spaced out) until its plan loses to
+ * eager times set by hand (60 s at most), with the region's info in *ri;
+ * returns a time before the loss (the last look that did not see it). */
+static double step_until_lost(fixture *fx, prog_bufs *pb, double ref[NB][NE],
+                              qv_region_info *ri)
+{
+    fake_eager(fx, true);
+    double t0 = now_s(), before = t0, look;
+    do {
+        *ri = step(fx, pb, ref, step_ops, 4, NULL, 0);
+        usleep(5000);
+        look = before;
+        before = now_s();
+        *ri = info_of(fx->rt, "step");
+    } while (!strstr(ri->last_replan_reason, "runs eagerly") && now_s() - t0 < 60);
+    assert_non_null(strstr(ri->last_replan_reason, "slower than eager"));
+    return look;
+}
+
+/* Runs entries of region "step" (spaced out) until a plan made after
+ * lost replays (60 s at most); returns a time after its compile (the
+ * first look that saw it). */
+static double step_until_planned_again(fixture *fx, prog_bufs *pb, double ref[NB][NE],
+                                       qv_region_info *ri)
+{
+    uint64_t compiles = ri->compiles, replayed = ri->replayed;
+    double t0 = now_s(), compiled = 0;
+    do {
+        *ri = step(fx, pb, ref, step_ops, 4, NULL, 0);
+        usleep(5000);
+        *ri = info_of(fx->rt, "step");
+        if (!compiled && ri->compiles > compiles)
+            compiled = now_s();
+    } while (!(compiled && ri->replayed > replayed) && now_s() - t0 < 60);
+    if (!compiled || ri->replayed == replayed)
+        fail_msg("not planned again: %s", ri->last_replan_reason);
+    return compiled;
+}
+
+/* A region whose plan lost to eager placement runs eagerly for
+ * replan.eager_retry_ms, then is planned again (what made it lose may
+ * have passed); a second loss in a row runs it eagerly twice as long, and
+ * with the retry at 0 it stays eager. The times between are measured from
+ * before the loss to after the compile: at least the period whatever the
+ * machine's lags. */
+static void lost_plan_planned_again_after_a_while(void **state)
+{
+    (void)state;
+    fixture fx;
+    static prog_bufs pb;
+    static double ref[NB][NE];
+    qv_region_info ri =
+        step_open_with(&fx, &pb, ref, false, "replan: {eager_retry_ms: 300}\n");
+    double lost = step_until_lost(&fx, &pb, ref, &ri);
+    if (!strstr(ri.last_replan_reason, "runs eagerly for 300 ms"))
+        fail_msg("first loss: %s", ri.last_replan_reason);
+    double again = step_until_planned_again(&fx, &pb, ref, &ri);
+    if (again - lost < 0.3)
+        fail_msg("planned again %.3f s after the loss, before its 0.3 s", again - lost);
+    assert_string_equal(ri.last_replan_reason, "planned again after running eagerly");
+    /* No plan kept between: the second loss runs eagerly 600 ms. */
+    lost = step_until_lost(&fx, &pb, ref, &ri);
+    if (!strstr(ri.last_replan_reason, "runs eagerly for 600 ms"))
+        fail_msg("second loss: %s", ri.last_replan_reason);
+    again = step_until_planned_again(&fx, &pb, ref, &ri);
+    if (again - lost < 0.6)
+        fail_msg("planned again %.3f s after the second loss, before its 0.6 s",
+                 again - lost);
+    pb_close(&pb);
+    qv_runtime_destroy(fx.rt);
+
+    /* 0: eagerly until the devices change. */
+    ri = step_open_with(&fx, &pb, ref, false, "replan: {eager_retry_ms: 0}\n");
+    (void)step_until_lost(&fx, &pb, ref, &ri);
+    assert_true(ri.last_replan_reason[strlen(ri.last_replan_reason) - 1] == 'y');
+    uint64_t compiles = ri.compiles;
+    lost = now_s();
+    while (now_s() - lost < 0.5) {
+        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
+        usleep(5000);
+    }
+    assert_int_equal(info_of(fx.rt, "step").compiles, compiles);
     pb_close(&pb);
     qv_runtime_destroy(fx.rt);
 }
@@ -2271,6 +2367,7 @@ int main(void)
         cmocka_unit_test(replay_equals_sequential),
         cmocka_unit_test(guard_miss_mid_entry),
         cmocka_unit_test(plan_slower_than_eager_runs_eagerly),
+        cmocka_unit_test(lost_plan_planned_again_after_a_while),
         cmocka_unit_test(plan_is_weighed_from_its_first_entries),
         cmocka_unit_test(eager_measured_again_before_the_plan_loses),
         cmocka_unit_test(plan_times_outlive_the_probe),

@@ -38,9 +38,8 @@ static const qv__ykey top_keys[] = {
     {"deadline_ms", 0, NULL},  {"remote", 0, NULL}, {NULL, 0, NULL},
 };
 static const qv__ykey replan_keys[] = {
-    {"drift", 0, NULL},
-    {"min_interval_ms", 0, NULL},
-    {"eager_slack", 0, NULL},
+    {"drift", 0, NULL},       {"min_interval_ms", 0, NULL},
+    {"eager_slack", 0, NULL}, {"eager_retry_ms", 0, NULL},
     {NULL, 0, NULL},
 };
 static const qv__ykey discovery_keys[] = {
@@ -102,6 +101,7 @@ void qv__policy_defaults(qv__policy *p)
     p->replan_drift = 0.25;
     p->replan_min_interval_ms = 1000;
     p->replan_eager_slack = 1.05;
+    p->replan_eager_retry_ms = 10000;
     p->rescan_interval_ms = 5000;
     p->discover_hwloc = 1;
     p->discover_opencl = 1;
@@ -424,6 +424,9 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         if (!rc)
             rc = get_uint(doc, sec, "min_interval_ms", "replan.min_interval_ms", 0,
                           86400000, &p->replan_min_interval_ms, diag);
+        if (!rc)
+            rc = get_uint(doc, sec, "eager_retry_ms", "replan.eager_retry_ms", 0,
+                          86400000, &p->replan_eager_retry_ms, diag);
         if (!rc && (n = qv__ymap_get(sec, "eager_slack"))) {
             /* One message for both gaps of the range (0 to 1 and past 10
              * said different things). */

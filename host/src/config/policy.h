@@ -9,10 +9,13 @@
  *   hot_threshold: 3             1..1000000 entries before a region compiles
  *   implicit_regions: true       the work between two qv_wait_all is a region
  *   devices: [cpu, gpu, fpga, remote]
- *   replan:    {drift: 0.25, min_interval_ms: 1000, eager_slack: 1.05}
+ *   replan:    {drift: 0.25, min_interval_ms: 1000, eager_slack: 1.05,
+ *               eager_retry_ms: 10000}
  *              a region re-plans when a device's measured time drifts past
  *              drift, at most once per min_interval_ms, and drops a plan
- *              slower than eager placement by eager_slack (core/loop.c)
+ *              slower than eager placement by eager_slack, then runs
+ *              eagerly for eager_retry_ms (doubled at each loss in a row)
+ *              before it is planned again (core/loop.c)
  *   discovery: {rescan_interval_ms: 5000, hwloc: true, opencl: true,
  *               xrt: true, boards: [../boards/emu/u250-emu.yaml]}
  *   log:       {level: warn, file: PATH}
@@ -54,6 +57,9 @@ typedef struct qv__policy {
     unsigned replan_min_interval_ms; /* 1000: between two re-plans */
     double replan_eager_slack;       /* 1.05: a plan this much slower than
                                       * eager placement is dropped; 0 never */
+    unsigned replan_eager_retry_ms;  /* 10000: eager after a dropped plan for
+                                      * this long (doubled at each loss in a
+                                      * row); 0 until the devices change */
     unsigned rescan_interval_ms;     /* 5000; 0 = no periodic rescan */
     int discover_hwloc;              /* 1 */
     int discover_opencl;             /* 1 */

@@ -15,15 +15,16 @@
  * Measuring: per device, the measured time of the entry's tasks against
  * the plan's prediction, as a ratio calibrated on the first entries of the
  * region's first plan (a plan predicts from one recorded entry, and devices
- * have steady offsets that are no news), kept across re-plans. When a device's ratio moves past policy replan.drift
- * from its calibration, and past 3 times that device's own noise (the
- * average deviation of its earlier entries: a loaded machine's CPU moves
- * by 30 % from one entry to the next), for DRIFT_ENTRIES entries in a row,
- * the region is re-planned from the last entry, whose measured times
- * carry the change; no more often than replan.min_interval_ms. The entries' span over the
- * plan's makespan (the median of the last QV__CALS) calibrates the
- * prediction that qv_region_info reports. The thread that ran an entry
- * takes its measure once the entry's tasks are done (take_measures,
+ * have steady offsets that are no news), kept across re-plans. When a
+ * device's ratio moves past policy replan.drift from its calibration, and
+ * past 3 times that device's own noise (the average deviation of its
+ * earlier entries: a loaded machine's CPU moves by 30 % from one entry to
+ * the next), for DRIFT_ENTRIES entries in a row, the region is re-planned
+ * from the last entry, whose measured times carry the change; no more
+ * often than replan.min_interval_ms. The entries' span over the plan's
+ * makespan (the median of the last QV__CALS) calibrates the prediction
+ * that qv_region_info reports. The thread that ran an entry takes its
+ * measure once the entry's tasks are done (take_measures,
  * through qv__loop_measure); this thread only when they still ran then
  * (region.c, defer_wake).
  *
@@ -34,7 +35,8 @@
  * (medians) loses, once eager placement was measured again (a probe of 5
  * eager entries, which every plan gets once): a fused plan is re-planned
  * without fused kernels, an unfused one is dropped and the region runs
- * eagerly until the devices change (loses()).
+ * eagerly for replan.eager_retry_ms, twice as long at each loss in a row,
+ * or until the devices change, then is planned again (loses()).
  *
  * The thread runs at nice 10: the application never waits for it, and it
  * takes a small share of a core from busy workers, never a whole one.
@@ -76,6 +78,9 @@
                              * a plan assumed of them re-plan it */
 #define FAR_SLOWER    2.0   /* a plan whose entries all take this times */
 #define FAR_ENTRIES   3     /* eager's loses after this many, not QV__SPANS */
+/* The eager period after a dropped plan grows to 2^this times
+ * replan.eager_retry_ms. */
+#define RETRY_DOUBLINGS 6
 
 void qv__rplan_release(qv__rplan *p)
 {
@@ -941,7 +946,14 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
      * background, and a fused plan 4x slower than eager replayed 70 entries
      * before it lost, and then its unfused one as many (bench/loop --pays). */
     bool far = fastest > FAR_SLOWER * eager;
-    if ((np < QV__SPANS && !far) || planned <= slack * eager || fastest <= eager)
+    if (planned <= slack * eager || fastest <= eager) {
+        /* Weighed after its probe and kept: the next plan to lose starts
+         * the eager periods over from replan.eager_retry_ms. */
+        if (r->probed && r->probe_plan >= QV__SPANS && np >= QV__SPANS)
+            r->losses = 0;
+        return false;
+    }
+    if (np < QV__SPANS && !far)
         return false;
     /* The plan's times from before the probe decide alone only when they
      * are far slower: they are its first entries (buffers moving to its
@@ -1053,10 +1065,12 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
 }
 
 /* Drops r's plan: the region runs eagerly until the devices change from
- * generation gen; its reason is why, "; runs eagerly". Under loop->mu. */
-static void run_eagerly(qv__region *r, const char *why, uint64_t gen, uint64_t until_ns)
+ * generation gen, or until until_ns (0: no end); its reason is why, then
+ * "; runs eagerly" and for how long (for_: its text). Under loop->mu. */
+static void run_eagerly(qv__region *r, const char *why, const char *for_, uint64_t gen,
+                        uint64_t until_ns)
 {
-    snprintf(r->reason, sizeof r->reason, "%.100s; runs eagerly", why);
+    snprintf(r->reason, sizeof r->reason, "%.86s; runs eagerly%s", why, for_);
     r->lost = true;
     r->lost_gen = gen;
     r->lost_until_ns = until_ns;
@@ -1138,20 +1152,38 @@ static void take_measures(qv_runtime *rt, qv__region *r)
                                  why))
                     r->job_weighed = r->probed && r->probe_new >= MIN_EAGER;
             } else { /* eager placement wins: the region runs eagerly */
-                qv__log(2, "region %s: %s; it runs eagerly", name, why);
-                /* Lost while a drift waited for its re-plan: a device that
-                 * slowed for a while, which the re-plan due at the end of
-                 * replan.min_interval_ms takes in; eager placement until
-                 * then, not for good (review). */
-                uint64_t until =
-                    r->drift_held
-                        ? r->compiled_ns +
-                              (uint64_t)rt->policy->replan_min_interval_ms * 1000000u
-                        : 0;
-                run_eagerly(r, why, atomic_load(&l->dev_gen), until);
+                uint64_t until = 0, ms = rt->policy->replan_eager_retry_ms;
+                char for_[64] = "";
+                if (r->drift_held) {
+                    /* Lost while a drift waited for its re-plan: a device
+                     * that slowed for a while, which the re-plan due at
+                     * the end of replan.min_interval_ms takes in; eager
+                     * placement until then, not for good (review). */
+                    until = r->compiled_ns +
+                            (uint64_t)rt->policy->replan_min_interval_ms * 1000000u;
+                    snprintf(for_, sizeof for_, " until its drift's re-plan");
+                } else if (ms) {
+                    /* For a while, then planned again: what made the plan
+                     * lose (another program's load, a device slow for a
+                     * time) may pass, and the models have learned since.
+                     * Eager for good, a program whose plan lost to a
+                     * passing load was never planned again (review).
+                     * Doubled at each loss in a row, so that a plan that
+                     * keeps losing costs a few entries a period, fewer
+                     * and fewer. */
+                    unsigned k =
+                        r->losses < RETRY_DOUBLINGS ? r->losses : RETRY_DOUBLINGS;
+                    ms <<= k;
+                    until = qv__now_ns() + ms * 1000000u;
+                    r->losses++;
+                    snprintf(for_, sizeof for_, " for %" PRIu64 " ms", ms);
+                }
+                qv__log(2, "region %s: %s; it runs eagerly%s", name, why, for_);
+                run_eagerly(r, why, for_, atomic_load(&l->dev_gen), until);
                 pthread_mutex_unlock(&l->mu);
-                char detail[300];
-                snprintf(detail, sizeof detail, "region %s: %s; runs eagerly", name, why);
+                char detail[384];
+                snprintf(detail, sizeof detail, "region %s: %s; runs eagerly%s", name,
+                         why, for_);
                 qv__trace_mark(rt, "eager", detail);
                 pthread_mutex_lock(&l->mu);
             }
@@ -1307,7 +1339,7 @@ static void *loop_main(void *arg)
                  * The region runs eagerly instead, which places its tasks
                  * on the devices there are, until the devices change. */
                 qv__log(2, "region %s: runs eagerly until the devices change", name);
-                run_eagerly(r, reason, gen, 0);
+                run_eagerly(r, reason, " until the devices change", gen, 0);
             }
         } else {
             publish(rt, r, p, replan, !from_src, weighed, reason);

@@ -831,6 +831,11 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
             r->lost = false;
             r->tried = false;
             r->no_fuse = false;
+            /* New devices start the eager periods over; the end of one
+             * is the next compile's reason. */
+            r->retry = r->lost_gen == gen;
+            if (!r->retry)
+                r->losses = 0;
         }
         if (r->fails && r->fail_gen != gen) { /* and at once */
             r->fails = 0;
@@ -846,8 +851,11 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
                    r->sig_entries >= r->next_try && (!r->plan || r->plan->sig != sig) &&
                    !(r->tried && r->tried_sig == sig)) {
             char why[128];
-            snprintf(why, sizeof why, "hot: %" PRIu64 " entries with one signature",
-                     r->sig_entries);
+            if (r->retry)
+                snprintf(why, sizeof why, "planned again after running eagerly");
+            else
+                snprintf(why, sizeof why, "hot: %" PRIu64 " entries with one signature",
+                         r->sig_entries);
             /* Tried once a compile is on its way: an entry that could not
              * ask for one (interleaved with other threads' tasks, or a
              * compile of another signature still running) leaves it to
@@ -855,6 +863,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
             if (want_compile(rt, r, s, sig, r->plan != NULL, why)) {
                 r->tried = true;
                 r->tried_sig = sig;
+                r->retry = false;
             }
         }
     }

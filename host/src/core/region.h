@@ -155,7 +155,7 @@ struct qv__region {
      * each a ring of QV__SPANS; plans made without fused chains from now
      * on (a fused plan lost to eager); whether the plan lost even so and
      * the region runs eagerly (its signature stays tried) until the devices
-     * change from lost_gen. */
+     * change from lost_gen or lost_until_ns passes. */
     double eager_span[QV__SPANS], plan_span[QV__SPANS];
     unsigned neager, nplan;
     uint64_t eager_sig;
@@ -170,7 +170,13 @@ struct qv__region {
     bool job_weighed;
     bool lost;
     uint64_t lost_gen;
-    uint64_t lost_until_ns; /* or until then (a loss during a held drift) */
+    uint64_t lost_until_ns; /* or until then (0: no end) */
+    /* Plans dropped in a row (none weighed and kept between, the devices
+     * the same): each runs the region eagerly twice as long as the one
+     * before (replan.eager_retry_ms); retry: the eager period ended, and
+     * the next compile is its retry. */
+    unsigned losses;
+    bool retry;
     /* Before a plan loses to eager placement, eager is measured again, now:
      * the next `probe` entries run eagerly (probed: done for this plan);
      * probe_new counts the eager times measured since, probe_plan the
