@@ -1370,8 +1370,9 @@ static double step_until_planned_again(fixture *fx, prog_bufs *pb, double ref[NB
 
 /* A region whose plan lost to eager placement runs eagerly for
  * replan.eager_retry_ms, then is planned again (what made it lose may
- * have passed); a second loss in a row runs it eagerly twice as long, and
- * with the retry at 0 it stays eager. The times between are measured from
+ * have passed); a second loss in a row runs it eagerly twice as long, a
+ * loss after the devices changed as long as the first, and with the retry
+ * at 0 it stays eager. The times between are measured from
  * before the loss to after the compile: at least the period whatever the
  * machine's lags. */
 static void lost_plan_planned_again_after_a_while(void **state)
@@ -1397,6 +1398,12 @@ static void lost_plan_planned_again_after_a_while(void **state)
     if (again - lost < 0.6)
         fail_msg("planned again %.3f s after the second loss, before its 0.6 s",
                  again - lost);
+    /* A change of devices starts over: the next loss runs eagerly 300 ms. */
+    qv__region_devices_changed(fx.rt, "a device came (test)");
+    (void)step_until_planned_again(&fx, &pb, ref, &ri);
+    (void)step_until_lost(&fx, &pb, ref, &ri);
+    if (!strstr(ri.last_replan_reason, "runs eagerly for 300 ms"))
+        fail_msg("a loss on other devices: %s", ri.last_replan_reason);
     pb_close(&pb);
     qv_runtime_destroy(fx.rt);
 

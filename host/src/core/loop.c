@@ -1171,6 +1171,11 @@ static void take_measures(qv_runtime *rt, qv__region *r)
                      * Doubled at each loss in a row, so that a plan that
                      * keeps losing costs a few entries a period, fewer
                      * and fewer. */
+                    uint64_t gen = atomic_load(&l->dev_gen);
+                    if (r->losses_gen != gen) { /* new devices: a first loss */
+                        r->losses = 0;
+                        r->losses_gen = gen;
+                    }
                     unsigned k =
                         r->losses < RETRY_DOUBLINGS ? r->losses : RETRY_DOUBLINGS;
                     ms <<= k;

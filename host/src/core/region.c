@@ -831,11 +831,7 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
             r->lost = false;
             r->tried = false;
             r->no_fuse = false;
-            /* New devices start the eager periods over; the end of one
-             * is the next compile's reason. */
-            r->retry = r->lost_gen == gen;
-            if (!r->retry)
-                r->losses = 0;
+            r->retry = r->lost_gen == gen; /* the next compile's reason */
         }
         if (r->fails && r->fail_gen != gen) { /* and at once */
             r->fails = 0;

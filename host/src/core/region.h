@@ -171,11 +171,12 @@ struct qv__region {
     bool lost;
     uint64_t lost_gen;
     uint64_t lost_until_ns; /* or until then (0: no end) */
-    /* Plans dropped in a row (none weighed and kept between, the devices
-     * the same): each runs the region eagerly twice as long as the one
-     * before (replan.eager_retry_ms); retry: the eager period ended, and
-     * the next compile is its retry. */
+    /* Plans dropped in a row (none weighed and kept between) on the
+     * devices of generation losses_gen: each runs the region eagerly twice
+     * as long as the one before (replan.eager_retry_ms); retry: the eager
+     * period ended, and the next compile is its retry. */
     unsigned losses;
+    uint64_t losses_gen;
     bool retry;
     /* Before a plan loses to eager placement, eager is measured again, now:
      * the next `probe` entries run eagerly (probed: done for this plan);
