@@ -192,6 +192,11 @@ typedef struct qd_state {
     qv__auth *auth; /* --keys: the ZAP handler */
     void *mon;      /* PAIR: the ROUTER's accepted/disconnected events */
     qv__zwait sw, mw; /* waits on sock and mon */
+    /* Per fd (up to FD_TRACKED), whether the monitor said its connection
+     * ended and no connection took the fd since: a request read from it
+     * is a dead connection's, queued before it ended (fd_dead). */
+    uint8_t *fd_gone;
+    size_t nfd_gone;
     /* completions */
     pthread_mutex_t cq_mu;
     qd_reply *cq_head, *cq_tail;
@@ -445,17 +450,20 @@ static void free_body(void *data, void *hint)
     free(data);
 }
 
-/* Sends r whole or not at all (a peer that is gone, a full queue). */
-static void send_reply(qd_reply *r)
+/* Sends r whole or not at all (a peer that is gone, a full queue).
+ * false: the ROUTER knows no peer of r's routing id (it is gone). */
+static bool send_reply(qd_reply *r)
 {
     int more = ZMQ_SNDMORE | ZMQ_DONTWAIT;
     qv__zwait_used(&S.sw);
     if (zmq_send(S.sock, r->rid, r->rlen, more) < 0) {
-        if (errno != EHOSTUNREACH && rate_take(&rate_dropped))
+        if (errno == EHOSTUNREACH)
+            return false;
+        if (rate_take(&rate_dropped))
             qd_log("reply %s to a peer dropped: %s",
                    qv__wire_type_name(r->enc.head[6] | (unsigned)r->enc.head[7] << 8),
                    zmq_strerror(errno));
-        return;
+        return true;
     }
     zmq_send(S.sock, r->enc.head, QV_WIRE_HEADER_SIZE, more);
     int last = r->has_data ? more : ZMQ_DONTWAIT;
@@ -474,7 +482,10 @@ static void send_reply(qd_reply *r)
         if (zmq_msg_send(&r->data, S.sock, ZMQ_DONTWAIT) >= 0)
             r->has_data = 0; /* zmq owns it now */
     }
+    return true;
 }
+
+static void peer_unreachable(const uint8_t *rid, size_t rlen);
 
 /* Sends the replies that are due (all: now UINT64_MAX). */
 static void outbox_send(uint64_t now)
@@ -484,7 +495,8 @@ static void outbox_send(uint64_t now)
         S.out_head = r->next;
         if (!S.out_head)
             S.out_tail = NULL;
-        send_reply(r);
+        if (!send_reply(r))
+            peer_unreachable(r->rid, r->rlen);
         reply_free(r);
     }
 }
@@ -1106,6 +1118,16 @@ static void client_gone(qd_client *c)
     client_drop_if_empty(c);
 }
 
+/* A reply found no peer of routing id rid: its connection is gone, and
+ * so are its buffers (an ALLOC handled after it ended made some that no
+ * disconnection would free: adversarial testing). Socket thread. */
+static void peer_unreachable(const uint8_t *rid, size_t rlen)
+{
+    qd_client *c = client_find(rid, rlen, 0);
+    if (c)
+        client_gone(c);
+}
+
 /* Whether q's peer is still accepted, with --keys: a reload of
  * authorized/ (SIGHUP) holds for connections made before it too, not only
  * for later handshakes (a revoked host kept its session, and its
@@ -1233,20 +1255,73 @@ static void client_note_key(qd_req *q)
     snprintf(c->key, sizeof c->key, "%s", key);
 }
 
-/* A request from rid came on connection fd: a peer of another routing id
- * whose connection had that fd is gone (two live connections never share
- * one), even if its disconnection was not seen yet. */
-static void client_seen(const uint8_t *rid, size_t rlen, int fd)
+/* The fds whose state fd_gone keeps: past, a request is taken as live. */
+#define FD_TRACKED (1u << 20)
+
+/* The monitor's word on fd: its connection ended (gone), or a new one
+ * took it. Socket thread. */
+static void fd_note(int fd, bool gone)
+{
+    if (fd < 0 || (unsigned)fd >= FD_TRACKED)
+        return;
+    if ((size_t)fd >= S.nfd_gone) {
+        if (!gone)
+            return; /* never ended: 0 already */
+        size_t n = S.nfd_gone ? S.nfd_gone : 64;
+        while (n <= (size_t)fd)
+            n *= 2;
+        uint8_t *g = realloc(S.fd_gone, n);
+        if (!g)
+            return; /* a dead connection's requests are served: no harm */
+        memset(g + S.nfd_gone, 0, n - S.nfd_gone);
+        S.fd_gone = g;
+        S.nfd_gone = n;
+    }
+    S.fd_gone[fd] = gone;
+}
+
+/* Whether a request read from fd is a connection's that ended, with no
+ * new connection on the fd since (its requests still queued when it
+ * ended: a client's ALLOCs handled then made buffers that nobody freed,
+ * adversarial testing). Socket thread, after monitor_drain. */
+static bool fd_dead(int fd)
+{
+    return fd >= 0 && (size_t)fd < S.nfd_gone && S.fd_gone[fd];
+}
+
+/* Whether a routing id is one the ROUTER made (a 0 byte and a counter
+ * that grows with each connection it names), not one the peer chose. */
+static bool rid_auto(const uint8_t *rid, size_t rlen)
+{
+    return rlen == 5 && rid[0] == 0;
+}
+
+/* A request from rid came on connection fd. Its client takes fd. Another
+ * client on that fd is gone when the request's connection is the newer
+ * one: only the ROUTER's own ids say which (they grow), since a request
+ * read now may have been queued by a connection that ended before the fd
+ * was taken again (freeing the live client on it, as this did, lost its
+ * buffers: adversarial testing). false: the request is such a dead
+ * connection's, and is not handled. */
+static bool client_seen(const uint8_t *rid, size_t rlen, int fd)
 {
     if (fd < 0)
-        return;
+        return true;
+    if (fd_dead(fd))
+        return false;
+    for (qd_client *c = S.clients; c; c = c->next)
+        if (c->fd == fd && !(c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0) &&
+            rid_auto(rid, rlen) && rid_auto(c->rid, c->rlen) &&
+            memcmp(rid, c->rid, 5) < 0)
+            return false;
     for (qd_client *c = S.clients, *nx; c; c = nx) {
         nx = c->next;
         if (c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0)
             c->fd = fd;
-        else if (c->fd == fd)
+        else if (c->fd == fd && rid_auto(rid, rlen) && rid_auto(c->rid, c->rlen))
             client_gone(c);
     }
+    return true;
 }
 
 /* Reads the monitor's events, in order: a disconnected fd takes the peers
@@ -1298,8 +1373,10 @@ static void monitor_drain(void)
                            : "a protocol error");
             continue;
         }
-        if (event != ZMQ_EVENT_DISCONNECTED || fd < 0)
+        if ((event != ZMQ_EVENT_DISCONNECTED && event != ZMQ_EVENT_ACCEPTED) || fd < 0)
             continue;
+        /* A connection accepted on fd: one that had it ended before. */
+        fd_note(fd, event == ZMQ_EVENT_DISCONNECTED);
         for (qd_client *c = S.clients, *nx; c; c = nx) {
             nx = c->next;
             if (c->fd == fd)
@@ -1955,8 +2032,7 @@ static int receive_one(void)
                     .parts = parts};
         int fd = n >= 2 ? zmq_msg_get(&parts[1], ZMQ_SRCFD) : -1;
         monitor_drain(); /* see there */
-        if (q.rlen <= 255) {
-            client_seen(q.rid, q.rlen, fd);
+        if (q.rlen <= 255 && client_seen(q.rid, q.rlen, fd)) {
             handle(&q, frames, n - 1, total);
             client_seen(q.rid, q.rlen, fd); /* a client ALLOC made */
         }
@@ -2141,7 +2217,8 @@ static int open_socket(qd_daemon *d)
     S.mon = zmq_socket(S.ctx, ZMQ_PAIR);
     if (!S.mon ||
         qv__zmonitor(S.sock, "inproc://quiverd.monitor",
-                     ZMQ_EVENT_DISCONNECTED | ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
+                     ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED |
+                         ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL |
                          ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) != 0 ||
         qv__zconnect(S.mon, "inproc://quiverd.monitor") != 0 ||
         qv__zwait_init(&S.sw, S.sock) != 0 || qv__zwait_init(&S.mw, S.mon) != 0) {
@@ -2368,6 +2445,9 @@ out:
         acct_drop(c->acct);
         free(c);
     }
+    free(S.fd_gone);
+    S.fd_gone = NULL;
+    S.nfd_gone = 0;
     sockets_close();
     if (S.pipe_r >= 0)
         close(S.pipe_r);
