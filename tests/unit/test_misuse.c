@@ -336,6 +336,57 @@ static void waits_on_a_held_buffer_are_refused(void **state)
     assert_int_equal(qv_buf_unregister(bz0), 0);
 }
 
+static qv_buf *holdover_x, *holdover_y;
+static atomic_int holdover_rc = -1;
+static pthread_t holdover_holder;
+
+static void *holdover_acquire(void *arg)
+{
+    (void)arg;
+    holdover_holder = pthread_self();
+    assert_int_equal(qv_buf_acquire(holdover_x, QV_RW), 0); /* released by main */
+    return NULL;
+}
+
+static void *holdover_wait(void *arg)
+{
+    (void)arg;
+    if (pthread_equal(pthread_self(), holdover_holder))
+        fprintf(stderr, "the waiter has the ended holder's pthread_t\n");
+    atomic_store(&holdover_rc, qv_buf_wait(holdover_y));
+    return NULL;
+}
+
+/* A thread holds nothing that a thread that ended acquired, though it has
+ * that thread's pthread_t (glibc gives the next thread the one of a thread
+ * joined): its wait waits for the release another thread makes, not
+ * QV_EDEADLK at once (adversarial testing). */
+static void a_new_thread_holds_nothing_of_an_ended_one(void **state)
+{
+    (void)state;
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("y", QV_W)};
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "inc_from", d, 2, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_inc_from), 0);
+    static long x = 41, y;
+    assert_int_equal(qv_buf_register(rt, &x, sizeof x, &holdover_x), 0);
+    assert_int_equal(qv_buf_register(rt, &y, sizeof y, &holdover_y), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, holdover_acquire, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(
+        qv_submit(rt, f, (qv_arg[]){QV_BUF(holdover_x), QV_BUF(holdover_y)}, 2), 0);
+    assert_int_equal(pthread_create(&t, NULL, holdover_wait, NULL), 0);
+    usleep(100000);
+    assert_int_equal(atomic_load(&holdover_rc), -1); /* still waiting */
+    assert_int_equal(qv_buf_release(holdover_x), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(atomic_load(&holdover_rc), 0);
+    assert_int_equal(y, 42);
+    assert_int_equal(qv_buf_unregister(holdover_y), 0);
+    assert_int_equal(qv_buf_unregister(holdover_x), 0);
+}
+
 /* Tasks that submit tasks while the program shuts the runtime down: the
  * children are part of the work the shutdown waits for. (They were
  * refused with QV_ESHUTDOWN and shutdown returned 0 with the work cut
@@ -788,10 +839,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_signatures, setup, teardown),
         cmocka_unit_test_setup_teardown(mismatched_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(busy_buffer, setup, teardown),
-        cmocka_unit_test_setup_teardown(waits_on_a_held_buffer_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(waits_on_a_held_buffer_are_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_new_thread_holds_nothing_of_an_ended_one, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(wait_inside_task, setup, teardown),
         cmocka_unit_test_setup_teardown(submit_after_shutdown, setup, teardown),
-        cmocka_unit_test_setup_teardown(shutdown_waits_for_nested_submissions, setup, teardown),
+        cmocka_unit_test_setup_teardown(shutdown_waits_for_nested_submissions, setup,
+                                        teardown),
         cmocka_unit_test(error_names),
         cmocka_unit_test_setup_teardown(stale_buffer_handles, setup, teardown),
         cmocka_unit_test_setup_teardown(unregister_races_submissions, setup, teardown),

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "core/internal.h"
+#include "core/thread.h"
 
 static bool host_ready(qv_runtime *rt, void *arg)
 {
@@ -114,7 +115,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     atomic_fetch_add(&buf->hosts, 1);
     if (hold) {
         buf->held = m;
-        buf->holder = pthread_self();
+        buf->holder = qv__thread_serial();
         buf->host = t;
         buf->held_prev = NULL;
         buf->held_next = rt->held_list;
@@ -423,8 +424,9 @@ bool qv__holds_any(qv_runtime *rt)
 {
     if (!atomic_load(&rt->nheld))
         return false;
+    uint64_t self = qv__thread_serial();
     for (qv_buf *b = rt->held_list; b; b = b->held_next)
-        if (pthread_equal(b->holder, pthread_self()))
+        if (b->holder == self)
             return true;
     return false;
 }
@@ -447,8 +449,9 @@ bool qv__held_blocks(qv_runtime *rt, qv_buf *buf, unsigned m)
      * that wait for them. Under submit_mu no edge is added, and every
      * task reached waits for a hold, so none is done or freed meanwhile. */
     tstack next = {0}; /* reached, successors not yet visited */
+    uint64_t self = qv__thread_serial();
     for (qv_buf *b = rt->held_list; b && want.n && !oom && !found; b = b->held_next) {
-        if (!pthread_equal(b->holder, pthread_self()))
+        if (b->holder != self)
             continue;
         int a = tset_add(&seen, b->host);
         found = tset_has(&want, b->host);
@@ -475,9 +478,12 @@ int qv__held_deadlock(qv_runtime *rt)
 {
     int rc = 0;
     /* Only the caller's own holds: another thread's release ends the
-     * wait (as another thread's mutex unlock would). */
+     * wait (as another thread's mutex unlock would). A thread that
+     * started after the holder ended holds nothing, though it may have
+     * the holder's pthread_t (adversarial testing): serials. */
+    uint64_t self = qv__thread_serial();
     for (qv_buf *b = rt->held_list; b && !rc; b = b->held_next) {
-        if (!pthread_equal(b->holder, pthread_self()))
+        if (b->holder != self)
             continue;
         unsigned n = awaiting_tasks(b);
         if (n)

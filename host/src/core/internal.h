@@ -300,7 +300,8 @@ struct qv_buf {
      * for the caller's qv_buf_acquire, and its mode; 0 when not held. */
     qv__task   *host;
     unsigned    held;
-    pthread_t   holder; /* the thread that acquired it (while held) */
+    uint64_t holder;                   /* the thread that acquired it (while held):
+                                        * its qv__thread_serial */
     qv_buf     *held_prev, *held_next; /* rt->held_list while held */
     bool        awaited; /* while held: a task submitted waits for the
                           * release (counted in rt->nawaited) */

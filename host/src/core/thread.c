@@ -5,6 +5,7 @@
  */
 #include "core/thread.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,15 @@ int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void 
     int rc = pthread_create(t, attr, fn, arg);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     return rc;
+}
+
+uint64_t qv__thread_serial(void)
+{
+    static atomic_uint_fast64_t next;
+    static _Thread_local uint64_t serial;
+    if (!serial)
+        serial = atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) + 1;
+    return serial;
 }
 
 void qv__thread_name(const char *what, int idx)

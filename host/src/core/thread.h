@@ -23,6 +23,11 @@ void qv__signals_block(sigset_t *old);
  * NULL. Returns pthread_create's result. */
 int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void *), void *arg);
 
+/* The calling thread's number, never given to another thread of the
+ * process (from 1): a pthread_t is unique only while its thread lives,
+ * and a new thread often gets the one of a thread that ended. */
+uint64_t qv__thread_serial(void);
+
 /* Names the calling thread "qv-<what>" (cut to the 15 characters Linux
  * keeps), so that top -H, perf and gdb tell the runtime's threads apart. */
 void qv__thread_name(const char *what, int idx);

@@ -141,8 +141,9 @@ static struct retired *g_retired;
 static struct mirror g_pool[64];
 static unsigned g_npool;
 static size_t g_pool_bytes;
-static pthread_t g_owner;
-static int g_has_owner;
+/* The thread whose calls are pending (its qv__thread_serial: a thread
+ * started after it ended may have its pthread_t); 0 none yet. */
+static uint64_t g_owner;
 static atomic_int g_stopped;
 static int g_stopping;    /* the stop that joins the handler began; g_mu */
 static atomic_int g_quit; /* the handler thread ends */
@@ -1244,10 +1245,9 @@ static int pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *con
         app_unlock(&sigs);
         return QV__PEND_SYNC;
     }
-    if (g_entries && g_has_owner && !pthread_equal(g_owner, pthread_self()))
+    if (g_entries && g_owner && g_owner != qv__thread_serial())
         land_pages(0, UINTPTR_MAX);
-    g_owner = pthread_self();
-    g_has_owner = 1;
+    g_owner = qv__thread_serial();
     /* Whatever shares a page with an argument that is not exactly a
      * pending output lands, so that neither copying an input nor emptying
      * an output's pages meets a pending page. */
