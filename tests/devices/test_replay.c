@@ -566,6 +566,29 @@ static void function_refused_by_its_planned_device(void **state)
     assert_non_null(strstr(ri.last_replan_reason, "cannot run 'vadd_cl'"));
     assert_true(ri.replayed >= replayed + 3);
     arrays_check(&A);
+    /* Kept to the GPU that refuses it: no plan may place it (the plan
+     * made for the change put it on the CPU, where it ran in the recorded
+     * entry, and the guard, which holds the mask, missed at every entry
+     * after: 4929 in 60 s), and the region says why; its calls run on the
+     * CPU eagerly, as qv_func_set_where says of a device that cannot
+     * take them. */
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU), 0);
+    uint64_t recorded = ri.recorded, misses = ri.guard_misses;
+    t0 = now_s();
+    do {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        ri = info_of(rt, "chain");
+    } while ((!strstr(ri.last_error, "no device in service may run 'vadd_cl'") ||
+              ri.recorded < recorded + 5) &&
+             now_s() - t0 < 60);
+    print_message("%llu more guard misses; %s\n",
+                  (unsigned long long)(ri.guard_misses - misses), ri.last_error);
+    assert_non_null(strstr(ri.last_error, "no device in service may run 'vadd_cl'"));
+    assert_true(ri.recorded >= recorded + 5);
+    /* the entries that came while the re-plan was made in the background */
+    assert_true(ri.guard_misses <= misses + 4);
+    arrays_check(&A);
     arrays_close(&A);
     qv_runtime_destroy(rt);
 }

@@ -258,10 +258,13 @@ static void scale_all(qv_dag *g, int cls, double x)
 
 /* Costs of g on the classes whose devices in service (p, dev_of) all
  * refuse a node's function (qv__devq_usable: its code does not build
- * there) made INFINITY, as for a class it has no implementation for: the
- * node kept the cost of the class it ran on in its source entry, and a
- * re-plan after the device refused the function put it there again, a
- * guard miss at every entry after (ThreadSanitizer's slow CPU). */
+ * there), or that its qv_func_set_where leaves out, made INFINITY, as for
+ * a class it has no implementation for: the node kept the cost of the
+ * class it ran on in its source entry, and a re-plan after the device
+ * refused the function put it there again, a guard miss at every entry
+ * after (ThreadSanitizer's slow CPU); so did one on the CPU where a call
+ * ran because the devices its mask allows refused it (4929 guard misses
+ * in 60 s: the replay's guard holds the mask). */
 static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
                           const unsigned *dev_of)
 {
@@ -269,11 +272,14 @@ static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
         qv_func *f = NULL;
         if (qv_func_find(rt, g->func_name[fi], &f) != 0)
             continue; /* a fused kernel's or a part's name */
-        /* (the CPU runs what has a CPU implementation) */
-        for (int c = QV_CLASS_CPU + 1; c < QV_CLASS_COUNT; c++) {
+        for (int c = QV_CLASS_CPU; c < QV_CLASS_COUNT; c++) {
             int k = dag_class(g, c);
-            bool any = k < 0; /* no cost there to drop */
-            for (uint32_t r = 0; r < p->nres && !any; r++) {
+            if (k < 0)
+                continue; /* no cost there to drop */
+            /* (the CPU runs what has a CPU implementation) */
+            bool any = qv__func_can(f, (qv_class)c) && c == QV_CLASS_CPU;
+            for (uint32_t r = 0; r < p->nres && !any && qv__func_can(f, (qv_class)c);
+                 r++) {
                 unsigned d = dev_of[r];
                 any = d && (int)qv__devq_class(rt, d) == c && qv__devq_usable(rt, d, f);
             }
@@ -282,6 +288,25 @@ static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
                     g->cost[(size_t)i * g->nclass + (uint32_t)k] = INFINITY;
         }
     }
+}
+
+/* The name of a function of g that no device of p may run (no finite
+ * cost on a class p has: the devices its qv_func_set_where allows are out
+ * of service or refuse it, and no other has a model of it), or NULL. */
+static const char *runs_nowhere(const qv_dag *g, const qv_plat *p)
+{
+    bool has[64] = {false};
+    for (uint32_t k = 0; k < g->nclass && k < 64; k++)
+        for (uint32_t r = 0; r < p->nres && !has[k]; r++)
+            has[k] = !strcmp(p->res[r].cls, g->class_name[k]);
+    for (uint32_t i = 0; i < g->n; i++) {
+        bool any = false;
+        for (uint32_t k = 0; k < g->nclass && k < 64 && !any; k++)
+            any = has[k] && isfinite(g->cost[(size_t)i * g->nclass + k]);
+        if (!any)
+            return g->func_name[g->func[i]];
+    }
+    return NULL;
 }
 
 /* Whether every chain plan pl fuses is tasks i..i+len-1 of the entry, in
@@ -479,6 +504,20 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
         scale_class(g, drift_cls, drift_x);
     }
     drop_unusable(rt, g, p, dev_of);
+    /* Said as it is, not as the planner's "a cost for no device class":
+     * a state that passes (a board back in service re-plans at once),
+     * meanwhile the region runs eagerly, which puts such calls on
+     * another device as qv_func_set_where says. */
+    const char *nowhere = runs_nowhere(g, p);
+    if (nowhere) {
+        snprintf(why, wn,
+                 "no device in service may run '%.64s' now (those its "
+                 "qv_func_set_where allows are out of service or refuse it); "
+                 "the region runs eagerly meanwhile",
+                 nowhere);
+        rc = QV_ENODEV;
+        goto out;
+    }
     qv_plan_opts o;
     qv_plan_opts_init(&o);
     o.algo = QV_ALGO_QUIVER;
@@ -1302,8 +1341,8 @@ static void *loop_main(void *arg)
             /* An entry reset away (qv_graph_reset) is asked for again by
              * the next: information, not a warning at every compile (300
              * lines in a 25 s run that reset often: adversarial testing). */
-            qv__log(rc == QV_ENOENT ? 2 : 1, "region %s: not %s: %s", name,
-                    replan ? "re-planned" : "compiled", why);
+            qv__log(rc == QV_ENOENT || rc == QV_ENODEV ? 2 : 1, "region %s: not %s: %s",
+                    name, replan ? "re-planned" : "compiled", why);
             free(pref);
         } else {
             p->pref = pref;
