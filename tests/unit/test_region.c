@@ -1384,27 +1384,40 @@ static void lost_plan_planned_again_after_a_while(void **state)
     static prog_bufs pb;
     static double ref[NB][NE];
     qv_region_info ri = step_open_with(&fx, &pb, ref, false,
-                                       "replan: {eager_retry_ms: 300, drift: 100}\n");
+                                       "replan: {eager_retry_ms: 1000, drift: 100}\n");
     double lost = step_until_lost(&fx, &pb, ref, &ri);
-    if (!strstr(ri.last_replan_reason, "runs eagerly for 300 ms"))
+    if (!strstr(ri.last_replan_reason, "runs eagerly for 1000 ms"))
         fail_msg("first loss: %s", ri.last_replan_reason);
     double again = step_until_planned_again(&fx, &pb, ref, &ri);
-    if (again - lost < 0.3)
-        fail_msg("planned again %.3f s after the loss, before its 0.3 s", again - lost);
+    if (again - lost < 1.0)
+        fail_msg("planned again %.3f s after the loss, before its 1 s", again - lost);
     assert_string_equal(ri.last_replan_reason, "planned again after running eagerly");
-    /* No plan kept between: the second loss runs eagerly 600 ms. */
+    /* The plan lost sooner than 1 s: the second loss runs eagerly 2 s. */
     lost = step_until_lost(&fx, &pb, ref, &ri);
-    if (!strstr(ri.last_replan_reason, "runs eagerly for 600 ms"))
+    if (!strstr(ri.last_replan_reason, "runs eagerly for 2000 ms"))
         fail_msg("second loss: %s", ri.last_replan_reason);
     again = step_until_planned_again(&fx, &pb, ref, &ri);
-    if (again - lost < 0.6)
-        fail_msg("planned again %.3f s after the second loss, before its 0.6 s",
+    if (again - lost < 2.0)
+        fail_msg("planned again %.3f s after the second loss, before its 2 s",
                  again - lost);
-    /* A change of devices starts over: the next loss runs eagerly 300 ms. */
+    /* A plan that replays longer than the eager period before it held a
+     * while: its loss is a first one again (eager made far slower until
+     * then, so that it does not lose before). */
+    fake_eager_us(&fx, true, 1e9);
+    double held = now_s();
+    while (now_s() - held < 2.5) {
+        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
+        usleep(5000);
+    }
+    (void)step_until_lost(&fx, &pb, ref, &ri);
+    if (!strstr(ri.last_replan_reason, "runs eagerly for 1000 ms"))
+        fail_msg("a loss after the plan held: %s", ri.last_replan_reason);
+    (void)step_until_planned_again(&fx, &pb, ref, &ri);
+    /* A change of devices starts over: the next loss runs eagerly 1 s. */
     qv__region_devices_changed(fx.rt, "a device came (test)");
     (void)step_until_planned_again(&fx, &pb, ref, &ri);
     (void)step_until_lost(&fx, &pb, ref, &ri);
-    if (!strstr(ri.last_replan_reason, "runs eagerly for 300 ms"))
+    if (!strstr(ri.last_replan_reason, "runs eagerly for 1000 ms"))
         fail_msg("a loss on other devices: %s", ri.last_replan_reason);
     pb_close(&pb);
     qv_runtime_destroy(fx.rt);

@@ -271,7 +271,7 @@ static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
     for (uint32_t fi = 0; fi < g->nfunc; fi++) {
         qv_func *f = NULL;
         if (qv_func_find(rt, g->func_name[fi], &f) != 0)
-            continue; /* a fused kernel's or a part's name */
+            continue; /* a fused kernel's name */
         for (int c = QV_CLASS_CPU; c < QV_CLASS_COUNT; c++) {
             int k = dag_class(g, c);
             if (k < 0)
@@ -511,9 +511,9 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     const char *nowhere = runs_nowhere(g, p);
     if (nowhere) {
         snprintf(why, wn,
-                 "no device in service may run '%.64s' now (those its "
-                 "qv_func_set_where allows are out of service or refuse it); "
-                 "the region runs eagerly meanwhile",
+                 "no device in service may run '%.64s' now (those with its "
+                 "implementations, within its qv_func_set_where, are out of service "
+                 "or refuse it); the region runs eagerly meanwhile",
                  nowhere);
         rc = QV_ENODEV;
         goto out;
@@ -985,14 +985,7 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
      * background, and a fused plan 4x slower than eager replayed 70 entries
      * before it lost, and then its unfused one as many (bench/loop --pays). */
     bool far = fastest > FAR_SLOWER * eager;
-    if (planned <= slack * eager || fastest <= eager) {
-        /* Weighed after its probe and kept: the next plan to lose starts
-         * the eager periods over from replan.eager_retry_ms. */
-        if (r->probed && r->probe_plan >= QV__SPANS && np >= QV__SPANS)
-            r->losses = 0;
-        return false;
-    }
-    if (np < QV__SPANS && !far)
+    if ((np < QV__SPANS && !far) || planned <= slack * eager || fastest <= eager)
         return false;
     /* The plan's times from before the probe decide alone only when they
      * are far slower: they are its first entries (buffers moving to its
@@ -1210,16 +1203,24 @@ static void take_measures(qv_runtime *rt, qv__region *r)
                      * Doubled at each loss in a row, so that a plan that
                      * keeps losing costs a few entries a period, fewer
                      * and fewer. */
-                    uint64_t gen = atomic_load(&l->dev_gen);
-                    if (r->losses_gen != gen) { /* new devices: a first loss */
+                    /* A first loss again: on new devices, of another
+                     * signature, or of a plan that replayed longer than
+                     * the eager period before it (it held a while; one
+                     * entry that did not lose said nothing, reset the
+                     * count at every try: review). */
+                    uint64_t gen = atomic_load(&l->dev_gen), now = qv__now_ns();
+                    if (r->losses_gen != gen || r->losses_sig != p->sig ||
+                        now - r->compiled_ns > r->eager_ms * 1000000u) {
                         r->losses = 0;
                         r->losses_gen = gen;
+                        r->losses_sig = p->sig;
                     }
                     unsigned k =
                         r->losses < RETRY_DOUBLINGS ? r->losses : RETRY_DOUBLINGS;
                     ms <<= k;
-                    until = qv__now_ns() + ms * 1000000u;
+                    until = now + ms * 1000000u;
                     r->losses++;
+                    r->eager_ms = ms;
                     snprintf(for_, sizeof for_, " for %" PRIu64 " ms", ms);
                 }
                 qv__log(2, "region %s: %s; it runs eagerly%s", name, why, for_);

@@ -171,12 +171,14 @@ struct qv__region {
     bool lost;
     uint64_t lost_gen;
     uint64_t lost_until_ns; /* or until then (0: no end) */
-    /* Plans dropped in a row (none weighed and kept between) on the
-     * devices of generation losses_gen: each runs the region eagerly twice
-     * as long as the one before (replan.eager_retry_ms); retry: the eager
-     * period ended, and the next compile is its retry. */
+    /* Plans of signature losses_sig dropped in a row on the devices of
+     * generation losses_gen, each after replaying no longer than the eager
+     * period before it: each runs the region eagerly twice as long as the
+     * one before (replan.eager_retry_ms); retry: the eager period ended,
+     * and the next compile is its retry. */
     unsigned losses;
-    uint64_t losses_gen;
+    uint64_t losses_gen, losses_sig;
+    uint64_t eager_ms; /* the last eager period's length */
     bool retry;
     /* Before a plan loses to eager placement, eager is measured again, now:
      * the next `probe` entries run eagerly (probed: done for this plan);

@@ -1296,6 +1296,16 @@ static bool rid_auto(const uint8_t *rid, size_t rlen)
     return rlen == 5 && rid[0] == 0;
 }
 
+/* Whether the ROUTER named auto routing id a before b: their counters (big
+ * endian) compared as serial numbers, since it starts at a random value
+ * and wraps. */
+static bool rid_older(const uint8_t *a, const uint8_t *b)
+{
+    uint32_t x = (uint32_t)a[1] << 24 | (uint32_t)a[2] << 16 | (uint32_t)a[3] << 8 | a[4];
+    uint32_t y = (uint32_t)b[1] << 24 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 8 | b[4];
+    return (int32_t)(x - y) < 0;
+}
+
 /* A request from rid came on connection fd. Its client takes fd. Another
  * client on that fd is gone when the request's connection is the newer
  * one: only the ROUTER's own ids say which (they grow), since a request
@@ -1311,8 +1321,7 @@ static bool client_seen(const uint8_t *rid, size_t rlen, int fd)
         return false;
     for (qd_client *c = S.clients; c; c = c->next)
         if (c->fd == fd && !(c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0) &&
-            rid_auto(rid, rlen) && rid_auto(c->rid, c->rlen) &&
-            memcmp(rid, c->rid, 5) < 0)
+            rid_auto(rid, rlen) && rid_auto(c->rid, c->rlen) && rid_older(rid, c->rid))
             return false;
     for (qd_client *c = S.clients, *nx; c; c = nx) {
         nx = c->next;
