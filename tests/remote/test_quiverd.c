@@ -903,7 +903,9 @@ static void test_max_tasks(void **state)
     send_msg(d.sock, &m);
     qv_wire_msg hb = {.type = QV_WIRE_HEARTBEAT, .id = 11};
     send_msg(d.sock, &hb);
-    expect_error(&d, 10, QV_EBUSY, "at most 4 (--max-tasks)");
+    /* (more than it ever takes: said so, here and in its log) */
+    expect_error(&d, 10, QV_EBUSY,
+                 "5 tasks asked, more than --max-tasks (4) takes at once");
     recv_reply(d.sock, &r);
     assert_int_equal(r.m.type, QV_WIRE_HEARTBEAT | QV_WIRE_REPLY);
     reply_fini(&r);
@@ -912,6 +914,12 @@ static void test_max_tasks(void **state)
     call(&d, &m, QV_WIRE_RUN | QV_WIRE_REPLY, &r);
     reply_fini(&r);
     daemon_stop(&d);
+    char *text = qv_test_slurp(d.log, NULL);
+    assert_non_null(text);
+    assert_non_null(strstr(text,
+                           "run of 5 tasks refused: past --max-tasks (4), it never runs "
+                           "here; raise --max-tasks"));
+    free(text);
 }
 
 /* --max-memory bounds the buffers of all clients together: a client's own

@@ -257,6 +257,7 @@ static bool rate_take(qd_rate *r)
 
 static qd_rate rate_dropped = {"replies dropped", 0, 0};
 static qd_rate rate_handshake = {"handshakes failed", 0, 0};
+static qd_rate rate_never = {"requests past --max-tasks refused", 0, 0};
 
 /* A handshake the ZAP handler refused (auth.c): in the daemon's log. */
 static void log_refusal(const char *why, const char *client)
@@ -966,6 +967,22 @@ static bool room_for(const qd_req *q, uint64_t n, const char *what)
     uint64_t live = qv__inflight(S.d->rt);
     if (live + n <= cap)
         return true;
+    /* One that never fits: said so, to the host and in the log (a part of
+     * more calls than --max-tasks was refused at every entry, the log
+     * silent, and "once some are answered" told the host to try again:
+     * adversarial testing). Still QV_EBUSY: the board stays in service
+     * for the runs that fit. */
+    if (n > cap) {
+        if (rate_take(&rate_never))
+            qd_log("%s of %" PRIu64 " tasks refused: past --max-tasks (%" PRIu64
+                   "), it never runs here; raise --max-tasks",
+                   what, n, cap);
+        reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
+                    "%s: %" PRIu64 " tasks asked, more than --max-tasks (%" PRIu64
+                    ") takes at once: it never runs here",
+                    what, n, cap);
+        return false;
+    }
     reply_error(q->rid, q->rlen, q->m.id, QV_EBUSY,
                 "%s: %" PRIu64 " tasks in flight here and %" PRIu64 " more asked, at most %"
                 PRIu64 " (--max-tasks); send it once some are answered",
@@ -2411,6 +2428,7 @@ int qd_serve(qd_daemon *d)
             monitor_drain();
         rate_flush(&rate_dropped);
         rate_flush(&rate_handshake);
+        rate_flush(&rate_never);
         if (!stopping && rc > 0) {
             for (int i = 0; i < 256 && !qd_stop; i++) {
                 if (receive_one())
