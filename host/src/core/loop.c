@@ -276,10 +276,9 @@ static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
             int k = dag_class(g, c);
             if (k < 0)
                 continue; /* no cost there to drop */
-            /* (the CPU runs what has a CPU implementation) */
-            bool any = qv__func_can(f, (qv_class)c) && c == QV_CLASS_CPU;
-            for (uint32_t r = 0; r < p->nres && !any && qv__func_can(f, (qv_class)c);
-                 r++) {
+            bool can = qv__func_can(f, (qv_class)c);
+            bool any = can && c == QV_CLASS_CPU; /* the CPU runs what it can */
+            for (uint32_t r = 0; can && !any && r < p->nres; r++) {
                 unsigned d = dev_of[r];
                 any = d && (int)qv__devq_class(rt, d) == c && qv__devq_usable(rt, d, f);
             }
@@ -290,19 +289,20 @@ static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
     }
 }
 
-/* The name of a function of g that no device of p may run (no finite
- * cost on a class p has: the devices its qv_func_set_where allows are out
- * of service or refuse it, and no other has a model of it), or NULL. */
-static const char *runs_nowhere(const qv_dag *g, const qv_plat *p)
+/* The name of a function of g that no device in service may run (no
+ * finite cost on a class of live, the classes of those devices: the
+ * devices its qv_func_set_where allows are out of service or refuse it,
+ * and no other has a model of it), or NULL. */
+static const char *runs_nowhere(const qv_dag *g, unsigned live)
 {
-    bool has[64] = {false};
-    for (uint32_t k = 0; k < g->nclass && k < 64; k++)
-        for (uint32_t r = 0; r < p->nres && !has[k]; r++)
-            has[k] = !strcmp(p->res[r].cls, g->class_name[k]);
+    int col[QV_CLASS_COUNT];
+    for (int c = 0; c < QV_CLASS_COUNT; c++)
+        col[c] = live & 1u << c ? dag_class(g, c) : -1;
     for (uint32_t i = 0; i < g->n; i++) {
         bool any = false;
-        for (uint32_t k = 0; k < g->nclass && k < 64 && !any; k++)
-            any = has[k] && isfinite(g->cost[(size_t)i * g->nclass + k]);
+        for (int c = 0; c < QV_CLASS_COUNT && !any; c++)
+            any = col[c] >= 0 &&
+                  isfinite(g->cost[(size_t)i * g->nclass + (uint32_t)col[c]]);
         if (!any)
             return g->func_name[g->func[i]];
     }
@@ -508,7 +508,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
      * a state that passes (a board back in service re-plans at once),
      * meanwhile the region runs eagerly, which puts such calls on
      * another device as qv_func_set_where says. */
-    const char *nowhere = runs_nowhere(g, p);
+    const char *nowhere = runs_nowhere(g, live);
     if (nowhere) {
         snprintf(why, wn,
                  "no device in service may run '%.64s' now (those with its "
@@ -1096,6 +1096,47 @@ static void publish(qv_runtime *rt, qv__region *r, qv__rplan *p, bool replan,
     (void)rt;
 }
 
+/* Until when a region whose plan p lost to eager placement runs eagerly
+ * (0: until the devices change), and its text for the reason (for_).
+ * Under loop->mu. */
+static uint64_t eager_until(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *for_,
+                            size_t fn)
+{
+    uint64_t ms = rt->policy->replan_eager_retry_ms;
+    for_[0] = 0;
+    if (r->drift_held) {
+        /* Lost while a drift waited for its re-plan: a device that slowed
+         * for a while, which the re-plan due at the end of
+         * replan.min_interval_ms takes in; eager placement until then, not
+         * for good (review). */
+        snprintf(for_, fn, " until its drift's re-plan");
+        return r->compiled_ns + (uint64_t)rt->policy->replan_min_interval_ms * 1000000u;
+    }
+    if (!ms)
+        return 0;
+    /* For a while, then planned again: what made the plan lose (another
+     * program's load, a device slow for a time) may pass, and the models
+     * have learned since. Eager for good, a program whose plan lost to a
+     * passing load was never planned again (review). Doubled at each loss
+     * in a row, so that a plan that keeps losing costs a few entries a
+     * period, fewer and fewer. A first loss again: on new devices, of
+     * another signature, or of a plan that replayed longer than the eager
+     * period before it (it held a while; one entry that did not lose said
+     * nothing, and reset the count at every try: review). */
+    uint64_t gen = atomic_load(&rt->loop->dev_gen), now = qv__now_ns();
+    if (r->losses_gen != gen || r->losses_sig != p->sig ||
+        now - r->compiled_ns > r->eager_ms * 1000000u) {
+        r->losses = 0;
+        r->losses_gen = gen;
+        r->losses_sig = p->sig;
+    }
+    ms <<= r->losses < RETRY_DOUBLINGS ? r->losses : RETRY_DOUBLINGS;
+    r->losses++;
+    r->eager_ms = ms;
+    snprintf(for_, fn, " for %" PRIu64 " ms", ms);
+    return now + ms * 1000000u;
+}
+
 /* Drops r's plan: the region runs eagerly until the devices change from
  * generation gen, or until until_ns (0: no end); its reason is why, then
  * "; runs eagerly" and for how long (for_: its text). Under loop->mu. */
@@ -1184,45 +1225,8 @@ static void take_measures(qv_runtime *rt, qv__region *r)
                                  why))
                     r->job_weighed = r->probed && r->probe_new >= MIN_EAGER;
             } else { /* eager placement wins: the region runs eagerly */
-                uint64_t until = 0, ms = rt->policy->replan_eager_retry_ms;
-                char for_[64] = "";
-                if (r->drift_held) {
-                    /* Lost while a drift waited for its re-plan: a device
-                     * that slowed for a while, which the re-plan due at
-                     * the end of replan.min_interval_ms takes in; eager
-                     * placement until then, not for good (review). */
-                    until = r->compiled_ns +
-                            (uint64_t)rt->policy->replan_min_interval_ms * 1000000u;
-                    snprintf(for_, sizeof for_, " until its drift's re-plan");
-                } else if (ms) {
-                    /* For a while, then planned again: what made the plan
-                     * lose (another program's load, a device slow for a
-                     * time) may pass, and the models have learned since.
-                     * Eager for good, a program whose plan lost to a
-                     * passing load was never planned again (review).
-                     * Doubled at each loss in a row, so that a plan that
-                     * keeps losing costs a few entries a period, fewer
-                     * and fewer. */
-                    /* A first loss again: on new devices, of another
-                     * signature, or of a plan that replayed longer than
-                     * the eager period before it (it held a while; one
-                     * entry that did not lose said nothing, reset the
-                     * count at every try: review). */
-                    uint64_t gen = atomic_load(&l->dev_gen), now = qv__now_ns();
-                    if (r->losses_gen != gen || r->losses_sig != p->sig ||
-                        now - r->compiled_ns > r->eager_ms * 1000000u) {
-                        r->losses = 0;
-                        r->losses_gen = gen;
-                        r->losses_sig = p->sig;
-                    }
-                    unsigned k =
-                        r->losses < RETRY_DOUBLINGS ? r->losses : RETRY_DOUBLINGS;
-                    ms <<= k;
-                    until = now + ms * 1000000u;
-                    r->losses++;
-                    r->eager_ms = ms;
-                    snprintf(for_, sizeof for_, " for %" PRIu64 " ms", ms);
-                }
+                char for_[64];
+                uint64_t until = eager_until(rt, r, p, for_, sizeof for_);
                 qv__log(2, "region %s: %s; it runs eagerly%s", name, why, for_);
                 run_eagerly(r, why, for_, atomic_load(&l->dev_gen), until);
                 pthread_mutex_unlock(&l->mu);

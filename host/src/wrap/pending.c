@@ -623,6 +623,14 @@ static void on_remap(uintptr_t from, uintptr_t to, size_t len)
     }
 }
 
+/* Whether descriptor fd is open on the file st describes. */
+static bool fd_is(int fd, const struct stat *st)
+{
+    struct stat now;
+    return fd >= 0 && fstat(fd, &now) == 0 && now.st_dev == st->st_dev &&
+           now.st_ino == st->st_ino;
+}
+
 /* Whether descriptor fd is still the library's userfaultfd: a program
  * that closes every descriptor it did not open (a daemon's close-all loop)
  * closes it too, and may open a file of its own under that number, which
@@ -634,9 +642,7 @@ static void on_remap(uintptr_t from, uintptr_t to, size_t len)
  * when it can, and a descriptor it cannot tell about is taken as ours. */
 static bool uffd_ours(int fd)
 {
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0 || st.st_dev != g_uffd_st.st_dev ||
-        st.st_ino != g_uffd_st.st_ino)
+    if (!fd_is(fd, &g_uffd_st))
         return false;
     if (g_uffd_own_inode)
         return true;
@@ -652,10 +658,7 @@ static bool uffd_ours(int fd)
 /* Whether end i of the wake pipe is still the pipe made at init. */
 static bool wake_ours(int i)
 {
-    struct stat st;
-    int fd = g_wake[i];
-    return fd >= 0 && fstat(fd, &st) == 0 && st.st_dev == g_wake_st[i].st_dev &&
-           st.st_ino == g_wake_st[i].st_ino;
+    return fd_is(g_wake[i], &g_wake_st[i]);
 }
 
 /* The program closed the userfaultfd: the outputs pending read as zeros

@@ -593,10 +593,16 @@ static void buf_remove(qd_buf *rb)
     }
 }
 
+/* Whether c is the client of routing id rid. */
+static bool rid_is(const qd_client *c, const uint8_t *rid, size_t rlen)
+{
+    return c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0;
+}
+
 static qd_client *client_find(const uint8_t *rid, size_t rlen, int create)
 {
     for (qd_client *c = S.clients; c; c = c->next)
-        if (c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0)
+        if (rid_is(c, rid, rlen))
             return c;
     if (!create)
         return NULL;
@@ -1336,15 +1342,16 @@ static bool client_seen(const uint8_t *rid, size_t rlen, int fd)
         return true;
     if (fd_dead(fd))
         return false;
-    for (qd_client *c = S.clients; c; c = c->next)
-        if (c->fd == fd && !(c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0) &&
-            rid_auto(rid, rlen) && rid_auto(c->rid, c->rlen) && rid_older(rid, c->rid))
+    bool ordered = rid_auto(rid, rlen); /* else no other client's fd is judged */
+    for (qd_client *c = S.clients; ordered && c; c = c->next)
+        if (c->fd == fd && !rid_is(c, rid, rlen) && rid_auto(c->rid, c->rlen) &&
+            rid_older(rid, c->rid))
             return false;
     for (qd_client *c = S.clients, *nx; c; c = nx) {
         nx = c->next;
-        if (c->rlen == rlen && memcmp(c->rid, rid, rlen) == 0)
+        if (rid_is(c, rid, rlen))
             c->fd = fd;
-        else if (c->fd == fd && rid_auto(rid, rlen) && rid_auto(c->rid, c->rlen))
+        else if (ordered && c->fd == fd && rid_auto(c->rid, c->rlen))
             client_gone(c);
     }
     return true;
