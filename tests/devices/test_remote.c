@@ -1606,6 +1606,59 @@ static void parts_ship_whole(void **state)
     daemon_start();
 }
 
+/* A part has at most the calls the daemon's runs take (its hello says:
+ * --max-tasks less the outputs' task). Under --max-tasks 3 the chain goes
+ * as a part of two calls and the third alone, every entry on the board.
+ * (The part of three, four tasks there, was refused at every entry as
+ * one that never fits, and ran on the host: adversarial testing.) */
+static void parts_fit_the_daemons_runs(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_kill(SIGTERM);
+    daemon_max_tasks = "3";
+    daemon_start();
+    daemon_max_tasks = NULL;
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
+    static float t1[N], t2[N], out[N];
+    float *mem[5] = {a, b, t1, t2, out};
+    qv_buf *bv[5];
+    for (unsigned k = 0; k < 5; k++)
+        assert_int_equal(qv_buf_register(rt, mem[k], sizeof a, &bv[k]), 0);
+    qv_region_info ri;
+    uint64_t until = now_ms() + 30000;
+    do
+        ri = chain_entry(rt, f, bv);
+    while (ri.shipped < 3 && now_ms() < until);
+    if (ri.shipped < 3)
+        fail_msg("no part shipped: %llu entries, %llu replayed, plan error '%s'",
+                 (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
+                 ri.last_error);
+    for (int e = 0; e < 5; e++) {
+        memset(out, 0, sizeof out);
+        ri = chain_entry(rt, f, bv);
+        chain_check(bv, t1, t2, out);
+    }
+    /* Two tasks an entry there (the part and the last call; t1's call
+     * runs again when read), none refused. */
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    uint64_t tasks = di.tasks, failed = di.failed, shipped = ri.shipped;
+    ri = chain_entry(rt, f, bv);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_int_equal(ri.shipped, shipped + 1);
+    assert_int_equal(di.tasks, tasks + 2);
+    assert_int_equal(di.failed, failed);
+    assert_true(di.healthy);
+    for (unsigned k = 0; k < 5; k++)
+        assert_int_equal(qv_buf_unregister(bv[k]), 0);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM); /* the next test starts the usual one */
+}
+
 /* A replayed region of two independent calls on the remote board (each
  * writes its own output, nothing flows between them) is no part: its
  * calls go one by one, the board stays in service and runs them. They
@@ -2439,7 +2492,7 @@ static void two_remote_boards(void **state)
     qv_runtime_destroy(rt);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(vadd_equals_cpu),
@@ -2471,6 +2524,7 @@ int main(void)
         cmocka_unit_test(curve_keys),
         cmocka_unit_test(unreachable_daemons_are_waited_for_together),
         cmocka_unit_test(parts_ship_whole),
+        cmocka_unit_test(parts_fit_the_daemons_runs),
         cmocka_unit_test(part_sizes_past_the_limit_go_one_by_one),
         cmocka_unit_test(fused_chain_on_the_remote_board),
         cmocka_unit_test(daemon_serving_fewer_kernels),
@@ -2483,5 +2537,7 @@ int main(void)
 #endif
     };
     signal(SIGPIPE, SIG_IGN);
+    if (argc > 1) /* a test name (or glob) to run only that */
+        cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, setup, teardown);
 }

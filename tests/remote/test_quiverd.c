@@ -887,6 +887,10 @@ static void test_max_tasks(void **state)
     max_tasks = NULL;
     reply r;
     recv_reply(d.sock, &r);
+    /* Its hello says how many calls a run may carry: the outputs' task
+     * takes one more. */
+    assert_int_equal(r.m.type, QV_WIRE_HELLO | QV_WIRE_REPLY);
+    assert_int_equal(r.m.u.hello_reply.limits.max_tasks, 3);
     reply_fini(&r);
     uint64_t a = alloc_buf(&d, 2, 64), b = alloc_buf(&d, 3, 64), c = alloc_buf(&d, 4, 64);
     uint32_t n = 16;

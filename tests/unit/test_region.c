@@ -2374,7 +2374,7 @@ static void alternating_implicit_regions_replay(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(explicit_regions_count_entries),
@@ -2417,6 +2417,8 @@ int main(void)
         cmocka_unit_test(too_many_implicit_regions),
         cmocka_unit_test(replay_while_the_window_slides),
     };
+    if (argc > 1) /* a test name (or glob) to run only that */
+        cmocka_set_test_filter(argv[1]);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();
     return rc;

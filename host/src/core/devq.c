@@ -15,6 +15,7 @@
  * emulated board's runs are costed by the board's model, and copies by the
  * link of the board file until copies are measured.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -163,6 +164,17 @@ struct qv_device *qv__device(qv_runtime *rt, unsigned dev)
 qv_class qv__devq_class(qv_runtime *rt, unsigned dev)
 {
     return dev == 0 ? QV_CLASS_CPU : rt->accel[dev - 1]->dev->cls;
+}
+
+unsigned qv__devq_run_calls(qv_runtime *rt, unsigned dev)
+{
+    unsigned n = UINT_MAX;
+    if (dev == 0 || dev > rt->naccel)
+        return n;
+    qv_device *d = rt->accel[dev - 1]->dev;
+    if (d->ops->query(d, QV_QUERY_RUN_CALLS, &n, sizeof n) != 0)
+        n = UINT_MAX;
+    return n;
 }
 
 const char *qv__devq_name(qv_runtime *rt, unsigned dev)

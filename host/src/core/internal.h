@@ -1139,6 +1139,9 @@ double   qv__devq_launch_us(qv_runtime *rt, unsigned dev);
 /* Counts bytes copied to / from device dev (>= 1), for qv_device_get. */
 void     qv__devq_count_bytes(qv_runtime *rt, unsigned dev, uint64_t to, uint64_t from);
 qv_class qv__devq_class(qv_runtime *rt, unsigned dev);
+/* The calls one launch on device dev may carry (QV_QUERY_RUN_CALLS: a
+ * remote daemon's bound); UINT_MAX when it sets none. */
+unsigned qv__devq_run_calls(qv_runtime *rt, unsigned dev);
 /* Device dev's name as discovery gives it (0: the CPU's). */
 const char *qv__devq_name(qv_runtime *rt, unsigned dev);
 /* Fills the planner's resource for accelerator dev (>= 1) as the runtime

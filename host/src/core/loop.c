@@ -350,14 +350,19 @@ static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32
 
 /* The length of the part that starts at task i of rp: the tasks in a row
  * from i that the plan puts on one remote board, outside fused chains,
- * shipped whole (part.c); 0 when fewer than 2. */
+ * shipped whole (part.c), as many as its daemon takes in one run; 0 when
+ * fewer than 2. (A part past the daemon's --max-tasks was refused there
+ * at every entry, and ran on the host: adversarial testing.) */
 static uint32_t part_len(qv_runtime *rt, const qv_plan *pl, const qv__rplan *rp, uint32_t i)
 {
     unsigned d = rp->dev[i];
     if (!d || qv__devq_class(rt, d) != QV_CLASS_REMOTE)
         return 0;
+    unsigned most = qv__devq_run_calls(rt, d);
+    if (most > QV__PART_MAX)
+        most = QV__PART_MAX;
     uint32_t len = 0;
-    while (i + len < rp->n && len < QV__PART_MAX && rp->dev[i + len] == d &&
+    while (i + len < rp->n && len < most && rp->dev[i + len] == d &&
            !(pl->fused && pl->fused[i + len] != UINT32_MAX))
         len++;
     return len >= 2 ? len : 0;

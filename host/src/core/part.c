@@ -281,9 +281,14 @@ qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_fu
             fit = qv__fpga_fits_args(memb[j], cargs[j], why, sizeof why);
         }
     }
+    /* The plan's parts fit its daemon's run (loop.c part_len); the board
+     * may have come back since from a daemon that takes fewer. */
+    unsigned most = qv__devq_run_calls(rt, dev);
     if (!where)
         snprintf(why, sizeof why,
                  "a call may not run on a remote board (qv_func_set_where)");
+    else if (n > most)
+        snprintf(why, sizeof why, "its daemon takes at most %u calls in a run", most);
     else if (fit && shape_of(&s, memb, n, cargs, why, sizeof why))
         pt = part_get(rt, &s);
     if (!pt) {

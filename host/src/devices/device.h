@@ -57,10 +57,13 @@ typedef struct qv_launch {
 
 /* What query can ask. */
 enum {
-    QV_QUERY_UNITS = 1,  /* unsigned: units that run tasks at once */
-    QV_QUERY_NAME,       /* char[]: a human-readable name */
-    QV_QUERY_MEMORY,     /* uint64_t: bytes of device memory */
-    QV_QUERY_BOARD_US,   /* double: an emulated board's modelled busy time */
+    QV_QUERY_UNITS = 1, /* unsigned: units that run tasks at once */
+    QV_QUERY_NAME,      /* char[]: a human-readable name */
+    QV_QUERY_MEMORY,    /* uint64_t: bytes of device memory */
+    QV_QUERY_BOARD_US,  /* double: an emulated board's modelled busy time */
+    QV_QUERY_RUN_CALLS, /* unsigned: the calls one launch may carry (a
+                         * remote board's daemon says, quiverd --max-tasks);
+                         * not answered: no bound */
 };
 
 struct qv_device {

@@ -963,6 +963,17 @@ static int remote_query(qv_device *d, int what, void *out, size_t size)
         pthread_mutex_unlock(&r->link.mu);
         return 0;
     }
+    if (what == QV_QUERY_RUN_CALLS) {
+        /* The daemon's word, once it said it: a part of more calls is
+         * refused there at every entry (quiverd --max-tasks). */
+        if (size < sizeof(unsigned))
+            return QV_EINVAL;
+        pthread_mutex_lock(&r->link.mu);
+        bool known = r->open && r->link.up;
+        *(unsigned *)out = r->link.hello.max_calls;
+        pthread_mutex_unlock(&r->link.mu);
+        return known ? 0 : QV_ENOTSUP;
+    }
     uint64_t mem = r->served ? r->served->memory : r->board->memory;
     if (!mem && r->open) {
         pthread_mutex_lock(&r->link.mu);

@@ -143,6 +143,7 @@ static int hello_keep(const qv_wire_hello_reply *r, qv__rhello *h)
     memset(h, 0, sizeof *h);
     h->instance = r->instance;
     h->caps = r->caps;
+    h->max_calls = r->limits.max_tasks;
     size_t n = 0;
     for (unsigned b = 0; b < r->nboards; b++)
         n += r->boards[b].nkernels;

@@ -84,6 +84,7 @@ typedef struct qv__rhello {
     uint64_t instance;
     uint32_t caps;   /* QV_WIRE_CAP_* */
     uint64_t memory; /* bytes, the largest board's */
+    uint32_t max_calls; /* the calls one RUN may carry (limits.max_tasks) */
     size_t nkernels;
     char **kernel, **func; /* nkernels each */
     char boards[200];      /* board names, for messages */

@@ -40,7 +40,9 @@
  *           value means the daemon restarted and lost all state),
  *           u32 heartbeat_ms (the interval the daemon suggests),
  *           u32 caps (QV_WIRE_CAP_*), limits: u64 max_bytes, u32 max_bufs,
- *           u32 max_tasks, u64 max_data (see qv_wire_limits),
+ *           u32 max_tasks, u64 max_data (see qv_wire_limits; quiverd
+ *           announces as max_tasks the calls one RUN may carry within its
+ *           --max-tasks, which counts one more task per RUN),
  *           u16 nboards, per board:
  *             str name, u8 class (qv_class), u64 memory (bytes),
  *             u16 banks, f64 link_gbs, f64 link_latency_us, u32 units,

@@ -1006,6 +1006,11 @@ static void on_hello(qd_req *q)
     h->heartbeat_ms = 250;
     h->caps = (d->curve ? QV_WIRE_CAP_CURVE : 0) | QV_WIRE_CAP_OUTPUTS;
     h->limits = d->limits;
+    /* The calls one RUN may carry here: its calls and the task that puts
+     * its outputs in the reply within --max-tasks (room_for), so that the
+     * host ships no part that never fits. */
+    if (d->opt->max_tasks - 1 < h->limits.max_tasks)
+        h->limits.max_tasks = (uint32_t)(d->opt->max_tasks - 1);
     h->nboards = (uint16_t)d->nboards;
     h->boards = d->wboards;
     char name[256];
