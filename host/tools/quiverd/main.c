@@ -557,7 +557,7 @@ static int make_runtime(qd_daemon *d)
         yaml_quoted(f, logpath);
     }
     fprintf(f,
-            /* Above what the socket thread lets in (serve.c, room_for): a
+            /* Above what the socket thread lets in (serve_run.c, qd_room_for): a
              * submission never waits for the runtime's backpressure there,
              * which stopped the heartbeats of every client (review). */
             "\nmax_inflight: %u\n"
