@@ -772,6 +772,63 @@ static void export_to_a_reader_that_leaves(void **state)
     qv_graph_reset(rt);
 }
 
+/* trace.path a FIFO that no process reads: qv_runtime_destroy writes no
+ * trace and returns at once (it waited in the open for good, and the
+ * program never exited: adversarial testing); the log says why. */
+static void *destroyer(void *p)
+{
+    qv_runtime_destroy(p);
+    return NULL;
+}
+
+static void trace_path_fifo_without_reader(void **state)
+{
+    (void)state;
+    char fifo[300], pol[300];
+    snprintf(fifo, sizeof fifo, "%s/exit-trace.fifo", qv_test_scratch());
+    snprintf(pol, sizeof pol, "%s/fifo-policy.yaml", qv_test_scratch());
+    unlink(fifo);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    FILE *pf = fopen(pol, "w");
+    assert_non_null(pf);
+    fprintf(pf,
+            "devices: [cpu]\ndiscovery: {opencl: false, xrt: false}\n"
+            "trace: {path: \"%s\"}\n",
+            fifo);
+    fclose(pf);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.perfmodel_dir = "";
+    o.config = pol;
+    qv_runtime *r;
+    assert_int_equal(qv_runtime_create(&o, &r), 0);
+    qv_func *f;
+    assert_int_equal(qv_func_create(r, "once", NULL, 0, &f), 0);
+    qv_func_set_cpu(f, cpu_nothing);
+    assert_int_equal(qv_submit(r, f, NULL, 0), 0);
+    assert_int_equal(qv_wait_all(r), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, destroyer, r), 0);
+    bool ended = false;
+    for (int i = 0; i < 500 && !ended; i++) {
+        usleep(10000);
+        ended = pthread_tryjoin_np(th, NULL) == 0;
+    }
+    if (!ended) { /* a reader lets it end, so that the test fails, not hangs */
+        int fd = open(fifo, O_RDONLY);
+        char buf[4096];
+        while (fd >= 0 && read(fd, buf, sizeof buf) > 0)
+            ;
+        if (fd >= 0)
+            close(fd);
+        pthread_join(th, NULL);
+        fail_msg("qv_runtime_destroy waited 5 s for the reader of trace.path");
+    }
+    unlink(fifo);
+    unlink(pol);
+}
+
 /* Under a locale whose decimal point is a comma, the exports are still
  * JSON ("ts": 6,533 was not), the program's locale is as it was, and a
  * graph's numbers read back whole. Skipped where no such locale is
@@ -852,6 +909,7 @@ int main(void)
         cmocka_unit_test(marks_while_writing),
         cmocka_unit_test(export_to_a_slow_reader),
         cmocka_unit_test(export_to_a_reader_that_leaves),
+        cmocka_unit_test(trace_path_fifo_without_reader),
         cmocka_unit_test(exports_under_a_decimal_comma),
     };
     int rc = cmocka_run_group_tests(tests, diamond, done);

@@ -1142,6 +1142,9 @@ qv_class qv__devq_class(qv_runtime *rt, unsigned dev);
 /* The calls one launch on device dev may carry (QV_QUERY_RUN_CALLS: a
  * remote daemon's bound); UINT_MAX when it sets none. */
 unsigned qv__devq_run_calls(qv_runtime *rt, unsigned dev);
+/* qv_trace_write at qv_runtime_destroy (trace.path): a FIFO that no
+ * process reads fails at once instead of holding the exit (export.c). */
+int qv__trace_write_exit(qv_runtime *rt, const char *path);
 /* Device dev's name as discovery gives it (0: the CPU's). */
 const char *qv__devq_name(qv_runtime *rt, unsigned dev);
 /* Fills the planner's resource for accelerator dev (>= 1) as the runtime

@@ -459,7 +459,7 @@ QV_API void qv_runtime_destroy(qv_runtime *rt)
     if (rc)
         qv__log(1, "performance models not saved: %s", qv_last_error());
     const char *trace = policy(rt)->trace_path;
-    if (trace && rt->rec && qv_trace_write(rt, trace) != 0)
+    if (trace && rt->rec && qv__trace_write_exit(rt, trace) != 0)
         qv__log(1, "trace not written: %s", qv_last_error());
     rt->magic = 0;
     qv__bufs_destroy(rt);

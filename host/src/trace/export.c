@@ -7,12 +7,14 @@
  * the trace's marks as global instants) that opens in Perfetto.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "devices/device.h"
 #include "qv_escape.h"
@@ -48,11 +50,29 @@ static sigset_t pipe_set(void)
     return pipe;
 }
 
-/* *f open for writing at path, or -errno with qv_last_error naming path. */
+/* Set while qv_runtime_destroy writes trace.path (qv__trace_write_exit):
+ * open_out does not wait for a FIFO's reader then. */
+static _Thread_local bool out_no_wait;
+
+/* *f open for writing at path, or -errno with qv_last_error naming path.
+ * A FIFO blocks the open until a reader comes, as a shell's redirection
+ * does, but for the trace written at exit: a FIFO with no reader then
+ * fails at once (ENXIO), where it hung the program's exit for good
+ * (adversarial testing). */
 static int open_out(const char *path, FILE **f)
 {
-    if (!(*f = fopen(path, "w"))) {
+    int fd = open(
+        path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (out_no_wait ? O_NONBLOCK : 0),
+        0644);
+    if (fd < 0) {
         int e = errno ? errno : EIO;
+        return qv__fail(-e, "cannot write %s: %s", path,
+                        e == ENXIO ? "a FIFO that no process reads" : strerror(e));
+    }
+    if ((out_no_wait && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) ||
+        !(*f = fdopen(fd, "w"))) {
+        int e = errno ? errno : EIO;
+        close(fd);
         return qv__fail(-e, "cannot write %s: %s", path, strerror(e));
     }
     out_state.prev = qv__c_numbers_begin();
@@ -256,4 +276,12 @@ QV_API int qv_trace_write(qv_runtime *rt, const char *path)
     fputs("\n]}\n", f);
     qv__gview_free(&g);
     return close_out(f, path);
+}
+
+int qv__trace_write_exit(qv_runtime *rt, const char *path)
+{
+    out_no_wait = true;
+    int rc = qv_trace_write(rt, path);
+    out_no_wait = false;
+    return rc;
 }
