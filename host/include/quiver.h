@@ -51,20 +51,21 @@ QV_API unsigned qv_version_number(void);
 
 /* Error codes: negative. Where a POSIX errno says the same thing the code is
  * its negation, so system errors pass through unchanged. */
-#define QV_ERRNO_MAP(X)                                                        \
-    X(EINVAL, -EINVAL, "invalid argument")                                     \
-    X(ENOMEM, -ENOMEM, "out of memory")                                        \
-    X(ENOENT, -ENOENT, "no such entry")                                        \
-    X(EBUSY, -EBUSY, "resource busy")                                          \
-    X(ENODEV, -ENODEV, "no device can run this task")                          \
-    X(ESHUTDOWN, -ESHUTDOWN, "runtime is shut down")                           \
-    X(ETIMEDOUT, -ETIMEDOUT, "timed out")                                      \
-    X(EDEADLK, -EDEADLK, "would deadlock")                                     \
-    X(EIO, -EIO, "i/o error")                                                  \
-    X(ENOTSUP, -ENOTSUP, "not supported")                                      \
-    X(E2BIG, -E2BIG, "too many arguments")                                     \
-    X(EEXIST, -EEXIST, "already exists")                                       \
-    X(EFORMAT, -4000, "malformed input")                                       \
+#define QV_ERRNO_MAP(X)                                                                  \
+    X(EINVAL, -EINVAL, "invalid argument")                                               \
+    X(ENOMEM, -ENOMEM, "out of memory")                                                  \
+    X(ENOENT, -ENOENT, "no such entry")                                                  \
+    X(EBUSY, -EBUSY, "resource busy")                                                    \
+    X(ENODEV, -ENODEV, "no device can run this task")                                    \
+    X(ESHUTDOWN, -ESHUTDOWN, "runtime is shut down")                                     \
+    X(ETIMEDOUT, -ETIMEDOUT, "timed out")                                                \
+    X(EDEADLK, -EDEADLK, "would deadlock")                                               \
+    X(EIO, -EIO, "i/o error")                                                            \
+    X(ENOTSUP, -ENOTSUP, "not supported")                                                \
+    X(E2BIG, -E2BIG, "too many arguments")                                               \
+    X(EEXIST, -EEXIST, "already exists")                                                 \
+    X(ECANCELED, -ECANCELED, "canceled")                                                 \
+    X(EFORMAT, -4000, "malformed input")                                                 \
     X(EMISMATCH, -4001, "arguments do not match the function's signature")
 
 enum {

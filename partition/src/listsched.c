@@ -394,6 +394,10 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
         return QV_ENOMEM;
     int rc = 0;
     for (uint32_t k = 0; k < g->n && !rc; k++) {
+        if ((k & 1023) == 1023 && qv__part_cancelled(c)) {
+            rc = QV_ECANCELED;
+            break;
+        }
         uint32_t i = order[k];
         uint32_t only = allowed_res ? allowed_res[i] : UINT32_MAX;
         double best = INFINITY, best_eft = INFINITY, best_s = 0;

@@ -243,8 +243,14 @@ int qv__part_objective(const qv__ctx *c, qv_algo a, double w, double deadline_us
     for (uint32_t d; (d = next_to_drop(c, keep, tried)) != UINT32_MAX;) {
         keep[d] = 0;
         qv__ctx sub;
+        if (qv__part_cancelled(c)) {
+            rc = QV_ECANCELED;
+            goto out;
+        }
         if ((rc = qv__part_ctx_init_keep(&sub, c->g, p, keep, NULL)))
             goto out;
+        sub.cancel = c->cancel;
+        sub.cancel_arg = c->cancel_arg;
         rc = run_algo(&sub, a, &k, unit, start, end);
         qv__part_ctx_fini(&sub);
         if (rc)

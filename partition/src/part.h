@@ -8,6 +8,7 @@
 #define QVPART_PART_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "qvpart.h"
@@ -27,7 +28,15 @@ typedef struct qv__ctx {
     double mean_inv_bw; /* mean µs per byte over distinct unit pairs */
     const uint8_t *keep; /* NULL, or the resources it may use (borrowed) */
     uint32_t nunits;     /* units of those resources */
+    int (*cancel)(void *arg); /* qv_plan_opts.cancel, or NULL */
+    void *cancel_arg;
 } qv__ctx;
+
+/* Whether the caller asked planning to stop (qv_plan_opts.cancel). */
+static inline bool qv__part_cancelled(const qv__ctx *c)
+{
+    return c->cancel && c->cancel(c->cancel_arg);
+}
 
 /* Binds g to p; QV_EINVAL with a diag naming a node that no unit can run. */
 int qv__part_ctx_init(qv__ctx *c, const qv_dag *g, const qv_plat *p, qv_diag *diag);

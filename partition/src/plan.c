@@ -106,6 +106,8 @@ int qv__part_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *o,
     int rc = qv__part_ctx_init(&c, g, p, diag);
     if (rc)
         return rc;
+    c.cancel = o->cancel;
+    c.cancel_arg = o->cancel_arg;
     qv_plan *pl = calloc(1, sizeof *pl);
     if (!pl) {
         qv__part_ctx_fini(&c);
@@ -142,6 +144,10 @@ int qv__part_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *o,
         rc = QV_EINVAL;
     }
     pl->plan_time_us = qv__part_now_us() - t0;
+    if (rc == QV_ECANCELED) {
+        qv__part_diag(diag, g->name, 0, 0, "planning canceled");
+        goto fail;
+    }
     if (rc) {
         qv__part_diag(diag, g->name, 0, 0, "%s failed (%d)", qv_algo_name(a), rc);
         goto fail;

@@ -120,11 +120,15 @@ static int cmp_start(const void *a, const void *b)
 }
 
 /* Offers the candidate in (u,s,e) to best (by makespan) and to k, the
- * objective's candidates, when there is one. 1 when best took it, 0, or
- * QV_ENOMEM (k's copy). */
-static int offer2(uint32_t n, cand *best, qv__pick *k, const uint32_t *u, const double *s,
-                  const double *e, const char *variant, uint32_t nparts)
+ * objective's candidates, when there is one. 1 when best took it, 0,
+ * QV_ENOMEM (k's copy), or QV_ECANCELED when the caller asked planning to
+ * stop (the next candidate is not made). */
+static int offer2(const qv__ctx *c, uint32_t n, cand *best, qv__pick *k,
+                  const uint32_t *u, const double *s, const double *e,
+                  const char *variant, uint32_t nparts)
 {
+    if (qv__part_cancelled(c))
+        return QV_ECANCELED;
     if (k) {
         int rc = qv__pick_offer(k, u, s, e, variant, nparts);
         if (rc)
@@ -161,11 +165,11 @@ int qv__part_quiver_cands(const qv__ctx *c, qv__pick *k_obj, uint32_t *unit, dou
         goto out;
     *nparts = 0;
     if ((rc = qv__part_heft(c, u, s, e)) ||
-        (rc = offer2(n, &best, k_obj, u, s, e, "heft", 0)) < 0)
+        (rc = offer2(c, n, &best, k_obj, u, s, e, "heft", 0)) < 0)
         goto out;
     *variant = "heft";
     if ((rc = qv__part_peft(c, u, s, e)) ||
-        (rc = offer2(n, &best, k_obj, u, s, e, "peft", 0)) < 0)
+        (rc = offer2(c, n, &best, k_obj, u, s, e, "peft", 0)) < 0)
         goto out;
     if (rc)
         *variant = "peft";
@@ -174,7 +178,7 @@ int qv__part_quiver_cands(const qv__ctx *c, qv__pick *k_obj, uint32_t *unit, dou
         rank_variant(c, mode, rank);
         if ((rc = qv__part_priority_order(g, rank, order)) ||
             (rc = qv__part_list_schedule(c, order, NULL, NULL, u, s, e)) ||
-            (rc = offer2(n, &best, k_obj, u, s, e, "ranks", 0)) < 0)
+            (rc = offer2(c, n, &best, k_obj, u, s, e, "ranks", 0)) < 0)
             goto out;
         if (rc)
             *variant = "ranks";
@@ -224,7 +228,7 @@ int qv__part_quiver_cands(const qv__ctx *c, qv__pick *k_obj, uint32_t *unit, dou
             rc = qv__part_metis_coarsen(c, fine, kmax, k, tw, part, &cut);
         }
         if (rc || (rc = qv__part_place_parts(c, part, k, refine, u, s, e)) ||
-            (rc = offer2(n, &best, k_obj, u, s, e, "metis", k)) < 0)
+            (rc = offer2(c, n, &best, k_obj, u, s, e, "metis", k)) < 0)
             goto out;
         if (rc) {
             *variant = "metis";
@@ -238,7 +242,7 @@ int qv__part_quiver_cands(const qv__ctx *c, qv__pick *k_obj, uint32_t *unit, dou
         if ((rc = qv__part_priority_order(g, rank, order)))
             goto out;
         if ((rc = qv__part_list_schedule(c, order, NULL, NULL, u, s, e)) ||
-            (rc = offer2(n, &best, k_obj, u, s, e, "refined", 0)) < 0)
+            (rc = offer2(c, n, &best, k_obj, u, s, e, "refined", 0)) < 0)
             goto out;
         int better = rc;
         if (better)
@@ -246,7 +250,7 @@ int qv__part_quiver_cands(const qv__ctx *c, qv__pick *k_obj, uint32_t *unit, dou
         for (uint32_t i = 0; i < n; i++)
             allowed[i] = p->unit_res[best.unit[i]];
         if ((rc = qv__part_list_schedule(c, order, allowed, NULL, u, s, e)) ||
-            (rc = offer2(n, &best, k_obj, u, s, e, "refined", 0)) < 0)
+            (rc = offer2(c, n, &best, k_obj, u, s, e, "refined", 0)) < 0)
             goto out;
         better |= rc;
         if (!better)

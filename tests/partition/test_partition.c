@@ -6,6 +6,7 @@
  * shapes; the lower bounds hold and are exact on a small two-class case.
  */
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1677,6 +1678,62 @@ static void test_area_bound(void **state)
     qv_dag_destroy(g);
 }
 
+/* qv_plan_opts.cancel: asked while planning, at least once per 1024
+ * nodes a schedule places, with cancel_arg; a yes stops every algorithm
+ * with QV_ECANCELED (and no plan), the first answer or a later one. The
+ * runtime stops its background compile so at shutdown. */
+typedef struct stop_after {
+    unsigned asked, yes_at;
+} stop_after;
+
+static int stop_when(void *arg)
+{
+    stop_after *s = arg;
+    return ++s->asked >= s->yes_at;
+}
+
+static void test_cancel(void **state)
+{
+    (void)state;
+    qv_plat *p = load_platform("ws8-gpu-2fpga.yaml");
+    qv_gen_opts go;
+    qv_gen_defaults(QV_GEN_RANDOM, &go);
+    go.n = 5000;
+    qv_dag *g;
+    assert_int_equal(qv_dag_generate(&go, &g), 0);
+    for (int a = 0; a < 4; a++) {
+        for (int w = 0; w < 2; w++) {
+            qv_plan_opts o;
+            qv_plan_opts_init(&o);
+            o.algo = (qv_algo)a;
+            o.cost_weight = w ? 0.5 : 0;
+            stop_after never = {0, UINT_MAX};
+            o.cancel = stop_when;
+            o.cancel_arg = &never;
+            qv_plan *pl = NULL;
+            qv_diag d = {0};
+            assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), 0);
+            assert_true(never.asked >= 4); /* 5000 nodes: 4 checks a schedule */
+            qv_plan_destroy(pl);
+            unsigned at[2] = {1, never.asked};
+            for (int k = 0; k < 2; k++) {
+                stop_after s = {0, at[k]};
+                o.cancel_arg = &s;
+                pl = NULL;
+                memset(&d, 0, sizeof d);
+                if (qv_plan_make(g, p, &o, &pl, &d) != QV_ECANCELED)
+                    fail_msg("%s (cost weight %g): not canceled at check %u of %u",
+                             qv_algo_name((qv_algo)a), o.cost_weight, at[k], never.asked);
+                assert_null(pl);
+                assert_non_null(strstr(d.message, "canceled"));
+                assert_int_equal(s.asked, at[k]); /* stopped at once */
+            }
+        }
+    }
+    qv_dag_destroy(g);
+    qv_plat_destroy(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1705,6 +1762,7 @@ int main(void)
         cmocka_unit_test(test_many_functions),
         cmocka_unit_test(test_shared_cores),
         cmocka_unit_test(test_shared_cores_replay),
+        cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

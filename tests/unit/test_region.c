@@ -1020,6 +1020,50 @@ static void destroy_while_compiling(void **state)
     }
 }
 
+/* A compile under way when the runtime is destroyed stops (the planner's
+ * cancel), so that destroy does not wait for a large region's plan: a
+ * region of 100 000 calls held qv_runtime_destroy seconds, and the plan
+ * went unused (adversarial testing). Here entries of 10 000 body calls
+ * (30 000 tasks), destroyed once the loop's thread took the job; on the
+ * CPU alone that plan is quick, so this runs the path (the planner's own
+ * checks are test_partition's test_cancel). */
+static qv__region *region_named(qv_runtime *rt, const char *name);
+
+static void destroy_stops_a_long_compile(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 1\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, 8);
+    struct qv__loop *l = fx.rt->loop;
+    bool taken = false;
+    /* (the first entry's times are measured first; the next asks again) */
+    for (int e = 0; e < 4 && !taken; e++) {
+        assert_int_equal(qv_region_begin(fx.rt, "huge"), 0);
+        for (int i = 0; i < 10000; i++)
+            body(&fx, bs.b[i % 3], bs.b[(i + 1) % 3], bs.b[(i + 2) % 3]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        double t0 = now_s();
+        while (!taken && now_s() - t0 < 2) {
+            usleep(1000);
+            pthread_mutex_lock(&l->mu);
+            qv__region *r = region_named(fx.rt, "huge");
+            taken = r && r->want_compile && !r->queued;
+            pthread_mutex_unlock(&l->mu);
+        }
+    }
+    assert_true(taken);
+    usleep(50000); /* in the planner */
+    bufs_close(&bs);
+    double t0 = now_s();
+    qv_runtime_destroy(fx.rt);
+    double took = now_s() - t0;
+    if (took > 2)
+        fail_msg("qv_runtime_destroy took %.2f s beside a compile", took);
+}
+
 /* ---- replay ------------------------------------------------------------ */
 
 /* A program of scale and add calls on NB buffers, run through the runtime
@@ -2387,6 +2431,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(no_compile_without_recording),
         cmocka_unit_test(threads_have_their_own_regions),
         cmocka_unit_test(destroy_while_compiling),
+        cmocka_unit_test(destroy_stops_a_long_compile),
         cmocka_unit_test(replay_equals_sequential),
         cmocka_unit_test(guard_miss_mid_entry),
         cmocka_unit_test(plan_slower_than_eager_runs_eagerly),

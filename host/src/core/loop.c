@@ -457,6 +457,13 @@ static bool calibrating(qv_runtime *rt, const qv__gview *v, char *why, size_t wn
  * in service into *out: the costs on class drift_cls that the entry did
  * not measure scaled by drift_x (scale_class; -1: none), or all of from's
  * costs by src_scale (per class, 0: none). 0, or an error with why. */
+/* qv_plan_opts.cancel: whether the runtime shuts down. */
+static int stopping(void *arg)
+{
+    return atomic_load_explicit(&((struct qv__loop *)arg)->stopping,
+                                memory_order_relaxed);
+}
+
 static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
                    const qv__frozen *from, bool first, uint32_t n, int drift_cls,
                    double drift_x, const double *src_scale, bool no_fuse,
@@ -530,6 +537,11 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     o.cost_weight = rt->policy->objective; /* the policy's `objective` */
     o.deadline_us = rt->policy->deadline_ms * 1e3;
     o.no_fuse = no_fuse; /* a fused plan of this region lost to eager */
+    /* Shutdown waits for this thread: a region of 100 000 calls took
+     * seconds to plan at this thread's share of the CPU, all of them
+     * added to qv_runtime_destroy's (adversarial testing). */
+    o.cancel = getenv("XX_NOCANCEL") ? NULL : stopping;
+    o.cancel_arg = rt->loop;
     /* Fused kernels as the boards ran them: the launches of those that
      * could fuse this entry (their functions all in it) measured against
      * the catalog's table, else the drifts of the boards seen by this
@@ -1347,6 +1359,9 @@ static void *loop_main(void *arg)
         if (rc == QV_EBUSY) { /* calibrating: a later entry asks again */
             qv__log(3, "region %s: not compiled yet: %s", name, why);
             free(pref);
+        } else if (rc == QV_ECANCELED) { /* the runtime shuts down */
+            qv__log(3, "region %s: not compiled: the runtime shuts down", name);
+            free(pref);
         } else if (rc) {
             /* An entry reset away (qv_graph_reset) is asked for again by
              * the next: information, not a warning at every compile (300
@@ -1412,6 +1427,7 @@ void qv__region_stop(qv_runtime *rt)
         return;
     pthread_mutex_lock(&l->mu);
     l->stop = true;
+    atomic_store(&l->stopping, true);
     for (qv__region *r = l->qhead; r; r = r->qnext)
         r->queued = false;
     l->qhead = l->qtail = NULL;

@@ -211,6 +211,9 @@ struct qv__loop {
     unsigned nimplicit, nexplicit;
     qv__region *qhead, *qtail;
     bool started, stop;
+    /* stop, read by the planner without mu (qv_plan_opts.cancel): a
+     * compile under way ends when the runtime shuts down, not after. */
+    atomic_bool stopping;
     pthread_t thread;
     /* The recorder's chunks (a bit per QV__REC_* kind) asked for ahead of
      * need (qv__loop_ahead), and those the thread is making now. */
