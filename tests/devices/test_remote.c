@@ -2492,6 +2492,135 @@ static void two_remote_boards(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* Two threads replay the chain at once: B's held call, made after A's
+ * first two calls, writes A's input a. A's part, launched at its third
+ * call, must not force B's newer call ahead of A's calls: out comes from a
+ * as it was (the part read B's a, out[0] 104 for 3, and A's held calls,
+ * forced with B's, were written to after they were freed: review). */
+typedef struct chain_other {
+    qv_runtime *rt;
+    qv_func *f;
+    qv_buf *bv[5], *ba2, *bt1b, *bt2b, *boutb;
+    pthread_barrier_t *bar;
+    int err;
+    uint64_t held;
+} chain_other;
+
+static uint64_t ndefer_of(qv_runtime *rt)
+{
+    pthread_mutex_lock(&rt->submit_mu);
+    uint64_t n = rt->ndefer;
+    pthread_mutex_unlock(&rt->submit_mu);
+    return n;
+}
+
+static void *chain_other_main(void *arg)
+{
+    chain_other *O = arg;
+    uint32_t n = N;
+    /* B: a2 + b -> a (A's input), then a + b -> t1b, t1b + b -> outb */
+    int rc = qv_region_begin(O->rt, "chain");
+    rc = rc ? rc
+            : qv_submit(O->rt, O->f,
+                        (qv_arg[]){QV_BUF(O->ba2), QV_BUF(O->bv[1]), QV_BUF(O->bv[0]),
+                                   QV_VAL(n)},
+                        4);
+    O->held = ndefer_of(O->rt);
+    pthread_barrier_wait(O->bar);
+    pthread_barrier_wait(O->bar);
+    rc = rc ? rc
+            : qv_submit(O->rt, O->f,
+                        (qv_arg[]){QV_BUF(O->bv[0]), QV_BUF(O->bv[1]), QV_BUF(O->bt1b),
+                                   QV_VAL(n)},
+                        4);
+    rc = rc ? rc
+            : qv_submit(O->rt, O->f,
+                        (qv_arg[]){QV_BUF(O->bt1b), QV_BUF(O->bv[1]), QV_BUF(O->boutb),
+                                   QV_VAL(n)},
+                        4);
+    rc = rc ? rc : qv_region_end(O->rt);
+    rc = rc ? rc : qv_wait_all(O->rt);
+    O->err = rc;
+    return NULL;
+}
+
+static void part_after_another_threads_newer_call(void **state)
+{
+    (void)state;
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
+    static float t1[N], t2[N], out[N], a2[N], t1b[N], t2b[N], outb[N], olda[N];
+    float *mem[5] = {a, b, t1, t2, out};
+    chain_other O;
+    memset(&O, 0, sizeof O);
+    O.rt = rt;
+    O.f = f;
+    for (unsigned k = 0; k < 5; k++)
+        assert_int_equal(qv_buf_register(rt, mem[k], sizeof a, &O.bv[k]), 0);
+    for (unsigned i = 0; i < N; i++)
+        a2[i] = 100.0f + (float)i;
+    assert_int_equal(qv_buf_register(rt, a2, sizeof a2, &O.ba2), 0);
+    assert_int_equal(qv_buf_register(rt, t1b, sizeof a2, &O.bt1b), 0);
+    assert_int_equal(qv_buf_register(rt, t2b, sizeof a2, &O.bt2b), 0);
+    assert_int_equal(qv_buf_register(rt, outb, sizeof a2, &O.boutb), 0);
+    qv_region_info ri;
+    uint64_t until = now_ms() + 30000;
+    do
+        ri = chain_entry(rt, f, O.bv);
+    while (ri.shipped < 3 && now_ms() < until);
+    assert_true(ri.shipped >= 3);
+    assert_int_equal(qv_buf_wait(O.bv[0]), 0);
+    memcpy(olda, a, sizeof olda);
+    uint32_t n = N;
+    uint64_t d0 = ndefer_of(rt), s0 = ri.shipped;
+    assert_int_equal(qv_region_begin(rt, "chain"), 0);
+    assert_int_equal(qv_submit(rt, f,
+                               (qv_arg[]){QV_BUF(O.bv[0]), QV_BUF(O.bv[1]),
+                                          QV_BUF(O.bv[2]), QV_VAL(n)},
+                               4),
+                     0);
+    assert_int_equal(qv_submit(rt, f,
+                               (qv_arg[]){QV_BUF(O.bv[2]), QV_BUF(O.bv[1]),
+                                          QV_BUF(O.bv[3]), QV_VAL(n)},
+                               4),
+                     0);
+    bool a_held = ndefer_of(rt) == d0 + 2;
+    pthread_barrier_t bar;
+    pthread_barrier_init(&bar, NULL, 2);
+    O.bar = &bar;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, chain_other_main, &O), 0);
+    pthread_barrier_wait(&bar);
+    bool b_held = O.held == d0 + 3;
+    assert_int_equal(qv_submit(rt, f,
+                               (qv_arg[]){QV_BUF(O.bv[3]), QV_BUF(O.bv[1]),
+                                          QV_BUF(O.bv[4]), QV_VAL(n)},
+                               4),
+                     0);
+    assert_int_equal(qv_region_end(rt), 0);
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(rt, "chain", &ri), 0);
+    bool shipped = ri.shipped > s0;
+    pthread_barrier_wait(&bar);
+    pthread_join(t, NULL);
+    pthread_barrier_destroy(&bar);
+    assert_int_equal(O.err, 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_wait(O.bv[4]), 0);
+    (void)a_held;
+    (void)b_held;
+    (void)shipped;
+    for (unsigned i = 0; i < N; i++)
+        if (out[i] != olda[i] + b[i] + b[i] + b[i])
+            fail_msg(
+                "out[%u] = %g, expected %g (from a as it was when A's calls were made)",
+                i, (double)out[i], (double)(olda[i] + b[i] + b[i] + b[i]));
+    qv_runtime_destroy(rt);
+    memcpy(a, olda, sizeof olda); /* the next tests' input as it was */
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -2525,6 +2654,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(unreachable_daemons_are_waited_for_together),
         cmocka_unit_test(parts_ship_whole),
         cmocka_unit_test(parts_fit_the_daemons_runs),
+        cmocka_unit_test(part_after_another_threads_newer_call),
         cmocka_unit_test(part_sizes_past_the_limit_go_one_by_one),
         cmocka_unit_test(fused_chain_on_the_remote_board),
         cmocka_unit_test(daemon_serving_fewer_kernels),

@@ -207,9 +207,27 @@ unsigned char *qv__defer_copy(qv_runtime *rt, const uint64_t *seq, unsigned n, q
 
 bool qv__defer_host_current(const qv_buf *b)
 {
+    /* Not a buffer whose writer ran nowhere (stale): its host bytes are
+     * older ones. A snapshot of them read as valid, and the recipe that
+     * read it hid the error a sequential run reports (review). */
     return !b->lazy_w && !b->host && (atomic_load(&b->valid) & 1u) &&
+           !atomic_load(&b->stale) &&
            (!b->last_writer ||
             atomic_load_explicit(&b->last_writer->done, memory_order_acquire));
+}
+
+bool qv__defer_newer_conflict(const qv_runtime *rt, uint64_t after, const qv_func *f,
+                              const qv_arg *args)
+{
+    for (const qv__defer *d = rt->defer_tail; d && d->seq > after; d = d->prev)
+        for (unsigned i = 0; i < f->nargs; i++) {
+            if (!f->args[i].is_buf)
+                continue;
+            for (unsigned j = 0; j < d->nbufs; j++)
+                if (d->ubuf[j] == args[i].buf && ((d->modes[j] | f->args[i].mode) & QV_W))
+                    return true;
+        }
+    return false;
 }
 
 /* A set of buffers with the access the needed calls make to them. */

@@ -478,6 +478,11 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
         for (unsigned i = 0; ok && i < memb[j]->nargs; i++)
             if (fz->role[j][i] == ROLE_ZERO)
                 ok = all_zero(cargs[j][i].buf);
+    /* A call another thread deferred since the chain began, on the
+     * kernel's buffers, comes after the chain: the chain runs as it is
+     * (review: the kernel read an input that call wrote later, and the
+     * held calls forced with it were used after they were freed). */
+    ok = ok && !qv__defer_newer_conflict(rt, seq[0], fz->ff, fargs);
     uint64_t tail = 0;
     int rc = 0;
     if (ok && fz->recipe[n - 1]) /* the last call writes an intermediate too */
@@ -486,7 +491,9 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
     if (ok) {
         /* The kernel first: should it not go in, the chain is untouched
          * and the caller submits it as it is. Its buffers are apart from
-         * the held calls' (wired), so it forces none of them. */
+         * the held calls' (wired), and no newer deferred call conflicts
+         * with it (above): it forces only older calls, none of the chain's
+         * (a closure takes older calls only). */
         t = qv__submit_locked(rt, fz->ff, fargs, fz->ff->nargs, dev + 1, 0, &forced, NULL,
                               &rc);
         qv__defer *td = tail ? qv__defer_find(rt, tail) : NULL;

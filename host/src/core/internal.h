@@ -852,6 +852,14 @@ unsigned char *qv__defer_copy(qv_runtime *rt, const uint64_t *seq, unsigned n, q
  * made so far go: no deferred call writes it, no task is writing it, the
  * host does not hold it, the host copy is valid. Under submit_mu. */
 bool qv__defer_host_current(const qv_buf *b);
+/* Whether a deferred call made after seq `after` conflicts with a call of f
+ * on args (one of the two writes a buffer both use). A launch that stands
+ * in for held calls from `after` on (a fused kernel, a remote part) must
+ * not go then: its submission would force that newer call (another
+ * thread's) ahead of the calls it stands in for, and their closure would
+ * take the held calls themselves. Under submit_mu. */
+bool qv__defer_newer_conflict(const qv_runtime *rt, uint64_t after, const qv_func *f,
+                              const qv_arg *args);
 /* Submits what an access to bufs[0..n-1] with modes[] conflicts with
  * (and what those conflict with, in order), under submit_mu, linking the
  * tasks on *forced. 0 or an error of a submission. */

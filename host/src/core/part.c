@@ -304,13 +304,17 @@ qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_fu
     bool ok = !rt->shut;
     for (unsigned j = 0; ok && j + 1 < n; j++)
         ok = qv__defer_find(rt, seq[j]) == d[j];
+    /* As a fused kernel (fuse.c): not past a newer deferred call on its
+     * buffers, which comes after the calls the part stands in for. */
+    ok = ok && !qv__defer_newer_conflict(rt, seq[0], pt->pf, pargs);
     qv__task *t = NULL, *forced = NULL;
     int rc = 0;
     if (ok) {
         /* The part's task first: should it not go in, the calls are
          * untouched and the caller submits them as they are. Its buffers
-         * are the held calls' inputs, which they only read: it forces
-         * none of them. */
+         * are the held calls' inputs, which they only read, and no newer
+         * deferred call conflicts with it (above): it forces only older
+         * calls, none of the held ones. */
         t = qv__submit_locked(rt, pt->pf, pargs, s.nargs, dev + 1, 0, &forced, NULL, &rc);
         if (!t) {
             qv__log(1, "part '%s' not submitted, its calls run as they are: %s",
