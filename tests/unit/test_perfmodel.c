@@ -233,51 +233,164 @@ static void damaged_files_are_rebuilt(void **state)
     }
 }
 
+/* The file of a run, with extra records put before its end line (its
+ * count raised by more): the host line stays this machine's. */
+static void splice_records(const char *path, const char *extra, unsigned more)
+{
+    char *s = qv_test_slurp(path, NULL);
+    assert_non_null(s);
+    char *end = strstr(s, "end ");
+    assert_non_null(end);
+    unsigned n = (unsigned)strtoul(end + 4, NULL, 10);
+    *end = 0;
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "%s%send %u\n", s, extra, n + more);
+    fclose(f);
+    free(s);
+}
+
+/* A count of samples at 2^64 - 1 saturates instead of wrapping: it wrapped
+ * to 2 with 6 samples kept, a record the reader refuses, and the next run
+ * threw away every model in the file (adversarial testing). A record that
+ * does not read costs that model alone, and the next save drops it. */
+static void a_huge_count_saturates(void **state)
+{
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/models-huge", qv_test_scratch());
+    qv_runtime *rt = make_rt(dir);
+    char path[512];
+    snprintf(path, sizeof path, "%s", qv_perfmodel_path(rt));
+    qv_func *f, *g;
+    assert_int_equal(qv_func_create(rt, "other", NULL, 0, &g), 0);
+    qv__perf_add(g, QV_CLASS_CPU, 1, 5.0);
+    qv_runtime_destroy(rt);
+    splice_records(path,
+                   "m vadd cpu 16 18446744073709551615 3 1 2 3\n"
+                   "m bad dsp 1 1 1 5\n",
+                   2);
+
+    rt = make_rt(dir);
+    assert_int_equal(qv_func_create(rt, "vadd", NULL, 0, &f), 0);
+    for (int i = 0; i < 3; i++)
+        qv__perf_add(f, QV_CLASS_CPU, 40000, 4.0); /* bucket 16 */
+    uint64_t n = 0;
+    assert_int_equal(qv__perf_get(f->perf[QV_CLASS_CPU], 40000, NULL, NULL, &n), 0);
+    assert_true(n == UINT64_MAX);
+    qv_runtime_destroy(rt);
+    char *s = qv_test_slurp(path, NULL);
+    assert_non_null(s);
+    if (!strstr(s, "m vadd cpu 16 18446744073709551615 6 1 2 3 4 4 4\n"))
+        fail_msg("vadd's record: %s", s);
+    assert_null(strstr(s, "m bad "));
+    assert_non_null(strstr(s, "m other cpu 1 1 1 5\n"));
+    free(s);
+
+    rt = make_rt(dir);
+    assert_int_equal(qv_func_create(rt, "vadd", NULL, 0, &f), 0);
+    assert_int_equal(qv_func_create(rt, "other", NULL, 0, &g), 0);
+    double est;
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 40000, &est), 0);
+    assert_true(est == 3.5);
+    assert_int_equal(qv_perfmodel_estimate(g, QV_CLASS_CPU, 1, &est), 0);
+    assert_true(est == 5.0);
+    qv_runtime_destroy(rt);
+}
+
+/* A time past what the reader takes (1e12 µs) is kept as that: saved as
+ * 1e13, it made the file unreadable at the next run. */
+static void a_long_time_reads_back(void **state)
+{
+    (void)state;
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/models-long-time", qv_test_scratch());
+    qv_runtime *rt = make_rt(dir);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "slow", NULL, 0, &f), 0);
+    qv__perf_add(f, QV_CLASS_CPU, 1, 1e13);
+    qv__perf_add(f, QV_CLASS_CPU, 1, 1e300);
+    qv__perf_add(f, QV_CLASS_CPU, 1, 1e12);
+    qv_runtime_destroy(rt);
+    rt = make_rt(dir);
+    assert_int_equal(qv_func_create(rt, "slow", NULL, 0, &f), 0);
+    double est = 0;
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 1, &est), 0);
+    assert_true(est == (double)(float)QV__PERF_US_MAX);
+    qv_runtime_destroy(rt);
+}
+
 static void parse_errors(void **state)
 {
     (void)state;
+    /* skipped: a record that does not read is left out, the others kept
+     * (one once discarded the whole file); err names its line. */
     struct {
         const char *text, *err;
+        unsigned skipped;
     } cases[] = {
-        { "quiver-perfmodel 1\nhost h\nend 0\n", NULL },
-        { "quiver-perfmodel 1\nhost h\nm f cpu 3 4 2 1.5 2\nend 1\n", NULL },
-        { "quiver-perfmodel 1\nhost h\nm f dsp 3 4 2 1.5 2\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nm f cpu 99 4 2 1.5 2\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nm f cpu 3 1 2 1.5 2\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nm f cpu 3 4 2 -1 2\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nm f cpu 3 4 2 nan 2\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nm f cpu 3 4 3 1 2\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nm f%zz cpu 3 4 1 1\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nm f%00 cpu 3 4 1 1\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nm f cpu 3 -4 1 1\nend 1\n", "line 3: malformed" },
-        { "quiver-perfmodel 1\nhost h\nend 2\n", "line 3: end line counts" },
-        { "quiver-perfmodel 1\nhost h\nend 0\nmore\n", "line 4: text after" },
-        { "quiver-perfmodel 1\nhost h\nwhat\nend 0\n", "line 3: unknown record" },
-        { "quiver-perfmodel 1\nhost other\nend 0\n", "line 2: models of host 'other'" },
-        { "quiver-perfmodel 1\nhost h\nend 0", "line 3: no newline" },
-        { "quiver-perfmodel 1\nhost h\n", "no end line" },
-        { "", "no end line" },
+#define H "quiver-perfmodel 1\nhost h\n"
+        {H "end 0\n", NULL, 0},
+        {H "m f cpu 3 4 2 1.5 2\nend 1\n", NULL, 0},
+        {H "m f dsp 3 4 2 1.5 2\nend 1\n", "line 3: malformed", 1},
+        {H "m f cpu 99 4 2 1.5 2\nend 1\n", "line 3: malformed", 1},
+        {H "m f cpu 3 1 2 1.5 2\nend 1\n", "line 3: malformed", 1},
+        {H "m f cpu 3 4 2 -1 2\nend 1\n", "line 3: malformed", 1},
+        {H "m f cpu 3 4 2 nan 2\nend 1\n", "line 3: malformed", 1},
+        {H "m f cpu 3 4 1 1e13\nend 1\n", "line 3: malformed", 1},
+        {H "m f cpu 3 4 3 1 2\nend 1\n", "line 3: malformed", 1},
+        {H "m f%zz cpu 3 4 1 1\nend 1\n", "line 3: malformed", 1},
+        {H "m f%00 cpu 3 4 1 1\nend 1\n", "line 3: malformed", 1},
+        {H "m f cpu 3 -4 1 1\nend 1\n", "line 3: malformed", 1},
+        {H "m\nend 1\n", "line 3: malformed", 1},
+        /* more tokens than a window holds */
+        {H "m f cpu 3 99 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 1 "
+           "1 1 "
+           "1\nend 1\n",
+         "line 3: malformed", 1},
+        {H "end 2\n", "line 3: end line counts", 0},
+        {H "m f dsp 3 4 1 1\nend 0\n", "line 4: end line counts", 0},
+        {H "end 0\nmore\n", "line 4: text after", 0},
+        {H "what\nend 0\n", "line 3: unknown record", 0},
+        {"quiver-perfmodel 1\nhost other\nend 0\n", "line 2: models of host 'other'", 0},
+        {H "end 0", "line 3: no newline", 0},
+        {H, "no end line", 0},
+        {"", "no end line", 0},
+#undef H
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qv__perf_file pf;
         char err[256] = "";
         int rc = qv__perf_parse(cases[i].text, strlen(cases[i].text), "h", &pf, err,
                                 sizeof err);
-        if (!cases[i].err) {
-            assert_int_equal(rc, 0);
+        if (!cases[i].err || cases[i].skipped) {
+            if (rc != 0)
+                fail_msg("case %zu: refused: %s", i, err);
+            assert_int_equal(pf.skipped, cases[i].skipped);
         } else {
             assert_int_equal(rc, QV_EFORMAT);
-            if (!strstr(err, cases[i].err))
-                fail_msg("case %zu: '%s' does not contain '%s'", i, err, cases[i].err);
-            assert_int_equal(pf.n, 0);
         }
+        if (cases[i].err && !strstr(err, cases[i].err))
+            fail_msg("case %zu: '%s' does not contain '%s'", i, err, cases[i].err);
+        assert_int_equal(pf.n, 0 + (!cases[i].err && strstr(cases[i].text, "\nm ")));
         qv__perf_file_clear(&pf);
     }
+    /* The records around a bad one are kept, and only the first bad line is
+     * named. */
+    const char *mixed = "quiver-perfmodel 1\nhost h\nm f cpu 3 4 1 1\nm g dsp 3 4 1 1\n"
+                        "m h cpu 3 4 1 1e99\nm k gpu 5 2 2 7 8\nend 4\n";
+    qv__perf_file pf;
+    char err[256];
+    assert_int_equal(qv__perf_parse(mixed, strlen(mixed), "h", &pf, err, sizeof err), 0);
+    assert_int_equal(pf.n, 2);
+    assert_int_equal(pf.skipped, 2);
+    assert_string_equal(pf.e[0].func, "f");
+    assert_string_equal(pf.e[1].func, "k");
+    assert_non_null(strstr(err, "line 4: malformed"));
+    qv__perf_file_clear(&pf);
     /* A long line and an embedded NUL. */
     char big[6000];
     memset(big, 'x', sizeof big);
-    qv__perf_file pf;
-    char err[256];
     assert_int_equal(qv__perf_parse(big, sizeof big, "h", &pf, err, sizeof err), QV_EFORMAT);
     assert_non_null(strstr(err, "longer than"));
     assert_int_equal(qv__perf_parse("quiver\0x\n", 9, "h", &pf, err, sizeof err), QV_EFORMAT);
@@ -363,6 +476,8 @@ int main(void)
         cmocka_unit_test(a_loaded_model_does_not_overwrite_a_measured_one),
         cmocka_unit_test(damaged_files_are_rebuilt),
         cmocka_unit_test(parse_errors),
+        cmocka_unit_test(a_huge_count_saturates),
+        cmocka_unit_test(a_long_time_reads_back),
         cmocka_unit_test(saved_under_a_decimal_comma),
         cmocka_unit_test(long_cache_directory),
     };

@@ -8,8 +8,10 @@
  *     m <function> <class> <bucket> <samples-ever> <k> <t1> ... <tk>
  *     end <number of m lines>
  * Function names are percent-encoded outside printable ASCII, '%' included.
- * Times are µs. A file that is not exactly this is ignored with a warning
- * and rebuilt from new measurements; it never stops the runtime.
+ * Times are µs. A file whose frame is not exactly this (header, host, end
+ * line and its count, whole lines) is ignored with a warning and rebuilt
+ * from new measurements; an m record that does not read is skipped with a
+ * warning, and the others kept. It never stops the runtime.
  */
 #include <errno.h>
 #include <math.h>
@@ -59,7 +61,11 @@ static void bucket_push(qv__perf_bucket *b, float us)
     b->pos = (b->pos + 1) % QV__PERF_WINDOW;
     if (b->len < QV__PERF_WINDOW)
         b->len++;
-    b->n++;
+    /* Saturates: a count loaded as 2^64 - 1 wrapped to below the window's
+     * fill, and the file saved then was refused whole at the next run
+     * (adversarial testing). */
+    if (b->n < UINT64_MAX)
+        b->n++;
     b->dirty = 1;
 }
 
@@ -68,6 +74,8 @@ void qv__perf_add(qv_func *f, qv_class c, size_t bytes, double us)
     qv__perf *p = f->perf[c];
     if (!p || !(us >= 0) || !isfinite(us))
         return;
+    if (us > QV__PERF_US_MAX) /* what the file holds: it is still "slow" */
+        us = QV__PERF_US_MAX;
     unsigned k = qv__perf_bucket_of(bytes);
     qv__spin_lock(&p->lock);
     if (!p->b[k])
@@ -155,6 +163,7 @@ void qv__perf_file_clear(qv__perf_file *pf)
     free(pf->e);
     pf->e = NULL;
     pf->n = pf->cap = 0;
+    pf->skipped = 0;
 }
 
 static int perr(char *err, size_t errlen, unsigned line, const char *fmt, ...)
@@ -206,10 +215,50 @@ static int parse_entry(char **tok, unsigned ntok, qv__perf_entry *e)
         char *end;
         errno = 0;
         double d = qv__strtod_c(tok[6 + i], &end);
-        if (errno || *end || !isfinite(d) || d < 0 || d > 1e12)
+        if (errno || *end || !isfinite(d) || d < 0 || d > QV__PERF_US_MAX)
             return -1;
         e->win[i] = (float)d;
     }
+    return 0;
+}
+
+/* Appends e (its name copied from name) to out: 0 or QV_ENOMEM. */
+static int keep_entry(qv__perf_file *out, qv__perf_entry *e, const char *name)
+{
+    if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 16;
+        qv__perf_entry *ne = realloc(out->e, cap * sizeof *ne);
+        if (!ne)
+            return QV_ENOMEM;
+        out->e = ne;
+        out->cap = cap;
+    }
+    e->func = strdup(name);
+    if (!e->func)
+        return QV_ENOMEM;
+    out->e[out->n++] = *e;
+    return 0;
+}
+
+/* An m line of ntok tokens (ntok past MAXTOK: too many to hold) into out,
+ * or skipped: one record that does not read loses that model alone, not
+ * every model in the file (a count the writer wrapped once lost them all:
+ * adversarial testing). The first skipped line goes to err. 0 or
+ * QV_ENOMEM. */
+static int take_record(char **tok, unsigned ntok, unsigned maxtok, unsigned lineno,
+                       qv__perf_file *out, char *err, size_t errlen)
+{
+    qv__perf_entry e;
+    memset(&e, 0, sizeof e);
+    if (ntok <= maxtok && !parse_entry(tok, ntok, &e)) {
+        if (keep_entry(out, &e, tok[1])) {
+            snprintf(err, errlen, "out of memory");
+            return QV_ENOMEM;
+        }
+        return 0;
+    }
+    if (!out->skipped++)
+        perr(err, errlen, lineno, "malformed model record");
     return 0;
 }
 
@@ -218,6 +267,8 @@ int qv__perf_parse(const char *data, size_t len, const char *host,
 {
     enum { MAXTOK = 6 + QV__PERF_WINDOW + 1 };
     memset(out, 0, sizeof *out);
+    if (errlen)
+        err[0] = 0;
     char line[4096];
     size_t pos = 0;
     unsigned lineno = 0, nm = 0;
@@ -265,31 +316,10 @@ int qv__perf_parse(const char *data, size_t len, const char *host,
             else if (host && strcmp(tok[1], host))
                 rc = perr(err, errlen, 2, "models of host '%s', not of this host '%s'",
                           tok[1], host);
-        } else if (ntok >= 1 && ntok <= MAXTOK && !strcmp(tok[0], "m")) {
-            qv__perf_entry e;
-            memset(&e, 0, sizeof e);
-            if (parse_entry(tok, ntok, &e)) {
-                rc = perr(err, errlen, lineno, "malformed model record");
-                break;
-            }
-            if (out->n == out->cap) {
-                size_t cap = out->cap ? out->cap * 2 : 16;
-                qv__perf_entry *ne = realloc(out->e, cap * sizeof *ne);
-                if (!ne) {
-                    rc = QV_ENOMEM;
-                    snprintf(err, errlen, "out of memory");
-                    break;
-                }
-                out->e = ne;
-                out->cap = cap;
-            }
-            e.func = strdup(tok[1]);
-            if (!e.func) {
-                rc = QV_ENOMEM;
-                snprintf(err, errlen, "out of memory");
-                break;
-            }
-            out->e[out->n++] = e;
+        } else if (ntok >= 1 && !strcmp(tok[0], "m")) {
+            /* Counted for the end line whether it reads or not: the count
+             * checks the frame (a file cut or spliced), not the records. */
+            rc = take_record(tok, ntok, MAXTOK, lineno, out, err, errlen);
             nm++;
         } else if (ntok == 2 && !strcmp(tok[0], "end")) {
             uint64_t cnt;
@@ -412,6 +442,9 @@ int qv__perf_open(qv_runtime *rt)
                     rt->perfmodel_path, why);
         return 0;
     }
+    if (pf->skipped)
+        qv__log(1, "performance models %s: %s; %u record%s skipped, the others kept",
+                rt->perfmodel_path, why, pf->skipped, pf->skipped == 1 ? "" : "s");
     rt->loaded_models = pf;
     return 0;
 }
@@ -472,6 +505,8 @@ static unsigned write_bucket(FILE *f, const char *func, unsigned cls, unsigned k
 {
     if (!name_fits(func))
         return 0;
+    if (n < len) /* the reader refuses fewer ever than kept */
+        n = len;
     fputs("m ", f);
     write_name(f, func);
     fprintf(f, " %s %u %llu %u", qv_class_name((qv_class)cls), k,

@@ -17,6 +17,9 @@
 
 #define QV__PERF_BUCKETS 49 /* bucket b holds sizes in [2^(b-1), 2^b) */
 #define QV__PERF_WINDOW  32
+/* The longest time a model keeps (µs, 11.6 days): longer measurements are
+ * kept as this, so that every time saved is one the file's reader takes. */
+#define QV__PERF_US_MAX 1e12
 
 typedef struct qv__perf_bucket {
     uint64_t n;                      /* samples ever added */
@@ -55,11 +58,14 @@ typedef struct qv__perf_entry {
 typedef struct qv__perf_file {
     qv__perf_entry *e;
     size_t          n, cap;
+    unsigned skipped; /* m records that did not read, left out */
 } qv__perf_file;
 
 /* Parses a model file held in memory. Fails (with a message naming the line
- * in err) on anything malformed, foreign (another host) or truncated; out is
- * then empty. */
+ * in err) on a frame that is malformed (header, end line, its count, a
+ * line too long or unterminated), foreign (another host) or truncated; out
+ * is then empty. An m record that does not read is left out and counted in
+ * out->skipped, the first one's line in err; the others are kept. */
 int  qv__perf_parse(const char *data, size_t len, const char *host,
                     qv__perf_file *out, char *err, size_t errlen);
 void qv__perf_file_clear(qv__perf_file *pf);
