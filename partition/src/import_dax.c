@@ -2,10 +2,11 @@
  * import_dax.c - Pegasus DAX 2.1 XML: <job id name runtime> with
  * <uses file link=input|output size>, and <child ref><parent ref/></child>.
  * CPU cost is the job's runtime (seconds); an edge carries the bytes of the
- * files the parent outputs and the child inputs; the function is the job's
- * name (its transformation). Repeated job ids, parents of one child and
- * attributes are errors, and so is what the graph format cannot hold (an
- * empty name, byte counts past 2^53). The XML is read by formats/xml.h
+ * files the parent outputs and the child inputs, and a file a job uses
+ * twice counts once; the function is the job's name (its transformation).
+ * Repeated job ids, parents of one child and attributes are errors, and so
+ * is what the graph format cannot hold (an empty name, byte counts past
+ * 2^53). The XML is read by formats/xml.h
  * (expat: no DOCTYPE or entities, depth and size bounded).
  */
 #include <ctype.h>
@@ -51,9 +52,12 @@ static int num_attr(const qv__xml_node *e, const char *a, double hi, double *out
     return 0;
 }
 
-/* Sum of sizes of files with link=`link` of job j that are in set (or all
- * when set is NULL); fills set when fill. */
-static int files_of(const qv__xml_node *j, const char *link, qv__strmap *set, int fill,
+/* The files with link=`link` of job j into set (made by the caller), and
+ * the size of each distinct one added to *sum, from 0: a file a job uses
+ * twice is one file, at its first size, as its edges count it (two
+ * identical <uses> made 200 bytes of a 100-byte output: adversarial
+ * testing). */
+static int files_of(const qv__xml_node *j, const char *link, qv__strmap *set,
                     uint64_t *sum, const char *f, qv_diag *d)
 {
     *sum = 0;
@@ -71,17 +75,17 @@ static int files_of(const qv__xml_node *j, const char *link, qv__strmap *set, in
         int rc = num_attr(u, "size", QV__DAG_MAX_EXACT, &sz, f, d);
         if (rc)
             return rc;
-        if (fill && (rc = qv__part_strmap_put(set, fn, (uint64_t)sz)) < 0)
-            return rc;
-        if (fill || !set || qv__part_strmap_get(set, fn)) {
-            if ((uint64_t)sz > ((uint64_t)1 << 53) - *sum) { /* *sum <= 2^53 */
-                qv__part_diag(d, f, j->line, j->column,
-                              "the %s files of <job> add up to more than 2^53 bytes",
-                              link);
-                return QV_EFORMAT;
-            }
-            *sum += (uint64_t)sz;
+        if ((rc = qv__part_strmap_put(set, fn, (uint64_t)sz)) <= 0) {
+            if (rc < 0)
+                return rc;
+            continue;
         }
+        if ((uint64_t)sz > ((uint64_t)1 << 53) - *sum) { /* *sum <= 2^53 */
+            qv__part_diag(d, f, j->line, j->column,
+                          "the %s files of <job> add up to more than 2^53 bytes", link);
+            return QV_EFORMAT;
+        }
+        *sum += (uint64_t)sz;
     }
     return 0;
 }
@@ -98,25 +102,22 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
     }
     qv_dag *g = NULL;
     qv__strmap jobs = {0}, pars = {0};
-    qv__strmap *outs = NULL; /* each job's output files, made when it is a parent */
-    /* and its input files, made when it is a child: once, not at each
-     * <child> that names it (a job named by 20 000 of them took 40 s:
-     * adversarial testing) */
-    qv__strmap *ins = NULL;
-    const qv__xml_node **jel = NULL;
+    /* Each job's output and input files, made once with the job, not at
+     * each <child> that names it (a job named by 20 000 of them took 40 s:
+     * adversarial testing). */
+    qv__strmap *outs = NULL, *ins = NULL;
+    size_t nkid = 0;
     rc = QV_EFORMAT;
     if (!is(root, "adag")) {
         qv__part_diag(d, f, root->line, root->column, "root element must be <adag>");
         goto out;
     }
     const char *nm = qv__xml_attr(root, "name");
-    size_t nkid = 0;
     for (const qv__xml_node *k = root->child; k; k = k->next)
         nkid++;
-    jel = calloc(nkid + 1, sizeof *jel);
     outs = calloc(nkid + 1, sizeof *outs);
     ins = calloc(nkid + 1, sizeof *ins);
-    if ((rc = qv__part_strmap_init(&jobs, nkid)) || !jel || !outs || !ins ||
+    if ((rc = qv__part_strmap_init(&jobs, nkid)) || !outs || !ins ||
         (rc = qv_dag_create(nm ? nm : "dax", &g))) {
         rc = rc ? rc : QV_ENOMEM;
         goto out;
@@ -140,18 +141,16 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
             goto out;
         rc = QV_EFORMAT;
         g->cost[(size_t)ni * g->nclass + (uint32_t)cpu] = rt * 1e6;
-        jel[ni] = j;
         if (qv__part_strmap_put(&jobs, id, ni) == 0) {
             qv__part_diag(d, f, j->line, j->column, "duplicate job id \"%.64s\"", id);
             goto out;
         }
-        uint64_t s;
-        if ((rc = files_of(j, "input", NULL, 0, &s, f, d)))
+        /* Both sets made now, for the edges below; they grow as needed. */
+        if ((rc = qv__part_strmap_init(&ins[ni], 0)) ||
+            (rc = qv__part_strmap_init(&outs[ni], 0)) ||
+            (rc = files_of(j, "input", &ins[ni], &g->bytes_in[ni], f, d)) ||
+            (rc = files_of(j, "output", &outs[ni], &g->bytes_out[ni], f, d)))
             goto out;
-        g->bytes_in[ni] = s;
-        if ((rc = files_of(j, "output", NULL, 0, &s, f, d)))
-            goto out;
-        g->bytes_out[ni] = s;
         g->memory[ni] = g->bytes_in[ni] + g->bytes_out[ni];
         rc = QV_EFORMAT;
         if (g->memory[ni] > (uint64_t)1 << 53) {
@@ -169,11 +168,7 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
             qv__part_diag(d, f, c->line, c->column, "<child> names no known job");
             goto out;
         }
-        uint64_t s;
-        qv__strmap *ci_in = &ins[*ci];
-        if ((rc = qv__part_strmap_init(&pars, 8)) ||
-            (!ci_in->cap && ((rc = qv__part_strmap_init(ci_in, 8)) ||
-                             (rc = files_of(jel[*ci], "input", ci_in, 1, &s, f, d)))))
+        if ((rc = qv__part_strmap_init(&pars, 8)))
             goto out;
         rc = QV_EFORMAT;
         for (const qv__xml_node *pe = c->child; pe; pe = pe->next) {
@@ -194,14 +189,10 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
                 rc = put < 0 ? put : QV_EFORMAT;
                 goto out;
             }
-            /* The parent's outputs as a set, made once: what it passes is
-             * what the child reads of them (at the parent's sizes). */
-            qv__strmap *po = &outs[*pi];
-            if (!po->cap && ((rc = qv__part_strmap_init(po, 8)) ||
-                             (rc = files_of(jel[*pi], "output", po, 1, &s, f, d))))
-                goto out;
+            /* What the parent passes is what the child reads of its
+             * outputs (at the parent's sizes). */
             if ((rc = qv_dag_add_edge(g, (uint32_t)*pi, (uint32_t)*ci,
-                                      qv__part_strmap_common(po, ci_in))))
+                                      qv__part_strmap_common(&outs[*pi], &ins[*ci]))))
                 goto out;
             rc = QV_EFORMAT;
         }
@@ -211,17 +202,14 @@ int qv__part_import_dax(const char *text, size_t len, const char *f, qv_dag **ou
     g = NULL;
     rc = 0;
 out:
-    for (size_t i = 0; jel && i < nkid + 1; i++) {
-        if (outs)
-            qv__part_strmap_fini(&outs[i]);
-        if (ins)
-            qv__part_strmap_fini(&ins[i]);
+    for (size_t i = 0; outs && ins && i < nkid + 1; i++) { /* made only with both */
+        qv__part_strmap_fini(&outs[i]);
+        qv__part_strmap_fini(&ins[i]);
     }
     free(outs);
     free(ins);
     qv__part_strmap_fini(&jobs);
     qv__part_strmap_fini(&pars);
-    free(jel);
     qv_dag_destroy(g);
     qv__xml_free(root);
     return rc;

@@ -2,11 +2,12 @@
  * import_wf.c - WfFormat 1.5 JSON (WfCommons): tasks and files from
  * workflow.specification, runtimes from workflow.execution. CPU cost is the
  * recorded runtime; an edge carries the bytes of the files the parent writes
- * and the child reads. The function of a task is its "category" when given,
- * else its name without the Pegasus "_ID..." suffix. Repeated task, file
- * and parent ids are errors, and so is what the graph format cannot hold
- * (an empty function name, byte counts past 2^53 or with a fraction); a
- * task's "children", when given, must name it among their "parents".
+ * and the child reads, and a file a task lists twice counts once. The
+ * function of a task is its "category" when given, else its name without
+ * the Pegasus "_ID..." suffix. Repeated task, file and parent ids are
+ * errors, and so is what the graph format cannot hold (an empty function
+ * name, byte counts past 2^53 or with a fraction); a task's "children",
+ * when given, must name it among their "parents".
  */
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +93,31 @@ static int add_bytes(uint64_t *acc, uint64_t add, const char *what, const qv__jv
     return 0;
 }
 
+/* The files named in arr (NULL: none) into set, made here, and the bytes
+ * of each distinct one added to *acc: a file listed twice is one file, as
+ * the edges count it (outputs listed three times were counted three times,
+ * adversarial testing). what: "input" or "output", for the messages. */
+static int sum_files(const qv__jval *arr, qv__strmap *files, qv__strmap *set,
+                     const char *what, uint64_t *acc, const qv__jval *t, const char *f,
+                     qv_diag *d)
+{
+    size_t n = arr ? arr->u.arr.n : 0;
+    int rc = qv__part_strmap_init(set, n);
+    for (size_t j = 0; !rc && j < n; j++) {
+        const qv__jval *fn = arr->u.arr.v[j];
+        uint64_t *sz =
+            fn->type == QV__JSTR ? qv__part_strmap_get(files, fn->u.str.s) : NULL;
+        if (!sz) {
+            qv__part_diag(d, f, fn->line, fn->col, "unknown %s file", what);
+            return QV_EFORMAT;
+        }
+        rc = qv__part_strmap_put(set, fn->u.str.s, *sz);
+        if (rc > 0)
+            rc = add_bytes(acc, *sz, what, t, f, d);
+    }
+    return rc;
+}
+
 int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag **out,
                              qv_diag *d)
 {
@@ -100,7 +126,7 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
     if (rc)
         return rc;
     qv_dag *g = NULL;
-    qv__strmap files = {0}, tasks = {0}, runs = {0}, ins = {0}, pars = {0};
+    qv__strmap files = {0}, tasks = {0}, runs = {0}, ins = {0}, outset = {0}, pars = {0};
     qv__strmap *outs = NULL; /* each task's output files, made when it is a parent */
     size_t ntask = 0;
     const qv__jval *wf, *spec, *ex, *tl, *fl, *xl;
@@ -221,33 +247,11 @@ int qv__part_import_wfformat(const char *text, size_t len, const char *f, qv_dag
                           "parents, inputFiles and outputFiles must be arrays");
             goto out;
         }
-        size_t nin = inf ? inf->u.arr.n : 0;
-        if ((rc = qv__part_strmap_init(&ins, nin)))
+        if ((rc = sum_files(inf, &files, &ins, "input", &g->bytes_in[i], t, f, d)) ||
+            (rc = sum_files(outf, &files, &outset, "output", &g->bytes_out[i], t, f, d)))
             goto out;
+        qv__part_strmap_fini(&outset);
         rc = QV_EFORMAT;
-        for (size_t j = 0; j < nin; j++) {
-            const qv__jval *fn = inf->u.arr.v[j];
-            uint64_t *sz =
-                fn->type == QV__JSTR ? qv__part_strmap_get(&files, fn->u.str.s) : NULL;
-            if (!sz) {
-                qv__part_diag(d, f, fn->line, fn->col, "unknown input file");
-                goto out;
-            }
-            if (qv__part_strmap_put(&ins, fn->u.str.s, *sz) > 0 &&
-                add_bytes(&g->bytes_in[i], *sz, "input", t, f, d))
-                goto out;
-        }
-        for (size_t j = 0; outf && j < outf->u.arr.n; j++) {
-            const qv__jval *fn = outf->u.arr.v[j];
-            uint64_t *sz =
-                fn->type == QV__JSTR ? qv__part_strmap_get(&files, fn->u.str.s) : NULL;
-            if (!sz) {
-                qv__part_diag(d, f, fn->line, fn->col, "unknown output file");
-                goto out;
-            }
-            if (add_bytes(&g->bytes_out[i], *sz, "output", t, f, d))
-                goto out;
-        }
         g->memory[i] = g->bytes_in[i];
         if (add_bytes(&g->memory[i], g->bytes_out[i], "input and output", t, f, d))
             goto out;
@@ -310,6 +314,7 @@ out:
         qv__part_strmap_fini(&outs[i]);
     free(outs);
     qv__part_strmap_fini(&ins);
+    qv__part_strmap_fini(&outset);
     qv__part_strmap_fini(&pars);
     qv__part_strmap_fini(&files);
     qv__part_strmap_fini(&tasks);

@@ -363,6 +363,62 @@ static void test_dax_child_in_parts(void **state)
     qv_dag_destroy(g);
 }
 
+/* A file a task lists twice is one file, in its bytes in and out as on its
+ * edges: WfFormat counted outputs listed three times three times (inputs
+ * once), DAX counted every repeated <uses> (adversarial testing). */
+static void test_files_listed_twice(void **state)
+{
+    (void)state;
+    static const char *text[] = {
+        DAX_HEAD "<job id=\"a\" name=\"f\" runtime=\"1\">\n"
+                 "<uses file=\"f1\" link=\"output\" size=\"100\"/>\n"
+                 "<uses file=\"f1\" link=\"output\" size=\"100\"/></job>\n"
+                 "<job id=\"b\" name=\"g\" runtime=\"1\">\n"
+                 "<uses file=\"f1\" link=\"input\" size=\"100\"/>\n"
+                 "<uses file=\"f1\" link=\"input\" size=\"100\"/>\n"
+                 "<uses file=\"f2\" link=\"output\" size=\"1000\"/>\n"
+                 "<uses file=\"f2\" link=\"output\" size=\"1000\"/>\n"
+                 "<uses file=\"f2\" link=\"output\" size=\"1000\"/></job>\n"
+                 "<job id=\"c\" name=\"h\" runtime=\"1\">\n"
+                 "<uses file=\"f2\" link=\"input\" size=\"1000\"/></job>\n"
+                 "<child ref=\"b\"><parent ref=\"a\"/></child>\n"
+                 "<child ref=\"c\"><parent ref=\"b\"/></child>\n</adag>\n",
+        "{\"workflow\": {\"specification\": {\"files\": [\n"
+        "{\"id\": \"f1\", \"sizeInBytes\": 100}, {\"id\": \"f2\", \"sizeInBytes\": "
+        "1000}],\n"
+        "\"tasks\": [{\"id\": \"a\", \"name\": \"f\", \"outputFiles\": [\"f1\", "
+        "\"f1\"]},\n"
+        "{\"id\": \"b\", \"name\": \"g\", \"parents\": [\"a\"],\n"
+        " \"inputFiles\": [\"f1\", \"f1\"], \"outputFiles\": [\"f2\", \"f2\", \"f2\"]},\n"
+        "{\"id\": \"c\", \"name\": \"h\", \"parents\": [\"b\"], \"inputFiles\": "
+        "[\"f2\"]}]},\n"
+        "\"execution\": {\"tasks\": [{\"id\": \"a\", \"runtimeInSeconds\": 1},\n"
+        "{\"id\": \"b\", \"runtimeInSeconds\": 1}, {\"id\": \"c\", \"runtimeInSeconds\": "
+        "1}]}}}\n",
+    };
+    for (int i = 0; i < 2; i++) {
+        qv_dag *g;
+        qv_diag d;
+        int rc = import_text(text[i], i ? ".json" : ".xml", NULL, &g, &d);
+        if (rc)
+            fail_msg("%d: %s:%u:%u: %s", i, d.file, d.line, d.column, d.message);
+        assert_int_equal(g->n, 3);
+        assert_int_equal(g->m, 2);
+        const uint64_t in[3] = {0, 100, 1000}, out[3] = {100, 1000, 0};
+        for (uint32_t v = 0; v < 3; v++) {
+            if (g->bytes_in[v] != in[v] || g->bytes_out[v] != out[v])
+                fail_msg("%s, node %u: bytes in %llu, out %llu; expected %llu, %llu",
+                         i ? "WfFormat" : "DAX", v, (unsigned long long)g->bytes_in[v],
+                         (unsigned long long)g->bytes_out[v], (unsigned long long)in[v],
+                         (unsigned long long)out[v]);
+            assert_true(g->memory[v] == in[v] + out[v]);
+        }
+        for (uint32_t e = 0; e < 2; e++)
+            assert_true(g->ebytes[e] == out[g->esrc[e]]);
+        qv_dag_destroy(g);
+    }
+}
+
 /* A rule the import cannot apply is QV_EINVAL, naming the rule: an
  * infinite speed-up (every cost 0 before), a vanishing one, the base
  * class. */
@@ -483,6 +539,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest own[] = {
         cmocka_unit_test(test_import_validates),
         cmocka_unit_test(test_dax_child_in_parts),
+        cmocka_unit_test(test_files_listed_twice),
         cmocka_unit_test(test_bad_accel_rules),
         cmocka_unit_test(test_dag_check),
         cmocka_unit_test(test_under_a_decimal_comma),
