@@ -49,6 +49,8 @@ typedef struct jp {
     const char *s, *end, *fname;
     int line;
     const char *line_start;
+    const char *col_at; /* col_of's last answer: col at col_at, on this line */
+    int col;
     qv_diag *diag;
     int err;
     /* Members the caller reads (qv__part_json_parse_keep): the others are
@@ -97,9 +99,29 @@ void qv__part_diag(qv_diag *diag, const char *file, int line, int col, const cha
     qv__escape(raw, diag->message, sizeof diag->message);
 }
 
-static int col_of(const jp *p)
+/* The column of p->s, in characters from 1, as the YAML reader and an
+ * editor count it (bytes put an error after UTF-8 text too far right).
+ * Counted on from the last answer, not from the line's start: every value
+ * asks, and a document on one line would take quadratic time. */
+static int col_of(jp *p)
 {
-    return (int)(p->s - p->line_start) + 1;
+    if (p->col_at < p->line_start || p->col_at > p->s) {
+        p->col_at = p->line_start;
+        p->col = 1;
+    }
+    for (; p->col_at < p->s; p->col_at++)
+        p->col += ((unsigned char)*p->col_at & 0xc0) != 0x80; /* not a continuation */
+    return p->col;
+}
+
+/* Past the line break at p->s (\n, \r\n or a lone \r, as the YAML reader
+ * breaks lines: a file of \r endings was one long line). */
+static void line_break(jp *p)
+{
+    if (*p->s++ == '\r' && p->s < p->end && *p->s == '\n')
+        p->s++;
+    p->line++;
+    p->line_start = p->s;
 }
 
 __attribute__((format(printf, 2, 3))) static void fail(jp *p, const char *fmt, ...)
@@ -121,11 +143,9 @@ static void skip_ws(jp *p)
 {
     while (p->s < p->end) {
         char c = *p->s;
-        if (c == '\n') {
-            p->line++;
-            p->s++;
-            p->line_start = p->s;
-        } else if (c == ' ' || c == '\t' || c == '\r') {
+        if (c == '\n' || c == '\r') {
+            line_break(p);
+        } else if (c == ' ' || c == '\t') {
             p->s++;
         } else {
             break;
@@ -759,6 +779,8 @@ int qv__part_json_parse_keep(const char *text, size_t len, const char *fname,
             .fname = fname,
             .line = 1,
             .line_start = text,
+            .col_at = text,
+            .col = 1,
             .diag = diag,
             .keep = keep,
             .keep_arg = arg};
@@ -770,15 +792,12 @@ int qv__part_json_parse_keep(const char *text, size_t len, const char *fname,
     }
     if (memchr(text, 0, len)) {
         const char *z = memchr(text, 0, len);
-        p.s = z;
         /* find line of the NUL for the message */
-        p.s = text;
         while (p.s < z) {
-            if (*p.s == '\n') {
-                p.line++;
-                p.line_start = p.s + 1;
-            }
-            p.s++;
+            if (*p.s == '\n' || *p.s == '\r')
+                line_break(&p);
+            else
+                p.s++;
         }
         fail(&p, "NUL byte in input");
         return p.err;

@@ -1286,6 +1286,51 @@ static void test_json_memory(void **state)
     free(t);
 }
 
+/* Positions as the YAML reader and an editor give them: columns in
+ * characters (they were bytes: an error after "café" was a column too far
+ * right), lines broken by \n, \r\n or a lone \r (a file of \r endings was
+ * one line). */
+static void test_json_positions(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        size_t len; /* 0: strlen */
+        unsigned line, col;
+    } cases[] = {
+        {"{\"caf\xc3\xa9\": x}", 0, 1, 10},
+        {"{\"\xe6\x97\xa5\xe6\x9c\xac\": 1, \"b\": x}", 0, 1, 16},
+        {"{\r\"a\": 1,\r\"b\": x}", 0, 3, 6},
+        {"{\r\n\"a\": 1,\r\n\"b\": x}", 0, 3, 6},
+        {"{\n\r\"a\": 1,\r\r\"b\": x}", 0, 5, 6},
+        {"{\r\"\xc3\xa9\": x}", 0, 2, 6},
+        {"{\r\"\xc3\xa9\": \0}", 9, 2, 6}, /* the NUL, found before parsing */
+        {"{\"a\": 1}\r\r x", 0, 3, 2},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        qv__jval *v = NULL;
+        qv_diag d = {0};
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].text);
+        int rc = qv__part_json_parse(cases[i].text, len, "p.json", &v, &d);
+        if (rc == 0 || d.line != cases[i].line || d.column != cases[i].col)
+            fail_msg("case %zu: rc %d, %u:%u (expected %u:%u): %s", i, rc, d.line,
+                     d.column, cases[i].line, cases[i].col, d.message);
+    }
+    /* A value's own position, past multi-byte characters and \r lines. */
+    const char *t = "{\"\xc3\xbc\": [1, \"\xe6\x97\xa5\xe6\x9c\xac\", 2],\r\"k\": true}";
+    qv__jval *v = NULL;
+    qv_diag d = {0};
+    assert_int_equal(qv__part_json_parse(t, strlen(t), "p.json", &v, &d), 0);
+    const qv__jval *a = qv__part_json_get(v, "\xc3\xbc"), *k = qv__part_json_get(v, "k");
+    assert_non_null(a);
+    assert_non_null(k);
+    assert_int_equal(a->u.arr.v[2]->line, 1);
+    assert_int_equal(a->u.arr.v[2]->col, 17);
+    assert_int_equal(k->line, 2);
+    assert_int_equal(k->col, 6);
+    qv__part_json_free(v);
+}
+
 /* The DOT drawing (a new string, *len bytes) of g's plan on a platform of
  * one CPU core, the resource named rname. */
 static char *plan_dot_on_one_cpu(const qv_dag *g, const char *rname, size_t *len)
@@ -1751,6 +1796,7 @@ int main(void)
         cmocka_unit_test(test_graph_roundtrip),
         cmocka_unit_test(test_ignored_members),
         cmocka_unit_test(test_json_memory),
+        cmocka_unit_test(test_json_positions),
         cmocka_unit_test(test_hostile_names),
         cmocka_unit_test(test_dot_long_names),
         cmocka_unit_test(test_bad_platforms),
