@@ -4,14 +4,15 @@
  * not depend on each other): C identifiers and keywords, hex digits, the %XX
  * escapes of the text formats that write names and paths on one line
  * (performance models, raw profiles), plain decimal numbers (options,
- * environment variables), numbers in the C locale, and the host of a
- * tcp:// endpoint.
+ * environment variables), numbers in the C locale, real numbers of options
+ * read strictly, and the host of a tcp:// endpoint.
  */
 #ifndef QV_COMMON_TEXT_H
 #define QV_COMMON_TEXT_H
 
 #include <errno.h>
 #include <locale.h>
+#include <math.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -75,6 +76,37 @@ static inline bool qv__parse_dec(const char *s, unsigned long max, unsigned long
         return false;
     *out = v;
     return true;
+}
+
+/* s as a real number, the whole of s: decimal digits with an optional
+ * sign, '.' and exponent, read in the C locale; no blank before or after
+ * (strtod skips leading ones: ' 0.5' was taken), no hex, inf or nan. 0;
+ * -1 for no such number; -2 for one a double cannot hold: too large
+ * (1e999), or so small that strtod makes it 0 (1e-400 is refused, as the
+ * YAML reader refuses it, not taken as 0, which an option may read as
+ * "none"). A subnormal (1e-310) is taken. */
+static inline int qv__parse_real(const char *s, double *out)
+{
+    if (!s || !*s || s[strspn(s, "0123456789.eE+-")])
+        return -1;
+    char *end;
+    errno = 0;
+    double v = qv__strtod_c(s, &end);
+    if (end == s || *end)
+        return -1;
+    if (!isfinite(v) || (errno == ERANGE && v == 0))
+        return -2;
+    *out = v;
+    return 0;
+}
+
+/* Why qv__parse_real refused (rc, -1 or -2): for a message that names the
+ * option and what it expects. */
+static inline const char *qv__real_why(int rc)
+{
+    return rc == -2
+               ? "out of a double's range (too large, or too small to tell from 0)"
+               : "not a decimal number (digits, a sign, '.', an exponent; no blanks)";
 }
 
 /* Whether s (NULL: no) is a C identifier: a letter or '_', then letters,

@@ -26,6 +26,10 @@
 #               a file of the user's;
 #               a standard output that cannot be written is exit status 1;
 #               a write that fails leaves the old file as it was
+#   numbers     a number option's value is the whole of it: a blank before
+#               or after it, hex, and a value a double cannot hold (1e999,
+#               or 1e-400, which strtod made 0: "no deadline") are usage
+#               errors (exit 2) naming the option, in every command
 #   check-json  `quiver check --json` is valid JSON (JSON_VALID, the
 #               library's strict reader) with one verdict per file, names
 #               escaped
@@ -634,6 +638,55 @@ stdout)
     "$Q" graph gen cholesky --nt 2 -o /dev/stderr 2>>"$D/log" || fail "-o /dev/stderr"
     [ "$(head -n 1 "$D/log")" = KEEP ] || fail "-o /dev/stderr 2>> FILE: the file lost its lines"
     grep -q '"format": "quiver-graph"' "$D/log" || fail "-o /dev/stderr 2>> FILE: no graph"
+    ;;
+numbers)
+    K='k(a:int*)'
+    G="$SRC/tests/fuzz/graph/fft8.json"
+    P="$SRC/tests/partition/catalog/platform.yaml"
+    W="$SRC/tests/fuzz/dax/corpus/good-five-jobs.xml"
+    PL="plan --graph $G --platform $P"
+    XB="xclbin build -o $D/x.xclbin --platform p"
+    # "OPTION|ARGS" (| splits, as the values hold blanks): each refused.
+    while IFS='|' read -r opt args; do
+        [ -n "$opt" ] || continue
+        eval "set -- $args"
+        timeout 20 "$Q" "$@" >"$D/out" 2>&1
+        rc=$?
+        [ $rc -eq 2 ] || fail "quiver $args: exit status $rc, expected 2: $(cat "$D/out")"
+        grep -q -e "$opt" "$D/out" || fail "quiver $args: the option is not named: $(cat "$D/out")"
+    done <<EOF
+--deadline|$PL --objective cost --deadline 1e-400
+--deadline|$PL --deadline 1e999
+--deadline|$PL --deadline ' 5'
+--deadline|$PL --deadline '5 '
+--deadline|$PL --deadline 0x10
+--objective|$PL --objective ' 0.5'
+--objective|$PL --objective '0.5 '
+--objective|$PL --objective 1e-400
+--density|graph gen fft --density ' 0.5' -o -
+--ccr|graph gen fft --ccr 1e-400 -o -
+--heterogeneity|graph gen fft --heterogeneity 0x1p-1 -o -
+--accel|graph import $W -o $D/w.json --accel 'gpu: 0.5:16:1'
+--accel|graph import $W -o $D/w.json --accel 'gpu:0.5:16:1e-400'
+--accel|graph import $W -o $D/w.json --accel 'gpu:0.5:16:0x1p-1'
+--accel|graph import $W -o $D/w.json --accel 'gpu:0.5:16:1:'
+--probe-ms|devices --probe-ms ' 5'
+--top|profile --top ' 5' -- true
+--wait-children|profile --wait-children ' 5' -- true
+--wait-children|profile --wait-children 1e-400 -- true
+--cus|$XB --kernel '$K' --cus ' 2'
+--timestamp|$XB --kernel '$K' --timestamp '	5'
+--kernel|$XB --kernel 'k(w:ap_uint<512>@ 64, a:int*)'
+EOF
+    # What they take, they still take (0: no deadline; a subnormal is no 0).
+    for args in "--objective 0.5 --deadline 0" "--objective cost --deadline 1e-310" \
+        "--objective=+1 --deadline=1.5e3"; do
+        # shellcheck disable=SC2086
+        timeout 20 "$Q" plan --graph "$G" --platform "$P" $args >"$D/out" 2>&1 ||
+            fail "plan $args: $(cat "$D/out")"
+    done
+    timeout 20 "$Q" graph gen fft --density 0.5 --ccr 1e-310 -o - >"$D/out" 2>&1 ||
+        fail "graph gen --density 0.5 --ccr 1e-310: $(cat "$D/out")"
     ;;
 check-json)
     [ -n "$JV" ] || { echo "check-json needs JSON_VALID" >&2; exit 2; }

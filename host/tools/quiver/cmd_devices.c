@@ -13,6 +13,7 @@
 #include "quiver.h"
 #include "quiver/config.h"
 #include "qv_escape.h"
+#include "qv_text.h"
 
 static void devices_usage(FILE *out)
 {
@@ -191,9 +192,8 @@ int qv_cmd_devices(int argc, char **argv)
         } else if (c == 'b') {
             boards[nboards++] = optarg;
         } else if (c == 'p') {
-            char *end;
-            unsigned long v = strtoul(optarg, &end, 10);
-            if (!*optarg || *end || v > 600000 || optarg[0] == '-') {
+            unsigned long v;
+            if (!qv__parse_dec(optarg, 600000, &v)) { /* strtoul took ' 5' */
                 fprintf(stderr,
                         "quiver devices: --probe-ms: expected milliseconds from 0 "
                         "to 600000, not '%s'\n",

@@ -34,23 +34,28 @@ static void graph_usage(FILE *f)
                "operands\ncome in any order; --opt=V and --opt V are the same.\n");
 }
 
-
 /* Option opt's value s into *out: a number in [lo, hi]; whole: a decimal
  * integer (2.5 and 0x10 were taken as 2 and 16 without a word:
- * adversarial testing). */
+ * adversarial testing); else a decimal real, whole string (' 0.5' and hex
+ * were taken, and 1e-400 as 0: qv__parse_real). */
 static int num(const char *opt, const char *s, double lo, double hi, bool whole, double *out)
 {
-    char *end, esc[256];
+    char esc[256];
     unsigned long w = 0;
-    double v = whole ? (qv__parse_dec(s, (unsigned long)hi, &w) ? (double)w : NAN)
-                     : strtod(s, &end);
-    if (!*s || (!whole && *end) || !(v >= lo && v <= hi)) {
+    double v = NAN;
+    int rc = 0;
+    if (whole)
+        v = qv__parse_dec(s, (unsigned long)hi, &w) ? (double)w : NAN;
+    else
+        rc = qv__parse_real(s, &v);
+    if (!(v >= lo && v <= hi)) {
         if (whole)
             fprintf(stderr, PROG ": --%s wants a whole number from %.0f to %.0f, not '%s'\n",
                     opt, lo, hi, qv__escape(s, esc, sizeof esc));
         else
-            fprintf(stderr, PROG ": --%s wants a number in [%g, %g], not '%s'\n", opt, lo, hi,
-                    qv__escape(s, esc, sizeof esc));
+            fprintf(stderr, PROG ": --%s wants a number in [%g, %g], not '%s'%s%s\n", opt,
+                    lo, hi, qv__escape(s, esc, sizeof esc), rc ? ": " : "",
+                    rc ? qv__real_why(rc) : "");
         return -1;
     }
     *out = v;
@@ -193,12 +198,41 @@ static int cmd_gen(int argc, char **argv)
     return ret;
 }
 
+/* CLASS:LO:HI:SHARE split, each number read by qv__parse_real (sscanf's
+ * %lf took ' 0.5', hex, and a SHARE of 1e-400 as 0: adversarial testing).
+ * CLASS: 1 to 15 of [a-z0-9_], into name (n bytes). */
+static bool accel_fields(const char *s, char *name, size_t n, double *lo, double *hi,
+                         double *share)
+{
+    char buf[256], *f[4];
+    size_t len = strlen(s), k = 0;
+    if (len >= sizeof buf)
+        return false;
+    memcpy(buf, s, len + 1);
+    for (char *p = buf;;) { /* fields may be empty: refused below */
+        if (k == 4)
+            return false;
+        f[k++] = p;
+        char *colon = strchr(p, ':');
+        if (!colon)
+            break;
+        *colon = 0;
+        p = colon + 1;
+    }
+    size_t nl = strlen(f[0]);
+    if (k != 4 || nl == 0 || nl > 15 || nl >= n ||
+        f[0][strspn(f[0], "abcdefghijklmnopqrstuvwxyz0123456789_")])
+        return false;
+    memcpy(name, f[0], nl + 1);
+    return !qv__parse_real(f[1], lo) && !qv__parse_real(f[2], hi) &&
+           !qv__parse_real(f[3], share);
+}
+
 /* One --accel CLASS:LO:HI:SHARE into o. */
 static int parse_accel(const char *s, qv_import_opts *o)
 {
     char name[QV_CLASS_NAME_MAX];
     double alo, ahi, share;
-    int used = 0;
     char esc[512];
     if (o->naccel == 4) {
         fprintf(stderr, PROG ": at most 4 --accel rules\n");
@@ -207,9 +241,8 @@ static int parse_accel(const char *s, qv_import_opts *o)
     /* Bounded as the importer's rule (finite speed-ups: HI inf made every
      * cost 0, and the refusal came later naming the workflow file, not
      * the option: adversarial testing). */
-    if (sscanf(s, "%15[a-z0-9_]:%lf:%lf:%lf%n", name, &alo, &ahi, &share, &used) != 4 ||
-        s[used] || !strcmp(name, "cpu") || !(alo >= 1e-6) || !(ahi >= alo) ||
-        !(ahi <= 1e6) || !(share >= 0 && share <= 1)) {
+    if (!accel_fields(s, name, sizeof name, &alo, &ahi, &share) || !strcmp(name, "cpu") ||
+        !(alo >= 1e-6) || !(ahi >= alo) || !(ahi <= 1e6) || !(share >= 0 && share <= 1)) {
         fprintf(stderr,
                 PROG ": --accel wants CLASS:LO:HI:SHARE, a class other than cpu (the "
                      "base), speed-ups 1e-6 <= LO <= HI <= 1e6 and 0 <= SHARE <= 1, not "

@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "quiver/config.h"
 #include "qv_escape.h"
+#include "qv_text.h"
 #include "qvpart.h"
 
 #define PROG "quiver plan"
@@ -284,29 +285,35 @@ static void progress_end(const struct sigaction *old, double t0_us)
 
 /* ---- the command ------------------------------------------------------------- */
 
-/* A whole finite number (strtod's syntax, no hex, inf or nan). 0 or -1. */
-static int parse_number(const char *s, double *out)
-{
-    char *end;
-    if (!*s || strpbrk(s, "xXiInN"))
-        return -1;
-    double v = strtod(s, &end);
-    if (*end || !isfinite(v))
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* --objective: time (0), cost (1) or a weight in [0, 1]. 0 or -1. */
+/* --objective: time (0), cost (1) or a weight in [0, 1]. 0, or
+ * qv__parse_real's -1 or -2, or -3 for a number out of [0, 1]. */
 static int parse_objective(const char *s, double *w)
 {
     if (!strcmp(s, "time"))
         *w = 0;
     else if (!strcmp(s, "cost"))
         *w = 1;
-    else if (parse_number(s, w) || *w < 0 || *w > 1)
-        return -1;
+    else {
+        int rc = qv__parse_real(s, w);
+        if (rc)
+            return rc;
+        if (*w < 0 || *w > 1)
+            return -3;
+    }
     return 0;
+}
+
+/* Option opt's value s, refused with rc (qv__parse_real's, or -3: out of
+ * the option's range), and what the option expects. Returns the usage
+ * exit status. */
+static int bad_number(const char *opt, const char *s, int rc, const char *expect)
+{
+    if (rc == -3)
+        fprintf(stderr, PROG ": %s '%s': expected %s\n", opt, qv_cli_esc(s), expect);
+    else
+        fprintf(stderr, PROG ": %s '%s': %s; expected %s\n", opt, qv_cli_esc(s),
+                qv__real_why(rc), expect);
+    return QV_CLI_USAGE;
 }
 
 /* Writes what `write` makes to path ("-": standard output). 0 or 1. */
@@ -370,23 +377,20 @@ int qv_cmd_plan(int argc, char **argv)
             else
                 json = "-";
             break;
-        case 'o':
-            if (parse_objective(optarg, &weight)) {
-                fprintf(stderr,
-                        PROG ": --objective '%s': expected time, cost or a weight "
-                             "from 0 (time) to 1 (cost)\n",
-                        qv_cli_esc(optarg));
-                return QV_CLI_USAGE;
-            }
+        case 'o': {
+            int rc = parse_objective(optarg, &weight);
+            if (rc)
+                return bad_number("--objective", optarg, rc,
+                                  "time, cost or a weight from 0 (time) to 1 (cost)");
             break;
-        case 'D':
-            if (parse_number(optarg, &deadline) || deadline < 0) {
-                fprintf(stderr,
-                        PROG ": --deadline '%s': expected a time in µs (0: none)\n",
-                        qv_cli_esc(optarg));
-                return QV_CLI_USAGE;
-            }
+        }
+        case 'D': {
+            int rc = qv__parse_real(optarg, &deadline);
+            if (rc || deadline < 0)
+                return bad_number("--deadline", optarg, rc ? rc : -3,
+                                  "a time in µs, 0 or more (0: none)");
             break;
+        }
         case 'a':
             if (qv_algo_parse(optarg, &algo)) {
                 fprintf(stderr,

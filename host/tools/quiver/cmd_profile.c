@@ -31,6 +31,7 @@
 #include "quiver.h"
 #include "qv_escape.h"
 #include "qv_hash.h"
+#include "qv_text.h"
 #include "qvpart.h"
 
 #define PROG "quiver profile"
@@ -1088,9 +1089,8 @@ int qv_cmd_profile(int argc, char **argv)
             }
             break;
         case 't': {
-            char *end;
-            long v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > 100000) {
+            unsigned long v;
+            if (!qv__parse_dec(optarg, 100000, &v) || v < 1) { /* strtol took ' 5' */
                 fprintf(stderr, PROG ": --top %s: expected a number from 1 to 100000\n",
                         qv_cli_esc(optarg));
                 goto out;
@@ -1099,13 +1099,13 @@ int qv_cmd_profile(int argc, char **argv)
             break;
         }
         case 'w': {
-            char *end;
-            errno = 0;
-            double v = strtod(optarg, &end);
-            if (errno || end == optarg || *end || !(v >= 0 && v <= 86400)) {
+            double v = -1;
+            int bad = qv__parse_real(optarg, &v); /* strtod took ' 5' and hex */
+            if (bad || !(v >= 0 && v <= 86400)) {
                 fprintf(stderr,
-                        PROG ": --wait-children %s: expected seconds from 0 to 86400\n",
-                        qv_cli_esc(optarg));
+                        PROG ": --wait-children %s: %s; expected seconds from 0 "
+                             "to 86400\n",
+                        qv_cli_esc(optarg), bad ? qv__real_why(bad) : "out of range");
                 goto out;
             }
             o.wait_s = v;

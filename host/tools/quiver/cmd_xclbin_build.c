@@ -5,7 +5,9 @@
  * optional payload (--bitstream: a bitstream, or for sw_emu the kernel
  * library built for the host). `-o -` writes to standard output.
  */
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include "quiver.h"
 #include "qv_escape.h"
 #include "qv_file.h"
+#include "qv_text.h"
 
 #define PROG "quiver xclbin build"
 
@@ -42,13 +45,12 @@ static void build_fini(build *b)
     free(b->bitstream);
 }
 
-/* A decimal number of seconds, whole. */
+/* A decimal number of seconds, whole (digits only: a tab or a newline
+ * before them was taken). */
 static int parse_seconds(const char *s, uint64_t *out)
 {
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || *end || errno || *s == '-' || *s == '+' || *s == ' ')
+    unsigned long v;
+    if (!qv__parse_dec(s, ULONG_MAX, &v))
         return -1;
     *out = v;
     return 0;
@@ -59,7 +61,7 @@ static int parse_size(const char *s, uint64_t *out)
     char *end;
     errno = 0;
     unsigned long long v = strtoull(s, &end, 10);
-    if (end == s || errno || *s == '-')
+    if (end == s || errno || !isdigit((unsigned char)*s)) /* ' 5K', '+5K' were taken */
         return -1;
     unsigned shift = 0;
     switch (*end) {
@@ -164,7 +166,7 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
             continue;
         char *end;
         unsigned long cu = strtoul(sp + kl + 1, &end, 10);
-        if (end != dot || cu < 1 || cu > k->ncus)
+        if (!isdigit((unsigned char)sp[kl + 1]) || end != dot || cu < 1 || cu > k->ncus)
             continue;
         for (size_t a = 0; a < k->nargs; a++) {
             size_t al = strlen(k->args[a].name);
@@ -181,7 +183,8 @@ static int apply_sp(build *b, const char *sp, const qv__xclbin_spec *spec)
             for (size_t i = 0; i < spec->nbanks; i++) {
                 char tag[16];
                 qv__xclbin_bank_tag(spec, i, tag);
-                if (!strcmp(tag, bank) || (end2 != bank && !*end2 && idx == i)) {
+                if (!strcmp(tag, bank) ||
+                    (isdigit((unsigned char)*bank) && !*end2 && idx == i)) {
                     b->banks[ki][(cu - 1) * k->nargs + a] = (uint32_t)i;
                     return 0;
                 }
@@ -281,9 +284,8 @@ static int build_run(build *b, int argc, char **argv)
             rc = qv_xsig_parse(&b->sig, PROG, v);
             break;
         case B_CUS: {
-            char *end;
-            unsigned long n = strtoul(v, &end, 10);
-            if (!b->sig.nkernels || *end || end == v || n < 1 || n > QV__XCLBIN_MAX_CUS) {
+            unsigned long n;
+            if (!b->sig.nkernels || !qv__parse_dec(v, QV__XCLBIN_MAX_CUS, &n) || n < 1) {
                 fprintf(stderr, PROG ": --cus '%s': expected 1..%u after a --kernel\n",
                         qv_cli_esc(v), QV__XCLBIN_MAX_CUS);
                 return QV_CLI_USAGE;

@@ -144,7 +144,7 @@ int qv_xsig_parse(qv_xsig *b, const char *prog, const char *sig)
             *at = '\0';
             char *end;
             unsigned long v = strtoul(at + 1, &end, 10);
-            if (*end || end == at + 1 || v > 64 || v == 0) {
+            if (!isdigit((unsigned char)at[1]) || *end || v > 64 || v == 0) {
                 fprintf(stderr,
                         "%s: --kernel '%s': size '@%s' of '%s' must "
                         "be 1..64 bytes\n",
