@@ -483,9 +483,10 @@ typedef struct qv_region_info {
                              * entry (its makespan, calibrated by the
                              * entries measured so far); 0 before a plan,
                              * and when no plan is for the entry's calls */
-    double   measured_us;   /* µs: the last entry whose tasks are all done,
+    double measured_us;     /* µs: the last entry whose tasks are all done,
                              * first task start to last task end; 0 before
-                             * (or when the runtime does not record) */
+                             * (or when the runtime does not record, or the
+                             * entry's tasks left the recorded graph) */
     unsigned parts;         /* parts of the current plan's partition; 0 for
                              * a list-scheduled plan or none */
     char     last_replan_reason[128]; /* why it was last (re)compiled, e.g.

@@ -1064,6 +1064,36 @@ static void destroy_stops_a_long_compile(void **state)
         fail_msg("qv_runtime_destroy took %.2f s beside a compile", took);
 }
 
+/* An entry whose first tasks slid out of the recorded graph (larger than
+ * qv_options.record_window) has no measured time: measured_us is 0 once
+ * its tasks are done, not the entry before's time (which it kept, read
+ * as its own: adversarial testing). */
+static void entry_past_the_window_measures_nothing(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open_window(&fx, "hot_threshold: 1000\n", 1, 32768);
+    bufs bs;
+    bufs_open(&fx, &bs, 8);
+    qv_region_info ri = {.size = sizeof ri};
+    for (int e = 0; e < 2; e++) {
+        int bodies = e ? 25000 : 100; /* 75 000 tasks: a chunk slides out */
+        assert_int_equal(qv_region_begin(fx.rt, "w"), 0);
+        for (int i = 0; i < bodies; i++)
+            body(&fx, bs.b[i % 3], bs.b[(i + 1) % 3], bs.b[(i + 2) % 3]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        assert_int_equal(qv_region_get(fx.rt, "w", &ri), 0);
+        if (!e)
+            assert_true(ri.measured_us > 0);
+    }
+    if (ri.measured_us != 0)
+        fail_msg("measured_us %.1f for an entry whose tasks left the window",
+                 ri.measured_us);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* ---- replay ------------------------------------------------------------ */
 
 /* A program of scale and add calls on NB buffers, run through the runtime
@@ -2432,6 +2462,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(threads_have_their_own_regions),
         cmocka_unit_test(destroy_while_compiling),
         cmocka_unit_test(destroy_stops_a_long_compile),
+        cmocka_unit_test(entry_past_the_window_measures_nothing),
         cmocka_unit_test(replay_equals_sequential),
         cmocka_unit_test(guard_miss_mid_entry),
         cmocka_unit_test(plan_slower_than_eager_runs_eagerly),

@@ -667,7 +667,7 @@ static void measure_deferred(qv_runtime *rt, tls_state *s)
     bool done = true;
     uint64_t t0, t1;
     for (unsigned i = 0; done && i < nq; i++)
-        done = qv__gview_span(rt, q[i].lo, q[i].hi, &t0, &t1) == 1;
+        done = qv__gview_span(rt, q[i].lo, q[i].hi, &t0, &t1) != 0; /* or never */
     pthread_mutex_lock(&l->mu);
     if (r->meas_deferred && r->meas_owner == s) {
         if (done && !l->stop) {
@@ -1007,12 +1007,16 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
     uint64_t lo = r->lo, hi = r->hi;
     bool measure = r->nodes && r->hi - r->lo == r->nodes && r->measured_lo != lo + 1;
     pthread_mutex_unlock(&l->mu);
-    /* measured_us of the last entry, once its tasks are all done. */
+    /* measured_us of the last entry, once its tasks are all done; 0 when
+     * they left the recorded graph first (an entry larger than
+     * qv_options.record_window kept the entry before's time, as if it
+     * were its own: adversarial testing). */
     uint64_t t0, t1;
-    if (measure && rt->rec && qv__gview_span(rt, lo, hi, &t0, &t1) == 1) {
+    int span = measure && rt->rec ? qv__gview_span(rt, lo, hi, &t0, &t1) : 0;
+    if (span == 1 || span == QV_ENOENT) {
         pthread_mutex_lock(&l->mu);
         if (r->lo == lo && r->hi == hi) {
-            r->measured_us = t1 > t0 ? (double)(t1 - t0) / 1e3 : 0;
+            r->measured_us = span == 1 && t1 > t0 ? (double)(t1 - t0) / 1e3 : 0;
             r->measured_lo = lo + 1;
         }
         pthread_mutex_unlock(&l->mu);

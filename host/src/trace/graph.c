@@ -196,6 +196,10 @@ int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint6
                    ? qv__chunks_snapshot(&r->nodes, n, sizeof(qv__node))
                    : NULL;
     pthread_mutex_unlock(&rt->submit_mu);
+    if (!c && hi > lo) { /* slid out of the window, or reset away: never */
+        pthread_rwlock_unlock(&r->read_mu);
+        return QV_ENOENT;
+    }
     int all = c != NULL && hi > lo;
     for (uint64_t i = lo; all && i < hi; i++) {
         const qv__node *s = qv__chunks_at(c, i - base, sizeof *s);

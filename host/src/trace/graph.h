@@ -49,8 +49,9 @@ int  qv__gview_build(qv_runtime *rt, qv__gview *g);
 int  qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *g);
 /* Of the recorded nodes with ids in [lo, hi): the earliest start and the
  * latest end (ns), without waiting. 1 when every one of them is done and
- * recorded, 0 when one is not (or was forgotten by a reset), QV_ENOENT
- * when the runtime does not record. */
+ * recorded, 0 when one is not done yet, QV_ENOENT when some are not in
+ * the recorded graph (slid out of the window, forgotten by a reset) or
+ * the runtime does not record. */
 int  qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint64_t *t1);
 /* Waits until the recorded nodes with ids in [lo, hi) are done, then calls
  * fn(arg, i, node) for each, i counted from lo: no edges, no analysis (the
