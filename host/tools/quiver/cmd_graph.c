@@ -97,6 +97,41 @@ static int write_out(const qv_dag *g, const char *path)
 enum { G_NT = 256, G_POINTS, G_N, G_FAT, G_DENSITY, G_REGULARITY, G_JUMP, G_CCR, G_HET,
        G_SEED };
 
+/* Which options each generator reads, a bit per option (1 << (opt - G_NT)),
+ * in the order of qv_gen_kind. */
+#define GB(opt) (1u << ((opt)-G_NT))
+static const unsigned gen_takes[] = {
+    GB(G_NT),
+    GB(G_NT),
+    GB(G_NT),
+    GB(G_POINTS) | GB(G_CCR) | GB(G_HET) | GB(G_SEED),
+    GB(G_N) | GB(G_FAT) | GB(G_DENSITY) | GB(G_REGULARITY) | GB(G_JUMP) | GB(G_CCR) |
+        GB(G_HET) | GB(G_SEED),
+};
+
+/* Refuses an option given that kind does not read, naming the options it
+ * does: `gen cholesky --points 8` wrote the default Cholesky graph and
+ * exited 0, as if the option had been used (adversarial testing). opts[k]
+ * is the long option of G_NT + k. */
+static int refuse_foreign(int kind, const char *name, const int *set,
+                          const struct option *opts)
+{
+    for (int k = 0; k <= G_SEED - G_NT; k++) {
+        if (!set[k] || (gen_takes[kind] & (1u << k)))
+            continue;
+        fprintf(stderr, PROG " gen: %s takes no --%s; it takes", name, opts[k].name);
+        const char *sep = " ";
+        for (int t = 0; t <= G_SEED - G_NT; t++)
+            if (gen_takes[kind] & (1u << t)) {
+                fprintf(stderr, "%s--%s", sep, opts[t].name);
+                sep = ", ";
+            }
+        fprintf(stderr, "\nTry '" PROG " gen --help'.\n");
+        return -1;
+    }
+    return 0;
+}
+
 static int cmd_gen(int argc, char **argv)
 {
     static const char *kinds[] = {"cholesky", "lu", "qr", "fft", "random"};
@@ -160,6 +195,8 @@ static int cmd_gen(int argc, char **argv)
                 qv_cli_esc(argv[optind]));
         return QV_CLI_USAGE;
     }
+    if (refuse_foreign(kind, kinds[kind], set, longopts + 1))
+        return QV_CLI_USAGE;
     qv_gen_opts o;
     qv_gen_defaults((qv_gen_kind)kind, &o);
     if (set[G_NT - G_NT])
