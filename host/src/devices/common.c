@@ -151,6 +151,52 @@ int qv__xclbin_read(const char *path, size_t limit, uint8_t **data, struct qv__x
     return 0;
 }
 
+/* Whether the n bytes at p are an ELF shared library (ET_DYN), the only
+ * thing dlopen takes: the magic and e_type, read in the file's byte
+ * order. */
+static bool is_shared_object(const uint8_t *p, uint64_t n)
+{
+    if (n < 18 || memcmp(p, "\177ELF", 4) != 0 || (p[5] != 1 && p[5] != 2))
+        return false;
+    unsigned type =
+        p[5] == 1 ? p[16] | (unsigned)p[17] << 8 : (unsigned)p[16] << 8 | p[17];
+    return type == 3; /* ET_DYN */
+}
+
+int qv__xclbin_emu_runs(const struct qv__xclbin *x, const char *path, const char *kernel,
+                        const char *board)
+{
+    /* Each fault in its own words: every one of them was "not an emulation
+     * build", also for the sw_emu build that lacked only its library
+     * (adversarial testing). */
+    if (x->mode == QV__XCLBIN_HW_EMU || x->mode == QV__XCLBIN_HW_EMU_PR)
+        return qv__fail(QV_ENOTSUP,
+                        "%s is an hw_emu build (%s) of kernel '%s'; emulated "
+                        "board %s runs sw_emu builds, the kernel compiled for the host "
+                        "(quiver xclbin build --mode sw_emu --bitstream LIB)",
+                        path, qv__xclbin_mode_name(x->mode), kernel, board);
+    if (x->mode != QV__XCLBIN_SW_EMU)
+        return qv__fail(QV_ENOTSUP,
+                        "%s is a hardware build (%s) of kernel '%s'; emulated "
+                        "board %s runs sw_emu builds, the kernel compiled for the host "
+                        "(quiver xclbin build --mode sw_emu --bitstream LIB)",
+                        path, qv__xclbin_mode_name(x->mode), kernel, board);
+    if (!x->has_bitstream || !x->bitstream_size)
+        return qv__fail(
+            QV_ENOTSUP,
+            "%s is an sw_emu build without the host library of "
+            "kernel '%s': it has %s BITSTREAM section, which emulated board %s "
+            "loads the kernel from (quiver xclbin build --bitstream LIB)",
+            path, kernel, x->has_bitstream ? "an empty" : "no", board);
+    if (!is_shared_object(x->bitstream, x->bitstream_size))
+        return qv__fail(QV_ENOTSUP,
+                        "%s: the BITSTREAM section of this sw_emu build is not "
+                        "a shared library (ELF, ET_DYN); emulated board %s loads kernel "
+                        "'%s' from it",
+                        path, board, kernel);
+    return 0;
+}
+
 int qv__xclbin_check_build(const struct qv__kernel *k, const void *board, const char *path)
 {
     const qv__board *b = board;
@@ -160,16 +206,16 @@ int qv__xclbin_check_build(const struct qv__kernel *k, const void *board, const 
     if (rc)
         return rc;
     const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(x, k->name);
-    bool emu = x->mode == QV__XCLBIN_SW_EMU || x->mode == QV__XCLBIN_HW_EMU;
+    bool emu = x->mode == QV__XCLBIN_SW_EMU || x->mode == QV__XCLBIN_HW_EMU ||
+               x->mode == QV__XCLBIN_HW_EMU_PR;
     if (!xk)
         rc = qv__fail(QV_ENOTSUP, "%s does not hold kernel '%s'", path, k->name);
-    else if (b && b->emulation && (x->mode != QV__XCLBIN_SW_EMU || !x->has_bitstream))
-        rc = qv__fail(QV_ENOTSUP, "%s is not an emulation build of kernel '%s', which "
-                      "emulated board %s needs", path, k->name, b->name);
-    else if (b && !b->emulation && emu)
+    else if (b && b->emulation)
+        rc = qv__xclbin_emu_runs(x, path, k->name, b->name);
+    else if (b && emu)
         rc = qv__fail(QV_ENOTSUP, "%s is an emulation build: it runs on emulated boards, "
                       "not on %s", path, b->name);
-    else
+    if (!rc)
         rc = qv__kernel_matches_xclbin(k, xk, path);
     if (!rc)
         rc = qv__xclbin_fits_board(x, b, path);

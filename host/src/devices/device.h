@@ -160,6 +160,12 @@ int qv__kernel_matches_xclbin(const struct qv__kernel *k, const struct qv__xclbi
  * word (a user's test). */
 struct qv__xclbin;
 int qv__xclbin_fits_board(const struct qv__xclbin *x, const void *board, const char *path);
+/* QV_ENOTSUP, saying which fault, unless xclbin x (read from path) is what
+ * an emulated board runs kernel `kernel` from: an sw_emu build whose
+ * BITSTREAM section is a shared library (the kernel compiled for the
+ * host). board: the board's name, for the message. */
+int qv__xclbin_emu_runs(const struct qv__xclbin *x, const char *path, const char *kernel,
+                        const char *board);
 /* Reads and parses the xclbin at path (at most limit bytes): *data and *x
  * on success (free them with free and qv__xclbin_destroy once done with
  * x, which points into data); QV_ENOTSUP naming the file and the fault. */

@@ -348,13 +348,11 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
     if ((rc = qv__xclbin_read(path, (size_t)1 << 30, &data, &x)) != 0)
         return rc;
     const qv__xclbin_kernel *xk = qv__xclbin_kernel_find(x, k->name);
-    if (x->mode != QV__XCLBIN_SW_EMU || !x->has_bitstream || !x->bitstream_size || !xk) {
-        qv__xclbin_destroy(x);
-        free(data);
-        return qv__fail(QV_ENOTSUP, "%s is not an emulation build of kernel '%s'", path,
-                        k->name);
-    }
-    if ((rc = qv__kernel_matches_xclbin(k, xk, path)) != 0 ||
+    if (!xk)
+        rc = qv__fail(QV_ENOTSUP, "%s does not hold kernel '%s'", path, k->name);
+    else
+        rc = qv__xclbin_emu_runs(x, path, k->name, e->board->name);
+    if (rc || (rc = qv__kernel_matches_xclbin(k, xk, path)) != 0 ||
         (rc = qv__xclbin_fits_board(x, e->board, path)) != 0) {
         qv__xclbin_destroy(x);
         free(data);
