@@ -801,6 +801,35 @@ static void test_sizes(void **state)
     assert_string_equal(str(get(func(r, "fir"), "sizes"), "source"), "--size");
     assert_int_equal(get(fir_on_emu(r), "offloaded")->u.b, 1);
     qv__part_json_free(r);
+    /* --size with a name no scalar of fir has: said with fir's scalars,
+     * and no claim that the prediction is for it; one scalar short: no
+     * claim either ("nn=1000 (--size: the prediction is for this size)"
+     * above "no size": adversarial testing) */
+    assert_int_equal(profile("--size nn=1000", QV_WORK, "fir"), 0);
+    r = report();
+    const qv__jval *s = get(func(r, "fir"), "sizes");
+    assert_int_equal(get(s, "values")->u.obj.n, 0);
+    const qv__jval *um = get(s, "unmatched");
+    assert_int_equal(um->u.arr.n, 1);
+    assert_string_equal(um->u.arr.v[0]->u.str.s, "nn");
+    assert_int_equal(get(fir_on_emu(r), "offloaded")->u.b, 0);
+    qv__part_json_free(r);
+    char path[600];
+    snprintf(path, sizeof path, "%s/report.txt", outdir);
+    char *txt = slurp(path);
+    assert_non_null(txt);
+    assert_non_null(strstr(txt,
+                           "fir                      unknown: --size nn names no scalar "
+                           "of kernel fir (scalars: n, taps)\n"));
+    assert_null(strstr(txt, "prediction is for this size"));
+    free(txt);
+    assert_int_equal(profile("--size n=4096", QV_WORK, "fir"), 0);
+    txt = slurp(path);
+    assert_non_null(txt);
+    assert_non_null(strstr(txt,
+                           "fir                      n=4096  (--size: no prediction: "
+                           "scalar 'taps' has no value)\n"));
+    free(txt);
 }
 
 /* Calls of several sizes: the board's time per call is the mean over the

@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,6 +94,29 @@ static int scalar(const rep *r, const pf_sizes *notes, const char *name, uint64_
                 return 0;
             }
     return -1;
+}
+
+/* Whether one of the nk kernels ks takes a scalar called name. */
+static bool takes_scalar(const qv__kernel *const *ks, size_t nk, const char *name)
+{
+    for (size_t k = 0; k < nk; k++)
+        for (size_t a = 0; a < ks[k]->nargs; a++)
+            if (ks[k]->args[a].dir == QV__KDIR_SCALAR &&
+                !strcmp(ks[k]->args[a].name, name))
+                return true;
+    return false;
+}
+
+/* The first scalar of kernel k that neither notes nor --size give, or
+ * NULL when they give every one. */
+static const char *missing_scalar(const rep *r, const pf_sizes *notes,
+                                  const qv__kernel *k)
+{
+    uint64_t v;
+    for (size_t a = 0; a < k->nargs; a++)
+        if (k->args[a].dir == QV__KDIR_SCALAR && scalar(r, notes, k->args[a].name, &v))
+            return k->args[a].name;
+    return NULL;
 }
 
 /* One call of kernel k on board b with the sizes `notes` gives (NULL:
@@ -485,6 +509,54 @@ static double ms(double ns)
     return ns / 1e6;
 }
 
+/* The --size part of a function's sizes line, for its nk kernels ks: the
+ * values they take, whether that makes a prediction, and the names that
+ * none of them takes. `--size nn=1000` for a kernel of scalar n printed
+ * "nn=1000 (--size: the prediction is for this size)" above "no size"
+ * (adversarial testing). */
+static void size_row(const rep *r, const qv__kernel *const *ks, size_t nk, FILE *f)
+{
+    const pf_sizes *z = &r->o->size;
+    char b1[256];
+    unsigned used = 0, foreign = 0;
+    for (unsigned k = 0; k < z->n; k++)
+        if (takes_scalar(ks, nk, z->names[k])) {
+            fprintf(f, " %s=%lld", esc(z->names[k], b1, sizeof b1), z->values[k]);
+            used++;
+        }
+    const char *miss = NULL;
+    for (size_t k = 0; k < nk && (!k || miss); k++)
+        miss = missing_scalar(r, NULL, ks[k]);
+    if (!used)
+        fprintf(f, " unknown:");
+    else if (!miss)
+        fprintf(f, "  (--size: the prediction is for this size)");
+    else
+        fprintf(f, "  (--size: no prediction: scalar '%s' has no value)", miss);
+    for (unsigned k = 0; k < z->n; k++)
+        if (!takes_scalar(ks, nk, z->names[k]))
+            fprintf(f, "%s%s",
+                    foreign++ ? ", "
+                    : used    ? "; --size "
+                              : " --size ",
+                    esc(z->names[k], b1, sizeof b1));
+    if (foreign) {
+        fprintf(f, " %s no scalar of kernel%s", foreign > 1 ? "name" : "names",
+                nk > 1 ? "s" : "");
+        for (size_t k = 0; k < nk; k++) {
+            fprintf(f, "%s %s (scalars:", k ? "," : "", esc(ks[k]->name, b1, sizeof b1));
+            const char *sep = " ";
+            for (size_t a = 0; a < ks[k]->nargs; a++)
+                if (ks[k]->args[a].dir == QV__KDIR_SCALAR) {
+                    fprintf(f, "%s%s", sep, esc(ks[k]->args[a].name, b1, sizeof b1));
+                    sep = ", ";
+                }
+            fprintf(f, "%s)", *sep == ' ' ? " none" : "");
+        }
+    }
+    fprintf(f, "\n");
+}
+
 static void text(const rep *r, FILE *f)
 {
     const pf_prof *p = r->p;
@@ -567,7 +639,8 @@ static void text(const rep *r, FILE *f)
         const pf_func *fn = &p->funcs[i];
         const pf_sizes *s = fn->notes.n ? &fn->notes : NULL;
         const qv__kernel *ks[8];
-        if (!kernels_of(r, fn->name, ks, 8))
+        size_t nk = kernels_of(r, fn->name, ks, 8);
+        if (!nk)
             continue;
         if (!any++)
             fprintf(f, "\nSizes of the calls of functions with a kernel:\n");
@@ -581,9 +654,7 @@ static void text(const rep *r, FILE *f)
                                    "over every size, as the CPU's"
                                  : "");
         } else if (o->size.n) {
-            for (unsigned k = 0; k < o->size.n; k++)
-                fprintf(f, " %s=%lld", o->size.names[k], o->size.values[k]);
-            fprintf(f, "  (--size: the prediction is for this size)\n");
+            size_row(r, ks, nk, f);
         } else {
             fprintf(f, " unknown: no qv_profile_note calls and no --size\n");
         }
@@ -738,13 +809,28 @@ static void json(const rep *r, FILE *f)
         if (!s) {
             fprintf(f, "null");
         } else {
-            fprintf(f, "{\"source\": \"%s\", \"values\": {", s == &o->size ? "--size" : "notes");
-            for (unsigned k = 0; k < s->n; k++) {
-                fprintf(f, k ? ", " : "");
+            /* From --size, only what the kernels take in values; the other
+             * names in unmatched (they made no prediction). */
+            bool sz = s == &o->size;
+            fprintf(f, "{\"source\": \"%s\", \"values\": {", sz ? "--size" : "notes");
+            for (unsigned k = 0, m = 0; k < s->n; k++) {
+                if (sz && !takes_scalar(ks, nk, s->names[k]))
+                    continue;
+                fprintf(f, m++ ? ", " : "");
                 jstr(f, s->names[k]);
                 fprintf(f, ": %lld", s->values[k]);
             }
-            fprintf(f, "}, \"noted_calls\": %llu}", (unsigned long long)fn->notes.total);
+            fprintf(f, "}, ");
+            if (sz) {
+                fprintf(f, "\"unmatched\": [");
+                for (unsigned k = 0, m = 0; k < s->n; k++)
+                    if (!takes_scalar(ks, nk, s->names[k])) {
+                        fprintf(f, m++ ? ", " : "");
+                        jstr(f, s->names[k]);
+                    }
+                fprintf(f, "], ");
+            }
+            fprintf(f, "\"noted_calls\": %llu}", (unsigned long long)fn->notes.total);
         }
         fprintf(f, "}");
     }
