@@ -150,13 +150,19 @@ static inline int qv__escape_needed(const char *s)
     return 0;
 }
 
-/* Writes s (NULL reads as "") to f as a JSON string, quotes included: '"',
- * '\\' and the controls below 0x20 escaped as JSON requires, and, as
- * qv__escape does for text, DEL, C1 controls, bidirectional controls and
- * line separators as \uNNNN, so that the output is safe on a terminal too.
- * A byte that is not valid UTF-8 is written as the code point of its value
- * (\u00NN, as if Latin-1), so the output is always valid UTF-8 and JSON. */
-static inline void qv__json_fputs(FILE *f, const char *s)
+/* Whether s (NULL reads as "") is valid UTF-8 throughout. */
+static inline int qv__utf8_valid(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    unsigned long cp;
+    size_t n;
+    while (*p && (n = qv__utf8_seq(p, &cp)) != 0)
+        p += n;
+    return !*p;
+}
+
+/* qv__json_fputs, and qv__json_fputs_x with bad_as_text set. */
+static inline void qv__json_fputs_how(FILE *f, const char *s, int bad_as_text)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
     fputc('"', f);
@@ -164,7 +170,7 @@ static inline void qv__json_fputs(FILE *f, const char *s)
         unsigned long cp = 0;
         size_t n = qv__utf8_seq(p, &cp);
         if (n == 0) {
-            fprintf(f, "\\u%04X", *p);
+            fprintf(f, bad_as_text ? "\\\\x%02X" : "\\u%04X", *p);
             p++;
             continue;
         }
@@ -180,6 +186,36 @@ static inline void qv__json_fputs(FILE *f, const char *s)
             fwrite(p, 1, n, f);
         p += n;
     }
+    fputc('"', f);
+}
+
+/* Writes s (NULL reads as "") to f as a JSON string, quotes included: '"',
+ * '\\' and the controls below 0x20 escaped as JSON requires, and, as
+ * qv__escape does for text, DEL, C1 controls, bidirectional controls and
+ * line separators as \uNNNN, so that the output is safe on a terminal too.
+ * A byte that is not valid UTF-8 is written as the code point of its value
+ * (\u00NN, as if Latin-1), so the output is always valid UTF-8 and JSON. */
+static inline void qv__json_fputs(FILE *f, const char *s)
+{
+    qv__json_fputs_how(f, s, 0);
+}
+
+/* As qv__json_fputs, but a byte that is not valid UTF-8 is written as the
+ * text \xNN, as qv__escape writes it: \u00FF is the JSON of another, valid
+ * name (U+00FF). For names whose bytes matter (a path), next to their
+ * bytes in hex (qv__json_hex) when qv__utf8_valid says no. */
+static inline void qv__json_fputs_x(FILE *f, const char *s)
+{
+    qv__json_fputs_how(f, s, 1);
+}
+
+/* Writes the bytes of s (NULL reads as "") to f as a JSON string of
+ * lowercase hex digits, two a byte. */
+static inline void qv__json_hex(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p; p++)
+        fprintf(f, "%02x", *p);
     fputc('"', f);
 }
 

@@ -32,7 +32,7 @@
 #               errors (exit 2) naming the option, in every command
 #   check-json  `quiver check --json` is valid JSON (JSON_VALID, the
 #               library's strict reader) with one verdict per file, names
-#               escaped
+#               escaped, the bytes of a name that is not UTF-8 in path_hex
 set -u
 Q=$1
 SRC=$2
@@ -729,6 +729,18 @@ check-json)
     "$JV" "$D/out.json" || fail "check --json of a long path: not valid JSON"
     grep -qF '"file": "'"$L"'/bad.yaml", "line": 2' "$D/out.json" ||
         fail "check --json: file of a long path is not the whole path: $(cat "$D/out.json")"
+    # A name that is not UTF-8: its bytes in path_hex, and \xFF as text in
+    # path and file (\u00FF was the JSON of the file named U+00FF, another,
+    # valid name); a UTF-8 name has no path_hex.
+    grep -q path_hex "$D/out.json" && fail "check --json: path_hex for a UTF-8 name"
+    X=$(printf '%s/a\377b.yaml' "$D")
+    printf 'kind: fpga\nplatfrom: x\n' >"$X"
+    timeout 20 "$Q" check --json "$X" >"$D/out.json" 2>"$D/err"
+    "$JV" "$D/out.json" || fail "check --json of a name not UTF-8: not valid JSON"
+    H=$(printf '%s' "$X" | od -An -tx1 | tr -d ' \n')
+    grep -qF '"path": "'"$D"'/a\\xFFb.yaml", "path_hex": "'"$H"'", "kind": "board", "ok": false, "file": "'"$D"'/a\\xFFb.yaml", "line": 2' "$D/out.json" ||
+        fail "check --json: a name not UTF-8 without its bytes: $(cat "$D/out.json")"
+    grep -q 'u00FF' "$D/out.json" && fail "check --json: \\xFF written as U+00FF"
     # An empty file passes as the default policy, and is said to be empty
     # (a board truncated to nothing read as "ok (policy)").
     : >"$D/empty.yaml"

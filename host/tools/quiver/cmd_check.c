@@ -19,30 +19,41 @@
 
 static void check_usage(FILE *out)
 {
-    fprintf(out, "usage: quiver check [-q] [--json] FILE...\n\n"
-                 "Validates Quiver YAML files: boards, the kernel catalog, the\n"
-                 "runtime policy and platforms, each recognised by its content.\n"
-                 "Prints FILE:LINE:COL: error: ... for each bad file and exits 1\n"
-                 "if any is bad. A catalog's builds are opened too: each xclbin must\n"
-                 "hold its kernel with the catalog's arguments (names, kinds, types),\n"
-                 "be an emulation build exactly for an emulated board, and be built\n"
-                 "for its board's platform.\n\n"
-                 "  -q, --quiet  print nothing for good files\n"
-                 "  --json       print a JSON array on standard output, one object\n"
-                 "               per FILE: {\"path\", \"kind\", \"ok\", \"file\", \"line\",\n"
-                 "               \"column\", \"message\"}; file, line and column say\n"
-                 "               where the error is (another file when FILE names\n"
-                 "               it), null when there is none\n"
-                 "  -h, --help   print this help\n\n"
-                 "Standard input ('-') is not read: a file names others relative to\n"
-                 "its own directory.\n");
+    fprintf(out,
+            "usage: quiver check [-q] [--json] FILE...\n\n"
+            "Validates Quiver YAML files: boards, the kernel catalog, the\n"
+            "runtime policy and platforms, each recognised by its content.\n"
+            "Prints FILE:LINE:COL: error: ... for each bad file and exits 1\n"
+            "if any is bad. A catalog's builds are opened too: each xclbin must\n"
+            "hold its kernel with the catalog's arguments (names, kinds, types),\n"
+            "be an emulation build exactly for an emulated board, and be built\n"
+            "for its board's platform.\n\n"
+            "  -q, --quiet  print nothing for good files\n"
+            "  --json       print a JSON array on standard output, one object\n"
+            "               per FILE: {\"path\", \"kind\", \"ok\", \"file\", \"line\",\n"
+            "               \"column\", \"message\"}; file, line and column say\n"
+            "               where the error is (another file when FILE names\n"
+            "               it), null when there is none; a FILE that is not\n"
+            "               UTF-8 also gets \"path_hex\", its bytes in hex\n"
+            "  -h, --help   print this help\n\n"
+            "Standard input ('-') is not read: a file names others relative to\n"
+            "its own directory.\n");
 }
 
 static void print_json(int first, const char *path, qv_config_kind kind, int rc,
                        const qv_diag *d)
 {
+    /* A path that is not UTF-8 (a file name is bytes) cannot be a JSON
+     * string: its bytes in path_hex, and \xNN text for them in path (as
+     * U+00NN it was the JSON of another, valid name: adversarial
+     * testing). */
+    bool bytes = !qv__utf8_valid(path);
     printf("%s\n  {\"path\": ", first ? "" : ",");
-    qv__json_fputs(stdout, path);
+    qv__json_fputs_x(stdout, path);
+    if (bytes) {
+        printf(", \"path_hex\": ");
+        qv__json_hex(stdout, path);
+    }
     printf(", \"kind\": \"%s\", \"ok\": %s, \"file\": ", qv_config_kind_name(kind),
            rc ? "false" : "true");
     /* The readers keep the file's name escaped for messages, cut to
@@ -54,7 +65,7 @@ static void print_json(int first, const char *path, qv_config_kind kind, int rc,
     if (rc && d->file[0] && strcmp(d->file, qv__escape(path, e, sizeof e)))
         qv__json_fputs(stdout, d->file);
     else
-        qv__json_fputs(stdout, path);
+        qv__json_fputs_x(stdout, path);
     if (rc && d->line)
         printf(", \"line\": %u, \"column\": %u", d->line, d->column);
     else
