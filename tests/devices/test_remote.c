@@ -1559,6 +1559,22 @@ static void chain_check(qv_buf *const *bv, const float *t1, const float *t2,
     }
 }
 
+/* Entries of "chain" until 3 of them went as parts (30 s at most); the
+ * last entry's info. */
+static qv_region_info chain_until_shipped(qv_runtime *rt, qv_func *f, qv_buf *const *bv)
+{
+    qv_region_info ri;
+    uint64_t until = now_ms() + 30000;
+    do
+        ri = chain_entry(rt, f, bv);
+    while (ri.shipped < 3 && now_ms() < until);
+    if (ri.shipped < 3)
+        fail_msg("no part shipped: %llu entries, %llu replayed, plan error '%s'",
+                 (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
+                 ri.last_error);
+    return ri;
+}
+
 /* A replayed region whose three calls the plan puts on the remote board
  * goes as one part: one task, one RUN, the intermediates t1 and t2 left on
  * the daemon. The host still reads them right (their calls run again when
@@ -1575,15 +1591,7 @@ static void parts_ship_whole(void **state)
     qv_buf *bv[5];
     for (unsigned k = 0; k < 5; k++)
         assert_int_equal(qv_buf_register(rt, mem[k], sizeof a, &bv[k]), 0);
-    qv_region_info ri;
-    uint64_t until = now_ms() + 30000;
-    do
-        ri = chain_entry(rt, f, bv);
-    while (ri.shipped < 3 && now_ms() < until);
-    if (ri.shipped < 3)
-        fail_msg("no part shipped: %llu entries, %llu replayed, plan error '%s'",
-                 (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
-                 ri.last_error);
+    qv_region_info ri = chain_until_shipped(rt, f, bv);
     assert_int_equal(ri.fused, 0);
     /* One task per part on the board: the replayed entries are parts. */
     assert_int_equal(qv_device_get(rt, d, &di), 0);
@@ -1629,15 +1637,7 @@ static void parts_fit_the_daemons_runs(void **state)
     qv_buf *bv[5];
     for (unsigned k = 0; k < 5; k++)
         assert_int_equal(qv_buf_register(rt, mem[k], sizeof a, &bv[k]), 0);
-    qv_region_info ri;
-    uint64_t until = now_ms() + 30000;
-    do
-        ri = chain_entry(rt, f, bv);
-    while (ri.shipped < 3 && now_ms() < until);
-    if (ri.shipped < 3)
-        fail_msg("no part shipped: %llu entries, %llu replayed, plan error '%s'",
-                 (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
-                 ri.last_error);
+    qv_region_info ri = chain_until_shipped(rt, f, bv);
     for (int e = 0; e < 5; e++) {
         memset(out, 0, sizeof out);
         ri = chain_entry(rt, f, bv);
@@ -1738,18 +1738,13 @@ static void part_sizes_past_the_limit_go_one_by_one(void **state)
     qv_buf *bv[5];
     for (unsigned k = 0; k < 5; k++)
         assert_int_equal(qv_buf_register(rt, mem[k], sizeof a, &bv[k]), 0);
-    qv_region_info ri;
-    uint64_t until = now_ms() + 30000;
-    do
-        ri = chain_entry(rt, f, bv);
-    while (ri.shipped < 3 && now_ms() < until);
-    assert_true(ri.shipped >= 3);
+    qv_region_info ri = chain_until_shipped(rt, f, bv);
     /* The same calls on intermediates of another size. */
     qv_buf *bw[5] = {bv[0], bv[1], NULL, NULL, bv[4]};
     assert_int_equal(qv_buf_register(rt, t1b, sizeof t1b, &bw[2]), 0);
     assert_int_equal(qv_buf_register(rt, t2b, sizeof t2b, &bw[3]), 0);
     uint64_t shipped = ri.shipped, replayed = ri.replayed;
-    until = now_ms() + 30000;
+    uint64_t until = now_ms() + 30000;
     do
         ri = chain_entry(rt, f, bw);
     while (ri.replayed < replayed + 6 && now_ms() < until);
@@ -2565,12 +2560,7 @@ static void part_after_another_threads_newer_call(void **state)
     assert_int_equal(qv_buf_register(rt, t1b, sizeof a2, &O.bt1b), 0);
     assert_int_equal(qv_buf_register(rt, t2b, sizeof a2, &O.bt2b), 0);
     assert_int_equal(qv_buf_register(rt, outb, sizeof a2, &O.boutb), 0);
-    qv_region_info ri;
-    uint64_t until = now_ms() + 30000;
-    do
-        ri = chain_entry(rt, f, O.bv);
-    while (ri.shipped < 3 && now_ms() < until);
-    assert_true(ri.shipped >= 3);
+    qv_region_info ri = chain_until_shipped(rt, f, O.bv);
     assert_int_equal(qv_buf_wait(O.bv[0]), 0);
     memcpy(olda, a, sizeof olda);
     uint32_t n = N;
