@@ -453,10 +453,6 @@ static bool calibrating(qv_runtime *rt, const qv__gview *v, char *why, size_t wn
     return busy;
 }
 
-/* Plans nodes [lo, hi) (n tasks), or the source entry from, on the devices
- * in service into *out: the costs on class drift_cls that the entry did
- * not measure scaled by drift_x (scale_class; -1: none), or all of from's
- * costs by src_scale (per class, 0: none). 0, or an error with why. */
 /* qv_plan_opts.cancel: whether the runtime shuts down. */
 static int stopping(void *arg)
 {
@@ -464,6 +460,10 @@ static int stopping(void *arg)
                                 memory_order_relaxed);
 }
 
+/* Plans nodes [lo, hi) (n tasks), or the source entry from, on the devices
+ * in service into *out: the costs on class drift_cls that the entry did
+ * not measure scaled by drift_x (scale_class; -1: none), or all of from's
+ * costs by src_scale (per class, 0: none). 0, or an error with why. */
 static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
                    const qv__frozen *from, bool first, uint32_t n, int drift_cls,
                    double drift_x, const double *src_scale, bool no_fuse,
@@ -540,7 +540,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     /* Shutdown waits for this thread: a region of 100 000 calls took
      * seconds to plan at this thread's share of the CPU, all of them
      * added to qv_runtime_destroy's (adversarial testing). */
-    o.cancel = getenv("XX_NOCANCEL") ? NULL : stopping;
+    o.cancel = stopping;
     o.cancel_arg = rt->loop;
     /* Fused kernels as the boards ran them: the launches of those that
      * could fuse this entry (their functions all in it) measured against
