@@ -345,10 +345,12 @@ typedef struct qv_plan_opts {
      * default, or 1: as the catalog says): a runtime that measured its
      * boards slower than their tables plans with what it measured. >= 0. */
     double fused_scale;
-    /* Asked now and then while planning (NULL, the default: never): a
-     * nonzero answer stops the planner, and qv_plan_make returns
-     * QV_ECANCELED. The runtime stops its background compile so when it
-     * shuts down (a region of 100 000 calls took seconds to plan). */
+    /* Asked while planning (NULL, the default: never): before each
+     * schedule and each METIS run, and every 1024 nodes a schedule
+     * places, so at least once for any graph. A nonzero answer stops the
+     * planner, and qv_plan_make returns QV_ECANCELED. The runtime stops
+     * its background compile so when it shuts down (a region of 100 000
+     * calls took seconds to plan). */
     int (*cancel)(void *arg);
     void *cancel_arg;
 } qv_plan_opts;

@@ -394,7 +394,7 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
         return QV_ENOMEM;
     int rc = 0;
     for (uint32_t k = 0; k < g->n && !rc; k++) {
-        if ((k & 1023) == 1023 && qv__part_cancelled(c)) {
+        if ((k & 1023) == 0 && qv__part_cancelled(c)) { /* the first too */
             rc = QV_ECANCELED;
             break;
         }

@@ -298,6 +298,10 @@ static uint64_t cut_bytes(const qv_dag *g, const uint32_t *part)
 int qv__part_metis_partition(const qv__ctx *c, uint32_t k, const double *tpw, int repair,
                              uint32_t *part, uint64_t *cut)
 {
+    /* METIS itself cannot be stopped (0.35 s at 100 000 nodes): asked
+     * before it starts. */
+    if (qv__part_cancelled(c))
+        return QV_ECANCELED;
     const qv_dag *g = c->g;
     idx_t *xadj, *adj, *vw, *ew;
     int rc = build_csr(c, &xadj, &adj, &vw, &ew);

@@ -49,6 +49,24 @@ void qv_plan_opts_init(qv_plan_opts *o)
     o->algo = QV_ALGO_QUIVER;
 }
 
+/* Whether n is the size of a version of qv_plan_opts: fields are only
+ * appended, so a version ends at one of them (its struct's size, with or
+ * without tail padding). A size within a field is no qv_plan_opts: taken,
+ * half of the cancel pointer was called (adversarial testing). */
+static bool opts_size_known(size_t n)
+{
+#define END(f) (offsetof(qv_plan_opts, f) + sizeof(((qv_plan_opts *)0)->f))
+    static const size_t ends[] = {END(algo),        END(catalog),   END(cost_weight),
+                                  END(deadline_us), END(no_fuse),   END(fused_scale),
+                                  END(cancel),      END(cancel_arg)};
+#undef END
+    const size_t align = _Alignof(qv_plan_opts);
+    for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)
+        if (n == ends[i] || n == (ends[i] + align - 1) / align * align)
+            return n <= sizeof(qv_plan_opts);
+    return false;
+}
+
 int qv_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *opts,
                  qv_plan **out, qv_diag *diag)
 {
@@ -58,10 +76,11 @@ int qv_plan_make(const qv_dag *g, const qv_plat *p, const qv_plan_opts *opts,
     qv_plan_opts_init(&o);
     *out = NULL;
     if (opts) {
-        if (opts->size < offsetof(qv_plan_opts, algo) + sizeof o.algo) {
+        if (!opts_size_known(opts->size)) {
             qv__part_diag(diag, g->name, 0, 0,
-                          "qv_plan_opts.size %zu: call qv_plan_opts_init first",
-                          opts->size);
+                          "qv_plan_opts.size %zu: the size of no version of qv_plan_opts "
+                          "(this library's is %zu); call qv_plan_opts_init first",
+                          opts->size, sizeof o);
             return QV_EINVAL;
         }
         memcpy(&o, opts, opts->size < sizeof o ? opts->size : sizeof o);

@@ -1741,40 +1741,92 @@ static void test_cancel(void **state)
 {
     (void)state;
     qv_plat *p = load_platform("ws8-gpu-2fpga.yaml");
-    qv_gen_opts go;
-    qv_gen_defaults(QV_GEN_RANDOM, &go);
-    go.n = 5000;
-    qv_dag *g;
-    assert_int_equal(qv_dag_generate(&go, &g), 0);
-    for (int a = 0; a < 4; a++) {
-        for (int w = 0; w < 2; w++) {
-            qv_plan_opts o;
-            qv_plan_opts_init(&o);
-            o.algo = (qv_algo)a;
-            o.cost_weight = w ? 0.5 : 0;
-            stop_after never = {0, UINT_MAX};
-            o.cancel = stop_when;
-            o.cancel_arg = &never;
-            qv_plan *pl = NULL;
-            qv_diag d = {0};
-            assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), 0);
-            assert_true(never.asked >= 4); /* 5000 nodes: 4 checks a schedule */
-            qv_plan_destroy(pl);
-            unsigned at[2] = {1, never.asked};
-            for (int k = 0; k < 2; k++) {
-                stop_after s = {0, at[k]};
-                o.cancel_arg = &s;
-                pl = NULL;
-                memset(&d, 0, sizeof d);
-                if (qv_plan_make(g, p, &o, &pl, &d) != QV_ECANCELED)
-                    fail_msg("%s (cost weight %g): not canceled at check %u of %u",
-                             qv_algo_name((qv_algo)a), o.cost_weight, at[k], never.asked);
-                assert_null(pl);
-                assert_non_null(strstr(d.message, "canceled"));
-                assert_int_equal(s.asked, at[k]); /* stopped at once */
+    for (int big = 0; big < 2; big++) {
+        qv_gen_opts go;
+        qv_gen_defaults(QV_GEN_RANDOM, &go);
+        go.n = big ? 5000 : 10; /* a small one is asked too (it was never) */
+        qv_dag *g;
+        assert_int_equal(qv_dag_generate(&go, &g), 0);
+        for (int a = 0; a < 4; a++) {
+            for (int w = 0; w < 2; w++) {
+                qv_plan_opts o;
+                qv_plan_opts_init(&o);
+                o.algo = (qv_algo)a;
+                o.cost_weight = w ? 0.5 : 0;
+                stop_after never = {0, UINT_MAX};
+                o.cancel = stop_when;
+                o.cancel_arg = &never;
+                qv_plan *pl = NULL;
+                qv_diag d = {0};
+                assert_int_equal(qv_plan_make(g, p, &o, &pl, &d), 0);
+                assert_true(never.asked >=
+                            (big ? 4u : 1u)); /* 5000 nodes: 5 a schedule */
+                qv_plan_destroy(pl);
+                unsigned at[2] = {1, never.asked};
+                for (int k = 0; k < 2; k++) {
+                    stop_after s = {0, at[k]};
+                    o.cancel_arg = &s;
+                    pl = NULL;
+                    memset(&d, 0, sizeof d);
+                    if (qv_plan_make(g, p, &o, &pl, &d) != QV_ECANCELED)
+                        fail_msg("%s (cost weight %g): not canceled at check %u of %u",
+                                 qv_algo_name((qv_algo)a), o.cost_weight, at[k],
+                                 never.asked);
+                    assert_null(pl);
+                    assert_non_null(strstr(d.message, "canceled"));
+                    assert_int_equal(s.asked, at[k]); /* stopped at once */
+                }
             }
         }
+        qv_dag_destroy(g);
     }
+    qv_plat_destroy(p);
+}
+
+/* qv_plan_opts.size is the size of a version (the end of a field, with or
+ * without the struct's tail padding), or the call is refused: a size
+ * within the cancel pointer made the planner call half of it (adversarial
+ * testing). */
+static void test_opts_sizes(void **state)
+{
+    (void)state;
+    qv_plat *p = load_platform("ws8-gpu-2fpga.yaml");
+    qv_gen_opts go;
+    qv_gen_defaults(QV_GEN_RANDOM, &go);
+    go.n = 20;
+    qv_dag *g;
+    assert_int_equal(qv_dag_generate(&go, &g), 0);
+    const size_t good_sizes[] = {offsetof(qv_plan_opts, algo) + sizeof(qv_algo),
+                                 offsetof(qv_plan_opts, cost_weight),
+                                 offsetof(qv_plan_opts, fused_scale),
+                                 offsetof(qv_plan_opts, cancel), sizeof(qv_plan_opts)};
+    const size_t bad_sizes[] = {0,
+                                4,
+                                offsetof(qv_plan_opts, cancel) + 4,
+                                offsetof(qv_plan_opts, cost_weight) + 3,
+                                sizeof(qv_plan_opts) + 8,
+                                SIZE_MAX};
+    for (int v = 0; v < 2; v++)
+        for (size_t i = 0;
+             i < (v ? sizeof bad_sizes : sizeof good_sizes) / sizeof(size_t); i++) {
+            qv_plan_opts o;
+            qv_plan_opts_init(&o);
+            o.cancel = stop_when; /* called only where the size takes it */
+            stop_after s = {0, 1};
+            o.cancel_arg = &s;
+            o.size = v ? bad_sizes[i] : good_sizes[i];
+            qv_plan *pl = NULL;
+            qv_diag d = {0};
+            int rc = qv_plan_make(g, p, &o, &pl, &d);
+            if (v) {
+                assert_int_equal(rc, QV_EINVAL);
+                assert_non_null(strstr(d.message, "no version of qv_plan_opts"));
+            } else {
+                assert_int_equal(
+                    rc, o.size >= offsetof(qv_plan_opts, cancel_arg) ? QV_ECANCELED : 0);
+            }
+            qv_plan_destroy(pl);
+        }
     qv_dag_destroy(g);
     qv_plat_destroy(p);
 }
@@ -1809,6 +1861,7 @@ int main(void)
         cmocka_unit_test(test_shared_cores),
         cmocka_unit_test(test_shared_cores_replay),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_opts_sizes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
