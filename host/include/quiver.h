@@ -211,7 +211,8 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt);
 /* Shuts down, saves the performance models and frees the runtime with every
  * function and buffer still registered. NULL is fine. Called from one of
  * the runtime's own tasks it does nothing (logged; qv_last_error says
- * why). A task may create, use and destroy another runtime. */
+ * why). A task may create, use and destroy another runtime, and wait for
+ * it, unless that wait would close a cycle of such waits (QV_EDEADLK). */
 QV_API void qv_runtime_destroy(qv_runtime *rt);
 
 /* The detail of the last error on the calling thread, or "" if none. The

@@ -1187,6 +1187,59 @@ static void tasks_use_other_runtimes(void **state)
     qv_runtime_destroy(rt1);
 }
 
+/* A task of rt1 waits for rt2, whose task waits for rt1: neither wait could
+ * end (each covers the other's task), so the one that would close the
+ * cycle is refused with QV_EDEADLK and both tasks end (the two runtimes
+ * hung for ever: adversarial testing). A task of rt2 submitted after
+ * rt1's task began its wait is not covered by it: its wait for rt1 ends. */
+static qv_runtime *cyc_rt[2];
+static qv_func *cyc_waiter;
+static atomic_int cyc_rc[2];
+
+static void cyc_waits_for_rt1(const qv_call *c)
+{
+    (void)c;
+    atomic_store(&cyc_rc[1], qv_wait_all(cyc_rt[0]));
+}
+
+static void cyc_waits_for_rt2(const qv_call *c)
+{
+    (void)c;
+    int rc = qv_submit(cyc_rt[1], cyc_waiter, NULL, 0);
+    atomic_store(&cyc_rc[0], rc ? rc : qv_wait_all(cyc_rt[1]));
+}
+
+static void cross_runtime_wait_cycle_is_refused(void **state)
+{
+    (void)state;
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 2;
+    o.perfmodel_dir = "";
+    o.opencl = 0;
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(qv_runtime_create(&o, &cyc_rt[i]), 0);
+    qv_func *outer;
+    assert_int_equal(qv_func_create(cyc_rt[0], "outer", NULL, 0, &outer), 0);
+    assert_int_equal(qv_func_set_cpu(outer, cyc_waits_for_rt2), 0);
+    assert_int_equal(qv_func_create(cyc_rt[1], "waiter", NULL, 0, &cyc_waiter), 0);
+    assert_int_equal(qv_func_set_cpu(cyc_waiter, cyc_waits_for_rt1), 0);
+    for (int round = 0; round < 20; round++) {
+        atomic_store(&cyc_rc[0], 1);
+        atomic_store(&cyc_rc[1], 1);
+        assert_int_equal(qv_submit(cyc_rt[0], outer, NULL, 0), 0);
+        assert_int_equal(qv_wait_all(cyc_rt[0]), 0);
+        assert_int_equal(qv_wait_all(cyc_rt[1]), 0);
+        /* One of the two waits is refused, the other returns. */
+        int r0 = atomic_load(&cyc_rc[0]), r1 = atomic_load(&cyc_rc[1]);
+        if (!((r0 == QV_EDEADLK) ^ (r1 == QV_EDEADLK)) || (r0 && r0 != QV_EDEADLK) ||
+            (r1 && r1 != QV_EDEADLK))
+            fail_msg("round %d: rt1's task's wait %d, rt2's %d", round, r0, r1);
+    }
+    for (int i = 0; i < 2; i++)
+        qv_runtime_destroy(cyc_rt[i]);
+}
+
 static atomic_int toggled_calls;
 
 static void cpu_toggled(const qv_call *c)
@@ -1327,6 +1380,7 @@ int main(void)
         cmocka_unit_test(second_shutdown_waits_too),
         cmocka_unit_test(replayed_queues_lose_nothing),
         cmocka_unit_test(tasks_use_other_runtimes),
+        cmocka_unit_test(cross_runtime_wait_cycle_is_refused),
         cmocka_unit_test(implementation_removed_as_a_call_starts),
         cmocka_unit_test(waits_leave_the_recorders_chunks_to_the_loop),
         cmocka_unit_test(runtime_threads_are_named),

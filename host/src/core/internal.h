@@ -517,6 +517,15 @@ bool qv__in_task(void);
 void qv__callback_begin(const qv_runtime *rt);
 void qv__callback_end(void);
 bool qv__task_context(const qv_runtime *rt);
+/* The runtime whose task the calling thread runs (NULL: none), and that
+ * task's epoch in *epoch. */
+const qv_runtime *qv__task_runtime(uint64_t *epoch);
+/* A wait of the calling thread for rt's work up to epoch upto (xwait.c):
+ * QV_EDEADLK when the thread runs a task of another runtime and the wait
+ * would close a cycle of such waits; else 0, the wait noted in *slot
+ * until qv__xwait_leave. */
+int qv__xwait_enter(const qv_runtime *rt, uint64_t upto, int *slot);
+void qv__xwait_leave(int slot);
 
 /* Wakes threads blocked in qv_wait_all / qv_buf_wait if there are any. */
 void qv__wake_waiters(qv_runtime *rt);

@@ -673,7 +673,12 @@ QV_API int qv_wait_all(qv_runtime *rt)
      * held up the program's next entry. */
     if (ahead)
         qv__loop_ahead(rt, ahead);
+    /* From a task of another runtime: not a wait that never ends. */
+    int slot, rc = qv__xwait_enter(rt, upto, &slot);
+    if (rc)
+        return rc;
     qv__wait_until(rt, epochs_done, &upto);
+    qv__xwait_leave(slot);
     qv__region_waited(rt);
     return take_failures(rt, upto);
 }

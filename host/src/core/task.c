@@ -37,6 +37,12 @@ static inline uint64_t parent_epoch(const qv_runtime *rt)
     return tls_task.rt == rt ? tls_task.epoch : 0;
 }
 
+const qv_runtime *qv__task_runtime(uint64_t *epoch)
+{
+    *epoch = tls_task.epoch ? tls_task.epoch - 1 : 0;
+    return tls_task.rt;
+}
+
 /* About 2 MiB of tasks per chunk: one huge page (see qv__bigalloc). */
 #define TASKS_PER_CHUNK ((2u << 20) / sizeof(qv__task))
 
