@@ -158,6 +158,11 @@ static void mismatched_arguments(void **state)
     assert_int_equal(qv_submit(rt, f, swapped, 2), QV_EMISMATCH);
     assert_int_equal(qv_submit(rt, f, badsize, 2), QV_EMISMATCH);
     assert_non_null(strstr(qv_last_error(), "scalar of 4 bytes"));
+    /* The right size with no value: said so, not as a size (it was
+     * "must be a scalar of 4 bytes": adversarial testing). */
+    qv_arg noval[] = {QV_BUF(b), {NULL, NULL, sizeof n}};
+    assert_int_equal(qv_submit(rt, f, noval, 2), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "has no value (its pointer is NULL)"));
     assert_int_equal(qv_submit(rt, f, good, 2), 0);
     /* A mask that allows no class with an implementation: said at once
      * (the runtime here may have no GPU at all). */

@@ -407,9 +407,14 @@ int qv__arg_check(qv_runtime *rt, const qv_func *f, const qv_arg *args, unsigned
             return qv__fail(QV_EINVAL, "function '%s': argument %u is %s", f->name, i,
                             b->magic != QV__BUF_MAGIC ? "an unregistered buffer"
                                                       : "a buffer of another runtime");
-    } else if (args[i].buf || !args[i].val || args[i].size != d->size) {
+    } else if (args[i].buf || args[i].size != d->size) {
         return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a "
                         "scalar of %zu bytes", f->name, i, d->size);
+    } else if (!args[i].val) { /* said as it is, not as a size (review) */
+        return qv__fail(QV_EINVAL,
+                        "function '%s': argument %u, a scalar of %zu bytes, has "
+                        "no value (its pointer is NULL)",
+                        f->name, i, d->size);
     }
     return 0;
 }
