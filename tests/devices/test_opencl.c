@@ -604,6 +604,55 @@ static void too_many_work_groups(void **state)
     assert_true(d1.healthy);
 }
 
+/* A range of no work items for a call with an output (QV_W) to write: the
+ * call runs elsewhere, as its CPU implementation has it, and the device
+ * stays in service. Run there, the output's never written device copy
+ * came home, and the call succeeded: 1023 of 1024 values wrong
+ * (adversarial testing). A call with nothing to write may be empty. */
+static unsigned range_none(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)c;
+    (void)l;
+    g[0] = 0;
+    return 1;
+}
+
+static void cpu_fill7(const qv_call *c)
+{
+    float *y = c->ptr[0];
+    for (size_t i = 0; i < c->size[0] / sizeof *y; i++)
+        y[i] = 7.0f;
+}
+
+static void empty_range_with_an_output_runs_elsewhere(void **state)
+{
+    (void)state;
+    static const char *s1 = "__kernel void k(__global float *y) { y[0] = 7.0f; }\n";
+    qv_arg_desc d[] = {QV_ARG_BUF("y", QV_W)};
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "empty_out", d, 1, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_fill7), 0);
+    qv_opencl_impl im = {s1, "k", NULL, range_none};
+    assert_int_equal(qv_func_set_opencl(f, &im), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU), 0);
+    static float y[1024];
+    memset(y, 0, sizeof y);
+    qv_buf *b;
+    assert_int_equal(qv_buf_register(rt, y, sizeof y, &b), 0);
+    qv_device_info d0, d1;
+    device_info(1, &d0);
+    assert_int_equal(qv_submit(rt, f, (qv_arg[]){QV_BUF(b)}, 1), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_wait(b), 0);
+    for (int i = 0; i < 1024; i++)
+        if (y[i] != 7.0f)
+            fail_msg("y[%d] = %g: the empty run's output came home", i, (double)y[i]);
+    device_info(1, &d1);
+    assert_int_equal(d1.failed - d0.failed, 1);
+    assert_true(d1.healthy);
+    assert_int_equal(qv_buf_unregister(b), 0);
+}
+
 /* A run whose wait fails: the task is done on the CPU, the device leaves
  * service (the fault could not be injected into OpenCL before). */
 static void wait_failure(void **state)
@@ -1012,6 +1061,8 @@ int main(void)
         cmocka_unit_test(disk_cache_stays_right),
         cmocka_unit_test_setup_teardown(work_group_misfit_is_per_call, setup, teardown),
         cmocka_unit_test_setup_teardown(too_many_work_groups, setup, teardown),
+        cmocka_unit_test_setup_teardown(empty_range_with_an_output_runs_elsewhere, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(wait_failure, setup, teardown),
         cmocka_unit_test_setup_teardown(unregister_names_the_unreadable_copy, setup,
                                         teardown),

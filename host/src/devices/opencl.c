@@ -683,8 +683,20 @@ static int ocl_launch(qv_device *d, const qv_launch *l, qv_event **ev)
                         "sizes for this call (all of them, or none to let the driver "
                         "choose)",
                         f->name, nlocal, dims);
-    if (!global[0] || (dims > 1 && !global[1]) || (dims > 2 && !global[2]))
-        return 0; /* nothing to do */
+    if (!global[0] || (dims > 1 && !global[1]) || (dims > 2 && !global[2])) {
+        /* Nothing to do, unless the call has an output to write: its
+         * device copy, never written, came home as the output, and the
+         * call succeeded with garbage (adversarial testing). Such a call
+         * runs elsewhere, as its CPU implementation has it. */
+        for (unsigned i = 0; i < f->nargs; i++)
+            if (f->args[i].is_buf && f->args[i].mode == QV_W && c->size[i])
+                return qv__fail(QV_E2BIG,
+                                "'%s': its OpenCL range function gave no work items for "
+                                "this call, which would leave its output %u (%zu bytes) "
+                                "unwritten; the call runs elsewhere",
+                                f->name, i, c->size[i]);
+        return 0;
+    }
     /* Work-groups a dimension counts in 32 bits in drivers (PoCL died of a
      * division by zero at 2^32 of them: adversarial testing): this call's
      * size, not the function's, as a work-group size the device refuses. */
