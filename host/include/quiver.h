@@ -212,7 +212,9 @@ QV_API int qv_runtime_shutdown(qv_runtime *rt);
  * function and buffer still registered. NULL is fine. Called from one of
  * the runtime's own tasks it does nothing (logged; qv_last_error says
  * why). A task may create, use and destroy another runtime, and wait for
- * it, unless that wait would close a cycle of such waits (QV_EDEADLK). */
+ * it: a qv_wait_all that would close a cycle of such waits returns
+ * QV_EDEADLK (a cycle through qv_buf_wait or qv_buf_acquire is not
+ * detected; docs/runtime.md). */
 QV_API void qv_runtime_destroy(qv_runtime *rt);
 
 /* The detail of the last error on the calling thread, or "" if none. The
@@ -406,7 +408,8 @@ QV_API size_t qv_buf_size(const qv_buf *buf);
  * Returns QV_ENODEV if no device has an implementation of f (of the
  * classes its qv_func_set_where mask allows, if set), QV_EMISMATCH
  * when the arguments do not match f (or the call does not fit f's FPGA
- * kernel, per the catalog's sizes, and nothing else can run f), QV_ENOMEM
+ * kernel, per the catalog's sizes, and nothing else can run f), QV_EINVAL
+ * for an unregistered buffer or a scalar whose value is NULL, QV_ENOMEM
  * without memory for the call or its dependencies: on any error nothing of
  * the call is submitted. Blocks
  * while the policy's `max_inflight` tasks are in flight (backpressure;

@@ -56,9 +56,10 @@ void qv_plan_opts_init(qv_plan_opts *o)
 static bool opts_size_known(size_t n)
 {
 #define END(f) (offsetof(qv_plan_opts, f) + sizeof(((qv_plan_opts *)0)->f))
-    static const size_t ends[] = {END(algo),        END(catalog),   END(cost_weight),
-                                  END(deadline_us), END(no_fuse),   END(fused_scale),
-                                  END(cancel),      END(cancel_arg)};
+    /* (cancel and cancel_arg came together: no version ends between) */
+    static const size_t ends[] = {END(algo),        END(catalog), END(cost_weight),
+                                  END(deadline_us), END(no_fuse), END(fused_scale),
+                                  END(cancel_arg)};
 #undef END
     const size_t align = _Alignof(qv_plan_opts);
     for (size_t i = 0; i < sizeof ends / sizeof ends[0]; i++)

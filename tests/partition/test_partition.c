@@ -1800,9 +1800,11 @@ static void test_opts_sizes(void **state)
                                  offsetof(qv_plan_opts, cost_weight),
                                  offsetof(qv_plan_opts, fused_scale),
                                  offsetof(qv_plan_opts, cancel), sizeof(qv_plan_opts)};
+    /* (no version ends at cancel: cancel_arg came with it) */
     const size_t bad_sizes[] = {0,
                                 4,
                                 offsetof(qv_plan_opts, cancel) + 4,
+                                offsetof(qv_plan_opts, cancel_arg),
                                 offsetof(qv_plan_opts, cost_weight) + 3,
                                 sizeof(qv_plan_opts) + 8,
                                 SIZE_MAX};

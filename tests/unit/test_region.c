@@ -1024,16 +1024,21 @@ static void destroy_while_compiling(void **state)
  * cancel), so that destroy does not wait for a large region's plan: a
  * region of 100 000 calls held qv_runtime_destroy seconds, and the plan
  * went unused (adversarial testing). Here entries of 10 000 body calls
- * (30 000 tasks), destroyed once the loop's thread took the job; on the
- * CPU alone that plan is quick, so this runs the path (the planner's own
- * checks are test_partition's test_cancel). */
+ * (30 000 tasks), destroyed once the loop's thread took the job, each of
+ * the planner's checks made slow; the log says the compile was stopped
+ * (the planner's own checks are test_partition's test_cancel). */
 static qv__region *region_named(qv_runtime *rt, const char *name);
 
 static void destroy_stops_a_long_compile(void **state)
 {
     (void)state;
     fixture fx;
-    fx_open(&fx, "hot_threshold: 1\n", 1);
+    char log[512], policy[700];
+    snprintf(log, sizeof log, "%s/stop-compile.log", qv_test_scratch());
+    unlink(log);
+    snprintf(policy, sizeof policy,
+             "hot_threshold: 1\nlog: {level: debug, file: \"%s\"}\n", log);
+    fx_open(&fx, policy, 1);
     bufs bs;
     bufs_open(&fx, &bs, 8);
     struct qv__loop *l = fx.rt->loop;
@@ -1048,6 +1053,9 @@ static void destroy_stops_a_long_compile(void **state)
             body(&fx, bs.b[i % 3], bs.b[(i + 1) % 3], bs.b[(i + 2) % 3]);
         assert_int_equal(qv_region_end(fx.rt), 0);
         assert_int_equal(qv_wait_all(fx.rt), 0);
+        /* From now on each of the planner's checks takes 20 ms: the
+         * compile lasts seconds (on the CPU alone it is quick). */
+        qv__fault_delay_set("planner", QV_FAULT_WAIT, 20000);
         for (int k = 0; k < 500 && !taken; k++) {
             usleep(1000);
             pthread_mutex_lock(&l->mu);
@@ -1062,8 +1070,14 @@ static void destroy_stops_a_long_compile(void **state)
     t0 = now_s();
     qv_runtime_destroy(fx.rt);
     double took = now_s() - t0;
+    qv__fault_delay_set(NULL, 0, 0);
     if (took > 2)
         fail_msg("qv_runtime_destroy took %.2f s beside a compile", took);
+    char *text = qv_test_slurp(log, NULL);
+    assert_non_null(text);
+    if (!strstr(text, "region huge: not compiled: the runtime shuts down"))
+        fail_msg("the compile under way was not stopped; the log:\n%s", text);
+    free(text);
 }
 
 /* An entry whose first tasks slid out of the recorded graph (larger than

@@ -453,9 +453,11 @@ static bool calibrating(qv_runtime *rt, const qv__gview *v, char *why, size_t wn
     return busy;
 }
 
-/* qv_plan_opts.cancel: whether the runtime shuts down. */
+/* qv_plan_opts.cancel: whether the runtime shuts down. (Tests: a
+ * "planner" delay at each check makes a compile long enough to stop.) */
 static int stopping(void *arg)
 {
+    (void)qv__fault_hit("planner", QV_FAULT_WAIT);
     return atomic_load_explicit(&((struct qv__loop *)arg)->stopping,
                                 memory_order_relaxed);
 }

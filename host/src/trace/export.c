@@ -63,7 +63,7 @@ static int open_out(const char *path, FILE **f)
 {
     int fd = open(
         path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | (out_no_wait ? O_NONBLOCK : 0),
-        0644);
+        0666); /* as fopen: the umask decides */
     if (fd < 0) {
         int e = errno ? errno : EIO;
         return qv__fail(-e, "cannot write %s: %s", path,

@@ -195,10 +195,11 @@ int qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint6
     void **c = lo >= base && hi <= base + n
                    ? qv__chunks_snapshot(&r->nodes, n, sizeof(qv__node))
                    : NULL;
+    bool gone = !(lo >= base && hi <= base + n);
     pthread_mutex_unlock(&rt->submit_mu);
-    if (!c && hi > lo) { /* slid out of the window, or reset away: never */
+    if (!c && hi > lo) { /* slid out of the window or reset away: never */
         pthread_rwlock_unlock(&r->read_mu);
-        return QV_ENOENT;
+        return gone ? QV_ENOENT : QV_ENOMEM;
     }
     int all = c != NULL && hi > lo;
     for (uint64_t i = lo; all && i < hi; i++) {

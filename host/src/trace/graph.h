@@ -51,7 +51,7 @@ int  qv__gview_build_range(qv_runtime *rt, uint64_t lo, uint64_t hi, qv__gview *
  * latest end (ns), without waiting. 1 when every one of them is done and
  * recorded, 0 when one is not done yet, QV_ENOENT when some are not in
  * the recorded graph (slid out of the window, forgotten by a reset) or
- * the runtime does not record. */
+ * the runtime does not record, QV_ENOMEM without memory to look. */
 int  qv__gview_span(qv_runtime *rt, uint64_t lo, uint64_t hi, uint64_t *t0, uint64_t *t1);
 /* Waits until the recorded nodes with ids in [lo, hi) are done, then calls
  * fn(arg, i, node) for each, i counted from lo: no edges, no analysis (the

@@ -108,6 +108,8 @@ static const unsigned gen_takes[] = {
     GB(G_N) | GB(G_FAT) | GB(G_DENSITY) | GB(G_REGULARITY) | GB(G_JUMP) | GB(G_CCR) |
         GB(G_HET) | GB(G_SEED),
 };
+_Static_assert(sizeof gen_takes / sizeof gen_takes[0] == QV_GEN_RANDOM + 1,
+               "a row of gen_takes per qv_gen_kind");
 
 /* Refuses an option given that kind does not read, naming the options it
  * does: `gen cholesky --points 8` wrote the default Cholesky graph and
@@ -135,6 +137,8 @@ static int refuse_foreign(int kind, const char *name, const int *set,
 static int cmd_gen(int argc, char **argv)
 {
     static const char *kinds[] = {"cholesky", "lu", "qr", "fft", "random"};
+    /* After "output", in the order of G_NT..G_SEED: refuse_foreign names
+     * option G_NT + k as longopts[1 + k]. */
     static const struct option longopts[] = {
         {"output", required_argument, NULL, 'o'},
         {"nt", required_argument, NULL, G_NT},
