@@ -526,6 +526,19 @@ static void test_run_fork_exit(void **state)
     run_expect(a, env, 0);
 }
 
+/* A child made by _Fork (no fork handlers) calls a wrapped function: it
+ * runs __real_ there, with the right result; it hung on the runtime the
+ * child has no threads of (adversarial testing). The deferred build's
+ * case is in test_run_deferred's modes. */
+static void test_run_raw_fork(void **state)
+{
+    (void)state;
+    char *log =
+        compare(QV_WRAP_APP, "rawfork", 1, default_config(), "QUIVER_WRAP_MIN_BYTES=0",
+                "QUIVER_WRAP_WHERE=cpu", "ASAN_OPTIONS=detect_leaks=0", NULL);
+    free(log);
+}
+
 /* 64 samples: below the default QUIVER_WRAP_MIN_BYTES. */
 static void test_run_below_threshold(void **state)
 {
@@ -700,6 +713,9 @@ static void test_run_deferred(void **state)
         {"adjacent", "fir: 0 deferred", "fir: 1 calls: 1 to the runtime"},
         {"unmap", "fir: 1 deferred", "vadd: 1 deferred"},
         {"fork", "fir: 1 deferred", "vadd: 0 deferred"},
+        /* the child's call (made after _Fork, no fork handlers) went to a
+         * runtime with no threads: zeros (adversarial testing) */
+        {"rawfork", "fir: 1 deferred", "vadd: 1 deferred"},
         {"threads", "fir: 0 deferred", "fir: 32 calls: 32 to the runtime"},
         {"stack", "fir: 0 deferred", "vadd: 0 deferred"},
         {"inplace", "fir: 0 deferred", "vadd: 0 deferred"},
@@ -777,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_run_below_threshold),
         cmocka_unit_test(test_run_exits),
         cmocka_unit_test(test_run_fork_exit),
+        cmocka_unit_test(test_run_raw_fork),
         cmocka_unit_test(test_run_no_board),
         cmocka_unit_test(test_run_no_runtime),
         cmocka_unit_test(test_run_record),

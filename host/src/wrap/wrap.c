@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config/catalog_expr.h"
 #include "core/internal.h" /* qv__in_task */
@@ -58,6 +59,8 @@ static struct qv_wrap_state *g_states; /* guarded by g_mu */
 static qv_runtime *g_rt;               /* written under g_rw (write) */
 static int g_enabled = 1, g_stats, g_defer = 1;
 static int g_forked; /* this process is a fork()ed child: no runtime here */
+static pid_t g_pid;  /* the process's, at the first call (env_init) */
+static int forked(void);
 static uint64_t g_min_bytes = DEFAULT_MIN_BYTES;
 static unsigned g_where;
 static char g_rt_why[256];
@@ -154,7 +157,7 @@ static void at_exit(void)
     /* A forked child has no runtime to destroy, and g_rw may be held by a
      * thread of the parent's that is not here: each child's exit waited
      * the 10 s below (adversarial testing). */
-    if (g_forked)
+    if (forked())
         return;
     if (atomic_exchange(&done, 1))
         return;
@@ -185,6 +188,17 @@ static void at_fork_child(void)
     g_rt = NULL;
     g_enabled = 0;
     snprintf(g_rt_why, sizeof g_rt_why, "a forked child calls __real_");
+}
+
+/* Whether this is a forked child, fork()'s (at_fork_child) or one made
+ * without fork()'s handlers (_Fork, a raw clone), told by its pid: such a
+ * child's calls went to a runtime with no threads and hung, or came back
+ * as zeros (adversarial testing). */
+static int forked(void)
+{
+    if (!g_forked && g_pid && getpid() != g_pid)
+        at_fork_child();
+    return g_forked;
 }
 
 /* The classes of s ("cpu,fpga"); 0 when it names one that is not a class
@@ -249,6 +263,7 @@ static void env_init(void)
                 e);
     e = getenv("QUIVER_WRAP_STATS");
     g_stats = e && *e && strcmp(e, "0");
+    g_pid = getpid();
     pthread_atfork(NULL, NULL, at_fork_child);
     atexit(at_exit);
 }
@@ -593,7 +608,7 @@ static int wrap_call(qv_wrap_fn *fn, void *const *argv)
         atomic_fetch_add(&s->unsized, 1);
         return 1;
     }
-    if (!g_enabled) {
+    if (forked() || !g_enabled) {
         atomic_fetch_add(&s->disabled, 1);
         return 1;
     }

@@ -24,6 +24,8 @@
  *   unmap    an mmap'd output mapped over before anyone read it, and the
  *            new memory (same range) used as an input
  *   fork     a child process reads an output the parent has not read
+ *   rawfork  a child made by _Fork (no fork handlers) makes a call of its
+ *            own, then the parent one
  *   frames   16 frames of fir, then vadd on its output, then the result
  *            read: a run of deferred calls the runtime plans as a region
  *   coro     a coroutine on a stack of its own (mmap, swapcontext) calls
@@ -239,6 +241,24 @@ static int deferred_mode(const char *mode, uint32_t n)
         if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
             return 1;
         emit(y, n);
+    } else if (!strcmp(mode, "rawfork")) {
+        fir(x, g_h, y, n, TAPS);
+        emit(y, n); /* read: nothing pending at the fork */
+        fflush(g_out);
+        pid_t pid = _Fork(); /* no fork handlers run */
+        if (pid < 0)
+            return 1;
+        if (pid == 0) {
+            vadd(y, x, z, n); /* the child's own call */
+            emit(z, n);
+            fclose(g_out);
+            _exit(0);
+        }
+        int st;
+        if (waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st))
+            return 1;
+        vadd(y, y, w, n);
+        emit(w, n);
     } else {
         fprintf(stderr, "wrap_app: unknown mode %s\n", mode);
         return 2;
@@ -272,7 +292,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: wrap_app OUT "
                         "basic|inplace|overlap|stack|threads|small|exitin|exitthreads|"
                         "forkexit|chain|"
-                        "adjacent|unmap|fork|frames|signal\n");
+                        "adjacent|unmap|fork|rawfork|frames|signal\n");
         return 2;
     }
     if (!(g_out = fopen(argv[1], "wb"))) {
