@@ -276,6 +276,22 @@ static void test_threads(void **state)
     qv__part_json_free(r);
 }
 
+/* main calls pthread_exit and the threads end the process: the profile
+ * still names the program (the raw profile said `module 0 ` with no
+ * path, /proc/self/exe being gone with the leader thread, and the report
+ * refused it: adversarial testing). */
+static void test_main_pthread_exit(void **state)
+{
+    (void)state;
+    assert_int_equal(profile("", QV_WORK, "pexit"), 0);
+    qv__jval *r = report();
+    assert_non_null(r);
+    const qv__jval *a = arc(r, NULL, "thread_main");
+    assert_non_null(a);
+    assert_int_equal((int)num(a, "calls"), 2);
+    qv__part_json_free(r);
+}
+
 static void test_fork(void **state)
 {
     (void)state;
@@ -1024,6 +1040,7 @@ int main(void)
         cmocka_unit_test(test_recursion),
         cmocka_unit_test(test_deep_recursion),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_main_pthread_exit),
         cmocka_unit_test(test_fork),
         cmocka_unit_test(test_orphan),
         cmocka_unit_test(test_zombies),

@@ -255,6 +255,12 @@ int main(int argc, char **argv)
             pthread_create(&t[i], NULL, thread_main, NULL);
         for (int i = 0; i < 4; i++)
             pthread_join(t[i], NULL);
+    } else if (!strcmp(mode,
+                       "pexit")) { /* main ends first; the process with its threads */
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++)
+            pthread_create(&t[i], NULL, thread_main, NULL);
+        pthread_exit(NULL);
     } else if (!strcmp(mode, "fork")) {
         pid_t p = fork();
         if (p == 0) {
