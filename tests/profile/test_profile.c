@@ -680,6 +680,34 @@ static void test_bad_out(void **state)
     e = slurp(cmd);
     assert_non_null(strstr(e, "cannot create --out /nonexistent/dir/out: No such file"));
     free(e);
+    /* a FIFO or a link at a report file's name in --out: refused, not
+     * written through (the FIFO hung the report, the link overwrote its
+     * target: adversarial testing) */
+    for (int k = 0; k < 2; k++) {
+        char dir[700], rep[800], victim[800];
+        snprintf(dir, sizeof dir, "%s/odd-out-%d", QV_OUT, k);
+        mkdir(dir, 0755);
+        snprintf(rep, sizeof rep, "%s/report.txt", dir);
+        snprintf(victim, sizeof victim, "%s/victim", dir);
+        unlink(rep);
+        f = fopen(victim, "w");
+        assert_non_null(f);
+        fputs("keep", f);
+        fclose(f);
+        assert_int_equal(k ? symlink(victim, rep) : mkfifo(rep, 0600), 0);
+        snprintf(cmd, sizeof cmd,
+                 "timeout 60 '%s' profile --out '%s' -- '%s' spin 2> '%s.err'", QV_QUIVER,
+                 dir, QV_WORK, path);
+        st = system(cmd);
+        assert_int_equal(WEXITSTATUS(st), 1);
+        snprintf(cmd, sizeof cmd, "%s.err", path);
+        e = slurp(cmd);
+        assert_non_null(strstr(e, "report.txt is not a regular file"));
+        free(e);
+        e = slurp(victim);
+        assert_string_equal(e, "keep");
+        free(e);
+    }
     /* a missing boards directory, before the program runs (it would
      * write the file named after --out's) */
     snprintf(cmd, sizeof cmd, "'%s' profile --out '%s' --boards /nonexistent -- touch '%s.ran' "

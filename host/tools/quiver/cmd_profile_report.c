@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -945,6 +946,19 @@ static int write_file(const rep *r, const char *name, void (*fn)(const rep *, FI
 {
     char path[PATH_MAX];
     snprintf(path, sizeof path, "%s/%s", r->o->out, name);
+    /* The report's own files, not the user's -o: what stands at their
+     * names in --out and is not a regular file is refused, not written
+     * through (a FIFO there hung the report, a symbolic link overwrote
+     * its target: adversarial testing). */
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        char shown[PATH_MAX + 64];
+        fprintf(stderr,
+                PROG ": %s is not a regular file; the report does not write "
+                     "through it (remove it, or choose another --out)\n",
+                qv__escape(path, shown, sizeof shown));
+        return 1;
+    }
     FILE *f = qv_cli_out_open(PROG, path, "w");
     if (!f)
         return 1;
