@@ -749,7 +749,6 @@ static void *handler(void *arg)
  * wait too, as in app_lock). The child has no handler thread: it never
  * defers and never waits for one. */
 static int g_child;
-static pid_t g_pid; /* the process's, at init */
 static sigset_t g_fork_mask;
 
 static void before_fork(void)
@@ -795,19 +794,14 @@ static void after_fork_child(void)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Whether this is a forked child: fork()'s (after_fork_child), or one
- * made without fork()'s handlers (_Fork, a raw clone), told by its pid;
- * its pending outputs' pages have no handler (docs: zeros). */
-static bool in_child(void)
+void qv__pend_forked(void)
 {
-    if (!g_child && g_pid && getpid() != g_pid)
+    if (!g_child)
         child_forget();
-    return g_child;
 }
 
 static void init(void)
 {
-    g_pid = getpid();
     g_page = (size_t)sysconf(_SC_PAGESIZE);
     qv__cond_init_monotonic(&g_read);
     int fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
@@ -1228,7 +1222,7 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
 {
     /* A forked child, or after exit began: the runtime's threads (and
      * maybe locks they held) are not there any more. */
-    if (!qv__pend_available(NULL) || in_child() || atomic_load(&g_stopped))
+    if (!qv__pend_available(NULL) || g_child || atomic_load(&g_stopped))
         return QV__PEND_SYNC;
     /* The thread's signals wait for the whole call: while it is set up,
      * its outputs' pages are empty and wait for this very call, so a
@@ -1429,7 +1423,7 @@ static int pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *con
 
 void qv__pend_settle(const void *p, size_t n)
 {
-    if (!g_ok || !n || !atomic_load(&g_npending) || in_child())
+    if (!g_ok || g_child || !n || !atomic_load(&g_npending))
         return;
     uintptr_t lo = (uintptr_t)p;
     sigset_t sigs;
@@ -1441,7 +1435,7 @@ void qv__pend_settle(const void *p, size_t n)
 
 void qv__pend_settle_all(int stop)
 {
-    if (!g_ok || in_child())
+    if (!g_ok || g_child)
         return;
     sigset_t sigs;
     app_lock(&sigs);

@@ -48,6 +48,9 @@ void qv__pend_settle(const void *p, size_t n);
  * process (at exit, before the runtime goes: every private buffer is
  * unregistered). */
 void qv__pend_settle_all(int stop);
+/* This process is a child made without fork()'s handlers (_Fork, a raw
+ * clone; wrap.c tells it by its pid): no call defers or lands here. */
+void qv__pend_forked(void);
 
 /* Closes the calling thread's region of deferred calls (a synchronous call
  * follows them). */

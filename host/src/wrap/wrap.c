@@ -196,8 +196,10 @@ static void at_fork_child(void)
  * as zeros (adversarial testing). */
 static int forked(void)
 {
-    if (!g_forked && g_pid && getpid() != g_pid)
+    if (!g_forked && g_pid && getpid() != g_pid) {
         at_fork_child();
+        qv__pend_forked(); /* the parent's pending state is not this one's */
+    }
     return g_forked;
 }
 
