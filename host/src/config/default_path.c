@@ -87,7 +87,7 @@ static void find_default(void)
     if (!dladdr(&default_once, &info) || !info.dli_fname || info.dli_fname[0] != '/' ||
         !realpath(info.dli_fname, obj)) {
         /* The main program: dladdr gives argv[0], which may be relative. */
-        ssize_t n = readlink("/proc/self/exe", obj, sizeof obj - 1);
+        ssize_t n = readlink("/proc/thread-self/exe", obj, sizeof obj - 1);
         obj[n > 0 ? n : 0] = '\0';
     }
     qv__config_default_find(obj, default_path, sizeof default_path);

@@ -371,7 +371,9 @@ static int load(emu_device *e, const qv_func *f, emu_kernel *ek)
                         strerror(errno));
     }
     char lpath[64], sym[256];
-    snprintf(lpath, sizeof lpath, "/proc/self/fd/%d", fd);
+    /* thread-self: once main has ended (pthread_exit), /proc/self names
+     * its thread, which holds no descriptors, and the load failed. */
+    snprintf(lpath, sizeof lpath, "/proc/thread-self/fd/%d", fd);
     void *lib = dlopen(lpath, RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
         close(fd);

@@ -451,6 +451,7 @@ static struct entry *by_id(unsigned long long id)
 static void *lander(void *arg)
 {
     unsigned long long id = (unsigned long long)(uintptr_t)arg;
+    qv__thread_name("land", -1); /* the runtime's: alone.c */
     pthread_mutex_lock(&g_mu);
     /* Landed here, or by the call setting it up, or by another thread:
      * once it is out of the list, it may be gone. */
@@ -647,7 +648,7 @@ static bool uffd_ours(int fd)
     if (g_uffd_own_inode)
         return true;
     char path[64], to[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    snprintf(path, sizeof path, "/proc/thread-self/fd/%d", fd);
     ssize_t n = readlink(path, to, sizeof to - 1);
     if (n < 0)
         return true; /* open (fstat said so), of this kind as far as known */
@@ -684,6 +685,7 @@ static void uffd_lost(int fd)
 static void *handler(void *arg)
 {
     (void)arg;
+    qv__thread_name("uffd", -1); /* the runtime's: alone.c */
     int wake = g_wake[0];
     for (;;) {
         struct pollfd p[2] = {{g_uffd, POLLIN, 0}, {wake, POLLIN, 0}};
@@ -953,7 +955,7 @@ static int looks_like_arena_heap(uintptr_t h)
            w[2] % g_page == 0 && w[3] % g_page == 0;
 }
 
-/* The mapping holding address `a` (/proc/self/maps): its bounds, and
+/* The mapping holding address `a` (/proc/thread-self/maps): its bounds, and
  * whether it is anonymous, private and unnamed and not possibly a heap of
  * a malloc arena (a run of mappings without gaps from the 64 MiB boundary
  * below `a` that starts with an arena heap's header: a heap's mapping
@@ -961,7 +963,7 @@ static int looks_like_arena_heap(uintptr_t h)
  * mapping holds `a`. g_mu held. */
 static int mapping_of_text(uintptr_t a, uintptr_t *vlo, uintptr_t *vhi, int *own)
 {
-    FILE *f = fopen("/proc/self/maps", "re");
+    FILE *f = fopen("/proc/thread-self/maps", "re");
     if (!f)
         return 0;
     char line[512];
@@ -1022,7 +1024,9 @@ static int maps_fd(void)
         (fstat(g_maps_fd, &st) || st.st_dev != g_maps_dev || st.st_ino != g_maps_ino))
         g_maps_fd = -2;
     if (g_maps_fd == -2) {
-        g_maps_fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+        /* thread-self: once main has ended with pthread_exit, /proc/self
+         * names its thread, which has no memory map to read. */
+        g_maps_fd = open("/proc/thread-self/maps", O_RDONLY | O_CLOEXEC);
         if (g_maps_fd >= 0 && !fstat(g_maps_fd, &st)) {
             g_maps_dev = st.st_dev;
             g_maps_ino = st.st_ino;

@@ -27,6 +27,7 @@
 #include "core/internal.h" /* qv__in_task */
 #include "quiver.h"
 #include "quiver_wrap.h"
+#include "wrap/alone.h"
 #include "wrap/pending.h"
 
 /* Default of QUIVER_WRAP_MIN_BYTES: below this, a copy and a launch cost
@@ -278,7 +279,11 @@ static void rt_init(void)
     qv_options_init(&o);
     o.pin = 0; /* the application's threads share the cores */
     qv_runtime *rt;
+    qv__alone_before before;
+    sigset_t mask;
+    qv__alone_begin(&before, &mask);
     int rc = qv_runtime_create(&o, &rt);
+    qv__alone_end(&before, &mask);
     if (rc) {
         snprintf(g_rt_why, sizeof g_rt_why, "%s: %s", qv_strerror(rc), qv_last_error());
         if (g_stats)
@@ -292,6 +297,30 @@ static void rt_init(void)
     /* Again, now that the runtime's libraries (the OpenCL driver) have
      * registered theirs: the runtime goes before they clean up. */
     atexit(at_exit);
+}
+
+/* main ended with pthread_exit (its thread-specific value's destructor
+ * runs then, and at no other end of main): the process ends when the
+ * program's last thread does, and the runtime's threads, which never end,
+ * kept it for ever. Once only those are left, it exits as the last thread
+ * would have, with 0, the runtime going first (at_exit). Until then
+ * main's thread waits here, and takes the signals the program's threads
+ * leave to it (the runtime's block them). */
+static void main_gone(void *v)
+{
+    (void)v;
+    for (long ms = 1; !qv__alone(); ms = ms < 100 ? ms * 2 : 100)
+        nanosleep(&(struct timespec){0, ms * 1000000}, NULL);
+    exit(0);
+}
+
+/* Before main, on its thread: the mark whose destructor says main ended
+ * with pthread_exit. */
+__attribute__((constructor)) static void mark_main(void)
+{
+    static pthread_key_t key;
+    if (gettid() == getpid() && !pthread_key_create(&key, main_gone))
+        pthread_setspecific(key, &key);
 }
 
 /* The state of fn, made on first use; NULL without memory. */

@@ -14,6 +14,8 @@
  *   small    fir and vadd on 64 samples (below the default threshold)
  *   exitin   a fir that calls exit(3) (the process must end with 3)
  *   exitthreads  exit(0) while 3 threads keep calling vadd (must end, 0)
+ *   mainexit  main ends with pthread_exit while a thread runs 8 rounds of
+ *            fir and vadd; that thread writes the result (must end, 0)
  *   forkexit  fork() while a thread keeps calling vadd, the children exit(0)
  *            at once: each must be gone within 5 s (else it ends with 1)
  * and, for the deferred build (wrap_app_defer), where results land late:
@@ -95,6 +97,19 @@ static void *worker(void *arg)
         for (uint32_t i = 0; i < j->n; i++)
             j->acc[i] += j->z[i] / 8.0f;
     }
+    return NULL;
+}
+
+/* worker's rounds after a pause (main is gone by then), the result
+ * written and the output closed: the process's last user thread. */
+static void *last_thread(void *arg)
+{
+    usleep(100 * 1000);
+    worker(arg);
+    job *j = arg;
+    emit(j->acc, j->n);
+    if (fclose(g_out))
+        exit(1);
     return NULL;
 }
 
@@ -289,10 +304,11 @@ static void on_alarm(int sig)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr, "usage: wrap_app OUT "
-                        "basic|inplace|overlap|stack|threads|small|exitin|exitthreads|"
-                        "forkexit|chain|"
-                        "adjacent|unmap|fork|rawfork|frames|signal\n");
+        fprintf(stderr,
+                "usage: wrap_app OUT "
+                "basic|inplace|overlap|stack|threads|small|exitin|exitthreads|mainexit|"
+                "forkexit|chain|"
+                "adjacent|unmap|fork|rawfork|frames|signal\n");
         return 2;
     }
     if (!(g_out = fopen(argv[1], "wb"))) {
@@ -390,6 +406,22 @@ int main(int argc, char **argv)
             }
         }
         exit(0);
+    } else if (!strcmp(mode, "mainexit")) {
+        /* main's pthread_exit while a thread still works: the process
+         * ends when that thread does, with 0, as unwrapped. */
+        static job j;
+        j = (job){1, n, NULL, NULL, NULL, NULL};
+        j.x = malloc(n * sizeof(float));
+        j.y = malloc(n * sizeof(float));
+        j.z = malloc(n * sizeof(float));
+        j.acc = calloc(n, sizeof(float));
+        if (!j.x || !j.y || !j.z || !j.acc)
+            return 1;
+        vadd(j.acc, j.acc, j.z, n); /* the runtime made from here */
+        pthread_t th;
+        if (pthread_create(&th, NULL, last_thread, &j))
+            return 1;
+        pthread_exit(NULL);
     } else if (!strcmp(mode, "stack")) {
         enum { N = 16384 };
         float x[N], y[N], z[N];

@@ -699,12 +699,13 @@ NOI static int mod_cb(struct dl_phdr_info *info, size_t size, void *data)
 static char exe_path[PATH_MAX];
 
 /* The file module m was mapped from, into path (n bytes): the kernel's
- * name of the mapping that holds its code (/proc/self/maps), absolute
- * whatever the loader was given. The loader's name is relative to the
- * directory the process was in when it loaded a library found through a
- * relative LD_LIBRARY_PATH or dlopen path, and the report, run elsewhere,
- * named the functions from another file of that name (adversarial
- * testing). The loader's name when no mapping says (the vDSO). */
+ * name of the mapping that holds its code, absolute whatever the loader
+ * was given (/proc/thread-self/maps: once main has ended with
+ * pthread_exit, /proc/self names its thread, which has no memory map).
+ * The loader's name is relative to the directory the process was in when
+ * it loaded a library found through a relative LD_LIBRARY_PATH or dlopen
+ * path, and the report, run elsewhere, named the functions from another
+ * file of that name (adversarial testing). The loader's name when no mapping says (the vDSO). */
 NOI static void mod_path(const qvp_mod *m, char *path, size_t n)
 {
     if (!m->name || !*m->name) { /* the program */
@@ -712,12 +713,12 @@ NOI static void mod_path(const qvp_mod *m, char *path, size_t n)
             snprintf(path, n, "%s", exe_path);
             return;
         }
-        ssize_t k = readlink("/proc/self/exe", path, n - 1);
+        ssize_t k = readlink("/proc/thread-self/exe", path, n - 1);
         path[k > 0 ? k : 0] = '\0';
         return;
     }
     snprintf(path, n, "%s", m->name);
-    FILE *f = fopen("/proc/self/maps", "r");
+    FILE *f = fopen("/proc/thread-self/maps", "r");
     char line[PATH_MAX + 256];
     while (f && fgets(line, sizeof line, f)) {
         unsigned long lo, hi;
@@ -929,7 +930,7 @@ NOI __attribute__((constructor)) static void profile_init(void)
     /* Now: once main has called pthread_exit, /proc/self/exe (the thread
      * group leader's) reads as nothing, and the profile named no program
      * (adversarial testing). */
-    ssize_t k = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+    ssize_t k = readlink("/proc/thread-self/exe", exe_path, sizeof exe_path - 1);
     exe_path[k > 0 ? k : 0] = '\0';
     calibrate();
     /* The run starts after the calibration: its milliseconds were the
