@@ -9,8 +9,9 @@
  * service and takes tasks; `quiver devices` says whether a remote board is
  * reachable; over CURVE, an authorized client key works and a board file
  * without one is refused; a replayed fir -> fft -> mag chain runs as one
- * launch of the catalog's fused fir_fft_mag on the remote board. Skipped
- * when quiverd was not built.
+ * launch of the catalog's fused fir_fft_mag on the remote board; in-place
+ * calls of a replayed region go one by one, not as a part. Skipped when
+ * quiverd was not built.
  *
  * Links the static library: it probes the daemon as `quiver devices` does.
  */
@@ -2247,6 +2248,105 @@ static void in_place_updates_survive_a_dead_daemon(void **state)
 }
 #endif
 
+#ifdef QV_WADD_CATALOG
+static void cpu_wadd(const qv_call *c)
+{
+    float *out = c->ptr[0];
+    const float *x = c->ptr[1], *y = c->ptr[2];
+    for (uint32_t i = 0; i < *(const uint32_t *)c->ptr[3]; i++)
+        out[i] = x[i] + y[i];
+}
+
+/* In-place calls whose output comes before their input (wadd(c, a, b):
+ * c = a + b), in a region the plan puts on the remote board: t = t + b,
+ * then out = t + out. Every entry leaves what a sequential run does, and
+ * the calls go one by one. They went as a part: the first read the part's
+ * scratch instead of t (its output made t an intermediate), the second's
+ * out went as an output only (review finding). */
+static void in_place_calls_are_no_part(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    daemon_kill(SIGTERM);
+    daemon_catalog = QV_WADD_CATALOG;
+    daemon_start();
+    daemon_catalog = NULL;
+    char policy[1024], text[4096];
+    snprintf(policy, sizeof policy, "%s/wadd-remote.yaml", qv_test_scratch());
+    snprintf(
+        text, sizeof text,
+        "devices: [cpu, remote]\nimplicit_regions: false\ncatalog: %s\n"
+        "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, boards: [%s]}\n"
+        "remote: {heartbeat_ms: 50, timeout_ms: 400}\nreplan: {eager_slack: 0}\n",
+        QV_WADD_CATALOG, board_file);
+    write_text(policy, text);
+    qv_runtime *rt = runtime_of(policy);
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_arg_desc sig[] = {QV_ARG_BUF("c", QV_W), QV_ARG_BUF("a", QV_R),
+                         QV_ARG_BUF("b", QV_R), QV_ARG_SCALAR("n", uint32_t)};
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "wadd", sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, cpu_wadd), 0);
+    assert_int_equal(qv_func_set_fpga(f, "wadd"), 0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_REMOTE), 0);
+    static float t[N], out[N];
+    qv_buf *bb, *bt, *bo;
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, t, sizeof t, &bt), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = N;
+    qv_region_info ri;
+    uint64_t until = now_ms() + 30000;
+    int entries = 0;
+    do {
+        assert_int_equal(qv_buf_acquire(bt, QV_W), 0);
+        memcpy(t, a, sizeof t);
+        assert_int_equal(qv_buf_release(bt), 0);
+        assert_int_equal(qv_buf_acquire(bo, QV_W), 0);
+        memcpy(out, b, sizeof out);
+        assert_int_equal(qv_buf_release(bo), 0);
+        assert_int_equal(qv_region_begin(rt, "in-place"), 0);
+        assert_int_equal(
+            qv_submit(rt, f, (qv_arg[]){QV_BUF(bt), QV_BUF(bt), QV_BUF(bb), QV_VAL(n)},
+                      4),
+            0);
+        assert_int_equal(
+            qv_submit(rt, f, (qv_arg[]){QV_BUF(bo), QV_BUF(bt), QV_BUF(bo), QV_VAL(n)},
+                      4),
+            0);
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+        assert_int_equal(qv_buf_acquire(bo, QV_R), 0);
+        for (unsigned i = 0; i < N; i++)
+            if (out[i] != a[i] + b[i] + b[i])
+                fail_msg("entry %d: out[%u] = %g, expected %g", entries, i,
+                         (double)out[i], (double)(a[i] + b[i] + b[i]));
+        assert_int_equal(qv_buf_release(bo), 0);
+        assert_int_equal(qv_buf_acquire(bt, QV_R), 0);
+        for (unsigned i = 0; i < N; i++)
+            if (t[i] != a[i] + b[i])
+                fail_msg("entry %d: t[%u] = %g, expected %g", entries, i, (double)t[i],
+                         (double)(a[i] + b[i]));
+        assert_int_equal(qv_buf_release(bt), 0);
+        entries++;
+        ri.size = sizeof ri;
+        assert_int_equal(qv_region_get(rt, "in-place", &ri), 0);
+    } while ((ri.replayed < 5 || entries < 10) && now_ms() < until);
+    assert_true(ri.replayed >= 5);
+    assert_int_equal(ri.shipped, 0);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_true(di.healthy);
+    assert_int_equal(di.failed, 0);
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    assert_int_equal(qv_buf_unregister(bt), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM); /* the next test starts the usual one */
+}
+#endif
+
 /* A link of the remote board's connection, made by hand, to the daemon. */
 static void link_open(qv__rlink *l)
 {
@@ -2654,6 +2754,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(busy_daemon_keeps_the_board),
 #ifdef QV_SPIN2_CATALOG
         cmocka_unit_test(in_place_updates_survive_a_dead_daemon),
+#endif
+#ifdef QV_WADD_CATALOG
+        cmocka_unit_test(in_place_calls_are_no_part),
 #endif
     };
     signal(SIGPIPE, SIG_IGN);

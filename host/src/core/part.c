@@ -21,9 +21,10 @@
  *
  * A part is launched only when that keeps every call's view: the calls
  * before the last may write intermediates only (their other buffers are
- * inputs), each read by a later call of the part, and the last call writes
- * no intermediate and no buffer an earlier call reads. Otherwise the held
- * calls are submitted as they are.
+ * inputs), each read by a later call of the part, the last call writes
+ * no intermediate and no buffer an earlier call reads, and no call names
+ * a buffer it writes in another argument too. Otherwise the held calls
+ * are submitted as they are.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,18 @@ static bool read_later(qv_func *const *memb, unsigned n, const qv_arg *const *ar
     return false;
 }
 
+/* Whether call f(args) names a buffer in two arguments, one of which
+ * writes it (an in-place call). */
+static bool writes_aliased(const qv_func *f, const qv_arg *args)
+{
+    for (unsigned i = 0; i < f->nargs; i++)
+        for (unsigned k = i + 1; k < f->nargs; k++)
+            if (f->args[i].is_buf && f->args[k].is_buf && args[i].buf == args[k].buf &&
+                ((f->args[i].mode | f->args[k].mode) & QV_W))
+                return true;
+    return false;
+}
+
 /* The shape of calls memb[0..n-1] with arguments args[][]; false (why)
  * when they cannot run as one part. */
 static bool shape_of(qv__part_shape *s, qv_func *const *memb, unsigned n,
@@ -74,6 +87,16 @@ static bool shape_of(qv__part_shape *s, qv_func *const *memb, unsigned n,
     for (unsigned j = 0; j < n; j++) {
         const qv_func *f = memb[j];
         bool last = j + 1 == n;
+        /* The roles below go by each argument's own mode: an in-place
+         * f(out=a, in=a) took a as an intermediate at its output, then read
+         * the part's scratch at its input instead of a's bytes (or, as the
+         * last call, sent a as an output only, never its bytes: review
+         * finding). */
+        if (writes_aliased(f, args[j])) {
+            snprintf(why, wn, "call %u names a buffer it writes in another argument too",
+                     j + 1);
+            return false;
+        }
         for (unsigned i = 0; i < f->nargs; i++) {
             const qv_arg_desc *d = &f->args[i];
             seen *e = d->is_buf ? seen_of(v, nv, args[j][i].buf) : NULL;
