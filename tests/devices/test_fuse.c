@@ -9,7 +9,8 @@
  * apart; a fused launch that fails on the board runs the chain on the CPU;
  * a second thread that acquires the chain's buffers while the chain is
  * replayed neither hangs it nor changes what it computes; two threads
- * whose first fused launches meet both go on fusing.
+ * whose first fused launches meet both go on fusing; a user's chain whose
+ * intermediate its call reads as well is not fused.
  *
  * Runs on the embedded default platform; skipped without its board.
  */
@@ -22,6 +23,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "config/catalog.h"
 #include "config/policy.h"
 #include "core/internal.h"
 #include "core/region.h"
@@ -1401,6 +1403,137 @@ static void host_rewrite_keeps_a_stale_inputs_error(void **state)
     stale_input_case(true);
 }
 
+/* ---- a user's fused kernel on the CPU ---------------------------------- */
+
+enum { AN = 256 };
+
+static void c_acc(const qv_call *c) /* t += x */
+{
+    float *t = c->ptr[0];
+    const float *x = c->ptr[1];
+    for (uint32_t i = 0; i < u32(c, 2); i++)
+        t[i] += x[i];
+}
+
+static void c_dbl(const qv_call *c) /* out = 2 t */
+{
+    const float *t = c->ptr[0];
+    float *out = c->ptr[1];
+    for (uint32_t i = 0; i < u32(c, 2); i++)
+        out[i] = 2.0f * t[i];
+}
+
+/* A user's catalog fuses acc (t += x) -> dbl (out = 2 t) into acc_dbl,
+ * t flowing inside it (`connect`) but none of its arguments: the kernel
+ * never sees what t held before acc, which acc reads. Held as a replay
+ * holds it and launched on the CPU (the fused function's CPU
+ * implementation, which a board that fails the launch hands it to), the
+ * chain is not fused: it runs as it is, out = 2 (t + x). It was fused,
+ * acc updated zeroed scratch and out was 2 x (review finding). */
+static void read_and_written_intermediate_is_not_fused(void **state)
+{
+    (void)state;
+    const char *dir = qv_test_scratch(), *src = getenv("QV_SOURCE_DIR");
+    char cat[600], pol[600], xclbin[600];
+    snprintf(xclbin, sizeof xclbin, "%s/stand-in.xclbin", dir);
+    FILE *fp = fopen(xclbin, "w");
+    assert_non_null(fp);
+    fputs("not an xclbin: the kernel never reaches a board here\n", fp);
+    fclose(fp);
+    snprintf(cat, sizeof cat, "%s/acc-dbl-kernels.yaml", dir);
+    fp = fopen(cat, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "boards: [%s/boards/emu]\nkernels:\n"
+            "  - name: acc_dbl\n    implements: [acc, dbl]\n"
+            "    connect: [{from: acc.t, to: dbl.t}]\n    args:\n"
+            "      - {name: x, dir: in, type: float, size: n, of: acc.x}\n"
+            "      - {name: out, dir: out, type: float, size: n, of: dbl.out}\n"
+            "      - {name: n, dir: scalar, type: uint32, of: [acc.n, dbl.n]}\n"
+            "    builds: [{board: alveo-u250-emu, xclbin: %s}]\n"
+            "    perf: {ii: 1, latency_cycles: 70, trip_count: n}\n",
+            src, xclbin);
+    fclose(fp);
+    snprintf(pol, sizeof pol, "%s/acc-dbl.yaml", dir);
+    fp = fopen(pol, "w");
+    assert_non_null(fp);
+    fprintf(fp,
+            "devices: [cpu]\ncatalog: %s\n"
+            "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false}\n",
+            cat);
+    fclose(fp);
+    qv_options o;
+    qv_options_init(&o);
+    o.ncpu = 1;
+    o.opencl = 0;
+    o.perfmodel_dir = "";
+    o.config = pol;
+    qv_runtime *rt;
+    if (qv_runtime_create(&o, &rt))
+        fail_msg("runtime: %s", qv_last_error());
+    qv_arg_desc da[] = {QV_ARG_BUF("t", QV_RW), QV_ARG_BUF("x", QV_R),
+                        QV_ARG_SCALAR("n", uint32_t)};
+    qv_arg_desc dd[] = {QV_ARG_BUF("t", QV_R), QV_ARG_BUF("out", QV_W),
+                        QV_ARG_SCALAR("n", uint32_t)};
+    qv_func *acc, *dbl;
+    assert_int_equal(qv_func_create(rt, "acc", da, 3, &acc), 0);
+    assert_int_equal(qv_func_create(rt, "dbl", dd, 3, &dbl), 0);
+    assert_int_equal(qv_func_set_cpu(acc, c_acc), 0);
+    assert_int_equal(qv_func_set_cpu(dbl, c_dbl), 0);
+    assert_int_equal(qv_func_set_fpga(acc, "acc_dbl"), 0);
+    assert_int_equal(qv_func_set_fpga(dbl, "acc_dbl"), 0);
+    const qv__kernel *k = &rt->catalog->kernels[0];
+    assert_string_equal(k->name, "acc_dbl");
+    static float t[AN], x[AN], out[AN];
+    for (int i = 0; i < AN; i++) {
+        t[i] = 1.0f + (float)i;
+        x[i] = (float)(i % 7);
+    }
+    qv_buf *bt, *bx, *bo;
+    assert_int_equal(qv_buf_register(rt, t, sizeof t, &bt), 0);
+    assert_int_equal(qv_buf_register(rt, x, sizeof x, &bx), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = AN;
+    qv_arg a1[] = {QV_BUF(bt), QV_BUF(bx), QV_VAL(n)};
+    qv_arg a2[] = {QV_BUF(bt), QV_BUF(bo), QV_VAL(n)};
+    /* As region.c holds a chain planned on device 0 (the CPU). */
+    int rc;
+    pthread_mutex_lock(&rt->submit_mu);
+    uint64_t seq = qv__defer_call(rt, acc, a1, 3, 1, 0, true, &rc);
+    pthread_mutex_unlock(&rt->submit_mu);
+    assert_int_not_equal(seq, 0);
+    qv__task *fused = qv__fuse_launch(rt, k, &seq, 2, dbl, a2, 0);
+    if (fused) {
+        if (qv__task_unhold(fused))
+            qv__sched_push(rt, fused);
+    } else { /* as region.c's flush: the chain as it is */
+        qv__task *forced = NULL;
+        pthread_mutex_lock(&rt->submit_mu);
+        assert_int_equal(qv__defer_force_seq(rt, &seq, 1, &forced), 0);
+        pthread_mutex_unlock(&rt->submit_mu);
+        qv__defer_start(rt, forced);
+        assert_int_equal(qv_submit(rt, dbl, a2, 3), 0);
+    }
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_acquire(bo, QV_R), 0);
+    for (int i = 0; i < AN; i++) {
+        float want = 2.0f * (1.0f + (float)i + (float)(i % 7));
+        if (out[i] != want)
+            fail_msg("out[%d] = %g, a sequential run gives %g", i, (double)out[i],
+                     (double)want);
+    }
+    assert_int_equal(qv_buf_release(bo), 0);
+    assert_int_equal(qv_buf_acquire(bt, QV_R), 0);
+    for (int i = 0; i < AN; i++)
+        assert_true(t[i] == 1.0f + (float)i + (float)(i % 7));
+    assert_int_equal(qv_buf_release(bt), 0);
+    assert_null(fused);
+    assert_int_equal(qv_buf_unregister(bo), 0);
+    assert_int_equal(qv_buf_unregister(bx), 0);
+    assert_int_equal(qv_buf_unregister(bt), 0);
+    qv_runtime_destroy(rt);
+}
+
 int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
@@ -1428,6 +1561,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(newer_call_of_another_thread_after_the_chain),
         cmocka_unit_test(recipe_on_a_stale_input_reports_it),
         cmocka_unit_test(host_rewrite_keeps_a_stale_inputs_error),
+        cmocka_unit_test(read_and_written_intermediate_is_not_fused),
     };
     if (argc > 1) /* a test name (or glob) to run only that */
         cmocka_set_test_filter(argv[1]);

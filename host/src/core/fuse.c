@@ -206,6 +206,17 @@ static bool resolve(struct qv__fused *fz, char *why, size_t wn)
                          f->name);
                 return false;
             }
+            /* The kernel never sees what such a buffer held before the
+             * chain, and its CPU implementation runs the call on zeroed
+             * scratch: a connected `inout` that no kernel argument stands
+             * for lost its contents (review finding). */
+            if (fz->role[j][a] == ROLE_TMP && (d->mode & QV_R)) {
+                snprintf(why, wn,
+                         "argument %u of '%s' is read and written, and flows inside "
+                         "the kernel without being one of its arguments",
+                         a, f->name);
+                return false;
+            }
             if (fz->role[j][a] == ROLE_TMP)
                 fz->recipe[j] = true;
         }
