@@ -569,6 +569,24 @@ static void test_run_main_exit(void **state)
     free(log);
 }
 
+/* A call whose input cannot be read, left by the program's SIGSEGV
+ * handler: the fault comes on the calling thread, before the library
+ * holds anything, as unwrapped, and the program's later calls, from
+ * other threads too, run (the runtime's worker took the fault, or, with
+ * the call deferred, the program's other threads waited for ever for its
+ * half-made outputs: adversarial testing). */
+static void test_run_input_fault(void **state)
+{
+    (void)state;
+    const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
+    for (int k = 0; k < 2; k++) {
+        char *log = compare(exe[k], "segvin", 0, default_config(),
+                            "QUIVER_WRAP_MIN_BYTES=0", NULL);
+        has(log, "fir: 9 calls: 9 to the runtime");
+        free(log);
+    }
+}
+
 /* 64 samples: below the default QUIVER_WRAP_MIN_BYTES. */
 static void test_run_below_threshold(void **state)
 {
@@ -825,6 +843,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_run_fork_exit),
         cmocka_unit_test(test_run_raw_fork),
         cmocka_unit_test(test_run_main_exit),
+        cmocka_unit_test(test_run_input_fault),
         cmocka_unit_test(test_run_no_board),
         cmocka_unit_test(test_run_no_runtime),
         cmocka_unit_test(test_run_record),

@@ -1501,3 +1501,25 @@ void qv__pend_region_close(void)
     if (t_region.rt)
         region_step(t_region.rt, NULL, 1);
 }
+
+size_t qv__pend_pages(uintptr_t lo, uintptr_t hi, uintptr_t (*out)[2], size_t max)
+{
+    if (!g_ok || g_child || !atomic_load(&g_npending))
+        return 0;
+    size_t k = 0;
+    sigset_t sigs;
+    app_lock(&sigs);
+    for (const struct entry *e = g_entries; e && k <= max; e = e->next)
+        for (unsigned i = 0; i < e->nsegs && k <= max; i++) {
+            const struct seg *s = &e->segs[i];
+            if (!overlaps(s->dst, s->dst + s->len, lo, hi))
+                continue;
+            if (k < max) {
+                out[k][0] = s->dst;
+                out[k][1] = s->dst + s->len;
+            }
+            k++;
+        }
+    app_unlock(&sigs);
+    return k;
+}

@@ -7,6 +7,7 @@
 #define QV_WRAP_PENDING_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "quiver.h"
 #include "quiver_wrap.h"
@@ -51,6 +52,11 @@ void qv__pend_settle_all(int stop);
 /* This process is a child made without fork()'s handlers (_Fork, a raw
  * clone; wrap.c tells it by its pid): no call defers or lands here. */
 void qv__pend_forked(void);
+
+/* The pages of pending outputs that meet [lo, hi), as ranges in out (at
+ * most max); returns how many there are (more than max: not all told).
+ * Reading them would land their outputs. */
+size_t qv__pend_pages(uintptr_t lo, uintptr_t hi, uintptr_t (*out)[2], size_t max);
 
 /* Closes the calling thread's region of deferred calls (a synchronous call
  * follows them). */

@@ -434,13 +434,10 @@ static int overlaps(const void *p, size_t n, const void *q, size_t m)
     return n && m && a < b + m && b < a + n;
 }
 
-/* The call, with g_rw held for reading. 0: done; 1: __real_. */
-static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
+/* The bytes of each buffer argument of the call into bytes; 1 when they
+ * cannot be told (the call stays with the original). */
+static int sizes_of(const qv_wrap_fn *fn, void *const *argv, size_t *bytes)
 {
-    if (!g_rt) {
-        atomic_fetch_add(&s->disabled, 1);
-        return 1;
-    }
     const char *names[QV_MAX_ARGS];
     uint64_t vals[QV_MAX_ARGS];
     size_t nv = 0;
@@ -448,27 +445,72 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
         if (!fn->args[i].size && scalar_value(&fn->args[i], argv[i], &vals[nv])) {
             /* The catalog holds its kernels to scalars of 1 or more: a 0
              * (n = 0, an empty call) stays with the original. */
-            if (!vals[nv]) {
-                atomic_fetch_add(&s->unsized, 1);
+            if (!vals[nv])
                 return 1;
-            }
             names[nv++] = fn->args[i].name;
         }
-    size_t bytes[QV_MAX_ARGS] = {0};
-    uint64_t total = 0;
     for (unsigned i = 0; i < fn->nargs; i++) {
         const qv_wrap_arg *a = &fn->args[i];
+        bytes[i] = 0;
         if (!a->size)
             continue;
         uint64_t elems;
         if (qv__expr_eval(a->size, names, vals, nv, &elems) ||
-            (a->elem && elems > SIZE_MAX / a->elem) || (elems && !argv[i])) {
-            atomic_fetch_add(&s->unsized, 1);
+            (a->elem && elems > SIZE_MAX / a->elem) || (elems && !argv[i]))
             return 1;
-        }
         bytes[i] = (size_t)(elems * a->elem);
-        total = total + bytes[i] < total ? UINT64_MAX : total + bytes[i];
     }
+    return 0;
+}
+
+/* Reads a byte of each page of the call's buffers, on the calling thread
+ * and before the library takes any state: memory that cannot be read
+ * faults here, where a SIGSEGV handler that jumps out of the fault leaves
+ * nothing half done, as with the unwrapped function. The runtime's worker
+ * read it before, and a handler's jump there left another thread's stack;
+ * a deferred call's set-up read it with its outputs half made, and the
+ * program's other threads waited for them for ever (adversarial
+ * testing). The pages of pending outputs are not read: that would land
+ * them now, while a deferred call reads their private copies. Memory that
+ * can be read but not written still faults in the runtime's threads. */
+static void probe(const qv_wrap_fn *fn, void *const *argv, const size_t *bytes)
+{
+    static size_t page;
+    if (!page)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    for (unsigned i = 0; i < fn->nargs; i++) {
+        if (!fn->args[i].size || !bytes[i])
+            continue;
+        uintptr_t lo = (uintptr_t)argv[i], hi = lo + bytes[i], skip[8][2];
+        size_t nskip = qv__pend_pages(lo, hi, skip, 8);
+        if (nskip > 8)
+            continue; /* not all told: left to the call */
+        for (uintptr_t a = lo; a < hi; a = (a & ~(uintptr_t)(page - 1)) + page) {
+            size_t k = 0;
+            while (k < nskip && !(skip[k][0] <= a && a < skip[k][1]))
+                k++;
+            if (k == nskip)
+                (void)*(const volatile char *)a;
+        }
+    }
+}
+
+/* The call, with g_rw held for reading; bytes: its buffers' sizes, NULL
+ * when they cannot be told. 0: done; 1: __real_. */
+static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv,
+               const size_t *bytes)
+{
+    if (!g_rt) {
+        atomic_fetch_add(&s->disabled, 1);
+        return 1;
+    }
+    if (!bytes) {
+        atomic_fetch_add(&s->unsized, 1);
+        return 1;
+    }
+    uint64_t total = 0;
+    for (unsigned i = 0; i < fn->nargs; i++)
+        total = total + bytes[i] < total ? UINT64_MAX : total + bytes[i];
     if (total < g_min_bytes) {
         atomic_fetch_add(&s->below, 1);
         return 1;
@@ -604,14 +646,17 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv)
     return 0;
 }
 
-
-static int wrap_call(qv_wrap_fn *fn, void *const *argv);
+static int wrap_call(qv_wrap_fn *fn, void *const *argv, const size_t *bytes);
 
 int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
 {
     if (!fn || (fn->abi != 1 && fn->abi != QV_WRAP_ABI) || fn->nargs > QV_MAX_ARGS ||
         !fn->name || !fn->cpu || tls_in_call)
         return 1;
+    size_t bytes[QV_MAX_ARGS];
+    int unsized = !argv || sizes_of(fn, argv, bytes);
+    if (!unsized)
+        probe(fn, argv, bytes);
     /* No cancellation point inside: the function the program wrote has
      * none, and a thread cancelled in a wait here unwound holding the
      * runtime's locks, its spans still linked, and hung the process at
@@ -623,13 +668,13 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
     tls_in_call = 1;
     int cancel;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-    int rc = wrap_call(fn, argv);
+    int rc = wrap_call(fn, argv, unsized ? NULL : bytes);
     pthread_setcancelstate(cancel, NULL);
     tls_in_call = 0;
     return rc;
 }
 
-static int wrap_call(qv_wrap_fn *fn, void *const *argv)
+static int wrap_call(qv_wrap_fn *fn, void *const *argv, const size_t *bytes)
 {
     struct qv_wrap_state *s = state_of(fn);
     if (!s)
@@ -651,7 +696,7 @@ static int wrap_call(qv_wrap_fn *fn, void *const *argv)
     }
     pthread_once(&g_rt_once, rt_init);
     pthread_rwlock_rdlock(&g_rw);
-    int rc = run(s, fn, argv);
+    int rc = run(s, fn, argv, bytes);
     pthread_rwlock_unlock(&g_rw);
     return rc;
 }

@@ -14,6 +14,9 @@
  *   small    fir and vadd on 64 samples (below the default threshold)
  *   exitin   a fir that calls exit(3) (the process must end with 3)
  *   exitthreads  exit(0) while 3 threads keep calling vadd (must end, 0)
+ *   segvin   a fir whose input cannot be read (PROT_NONE), left by the
+ *            program's SIGSEGV handler (siglongjmp); then a thread's 8
+ *            rounds of fir and vadd, and a fir here
  *   mainexit  main ends with pthread_exit while a thread runs 8 rounds of
  *            fir and vadd; that thread writes the result (must end, 0)
  *   forkexit  fork() while a thread keeps calling vadd, the children exit(0)
@@ -38,6 +41,7 @@
 #define _GNU_SOURCE /* MAP_ANONYMOUS, when built without Quiver's flags */
 #endif
 #include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +102,15 @@ static void *worker(void *arg)
             j->acc[i] += j->z[i] / 8.0f;
     }
     return NULL;
+}
+
+/* "segvin": the program's own SIGSEGV handler jumps out of the fault. */
+static sigjmp_buf segv_env;
+
+static void on_segv(int sig)
+{
+    (void)sig;
+    siglongjmp(segv_env, 1);
 }
 
 /* worker's rounds after a pause (main is gone by then), the result
@@ -304,11 +317,11 @@ static void on_alarm(int sig)
 int main(int argc, char **argv)
 {
     if (argc != 3) {
-        fprintf(stderr,
-                "usage: wrap_app OUT "
-                "basic|inplace|overlap|stack|threads|small|exitin|exitthreads|mainexit|"
-                "forkexit|chain|"
-                "adjacent|unmap|fork|rawfork|frames|signal\n");
+        fprintf(stderr, "usage: wrap_app OUT "
+                        "basic|inplace|overlap|stack|threads|small|exitin|exitthreads|"
+                        "mainexit|segvin|"
+                        "forkexit|chain|"
+                        "adjacent|unmap|fork|rawfork|frames|signal\n");
         return 2;
     }
     if (!(g_out = fopen(argv[1], "wb"))) {
@@ -406,6 +419,40 @@ int main(int argc, char **argv)
             }
         }
         exit(0);
+    } else if (!strcmp(mode, "segvin")) {
+        /* A fir whose input cannot be read, left by the program's SIGSEGV
+         * handler; then fir and vadd in another thread, and here. */
+        alarm(60);
+        float *bad =
+            mmap(NULL, n * sizeof(float), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        float *y = malloc(n * sizeof *y);
+        if (bad == MAP_FAILED || !y)
+            return 1;
+        struct sigaction sa = {.sa_handler = on_segv}, was;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &was);
+        float jumped = 0;
+        if (sigsetjmp(segv_env, 1) == 0)
+            fir(bad, g_h, y, n, TAPS);
+        else
+            jumped = 1;
+        sigaction(SIGSEGV, &was, NULL);
+        emit(&jumped, 1);
+        static job j;
+        j = (job){3, n, NULL, NULL, NULL, NULL};
+        j.x = malloc(n * sizeof(float));
+        j.y = malloc(n * sizeof(float));
+        j.z = malloc(n * sizeof(float));
+        j.acc = calloc(n, sizeof(float));
+        if (!j.x || !j.y || !j.z || !j.acc)
+            return 1;
+        pthread_t th;
+        if (pthread_create(&th, NULL, worker, &j) || pthread_join(th, NULL))
+            return 1;
+        emit(j.acc, n);
+        signal_fill(j.x, n, 9);
+        fir(j.x, g_h, y, n, TAPS);
+        emit(y, n);
     } else if (!strcmp(mode, "mainexit")) {
         /* main's pthread_exit while a thread still works: the process
          * ends when that thread does, with 0, as unwrapped. */
