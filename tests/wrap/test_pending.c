@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices/device.h" /* qv__fault_set_n: lander threads refused */
 #include "helper.h"
 #include "quiver.h"
 #include "quiver_wrap.h"
@@ -807,6 +808,71 @@ static void closed_userfaultfd_is_told(void **state)
     }
 }
 
+/* The program run by no_lander_thread_still_lands: no lander thread can
+ * be made (as under `ulimit -v`, at vm.max_map_count, or pthread_create's
+ * EAGAIN). Two calls deferred, the second's task reading the first's
+ * pending output (a table), then this thread touches the second's output.
+ * Exit status 0 when both landed right and a later call ran
+ * synchronously; stuck, SIGALRM ends it (the parent says so). */
+static int no_lander_then_touch(void)
+{
+    signal(SIGALRM, SIG_DFL);
+    alarm(20);
+    qv__fault_set_n("lander", QV_FAULT_ALLOC, 0, QV_FAULT_ALWAYS, QV_ENOMEM);
+    atomic_store(&g_gate, 0);
+    float *x = fresh(1), *t = fresh(0), *y = fresh(0), *z = fresh(0);
+    assert_int_equal(scale(x, t, N), 0); /* t[i] = 2 (1 + i) + 1, its task held */
+    g_table = t;
+    uint32_t n = N;
+    void *argv[3] = {x, y, &n};
+    assert_int_equal(qv_wrap_call(&g_use, argv), 0); /* y[i] = x[i] t[i % 1024] */
+    qv_wrap_stats use;
+    assert_int_equal(qv_wrap_stats_get("pending_use", &use), 0);
+    if (stats().deferred != 1 || use.deferred != 1)
+        return 3;
+    pthread_t gate;
+    assert_int_equal(pthread_create(&gate, NULL, open_gate_later, NULL), 0);
+    if (y[5] != 6.0f * 13.0f || t[7] != 2.0f * 8.0f + 1.0f)
+        return 1;
+    pthread_join(gate, NULL);
+    /* Deferring stopped: the call returns with z in memory. */
+    assert_int_equal(scale(x, z, N), 0);
+    size_t pages = N * sizeof(float) / (size_t)sysconf(_SC_PAGESIZE);
+    if (stats().deferred != 1 || resident(z, N * sizeof(float)) != pages)
+        return 2;
+    for (uint32_t i = 0; i < N; i += 512)
+        if (z[i] != 2.0f * (1.0f + (float)i) + 1.0f || y[i] != x[i] * t[i % 1024])
+            return 1;
+    return 0;
+}
+
+/* When no thread can be made to land a touched output, the reserve lander
+ * made at init lands it (and the outputs its task reads), the program is
+ * told once, and later calls run synchronously: the handler tried again
+ * every 10 ms for ever, and the touch never returned. */
+static void no_lander_thread_still_lands(void **state)
+{
+    (void)state;
+    if (!stats().deferred) /* no userfaultfd here */
+        skip();
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "/proc/%ld/exe no-lander > %s/nolander.out 2>&1",
+             (long)getpid(), qv_test_scratch());
+    int st = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s/nolander.out", qv_test_scratch());
+    char *out = qv_test_slurp(cmd, NULL);
+    assert_non_null(out);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (code || !strstr(out, "no thread could be made to land a deferred output"))
+        fail_msg("no-lander: %s (status %d), said: %s",
+                 code == 128 + SIGALRM || code == -1 ? "stuck, ended by its alarm"
+                 : code == 1                         ? "wrong results"
+                 : code == 2                         ? "a later call was deferred"
+                                                     : "failed",
+                 code, out);
+    free(out);
+}
+
 int main(int argc, char **argv)
 {
     /* CPU only, every size, no policy file: the runtime's defaults. */
@@ -814,6 +880,8 @@ int main(int argc, char **argv)
     setenv("QUIVER_WRAP_MIN_BYTES", "0", 1);
     if (argc > 3 && !strcmp(argv[1], "close-all"))
         return close_all_then_call(argv[2], atoi(argv[3]) != 0);
+    if (argc > 1 && !strcmp(argv[1], "no-lander"))
+        return no_lander_then_touch();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(returns_before_the_task_runs),
         cmocka_unit_test(another_thread_lands_them),
@@ -827,6 +895,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(signal_handler_reads_an_output),
         cmocka_unit_test(timer_signal_on_another_thread_reads_an_output),
         cmocka_unit_test(closed_userfaultfd_is_told),
+        cmocka_unit_test(no_lander_thread_still_lands),
 #ifndef QV_SANITIZED
         /* AddressSanitizer leaves a cancelled thread's stack poisoned (the
          * cancellation's unwinding) and reports its own sigaltstack at the

@@ -25,7 +25,10 @@
  * thread that sets a call up never touches a pending page.
  *
  * Threads: one thread at a time defers (the owner); a call from another
- * thread lands every pending output first. Locks: g_mu guards all the
+ * thread lands every pending output first. The handler thread reads the
+ * userfaultfd and never waits for a task: a lander thread made for each
+ * touched output lands it, or, once none can be made, the reserve thread
+ * made at init, and calls stop deferring. Locks: g_mu guards all the
  * state here and is held while an output lands (which waits for its task)
  * and while the handler reads a message (so an unmapped range is
  * forgotten before any later call looks at the state). Nobody touches the
@@ -36,6 +39,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
@@ -54,8 +58,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/thread.h"
 #include "core/fork.h"
+#include "core/thread.h"
+#include "devices/device.h" /* qv__fault_hit: a lander thread refused (tests) */
 #include "wrap/pending.h"
 
 /* Private copies kept for reuse once their buffers are unregistered. */
@@ -89,9 +94,8 @@ struct entry {
     int armed;       /* 0 while a call that writes it is being set up */
     int waiting;     /* touched while unarmed: the setting-up call lands it */
     int landing;     /* its group waits for its tasks, g_mu released */
-    int queued;      /* a lander thread is on its way */
-    int retry;       /* no lander thread could be made: the handler tries
-                      * again */
+    int queued;      /* a lander thread is on its way (or none could be
+                      * made: the reserve lands it) */
     int stale;       /* (part of) its memory was unmapped or moved: no later
                       * call may take it for the output at that address */
     int landed;      /* out of g_entries; freed by the last unref */
@@ -146,9 +150,20 @@ static size_t g_pool_bytes;
 static uint64_t g_owner;
 static atomic_int g_stopped;
 static int g_stopping;    /* the stop that joins the handler began; g_mu */
-static atomic_int g_quit; /* the handler thread ends */
+static atomic_int g_quit; /* the handler and reserve threads end */
 static unsigned long long g_next_id;
-static int g_retry; /* an entry waits for a lander thread */
+/* The reserve lander, made at init: it lands what is pending once a lander
+ * thread could not be made (g_no_lander, set once, under g_mu; read by
+ * calls outside it), woken by g_reserve_cv. */
+static pthread_t g_reserve;
+static pthread_cond_t g_reserve_cv = PTHREAD_COND_INITIALIZER;
+static atomic_int g_no_lander;
+/* The most outputs pending at once: a quarter of vm.max_map_count (read at
+ * init). Each may cost three mappings (its pages split the program's
+ * mapping in three, and its mirror), so the program keeps a quarter of
+ * its mappings, and the threads that land them their stacks, whatever it
+ * defers; calls past it run synchronously. */
+static unsigned g_pend_max;
 /* Entries in g_entries (changed under g_mu): a synchronous call checks it
  * before paying for the lock and the signal mask. */
 static atomic_uint g_npending;
@@ -464,23 +479,66 @@ static void *lander(void *arg)
     return NULL;
 }
 
+/* The reserve lander: made at init, so that something lands the outputs
+ * when no lander thread can be made any more (the address space full
+ * under `ulimit -v`, vm.max_map_count reached, pthread_create's EAGAIN):
+ * the handler used to try again every 10 ms, and a touch waited for ever
+ * while none could be made. Once one could not be made (g_no_lander),
+ * calls no longer defer and this thread lands every pending output,
+ * touched or not, one at a time, oldest first: a task that reads an
+ * earlier call's pending output (a table it did not get as an argument)
+ * finds it landed rather than waiting for this very thread. Idle until
+ * then. */
+static void *reserve(void *arg)
+{
+    (void)arg;
+    qv__thread_name("reserve", -1); /* the runtime's: alone.c */
+    pthread_mutex_lock(&g_mu);
+    while (!atomic_load(&g_quit)) {
+        struct entry *e = NULL;
+        if (atomic_load(&g_no_lander))
+            for (struct entry *o = g_entries; o; o = o->next)
+                if (o->armed && !o->landing && (!e || o->id < e->id))
+                    e = o;
+        if (e) {
+            if (land(e)) /* a call sets up part of its group: it lands it */
+                pthread_cond_wait(&g_armed, &g_mu);
+        } else if (g_entries && atomic_load(&g_no_lander)) {
+            pthread_cond_wait(&g_armed, &g_mu); /* set up or landing elsewhere */
+        } else {
+            pthread_cond_wait(&g_reserve_cv, &g_mu);
+        }
+    }
+    pthread_mutex_unlock(&g_mu);
+    return NULL;
+}
+
 /* Sees that e lands soon: one lander thread per entry; when none can be
- * made, the handler tries again shortly. Handler thread, g_mu held. */
+ * made, the reserve lands it (and deferring stops, said once). Handler
+ * thread, g_mu held. */
 static void queue_land(struct entry *e)
 {
     if (e->queued || !e->armed || e->landing)
         return;
     pthread_t t;
     pthread_attr_t a;
-    int ok = !pthread_attr_init(&a);
-    if (ok) {
-        ok = !pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED) &&
-             !qv__thread_start(&t, &a, lander, (void *)(uintptr_t)e->id);
+    int rc = qv__fault_hit("lander", QV_FAULT_ALLOC) ? EAGAIN : pthread_attr_init(&a);
+    if (!rc) {
+        rc = pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+        if (!rc)
+            rc = qv__thread_start(&t, &a, lander, (void *)(uintptr_t)e->id);
         pthread_attr_destroy(&a);
     }
-    e->queued = ok;
-    e->retry = !ok;
-    g_retry |= !ok;
+    e->queued = 1;
+    if (!rc)
+        return;
+    if (!atomic_exchange(&g_no_lander, 1))
+        fprintf(stderr,
+                "quiver wrap: no thread could be made to land a deferred output (%s); "
+                "the outputs pending land one at a time, and later calls run "
+                "synchronously\n",
+                qv_strerror(-rc));
+    pthread_cond_signal(&g_reserve_cv);
 }
 
 /* A touch lands the output; one while it is set up is left to the call
@@ -491,18 +549,6 @@ static void touched(struct entry *e)
         queue_land(e);
     else
         e->waiting = 1;
-}
-
-/* Entries whose lander thread could not be made: again (or left to the
- * call now setting one up, or to the thread now landing it). */
-static void retry_landers(void)
-{
-    g_retry = 0;
-    for (struct entry *e = g_entries; e; e = e->next)
-        if (e->retry) {
-            e->retry = 0;
-            touched(e);
-        }
 }
 
 static void on_fault(uintptr_t addr)
@@ -693,7 +739,7 @@ static void *handler(void *arg)
          * pipe (this poll holds the other's file), the stop (g_quit) still
          * ends this thread within a second (review: a stop waited for it
          * for ever). */
-        int pr = poll(p, 2, g_retry ? 10 : 1000);
+        int pr = poll(p, 2, 1000);
         if (atomic_load(&g_quit))
             break;
         if (pr < 0)
@@ -739,8 +785,6 @@ static void *handler(void *arg)
             pthread_mutex_unlock(&g_mu);
             break;
         }
-        if (g_retry)
-            retry_landers();
         pthread_mutex_unlock(&g_mu);
     }
     return NULL;
@@ -840,7 +884,27 @@ static void init(void)
     if (probe >= 0)
         close(probe);
     g_uffd = fd;
-    if (qv__thread_start(&g_handler, NULL, handler, NULL)) {
+    /* Read once (a call must not pay for a file read; a later sysctl is
+     * not followed); the kernel's default when it cannot be read. */
+    unsigned long maps = 65530;
+    FILE *mf = fopen("/proc/sys/vm/max_map_count", "re");
+    if (mf) {
+        if (fscanf(mf, "%lu", &maps) != 1)
+            maps = 65530;
+        fclose(mf);
+    }
+    g_pend_max = maps / 4 < UINT_MAX ? (unsigned)(maps / 4) : UINT_MAX;
+    /* The reserve first: stopping it, were the handler not made, takes no
+     * more than a broadcast. */
+    int reserved = !qv__thread_start(&g_reserve, NULL, reserve, NULL);
+    if (!reserved || qv__thread_start(&g_handler, NULL, handler, NULL)) {
+        if (reserved) {
+            atomic_store(&g_quit, 1);
+            pthread_mutex_lock(&g_mu);
+            pthread_cond_broadcast(&g_reserve_cv);
+            pthread_mutex_unlock(&g_mu);
+            pthread_join(g_reserve, NULL);
+        }
         g_why = "no thread for the userfaultfd";
         close(fd);
         close(g_wake[0]);
@@ -1228,6 +1292,10 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
      * maybe locks they held) are not there any more. */
     if (!qv__pend_available(NULL) || g_child || atomic_load(&g_stopped))
         return QV__PEND_SYNC;
+    /* No lander thread could be made (the reserve lands what is pending),
+     * or as many outputs pending as the mappings allow. */
+    if (atomic_load(&g_no_lander) || atomic_load(&g_npending) >= g_pend_max)
+        return QV__PEND_SYNC;
     /* The thread's signals wait for the whole call: while it is set up,
      * its outputs' pages are empty and wait for this very call, so a
      * handler touching one would wait for the thread it interrupted. */
@@ -1482,6 +1550,11 @@ void qv__pend_settle_all(int stop)
             pthread_sigmask(SIG_SETMASK, &was, NULL);
         }
         pthread_join(g_handler, NULL);
+        pthread_mutex_lock(&g_mu); /* g_quit seen, or the broadcast waited for */
+        pthread_cond_broadcast(&g_reserve_cv);
+        pthread_cond_broadcast(&g_armed);
+        pthread_mutex_unlock(&g_mu);
+        pthread_join(g_reserve, NULL);
         /* Nothing is registered any more; were anything left, closing
          * the descriptor would let its pages read as zeros rather than
          * block forever. Only ours: a number the program reused is its. */
