@@ -104,6 +104,14 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* n zeroed floats in pages of their own; NULL when they cannot be had. */
+static float *anon(uint32_t n)
+{
+    void *p = mmap(NULL, n * sizeof(float), PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /* "segvin": the program's own SIGSEGV handler jumps out of the fault. */
 static sigjmp_buf segv_env;
 
@@ -453,15 +461,19 @@ int main(int argc, char **argv)
         signal_fill(j.x, n, 9);
         fir(j.x, g_h, y, n, TAPS);
         emit(y, n);
+        munmap(bad, n * sizeof(float));
+        free(y);
+        free(j.x);
+        free(j.y);
+        free(j.z);
+        free(j.acc);
     } else if (!strcmp(mode, "mainexit")) {
         /* main's pthread_exit while a thread still works: the process
          * ends when that thread does, with 0, as unwrapped. */
+        /* Pages of their own (mmap): deferred under a sanitizer's malloc
+         * too. */
         static job j;
-        j = (job){1, n, NULL, NULL, NULL, NULL};
-        j.x = malloc(n * sizeof(float));
-        j.y = malloc(n * sizeof(float));
-        j.z = malloc(n * sizeof(float));
-        j.acc = calloc(n, sizeof(float));
+        j = (job){1, n, anon(n), anon(n), anon(n), anon(n)};
         if (!j.x || !j.y || !j.z || !j.acc)
             return 1;
         vadd(j.acc, j.acc, j.z, n); /* the runtime made from here */
