@@ -1,7 +1,6 @@
 /*
  * xrt_lib.c - loads XRT once per process (see xrt_lib.h for the rules).
  */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/proc_threads.h"
 #include "devices/xrt_lib.h"
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -94,52 +94,17 @@ const qv__xrt_api *qv__xrt_api_get(char *why, size_t size)
 
 #define MAX_TASKS 4096
 
-/* The process's thread ids, at most cap; 0 when /proc cannot be read. */
-static size_t tasks(long *ids, size_t cap)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return 0;
-    size_t n = 0;
-    struct dirent *de;
-    while (n < cap && (de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            ids[n++] = strtol(de->d_name, NULL, 10);
-    closedir(d);
-    return n;
-}
-
-/* Thread tid's scheduler state letter ('R', 'S', ...), or 0 when it is
- * gone; its name in comm (size 16). */
-static char task_state(long tid, char *comm)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/self/task/%ld/stat", tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = 0;
-    /* "tid (name) S ...": the name may hold spaces and parentheses. */
-    const char *l = strchr(buf, '('), *r = strrchr(buf, ')');
-    if (!l || !r || r < l || r[1] != ' ')
-        return 0;
-    size_t len = (size_t)(r - l - 1) < 15 ? (size_t)(r - l - 1) : 15;
-    memcpy(comm, l + 1, len);
-    comm[len] = 0;
-    return r[2];
-}
-
 void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *uuid,
                           const char *name)
 {
     static long before[MAX_TASKS], after[MAX_TASKS];
     static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
     pthread_mutex_lock(&mu); /* the arrays; and one open's threads at a time */
-    size_t nb = tasks(before, MAX_TASKS);
+    size_t nb = qv__proc_threads(before, MAX_TASKS);
+    nb = nb < MAX_TASKS ? nb : MAX_TASKS;
     void *k = x->kernel_open(dev, uuid, name);
-    size_t na = nb ? tasks(after, MAX_TASKS) : 0;
+    size_t na = nb ? qv__proc_threads(after, MAX_TASKS) : 0;
+    na = na < MAX_TASKS ? na : MAX_TASKS;
     /* XRT's threads take the name of the thread that starts them: others
      * that a program starts meanwhile, which may keep running, are not
      * waited for. */
@@ -152,10 +117,9 @@ void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *
         /* A new thread: wait (1 s at most for each) until it sleeps,
          * yielding the core it may be waiting for. */
         for (int tries = 0; !old && tries < 10000; tries++) {
-            char comm[16];
-            char st = task_state(after[i], comm);
-            if (st == 0 || st == 'S' || st == 'D' || st == 'Z' || st == 'X' ||
-                strcmp(comm, self) != 0)
+            qv__proc_thread t;
+            if (!qv__proc_thread_get(after[i], &t) || t.state == 'S' || t.state == 'D' ||
+                t.state == 'Z' || t.state == 'X' || strcmp(t.comm, self) != 0)
                 break;
             nanosleep(&(struct timespec){ 0, 100000 }, NULL);
         }
