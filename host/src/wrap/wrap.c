@@ -16,6 +16,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 
 #include "config/catalog_expr.h"
 #include "core/internal.h" /* qv__in_task */
+#include "core/thread.h"   /* qv__signals_block */
 #include "quiver.h"
 #include "quiver_wrap.h"
 #include "wrap/alone.h"
@@ -475,9 +477,7 @@ static int sizes_of(const qv_wrap_fn *fn, void *const *argv, size_t *bytes)
  * can be read but not written still faults in the runtime's threads. */
 static void probe(const qv_wrap_fn *fn, void *const *argv, const size_t *bytes)
 {
-    static size_t page;
-    if (!page)
-        page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
     for (unsigned i = 0; i < fn->nargs; i++) {
         if (!fn->args[i].size || !bytes[i])
             continue;
@@ -653,19 +653,28 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
     if (!fn || (fn->abi != 1 && fn->abi != QV_WRAP_ABI) || fn->nargs > QV_MAX_ARGS ||
         !fn->name || !fn->cpu || tls_in_call)
         return 1;
+    /* The sizes told and the pages read with the asynchronous signals
+     * held: a handler's wrapped call made meanwhile found no call under
+     * way (tls_in_call) and took the runtime from inside the handler (the
+     * thread sanitizer, test_wrap). A fault in the reading still reaches
+     * the program's handler; one that jumps out with siglongjmp gets its
+     * mask back. */
     size_t bytes[QV_MAX_ARGS];
+    sigset_t mask;
+    qv__signals_block(&mask);
     int unsized = !argv || sizes_of(fn, argv, bytes);
     if (!unsized)
         probe(fn, argv, bytes);
+    tls_in_call = 1;
+    pthread_sigmask(SIG_SETMASK, &mask, NULL);
     /* No cancellation point inside: the function the program wrote has
      * none, and a thread cancelled in a wait here unwound holding the
      * runtime's locks, its spans still linked, and hung the process at
      * the next cancel (adversarial testing). A cancel that came meanwhile
      * acts at the thread's next cancellation point, as unwrapped. */
-    /* tls_in_call first and last: a handler that interrupted
+    /* tls_in_call first (above) and last: a handler that interrupted
      * pthread_setcancelstate went to the runtime, and called calloc in a
      * signal handler (the thread sanitizer, test_wrap). */
-    tls_in_call = 1;
     int cancel;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     int rc = wrap_call(fn, argv, unsized ? NULL : bytes);
