@@ -382,7 +382,8 @@ QV_API int qv_buf_acquire(qv_buf *buf, qv_mode mode);
 QV_API int qv_buf_try_acquire(qv_buf *buf, qv_mode mode);
 
 /* Ends the host's access that qv_buf_acquire began; the tasks waiting for
- * buf may run. QV_EINVAL when buf is not acquired. Do not wait for tasks
+ * buf may run. Any thread may call it. QV_EINVAL when buf is not acquired,
+ * also while a qv_buf_acquire of it has not returned. Do not wait for tasks
  * that use a buffer you hold (qv_wait_all, qv_buf_wait, qv_buf_acquire and
  * qv_buf_unregister return QV_EDEADLK then); a wait in another thread
  * waits for this release. */
@@ -393,8 +394,9 @@ QV_API int qv_buf_release(qv_buf *buf);
  * caller may READ the memory. Writing it needs qv_buf_acquire(QV_W or
  * QV_RW): otherwise a device copy may stay valid and the tasks that follow
  * would not see the host's writes. Returns at once (0) while the host holds
- * buf. Error codes as qv_buf_acquire; from a task, QV_EDEADLK while tasks
- * still use buf. */
+ * buf, once the qv_buf_acquire that took it has returned (one still
+ * waiting in another thread is waited for). Error codes as
+ * qv_buf_acquire; from a task, QV_EDEADLK while tasks still use buf. */
 QV_API int qv_buf_wait(qv_buf *buf);
 
 QV_API void  *qv_buf_data(const qv_buf *buf);

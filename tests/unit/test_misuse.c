@@ -2,7 +2,8 @@
  * test_misuse.c - wrong calls get a clear error code and message, never a
  * crash: NULL arguments, unknown functions, arguments that do not match the
  * signature, busy buffers, waits from inside tasks, submit after shutdown,
- * stale handles, a destroyed runtime, overlapping buffers.
+ * stale handles, a destroyed runtime, overlapping buffers, a release or a
+ * wait racing an acquisition under way.
  */
 #include <fcntl.h>
 #include <pthread.h>
@@ -390,6 +391,168 @@ static void a_new_thread_holds_nothing_of_an_ended_one(void **state)
     assert_int_equal(y, 42);
     assert_int_equal(qv_buf_unregister(holdover_y), 0);
     assert_int_equal(qv_buf_unregister(holdover_x), 0);
+}
+
+/* An acquisition under way in another thread (waiting for the task that
+ * writes the buffer) is not a hold yet: a qv_buf_release of it gets
+ * QV_EINVAL, and a qv_buf_wait waits until it is made. (The release ended
+ * the acquisition early: the task submitted next ran alongside the one
+ * the acquisition waited for, an update was lost, and the acquire
+ * returned 0 holding nothing. The wait returned at once, before the
+ * write: adversarial testing.) */
+static qv_buf *pend_b;
+static long pend_x[4];
+static atomic_int pend_go, pend_started, pend_acq_rc, pend_wait_rc;
+static atomic_long pend_seen, pend_wait_seen;
+
+static void cpu_slow_inc(const qv_call *c)
+{
+    long v = ((long *)c->ptr[0])[0];
+    atomic_store(&pend_started, 1);
+    while (!atomic_load(&pend_go))
+        usleep(100);
+    ((long *)c->ptr[0])[0] = v + 1;
+}
+
+static void cpu_pend_inc(const qv_call *c)
+{
+    ((long *)c->ptr[0])[0]++;
+}
+
+static void *pend_acquire(void *arg)
+{
+    int rc = qv_buf_acquire(pend_b, (qv_mode)(intptr_t)arg);
+    atomic_store(&pend_acq_rc, rc);
+    if (rc)
+        return NULL;
+    atomic_store(&pend_seen, pend_x[0]);
+    if ((qv_mode)(intptr_t)arg == QV_RW)
+        pend_x[0] += 10;
+    atomic_store(&pend_acq_rc, qv_buf_release(pend_b) ? -1 : 1);
+    return NULL;
+}
+
+static void *pend_wait(void *arg)
+{
+    (void)arg;
+    int rc = qv_buf_wait(pend_b);
+    atomic_store(&pend_wait_seen, pend_x[0]);
+    atomic_store(&pend_wait_rc, rc ? rc : 1);
+    return NULL;
+}
+
+/* Runs the slow task on pend_b and starts an acquisition of it with mode m
+ * in thread *t, which waits for the task. */
+static void pend_start(qv_func **inc, pthread_t *t, qv_mode m)
+{
+    alarm(60); /* a hang fails the test, not ctest's timeout */
+    qv_func *slow;
+    qv_arg_desc d[] = {QV_ARG_BUF("x", QV_RW)};
+    assert_int_equal(qv_func_create(rt, "slow_inc", d, 1, &slow), 0);
+    assert_int_equal(qv_func_set_cpu(slow, cpu_slow_inc), 0);
+    assert_int_equal(qv_func_create(rt, "inc", d, 1, inc), 0);
+    assert_int_equal(qv_func_set_cpu(*inc, cpu_pend_inc), 0);
+    memset(pend_x, 0, sizeof pend_x);
+    atomic_store(&pend_go, 0);
+    atomic_store(&pend_started, 0);
+    atomic_store(&pend_acq_rc, 0);
+    atomic_store(&pend_wait_rc, 0);
+    assert_int_equal(qv_buf_register(rt, pend_x, sizeof pend_x, &pend_b), 0);
+    assert_int_equal(qv_submit(rt, slow, (qv_arg[]){QV_BUF(pend_b)}, 1), 0);
+    while (!atomic_load(&pend_started))
+        usleep(100);
+    assert_int_equal(pthread_create(t, NULL, pend_acquire, (void *)(intptr_t)m), 0);
+}
+
+static void release_during_an_acquire_is_refused(void **state)
+{
+    (void)state;
+    qv_func *inc;
+    pthread_t t;
+    pend_start(&inc, &t, QV_RW);
+    /* For 100 ms, the acquisition waiting all along. */
+    int rc = QV_EINVAL, i;
+    for (i = 0; i < 100 && rc == QV_EINVAL; i++) {
+        rc = qv_buf_release(pend_b);
+        usleep(1000);
+    }
+    bool waited = atomic_load(&pend_acq_rc) == 0;
+    const char *why = strstr(qv_last_error(), "under way");
+    /* Runs after the slow task and the host's hold. */
+    assert_int_equal(qv_submit(rt, inc, (qv_arg[]){QV_BUF(pend_b)}, 1), 0);
+    atomic_store(&pend_go, 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    if (rc != QV_EINVAL)
+        fail_msg("attempt %d: a release of an acquisition under way returned %d", i, rc);
+    assert_true(waited);
+    assert_non_null(why);
+    assert_int_equal(atomic_load(&pend_acq_rc), 1);
+    assert_int_equal(atomic_load(&pend_seen), 1);
+    assert_int_equal(qv_wait_all(rt), 0);
+    assert_int_equal(qv_buf_unregister(pend_b), 0);
+    assert_int_equal(pend_x[0], 12);
+    alarm(0);
+}
+
+static void wait_during_an_acquire_waits_for_it(void **state)
+{
+    (void)state;
+    for (int m = QV_R; m <= QV_RW; m += QV_RW - QV_R) {
+        qv_func *inc;
+        pthread_t t, w;
+        if (m != QV_R) { /* a fresh runtime: the functions' names are taken */
+            teardown(NULL);
+            assert_int_equal(setup(NULL), 0);
+        }
+        pend_start(&inc, &t, (qv_mode)m);
+        usleep(20000); /* the acquisition waits */
+        assert_int_equal(pthread_create(&w, NULL, pend_wait, NULL), 0);
+        usleep(100000);
+        int early = atomic_load(&pend_wait_rc);
+        long seen = atomic_load(&pend_wait_seen);
+        atomic_store(&pend_go, 1);
+        assert_int_equal(pthread_join(w, NULL), 0);
+        assert_int_equal(pthread_join(t, NULL), 0);
+        if (early)
+            fail_msg("mode %d: qv_buf_wait returned %d before the task it waits for "
+                     "(it saw %ld)",
+                     m, early, seen);
+        assert_int_equal(atomic_load(&pend_wait_rc), 1);
+        assert_true(atomic_load(&pend_wait_seen) >= 1);
+        assert_int_equal(atomic_load(&pend_acq_rc), 1);
+        assert_int_equal(qv_buf_unregister(pend_b), 0);
+        assert_int_equal(pend_x[0], m == QV_RW ? 11 : 1);
+    }
+    alarm(0);
+}
+
+/* A shutdown while an acquisition waits for its task: the acquisition is
+ * made, then released by the shutdown (the thread's own release gets
+ * QV_EINVAL), and the shutdown returns once the task is done. */
+static void *pend_go_later(void *arg)
+{
+    (void)arg;
+    usleep(50000);
+    atomic_store(&pend_go, 1);
+    return NULL;
+}
+
+static void shutdown_during_an_acquire(void **state)
+{
+    (void)state;
+    qv_func *inc;
+    pthread_t t, g;
+    pend_start(&inc, &t, QV_RW);
+    usleep(20000);
+    assert_int_equal(pthread_create(&g, NULL, pend_go_later, NULL), 0);
+    assert_int_equal(qv_runtime_shutdown(rt), 0);
+    assert_int_equal(pthread_join(g, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    int rc = atomic_load(&pend_acq_rc);
+    assert_true(rc == 1 || rc == -1); /* made; released by the shutdown first */
+    assert_int_equal(qv_buf_unregister(pend_b), 0);
+    assert_true(pend_x[0] == 1 || pend_x[0] == 11);
+    alarm(0);
 }
 
 /* Tasks that submit tasks while the program shuts the runtime down: the
@@ -835,7 +998,7 @@ static void overlapping_buffers(void **state)
         assert_int_equal(qv_buf_unregister(many[i]), 0);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(null_arguments, setup, teardown),
@@ -848,6 +1011,11 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(a_new_thread_holds_nothing_of_an_ended_one, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(release_during_an_acquire_is_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(wait_during_an_acquire_waits_for_it, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(shutdown_during_an_acquire, setup, teardown),
         cmocka_unit_test_setup_teardown(wait_inside_task, setup, teardown),
         cmocka_unit_test_setup_teardown(submit_after_shutdown, setup, teardown),
         cmocka_unit_test_setup_teardown(shutdown_waits_for_nested_submissions, setup,
@@ -865,6 +1033,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(unregister_in_a_task_racing_a_call, setup,
                                         teardown),
     };
+    if (argc > 1) /* a test name (or glob) to run only that */
+        cmocka_set_test_filter(argv[1]);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();
     return rc;

@@ -23,6 +23,16 @@ static bool host_ready(qv_runtime *rt, void *arg)
     return atomic_load_explicit(&t->pending, memory_order_seq_cst) == 0;
 }
 
+/* Whether another thread's qv_buf_acquire of buf returned. */
+static bool acquired(qv_runtime *rt, void *arg)
+{
+    (void)rt;
+    const qv_buf *buf = arg;
+    return !atomic_load_explicit(&buf->acquiring, memory_order_seq_cst);
+}
+
+static bool hosts_done(qv_buf *buf);
+
 /* Enters a host task for buf with mode m and waits until its conflicts are
  * done. *out is the task, which the caller completes with qv__task_finish.
  * try: QV_EBUSY instead of waiting, when a task still uses buf or a call
@@ -34,6 +44,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     /* Calls held back or deferred that the access conflicts with go in
      * first: this thread's chain, then what the buffer's readers and
      * writers are owed (defer.c). */
+again:
     qv__region_flush(rt);
     /* Again while another thread's flush made a recipe on buf between the
      * forcing and submit_mu taken here: the host task must follow every
@@ -60,11 +71,31 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
      * one, nothing to wait for (*out NULL). Decided under the lock: an
      * acquire made between qv_buf_wait's look and here put the wait
      * behind the hold, and tasks behind the wait then waited for the
-     * release unseen by qv__held_awaited (review finding). */
+     * release unseen by qv__held_awaited (review finding). Not before
+     * the acquire returns: until then the host copy is not current (the
+     * wait returned while the last writer still ran, and the caller read
+     * the old bytes: adversarial testing). Counted as a host access
+     * meanwhile, so that an unregister after the release waits for it. */
     if (!hold && buf->held) {
+        bool under_way = atomic_load(&buf->acquiring);
+        bool blocks = under_way && qv__held_blocks(rt, buf, m);
+        if (under_way && !blocks)
+            atomic_fetch_add(&buf->hosts, 1);
         pthread_mutex_unlock(&rt->submit_mu);
-        *out = NULL;
-        return 0;
+        if (blocks)
+            return qv__fail(QV_EDEADLK,
+                            "qv_buf_wait: the wait would never end: buffer "
+                            "%p is being acquired, and that waits for a task that waits "
+                            "for a buffer this thread holds (qv_buf_release it first)",
+                            buf->ptr);
+        if (!under_way) {
+            *out = NULL;
+            return 0;
+        }
+        qv__wait_until(rt, acquired, buf);
+        if (hosts_done(buf))
+            qv__wake_waiters(rt);
+        goto again; /* held now, released, or acquired again */
     }
     if (try && qv__buf_users(buf) > 0) {
         pthread_mutex_unlock(&rt->submit_mu);
@@ -115,6 +146,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     atomic_fetch_add(&buf->hosts, 1);
     if (hold) {
         buf->held = m;
+        atomic_store(&buf->acquiring, true);
         buf->holder = qv__thread_serial();
         buf->host = t;
         buf->held_prev = NULL;
@@ -192,14 +224,26 @@ int qv__buf_take_error(qv_buf *b)
 /* Ends the host's hold on buf; wrote: it held buf for writing, and what
  * the host wrote is the only valid copy (a device copy made while it held
  * the buffer, a replay's prefetch, may hold its writes half). QV_EINVAL
- * when buf is not held. */
-static int release(qv_buf *buf, bool wrote)
+ * when buf is not held, or (unless own: the failed acquisition's own
+ * undoing) while its acquisition is under way: ending it then finished
+ * the host's task before the tasks it waits for, so the tasks after it
+ * ran with them, and the acquire returned 0 holding nothing (a lost
+ * update: adversarial testing). */
+static int release(qv_buf *buf, bool wrote, bool own)
 {
     qv_runtime *rt = buf->rt;
     pthread_mutex_lock(&rt->submit_mu);
     qv__task *t = buf->host;
     unsigned held = buf->held;
+    if (t && !own && atomic_load(&buf->acquiring)) {
+        pthread_mutex_unlock(&rt->submit_mu);
+        return qv__fail(QV_EINVAL,
+                        "qv_buf_release: buffer %p is not acquired yet: "
+                        "another thread's qv_buf_acquire of it is under way",
+                        buf->ptr);
+    }
     if (t) {
+        atomic_store(&buf->acquiring, false);
         buf->host = NULL;
         buf->held = 0;
         if (buf->held_prev)
@@ -270,7 +314,10 @@ static int acquire(qv_buf *buf, qv_mode mode, bool try, const char *what)
      * write: that would declare the host copy, never brought up to date,
      * the only valid one (review finding). */
     if (rc)
-        release(buf, false);
+        release(buf, false, true);
+    else
+        atomic_store(&buf->acquiring, false); /* held: only its release ends it */
+    qv__wake_waiters(rt); /* a qv_buf_wait or a shutdown waiting for that */
     return rc;
 }
 
@@ -288,7 +335,7 @@ QV_API int qv_buf_release(qv_buf *buf)
 {
     if (!qv__buf_ok(buf))
         return qv__buf_bad(buf, "qv_buf_release");
-    return release(buf, true);
+    return release(buf, true, false);
 }
 
 QV_API int qv_buf_wait(qv_buf *buf)
@@ -319,7 +366,7 @@ QV_API int qv_buf_wait(qv_buf *buf)
         return rc;
     }
     pthread_mutex_lock(&rt->submit_mu);
-    unsigned held = buf->held;
+    bool held = buf->held && !atomic_load(&buf->acquiring);
     pthread_mutex_unlock(&rt->submit_mu);
     if (held) /* the host holds it: its copy is the current one */
         return 0;
@@ -494,21 +541,37 @@ int qv__held_deadlock(qv_runtime *rt)
     return rc;
 }
 
-/* Releases what the host still holds (shutdown: nothing else would). */
+/* Releases what the host still holds (shutdown: nothing else would). An
+ * acquisition under way in another thread is waited for, then released:
+ * the tasks it waits for end, unless they wait for another hold, which is
+ * released first. */
 void qv__release_all(qv_runtime *rt)
 {
     for (;;) {
-        qv_buf *held = NULL;
+        qv_buf *held = NULL, *pending = NULL;
         pthread_mutex_lock(&rt->submit_mu);
         pthread_mutex_lock(&rt->reg_mu);
-        for (qv_buf *b = rt->bufs; b && !held; b = b->next)
-            if (b->host)
+        for (qv_buf *b = rt->bufs; b && !held; b = b->next) {
+            if (b->host && !atomic_load(&b->acquiring))
                 held = b;
+            else if (b->host && !pending)
+                pending = b;
+        }
+        /* Counted as a host access: it may be released and unregistered
+         * by its thread meanwhile (an unregister then waits for us). */
+        if (!held && pending)
+            atomic_fetch_add(&pending->hosts, 1);
         pthread_mutex_unlock(&rt->reg_mu);
         pthread_mutex_unlock(&rt->submit_mu);
+        if (pending && !held) {
+            qv__wait_until(rt, acquired, pending);
+            if (hosts_done(pending))
+                qv__wake_waiters(rt);
+            continue;
+        }
         if (!held)
             return;
         qv__log(1, "buffer %p was still acquired at shutdown; it is released", held->ptr);
-        qv_buf_release(held);
+        release(held, true, false);
     }
 }

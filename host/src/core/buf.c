@@ -55,6 +55,7 @@ QV_API int qv_buf_register(qv_runtime *rt, void *ptr, size_t n, qv_buf **out)
     atomic_init(&b->ndone, 0);
     atomic_init(&b->valid, 1u); /* the host holds it */
     atomic_init(&b->err, 0);
+    atomic_init(&b->acquiring, false);
     pthread_mutex_init(&b->coh_mu, NULL);
     pthread_mutex_lock(&rt->reg_mu);
     if (n) {

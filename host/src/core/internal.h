@@ -305,6 +305,11 @@ struct qv_buf {
     qv_buf     *held_prev, *held_next; /* rt->held_list while held */
     bool        awaited; /* while held: a task submitted waits for the
                           * release (counted in rt->nawaited) */
+    /* While held: its qv_buf_acquire has not returned yet (it waits for
+     * tasks or brings the copy home). Set under submit_mu with held,
+     * cleared by the acquisition alone; read by any thread. Until then
+     * no other thread may end the hold, and a qv_buf_wait waits for it. */
+    atomic_bool acquiring;
     /* Host accesses begun and not ended (acquisitions held, waits in
      * progress): counted under submit_mu, read by an unregister that
      * waits for them to end. */
