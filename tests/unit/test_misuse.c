@@ -899,6 +899,81 @@ static qv_runtime *runtime_of(const char *policy, int ncpu)
     return qv_runtime_create(&o, &r) == 0 ? r : NULL;
 }
 
+/* A submission held back (max_inflight) while another thread unregisters
+ * its buffer and 300 others: it gets QV_EINVAL once it goes on. The
+ * handle it checks then was freed by the 256th unregister after its own
+ * (AddressSanitizer: heap-use-after-free in the check; adversarial
+ * testing). */
+static qv_runtime *park_rt;
+static qv_func *park_inc;
+static qv_buf *park_b;
+static atomic_int park_gate, park_rc;
+
+static void cpu_park_hold(const qv_call *c)
+{
+    (void)c;
+    while (!atomic_load(&park_gate))
+        usleep(100);
+}
+
+static void cpu_park_inc(const qv_call *c)
+{
+    ((long *)c->ptr[0])[0]++;
+}
+
+static void *park_submit(void *arg)
+{
+    (void)arg;
+    atomic_store(&park_rc, qv_submit(park_rt, park_inc, (qv_arg[]){QV_BUF(park_b)}, 1));
+    return NULL;
+}
+
+static void parked_submission_outlives_many_unregisters(void **state)
+{
+    (void)state;
+    alarm(60);
+    char policy[600];
+    snprintf(policy, sizeof policy, "%s/park.yaml", qv_test_scratch());
+    FILE *pf = fopen(policy, "w");
+    assert_non_null(pf);
+    fputs("devices: [cpu]\nmax_inflight: 16\n", pf);
+    assert_int_equal(fclose(pf), 0);
+    assert_non_null(park_rt = runtime_of(policy, 2));
+    qv_func *hold;
+    qv_arg_desc r[] = {QV_ARG_BUF("x", QV_R)}, rw[] = {QV_ARG_BUF("x", QV_RW)};
+    assert_int_equal(qv_func_create(park_rt, "hold", r, 1, &hold), 0);
+    assert_int_equal(qv_func_set_cpu(hold, cpu_park_hold), 0);
+    assert_int_equal(qv_func_create(park_rt, "inc", rw, 1, &park_inc), 0);
+    assert_int_equal(qv_func_set_cpu(park_inc, cpu_park_inc), 0);
+    static long tok, x[4], m[300];
+    qv_buf *bt;
+    assert_int_equal(qv_buf_register(park_rt, &tok, sizeof tok, &bt), 0);
+    assert_int_equal(qv_buf_register(park_rt, x, sizeof x, &park_b), 0);
+    atomic_store(&park_gate, 0);
+    atomic_store(&park_rc, 1);
+    for (int i = 0; i < 16; i++)
+        assert_int_equal(qv_submit(park_rt, hold, (qv_arg[]){QV_BUF(bt)}, 1), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, park_submit, NULL), 0);
+    usleep(100000);
+    int parked = atomic_load(&park_rc) == 1; /* still held back */
+    assert_int_equal(qv_buf_unregister(park_b), 0);
+    for (int i = 0; i < 300; i++) {
+        qv_buf *b;
+        assert_int_equal(qv_buf_register(park_rt, &m[i], sizeof m[i], &b), 0);
+        assert_int_equal(qv_buf_unregister(b), 0);
+    }
+    atomic_store(&park_gate, 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_true(parked);
+    assert_int_equal(atomic_load(&park_rc), QV_EINVAL);
+    assert_int_equal(x[0], 0);
+    assert_int_equal(qv_wait_all(park_rt), 0);
+    assert_int_equal(qv_buf_unregister(bt), 0);
+    qv_runtime_destroy(park_rt);
+    alarm(0);
+}
+
 static void fork_while_threads_log(void **state)
 {
     (void)state;
@@ -1027,6 +1102,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(fork_leaves_the_runtime_to_the_parent, setup,
                                         teardown),
         cmocka_unit_test(fork_while_threads_log),
+        cmocka_unit_test(parked_submission_outlives_many_unregisters),
         cmocka_unit_test_setup_teardown(implementation_toggled_while_calls_run, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(overlapping_buffers, setup, teardown),

@@ -11,7 +11,8 @@
  * list with its magic cleared, so that a second qv_buf_unregister or a
  * qv_buf_wait on it is refused with QV_EINVAL rather than touching freed
  * memory. Only the oldest of that list is freed (and a handle kept beyond
- * it may then dangle: a cheap check, not a guarantee).
+ * it may then dangle: a cheap check, not a guarantee), never while a
+ * submission that began before its unregister waits to check it.
  */
 #include <search.h>
 #include <stdio.h>
@@ -124,11 +125,17 @@ static int buf_retire(qv_buf *b)
     return rc;
 }
 
-/* Takes b out of the registry and keeps its struct on the dead list. */
+/* Takes b out of the registry and keeps its struct on the dead list. The
+ * oldest are freed under submit_mu, and only while no submitter waits
+ * with it let go: such a call checks its arguments once it has the lock
+ * again, and read a handle that 256 unregisters had freed meanwhile
+ * (ASan: heap-use-after-free in qv__arg_check; adversarial testing). The
+ * list grows past DEAD_KEPT until then. */
 static void buf_unlink(qv_buf *b)
 {
     qv_runtime *rt = b->rt;
     qv_buf *old = NULL;
+    pthread_mutex_lock(&rt->submit_mu);
     pthread_mutex_lock(&rt->reg_mu);
     b->magic = 0;
     if (b->size)
@@ -146,13 +153,21 @@ static void buf_unlink(qv_buf *b)
     else
         rt->dead_head = b;
     rt->dead_tail = b;
-    if (++rt->ndead > DEAD_KEPT) {
-        old = rt->dead_head;
-        rt->dead_head = old->next;
-        rt->ndead--;
+    rt->ndead++;
+    qv_buf **last = &old;
+    for (; rt->ndead > DEAD_KEPT && !rt->parked; rt->ndead--) {
+        *last = rt->dead_head;
+        rt->dead_head = (*last)->next;
+        last = &(*last)->next;
     }
+    *last = NULL;
     pthread_mutex_unlock(&rt->reg_mu);
-    free(old);
+    pthread_mutex_unlock(&rt->submit_mu);
+    while (old) {
+        qv_buf *next = old->next;
+        free(old);
+        old = next;
+    }
 }
 
 int qv__buf_bad(const qv_buf *b, const char *who)

@@ -659,6 +659,10 @@ struct qv_runtime {
     qv_buf         *dead_head, *dead_tail; /* unregistered handles, kept a
                                             * while so misuse is caught */
     size_t          ndead;
+    /* Submitters waiting with submit_mu let go (backpressure, the epoch
+     * ring's hold), their arguments not yet checked: no unregistered
+     * handle is freed meanwhile (buf.c). Under submit_mu. */
+    unsigned parked;
     unsigned        magic;     /* QV__RT_MAGIC until destroyed */
     unsigned        fork_gen;  /* qv__fork_gen when made: its process's */
     bool            log_file;  /* this runtime opened log.file */

@@ -529,10 +529,12 @@ void qv__backpressure(qv_runtime *rt)
          * held_used. */
         unsigned seen = atomic_load_explicit(&rt->held_used, memory_order_relaxed);
         atomic_fetch_add_explicit(&rt->nbp, 1, memory_order_seq_cst);
+        rt->parked++; /* the caller's handles stay allocated (buf.c) */
         pthread_mutex_unlock(&rt->submit_mu);
         qv__wait_until(rt, below_low_water, &seen);
         atomic_fetch_sub_explicit(&rt->nbp, 1, memory_order_relaxed);
         pthread_mutex_lock(&rt->submit_mu);
+        rt->parked--;
     }
 }
 
@@ -559,9 +561,11 @@ void qv__ring_hold(qv_runtime *rt)
     while (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !rt->shut &&
            !qv__current_worker(rt) && !qv__held_awaited(rt) && !qv__devq_keeps(rt)) {
         unsigned seen = atomic_load_explicit(&rt->held_used, memory_order_relaxed);
+        rt->parked++; /* the caller's handles stay allocated (buf.c) */
         pthread_mutex_unlock(&rt->submit_mu);
         qv__wait_until(rt, hold_over, &seen);
         pthread_mutex_lock(&rt->submit_mu);
+        rt->parked--;
     }
 }
 
