@@ -425,9 +425,11 @@ static void *pend_acquire(void *arg)
     atomic_store(&pend_acq_rc, rc);
     if (rc)
         return NULL;
-    atomic_store(&pend_seen, pend_x[0]);
+    /* Atomic: a qv_buf_wait in another thread returns while this holds
+     * the buffer, and its thread reads it meanwhile (pend_wait). */
+    atomic_store(&pend_seen, __atomic_load_n(&pend_x[0], __ATOMIC_RELAXED));
     if ((qv_mode)(intptr_t)arg == QV_RW)
-        pend_x[0] += 10;
+        __atomic_fetch_add(&pend_x[0], 10, __ATOMIC_RELAXED);
     atomic_store(&pend_acq_rc, qv_buf_release(pend_b) ? -1 : 1);
     return NULL;
 }
@@ -436,7 +438,7 @@ static void *pend_wait(void *arg)
 {
     (void)arg;
     int rc = qv_buf_wait(pend_b);
-    atomic_store(&pend_wait_seen, pend_x[0]);
+    atomic_store(&pend_wait_seen, __atomic_load_n(&pend_x[0], __ATOMIC_RELAXED));
     atomic_store(&pend_wait_rc, rc ? rc : 1);
     return NULL;
 }
