@@ -1,12 +1,14 @@
 /*
  * test_alone.c - whether a wrapped program's own threads have all ended
  * (host/src/wrap/alone.c), which decides when a program whose main ended
- * with pthread_exit exits: a thread of the program's that cannot be read,
- * taken for gone, let the process exit while it still worked. The program runs
+ * with pthread_exit exits: a thread of the program's taken for the
+ * runtime's libraries', or one that cannot be read taken for gone, lets
+ * the process exit while it still works. The program runs
  * (tests/wrap/app, test_wrap.c "mainexit", "mainkey", "mainsig") cover
  * main's side.
  */
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -23,6 +25,33 @@ static void *wait_gate(void *arg)
     while (!atomic_load(&g_gate))
         usleep(1000);
     return NULL;
+}
+
+/* A thread of the program's made while the runtime is, by a thread that
+ * blocks every signal (a program that blocks all in main and waits for
+ * them with sigwait): the program's, though every asynchronous signal is
+ * blocked in it; one made with the runtime's mask is the libraries'. */
+static void blocking_all_made_meanwhile_is_the_programs(void **state)
+{
+    (void)state;
+    atomic_store(&g_gate, 0);
+    qv__alone_before b;
+    sigset_t old, all, during;
+    qv__alone_begin(&b, &old);
+    pthread_t lib, user;
+    assert_int_equal(pthread_create(&lib, NULL, wait_gate, NULL), 0);
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &during);
+    assert_int_equal(pthread_create(&user, NULL, wait_gate, NULL), 0);
+    pthread_sigmask(SIG_SETMASK, &during, NULL);
+    qv__alone_end(&b, &old);
+    assert_false(qv__alone()); /* user still runs */
+    /* user ends; lib, the libraries' thread, is left */
+    pthread_cancel(user);
+    pthread_join(user, NULL);
+    assert_true(qv__alone());
+    atomic_store(&g_gate, 1);
+    pthread_join(lib, NULL);
 }
 
 /* A thread's files that cannot be opened (every descriptor but one in
@@ -58,6 +87,7 @@ static void one_descriptor_free_still_tells(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(blocking_all_made_meanwhile_is_the_programs),
         cmocka_unit_test(one_descriptor_free_still_tells),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,15 +10,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+void qv__signals_runtime(sigset_t *set)
+{
+    sigfillset(set);
+    sigdelset(set, SIGSEGV);
+    sigdelset(set, SIGBUS);
+    sigdelset(set, SIGFPE);
+    sigdelset(set, SIGILL);
+    sigdelset(set, SIGTRAP);
+}
+
 void qv__signals_block(sigset_t *old)
 {
     sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, SIGSEGV);
-    sigdelset(&all, SIGBUS);
-    sigdelset(&all, SIGFPE);
-    sigdelset(&all, SIGILL);
-    sigdelset(&all, SIGTRAP);
+    qv__signals_runtime(&all);
     pthread_sigmask(SIG_BLOCK, &all, old);
 }
 

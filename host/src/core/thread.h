@@ -14,6 +14,10 @@
 #include <stdint.h>
 #include <time.h>
 
+/* The signals the runtime's threads block into *set: every one but the
+ * synchronous ones (SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP). */
+void qv__signals_runtime(sigset_t *set);
+
 /* Blocks every signal but the synchronous ones (SIGSEGV, SIGBUS, SIGFPE,
  * SIGILL, SIGTRAP) in the calling thread; *old gets the mask before. */
 void qv__signals_block(sigset_t *old);

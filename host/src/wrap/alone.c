@@ -7,13 +7,19 @@
  *
  * The runtime's own threads are named "qv-..." (qv__thread_name). The
  * threads its libraries make (PoCL's, ZeroMQ's, XRT's) are not: they are
- * told by being made while the runtime was, from a thread whose
- * asynchronous signals were all blocked (qv__alone_adopt), which they
- * inherit. A thread of the program's made in that moment by another of
- * its threads, with every signal blocked too, would pass for one of
- * theirs; nothing else does, and a thread this cannot place (/proc
- * unreadable, no descriptor free) counts as the program's: the process
- * then waits, as it did.
+ * told by being made while the runtime was, from a thread whose signal
+ * mask was then exactly the runtime's (qv__signals_block: the
+ * asynchronous signals blocked, SIGSEGV and the other synchronous ones
+ * not), which they inherit. A program that blocks every signal in main
+ * before it makes its threads (sigfillset, the sigwait pattern) gives
+ * them SIGSEGV blocked too, as glibc's pthread_create does to each new
+ * thread for a moment: a mask that merely blocks all the asynchronous
+ * signals took such threads for the libraries', and the process exited
+ * while they still worked (adversarial testing). Only a thread of the
+ * program's made at that moment by another of its threads with exactly
+ * that mask would pass for one of theirs; a thread this cannot place
+ * (/proc unreadable, no descriptor free) counts as the program's: the
+ * process then waits.
  */
 #include "wrap/alone.h"
 
@@ -68,25 +74,20 @@ static int start_of(long tid, unsigned long long *start)
     return 1;
 }
 
-/* Whether thread tid has every asynchronous signal blocked, as the
- * runtime's threads and those they make have (qv__signals_block). */
-static bool all_blocked(long tid)
+/* The signal mask (SigBlk) in a thread's status file at path, as /proc says
+ * it; 0 when it cannot be read. */
+static unsigned long long mask_of(const char *path)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+    char line[256];
     FILE *f = fopen(path, "re");
     if (!f)
-        return false;
+        return 0;
     unsigned long long blk = 0;
     bool seen = false;
     while (!seen && fgets(line, sizeof line, f))
         seen = sscanf(line, "SigBlk: %llx", &blk) == 1;
     fclose(f);
-    static const int async[] = {SIGHUP,  SIGINT,  SIGQUIT, SIGUSR1, SIGUSR2,
-                                SIGPIPE, SIGALRM, SIGTERM, SIGCHLD, SIGWINCH};
-    for (size_t i = 0; seen && i < sizeof async / sizeof *async; i++)
-        seen = (blk >> (async[i] - 1)) & 1;
-    return seen;
+    return seen ? blk : 0;
 }
 
 /* Whether thread tid is named as the runtime's threads are. */
@@ -165,31 +166,71 @@ void qv__alone_begin(qv__alone_before *b, sigset_t *old)
 {
     b->n = 0;
     b->full = false;
-    each_thread(note_tid, b);
-    qv__signals_block(old); /* what this thread makes now inherits it */
+    b->mask = 0;
+    /* The runtime's mask exactly, not this thread's own plus it: all
+     * blocked in a program that blocks all, the libraries' threads would
+     * look like its. What this thread makes now inherits it. */
+    sigset_t mask;
+    qv__signals_runtime(&mask);
+    pthread_sigmask(SIG_SETMASK, &mask, old);
+    if (!each_thread(note_tid, b))
+        b->full = true;
+    b->mask = mask_of("/proc/thread-self/status");
+}
+
+/* The threads made meanwhile whose mask blocks more than the runtime's,
+ * looked at again (qv__alone_end). */
+struct adopting {
+    const qv__alone_before *b;
+    long later[MAX_LIB];
+    size_t nlater;
+};
+
+/* Adopts tid when its mask is the runtime's. One that blocks that and
+ * more may be a thread just made: glibc blocks every signal in a new
+ * thread until it starts; it is looked at again. g_mu held. */
+static void adopt_one(struct adopting *a, long tid, bool first)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
+    unsigned long long mask = mask_of(path), want = a->b->mask;
+    unsigned long long start;
+    if (mask == want) {
+        if (start_of(tid, &start) == 1 && g_nlib < MAX_LIB)
+            g_lib[g_nlib++] = (struct tid){tid, start};
+    } else if (first && (mask & want) == want && a->nlater < MAX_LIB) {
+        a->later[a->nlater++] = tid;
+    }
 }
 
 static bool adopt(long tid, void *arg)
 {
-    const qv__alone_before *b = arg;
-    for (size_t i = 0; i < b->n; i++)
-        if (b->tid[i] == tid)
+    struct adopting *a = arg;
+    for (size_t i = 0; i < a->b->n; i++)
+        if (a->b->tid[i] == tid)
             return true;
-    if (named_ours(tid) || !all_blocked(tid))
-        return true;
-    unsigned long long start;
-    if (start_of(tid, &start) == 1 && g_nlib < MAX_LIB)
-        g_lib[g_nlib++] = (struct tid){tid, start};
+    if (!named_ours(tid))
+        adopt_one(a, tid, true);
     return true;
 }
 
 void qv__alone_end(const qv__alone_before *b, const sigset_t *old)
 {
     pthread_sigmask(SIG_SETMASK, old, NULL);
-    if (b->full) /* who was there before is not known: adopt none */
+    /* Who was there before, or the mask, not known: adopt none. */
+    if (b->full || !b->mask)
         return;
+    struct adopting a = {.b = b};
     pthread_mutex_lock(&g_mu);
-    each_thread(adopt, (void *)b);
+    each_thread(adopt, &a);
+    /* Those blocking more, once more after a moment: a thread just made
+     * has its own mask by then, one of the program's that blocks every
+     * signal (with SIGSEGV) still blocks them. */
+    if (a.nlater) {
+        nanosleep(&(struct timespec){0, 10 * 1000000}, NULL);
+        for (size_t i = 0; i < a.nlater; i++)
+            adopt_one(&a, a.later[i], false);
+    }
     pthread_mutex_unlock(&g_mu);
 }
 
