@@ -574,6 +574,19 @@ static void test_run_main_exit(void **state)
     free(log);
 }
 
+/* main's own thread-specific value, whose destructor writes the results,
+ * after main's pthread_exit: its destructor runs, as unwrapped; the
+ * library's, made first, ran first and exited the process (adversarial
+ * testing). */
+static void test_run_main_exit_key(void **state)
+{
+    (void)state;
+    const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
+    for (int k = 0; k < 2; k++)
+        free(compare(exe[k], "mainkey", 0, default_config(), "QUIVER_WRAP_MIN_BYTES=0",
+                     NULL));
+}
+
 /* A call whose input cannot be read, left by the program's SIGSEGV
  * handler: the fault comes on the calling thread, before the library
  * holds anything, as unwrapped, and the program's later calls, from
@@ -848,6 +861,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_run_fork_exit),
         cmocka_unit_test(test_run_raw_fork),
         cmocka_unit_test(test_run_main_exit),
+        cmocka_unit_test(test_run_main_exit_key),
         cmocka_unit_test(test_run_input_fault),
         cmocka_unit_test(test_run_no_board),
         cmocka_unit_test(test_run_no_runtime),

@@ -21,6 +21,9 @@
  *            fir and vadd; that thread writes the result (must end, 0)
  *   forkexit  fork() while a thread keeps calling vadd, the children exit(0)
  *            at once: each must be gone within 5 s (else it ends with 1)
+ *   mainkey  main's thread-specific value's destructor writes the result
+ *            after main's pthread_exit (a key made by main, after the
+ *            library's)
  * and, for the deferred build (wrap_app_defer), where results land late:
  *   chain    fir, vadd, fir with each output the next input, the input
  *            changed after the calls, results read by write(2) (fwrite of a
@@ -132,6 +135,17 @@ static void *last_thread(void *arg)
     if (fclose(g_out))
         exit(1);
     return NULL;
+}
+
+/* "mainkey": main's thread-specific value, written at main's end. */
+static pthread_key_t g_key;
+
+static void key_gone(void *arg)
+{
+    job *j = arg;
+    emit(j->y, j->n);
+    if (fclose(g_out))
+        _exit(1);
 }
 
 /* vadd on the job's buffers until the process exits. */
@@ -480,6 +494,16 @@ int main(int argc, char **argv)
         pthread_t th;
         if (pthread_create(&th, NULL, last_thread, &j))
             return 1;
+        pthread_exit(NULL);
+    } else if (!strcmp(mode, "mainkey")) {
+        alarm(60);
+        static job j;
+        j = (job){1, n, malloc(n * sizeof(float)), malloc(n * sizeof(float)), NULL, NULL};
+        if (!j.x || !j.y || pthread_key_create(&g_key, key_gone))
+            return 1;
+        signal_fill(j.x, n, 11);
+        fir(j.x, g_h, j.y, n, TAPS);
+        pthread_setspecific(g_key, &j);
         pthread_exit(NULL);
     } else if (!strcmp(mode, "stack")) {
         enum { N = 16384 };
