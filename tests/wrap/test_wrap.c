@@ -587,6 +587,19 @@ static void test_run_main_exit_key(void **state)
                      NULL));
 }
 
+/* After main's pthread_exit, a SIGTERM goes to the thread that waits for
+ * it (sigwait), which writes the results, as unwrapped; main's thread,
+ * waiting for the program's last, took it and died of it (adversarial
+ * testing). */
+static void test_run_main_exit_sigwait(void **state)
+{
+    (void)state;
+    const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
+    for (int k = 0; k < 2; k++)
+        free(compare(exe[k], "mainsig", 0, default_config(), "QUIVER_WRAP_MIN_BYTES=0",
+                     NULL));
+}
+
 /* A call whose input cannot be read, left by the program's SIGSEGV
  * handler: the fault comes on the calling thread, before the library
  * holds anything, as unwrapped, and the program's later calls, from
@@ -862,6 +875,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_run_raw_fork),
         cmocka_unit_test(test_run_main_exit),
         cmocka_unit_test(test_run_main_exit_key),
+        cmocka_unit_test(test_run_main_exit_sigwait),
         cmocka_unit_test(test_run_input_fault),
         cmocka_unit_test(test_run_no_board),
         cmocka_unit_test(test_run_no_runtime),

@@ -313,21 +313,26 @@ static pthread_key_t g_main_key;
  * program's last thread does, and the runtime's threads, which never end,
  * kept it for ever. Once only those are left, it exits as the last thread
  * would have, with 0, the runtime going first (at_exit). Until then
- * main's thread waits here, and takes the signals the program's threads
- * leave to it (the runtime's block them).
+ * main's thread waits here.
  *
  * Only in the last round of destructors: the program's own keys, made
  * after this one, have theirs called after it in each round, and a
  * destructor of main's value that writes the program's results never ran
  * (the process exited from here first: adversarial testing). Each round
  * before the last sets the value again, which brings this back in the
- * next (v counts them, from 1). */
+ * next (v counts them, from 1). Every signal blocked while it waits, as
+ * for a thread that is gone: the program's threads take them, as they
+ * would unwrapped (a SIGTERM that a thread waits for in sigwait killed
+ * the process here, where main's default action took it). */
 static void main_gone(void *v)
 {
     uintptr_t round = (uintptr_t)v;
     if (round < PTHREAD_DESTRUCTOR_ITERATIONS &&
         !pthread_setspecific(g_main_key, (void *)(round + 1)))
         return;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, NULL);
     for (long ms = 1; !qv__alone(); ms = ms < 100 ? ms * 2 : 100)
         nanosleep(&(struct timespec){0, ms * 1000000}, NULL);
     exit(0);

@@ -24,6 +24,8 @@
  *   mainkey  main's thread-specific value's destructor writes the result
  *            after main's pthread_exit (a key made by main, after the
  *            library's)
+ *   mainsig  main exits; a thread waits for SIGTERM (sigwait) and then
+ *            writes the result; another sends it, SIGTERM blocked
  * and, for the deferred build (wrap_app_defer), where results land late:
  *   chain    fir, vadd, fir with each output the next input, the input
  *            changed after the calls, results read by write(2) (fwrite of a
@@ -146,6 +148,50 @@ static void key_gone(void *arg)
     emit(j->y, j->n);
     if (fclose(g_out))
         _exit(1);
+}
+
+/* "mainsig": the thread that waits for SIGTERM, and the one that sends
+ * it. */
+static job ms_job;
+static pthread_mutex_t ms_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t ms_cv = PTHREAD_COND_INITIALIZER;
+static int ms_ready;
+
+static void *ms_waiter(void *arg)
+{
+    (void)arg;
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, NULL);
+    pthread_mutex_lock(&ms_mu);
+    ms_ready = 1;
+    pthread_cond_broadcast(&ms_cv);
+    pthread_mutex_unlock(&ms_mu);
+    int sig;
+    if (sigwait(&term, &sig))
+        _exit(1);
+    fir(ms_job.x, g_h, ms_job.y, ms_job.n, TAPS);
+    emit(ms_job.y, ms_job.n);
+    if (fclose(g_out))
+        _exit(1);
+    return NULL;
+}
+
+static void *ms_sender(void *arg)
+{
+    (void)arg;
+    sigset_t term;
+    sigemptyset(&term);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, NULL);
+    pthread_mutex_lock(&ms_mu);
+    while (!ms_ready)
+        pthread_cond_wait(&ms_cv, &ms_mu);
+    pthread_mutex_unlock(&ms_mu);
+    usleep(200 * 1000); /* main is gone */
+    kill(getpid(), SIGTERM);
+    return NULL;
 }
 
 /* vadd on the job's buffers until the process exits. */
@@ -504,6 +550,18 @@ int main(int argc, char **argv)
         signal_fill(j.x, n, 11);
         fir(j.x, g_h, j.y, n, TAPS);
         pthread_setspecific(g_key, &j);
+        pthread_exit(NULL);
+    } else if (!strcmp(mode, "mainsig")) {
+        ms_job =
+            (job){1, n, malloc(n * sizeof(float)), malloc(n * sizeof(float)), NULL, NULL};
+        if (!ms_job.x || !ms_job.y)
+            return 1;
+        signal_fill(ms_job.x, n, 17);
+        vadd(ms_job.x, ms_job.x, ms_job.y, n); /* the runtime made from here */
+        pthread_t th;
+        if (pthread_create(&th, NULL, ms_waiter, NULL) ||
+            pthread_create(&th, NULL, ms_sender, NULL))
+            return 1;
         pthread_exit(NULL);
     } else if (!strcmp(mode, "stack")) {
         enum { N = 16384 };
