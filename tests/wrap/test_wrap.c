@@ -618,6 +618,26 @@ static void test_run_input_fault(void **state)
     }
 }
 
+/* A call that goes to __real_ anyway (QUIVER_WRAP=0, below
+ * QUIVER_WRAP_MIN_BYTES) reads nothing first: a fir whose h holds the 64
+ * taps it reads, of the 2^20 its catalog size says, runs as unwrapped;
+ * the wrapper's probe faulted on the page after h (adversarial testing). */
+static void test_run_real_not_probed(void **state)
+{
+    (void)state;
+    const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
+    for (int k = 0; k < 2; k++) {
+        char *log =
+            compare(exe[k], "shorttaps", 1, default_config(), "QUIVER_WRAP=0", NULL);
+        has(log, "fir: 1 calls: 0 to the runtime, 1 to __real_fir (disabled 1");
+        free(log);
+        log = compare(exe[k], "shorttaps", 1, default_config(),
+                      "QUIVER_WRAP_MIN_BYTES=100000000", NULL);
+        has(log, "fir: 1 calls: 0 to the runtime, 1 to __real_fir (disabled 0, below 1");
+        free(log);
+    }
+}
+
 /* 64 samples: below the default QUIVER_WRAP_MIN_BYTES. */
 static void test_run_below_threshold(void **state)
 {
@@ -877,6 +897,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_run_main_exit_key),
         cmocka_unit_test(test_run_main_exit_sigwait),
         cmocka_unit_test(test_run_input_fault),
+        cmocka_unit_test(test_run_real_not_probed),
         cmocka_unit_test(test_run_no_board),
         cmocka_unit_test(test_run_no_runtime),
         cmocka_unit_test(test_run_record),

@@ -67,6 +67,7 @@ static int forked(void);
 static uint64_t g_min_bytes = DEFAULT_MIN_BYTES;
 static unsigned g_where;
 static char g_rt_why[256];
+static atomic_int g_no_rt; /* the runtime could not be made */
 
 /* A range of the callers' memory that a wrapped call has registered. */
 struct span {
@@ -287,6 +288,7 @@ static void rt_init(void)
     int rc = qv_runtime_create(&o, &rt);
     qv__alone_end(&before, &mask);
     if (rc) {
+        atomic_store(&g_no_rt, 1);
         snprintf(g_rt_why, sizeof g_rt_why, "%s: %s", qv_strerror(rc), qv_last_error());
         if (g_stats)
             fprintf(stderr, "quiver wrap: no runtime, every call goes to __real_: %s\n",
@@ -669,6 +671,28 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv,
 
 static int wrap_call(qv_wrap_fn *fn, void *const *argv, const size_t *bytes);
 
+/* Whether a call of fn with buffers of `bytes` may go to the runtime, by
+ * what is known before it starts: not when __real_ runs it anyway
+ * (QUIVER_WRAP=0, no runtime, below QUIVER_WRAP_MIN_BYTES, a forked
+ * child, inside a task). Those calls are not probed: the buffers are
+ * __real_'s business then, which may read less than the catalog's size
+ * says, and "nothing else happens" (docs/profile.md) is the promise;
+ * they faulted in probe() (adversarial testing). The fork check comes
+ * first, too, before probe() asks pending.c (qv__pend_pages), whose lock
+ * a child made without fork()'s handlers may have inherited held. */
+static int may_run(const qv_wrap_fn *fn, const size_t *bytes)
+{
+    tls_in_call = 1; /* a handler's call during env_init goes to __real_ */
+    pthread_once(&g_env_once, env_init);
+    tls_in_call = 0;
+    if (forked() || !g_enabled || atomic_load(&g_no_rt) || qv__in_task())
+        return 0;
+    uint64_t total = 0;
+    for (unsigned i = 0; i < fn->nargs; i++)
+        total = total + bytes[i] < total ? UINT64_MAX : total + bytes[i];
+    return total >= g_min_bytes;
+}
+
 int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
 {
     if (!fn || (fn->abi != 1 && fn->abi != QV_WRAP_ABI) || fn->nargs > QV_MAX_ARGS ||
@@ -684,7 +708,7 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
     sigset_t mask;
     qv__signals_block(&mask);
     int unsized = !argv || sizes_of(fn, argv, bytes);
-    if (!unsized)
+    if (!unsized && may_run(fn, bytes))
         probe(fn, argv, bytes);
     tls_in_call = 1;
     pthread_sigmask(SIG_SETMASK, &mask, NULL);

@@ -24,6 +24,8 @@
  *   mainkey  main's thread-specific value's destructor writes the result
  *            after main's pthread_exit (a key made by main, after the
  *            library's)
+ *   shorttaps  fir on 64 samples with taps = 2^20 and h holding the 64
+ *            taps the loop reads, at the end of readable memory
  *   mainsig  main exits; a thread waits for SIGTERM (sigwait) and then
  *            writes the result; another sends it, SIGTERM blocked
  * and, for the deferred build (wrap_app_defer), where results land late:
@@ -563,6 +565,23 @@ int main(int argc, char **argv)
             pthread_create(&th, NULL, ms_sender, NULL))
             return 1;
         pthread_exit(NULL);
+    } else if (!strcmp(mode, "shorttaps")) {
+        /* fir reads h[k] for k <= i < n only: 64 of the 2^20 taps the
+         * catalog's size says, the last before a page that cannot be
+         * read. */
+        enum { SN = 64 };
+        alarm(60);
+        long pg = sysconf(_SC_PAGESIZE);
+        char *m = mmap(NULL, 2 * (size_t)pg, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED || mprotect(m + pg, (size_t)pg, PROT_NONE))
+            return 1;
+        float *h = (float *)(void *)(m + pg) - SN, x[SN], y[SN];
+        for (int k = 0; k < SN; k++)
+            h[k] = 1.0f / (float)(k + 2);
+        signal_fill(x, SN, 19);
+        fir(x, h, y, SN, 1u << 20);
+        emit(y, SN);
     } else if (!strcmp(mode, "stack")) {
         enum { N = 16384 };
         float x[N], y[N], z[N];
