@@ -13,6 +13,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/thread.h"
 #include "helper.h"
 #include "wrap/alone.h"
 
@@ -84,11 +85,46 @@ static void one_descriptor_free_still_tells(void **state)
     assert_true(after);
 }
 
+/* A runtime's thread (named by qv__thread_name) that makes a thread, as
+ * a wrapped function's code on a worker may: the new thread has the
+ * worker's name but is the program's. */
+static pthread_t g_child;
+static atomic_int g_child_made;
+
+static void *named_maker(void *arg)
+{
+    (void)arg;
+    qv__thread_name("cpu", 0);
+    assert_int_equal(pthread_create(&g_child, NULL, wait_gate, NULL), 0);
+    atomic_store(&g_child_made, 1);
+    while (!atomic_load(&g_gate))
+        usleep(1000);
+    return NULL;
+}
+
+static void thread_of_a_runtime_thread_is_the_programs(void **state)
+{
+    (void)state;
+    atomic_store(&g_gate, 0);
+    pthread_t worker;
+    assert_int_equal(pthread_create(&worker, NULL, named_maker, NULL), 0);
+    while (!atomic_load(&g_child_made))
+        usleep(1000);
+    usleep(10000);
+    bool alone = qv__alone(); /* the child, of the worker's name, runs */
+    atomic_store(&g_gate, 1);
+    pthread_join(g_child, NULL);
+    pthread_join(worker, NULL);
+    assert_false(alone);
+    assert_true(qv__alone());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocking_all_made_meanwhile_is_the_programs),
         cmocka_unit_test(one_descriptor_free_still_tells),
+        cmocka_unit_test(thread_of_a_runtime_thread_is_the_programs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,6 @@
 #ifndef QV_CORE_PROC_THREADS_H
 #define QV_CORE_PROC_THREADS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* One thread, from /proc/self/task/TID/stat. */
@@ -21,7 +20,8 @@ typedef struct qv__proc_thread {
  * cannot be read. */
 size_t qv__proc_threads(long *ids, size_t cap);
 
-/* Thread tid; false when it is gone (or /proc cannot say). */
-bool qv__proc_thread_get(long tid, qv__proc_thread *out);
+/* Thread tid into *out: 1; 0 when it is gone; -1 when /proc cannot say
+ * (no descriptor free, say: not to be taken for gone). */
+int qv__proc_thread_get(long tid, qv__proc_thread *out);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 void qv__signals_runtime(sigset_t *set)
 {
@@ -45,6 +46,25 @@ uint64_t qv__thread_serial(void)
     return serial;
 }
 
+/* The runtime's named threads alive, by Linux thread id (0: a free
+ * slot); each clears its slot as it ends (the key's destructor). A thread
+ * past the slots is not counted: a wrapped program whose main ended then
+ * waits for it as for its own (wrap/alone.c). */
+enum { NAMED = 512 };
+static _Atomic long g_named[NAMED];
+static pthread_key_t g_named_key;
+static pthread_once_t g_named_once = PTHREAD_ONCE_INIT;
+
+static void named_end(void *slot)
+{
+    atomic_store(&g_named[(uintptr_t)slot - 1], 0);
+}
+
+static void named_init(void)
+{
+    (void)pthread_key_create(&g_named_key, named_end);
+}
+
 void qv__thread_name(const char *what, int idx)
 {
     char name[16];
@@ -53,6 +73,26 @@ void qv__thread_name(const char *what, int idx)
     else
         snprintf(name, sizeof name, "qv-%s", what);
     pthread_setname_np(pthread_self(), name);
+    pthread_once(&g_named_once, named_init);
+    if (pthread_getspecific(g_named_key))
+        return; /* named before */
+    long tid = (long)gettid();
+    for (uintptr_t i = 0; i < NAMED; i++) {
+        long free_slot = 0;
+        if (atomic_compare_exchange_strong(&g_named[i], &free_slot, tid)) {
+            if (pthread_setspecific(g_named_key, (void *)(i + 1)))
+                atomic_store(&g_named[i], 0);
+            return;
+        }
+    }
+}
+
+bool qv__thread_runtimes(long tid)
+{
+    for (size_t i = 0; i < NAMED; i++)
+        if (atomic_load_explicit(&g_named[i], memory_order_relaxed) == tid)
+            return true;
+    return false;
 }
 
 void qv__cond_init_monotonic(pthread_cond_t *cv)

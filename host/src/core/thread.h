@@ -11,6 +11,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -33,8 +34,14 @@ int qv__thread_start(pthread_t *t, const pthread_attr_t *attr, void *(*fn)(void 
 uint64_t qv__thread_serial(void);
 
 /* Names the calling thread "qv-<what>" (cut to the 15 characters Linux
- * keeps), so that top -H, perf and gdb tell the runtime's threads apart. */
+ * keeps), so that top -H, perf and gdb tell the runtime's threads apart,
+ * and counts it as the runtime's until it ends (qv__thread_runtimes). */
 void qv__thread_name(const char *what, int idx);
+
+/* Whether thread tid (a Linux thread id) is one of the runtime's that
+ * qv__thread_name named and that has not ended: not a thread that a
+ * function's code made from a worker, which has the worker's name too. */
+bool qv__thread_runtimes(long tid);
 
 /* fn on each of the n items of size bytes at items, a thread each (with
  * qv__thread_start), returning once all are done: for waits that overlap,

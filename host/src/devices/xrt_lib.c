@@ -118,8 +118,9 @@ void *qv__xrt_kernel_open(const qv__xrt_api *x, void *dev, const unsigned char *
          * yielding the core it may be waiting for. */
         for (int tries = 0; !old && tries < 10000; tries++) {
             qv__proc_thread t;
-            if (!qv__proc_thread_get(after[i], &t) || t.state == 'S' || t.state == 'D' ||
-                t.state == 'Z' || t.state == 'X' || strcmp(t.comm, self) != 0)
+            if (qv__proc_thread_get(after[i], &t) != 1 || t.state == 'S' ||
+                t.state == 'D' || t.state == 'Z' || t.state == 'X' ||
+                strcmp(t.comm, self) != 0)
                 break;
             nanosleep(&(struct timespec){ 0, 100000 }, NULL);
         }
