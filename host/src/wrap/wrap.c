@@ -328,6 +328,14 @@ static pthread_key_t g_main_key;
  * the process here, where main's default action took it). */
 static void main_gone(void *v)
 {
+    /* A program that wraps nothing (it links libquiver for a runtime of
+     * its own; a wrapped one declares its functions before main) ends as
+     * glibc ends it. */
+    pthread_mutex_lock(&g_mu);
+    bool wrapped = g_states != NULL;
+    pthread_mutex_unlock(&g_mu);
+    if (!wrapped)
+        return;
     uintptr_t round = (uintptr_t)v;
     if (round < PTHREAD_DESTRUCTOR_ITERATIONS &&
         !pthread_setspecific(g_main_key, (void *)(round + 1)))
