@@ -1580,8 +1580,7 @@ size_t qv__pend_pages(uintptr_t lo, uintptr_t hi, uintptr_t (*out)[2], size_t ma
     if (!g_ok || g_child || !atomic_load(&g_npending))
         return 0;
     size_t k = 0;
-    sigset_t sigs;
-    app_lock(&sigs);
+    pthread_mutex_lock(&g_mu); /* the caller holds the signals (app_lock's) */
     for (const struct entry *e = g_entries; e && k <= max; e = e->next)
         for (unsigned i = 0; i < e->nsegs && k <= max; i++) {
             const struct seg *s = &e->segs[i];
@@ -1593,6 +1592,6 @@ size_t qv__pend_pages(uintptr_t lo, uintptr_t hi, uintptr_t (*out)[2], size_t ma
             }
             k++;
         }
-    app_unlock(&sigs);
+    pthread_mutex_unlock(&g_mu);
     return k;
 }

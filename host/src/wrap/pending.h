@@ -55,7 +55,8 @@ void qv__pend_forked(void);
 
 /* The pages of pending outputs that meet [lo, hi), as ranges in out (at
  * most max); returns how many there are (more than max: not all told).
- * Reading them would land their outputs. */
+ * Reading them would land their outputs. The caller has the asynchronous
+ * signals blocked (qv__signals_block). */
 size_t qv__pend_pages(uintptr_t lo, uintptr_t hi, uintptr_t (*out)[2], size_t max);
 
 /* Closes the calling thread's region of deferred calls (a synchronous call
