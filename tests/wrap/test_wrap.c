@@ -581,6 +581,9 @@ static void test_run_main_exit(void **state)
 static void test_run_main_exit_key(void **state)
 {
     (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* as test_run_main_exit */
+#endif
     const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
     for (int k = 0; k < 2; k++)
         free(compare(exe[k], "mainkey", 0, default_config(), "QUIVER_WRAP_MIN_BYTES=0",
@@ -594,6 +597,9 @@ static void test_run_main_exit_key(void **state)
 static void test_run_main_exit_sigwait(void **state)
 {
     (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* as test_run_main_exit */
+#endif
     const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
     for (int k = 0; k < 2; k++)
         free(compare(exe[k], "mainsig", 0, default_config(), "QUIVER_WRAP_MIN_BYTES=0",

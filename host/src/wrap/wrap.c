@@ -145,6 +145,9 @@ static void print_stats(void)
  * waits are not async-signal-safe) goes to __real_, as the original call
  * would have run; it hung on the lock or the wait it interrupted. */
 static __thread int tls_in_call;
+/* Set while a call reads its buffers' pages (probe): a fault there may
+ * leave by a jump, which ends that call. */
+static __thread int tls_probing;
 
 /* At exit, once (registered at start-up and again after the runtime is
  * made): the counters, then the runtime goes (its models are saved);
@@ -690,9 +693,7 @@ static int wrap_call(qv_wrap_fn *fn, void *const *argv, const size_t *bytes);
  * a child made without fork()'s handlers may have inherited held. */
 static int may_run(const qv_wrap_fn *fn, const size_t *bytes)
 {
-    tls_in_call = 1; /* a handler's call during env_init goes to __real_ */
     pthread_once(&g_env_once, env_init);
-    tls_in_call = 0;
     if (forked() || !g_enabled || atomic_load(&g_no_rt) || qv__in_task())
         return 0;
     uint64_t total = 0;
@@ -703,31 +704,40 @@ static int may_run(const qv_wrap_fn *fn, const size_t *bytes)
 
 int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
 {
+    /* A call that finds the probe under way comes after a jump out of its
+     * fault (the program's SIGSEGV handler, siglongjmp): that call never
+     * happened. (The asynchronous signals are held meanwhile, so it is no
+     * handler's call inside it.) */
+    if (tls_probing) {
+        tls_probing = 0;
+        tls_in_call = 0;
+    }
     if (!fn || (fn->abi != 1 && fn->abi != QV_WRAP_ABI) || fn->nargs > QV_MAX_ARGS ||
         !fn->name || !fn->cpu || tls_in_call)
         return 1;
-    /* The sizes told and the pages read with the asynchronous signals
-     * held: a handler's wrapped call made meanwhile found no call under
-     * way (tls_in_call) and took the runtime from inside the handler (the
-     * thread sanitizer, test_wrap). A fault in the reading still reaches
-     * the program's handler; one that jumps out with siglongjmp gets its
-     * mask back. */
+    /* tls_in_call before anything else: a handler's wrapped call made
+     * meanwhile goes to __real_ (one that found no call under way took the
+     * runtime from inside the handler: the thread sanitizer, test_wrap).
+     * The sizes told and the pages read with the asynchronous signals
+     * held; a fault in the reading still reaches the program's handler,
+     * and one that jumps out with siglongjmp gets its mask back. */
+    tls_in_call = 1;
     size_t bytes[QV_MAX_ARGS];
     sigset_t mask;
     qv__signals_block(&mask);
+    tls_probing = 1;
     int unsized = !argv || sizes_of(fn, argv, bytes);
     if (!unsized && may_run(fn, bytes))
         probe(fn, argv, bytes);
-    tls_in_call = 1;
+    tls_probing = 0;
     pthread_sigmask(SIG_SETMASK, &mask, NULL);
     /* No cancellation point inside: the function the program wrote has
      * none, and a thread cancelled in a wait here unwound holding the
      * runtime's locks, its spans still linked, and hung the process at
      * the next cancel (adversarial testing). A cancel that came meanwhile
      * acts at the thread's next cancellation point, as unwrapped. */
-    /* tls_in_call first (above) and last: a handler that interrupted
-     * pthread_setcancelstate went to the runtime, and called calloc in a
-     * signal handler (the thread sanitizer, test_wrap). */
+    /* tls_in_call cleared last: a handler that interrupted
+     * pthread_setcancelstate went to the runtime. */
     int cancel;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
     int rc = wrap_call(fn, argv, unsized ? NULL : bytes);
