@@ -337,17 +337,23 @@ static void main_gone(void *v)
     pthread_mutex_lock(&g_mu);
     bool wrapped = g_states != NULL;
     pthread_mutex_unlock(&g_mu);
-    if (!wrapped)
+    /* Nor one whose calls all go to __real_ (QUIVER_WRAP=0, no runtime,
+     * a forked child): "nothing else happens" there. */
+    if (!wrapped || !g_enabled || g_forked || atomic_load(&g_no_rt))
         return;
     uintptr_t round = (uintptr_t)v;
     if (round < PTHREAD_DESTRUCTOR_ITERATIONS &&
         !pthread_setspecific(g_main_key, (void *)(round + 1)))
         return;
-    sigset_t all;
+    sigset_t all, was;
     sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, NULL);
+    pthread_sigmask(SIG_SETMASK, &all, &was);
     for (long ms = 1; !qv__alone(); ms = ms < 100 ? ms * 2 : 100)
         nanosleep(&(struct timespec){0, ms * 1000000}, NULL);
+    /* The exit handlers (the runtime's end, the program's atexit) with
+     * main's mask: a fault there reaches the program's handler, a wait for
+     * a signal ends. */
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
     exit(0);
 }
 
@@ -499,6 +505,15 @@ static int sizes_of(const qv_wrap_fn *fn, void *const *argv, size_t *bytes)
     return 0;
 }
 
+/* Whether calls of fn may be deferred: only where the CPU may run the
+ * task, since a task that ran nowhere else still runs there (__real_),
+ * while a deferred call can no longer fall back to __real_ itself. */
+static bool deferrable(const qv_wrap_fn *fn)
+{
+    return fn->abi >= 2 && (fn->flags & QV_WRAP_DEFER) && g_defer &&
+           (!g_where || (g_where & (1u << QV_CLASS_CPU)));
+}
+
 /* Reads a byte of each page of the call's buffers, on the calling thread
  * and before the library takes any state: memory that cannot be read
  * faults here, where a SIGSEGV handler that jumps out of the fault leaves
@@ -512,8 +527,12 @@ static int sizes_of(const qv_wrap_fn *fn, void *const *argv, size_t *bytes)
 static void probe(const qv_wrap_fn *fn, void *const *argv, const size_t *bytes)
 {
     size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    bool defer = deferrable(fn);
     for (unsigned i = 0; i < fn->nargs; i++) {
-        if (!fn->args[i].size || !bytes[i])
+        /* An output only written: read in a deferred call's set-up (what
+         * it held before), not otherwise, where reading a fresh page here
+         * cost a fault more than the device's write takes. */
+        if (!fn->args[i].size || !bytes[i] || (fn->args[i].mode == QV_W && !defer))
             continue;
         uintptr_t lo = (uintptr_t)argv[i], hi = lo + bytes[i], skip[8][2];
         size_t nskip = qv__pend_pages(lo, hi, skip, 8);
@@ -529,24 +548,13 @@ static void probe(const qv_wrap_fn *fn, void *const *argv, const size_t *bytes)
     }
 }
 
-/* The call, with g_rw held for reading; bytes: its buffers' sizes, NULL
- * when they cannot be told. 0: done; 1: __real_. */
+/* The call, with g_rw held for reading; bytes: its buffers' sizes
+ * (route_of). 0: done; 1: __real_. */
 static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv,
                const size_t *bytes)
 {
     if (!g_rt) {
         atomic_fetch_add(&s->disabled, 1);
-        return 1;
-    }
-    if (!bytes) {
-        atomic_fetch_add(&s->unsized, 1);
-        return 1;
-    }
-    uint64_t total = 0;
-    for (unsigned i = 0; i < fn->nargs; i++)
-        total = total + bytes[i] < total ? UINT64_MAX : total + bytes[i];
-    if (total < g_min_bytes) {
-        atomic_fetch_add(&s->below, 1);
         return 1;
     }
     /* An output that overlaps another argument: what the function computes
@@ -569,11 +577,7 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv,
         atomic_fetch_add(&s->failed, 1);
         return 1;
     }
-    /* Deferred only where the CPU may run the task: a task that ran
-     * nowhere else still runs there (__real_), while a deferred call can
-     * no longer fall back to __real_ itself. */
-    if (fn->abi >= 2 && (fn->flags & QV_WRAP_DEFER) && g_defer &&
-        (!g_where || (g_where & (1u << QV_CLASS_CPU)))) {
+    if (deferrable(fn)) {
         switch (qv__pend_call(g_rt, s->f, fn, argv, bytes, "wrap:deferred", &s->pend)) {
         case QV__PEND_DONE:
             atomic_fetch_add(&s->deferred, 1);
@@ -680,26 +684,44 @@ static int run(struct qv_wrap_state *s, qv_wrap_fn *fn, void *const *argv,
     return 0;
 }
 
-static int wrap_call(qv_wrap_fn *fn, void *const *argv, const size_t *bytes);
+/* Where a call goes, told once before it starts: the runtime, or
+ * __real_ for the reason its counter names. */
+enum route {
+    TO_RUNTIME,
+    TO_REAL_UNSIZED,
+    TO_REAL_DISABLED,
+    TO_REAL_NESTED,
+    TO_REAL_BELOW
+};
 
-/* Whether a call of fn with buffers of `bytes` may go to the runtime, by
- * what is known before it starts: not when __real_ runs it anyway
- * (QUIVER_WRAP=0, no runtime, below QUIVER_WRAP_MIN_BYTES, a forked
- * child, inside a task). Those calls are not probed: the buffers are
- * __real_'s business then, which may read less than the catalog's size
- * says, and "nothing else happens" (docs/profile.md) is the promise;
- * they faulted in probe() (adversarial testing). The fork check comes
- * first, too, before probe() asks pending.c (qv__pend_pages), whose lock
- * a child made without fork()'s handlers may have inherited held. */
-static int may_run(const qv_wrap_fn *fn, const size_t *bytes)
+static int wrap_call(qv_wrap_fn *fn, void *const *argv, const size_t *bytes,
+                     enum route route);
+
+/* The route of a call of fn with argv, its buffers' sizes into bytes.
+ * Decided before the buffers are probed: a call that goes to __real_
+ * anyway (QUIVER_WRAP=0, no runtime, below QUIVER_WRAP_MIN_BYTES, a forked
+ * child, inside a task) is __real_'s business, which may read less than
+ * the catalog's size says, and "nothing else happens" (docs/profile.md):
+ * such calls faulted in probe() (adversarial testing). The fork check
+ * comes before probe() asks pending.c (qv__pend_pages), whose lock a
+ * child made without fork()'s handlers may have inherited held. */
+static enum route route_of(const qv_wrap_fn *fn, void *const *argv, size_t *bytes)
 {
+    if (!argv) /* a scalar the catalog's type cannot hold */
+        return TO_REAL_UNSIZED;
     pthread_once(&g_env_once, env_init);
-    if (forked() || !g_enabled || atomic_load(&g_no_rt) || qv__in_task())
-        return 0;
+    if (forked() || !g_enabled || atomic_load(&g_no_rt))
+        return TO_REAL_DISABLED;
+    /* From inside a task (a wrapped function's __real_ calling another):
+     * waiting there for a task of its own could deadlock the workers. */
+    if (qv__in_task())
+        return TO_REAL_NESTED;
+    if (sizes_of(fn, argv, bytes))
+        return TO_REAL_UNSIZED;
     uint64_t total = 0;
     for (unsigned i = 0; i < fn->nargs; i++)
         total = total + bytes[i] < total ? UINT64_MAX : total + bytes[i];
-    return total >= g_min_bytes;
+    return total < g_min_bytes ? TO_REAL_BELOW : TO_RUNTIME;
 }
 
 int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
@@ -717,20 +739,22 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
         return 1;
     /* tls_in_call before anything else: a handler's wrapped call made
      * meanwhile goes to __real_ (one that found no call under way took the
-     * runtime from inside the handler: the thread sanitizer, test_wrap).
-     * The sizes told and the pages read with the asynchronous signals
-     * held; a fault in the reading still reaches the program's handler,
-     * and one that jumps out with siglongjmp gets its mask back. */
+     * runtime from inside the handler: the thread sanitizer, test_wrap). */
     tls_in_call = 1;
     size_t bytes[QV_MAX_ARGS];
-    sigset_t mask;
-    qv__signals_block(&mask);
-    tls_probing = 1;
-    int unsized = !argv || sizes_of(fn, argv, bytes);
-    if (!unsized && may_run(fn, bytes))
+    enum route route = route_of(fn, argv, bytes);
+    if (route == TO_RUNTIME) {
+        /* The pages read with the asynchronous signals held (a handler
+         * then finds tls_probing set only after a jump); a fault there
+         * still reaches the program's handler, and one that jumps out with
+         * siglongjmp (from sigsetjmp(env, 1)) gets its mask back. */
+        sigset_t mask;
+        qv__signals_block(&mask);
+        tls_probing = 1;
         probe(fn, argv, bytes);
-    tls_probing = 0;
-    pthread_sigmask(SIG_SETMASK, &mask, NULL);
+        tls_probing = 0;
+        pthread_sigmask(SIG_SETMASK, &mask, NULL);
+    }
     /* No cancellation point inside: the function the program wrote has
      * none, and a thread cancelled in a wait here unwound holding the
      * runtime's locks, its spans still linked, and hung the process at
@@ -740,30 +764,25 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
      * pthread_setcancelstate went to the runtime. */
     int cancel;
     pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &cancel);
-    int rc = wrap_call(fn, argv, unsized ? NULL : bytes);
+    int rc = wrap_call(fn, argv, bytes, route);
     pthread_setcancelstate(cancel, NULL);
     tls_in_call = 0;
     return rc;
 }
 
-static int wrap_call(qv_wrap_fn *fn, void *const *argv, const size_t *bytes)
+static int wrap_call(qv_wrap_fn *fn, void *const *argv, const size_t *bytes,
+                     enum route route)
 {
     struct qv_wrap_state *s = state_of(fn);
     if (!s)
         return 1;
     atomic_fetch_add(&s->calls, 1);
-    if (!argv) { /* a scalar the catalog's type cannot hold */
-        atomic_fetch_add(&s->unsized, 1);
-        return 1;
-    }
-    if (forked() || !g_enabled) {
-        atomic_fetch_add(&s->disabled, 1);
-        return 1;
-    }
-    /* From inside a task (a wrapped function's __real_ calling another):
-     * waiting there for a task of its own could deadlock the workers. */
-    if (qv__in_task()) {
-        atomic_fetch_add(&s->nested, 1);
+    _Atomic uint64_t *why[] = {[TO_REAL_UNSIZED] = &s->unsized,
+                               [TO_REAL_DISABLED] = &s->disabled,
+                               [TO_REAL_NESTED] = &s->nested,
+                               [TO_REAL_BELOW] = &s->below};
+    if (route != TO_RUNTIME) {
+        atomic_fetch_add(why[route], 1);
         return 1;
     }
     pthread_once(&g_rt_once, rt_init);
