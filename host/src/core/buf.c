@@ -126,11 +126,12 @@ static int buf_retire(qv_buf *b)
 }
 
 /* Takes b out of the registry and keeps its struct on the dead list. The
- * oldest are freed under submit_mu, and only while no submitter waits
- * with it let go: such a call checks its arguments once it has the lock
- * again, and read a handle that 256 unregisters had freed meanwhile
- * (ASan: heap-use-after-free in qv__arg_check; adversarial testing). The
- * list grows past DEAD_KEPT until then. */
+ * oldest are freed under submit_mu, and only those unregistered before
+ * every submitter now waiting with it let go began to wait: such a call
+ * checks its arguments once it has the lock again, and read a handle that
+ * 256 unregisters had freed meanwhile (ASan: heap-use-after-free in
+ * qv__arg_check; adversarial testing). The list grows past DEAD_KEPT by
+ * the unregisters made during the longest such wait. */
 static void buf_unlink(qv_buf *b)
 {
     qv_runtime *rt = b->rt;
@@ -154,8 +155,12 @@ static void buf_unlink(qv_buf *b)
         rt->dead_head = b;
     rt->dead_tail = b;
     rt->ndead++;
+    b->dead_seq = rt->nunlinked++;
+    uint64_t oldest = UINT64_MAX; /* the oldest waiting submitter's count */
+    for (const struct qv__park *p = rt->parks; p; p = p->next)
+        oldest = p->seq < oldest ? p->seq : oldest;
     qv_buf **last = &old;
-    for (; rt->ndead > DEAD_KEPT && !rt->parked; rt->ndead--) {
+    for (; rt->ndead > DEAD_KEPT && rt->dead_head->dead_seq < oldest; rt->ndead--) {
         *last = rt->dead_head;
         rt->dead_head = (*last)->next;
         last = &(*last)->next;

@@ -251,7 +251,14 @@ static inline bool qv__func_can(const qv_func *f, qv_class c)
 
 #define QV__BUF_MAGIC 0x71766266u /* "qvbf" while registered */
 
+/* A submitter waiting with submit_mu let go (sched.c), on its stack. */
+struct qv__park {
+    uint64_t seq; /* rt->nunlinked when it began to wait */
+    struct qv__park *prev, *next;
+};
+
 struct qv_buf {
+    uint64_t dead_seq; /* unregistered: rt->nunlinked then (buf.c) */
     /* QV__BUF_MAGIC while registered; 0 from the moment an unregister
      * claims it (under submit_mu: no submission or host access takes it
      * after that), read by any thread. */
@@ -660,9 +667,11 @@ struct qv_runtime {
                                             * while so misuse is caught */
     size_t          ndead;
     /* Submitters waiting with submit_mu let go (backpressure, the epoch
-     * ring's hold), their arguments not yet checked: no unregistered
-     * handle is freed meanwhile (buf.c). Under submit_mu. */
-    unsigned parked;
+     * ring's hold), their arguments not yet checked, each with the
+     * unregister count when it began to wait: no handle unregistered
+     * since the oldest of them began is freed (buf.c). Under submit_mu. */
+    struct qv__park *parks;
+    uint64_t nunlinked;        /* buffers unregistered so far */
     unsigned        magic;     /* QV__RT_MAGIC until destroyed */
     unsigned        fork_gen;  /* qv__fork_gen when made: its process's */
     bool            log_file;  /* this runtime opened log.file */

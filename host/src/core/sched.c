@@ -503,6 +503,28 @@ static uint64_t fin_sum(qv_runtime *rt)
     return n;
 }
 
+/* p waits with submit_mu let go, from now on: the handles the caller was
+ * given stay allocated until it checks them (buf.c). Under submit_mu. */
+static void park_begin(qv_runtime *rt, struct qv__park *p)
+{
+    p->seq = rt->nunlinked;
+    p->prev = NULL;
+    p->next = rt->parks;
+    if (rt->parks)
+        rt->parks->prev = p;
+    rt->parks = p;
+}
+
+static void park_end(qv_runtime *rt, struct qv__park *p)
+{
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        rt->parks = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+}
+
 void qv__backpressure(qv_runtime *rt)
 {
     /* A task that submits must never wait for the tasks it holds back, nor
@@ -529,12 +551,13 @@ void qv__backpressure(qv_runtime *rt)
          * held_used. */
         unsigned seen = atomic_load_explicit(&rt->held_used, memory_order_relaxed);
         atomic_fetch_add_explicit(&rt->nbp, 1, memory_order_seq_cst);
-        rt->parked++; /* the caller's handles stay allocated (buf.c) */
+        struct qv__park p;
+        park_begin(rt, &p);
         pthread_mutex_unlock(&rt->submit_mu);
         qv__wait_until(rt, below_low_water, &seen);
         atomic_fetch_sub_explicit(&rt->nbp, 1, memory_order_relaxed);
         pthread_mutex_lock(&rt->submit_mu);
-        rt->parked--;
+        park_end(rt, &p);
     }
 }
 
@@ -561,11 +584,12 @@ void qv__ring_hold(qv_runtime *rt)
     while (atomic_load_explicit(&rt->ring_waits, memory_order_relaxed) && !rt->shut &&
            !qv__current_worker(rt) && !qv__held_awaited(rt) && !qv__devq_keeps(rt)) {
         unsigned seen = atomic_load_explicit(&rt->held_used, memory_order_relaxed);
-        rt->parked++; /* the caller's handles stay allocated (buf.c) */
+        struct qv__park p;
+        park_begin(rt, &p);
         pthread_mutex_unlock(&rt->submit_mu);
         qv__wait_until(rt, hold_over, &seen);
         pthread_mutex_lock(&rt->submit_mu);
-        rt->parked--;
+        park_end(rt, &p);
     }
 }
 
