@@ -44,6 +44,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
     /* Calls held back or deferred that the access conflicts with go in
      * first: this thread's chain, then what the buffer's readers and
      * writers are owed (defer.c). */
+    bool counted = false; /* a wait's host access, kept across its retry */
 again:
     qv__region_flush(rt);
     /* Again while another thread's flush made a recipe on buf between the
@@ -65,8 +66,15 @@ again:
     /* An unregister that claimed buf meanwhile (another thread's) owns it. */
     if (atomic_load(&buf->magic) != QV__BUF_MAGIC) {
         pthread_mutex_unlock(&rt->submit_mu);
+        if (counted && hosts_done(buf))
+            qv__wake_waiters(rt); /* that unregister waits for it */
         return qv__buf_bad(buf, hold ? "qv_buf_acquire" : "qv_buf_wait");
     }
+    /* Registered still, under the lock an unregister claims it with: no
+     * unregister waits for the retry's count, which goes now. */
+    if (counted)
+        atomic_fetch_sub(&buf->hosts, 1);
+    counted = false;
     /* A wait of a buffer the host holds: the host's copy is the current
      * one, nothing to wait for (*out NULL). Decided under the lock: an
      * acquire made between qv_buf_wait's look and here put the wait
@@ -93,9 +101,12 @@ again:
             return 0;
         }
         qv__wait_until(rt, acquired, buf);
-        if (hosts_done(buf))
-            qv__wake_waiters(rt);
-        goto again; /* held now, released, or acquired again */
+        /* Held now, released, or acquired again: once more, the access
+         * still counted until the lock is had again (an unregister after
+         * the release claimed and retired buf while the retry's flush
+         * used it: review). */
+        counted = true;
+        goto again;
     }
     if (try && qv__buf_users(buf) > 0) {
         pthread_mutex_unlock(&rt->submit_mu);
