@@ -191,7 +191,22 @@ static void *ms_sender(void *arg)
     while (!ms_ready)
         pthread_cond_wait(&ms_cv, &ms_mu);
     pthread_mutex_unlock(&ms_mu);
-    usleep(200 * 1000); /* main is gone */
+    /* Until main is gone: ended (unwrapped), or waiting with every signal
+     * blocked (wrapped); a fixed pause lost the race on a loaded host. */
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)getpid());
+    for (int gone = 0, tries = 0; !gone && tries < 10000; tries++) {
+        FILE *f = fopen(path, "r");
+        unsigned long long blk = 0;
+        while (f && !gone && fgets(line, sizeof line, f))
+            gone =
+                !strncmp(line, "State:\tZ", 9) ||
+                (sscanf(line, "SigBlk: %llx", &blk) == 1 && (blk >> (SIGTERM - 1)) & 1);
+        if (f)
+            fclose(f);
+        if (!gone)
+            usleep(1000);
+    }
     kill(getpid(), SIGTERM);
     return NULL;
 }

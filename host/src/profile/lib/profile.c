@@ -705,7 +705,8 @@ static char exe_path[PATH_MAX];
  * The loader's name is relative to the directory the process was in when
  * it loaded a library found through a relative LD_LIBRARY_PATH or dlopen
  * path, and the report, run elsewhere, named the functions from another
- * file of that name (adversarial testing). The loader's name when no mapping says (the vDSO). */
+ * file of that name (adversarial testing). The loader's name when no
+ * mapping says (the vDSO). */
 NOI static void mod_path(const qvp_mod *m, char *path, size_t n)
 {
     if (!m->name || !*m->name) { /* the program */
