@@ -574,6 +574,20 @@ static void test_run_main_exit(void **state)
     free(log);
 }
 
+/* compare() of mode on the wrapped build and the deferred one, with
+ * QUIVER_WRAP_MIN_BYTES=0; each log must hold want (when not NULL). */
+static void compare_builds(const char *mode, const char *want)
+{
+    const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
+    for (int k = 0; k < 2; k++) {
+        char *log = compare(exe[k], mode, 0, default_config(), "QUIVER_WRAP_MIN_BYTES=0",
+                            NULL);
+        if (want)
+            has(log, want);
+        free(log);
+    }
+}
+
 /* main's own thread-specific value, whose destructor writes the results,
  * after main's pthread_exit: its destructor runs, as unwrapped; the
  * library's, made first, ran first and exited the process (adversarial
@@ -584,10 +598,7 @@ static void test_run_main_exit_key(void **state)
 #ifdef __SANITIZE_THREAD__
     skip(); /* as test_run_main_exit */
 #endif
-    const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
-    for (int k = 0; k < 2; k++)
-        free(compare(exe[k], "mainkey", 0, default_config(), "QUIVER_WRAP_MIN_BYTES=0",
-                     NULL));
+    compare_builds("mainkey", NULL);
 }
 
 /* After main's pthread_exit, a SIGTERM goes to the thread that waits for
@@ -600,10 +611,7 @@ static void test_run_main_exit_sigwait(void **state)
 #ifdef __SANITIZE_THREAD__
     skip(); /* as test_run_main_exit */
 #endif
-    const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
-    for (int k = 0; k < 2; k++)
-        free(compare(exe[k], "mainsig", 0, default_config(), "QUIVER_WRAP_MIN_BYTES=0",
-                     NULL));
+    compare_builds("mainsig", NULL);
 }
 
 /* A call whose input cannot be read, left by the program's SIGSEGV
@@ -615,13 +623,7 @@ static void test_run_main_exit_sigwait(void **state)
 static void test_run_input_fault(void **state)
 {
     (void)state;
-    const char *exe[] = {QV_WRAP_APP, QV_WRAP_APP_DEFER};
-    for (int k = 0; k < 2; k++) {
-        char *log = compare(exe[k], "segvin", 0, default_config(),
-                            "QUIVER_WRAP_MIN_BYTES=0", NULL);
-        has(log, "fir: 9 calls: 9 to the runtime");
-        free(log);
-    }
+    compare_builds("segvin", "fir: 9 calls: 9 to the runtime");
 }
 
 /* A call that goes to __real_ anyway (QUIVER_WRAP=0, below

@@ -159,13 +159,19 @@ static pthread_mutex_t ms_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ms_cv = PTHREAD_COND_INITIALIZER;
 static int ms_ready;
 
+/* Blocks SIGTERM in the calling thread; *term: SIGTERM alone. */
+static void block_sigterm(sigset_t *term)
+{
+    sigemptyset(term);
+    sigaddset(term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, term, NULL);
+}
+
 static void *ms_waiter(void *arg)
 {
     (void)arg;
     sigset_t term;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &term, NULL);
+    block_sigterm(&term);
     pthread_mutex_lock(&ms_mu);
     ms_ready = 1;
     pthread_cond_broadcast(&ms_cv);
@@ -184,9 +190,7 @@ static void *ms_sender(void *arg)
 {
     (void)arg;
     sigset_t term;
-    sigemptyset(&term);
-    sigaddset(&term, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &term, NULL);
+    block_sigterm(&term);
     pthread_mutex_lock(&ms_mu);
     while (!ms_ready)
         pthread_cond_wait(&ms_cv, &ms_mu);
