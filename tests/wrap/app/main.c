@@ -50,6 +50,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -158,6 +159,7 @@ static job ms_job;
 static pthread_mutex_t ms_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t ms_cv = PTHREAD_COND_INITIALIZER;
 static int ms_ready;
+static atomic_int ms_main_leaving; /* set by main just before pthread_exit */
 
 /* Blocks SIGTERM in the calling thread; *term: SIGTERM alone. */
 static void block_sigterm(sigset_t *term)
@@ -196,20 +198,27 @@ static void *ms_sender(void *arg)
         pthread_cond_wait(&ms_cv, &ms_mu);
     pthread_mutex_unlock(&ms_mu);
     /* Until main is gone: ended (unwrapped), or waiting with every signal
-     * blocked (wrapped); a fixed pause lost the race on a loaded host. */
+     * blocked (wrapped). Only once main has said it leaves: pthread_create
+     * blocks every signal of its caller for a moment, and a SIGTERM sent
+     * then killed main when it unblocked them (CI, a loaded host). */
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/self/task/%d/status", (int)getpid());
-    for (int gone = 0, tries = 0; !gone && tries < 10000; tries++) {
-        FILE *f = fopen(path, "r");
+    int gone = 0;
+    for (int tries = 0; !gone && tries < 60000; tries++) {
+        FILE *f = atomic_load(&ms_main_leaving) ? fopen(path, "r") : NULL;
         unsigned long long blk = 0;
         while (f && !gone && fgets(line, sizeof line, f))
             gone =
-                !strncmp(line, "State:\tZ", 9) ||
+                !strncmp(line, "State:\tZ", 8) ||
                 (sscanf(line, "SigBlk: %llx", &blk) == 1 && (blk >> (SIGTERM - 1)) & 1);
         if (f)
             fclose(f);
         if (!gone)
             usleep(1000);
+    }
+    if (!gone) {
+        fprintf(stderr, "mainsig: main neither ended nor blocked SIGTERM in 60 s\n");
+        _exit(3);
     }
     kill(getpid(), SIGTERM);
     return NULL;
@@ -583,6 +592,7 @@ int main(int argc, char **argv)
         if (pthread_create(&th, NULL, ms_waiter, NULL) ||
             pthread_create(&th, NULL, ms_sender, NULL))
             return 1;
+        atomic_store(&ms_main_leaving, 1);
         pthread_exit(NULL);
     } else if (!strcmp(mode, "shorttaps")) {
         /* fir reads h[k] for k <= i < n only: 64 of the 2^20 taps the
