@@ -30,13 +30,15 @@
 #include <time.h>
 
 #include "config/board.h"
+#include "config/policy.h"
+#include "core/alone.h"
+#include "core/internal.h"
+#include "core/proc_threads.h"
+#include "devices/device.h"
+#include "devices/remote_link.h"
 #include "fft/fft_ref.h"
 #include "fir/fir_ref.h"
 #include "fir_fft_mag/fir_fft_mag_ref.h"
-#include "config/policy.h"
-#include "core/internal.h"
-#include "devices/device.h"
-#include "devices/remote_link.h"
 #include "platform.h"
 #include "quiver.h"
 #include "qvpart.h"
@@ -583,6 +585,71 @@ static void daemon_restarted_while_idle(void **state)
     vadds_on(rt, f, ba, bb);
     assert_int_equal(qv_device_get(rt, d, &di), 0);
     assert_true(di.tasks > before);
+    assert_int_equal(qv_buf_unregister(ba), 0);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    qv_runtime_destroy(rt);
+}
+
+/* The ZeroMQ threads of the process into tid (at most 16): how many. */
+static size_t zmq_threads(long tid[16])
+{
+    long all[1024];
+    size_t n = qv__proc_threads(all, 1024), k = 0;
+    assert_true(n > 0 && n <= 1024);
+    for (size_t i = 0; i < n && k < 16; i++) {
+        qv__proc_thread t;
+        if (qv__proc_thread_get(all[i], &t) == 1 && !strncmp(t.comm, "ZMQbg/", 6))
+            tid[k++] = all[i];
+    }
+    return k;
+}
+
+/* A wrapped program whose main ends with pthread_exit exits once its own
+ * threads have (core/alone.c): ZeroMQ's, made anew when the board's
+ * connection is made again after its daemon restarted, are the
+ * runtime's libraries', not the program's (it waited for them for
+ * ever). */
+static void reconnection_threads_are_not_the_programs(void **state)
+{
+    (void)state;
+#ifdef __SANITIZE_THREAD__
+    skip(); /* ThreadSanitizer's own thread: a process is never alone */
+#endif
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    qv__alone_before win;
+    sigset_t old;
+    qv__alone_begin(&win, &old); /* as a wrapped program makes its runtime */
+    qv_runtime *rt = remote_runtime();
+    qv__alone_end(&win, &old);
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f = vadd_func(rt);
+    assert_true(qv__alone());
+    long was[16], now[16];
+    size_t nwas = zmq_threads(was);
+    assert_true(nwas > 0);
+    daemon_kill(SIGKILL);
+    daemon_start();
+    /* Until the link noticed and is back: tasks meanwhile run on the
+     * CPU. */
+    qv_buf *ba, *bb;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    for (int round = 0; round < 2; round++)
+        vadds_on(rt, f, ba, bb);
+    wait_healthy(rt, d, &di);
+    size_t nnow = zmq_threads(now), fresh = 0;
+    for (size_t i = 0; i < nnow; i++) {
+        size_t k = 0;
+        while (k < nwas && was[k] != now[i])
+            k++;
+        fresh += k == nwas;
+    }
+    assert_true(fresh > 0); /* the connection was made again */
+    assert_true(qv__alone());
     assert_int_equal(qv_buf_unregister(ba), 0);
     assert_int_equal(qv_buf_unregister(bb), 0);
     qv_runtime_destroy(rt);
@@ -2757,6 +2824,7 @@ int main(int argc, char **argv)
 #endif
 #ifdef QV_WADD_CATALOG
         cmocka_unit_test(in_place_calls_are_no_part),
+        cmocka_unit_test(reconnection_threads_are_not_the_programs),
 #endif
     };
     signal(SIGPIPE, SIG_IGN);

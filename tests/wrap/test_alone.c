@@ -1,6 +1,6 @@
 /*
  * test_alone.c - whether a wrapped program's own threads have all ended
- * (host/src/wrap/alone.c), which decides when a program whose main ended
+ * (host/src/core/alone.c), which decides when a program whose main ended
  * with pthread_exit exits: a thread of the program's taken for the
  * runtime's libraries', or one that cannot be read taken for gone, lets
  * the process exit while it still works. The program runs
@@ -13,11 +13,11 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "core/alone.h"
 #include "core/thread.h"
 #include "helper.h"
-#include "wrap/alone.h"
 
-static atomic_int g_gate;
+static atomic_int g_gate, g_gate2;
 
 /* ThreadSanitizer's own thread is neither the runtime's nor made while it
  * was: a process is never alone there. */
@@ -27,11 +27,12 @@ static atomic_int g_gate;
 #define SKIP_UNDER_TSAN() ((void)0)
 #endif
 
-/* Waits until the gate opens. */
+/* Waits until the gate opens (arg NULL: g_gate; else the gate it
+ * points to). */
 static void *wait_gate(void *arg)
 {
-    (void)arg;
-    while (!atomic_load(&g_gate))
+    atomic_int *gate = arg ? arg : &g_gate;
+    while (!atomic_load(gate))
         usleep(1000);
     return NULL;
 }
@@ -62,6 +63,39 @@ static void blocking_all_made_meanwhile_is_the_programs(void **state)
     assert_true(qv__alone());
     atomic_store(&g_gate, 1);
     pthread_join(lib, NULL);
+}
+
+/* A program with more threads than the runtime's first look could hold
+ * (256) when it makes its runtime: the libraries' threads made then are
+ * still told (none was). */
+static void many_threads_before_still_tell(void **state)
+{
+    (void)state;
+    SKIP_UNDER_TSAN();
+    enum { MANY = 300 };
+    atomic_store(&g_gate, 0);
+    atomic_store(&g_gate2, 0);
+    pthread_attr_t small;
+    pthread_attr_init(&small);
+    pthread_attr_setstacksize(&small, 64 * 1024);
+    pthread_t user[MANY], lib;
+    for (int i = 0; i < MANY; i++)
+        assert_int_equal(pthread_create(&user[i], &small, wait_gate, NULL), 0);
+    qv__alone_before b;
+    sigset_t old;
+    qv__alone_begin(&b, &old);
+    assert_int_equal(pthread_create(&lib, &small, wait_gate, &g_gate2), 0);
+    qv__alone_end(&b, &old);
+    bool alone = qv__alone();
+    atomic_store(&g_gate, 1);
+    for (int i = 0; i < MANY; i++)
+        pthread_join(user[i], NULL);
+    bool after = qv__alone(); /* lib still runs */
+    atomic_store(&g_gate2, 1);
+    pthread_join(lib, NULL);
+    pthread_attr_destroy(&small);
+    assert_false(alone);
+    assert_true(after);
 }
 
 /* A thread's files that cannot be opened (every descriptor but one in
@@ -135,6 +169,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocking_all_made_meanwhile_is_the_programs),
         cmocka_unit_test(one_descriptor_free_still_tells),
+        cmocka_unit_test(many_threads_before_still_tell),
         cmocka_unit_test(thread_of_a_runtime_thread_is_the_programs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

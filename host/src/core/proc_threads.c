@@ -1,7 +1,7 @@
 /*
  * proc_threads.c - the process's threads as /proc lists them: the ones an
  * XRT kernel's opening started (xrt_lib.c), the ones the runtime's making
- * started (wrap/alone.c).
+ * started (core/alone.c).
  */
 #include "core/proc_threads.h"
 

@@ -49,7 +49,7 @@ uint64_t qv__thread_serial(void)
 /* The runtime's named threads alive, by Linux thread id (0: a free
  * slot); each clears its slot as it ends (the key's destructor). A thread
  * past the slots is not counted: a wrapped program whose main ended then
- * waits for it as for its own (wrap/alone.c). */
+ * waits for it as for its own (core/alone.c). */
 enum { NAMED = 512 };
 static _Atomic long g_named[NAMED];
 static pthread_key_t g_named_key;

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alone.h"
 #include "core/internal.h"
 #include "devices/remote_link.h"
 #include "qv_text.h"
@@ -218,7 +219,13 @@ static bool unresolved(const char *endpoint, char *why, size_t n)
 int qv__rconn_dial(const qv__rlink *l, int wakefd, void **ctxp, void **sockp,
                    qv__rhello *h, char *err, size_t errlen)
 {
+    /* The context's first socket starts ZeroMQ's threads: a wrapped
+     * program waits for its own threads only (core/alone.c), and these
+     * are the runtime's, made again on each reconnection. */
+    qv__alone_before win;
+    qv__alone_window_begin(&win);
     void *ctx = zmq_ctx_new(), *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    qv__alone_window_end(&win);
     int rc = 0;
     if (!sock) {
         snprintf(err, errlen, "cannot make a ZeroMQ socket: %s", zmq_strerror(errno));

@@ -25,11 +25,11 @@
 #include <unistd.h>
 
 #include "config/catalog_expr.h"
+#include "core/alone.h"
 #include "core/internal.h" /* qv__in_task */
 #include "core/thread.h"   /* qv__signals_block */
 #include "quiver.h"
 #include "quiver_wrap.h"
-#include "wrap/alone.h"
 #include "wrap/pending.h"
 
 /* Default of QUIVER_WRAP_MIN_BYTES: below this, a copy and a launch cost

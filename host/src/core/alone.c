@@ -22,12 +22,16 @@
  * made at that moment by another of its threads with exactly that mask
  * would pass for one of theirs; a thread this cannot place (/proc
  * unreadable, no descriptor free) counts as the program's: the process
- * then waits.
+ * then waits. Threads the libraries make later, on the runtime's calls
+ * (ZeroMQ's, a remote board's connection made again), are told by windows
+ * of the same kind around those calls (qv__alone_window_begin): before
+ * them such a process waited for ever.
  */
-#include "wrap/alone.h"
+#include "core/alone.h"
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,11 @@
 #include "core/thread.h"
 
 enum { MAX_LIB = 64 };
+/* A thread that blocks more than the window's mask is looked at again
+ * every LOOK_MS, LOOKS times at most: one just made may not have its own
+ * mask or name yet; one of the program's that blocks every signal keeps
+ * it, and costs the window LOOKS x LOOK_MS. */
+enum { LOOK_MS = 10, LOOKS = 5 };
 
 /* A thread, by its id and its start time (ids are used again). */
 struct tid {
@@ -47,6 +56,7 @@ struct tid {
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tid g_lib[MAX_LIB]; /* the libraries' threads; guarded by g_mu */
 static size_t g_nlib;
+static atomic_bool g_windows; /* qv__alone_begin's window was opened */
 
 /* The signal mask (SigBlk) in a thread's status file at path, as /proc
  * says it; 0 when it cannot be read. */
@@ -86,6 +96,17 @@ static bool list_threads(long **tid, size_t *n)
     }
 }
 
+/* Lists the threads there as the window opens, and the opening thread's
+ * mask as /proc says it. */
+static void open_window(qv__alone_before *b)
+{
+    b->tid = NULL;
+    b->n = 0;
+    b->mask = mask_of("/proc/thread-self/status");
+    if (b->mask && !list_threads(&b->tid, &b->n))
+        b->tid = NULL;
+}
+
 void qv__alone_begin(qv__alone_before *b, sigset_t *old)
 {
     /* The runtime's mask exactly, not this thread's own plus it: all
@@ -94,14 +115,40 @@ void qv__alone_begin(qv__alone_before *b, sigset_t *old)
     sigset_t mask;
     qv__signals_runtime(&mask);
     pthread_sigmask(SIG_SETMASK, &mask, old);
-    size_t cap = sizeof b->tid / sizeof *b->tid;
-    b->n = qv__proc_threads(b->tid, cap);
-    b->full = !b->n || b->n > cap;
-    b->mask = mask_of("/proc/thread-self/status");
+    open_window(b);
 }
 
-/* Adopts thread tid, made while the runtime was, when its mask is the
- * runtime's (or it is ZeroMQ's). One that blocks that and more may be a
+void qv__alone_window_begin(qv__alone_before *b)
+{
+    b->tid = NULL;
+    if (atomic_load(&g_windows))
+        open_window(b);
+}
+
+/* Remembers a library's thread; when the list is full, first forgets
+ * those that have ended (each connection made again makes two). g_mu
+ * held. */
+static void remember(long tid, unsigned long long start)
+{
+    for (size_t i = 0; i < g_nlib; i++)
+        if (g_lib[i].tid == tid && g_lib[i].start == start)
+            return;
+    if (g_nlib == MAX_LIB) {
+        size_t k = 0;
+        for (size_t i = 0; i < g_nlib; i++) {
+            qv__proc_thread t;
+            int known = qv__proc_thread_get(g_lib[i].tid, &t);
+            if (known < 0 || (known == 1 && t.start == g_lib[i].start))
+                g_lib[k++] = g_lib[i];
+        }
+        g_nlib = k;
+    }
+    if (g_nlib < MAX_LIB)
+        g_lib[g_nlib++] = (struct tid){tid, start};
+}
+
+/* Adopts thread tid, made while a window was open, when its mask is the
+ * window's (or it is ZeroMQ's). One that blocks that and more may be a
  * thread just made (glibc blocks every signal in a new thread until it
  * starts): true, to be looked at again. g_mu held. */
 static bool adopt(long tid, unsigned long long want)
@@ -113,21 +160,23 @@ static bool adopt(long tid, unsigned long long want)
     snprintf(path, sizeof path, "/proc/self/task/%ld/status", tid);
     unsigned long long mask = mask_of(path);
     if (mask == want || (!strncmp(t.comm, "ZMQbg/", 6) && (mask & want) == want)) {
-        if (g_nlib < MAX_LIB)
-            g_lib[g_nlib++] = (struct tid){tid, t.start};
+        remember(tid, t.start);
         return false;
     }
     return (mask & want) == want;
 }
 
-void qv__alone_end(const qv__alone_before *b, const sigset_t *old)
+/* Adopts the threads made since b was opened; frees b's list. */
+static void close_window(qv__alone_before *b)
 {
-    pthread_sigmask(SIG_SETMASK, old, NULL);
     long *tid;
     size_t n;
     /* Who was there before, or the mask, not known: adopt none. */
-    if (b->full || !b->mask || !list_threads(&tid, &n))
+    if (!b->tid || !list_threads(&tid, &n)) {
+        free(b->tid);
+        b->tid = NULL;
         return;
+    }
     pthread_mutex_lock(&g_mu);
     size_t later = 0;
     for (size_t i = 0; i < n; i++) {
@@ -137,16 +186,34 @@ void qv__alone_end(const qv__alone_before *b, const sigset_t *old)
         if (!before && adopt(tid[i], b->mask))
             tid[later++] = tid[i];
     }
-    /* Those blocking more, once more after a moment: a thread just made
-     * has its own mask by then, one of the program's that blocks every
-     * signal (with SIGSEGV) still blocks them. */
-    if (later) {
-        nanosleep(&(struct timespec){0, 10 * 1000000}, NULL);
+    /* Those blocking more, again after a moment: a thread just made has
+     * its own mask and name by then, one of the program's that blocks
+     * every signal (with SIGSEGV) still blocks them. */
+    for (int look = 0; later && look < LOOKS; look++) {
+        nanosleep(&(struct timespec){0, LOOK_MS * 1000000L}, NULL);
+        size_t still = 0;
         for (size_t i = 0; i < later; i++)
-            (void)adopt(tid[i], b->mask);
+            if (adopt(tid[i], b->mask))
+                tid[still++] = tid[i];
+        later = still;
     }
     pthread_mutex_unlock(&g_mu);
     free(tid);
+    free(b->tid);
+    b->tid = NULL;
+}
+
+void qv__alone_end(qv__alone_before *b, const sigset_t *old)
+{
+    pthread_sigmask(SIG_SETMASK, old, NULL);
+    close_window(b);
+    /* Only now: the runtime's calls while it was made are this window's. */
+    atomic_store(&g_windows, true);
+}
+
+void qv__alone_window_end(qv__alone_before *b)
+{
+    close_window(b);
 }
 
 /* Whether thread tid is not one of the program's: the caller, the
