@@ -812,8 +812,9 @@ static void closed_userfaultfd_is_told(void **state)
  * be made (as under `ulimit -v`, at vm.max_map_count, or pthread_create's
  * EAGAIN). Two calls deferred, the second's task reading the first's
  * pending output (a table), then this thread touches the second's output.
- * Exit status 0 when both landed right and a later call ran
- * synchronously; stuck, SIGALRM ends it (the parent says so). */
+ * Exit status 0 when both landed right, a later call ran synchronously,
+ * and calls defer again once lander threads can be made; stuck, SIGALRM
+ * ends it (the parent says so). */
 static int no_lander_then_touch(void)
 {
     signal(SIGALRM, SIG_DFL);
@@ -843,13 +844,27 @@ static int no_lander_then_touch(void)
     for (uint32_t i = 0; i < N; i += 512)
         if (z[i] != 2.0f * (1.0f + (float)i) + 1.0f || y[i] != x[i] * t[i % 1024])
             return 1;
+    /* The limit gone, calls defer again once nothing is pending for a
+     * while (deferring stopped for good). */
+    qv__fault_set_n("lander", QV_FAULT_ALLOC, 0, 0, 0);
+    float *w = fresh(0);
+    for (int tries = 0; stats().deferred == 1; tries++) {
+        if (tries == 100)
+            return 4;
+        usleep(50 * 1000);
+        assert_int_equal(scale(x, w, N), 0);
+    }
+    for (uint32_t i = 0; i < N; i += 512)
+        if (w[i] != 2.0f * (1.0f + (float)i) + 1.0f)
+            return 1;
     return 0;
 }
 
 /* When no thread can be made to land a touched output, the reserve lander
  * made at init lands it (and the outputs its task reads), the program is
  * told once, and later calls run synchronously: the handler tried again
- * every 10 ms for ever, and the touch never returned. */
+ * every 10 ms for ever, and the touch never returned. Once threads can be
+ * made again, calls defer again. */
 static void no_lander_thread_still_lands(void **state)
 {
     (void)state;
@@ -868,7 +883,8 @@ static void no_lander_thread_still_lands(void **state)
                  code == 128 + SIGALRM || code == -1 ? "stuck, ended by its alarm"
                  : code == 1                         ? "wrong results"
                  : code == 2                         ? "a later call was deferred"
-                                                     : "failed",
+                 : code == 4 ? "calls never deferred again once threads could be made"
+                             : "failed",
                  code, out);
     free(out);
 }

@@ -158,6 +158,12 @@ static unsigned long long g_next_id;
 static pthread_t g_reserve;
 static pthread_cond_t g_reserve_cv = PTHREAD_COND_INITIALIZER;
 static atomic_int g_no_lander;
+static atomic_int g_no_lander_said; /* the program was told (once) */
+/* With g_no_lander set and nothing left pending for RETRY_MS, calls defer
+ * again: the limit may have been momentary (a burst of the program's own
+ * threads), and deferring stopped for good after it. A lasting one fails
+ * the next lander thread, and the reserve lands that output. */
+enum { RETRY_MS = 1000 };
 /* The most outputs pending at once: a quarter of vm.max_map_count (read at
  * init). Each may cost three mappings (its pages split the program's
  * mapping in three, and its mirror), so the program keeps a quarter of
@@ -484,7 +490,8 @@ static void *lander(void *arg)
  * under `ulimit -v`, vm.max_map_count reached, pthread_create's EAGAIN):
  * the handler used to try again every 10 ms, and a touch waited for ever
  * while none could be made. Once one could not be made (g_no_lander),
- * calls no longer defer and this thread lands every pending output,
+ * calls no longer defer (for RETRY_MS after the last lands) and this
+ * thread lands every pending output,
  * touched or not, one at a time, oldest first: a task that reads an
  * earlier call's pending output (a table it did not get as an argument)
  * finds it landed rather than waiting for this very thread. Idle until
@@ -505,6 +512,13 @@ static void *reserve(void *arg)
                 pthread_cond_wait(&g_armed, &g_mu);
         } else if (g_entries && atomic_load(&g_no_lander)) {
             pthread_cond_wait(&g_armed, &g_mu); /* set up or landing elsewhere */
+        } else if (atomic_load(&g_no_lander)) {
+            struct timespec until;
+            clock_gettime(CLOCK_REALTIME, &until);
+            until.tv_sec += RETRY_MS / 1000;
+            if (pthread_cond_timedwait(&g_reserve_cv, &g_mu, &until) == ETIMEDOUT &&
+                !g_entries)
+                atomic_store(&g_no_lander, 0);
         } else {
             pthread_cond_wait(&g_reserve_cv, &g_mu);
         }
@@ -532,11 +546,12 @@ static void queue_land(struct entry *e)
     e->queued = 1;
     if (!rc)
         return;
-    if (!atomic_exchange(&g_no_lander, 1))
+    atomic_store(&g_no_lander, 1);
+    if (!atomic_exchange(&g_no_lander_said, 1))
         fprintf(stderr,
                 "quiver wrap: no thread could be made to land a deferred output (%s); "
                 "the outputs pending land one at a time, and later calls run "
-                "synchronously\n",
+                "synchronously until one can be made again\n",
                 qv_strerror(-rc));
     pthread_cond_signal(&g_reserve_cv);
 }
