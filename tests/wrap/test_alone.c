@@ -98,6 +98,32 @@ static void many_threads_before_still_tell(void **state)
     assert_true(after);
 }
 
+/* More library threads than a fixed list held (PoCL makes one a core):
+ * every one is told the libraries'. */
+static void many_library_threads_are_all_told(void **state)
+{
+    (void)state;
+    SKIP_UNDER_TSAN();
+    enum { LIBS = 100 };
+    atomic_store(&g_gate2, 0);
+    pthread_attr_t small;
+    pthread_attr_init(&small);
+    pthread_attr_setstacksize(&small, 64 * 1024);
+    pthread_t lib[LIBS];
+    qv__alone_before b;
+    sigset_t old;
+    qv__alone_begin(&b, &old);
+    for (int i = 0; i < LIBS; i++)
+        assert_int_equal(pthread_create(&lib[i], &small, wait_gate, &g_gate2), 0);
+    qv__alone_end(&b, &old);
+    bool alone = qv__alone();
+    atomic_store(&g_gate2, 1);
+    for (int i = 0; i < LIBS; i++)
+        pthread_join(lib[i], NULL);
+    pthread_attr_destroy(&small);
+    assert_true(alone);
+}
+
 /* A thread's files that cannot be opened (every descriptor but one in
  * use) do not say that it is gone; one descriptor is enough to tell. */
 static void one_descriptor_free_still_tells(void **state)
@@ -170,6 +196,7 @@ int main(void)
         cmocka_unit_test(blocking_all_made_meanwhile_is_the_programs),
         cmocka_unit_test(one_descriptor_free_still_tells),
         cmocka_unit_test(many_threads_before_still_tell),
+        cmocka_unit_test(many_library_threads_are_all_told),
         cmocka_unit_test(thread_of_a_runtime_thread_is_the_programs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

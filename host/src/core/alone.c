@@ -40,7 +40,6 @@
 #include "core/proc_threads.h"
 #include "core/thread.h"
 
-enum { MAX_LIB = 64 };
 /* A thread that blocks more than the window's mask is looked at again
  * every LOOK_MS, LOOKS times at most: one just made may not have its own
  * mask or name yet; one of the program's that blocks every signal keeps
@@ -54,8 +53,10 @@ struct tid {
 };
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
-static struct tid g_lib[MAX_LIB]; /* the libraries' threads; guarded by g_mu */
-static size_t g_nlib;
+/* The libraries' threads (PoCL makes one a core: a fixed 64 left most of
+ * a large machine's out); guarded by g_mu. */
+static struct tid *g_lib;
+static size_t g_nlib, g_libcap;
 static atomic_bool g_windows; /* qv__alone_begin's window was opened */
 
 /* The signal mask (SigBlk) in a thread's status file at path, as /proc
@@ -126,14 +127,14 @@ void qv__alone_window_begin(qv__alone_before *b)
 }
 
 /* Remembers a library's thread; when the list is full, first forgets
- * those that have ended (each connection made again makes two). g_mu
- * held. */
+ * those that have ended (each connection made again makes two), then
+ * grows it. g_mu held. */
 static void remember(long tid, unsigned long long start)
 {
     for (size_t i = 0; i < g_nlib; i++)
         if (g_lib[i].tid == tid && g_lib[i].start == start)
             return;
-    if (g_nlib == MAX_LIB) {
+    if (g_nlib == g_libcap) {
         size_t k = 0;
         for (size_t i = 0; i < g_nlib; i++) {
             qv__proc_thread t;
@@ -143,8 +144,15 @@ static void remember(long tid, unsigned long long start)
         }
         g_nlib = k;
     }
-    if (g_nlib < MAX_LIB)
-        g_lib[g_nlib++] = (struct tid){tid, start};
+    if (g_nlib == g_libcap) {
+        size_t cap = g_libcap ? 2 * g_libcap : 64;
+        struct tid *l = realloc(g_lib, cap * sizeof *l);
+        if (!l) /* not adopted: the process waits for it */
+            return;
+        g_lib = l;
+        g_libcap = cap;
+    }
+    g_lib[g_nlib++] = (struct tid){tid, start};
 }
 
 /* Adopts thread tid, made while a window was open, when its mask is the
