@@ -60,7 +60,7 @@
 
 #include "core/fork.h"
 #include "core/thread.h"
-#include "devices/device.h" /* qv__fault_hit: a lander thread refused (tests) */
+#include "devices/device.h" /* qv__fault_hit: a lander thread refused or slow (tests) */
 #include "wrap/pending.h"
 
 /* Private copies kept for reuse once their buffers are unregistered. */
@@ -265,6 +265,40 @@ static int meets(const struct entry *e, uintptr_t lo, uintptr_t hi)
     return 0;
 }
 
+/* 1 when a's pages and b's, wherever they are now, meet. */
+static int pages_meet(const struct entry *a, const struct entry *b)
+{
+    for (unsigned i = 0; i < b->nsegs; i++)
+        if (meets(a, b->segs[i].dst, b->segs[i].dst + b->segs[i].len))
+            return 1;
+    return 0;
+}
+
+/* Copies into k's mirror j's bytes on the pages both have now, each
+ * byte from where j's pieces hold it to where k's do. Not by [plo, phi):
+ * an output cut by an unmap keeps that range, and another output moved
+ * onto those addresses since got the cut one's bytes (a lost result,
+ * adversarial runs under load). */
+static void copy_shared(struct entry *k, const struct entry *j)
+{
+    uintptr_t dlo = j->lo - j->plo, dhi = j->hi - j->plo; /* j's bytes in its mirror */
+    for (unsigned a = 0; a < k->nsegs; a++)
+        for (unsigned b = 0; b < j->nsegs; b++) {
+            const struct seg *sk = &k->segs[a], *sj = &j->segs[b];
+            uintptr_t lo = sk->dst > sj->dst ? sk->dst : sj->dst;
+            uintptr_t hi = sk->dst + sk->len < sj->dst + sj->len ? sk->dst + sk->len
+                                                                 : sj->dst + sj->len;
+            /* Address x holds j's mirror byte sj->off + (x - sj->dst). */
+            uintptr_t xlo = dlo > sj->off ? sj->dst + (dlo - sj->off) : sj->dst;
+            uintptr_t xhi = dhi > sj->off ? sj->dst + (dhi - sj->off) : sj->dst;
+            lo = lo > xlo ? lo : xlo;
+            hi = hi < xhi ? hi : xhi;
+            if (lo < hi)
+                memcpy((char *)k->m.mem + sk->off + (lo - sk->dst),
+                       (const char *)j->m.mem + sj->off + (lo - sj->dst), hi - lo);
+        }
+}
+
 static void entry_free(struct entry *e)
 {
     free(e->segs);
@@ -374,7 +408,7 @@ static int land(struct entry *e)
             int in = 0;
             for (unsigned j = 0; j < n && !in; j++)
                 in = g[j] == o;
-            if (!in && overlaps(o->plo, o->phi, g[k]->plo, g[k]->phi))
+            if (!in && pages_meet(o, g[k]))
                 g[n++] = o;
         }
     int unarmed = 0;
@@ -410,13 +444,9 @@ static int land(struct entry *e)
     /* Each mirror gets its neighbours' bytes on shared pages, so that
      * whichever fills a shared page first fills it whole. */
     for (unsigned k = 0; k < n; k++)
-        for (unsigned j = 0; j < n; j++) {
-            uintptr_t lo = g[j]->lo > g[k]->plo ? g[j]->lo : g[k]->plo;
-            uintptr_t hi = g[j]->hi < g[k]->phi ? g[j]->hi : g[k]->phi;
-            if (j != k && lo < hi)
-                memcpy((char *)g[k]->m.mem + (lo - g[k]->plo),
-                       (char *)g[j]->m.mem + (lo - g[j]->plo), hi - lo);
-        }
+        for (unsigned j = 0; j < n; j++)
+            if (j != k)
+                copy_shared(g[k], g[j]);
     for (unsigned k = 0; k < n; k++)
         while (fill(g[k]))
             wait_handler();
@@ -472,7 +502,11 @@ static struct entry *by_id(unsigned long long id)
 static void *lander(void *arg)
 {
     unsigned long long id = (unsigned long long)(uintptr_t)arg;
-    qv__thread_name("land", -1); /* the runtime's: alone.c */
+    qv__thread_name("land", -1); /* the runtime's: core/alone.c */
+    /* Tests: a lander thread slow to start (a loaded host), whose output
+     * another lands meanwhile. */
+    if (qv__fault_hit("lander", QV_FAULT_WAIT))
+        nanosleep(&(struct timespec){0, 200 * 1000000L}, NULL);
     pthread_mutex_lock(&g_mu);
     /* Landed here, or by the call setting it up, or by another thread:
      * once it is out of the list, it may be gone. */
@@ -499,7 +533,7 @@ static void *lander(void *arg)
 static void *reserve(void *arg)
 {
     (void)arg;
-    qv__thread_name("reserve", -1); /* the runtime's: alone.c */
+    qv__thread_name("reserve", -1); /* the runtime's: core/alone.c */
     pthread_mutex_lock(&g_mu);
     while (!atomic_load(&g_quit)) {
         struct entry *e = NULL;
@@ -746,7 +780,7 @@ static void uffd_lost(int fd)
 static void *handler(void *arg)
 {
     (void)arg;
-    qv__thread_name("uffd", -1); /* the runtime's: alone.c */
+    qv__thread_name("uffd", -1); /* the runtime's: core/alone.c */
     int wake = g_wake[0];
     for (;;) {
         struct pollfd p[2] = {{g_uffd, POLLIN, 0}, {wake, POLLIN, 0}};
