@@ -190,8 +190,34 @@ void qd_on_alloc(qd_req *q)
     qd_reply_msg(q->rid, q->rlen, &m);
 }
 
+/* Forgets b and gives its memory back at once if nothing uses it (no run,
+ * no copy task): its device copies are dropped unread (QV_W), as a copy
+ * home of a large one would hold the socket thread. false: in use, b is
+ * as it was. A FREE's memory went only once a waiter had run, so a
+ * client's ALLOC just after its FREE was refused past --max-memory on a
+ * loaded machine (test_remote, refused_alloc_runs_elsewhere). */
+static bool buf_release_now(qd_buf *b)
+{
+    int rc = qv_buf_try_acquire(b->buf, QV_W);
+    if (rc) {
+        if (rc != QV_EBUSY) /* a failed task's error, taken now: said */
+            qd_log("buffer %" PRIu64 ": %s", b->id, qv_last_error());
+        return false;
+    }
+    qv_buf_release(b->buf);
+    /* Written by the host last and used by nothing: only a task that just
+     * ended and still counts for a moment makes this fail (QV_EBUSY). */
+    if (qv_buf_try_unregister(b->buf))
+        return false;
+    atomic_fetch_sub(&qd_s.mem_held, b->size);
+    free(b->mem);
+    free(b);
+    return true;
+}
+
 /* Takes b out of the table and its owner's account and drops the table's
- * reference: a waiter forgets it once the runs that write it are done. */
+ * reference: forgotten at once when nothing uses it, else by a waiter once
+ * the runs that use it are done. */
 static void buf_drop(qd_buf *b)
 {
     buf_remove(b);
@@ -200,6 +226,8 @@ static void buf_drop(qd_buf *b)
     qd_s.c_bytes_alloc -= b->size;
     b->owner = NULL;
     if (atomic_fetch_sub(&b->refs, 1) == 1) {
+        if (buf_release_now(b))
+            return;
         atomic_store(&b->refs, 1); /* the job's */
         qd_job *j = calloc(1, sizeof *j);
         if (j) {
