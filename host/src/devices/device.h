@@ -216,6 +216,9 @@ int  qv__fault_hit(const char *backend, int op);
 void qv__fault_delay_set(const char *backend, int op, unsigned us);
 /* How many threads are in such a delay now. */
 unsigned qv__fault_delaying(void);
+/* How many such delays have ended since the process began: a test counts
+ * the slow steps a thread took, where timing it would measure the load. */
+unsigned qv__fault_delays(void);
 /* A pause of us microseconds (0: none) in the thread that completes the
  * last task a host acquisition waits for, right after it lets the host go
  * (qv__task_finish): the window in which the host's caller may go on and

@@ -78,6 +78,7 @@ static atomic_uint d_us; /* 0: no delay */
 static fault_name   d_backend;
 static atomic_int   d_op;
 static atomic_uint  d_in; /* threads in a delay now */
+static atomic_uint d_done; /* delays served, ever */
 
 void qv__fault_delay_set(const char *backend, int op, unsigned us)
 {
@@ -96,6 +97,7 @@ static void delay(const char *backend, int op)
         name_is(&d_backend, backend)) {
         atomic_fetch_add(&d_in, 1);
         nanosleep(&(struct timespec){us / 1000000, (long)(us % 1000000) * 1000}, NULL);
+        atomic_fetch_add(&d_done, 1);
         atomic_fetch_sub(&d_in, 1);
     }
 }
@@ -103,6 +105,11 @@ static void delay(const char *backend, int op)
 unsigned qv__fault_delaying(void)
 {
     return atomic_load(&d_in);
+}
+
+unsigned qv__fault_delays(void)
+{
+    return atomic_load(&d_done);
 }
 
 int qv__fault_hit(const char *backend, int op)
