@@ -1233,9 +1233,8 @@ static void cpu_touch(const qv_call *c)
  * the submitting thread sent: with replies held back 150 ms, qv_buf_wait
  * of the CPU task's buffer returns in a few milliseconds (it took the
  * run's 150 when every wait landed every loose run first: review). */
-static void waits_do_not_land_unrelated_runs(void **state)
+static void waits_do_not_land_unrelated_runs_paused(int pause_us)
 {
-    (void)state;
     if (!QV_QUIVERD[0])
         skip();
     enum { DELAY_US = 150000 };
@@ -1258,8 +1257,10 @@ static void waits_do_not_land_unrelated_runs(void **state)
         submit_loose(rt, f, args); /* the driver, which landed the last run, sleeps */
         uint64_t t0 = now_ms();
         assert_int_equal(qv_submit(rt, touch, (qv_arg[]){QV_BUF(bt)}, 1), 0);
+        qv__fault_delay_set("land", QV_FAULT_WAIT, (unsigned)pause_us);
         assert_int_equal(qv_buf_wait(bt), 0);
-        uint64_t took = now_ms() - t0;
+        qv__fault_delay_set(NULL, 0, 0);
+        uint64_t took = now_ms() - t0 - (uint64_t)pause_us / 1000;
         worst = took > worst ? took : worst;
         assert_int_equal(qv_wait_all(rt), 0);
     }
@@ -1273,6 +1274,22 @@ static void waits_do_not_land_unrelated_runs(void **state)
     assert_int_equal(qv_buf_unregister(bb), 0);
     qv_runtime_destroy(rt);
     daemon_kill(SIGTERM);
+}
+
+static void waits_do_not_land_unrelated_runs(void **state)
+{
+    (void)state;
+    waits_do_not_land_unrelated_runs_paused(0);
+}
+
+/* The same with the CPU task ending after the wait looked at it, before
+ * the wait looked at the runs in flight (a wait held there 30 ms, as a
+ * loaded host held it): the wait saw only the remote run left and took
+ * its reply, held 150 ms (once so in a loaded suite). */
+static void waits_do_not_land_unrelated_runs_late(void **state)
+{
+    (void)state;
+    waits_do_not_land_unrelated_runs_paused(30000);
 }
 
 /* A fault of any kind on the board (here an injected launch failure, not
@@ -2804,6 +2821,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(declined_runs_wake_the_driver),
         cmocka_unit_test(far_boards_get_calls_worth_the_trip),
         cmocka_unit_test(waits_do_not_land_unrelated_runs),
+        cmocka_unit_test(waits_do_not_land_unrelated_runs_late),
         cmocka_unit_test(devices_probe),
         cmocka_unit_test(probe_names_the_wrong_served_board),
         cmocka_unit_test(planner_sees_the_remote_board),

@@ -1215,6 +1215,9 @@ void qv__devq_land(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg
         qv__devq *q = rt->accel[i];
         if (!atomic_load(&q->loose))
             continue;
+        /* Tests: the task this wait is for ends here, after the wait
+         * looked (test_remote, waits_do_not_land_unrelated_runs). */
+        (void)qv__fault_hit("land", QV_FAULT_WAIT);
         pthread_mutex_lock(&q->mu);
         /* Only while its driver sleeps: awake, it lands them itself. */
         bool asleep = q->idle && !q->helping && !q->stop && q->nfly;
@@ -1231,10 +1234,15 @@ void qv__devq_land(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg
              * a task queued meanwhile is the driver's (help_over), and
              * its launch should not wait for every flight to land. */
             q->helping = true;
-            while (q->nfly && !q->head && !q->parked) {
+            /* done looked at after only_loose: a task this wait was for
+             * that ended since the wait looked is out of the count, and
+             * its buffers' users went before that. Looked at first, it
+             * said not done while the task ended, and the wait took a
+             * reply held 150 ms (a loaded host). */
+            while (q->nfly && !q->head && !q->parked && !done(rt, arg)) {
                 pthread_mutex_unlock(&q->mu);
                 land_one(q);
-                bool more = !done(rt, arg) && only_loose(rt);
+                bool more = only_loose(rt) && !done(rt, arg);
                 pthread_mutex_lock(&q->mu);
                 if (!more)
                     break;
