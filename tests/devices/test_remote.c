@@ -1229,6 +1229,13 @@ static void cpu_touch(const qv_call *c)
     ((float *)c->ptr[0])[0] += 1.0f;
 }
 
+/* cpu_touch, 5 ms long: not done yet when the wait for it begins. */
+static void cpu_touch_slow(const qv_call *c)
+{
+    usleep(5000);
+    cpu_touch(c);
+}
+
 /* A wait for a CPU task does not wait for an unrelated remote run that
  * the submitting thread sent: with replies held back 150 ms, qv_buf_wait
  * of the CPU task's buffer returns in a few milliseconds (it took the
@@ -1246,7 +1253,7 @@ static void waits_do_not_land_unrelated_runs_paused(int pause_us)
     qv_buf *ba = bv[0], *bb = bv[1], *bo = bv[2];
     qv_arg_desc td[] = {QV_ARG_BUF("x", QV_RW)};
     assert_int_equal(qv_func_create(rt, "touch", td, 1, &touch), 0);
-    assert_int_equal(qv_func_set_cpu(touch, cpu_touch), 0);
+    assert_int_equal(qv_func_set_cpu(touch, pause_us ? cpu_touch_slow : cpu_touch), 0);
     assert_int_equal(qv_buf_register(rt, outs[1], sizeof outs[1], &bt), 0);
     uint32_t n = N;
     qv_arg args[] = {QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)};
@@ -1258,9 +1265,13 @@ static void waits_do_not_land_unrelated_runs_paused(int pause_us)
         uint64_t t0 = now_ms();
         assert_int_equal(qv_submit(rt, touch, (qv_arg[]){QV_BUF(bt)}, 1), 0);
         qv__fault_delay_set("land", QV_FAULT_WAIT, (unsigned)pause_us);
+        unsigned paused = qv__fault_delays();
         assert_int_equal(qv_buf_wait(bt), 0);
+        paused = qv__fault_delays() - paused;
         qv__fault_delay_set(NULL, 0, 0);
-        uint64_t took = now_ms() - t0 - (uint64_t)pause_us / 1000;
+        if (pause_us)
+            assert_true(paused >= 1); /* the wait looked at the runs */
+        uint64_t took = now_ms() - t0 - paused * (uint64_t)pause_us / 1000;
         worst = took > worst ? took : worst;
         assert_int_equal(qv_wait_all(rt), 0);
     }
@@ -1282,10 +1293,10 @@ static void waits_do_not_land_unrelated_runs(void **state)
     waits_do_not_land_unrelated_runs_paused(0);
 }
 
-/* The same with the CPU task ending after the wait looked at it, before
- * the wait looked at the runs in flight (a wait held there 30 ms, as a
- * loaded host held it): the wait saw only the remote run left and took
- * its reply, held 150 ms (once so in a loaded suite). */
+/* The same with the CPU task (5 ms) ending after the wait looked at it,
+ * before the wait looked at the runs in flight (a wait held there 30 ms,
+ * as a loaded host held it): the wait saw only the remote run left and
+ * took its reply, held 150 ms (once so in a loaded suite). */
 static void waits_do_not_land_unrelated_runs_late(void **state)
 {
     (void)state;
