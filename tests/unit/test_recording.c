@@ -478,7 +478,11 @@ static void a_long_run_keeps_its_window(void **state)
                   (unsigned long long)fresh1, (unsigned long long)fresh2);
     assert_true(m2 < m1 + 8 * 1024 * 1024);
     /* The one more is node 0's: its chunk is kept until it ends. */
-    assert_true(fresh2 <= fresh1 + 1);
+    /* Reused, not one more each 32768 tasks of a kind (13 more then). A
+     * loaded host may hold the loop's thread (nice 10) past a chunk's
+     * need, which the submitting thread then makes: 2 more were seen once
+     * so. */
+    assert_true(fresh2 <= fresh1 + 3);
 
     qv_graph_info gi;
     assert_int_equal(qv_graph_info_get(rt, &gi), 0);
@@ -551,7 +555,11 @@ static void a_long_iterative_run_reuses_its_chunks(void **state)
     uint64_t fresh2 = fresh_chunks(rt);
     print_message("fresh chunks: %llu by the window's fourth fill, %llu at the end\n",
                   (unsigned long long)fresh1, (unsigned long long)fresh2);
-    assert_true(fresh2 <= fresh1 + 1);
+    /* Reused, not one more each 32768 tasks of a kind (13 more then). A
+     * loaded host may hold the loop's thread (nice 10) past a chunk's
+     * need, which the submitting thread then makes: 2 more were seen once
+     * so. */
+    assert_true(fresh2 <= fresh1 + 3);
     for (int i = 0; i < 4; i++)
         assert_int_equal(qv_buf_unregister(b[i]), 0);
     qv_runtime_destroy(rt);
