@@ -1216,7 +1216,7 @@ void qv__devq_land(qv_runtime *rt, bool (*done)(qv_runtime *, void *), void *arg
         if (!atomic_load(&q->loose))
             continue;
         /* Tests: the task this wait is for ends here, after the wait
-         * looked (test_remote, waits_do_not_land_unrelated_runs). */
+         * looked (test_remote, waits_do_not_land_unrelated_runs_late). */
         (void)qv__fault_hit("land", QV_FAULT_WAIT);
         pthread_mutex_lock(&q->mu);
         /* Only while its driver sleeps: awake, it lands them itself. */

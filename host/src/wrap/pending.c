@@ -28,7 +28,8 @@
  * thread lands every pending output first. The handler thread reads the
  * userfaultfd and never waits for a task: a lander thread made for each
  * touched output lands it, or, once none can be made, the reserve thread
- * made at init, and calls stop deferring. Locks: g_mu guards all the
+ * made at init, and calls stop deferring until nothing has been pending
+ * for a second. Locks: g_mu guards all the
  * state here and is held while an output lands (which waits for its task)
  * and while the handler reads a message (so an unmapped range is
  * forgotten before any later call looks at the state). Nobody touches the
@@ -153,7 +154,8 @@ static int g_stopping;    /* the stop that joins the handler began; g_mu */
 static atomic_int g_quit; /* the handler and reserve threads end */
 static unsigned long long g_next_id;
 /* The reserve lander, made at init: it lands what is pending once a lander
- * thread could not be made (g_no_lander, set once, under g_mu; read by
+ * thread could not be made (g_no_lander, set under g_mu by the handler,
+ * cleared by the reserve after RETRY_MS with nothing pending; read by
  * calls outside it), woken by g_reserve_cv. */
 static pthread_t g_reserve;
 static pthread_cond_t g_reserve_cv = PTHREAD_COND_INITIALIZER;
@@ -547,9 +549,12 @@ static void *reserve(void *arg)
         } else if (g_entries && atomic_load(&g_no_lander)) {
             pthread_cond_wait(&g_armed, &g_mu); /* set up or landing elsewhere */
         } else if (atomic_load(&g_no_lander)) {
+            /* g_reserve_cv is a static initializer's: CLOCK_REALTIME. */
             struct timespec until;
             clock_gettime(CLOCK_REALTIME, &until);
-            until.tv_sec += RETRY_MS / 1000;
+            long long ns = until.tv_nsec + RETRY_MS * 1000000LL;
+            until.tv_sec += (time_t)(ns / 1000000000);
+            until.tv_nsec = (long)(ns % 1000000000);
             if (pthread_cond_timedwait(&g_reserve_cv, &g_mu, &until) == ETIMEDOUT &&
                 !g_entries)
                 atomic_store(&g_no_lander, 0);

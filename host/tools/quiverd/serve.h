@@ -138,8 +138,9 @@ typedef struct qd_state {
      * client's are bounded, clients are not (adversarial testing). */
     atomic_uint_fast64_t out_total;
     /* Bytes of the buffers' memory until it is freed (--max-memory): a
-     * FREE takes a buffer out of the table at once, its memory goes once
-     * the runs that use it are done (qd_buf_unref, any thread; review). */
+     * FREE takes a buffer out of the table at once; its memory goes then
+     * when nothing uses it, else once the runs that use it are done
+     * (qd_buf_unref, any thread; review). */
     atomic_uint_fast64_t mem_held;
     qv_func *f_write_w, *f_write_rw, *f_read;
     qv_func *f_outs[QV_WIRE_MAX_OUTPUTS]; /* quiverd.outputsN: N buffers */

@@ -206,9 +206,14 @@ static bool buf_release_now(qd_buf *b)
     }
     qv_buf_release(b->buf);
     /* Written by the host last and used by nothing: only a task that just
-     * ended and still counts for a moment makes this fail (QV_EBUSY). */
-    if (qv_buf_try_unregister(b->buf))
+     * ended and still counts for a moment makes this fail (QV_EBUSY).
+     * Any other error comes once the buffer is forgotten (a device's copy
+     * that could not be dropped): said, and b goes too. */
+    rc = qv_buf_try_unregister(b->buf);
+    if (rc == QV_EBUSY)
         return false;
+    if (rc)
+        qd_log("buffer %" PRIu64 ": %s", b->id, qv_last_error());
     atomic_fetch_sub(&qd_s.mem_held, b->size);
     free(b->mem);
     free(b);
