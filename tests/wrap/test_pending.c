@@ -101,6 +101,21 @@ static qv_wrap_stats stats(void)
     return st;
 }
 
+/* Whether calls are deferred here (userfaultfd permitted): one is made,
+ * the gate open, and read back. A call first: a test may run alone (a
+ * name given), before any other made one. */
+static bool defers_here(void)
+{
+    atomic_store(&g_gate, 1);
+    float *x = fresh(1), *y = fresh(0);
+    assert_int_equal(scale(x, y, N), 0);
+    bool defers = stats().deferred > 0;
+    assert_true(y[0] == 3.0f);
+    munmap(x, N * sizeof(float));
+    munmap(y, N * sizeof(float));
+    return defers;
+}
+
 /* A hang fails the test instead of stalling the suite, and shows every
  * thread's stack and the pending outputs first (gdb, where there is one):
  * a hang seen once in CI is worth its stacks. The debugger is spawned
@@ -801,7 +816,7 @@ static int close_all_then_call(const char *dir, bool touch)
 static void closed_userfaultfd_is_told(void **state)
 {
     (void)state;
-    if (!stats().deferred) /* no userfaultfd here: the child would wait */
+    if (!defers_here()) /* no userfaultfd here: the child would wait */
         skip();
     /* Touched after the close, and not touched at all before exit(). */
     for (int touch = 1; touch >= 0; touch--) {
@@ -888,15 +903,7 @@ static int no_lander_then_touch(void)
 static void no_lander_thread_still_lands(void **state)
 {
     (void)state;
-    /* A call first: this test may run alone (a name given). */
-    atomic_store(&g_gate, 1);
-    float *x = fresh(1), *y = fresh(0);
-    assert_int_equal(scale(x, y, N), 0);
-    bool defers = stats().deferred > 0;
-    assert_true(y[0] == 3.0f);
-    munmap(x, N * sizeof(float));
-    munmap(y, N * sizeof(float));
-    if (!defers) /* no userfaultfd here */
+    if (!defers_here()) /* no userfaultfd here */
         skip();
     char cmd[1600];
     snprintf(cmd, sizeof cmd, "/proc/%ld/exe no-lander > %s/nolander.out 2>&1",
