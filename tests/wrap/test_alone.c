@@ -37,6 +37,24 @@ static void *wait_gate(void *arg)
     return NULL;
 }
 
+/* Starts n threads of 64 KiB stacks (hundreds of them) waiting on gate
+ * (NULL: g_gate) into t. */
+static void start_waiting(pthread_t *t, int n, atomic_int *gate)
+{
+    pthread_attr_t small;
+    pthread_attr_init(&small);
+    pthread_attr_setstacksize(&small, 64 * 1024);
+    for (int i = 0; i < n; i++)
+        assert_int_equal(pthread_create(&t[i], &small, wait_gate, gate), 0);
+    pthread_attr_destroy(&small);
+}
+
+static void join_all(pthread_t *t, int n)
+{
+    for (int i = 0; i < n; i++)
+        pthread_join(t[i], NULL);
+}
+
 /* A thread of the program's made while the runtime is, by a thread that
  * blocks every signal (a program that blocks all in main and waits for
  * them with sigwait): the program's, though every asynchronous signal is
@@ -75,25 +93,19 @@ static void many_threads_before_still_tell(void **state)
     enum { MANY = 300 };
     atomic_store(&g_gate, 0);
     atomic_store(&g_gate2, 0);
-    pthread_attr_t small;
-    pthread_attr_init(&small);
-    pthread_attr_setstacksize(&small, 64 * 1024);
     pthread_t user[MANY], lib;
-    for (int i = 0; i < MANY; i++)
-        assert_int_equal(pthread_create(&user[i], &small, wait_gate, NULL), 0);
+    start_waiting(user, MANY, NULL);
     qv__alone_before b;
     sigset_t old;
     qv__alone_begin(&b, &old);
-    assert_int_equal(pthread_create(&lib, &small, wait_gate, &g_gate2), 0);
+    start_waiting(&lib, 1, &g_gate2);
     qv__alone_end(&b, &old);
     bool alone = qv__alone();
     atomic_store(&g_gate, 1);
-    for (int i = 0; i < MANY; i++)
-        pthread_join(user[i], NULL);
+    join_all(user, MANY);
     bool after = qv__alone(); /* lib still runs */
     atomic_store(&g_gate2, 1);
     pthread_join(lib, NULL);
-    pthread_attr_destroy(&small);
     assert_false(alone);
     assert_true(after);
 }
@@ -106,21 +118,15 @@ static void many_library_threads_are_all_told(void **state)
     SKIP_UNDER_TSAN();
     enum { LIBS = 100 };
     atomic_store(&g_gate2, 0);
-    pthread_attr_t small;
-    pthread_attr_init(&small);
-    pthread_attr_setstacksize(&small, 64 * 1024);
     pthread_t lib[LIBS];
     qv__alone_before b;
     sigset_t old;
     qv__alone_begin(&b, &old);
-    for (int i = 0; i < LIBS; i++)
-        assert_int_equal(pthread_create(&lib[i], &small, wait_gate, &g_gate2), 0);
+    start_waiting(lib, LIBS, &g_gate2);
     qv__alone_end(&b, &old);
     bool alone = qv__alone();
     atomic_store(&g_gate2, 1);
-    for (int i = 0; i < LIBS; i++)
-        pthread_join(lib[i], NULL);
-    pthread_attr_destroy(&small);
+    join_all(lib, LIBS);
     assert_true(alone);
 }
 
