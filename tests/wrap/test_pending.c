@@ -356,6 +356,44 @@ static void moved_parts_land_where_they_went(void **state)
     alarm(0);
 }
 
+/* A pending output moved page by page, side by side in order, to another
+ * place (the kernel joins the pages into one mapping again), then moved
+ * whole from there: one move of more pieces than the 16 that were kept
+ * (the rest read as zeros). */
+static void moved_in_many_pieces_then_whole(void **state)
+{
+    (void)state;
+    arm_alarm();
+    atomic_store(&g_gate, 0);
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), bytes = N * sizeof(float);
+    size_t pieces = bytes / pg < 40 ? bytes / pg : 40, span = pieces * pg;
+    float *x = fresh(1), *y = fresh(0);
+    char *far = mmap(NULL, 2 * span, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(far != MAP_FAILED);
+    assert_int_equal(scale(x, y, N), 0);
+    if (!stats().deferred) {
+        atomic_store(&g_gate, 1);
+        skip();
+    }
+    for (size_t i = 0; i < pieces; i++)
+        assert_true(mremap((char *)y + i * pg, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED,
+                           far + i * pg) == far + i * pg);
+    char *w = mremap(far, span, span, MREMAP_MAYMOVE | MREMAP_FIXED, far + span);
+    assert_true(w == far + span); /* one mapping again: else EFAULT */
+    uint64_t lost = stats().lost;
+    atomic_store(&g_gate, 1);
+    const float *pw = (const float *)w;
+    for (uint32_t i = 0; i < span / sizeof(float); i += 256)
+        assert_true(pw[i] == 2.0f * (1.0f + (float)i) + 1.0f);
+    for (uint32_t i = (uint32_t)(span / sizeof(float)); i < N; i += 256)
+        assert_true(y[i] == 2.0f * (1.0f + (float)i) + 1.0f);
+    assert_int_equal(stats().lost, lost);
+    munmap(x, bytes);
+    munmap((char *)y + span, bytes - span);
+    munmap(far, 2 * span);
+    alarm(0);
+}
+
 /* While an output lands page by page (its first page unmapped, so one
  * copy per page), the program unmaps another pending output: the kernel
  * refuses copies until the unmap is read, which the landing must let
@@ -940,6 +978,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(unmapped_and_moved_outputs_keep_the_rest),
         cmocka_unit_test(task_reads_a_pending_table),
         cmocka_unit_test(moved_parts_land_where_they_went),
+        cmocka_unit_test(moved_in_many_pieces_then_whole),
         cmocka_unit_test(unmap_while_another_lands),
         cmocka_unit_test(moved_onto_an_unmapped_output),
         cmocka_unit_test(moved_onto_an_unmapped_output_landing_late),

@@ -691,29 +691,30 @@ static void on_remap(uintptr_t from, uintptr_t to, size_t len)
             e->segs[0].dst += d;
             continue;
         }
-        /* The moved parts of its pieces, where they went. */
+        /* The moved parts of its pieces, where they went: as many as it
+         * has (a fixed 16 lost the rest of an output moved page by page
+         * side by side, then moved whole). */
         unsigned n = e->nsegs, moved = 0;
-        int lost = 0;
-        struct seg add[16];
-        for (unsigned i = 0; i < n; i++) {
+        struct seg few[16], *add = few;
+        if (n > sizeof few / sizeof few[0])
+            add = malloc(n * sizeof *add);
+        for (unsigned i = 0; add && i < n; i++) {
             struct seg *s = &e->segs[i];
             uintptr_t lo = s->dst > from ? s->dst : from;
             uintptr_t hi = s->dst + s->len < from + len ? s->dst + s->len : from + len;
-            if (lo >= hi)
-                continue;
-            if (moved < sizeof add / sizeof add[0])
+            if (lo < hi)
                 add[moved++] = (struct seg){lo + d, s->off + (lo - s->dst), hi - lo};
-            else
-                lost = 1;
         }
         cut(e, from, from + len);
-        struct seg *m = realloc(e->segs, (e->nsegs + moved) * sizeof *m);
+        struct seg *m = add ? realloc(e->segs, (e->nsegs + moved) * sizeof *m) : NULL;
         if (m) {
             e->segs = m;
             for (unsigned i = 0; i < moved; i++)
                 e->segs[e->nsegs++] = add[i];
         }
-        if (!m || lost) {
+        if (add != few)
+            free(add);
+        if (!m) {
             if (e->c)
                 atomic_fetch_add(&e->c->lost, 1);
             fprintf(stderr, "quiver wrap: cannot track a deferred output at %p moved in "
