@@ -78,6 +78,9 @@
                              * a plan assumed of them re-plan it */
 #define FAR_SLOWER    2.0   /* a plan whose entries all take this times */
 #define FAR_ENTRIES   3     /* eager's loses after this many, not QV__SPANS */
+#define CLEAR_SLOWER  1.2   /* a plan whose entries are all slower than all */
+                            /* of eager's, by this much in medians, loses */
+                            /* after FAR_ENTRIES too */
 /* The eager period after a dropped plan grows to 2^this times
  * replan.eager_retry_ms. */
 #define RETRY_DOUBLINGS 6
@@ -993,25 +996,36 @@ static bool loses(qv_runtime *rt, qv__region *r, const qv__rplan *p, const measu
     }
     unsigned ne = r->neager < QV__SPANS ? r->neager : QV__SPANS;
     double eager = median_of(r->eager_span, ne), planned = median_of(r->plan_span, np);
-    double fastest = r->plan_span[0];
+    double fastest = r->plan_span[0], slowest_eager = r->eager_span[0];
     for (unsigned i = 1; i < np; i++)
         fastest = fmin(fastest, r->plan_span[i]);
+    for (unsigned i = 1; i < ne; i++)
+        slowest_eager = fmax(slowest_eager, r->eager_span[i]);
     /* Every one of them slower than eager's median, too: a plan as fast
      * as eager placement, on a machine that adds noise, loses by the
      * median alone one time in a few but by all of them 1 in 2^QV__SPANS.
      * A plan whose every entry takes FAR_SLOWER times that loses after
      * FAR_ENTRIES of them: entries are measured one at a time in the
      * background, and a fused plan 4x slower than eager replayed 70 entries
-     * before it lost, and then its unfused one as many (bench/loop --pays). */
+     * before it lost, and then its unfused one as many (bench/loop --pays).
+     * So does one whose every entry is slower than every one of eager's,
+     * CLEAR_SLOWER in medians: a plan as fast as eager placement has all of
+     * its FAR_ENTRIES slower than all of eager's MIN_EAGER to QV__SPANS one
+     * time in 20 to 56, and not by that much; a fused plan 1.4x slower
+     * than eager took 16 entries to lose, with its unfused one, and cost
+     * bench/loop --pays's 4 x 4096 signal chain 6 %. */
     bool far = fastest > FAR_SLOWER * eager;
-    if ((np < QV__SPANS && !far) || planned <= slack * eager || fastest <= eager)
+    bool clear = fastest > slowest_eager && planned > CLEAR_SLOWER * eager;
+    if ((np < QV__SPANS && !far && !clear) || planned <= slack * eager ||
+        fastest <= eager)
         return false;
     /* The plan's times from before the probe decide alone only when they
      * are far slower: they are its first entries (buffers moving to its
      * devices, a remote board's first runs), and a plan 1.2x faster than
      * eager on a remote board lost to them in one run of five (bench/loop
-     * --pays). Nearer, its entries since the probe decide, as eager's. */
-    if (r->probed && !far && r->probe_plan < QV__SPANS)
+     * --pays). Nearer, its entries since the probe decide, as eager's:
+     * FAR_ENTRIES of them when all are clearly slower. */
+    if (r->probed && !far && r->probe_plan < (clear ? FAR_ENTRIES : QV__SPANS))
         return false;
     /* Eager's times were taken before the plan, maybe on a quieter
      * machine: measure them again, now, before the plan loses for good
