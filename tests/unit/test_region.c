@@ -1541,6 +1541,36 @@ static void lost_plan_planned_again_after_a_while(void **state)
     qv_runtime_destroy(fx.rt);
 }
 
+/* Runs entries of region r ("step", spaced out) until its plan lost to
+ * eager placement (60 s at most); the most of the plan's entries weighed
+ * before (r->nplan) into *most, counted, not timed: a loaded machine
+ * leaves entries unmeasured. first3: the plan's first 3 entries weighed,
+ * as the ring holds them until its 6th (NULL: not wanted); returns
+ * whether they were seen then. The region's info into *ri. */
+static bool weigh_until_lost(fixture *fx, prog_bufs *pb, double ref[NB][NE],
+                             qv__region *r, qv_region_info *ri, unsigned *most,
+                             double first3[3])
+{
+    struct qv__loop *l = fx->rt->loop;
+    bool have3 = false;
+    double t0 = now_s();
+    *most = 0;
+    do {
+        (void)step(fx, pb, ref, step_ops, 4, NULL, 0);
+        usleep(20000);
+        *ri = info_of(fx->rt, "step");
+        pthread_mutex_lock(&l->mu);
+        if (!r->lost && r->nplan > *most)
+            *most = r->nplan;
+        if (first3 && !have3 && r->nplan >= 3 && r->nplan <= QV__SPANS) {
+            memcpy(first3, r->plan_span, 3 * sizeof *first3);
+            have3 = true;
+        }
+        pthread_mutex_unlock(&l->mu);
+    } while (!strstr(ri->last_replan_reason, "runs eagerly") && now_s() - t0 < 60);
+    return have3;
+}
+
 /* Weighed against eager placement from its first replays: a signature's
  * first plan is made only once 3 of its recorded entries are measured
  * (they are measured one at a time in the background; a plan made at the
@@ -1562,20 +1592,10 @@ static void plan_is_weighed_from_its_first_entries(void **state)
     assert_true(r->eager_sig == r->plan->sig && r->neager >= 3);
     pthread_mutex_unlock(&l->mu);
     fake_eager(&fx, true); /* as if measured again: the times stand */
-    /* The plan's entries weighed so far (r->nplan), the most seen before
-     * it lost: 2 when it loses at its 3rd, 4 at its 5th. Counted, not
-     * timed: a loaded machine leaves entries unmeasured. */
-    unsigned most = 0;
-    double t0 = now_s();
-    do {
-        ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
-        usleep(20000);
-        ri = info_of(fx.rt, "step");
-        pthread_mutex_lock(&l->mu);
-        if (!r->lost && r->nplan > most)
-            most = r->nplan;
-        pthread_mutex_unlock(&l->mu);
-    } while (!strstr(ri.last_replan_reason, "runs eagerly") && now_s() - t0 < 60);
+    /* The plan's entries weighed so far, the most seen before it lost: 2
+     * when it loses at its 3rd, 4 at its 5th. */
+    unsigned most;
+    (void)weigh_until_lost(&fx, &pb, ref, r, &ri, &most, NULL);
     assert_non_null(strstr(ri.last_replan_reason, "slower than eager"));
     if (most > 2)
         fail_msg("lost to eager after %u of its entries were weighed", most + 1);
@@ -1624,25 +1644,9 @@ static void clearly_slower_plan_loses_after_three_entries(void **state)
         r->nplan = 0;
         r->probe_plan = 0;
         pthread_mutex_unlock(&l->mu);
-        /* The plan's first 3 entries since, as the ring holds them until
-         * its 6th (the entries are spaced out: seen before then). */
-        unsigned most = 0;
+        unsigned most;
         double w[3] = {0, 0, 0};
-        bool have3 = false;
-        t0 = now_s();
-        do {
-            ri = step(&fx, &pb, ref, step_ops, 4, NULL, 0);
-            usleep(20000);
-            ri = info_of(fx.rt, "step");
-            pthread_mutex_lock(&l->mu);
-            if (!r->lost && r->nplan > most)
-                most = r->nplan;
-            if (!have3 && r->nplan >= 3 && r->nplan <= QV__SPANS) {
-                memcpy(w, r->plan_span, sizeof w);
-                have3 = true;
-            }
-            pthread_mutex_unlock(&l->mu);
-        } while (!strstr(ri.last_replan_reason, "runs eagerly") && now_s() - t0 < 60);
+        bool have3 = weigh_until_lost(&fx, &pb, ref, r, &ri, &most, w);
         if (!strstr(ri.last_replan_reason, "slower than eager"))
             fail_msg("did not lose: %s (eager set to %.1f us)", ri.last_replan_reason,
                      eager);
