@@ -8,6 +8,7 @@
  * output on the caller's stack runs synchronously. The program runs
  * (tests/wrap/app, test_wrap.c) cover the rest.
  */
+#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -379,7 +380,15 @@ static void moved_in_many_pieces_then_whole(void **state)
         assert_true(mremap((char *)y + i * pg, pg, pg, MREMAP_MAYMOVE | MREMAP_FIXED,
                            far + i * pg) == far + i * pg);
     char *w = mremap(far, span, span, MREMAP_MAYMOVE | MREMAP_FIXED, far + span);
-    assert_true(w == far + span); /* one mapping again: else EFAULT */
+    if (w == MAP_FAILED && errno == EFAULT) { /* a kernel that left them apart */
+        atomic_store(&g_gate, 1);
+        fprintf(stderr,
+                "moved_in_many_pieces_then_whole: the moved pages stayed %zu "
+                "mappings; skipped\n",
+                pieces);
+        skip();
+    }
+    assert_true(w == far + span);
     uint64_t lost = stats().lost;
     atomic_store(&g_gate, 1);
     const float *pw = (const float *)w;
