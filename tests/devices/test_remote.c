@@ -1823,6 +1823,61 @@ static void independent_calls_are_no_part(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* Parts whose intermediates change size, one size after another, each
+ * run on the board: the daemon's room for the older sizes' intermediates
+ * is given back when a new size's does not fit (--max-memory 1M: a, b and
+ * out, 192 KiB, and four of the sizes' pairs at the most). Before, every
+ * size kept its pair on the daemon for the runtime's life, and from the
+ * fourth or so on, each part failed there and ran on the host
+ * (adversarial testing). */
+static void part_sizes_make_room_on_the_daemon(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    enum { SIZES = 8, STEP = 2048 };
+    daemon_kill(SIGTERM);
+    daemon_max_memory = "1M";
+    daemon_start();
+    daemon_max_memory = NULL;
+    qv_device_info di;
+    unsigned d;
+    qv_func *f;
+    qv_runtime *rt = remote_setup(&di, &d, &f);
+    static float t1[N + SIZES * STEP], t2[N + SIZES * STEP], out[N];
+    qv_buf *bv[5];
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &bv[0]), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bv[1]), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bv[4]), 0);
+    for (unsigned k = 0; k < SIZES; k++) {
+        size_t bytes = (N + k * STEP) * sizeof(float);
+        assert_int_equal(qv_buf_register(rt, t1, bytes, &bv[2]), 0);
+        assert_int_equal(qv_buf_register(rt, t2, bytes, &bv[3]), 0);
+        qv_region_info ri = chain_entry(rt, f, bv);
+        uint64_t shipped = ri.shipped, until = now_ms() + 30000;
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+        uint64_t failed = di.failed;
+        while (ri.shipped < shipped + 3 && now_ms() < until)
+            ri = chain_entry(rt, f, bv);
+        if (ri.shipped < shipped + 3)
+            fail_msg("size %u: no part shipped (%s)", k, ri.last_error);
+        assert_int_equal(qv_device_get(rt, d, &di), 0);
+        if (di.failed != failed)
+            fail_msg("size %u (%zu bytes): %llu of its parts failed on the board", k,
+                     bytes, (unsigned long long)(di.failed - failed));
+        memset(out, 0, sizeof out);
+        (void)chain_entry(rt, f, bv);
+        chain_check(bv, t1, t2, out);
+        assert_int_equal(qv_buf_unregister(bv[2]), 0);
+        assert_int_equal(qv_buf_unregister(bv[3]), 0);
+    }
+    assert_int_equal(qv_buf_unregister(bv[0]), 0);
+    assert_int_equal(qv_buf_unregister(bv[1]), 0);
+    assert_int_equal(qv_buf_unregister(bv[4]), 0);
+    qv_runtime_destroy(rt);
+    daemon_kill(SIGTERM); /* the next test starts the usual one */
+}
+
 /* Each set of intermediate sizes of a part is a function of the runtime's,
  * kept until it goes: past rt->max_size_sets (32; 1 here) the calls of
  * new sizes go one by one, with the same results (before, sizes that never
@@ -2847,6 +2902,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(parts_ship_whole),
         cmocka_unit_test(parts_fit_the_daemons_runs),
         cmocka_unit_test(part_after_another_threads_newer_call),
+        cmocka_unit_test(part_sizes_make_room_on_the_daemon),
         cmocka_unit_test(part_sizes_past_the_limit_go_one_by_one),
         cmocka_unit_test(fused_chain_on_the_remote_board),
         cmocka_unit_test(daemon_serving_fewer_kernels),

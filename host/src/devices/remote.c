@@ -52,7 +52,13 @@ typedef struct rfunc {
 
 /* The intermediate buffers of a part shape on the daemon (part.c): made
  * at its first launch, used by every launch after it (the daemon orders
- * the runs that share them by their accesses). */
+ * the runs that share them by their accesses). The device keeps those of
+ * its TEMPS_KEPT shapes used last, most recent first, and gives the
+ * others' memory back when the daemon refuses a new one's: a program
+ * whose parts changed sizes held every old size's on the daemon, and
+ * once it was full each new size's parts failed there and ran on the
+ * host (adversarial testing). */
+#define TEMPS_KEPT 8
 typedef struct rtemps {
     struct rtemps *next;
     const struct qv__part *part;
@@ -687,21 +693,42 @@ static int prepare_op(qv_device *d, const qv_func *f)
     return func_of((remote_device *)d, f, &rf);
 }
 
+/* Gives back the daemon's buffers of the shapes after the first `keep`
+ * (a FREE each: the daemon frees one that a run in flight still uses
+ * after that run). Driver thread. */
+static void temps_trim(remote_device *r, unsigned keep)
+{
+    rtemps **pp = &r->temps;
+    for (unsigned i = 0; *pp && i < keep; i++)
+        pp = &(*pp)->next;
+    while (*pp) {
+        rtemps *t = *pp;
+        *pp = t->next;
+        for (unsigned k = 0; k < QV__PART_TMPS; k++)
+            if (t->mem[k])
+                remote_free(&r->base, t->mem[k]);
+        free(t);
+    }
+}
+
 /* The daemon's buffers for part pt's intermediates, allocated once (and
  * again after a reconnection: their bytes matter only within a run).
  * Driver thread. */
 static int temps_of(remote_device *r, const struct qv__part *pt, rtemps **out)
 {
-    rtemps *t = r->temps;
-    while (t && t->part != pt)
-        t = t->next;
-    if (!t) {
+    rtemps **pp = &r->temps, *t;
+    while (*pp && (*pp)->part != pt)
+        pp = &(*pp)->next;
+    if ((t = *pp) != NULL) {
+        *pp = t->next;
+    } else {
         if (!(t = calloc(1, sizeof *t)))
             return QV_ENOMEM;
         t->part = pt;
-        t->next = r->temps;
-        r->temps = t;
     }
+    t->next = r->temps; /* the most recent first */
+    r->temps = t;
+    temps_trim(r, TEMPS_KEPT);
     for (unsigned k = 0; k < pt->s.ntmp; k++) {
         qv_devmem *m = t->mem[k];
         if (!m) {
@@ -715,6 +742,10 @@ static int temps_of(remote_device *r, const struct qv__part *pt, rtemps **out)
         bool stale = m->gen != r->link.gen;
         pthread_mutex_unlock(&r->link.mu);
         int rc = stale ? alloc_on_daemon(r, m) : 0;
+        if (rc == QV_ENOMEM && t->next) { /* the older shapes' room, then again */
+            temps_trim(r, 1);
+            rc = alloc_on_daemon(r, m);
+        }
         if (rc)
             return rc;
     }
@@ -724,14 +755,7 @@ static int temps_of(remote_device *r, const struct qv__part *pt, rtemps **out)
 
 static void temps_free(remote_device *r)
 {
-    while (r->temps) {
-        rtemps *t = r->temps;
-        r->temps = t->next;
-        for (unsigned k = 0; k < QV__PART_TMPS; k++)
-            if (t->mem[k])
-                remote_free(&r->base, t->mem[k]);
-        free(t);
-    }
+    temps_trim(r, 0);
 }
 
 /* m's remote id into *id, under the link's lock. false when m is of
