@@ -890,6 +890,50 @@ static void closed_userfaultfd_is_told(void **state)
     }
 }
 
+/* The program run by read_only_output_faults: a call whose output is
+ * read-only memory. Exit status 0 only when the call returned (it must
+ * fault, as the function itself does). */
+static int read_only_call(void)
+{
+    signal(SIGALRM, SIG_DFL);
+    alarm(20);
+    atomic_store(&g_gate, 1);
+    float *x = fresh(1);
+    float *y =
+        mmap(NULL, N * sizeof(float), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (y == MAP_FAILED)
+        return 2;
+    (void)scale(x, y, N);
+    printf("returned, y[5] = %g\n", (double)y[5]);
+    return 0;
+}
+
+/* A call whose output is read-only memory faults, as the function would:
+ * deferred, its result was filled into the read-only pages (the landing's
+ * UFFDIO_COPY does not ask) and the program went on (adversarial
+ * testing). */
+static void read_only_output_faults(void **state)
+{
+    (void)state;
+    if (!defers_here())
+        skip();
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "/proc/%ld/exe read-only > %s/readonly.out 2>&1",
+             (long)getpid(), qv_test_scratch());
+    int st = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s/readonly.out", qv_test_scratch());
+    char *out = qv_test_slurp(cmd, NULL);
+    /* The child's signal: sh's status 128 + n, or sh's own (it may exec) */
+    int sig = WIFSIGNALED(st)                          ? WTERMSIG(st)
+              : WIFEXITED(st) && WEXITSTATUS(st) > 128 ? WEXITSTATUS(st) - 128
+                                                       : 0;
+    bool faulted = sig == SIGSEGV || sig == SIGBUS ||
+                   (out && strstr(out, "SEGV on unknown address")); /* a sanitizer's */
+    if (!faulted)
+        fail_msg("status %d, said: %s", st, out ? out : "(nothing)");
+    free(out);
+}
+
 /* The program run by no_lander_thread_still_lands: no lander thread can
  * be made (as under `ulimit -v`, at vm.max_map_count, or pthread_create's
  * EAGAIN). Two calls deferred, the second's task reading the first's
@@ -980,6 +1024,8 @@ int main(int argc, char **argv)
         return close_all_then_call(argv[2], atoi(argv[3]) != 0);
     if (argc > 1 && !strcmp(argv[1], "no-lander"))
         return no_lander_then_touch();
+    if (argc > 1 && !strcmp(argv[1], "read-only"))
+        return read_only_call();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(returns_before_the_task_runs),
         cmocka_unit_test(another_thread_lands_them),
@@ -996,6 +1042,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(timer_signal_on_another_thread_reads_an_output),
         cmocka_unit_test(closed_userfaultfd_is_told),
         cmocka_unit_test(no_lander_thread_still_lands),
+        cmocka_unit_test(read_only_output_faults),
 #ifndef QV_SANITIZED
         /* AddressSanitizer leaves a cancelled thread's stack poisoned (the
          * cancellation's unwinding) and reports its own sigaltstack at the

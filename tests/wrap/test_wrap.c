@@ -672,6 +672,15 @@ static void test_run_no_board(void **state)
     has(log, "fir: 1 calls: 0 to the runtime, 1 to __real_fir");
     has(log, "failed 1, nested 0)");
     free(log);
+    /* Longer than any list of classes: said and ignored, not cut to its
+     * first 127 characters ("fpga" and spaces; adversarial testing). */
+    char where[200];
+    snprintf(where, sizeof where, "QUIVER_WRAP_WHERE=fpga%*s,bogus", 130, "");
+    log = compare(QV_WRAP_APP, "basic", 0, "QV_CONFIG=", "QUIVER_WRAP_MIN_BYTES=0", where,
+                  NULL);
+    has(log, "is not a device class");
+    has(log, "fir: 1 calls: 1 to the runtime");
+    free(log);
 }
 
 /* No runtime (a policy that cannot be read), and QUIVER_WRAP=0. */

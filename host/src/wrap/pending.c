@@ -1112,7 +1112,12 @@ static int mapping_of_text(uintptr_t a, uintptr_t *vlo, uintptr_t *vhi, int *own
             continue;
         *vlo = lo;
         *vhi = hi;
-        *own = !inode && !path[0] && perms[3] == 'p';
+        /* Writable too: an output in read-only memory runs synchronously
+         * and faults as the function would; deferred, its pages were
+         * filled by the landing (UFFDIO_COPY does not ask) and the
+         * program went on with the result where it could not be written
+         * (adversarial testing). */
+        *own = !inode && !path[0] && perms[1] == 'w' && perms[3] == 'p';
         found = 1;
         break;
     }
@@ -1132,7 +1137,8 @@ struct pend_vma_query {
     uint64_t vma_name_addr, build_id_addr;
 };
 #define PEND_PROCMAP_QUERY _IOWR('f', 17, struct pend_vma_query)
-#define PEND_VMA_SHARED 0x08
+#define PEND_VMA_WRITABLE     0x02
+#define PEND_VMA_SHARED       0x08
 #define PEND_COVERING_OR_NEXT 0x10
 
 static int g_maps_fd = -2; /* -2: not tried; -1: no query here */
@@ -1191,7 +1197,8 @@ static int mapping_of_query(uintptr_t a, uintptr_t *vlo, uintptr_t *vhi, int *ow
         return r;
     *vlo = q.vma_start;
     *vhi = q.vma_end;
-    *own = !q.inode && !named && !(q.vma_flags & PEND_VMA_SHARED);
+    *own = !q.inode && !named && (q.vma_flags & PEND_VMA_WRITABLE) &&
+           !(q.vma_flags & PEND_VMA_SHARED); /* writable: mapping_of_text says why */
     if (!*own)
         return 1;
     /* A run of mappings without gaps from the 64 MiB boundary below? */

@@ -216,7 +216,10 @@ static unsigned parse_where(const char *s)
 {
     unsigned mask = 0;
     char buf[128];
-    snprintf(buf, sizeof buf, "%s", s);
+    /* Longer than any list of classes: not one (cut, "fpga" and 123
+     * spaces before a typo read as fpga alone; adversarial testing). */
+    if (snprintf(buf, sizeof buf, "%s", s) >= (int)sizeof buf)
+        return 0;
     for (char *save = NULL, *t = strtok_r(buf, ", ", &save); t;
          t = strtok_r(NULL, ", ", &save)) {
         unsigned bit = 0;
