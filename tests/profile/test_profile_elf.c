@@ -76,6 +76,8 @@ static void test_bad(void **state)
     bad("bad-name-o.elf", "symbol 2's name at 2147483647 is past its string table");
     bad("symtab-past-end-o.elf", "runs past the end of the file");
     bad("bad-entsize-o.elf", "symbol table entries of 3 bytes; expected 24");
+    /* Its .symtab's header 200 times more: refused, not read 200 times. */
+    bad("symtab-named-again-o.elf", "more than the file (14664): they overlap");
     qv__elf_syms *s;
     qv_diag d = { 0 };
     assert_int_equal(qv__elf_syms_load("/nonexistent", &s, &d), -ENOENT);
