@@ -696,6 +696,11 @@ static void test_run_no_runtime(void **state)
     has(log, "vadd: 1 calls: 0 to the runtime, 1 to __real_vadd (disabled 1");
     has(log, "no runtime: QUIVER_WRAP=0");
     free(log);
+    /* No call needed one (all below the size): said so, not "no runtime: ". */
+    log = compare(QV_WRAP_APP, "basic", 1, default_config(),
+                  "QUIVER_WRAP_MIN_BYTES=18446744073709551615", NULL);
+    has(log, "no runtime: none made (no call had needed one yet)");
+    free(log);
     /* Any other value is said and ignored (a user took "no" for off). */
     log = compare(QV_WRAP_APP, "basic", 0, "QUIVER_WRAP=no", default_config(),
                   "QUIVER_WRAP_MIN_BYTES=0", NULL);

@@ -117,7 +117,10 @@ static void print_stats(void)
     }
     pthread_mutex_unlock(&g_mu);
     if (!g_enabled || !g_rt) {
-        fprintf(stderr, "quiver wrap: no runtime: %s\n", g_rt_why);
+        /* No reason kept: none was made, or one was still being made
+         * (a thread's first call when the program exited). */
+        fprintf(stderr, "quiver wrap: no runtime: %s\n",
+                g_rt_why[0] ? g_rt_why : "none made (no call had needed one yet)");
         return;
     }
     /* The runs of deferred calls between two touches: one region. */
