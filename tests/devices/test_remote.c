@@ -780,6 +780,15 @@ static void fresh_buffers_allocate_together(void **state)
     daemon_kill(SIGTERM);
 }
 
+/* The plain daemon started again with --max-memory max. */
+static void daemon_again_with_memory(const char *max)
+{
+    daemon_kill(SIGTERM);
+    daemon_max_memory = max;
+    daemon_start();
+    daemon_max_memory = NULL;
+}
+
 /* An ALLOC the daemon refuses (its --max-memory) reaches the task that
  * needed it, though the ALLOC was not waited for when sent: the task
  * fails there with QV_ENOMEM, not a fault, and runs on the host; the
@@ -790,10 +799,7 @@ static void refused_alloc_runs_elsewhere(void **state)
     if (!QV_QUIVERD[0])
         skip();
     enum { BIG = (400 << 10) / 4 }; /* three buffers of 400 KiB: past 1 MiB */
-    daemon_kill(SIGTERM);
-    daemon_max_memory = "1M";
-    daemon_start();
-    daemon_max_memory = NULL;
+    daemon_again_with_memory("1M");
     qv_device_info di;
     unsigned d;
     qv_func *f;
@@ -1836,10 +1842,7 @@ static void part_sizes_make_room_on_the_daemon(void **state)
     if (!QV_QUIVERD[0])
         skip();
     enum { SIZES = 8, STEP = 2048 };
-    daemon_kill(SIGTERM);
-    daemon_max_memory = "1M";
-    daemon_start();
-    daemon_max_memory = NULL;
+    daemon_again_with_memory("1M");
     qv_device_info di;
     unsigned d;
     qv_func *f;
