@@ -201,12 +201,12 @@ static int remote_open(qv_device *d, unsigned idx, const void *b)
     return 0;
 }
 
-static void temps_free(remote_device *r);
+static void temps_trim(remote_device *r, unsigned keep);
 
 static void remote_close(qv_device *d)
 {
     remote_device *r = (remote_device *)d;
-    temps_free(r);
+    temps_trim(r, 0);
     if (r->open)
         qv__rlink_close(&r->link);
     r->open = false;
@@ -751,11 +751,6 @@ static int temps_of(remote_device *r, const struct qv__part *pt, rtemps **out)
     }
     *out = t;
     return 0;
-}
-
-static void temps_free(remote_device *r)
-{
-    temps_trim(r, 0);
 }
 
 /* m's remote id into *id, under the link's lock. false when m is of

@@ -80,7 +80,7 @@ static int read_table(const uint8_t *data, size_t len, const char *fname, const 
         return bad(d, fname, sec_at, "symbol table entries of %llu bytes; expected 24",
                    (unsigned long long)sec->entsize);
     uint64_t n = sec->size / sec->entsize;
-    if (n > (1u << 26) || s->n + n > (1u << 26)) /* (all tables together too) */
+    if (s->n + n > (1u << 26)) /* (all tables together) */
         return bad(d, fname, sec_at, "%llu symbols: too many", (unsigned long long)n);
     qv__elf_sym *g = realloc(s->syms, (s->n + (size_t)n + 1) * sizeof *g);
     if (!g)

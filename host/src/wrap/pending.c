@@ -695,9 +695,7 @@ static void on_remap(uintptr_t from, uintptr_t to, size_t len)
          * has (a fixed 16 lost the rest of an output moved page by page
          * side by side, then moved whole). */
         unsigned n = e->nsegs, moved = 0;
-        struct seg few[16], *add = few;
-        if (n > sizeof few / sizeof few[0])
-            add = malloc(n * sizeof *add);
+        struct seg *add = malloc(n * sizeof *add);
         for (unsigned i = 0; add && i < n; i++) {
             struct seg *s = &e->segs[i];
             uintptr_t lo = s->dst > from ? s->dst : from;
@@ -712,8 +710,7 @@ static void on_remap(uintptr_t from, uintptr_t to, size_t len)
             for (unsigned i = 0; i < moved; i++)
                 e->segs[e->nsegs++] = add[i];
         }
-        if (add != few)
-            free(add);
+        free(add);
         if (!m) {
             if (e->c)
                 atomic_fetch_add(&e->c->lost, 1);
