@@ -655,6 +655,62 @@ static void board_priced_out_by_a_spike_comes_back(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A model that a bad moment inflated (here the CPU's, its window filled
+ * with 1 ms runs of a call that takes a few us, as runs beside a busy core
+ * may) is refreshed: once it was not measured for perfmodel.refresh_ms,
+ * one call goes there, and a refresh that fast starts its window over, so
+ * the CPU takes the calls again. Before, the board took every call for
+ * ever, as nothing sent the CPU another (a planned run of bench/loop
+ * --pays ended with fft's CPU model at 771 us, its runs 29). */
+static void inflated_model_is_refreshed(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info di;
+    unsigned dev;
+    qv_runtime *rt = vadd_runtime(qv_test_cpu_vadd, &f, &dev, &di);
+    rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
+    rt->policy->perfmodel_refresh_ms = 300;
+    enum { LEN = 4096, CALLS = 20 };
+    static float xb[LEN], xc[2][LEN];
+    qv_buf *bb, *bc[2];
+    assert_int_equal(qv_buf_register(rt, xb, sizeof xb, &bb), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_register(rt, xc[k], sizeof xc[k], &bc[k]), 0);
+    for (unsigned cls = QV_CLASS_CPU; cls <= QV_CLASS_FPGA; cls += QV_CLASS_FPGA) {
+        assert_int_equal(qv_func_set_where(f, 1u << cls), 0); /* the models' tries */
+        for (int i = 0; i < 4; i++)
+            vadd_on(rt, f, bc[0], bb, bc[1], LEN);
+    }
+    assert_int_equal(qv_func_set_where(f, 0), 0);
+    /* The premise: the CPU runs the calls faster than the board. */
+    unsigned long long n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
+    if (n > CALLS / 2) {
+        print_message("the board took %llu of %d calls: nothing to test\n", n, CALLS);
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    size_t bytes = 3 * sizeof xb; /* the bucket of the chain's calls */
+    for (int k = 0; k < QV__PERF_WINDOW; k++)
+        qv__perf_add(f, QV_CLASS_CPU, bytes, 1000);
+    n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
+    if (n < CALLS - 2)
+        fail_msg("%llu of %d calls on the board beside a CPU priced at 1 ms", n, CALLS);
+    usleep(400 * 1000);
+    n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
+    if (n > CALLS / 2)
+        fail_msg("%llu of %d calls on the board %d ms after the CPU's last run", n, CALLS,
+                 400);
+    double est = 0;
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, bytes, &est), 0);
+    if (est > 100)
+        fail_msg("the CPU's model is %.1f us after its refresh", est);
+    assert_int_equal(qv_buf_unregister(bb), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_unregister(bc[k]), 0);
+    qv_runtime_destroy(rt);
+}
+
 /* A device on the host's cores (the emulated board; PoCL alike) adds no
  * capacity beside the CPU: eager placement gives it a call only where it
  * runs the call sooner than a CPU worker would once one is free. Before,
@@ -981,6 +1037,7 @@ int main(void)
         cmocka_unit_test(host_core_device_is_no_extra_capacity),
         cmocka_unit_test(emulated_board_priced_at_its_wall_time),
         cmocka_unit_test(board_priced_out_by_a_spike_comes_back),
+        cmocka_unit_test(inflated_model_is_refreshed),
         cmocka_unit_test(short_cpu_task_runs_on_the_driver_that_readies_it),
         cmocka_unit_test(short_run_runs_on_the_thread_that_holds),
     };

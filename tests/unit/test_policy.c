@@ -180,16 +180,17 @@ static void keys_reach_the_runtime(void **state)
     char text[4096], log[1024], models[1024];
     snprintf(log, sizeof log, "%s/quiver.log", dir);
     snprintf(models, sizeof models, "%s/models", dir);
-    snprintf(text, sizeof text,
-             "scheduler: eager\n"
-             "hot_threshold: 7\n"
-             "devices: [cpu, fpga]\n"
-             "replan: {drift: 0.5, min_interval_ms: 10}\n"
-             "discovery: {rescan_interval_ms: 0, hwloc: true, opencl: false, xrt: false}\n"
-             "log: {level: warn, file: %s}\n"
-             "perfmodel: {dir: %s, min_samples: 2}\n"
-             "max_inflight: 32\n",
-             log, models);
+    snprintf(
+        text, sizeof text,
+        "scheduler: eager\n"
+        "hot_threshold: 7\n"
+        "devices: [cpu, fpga]\n"
+        "replan: {drift: 0.5, min_interval_ms: 10}\n"
+        "discovery: {rescan_interval_ms: 0, hwloc: true, opencl: false, xrt: false}\n"
+        "log: {level: warn, file: %s}\n"
+        "perfmodel: {dir: %s, min_samples: 2, refresh_ms: 250}\n"
+        "max_inflight: 32\n",
+        log, models);
     qv_options o;
     qv_options_init(&o);
     o.ncpu = 1;
@@ -199,6 +200,7 @@ static void keys_reach_the_runtime(void **state)
     assert_int_equal(rt->max_inflight, 32);
     assert_int_equal(rt->policy->scheduler, QV__SCHED_EAGER);
     assert_int_equal(rt->policy->perfmodel_min_samples, 2);
+    assert_int_equal(rt->policy->perfmodel_refresh_ms, 250);
     /* devices leaves out gpu and discovery.opencl is off: no OpenCL
      * device, and the pool never listed OpenCL. */
     for (unsigned d = 0; d < qv_device_count(rt); d++) {
@@ -223,20 +225,20 @@ static void every_top_key_is_known(void **state)
 {
     (void)state;
     static const char *const read[] = {
-        "scheduler",     /* placement.c: eager or heft */
-        "hot_threshold", /* region.c: entries before a region compiles */
-        "devices",       /* devq.c, runtime.c: classes opened */
-        "replan",        /* loop.c: drift and interval of re-plans */
-        "discovery",     /* devq.c: the pool's backends, boards, rescans */
-        "log",           /* runtime.c: level and file */
-        "perfmodel",     /* runtime.c (dir), placement.c (min_samples) */
-        "trace",         /* runtime.c: the trace written at destroy */
-        "catalog",       /* runtime.c: the FPGA kernels */
-        "max_inflight",  /* sched.c: backpressure */
+        "scheduler",        /* placement.c: eager or heft */
+        "hot_threshold",    /* region.c: entries before a region compiles */
+        "devices",          /* devq.c, runtime.c: classes opened */
+        "replan",           /* loop.c: drift and interval of re-plans */
+        "discovery",        /* devq.c: the pool's backends, boards, rescans */
+        "log",              /* runtime.c: level and file */
+        "perfmodel",        /* runtime.c (dir), placement.c (min_samples, refresh_ms) */
+        "trace",            /* runtime.c: the trace written at destroy */
+        "catalog",          /* runtime.c: the FPGA kernels */
+        "max_inflight",     /* sched.c: backpressure */
         "implicit_regions", /* region.c: regions between qv_wait_all */
-        "objective",     /* loop.c: the plan's qv_plan_opts.cost_weight */
-        "deadline_ms",   /* loop.c: the plan's qv_plan_opts.deadline_us */
-        "remote",        /* devices/remote.c: heartbeat and timeout */
+        "objective",        /* loop.c: the plan's qv_plan_opts.cost_weight */
+        "deadline_ms",      /* loop.c: the plan's qv_plan_opts.deadline_us */
+        "remote",           /* devices/remote.c: heartbeat and timeout */
         NULL,
     };
     size_t n = 0;

@@ -58,6 +58,7 @@ static const qv__ykey log_keys[] = {
 static const qv__ykey perfmodel_keys[] = {
     {"dir", 0, NULL},
     {"min_samples", 0, NULL},
+    {"refresh_ms", 0, NULL},
     {NULL, 0, NULL},
 };
 static const qv__ykey trace_keys[] = {
@@ -108,6 +109,7 @@ void qv__policy_defaults(qv__policy *p)
     p->discover_xrt = 1;
     p->log_level = QV__LOG_WARN;
     p->perfmodel_min_samples = 3;
+    p->perfmodel_refresh_ms = 1000;
     p->max_inflight = 65536;
     p->remote_heartbeat_ms = 250;
     p->remote_timeout_ms = 1000;
@@ -493,6 +495,9 @@ int qv__policy_from_doc(const qv__ydoc *doc, qv__policy *p, qv_diag *diag)
         if (!rc)
             rc = get_uint(doc, sec, "min_samples", "perfmodel.min_samples", 1, 1000000,
                           &p->perfmodel_min_samples, diag);
+        if (!rc)
+            rc = get_uint(doc, sec, "refresh_ms", "perfmodel.refresh_ms", 0, 86400000,
+                          &p->perfmodel_refresh_ms, diag);
     }
     if (!rc && (sec = qv__ymap_get(root, "trace"))) {
         rc = qv__ymap_check(doc, sec, "trace", trace_keys, diag);

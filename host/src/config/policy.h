@@ -19,7 +19,7 @@
  *   discovery: {rescan_interval_ms: 5000, hwloc: true, opencl: true,
  *               xrt: true, boards: [../boards/emu/u250-emu.yaml]}
  *   log:       {level: warn, file: PATH}
- *   perfmodel: {dir: PATH, min_samples: 3}
+ *   perfmodel: {dir: PATH, min_samples: 3, refresh_ms: 1000}
  *   trace:     {path: PATH}
  *   catalog:   ../config/kernels.yaml    the kernel catalog (FPGA kernels)
  *   max_inflight: 65536          16..16777216 tasks submitted and not done
@@ -70,6 +70,8 @@ typedef struct qv__policy {
     char *log_file;                 /* NULL = stderr; owned */
     char *perfmodel_dir;            /* NULL = qv_options' default; owned */
     unsigned perfmodel_min_samples; /* 3: before a model is trusted */
+    unsigned perfmodel_refresh_ms;  /* 1000: a call to a model left this
+                                     * long unmeasured; 0: never */
     char *trace_path;               /* NULL = no trace at exit; owned */
     char *catalog;                  /* kernel catalog file, or NULL; owned */
     unsigned max_inflight;          /* 65536: tasks in flight before

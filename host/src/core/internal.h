@@ -381,6 +381,7 @@ struct qv__task {
     unsigned    planned;  /* device + 1 a replayed plan chose; 0: none */
     unsigned    impl_gen; /* func->impl_gen when a device launched it */
     uint16_t    worker;   /* CPU worker + 1 it chose (sched.c); 0: none */
+    bool refresh;         /* sent to refresh its model there (placement.c) */
     unsigned    modes[QV_MAX_ARGS]; /* access mode of each ubuf */
     uint64_t    id;       /* node id, runtime-wide submission order */
     void       *node;     /* recorder slot, or NULL when not recording */

@@ -6,7 +6,10 @@
  * A (function, device class) pair that the models know too little about
  * (fewer samples than the policy's perfmodel.min_samples) is tried until
  * that many tries are out, so the models learn without flooding a slow
- * device. The policy's `eager` scheduler ignores the models and takes the
+ * device. A model left unmeasured for perfmodel.refresh_ms while the
+ * calls go elsewhere gets one of them now and then (a refresh), so that a
+ * model a bad moment inflated is not trusted for ever.
+ * The policy's `eager` scheduler ignores the models and takes the
  * device that frees up first. Functions no accelerator can run take a fast
  * path that costs one test.
  */
@@ -35,7 +38,7 @@ static double copies_us(qv_runtime *rt, const qv__task *t, unsigned dev)
 }
 
 /* Why placement chose a device, for the log. */
-typedef enum { ONLY_CPU, CALIBRATING, EARLIEST } choice;
+typedef enum { ONLY_CPU, CALIBRATING, REFRESH, EARLIEST } choice;
 
 /* Says where a task went and why: at info the first time a function goes
  * to a device, at debug every time. */
@@ -60,6 +63,11 @@ static void log_choice(qv_runtime *rt, const qv__task *t, unsigned dev, choice w
     else if (why == CALIBRATING)
         qv__log(level, "task %llu of '%s' -> %s: its model there has too few samples yet "
                 "(calibration)", id, f->name, name);
+    else if (why == REFRESH)
+        qv__log(level,
+                "task %llu of '%s' -> %s: its model there was not measured for "
+                "perfmodel.refresh_ms (refresh; %.1f us predicted there)",
+                id, f->name, name, finish_us);
     else
         qv__log(level, "task %llu of '%s' -> %s: earliest predicted finish, %.1f us from now",
                 id, f->name, name, finish_us);
@@ -134,9 +142,25 @@ static unsigned outside_mask(qv_runtime *rt, qv__task *t)
     return 0;
 }
 
+/* The index in cand (n devices weighed for t) of one other than best
+ * whose model is due a refresh, counted as sent; else n. */
+static unsigned refresh_due(qv_runtime *rt, qv__task *t, const unsigned *cand, unsigned n,
+                            unsigned best, uint64_t now)
+{
+    uint64_t gap = (uint64_t)rt->policy->perfmodel_refresh_ms * 1000000u;
+    qv_class won = qv__devq_class(rt, best);
+    for (unsigned i = 0; i < n; i++) {
+        qv_class c = qv__devq_class(rt, cand[i]);
+        if (c != won && qv__perf_refresh_due(t->func->perf[c], t->bytes, now, gap))
+            return i;
+    }
+    return n;
+}
+
 unsigned qv__place(qv_runtime *rt, qv__task *t)
 {
     qv_func *f = t->func;
+    t->refresh = false;
     if (t->planned) {
         /* Replay: the plan decided, with the whole entry in view. */
         unsigned d = planned(rt, t);
@@ -159,6 +183,8 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     double best_finish = 0, best_est = 0;
     bool have = false, calibrating = false;
     double cpu_ready_us = -1; /* when a CPU worker frees up; computed once */
+    unsigned known[QV__MAX_DEVICES], nknown = 0; /* calibrated, for refreshes */
+    double known_finish[QV__MAX_DEVICES], known_est[QV__MAX_DEVICES];
     /* Accelerators first, so that their first tries come early. */
     for (unsigned i = 1; i <= rt->naccel + 1; i++) {
         unsigned d = i <= rt->naccel ? i : 0;
@@ -182,6 +208,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
                                        NULL) != 0)
                 est = 0;
         }
+        bool calibrated = !eager && n >= min_samples;
         /* An emulated board's model is the card's: a run there finishes
          * in its emulation's wall time (of its last runs: qv__func_emu_x),
          * which took the CPU's place. (The signal chain's eager entries,
@@ -216,6 +243,11 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
          * CPU's 2). */
         double launch_us = d ? qv__devq_launch_us(rt, d) : 0;
         double finish = ready_us + copies_us(rt, t, d) + est + launch_us;
+        if (calibrated) {
+            known[nknown] = d;
+            known_est[nknown] = est;
+            known_finish[nknown++] = finish;
+        }
         if (!have || finish < best_finish) {
             best = d;
             best_finish = finish;
@@ -225,8 +257,19 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     }
     if (!have)
         return outside_mask(rt, t); /* else the CPU's: it runs it, or reports it */
+    choice why = calibrating ? CALIBRATING : EARLIEST;
+    if (!calibrating && nknown > 1 && pol->perfmodel_refresh_ms) {
+        unsigned i = refresh_due(rt, t, known, nknown, best, now);
+        if (i < nknown) {
+            best = known[i];
+            best_finish = known_finish[i];
+            best_est = known_est[i];
+            t->refresh = true;
+            why = REFRESH;
+        }
+    }
     if (qv__log_threshold() >= 2)
-        log_choice(rt, t, best, calibrating ? CALIBRATING : EARLIEST, best_finish);
+        log_choice(rt, t, best, why, best_finish);
     if (best)
         qv__devq_add_backlog(rt, best, now,
                              (uint64_t)((copies_us(rt, t, best) + best_est) * 1e3));

@@ -106,6 +106,7 @@ qv__task *qv__task_new(qv_runtime *rt)
     t->planned = 0;
     t->impl_gen = 0;
     t->worker = 0;
+    t->refresh = false;
     return t;
 }
 
@@ -796,7 +797,7 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
     /* An emulated board: what the board took; else the wall time. */
     double us = t->model_us >= 0 ? t->model_us : t1 > t0 ? (double)(t1 - t0) / 1000.0 : -1;
     if (us >= 0)
-        qv__perf_add(f, cls, t->bytes, us);
+        qv__perf_add_at(f, cls, t->bytes, us, t1, t->refresh);
     if (t->model_us > 0 && t1 > t0 && qv__device(rt, dev)->on_host)
         qv__func_emu_wall(f, cls, (double)(t1 - t0) / 1000.0 / t->model_us, t1);
     if (f->fused && cls == QV_CLASS_FPGA)

@@ -55,6 +55,8 @@ void qv__perf_free(qv__perf *p)
     free(p);
 }
 
+static void bucket_refresh(qv__perf_bucket *b);
+
 static void bucket_push(qv__perf_bucket *b, float us)
 {
     b->win[b->pos] = us;
@@ -69,7 +71,19 @@ static void bucket_push(qv__perf_bucket *b, float us)
     b->dirty = 1;
 }
 
+/* A refresh this much faster than the median starts the window over: the
+ * samples there are of a past the device has left (a run beside a busy
+ * core filled a CPU bucket 26x the CPU's time, and calls placed by it
+ * never went back to measure it again). */
+#define REFRESH_RESTART 1.5
+
 void qv__perf_add(qv_func *f, qv_class c, size_t bytes, double us)
+{
+    qv__perf_add_at(f, c, bytes, us, qv__now_ns(), false);
+}
+
+void qv__perf_add_at(qv_func *f, qv_class c, size_t bytes, double us, uint64_t now_ns,
+                     bool refresh)
 {
     qv__perf *p = f->perf[c];
     if (!p || !(us >= 0) || !isfinite(us))
@@ -80,11 +94,45 @@ void qv__perf_add(qv_func *f, qv_class c, size_t bytes, double us)
     qv__spin_lock(&p->lock);
     if (!p->b[k])
         p->b[k] = calloc(1, sizeof *p->b[k]);
-    if (p->b[k]) {
-        bucket_push(p->b[k], (float)us);
-        p->b[k]->measured = 1;
+    qv__perf_bucket *b = p->b[k];
+    if (b) {
+        if (refresh && b->len) {
+            if (b->dirty)
+                bucket_refresh(b);
+            if (us * REFRESH_RESTART < b->median)
+                b->len = b->pos = 0;
+        }
+        bucket_push(b, (float)us);
+        b->measured = 1;
+        b->last_ns = now_ns;
     }
     qv__spin_unlock(&p->lock);
+}
+
+bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns)
+{
+    if (!p)
+        return false;
+    bool due = false;
+    qv__spin_lock(&p->lock);
+    qv__perf_bucket *b = p->b[qv__perf_bucket_of(bytes)];
+    if (b && b->len) {
+        if (b->dirty)
+            bucket_refresh(b);
+        /* Loaded, never measured in this run: its age counts from now. */
+        uint64_t seen = b->last_ns > b->probe_ns ? b->last_ns : b->probe_ns;
+        double own = 100.0 * b->median * 1e3;
+        uint64_t gap =
+            own > (double)gap_ns ? (own < 1e18 ? (uint64_t)own : UINT64_MAX) : gap_ns;
+        if (!seen)
+            b->probe_ns = now_ns;
+        else if (now_ns > seen && now_ns - seen >= gap) {
+            b->probe_ns = now_ns;
+            due = true;
+        }
+    }
+    qv__spin_unlock(&p->lock);
+    return due;
 }
 
 static void sort_floats(float *v, unsigned n)

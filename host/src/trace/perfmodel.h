@@ -10,6 +10,7 @@
 #ifndef QV_TRACE_PERFMODEL_H
 #define QV_TRACE_PERFMODEL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,6 +29,10 @@ typedef struct qv__perf_bucket {
     int      dirty;
     int      measured;               /* this run added samples (not only
                                       * loaded them): its save wins */
+    uint64_t last_ns;                /* qv__now_ns of its last sample in
+                                      * this run; 0: none yet */
+    uint64_t probe_ns;               /* the last refresh sent (or, when no
+                                      * sample came yet, its first look) */
     double   median, mad;            /* µs, valid when !dirty */
 } qv__perf_bucket;
 
@@ -42,6 +47,16 @@ qv__perf *qv__perf_create(void);
 void      qv__perf_free(qv__perf *p);
 /* Adds one measurement (µs). Thread-safe; drops it when out of memory. */
 void      qv__perf_add(qv_func *f, qv_class c, size_t bytes, double us);
+/* The same, of a call that ended at now_ns. refresh: the call was sent to
+ * refresh the bucket (qv__perf_refresh_due); when it ran much faster than
+ * the bucket's median, the window starts over from it. */
+void qv__perf_add_at(qv_func *f, qv_class c, size_t bytes, double us, uint64_t now_ns,
+                     bool refresh);
+/* Whether the bucket of `bytes` is due a refresh at now_ns: it holds
+ * samples, and neither a sample nor a refresh came for gap_ns or for 100
+ * times its median, whichever is longer. When due, the refresh is counted
+ * as sent now. */
+bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns);
 /* Median and MAD of the bucket of `bytes`; -1 when it holds no sample. */
 int       qv__perf_get(qv__perf *p, size_t bytes, double *median, double *mad,
                        uint64_t *n);
