@@ -109,9 +109,12 @@ QV_API unsigned qv_wrap_range(const qv_wrap_fn *fn, const qv_call *call, size_t 
 
 /* What happened to the calls of one wrapped function so far. */
 typedef struct qv_wrap_stats {
-    uint64_t calls;    /* all calls of __wrap_<name> */
+    uint64_t calls;    /* all calls of __wrap_<name>; a call still under
+                        * way (in another thread, or in the one whose
+                        * signal handler asks) is in no other count yet */
     uint64_t runtime;  /* ran as Quiver tasks */
-    uint64_t real;     /* went to __real_<name>; the reasons follow */
+    uint64_t real;     /* went to __real_<name>: the sum of the reasons
+                        * that follow */
     uint64_t disabled; /* QUIVER_WRAP=0, or no runtime could be made */
     uint64_t below;    /* fewer bytes than QUIVER_WRAP_MIN_BYTES */
     uint64_t unsized;  /* a size expression could not be evaluated (a
@@ -123,7 +126,8 @@ typedef struct qv_wrap_stats {
                         * wrapped call is using */
     uint64_t failed;   /* the runtime refused or failed the call */
     uint64_t nested;   /* made from inside a Quiver task (a wrapped
-                        * function's __real_ calling another) */
+                        * function's __real_ calling another), or by a
+                        * signal handler that interrupted a wrapped call */
     /* Appended with QV_WRAP_ABI 2: */
     uint64_t deferred; /* of `runtime`: returned before the task ran */
     uint64_t touches;  /* deferred outputs that something touched before

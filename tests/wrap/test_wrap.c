@@ -488,6 +488,19 @@ static void test_run_signal_handler(void **state)
     (void)state;
     char *log = compare(QV_WRAP_APP, "signal", 0, default_config(),
                         "QUIVER_WRAP_MIN_BYTES=0", NULL);
+    /* Every call counted, the handler's too: those that interrupted a
+     * wrapped call as nested (they were left out). */
+    const char *h = strstr(log, "200 calls of vadd, and ");
+    const char *v = strstr(log, "quiver wrap: vadd: ");
+    unsigned long long by_handler, calls, rt, real;
+    if (!h || sscanf(h, "200 calls of vadd, and %llu", &by_handler) != 1 || !v ||
+        sscanf(v, "quiver wrap: vadd: %llu calls: %llu to the runtime, %llu to", &calls,
+               &rt, &real) != 3)
+        fail_msg("no counts in:\n%s", log);
+    if (calls != 200 + by_handler || rt + real != calls)
+        fail_msg("%llu calls of vadd (%llu to the runtime, %llu to __real_), the program "
+                 "made %llu:\n%s",
+                 calls, rt, real, 200 + by_handler, log);
     free(log);
 }
 

@@ -81,20 +81,31 @@ static void print_stats(void)
 {
     pthread_mutex_lock(&g_mu);
     for (struct qv_wrap_state *s = g_states; s; s = s->next) {
-        uint64_t calls = atomic_load(&s->calls), rt = atomic_load(&s->runtime);
+        /* Read before calls: a call counts itself there first, then in
+         * one of these when it is decided. */
+        uint64_t by[7] = {atomic_load(&s->disabled), atomic_load(&s->below),
+                          atomic_load(&s->unsized),  atomic_load(&s->overlap),
+                          atomic_load(&s->busy),     atomic_load(&s->failed),
+                          atomic_load(&s->nested)};
+        uint64_t rt = atomic_load(&s->runtime), real = 0;
+        for (int k = 0; k < 7; k++)
+            real += by[k];
+        uint64_t calls = atomic_load(&s->calls);
+        /* Neither: under way as the program exits (another thread's). */
+        uint64_t going = calls > rt + real ? calls - rt - real : 0;
+        char under_way[64] = "";
+        if (going)
+            snprintf(under_way, sizeof under_way, "; %llu under way at exit",
+                     (unsigned long long)going);
         fprintf(stderr,
                 "quiver wrap: %s: %llu calls: %llu to the runtime, %llu to __real_%s "
                 "(disabled %llu, below %llu, unsized %llu, overlap %llu, busy %llu, "
-                "failed %llu, nested %llu)\n",
+                "failed %llu, nested %llu)%s\n",
                 s->fn->name, (unsigned long long)calls, (unsigned long long)rt,
-                (unsigned long long)(calls - rt), s->fn->name,
-                (unsigned long long)atomic_load(&s->disabled),
-                (unsigned long long)atomic_load(&s->below),
-                (unsigned long long)atomic_load(&s->unsized),
-                (unsigned long long)atomic_load(&s->overlap),
-                (unsigned long long)atomic_load(&s->busy),
-                (unsigned long long)atomic_load(&s->failed),
-                (unsigned long long)atomic_load(&s->nested));
+                (unsigned long long)real, s->fn->name, (unsigned long long)by[0],
+                (unsigned long long)by[1], (unsigned long long)by[2],
+                (unsigned long long)by[3], (unsigned long long)by[4],
+                (unsigned long long)by[5], (unsigned long long)by[6], under_way);
         if (s->fn->abi >= 2 && (s->fn->flags & QV_WRAP_DEFER)) {
             const char *why = "QUIVER_WRAP_DEFER=0";
             if (g_defer)
@@ -741,8 +752,20 @@ int qv_wrap_call(qv_wrap_fn *fn, void *const *argv)
         tls_in_call = 0;
     }
     if (!fn || (fn->abi != 1 && fn->abi != QV_WRAP_ABI) || fn->nargs > QV_MAX_ARGS ||
-        !fn->name || !fn->cpu || tls_in_call)
+        !fn->name || !fn->cpu)
         return 1;
+    if (tls_in_call) {
+        /* A signal handler's call inside a wrapped call of this thread:
+         * to __real_, counted as nested (lock-free atomics, safe in a
+         * handler). Uncounted only when it is the function's first call
+         * of all, whose counters would need malloc here. */
+        struct qv_wrap_state *s = __atomic_load_n(&fn->state, __ATOMIC_ACQUIRE);
+        if (s) {
+            atomic_fetch_add(&s->calls, 1);
+            atomic_fetch_add(&s->nested, 1);
+        }
+        return 1;
+    }
     /* tls_in_call before anything else: a handler's wrapped call made
      * meanwhile goes to __real_ (one that found no call under way took the
      * runtime from inside the handler: the thread sanitizer, test_wrap). */
@@ -838,7 +861,8 @@ int qv_wrap_stats_get(const char *name, qv_wrap_stats *out)
                                    .deferred = atomic_load(&s->deferred),
                                    .touches = atomic_load(&s->pend.touches),
                                    .lost = atomic_load(&s->pend.lost)};
-            out->real = out->calls - out->runtime;
+            out->real = out->disabled + out->below + out->unsized + out->overlap +
+                        out->busy + out->failed + out->nested;
             rc = 0;
             break;
         }
