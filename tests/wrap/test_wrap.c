@@ -125,6 +125,37 @@ static int run(const char *const *argv, const char *const *env, char **log)
     return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* Each function's line of QUIVER_WRAP_STATS in log adds up: the calls to
+ * __real_ are the sum of their reasons, and with those to the runtime and
+ * those under way at exit they make all the calls. Returns the lines. */
+static int counts_add_up(const char *log)
+{
+    int lines = 0;
+    for (const char *p = log; (p = strstr(p, "quiver wrap: ")) != NULL; p++) {
+        char name[64];
+        unsigned long long n, rt, real, r[7], going = 0;
+        if (sscanf(p,
+                   "quiver wrap: %63[^:]: %llu calls: %llu to the runtime, %llu to "
+                   "__real_%*s "
+                   "(disabled %llu, below %llu, unsized %llu, overlap %llu, busy %llu, "
+                   "failed %llu, nested %llu)",
+                   name, &n, &rt, &real, &r[0], &r[1], &r[2], &r[3], &r[4], &r[5],
+                   &r[6]) != 11)
+            continue;
+        const char *end = strchr(p, '\n'), *w = strstr(p, "; ");
+        if (w && (!end || w < end))
+            assert_int_equal(sscanf(w, "; %llu under way at exit", &going), 1);
+        unsigned long long sum = 0;
+        for (int k = 0; k < 7; k++)
+            sum += r[k];
+        if (sum != real || rt + real + going != n)
+            fail_msg("%s's counts do not add up: %.*s", name,
+                     (int)(end ? end - p : (ptrdiff_t)strlen(p)), p);
+        lines++;
+    }
+    return lines;
+}
+
 /* Runs argv with env and wants exit status want; its output on stderr
  * when not. */
 static void run_expect(const char *const *argv, const char *const *env, int want)
@@ -133,6 +164,7 @@ static void run_expect(const char *const *argv, const char *const *env, int want
     int rc = run(argv, env, &log);
     if (rc != want)
         fprintf(stderr, "%s: %d\n%s\n", argv[2], rc, log);
+    counts_add_up(log);
     free(log);
     assert_int_equal(rc, want);
 }
@@ -171,6 +203,7 @@ static char *compare(const char *exe, const char *mode, int exact, ...)
     if (rc)
         fprintf(stderr, "%s %s exited %d:\n%s\n", exe, mode, rc, log);
     assert_int_equal(rc, 0);
+    counts_add_up(log); /* a record-only build prints none */
     size_t na, nb;
     char *a = slurp(ref, &na), *b = slurp(got, &nb);
     assert_non_null(a);
@@ -497,6 +530,7 @@ static void test_run_signal_handler(void **state)
         sscanf(v, "quiver wrap: vadd: %llu calls: %llu to the runtime, %llu to", &calls,
                &rt, &real) != 3)
         fail_msg("no counts in:\n%s", log);
+    assert_int_equal(counts_add_up(log), 2); /* fir's and vadd's */
     if (calls != 200 + by_handler || rt + real != calls)
         fail_msg("%llu calls of vadd (%llu to the runtime, %llu to __real_), the program "
                  "made %llu:\n%s",
