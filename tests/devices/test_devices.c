@@ -656,10 +656,11 @@ static void board_priced_out_by_a_spike_comes_back(void **state)
 }
 
 /* A model that a bad moment inflated (here the CPU's, its window filled
- * with 1 ms runs of a call that takes a few us, as runs beside a busy core
- * may) is refreshed: once it was not measured for perfmodel.refresh_ms,
- * one call goes there, and a refresh that fast starts its window over, so
- * the CPU takes the calls again. Before, the board took every call for
+ * with 5 ms runs of a call that takes a few us, as runs beside a busy core
+ * may) is refreshed: once it was not measured for perfmodel.refresh_ms (or
+ * 100 times its price, 500 ms here) while 16 calls went elsewhere, one
+ * call goes there, and a refresh that fast starts its window over, so the
+ * CPU takes the calls again. Before, the board took every call for
  * ever, as nothing sent the CPU another (a planned run of bench/loop
  * --pays ended with fft's CPU model at 771 us, its runs 29). */
 static void inflated_model_is_refreshed(void **state)
@@ -702,15 +703,15 @@ static void inflated_model_is_refreshed(void **state)
         skip();
     }
     for (int k = 0; k < QV__PERF_WINDOW; k++)
-        qv__perf_add(f, QV_CLASS_CPU, bytes, 1000);
+        qv__perf_add(f, QV_CLASS_CPU, bytes, 5000);
     n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
     if (n < CALLS - 2)
-        fail_msg("%llu of %d calls on the board beside a CPU priced at 1 ms", n, CALLS);
-    usleep(400 * 1000);
+        fail_msg("%llu of %d calls on the board beside a CPU priced at 5 ms", n, CALLS);
+    usleep(600 * 1000);
     n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
     if (n > CALLS / 2)
         fail_msg("%llu of %d calls on the board %d ms after the CPU's last run", n, CALLS,
-                 400);
+                 600);
     double est = 0;
     assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, bytes, &est), 0);
     if (est > 100)
@@ -720,6 +721,104 @@ static void inflated_model_is_refreshed(void **state)
     for (int k = 0; k < 2; k++)
         assert_int_equal(qv_buf_unregister(bc[k]), 0);
     qv_runtime_destroy(rt);
+}
+
+/* A runtime whose CPU runs vadd of LEN floats faster than the board (its
+ * runs 100 us longer, a sleep before each), both models calibrated on the
+ * chain's buffers c; NULL, having skipped the test, when the CPU does not
+ * take most of a chain's calls here. */
+enum { REFRESH_LEN = 256, REFRESH_CALLS = 20 };
+static qv_runtime *refresh_runtime(qv_func **f, unsigned *dev, qv_buf **in, qv_buf *c[2],
+                                   bool calibrate_cpu)
+{
+    static float xb[REFRESH_LEN], xc[2][REFRESH_LEN];
+    qv_device_info di;
+    qv_runtime *rt = vadd_runtime(qv_test_cpu_vadd, f, dev, &di);
+    rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
+    rt->policy->perfmodel_refresh_ms = 300;
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 100);
+    assert_int_equal(qv_buf_register(rt, xb, sizeof xb, in), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_register(rt, xc[k], sizeof xc[k], &c[k]), 0);
+    for (unsigned cls = QV_CLASS_CPU; cls <= QV_CLASS_FPGA; cls += QV_CLASS_FPGA) {
+        if (cls == QV_CLASS_CPU && !calibrate_cpu)
+            continue;
+        assert_int_equal(qv_func_set_where(*f, 1u << cls), 0); /* the models' tries */
+        for (int i = 0; i < 4; i++)
+            vadd_on(rt, *f, c[0], *in, c[1], REFRESH_LEN);
+    }
+    assert_int_equal(qv_func_set_where(*f, 0), 0);
+    return rt;
+}
+
+static void refresh_runtime_destroy(qv_runtime *rt, qv_buf *in, qv_buf *c[2])
+{
+    qv__fault_delay_set(NULL, 0, 0);
+    assert_int_equal(qv_buf_unregister(in), 0);
+    for (int k = 0; k < 2; k++)
+        assert_int_equal(qv_buf_unregister(c[k]), 0);
+    qv_runtime_destroy(rt);
+}
+
+/* Calls that come once in a while, each after perfmodel.refresh_ms: they
+ * stay on the faster device but one, since refreshes wait for calls that
+ * went elsewhere too (a review: 6 of 6 calls 400 ms apart went to the
+ * slower board, each a refresh). */
+static void sparse_calls_stay_on_the_faster_device(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_buf *in, *c[2];
+    unsigned dev;
+    qv_runtime *rt = refresh_runtime(&f, &dev, &in, c, true);
+    unsigned long long n = chain_on_board(rt, f, dev, in, c, REFRESH_LEN, REFRESH_CALLS);
+    if (n > REFRESH_CALLS / 2) {
+        print_message("the board took %llu of %d calls: nothing to test\n", n,
+                      REFRESH_CALLS);
+        refresh_runtime_destroy(rt, in, c);
+        skip();
+    }
+    n = 0;
+    for (int i = 0; i < 5; i++) {
+        usleep(350 * 1000);
+        n += chain_on_board(rt, f, dev, in, c, REFRESH_LEN, 1);
+    }
+    refresh_runtime_destroy(rt, in, c);
+    if (n > 1) /* the first may be a refresh: the chain above passed the board by */
+        fail_msg("%llu of 5 calls 350 ms apart went to the slower board", n);
+}
+
+/* A bucket of fewer than perfmodel.min_samples (the function's tries were
+ * spent on another size) is refreshed too: here one slow first run on the
+ * CPU. Before, the board took every call for ever (a review: 40 of 40,
+ * the CPU's model still at 1 ms). */
+static void thin_bucket_is_refreshed(void **state)
+{
+    (void)state;
+    enum { SMALL = 64 };
+    static float xs[3][SMALL];
+    qv_func *f;
+    qv_buf *in, *c[2], *s[3];
+    unsigned dev;
+    qv_runtime *rt = refresh_runtime(&f, &dev, &in, c, false);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(qv_buf_register(rt, xs[k], sizeof xs[k], &s[k]), 0);
+    for (int i = 0; i < 8; i++) /* the CPU's tries, at another size */
+        vadd_on(rt, f, s[0], s[1], s[2], SMALL);
+    for (int k = 0; k < 3; k++)
+        assert_int_equal(qv_buf_unregister(s[k]), 0);
+    size_t bytes = 3 * REFRESH_LEN * sizeof(float);
+    qv__perf_add(f, QV_CLASS_CPU, bytes, 1000);
+    usleep(350 * 1000);
+    unsigned long long n = chain_on_board(rt, f, dev, in, c, REFRESH_LEN, REFRESH_CALLS);
+    n += chain_on_board(rt, f, dev, in, c, REFRESH_LEN, REFRESH_CALLS);
+    double est = -1;
+    qv_perfmodel_estimate(f, QV_CLASS_CPU, bytes, &est);
+    refresh_runtime_destroy(rt, in, c);
+    /* The first 16 calls pass the CPU by; the 17th refreshes it. */
+    if (n > REFRESH_CALLS)
+        fail_msg("%llu of %d calls on the board, the CPU's model at %.1f us", n,
+                 2 * REFRESH_CALLS, est);
 }
 
 /* A device on the host's cores (the emulated board; PoCL alike) adds no
@@ -1049,6 +1148,8 @@ int main(void)
         cmocka_unit_test(emulated_board_priced_at_its_wall_time),
         cmocka_unit_test(board_priced_out_by_a_spike_comes_back),
         cmocka_unit_test(inflated_model_is_refreshed),
+        cmocka_unit_test(sparse_calls_stay_on_the_faster_device),
+        cmocka_unit_test(thin_bucket_is_refreshed),
         cmocka_unit_test(short_cpu_task_runs_on_the_driver_that_readies_it),
         cmocka_unit_test(short_run_runs_on_the_thread_that_holds),
     };

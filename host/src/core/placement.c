@@ -6,9 +6,9 @@
  * A (function, device class) pair that the models know too little about
  * (fewer samples than the policy's perfmodel.min_samples) is tried until
  * that many tries are out, so the models learn without flooding a slow
- * device. A model left unmeasured for perfmodel.refresh_ms while the
- * calls go elsewhere gets one of them now and then (a refresh), so that a
- * model a bad moment inflated is not trusted for ever.
+ * device. A model left unmeasured for perfmodel.refresh_ms while 16 calls
+ * went elsewhere gets one of them (a refresh), so that a model a bad
+ * moment inflated is not trusted for ever.
  * The policy's `eager` scheduler ignores the models and takes the
  * device that frees up first. Functions no accelerator can run take a fast
  * path that costs one test.
@@ -142,19 +142,25 @@ static unsigned outside_mask(qv_runtime *rt, qv__task *t)
     return 0;
 }
 
-/* The index in cand (n devices weighed for t) of one other than best
- * whose model is due a refresh, counted as sent; else n. */
-static unsigned refresh_due(qv_runtime *rt, qv__task *t, const unsigned *cand, unsigned n,
-                            unsigned best, uint64_t now)
+/* The index in cand (n devices weighed for t, price[i] µs each) of one
+ * other than best whose model is due a refresh, counted as sent; else n.
+ * Every other class's model counts a call that passed it by. */
+static unsigned refresh_due(qv_runtime *rt, qv__task *t, const unsigned *cand,
+                            const double *price, unsigned n, unsigned best, uint64_t now)
 {
     uint64_t gap = (uint64_t)rt->policy->perfmodel_refresh_ms * 1000000u;
     qv_class won = qv__devq_class(rt, best);
+    unsigned due = n, seen = 1u << won; /* classes, each weighed once */
     for (unsigned i = 0; i < n; i++) {
         qv_class c = qv__devq_class(rt, cand[i]);
-        if (c != won && qv__perf_refresh_due(t->func->perf[c], t->bytes, now, gap))
-            return i;
+        if (seen & (1u << c))
+            continue;
+        seen |= 1u << c;
+        if (qv__perf_refresh_due(t->func->perf[c], t->bytes, now, gap, price[i]) &&
+            due == n)
+            due = i;
     }
-    return n;
+    return due;
 }
 
 unsigned qv__place(qv_runtime *rt, qv__task *t)
@@ -183,8 +189,9 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     double best_finish = 0, best_est = 0;
     bool have = false, calibrating = false;
     double cpu_ready_us = -1; /* when a CPU worker frees up; computed once */
-    unsigned known[QV__MAX_DEVICES], nknown = 0; /* calibrated, for refreshes */
+    unsigned known[QV__MAX_DEVICES], nknown = 0; /* measured, for refreshes */
     double known_finish[QV__MAX_DEVICES], known_est[QV__MAX_DEVICES];
+    double known_price[QV__MAX_DEVICES]; /* the run and its launch there */
     /* Accelerators first, so that their first tries come early. */
     for (unsigned i = 1; i <= rt->naccel + 1; i++) {
         unsigned d = i <= rt->naccel ? i : 0;
@@ -208,7 +215,9 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
                                        NULL) != 0)
                 est = 0;
         }
-        bool calibrated = !eager && n >= min_samples;
+        /* Measured at least once (a size whose bucket holds fewer than
+         * min_samples once the function's tries are out, too). */
+        bool calibrated = !eager && n > 0;
         /* An emulated board's model is the card's: a run there finishes
          * in its emulation's wall time (of its last runs: qv__func_emu_x),
          * which took the CPU's place. (The signal chain's eager entries,
@@ -246,6 +255,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
         if (calibrated) {
             known[nknown] = d;
             known_est[nknown] = est;
+            known_price[nknown] = est + launch_us;
             known_finish[nknown++] = finish;
         }
         if (!have || finish < best_finish) {
@@ -259,7 +269,7 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
         return outside_mask(rt, t); /* else the CPU's: it runs it, or reports it */
     choice why = calibrating ? CALIBRATING : EARLIEST;
     if (!calibrating && nknown > 1 && pol->perfmodel_refresh_ms) {
-        unsigned i = refresh_due(rt, t, known, nknown, best, now);
+        unsigned i = refresh_due(rt, t, known, known_price, nknown, best, now);
         if (i < nknown) {
             best = known[i];
             best_finish = known_finish[i];

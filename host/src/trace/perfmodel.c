@@ -105,29 +105,37 @@ void qv__perf_add_at(qv_func *f, qv_class c, size_t bytes, double us, uint64_t n
         bucket_push(b, (float)us);
         b->measured = 1;
         b->last_ns = now_ns;
+        b->passed = 0;
     }
     qv__spin_unlock(&p->lock);
 }
 
-bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns)
+bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns,
+                          double price_us)
 {
     if (!p)
         return false;
     bool due = false;
+    /* The price placement weighs (an emulated board's wall time, a remote
+     * board's round trip), not the model's median: a refresh costs that. */
+    double own = 100.0 * price_us * 1e3;
+    uint64_t gap =
+        own > (double)gap_ns ? (own < 1e18 ? (uint64_t)own : UINT64_MAX) : gap_ns;
     qv__spin_lock(&p->lock);
     qv__perf_bucket *b = p->b[qv__perf_bucket_of(bytes)];
     if (b && b->len) {
-        if (b->dirty)
-            bucket_refresh(b);
+        /* Calls that went elsewhere, not time alone: a function called
+         * once in a while would send each call to the slower device. */
+        if (b->passed < UINT32_MAX)
+            b->passed++;
         /* Loaded, never measured in this run: its age counts from now. */
         uint64_t seen = b->last_ns > b->probe_ns ? b->last_ns : b->probe_ns;
-        double own = 100.0 * b->median * 1e3;
-        uint64_t gap =
-            own > (double)gap_ns ? (own < 1e18 ? (uint64_t)own : UINT64_MAX) : gap_ns;
-        if (!seen)
+        if (!seen) {
             b->probe_ns = now_ns;
-        else if (now_ns > seen && now_ns - seen >= gap) {
+        } else if (b->passed >= QV__PERF_REFRESH_PASSED && now_ns > seen &&
+                   now_ns - seen >= gap) {
             b->probe_ns = now_ns;
+            b->passed = 0;
             due = true;
         }
     }

@@ -33,6 +33,9 @@ typedef struct qv__perf_bucket {
                                       * this run; 0: none yet */
     uint64_t probe_ns;               /* the last refresh sent (or, when no
                                       * sample came yet, its first look) */
+    uint32_t passed;                 /* calls placement weighed it for and
+                                      * sent elsewhere since its last
+                                      * sample or refresh */
     double   median, mad;            /* µs, valid when !dirty */
 } qv__perf_bucket;
 
@@ -52,11 +55,15 @@ void      qv__perf_add(qv_func *f, qv_class c, size_t bytes, double us);
  * the bucket's median, the window starts over from it. */
 void qv__perf_add_at(qv_func *f, qv_class c, size_t bytes, double us, uint64_t now_ns,
                      bool refresh);
-/* Whether the bucket of `bytes` is due a refresh at now_ns: it holds
- * samples, and neither a sample nor a refresh came for gap_ns or for 100
- * times its median, whichever is longer. When due, the refresh is counted
- * as sent now. */
-bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns);
+/* A call that placement weighed the bucket of `bytes` for, predicted at
+ * price_us there, went elsewhere: whether the bucket is due a refresh at
+ * now_ns. Due when it holds samples, QV__PERF_REFRESH_PASSED such calls
+ * went elsewhere, and neither a sample nor a refresh came for gap_ns or
+ * for 100 times price_us, whichever is longer. When due, the refresh is
+ * counted as sent now. */
+#define QV__PERF_REFRESH_PASSED 16
+bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns,
+                          double price_us);
 /* Median and MAD of the bucket of `bytes`; -1 when it holds no sample. */
 int       qv__perf_get(qv__perf *p, size_t bytes, double *median, double *mad,
                        uint64_t *n);
