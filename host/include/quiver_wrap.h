@@ -110,8 +110,7 @@ QV_API unsigned qv_wrap_range(const qv_wrap_fn *fn, const qv_call *call, size_t 
 /* What happened to the calls of one wrapped function so far. */
 typedef struct qv_wrap_stats {
     uint64_t calls;    /* all calls of __wrap_<name>; a call still under
-                        * way (in another thread, or in the one whose
-                        * signal handler asks) is in no other count yet */
+                        * way (another thread's) is in no other count yet */
     uint64_t runtime;  /* ran as Quiver tasks */
     uint64_t real;     /* went to __real_<name>: the sum of the reasons
                         * that follow */
@@ -139,7 +138,8 @@ typedef struct qv_wrap_stats {
 } qv_wrap_stats;
 
 /* Fills *out for the wrapped function called `name` (as qv_wrap_fn.name).
- * QV_ENOENT when it has not been called yet. Any thread. */
+ * QV_ENOENT when it has not been called yet. Any thread; not from a
+ * signal handler (it takes a lock the interrupted code may hold). */
 QV_API int qv_wrap_stats_get(const char *name, qv_wrap_stats *out);
 
 #ifdef __cplusplus
