@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <math.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -959,6 +960,59 @@ static void test_many_functions(void **state)
     free(e);
 }
 
+/* CPU seconds of the children waited for so far. */
+static double children_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_CHILDREN, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_stime.tv_sec +
+           ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
+}
+
+/* A raw profile of 60 000 modules, a function in each: merged in time in
+ * proportion to them (modules were looked up by id in the raw profile and
+ * by path in the merge linearly, for every address: 24 s). CPU time of
+ * quiver, the shell and awk together, against a bound 5x and more above
+ * it under ASan. */
+#define MANY_MODULES 60000
+static void test_many_module_files(void **state)
+{
+    (void)state;
+    char script[600];
+    snprintf(script, sizeof script, "%s/many_modules.sh", QV_OUT);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(
+        f,
+        "#!/bin/sh\n"
+        "awk -v n=%d -v f=\"$QV_PROFILE_DIR/qvprof.4000002.txt\" 'BEGIN {\n"
+        "  print \"qvprof 1\\nprocess 4000002 1\\nclock 1 1 1\\nwall 1000000000\" > f\n"
+        "  for (i = 0; i < n; i++) printf \"module %%d /nonexistent/many/m%%d.so\\n\", "
+        "(i * 7919) %% n, i > f\n"
+        "  print \"thread 1 1000 0 0 0 0\" > f\n"
+        "  for (i = 0; i < n; i++) printf \"fn %%d 0x10 1 %%d 0\\narc %%d 0x10 - 0 1 "
+        "%%d %%d 0 0\\n\", i, 1000 + i, i, 1000 + i, 1000 + i > f\n"
+        "  print \"end 0\" > f }'\n",
+        MANY_MODULES);
+    fclose(f);
+    /* No boards: no prediction per board and function (a report.json of
+     * 130 MB, and most of the time). */
+    char boards[600], extra[700];
+    snprintf(boards, sizeof boards, "%s/no-boards", QV_OUT);
+    mkdir(boards, 0755);
+    snprintf(extra, sizeof extra, "--boards '%s'", boards);
+    double t0 = children_cpu_s();
+    assert_int_equal(profile(extra, "/bin/sh", script), 0);
+    double dt = children_cpu_s() - t0;
+    print_message("%d modules profiled in %.2f s of CPU\n", MANY_MODULES, dt);
+    assert_true(dt < 20);
+    qv__jval *r = report();
+    assert_int_equal(get(r, "functions")->u.arr.n, MANY_MODULES);
+    /* module 7919's function, the second module line's */
+    assert_string_equal(str(func(r, "m1.so+0x10"), "module"), "/nonexistent/many/m1.so");
+    qv__part_json_free(r);
+}
+
 /* A library found through a relative LD_LIBRARY_PATH, from a directory
  * the report is not made in: its function is named from that library
  * (the raw profile had "./libprof_lib.so", which the report looked for in
@@ -1097,6 +1151,7 @@ int main(void)
         cmocka_unit_test(test_relative_library),
         cmocka_unit_test(test_relative_module_path),
         cmocka_unit_test(test_many_modules),
+        cmocka_unit_test(test_many_module_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

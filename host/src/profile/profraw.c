@@ -28,6 +28,7 @@
 #include "config/yaml_doc.h" /* qv__diag_set */
 #include "quiver.h"
 #include "qv_file.h"
+#include "qv_hash.h"
 #include "qv_text.h"
 
 #define RAW_MAX ((uint64_t)1 << 30) /* bytes */
@@ -197,12 +198,49 @@ static int get_addr(rd *r, const qv__prof_raw *raw, qv__prof_addr *a, const char
     return get_u64(r, &a->off, "an offset");
 }
 
+/* The slot of r->mslot where id is, or the free one where it would go. */
+static size_t mod_slot(const qv__prof_raw *r, uint32_t id)
+{
+    size_t h = (size_t)qv__mix64(id) & (r->mcap - 1);
+    while (r->mslot[h] && r->modules[r->mslot[h] - 1].id != id)
+        h = (h + 1) & (r->mcap - 1);
+    return h;
+}
+
+/* Room in r->mslot for one more module (kept at most half full). */
+static int mod_room(qv__prof_raw *r)
+{
+    if (2 * (r->nmodules + 1) <= r->mcap)
+        return 0;
+    size_t cap = r->mcap ? 2 * r->mcap : 64;
+    uint32_t *slot = calloc(cap, sizeof *slot);
+    if (!slot)
+        return QV_ENOMEM;
+    free(r->mslot);
+    r->mslot = slot;
+    r->mcap = cap;
+    for (size_t i = 0; i < r->nmodules; i++)
+        r->mslot[mod_slot(r, r->modules[i].id)] = (uint32_t)i + 1u;
+    return 0;
+}
+
+static qv__prof_module *find_mod(const qv__prof_raw *r, int32_t id)
+{
+    if (!r || !r->mcap || id < 0)
+        return NULL;
+    uint32_t v = r->mslot[mod_slot(r, (uint32_t)id)];
+    return v ? &r->modules[v - 1] : NULL;
+}
+
+const qv__prof_module *qv__prof_raw_find(const qv__prof_raw *r, int32_t id)
+{
+    return find_mod(r, id);
+}
+
 const char *qv__prof_raw_module(const qv__prof_raw *r, int32_t id)
 {
-    for (size_t i = 0; r && i < r->nmodules; i++)
-        if ((int64_t)r->modules[i].id == id)
-            return r->modules[i].path;
-    return NULL;
+    const qv__prof_module *m = find_mod(r, id);
+    return m ? m->path : NULL;
 }
 
 /* Grows *arr (of *n elements of size sz) by one zeroed element. */
@@ -282,6 +320,8 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
             r->p++;
         if (r->p == s)
             return fail(r, s, "expected the module's path");
+        if (mod_room(raw))
+            return QV_ENOMEM;
         qv__prof_module *m = push(&raw->modules, &raw->nmodules, sizeof *m);
         if (!m || !(m->path = strndup(s, (size_t)(r->p - s))))
             return QV_ENOMEM;
@@ -291,6 +331,7 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
         if (qv__pct_decode(m->path))
             return fail(r, s, "a '%%' in the module's path that is no %%XX escape");
         m->id = (uint32_t)id;
+        raw->mslot[mod_slot(raw, m->id)] = (uint32_t)raw->nmodules;
     } else if (IS("thread")) {
         qv__prof_thread *t = push(&raw->threads, &raw->nthreads, sizeof *t);
         if (!t)
@@ -439,6 +480,7 @@ void qv__prof_raw_free(qv__prof_raw *r)
             free(r->notes[i].names[k]);
     }
     free(r->modules);
+    free(r->mslot);
     free(r->threads);
     free(r->fns);
     free(r->arcs);
