@@ -960,6 +960,84 @@ static void test_many_functions(void **state)
     free(e);
 }
 
+/* Whether s holds needle; says what it holds when not. */
+static void holds(const char *s, const char *needle, bool want)
+{
+    if (!!strstr(s, needle) != want)
+        fail_msg("%s '%s' in:\n%s", want ? "no" : "unexpected", needle, s);
+}
+
+/* The functions of the report whose module is path: how many, and how
+ * many of them are named from its symbols. */
+static void of_module(const qv__jval *r, const char *path, unsigned *n, unsigned *named)
+{
+    const qv__jval *fs = get(r, "functions");
+    *n = *named = 0;
+    for (size_t i = 0; i < fs->u.arr.n; i++) {
+        const qv__jval *m = get(fs->u.arr.v[i], "module");
+        if (m->type != QV__JSTR || strcmp(m->u.str.s, path))
+            continue;
+        const char *name = str(fs->u.arr.v[i], "name"), *base = strrchr(path, '/') + 1;
+        ++*n;
+        if (strncmp(name, base, strlen(base)) || strncmp(name + strlen(base), "+0x", 3))
+            ++*named;
+    }
+}
+
+/* A program replaced after its run, before the report (rebuilt while it
+ * was profiled): the report checks the file at its path against the one
+ * that ran, by build-id (b, replaced by another build: a new file there)
+ * or without one by its stat (c, overwritten in place), says so and
+ * names none of its functions from the new file (they were named from
+ * it, wrongly and without a word). The copies left alone (a, d) are
+ * named as ever. */
+static void test_replaced_program(void **state)
+{
+    (void)state;
+    char dir[600], cmd[4096], script[700];
+    snprintf(dir, sizeof dir, "%s/replaced", QV_OUT);
+    snprintf(cmd, sizeof cmd,
+             "rm -rf '%s' && mkdir -p '%s' && cp '%s' '%s/a' && cp '%s' '%s/b' && "
+             "cp '%s' '%s/c' && cp '%s' '%s/d'",
+             dir, dir, QV_WORK, dir, QV_WORK, dir, QV_WORK_NOID, dir, QV_WORK_NOID, dir);
+    assert_int_equal(system(cmd), 0);
+    snprintf(script, sizeof script, "%s/replace.sh", QV_OUT);
+    FILE *f = fopen(script, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "#!/bin/sh\nd='%s'\n"
+            "for p in a b c d; do \"$d/$p\" spin || exit 1; done\n"
+            "cp '%s' \"$d/b.new\" && mv \"$d/b.new\" \"$d/b\" && cat '%s' > \"$d/c\"\n",
+            dir, QV_WORK_PLAIN, QV_WORK_STRIPPED);
+    fclose(f);
+    assert_int_equal(profile("", "/bin/sh", script), 0);
+    char *e = run_stderr();
+    char want[800];
+    snprintf(want, sizeof want, "warning: %s/b changed since the run (its build-id was ",
+             dir);
+    holds(e, want, true);
+    snprintf(want, sizeof want, "warning: %s/c changed since the run (its size was ",
+             dir);
+    holds(e, want, true);
+    holds(e, "not named from it (shown as b+0xOFFSET)", true);
+    snprintf(want, sizeof want, "%s/a changed", dir);
+    holds(e, want, false);
+    snprintf(want, sizeof want, "%s/d changed", dir);
+    holds(e, want, false);
+    free(e);
+    qv__jval *r = report();
+    const char *names[] = {"a", "b", "c", "d"};
+    for (int i = 0; i < 4; i++) {
+        char path[700];
+        unsigned n, named;
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        of_module(r, path, &n, &named);
+        if (n < 4 || named != (i == 0 || i == 3 ? n : 0))
+            fail_msg("%s: %u functions, %u named", path, n, named);
+    }
+    qv__part_json_free(r);
+}
+
 /* CPU seconds of the children waited for so far. */
 static double children_cpu_s(void)
 {
@@ -1152,6 +1230,7 @@ int main(void)
         cmocka_unit_test(test_relative_module_path),
         cmocka_unit_test(test_many_modules),
         cmocka_unit_test(test_many_module_files),
+        cmocka_unit_test(test_replaced_program),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

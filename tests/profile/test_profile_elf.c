@@ -1,8 +1,9 @@
 /*
  * test_profile_elf.c - the ELF symbol-table reader
  * (host/src/profile/elfsym.c): work.c's builds (PIE without -rdynamic,
- * fixed-address, stripped, not instrumented) and the fuzz corpus's broken
- * files, each refused with its message.
+ * fixed-address, stripped, not instrumented, without a build-id), their
+ * build-ids, and the fuzz corpus's broken files, each refused with its
+ * message.
  */
 #include "helper.h"
 
@@ -99,12 +100,47 @@ static void test_small(void **state)
     qv__elf_syms_free(s);
 }
 
+/* The GNU build-id from the note section, kept by strip; none without
+ * one, or when the note runs past its section (the symbols still read). */
+static void test_build_id(void **state)
+{
+    (void)state;
+    static const uint8_t want[] = {0xc2, 0x4c, 0x7b, 0x4e, 0xac, 0x2c, 0xaf,
+                                   0x8e, 0x8f, 0x02, 0xa4, 0x6e, 0xc9, 0x82,
+                                   0x55, 0x12, 0x17, 0x55, 0x0c, 0x94};
+    const char *files[] = {"tiny-so.elf", "tiny-stripped-so.elf",
+                           "note-past-section-so.elf", "tiny-o.elf"};
+    for (int i = 0; i < 4; i++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/fuzz/elf/corpus/%s",
+                 getenv("QV_SOURCE_DIR"), files[i]);
+        qv__elf_syms *s = load(path);
+        if (i < 2) {
+            assert_int_equal(s->build_id_len, sizeof want);
+            assert_memory_equal(s->build_id, want, sizeof want);
+        } else {
+            assert_int_equal(s->build_id_len, 0);
+        }
+        assert_non_null(named(s, "h"));
+        qv__elf_syms_free(s);
+    }
+    qv__elf_syms *a = load(QV_WORK), *b = load(QV_WORK_STRIPPED), *c = load(QV_WORK_NOID);
+    assert_int_equal(a->build_id_len, 20); /* GNU ld's default, sha1 */
+    assert_int_equal(b->build_id_len, 20);
+    assert_memory_not_equal(a->build_id, b->build_id, 20); /* linked with -s */
+    assert_int_equal(c->build_id_len, 0);                  /* --build-id=none */
+    qv__elf_syms_free(a);
+    qv__elf_syms_free(b);
+    qv__elf_syms_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_builds),
         cmocka_unit_test(test_bad),
         cmocka_unit_test(test_small),
+        cmocka_unit_test(test_build_id),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /*
  * test_profile_raw.c - the raw profile reader (host/src/profile/profraw.c):
- * a good file read back field by field, each kind of bad file refused
+ * a good file read back field by field (with the identities of its
+ * modules' files), each kind of bad file refused
  * at its file:line:column with what was expected, and a file of 200 000
  * modules read in time in proportion to its lines.
  */
@@ -10,19 +11,21 @@
 
 #include "profile/profraw.h"
 
-static const char good[] =
-    "qvprof 1\n"
-    "process 100 99\n"
-    "clock 0.5 20.25 41\n"
-    "wall 1000000\n"
-    "module 0 /usr/bin/my app\n"
-    "module 1 /tmp/a%0Ab%25c\n"
-    "thread 2 900000 1 3 4 5\n"
-    "fn 0 0x1000 1 900000 3\n"
-    "arc 0 0x1000 - 0 1 900000 1000 3 7\n"
-    "arc ? 0xdead 0 0x1000 2 10 10 0 0\n"
-    "note 5 fir 2 n 4096 taps -64\n"
-    "end 1\n";
+static const char good[] = "qvprof 1\n"
+                           "process 100 99\n"
+                           "clock 0.5 20.25 41\n"
+                           "wall 1000000\n"
+                           "module 0 /usr/bin/my app\n"
+                           "module 1 /tmp/a%0Ab%25c\n"
+                           "build-id 1 00c24C7b\n"
+                           "module 3 /lib/x.so\n"
+                           "file 3 2049 131 16384 1700000000123456789\n"
+                           "thread 2 900000 1 3 4 5\n"
+                           "fn 0 0x1000 1 900000 3\n"
+                           "arc 0 0x1000 - 0 1 900000 1000 3 7\n"
+                           "arc ? 0xdead 0 0x1000 2 10 10 0 0\n"
+                           "note 5 fir 2 n 4096 taps -64\n"
+                           "end 1\n";
 
 static void test_good(void **state)
 {
@@ -37,6 +40,15 @@ static void test_good(void **state)
     assert_string_equal(qv__prof_raw_module(r, 0), "/usr/bin/my app");
     assert_string_equal(qv__prof_raw_module(r, 1), "/tmp/a\nb%c");
     assert_null(qv__prof_raw_module(r, 2));
+    const qv__prof_module *m0 = qv__prof_raw_find(r, 0), *m1 = qv__prof_raw_find(r, 1);
+    const qv__prof_module *m3 = qv__prof_raw_find(r, 3);
+    assert_true(m0->build_id_len == 0 && !m0->has_file);
+    assert_int_equal(m1->build_id_len, 4);
+    assert_memory_equal(m1->build_id, "\x00\xc2\x4c\x7b", 4);
+    assert_false(m1->has_file);
+    assert_true(m3->has_file && m3->build_id_len == 0);
+    assert_true(m3->dev == 2049 && m3->ino == 131 && m3->size == 16384 &&
+                m3->mtime_ns == 1700000000123456789ull);
     assert_int_equal(r->nthreads, 1);
     assert_int_equal(r->threads[0].id, 2);
     assert_int_equal(r->threads[0].open_at_exit, 1);
@@ -100,8 +112,35 @@ static void test_bad(void **state)
     bad(HEAD "note 1 f-g 0\n", "p.txt:3:9: error: expected the function's name (an identifier)");
     bad(HEAD "module 0 /a\nmodule 0 /b\n", "p.txt:4:1: error: module 0 declared twice");
     bad(HEAD "module 0\n", "p.txt:3:9: error: expected the module's path");
-    bad(HEAD "gprof 1\n", "p.txt:3:1: error: unknown record 'gprof' (expected process, clock, "
-                          "wall, module, thread, fn, arc, note or end)");
+    bad(HEAD "gprof 1\n",
+        "p.txt:3:1: error: unknown record 'gprof' (expected process, clock, "
+        "wall, module, build-id, file, thread, fn, arc, note or end)");
+    /* the identity of a module's file: after its module line, once */
+    bad(HEAD "build-id 0 abcd\n",
+        "p.txt:3:10: error: module 0 is not declared by a module "
+        "line before it");
+    bad(HEAD "module 0 /a\nbuild-id 0 abc\n",
+        "p.txt:4:12: error: a build-id of 3 hex digits; "
+        "expected an even number, at most 128");
+    bad(HEAD "module 0 /a\nbuild-id 0 ab-d\n",
+        "p.txt:4:14: error: expected the build-id (hex "
+        "digits)");
+    bad(HEAD "module 0 /a\nbuild-id 0\n", "p.txt:4:11: error: expected the build-id");
+    bad(HEAD "module 0 /a\nbuild-id 0 ab\nfile 0 1 2 3 4\n",
+        "p.txt:5:1: error: module 0 has a build-id line already (one identity per "
+        "module)");
+    bad(HEAD "module 0 /a\nfile 0 1 2 3\n", "p.txt:4:13: error: expected the file's "
+                                            "modification time in ns");
+    bad(HEAD "module 0 /a\nfile 0 1 2 -3 4\n",
+        "p.txt:4:12: error: expected the file's size "
+        "(an unsigned integer), got '-3'");
+    bad(HEAD "module 0 /a\nfile 0 1 2 3 4 5\n",
+        "p.txt:4:16: error: expected the end of the "
+        "line, got '5'");
+    bad(HEAD "module 0 /a\nfile 9999999999 1 2 3 4\n",
+        "p.txt:4:6: error: module 9999999999 "
+        "is not declared by a module line "
+        "before it");
     bad(HEAD "end 0\nwall 1\n", "p.txt:4:1: error: expected nothing after the 'end' line");
     bad("qvprof 1\nend 0\n", "p.txt: error: no clock line");
     static const char nul[] = "qvprof 1\nwa\0ll 1\nend 0\n";

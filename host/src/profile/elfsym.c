@@ -2,7 +2,8 @@
  * elfsym.c - the ELF symbol-table reader (elfsym.h). Every field is decoded
  * explicitly (little-endian, no struct overlay) and every offset, size and
  * index checked against the file before it is used: section headers, the
- * symbol table and its string table (sh_link), each name's terminating NUL.
+ * symbol table and its string table (sh_link), each name's terminating NUL,
+ * each note's name and descriptor against its section.
  */
 #include "profile/elfsym.h"
 
@@ -19,7 +20,9 @@
 #define SHT_SYMTAB_ 2
 #define SHT_STRTAB_ 3
 #define SHT_DYNSYM_ 11
+#define SHT_NOTE_        7
 #define SHT_NOBITS_ 8
+#define NT_GNU_BUILD_ID_ 3
 #define STT_FUNC_ 2
 #define STT_IFUNC_ 10
 #define SHN_UNDEF_ 0
@@ -61,7 +64,7 @@ static int nomem(qv_diag *d, const char *fname, unsigned long long n)
 
 typedef struct shdr {
     uint32_t type, link;
-    uint64_t off, size, entsize;
+    uint64_t off, size, align, entsize;
 } shdr;
 
 static int by_addr(const void *a, const void *b)
@@ -125,6 +128,32 @@ static int read_table(const uint8_t *data, size_t len, const char *fname, const 
     return 0;
 }
 
+/* The build-id among the notes of section sec (in the file), into s. A
+ * note that runs past its section ends the section's notes: the symbols
+ * are still read, and the file has no build-id but one found before. */
+static void read_notes(const uint8_t *data, const shdr *sec, qv__elf_syms *s)
+{
+    uint64_t al = sec->align == 8 ? 8 : 4; /* (GNU property notes: 8) */
+    uint64_t at = 0;
+    while (sec->size - at >= 12) {
+        const uint8_t *h = data + sec->off + at;
+        uint64_t namesz = u32(h), descsz = u32(h + 4);
+        uint32_t type = u32(h + 8);
+        uint64_t name_at = at + 12;
+        uint64_t desc_at = name_at + ((namesz + al - 1) & ~(al - 1));
+        if (desc_at > sec->size || descsz > sec->size - desc_at)
+            return;
+        if (type == NT_GNU_BUILD_ID_ && namesz == 4 && !memcmp(h + 12, "GNU", 4) &&
+            descsz >= 1 && descsz <= QV__BUILD_ID_MAX && !s->build_id_len) {
+            memcpy(s->build_id, data + sec->off + desc_at, (size_t)descsz);
+            s->build_id_len = (unsigned)descsz;
+        }
+        at = desc_at + ((descsz + al - 1) & ~(al - 1));
+        if (at > sec->size)
+            return;
+    }
+}
+
 int qv__elf_syms_parse(const uint8_t *data, size_t len, const char *fname, qv__elf_syms **out,
                        qv_diag *d)
 {
@@ -163,6 +192,7 @@ int qv__elf_syms_parse(const uint8_t *data, size_t len, const char *fname, qv__e
         sh[i].off = u64(h + 24);
         sh[i].size = u64(h + 32);
         sh[i].link = u32(h + 40);
+        sh[i].align = u64(h + 48);
         sh[i].entsize = u64(h + 56);
         if (sh[i].type != SHT_NOBITS_ && (sh[i].off > len || sh[i].size > len - sh[i].off))
             rc = bad(d, fname, shoff + (uint64_t)i * shentsize,
@@ -170,6 +200,9 @@ int qv__elf_syms_parse(const uint8_t *data, size_t len, const char *fname, qv__e
                      "(%zu bytes)",
                      i, (unsigned long long)sh[i].off, (unsigned long long)sh[i].size, len);
     }
+    for (unsigned i = 0; i < shnum && !rc; i++)
+        if (sh[i].type == SHT_NOTE_)
+            read_notes(data, &sh[i], s);
     /* .symtab names everything; without it (stripped) .dynsym's exports. */
     uint64_t tables = 0; /* bytes of the symbol tables read */
     for (int want = SHT_SYMTAB_; !rc; want = SHT_DYNSYM_) {

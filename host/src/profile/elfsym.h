@@ -20,9 +20,15 @@ typedef struct qv__elf_sym {
     char *name;
 } qv__elf_sym;
 
+#define QV__BUILD_ID_MAX 64 /* bytes (GNU ld writes 20, lld 8 to 20) */
+
 typedef struct qv__elf_syms {
     qv__elf_sym *syms; /* by addr */
     size_t n;
+    /* The GNU build-id (an NT_GNU_BUILD_ID note of a SHT_NOTE section);
+     * build_id_len 0: none, or longer than QV__BUILD_ID_MAX. */
+    uint8_t build_id[QV__BUILD_ID_MAX];
+    unsigned build_id_len;
     int has_symtab; /* 0: stripped, only .dynsym's exported names */
     int pie;        /* ET_DYN: loads at a bias (PIE or shared object) */
     int cyg_ref;    /* refers to __cyg_profile_func_enter: instrumented */

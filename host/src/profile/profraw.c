@@ -9,6 +9,8 @@
  *   clock NS_PER_TICK PROBE_IN_NS PROBE_PAIR_NS
  *   wall NS
  *   module ID PATH...              (PATH: the rest of the line)
+ *   build-id ID HEX                (module ID's; or:)
+ *   file ID DEV INO SIZE MTIME_NS  (module ID's file's stat)
  *   thread ID SPAN_NS OPEN UNPAIRED SKIPPED DROPPED
  *   fn ADDR OUTER INCL_NS DESC     (of the last thread line)
  *   arc ADDR ADDR CALLS INCL_NS SELF_NS CHILDREN DESC
@@ -239,7 +241,7 @@ const qv__prof_module *qv__prof_raw_find(const qv__prof_raw *r, int32_t id)
 
 const char *qv__prof_raw_module(const qv__prof_raw *r, int32_t id)
 {
-    const qv__prof_module *m = find_mod(r, id);
+    const qv__prof_module *m = qv__prof_raw_find(r, id);
     return m ? m->path : NULL;
 }
 
@@ -259,6 +261,42 @@ static void *push(void *arr, size_t *n, size_t sz)
     return e;
 }
 
+/* The module a build-id or file line is about (w: its first word): one
+ * declared before, without an identity yet. */
+static int ident_module(rd *r, qv__prof_raw *raw, const char *w, qv__prof_module **out)
+{
+    const char *at;
+    size_t n;
+    uint64_t id;
+    const char *save = r->p;
+    int rc = need(r, &at, &n, "a module id");
+    if (rc)
+        return rc;
+    r->p = save;
+    if ((rc = get_u64(r, &id, "a module id")))
+        return rc;
+    qv__prof_module *m = find_mod(raw, (int32_t)(id > INT32_MAX ? INT32_MAX : id));
+    if (!m || id > INT32_MAX)
+        return fail(r, at, "module %.*s is not declared by a module line before it",
+                    (int)(n > 20 ? 20 : n), at);
+    if (m->build_id_len || m->has_file)
+        return fail(r, w, "module %llu has a %s line already (one identity per module)",
+                    (unsigned long long)id, m->build_id_len ? "build-id" : "file");
+    *out = m;
+    return 0;
+}
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
 static int end_of_line(rd *r)
 {
     const char *w;
@@ -274,8 +312,9 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
     size_t n;
     int rc;
     if (!word(r, &w, &n))
-        return fail(r, w, "expected a record (qvprof, process, clock, wall, module, thread, fn, "
-                          "arc, note or end)");
+        return fail(r, w,
+                    "expected a record (qvprof, process, clock, wall, module, build-id, "
+                    "file, thread, fn, arc, note or end)");
 #define IS(s) (n == sizeof(s) - 1 && !memcmp(w, s, n))
     if (*state == 0) {
         uint64_t v;
@@ -332,6 +371,38 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
             return fail(r, s, "a '%%' in the module's path that is no %%XX escape");
         m->id = (uint32_t)id;
         raw->mslot[mod_slot(raw, m->id)] = (uint32_t)raw->nmodules;
+    } else if (IS("build-id")) {
+        qv__prof_module *m;
+        const char *h;
+        size_t hn;
+        if ((rc = ident_module(r, raw, w, &m)) || (rc = need(r, &h, &hn, "the build-id")))
+            return rc;
+        for (size_t i = 0; i < hn; i++)
+            if (hex_digit(h[i]) < 0)
+                return fail(r, h + i, "expected the build-id (hex digits)");
+        if (hn % 2 || hn > 2 * QV__PROF_BUILD_ID_MAX)
+            return fail(r, h,
+                        "a build-id of %zu hex digits; expected an even number, at most "
+                        "%d",
+                        hn, 2 * QV__PROF_BUILD_ID_MAX);
+        for (size_t i = 0; i < hn / 2; i++)
+            m->build_id[i] =
+                (uint8_t)(hex_digit(h[2 * i]) << 4 | hex_digit(h[2 * i + 1]));
+        m->build_id_len = (unsigned)(hn / 2);
+    } else if (IS("file")) {
+        qv__prof_module *m;
+        uint64_t v[4];
+        if ((rc = ident_module(r, raw, w, &m)) ||
+            (rc = get_u64(r, &v[0], "the file's device")) ||
+            (rc = get_u64(r, &v[1], "the file's inode")) ||
+            (rc = get_u64(r, &v[2], "the file's size")) ||
+            (rc = get_u64(r, &v[3], "the file's modification time in ns")))
+            return rc;
+        m->dev = v[0];
+        m->ino = v[1];
+        m->size = v[2];
+        m->mtime_ns = v[3];
+        m->has_file = 1;
     } else if (IS("thread")) {
         qv__prof_thread *t = push(&raw->threads, &raw->nthreads, sizeof *t);
         if (!t)
@@ -403,8 +474,9 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
             return rc;
         *state = 2;
     } else {
-        return fail(r, w, "unknown record '%.*s' (expected process, clock, wall, module, "
-                          "thread, fn, arc, note or end)",
+        return fail(r, w,
+                    "unknown record '%.*s' (expected process, clock, wall, module, "
+                    "build-id, file, thread, fn, arc, note or end)",
                     (int)(n > 40 ? 40 : n), w);
     }
 #undef IS

@@ -25,9 +25,20 @@ typedef struct qv__prof_addr {
     uint64_t off;
 } qv__prof_addr;
 
+#define QV__PROF_BUILD_ID_MAX 64 /* bytes */
+
+/* A module, and the identity of the file that ran, which the file now at
+ * path is checked against: its GNU build-id (a build-id line), else its
+ * stat (a file line), else none (a profile of an older library). */
 typedef struct qv__prof_module {
     uint32_t id;
     char *path;
+    unsigned build_id_len; /* bytes; 0: no build-id line */
+    uint8_t build_id[QV__PROF_BUILD_ID_MAX];
+    int has_file;      /* a file line: the four below */
+    uint64_t dev, ino; /* st_dev, st_ino */
+    uint64_t size;     /* bytes */
+    uint64_t mtime_ns; /* st_mtim, ns since the epoch */
 } qv__prof_module;
 
 typedef struct qv__prof_thread {

@@ -505,6 +505,8 @@ static int run_program(pf_opts *o, const char *lib, long *pidout)
 typedef struct symcache {
     char *path;
     qv__elf_syms *syms; /* NULL: unreadable */
+    bool st_ok;         /* the file's stat when it was read: */
+    uint64_t dev, ino, size, mtime_ns;
 } symcache;
 
 /* An open-addressing table of indexes (slot: index + 1, 0 empty), whose
@@ -525,10 +527,12 @@ typedef struct merge {
     uint64_t *foff;
     size_t fcap, acap; /* of funcs (with fmod, foff) and of arcs */
     itab by_addr, by_arc, by_name; /* functions, arcs, first function of a name */
-    /* p->modules and sc by path: 60 000 modules took 24 s with linear
-     * lookups */
+    /* p->modules by path and whether the file there changed since the run
+     * (mstale), sc by path: 60 000 modules took 24 s with linear lookups */
     itab by_module, by_path;
-    size_t mcap, sccap;          /* of p->modules and sc */
+    bool *mstale;
+    size_t mcap, sccap; /* of p->modules (with mstale) and sc */
+    uint32_t *rmod;     /* the profile being read's modules: p->modules index + 1 */
     double probe_in, probe_pair; /* of the last profile read */
 } merge;
 
@@ -572,9 +576,14 @@ static uint64_t name_key_at(const merge *m, size_t i)
     return qv__fnv1a(m->p->funcs[i].name, strlen(m->p->funcs[i].name));
 }
 
+static uint64_t module_key(const char *path, bool stale)
+{
+    return qv__fnv1a(path, strlen(path)) ^ (stale ? 0x9e3779b97f4a7c15ull : 0);
+}
+
 static uint64_t module_key_at(const merge *m, size_t i)
 {
-    return qv__fnv1a(m->p->modules[i], strlen(m->p->modules[i]));
+    return module_key(m->p->modules[i], m->mstale[i]);
 }
 
 static uint64_t path_key_at(const merge *m, size_t i)
@@ -599,6 +608,7 @@ typedef struct seek {
     uint32_t mod, caller, callee;
     uint64_t off;
     const char *name;
+    bool stale;
 } seek;
 
 static bool same_addr(const void *ctx, size_t i)
@@ -623,7 +633,7 @@ static bool same_name(const void *ctx, size_t i)
 static bool same_module(const void *ctx, size_t i)
 {
     const seek *k = ctx;
-    return !strcmp(k->m->p->modules[i], k->name);
+    return k->m->mstale[i] == k->stale && !strcmp(k->m->p->modules[i], k->name);
 }
 
 static bool same_path(const void *ctx, size_t i)
@@ -641,36 +651,53 @@ static void *room(void *arr, size_t n, size_t *cap, size_t sz)
     return xrealloc(arr, *cap * sz);
 }
 
-static size_t module_index(merge *m, const char *path)
+/* The index in p->modules of path; stale: as a file that changed since
+ * the run, a module of its own (its offsets are not the file's now). */
+static size_t module_index(merge *m, const char *path, bool stale)
 {
     pf_prof *p = m->p;
     if (2 * (m->by_module.n + 1) > m->by_module.cap)
         itab_grow(&m->by_module, m, module_key_at);
-    seek k = {.m = m, .name = path};
-    size_t h = itab_find(&m->by_module, qv__fnv1a(path, strlen(path)), same_module, &k);
+    seek k = {.m = m, .name = path, .stale = stale};
+    size_t h = itab_find(&m->by_module, module_key(path, stale), same_module, &k);
     if (m->by_module.slot[h])
         return m->by_module.slot[h] - 1u;
-    p->modules = room(p->modules, p->nmodules, &m->mcap, sizeof *p->modules);
+    size_t cap = m->mcap;
+    p->modules = room(p->modules, p->nmodules, &cap, sizeof *p->modules);
+    cap = m->mcap;
+    m->mstale = room(m->mstale, p->nmodules, &cap, sizeof *m->mstale);
+    m->mcap = cap;
+    m->mstale[p->nmodules] = stale;
     p->modules[p->nmodules] = xstrdup(path);
     m->by_module.slot[h] = (uint32_t)p->nmodules + 1u;
     m->by_module.n++;
     return p->nmodules++;
 }
 
-static const qv__elf_syms *syms_of(merge *m, const char *path)
+/* The symbols of the file at path, read once, and its stat then. */
+static const symcache *syms_of(merge *m, const char *path)
 {
     if (2 * (m->by_path.n + 1) > m->by_path.cap)
         itab_grow(&m->by_path, m, path_key_at);
     seek k = {.m = m, .name = path};
     size_t h = itab_find(&m->by_path, qv__fnv1a(path, strlen(path)), same_path, &k);
     if (m->by_path.slot[h])
-        return m->sc[m->by_path.slot[h] - 1u].syms;
+        return &m->sc[m->by_path.slot[h] - 1u];
     m->sc = room(m->sc, m->nsc, &m->sccap, sizeof *m->sc);
     m->by_path.slot[h] = (uint32_t)m->nsc + 1u;
     m->by_path.n++;
     symcache *c = &m->sc[m->nsc++];
+    memset(c, 0, sizeof *c);
     c->path = xstrdup(path);
-    c->syms = NULL;
+    struct stat st;
+    if (path[0] == '/' && stat(path, &st) == 0) {
+        c->st_ok = true;
+        c->dev = (uint64_t)st.st_dev;
+        c->ino = (uint64_t)st.st_ino;
+        c->size = (uint64_t)st.st_size;
+        c->mtime_ns =
+            (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    }
     qv_diag d = {0};
     if (path[0] != '/') {
         /* Relative to a directory the process was in, not ours: another
@@ -686,19 +713,97 @@ static const qv__elf_syms *syms_of(merge *m, const char *path)
         fprintf(stderr, PROG ": warning: cannot name functions of %s\n", buf);
     } else if (!c->syms->has_symtab) {
         pf_prof *p = m->p;
-        size_t mi = module_index(m, path); /* (may move p->modules) */
+        size_t mi = module_index(m, path, false); /* (may move p->modules) */
         p->stripped = xrealloc(p->stripped, (p->nstripped + 1) * sizeof *p->stripped);
         p->stripped[p->nstripped++] = p->modules[mi];
     }
-    return c->syms;
+    return c;
+}
+
+static void hex(const uint8_t *b, unsigned n, char *out)
+{
+    for (unsigned i = 0; i < n; i++)
+        sprintf(out + 2 * i, "%02x", b[i]);
+    out[2 * n] = 0;
+}
+
+/* Why the file now at rm's path is not the one that ran, as rm's
+ * identity (its build-id, else its stat) says, into why (n bytes); ""
+ * when it is, when the profile does not say (an older library's), or
+ * when the file cannot be read (said, and named from nothing anyway). */
+static void changed(const qv__prof_module *rm, const symcache *c, char *why, size_t n)
+{
+    why[0] = 0;
+    if (rm->build_id_len) {
+        const qv__elf_syms *s = c->syms;
+        if (!s || (s->build_id_len == rm->build_id_len &&
+                   !memcmp(s->build_id, rm->build_id, rm->build_id_len)))
+            return;
+        char was[2 * QV__PROF_BUILD_ID_MAX + 1], is[2 * QV__BUILD_ID_MAX + 1];
+        hex(rm->build_id, rm->build_id_len, was);
+        hex(s->build_id, s->build_id_len, is);
+        snprintf(why, n, "its build-id was %s, %s%s now", was,
+                 s->build_id_len ? "is " : "", s->build_id_len ? is : "it has none");
+    } else if (rm->has_file && c->st_ok) {
+        if (c->dev != rm->dev || c->ino != rm->ino)
+            snprintf(why, n,
+                     "another file is there: device %llu inode %llu at the run, "
+                     "device %llu inode %llu now",
+                     (unsigned long long)rm->dev, (unsigned long long)rm->ino,
+                     (unsigned long long)c->dev, (unsigned long long)c->ino);
+        else if (c->size != rm->size)
+            snprintf(why, n, "its size was %llu bytes at the run, is %llu now",
+                     (unsigned long long)rm->size, (unsigned long long)c->size);
+        else if (c->mtime_ns != rm->mtime_ns)
+            snprintf(why, n,
+                     "it was modified: mtime %llu.%09llu s at the run, %llu.%09llu "
+                     "now",
+                     (unsigned long long)(rm->mtime_ns / 1000000000u),
+                     (unsigned long long)(rm->mtime_ns % 1000000000u),
+                     (unsigned long long)(c->mtime_ns / 1000000000u),
+                     (unsigned long long)(c->mtime_ns % 1000000000u));
+    }
+}
+
+/* The index in p->modules of module rm of the profile being read: the
+ * file at its path is checked against the identity the profile recorded,
+ * and one that changed since the run (a rebuild while the program ran or
+ * before the report) is a module of its own, its functions not named from
+ * that file, said once. */
+static size_t raw_module(merge *m, const qv__prof_module *rm)
+{
+    char why[600] = "";
+    if (rm->build_id_len || rm->has_file)
+        changed(rm, syms_of(m, rm->path), why, sizeof why);
+    size_t n0 = m->p->nmodules, mi = module_index(m, rm->path, why[0] != 0);
+    if (why[0] && mi == n0) {
+        const char *base = strrchr(rm->path, '/');
+        char e1[1024], e2[512];
+        fprintf(stderr,
+                PROG
+                ": warning: %s changed since the run (%s): its functions are not named "
+                "from it (shown as %s+0xOFFSET)\n",
+                qv__escape(rm->path, e1, sizeof e1), why,
+                qv__escape(base ? base + 1 : rm->path, e2, sizeof e2));
+    }
+    return mi;
 }
 
 /* The function at a raw address, added when new. */
 static uint32_t func_of(merge *m, const qv__prof_raw *r, qv__prof_addr a)
 {
     pf_prof *p = m->p;
-    const char *path = a.module >= 0 ? qv__prof_raw_module(r, a.module) : "?";
-    size_t mi = module_index(m, path);
+    size_t mi;
+    if (a.module >= 0) {
+        const qv__prof_module *rm = qv__prof_raw_find(r, a.module); /* (declared) */
+        size_t ri = (size_t)(rm - r->modules);
+        if (!m->rmod[ri])
+            m->rmod[ri] = (uint32_t)raw_module(m, rm) + 1u;
+        mi = m->rmod[ri] - 1u;
+    } else {
+        mi = module_index(m, "?", false);
+    }
+    const char *path = p->modules[mi];
     if (2 * (m->by_addr.n + 1) > m->by_addr.cap)
         itab_grow(&m->by_addr, m, addr_key);
     seek k = { .m = m, .mod = (uint32_t)mi, .off = a.off };
@@ -721,7 +826,8 @@ static uint32_t func_of(merge *m, const qv__prof_raw *r, qv__prof_addr a)
     m->fmod[p->nfuncs] = (uint32_t)mi;
     m->foff[p->nfuncs] = a.off;
     f->module = p->modules[mi];
-    const qv__elf_syms *s = a.module >= 0 ? syms_of(m, path) : NULL;
+    const qv__elf_syms *s =
+        a.module >= 0 && !m->mstale[mi] ? syms_of(m, path)->syms : NULL;
     const qv__elf_sym *y = qv__elf_syms_find(s, a.off);
     char buf[PATH_MAX + 64];
     if (y) {
@@ -805,6 +911,8 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
         sat_add(&p->dropped, r->threads[i].dropped);
     }
     sat_add(&p->notes_dropped, r->notes_dropped);
+    m->rmod = xrealloc(NULL, r->nmodules * sizeof *m->rmod);
+    memset(m->rmod, 0, r->nmodules * sizeof *m->rmod);
     double in = r->probe_in_ns, pair = r->probe_pair_ns;
     m->probe_in = in;
     m->probe_pair = pair;
@@ -864,6 +972,8 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
             f->notes.values[k] = set->values[k];
         }
     }
+    free(m->rmod);
+    m->rmod = NULL;
 }
 
 /* PATH lookup as execvp does, for the message about an uninstrumented
@@ -990,6 +1100,7 @@ static int collect(const char *dir, long main_pid, const pf_opts *o, pf_prof *p)
     free(m.by_arc.slot);
     free(m.by_name.slot);
     free(m.by_module.slot);
+    free(m.mstale);
     free(m.by_path.slot);
     if (ret)
         return ret;

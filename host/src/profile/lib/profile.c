@@ -15,7 +15,10 @@
  * memory, reached through initial-exec TLS, and stay after the thread
  * ends. Addresses are written as module + offset (PIE and shared objects
  * load anywhere); `quiver profile` names them from the files' symbol
- * tables.
+ * tables, once it has checked that each file is the one that ran: each
+ * module's GNU build-id, read from its notes in memory, or without one the
+ * file's device, inode, size and modification time, taken at the start
+ * (at exit for a library opened later).
  *
  * Times are rdtsc ticks on x86-64 (CLOCK_MONOTONIC elsewhere), converted
  * with a rate measured against CLOCK_MONOTONIC. The cost of the hooks is
@@ -49,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #if defined(__x86_64__) || defined(__i386__)
@@ -649,10 +653,16 @@ NOI static void at_fork_child(void)
     }
 }
 
+#define QVP_BUILD_ID_MAX 64 /* bytes; a longer one is not written */
+
 typedef struct qvp_mod {
     uintptr_t base, lo, hi; /* load bias; mapped executable range */
     const char *name;       /* the loader's (dlpi_name), while it is loaded */
     int used;
+    unsigned bid_len; /* 0: no build-id */
+    unsigned char bid[QVP_BUILD_ID_MAX];
+    int has_st; /* the file's stat identity below */
+    unsigned long long dev, ino, size, mtime_ns;
 } qvp_mod;
 
 /* Every module with code, at exit: as many as the process has (at most
@@ -663,6 +673,30 @@ typedef struct qvp_mods {
     unsigned n, cap;
     unsigned lost; /* not kept: out of memory */
 } qvp_mods;
+
+/* The GNU build-id among the notes at p (n bytes, mapped: the module's
+ * PT_NOTE segment), into m; each note's name and descriptor checked
+ * against n. */
+NOI static void build_id(qvp_mod *m, const unsigned char *p, size_t n, size_t al)
+{
+    size_t at = 0;
+    while (n - at >= 12) {
+        uint32_t w[3];
+        memcpy(w, p + at, sizeof w); /* namesz, descsz, type: native order */
+        size_t desc_at = at + 12 + (((size_t)w[0] + al - 1) & ~(al - 1));
+        if (desc_at > n || w[1] > n - desc_at)
+            return;
+        if (w[2] == NT_GNU_BUILD_ID && w[0] == 4 && !memcmp(p + at + 12, "GNU", 4) &&
+            w[1] >= 1 && w[1] <= QVP_BUILD_ID_MAX) {
+            memcpy(m->bid, p + desc_at, w[1]);
+            m->bid_len = w[1];
+            return;
+        }
+        at = desc_at + (((size_t)w[1] + al - 1) & ~(al - 1));
+        if (at > n)
+            return;
+    }
+}
 
 NOI static int mod_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
@@ -691,7 +725,18 @@ NOI static int mod_cb(struct dl_phdr_info *info, size_t size, void *data)
         ms->m = m;
         ms->cap = cap;
     }
-    ms->m[ms->n++] = (qvp_mod){info->dlpi_addr, lo, hi, info->dlpi_name, 0};
+    qvp_mod *m = &ms->m[ms->n++];
+    memset(m, 0, sizeof *m);
+    m->base = info->dlpi_addr;
+    m->lo = lo;
+    m->hi = hi;
+    m->name = info->dlpi_name;
+    for (int i = 0; i < info->dlpi_phnum && !m->bid_len; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_NOTE)
+            build_id(m, (const unsigned char *)(info->dlpi_addr + ph->p_vaddr),
+                     ph->p_memsz, ph->p_align == 8 ? 8 : 4);
+    }
     return 0;
 }
 
@@ -735,6 +780,57 @@ NOI static void mod_path(const qvp_mod *m, char *path, size_t n)
     }
     if (f)
         fclose(f);
+}
+
+/* The identity of the file at path into m (none when it cannot be read). */
+NOI static void mod_stat(qvp_mod *m, const char *path)
+{
+    struct stat st;
+    if (path[0] != '/' || stat(path, &st) != 0)
+        return;
+    m->has_st = 1;
+    m->dev = (unsigned long long)st.st_dev;
+    m->ino = (unsigned long long)st.st_ino;
+    m->size = (unsigned long long)st.st_size;
+    m->mtime_ns = (unsigned long long)st.st_mtim.tv_sec * 1000000000ull +
+                  (unsigned long long)st.st_mtim.tv_nsec;
+}
+
+/* The modules at the start, with their files' identities: a file
+ * replaced while the program runs (a rebuild) is another at exit. */
+static qvp_mods start_mods;
+
+/* Takes the identities of the files of the modules without a build-id
+ * (profile_init). */
+NOI static void start_stat(void)
+{
+    dl_iterate_phdr(mod_cb, &start_mods);
+    char path[PATH_MAX];
+    for (unsigned i = 0; i < start_mods.n; i++)
+        if (!start_mods.m[i].bid_len) {
+            mod_path(&start_mods.m[i], path, sizeof path);
+            mod_stat(&start_mods.m[i], path);
+        }
+}
+
+/* The identity of module m's file at path, for its `file` line: as at the
+ * start when it was loaded then, else as now. */
+NOI static void mod_identity(qvp_mod *m, const char *path)
+{
+    for (unsigned i = 0; i < start_mods.n; i++) {
+        const qvp_mod *s = &start_mods.m[i];
+        if (s->base == m->base && s->lo == m->lo && s->hi == m->hi) {
+            if (s->has_st) {
+                m->has_st = 1;
+                m->dev = s->dev;
+                m->ino = s->ino;
+                m->size = s->size;
+                m->mtime_ns = s->mtime_ns;
+            }
+            return;
+        }
+    }
+    mod_stat(m, path);
 }
 
 NOI static int mod_of(qvp_mods *ms, uintptr_t a)
@@ -832,6 +928,20 @@ NOI static void write_profile(void)
                 else
                     fputc(*c, f);
             fputc('\n', f);
+            /* What `quiver profile` checks the file at that path against:
+             * a rebuilt program or library there is another. */
+            qvp_mod *m = &ms.m[i];
+            if (m->bid_len) {
+                fprintf(f, "build-id %u ", i);
+                for (unsigned k = 0; k < m->bid_len; k++)
+                    fprintf(f, "%02x", m->bid[k]);
+                fputc('\n', f);
+            } else {
+                mod_identity(m, mpath);
+                if (m->has_st)
+                    fprintf(f, "file %u %llu %llu %llu %llu\n", i, m->dev, m->ino,
+                            m->size, m->mtime_ns);
+            }
         }
     for (qvp_thr *t = atomic_load(&threads); t; t = t->next) {
         if (!t->alive)
@@ -933,6 +1043,7 @@ NOI __attribute__((constructor)) static void profile_init(void)
      * (adversarial testing). */
     ssize_t k = readlink("/proc/thread-self/exe", exe_path, sizeof exe_path - 1);
     exe_path[k > 0 ? k : 0] = '\0';
+    start_stat();
     calibrate();
     /* The run starts after the calibration: its milliseconds were the
      * program's time in every share (a 10 ms program's main was 0.8 % of
