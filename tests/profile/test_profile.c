@@ -1047,12 +1047,12 @@ static double children_cpu_s(void)
            ((double)ru.ru_utime.tv_usec + (double)ru.ru_stime.tv_usec) / 1e6;
 }
 
-/* A raw profile of 60 000 modules, a function in each: merged in time in
- * proportion to them (modules were looked up by id in the raw profile and
- * by path in the merge linearly, for every address: 24 s). CPU time of
- * quiver, the shell and awk together, against a bound 5x and more above
- * it under ASan. */
-#define MANY_MODULES 60000
+/* A raw profile of 100 000 modules, a function in each: merged in time
+ * in proportion to them (modules were looked up by id in the raw profile
+ * and by path in the merge linearly, for every address: 60 000 took 24 s
+ * of CPU, 100 000 over a minute). CPU time of quiver, the shell and awk
+ * together, against a bound 5x and more above it under ASan. */
+#define MANY_MODULES 100000
 static void test_many_module_files(void **state)
 {
     (void)state;
@@ -1083,7 +1083,7 @@ static void test_many_module_files(void **state)
     assert_int_equal(profile(extra, "/bin/sh", script), 0);
     double dt = children_cpu_s() - t0;
     print_message("%d modules profiled in %.2f s of CPU\n", MANY_MODULES, dt);
-    assert_true(dt < 20);
+    assert_true(dt < 30);
     qv__jval *r = report();
     assert_int_equal(get(r, "functions")->u.arr.n, MANY_MODULES);
     /* module 7919's function, the second module line's */

@@ -194,7 +194,7 @@ static void test_many_modules(void **state)
     assert_int_equal(qv__prof_raw_parse(t, len, "many", &r, &d), 0);
     double dt = cpu_s() - t0;
     print_message("200000 modules read in %.3f s of CPU\n", dt);
-    assert_true(dt < 3.0);
+    assert_true(dt < 6.0);
     assert_int_equal(r->nmodules, N);
     assert_int_equal(r->narcs, N);
     assert_string_equal(qv__prof_raw_module(r, 7919), "/lib/m1.so");
