@@ -698,6 +698,19 @@ NOI static void build_id(qvp_mod *m, const unsigned char *p, size_t n, size_t al
     }
 }
 
+/* Whether segment ph lies within a loaded one (is in memory to read). */
+NOI static int mapped(const struct dl_phdr_info *info, const ElfW(Phdr) * ph)
+{
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *l = &info->dlpi_phdr[i];
+        if (l->p_type == PT_LOAD && ph->p_vaddr >= l->p_vaddr &&
+            ph->p_memsz <= l->p_memsz &&
+            ph->p_vaddr - l->p_vaddr <= l->p_memsz - ph->p_memsz)
+            return 1;
+    }
+    return 0;
+}
+
 NOI static int mod_cb(struct dl_phdr_info *info, size_t size, void *data)
 {
     (void)size;
@@ -733,7 +746,7 @@ NOI static int mod_cb(struct dl_phdr_info *info, size_t size, void *data)
     m->name = info->dlpi_name;
     for (int i = 0; i < info->dlpi_phnum && !m->bid_len; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-        if (ph->p_type == PT_NOTE)
+        if (ph->p_type == PT_NOTE && mapped(info, ph))
             build_id(m, (const unsigned char *)(info->dlpi_addr + ph->p_vaddr),
                      ph->p_memsz, ph->p_align == 8 ? 8 : 4);
     }
