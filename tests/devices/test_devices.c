@@ -655,78 +655,11 @@ static void board_priced_out_by_a_spike_comes_back(void **state)
     qv_runtime_destroy(rt);
 }
 
-/* A model that a bad moment inflated (here the CPU's, its window filled
- * with 5 ms runs of a call that takes a few us, as runs beside a busy core
- * may) is refreshed: once it was not measured for perfmodel.refresh_ms (or
- * 100 times its price, 500 ms here) while 16 calls went elsewhere, one
- * call goes there, and a refresh that fast starts its window over, so the
- * CPU takes the calls again. Before, the board took every call for
- * ever, as nothing sent the CPU another (a planned run of bench/loop
- * --pays ended with fft's CPU model at 771 us, its runs 29). */
-static void inflated_model_is_refreshed(void **state)
-{
-    (void)state;
-    qv_func *f;
-    qv_device_info di;
-    unsigned dev;
-    qv_runtime *rt = vadd_runtime(qv_test_cpu_vadd, &f, &dev, &di);
-    rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
-    rt->policy->perfmodel_refresh_ms = 300;
-    /* Each board run 100 us longer (a sleep before it), so that the CPU
-     * runs the calls faster under a sanitizer too. */
-    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 100);
-    enum { LEN = 256, CALLS = 20 };
-    static float xb[LEN], xc[2][LEN];
-    qv_buf *bb, *bc[2];
-    assert_int_equal(qv_buf_register(rt, xb, sizeof xb, &bb), 0);
-    for (int k = 0; k < 2; k++)
-        assert_int_equal(qv_buf_register(rt, xc[k], sizeof xc[k], &bc[k]), 0);
-    for (unsigned cls = QV_CLASS_CPU; cls <= QV_CLASS_FPGA; cls += QV_CLASS_FPGA) {
-        assert_int_equal(qv_func_set_where(f, 1u << cls), 0); /* the models' tries */
-        for (int i = 0; i < 4; i++)
-            vadd_on(rt, f, bc[0], bb, bc[1], LEN);
-    }
-    assert_int_equal(qv_func_set_where(f, 0), 0);
-    /* The premise: the CPU runs the calls faster than the board. */
-    size_t bytes = 3 * sizeof xb; /* the bucket of the chain's calls */
-    unsigned long long n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
-    if (n > CALLS / 2) {
-        double cpu = -1, board = -1;
-        qv_perfmodel_estimate(f, QV_CLASS_CPU, bytes, &cpu);
-        qv_perfmodel_estimate(f, QV_CLASS_FPGA, bytes, &board);
-        print_message(
-            "the board took %llu of %d calls (the CPU's model %.1f us, the board's "
-            "%.1f and %.2fx that in wall time): nothing to test\n",
-            n, CALLS, cpu, board, qv__func_emu_x(f, QV_CLASS_FPGA, qv__now_ns()));
-        qv__fault_delay_set(NULL, 0, 0);
-        qv_runtime_destroy(rt);
-        skip();
-    }
-    for (int k = 0; k < QV__PERF_WINDOW; k++)
-        qv__perf_add(f, QV_CLASS_CPU, bytes, 5000);
-    n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
-    if (n < CALLS - 2)
-        fail_msg("%llu of %d calls on the board beside a CPU priced at 5 ms", n, CALLS);
-    usleep(600 * 1000);
-    n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
-    if (n > CALLS / 2)
-        fail_msg("%llu of %d calls on the board %d ms after the CPU's last run", n, CALLS,
-                 600);
-    double est = 0;
-    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, bytes, &est), 0);
-    if (est > 100)
-        fail_msg("the CPU's model is %.1f us after its refresh", est);
-    qv__fault_delay_set(NULL, 0, 0);
-    assert_int_equal(qv_buf_unregister(bb), 0);
-    for (int k = 0; k < 2; k++)
-        assert_int_equal(qv_buf_unregister(bc[k]), 0);
-    qv_runtime_destroy(rt);
-}
-
-/* A runtime whose CPU runs vadd of LEN floats faster than the board (its
- * runs 100 us longer, a sleep before each), both models calibrated on the
- * chain's buffers c; NULL, having skipped the test, when the CPU does not
- * take most of a chain's calls here. */
+/* A runtime whose CPU runs vadd of REFRESH_LEN floats faster than the
+ * board (its model 100x the card's, about 220 us, and its runs 100 us
+ * longer, a sleep before each: faster under a sanitizer too, and after a
+ * pause, when the board is priced at its model), the models calibrated on
+ * the chain's buffers (the CPU's unless calibrate_cpu is false). */
 enum { REFRESH_LEN = 256, REFRESH_CALLS = 20 };
 static qv_runtime *refresh_runtime(qv_func **f, unsigned *dev, qv_buf **in, qv_buf *c[2],
                                    bool calibrate_cpu)
@@ -736,6 +669,7 @@ static qv_runtime *refresh_runtime(qv_func **f, unsigned *dev, qv_buf **in, qv_b
     qv_runtime *rt = vadd_runtime(qv_test_cpu_vadd, f, dev, &di);
     rt->policy->implicit_regions = 0; /* placed eagerly, not by a plan */
     rt->policy->perfmodel_refresh_ms = 300;
+    assert_int_equal(qv__emu_set_slowdown(rt, di.name, 100), 0);
     qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 100);
     assert_int_equal(qv_buf_register(rt, xb, sizeof xb, in), 0);
     for (int k = 0; k < 2; k++)
@@ -758,6 +692,53 @@ static void refresh_runtime_destroy(qv_runtime *rt, qv_buf *in, qv_buf *c[2])
     for (int k = 0; k < 2; k++)
         assert_int_equal(qv_buf_unregister(c[k]), 0);
     qv_runtime_destroy(rt);
+}
+
+/* A model that a bad moment inflated (here the CPU's, its window filled
+ * with 5 ms runs of a call that takes a few us, as runs beside a busy core
+ * may) is refreshed: once it was not measured for perfmodel.refresh_ms (or
+ * 100 times its price, 500 ms here) while 16 calls went elsewhere, one
+ * call goes there, and a refresh that fast starts its window over, so the
+ * CPU takes the calls again. Before, the board took every call for ever,
+ * as nothing sent the CPU another (a planned run of bench/loop --pays
+ * ended with fft's CPU model at 771 us, its runs 29). */
+static void inflated_model_is_refreshed(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_buf *in, *c[2];
+    unsigned dev;
+    qv_runtime *rt = refresh_runtime(&f, &dev, &in, c, true);
+    size_t bytes = 3 * REFRESH_LEN * sizeof(float); /* the bucket of the chain's calls */
+    /* The premise: the CPU runs the calls faster than the board. */
+    unsigned long long n = chain_on_board(rt, f, dev, in, c, REFRESH_LEN, REFRESH_CALLS);
+    if (n > REFRESH_CALLS / 2) {
+        double cpu = -1, board = -1;
+        qv_perfmodel_estimate(f, QV_CLASS_CPU, bytes, &cpu);
+        qv_perfmodel_estimate(f, QV_CLASS_FPGA, bytes, &board);
+        print_message(
+            "the board took %llu of %d calls (the CPU's model %.1f us, the board's "
+            "%.1f and %.2fx that in wall time): nothing to test\n",
+            n, REFRESH_CALLS, cpu, board, qv__func_emu_x(f, QV_CLASS_FPGA, qv__now_ns()));
+        refresh_runtime_destroy(rt, in, c);
+        skip();
+    }
+    for (int k = 0; k < QV__PERF_WINDOW; k++)
+        qv__perf_add(f, QV_CLASS_CPU, bytes, 5000);
+    n = chain_on_board(rt, f, dev, in, c, REFRESH_LEN, REFRESH_CALLS);
+    if (n < REFRESH_CALLS - 2)
+        fail_msg("%llu of %d calls on the board beside a CPU priced at 5 ms", n,
+                 REFRESH_CALLS);
+    usleep(600 * 1000);
+    n = chain_on_board(rt, f, dev, in, c, REFRESH_LEN, REFRESH_CALLS);
+    if (n > REFRESH_CALLS / 2)
+        fail_msg("%llu of %d calls on the board %d ms after the CPU's last run", n,
+                 REFRESH_CALLS, 600);
+    double est = 0;
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, bytes, &est), 0);
+    refresh_runtime_destroy(rt, in, c);
+    if (est > 100)
+        fail_msg("the CPU's model is %.1f us after its refresh", est);
 }
 
 /* Calls that come once in a while, each after perfmodel.refresh_ms: they
@@ -783,9 +764,16 @@ static void sparse_calls_stay_on_the_faster_device(void **state)
         usleep(350 * 1000);
         n += chain_on_board(rt, f, dev, in, c, REFRESH_LEN, 1);
     }
+    size_t bytes = 3 * REFRESH_LEN * sizeof(float);
+    double cpu = -1, board = -1;
+    qv_perfmodel_estimate(f, QV_CLASS_CPU, bytes, &cpu);
+    qv_perfmodel_estimate(f, QV_CLASS_FPGA, bytes, &board);
+    double x = qv__func_emu_x(f, QV_CLASS_FPGA, qv__now_ns());
     refresh_runtime_destroy(rt, in, c);
     if (n > 1) /* the first may be a refresh: the chain above passed the board by */
-        fail_msg("%llu of 5 calls 350 ms apart went to the slower board", n);
+        fail_msg("%llu of 5 calls 350 ms apart went to the slower board (the CPU's model "
+                 "%.1f us, the board's %.1f and %.2fx that in wall time)",
+                 n, cpu, board, x);
 }
 
 /* A bucket of fewer than perfmodel.min_samples (the function's tries were
