@@ -298,6 +298,55 @@ static void a_huge_count_saturates(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* n functions named prefix0.. with a full window each, of many digits. */
+static void add_models(qv_runtime *rt, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char name[32];
+        qv_func *f;
+        snprintf(name, sizeof name, "%s%d", prefix, i);
+        assert_int_equal(qv_func_create(rt, name, NULL, 0, &f), 0);
+        for (int k = 0; k < QV__PERF_WINDOW; k++)
+            qv__perf_add(f, QV_CLASS_CPU, 4096, 12.345678 + k);
+    }
+}
+
+/* A save stays within what the next run reads, leaving out the models
+ * saved longest ago: past it, the next run refused the file whole and lost
+ * every model (adversarial testing: a file grown to 64 MiB, the limit
+ * here lowered to 64 KiB). */
+static void a_save_stays_readable(void **state)
+{
+    (void)state;
+    size_t max = qv__perf_file_max;
+    qv__perf_file_max = 64 << 10;
+    char dir[300], path[512];
+    snprintf(dir, sizeof dir, "%s/models-full", qv_test_scratch());
+    qv_runtime *rt = make_rt(dir);
+    snprintf(path, sizeof path, "%s", qv_perfmodel_path(rt));
+    add_models(rt, "old", 170);
+    qv_runtime_destroy(rt);
+    rt = make_rt(dir);
+    add_models(rt, "new", 20);
+    qv_runtime_destroy(rt);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    if ((size_t)st.st_size > qv__perf_file_max)
+        fail_msg("%lld bytes saved, the reader takes %zu", (long long)st.st_size,
+                 qv__perf_file_max);
+    rt = make_rt(dir);
+    qv_func *f;
+    double est = 0;
+    assert_int_equal(qv_func_create(rt, "new19", NULL, 0, &f), 0);
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 4096, &est), 0);
+    assert_int_equal(qv_func_create(rt, "old0", NULL, 0, &f), 0); /* kept */
+    assert_int_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 4096, &est), 0);
+    assert_int_equal(qv_func_create(rt, "old169", NULL, 0, &f), 0); /* left out */
+    assert_int_not_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 4096, &est), 0);
+    qv_runtime_destroy(rt);
+    qv__perf_file_max = max;
+}
+
 /* A time past what the reader takes (1e12 µs) is kept as that: saved as
  * 1e13, it made the file unreadable at the next run. */
 static void a_long_time_reads_back(void **state)
@@ -477,6 +526,7 @@ int main(void)
         cmocka_unit_test(damaged_files_are_rebuilt),
         cmocka_unit_test(parse_errors),
         cmocka_unit_test(a_huge_count_saturates),
+        cmocka_unit_test(a_save_stays_readable),
         cmocka_unit_test(a_long_time_reads_back),
         cmocka_unit_test(saved_under_a_decimal_comma),
         cmocka_unit_test(long_cache_directory),

@@ -57,6 +57,8 @@ void qv__perf_free(qv__perf *p)
 
 static void bucket_refresh(qv__perf_bucket *b);
 
+size_t qv__perf_file_max = QV__PERF_FILE_MAX;
+
 static void bucket_push(qv__perf_bucket *b, float us)
 {
     b->win[b->pos] = us;
@@ -441,7 +443,7 @@ static int read_models(const char *path, qv__perf_file *out, char *why, size_t w
     char *data, fwhy[QV__FILE_WHY], host[256];
     size_t len;
     memset(out, 0, sizeof *out);
-    int rc = qv__file_load(path, 64u << 20, &data, &len, fwhy);
+    int rc = qv__file_load(path, qv__perf_file_max, &data, &len, fwhy);
     if (rc) {
         snprintf(why, wn, "%s", fwhy);
         return rc == -ENOENT || rc == -ENOMEM ? rc : -EINVAL;
@@ -534,14 +536,20 @@ static bool escaped(unsigned char c)
     return c <= 0x20 || c >= 0x7f || c == '%';
 }
 
-static void write_name(FILE *f, const char *s)
+/* Its bytes written. */
+static size_t write_name(FILE *f, const char *s)
 {
+    size_t n = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (escaped(*p))
+        if (escaped(*p)) {
             fprintf(f, "%%%02X", *p);
-        else
+            n += 3;
+        } else {
             fputc(*p, f);
+            n++;
+        }
     }
+    return n;
 }
 
 /* A name the reader's line holds once escaped, beside a window of numbers
@@ -556,23 +564,31 @@ static bool name_fits(const char *s)
     return n <= NAME_SAVED_MAX;
 }
 
-static unsigned write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
-                             uint64_t n, const float *win, unsigned len, unsigned pos)
+/* The longest record write_bucket writes: its name, its class, bucket,
+ * count and fill, and 32 numbers of at most 16 characters. */
+#define RECORD_MAX (NAME_SAVED_MAX + 64 + QV__PERF_WINDOW * 17)
+
+/* Writes one record: its bytes, or 0 when its name is not saved. */
+static size_t write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
+                           uint64_t n, const float *win, unsigned len, unsigned pos)
 {
     if (!name_fits(func))
         return 0;
     if (n < len) /* the reader refuses fewer ever than kept */
         n = len;
     fputs("m ", f);
-    write_name(f, func);
-    fprintf(f, " %s %u %llu %u", qv_class_name((qv_class)cls), k,
-            (unsigned long long)n, len);
+    size_t out = 2 + write_name(f, func);
+    int w = fprintf(f, " %s %u %llu %u", qv_class_name((qv_class)cls), k,
+                    (unsigned long long)n, len);
+    out += w > 0 ? (size_t)w : 0;
     /* Oldest first, so that reloading keeps the window's order. */
     unsigned start = len < QV__PERF_WINDOW ? 0 : pos;
-    for (unsigned i = 0; i < len; i++)
-        fprintf(f, " %.9g", (double)win[(start + i) % QV__PERF_WINDOW]);
+    for (unsigned i = 0; i < len; i++) {
+        w = fprintf(f, " %.9g", (double)win[(start + i) % QV__PERF_WINDOW]);
+        out += w > 0 ? (size_t)w : 0;
+    }
     fputc('\n', f);
-    return 1;
+    return out + 1;
 }
 
 /* Whether rt measured e's (function, class, bucket) itself: its own
@@ -647,8 +663,14 @@ static int perf_write(qv_runtime *rt)
     bool fresh = read_models(rt->perfmodel_path, &cur, why, sizeof why) == 0;
     char host[256];
     host_name(host, sizeof host);
-    fprintf(f, "quiver-perfmodel 1\nhost %s\n", host);
-    unsigned count = 0;
+    int w = fprintf(f, "quiver-perfmodel 1\nhost %s\n", host);
+    /* Within what the reader takes, its end line aside: past it, the next
+     * run refused the file whole, and every model in it was lost
+     * (adversarial testing: a file that had grown to 64 MiB). What does
+     * not fit is left out: the models kept from earlier runs, oldest
+     * last, after this run's own. */
+    size_t out = w > 0 ? (size_t)w : 0, room = qv__perf_file_max - 32;
+    unsigned count = 0, left_out = 0;
     pthread_mutex_lock(&rt->reg_mu);
     for (size_t i = 0; i < rt->nfuncs; i++) {
         qv_func *fn = rt->funcs[i];
@@ -662,7 +684,13 @@ static int perf_write(qv_runtime *rt)
                 /* Only what this run measured: what it loaded comes from
                  * the file as it is now, below. */
                 if (b && b->len && b->measured) {
-                    count += write_bucket(f, fn->name, c, k, b->n, b->win, b->len, b->pos);
+                    size_t n = out + RECORD_MAX <= room
+                                   ? write_bucket(f, fn->name, c, k, b->n, b->win, b->len,
+                                                  b->pos)
+                                   : 0;
+                    count += n > 0;
+                    left_out += out + RECORD_MAX > room;
+                    out += n;
                 }
             }
             qv__spin_unlock(&p->lock);
@@ -674,8 +702,14 @@ static int perf_write(qv_runtime *rt)
     qv__perf_file *pf = fresh ? &cur : rt->loaded_models;
     for (size_t i = 0; pf && i < pf->n; i++) {
         qv__perf_entry *e = &pf->e[i];
-        if (!held(rt, e))
-            count += write_bucket(f, e->func, e->cls, e->bucket, e->n, e->win, e->len, 0);
+        if (held(rt, e))
+            continue;
+        size_t n = out + RECORD_MAX <= room ? write_bucket(f, e->func, e->cls, e->bucket,
+                                                           e->n, e->win, e->len, 0)
+                                            : 0;
+        count += n > 0;
+        left_out += out + RECORD_MAX > room;
+        out += n;
     }
     pthread_mutex_unlock(&rt->reg_mu);
     qv__perf_file_clear(&cur);
@@ -686,6 +720,11 @@ static int perf_write(qv_runtime *rt)
         int e = errno ? errno : EIO;
         unlink(tmp);
         rc = qv__fail(-e, "cannot write %s: %s", rt->perfmodel_path, strerror(e));
+    } else if (left_out) {
+        qv__log(1,
+                "%s: %u models left out, the file at its limit of %zu bytes (the models "
+                "of earlier runs saved longest ago)",
+                rt->perfmodel_path, left_out, qv__perf_file_max);
     }
     if (lfd >= 0)
         close(lfd); /* and the lock with it */

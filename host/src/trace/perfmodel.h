@@ -21,6 +21,10 @@
 /* The longest time a model keeps (µs, 11.6 days): longer measurements are
  * kept as this, so that every time saved is one the file's reader takes. */
 #define QV__PERF_US_MAX 1e12
+/* The largest model file read (bytes); a save writes no more. Tests
+ * lower qv__perf_file_max, which both obey. */
+#define QV__PERF_FILE_MAX (64u << 20)
+extern size_t qv__perf_file_max;
 
 typedef struct qv__perf_bucket {
     uint64_t n;                      /* samples ever added */
