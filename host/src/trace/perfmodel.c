@@ -130,12 +130,12 @@ bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t g
          * once in a while would send each call to the slower device. */
         if (b->passed < UINT32_MAX)
             b->passed++;
-        /* Loaded, never measured in this run: its age counts from now. */
+        /* Loaded, not measured or refreshed in this run: measured in an
+         * earlier one, long enough ago (a model a run inflated was saved
+         * so, and runs shorter than the interval never refreshed it). */
         uint64_t seen = b->last_ns > b->probe_ns ? b->last_ns : b->probe_ns;
-        if (!seen) {
-            b->probe_ns = now_ns;
-        } else if (b->passed >= QV__PERF_REFRESH_PASSED && now_ns > seen &&
-                   now_ns - seen >= gap) {
+        if (b->passed >= QV__PERF_REFRESH_PASSED &&
+            (!seen || (now_ns > seen && now_ns - seen >= gap))) {
             b->probe_ns = now_ns;
             b->passed = 0;
             due = true;

@@ -35,8 +35,7 @@ typedef struct qv__perf_bucket {
                                       * loaded them): its save wins */
     uint64_t last_ns;                /* qv__now_ns of its last sample in
                                       * this run; 0: none yet */
-    uint64_t probe_ns;               /* the last refresh sent (or, when no
-                                      * sample came yet, its first look) */
+    uint64_t probe_ns;               /* the last refresh sent; 0: none */
     uint32_t passed;                 /* calls placement weighed it for and
                                       * sent elsewhere since its last
                                       * sample or refresh */
@@ -63,8 +62,8 @@ void qv__perf_add_at(qv_func *f, qv_class c, size_t bytes, double us, uint64_t n
  * price_us there, went elsewhere: whether the bucket is due a refresh at
  * now_ns. Due when it holds samples, QV__PERF_REFRESH_PASSED such calls
  * went elsewhere, and neither a sample nor a refresh came for gap_ns or
- * for 100 times price_us, whichever is longer. When due, the refresh is
- * counted as sent now. */
+ * for 100 times price_us, whichever is longer (or none yet in this run:
+ * loaded from the file). When due, the refresh is counted as sent now. */
 #define QV__PERF_REFRESH_PASSED 16
 bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns,
                           double price_us);
