@@ -286,17 +286,6 @@ static int ident_module(rd *r, qv__prof_raw *raw, const char *w, qv__prof_module
     return 0;
 }
 
-static int hex_digit(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static int end_of_line(rd *r)
 {
     const char *w;
@@ -378,7 +367,7 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
         if ((rc = ident_module(r, raw, w, &m)) || (rc = need(r, &h, &hn, "the build-id")))
             return rc;
         for (size_t i = 0; i < hn; i++)
-            if (hex_digit(h[i]) < 0)
+            if (qv__hex_digit(h[i]) < 0)
                 return fail(r, h + i, "expected the build-id (hex digits)");
         if (hn % 2 || hn > 2 * QV__PROF_BUILD_ID_MAX)
             return fail(r, h,
@@ -387,7 +376,7 @@ static int parse_line(rd *r, qv__prof_raw *raw, int *state)
                         hn, 2 * QV__PROF_BUILD_ID_MAX);
         for (size_t i = 0; i < hn / 2; i++)
             m->build_id[i] =
-                (uint8_t)(hex_digit(h[2 * i]) << 4 | hex_digit(h[2 * i + 1]));
+                (uint8_t)(qv__hex_digit(h[2 * i]) << 4 | qv__hex_digit(h[2 * i + 1]));
         m->build_id_len = (unsigned)(hn / 2);
     } else if (IS("file")) {
         qv__prof_module *m;
