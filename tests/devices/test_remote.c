@@ -2131,7 +2131,7 @@ static const char *catalog_without_fused(void)
 }
 
 /* The daemon started again without vadd: the first vadd refused there
- * marks it "never here again" until the next connection, and the vadds
+ * marks it "no call of it goes there again" until the next connection, and the vadds
  * after run on the CPU without a try there. The link's repeated news of
  * the reconnection (2 s, every 250 ms) cleared that mark, and some 8
  * more vadds went there, failed and warned (adversarial testing). */

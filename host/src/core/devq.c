@@ -894,8 +894,15 @@ static void ran(qv__devq *q, qv__task *t, int rc, uint64_t t0, uint64_t t1, doub
                     q->name, t->func->name, qv_last_error(), then);
         } else if (refused) {
             bool marked = mark_broken(q, t->func, t->impl_gen);
-            qv__log(1, "%s cannot run '%s': %s; it %s, and never here again", q->name,
-                    t->func->name, qv_last_error(), then);
+            /* Not "never": a new implementation (qv_func_set_fpga, ...)
+             * clears the mark, and so does a remote board's new daemon. */
+            qv__log(1,
+                    "%s cannot run '%s': %s; it %s, and no call of it goes there again "
+                    "until its implementation changes%s",
+                    q->name, t->func->name, qv_last_error(), then,
+                    qv__devq_class(rt, q->dev->id) == QV_CLASS_REMOTE
+                        ? " or the board's daemon connects again"
+                        : "");
             /* Plans that put f here are made again without it: a replayed
              * region whose plan did missed its guard at every entry after,
              * for good, and said nothing (adversarial testing). */
