@@ -426,7 +426,9 @@ int main(int argc, char **argv)
         printf("  plan: %s; last entry ran eagerly, measured %.1f us\n",
                ri.last_replan_reason, ri.measured_us);
     else if (ri.last_error[0])
-        printf("  not compiled: %s\n", ri.last_error);
+        printf("  %s%s\n",
+               strncmp(ri.last_error, "not compiled", 12) ? "not compiled: " : "",
+               ri.last_error);
     char pg[1024], pt[1024];
     snprintf(pg, sizeof pg, "%s/signal.qvg.json", out);
     snprintf(pt, sizeof pt, "%s/signal.trace.json", out);

@@ -499,8 +499,9 @@ typedef struct qv_region_info {
                                        * "hot: 3 entries with one
                                        * signature", "drift: ...", "devices
                                        * changed: ..."; "" before */
-    char     last_error[256]; /* why the last compile failed, or why a hot
-                                 * region is not compiled yet; "" if none */
+    char last_error[256];             /* why the last compile failed, or why a hot
+                                       * region is not compiled yet ("not compiled
+                                       * yet: ...", a wait); "" if none */
     /* Appended later: a caller built before passes the smaller size and
      * gets the fields above. */
     uint64_t fused;         /* chains of replayed entries run as one launch

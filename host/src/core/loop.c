@@ -1337,6 +1337,10 @@ static void *loop_main(void *arg)
         if (waits_for_eager(rt, r, r->job_sig)) {
             qv__log(3, "region %s: not compiled yet: its recorded entries' times are "
                        "measured first (the plan is weighed against them)", name);
+            /* Said in last_error too: a hot region that waits said
+             * nothing there (adversarial testing). */
+            snprintf(r->error, sizeof r->error,
+                     "not compiled yet: its recorded entries' times are measured first");
             r->want_compile = false;
             if (r->tried && r->tried_sig == r->job_sig) {
                 r->tried = false;
@@ -1400,6 +1404,7 @@ static void *loop_main(void *arg)
         pthread_mutex_lock(&l->mu);
         r->want_compile = false;
         if (rc == QV_EBUSY) {
+            snprintf(r->error, sizeof r->error, "not compiled yet: %.200s", why);
             if (r->tried && r->tried_sig == sig) {
                 r->tried = false;
                 r->next_try = r->sig_entries + 1;
