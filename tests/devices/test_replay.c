@@ -824,10 +824,54 @@ static void objective_cost_leaves_the_board_out(void **state)
     }
 }
 
+/* A hot region whose function is not measured on every device yet says
+ * so in last_error while it waits, instead of nothing (adversarial
+ * testing: a hot region's 8 entries, compiles 0, last_error empty). */
+static void hot_region_waiting_says_why(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = open_rt("", &have);
+    qv_func *f = vadd_on(rt, have);
+    enum { LEN = 64 };
+    static float a[LEN], b[LEN], out[LEN];
+    qv_buf *ba, *bb, *bo;
+    assert_int_equal(qv_buf_register(rt, a, sizeof a, &ba), 0);
+    assert_int_equal(qv_buf_register(rt, b, sizeof b, &bb), 0);
+    assert_int_equal(qv_buf_register(rt, out, sizeof out, &bo), 0);
+    uint32_t n = LEN;
+    for (int e = 0; e < 2; e++) { /* hot_threshold: 2; one call an entry */
+        assert_int_equal(qv_region_begin(rt, "waits"), 0);
+        assert_int_equal(
+            qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)},
+                      4),
+            0);
+        assert_int_equal(qv_region_end(rt), 0);
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    /* Two calls cannot measure vadd 3 times on each device: the compile
+     * waits (in the background), and says why. */
+    double t0 = now_s();
+    qv_region_info ri = info_of(rt, "waits");
+    while (!ri.last_error[0] && !ri.compiles && now_s() - t0 < 30) {
+        usleep(2000);
+        ri = info_of(rt, "waits");
+    }
+    if (ri.compiles ||
+        !strstr(ri.last_error, "not compiled yet: 'vadd' is still being measured"))
+        fail_msg("compiles %llu, last_error '%s'", (unsigned long long)ri.compiles,
+                 ri.last_error);
+    qv_buf_unregister(ba);
+    qv_buf_unregister(bb);
+    qv_buf_unregister(bo);
+    qv_runtime_destroy(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_on_devices_equals_sequential),
+        cmocka_unit_test(hot_region_waiting_says_why),
         cmocka_unit_test(board_failing_mid_replay),
         cmocka_unit_test(places_changed_between_entries),
         cmocka_unit_test(slow_board_is_replanned),
