@@ -219,9 +219,29 @@ void qv__perf_file_clear(qv__perf_file *pf)
     for (size_t i = 0; i < pf->n; i++)
         free(pf->e[i].func);
     free(pf->e);
+    free(pf->by_name);
     pf->e = NULL;
+    pf->by_name = NULL;
     pf->n = pf->cap = 0;
     pf->skipped = 0;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp((*(qv__perf_entry *const *)a)->func,
+                  (*(qv__perf_entry *const *)b)->func);
+}
+
+/* pf->by_name, when there is memory: each function's models found in
+ * log n (a file of 440 000 models took each qv_func_create 0.1 s, read
+ * one by one: adversarial testing). */
+static void index_by_name(qv__perf_file *pf)
+{
+    if (!pf->n || !(pf->by_name = malloc(pf->n * sizeof *pf->by_name)))
+        return;
+    for (size_t i = 0; i < pf->n; i++)
+        pf->by_name[i] = &pf->e[i];
+    qsort(pf->by_name, pf->n, sizeof *pf->by_name, entry_cmp);
 }
 
 static int perr(char *err, size_t errlen, unsigned line, const char *fmt, ...)
@@ -503,6 +523,7 @@ int qv__perf_open(qv_runtime *rt)
     if (pf->skipped)
         qv__log(1, "performance models %s: %s; %u record%s skipped, the others kept",
                 rt->perfmodel_path, why, pf->skipped, pf->skipped == 1 ? "" : "s");
+    index_by_name(pf);
     rt->loaded_models = pf;
     return 0;
 }
@@ -515,10 +536,25 @@ void qv__perf_adopt(qv_runtime *rt, qv_func *f)
     qv__perf_file *pf = rt->loaded_models;
     if (!pf)
         return;
-    for (size_t i = 0; i < pf->n; i++) {
-        qv__perf_entry *e = &pf->e[i];
+    /* Its models: from the first of its name in by_name, else all. */
+    size_t i = 0;
+    if (pf->by_name) {
+        size_t hi = pf->n;
+        while (i < hi) {
+            size_t mid = i + (hi - i) / 2;
+            if (strcmp(pf->by_name[mid]->func, f->name) < 0)
+                i = mid + 1;
+            else
+                hi = mid;
+        }
+    }
+    for (; i < pf->n; i++) {
+        qv__perf_entry *e = pf->by_name ? pf->by_name[i] : &pf->e[i];
+        int order = strcmp(e->func, f->name);
+        if (order && pf->by_name)
+            break; /* past its models */
         qv__perf *p = f->perf[e->cls];
-        if (!p || strcmp(e->func, f->name) || p->b[e->bucket])
+        if (!p || order || p->b[e->bucket])
             continue;
         qv__perf_bucket *b = calloc(1, sizeof *b);
         if (!b)
@@ -594,12 +630,25 @@ static size_t write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
 /* Whether rt measured e's (function, class, bucket) itself: its own
  * model then replaces e. One it only loaded does not (another runtime may
  * have measured it since: code review). Under reg_mu. */
-static bool held(qv_runtime *rt, const qv__perf_entry *e)
+static int func_cmp(const void *a, const void *b)
 {
-    for (size_t j = 0; j < rt->nfuncs; j++) {
-        qv_func *fn = rt->funcs[j];
-        if (strcmp(fn->name, e->func))
+    return strcmp((*(qv_func *const *)a)->name, (*(qv_func *const *)b)->name);
+}
+
+/* fs: rt's functions sorted by name (func_cmp), or NULL, then looked at
+ * one by one (a save of 440 000 models compared each with every
+ * function). */
+static bool held(qv_runtime *rt, qv_func *const *fs, const qv__perf_entry *e)
+{
+    qv_func key = {.name = e->func}, *kp = &key;
+    qv_func *const *hit = fs ? bsearch(&kp, fs, rt->nfuncs, sizeof *fs, func_cmp) : NULL;
+    for (size_t j = hit ? (size_t)(hit - fs) : 0; j < rt->nfuncs; j++) {
+        qv_func *fn = fs ? fs[j] : rt->funcs[j];
+        if (strcmp(fn->name, e->func)) {
+            if (fs)
+                return false;
             continue;
+        }
         qv__perf *p = e->cls < QV_CLASS_COUNT ? fn->perf[e->cls] : NULL;
         if (!p)
             return false;
@@ -672,6 +721,11 @@ static int perf_write(qv_runtime *rt)
     size_t out = w > 0 ? (size_t)w : 0, room = qv__perf_file_max - 32;
     unsigned count = 0, left_out = 0;
     pthread_mutex_lock(&rt->reg_mu);
+    qv_func **fs = rt->nfuncs ? malloc(rt->nfuncs * sizeof *fs) : NULL;
+    if (fs) {
+        memcpy(fs, rt->funcs, rt->nfuncs * sizeof *fs);
+        qsort(fs, rt->nfuncs, sizeof *fs, func_cmp);
+    }
     for (size_t i = 0; i < rt->nfuncs; i++) {
         qv_func *fn = rt->funcs[i];
         for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
@@ -702,7 +756,7 @@ static int perf_write(qv_runtime *rt)
     qv__perf_file *pf = fresh ? &cur : rt->loaded_models;
     for (size_t i = 0; pf && i < pf->n; i++) {
         qv__perf_entry *e = &pf->e[i];
-        if (held(rt, e))
+        if (held(rt, fs, e))
             continue;
         size_t n = out + RECORD_MAX <= room ? write_bucket(f, e->func, e->cls, e->bucket,
                                                            e->n, e->win, e->len, 0)
@@ -712,6 +766,7 @@ static int perf_write(qv_runtime *rt)
         out += n;
     }
     pthread_mutex_unlock(&rt->reg_mu);
+    free(fs);
     qv__perf_file_clear(&cur);
     fprintf(f, "end %u\n", count);
     int bad = ferror(f);

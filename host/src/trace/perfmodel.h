@@ -83,6 +83,8 @@ typedef struct qv__perf_entry {
 typedef struct qv__perf_file {
     qv__perf_entry *e;
     size_t          n, cap;
+    qv__perf_entry **by_name; /* e sorted by function (a loaded file's, for
+                               * qv__perf_adopt); NULL: none */
     unsigned skipped; /* m records that did not read, left out */
 } qv__perf_file;
 
