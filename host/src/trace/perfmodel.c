@@ -226,10 +226,15 @@ void qv__perf_file_clear(qv__perf_file *pf)
     pf->skipped = 0;
 }
 
+/* By name, then in the file's order: of two records of one model the
+ * first in the file is adopted, whatever the sort (glibc's keeps the
+ * order of equals, others need not: review). */
 static int entry_cmp(const void *a, const void *b)
 {
-    return strcmp((*(qv__perf_entry *const *)a)->func,
-                  (*(qv__perf_entry *const *)b)->func);
+    const qv__perf_entry *x = *(qv__perf_entry *const *)a,
+                         *y = *(qv__perf_entry *const *)b;
+    int order = strcmp(x->func, y->func);
+    return order ? order : (x > y) - (x < y);
 }
 
 /* pf->by_name, when there is memory: each function's models found in
@@ -718,7 +723,8 @@ static int perf_write(qv_runtime *rt)
      * (adversarial testing: a file that had grown to 64 MiB). What does
      * not fit is left out: the models kept from earlier runs, oldest
      * last, after this run's own. */
-    size_t out = w > 0 ? (size_t)w : 0, room = qv__perf_file_max - 32;
+    size_t out = w > 0 ? (size_t)w : 0,
+           room = qv__perf_file_max > 32 ? qv__perf_file_max - 32 : 0;
     unsigned count = 0, left_out = 0;
     pthread_mutex_lock(&rt->reg_mu);
     qv_func **fs = rt->nfuncs ? malloc(rt->nfuncs * sizeof *fs) : NULL;
@@ -778,7 +784,7 @@ static int perf_write(qv_runtime *rt)
     } else if (left_out) {
         qv__log(1,
                 "%s: %u models left out, the file at its limit of %zu bytes (the models "
-                "of earlier runs saved longest ago)",
+                "saved longest ago, after this run's own)",
                 rt->perfmodel_path, left_out, qv__perf_file_max);
     }
     if (lfd >= 0)
