@@ -106,6 +106,10 @@ static void test_bad(void **state)
         "p.txt:4:5: error: module 4 is not declared by a module line before it");
     bad(HEAD "thread 0 1 0 0 0 0\narc - 0 - 0 1 1 1 0 0\n",
         "p.txt:4:1: error: a callee cannot be '-' (no caller)");
+    /* 2^32 + 5 is not module 5, nor module 2^31 - 1 (it read as either) */
+    bad(HEAD "module 5 /a\nmodule 2147483647 /b\nthread 0 1 0 0 0 0\n"
+             "fn 4294967301 0x10 1 1 1\n",
+        "p.txt:6:4: error: module 4294967301 is not declared by a module line before it");
     bad(HEAD "thread 0 1 0 0 0\n", "p.txt:3:17: error: expected the dropped calls");
     bad(HEAD "wall 1 2\n", "p.txt:3:8: error: expected the end of the line, got '2'");
     bad(HEAD "note 1 f 9\n", "p.txt:3:10: error: 9 scalars; at most 8");

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config/yaml_doc.h" /* qv__diag_set */
 #include "quiver.h"
@@ -193,7 +194,10 @@ static int get_addr(rd *r, const qv__prof_raw *raw, qv__prof_addr *a, const char
     uint64_t m;
     if ((rc = get_u64(r, &m, what)))
         return rc;
-    if (!qv__prof_raw_module(raw, (int32_t)(m > INT32_MAX ? INT32_MAX : m)))
+    /* Past INT32_MAX it is no module: read as INT32_MAX, then kept cut to
+     * 32 bits, 2^32 + 5 passed as declared and named module 5, which was
+     * not (quiver profile then indexed past its table: review). */
+    if (m > INT32_MAX || !qv__prof_raw_module(raw, (int32_t)m))
         return fail(r, w, "module %.*s is not declared by a module line before it",
                     (int)(n > 20 ? 20 : n), w);
     a->module = (int32_t)m;
@@ -203,7 +207,7 @@ static int get_addr(rd *r, const qv__prof_raw *raw, qv__prof_addr *a, const char
 /* The slot of r->mslot where id is, or the free one where it would go. */
 static size_t mod_slot(const qv__prof_raw *r, uint32_t id)
 {
-    size_t h = (size_t)qv__mix64(id) & (r->mcap - 1);
+    size_t h = (size_t)qv__mix64(id ^ r->mseed) & (r->mcap - 1);
     while (r->mslot[h] && r->modules[r->mslot[h] - 1].id != id)
         h = (h + 1) & (r->mcap - 1);
     return h;
@@ -479,6 +483,11 @@ int qv__prof_raw_parse(const char *text, size_t len, const char *fname, qv__prof
     qv__prof_raw *raw = calloc(1, sizeof *raw);
     if (!raw)
         return QV_ENOMEM;
+    /* Unknown to whoever wrote the text: this process's addresses, time. */
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    raw->mseed = qv__mix64((uint64_t)(uintptr_t)raw ^ (uint64_t)ts.tv_nsec ^
+                           ((uint64_t)ts.tv_sec << 32));
     rd r = { .fname = fname ? fname : "(profile)", .p = text, .end = text + len,
              .diag = diag };
     int state = 0, rc = 0;

@@ -89,6 +89,8 @@ typedef struct qv__prof_raw {
     size_t nmodules;
     uint32_t *mslot; /* modules by id: index + 1, 0 empty (profraw.c) */
     size_t mcap;     /* slots, a power of two, or 0 */
+    uint64_t mseed;  /* mixed into the ids: ids chosen to fall in one run
+                      * of slots made the reading quadratic (review) */
     qv__prof_thread *threads;
     size_t nthreads;
     qv__prof_fn *fns;

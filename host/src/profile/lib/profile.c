@@ -683,8 +683,14 @@ NOI static void build_id(qvp_mod *m, const unsigned char *p, size_t n, size_t al
     while (n - at >= 12) {
         uint32_t w[3];
         memcpy(w, p + at, sizeof w); /* namesz, descsz, type: native order */
-        size_t desc_at = at + 12 + (((size_t)w[0] + al - 1) & ~(al - 1));
-        if (desc_at > n || w[1] > n - desc_at)
+        /* In 64 bits: a name size near 2^32, rounded up in a 32-bit
+         * size_t, wrapped desc_at below at, and the loop never ended
+         * (review). */
+        uint64_t name = ((uint64_t)w[0] + al - 1) & ~(uint64_t)(al - 1);
+        if (name > n - at - 12)
+            return;
+        size_t desc_at = at + 12 + (size_t)name;
+        if (w[1] > n - desc_at)
             return;
         if (w[2] == NT_GNU_BUILD_ID && w[0] == 4 && !memcmp(p + at + 12, "GNU", 4) &&
             w[1] >= 1 && w[1] <= QVP_BUILD_ID_MAX) {
@@ -692,9 +698,10 @@ NOI static void build_id(qvp_mod *m, const unsigned char *p, size_t n, size_t al
             m->bid_len = w[1];
             return;
         }
-        at = desc_at + (((size_t)w[1] + al - 1) & ~(al - 1));
-        if (at > n)
-            return;
+        uint64_t desc = ((uint64_t)w[1] + al - 1) & ~(uint64_t)(al - 1);
+        if (desc > n - desc_at)
+            return; /* the last note, its padding cut: nothing after it */
+        at = desc_at + (size_t)desc;
     }
 }
 
