@@ -632,17 +632,16 @@ static size_t write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
     return out + 1;
 }
 
-/* Whether rt measured e's (function, class, bucket) itself: its own
- * model then replaces e. One it only loaded does not (another runtime may
- * have measured it since: code review). Under reg_mu. */
 static int func_cmp(const void *a, const void *b)
 {
     return strcmp((*(qv_func *const *)a)->name, (*(qv_func *const *)b)->name);
 }
 
-/* fs: rt's functions sorted by name (func_cmp), or NULL, then looked at
- * one by one (a save of 440 000 models compared each with every
- * function). */
+/* Whether rt measured e's (function, class, bucket) itself: its own
+ * model then replaces e. One it only loaded does not (another runtime may
+ * have measured it since: code review). fs: rt's functions sorted by name
+ * (func_cmp), or NULL, then looked at one by one (a save of 440 000
+ * models compared each with every function). Under reg_mu. */
 static bool held(qv_runtime *rt, qv_func *const *fs, const qv__perf_entry *e)
 {
     qv_func key = {.name = e->func}, *kp = &key;
