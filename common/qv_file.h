@@ -100,9 +100,11 @@ static inline int qv__file_read(int fd, void *buf, size_t n, char *why)
 
 /* Reads the whole of path (at most max bytes) into a new malloc'ed buffer
  * *out (the caller frees it) of *len bytes, followed by a NUL that *len does
- * not count, so that text parsers may treat it as a string. */
-static inline int qv__file_load(const char *path, uint64_t max, char **out, size_t *len,
-                                char *why)
+ * not count, so that text parsers may treat it as a string. st, when not
+ * NULL: the file read, as fstat saw it (not a stat of the path before or
+ * after, which another file may have taken meanwhile). */
+static inline int qv__file_load_st(const char *path, uint64_t max, char **out,
+                                   size_t *len, char *why, struct stat *st)
 {
     char scratch[QV__FILE_WHY];
     if (!why)
@@ -114,6 +116,12 @@ static inline int qv__file_load(const char *path, uint64_t max, char **out, size
     int rc = qv__file_open(path, max, &fd, &size, why);
     if (rc)
         return rc;
+    if (st && fstat(fd, st) != 0) {
+        int e = errno;
+        close(fd);
+        snprintf(why, QV__FILE_WHY, "cannot stat: %s", strerror(e));
+        return -e;
+    }
     if (size >= SIZE_MAX) {
         close(fd);
         snprintf(why, QV__FILE_WHY, "out of memory");
@@ -168,6 +176,12 @@ static inline int qv__file_load(const char *path, uint64_t max, char **out, size
     *out = buf;
     *len = (size_t)size;
     return 0;
+}
+
+static inline int qv__file_load(const char *path, uint64_t max, char **out, size_t *len,
+                                char *why)
+{
+    return qv__file_load_st(path, max, out, len, why, NULL);
 }
 
 #endif

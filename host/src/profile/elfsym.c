@@ -260,12 +260,22 @@ int qv__elf_syms_load(const char *path, qv__elf_syms **out, qv_diag *diag)
 {
     char *data, why[QV__FILE_WHY];
     size_t len;
+    struct stat st;
     *out = NULL;
-    int rc = qv__file_load(path, ELF_MAX, &data, &len, why);
+    int rc = qv__file_load_st(path, ELF_MAX, &data, &len, why, &st);
     if (rc)
         return qv__diag_set(diag, path, 0, 0, rc, "%s", why);
     rc = qv__elf_syms_parse((const uint8_t *)data, len, path, out, diag);
     free(data);
+    if (!rc) {
+        qv__elf_syms *s = *out;
+        s->st_ok = 1;
+        s->dev = (uint64_t)st.st_dev;
+        s->ino = (uint64_t)st.st_ino;
+        s->size = (uint64_t)st.st_size;
+        s->mtime_ns =
+            (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+    }
     return rc;
 }
 

@@ -32,6 +32,10 @@ typedef struct qv__elf_syms {
     int has_symtab; /* 0: stripped, only .dynsym's exported names */
     int pie;        /* ET_DYN: loads at a bias (PIE or shared object) */
     int cyg_ref;    /* refers to __cyg_profile_func_enter: instrumented */
+    /* qv__elf_syms_load: the file read (its fstat), for quiver profile's
+     * check that it is the one that ran; st_ok 0: not from a file. */
+    int st_ok;
+    uint64_t dev, ino, size, mtime_ns;
 } qv__elf_syms;
 
 /* Reads the symbols of the ELF image data[0..len) (fname names it in

@@ -706,15 +706,6 @@ static const symcache *syms_of(merge *m, const char *path)
     symcache *c = &m->sc[m->nsc++];
     memset(c, 0, sizeof *c);
     c->path = xstrdup(path);
-    struct stat st;
-    if (path[0] == '/' && stat(path, &st) == 0) {
-        c->st_ok = true;
-        c->dev = (uint64_t)st.st_dev;
-        c->ino = (uint64_t)st.st_ino;
-        c->size = (uint64_t)st.st_size;
-        c->mtime_ns =
-            (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
-    }
     qv_diag d = {0};
     if (path[0] != '/') {
         /* Relative to a directory the process was in, not ours: another
@@ -728,6 +719,15 @@ static const symcache *syms_of(merge *m, const char *path)
         char buf[2200];
         qv_diag_format(&d, buf, sizeof buf);
         fprintf(stderr, PROG ": warning: cannot name functions of %s\n", buf);
+    } else if (c->syms->st_ok) {
+        /* The identity of the file read, not a stat of the path before
+         * it: a file replaced between the two passed the check and was
+         * named from (review). */
+        c->st_ok = true;
+        c->dev = c->syms->dev;
+        c->ino = c->syms->ino;
+        c->size = c->syms->size;
+        c->mtime_ns = c->syms->mtime_ns;
     }
     return c;
 }
