@@ -344,6 +344,19 @@ static void a_save_stays_readable(void **state)
     assert_int_equal(qv_func_create(rt, "old169", NULL, 0, &f), 0); /* left out */
     assert_int_not_equal(qv_perfmodel_estimate(f, QV_CLASS_CPU, 4096, &est), 0);
     qv_runtime_destroy(rt);
+    /* A third run: its models, then the second's, then the first's, the
+     * end of which is left out. */
+    rt = make_rt(dir);
+    add_models(rt, "newer", 20);
+    qv_runtime_destroy(rt);
+    char *s = qv_test_slurp(path, NULL);
+    assert_non_null(s);
+    assert_true(strlen(s) <= qv__perf_file_max);
+    const char *a = strstr(s, "m newer19 "), *b = strstr(s, "m new0 "),
+               *c = strstr(s, "m old0 ");
+    if (!a || !b || !c || !(a < b && b < c) || strstr(s, "m old160 "))
+        fail_msg("not this run's, then the last's, then the first's:\n%.400s", s);
+    free(s);
     qv__perf_file_max = max;
 }
 
