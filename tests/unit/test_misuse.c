@@ -83,6 +83,29 @@ static void bad_options(void **state)
     assert_non_null(strstr(qv_last_error(), "ncpu"));
 }
 
+/* Functions by name through the index's growth: each found, each name
+ * refused a second time, an unknown one not found. */
+static void many_functions_by_name(void **state)
+{
+    (void)state;
+    enum { N = 3000 };
+    static qv_func *made[N];
+    char name[32];
+    for (int i = 0; i < N; i++) {
+        snprintf(name, sizeof name, "fn%d", i);
+        assert_int_equal(qv_func_create(rt, name, NULL, 0, &made[i]), 0);
+    }
+    for (int i = 0; i < N; i++) {
+        qv_func *f = NULL, *g = NULL;
+        snprintf(name, sizeof name, "fn%d", i);
+        assert_int_equal(qv_func_find(rt, name, &f), 0);
+        assert_ptr_equal(f, made[i]);
+        assert_int_equal(qv_func_create(rt, name, NULL, 0, &g), QV_EEXIST);
+    }
+    qv_func *f = NULL;
+    assert_int_equal(qv_func_find(rt, "fn3000", &f), QV_ENOENT);
+}
+
 static void unknown_function(void **state)
 {
     (void)state;
@@ -1081,6 +1104,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(null_arguments, setup, teardown),
         cmocka_unit_test(bad_options),
         cmocka_unit_test_setup_teardown(unknown_function, setup, teardown),
+        cmocka_unit_test_setup_teardown(many_functions_by_name, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_signatures, setup, teardown),
         cmocka_unit_test_setup_teardown(mismatched_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(busy_buffer, setup, teardown),

@@ -662,6 +662,8 @@ struct qv_runtime {
     pthread_cond_t  unpinned; /* a retired buffer's last pin went */
     qv_func       **funcs;
     size_t          nfuncs, funcs_cap;
+    uint32_t *func_slot; /* funcs by name: index + 1, 0 free; func.c */
+    size_t func_slots;   /* a power of two, at least 2 nfuncs; or 0 */
     qv_buf         *bufs;
     void           *buf_tree;  /* registered ranges (tsearch), for overlaps */
     qv_buf         *dead_head, *dead_tail; /* unregistered handles, kept a
