@@ -855,6 +855,19 @@ static int close_all_then_call(const char *dir, bool touch)
     return lseek(ufd, 0, SEEK_CUR) == 0 ? 0 : 2; /* nothing read from it */
 }
 
+/* Runs this test program with args (its main's modes), its output (both
+ * streams) into the scratch file name; that output, or NULL, with the
+ * shell's status in *st. */
+static char *run_self(const char *args, const char *name, int *st)
+{
+    char cmd[1600];
+    snprintf(cmd, sizeof cmd, "/proc/%ld/exe %s > %s/%s 2>&1", (long)getpid(), args,
+             qv_test_scratch(), name);
+    *st = system(cmd);
+    snprintf(cmd, sizeof cmd, "%s/%s", qv_test_scratch(), name);
+    return qv_test_slurp(cmd, NULL);
+}
+
 /* A program that closes the library's userfaultfd with an output pending
  * is told (stderr) that it reads as zeros, its later calls run
  * synchronously and right, and the handler never reads the file the
@@ -868,11 +881,9 @@ static void closed_userfaultfd_is_told(void **state)
     /* Touched after the close, and not touched at all before exit(). */
     for (int touch = 1; touch >= 0; touch--) {
         char cmd[1600];
-        snprintf(cmd, sizeof cmd, "/proc/%ld/exe close-all %s %d > %s/closeall.out 2>&1",
-                 (long)getpid(), qv_test_scratch(), touch, qv_test_scratch());
-        int st = system(cmd);
-        snprintf(cmd, sizeof cmd, "%s/closeall.out", qv_test_scratch());
-        char *out = qv_test_slurp(cmd, NULL);
+        snprintf(cmd, sizeof cmd, "close-all %s %d", qv_test_scratch(), touch);
+        int st;
+        char *out = run_self(cmd, "closeall.out", &st);
         assert_non_null(out);
         if (!WIFEXITED(st) || WEXITSTATUS(st) ||
             !strstr(out, "the userfaultfd of its deferred calls") ||
@@ -917,12 +928,8 @@ static void read_only_output_faults(void **state)
     (void)state;
     if (!defers_here())
         skip();
-    char cmd[1200];
-    snprintf(cmd, sizeof cmd, "/proc/%ld/exe read-only > %s/readonly.out 2>&1",
-             (long)getpid(), qv_test_scratch());
-    int st = system(cmd);
-    snprintf(cmd, sizeof cmd, "%s/readonly.out", qv_test_scratch());
-    char *out = qv_test_slurp(cmd, NULL);
+    int st;
+    char *out = run_self("read-only", "readonly.out", &st);
     /* The child's signal: sh's status 128 + n, or sh's own (it may exec) */
     int sig = WIFSIGNALED(st)                          ? WTERMSIG(st)
               : WIFEXITED(st) && WEXITSTATUS(st) > 128 ? WEXITSTATUS(st) - 128
@@ -996,12 +1003,8 @@ static void no_lander_thread_still_lands(void **state)
     (void)state;
     if (!defers_here()) /* no userfaultfd here */
         skip();
-    char cmd[1600];
-    snprintf(cmd, sizeof cmd, "/proc/%ld/exe no-lander > %s/nolander.out 2>&1",
-             (long)getpid(), qv_test_scratch());
-    int st = system(cmd);
-    snprintf(cmd, sizeof cmd, "%s/nolander.out", qv_test_scratch());
-    char *out = qv_test_slurp(cmd, NULL);
+    int st;
+    char *out = run_self("no-lander", "nolander.out", &st);
     assert_non_null(out);
     int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     if (code || !strstr(out, "no thread could be made to land a deferred output"))

@@ -11,32 +11,36 @@
 #include "qv_hash.h"
 #include "trace/perfmodel.h"
 
-/* The slot of rt->func_slot where the function named name is, or the
- * free one where it would go. Under reg_mu. (A scan of every function by
- * name made registering n functions take n^2 / 2 comparisons.) */
-static size_t name_slot(const qv_runtime *rt, const char *name)
+/* rt->func_names: a scan of every function by name made registering n
+ * functions take n^2 / 2 comparisons. Under reg_mu. */
+typedef struct name_seek {
+    const qv_runtime *rt;
+    const char *name;
+} name_seek;
+
+static bool same_name(const void *ctx, size_t i)
 {
-    size_t s = (size_t)qv__mix64(qv__fnv1a(name, strlen(name))) & (rt->func_slots - 1);
-    while (rt->func_slot[s] && strcmp(rt->funcs[rt->func_slot[s] - 1]->name, name))
-        s = (s + 1) & (rt->func_slots - 1);
-    return s;
+    const name_seek *k = ctx;
+    return !strcmp(k->rt->funcs[i]->name, k->name);
 }
 
-/* Room in the name index for one more function; -1 without memory. */
-static int names_room(qv_runtime *rt)
+static uint64_t name_key(const void *ctx, size_t i)
 {
-    if (2 * (rt->nfuncs + 1) <= rt->func_slots)
-        return 0;
-    size_t cap = rt->func_slots ? 2 * rt->func_slots : 64;
-    uint32_t *slot = calloc(cap, sizeof *slot);
-    if (!slot)
-        return -1;
-    free(rt->func_slot);
-    rt->func_slot = slot;
-    rt->func_slots = cap;
-    for (size_t i = 0; i < rt->nfuncs; i++)
-        rt->func_slot[name_slot(rt, rt->funcs[i]->name)] = (uint32_t)i + 1u;
-    return 0;
+    const char *name = ((const qv_runtime *)ctx)->funcs[i]->name;
+    return qv__fnv1a(name, strlen(name));
+}
+
+/* The slot of the function named name, or the free one where it goes. */
+static size_t name_slot(const qv_runtime *rt, const char *name)
+{
+    name_seek k = {rt, name};
+    return qv__itab_find(&rt->func_names, qv__fnv1a(name, strlen(name)), same_name, &k);
+}
+
+qv_func *qv__func_named(const qv_runtime *rt, const char *name)
+{
+    uint32_t v = rt->func_names.cap ? rt->func_names.slot[name_slot(rt, name)] : 0;
+    return v ? rt->funcs[v - 1] : NULL;
 }
 
 QV_API int qv_func_create(qv_runtime *rt, const char *name,
@@ -80,12 +84,12 @@ QV_API int qv_func_create(qv_runtime *rt, const char *name,
     }
 
     pthread_mutex_lock(&rt->reg_mu);
-    if (rt->func_slots && rt->func_slot[name_slot(rt, name)]) {
+    if (qv__func_named(rt, name)) {
         pthread_mutex_unlock(&rt->reg_mu);
         qv__func_free(f);
         return qv__fail(QV_EEXIST, "a function named '%s' is already registered", name);
     }
-    if (names_room(rt)) {
+    if (qv__itab_room(&rt->func_names, name_key, rt)) {
         pthread_mutex_unlock(&rt->reg_mu);
         qv__func_free(f);
         return qv__fail(QV_ENOMEM, "qv_func_create: out of memory");
@@ -102,7 +106,8 @@ QV_API int qv_func_create(qv_runtime *rt, const char *name,
         rt->funcs_cap = cap;
     }
     f->id = (unsigned)rt->nfuncs;
-    rt->func_slot[name_slot(rt, name)] = (uint32_t)rt->nfuncs + 1u;
+    rt->func_names.slot[name_slot(rt, name)] = (uint32_t)rt->nfuncs + 1u;
+    rt->func_names.n++;
     rt->funcs[rt->nfuncs++] = f;
     qv__perf_adopt(rt, f);
     pthread_mutex_unlock(&rt->reg_mu);
@@ -148,11 +153,8 @@ QV_API int qv_func_find(qv_runtime *rt, const char *name, qv_func **out)
         return qv__fail(QV_EINVAL, "qv_func_find: %s", qv__args_why(rt));
     int rc = qv__fail(QV_ENOENT, "no function named '%s' is registered", name);
     pthread_mutex_lock(&rt->reg_mu);
-    uint32_t v = rt->func_slots ? rt->func_slot[name_slot(rt, name)] : 0;
-    if (v) {
-        *out = rt->funcs[v - 1];
+    if ((*out = qv__func_named(rt, name)) != NULL)
         rc = 0;
-    }
     pthread_mutex_unlock(&rt->reg_mu);
     return rc;
 }
@@ -293,8 +295,8 @@ void qv__funcs_destroy(qv_runtime *rt)
     for (size_t i = 0; i < rt->nfuncs; i++)
         qv__func_free(rt->funcs[i]);
     free(rt->funcs);
-    free(rt->func_slot);
+    free(rt->func_names.slot);
     rt->funcs = NULL;
-    rt->func_slot = NULL;
-    rt->nfuncs = rt->funcs_cap = rt->func_slots = 0;
+    rt->func_names = (qv__itab){0};
+    rt->nfuncs = rt->funcs_cap = 0;
 }

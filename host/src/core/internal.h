@@ -34,6 +34,7 @@
 
 #include "core/clock.h"
 #include "quiver.h"
+#include "qv_itab.h"
 
 typedef struct qv__task qv__task;
 typedef struct qv__devq qv__devq;
@@ -450,6 +451,8 @@ bool qv__task_fail_stale(qv_runtime *rt, qv__task *t, unsigned worker, qv__task 
 int qv__task_stale_input(const qv__task *t, unsigned *j);
 /* f's calls run on inputs never written (see takes_stale). */
 void qv__func_takes_stale(qv_func *f);
+/* The function of rt named name, or NULL; under reg_mu (func.c's index). */
+qv_func *qv__func_named(const qv_runtime *rt, const char *name);
 /* f's calls may run on the driver thread that readies them (see on_driver). */
 void qv__func_on_driver(qv_func *f);
 /* *next's value, passed to qv__task_finish by a device's driver: only a
@@ -662,8 +665,7 @@ struct qv_runtime {
     pthread_cond_t  unpinned; /* a retired buffer's last pin went */
     qv_func       **funcs;
     size_t          nfuncs, funcs_cap;
-    uint32_t *func_slot; /* funcs by name: index + 1, 0 free; func.c */
-    size_t func_slots;   /* a power of two, at least 2 nfuncs; or 0 */
+    qv__itab func_names; /* funcs by name (func.c) */
     qv_buf         *bufs;
     void           *buf_tree;  /* registered ranges (tsearch), for overlaps */
     qv_buf         *dead_head, *dead_tail; /* unregistered handles, kept a

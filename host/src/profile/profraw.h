@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "quiver/config.h"
+#include "qv_itab.h"
 
 #define QV__PROF_NOTE_SCALARS 8
 
@@ -87,10 +88,7 @@ typedef struct qv__prof_raw {
     uint64_t notes_dropped;
     qv__prof_module *modules;
     size_t nmodules;
-    uint32_t *mslot; /* modules by id: index + 1, 0 empty (profraw.c) */
-    size_t mcap;     /* slots, a power of two, or 0 */
-    uint64_t mseed;  /* mixed into the ids: ids chosen to fall in one run
-                      * of slots made the reading quadratic (review) */
+    qv__itab by_id; /* modules by id (profraw.c) */
     qv__prof_thread *threads;
     size_t nthreads;
     qv__prof_fn *fns;

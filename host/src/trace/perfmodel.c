@@ -632,37 +632,20 @@ static size_t write_bucket(FILE *f, const char *func, unsigned cls, unsigned k,
     return out + 1;
 }
 
-static int func_cmp(const void *a, const void *b)
-{
-    return strcmp((*(qv_func *const *)a)->name, (*(qv_func *const *)b)->name);
-}
-
 /* Whether rt measured e's (function, class, bucket) itself: its own
  * model then replaces e. One it only loaded does not (another runtime may
- * have measured it since: code review). fs: rt's functions sorted by name
- * (func_cmp), or NULL, then looked at one by one (a save of 440 000
- * models compared each with every function). Under reg_mu. */
-static bool held(qv_runtime *rt, qv_func *const *fs, const qv__perf_entry *e)
+ * have measured it since: code review). Under reg_mu. */
+static bool held(qv_runtime *rt, const qv__perf_entry *e)
 {
-    qv_func key = {.name = e->func}, *kp = &key;
-    qv_func *const *hit = fs ? bsearch(&kp, fs, rt->nfuncs, sizeof *fs, func_cmp) : NULL;
-    for (size_t j = hit ? (size_t)(hit - fs) : 0; j < rt->nfuncs; j++) {
-        qv_func *fn = fs ? fs[j] : rt->funcs[j];
-        if (strcmp(fn->name, e->func)) {
-            if (fs)
-                return false;
-            continue;
-        }
-        qv__perf *p = e->cls < QV_CLASS_COUNT ? fn->perf[e->cls] : NULL;
-        if (!p)
-            return false;
-        qv__spin_lock(&p->lock);
-        bool has = e->bucket < QV__PERF_BUCKETS && p->b[e->bucket] &&
-                   p->b[e->bucket]->len && p->b[e->bucket]->measured;
-        qv__spin_unlock(&p->lock);
-        return has;
-    }
-    return false;
+    qv_func *fn = qv__func_named(rt, e->func);
+    qv__perf *p = fn && e->cls < QV_CLASS_COUNT ? fn->perf[e->cls] : NULL;
+    if (!p)
+        return false;
+    qv__spin_lock(&p->lock);
+    bool has = e->bucket < QV__PERF_BUCKETS && p->b[e->bucket] && p->b[e->bucket]->len &&
+               p->b[e->bucket]->measured;
+    qv__spin_unlock(&p->lock);
+    return has;
 }
 
 static int perf_write(qv_runtime *rt)
@@ -726,11 +709,6 @@ static int perf_write(qv_runtime *rt)
            room = qv__perf_file_max > 32 ? qv__perf_file_max - 32 : 0;
     unsigned count = 0, left_out = 0;
     pthread_mutex_lock(&rt->reg_mu);
-    qv_func **fs = rt->nfuncs ? malloc(rt->nfuncs * sizeof *fs) : NULL;
-    if (fs) {
-        memcpy(fs, rt->funcs, rt->nfuncs * sizeof *fs);
-        qsort(fs, rt->nfuncs, sizeof *fs, func_cmp);
-    }
     for (size_t i = 0; i < rt->nfuncs; i++) {
         qv_func *fn = rt->funcs[i];
         for (unsigned c = 0; c < QV_CLASS_COUNT; c++) {
@@ -761,7 +739,7 @@ static int perf_write(qv_runtime *rt)
     qv__perf_file *pf = fresh ? &cur : rt->loaded_models;
     for (size_t i = 0; pf && i < pf->n; i++) {
         qv__perf_entry *e = &pf->e[i];
-        if (held(rt, fs, e))
+        if (held(rt, e))
             continue;
         size_t n = out + RECORD_MAX <= room ? write_bucket(f, e->func, e->cls, e->bucket,
                                                            e->n, e->win, e->len, 0)
@@ -771,7 +749,6 @@ static int perf_write(qv_runtime *rt)
         out += n;
     }
     pthread_mutex_unlock(&rt->reg_mu);
-    free(fs);
     qv__perf_file_clear(&cur);
     fprintf(f, "end %u\n", count);
     int bad = ferror(f);

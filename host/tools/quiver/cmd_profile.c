@@ -31,6 +31,7 @@
 #include "quiver.h"
 #include "qv_escape.h"
 #include "qv_hash.h"
+#include "qv_itab.h"
 #include "qv_text.h"
 #include "qvpart.h"
 
@@ -509,15 +510,6 @@ typedef struct symcache {
     uint64_t dev, ino, size, mtime_ns;
 } symcache;
 
-/* An open-addressing table of indexes (slot: index + 1, 0 empty), whose
- * keys the caller compares: a program with 20 000 instrumented functions
- * took minutes to merge with linear lookups. */
-typedef struct itab {
-    uint32_t *slot;
-    size_t cap; /* a power of two, or 0 */
-    size_t n;
-} itab;
-
 typedef struct merge {
     pf_prof *p;
     symcache *sc;
@@ -526,18 +518,21 @@ typedef struct merge {
     uint32_t *fmod;
     uint64_t *foff;
     size_t fcap, acap; /* of funcs (with fmod, foff) and of arcs */
-    itab by_addr, by_arc, by_name; /* functions, arcs, first function of a name */
+    /* Tables (qv_itab.h): a program with 20 000 instrumented functions
+     * took minutes to merge with linear lookups. */
+    qv__itab by_addr, by_arc, by_name; /* functions, arcs, first function of a name */
     /* p->modules by path and whether the file there changed since the run
      * (mstale), sc by path: 60 000 modules took 24 s with linear lookups */
-    itab by_module, by_path;
+    qv__itab by_module, by_path;
     bool *mstale;
     size_t mcap, sccap; /* of p->modules (with mstale) and sc */
     uint32_t *rmod;     /* the profile being read's modules: p->modules index + 1 */
     double probe_in, probe_pair; /* of the last profile read */
 } merge;
 
-static uint64_t addr_key(const merge *m, size_t i)
+static uint64_t addr_key(const void *ctx, size_t i)
 {
+    const merge *m = ctx;
     return qv__mix64(((uint64_t)m->fmod[i] << 48) ^ m->foff[i] ^ (m->foff[i] >> 48));
 }
 
@@ -546,50 +541,15 @@ static uint64_t arc_key(const pf_arc *a)
     return qv__mix64((uint64_t)a->caller << 32 | a->callee);
 }
 
-/* Doubles t's slots and places every index again (key(i) its hash). */
-/* Mixed into every key: a profile's addresses, ids and names are chosen
- * by whoever wrote it, and keys that all fall in one run of slots made
- * every lookup a walk of it (review: 130 000 module ids in 30 s against
- * 0.14). Unknown to that writer: this process's addresses and time. */
-static uint64_t hash_seed(void)
+static uint64_t arc_key_at(const void *ctx, size_t i)
 {
-    static uint64_t seed;
-    if (!seed) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        seed = qv__mix64((uint64_t)(uintptr_t)&seed ^ (uint64_t)ts.tv_nsec ^
-                         ((uint64_t)ts.tv_sec << 32)) |
-               1u;
-    }
-    return seed;
-}
-
-static void itab_grow(itab *t, const merge *m, uint64_t (*key)(const merge *, size_t))
-{
-    size_t cap = t->cap ? t->cap * 2 : 1024;
-    uint32_t *slot = xrealloc(NULL, cap * sizeof *slot);
-    memset(slot, 0, cap * sizeof *slot);
-    for (size_t s = 0; s < t->cap; s++) {
-        uint32_t v = t->slot[s];
-        if (!v)
-            continue;
-        size_t h = (size_t)qv__mix64(key(m, v - 1) ^ hash_seed()) & (cap - 1);
-        while (slot[h])
-            h = (h + 1) & (cap - 1);
-        slot[h] = v;
-    }
-    free(t->slot);
-    t->slot = slot;
-    t->cap = cap;
-}
-
-static uint64_t arc_key_at(const merge *m, size_t i)
-{
+    const merge *m = ctx;
     return arc_key(&m->p->arcs[i]);
 }
 
-static uint64_t name_key_at(const merge *m, size_t i)
+static uint64_t name_key_at(const void *ctx, size_t i)
 {
+    const merge *m = ctx;
     return qv__fnv1a(m->p->funcs[i].name, strlen(m->p->funcs[i].name));
 }
 
@@ -598,25 +558,25 @@ static uint64_t module_key(const char *path, bool stale)
     return qv__fnv1a(path, strlen(path)) ^ (stale ? 0x9e3779b97f4a7c15ull : 0);
 }
 
-static uint64_t module_key_at(const merge *m, size_t i)
+static uint64_t module_key_at(const void *ctx, size_t i)
 {
+    const merge *m = ctx;
     return module_key(m->p->modules[i], m->mstale[i]);
 }
 
-static uint64_t path_key_at(const merge *m, size_t i)
+static uint64_t path_key_at(const void *ctx, size_t i)
 {
+    const merge *m = ctx;
     return qv__fnv1a(m->sc[i].path, strlen(m->sc[i].path));
 }
 
-/* The slot of t where the probe for hash h ends: at the index for which
- * same(ctx, index) holds, or at a free slot (0). */
-static size_t itab_find(const itab *t, uint64_t h, bool (*same)(const void *, size_t),
-                        const void *ctx)
+/* Room in t for one more index, key its hash (qv__itab_room). */
+static void room_in(qv__itab *t, const merge *m, uint64_t (*key)(const void *, size_t))
 {
-    size_t s = (size_t)qv__mix64(h ^ hash_seed()) & (t->cap - 1);
-    while (t->slot[s] && !same(ctx, t->slot[s] - 1u))
-        s = (s + 1) & (t->cap - 1);
-    return s;
+    if (qv__itab_room(t, key, m)) {
+        fprintf(stderr, PROG ": out of memory\n");
+        exit(1);
+    }
 }
 
 /* Lookups: the key sought, as the tables' comparisons see it. */
@@ -673,10 +633,9 @@ static void *room(void *arr, size_t n, size_t *cap, size_t sz)
 static size_t module_index(merge *m, const char *path, bool stale)
 {
     pf_prof *p = m->p;
-    if (2 * (m->by_module.n + 1) > m->by_module.cap)
-        itab_grow(&m->by_module, m, module_key_at);
+    room_in(&m->by_module, m, module_key_at);
     seek k = {.m = m, .name = path, .stale = stale};
-    size_t h = itab_find(&m->by_module, module_key(path, stale), same_module, &k);
+    size_t h = qv__itab_find(&m->by_module, module_key(path, stale), same_module, &k);
     if (m->by_module.slot[h])
         return m->by_module.slot[h] - 1u;
     size_t cap = m->mcap;
@@ -694,10 +653,9 @@ static size_t module_index(merge *m, const char *path, bool stale)
 /* The symbols of the file at path, read once, and its stat then. */
 static const symcache *syms_of(merge *m, const char *path)
 {
-    if (2 * (m->by_path.n + 1) > m->by_path.cap)
-        itab_grow(&m->by_path, m, path_key_at);
+    room_in(&m->by_path, m, path_key_at);
     seek k = {.m = m, .name = path};
-    size_t h = itab_find(&m->by_path, qv__fnv1a(path, strlen(path)), same_path, &k);
+    size_t h = qv__itab_find(&m->by_path, qv__fnv1a(path, strlen(path)), same_path, &k);
     if (m->by_path.slot[h])
         return &m->sc[m->by_path.slot[h] - 1u];
     m->sc = room(m->sc, m->nsc, &m->sccap, sizeof *m->sc);
@@ -825,12 +783,11 @@ static uint32_t func_of(merge *m, const qv__prof_raw *r, qv__prof_addr a)
         mi = module_index(m, "?", false);
     }
     const char *path = p->modules[mi];
-    if (2 * (m->by_addr.n + 1) > m->by_addr.cap)
-        itab_grow(&m->by_addr, m, addr_key);
+    room_in(&m->by_addr, m, addr_key);
     seek k = { .m = m, .mod = (uint32_t)mi, .off = a.off };
-    size_t h =
-        itab_find(&m->by_addr, qv__mix64(((uint64_t)mi << 48) ^ a.off ^ (a.off >> 48)),
-                  same_addr, &k);
+    size_t h = qv__itab_find(&m->by_addr,
+                             qv__mix64(((uint64_t)mi << 48) ^ a.off ^ (a.off >> 48)),
+                             same_addr, &k);
     if (m->by_addr.slot[h])
         return m->by_addr.slot[h] - 1u;
     size_t cap = m->fcap;
@@ -861,11 +818,10 @@ static uint32_t func_of(merge *m, const qv__prof_raw *r, qv__prof_addr a)
     }
     uint32_t idx = (uint32_t)p->nfuncs++;
     /* By name, the first function of each (notes name functions). */
-    if (2 * (m->by_name.n + 1) > m->by_name.cap)
-        itab_grow(&m->by_name, m, name_key_at);
+    room_in(&m->by_name, m, name_key_at);
     seek kn = { .m = m, .name = f->name };
     size_t hn =
-        itab_find(&m->by_name, qv__fnv1a(f->name, strlen(f->name)), same_name, &kn);
+        qv__itab_find(&m->by_name, qv__fnv1a(f->name, strlen(f->name)), same_name, &kn);
     if (!m->by_name.slot[hn]) {
         m->by_name.slot[hn] = idx + 1u;
         m->by_name.n++;
@@ -951,11 +907,10 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
         pf_func *f = &p->funcs[callee];
         sat_add(&f->calls, a->calls);
         f->self_ns += pos(a->self_ns - (double)a->calls * in - (double)a->children * pair);
-        if (2 * (m->by_arc.n + 1) > m->by_arc.cap)
-            itab_grow(&m->by_arc, m, arc_key_at);
+        room_in(&m->by_arc, m, arc_key_at);
         seek k = { .m = m, .caller = caller, .callee = callee };
         pf_arc want = { .caller = caller, .callee = callee };
-        size_t h = itab_find(&m->by_arc, arc_key(&want), same_arc, &k);
+        size_t h = qv__itab_find(&m->by_arc, arc_key(&want), same_arc, &k);
         size_t j = m->by_arc.slot[h] ? m->by_arc.slot[h] - 1u : p->narcs;
         if (j == p->narcs) {
             p->arcs = room(p->arcs, p->narcs, &m->acap, sizeof *p->arcs);
@@ -974,8 +929,8 @@ static void add_raw(merge *m, const qv__prof_raw *r, int main_proc)
         if (!m->by_name.cap)
             continue; /* no function at all */
         seek want = { .m = m, .name = nt->fn };
-        size_t h =
-            itab_find(&m->by_name, qv__fnv1a(nt->fn, strlen(nt->fn)), same_name, &want);
+        size_t h = qv__itab_find(&m->by_name, qv__fnv1a(nt->fn, strlen(nt->fn)),
+                                 same_name, &want);
         if (!m->by_name.slot[h]) /* a wrapped function that is not instrumented */
             continue;
         pf_func *f = &p->funcs[m->by_name.slot[h] - 1u];
