@@ -159,7 +159,9 @@ typedef struct qv_options {
                                 * share/quiver/quiver.yaml of this install
                                 * (docs/install.md); "" (or QV_CONFIG="") =
                                 * none: the CPU and OpenCL, no boards */
-    const char *perfmodel_dir; /* NULL = $XDG_CACHE_HOME/quiver; "" = none */
+    const char *perfmodel_dir; /* NULL = the policy's perfmodel.dir, else
+                                * $XDG_CACHE_HOME/quiver (~/.cache/quiver);
+                                * "" = none */
     int         opencl;        /* use OpenCL devices as the gpu class (1) */
     uint64_t    record_window; /* the recorded graph keeps the last this many
                                 * tasks at least (rounded up to 32768), and

@@ -1,6 +1,6 @@
 /*
- * platform.h - a platform file: the named resources a plan may use, as in
- * DESIGN.md ("Files"). This is the one reader of the format: the runtime
+ * platform.h - a platform file: the named resources a plan may use
+ * (docs/config/platform.md). This is the one reader of the format: the runtime
  * and `quiver check` use it directly, and the planner's qv_plat_load and
  * qv_plat_parse (partition/src/plat_from_config.c) convert its result, so
  * every reader of a file gives the same verdict and the same message.
