@@ -325,8 +325,9 @@ static void sysfs_put(const char *dir, const char *dev, const char *attr, const 
 
 /* A sysfs tree of PCI devices: an Alveo card's two functions count once,
  * a GPU and a processing accelerator count, a bridge, a device without a
- * class file and one with garbage do not; a directory that cannot be
- * listed leaves the count unknown. */
+ * class file and one with garbage do not; an empty one (a machine without
+ * PCI) counts none, known; a directory that cannot be listed leaves the
+ * count unknown. */
 static void test_pci_count(void **state)
 {
     (void)state;
@@ -340,12 +341,16 @@ static void test_pci_count(void **state)
         {"0000:00:00.0", "0x8086", "0x060000"}, {"0000:00:01.0", "0x10de", NULL},
         {"0000:00:02.0", "0x10ee", "zzz"},
     };
+    qv__scan s;
+    memset(&s, 0, sizeof s);
+    qv__pci_count(&s, dir);
+    assert_int_equal(s.pci_known, 1);
+    assert_int_equal(s.pci_xilinx + s.pci_gpu, 0);
     for (size_t i = 0; i < sizeof devs / sizeof devs[0]; i++) {
         sysfs_put(dir, devs[i].dev, "vendor", devs[i].vendor);
         if (devs[i].cls)
             sysfs_put(dir, devs[i].dev, "class", devs[i].cls);
     }
-    qv__scan s;
     memset(&s, 0, sizeof s);
     qv__pci_count(&s, dir);
     assert_int_equal(s.pci_known, 1);

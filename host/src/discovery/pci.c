@@ -68,7 +68,8 @@ void qv__pci_count(qv__scan *s, const char *dir)
     closedir(d);
     /* Sorted, a card's functions (Alveo: management and user) come in a
      * row: "domain:bus:device.function", counted once per device. */
-    qsort(names, n, sizeof *names, by_name);
+    if (n) /* names is NULL then, which qsort may not be given */
+        qsort(names, n, sizeof *names, by_name);
     const char *last = NULL;
     size_t last_len = 0;
     for (size_t i = 0; i < n; i++) {
