@@ -1722,6 +1722,65 @@ static void parts_ship_whole(void **state)
     daemon_start();
 }
 
+/* A part whose calls have no CPU implementation is not shipped while
+ * another device of the host (here the local emulated U250) could run
+ * them: the part's task re-runs only on the CPU or a remote board. It
+ * was shipped, and with the daemon killed the part failed with QV_ENODEV
+ * ("no device that can run it is left") where each call alone ran on the
+ * local board (adversarial testing). Its calls go one by one on the
+ * remote board, and the daemon's death loses nothing. */
+static void parts_without_cpu_keep_their_other_devices(void **state)
+{
+    (void)state;
+    if (!QV_QUIVERD[0])
+        skip();
+    if (daemon_pid <= 0)
+        daemon_start();
+    char policy[600], text[4096];
+    snprintf(policy, sizeof policy, "%s/policy-local.yaml", qv_test_scratch());
+    snprintf(text, sizeof text,
+             "devices: [cpu, fpga, remote]\nimplicit_regions: false\n"
+             "catalog: %s/kernels.yaml\n"
+             "discovery: {rescan_interval_ms: 0, opencl: false, xrt: false, "
+             "boards: [%s/boards/emu/u250-emu.yaml, %s]}\n"
+             "remote: {heartbeat_ms: 50, timeout_ms: 400}\nreplan: {eager_slack: 0}\n",
+             share, share, board_file);
+    write_text(policy, text);
+    qv_runtime *rt = runtime_of(policy);
+    qv_device_info di;
+    unsigned d = remote_dev(rt, &di);
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0); /* no CPU implementation */
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_REMOTE), 0);
+    static float t1[N], t2[N], out[N];
+    float *mem[5] = {a, b, t1, t2, out};
+    qv_buf *bv[5];
+    for (unsigned k = 0; k < 5; k++)
+        assert_int_equal(qv_buf_register(rt, mem[k], sizeof a, &bv[k]), 0);
+    qv_region_info ri;
+    uint64_t until = now_ms() + 30000;
+    do
+        ri = chain_entry(rt, f, bv);
+    while (ri.replayed < 3 && now_ms() < until);
+    assert_true(ri.replayed >= 3);
+    chain_check(bv, t1, t2, out);
+    assert_int_equal(qv_device_get(rt, d, &di), 0);
+    assert_true(di.tasks > 0); /* replayed there, call by call */
+
+    daemon_kill(SIGKILL);
+    for (int e = 0; e < 4; e++) {
+        memset(out, 0, sizeof out);
+        ri = chain_entry(rt, f, bv); /* every call ran: qv_wait_all says 0 */
+        chain_check(bv, t1, t2, out);
+    }
+    assert_int_equal(ri.shipped, 0);
+    for (unsigned k = 0; k < 5; k++)
+        assert_int_equal(qv_buf_unregister(bv[k]), 0);
+    qv_runtime_destroy(rt);
+    daemon_start();
+}
+
 /* A part has at most the calls the daemon's runs take (its hello says:
  * --max-tasks less the outputs' task). Under --max-tasks 3 the chain goes
  * as a part of two calls and the third alone, every entry on the board.
@@ -2904,6 +2963,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(unreachable_daemons_are_waited_for_together),
         cmocka_unit_test(parts_ship_whole),
         cmocka_unit_test(parts_fit_the_daemons_runs),
+        cmocka_unit_test(parts_without_cpu_keep_their_other_devices),
         cmocka_unit_test(part_after_another_threads_newer_call),
         cmocka_unit_test(part_sizes_make_room_on_the_daemon),
         cmocka_unit_test(part_sizes_past_the_limit_go_one_by_one),

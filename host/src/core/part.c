@@ -274,6 +274,18 @@ static struct qv__part *part_get(qv_runtime *rt, const qv__part_shape *s)
     return pt->pf ? pt : NULL;
 }
 
+/* Whether a device of rt other than its remote boards could run f, its
+ * qv_func_set_where aside (a call that no device it allows can take runs
+ * on another). A part's task re-runs only on the CPU (its calls in turn,
+ * when each has a CPU implementation) or a remote board, never there. */
+static bool runs_off_the_boards(qv_runtime *rt, const qv_func *f)
+{
+    for (unsigned d = 1; d <= rt->naccel; d++)
+        if (qv__devq_class(rt, d) != QV_CLASS_REMOTE && qv__devq_usable_unmasked(rt, d, f))
+            return true;
+    return false;
+}
+
 qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_func *f,
                           const qv_arg *args, unsigned dev)
 {
@@ -299,6 +311,16 @@ qv__task *qv__part_launch(qv_runtime *rt, const uint64_t *seq, unsigned n, qv_fu
     for (unsigned j = 0; j < n && where && fit; j++) {
         if (!atomic_load_explicit(&memb[j]->kernel, memory_order_relaxed)) {
             snprintf(why, sizeof why, "'%s' has no FPGA kernel", memb[j]->name);
+            fit = false;
+        } else if (!qv__func_cpu(memb[j]) && runs_off_the_boards(rt, memb[j])) {
+            /* The part could not follow it to that device: a daemon that
+             * died mid-part failed the part (QV_ENODEV) where the call
+             * alone ran on the host's emulated board or GPU (adversarial
+             * testing). */
+            snprintf(why, sizeof why,
+                     "'%s' has no CPU implementation, and the part could not re-run "
+                     "where it can",
+                     memb[j]->name);
             fit = false;
         } else {
             fit = qv__fpga_fits_args(memb[j], cargs[j], why, sizeof why);
