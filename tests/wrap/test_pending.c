@@ -1018,6 +1018,70 @@ static void no_lander_thread_still_lands(void **state)
     free(out);
 }
 
+/* The program run by fork_handler_makes_a_call: a fork handler registered
+ * before the first deferred call (so run after the library's, which holds
+ * its lock across the fork) makes a wrapped call. Exit status 0 when the
+ * fork went through and both calls were right; stuck, its watchdog thread
+ * ends it with 9 (the forking thread's signals are blocked meanwhile). */
+static float *g_prep_x, *g_prep_y;
+
+static void prepare_calls(void)
+{
+    if (g_prep_y)
+        (void)scale(g_prep_x, g_prep_y, N);
+}
+
+static void *watchdog(void *arg)
+{
+    (void)arg;
+    sleep(20);
+    _exit(9);
+}
+
+static int fork_handler_call(void)
+{
+    pthread_t w;
+    if (pthread_create(&w, NULL, watchdog, NULL))
+        return 3;
+    atomic_store(&g_gate, 1);
+    assert_int_equal(pthread_atfork(prepare_calls, NULL, NULL), 0);
+    float *x = fresh(1), *y = fresh(0);
+    assert_int_equal(scale(x, y, N), 0); /* deferred: the library's handlers now */
+    g_prep_x = x;
+    g_prep_y = fresh(0);
+    pid_t c = fork();
+    if (c == 0)
+        _exit(g_prep_y[7] == 2.0f * 8.0f + 1.0f ? 0 : 1);
+    int st;
+    if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+        return 2;
+    for (uint32_t i = 0; i < N; i += 512)
+        if (y[i] != 2.0f * (1.0f + (float)i) + 1.0f ||
+            g_prep_y[i] != 2.0f * (1.0f + (float)i) + 1.0f)
+            return 1;
+    return 0;
+}
+
+/* A wrapped call made by a fork handler of the program's that runs after
+ * the library's (registered before the first deferred call) runs
+ * synchronously: it took the library's lock, held across the fork by that
+ * very thread, and the process hung with its signals blocked (adversarial
+ * testing). */
+static void fork_handler_makes_a_call(void **state)
+{
+    (void)state;
+    if (!defers_here())
+        skip();
+    int st;
+    char *out = run_self("fork-prepare", "forkprepare.out", &st);
+    assert_non_null(out);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (code)
+        fail_msg("fork-prepare: %s (status %d), said: %s",
+                 code == 9 ? "stuck in fork(), ended by its watchdog" : "failed", code, out);
+    free(out);
+}
+
 int main(int argc, char **argv)
 {
     /* CPU only, every size, no policy file: the runtime's defaults. */
@@ -1029,6 +1093,8 @@ int main(int argc, char **argv)
         return no_lander_then_touch();
     if (argc > 1 && !strcmp(argv[1], "read-only"))
         return read_only_call();
+    if (argc > 1 && !strcmp(argv[1], "fork-prepare"))
+        return fork_handler_call();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(returns_before_the_task_runs),
         cmocka_unit_test(another_thread_lands_them),
@@ -1046,6 +1112,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(closed_userfaultfd_is_told),
         cmocka_unit_test(no_lander_thread_still_lands),
         cmocka_unit_test(read_only_output_faults),
+        cmocka_unit_test(fork_handler_makes_a_call),
 #ifndef QV_SANITIZED
         /* AddressSanitizer leaves a cancelled thread's stack poisoned (the
          * cancellation's unwinding) and reports its own sigaltstack at the

@@ -853,6 +853,12 @@ static void *handler(void *arg)
  * defers and never waits for one. */
 static int g_child;
 static sigset_t g_fork_mask;
+/* Set on the forking thread from our prepare to our parent's or child's
+ * handler: g_mu is held, so a wrapped call made meanwhile (a fork handler
+ * the program registered before its first deferred call, which runs after
+ * ours) runs synchronously; it took g_mu again and hung the process, with
+ * its signals blocked (adversarial testing). */
+static _Thread_local int t_forking;
 
 static void before_fork(void)
 {
@@ -861,11 +867,13 @@ static void before_fork(void)
     pthread_mutex_lock(&g_mu);
     g_fork_mask = old;
     land_pages(0, UINTPTR_MAX);
+    t_forking = 1;
 }
 
 static void after_fork_parent(void)
 {
     sigset_t old = g_fork_mask;
+    t_forking = 0;
     pthread_mutex_unlock(&g_mu);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
 }
@@ -891,6 +899,7 @@ static void child_forget(void)
 
 static void after_fork_child(void)
 {
+    t_forking = 0;
     child_forget();
     sigset_t old = g_fork_mask;
     pthread_mutex_unlock(&g_mu);
@@ -1354,7 +1363,7 @@ int qv__pend_call(qv_runtime *rt, qv_func *f, const qv_wrap_fn *fn, void *const 
 {
     /* A forked child, or after exit began: the runtime's threads (and
      * maybe locks they held) are not there any more. */
-    if (!qv__pend_available(NULL) || g_child || atomic_load(&g_stopped))
+    if (!qv__pend_available(NULL) || g_child || atomic_load(&g_stopped) || t_forking)
         return QV__PEND_SYNC;
     /* No lander thread could be made (the reserve lands what is pending),
      * or as many outputs pending as the mappings allow. */
