@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <malloc.h>
+#include <sched.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -1082,6 +1083,76 @@ static void fork_handler_makes_a_call(void **state)
     free(out);
 }
 
+/* The program run by clone_vm_child_leaves_the_parent_alone: a child
+ * made with clone(CLONE_VM) (the parent's memory, as vfork's) makes a
+ * wrapped call while the parent has an output pending. Exit status 0 when
+ * the parent's output landed and its next call was deferred again; stuck,
+ * the watchdog ends it with 9. */
+static float *g_cx;
+
+static int clone_vm_child(void *arg)
+{
+    float *w = arg;
+    return scale(g_cx, w, N) == 1 ? 0 : 1; /* __real_'s: the child's own */
+}
+
+static int clone_vm_call(void)
+{
+    pthread_t w;
+    if (pthread_create(&w, NULL, watchdog, NULL))
+        return 3;
+    atomic_store(&g_gate, 1);
+    float *x = fresh(1), *y = fresh(0), *z = fresh(0), *cw = fresh(0);
+    g_cx = x;
+    assert_int_equal(scale(x, y, N), 0);
+    uint64_t before = stats().deferred;
+    if (!before)
+        return 4;
+    size_t sz = 1u << 20;
+    char *stk = malloc(sz);
+    assert_non_null(stk);
+    pid_t c = clone(clone_vm_child, stk + sz, CLONE_VM | SIGCHLD, cw);
+    int st;
+    if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st))
+        return 2;
+    for (uint32_t i = 0; i < N; i += 512)
+        if (y[i] != 2.0f * (1.0f + (float)i) + 1.0f)
+            return 1;
+    assert_int_equal(scale(x, z, N), 0);
+    if (stats().deferred != before + 1)
+        return 5; /* the parent's calls went to __real_ from then on */
+    for (uint32_t i = 0; i < N; i += 512)
+        if (z[i] != 2.0f * (1.0f + (float)i) + 1.0f)
+            return 1;
+    free(stk);
+    return 0;
+}
+
+/* A wrapped call made by a child that shares the parent's memory
+ * (clone(CLONE_VM), a vfork()ed child) goes to __real_ and leaves the
+ * parent's state alone: it marked the parent forked, whose later calls all
+ * went to __real_, and forgot the parent's userfaultfd, so that the
+ * parent's next touch of a pending output waited for ever (adversarial
+ * testing). */
+static void clone_vm_child_leaves_the_parent_alone(void **state)
+{
+    (void)state;
+    if (!defers_here())
+        skip();
+    int st;
+    char *out = run_self("clone-vm", "clonevm.out", &st);
+    assert_non_null(out);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (code)
+        fail_msg("clone-vm: %s (status %d), said: %s",
+                 code == 9   ? "stuck touching the parent's output, ended by its watchdog"
+                 : code == 5 ? "the parent's calls no longer deferred"
+                 : code == 1 ? "wrong results"
+                             : "failed",
+                 code, out);
+    free(out);
+}
+
 int main(int argc, char **argv)
 {
     /* CPU only, every size, no policy file: the runtime's defaults. */
@@ -1095,6 +1166,8 @@ int main(int argc, char **argv)
         return read_only_call();
     if (argc > 1 && !strcmp(argv[1], "fork-prepare"))
         return fork_handler_call();
+    if (argc > 1 && !strcmp(argv[1], "clone-vm"))
+        return clone_vm_call();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(returns_before_the_task_runs),
         cmocka_unit_test(another_thread_lands_them),
@@ -1113,6 +1186,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(no_lander_thread_still_lands),
         cmocka_unit_test(read_only_output_faults),
         cmocka_unit_test(fork_handler_makes_a_call),
+        cmocka_unit_test(clone_vm_child_leaves_the_parent_alone),
 #ifndef QV_SANITIZED
         /* AddressSanitizer leaves a cancelled thread's stack poisoned (the
          * cancellation's unwinding) and reports its own sigaltstack at the
