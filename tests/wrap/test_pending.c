@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <malloc.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
@@ -1153,6 +1154,86 @@ static void clone_vm_child_leaves_the_parent_alone(void **state)
     free(out);
 }
 
+/* The program run by fault_past_many_pending_outputs: a call whose input
+ * holds more pending outputs than the probe is told of at once (nine),
+ * then a page that cannot be read; the program's SIGSEGV handler jumps out
+ * of the fault. Exit status 0 when another thread's call (which lands
+ * everything pending first) then returns and is right; stuck, the
+ * watchdog ends it with 9. */
+static sigjmp_buf g_segv_jump;
+
+static void jump_out(int sig)
+{
+    (void)sig;
+    siglongjmp(g_segv_jump, 1);
+}
+
+static void *call_once(void *arg)
+{
+    float **xy = arg;
+    return (void *)(intptr_t)scale(xy[0], xy[1], N);
+}
+
+static int fault_past_many_call(void)
+{
+    pthread_t w;
+    if (pthread_create(&w, NULL, watchdog, NULL))
+        return 3;
+    atomic_store(&g_gate, 1);
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+    uint32_t per = (uint32_t)(pg / sizeof(float)), k = 9;
+    char *r = mmap(NULL, (k + 1) * pg, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    assert_true(r != MAP_FAILED);
+    assert_int_equal(mprotect(r + k * pg, pg, PROT_NONE), 0);
+    float *x = fresh(1), *y = fresh(0);
+    for (uint32_t i = 0; i < k; i++)
+        assert_int_equal(scale(x, (float *)(r + i * pg), per), 0);
+    if (stats().deferred < k)
+        return 4;
+    float *out = fresh(0);
+    signal(SIGSEGV, jump_out);
+    if (!sigsetjmp(g_segv_jump, 1)) {
+        (void)scale((float *)r, out, (k + 1) * per); /* reads the PROT_NONE page */
+        return 5;
+    }
+    signal(SIGSEGV, SIG_DFL);
+    float *xy[2] = {x, y};
+    pthread_t t;
+    void *rc;
+    if (pthread_create(&t, NULL, call_once, xy) || pthread_join(t, &rc) || rc)
+        return 2;
+    for (uint32_t i = 0; i < N; i += 512)
+        if (y[i] != 2.0f * (1.0f + (float)i) + 1.0f)
+            return 1;
+    return 0;
+}
+
+/* A SIGSEGV handler that jumps out of a call's fault on an unreadable
+ * input leaves no call half made, even when that input holds more pending
+ * outputs than the probe is told of at once: the probe then read none of
+ * it, the call's set-up faulted with its output made and not armed, and
+ * the next call of another thread waited for it for ever (adversarial
+ * testing). */
+static void fault_past_many_pending_outputs(void **state)
+{
+    (void)state;
+    if (!defers_here())
+        skip();
+    int st;
+    char *out = run_self("probe-many", "probemany.out", &st);
+    assert_non_null(out);
+    int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (code)
+        fail_msg("probe-many: %s (status %d), said: %s",
+                 code == 9   ? "another thread's call stuck, ended by the watchdog"
+                 : code == 5 ? "the call returned"
+                 : code == 1 ? "wrong results"
+                             : "failed",
+                 code, out);
+    free(out);
+}
+
 int main(int argc, char **argv)
 {
     /* CPU only, every size, no policy file: the runtime's defaults. */
@@ -1168,6 +1249,8 @@ int main(int argc, char **argv)
         return fork_handler_call();
     if (argc > 1 && !strcmp(argv[1], "clone-vm"))
         return clone_vm_call();
+    if (argc > 1 && !strcmp(argv[1], "probe-many"))
+        return fault_past_many_call();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(returns_before_the_task_runs),
         cmocka_unit_test(another_thread_lands_them),
@@ -1187,6 +1270,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(read_only_output_faults),
         cmocka_unit_test(fork_handler_makes_a_call),
         cmocka_unit_test(clone_vm_child_leaves_the_parent_alone),
+        cmocka_unit_test(fault_past_many_pending_outputs),
 #ifndef QV_SANITIZED
         /* AddressSanitizer leaves a cancelled thread's stack poisoned (the
          * cancellation's unwinding) and reports its own sigaltstack at the
