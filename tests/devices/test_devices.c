@@ -839,6 +839,60 @@ static void loaded_model_is_refreshed_in_a_short_run(void **state)
                  2 * REFRESH_CALLS, est);
 }
 
+/* Two models due a refresh at one call (here the GPU's and the board's,
+ * both loaded inflated at 5 ms beside a CPU measured at 10 us): the call
+ * refreshes one, and the next call the other. Before, the one not sent
+ * was counted as sent too (its passes and its age started over), so that
+ * with calls too sparse to come between the two ages the first class
+ * took every refresh and the other's model was never measured again
+ * (review). Placed directly: no task runs. */
+static void two_due_models_both_get_a_refresh(void **state)
+{
+    (void)state;
+    unsigned have;
+    qv_runtime *rt = qv_test_default_runtime(&have);
+    assert_non_null(rt);
+    unsigned want = 1u << QV_CLASS_GPU | 1u << QV_CLASS_FPGA;
+    if ((have & want) != want) {
+        qv_runtime_destroy(rt);
+        skip();
+    }
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_cpu(f, qv_test_cpu_vadd), 0);
+    qv_opencl_impl cl = {qv_test_vadd_cl(), "vadd", NULL, qv_test_range_vadd};
+    assert_int_equal(qv_func_set_opencl(f, &cl), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    size_t bytes = 3 * 4096 * sizeof(float);
+    for (int k = 0; k < QV__PERF_WINDOW; k++) {
+        qv__perf_add(f, QV_CLASS_CPU, bytes, 10);
+        qv__perf_add(f, QV_CLASS_GPU, bytes, 5000);
+        qv__perf_add(f, QV_CLASS_FPGA, bytes, 5000);
+    }
+    for (unsigned c = QV_CLASS_GPU; c <= QV_CLASS_FPGA; c++) {
+        qv__perf_bucket *bk = f->perf[c]->b[qv__perf_bucket_of(bytes)];
+        bk->last_ns = 0; /* as loaded: not measured here */
+        bk->measured = 0;
+    }
+    static qv__task t;
+    memset(&t, 0, sizeof t);
+    t.func = f;
+    t.bytes = bytes;
+    unsigned refreshed = 0, calls = 0;
+    for (unsigned i = 0; i < QV__PERF_REFRESH_PASSED + 1; i++) {
+        unsigned d = qv__place(rt, &t);
+        if (t.refresh)
+            refreshed |= 1u << qv__devq_class(rt, d);
+        calls += d != 0;
+    }
+    qv_runtime_destroy(rt);
+    if (refreshed != want)
+        fail_msg("%u calls of %u refreshed %s%s%s", calls, QV__PERF_REFRESH_PASSED + 1,
+                 refreshed & 1u << QV_CLASS_GPU ? "the GPU's model" : "",
+                 refreshed & 1u << QV_CLASS_FPGA ? "the board's model" : "",
+                 refreshed ? " alone" : "no model");
+}
+
 /* A device on the host's cores (the emulated board; PoCL alike) adds no
  * capacity beside the CPU: eager placement gives it a call only where it
  * runs the call sooner than a CPU worker would once one is free. Before,
@@ -1169,6 +1223,7 @@ int main(void)
         cmocka_unit_test(sparse_calls_stay_on_the_faster_device),
         cmocka_unit_test(thin_bucket_is_refreshed),
         cmocka_unit_test(loaded_model_is_refreshed_in_a_short_run),
+        cmocka_unit_test(two_due_models_both_get_a_refresh),
         cmocka_unit_test(short_cpu_task_runs_on_the_driver_that_readies_it),
         cmocka_unit_test(short_run_runs_on_the_thread_that_holds),
     };

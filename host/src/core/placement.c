@@ -144,7 +144,11 @@ static unsigned outside_mask(qv_runtime *rt, qv__task *t)
 
 /* The index in cand (n devices weighed for t, price[i] µs each) of one
  * other than best whose model is due a refresh, counted as sent; else n.
- * Every other class's model counts a call that passed it by. */
+ * Every other class's model counts a call that passed it by, and one due
+ * as well stays due: counted as sent too, it waited a whole interval
+ * again, and with calls sparser than the two classes' ages differ, the
+ * first class took every refresh and the other's model was never measured
+ * again (review; test_devices two_due_models_both_get_a_refresh). */
 static unsigned refresh_due(qv_runtime *rt, qv__task *t, const unsigned *cand,
                             const double *price, unsigned n, unsigned best, uint64_t now)
 {
@@ -156,8 +160,9 @@ static unsigned refresh_due(qv_runtime *rt, qv__task *t, const unsigned *cand,
         if (seen & (1u << c))
             continue;
         seen |= 1u << c;
-        if (qv__perf_refresh_due(t->func->perf[c], t->bytes, now, gap, price[i]) &&
-            due == n)
+        bool first = due == n; /* no class before took this call's refresh */
+        if (qv__perf_refresh_due(t->func->perf[c], t->bytes, now, gap, price[i], first) &&
+            first)
             due = i;
     }
     return due;

@@ -113,7 +113,7 @@ void qv__perf_add_at(qv_func *f, qv_class c, size_t bytes, double us, uint64_t n
 }
 
 bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns,
-                          double price_us)
+                          double price_us, bool claim)
 {
     if (!p)
         return false;
@@ -136,9 +136,11 @@ bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t g
         uint64_t seen = b->last_ns > b->probe_ns ? b->last_ns : b->probe_ns;
         if (b->passed >= QV__PERF_REFRESH_PASSED &&
             (!seen || (now_ns > seen && now_ns - seen >= gap))) {
-            b->probe_ns = now_ns;
-            b->passed = 0;
             due = true;
+            if (claim) {
+                b->probe_ns = now_ns;
+                b->passed = 0;
+            }
         }
     }
     qv__spin_unlock(&p->lock);

@@ -63,10 +63,12 @@ void qv__perf_add_at(qv_func *f, qv_class c, size_t bytes, double us, uint64_t n
  * now_ns. Due when it holds samples, QV__PERF_REFRESH_PASSED such calls
  * went elsewhere, and neither a sample nor a refresh came for gap_ns or
  * for 100 times price_us, whichever is longer (or none yet in this run:
- * loaded from the file). When due, the refresh is counted as sent now. */
+ * loaded from the file). When due and claim, the refresh is counted as
+ * sent now; without claim (this call refreshes another class's model) it
+ * stays due, for a later call. */
 #define QV__PERF_REFRESH_PASSED 16
 bool qv__perf_refresh_due(qv__perf *p, size_t bytes, uint64_t now_ns, uint64_t gap_ns,
-                          double price_us);
+                          double price_us, bool claim);
 /* Median and MAD of the bucket of `bytes`; -1 when it holds no sample. */
 int       qv__perf_get(qv__perf *p, size_t bytes, double *median, double *mad,
                        uint64_t *n);
