@@ -125,8 +125,10 @@ typedef struct qv_wrap_stats {
                         * wrapped call is using */
     uint64_t failed;   /* the runtime refused or failed the call */
     uint64_t nested;   /* made from inside a Quiver task (a wrapped
-                        * function's __real_ calling another), or by a
-                        * signal handler that interrupted a wrapped call */
+                        * function's __real_ calling another), by a
+                        * signal handler that interrupted a wrapped call,
+                        * or by a fork handler run inside fork() while
+                        * the runtime's locks are held */
     /* Appended with QV_WRAP_ABI 2: */
     uint64_t deferred; /* of `runtime`: returned before the task ran */
     uint64_t touches;  /* deferred outputs that something touched before

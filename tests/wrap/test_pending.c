@@ -860,14 +860,20 @@ static int close_all_then_call(const char *dir, bool touch)
 /* Runs this test program with args (its main's modes), its output (both
  * streams) into the scratch file name; that output, or NULL, with the
  * shell's status in *st. */
-static char *run_self(const char *args, const char *name, int *st)
+/* The same with env (VAR=VALUE ..., for the shell) before the command. */
+static char *run_self_env(const char *env, const char *args, const char *name, int *st)
 {
     char cmd[1600];
-    snprintf(cmd, sizeof cmd, "/proc/%ld/exe %s > %s/%s 2>&1", (long)getpid(), args,
+    snprintf(cmd, sizeof cmd, "%s /proc/%ld/exe %s > %s/%s 2>&1", env, (long)getpid(), args,
              qv_test_scratch(), name);
     *st = system(cmd);
     snprintf(cmd, sizeof cmd, "%s/%s", qv_test_scratch(), name);
     return qv_test_slurp(cmd, NULL);
+}
+
+static char *run_self(const char *args, const char *name, int *st)
+{
+    return run_self_env("", args, name, st);
 }
 
 /* A program that closes the library's userfaultfd with an output pending
@@ -1029,8 +1035,10 @@ static float *g_prep_x, *g_prep_y;
 
 static void prepare_calls(void)
 {
-    if (g_prep_y)
-        (void)scale(g_prep_x, g_prep_y, N);
+    /* 1: __real_'s, as a wrapper runs it (under the runtime's locks) */
+    if (g_prep_y && scale(g_prep_x, g_prep_y, N) == 1)
+        for (uint32_t i = 0; i < N; i++)
+            g_prep_y[i] = 2.0f * g_prep_x[i] + 1.0f;
 }
 
 static void *watchdog(void *arg)
@@ -1082,6 +1090,31 @@ static void fork_handler_makes_a_call(void **state)
         fail_msg("fork-prepare: %s (status %d), said: %s",
                  code == 9 ? "stuck in fork(), ended by its watchdog" : "failed", code, out);
     free(out);
+}
+
+/* The same while the runtime's fork handler holds its process-wide locks
+ * (registered at the runtime's creation, after the program's: so run
+ * before it in the prepare, after it in the parent and the child): the
+ * log's lock, which a worker's trace line takes, deferred calls or not.
+ * The call went through the runtime and waited for its task, whose worker
+ * waited for the lock the forking thread held: stuck in fork() (review). */
+static void fork_handler_makes_a_call_under_the_locks(void **state)
+{
+    (void)state;
+    if (!defers_here())
+        skip();
+    const char *env[] = {"QV_LOG=trace", "QV_LOG=trace QUIVER_WRAP_DEFER=0"};
+    for (int k = 0; k < 2; k++) {
+        int st;
+        char *out = run_self_env(env[k], "fork-prepare", "forkprepare.out", &st);
+        assert_non_null(out);
+        int code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        if (code)
+            fail_msg("fork-prepare with %s: %s (status %d), said: %s", env[k],
+                     code == 9 ? "stuck in fork(), ended by its watchdog" : "failed",
+                     code, out);
+        free(out);
+    }
 }
 
 /* The program run by clone_vm_child_leaves_the_parent_alone: a child
@@ -1269,6 +1302,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(no_lander_thread_still_lands),
         cmocka_unit_test(read_only_output_faults),
         cmocka_unit_test(fork_handler_makes_a_call),
+        cmocka_unit_test(fork_handler_makes_a_call_under_the_locks),
         cmocka_unit_test(clone_vm_child_leaves_the_parent_alone),
         cmocka_unit_test(fault_past_many_pending_outputs),
 #ifndef QV_SANITIZED

@@ -32,5 +32,11 @@ void qv__xrt_fork_lock(bool lock);
  * runs first (the last registered runs first): run after, it waited for
  * tasks that waited for the log's lock. */
 void qv__fork_watch(void);
+/* Whether the calling thread is inside fork(), between the prepare and
+ * the parent's or child's handler of those locks: it holds them all then,
+ * and a fork handler of the program's that runs meanwhile (one registered
+ * before the runtime was made) must not go through the runtime (wrap.c
+ * sends its wrapped calls to __real_). */
+bool qv__forking(void);
 
 #endif

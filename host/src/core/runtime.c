@@ -219,20 +219,31 @@ static void fork_locks(bool lock)
         take[lock ? i : N - 1 - i](lock);
 }
 
+/* Set on the forking thread while it holds the locks (qv__forking). */
+static _Thread_local bool t_forking;
+
 static void fork_prepare(void)
 {
     fork_locks(true);
+    t_forking = true;
 }
 
 static void fork_parent(void)
 {
+    t_forking = false;
     fork_locks(false);
 }
 
 static void forked_child(void)
 {
+    t_forking = false;
     qv__fork_gen++;
     fork_locks(false);
+}
+
+bool qv__forking(void)
+{
+    return t_forking;
 }
 
 static void watch_forks(void)

@@ -28,6 +28,7 @@
 
 #include "config/catalog_expr.h"
 #include "core/alone.h"
+#include "core/fork.h" /* qv__forking */
 #include "core/internal.h" /* qv__in_task */
 #include "core/thread.h"   /* qv__signals_block */
 #include "quiver.h"
@@ -753,8 +754,13 @@ static enum route route_of(const qv_wrap_fn *fn, void *const *argv, size_t *byte
     if (forked() || !g_enabled || atomic_load(&g_no_rt))
         return TO_REAL_DISABLED;
     /* From inside a task (a wrapped function's __real_ calling another):
-     * waiting there for a task of its own could deadlock the workers. */
-    if (qv__in_task())
+     * waiting there for a task of its own could deadlock the workers.
+     * From a fork handler of the program's that runs while this thread
+     * holds the runtime's process-wide locks (one registered before the
+     * runtime was made): a call through the runtime waited for a task
+     * whose worker waited for one of them (the log's, QV_LOG=trace), and
+     * the process hung in fork() with its signals blocked (review). */
+    if (qv__in_task() || qv__forking())
         return TO_REAL_NESTED;
     if (sizes_of(fn, argv, bytes))
         return TO_REAL_UNSIZED;
