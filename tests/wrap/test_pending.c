@@ -1173,6 +1173,12 @@ static void clone_vm_child_leaves_the_parent_alone(void **state)
     (void)state;
     if (!defers_here())
         skip();
+#ifdef __SANITIZE_THREAD__
+    /* ThreadSanitizer's runtime does not know a raw clone(CLONE_VM) child,
+     * whose instrumented code then jumps to nowhere (SEGV at a
+     * non-executable address, before any wrapped call). */
+    skip();
+#endif
     int st;
     char *out = run_self("clone-vm", "clonevm.out", &st);
     assert_non_null(out);
