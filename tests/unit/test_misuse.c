@@ -192,6 +192,11 @@ static void mismatched_arguments(void **state)
      * (the runtime here may have no GPU at all). */
     assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_GPU), 0);
     assert_int_equal(qv_submit(rt, f, good, 2), QV_ENODEV);
+    /* The mask named as the cause, and where the function could run
+     * ("no device of this runtime can run 'f'" before, the CPU there). */
+    assert_non_null(
+        strstr(qv_last_error(), "'f' may run only on gpu (qv_func_set_where)"));
+    assert_non_null(strstr(qv_last_error(), "its devices that have one: cpu)"));
     assert_int_equal(qv_func_set_where(f, 0), 0);
     assert_int_equal(qv_submit(rt, f, good, 2), 0);
     assert_int_equal(qv_buf_unregister(b), 0);

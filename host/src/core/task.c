@@ -603,6 +603,36 @@ void qv__defer_start(qv_runtime *rt, qv__task *list)
         qv__defer_sweep(rt, false);
 }
 
+/* Appends the names of the classes in mask to buf ("cpu, gpu"). */
+static void class_list(char *buf, size_t len, unsigned mask)
+{
+    size_t at = 0;
+    buf[0] = 0;
+    for (int c = 0; c < QV_CLASS_COUNT; c++)
+        if (mask & 1u << c && at < len)
+            at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? ", " : "",
+                                   qv_class_name((qv_class)c));
+}
+
+/* qv_submit's QV_ENODEV for f. When its qv_func_set_where mask is the
+ * cause, the message says so and names the classes that could run it:
+ * "no device of this runtime can run 'mag'" read as if none could, PoCL
+ * there to run it. have: the classes of this runtime's devices with an
+ * implementation of f. */
+static int no_device(const qv_func *f, unsigned have, unsigned where)
+{
+    if (!have)
+        return qv__fail(QV_ENODEV, "no device of this runtime can run '%s'", f->name);
+    char allowed[64], can[64];
+    class_list(allowed, sizeof allowed, where);
+    class_list(can, sizeof can, have);
+    return qv__fail(
+        QV_ENODEV,
+        "'%s' may run only on %s (qv_func_set_where), where this runtime has "
+        "no device with an implementation of it (its devices that have one: %s)",
+        f->name, allowed, can);
+}
+
 QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t nargs)
 {
     if (!qv__rt_ok(rt) || !f || (nargs && !args))
@@ -616,8 +646,9 @@ QV_API int qv_submit(qv_runtime *rt, qv_func *f, const qv_arg *args, size_t narg
     unsigned where = atomic_load_explicit(&f->where, memory_order_relaxed);
     unsigned allow = where ? where : ~0u;
     unsigned impls = atomic_load_explicit(&f->impls, memory_order_relaxed);
-    if (!(impls & allow & (rt->accel_classes | 1u << QV_CLASS_CPU)))
-        return qv__fail(QV_ENODEV, "no device of this runtime can run '%s'", f->name);
+    unsigned have = impls & (rt->accel_classes | 1u << QV_CLASS_CPU);
+    if (!(have & allow))
+        return no_device(f, have, where);
     /* Held back while waits wait for a slot of the epoch ring (sched.c),
      * the launch a replay makes in place of held calls too; never inside a
      * task, of any runtime: held back, it would hold its worker, whose
