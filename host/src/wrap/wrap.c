@@ -568,7 +568,6 @@ static void probe(const qv_wrap_fn *fn, void *const *argv, const size_t *bytes)
         uintptr_t lo = (uintptr_t)argv[i], hi = lo + bytes[i], skip[8][2];
         size_t nskip = qv__pend_pages(lo, hi, skip, 8);
         for (uintptr_t a = lo; a < hi; a = (a & ~(uintptr_t)(page - 1)) + page) {
-            size_t k = 0;
             if (nskip > 8) {
                 /* Not all told: asked page by page. Left to the call, a
                  * page that could not be read faulted in its set-up, its
@@ -579,6 +578,7 @@ static void probe(const qv_wrap_fn *fn, void *const *argv, const size_t *bytes)
                 if (qv__pend_pages(a, a + 1, one, 1))
                     continue;
             } else {
+                size_t k = 0;
                 while (k < nskip && !(skip[k][0] <= a && a < skip[k][1]))
                     k++;
                 if (k < nskip)

@@ -530,15 +530,22 @@ typedef struct merge {
     double probe_in, probe_pair; /* of the last profile read */
 } merge;
 
+/* The keys of by_addr and by_arc; the table mixes them with its seed
+ * (qv__itab_find), so they are not mixed here too. */
+static uint64_t addr_hash(uint64_t mod, uint64_t off)
+{
+    return (mod << 48) ^ off ^ (off >> 48);
+}
+
 static uint64_t addr_key(const void *ctx, size_t i)
 {
     const merge *m = ctx;
-    return qv__mix64(((uint64_t)m->fmod[i] << 48) ^ m->foff[i] ^ (m->foff[i] >> 48));
+    return addr_hash(m->fmod[i], m->foff[i]);
 }
 
 static uint64_t arc_key(const pf_arc *a)
 {
-    return qv__mix64((uint64_t)a->caller << 32 | a->callee);
+    return (uint64_t)a->caller << 32 | a->callee;
 }
 
 static uint64_t arc_key_at(const void *ctx, size_t i)
@@ -785,9 +792,7 @@ static uint32_t func_of(merge *m, const qv__prof_raw *r, qv__prof_addr a)
     const char *path = p->modules[mi];
     room_in(&m->by_addr, m, addr_key);
     seek k = { .m = m, .mod = (uint32_t)mi, .off = a.off };
-    size_t h = qv__itab_find(&m->by_addr,
-                             qv__mix64(((uint64_t)mi << 48) ^ a.off ^ (a.off >> 48)),
-                             same_addr, &k);
+    size_t h = qv__itab_find(&m->by_addr, addr_hash(mi, a.off), same_addr, &k);
     if (m->by_addr.slot[h])
         return m->by_addr.slot[h] - 1u;
     size_t cap = m->fcap;
