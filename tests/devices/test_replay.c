@@ -824,6 +824,37 @@ static void objective_cost_leaves_the_board_out(void **state)
     }
 }
 
+/* An emulated board whose runs take far longer than its model says (a
+ * 3 ms sleep in each launch here; a kernel whose C code is slow on this
+ * host, in a real program) is planned at that pace, as eager placement
+ * weighs it: the plan keeps the chain on the CPU, which finishes a call
+ * in 0.3 ms. Planned at the model alone, the chain went to the board,
+ * each call 10 times as long as on the CPU. */
+static void board_slower_than_its_model_is_planned_at_its_pace(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 300;
+    qv_runtime *rt = board_setup("", &f, &board, &bdev);
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 3000);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 1);
+    double x = qv__func_emu_pace(f, QV_CLASS_FPGA);
+    print_message("the board's pace: %.1fx its model; %llu calls there while recording\n",
+                  x, (unsigned long long)tasks_on(rt, bdev));
+    assert_true(x > 10); /* the premise: the calibration's runs measured it */
+    uint64_t before = tasks_on(rt, bdev);
+    ri = replay_until(rt, f, &A, &chain, ri.replayed + 3);
+    qv__fault_delay_set(NULL, 0, 0);
+    assert_int_equal(tasks_on(rt, bdev), before);
+    arrays_check(&A);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
 /* A hot region whose function is not measured on every device yet says
  * so in last_error while it waits, instead of nothing (adversarial
  * testing: a hot region's 8 entries, compiles 0, last_error empty). */
@@ -881,6 +912,7 @@ int main(void)
         cmocka_unit_test(inputs_prefetched_while_waiting),
         cmocka_unit_test(kernel_size_scalars_enter_the_signature),
         cmocka_unit_test(objective_cost_leaves_the_board_out),
+        cmocka_unit_test(board_slower_than_its_model_is_planned_at_its_pace),
         cmocka_unit_test(compiled_once_every_device_is_measured),
         cmocka_unit_test(compiled_even_where_a_board_never_fits),
     };

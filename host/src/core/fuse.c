@@ -113,6 +113,20 @@ double qv__fuse_scale(qv_runtime *rt, const struct qv__kernel *const *ks, unsign
     return n ? sum / n : 0;
 }
 
+double qv__fuse_pace(qv_runtime *rt, const struct qv__kernel *const *ks, unsigned nk)
+{
+    double most = 0;
+    pthread_mutex_lock(&rt->reg_mu);
+    for (const struct qv__fused *fz = rt->fused; fz; fz = fz->next)
+        for (unsigned j = 0; fz->ff && j < nk; j++)
+            if (ks[j] == fz->k) {
+                double x = qv__func_emu_pace(fz->ff, QV_CLASS_FPGA);
+                most = x > most ? x : most;
+            }
+    pthread_mutex_unlock(&rt->reg_mu);
+    return most;
+}
+
 /* Chain member j's argument named by "function.arg" s of k; -1 if none.
  * By the function's own argument names, else by those of the catalog
  * kernel it is bound to. */

@@ -236,6 +236,17 @@ static inline double qv__func_emu_x(qv_func *f, qv_class c, uint64_t now_ns)
                : 0;
 }
 
+/* f's last emu_x of class c however old (0: never QV__EMU_MIN runs in a
+ * row): what a plan prices, which sends every call of an entry one way
+ * for many entries, where placement weighs one call now. */
+static inline double qv__func_emu_pace(qv_func *f, qv_class c)
+{
+    return atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed) &&
+                   atomic_load_explicit(&f->emu_n[c], memory_order_relaxed) >= QV__EMU_MIN
+               ? atomic_load_explicit(&f->emu_x[c], memory_order_relaxed)
+               : 0;
+}
+
 /* f's CPU implementation now (NULL: none). */
 static inline qv_cpu_fn qv__func_cpu(const qv_func *f)
 {
@@ -965,6 +976,9 @@ void qv__fuse_measured(const qv__task *t, double us);
  * boards (the average over those measured FUSE_MIN_RUNS times or more), or
  * 0 when none is. */
 double qv__fuse_scale(qv_runtime *rt, const struct qv__kernel *const *ks, unsigned nk);
+/* The largest pace (qv__func_emu_pace) of kernels ks[0..nk-1]'s launches
+ * on the FPGA class, or 0 when none has one. */
+double qv__fuse_pace(qv_runtime *rt, const struct qv__kernel *const *ks, unsigned nk);
 /* Whether f may not be taken over by a fused kernel: the program did not
  * tie it to the catalog with qv_func_set_fpga. */
 bool qv__fuse_kept_off(const qv_func *f);

@@ -259,37 +259,93 @@ static void scale_all(qv_dag *g, int cls, double x)
         g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
 }
 
-/* Costs of g on the classes whose devices in service (p, dev_of) all
- * refuse a node's function (qv__devq_usable: its code does not build
- * there), or that its qv_func_set_where leaves out, made INFINITY, as for
- * a class it has no implementation for: the node kept the cost of the
- * class it ran on in its source entry, and a re-plan after the device
- * refused the function put it there again, a guard miss at every entry
- * after (ThreadSanitizer's slow CPU); so did one on the CPU where a call
- * ran because the devices its mask allows refused it (4929 guard misses
- * in 60 s: the replay's guard holds the mask). */
-static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
-                          const unsigned *dev_of)
+/* Whether class c's devices in service (p, dev_of) are all on the host's
+ * cores (emulated boards; PoCL, whose runs keep no model to pace). */
+static bool emulated(qv_runtime *rt, const qv_plat *p, const unsigned *dev_of, int c)
 {
-    for (uint32_t fi = 0; fi < g->nfunc; fi++) {
-        qv_func *f = NULL;
-        if (qv_func_find(rt, g->func_name[fi], &f) != 0)
-            continue; /* a fused kernel's name */
-        for (int c = QV_CLASS_CPU; c < QV_CLASS_COUNT; c++) {
-            int k = dag_class(g, c);
-            if (k < 0)
-                continue; /* no cost there to drop */
-            bool can = qv__func_can(f, (qv_class)c);
-            bool any = can && c == QV_CLASS_CPU; /* the CPU runs what it can */
-            for (uint32_t r = 0; can && !any && r < p->nres; r++) {
-                unsigned d = dev_of[r];
-                any = d && (int)qv__devq_class(rt, d) == c && qv__devq_usable(rt, d, f);
-            }
-            for (uint32_t i = 0; !any && i < g->n; i++)
-                if (g->func[i] == fi)
-                    g->cost[(size_t)i * g->nclass + (uint32_t)k] = INFINITY;
+    bool host = false, card = false;
+    for (uint32_t r = 0; r < p->nres; r++) {
+        unsigned d = dev_of[r];
+        if (d && (int)qv__devq_class(rt, d) == c)
+            *(qv__device(rt, d)->on_host ? &host : &card) = true;
+    }
+    return host && !card;
+}
+
+/* Costs of g (node i a call of fns[i]) on a class whose devices in service
+ * are all emulated boards on the host's cores, times the pace of their runs
+ * (qv__func_emu_pace) where that is over 1: a run there ends after its
+ * emulation's wall time, not the card's model, as eager placement weighs
+ * it (placement.c). Planned at the model alone, the 4 x 4096 signal chain
+ * of bench/loop --pays put fir on the board (36 us modelled, 60-100 us of
+ * wall time, against the CPU's 70), predicted 355 us an entry and took
+ * 700, where eager placement took 640. A pace under 1 (an emulation
+ * faster than the card) is left to the model: that is the card's time. */
+static void emu_pace(qv_runtime *rt, qv_dag *g, const qv_plat *p, const unsigned *dev_of,
+                     qv_func *const *fns)
+{
+    for (int c = QV_CLASS_CPU + 1; c < QV_CLASS_COUNT; c++) {
+        int k = dag_class(g, c);
+        if (k < 0 || !emulated(rt, p, dev_of, c))
+            continue;
+        for (uint32_t i = 0; i < g->n; i++) {
+            double x = fns[i] ? qv__func_emu_pace(fns[i], (qv_class)c) : 0;
+            if (x > 1 && isfinite(x))
+                g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
         }
     }
+}
+
+/* Costs of g (node i a call of fns[i]) on the classes whose devices in
+ * service (p, dev_of) all refuse a node's function (qv__devq_usable: its code does not
+ * build there), or that its qv_func_set_where leaves out, made INFINITY, as for a class
+ * it has no implementation for: the node kept the cost of the class it ran on in its
+ * source entry, and a re-plan after the device refused the function put it there again, a
+ * guard miss at every entry after (ThreadSanitizer's slow CPU); so did one on the CPU
+ * where a call ran because the devices its mask allows refused it (4929 guard misses in
+ * 60 s: the replay's guard holds the mask). By the node's function: g names a function
+ * bound to a one-function catalog kernel by the kernel's (to_dag.c), which qv_func_find
+ * does not find under another name, and such a function's costs were left as they were.
+ */
+static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
+                          const unsigned *dev_of, qv_func *const *fns)
+{
+    /* Per function (by id) and class: 0 not asked yet, 1 runs, 2 not. */
+    size_t nid = 0;
+    for (uint32_t i = 0; i < g->n; i++)
+        if (fns[i] && fns[i]->id >= nid)
+            nid = (size_t)fns[i]->id + 1;
+    unsigned char *memo = calloc(nid ? nid : 1, QV_CLASS_COUNT);
+    for (int c = QV_CLASS_CPU; c < QV_CLASS_COUNT; c++) {
+        int k = dag_class(g, c);
+        if (k < 0)
+            continue; /* no cost there to drop */
+        for (uint32_t i = 0; i < g->n; i++) {
+            const qv_func *f = fns[i];
+            if (!f || f->fused)
+                continue; /* a fused kernel's launch */
+            unsigned char *m =
+                memo ? &memo[(size_t)f->id * QV_CLASS_COUNT + (size_t)c] : NULL;
+            if (!m || !*m) {
+                bool can = qv__func_can(f, (qv_class)c);
+                bool any = can && c == QV_CLASS_CPU; /* the CPU runs what it can */
+                for (uint32_t r = 0; can && !any && r < p->nres; r++) {
+                    unsigned d = dev_of[r];
+                    any =
+                        d && (int)qv__devq_class(rt, d) == c && qv__devq_usable(rt, d, f);
+                }
+                if (!m) {
+                    if (!any)
+                        g->cost[(size_t)i * g->nclass + (uint32_t)k] = INFINITY;
+                    continue;
+                }
+                *m = any ? 1 : 2;
+            }
+            if (*m == 2)
+                g->cost[(size_t)i * g->nclass + (uint32_t)k] = INFINITY;
+        }
+    }
+    free(memo);
 }
 
 /* The name of a function of g that no device in service may run (no
@@ -479,6 +535,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     qv_plan *pl = NULL;
     qv__rplan *rp = NULL;
     qv__frozen src = {0};
+    qv_func **fns = NULL;
     unsigned dev_of[QV__MAX_DEVICES];
     uint64_t gen = atomic_load(&rt->loop->dev_gen);
     qv__gview v;
@@ -499,6 +556,15 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     unsigned live = 0; /* the classes of the devices in service */
     for (uint32_t k = 0; k < p->nres; k++)
         live |= 1u << qv__devq_class(rt, dev_of[k]);
+    /* Each node's function, which the dag names by its kernel. */
+    if (!(fns = malloc((v.n ? v.n : 1) * sizeof *fns))) {
+        qv__gview_free(&v);
+        snprintf(why, wn, "out of memory");
+        rc = QV_ENOMEM;
+        goto out;
+    }
+    for (uint64_t i = 0; i < v.n; i++)
+        fns[i] = qv__gview_fn(&v, i);
     /* The plan keeps its source: this range, or the copy it came from. */
     rc = qv__gview_plan_dag(&v, name, live, from ? NULL : &src, &g);
     if (!rc && from && (rc = qv__frozen_dup(from, &src)) != 0)
@@ -520,7 +586,8 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     } else {
         scale_class(g, drift_cls, drift_x);
     }
-    drop_unusable(rt, g, p, dev_of);
+    emu_pace(rt, g, p, dev_of, fns);
+    drop_unusable(rt, g, p, dev_of, fns);
     /* Said as it is, not as the planner's "a cost for no device class":
      * a state that passes (a board back in service re-plans at once),
      * meanwhile the region runs eagerly, which puts such calls on
@@ -566,7 +633,16 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
             ks[nk++] = kn;
     }
     double measured = nk ? qv__fuse_scale(rt, ks, nk) : 0;
-    o.fused_scale = measured > 0 ? measured : fuse_scale;
+    double fs = measured > 0 ? measured : fuse_scale;
+    o.fused_scale = fs;
+    /* Their launches on an emulated board, at its pace too (emu_pace):
+     * the 4 x 4096 signal chain's plan put three frames' fused launches
+     * on the board at 118 us each, which took twice that. The plan keeps
+     * the board's own scale (fs), which fused_off weighs. */
+    double pace =
+        nk && emulated(rt, p, dev_of, QV_CLASS_FPGA) ? qv__fuse_pace(rt, ks, nk) : 0;
+    if (pace > 1 && isfinite(pace))
+        o.fused_scale = (fs > 0 ? fs : 1) * pace;
     qv_diag d;
     memset(&d, 0, sizeof d);
     if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
@@ -595,7 +671,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     atomic_init(&rp->refs, 1);
     rp->n = n;
     rp->makespan = pl->makespan;
-    rp->fuse_scale = o.fused_scale > 0 ? o.fused_scale : 1; /* the planner's default */
+    rp->fuse_scale = fs > 0 ? fs : 1; /* the planner's default */
     rp->parts = pl->nparts;
     rp->dev_gen = gen;
     unsigned used = 0;
@@ -640,6 +716,7 @@ out:
     qv_plan_destroy(pl);
     qv_plat_destroy(p);
     qv_dag_destroy(g);
+    free(fns);
     return rc;
 }
 
