@@ -1095,6 +1095,59 @@ static void fallback_without_a_cpu_fails_cleanly(void **state)
     qv_runtime_destroy(S.rt);
 }
 
+static const char mag_cl[] =
+    "__kernel void mag(__global const float *re, __global const float *im,\n"
+    "                  __global float *out, const uint n)\n"
+    "{ uint i = get_global_id(0); if (i < n) out[i] = sqrt(re[i] * re[i] + im[i] * "
+    "im[i]); }\n";
+
+static unsigned range_mag(const qv_call *c, size_t g[3], size_t l[3])
+{
+    (void)l;
+    g[0] = u32(c, 3);
+    return 1;
+}
+
+/* mag with an OpenCL implementation and none for the CPU: a fused launch
+ * could re-run only on a board with the fused kernel (its CPU
+ * implementation is the chain's, which mag lacks), so the chain is not
+ * fused; a board's failed launch then re-runs that call on the CPU or
+ * the GPU, and every frame is right. Fused, the failed launch failed the
+ * frame (QV_ENODEV) where each call alone could still run. */
+static void chain_not_fused_where_it_could_not_fall_back(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    bool gpu = false;
+    for (unsigned d = 1; d < qv_device_count(S.rt); d++) {
+        qv_device_info di;
+        assert_int_equal(qv_device_get(S.rt, d, &di), 0);
+        gpu |= di.cls == QV_CLASS_GPU;
+    }
+    if (!gpu) {
+        sig_close_frames(&S, false, 0);
+        skip();
+    }
+    hold_plans(&S);
+    assert_int_equal(
+        qv_func_set_opencl(S.mag, &(qv_opencl_impl){mag_cl, "mag", NULL, range_mag}), 0);
+    assert_int_equal(qv_func_set_cpu(S.mag, NULL), 0);
+    qv_region_info ri = replays(&S, 2 * FR);
+    assert_true(ri.replayed >= 2 * FR);
+    assert_int_equal(ri.fused, 0);
+    /* Each board launch of a frame fails once: the calls run elsewhere. */
+    for (int f = 0; f < FR; f++) {
+        qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+        frame(&S, f);
+        int rc = qv_wait_all(S.rt);
+        qv__fault_set(NULL, 0, 0, 0);
+        if (rc)
+            fail_msg("frame %d: %s", f, qv_last_error());
+    }
+    sig_close(&S, true);
+}
+
 /* A thread that polls an intermediate of a fused chain with
  * qv_buf_try_acquire: the first try submits the calls it is owed
  * (adversarial finding: QV_EBUSY "deferred" for as long as it polled).
@@ -1545,6 +1598,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(program_function_of_a_catalog_name_is_not_fused),
         cmocka_unit_test(unbound_member_is_not_fused),
         cmocka_unit_test(fallback_without_a_cpu_fails_cleanly),
+        cmocka_unit_test(chain_not_fused_where_it_could_not_fall_back),
         cmocka_unit_test(implementation_changed_after_the_wait),
         cmocka_unit_test(held_call_runs_the_function_it_was_made_with),
         cmocka_unit_test(fused_chain_with_reused_buffers),

@@ -456,6 +456,28 @@ bool qv__fuse_kept_off(const qv_func *f)
     return !atomic_load_explicit(&f->catalog_bound, memory_order_relaxed);
 }
 
+/* A fused task re-runs only where its kernel is: its CPU implementation is
+ * the chain's, given when every call has one. A call that another device
+ * (the GPU, a board without the kernel) could run alone would go down
+ * with the board: the chain stays apart (as a part does, part.c). */
+bool qv__fuse_strands(qv_runtime *rt, const qv_func *f, const qv__kernel *k,
+                      const qv_func *ff)
+{
+    if (qv__func_cpu(f))
+        return false;
+    for (unsigned d = 1; d <= rt->naccel; d++) {
+        if (!qv__devq_usable_unmasked(rt, d, f))
+            continue;
+        qv_class c = qv__devq_class(rt, d);
+        bool fused = ff ? qv__devq_usable_unmasked(rt, d, ff)
+                        : (c == QV_CLASS_FPGA || c == QV_CLASS_REMOTE) &&
+                              qv__devq_serves(rt, d, k->name);
+        if (!fused)
+            return true;
+    }
+    return false;
+}
+
 qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *seq,
                           unsigned n, qv_func *f, const qv_arg *args, unsigned dev)
 {
@@ -478,7 +500,8 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
      * else the chain runs as it is. */
     qv_class cls = dev ? qv__devq_class(rt, dev) : QV_CLASS_CPU;
     for (unsigned j = 0; j < n; j++)
-        if (!(memb[j]->where ? memb[j]->where & (1u << cls) : 1) || qv__fuse_kept_off(memb[j])) {
+        if (!(memb[j]->where ? memb[j]->where & (1u << cls) : 1) ||
+            qv__fuse_kept_off(memb[j]) || qv__fuse_strands(rt, memb[j], k, fz->ff)) {
             free(sc);
             return NULL;
         }

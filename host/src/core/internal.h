@@ -982,6 +982,11 @@ double qv__fuse_pace(qv_runtime *rt, const struct qv__kernel *const *ks, unsigne
 /* Whether f may not be taken over by a fused kernel: the program did not
  * tie it to the catalog with qv_func_set_fpga. */
 bool qv__fuse_kept_off(const qv_func *f);
+/* Whether fusing f's call into kernel k (ff: its fused function, NULL
+ * before its first launch) would strand it: f has no CPU implementation
+ * and a device that cannot run k could run the call alone. */
+bool qv__fuse_strands(qv_runtime *rt, const qv_func *f, const struct qv__kernel *k,
+                      const qv_func *ff);
 
 /* ---- parts shipped whole to a remote board (part.c) -------------------- */
 

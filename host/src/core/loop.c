@@ -375,7 +375,8 @@ static const char *runs_nowhere(const qv_dag *g, unsigned live)
  * than the catalog has for its board) and whose class each of its
  * functions may run on (qv_func_set_where: a stage the program keeps to
  * the host is not fused onto a board), each tied to the catalog
- * (qv__fuse_kept_off). */
+ * (qv__fuse_kept_off) and none stranded on the board with it
+ * (qv__fuse_strands). */
 static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32_t n,
                       const qv_plat *p, const unsigned *dev_of)
 {
@@ -398,8 +399,9 @@ static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32
         unsigned bit = 1u << qv__devq_class(rt, dev);
         for (uint32_t j = 0; j < kn->nfuncs; j++) {
             qv_func *f = NULL;
-            if (qv_func_find(rt, kn->funcs[j], &f) != 0 || (f->where && !(f->where & bit)) ||
-                qv__fuse_kept_off(f))
+            if (qv_func_find(rt, kn->funcs[j], &f) != 0 ||
+                (f->where && !(f->where & bit)) || qv__fuse_kept_off(f) ||
+                qv__fuse_strands(rt, f, kn, NULL))
                 return false;
         }
         i += (uint32_t)kn->nfuncs;
