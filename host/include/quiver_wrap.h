@@ -141,7 +141,9 @@ typedef struct qv_wrap_stats {
 
 /* Fills *out for the wrapped function called `name` (as qv_wrap_fn.name).
  * QV_ENOENT when it has not been called yet. Any thread; not from a
- * signal handler (it takes a lock the interrupted code may hold). */
+ * signal handler (it takes a lock the interrupted code may hold). For a
+ * function a file written for QV_WRAP_ABI 1 registered, only the fields
+ * before `deferred` are written (its program's struct ends there). */
 QV_API int qv_wrap_stats_get(const char *name, qv_wrap_stats *out);
 
 #ifdef __cplusplus

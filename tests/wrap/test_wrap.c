@@ -17,6 +17,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -861,6 +862,36 @@ static void test_lib_unsized(void **state)
     assert_int_equal(g[0], 100);
 }
 
+/* A function a file written for QV_WRAP_ABI 1 registered: its program's
+ * qv_wrap_stats ends before `deferred`, and qv_wrap_stats_get writes no
+ * further (it wrote the ABI 2 struct whole, 24 bytes past the caller's). */
+static qv_wrap_fn abi1_fn = {
+    1, "wrap_test_abi1", NULL, div_args, 3, cpu_div, NULL, NULL, NULL, NULL, 0};
+
+static void test_lib_abi1_stats(void **state)
+{
+    (void)state;
+    uint32_t n = 65536;
+    int32_t m = 1;
+    float *y = calloc(n, sizeof *y);
+    assert_non_null(y);
+    void *argv[3] = {y, &n, &m};
+    assert_int_equal(qv_wrap_call(&abi1_fn, argv), 0);
+    union {
+        qv_wrap_stats st;
+        unsigned char b[sizeof(qv_wrap_stats)];
+    } u;
+    memset(&u, 0xab, sizeof u);
+    assert_int_equal(qv_wrap_stats_get("wrap_test_abi1", &u.st), 0);
+    assert_int_equal(u.st.calls, 1);
+    assert_int_equal(u.st.runtime, 1);
+    for (size_t i = offsetof(qv_wrap_stats, deferred); i < sizeof u; i++)
+        if (u.b[i] != 0xab)
+            fail_msg("byte %zu of qv_wrap_stats written for an ABI 1 function", i);
+    assert_true(y[n - 1] == (float)(n - 1));
+    free(y);
+}
+
 /* ---- deferred calls (quiver_wrap(... DEFER)) ---------------------------- */
 
 /* Every mode of the program, built with deferred interposers, gives the
@@ -978,6 +1009,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_run_no_runtime),
         cmocka_unit_test(test_run_record),
         cmocka_unit_test(test_lib_unsized),
+        cmocka_unit_test(test_lib_abi1_stats),
         cmocka_unit_test(test_run_deferred),
     };
     if (argc > 1) /* a name pattern: only those tests */

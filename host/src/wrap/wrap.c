@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -880,20 +881,26 @@ int qv_wrap_stats_get(const char *name, qv_wrap_stats *out)
         if (!strcmp(s->fn->name, name)) {
             /* calls read last: a call counts itself there first, then in
              * one of the others, so that none is in two (print_stats). */
-            *out = (qv_wrap_stats){.runtime = atomic_load(&s->runtime),
-                                   .disabled = atomic_load(&s->disabled),
-                                   .below = atomic_load(&s->below),
-                                   .unsized = atomic_load(&s->unsized),
-                                   .overlap = atomic_load(&s->overlap),
-                                   .busy = atomic_load(&s->busy),
-                                   .failed = atomic_load(&s->failed),
-                                   .nested = atomic_load(&s->nested),
-                                   .deferred = atomic_load(&s->deferred),
-                                   .touches = atomic_load(&s->pend.touches),
-                                   .lost = atomic_load(&s->pend.lost)};
-            out->calls = atomic_load(&s->calls);
-            out->real = out->disabled + out->below + out->unsized + out->overlap +
-                        out->busy + out->failed + out->nested;
+            qv_wrap_stats st = {.runtime = atomic_load(&s->runtime),
+                                .disabled = atomic_load(&s->disabled),
+                                .below = atomic_load(&s->below),
+                                .unsized = atomic_load(&s->unsized),
+                                .overlap = atomic_load(&s->overlap),
+                                .busy = atomic_load(&s->busy),
+                                .failed = atomic_load(&s->failed),
+                                .nested = atomic_load(&s->nested),
+                                .deferred = atomic_load(&s->deferred),
+                                .touches = atomic_load(&s->pend.touches),
+                                .lost = atomic_load(&s->pend.lost)};
+            st.calls = atomic_load(&s->calls);
+            st.real = st.disabled + st.below + st.unsized + st.overlap + st.busy +
+                      st.failed + st.nested;
+            /* A file written for QV_WRAP_ABI 1 registered it: its program
+             * was built against the header whose struct ends before the
+             * fields ABI 2 appended, and the whole struct overran the
+             * caller's by 24 bytes. */
+            memcpy(out, &st,
+                   s->fn->abi == 1 ? offsetof(qv_wrap_stats, deferred) : sizeof st);
             rc = 0;
             break;
         }
