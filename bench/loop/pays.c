@@ -141,14 +141,20 @@ int loop_pays(const loop_args *a)
            "median of %d process%s\n\n", a->runs, a->runs > 1 ? "es" : "");
     printf("| application | run | ms/entry (median of runs) [min-max] | board us/entry "
            "(modelled) | tasks cpu/gpu/board | replayed/timed | compiles | result | "
-           "eager / planned |\n|---|---|---|---|---|---|---|---|---|\n");
+           "eager / planned | eager / planned of the same round, median [min-max] |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < napps; i++) {
         double v[2][P_N][100];
+        /* Each round's eager and planned runs, one after the other: their
+         * ratio rides out the machine's slow and fast phases, which last
+         * longer than a process and move both medians apart. */
+        double round_ms[2][100];
         char models[2][512] = { "", "" }, reason[160] = "";
         int went_eager = 0;
         int ok[2] = { 0 };
-        for (int r = 0; r < a->runs; r++)
+        for (int r = 0; r < a->runs && r < 100; r++)
             for (int p = 0; p < 2; p++) {
+                round_ms[p][r] = 0;
                 const char *pe = apps[i].policy ? apps[i].policy : eager;
                 const char *pp = apps[i].policy ? apps[i].policy : planned;
                 pay_cfg c = { apps[i].app, apps[i].label, p ? pp : pe, p,
@@ -165,6 +171,7 @@ int loop_pays(const loop_args *a)
                 }
                 for (int k = 0; k < P_N; k++)
                     v[p][k][ok[p]] = po.v[k];
+                round_ms[p][r] = po.v[P_MED];
                 memcpy(models[p], po.models, sizeof models[p]);
                 if (p && strstr(po.reason, "runs eagerly")) { /* the plan lost */
                     went_eager++;
@@ -175,7 +182,7 @@ int loop_pays(const loop_args *a)
         double med[2] = { 0, 0 };
         for (int p = 0; p < 2; p++) {
             if (!ok[p]) {
-                printf("| %s | %s | failed | | | | | | |\n", apps[i].label,
+                printf("| %s | %s | failed | | | | | | | |\n", apps[i].label,
                        p ? "planned" : "eager");
                 continue;
             }
@@ -211,10 +218,21 @@ int loop_pays(const loop_args *a)
                 printf(" - | - |");
             printf(" %s |", all_ok ? "OK" : "WRONG");
             failed |= !all_ok;
+            double ratio[100];
+            int nr = 0;
+            for (int r = 0; p && r < a->runs && r < 100; r++)
+                if (round_ms[0][r] > 0 && round_ms[1][r] > 0)
+                    ratio[nr++] = round_ms[0][r] / round_ms[1][r];
             if (p && med[0] > 0 && med[1] > 0)
-                printf(" %.2f |\n", med[0] / med[1]);
+                printf(" %.2f |", med[0] / med[1]);
             else
+                printf(" |");
+            if (nr) {
+                double rm = loop_median(ratio, nr); /* sorts ratio */
+                printf(" %.2f [%.2f-%.2f] |\n", rm, ratio[0], ratio[nr - 1]);
+            } else {
                 printf(" |\n");
+            }
         }
         for (int p = 0; p < 2; p++)
             if (ok[p])
