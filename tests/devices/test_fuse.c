@@ -1148,6 +1148,146 @@ static void chain_not_fused_where_it_could_not_fall_back(void **state)
     sig_close(&S, true);
 }
 
+/* A member gets its CPU implementation back after the fused function was
+ * made without one (make_func gives it the chain's only when every call
+ * has one then): the chain is not fused any more, since a fused task that
+ * failed on the board would have nowhere to go, where each call alone
+ * runs on the CPU (review: frames failed, "task 54 of 'fused:fir_fft_mag'
+ * did not run"). */
+static void cpu_back_after_the_fused_function_was_made(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    hold_plans(&S);
+    assert_int_equal(qv_func_set_cpu(S.fft, NULL), 0);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    assert_true(ri.fused >= 2);
+    assert_int_equal(qv_func_set_cpu(S.fft, c_fft), 0);
+    rounds(&S, 0);
+    for (int f = 0; f < FR; f++) {
+        qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
+        frame(&S, f);
+        int rc = qv_wait_all(S.rt);
+        qv__fault_set(NULL, 0, 0, 0);
+        if (rc)
+            fail_msg("frame %d: %s", f, qv_last_error());
+    }
+    sig_close(&S, true);
+}
+
+/* All FR frames as one entry of region "multi": FR chains an entry. */
+static qv_region_info multi_entry(sig *S)
+{
+    uint32_t n = SN, taps = TAPS;
+    assert_int_equal(qv_region_begin(S->rt, "multi"), 0);
+    for (int f = 0; f < FR; f++) {
+        int s = f % S->sets;
+        qv_arg a1[] = {QV_BUF(S->bx[f]), QV_BUF(S->bh), QV_BUF(S->by[s]), QV_VAL(n),
+                       QV_VAL(taps)};
+        qv_arg a2[] = {QV_BUF(S->by[s]), QV_BUF(S->bz), QV_BUF(S->bre[s]),
+                       QV_BUF(S->bim[s]), QV_VAL(n)};
+        qv_arg a3[] = {QV_BUF(S->bre[s]), QV_BUF(S->bim[s]), QV_BUF(S->bm[f]), QV_VAL(n)};
+        assert_int_equal(qv_submit(S->rt, S->fir, a1, 5), 0);
+        assert_int_equal(qv_submit(S->rt, S->fft, a2, 5), 0);
+        assert_int_equal(qv_submit(S->rt, S->mag, a3, 4), 0);
+    }
+    assert_int_equal(qv_region_end(S->rt), 0);
+    assert_int_equal(qv_wait_all(S->rt), 0);
+    nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL); /* measured meanwhile */
+    qv_region_info ri;
+    ri.size = sizeof ri;
+    assert_int_equal(qv_region_get(S->rt, "multi", &ri), 0);
+    return ri;
+}
+
+/* Fused launches whose emulation runs slower than the catalog's table (a
+ * delay in each launch): the first fused plan priced them at the table,
+ * its re-plan at the table times their pace, while the board's runs are
+ * measured in model time. With the pace in the plan's per-task
+ * predictions, every entry after a re-plan read as a drift of 1/pace and
+ * the region re-planned every 2 entries (review: 20 re-plans in 40
+ * entries); the predictions are now in the board's model time. */
+static void paced_fused_plan_replans_once(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    hold_plans(&S);
+    S.rt->policy->replan_min_interval_ms = 0;
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 100);
+    qv_region_info ri;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        ri = multi_entry(&S);
+    while ((ri.fused < 6 * FR || ri.replayed < 8) && since(&t0) < 60);
+    uint64_t replans = ri.replans;
+    qv__region_devices_changed(S.rt, "test: a re-plan from a replayed entry");
+    for (int k = 0; k < 40; k++)
+        ri = multi_entry(&S);
+    qv__fault_delay_set(NULL, 0, 0);
+    print_message("%llu re-plans in 40 entries: %s\n",
+                  (unsigned long long)(ri.replans - replans), ri.last_replan_reason);
+    sig_close(&S, true);
+    assert_true(ri.replans - replans <= 2);
+}
+
+/* The chain's functions under names of the program's own, each tied to
+ * its catalog kernel (my_fir to "fir", my_fft to "fft"): the planner's
+ * graph names them by the kernels' functions, by which chains_ok found
+ * none, and the chain was never fused (review: replayed 23, fused 0). */
+static void renamed_chain_fuses(void **state)
+{
+    (void)state;
+    static sig S;
+    unsigned have;
+    memset(&S, 0, sizeof S);
+    S.rt = qv_test_default_runtime_window(&have, QV_RECORD_WINDOW_DEFAULT);
+    assert_non_null(S.rt);
+    if (!(have & (1u << QV_CLASS_FPGA))) {
+        qv_runtime_destroy(S.rt);
+        skip();
+    }
+    qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
+                           QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
+                           QV_ARG_SCALAR("taps", uint32_t)};
+    qv_arg_desc d_fft[] = {QV_ARG_BUF("in_re", QV_R), QV_ARG_BUF("in_im", QV_R),
+                           QV_ARG_BUF("out_re", QV_W), QV_ARG_BUF("out_im", QV_W),
+                           QV_ARG_SCALAR("n", uint32_t)};
+    qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
+                           QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
+    assert_int_equal(qv_func_create(S.rt, "my_fir", d_fir, 5, &S.fir), 0);
+    assert_int_equal(qv_func_create(S.rt, "my_fft", d_fft, 5, &S.fft), 0);
+    assert_int_equal(qv_func_create(S.rt, "mag", d_mag, 4, &S.mag), 0);
+    assert_int_equal(qv_func_set_cpu(S.fir, c_fir), 0);
+    assert_int_equal(qv_func_set_cpu(S.fft, c_fft), 0);
+    assert_int_equal(qv_func_set_cpu(S.mag, c_mag), 0);
+    assert_int_equal(qv_func_set_fpga(S.fir, "fir"), 0);
+    assert_int_equal(qv_func_set_fpga(S.fft, "fft"), 0);
+    assert_int_equal(qv_func_set_fpga(S.mag, "fir_fft_mag"), 0);
+    for (int t = 0; t < TAPS; t++)
+        S.h[t] = (float)(t % 5) / 8.0f - 0.2f;
+    unsigned seed = 7;
+    for (int f = 0; f < FR; f++)
+        for (int i = 0; i < SN; i++)
+            S.x[f][i] = (float)(rand_r(&seed) % 1000) / 500.0f - 1.0f;
+    S.sets = FR;
+    assert_int_equal(qv_buf_register(S.rt, S.h, sizeof S.h, &S.bh), 0);
+    assert_int_equal(qv_buf_register(S.rt, S.zero, sizeof S.zero, &S.bz), 0);
+    for (int f = 0; f < FR; f++) {
+        assert_int_equal(qv_buf_register(S.rt, S.x[f], sizeof S.x[f], &S.bx[f]), 0);
+        assert_int_equal(qv_buf_register(S.rt, S.m[f], sizeof S.m[f], &S.bm[f]), 0);
+        assert_int_equal(qv_buf_register(S.rt, S.y[f], sizeof S.y[f], &S.by[f]), 0);
+        assert_int_equal(qv_buf_register(S.rt, S.re[f], sizeof S.re[f], &S.bre[f]), 0);
+        assert_int_equal(qv_buf_register(S.rt, S.im[f], sizeof S.im[f], &S.bim[f]), 0);
+    }
+    hold_plans(&S);
+    qv_region_info ri = rounds(&S, 2 * FR);
+    sig_close(&S, true);
+    assert_true(ri.fused >= 2 * FR);
+}
+
 /* A thread that polls an intermediate of a fused chain with
  * qv_buf_try_acquire: the first try submits the calls it is owed
  * (adversarial finding: QV_EBUSY "deferred" for as long as it polled).
@@ -1599,6 +1739,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(unbound_member_is_not_fused),
         cmocka_unit_test(fallback_without_a_cpu_fails_cleanly),
         cmocka_unit_test(chain_not_fused_where_it_could_not_fall_back),
+        cmocka_unit_test(cpu_back_after_the_fused_function_was_made),
+        cmocka_unit_test(paced_fused_plan_replans_once),
+        cmocka_unit_test(renamed_chain_fuses),
         cmocka_unit_test(implementation_changed_after_the_wait),
         cmocka_unit_test(held_call_runs_the_function_it_was_made_with),
         cmocka_unit_test(fused_chain_with_reused_buffers),

@@ -855,6 +855,50 @@ static void board_slower_than_its_model_is_planned_at_its_pace(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A board planned at its pace (a 1 ms sleep in each launch) and measured
+ * in its model's time: with the pace in the plan's per-task predictions,
+ * a re-plan made from a replayed entry, which takes the board's
+ * calibration afresh, read every entry after as a drift of 1/pace, and
+ * the region re-planned every 2 entries for good (review: 20 re-plans in
+ * 40 entries). */
+static void paced_board_replans_once(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 20000;
+    qv_runtime *rt = board_setup(
+        "replan: {drift: 0.5, min_interval_ms: 0, eager_slack: 0}\n", &f, &board, &bdev);
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 1000);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 3);
+    struct timespec gap = {0, 20 * 1000 * 1000};
+    for (int i = 0; i < 6; i++) {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        nanosleep(&gap, NULL);
+    }
+    ri = info_of(rt, "chain");
+    assert_true(qv__func_emu_pace(f, QV_CLASS_FPGA) > 2); /* the premise */
+    qv__region_devices_changed(rt, "test: a re-plan from a replayed entry");
+    uint64_t replans = ri.replans;
+    for (int i = 0; i < 40; i++) {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        nanosleep(&gap, NULL);
+    }
+    ri = info_of(rt, "chain");
+    qv__fault_delay_set(NULL, 0, 0);
+    print_message("%llu re-plans in 40 entries: %s\n",
+                  (unsigned long long)(ri.replans - replans), ri.last_replan_reason);
+    arrays_check(&A);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+    assert_true(ri.replans - replans <= 2);
+}
+
 /* A hot region whose function is not measured on every device yet says
  * so in last_error while it waits, instead of nothing (adversarial
  * testing: a hot region's 8 entries, compiles 0, last_error empty). */
@@ -898,7 +942,7 @@ static void hot_region_waiting_says_why(void **state)
     qv_runtime_destroy(rt);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(replay_on_devices_equals_sequential),
@@ -913,9 +957,12 @@ int main(void)
         cmocka_unit_test(kernel_size_scalars_enter_the_signature),
         cmocka_unit_test(objective_cost_leaves_the_board_out),
         cmocka_unit_test(board_slower_than_its_model_is_planned_at_its_pace),
+        cmocka_unit_test(paced_board_replans_once),
         cmocka_unit_test(compiled_once_every_device_is_measured),
         cmocka_unit_test(compiled_even_where_a_board_never_fits),
     };
+    if (argc > 1) /* a test name (or glob) to run only that */
+        cmocka_set_test_filter(argv[1]);
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     qv_test_scratch_remove();
     return rc;

@@ -258,7 +258,7 @@ static int make_func(qv_runtime *rt, struct qv__fused *fz, unsigned idx)
         rc = qv__func_set_fpga(fz->ff, k->name, false); /* no plan is made with it */
     bool cpu = true;
     for (unsigned j = 0; j < fz->n; j++)
-        cpu &= fz->memb[j]->cpu != NULL;
+        cpu &= qv__func_cpu(fz->memb[j]) != NULL;
     /* The CPU implementation is the chain (qv__task_execute calls
      * qv__fuse_run_cpu for it); any function stands for "has one". */
     if (!rc && cpu)
@@ -456,15 +456,14 @@ bool qv__fuse_kept_off(const qv_func *f)
     return !atomic_load_explicit(&f->catalog_bound, memory_order_relaxed);
 }
 
-/* A fused task re-runs only where its kernel is: its CPU implementation is
- * the chain's, given when every call has one. A call that another device
- * (the GPU, a board without the kernel) could run alone would go down
- * with the board: the chain stays apart (as a part does, part.c). */
-bool qv__fuse_strands(qv_runtime *rt, const qv_func *f, const qv__kernel *k,
-                      const qv_func *ff)
+/* Whether f's call could run on a device that does not run kernel k
+ * (ff: its fused function, or NULL before its first launch): the CPU, the
+ * GPU, a board without k. */
+static bool runs_apart(qv_runtime *rt, const qv_func *f, const qv__kernel *k,
+                       const qv_func *ff)
 {
     if (qv__func_cpu(f))
-        return false;
+        return true;
     for (unsigned d = 1; d <= rt->naccel; d++) {
         if (!qv__devq_usable_unmasked(rt, d, f))
             continue;
@@ -476,6 +475,27 @@ bool qv__fuse_strands(qv_runtime *rt, const qv_func *f, const qv__kernel *k,
             return true;
     }
     return false;
+}
+
+/* A fused task re-runs only where its kernel is, or on the CPU when its
+ * function has the chain as CPU implementation (made so when every call
+ * had one, as it was made). Without that, a chain whose calls could all
+ * run elsewhere (an OpenCL mag on PoCL; a CPU implementation given back
+ * after the fused function was made) would go down with the board where
+ * each call alone runs: it stays apart, as a part does (part.c). A chain
+ * with a call that only boards with k can run ends there anyway. */
+bool qv__fuse_strands(qv_runtime *rt, qv_func *const *memb, unsigned n,
+                      const qv__kernel *k, const qv_func *ff)
+{
+    bool cpu = ff ? qv__func_cpu(ff) != NULL : true;
+    for (unsigned j = 0; !ff && j < n; j++)
+        cpu &= qv__func_cpu(memb[j]) != NULL;
+    if (cpu)
+        return false;
+    for (unsigned j = 0; j < n; j++)
+        if (!runs_apart(rt, memb[j], k, ff))
+            return false;
+    return true;
 }
 
 qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *seq,
@@ -501,10 +521,18 @@ qv__task *qv__fuse_launch(qv_runtime *rt, const qv__kernel *k, const uint64_t *s
     qv_class cls = dev ? qv__devq_class(rt, dev) : QV_CLASS_CPU;
     for (unsigned j = 0; j < n; j++)
         if (!(memb[j]->where ? memb[j]->where & (1u << cls) : 1) ||
-            qv__fuse_kept_off(memb[j]) || qv__fuse_strands(rt, memb[j], k, fz->ff)) {
+            qv__fuse_kept_off(memb[j])) {
             free(sc);
             return NULL;
         }
+    if (qv__fuse_strands(rt, memb, n, k, fz->ff)) {
+        qv__log(3,
+                "the chain of '%s' runs as it is, not fused: a board that failed the "
+                "launch would take calls down with it that run elsewhere alone",
+                k->name);
+        free(sc);
+        return NULL;
+    }
     qv_arg fargs[QV_MAX_ARGS];
     for (unsigned a = 0; a < fz->ff->nargs; a++)
         fargs[a] = cargs[fz->src_j[a]][fz->src_i[a]];

@@ -982,11 +982,12 @@ double qv__fuse_pace(qv_runtime *rt, const struct qv__kernel *const *ks, unsigne
 /* Whether f may not be taken over by a fused kernel: the program did not
  * tie it to the catalog with qv_func_set_fpga. */
 bool qv__fuse_kept_off(const qv_func *f);
-/* Whether fusing f's call into kernel k (ff: its fused function, NULL
- * before its first launch) would strand it: f has no CPU implementation
- * and a device that cannot run k could run the call alone. */
-bool qv__fuse_strands(qv_runtime *rt, const qv_func *f, const struct qv__kernel *k,
-                      const qv_func *ff);
+/* Whether fusing the chain memb[0..n-1] into kernel k (ff: its fused
+ * function, NULL before its first launch) would strand it: the fused task
+ * could not fall back to the CPU, and every call could run alone on a
+ * device that does not run k (fuse.c). */
+bool qv__fuse_strands(qv_runtime *rt, qv_func *const *memb, unsigned n,
+                      const struct qv__kernel *k, const qv_func *ff);
 
 /* ---- parts shipped whole to a remote board (part.c) -------------------- */
 

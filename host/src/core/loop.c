@@ -274,6 +274,7 @@ static bool emulated(qv_runtime *rt, const qv_plat *p, const unsigned *dev_of, i
 
 /* Costs of g (node i a call of fns[i]) on a class whose devices in service
  * are all emulated boards on the host's cores, times the pace of their runs
+ * (the factor kept in paced[i * QV_CLASS_COUNT + class])
  * (qv__func_emu_pace) where that is over 1: a run there ends after its
  * emulation's wall time, not the card's model, as eager placement weighs
  * it (placement.c). Planned at the model alone, the 4 x 4096 signal chain
@@ -282,7 +283,7 @@ static bool emulated(qv_runtime *rt, const qv_plat *p, const unsigned *dev_of, i
  * 700, where eager placement took 640. A pace under 1 (an emulation
  * faster than the card) is left to the model: that is the card's time. */
 static void emu_pace(qv_runtime *rt, qv_dag *g, const qv_plat *p, const unsigned *dev_of,
-                     qv_func *const *fns)
+                     qv_func *const *fns, float *paced)
 {
     for (int c = QV_CLASS_CPU + 1; c < QV_CLASS_COUNT; c++) {
         int k = dag_class(g, c);
@@ -290,8 +291,10 @@ static void emu_pace(qv_runtime *rt, qv_dag *g, const qv_plat *p, const unsigned
             continue;
         for (uint32_t i = 0; i < g->n; i++) {
             double x = fns[i] ? qv__func_emu_pace(fns[i], (qv_class)c) : 0;
-            if (x > 1 && isfinite(x))
+            if (x > 1 && isfinite(x)) {
                 g->cost[(size_t)i * g->nclass + (uint32_t)k] *= x;
+                paced[(size_t)i * QV_CLASS_COUNT + (size_t)c] = (float)x;
+            }
         }
     }
 }
@@ -378,7 +381,7 @@ static const char *runs_nowhere(const qv_dag *g, unsigned live)
  * (qv__fuse_kept_off) and none stranded on the board with it
  * (qv__fuse_strands). */
 static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32_t n,
-                      const qv_plat *p, const unsigned *dev_of)
+                      const qv_plat *p, const unsigned *dev_of, qv_func *const *fns)
 {
     const qv__catalog *cat = rt->catalog;
     for (uint32_t i = 0; i < n;) {
@@ -398,12 +401,12 @@ static bool chains_ok(qv_runtime *rt, const qv_dag *g, const qv_plan *pl, uint32
             return false; /* a daemon that does not serve it */
         unsigned bit = 1u << qv__devq_class(rt, dev);
         for (uint32_t j = 0; j < kn->nfuncs; j++) {
-            qv_func *f = NULL;
-            if (qv_func_find(rt, kn->funcs[j], &f) != 0 ||
-                (f->where && !(f->where & bit)) || qv__fuse_kept_off(f) ||
-                qv__fuse_strands(rt, f, kn, NULL))
+            const qv_func *f = fns[i + j]; /* g names it by its kernel's function */
+            if (!f || (f->where && !(f->where & bit)) || qv__fuse_kept_off(f))
                 return false;
         }
+        if (qv__fuse_strands(rt, fns + i, (unsigned)kn->nfuncs, kn, NULL))
+            return false;
         i += (uint32_t)kn->nfuncs;
     }
     return true;
@@ -538,6 +541,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     qv__rplan *rp = NULL;
     qv__frozen src = {0};
     qv_func **fns = NULL;
+    float *paced = NULL; /* emu_pace's factors, per node and class */
     unsigned dev_of[QV__MAX_DEVICES];
     uint64_t gen = atomic_load(&rt->loop->dev_gen);
     qv__gview v;
@@ -559,7 +563,8 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     for (uint32_t k = 0; k < p->nres; k++)
         live |= 1u << qv__devq_class(rt, dev_of[k]);
     /* Each node's function, which the dag names by its kernel. */
-    if (!(fns = malloc((v.n ? v.n : 1) * sizeof *fns))) {
+    if (!(fns = malloc((v.n ? v.n : 1) * sizeof *fns)) ||
+        !(paced = calloc((v.n ? v.n : 1) * QV_CLASS_COUNT, sizeof *paced))) {
         qv__gview_free(&v);
         snprintf(why, wn, "out of memory");
         rc = QV_ENOMEM;
@@ -588,7 +593,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     } else {
         scale_class(g, drift_cls, drift_x);
     }
-    emu_pace(rt, g, p, dev_of, fns);
+    emu_pace(rt, g, p, dev_of, fns, paced);
     drop_unusable(rt, g, p, dev_of, fns);
     /* Said as it is, not as the planner's "a cost for no device class":
      * a state that passes (a board back in service re-plans at once),
@@ -640,9 +645,14 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     /* Their launches on an emulated board, at its pace too (emu_pace):
      * the 4 x 4096 signal chain's plan put three frames' fused launches
      * on the board at 118 us each, which took twice that. The plan keeps
-     * the board's own scale (fs), which fused_off weighs. */
-    double pace =
-        nk && emulated(rt, p, dev_of, QV_CLASS_FPGA) ? qv__fuse_pace(rt, ks, nk) : 0;
+     * the board's own scale (fs), which fused_off weighs. Not with a
+     * remote board in service: the scale is every board's. */
+    bool remote = false;
+    for (uint32_t r = 0; r < p->nres; r++)
+        remote |= dev_of[r] && qv__devq_class(rt, dev_of[r]) == QV_CLASS_REMOTE;
+    double pace = nk && !remote && emulated(rt, p, dev_of, QV_CLASS_FPGA)
+                      ? qv__fuse_pace(rt, ks, nk)
+                      : 0;
     if (pace > 1 && isfinite(pace))
         o.fused_scale = (fs > 0 ? fs : 1) * pace;
     qv_diag d;
@@ -654,7 +664,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     /* A fused chain the runtime cannot launch (its kernel's arguments
      * unmapped, its tasks not one after another in the entry) would be
      * predicted but not run: plan again without fusing. */
-    if (pl->fused && !chains_ok(rt, g, pl, n, p, dev_of)) {
+    if (pl->fused && !chains_ok(rt, g, pl, n, p, dev_of, fns)) {
         qv_plan_destroy(pl);
         pl = NULL;
         o.no_fuse = 1;
@@ -686,6 +696,17 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
         uint32_t w = unit - p->res[res].first_unit;
         rp->worker[i] = (uint16_t)(!dev && w < rt->nworkers && w < UINT16_MAX ? w + 1 : 0);
         rp->pred_us[i] = (float)(pl->end[i] - pl->start[i]);
+        /* In the board's model time, as measure_node reads its runs: the
+         * pace in it read as a drift of 1/pace once a re-plan made from a
+         * replayed entry took the board's calibration as its base, and
+         * the region re-planned every 2 entries for good (review). */
+        qv_class cls = qv__devq_class(rt, dev);
+        double x = !dev ? 1
+                   : pl->fused && pl->fused[i] != UINT32_MAX
+                       ? (cls == QV_CLASS_FPGA && pace > 1 && isfinite(pace) ? pace : 1)
+                       : paced[(size_t)i * QV_CLASS_COUNT + (size_t)cls];
+        if (x > 1)
+            rp->pred_us[i] = (float)(rp->pred_us[i] / x);
         used |= 1u << dev;
     }
     rp->ndev = (unsigned)__builtin_popcount(used);
@@ -719,6 +740,7 @@ out:
     qv_plat_destroy(p);
     qv_dag_destroy(g);
     free(fns);
+    free(paced);
     return rc;
 }
 
