@@ -146,6 +146,12 @@ typedef struct qv_wrap_stats {
  * before `deferred` are written (its program's struct ends there). */
 QV_API int qv_wrap_stats_get(const char *name, qv_wrap_stats *out);
 
+/* As qv_wrap_stats_get, writing at most size bytes of *out: pass
+ * sizeof(qv_wrap_stats), and *out gets the fields this header has whatever
+ * file registered the function (fields a newer library appends are not
+ * written). QV_EINVAL for a size of 0. */
+QV_API int qv_wrap_stats_get_sized(const char *name, qv_wrap_stats *out, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

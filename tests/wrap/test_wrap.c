@@ -890,6 +890,20 @@ static void test_lib_abi1_stats(void **state)
             fail_msg("byte %zu of qv_wrap_stats written for an ABI 1 function", i);
     assert_true(y[n - 1] == (float)(n - 1));
     free(y);
+    /* Sized by the caller: the whole struct of this header, counts of 0
+     * past the ABI 1 fields (no call was deferred). */
+    memset(&u, 0xab, sizeof u);
+    assert_int_equal(qv_wrap_stats_get_sized("wrap_test_abi1", &u.st, sizeof u.st), 0);
+    assert_int_equal(u.st.calls, 1);
+    assert_int_equal(u.st.deferred + u.st.touches + u.st.lost, 0);
+    /* A caller's shorter struct (an ABI 1 header) on an ABI 2 function. */
+    memset(&u, 0xab, sizeof u);
+    size_t v1 = offsetof(qv_wrap_stats, deferred);
+    assert_int_equal(qv_wrap_stats_get_sized("wrap_test_div", &u.st, v1), 0);
+    assert_int_equal(u.st.calls, 6);
+    for (size_t i = v1; i < sizeof u; i++)
+        assert_int_equal(u.b[i], 0xab);
+    assert_int_equal(qv_wrap_stats_get_sized("wrap_test_div", &u.st, 0), QV_EINVAL);
 }
 
 /* ---- deferred calls (quiver_wrap(... DEFER)) ---------------------------- */

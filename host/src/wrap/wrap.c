@@ -871,7 +871,9 @@ void qv_wrap_declare(qv_wrap_fn *fn)
         (void)state_of(fn);
 }
 
-int qv_wrap_stats_get(const char *name, qv_wrap_stats *out)
+/* The stats of `name` into *out, at most size bytes (0: as many as the
+ * header of the file that registered it has). */
+static int stats_get(const char *name, qv_wrap_stats *out, size_t size)
 {
     if (!name || !out)
         return QV_EINVAL;
@@ -895,15 +897,26 @@ int qv_wrap_stats_get(const char *name, qv_wrap_stats *out)
             st.calls = atomic_load(&s->calls);
             st.real = st.disabled + st.below + st.unsized + st.overlap + st.busy +
                       st.failed + st.nested;
-            /* A file written for QV_WRAP_ABI 1 registered it: its program
-             * was built against the header whose struct ends before the
-             * fields ABI 2 appended, and the whole struct overran the
-             * caller's by 24 bytes. */
-            memcpy(out, &st,
-                   s->fn->abi == 1 ? offsetof(qv_wrap_stats, deferred) : sizeof st);
+            /* Unsized, and a file written for QV_WRAP_ABI 1 registered it:
+             * its program was built against the header whose struct ends
+             * before the fields ABI 2 appended, and the whole struct
+             * overran the caller's by 24 bytes. */
+            if (!size)
+                size = s->fn->abi == 1 ? offsetof(qv_wrap_stats, deferred) : sizeof st;
+            memcpy(out, &st, size < sizeof st ? size : sizeof st);
             rc = 0;
             break;
         }
     pthread_mutex_unlock(&g_mu);
     return rc;
+}
+
+int qv_wrap_stats_get(const char *name, qv_wrap_stats *out)
+{
+    return stats_get(name, out, 0);
+}
+
+int qv_wrap_stats_get_sized(const char *name, qv_wrap_stats *out, size_t size)
+{
+    return size ? stats_get(name, out, size) : QV_EINVAL;
 }
