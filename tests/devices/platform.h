@@ -122,11 +122,13 @@ static inline unsigned qv_test_range_vadd(const qv_call *c, size_t g[3], size_t 
 }
 
 /* The signal chain fir -> fft -> mag (the catalog's fused fir_fft_mag
- * implements it) registered with the CPU implementations given; fir and
- * fft also with their catalog kernels, mag tied to the fused kernel. */
-static inline void qv_test_signal_funcs(qv_runtime *rt, qv_cpu_fn fir_cpu, qv_cpu_fn fft_cpu,
-                                        qv_cpu_fn mag_cpu, qv_func **fir, qv_func **fft,
-                                        qv_func **mag)
+ * implements it) registered under names[0..2] with the CPU implementations
+ * given; fir and fft also with their catalog kernels, mag tied to the
+ * fused kernel. */
+static inline void qv_test_signal_funcs_named(qv_runtime *rt, const char *const *names,
+                                              qv_cpu_fn fir_cpu, qv_cpu_fn fft_cpu,
+                                              qv_cpu_fn mag_cpu, qv_func **fir,
+                                              qv_func **fft, qv_func **mag)
 {
     qv_arg_desc d_fir[] = {QV_ARG_BUF("x", QV_R), QV_ARG_BUF("h", QV_R),
                            QV_ARG_BUF("y", QV_W), QV_ARG_SCALAR("n", uint32_t),
@@ -136,9 +138,9 @@ static inline void qv_test_signal_funcs(qv_runtime *rt, qv_cpu_fn fir_cpu, qv_cp
                            QV_ARG_SCALAR("n", uint32_t)};
     qv_arg_desc d_mag[] = {QV_ARG_BUF("re", QV_R), QV_ARG_BUF("im", QV_R),
                            QV_ARG_BUF("out", QV_W), QV_ARG_SCALAR("n", uint32_t)};
-    assert_int_equal(qv_func_create(rt, "fir", d_fir, 5, fir), 0);
-    assert_int_equal(qv_func_create(rt, "fft", d_fft, 5, fft), 0);
-    assert_int_equal(qv_func_create(rt, "mag", d_mag, 4, mag), 0);
+    assert_int_equal(qv_func_create(rt, names[0], d_fir, 5, fir), 0);
+    assert_int_equal(qv_func_create(rt, names[1], d_fft, 5, fft), 0);
+    assert_int_equal(qv_func_create(rt, names[2], d_mag, 4, mag), 0);
     assert_int_equal(qv_func_set_cpu(*fir, fir_cpu), 0);
     assert_int_equal(qv_func_set_cpu(*fft, fft_cpu), 0);
     assert_int_equal(qv_func_set_cpu(*mag, mag_cpu), 0);
@@ -146,6 +148,15 @@ static inline void qv_test_signal_funcs(qv_runtime *rt, qv_cpu_fn fir_cpu, qv_cp
     assert_int_equal(qv_func_set_fpga(*fft, "fft"), 0);
     /* mag is the catalog's: fir_fft_mag may take over its calls */
     assert_int_equal(qv_func_set_fpga(*mag, "fir_fft_mag"), 0);
+}
+
+/* The same under the names fir, fft and mag. */
+static inline void qv_test_signal_funcs(qv_runtime *rt, qv_cpu_fn fir_cpu,
+                                        qv_cpu_fn fft_cpu, qv_cpu_fn mag_cpu,
+                                        qv_func **fir, qv_func **fft, qv_func **mag)
+{
+    static const char *const names[3] = {"fir", "fft", "mag"};
+    qv_test_signal_funcs_named(rt, names, fir_cpu, fft_cpu, mag_cpu, fir, fft, mag);
 }
 
 #endif
