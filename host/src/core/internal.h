@@ -223,19 +223,6 @@ double qv__median(double *v, unsigned n);
  * host's cores, into f's emu_x of class c, at now_ns (task.c). */
 void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns);
 
-/* f's emu_x of class c at now_ns: 0 when none is young enough, or it
- * has fewer than QV__EMU_MIN runs (the first run after a pause wakes a
- * sleeping emulator thread: alone it priced a board out again, under
- * ThreadSanitizer). */
-static inline double qv__func_emu_x(qv_func *f, qv_class c, uint64_t now_ns)
-{
-    uint64_t t = atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed);
-    return t && now_ns - t < QV__EMU_AGE_NS &&
-                   atomic_load_explicit(&f->emu_n[c], memory_order_relaxed) >= QV__EMU_MIN
-               ? atomic_load_explicit(&f->emu_x[c], memory_order_relaxed)
-               : 0;
-}
-
 /* f's last emu_x of class c however old (0: never QV__EMU_MIN runs in a
  * row): what a plan prices, which sends every call of an entry one way
  * for many entries, where placement weighs one call now. */
@@ -245,6 +232,16 @@ static inline double qv__func_emu_pace(qv_func *f, qv_class c)
                    atomic_load_explicit(&f->emu_n[c], memory_order_relaxed) >= QV__EMU_MIN
                ? atomic_load_explicit(&f->emu_x[c], memory_order_relaxed)
                : 0;
+}
+
+/* f's emu_x of class c at now_ns: 0 when none is young enough, or it
+ * has fewer than QV__EMU_MIN runs (the first run after a pause wakes a
+ * sleeping emulator thread: alone it priced a board out again, under
+ * ThreadSanitizer). */
+static inline double qv__func_emu_x(qv_func *f, qv_class c, uint64_t now_ns)
+{
+    uint64_t t = atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed);
+    return t && now_ns - t < QV__EMU_AGE_NS ? qv__func_emu_pace(f, c) : 0;
 }
 
 /* f's CPU implementation now (NULL: none). */

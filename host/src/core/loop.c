@@ -274,8 +274,8 @@ static bool emulated(qv_runtime *rt, const qv_plat *p, const unsigned *dev_of, i
 
 /* Costs of g (node i a call of fns[i]) on a class whose devices in service
  * are all emulated boards on the host's cores, times the pace of their runs
- * (the factor kept in paced[i * QV_CLASS_COUNT + class])
- * (qv__func_emu_pace) where that is over 1: a run there ends after its
+ * (qv__func_emu_pace; kept in paced[i * QV_CLASS_COUNT + class]) where
+ * that is over 1: a run there ends after its
  * emulation's wall time, not the card's model, as eager placement weighs
  * it (placement.c). Planned at the model alone, the 4 x 4096 signal chain
  * of bench/loop --pays put fir on the board (36 us modelled, 60-100 us of
@@ -299,21 +299,41 @@ static void emu_pace(qv_runtime *rt, qv_dag *g, const qv_plat *p, const unsigned
     }
 }
 
+/* Whether a device in service (p, dev_of) of class c runs f: the CPU
+ * what it can, an accelerator what it builds (qv__devq_usable) within
+ * f's qv_func_set_where. */
+static bool runs_on_class(qv_runtime *rt, const qv_func *f, int c, const qv_plat *p,
+                          const unsigned *dev_of)
+{
+    if (!qv__func_can(f, (qv_class)c))
+        return false;
+    if (c == QV_CLASS_CPU)
+        return true;
+    for (uint32_t r = 0; r < p->nres; r++) {
+        unsigned d = dev_of[r];
+        if (d && (int)qv__devq_class(rt, d) == c && qv__devq_usable(rt, d, f))
+            return true;
+    }
+    return false;
+}
+
 /* Costs of g (node i a call of fns[i]) on the classes whose devices in
- * service (p, dev_of) all refuse a node's function (qv__devq_usable: its code does not
- * build there), or that its qv_func_set_where leaves out, made INFINITY, as for a class
- * it has no implementation for: the node kept the cost of the class it ran on in its
- * source entry, and a re-plan after the device refused the function put it there again, a
- * guard miss at every entry after (ThreadSanitizer's slow CPU); so did one on the CPU
- * where a call ran because the devices its mask allows refused it (4929 guard misses in
- * 60 s: the replay's guard holds the mask). By the node's function: g names a function
- * bound to a one-function catalog kernel by the kernel's (to_dag.c), which qv_func_find
- * does not find under another name, and such a function's costs were left as they were.
- */
+ * service (p, dev_of) all refuse a node's function (qv__devq_usable: its
+ * code does not build there), or that its qv_func_set_where leaves out,
+ * made INFINITY, as for a class it has no implementation for: the node
+ * kept the cost of the class it ran on in its source entry, and a re-plan
+ * after the device refused the function put it there again, a guard miss
+ * at every entry after (ThreadSanitizer's slow CPU); so did one on the CPU
+ * where a call ran because the devices its mask allows refused it (4929
+ * guard misses in 60 s: the replay's guard holds the mask). By the node's
+ * function: g names a function bound to a one-function catalog kernel by
+ * the kernel's (to_dag.c), which qv_func_find does not find under another
+ * name, and such a function's costs were left as they were. */
 static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
                           const unsigned *dev_of, qv_func *const *fns)
 {
-    /* Per function (by id) and class: 0 not asked yet, 1 runs, 2 not. */
+    /* Per function (by id) and class: 0 not asked yet, 1 runs, 2 not;
+     * without memory for it, asked at each node. */
     size_t nid = 0;
     for (uint32_t i = 0; i < g->n; i++)
         if (fns[i] && fns[i]->id >= nid)
@@ -327,24 +347,14 @@ static void drop_unusable(qv_runtime *rt, qv_dag *g, const qv_plat *p,
             const qv_func *f = fns[i];
             if (!f || f->fused)
                 continue; /* a fused kernel's launch */
-            unsigned char *m =
-                memo ? &memo[(size_t)f->id * QV_CLASS_COUNT + (size_t)c] : NULL;
-            if (!m || !*m) {
-                bool can = qv__func_can(f, (qv_class)c);
-                bool any = can && c == QV_CLASS_CPU; /* the CPU runs what it can */
-                for (uint32_t r = 0; can && !any && r < p->nres; r++) {
-                    unsigned d = dev_of[r];
-                    any =
-                        d && (int)qv__devq_class(rt, d) == c && qv__devq_usable(rt, d, f);
-                }
-                if (!m) {
-                    if (!any)
-                        g->cost[(size_t)i * g->nclass + (uint32_t)k] = INFINITY;
-                    continue;
-                }
-                *m = any ? 1 : 2;
+            size_t at = (size_t)f->id * QV_CLASS_COUNT + (size_t)c;
+            unsigned char m = memo ? memo[at] : 0;
+            if (!m) {
+                m = runs_on_class(rt, f, c, p, dev_of) ? 1 : 2;
+                if (memo)
+                    memo[at] = m;
             }
-            if (*m == 2)
+            if (m == 2)
                 g->cost[(size_t)i * g->nclass + (uint32_t)k] = INFINITY;
         }
     }
@@ -647,14 +657,13 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
      * on the board at 118 us each, which took twice that. The plan keeps
      * the board's own scale (fs), which fused_off weighs. Not with a
      * remote board in service: the scale is every board's. */
-    bool remote = false;
-    for (uint32_t r = 0; r < p->nres; r++)
-        remote |= dev_of[r] && qv__devq_class(rt, dev_of[r]) == QV_CLASS_REMOTE;
-    double pace = nk && !remote && emulated(rt, p, dev_of, QV_CLASS_FPGA)
-                      ? qv__fuse_pace(rt, ks, nk)
-                      : 0;
-    if (pace > 1 && isfinite(pace))
-        o.fused_scale = (fs > 0 ? fs : 1) * pace;
+    double pace =
+        nk && !(live & 1u << QV_CLASS_REMOTE) && emulated(rt, p, dev_of, QV_CLASS_FPGA)
+            ? qv__fuse_pace(rt, ks, nk)
+            : 0;
+    double fused_pace = pace > 1 && isfinite(pace) ? pace : 1;
+    if (fused_pace > 1)
+        o.fused_scale = (fs > 0 ? fs : 1) * fused_pace;
     qv_diag d;
     memset(&d, 0, sizeof d);
     if ((rc = qv_plan_make(g, p, &o, &pl, &d)) != 0) {
@@ -703,7 +712,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
         qv_class cls = qv__devq_class(rt, dev);
         double x = !dev ? 1
                    : pl->fused && pl->fused[i] != UINT32_MAX
-                       ? (cls == QV_CLASS_FPGA && pace > 1 && isfinite(pace) ? pace : 1)
+                       ? (cls == QV_CLASS_FPGA ? fused_pace : 1)
                        : paced[(size_t)i * QV_CLASS_COUNT + (size_t)cls];
         if (x > 1)
             rp->pred_us[i] = (float)(rp->pred_us[i] / x);
