@@ -518,6 +518,11 @@ typedef struct qv_region_info {
                                 * whose calibration carries over), then
                                 * at most one per 0.5 ms of entry starts
                                 * (docs/runtime.md, "Regions") */
+    uint64_t refreshes;        /* replayed entries that sent one call to a
+                                * device class the plan leaves out for its
+                                * function, whose model there was not measured
+                                * for perfmodel.refresh_ms (docs/runtime.md,
+                                * "Regions", Refreshes) */
 } qv_region_info;
 
 /* Fills *out for region `name` (explicit, or an implicit one by its

@@ -638,7 +638,7 @@ static void board_priced_out_by_a_spike_comes_back(void **state)
         skip();
     }
     for (int k = 0; k < QV__EMU_RUNS; k++)
-        qv__func_emu_wall(f, QV_CLASS_FPGA, 1000, qv__now_ns());
+        qv__func_emu_wall(f, QV_CLASS_FPGA, 1000, qv__now_ns(), false);
     n = chain_on_board(rt, f, dev, bb, bc, LEN, CALLS);
     if (n > 2)
         fail_msg("%llu of %d calls on a board priced at 1000x its model", n, CALLS);

@@ -899,6 +899,98 @@ static void paced_board_replans_once(void **state)
     assert_true(ri.replans - replans <= 2);
 }
 
+/* A board that ran slowly while the region was planned (a 3 ms sleep in
+ * each launch) and at its model's pace after: the plan keeps the chain on
+ * the CPU, and its replays send one call to the board once a
+ * perfmodel.refresh_ms (a refresh), which measures the board fast again
+ * and re-plans the chain onto it. Before, a replayed plan sent nothing to
+ * what it left out, and the board was never measured again (a review: no
+ * board task in 240 entries). */
+static void avoided_board_is_measured_again(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 300;
+    qv_runtime *rt = board_setup("perfmodel: {refresh_ms: 50}\n"
+                                 "replan: {min_interval_ms: 0, eager_slack: 0}\n",
+                                 &f, &board, &bdev);
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 3000);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    qv__fault_delay_set(NULL, 0, 0);
+    assert_true(qv__func_emu_pace(f, QV_CLASS_FPGA) > 5); /* the premise */
+    uint64_t before = tasks_on(rt, bdev), replans = ri.replans;
+    char reason[128] = "";
+    double t0 = now_s();
+    do {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        ri = info_of(rt, "chain");
+        if (ri.replans > replans && !reason[0])
+            snprintf(reason, sizeof reason, "%s", ri.last_replan_reason);
+    } while (tasks_on(rt, bdev) < before + 5 * 4 && now_s() - t0 < 20);
+    print_message("%llu refreshes, %llu re-plans (the first: %s), %llu calls on the "
+                  "board\n",
+                  (unsigned long long)ri.refreshes,
+                  (unsigned long long)(ri.replans - replans), reason,
+                  (unsigned long long)(tasks_on(rt, bdev) - before));
+    arrays_check(&A);
+    assert_true(ri.refreshes >= 1);
+    assert_non_null(strstr(reason, "refresh: 'vadd_slow_cpu' ran on the fpga class"));
+    assert_true(tasks_on(rt, bdev) >= before + 5 * 4);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
+/* The same board slow for good: its refreshes measure it as slow as the
+ * plan took it, and the plan stays (a re-plan for drift on a loaded
+ * machine may come, and keeps the board out). A refresh joins the board's pace (the
+ * ring of its last runs) however old, instead of starting it over, which
+ * left too few runs to price the board by, and a re-plan would have put
+ * the chain on it at its model's time. */
+static void slow_board_refreshed_stays_out(void **state)
+{
+    (void)state;
+    qv_func *f;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 300;
+    qv_runtime *rt = board_setup("perfmodel: {refresh_ms: 1100}\n"
+                                 "replan: {min_interval_ms: 0, eager_slack: 0}\n",
+                                 &f, &board, &bdev);
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 3000);
+    static arrays A;
+    arrays_open(rt, &A);
+    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    uint64_t before = tasks_on(rt, bdev), replans = ri.replans;
+    bool for_refresh = false;
+    double t0 = now_s();
+    for (int after = 0; after < 5 && now_s() - t0 < 20;) {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        ri = info_of(rt, "chain");
+        for_refresh |= strstr(ri.last_replan_reason, "refresh") != NULL;
+        after += ri.refreshes >= 2; /* the last refresh measured, and after */
+    }
+    double pace = qv__func_emu_pace(f, QV_CLASS_FPGA);
+    qv__fault_delay_set(NULL, 0, 0);
+    print_message("%llu refreshes, %llu re-plans, %llu calls on the board, its pace "
+                  "%.0fx\n",
+                  (unsigned long long)ri.refreshes,
+                  (unsigned long long)(ri.replans - replans),
+                  (unsigned long long)(tasks_on(rt, bdev) - before), pace);
+    arrays_check(&A);
+    assert_true(ri.refreshes >= 2);
+    assert_false(for_refresh);
+    assert_int_equal(tasks_on(rt, bdev), before + ri.refreshes);
+    assert_true(pace > 5);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
 /* A hot region whose function is not measured on every device yet says
  * so in last_error while it waits, instead of nothing (adversarial
  * testing: a hot region's 8 entries, compiles 0, last_error empty). */
@@ -958,6 +1050,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(objective_cost_leaves_the_board_out),
         cmocka_unit_test(board_slower_than_its_model_is_planned_at_its_pace),
         cmocka_unit_test(paced_board_replans_once),
+        cmocka_unit_test(avoided_board_is_measured_again),
+        cmocka_unit_test(slow_board_refreshed_stays_out),
         cmocka_unit_test(compiled_once_every_device_is_measured),
         cmocka_unit_test(compiled_even_where_a_board_never_fits),
     };

@@ -258,6 +258,12 @@ static void misuse(void **state)
     assert_int_equal(qv_region_get(fx.rt, "outer", &ri), 0);
     assert_int_equal(ri.size, offsetof(qv_region_info, measured_entries));
     assert_int_equal(ri.measured_entries, 77);
+    /* And one built before refreshes. */
+    ri.size = offsetof(qv_region_info, refreshes);
+    ri.refreshes = 78;
+    assert_int_equal(qv_region_get(fx.rt, "outer", &ri), 0);
+    assert_int_equal(ri.size, offsetof(qv_region_info, refreshes));
+    assert_int_equal(ri.refreshes, 78);
     ri.size = sizeof ri;
     assert_int_equal(qv_region_get(fx.rt, "outer", &ri), 0);
     assert_int_equal(ri.entries, 1);

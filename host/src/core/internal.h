@@ -48,6 +48,7 @@ typedef struct qv__devq qv__devq;
 #define QV__EMU_RUNS   5
 #define QV__EMU_MIN    3 /* runs since the ring started before it is used */
 #define QV__EMU_AGE_NS 1000000000u /* 1 s */
+#define QV__EMU_FASTER 1.5         /* a refresh this much faster starts the ring over */
 
 /* A device that appeared or disappeared at a rescan of the pool. */
 #define QV__DEV_EVENTS 32
@@ -220,8 +221,9 @@ struct qv_func {
 double qv__median(double *v, unsigned n);
 
 /* Takes x, a run's wall time over its modelled time on a device of the
- * host's cores, into f's emu_x of class c, at now_ns (task.c). */
-void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns);
+ * host's cores, into f's emu_x of class c, at now_ns (task.c); refresh:
+ * the run was sent to refresh the model (placement.c, region.c). */
+void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns, bool refresh);
 
 /* f's last emu_x of class c however old (0: never QV__EMU_MIN runs in a
  * row): what a plan prices, which sends every call of an entry one way

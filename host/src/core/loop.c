@@ -78,6 +78,10 @@
                              * a plan assumed of them re-plan it */
 #define FAR_SLOWER    2.0   /* a plan whose entries all take this times */
 #define FAR_ENTRIES   3     /* eager's loses after this many, not QV__SPANS */
+#define FRESH_FASTER                                                                     \
+    1.5                     /* a refresh this much faster than the plan's                \
+                             * price re-plans (refreshed_faster); as a                   \
+                             * model's window restarts (perfmodel.c) */
 #define CLEAR_SLOWER  1.2   /* a plan whose entries are all slower than all */
                             /* of eager's, by this much in medians, loses */
                             /* after FAR_ENTRIES too */
@@ -491,6 +495,67 @@ static int take_chains(qv_runtime *rt, const qv_plan *pl, qv__rplan *rp)
     return 0;
 }
 
+/* The refreshes plan rp offers (qv__rplan.fresh): per function of the
+ * entry (node i a call of fns[i]) and class of a device in service (p,
+ * dev_of) that runs it, where the plan puts none of its calls outside
+ * chains, its first such call, at the planner's cost of it there. Eager
+ * placement sends a call to a model left unmeasured for
+ * perfmodel.refresh_ms (placement.c); a replayed plan sent none to what it
+ * avoided, and a board that a slow spell priced out of a plan was never
+ * measured again, however fast it ran after (review). Not on a device that
+ * costs money when the objective weighs money (a plan that leaves it out
+ * to save that would spend it), nor where the cost is infinite (the call
+ * does not fit there). */
+static void pick_refreshes(qv_runtime *rt, const qv_dag *g, const qv_plat *p,
+                           const unsigned *dev_of, qv_func *const *fns, qv__rplan *rp)
+{
+    const qv__policy *pol = rt->policy;
+    if (!pol->perfmodel_refresh_ms || pol->scheduler == QV__SCHED_EAGER)
+        return;
+    size_t nid = 0;
+    for (uint32_t i = 0; i < rp->n; i++)
+        if (fns[i] && fns[i]->id >= nid)
+            nid = (size_t)fns[i]->id + 1;
+    /* Per function: the classes its calls are planned on, and its first
+     * call outside chains. */
+    unsigned *used = calloc(nid ? nid : 1, sizeof *used);
+    uint32_t *first = malloc((nid ? nid : 1) * sizeof *first);
+    for (size_t f = 0; first && f < nid; f++)
+        first[f] = UINT32_MAX;
+    for (uint32_t i = 0; used && first && i < rp->n; i++) {
+        const qv_func *f = fns[i];
+        if (!f || f->fused || (rp->chain && rp->chain[i]))
+            continue;
+        used[f->id] |= 1u << qv__devq_class(rt, rp->dev[i]);
+        if (first[f->id] == UINT32_MAX)
+            first[f->id] = i;
+    }
+    for (uint32_t i = 0; used && first && i < rp->n && rp->nfresh < QV__FRESH_MAX; i++) {
+        qv_func *f = fns[i];
+        if (!f || f->fused || first[f->id] != i)
+            continue;
+        for (int c = 0; c < QV_CLASS_COUNT && rp->nfresh < QV__FRESH_MAX; c++) {
+            int gc = dag_class(g, c);
+            double cost = gc >= 0 ? g->cost[(size_t)i * g->nclass + (uint32_t)gc] : 0;
+            if ((used[f->id] & 1u << c) || !(cost > 0) || !isfinite(cost))
+                continue;
+            for (uint32_t r = 0; r < p->nres; r++) {
+                unsigned d = dev_of[r];
+                if ((int)qv__devq_class(rt, d) != c ||
+                    (pol->objective > 0 && p->res[r].cost_per_hour > 0) ||
+                    !qv__can_run_on(rt, f, d))
+                    continue;
+                struct qv__rfresh *x = &rp->fresh[rp->nfresh++];
+                *x = (struct qv__rfresh){i, (uint8_t)d, (uint8_t)c, (float)cost, ""};
+                snprintf(x->fn, sizeof x->fn, "%s", f->name);
+                break;
+            }
+        }
+    }
+    free(used);
+    free(first);
+}
+
 /* Whether the scheduler is still measuring a function of view v's nodes
  * on a device that could run it (placement.c: fewer than min_samples runs
  * at that size, and tries left): a plan made now would know only the
@@ -728,6 +793,7 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     }
     if (!rp->nchains) /* its replayed entries are its source's shape */
         qv__frozen_free(&rp->src);
+    pick_refreshes(rt, g, p, dev_of, fns, rp);
     if (qv__log_threshold() >= 4)
         for (uint32_t i = 0; i < n; i++) {
             char costs[256] = "";
@@ -759,6 +825,8 @@ typedef struct measure {
     double span_us; /* first task's start to last task's end */
     double wall_us; /* the entry's first call to its last task's end */
     double pred[QV__MAX_DEVICES], meas[QV__MAX_DEVICES];
+    unsigned fresh;  /* 1 + the refresh (qv__rplan.fresh) that ran; 0: none */
+    double fresh_us; /* its time, as the plan priced it */
 } measure;
 
 typedef struct measuring {
@@ -784,8 +852,19 @@ static void measure_node(void *arg, uint64_t i, const qv__node *nd)
     if (i >= x->p->nnodes)
         return;
     uint32_t k = x->p->node_pos[i];
-    if (dev != x->p->dev[k])
-        return; /* moved by a fault: no reading of the plan */
+    if (dev != x->p->dev[k]) { /* moved by a fault, or a refresh */
+        for (unsigned j = 0; j < x->p->nfresh; j++) {
+            const struct qv__rfresh *c = &x->p->fresh[j];
+            if (c->k != k || c->dev != dev || nd->end_ns <= nd->start_ns)
+                continue;
+            /* An emulated board's model is the card's, priced at the
+             * emulation's pace where that is slower (emu_pace). */
+            double wall = (double)(nd->end_ns - nd->start_ns) / 1e3;
+            x->m->fresh = j + 1;
+            x->m->fresh_us = nd->board_us > 0 ? fmax((double)nd->board_us, wall) : wall;
+        }
+        return; /* no reading of the plan */
+    }
     x->m->pred[dev] += x->p->pred_us[k];
     x->m->meas[dev] += nd->board_us > 0 ? (double)nd->board_us
                                         : nd->end_ns > nd->start_ns
@@ -884,6 +963,29 @@ static bool fused_off(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *w
     *x = 1;
     snprintf(why, wn, "fused kernels ran at %.2fx their catalog time (the plan took %.2fx)",
              s, p->fuse_scale);
+    return true;
+}
+
+/* Whether the refresh that ran in r's replayed entry m of plan p ran the
+ * call so much faster than the plan priced it there (FRESH_FASTER) that
+ * the plan is to be made again (why says so): only faster, as the plan
+ * leaves that class out already; after replan.min_interval_ms (else the
+ * next refresh, perfmodel.refresh_ms later, asks again). Under
+ * loop->mu. */
+static bool refreshed_faster(qv_runtime *rt, qv__region *r, const qv__rplan *p,
+                             const measure *m, char *why, size_t wn)
+{
+    if (r->plan != p || !m->fresh)
+        return false;
+    const struct qv__rfresh *c = &p->fresh[m->fresh - 1];
+    if (!(m->fresh_us * FRESH_FASTER < c->price_us))
+        return false;
+    uint64_t now = qv__now_ns();
+    if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
+        return false;
+    snprintf(why, wn,
+             "refresh: '%.32s' ran on the %s class in %.1f us, the plan took %.1f", c->fn,
+             qv_class_name((qv_class)c->cls), m->fresh_us, (double)c->price_us);
     return true;
 }
 
@@ -1352,9 +1454,18 @@ static void take_measures(qv_runtime *rt, qv__region *r)
         int cls = -1;
         double x = 1;
         /* Re-planned from this entry's graph, or, when its chains ran
-         * fused, from the recorded entry the plan came from. */
-        if (ok && !r->want_compile && !l->stop &&
-            judge(rt, r, p, &m, &lo, &hi, why, sizeof why, &cls, &x)) {
+         * fused, from the recorded entry the plan came from. An entry
+         * with a refresh is not the plan's (one call ran elsewhere, and
+         * its span waited for it): the refresh alone is weighed. */
+        if (q.fresh) {
+            if (ok && !r->want_compile && !l->stop &&
+                refreshed_faster(rt, r, p, &m, why, sizeof why)) {
+                r->neager = 0; /* eager entries ran on the models as they were */
+                qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig,
+                             true, -1, 1, why);
+            }
+        } else if (ok && !r->want_compile && !l->stop &&
+                   judge(rt, r, p, &m, &lo, &hi, why, sizeof why, &cls, &x)) {
             r->neager = 0; /* eager entries ran on the machine as it was */
             qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig, true,
                          cls, x, why);

@@ -171,13 +171,15 @@ static unsigned refresh_due(qv_runtime *rt, qv__task *t, const unsigned *cand,
 unsigned qv__place(qv_runtime *rt, qv__task *t)
 {
     qv_func *f = t->func;
-    t->refresh = false;
     if (t->planned) {
-        /* Replay: the plan decided, with the whole entry in view. */
+        /* Replay: the plan decided, with the whole entry in view (and
+         * t->refresh says whether the replay sent it to refresh a model
+         * the plan avoids: region.c). */
         unsigned d = planned(rt, t);
         if (d != UINT_MAX)
             return d;
     }
+    t->refresh = false;
     unsigned where = f->where ? f->where : ~0u;
     if (!(f->impls & where & rt->accel_classes)) {
         if (!(atomic_load_explicit(&f->placed, memory_order_relaxed) & 1u) &&

@@ -37,6 +37,7 @@
 #include "config/policy.h"
 #include "core/region.h"
 #include "trace/graph.h"
+#include "trace/perfmodel.h"
 
 #define SIG_SLOTS    256 /* buffers told apart per entry (a power of two) */
 #define SIG_PROBES   4
@@ -78,6 +79,10 @@ typedef struct tls_state {
     qv__region *rr;
     bool missed;
     double pred_us;
+    /* The next of the plan's refreshes (qv__rplan.fresh) to weigh, and
+     * whether the entry sent one (fresh_try). */
+    unsigned fi;
+    bool freshed;
     /* The fused chain being held back: its calls so far, deferred. */
     uint64_t stash[8];
     unsigned nstash;
@@ -352,6 +357,8 @@ static void entry_begin(qv_runtime *rt, tls_state *s)
     s->hi = 0;
     s->sig = 0x51654E7A11u;
     s->nslots = 0;
+    s->fi = 0;
+    s->freshed = false;
     if (!++s->gen) { /* wrapped: no stale entry may match */
         memset(s->tab, 0, sizeof s->tab);
         s->gen = 1;
@@ -416,6 +423,35 @@ static tls_state *tls_entry(const qv_runtime *rt)
     return s && s->open ? s : NULL;
 }
 
+/* Call k of the replay (t, planned already): sent instead to the device
+ * of a refresh the plan offers for it, when the model there is due one
+ * (qv__perf_refresh_due, as eager placement weighs it: each replayed call
+ * k counts a call that passed it by). One refresh a call; a class due as
+ * well stays due for the next entry. */
+static void fresh_try(qv_runtime *rt, tls_state *s, qv__task *t, uint64_t k)
+{
+    const qv__rplan *p = s->rp;
+    uint64_t gap = (uint64_t)rt->policy->perfmodel_refresh_ms * 1000000u;
+    bool sent = false;
+    for (; s->fi < p->nfresh && p->fresh[s->fi].k <= k; s->fi++) {
+        const struct qv__rfresh *c = &p->fresh[s->fi];
+        if (c->k < k || !qv__can_run_on(rt, t->func, c->dev) ||
+            !qv__perf_refresh_due(t->func->perf[c->cls], t->bytes, qv__now_ns(), gap,
+                                  c->price_us, !sent) ||
+            sent)
+            continue;
+        t->planned = c->dev + 1u;
+        t->worker = 0;
+        t->refresh = true;
+        s->freshed = true;
+        sent = true;
+        qv__log(3,
+                "region %s: task %" PRIu64 " of the entry ('%s') -> %s: its model "
+                "there was not measured for perfmodel.refresh_ms (refresh)",
+                s->rr->name, k, t->func->name, qv__devq_name(rt, c->dev));
+    }
+}
+
 void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
 {
     /* tls_entry: a new runtime at a destroyed one's address must not take
@@ -440,6 +476,8 @@ void qv__region_note(qv_runtime *rt, qv__task *t, const qv_arg *args)
          * the plan has it: on its device where they can. */
         t->planned = s->rp->dev[k] + 1u;
         t->worker = s->rp->worker[k];
+        if (s->fi < s->rp->nfresh && s->rp->fresh[s->fi].k <= k)
+            fresh_try(rt, s, t, k);
     } else {
         /* Counted as replayed, the entry would claim a device that did not
          * run the call. */
@@ -688,7 +726,7 @@ static void measure_deferred(qv_runtime *rt, tls_state *s)
  * that ended while the one before still ran found that one waiting, and
  * half of them went unmeasured). */
 static void want_measure(qv_runtime *rt, tls_state *s, qv__region *r, qv__rplan *p,
-                         uint64_t lo, uint64_t hi, uint64_t begin_ns)
+                         uint64_t lo, uint64_t hi, uint64_t begin_ns, bool fresh)
 {
     if (rt->loop->stop || !rt->rec)
         return;
@@ -698,7 +736,7 @@ static void want_measure(qv_runtime *rt, tls_state *s, qv__region *r, qv__rplan 
      * no device drifts, an entry is measured when the last measured one
      * began at least QV__MEASURE_GAP_NS before: every entry of 0.5 ms or
      * more. */
-    bool span_only = r->measured >= QV__MEASURE_ALL && !r->drift_entries &&
+    bool span_only = r->measured >= QV__MEASURE_ALL && !r->drift_entries && !fresh &&
                      begin_ns - r->meas_last_ns < QV__MEASURE_GAP_NS;
     /* The entries between still calibrate the prediction, by their span
      * alone (a node's times each, no judging): one entry in nine of the
@@ -719,10 +757,11 @@ static void want_measure(qv_runtime *rt, tls_state *s, qv__region *r, qv__rplan 
                 (QV__MEAS_Q - k - 1) * sizeof *r->meas_q);
         r->nmeas_q--;
     }
-    if (!span_only)
+    if (!span_only && !fresh)
         r->meas_last_ns = begin_ns;
     atomic_fetch_add_explicit(&p->refs, 1, memory_order_relaxed);
-    r->meas_q[r->nmeas_q++] = (struct qv__meas_req){p, lo, hi, begin_ns, span_only};
+    r->meas_q[r->nmeas_q++] =
+        (struct qv__meas_req){p, lo, hi, begin_ns, span_only, fresh};
     defer_wake(rt, s, r);
 }
 
@@ -804,9 +843,10 @@ static void entry_end(qv_runtime *rt, tls_state *s, qv__region *r)
         r->replayed++;
         r->fused += s->fused;
         r->shipped += s->shipped;
+        r->refreshes += s->freshed;
         r->predicted_us = s->pred_us;
         if (s->hi - s->lo == s->nodes)
-            want_measure(rt, s, r, s->rp, s->lo, s->hi, s->begin_ns);
+            want_measure(rt, s, r, s->rp, s->lo, s->hi, s->begin_ns, s->freshed);
     } else {
         r->recorded++;
         /* Not a plan of other calls' (it reported the old plan's number
@@ -972,10 +1012,12 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
     if (!qv__rt_ok(rt) || !out)
         return qv__fail(QV_EINVAL, "qv_region_get: %s", qv__args_why(rt));
     /* The versions: without `fused`, without `shipped`, without
-     * `measured_entries`, and today's. */
+     * `measured_entries`, without `refreshes`, and today's. */
     size_t v1 = offsetof(qv_region_info, fused), v2 = offsetof(qv_region_info, shipped),
-           v3 = offsetof(qv_region_info, measured_entries);
-    if (out->size != sizeof *out && out->size != v1 && out->size != v2 && out->size != v3)
+           v3 = offsetof(qv_region_info, measured_entries),
+           v4 = offsetof(qv_region_info, refreshes);
+    if (out->size != sizeof *out && out->size != v1 && out->size != v2 &&
+        out->size != v3 && out->size != v4)
         return qv__fail(QV_EINVAL,
                         "qv_region_info.size is %zu; set it to "
                         "sizeof(qv_region_info) (%zu)",
@@ -1040,6 +1082,7 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out)
     info.fused = r->fused;
     info.shipped = r->shipped;
     info.measured_entries = r->judged;
+    info.refreshes = r->refreshes;
     snprintf(info.last_replan_reason, sizeof info.last_replan_reason, "%s", r->reason);
     snprintf(info.last_error, sizeof info.last_error, "%s", r->error);
     pthread_mutex_unlock(&l->mu);

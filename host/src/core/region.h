@@ -19,6 +19,8 @@
  * submission order, the signature of the entry up to and including that
  * task (the guard), the runtime device the plan chose and the time it
  * predicted there. */
+#define QV__FRESH_MAX 8 /* refreshes a plan offers (qv__rplan.fresh) */
+
 typedef struct qv__rplan {
     atomic_uint refs;
     uint32_t n;
@@ -51,6 +53,20 @@ typedef struct qv__rplan {
      * may forget it): a re-plan starts from it when replayed entries are
      * fused (their graph is not the entry's). */
     qv__frozen src;
+    /* Refreshes: per function and class that the plan gives none of the
+     * function's calls (outside chains) although a device of the class in
+     * service runs it, its first such call k, the device dev of that
+     * class, and the time the plan took for the call there (price_us, the
+     * planner's cost). A replay sends call k there instead when the
+     * model there is due a refresh (perfmodel.refresh_ms), so that what
+     * a plan avoids is still measured; in k's order. */
+    struct qv__rfresh {
+        uint32_t k;
+        uint8_t dev, cls;
+        float price_us;
+        char fn[40]; /* the function's name, for the re-plan's reason */
+    } fresh[QV__FRESH_MAX];
+    unsigned nfresh;
 } qv__rplan;
 
 void qv__rplan_release(qv__rplan *p);
@@ -73,8 +89,8 @@ struct qv__region {
     qv__region *next;
     char name[128];
     bool implicit;
-    uint64_t entries, recorded, replayed, compiles, replans, guard_misses, fused,
-        shipped;
+    uint64_t entries, recorded, replayed, compiles, replans, guard_misses, fused, shipped,
+        refreshes;
     uint64_t signatures, sig_entries;
     uint64_t sig;         /* the last entry's */
     uint64_t tasks;       /* of the last entry */
@@ -191,6 +207,8 @@ struct qv__region {
         qv__rplan *plan; /* a reference */
         uint64_t lo, hi, begin;
         bool span_only;  /* its span for the prediction only (loop.c) */
+        bool fresh;      /* a call of it ran elsewhere, a refresh: its
+                          * measure is the refresh's alone (loop.c) */
     } meas_q[QV__MEAS_Q];
     unsigned nmeas_q;
     /* Recorded entries' times taken out of span_q and being measured, the

@@ -800,13 +800,20 @@ qv__task *qv__task_execute(qv_runtime *rt, qv__worker *w, qv__task *t)
     return next;
 }
 
-void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns)
+void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns, bool refresh)
 {
     /* A median too old to be used starts over: the board's runs now. (Two
      * boards of one class racing may mix a run into the other's ring: a
-     * median of them either way.) */
+     * median of them either way.) A refresh (one run, once a
+     * perfmodel.refresh_ms, however old the ring) starts it over only when
+     * much faster than its median, as a model's window (perfmodel.c): the
+     * board sped up, and is priced at its model until it has QV__EMU_MIN
+     * runs again. Else it joins the ring: started over by a run as slow as
+     * the ring said, the ring held fewer than QV__EMU_MIN runs, and plans
+     * priced the board at its model again (qv__func_emu_pace). */
     uint64_t t = atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed);
-    if (!t || now_ns - t >= QV__EMU_AGE_NS)
+    double was = atomic_load_explicit(&f->emu_x[c], memory_order_relaxed);
+    if (!t || (refresh ? x * QV__EMU_FASTER < was : now_ns - t >= QV__EMU_AGE_NS))
         atomic_store_explicit(&f->emu_n[c], 0, memory_order_relaxed);
     unsigned i = atomic_fetch_add_explicit(&f->emu_n[c], 1, memory_order_relaxed);
     atomic_store_explicit(&f->emu_r[c][i % QV__EMU_RUNS], x, memory_order_relaxed);
@@ -830,7 +837,8 @@ void qv__task_complete(qv_runtime *rt, qv__task *t, unsigned dev, unsigned worke
     if (us >= 0)
         qv__perf_add_at(f, cls, t->bytes, us, t1, t->refresh);
     if (t->model_us > 0 && t1 > t0 && qv__device(rt, dev)->on_host)
-        qv__func_emu_wall(f, cls, (double)(t1 - t0) / 1000.0 / t->model_us, t1);
+        qv__func_emu_wall(f, cls, (double)(t1 - t0) / 1000.0 / t->model_us, t1,
+                          t->refresh);
     if (f->fused && cls == QV_CLASS_FPGA)
         qv__fuse_measured(t, us);
     if (qv__log_threshold() >= 4)
