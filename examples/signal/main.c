@@ -417,6 +417,10 @@ int main(int argc, char **argv)
                (unsigned long long)ri.fused, inter_ms);
     else
         printf("  fused: no chain ran as one launch of a fused kernel\n");
+    if (ri.refreshes)
+        printf("  refreshes: %llu replayed entries sent one call to a device the plan "
+               "leaves out, to measure it again\n",
+               (unsigned long long)ri.refreshes);
     /* A last entry that ran eagerly (the plan dropped, or a guard miss)
      * has no prediction: predicted_us is 0 there. */
     if (ri.compiles && ri.predicted_us > 0)
