@@ -824,6 +824,21 @@ static void objective_cost_leaves_the_board_out(void **state)
     }
 }
 
+/* The chain replayed `replayed` times with each launch of the board
+ * sleeping 3 ms (far longer than its model says), the CPU at 0.3 ms a
+ * call: plans keep the chain on the CPU. */
+static qv_runtime *slow_board_replaying(const char *extra, qv_func **f, unsigned *bdev,
+                                        arrays *A, uint64_t replayed, qv_region_info *ri)
+{
+    qv_device_info board;
+    cpu_us = 300;
+    qv_runtime *rt = board_setup(extra, f, &board, bdev);
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 3000);
+    arrays_open(rt, A);
+    *ri = replay_until(rt, *f, A, &chain, replayed);
+    return rt;
+}
+
 /* An emulated board whose runs take far longer than its model says (a
  * 3 ms sleep in each launch here; a kernel whose C code is slow on this
  * host, in a real program) is planned at that pace, as eager placement
@@ -834,14 +849,10 @@ static void board_slower_than_its_model_is_planned_at_its_pace(void **state)
 {
     (void)state;
     qv_func *f;
-    qv_device_info board;
     unsigned bdev;
-    cpu_us = 300;
-    qv_runtime *rt = board_setup("", &f, &board, &bdev);
-    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 3000);
     static arrays A;
-    arrays_open(rt, &A);
-    qv_region_info ri = replay_until(rt, f, &A, &chain, 1);
+    qv_region_info ri;
+    qv_runtime *rt = slow_board_replaying("", &f, &bdev, &A, 1, &ri);
     double x = qv__func_emu_pace(f, QV_CLASS_FPGA);
     print_message("the board's pace: %.1fx its model; %llu calls there while recording\n",
                   x, (unsigned long long)tasks_on(rt, bdev));
@@ -899,6 +910,19 @@ static void paced_board_replans_once(void **state)
     assert_true(ri.replans - replans <= 2);
 }
 
+/* slow_board_replaying with perfmodel.refresh_ms at ms, re-plans at any
+ * time and plans kept against eager placement; replayed twice. */
+static qv_runtime *refreshing_slow_board(unsigned ms, qv_func **f, unsigned *bdev,
+                                         arrays *A, qv_region_info *ri)
+{
+    char policy[128];
+    snprintf(policy, sizeof policy,
+             "perfmodel: {refresh_ms: %u}\n"
+             "replan: {min_interval_ms: 0, eager_slack: 0}\n",
+             ms);
+    return slow_board_replaying(policy, f, bdev, A, 2, ri);
+}
+
 /* A board that ran slowly while the region was planned (a 3 ms sleep in
  * each launch) and at its model's pace after: the plan keeps the chain on
  * the CPU, and its replays send one call to the board once a
@@ -910,16 +934,10 @@ static void avoided_board_is_measured_again(void **state)
 {
     (void)state;
     qv_func *f;
-    qv_device_info board;
     unsigned bdev;
-    cpu_us = 300;
-    qv_runtime *rt = board_setup("perfmodel: {refresh_ms: 50}\n"
-                                 "replan: {min_interval_ms: 0, eager_slack: 0}\n",
-                                 &f, &board, &bdev);
-    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 3000);
     static arrays A;
-    arrays_open(rt, &A);
-    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    qv_region_info ri;
+    qv_runtime *rt = refreshing_slow_board(50, &f, &bdev, &A, &ri);
     qv__fault_delay_set(NULL, 0, 0);
     assert_true(qv__func_emu_pace(f, QV_CLASS_FPGA) > 5); /* the premise */
     uint64_t before = tasks_on(rt, bdev), replans = ri.replans;
@@ -955,16 +973,10 @@ static void slow_board_refreshed_stays_out(void **state)
 {
     (void)state;
     qv_func *f;
-    qv_device_info board;
     unsigned bdev;
-    cpu_us = 300;
-    qv_runtime *rt = board_setup("perfmodel: {refresh_ms: 1100}\n"
-                                 "replan: {min_interval_ms: 0, eager_slack: 0}\n",
-                                 &f, &board, &bdev);
-    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 3000);
     static arrays A;
-    arrays_open(rt, &A);
-    qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
+    qv_region_info ri;
+    qv_runtime *rt = refreshing_slow_board(1100, &f, &bdev, &A, &ri);
     uint64_t before = tasks_on(rt, bdev), replans = ri.replans;
     bool for_refresh = false;
     double t0 = now_s();
