@@ -1003,6 +1003,120 @@ static void slow_board_refreshed_stays_out(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* One call of g (vadd_fast_cpu: a CPU that wins) on arrays 2 + 3 -> 1. */
+static void fast_call(qv_runtime *rt, qv_func *g, arrays *A)
+{
+    uint32_t n = entry_n;
+    qv_arg args[] = {QV_BUF(A->b[2]), QV_BUF(A->b[3]), QV_BUF(A->b[1]), QV_VAL(n)};
+    assert_int_equal(qv_submit(rt, g, args, 4), 0);
+    for (uint32_t e = 0; e < n; e++)
+        A->ref[1][e] = A->ref[2][e] + A->ref[3][e];
+}
+
+/* An entry of region "chain": the chain of f, then one call of g. */
+static void chain_then_fast(qv_runtime *rt, qv_func *f, qv_func *g, arrays *A)
+{
+    uint32_t n = entry_n;
+    assert_int_equal(qv_region_begin(rt, "chain"), 0);
+    for (int i = 0; i < chain.n; i++) {
+        qv_arg args[] = {QV_BUF(A->b[chain.a[i]]), QV_BUF(A->b[chain.b[i]]),
+                         QV_BUF(A->b[chain.o[i]]), QV_VAL(n)};
+        assert_int_equal(qv_submit(rt, f, args, 4), 0);
+        for (uint32_t e = 0; e < n; e++)
+            A->ref[chain.o[i]][e] = A->ref[chain.a[i]][e] + A->ref[chain.b[i]][e];
+    }
+    fast_call(rt, g, A);
+    assert_int_equal(qv_region_end(rt), 0);
+    assert_int_equal(qv_wait_all(rt), 0);
+}
+
+/* Two functions the plan keeps off the board, measured there at one time,
+ * whose refreshes come due in the same entries: the chain's (the board
+ * sped up since the plan) and, later in the entry, one call of a function
+ * whose CPU wins at its true price. Each refresh is weighed: with the
+ * last alone (one slot in the measure), the chain's never was, and the
+ * plan kept it off a board 0.2x its model (review: 0 re-plans in 5 s). */
+static void two_refreshes_in_one_entry_both_weighed(void **state)
+{
+    (void)state;
+    qv_func *f, *g;
+    qv_device_info board;
+    unsigned bdev;
+    cpu_us = 300;
+    qv_runtime *rt = board_setup("perfmodel: {refresh_ms: 1000}\n"
+                                 "replan: {min_interval_ms: 0, eager_slack: 0}\n",
+                                 &f, &board, &bdev);
+    assert_int_equal(qv_func_create(rt, "vadd_fast_cpu", qv_test_vadd_sig, 4, &g), 0);
+    assert_int_equal(qv_func_set_cpu(g, qv_test_cpu_vadd), 0);
+    assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
+    static arrays A;
+    arrays_open(rt, &A);
+    for (int i = 0; i < 12; i++) { /* g measured on the board at its pace */
+        fast_call(rt, g, &A);
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 3000); /* planned while slow */
+    qv_region_info ri;
+    double t0 = now_s();
+    do {
+        chain_then_fast(rt, f, g, &A);
+        ri = info_of(rt, "chain");
+    } while (ri.replayed < 2 && now_s() - t0 < 60);
+    qv__fault_delay_set(NULL, 0, 0);
+    assert_true(ri.replayed >= 2);
+    assert_true(qv__func_emu_pace(f, QV_CLASS_FPGA) > 5); /* the premise */
+    uint64_t replans = ri.replans;
+    bool moved = false;
+    struct timespec gap = {0, 20 * 1000 * 1000};
+    t0 = now_s();
+    do {
+        chain_then_fast(rt, f, g, &A);
+        ri = info_of(rt, "chain");
+        moved |= ri.replans > replans &&
+                 strstr(ri.last_replan_reason, "refresh: 'vadd_slow_cpu'") != NULL;
+        nanosleep(&gap, NULL);
+    } while (!moved && now_s() - t0 < 10);
+    print_message("%llu refreshes, %llu re-plans (the last: %s)\n",
+                  (unsigned long long)ri.refreshes,
+                  (unsigned long long)(ri.replans - replans), ri.last_replan_reason);
+    arrays_check(&A);
+    assert_true(moved);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
+/* A refresh whose board fails its launch: the call runs elsewhere, the
+ * entry's results are right and its wait reports no error. */
+static void refresh_whose_board_fails_runs_elsewhere(void **state)
+{
+    (void)state;
+    qv_func *f;
+    unsigned bdev;
+    static arrays A;
+    qv_region_info ri;
+    qv_runtime *rt = refreshing_slow_board(50, &f, &bdev, &A, &ri);
+    qv__fault_delay_set(NULL, 0, 0);
+    uint64_t refreshes = ri.refreshes, before = tasks_on(rt, bdev);
+    qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO); /* its next launch fails */
+    double t0 = now_s();
+    do {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        arrays_check(&A);
+        ri = info_of(rt, "chain");
+    } while (ri.refreshes == refreshes && now_s() - t0 < 20);
+    qv__fault_set(NULL, 0, 0, 0);
+    assert_true(ri.refreshes > refreshes);
+    assert_int_equal(tasks_on(rt, bdev), before); /* it ran elsewhere */
+    for (int i = 0; i < 5; i++) {
+        run_entry(rt, f, &A, &chain, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+    }
+    arrays_check(&A);
+    arrays_close(&A);
+    qv_runtime_destroy(rt);
+}
+
 /* A hot region whose function is not measured on every device yet says
  * so in last_error while it waits, instead of nothing (adversarial
  * testing: a hot region's 8 entries, compiles 0, last_error empty). */
@@ -1064,6 +1178,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(paced_board_replans_once),
         cmocka_unit_test(avoided_board_is_measured_again),
         cmocka_unit_test(slow_board_refreshed_stays_out),
+        cmocka_unit_test(two_refreshes_in_one_entry_both_weighed),
+        cmocka_unit_test(refresh_whose_board_fails_runs_elsewhere),
         cmocka_unit_test(compiled_once_every_device_is_measured),
         cmocka_unit_test(compiled_even_where_a_board_never_fits),
     };

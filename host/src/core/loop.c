@@ -825,8 +825,11 @@ typedef struct measure {
     double span_us; /* first task's start to last task's end */
     double wall_us; /* the entry's first call to its last task's end */
     double pred[QV__MAX_DEVICES], meas[QV__MAX_DEVICES];
-    unsigned fresh;  /* 1 + the refresh (qv__rplan.fresh) that ran; 0: none */
-    double fresh_us; /* its time, as the plan priced it */
+    /* The refreshes (qv__rplan.fresh) that ran, a bit each, and their
+     * times as the plan priced them: an entry may send several, each of
+     * another function, and their models come due together again. */
+    unsigned fresh;
+    double fresh_us[QV__FRESH_MAX];
 } measure;
 
 typedef struct measuring {
@@ -860,8 +863,9 @@ static void measure_node(void *arg, uint64_t i, const qv__node *nd)
             /* An emulated board's model is the card's, priced at the
              * emulation's pace where that is slower (emu_pace). */
             double wall = (double)(nd->end_ns - nd->start_ns) / 1e3;
-            x->m->fresh = j + 1;
-            x->m->fresh_us = nd->board_us > 0 ? fmax((double)nd->board_us, wall) : wall;
+            x->m->fresh |= 1u << j;
+            x->m->fresh_us[j] =
+                nd->board_us > 0 ? fmax((double)nd->board_us, wall) : wall;
         }
         return; /* no reading of the plan */
     }
@@ -966,27 +970,34 @@ static bool fused_off(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *w
     return true;
 }
 
-/* Whether the refresh that ran in r's replayed entry m of plan p ran the
+/* Whether a refresh that ran in r's replayed entry m of plan p ran the
  * call so much faster than the plan priced it there (FRESH_FASTER) that
- * the plan is to be made again (why says so): only faster, as the plan
- * leaves that class out already; after replan.min_interval_ms (else the
- * next refresh, perfmodel.refresh_ms later, asks again). Under
- * loop->mu. */
+ * the plan is to be made again (why names the first such): only faster,
+ * as the plan leaves that class out already; after
+ * replan.min_interval_ms (else the next refresh, perfmodel.refresh_ms
+ * later, asks again). Every refresh of the entry is weighed: with the
+ * last alone, a function whose refresh came earlier in an entry that sent
+ * two was never weighed, as both came due together each time (review).
+ * Under loop->mu. */
 static bool refreshed_faster(qv_runtime *rt, qv__region *r, const qv__rplan *p,
                              const measure *m, char *why, size_t wn)
 {
     if (r->plan != p || !m->fresh)
         return false;
-    const struct qv__rfresh *c = &p->fresh[m->fresh - 1];
-    if (!(m->fresh_us * FRESH_FASTER < c->price_us))
-        return false;
     uint64_t now = qv__now_ns();
     if (now - r->compiled_ns < (uint64_t)rt->policy->replan_min_interval_ms * 1000000u)
         return false;
-    snprintf(why, wn,
-             "refresh: '%.32s' ran on the %s class in %.1f us, the plan took %.1f", c->fn,
-             qv_class_name((qv_class)c->cls), m->fresh_us, (double)c->price_us);
-    return true;
+    for (unsigned j = 0; j < p->nfresh; j++) {
+        const struct qv__rfresh *c = &p->fresh[j];
+        if (!(m->fresh & 1u << j) || !(m->fresh_us[j] * FRESH_FASTER < c->price_us))
+            continue;
+        snprintf(why, wn,
+                 "refresh: '%.32s' ran on the %s class in %.1f us, the plan took %.1f",
+                 c->fn, qv_class_name((qv_class)c->cls), m->fresh_us[j],
+                 (double)c->price_us);
+        return true;
+    }
+    return false;
 }
 
 /* The prediction's calibration follows a level shift at once: when the
