@@ -181,9 +181,11 @@ typedef struct qv_plat_res {
     char board_platform[128];
     int board_emulation;
     /* Its work runs on the host's CPU cores (OpenCL on the CPU such as
-     * PoCL, an emulated board): each of its tasks also holds one unit of
-     * the platform's CPU resource while it runs, so that it adds no
-     * capacity that the host does not have. Ignored on the CPU itself. */
+     * PoCL, an emulated board): each of its tasks also holds this many
+     * units of the platform's CPU resource while it runs (1, or more for
+     * a device that spreads one kernel over several cores; at most the
+     * CPU's units), so that it adds no capacity that the host does not
+     * have. 0: none. Ignored on the CPU itself. */
     int shares_cpu;
 } qv_plat_res;
 
@@ -402,17 +404,18 @@ QV_API int qv_bounds_compute(const qv_dag *g, const qv_plat *p, const qv_catalog
 /* Replays an assignment (node -> unit) and an order of all nodes (a
  * topological order that also gives each unit's queue order) under the cost
  * model, filling start/end (n each, µs) and returning the makespan in *ms.
- * A node on a shares_cpu resource also waits for and holds a unit of the
- * host's CPU (the one free soonest; of those, the one whose own next node
- * in order comes last). QV_EINVAL for an unfinalized graph, an order that
+ * A node on a shares_cpu resource also waits for and holds shares_cpu
+ * units of the host's CPU (those free soonest; of those, the ones whose own
+ * next node in order comes last). QV_EINVAL for an unfinalized graph, an order that
  * is not topological or a node on a unit that cannot run it; QV_ENOMEM. */
 QV_API int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
                   const uint32_t *order, double *start, double *end, double *ms);
 /* Checks a plan: every node once on a unit of a class it has a cost for,
  * with its duration, no overlap on a unit, inputs arrived before it starts,
  * makespan = last end, a lower bound from 0 to the makespan (times that are
- * NaN or infinite fail), never more nodes of the host's CPU and of shares_cpu
- * resources at one instant than the CPU has units. With a catalog cat (NULL: none), also
+ * NaN or infinite fail), never more units of the host's CPU held at one
+ * instant (one by each of its nodes, shares_cpu by each node of a shares_cpu
+ * resource) than the CPU has. With a catalog cat (NULL: none), also
  * fpga nodes only on resources holding their kernel, and the nodes of each fused chain
  * (pl->fused) a path the kernel implements, all on one unit with one start
  * and end, taking the kernel's time there; any other shared slot is an

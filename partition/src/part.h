@@ -69,6 +69,17 @@ static inline uint32_t qv__shared_host(const qv__ctx *c, uint32_t r)
         return UINT32_MAX;
     return h;
 }
+/* How many of the host's CPU units a task of resource r holds while it
+ * runs: qv_plat_res.shares_cpu, at most the host's units; 0 when r's work
+ * does not run on the host's cores or there is no host CPU. */
+static inline uint32_t qv__shared_units(const qv_plat *p, uint32_t r)
+{
+    uint32_t h = p->host_res;
+    if (p->res[r].shares_cpu <= 0 || h == UINT32_MAX)
+        return 0;
+    uint32_t k = (uint32_t)p->res[r].shares_cpu;
+    return k < p->res[h].units ? k : p->res[h].units;
+}
 static inline double qv__mean_comm(const qv__ctx *c, uint64_t bytes)
 {
     return bytes ? c->mean_lat + (double)bytes * c->mean_inv_bw : 0.0;

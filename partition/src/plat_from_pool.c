@@ -42,7 +42,10 @@ static void from_resource(const qv_resource *r, uint32_t units_max, qv_plat_res 
      * documented defaults; a zero would make the transfer cost infinite. */
     out->bandwidth_gbs = r->link_bandwidth_gbs > 0 ? r->link_bandwidth_gbs : 12.0;
     out->latency_us = r->link_latency_us >= 0 ? r->link_latency_us : 0;
-    out->shares_cpu = r->on_host;
+    /* An OpenCL CPU device spreads a kernel over its compute units (the
+     * host's cores); an emulated board runs on one thread. */
+    out->shares_cpu =
+        r->on_host ? (r->type == QV_CLASS_GPU && r->units > 1 ? (int)r->units : 1) : 0;
     if (r->type == QV_CLASS_FPGA && (!strcmp(r->backend, "emu") || !strcmp(r->backend, "xrt"))) {
         /* The catalog's build rule (qv_catalog_holds) by the board's name,
          * its vendor platform and whether it is emulated. */

@@ -5,7 +5,7 @@
  * runs and each unit's queue order, tasks start as soon as their unit is
  * free and all inputs have arrived (links without contention); a task of
  * a device on the host's cores (qv_plat_res.shares_cpu) also waits for and
- * holds the CPU unit that frees up first.
+ * holds the CPU units (as many as shares_cpu says) that free up first.
  */
 #include <math.h>
 #include <stdbool.h>
@@ -46,8 +46,9 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
      * one still to come (due). */
     uint32_t *nxt = malloc(((size_t)g->n + 1) * sizeof *nxt);
     uint32_t *due = malloc(((size_t)p->nunits + 1) * sizeof *due);
+    uint32_t *held = calloc((size_t)p->nunits + 1, sizeof *held); /* k + 1: by task k */
     int err = 0;
-    if (!rc || !avail || !done || !nxt || !due) {
+    if (!rc || !avail || !done || !nxt || !due || !held) {
         err = QV_ENOMEM;
         goto out;
     }
@@ -87,27 +88,40 @@ int qv_sim_replay(const qv_dag *g, const qv_plat *p, const uint32_t *unit,
                 t = a;
         }
         /* A device on the host's cores also waits for, and holds, the CPU
-         * unit free the soonest (of those, the one whose own next task
-         * comes last). */
-        uint32_t hu = UINT32_MAX;
-        if (p->res[r].shares_cpu && p->host_res != UINT32_MAX) {
+         * units it takes (qv__shared_units), those free the soonest (of
+         * those, the ones whose own next task comes last): taken one by
+         * one, each marked held (held[u] = k + 1) so the next picks
+         * another. */
+        uint32_t nk = qv__shared_units(p, r);
+        if (nk) {
             const qv_plat_res *h = &p->res[p->host_res];
-            hu = h->first_unit;
-            double hs = avail[hu] > t ? avail[hu] : t;
-            for (uint32_t u = hu + 1; u < h->first_unit + h->units; u++) {
-                double s = avail[u] > t ? avail[u] : t;
-                if (s < hs || (s == hs && due[u] > due[hu])) {
-                    hs = s;
-                    hu = u;
+            double ts = t;
+            for (uint32_t j = 0; j < nk; j++) {
+                uint32_t hu = UINT32_MAX;
+                double hs = 0;
+                for (uint32_t u = h->first_unit; u < h->first_unit + h->units; u++) {
+                    if (held[u] == k + 1)
+                        continue;
+                    double s = avail[u] > t ? avail[u] : t;
+                    if (hu == UINT32_MAX || s < hs || (s == hs && due[u] > due[hu])) {
+                        hs = s;
+                        hu = u;
+                    }
                 }
+                held[hu] = k + 1;
+                if (hs > ts)
+                    ts = hs;
             }
-            t = hs;
+            t = ts;
         }
         start[i] = t;
         end[i] = t + w;
         avail[unit[i]] = end[i];
-        if (hu != UINT32_MAX)
-            avail[hu] = end[i];
+        if (nk)
+            for (uint32_t u = p->res[p->host_res].first_unit;
+                 u < p->res[p->host_res].first_unit + p->res[p->host_res].units; u++)
+                if (held[u] == k + 1)
+                    avail[u] = end[i];
         done[i] = 1;
         if (end[i] > mk)
             mk = end[i];
@@ -119,6 +133,7 @@ out:
     free(done);
     free(nxt);
     free(due);
+    free(held);
     return err;
 }
 
@@ -157,7 +172,7 @@ int qv_sim_validate(const qv_dag *g, const qv_plat *p, const qv_catalog *cat,
 
 typedef struct ev {
     double t;
-    int d; /* +1 a task starts, -1 one ends */
+    int d; /* + the units a task holds as it starts, - as it ends */
 } ev;
 /* By time, ends first: a task that starts as another ends runs after it. */
 static int cmp_ev(const void *a, const void *b)
@@ -168,8 +183,9 @@ static int cmp_ev(const void *a, const void *b)
     return x->d - y->d;
 }
 
-/* 0, or QV_EINVAL when more tasks of the host's CPU and of devices on its
- * cores (shares_cpu) run at one instant than the CPU has units. */
+/* 0, or QV_EINVAL when the tasks of the host's CPU and of devices on its
+ * cores (shares_cpu, each holding qv__shared_units of its units) hold more
+ * at one instant than the CPU has units. */
 static int host_overbooked(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
                            qv_diag *diag)
 {
@@ -184,19 +200,21 @@ static int host_overbooked(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
         return QV_ENOMEM;
     for (uint32_t i = 0; i < g->n; i++) {
         uint32_t r = p->unit_res[pl->unit[i]];
-        if ((r != h && !p->res[r].shares_cpu) || !(pl->end[i] > pl->start[i]))
+        int units = r == h ? 1 : (int)qv__shared_units(p, r);
+        if (!units || !(pl->end[i] > pl->start[i]))
             continue;
-        e[k++] = (ev){pl->start[i], 1};
+        e[k++] = (ev){pl->start[i], units};
         /* rounding: ends a few ulps late overlap nothing */
-        e[k++] = (ev){pl->end[i] - tol(pl->end[i]), -1};
+        e[k++] = (ev){pl->end[i] - tol(pl->end[i]), -units};
     }
     qsort(e, k, sizeof *e, cmp_ev);
     int err = 0, busy = 0;
     for (uint32_t j = 0; j < k && !err; j++)
         if ((busy += e[j].d) > (int)p->res[h].units) {
             qv__part_diag(diag, g->name, 0, 0,
-                          "%d tasks on the host's cores at %.6g us (its CPU and "
-                          "the devices that run on them), but %s has %u units",
+                          "%d units of the host's cores held at %.6g us (by its "
+                          "CPU's tasks and the devices that run on them), but %s "
+                          "has %u units",
                           busy, e[j].t, p->res[h].name, p->res[h].units);
             err = QV_EINVAL;
         }

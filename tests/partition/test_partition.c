@@ -536,7 +536,7 @@ static void test_shared_cores_replay(void **state)
     pl.makespan = 20;
     qv_diag d = {0};
     assert_int_equal(qv_sim_validate(g, p, NULL, &pl, &d), QV_EINVAL);
-    assert_non_null(strstr(d.message, "3 tasks on the host's cores"));
+    assert_non_null(strstr(d.message, "3 units of the host's cores held"));
     s3[0] = 20; /* a after them: fine */
     e3[0] = 30;
     pl.makespan = 30;
@@ -544,6 +544,107 @@ static void test_shared_cores_replay(void **state)
     assert_int_equal(qv_sim_validate(g, p, NULL, &pl, &d), 0);
     qv_plat_destroy(p);
     qv_dag_destroy(g2);
+    qv_dag_destroy(g);
+}
+
+/* The most CPU units held at one instant of [s, e) (unit of each task):
+ * one by a task of the host (resource 0), `each` by one of resource 1. */
+static uint32_t units_held(const qv_plat *p, const uint32_t *unit, const double *s,
+                           const double *e, uint32_t n, uint32_t each)
+{
+    uint32_t most = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = 0;
+        for (uint32_t j = 0; j < n; j++)
+            if (s[j] <= s[i] && s[i] < e[j])
+                k += p->unit_res[unit[j]] == 0 ? 1 : each;
+        if (k > most)
+            most = k;
+    }
+    return most;
+}
+
+/* An accelerator that spreads each kernel over several of the host's
+ * cores (PoCL: shares_cpu = its compute units) holds that many CPU units:
+ * with shares_cpu 2 on a 2-unit host, no plan of any algorithm, nor the
+ * simulator's replay of it, runs a CPU task beside one of its tasks, and
+ * a plan that does is refused; past the host's units it holds them all. */
+static void test_shared_cores_many_units(void **state)
+{
+    (void)state;
+    qv_dag *g;
+    assert_int_equal(qv_dag_create("shared-many", &g), 0);
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    for (uint32_t i = 0; i < 12; i++) {
+        uint32_t id;
+        assert_int_equal(qv_dag_add_node(g, i, "f", &id), 0);
+        g->cost[id * g->nclass + (uint32_t)cpu] = 10;
+        g->cost[id * g->nclass + (uint32_t)gpu] = 4;
+    }
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_plat_res res[2];
+    for (int shared = 2; shared <= 5; shared += 3) {
+        host_and_pocl(res, shared);
+        qv_plat *p;
+        assert_int_equal(qv_plat_create("shared-many", res, 2, &p), 0);
+        for (int a = 0; a < 4; a++) {
+            qv_plan *pl;
+            qv_diag d = {0};
+            assert_int_equal(plan_algo(g, p, (qv_algo)a, &pl, &d), 0);
+            assert_int_equal(qv_sim_validate(g, p, NULL, pl, &d), 0);
+            if (units_held(p, pl->unit, pl->start, pl->end, g->n, 2) > 2)
+                fail_msg("%s: a CPU task beside one holding both units",
+                         qv_algo_name((qv_algo)a));
+            uint32_t *order = malloc(g->n * sizeof *order);
+            double *s = malloc(g->n * sizeof *s), *e = malloc(g->n * sizeof *e), ms;
+            assert_true(order && s && e);
+            for (uint32_t i = 0; i < g->n; i++)
+                order[i] = i;
+            for (uint32_t i = 1; i < g->n; i++) /* by planned start */
+                for (uint32_t j = i;
+                     j > 0 && pl->start[order[j]] < pl->start[order[j - 1]]; j--) {
+                    uint32_t t = order[j];
+                    order[j] = order[j - 1];
+                    order[j - 1] = t;
+                }
+            assert_int_equal(qv_sim_replay(g, p, pl->unit, order, s, e, &ms), 0);
+            assert_true(units_held(p, pl->unit, s, e, g->n, 2) <= 2);
+            free(order);
+            free(s);
+            free(e);
+            qv_plan_destroy(pl);
+        }
+        /* By hand: a GPU task beside a CPU task, refused; after it, fine. */
+        qv_plan pl;
+        memset(&pl, 0, sizeof pl);
+        uint32_t u2[2] = {2, 0};
+        double s2[2] = {0, 0}, e2[2] = {4, 10};
+        pl.n = 2;
+        pl.unit = u2;
+        pl.start = s2;
+        pl.end = e2;
+        pl.makespan = 10;
+        qv_dag *g2;
+        assert_int_equal(qv_dag_create("two", &g2), 0);
+        cpu = qv_dag_class(g2, "cpu");
+        gpu = qv_dag_class(g2, "gpu");
+        uint32_t a, b;
+        assert_int_equal(qv_dag_add_node(g2, 0, "a", &a), 0);
+        assert_int_equal(qv_dag_add_node(g2, 1, "b", &b), 0);
+        g2->cost[a * g2->nclass + (uint32_t)gpu] = 4;
+        g2->cost[b * g2->nclass + (uint32_t)cpu] = 10;
+        assert_int_equal(qv_dag_finalize(g2, NULL), 0);
+        qv_diag d = {0};
+        assert_int_equal(qv_sim_validate(g2, p, NULL, &pl, &d), QV_EINVAL);
+        assert_non_null(strstr(d.message, "3 units of the host's cores held"));
+        s2[1] = 4;
+        e2[1] = 14;
+        pl.makespan = 14;
+        memset(&d, 0, sizeof d);
+        assert_int_equal(qv_sim_validate(g2, p, NULL, &pl, &d), 0);
+        qv_dag_destroy(g2);
+        qv_plat_destroy(p);
+    }
     qv_dag_destroy(g);
 }
 
@@ -1862,6 +1963,7 @@ int main(void)
         cmocka_unit_test(test_many_functions),
         cmocka_unit_test(test_shared_cores),
         cmocka_unit_test(test_shared_cores_replay),
+        cmocka_unit_test(test_shared_cores_many_units),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_opts_sizes),
     };

@@ -102,7 +102,8 @@ bool qv__devq_plat_res(qv_runtime *rt, unsigned dev, qv_plat_res *out)
     double bps = (double)atomic_load_explicit(&q->bw_bps, memory_order_relaxed);
     out->bandwidth_gbs = bps > 0 ? bps / 1e9 : 4.0;
     out->latency_us = q->latency_us;
-    out->shares_cpu = q->dev->on_host;
+    out->shares_cpu =
+        q->dev->on_host ? (int)(q->dev->host_units ? q->dev->host_units : 1) : 0;
     if (q->board) {
         /* The catalog's build rule (qv_catalog_holds) by the board. */
         snprintf(out->board_name, sizeof out->board_name, "%s", q->board->name);

@@ -77,6 +77,8 @@ struct qv_device {
     unsigned    id;     /* index among the runtime's devices */
     bool        on_host; /* its work runs on the host's CPU cores (open sets
                           * it): the planner counts it against the CPU */
+    unsigned host_units; /* on_host: the host's cores one of its tasks
+                          * keeps busy (open sets it; 0 taken as 1) */
 };
 
 struct qv_device_ops {

@@ -181,6 +181,7 @@ static int emu_open(qv_device *d, unsigned idx, const void *b)
     e->board = board;
     e->slowdown = 1;
     d->on_host = true; /* the driver thread runs the kernels on the host */
+    d->host_units = 1; /* on that one thread */
     snprintf(e->name, sizeof e->name, "emulated %s", board->name);
     pthread_mutex_init(&e->mu, NULL);
     /* Deadlines on the monotonic clock: a jump of the wall clock must not
