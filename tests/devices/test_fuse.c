@@ -1238,6 +1238,40 @@ static void paced_fused_plan_replans_once(void **state)
     assert_true(ri.replans - replans <= 2);
 }
 
+/* A board whose every launch sleeps 2 ms (its emulation far slower than
+ * the catalog's table): the chain's calls that ran there alone measured
+ * its pace, and the region's first plan prices the fused kernel, never
+ * launched yet, at that pace too (the emulation runs their C code in one
+ * launch), so it leaves the chains on the CPU. At the table it fused
+ * every frame onto the board until the plan measured them. */
+static void first_fused_plan_at_its_members_pace(void **state)
+{
+    (void)state;
+    static sig S;
+    sig_open(&S, FR);
+    hold_plans(&S);
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 2000);
+    qv_region_info ri;
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do
+        ri = multi_entry(&S);
+    while (ri.replayed < 3 && since(&t0) < 60);
+    double fir = 0;
+    qv_func *f;
+    if (qv_func_find(S.rt, "fir", &f) == 0)
+        fir = qv__func_emu_pace(f, QV_CLASS_FPGA);
+    qv__fault_delay_set(NULL, 0, 0);
+    print_message(
+        "replayed %llu, fused %llu, re-plans %llu; fir's pace on the board %.0fx\n",
+        (unsigned long long)ri.replayed, (unsigned long long)ri.fused,
+        (unsigned long long)ri.replans, fir);
+    sig_close(&S, true);
+    assert_true(fir > 5); /* the premise: fir ran on the board */
+    assert_true(ri.replayed >= 3);
+    assert_int_equal(ri.fused, 0);
+}
+
 /* The chain's functions under names of the program's own, each tied to
  * its catalog kernel (my_fir to "fir", my_fft to "fft"): the planner's
  * graph names them by the kernels' functions, by which chains_ok found
@@ -1708,6 +1742,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(cpu_back_after_the_fused_function_was_made),
         cmocka_unit_test(paced_fused_plan_replans_once),
         cmocka_unit_test(renamed_chain_fuses),
+        cmocka_unit_test(first_fused_plan_at_its_members_pace),
         cmocka_unit_test(implementation_changed_after_the_wait),
         cmocka_unit_test(held_call_runs_the_function_it_was_made_with),
         cmocka_unit_test(fused_chain_with_reused_buffers),

@@ -303,6 +303,26 @@ static void emu_pace(qv_runtime *rt, qv_dag *g, const qv_plat *p, const unsigned
     }
 }
 
+/* The largest pace on the board (qv__func_emu_pace) of the functions of
+ * g (node i a call of fns[i]) that kernels ks[0..nk-1] fuse; 0 when none
+ * has one. */
+static double member_pace(const qv_dag *g, qv_func *const *fns,
+                          const struct qv__kernel *const *ks, unsigned nk)
+{
+    double most = 0;
+    for (uint32_t i = 0; i < g->n; i++) {
+        const char *name = g->func_name[g->func[i]];
+        bool member = false;
+        for (unsigned k = 0; k < nk && !member; k++)
+            for (size_t j = 0; j < ks[k]->nfuncs && !member; j++)
+                member = !strcmp(ks[k]->funcs[j], name);
+        double x = member && fns[i] ? qv__func_emu_pace(fns[i], QV_CLASS_FPGA) : 0;
+        if (x > most && isfinite(x))
+            most = x;
+    }
+    return most;
+}
+
 /* Whether a device in service (p, dev_of) of class c runs f: the CPU
  * what it can, an accelerator what it builds (qv__devq_usable) within
  * f's qv_func_set_where. */
@@ -722,10 +742,17 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
      * on the board at 118 us each, which took twice that. The plan keeps
      * the board's own scale (fs), which fused_off weighs. Not with a
      * remote board in service: the scale is every board's. */
-    double pace =
-        nk && !(live & 1u << QV_CLASS_REMOTE) && emulated(rt, p, dev_of, QV_CLASS_FPGA)
-            ? qv__fuse_pace(rt, ks, nk)
-            : 0;
+    bool paced_board =
+        nk && !(live & 1u << QV_CLASS_REMOTE) && emulated(rt, p, dev_of, QV_CLASS_FPGA);
+    double pace = paced_board ? qv__fuse_pace(rt, ks, nk) : 0;
+    /* No fused launch measured yet: its members' pace alone on the board
+     * (the emulation runs their C code in one launch), the slowest. A
+     * region's first plan took the catalog's table for them, and bench/loop
+     * --pays's 8 x 1024 frames, fused onto the board at 27.9 us a launch
+     * and 139.5 us an entry, took 277-336 us, slower than eager placement
+     * (204), until the plan lost to it 16 entries later. */
+    if (paced_board && !(pace > 0))
+        pace = member_pace(g, fns, ks, nk);
     double fused_pace = pace > 1 && isfinite(pace) ? pace : 1;
     if (fused_pace > 1)
         o.fused_scale = (fs > 0 ? fs : 1) * fused_pace;
