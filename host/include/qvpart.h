@@ -185,7 +185,8 @@ typedef struct qv_plat_res {
      * units of the platform's CPU resource while it runs (1, or more for
      * a device that spreads one kernel over several cores; at most the
      * CPU's units), so that it adds no capacity that the host does not
-     * have. 0: none. Ignored on the CPU itself. */
+     * have. 0: none; negative: qv_plat_create refuses it. Ignored on the
+     * CPU itself. */
     int shares_cpu;
 } qv_plat_res;
 
@@ -214,8 +215,8 @@ QV_API int qv_plat_parse(const char *text, size_t len, const char *fname, qv_pla
 QV_API void qv_plat_destroy(qv_plat *p); /* NULL is fine */
 /* Builds a platform from resources (copied); fills lat/inv_bw. QV_EINVAL
  * past the limits of a platform file (1 to 64 resources, 1 to 4096 units in
- * all) or for a resource without speed, or without a link unless it shares
- * host memory. */
+ * all) or for a resource without speed, without a link unless it shares
+ * host memory, or with a negative shares_cpu. */
 QV_API int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nres,
                    qv_plat **out);
 

@@ -19,7 +19,7 @@ int qv_plat_create(const char *name, const qv_plat_res *res, uint32_t nres, qv_p
     for (uint32_t r = 0; r < nres; r++) {
         if (!res[r].units || res[r].units > QV__PLATFORM_MAX_UNITS ||
             !(res[r].speed > 0) || (!res[r].host_memory && !(res[r].bandwidth_gbs > 0)) ||
-            !(res[r].latency_us >= 0))
+            !(res[r].latency_us >= 0) || res[r].shares_cpu < 0)
             return QV_EINVAL;
         total += res[r].units; /* at most 64 * 4096: no overflow */
     }

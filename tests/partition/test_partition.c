@@ -648,6 +648,89 @@ static void test_shared_cores_many_units(void **state)
     qv_dag_destroy(g);
 }
 
+/* A node of g of class c only, w us there. */
+static uint32_t only_on(qv_dag *g, int64_t id, int c, double w)
+{
+    uint32_t x;
+    assert_int_equal(qv_dag_add_node(g, id, "f", &x), 0);
+    for (uint32_t q = 0; q < g->nclass; q++)
+        g->cost[x * g->nclass + q] = INFINITY;
+    g->cost[x * g->nclass + (uint32_t)c] = w;
+    return x;
+}
+
+/* Two chains keep the CPU's 2 units busy in turn (each alternates a CPU
+ * task with one on a resource of its own), so the units' gaps never line
+ * up, and then small tasks that PoCL, holding both units, could run too:
+ * the search for a start where both are idle walked every gap, one round
+ * each (planning 9001 nodes took 634 ms instead of 3; review). It now
+ * gives up after a few rounds and books after the units' last slots: the
+ * plans of every algorithm are still valid, no PoCL task beside a CPU
+ * one. And a negative shares_cpu is refused (the scheduler took it for 1,
+ * the simulator for 0). */
+static void test_shared_cores_staggered(void **state)
+{
+    (void)state;
+    qv_dag *g;
+    assert_int_equal(qv_dag_create("staggered", &g), 0);
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    int ga = qv_dag_class(g, "ga"), gb = qv_dag_class(g, "gb");
+    int64_t id = 0;
+    uint32_t prev_a = UINT32_MAX, prev_b = only_on(g, id++, gb, 1.0);
+    for (int k = 0; k < 300; k++) {
+        uint32_t x = only_on(g, id++, cpu, 1.0), y = only_on(g, id++, ga, 1.0);
+        if (prev_a != UINT32_MAX)
+            assert_int_equal(qv_dag_add_edge(g, prev_a, x, 0), 0);
+        assert_int_equal(qv_dag_add_edge(g, x, y, 0), 0);
+        prev_a = y;
+        x = only_on(g, id++, cpu, 1.5);
+        y = only_on(g, id++, gb, 0.5);
+        assert_int_equal(qv_dag_add_edge(g, prev_b, x, 0), 0);
+        assert_int_equal(qv_dag_add_edge(g, x, y, 0), 0);
+        prev_b = y;
+    }
+    for (int i = 0; i < 200; i++) {
+        uint32_t x = only_on(g, id++, cpu, 0.2);
+        g->cost[x * g->nclass + (uint32_t)gpu] = 0.1;
+    }
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_plat_res res[4];
+    memset(res, 0, sizeof res);
+    static const char *const names[4] = {"host", "pocl", "ra", "rb"};
+    static const char *const classes[4] = {"cpu", "gpu", "ga", "gb"};
+    for (int r = 0; r < 4; r++) {
+        snprintf(res[r].name, sizeof res[r].name, "%s", names[r]);
+        snprintf(res[r].cls, sizeof res[r].cls, "%s", classes[r]);
+        res[r].units = r == 0 ? 2 : 1;
+        res[r].speed = 1;
+        res[r].host_memory = 1; /* transfers free */
+    }
+    res[1].shares_cpu = 2;
+    qv_plat *p;
+    assert_int_equal(qv_plat_create("staggered", res, 4, &p), 0);
+    for (int a = 0; a < 4; a++) {
+        qv_plan *pl;
+        qv_diag d = {0};
+        if (plan_algo(g, p, (qv_algo)a, &pl, &d))
+            fail_msg("%s: %s", qv_algo_name((qv_algo)a), d.message);
+        for (uint32_t i = 0; i < g->n; i++) {
+            if (p->unit_res[pl->unit[i]] != 1)
+                continue;
+            for (uint32_t j = 0; j < g->n; j++)
+                if (p->unit_res[pl->unit[j]] == 0 && pl->start[j] < pl->end[i] &&
+                    pl->start[i] < pl->end[j] && pl->end[i] > pl->start[i] &&
+                    pl->end[j] > pl->start[j])
+                    fail_msg("%s: PoCL's node %u beside the CPU's %u",
+                             qv_algo_name((qv_algo)a), i, j);
+        }
+        qv_plan_destroy(pl);
+    }
+    qv_plat_destroy(p);
+    res[1].shares_cpu = -1;
+    assert_int_equal(qv_plat_create("negative", res, 4, &p), QV_EINVAL);
+    qv_dag_destroy(g);
+}
+
 /* PEFT's lookahead, by hand: a -> b, two processors with their own memory
  * and a transfer of 5 between them. w(a) = (10, 6), w(b) = (10, 20).
  * OCT(a,P1) = min(10, 20 + 5) = 10, OCT(a,P2) = min(10 + 5, 20) = 15.
@@ -1964,6 +2047,7 @@ int main(void)
         cmocka_unit_test(test_shared_cores),
         cmocka_unit_test(test_shared_cores_replay),
         cmocka_unit_test(test_shared_cores_many_units),
+        cmocka_unit_test(test_shared_cores_staggered),
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_opts_sizes),
     };
