@@ -2017,7 +2017,7 @@ static void test_opts_sizes(void **state)
     qv_plat_destroy(p);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_on_random),
@@ -2051,5 +2051,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_opts_sizes),
     };
+    if (argc > 1) /* a test name (or glob) to run only that */
+        cmocka_set_test_filter(argv[1]);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
