@@ -225,18 +225,15 @@ double qv__median(double *v, unsigned n);
  * the run was sent to refresh the model (placement.c, region.c). */
 void qv__func_emu_wall(qv_func *f, qv_class c, double x, uint64_t now_ns, bool refresh);
 
-/* f's last emu_x of class c however old, of however few runs (0: none
- * since the ring started): what a plan prices, which sends every call of
- * an entry one way for many entries, where placement weighs one call
- * now. Of one or two runs too: a region's first plan comes a few entries
- * into a run, when eager placement has sent a board a call or two at
- * most, and planned at the card's model such a board took twice what the
- * plan predicted; a run slowed by a wake-up that prices the board out is
- * measured again by the plan's refreshes. */
+/* f's last emu_x of class c however old (0: never QV__EMU_MIN runs in a
+ * row): what a plan prices, which sends every call of an entry one way
+ * for many entries, where placement weighs one call now. Not of fewer
+ * runs: a board's first run in a process took 2-6x its later ones
+ * (bench/loop --pays: fir 57 us, then 23 and 23). */
 static inline double qv__func_emu_pace(qv_func *f, qv_class c)
 {
     return atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed) &&
-                   atomic_load_explicit(&f->emu_n[c], memory_order_relaxed)
+                   atomic_load_explicit(&f->emu_n[c], memory_order_relaxed) >= QV__EMU_MIN
                ? atomic_load_explicit(&f->emu_x[c], memory_order_relaxed)
                : 0;
 }
@@ -248,10 +245,7 @@ static inline double qv__func_emu_pace(qv_func *f, qv_class c)
 static inline double qv__func_emu_x(qv_func *f, qv_class c, uint64_t now_ns)
 {
     uint64_t t = atomic_load_explicit(&f->emu_ns[c], memory_order_relaxed);
-    return t && now_ns - t < QV__EMU_AGE_NS &&
-                   atomic_load_explicit(&f->emu_n[c], memory_order_relaxed) >= QV__EMU_MIN
-               ? atomic_load_explicit(&f->emu_x[c], memory_order_relaxed)
-               : 0;
+    return t && now_ns - t < QV__EMU_AGE_NS ? qv__func_emu_pace(f, c) : 0;
 }
 
 /* f's CPU implementation now (NULL: none). */

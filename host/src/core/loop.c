@@ -747,10 +747,11 @@ static int compile(qv_runtime *rt, const char *name, uint64_t lo, uint64_t hi,
     double pace = paced_board ? qv__fuse_pace(rt, ks, nk) : 0;
     /* No fused launch measured yet: its members' pace alone on the board
      * (the emulation runs their C code in one launch), the slowest. A
-     * region's first plan took the catalog's table for them, and bench/loop
-     * --pays's 8 x 1024 frames, fused onto the board at 27.9 us a launch
-     * and 139.5 us an entry, took 277-336 us, slower than eager placement
-     * (204), until the plan lost to it 16 entries later. */
+     * region's first plan took the catalog's table for them, and fused
+     * every frame onto a board whose members' runs had measured it 127x
+     * slower than its model (test_fuse first_fused_plan_at_its_members_
+     * pace); bench/loop --pays's 8 x 1024 frames, fused at 27.9 us a
+     * launch, took twice what their plan predicted. */
     if (paced_board && !(pace > 0))
         pace = member_pace(g, fns, ks, nk);
     double fused_pace = pace > 1 && isfinite(pace) ? pace : 1;
