@@ -469,7 +469,8 @@ typedef struct qv_region_info {
     uint64_t replayed;      /* entries run from a plan, every task sent to
                              * the device the plan chose (a device failure
                              * after that re-runs it elsewhere, and
-                             * re-plans) */
+                             * re-plans), but for a refresh's call
+                             * (`refreshes`) */
     uint64_t compiles;      /* plans made in the background, re-plans
                              * included */
     uint64_t replans;       /* plans made again: drift of the measured from
