@@ -78,10 +78,7 @@
                              * a plan assumed of them re-plan it */
 #define FAR_SLOWER    2.0   /* a plan whose entries all take this times */
 #define FAR_ENTRIES   3     /* eager's loses after this many, not QV__SPANS */
-#define FRESH_FASTER                                                                     \
-    1.5                     /* a refresh this much faster than the plan's                \
-                             * price re-plans (refreshed_faster); as a                   \
-                             * model's window restarts (perfmodel.c) */
+#define FRESH_FASTER  1.5   /* a refresh this much faster re-plans */
 #define CLEAR_SLOWER  1.2   /* a plan whose entries are all slower than all */
                             /* of eager's, by this much in medians, loses */
                             /* after FAR_ENTRIES too */
@@ -999,14 +996,14 @@ static bool fused_off(qv_runtime *rt, qv__region *r, const qv__rplan *p, char *w
 }
 
 /* Whether a refresh that ran in r's replayed entry m of plan p ran the
- * call so much faster than the plan priced it there (FRESH_FASTER) that
- * the plan is to be made again (why names the first such): only faster,
- * as the plan leaves that class out already; after
- * replan.min_interval_ms (else the next refresh, perfmodel.refresh_ms
- * later, asks again). Every refresh of the entry is weighed: with the
- * last alone, a function whose refresh came earlier in an entry that sent
- * two was never weighed, as both came due together each time (review).
- * Under loop->mu. */
+ * call so much faster than the plan priced it there (FRESH_FASTER, as
+ * much as restarts a model's window: perfmodel.c) that the plan is to be
+ * made again (why names the first such): only faster, as the plan leaves
+ * that class out already; after replan.min_interval_ms (else the next
+ * refresh, perfmodel.refresh_ms later, asks again). Every refresh of the
+ * entry is weighed: with the last alone, a function whose refresh came
+ * earlier in an entry that sent two was never weighed, as both came due
+ * together each time (review). Under loop->mu. */
 static bool refreshed_faster(qv_runtime *rt, qv__region *r, const qv__rplan *p,
                              const measure *m, char *why, size_t wn)
 {
