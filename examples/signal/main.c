@@ -418,9 +418,9 @@ int main(int argc, char **argv)
     else
         printf("  fused: no chain ran as one launch of a fused kernel\n");
     if (ri.refreshes)
-        printf("  refreshes: %llu replayed entries sent one call to a device the plan "
+        printf("  refreshes: %llu replayed entr%s sent one call to a device the plan "
                "leaves out, to measure it again\n",
-               (unsigned long long)ri.refreshes);
+               (unsigned long long)ri.refreshes, ri.refreshes == 1 ? "y" : "ies");
     /* A last entry that ran eagerly (the plan dropped, or a guard miss)
      * has no prediction: predicted_us is 0 there. */
     if (ri.compiles && ri.predicted_us > 0)
