@@ -433,6 +433,28 @@ static double joint_find_many(qv__timeline *tl, uint32_t u, uint32_t h0, uint32_
     }
 }
 
+/* The list scheduler's choice for a node so far: its unit u (slot rank
+ * pos), start s and finish eft (key: eft plus the lookahead), and the
+ * host's CPU units it holds too: one (h at rank hpos; UINT32_MAX none),
+ * or nk of them (joint_find_many's, kept by the caller). */
+typedef struct pick {
+    double key, eft, s;
+    uint32_t u, pos, h, hpos, nk;
+} pick;
+
+/* Takes start s on unit u (rank pos) for a node of w us, extra us of
+ * lookahead after it, as b's choice when it finishes first (ties: the
+ * earlier finish itself); it then holds no CPU unit, until the caller
+ * says which. */
+static bool offer(pick *b, double s, double w, double extra, uint32_t u, uint32_t pos)
+{
+    double eft = s + w;
+    if (!(eft + extra < b->key || (eft + extra == b->key && eft < b->eft)))
+        return false;
+    *b = (pick){eft + extra, eft, s, u, pos, UINT32_MAX, 0, 0};
+    return true;
+}
+
 int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
                            const uint32_t *allowed_res, const double *oct, uint32_t *unit,
                            double *start, double *end)
@@ -457,9 +479,7 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
         }
         uint32_t i = order[k];
         uint32_t only = allowed_res ? allowed_res[i] : UINT32_MAX;
-        double best = INFINITY, best_eft = INFINITY, best_s = 0;
-        uint32_t best_u = UINT32_MAX, best_pos = 0, best_h = UINT32_MAX, best_hpos = 0;
-        uint32_t best_nk = 0; /* host units in best_hg (joint_find_many) */
+        pick b = {INFINITY, INFINITY, 0, UINT32_MAX, 0, UINT32_MAX, 0, 0};
         for (uint32_t r = 0; r < p->nres; r++) {
             double w = qv__w(c, i, r);
             if (isinf(w) || (only != UINT32_MAX && only != r))
@@ -470,67 +490,51 @@ int qv__part_list_schedule(const qv__ctx *c, const uint32_t *order,
             uint32_t hr = qv__shared_host(c, r);
             const qv_plat_res *host = hr != UINT32_MAX ? &p->res[hr] : NULL;
             uint32_t nk = host ? qv__shared_units(p, r) : 0;
-            for (uint32_t u = res->first_unit;
-                 nk >= 2 && u < res->first_unit + res->units; u++) {
-                uint32_t pos;
-                double s = joint_find_many(tl, u, host->first_unit, host->units, nk, drt,
-                                           w, &pos, hg);
-                double eft = s + w;
-                if (eft + extra < best || (eft + extra == best && eft < best_eft)) {
-                    best = eft + extra;
-                    best_eft = eft;
-                    best_s = s;
-                    best_u = u;
-                    best_pos = pos;
-                    best_h = UINT32_MAX;
-                    best_nk = nk;
-                    memcpy(best_hg, hg, nk * sizeof *hg);
-                }
-                if (tl[u].n == 0)
-                    break;
-            }
-            for (uint32_t u = res->first_unit; nk < 2 && u < res->first_unit + res->units;
-                 u++) {
-                /* h: the host's CPU unit it holds too, when it shares them;
-                 * none starts it before u alone would (lb) */
-                uint32_t h0 = host ? host->first_unit : 0, h1 = host ? h0 + host->units : 1;
-                uint32_t lbpos;
-                double lb = host ? qv__part_tl_find(&tl[u], drt, w, &lbpos) : 0;
-                for (uint32_t h = h0; h < h1; h++) {
-                    uint32_t pos, hpos = 0;
-                    double s = host ? joint_find(tl, u, h, lb, w, &pos, &hpos)
-                                    : qv__part_tl_find(&tl[u], drt, w, &pos);
-                    double eft = s + w;
-                    if (eft + extra < best || (eft + extra == best && eft < best_eft)) {
-                        best = eft + extra;
-                        best_eft = eft;
-                        best_s = s;
-                        best_u = u;
-                        best_pos = pos;
-                        best_h = host ? h : UINT32_MAX;
-                        best_hpos = hpos;
-                        best_nk = 0;
+            for (uint32_t u = res->first_unit; u < res->first_unit + res->units; u++) {
+                uint32_t pos = 0;
+                if (nk >= 2) {
+                    double s = joint_find_many(tl, u, host->first_unit, host->units, nk,
+                                               drt, w, &pos, hg);
+                    if (offer(&b, s, w, extra, u, pos)) {
+                        b.nk = nk;
+                        memcpy(best_hg, hg, nk * sizeof *hg);
                     }
-                    if (host && (tl[h].n == 0 || s == lb))
-                        break; /* no other CPU unit does better */
+                } else if (!host) {
+                    double s = qv__part_tl_find(&tl[u], drt, w, &pos);
+                    offer(&b, s, w, extra, u, pos);
+                } else {
+                    /* h: the host's CPU unit it holds too; none starts it
+                     * before u alone would (lb) */
+                    uint32_t lbpos, hpos;
+                    double lb = qv__part_tl_find(&tl[u], drt, w, &lbpos);
+                    for (uint32_t h = host->first_unit;
+                         h < host->first_unit + host->units; h++) {
+                        double s = joint_find(tl, u, h, lb, w, &pos, &hpos);
+                        if (offer(&b, s, w, extra, u, pos)) {
+                            b.h = h;
+                            b.hpos = hpos;
+                        }
+                        if (tl[h].n == 0 || s == lb)
+                            break; /* no other CPU unit does better */
+                    }
                 }
                 /* Identical idle units: the first one is as good as any. */
                 if (tl[u].n == 0)
                     break;
             }
         }
-        if (best_u == UINT32_MAX) {
+        if (b.u == UINT32_MAX) {
             rc = QV_EINVAL;
             break;
         }
-        unit[i] = best_u;
-        start[i] = best_s;
-        end[i] = best_eft;
-        rc = qv__part_tl_insert(&tl[best_u], best_pos, best_s, best_eft);
-        if (!rc && best_h != UINT32_MAX)
-            rc = qv__part_tl_insert(&tl[best_h], best_hpos, best_s, best_eft);
-        for (uint32_t j = 0; !rc && j < best_nk; j++)
-            rc = qv__part_tl_insert(&tl[best_hg[j].u], best_hg[j].pos, best_s, best_eft);
+        unit[i] = b.u;
+        start[i] = b.s;
+        end[i] = b.eft;
+        rc = qv__part_tl_insert(&tl[b.u], b.pos, b.s, b.eft);
+        if (!rc && b.h != UINT32_MAX)
+            rc = qv__part_tl_insert(&tl[b.h], b.hpos, b.s, b.eft);
+        for (uint32_t j = 0; !rc && j < b.nk; j++)
+            rc = qv__part_tl_insert(&tl[best_hg[j].u], best_hg[j].pos, b.s, b.eft);
     }
     for (uint32_t u = 0; u < p->nunits; u++)
         qv__part_tl_fini(&tl[u]);

@@ -261,6 +261,20 @@ static qv_region_info replay_until(qv_runtime *rt, qv_func *f, arrays *A, const 
     return ri;
 }
 
+/* Enters region "chain" with p n times, each entry waited for and 20 ms
+ * after the one before (time for the loop's thread); its info after. */
+static qv_region_info entries_apart(qv_runtime *rt, qv_func *f, arrays *A, const prog *p,
+                                    int n)
+{
+    struct timespec gap = {0, 20 * 1000 * 1000};
+    for (int i = 0; i < n; i++) {
+        run_entry(rt, f, A, p, "chain");
+        assert_int_equal(qv_wait_all(rt), 0);
+        nanosleep(&gap, NULL);
+    }
+    return info_of(rt, "chain");
+}
+
 static const prog chain = {4, {0, 3, 4, 5}, {1, 2, 2, 1}, {3, 4, 5, 0}};
 
 /* The chain on a board its CPU implementation loses to, replayed twice. */
@@ -372,23 +386,14 @@ static void slow_board_replanned(const prog *pg, uint32_t n)
     /* Entries spaced out, so that the loop measures each of them (it
      * measures one at a time, in the background) and has calibrated the
      * plan before the board changes, however slow this build is. */
-    struct timespec gap = {0, 20 * 1000 * 1000};
-    for (int i = 0; i < 6; i++) {
-        run_entry(rt, f, &A, pg, "chain");
-        assert_int_equal(qv_wait_all(rt), 0);
-        nanosleep(&gap, NULL);
-    }
-    ri = info_of(rt, "chain");
+    ri = entries_apart(rt, f, &A, pg, 6);
     assert_true(tasks_on(rt, bdev) > before); /* the plan uses the board */
     assert_int_equal(ri.replans, 0);
     assert_int_equal(qv__emu_set_slowdown(rt, board.name, 40), 0);
     double t0 = now_s();
     uint64_t entries = ri.entries;
     do {
-        run_entry(rt, f, &A, pg, "chain");
-        assert_int_equal(qv_wait_all(rt), 0);
-        nanosleep(&gap, NULL);
-        ri = info_of(rt, "chain");
+        ri = entries_apart(rt, f, &A, pg, 1);
     } while (ri.replans < 1 && now_s() - t0 < 60);
     assert_int_equal(ri.replans, 1);
     assert_non_null(strstr(ri.last_replan_reason, "drift"));
@@ -452,13 +457,7 @@ static void drifting_plan_weighed_against_eager(void **state)
     static arrays A;
     arrays_open(rt, &A);
     qv_region_info ri = replay_until(rt, f, &A, &chain, 2);
-    struct timespec gap = {0, 20 * 1000 * 1000};
-    for (int i = 0; i < 16; i++) {
-        run_entry(rt, f, &A, &chain, "chain");
-        assert_int_equal(qv_wait_all(rt), 0);
-        nanosleep(&gap, NULL);
-    }
-    ri = info_of(rt, "chain");
+    ri = entries_apart(rt, f, &A, &chain, 16);
     print_message("before: %llu entries, %llu replayed, board %llu tasks, reason '%s'\n",
                   (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
                   (unsigned long long)tasks_on(rt, bdev), ri.last_replan_reason);
@@ -483,10 +482,7 @@ static void drifting_plan_weighed_against_eager(void **state)
     double t0 = now_s();
     uint64_t entries = ri.entries;
     do {
-        run_entry(rt, f, &A, &chain, "chain");
-        assert_int_equal(qv_wait_all(rt), 0);
-        nanosleep(&gap, NULL);
-        ri = info_of(rt, "chain");
+        ri = entries_apart(rt, f, &A, &chain, 1);
     } while (!strstr(ri.last_replan_reason, "slower than eager") && now_s() - t0 < 60);
     print_message("after %llu entries (%.1f s): %s\n",
                   (unsigned long long)(ri.entries - entries), now_s() - t0,
@@ -503,10 +499,7 @@ static void drifting_plan_weighed_against_eager(void **state)
     replayed = ri.replayed;
     t0 = now_s();
     do {
-        run_entry(rt, f, &A, &chain, "chain");
-        assert_int_equal(qv_wait_all(rt), 0);
-        nanosleep(&gap, NULL);
-        ri = info_of(rt, "chain");
+        ri = entries_apart(rt, f, &A, &chain, 1);
     } while ((ri.compiles == compiles || ri.replayed < replayed + 2) &&
              now_s() - t0 < 60);
     print_message("planned again after %.1f s: %s\n", now_s() - t0,
@@ -885,22 +878,11 @@ static void paced_board_replans_once(void **state)
     static arrays A;
     arrays_open(rt, &A);
     qv_region_info ri = replay_until(rt, f, &A, &chain, 3);
-    struct timespec gap = {0, 20 * 1000 * 1000};
-    for (int i = 0; i < 6; i++) {
-        run_entry(rt, f, &A, &chain, "chain");
-        assert_int_equal(qv_wait_all(rt), 0);
-        nanosleep(&gap, NULL);
-    }
-    ri = info_of(rt, "chain");
+    ri = entries_apart(rt, f, &A, &chain, 6);
     assert_true(qv__func_emu_pace(f, QV_CLASS_FPGA) > 2); /* the premise */
     qv__region_devices_changed(rt, "test: a re-plan from a replayed entry");
     uint64_t replans = ri.replans;
-    for (int i = 0; i < 40; i++) {
-        run_entry(rt, f, &A, &chain, "chain");
-        assert_int_equal(qv_wait_all(rt), 0);
-        nanosleep(&gap, NULL);
-    }
-    ri = info_of(rt, "chain");
+    ri = entries_apart(rt, f, &A, &chain, 40);
     qv__fault_delay_set(NULL, 0, 0);
     print_message("%llu re-plans in 40 entries: %s\n",
                   (unsigned long long)(ri.replans - replans), ri.last_replan_reason);

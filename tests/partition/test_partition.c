@@ -386,6 +386,43 @@ static uint32_t concurrency(const double *s, const double *e, uint32_t n)
     return most;
 }
 
+/* 12 independent nodes, 10 us on the cpu class and gpu_us on gpu. */
+static qv_dag *twelve_independent(const char *name, double gpu_us)
+{
+    qv_dag *g;
+    assert_int_equal(qv_dag_create(name, &g), 0);
+    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
+    for (uint32_t i = 0; i < 12; i++) {
+        uint32_t id;
+        assert_int_equal(qv_dag_add_node(g, i, "f", &id), 0);
+        g->cost[id * g->nclass + (uint32_t)cpu] = 10;
+        g->cost[id * g->nclass + (uint32_t)gpu] = gpu_us;
+    }
+    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    return g;
+}
+
+/* qv_sim_replay of plan pl (g on p), each unit's nodes in the order of
+ * their planned starts, into s and e (g->n each). */
+static void replay_by_start(const qv_dag *g, const qv_plat *p, const qv_plan *pl,
+                            double *s, double *e)
+{
+    uint32_t *order = malloc(g->n * sizeof *order);
+    assert_non_null(order);
+    for (uint32_t i = 0; i < g->n; i++)
+        order[i] = i;
+    for (uint32_t i = 1; i < g->n; i++) /* by planned start */
+        for (uint32_t j = i; j > 0 && pl->start[order[j]] < pl->start[order[j - 1]];
+             j--) {
+            uint32_t t = order[j];
+            order[j] = order[j - 1];
+            order[j - 1] = t;
+        }
+    double ms;
+    assert_int_equal(qv_sim_replay(g, p, pl->unit, order, s, e, &ms), 0);
+    free(order);
+}
+
 /* An accelerator whose work runs on the host's cores (shares_cpu: PoCL on
  * the CPU, an emulated board) adds no capacity: 12 independent tasks, 10 us
  * on the CPU's 2 units and 8 on the accelerator, never run more than 2 at
@@ -394,16 +431,7 @@ static uint32_t concurrency(const double *s, const double *e, uint32_t n)
 static void test_shared_cores(void **state)
 {
     (void)state;
-    qv_dag *g;
-    assert_int_equal(qv_dag_create("shared", &g), 0);
-    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
-    for (uint32_t i = 0; i < 12; i++) {
-        uint32_t id;
-        assert_int_equal(qv_dag_add_node(g, i, "f", &id), 0);
-        g->cost[id * g->nclass + (uint32_t)cpu] = 10;
-        g->cost[id * g->nclass + (uint32_t)gpu] = 8;
-    }
-    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_dag *g = twelve_independent("shared", 8);
     qv_plat_res res[2];
     host_and_pocl(res, 0);
     res[0].shares_cpu = 1; /* ignored on the CPU itself */
@@ -431,22 +459,9 @@ static void test_shared_cores(void **state)
                 assert_true(pl->makespan < 12 * 8 / 2.0);
             }
             /* The simulator replays it under the same rule. */
-            uint32_t *order = malloc(g->n * sizeof *order);
-            double *s = malloc(g->n * sizeof *s), *e = malloc(g->n * sizeof *e), ms;
-            assert_true(order && s && e);
-            for (uint32_t i = 0; i < g->n; i++)
-                order[i] = i;
-            for (uint32_t i = 1; i < g->n; i++) /* by planned start */
-                for (uint32_t j = i; j > 0 && pl->start[order[j]] < pl->start[order[j - 1]]; j--) {
-                    uint32_t t = order[j];
-                    order[j] = order[j - 1];
-                    order[j - 1] = t;
-                }
-            assert_int_equal(qv_sim_replay(g, p, pl->unit, order, s, e, &ms), 0);
+            double s[12], e[12];
+            replay_by_start(g, p, pl, s, e);
             assert_true(concurrency(s, e, g->n) <= (shared ? 2u : 3u));
-            free(order);
-            free(s);
-            free(e);
             qv_plan_destroy(pl);
         }
         qv_plat_destroy(p);
@@ -572,16 +587,7 @@ static uint32_t units_held(const qv_plat *p, const uint32_t *unit, const double 
 static void test_shared_cores_many_units(void **state)
 {
     (void)state;
-    qv_dag *g;
-    assert_int_equal(qv_dag_create("shared-many", &g), 0);
-    int cpu = qv_dag_class(g, "cpu"), gpu = qv_dag_class(g, "gpu");
-    for (uint32_t i = 0; i < 12; i++) {
-        uint32_t id;
-        assert_int_equal(qv_dag_add_node(g, i, "f", &id), 0);
-        g->cost[id * g->nclass + (uint32_t)cpu] = 10;
-        g->cost[id * g->nclass + (uint32_t)gpu] = 4;
-    }
-    assert_int_equal(qv_dag_finalize(g, NULL), 0);
+    qv_dag *g = twelve_independent("shared-many", 4);
     qv_plat_res res[2];
     for (int shared = 2; shared <= 5; shared += 3) {
         host_and_pocl(res, shared);
@@ -595,23 +601,9 @@ static void test_shared_cores_many_units(void **state)
             if (units_held(p, pl->unit, pl->start, pl->end, g->n, 2) > 2)
                 fail_msg("%s: a CPU task beside one holding both units",
                          qv_algo_name((qv_algo)a));
-            uint32_t *order = malloc(g->n * sizeof *order);
-            double *s = malloc(g->n * sizeof *s), *e = malloc(g->n * sizeof *e), ms;
-            assert_true(order && s && e);
-            for (uint32_t i = 0; i < g->n; i++)
-                order[i] = i;
-            for (uint32_t i = 1; i < g->n; i++) /* by planned start */
-                for (uint32_t j = i;
-                     j > 0 && pl->start[order[j]] < pl->start[order[j - 1]]; j--) {
-                    uint32_t t = order[j];
-                    order[j] = order[j - 1];
-                    order[j - 1] = t;
-                }
-            assert_int_equal(qv_sim_replay(g, p, pl->unit, order, s, e, &ms), 0);
+            double s[12], e[12];
+            replay_by_start(g, p, pl, s, e);
             assert_true(units_held(p, pl->unit, s, e, g->n, 2) <= 2);
-            free(order);
-            free(s);
-            free(e);
             qv_plan_destroy(pl);
         }
         /* By hand: a GPU task beside a CPU task, refused; after it, fine. */
@@ -626,8 +618,7 @@ static void test_shared_cores_many_units(void **state)
         pl.makespan = 10;
         qv_dag *g2;
         assert_int_equal(qv_dag_create("two", &g2), 0);
-        cpu = qv_dag_class(g2, "cpu");
-        gpu = qv_dag_class(g2, "gpu");
+        int cpu = qv_dag_class(g2, "cpu"), gpu = qv_dag_class(g2, "gpu");
         uint32_t a, b;
         assert_int_equal(qv_dag_add_node(g2, 0, "a", &a), 0);
         assert_int_equal(qv_dag_add_node(g2, 1, "b", &b), 0);

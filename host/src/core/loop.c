@@ -306,17 +306,23 @@ static void emu_pace(qv_runtime *rt, qv_dag *g, const qv_plat *p, const unsigned
 static double member_pace(const qv_dag *g, qv_func *const *fns,
                           const struct qv__kernel *const *ks, unsigned nk)
 {
+    /* Per function of g, whether a kernel fuses it: asked once each, not
+     * at each of its nodes. */
+    bool *member = calloc(g->nfunc ? g->nfunc : 1, sizeof *member);
+    if (!member)
+        return 0;
+    for (uint32_t fi = 0; fi < g->nfunc; fi++)
+        for (unsigned k = 0; k < nk && !member[fi]; k++)
+            for (size_t j = 0; j < ks[k]->nfuncs && !member[fi]; j++)
+                member[fi] = !strcmp(ks[k]->funcs[j], g->func_name[fi]);
     double most = 0;
     for (uint32_t i = 0; i < g->n; i++) {
-        const char *name = g->func_name[g->func[i]];
-        bool member = false;
-        for (unsigned k = 0; k < nk && !member; k++)
-            for (size_t j = 0; j < ks[k]->nfuncs && !member; j++)
-                member = !strcmp(ks[k]->funcs[j], name);
-        double x = member && fns[i] ? qv__func_emu_pace(fns[i], QV_CLASS_FPGA) : 0;
+        double x =
+            member[g->func[i]] && fns[i] ? qv__func_emu_pace(fns[i], QV_CLASS_FPGA) : 0;
         if (x > most && isfinite(x))
             most = x;
     }
+    free(member);
     return most;
 }
 
