@@ -922,25 +922,32 @@ static void avoided_board_is_measured_again(void **state)
     qv_runtime *rt = refreshing_slow_board(50, &f, &bdev, &A, &ri);
     qv__fault_delay_set(NULL, 0, 0);
     assert_true(qv__func_emu_pace(f, QV_CLASS_FPGA) > 5); /* the premise */
-    uint64_t before = tasks_on(rt, bdev), replans = ri.replans;
+    uint64_t before = tasks_on(rt, bdev), replans = ri.replans, seen = replans;
+    int64_t planned = 0; /* calls on the board that were no refresh */
     char reason[128] = "";
     double t0 = now_s();
     do {
         run_entry(rt, f, &A, &chain, "chain");
         assert_int_equal(qv_wait_all(rt), 0);
         ri = info_of(rt, "chain");
-        if (ri.replans > replans && !reason[0])
+        if (ri.replans > seen) {
+            seen = ri.replans;
             snprintf(reason, sizeof reason, "%s", ri.last_replan_reason);
-    } while (tasks_on(rt, bdev) < before + 5 * 4 && now_s() - t0 < 20);
-    print_message("%llu refreshes, %llu re-plans (the first: %s), %llu calls on the "
-                  "board\n",
+        }
+        planned = (int64_t)(tasks_on(rt, bdev) - before) - (int64_t)ri.refreshes;
+    } while (planned < 5 * 4 && now_s() - t0 < 20);
+    print_message("%llu refreshes, %llu re-plans (the last: %s), %lld planned calls on "
+                  "the board\n",
                   (unsigned long long)ri.refreshes,
-                  (unsigned long long)(ri.replans - replans), reason,
-                  (unsigned long long)(tasks_on(rt, bdev) - before));
+                  (unsigned long long)(ri.replans - replans), reason, (long long)planned);
     arrays_check(&A);
+    /* The re-plan that moves the chain back is the refresh's own, or, on a
+     * loaded machine, one for drift that came after the refresh had
+     * measured the board fast: either way the board's calls were planned
+     * there only once a refresh had run on it. */
     assert_true(ri.refreshes >= 1);
-    assert_non_null(strstr(reason, "refresh: 'vadd_slow_cpu' ran on the fpga class"));
-    assert_true(tasks_on(rt, bdev) >= before + 5 * 4);
+    assert_true(ri.replans > replans);
+    assert_true(planned >= 5 * 4);
     arrays_close(&A);
     qv_runtime_destroy(rt);
 }
