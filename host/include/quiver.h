@@ -62,7 +62,7 @@ QV_API unsigned qv_version_number(void);
     X(EDEADLK, -EDEADLK, "would deadlock")                                               \
     X(EIO, -EIO, "i/o error")                                                            \
     X(ENOTSUP, -ENOTSUP, "not supported")                                                \
-    X(E2BIG, -E2BIG, "too many arguments")                                               \
+    X(E2BIG, -E2BIG, "too many or too large (past a limit)")                             \
     X(EEXIST, -EEXIST, "already exists")                                                 \
     X(ECANCELED, -ECANCELED, "canceled")                                                 \
     X(EFORMAT, -4000, "malformed input")                                                 \
@@ -207,7 +207,8 @@ QV_API int qv_runtime_create(const qv_options *opts, qv_runtime **out);
  * unregistered or the runtime is destroyed, and what a device wrote may
  * still be only there: read a buffer's memory after qv_buf_wait (or
  * qv_buf_acquire) or qv_buf_unregister, which bring it home, as before the
- * shutdown. Idempotent. */
+ * shutdown. Functions and buffers may still be registered, acquired and
+ * unregistered after it (nothing runs their calls). Idempotent. */
 QV_API int qv_runtime_shutdown(qv_runtime *rt);
 
 /* Shuts down, saves the performance models and frees the runtime with every
@@ -232,7 +233,9 @@ typedef struct qv_device_info {
     char     name[128];
     qv_class cls;
     char     backend[16];   /* "cpu", "opencl", ... */
-    unsigned units;         /* tasks it runs at once */
+    unsigned units;         /* tasks it runs at once (not the compute
+                             * units `quiver devices` shows: one OpenCL
+                             * task spreads over all of those) */
     int      healthy;       /* 0 once a device-level fault took it out */
     uint64_t tasks;         /* tasks run to completion */
     uint64_t failed;        /* tasks that failed here, each placed again

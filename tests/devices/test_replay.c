@@ -986,8 +986,14 @@ static void slow_board_refreshed_stays_out(void **state)
     arrays_check(&A);
     assert_true(ri.refreshes >= 2);
     assert_false(for_refresh);
-    assert_int_equal(tasks_on(rt, bdev), before + ri.refreshes);
     assert_true(pace > 5);
+    /* Without a re-plan, the board ran the refreshes alone. A re-plan for
+     * drift on a loaded machine (a CPU measured many times slower than
+     * calibrated: 5 under ctest -j2 beside a busy build) may rightly
+     * move the chain to the board; the pace above is what it was priced
+     * at. */
+    if (ri.replans == replans)
+        assert_int_equal(tasks_on(rt, bdev), before + ri.refreshes);
     arrays_close(&A);
     qv_runtime_destroy(rt);
 }
@@ -1135,7 +1141,8 @@ static void hot_region_waiting_says_why(void **state)
      * waits (in the background), and says why. */
     double t0 = now_s();
     qv_region_info ri = info_of(rt, "waits");
-    while (!ri.last_error[0] && !ri.compiles && now_s() - t0 < 30) {
+    while ((!ri.last_error[0] || strstr(ri.last_error, "yet: compiling")) &&
+           !ri.compiles && now_s() - t0 < 30) {
         usleep(2000);
         ri = info_of(rt, "waits");
     }

@@ -154,6 +154,10 @@ static void bad_signatures(void **state)
     assert_int_equal(qv_func_create(rt, "badmode", badmode, 1, &f), QV_EINVAL);
     qv_arg_desc zero[] = { { "z", 0, QV_R, 0 } };
     assert_int_equal(qv_func_create(rt, "zero", zero, 1, &f), QV_EINVAL);
+    /* is_buf is 1 or 0; 2 was taken as a buffer (a user's report). */
+    qv_arg_desc two[] = {{"t", 2, QV_R, 0}};
+    assert_int_equal(qv_func_create(rt, "two", two, 1, &f), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "has is_buf 2; expected 1 (a buffer) or 0"));
     assert_int_equal(qv_func_create(rt, "dup", NULL, 0, &f), 0);
     assert_int_equal(qv_func_create(rt, "dup", NULL, 0, &f), QV_EEXIST);
     assert_non_null(strstr(qv_last_error(), "dup"));
@@ -180,6 +184,17 @@ static void mismatched_arguments(void **state)
     qv_func_set_cpu(f, cpu_nop);
     assert_int_equal(qv_submit(rt, f, none, 1), QV_EMISMATCH);
     assert_int_equal(qv_submit(rt, f, swapped, 2), QV_EMISMATCH);
+    assert_non_null(strstr(qv_last_error(), "must be a buffer; a scalar was given"));
+    /* No buffer at all: most often a registration that failed, said so
+     * (it read "must be a buffer", QV_EMISMATCH: a user's report). */
+    qv_arg nobuf[] = {QV_BUF(NULL), QV_VAL(n)};
+    assert_int_equal(qv_submit(rt, f, nobuf, 2), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "argument 0 is a NULL buffer"));
+    /* A buffer and a value in one argument: refused, not the value
+     * dropped without a word. */
+    qv_arg both[] = {{b, &n, sizeof n}, QV_VAL(n)};
+    assert_int_equal(qv_submit(rt, f, both, 2), QV_EINVAL);
+    assert_non_null(strstr(qv_last_error(), "gives a buffer and a value"));
     assert_int_equal(qv_submit(rt, f, badsize, 2), QV_EMISMATCH);
     assert_non_null(strstr(qv_last_error(), "scalar of 4 bytes"));
     /* The right size with no value: said so, not as a size (it was
@@ -421,6 +436,40 @@ static void a_new_thread_holds_nothing_of_an_ended_one(void **state)
     assert_int_equal(qv_buf_unregister(holdover_x), 0);
 }
 
+static qv_buf *second_b;
+static char second_msg[256];
+static atomic_int second_rc;
+
+static void *second_try(void *arg)
+{
+    (void)arg;
+    atomic_store(&second_rc, qv_buf_try_acquire(second_b, QV_R));
+    snprintf(second_msg, sizeof second_msg, "%s", qv_last_error());
+    return NULL;
+}
+
+/* A buffer held already: QV_EBUSY, saying which call was refused and who
+ * holds it (a try read "qv_buf_acquire: ... release it first" to a thread
+ * that held nothing: a user's report). */
+static void second_acquire_says_who_holds(void **state)
+{
+    (void)state;
+    static long x = 1;
+    assert_int_equal(qv_buf_register(rt, &x, sizeof x, &second_b), 0);
+    assert_int_equal(qv_buf_acquire(second_b, QV_R), 0);
+    assert_int_equal(qv_buf_acquire(second_b, QV_R), QV_EBUSY);
+    assert_non_null(strstr(qv_last_error(), "qv_buf_acquire: buffer"));
+    assert_non_null(strstr(qv_last_error(), "held already, by this thread"));
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, second_try, NULL), 0);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(atomic_load(&second_rc), QV_EBUSY);
+    assert_non_null(strstr(second_msg, "qv_buf_try_acquire: buffer"));
+    assert_non_null(strstr(second_msg, "held already, by another thread"));
+    assert_int_equal(qv_buf_release(second_b), 0);
+    assert_int_equal(qv_buf_unregister(second_b), 0);
+}
+
 /* An acquisition under way in another thread (waiting for the task that
  * writes the buffer) is not a hold yet: a qv_buf_release of it gets
  * QV_EINVAL, and a qv_buf_wait waits until it is made. (The release ended
@@ -647,6 +696,8 @@ static void error_names(void **state)
     assert_string_equal(qv_strerror(0), "success");
     assert_string_equal(qv_strerror(QV_EFORMAT), "malformed input");
     assert_string_equal(qv_strerror(QV_ENODEV), "no device can run this task");
+    /* Not "too many arguments": region names, sizes and counts too. */
+    assert_string_equal(qv_strerror(QV_E2BIG), "too many or too large (past a limit)");
     assert_string_equal(qv_strerror(-EACCES), strerror(EACCES));
     assert_string_equal(qv_strerror(-99999), "unknown error");
     assert_string_equal(qv_strerror(12345), "unknown error");
@@ -1113,6 +1164,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(bad_signatures, setup, teardown),
         cmocka_unit_test_setup_teardown(mismatched_arguments, setup, teardown),
         cmocka_unit_test_setup_teardown(busy_buffer, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_acquire_says_who_holds, setup, teardown),
         cmocka_unit_test_setup_teardown(waits_on_a_held_buffer_are_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(a_new_thread_holds_nothing_of_an_ended_one, setup,

@@ -1102,6 +1102,43 @@ static void destroy_stops_a_long_compile(void **state)
     free(text);
 }
 
+/* A region's first compile, made slow (each of the planner's checks 20
+ * ms from the start): while it runs, qv_region_get says so in
+ * last_error, where it said nothing and a large region looked stuck (a
+ * user's report: 30 entries of 10 000 tasks, compiles 0, last_error ""). */
+static void first_compile_says_it_compiles(void **state)
+{
+    (void)state;
+    fixture fx;
+    fx_open(&fx, "hot_threshold: 1\n", 1);
+    bufs bs;
+    bufs_open(&fx, &bs, 8);
+    qv__fault_delay_set("planner", QV_FAULT_WAIT, 20000);
+    qv_region_info ri = {.compiles = 0};
+    bool seen = false;
+    double t0 = now_s();
+    while (!ri.compiles && now_s() - t0 < 60) {
+        assert_int_equal(qv_region_begin(fx.rt, "big"), 0);
+        for (int i = 0; i < 3000; i++)
+            body(&fx, bs.b[i % 3], bs.b[(i + 1) % 3], bs.b[(i + 2) % 3]);
+        assert_int_equal(qv_region_end(fx.rt), 0);
+        assert_int_equal(qv_wait_all(fx.rt), 0);
+        for (int k = 0; k < 200 && !ri.compiles; k++) {
+            ri = info_of(fx.rt, "big");
+            if (!strcmp(ri.last_error, "not compiled yet: compiling 9000 tasks in the "
+                                       "background"))
+                seen = true;
+            usleep(1000);
+        }
+    }
+    qv__fault_delay_set(NULL, 0, 0);
+    print_message("compiles %llu, last_error '%s'\n", (unsigned long long)ri.compiles,
+                  ri.last_error);
+    assert_true(seen);
+    bufs_close(&bs);
+    qv_runtime_destroy(fx.rt);
+}
+
 /* An entry whose first tasks slid out of the recorded graph (larger than
  * qv_options.record_window) has no measured time: measured_us is 0 once
  * its tasks are done, not the entry before's time (which it kept, read
@@ -2592,6 +2629,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(threads_have_their_own_regions),
         cmocka_unit_test(destroy_while_compiling),
         cmocka_unit_test(destroy_stops_a_long_compile),
+        cmocka_unit_test(first_compile_says_it_compiles),
         cmocka_unit_test(entry_past_the_window_measures_nothing),
         cmocka_unit_test(replay_equals_sequential),
         cmocka_unit_test(guard_miss_mid_entry),

@@ -45,6 +45,7 @@ static int host_enter(qv_runtime *rt, qv_buf *buf, unsigned m, bool hold, bool t
      * first: this thread's chain, then what the buffer's readers and
      * writers are owed (defer.c). */
     bool counted = false; /* a wait's host access, kept across its retry */
+    const char *fn = try ? "qv_buf_try_acquire" : hold ? "qv_buf_acquire" : "qv_buf_wait";
 again:
     qv__region_flush(rt);
     /* Again while another thread's flush made a recipe on buf between the
@@ -68,7 +69,7 @@ again:
         pthread_mutex_unlock(&rt->submit_mu);
         if (counted && hosts_done(buf))
             qv__wake_waiters(rt); /* that unregister waits for it */
-        return qv__buf_bad(buf, hold ? "qv_buf_acquire" : "qv_buf_wait");
+        return qv__buf_bad(buf, fn);
     }
     /* Registered still, under the lock an unregister claims it with: no
      * unregister waits for the retry's count, which goes now. */
@@ -121,23 +122,27 @@ again:
                         "only", buf->ptr);
     }
     if (hold && buf->held) {
+        bool mine = buf->holder == qv__thread_serial();
         pthread_mutex_unlock(&rt->submit_mu);
-        return qv__fail(QV_EBUSY, "qv_buf_acquire: buffer %p is already acquired; "
-                        "release it first", buf->ptr);
+        return qv__fail(QV_EBUSY, "%s: buffer %p is held already, %s", fn, buf->ptr,
+                        mine ? "by this thread (qv_buf_release it first)"
+                             : "by another thread (one holder at a time: it must "
+                               "qv_buf_release it first)");
     }
     /* As qv_wait_all: a wait for tasks that wait for this thread's own
      * qv_buf_release would never end (it hung: adversarial testing). */
     if (!try && qv__held_blocks(rt, buf, m)) {
         pthread_mutex_unlock(&rt->submit_mu);
-        return qv__fail(QV_EDEADLK, "%s: the wait would never end: buffer %p is written "
+        return qv__fail(QV_EDEADLK,
+                        "%s: the wait would never end: buffer %p is written "
                         "by a task that waits for a buffer this thread holds "
-                        "(qv_buf_release it first)", hold ? "qv_buf_acquire" : "qv_buf_wait",
-                        buf->ptr);
+                        "(qv_buf_release it first)",
+                        fn, buf->ptr);
     }
     qv__task *t = qv__task_new(rt);
     if (!t) {
         pthread_mutex_unlock(&rt->submit_mu);
-        return qv__fail(QV_ENOMEM, "qv_buf_acquire: out of memory");
+        return qv__fail(QV_ENOMEM, "%s: out of memory", fn);
     }
     t->func = NULL;
     t->id = QV__NO_NODE;
@@ -150,8 +155,7 @@ again:
     if (qv__task_reserve(rt, t)) {
         qv__task_release_locked(rt, t);
         pthread_mutex_unlock(&rt->submit_mu);
-        return qv__fail(QV_ENOMEM, "%s: out of memory for its dependencies",
-                        hold ? "qv_buf_acquire" : "qv_buf_wait");
+        return qv__fail(QV_ENOMEM, "%s: out of memory for its dependencies", fn);
     }
     (void)qv__task_access(rt, t, buf, m); /* in the room reserved: cannot fail */
     atomic_fetch_add(&buf->hosts, 1);

@@ -56,6 +56,11 @@ QV_API int qv_func_create(qv_runtime *rt, const char *name,
         return qv__fail(QV_E2BIG, "function '%s' declares %zu arguments; at most %d",
                         name, nargs, QV_MAX_ARGS);
     for (size_t i = 0; i < nargs; i++) {
+        if (args[i].is_buf != 0 && args[i].is_buf != 1)
+            return qv__fail(QV_EINVAL,
+                            "function '%s': argument %zu has is_buf %d; "
+                            "expected 1 (a buffer) or 0 (a scalar)",
+                            name, i, args[i].is_buf);
         if (args[i].is_buf && (args[i].mode < QV_R || args[i].mode > QV_RW))
             return qv__fail(QV_EINVAL, "function '%s': argument %zu has access mode %d;"
                             " expected QV_R, QV_W or QV_RW", name, i, (int)args[i].mode);

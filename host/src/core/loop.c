@@ -1635,6 +1635,14 @@ static void *loop_main(void *arg)
         qv__rplan *p = NULL;
         bool no_fuse = r->job_no_fuse, weighed = r->job_weighed;
         double fuse_scale = r->job_fuse_scale;
+        /* A region's first compile may take a while (10 000 tasks, some
+         * 100 ms on 2 loaded cores): said meanwhile, where it said nothing
+         * and looked stuck (a user's report). Every outcome below says
+         * what came of it. */
+        if (!r->plan)
+            snprintf(r->error, sizeof r->error,
+                     "not compiled yet: compiling %" PRIu32 " tasks in the background",
+                     n);
         pthread_mutex_unlock(&l->mu);
         int rc = compile(rt, name, lo, hi, from ? &from->src : NULL, first, n, drift_cls,
                          drift_x, src_scale, no_fuse, fuse_scale, &p, why, sizeof why);

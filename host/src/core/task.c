@@ -401,8 +401,23 @@ int qv__arg_check(qv_runtime *rt, const qv_func *f, const qv_arg *args, unsigned
     const qv_arg_desc *d = &f->args[i];
     if (d->is_buf) {
         const qv_buf *b = args[i].buf;
+        /* A scalar where the signature has a buffer is a mismatch; no
+         * buffer at all is most often a qv_buf_register that failed, and
+         * is said so (it read "must be a buffer": a user's report). */
+        if (!b && (args[i].val || args[i].size))
+            return qv__fail(QV_EMISMATCH,
+                            "function '%s': argument %u must be a buffer; "
+                            "a scalar was given",
+                            f->name, i);
         if (!b)
-            return qv__fail(QV_EMISMATCH, "function '%s': argument %u must be a buffer",
+            return qv__fail(QV_EINVAL,
+                            "function '%s': argument %u is a NULL buffer (did "
+                            "its qv_buf_register fail?)",
+                            f->name, i);
+        if (args[i].val || args[i].size)
+            return qv__fail(QV_EINVAL,
+                            "function '%s': argument %u gives a buffer and a "
+                            "value; QV_BUF(b) gives the buffer alone",
                             f->name, i);
         if (b->rt != rt || b->magic != QV__BUF_MAGIC)
             return qv__fail(QV_EINVAL, "function '%s': argument %u is %s", f->name, i,
