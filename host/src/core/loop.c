@@ -1636,9 +1636,9 @@ static void *loop_main(void *arg)
         bool no_fuse = r->job_no_fuse, weighed = r->job_weighed;
         double fuse_scale = r->job_fuse_scale;
         /* A region's first compile may take a while (10 000 tasks, some
-         * 100 ms on 2 loaded cores): said meanwhile, where it said nothing
-         * and looked stuck (a user's report). Every outcome below says
-         * what came of it. */
+         * 10 ms of CPU at nice 10, 0.2 s on 2 cores kept busy): said
+         * meanwhile, where it said nothing and looked stuck (a user's
+         * report). Every outcome below says what came of it. */
         if (!r->plan)
             snprintf(r->error, sizeof r->error,
                      "not compiled yet: compiling %" PRIu32 " tasks in the background",
