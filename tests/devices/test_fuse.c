@@ -1226,20 +1226,39 @@ static void paced_fused_plan_replans_once(void **state)
     do
         ri = multi_entry(&S);
     while ((ri.fused < 6 * FR || ri.replayed < 8) && since(&t0) < 60);
-    assert_true(ri.fused >= 6 * FR); /* the premise: fused plans replayed */
-    uint64_t replans = ri.replans;
+    if (ri.fused < 6 * FR) /* the premise: fused plans replayed */
+        fail_msg("after 60 s: %llu entries, %llu replayed, %llu fused, %llu compiles, "
+                 "%llu re-plans (%s); last_error '%s'",
+                 (unsigned long long)ri.entries, (unsigned long long)ri.replayed,
+                 (unsigned long long)ri.fused, (unsigned long long)ri.compiles,
+                 (unsigned long long)ri.replans, ri.last_replan_reason, ri.last_error);
+    uint64_t replans = ri.replans, seen = replans;
     qv__region_devices_changed(S.rt, "test: a re-plan from a replayed entry");
-    for (int k = 0; k < 40; k++)
+    /* The re-plans for a drift of 3x or more either way: the fault read
+     * as one of 1/pace (some 0.05x) every 2 entries. A loaded machine's
+     * noise re-plans too with min_interval_ms 0 (0.57x, 1.73x, the CPU's
+     * 0.75x under ctest -j3 beside two busy loops): not counted. */
+    unsigned far = 0;
+    for (int k = 0; k < 40; k++) {
         ri = multi_entry(&S);
+        if (ri.replans == seen)
+            continue;
+        seen = ri.replans;
+        const char *at = strstr(ri.last_replan_reason, " ran at ");
+        double x = at ? strtod(at + 8, NULL) : 1;
+        far += x > 0 && (x < 1 / 3.0 || x > 3);
+    }
     qv__fault_delay_set(NULL, 0, 0);
-    print_message("%llu re-plans in 40 entries: %s\n",
-                  (unsigned long long)(ri.replans - replans), ri.last_replan_reason);
+    print_message("%llu re-plans in 40 entries, %u for a drift of 3x or more: %s\n",
+                  (unsigned long long)(ri.replans - replans), far, ri.last_replan_reason);
     sig_close(&S, true);
-    assert_true(ri.replans - replans <= 2);
+    assert_true(ri.replans > replans); /* the devices' change */
+    assert_true(far <= 2);
 }
 
-/* A board whose every launch sleeps 2 ms (its emulation far slower than
- * the catalog's table): the chain's calls that ran there alone (3 times,
+/* A board whose every launch sleeps 20 ms (its emulation far slower than
+ * the catalog's table; 2 ms lost to a CPU chain under ASan beside a
+ * loaded ctest -j2): the chain's calls that ran there alone (3 times,
  * kept there) measured its pace, and the region's first plan prices the fused kernel,
  * never launched yet, at that pace too (the emulation runs their C code in one launch),
  * so it leaves the chains on the CPU. At the table it fused every frame onto the board
@@ -1250,7 +1269,7 @@ static void first_fused_plan_at_its_members_pace(void **state)
     static sig S;
     sig_open(&S, FR);
     hold_plans(&S);
-    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 2000);
+    qv__fault_delay_set("emu", QV_FAULT_LAUNCH, 20000);
     /* fir and fft run on the board alone 3 times (their pace), whatever
      * the models saved by the tests before say. */
     unsigned board = 1u << QV_CLASS_FPGA;
@@ -1445,11 +1464,19 @@ static void newer_call_of_another_thread_after_the_chain(void **state)
     static sig S;
     static float old[SN];
     sig_open(&S, FR);
+    hold_plans(&S);
     qv_region_info ri = rounds(&S, 2 * FR);
     assert_true(ri.fused >= 2 * FR);
-    int tries = 0;
-    for (;; tries++) {
-        assert_true(tries < 20);
+    /* Tries until both threads' calls were held, timed (a loaded machine
+     * took the fused plan away for more than 20 tries once): the plan
+     * made again by rounds when a try found none. */
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int tries = 0;; tries++) {
+        if (since(&t0) > 60)
+            fail_msg("no try held both threads' calls in %d tries", tries);
+        if (tries && tries % 5 == 0)
+            (void)rounds(&S, info(&S).fused + FR);
         /* fresh x[0] bytes as registered */
         assert_int_equal(qv_wait_all(S.rt), 0);
         assert_int_equal(qv_buf_wait(S.bx[0]), 0);
@@ -1544,6 +1571,11 @@ static void stale_input_case(bool host_write)
     static sig S;
     static float xs[SN], gate[4];
     sig_open(&S, FR);
+    /* The fused plan kept: frames on the stale input all fail, and a plan
+     * that a loaded machine's drift or eager times took away had no clean
+     * entry to come back from (1 run in 18 under ASan and load). */
+    hold_plans(&S);
+    S.rt->policy->replan_drift = 100;
     qv_region_info ri = rounds(&S, 2 * FR);
     assert_true(ri.fused >= 2 * FR);
     qv_buf *bxs, *bgate;

@@ -1092,24 +1092,30 @@ static void declined_runs_wake_the_driver(void **state)
     assert_int_equal(qv_submit(rt, f, args, 4), 0);
     assert_int_equal(qv_wait_all(rt), 0);
     double ms[2][ROUNDS]; /* a run alone; a run and its CPU task */
-    for (int r = 0; r < ROUNDS; r++) {
-        for (int k = 0; k < 2; k++) {
-            uint64_t t0 = now_us();
-            assert_int_equal(qv_submit(rt, f, args, 4), 0);
-            if (k)
-                assert_int_equal(qv_submit(rt, after, (qv_arg[]){QV_BUF(bv[2])}, 1), 0);
-            assert_int_equal(qv_wait_all(rt), 0);
-            ms[k][r] = (double)(now_us() - t0) / 1e3;
-        }
-    }
+    double alone = 0, chained = 0;
     /* Stalled, every chain took 1.5 ms or more. The fourth fastest of each:
      * a sum over the rounds failed once under ThreadSanitizer on a loaded
      * machine (a preempted round or two), and the medians once in CI
      * beside another build (the CPU task's hand-offs waiting for a core in
-     * half the rounds); a stall is in every round. */
-    qsort(ms[0], ROUNDS, sizeof ms[0][0], cmp_double);
-    qsort(ms[1], ROUNDS, sizeof ms[1][0], cmp_double);
-    double alone = ms[0][ROUNDS / 20], chained = ms[1][ROUNDS / 20];
+     * half the rounds); a stall is in every round, and in every try of 3
+     * (the fourth fastest took 0.97 ms once with two busy loops beside). */
+    for (int try = 0; try < 3 && (!try || chained > alone + 0.7); try++) {
+        for (int r = 0; r < ROUNDS; r++) {
+            for (int k = 0; k < 2; k++) {
+                uint64_t t0 = now_us();
+                assert_int_equal(qv_submit(rt, f, args, 4), 0);
+                if (k)
+                    assert_int_equal(qv_submit(rt, after, (qv_arg[]){QV_BUF(bv[2])}, 1),
+                                     0);
+                assert_int_equal(qv_wait_all(rt), 0);
+                ms[k][r] = (double)(now_us() - t0) / 1e3;
+            }
+        }
+        qsort(ms[0], ROUNDS, sizeof ms[0][0], cmp_double);
+        qsort(ms[1], ROUNDS, sizeof ms[1][0], cmp_double);
+        alone = ms[0][ROUNDS / 20];
+        chained = ms[1][ROUNDS / 20];
+    }
     if (chained > alone + 0.7)
         fail_msg(
             "a run followed by a CPU task took %.2f ms (the fourth fastest of %d), a "

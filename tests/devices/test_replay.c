@@ -893,14 +893,17 @@ static void paced_board_replans_once(void **state)
 }
 
 /* slow_board_replaying with perfmodel.refresh_ms at ms, re-plans at any
- * time and plans kept against eager placement; replayed twice. */
+ * time and plans kept against eager placement; replayed twice. No re-plan
+ * for drift: a loaded machine's (the CPU's 300 us measured at 3x under
+ * ctest -j2 beside a build) moved the chain before or without a refresh,
+ * and these tests are about what refreshes do. */
 static qv_runtime *refreshing_slow_board(unsigned ms, qv_func **f, unsigned *bdev,
                                          arrays *A, qv_region_info *ri)
 {
     char policy[128];
     snprintf(policy, sizeof policy,
              "perfmodel: {refresh_ms: %u}\n"
-             "replan: {min_interval_ms: 0, eager_slack: 0}\n",
+             "replan: {min_interval_ms: 0, eager_slack: 0, drift: 100}\n",
              ms);
     return slow_board_replaying(policy, f, bdev, A, 2, ri);
 }
@@ -1038,9 +1041,10 @@ static void two_refreshes_in_one_entry_both_weighed(void **state)
     qv_device_info board;
     unsigned bdev;
     cpu_us = 300;
-    qv_runtime *rt = board_setup("perfmodel: {refresh_ms: 1000}\n"
-                                 "replan: {min_interval_ms: 0, eager_slack: 0}\n",
-                                 &f, &board, &bdev);
+    qv_runtime *rt =
+        board_setup("perfmodel: {refresh_ms: 1000}\n"
+                    "replan: {min_interval_ms: 0, eager_slack: 0, drift: 100}\n",
+                    &f, &board, &bdev);
     assert_int_equal(qv_func_create(rt, "vadd_fast_cpu", qv_test_vadd_sig, 4, &g), 0);
     assert_int_equal(qv_func_set_cpu(g, qv_test_cpu_vadd), 0);
     assert_int_equal(qv_func_set_fpga(g, "vadd"), 0);
@@ -1102,7 +1106,10 @@ static void refresh_whose_board_fails_runs_elsewhere(void **state)
     } while (ri.refreshes == refreshes && now_s() - t0 < 20);
     qv__fault_set(NULL, 0, 0, 0);
     assert_true(ri.refreshes > refreshes);
-    assert_int_equal(tasks_on(rt, bdev), before); /* it ran elsewhere */
+    /* The failed one ran elsewhere; a later refresh, the board back in
+     * service, may have run there (an entry longer than refresh_ms on a
+     * loaded machine sends two). */
+    assert_true(tasks_on(rt, bdev) - before <= ri.refreshes - refreshes - 1);
     for (int i = 0; i < 5; i++) {
         run_entry(rt, f, &A, &chain, "chain");
         assert_int_equal(qv_wait_all(rt), 0);

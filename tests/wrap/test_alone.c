@@ -83,6 +83,43 @@ static void blocking_all_made_meanwhile_is_the_programs(void **state)
     pthread_join(lib, NULL);
 }
 
+/* A library's thread that blocks every signal while it starts, for
+ * longer than the window's looks (a loaded machine), then takes the mask
+ * it was made with; then waits on g_gate. */
+static void *slow_to_start(void *arg)
+{
+    (void)arg;
+    sigset_t all, made;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &made);
+    usleep(150 * 1000);
+    pthread_sigmask(SIG_SETMASK, &made, NULL);
+    return wait_gate(NULL);
+}
+
+/* Such a thread, made while the runtime is: still told the libraries'
+ * once it has its mask (it counted as the program's for good, and a
+ * process whose main ended never exited: test_remote under load). */
+static void late_library_thread_is_told(void **state)
+{
+    (void)state;
+    SKIP_UNDER_TSAN();
+    atomic_store(&g_gate, 0);
+    qv__alone_before b;
+    sigset_t old;
+    qv__alone_begin(&b, &old);
+    pthread_t lib;
+    assert_int_equal(pthread_create(&lib, NULL, slow_to_start, NULL), 0);
+    qv__alone_end(&b, &old);
+    bool early = qv__alone(); /* it still blocks every signal */
+    usleep(300 * 1000);
+    bool later = qv__alone();
+    atomic_store(&g_gate, 1);
+    pthread_join(lib, NULL);
+    assert_false(early);
+    assert_true(later);
+}
+
 /* A program with more threads than the runtime's first look could hold
  * (256) when it makes its runtime: the libraries' threads made then are
  * still told (none was). */
@@ -200,6 +237,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(blocking_all_made_meanwhile_is_the_programs),
+        cmocka_unit_test(late_library_thread_is_told),
         cmocka_unit_test(one_descriptor_free_still_tells),
         cmocka_unit_test(many_threads_before_still_tell),
         cmocka_unit_test(many_library_threads_are_all_told),
