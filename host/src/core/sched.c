@@ -316,11 +316,11 @@ static qv__task *idle(qv_runtime *rt, qv__worker *w)
             break;
         /* The core given up every 32 turns of the loop, not 256:
          * on 2 cores two spinning workers left the submitter a third of
-         * its core, and a replayed entry of 2000 independent tasks took
-         * 0.37-0.41 us a task against 0.20-0.26 (bench_loop --overhead,
-         * builds taking turns; the signal chain's replayed entries 0.30
-         * ms against 0.22). A yield costs a spinner that has a core of its
-         * own one system call. */
+         * its core: a replayed entry of 2000 independent tasks took
+         * 0.37-0.41 us a task with 256 turns, 0.20-0.26 with 32
+         * (bench_loop --overhead, builds taking turns; the signal chain's
+         * replayed entries 0.30 ms, 0.22). A yield costs a spinner that
+         * has a core of its own one system call. */
         if (i % 32 == 0) {
             if (qv__now_ns() >= deadline)
                 break;
