@@ -1498,21 +1498,16 @@ static void take_measures(qv_runtime *rt, qv__region *r)
         /* Re-planned from this entry's graph, or, when its chains ran
          * fused, from the recorded entry the plan came from. An entry
          * with a refresh is not the plan's (one call ran elsewhere, and
-         * its span waited for it): the refresh alone is weighed. */
-        if (q.fresh) {
-            if (ok && !r->want_compile && !l->stop &&
-                refreshed_faster(rt, r, p, &m, why, sizeof why)) {
-                r->neager = 0; /* eager entries ran on the models as they were */
-                qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig,
-                             true, -1, 1, why);
-            }
-        } else if (ok && !r->want_compile && !l->stop &&
-                   judge(rt, r, p, &m, &lo, &hi, why, sizeof why, &cls, &x)) {
-            r->neager = 0; /* eager entries ran on the machine as it was */
+         * its span waited for it): the refresh alone is weighed, and
+         * nothing else (cls, x stay -1, 1). */
+        bool weigh = ok && !r->want_compile && !l->stop;
+        if (weigh &&
+            (q.fresh ? refreshed_faster(rt, r, p, &m, why, sizeof why)
+                     : judge(rt, r, p, &m, &lo, &hi, why, sizeof why, &cls, &x))) {
+            r->neager = 0; /* eager entries ran on the machine and models as they were */
             qv__loop_job(r, lo, hi, p->nchains ? p : NULL, p->pref, p->n, p->sig, true,
                          cls, x, why);
-        } else if (ok && !r->want_compile && !l->stop &&
-                   loses(rt, r, p, &m, why, sizeof why)) {
+        } else if (weigh && !q.fresh && loses(rt, r, p, &m, why, sizeof why)) {
             if (p->nchains && !r->no_fuse) { /* the fused chains first */
                 r->no_fuse = true;
                 strncat(why, "; planned without fused kernels",
