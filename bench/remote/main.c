@@ -539,6 +539,18 @@ static int bench_mib(const br_args *a, const char *echo_ep, pid_t echo, const ch
                 bytes / (q - vb.task_us[P_QW]) / base, vb.memcpy_us, vb.req[P_QW]);
         else
             printf("\n");
+        /* What a daemon that only received, ran the task as the local board
+         * does, and sent, one after the other, would reach: the task's own
+         * work (copies to and from the board, the kernel) is not
+         * network time, and raw ZeroMQ's echo does none. */
+        double loc = vb.us[P_LOCAL] ? br_median(vb.us[P_LOCAL], a->runs) : 0;
+        double rawm = bytes / base;
+        if (q > 0 && loc > 0)
+            printf("In sequence, raw ZeroMQ's round trip and the same task on the local "
+                   "emulated board take %.0f us: %.2f of raw ZeroMQ's throughput, what a "
+                   "daemon would reach that added nothing to them but overlapped "
+                   "nothing either.\n\n",
+                   rawm + loc, rawm / (rawm + loc));
         print_cpu(&vb);
     }
     free_series(&vb);
