@@ -1158,6 +1158,50 @@ static void failed_call_leaves_its_mask_for_another_accelerator(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* A call that waits (the host holds its input) while its function's mask
+ * is changed to the CPU alone, which has no implementation of it: it runs
+ * on an accelerator that has one, as calls that no allowed device can take
+ * do. It ran nowhere, QV_ENODEV, though the board and the GPU could run it
+ * (adversarial testing). */
+static void mask_set_under_a_waiting_call_loses_nothing(void **state)
+{
+    (void)state;
+    qv_runtime *rt = board_and_gpu_runtime();
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_fpga_or_gpu", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){qv_test_vadd_cl(), "vadd",
+                                                             NULL, qv_test_range_vadd}),
+                     0);
+    static float a[N], b[N], out[N];
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 2;
+        out[i] = -1;
+    }
+    qv_buf *ba, *bb, *bo;
+    register3(rt, a, b, out, &ba, &bb, &bo);
+    uint32_t n = N;
+    assert_int_equal(qv_buf_acquire(ba, QV_RW), 0);
+    assert_int_equal(
+        qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)}, 4),
+        0);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_CPU), 0);
+    assert_int_equal(qv_buf_release(ba), 0);
+    int rc = qv_wait_all(rt);
+    if (rc)
+        fail_msg("the call was lost: %s", qv_last_error());
+    assert_int_equal(qv_buf_wait(bo), 0);
+    for (int i = 0; i < N; i++)
+        assert_true(out[i] == (float)i + 2);
+    /* A call made after it is refused at once, as documented. */
+    assert_int_equal(
+        qv_submit(rt, f, (qv_arg[]){QV_BUF(ba), QV_BUF(bb), QV_BUF(bo), QV_VAL(n)}, 4),
+        QV_ENODEV);
+    unregister3(ba, bb, bo);
+    qv_runtime_destroy(rt);
+}
+
 /* A board fails while its copy of `out` is the only valid one and a task
  * on the CPU is writing `out` anew (write-only, its predecessors done):
  * the board's old copy must not be brought home over what that task
@@ -1345,6 +1389,7 @@ int main(void)
         cmocka_unit_test(writer_run_elsewhere_replaces_a_lost_copy),
         cmocka_unit_test(writer_queued_behind_a_failure_keeps_the_boards_copy),
         cmocka_unit_test(failed_call_leaves_its_mask_for_another_accelerator),
+        cmocka_unit_test(mask_set_under_a_waiting_call_loses_nothing),
         cmocka_unit_test(failed_board_copy_stays_off_a_written_buffer),
         cmocka_unit_test(failed_board_copy_stays_off_a_buffer_being_written),
         cmocka_unit_test(failed_cpu_writer_keeps_the_boards_copy),

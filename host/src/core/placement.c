@@ -182,6 +182,10 @@ unsigned qv__place(qv_runtime *rt, qv__task *t)
     t->refresh = false;
     unsigned where = f->where ? f->where : ~0u;
     if (!(f->impls & where & rt->accel_classes)) {
+        /* The mask leaves only the CPU, which cannot run it: a mask set
+         * while the call waited (qv_submit refuses calls made after it). */
+        if (!qv__func_cpu(f))
+            return outside_mask(rt, t);
         if (!(atomic_load_explicit(&f->placed, memory_order_relaxed) & 1u) &&
             qv__log_threshold() >= 2)
             log_choice(rt, t, 0, ONLY_CPU, 0);
