@@ -543,7 +543,10 @@ QV_API int qv_region_get(qv_runtime *rt, const char *name, qv_region_info *out);
  * not for later ones, so a thread that keeps submitting cannot hold them up.
  * They do not wait from inside a task, nor while tasks wait for a buffer
  * the host holds (where qv_wait_all returns QV_EDEADLK); tasks that have not
- * run then appear with zero times (start_us, end_us and cost 0). */
+ * run then appear with zero times (start_us, end_us and cost 0). A runtime
+ * created with qv_options.record = 0 has no graph: qv_graph_info_get,
+ * qv_graph_node, qv_graph_write, qv_graph_write_dot and qv_trace_write
+ * return QV_ENOENT, and qv_graph_reset does nothing (0). */
 
 /* Summary of the recorded graph, with the critical path on measured times. */
 typedef struct qv_graph_info {

@@ -427,6 +427,14 @@ static void not_recording(void **state)
     snprintf(path, sizeof path, "%s/none.qvg.json", qv_test_scratch());
     assert_int_equal(qv_graph_write(r, "none", path), QV_ENOENT);
     assert_non_null(strstr(qv_last_error(), "record"));
+    /* Every reader of the graph says so alike (quiver.h). */
+    qv_graph_info gi;
+    qv_node_info ni;
+    assert_int_equal(qv_graph_info_get(r, &gi), QV_ENOENT);
+    assert_int_equal(qv_graph_node(r, 0, &ni), QV_ENOENT);
+    assert_int_equal(qv_graph_write_dot(r, path), QV_ENOENT);
+    assert_int_equal(qv_trace_write(r, path), QV_ENOENT);
+    assert_int_equal(qv_graph_reset(r), 0);
     qv_runtime_destroy(r);
     /* Unwritable path. */
     assert_int_equal(qv_graph_write(rt, "x", "/nonexistent/dir/x.json"), -ENOENT);
