@@ -1105,6 +1105,26 @@ static void writer_run_elsewhere_replaces_a_lost_copy(void **state)
     qv_runtime_destroy(rt);
 }
 
+/* vadd with the board's kernel and an OpenCL one and no CPU implementation,
+ * on a[i] = i, b[i] = 2, out[i] = -1 (N floats each), registered. */
+static qv_func *vadd_fpga_or_gpu(qv_runtime *rt, float *a, float *b, float *out,
+                                 qv_buf **ba, qv_buf **bb, qv_buf **bo)
+{
+    qv_func *f;
+    assert_int_equal(qv_func_create(rt, "vadd_fpga_or_gpu", qv_test_vadd_sig, 4, &f), 0);
+    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
+    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){qv_test_vadd_cl(), "vadd",
+                                                             NULL, qv_test_range_vadd}),
+                     0);
+    for (int i = 0; i < N; i++) {
+        a[i] = (float)i;
+        b[i] = 2;
+        out[i] = -1;
+    }
+    register3(rt, a, b, out, ba, bb, bo);
+    return f;
+}
+
 /* A function kept on the board by its mask, with an OpenCL kernel too and
  * no CPU implementation: when the board fails its call, the call runs on
  * the GPU rather than nowhere (the mask says where to place work, not
@@ -1113,20 +1133,10 @@ static void failed_call_leaves_its_mask_for_another_accelerator(void **state)
 {
     (void)state;
     qv_runtime *rt = board_and_gpu_runtime();
-    qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd_fpga_or_gpu", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
-    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){ qv_test_vadd_cl(), "vadd", NULL,
-                                                               qv_test_range_vadd }), 0);
-    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
     static float a[N], b[N], out[N];
-    for (int i = 0; i < N; i++) {
-        a[i] = (float)i;
-        b[i] = 2;
-        out[i] = -1;
-    }
     qv_buf *ba, *bb, *bo;
-    register3(rt, a, b, out, &ba, &bb, &bo);
+    qv_func *f = vadd_fpga_or_gpu(rt, a, b, out, &ba, &bb, &bo);
+    assert_int_equal(qv_func_set_where(f, 1u << QV_CLASS_FPGA), 0);
     uint32_t n = N;
     qv__fault_set("emu", QV_FAULT_LAUNCH, 0, QV_EIO);
     assert_int_equal(qv_submit(rt, f, (qv_arg[]){ QV_BUF(ba), QV_BUF(bb), QV_BUF(bo),
@@ -1167,20 +1177,9 @@ static void mask_set_under_a_waiting_call_loses_nothing(void **state)
 {
     (void)state;
     qv_runtime *rt = board_and_gpu_runtime();
-    qv_func *f;
-    assert_int_equal(qv_func_create(rt, "vadd_fpga_or_gpu", qv_test_vadd_sig, 4, &f), 0);
-    assert_int_equal(qv_func_set_fpga(f, "vadd"), 0);
-    assert_int_equal(qv_func_set_opencl(f, &(qv_opencl_impl){qv_test_vadd_cl(), "vadd",
-                                                             NULL, qv_test_range_vadd}),
-                     0);
     static float a[N], b[N], out[N];
-    for (int i = 0; i < N; i++) {
-        a[i] = (float)i;
-        b[i] = 2;
-        out[i] = -1;
-    }
     qv_buf *ba, *bb, *bo;
-    register3(rt, a, b, out, &ba, &bb, &bo);
+    qv_func *f = vadd_fpga_or_gpu(rt, a, b, out, &ba, &bb, &bo);
     uint32_t n = N;
     assert_int_equal(qv_buf_acquire(ba, QV_RW), 0);
     assert_int_equal(
