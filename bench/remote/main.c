@@ -541,7 +541,7 @@ static int bench_mib(const br_args *a, const char *echo_ep, pid_t echo, const ch
                       vb.us[P_QW], a->runs, raw);
         print_mbs_row("libquiver: the same on the local emulated board (no network)",
                       vb.us[P_LOCAL], a->runs, raw);
-        double base = bytes / br_median(vb.us[P_RAW], a->runs);
+        double rawm = br_median(vb.us[P_RAW], a->runs), base = bytes / rawm;
         double q = vb.us[P_QW] ? br_median(vb.us[P_QW], a->runs) : 0;
         if (q > 0)
             printf(
@@ -559,7 +559,6 @@ static int bench_mib(const br_args *a, const char *echo_ep, pid_t echo, const ch
          * work (copies to and from the board, the kernel) is not
          * network time, and raw ZeroMQ's echo does none. */
         double loc = vb.us[P_LOCAL] ? br_median(vb.us[P_LOCAL], a->runs) : 0;
-        double rawm = bytes / base;
         if (q > 0 && loc > 0)
             printf("In sequence, raw ZeroMQ's round trip and the same task on the local "
                    "emulated board take %.0f us: %.2f of raw ZeroMQ's throughput, what a "
